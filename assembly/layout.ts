@@ -1,0 +1,376 @@
+// wdp memory layout — THE single source of truth for Wasm and TypeScript.
+//
+// This file is compiled twice: by asc into the forwarding core (assembly/) and by tsc into the
+// control layer (dist/assembly/layout.js, imported by src/). It may therefore only contain
+// `export const NAME = <integer expression of literals and earlier constants>;` lines and
+// comments. No types, no functions, no strings. test/layout.test.js checks that every constant
+// here equals the global the built core.wasm exports under the same name, so a stale build or a
+// hand-edited copy cannot drift.
+//
+// Conventions
+//   * All offsets are byte offsets. All multi-byte table fields are little-endian (native Wasm).
+//   * Packet bytes are network order; the core uses bswap when it reads ports/lengths.
+//   * An address is always 16 bytes: IPv6 as-is; IPv4 in bytes 0..3 and bytes 4..15 zero, with a
+//     separate family byte (4 or 6) next to it.
+//   * Index 0 is invalid everywhere (frontend 0, backend 0, flow 0): a zero word means "empty".
+//   * Times are u32 milliseconds on the core clock (host passes `now` to process()); comparisons
+//     are wrap-safe: (now - then) as u32.
+//
+// ============================================================================================
+// Memory map (regions are placed by the host after the core's __heap_base, 64-byte aligned;
+// their absolute offsets are written into the CONFIG block before init() is called)
+//
+//   0 ............ static data of the core (crc tables, scratch, CONFIG block)
+//   CONFIG ....... CFG_SIZE bytes at config_ptr(): offsets, capacities, timeouts, generation word
+//   DESC ......... BATCH_MAX x DESC_SIZE   per-frame descriptors (in: len, in_port; out: verdict)
+//   ARENA ........ BATCH_MAX x SLOT_SIZE   packet slots, frame at slot start, rewritten in place
+//   TRACE ........ BATCH_MAX x TRACE_SIZE  per-frame trace records (written only when traced)
+//   COUNTERS ..... GC_COUNT x u64 global counters, then REASON_COUNT x u64 per-reason counters
+//   SVC_COUNTERS . (SVC_MAX+1) x 16        per-frontend {packets u64, bytes u64}
+//   BE_COUNTERS .. (BE_MAX+1) x 16         per-backend  {packets u64, bytes u64}
+//   CT_INDEX ..... CT_INDEX_SLOTS x 8      conntrack hash index (both directions of each flow)
+//   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
+//   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
+//   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/tables.ts);
+//   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
+// ============================================================================================
+
+export const LAYOUT_VERSION = 1;
+export const CFG_MAGIC_VALUE = 0x31504457; // "WDP1"
+
+// ---- CONFIG block (u32 fields unless noted) -------------------------------------------------
+export const CFG_MAGIC = 0;
+export const CFG_VERSION = 4;
+export const CFG_GEN = 8;            // active table set: 0 or 1. The one word a flip writes.
+export const CFG_TRACE = 12;         // TRACE_* bits for the next process() call
+export const TRACE_ON = 1;           // write a trace record per frame
+export const TRACE_DRY_RUN = 2;      // decide and rewrite, but change no state: no conntrack/affinity
+                                     // insert or update, no counters (POST /trace uses ON|DRY_RUN)
+export const CFG_BATCH_MAX = 16;
+export const CFG_SLOT_SIZE = 20;
+export const CFG_DESC_OFF = 24;
+export const CFG_ARENA_OFF = 28;
+export const CFG_TRACE_OFF = 32;
+export const CFG_COUNTERS_OFF = 36;
+export const CFG_SVC_COUNTERS_OFF = 40;
+export const CFG_SVC_MAX = 44;       // highest valid frontend id
+export const CFG_BE_COUNTERS_OFF = 48;
+export const CFG_BE_MAX = 52;        // highest valid backend id
+export const CFG_CT_INDEX_OFF = 56;
+export const CFG_CT_INDEX_MASK = 60; // slots - 1 (slots is a power of two, >= 4 x flows)
+export const CFG_CT_FLOWS_OFF = 64;
+export const CFG_CT_FLOWS_MAX = 68;  // highest valid flow index
+export const CFG_AFF_OFF = 72;
+export const CFG_AFF_MASK = 76;
+export const CFG_TABLESET0_OFF = 80;
+export const CFG_TABLESET1_OFF = 84;
+export const CFG_TO_TCP_SYN = 88;    // ms: embryonic TCP (SYN seen, no reply yet)
+export const CFG_TO_TCP_EST = 92;    // ms: established TCP
+export const CFG_TO_TCP_CLOSE = 96;  // ms: FIN or RST seen
+export const CFG_TO_UDP = 100;       // ms: UDP/other, no reply seen yet
+export const CFG_TO_UDP_REPLIED = 104; // ms: UDP/other after a reply
+export const CFG_TO_SCTP = 108;      // ms: SCTP
+export const CFG_TO_ICMP = 112;      // ms: reserved (ICMP is not translated as a flow)
+export const CFG_EXPIRE_BUDGET = 116; // flow entries examined per process() call for expiry
+export const CFG_EVICT_WINDOW = 120;  // flow entries examined for a victim when the table is full
+export const CFG_SNAT_V4 = 128;      // 16-byte address: masquerade / hairpin source, IPv4
+export const CFG_SNAT_V6 = 144;      // 16-byte address: masquerade / hairpin source, IPv6
+export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set
+export const CFG_SNAT_PORT_MIN = 164; // SNAT source port range (inclusive)
+export const CFG_SNAT_PORT_MAX = 168;
+export const CFG_SIZE = 256;
+
+// ---- Descriptor (one per frame in the batch) ------------------------------------------------
+//   0      2        4         6        7        8            12          16
+//   +------+--------+---------+--------+--------+------------+-----------+
+//   | len  | in_port| out_port| verdict| reason | flow hash  | flags     |
+//   +------+--------+---------+--------+--------+------------+-----------+
+//   in: len, in_port.  out: len (may change on reject), out_port, verdict, reason, hash.
+export const DESC_SIZE = 16;
+export const D_LEN = 0;       // u16
+export const D_IN_PORT = 2;   // u16
+export const D_OUT_PORT = 4;  // u16
+export const D_VERDICT = 6;   // u8
+export const D_REASON = 7;    // u8
+export const D_HASH = 8;      // u32
+export const D_FLAGS = 12;    // u32 (reserved for the host: e.g. rx timestamp index)
+
+export const PORT_NONE = 0xffff;
+
+// Verdicts
+export const V_DROP = 0;      // freed, counted under `reason`
+export const V_FORWARD = 1;   // transmit on out_port (rewritten)
+export const V_REJECT = 2;    // frame rewritten into a TCP RST / ICMP unreachable; transmit on out_port (= in_port)
+export const V_TO_HOST = 3;   // not for the fast path (ARP, ND, no service, no route): host decides
+
+// ---- Reasons: one enum for every verdict. Names are derived from the constant names
+// (REASON_DROP_TRUNCATED_L2 -> "drop_truncated_l2"), so this list is the only place they live.
+export const REASON_NONE = 0;
+export const REASON_FWD_NAT = 1;              // forward: new or existing NATed flow
+export const REASON_FWD_REPLY = 2;            // forward: reply of a NATed flow, reverse-translated
+export const REASON_FWD_ROUTED = 3;           // forward: plain routed (no service), TTL decremented
+export const REASON_FWD_ICMP_ERROR = 4;       // forward: ICMP error quoting a NATed flow, inner rewritten
+export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint
+export const REASON_HOST_ARP = 6;
+export const REASON_HOST_ND = 7;              // ICMPv6 neighbour solicitation/advertisement/RS/RA
+export const REASON_HOST_NO_MATCH = 8;        // no service, no flow, no route
+export const REASON_HOST_NOT_IP = 9;          // other ethertypes
+export const REASON_DROP_TRUNCATED_L2 = 10;
+export const REASON_DROP_TRUNCATED_L3 = 11;
+export const REASON_DROP_BAD_IP_VERSION = 12;
+export const REASON_DROP_BAD_IHL = 13;
+export const REASON_DROP_BAD_IP_LENGTH = 14;
+export const REASON_DROP_TRUNCATED_L4 = 15;
+export const REASON_DROP_BAD_L4_HEADER = 16;
+export const REASON_DROP_TTL_EXCEEDED = 17;
+export const REASON_DROP_FRAGMENT = 18;        // non-first fragment: no reassembly, see docs/layout.md
+export const REASON_DROP_IPV6_EXT_HEADERS = 19; // too many or malformed extension headers
+export const REASON_DROP_SOURCE_RANGE = 20;    // loadBalancerSourceRanges refused the client
+export const REASON_DROP_NO_ROUTE = 21;        // backend has no resolved port/neighbour
+export const REASON_DROP_CT_FULL = 22;         // no free flow entry and no evictable victim
+export const REASON_DROP_OVERSIZE = 23;        // descriptor length > slot size
+export const REASON_DROP_BAD_PORT = 24;        // in_port not valid
+export const REASON_DROP_MARTIAN = 25;         // multicast/broadcast/unspecified source
+export const REASON_DROP_SNAT_EXHAUSTED = 26;  // no free SNAT port
+export const REASON_DROP_ICMP_UNMATCHED = 27;  // reserved
+export const REASON_COUNT = 32;
+
+// ---- Global counters (u64 each, at CFG_COUNTERS_OFF; then REASON_COUNT u64 reason counters) ---
+export const GC_RX_PACKETS = 0;
+export const GC_RX_BYTES = 1;
+export const GC_FORWARD = 2;
+export const GC_REJECT = 3;
+export const GC_TO_HOST = 4;
+export const GC_DROP = 5;
+export const GC_CT_HIT = 6;
+export const GC_CT_NEW = 7;
+export const GC_CT_EXPIRED = 8;
+export const GC_CT_EVICTED = 9;
+export const GC_CT_ACTIVE = 10;        // gauge: flows in use
+export const GC_CT_RESELECT = 11;      // flows whose backend vanished and were moved
+export const GC_AFF_HIT = 12;
+export const GC_AFF_NEW = 13;
+export const GC_BATCHES = 14;
+export const GC_SNAT = 15;
+export const GC_COUNT = 16;
+// reason counter r lives at CFG_COUNTERS_OFF + (GC_COUNT + r) * 8
+
+// per-frontend / per-backend counter record
+export const PC_PACKETS = 0;  // u64
+export const PC_BYTES = 8;    // u64
+export const PC_SIZE = 16;
+
+// ---- Conntrack index slot (8 bytes) --------------------------------------------------------
+//   0        4                    8
+//   +--------+--------------------+
+//   | hash   | flow << 1 | dir    |    ref == 0: empty slot. Linear probing, backward-shift delete.
+//   +--------+--------------------+    dir 0 = original (client -> VIP), 1 = reply (backend -> client)
+export const CTI_SIZE = 8;
+export const CTI_HASH = 0;
+export const CTI_REF = 4;
+
+// ---- Conntrack flow entry (96 bytes; 96 + 4 index slots x 8 = 128 bytes per flow) -----------
+//   0                16               32               48
+//   +----------------+----------------+----------------+----+----+----+----+-----------------+
+//   | client addr    | VIP addr       | backend addr   |cprt|vprt|bprt|nprt|proto fam st flg |
+//   +----------------+----------------+----------------+----+----+----+----+-----------------+
+//   60 last_seen  64 front_id  68 backend_id  72 client_port u16  74 backend out_port u16
+//   76 client MAC[6]  82 local MAC[6] (our MAC on the client side)  88 created  92 next_free
+//   Original key:  (client, VIP,     cprt, vprt, proto)
+//   Reply key:     (backend, nat_dst, bprt, nprt, proto) where nat_dst = client, or the SNAT
+//                  address of the family when CTF_SNAT is set (then nprt is the allocated port).
+export const CT_SIZE = 96;
+export const CT_CLIENT = 0;
+export const CT_VIP = 16;
+export const CT_BACKEND = 32;
+export const CT_CPORT = 48;      // u16 host order
+export const CT_VPORT = 50;
+export const CT_BPORT = 52;
+export const CT_NPORT = 54;
+export const CT_PROTO = 56;      // u8 IP protocol number
+export const CT_FAMILY = 57;     // u8 4 | 6
+export const CT_STATE = 58;      // u8 CTS_*
+export const CT_FLAGS = 59;      // u8 CTF_*
+export const CT_LAST_SEEN = 60;  // u32 ms
+export const CT_FRONT = 64;      // u32 frontend id (= per-service counter id)
+export const CT_BACKEND_ID = 68; // u32
+export const CT_CLIENT_PORT = 72; // u16 port the client side arrived on
+export const CT_OUT_PORT = 74;   // u16 port towards the backend at creation
+export const CT_CLIENT_MAC = 76; // 6 bytes
+export const CT_LOCAL_MAC = 82;  // 6 bytes
+export const CT_CREATED = 88;    // u32 ms
+export const CT_NEXT_FREE = 92;  // u32 free-list link while unused
+
+export const CTS_NONE = 0;       // entry unused
+export const CTS_TCP_SYN = 1;    // embryonic: SYN seen, no reply
+export const CTS_TCP_EST = 2;    // reply seen
+export const CTS_TCP_CLOSING = 3; // FIN or RST seen
+export const CTS_UDP = 4;        // UDP/SCTP: no reply yet
+export const CTS_UDP_REPLIED = 5;
+export const CTS_SCTP = 6;
+
+export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
+export const CTF_REPLIED = 2;    // a reply was seen
+export const CTF_AFFINITY = 4;   // backend came from the affinity table
+export const CTF_FALLBACK = 8;   // backend chosen from serving-terminating endpoints
+
+// ---- Affinity entry (32 bytes) --------------------------------------------------------------
+//   0 client addr[16] | 16 front id u32 (0 = empty) | 20 backend id | 24 last_seen | 28 hash
+export const AFF_SIZE = 32;
+export const AFF_CLIENT = 0;
+export const AFF_FRONT = 16;
+export const AFF_BACKEND = 20;
+export const AFF_LAST_SEEN = 24;
+export const AFF_HASH = 28;
+
+// ---- Trace record (32 bytes per frame, written only when CFG_TRACE != 0) -------------------
+//   0 stages u32 (TS_* bits) | 4 verdict u8 | 5 reason u8 | 6 out_port u16 | 8 front id |
+//   12 backend id | 16 flow idx | 20 ct result u8 | 21 select u8 | 22 l4 proto u8 | 23 family u8
+//   24 l3 offset u16 | 26 l4 offset u16 | 28 flow hash u32
+export const TRACE_SIZE = 32;
+export const TR_STAGES = 0;
+export const TR_VERDICT = 4;
+export const TR_REASON = 5;
+export const TR_OUT_PORT = 6;
+export const TR_FRONT = 8;
+export const TR_BACKEND = 12;
+export const TR_FLOW = 16;
+export const TR_CT = 20;
+export const TR_SELECT = 21;
+export const TR_PROTO = 22;
+export const TR_FAMILY = 23;
+export const TR_L3 = 24;
+export const TR_L4 = 26;
+export const TR_HASH = 28;
+
+// stage bits
+export const TS_PARSED = 1;
+export const TS_SERVICE_MATCH = 2;
+export const TS_CT_HIT_ORIG = 4;
+export const TS_CT_HIT_REPLY = 8;
+export const TS_CT_NEW = 16;
+export const TS_BACKEND_SELECTED = 32;
+export const TS_DNAT = 64;
+export const TS_SNAT = 128;
+export const TS_REVERSE_NAT = 256;
+export const TS_REJECT = 512;
+export const TS_ROUTED = 1024;
+export const TS_ICMP_INNER = 2048;
+export const TS_STALE_RESELECT = 4096;
+export const TS_SOURCE_RANGE_CHECKED = 8192;
+
+// ct result
+export const TRCT_NONE = 0;
+export const TRCT_HIT_ORIG = 1;
+export const TRCT_HIT_REPLY = 2;
+export const TRCT_NEW = 3;
+export const TRCT_RESELECT = 4;
+// select reason
+export const TRSEL_NONE = 0;
+export const TRSEL_MAGLEV = 1;
+export const TRSEL_AFFINITY = 2;
+export const TRSEL_FALLBACK_TERMINATING = 3;
+export const TRSEL_EXISTING = 4;
+
+// ============================================================================================
+// Table set (one per generation). The header's offsets are absolute.
+//
+//   TABLESET header (TSH_SIZE) | SVCMAP | FRONTENDS | BACKENDS | MAGLEV words | CIDRS | ROUTES
+export const TSH_SVCMAP_OFF = 0;
+export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5)
+export const TSH_FRONT_OFF = 8;
+export const TSH_FRONT_MAX = 12;     // highest valid frontend id
+export const TSH_BACKEND_OFF = 16;
+export const TSH_BACKEND_MAX = 20;   // highest valid backend id
+export const TSH_MAGLEV_OFF = 24;    // u32 words: backend ids
+export const TSH_MAGLEV_WORDS = 28;
+export const TSH_CIDR_OFF = 32;
+export const TSH_CIDR_MAX = 36;
+export const TSH_ROUTE_OFF = 40;
+export const TSH_ROUTE_COUNT = 44;   // routes in use, sorted by prefix length, longest first
+export const TSH_ROUTE_MAX = 48;
+export const TSH_SIZE = 64;
+
+// ---- Service map slot (32 bytes): open addressing, linear probing, backward-shift delete ----
+//   0 addr[16] | 16 port u16 | 18 proto u8 | 19 family u8 | 20 front id u32 (0 = empty) |
+//   24 hash u32 | 28 reserved
+export const SM_SIZE = 32;
+export const SM_ADDR = 0;
+export const SM_PORT = 16;
+export const SM_PROTO = 18;
+export const SM_FAMILY = 19;
+export const SM_FRONT = 20;
+export const SM_HASH = 24;
+
+// ---- Frontend entry (64 bytes, index = frontend id) -----------------------------------------
+//   0 flags u32 | 4 maglev off (word index) | 8 maglev size M (0 = no endpoints: reject) |
+//   12 affinity timeout ms | 16 cidr off (index) | 20 cidr count | 24 backends in active set |
+//   28 reserved | 32 VIP addr[16] | 48 port u16 | 50 proto u8 | 51 family u8 | 52 reserved
+export const FE_SIZE = 64;
+export const FE_FLAGS = 0;
+export const FE_MAGLEV_OFF = 4;
+export const FE_MAGLEV_SIZE = 8;
+export const FE_AFF_TIMEOUT = 12;
+export const FE_CIDR_OFF = 16;
+export const FE_CIDR_COUNT = 20;
+export const FE_NBACKENDS = 24;
+export const FE_ADDR = 32;
+export const FE_PORT = 48;
+export const FE_PROTO = 50;
+export const FE_FAMILY = 51;
+
+export const FEF_AFFINITY = 1;     // sessionAffinity: ClientIP
+export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster)
+export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
+export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
+export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
+
+// ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
+//   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |
+//   24 dst MAC[6] | 30 src MAC[6] | 36 reserved
+export const BE_SIZE = 64;
+export const BE_ADDR = 0;
+export const BE_PORT = 16;
+export const BE_FAMILY = 18;
+export const BE_STATE = 19;
+export const BE_OUT_PORT = 20;
+export const BE_DST_MAC = 24;
+export const BE_SRC_MAC = 30;
+
+export const BES_ABSENT = 0;       // not in this generation: flows to it are re-selected
+export const BES_READY = 1;
+export const BES_TERMINATING_SERVING = 2;
+export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing flows only
+
+// ---- CIDR entry (20 bytes): addr[16] | prefix len u8 | family u8 | 2 reserved -------------
+export const CIDR_SIZE = 20;
+export const CIDR_ADDR = 0;
+export const CIDR_PLEN = 16;
+export const CIDR_FAMILY = 17;
+
+// ---- Route entry (32 bytes): plain forwarding of non-service traffic, longest prefix first --
+//   0 addr[16] | 16 prefix len u8 | 17 family u8 | 18 out_port u16 | 20 dst MAC[6] | 26 src MAC[6]
+export const RT_SIZE = 32;
+export const RT_ADDR = 0;
+export const RT_PLEN = 16;
+export const RT_FAMILY = 17;
+export const RT_OUT_PORT = 18;
+export const RT_DST_MAC = 20;
+export const RT_SRC_MAC = 26;
+
+// ---- Defaults --------------------------------------------------------------------------------
+export const DEFAULT_SLOT_SIZE = 2048;
+export const DEFAULT_BATCH_MAX = 256;
+
+// ---- Flow hash (also the Maglev selection hash; the reference model implements the same) ---
+// h = HASH_SEED; for each u32 word w (little-endian load of the bytes):
+//   h = rotl(h ^ imul(w, HASH_M1), 13) * HASH_M2 + HASH_ADD   (all mod 2^32)
+// final: h ^= h >>> 16; h = imul(h, HASH_F1); h ^= h >>> 13; h = imul(h, HASH_F2); h ^= h >>> 16
+// Maglev key words: src addr[4 words], dst addr[4 words], sport | dport << 16, proto.
+// Affinity key words: client addr[4 words], front id.  Index = hash % M.
+export const HASH_SEED = 0x9747b28c;
+export const HASH_M1 = 0xcc9e2d51;
+export const HASH_M2 = 5;
+export const HASH_ADD = 0xe6546b64;
+export const HASH_F1 = 0x85ebca6b;
+export const HASH_F2 = 0xc2b2ae35;

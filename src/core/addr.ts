@@ -1,0 +1,90 @@
+// Address, CIDR and MAC codecs shared by the compiler, table writer, reference model and tests.
+// Addresses are 16-byte buffers as in the core's layout: IPv4 in bytes 0..3, rest zero.
+import { isIPv4, isIPv6 } from 'node:net';
+import type { Family } from './ir.js';
+
+export interface Addr { family: Family; bytes: Uint8Array }
+
+export function parseAddr(s: string): Addr {
+  const bytes = new Uint8Array(16);
+  if (isIPv4(s)) {
+    const p = s.split('.').map(Number);
+    for (let i = 0; i < 4; i++) bytes[i] = p[i];
+    return { family: 4, bytes };
+  }
+  if (isIPv6(s)) {
+    let str = s;
+    const zone = str.indexOf('%');
+    if (zone >= 0) str = str.slice(0, zone);
+    // embedded dotted quad (::ffff:1.2.3.4)
+    const lastColon = str.lastIndexOf(':');
+    const tail = str.slice(lastColon + 1);
+    let tailWords: number[] = [];
+    if (tail.includes('.')) {
+      const q = tail.split('.').map(Number);
+      tailWords = [(q[0] << 8) | q[1], (q[2] << 8) | q[3]];
+      str = str.slice(0, lastColon + 1) + '0:0';
+    }
+    const [head, rest] = str.includes('::') ? str.split('::') : [str, undefined];
+    const hw = head ? head.split(':').filter((x) => x !== '').map((x) => parseInt(x, 16)) : [];
+    const rw = rest !== undefined && rest !== '' ? rest.split(':').map((x) => parseInt(x, 16)) : [];
+    const words = rest !== undefined ? [...hw, ...new Array(8 - hw.length - rw.length).fill(0), ...rw] : hw;
+    if (tailWords.length) { words[6] = tailWords[0]; words[7] = tailWords[1]; }
+    for (let i = 0; i < 8; i++) { bytes[2 * i] = words[i] >> 8; bytes[2 * i + 1] = words[i] & 0xff; }
+    return { family: 6, bytes };
+  }
+  throw new Error(`invalid IP address: ${JSON.stringify(s)}`);
+}
+
+export function isIp(s: string): boolean { return isIPv4(s) || isIPv6(s); }
+
+export function formatAddr(bytes: Uint8Array, family: Family, off = 0): string {
+  if (family === 4) return `${bytes[off]}.${bytes[off + 1]}.${bytes[off + 2]}.${bytes[off + 3]}`;
+  const w: number[] = [];
+  for (let i = 0; i < 8; i++) w.push((bytes[off + 2 * i] << 8) | bytes[off + 2 * i + 1]);
+  // RFC 5952: compress the longest run (>= 2) of zero words
+  let bestAt = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i; while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestAt = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = w.map((x) => x.toString(16));
+  if (bestAt < 0) return hex.join(':');
+  return hex.slice(0, bestAt).join(':') + '::' + hex.slice(bestAt + bestLen).join(':');
+}
+
+export interface Cidr { family: Family; bytes: Uint8Array; plen: number }
+
+export function parseCidr(s: string): Cidr {
+  const slash = s.indexOf('/');
+  if (slash < 0) { const a = parseAddr(s); return { ...a, plen: a.family === 4 ? 32 : 128 }; }
+  const a = parseAddr(s.slice(0, slash));
+  const lenStr = s.slice(slash + 1);
+  const plen = /^\d{1,3}$/.test(lenStr) ? Number(lenStr) : NaN;
+  if (!(plen >= 0 && plen <= (a.family === 4 ? 32 : 128))) throw new Error(`invalid prefix length in CIDR ${JSON.stringify(s)}`);
+  return { ...a, plen };
+}
+
+export function cidrContains(c: Cidr, a: Addr): boolean {
+  if (c.family !== a.family) return false;
+  let bits = c.plen;
+  for (let i = 0; bits > 0; i++, bits -= 8) {
+    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
+    if ((c.bytes[i] & mask) !== (a.bytes[i] & mask)) return false;
+  }
+  return true;
+}
+
+export function parseMac(s: string): Uint8Array {
+  const m = /^([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})[:-]([0-9a-f]{2})$/i.exec(s);
+  if (!m) throw new Error(`invalid MAC address: ${JSON.stringify(s)}`);
+  return Uint8Array.from(m.slice(1).map((x) => parseInt(x, 16)));
+}
+
+export function formatMac(b: Uint8Array, off = 0): string {
+  const out: string[] = [];
+  for (let i = 0; i < 6; i++) out.push(b[off + i].toString(16).padStart(2, '0'));
+  return out.join(':');
+}

@@ -1,0 +1,60 @@
+// The dataplane as the control layer sees it. Implementations:
+//   LocalDataplane  (src/core/dataplane.ts)  — a Core in this thread (tests, demo, bench)
+//   WorkerDataplane (src/daemon/)            — Cores in forwarding worker threads
+// The API server and CLI only use this interface.
+import type { Ir, IrDiff, Proto } from './ir.js';
+
+export interface CounterSnapshot {
+  generation: number;
+  global: Record<string, number>;          // GC_* names lower-cased without prefix: rx_packets, ct_active, ...
+  reasons: Record<string, number>;         // reason name -> packets (e.g. drop_truncated_l2, reject_no_endpoints)
+  frontends: Record<number, { packets: number; bytes: number }>;  // by frontend id
+  backends: Record<number, { packets: number; bytes: number }>;   // by backend id
+}
+
+export interface FlowInfo {
+  flow: number;
+  proto: Proto | 'OTHER';
+  family: 4 | 6;
+  client: string; clientPort: number;
+  vip: string; vipPort: number;
+  backend: string; backendPort: number;
+  natSource?: string; natSourcePort?: number;   // when masqueraded / hairpin SNAT
+  state: string;                                 // tcp_syn | tcp_established | tcp_closing | udp | udp_replied | sctp
+  frontendId: number; backendId: number;
+  ageMs: number; idleMs: number;
+  flags: string[];                               // snat, replied, affinity, fallback
+}
+
+export interface FlowFilter { service?: string; frontendId?: number; backend?: string; client?: string; proto?: Proto; limit?: number }
+
+export interface TracePacketSpec {
+  src: string; dst: string; proto: Proto | 'ICMP';
+  sport?: number; dport?: number;
+  tcpFlags?: string;        // e.g. "S", "A", "SA", "R", "F" (default "S")
+  inPort?: number;          // dataplane port index the packet arrives on (default 0)
+  srcMac?: string; dstMac?: string;
+}
+
+export interface TraceResult {
+  verdict: 'drop' | 'forward' | 'reject' | 'to_host';
+  reason: string;
+  outPort: number | null;
+  stages: string[];          // e.g. ["parsed","service_match","ct_new","backend_selected","dnat"]
+  frontend?: { id: number; service: string; portName: string; kind: string; addr: string; port: number };
+  backend?: { id: number; addr: string; port: number; state: string };
+  conntrack: string;         // none | hit_orig | hit_reply | new | reselect
+  selection: string;         // none | maglev | affinity | fallback_terminating | existing
+  hash: number;
+  output?: { src: string; dst: string; sport?: number; dport?: number; hex: string };
+}
+
+export interface Dataplane {
+  /** Apply a diff (and remember `ir` as the new whole state). Atomic: a batch sees old or new. */
+  apply(diff: IrDiff, ir: Ir): Promise<{ generation: number }>;
+  counters(): Promise<CounterSnapshot>;
+  conntrack(filter?: FlowFilter): Promise<FlowInfo[]>;
+  trace(spec: TracePacketSpec): Promise<TraceResult>;
+  generation(): number;
+  close(): Promise<void>;
+}

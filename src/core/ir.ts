@@ -1,0 +1,121 @@
+// The intermediate representation between the control layer and the core.
+//
+// The compiler (src/compiler/) turns the validated Kubernetes model into an `Ir`; the table
+// writer (src/core/tables.ts) turns an Ir *diff* into bytes in the inactive table set and flips
+// the generation; the reference model (src/reference/) executes an Ir directly. Everything the
+// core needs to decide a packet's fate is here — nothing about Kubernetes objects is.
+import * as L from '../../assembly/layout.js';
+
+export type Proto = 'TCP' | 'UDP' | 'SCTP';
+export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
+export type Family = 4 | 6;
+export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+
+/** One (address, port, protocol) the dataplane answers for. id is stable across generations. */
+export interface IrFrontend {
+  id: number;                 // >= 1; also the per-service counter id
+  service: string;            // "namespace/name"
+  portName: string;           // Service port name ('' when unnamed)
+  kind: FrontendKind;
+  addr: string;               // VIP, node address, external IP or LB ingress IP
+  family: Family;
+  port: number;
+  proto: Proto;
+  flags: number;              // L.FEF_* bits
+  affinityTimeoutMs: number;  // 0 unless FEF_AFFINITY
+  sourceRanges: string[];     // CIDRs, checked when FEF_SOURCE_RANGES
+  backends: number[];         // backend ids in the active set (what the Maglev table spreads over)
+  maglev: Uint32Array;        // Maglev lookup table of backend ids; length 0 = no endpoints (reject)
+}
+
+/** One endpoint of one service port. id is stable while the (service port, address) exists. */
+export interface IrBackend {
+  id: number;                 // >= 1
+  service: string;
+  addr: string;
+  family: Family;
+  port: number;               // resolved targetPort
+  state: number;              // L.BES_READY | L.BES_TERMINATING_SERVING | L.BES_NOT_SERVING
+  outPort: number;            // dataplane port the backend is reached through (L.PORT_NONE: unresolved)
+  dstMac: string;             // "aa:bb:cc:dd:ee:ff"
+  srcMac: string;             // our MAC on outPort
+  nodeName?: string;
+  zone?: string;
+}
+
+/** Plain forwarding for non-service traffic (and how the compiler resolves backends). */
+export interface IrRoute {
+  prefix: string;             // CIDR, e.g. "10.0.1.0/24" or "fd00::/64"
+  outPort: number;
+  dstMac: string;
+  srcMac: string;
+}
+
+export interface Ir {
+  frontends: Map<number, IrFrontend>;
+  backends: Map<number, IrBackend>;
+  routes: IrRoute[];
+  snatV4?: string;            // masquerade / hairpin source address, IPv4
+  snatV6?: string;
+}
+
+export function emptyIr(): Ir {
+  return { frontends: new Map(), backends: new Map(), routes: [] };
+}
+
+export interface IrDiff {
+  frontendsUpsert: IrFrontend[];
+  frontendsRemove: number[];
+  backendsUpsert: IrBackend[];
+  backendsRemove: number[];
+  routes?: IrRoute[];          // present when the route list changed (replaced whole: it is small)
+  snat?: { v4?: string; v6?: string }; // present when changed
+}
+
+function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
+  if (a.addr !== b.addr || a.port !== b.port || a.proto !== b.proto || a.family !== b.family) return false;
+  if (a.flags !== b.flags || a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind) return false;
+  if (a.service !== b.service || a.portName !== b.portName) return false;
+  if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
+  if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
+  if (a.maglev.length !== b.maglev.length) return false;
+  for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
+  return true;
+}
+
+function sameBackend(a: IrBackend, b: IrBackend): boolean {
+  return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state &&
+    a.outPort === b.outPort && a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service &&
+    a.nodeName === b.nodeName && a.zone === b.zone;
+}
+
+function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
+    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac);
+}
+
+/** What changed from `prev` to `next`. Cost: O(size of both maps) — callers that know what they
+ * touched (the compiler's incremental path) build an IrDiff directly instead. */
+export function diffIr(prev: Ir, next: Ir): IrDiff {
+  const d: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+  for (const [id, f] of next.frontends) {
+    const o = prev.frontends.get(id);
+    if (!o || !sameFrontend(o, f)) d.frontendsUpsert.push(f);
+  }
+  for (const id of prev.frontends.keys()) if (!next.frontends.has(id)) d.frontendsRemove.push(id);
+  for (const [id, b] of next.backends) {
+    const o = prev.backends.get(id);
+    if (!o || !sameBackend(o, b)) d.backendsUpsert.push(b);
+  }
+  for (const id of prev.backends.keys()) if (!next.backends.has(id)) d.backendsRemove.push(id);
+  if (!sameRoutes(prev.routes, next.routes)) d.routes = next.routes;
+  if (prev.snatV4 !== next.snatV4 || prev.snatV6 !== next.snatV6) d.snat = { v4: next.snatV4, v6: next.snatV6 };
+  return d;
+}
+
+export function isEmptyDiff(d: IrDiff): boolean {
+  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !d.backendsUpsert.length &&
+    !d.backendsRemove.length && !d.routes && !d.snat;
+}
+
+export { L };
