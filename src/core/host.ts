@@ -1,0 +1,426 @@
+// Host for the Wasm forwarding core: loads build/core.wasm, places every region of the memory
+// map (assembly/layout.ts) after the core's static data, and gives typed access to descriptors,
+// packet slots, counters, conntrack and trace. Tables are written by TableWriter (tables.ts).
+//
+// Crossing the JS<->Wasm boundary costs ~10-30 ns; the host crosses it once per batch
+// (`process(count, now)`), never per packet. Everything else here is plain memory access.
+import { readFileSync } from 'node:fs';
+import * as L from '../../assembly/layout.js';
+import type { Ir, IrDiff, Proto } from './ir.js';
+import { emptyIr, diffIr } from './ir.js';
+import { TableWriter, type TableCapacities, tableSetBytes } from './tables.js';
+import { formatAddr, formatMac } from './addr.js';
+import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
+import {
+  REASON_NAMES, GLOBAL_COUNTER_NAMES, CT_STATE_NAMES, CT_FLAG_NAMES, VERDICT_NAMES, reasonName,
+} from './names.js';
+
+export interface Timeouts {
+  tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
+  udpMs: number; udpRepliedMs: number; sctpMs: number;
+}
+
+/** Conntrack timeouts modelled on Linux nf_conntrack / kube-proxy defaults (seconds shortened
+ * where Linux's are days long: an idle established TCP flow is forgotten after 6 h). */
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
+  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
+};
+
+export interface CoreOptions {
+  batchMax?: number;        // frames per process() call (default 256)
+  slotSize?: number;        // bytes per packet slot = largest frame (default 2048)
+  flows?: number;           // conntrack capacity (default 65536); index gets 4 slots per flow
+  affinitySlots?: number;   // sessionAffinity table slots (default 16384)
+  capacities?: Partial<TableCapacities>; // initial table capacities; grown automatically
+  timeouts?: Partial<Timeouts>;
+  expireBudget?: number;    // flow entries examined for expiry per batch (default 64)
+  evictWindow?: number;     // flow entries examined for a victim when full (default 64)
+  snatPortMin?: number;     // default 32768
+  snatPortMax?: number;     // default 60999
+  wasmPath?: string;
+}
+
+export interface FrameResult {
+  verdict: (typeof VERDICT_NAMES)[number];
+  verdictCode: number;
+  reason: string;
+  reasonCode: number;
+  outPort: number;          // L.PORT_NONE when dropped
+  frame: Uint8Array;        // copy of the (rewritten) frame
+}
+
+export interface TraceRecord {
+  stages: number; verdict: number; reason: number; outPort: number; front: number; backend: number;
+  flow: number; ct: number; select: number; proto: number; family: number; l3: number; l4: number; hash: number;
+}
+
+const DEFAULT_CAPACITIES: TableCapacities = {
+  frontends: 1024, backends: 4096, maglevWords: 1 << 18, cidrs: 1024, routes: 256,
+};
+
+let cachedModule: WebAssembly.Module | undefined;
+let cachedPath: string | undefined;
+
+export function defaultWasmPath(): string {
+  // dist/src/core/host.js -> build/core.wasm
+  return new URL('../../../build/core.wasm', import.meta.url).pathname;
+}
+
+function loadModule(path: string): WebAssembly.Module {
+  if (cachedModule && cachedPath === path) return cachedModule;
+  let bytes: Buffer;
+  try { bytes = readFileSync(path); } catch (e) {
+    throw new Error(`cannot read the forwarding core at ${path} — run \`npm run build\` first (${(e as Error).message})`);
+  }
+  cachedModule = new WebAssembly.Module(new Uint8Array(bytes));
+  cachedPath = path;
+  return cachedModule;
+}
+
+const align = (n: number, a = 64) => Math.ceil(n / a) * a;
+const pow2 = (n: number) => { let p = 1; while (p < n) p *= 2; return p; };
+const PAGE = 65536;
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  config_ptr(): number;
+  heap_base(): number;
+  init(): number;
+  process(count: number, now: number): void;
+  ct_flush(): void;
+  [k: string]: unknown;
+}
+
+/** Where every region lives. Computed once; table sets and per-id counters move when they grow. */
+export interface MemoryMap {
+  cfg: number; desc: number; arena: number; trace: number; counters: number;
+  svcCounters: number; svcMax: number; beCounters: number; beMax: number;
+  ctIndex: number; ctIndexSlots: number; ctFlows: number; ctFlowsMax: number;
+  aff: number; affSlots: number; tableSets: [number, number]; end: number;
+}
+
+export class Core {
+  readonly exports: CoreExports;
+  readonly memory: WebAssembly.Memory;
+  readonly batchMax: number;
+  readonly slotSize: number;
+  readonly map: MemoryMap;
+  readonly tables: TableWriter;
+  private readonly t0 = performance.now();
+  private u8cache: Uint8Array;
+  private dvcache: DataView;
+
+  static create(opts: CoreOptions = {}): Core {
+    return new Core(opts);
+  }
+
+  private constructor(opts: CoreOptions) {
+    const mod = loadModule(opts.wasmPath ?? defaultWasmPath());
+    const instance = new WebAssembly.Instance(mod, {
+      env: {
+        abort: (_m: number, _f: number, line: number, col: number) => {
+          throw new Error(`wdp core aborted at ${line}:${col}`);
+        },
+        seed: () => Date.now(),
+      },
+    });
+    this.exports = instance.exports as unknown as CoreExports;
+    this.memory = this.exports.memory;
+    this.batchMax = opts.batchMax ?? L.DEFAULT_BATCH_MAX;
+    this.slotSize = opts.slotSize ?? L.DEFAULT_SLOT_SIZE;
+    if (!(this.batchMax >= 1 && this.batchMax <= 65535)) throw new RangeError('batchMax must be 1..65535');
+    if (!(this.slotSize >= 128 && this.slotSize <= 65535 && this.slotSize % 64 === 0)) {
+      throw new RangeError('slotSize must be a multiple of 64 in 128..65535');
+    }
+    const flows = Math.max(16, opts.flows ?? 65536);
+    const affSlots = pow2(Math.max(16, opts.affinitySlots ?? 16384));
+    const caps: TableCapacities = { ...DEFAULT_CAPACITIES, ...(opts.capacities ?? {}) };
+
+    const cfg = this.exports.config_ptr();
+    let p = align(this.exports.heap_base());
+    const take = (bytes: number) => { const at = p; p = align(p + bytes); return at; };
+    const ctIndexSlots = pow2(flows * 4);
+    const map: MemoryMap = {
+      cfg,
+      desc: take(this.batchMax * L.DESC_SIZE),
+      arena: take(this.batchMax * this.slotSize),
+      trace: take(this.batchMax * L.TRACE_SIZE),
+      counters: take((L.GC_COUNT + L.REASON_COUNT) * 8),
+      svcCounters: take((caps.frontends + 1) * L.PC_SIZE), svcMax: caps.frontends,
+      beCounters: take((caps.backends + 1) * L.PC_SIZE), beMax: caps.backends,
+      ctIndex: take(ctIndexSlots * L.CTI_SIZE), ctIndexSlots,
+      ctFlows: take((flows + 1) * L.CT_SIZE), ctFlowsMax: flows,
+      aff: take(affSlots * L.AFF_SIZE), affSlots,
+      tableSets: [0, 0], end: 0,
+    };
+    const setBytes = tableSetBytes(caps);
+    map.tableSets = [take(setBytes), take(setBytes)];
+    map.end = p;
+    this.map = map;
+    this.ensureMemory(p);
+    this.u8cache = new Uint8Array(this.memory.buffer);
+    this.dvcache = new DataView(this.memory.buffer);
+
+    const t = { ...DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) };
+    const dv = this.dv;
+    const w = (off: number, v: number) => dv.setUint32(cfg + off, v >>> 0, true);
+    this.u8.fill(0, cfg, cfg + L.CFG_SIZE);
+    w(L.CFG_MAGIC, L.CFG_MAGIC_VALUE);
+    w(L.CFG_VERSION, L.LAYOUT_VERSION);
+    w(L.CFG_GEN, 0);
+    w(L.CFG_TRACE, 0);
+    w(L.CFG_BATCH_MAX, this.batchMax);
+    w(L.CFG_SLOT_SIZE, this.slotSize);
+    w(L.CFG_DESC_OFF, map.desc);
+    w(L.CFG_ARENA_OFF, map.arena);
+    w(L.CFG_TRACE_OFF, map.trace);
+    w(L.CFG_COUNTERS_OFF, map.counters);
+    w(L.CFG_SVC_COUNTERS_OFF, map.svcCounters);
+    w(L.CFG_SVC_MAX, map.svcMax);
+    w(L.CFG_BE_COUNTERS_OFF, map.beCounters);
+    w(L.CFG_BE_MAX, map.beMax);
+    w(L.CFG_CT_INDEX_OFF, map.ctIndex);
+    w(L.CFG_CT_INDEX_MASK, ctIndexSlots - 1);
+    w(L.CFG_CT_FLOWS_OFF, map.ctFlows);
+    w(L.CFG_CT_FLOWS_MAX, flows);
+    w(L.CFG_AFF_OFF, map.aff);
+    w(L.CFG_AFF_MASK, affSlots - 1);
+    w(L.CFG_TABLESET0_OFF, map.tableSets[0]);
+    w(L.CFG_TABLESET1_OFF, map.tableSets[1]);
+    w(L.CFG_TO_TCP_SYN, t.tcpSynMs);
+    w(L.CFG_TO_TCP_EST, t.tcpEstablishedMs);
+    w(L.CFG_TO_TCP_CLOSE, t.tcpCloseMs);
+    w(L.CFG_TO_UDP, t.udpMs);
+    w(L.CFG_TO_UDP_REPLIED, t.udpRepliedMs);
+    w(L.CFG_TO_SCTP, t.sctpMs);
+    w(L.CFG_TO_ICMP, t.udpMs);
+    w(L.CFG_EXPIRE_BUDGET, opts.expireBudget ?? 64);
+    w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
+    const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
+    if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
+    w(L.CFG_SNAT_PORT_MIN, pmin);
+    w(L.CFG_SNAT_PORT_MAX, pmax);
+
+    this.tables = new TableWriter(this, caps);
+    this.tables.initSets();
+    const rc = this.exports.init();
+    if (rc !== 0) throw new Error(`wdp core init() failed with code ${rc} (layout mismatch between host and core?)`);
+  }
+
+  // ---- memory access --------------------------------------------------------------------------
+
+  /** Grows linear memory so that [0, end) is addressable. Views are refreshed lazily. */
+  ensureMemory(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  /** Allocates `bytes` at the end of the map (table sets and counters that outgrow their region). */
+  allocate(bytes: number): number {
+    const at = this.map.end;
+    this.map.end = align(at + bytes);
+    this.ensureMemory(this.map.end);
+    return at;
+  }
+
+  get u8(): Uint8Array {
+    if (this.u8cache.buffer !== this.memory.buffer || this.u8cache.byteLength === 0) {
+      this.u8cache = new Uint8Array(this.memory.buffer);
+    }
+    return this.u8cache;
+  }
+
+  get dv(): DataView {
+    if (this.dvcache.buffer !== this.memory.buffer || this.dvcache.byteLength === 0) {
+      this.dvcache = new DataView(this.memory.buffer);
+    }
+    return this.dvcache;
+  }
+
+  cfg32(off: number): number { return this.dv.getUint32(this.map.cfg + off, true); }
+  setCfg32(off: number, v: number): void { this.dv.setUint32(this.map.cfg + off, v >>> 0, true); }
+
+  /** Milliseconds on the core clock (u32, wraps after 49 days; the core compares wrap-safely). */
+  now(): number { return (performance.now() - this.t0) >>> 0; }
+
+  /** What native ports need to burst straight into the arena. */
+  burstArea(): { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number } {
+    return { memory: this.memory.buffer, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc };
+  }
+
+  slotOffset(i: number): number { return this.map.arena + i * this.slotSize; }
+  descOffset(i: number): number { return this.map.desc + i * L.DESC_SIZE; }
+
+  writeFrame(i: number, frame: Uint8Array, inPort = 0): void {
+    if (i < 0 || i >= this.batchMax) throw new RangeError(`slot ${i} outside batch of ${this.batchMax}`);
+    const n = Math.min(frame.length, this.slotSize);
+    this.u8.set(frame.subarray(0, n), this.slotOffset(i));
+    const d = this.descOffset(i), dv = this.dv;
+    // an oversize frame keeps its true length so the core counts it as drop_oversize
+    dv.setUint16(d + L.D_LEN, Math.min(frame.length, 0xffff), true);
+    dv.setUint16(d + L.D_IN_PORT, inPort, true);
+    dv.setUint16(d + L.D_OUT_PORT, L.PORT_NONE, true);
+    dv.setUint8(d + L.D_VERDICT, 0);
+    dv.setUint8(d + L.D_REASON, 0);
+  }
+
+  readFrame(i: number): Uint8Array {
+    const len = Math.min(this.dv.getUint16(this.descOffset(i) + L.D_LEN, true), this.slotSize);
+    const at = this.slotOffset(i);
+    return this.u8.slice(at, at + len);
+  }
+
+  descriptor(i: number) {
+    const d = this.descOffset(i), dv = this.dv;
+    return {
+      len: dv.getUint16(d + L.D_LEN, true), inPort: dv.getUint16(d + L.D_IN_PORT, true),
+      outPort: dv.getUint16(d + L.D_OUT_PORT, true), verdict: dv.getUint8(d + L.D_VERDICT),
+      reason: dv.getUint8(d + L.D_REASON), hash: dv.getUint32(d + L.D_HASH, true),
+    };
+  }
+
+  /** One batch: frames already in slots 0..count-1. */
+  process(count: number, now = this.now()): void {
+    if (count > this.batchMax) throw new RangeError(`batch of ${count} exceeds batchMax ${this.batchMax}`);
+    this.exports.process(count, now >>> 0);
+  }
+
+  /** Convenience for tests, trace and pcap: runs frames in batches and returns each result. */
+  run(frames: Array<Uint8Array | { frame: Uint8Array; inPort?: number }>, now = this.now(), inPort = 0): FrameResult[] {
+    const out: FrameResult[] = [];
+    for (let base = 0; base < frames.length; base += this.batchMax) {
+      const n = Math.min(this.batchMax, frames.length - base);
+      for (let i = 0; i < n; i++) {
+        const f = frames[base + i];
+        if (f instanceof Uint8Array) this.writeFrame(i, f, inPort);
+        else this.writeFrame(i, f.frame, f.inPort ?? inPort);
+      }
+      this.process(n, now);
+      for (let i = 0; i < n; i++) {
+        const d = this.descriptor(i);
+        out.push({
+          verdict: VERDICT_NAMES[d.verdict] ?? 'drop', verdictCode: d.verdict,
+          reason: reasonName(d.reason), reasonCode: d.reason, outPort: d.outPort, frame: this.readFrame(i),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Runs frames in trace mode. `dryRun` (default true): decisions and rewrite only, no state change. */
+  trace(frames: Uint8Array[], inPort = 0, dryRun = true, now = this.now()): Array<FrameResult & { trace: TraceRecord }> {
+    const out: Array<FrameResult & { trace: TraceRecord }> = [];
+    this.setCfg32(L.CFG_TRACE, L.TRACE_ON | (dryRun ? L.TRACE_DRY_RUN : 0));
+    try {
+      for (let base = 0; base < frames.length; base += this.batchMax) {
+        const n = Math.min(this.batchMax, frames.length - base);
+        const res = this.run(frames.slice(base, base + n), now, inPort);
+        res.forEach((r, i) => out.push({ ...r, trace: this.traceRecord(i) }));
+      }
+    } finally {
+      this.setCfg32(L.CFG_TRACE, 0);
+    }
+    return out;
+  }
+
+  traceRecord(i: number): TraceRecord {
+    const t = this.map.trace + i * L.TRACE_SIZE, dv = this.dv;
+    return {
+      stages: dv.getUint32(t + L.TR_STAGES, true), verdict: dv.getUint8(t + L.TR_VERDICT),
+      reason: dv.getUint8(t + L.TR_REASON), outPort: dv.getUint16(t + L.TR_OUT_PORT, true),
+      front: dv.getUint32(t + L.TR_FRONT, true), backend: dv.getUint32(t + L.TR_BACKEND, true),
+      flow: dv.getUint32(t + L.TR_FLOW, true), ct: dv.getUint8(t + L.TR_CT), select: dv.getUint8(t + L.TR_SELECT),
+      proto: dv.getUint8(t + L.TR_PROTO), family: dv.getUint8(t + L.TR_FAMILY),
+      l3: dv.getUint16(t + L.TR_L3, true), l4: dv.getUint16(t + L.TR_L4, true), hash: dv.getUint32(t + L.TR_HASH, true),
+    };
+  }
+
+  // ---- tables ---------------------------------------------------------------------------------
+
+  /** The Ir the tables currently hold. */
+  get ir(): Ir { return this.tables.ir; }
+  /** Number of generation flips so far. */
+  get generation(): number { return this.tables.generation; }
+
+  /** Replace the whole state with `ir` (writes only what differs). Returns the diff applied. */
+  applyIr(ir: Ir): IrDiff {
+    const diff = diffIr(this.tables.ir, ir);
+    this.tables.apply(diff, ir);
+    return diff;
+  }
+
+  /** Apply a diff the caller computed; `next` is the resulting whole Ir. */
+  applyDiff(diff: IrDiff, next: Ir): void { this.tables.apply(diff, next); }
+
+  ctFlush(): void { this.exports.ct_flush(); }
+
+  // ---- counters -------------------------------------------------------------------------------
+
+  private u64(off: number): number { return Number(this.dv.getBigUint64(off, true)); }
+
+  counters(): CounterSnapshot {
+    const c = this.map.counters;
+    const global: Record<string, number> = {};
+    GLOBAL_COUNTER_NAMES.forEach((n, i) => { if (n) global[n] = this.u64(c + i * 8); });
+    const reasons: Record<string, number> = {};
+    REASON_NAMES.forEach((n, i) => { if (n) reasons[n] = this.u64(c + (L.GC_COUNT + i) * 8); });
+    const frontends: CounterSnapshot['frontends'] = {};
+    for (const id of this.tables.ir.frontends.keys()) {
+      const o = this.map.svcCounters + id * L.PC_SIZE;
+      frontends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
+    }
+    const backends: CounterSnapshot['backends'] = {};
+    for (const id of this.tables.ir.backends.keys()) {
+      const o = this.map.beCounters + id * L.PC_SIZE;
+      backends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
+    }
+    return { generation: this.generation, global, reasons, frontends, backends };
+  }
+
+  // ---- conntrack ------------------------------------------------------------------------------
+
+  /** Decodes live flow entries. O(table capacity): an API/debug path, not a packet path. */
+  flows(filter: FlowFilter = {}, now = this.now()): FlowInfo[] {
+    const out: FlowInfo[] = [];
+    const u8 = this.u8, dv = this.dv, limit = filter.limit ?? Infinity;
+    const protoName = (p: number): FlowInfo['proto'] => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 132 ? 'SCTP' : 'OTHER');
+    const snatV4 = this.cfgAddr(L.CFG_SNAT_V4, 4), snatV6 = this.cfgAddr(L.CFG_SNAT_V6, 6);
+    for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
+      const e = this.map.ctFlows + f * L.CT_SIZE;
+      const state = u8[e + L.CT_STATE];
+      if (state === L.CTS_NONE) continue;
+      const family = u8[e + L.CT_FAMILY] === 6 ? 6 : 4;
+      const flags = u8[e + L.CT_FLAGS];
+      const front = dv.getUint32(e + L.CT_FRONT, true);
+      const info: FlowInfo = {
+        flow: f, proto: protoName(u8[e + L.CT_PROTO]), family,
+        client: formatAddr(u8, family, e + L.CT_CLIENT), clientPort: dv.getUint16(e + L.CT_CPORT, true),
+        vip: formatAddr(u8, family, e + L.CT_VIP), vipPort: dv.getUint16(e + L.CT_VPORT, true),
+        backend: formatAddr(u8, family, e + L.CT_BACKEND), backendPort: dv.getUint16(e + L.CT_BPORT, true),
+        state: CT_STATE_NAMES[state] ?? `state_${state}`,
+        frontendId: front, backendId: dv.getUint32(e + L.CT_BACKEND_ID, true),
+        ageMs: (now - dv.getUint32(e + L.CT_CREATED, true)) >>> 0,
+        idleMs: (now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0,
+        flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
+      };
+      if (flags & L.CTF_SNAT) {
+        info.natSource = family === 4 ? snatV4 : snatV6;
+        info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
+      }
+      if (filter.frontendId !== undefined && info.frontendId !== filter.frontendId) continue;
+      if (filter.service !== undefined && this.tables.ir.frontends.get(front)?.service !== filter.service) continue;
+      if (filter.backend !== undefined && info.backend !== filter.backend) continue;
+      if (filter.client !== undefined && info.client !== filter.client) continue;
+      if (filter.proto !== undefined && info.proto !== filter.proto) continue;
+      out.push(info);
+    }
+    return out;
+  }
+
+  private cfgAddr(off: number, family: 4 | 6): string {
+    return formatAddr(this.u8, family, this.map.cfg + off);
+  }
+}
+
+export type { Proto };

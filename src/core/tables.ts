@@ -1,0 +1,423 @@
+// Writes service tables into the core's two table sets and flips the generation word.
+//
+// Left-right update: a diff is written into the INACTIVE set, CFG_GEN is flipped (one u32 store:
+// the next batch sees the whole new generation, never a mix), then the same diff is replayed on
+// the other set so both are identical again. Cost is proportional to the diff, not to the number of
+// services: one service-map insert/delete per changed key, one frontend/backend entry each, the
+// Maglev words of changed frontends. Both sets use the same offsets for every Maglev range and CIDR
+// list (the allocators below are shared), so replaying is byte-for-byte the same work.
+//
+// When the Ir outgrows a capacity, both sets are reallocated larger (doubling) at the end of linear
+// memory and rewritten whole before the flip; per-id counter regions are grown and copied. The
+// old regions are not reused (a bump allocator): growth is rare and bounded by doubling.
+import * as L from '../../assembly/layout.js';
+import type { Ir, IrBackend, IrDiff, IrFrontend, IrRoute } from './ir.js';
+import { emptyIr, PROTO_NUMBER } from './ir.js';
+import { parseAddr, parseCidr, parseMac } from './addr.js';
+import { addrWords, hashWords } from './hash.js';
+import type { Core } from './host.js';
+
+export interface TableCapacities {
+  frontends: number;   // highest frontend id
+  backends: number;    // highest backend id
+  maglevWords: number; // total Maglev table words over all frontends
+  cidrs: number;       // total source-range CIDRs over all frontends
+  routes: number;
+}
+
+const align = (n: number, a = 64) => Math.ceil(n / a) * a;
+const pow2 = (n: number) => { let p = 1; while (p < n) p *= 2; return p; };
+
+interface SetLayout { base: number; svcmap: number; svcSlots: number; front: number; backend: number; maglev: number; cidr: number; route: number }
+
+function setLayout(base: number, caps: TableCapacities): SetLayout & { end: number } {
+  let p = base + L.TSH_SIZE;
+  const take = (b: number) => { const at = p; p = align(p + b); return at; };
+  const svcSlots = pow2(Math.max(16, caps.frontends * 2));
+  const l = {
+    base,
+    svcmap: take(svcSlots * L.SM_SIZE), svcSlots,
+    front: take((caps.frontends + 1) * L.FE_SIZE),
+    backend: take((caps.backends + 1) * L.BE_SIZE),
+    maglev: take(caps.maglevWords * 4),
+    cidr: take(caps.cidrs * L.CIDR_SIZE),
+    route: take(caps.routes * L.RT_SIZE),
+    end: 0,
+  };
+  l.end = p;
+  return l;
+}
+
+export function tableSetBytes(caps: TableCapacities): number {
+  return setLayout(0, caps).end;
+}
+
+/** Size-bucketed allocator of word/entry ranges shared by both sets. Maglev sizes come from a
+ * short list of primes, so exact-size reuse keeps fragmentation low. */
+class RangeAllocator {
+  private top = 0;
+  private free = new Map<number, number[]>();
+  constructor(public capacity: number) {}
+  alloc(n: number): number {
+    if (n === 0) return 0;
+    const list = this.free.get(n);
+    if (list && list.length) return list.pop()!;
+    if (this.top + n > this.capacity) return -1;
+    const at = this.top; this.top += n; return at;
+  }
+  release(at: number, n: number): void {
+    if (n === 0) return;
+    let list = this.free.get(n);
+    if (!list) this.free.set(n, (list = []));
+    list.push(at);
+  }
+  get used(): number { return this.top; }
+}
+
+interface FrontPlacement { maglevOff: number; maglevLen: number; cidrOff: number; cidrLen: number }
+
+export class TableWriter {
+  ir: Ir = emptyIr();
+  generation = 0;
+  caps: TableCapacities;
+  private sets: [SetLayout, SetLayout];
+  private maglev: RangeAllocator;
+  private cidrs: RangeAllocator;
+  private placement = new Map<number, FrontPlacement>();
+
+  constructor(private core: Core, caps: TableCapacities) {
+    this.caps = { ...caps };
+    this.sets = [setLayout(core.map.tableSets[0], caps), setLayout(core.map.tableSets[1], caps)];
+    this.maglev = new RangeAllocator(caps.maglevWords);
+    this.cidrs = new RangeAllocator(caps.cidrs);
+  }
+
+  /** Zero both sets and write their headers (called before the core's init()). */
+  initSets(): void {
+    for (const s of this.sets) this.writeHeader(s, 0);
+    this.core.setCfg32(L.CFG_TABLESET0_OFF, this.sets[0].base);
+    this.core.setCfg32(L.CFG_TABLESET1_OFF, this.sets[1].base);
+  }
+
+  private writeHeader(s: SetLayout, routeCount: number): void {
+    const u8 = this.core.u8, dv = this.core.dv;
+    const end = setLayout(s.base, this.caps).end;
+    u8.fill(0, s.base, end);
+    const w = (off: number, v: number) => dv.setUint32(s.base + off, v >>> 0, true);
+    w(L.TSH_SVCMAP_OFF, s.svcmap); w(L.TSH_SVCMAP_MASK, s.svcSlots - 1);
+    w(L.TSH_FRONT_OFF, s.front); w(L.TSH_FRONT_MAX, this.caps.frontends);
+    w(L.TSH_BACKEND_OFF, s.backend); w(L.TSH_BACKEND_MAX, this.caps.backends);
+    w(L.TSH_MAGLEV_OFF, s.maglev); w(L.TSH_MAGLEV_WORDS, this.caps.maglevWords);
+    w(L.TSH_CIDR_OFF, s.cidr); w(L.TSH_CIDR_MAX, this.caps.cidrs);
+    w(L.TSH_ROUTE_OFF, s.route); w(L.TSH_ROUTE_COUNT, routeCount); w(L.TSH_ROUTE_MAX, this.caps.routes);
+  }
+
+  /** Checks a diff before anything is written: ids in range or growable, addresses valid. */
+  private validate(diff: IrDiff): void {
+    for (const f of diff.frontendsUpsert) {
+      if (!(Number.isInteger(f.id) && f.id >= 1 && f.id <= 0xffffff)) throw new RangeError(`frontend id ${f.id} out of range`);
+      if (f.maglev.length > 65536) throw new RangeError(`frontend ${f.id}: Maglev table larger than 65536`);
+      parseAddr(f.addr);
+      f.sourceRanges.forEach(parseCidr);
+      for (const b of f.maglev) if (b === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
+    }
+    for (const b of diff.backendsUpsert) {
+      if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
+      parseAddr(b.addr); parseMac(b.dstMac); parseMac(b.srcMac);
+    }
+    for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
+  }
+
+  /** Applies `diff` atomically; `next` is the whole Ir after it. */
+  apply(diff: IrDiff, next: Ir): void {
+    this.validate(diff);
+    const need = this.capacityFor(next);
+    if (need) {
+      this.regrow(need, next);
+      return;
+    }
+    // placements: reuse a frontend's ranges when sizes are unchanged, else allocate fresh ones and
+    // release the old ones after both sets are written (the active set may still read them)
+    const released: Array<[RangeAllocator, number, number]> = [];
+    const newPlacement = new Map<number, FrontPlacement>();
+    for (const f of diff.frontendsUpsert) {
+      const old = this.placement.get(f.id);
+      const p: FrontPlacement = { maglevOff: 0, maglevLen: f.maglev.length, cidrOff: 0, cidrLen: f.sourceRanges.length };
+      if (old && old.maglevLen === p.maglevLen) p.maglevOff = old.maglevOff;
+      else {
+        p.maglevOff = this.maglev.alloc(p.maglevLen);
+        if (old) released.push([this.maglev, old.maglevOff, old.maglevLen]);
+      }
+      if (old && old.cidrLen === p.cidrLen) p.cidrOff = old.cidrOff;
+      else {
+        p.cidrOff = this.cidrs.alloc(p.cidrLen);
+        if (old) released.push([this.cidrs, old.cidrOff, old.cidrLen]);
+      }
+      if (p.maglevOff < 0 || p.cidrOff < 0) {
+        // fragmented beyond capacity: rewrite everything compactly into larger sets
+        this.regrow(this.grownCaps(next, true), next);
+        return;
+      }
+      newPlacement.set(f.id, p);
+    }
+    for (const id of diff.frontendsRemove) {
+      const old = this.placement.get(id);
+      if (old) { released.push([this.maglev, old.maglevOff, old.maglevLen], [this.cidrs, old.cidrOff, old.cidrLen]); }
+    }
+    const prev = this.ir;
+    const active = this.core.cfg32(L.CFG_GEN) & 1;
+    const inactive = active ^ 1;
+    this.writeDiff(this.sets[inactive], diff, prev, newPlacement);
+    if (diff.snat) this.writeSnat(diff.snat);
+    this.core.setCfg32(L.CFG_GEN, inactive);
+    this.writeDiff(this.sets[active], diff, prev, newPlacement);
+    for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
+    for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
+    for (const [id, p] of newPlacement) this.placement.set(id, p);
+    for (const [alloc, at, n] of released) alloc.release(at, n);
+    this.ir = next;
+    this.generation++;
+  }
+
+  private zeroCounters(region: number, id: number): void {
+    this.core.u8.fill(0, region + id * L.PC_SIZE, region + (id + 1) * L.PC_SIZE);
+  }
+
+  private writeSnat(snat: { v4?: string; v6?: string }): void {
+    const u8 = this.core.u8, cfg = this.core.map.cfg;
+    let bits = 0;
+    u8.fill(0, cfg + L.CFG_SNAT_V4, cfg + L.CFG_SNAT_V4 + 16);
+    u8.fill(0, cfg + L.CFG_SNAT_V6, cfg + L.CFG_SNAT_V6 + 16);
+    if (snat.v4) { const a = parseAddr(snat.v4); if (a.family !== 4) throw new Error('snatV4 is not IPv4'); u8.set(a.bytes, cfg + L.CFG_SNAT_V4); bits |= 1; }
+    if (snat.v6) { const a = parseAddr(snat.v6); if (a.family !== 6) throw new Error('snatV6 is not IPv6'); u8.set(a.bytes, cfg + L.CFG_SNAT_V6); bits |= 2; }
+    this.core.setCfg32(L.CFG_HAS_SNAT, bits);
+  }
+
+  // ---- one set ---------------------------------------------------------------------------------
+
+  private writeDiff(s: SetLayout, diff: IrDiff, prev: Ir, placement: Map<number, FrontPlacement>): void {
+    for (const id of diff.frontendsRemove) {
+      const old = prev.frontends.get(id);
+      if (old) this.svcmapDelete(s, old);
+      this.core.u8.fill(0, s.front + id * L.FE_SIZE, s.front + (id + 1) * L.FE_SIZE);
+    }
+    for (const id of diff.backendsRemove) {
+      this.core.u8.fill(0, s.backend + id * L.BE_SIZE, s.backend + (id + 1) * L.BE_SIZE);
+    }
+    for (const b of diff.backendsUpsert) this.writeBackend(s, b);
+    for (const f of diff.frontendsUpsert) {
+      const old = prev.frontends.get(f.id);
+      const p = placement.get(f.id)!;
+      this.writeFrontend(s, f, p);
+      if (old && !sameKey(old, f)) this.svcmapDelete(s, old);
+      if (!old || !sameKey(old, f)) this.svcmapInsert(s, f);
+    }
+    if (diff.routes) this.writeRoutes(s, diff.routes);
+  }
+
+  private writeFrontend(s: SetLayout, f: IrFrontend, p: FrontPlacement): void {
+    const u8 = this.core.u8, dv = this.core.dv;
+    u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
+    f.sourceRanges.forEach((c, i) => {
+      const cidr = parseCidr(c), at = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
+      u8.fill(0, at, at + L.CIDR_SIZE);
+      u8.set(cidr.bytes, at + L.CIDR_ADDR);
+      u8[at + L.CIDR_PLEN] = cidr.plen;
+      u8[at + L.CIDR_FAMILY] = cidr.family;
+    });
+    const e = s.front + f.id * L.FE_SIZE;
+    u8.fill(0, e, e + L.FE_SIZE);
+    dv.setUint32(e + L.FE_FLAGS, f.flags, true);
+    dv.setUint32(e + L.FE_MAGLEV_OFF, p.maglevOff, true);
+    dv.setUint32(e + L.FE_MAGLEV_SIZE, f.maglev.length, true);
+    dv.setUint32(e + L.FE_AFF_TIMEOUT, f.affinityTimeoutMs, true);
+    dv.setUint32(e + L.FE_CIDR_OFF, p.cidrOff, true);
+    dv.setUint32(e + L.FE_CIDR_COUNT, f.sourceRanges.length, true);
+    dv.setUint32(e + L.FE_NBACKENDS, f.backends.length, true);
+    u8.set(parseAddr(f.addr).bytes, e + L.FE_ADDR);
+    dv.setUint16(e + L.FE_PORT, f.port, true);
+    u8[e + L.FE_PROTO] = PROTO_NUMBER[f.proto];
+    u8[e + L.FE_FAMILY] = f.family;
+  }
+
+  private writeBackend(s: SetLayout, b: IrBackend): void {
+    const u8 = this.core.u8, dv = this.core.dv;
+    const e = s.backend + b.id * L.BE_SIZE;
+    u8.fill(0, e, e + L.BE_SIZE);
+    u8.set(parseAddr(b.addr).bytes, e + L.BE_ADDR);
+    dv.setUint16(e + L.BE_PORT, b.port, true);
+    u8[e + L.BE_FAMILY] = b.family;
+    u8[e + L.BE_STATE] = b.state;
+    dv.setUint16(e + L.BE_OUT_PORT, b.outPort, true);
+    u8.set(parseMac(b.dstMac), e + L.BE_DST_MAC);
+    u8.set(parseMac(b.srcMac), e + L.BE_SRC_MAC);
+  }
+
+  private writeRoutes(s: SetLayout, routes: IrRoute[]): void {
+    const u8 = this.core.u8, dv = this.core.dv;
+    const sorted = routes.map((r) => ({ r, c: parseCidr(r.prefix) })).sort((a, b) => b.c.plen - a.c.plen);
+    u8.fill(0, s.route, s.route + this.caps.routes * L.RT_SIZE);
+    sorted.forEach(({ r, c }, i) => {
+      const e = s.route + i * L.RT_SIZE;
+      u8.set(c.bytes, e + L.RT_ADDR);
+      u8[e + L.RT_PLEN] = c.plen;
+      u8[e + L.RT_FAMILY] = c.family;
+      dv.setUint16(e + L.RT_OUT_PORT, r.outPort, true);
+      u8.set(parseMac(r.dstMac), e + L.RT_DST_MAC);
+      u8.set(parseMac(r.srcMac), e + L.RT_SRC_MAC);
+    });
+    dv.setUint32(s.base + L.TSH_ROUTE_COUNT, sorted.length, true);
+  }
+
+  // ---- service map: open addressing, linear probing, backward-shift delete -------------------
+
+  private svcmapInsert(s: SetLayout, f: IrFrontend): void {
+    const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
+    const addr = parseAddr(f.addr).bytes, proto = PROTO_NUMBER[f.proto];
+    const h = svcmapHash(addr, f.port, proto, f.family);
+    for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+      const e = s.svcmap + i * L.SM_SIZE;
+      const front = dv.getUint32(e + L.SM_FRONT, true);
+      if (front !== 0 && front !== f.id) continue;
+      u8.set(addr, e + L.SM_ADDR);
+      dv.setUint16(e + L.SM_PORT, f.port, true);
+      u8[e + L.SM_PROTO] = proto;
+      u8[e + L.SM_FAMILY] = f.family;
+      dv.setUint32(e + L.SM_HASH, h, true);
+      dv.setUint32(e + L.SM_FRONT, f.id, true); // written last: a reader never sees a half key
+      return;
+    }
+    throw new Error('service map full'); // unreachable: capacity checked, load <= 0.5
+  }
+
+  private svcmapDelete(s: SetLayout, f: IrFrontend): void {
+    const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
+    let i = -1;
+    const addr = parseAddr(f.addr).bytes;
+    const h = svcmapHash(addr, f.port, PROTO_NUMBER[f.proto], f.family);
+    for (let j = h & mask, n = 0; n <= mask; j = (j + 1) & mask, n++) {
+      const front = dv.getUint32(s.svcmap + j * L.SM_SIZE + L.SM_FRONT, true);
+      if (front === 0) return;
+      if (front === f.id) { i = j; break; }
+    }
+    if (i < 0) return;
+    // backward shift: pull later entries of the probe run into the hole if their home slot allows
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const ej = s.svcmap + j * L.SM_SIZE;
+      if (dv.getUint32(ej + L.SM_FRONT, true) === 0) break;
+      const home = dv.getUint32(ej + L.SM_HASH, true) & mask;
+      // entry at j may move to i iff i lies cyclically in [home, j)
+      const dist = (j - home) & mask, gap = (j - i) & mask;
+      if (dist >= gap) {
+        const ei = s.svcmap + i * L.SM_SIZE;
+        u8.copyWithin(ei, ej, ej + L.SM_SIZE);
+        i = j;
+      }
+    }
+    u8.fill(0, s.svcmap + i * L.SM_SIZE, s.svcmap + (i + 1) * L.SM_SIZE);
+  }
+
+  // ---- growth ----------------------------------------------------------------------------------
+
+  /** Capacities `next` needs beyond the current ones, or null when it fits. (Fragmentation of
+   * the range allocators can still make an allocation fail: apply() then regrows with force.) */
+  private capacityFor(next: Ir): TableCapacities | null {
+    let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
+    for (const f of next.frontends.values()) {
+      if (f.id > maxFront) maxFront = f.id;
+      maglevWords += f.maglev.length; cidrs += f.sourceRanges.length;
+    }
+    for (const b of next.backends.values()) if (b.id > maxBack) maxBack = b.id;
+    const c = this.caps;
+    if (maxFront <= c.frontends && maxBack <= c.backends && next.routes.length <= c.routes &&
+      maglevWords <= c.maglevWords && cidrs <= c.cidrs) return null;
+    return this.grownCaps(next, false);
+  }
+
+  private grownCaps(next: Ir, force: boolean): TableCapacities {
+    let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
+    for (const f of next.frontends.values()) { maxFront = Math.max(maxFront, f.id); maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; }
+    for (const b of next.backends.values()) maxBack = Math.max(maxBack, b.id);
+    const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
+    const c = this.caps;
+    return {
+      frontends: grow(c.frontends, maxFront),
+      backends: grow(c.backends, maxBack),
+      maglevWords: grow(c.maglevWords, Math.max(maglevWords * 2, force ? c.maglevWords * 2 : 0)),
+      cidrs: grow(c.cidrs, Math.max(cidrs * 2, force ? c.cidrs * 2 : 0)),
+      routes: grow(c.routes, next.routes.length),
+    };
+  }
+
+  /** Rewrites everything into freshly allocated, larger sets, then flips to them. */
+  private regrow(caps: TableCapacities, next: Ir): void {
+    const core = this.core;
+    const oldCaps = this.caps;
+    this.caps = caps;
+    const bytes = tableSetBytes(caps);
+    const bases: [number, number] = [core.allocate(bytes), core.allocate(bytes)];
+    const sets: [SetLayout, SetLayout] = [setLayout(bases[0], caps), setLayout(bases[1], caps)];
+    // per-id counter regions must cover the new id ranges: grow and copy
+    if (caps.frontends > oldCaps.frontends) {
+      const at = core.allocate((caps.frontends + 1) * L.PC_SIZE);
+      core.u8.copyWithin(at, core.map.svcCounters, core.map.svcCounters + (oldCaps.frontends + 1) * L.PC_SIZE);
+      core.map.svcCounters = at; core.map.svcMax = caps.frontends;
+    }
+    if (caps.backends > oldCaps.backends) {
+      const at = core.allocate((caps.backends + 1) * L.PC_SIZE);
+      core.u8.copyWithin(at, core.map.beCounters, core.map.beCounters + (oldCaps.backends + 1) * L.PC_SIZE);
+      core.map.beCounters = at; core.map.beMax = caps.backends;
+    }
+    this.maglev = new RangeAllocator(caps.maglevWords);
+    this.cidrs = new RangeAllocator(caps.cidrs);
+    const placement = new Map<number, FrontPlacement>();
+    const ids = [...next.frontends.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const f = next.frontends.get(id)!;
+      placement.set(id, {
+        maglevOff: this.maglev.alloc(f.maglev.length), maglevLen: f.maglev.length,
+        cidrOff: this.cidrs.alloc(f.sourceRanges.length), cidrLen: f.sourceRanges.length,
+      });
+    }
+    const full: IrDiff = {
+      frontendsUpsert: ids.map((id) => next.frontends.get(id)!), frontendsRemove: [],
+      backendsUpsert: [...next.backends.values()], backendsRemove: [], routes: next.routes,
+    };
+    const removedFronts = [...this.ir.frontends.keys()].filter((id) => !next.frontends.has(id));
+    const removedBacks = [...this.ir.backends.keys()].filter((id) => !next.backends.has(id));
+    for (const s of sets) {
+      this.writeHeader(s, 0);
+      this.writeDiff(s, full, emptyIr(), placement);
+    }
+    this.writeSnat({ v4: next.snatV4, v6: next.snatV6 });
+    // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
+    // so the several CFG words below are seen together by the next batch.
+    const active = core.cfg32(L.CFG_GEN) & 1;
+    const inactive = active ^ 1;
+    core.setCfg32(L.CFG_SVC_COUNTERS_OFF, core.map.svcCounters);
+    core.setCfg32(L.CFG_SVC_MAX, core.map.svcMax);
+    core.setCfg32(L.CFG_BE_COUNTERS_OFF, core.map.beCounters);
+    core.setCfg32(L.CFG_BE_MAX, core.map.beMax);
+    core.setCfg32(inactive === 0 ? L.CFG_TABLESET0_OFF : L.CFG_TABLESET1_OFF, bases[inactive]);
+    core.setCfg32(active === 0 ? L.CFG_TABLESET0_OFF : L.CFG_TABLESET1_OFF, bases[active]);
+    core.setCfg32(L.CFG_GEN, inactive);
+    this.sets = sets;
+    core.map.tableSets = bases;
+    for (const id of removedFronts) this.zeroCounters(core.map.svcCounters, id);
+    for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
+    this.placement = placement;
+    this.ir = next;
+    this.generation++;
+  }
+}
+
+function sameKey(a: IrFrontend, b: IrFrontend): boolean {
+  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+}
+
+/** Service-map hash: layout hash over [addr w0..w3, port | proto << 16 | family << 24]. */
+export function svcmapHash(addr: Uint8Array, port: number, proto: number, family: number): number {
+  const w = addrWords(addr);
+  w.push(((port & 0xffff) | (proto << 16) | (family << 24)) >>> 0);
+  return hashWords(w);
+}

@@ -1,0 +1,37 @@
+// One source of truth: every constant of assembly/layout.ts as compiled by tsc must equal the
+// global the built core exports under the same name (catches a stale build or a drifted copy).
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import * as L from '../dist/assembly/layout.js';
+import { REASON_NAMES, GLOBAL_COUNTER_NAMES } from '../dist/src/core/names.js';
+
+const wasm = new WebAssembly.Module(readFileSync(new URL('../build/core.wasm', import.meta.url)));
+const exported = new Map(WebAssembly.Module.exports(wasm).map((e) => [e.name, e.kind]));
+const instance = new WebAssembly.Instance(wasm, { env: { abort() { throw new Error('abort'); }, seed: () => 1 } });
+
+test('every layout constant is exported by the core with the same value', (t) => {
+  const names = Object.keys(L);
+  t.true(names.length > 150, 'layout has its constants');
+  for (const name of names) {
+    t.is(exported.get(name), 'global', `${name} is exported as a global`);
+    const g = instance.exports[name];
+    const v = typeof g.value === 'bigint' ? Number(g.value) : g.value;
+    t.is(v >>> 0, L[name] >>> 0, `${name}`);
+  }
+});
+
+test('enums are dense where the host relies on it and names are unique', (t) => {
+  t.is(new Set(REASON_NAMES.filter(Boolean)).size, REASON_NAMES.filter(Boolean).length);
+  t.true(REASON_NAMES.length <= L.REASON_COUNT);
+  t.is(REASON_NAMES[L.REASON_REJECT_NO_ENDPOINTS], 'reject_no_endpoints');
+  t.is(REASON_NAMES[L.REASON_DROP_TRUNCATED_L2], 'drop_truncated_l2');
+  t.is(GLOBAL_COUNTER_NAMES.length, L.GC_COUNT);
+  t.is(GLOBAL_COUNTER_NAMES[L.GC_CT_ACTIVE], 'ct_active');
+});
+
+test('per-flow memory stays within 128 bytes (flow entry + 4 index slots)', (t) => {
+  t.true(L.CT_SIZE + 4 * L.CTI_SIZE <= 128);
+  t.true(L.CT_NEXT_FREE + 4 <= L.CT_SIZE);
+  t.true(L.FE_FAMILY < L.FE_SIZE && L.BE_SRC_MAC + 6 <= L.BE_SIZE && L.RT_SRC_MAC + 6 <= L.RT_SIZE);
+  t.true(L.CFG_SNAT_PORT_MAX + 4 <= L.CFG_SIZE);
+});
