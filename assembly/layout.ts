@@ -374,3 +374,11 @@ export const HASH_M2 = 5;
 export const HASH_ADD = 0xe6546b64;
 export const HASH_F1 = 0x85ebca6b;
 export const HASH_F2 = 0xc2b2ae35;
+
+// ============================================================================================
+// Additions by the core (assembly/core.ts; semantics in docs/core.md)
+// ============================================================================================
+export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by another live flow (no SNAT to remap)
+export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)
+export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
+export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

@@ -10,7 +10,7 @@ if (cargo.status !== 0) {
   console.warn('native: cargo not found — native ports (TAP, AF_PACKET) will be unavailable');
   process.exit(0);
 }
-const r = spawnSync('npx', ['napi', 'build', '--release', '--platform', '--cwd', 'native', '--output-dir', 'native'],
+const r = spawnSync('npx', ['napi', 'build', '--release', '--platform', '--cwd', 'native', '--output-dir', '.'],
   { cwd: root, stdio: 'inherit', env: { ...process.env, CARGO_NET_OFFLINE: 'true' } });
 if (r.status !== 0) {
   console.error('native: build failed (see above)');

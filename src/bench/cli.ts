@@ -1,5 +1,299 @@
-// Placeholder owned by the benchmark work: registers `wdp bench ...`.
-import type { Command } from 'commander';
+// `wdp bench core|control|e2e|io`. Every subcommand prints a Markdown table by default, exactly
+// one JSON object with --json (progress and notes go to stderr, never stdout), and draws an SVG
+// with --plot FILE.svg. Errors print one clear line on stderr and exit 1 — with --json, stdout
+// then stays empty rather than carrying a half-made object.
+import { writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Progress, mdTable, kvTable, type Cell } from './report.js';
+import { lineChart, barChart, stack } from './svg.js';
+import type { ControlBenchResult, PeerName } from './control.js';
+import type { E2eResult } from './e2e.js';
+
+// ---- option parsing: every number is checked, with the option's name in the error --------------
+
+function intOpt(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const s = v.replace(/_/g, '').trim();
+    const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
+    const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max} (k/M suffixes allowed), got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function numOpt(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in ${min}..${max}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+function listOpt(name: string, parse: (v: string) => number): (v: string) => number[] {
+  return (v: string) => {
+    const parts = v.split(',').map((x) => x.trim()).filter(Boolean);
+    if (!parts.length) throw new InvalidArgumentError(`${name} must be a comma-separated list`);
+    return parts.map(parse);
+  };
+}
+
+// ---- output ------------------------------------------------------------------------------------
+
+interface CommonOpts { json?: boolean; plot?: string; quiet?: boolean }
+
+function progressFor(o: CommonOpts): Progress { return new Progress(!o.quiet); }
+
+function emit(o: CommonOpts, result: object, markdown: () => string, plot?: () => string): void {
+  if (o.plot) {
+    if (!plot) throw new Error('--plot is not supported by this suite');
+    writeFileSync(o.plot, plot());
+    if (!o.quiet) process.stderr.write(`wrote ${o.plot}\n`);
+  }
+  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+  else process.stdout.write(markdown());
+}
+
+function fail(e: unknown): never {
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`wdp bench: ${msg}\n`);
+  process.exit(1);
+}
+
+/** Wraps an action so any error becomes one line on stderr and exit code 1. */
+function guarded<A extends unknown[]>(fn: (...a: A) => Promise<void>): (...a: A) => Promise<void> {
+  return async (...a: A) => {
+    try { await fn(...a); } catch (e) { fail(e); }
+    // peers' child processes and timers are gone by now; exit explicitly so a lingering handle in
+    // a suite (e.g. a keep-alive socket) cannot keep the benchmark hanging after it printed
+    process.exit(0);
+  };
+}
+
+// ---- sibling suites owned by other modules, loaded when present -------------------------------
+
+type Suite = (opts: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+async function loadSuite(file: string, exportName: string): Promise<Suite> {
+  const url = new URL(file, import.meta.url);
+  if (!existsSync(fileURLToPath(url))) {
+    throw new Error(`this suite is not built yet: ${fileURLToPath(url)} is missing (src/bench/${file.replace('./', '').replace('.js', '.ts')} has not landed, or run \`npm run build\`)`);
+  }
+  const mod = (await import(url.href)) as Record<string, unknown>;
+  const fn = mod[exportName];
+  if (typeof fn !== 'function') throw new Error(`${file} does not export ${exportName}()`);
+  return fn as Suite;
+}
+
+function numericKeys(rows: Record<string, unknown>[], skip: string[]): string[] {
+  const keys = new Set<string>();
+  for (const r of rows) for (const [k, v] of Object.entries(r)) if (typeof v === 'number' && !skip.includes(k)) keys.add(k);
+  return [...keys];
+}
+
+function flatRow(r: Record<string, unknown>): Record<string, Cell> {
+  const out: Record<string, Cell> = {};
+  for (const [k, v] of Object.entries(r)) if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as Cell;
+  return out;
+}
+
+function rowsTable(rows: Record<string, unknown>[]): string {
+  const flat = rows.map(flatRow);
+  const headers = [...new Set(flat.flatMap((r) => Object.keys(r)))];
+  return mdTable(headers, flat.map((r) => headers.map((h) => r[h])));
+}
+
+// ---- core --------------------------------------------------------------------------------------
+
+export const SWEEPS: Record<'services' | 'flows', number[]> = {
+  services: [100, 1_000, 10_000, 100_000],
+  flows: [1_000, 10_000, 100_000, 1_000_000, 4_000_000],
+};
+
+function registerCore(bench: Command): void {
+  bench.command('core')
+    .description('forwarding-core throughput in this process (wraps runCoreBench)')
+    .option('--services <n>', 'services', intOpt('--services', 1, 1_000_000))
+    .option('--endpoints <m>', 'endpoints per service', intOpt('--endpoints', 1, 1000))
+    .option('--flows <f>', 'distinct flows in the traffic mix', intOpt('--flows', 1, 16_000_000))
+    .option('--seconds <s>', 'measuring time per point', numOpt('--seconds', 0.05, 3600))
+    .addOption(new Option('--sweep <what>', 'one row per point: services 100..100k or flows 1k..4M').choices(['services', 'flows']))
+    .option('--points <list>', 'override the sweep points (comma-separated)', listOpt('--points', intOpt('--points', 1, 16_000_000)))
+    .option('--json', 'one JSON object on stdout')
+    .option('--plot <file.svg>', 'draw the sweep as a line chart')
+    .option('--quiet', 'no progress on stderr')
+    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; sweep?: 'services' | 'flows'; points?: number[] }) => {
+      const runCoreBench = await loadSuite('./core.js', 'runCoreBench');
+      const p = progressFor(o);
+      const base: Record<string, unknown> = {};
+      for (const k of ['services', 'endpoints', 'flows', 'seconds'] as const) if (o[k] !== undefined) base[k] = o[k];
+      if (!o.sweep) {
+        if (o.points) throw new Error('--points needs --sweep');
+        const r = await p.step('core', () => runCoreBench({ ...base, progress: p }));
+        const result = { suite: 'core', ...r };
+        emit(o, result, () => kvTable(result), () => barChart({ title: 'wdp core', yLabel: 'value', groups: [{ label: 'core', bars: numericKeys([r], []).filter((k) => /pps/.test(k)).map((k) => ({ name: k, value: r[k] as number })) }] }));
+        return;
+      }
+      const points = o.points ?? SWEEPS[o.sweep];
+      const rows: Record<string, unknown>[] = [];
+      const bar = p.bar(`core sweep over ${o.sweep}`, points.length);
+      for (const x of points) {
+        const r = await runCoreBench({ ...base, [o.sweep]: x, progress: p });
+        rows.push({ [o.sweep]: x, ...r });
+        bar.tick();
+      }
+      bar.done();
+      const result = { suite: 'core', sweep: o.sweep, rows };
+      const sweep = o.sweep;
+      emit(o, result, () => `### wdp bench core --sweep ${sweep}\n\n${rowsTable(rows)}`, () => {
+        const ys = numericKeys(rows, [sweep, 'services', 'flows', 'endpoints', 'seconds']);
+        const rate = ys.filter((k) => /pps/.test(k));
+        return lineChart({
+          title: `wdp core: throughput vs ${sweep}`, xLabel: sweep, yLabel: rate.length ? 'Mpps' : 'value', logX: true,
+          series: (rate.length ? rate : ys.slice(0, 4)).map((k) => ({ name: k, points: rows.map((r) => [r[sweep] as number, typeof r[k] === 'number' ? (r[k] as number) : null] as [number, number | null]) })),
+        });
+      });
+    }));
+}
+
+// ---- control -----------------------------------------------------------------------------------
+
+export function controlMarkdown(r: ControlBenchResult): string {
+  const rows: Cell[][] = [
+    ['wdp', r.apply_path, r.apply_ms, r.update_one_endpoint_ms, null],
+    [`iptables (${r.iptables_variant ?? 'unavailable'})`, 'iptables-restore, kube-proxy iptables shape', r.iptables_restore_ms, r.iptables_update_one_endpoint_ms, r.iptables_rules],
+    ['nftables', 'nft -f, kube-proxy nftables shape', r.nft_ms, r.nft_update_one_endpoint_ms, r.nft_rules],
+  ];
+  let s = `### wdp bench control — ${r.services} services x ${r.endpoints_per_service} endpoints\n\n`;
+  s += mdTable(['dataplane', 'path', 'full sync ms', 'one endpoint ms', 'rules'], rows);
+  s += '\n' + mdTable(['wdp stage', 'ms'], [['validate', r.validate_ms], ['compile', r.compile_ms], ['table write', r.table_write_ms]]);
+  s += '\n' + mdTable(['ratio', 'x'], [
+    ['apply_speedup_vs_iptables', r.apply_speedup_vs_iptables], ['apply_speedup_vs_nft', r.apply_speedup_vs_nft],
+    ['update_speedup_vs_iptables', r.update_speedup_vs_iptables], ['update_speedup_vs_nft', r.update_speedup_vs_nft],
+  ]);
+  const notes = [r.apply_path_note, r.iptables_unavailable_reason && `iptables: ${r.iptables_unavailable_reason}`, r.nft_unavailable_reason && `nft: ${r.nft_unavailable_reason}`].filter(Boolean);
+  if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
+  return s;
+}
+
+export function controlPlot(r: ControlBenchResult): string {
+  return barChart({
+    title: `control plane: ${r.services} services x ${r.endpoints_per_service} endpoints`, yLabel: 'milliseconds', logY: true,
+    groups: [
+      { label: 'full sync', bars: [{ name: 'wdp', value: r.apply_ms }, { name: 'iptables-restore', value: r.iptables_restore_ms }, { name: 'nft -f', value: r.nft_ms }] },
+      { label: 'one endpoint change', bars: [{ name: 'wdp', value: r.update_one_endpoint_ms }, { name: 'iptables-restore', value: r.iptables_update_one_endpoint_ms }, { name: 'nft -f', value: r.nft_update_one_endpoint_ms }] },
+    ],
+  });
+}
+
+function registerControl(bench: Command): void {
+  bench.command('control')
+    .description('control-plane programming time: wdp vs iptables-restore vs nft, same service set')
+    .requiredOption('--services <n>', 'services', intOpt('--services', 1, 1_000_000))
+    .option('--endpoints <m>', 'endpoints per service', intOpt('--endpoints', 1, 1000), 4)
+    .option('--peers <list>', 'kernel peers to measure: iptables,nft (or none)', 'iptables,nft')
+    .addOption(new Option('--iptables <variant>', 'iptables backend').choices(['auto', 'nft', 'legacy']).default('auto'))
+    .option('--repeat <r>', 'measurements per figure (median reported)', intOpt('--repeat', 1, 50), 1)
+    .option('--no-api', 'measure apply in-process even when the control API is available')
+    .option('--json', 'one JSON object on stdout')
+    .option('--plot <file.svg>', 'draw side-by-side bars')
+    .option('--quiet', 'no progress on stderr')
+    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean }) => {
+      const peers = o.peers === 'none' ? [] : o.peers.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const x of peers) if (x !== 'iptables' && x !== 'nft') throw new Error(`--peers: unknown peer ${JSON.stringify(x)} (iptables, nft or none)`);
+      const { runControlBench } = await import('./control.js');
+      const r = await runControlBench({
+        services: o.services, endpoints: o.endpoints, peers: peers as PeerName[], iptablesVariant: o.iptables,
+        repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o),
+      });
+      emit(o, r, () => controlMarkdown(r), () => controlPlot(r));
+    }));
+}
+
+// ---- e2e ---------------------------------------------------------------------------------------
+
+export function e2eMarkdown(r: E2eResult): string {
+  const rows: Cell[][] = [
+    ['UDP 64 B, one flow (Mpps)', r.wdp_mpps, r.kernel_mpps],
+    ['UDP 64 B, every packet a new flow (Mpps)', r.wdp_new_flow_mpps, r.kernel_new_flow_mpps],
+    ['TCP connections / s', r.wdp_conn_per_s, r.kernel_conn_per_s],
+    ['UDP round trip p50 (µs)', r.wdp_rtt_p50_us, r.kernel_rtt_p50_us],
+    ['UDP round trip p99 (µs)', r.wdp_rtt_p99_us, r.kernel_rtt_p99_us],
+    ['CPU seconds used by the dataplane', r.wdp_cpu_s, r.kernel_cpu_s],
+  ];
+  let s = `### wdp bench e2e — ${r.seconds} s per test, ClusterIP ${r.vip}:${r.port}\n\n`;
+  s += mdTable(['test', 'wdp', 'kernel nftables DNAT'], rows);
+  if (r.wdp_time_split) s += '\n' + kvTable(r.wdp_time_split as unknown as Record<string, unknown>);
+  const notes = [r.wdp_unavailable_reason && `wdp: ${r.wdp_unavailable_reason}`, ...r.notes].filter(Boolean);
+  if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
+  return s;
+}
+
+export function e2ePlot(r: E2eResult): string {
+  return stack([
+    barChart({
+      title: 'e2e throughput through a ClusterIP (64-byte UDP)', yLabel: 'Mpps',
+      groups: [
+        { label: 'one flow', bars: [{ name: 'wdp', value: r.wdp_mpps }, { name: 'kernel nft DNAT', value: r.kernel_mpps }] },
+        { label: 'new flow per packet', bars: [{ name: 'wdp', value: r.wdp_new_flow_mpps }, { name: 'kernel nft DNAT', value: r.kernel_new_flow_mpps }] },
+      ],
+    }),
+    barChart({
+      title: 'e2e TCP connection rate and UDP round trip', yLabel: 'value', logY: true,
+      groups: [
+        { label: 'TCP conn/s', bars: [{ name: 'wdp', value: r.wdp_conn_per_s }, { name: 'kernel nft DNAT', value: r.kernel_conn_per_s }] },
+        { label: 'RTT p50 µs', bars: [{ name: 'wdp', value: r.wdp_rtt_p50_us }, { name: 'kernel nft DNAT', value: r.kernel_rtt_p50_us }] },
+        { label: 'RTT p99 µs', bars: [{ name: 'wdp', value: r.wdp_rtt_p99_us }, { name: 'kernel nft DNAT', value: r.kernel_rtt_p99_us }] },
+      ],
+    }),
+  ]);
+}
+
+function registerE2e(bench: Command): void {
+  bench.command('e2e')
+    .description('end-to-end through namespaces: wdp daemon vs kernel nftables DNAT, same topology and generator')
+    .option('--seconds <s>', 'duration of each traffic test', numOpt('--seconds', 0.1, 600), 3)
+    .option('--rtt-samples <n>', 'UDP ping-pong round trips for the latency figures', intOpt('--rtt-samples', 10, 1_000_000), 2000)
+    .addOption(new Option('--only <side>', 'measure one side').choices(['wdp', 'kernel']))
+    .option('--json', 'one JSON object on stdout')
+    .option('--plot <file.svg>', 'draw side-by-side bars')
+    .option('--quiet', 'no progress on stderr')
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel' }) => {
+      const { runE2eBench } = await import('./e2e.js');
+      const r = await runE2eBench({ seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, progress: progressFor(o) });
+      emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));
+    }));
+}
+
+// ---- io ----------------------------------------------------------------------------------------
+
+function registerIo(bench: Command): void {
+  bench.command('io')
+    .description('port I/O throughput (wraps runIoBench)')
+    .option('--seconds <s>', 'measuring time', numOpt('--seconds', 0.05, 3600))
+    .option('--batch <n>', 'frames per burst', intOpt('--batch', 1, 65535))
+    .option('--size <bytes>', 'frame size', intOpt('--size', 60, 65535))
+    .option('--json', 'one JSON object on stdout')
+    .option('--plot <file.svg>', 'draw the figures as bars')
+    .option('--quiet', 'no progress on stderr')
+    .action(guarded(async (o: CommonOpts & { seconds?: number; batch?: number; size?: number }) => {
+      const runIoBench = await loadSuite('./io.js', 'runIoBench');
+      const p = progressFor(o);
+      const opts: Record<string, unknown> = { progress: p };
+      for (const k of ['seconds', 'batch', 'size'] as const) if (o[k] !== undefined) opts[k] = o[k];
+      const r = await p.step('io', () => runIoBench(opts));
+      const result = { suite: 'io', ...r };
+      emit(o, result, () => ('rows' in r && Array.isArray(r.rows) ? rowsTable(r.rows as Record<string, unknown>[]) : kvTable(result)), () => barChart({
+        title: 'wdp port I/O', yLabel: 'Mpps', groups: [{ label: 'io', bars: numericKeys([r], []).filter((k) => /pps/.test(k)).map((k) => ({ name: k, value: r[k] as number })) }],
+      }));
+    }));
+}
+
 export function registerBenchCommands(program: Command): void {
-  program.command('bench').description('benchmarks').action(() => { console.error('wdp bench: not built yet'); process.exit(1); });
+  const bench = program.command('bench').description('benchmarks: core, control, e2e, io (Markdown by default, --json for machines)');
+  registerCore(bench);
+  registerControl(bench);
+  registerE2e(bench);
+  registerIo(bench);
 }

@@ -1,8 +1,58 @@
-// Placeholder owned by the daemon work: registers `wdp start` and `wdp demo`.
-import type { Command } from 'commander';
+// `wdp start` (the daemon) and `wdp demo` (what `npm start` runs).
+import { Option, type Command } from 'commander';
+import pino from 'pino';
+import { loadConfigFile, ConfigError } from './config.js';
+import { startDaemon } from './daemon.js';
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
 export function registerDaemonCommands(program: Command): void {
-  program.command('start').description('run the dataplane daemon').option('--config <file>', 'YAML config')
-    .action(() => { console.error('wdp start: not built yet'); process.exit(1); });
-  program.command('demo').description('embedded demo (what `npm start` runs)')
-    .action(() => { console.error('wdp demo: not built yet'); process.exit(1); });
+  program.command('start')
+    .description('run the dataplane daemon: forwarding workers on TAP/AF_PACKET ports plus the control API')
+    .requiredOption('-c, --config <file>', 'YAML config (see docs/running.md)')
+    .addOption(new Option('--log-level <level>', 'overrides logLevel from the config').choices(LEVELS))
+    .addOption(new Option('--ports <backend>', 'port implementation: native (Rust addon), relay (python3 helper), auto = native, else relay').choices(['auto', 'native', 'relay']).default('auto'))
+    .action(async (o: { config: string; logLevel?: string; ports: 'auto' | 'native' | 'relay' }) => {
+      let cfg;
+      try { cfg = loadConfigFile(o.config); } catch (e) {
+        console.error(`wdp start: ${(e as Error).message}`);
+        process.exit(2);
+      }
+      if (o.logLevel) cfg.logLevel = o.logLevel as typeof cfg.logLevel;
+      const log = pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
+      let daemon: Awaited<ReturnType<typeof startDaemon>>;
+      try {
+        daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports });
+      } catch (e) {
+        const err = e as Error;
+        log.fatal({ error: err.message }, 'cannot start');
+        console.error(`wdp start: ${err instanceof ConfigError ? '' : 'cannot start: '}${err.message}`);
+        process.exit(1);
+      }
+      let signals = 0;
+      const onSignal = (sig: string) => {
+        signals++;
+        if (signals > 1) { log.warn({ signal: sig }, 'second signal: exiting without a clean stop'); process.exit(1); }
+        log.info({ signal: sig }, 'shutting down');
+        daemon.stop().then(() => process.exit(process.exitCode ?? 0), (e) => { log.error({ error: (e as Error).message }, 'stop failed'); process.exit(1); });
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      await daemon.stopped;
+    });
+
+  program.command('demo')
+    .description('embedded demo (what `npm start` runs): a Service over three pods in network namespaces, or synthetic traffic when not root')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C when interactive, one short run otherwise)')
+    .option('--rounds <n>', 'request rounds to send (non-interactive default 3)')
+    .addOption(new Option('--mode <mode>', 'netns (needs root) or synthetic').choices(['auto', 'netns', 'synthetic']).default('auto'))
+    .action(async (o: { duration?: string; rounds?: string; mode: 'auto' | 'netns' | 'synthetic' }) => {
+      const { runDemo } = await import('../demo/demo.js');
+      const code = await runDemo({
+        ...(o.duration !== undefined ? { durationS: Number(o.duration) } : {}),
+        ...(o.rounds !== undefined ? { rounds: Number(o.rounds) } : {}),
+        mode: o.mode,
+      });
+      process.exit(code);
+    });
 }

@@ -1,0 +1,353 @@
+//! AF_PACKET ports: a TPACKET_V3 memory-mapped RX ring (block-based: one poll wake-up and one
+//! status word per block instead of per frame) and sendmmsg(2) TX straight from the arena slots
+//! (one syscall per batch, no copy into a TX ring). Bound to one ifindex, optional promiscuous
+//! mode, PACKET_FANOUT group, PACKET_IGNORE_OUTGOING and PACKET_QDISC_BYPASS.
+//!
+//! The ring walk reads kernel-written headers through raw pointers; every offset is checked
+//! against the block before it is used, so a corrupt block is skipped, not trusted.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::ffi::{self, IfReq, IoVecBuf, MMsgBuf, Mmap, NErr, NResult, PacketMreq, TpacketReq3, TpacketStatsV3};
+use crate::ports::{validate_ifname, Area, Counters, Dev, Port};
+
+// struct tpacket_block_desc / tpacket_hdr_v1 offsets (linux/if_packet.h)
+const BD_BLOCK_STATUS: usize = 8;
+const BD_NUM_PKTS: usize = 12;
+const BD_OFFSET_TO_FIRST_PKT: usize = 16;
+const BD_HDR_SIZE: usize = 48;
+// struct tpacket3_hdr offsets
+const H3_NEXT_OFFSET: usize = 0;
+const H3_SNAPLEN: usize = 12;
+const H3_LEN: usize = 16;
+const H3_STATUS: usize = 20;
+const H3_MAC: usize = 24;
+const H3_VLAN_TCI: usize = 32;
+const H3_VLAN_TPID: usize = 36;
+const H3_SIZE: usize = 48;
+
+/// Nominal frame size handed to the kernel; with V3 frames are packed back to back inside a
+/// block, this only has to divide the block size.
+const RING_FRAME_SIZE: u32 = 2048;
+/// sendmmsg batch size: one syscall per this many frames.
+const TX_CHUNK: usize = 256;
+
+pub struct PacketOpts {
+    pub name: String,
+    pub netns: Option<String>,
+    pub block_size: u32,
+    pub block_count: u32,
+    pub block_timeout_ms: u32,
+    pub fanout: Option<(u16, u16)>,
+    pub promisc: bool,
+    pub ignore_outgoing: bool,
+    pub qdisc_bypass: bool,
+}
+
+pub struct Packet {
+    // field order = drop order: unmap the ring before closing the socket
+    ring: Mmap,
+    fd: OwnedFd,
+    block_size: usize,
+    block_count: usize,
+    cur_block: usize,
+    /// Position inside the current block when a burst stopped mid-block: (frames left, offset).
+    in_block: Option<(u32, usize)>,
+    iov: Vec<IoVecBuf>,
+    msgs: Vec<MMsgBuf>,
+    tx_slots: Vec<(usize, usize)>,
+}
+
+fn perm(name: &str, e: i32, what: &str) -> NErr {
+    if e == ffi::EPERM || e == ffi::EACCES {
+        NErr::new("EPERM", format!("CAP_NET_RAW required to {what} on '{name}' (run as root or grant CAP_NET_RAW)"))
+    } else {
+        NErr::errno(e, format!("{what} on '{name}'"))
+    }
+}
+
+pub fn open(o: PacketOpts) -> NResult<Port> {
+    validate_ifname(&o.name)?;
+    let bs = o.block_size;
+    if bs < 4096 || bs % 4096 != 0 || !bs.is_power_of_two() || bs > (1 << 26) {
+        return Err(NErr::new("EINVAL", format!("blockSize {bs} must be a power of two between 4096 and 64 MiB")));
+    }
+    if o.block_count == 0 || o.block_count > 65536 || (bs as u64) * (o.block_count as u64) > (1u64 << 30) {
+        return Err(NErr::new("EINVAL", format!("blockCount {} must be 1..65536 with a ring of at most 1 GiB", o.block_count)));
+    }
+    if o.block_timeout_ms > 60_000 {
+        return Err(NErr::new("EINVAL", "blockTimeoutMs must be at most 60000"));
+    }
+    let ns = o.netns.clone();
+    let name = o.name.clone();
+    let (fd, ring, ifindex, mac) = crate::netns::run_in(ns.as_deref(), move || {
+        let n = &o.name;
+        let ifindex = ffi::nametoindex(n)?;
+        if ifindex == 0 {
+            return Err(NErr::new(
+                "ENODEV",
+                format!(
+                    "interface '{n}' does not exist{}",
+                    o.netns.as_deref().map(|s| format!(" in network namespace {s}")).unwrap_or_default()
+                ),
+            ));
+        }
+        // protocol 0: receive nothing until bind() names the interface, so no frame of another
+        // interface can sneak into the ring in between.
+        let fd = ffi::sys_socket(ffi::AF_PACKET, ffi::SOCK_RAW | ffi::SOCK_NONBLOCK | ffi::SOCK_CLOEXEC, 0)
+            .map_err(|e| perm(n, e, "open an AF_PACKET socket"))?;
+        let s = fd.as_raw_fd();
+        ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_VERSION, ffi::TPACKET_V3)
+            .map_err(|e| NErr::errno(e, format!("TPACKET_V3 not supported on '{n}'")))?;
+        let req = TpacketReq3 {
+            tp_block_size: o.block_size,
+            tp_block_nr: o.block_count,
+            tp_frame_size: RING_FRAME_SIZE,
+            tp_frame_nr: o.block_size / RING_FRAME_SIZE * o.block_count,
+            tp_retire_blk_tov: o.block_timeout_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        ffi::setsockopt_raw(s, ffi::SOL_PACKET, ffi::PACKET_RX_RING, &req)
+            .map_err(|e| NErr::errno(e, format!("PACKET_RX_RING ({} x {} bytes) on '{n}'", o.block_count, o.block_size)))?;
+        let len = o.block_size as usize * o.block_count as usize;
+        let ring = Mmap::map_shared(s, len).map_err(|e| NErr::errno(e, format!("mmap of the {len}-byte RX ring of '{n}'")))?;
+        if o.ignore_outgoing {
+            ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_IGNORE_OUTGOING, 1)
+                .map_err(|e| NErr::errno(e, format!("PACKET_IGNORE_OUTGOING on '{n}'")))?;
+        }
+        if o.qdisc_bypass {
+            ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_QDISC_BYPASS, 1)
+                .map_err(|e| NErr::errno(e, format!("PACKET_QDISC_BYPASS on '{n}'")))?;
+        }
+        ffi::bind_packet(s, ifindex as i32, ffi::ETH_P_ALL).map_err(|e| match e {
+            ffi::ENODEV | ffi::ENXIO => NErr::new("ENODEV", format!("interface '{n}' disappeared while binding")),
+            _ => perm(n, e, "bind an AF_PACKET socket"),
+        })?;
+        if o.promisc {
+            let mr = PacketMreq { mr_ifindex: ifindex as i32, mr_type: ffi::PACKET_MR_PROMISC, ..Default::default() };
+            ffi::setsockopt_raw(s, ffi::SOL_PACKET, ffi::PACKET_ADD_MEMBERSHIP, &mr)
+                .map_err(|e| perm(n, e, "enable promiscuous mode"))?;
+        }
+        if let Some((group, mode)) = o.fanout {
+            let arg = (group as i32) | ((mode as i32) << 16);
+            ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_FANOUT, arg).map_err(|e| match e {
+                ffi::EINVAL => NErr::new(
+                    "EBUSY",
+                    format!("PACKET_FANOUT group {group} on '{n}' exists with a different mode or interface"),
+                ),
+                _ => NErr::errno(e, format!("PACKET_FANOUT group {group} on '{n}'")),
+            })?;
+        }
+        let mut r = IfReq::new(n);
+        ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
+        Ok((fd, ring, ifindex, r.hwaddr()))
+    })?;
+    let raw = fd.as_raw_fd();
+    let block_count = ring.len() / bs as usize;
+    Ok(Port {
+        name,
+        ifindex,
+        mac,
+        netns: ns,
+        fd: raw,
+        dev: Dev::Packet(Packet {
+            ring,
+            fd,
+            block_size: bs as usize,
+            block_count,
+            cur_block: 0,
+            in_block: None,
+            iov: Vec::with_capacity(TX_CHUNK),
+            msgs: Vec::with_capacity(TX_CHUNK),
+            tx_slots: Vec::with_capacity(TX_CHUNK),
+        }),
+        c: Counters::default(),
+    })
+}
+
+impl Packet {
+    fn block_ptr(&self, b: usize) -> *mut u8 {
+        // SAFETY: b < block_count, so the offset stays inside the mapping.
+        unsafe { self.ring.ptr().add(b * self.block_size) }
+    }
+
+    fn block_status(&self, b: usize) -> &AtomicU32 {
+        // SAFETY: block_status is a 4-byte aligned u32 inside block b's header, which lives as
+        // long as the mapping (i.e. as long as &self). The kernel writes it concurrently, hence
+        // the atomic view; Acquire on load pairs with the kernel's smp_wmb before it flips the
+        // word to TP_STATUS_USER.
+        unsafe { &*(self.block_ptr(b).add(BD_BLOCK_STATUS) as *const AtomicU32) }
+    }
+
+    fn read_u32(&self, b: usize, off: usize) -> u32 {
+        debug_assert!(off + 4 <= self.block_size);
+        // SAFETY: callers bound off + 4 by the block size; unaligned read is fine for any offset.
+        unsafe { std::ptr::read_unaligned(self.block_ptr(b).add(off) as *const u32) }
+    }
+
+    fn read_u16(&self, b: usize, off: usize) -> u16 {
+        debug_assert!(off + 2 <= self.block_size);
+        // SAFETY: as read_u32.
+        unsafe { std::ptr::read_unaligned(self.block_ptr(b).add(off) as *const u16) }
+    }
+
+    fn block_bytes(&self, b: usize, off: usize, len: usize) -> &[u8] {
+        // SAFETY: callers check off + len <= block_size; the block belongs to user space while its
+        // status is TP_STATUS_USER, so the kernel does not write these bytes during the copy.
+        unsafe { std::slice::from_raw_parts(self.block_ptr(b).add(off), len) }
+    }
+
+    fn release_block(&mut self) {
+        // Release: our reads of the block happen before the kernel may reuse it.
+        self.block_status(self.cur_block).store(ffi::TP_STATUS_KERNEL, Ordering::Release);
+        self.cur_block = (self.cur_block + 1) % self.block_count;
+        self.in_block = None;
+    }
+
+    pub fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
+        let cap = area.cap();
+        let bs = self.block_size;
+        let mut got = 0usize;
+        while got < max {
+            let b = self.cur_block;
+            let (left, off) = match self.in_block {
+                Some(p) => p,
+                None => {
+                    if self.block_status(b).load(Ordering::Acquire) & ffi::TP_STATUS_USER == 0 {
+                        break; // ring empty
+                    }
+                    let num = self.read_u32(b, BD_NUM_PKTS);
+                    let first_off = self.read_u32(b, BD_OFFSET_TO_FIRST_PKT) as usize;
+                    if num == 0 || first_off < BD_HDR_SIZE || first_off >= bs {
+                        if num != 0 {
+                            c.rx_errors += 1;
+                        }
+                        self.release_block();
+                        continue;
+                    }
+                    (num, first_off)
+                }
+            };
+            if off + H3_SIZE > bs {
+                c.rx_errors += 1;
+                self.release_block();
+                continue;
+            }
+            let next = self.read_u32(b, off + H3_NEXT_OFFSET) as usize;
+            let snap = self.read_u32(b, off + H3_SNAPLEN) as usize;
+            let wire = self.read_u32(b, off + H3_LEN) as usize;
+            let status = self.read_u32(b, off + H3_STATUS);
+            let mac = self.read_u16(b, off + H3_MAC) as usize;
+            // A stripped VLAN tag (hardware-accelerated RX) is put back so the core sees the frame
+            // as it was on the wire.
+            let vlan = status & ffi::TP_STATUS_VLAN_VALID != 0;
+            let out_len = snap + if vlan { 4 } else { 0 };
+            let data = off + mac;
+            if data.checked_add(snap).map_or(true, |e| e > bs) || snap < 12 {
+                c.rx_errors += 1;
+            } else if snap != wire || out_len > cap {
+                c.oversize += 1;
+                c.rx_dropped += 1;
+            } else {
+                let i = first + got;
+                let src = self.block_bytes(b, data, snap);
+                let slot = area.slot_mut(i);
+                if vlan {
+                    let tci = (self.read_u32(b, off + H3_VLAN_TCI) & 0xffff) as u16;
+                    let tpid = if status & ffi::TP_STATUS_VLAN_TPID_VALID != 0 { self.read_u16(b, off + H3_VLAN_TPID) } else { 0x8100 };
+                    slot[..12].copy_from_slice(&src[..12]);
+                    slot[12..14].copy_from_slice(&tpid.to_be_bytes());
+                    slot[14..16].copy_from_slice(&tci.to_be_bytes());
+                    slot[16..out_len].copy_from_slice(&src[12..]);
+                } else {
+                    slot[..snap].copy_from_slice(src);
+                }
+                area.set_rx(i, out_len, in_port);
+                c.rx_packets += 1;
+                c.rx_bytes += out_len as u64;
+                got += 1;
+            }
+            if left <= 1 || next == 0 {
+                self.release_block();
+            } else {
+                self.in_block = Some((left - 1, off + next));
+            }
+        }
+        got
+    }
+
+    pub fn tx(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
+        let cap = area.cap();
+        let fd = self.fd.as_raw_fd();
+        self.tx_slots.clear();
+        for i in 0..count {
+            let Some(len) = area.tx_len(i, port_index) else { continue };
+            if len < 14 || len > cap {
+                c.oversize += 1;
+                c.tx_errors += 1;
+                continue;
+            }
+            self.tx_slots.push((i, len));
+        }
+        let mut sent = 0usize;
+        let mut start = 0usize;
+        let mut frames: Vec<&[u8]> = Vec::with_capacity(TX_CHUNK.min(self.tx_slots.len()));
+        while start < self.tx_slots.len() {
+            let end = (start + TX_CHUNK).min(self.tx_slots.len());
+            frames.clear();
+            for &(i, len) in &self.tx_slots[start..end] {
+                frames.push(&area.slot(i)[..len]);
+            }
+            match ffi::send_batch(fd, &frames, &mut self.iov, &mut self.msgs) {
+                Ok(0) => {
+                    c.tx_errors += 1;
+                    start += 1;
+                }
+                Ok(n) => {
+                    for f in &frames[..n] {
+                        c.tx_bytes += f.len() as u64;
+                    }
+                    c.tx_packets += n as u64;
+                    sent += n;
+                    // n < batch: frame `start + n` failed; the retry from there reports why.
+                    start += n;
+                }
+                Err(ffi::EINTR) => continue,
+                Err(ffi::EAGAIN) | Err(ffi::ENOBUFS) => {
+                    // Socket send queue full: the remaining frames are dropped (never block).
+                    c.tx_errors += (self.tx_slots.len() - start) as u64;
+                    break;
+                }
+                Err(_) => {
+                    // This frame is bad (EMSGSIZE: above MTU) or the link is down: skip one.
+                    c.tx_errors += 1;
+                    start += 1;
+                }
+            }
+        }
+        sent
+    }
+
+    /// Folds the kernel's ring-full drop count (reset on every read) into the counters.
+    pub fn poll_kernel_stats(&mut self, c: &mut Counters) {
+        let mut st = TpacketStatsV3::default();
+        if ffi::getsockopt_raw(self.fd.as_raw_fd(), ffi::SOL_PACKET, ffi::PACKET_STATISTICS, &mut st).is_ok() {
+            c.kernel_drops += st.tp_drops as u64;
+            c.rx_dropped += st.tp_drops as u64;
+        }
+    }
+
+    /// Clears a pending socket error (what made poll report POLLERR) and counts it.
+    pub fn clear_error(&mut self, c: &mut Counters) {
+        let mut err: i32 = 0;
+        if ffi::getsockopt_raw(self.fd.as_raw_fd(), ffi::SOL_SOCKET, ffi::SO_ERROR, &mut err).is_ok() && err != 0 {
+            c.rx_errors += 1;
+        }
+    }
+
+    pub fn ring_bytes(&self) -> usize {
+        self.ring.len()
+    }
+}

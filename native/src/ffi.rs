@@ -1,0 +1,891 @@
+//! The one place where this crate talks to C: Node-API (resolved from the node binary when the
+//! addon is loaded) and the Linux/glibc calls the ports need. crates.io is unreachable on the build
+//! machines, so instead of `napi`/`libc` crates the few items used are declared here by hand, with
+//! values and layouts taken from /usr/include/node/js_native_api*.h, linux/if_packet.h,
+//! linux/if_tun.h, linux/sockios.h and the x86-64 glibc ABI. Everything outside this module (and the
+//! packet-ring walk in afpacket.rs) is safe Rust built on the wrappers below.
+//!
+//! Cost of hand declarations: a wrong signature would be silent UB, so each one mirrors the header
+//! text exactly and the struct sizes are checked by const assertions at the bottom.
+
+#![allow(non_camel_case_types)]
+
+use std::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void, CString};
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+// =============================================================================================
+// Errors: everything fallible returns NErr, which becomes a JS Error with a `code` property.
+// =============================================================================================
+
+#[derive(Debug, Clone)]
+pub struct NErr {
+    pub code: &'static str,
+    pub msg: String,
+}
+
+pub type NResult<T> = Result<T, NErr>;
+
+impl NErr {
+    pub fn new(code: &'static str, msg: impl Into<String>) -> NErr {
+        NErr { code, msg: msg.into() }
+    }
+    /// `context` says what was being done and to which interface; the errno text is appended.
+    pub fn errno(errno: i32, context: impl AsRef<str>) -> NErr {
+        let text = std::io::Error::from_raw_os_error(errno).to_string();
+        NErr { code: errno_name(errno), msg: format!("{}: {}", context.as_ref(), text) }
+    }
+}
+
+pub fn errno_name(e: i32) -> &'static str {
+    match e {
+        EPERM => "EPERM",
+        ENOENT => "ENOENT",
+        EINTR => "EINTR",
+        EIO => "EIO",
+        EBADF => "EBADF",
+        EAGAIN => "EAGAIN",
+        ENOMEM => "ENOMEM",
+        EACCES => "EACCES",
+        EFAULT => "EFAULT",
+        EBUSY => "EBUSY",
+        EEXIST => "EEXIST",
+        ENODEV => "ENODEV",
+        EINVAL => "EINVAL",
+        ENFILE => "ENFILE",
+        EMFILE => "EMFILE",
+        ENAMETOOLONG => "ENAMETOOLONG",
+        ENOPROTOOPT => "ENOPROTOOPT",
+        EAFNOSUPPORT => "EAFNOSUPPORT",
+        EADDRINUSE => "EADDRINUSE",
+        ENETDOWN => "ENETDOWN",
+        ENOBUFS => "ENOBUFS",
+        EMSGSIZE => "EMSGSIZE",
+        ENXIO => "ENXIO",
+        EBADFD => "EBADFD",
+        _ => "EUNKNOWN",
+    }
+}
+
+pub const EPERM: i32 = 1;
+pub const ENOENT: i32 = 2;
+pub const EINTR: i32 = 4;
+pub const EIO: i32 = 5;
+pub const ENXIO: i32 = 6;
+pub const EBADF: i32 = 9;
+pub const EAGAIN: i32 = 11;
+pub const ENOMEM: i32 = 12;
+pub const EACCES: i32 = 13;
+pub const EFAULT: i32 = 14;
+pub const EBUSY: i32 = 16;
+pub const EEXIST: i32 = 17;
+pub const ENODEV: i32 = 19;
+pub const EINVAL: i32 = 22;
+pub const ENFILE: i32 = 23;
+pub const EMFILE: i32 = 24;
+pub const ENAMETOOLONG: i32 = 36;
+pub const EBADFD: i32 = 77;
+pub const EMSGSIZE: i32 = 90;
+pub const ENOPROTOOPT: i32 = 92;
+pub const EAFNOSUPPORT: i32 = 97;
+pub const EADDRINUSE: i32 = 98;
+pub const ENETDOWN: i32 = 100;
+pub const ENOBUFS: i32 = 105;
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(EINVAL)
+}
+
+// =============================================================================================
+// Linux constants (x86-64)
+// =============================================================================================
+
+pub const AF_INET: c_int = 2;
+pub const AF_PACKET: c_int = 17;
+pub const SOCK_DGRAM: c_int = 2;
+pub const SOCK_RAW: c_int = 3;
+pub const SOCK_NONBLOCK: c_int = 0o4000;
+pub const SOCK_CLOEXEC: c_int = 0o2000000;
+pub const SOL_SOCKET: c_int = 1;
+pub const SO_ERROR: c_int = 4;
+pub const SOL_PACKET: c_int = 263;
+pub const ETH_P_ALL: u16 = 0x0003;
+
+pub const PACKET_ADD_MEMBERSHIP: c_int = 1;
+pub const PACKET_RX_RING: c_int = 5;
+pub const PACKET_STATISTICS: c_int = 6;
+pub const PACKET_VERSION: c_int = 10;
+pub const PACKET_FANOUT: c_int = 18;
+pub const PACKET_QDISC_BYPASS: c_int = 20;
+pub const PACKET_IGNORE_OUTGOING: c_int = 23;
+pub const PACKET_MR_PROMISC: u16 = 1;
+pub const TPACKET_V3: c_int = 2;
+
+pub const TP_STATUS_KERNEL: u32 = 0;
+pub const TP_STATUS_USER: u32 = 1;
+pub const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+pub const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+pub const IFNAMSIZ: usize = 16;
+pub const IFF_UP: i16 = 0x1;
+pub const IFF_TAP: i16 = 0x0002;
+pub const IFF_NO_PI: i16 = 0x1000;
+pub const IFF_MULTI_QUEUE: i16 = 0x0100;
+pub const ARPHRD_ETHER: u16 = 1;
+
+pub const TUNSETIFF: c_ulong = 0x400454ca; // _IOW('T', 202, int)
+pub const SIOCGIFFLAGS: c_ulong = 0x8913;
+pub const SIOCSIFFLAGS: c_ulong = 0x8914;
+pub const SIOCSIFMTU: c_ulong = 0x8922;
+pub const SIOCSIFHWADDR: c_ulong = 0x8924;
+pub const SIOCGIFHWADDR: c_ulong = 0x8927;
+pub const SIOCGIFINDEX: c_ulong = 0x8933;
+
+pub const CLONE_NEWNET: c_int = 0x40000000;
+pub const POLLIN: i16 = 0x1;
+pub const POLLERR: i16 = 0x8;
+pub const MSG_DONTWAIT: c_int = 0x40;
+
+const PROT_READ: c_int = 1;
+const PROT_WRITE: c_int = 2;
+const MAP_SHARED: c_int = 1;
+const MAP_POPULATE: c_int = 0x8000;
+const O_RDWR: c_int = 2;
+const O_NONBLOCK: c_int = 0o4000;
+const O_CLOEXEC: c_int = 0o2000000;
+
+// =============================================================================================
+// Linux structs
+// =============================================================================================
+
+/// struct ifreq: name[IFNAMSIZ] + a 24-byte union. Only the union members used here are exposed,
+/// as byte accessors, so no unions leak out of this module.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct IfReq {
+    pub name: [u8; IFNAMSIZ],
+    pub data: [u8; 24],
+}
+
+impl IfReq {
+    pub fn new(name: &str) -> IfReq {
+        let mut r = IfReq { name: [0; IFNAMSIZ], data: [0; 24] };
+        let b = name.as_bytes();
+        let n = b.len().min(IFNAMSIZ - 1);
+        r.name[..n].copy_from_slice(&b[..n]);
+        r
+    }
+    pub fn name_str(&self) -> String {
+        let end = self.name.iter().position(|&c| c == 0).unwrap_or(IFNAMSIZ);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+    pub fn flags(&self) -> i16 {
+        i16::from_ne_bytes([self.data[0], self.data[1]])
+    }
+    pub fn set_flags(&mut self, f: i16) {
+        self.data[..2].copy_from_slice(&f.to_ne_bytes());
+    }
+    pub fn int(&self) -> i32 {
+        i32::from_ne_bytes([self.data[0], self.data[1], self.data[2], self.data[3]])
+    }
+    pub fn set_int(&mut self, v: i32) {
+        self.data[..4].copy_from_slice(&v.to_ne_bytes());
+    }
+    /// ifr_hwaddr: struct sockaddr { u16 sa_family; u8 sa_data[14] }
+    pub fn hwaddr(&self) -> [u8; 6] {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(&self.data[2..8]);
+        m
+    }
+    pub fn set_hwaddr(&mut self, mac: &[u8; 6]) {
+        self.data[..2].copy_from_slice(&ARPHRD_ETHER.to_ne_bytes());
+        self.data[2..8].copy_from_slice(mac);
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct TpacketReq3 {
+    pub tp_block_size: c_uint,
+    pub tp_block_nr: c_uint,
+    pub tp_frame_size: c_uint,
+    pub tp_frame_nr: c_uint,
+    pub tp_retire_blk_tov: c_uint,
+    pub tp_sizeof_priv: c_uint,
+    pub tp_feature_req_word: c_uint,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct TpacketStatsV3 {
+    pub tp_packets: c_uint,
+    pub tp_drops: c_uint,
+    pub tp_freeze_q_cnt: c_uint,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct PacketMreq {
+    pub mr_ifindex: c_int,
+    pub mr_type: u16,
+    pub mr_alen: u16,
+    pub mr_address: [u8; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SockaddrLl {
+    sll_family: u16,
+    sll_protocol: u16, // network byte order
+    sll_ifindex: c_int,
+    sll_hatype: u16,
+    sll_pkttype: u8,
+    sll_halen: u8,
+    sll_addr: [u8; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PollFd {
+    pub fd: c_int,
+    pub events: i16,
+    pub revents: i16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IoVec {
+    iov_base: *mut c_void,
+    iov_len: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct MsgHdr {
+    msg_name: *mut c_void,
+    msg_namelen: c_uint,
+    msg_iov: *mut IoVec,
+    msg_iovlen: usize,
+    msg_control: *mut c_void,
+    msg_controllen: usize,
+    msg_flags: c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct MMsgHdr {
+    msg_hdr: MsgHdr,
+    msg_len: c_uint,
+}
+
+const _: () = assert!(std::mem::size_of::<IfReq>() == 40);
+const _: () = assert!(std::mem::size_of::<TpacketReq3>() == 28);
+const _: () = assert!(std::mem::size_of::<TpacketStatsV3>() == 12);
+const _: () = assert!(std::mem::size_of::<PacketMreq>() == 16);
+const _: () = assert!(std::mem::size_of::<SockaddrLl>() == 20);
+const _: () = assert!(std::mem::size_of::<PollFd>() == 8);
+const _: () = assert!(std::mem::size_of::<MsgHdr>() == 56);
+const _: () = assert!(std::mem::size_of::<MMsgHdr>() == 64);
+
+extern "C" {
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    fn bind(fd: c_int, addr: *const c_void, len: c_uint) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: c_uint) -> c_int;
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut c_uint) -> c_int;
+    fn ioctl(fd: c_int, req: c_ulong, ...) -> c_int;
+    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+    fn mmap(addr: *mut c_void, len: usize, prot: c_int, flags: c_int, fd: c_int, off: c_long) -> *mut c_void;
+    fn munmap(addr: *mut c_void, len: usize) -> c_int;
+    fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+    fn readv(fd: c_int, iov: *const IoVec, iovcnt: c_int) -> isize;
+    fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+    fn sendmmsg(fd: c_int, msgs: *mut MMsgHdr, vlen: c_uint, flags: c_int) -> c_int;
+    fn if_nametoindex(name: *const c_char) -> c_uint;
+    fn setns(fd: c_int, nstype: c_int) -> c_int;
+}
+
+fn cstring(s: &str) -> NResult<CString> {
+    CString::new(s).map_err(|_| NErr::new("EINVAL", format!("name {s:?} contains a NUL byte")))
+}
+
+fn owned(fd: c_int) -> Result<OwnedFd, i32> {
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: fd was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn sys_socket(domain: c_int, ty: c_int, proto: c_int) -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscall with integer arguments.
+    owned(unsafe { socket(domain, ty, proto) })
+}
+
+pub fn open_tun() -> Result<OwnedFd, i32> {
+    let path = b"/dev/net/tun\0";
+    // SAFETY: path is NUL-terminated; flags are integers.
+    owned(unsafe { open(path.as_ptr() as *const c_char, O_RDWR | O_NONBLOCK | O_CLOEXEC) })
+}
+
+pub fn open_netns(path: &str) -> NResult<OwnedFd> {
+    let c = cstring(path)?;
+    // SAFETY: c is NUL-terminated and outlives the call.
+    owned(unsafe { open(c.as_ptr(), 0 /* O_RDONLY */ | O_CLOEXEC) }).map_err(|e| {
+        if e == ENOENT {
+            NErr::new("ENOENT", format!("network namespace {path} does not exist"))
+        } else {
+            NErr::errno(e, format!("cannot open network namespace {path}"))
+        }
+    })
+}
+
+/// Moves the calling thread into the network namespace behind `fd`. Callers do this only on a
+/// short-lived helper thread (netns.rs) so the node threads never change namespace.
+pub fn sys_setns_net(fd: &OwnedFd) -> Result<(), i32> {
+    // SAFETY: fd is a valid open descriptor for the duration of the call.
+    if unsafe { setns(fd.as_raw_fd(), CLONE_NEWNET) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn setsockopt_raw<T: Copy>(fd: RawFd, level: c_int, name: c_int, val: &T) -> Result<(), i32> {
+    // SAFETY: val points to a live T of exactly the size passed.
+    let r = unsafe {
+        setsockopt(fd, level, name, val as *const T as *const c_void, std::mem::size_of::<T>() as c_uint)
+    };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn setsockopt_int(fd: RawFd, level: c_int, name: c_int, v: c_int) -> Result<(), i32> {
+    setsockopt_raw(fd, level, name, &v)
+}
+
+pub fn getsockopt_raw<T: Copy>(fd: RawFd, level: c_int, name: c_int, out: &mut T) -> Result<(), i32> {
+    let mut len = std::mem::size_of::<T>() as c_uint;
+    // SAFETY: out points to a writable T of `len` bytes; the kernel writes at most len bytes.
+    let r = unsafe { getsockopt(fd, level, name, out as *mut T as *mut c_void, &mut len) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn bind_packet(fd: RawFd, ifindex: i32, protocol: u16) -> Result<(), i32> {
+    let sa = SockaddrLl {
+        sll_family: AF_PACKET as u16,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex,
+        ..Default::default()
+    };
+    // SAFETY: sa is a fully initialised sockaddr_ll of the size passed.
+    let r = unsafe { bind(fd, &sa as *const SockaddrLl as *const c_void, std::mem::size_of::<SockaddrLl>() as c_uint) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioctl taking a struct ifreq (TUNSETIFF and the SIOC*IF* family).
+pub fn ioctl_ifreq(fd: RawFd, req: c_ulong, ifr: &mut IfReq) -> Result<(), i32> {
+    // SAFETY: every request used with this helper reads/writes at most sizeof(struct ifreq).
+    if unsafe { ioctl(fd, req, ifr as *mut IfReq) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn nametoindex(name: &str) -> NResult<u32> {
+    let c = cstring(name)?;
+    // SAFETY: c is NUL-terminated.
+    Ok(unsafe { if_nametoindex(c.as_ptr()) })
+}
+
+/// Reads one frame (TAP: one read = one frame) into `first`; anything beyond it spills into
+/// `overflow`, so the caller sees the true length of a frame that does not fit a slot.
+pub fn read2(fd: RawFd, first: &mut [u8], overflow: &mut [u8]) -> Result<usize, i32> {
+    let iov = [
+        IoVec { iov_base: first.as_mut_ptr() as *mut c_void, iov_len: first.len() },
+        IoVec { iov_base: overflow.as_mut_ptr() as *mut c_void, iov_len: overflow.len() },
+    ];
+    // SAFETY: both iovecs describe live, exclusively borrowed buffers.
+    let n = unsafe { readv(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn write_all_once(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    // SAFETY: buf is a live slice of the length passed.
+    let n = unsafe { write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn sys_poll(fds: &mut [PollFd], timeout_ms: i32) -> Result<usize, i32> {
+    // SAFETY: fds is a live, exclusively borrowed array of pollfd of the length passed.
+    let n = unsafe { poll(fds.as_mut_ptr(), fds.len() as c_ulong, timeout_ms) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Sends each slice as one datagram with one sendmmsg(2) call (bound AF_PACKET socket, so no
+/// address). Returns how many were accepted before the first failure; Err only when the very
+/// first one failed (errno then describes that frame).
+pub fn send_batch(fd: RawFd, frames: &[&[u8]], iov: &mut Vec<IoVecBuf>, msgs: &mut Vec<MMsgBuf>) -> Result<usize, i32> {
+    if frames.is_empty() {
+        return Ok(0);
+    }
+    iov.clear();
+    msgs.clear();
+    for f in frames {
+        iov.push(IoVecBuf(IoVec { iov_base: f.as_ptr() as *mut c_void, iov_len: f.len() }));
+    }
+    for i in 0..frames.len() {
+        msgs.push(MMsgBuf(MMsgHdr {
+            msg_hdr: MsgHdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: 0,
+                msg_iov: &mut iov[i].0 as *mut IoVec,
+                msg_iovlen: 1,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            },
+            msg_len: 0,
+        }));
+    }
+    // SAFETY: msgs/iov are live for the call and describe the borrowed frames (read-only for the
+    // kernel despite the *mut in the C struct). MMsgBuf is repr(transparent) over mmsghdr.
+    let n = unsafe { sendmmsg(fd, msgs.as_mut_ptr() as *mut MMsgHdr, frames.len() as c_uint, MSG_DONTWAIT) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Reusable scratch for send_batch (keeps the per-batch path allocation-free).
+#[repr(transparent)]
+pub struct IoVecBuf(IoVec);
+#[repr(transparent)]
+pub struct MMsgBuf(MMsgHdr);
+// SAFETY: the raw pointers inside are only meaningful during one send_batch call and are rewritten
+// on every call; carrying the (stale) buffers to another thread is harmless.
+unsafe impl Send for IoVecBuf {}
+unsafe impl Send for MMsgBuf {}
+
+/// A shared read/write mapping of a packet socket's ring, unmapped on drop.
+pub struct Mmap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory shared with the kernel; access is serialised by the port
+// mutex that owns the Mmap.
+unsafe impl Send for Mmap {}
+
+impl Mmap {
+    pub fn map_shared(fd: RawFd, len: usize) -> Result<Mmap, i32> {
+        // SAFETY: asks the kernel for a fresh mapping; no existing memory is affected.
+        let p = unsafe { mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0) };
+        if p as isize == -1 || p.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Mmap { ptr: p as *mut u8, len })
+    }
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; nothing references the ring after drop.
+        unsafe {
+            munmap(self.ptr as *mut c_void, self.len);
+        }
+    }
+}
+
+// =============================================================================================
+// Node-API (js_native_api.h / node_api.h). Symbols are resolved from the node executable when
+// the addon is dlopen()ed; the cdylib leaves them undefined (see .cargo/config.toml).
+// =============================================================================================
+
+#[repr(C)]
+pub struct napi_env__ {
+    _p: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_value__ {
+    _p: [u8; 0],
+}
+#[repr(C)]
+pub struct napi_callback_info__ {
+    _p: [u8; 0],
+}
+pub type napi_env = *mut napi_env__;
+pub type napi_value = *mut napi_value__;
+pub type napi_callback_info = *mut napi_callback_info__;
+type napi_status = c_int;
+type napi_callback = Option<unsafe extern "C" fn(napi_env, napi_callback_info) -> napi_value>;
+
+const NAPI_OK: napi_status = 0;
+const NAPI_UNDEFINED: c_int = 0;
+const NAPI_NULL: c_int = 1;
+const NAPI_BOOLEAN: c_int = 2;
+const NAPI_NUMBER: c_int = 3;
+const NAPI_STRING: c_int = 4;
+
+extern "C" {
+    fn napi_create_function(env: napi_env, name: *const c_char, len: usize, cb: napi_callback, data: *mut c_void, result: *mut napi_value) -> napi_status;
+    fn napi_get_cb_info(env: napi_env, info: napi_callback_info, argc: *mut usize, argv: *mut napi_value, this_arg: *mut napi_value, data: *mut *mut c_void) -> napi_status;
+    fn napi_typeof(env: napi_env, value: napi_value, result: *mut c_int) -> napi_status;
+    fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
+    fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_value_string_utf8(env: napi_env, value: napi_value, buf: *mut c_char, bufsize: usize, result: *mut usize) -> napi_status;
+    fn napi_is_arraybuffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_arraybuffer_info(env: napi_env, value: napi_value, data: *mut *mut c_void, byte_length: *mut usize) -> napi_status;
+    fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_typedarray_info(env: napi_env, value: napi_value, ty: *mut c_int, length: *mut usize, data: *mut *mut c_void, arraybuffer: *mut napi_value, byte_offset: *mut usize) -> napi_status;
+    fn napi_is_array(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    fn napi_get_element(env: napi_env, object: napi_value, index: u32, result: *mut napi_value) -> napi_status;
+    fn napi_create_array_with_length(env: napi_env, length: usize, result: *mut napi_value) -> napi_status;
+    fn napi_set_element(env: napi_env, object: napi_value, index: u32, value: napi_value) -> napi_status;
+    fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
+    fn napi_create_string_utf8(env: napi_env, s: *const c_char, length: usize, result: *mut napi_value) -> napi_status;
+    fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_set_named_property(env: napi_env, object: napi_value, name: *const c_char, value: napi_value) -> napi_status;
+    fn napi_throw_error(env: napi_env, code: *const c_char, msg: *const c_char) -> napi_status;
+    fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
+}
+
+fn check(status: napi_status, what: &str) -> NResult<()> {
+    if status == NAPI_OK {
+        Ok(())
+    } else {
+        Err(NErr::new("EINVAL", format!("{what} (napi status {status})")))
+    }
+}
+
+/// Arguments and value factory of one N-API callback. The lifetime ties borrowed JS memory
+/// (ArrayBuffer contents) to the callback, which is as long as N-API guarantees it.
+pub struct Js<'a> {
+    env: napi_env,
+    argv: [napi_value; 12],
+    argc: usize,
+    _scope: PhantomData<&'a ()>,
+}
+
+pub type Handler = for<'a> fn(&Js<'a>) -> NResult<napi_value>;
+
+impl<'a> Js<'a> {
+    fn arg(&self, i: usize) -> Option<napi_value> {
+        if i < self.argc.min(self.argv.len()) {
+            Some(self.argv[i])
+        } else {
+            None
+        }
+    }
+
+    fn type_of(&self, v: napi_value) -> c_int {
+        let mut t: c_int = NAPI_UNDEFINED;
+        // SAFETY: env and v come from the current callback.
+        unsafe { napi_typeof(self.env, v, &mut t) };
+        t
+    }
+
+    pub fn is_nullish(&self, i: usize) -> bool {
+        match self.arg(i) {
+            None => true,
+            Some(v) => {
+                let t = self.type_of(v);
+                t == NAPI_UNDEFINED || t == NAPI_NULL
+            }
+        }
+    }
+
+    pub fn number(&self, i: usize, what: &str) -> NResult<f64> {
+        let v = self.arg(i).ok_or_else(|| NErr::new("EINVAL", format!("missing argument {what}")))?;
+        if self.type_of(v) != NAPI_NUMBER {
+            return Err(NErr::new("EINVAL", format!("argument {what} must be a number")));
+        }
+        let mut d = 0f64;
+        // SAFETY: v is a number value of the current callback.
+        check(unsafe { napi_get_value_double(self.env, v, &mut d) }, what)?;
+        Ok(d)
+    }
+
+    /// An integer argument in [min, max]; fractions, NaN and out-of-range values are errors.
+    pub fn int(&self, i: usize, what: &str, min: i64, max: i64) -> NResult<i64> {
+        let d = self.number(i, what)?;
+        if !d.is_finite() || d.fract() != 0.0 || d < min as f64 || d > max as f64 {
+            return Err(NErr::new("EINVAL", format!("argument {what} must be an integer in [{min}, {max}], got {d}")));
+        }
+        Ok(d as i64)
+    }
+
+    pub fn boolean(&self, i: usize, what: &str) -> NResult<bool> {
+        if self.is_nullish(i) {
+            return Ok(false);
+        }
+        let v = self.arg(i).unwrap_or(std::ptr::null_mut());
+        if self.type_of(v) != NAPI_BOOLEAN {
+            return Err(NErr::new("EINVAL", format!("argument {what} must be a boolean")));
+        }
+        let mut b = false;
+        // SAFETY: v is a boolean value of the current callback.
+        check(unsafe { napi_get_value_bool(self.env, v, &mut b) }, what)?;
+        Ok(b)
+    }
+
+    pub fn string(&self, i: usize, what: &str) -> NResult<String> {
+        let v = self.arg(i).ok_or_else(|| NErr::new("EINVAL", format!("missing argument {what}")))?;
+        if self.type_of(v) != NAPI_STRING {
+            return Err(NErr::new("EINVAL", format!("argument {what} must be a string")));
+        }
+        let mut len = 0usize;
+        // SAFETY: a null buffer asks only for the length.
+        check(unsafe { napi_get_value_string_utf8(self.env, v, std::ptr::null_mut(), 0, &mut len) }, what)?;
+        if len > 4096 {
+            return Err(NErr::new("EINVAL", format!("argument {what} is too long ({len} bytes)")));
+        }
+        let mut buf = vec![0u8; len + 1];
+        let mut got = 0usize;
+        // SAFETY: buf has len+1 writable bytes (room for the NUL the API writes).
+        check(unsafe { napi_get_value_string_utf8(self.env, v, buf.as_mut_ptr() as *mut c_char, buf.len(), &mut got) }, what)?;
+        buf.truncate(got);
+        String::from_utf8(buf).map_err(|_| NErr::new("EINVAL", format!("argument {what} is not valid UTF-8")))
+    }
+
+    pub fn opt_string(&self, i: usize, what: &str) -> NResult<Option<String>> {
+        if self.is_nullish(i) {
+            Ok(None)
+        } else {
+            self.string(i, what).map(Some)
+        }
+    }
+
+    /// The bytes behind an ArrayBuffer, SharedArrayBuffer (via a typed array over it) or typed
+    /// array argument. Valid until the callback returns; a detached buffer yields an empty slice.
+    pub fn bytes(&self, i: usize, what: &str) -> NResult<&'a mut [u8]> {
+        let v = self.arg(i).ok_or_else(|| NErr::new("EINVAL", format!("missing argument {what}")))?;
+        let mut is_ab = false;
+        let mut is_ta = false;
+        let mut data: *mut c_void = std::ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: out-pointers are valid locals; env/v come from the current callback.
+        unsafe {
+            napi_is_arraybuffer(self.env, v, &mut is_ab);
+            if is_ab {
+                check(napi_get_arraybuffer_info(self.env, v, &mut data, &mut len), what)?;
+            } else {
+                napi_is_typedarray(self.env, v, &mut is_ta);
+                if !is_ta {
+                    return Err(NErr::new("EINVAL", format!("argument {what} must be an ArrayBuffer or a typed array (e.g. new Uint8Array(memory.buffer))")));
+                }
+                let mut ty: c_int = 0;
+                let mut elems = 0usize;
+                let mut ab: napi_value = std::ptr::null_mut();
+                let mut off = 0usize;
+                check(napi_get_typedarray_info(self.env, v, &mut ty, &mut elems, &mut data, &mut ab, &mut off), what)?;
+                let elem_size = match ty {
+                    0 | 1 | 2 => 1,
+                    3 | 4 => 2,
+                    5 | 6 | 7 => 4,
+                    _ => 8,
+                };
+                len = elems * elem_size;
+            }
+        }
+        if data.is_null() || len == 0 {
+            return Ok(&mut []);
+        }
+        // SAFETY: N-API guarantees `data` points to `len` bytes that stay alive (the value is held
+        // by the callback's handle scope) until this callback returns, which bounds 'a. The JS
+        // side does not run while we hold the slice; another thread writing the same
+        // SharedArrayBuffer concurrently is excluded by the port contract (one worker owns a
+        // batch's slots and descriptors during a burst).
+        Ok(unsafe { std::slice::from_raw_parts_mut(data as *mut u8, len) })
+    }
+
+    pub fn int_array(&self, i: usize, what: &str, min: i64, max: i64) -> NResult<Vec<i64>> {
+        let v = self.arg(i).ok_or_else(|| NErr::new("EINVAL", format!("missing argument {what}")))?;
+        let mut is_arr = false;
+        // SAFETY: valid out-pointer, current-callback values.
+        unsafe { napi_is_array(self.env, v, &mut is_arr) };
+        if !is_arr {
+            return Err(NErr::new("EINVAL", format!("argument {what} must be an array")));
+        }
+        let mut n = 0u32;
+        // SAFETY: v is an array.
+        check(unsafe { napi_get_array_length(self.env, v, &mut n) }, what)?;
+        if n > 4096 {
+            return Err(NErr::new("EINVAL", format!("argument {what} has too many elements ({n})")));
+        }
+        let mut out = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            let mut e: napi_value = std::ptr::null_mut();
+            // SAFETY: k < length of the array v.
+            check(unsafe { napi_get_element(self.env, v, k, &mut e) }, what)?;
+            if self.type_of(e) != NAPI_NUMBER {
+                return Err(NErr::new("EINVAL", format!("{what}[{k}] must be a number")));
+            }
+            let mut d = 0f64;
+            // SAFETY: e is a number.
+            check(unsafe { napi_get_value_double(self.env, e, &mut d) }, what)?;
+            if !d.is_finite() || d.fract() != 0.0 || d < min as f64 || d > max as f64 {
+                return Err(NErr::new("EINVAL", format!("{what}[{k}] must be an integer in [{min}, {max}]")));
+            }
+            out.push(d as i64);
+        }
+        Ok(out)
+    }
+
+    pub fn num(&self, d: f64) -> NResult<napi_value> {
+        let mut r: napi_value = std::ptr::null_mut();
+        // SAFETY: valid env and out-pointer.
+        check(unsafe { napi_create_double(self.env, d, &mut r) }, "create number")?;
+        Ok(r)
+    }
+
+    pub fn str(&self, s: &str) -> NResult<napi_value> {
+        let mut r: napi_value = std::ptr::null_mut();
+        // SAFETY: s is valid UTF-8 of the given byte length.
+        check(unsafe { napi_create_string_utf8(self.env, s.as_ptr() as *const c_char, s.len(), &mut r) }, "create string")?;
+        Ok(r)
+    }
+
+    pub fn undefined(&self) -> NResult<napi_value> {
+        let mut r: napi_value = std::ptr::null_mut();
+        // SAFETY: valid env and out-pointer.
+        check(unsafe { napi_get_undefined(self.env, &mut r) }, "undefined")?;
+        Ok(r)
+    }
+
+    pub fn object(&self, fields: &[(&str, napi_value)]) -> NResult<napi_value> {
+        let mut o: napi_value = std::ptr::null_mut();
+        // SAFETY: valid env and out-pointer.
+        check(unsafe { napi_create_object(self.env, &mut o) }, "create object")?;
+        for (k, v) in fields {
+            let name = cstring(k)?;
+            // SAFETY: o is an object of this callback, name is NUL-terminated, v is a live value.
+            check(unsafe { napi_set_named_property(self.env, o, name.as_ptr(), *v) }, "set property")?;
+        }
+        Ok(o)
+    }
+
+    pub fn array(&self, items: &[napi_value]) -> NResult<napi_value> {
+        let mut a: napi_value = std::ptr::null_mut();
+        // SAFETY: valid env and out-pointer.
+        check(unsafe { napi_create_array_with_length(self.env, items.len(), &mut a) }, "create array")?;
+        for (k, v) in items.iter().enumerate() {
+            // SAFETY: a is an array of this callback, v a live value.
+            check(unsafe { napi_set_element(self.env, a, k as u32, *v) }, "set element")?;
+        }
+        Ok(a)
+    }
+}
+
+fn throw(env: napi_env, code: &str, msg: &str) {
+    let code = CString::new(code.replace('\0', "")).unwrap_or_default();
+    let msg = CString::new(msg.replace('\0', "")).unwrap_or_default();
+    let mut pending = false;
+    // SAFETY: env is the current callback's env; strings are NUL-terminated and live.
+    unsafe {
+        napi_is_exception_pending(env, &mut pending);
+        if !pending {
+            napi_throw_error(env, code.as_ptr(), msg.as_ptr());
+        }
+    }
+}
+
+/// The single C entry point for every exported function: the Rust handler travels in `data`.
+/// Errors become JS exceptions with `code`; a panic is caught here so it never unwinds into node.
+unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
+    let mut js = Js { env, argv: [std::ptr::null_mut(); 12], argc: 12, _scope: PhantomData };
+    let mut data: *mut c_void = std::ptr::null_mut();
+    // SAFETY: argv has room for argc (12) values; env/info are the ones node passed us.
+    let st = unsafe { napi_get_cb_info(env, info, &mut js.argc, js.argv.as_mut_ptr(), std::ptr::null_mut(), &mut data) };
+    if st != NAPI_OK || data.is_null() {
+        throw(env, "EINVAL", "wdp-native: cannot read call arguments");
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `data` was produced from a `Handler` fn pointer in `export` below and fn pointers
+    // and data pointers have the same size and representation on the supported targets.
+    let handler: Handler = unsafe { std::mem::transmute::<*mut c_void, Handler>(data) };
+    match catch_unwind(AssertUnwindSafe(|| handler(&js))) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            throw(env, e.code, &e.msg);
+            std::ptr::null_mut()
+        }
+        Err(_) => {
+            throw(env, "EINTERNAL", "wdp-native: internal error (Rust panic caught at the N-API boundary)");
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Module initialisation context (napi_register_module_v1 arguments).
+pub struct Exports {
+    env: napi_env,
+    exports: napi_value,
+}
+
+impl Exports {
+    pub fn new(env: napi_env, exports: napi_value) -> Exports {
+        Exports { env, exports }
+    }
+    pub fn exports(&self) -> napi_value {
+        self.exports
+    }
+
+    pub fn function(&self, name: &str, f: Handler) -> NResult<()> {
+        let cname = cstring(name)?;
+        let mut fv: napi_value = std::ptr::null_mut();
+        // SAFETY: the trampoline matches napi_callback; `f as *mut c_void` is turned back into a
+        // Handler by the trampoline only.
+        check(
+            unsafe { napi_create_function(self.env, cname.as_ptr(), name.len(), Some(trampoline), f as *mut c_void, &mut fv) },
+            "create function",
+        )?;
+        // SAFETY: exports is the object node passed to module init.
+        check(unsafe { napi_set_named_property(self.env, self.exports, cname.as_ptr(), fv) }, "export function")
+    }
+
+    pub fn value(&self, name: &str, make: impl FnOnce(&Js<'_>) -> NResult<napi_value>) -> NResult<()> {
+        let js = Js { env: self.env, argv: [std::ptr::null_mut(); 12], argc: 0, _scope: PhantomData };
+        let v = make(&js)?;
+        let cname = cstring(name)?;
+        // SAFETY: exports is the object node passed to module init; v is a live value.
+        check(unsafe { napi_set_named_property(self.env, self.exports, cname.as_ptr(), v) }, "export value")
+    }
+
+    pub fn throw(&self, e: &NErr) {
+        throw(self.env, e.code, &e.msg);
+    }
+}

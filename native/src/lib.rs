@@ -1,0 +1,249 @@
+//! wdp-native: TAP and AF_PACKET ports for the wdp Wasm forwarding core, as a Node-API addon.
+//!
+//! JS API (wrapped by src/ports/native.ts; every error is thrown as an Error with a `code`):
+//!   openTap(name, netns|null, multiQueue, mac|null, mtu (0 = keep), up) -> PortInfo
+//!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
+//!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass) -> PortInfo
+//!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns, ringBytes}
+//!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
+//!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
+//!   wait(handles[], timeoutMs) -> handles that are readable (or in error)
+//!   stats(handle) -> counters          close(handle)
+//!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
+//! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
+//! SharedArrayBuffer).
+
+mod afpacket;
+mod ffi;
+mod netns;
+mod ports;
+mod tap;
+
+use ffi::{napi_env, napi_value, Exports, Js, NErr, NResult};
+use ports::{Area, Dev, Port};
+
+fn port_info(js: &Js, handle: u32, p: &Port) -> NResult<napi_value> {
+    let ring = match &p.dev {
+        Dev::Packet(pk) => pk.ring_bytes(),
+        Dev::Tap(_) => 0,
+    };
+    let netns = match &p.netns {
+        Some(s) => js.str(s)?,
+        None => js.undefined()?,
+    };
+    js.object(&[
+        ("handle", js.num(handle as f64)?),
+        ("kind", js.str(p.kind())?),
+        ("fd", js.num(p.fd as f64)?),
+        ("ifindex", js.num(p.ifindex as f64)?),
+        ("name", js.str(&p.name)?),
+        ("mac", js.str(&ports::format_mac(&p.mac))?),
+        ("netns", netns),
+        ("ringBytes", js.num(ring as f64)?),
+    ])
+}
+
+fn opt_mac(js: &Js, i: usize) -> NResult<Option<[u8; 6]>> {
+    match js.opt_string(i, "mac")? {
+        Some(s) if !s.is_empty() => Ok(Some(ports::parse_mac(&s)?)),
+        _ => Ok(None),
+    }
+}
+
+fn open_tap(js: &Js) -> NResult<napi_value> {
+    let mtu = js.int(4, "mtu", 0, 65535)? as u32;
+    let opts = tap::TapOpts {
+        name: js.string(0, "name")?,
+        netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
+        multi_queue: js.boolean(2, "multiQueue")?,
+        mac: opt_mac(js, 3)?,
+        mtu: if mtu == 0 { None } else { Some(mtu) },
+        up: js.boolean(5, "up")?,
+    };
+    let port = tap::open(opts)?;
+    let h = ports::register(port);
+    let p = ports::get(h as i64)?;
+    let g = ports::lock(&p);
+    port_info(js, h, &g)
+}
+
+fn open_af_packet(js: &Js) -> NResult<napi_value> {
+    let group = js.int(5, "fanoutGroup", -1, 65535)?;
+    let mode = js.int(6, "fanoutMode", 0, 7)?;
+    let opts = afpacket::PacketOpts {
+        name: js.string(0, "name")?,
+        netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
+        block_size: js.int(2, "blockSize", 0, u32::MAX as i64)? as u32,
+        block_count: js.int(3, "blockCount", 0, u32::MAX as i64)? as u32,
+        block_timeout_ms: js.int(4, "blockTimeoutMs", 0, u32::MAX as i64)? as u32,
+        fanout: if group < 0 { None } else { Some((group as u16, mode as u16)) },
+        promisc: js.boolean(7, "promisc")?,
+        ignore_outgoing: js.boolean(8, "ignoreOutgoing")?,
+        qdisc_bypass: js.boolean(9, "qdiscBypass")?,
+    };
+    let port = afpacket::open(opts)?;
+    let h = ports::register(port);
+    let p = ports::get(h as i64)?;
+    let g = ports::lock(&p);
+    port_info(js, h, &g)
+}
+
+fn handle_arg(js: &Js, i: usize) -> NResult<i64> {
+    js.int(i, "port handle", 0, u32::MAX as i64)
+}
+
+fn info(js: &Js) -> NResult<napi_value> {
+    let h = handle_arg(js, 0)?;
+    let p = ports::get(h)?;
+    let g = ports::lock(&p);
+    port_info(js, h as u32, &g)
+}
+
+fn area<'a>(js: &Js<'a>, mem: usize, arena: usize, slot: usize, desc: usize) -> NResult<Area<'a>> {
+    Ok(Area {
+        mem: js.bytes(mem, "memory")?,
+        arena_off: js.int(arena, "arenaOff", 0, u32::MAX as i64)? as usize,
+        slot_size: js.int(slot, "slotSize", 1, u32::MAX as i64)? as usize,
+        desc_off: js.int(desc, "descOff", 0, u32::MAX as i64)? as usize,
+    })
+}
+
+fn rx_burst(js: &Js) -> NResult<napi_value> {
+    let h = handle_arg(js, 0)?;
+    let mut a = area(js, 1, 2, 3, 4)?;
+    let first = js.int(5, "first", 0, u32::MAX as i64)? as usize;
+    let max = js.int(6, "max", 0, 1 << 20)? as usize;
+    let in_port = js.int(7, "inPortIndex", 0, 0xffff)? as u16;
+    a.check(first, max)?;
+    let p = ports::get(h)?;
+    let mut g = ports::lock(&p);
+    let port = &mut *g;
+    let n = match &mut port.dev {
+        Dev::Tap(t) => t.rx(&port.name, &mut a, first, max, in_port, &mut port.c)?,
+        Dev::Packet(pk) => pk.rx(&mut a, first, max, in_port, &mut port.c),
+    };
+    js.num(n as f64)
+}
+
+fn tx_burst(js: &Js) -> NResult<napi_value> {
+    let h = handle_arg(js, 0)?;
+    let a = area(js, 1, 2, 3, 4)?;
+    let count = js.int(5, "count", 0, 1 << 20)? as usize;
+    let port_index = js.int(6, "portIndex", 0, 0xffff)? as u16;
+    a.check(0, count)?;
+    let p = ports::get(h)?;
+    let mut g = ports::lock(&p);
+    let port = &mut *g;
+    let n = match &mut port.dev {
+        Dev::Tap(t) => t.tx(&a, count, port_index, &mut port.c),
+        Dev::Packet(pk) => pk.tx(&a, count, port_index, &mut port.c),
+    };
+    js.num(n as f64)
+}
+
+fn wait(js: &Js) -> NResult<napi_value> {
+    let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
+    let timeout = js.int(1, "timeoutMs", -1, i32::MAX as i64)? as i32;
+    let mut fds = Vec::with_capacity(handles.len());
+    for &h in &handles {
+        let p = ports::get(h)?;
+        let fd = ports::lock(&p).fd;
+        fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
+    }
+    // The port locks are not held while blocking, so other threads can keep using the ports.
+    match ffi::sys_poll(&mut fds, timeout) {
+        Ok(_) => {}
+        Err(ffi::EINTR) => return js.array(&[]),
+        Err(e) => return Err(NErr::errno(e, "poll on native ports")),
+    }
+    let mut ready = Vec::new();
+    for (k, pfd) in fds.iter().enumerate() {
+        if pfd.revents == 0 {
+            continue;
+        }
+        if pfd.revents & ffi::POLLERR != 0 {
+            if let Ok(p) = ports::get(handles[k]) {
+                let mut g = ports::lock(&p);
+                let port = &mut *g;
+                if let Dev::Packet(pk) = &mut port.dev {
+                    pk.clear_error(&mut port.c);
+                }
+            }
+        }
+        ready.push(js.num(handles[k] as f64)?);
+    }
+    js.array(&ready)
+}
+
+fn stats(js: &Js) -> NResult<napi_value> {
+    let h = handle_arg(js, 0)?;
+    let p = ports::get(h)?;
+    let mut g = ports::lock(&p);
+    let port = &mut *g;
+    if let Dev::Packet(pk) = &mut port.dev {
+        pk.poll_kernel_stats(&mut port.c);
+    }
+    let c = port.c;
+    js.object(&[
+        ("rxPackets", js.num(c.rx_packets as f64)?),
+        ("rxBytes", js.num(c.rx_bytes as f64)?),
+        ("txPackets", js.num(c.tx_packets as f64)?),
+        ("txBytes", js.num(c.tx_bytes as f64)?),
+        ("rxDropped", js.num(c.rx_dropped as f64)?),
+        ("txErrors", js.num(c.tx_errors as f64)?),
+        ("oversize", js.num(c.oversize as f64)?),
+        ("rxErrors", js.num(c.rx_errors as f64)?),
+        ("kernelDrops", js.num(c.kernel_drops as f64)?),
+    ])
+}
+
+fn close(js: &Js) -> NResult<napi_value> {
+    let h = handle_arg(js, 0)?;
+    ports::remove(h)?;
+    js.undefined()
+}
+
+fn layout(js: &Js) -> NResult<napi_value> {
+    js.object(&[
+        ("DESC_SIZE", js.num(ports::DESC_SIZE as f64)?),
+        ("D_LEN", js.num(ports::D_LEN as f64)?),
+        ("D_IN_PORT", js.num(ports::D_IN_PORT as f64)?),
+        ("D_OUT_PORT", js.num(ports::D_OUT_PORT as f64)?),
+        ("D_VERDICT", js.num(ports::D_VERDICT as f64)?),
+        ("V_FORWARD", js.num(ports::V_FORWARD as f64)?),
+        ("V_REJECT", js.num(ports::V_REJECT as f64)?),
+    ])
+}
+
+fn init(ex: &Exports) -> NResult<()> {
+    ex.function("openTap", open_tap)?;
+    ex.function("openAfPacket", open_af_packet)?;
+    ex.function("info", info)?;
+    ex.function("rxBurst", rx_burst)?;
+    ex.function("txBurst", tx_burst)?;
+    ex.function("wait", wait)?;
+    ex.function("stats", stats)?;
+    ex.function("close", close)?;
+    ex.value("layout", layout)?;
+    ex.value("version", |js| js.str(env!("CARGO_PKG_VERSION")))?;
+    Ok(())
+}
+
+/// Called by node once per environment (main thread and every worker_thread) that loads the
+/// addon. Nothing JS-side is cached across calls, so each environment gets its own functions.
+#[no_mangle]
+pub extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
+    let ex = Exports::new(env, exports);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(&ex))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => ex.throw(&e),
+        Err(_) => ex.throw(&NErr::new("EINTERNAL", "wdp-native: panic during module init")),
+    }
+    ex.exports()
+}
+
+/// Node-API version this addon is written against (8 = Node 12.22+/14.17+; all calls used exist).
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    8
+}

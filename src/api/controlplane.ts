@@ -1,0 +1,207 @@
+// The control plane's transaction logic, independent of HTTP: validate → compile → dataplane
+// apply → persist, all or nothing, one at a time.
+import { Compiler, type Change, type ObjectRef } from '../compiler/compiler.js';
+import { validateAll, identify } from '../model/schema.js';
+import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
+import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
+import type { Dataplane } from '../core/dataplane-types.js';
+import { StateStore, type DesiredState } from '../state/store.js';
+
+export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
+
+export interface FrontendView {
+  id: number; service: string; portName: string; kind: string; addr: string; port: number; proto: string;
+  flags: string[]; affinityTimeoutMs: number; sourceRanges: string[]; backends: number[]; maglevSize: number;
+}
+export interface BackendView { id: number; service: string; addr: string; port: number; state: string; outPort: number | null; dstMac: string; srcMac: string; nodeName?: string; zone?: string }
+
+export interface DiffView {
+  frontendsUpsert: Array<FrontendView & { op: 'add' | 'update' }>;
+  frontendsRemove: FrontendView[];
+  backendsUpsert: Array<BackendView & { op: 'add' | 'update' }>;
+  backendsRemove: BackendView[];
+  routes?: Array<{ prefix: string; outPort: number; dstMac: string; srcMac: string }>;
+  snat?: { v4?: string; v6?: string };
+}
+
+export interface ApplyResult {
+  dryRun: boolean;
+  generation: number;
+  objects: ObjectResult[];
+  diff: DiffView;
+  warnings: string[];
+  servicesRecompiled: number;
+  syncSeconds: number;
+}
+
+export class ApplyFailure extends Error {
+  constructor(message: string, readonly statusCode: number) { super(message); this.name = 'ApplyFailure'; }
+}
+
+const FLAG_NAMES: Array<[number, string]> = [
+  [L.FEF_AFFINITY, 'affinity'], [L.FEF_MASQUERADE, 'masquerade'], [L.FEF_SOURCE_RANGES, 'source_ranges'],
+  [L.FEF_EXTERNAL, 'external'], [L.FEF_FALLBACK, 'fallback'],
+];
+const BE_STATE = ['absent', 'ready', 'terminating_serving', 'not_serving'];
+
+export function frontendView(f: IrFrontend): FrontendView {
+  return {
+    id: f.id, service: f.service, portName: f.portName, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto,
+    flags: FLAG_NAMES.filter(([b]) => f.flags & b).map(([, n]) => n), affinityTimeoutMs: f.affinityTimeoutMs,
+    sourceRanges: f.sourceRanges, backends: f.backends, maglevSize: f.maglev.length,
+  };
+}
+export function backendView(b: IrBackend): BackendView {
+  return {
+    id: b.id, service: b.service, addr: b.addr, port: b.port, state: BE_STATE[b.state] ?? String(b.state),
+    outPort: b.outPort === L.PORT_NONE ? null : b.outPort, dstMac: b.dstMac, srcMac: b.srcMac,
+    ...(b.nodeName ? { nodeName: b.nodeName } : {}), ...(b.zone ? { zone: b.zone } : {}),
+  };
+}
+
+function diffView(ch: Change): DiffView {
+  const d = ch.diff;
+  const prevF = new Map(ch.undoDiff.frontendsUpsert.map((f) => [f.id, f]));
+  const prevB = new Map(ch.undoDiff.backendsUpsert.map((b) => [b.id, b]));
+  const v: DiffView = {
+    frontendsUpsert: d.frontendsUpsert.map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
+    frontendsRemove: d.frontendsRemove.map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
+    backendsUpsert: d.backendsUpsert.map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
+    backendsRemove: d.backendsRemove.map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
+  };
+  if (d.routes) v.routes = d.routes;
+  if (d.snat) v.snat = d.snat;
+  return v;
+}
+
+/** JSON with sorted keys: "unchanged" means same content, whatever the key order. */
+function stable(x: unknown): string {
+  if (Array.isArray(x)) return `[${x.map(stable).join(',')}]`;
+  if (x && typeof x === 'object') return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${stable((x as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(x) ?? 'null';
+}
+
+export interface SyncObserver {
+  /** Called after every successful (non-dry-run) change with how long it took. */
+  onSync?(info: { seconds: number; serviceChanges: number; endpointChanges: number; triggerTimesMs: number[] }): void;
+}
+
+export class ControlPlaneCore {
+  readonly compiler = new Compiler();
+  private queue: Promise<unknown> = Promise.resolve();
+  lastUpdated = new Date();
+  /** Problems found while restoring state (shown by the API and logged by the daemon). */
+  restoreProblems: string[] = [];
+  restoredFrom: 'primary' | 'backup' | 'none' | 'disabled' = 'disabled';
+
+  constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
+
+  /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(fn, fn);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Restores the saved desired state (if any) and programs the dataplane with it. `node` is the
+   * node config from the daemon's configuration: used when the saved state has none. */
+  restore(node?: unknown): Promise<void> {
+    return this.serial(async () => {
+      let saved: DesiredState | null = null;
+      if (this.store) {
+        const r = this.store.load((s) => { validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]); });
+        saved = r.state; this.restoreProblems = r.problems; this.restoredFrom = r.source;
+      }
+      const raws: unknown[] = saved ? [...saved.services, ...saved.endpointSlices] : [];
+      const nodeRaw = saved?.node ?? node;
+      if (nodeRaw) raws.push(nodeRaw);
+      if (!raws.length) return;
+      const objs = validateAll(raws);
+      const ch = this.compiler.change({ upsert: objs });
+      try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
+        ch.rollback();
+        throw new ApplyFailure(`restoring the saved state failed in the dataplane: ${(e as Error).message}`, 500);
+      }
+      this.lastUpdated = new Date();
+    });
+  }
+
+  apply(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+    return this.serial(async () => {
+      const objs = validateAll(raws);
+      if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
+      const results = objs.map((o) => this.objectResult(o));
+      return this.run({ upsert: objs }, results, objs, !!opts.dryRun);
+    });
+  }
+
+  remove(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+    const errors: FieldError[] = [];
+    const refs: ObjectRef[] = [];
+    for (const raw of raws) {
+      const id = identify(raw);
+      if (id.kind !== 'Service' && id.kind !== 'EndpointSlice' && id.kind !== 'NodeConfig') {
+        errors.push(fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported', `Unsupported value: ${JSON.stringify(id.kind)}: supported values: "Service", "EndpointSlice", "NodeConfig"`));
+      } else if (!id.name) {
+        errors.push(fieldError(id.kind, id.namespace, id.name, 'metadata.name', 'FieldValueRequired', 'Required value'));
+      } else refs.push({ kind: id.kind, namespace: id.namespace, name: id.name });
+    }
+    return this.removeRefs(refs, opts, errors);
+  }
+
+  removeRefs(refs: ObjectRef[], opts: { dryRun?: boolean } = {}, preErrors: FieldError[] = []): Promise<ApplyResult> {
+    return this.serial(async () => {
+      if (preErrors.length) throw new ValidationError(preErrors);
+      if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
+      const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
+      return this.run({ remove: refs }, results, [], !!opts.dryRun);
+    });
+  }
+
+  private objectResult(o: ModelObject): ObjectResult {
+    if (o.kind === 'NodeConfig') {
+      const old = this.compiler.getNode();
+      return { kind: 'NodeConfig', name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
+    }
+    const old = o.kind === 'Service' ? this.compiler.getService(o.namespace, o.name) : this.compiler.getSlice(o.namespace, o.name);
+    return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
+  }
+
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
+    const t0 = process.hrtime.bigint();
+    const ch = this.compiler.change(batch);
+    const view = diffView(ch);
+    if (dryRun) {
+      ch.rollback();
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0 };
+    }
+    let generation: number;
+    try {
+      generation = (await this.dataplane.apply(ch.diff, this.compiler.ir)).generation;
+    } catch (e) {
+      ch.rollback();
+      throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
+    }
+    if (this.store) {
+      try { this.store.save(this.compiler.snapshot()); } catch (e) {
+        // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
+        ch.rollback();
+        let undone = 'the dataplane was restored to the previous state';
+        try { await this.dataplane.apply(ch.undoDiff, this.compiler.ir); } catch (e2) { undone = `restoring the dataplane failed too: ${(e2 as Error).message}`; }
+        throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${(e as Error).message}`, 500);
+      }
+    }
+    this.lastUpdated = new Date();
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
+    this.observer.onSync?.({
+      seconds, serviceChanges: changedOf('Service'), endpointChanges: changedOf('EndpointSlice'),
+      triggerTimesMs: objs.flatMap((o) => (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined ? [o.triggerTimeMs] : [])),
+    });
+    return { dryRun, generation, objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
+  }
+}
+
+export function isDiffEmpty(d: IrDiff): boolean {
+  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !d.backendsUpsert.length && !d.backendsRemove.length && !d.routes && !d.snat;
+}

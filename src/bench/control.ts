@@ -1,0 +1,384 @@
+// `wdp bench control`: how long it takes to program N services x M endpoints, wdp against the
+// kernel's own kube-proxy shapes, on the same generated service set in the same run.
+//
+// wdp figures come from the real code paths: raw Kubernetes objects -> validation (src/model) ->
+// compiler (src/compiler) -> table writer (src/core/tables.ts) into a fresh core, and — when the
+// control API (src/api/) is present — the same objects POSTed to it over HTTP. Peer figures come
+// from iptables-restore / nft -f loading kube-proxy-shaped rules into private network namespaces.
+// Each contender starts from empty state, so every figure is a full initial sync.
+import { performance } from 'node:perf_hooks';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { makeServiceSet, endpointCount, type BenchService } from './peers/service-set.js';
+import {
+  iptablesRuleset, loadIptables, countIptablesRules, availableIptablesVariants, iptablesRestoreBinary,
+  iptablesUpdateOneEndpoint, type IptablesVariant,
+} from './peers/iptables.js';
+import { nftRuleset, loadNft, countNftServiceElements, nftUpdateOneEndpoint, nftChainExists, nftEndpointChain } from './peers/nftables.js';
+import { withNamespaces, commandExists } from './peers/netns.js';
+import { Progress, round } from './report.js';
+import { validateAll } from '../model/schema.js';
+import { Compiler, compileAll } from '../compiler/compiler.js';
+import { LocalDataplane } from '../core/dataplane.js';
+import { emptyIr, diffIr, type Ir } from '../core/ir.js';
+import { frame } from '../packet/build.js';
+import type { ModelObject } from '../model/types.js';
+
+export type PeerName = 'iptables' | 'nft';
+
+export interface ControlBenchOptions {
+  services: number;
+  endpoints: number;
+  peers?: PeerName[];                 // default both
+  iptablesVariant?: IptablesVariant | 'auto';
+  repeat?: number;                    // measurements per figure; the median is reported
+  api?: 'auto' | 'off';               // 'off': measure apply in-process even if the API exists
+  progress?: Progress;
+}
+
+export interface ControlBenchResult {
+  suite: 'control';
+  services: number;
+  endpoints_per_service: number;
+  endpoints_total: number;
+  repeat: number;
+  validate_ms: number;
+  compile_ms: number;
+  table_write_ms: number;
+  apply_ms: number;
+  apply_path: 'http-api' | 'in-process';
+  apply_path_note?: string;
+  update_one_endpoint_ms: number;
+  iptables_variant: string | null;
+  iptables_rules: number | null;
+  iptables_restore_ms: number | null;
+  iptables_update_one_endpoint_ms: number | null;
+  iptables_unavailable_reason?: string;
+  nft_rules: number | null;
+  nft_ms: number | null;
+  nft_update_one_endpoint_ms: number | null;
+  nft_unavailable_reason?: string;
+  apply_speedup_vs_iptables: number | null;
+  apply_speedup_vs_nft: number | null;
+  update_speedup_vs_iptables: number | null;
+  update_speedup_vs_nft: number | null;
+}
+
+// ---- the wdp side's input: the same services as Kubernetes objects -----------------------------
+
+const NODE_MAC = '02:77:64:70:00:01';
+const GATEWAY_MAC = '02:77:64:70:00:fe';
+
+export function nodeConfigObject(): Record<string, unknown> {
+  return {
+    apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'bench-node' },
+    spec: {
+      nodeName: 'bench-node', nodeAddresses: ['192.168.77.1'],
+      // every pod address behind one next hop on port 1: resolution cost is one LPM per endpoint
+      routes: [{ prefix: '10.128.0.0/9', port: 1, nextHopMac: GATEWAY_MAC, localMac: NODE_MAC }],
+    },
+  };
+}
+
+export function serviceObject(s: BenchService): Record<string, unknown> {
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: { namespace: s.namespace, name: s.name },
+    spec: {
+      type: 'ClusterIP', clusterIP: s.clusterIP, clusterIPs: [s.clusterIP],
+      ports: [{ name: s.portName, protocol: s.proto, port: s.port, targetPort: s.targetPort }],
+    },
+  };
+}
+
+export function sliceObject(s: BenchService, endpoints = s.endpoints): Record<string, unknown> {
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { namespace: s.namespace, name: `${s.name}-bench`, labels: { 'kubernetes.io/service-name': s.name } },
+    addressType: 'IPv4',
+    endpoints: endpoints.map((e) => ({ addresses: [e.addr], conditions: { ready: true }, nodeName: 'bench-node' })),
+    ports: [{ name: s.portName, protocol: s.proto, port: s.targetPort }],
+  };
+}
+
+export function benchObjects(svcs: BenchService[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [nodeConfigObject()];
+  for (const s of svcs) { out.push(serviceObject(s)); out.push(sliceObject(s)); }
+  return out;
+}
+
+/** The endpoint set after "one endpoint change": endpoint 0 of service 0 moves to a fresh address
+ * outside the generated range (a pod rescheduled). `flip` alternates between two such addresses
+ * so repeated updates each change something. */
+export function changedEndpoints(s: BenchService, flip: number): { endpoints: BenchService['endpoints']; newAddr: string } {
+  const newAddr = flip % 2 === 0 ? '10.255.255.1' : '10.255.255.2';
+  return { endpoints: [{ addr: newAddr, port: s.targetPort }, ...s.endpoints.slice(1)], newAddr };
+}
+
+// ---- "the next batch sees it" ------------------------------------------------------------------
+
+/** Runs batches of fresh SYNs to `svc`'s VIP through the core until one is DNATed to `addr`.
+ * Returns the number of batches it took (1 when the change was visible to the first batch).
+ * Throws if it never shows up: an update that no batch sees is a failure, not a slow figure. */
+export function batchesUntilBackendSeen(dp: LocalDataplane, svc: BenchService, addr: string, sportBase: number): number {
+  const core = dp.core;
+  const want = addr.split('.').map(Number);
+  const n = Math.min(64, core.batchMax);
+  for (let b = 0; b < 8; b++) {
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < n; i++) {
+      // a new source port per packet: every packet is a new flow, so each one selects a backend
+      const sport = 1024 + ((sportBase + b * n + i) % 60000);
+      frames.push(frame({ src: '192.168.200.7', dst: svc.clusterIP, proto: svc.proto, sport, dport: svc.port, flags: 'S' }));
+    }
+    const res = core.run(frames);
+    for (const r of res) {
+      if (r.verdict !== 'forward') continue;
+      const f = r.frame;
+      // IPv4 destination at Ethernet(14) + 16
+      if (f[30] === want[0] && f[31] === want[1] && f[32] === want[2] && f[33] === want[3]) return b + 1;
+    }
+  }
+  throw new Error(`after the update, ${8 * n} new flows to ${svc.clusterIP}:${svc.port} never reached ${addr}: the change was not applied`);
+}
+
+// ---- HTTP API (optional until src/api lands) ---------------------------------------------------
+
+interface ApiHandle {
+  /** POST objects; resolves when the API says they are applied. */
+  apply(objects: Record<string, unknown>[]): Promise<void>;
+  dataplane: LocalDataplane;
+  close(): Promise<void>;
+}
+
+type ApiStarter = (dp: LocalDataplane) => Promise<ApiHandle>;
+
+/** Finds the control API module, if it exists, and adapts it. Returns a reason when it cannot. */
+async function loadApiStarter(): Promise<{ start?: ApiStarter; reason?: string }> {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const candidates = ['../api/server.js', '../api/index.js', '../api/api.js'];
+  const found = candidates.find((c) => existsSync(fileURLToPath(new URL(c, import.meta.url))));
+  if (!found) return { reason: `control API not built (no dist/src/api/server.js next to ${here})` };
+  try {
+    const mod = (await import(found)) as Record<string, unknown>;
+    return adaptApi(mod);
+  } catch (e) {
+    return { reason: `control API present but not usable by the bench: ${(e as Error).message}` };
+  }
+}
+
+/** Adapts whatever the API module exports to ApiHandle. Filled in against src/api's real exports. */
+function adaptApi(mod: Record<string, unknown>): { start?: ApiStarter; reason?: string } {
+  return { reason: `control API module exports [${Object.keys(mod).join(', ')}], none the bench knows how to start` };
+}
+
+// ---- measurement helpers -----------------------------------------------------------------------
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function ratio(peer: number | null, ours: number | null): number | null {
+  if (peer === null || ours === null || !(ours > 0)) return null;
+  return round(peer / ours, 2);
+}
+
+interface WdpFigures {
+  validate_ms: number; compile_ms: number; table_write_ms: number;
+  apply_ms: number; apply_path: 'http-api' | 'in-process'; apply_path_note?: string;
+  update_one_endpoint_ms: number;
+}
+
+/** One in-process full sync + one endpoint update. Every stage is the production code. */
+async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unknown>[], flip: number): Promise<WdpFigures> {
+  const t0 = performance.now();
+  const objects: ModelObject[] = validateAll(raws);
+  const t1 = performance.now();
+  const compiler: Compiler = compileAll(objects);
+  const ir: Ir = compiler.ir;
+  const t2 = performance.now();
+  const dp = new LocalDataplane({ flows: 4096 });
+  const t3 = performance.now();
+  await dp.apply(diffIr(emptyIr(), ir), ir);
+  const t4 = performance.now();
+  if (dp.core.ir.frontends.size !== svcs.length) {
+    throw new Error(`wdp programmed ${dp.core.ir.frontends.size} frontends for ${svcs.length} services`);
+  }
+  const s0 = svcs[0];
+  const { endpoints, newAddr } = changedEndpoints(s0, flip);
+  const sliceRaw = sliceObject(s0, endpoints);
+  const u0 = performance.now();
+  const [slice] = validateAll([sliceRaw]);
+  const change = compiler.change({ upsert: [slice] });
+  await dp.apply(change.diff, compiler.ir);
+  batchesUntilBackendSeen(dp, s0, newAddr, flip * 4096);
+  const u1 = performance.now();
+  await dp.close();
+  return {
+    validate_ms: t1 - t0, compile_ms: t2 - t1, table_write_ms: t4 - t3,
+    apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
+    update_one_endpoint_ms: u1 - u0,
+  };
+}
+
+async function wdpViaApiOnce(start: ApiStarter, svcs: BenchService[], raws: Record<string, unknown>[], flip: number): Promise<{ apply_ms: number; update_one_endpoint_ms: number }> {
+  const dp = new LocalDataplane({ flows: 4096 });
+  const api = await start(dp);
+  try {
+    const t0 = performance.now();
+    await api.apply(raws);
+    const t1 = performance.now();
+    if (dp.core.ir.frontends.size !== svcs.length) {
+      throw new Error(`API apply left ${dp.core.ir.frontends.size} frontends for ${svcs.length} services`);
+    }
+    const s0 = svcs[0];
+    const { endpoints, newAddr } = changedEndpoints(s0, flip);
+    const u0 = performance.now();
+    await api.apply([sliceObject(s0, endpoints)]);
+    batchesUntilBackendSeen(dp, s0, newAddr, flip * 4096);
+    const u1 = performance.now();
+    return { apply_ms: t1 - t0, update_one_endpoint_ms: u1 - u0 };
+  } finally {
+    await api.close();
+    await dp.close();
+  }
+}
+
+// ---- peers -------------------------------------------------------------------------------------
+
+interface PeerFigures { full_ms: number; update_ms: number; rules: number }
+
+async function iptablesOnce(svcs: BenchService[], variant: IptablesVariant, p: Progress, label: string): Promise<PeerFigures> {
+  const rs = iptablesRuleset(svcs);
+  return withNamespaces(['ipt'], async ([ns]) => {
+    const full = await p.step(`${label}: ${iptablesRestoreBinary(variant)} ${rs.rules} rules`, () => loadIptables(ns, variant, rs.text));
+    const present = await countIptablesRules(ns, variant);
+    if (present !== rs.rules) throw new Error(`${iptablesRestoreBinary(variant)} loaded ${present} rules, expected ${rs.rules}`);
+    const after = { ...svcs[0], endpoints: changedEndpoints(svcs[0], 0).endpoints };
+    const update = await p.step(`${label}: one-endpoint partial restore`, () => iptablesUpdateOneEndpoint(ns, variant, svcs[0], after));
+    const again = await countIptablesRules(ns, variant);
+    if (again !== rs.rules) throw new Error(`after the one-endpoint restore ${again} rules are present, expected ${rs.rules}`);
+    return { full_ms: full, update_ms: update, rules: rs.rules };
+  });
+}
+
+async function nftOnce(svcs: BenchService[], p: Progress, label: string): Promise<PeerFigures> {
+  const rs = nftRuleset(svcs);
+  return withNamespaces(['nft'], async ([ns]) => {
+    const full = await p.step(`${label}: nft -f ${rs.rules} rules, ${rs.chains} chains`, () => loadNft(ns, rs.text));
+    const present = await countNftServiceElements(ns);
+    const expected = svcs.filter((s) => s.endpoints.length > 0).length;
+    if (present !== expected) throw new Error(`nft loaded ${present} service-ips elements, expected ${expected}`);
+    const after = { ...svcs[0], endpoints: changedEndpoints(svcs[0], 0).endpoints };
+    const update = await p.step(`${label}: one-endpoint nft transaction`, () => nftUpdateOneEndpoint(ns, svcs[0], after));
+    if (!(await nftChainExists(ns, nftEndpointChain(after, after.endpoints[0])))) throw new Error('the one-endpoint nft transaction did not create the new endpoint chain');
+    return { full_ms: full, update_ms: update, rules: rs.rules };
+  });
+}
+
+/** Picks the iptables variant: the requested one, else the first whose restore works here. */
+async function pickIptablesVariant(want: IptablesVariant | 'auto'): Promise<{ variant?: IptablesVariant; reason?: string }> {
+  const avail = availableIptablesVariants();
+  if (want !== 'auto') {
+    return avail.includes(want) ? { variant: want } : { reason: `${iptablesRestoreBinary(want)} not found — install with: apt-get install -y iptables` };
+  }
+  if (!avail.length) return { reason: 'neither iptables-nft-restore nor iptables-legacy-restore found — install with: apt-get install -y iptables' };
+  const probe = makeServiceSet({ services: 1, endpoints: 1 });
+  const errors: string[] = [];
+  for (const v of avail) {
+    try {
+      await withNamespaces(['iptp'], async ([ns]) => { await loadIptables(ns, v, iptablesRuleset(probe).text); });
+      return { variant: v };
+    } catch (e) { errors.push((e as Error).message); }
+  }
+  return { reason: `no iptables-restore variant works here: ${errors.join('; ')}` };
+}
+
+// ---- the suite ---------------------------------------------------------------------------------
+
+export async function runControlBench(o: ControlBenchOptions): Promise<ControlBenchResult> {
+  const p = o.progress ?? new Progress(false);
+  const repeat = o.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50) throw new Error(`--repeat must be an integer in 1..50 (got ${repeat})`);
+  const peers = o.peers ?? ['iptables', 'nft'];
+  const svcs = makeServiceSet({ services: o.services, endpoints: o.endpoints });
+  if (o.endpoints < 1) throw new Error('--endpoints must be >= 1: the update figure moves an endpoint');
+  const raws = benchObjects(svcs);
+
+  // wdp in-process (always: it splits the cost into validate / compile / table write)
+  const wdpRuns: WdpFigures[] = [];
+  const bar = p.bar(`wdp: compile + write ${svcs.length} services`, repeat);
+  for (let r = 0; r < repeat; r++) { wdpRuns.push(await wdpInProcessOnce(svcs, raws, r)); bar.tick(); }
+  bar.done();
+  const wdp: WdpFigures = {
+    validate_ms: median(wdpRuns.map((x) => x.validate_ms)),
+    compile_ms: median(wdpRuns.map((x) => x.compile_ms)),
+    table_write_ms: median(wdpRuns.map((x) => x.table_write_ms)),
+    apply_ms: median(wdpRuns.map((x) => x.apply_ms)),
+    apply_path: 'in-process',
+    update_one_endpoint_ms: median(wdpRuns.map((x) => x.update_one_endpoint_ms)),
+  };
+
+  // wdp through the HTTP API when it exists
+  if (o.api !== 'off') {
+    const api = await loadApiStarter();
+    if (api.start) {
+      const runs: Array<{ apply_ms: number; update_one_endpoint_ms: number }> = [];
+      const b2 = p.bar(`wdp: POST ${raws.length} objects to the control API`, repeat);
+      for (let r = 0; r < repeat; r++) { runs.push(await wdpViaApiOnce(api.start, svcs, raws, r)); b2.tick(); }
+      b2.done();
+      wdp.apply_ms = median(runs.map((x) => x.apply_ms));
+      wdp.update_one_endpoint_ms = median(runs.map((x) => x.update_one_endpoint_ms));
+      wdp.apply_path = 'http-api';
+    } else {
+      wdp.apply_path_note = `${api.reason}; apply_ms is validate + compile + table write in-process`;
+    }
+  } else {
+    wdp.apply_path_note = 'API disabled with --no-api; apply_ms is validate + compile + table write in-process';
+  }
+
+  const res: ControlBenchResult = {
+    suite: 'control', services: svcs.length, endpoints_per_service: o.endpoints, endpoints_total: endpointCount(svcs), repeat,
+    validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms), table_write_ms: round(wdp.table_write_ms),
+    apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
+    ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
+    update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
+    iptables_variant: null, iptables_rules: null, iptables_restore_ms: null, iptables_update_one_endpoint_ms: null,
+    nft_rules: null, nft_ms: null, nft_update_one_endpoint_ms: null,
+    apply_speedup_vs_iptables: null, apply_speedup_vs_nft: null, update_speedup_vs_iptables: null, update_speedup_vs_nft: null,
+  };
+
+  if (peers.includes('iptables')) {
+    if (!commandExists('ip')) res.iptables_unavailable_reason = 'ip (iproute2) not found — install with: apt-get install -y iproute2';
+    else {
+      const pick = await pickIptablesVariant(o.iptablesVariant ?? 'auto');
+      if (!pick.variant) res.iptables_unavailable_reason = pick.reason;
+      else {
+        const runs: PeerFigures[] = [];
+        for (let r = 0; r < repeat; r++) runs.push(await iptablesOnce(svcs, pick.variant, p, `iptables ${r + 1}/${repeat}`));
+        res.iptables_variant = iptablesRestoreBinary(pick.variant);
+        res.iptables_rules = runs[0].rules;
+        res.iptables_restore_ms = round(median(runs.map((x) => x.full_ms)));
+        res.iptables_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+      }
+    }
+  } else res.iptables_unavailable_reason = 'not requested (--peers)';
+
+  if (peers.includes('nft')) {
+    if (!commandExists('nft') || !commandExists('ip')) res.nft_unavailable_reason = 'nft or ip not found — install with: apt-get install -y nftables iproute2';
+    else {
+      const runs: PeerFigures[] = [];
+      for (let r = 0; r < repeat; r++) runs.push(await nftOnce(svcs, p, `nft ${r + 1}/${repeat}`));
+      res.nft_rules = runs[0].rules;
+      res.nft_ms = round(median(runs.map((x) => x.full_ms)));
+      res.nft_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+    }
+  } else res.nft_unavailable_reason = 'not requested (--peers)';
+
+  res.apply_speedup_vs_iptables = ratio(res.iptables_restore_ms, res.apply_ms);
+  res.apply_speedup_vs_nft = ratio(res.nft_ms, res.apply_ms);
+  res.update_speedup_vs_iptables = ratio(res.iptables_update_one_endpoint_ms, res.update_one_endpoint_ms);
+  res.update_speedup_vs_nft = ratio(res.nft_update_one_endpoint_ms, res.update_one_endpoint_ms);
+  return res;
+}

@@ -1,0 +1,104 @@
+// Minimal private-namespace helper for the benchmarks. src/netns.ts (lead) is the shared one for
+// tests; this one exists so the bench does not depend on its landing and because the bench needs
+// exactly three things: create a uniquely named namespace, run a tool inside it with stdin, and
+// delete it on every path out. Nothing here touches the root namespace's addresses or routes.
+import { spawn, spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+
+let seq = 0;
+
+/** `wdp-b<pid>-<tag><n>`; kept <= 15 chars where possible is not required for netns names, but
+ * the same stem is reused for veth names (IFNAMSIZ 16), so tags stay short. */
+export function uniqueNsName(tag: string): string {
+  return `wdp-b${process.pid}-${tag}${seq++}`;
+}
+
+export interface RunResult { code: number; stdout: string; stderr: string; ms: number }
+
+/** Runs argv (inside `ns` when given), feeding `input` on stdin. `ms` is spawn-to-exit wall time:
+ * it includes process start-up, as kube-proxy pays it too on every sync. */
+export function run(argv: string[], opts: { ns?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const full = opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv;
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [], err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code: 127, stdout: '', stderr: String(e.message), ms: performance.now() - t0 });
+    });
+    child.on('close', (code, signal) => {
+      const ms = performance.now() - t0;
+      if (timer) clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms });
+    });
+    child.stdin.on('error', () => { /* child exited before reading everything: its exit code says why */ });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Like run() but throws with the tool's stderr when it fails. */
+export async function runOk(argv: string[], opts: { ns?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const r = await run(argv, opts);
+  if (r.code !== 0) {
+    const where = opts.ns ? ` (in netns ${opts.ns})` : '';
+    throw new Error(`${argv.join(' ')}${where} failed with exit code ${r.code}: ${r.stderr.trim().split('\n').slice(0, 5).join(' | ')}`);
+  }
+  return r;
+}
+
+export function commandExists(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+const INSTALL_HINT = 'apt-get install -y iptables nftables netsniff-ng iperf3 iproute2';
+
+/** Throws a clear message naming the missing tools and how to install them. */
+export function requireTools(cmds: string[]): void {
+  const missing = cmds.filter((c) => !commandExists(c));
+  if (missing.length) throw new Error(`missing tool(s): ${missing.join(', ')} — install with: ${INSTALL_HINT}`);
+}
+
+/** Namespaces created by this process, so an exit handler can remove what a crash left behind. */
+const live = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const cleanup = (): void => { for (const ns of live) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); live.clear(); };
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => { cleanup(); process.exit(130); });
+  }
+}
+
+export async function createNs(tag: string): Promise<string> {
+  requireTools(['ip']);
+  installExitHook();
+  const name = uniqueNsName(tag);
+  await runOk(['ip', 'netns', 'add', name]);
+  live.add(name);
+  await runOk(['ip', 'link', 'set', 'lo', 'up'], { ns: name });
+  return name;
+}
+
+export async function deleteNs(name: string): Promise<void> {
+  // deleting the namespace also deletes the veth ends inside it (and their peers)
+  await run(['ip', 'netns', 'del', name]);
+  live.delete(name);
+}
+
+/** Runs `fn` with fresh namespaces and removes them afterwards, also when `fn` throws. */
+export async function withNamespaces<T>(tags: string[], fn: (names: string[]) => Promise<T>): Promise<T> {
+  const names: string[] = [];
+  try {
+    for (const t of tags) names.push(await createNs(t));
+    return await fn(names);
+  } finally {
+    for (const n of names) await deleteNs(n);
+  }
+}

@@ -1,0 +1,57 @@
+// Minimal HTTP client for the control API: TCP or unix socket, bearer token, JSON/text bodies.
+import { request } from 'node:http';
+
+export const DEFAULT_SERVER = 'http://127.0.0.1:9440';
+
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly body: unknown) { super(message); this.name = 'ApiError'; }
+}
+
+export interface ClientOptions { server: string; token?: string; timeoutMs?: number }
+
+export class ApiClient {
+  private readonly socketPath?: string;
+  private readonly host?: string;
+  private readonly port?: number;
+
+  constructor(private readonly opts: ClientOptions) {
+    const s = opts.server;
+    if (s.startsWith('unix:')) this.socketPath = s.replace(/^unix:(\/\/)?/, '');
+    else if (s.startsWith('/')) this.socketPath = s;
+    else {
+      let u: URL;
+      try { u = new URL(/^https?:\/\//.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
+      if (u.protocol !== 'http:') throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
+      this.host = u.hostname.replace(/^\[|\]$/g, '');
+      this.port = Number(u.port || 80);
+    }
+  }
+
+  async call(method: string, path: string, body?: string, contentType = 'application/json'): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (body !== undefined) { headers['content-type'] = contentType; headers['content-length'] = String(Buffer.byteLength(body)); }
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.opts.timeoutMs ?? 30000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(new ApiError(
+        `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null)));
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+    let parsed: unknown = text;
+    if (text && (text.startsWith('{') || text.startsWith('['))) { try { parsed = JSON.parse(text); } catch { /* keep text */ } }
+    if (status >= 400) {
+      const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
+      const causes = st?.details?.causes?.map((c) => c.message) ?? [];
+      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
+      throw new ApiError(msg, status, parsed);
+    }
+    return parsed;
+  }
+}

@@ -1,0 +1,350 @@
+// `wdp` — the command line. Talks to the daemon's control API (src/api/); `start`, `demo` and
+// `bench` are registered by their own modules.
+import { Command, Option } from 'commander';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { parseManifests } from '../model/load.js';
+import { ValidationError } from '../model/types.js';
+import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
+import { bytes, duration, table } from './format.js';
+import { registerDaemonCommands } from '../daemon/cli.js';
+import { registerBenchCommands } from '../bench/cli.js';
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+class CliError extends Error {}
+
+function client(cmd: Command): ApiClient {
+  const o = cmd.optsWithGlobals() as { server?: string; token?: string };
+  return new ApiClient({ server: o.server || process.env.WDP_SERVER || DEFAULT_SERVER, token: o.token || process.env.WDP_TOKEN || undefined });
+}
+
+const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+
+function collectFiles(path: string, recursive: boolean, out: string[]): void {
+  let st;
+  try { st = statSync(path); } catch (e) { throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  if (!st.isDirectory()) { out.push(path); return; }
+  for (const name of readdirSync(path).sort()) {
+    const p = join(path, name);
+    const s = statSync(p);
+    if (s.isDirectory()) { if (recursive) collectFiles(p, recursive, out); }
+    else if (MANIFEST_EXT.test(name)) out.push(p);
+  }
+}
+
+/** Reads -f arguments (files, directories, "-" for stdin) into raw objects; syntax errors name the file. */
+function readManifests(paths: string[], recursive: boolean): unknown[] {
+  if (!paths.length) throw new CliError('no manifests given: use -f FILE|DIR|-');
+  const objects: unknown[] = [];
+  for (const p of paths) {
+    const files: string[] = [];
+    if (p === '-') files.push('-'); else collectFiles(p, recursive, files);
+    if (p !== '-' && !files.length) throw new CliError(`no .yaml, .yml or .json files in ${p}`);
+    for (const f of files) {
+      const text = f === '-' ? readFileSync(0, 'utf8') : readFileSync(f, 'utf8');
+      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f)); } catch (e) {
+        if (e instanceof ValidationError) throw new CliError(e.errors.map((x) => x.message).join('\n'));
+        throw e;
+      }
+    }
+  }
+  if (!objects.length) throw new CliError(`no objects found in ${paths.join(', ')}`);
+  return objects;
+}
+
+function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
+
+function print(data: unknown, output: string | undefined, human: () => string): void {
+  if (output === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  else if (output === 'yaml') process.stdout.write(toYaml(data));
+  else process.stdout.write(human());
+}
+
+interface ObjectResult { kind: string; namespace?: string; name: string; action: string }
+interface ApplyResult {
+  dryRun: boolean; generation: number; objects: ObjectResult[]; warnings: string[];
+  diff: { frontendsUpsert: Raw[]; frontendsRemove: Raw[]; backendsUpsert: Raw[]; backendsRemove: Raw[]; routes?: Raw[]; snat?: Raw };
+}
+
+function objectLines(r: ApplyResult): string {
+  return r.objects.map((o) => `${o.kind.toLowerCase()}/${o.kind === 'NodeConfig' ? o.name : `${o.namespace}/${o.name}`} ${o.action}${r.dryRun ? ' (dry run)' : ''}`).join('\n') + '\n';
+}
+
+function feText(f: Raw): string {
+  const addr = String(f.addr).includes(':') ? `[${f.addr}]` : f.addr;
+  return `frontend ${f.id} ${f.service} ${f.portName || '-'} ${f.kind} ${addr}:${f.port}/${f.proto} -> ${f.backends.length} backend(s)${f.flags.length ? ` [${f.flags.join(',')}]` : ''}`;
+}
+function beText(b: Raw): string {
+  const addr = String(b.addr).includes(':') ? `[${b.addr}]` : b.addr;
+  return `backend ${b.id} ${b.service} ${addr}:${b.port} ${b.state} port=${b.outPort ?? 'none'}`;
+}
+
+function diffLines(r: ApplyResult): string {
+  const d = r.diff;
+  const lines: string[] = [];
+  for (const f of d.frontendsRemove) lines.push(`- ${feText(f)}`);
+  for (const f of d.frontendsUpsert) lines.push(`${f.op === 'add' ? '+' : '~'} ${feText(f)}`);
+  for (const b of d.backendsRemove) lines.push(`- ${beText(b)}`);
+  for (const b of d.backendsUpsert) lines.push(`${b.op === 'add' ? '+' : '~'} ${beText(b)}`);
+  if (d.routes) lines.push(`~ routes: ${d.routes.map((x) => `${x.prefix}->port ${x.outPort}`).join(', ') || '(none)'}`);
+  if (d.snat) lines.push(`~ masquerade: ipv4=${d.snat.v4 ?? '-'} ipv6=${d.snat.v6 ?? '-'}`);
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+function warn(r: { warnings?: string[] }): void { for (const w of r.warnings ?? []) process.stderr.write(`Warning: ${w}\n`); }
+
+// ---- get --------------------------------------------------------------------------------------
+function svcPorts(s: Raw): string {
+  return (s.spec?.ports ?? []).map((p: Raw) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
+}
+function svcExternal(s: Raw): string {
+  const ext = [...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i: Raw) => i.ip).filter(Boolean))];
+  return ext.length ? ext.join(',') : s.spec?.type === 'LoadBalancer' ? '<pending>' : '<none>';
+}
+function svcClusterIP(s: Raw): string {
+  if (s.spec?.type === 'ExternalName') return '<none>';
+  return (s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])).join(',') || '<none>';
+}
+
+async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string }): Promise<void> {
+  const api = client(cmd);
+  const ns = o.allNamespaces ? undefined : o.namespace;
+  const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
+  const wide = o.output === 'wide';
+  const structured = o.output === 'json' || o.output === 'yaml' ? o.output : undefined;
+  switch (resource) {
+    case 'services': case 'service': case 'svc': {
+      if (name) {
+        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
+        return print(s, structured, () => serviceTable([s], wide, null));
+      }
+      const list = await api.call('GET', `/api/v1/services${nsQuery}`) as Raw;
+      const fronts = wide ? (await api.call('GET', '/api/v1/frontends') as Raw).items as Raw[] : null;
+      return print(list, structured, () => (list.items.length ? serviceTable(list.items, wide, fronts) : 'No services found.\n'));
+    }
+    case 'endpointslices': case 'endpointslice': case 'eps': {
+      if (name) {
+        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/endpointslices/${encodeURIComponent(name)}`) as Raw;
+        return print(s, structured, () => sliceTable([s], wide));
+      }
+      const list = await api.call('GET', `/api/v1/endpointslices${nsQuery}`) as Raw;
+      return print(list, structured, () => (list.items.length ? sliceTable(list.items, wide) : 'No endpointslices found.\n'));
+    }
+    case 'conntrack': case 'ct': case 'flows': {
+      const q = new URLSearchParams();
+      if (o.service) q.set('service', o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`);
+      if (o.limit) q.set('limit', o.limit);
+      const res = await api.call('GET', `/api/v1/conntrack${q.size ? `?${q}` : ''}`) as Raw;
+      return print(res, structured, () => {
+        if (!res.items.length) return 'No flows.\n';
+        const h = ['PROTO', 'CLIENT', 'SERVICE-ADDRESS', 'BACKEND', 'STATE', 'SERVICE', 'IDLE'];
+        if (wide) h.push('NAT-SOURCE', 'FLOW', 'AGE', 'FLAGS');
+        return table(h, res.items.map((f: Raw) => {
+          const row = [f.proto, hp(f.client, f.clientPort), hp(f.vip, f.vipPort), hp(f.backend, f.backendPort), f.state, f.service ?? '-', duration(f.idleMs)];
+          if (wide) row.push(f.natSource ? hp(f.natSource, f.natSourcePort) : '-', f.flow, duration(f.ageMs), f.flags.join(',') || '-');
+          return row;
+        }));
+      });
+    }
+    case 'counters': case 'stats': {
+      const c = await api.call('GET', '/api/v1/counters') as Raw;
+      return print(c, structured, () => {
+        const g = c.global;
+        let out = `generation ${c.generation}: rx ${g.rx_packets} packets (${bytes(g.rx_bytes)}), forward ${g.forward}, reject ${g.reject}, to_host ${g.to_host}, drop ${g.drop}, flows ${g.ct_active}\n\n`;
+        const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
+        if (wide) {
+          out += table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], svcs.flatMap((s) => s.frontends.map((f: Raw) =>
+            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)])));
+          out += '\n' + table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
+            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]));
+        } else {
+          out += svcs.length ? table(['SERVICE', 'PACKETS', 'BYTES'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes)])) : 'No services.\n';
+        }
+        const drops = Object.entries(c.drops as Record<string, number>).filter(([, n]) => n > 0);
+        out += '\n' + (drops.length ? table(['DROP-REASON', 'PACKETS'], drops) : 'No drops.\n');
+        return out;
+      });
+    }
+    case 'frontends': case 'fe': {
+      const res = await api.call('GET', `/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
+        res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
+    }
+    case 'backends': case 'be': {
+      const res = await api.call('GET', `/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
+        res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
+    }
+    case 'nodeconfig': case 'node': {
+      const n = await api.call('GET', '/api/v1/nodeconfig') as Raw;
+      return print(n, structured ?? 'yaml', () => '');
+    }
+    default:
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends or nodeconfig`);
+  }
+}
+
+function hp(a: string, p: number | undefined): string { return `${String(a).includes(':') ? `[${a}]` : a}${p !== undefined ? `:${p}` : ''}`; }
+
+function serviceTable(items: Raw[], wide: boolean, fronts: Raw[] | null): string {
+  const h = ['NAMESPACE', 'NAME', 'TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)'];
+  if (wide) h.push('FRONTENDS', 'BACKENDS', 'AFFINITY', 'TRAFFIC-POLICY');
+  return table(h, items.map((s) => {
+    const row = [s.metadata?.namespace ?? 'default', s.metadata?.name, s.spec?.type ?? 'ClusterIP', svcClusterIP(s), svcExternal(s), svcPorts(s)];
+    if (wide) {
+      const key = `${s.metadata?.namespace ?? 'default'}/${s.metadata?.name}`;
+      const mine = (fronts ?? []).filter((f) => f.service === key);
+      const be = new Set(mine.flatMap((f) => f.backends as number[]));
+      row.push(String(mine.length), String(be.size), s.spec?.sessionAffinity ?? 'None', `ext=${s.spec?.externalTrafficPolicy ?? 'Cluster'},int=${s.spec?.internalTrafficPolicy ?? 'Cluster'}`);
+    }
+    return row;
+  }));
+}
+
+function sliceTable(items: Raw[], wide: boolean): string {
+  const h = ['NAMESPACE', 'NAME', 'SERVICE', 'ADDRESSTYPE', 'PORTS', 'ENDPOINTS'];
+  if (wide) h.push('READY', 'TERMINATING', 'NODES');
+  return table(h, items.map((s) => {
+    const eps: Raw[] = s.endpoints ?? [];
+    const addrs = eps.map((e) => e.addresses?.[0]).filter(Boolean);
+    const row = [s.metadata?.namespace ?? 'default', s.metadata?.name, s.metadata?.labels?.['kubernetes.io/service-name'] ?? '<none>', s.addressType,
+      (s.ports ?? []).map((p: Raw) => `${p.name ? p.name + ':' : ''}${p.port ?? '*'}/${p.protocol ?? 'TCP'}`).join(',') || '<unset>',
+      addrs.length ? addrs.slice(0, 3).join(',') + (addrs.length > 3 ? ` + ${addrs.length - 3} more...` : '') : '<none>'];
+    if (wide) {
+      row.push(String(eps.filter((e) => e.conditions?.ready !== false).length), String(eps.filter((e) => e.conditions?.terminating === true).length),
+        [...new Set(eps.map((e) => e.nodeName).filter(Boolean))].join(',') || '-');
+    }
+    return row;
+  }));
+}
+
+// ---- program ----------------------------------------------------------------------------------
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('wdp')
+    .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
+      'Client commands talk to a running daemon\'s control API (see docs/api.md).')
+    .option('-s, --server <url>', `control API address: http://host:port or unix:/path (env WDP_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'bearer token for the control API (env WDP_TOKEN)')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str.startsWith('error: ') ? str : `error: ${str}`) });
+
+  program.command('apply').description('create or replace Services, EndpointSlices and the NodeConfig from manifests (JSON or YAML, multi-document, Lists)')
+    .requiredOption('-f, --filename <path...>', 'file, directory (.yaml/.yml/.json) or - for stdin; repeatable')
+    .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
+    .option('--dry-run', 'validate and compile, show what would change, change nothing')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .addHelpText('after', '\nExamples:\n  wdp apply -f examples/\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -')
+    .action(async (o, cmd: Command) => {
+      const objects = readManifests(o.filename, !!o.recursive);
+      const r = await client(cmd).call('POST', `/api/v1/apply${o.dryRun ? '?dryRun=true' : ''}`, listBody(objects)) as ApplyResult;
+      warn(r);
+      print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
+    });
+
+  program.command('delete').description('delete the Services, EndpointSlices (or NodeConfig) named in manifests, or one object by name')
+    .argument('[resource]', 'service | endpointslice (with NAME) instead of -f')
+    .argument('[name]', 'object name')
+    .option('-f, --filename <path...>', 'file, directory or - for stdin')
+    .option('-n, --namespace <ns>', 'namespace for RESOURCE NAME', 'default')
+    .option('-R, --recursive', 'descend into subdirectories')
+    .option('--dry-run', 'show what would change, change nothing')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .action(async (resource: string | undefined, name: string | undefined, o, cmd: Command) => {
+      let r: ApplyResult;
+      const q = o.dryRun ? '?dryRun=true' : '';
+      if (o.filename) {
+        if (resource) throw new CliError('give either -f or RESOURCE NAME, not both');
+        r = await client(cmd).call('POST', `/api/v1/delete${q}`, listBody(readManifests(o.filename, !!o.recursive))) as ApplyResult;
+      } else {
+        if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
+        const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
+        if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
+        r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/${kind}/${encodeURIComponent(name)}${q}`) as ApplyResult;
+      }
+      warn(r);
+      print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
+    });
+
+  program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig')
+    .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig')
+    .argument('[name]', 'a single service or endpointslice')
+    .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
+    .option('-n, --namespace <ns>', 'only this namespace')
+    .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
+    .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
+    .option('--limit <n>', 'conntrack: at most this many flows (default 1000)')
+    .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
+
+  program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes)')
+    .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin')
+    .option('-R, --recursive', 'descend into subdirectories')
+    .action(async (o, cmd: Command) => {
+      const r = await client(cmd).call('POST', '/api/v1/apply?dryRun=true', listBody(readManifests(o.filename, !!o.recursive))) as ApplyResult;
+      warn(r);
+      const changed = r.objects.filter((x) => x.action !== 'unchanged');
+      const d = diffLines(r);
+      process.stdout.write(changed.map((x) => `${x.kind.toLowerCase()}/${x.namespace ? `${x.namespace}/` : ''}${x.name} would be ${x.action}`).join('\n') + (changed.length ? '\n' : '') + d);
+      if (changed.length || d) process.exitCode = 1;
+    });
+
+  program.command('trace').description('run a described packet through the real core in dry-run trace mode and show every decision')
+    .requiredOption('--src <ip>', 'source address').requiredOption('--dst <ip>', 'destination address')
+    .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP', 'TCP')
+    .option('--sport <port>', 'source port (default 40000)').option('--dport <port>', 'destination port (default 80)')
+    .option('--flags <flags>', 'TCP flags, e.g. S, A, SA, R, F (default S)')
+    .option('--in-port <n>', 'dataplane port index the packet arrives on (default 0)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .action(async (o, cmd: Command) => {
+      const spec: Raw = { src: o.src, dst: o.dst, proto: o.proto };
+      const num = (v: string | undefined, what: string): number | undefined => {
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v)) throw new CliError(`--${what} must be a number, got ${JSON.stringify(v)}`);
+        return Number(v);
+      };
+      if (o.sport !== undefined) spec.sport = num(o.sport, 'sport');
+      if (o.dport !== undefined) spec.dport = num(o.dport, 'dport');
+      if (o.flags) spec.tcpFlags = o.flags;
+      if (o.inPort !== undefined) spec.inPort = num(o.inPort, 'in-port');
+      const t = await client(cmd).call('POST', '/api/v1/trace', JSON.stringify(spec)) as Raw;
+      print(t, o.output, () => {
+        const lines = [`verdict:    ${t.verdict} (${t.reason})`, `out port:   ${t.outPort ?? '-'}`, `stages:     ${t.stages.join(' -> ') || '-'}`,
+          `conntrack:  ${t.conntrack}`, `selection:  ${t.selection}`];
+        if (t.frontend) lines.push(`frontend:   ${t.frontend.id} ${t.frontend.service} ${t.frontend.portName || '-'} ${t.frontend.kind} ${hp(t.frontend.addr, t.frontend.port)}`);
+        if (t.backend) lines.push(`backend:    ${t.backend.id} ${hp(t.backend.addr, t.backend.port)} ${t.backend.state}`);
+        if (t.output) lines.push(`rewritten:  ${hp(t.output.src, t.output.sport)} -> ${hp(t.output.dst, t.output.dport)}`);
+        lines.push(`hash:       ${t.hash}`);
+        return lines.join('\n') + '\n';
+      });
+    });
+
+  program.command('status').description('generation and object counts of the running daemon')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .action(async (o, cmd: Command) => {
+      const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;
+      print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n`);
+    });
+
+  registerDaemonCommands(program);
+  registerBenchCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number; message?: string };
+    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander already printed it (help, version, usage error)
+    const msg = e instanceof ApiError || e instanceof CliError ? (e as Error).message : `${(e as Error).message ?? String(e)}`;
+    for (const line of msg.split('\n')) process.stderr.write(`error: ${line}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

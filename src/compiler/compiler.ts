@@ -1,0 +1,497 @@
+// Model → Ir, incrementally.
+//
+// The compiler owns the desired state (Services, EndpointSlices, the node config) and the Ir built
+// from it. `change()` applies a batch of upserts/removals as one transaction: it recompiles only the
+// services the batch touches (a Service and its slices are one unit), writes the result into `ir`
+// and returns the IrDiff plus a rollback. Cost is proportional to the touched services' size, never
+// to the number of services — except a node config change, which re-resolves every backend (rare).
+//
+// Determinism: services are compiled in key order, ports in spec order, slices in name order and
+// endpoints in listed order, so the same history of changes yields the same Ir and ids.
+import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
+import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
+import { defaultMaglevSize } from '../core/maglev.js';
+import { maglevTable } from './maglev.js';
+import { IdAllocator, type Undo } from './ids.js';
+import {
+  fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
+  type ServiceSpec, type SliceSpec,
+} from '../model/types.js';
+
+const NO_MAC = '00:00:00:00:00:00';
+const NO_UNDO = { push(): number { return 0; }, length: 0 };
+
+export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
+
+export interface ChangeBatch { upsert?: ModelObject[]; remove?: ObjectRef[] }
+
+export interface Change {
+  diff: IrDiff;
+  /** The diff that takes the dataplane back to the state before this change. */
+  undoDiff: IrDiff;
+  /** Restores the compiler (model, ids, ir) to the state before this change. Call at most once. */
+  rollback(): void;
+  warnings: string[];
+  servicesRecompiled: number;
+}
+
+interface ServiceOutput { fronts: number[]; backs: number[]; warnings: string[] }
+
+interface Resolved { outPort: number; dstMac: string; srcMac: string }
+
+interface CandidateBackend { id: number; key: string; state: number; nodeName?: string; family: Family }
+
+/** Dotted quad (already validated and canonical) → u32. */
+function ipv4Int(s: string): number {
+  let v = 0, part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) { v = (v * 256 + part) >>> 0; part = 0; } else part = part * 10 + (c - 48);
+  }
+  return (v * 256 + part) >>> 0;
+}
+
+function refKey(ns: string | undefined, name: string): string { return `${ns || 'default'}/${name}`; }
+function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
+
+function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
+  if (a.addr !== b.addr || a.port !== b.port || a.proto !== b.proto || a.family !== b.family || a.flags !== b.flags ||
+    a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind || a.service !== b.service || a.portName !== b.portName) return false;
+  if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
+  if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
+  if (a.maglev === b.maglev) return true;
+  if (a.maglev.length !== b.maglev.length) return false;
+  for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
+  return true;
+}
+
+function sameBackend(a: IrBackend, b: IrBackend): boolean {
+  return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state && a.outPort === b.outPort &&
+    a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.nodeName === b.nodeName && a.zone === b.zone;
+}
+
+/** Claims are what two services may not share: a cluster IP, a node port, a frontend tuple. */
+function serviceClaims(s: ServiceSpec): Array<{ claim: string; field: string; what: string }> {
+  const out: Array<{ claim: string; field: string; what: string }> = [];
+  s.clusterIPs.forEach((ip, i) => out.push({ claim: `cip ${ip}`, field: `spec.clusterIPs[${i}]`, what: `clusterIP ${ip}` }));
+  s.ports.forEach((p, i) => {
+    if (p.nodePort !== undefined) out.push({ claim: `np ${p.protocol} ${p.nodePort}`, field: `spec.ports[${i}].nodePort`, what: `nodePort ${p.nodePort}/${p.protocol}` });
+    const ext = [...s.externalIPs.map((a) => ['externalIPs', a] as const), ...s.lbIngress.map((a) => ['status.loadBalancer.ingress', a] as const)];
+    const seen = new Set<string>();
+    for (const [f, a] of ext) {
+      const c = `fe ${p.protocol} ${a} ${p.port}`;
+      if (seen.has(c) || s.clusterIPs.includes(a)) continue; // same service, same tuple: one frontend
+      seen.add(c);
+      out.push({ claim: c, field: `spec.${f}`, what: `${a}:${p.port}/${p.protocol}` });
+    }
+  });
+  return out;
+}
+
+export class Compiler {
+  readonly ir: Ir = emptyIr();
+  private readonly services = new Map<string, ServiceSpec>();
+  private readonly slices = new Map<string, SliceSpec>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private node: NodeSpec | null = null;
+  private fe = new IdAllocator();
+  private be = new IdAllocator();
+  private readonly outputs = new Map<string, ServiceOutput>();
+  private readonly claims = new Map<string, string>();
+  private neighbourMap = new Map<string, Resolved>();
+  private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
+  private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
+  private resolveCache = new Map<string, Resolved | null>();
+
+  // ---- read side ---------------------------------------------------------------------------
+  getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
+  getSlice(ns: string, name: string): SliceSpec | undefined { return this.slices.get(refKey(ns, name)); }
+  getNode(): NodeSpec | null { return this.node; }
+  listServices(): ServiceSpec[] { return [...this.services.values()].sort((a, b) => cmp(a.key, b.key)); }
+  listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
+  serviceCount(): number { return this.services.size; }
+  sliceCount(): number { return this.slices.size; }
+  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts ?? []; }
+  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs ?? []; }
+  warningsOf(serviceKey: string): string[] { return this.outputs.get(serviceKey)?.warnings ?? []; }
+  /** Highest frontend / backend id in use so far (what the core's tables must hold). */
+  idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
+  frontendKey(id: number): string | undefined { return this.fe.key(id); }
+  backendKey(id: number): string | undefined { return this.be.key(id); }
+
+  /** Everything as applied, for persistence: raw objects in key order. */
+  snapshot(): { services: unknown[]; endpointSlices: unknown[]; node: unknown | null } {
+    return {
+      services: this.listServices().map((s) => s.raw),
+      endpointSlices: this.listSlices().map((s) => s.raw),
+      node: this.node ? this.node.raw : null,
+    };
+  }
+
+  // ---- write side --------------------------------------------------------------------------
+  /** Applies a batch atomically. Throws ValidationError (and changes nothing) on clashes or
+   * removals of objects that do not exist. */
+  change(batch: ChangeBatch): Change {
+    this.fe.compact(); this.be.compact();
+    const upserts = batch.upsert ?? [];
+    const removes = batch.remove ?? [];
+    const errors: FieldError[] = [];
+
+    // one object may appear once per request: "apply A then A'" in one body is ambiguous
+    const seenObj = new Set<string>();
+    const objId = (kind: string, key: string): string => `${kind} ${key}`;
+    for (const o of upserts) {
+      const id = o.kind === 'NodeConfig' ? objId('NodeConfig', '') : objId(o.kind, o.key);
+      if (seenObj.has(id)) errors.push(o.kind === 'NodeConfig'
+        ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
+        : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+      seenObj.add(id);
+    }
+    for (const r of removes) {
+      const key = refKey(r.namespace, r.name);
+      const id = r.kind === 'NodeConfig' ? objId('NodeConfig', '') : objId(r.kind, key);
+      if (seenObj.has(id)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+      seenObj.add(id);
+      const exists = r.kind === 'Service' ? this.services.has(key) : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null;
+      if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
+    }
+
+    // cross-service clashes, against the current state minus the services this batch replaces
+    const replaced = new Set<string>();
+    for (const o of upserts) if (o.kind === 'Service') replaced.add(o.key);
+    for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
+    const batchClaims = new Map<string, string>();
+    for (const o of upserts) {
+      if (o.kind !== 'Service') continue;
+      for (const c of serviceClaims(o)) {
+        const owner = this.claims.get(c.claim);
+        const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(c.claim);
+        if (other !== undefined && other !== o.key) {
+          errors.push(fieldError('Service', o.namespace, o.name, c.field, 'FieldValueInvalid',
+            `Invalid value: ${c.what}: already allocated to Service ${other}`));
+        } else batchClaims.set(c.claim, o.key);
+      }
+    }
+    if (errors.length) throw new ValidationError(errors);
+
+    // Starting from nothing (daemon start, state restore, full-compile benchmark) there is nothing
+    // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
+    // 100k-backend compile would make.
+    const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
+      this.ir.backends.size === 0 && this.fe.size === 0 && this.be.size === 0;
+    const undo: Undo = fresh ? (NO_UNDO as unknown as Undo) : [];
+    const prevFront = new Map<number, IrFrontend | undefined>();
+    const prevBack = new Map<number, IrBackend | undefined>();
+    const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
+    const prevNode = this.node, prevNeigh = this.neighbourMap, prevRouteCidrs = this.routeCidrs, prevCache = this.resolveCache, prevRoutes4 = this.routes4;
+    const diff: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+    const dirty = new Set<string>();
+    let nodeChanged = false;
+
+    const mapSet = <K, V>(m: Map<K, V>, k: K, v: V | undefined): void => {
+      const had = m.has(k), old = m.get(k);
+      if (v === undefined) m.delete(k); else m.set(k, v);
+      undo.push(() => { if (had) m.set(k, old as V); else m.delete(k); });
+    };
+    const linkSlice = (svc: string | null, sliceKey: string, add: boolean): void => {
+      if (svc === null) return;
+      let set = this.slicesByService.get(svc);
+      if (!set) { set = new Set(); mapSet(this.slicesByService, svc, set); }
+      const s = set;
+      if (add && !s.has(sliceKey)) { s.add(sliceKey); undo.push(() => s.delete(sliceKey)); }
+      if (!add && s.has(sliceKey)) { s.delete(sliceKey); undo.push(() => s.add(sliceKey)); }
+      if (!s.size) mapSet(this.slicesByService, svc, undefined);
+    };
+    const setClaims = (svcKey: string, next: ServiceSpec | undefined): void => {
+      const old = this.services.get(svcKey);
+      if (old) for (const c of serviceClaims(old)) if (this.claims.get(c.claim) === svcKey) mapSet(this.claims, c.claim, undefined);
+      if (next) for (const c of serviceClaims(next)) mapSet(this.claims, c.claim, svcKey);
+    };
+
+    try {
+      for (const r of removes) {
+        const key = refKey(r.namespace, r.name);
+        if (r.kind === 'Service') { setClaims(key, undefined); mapSet(this.services, key, undefined); dirty.add(key); }
+        else if (r.kind === 'EndpointSlice') {
+          const old = this.slices.get(key)!;
+          linkSlice(old.service, key, false); mapSet(this.slices, key, undefined);
+          if (old.service) dirty.add(old.service);
+        } else { this.node = null; nodeChanged = true; }
+      }
+      for (const o of upserts) {
+        if (o.kind === 'Service') { setClaims(o.key, o); mapSet(this.services, o.key, o); dirty.add(o.key); }
+        else if (o.kind === 'EndpointSlice') {
+          const old = this.slices.get(o.key);
+          if (old) { linkSlice(old.service, o.key, false); if (old.service) dirty.add(old.service); }
+          linkSlice(o.service, o.key, true); mapSet(this.slices, o.key, o);
+          if (o.service) dirty.add(o.service);
+        } else { this.node = o; nodeChanged = true; }
+      }
+      if (nodeChanged) {
+        undo.push(() => { this.node = prevNode; this.neighbourMap = prevNeigh; this.routeCidrs = prevRouteCidrs; this.resolveCache = prevCache; this.routes4 = prevRoutes4; });
+        this.indexNode();
+        const routes = this.nodeRoutes();
+        const sameR = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
+          r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac);
+        if (!sameR) { this.ir.routes = routes; diff.routes = routes; }
+        const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
+        if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {
+          if (v4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = v4;
+          if (v6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = v6;
+          diff.snat = { v4, v6 };
+        }
+        undo.push(() => {
+          this.ir.routes = prevRoutes;
+          if (prevSnatV4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = prevSnatV4;
+          if (prevSnatV6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = prevSnatV6;
+        });
+        for (const k of this.services.keys()) dirty.add(k);
+        for (const k of this.outputs.keys()) dirty.add(k);
+      }
+
+      const setFront = (f: IrFrontend | undefined, id: number): void => {
+        if (!prevFront.has(id)) prevFront.set(id, this.ir.frontends.get(id));
+        mapSet(this.ir.frontends, id, f);
+      };
+      const setBack = (b: IrBackend | undefined, id: number): void => {
+        if (!prevBack.has(id)) prevBack.set(id, this.ir.backends.get(id));
+        mapSet(this.ir.backends, id, b);
+      };
+
+      const releaseFront: number[] = [], releaseBack: number[] = [];
+      const warnings: string[] = [];
+      const order = [...dirty].sort(cmp);
+      for (const key of order) {
+        const svc = this.services.get(key);
+        const prev = this.outputs.get(key);
+        const out = svc ? this.compileService(svc, undo) : { fronts: [], backs: [], warnings: [] };
+        const frontIds = new Set<number>(), backIds = new Set<number>();
+        for (const b of out.backs) {
+          backIds.add(b.id);
+          const old = this.ir.backends.get(b.id);
+          if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
+        }
+        for (const f of out.fronts) {
+          frontIds.add(f.id);
+          const old = this.ir.frontends.get(f.id);
+          if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
+        }
+        if (prev) {
+          for (const id of prev.fronts) if (!frontIds.has(id)) releaseFront.push(id);
+          for (const id of prev.backs) if (!backIds.has(id)) releaseBack.push(id);
+        }
+        const next: ServiceOutput = { fronts: [...frontIds], backs: [...backIds], warnings: out.warnings };
+        mapSet(this.outputs, key, svc || next.fronts.length || next.backs.length ? next : undefined);
+        warnings.push(...out.warnings);
+      }
+      // release only after every allocation of this change: an id never changes owner within one diff
+      for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
+      for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
+      for (const o of upserts) if (o.kind === 'EndpointSlice' && !o.service)
+        warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
+
+      let done = false;
+      const rollback = (): void => {
+        if (done) return;
+        done = true;
+        if (fresh) this.reset(); else for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+      };
+      const undoDiff: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+      for (const [id, f] of prevFront) if (f) undoDiff.frontendsUpsert.push(f); else undoDiff.frontendsRemove.push(id);
+      for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
+      if (diff.routes) undoDiff.routes = prevRoutes;
+      if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
+      return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length };
+    } catch (e) {
+      if (fresh) this.reset(); else for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+      throw e;
+    }
+  }
+
+  /** Back to the empty state (the rollback of a change that started from empty). */
+  private reset(): void {
+    this.ir.frontends.clear(); this.ir.backends.clear(); this.ir.routes = [];
+    delete this.ir.snatV4; delete this.ir.snatV6;
+    this.services.clear(); this.slices.clear(); this.slicesByService.clear(); this.outputs.clear(); this.claims.clear();
+    this.node = null;
+    this.fe = new IdAllocator(); this.be = new IdAllocator();
+    this.indexNode();
+  }
+
+  /** Recompiles every service from the current model without changing ids and returns the Ir it
+   * would produce — what `ir` must equal (tests compare the two). Does not modify anything. */
+  recompileAll(): Ir {
+    const ir = emptyIr();
+    ir.routes = this.nodeRoutes();
+    if (this.node?.snatV4) ir.snatV4 = this.node.snatV4;
+    if (this.node?.snatV6) ir.snatV6 = this.node.snatV6;
+    const undo: Undo = [];
+    try {
+      for (const svc of this.listServices()) {
+        const out = this.compileService(svc, undo);
+        for (const f of out.fronts) ir.frontends.set(f.id, f);
+        for (const b of out.backs) ir.backends.set(b.id, b);
+      }
+    } finally {
+      for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+    }
+    return ir;
+  }
+
+  // ---- node --------------------------------------------------------------------------------
+  private indexNode(): void {
+    this.neighbourMap = new Map();
+    this.routeCidrs = [];
+    this.routes4 = [];
+    this.resolveCache = new Map();
+    if (!this.node) return;
+    for (const n of this.node.neighbours) this.neighbourMap.set(n.address, { outPort: n.port, dstMac: n.mac, srcMac: n.localMac });
+    for (const r of this.node.routes) {
+      const res = { outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac };
+      this.routeCidrs.push({ cidr: parseCidr(r.prefix), r: res });
+      if (r.family === 4) {
+        const mask = r.plen === 0 ? 0 : (0xffffffff << (32 - r.plen)) >>> 0;
+        this.routes4.push({ net: (ipv4Int(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, r: res });
+      }
+    }
+  }
+
+  private nodeRoutes(): IrRoute[] {
+    if (!this.node) return [];
+    const host: IrRoute[] = this.node.neighbours.map((n) => ({ prefix: `${n.address}/${n.family === 4 ? 32 : 128}`, outPort: n.port, dstMac: n.mac, srcMac: n.localMac }));
+    const plen = (p: string): number => Number(p.slice(p.indexOf('/') + 1));
+    const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac }))];
+    // a neighbour and an identical host route: the neighbour wins (it is the more specific fact)
+    const seen = new Set<string>();
+    const out = all.filter((r) => (seen.has(r.prefix) ? false : (seen.add(r.prefix), true)));
+    return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix));
+  }
+
+  private resolve(addr: string): Resolved | null {
+    const n = this.neighbourMap.get(addr);
+    if (n) return n;
+    if (!addr.includes(':')) {
+      const a = ipv4Int(addr);
+      for (const rt of this.routes4) if (((a & rt.mask) >>> 0) === rt.net) return rt.r;
+      return null;
+    }
+    let r = this.resolveCache.get(addr);
+    if (r !== undefined) return r;
+    r = null;
+    if (this.routeCidrs.length) {
+      const a = parseAddr(addr);
+      for (const rc of this.routeCidrs) if (cidrContains(rc.cidr, a)) { r = rc.r; break; } // longest prefix first
+    }
+    if (this.resolveCache.size > 1_000_000) this.resolveCache.clear();
+    this.resolveCache.set(addr, r);
+    return r;
+  }
+
+  // ---- one service -------------------------------------------------------------------------
+  private compileService(svc: ServiceSpec, undo: Undo): { fronts: IrFrontend[]; backs: IrBackend[]; warnings: string[] } {
+    const fronts: IrFrontend[] = [], backs: IrBackend[] = [], warnings: string[] = [];
+    if (svc.headless || svc.type === 'ExternalName') return { fronts, backs, warnings };
+    const sliceKeys = [...(this.slicesByService.get(svc.key) ?? [])].sort(cmp);
+    const slices = sliceKeys.map((k) => this.slices.get(k)!);
+    const nodeName = this.node?.name;
+    const unresolved: string[] = [];
+    const aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
+
+    for (const sp of svc.ports) {
+      const cands = new Map<string, CandidateBackend>(); // by backend key, listed order
+      for (const sl of slices) {
+        if (sl.addressType === 'FQDN') continue;
+        const slPort = matchSlicePort(sp, sl);
+        if (!slPort) continue;
+        const port = slPort.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : undefined);
+        if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it`); continue; }
+        const family: Family = sl.addressType === 'IPv6' ? 6 : 4;
+        for (const ep of sl.endpoints) {
+          const addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
+          const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
+          const key = `${svc.key}|${sp.name}|${addr}|${port}`;
+          const have = cands.get(key);
+          if (have) { if (state < have.state) have.state = state; continue; } // duplicate across slices: best state wins
+          cands.set(key, { id: 0, key: `${addr}:${port}`, state, family, ...(ep.nodeName ? { nodeName: ep.nodeName } : {}) });
+          const id = this.be.idFor(key, undo);
+          cands.get(key)!.id = id;
+          const res = this.resolve(addr);
+          if (!res) unresolved.push(addr);
+          backs.push({
+            id, service: svc.key, addr, family, port, state,
+            outPort: res ? res.outPort : L.PORT_NONE, dstMac: res ? res.dstMac : NO_MAC, srcMac: res ? res.srcMac : NO_MAC,
+            ...(ep.nodeName ? { nodeName: ep.nodeName } : {}), ...(ep.zone ? { zone: ep.zone } : {}),
+          });
+        }
+      }
+      // backends are updated in place with their final (best) state
+      for (const b of backs) {
+        const c = cands.get(`${svc.key}|${sp.name}|${b.addr}|${b.port}`);
+        if (c && c.id === b.id) b.state = c.state;
+      }
+
+      const tables = new Map<string, { ids: number[]; table: Uint32Array; fallback: boolean }>();
+      const activeSet = (family: Family, localOnly: boolean): { ids: number[]; table: Uint32Array; fallback: boolean } => {
+        const tk = `${family}|${localOnly}`;
+        const have = tables.get(tk);
+        if (have) return have;
+        let pool = [...cands.values()].filter((c) => c.family === family);
+        if (localOnly) pool = pool.filter((c) => nodeName !== undefined && c.nodeName === nodeName);
+        let active = pool.filter((c) => c.state === L.BES_READY);
+        let fallback = false;
+        if (!active.length) { active = pool.filter((c) => c.state === L.BES_TERMINATING_SERVING); fallback = active.length > 0; }
+        active.sort((a, b) => cmp(a.key, b.key));
+        const ids = active.map((c) => c.id);
+        const m = svc.maglevSize ?? defaultMaglevSize(ids.length);
+        if (ids.length > m) warnings.push(`Service ${svc.key}: ${ids.length} endpoints exceed the Maglev table size ${m}; some get no traffic`);
+        const t = { ids, table: maglevTable(ids, active.map((c) => c.key), m), fallback };
+        tables.set(tk, t);
+        return t;
+      };
+
+      const emit = (kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void => {
+        const family: Family = addr.includes(':') ? 6 : 4;
+        const set = activeSet(family, localOnly);
+        const id = this.fe.idFor(`${svc.key}|${sp.name}|${kind}|${addr}`, undo);
+        const fr = ranges.filter((c) => (c.includes(':') ? 6 : 4) === family);
+        fronts.push({
+          id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
+          flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
+          affinityTimeoutMs: svc.affinityTimeoutMs, sourceRanges: ranges.length ? fr : [],
+          backends: set.ids, maglev: set.table,
+        });
+      };
+      const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
+      const fam = new Set(svc.families);
+      const used = new Set<string>();
+      for (const ip of svc.clusterIPs) { used.add(ip); emit('ClusterIP', ip, sp.port, 0, svc.internalLocal, []); }
+      if (sp.nodePort !== undefined && this.node)
+        for (const a of this.node.addresses) if (fam.has(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, []);
+      // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
+      // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
+      // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
+      for (const ip of svc.externalIPs) if (!used.has(ip)) { used.add(ip); emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
+      for (const ip of svc.lbIngress) if (!used.has(ip)) { used.add(ip); emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
+    }
+    if (unresolved.length) {
+      const uniq = [...new Set(unresolved)];
+      warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
+    }
+    return { fronts, backs, warnings };
+  }
+}
+
+/** The EndpointSlice port serving Service port `sp`: by the Service port's name (what the
+ * EndpointSlice controller writes), else by targetPort name, else by targetPort number. */
+export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: string; port?: number } | undefined {
+  const same = sl.ports.filter((p) => p.protocol === sp.protocol);
+  return same.find((p) => p.name === sp.name) ??
+    (typeof sp.targetPort === 'string' ? same.find((p) => p.name === sp.targetPort) : same.find((p) => p.port === sp.targetPort));
+}
+
+/** Splits validated objects into a change batch (used by full compiles and by tests). */
+export function compileAll(objects: ModelObject[]): Compiler {
+  const c = new Compiler();
+  c.change({ upsert: objects });
+  return c;
+}

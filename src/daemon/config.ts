@@ -1,0 +1,128 @@
+// `wdp start --config FILE`: the daemon's YAML configuration, validated with zod. Every problem
+// is reported at once with its path ("ports[1].gateways[0]: ..."), and nothing starts unless the
+// whole file is valid.
+//
+//   node:     { name, addresses: [node IPs NodePorts answer on] }
+//   ports:    [{ name, type: tap|afpacket, ifname, role: pod|uplink, mac?, gateways: [...],
+//                pods: [{ ip, mac? }], learn?, netns? }]
+//   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
+//   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseCidr } from '../core/addr.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
+
+function validListen(s: string): boolean {
+  try { parseListen(s); return true; } catch { return false; }
+}
+
+const ip = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like 02:00:00:00:00:01')
+  .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { message: 'must be a unicast MAC (first octet even)' })
+  .transform((m) => m.toLowerCase());
+const cidr = z.string().refine((s) => { try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be a CIDR like 10.0.0.0/8 or fd00::/64' });
+const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]');
+const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be lowercase alphanumerics and "-", at most 32 characters');
+
+const portSchema = z.object({
+  name: portName,
+  type: z.enum(['tap', 'afpacket']),
+  ifname,
+  role: z.enum(['pod', 'uplink']),
+  mac: mac.optional(),
+  gateways: z.array(ip).default([]),
+  pods: z.array(z.object({ ip, mac: mac.optional() }).strict()).default([]),
+  learn: z.boolean().optional(),
+  // TAP only: after creating the device, move it into this network namespace (the daemon keeps
+  // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
+  netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a network namespace name').optional(),
+  worker: z.number().int().min(0).optional(),
+}).strict();
+
+export const daemonConfigSchema = z.object({
+  node: z.object({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253),
+    addresses: z.array(ip).default([]),
+  }).strict(),
+  ports: z.array(portSchema).min(1, 'at least one port is needed'),
+  routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),
+  masquerade: z.object({ ipv4: ip.optional(), ipv6: ip.optional() }).strict().optional(),
+  api: z.object({
+    listen: z.string().min(1).default(DEFAULT_LISTEN).refine(validListen, { message: 'must be host:port, [v6]:port, unix:/path or /path' }),
+    // kube-proxy style health endpoint on its own listener ("off" for none)
+    healthz: z.string().min(1).default(DEFAULT_HEALTHZ_LISTEN).refine((s) => s === 'off' || validListen(s), { message: 'must be host:port, [v6]:port, unix:/path, /path or "off"' }),
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+  }).strict().default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
+  stateDir: z.string().min(1).default('/var/lib/wdp'),
+  workers: z.number().int().min(1).max(64).default(1),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  conntrack: z.object({
+    flows: z.number().int().min(16).max(1 << 22).default(65536),
+    tcpEstablishedSeconds: z.number().int().min(1).optional(),
+    udpSeconds: z.number().int().min(1).optional(),
+  }).strict().default({ flows: 65536 }),
+  probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
+}).strict().superRefine((c, ctx) => {
+  const names = new Map<string, number>();
+  const ifs = new Map<string, number>();
+  c.ports.forEach((p, i) => {
+    if (names.has(p.name)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'name'], message: `duplicate port name "${p.name}" (also ports[${names.get(p.name)}])` });
+    names.set(p.name, i);
+    if (ifs.has(p.ifname)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'ifname'], message: `duplicate interface "${p.ifname}" (also ports[${ifs.get(p.ifname)}])` });
+    ifs.set(p.ifname, i);
+    if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
+    if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
+    if (p.role === 'uplink' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
+  });
+  c.routes.forEach((r, i) => {
+    if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
+  });
+  if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
+  if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
+  if (c.workers > 1) {
+    // Conntrack lives in each worker's core: a reply must come back to the worker that saw the
+    // original packet. With ports split between workers that only holds if every flow enters and
+    // leaves through ports of one worker, which the config must then say explicitly.
+    c.ports.forEach((p, i) => {
+      if (p.worker === undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker)' });
+    });
+  }
+});
+
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+export type PortConfig = DaemonConfig['ports'][number];
+
+export class ConfigError extends Error {
+  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+}
+
+function formatIssues(source: string, error: z.ZodError): string {
+  const lines = error.issues.map((i) => {
+    const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
+    return `  ${path || '(top level)'}: ${i.message}`;
+  });
+  return `invalid config ${source}:\n${lines.join('\n')}`;
+}
+
+/** Validates an already-parsed object. Throws ConfigError listing every problem. */
+export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
+  const r = daemonConfigSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues(source, r.error));
+  return r.data;
+}
+
+export function loadConfigFile(path: string): DaemonConfig {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (e) {
+    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try { raw = parseYaml(text); } catch (e) {
+    throw new ConfigError(`config ${path} is not valid YAML: ${(e as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config ${path} must be a YAML mapping (node:, ports:, ...)`);
+  return parseConfig(raw, path);
+}

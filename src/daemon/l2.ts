@@ -1,0 +1,222 @@
+// The daemon's L2/L3 slow path: frames the core hands back with V_TO_HOST (reason host_arp /
+// host_nd / host_no_match) are handled here, in TypeScript, inside the forwarding worker.
+//
+//   * ARP requests and IPv6 neighbour solicitations for an address this port answers for
+//     (its gateway addresses, the node addresses, service VIPs) get a reply built in place of the
+//     request, sent back out of the port it came in on.
+//   * ARP requests/replies, NS/NA and plain IP frames arriving on pod-facing ports teach us which
+//     port and MAC a pod address is behind (the neighbour table the compiler resolves backends
+//     with). Learning is off for uplink ports unless configured: an uplink sees the whole world.
+//   * Unresolved addresses can be probed: `probe()` builds the ARP request / NS to send.
+//
+// Cost: a few hundred ns of JS per slow-path frame plus an allocation for replies — fine for
+// ARP/ND rates; nothing here runs for forwarded traffic.
+import { parseAddr, formatAddr, formatMac, parseMac } from '../core/addr.js';
+import { arp, ethernet, ipPacket, neighborSolicitation, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_ICMPV6 } from '../packet/build.js';
+
+export type PortRole = 'pod' | 'uplink';
+
+export interface L2Port {
+  index: number;
+  name: string;
+  mac: string;                // our MAC on this port
+  role: PortRole;
+  gateways: string[];         // addresses answered on this port (the pods'/clients' next hop)
+  learn: boolean;             // learn neighbours from traffic arriving here
+}
+
+export interface Neighbour {
+  addr: string;
+  family: 4 | 6;
+  port: number;               // dataplane port index
+  mac: string;
+  source: 'static' | 'learned';
+}
+
+export type L2Result =
+  | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
+  | { action: 'consume'; learned?: Neighbour; why: string };
+
+const BROADCAST = 'ff:ff:ff:ff:ff:ff';
+
+function isUnicastMac(b: Uint8Array, off: number): boolean {
+  return (b[off] & 1) === 0 && !(b[off] === 0 && b[off + 1] === 0 && b[off + 2] === 0 && b[off + 3] === 0 && b[off + 4] === 0 && b[off + 5] === 0);
+}
+
+function isUsableV4(b: Uint8Array, off: number): boolean {
+  const first = b[off];
+  if (first === 0 || first === 127 || first >= 224) return false;
+  return true;
+}
+
+function isUsableV6(b: Uint8Array, off: number): boolean {
+  if (b[off] === 0xff) return false;                        // multicast
+  let zero = true;
+  for (let i = 0; i < 16; i++) if (b[off + i] !== 0) { zero = false; break; }
+  return !zero;                                             // :: is DAD
+}
+
+/** Canonical text form, so "fd00::0a" and "fd00::a" are the same key. */
+export function canonicalAddr(s: string): string {
+  const a = parseAddr(s);
+  return formatAddr(a.bytes, a.family);
+}
+
+export class L2Responder {
+  private readonly ports = new Map<number, L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> }>();
+  /** Addresses answered on every port (node addresses, VIPs). Replaced as services change. */
+  private global = new Set<string>();
+
+  constructor(ports: L2Port[], globalAddrs: string[] = []) {
+    for (const p of ports) {
+      this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)) });
+    }
+    this.setGlobal(globalAddrs);
+  }
+
+  setGlobal(addrs: Iterable<string>): void {
+    const s = new Set<string>();
+    for (const a of addrs) s.add(canonicalAddr(a));
+    this.global = s;
+  }
+
+  answersFor(port: number, addr: string): boolean {
+    const p = this.ports.get(port);
+    return !!p && (p.gatewaySet.has(addr) || this.global.has(addr));
+  }
+
+  /** Handle one slow-path frame that arrived on `inPort`. Never throws on malformed input:
+   * anything it does not understand is consumed with a reason. */
+  handle(f: Uint8Array, inPort: number): L2Result {
+    const port = this.ports.get(inPort);
+    if (!port) return { action: 'consume', why: 'unknown_port' };
+    if (f.length < 14) return { action: 'consume', why: 'truncated' };
+    const ethertype = (f[12] << 8) | f[13];
+    if (ethertype === ETH_P_ARP) return this.handleArp(f, port);
+    if (ethertype === ETH_P_IPV6) return this.handleV6(f, port);
+    if (ethertype === ETH_P_IPV4) return this.learnFromIp(f, port, 4);
+    return { action: 'consume', why: 'not_ip' };
+  }
+
+  private handleArp(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+    if (f.length < 42) return { action: 'consume', why: 'arp_truncated' };
+    // htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4
+    if (f[14] !== 0 || f[15] !== 1 || f[16] !== 8 || f[17] !== 0 || f[18] !== 6 || f[19] !== 4) {
+      return { action: 'consume', why: 'arp_unsupported' };
+    }
+    const op = (f[20] << 8) | f[21];
+    const senderMac = formatMac(f, 22);
+    const senderIp = `${f[28]}.${f[29]}.${f[30]}.${f[31]}`;
+    const targetIp = `${f[38]}.${f[39]}.${f[40]}.${f[41]}`;
+    let learned: Neighbour | undefined;
+    if (port.learn && isUnicastMac(f, 22) && isUsableV4(f, 28) && !this.answersFor(port.index, senderIp)) {
+      learned = { addr: senderIp, family: 4, port: port.index, mac: senderMac, source: 'learned' };
+    }
+    if (op === 1 && senderIp !== targetIp && this.answersFor(port.index, targetIp) && isUnicastMac(f, 22)) {
+      const reply = arp({
+        op: 2, senderMac: port.mac, senderIp: targetIp, targetMac: senderMac, targetIp: senderIp,
+        srcMac: port.mac, dstMac: senderMac, padTo: 60,
+      });
+      return { action: 'reply', frame: reply, learned };
+    }
+    return { action: 'consume', learned, why: op === 2 ? 'arp_reply' : 'arp_not_ours' };
+  }
+
+  private handleV6(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+    if (f.length < 54) return { action: 'consume', why: 'ipv6_truncated' };
+    if (f[20] !== IPPROTO_ICMPV6) return this.learnFromIp(f, port, 6);
+    if (f.length < 62) return { action: 'consume', why: 'icmpv6_truncated' };
+    const type = f[54];
+    if (type !== 135 && type !== 136) return this.learnFromIp(f, port, 6);
+    // RFC 4861 7.1.1: a valid NS/NA has hop limit 255 and code 0 and is >= 24 bytes of ICMPv6.
+    const payloadLen = (f[18] << 8) | f[19];
+    if (f[21] !== 255 || f[55] !== 0 || payloadLen < 24 || f.length < 54 + 24) return { action: 'consume', why: 'nd_invalid' };
+    const end = Math.min(f.length, 54 + payloadLen);
+    const target = formatAddr(f.subarray(62, 78), 6);
+    const src = formatAddr(f.subarray(22, 38), 6);
+    // options: type, length (units of 8 bytes), value
+    let optMac: string | undefined;
+    for (let o = 78; o + 8 <= end;) {
+      const otype = f[o], olen = f[o + 1] * 8;
+      if (olen === 0 || o + olen > end) break;
+      if ((type === 135 && otype === 1) || (type === 136 && otype === 2)) optMac = formatMac(f, o + 2);
+      o += olen;
+    }
+    let learned: Neighbour | undefined;
+    if (type === 135) {
+      const srcUsable = isUsableV6(f, 22);
+      const askerMac = optMac ?? formatMac(f, 6);
+      if (port.learn && srcUsable && isUnicastMac(parseMac(askerMac), 0) && !this.answersFor(port.index, src)) {
+        learned = { addr: src, family: 6, port: port.index, mac: askerMac, source: 'learned' };
+      }
+      if (!srcUsable) return { action: 'consume', learned, why: 'nd_dad' };   // DAD probe: stay silent
+      if (!this.answersFor(port.index, target)) return { action: 'consume', learned, why: 'nd_not_ours' };
+      // Neighbour advertisement: Router | Solicited | Override, with our link-layer address.
+      const body = new Uint8Array(24);
+      body.set(parseAddr(target).bytes, 0);
+      body[16] = 2; body[17] = 1; body.set(port.macBytes, 18);
+      const ip = ipPacket({ src: target, dst: src, proto: 'ICMP', icmpType: 136, icmpCode: 0, rest: 0xe0000000, payload: body, ttl: 255 });
+      return { action: 'reply', frame: ethernet({ srcMac: port.mac, dstMac: askerMac }, ETH_P_IPV6, ip), learned };
+    }
+    // NA: learn the target (answer to our probe, or unsolicited)
+    const mac = optMac ?? formatMac(f, 6);
+    if (port.learn && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
+      learned = { addr: target, family: 6, port: port.index, mac, source: 'learned' };
+    }
+    return { action: 'consume', learned, why: 'nd_advert' };
+  }
+
+  /** IP that reached the slow path (no service, no flow, no route): learn the sender on ports
+   * where learning is on, then drop — there is no host stack behind the dataplane. */
+  private learnFromIp(f: Uint8Array, port: L2Port, family: 4 | 6): L2Result {
+    if (!port.learn || !isUnicastMac(f, 6)) return { action: 'consume', why: 'no_route' };
+    if (family === 4) {
+      if (f.length < 34 || (f[14] >> 4) !== 4 || !isUsableV4(f, 26)) return { action: 'consume', why: 'no_route' };
+      const addr = `${f[26]}.${f[27]}.${f[28]}.${f[29]}`;
+      if (this.answersFor(port.index, addr)) return { action: 'consume', why: 'no_route' };
+      return { action: 'consume', why: 'no_route', learned: { addr, family: 4, port: port.index, mac: formatMac(f, 6), source: 'learned' } };
+    }
+    if (f.length < 54 || (f[14] >> 4) !== 6 || !isUsableV6(f, 22)) return { action: 'consume', why: 'no_route' };
+    // link-local sources are per-link: they cannot be a backend address
+    if (f[22] === 0xfe && (f[23] & 0xc0) === 0x80) return { action: 'consume', why: 'no_route' };
+    const addr = formatAddr(f.subarray(22, 38), 6);
+    if (this.answersFor(port.index, addr)) return { action: 'consume', why: 'no_route' };
+    return { action: 'consume', why: 'no_route', learned: { addr, family: 6, port: port.index, mac: formatMac(f, 6), source: 'learned' } };
+  }
+
+  /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
+   * address of the right family (or undefined when the port has none to speak from). */
+  probe(addr: string, portIndex: number): Uint8Array | undefined {
+    const port = this.ports.get(portIndex);
+    if (!port) return undefined;
+    const a = parseAddr(addr);
+    const from = port.gateways.find((g) => parseAddr(g).family === a.family);
+    if (!from) return undefined;
+    if (a.family === 4) {
+      return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: BROADCAST, padTo: 60 });
+    }
+    return neighborSolicitation({ senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac });
+  }
+
+  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, ...p }) => p); }
+}
+
+/** Which port/MAC each address is behind. Static entries (config) win over learned ones. */
+export class NeighbourTable {
+  private readonly byAddr = new Map<string, Neighbour>();
+
+  /** Returns true when the entry is new or changed (callers then recompile). */
+  set(n: Neighbour): boolean {
+    const key = canonicalAddr(n.addr);
+    const old = this.byAddr.get(key);
+    if (old && old.source === 'static' && n.source === 'learned') return false;
+    if (old && old.port === n.port && old.mac === n.mac && old.source === n.source) return false;
+    this.byAddr.set(key, { ...n, addr: key });
+    return true;
+  }
+
+  get(addr: string): Neighbour | undefined { return this.byAddr.get(canonicalAddr(addr)); }
+  delete(addr: string): boolean { return this.byAddr.delete(canonicalAddr(addr)); }
+  list(): Neighbour[] { return [...this.byAddr.values()]; }
+  get size(): number { return this.byAddr.size; }
+}

@@ -1,0 +1,46 @@
+// Messages between the daemon's main thread (control API, WorkerDataplane) and its forwarding
+// workers. Everything crosses by structured clone on a dedicated MessageChannel; the worker
+// drains it synchronously between batches (receiveMessageOnPort), so a diff is applied between
+// two batches — never during one.
+import type { IrDiff } from '../core/ir.js';
+import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
+import type { PortStats } from '../ports/port.js';
+import type { L2Port, Neighbour } from './l2.js';
+
+export interface WorkerPortSpec extends L2Port {
+  type: 'tap' | 'afpacket';
+  ifname: string;
+  netns?: string;              // TAP: move the device here after creating it
+}
+
+export interface WorkerInit {
+  worker: number;
+  ports: WorkerPortSpec[];
+  nodeAddresses: string[];
+  core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string };
+  probeIntervalMs: number;
+  portBackend: 'auto' | 'native' | 'relay';
+  /** Open ports inside this namespace (used when the daemon process itself is not inside the
+   * namespace that holds the interfaces — in-process tests). */
+  portNetns?: string;
+}
+
+export type ToWorker =
+  | { type: 'apply'; id: number; diff: IrDiff }
+  | { type: 'counters'; id: number }
+  | { type: 'conntrack'; id: number; filter?: FlowFilter }
+  | { type: 'trace'; id: number; spec: TracePacketSpec }
+  | { type: 'ports'; id: number }
+  | { type: 'stop'; id: number };
+
+export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
+
+export type FromWorker =
+  | { type: 'ready'; ports: PortInfo[] }
+  | { type: 'fatal'; message: string }
+  | { type: 'reply'; id: number; ok: true; value: unknown }
+  | { type: 'reply'; id: number; ok: false; error: string }
+  | { type: 'neighbour'; neighbour: Neighbour }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
+
+export type { CounterSnapshot, FlowInfo, TraceResult };

@@ -1,0 +1,157 @@
+// WorkerDataplane: the Dataplane interface (src/core/dataplane-types.ts) over forwarding workers.
+//
+//   apply     -> the diff is posted to every worker; each applies it between two batches; the
+//                promise resolves when all have (the generation is then the same everywhere).
+//   counters  -> summed over workers (gauges like ct_active too: flows are per worker).
+//   conntrack -> concatenated.   trace -> asked of worker 0 (all hold the same tables).
+//
+// A worker that dies takes the dataplane down with a clear error: requests then reject instead
+// of hanging, and `onFatal` lets the daemon exit non-zero.
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Ir, IrDiff } from '../core/ir.js';
+import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
+import type { Neighbour } from './l2.js';
+import type { FromWorker, PortInfo, ToWorker, WorkerInit } from './protocol.js';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+interface WorkerHandle {
+  index: number;
+  thread: Worker;
+  port: MessagePort;
+  pending: Map<number, Pending>;
+  dead?: string;
+  ports: PortInfo[];
+}
+
+export interface WorkerDataplaneEvents {
+  onNeighbour?: (n: Neighbour, worker: number) => void;
+  onLog?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> | undefined, worker: number) => void;
+  onFatal?: (message: string, worker: number) => void;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export class WorkerDataplane implements Dataplane {
+  private readonly workers: WorkerHandle[] = [];
+  private nextId = 1;
+  private gen = 0;
+  private closed = false;
+
+  private constructor(private readonly events: WorkerDataplaneEvents) {}
+
+  /** Starts one worker per init and waits until each has loaded its core and opened its ports. */
+  static async start(inits: WorkerInit[], events: WorkerDataplaneEvents = {}): Promise<WorkerDataplane> {
+    const dp = new WorkerDataplane(events);
+    try {
+      await Promise.all(inits.map((init) => dp.spawn(init)));
+    } catch (e) {
+      await dp.close().catch(() => undefined);
+      throw e;
+    }
+    return dp;
+  }
+
+  private spawn(init: WorkerInit): Promise<void> {
+    const { port1, port2 } = new MessageChannel();
+    const thread = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { init, port: port2 }, transferList: [port2],
+    });
+    const h: WorkerHandle = { index: init.worker, thread, port: port1, pending: new Map(), ports: [] };
+    this.workers.push(h);
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const fail = (msg: string) => {
+        h.dead = msg;
+        for (const p of h.pending.values()) p.reject(new Error(msg));
+        h.pending.clear();
+        if (!ready) reject(new Error(msg));
+        else if (!this.closed) this.events.onFatal?.(msg, h.index);
+      };
+      port1.on('message', (m: FromWorker) => {
+        switch (m.type) {
+          case 'ready': ready = true; h.ports = m.ports; resolve(); break;
+          case 'fatal': fail(`worker ${h.index}: ${m.message}`); break;
+          case 'reply': {
+            const p = h.pending.get(m.id);
+            if (!p) break;
+            h.pending.delete(m.id);
+            if (m.ok) p.resolve(m.value); else p.reject(new Error(m.error));
+            break;
+          }
+          case 'neighbour': this.events.onNeighbour?.(m.neighbour, h.index); break;
+          case 'log': this.events.onLog?.(m.level, m.msg, m.data, h.index); break;
+        }
+      });
+      thread.on('error', (e) => fail(`worker ${h.index} crashed: ${e.message}`));
+      thread.on('exit', (code) => { if (!h.dead && (!this.closed || code !== 0)) fail(`worker ${h.index} exited with code ${code}`); else h.dead ??= 'exited'; });
+    });
+  }
+
+  private request<T>(h: WorkerHandle, msg: DistributiveOmit<ToWorker, 'id'>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
+    if (h.dead) return Promise.reject(new Error(`dataplane worker ${h.index} is not running (${h.dead})`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        h.pending.delete(id);
+        reject(new Error(`dataplane worker ${h.index} did not answer ${msg.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      h.pending.set(id, {
+        resolve: (v) => { clearTimeout(timer); resolve(v as T); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+      h.port.postMessage({ ...msg, id } as ToWorker);
+    });
+  }
+
+  async apply(diff: IrDiff, _ir: Ir): Promise<{ generation: number }> {
+    if (this.closed) throw new Error('dataplane is closed');
+    const res = await Promise.all(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff })));
+    this.gen = Math.min(...res.map((r) => r.generation));
+    return { generation: this.gen };
+  }
+
+  async counters(): Promise<CounterSnapshot> {
+    const all = await Promise.all(this.workers.map((h) => this.request<CounterSnapshot>(h, { type: 'counters' })));
+    if (all.length === 1) return all[0];
+    const sum = (into: Record<string, number>, from: Record<string, number>) => { for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v; };
+    const out: CounterSnapshot = { generation: Math.min(...all.map((c) => c.generation)), global: {}, reasons: {}, frontends: {}, backends: {} };
+    for (const c of all) {
+      sum(out.global, c.global); sum(out.reasons, c.reasons);
+      for (const [id, v] of Object.entries(c.frontends)) { const o = (out.frontends[Number(id)] ??= { packets: 0, bytes: 0 }); o.packets += v.packets; o.bytes += v.bytes; }
+      for (const [id, v] of Object.entries(c.backends)) { const o = (out.backends[Number(id)] ??= { packets: 0, bytes: 0 }); o.packets += v.packets; o.bytes += v.bytes; }
+    }
+    return out;
+  }
+
+  async conntrack(filter?: FlowFilter): Promise<FlowInfo[]> {
+    const all = await Promise.all(this.workers.map((h) => this.request<FlowInfo[]>(h, { type: 'conntrack', filter })));
+    const flat = all.flat();
+    return filter?.limit !== undefined ? flat.slice(0, filter.limit) : flat;
+  }
+
+  async trace(spec: TracePacketSpec): Promise<TraceResult> {
+    return this.request<TraceResult>(this.workers[0], { type: 'trace', spec });
+  }
+
+  /** Port names, indexes, MACs, kinds (native/relay) and stats, from every worker. */
+  async ports(): Promise<PortInfo[]> {
+    const all = await Promise.all(this.workers.map((h) => this.request<PortInfo[]>(h, { type: 'ports' })));
+    return all.flat().sort((a, b) => a.index - b.index);
+  }
+
+  generation(): number { return this.gen; }
+
+  /** Stops every worker after its current batch (ports closed), then terminates the threads. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map(async (h) => {
+      if (!h.dead) await this.request(h, { type: 'stop' }, 5000).catch(() => undefined);
+      await h.thread.terminate().catch(() => undefined);
+      h.port.close();
+    }));
+  }
+}

@@ -1,0 +1,295 @@
+// A forwarding worker (worker_threads entry). Owns one Core and its ports and loops:
+//
+//   drain control messages (diffs, counter/conntrack/trace requests)   — between batches only
+//   rx burst from every port straight into the core's arena slots
+//   core.process(n)                                                   — one Wasm call per batch
+//   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
+//   tx burst on every port (each sends the frames whose out_port is its index)
+//   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS
+//
+// Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
+// traffic never has to yield to its event loop to see a diff. Replies go back on the same port.
+import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
+import * as L from '../../assembly/layout.js';
+import { Core } from '../core/host.js';
+import { traceOnCore } from '../core/dataplane.js';
+import type { Port } from '../ports/port.js';
+import { formatMac } from '../core/addr.js';
+import { L2Responder, canonicalAddr } from './l2.js';
+import { patchIr } from './ir-patch.js';
+import { RelayPort } from './relay-port.js';
+import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
+
+const IDLE_WAIT_MS = 10;
+const PROBES_PER_ROUND = 32;
+
+type NativeModule = typeof import('../ports/native.js');
+
+async function loadNative(): Promise<{ mod?: NativeModule; reason?: string }> {
+  try {
+    const mod = await import('../ports/native.js');
+    const a = mod.nativeAvailable();
+    return a.ok ? { mod } : { reason: a.reason };
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+}
+
+class Worker {
+  private readonly core: Core;
+  private readonly l2: L2Responder;
+  private ports: Port[] = [];
+  private readonly kinds = new Map<number, string>();
+  private native?: NativeModule;
+  private stopping = false;
+  private stopId = -1;
+  private readonly learned = new Map<string, string>();       // addr -> "port/mac" already reported
+  private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
+  private lastProbe = 0;
+  private readonly slow: Record<string, number> = {};
+
+  constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
+    const t = init.core.timeouts ?? {};
+    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath });
+    this.l2 = new L2Responder(init.ports, init.nodeAddresses);
+  }
+
+  private post(m: FromWorker): void { this.ctl.postMessage(m); }
+  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
+    this.post({ type: 'log', level, msg, data });
+  }
+
+  async openPorts(): Promise<void> {
+    if (this.init.portBackend !== 'relay') {
+      const r = await loadNative();
+      this.native = r.mod;
+      if (!r.mod) {
+        if (this.init.portBackend === 'native') throw new Error(`native ports requested but unavailable: ${r.reason}`);
+        this.log('warn', 'native ports unavailable, using the python relay (slow: for demos and tests)', { reason: r.reason });
+      }
+    }
+    for (const spec of this.init.ports) {
+      const port = await this.openPort(spec);
+      this.ports.push(port);
+    }
+  }
+
+  private async openPort(spec: WorkerPortSpec): Promise<Port> {
+    const nat = this.native;
+    // Where the interface lives: a TAP is created straight inside its target namespace (the fd
+    // stays ours); everything else is in the daemon's namespace (or portNetns, in-process use).
+    const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
+    if (nat && this.init.portBackend !== 'relay') {
+      try {
+        const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, ...(where ? { netns: where } : {}) };
+        const port = spec.type === 'tap' ? new nat.TapPort!(common) : new nat.AfPacketPort!(common);
+        this.kinds.set(spec.index, `native-${spec.type}`);
+        return port;
+      } catch (e) {
+        if (this.init.portBackend === 'native') throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);
+        this.log('warn', 'native port failed, falling back to the python relay', { port: spec.name, error: (e as Error).message });
+      }
+    }
+    const relay = new RelayPort({ name: spec.name, index: spec.index, kind: spec.type, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
+    await relay.ready;
+    this.kinds.set(spec.index, `relay-${spec.type}`);
+    if (spec.type === 'tap') {
+      // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
+      const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
+      const ip = (args: string[]) => execFileSync('ip', [...inNs, ...args], { stdio: 'pipe' });
+      if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
+      ip([...(spec.netns ? ['-n', spec.netns] : []), 'link', 'set', spec.ifname, 'up']);
+    }
+    return relay;
+  }
+
+  portInfo(): PortInfo[] {
+    return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
+  }
+
+  private answerGlobal(): void {
+    const addrs = new Set(this.init.nodeAddresses);
+    for (const f of this.core.ir.frontends.values()) if (f.kind !== 'NodePort') addrs.add(f.addr);
+    this.l2.setGlobal(addrs);
+  }
+
+  private handle(m: ToWorker): void {
+    try {
+      switch (m.type) {
+        case 'apply': {
+          const next = patchIr(this.core.ir, m.diff);
+          this.core.applyDiff(m.diff, next);
+          this.answerGlobal();
+          this.lastProbe = 0;     // new backends: probe for them now
+          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation } });
+          return;
+        }
+        case 'counters': {
+          const c = this.core.counters();
+          for (const [k, v] of Object.entries(this.slow)) c.global[`slowpath_${k}`] = v;
+          this.post({ type: 'reply', id: m.id, ok: true, value: c });
+          return;
+        }
+        case 'conntrack':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.core.flows(m.filter) });
+          return;
+        case 'trace':
+          this.post({ type: 'reply', id: m.id, ok: true, value: traceOnCore(this.core, m.spec) });
+          return;
+        case 'ports':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.portInfo() });
+          return;
+        case 'stop':
+          this.stopping = true; this.stopId = m.id;
+          return;
+      }
+    } catch (e) {
+      this.post({ type: 'reply', id: (m as { id: number }).id, ok: false, error: (e as Error).message });
+    }
+  }
+
+  private drainControl(): void {
+    for (let i = 0; i < 64; i++) {
+      const r = receiveMessageOnPort(this.ctl);
+      if (!r) return;
+      this.handle(r.message as ToWorker);
+    }
+  }
+
+  /** ARP requests / neighbour solicitations for backends nobody has told us about yet. */
+  private probeUnresolved(now: number): void {
+    if (now - this.lastProbe < this.init.probeIntervalMs) return;
+    this.lastProbe = now;
+    const podPorts = this.init.ports.filter((p) => p.role === 'pod');
+    if (!podPorts.length) return;
+    let sent = 0;
+    const seen = new Set<string>();
+    for (const b of this.core.ir.backends.values()) {
+      if (b.outPort !== L.PORT_NONE || sent >= PROBES_PER_ROUND) continue;
+      const a = canonicalAddr(b.addr);
+      if (seen.has(a) || this.learned.has(a)) continue;
+      seen.add(a);
+      for (const p of podPorts) {
+        const f = this.l2.probe(a, p.index);
+        if (f) this.inject.push({ frame: f, port: p.index });
+      }
+      sent++;
+    }
+  }
+
+  private count(why: string): void { this.slow[why] = (this.slow[why] ?? 0) + 1; }
+
+  /** Slow path over the batch just processed: frames handed to the host are answered in place
+   * (the reply goes out of the port the request came in on) or consumed. */
+  private slowPath(n: number): void {
+    const core = this.core;
+    for (let i = 0; i < n; i++) {
+      const d = core.descOffset(i);
+      if (core.dv.getUint8(d + L.D_VERDICT) !== L.V_TO_HOST) continue;
+      const inPort = core.dv.getUint16(d + L.D_IN_PORT, true);
+      const res = this.l2.handle(core.readFrame(i), inPort);
+      if (res.learned) {
+        const key = `${res.learned.port}/${res.learned.mac}`;
+        if (this.learned.get(res.learned.addr) !== key) {
+          this.learned.set(res.learned.addr, key);
+          this.post({ type: 'neighbour', neighbour: res.learned });
+        }
+      }
+      if (res.action === 'reply' && res.frame.length <= core.slotSize) {
+        core.u8.set(res.frame, core.slotOffset(i));
+        const dv = core.dv;
+        dv.setUint16(d + L.D_LEN, res.frame.length, true);
+        dv.setUint16(d + L.D_OUT_PORT, inPort, true);
+        dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
+        this.count(res.frame[12] === 0x08 ? 'arp_replied' : 'nd_replied');
+      } else {
+        this.count(res.action === 'reply' ? 'reply_oversize' : res.why);
+      }
+    }
+  }
+
+  /** Host-originated frames (probes) go into free slots after the batch as V_FORWARD. */
+  private appendInjected(n: number): number {
+    const core = this.core;
+    while (this.inject.length && n < core.batchMax) {
+      const { frame, port } = this.inject.shift()!;
+      core.writeFrame(n, frame, port);
+      const d = core.descOffset(n);
+      core.dv.setUint16(d + L.D_OUT_PORT, port, true);
+      core.dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
+      n++;
+    }
+    return n;
+  }
+
+  private async idle(): Promise<void> {
+    const relays = this.ports.filter((p): p is RelayPort => p instanceof RelayPort);
+    if (relays.length === this.ports.length) {
+      await Promise.race([
+        ...relays.map((r) => r.whenReadable()),
+        new Promise((r) => setTimeout(r, IDLE_WAIT_MS)),
+      ]);
+      return;
+    }
+    const natives = this.ports.filter((p) => !(p instanceof RelayPort));
+    if (this.native) this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS);
+    // Yield so relay ports (if mixed) and timers get their turn.
+    await new Promise((r) => setImmediate(r));
+  }
+
+  async run(): Promise<void> {
+    const core = this.core;
+    let rr = 0;
+    let lastYield = Date.now();
+    while (!this.stopping) {
+      this.drainControl();
+      if (this.stopping) break;
+      const now = core.now();
+      this.probeUnresolved(now);
+      const area = core.burstArea();
+      let n = 0;
+      const np = this.ports.length;
+      // rotate the first port so one busy port cannot starve the others of batch slots
+      for (let k = 0; k < np && n < core.batchMax; k++) {
+        const p = this.ports[(rr + k) % np];
+        n += p.rxBurst(area, n, core.batchMax - n);
+      }
+      rr = (rr + 1) % Math.max(1, np);
+      if (n > 0) {
+        core.process(n, now);
+        this.slowPath(n);
+      }
+      const total = this.appendInjected(n);
+      if (total > 0) {
+        const a2 = core.burstArea();
+        for (const p of this.ports) p.txBurst(a2, total);
+      }
+      if (n === 0) await this.idle();
+      else if (Date.now() - lastYield > 50) {
+        // Busy: still let relay ports' pipes and timers run now and then.
+        lastYield = Date.now();
+        if (this.ports.some((p) => p instanceof RelayPort)) await new Promise((r) => setImmediate(r));
+      }
+    }
+    for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
+    this.post({ type: 'reply', id: this.stopId, ok: true, value: { stopped: true } });
+  }
+}
+
+async function main(): Promise<void> {
+  const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
+  let w: Worker;
+  try {
+    w = new Worker(init, port);
+    await w.openPorts();
+  } catch (e) {
+    port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies FromWorker);
+    return;
+  }
+  port.postMessage({ type: 'ready', ports: w.portInfo() } satisfies FromWorker);
+  await w.run();
+  port.close();
+}
+
+void main();

@@ -1,0 +1,386 @@
+// zod schemas for the accepted input objects, and the raw → normalised conversion.
+//
+// Structure and types are checked by zod; rules that span fields (duplicate ports, address type vs
+// address family, clusterIP vs clusterIPs) run in superRefine so that ONE pass reports every
+// problem of an object with its field path. Unknown fields are stripped (z.object's default), as
+// kubectl/the API server ignore fields they do not know when validation is lenient.
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { formatAddr, parseAddr, parseCidr, parseMac } from '../core/addr.js';
+import { MAGLEV_SIZES } from '../core/maglev.js';
+import type { Family, Proto } from '../core/ir.js';
+import {
+  fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
+  type SliceSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec,
+} from './types.js';
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export const MAGLEV_SIZE_ANNOTATION = 'wdp.io/maglev-table-size';
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
+export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
+
+// Kubernetes object names: DNS subdomain (<= 253, lowercase alphanumerics, '-' and '.').
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// IANA_SVC_NAME: <= 15 chars, lowercase alphanumerics and '-', at least one letter, no '--'.
+const SVC_PORT_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$/;
+
+type Ctx = z.core.$RefinementCtx;
+// Cross-field checks also run when the structure had errors (zod skips them by default), so one
+// response lists every problem of an object. They may then see wrongly-typed values: an exception
+// there only means "already reported by the structural check".
+const ALWAYS = { when: () => true };
+function tolerant<T>(fn: (v: T, ctx: Ctx) => void): (v: T, ctx: Ctx) => void {
+  return (v, ctx) => { try { fn(v, ctx); } catch { /* structural issue already reported */ } };
+}
+function issue(ctx: Ctx, path: (string | number)[], reason: string, message: string, input?: unknown): void {
+  ctx.addIssue({ code: 'custom', path, message, input, params: { reason } });
+}
+
+const portNumber = z.number().int().min(1, 'must be between 1 and 65535, inclusive').max(65535, 'must be between 1 and 65535, inclusive');
+const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
+const str = z.string();
+const strMap = z.record(z.string(), z.string());
+
+const metadata = z.object({
+  name: str.max(253, 'must be no more than 253 characters').regex(DNS_SUBDOMAIN, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
+  namespace: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character").nullish(),
+  labels: strMap.nullish(),
+  annotations: strMap.nullish(),
+});
+
+const ipAddress = str.refine((s) => isIP(s) !== 0, { message: 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)', params: { reason: 'FieldValueInvalid' } });
+const cidr = str.refine((s) => { try { parseCidr(s); return s.includes('/'); } catch { return false; } },
+  { message: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)', params: { reason: 'FieldValueInvalid' } });
+const mac = str.refine((s) => { try { parseMac(s); return true; } catch { return false; } },
+  { message: 'must be a MAC address like 02:00:00:00:00:01', params: { reason: 'FieldValueInvalid' } });
+
+const servicePort = z.object({
+  name: str.nullish(),
+  protocol: protocol.nullish(),
+  port: portNumber,
+  targetPort: z.union([z.number(), z.string()]).nullish(),
+  nodePort: portNumber.nullish(),
+});
+
+const serviceSchema = z.object({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Service'),
+  metadata,
+  spec: z.object({
+    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).nullish(),
+    clusterIP: str.nullish(),
+    clusterIPs: z.array(str).max(2, 'must have at most two entries (one per family)').nullish(),
+    ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).max(2, 'must have at most two entries').nullish(),
+    ports: z.array(servicePort).nullish(),
+    sessionAffinity: z.enum(['None', 'ClientIP']).nullish(),
+    sessionAffinityConfig: z.object({
+      clientIP: z.object({
+        timeoutSeconds: z.number().int().min(1, 'must be greater than 0 and less than 86400').max(86400, 'must be greater than 0 and less than 86400').nullish(),
+      }).nullish(),
+    }).nullish(),
+    externalIPs: z.array(ipAddress).nullish(),
+    loadBalancerSourceRanges: z.array(cidr).nullish(),
+    externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
+    internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
+    externalName: str.nullish(),
+  }),
+  status: z.object({
+    loadBalancer: z.object({
+      ingress: z.array(z.object({ ip: ipAddress.nullish(), hostname: str.nullish() })).nullish(),
+    }).nullish(),
+  }).nullish(),
+}).superRefine(tolerant((svc, ctx) => {
+  const s = svc.spec;
+  const type = s.type ?? 'ClusterIP';
+  const ports = s.ports ?? [];
+  const headless = s.clusterIP === 'None' || (s.clusterIPs?.[0] === 'None');
+  if (type === 'ExternalName') {
+    if (!s.externalName) issue(ctx, ['spec', 'externalName'], 'FieldValueRequired', 'Required value');
+  } else {
+    // cluster IPs: wdp does not allocate them (it is not an API server), so they must be given
+    const ips = s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : []);
+    if (headless) {
+      if (type !== 'ClusterIP') issue(ctx, ['spec', 'type'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(type)}: may not be set when clusterIP is None`);
+    } else {
+      if (!ips.length) issue(ctx, ['spec', 'clusterIP'], 'FieldValueRequired', 'Required value: wdp does not allocate cluster IPs; set spec.clusterIP (or clusterIPs)');
+      ips.forEach((ip, i) => { if (isIP(ip) === 0) issue(ctx, ['spec', s.clusterIPs ? 'clusterIPs' : 'clusterIP', ...(s.clusterIPs ? [i] : [])], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`); });
+      if (s.clusterIP && s.clusterIPs?.length && s.clusterIP !== s.clusterIPs[0]) issue(ctx, ['spec', 'clusterIPs'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.clusterIPs)}: element [0] must match clusterIP`);
+      if (ips.length === 2 && isIP(ips[0]) !== 0 && isIP(ips[0]) === isIP(ips[1])) issue(ctx, ['spec', 'clusterIPs', 1], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ips[1])}: may specify no more than one IP for each IP family`);
+      if (s.ipFamilies) {
+        s.ipFamilies.forEach((f, i) => {
+          const ip = ips[i];
+          if (ip && isIP(ip) !== 0 && `IPv${isIP(ip)}` !== f) issue(ctx, ['spec', 'ipFamilies', i], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(f)}: does not match the family of clusterIPs[${i}] (${ip})`);
+        });
+        if (s.ipFamilies.length === 2 && s.ipFamilies[0] === s.ipFamilies[1]) issue(ctx, ['spec', 'ipFamilies', 1], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(s.ipFamilies[1])}`);
+      }
+    }
+    if (!ports.length && !headless) issue(ctx, ['spec', 'ports'], 'FieldValueRequired', 'Required value');
+  }
+  const names = new Map<string, number>();
+  const portProto = new Map<string, number>();
+  const nodePorts = new Map<string, number>();
+  ports.forEach((p, i) => {
+    const name = p.name ?? '';
+    if (ports.length > 1 && !name) issue(ctx, ['spec', 'ports', i, 'name'], 'FieldValueRequired', 'Required value: name is required when a service has more than one port');
+    if (name && !(name.length <= 63 && DNS_LABEL.test(name))) issue(ctx, ['spec', 'ports', i, 'name'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC 1123 label`);
+    if (name) {
+      if (names.has(name)) issue(ctx, ['spec', 'ports', i, 'name'], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(name)}`);
+      names.set(name, i);
+    }
+    const pp = `${p.port}/${p.protocol ?? 'TCP'}`;
+    if (portProto.has(pp)) issue(ctx, ['spec', 'ports', i], 'FieldValueDuplicate', `Duplicate value: {"port":${p.port},"protocol":"${p.protocol ?? 'TCP'}"}`);
+    portProto.set(pp, i);
+    const tp = p.targetPort;
+    if (typeof tp === 'number') {
+      if (!Number.isInteger(tp) || tp < 1 || tp > 65535) issue(ctx, ['spec', 'ports', i, 'targetPort'], 'FieldValueInvalid', `Invalid value: ${tp}: must be between 1 and 65535, inclusive`);
+    } else if (typeof tp === 'string') {
+      if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) issue(ctx, ['spec', 'ports', i, 'targetPort'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(tp)}: must be a port number or an IANA_SVC_NAME (at most 15 lowercase alphanumerics or '-', with at least one letter)`);
+    }
+    if (p.nodePort != null) {
+      if (type !== 'NodePort' && type !== 'LoadBalancer') issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueForbidden', `Forbidden: may not be used when \`type\` is '${type}'`);
+      const np = `${p.nodePort}/${p.protocol ?? 'TCP'}`;
+      if (nodePorts.has(np)) issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueDuplicate', `Duplicate value: ${p.nodePort}`);
+      nodePorts.set(np, i);
+    } else if (type === 'NodePort') {
+      issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueRequired', 'Required value: wdp does not allocate node ports; set spec.ports[].nodePort');
+    }
+  });
+  const seenExt = new Set<string>();
+  (s.externalIPs ?? []).forEach((ip, i) => {
+    if (seenExt.has(ip)) issue(ctx, ['spec', 'externalIPs', i], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(ip)}`);
+    seenExt.add(ip);
+  });
+  if (s.loadBalancerSourceRanges?.length && type !== 'LoadBalancer' && !(s.externalIPs?.length))
+    issue(ctx, ['spec', 'loadBalancerSourceRanges'], 'FieldValueForbidden', 'Forbidden: may only be used when `type` is \'LoadBalancer\' or externalIPs are set');
+  if (s.externalTrafficPolicy && type !== 'NodePort' && type !== 'LoadBalancer' && !(s.externalIPs?.length))
+    issue(ctx, ['spec', 'externalTrafficPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.externalTrafficPolicy)}: may only be set for externally-accessible services`);
+  const ann = svc.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
+  if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann)))
+    issue(ctx, ['metadata', 'annotations', MAGLEV_SIZE_ANNOTATION], 'FieldValueNotSupported', `Unsupported value: ${JSON.stringify(ann)}: supported values: ${MAGLEV_SIZES.map((m) => `"${m}"`).join(', ')}`);
+}), ALWAYS);
+
+const endpointSliceSchema = z.object({
+  apiVersion: z.literal('discovery.k8s.io/v1'),
+  kind: z.literal('EndpointSlice'),
+  metadata,
+  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+  endpoints: z.array(z.object({
+    addresses: z.array(str).min(1, 'must contain at least one address').max(100, 'must have at most 100 items'),
+    conditions: z.object({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() }).nullish(),
+    nodeName: str.nullish(),
+    zone: str.nullish(),
+  })).max(1000, 'must have at most 1000 items').nullish(),
+  ports: z.array(z.object({ name: str.nullish(), port: portNumber.nullish(), protocol: protocol.nullish() })).max(100, 'must have at most 100 items').nullish(),
+}).superRefine(tolerant((es, ctx) => {
+  const want = es.addressType === 'IPv4' ? 4 : es.addressType === 'IPv6' ? 6 : 0;
+  (es.endpoints ?? []).forEach((ep, i) => ep.addresses.forEach((a, j) => {
+    if (want && isIP(a) !== want) issue(ctx, ['endpoints', i, 'addresses', j], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be a valid ${es.addressType} address`);
+  }));
+  const names = new Set<string>();
+  (es.ports ?? []).forEach((p, i) => {
+    const n = p.name ?? '';
+    if (n && !(n.length <= 63 && DNS_LABEL.test(n))) issue(ctx, ['ports', i, 'name'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(n)}: must be a lowercase RFC 1123 label`);
+    if (names.has(n)) issue(ctx, ['ports', i, 'name'], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(n)}`);
+    names.add(n);
+  });
+  const trig = es.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  if (trig !== undefined && Number.isNaN(Date.parse(trig)))
+    issue(ctx, ['metadata', 'annotations', TRIGGER_TIME_ANNOTATION], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(trig)}: must be an RFC 3339 timestamp`);
+}), ALWAYS);
+
+const nodeConfigSchema = z.object({
+  apiVersion: z.literal(NODE_CONFIG_API_VERSION),
+  kind: z.literal('NodeConfig'),
+  metadata: z.object({ name: str.regex(DNS_SUBDOMAIN, 'must be a lowercase RFC 1123 subdomain') }),
+  spec: z.object({
+    nodeName: str.min(1).nullish(),
+    nodeAddresses: z.array(ipAddress).nullish(),
+    masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
+    neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
+    routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
+  }),
+}).superRefine(tolerant((n, ctx) => {
+  const m = n.spec.masquerade;
+  if (m?.ipv4 && isIP(m.ipv4) !== 4) issue(ctx, ['spec', 'masquerade', 'ipv4'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv4)}: must be an IPv4 address`);
+  if (m?.ipv6 && isIP(m.ipv6) !== 6) issue(ctx, ['spec', 'masquerade', 'ipv6'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv6)}: must be an IPv6 address`);
+  const seen = new Set<string>();
+  (n.spec.neighbours ?? []).forEach((nb, i) => {
+    if (isIP(nb.address) === 0) return;
+    const k = canon(nb.address);
+    if (seen.has(k)) issue(ctx, ['spec', 'neighbours', i, 'address'], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(nb.address)}`);
+    seen.add(k);
+  });
+  const seenR = new Set<string>();
+  (n.spec.routes ?? []).forEach((r, i) => {
+    let k: string; try { k = canonCidr(r.prefix); } catch { return; }
+    if (seenR.has(k)) issue(ctx, ['spec', 'routes', i, 'prefix'], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(r.prefix)}`);
+    seenR.add(k);
+  });
+}), ALWAYS);
+
+export function canon(ip: string): string {
+  const a = parseAddr(ip);
+  return formatAddr(a.bytes, a.family);
+}
+
+/** Canonical CIDR text with host bits cleared, e.g. "10.0.1.7/24" -> "10.0.1.0/24". */
+export function canonCidr(s: string): string {
+  const c = parseCidr(s);
+  const b = Uint8Array.from(c.bytes);
+  for (let bit = c.plen; bit < 128; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return `${formatAddr(b, c.family)}/${c.plen}`;
+}
+
+function familyOf(ip: string): Family { return isIP(ip) === 6 ? 6 : 4; }
+function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
+
+function pathText(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else if (typeof p === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) out += (out ? '.' : '') + p;
+    else out += `[${JSON.stringify(String(p))}]`;
+  }
+  return out;
+}
+
+function shown(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function issueToError(kind: string, ns: string | undefined, name: string | undefined, is: z.core.$ZodIssue): FieldError {
+  const field = pathText(is.path);
+  const reasonParam = (is as { params?: { reason?: string } }).params?.reason;
+  const input = (is as { input?: unknown }).input;
+  if (is.code === 'custom' && reasonParam) {
+    // our own checks write the full "Invalid value: x: why" text; refine() checks write only the why
+    const own = /^(Invalid value|Required value|Duplicate value|Unsupported value|Forbidden)/.test(is.message);
+    return fieldError(kind, ns, name, field, reasonParam, own ? is.message : `Invalid value: ${shown(input)}: ${is.message}`);
+  }
+  if (is.code === 'invalid_type' && input === undefined) return fieldError(kind, ns, name, field, 'FieldValueRequired', 'Required value');
+  if (is.code === 'invalid_value') {
+    const vals = (is as { values?: unknown[] }).values ?? [];
+    return fieldError(kind, ns, name, field, 'FieldValueNotSupported', `Unsupported value: ${shown(input)}: supported values: ${vals.map((v) => JSON.stringify(v)).join(', ')}`);
+  }
+  if (is.code === 'invalid_type') return fieldError(kind, ns, name, field, 'FieldValueTypeInvalid', `Invalid value: ${shown(input)}: ${is.message.replace(/^Invalid input: /, '')}`);
+  return fieldError(kind, ns, name, field, 'FieldValueInvalid', `Invalid value: ${shown(input)}: ${is.message}`);
+}
+
+/** Identity of a raw object as far as it can be read, for error messages. */
+export function identify(raw: unknown): { kind: string; namespace?: string; name?: string } {
+  if (!isObject(raw)) return { kind: '<not an object>' };
+  const md = isObject(raw.metadata) ? raw.metadata : {};
+  const kind = typeof raw.kind === 'string' ? raw.kind : '<no kind>';
+  const name = typeof md.name === 'string' ? md.name : undefined;
+  const namespace = kind === 'NodeConfig' ? undefined : (typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default');
+  return { kind, namespace, name };
+}
+
+export const SUPPORTED_KINDS = ['Service', 'EndpointSlice', 'NodeConfig'];
+
+/** Validates one raw object; returns the normalised model object or every error found in it. */
+export function validateObject(raw: unknown): { ok: true; obj: ModelObject } | { ok: false; errors: FieldError[] } {
+  const id = identify(raw);
+  if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
+  const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
+  if (!schema) {
+    return { ok: false, errors: [fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported',
+      `Unsupported value: ${shown(raw.kind)}: supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`)] };
+  }
+  const r = schema.safeParse(raw, { reportInput: true });
+  if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
+  if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, raw) };
+  if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, raw) };
+  return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, raw) };
+}
+
+function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unknown>): ServiceSpec {
+  const namespace = s.metadata.namespace || 'default';
+  const name = s.metadata.name;
+  const sp = s.spec;
+  const type = sp.type ?? 'ClusterIP';
+  const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
+  const clusterIPs = type === 'ExternalName' || headless ? [] : (sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : [])).map(canon);
+  const families: Family[] = sp.ipFamilies?.length ? sp.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4) as Family) : clusterIPs.map(familyOf);
+  const ports: ServicePortSpec[] = (sp.ports ?? []).map((p) => ({
+    name: p.name ?? '',
+    protocol: (p.protocol ?? 'TCP') as Proto,
+    port: p.port,
+    targetPort: p.targetPort ?? p.port,
+    ...(p.nodePort != null && (type === 'NodePort' || type === 'LoadBalancer') ? { nodePort: p.nodePort } : {}),
+  }));
+  const affinity = sp.sessionAffinity === 'ClientIP';
+  const ann = s.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
+  return {
+    kind: 'Service', key: `${namespace}/${name}`, namespace, name, type, headless, clusterIPs, families, ports,
+    affinityTimeoutMs: affinity ? (sp.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S) * 1000 : 0,
+    externalIPs: type === 'ExternalName' || headless ? [] : (sp.externalIPs ?? []).map(canon),
+    lbIngress: type === 'LoadBalancer' ? [...new Set((s.status?.loadBalancer?.ingress ?? []).filter((i) => i.ip).map((i) => canon(i.ip!)))] : [],
+    sourceRanges: [...new Set((sp.loadBalancerSourceRanges ?? []).map(canonCidr))],
+    externalLocal: sp.externalTrafficPolicy === 'Local',
+    internalLocal: sp.internalTrafficPolicy === 'Local',
+    ...(ann !== undefined ? { maglevSize: Number(ann) } : {}),
+    raw,
+  };
+}
+
+function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>): SliceSpec {
+  const namespace = s.metadata.namespace || 'default';
+  const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
+  const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  return {
+    kind: 'EndpointSlice', key: `${namespace}/${s.metadata.name}`, namespace, name: s.metadata.name,
+    service: svcName ? `${namespace}/${svcName}` : null,
+    addressType: s.addressType,
+    endpoints: (s.endpoints ?? []).map((e) => {
+      const ready = e.conditions?.ready ?? true;
+      return {
+        addresses: s.addressType === 'FQDN' ? e.addresses : e.addresses.map(canon),
+        ready,
+        serving: e.conditions?.serving ?? ready,
+        terminating: e.conditions?.terminating ?? false,
+        ...(e.nodeName ? { nodeName: e.nodeName } : {}),
+        ...(e.zone ? { zone: e.zone } : {}),
+      };
+    }),
+    ports: (s.ports ?? []).map((p) => ({ name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto, ...(p.port != null ? { port: p.port } : {}) })),
+    ...(trig !== undefined ? { triggerTimeMs: Date.parse(trig) } : {}),
+    raw,
+  };
+}
+
+function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unknown>): NodeSpec {
+  const addresses = (n.spec.nodeAddresses ?? []).map(canon);
+  const routes: RouteSpec[] = (n.spec.routes ?? []).map((r) => {
+    const c = parseCidr(r.prefix);
+    return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':'), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
+  });
+  routes.sort((a, b) => b.plen - a.plen || (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+  const neighbours: NeighbourSpec[] = (n.spec.neighbours ?? []).map((nb) => ({
+    address: canon(nb.address), family: familyOf(nb.address), port: nb.port,
+    mac: nb.mac.toLowerCase().replace(/-/g, ':'), localMac: nb.localMac.toLowerCase().replace(/-/g, ':'),
+  }));
+  const m = n.spec.masquerade;
+  const snatV4 = m?.ipv4 ? canon(m.ipv4) : addresses.find((a) => familyOf(a) === 4);
+  const snatV6 = m?.ipv6 ? canon(m.ipv6) : addresses.find((a) => familyOf(a) === 6);
+  return {
+    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
+    ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
+    neighbours, routes, raw,
+  };
+}
+
+/** Validates many raw objects; throws ValidationError with every error of every object. */
+export function validateAll(raws: unknown[]): ModelObject[] {
+  const out: ModelObject[] = [];
+  const errors: FieldError[] = [];
+  for (const raw of raws) {
+    const r = validateObject(raw);
+    if (r.ok) out.push(r.obj); else errors.push(...r.errors);
+  }
+  if (errors.length) throw new ValidationError(errors);
+  return out;
+}

@@ -1,0 +1,102 @@
+// The validated, normalised Kubernetes model the compiler reads. Every address here is in
+// canonical text form (formatAddr(parseAddr(x))) so that "fd00::0001" and "fd00::1" are one key.
+// `raw` is the object exactly as applied: it is what GET returns and what the state file stores,
+// so a restart re-validates the same input instead of trusting a derived form.
+import type { Family, Proto } from '../core/ir.js';
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+
+export interface ServicePortSpec {
+  name: string;               // '' when unnamed (only allowed for single-port services)
+  protocol: Proto;
+  port: number;
+  targetPort: number | string; // number, or a named container port
+  nodePort?: number;
+}
+
+export interface ServiceSpec {
+  kind: 'Service';
+  key: string;                // "namespace/name"
+  namespace: string;
+  name: string;
+  type: ServiceType;
+  headless: boolean;          // clusterIP: None — no dataplane entries
+  clusterIPs: string[];       // empty for headless and ExternalName
+  families: Family[];         // from ipFamilies, else from clusterIPs
+  ports: ServicePortSpec[];
+  affinityTimeoutMs: number;  // 0: no session affinity
+  externalIPs: string[];
+  lbIngress: string[];        // status.loadBalancer.ingress[].ip (LoadBalancer only)
+  sourceRanges: string[];     // loadBalancerSourceRanges, canonical CIDRs
+  externalLocal: boolean;     // externalTrafficPolicy: Local
+  internalLocal: boolean;     // internalTrafficPolicy: Local
+  maglevSize?: number;        // wdp.io/maglev-table-size annotation
+  raw: Record<string, unknown>;
+}
+
+export interface EndpointSpec {
+  addresses: string[];
+  ready: boolean;             // conditions.ready, unset = true
+  serving: boolean;           // conditions.serving, unset = ready
+  terminating: boolean;       // conditions.terminating, unset = false
+  nodeName?: string;
+  zone?: string;
+}
+
+export interface SlicePortSpec { name: string; port?: number; protocol: Proto }
+
+export interface SliceSpec {
+  kind: 'EndpointSlice';
+  key: string;                // "namespace/name"
+  namespace: string;
+  name: string;
+  service: string | null;     // "namespace/<kubernetes.io/service-name>"; null: not attached to a service
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints: EndpointSpec[];
+  ports: SlicePortSpec[];
+  triggerTimeMs?: number;     // endpoints.kubernetes.io/last-change-trigger-time, for the programming-latency metric
+  raw: Record<string, unknown>;
+}
+
+export interface NeighbourSpec { address: string; family: Family; port: number; mac: string; localMac: string }
+export interface RouteSpec { prefix: string; family: Family; plen: number; port: number; nextHopMac: string; localMac: string }
+
+export interface NodeSpec {
+  kind: 'NodeConfig';
+  name: string;               // node name: endpoints with this nodeName are local
+  addresses: string[];        // NodePort frontends are created on each
+  snatV4?: string;            // masquerade source; defaults to the first IPv4 node address
+  snatV6?: string;
+  neighbours: NeighbourSpec[];
+  routes: RouteSpec[];        // sorted longest prefix first
+  raw: Record<string, unknown>;
+}
+
+export type ModelObject = ServiceSpec | SliceSpec | NodeSpec;
+
+/** One rejection, shaped like a Kubernetes StatusCause plus the object it belongs to. */
+export interface FieldError {
+  kind: string;
+  namespace?: string;
+  name?: string;
+  field: string;              // "spec.ports[0].port"; '' for whole-object / document errors
+  reason: string;             // FieldValueInvalid | FieldValueRequired | FieldValueDuplicate | FieldValueNotSupported | ...
+  message: string;            // full human line: `Service default/web: spec.ports[0].port: Invalid value: 70000: must be ...`
+}
+
+export class ValidationError extends Error {
+  constructor(readonly errors: FieldError[]) {
+    super(errors.length === 1 ? errors[0].message : `${errors.length} errors:\n` + errors.map((e) => '  ' + e.message).join('\n'));
+    this.name = 'ValidationError';
+  }
+}
+
+export function objectLabel(kind: string, namespace?: string, name?: string): string {
+  if (kind === 'NodeConfig') return `NodeConfig ${name ?? '<unnamed>'}`;
+  return `${kind} ${namespace ?? 'default'}/${name ?? '<unnamed>'}`;
+}
+
+export function fieldError(kind: string, namespace: string | undefined, name: string | undefined, field: string, reason: string, detail: string): FieldError {
+  const where = field ? `${field}: ` : '';
+  return { kind, namespace, name, field, reason, message: `${objectLabel(kind, namespace, name)}: ${where}${detail}` };
+}

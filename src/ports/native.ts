@@ -1,0 +1,328 @@
+// Native ports: TAP and AF_PACKET (TPACKET_V3 RX ring, sendmmsg TX), backed by the Rust N-API
+// addon in native/ (built by `npm run build:native` → native/wdp-native.<platform>.node).
+//
+// Ports are process-wide objects in the addon, identified by an integer handle: a port opened on
+// the main thread can be driven from a worker_thread with `NativePort.fromHandle(handle, ...)`
+// (the addon loads once per environment and keeps no JS references). Every call is one batch:
+// rxBurst copies frames straight into the Wasm arena slots and fills D_LEN/D_IN_PORT; txBurst
+// sends the descriptors whose verdict is V_FORWARD/V_REJECT and D_OUT_PORT is this port's index.
+//
+// Errors are thrown as Error objects with a `code` ('EPERM' naming the missing capability,
+// 'ENODEV', 'ENAMETOOLONG', 'EBUSY', 'ECLOSED', 'ERANGE', 'EINVAL', ...).
+import { createRequire } from 'node:module';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BurstArea, Port, PortStats } from './port.js';
+
+export interface NativePortInfo {
+  handle: number;
+  kind: 'tap' | 'af_packet';
+  fd: number;
+  ifindex: number;
+  name: string;        // interface name (as the kernel reports it)
+  mac: string;         // interface MAC
+  netns?: string;
+  ringBytes: number;   // AF_PACKET RX ring size, 0 for TAP
+}
+
+export interface NativePortStats extends PortStats {
+  rxErrors: number;
+  kernelDrops: number; // AF_PACKET: frames the kernel dropped because the RX ring was full
+}
+
+type Mem = ArrayBuffer | ArrayBufferView;
+
+/** The raw addon API (see native/src/lib.rs). Prefer the classes below. */
+export interface NativeAddon {
+  openTap(name: string, netns: string | null, multiQueue: boolean, mac: string | null, mtu: number, up: boolean): NativePortInfo;
+  openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
+    fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean): NativePortInfo;
+  info(handle: number): NativePortInfo;
+  rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
+  txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
+  wait(handles: number[], timeoutMs: number): number[];
+  stats(handle: number): NativePortStats;
+  close(handle: number): void;
+  readonly layout: Record<'DESC_SIZE' | 'D_LEN' | 'D_IN_PORT' | 'D_OUT_PORT' | 'D_VERDICT' | 'V_FORWARD' | 'V_REJECT', number>;
+  readonly version: string;
+}
+
+// ---- locating and loading the addon ------------------------------------------------------
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function platformTag(): string {
+  const report = (process.report?.getReport?.() ?? {}) as { header?: { glibcVersionRuntime?: string } };
+  const libc = process.platform === 'linux' ? (report.header?.glibcVersionRuntime ? '-gnu' : '-musl') : '';
+  return `${process.platform}-${process.arch}${libc}`;
+}
+
+/** Where the addon may be: $WDP_NATIVE_ADDON alone when set (an explicit choice is never
+ * silently replaced by another build), else native/ at the package root (this file runs from
+ * dist/src/ports/ or, under a TS loader, src/ports/). */
+export function nativeAddonCandidates(): string[] {
+  if (process.env.WDP_NATIVE_ADDON) return [resolve(process.env.WDP_NATIVE_ADDON)];
+  const out: string[] = [];
+  const file = `wdp-native.${platformTag()}.node`;
+  for (const up of ['../../..', '../..']) {
+    const dir = resolve(here, up, 'native');
+    out.push(join(dir, file));
+  }
+  return out;
+}
+
+let cached: { addon?: NativeAddon; reason?: string } | undefined;
+
+function load(): { addon?: NativeAddon; reason?: string } {
+  if (cached) return cached;
+  if (process.platform !== 'linux') {
+    cached = { reason: `native ports (TAP, AF_PACKET) need Linux; this is ${process.platform}` };
+    return cached;
+  }
+  const candidates = nativeAddonCandidates();
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    const dir = resolve(here, '../../../native');
+    let built: string[] = [];
+    try { built = readdirSync(dir).filter((f) => f.endsWith('.node')); } catch { /* no dir */ }
+    cached = {
+      reason: `native addon not built for ${platformTag()}: none of ${candidates.join(', ')} exists` +
+        (built.length ? ` (found ${built.join(', ')})` : '') +
+        ' — run `npm run build:native` (needs a Rust toolchain); pure in-process modes still work',
+    };
+    return cached;
+  }
+  try {
+    const req = createRequire(import.meta.url);
+    cached = { addon: req(path) as NativeAddon };
+  } catch (e) {
+    cached = { reason: `native addon ${path} failed to load: ${(e as Error).message}` };
+  }
+  return cached;
+}
+
+/** Whether native ports can be used here, and if not, why (shown by the CLI). */
+export function nativeAvailable(): { ok: boolean; reason?: string } {
+  const r = load();
+  return r.addon ? { ok: true } : { ok: false, reason: r.reason };
+}
+
+/** The loaded addon; throws an Error with code 'ENOTAVAIL' and the reason otherwise. */
+export function nativeAddon(): NativeAddon {
+  const r = load();
+  if (!r.addon) throw Object.assign(new Error(r.reason ?? 'native addon unavailable'), { code: 'ENOTAVAIL' });
+  return r.addon;
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+function invalid(msg: string): Error {
+  return Object.assign(new Error(msg), { code: 'EINVAL' });
+}
+
+export function parseMac(mac: string | Uint8Array): Uint8Array {
+  if (mac instanceof Uint8Array) {
+    if (mac.length !== 6) throw invalid(`MAC must be 6 bytes, got ${mac.length}`);
+    return new Uint8Array(mac);
+  }
+  if (!/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(mac)) throw invalid(`invalid MAC address '${mac}' (expected aa:bb:cc:dd:ee:ff)`);
+  return Uint8Array.from(mac.split(/[:-]/).map((h) => parseInt(h, 16)));
+}
+
+function macString(m: Uint8Array): string {
+  return [...m].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** A stable locally administered unicast MAC for the dataplane side of a TAP (the kernel side
+ * keeps the device's own MAC, so the two ends of the "wire" differ). */
+function derivedMac(seed: string): Uint8Array {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  return Uint8Array.from([0x02, 0x77, 0x64, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff]);
+}
+
+function checkIndex(index: number): number {
+  if (!Number.isInteger(index) || index < 0 || index >= 0xffff) throw invalid(`port index must be an integer in [0, 65534], got ${index}`);
+  return index;
+}
+
+// A Uint8Array view per SharedArrayBuffer: N-API reads a SharedArrayBuffer only through a view.
+const views = new WeakMap<SharedArrayBuffer, Uint8Array>();
+function memArg(m: ArrayBuffer | SharedArrayBuffer): Mem {
+  // Anything else (a typed array, or garbage) goes to the addon, which rejects it with EINVAL.
+  if (!(typeof SharedArrayBuffer === 'function' && m instanceof SharedArrayBuffer)) return m as Mem;
+  let v = views.get(m);
+  if (!v) { v = new Uint8Array(m); views.set(m, v); }
+  return v;
+}
+
+// ---- ports -------------------------------------------------------------------------------
+
+export interface NativePortCommon {
+  /** Dataplane port index written into D_IN_PORT and matched against D_OUT_PORT. */
+  index: number;
+  /** Logical port name (defaults to the interface name). */
+  name?: string;
+  /** Interface name, at most 15 bytes. */
+  ifname: string;
+  /** Network namespace (name under /var/run/netns, or a path) to create/open the port in.
+   * Default: the namespace of the calling process. */
+  netns?: string;
+}
+
+export interface TapPortOptions extends NativePortCommon {
+  /** MAC the dataplane presents on this link (Port.mac). Default: derived from the name. */
+  mac?: string | Uint8Array;
+  /** MAC to give the TAP device itself (the kernel/pod side). Default: kernel's choice. */
+  deviceMac?: string;
+  mtu?: number;
+  multiQueue?: boolean;
+  /** Bring the device up (default true). */
+  up?: boolean;
+}
+
+export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm';
+const FANOUT_MODES: Record<FanoutMode, number> = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4, qm: 5 };
+
+export interface AfPacketPortOptions extends NativePortCommon {
+  /** MAC the dataplane presents on this link (Port.mac). Default: the interface's MAC. */
+  mac?: string | Uint8Array;
+  /** RX ring geometry (TPACKET_V3). Default 32 blocks x 128 KiB = 4 MiB. */
+  blockSize?: number;
+  blockCount?: number;
+  /** A partly filled block is handed to user space after this long (latency bound). Default 1. */
+  blockTimeoutMs?: number;
+  /** Join a PACKET_FANOUT group (several sockets/workers sharing one interface's traffic). */
+  fanout?: { group: number; mode?: FanoutMode };
+  /** Promiscuous mode (default true: the dataplane answers for addresses that are not the
+   * interface's own). */
+  promisc?: boolean;
+  /** Do not see our own transmitted frames (default true). */
+  ignoreOutgoing?: boolean;
+  /** Skip the qdisc layer on transmit (default false). */
+  qdiscBypass?: boolean;
+}
+
+export abstract class NativePort implements Port {
+  readonly name: string;
+  readonly index: number;
+  readonly mac: Uint8Array;
+  readonly fd: number;
+  readonly handle: number;
+  readonly ifname: string;
+  readonly ifindex: number;
+  readonly netns?: string;
+  /** MAC of the interface itself. */
+  readonly deviceMac: string;
+  protected readonly addon: NativeAddon;
+  private closedHere = false;
+
+  protected constructor(addon: NativeAddon, info: NativePortInfo, index: number, name: string | undefined, mac: Uint8Array) {
+    this.addon = addon;
+    this.handle = info.handle;
+    this.fd = info.fd;
+    this.ifname = info.name;
+    this.ifindex = info.ifindex;
+    this.netns = info.netns;
+    this.deviceMac = info.mac;
+    this.index = index;
+    this.name = name ?? info.name;
+    this.mac = mac;
+  }
+
+  abstract readonly kind: 'tap' | 'af_packet';
+
+  rxBurst(area: BurstArea, first: number, max: number): number {
+    return this.addon.rxBurst(this.handle, memArg(area.memory), area.arenaOff, area.slotSize, area.descOff, first, max, this.index);
+  }
+
+  txBurst(area: BurstArea, count: number): number {
+    return this.addon.txBurst(this.handle, memArg(area.memory), area.arenaOff, area.slotSize, area.descOff, count, this.index);
+  }
+
+  stats(): NativePortStats {
+    return this.addon.stats(this.handle);
+  }
+
+  /** Closes the port for every thread using its handle. Idempotent on this object. */
+  close(): void {
+    if (this.closedHere) return;
+    this.closedHere = true;
+    try { this.addon.close(this.handle); } catch (e) {
+      if ((e as { code?: string }).code !== 'ECLOSED') throw e;
+    }
+  }
+
+  /** Wraps a port opened elsewhere (e.g. on the main thread) for use in this thread. */
+  static fromHandle(handle: number, opts: { index: number; name?: string; mac?: string | Uint8Array }): NativePort {
+    const addon = nativeAddon();
+    const info = addon.info(handle);
+    const index = checkIndex(opts.index);
+    const mac = opts.mac ? parseMac(opts.mac) : info.kind === 'tap' ? derivedMac(info.name) : parseMac(info.mac);
+    return info.kind === 'tap' ? new TapPort(addon, info, index, opts.name, mac) : new AfPacketPort(addon, info, index, opts.name, mac);
+  }
+}
+
+export class TapPort extends NativePort {
+  readonly kind = 'tap' as const;
+
+  /** `new TapPort({ifname, index, ...})` creates (or attaches to) the TAP; see TapPortOptions. */
+  constructor(opts: TapPortOptions);
+  constructor(addon: NativeAddon, info: NativePortInfo, index: number, name: string | undefined, mac: Uint8Array);
+  constructor(...a: unknown[]) {
+    const [addon, info, index, name, mac] = a.length === 1 ? openTapArgs(a[0] as TapPortOptions) : (a as PortArgs);
+    super(addon, info, index, name, mac);
+  }
+}
+
+type PortArgs = [NativeAddon, NativePortInfo, number, string | undefined, Uint8Array];
+
+function openTapArgs(o: TapPortOptions): PortArgs {
+  const addon = nativeAddon();
+  const index = checkIndex(o.index);
+  if (o.mtu !== undefined && (!Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > 65521)) throw invalid(`TAP MTU must be 68..65521, got ${o.mtu}`);
+  const devMac = o.deviceMac !== undefined ? macString(parseMac(o.deviceMac)) : null;
+  const mac = o.mac !== undefined ? parseMac(o.mac) : derivedMac(o.name ?? o.ifname);
+  const info = addon.openTap(o.ifname, o.netns ?? null, o.multiQueue ?? false, devMac, o.mtu ?? 0, o.up ?? true);
+  return [addon, info, index, o.name, mac];
+}
+
+export class AfPacketPort extends NativePort {
+  readonly kind = 'af_packet' as const;
+
+  /** `new AfPacketPort({ifname, index, ...})` opens an AF_PACKET socket on an existing interface. */
+  constructor(opts: AfPacketPortOptions);
+  constructor(addon: NativeAddon, info: NativePortInfo, index: number, name: string | undefined, mac: Uint8Array);
+  constructor(...a: unknown[]) {
+    const [addon, info, index, name, mac] = a.length === 1 ? openAfPacketArgs(a[0] as AfPacketPortOptions) : (a as PortArgs);
+    super(addon, info, index, name, mac);
+  }
+}
+
+function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
+  const addon = nativeAddon();
+  const index = checkIndex(o.index);
+  let group = -1, mode = 0;
+  if (o.fanout) {
+    if (!Number.isInteger(o.fanout.group) || o.fanout.group < 0 || o.fanout.group > 0xffff) throw invalid(`fanout group must be 0..65535, got ${o.fanout.group}`);
+    const m = o.fanout.mode ?? 'hash';
+    if (!(m in FANOUT_MODES)) throw invalid(`fanout mode must be one of ${Object.keys(FANOUT_MODES).join(', ')}, got ${m}`);
+    group = o.fanout.group; mode = FANOUT_MODES[m];
+  }
+  const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
+  const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
+    group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false);
+  return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
+}
+
+/** Blocks (poll) up to timeoutMs until one of the native ports is readable; returns those.
+ * Non-native ports in the list are ignored. Meant for worker threads: on the main thread it
+ * blocks the event loop for the timeout. */
+export function wait(ports: readonly Port[], timeoutMs: number): NativePort[] {
+  const natives = ports.filter((p): p is NativePort => p instanceof NativePort);
+  const addon = nativeAddon();
+  const ms = Math.max(-1, Math.min(0x7fffffff, Math.floor(timeoutMs)));
+  const ready = new Set(addon.wait(natives.map((p) => p.handle), ms));
+  return natives.filter((p) => ready.has(p.handle));
+}

@@ -1,0 +1,943 @@
+// The reference model: the forwarding core's semantics (docs/core.md and the "Behaviour" contract)
+// written as slow, readable TypeScript over an `Ir`. Used by the differential tests (the same
+// frames through the Wasm core and through this; every verdict, reason, out port and output byte
+// compared) and as the benchmark's plain-JS baseline.
+//
+// Everything observable is modelled exactly: verdict, reason, out port, output bytes, counters,
+// trace fields, and the state that decides later packets — flow-entry numbering (free-list order,
+// expiry and eviction cursors), SNAT port probing, the affinity table's slots and its replacement
+// rule. What is not observable is modelled simply: the conntrack index is a Map keyed by the
+// tuple (the core's open-addressed hash index is an implementation detail).
+//
+// Written from the contract, then reconciled with assembly/core.ts decision by decision; where
+// the two differ from the contract the difference is noted below as "core:" and reported.
+//
+// Cost: a few microseconds per packet (string-keyed Maps, fresh arrays per frame): fine for tests;
+// the benchmark reports it as the baseline the Wasm core is compared with.
+import * as L from '../../assembly/layout.js';
+import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
+import { PROTO_NUMBER } from '../core/ir.js';
+import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
+import { affinityHash, flowHash } from '../core/hash.js';
+import { crc32c, internetChecksum, onesSum, pseudoHeaderSum } from '../packet/checksum.js';
+
+export interface ModelTimeouts {
+  tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
+  udpMs: number; udpRepliedMs: number; sctpMs: number;
+}
+
+/** Same defaults as src/core/host.ts so a default Core and a default model agree. */
+export const MODEL_DEFAULT_TIMEOUTS: ModelTimeouts = {
+  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
+  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
+};
+
+export interface ModelOptions {
+  flows?: number;           // conntrack capacity (default 65536, as the host)
+  affinitySlots?: number;   // default 16384 (rounded up to a power of two, min 16, as the host)
+  slotSize?: number;        // default 2048
+  timeouts?: Partial<ModelTimeouts>;
+  expireBudget?: number;    // default 64
+  evictWindow?: number;     // default 64
+  snatPortMin?: number;     // default 32768
+  snatPortMax?: number;     // default 60999
+}
+
+export interface ModelTrace {
+  stages: number; verdict: number; reason: number; outPort: number;
+  front: number; backend: number; flow: number; ct: number; select: number;
+  proto: number; family: number; l3: number; l4: number; hash: number;
+}
+
+export interface ModelResult {
+  verdict: number;          // L.V_*
+  reason: number;           // L.REASON_*
+  outPort: number;          // L.PORT_NONE when dropped or sent to the host
+  frame: Uint8Array;        // output bytes: the input rewritten, or the generated reject
+  trace: ModelTrace;
+}
+
+export interface ModelFlow {
+  index: number;
+  family: 4 | 6; proto: number;
+  client: Uint8Array; vip: Uint8Array; backend: Uint8Array; // 16-byte layout addresses
+  cport: number; vport: number; bport: number; nport: number;
+  state: number; flags: number;
+  lastSeen: number; created: number;
+  front: number; backendId: number;
+  clientPort: number; outPort: number;
+  clientMac: Uint8Array; localMac: Uint8Array;
+  /** Reply-key destination as built at creation: the SNAT address or the client. */
+  natDst: Uint8Array;
+}
+
+interface AffinitySlot { client: Uint8Array; front: number; backend: number; lastSeen: number; hash: number }
+
+// ---------------------------------------------------------------------------------------------
+// Byte helpers (frames are network order)
+
+const rd16 = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
+const rd32 = (b: Uint8Array, o: number) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+const wr16 = (b: Uint8Array, o: number, v: number) => { b[o] = (v >>> 8) & 0xff; b[o + 1] = v & 0xff; };
+const wr32 = (b: Uint8Array, o: number, v: number) => { wr16(b, o, v >>> 16); wr16(b, o + 2, v & 0xffff); };
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+
+function addr16(b: Uint8Array, off: number, family: 4 | 6): Uint8Array {
+  const a = new Uint8Array(16);
+  a.set(b.subarray(off, off + (family === 4 ? 4 : 16)));
+  return a;
+}
+function eqBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+function tupleKey(family: number, proto: number, src: Uint8Array, dst: Uint8Array, sport: number, dport: number): string {
+  return `${family}/${proto}/${hex(src)}/${hex(dst)}/${sport}/${dport}`;
+}
+
+/** RFC 1624 eqn 3 over changed 16-bit words: HC' = ~(~HC + sum(~m) + sum(m')). The core updates
+ *  checksums this way; a correct input checksum stays correct and a wrong one stays exactly as
+ *  wrong — which is why the model does not simply recompute (fuzzed inputs must match too). */
+class CsumDelta {
+  private acc = 0;
+  word(o: number, n: number): void { this.acc += ((~o) & 0xffff) + (n & 0xffff); }
+  /** Replacing bytes o by n (even length, even offset within the checksummed data). */
+  bytes(o: Uint8Array, n: Uint8Array): void { for (let i = 0; i < o.length; i += 2) this.word((o[i] << 8) | o[i + 1], (n[i] << 8) | n[i + 1]); }
+  apply(hc: number): number {
+    let s = ((~hc) & 0xffff) + this.acc;
+    while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+    return (~s) & 0xffff;
+  }
+}
+
+const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
+
+// ---------------------------------------------------------------------------------------------
+// Parsing: which reason each malformation gets, in the order the core checks
+
+export interface Parsed {
+  l3: number; l4: number; end: number;       // frame offsets; end = IP packet end (padding ignored)
+  family: 4 | 6; proto: number;
+  src: Uint8Array; dst: Uint8Array;           // 16-byte layout addresses
+  sport: number; dport: number;               // 0 unless TCP/UDP/SCTP
+  hasPorts: boolean;
+  tcpFlags: number;
+  ttl: number;
+  icmpType: number;
+  /** first fragment of a fragmented packet (SCTP CRC cannot be recomputed over a part) */
+  fragment: boolean;
+}
+
+export type ParseOutcome =
+  | { ok: true; p: Parsed }
+  | { ok: false; verdict: number; reason: number; l3: number; family: number; proto: number };
+
+function isMartian(src: Uint8Array, family: 4 | 6): boolean {
+  if (family === 4) return (src[0] & 0xf0) === 0xe0 || (src[0] === 255 && src[1] === 255 && src[2] === 255 && src[3] === 255);
+  return src[0] === 0xff;
+}
+
+/** Stage 1 for a frame already known to be 14..slotSize bytes with a valid in_port. */
+export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
+  let l3 = 0, family = 0, proto = 0;
+  const stop = (verdict: number, reason: number): ParseOutcome => ({ ok: false, verdict, reason, l3, family, proto });
+  let et = rd16(f, 12);
+  if (et === 0x8100) {
+    if (len < 18) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L2);
+    et = rd16(f, 16);
+    l3 = 18;
+  } else {
+    l3 = 14;
+  }
+  if (et === 0x0806) return stop(L.V_TO_HOST, L.REASON_HOST_ARP);
+  const avail = len - l3;
+  let l4: number, end: number, ttl: number, fragment = false;
+  let src: Uint8Array, dst: Uint8Array;
+  if (et === 0x0800) {
+    if (avail < 20) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L3);
+    if (f[l3] >> 4 !== 4) return stop(L.V_DROP, L.REASON_DROP_BAD_IP_VERSION);
+    const ihl = (f[l3] & 15) * 4;
+    if (ihl < 20) return stop(L.V_DROP, L.REASON_DROP_BAD_IHL);
+    const total = rd16(f, l3 + 2);
+    if (total > avail || total < ihl) return stop(L.V_DROP, L.REASON_DROP_BAD_IP_LENGTH);
+    family = 4;
+    end = l3 + total; l4 = l3 + ihl; proto = f[l3 + 9]; ttl = f[l3 + 8];
+    src = addr16(f, l3 + 12, 4); dst = addr16(f, l3 + 16, 4);
+    if (isMartian(src, 4)) return stop(L.V_DROP, L.REASON_DROP_MARTIAN);
+    const fo = rd16(f, l3 + 6);
+    if ((fo & 0x1fff) !== 0) return stop(L.V_DROP, L.REASON_DROP_FRAGMENT);
+    fragment = (fo & 0x2000) !== 0;
+  } else if (et === 0x86dd) {
+    if (avail < 40) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L3);
+    if (f[l3] >> 4 !== 6) return stop(L.V_DROP, L.REASON_DROP_BAD_IP_VERSION);
+    const plen = rd16(f, l3 + 4);
+    if (plen + 40 > avail) return stop(L.V_DROP, L.REASON_DROP_BAD_IP_LENGTH);
+    family = 6;
+    end = l3 + 40 + plen; ttl = f[l3 + 7];
+    src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
+    if (isMartian(src, 6)) return stop(L.V_DROP, L.REASON_DROP_MARTIAN);
+    proto = f[l3 + 6]; l4 = l3 + 40;
+    // extension headers: at most 8, each must fit; a fragment header with offset != 0 drops
+    let n = 0;
+    while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
+      if (++n > 8 || l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
+      const next = f[l4];
+      if (proto === 44) {
+        const fo = rd16(f, l4 + 2);
+        if ((fo & 0xfff8) !== 0) return stop(L.V_DROP, L.REASON_DROP_FRAGMENT);
+        if (fo & 1) fragment = true;
+        l4 += 8;
+      } else {
+        l4 += (f[l4 + 1] + 1) * 8;
+        if (l4 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
+      }
+      proto = next;
+    }
+  } else {
+    return stop(L.V_TO_HOST, L.REASON_HOST_NOT_IP);
+  }
+  let hasPorts = false, tcpFlags = 0, icmpType = 0;
+  if (proto === 6) {
+    if (l4 + 20 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    const doff = (f[l4 + 12] >> 4) * 4;
+    if (doff < 20) return stop(L.V_DROP, L.REASON_DROP_BAD_L4_HEADER);
+    if (l4 + doff > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    tcpFlags = f[l4 + 13];
+    hasPorts = true;
+  } else if (proto === 17) {
+    if (l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    hasPorts = true;
+  } else if (proto === 132) {
+    if (l4 + 12 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    hasPorts = true;
+  } else if ((proto === 1 && family === 4) || (proto === 58 && family === 6)) {
+    if (l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L4);
+    icmpType = f[l4];
+    if (family === 6 && icmpType >= 133 && icmpType <= 137) return stop(L.V_TO_HOST, L.REASON_HOST_ND);
+  }
+  const sport = hasPorts ? rd16(f, l4) : 0, dport = hasPorts ? rd16(f, l4 + 2) : 0;
+  return { ok: true, p: { l3, l4, end, family: family as 4 | 6, proto, src, dst, sport, dport, hasPorts, tcpFlags, ttl, icmpType, fragment } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table view of an Ir (what the core reads from the active table set)
+
+interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
+interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
+interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array }
+
+function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
+  return `${family}/${proto}/${port}/${hex(addr)}`;
+}
+
+class Tables {
+  svc = new Map<string, FrontView>();
+  backs = new Map<number, BackView>();
+  routes: RouteView[] = [];
+  snat: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
+  constructor(ir: Ir) {
+    for (const f of ir.frontends.values()) {
+      const a = parseAddr(f.addr);
+      const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
+      this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
+    }
+    for (const b of ir.backends.values()) {
+      this.backs.set(b.id, { b, addr: parseAddr(b.addr).bytes, dstMac: parseMac(b.dstMac), srcMac: parseMac(b.srcMac) });
+    }
+    // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
+    // table writer)
+    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac) }))
+      .sort((a, b) => b.c.plen - a.c.plen);
+    if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
+    if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
+  }
+  /** The backend if it exists in this generation (state != ABSENT). */
+  usable(id: number): BackView | undefined {
+    const b = this.backs.get(id);
+    return b && b.b.state !== L.BES_ABSENT ? b : undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Frame {
+  f: Uint8Array;            // working copy (output bytes)
+  len: number;              // input length (counters)
+  inPort: number;
+  p: Parsed;
+  t: ModelTrace;
+  // result
+  verdict: number; reason: number; outPort: number; out?: Uint8Array;
+}
+
+export class ReferenceModel {
+  readonly opts: Required<Omit<ModelOptions, 'timeouts'>> & { timeouts: ModelTimeouts };
+  private tables: Tables;
+  ir: Ir;
+  /** flows[i], i in 1..capacity; undefined = free. */
+  readonly flows: Array<ModelFlow | undefined>;
+  private freeList: number[] = [];           // stack: the last element is handed out next
+  private index = new Map<string, { flow: number; dir: 0 | 1 }>();
+  readonly affinity: Array<AffinitySlot | undefined>;
+  private expireCursor = 1;
+  private evictCursor = 1;
+  readonly global = new Array<number>(L.GC_COUNT).fill(0);
+  readonly reasons = new Array<number>(L.REASON_COUNT).fill(0);
+  readonly frontCounters = new Map<number, { packets: number; bytes: number }>();
+  readonly backCounters = new Map<number, { packets: number; bytes: number }>();
+  private live = true;      // false in dry-run: no state, no counters
+  private now = 0;
+
+  constructor(ir: Ir, opts: ModelOptions = {}) {
+    let aff = 1;
+    while (aff < Math.max(16, opts.affinitySlots ?? 16384)) aff *= 2;
+    this.opts = {
+      flows: Math.max(16, opts.flows ?? 65536), affinitySlots: aff, slotSize: opts.slotSize ?? L.DEFAULT_SLOT_SIZE,
+      timeouts: { ...MODEL_DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) },
+      expireBudget: opts.expireBudget ?? 64, evictWindow: opts.evictWindow ?? 64,
+      snatPortMin: opts.snatPortMin ?? 32768, snatPortMax: opts.snatPortMax ?? 60999,
+    };
+    this.ir = ir;
+    this.tables = new Tables(ir);
+    this.flows = new Array(this.opts.flows + 1).fill(undefined);
+    this.affinity = new Array(aff).fill(undefined);
+    this.resetFreeList();
+  }
+
+  private resetFreeList(): void {
+    this.freeList = [];
+    for (let i = this.opts.flows; i >= 1; i--) this.freeList.push(i); // flow 1 first
+  }
+
+  /** A new generation: the whole Ir (flows and affinity survive, as in the core). */
+  setIr(ir: Ir): void { this.ir = ir; this.tables = new Tables(ir); }
+
+  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
+  flush(): void {
+    this.flows.fill(undefined);
+    this.index.clear();
+    this.affinity.fill(undefined);
+    this.resetFreeList();
+    this.expireCursor = 1; this.evictCursor = 1;
+    this.global[L.GC_CT_ACTIVE] = 0;
+  }
+
+  activeFlows(): ModelFlow[] { return this.flows.filter((f): f is ModelFlow => f !== undefined); }
+
+  // ---- conntrack -------------------------------------------------------------------------------
+
+  private timeoutOf(state: number): number {
+    const t = this.opts.timeouts;
+    switch (state) {
+      case L.CTS_TCP_SYN: return t.tcpSynMs;
+      case L.CTS_TCP_EST: return t.tcpEstablishedMs;
+      case L.CTS_TCP_CLOSING: return t.tcpCloseMs;
+      case L.CTS_UDP: return t.udpMs;
+      case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
+      case L.CTS_SCTP: return t.sctpMs;
+      default: return 0;
+    }
+  }
+
+  private expired(fl: ModelFlow): boolean { return ((this.now - fl.lastSeen) >>> 0) > this.timeoutOf(fl.state); }
+
+  private origKey(fl: ModelFlow): string { return tupleKey(fl.family, fl.proto, fl.client, fl.vip, fl.cport, fl.vport); }
+  private replyKey(fl: ModelFlow): string { return tupleKey(fl.family, fl.proto, fl.backend, fl.natDst, fl.bport, fl.nport); }
+
+  private freeFlow(idx: number): void {
+    const fl = this.flows[idx];
+    if (!fl) return;
+    this.index.delete(this.origKey(fl));
+    this.index.delete(this.replyKey(fl));
+    this.flows[idx] = undefined;
+    this.freeList.push(idx);
+    this.global[L.GC_CT_ACTIVE]--;
+  }
+
+  private expireSweep(): void {
+    const n = this.opts.flows;
+    const budget = Math.min(this.opts.expireBudget, n);
+    for (let k = 0; k < budget; k++) {
+      const i = this.expireCursor;
+      this.expireCursor = i >= n ? 1 : i + 1;
+      const fl = this.flows[i];
+      if (fl && this.expired(fl)) { this.freeFlow(i); this.global[L.GC_CT_EXPIRED]++; }
+    }
+  }
+
+  /** Free list first; else the first expired (counted expired) or embryonic (counted evicted)
+   *  entry within the eviction window from the rotating cursor; 0 = full of established flows. */
+  private allocFlow(): number {
+    if (!this.freeList.length) {
+      const n = this.opts.flows;
+      const window = Math.min(this.opts.evictWindow, n);
+      let victim = 0;
+      for (let k = 0; k < window; k++) {
+        const i = this.evictCursor;
+        this.evictCursor = i >= n ? 1 : i + 1;
+        const fl = this.flows[i];
+        if (!fl) continue;
+        if (this.expired(fl)) { this.freeFlow(i); this.global[L.GC_CT_EXPIRED]++; victim = i; break; }
+        if (fl.state === L.CTS_TCP_SYN || fl.state === L.CTS_UDP) { this.freeFlow(i); this.global[L.GC_CT_EVICTED]++; victim = i; break; }
+      }
+      if (!victim) return 0;
+    }
+    this.global[L.GC_CT_ACTIVE]++;
+    return this.freeList.pop()!;
+  }
+
+  /** Conntrack lookup by packet tuple. An expired match is a miss (freed unless dry-run). */
+  private lookup(family: number, proto: number, src: Uint8Array, dst: Uint8Array, sport: number, dport: number): { flow: ModelFlow; dir: 0 | 1 } | undefined {
+    const hit = this.index.get(tupleKey(family, proto, src, dst, sport, dport));
+    if (!hit) return undefined;
+    const fl = this.flows[hit.flow]!;
+    if (this.expired(fl)) {
+      if (this.live) { this.freeFlow(hit.flow); this.global[L.GC_CT_EXPIRED]++; }
+      return undefined;
+    }
+    return { flow: fl, dir: hit.dir };
+  }
+
+  // ---- counters --------------------------------------------------------------------------------
+
+  private countFrontBackend(front: number, backend: number, bytes: number): void {
+    if (!this.live) return;
+    const bump = (m: Map<number, { packets: number; bytes: number }>, id: number) => {
+      let c = m.get(id);
+      if (!c) m.set(id, (c = { packets: 0, bytes: 0 }));
+      c.packets++; c.bytes += bytes;
+    };
+    if (front) bump(this.frontCounters, front);
+    if (backend) bump(this.backCounters, backend);
+  }
+
+  // ---- batch -----------------------------------------------------------------------------------
+
+  /** One batch, as core.process(count, now): frames with their in_port. */
+  processBatch(frames: Array<Uint8Array | { frame: Uint8Array; inPort?: number }>, now: number, opts: { dryRun?: boolean } = {}): ModelResult[] {
+    this.live = !opts.dryRun;
+    this.now = now >>> 0;
+    try {
+      if (this.live) { this.expireSweep(); this.global[L.GC_BATCHES]++; }
+      const out: ModelResult[] = [];
+      for (const x of frames) {
+        const r = x instanceof Uint8Array ? this.processOne(x, 0) : this.processOne(x.frame, x.inPort ?? 0);
+        if (this.live) {
+          this.global[L.GC_RX_PACKETS]++;
+          this.global[L.GC_RX_BYTES] += (x instanceof Uint8Array ? x : x.frame).length;
+          this.global[r.verdict === L.V_FORWARD ? L.GC_FORWARD : r.verdict === L.V_REJECT ? L.GC_REJECT : r.verdict === L.V_TO_HOST ? L.GC_TO_HOST : L.GC_DROP]++;
+          this.reasons[r.reason]++;
+        }
+        out.push(r);
+      }
+      return out;
+    } finally {
+      this.live = true;
+    }
+  }
+
+  /** A single frame as its own batch. */
+  process(frame: Uint8Array, inPort = 0, now = 0, opts: { dryRun?: boolean } = {}): ModelResult {
+    return this.processBatch([{ frame, inPort }], now, opts)[0];
+  }
+
+  private processOne(input: Uint8Array, inPort: number): ModelResult {
+    const t: ModelTrace = { stages: 0, verdict: 0, reason: 0, outPort: L.PORT_NONE, front: 0, backend: 0, flow: 0, ct: L.TRCT_NONE, select: L.TRSEL_NONE, proto: 0, family: 0, l3: 0, l4: 0, hash: 0 };
+    // the length field is a u16 in the descriptor (the host clamps longer frames to 0xffff)
+    const len = Math.min(input.length, 0xffff);
+    const f = input.slice(0, Math.min(len, this.opts.slotSize));
+    const finish = (verdict: number, reason: number, outPort: number, out: Uint8Array = f): ModelResult => {
+      if (verdict === L.V_DROP) outPort = L.PORT_NONE;
+      Object.assign(t, { verdict, reason, outPort });
+      return { verdict, reason, outPort, frame: out, trace: t };
+    };
+    if (inPort === L.PORT_NONE) return finish(L.V_DROP, L.REASON_DROP_BAD_PORT, L.PORT_NONE);
+    if (len > this.opts.slotSize) return finish(L.V_DROP, L.REASON_DROP_OVERSIZE, L.PORT_NONE);
+    if (len < 14) return finish(L.V_DROP, L.REASON_DROP_TRUNCATED_L2, L.PORT_NONE);
+    const po = parseForCore(f, len);
+    if (!po.ok) {
+      t.l3 = po.l3; t.family = po.family; t.proto = po.proto;
+      return finish(po.verdict, po.reason, L.PORT_NONE);
+    }
+    const p = po.p;
+    t.l3 = p.l3; t.l4 = p.l4; t.proto = p.proto; t.family = p.family;
+    t.hash = flowHash(p.src, p.dst, p.sport, p.dport, p.proto);
+    t.stages = L.TS_PARSED;
+    const x: Frame = { f, len, inPort, p, t, verdict: L.V_DROP, reason: 0, outPort: L.PORT_NONE };
+    this.decide(x);
+    return finish(x.verdict, x.reason, x.outPort, x.out ?? f);
+  }
+
+  private result(x: Frame, verdict: number, reason: number, outPort: number): void {
+    x.verdict = verdict; x.reason = reason; x.outPort = outPort;
+  }
+  private drop(x: Frame, reason: number): void { this.result(x, L.V_DROP, reason, L.PORT_NONE); }
+
+  private decide(x: Frame): void {
+    const p = x.p;
+    if (p.hasPorts) {
+      const hit = this.lookup(p.family, p.proto, p.src, p.dst, p.sport, p.dport);
+      if (hit) {
+        if (hit.dir === 1) this.hitReply(x, hit.flow); else this.hitOrig(x, hit.flow);
+        return;
+      }
+      const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+      if (fv) { this.newFlow(x, fv, false); return; }
+    } else if ((p.proto === 1 || p.proto === 58) && isIcmpError(p.family, p.icmpType)) {
+      if (this.icmpError(x)) return;
+    }
+    this.noService(x);
+  }
+
+  // ---- conntrack hits --------------------------------------------------------------------------
+
+  private hitOrig(x: Frame, fl: ModelFlow): void {
+    const p = x.p, t = x.t;
+    const bv = this.tables.usable(fl.backendId);
+    if (!bv) {
+      // The backend left the current generation: the flow is re-created toward a backend of the
+      // same frontend; with the frontend gone too, the packet is handled as having no service.
+      // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
+      // created time and client MAC/port start over) rather than updating it in place as the
+      // contract says; the model follows the core (verdict and bytes are the same either way).
+      const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+      if (this.live) this.freeFlow(fl.index);
+      if (fv) { t.stages |= L.TS_STALE_RESELECT; this.newFlow(x, fv, true); }
+      else this.noService(x);
+      return;
+    }
+    t.stages |= L.TS_CT_HIT_ORIG;
+    t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
+    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    if (this.live) {
+      if (p.proto === 6) {
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        else if (fl.state === L.CTS_TCP_CLOSING && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
+          // port reuse after a close: a fresh SYN starts the flow over (same backend)
+          fl.state = L.CTS_TCP_SYN;
+          fl.flags &= ~L.CTF_REPLIED;
+        }
+      }
+      fl.lastSeen = this.now;
+      this.global[L.GC_CT_HIT]++;
+    }
+    const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snat[fl.family === 4 ? 0 : 1] : undefined;
+    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
+    this.countFrontBackend(fl.front, fl.backendId, x.len);
+  }
+
+  private hitReply(x: Frame, fl: ModelFlow): void {
+    const p = x.p, t = x.t;
+    t.stages |= L.TS_CT_HIT_REPLY;
+    t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
+    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (this.live) {
+      if (p.proto === 6) {
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        else if (fl.state === L.CTS_TCP_SYN) fl.state = L.CTS_TCP_EST;
+      } else if (fl.state === L.CTS_UDP) fl.state = L.CTS_UDP_REPLIED;
+      fl.flags |= L.CTF_REPLIED;
+      fl.lastSeen = this.now;
+      this.global[L.GC_CT_HIT]++;
+    }
+    const snat = (fl.flags & L.CTF_SNAT) !== 0;
+    natRewrite(x.f, p, fl.vip, fl.vport, snat ? fl.client : undefined, fl.cport);
+    x.f.set(fl.clientMac, 0); x.f.set(fl.localMac, 6);
+    t.stages |= L.TS_REVERSE_NAT;
+    this.result(x, L.V_FORWARD, L.REASON_FWD_REPLY, fl.clientPort);
+    this.countFrontBackend(fl.front, fl.backendId, x.len);
+  }
+
+  private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, bv: BackView): void {
+    natRewrite(x.f, x.p, snat, nport, beAddr, bport);
+    x.f.set(bv.dstMac, 0); x.f.set(bv.srcMac, 6);
+    x.t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
+    this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, bv.b.outPort);
+  }
+
+  // ---- new flows -------------------------------------------------------------------------------
+
+  /** Affinity table: home slot = hash & mask, AFF_PROBE slots examined; the client's own entry is
+   *  used while fresh and its backend is ready/serving-terminating, else overwritten; a new entry
+   *  goes to the first empty slot, else replaces the least recently seen of the window. */
+  private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
+    const f = fv.f;
+    const h = affinityHash(client, f.id);
+    const mask = this.opts.affinitySlots - 1;
+    const window = Math.min(L.AFF_PROBE, mask + 1);
+    let free = -1, oldest = -1, oldestAge = 0;
+    for (let k = 0; k < window; k++) {
+      const i = (h + k) & mask;
+      const s = this.affinity[i];
+      if (!s) { free = i; break; }
+      if (s.front === f.id && s.hash === h && eqBytes(s.client, client)) {
+        if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
+          const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
+          if (st === L.BES_READY || st === L.BES_TERMINATING_SERVING) {
+            if (this.live) { s.lastSeen = this.now; this.global[L.GC_AFF_HIT]++; }
+            x.t.select = L.TRSEL_AFFINITY;
+            return s.backend;
+          }
+        }
+        free = i;
+        break;
+      }
+      const age = (this.now - s.lastSeen) >>> 0;
+      if (oldest < 0 || age > oldestAge) { oldest = i; oldestAge = age; }
+    }
+    const bid = f.maglev[h % f.maglev.length];
+    if (!this.tables.usable(bid)) return 0;
+    const slot = free >= 0 ? free : oldest;
+    if (this.live && slot >= 0) {
+      this.affinity[slot] = { client: client.slice(), front: f.id, backend: bid, lastSeen: this.now, hash: h };
+      this.global[L.GC_AFF_NEW]++;
+    }
+    return bid;
+  }
+
+  private newFlow(x: Frame, fv: FrontView, reselect: boolean): void {
+    const p = x.p, t = x.t, f = fv.f;
+    t.stages |= L.TS_SERVICE_MATCH;
+    t.front = f.id;
+    t.ct = reselect ? L.TRCT_RESELECT : L.TRCT_NEW;
+    if (f.flags & L.FEF_SOURCE_RANGES) {
+      t.stages |= L.TS_SOURCE_RANGE_CHECKED;
+      const client = { family: p.family, bytes: p.src };
+      if (!fv.cidrs.some((c) => cidrContains(c, client))) return this.drop(x, L.REASON_DROP_SOURCE_RANGE);
+    }
+    if (f.maglev.length === 0) {
+      this.reject(x);
+      if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
+      return;
+    }
+    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    const h = t.hash;
+    t.select = (f.flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV;
+    let bid: number;
+    if (f.flags & L.FEF_AFFINITY) bid = this.selectAffinity(x, fv, p.src);
+    else {
+      bid = f.maglev[h % f.maglev.length];
+      if (!this.tables.usable(bid)) bid = 0;
+    }
+    if (bid === 0) { t.select = L.TRSEL_NONE; return this.drop(x, L.REASON_DROP_NO_ROUTE); }
+    const bv = this.tables.backs.get(bid)!;
+    t.backend = bid;
+    t.stages |= L.TS_BACKEND_SELECTED;
+    if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    const bport = bv.b.port;
+    let nport = p.sport;
+    let snat: Uint8Array | undefined;
+    const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
+    if (((f.flags & L.FEF_MASQUERADE) || eqBytes(p.src, bv.addr)) && snatAddr) {
+      snat = snatAddr;
+      const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
+      if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
+      const range = max - min + 1;
+      let port = min + (h % range);
+      const tries = Math.min(L.SNAT_PROBE_MAX, range);
+      let found = false;
+      for (let k = 0; k < tries; k++) {
+        if (!this.lookup(p.family, p.proto, bv.addr, snat, bport, port)) { found = true; break; }
+        port = port >= max ? min : port + 1;
+      }
+      if (!found) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
+      nport = port;
+    }
+    const natDst = snat ?? p.src;
+    const isRst = p.proto === 6 && (p.tcpFlags & TCP_RST) !== 0;
+    if (!isRst) {
+      if (!snat && this.lookup(p.family, p.proto, bv.addr, natDst, bport, nport)) {
+        // another live flow owns this reply tuple: its replies would be mistranslated
+        return this.drop(x, L.REASON_DROP_CT_CLASH);
+      }
+      t.stages |= L.TS_CT_NEW;
+      if (this.live) {
+        const idx = this.allocFlow();
+        if (!idx) return this.drop(x, L.REASON_DROP_CT_FULL);
+        let state = L.CTS_UDP;
+        if (p.proto === 6) {
+          state = (p.tcpFlags & TCP_SYN) ? L.CTS_TCP_SYN : L.CTS_TCP_EST;
+          if (p.tcpFlags & TCP_FIN) state = L.CTS_TCP_CLOSING;
+        } else if (p.proto === 132) state = L.CTS_SCTP;
+        let flags = snat ? L.CTF_SNAT : 0;
+        if (t.select === L.TRSEL_AFFINITY) flags |= L.CTF_AFFINITY;
+        if (f.flags & L.FEF_FALLBACK) flags |= L.CTF_FALLBACK;
+        const fl: ModelFlow = {
+          index: idx, family: p.family, proto: p.proto,
+          client: p.src, vip: p.dst, backend: bv.addr, natDst,
+          cport: p.sport, vport: p.dport, bport, nport, state, flags,
+          lastSeen: this.now, created: this.now, front: f.id, backendId: bid,
+          clientPort: x.inPort, outPort: bv.b.outPort,
+          clientMac: x.f.slice(6, 12), localMac: x.f.slice(0, 6),
+        };
+        this.flows[idx] = fl;
+        this.index.set(this.origKey(fl), { flow: idx, dir: 0 });
+        this.index.set(this.replyKey(fl), { flow: idx, dir: 1 });
+        t.flow = idx;
+        this.global[reselect ? L.GC_CT_RESELECT : L.GC_CT_NEW]++;
+        if (snat) this.global[L.GC_SNAT]++;
+      }
+    } else {
+      t.ct = L.TRCT_NONE;
+    }
+    this.fwdOrig(x, bv.addr, bport, snat, nport, bv);
+    this.countFrontBackend(f.id, bid, x.len);
+  }
+
+  // ---- no service: routing / host --------------------------------------------------------------
+
+  private noService(x: Frame): void {
+    const p = x.p;
+    const dst = { family: p.family, bytes: p.dst };
+    const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
+    if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
+    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    decTtl(x.f, p, new CsumDelta());
+    x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
+    x.t.stages |= L.TS_ROUTED;
+    this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
+  }
+
+  // ---- reject (no endpoints) --------------------------------------------------------------------
+
+  private reject(x: Frame): void {
+    const p = x.p, f = x.f;
+    x.t.stages |= L.TS_REJECT;
+    if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
+      // never answer a RST with a RST: dropped, counted under the reject reason
+      return this.drop(x, L.REASON_REJECT_NO_ENDPOINTS);
+    }
+    const eth = f.slice(0, p.l3);
+    eth.set(f.subarray(6, 12), 0); eth.set(f.subarray(0, 6), 6); // swap MACs, keep any VLAN tag
+    const l3 = p.proto === 6 ? buildRst(f, p) : buildPortUnreachable(f, p, this.opts.slotSize);
+    const out = new Uint8Array(eth.length + l3.length);
+    out.set(eth, 0); out.set(l3, eth.length);
+    x.out = out;
+    this.result(x, L.V_REJECT, L.REASON_REJECT_NO_ENDPOINTS, x.inPort);
+  }
+
+  // ---- ICMP errors quoting a NATed flow ----------------------------------------------------------
+
+  private icmpError(x: Frame): boolean {
+    const p = x.p, f = x.f, t = x.t;
+    const q = parseQuoted(f, p.l4 + 8, p.end, p.family);
+    if (!q) return false;
+    // The quoted packet is one the dataplane sent, so its reversed tuple is a key of the flow:
+    //   sent backend-ward, inner (client|snat):port -> backend:bport  => reply key (dir 1);
+    //   sent client-ward,  inner VIP:vport -> client:cport             => original key (dir 0).
+    const hit = this.lookup(p.family, q.proto, q.dst, q.src, q.dport, q.sport);
+    if (!hit) return false;
+    const fl = hit.flow;
+    const snatFlag = (fl.flags & L.CTF_SNAT) !== 0;
+    const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1] ?? new Uint8Array(16);
+    t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
+    t.ct = hit.dir ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG;
+    t.select = L.TRSEL_EXISTING;
+    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
+    let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
+    let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
+    let out: number, dstMac: Uint8Array, srcMac: Uint8Array;
+    if (hit.dir === 1) {
+      // (a) from the backend side, about a packet sent toward the backend
+      inner = { dst: fl.vip, dport: fl.vport };
+      if (snatFlag) { inner.src = fl.client; inner.sport = fl.cport; oDst = fl.client; }
+      if (eqBytes(p.src, fl.backend)) oSrc = fl.vip;
+      out = fl.clientPort; dstMac = fl.clientMac; srcMac = fl.localMac;
+    } else {
+      // (b) from the client, about a reply sent to it
+      const bv = this.tables.usable(fl.backendId);
+      if (!bv) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
+      if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
+      inner = { src: fl.backend, sport: fl.bport };
+      if (snatFlag) { inner.dst = snatAddr; inner.dport = fl.nport; oSrc = snatAddr; }
+      if (eqBytes(p.dst, fl.vip)) oDst = fl.backend;
+      out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
+    }
+    rewriteQuoted(f, q, inner);
+    // outer addresses + TTL (IPv4 header checksum incrementally)
+    const n = p.family === 4 ? 4 : 16;
+    const so = p.l3 + (p.family === 4 ? 12 : 8), dof = p.l3 + (p.family === 4 ? 16 : 24);
+    const d = new CsumDelta();
+    if (oSrc) { d.bytes(f.slice(so, so + n), oSrc.subarray(0, n)); f.set(oSrc.subarray(0, n), so); }
+    if (oDst) { d.bytes(f.slice(dof, dof + n), oDst.subarray(0, n)); f.set(oDst.subarray(0, n), dof); }
+    decTtl(f, p, d);
+    // ICMP checksum: recomputed over the whole message (it changed in several places)
+    wr16(f, p.l4 + 2, 0);
+    const init = p.family === 6 ? pseudoHeaderSum(f.subarray(so, so + 16), f.subarray(dof, dof + 16), 58, p.end - p.l4, 6) : 0;
+    wr16(f, p.l4 + 2, internetChecksum(f, p.l4, p.end, init));
+    f.set(dstMac, 0); f.set(srcMac, 6);
+    this.result(x, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
+    this.countFrontBackend(fl.front, fl.backendId, x.len);
+    return true;
+  }
+}
+
+function isIcmpError(family: number, type: number): boolean {
+  return family === 4 ? type === 3 || type === 11 || type === 12 : type >= 1 && type <= 4;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rewrites (in place on the frame copy)
+
+/** TTL / hop limit - 1; for IPv4 the header checksum gets `d` (other header changes) plus the TTL
+ *  word's change, incrementally. */
+function decTtl(f: Uint8Array, p: Parsed, d: CsumDelta): void {
+  if (p.family === 4) {
+    const old = rd16(f, p.l3 + 8);
+    f[p.l3 + 8]--;
+    d.word(old, rd16(f, p.l3 + 8));
+    wr16(f, p.l3 + 10, d.apply(rd16(f, p.l3 + 10)));
+  } else {
+    f[p.l3 + 7]--;
+  }
+}
+
+/** New source (addr, port) and/or destination (addr, port), TTL - 1, checksums: IPv4 header and
+ *  TCP/UDP incrementally (UDP checksum 0 stays 0; a result of 0 is sent as 0xffff), SCTP CRC32c
+ *  recomputed unless the packet is a first fragment (the CRC covers data not present). */
+function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport: number,
+  dst: Uint8Array | undefined, dport: number): void {
+  const n = p.family === 4 ? 4 : 16;
+  const so = p.l3 + (p.family === 4 ? 12 : 8), dof = p.l3 + (p.family === 4 ? 16 : 24);
+  const ipd = new CsumDelta(), l4d = new CsumDelta();
+  const setAddr = (off: number, a: Uint8Array) => {
+    const old = f.slice(off, off + n), nw = a.subarray(0, n);
+    ipd.bytes(old, nw); l4d.bytes(old, nw);
+    f.set(nw, off);
+  };
+  if (src) setAddr(so, src);
+  if (dst) setAddr(dof, dst);
+  if (src) { l4d.word(rd16(f, p.l4), sport); wr16(f, p.l4, sport); }
+  if (dst) { l4d.word(rd16(f, p.l4 + 2), dport); wr16(f, p.l4 + 2, dport); }
+  decTtl(f, p, ipd);
+  if (p.proto === 6) {
+    wr16(f, p.l4 + 16, l4d.apply(rd16(f, p.l4 + 16)));
+  } else if (p.proto === 17) {
+    const old = rd16(f, p.l4 + 6);
+    if (old !== 0) {
+      const nv = l4d.apply(old);
+      wr16(f, p.l4 + 6, nv === 0 ? 0xffff : nv);
+    }
+  } else if (p.proto === 132 && !p.fragment) {
+    const c = f.slice(p.l4, p.end);
+    c[8] = c[9] = c[10] = c[11] = 0;
+    const crc = crc32c(c);
+    f[p.l4 + 8] = crc & 0xff; f[p.l4 + 9] = (crc >>> 8) & 0xff; f[p.l4 + 10] = (crc >>> 16) & 0xff; f[p.l4 + 11] = crc >>> 24;
+  }
+}
+
+interface Quoted { l3: number; l4: number; end: number; family: 4 | 6; proto: number; src: Uint8Array; dst: Uint8Array; sport: number; dport: number }
+
+/** The quoted packet of an ICMP error: a whole IP header of the outer family (IPv4: not a
+ *  non-first fragment; IPv6: no extension headers followed), TCP/UDP/SCTP, port bytes present. */
+function parseQuoted(f: Uint8Array, l3: number, end: number, family: 4 | 6): Quoted | undefined {
+  let l4: number, proto: number, src: Uint8Array, dst: Uint8Array;
+  if (family === 4) {
+    if (l3 + 20 > end) return undefined;
+    if (f[l3] >> 4 !== 4 || (f[l3] & 15) < 5) return undefined;
+    if ((rd16(f, l3 + 6) & 0x1fff) !== 0) return undefined;
+    l4 = l3 + (f[l3] & 15) * 4;
+    proto = f[l3 + 9];
+    src = addr16(f, l3 + 12, 4); dst = addr16(f, l3 + 16, 4);
+  } else {
+    if (l3 + 40 > end) return undefined;
+    if (f[l3] >> 4 !== 6) return undefined;
+    l4 = l3 + 40;
+    proto = f[l3 + 6];
+    src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
+  }
+  if (proto !== 6 && proto !== 17 && proto !== 132) return undefined;
+  if (l4 + 4 > end) return undefined;
+  return { l3, l4, end, family, proto, src, dst, sport: rd16(f, l4), dport: rd16(f, l4 + 2) };
+}
+
+/** Rewrites the quoted packet's addresses/ports; fixes its IPv4 header checksum, and its TCP/UDP
+ *  checksum when those bytes were quoted (UDP 0 stays 0). */
+function rewriteQuoted(f: Uint8Array, q: Quoted, to: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number }): void {
+  const n = q.family === 4 ? 4 : 16;
+  const so = q.l3 + (q.family === 4 ? 12 : 8), dof = q.l3 + (q.family === 4 ? 16 : 24);
+  const ipd = new CsumDelta(), l4d = new CsumDelta();
+  let changed = false;
+  const setAddr = (off: number, a: Uint8Array) => {
+    const old = f.slice(off, off + n), nw = a.subarray(0, n);
+    ipd.bytes(old, nw); l4d.bytes(old, nw);
+    f.set(nw, off);
+    changed = true;
+  };
+  if (to.src) setAddr(so, to.src);
+  if (to.dst) setAddr(dof, to.dst);
+  if (q.family === 4 && changed) wr16(f, q.l3 + 10, ipd.apply(rd16(f, q.l3 + 10)));
+  if (to.src) { l4d.word(rd16(f, q.l4), to.sport!); wr16(f, q.l4, to.sport!); }
+  if (to.dst) { l4d.word(rd16(f, q.l4 + 2), to.dport!); wr16(f, q.l4 + 2, to.dport!); }
+  if (q.proto === 6 && q.l4 + 18 <= q.end) wr16(f, q.l4 + 16, l4d.apply(rd16(f, q.l4 + 16)));
+  else if (q.proto === 17 && q.l4 + 8 <= q.end && rd16(f, q.l4 + 6) !== 0) {
+    const nv = l4d.apply(rd16(f, q.l4 + 6));
+    wr16(f, q.l4 + 6, nv === 0 ? 0xffff : nv);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated packets (reject)
+
+/** TCP RST answering the segment: from VIP:port to the sender; seq = their ack when ACK was set,
+ *  else seq 0 and ack = seq + payload (+1 SYN, +1 FIN) with RST|ACK; window 0. */
+function buildRst(f: Uint8Array, p: Parsed): Uint8Array {
+  const inSeq = rd32(f, p.l4 + 4), inAck = rd32(f, p.l4 + 8);
+  const doff = (f[p.l4 + 12] >> 4) * 4;
+  const payloadLen = p.end - p.l4 - doff;
+  const tcp = new Uint8Array(20);
+  wr16(tcp, 0, p.dport); wr16(tcp, 2, p.sport);
+  if (p.tcpFlags & TCP_ACK) {
+    wr32(tcp, 4, inAck); tcp[13] = TCP_RST;
+  } else {
+    wr32(tcp, 8, (inSeq + payloadLen + (p.tcpFlags & TCP_SYN ? 1 : 0) + (p.tcpFlags & TCP_FIN ? 1 : 0)) >>> 0);
+    tcp[13] = TCP_RST | TCP_ACK;
+  }
+  tcp[12] = 5 << 4;
+  const w = p.family === 4 ? 4 : 16;
+  const src = p.dst.subarray(0, w), dst = p.src.subarray(0, w);
+  wr16(tcp, 16, internetChecksum(tcp, 0, 20, pseudoHeaderSum(src, dst, 6, 20, p.family)));
+  return ipHeader(p.family, src, dst, 6, tcp);
+}
+
+/** ICMP (type 3 code 3) / ICMPv6 (type 1 code 4) port unreachable from the VIP, quoting the IP
+ *  packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
+function buildPortUnreachable(f: Uint8Array, p: Parsed, slotSize: number): Uint8Array {
+  const iphl = p.family === 4 ? 20 : 40;
+  let qlen = Math.min(p.end - p.l3, (p.family === 4 ? 576 : 1280) - iphl - 8);
+  if (p.l3 + iphl + 8 + qlen > slotSize) qlen = slotSize - p.l3 - iphl - 8;
+  const icmp = new Uint8Array(8 + qlen);
+  icmp[0] = p.family === 4 ? 3 : 1; icmp[1] = p.family === 4 ? 3 : 4;
+  icmp.set(f.subarray(p.l3, p.l3 + qlen), 8);
+  const w = p.family === 4 ? 4 : 16;
+  const src = p.dst.subarray(0, w), dst = p.src.subarray(0, w);
+  const ck = p.family === 4 ? internetChecksum(icmp) : internetChecksum(icmp, 0, icmp.length, pseudoHeaderSum(src, dst, 58, icmp.length, 6));
+  wr16(icmp, 2, ck);
+  return ipHeader(p.family, src, dst, p.family === 4 ? 1 : 58, icmp);
+}
+
+/** IPv4: no options, TOS 0, ID 0, DF, TTL 64; IPv6: traffic class/flow label 0, hop limit 64. */
+function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array): Uint8Array {
+  if (family === 4) {
+    const ip = new Uint8Array(20 + l4.length);
+    ip[0] = 0x45; wr16(ip, 2, ip.length); wr16(ip, 6, 0x4000); ip[8] = 64; ip[9] = proto;
+    ip.set(src, 12); ip.set(dst, 16);
+    wr16(ip, 10, internetChecksum(ip, 0, 20));
+    ip.set(l4, 20);
+    return ip;
+  }
+  const ip = new Uint8Array(40 + l4.length);
+  ip[0] = 0x60; wr16(ip, 4, l4.length); ip[6] = proto; ip[7] = 64;
+  ip.set(src, 8); ip.set(dst, 24);
+  ip.set(l4, 40);
+  return ip;
+}
+
+/** Sum of a byte range for tests that want to check a model-computed checksum by hand. */
+export const _internal = { onesSum, parseQuoted };

@@ -1,0 +1,186 @@
+// What the compiler produces for specific Kubernetes situations (kube-proxy semantics).
+import test from 'ava';
+import { Compiler } from '../dist/src/compiler/compiler.js';
+import { validateAll } from '../dist/src/model/schema.js';
+import { parseManifests } from '../dist/src/model/load.js';
+import * as L from '../dist/assembly/layout.js';
+
+const node = (extra = {}) => ({
+  apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+  spec: {
+    nodeAddresses: ['192.168.0.1', 'fd00:1::1'],
+    neighbours: [{ address: '10.244.1.5', port: 3, mac: '02:00:00:00:00:35', localMac: '02:00:00:00:00:03' }],
+    routes: [
+      { prefix: '10.244.1.0/24', port: 1, nextHopMac: '02:00:00:00:00:11', localMac: '02:00:00:00:00:01' },
+      { prefix: '10.244.0.0/16', port: 2, nextHopMac: '02:00:00:00:00:22', localMac: '02:00:00:00:00:02' },
+    ],
+    ...extra,
+  },
+});
+const svc = (spec, meta = {}, status) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', ...meta }, spec, ...(status ? { status } : {}) });
+const slice = (endpoints, ports = [{ name: 'http', port: 8080 }], name = 'web-1', addressType = 'IPv4') => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+  metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } }, addressType, endpoints, ports,
+});
+const ep = (addr, nodeName, conditions) => ({ addresses: [addr], ...(nodeName ? { nodeName } : {}), ...(conditions ? { conditions } : {}) });
+
+function compile(...raws) {
+  const c = new Compiler();
+  const ch = c.change({ upsert: validateAll(raws) });
+  return { c, ch, fronts: [...c.ir.frontends.values()], backs: [...c.ir.backends.values()] };
+}
+const byKind = (fronts, kind) => fronts.filter((f) => f.kind === kind);
+const addrsOf = (c, f) => f.backends.map((id) => c.ir.backends.get(id).addr).sort();
+
+test('LoadBalancer: one frontend per address kind, flags per kube-proxy semantics', (t) => {
+  const { c, fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+    externalIPs: ['198.51.100.1'], loadBalancerSourceRanges: ['203.0.113.0/24', '2001:db8::/32'],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } }), slice([ep('10.244.1.7', 'node-a'), ep('10.244.2.8', 'node-b')]));
+  const cip = byKind(fronts, 'ClusterIP'), np = byKind(fronts, 'NodePort'), lb = byKind(fronts, 'LoadBalancer'), ext = byKind(fronts, 'ExternalIP');
+  t.is(cip.length, 1); t.is(lb.length, 1); t.is(ext.length, 1);
+  t.deepEqual(np.map((f) => f.addr), ['192.168.0.1']); // IPv6 node address skipped: the service is IPv4-only
+  t.is(cip[0].flags, 0);
+  t.is(np[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE);
+  t.is(np[0].port, 30080);
+  t.is(lb[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
+  t.deepEqual(lb[0].sourceRanges, ['203.0.113.0/24']); // other-family ranges cannot match: left out
+  t.is(ext[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
+  for (const f of fronts) t.deepEqual(addrsOf(c, f), ['10.244.1.7', '10.244.2.8']);
+  t.is(cip[0].maglev.length, 251);
+  t.is(c.ir.snatV4, '192.168.0.1');
+});
+
+test('externalTrafficPolicy Local: external frontends use local endpoints and do not masquerade', (t) => {
+  const { c, fronts } = compile(node(), svc({
+    type: 'NodePort', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+  }), slice([ep('10.244.1.7', 'node-a'), ep('10.244.2.8', 'node-b')]));
+  const np = byKind(fronts, 'NodePort')[0];
+  t.is(np.flags, L.FEF_EXTERNAL);
+  t.deepEqual(addrsOf(c, np), ['10.244.1.7']);
+  t.deepEqual(addrsOf(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.7', '10.244.2.8']);
+});
+
+test('internalTrafficPolicy Local: the cluster IP uses only local endpoints; none local = reject', (t) => {
+  const { c, fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', internalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.2.8', 'node-b')]));
+  const cip = byKind(fronts, 'ClusterIP')[0];
+  t.deepEqual(cip.backends, []);
+  t.is(cip.maglev.length, 0);
+  t.is(c.ir.backends.size, 1); // the endpoint is still a backend: flows to it keep their state
+});
+
+test('endpoint states: ready set first, serving-terminating as fallback, every endpoint is a backend', (t) => {
+  const eps = [
+    ep('10.244.1.1', 'node-a', { ready: false, serving: true, terminating: true }),
+    ep('10.244.1.2', 'node-a', { ready: false, serving: false, terminating: true }),
+    ep('10.244.1.3', 'node-a', { ready: false }),
+  ];
+  const a = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }), slice(eps));
+  const f = a.fronts[0];
+  t.is(f.flags & L.FEF_FALLBACK, L.FEF_FALLBACK);
+  t.deepEqual(addrsOf(a.c, f), ['10.244.1.1']);
+  const states = Object.fromEntries(a.backs.map((b) => [b.addr, b.state]));
+  t.deepEqual(states, { '10.244.1.1': L.BES_TERMINATING_SERVING, '10.244.1.2': L.BES_NOT_SERVING, '10.244.1.3': L.BES_NOT_SERVING });
+  // one ready endpoint (conditions unset = ready): no fallback, only it is selected
+  const b = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }), slice([...eps, ep('10.244.1.4')]));
+  t.is(b.fronts[0].flags & L.FEF_FALLBACK, 0);
+  t.deepEqual(addrsOf(b.c, b.fronts[0]), ['10.244.1.4']);
+  t.is(b.backs.length, 4);
+});
+
+test('named targetPort resolves per EndpointSlice port; ports are matched by name and protocol', (t) => {
+  const { c, fronts, backs } = compile(node(), svc({
+    clusterIP: '10.96.0.1',
+    ports: [{ name: 'http', port: 80, targetPort: 'web' }, { name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 }],
+  }),
+  slice([ep('10.244.1.1')], [{ name: 'http', port: 8080 }, { name: 'dns', protocol: 'UDP', port: 5353 }], 'web-1'),
+  slice([ep('10.244.1.2')], [{ name: 'http', port: 9090 }, { name: 'dns', protocol: 'TCP', port: 5353 }], 'web-2'));
+  const http = fronts.find((f) => f.portName === 'http'), dns = fronts.find((f) => f.portName === 'dns');
+  t.deepEqual(http.backends.map((id) => `${c.ir.backends.get(id).addr}:${c.ir.backends.get(id).port}`).sort(), ['10.244.1.1:8080', '10.244.1.2:9090']);
+  t.deepEqual(dns.backends.map((id) => `${c.ir.backends.get(id).addr}:${c.ir.backends.get(id).port}`), ['10.244.1.1:5353']); // web-2 lists dns as TCP only
+  t.is(dns.proto, 'UDP');
+  t.is(backs.length, 3);
+});
+
+test('backend next hop: exact neighbour, then longest prefix; unresolved gets PORT_NONE and a warning', (t) => {
+  const { backs, ch } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.1.5'), ep('10.244.1.6'), ep('10.244.9.9'), ep('10.1.0.1')]));
+  const by = Object.fromEntries(backs.map((b) => [b.addr, b]));
+  t.like(by['10.244.1.5'], { outPort: 3, dstMac: '02:00:00:00:00:35', srcMac: '02:00:00:00:00:03' });
+  t.like(by['10.244.1.6'], { outPort: 1, dstMac: '02:00:00:00:00:11' });
+  t.like(by['10.244.9.9'], { outPort: 2, dstMac: '02:00:00:00:00:22' });
+  t.is(by['10.1.0.1'].outPort, L.PORT_NONE);
+  t.true(ch.warnings.some((w) => w.includes('10.1.0.1') && w.includes('drop_no_route')));
+});
+
+test('ids are stable across updates and freed ids are reused oldest-first', (t) => {
+  const c = new Compiler();
+  const s = svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] });
+  c.change({ upsert: validateAll([node(), s, slice([ep('10.244.1.1'), ep('10.244.1.2'), ep('10.244.1.3')])]) });
+  const idOf = (addr) => [...c.ir.backends.values()].find((b) => b.addr === addr)?.id;
+  const before = { a: idOf('10.244.1.1'), b: idOf('10.244.1.2'), c: idOf('10.244.1.3') };
+  const feId = [...c.ir.frontends.keys()][0];
+  const ch = c.change({ upsert: validateAll([slice([ep('10.244.1.1'), ep('10.244.1.3')])]) });
+  t.is(idOf('10.244.1.1'), before.a);
+  t.is(idOf('10.244.1.3'), before.c);
+  t.deepEqual(ch.diff.backendsRemove, [before.b]);
+  t.deepEqual(ch.diff.backendsUpsert, []); // the two survivors did not change
+  t.deepEqual(ch.diff.frontendsUpsert.map((f) => f.id), [feId]);
+  t.is(ch.servicesRecompiled, 1);
+  c.change({ upsert: validateAll([slice([ep('10.244.1.1'), ep('10.244.1.3'), ep('10.244.1.4')])]) });
+  t.is(idOf('10.244.1.4'), before.b); // the freed id comes back
+  // re-applying the same objects changes nothing
+  const again = c.change({ upsert: validateAll([s, slice([ep('10.244.1.1'), ep('10.244.1.3'), ep('10.244.1.4')])]) });
+  t.deepEqual([again.diff.frontendsUpsert, again.diff.frontendsRemove, again.diff.backendsUpsert, again.diff.backendsRemove], [[], [], [], []]);
+});
+
+test('maglev-table-size annotation sets the table size', (t) => {
+  const { fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }, { annotations: { 'wdp.io/maglev-table-size': '4093' } }),
+    slice([ep('10.244.1.1')]));
+  t.is(fronts[0].maglev.length, 4093);
+  t.true(fronts[0].maglev.every((id) => id === fronts[0].backends[0]));
+});
+
+test('dual stack: one ClusterIP frontend per family, each with backends of its family', (t) => {
+  const { c, fronts } = compile(node(), svc({ clusterIPs: ['fd00:96::1', '10.96.0.1'], ipFamilies: ['IPv6', 'IPv4'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.1.1')]), slice([ep('fd00:244::1')], undefined, 'web-v6', 'IPv6'));
+  const v4 = fronts.find((f) => f.family === 4), v6 = fronts.find((f) => f.family === 6);
+  t.deepEqual(addrsOf(c, v4), ['10.244.1.1']);
+  t.deepEqual(addrsOf(c, v6), ['fd00:244::1']);
+  t.is(v6.addr, 'fd00:96::1');
+});
+
+test('headless and ExternalName services program nothing', (t) => {
+  const objs = parseManifests(`
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: None, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: shop}
+spec: {type: ExternalName, externalName: example.com}
+`);
+  const { c } = compile(...objs, slice([ep('10.244.1.1')]));
+  t.is(c.ir.frontends.size, 0);
+  t.is(c.ir.backends.size, 0);
+  t.is(c.serviceCount(), 2);
+});
+
+test('one endpoint change at 2000 services recompiles one service', (t) => {
+  const c = new Compiler();
+  const raws = [node()];
+  for (let i = 0; i < 2000; i++) {
+    raws.push({ ...svc({ clusterIP: `10.96.${i >> 8}.${i & 255}`, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }, { name: `s${i}` }) });
+    raws.push({ ...slice([ep(`10.244.${i >> 8}.${i & 255}`)], undefined, `s${i}-1`), metadata: { name: `s${i}-1`, namespace: 'shop', labels: { 'kubernetes.io/service-name': `s${i}` } } });
+  }
+  c.change({ upsert: validateAll(raws) });
+  t.is(c.ir.frontends.size, 2000);
+  const upd = { ...slice([ep('10.244.0.7'), ep('10.244.0.8')], undefined, 's7-1'), metadata: { name: 's7-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 's7' } } };
+  const ch = c.change({ upsert: validateAll([upd]) });
+  t.is(ch.servicesRecompiled, 1);
+  t.is(ch.diff.frontendsUpsert.length, 1);
+  t.is(ch.diff.backendsUpsert.length, 1);
+});

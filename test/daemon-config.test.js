@@ -1,0 +1,75 @@
+// `wdp start --config`: validation with every problem reported at once.
+import test from 'ava';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, loadConfigFile, ConfigError } from '../dist/src/daemon/config.js';
+
+const good = {
+  node: { name: 'node-a', addresses: ['192.168.100.2'] },
+  ports: [
+    { name: 'client', type: 'afpacket', ifname: 'c0', role: 'uplink', gateways: ['10.0.0.1'] },
+    { name: 'pod-a', type: 'tap', ifname: 'tap-a', role: 'pod', gateways: ['10.244.0.1'], pods: [{ ip: '10.244.1.11', mac: '02:AA:00:00:00:0B' }] },
+  ],
+};
+
+test('a valid config gets defaults', (t) => {
+  const c = parseConfig(good);
+  t.is(c.workers, 1);
+  t.is(c.logLevel, 'info');
+  t.is(c.api.listen, '127.0.0.1:9440');
+  t.is(c.api.healthz, '127.0.0.1:10256');
+  t.is(c.stateDir, '/var/lib/wdp');
+  t.is(c.ports[1].pods[0].mac, '02:aa:00:00:00:0b');
+  t.deepEqual(c.ports[0].pods, []);
+});
+
+test('every error is reported with its path', (t) => {
+  const bad = structuredClone(good);
+  bad.ports[0].gateways = ['10.0.0.300'];
+  bad.ports[1].type = 'pcap';
+  bad.ports.push({ name: 'client', type: 'afpacket', ifname: 'c0', role: 'uplink', mac: '03:00:00:00:00:01' });
+  bad.workers = 0;
+  bad.surprise = true;
+  const e = t.throws(() => parseConfig(bad, 'x.yaml'), { instanceOf: ConfigError });
+  t.regex(e.message, /invalid config x\.yaml/);
+  t.regex(e.message, /ports\[0\]\.gateways\[0\]: must be an IPv4 or IPv6 address/);
+  t.regex(e.message, /ports\[1\]\.type/);
+  t.regex(e.message, /ports\[2\]\.mac: must be a unicast MAC/);
+  t.regex(e.message, /workers/);
+  t.regex(e.message, /surprise/);
+});
+
+test('cross-field rules: duplicates, netns only for TAP, pods only on pod ports, routes name ports, multi-worker needs placement', (t) => {
+  const bad = structuredClone(good);
+  bad.ports.push({ name: 'pod-b', type: 'afpacket', ifname: 'c0', role: 'uplink', netns: 'x', pods: [{ ip: '10.1.1.1' }] });
+  bad.routes = [{ prefix: '0.0.0.0/0', port: 'nope', mac: '02:00:00:00:00:01' }];
+  const e = t.throws(() => parseConfig(bad), { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[2\]\.ifname: duplicate interface "c0"/);
+  t.regex(e.message, /ports\[2\]\.netns: only a TAP port/);
+  t.regex(e.message, /ports\[2\]\.pods: pods can only be listed on a pod-facing port/);
+  t.regex(e.message, /routes\[0\]\.port: no port named "nope"/);
+  const multi = { ...structuredClone(good), workers: 2 };
+  t.throws(() => parseConfig(multi), { message: /with workers > 1 every port needs "worker: N"/ });
+  multi.ports[0].worker = 0; multi.ports[1].worker = 3;
+  t.throws(() => parseConfig(multi), { message: /worker 3 does not exist/ });
+});
+
+test('files: unreadable, not YAML, not a mapping', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.throws(() => loadConfigFile(join(dir, 'missing.yaml')), { message: /cannot read config/ });
+  writeFileSync(join(dir, 'bad.yaml'), 'node: [unclosed');
+  t.throws(() => loadConfigFile(join(dir, 'bad.yaml')), { message: /not valid YAML/ });
+  writeFileSync(join(dir, 'list.yaml'), '- a\n- b\n');
+  t.throws(() => loadConfigFile(join(dir, 'list.yaml')), { message: /must be a YAML mapping/ });
+  writeFileSync(join(dir, 'ok.yaml'), 'node: {name: n1}\nports:\n  - {name: p, type: tap, ifname: t0, role: pod}\n');
+  t.is(loadConfigFile(join(dir, 'ok.yaml')).ports[0].ifname, 't0');
+});
+
+test('api listen addresses are checked', (t) => {
+  t.is(parseConfig({ ...good, api: { listen: '/run/wdp.sock', healthz: 'off' } }).api.listen, '/run/wdp.sock');
+  t.is(parseConfig({ ...good, api: { listen: '[::1]:80' } }).api.listen, '[::1]:80');
+  t.throws(() => parseConfig({ ...good, api: { listen: 'nope' } }), { message: /api\.listen: must be host:port/ });
+  t.throws(() => parseConfig({ ...good, api: { healthz: 'nope' } }), { message: /api\.healthz/ });
+});

@@ -1,0 +1,129 @@
+// The daemon's slow path: ARP / neighbour discovery answers and neighbour learning.
+import test from 'ava';
+import { L2Responder, NeighbourTable } from '../dist/src/daemon/l2.js';
+import { arpRequest, arp, neighborSolicitation, frame, ethernet, ipPacket, ETH_P_IPV6 } from '../dist/src/packet/build.js';
+import { verifyChecksums } from '../dist/src/packet/checksum.js';
+
+const GW_MAC = '02:dd:00:00:00:01';
+const POD_MAC = '02:aa:00:00:00:0b';
+const ports = [
+  { index: 0, name: 'client', mac: '02:dd:00:00:00:00', role: 'uplink', gateways: ['10.0.0.1', 'fd00::1'], learn: false },
+  { index: 1, name: 'pod-a', mac: GW_MAC, role: 'pod', gateways: ['10.244.0.1', 'fd00:244::1'], learn: true },
+];
+const hex = (b, from, to) => Buffer.from(b.subarray(from, to)).toString('hex');
+
+test('ARP request for the port gateway gets a reply from the port MAC and teaches the sender', (t) => {
+  const l2 = new L2Responder(ports, ['192.168.100.2']);
+  const req = arpRequest({ senderMac: POD_MAC, senderIp: '10.244.1.11', targetIp: '10.244.0.1' });
+  const r = l2.handle(req, 1);
+  t.is(r.action, 'reply');
+  const f = r.frame;
+  t.is(hex(f, 0, 6), POD_MAC.replace(/:/g, ''));         // to the asker
+  t.is(hex(f, 6, 12), GW_MAC.replace(/:/g, ''));         // from our port
+  t.is(hex(f, 12, 14), '0806');
+  t.is(hex(f, 20, 22), '0002');                           // op reply
+  t.is(hex(f, 22, 28), GW_MAC.replace(/:/g, ''));         // sender hw = us
+  t.deepEqual([...f.subarray(28, 32)], [10, 244, 0, 1]);  // sender ip = the gateway asked for
+  t.is(hex(f, 32, 38), POD_MAC.replace(/:/g, ''));
+  t.deepEqual([...f.subarray(38, 42)], [10, 244, 1, 11]);
+  t.deepEqual(r.learned, { addr: '10.244.1.11', family: 4, port: 1, mac: POD_MAC, source: 'learned' });
+});
+
+test('ARP for an address we do not own is consumed; learning is off on uplinks', (t) => {
+  const l2 = new L2Responder(ports);
+  const r1 = l2.handle(arpRequest({ senderMac: POD_MAC, senderIp: '10.244.1.11', targetIp: '10.244.1.12' }), 1);
+  t.is(r1.action, 'consume');
+  t.is(r1.learned?.addr, '10.244.1.11');
+  // the gateway of port 1 is not answered on port 0
+  const r2 = l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.244.0.1' }), 0);
+  t.is(r2.action, 'consume');
+  t.is(r2.learned, undefined);
+  const r3 = l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.0.0.1' }), 0);
+  t.is(r3.action, 'reply');
+  t.is(r3.learned, undefined);
+});
+
+test('node addresses and VIPs are answered on every port; the set can change', (t) => {
+  const l2 = new L2Responder(ports, ['192.168.100.2']);
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '192.168.100.2' }), 0).action, 'reply');
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.96.0.10' }), 0).action, 'consume');
+  l2.setGlobal(['10.96.0.10']);
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.96.0.10' }), 0).action, 'reply');
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '192.168.100.2' }), 0).action, 'consume');
+});
+
+test('neighbour solicitation for the gateway gets a valid advertisement', (t) => {
+  const l2 = new L2Responder(ports);
+  const ns = neighborSolicitation({ senderMac: POD_MAC, senderIp: 'fd00:244::11', targetIp: 'fd00:244::1' });
+  const r = l2.handle(ns, 1);
+  t.is(r.action, 'reply');
+  const f = r.frame;
+  t.is(hex(f, 0, 6), POD_MAC.replace(/:/g, ''));
+  t.is(hex(f, 6, 12), GW_MAC.replace(/:/g, ''));
+  t.is(hex(f, 12, 14), '86dd');
+  t.is(f[20], 58);            // ICMPv6
+  t.is(f[21], 255);           // hop limit
+  t.is(f[54], 136);           // NA
+  t.is(f[58] & 0xe0, 0xe0);   // router, solicited, override
+  t.deepEqual(verifyChecksums(f), []);
+  t.is(hex(f, 62, 78), 'fd000244000000000000000000000001');
+  t.is(f[78], 2);             // target link-layer address option
+  t.is(hex(f, 80, 86), GW_MAC.replace(/:/g, ''));
+  t.deepEqual(r.learned, { addr: 'fd00:244::11', family: 6, port: 1, mac: POD_MAC, source: 'learned' });
+});
+
+test('DAD probes (unspecified source) are not answered and teach nothing', (t) => {
+  const l2 = new L2Responder(ports);
+  const ns = neighborSolicitation({ senderMac: POD_MAC, senderIp: '::', targetIp: 'fd00:244::1' });
+  const r = l2.handle(ns, 1);
+  t.is(r.action, 'consume');
+  t.is(r.learned, undefined);
+});
+
+test('neighbour advertisements and ARP replies to our probes are learned', (t) => {
+  const l2 = new L2Responder(ports);
+  const probe4 = l2.probe('10.244.1.12', 1);
+  t.truthy(probe4);
+  t.is(hex(probe4, 0, 6), 'ffffffffffff');
+  t.deepEqual([...probe4.subarray(28, 32)], [10, 244, 0, 1]); // asked from the port's gateway address
+  const reply = arp({ op: 2, senderMac: '02:aa:00:00:00:0c', senderIp: '10.244.1.12', targetMac: GW_MAC, targetIp: '10.244.0.1', dstMac: GW_MAC });
+  const r = l2.handle(reply, 1);
+  t.is(r.action, 'consume');
+  t.is(r.learned?.mac, '02:aa:00:00:00:0c');
+  const probe6 = l2.probe('fd00:244::12', 1);
+  t.is(probe6[54], 135);
+  t.deepEqual(verifyChecksums(probe6), []);
+  // NA with target link-layer option
+  const body = new Uint8Array(24);
+  body.set([0xfd, 0, 2, 0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12], 0);
+  body[16] = 2; body[17] = 1; body.set([2, 0xaa, 0, 0, 0, 0x0c], 18);
+  const na = ethernet({ srcMac: '02:aa:00:00:00:0c', dstMac: GW_MAC }, ETH_P_IPV6,
+    ipPacket({ src: 'fd00:244::12', dst: 'fd00:244::1', proto: 'ICMP', icmpType: 136, rest: 0x60000000, payload: body, ttl: 255 }));
+  const r6 = l2.handle(na, 1);
+  t.deepEqual(r6.learned, { addr: 'fd00:244::12', family: 6, port: 1, mac: '02:aa:00:00:00:0c', source: 'learned' });
+  t.is(l2.probe('10.1.1.1', 0) !== undefined, true);
+  t.is(l2.probe('10.1.1.1', 9), undefined);
+});
+
+test('IP frames on pod ports teach the sender; malformed frames are consumed, never thrown', (t) => {
+  const l2 = new L2Responder(ports);
+  const ip = frame({ src: '10.244.1.13', dst: '8.8.8.8', proto: 'UDP', sport: 1, dport: 2, srcMac: '02:aa:00:00:00:0d' });
+  t.is(l2.handle(ip, 1).learned?.addr, '10.244.1.13');
+  t.is(l2.handle(ip, 0).learned, undefined);
+  for (const junk of [new Uint8Array(0), new Uint8Array(13), Uint8Array.from([...new Uint8Array(12), 8, 6, 0, 1]), Uint8Array.from([...new Uint8Array(12), 0x86, 0xdd, 0x60]), new Uint8Array(100).fill(0xff)]) {
+    const r = l2.handle(junk, 1);
+    t.is(r.action, 'consume');
+  }
+  t.is(l2.handle(ip, 7).why, 'unknown_port');
+});
+
+test('neighbour table: static entries win over learned ones, changes are reported', (t) => {
+  const nt = new NeighbourTable();
+  t.true(nt.set({ addr: 'fd00:244::0b', family: 6, port: 1, mac: POD_MAC, source: 'static' }));
+  t.false(nt.set({ addr: 'fd00:244::b', family: 6, port: 2, mac: '02:00:00:00:00:99', source: 'learned' }));
+  t.is(nt.get('fd00:244:0::b').port, 1);
+  t.true(nt.set({ addr: '10.244.1.11', family: 4, port: 1, mac: POD_MAC, source: 'learned' }));
+  t.false(nt.set({ addr: '10.244.1.11', family: 4, port: 1, mac: POD_MAC, source: 'learned' }));
+  t.true(nt.set({ addr: '10.244.1.11', family: 4, port: 2, mac: POD_MAC, source: 'learned' }));
+  t.is(nt.size, 2);
+});

@@ -1,0 +1,101 @@
+// `wdp start` as a process: refuses bad configs with a clear message, serves the API and the
+// `wdp` CLI, stops cleanly on SIGTERM (exit 0, ports closed, TAP devices gone), and restores the
+// persisted Services on restart so traffic flows again without re-applying anything.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, WDP,
+} from './lib/topology.js';
+
+const root = canUseNetns();
+
+test('a bad config is refused before anything starts, listing every problem', (t) => {
+  const dir = join(process.env.TMPDIR ?? '/tmp', `wdp-badcfg-${process.pid}.yaml`);
+  writeFileSync(dir, 'node: {name: Node_A}\nports:\n  - {name: p, type: pcap, ifname: t0, role: pod, gateways: [10.0.0.300]}\nworkers: 0\n');
+  const r = spawnSync(process.execPath, [WDP, 'start', '--config', dir], { encoding: 'utf8', timeout: 20000 });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /invalid config/);
+  t.regex(r.stderr, /node\.name/);
+  t.regex(r.stderr, /ports\[0\]\.type/);
+  t.regex(r.stderr, /ports\[0\]\.gateways\[0\]/);
+  t.regex(r.stderr, /workers/);
+});
+
+const serial = root ? test.serial : test.skip;
+
+let topo;
+test.before(() => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }] });
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+serial('a missing interface is a clear startup error, not a crash', async (t) => {
+  const cfg = structuredClone(topo.config);
+  cfg.ports[0].ifname = 'nope0';
+  const file = join(topo.dir, 'missing-if.yaml');
+  writeFileSync(file, JSON.stringify(cfg));
+  const r = await topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, 'start', '--config', file], { timeoutMs: 30000 });
+  t.is(r.code, 1);
+  t.regex(r.stderr, /interface "nope0" does not exist/);
+});
+
+serial('SIGTERM stops cleanly; a restart restores the saved services and forwards again', async (t) => {
+  let t1 = Date.now();
+  await startDaemon(topo);
+  t.log(`first start: API up after ${Date.now() - t1} ms`);
+  await startPods(topo);
+  t.log(`pods up after ${Date.now() - t1} ms`);
+  const r = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'web', clusterIP: '10.96.3.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true } })) }),
+  ]);
+  t.is(r.status, 200, r.text);
+  let ok;
+  for (let i = 0; i < 20 && ok?.code !== 0; i++) { ok = await curl(topo, topo.ns.client, 'http://10.96.3.10/', { timeout: 3 }); if (ok.code) await sleep(200); }
+  t.is(ok.code, 0, ok.stderr);
+
+  // the wdp CLI talks to the running daemon
+  const server = `unix:${topo.config.api.listen}`;
+  const status = spawnSync(process.execPath, [WDP, 'status', '--server', server, '-o', 'json'], { encoding: 'utf8', timeout: 20000 });
+  t.is(status.status, 0, status.stderr);
+  t.is(JSON.parse(status.stdout).services, 1);
+  const counters = spawnSync(process.execPath, [WDP, 'get', 'counters', '--server', server, '-o', 'json'], { encoding: 'utf8', timeout: 20000 });
+  t.is(counters.status, 0, counters.stderr);
+  t.true(JSON.parse(counters.stdout).global.forward > 0);
+
+  // SIGTERM: exit 0, the TAP the daemon created (living in the pod namespace) is gone
+  const d = topo.daemon;
+  const exited = new Promise((res) => d.once('exit', (code, sig) => res({ code, sig })));
+  d.kill('SIGTERM');
+  const how = await exited;
+  t.deepEqual(how, { code: 0, sig: null }, topo.daemonLog.slice(-2000));
+  t.regex(topo.daemonLog, /"msg":"stopped"/);
+  t.not(topo.lab.exec(topo.pods[0].ns, 'ip', ['link', 'show', topo.pods[0].ifname]).code, 0, 'TAP device must disappear with its fd');
+  t.not((await curl(topo, topo.ns.client, 'http://10.96.3.10/', { timeout: 1 })).code, 0, 'nothing forwards once stopped');
+
+  // restart: state comes back from stateDir; the TAP is re-created, so the pod is re-addressed
+  const t0 = Date.now();
+  await startDaemon(topo);
+  t.log(`restart: API up after ${Date.now() - t0} ms`);
+  t.regex(topo.daemonLog, /"from":"primary"/);
+  topo.podProcs.forEach((p) => p.kill('SIGKILL'));
+  topo.podProcs = [];
+  await sleep(200);
+  for (const pod of topo.pods) if (pod.attach === 'afpacket') {
+    topo.lab.exec(pod.ns, 'ip', ['addr', 'flush', 'dev', pod.ifname]);
+    topo.lab.exec(pod.ns, 'ip', ['route', 'flush', 'table', 'main']);
+    topo.lab.exec(pod.ns, 'ip', ['-6', 'route', 'flush', 'table', 'main']);
+  }
+  await startPods(topo);
+  t.log(`pods up after ${Date.now() - t0} ms`);
+  const seen = new Set();
+  for (let i = 0; i < 40 && seen.size < 2; i++) {
+    const c = await curl(topo, topo.ns.client, 'http://10.96.3.10/', { timeout: 3 });
+    if (c.code === 0) seen.add(c.body.trim()); else await sleep(200);
+  }
+  t.log(`both pods answered after ${Date.now() - t0} ms`);
+  t.deepEqual([...seen].sort(), ['pod-a', 'pod-b']);
+});

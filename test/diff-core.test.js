@@ -1,0 +1,255 @@
+// Differential test: random service tables and random packet sequences (new flows, replies of
+// existing flows, ICMP errors about flows, junk, time jumps that expire flows and affinity,
+// table changes that remove backends) run through the Wasm core and the reference model; every
+// packet's verdict, reason, out port and output bytes must agree, and so must the counters and the
+// set of live flows at the end. Small capacities (32 flows, 16 affinity slots, short timeouts) so
+// that eviction, expiry cursors, SNAT probing and affinity replacement are exercised too.
+import test from 'ava';
+import fc from 'fast-check';
+import { Core } from '../dist/src/core/host.js';
+import { ReferenceModel } from '../dist/src/reference/model.js';
+import * as B from '../dist/src/packet/build.js';
+import { formatAddr } from '../dist/src/core/addr.js';
+import { GLOBAL_COUNTER_NAMES, REASON_NAMES } from '../dist/src/core/names.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+
+const OPTS = {
+  flows: 32, affinitySlots: 16, batchMax: 16, expireBudget: 4, evictWindow: 8,
+  snatPortMin: 40000, snatPortMax: 40063,
+  timeouts: { tcpSynMs: 2000, tcpEstablishedMs: 8000, tcpCloseMs: 1000, udpMs: 3000, udpRepliedMs: 6000, sctpMs: 8000 },
+};
+const PROTOS = ['TCP', 'UDP', 'SCTP'];
+// 12 clients per family: with 16 affinity slots several services' entries collide, so the
+// probe window fills and least-recently-seen replacement is exercised
+const CLIENTS = {
+  4: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '203.0.113.9', ...Array.from({ length: 8 }, (_, i) => `198.18.0.${i + 1}`)],
+  6: ['fd00::1', 'fd00::2', 'fd00::3', '2001:db8::9', ...Array.from({ length: 8 }, (_, i) => `2001:db8:18::${i + 1}`)],
+};
+const SNAT = { 4: '10.255.0.1', 6: 'fd00:ff::1' };
+
+const vipOf = (fam, i) => (fam === 4 ? `10.96.0.${i}` : `fd00:96::${i.toString(16)}`);
+const beAddrOf = (fam, s, j) => (fam === 4 ? `10.1.${s}.${j}` : `fd00:1:${s.toString(16)}::${j.toString(16)}`);
+
+// ---- arbitraries ------------------------------------------------------------------------------
+
+const serviceArb = fc.record({
+  fam: fc.constantFrom(4, 6),
+  ports: fc.uniqueArray(fc.record({ port: fc.constantFrom(53, 80, 443, 7000), proto: fc.constantFrom(...PROTOS) }), { minLength: 1, maxLength: 2, selector: (p) => `${p.port}/${p.proto}` }),
+  backends: fc.array(fc.record({
+    state: fc.constantFrom(L.BES_READY, L.BES_READY, L.BES_READY, L.BES_TERMINATING_SERVING, L.BES_NOT_SERVING),
+    outPort: fc.constantFrom(1, 2, 2, 4, L.PORT_NONE),
+    clientAddr: fc.boolean(),   // the backend shares a client's address: hairpin traffic
+  }), { maxLength: 4 }),
+  affinity: fc.boolean(),
+  masquerade: fc.boolean(),
+  sourceRange: fc.constantFrom(undefined, undefined, 'narrow', 'wide'),
+  m: fc.constantFrom(7, 13, 251),
+});
+
+const irArb = fc.record({
+  services: fc.array(serviceArb, { minLength: 1, maxLength: 5 }),
+  snatV4: fc.boolean(), snatV6: fc.boolean(),
+  routes: fc.boolean(),
+});
+
+/** Ir from a generated description. `dropBackends` removes some backends (a later generation). */
+function buildIr(d, dropMask = 0) {
+  const frontends = [], backends = [];
+  let feId = 1, beId = 1;
+  d.services.forEach((svc, s) => {
+    const fam = svc.fam;
+    const bes = [];
+    svc.backends.forEach((b, j) => {
+      const id = beId++;
+      if (dropMask & (1 << (id % 16))) return;
+      const addr = b.clientAddr ? CLIENTS[fam][j % 3] : beAddrOf(fam, s + 1, j + 1);
+      bes.push(backend({ id, addr, port: 8000 + j, state: b.state, outPort: b.outPort, service: `ns/s${s}` }));
+    });
+    backends.push(...bes);
+    svc.ports.forEach((p) => {
+      let flags = 0;
+      if (svc.affinity) flags |= L.FEF_AFFINITY;
+      if (svc.masquerade) flags |= L.FEF_MASQUERADE;
+      const sourceRanges = svc.sourceRange === 'narrow' ? [fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : svc.sourceRange === 'wide' ? [fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
+      // distinct backend target ports per frontend port so two ports of a service never share a reply tuple
+      const pbes = bes.map((b) => ({ ...b }));
+      frontends.push(frontend({ id: feId++, addr: vipOf(fam, s + 1), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 2500, service: `ns/s${s}` }, pbes, svc.m));
+    });
+  });
+  const routes = d.routes ? [
+    { prefix: '172.16.0.0/12', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '172.16.1.0/24', outPort: L.PORT_NONE, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+  ] : [];
+  return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? SNAT[4] : undefined, snatV6: d.snatV6 ? SNAT[6] : undefined });
+}
+
+const flagsArb = fc.constantFrom('S', 'S', 'A', 'PA', 'SA', 'FA', 'R', 'F', '');
+const opArb = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('new'), fe: fc.nat(), client: fc.nat(11), sport: fc.constantFrom(1000, 1001, 2000, 40000), flags: flagsArb, ttl: fc.constantFrom(64, 64, 64, 2, 1), vlan: fc.constantFrom(undefined, undefined, undefined, 7), payload: fc.nat(40), udpNoCsum: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst'), fe: fc.nat(), client: fc.nat(11), n: fc.integer({ min: 4, max: 24 }), sport: fc.integer({ min: 1024, max: 60000 }), flags: flagsArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('replyAll'), flags: fc.constantFrom('SA', 'A', 'PA') }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply'), flow: fc.nat(), flags: flagsArb, ttl: fc.constantFrom(64, 64, 1), payload: fc.nat(40) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('again'), flow: fc.nat(), flags: flagsArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('stray'), fam: fc.constantFrom(4, 6), dst: fc.constantFrom('route', 'noroute', 'vipOtherPort', 'icmpEcho'), sport: fc.nat(65535) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('junk'), bytes: fc.uint8Array({ minLength: 0, maxLength: 80 }), base: fc.nat(), cut: fc.nat(), flip: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('time'), ms: fc.constantFrom(1, 500, 1500, 2600, 3500, 7000, 20000) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('gen'), dropMask: fc.nat(0xffff) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush') }) },
+);
+
+// ---- interpretation ---------------------------------------------------------------------------
+
+function payloadOf(n) { return new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff); }
+
+/** Turns an op into frames, reading the model's state for flows. */
+function framesFor(op, ir, model, recent) {
+  if (op.kind === 'burst') {
+    const out = [];
+    for (let i = 0; i < op.n; i++) out.push(...framesFor({ kind: 'new', fe: op.fe, client: op.client + (i >> 2), sport: op.sport + i, flags: op.flags, ttl: 64, payload: 0 }, ir, model, recent));
+    return out;
+  }
+  if (op.kind === 'replyAll') {
+    const n = model.activeFlows().length;
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(...framesFor({ kind: 'reply', flow: i, flags: op.flags, ttl: 64, payload: 0 }, ir, model, recent));
+    return out;
+  }
+  const one = frameFor(op, ir, model, recent);
+  return one ? [one] : [];
+}
+
+/** One op -> one frame (or undefined when the op does not apply, e.g. no flows yet). */
+function frameFor(op, ir, model, recent) {
+  const fes = [...ir.frontends.values()];
+  const flows = model.activeFlows();
+  const flowAt = (k) => (flows.length ? flows[k % flows.length] : undefined);
+  switch (op.kind) {
+    case 'new': {
+      const fe = fes[op.fe % fes.length];
+      if (!fe) return undefined;
+      const clients = CLIENTS[fe.family];
+      const spec = { srcMac: MAC.client, dstMac: MAC.node, src: clients[op.client % clients.length], dst: fe.addr, proto: fe.proto, sport: op.sport, dport: fe.port, ttl: op.ttl, vlan: op.vlan, payload: payloadOf(op.payload) };
+      if (fe.proto === 'TCP') spec.flags = op.flags;
+      if (fe.proto === 'UDP' && fe.family === 4 && op.udpNoCsum) spec.udpChecksum = false;
+      return { frame: B.frame(spec), inPort: 3 };
+    }
+    case 'reply': {
+      const fl = flowAt(op.flow);
+      if (!fl) return undefined;
+      const fam = fl.family;
+      const spec = { srcMac: MAC.beDst, dstMac: MAC.beSrc, src: formatAddr(fl.backend, fam), dst: formatAddr(fl.natDst, fam), proto: fl.proto, sport: fl.bport, dport: fl.nport, ttl: op.ttl, payload: payloadOf(op.payload) };
+      if (fl.proto === 6) spec.flags = op.flags;
+      return { frame: B.frame(spec), inPort: 2 };
+    }
+    case 'again': {
+      const fl = flowAt(op.flow);
+      if (!fl) return undefined;
+      const fam = fl.family;
+      const spec = { srcMac: MAC.client, dstMac: MAC.node, src: formatAddr(fl.client, fam), dst: formatAddr(fl.vip, fam), proto: fl.proto, sport: fl.cport, dport: fl.vport, payload: payloadOf(5) };
+      if (fl.proto === 6) spec.flags = op.flags;
+      return { frame: B.frame(spec), inPort: 3 };
+    }
+    case 'icmp': {
+      const fl = flowAt(op.flow);
+      if (!fl) return undefined;
+      const fam = fl.family, f = (a) => formatAddr(a, fam);
+      if (op.fromBackend) {
+        const inner = B.ipPacket({ src: f(fl.natDst), dst: f(fl.backend), proto: fl.proto, sport: fl.nport, dport: fl.bport, ttl: 63, payload: payloadOf(30) });
+        return { frame: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), inner, quoteLen: op.quote }), inPort: 2 };
+      }
+      const inner = B.ipPacket({ src: f(fl.vip), dst: f(fl.client), proto: fl.proto, sport: fl.vport, dport: fl.cport, ttl: 63, payload: payloadOf(30) });
+      return { frame: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: f(fl.client), dst: f(fl.vip), inner, quoteLen: op.quote }), inPort: 3 };
+    }
+    case 'stray': {
+      const src = CLIENTS[op.fam][0];
+      if (op.dst === 'icmpEcho') return { frame: B.frame({ src, dst: vipOf(op.fam, 1), proto: 'ICMP' }), inPort: 3 };
+      const dst = op.dst === 'route' ? (op.fam === 4 ? '172.16.1.9' : 'fd00:aaaa::9') : op.dst === 'vipOtherPort' ? vipOf(op.fam, 1) : (op.fam === 4 ? '198.51.100.1' : '2001:db8:1::1');
+      if (op.dst === 'route' && op.fam === 4 && op.sport & 1) return { frame: B.frame({ src, dst: '172.16.9.9', proto: 'UDP', sport: op.sport, dport: 9 }), inPort: 3 };
+      return { frame: B.frame({ src, dst, proto: 'UDP', sport: op.sport, dport: 9999 }), inPort: 3 };
+    }
+    case 'junk': {
+      if (!recent.length || op.bytes.length > 60 && op.base % 3 === 0) {
+        const f = new Uint8Array(14 + op.bytes.length);
+        f.set(B.fromHex('0200000000aa020000000c01'), 0);
+        f[12] = op.base & 1 ? 0x86 : 0x08; f[13] = op.base & 1 ? 0xdd : 0x00;
+        f.set(op.bytes, 14);
+        return { frame: f, inPort: 3 };
+      }
+      const base = recent[op.base % recent.length].slice();
+      if (op.flip % 2 === 0) base[op.flip % base.length] ^= 1 << (op.flip % 8);
+      const cut = op.cut % 4 === 0 ? Math.max(0, base.length - 1 - (op.cut % base.length)) : base.length;
+      return { frame: base.subarray(0, cut), inPort: 3 };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const runArb = fc.record({
+  ir: irArb,
+  batches: fc.array(fc.array(opArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 14 }),
+});
+
+function compareState(core, model) {
+  const c = core.counters();
+  const problems = [];
+  GLOBAL_COUNTER_NAMES.forEach((name, i) => {
+    if (name && c.global[name] !== model.global[i]) problems.push(`counter ${name}: core ${c.global[name]} model ${model.global[i]}`);
+  });
+  REASON_NAMES.forEach((name, i) => {
+    if (name && c.reasons[name] !== model.reasons[i]) problems.push(`reason ${name}: core ${c.reasons[name]} model ${model.reasons[i]}`);
+  });
+  for (const [id, v] of Object.entries(c.frontends)) {
+    const m = model.frontCounters.get(Number(id)) ?? { packets: 0, bytes: 0 };
+    if (v.packets !== m.packets || v.bytes !== m.bytes) problems.push(`frontend ${id}: core ${JSON.stringify(v)} model ${JSON.stringify(m)}`);
+  }
+  const cf = core.flows().map((f) => `${f.flow}:${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}>${f.backend}:${f.backendPort}:${f.state}:${f.flags.join('+')}`).sort();
+  const mf = model.activeFlows().map((f) => {
+    const fam = f.family;
+    const states = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp'];
+    const flags = [[L.CTF_SNAT, 'snat'], [L.CTF_REPLIED, 'replied'], [L.CTF_AFFINITY, 'affinity'], [L.CTF_FALLBACK, 'fallback']].filter(([b]) => f.flags & b).map(([, n]) => n);
+    return `${f.index}:${formatAddr(f.client, fam)}:${f.cport}>${formatAddr(f.vip, fam)}:${f.vport}>${formatAddr(f.backend, fam)}:${f.bport}:${states[f.state]}:${flags.join('+')}`;
+  }).sort();
+  if (JSON.stringify(cf) !== JSON.stringify(mf)) problems.push(`flows differ:\n  core  ${cf.join('\n        ')}\n  model ${mf.join('\n        ')}`);
+  return problems;
+}
+
+test('core and reference model agree on random tables and packet sequences', (t) => {
+  let packets = 0;
+  const verdicts = new Map();
+  const stateCounters = {};
+  fc.assert(fc.property(runArb, ({ ir: d, batches }) => {
+    let ir = buildIr(d);
+    const core = Core.create(OPTS);
+    core.applyIr(ir);
+    const model = new ReferenceModel(ir, OPTS);
+    let now = 1000;
+    const recent = [];
+    for (const ops of batches) {
+      const frames = [];
+      for (const op of ops) {
+        if (op.kind === 'time') { now += op.ms; continue; }
+        if (op.kind === 'gen') { ir = buildIr(d, op.dropMask); core.applyIr(ir); model.setIr(ir); continue; }
+        if (op.kind === 'flush') { core.ctFlush(); model.flush(); continue; }
+        // frames of one batch are built against the model state before the batch
+        frames.push(...framesFor(op, ir, model, recent));
+      }
+      if (!frames.length) continue;
+      const pairs = runBoth(core, model, frames, now);
+      const bad = firstMismatch(pairs);
+      if (bad) throw new Error(`mismatch at t=${now}:\n${bad}`);
+      for (const p of pairs) { packets++; verdicts.set(p.core.reason, (verdicts.get(p.core.reason) ?? 0) + 1); }
+      for (const fr of frames) { recent.push(fr.frame); if (recent.length > 16) recent.shift(); }
+      now += 1;
+    }
+    const problems = compareState(core, model);
+    if (problems.length) throw new Error(problems.join('\n'));
+    for (const [k, v] of Object.entries(core.counters().global)) stateCounters[k] = (stateCounters[k] ?? 0) + v;
+  }), { numRuns: 300, seed: Number(process.env.WDP_DIFF_SEED ?? 0x5eed) || undefined });
+  t.log(`${packets} packets compared; reasons seen: ${[...verdicts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  t.log(`state counters over all runs: ${Object.entries(stateCounters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  // the run must have exercised the interesting paths, or it proves little
+  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+});

@@ -1,0 +1,176 @@
+// End to end, with real clients in network namespaces and `wdp start` running inside its own
+// namespace: ClusterIP over TCP and UDP (numeric and named targetPort), replies from the VIP,
+// load spread, no-endpoint rejects, IPv6, and `wdp trace` agreeing with what happened.
+// Pods are attached both by TAP (created by the daemon, moved into the pod namespace) and by
+// AF_PACKET on a veth.
+import test from 'ava';
+import {
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, udpAsk, serviceYaml, sliceYaml, sleep,
+} from './lib/topology.js';
+
+const root = canUseNetns();
+const serial = root ? test.serial : test.skip;
+if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+
+let topo;
+const VIP = '10.96.0.10';
+const VIP6 = 'fd00:96::10';
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+  try {
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    throw e;
+  }
+});
+
+test.after.always(async () => { await destroyTopology(topo); });
+
+async function apply(objs) {
+  const r = await api(topo, 'POST', '/api/v1/apply', objs);
+  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+const webService = () => [
+  serviceYaml({
+    name: 'web', clusterIP: VIP,
+    ports: [
+      { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' },
+      { name: 'alt', port: 81, targetPort: 'alt-http', protocol: 'TCP' },
+      { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' },
+    ],
+  }),
+  sliceYaml({
+    name: 'web-1', service: 'web',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'alt', port: 9090, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+    endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+  }),
+];
+
+/** curl until it answers (the first request may race neighbour resolution of a new backend). */
+async function curlOk(ns, url, tries = 20) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await curl(topo, ns, url, { timeout: 3 });
+    if (last.code === 0 && last.body) return last;
+    await sleep(200);
+  }
+  return last;
+}
+
+serial('ClusterIP TCP: real curl through the VIP, numeric targetPort, no SNAT, load spreads over all pods', async (t) => {
+  await apply(webService());
+  const first = await curlOk(topo.ns.client, `http://${VIP}/`);
+  t.is(first.code, 0, `curl failed: ${first.stderr}\n${topo.daemonLog.slice(-3000)}`);
+  const seen = new Map();
+  for (let i = 0; i < 30; i++) {
+    const r = await curl(topo, topo.ns.client, `http://${VIP}:80/`);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.headers['x-local-port'], '8080');
+    t.is(r.headers['x-peer'].replace('::ffff:', ''), '10.0.0.2');   // client address preserved
+    const pod = r.body.trim();
+    seen.set(pod, (seen.get(pod) ?? 0) + 1);
+  }
+  t.deepEqual([...seen.keys()].sort(), ['pod-a', 'pod-b', 'pod-c'], `spread: ${JSON.stringify([...seen])}`);
+});
+
+serial('ClusterIP TCP: named targetPort resolves through the EndpointSlice port name', async (t) => {
+  await apply(webService());
+  const r = await curlOk(topo.ns.client, `http://${VIP}:81/`);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.headers['x-local-port'], '9090');
+});
+
+serial('ClusterIP UDP: echo answered from the VIP and service port', async (t) => {
+  await apply(webService());
+  const pods = new Set();
+  for (let i = 0; i < 12; i++) {
+    const r = await udpAsk(topo, topo.ns.client, VIP, 53, `ping-${i}`);
+    t.falsy(r.timeout, 'UDP reply timed out');
+    t.is(r.from, VIP);
+    t.is(r.port, 53);
+    t.regex(r.reply, new RegExp(`^pod-[abc]:ping-${i}$`));
+    pods.add(r.reply.split(':')[0]);
+  }
+  t.true(pods.size >= 2, `UDP flows went to ${[...pods]}`);
+});
+
+serial('no endpoints: TCP gets an immediate RST (connection refused), UDP an ICMP port unreachable', async (t) => {
+  await apply([
+    serviceYaml({ name: 'empty', clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+  ]);
+  const r = await curl(topo, topo.ns.client, 'http://10.96.0.20/', { timeout: 4 });
+  t.is(r.code, 7, `curl should fail to connect (7), not time out (28); got ${r.code}: ${r.stderr}`);
+  const tcp = `
+    const s = require('net').connect(80, '10.96.0.20');
+    const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
+    s.on('connect', () => { console.log('connected'); process.exit(0); });
+    s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });`;
+  t.is((await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', tcp], { timeoutMs: 10000 })).stdout.trim(), 'ECONNREFUSED');
+  // A connected UDP socket surfaces ICMP port unreachable as ECONNREFUSED.
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
+    s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });
+    s.on('message', () => { clearTimeout(t); console.log('reply'); process.exit(0); });
+    s.connect(53, '10.96.0.20', () => { s.send('x'); setTimeout(() => s.send('y'), 300); });`;
+  const u = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: 10000 });
+  t.is(u.stdout.trim(), 'ECONNREFUSED');
+  const c = await api(topo, 'GET', '/api/v1/counters');
+  t.is(c.status, 200);
+  t.true(JSON.stringify(c.json).includes('reject_no_endpoints'));
+});
+
+serial('IPv6 ClusterIP: TCP and UDP to a v6 VIP reach v6 pod addresses', async (t) => {
+  await apply([
+    serviceYaml({ name: 'web6', clusterIP: VIP6, extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({
+      name: 'web6-1', service: 'web6', addressType: 'IPv6',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+      endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true } })),
+    }),
+  ]);
+  const r = await curlOk(topo.ns.client, `http://[${VIP6}]/`);
+  t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.regex(r.body, /^pod-[abc]\n$/);
+  t.is(r.headers['x-peer'], 'fd00::2');
+  const seen = new Set();
+  for (let i = 0; i < 20; i++) seen.add((await curl(topo, topo.ns.client, `http://[${VIP6}]/`)).body.trim());
+  t.deepEqual([...seen].sort(), ['pod-a', 'pod-b', 'pod-c']);
+  const u = await udpAsk(topo, topo.ns.client, VIP6, 53, 'six');
+  t.is(u.from, VIP6);
+  t.regex(u.reply ?? '', /^pod-[abc]:six$/);
+});
+
+serial('wdp trace agrees with what the dataplane did for a real connection', async (t) => {
+  await apply(webService());
+  const r = await curlOk(topo.ns.client, `http://${VIP}/`);
+  t.is(r.code, 0);
+  const ct = await api(topo, 'GET', `/api/v1/conntrack?client=10.0.0.2`);
+  t.is(ct.status, 200, ct.text);
+  const flows = (ct.json.items ?? ct.json.flows ?? ct.json).filter((f) => f.vip === VIP && f.vipPort === 80);
+  t.true(flows.length > 0, `no conntrack entry: ${ct.text.slice(0, 500)}`);
+  const flow = flows[0];
+  const tr = await api(topo, 'POST', '/api/v1/trace', { src: '10.0.0.2', dst: VIP, proto: 'TCP', sport: flow.clientPort, dport: 80, tcpFlags: 'A', inPort: 0 });
+  t.is(tr.status, 200, tr.text);
+  const res = tr.json.result ?? tr.json;
+  t.is(res.verdict, 'forward');
+  t.is(res.conntrack, 'hit_orig');
+  t.is(res.backend.addr, flow.backend);
+  // a fresh SYN from an unused port is NATed to a ready backend on port 8080
+  const tr2 = await api(topo, 'POST', '/api/v1/trace', { src: '10.0.0.2', dst: VIP, proto: 'TCP', sport: 1234, dport: 80, inPort: 0 });
+  const res2 = tr2.json.result ?? tr2.json;
+  t.is(res2.verdict, 'forward');
+  t.is(res2.output.dport, 8080);
+  t.true(topo.pods.some((p) => p.ip === res2.output.dst));
+  // and the no-endpoint service is a reject
+  const tr3 = await api(topo, 'POST', '/api/v1/trace', { src: '10.0.0.2', dst: '10.96.0.20', proto: 'TCP', sport: 1234, dport: 80, inPort: 0 });
+  const res3 = tr3.json.result ?? tr3.json;
+  t.is(res3.verdict, 'reject');
+  t.is(res3.reason, 'reject_no_endpoints');
+});

@@ -1,0 +1,149 @@
+// End to end, endpoint life cycle and stickiness: endpoint churn, readiness / terminating
+// fallback, existing flows surviving a backend going not-ready, sessionAffinity ClientIP with a
+// short timeout, and hairpin (a pod reaching itself through its own Service). `wdp start` runs in
+// its own namespace; pods are attached by TAP and AF_PACKET.
+import test from 'ava';
+import {
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, udpAsk, serviceYaml, sliceYaml, sleep, NODE_V4,
+} from './lib/topology.js';
+
+const root = canUseNetns();
+const serial = root ? test.serial : test.skip;
+if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+
+let topo;
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+  try {
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    throw e;
+  }
+});
+
+test.after.always(async () => { await destroyTopology(topo); });
+
+async function apply(objs) {
+  const r = await api(topo, 'POST', '/api/v1/apply', objs);
+  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+const READY = { ready: true };
+const NOT_READY = { ready: false, serving: false, terminating: false };
+const TERMINATING_SERVING = { ready: false, serving: true, terminating: true };
+
+function svc(name, vip, extra = {}) {
+  return serviceYaml({ name, clusterIP: vip, extra, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] });
+}
+function slice(name, service, conds) {
+  return sliceYaml({
+    name, service, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+    endpoints: topo.pods.flatMap((p, i) => (conds[i] ? [{ addresses: [p.ip], conditions: conds[i], nodeName: 'node-a' }] : [])),
+  });
+}
+
+async function curlOk(ns, url, tries = 20) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await curl(topo, ns, url, { timeout: 3 });
+    if (last.code === 0 && last.body) return last;
+    await sleep(200);
+  }
+  return last;
+}
+
+async function podsSeen(url, n = 24, ns = topo.ns.client) {
+  const seen = new Set();
+  for (let i = 0; i < n; i++) {
+    const r = await curl(topo, ns, url, { timeout: 3 });
+    if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
+    seen.add(r.body.trim());
+  }
+  return [...seen].sort();
+}
+
+serial('endpoint churn: removed endpoints stop receiving new connections, re-added ones receive again', async (t) => {
+  const url = 'http://10.96.2.10/';
+  await apply([svc('churn', '10.96.2.10'), slice('churn-1', 'churn', [READY, READY, READY])]);
+  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  t.deepEqual(await podsSeen(url), ['pod-a', 'pod-b', 'pod-c']);
+  await apply([slice('churn-1', 'churn', [READY, null, READY])]);
+  t.deepEqual(await podsSeen(url), ['pod-a', 'pod-c']);
+  await apply([slice('churn-1', 'churn', [null, READY, null])]);
+  t.deepEqual(await podsSeen(url, 10), ['pod-b']);
+  await apply([slice('churn-1', 'churn', [READY, READY, READY])]);
+  t.deepEqual(await podsSeen(url), ['pod-a', 'pod-b', 'pod-c']);
+  // deleting the slice leaves the service without endpoints: connection refused
+  const del = await api(topo, 'DELETE', '/api/v1/namespaces/default/endpointslices/churn-1');
+  t.is(del.status, 200, del.text);
+  t.is((await curl(topo, topo.ns.client, url, { timeout: 3 })).code, 7);
+});
+
+serial('readiness: not-ready endpoints get no new flows; terminating-serving ones only when nothing is ready', async (t) => {
+  const url = 'http://10.96.2.11/';
+  await apply([svc('ready', '10.96.2.11'), slice('ready-1', 'ready', [READY, NOT_READY, READY])]);
+  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  t.deepEqual(await podsSeen(url), ['pod-a', 'pod-c']);
+  await apply([slice('ready-1', 'ready', [TERMINATING_SERVING, TERMINATING_SERVING, NOT_READY])]);
+  t.deepEqual(await podsSeen(url), ['pod-a', 'pod-b'], 'fallback to serving-terminating endpoints');
+  await apply([slice('ready-1', 'ready', [TERMINATING_SERVING, TERMINATING_SERVING, READY])]);
+  t.deepEqual(await podsSeen(url, 12), ['pod-c'], 'a ready endpoint wins over terminating ones');
+});
+
+serial('an existing flow keeps its backend when that backend stops being ready; new flows avoid it', async (t) => {
+  await apply([svc('sticky', '10.96.2.12'), slice('sticky-1', 'sticky', [READY, READY, READY])]);
+  let first;
+  for (let i = 0; i < 20 && !first?.reply; i++) { first = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'hello', { bindPort: 40001 }); if (!first.reply) await sleep(200); }
+  t.truthy(first.reply, JSON.stringify(first));
+  const pod = first.reply.split(':')[0];
+  const idx = topo.pods.findIndex((p) => p.name === pod);
+  const conds = [READY, READY, READY];
+  conds[idx] = NOT_READY;
+  await apply([slice('sticky-1', 'sticky', conds)]);
+  const again = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'again', { bindPort: 40001 });
+  t.is(again.reply, `${pod}:again`, 'same 5-tuple: conntrack keeps the not-ready backend');
+  const fresh = new Set();
+  for (let p = 40100; p < 40116; p++) fresh.add((await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'new', { bindPort: p })).reply?.split(':')[0]);
+  t.false(fresh.has(pod), `new flows must avoid the not-ready ${pod}: ${[...fresh]}`);
+  t.is(fresh.size, 2);
+});
+
+serial('sessionAffinity ClientIP: every connection of a client goes to one pod until the affinity times out', async (t) => {
+  const url = 'http://10.96.2.13/';
+  await apply([
+    svc('aff', '10.96.2.13', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 2 } } }),
+    slice('aff-1', 'aff', [READY, READY, READY]),
+  ]);
+  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  const pods = await podsSeen(url, 15);
+  t.is(pods.length, 1, `all connections of one client on one pod: ${pods}`);
+  // trace shows why: the affinity entry picks the backend
+  const tr = await api(topo, 'POST', '/api/v1/trace', { src: '10.0.0.2', dst: '10.96.2.13', proto: 'TCP', sport: 1111, dport: 80, inPort: 0 });
+  t.is(tr.json.selection, 'affinity');
+  t.is(tr.json.backend.addr, topo.pods.find((p) => p.name === pods[0]).ip);
+  // idle for longer than the timeout: the next connection is a fresh Maglev choice
+  await sleep(3500);
+  const tr2 = await api(topo, 'POST', '/api/v1/trace', { src: '10.0.0.2', dst: '10.96.2.13', proto: 'TCP', sport: 1112, dport: 80, inPort: 0 });
+  t.is(tr2.json.selection, 'maglev');
+});
+
+serial('hairpin: a pod reaching itself through its Service gets the answer, seen from the SNAT address', async (t) => {
+  await apply([svc('hair', '10.96.2.14'), slice('hair-1', 'hair', [READY, null, null])]);
+  const podA = topo.pods[0];
+  const r = await curlOk(podA.ns, 'http://10.96.2.14/');
+  t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.is(r.body.trim(), 'pod-a');
+  const peer = r.headers['x-peer'].replace('::ffff:', '');
+  t.not(peer, podA.ip, 'without SNAT the reply would never come back through the dataplane');
+  t.is(peer, NODE_V4);
+  // and a pod reaching another pod through the Service is not SNATed
+  await apply([slice('hair-1', 'hair', [null, READY, null])]);
+  const r2 = await curlOk(podA.ns, 'http://10.96.2.14/');
+  t.is(r2.body.trim(), 'pod-b');
+  t.is(r2.headers['x-peer'].replace('::ffff:', ''), podA.ip);
+});

@@ -1,0 +1,126 @@
+// End to end, external traffic: NodePort on the node address, LoadBalancer ingress IPs and
+// externalIPs from a remote client; externalTrafficPolicy Local vs Cluster (masquerade);
+// loadBalancerSourceRanges refusing clients outside the ranges. `wdp start` runs in its own
+// namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
+import test from 'ava';
+import {
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+} from './lib/topology.js';
+
+const root = canUseNetns();
+const serial = root ? test.serial : test.skip;
+if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+
+let topo;
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
+  try {
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    throw e;
+  }
+});
+
+test.after.always(async () => { await destroyTopology(topo); });
+
+async function apply(objs) {
+  const r = await api(topo, 'POST', '/api/v1/apply', objs);
+  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+// pod-a is on this node (node-a); pod-b and pod-c claim to be on node-b.
+const slice = (name, service) => sliceYaml({
+  name, service, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  endpoints: topo.pods.map((p, i) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: i === 0 ? 'node-a' : 'node-b' })),
+});
+
+async function curlOk(ns, url, tries = 20) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await curl(topo, ns, url, { timeout: 3 });
+    if (last.code === 0 && last.body) return last;
+    await sleep(200);
+  }
+  return last;
+}
+
+async function spread(ns, url, n = 24) {
+  const pods = new Map(), peers = new Set();
+  for (let i = 0; i < n; i++) {
+    const r = await curl(topo, ns, url, { timeout: 3 });
+    if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
+    pods.set(r.body.trim(), (pods.get(r.body.trim()) ?? 0) + 1);
+    peers.add(r.headers['x-peer'].replace('::ffff:', ''));
+  }
+  return { pods: [...pods.keys()].sort(), peers: [...peers].sort() };
+}
+
+serial('NodePort (externalTrafficPolicy Cluster): remote client via the node address, masqueraded, spread over every endpoint', async (t) => {
+  await apply([
+    serviceYaml({ name: 'np', type: 'NodePort', clusterIP: '10.96.1.10', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }] }),
+    slice('np-1', 'np'),
+  ]);
+  const first = await curlOk(topo.ns.remote, `http://${NODE_V4}:30080/`);
+  t.is(first.code, 0, `${first.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  const s = await spread(topo.ns.remote, `http://${NODE_V4}:30080/`);
+  t.deepEqual(s.pods, ['pod-a', 'pod-b', 'pod-c']);
+  t.deepEqual(s.peers, [NODE_V4], 'external traffic with policy Cluster is SNATed to the node address');
+  // the same service's ClusterIP from the in-cluster client is not masqueraded
+  const c = await curlOk(topo.ns.client, 'http://10.96.1.10/');
+  t.is(c.headers['x-peer'].replace('::ffff:', ''), '10.0.0.2');
+});
+
+serial('LoadBalancer ingress IP and externalIPs (externalTrafficPolicy Local): only the local endpoint, client address preserved', async (t) => {
+  await apply([
+    serviceYaml({
+      name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.1.11', lbIngress: ['203.0.113.10'],
+      extra: { externalTrafficPolicy: 'Local', externalIPs: ['198.51.100.7'] },
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081, protocol: 'TCP' }],
+    }),
+    slice('lb-1', 'lb'),
+  ]);
+  for (const url of ['http://203.0.113.10/', 'http://198.51.100.7/', `http://${NODE_V4}:30081/`]) {
+    const first = await curlOk(topo.ns.remote, url);
+    t.is(first.code, 0, `${url}: ${first.stderr}`);
+    const s = await spread(topo.ns.remote, url, 12);
+    t.deepEqual(s.pods, ['pod-a'], `${url} must only reach the node-local endpoint`);
+    t.deepEqual(s.peers, ['192.168.100.10'], `${url} must keep the client address`);
+  }
+});
+
+serial('LoadBalancer with externalTrafficPolicy Cluster spreads and masquerades', async (t) => {
+  await apply([
+    serviceYaml({
+      name: 'lbc', type: 'LoadBalancer', clusterIP: '10.96.1.12', lbIngress: ['203.0.113.11'],
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30082, protocol: 'TCP' }],
+    }),
+    slice('lbc-1', 'lbc'),
+  ]);
+  t.is((await curlOk(topo.ns.remote, 'http://203.0.113.11/')).code, 0);
+  const s = await spread(topo.ns.remote, 'http://203.0.113.11/');
+  t.deepEqual(s.pods, ['pod-a', 'pod-b', 'pod-c']);
+  t.deepEqual(s.peers, [NODE_V4]);
+});
+
+serial('loadBalancerSourceRanges: clients outside the ranges are dropped, inside are served', async (t) => {
+  await apply([
+    serviceYaml({
+      name: 'lbr', type: 'LoadBalancer', clusterIP: '10.96.1.13', lbIngress: ['203.0.113.12'],
+      extra: { loadBalancerSourceRanges: ['10.0.0.0/24'] },
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30083, protocol: 'TCP' }],
+    }),
+    slice('lbr-1', 'lbr'),
+  ]);
+  const inside = await curlOk(topo.ns.client, 'http://203.0.113.12/');
+  t.is(inside.code, 0, inside.stderr);
+  const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+  const outside = await curl(topo, topo.ns.remote, 'http://203.0.113.12/', { timeout: 2 });
+  t.is(outside.code, 28, `remote client must time out (dropped), got ${outside.code}: ${outside.body}`);
+  const after = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+  t.true(after > before, `drop_source_range ${before} -> ${after}`);
+});

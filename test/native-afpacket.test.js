@@ -1,0 +1,273 @@
+// AF_PACKET ports through a veth pair between two namespaces this file creates: frames sent with
+// txBurst on one end arrive byte-exact in the other end's arena; ring overflow is counted; error
+// paths give coded errors. Needs root (namespaces, CAP_NET_RAW); skipped with a reason otherwise.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import * as L from '../dist/assembly/layout.js';
+import { NetnsLab, canUseNetns, run } from '../dist/src/netns.js';
+import { AfPacketPort, NativePort, nativeAddon, nativeAvailable, wait } from '../dist/src/ports/native.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0 && canUseNetns();
+if (!isRoot) console.log('native-afpacket: skipped — needs root (network namespaces, CAP_NET_RAW)');
+const rootTest = isRoot ? test.serial : test.skip;
+
+const ETHERTYPE = 0x88b5; // IEEE local experimental: nothing else on the link uses it
+const MAC_A = '02:0a:00:00:00:01';
+const MAC_B = '02:0b:00:00:00:02';
+
+/** A Wasm-memory-backed burst area: descriptors at 0, slots after them. */
+function makeArea(slots = 256, slotSize = 2048) {
+  const arenaOff = Math.ceil((slots * L.DESC_SIZE) / 64) * 64;
+  const bytes = arenaOff + slots * slotSize;
+  const mem = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+  return { memory: mem.buffer, arenaOff, slotSize, descOff: 0 };
+}
+
+function frame(len, seq, tag = 0) {
+  const f = new Uint8Array(len);
+  f.set([0x02, 0x0b, 0, 0, 0, 2, 0x02, 0x0a, 0, 0, 0, 1, ETHERTYPE >> 8, ETHERTYPE & 0xff]);
+  new DataView(f.buffer).setUint32(14, seq);
+  f[18] = tag;
+  for (let i = 19; i < len; i++) f[i] = (i * 31 + seq * 7 + tag) & 0xff;
+  return f;
+}
+
+function putTx(area, i, bytes, outPort, verdict = L.V_FORWARD, lenOverride) {
+  const u8 = new Uint8Array(area.memory);
+  const dv = new DataView(area.memory);
+  u8.set(bytes, area.arenaOff + i * area.slotSize);
+  const d = area.descOff + i * L.DESC_SIZE;
+  dv.setUint16(d + L.D_LEN, lenOverride ?? bytes.length, true);
+  dv.setUint16(d + L.D_OUT_PORT, outPort, true);
+  dv.setUint8(d + L.D_VERDICT, verdict);
+}
+
+function getRx(area, i) {
+  const dv = new DataView(area.memory);
+  const d = area.descOff + i * L.DESC_SIZE;
+  const len = dv.getUint16(d + L.D_LEN, true);
+  const s = area.arenaOff + i * area.slotSize;
+  return { len, inPort: dv.getUint16(d + L.D_IN_PORT, true), bytes: new Uint8Array(area.memory).slice(s, s + len) };
+}
+
+/** Receive until `want` frames arrived or `boundMs` passed (a bound, not an assertion). */
+function receive(port, area, want, boundMs = 3000) {
+  const out = [];
+  const deadline = Date.now() + boundMs;
+  while (out.length < want && Date.now() < deadline) {
+    wait([port], 20);
+    const n = port.rxBurst(area, 0, Math.min(256, area.memory.byteLength / area.slotSize | 0));
+    for (let i = 0; i < n; i++) out.push(getRx(area, i));
+  }
+  return out;
+}
+
+const ours = (rx) => rx.filter((f) => f.len >= 19 && f.bytes[12] === ETHERTYPE >> 8 && f.bytes[13] === (ETHERTYPE & 0xff));
+
+let lab, nsA, nsB;
+test.before(() => {
+  if (!isRoot) return;
+  const avail = nativeAvailable();
+  if (!avail.ok) throw new Error(`native addon unavailable as root: ${avail.reason}`);
+  lab = new NetnsLab('na');
+  nsA = lab.namespace('a');
+  nsB = lab.namespace('b');
+  // No IPv6 at all: no MLD/ND frames, so every frame on the link is one the test sent.
+  for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
+  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B, offloadOff: false });
+});
+test.after.always(async () => {
+  if (!lab) return;
+  const names = [...lab.names];
+  await lab.destroy();
+  const left = run('ip', ['netns', 'list']).stdout;
+  for (const n of names) if (left.includes(n)) throw new Error(`namespace ${n} left behind`);
+});
+
+rootTest('addon descriptor constants match assembly/layout.ts', (t) => {
+  const layout = nativeAddon().layout;
+  for (const k of ['DESC_SIZE', 'D_LEN', 'D_IN_PORT', 'D_OUT_PORT', 'D_VERDICT', 'V_FORWARD', 'V_REJECT']) t.is(layout[k], L[k], k);
+});
+
+rootTest('txBurst frames arrive byte-exact in the peer arena, only those for this port', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 3 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 7, blockSize: 1 << 16, blockCount: 4 });
+  t.teardown(() => { a.close(); b.close(); });
+  t.is(a.deviceMac, MAC_A);
+  t.deepEqual([...b.mac], [2, 0x0b, 0, 0, 0, 2]);
+  t.true(a.fd >= 0 && b.fd >= 0);
+
+  const tx = makeArea();
+  const sent = [];
+  let i = 0;
+  for (const len of [60, 61, 64, 128, 500, 1000, 1514]) { const f = frame(len, i); putTx(tx, i++, f, 3); sent.push(f); }
+  const rej = frame(90, 100); putTx(tx, i++, rej, 3, L.V_REJECT); sent.push(rej);
+  putTx(tx, i++, frame(70, 200), 4);                           // another port's frame
+  putTx(tx, i++, frame(70, 201), 3, L.V_DROP);                  // dropped by the core
+  putTx(tx, i++, frame(70, 202), 3, L.V_TO_HOST);               // slow path, not ours to send
+  putTx(tx, i++, frame(70, 203), 3, L.V_FORWARD, 4000);         // D_LEN beyond the slot
+  t.is(a.txBurst(tx, i), sent.length);
+  const sa = a.stats();
+  t.is(sa.txPackets, sent.length);
+  t.is(sa.txBytes, sent.reduce((s, f) => s + f.length, 0));
+  t.is(sa.txErrors, 1);
+  t.is(sa.oversize, 1);
+
+  const rx = makeArea();
+  const got = receive(b, rx, sent.length);
+  t.is(got.length, sent.length);
+  t.deepEqual(ours(got).length, got.length, 'no foreign frames on the link');
+  got.forEach((g, k) => {
+    t.is(g.inPort, 7);
+    t.is(g.len, sent[k].length);
+    t.deepEqual(g.bytes, sent[k], `frame ${k} byte-exact`);
+  });
+  const sb = b.stats();
+  t.is(sb.rxPackets, sent.length);
+  t.is(sb.rxBytes, sa.txBytes);
+  t.is(sb.rxDropped, 0);
+  // nothing more arrives: the extra descriptors really were not sent
+  t.is(receive(b, rx, 1, 200).length, 0);
+});
+
+rootTest('a burst larger than the RX ring: kernel drops are counted, the rest arrive intact, the ring recovers', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  // 2 x 4 KiB blocks: room for a few dozen 200-byte frames
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 4096, blockCount: 2, blockTimeoutMs: 1 });
+  t.teardown(() => { a.close(); b.close(); });
+  t.is(nativeAddon().info(b.handle).ringBytes, 8192);
+  const N = 600;
+  const tx = makeArea(N, 256);
+  for (let k = 0; k < N; k++) putTx(tx, k, frame(200, k), 0);
+  t.is(a.txBurst(tx, N), N);
+
+  const rx = makeArea(256, 2048);
+  const got = [];
+  let drops = 0;
+  const deadline = Date.now() + 5000;
+  while (got.length + drops < N && Date.now() < deadline) {
+    wait([b], 20);
+    const n = b.rxBurst(rx, 0, 256);
+    for (let k = 0; k < n; k++) got.push(getRx(rx, k));
+    drops = b.stats().kernelDrops;
+  }
+  t.log(`received ${got.length}, kernel drops ${drops}`);
+  t.true(got.length > 0 && got.length < N, 'the ring could not hold the burst');
+  t.true(drops > 0);
+  t.is(got.length + drops, N, 'every frame is either received or counted as dropped');
+  t.is(b.stats().rxDropped, drops);
+  let last = -1;
+  for (const g of got) {
+    const seq = new DataView(g.bytes.buffer).getUint32(14);
+    t.true(seq > last, 'in order');
+    last = seq;
+    t.deepEqual(g.bytes, frame(200, seq));
+  }
+  // after the overflow the ring works normally again
+  for (let k = 0; k < 10; k++) putTx(tx, k, frame(250, 10000 + k), 0);
+  t.is(a.txBurst(tx, 10), 10);
+  const again = receive(b, rx, 10);
+  t.is(again.length, 10);
+  again.forEach((g, k) => t.deepEqual(g.bytes, frame(250, 10000 + k)));
+});
+
+rootTest('frames larger than a slot are dropped and counted as oversize', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 1 << 16, blockCount: 4 });
+  t.teardown(() => { a.close(); b.close(); });
+  const tx = makeArea(8, 2048);
+  const lens = [100, 300, 128, 129, 1500];
+  lens.forEach((len, k) => putTx(tx, k, frame(len, k), 0));
+  t.is(a.txBurst(tx, lens.length), lens.length);
+  const rx = makeArea(16, 128);
+  const deadline = Date.now() + 3000;
+  const got = [];
+  while (got.length + b.stats().oversize < lens.length && Date.now() < deadline) {
+    wait([b], 20);
+    const n = b.rxBurst(rx, 0, 16);
+    for (let k = 0; k < n; k++) got.push(getRx(rx, k));
+  }
+  t.deepEqual(got.map((g) => g.len), [100, 128]);
+  t.deepEqual(got[0].bytes, frame(100, 0));
+  t.deepEqual(got[1].bytes, frame(128, 2));
+  const s = b.stats();
+  t.is(s.oversize, 3);
+  t.is(s.rxDropped, 3);
+  t.is(s.rxPackets, 2);
+});
+
+rootTest('PACKET_FANOUT: two sockets in one group share the traffic', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const group = (process.pid % 60000) + 1;
+  const b1 = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, fanout: { group, mode: 'lb' } });
+  const b2 = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 2, fanout: { group, mode: 'lb' } });
+  t.teardown(() => { a.close(); b1.close(); b2.close(); });
+  const N = 40;
+  const tx = makeArea(N, 256);
+  for (let k = 0; k < N; k++) putTx(tx, k, frame(80, k), 0);
+  t.is(a.txBurst(tx, N), N);
+  const rx = makeArea(64, 2048);
+  let n1 = 0, n2 = 0;
+  const deadline = Date.now() + 3000;
+  while (n1 + n2 < N && Date.now() < deadline) {
+    const ready = wait([b1, b2], 20);
+    for (const p of ready) { const n = p.rxBurst(rx, 0, 64); if (p === b1) n1 += n; else n2 += n; }
+  }
+  t.is(n1 + n2, N);
+  t.true(n1 > 0 && n2 > 0, `both members receive (${n1}/${n2})`);
+});
+
+rootTest('wait() times out with nothing readable and reports a port with pending frames', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1 });
+  t.teardown(() => { a.close(); b.close(); });
+  t.deepEqual(wait([b], 30), []);
+  const tx = makeArea(1, 256);
+  putTx(tx, 0, frame(64, 1), 0);
+  t.is(a.txBurst(tx, 1), 1);
+  let ready = [];
+  for (let k = 0; k < 100 && ready.length === 0; k++) ready = wait([a, b], 50);
+  t.deepEqual(ready, [b]);
+});
+
+rootTest('error paths: missing interface, long name, bad namespace, bad area, closed port', (t) => {
+  const e1 = t.throws(() => new AfPacketPort({ ifname: 'nosuch0', netns: nsB, index: 0 }));
+  t.is(e1.code, 'ENODEV');
+  t.regex(e1.message, /nosuch0/);
+  const e2 = t.throws(() => new AfPacketPort({ ifname: 'a-very-long-ifname', index: 0 }));
+  t.is(e2.code, 'ENAMETOOLONG');
+  t.regex(e2.message, /a-very-long-ifname/);
+  const e3 = t.throws(() => new AfPacketPort({ ifname: 'vb', netns: `${nsB}-missing`, index: 0 }));
+  t.is(e3.code, 'ENOENT');
+  const e4 = t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 0, blockSize: 5000 }));
+  t.is(e4.code, 'EINVAL');
+  t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 70000 }), { code: 'EINVAL' });
+
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1 });
+  const small = makeArea(4, 256);
+  const e5 = t.throws(() => b.rxBurst(small, 1000, 10)); // slots 1000.. lie beyond the memory
+  t.is(e5.code, 'ERANGE');
+  t.throws(() => b.txBurst({ ...small, memory: 'nope' }, 1), { code: 'EINVAL' });
+  b.close();
+  b.close(); // idempotent on the object
+  for (const f of [() => b.rxBurst(small, 0, 1), () => b.txBurst(small, 1), () => b.stats(), () => wait([b], 0)]) {
+    const e = t.throws(f);
+    t.is(e.code, 'ECLOSED');
+  }
+  t.throws(() => nativeAddon().close(b.handle), { code: 'ECLOSED' });
+  t.throws(() => NativePort.fromHandle(b.handle, { index: 0 }), { code: 'ECLOSED' });
+});
+
+rootTest('without CAP_NET_RAW the error names the capability', (t) => {
+  const script = `import('${ROOT}dist/src/ports/native.js').then((m) => {
+    try { new m.AfPacketPort({ ifname: 'lo', index: 0 }); console.log('opened'); }
+    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+  });`;
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
+  t.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim());
+  t.is(out.code, 'EPERM');
+  t.regex(out.message, /CAP_NET_RAW/);
+});

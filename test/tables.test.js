@@ -1,0 +1,138 @@
+// The table writer: after any sequence of diffs, both table sets are byte-identical (left-right
+// invariant), the service map finds exactly the current frontends (probing like the core does),
+// and frontend/backend entries decode back to the Ir. Growth past capacities keeps all of it true.
+import test from 'ava';
+import fc from 'fast-check';
+import * as L from '../dist/assembly/layout.js';
+import { Core } from '../dist/src/core/host.js';
+import { emptyIr, diffIr } from '../dist/src/core/ir.js';
+import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
+import { svcmapHash } from '../dist/src/core/tables.js';
+import { parseAddr, formatAddr } from '../dist/src/core/addr.js';
+
+const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
+
+function makeIr(spec) {
+  const ir = emptyIr();
+  for (const b of spec.backends) {
+    ir.backends.set(b.id, { id: b.id, service: 's', addr: b.addr, family: b.addr.includes(':') ? 6 : 4, port: b.port,
+      state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:0' + (b.id % 10), srcMac: '02:00:00:00:01:01' });
+  }
+  const ids = [...ir.backends.keys()];
+  for (const f of spec.frontends) {
+    const use = ids.filter((_, i) => (f.mask >> (i % 16)) & 1);
+    const m = use.length ? defaultMaglevSize(use.length) : 0;
+    ir.frontends.set(f.id, { id: f.id, service: 'ns/s' + f.id, portName: '', kind: 'ClusterIP', addr: f.addr,
+      family: f.addr.includes(':') ? 6 : 4, port: f.port, proto: f.proto, flags: f.ranges.length ? L.FEF_SOURCE_RANGES : 0,
+      affinityTimeoutMs: 0, sourceRanges: f.ranges, backends: use,
+      maglev: buildMaglev(use, use.map((id) => ir.backends.get(id).addr + ':' + ir.backends.get(id).port), m || 251).subarray(0, m) });
+  }
+  return ir;
+}
+
+function setBytes(core, i) {
+  const base = core.map.tableSets[i];
+  const next = i === 0 ? core.map.tableSets[1] : null;
+  const dv = core.dv;
+  const end = dv.getUint32(base + L.TSH_ROUTE_OFF, true) + dv.getUint32(base + L.TSH_ROUTE_MAX, true) * L.RT_SIZE;
+  void next;
+  return core.u8.slice(base + L.TSH_SIZE, end).map((x) => x); // offsets inside differ per set; compare relative
+}
+
+function lookup(core, setIdx, addr, port, proto) {
+  const dv = core.dv, u8 = core.u8;
+  const base = core.map.tableSets[setIdx];
+  const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
+  const a = parseAddr(addr);
+  const h = svcmapHash(a.bytes, port, PROTO[proto], a.family);
+  for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
+    const e = sm + i * L.SM_SIZE;
+    const front = dv.getUint32(e + L.SM_FRONT, true);
+    if (front === 0) return 0;
+    if (dv.getUint32(e + L.SM_HASH, true) === h && dv.getUint16(e + L.SM_PORT, true) === port &&
+      u8[e + L.SM_PROTO] === PROTO[proto] && u8[e + L.SM_FAMILY] === a.family &&
+      a.bytes.every((x, k) => u8[e + L.SM_ADDR + k] === x)) return front;
+  }
+  return 0;
+}
+
+function checkCore(t, core, ir) {
+  const a = setBytes(core, 0), b = setBytes(core, 1);
+  t.is(a.length, b.length);
+  t.true(Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0, 'both table sets identical');
+  const active = core.cfg32(L.CFG_GEN) & 1;
+  let count = 0;
+  const dv = core.dv, base = core.map.tableSets[active];
+  const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
+  for (let i = 0; i <= mask; i++) if (dv.getUint32(sm + i * L.SM_SIZE + L.SM_FRONT, true)) count++;
+  t.is(count, ir.frontends.size, 'service map holds exactly the frontends');
+  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), mg = dv.getUint32(base + L.TSH_MAGLEV_OFF, true);
+  for (const f of ir.frontends.values()) {
+    t.is(lookup(core, active, f.addr, f.port, f.proto), f.id, `lookup ${f.addr}:${f.port}/${f.proto}`);
+    const e = fe + f.id * L.FE_SIZE;
+    t.is(dv.getUint32(e + L.FE_MAGLEV_SIZE, true), f.maglev.length);
+    const off = dv.getUint32(e + L.FE_MAGLEV_OFF, true);
+    for (let k = 0; k < f.maglev.length; k += 97) t.is(dv.getUint32(mg + (off + k) * 4, true), f.maglev[k]);
+    t.is(formatAddr(core.u8, f.family, e + L.FE_ADDR), formatAddr(parseAddr(f.addr).bytes, f.family));
+  }
+  const be = dv.getUint32(base + L.TSH_BACKEND_OFF, true);
+  for (const b of ir.backends.values()) {
+    t.is(core.u8[be + b.id * L.BE_SIZE + L.BE_STATE], b.state);
+    t.is(dv.getUint16(be + b.id * L.BE_SIZE + L.BE_PORT, true), b.port);
+  }
+}
+
+const addrArb = fc.oneof(
+  fc.tuple(fc.constant('10.96.'), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 6 })).map(([p, a, b]) => `${p}${a}.${b}`),
+  fc.integer({ min: 1, max: 6 }).map((x) => `fd00::${x}`),
+);
+const specArb = fc.record({
+  frontends: fc.uniqueArray(fc.record({
+    id: fc.integer({ min: 1, max: 40 }), addr: addrArb, port: fc.integer({ min: 1, max: 4 }),
+    proto: fc.constantFrom('TCP', 'UDP', 'SCTP'), mask: fc.integer({ min: 0, max: 0xffff }),
+    ranges: fc.constantFrom([], ['10.0.0.0/8'], ['10.0.0.0/8', '192.168.0.0/16']),
+  }), { selector: (f) => `${f.addr}|${f.port}|${f.proto}`, maxLength: 30 })
+    .map((fs) => { const seen = new Set(); return fs.filter((f) => !seen.has(f.id) && seen.add(f.id)); }),
+  backends: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 60 }), addr: fc.constantFrom('10.0.1.1', '10.0.1.2', 'fd01::1'), port: fc.integer({ min: 1, max: 9 }) }), { selector: (b) => b.id, maxLength: 20 }),
+});
+
+test('left-right writer keeps both sets identical and the service map exact over random diffs', (t) => {
+  fc.assert(fc.property(fc.array(specArb, { minLength: 1, maxLength: 6 }), (specs) => {
+    const core = Core.create({ flows: 64, capacities: { frontends: 8, backends: 8, maglevWords: 2048, cidrs: 4, routes: 4 } });
+    let gen = core.generation;
+    for (const s of specs) {
+      const ir = makeIr(s);
+      core.applyIr(ir);
+      t.is(core.generation, gen + 1);
+      gen = core.generation;
+      checkCore(t, core, ir);
+    }
+  }), { numRuns: 60 });
+});
+
+test('an unchanged Ir is an empty diff and changing one backend touches one entry', (t) => {
+  const spec = { frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }],
+    backends: [{ id: 1, addr: '10.0.1.1', port: 8080 }, { id: 2, addr: '10.0.1.2', port: 8080 }] };
+  const core = Core.create({ flows: 64 });
+  core.applyIr(makeIr(spec));
+  const d = diffIr(core.ir, makeIr(spec));
+  t.deepEqual([d.frontendsUpsert.length, d.backendsUpsert.length, d.frontendsRemove.length, d.backendsRemove.length], [0, 0, 0, 0]);
+  const changed = makeIr(spec);
+  changed.backends.get(2).state = L.BES_TERMINATING_SERVING;
+  const d2 = core.applyIr(changed);
+  t.is(d2.backendsUpsert.length, 1);
+  t.is(d2.frontendsUpsert.length, 0);
+  checkCore(t, core, changed);
+});
+
+test('invalid addresses in a diff are rejected before anything is written', (t) => {
+  const core = Core.create({ flows: 64 });
+  const good = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 1, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }] });
+  core.applyIr(good);
+  const gen = core.generation;
+  const bad = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 1, ranges: [] }, { id: 2, addr: '10.96.0.2', port: 80, proto: 'TCP', mask: 1, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }] });
+  bad.frontends.get(2).addr = '10.96.0.300';
+  t.throws(() => core.applyIr(bad), { message: /invalid IP address/ });
+  t.is(core.generation, gen);
+  checkCore(t, core, good);
+});
