@@ -7,7 +7,7 @@
 // preceded by a length check against the descriptor length / IP packet end.
 import * as L from "./layout";
 import {
-  flowHash, affHash, svcHash, fold, d32, d16, csumApply, sumBytes, csumFinal, crcInit, crc32c,
+  flowHash, affHash, svcHash, d32, d16, csumApply, sumBytes, csumFinal, crcInit, crc32c,
 } from "./util";
 
 // ---- static data ------------------------------------------------------------------------------
@@ -291,7 +291,10 @@ function ctFree(flow: u32): void {
   // while a flow is in use CT_NEXT_FREE holds its reply-key index hash (the SNAT address the
   // reply key was built with may have changed since, so it cannot be recomputed reliably)
   idxDelete(load<u32>(e, L.CT_REPLY_HASH), (flow << 1) | 1);
-  memory.fill(e, 0, L.CT_SIZE);
+  // six vector stores instead of memory.fill: V8 turns a bulk fill into an out-of-line call
+  const z = i64x2.splat(0);
+  v128.store(e, z, 0); v128.store(e, z, 16); v128.store(e, z, 32);
+  v128.store(e, z, 48); v128.store(e, z, 64); v128.store(e, z, 80);
   store<u32>(e, gFreeHead, L.CT_NEXT_FREE);
   gFreeHead = flow;
   gActive--;

@@ -80,9 +80,11 @@ function installHooks(): void {
   process.on('exit', runRegistry);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
+      // If the program handles this signal itself (the demo stops its daemon gracefully first),
+      // leave it to that handler: the 'exit' hook above still cleans up whatever is left.
+      if (process.listenerCount(sig) > 1) return;
       runRegistry();
-      // Only exit if we are the sole listener: otherwise the owner (daemon/demo) decides.
-      if (process.listenerCount(sig) <= 1) process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }
 }
@@ -256,9 +258,11 @@ export class NetnsLab {
     return runAsync('ip', ['netns', 'exec', ns, cmd, ...args], opts);
   }
 
-  /** Start a long-running process inside `ns`; it is killed on destroy(). */
+  /** Start a long-running process inside `ns`; it is killed on destroy(). It gets its own
+   * process group, so a terminal Ctrl-C reaches only our program, which then stops the children
+   * in order (daemon gracefully first) instead of everything dying at once. */
   spawn(ns: string, cmd: string, args: string[] = [], opts: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...opts });
     this.children.add(child);
     child.on('exit', () => this.children.delete(child));
     return child;

@@ -347,3 +347,79 @@ test('parse: each malformed or non-service frame gets its verdict and reason, ne
   }
   for (const r of core.run(junk, T0 + 1, 1)) t.true(['drop', 'forward', 'reject', 'to_host'].includes(r.verdict));
 });
+
+test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN reuses a closing flow', (t) => {
+  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1, 2])], [be(1, '10.1.0.1', 8080), be(2, '10.1.0.2', 8080)]);
+  const core = mkCore(ir, { timeouts: { tcpCloseMs: 1000, tcpSynMs: 5000, tcpEstablishedMs: 100_000 } });
+  const seg = (sport, flags) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport, dport: 80, flags });
+  // RST without a flow: translated, but no entry
+  const [r] = core.run([seg(1, 'R')], T0, 0);
+  t.is(r.reason, 'fwd_nat');
+  t.is(core.flows({}, T0).length, 0);
+  // ACK without a flow: picked up as established
+  core.run([seg(2, 'A')], T0, 0);
+  t.is(core.flows({}, T0)[0].state, 'tcp_established');
+  // FIN -> closing, expires after the close timeout
+  core.run([seg(2, 'FA')], T0 + 1, 0);
+  t.is(core.flows({}, T0 + 1)[0].state, 'tcp_closing');
+  // a fresh SYN on the closing flow starts over with the same backend
+  const before = core.flows({}, T0 + 2)[0];
+  const [s] = core.run([seg(2, 'S')], T0 + 2, 0);
+  t.is(parseFrame(s.frame).dst, before.backend);
+  const after = core.flows({}, T0 + 2)[0];
+  t.is(after.state, 'tcp_syn');
+  t.is(after.flow, before.flow);
+  t.false(after.flags.includes('replied'));
+  // RST from the backend -> closing; after tcpCloseMs the flow is gone for lookups
+  core.run([frame({ src: before.backend, dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 2, flags: 'R' })], T0 + 3, 1);
+  t.is(core.flows({}, T0 + 3)[0].state, 'tcp_closing');
+  const tr = core.trace([seg(2, 'A')], 0, true, T0 + 3 + 1001);
+  t.is(tr[0].trace.ct, L.TRCT_NEW);
+});
+
+test('generation flip mid-stream: a batch sees one table set; ct_flush forgets every flow', (t) => {
+  const ir = irOf([fe(1, '10.96.0.10', 80, 'UDP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const core = mkCore(ir);
+  const q = (sport) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport, dport: 80 });
+  core.run([q(1), q(2)], T0, 0);
+  t.is(core.counters().global.ct_active, 2);
+  // move the service to another backend (new generation): existing flows keep theirs, new ones follow
+  core.applyIr(irOf([fe(1, '10.96.0.10', 80, 'UDP', [2])], [be(1, '10.1.0.1', 8080, { state: L.BES_NOT_SERVING }), be(2, '10.1.0.2', 8080)]));
+  const rs = core.run([q(1), q(3)], T0 + 1, 0);
+  t.deepEqual(rs.map((r) => parseFrame(r.frame).dst), ['10.1.0.1', '10.1.0.2']);
+  core.ctFlush();
+  t.is(core.exports.ct_active(), 0);
+  t.is(core.counters().global.ct_active, 0);
+  t.is(parseFrame(core.run([q(1)], T0 + 2, 0)[0].frame).dst, '10.1.0.2');
+});
+
+test('init() refuses a CONFIG block it cannot trust, and process() before init does nothing', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const bytes = readFileSync(new URL('../build/core.wasm', import.meta.url));
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { abort() { throw new Error('abort'); }, seed: () => 0 } });
+  const x = inst.exports;
+  const dv = new DataView(x.memory.buffer);
+  const cfg = x.config_ptr();
+  t.is(cfg % 64, 0);
+  x.process(4, 1); // not initialized: no effect, no trap
+  t.is(x.init(), 1);
+  dv.setUint32(cfg + L.CFG_MAGIC, L.CFG_MAGIC_VALUE >>> 0, true);
+  t.is(x.init(), 2);
+  dv.setUint32(cfg + L.CFG_VERSION, L.LAYOUT_VERSION, true);
+  t.is(x.init(), 3);
+  dv.setUint32(cfg + L.CFG_SLOT_SIZE, 2048, true);
+  dv.setUint32(cfg + L.CFG_BATCH_MAX, 4, true);
+  t.is(x.init(), 4);
+  // regions far beyond memory are refused
+  for (const off of [L.CFG_DESC_OFF, L.CFG_ARENA_OFF, L.CFG_TRACE_OFF, L.CFG_COUNTERS_OFF, L.CFG_SVC_COUNTERS_OFF, L.CFG_BE_COUNTERS_OFF, L.CFG_CT_INDEX_OFF, L.CFG_CT_FLOWS_OFF, L.CFG_AFF_OFF, L.CFG_TABLESET0_OFF, L.CFG_TABLESET1_OFF]) {
+    dv.setUint32(cfg + off, 0x7ff00000, true);
+  }
+  dv.setUint32(cfg + L.CFG_CT_INDEX_MASK, 63, true);
+  dv.setUint32(cfg + L.CFG_CT_FLOWS_MAX, 16, true);
+  dv.setUint32(cfg + L.CFG_AFF_MASK, 15, true);
+  t.is(x.init(), 7);
+  dv.setUint32(cfg + L.CFG_CT_INDEX_MASK, 31, true);
+  t.is(x.init(), 6);
+  dv.setUint32(cfg + L.CFG_AFF_MASK, 14, true);
+  t.is(x.init(), 5);
+});

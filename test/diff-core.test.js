@@ -86,20 +86,23 @@ function buildIr(d, dropMask = 0) {
 
 const flagsArb = fc.constantFrom('S', 'S', 'A', 'PA', 'SA', 'FA', 'R', 'F', '');
 const opArb = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('new'), fe: fc.nat(), client: fc.nat(11), sport: fc.constantFrom(1000, 1001, 2000, 40000), flags: flagsArb, ttl: fc.constantFrom(64, 64, 64, 2, 1), vlan: fc.constantFrom(undefined, undefined, undefined, 7), payload: fc.nat(40), udpNoCsum: fc.boolean() }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('new'), fe: fc.nat(), client: fc.nat(11), sport: fc.constantFrom(1000, 1001, 2000, 40000), flags: flagsArb, ttl: fc.constantFrom(64, 64, 64, 2, 1), vlan: fc.constantFrom(undefined, undefined, undefined, 7), payload: fc.nat(40), udpNoCsum: fc.boolean(), shape: fc.constantFrom('plain', 'plain', 'plain', 'options', 'ext', 'firstFragment') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('burst'), fe: fc.nat(), client: fc.nat(11), n: fc.integer({ min: 4, max: 24 }), sport: fc.integer({ min: 1024, max: 60000 }), flags: flagsArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replyAll'), flags: fc.constantFrom('SA', 'A', 'PA') }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply'), flow: fc.nat(), flags: flagsArb, ttl: fc.constantFrom(64, 64, 1), payload: fc.nat(40) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('again'), flow: fc.nat(), flags: flagsArb }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60), errKind: fc.constantFrom('port_unreachable', 'time_exceeded', 'host_unreachable', 'mtu') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stray'), fam: fc.constantFrom(4, 6), dst: fc.constantFrom('route', 'noroute', 'vipOtherPort', 'icmpEcho'), sport: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('junk'), bytes: fc.uint8Array({ minLength: 0, maxLength: 80 }), base: fc.nat(), cut: fc.nat(), flip: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('time'), ms: fc.constantFrom(1, 500, 1500, 2600, 3500, 7000, 20000) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gen'), dropMask: fc.nat(0xffff) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('dry') }) },
 );
 
 // ---- interpretation ---------------------------------------------------------------------------
+
+const errKindOf = (k, fam) => (k === 'mtu' ? { kind: fam === 4 ? 'frag_needed' : 'packet_too_big', mtu: 1400 } : { kind: k });
 
 function payloadOf(n) { return new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff); }
 
@@ -133,6 +136,9 @@ function frameFor(op, ir, model, recent) {
       const spec = { srcMac: MAC.client, dstMac: MAC.node, src: clients[op.client % clients.length], dst: fe.addr, proto: fe.proto, sport: op.sport, dport: fe.port, ttl: op.ttl, vlan: op.vlan, payload: payloadOf(op.payload) };
       if (fe.proto === 'TCP') spec.flags = op.flags;
       if (fe.proto === 'UDP' && fe.family === 4 && op.udpNoCsum) spec.udpChecksum = false;
+      if (op.shape === 'options' && fe.family === 4) spec.ipOptions = [1, 1, 7, 3, 4];
+      if (op.shape === 'ext' && fe.family === 6) spec.v6Ext = [{ type: 0 }, { type: 60, bytes: 16 }];
+      if (op.shape === 'firstFragment') { if (fe.family === 4) spec.mf = true; else spec.v6Ext = [{ type: 44, more: true }]; }
       return { frame: B.frame(spec), inPort: 3 };
     }
     case 'reply': {
@@ -157,10 +163,10 @@ function frameFor(op, ir, model, recent) {
       const fam = fl.family, f = (a) => formatAddr(a, fam);
       if (op.fromBackend) {
         const inner = B.ipPacket({ src: f(fl.natDst), dst: f(fl.backend), proto: fl.proto, sport: fl.nport, dport: fl.bport, ttl: 63, payload: payloadOf(30) });
-        return { frame: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), inner, quoteLen: op.quote }), inPort: 2 };
+        return { frame: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), inner, quoteLen: op.quote, ...errKindOf(op.errKind, fam) }), inPort: 2 };
       }
       const inner = B.ipPacket({ src: f(fl.vip), dst: f(fl.client), proto: fl.proto, sport: fl.vport, dport: fl.cport, ttl: 63, payload: payloadOf(30) });
-      return { frame: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: f(fl.client), dst: f(fl.vip), inner, quoteLen: op.quote }), inPort: 3 };
+      return { frame: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: f(fl.client), dst: f(fl.vip), inner, quoteLen: op.quote, ...errKindOf(op.errKind, fam) }), inPort: 3 };
     }
     case 'stray': {
       const src = CLIENTS[op.fam][0];
@@ -229,7 +235,9 @@ test('core and reference model agree on random tables and packet sequences', (t)
     const recent = [];
     for (const ops of batches) {
       const frames = [];
+      let dryRun = false;
       for (const op of ops) {
+        if (op.kind === 'dry') { dryRun = true; continue; }
         if (op.kind === 'time') { now += op.ms; continue; }
         if (op.kind === 'gen') { ir = buildIr(d, op.dropMask); core.applyIr(ir); model.setIr(ir); continue; }
         if (op.kind === 'flush') { core.ctFlush(); model.flush(); continue; }
@@ -237,7 +245,9 @@ test('core and reference model agree on random tables and packet sequences', (t)
         frames.push(...framesFor(op, ir, model, recent));
       }
       if (!frames.length) continue;
-      const pairs = runBoth(core, model, frames, now);
+      // every batch traced (trace records compared too); a batch with a 'dry' op runs as the
+      // API's POST /trace does: decisions and rewrites, but no state and no counters
+      const pairs = runBoth(core, model, frames, now, 0, { trace: true, dryRun });
       const bad = firstMismatch(pairs);
       if (bad) throw new Error(`mismatch at t=${now}:\n${bad}`);
       for (const p of pairs) { packets++; verdicts.set(p.core.reason, (verdicts.get(p.core.reason) ?? 0) + 1); }
@@ -247,7 +257,7 @@ test('core and reference model agree on random tables and packet sequences', (t)
     const problems = compareState(core, model);
     if (problems.length) throw new Error(problems.join('\n'));
     for (const [k, v] of Object.entries(core.counters().global)) stateCounters[k] = (stateCounters[k] ?? 0) + v;
-  }), { numRuns: 300, seed: Number(process.env.WDP_DIFF_SEED ?? 0x5eed) || undefined });
+  }), { numRuns: Number(process.env.WDP_DIFF_RUNS ?? 200), seed: Number(process.env.WDP_DIFF_SEED ?? 0x5eed) });
   t.log(`${packets} packets compared; reasons seen: ${[...verdicts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   t.log(`state counters over all runs: ${Object.entries(stateCounters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   // the run must have exercised the interesting paths, or it proves little

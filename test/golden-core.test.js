@@ -143,6 +143,17 @@ for (const { fam, client, vip } of FAMILIES) {
   });
 }
 
+test('reject in a small slot: the ICMPv6 quote is cut so the reply fits CFG_SLOT_SIZE', (t) => {
+  const vip = 'fd00:96::a', client = 'fd00::1';
+  const s = scenario(t, mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 53, proto: 'UDP' }, [])] }), { slotSize: 128 });
+  const payload = new Uint8Array(120 - 14 - 48).fill(9);
+  const inner = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 7, dport: 53, payload });
+  const out = s.step('UDP to a VIP without endpoints', cli({ proto: 'UDP', src: client, dst: vip, sport: 7, dport: 53, payload }),
+    { verdict: 'reject', reason: 'reject_no_endpoints', outPort: CLIENT_PORT,
+      frame: B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen: 128 - 14 - 48, ttl: 64 }) });
+  t.is(out.length, 128);
+});
+
 // ---- ICMP errors quoting a NATed flow ------------------------------------------------------------
 
 test('ICMP error from the backend side is translated to the VIP (inner and outer), with SNAT', (t) => {

@@ -70,7 +70,7 @@ fn perm(name: &str, e: i32, what: &str) -> NErr {
 pub fn open(o: PacketOpts) -> NResult<Port> {
     validate_ifname(&o.name)?;
     let bs = o.block_size;
-    if bs < 4096 || bs % 4096 != 0 || !bs.is_power_of_two() || bs > (1 << 26) {
+    if bs < 4096 || !bs.is_power_of_two() || bs > (1 << 26) {
         return Err(NErr::new("EINVAL", format!("blockSize {bs} must be a power of two between 4096 and 64 MiB")));
     }
     if o.block_count == 0 || o.block_count > 65536 || (bs as u64) * (o.block_count as u64) > (1u64 << 30) {
@@ -245,7 +245,7 @@ impl Packet {
             let vlan = status & ffi::TP_STATUS_VLAN_VALID != 0;
             let out_len = snap + if vlan { 4 } else { 0 };
             let data = off + mac;
-            if data.checked_add(snap).map_or(true, |e| e > bs) || snap < 12 {
+            if data.checked_add(snap).is_none_or(|e| e > bs) || snap < 12 {
                 c.rx_errors += 1;
             } else if snap != wire || out_len > cap {
                 c.oversize += 1;

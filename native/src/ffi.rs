@@ -331,7 +331,7 @@ pub fn open_tun() -> Result<OwnedFd, i32> {
 pub fn open_netns(path: &str) -> NResult<OwnedFd> {
     let c = cstring(path)?;
     // SAFETY: c is NUL-terminated and outlives the call.
-    owned(unsafe { open(c.as_ptr(), 0 /* O_RDONLY */ | O_CLOEXEC) }).map_err(|e| {
+    owned(unsafe { open(c.as_ptr(), O_CLOEXEC) /* O_RDONLY is 0 */ }).map_err(|e| {
         if e == ENOENT {
             NErr::new("ENOENT", format!("network namespace {path} does not exist"))
         } else {
@@ -458,12 +458,12 @@ pub fn send_batch(fd: RawFd, frames: &[&[u8]], iov: &mut Vec<IoVecBuf>, msgs: &m
     for f in frames {
         iov.push(IoVecBuf(IoVec { iov_base: f.as_ptr() as *mut c_void, iov_len: f.len() }));
     }
-    for i in 0..frames.len() {
+    for v in iov.iter_mut() {
         msgs.push(MMsgBuf(MMsgHdr {
             msg_hdr: MsgHdr {
                 msg_name: std::ptr::null_mut(),
                 msg_namelen: 0,
-                msg_iov: &mut iov[i].0 as *mut IoVec,
+                msg_iov: &mut v.0 as *mut IoVec,
                 msg_iovlen: 1,
                 msg_control: std::ptr::null_mut(),
                 msg_controllen: 0,
@@ -713,9 +713,11 @@ impl<'a> Js<'a> {
                 let mut off = 0usize;
                 check(napi_get_typedarray_info(self.env, v, &mut ty, &mut elems, &mut data, &mut ab, &mut off), what)?;
                 let elem_size = match ty {
-                    0 | 1 | 2 => 1,
-                    3 | 4 => 2,
-                    5 | 6 | 7 => 4,
+                    // napi_typedarray_type: int8, uint8, uint8_clamped | int16, uint16 |
+                    // int32, uint32, float32 | float64, bigint64, biguint64
+                    0..=2 => 1,
+                    3..=4 => 2,
+                    5..=7 => 4,
                     _ => 8,
                 };
                 len = elems * elem_size;

@@ -201,7 +201,7 @@ pub fn format_mac(m: &[u8; 6]) -> String {
 }
 
 pub fn parse_mac(s: &str) -> NResult<[u8; 6]> {
-    let parts: Vec<&str> = s.split(|c| c == ':' || c == '-').collect();
+    let parts: Vec<&str> = s.split([':', '-']).collect();
     let bad = || NErr::new("EINVAL", format!("invalid MAC address '{s}' (expected aa:bb:cc:dd:ee:ff)"));
     if parts.len() != 6 {
         return Err(bad());

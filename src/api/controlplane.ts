@@ -22,7 +22,13 @@ export interface DiffView {
   backendsRemove: BackendView[];
   routes?: Array<{ prefix: string; outPort: number; dstMac: string; srcMac: string }>;
   snat?: { v4?: string; v6?: string };
+  /** Full sizes of the four lists; each list shows at most DIFF_LIST_MAX entries. */
+  counts: { frontendsUpsert: number; frontendsRemove: number; backendsUpsert: number; backendsRemove: number };
+  truncated: boolean;
 }
+
+/** Entries per diff list in a response: a 10k-service apply must not answer with 20 MB. */
+export const DIFF_LIST_MAX = 1000;
 
 export interface ApplyResult {
   dryRun: boolean;
@@ -63,11 +69,14 @@ function diffView(ch: Change): DiffView {
   const d = ch.diff;
   const prevF = new Map(ch.undoDiff.frontendsUpsert.map((f) => [f.id, f]));
   const prevB = new Map(ch.undoDiff.backendsUpsert.map((b) => [b.id, b]));
+  const cap = <T>(xs: T[]): T[] => (xs.length > DIFF_LIST_MAX ? xs.slice(0, DIFF_LIST_MAX) : xs);
   const v: DiffView = {
-    frontendsUpsert: d.frontendsUpsert.map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
-    frontendsRemove: d.frontendsRemove.map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
-    backendsUpsert: d.backendsUpsert.map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
-    backendsRemove: d.backendsRemove.map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
+    frontendsUpsert: cap(d.frontendsUpsert).map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
+    frontendsRemove: cap(d.frontendsRemove).map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
+    backendsUpsert: cap(d.backendsUpsert).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
+    backendsRemove: cap(d.backendsRemove).map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
+    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: d.backendsUpsert.length, backendsRemove: d.backendsRemove.length },
+    truncated: [d.frontendsUpsert, d.frontendsRemove, d.backendsUpsert, d.backendsRemove].some((x) => x.length > DIFF_LIST_MAX),
   };
   if (d.routes) v.routes = d.routes;
   if (d.snat) v.snat = d.snat;
@@ -131,7 +140,9 @@ export class ControlPlaneCore {
       const objs = validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
       const results = objs.map((o) => this.objectResult(o));
-      return this.run({ upsert: objs }, results, objs, !!opts.dryRun);
+      // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
+      const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
+      return this.run({ upsert: changed }, results, changed, !!opts.dryRun);
     });
   }
 
@@ -175,9 +186,15 @@ export class ControlPlaneCore {
       ch.rollback();
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0 };
     }
+    const modelChanged = results.some((r) => r.action !== 'unchanged');
+    if (!modelChanged) {
+      ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: 0, syncSeconds: 0 };
+    }
     let generation: number;
     try {
-      generation = (await this.dataplane.apply(ch.diff, this.compiler.ir)).generation;
+      // a model change that programs nothing (a headless service, an unattached slice) needs no flip
+      generation = isDiffEmpty(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir)).generation;
     } catch (e) {
       ch.rollback();
       throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);

@@ -191,7 +191,11 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
     return parseManifests(text, 'request body');
   };
-  const dry = (req: FastifyRequest): boolean => isTrue((req.query as Record<string, unknown>).dryRun);
+  const dry = (req: FastifyRequest): boolean => {
+    const d = isTrue((req.query as Record<string, unknown>).dryRun);
+    if (!d) m.lastQueued.set(Date.now() / 1000); // a real change is now waiting for its turn
+    return d;
+  };
 
   // ---- mutations -----------------------------------------------------------------------------
   app.post('/api/v1/apply', async (req) => core.apply(body(req), { dryRun: dry(req) }));

@@ -2,11 +2,11 @@
 // one JSON object with --json (progress and notes go to stderr, never stdout), and draws an SVG
 // with --plot FILE.svg. Errors print one clear line on stderr and exit 1 — with --json, stdout
 // then stays empty rather than carrying a half-made object.
-import { writeFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { Progress, mdTable, kvTable, type Cell } from './report.js';
+import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
 import type { ControlBenchResult, PeerName } from './control.js';
 import type { E2eResult } from './e2e.js';
@@ -45,14 +45,22 @@ interface CommonOpts { json?: boolean; plot?: string; quiet?: boolean }
 
 function progressFor(o: CommonOpts): Progress { return new Progress(!o.quiet); }
 
+/** Where the figures came from: they mean little without it (2 cores shared with the generator). */
+export function hostInfo(): { nproc: number; cpu: string; kernel: string; loadavg_1m: number; date: string } {
+  let cpu = 'unknown';
+  try { cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu; } catch { /* not Linux */ }
+  return { nproc: availableParallelism(), cpu, kernel: release(), loadavg_1m: round(loadavg()[0], 2), date: new Date().toISOString() };
+}
+
 function emit(o: CommonOpts, result: object, markdown: () => string, plot?: () => string): void {
+  const host = hostInfo();
   if (o.plot) {
     if (!plot) throw new Error('--plot is not supported by this suite');
     writeFileSync(o.plot, plot());
     if (!o.quiet) process.stderr.write(`wrote ${o.plot}\n`);
   }
-  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
-  else process.stdout.write(markdown());
+  if (o.json) process.stdout.write(JSON.stringify({ ...result, host }) + '\n');
+  else process.stdout.write(`${markdown()}\n_${host.date} — ${host.nproc} CPUs (${host.cpu}), Linux ${host.kernel}, load average ${host.loadavg_1m}_\n`);
 }
 
 function fail(e: unknown): never {
@@ -268,24 +276,55 @@ function registerE2e(bench: Command): void {
 
 // ---- io ----------------------------------------------------------------------------------------
 
+/** Adapts a suite's onProgress(phase, done, total) callback to progress bars on stderr. */
+function phaseProgress(p: Progress): (phase: string, done: number, total: number) => void {
+  let cur: { phase: string; bar: ReturnType<Progress['bar']>; done: number } | null = null;
+  return (phase, done, total) => {
+    if (!cur || cur.phase !== phase) {
+      cur?.bar.done();
+      cur = { phase, bar: p.bar(phase, Math.max(1, total)), done: 0 };
+    }
+    if (done > cur.done) { cur.bar.tick(done - cur.done); cur.done = done; }
+    if (done >= total) { cur.bar.done(); cur = null; }
+  };
+}
+
 function registerIo(bench: Command): void {
   bench.command('io')
-    .description('port I/O throughput (wraps runIoBench)')
-    .option('--seconds <s>', 'measuring time', numOpt('--seconds', 0.05, 3600))
+    .description('port I/O throughput: AF_PACKET and TAP ports vs kernel forwarding (wraps runIoBench)')
+    .option('--seconds <s>', 'measuring window per mode', numOpt('--seconds', 0.05, 3600))
+    .option('--warmup <s>', 'traffic before each window opens', numOpt('--warmup', 0, 60))
     .option('--batch <n>', 'frames per burst', intOpt('--batch', 1, 65535))
-    .option('--size <bytes>', 'frame size', intOpt('--size', 60, 65535))
+    .option('--size <bytes>', 'frame length without FCS', intOpt('--size', 60, 65535))
+    .option('--modes <list>', 'af_packet,tap,kernel (default all)')
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the figures as bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds?: number; batch?: number; size?: number }) => {
+    .action(guarded(async (o: CommonOpts & { seconds?: number; warmup?: number; batch?: number; size?: number; modes?: string }) => {
       const runIoBench = await loadSuite('./io.js', 'runIoBench');
       const p = progressFor(o);
-      const opts: Record<string, unknown> = { progress: p };
+      const opts: Record<string, unknown> = { onProgress: phaseProgress(p) };
       for (const k of ['seconds', 'batch', 'size'] as const) if (o[k] !== undefined) opts[k] = o[k];
-      const r = await p.step('io', () => runIoBench(opts));
+      if (o.warmup !== undefined) opts.warmupSeconds = o.warmup;
+      if (o.modes !== undefined) {
+        const modes = o.modes.split(',').map((x) => x.trim()).filter(Boolean);
+        for (const m of modes) if (!['af_packet', 'tap', 'kernel'].includes(m)) throw new Error(`--modes: unknown mode ${JSON.stringify(m)} (af_packet, tap, kernel)`);
+        opts.modes = modes;
+      }
+      const r = await runIoBench(opts);
       const result = { suite: 'io', ...r };
-      emit(o, result, () => ('rows' in r && Array.isArray(r.rows) ? rowsTable(r.rows as Record<string, unknown>[]) : kvTable(result)), () => barChart({
-        title: 'wdp port I/O', yLabel: 'Mpps', groups: [{ label: 'io', bars: numericKeys([r], []).filter((k) => /pps/.test(k)).map((k) => ({ name: k, value: r[k] as number })) }],
+      const rows = Array.isArray(r.rows) ? (r.rows as Record<string, unknown>[]) : null;
+      emit(o, result, () => {
+        let s = '### wdp bench io\n\n' + (rows ? rowsTable(rows) : kvTable(result));
+        const notes = Array.isArray(r.notes) ? (r.notes as string[]) : [];
+        if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
+        return s;
+      }, () => barChart({
+        title: 'port I/O: frames forwarded between two namespaces', yLabel: 'Mpps',
+        groups: (rows ?? []).map((row) => ({ label: String(row.mode), bars: [
+          { name: 'forwarded', value: typeof row.forwarded_mpps === 'number' ? row.forwarded_mpps : null },
+          { name: 'offered', value: typeof row.offered_mpps === 'number' ? row.offered_mpps : null },
+        ] })),
       }));
     }));
 }

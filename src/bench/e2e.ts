@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { withNamespaces, runOk, run, requireTools } from './peers/netns.js';
+import { withNamespaces, runOk, run, requireTools, nsArgv } from './peers/netns.js';
 import { nftRuleset } from './peers/nftables.js';
 import type { BenchService } from './peers/service-set.js';
 import { Progress, round } from './report.js';
@@ -187,7 +187,8 @@ const liveGroups = new Set<number>();
 let exitHook = false;
 
 function startInNs(ns: string, argv: string[]): ChildProcess {
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const full = nsArgv(argv, ns);
+  const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   if (child.pid) {
     const pid = child.pid;
     liveGroups.add(pid);

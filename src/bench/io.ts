@@ -99,9 +99,17 @@ async function forwarderMain(d: ForwarderInit): Promise<void> {
     const dv = new DataView(mem.buffer);
     const stop = new Int32Array(d.stop);
     parentPort!.postMessage({ ready: true });
+    // Poll-mode with a short spin before sleeping: blocking right away costs a wake-up (IPI +
+    // context switch, paid partly by the sender) per frame at moderate rates, which is what
+    // limits TAP most. The spin burns CPU only while traffic is paused.
+    let idle = 0;
     while (Atomics.load(stop, 0) === 0) {
       const n = inPort.rxBurst(area, 0, d.batch);
-      if (n === 0) { wait([inPort], 5); continue; }
+      if (n === 0) {
+        if (++idle > 256) { wait([inPort], 5); idle = 0; }
+        continue;
+      }
+      idle = 0;
       out.received += n;
       // The whole "dataplane": everything received goes out of port 1.
       for (let i = 0; i < n; i++) { const o = descOff + i * 16; dv.setUint16(o + 4, 1, true); dv.setUint8(o + 6, 1); }
@@ -183,8 +191,12 @@ export async function runIoBench(opts: IoBenchOptions = {}): Promise<IoBenchResu
       writeFileSync(cfg, trafgenConfig(dstMac, srcMac, size));
       // -P 1: one generator process; --no-sock-mem / -Q: leave the host's socket buffer sysctls
       // and IRQ affinities alone; -C: no CPU statistics on exit.
-      const gen: ChildProcess = lab.spawn(txNs, 'trafgen', ['-o', txIf, '-i', cfg, '-P', '1', '--no-sock-mem', '-Q', '-C'], { stdio: 'ignore' });
+      // trafgen forks its sender and the parent does not pass SIGINT on, so it runs in its own
+      // process group and the whole group is signalled; otherwise a stray sender keeps loading
+      // the link (and the CPUs) during the next mode.
+      const gen: ChildProcess = lab.spawn(txNs, 'trafgen', ['-o', txIf, '-i', cfg, '-P', '1', '--no-sock-mem', '-Q', '-C'], { stdio: 'ignore', detached: true });
       const genExit = new Promise<number | null>((r) => gen.once('exit', (c) => r(c)));
+      const signalGroup = (sig: NodeJS.Signals) => { try { if (gen.pid) process.kill(-gen.pid, sig); } catch { /* already gone */ } };
       try {
         // trafgen takes a moment to set up its ring (longer on a loaded machine): the window
         // opens only once the sender's counter moves, then after the warm-up.
@@ -199,8 +211,14 @@ export async function runIoBench(opts: IoBenchOptions = {}): Promise<IoBenchResu
         const fwd = (rx1 - rx0) / secs / 1e6, offered = (tx1 - tx0) / secs / 1e6;
         return { mode, forwarded_mpps: fwd, offered_mpps: offered, loss_pct: offered > 0 ? Math.max(0, (1 - fwd / offered) * 100) : null };
       } finally {
-        gen.kill('SIGINT'); // trafgen restores what it changed on SIGINT
+        signalGroup('SIGINT'); // trafgen restores what it changed on SIGINT
         await Promise.race([genExit, sleep(3000)]);
+        signalGroup('SIGKILL');
+        // the forked sender may outlive the parent by a moment: wait until the group is empty
+        for (let k = 0; k < 60; k++) {
+          try { if (gen.pid) process.kill(-gen.pid, 0); } catch { break; }
+          await sleep(50);
+        }
       }
     };
 

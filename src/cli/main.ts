@@ -65,7 +65,7 @@ function print(data: unknown, output: string | undefined, human: () => string): 
 interface ObjectResult { kind: string; namespace?: string; name: string; action: string }
 interface ApplyResult {
   dryRun: boolean; generation: number; objects: ObjectResult[]; warnings: string[];
-  diff: { frontendsUpsert: Raw[]; frontendsRemove: Raw[]; backendsUpsert: Raw[]; backendsRemove: Raw[]; routes?: Raw[]; snat?: Raw };
+  diff: { frontendsUpsert: Raw[]; frontendsRemove: Raw[]; backendsUpsert: Raw[]; backendsRemove: Raw[]; routes?: Raw[]; snat?: Raw; counts?: Record<string, number>; truncated?: boolean };
 }
 
 function objectLines(r: ApplyResult): string {
@@ -90,6 +90,10 @@ function diffLines(r: ApplyResult): string {
   for (const b of d.backendsUpsert) lines.push(`${b.op === 'add' ? '+' : '~'} ${beText(b)}`);
   if (d.routes) lines.push(`~ routes: ${d.routes.map((x) => `${x.prefix}->port ${x.outPort}`).join(', ') || '(none)'}`);
   if (d.snat) lines.push(`~ masquerade: ipv4=${d.snat.v4 ?? '-'} ipv6=${d.snat.v6 ?? '-'}`);
+  if (d.truncated && d.counts) {
+    const c = d.counts;
+    lines.push(`... (lists truncated) in total: ${c.frontendsUpsert} frontends added/changed, ${c.frontendsRemove} removed, ${c.backendsUpsert} backends added/changed, ${c.backendsRemove} removed`);
+  }
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 

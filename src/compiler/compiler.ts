@@ -19,7 +19,6 @@ import {
 } from '../model/types.js';
 
 const NO_MAC = '00:00:00:00:00:00';
-const NO_UNDO = { push(): number { return 0; }, length: 0 };
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -178,8 +177,9 @@ export class Compiler {
     // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
     // 100k-backend compile would make.
     const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
-      this.ir.backends.size === 0 && this.fe.size === 0 && this.be.size === 0;
-    const undo: Undo = fresh ? (NO_UNDO as unknown as Undo) : [];
+      this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0;
+    const undo: Undo = fresh ? null : [];
+    const log = undo ?? [];
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
@@ -189,17 +189,19 @@ export class Compiler {
     let nodeChanged = false;
 
     const mapSet = <K, V>(m: Map<K, V>, k: K, v: V | undefined): void => {
-      const had = m.has(k), old = m.get(k);
+      if (undo) {
+        const had = m.has(k), old = m.get(k);
+        undo.push(() => { if (had) m.set(k, old as V); else m.delete(k); });
+      }
       if (v === undefined) m.delete(k); else m.set(k, v);
-      undo.push(() => { if (had) m.set(k, old as V); else m.delete(k); });
     };
     const linkSlice = (svc: string | null, sliceKey: string, add: boolean): void => {
       if (svc === null) return;
       let set = this.slicesByService.get(svc);
       if (!set) { set = new Set(); mapSet(this.slicesByService, svc, set); }
       const s = set;
-      if (add && !s.has(sliceKey)) { s.add(sliceKey); undo.push(() => s.delete(sliceKey)); }
-      if (!add && s.has(sliceKey)) { s.delete(sliceKey); undo.push(() => s.add(sliceKey)); }
+      if (add && !s.has(sliceKey)) { s.add(sliceKey); undo?.push(() => s.delete(sliceKey)); }
+      if (!add && s.has(sliceKey)) { s.delete(sliceKey); undo?.push(() => s.add(sliceKey)); }
       if (!s.size) mapSet(this.slicesByService, svc, undefined);
     };
     const setClaims = (svcKey: string, next: ServiceSpec | undefined): void => {
@@ -228,7 +230,7 @@ export class Compiler {
         } else { this.node = o; nodeChanged = true; }
       }
       if (nodeChanged) {
-        undo.push(() => { this.node = prevNode; this.neighbourMap = prevNeigh; this.routeCidrs = prevRouteCidrs; this.resolveCache = prevCache; this.routes4 = prevRoutes4; });
+        undo?.push(() => { this.node = prevNode; this.neighbourMap = prevNeigh; this.routeCidrs = prevRouteCidrs; this.resolveCache = prevCache; this.routes4 = prevRoutes4; });
         this.indexNode();
         const routes = this.nodeRoutes();
         const sameR = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
@@ -240,7 +242,7 @@ export class Compiler {
           if (v6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = v6;
           diff.snat = { v4, v6 };
         }
-        undo.push(() => {
+        undo?.push(() => {
           this.ir.routes = prevRoutes;
           if (prevSnatV4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = prevSnatV4;
           if (prevSnatV6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = prevSnatV6;
@@ -250,11 +252,11 @@ export class Compiler {
       }
 
       const setFront = (f: IrFrontend | undefined, id: number): void => {
-        if (!prevFront.has(id)) prevFront.set(id, this.ir.frontends.get(id));
+        if (!fresh && !prevFront.has(id)) prevFront.set(id, this.ir.frontends.get(id));
         mapSet(this.ir.frontends, id, f);
       };
       const setBack = (b: IrBackend | undefined, id: number): void => {
-        if (!prevBack.has(id)) prevBack.set(id, this.ir.backends.get(id));
+        if (!fresh && !prevBack.has(id)) prevBack.set(id, this.ir.backends.get(id));
         mapSet(this.ir.backends, id, b);
       };
 
@@ -294,16 +296,20 @@ export class Compiler {
       const rollback = (): void => {
         if (done) return;
         done = true;
-        if (fresh) this.reset(); else for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+        if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       };
       const undoDiff: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
       for (const [id, f] of prevFront) if (f) undoDiff.frontendsUpsert.push(f); else undoDiff.frontendsRemove.push(id);
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
+      if (fresh) { // everything this change programmed is new: undoing it removes it all
+        undoDiff.frontendsRemove = diff.frontendsUpsert.map((f) => f.id);
+        undoDiff.backendsRemove = diff.backendsUpsert.map((b) => b.id);
+      }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
       return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length };
     } catch (e) {
-      if (fresh) this.reset(); else for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+      if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       throw e;
     }
   }
@@ -325,7 +331,7 @@ export class Compiler {
     ir.routes = this.nodeRoutes();
     if (this.node?.snatV4) ir.snatV4 = this.node.snatV4;
     if (this.node?.snatV6) ir.snatV6 = this.node.snatV6;
-    const undo: Undo = [];
+    const undo: Array<() => void> = [];
     try {
       for (const svc of this.listServices()) {
         const out = this.compileService(svc, undo);

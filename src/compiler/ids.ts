@@ -3,7 +3,8 @@
 // generations. Freed ids are reused first-in-first-out: the id freed longest ago comes back first,
 // which gives flows still pinned to a removed backend id the longest time to be re-selected
 // before the id names something else.
-export type Undo = Array<() => void>;
+/** Undo log of a transaction; null when the transaction cannot need one (it started from empty). */
+export type Undo = Array<() => void> | null;
 
 export class IdAllocator {
   private readonly byKey = new Map<string, number>();
@@ -23,10 +24,10 @@ export class IdAllocator {
     const have = this.byKey.get(key);
     if (have !== undefined) return have;
     let id: number;
-    if (this.head < this.free.length) { id = this.free[this.head++]; undo.push(() => { this.head--; }); }
-    else { id = this.next++; undo.push(() => { this.next--; }); }
+    if (this.head < this.free.length) { id = this.free[this.head++]; undo?.push(() => { this.head--; }); }
+    else { id = this.next++; undo?.push(() => { this.next--; }); }
     this.byKey.set(key, id); this.keyOf.set(id, key);
-    undo.push(() => { this.byKey.delete(key); this.keyOf.delete(id); });
+    undo?.push(() => { this.byKey.delete(key); this.keyOf.delete(id); });
     return id;
   }
 
@@ -35,7 +36,7 @@ export class IdAllocator {
     if (key === undefined) return;
     this.byKey.delete(key); this.keyOf.delete(id);
     this.free.push(id);
-    undo.push(() => { this.free.pop(); this.byKey.set(key, id); this.keyOf.set(id, key); });
+    undo?.push(() => { this.free.pop(); this.byKey.set(key, id); this.keyOf.set(id, key); });
   }
 
   /** Drops the consumed prefix of the free queue. Only call outside a transaction (undo closures

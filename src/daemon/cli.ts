@@ -20,7 +20,21 @@ export function registerDaemonCommands(program: Command): void {
       }
       if (o.logLevel) cfg.logLevel = o.logLevel as typeof cfg.logLevel;
       const log = pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
-      let daemon: Awaited<ReturnType<typeof startDaemon>>;
+      // Signals are handled from the start: one arriving while ports are still opening stops
+      // the daemon as soon as it is up, instead of killing it half-way.
+      let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+      let signals = 0;
+      let pendingStop = false;
+      const stopNow = (d: NonNullable<typeof daemon>) =>
+        d.stop().then(() => process.exit(process.exitCode ?? 0), (e) => { log.error({ error: (e as Error).message }, 'stop failed'); process.exit(1); });
+      const onSignal = (sig: string) => {
+        signals++;
+        if (signals > 1) { log.warn({ signal: sig }, 'second signal: exiting without a clean stop'); process.exit(1); }
+        log.info({ signal: sig }, 'shutting down');
+        if (daemon) void stopNow(daemon); else pendingStop = true;
+      };
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
       try {
         daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports });
       } catch (e) {
@@ -29,15 +43,7 @@ export function registerDaemonCommands(program: Command): void {
         console.error(`wdp start: ${err instanceof ConfigError ? '' : 'cannot start: '}${err.message}`);
         process.exit(1);
       }
-      let signals = 0;
-      const onSignal = (sig: string) => {
-        signals++;
-        if (signals > 1) { log.warn({ signal: sig }, 'second signal: exiting without a clean stop'); process.exit(1); }
-        log.info({ signal: sig }, 'shutting down');
-        daemon.stop().then(() => process.exit(process.exitCode ?? 0), (e) => { log.error({ error: (e as Error).message }, 'stop failed'); process.exit(1); });
-      };
-      process.on('SIGINT', () => onSignal('SIGINT'));
-      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      if (pendingStop) await stopNow(daemon);
       await daemon.stopped;
     });
 

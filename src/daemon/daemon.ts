@@ -117,7 +117,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const inits: WorkerInit[] = [];
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
-      worker: w,
+      worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
       nodeAddresses: cfg.node.addresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },

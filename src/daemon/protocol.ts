@@ -15,6 +15,7 @@ export interface WorkerPortSpec extends L2Port {
 
 export interface WorkerInit {
   worker: number;
+  workers: number;             // how many workers the daemon runs
   ports: WorkerPortSpec[];
   nodeAddresses: string[];
   core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string };

@@ -48,11 +48,15 @@ class Worker {
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
   private readonly slow: Record<string, number> = {};
+  private readonly ownPorts: Set<number>;
+  private readonly multiWorker: boolean;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath });
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
+    this.ownPorts = new Set(init.ports.map((p) => p.index));
+    this.multiWorker = init.workers > 1;
   }
 
   private post(m: FromWorker): void { this.ctl.postMessage(m); }
@@ -180,6 +184,18 @@ class Worker {
 
   private count(why: string): void { this.slow[why] = (this.slow[why] ?? 0) + 1; }
 
+  private readonly portErrorLogged = new Map<string, number>();
+  /** A port failing (interface deleted, link down) must not stop the other ports: count it and
+   * log at most once per port and direction every 10 s. */
+  private portError(p: Port, dir: 'rx' | 'tx', e: Error): void {
+    this.count(`port_${dir}_error`);
+    const key = `${p.name}/${dir}`;
+    const now = Date.now();
+    if (now - (this.portErrorLogged.get(key) ?? 0) < 10_000) return;
+    this.portErrorLogged.set(key, now);
+    this.log('error', `port ${dir} failed`, { port: p.name, error: e.message });
+  }
+
   /** Slow path over the batch just processed: frames handed to the host are answered in place
    * (the reply goes out of the port the request came in on) or consumed. */
   private slowPath(n: number): void {
@@ -206,6 +222,21 @@ class Worker {
       } else {
         this.count(res.action === 'reply' ? 'reply_oversize' : res.why);
       }
+    }
+  }
+
+  /** With several workers, a frame routed to a port another worker owns cannot be sent from
+   * here (and its reply would miss this worker's conntrack): count it instead of losing it
+   * silently. The config documents that flows must stay within one worker's ports. */
+  private dropForeign(n: number): void {
+    const core = this.core, dv = core.dv;
+    for (let i = 0; i < n; i++) {
+      const d = core.descOffset(i);
+      const v = dv.getUint8(d + L.D_VERDICT);
+      if (v !== L.V_FORWARD && v !== L.V_REJECT) continue;
+      if (this.ownPorts.has(dv.getUint16(d + L.D_OUT_PORT, true))) continue;
+      dv.setUint8(d + L.D_VERDICT, L.V_DROP);
+      this.count('foreign_port');
     }
   }
 
@@ -253,17 +284,20 @@ class Worker {
       // rotate the first port so one busy port cannot starve the others of batch slots
       for (let k = 0; k < np && n < core.batchMax; k++) {
         const p = this.ports[(rr + k) % np];
-        n += p.rxBurst(area, n, core.batchMax - n);
+        try { n += p.rxBurst(area, n, core.batchMax - n); } catch (e) { this.portError(p, 'rx', e as Error); }
       }
       rr = (rr + 1) % Math.max(1, np);
       if (n > 0) {
         core.process(n, now);
         this.slowPath(n);
+        if (this.multiWorker) this.dropForeign(n);
       }
       const total = this.appendInjected(n);
       if (total > 0) {
         const a2 = core.burstArea();
-        for (const p of this.ports) p.txBurst(a2, total);
+        for (const p of this.ports) {
+          try { p.txBurst(a2, total); } catch (e) { this.portError(p, 'tx', e as Error); }
+        }
       }
       if (n === 0) await this.idle();
       else if (Date.now() - lastYield > 50) {

@@ -221,6 +221,8 @@ const nodeConfigSchema = z.object({
 }), ALWAYS);
 
 export function canon(ip: string): string {
+  // IPv4 (validated already): only leading zeros can differ from the canonical form
+  if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;
   const a = parseAddr(ip);
   return formatAddr(a.bytes, a.family);
 }

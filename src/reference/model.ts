@@ -425,7 +425,7 @@ export class ReferenceModel {
         const r = x instanceof Uint8Array ? this.processOne(x, 0) : this.processOne(x.frame, x.inPort ?? 0);
         if (this.live) {
           this.global[L.GC_RX_PACKETS]++;
-          this.global[L.GC_RX_BYTES] += (x instanceof Uint8Array ? x : x.frame).length;
+          this.global[L.GC_RX_BYTES] += Math.min((x instanceof Uint8Array ? x : x.frame).length, 0xffff); // D_LEN is a u16
           this.global[r.verdict === L.V_FORWARD ? L.GC_FORWARD : r.verdict === L.V_REJECT ? L.GC_REJECT : r.verdict === L.V_TO_HOST ? L.GC_TO_HOST : L.GC_DROP]++;
           this.reasons[r.reason]++;
         }

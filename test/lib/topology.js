@@ -1,13 +1,4 @@
-// The e2e topology: a dataplane namespace with one port per neighbour namespace.
-//
-//   client  (10.0.0.2, fd00::2)        --veth-- dp:c0   uplink, gateway 10.0.0.1 / fd00::1
-//   remote  (192.168.100.10, fd00:100::10) --veth-- dp:r0   uplink, node address 192.168.100.2
-//   pod-X   (10.244.1.N/32, fd00:244::N/128)  TAP created by the daemon and moved into pod-X,
-//                                             or a veth whose dp end is an AF_PACKET port
-//
-// Pods route everything via 10.244.0.1 / fd00:244::1 (on-link), which only the dataplane answers
-// for (ARP/ND in the daemon's slow path). Each pod runs dist/src/demo/pod-server.js: HTTP on 8080
-// and 9090 answering its name, UDP echo on 5353.
+// Helpers for the e2e tests (test/e2e-*.test.js, test/daemon-*.test.js).
 // The topology itself lives in dist/src/demo/topology.js (shared with `wdp demo`); this file
 // adds the client-side helpers the tests need.
 import { canUseNetns } from '../../dist/src/netns.js';

@@ -3,9 +3,44 @@
 // exactly three things: create a uniquely named namespace, run a tool inside it with stdin, and
 // delete it on every path out. Nothing here touches the root namespace's addresses or routes.
 import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 let seq = 0;
+
+// System tools are looked up in the system directories only, never through PATH: under `npm test`
+// / `npx`, PATH starts with node_modules/.bin, and an npm package there ships a binary called
+// `nft` (@vercel/nft's CLI) that happily "loads" a ruleset by doing nothing. The same goes for any
+// other name an npm package might claim.
+const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
+const resolved = new Map<string, string | null>();
+
+/** Absolute path of a system tool, or null. `node` is this very Node binary. */
+export function systemTool(cmd: string): string | null {
+  if (cmd.includes('/')) return existsSync(cmd) ? cmd : null;
+  if (cmd === 'node') return process.execPath;
+  if (!resolved.has(cmd)) {
+    let found: string | null = null;
+    for (const d of SYSTEM_DIRS) {
+      const p = `${d}/${cmd}`;
+      try { accessSync(p, constants.X_OK); found = p; break; } catch { /* not here */ }
+    }
+    resolved.set(cmd, found);
+  }
+  return resolved.get(cmd) ?? null;
+}
+
+function absArgv(argv: string[]): string[] {
+  const exe = systemTool(argv[0]);
+  if (!exe) throw new Error(`${argv[0]} not found in ${SYSTEM_DIRS.join(':')} — install with: ${INSTALL_HINT}`);
+  return [exe, ...argv.slice(1)];
+}
+
+/** argv to spawn, wrapped in `ip netns exec NS` when `ns` is given; every program absolute. */
+export function nsArgv(argv: string[], ns?: string): string[] {
+  const inner = absArgv(argv);
+  return ns ? [...absArgv(['ip']), 'netns', 'exec', ns, ...inner] : inner;
+}
 
 /** `wdp-b<pid>-<tag><n>`; kept <= 15 chars where possible is not required for netns names, but
  * the same stem is reused for veth names (IFNAMSIZ 16), so tags stay short. */
@@ -18,8 +53,12 @@ export interface RunResult { code: number; stdout: string; stderr: string; ms: n
 /** Runs argv (inside `ns` when given), feeding `input` on stdin. `ms` is spawn-to-exit wall time:
  * it includes process start-up, as kube-proxy pays it too on every sync. */
 export function run(argv: string[], opts: { ns?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  const full = opts.ns ? ['ip', 'netns', 'exec', opts.ns, ...argv] : argv;
   return new Promise((resolve) => {
+    let full: string[];
+    try { full = nsArgv(argv, opts.ns); } catch (e) {
+      resolve({ code: 127, stdout: '', stderr: (e as Error).message, ms: 0 });
+      return;
+    }
     const t0 = performance.now();
     const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [], err: Buffer[] = [];
@@ -51,7 +90,7 @@ export async function runOk(argv: string[], opts: { ns?: string; input?: string;
 }
 
 export function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return systemTool(cmd) !== null;
 }
 
 const INSTALL_HINT = 'apt-get install -y iptables nftables netsniff-ng iperf3 iproute2';
@@ -69,7 +108,8 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  const cleanup = (): void => { for (const ns of live) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); live.clear(); };
+  const ip = systemTool('ip') ?? 'ip';
+  const cleanup = (): void => { for (const ns of live) spawnSync(ip, ['netns', 'del', ns], { stdio: 'ignore' }); live.clear(); };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => { cleanup(); process.exit(130); });

@@ -86,13 +86,14 @@ export async function loadNft(ns: string, text: string): Promise<number> {
   return r.ms;
 }
 
-/** Service-map elements present in `ns`: proves the transaction committed. */
+/** Service-map elements present in `ns`: proves the transaction committed. Counted from the
+ * plain listing (one "addr . proto . port : goto chain" per element), which, unlike `nft -j`,
+ * does not depend on libnftables' JSON support. */
 export async function countNftServiceElements(ns: string): Promise<number> {
-  const r = await run(['nft', '-j', 'list', 'map', 'ip', NFT_TABLE, 'service-ips'], { ns, timeoutMs: 600_000 });
-  if (r.code !== 0) throw new Error(`nft list map failed: ${r.stderr.trim()}`);
-  const j = JSON.parse(r.stdout) as { nftables: Array<{ map?: { elem?: unknown[] } }> };
-  for (const o of j.nftables) if (o.map) return o.map.elem?.length ?? 0;
-  return 0;
+  const r = await run(['nft', 'list', 'map', 'ip', NFT_TABLE, 'service-ips'], { ns, timeoutMs: 600_000 });
+  if (r.code !== 0) throw new Error(`nft list map failed (exit ${r.code}): ${r.stderr.trim()}`);
+  const m = r.stdout.match(/:\s*goto\s+/g);
+  return m ? m.length : 0;
 }
 
 /** kube-proxy nftables mode's incremental sync for one changed endpoint: one transaction that

@@ -1,0 +1,151 @@
+// `wdp bench <suite> --json` end to end through the real CLI, at tiny sizes. Asserts the JSON
+// shape (exactly one object on stdout) and that every figure is a positive number — or, for a
+// contender that cannot run here, null together with a reason. Never timing thresholds.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const WDP = join(ROOT, 'bin/wdp.js');
+const isRoot = process.getuid?.() === 0;
+
+function wdp(args, timeoutMs = 240_000) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [WDP, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** stdout must be exactly one JSON object (one line) and nothing else. */
+function oneJson(t, r) {
+  t.is(r.code, 0, `exit code 0 expected; stderr:\n${r.stderr}`);
+  const lines = r.stdout.split('\n').filter((l) => l.length);
+  t.is(lines.length, 1, `exactly one line on stdout, got:\n${r.stdout}`);
+  const j = JSON.parse(lines[0]);
+  t.true(typeof j === 'object' && j !== null && !Array.isArray(j));
+  t.true(Number.isInteger(j.host.nproc) && j.host.nproc >= 1);
+  t.is(typeof j.host.kernel, 'string');
+  return j;
+}
+
+const positive = (t, j, k) => t.true(typeof j[k] === 'number' && j[k] > 0, `${k} should be a positive number, got ${JSON.stringify(j[k])}`);
+
+test.serial('bench control: wdp and both kernel peers, same service set', async (t) => {
+  const N = 6, M = 2;
+  const r = await wdp(['bench', 'control', '--services', String(N), '--endpoints', String(M), '--json']);
+  const j = oneJson(t, r);
+  t.is(j.suite, 'control');
+  t.is(j.services, N);
+  t.is(j.endpoints_total, N * M);
+  for (const k of ['validate_ms', 'compile_ms', 'table_write_ms', 'apply_ms', 'update_one_endpoint_ms']) positive(t, j, k);
+  t.true(['http-api', 'in-process'].includes(j.apply_path));
+  if (!isRoot) {
+    t.is(j.iptables_restore_ms, null);
+    t.is(typeof j.iptables_unavailable_reason, 'string');
+    return;
+  }
+  for (const k of ['iptables_restore_ms', 'iptables_update_one_endpoint_ms', 'nft_ms', 'nft_update_one_endpoint_ms']) positive(t, j, k);
+  t.true(['iptables-nft-restore', 'iptables-legacy-restore'].includes(j.iptables_variant));
+  // kube-proxy iptables shape: 5 filter + 8 fixed nat rules, then per service 1 KUBE-SERVICES
+  // match, 1 masquerade mark, M probability jumps and 2 rules per KUBE-SEP chain
+  t.is(j.iptables_rules, 13 + N * (2 + 3 * M));
+  // nftables shape: 7 fixed rules, per service 2 (mark, numgen vmap) + 2 per endpoint chain
+  t.is(j.nft_rules, 7 + N * (2 + 2 * M));
+  for (const k of ['apply_speedup_vs_iptables', 'apply_speedup_vs_nft', 'update_speedup_vs_iptables', 'update_speedup_vs_nft']) positive(t, j, k);
+  t.is(j.apply_speedup_vs_nft, Math.round((j.nft_ms / j.apply_ms) * 100) / 100);
+});
+
+test.serial('bench control: the peers leave no namespace behind', async (t) => {
+  if (!isRoot) { t.pass('needs root for namespaces; the shape test above covers the rest'); return; }
+  const r = await wdp(['bench', 'control', '--services', '2', '--endpoints', '1', '--peers', 'nft', '--json', '--quiet']);
+  oneJson(t, r);
+  const list = await new Promise((res) => execFile('ip', ['netns', 'list'], (_e, out) => res(out)));
+  // names carry the bench process's pid, which has exited: nothing of it may remain
+  t.false(/wdp-b\d+-/.test(list.split('\n').filter((l) => !l.includes(`wdp-b${process.pid}-`)).join('\n').replace(/wdp-b(\d+)-\S+/g, (m, pid) => (isAlive(Number(pid)) ? '' : m))));
+});
+
+function isAlive(pid) { try { process.kill(pid, 0); return true; } catch { return false; } }
+
+test.serial('bench control: bad input is a clear error and nothing on stdout', async (t) => {
+  const r = await wdp(['bench', 'control', '--services', 'lots', '--json']);
+  t.not(r.code, 0);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /--services must be an integer/);
+  const r2 = await wdp(['bench', 'control', '--services', '3', '--peers', 'ipvs', '--json']);
+  t.not(r2.code, 0);
+  t.is(r2.stdout, '');
+  t.regex(r2.stderr, /unknown peer "ipvs"/);
+});
+
+test.serial('bench control --plot writes an SVG with the contenders', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-bench-plot-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'control.svg');
+  const r = await wdp(['bench', 'control', '--services', '3', '--endpoints', '1', '--peers', 'none', '--plot', file, '--quiet']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /\| dataplane/);          // default output is a Markdown table
+  const svg = readFileSync(file, 'utf8');
+  t.true(svg.startsWith('<svg'));
+  t.regex(svg, /<rect [^>]*fill="#1f77b4"><title>wdp: /);
+  t.regex(svg, /n\/a/);                        // peers not run: drawn as n/a, not as zero
+});
+
+test.serial('bench e2e: kernel figures positive, wdp positive or null with a reason', async (t) => {
+  if (!isRoot) {
+    const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--json']);
+    t.not(r.code, 0);
+    t.is(r.stdout, '');
+    return;
+  }
+  const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--rtt-samples', '50', '--json']);
+  const j = oneJson(t, r);
+  t.is(j.suite, 'e2e');
+  for (const k of ['kernel_mpps', 'kernel_new_flow_mpps', 'kernel_offered_mpps', 'kernel_conn_per_s', 'kernel_rtt_p50_us', 'kernel_rtt_p99_us']) positive(t, j, k);
+  t.true(j.kernel_rtt_p99_us >= j.kernel_rtt_p50_us);
+  t.true(typeof j.kernel_cpu_s === 'number' && j.kernel_cpu_s >= 0);
+  const wdpKeys = ['wdp_mpps', 'wdp_new_flow_mpps', 'wdp_conn_per_s', 'wdp_rtt_p50_us', 'wdp_rtt_p99_us'];
+  if (j.wdp_unavailable_reason !== undefined) {
+    t.is(typeof j.wdp_unavailable_reason, 'string');
+    t.true(j.wdp_unavailable_reason.length > 0);
+    for (const k of wdpKeys) t.is(j[k], null, `${k} must be null when wdp did not run`);
+  } else {
+    for (const k of wdpKeys) positive(t, j, k);
+    t.true(typeof j.wdp_cpu_s === 'number' && j.wdp_cpu_s >= 0);
+  }
+});
+
+test.serial('bench core: rows from runCoreBench, or a clear message while it has not landed', async (t) => {
+  const built = existsSync(join(ROOT, 'dist/src/bench/core.js'));
+  const r = await wdp(['bench', 'core', '--sweep', 'services', '--points', '10,100', '--seconds', '0.3', '--json', '--quiet']);
+  if (!built) {
+    t.not(r.code, 0);
+    t.regex(r.stderr, /not built yet|missing/);
+    t.is(r.stdout, '');
+    return;
+  }
+  const j = oneJson(t, r);
+  t.is(j.sweep, 'services');
+  t.deepEqual(j.rows.map((x) => x.services), [10, 100]);
+  for (const row of j.rows) {
+    const figures = Object.entries(row).filter(([k, v]) => typeof v === 'number' && /pps/.test(k));
+    t.true(figures.length > 0, `a row should carry at least one *pps figure: ${JSON.stringify(row)}`);
+    for (const [k, v] of figures) t.true(v > 0, `${k} = ${v}`);
+  }
+});
+
+test.serial('bench io: figures positive or null with an error', async (t) => {
+  const built = existsSync(join(ROOT, 'dist/src/bench/io.js'));
+  const r = await wdp(['bench', 'io', '--seconds', '0.3', '--warmup', '0.1', '--json', '--quiet']);
+  if (!built) { t.not(r.code, 0); t.is(r.stdout, ''); return; }
+  const j = oneJson(t, r);
+  t.is(j.suite, 'io');
+  t.true(Array.isArray(j.rows) && j.rows.length > 0);
+  for (const row of j.rows) {
+    if (row.forwarded_mpps === null) t.is(typeof row.error, 'string', `mode ${row.mode}: null needs an error`);
+    else t.true(row.forwarded_mpps > 0, `mode ${row.mode}`);
+  }
+});

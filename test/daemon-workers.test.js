@@ -1,0 +1,77 @@
+// `workers: 2`: two forwarding threads, each owning a group of ports (client + two pods, remote
+// + one pod). Flows that stay within a group work in both; the counters API sums both workers;
+// a frame routed to another worker's port is counted (slowpath_foreign_port), not lost silently.
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import {
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+} from './lib/topology.js';
+
+const root = canUseNetns();
+const serial = root ? test.serial : test.skip;
+if (!root) test('workers e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+
+let topo;
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+  try {
+    // ports: 0 client, 1 remote, 2 pod-a, 3 pod-b, 4 pod-c
+    const worker = [0, 1, 0, 0, 1];
+    topo.config.workers = 2;
+    topo.config.ports.forEach((p, i) => { p.worker = worker[i]; });
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+async function curlOk(ns, url, tries = 25) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await curl(topo, ns, url, { timeout: 3 });
+    if (last.code === 0 && last.body) return last;
+    await sleep(200);
+  }
+  return last;
+}
+
+const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
+
+serial('each worker forwards the flows of its own ports; counters are summed over workers', async (t) => {
+  const [a, b, c] = topo.pods;
+  const r = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'w0', clusterIP: '10.96.4.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'w0-1', service: 'w0', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a, b]) }),
+    serviceYaml({ name: 'w1', type: 'NodePort', clusterIP: '10.96.4.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30400, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'w1-1', service: 'w1', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([c]) }),
+  ]);
+  t.is(r.status, 200, r.text);
+  const seen = new Set();
+  t.is((await curlOk(topo.ns.client, 'http://10.96.4.10/')).code, 0);
+  for (let i = 0; i < 16; i++) seen.add((await curl(topo, topo.ns.client, 'http://10.96.4.10/')).body.trim());
+  t.deepEqual([...seen].sort(), ['pod-a', 'pod-b']);
+  const remote = await curlOk(topo.ns.remote, `http://${NODE_V4}:30400/`);
+  t.is(remote.code, 0, `${remote.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.is(remote.body.trim(), 'pod-c');
+  const ct = await api(topo, 'GET', '/api/v1/conntrack');
+  const backends = new Set(ct.json.items.map((f) => f.backend));
+  t.true(backends.has(c.ip) && (backends.has(a.ip) || backends.has(b.ip)), 'flows from both workers are listed');
+});
+
+serial('a flow whose backend sits behind another worker is counted as slowpath_foreign_port', async (t) => {
+  const [, , c] = topo.pods;
+  await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'cross', clusterIP: '10.96.4.12', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'cross-1', service: 'cross', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([c]) }),
+  ]);
+  const before = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
+  const r = await curl(topo, topo.ns.client, 'http://10.96.4.12/', { timeout: 2 });
+  t.not(r.code, 0);
+  const after = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
+  t.true(after > before, `foreign_port ${before} -> ${after}`);
+});

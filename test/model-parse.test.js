@@ -1,0 +1,92 @@
+// Manifest parsing and normalisation: formats, Lists, defaults, canonical addresses.
+import test from 'ava';
+import { parseManifests } from '../dist/src/model/load.js';
+import { validateObject, validateAll } from '../dist/src/model/schema.js';
+
+test('YAML multi-document with Lists and empty documents flattens to objects', (t) => {
+  const objs = parseManifests(`
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: a}}
+- apiVersion: v1
+  kind: ServiceList
+  items: [{apiVersion: v1, kind: Service, metadata: {name: b}}]
+---
+# just a comment
+---
+{apiVersion: v1, kind: Service, metadata: {name: c}}
+`);
+  t.deepEqual(objs.map((o) => o.metadata.name), ['a', 'b', 'c']);
+});
+
+test('JSON object, array and List', (t) => {
+  t.is(parseManifests('{"kind":"Service","metadata":{"name":"a"}}').length, 1);
+  t.is(parseManifests('[{"kind":"Service"},{"kind":"Service"}]').length, 2);
+  t.is(parseManifests('{"kind":"List","items":[{"kind":"Service"},{"kind":"EndpointSlice"}]}').length, 2);
+});
+
+test('syntax errors name the source, document and position', (t) => {
+  const e = t.throws(() => parseManifests('a: 1\n---\nb: [1, 2\n', 'file.yaml'));
+  t.is(e.name, 'ValidationError');
+  t.regex(e.message, /^file\.yaml: document 2: cannot parse \(line \d+, column \d+\)/);
+});
+
+test('service defaults and canonical addresses', (t) => {
+  const r = validateObject({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' },
+    spec: { clusterIPs: ['FD00:0:0::0001', '10.96.0.1'], ports: [{ port: 80 }], sessionAffinity: 'ClientIP', externalIPs: ['2001:DB8::1'], loadBalancerSourceRanges: ['10.1.2.3/8'] },
+  });
+  t.true(r.ok, JSON.stringify(r.errors));
+  const s = r.obj;
+  t.is(s.key, 'default/web');
+  t.deepEqual(s.clusterIPs, ['fd00::1', '10.96.0.1']);
+  t.deepEqual(s.families, [6, 4]);
+  t.deepEqual(s.ports, [{ name: '', protocol: 'TCP', port: 80, targetPort: 80 }]);
+  t.is(s.affinityTimeoutMs, 10800 * 1000);
+  t.deepEqual(s.externalIPs, ['2001:db8::1']);
+  t.deepEqual(s.sourceRanges, ['10.0.0.0/8']);
+  t.is(s.type, 'ClusterIP');
+  t.false(s.externalLocal);
+});
+
+test('endpoint condition defaults follow the EndpointSlice API', (t) => {
+  const r = validateObject({
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'e', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'], conditions: { ready: false } }, { addresses: ['10.0.0.3'], conditions: { ready: false, serving: true, terminating: true } }],
+  });
+  t.true(r.ok);
+  t.is(r.obj.service, 'ns/web');
+  t.deepEqual(r.obj.endpoints.map((e) => [e.ready, e.serving, e.terminating]), [[true, true, false], [false, false, false], [false, true, true]]);
+  t.deepEqual(r.obj.ports, []);
+});
+
+test('node config: routes sorted longest prefix first, masquerade defaults to node addresses', (t) => {
+  const [n] = validateAll([{
+    apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+    spec: {
+      nodeAddresses: ['192.168.0.1', 'fd00::1'],
+      routes: [
+        { prefix: '10.0.0.0/8', port: 1, nextHopMac: '02-00-00-00-00-01', localMac: '02:00:00:00:00:AA' },
+        { prefix: '10.1.0.0/16', port: 2, nextHopMac: '02:00:00:00:00:02', localMac: '02:00:00:00:00:aa' },
+      ],
+    },
+  }]);
+  t.is(n.name, 'node-a');
+  t.deepEqual(n.routes.map((r) => r.prefix), ['10.1.0.0/16', '10.0.0.0/8']);
+  t.is(n.routes[1].nextHopMac, '02:00:00:00:00:01');
+  t.is(n.routes[1].localMac, '02:00:00:00:00:aa');
+  t.is(n.snatV4, '192.168.0.1');
+  t.is(n.snatV6, 'fd00::1');
+});
+
+test('validateAll reports the errors of every object, not just the first', (t) => {
+  const e = t.throws(() => validateAll([
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' }, spec: { clusterIP: 'x', ports: [{ port: 1 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'b' }, spec: { clusterIP: '10.0.0.1', ports: [{ port: -1 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ok' }, spec: { clusterIP: '10.0.0.2', ports: [{ port: 1 }] } },
+  ]));
+  t.deepEqual(e.errors.map((x) => `${x.name} ${x.field}`), ['a spec.clusterIP', 'b spec.ports[0].port']);
+});
