@@ -15,7 +15,7 @@ export const CFG: usize = memory.data(L.CFG_SIZE, 64);
 // Per-frame parse records for one chunk of the batch (pass 1 writes, pass 2 reads). Chunking keeps
 // the static footprint independent of CFG_BATCH_MAX.
 const CHUNK: u32 = 64;
-const PR_SIZE: u32 = 64;
+const PR_SIZE: u32 = 128;
 const PREC: usize = memory.data(<i32>(CHUNK * PR_SIZE), 64);
 // Reject / ICMP construction buffer: output can be longer than the input frame (ICMP quotes it),
 // so it is built here and copied into the slot, never longer than CFG_SLOT_SIZE.
@@ -45,6 +45,21 @@ const PR_ICMPT: usize = 52;   // u8 ICMP type
 const PR_FRAG: usize = 53;    // u8 1: first fragment of a fragmented packet
 const PR_LEN: usize = 54;     // u16 frame length
 const PR_PORTS: usize = 56;   // u8 1: TCP/UDP/SCTP (has ports, conntrack applies)
+// Speculative new-flow work done by the touch passes (see coreProcess). Every cached value is a
+// pure function of the frame and the batch's table set, so pass 2 may use it instead of
+// recomputing; PR_SPEC says which ones are valid for this frame.
+const PR_SPEC: usize = 57;    // u8 SPEC_* bits
+const PR_SVCH: usize = 60;    // u32 service-map hash of (dst, dport, proto, family)
+const PR_FRONTID: usize = 64; // u32 svcLookup result (0 = no frontend)
+const PR_BID: usize = 68;     // u32 Maglev pick of PR_FRONTID with the flow hash (may be 0)
+const PR_RHASH: usize = 72;   // u32 reply-key hash without SNAT: (backend, client, bport, sport)
+const PR_TA: usize = 76;      // u32 x 3: addresses the next touch() loads (0 = none)
+const PR_TB: usize = 80;
+const PR_TC: usize = 84;
+const SPEC_SVCH: u32 = 1;
+const SPEC_FRONT: u32 = 2;
+const SPEC_BID: u32 = 4;
+const SPEC_RHASH: u32 = 8;
 
 const TCP_FIN: u32 = 1;
 const TCP_SYN: u32 = 2;
@@ -421,7 +436,11 @@ function ctAlloc(): u32 {
 /** Frontend id for (addr, port, proto, family), 0 = none. */
 function svcLookup(addr: usize, port: u32, proto: u32, family: u32): u32 {
   if (tSm == 0) return 0;
-  const h = svcHash(addr, port, proto, family);
+  return svcLookupH(svcHash(addr, port, proto, family), addr, port, proto, family);
+}
+
+/** svcLookup with the service-map hash already computed (tSm != 0). */
+function svcLookupH(h: u32, addr: usize, port: u32, proto: u32, family: u32): u32 {
   const mask = tSmMask;
   let slot = h & mask;
   const key = port | (proto << 16) | (family << 24);
@@ -712,7 +731,8 @@ function newFlow(f: usize, r: usize, front: u32, reselect: bool): void {
     bid = selectAffinity(fe, front, client);
   } else {
     fSel = (flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV;
-    bid = maglevPick(fe, h);
+    const spec = <u32>load<u8>(r, PR_SPEC);
+    bid = (spec & SPEC_BID) != 0 && load<u32>(r, PR_FRONTID) == front ? load<u32>(r, PR_BID) : maglevPick(fe, h);
     if (!backendUsable(bid)) bid = 0;
   }
   if (bid == 0) { fSel = L.TRSEL_NONE; drop(L.REASON_DROP_NO_ROUTE); return; }
@@ -744,7 +764,9 @@ function newFlow(f: usize, r: usize, front: u32, reselect: bool): void {
     nport = p;
   }
   const natd = snat != 0 ? snat : client;
-  const replyHash = flowHash(beAddr, natd, bport | (nport << 16), proto);
+  const replyHash = snat == 0 && (<u32>load<u8>(r, PR_SPEC) & SPEC_RHASH) != 0 && load<u32>(r, PR_BID) == bid &&
+    load<u32>(r, PR_FRONTID) == front
+    ? load<u32>(r, PR_RHASH) : flowHash(beAddr, natd, bport | (nport << 16), proto);
   const tcpf = <u32>load<u8>(r, PR_TCPF);
   const isRst = proto == 6 && (tcpf & TCP_RST) != 0;
   if (!isRst) {
@@ -1053,6 +1075,7 @@ function parse(i: u32, r: usize): void {
   store<u8>(r, 0, PR_FAMILY);
   store<u8>(r, 0, PR_PROTO);
   store<u8>(r, 0, PR_PORTS);
+  store<u8>(r, 0, PR_SPEC);
   store<u8>(r, 0, PR_ICMPT);
   store<u8>(r, 0, PR_TCPF);
   store<u32>(r, 0, PR_HASH);
@@ -1163,6 +1186,165 @@ function parse(i: u32, r: usize): void {
   store<u32>(r, flowHash(r + PR_SRC, r + PR_DST, sport | (dport << 16), proto), PR_HASH);
 }
 
+// ---- touch passes ------------------------------------------------------------------------------
+// Wasm has no prefetch instruction. What it does have: independent loads issued back to back,
+// which the CPU overlaps instead of paying them one by one in pass 2. A frame's path is a chain of
+// dependent misses (index slot -> flow entry -> backend entry and counters; for a new flow:
+// index slot -> service-map slot -> frontend -> Maglev word -> backend -> reply index slot), so
+// each link is a stage over the whole chunk: a compute loop writes up to three addresses per frame
+// (PR_TA/TB/TC, 0 = nothing: address 0 is static data, always cached), then touch() loads them in
+// a loop of a few instructions per frame. The tight loop matters: on the measuring VM a random
+// miss costs ~1000+ cycles (TLB walk under shadow paging, DRAM), and only a loop body small enough
+// for many iterations to sit in the reorder window keeps many misses in flight (measured: the
+// reply-slot touch fused into its 80-instruction hash loop cost 380 cycles/frame, split ~60).
+// Everything here only reads shared state. What it computes for a likely new flow is a pure
+// function of the frame and the batch's table set, cached in the parse record (PR_SPEC) so pass 2
+// does not redo it. A frame is a likely new flow when its home index slot is empty (a certain
+// miss) or holds another hash (a miss unless its flow was displaced by probing).
+@inline function setTouch(r: usize, a: usize, b: usize, c: usize): void {
+  store<u32>(r, <u32>a, PR_TA); store<u32>(r, <u32>b, PR_TB); store<u32>(r, <u32>c, PR_TC);
+}
+
+function touch(n: u32): u32 {
+  let sink: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    sink ^= load<u32>(load<u32>(r, PR_TA)) ^ load<u32>(load<u32>(r, PR_TB)) ^ load<u32>(load<u32>(r, PR_TC));
+  }
+  return sink;
+}
+
+function touchChunk(n: u32): u32 {
+  let sink: u32 = 0;
+  const mask = gCtMask;
+  // 1: home index slots
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    setTouch(r, load<u8>(r, PR_PORTS) ? gCtIdx + (<usize>(load<u32>(r, PR_HASH) & mask) << 3) : 0, 0, 0);
+  }
+  sink ^= touch(n);
+  // 2: the flow entry a matching home slot points to (both of its cache lines); else the
+  // service-map home slot
+  let spec: u32 = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    let ta: usize = 0, tb: usize = 0;
+    if (load<u8>(r, PR_PORTS)) {
+      const h = load<u32>(r, PR_HASH);
+      const p = gCtIdx + (<usize>(h & mask) << 3);
+      const ref = load<u32>(p, L.CTI_REF);
+      if (ref != 0 && load<u32>(p, L.CTI_HASH) == h) {
+        const e = flowPtr(ref >>> 1);
+        ta = e; tb = e + L.CT_SIZE - 4;
+      } else if (tSm != 0) {
+        const sh = svcHash(r + PR_DST, <u32>load<u16>(r, PR_DPORT), <u32>load<u8>(r, PR_PROTO), <u32>load<u8>(r, PR_FAMILY));
+        store<u32>(r, sh, PR_SVCH);
+        store<u8>(r, <u8>SPEC_SVCH, PR_SPEC);
+        ta = tSm + (<usize>(sh & tSmMask) << 5);
+        spec = 1;
+      }
+    }
+    setTouch(r, ta, tb, 0);
+  }
+  sink ^= touch(n);
+  // 3: existing flow -> its backend entry and counters; likely new flow -> service lookup, frontend
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    let ta: usize = 0, tb: usize = 0, tc: usize = 0;
+    if (load<u8>(r, PR_PORTS)) {
+      if (load<u8>(r, PR_SPEC)) {
+        const front = svcLookupH(load<u32>(r, PR_SVCH), r + PR_DST, <u32>load<u16>(r, PR_DPORT),
+          <u32>load<u8>(r, PR_PROTO), <u32>load<u8>(r, PR_FAMILY));
+        store<u32>(r, front, PR_FRONTID);
+        store<u8>(r, <u8>(SPEC_SVCH | SPEC_FRONT), PR_SPEC);
+        if (front != 0) ta = fePtr(front);
+      } else {
+        const ref = load<u32>(gCtIdx + (<usize>(load<u32>(r, PR_HASH) & mask) << 3), L.CTI_REF);
+        if (ref != 0) {
+          const e = flowPtr(ref >>> 1);
+          const bid = load<u32>(e, L.CT_BACKEND_ID), front = load<u32>(e, L.CT_FRONT);
+          if (bid <= tBeMax) ta = bePtr(bid);
+          if (bid <= gBeCntMax) tb = gBeCnt + <usize>bid * L.PC_SIZE;
+          if (front <= gSvcMax) tc = gSvcCnt + <usize>front * L.PC_SIZE;
+        }
+      }
+    }
+    setTouch(r, ta, tb, tc);
+  }
+  sink ^= touch(n);
+  if (!spec) return sink;
+  // 4: likely new flow on a plain (non-affinity) frontend with endpoints: its Maglev word
+  spec = 0;
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    let ta: usize = 0;
+    if ((<u32>load<u8>(r, PR_SPEC) & SPEC_FRONT) != 0) {
+      const front = load<u32>(r, PR_FRONTID);
+      if (front != 0) {
+        const fe = fePtr(front);
+        const m = load<u32>(fe, L.FE_MAGLEV_SIZE);
+        if ((load<u32>(fe, L.FE_FLAGS) & L.FEF_AFFINITY) == 0 && m != 0) {
+          // maglevPick, split in two so the word's miss overlaps with the other frames'
+          const off = load<u32>(fe, L.FE_MAGLEV_OFF);
+          const w = off + load<u32>(r, PR_HASH) % m;
+          store<u32>(r, 0, PR_BID);
+          store<u8>(r, <u8>(SPEC_SVCH | SPEC_FRONT | SPEC_BID), PR_SPEC);
+          if (w < tMgWords && <u64>off + m <= <u64>tMgWords) ta = tMg + (<usize>w << 2);
+          spec = 1;
+        }
+      }
+    }
+    setTouch(r, ta, 0, 0);
+  }
+  sink ^= touch(n);
+  if (!spec) return sink;
+  // 5: the picked backend's entry
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    let ta: usize = 0;
+    if ((<u32>load<u8>(r, PR_SPEC) & SPEC_BID) != 0) {
+      const w = load<u32>(r, PR_TA);
+      const bid = w != 0 ? load<u32>(w) : 0;
+      store<u32>(r, bid, PR_BID);
+      if (bid != 0 && bid <= tBeMax) ta = bePtr(bid);
+    }
+    setTouch(r, ta, 0, 0);
+  }
+  sink ^= touch(n);
+  // 6: the reply key's index slot (the clash check and the insert) or, when the flow will be
+  // masqueraded, the first SNAT port probe's slot; and the counters the frame will add to
+  for (let k: u32 = 0; k < n; k++) {
+    const r = rec(k);
+    let ta: usize = 0, tb: usize = 0, tc: usize = 0;
+    const be = load<u32>(r, PR_TA);
+    if (be != 0) {
+      const family = <u32>load<u8>(r, PR_FAMILY), proto = <u32>load<u8>(r, PR_PROTO);
+      const bid = load<u32>(r, PR_BID), front = load<u32>(r, PR_FRONTID);
+      const beAddr = be + L.BE_ADDR;
+      const bport = <u32>load<u16>(be, L.BE_PORT);
+      const client = r + PR_SRC;
+      if (<u32>load<u8>(be, L.BE_FAMILY) == family) {
+        if (((load<u32>(fePtr(front), L.FE_FLAGS) & L.FEF_MASQUERADE) != 0 || addrEq(client, beAddr)) && hasSnat(family)) {
+          if (gPortMax >= gPortMin && gPortMin != 0) {
+            const p = gPortMin + load<u32>(r, PR_HASH) % (gPortMax - gPortMin + 1);
+            ta = gCtIdx + (<usize>(flowHash(beAddr, snatAddr(family), bport | (p << 16), proto) & mask) << 3);
+          }
+        } else {
+          const rh = flowHash(beAddr, client, bport | (<u32>load<u16>(r, PR_SPORT) << 16), proto);
+          store<u32>(r, rh, PR_RHASH);
+          store<u8>(r, <u8>(SPEC_SVCH | SPEC_FRONT | SPEC_BID | SPEC_RHASH), PR_SPEC);
+          ta = gCtIdx + (<usize>(rh & mask) << 3);
+        }
+      }
+      if (bid <= gBeCntMax) tb = gBeCnt + <usize>bid * L.PC_SIZE;
+      if (front <= gSvcMax) tc = gSvcCnt + <usize>front * L.PC_SIZE;
+    }
+    setTouch(r, ta, tb, tc);
+  }
+  sink ^= touch(n);
+  return sink;
+}
+
 // ---- pass 2 ------------------------------------------------------------------------------------
 function decide(f: usize, r: usize): void {
   const reason = <u32>load<u8>(r, PR_REASON);
@@ -1177,7 +1359,8 @@ function decide(f: usize, r: usize): void {
       if (ref & 1) hitReply(f, r, ref >>> 1); else hitOrig(f, r, ref >>> 1);
       return;
     }
-    const front = svcLookup(r + PR_DST, <u32>load<u16>(r, PR_DPORT), proto, family);
+    const front = (<u32>load<u8>(r, PR_SPEC) & SPEC_FRONT) != 0
+      ? load<u32>(r, PR_FRONTID) : svcLookup(r + PR_DST, <u32>load<u16>(r, PR_DPORT), proto, family);
     if (front != 0) { newFlow(f, r, front, false); return; }
   } else if (((proto == 1 && family == 4) || (proto == 58 && family == 6)) && isIcmpError(family, <u32>load<u8>(r, PR_ICMPT))) {
     if (icmpError(f, r)) return;
@@ -1221,23 +1404,7 @@ export function coreProcess(count_: u32, now: u32): void {
     const n = count_ - base < CHUNK ? count_ - base : CHUNK;
     // pass 1: parse + hash every frame of the chunk (independent work, overlaps cache misses)
     for (let k: u32 = 0; k < n; k++) parse(base + k, rec(k));
-    // Touch passes: Wasm has no prefetch, but independent loads issued back to back let the CPU
-    // overlap their cache misses (~10 in flight) instead of paying them one by one in pass 2.
-    // First the home index slots, then (their refs now cached) the flow entries they point to.
-    // Cost: two short loops per chunk; the sink keeps the loads from being optimized away.
-    let sink: u32 = 0;
-    for (let k: u32 = 0; k < n; k++) {
-      const r = rec(k);
-      if (load<u8>(r, PR_PORTS)) sink ^= load<u32>(gCtIdx + (<usize>(load<u32>(r, PR_HASH) & gCtMask) << 3), L.CTI_REF);
-    }
-    for (let k: u32 = 0; k < n; k++) {
-      const r = rec(k);
-      if (load<u8>(r, PR_PORTS)) {
-        const ref = load<u32>(gCtIdx + (<usize>(load<u32>(r, PR_HASH) & gCtMask) << 3), L.CTI_REF);
-        if (ref != 0) { const e = flowPtr(ref >>> 1); sink ^= load<u32>(e) ^ load<u32>(e, L.CT_SIZE - 4); }
-      }
-    }
-    gSink = sink;
+    gSink = touchChunk(n);
     // pass 2: conntrack, services, rewrite, in order
     for (let k: u32 = 0; k < n; k++) {
       const i = base + k;

@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 // Standalone profiling harness for the Wasm forwarding core (build/core.wasm via dist/src/core/host.js).
 //
-// Unlike `wdp bench core` it isolates one phase at a time and can run a FIXED amount of work, so
-// the same run can go under `valgrind --tool=callgrind` (instruction counts do not care about the
-// load other engineers put on the machine) or `perf stat`. It prints ns/frame per phase and, for
-// the new-flow phase, per fill decile of the conntrack table (a cost that grows with the fill
-// level shows up there, where a single average would hide it).
+// Unlike `wdp bench core` it isolates one phase at a time, can run a FIXED amount of work, can
+// compare two builds batch by batch in one process (--ab) and can count CPU cycles per frame with
+// perf (--cycles), which is what made measuring possible on a machine with load 16 on 2 cores.
+// It prints total and median-of-batches ns/frame per phase and, for the new-flow phase, ns/frame
+// per fill decile of the conntrack table (a cost growing with the fill level shows up there).
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
-//        [--ct 1048576] [--phase est|new|both] [--batches N] [--seconds 2] [--masq]
+//        [--ct 1048576] [--phase est|new|both] [--batches N] [--seconds 2] [--masq] [--wasm path]
+//        [--ab other.wasm] [--cycles]
 //
-// --batches N: process exactly N batches per phase (deterministic work; for callgrind/perf).
+// --batches N: process exactly N batches per phase (deterministic work).
+// --ab other.wasm: also measure another build, alternating batches (same load for both).
+// --cycles: perf-counted user cycles per frame inside the core's Wasm functions, by function.
 // --seconds S: otherwise each phase runs for about S seconds of core time.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
 // Frames are 60-byte IPv4/UDP with correct checksums, refilled into the slots by the host before
 // each process() call; only process() is timed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { Core } from '../dist/src/core/host.js';
 import * as L from '../dist/assembly/layout.js';
 import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
@@ -30,13 +35,63 @@ const phase = opt('phase', 'both');
 const fixedBatches = opt('batches', undefined) === undefined ? 0 : Number(opt('batches'));
 const seconds = Number(opt('seconds', 2));
 const masq = flag('masq');
+const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
+
+// --cycles: CPU cycles per frame spent inside the core, counted by `perf record -e cycles:u` on
+// the Wasm functions only, with perf enabled (through its control fifo) just around the measured
+// phase. Unlike wall time this does not grow when the scheduler takes the CPU away (load from
+// other test runs), so builds can be compared on a busy machine. Needs perf; run one phase.
+if (flag('cycles')) {
+  const me = new URL(import.meta.url).pathname;
+  const rest = args.filter((a) => a !== '--cycles');
+  const wasm = wasmPath ?? new URL('../build/core.wasm', import.meta.url).pathname;
+  const watPath = wasm.replace(/\.wasm$/, '.wat');
+  const names = existsSync(watPath)
+    ? [...readFileSync(watPath, 'utf8').matchAll(/^ \(func \$(\S+)/gm)].map((x) => x[1]) : [];
+  const notPacketPath = /init|flush|crcInit|heap_base|config_ptr|expire_all|ct_active/i;
+  const tag = `/tmp/wdp-profile-${process.pid}`;
+  const data = `${tag}.perf`, ctl = `${tag}.ctl`, ack = `${tag}.ack`;
+  try {
+    for (const f of [ctl, ack]) if (spawnSync('mkfifo', [f]).status !== 0) throw new Error('mkfifo failed');
+    const r = spawnSync('perf', ['record', '-q', '-e', 'cycles:u', '-c', '100003', '-D', '-1', '--control', `fifo:${ctl},${ack}`,
+      '-o', data, '--', process.execPath, '--perf-basic-prof', me, ...rest],
+      { encoding: 'utf8', env: { ...process.env, WDP_PERF_CTL: ctl, WDP_PERF_ACK: ack } });
+    if (r.status !== 0) throw new Error(`perf record failed: ${r.stderr}`);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop());
+    const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', '--sort', 'sym', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0);
+    const fns = {};
+    let total = 0;
+    for (const x of rep.stdout.matchAll(/^\s*(\d+)\s+\[\.\] JS:wasm-function\[(\d+)\]/gm)) {
+      const name = (names[Number(x[2])] ?? `f${x[2]}`).replace(/^.*assembly\//, '');
+      if (notPacketPath.test(name)) continue;
+      const v = Number(x[1]) * 100003 / frames;
+      total += v;
+      fns[name] = Math.round((fns[name] ?? 0) + v);
+    }
+    console.log(JSON.stringify({ phase, cycles_per_frame: Math.round(total), by_function: fns, frames, wall: out, args: { services, endpoints, flows, ct, masq, wasm } }));
+  } finally {
+    for (const f of [data, ctl, ack]) rmSync(f, { force: true });
+  }
+  process.exit(0);
+}
+
+// perf control (set by --cycles): count only while a phase runs
+const perfCtl = process.env.WDP_PERF_CTL ? openSync(process.env.WDP_PERF_CTL, 'w') : -1;
+const perfAck = process.env.WDP_PERF_ACK ? openSync(process.env.WDP_PERF_ACK, 'r') : -1;
+const perf = (cmd) => {
+  if (perfCtl < 0) return;
+  writeSync(perfCtl, `${cmd}\n`);
+  readSync(perfAck, Buffer.alloc(8));
+};
 
 const ip4 = (a, b, c, d) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 const ipStr = (v) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 const vipOf = (s) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
+/** services x endpoints UDP ClusterIP services sharing one Maglev pattern (built once). */
 function buildIr(m) {
   const pattern = buildMaglev(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
   const frontends = new Map(), backends = new Map();
@@ -63,6 +118,7 @@ function csum(u8, start, end, initial) {
   return (~s) & 0xffff;
 }
 
+/** 60-byte IPv4/UDP frame with correct IPv4 and UDP checksums at u8[at]. */
 function writeFrame(u8, at, src, dst, sport, dport) {
   u8.fill(0, at, at + STRIDE);
   const mac = [0x02, 0, 0, 0, 0, 0xaa, 0x02, 0, 0, 0, 0x0c, 0x01];
@@ -85,39 +141,61 @@ function writeFrame(u8, at, src, dst, sport, dport) {
 
 const t0 = performance.now();
 const m = defaultMaglevSize(endpoints);
-const core = Core.create({
-  batchMax: BATCH, slotSize: 2048, flows: ct,
-  capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: 16 },
-  timeouts: { udpMs: 0x7fffffff, udpRepliedMs: 0x7fffffff },
-});
-core.applyIr(buildIr(m));
+const ir = buildIr(m);
 const newCount = ct;
-const estRegion = core.allocate(flows * STRIDE);
-const newRegion = core.allocate(newCount * STRIDE);
-{
+// Median of per-batch ns/frame: a batch (~50-300 us) is much shorter than a scheduler time slice,
+// so on a loaded machine most batches run undisturbed and the median ignores the preempted ones.
+const median = (xs) => { const a = Float64Array.from(xs).sort(); return a.length ? +a[a.length >> 1].toFixed(1) : 0; };
+const now = () => (1000 + (performance.now() - t0)) >>> 0;
+
+/** One core (one build) with its frames in its own memory, flows established. */
+function setup(path) {
+  const core = Core.create({
+    batchMax: BATCH, slotSize: 2048, flows: ct, wasmPath: path,
+    capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: 16 },
+    timeouts: { udpMs: 0x7fffffff, udpRepliedMs: 0x7fffffff },
+  });
+  core.applyIr(ir);
+  const estRegion = core.allocate(flows * STRIDE);
+  const newRegion = core.allocate(newCount * STRIDE);
   const u8 = core.u8;
   for (let f = 0; f < flows; f++) writeFrame(u8, estRegion + f * STRIDE, (ip4(100, 64, 0, 0) + f) >>> 0, vipOf(f % services), 1024, 53);
   for (let i = 0; i < newCount; i++) writeFrame(u8, newRegion + i * STRIDE, (ip4(172, 16, 0, 0) + (i & 0xfffff)) >>> 0, vipOf(i % services), 2048 + (i >>> 20), 53);
+  const u32 = new Uint32Array(core.memory.buffer);
+  const dv = new DataView(core.memory.buffer);
+  for (let i = 0; i < BATCH; i++) dv.setUint16(core.descOffset(i) + L.D_IN_PORT, 0, true);
+  const fill = (i, src) => {
+    let s = src >>> 2, d = core.slotOffset(i) >>> 2;
+    for (let k = 0; k < 16; k++) u32[d++] = u32[s++];
+    dv.setUint16(core.descOffset(i) + L.D_LEN, FRAME_LEN, true);
+  };
+  for (let base = 0; base < flows; base += BATCH) {
+    const n = Math.min(BATCH, flows - base);
+    for (let i = 0; i < n; i++) fill(i, estRegion + (base + i) * STRIDE);
+    core.process(n, now());
+  }
+  return { core, fill, estRegion, newRegion, g: () => core.counters().global, path: path ?? 'build/core.wasm' };
 }
-const u32 = new Uint32Array(core.memory.buffer);
-const dv = new DataView(core.memory.buffer);
-for (let i = 0; i < BATCH; i++) dv.setUint16(core.descOffset(i) + L.D_IN_PORT, 0, true);
-const fill = (i, src) => {
-  let s = src >>> 2, d = core.slotOffset(i) >>> 2;
-  for (let k = 0; k < 16; k++) u32[d++] = u32[s++];
-  dv.setUint16(core.descOffset(i) + L.D_LEN, FRAME_LEN, true);
-};
-const now = () => (1000 + (performance.now() - t0)) >>> 0;
-const g = () => core.counters().global;
-const report = {};
 
-// establish
-for (let base = 0; base < flows; base += BATCH) {
-  const n = Math.min(BATCH, flows - base);
-  for (let i = 0; i < n; i++) fill(i, estRegion + (base + i) * STRIDE);
-  core.process(n, now());
-}
-report.setup_ms = Math.round(performance.now() - t0);
+// --ab other.wasm: a second build, measured batch by batch alternately with the first, so both
+// see the same machine load; its results are reported under "b".
+const abPath = opt('ab', undefined);
+const cores = [setup(wasmPath)];
+if (abPath) cores.push(setup(abPath));
+const report = { setup_ms: Math.round(performance.now() - t0) };
+const stats = () => cores.map(() => ({ frames: 0, ns: 0n, perBatch: [], deciles: new Array(10).fill(0).map(() => ({ frames: 0, ns: 0n })) }));
+const timed = (c, st, n) => {
+  const tn = now();
+  const t1 = process.hrtime.bigint();
+  c.core.process(n, tn);
+  const dt = process.hrtime.bigint() - t1;
+  st.ns += dt; st.frames += n; st.perBatch.push(Number(dt) / n);
+  return dt;
+};
+const summary = (st) => ({ frames: st.frames, ns_per_frame: +(Number(st.ns) / st.frames).toFixed(1),
+  mpps: +(st.frames / Number(st.ns) * 1e3).toFixed(3), median_ns_per_frame: median(st.perBatch),
+  median_mpps: +(1e3 / median(st.perBatch)).toFixed(3) });
+const limitNs = BigInt(Math.round(seconds * 1e9));
 
 if (phase === 'est' || phase === 'both') {
   const perm = new Uint32Array(flows);
@@ -125,43 +203,45 @@ if (phase === 'est' || phase === 'both') {
   let a = 42;
   const rnd = () => { a = (a * 1103515245 + 12345) >>> 0; return a / 4294967296; };
   for (let i = flows - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); const t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
-  const before = g();
-  let frames = 0, ns = 0n, pos = 0, batches = 0;
-  const limitNs = BigInt(Math.round(seconds * 1e9));
-  while (fixedBatches ? batches < fixedBatches : ns < limitNs) {
-    for (let i = 0; i < BATCH; i++) { fill(i, estRegion + perm[pos] * STRIDE); if (++pos === flows) pos = 0; }
-    const tn = now();
-    const t1 = process.hrtime.bigint();
-    core.process(BATCH, tn);
-    ns += process.hrtime.bigint() - t1;
-    frames += BATCH; batches++;
+  const before = cores.map((c) => c.g());
+  const st = stats();
+  let pos = 0, batches = 0;
+  perf('enable');
+  while (fixedBatches ? batches < fixedBatches : st[0].ns < limitNs) {
+    cores.forEach((c, ci) => {
+      for (let i = 0; i < BATCH; i++) c.fill(i, c.estRegion + perm[(pos + i) % flows] * STRIDE);
+      timed(c, st[ci], BATCH);
+    });
+    pos = (pos + BATCH) % flows;
+    batches++;
   }
-  const after = g();
-  report.est = { frames, ns_per_frame: +(Number(ns) / frames).toFixed(1), mpps: +(frames / Number(ns) * 1e3).toFixed(3),
-    hit_fraction: (after.ct_hit - before.ct_hit) / frames };
+  perf('disable');
+  const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames }));
+  report.est = res[0];
+  if (abPath) report.est_b = res[1];
 }
 
 if (phase === 'new' || phase === 'both') {
-  core.ctFlush();
-  const c0 = g().ct_new;
-  const deciles = new Array(10).fill(0).map(() => ({ frames: 0, ns: 0n }));
-  let frames = 0, ns = 0n, batches = 0;
-  const limitNs = BigInt(Math.round(seconds * 1e9));
+  const c0 = cores.map((c) => { c.core.ctFlush(); return c.g().ct_new; });
+  const st = stats();
+  let batches = 0;
+  perf('enable');
   for (let base = 0; base < newCount; base += BATCH) {
-    if (fixedBatches ? batches >= fixedBatches : ns >= limitNs) break;
+    if (fixedBatches ? batches >= fixedBatches : st[0].ns >= limitNs) break;
     const n = Math.min(BATCH, newCount - base);
-    for (let i = 0; i < n; i++) fill(i, newRegion + (base + i) * STRIDE);
-    const tn = now();
-    const t1 = process.hrtime.bigint();
-    core.process(n, tn);
-    const dt = process.hrtime.bigint() - t1;
-    ns += dt; frames += n; batches++;
-    const d = deciles[Math.min(9, Math.floor(base / newCount * 10))];
-    d.frames += n; d.ns += dt;
+    cores.forEach((c, ci) => {
+      for (let i = 0; i < n; i++) c.fill(i, c.newRegion + (base + i) * STRIDE);
+      const dt = timed(c, st[ci], n);
+      const d = st[ci].deciles[Math.min(9, Math.floor(base / newCount * 10))];
+      d.frames += n; d.ns += dt;
+    });
+    batches++;
   }
-  report.new = { frames, ns_per_frame: +(Number(ns) / frames).toFixed(1), mpps: +(frames / Number(ns) * 1e3).toFixed(3),
-    created_fraction: (g().ct_new - c0) / frames,
-    ns_per_frame_by_fill_decile: deciles.filter((d) => d.frames).map((d) => +(Number(d.ns) / d.frames).toFixed(1)) };
+  perf('disable');
+  const res = cores.map((c, ci) => ({ ...summary(st[ci]), created_fraction: (c.g().ct_new - c0[ci]) / st[ci].frames,
+    ns_per_frame_by_fill_decile: st[ci].deciles.filter((d) => d.frames).map((d) => +(Number(d.ns) / d.frames).toFixed(1)) }));
+  report.new = res[0];
+  if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq };
+report.args = { services, endpoints, flows, ct, masq, wasm: cores[0].path, ab: abPath };
 console.log(JSON.stringify(report));

@@ -98,7 +98,7 @@ export function onCleanup(fn: () => void): () => void {
 
 // ---- names --------------------------------------------------------------------------------
 let labCounter = 0;
-const NAME_RE = /^wdp-[a-z]?(\d+)-/;
+const NAME_RE = /^wdp-[a-z]{0,3}(\d+)-/;
 
 /** Delete namespaces left behind by processes that no longer exist (names carry the pid). */
 export function sweepStale(): string[] {

@@ -186,3 +186,16 @@ test('--help lists the commands', async (t) => {
   const g = await wdp(['get', '--help']);
   t.regex(g.stdout, /services \(svc\), endpointslices \(eps\), conntrack \(ct\),\s+counters/);
 });
+
+test('talks to a unix-socket API (WDP_SERVER=unix:/path)', async (t) => {
+  const dir = tmp(t);
+  const sock = join(dir, 'wdp.sock');
+  const cp = await createControlPlane({ dataplane: new LocalDataplane(), listen: `unix:${sock}`, healthz: false });
+  t.teardown(() => cp.close());
+  const yaml = 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n';
+  const r = await wdp(['apply', '-f', '-'], { env: { WDP_SERVER: `unix:${sock}` }, input: yaml });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'service/default/a created\n');
+  const s = await wdp(['--server', `unix:${sock}`, 'status']);
+  t.regex(s.stdout, /^generation \d+, last updated .*: 1 services, 0 endpointslices, 1 frontends, 0 backends$/m);
+});

@@ -184,3 +184,21 @@ test('one endpoint change at 2000 services recompiles one service', (t) => {
   t.is(ch.diff.frontendsUpsert.length, 1);
   t.is(ch.diff.backendsUpsert.length, 1);
 });
+
+test('without a NodeConfig: backends get PORT_NONE, one warning for the whole change, no NodePort frontends', (t) => {
+  const c = new Compiler();
+  const ch = c.change({ upsert: validateAll([
+    svc({ type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }),
+    slice([ep('10.244.1.1'), ep('10.244.1.2')]),
+  ]) });
+  t.deepEqual(ch.warnings, ['no NodeConfig applied: 2 backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied']);
+  t.true([...c.ir.backends.values()].every((b) => b.outPort === L.PORT_NONE));
+  t.deepEqual([...c.ir.frontends.values()].map((f) => f.kind), ['ClusterIP']);
+  // the node config arrives: NodePort frontends appear, backends resolve, routes and SNAT are set
+  const n = c.change({ upsert: validateAll([node()]) });
+  t.deepEqual(n.warnings, []);
+  t.deepEqual(n.diff.frontendsUpsert.map((f) => f.kind).sort(), ['NodePort']);
+  t.deepEqual(n.diff.backendsUpsert.map((b) => b.outPort).sort(), [1, 1]);
+  t.is(n.diff.routes.length, 3);
+  t.deepEqual(n.diff.snat, { v4: '192.168.0.1', v6: 'fd00:1::1' });
+});

@@ -43,11 +43,30 @@ serial('a missing interface is a clear startup error, not a crash', async (t) =>
 });
 
 serial('SIGTERM stops cleanly; a restart restores the saved services and forwards again', async (t) => {
+  // pod-b (a veth: its MAC is known now) is configured statically; pod-a is listed without a MAC
+  // (the daemon must ask for it, as nothing in pod-a talks on its own)
+  const [podA, podB] = topo.pods;
+  const podBMac = topo.lab.mac(podB.ns, podB.ifname);
+  topo.config.ports[2].pods = [{ ip: podA.ip }];
+  topo.config.ports[3].pods = [{ ip: podB.ip, mac: podBMac }];
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
   let t1 = Date.now();
   await startDaemon(topo);
   t.log(`first start: API up after ${Date.now() - t1} ms`);
   await startPods(topo);
   t.log(`pods up after ${Date.now() - t1} ms`);
+  let nc;
+  for (let i = 0; i < 50; i++) {
+    nc = (await api(topo, 'GET', '/api/v1/nodeconfig')).json;
+    if (nc.spec.neighbours.some((n) => n.address === podA.ip)) break;
+    await sleep(100);
+  }
+  const byAddr = Object.fromEntries(nc.spec.neighbours.map((n) => [n.address, n]));
+  t.is(byAddr[podB.ip]?.mac, podBMac, 'static neighbour programmed');
+  t.is(byAddr[podB.ip]?.port, 3);
+  t.truthy(byAddr[podA.ip], `pod-a resolved by probing before any Service exists: ${JSON.stringify(nc.spec.neighbours)}`);
+  t.is(byAddr[podA.ip].mac, topo.lab.mac(podA.ns, podA.ifname));
+  t.is(byAddr[podA.ip].port, 2);
   const r = await api(topo, 'POST', '/api/v1/apply', [
     serviceYaml({ name: 'web', clusterIP: '10.96.3.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
     sliceYaml({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true } })) }),

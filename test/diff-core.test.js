@@ -222,19 +222,20 @@ function compareState(core, model) {
   return problems;
 }
 
-test('core and reference model agree on random tables and packet sequences', (t) => {
+/** Runs the property: every batch through core and model, then the final state compared. */
+function runProperty(t, opts, arb, numRuns, seed) {
   let packets = 0;
   const verdicts = new Map();
   const stateCounters = {};
-  fc.assert(fc.property(runArb, ({ ir: d, batches }) => {
+  fc.assert(fc.property(arb, ({ ir: d, batches, dup }) => {
     let ir = buildIr(d);
-    const core = Core.create(OPTS);
+    const core = Core.create(opts);
     core.applyIr(ir);
-    const model = new ReferenceModel(ir, OPTS);
+    const model = new ReferenceModel(ir, opts);
     let now = 1000;
     const recent = [];
     for (const ops of batches) {
-      const frames = [];
+      let frames = [];
       let dryRun = false;
       for (const op of ops) {
         if (op.kind === 'dry') { dryRun = true; continue; }
@@ -245,6 +246,12 @@ test('core and reference model agree on random tables and packet sequences', (t)
         frames.push(...framesFor(op, ir, model, recent));
       }
       if (!frames.length) continue;
+      if (dup) {
+        // the same frame again later in the same batch (a retransmit): the second copy must see
+        // the flow the first one created, even inside one 64-frame chunk of the core
+        const copies = frames.filter((_, i) => (i * 2654435761 + dup) % 3 === 0);
+        frames = frames.flatMap((f, i) => (i % 2 === 0 && copies.length ? [f, copies[(i / 2) % copies.length]] : [f]));
+      }
       // every batch traced (trace records compared too); a batch with a 'dry' op runs as the
       // API's POST /trace does: decisions and rewrites, but no state and no counters
       const pairs = runBoth(core, model, frames, now, 0, { trace: true, dryRun });
@@ -257,9 +264,32 @@ test('core and reference model agree on random tables and packet sequences', (t)
     const problems = compareState(core, model);
     if (problems.length) throw new Error(problems.join('\n'));
     for (const [k, v] of Object.entries(core.counters().global)) stateCounters[k] = (stateCounters[k] ?? 0) + v;
-  }), { numRuns: Number(process.env.WDP_DIFF_RUNS ?? 200), seed: Number(process.env.WDP_DIFF_SEED ?? 0x5eed) });
+  }), { numRuns: Number(process.env.WDP_DIFF_RUNS ?? numRuns), seed: Number(process.env.WDP_DIFF_SEED ?? seed) });
   t.log(`${packets} packets compared; reasons seen: ${[...verdicts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   t.log(`state counters over all runs: ${Object.entries(stateCounters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  return verdicts;
+}
+
+test('core and reference model agree on random tables and packet sequences', (t) => {
+  const verdicts = runProperty(t, OPTS, runArb, 200, 0x5eed);
   // the run must have exercised the interesting paths, or it proves little
-  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_ct_full']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+});
+
+// Large batches (up to 256 frames: several of the core's 64-frame chunks), bursts of new flows,
+// retransmits of a new flow within the same batch, replies and repeats mixed in.
+const bigOpArb = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('burst'), fe: fc.nat(), client: fc.nat(11), n: fc.integer({ min: 20, max: 120 }), sport: fc.integer({ min: 1024, max: 60000 }), flags: flagsArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('replyAll'), flags: fc.constantFrom('SA', 'A', 'PA', 'FA') }) },
+  { weight: 1, arbitrary: opArb },
+);
+const bigRunArb = fc.record({
+  ir: irArb,
+  batches: fc.array(fc.array(bigOpArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+  dup: fc.nat(),
+});
+
+test('large batches across chunk boundaries, with same-batch retransmits', (t) => {
+  const verdicts = runProperty(t, { ...OPTS, flows: 512, batchMax: 256, affinitySlots: 64 }, bigRunArb, 40, 0xb16);
+  for (const r of ['fwd_nat', 'fwd_reply']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
 });

@@ -4,7 +4,7 @@
 // its own namespace; pods are attached by TAP and AF_PACKET.
 import test from 'ava';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, udpAsk, serviceYaml, sliceYaml, sleep, NODE_V4,
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const root = canUseNetns();
@@ -58,13 +58,10 @@ async function curlOk(ns, url, tries = 20) {
 }
 
 async function podsSeen(url, n = 24, ns = topo.ns.client) {
-  const seen = new Set();
-  for (let i = 0; i < n; i++) {
-    const r = await curl(topo, ns, url, { timeout: 3 });
-    if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
-    seen.add(r.body.trim());
-  }
-  return [...seen].sort();
+  const res = await httpMany(topo, ns, url, n);
+  const failed = res.filter((r) => r.error);
+  if (failed.length) throw new Error(`${failed.length}/${n} requests to ${url} failed: ${failed[0].error}`);
+  return [...new Set(res.map((r) => r.pod))].sort();
 }
 
 serial('endpoint churn: removed endpoints stop receiving new connections, re-added ones receive again', async (t) => {
@@ -107,8 +104,8 @@ serial('an existing flow keeps its backend when that backend stops being ready; 
   await apply([slice('sticky-1', 'sticky', conds)]);
   const again = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'again', { bindPort: 40001 });
   t.is(again.reply, `${pod}:again`, 'same 5-tuple: conntrack keeps the not-ready backend');
-  const fresh = new Set();
-  for (let p = 40100; p < 40116; p++) fresh.add((await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'new', { bindPort: p })).reply?.split(':')[0]);
+  const fresh = new Set((await udpMany(topo, topo.ns.client, '10.96.2.12', 53, Array.from({ length: 16 }, () => ({ payload: 'new' }))))
+    .map((r) => r.reply?.split(':')[0]));
   t.false(fresh.has(pod), `new flows must avoid the not-ready ${pod}: ${[...fresh]}`);
   t.is(fresh.size, 2);
 });

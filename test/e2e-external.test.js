@@ -4,7 +4,7 @@
 // namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
 import test from 'ava';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const root = canUseNetns();
@@ -50,14 +50,10 @@ async function curlOk(ns, url, tries = 20) {
 }
 
 async function spread(ns, url, n = 24) {
-  const pods = new Map(), peers = new Set();
-  for (let i = 0; i < n; i++) {
-    const r = await curl(topo, ns, url, { timeout: 3 });
-    if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
-    pods.set(r.body.trim(), (pods.get(r.body.trim()) ?? 0) + 1);
-    peers.add(r.headers['x-peer'].replace('::ffff:', ''));
-  }
-  return { pods: [...pods.keys()].sort(), peers: [...peers].sort() };
+  const res = await httpMany(topo, ns, url, n);
+  const failed = res.filter((r) => r.error);
+  if (failed.length) throw new Error(`${failed.length}/${n} requests to ${url} failed: ${failed[0].error}`);
+  return { pods: [...new Set(res.map((r) => r.pod))].sort(), peers: [...new Set(res.map((r) => r.peer))].sort() };
 }
 
 serial('NodePort (externalTrafficPolicy Cluster): remote client via the node address, masqueraded, spread over every endpoint', async (t) => {

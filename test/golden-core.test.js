@@ -412,3 +412,61 @@ test('malformed frames get their specific drop reason', (t) => {
   s.step('oversize', big, dropped('drop_oversize'));
   s.step('in_port PORT_NONE', good, dropped('drop_bad_port'), { inPort: L.PORT_NONE });
 });
+
+test('expiry: an idle UDP flow times out; its late reply no longer matches; the client starts a new flow', (t) => {
+  const s = scenario(t, singleService({ vip: '10.96.0.10', port: 53, proto: 'UDP', be: '10.1.0.5', bport: 53 }),
+    { timeouts: { udpMs: 1000, udpRepliedMs: 5000 } });
+  const q = cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport: 999, dport: 53 });
+  const qOut = toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport: 999, dport: 53, ttl: 63 });
+  const a = fromBe({ proto: 'UDP', src: '10.1.0.5', dst: '10.0.0.1', sport: 53, dport: 999 });
+  const aOut = toCli({ proto: 'UDP', src: '10.96.0.10', dst: '10.0.0.1', sport: 53, dport: 999, ttl: 63 });
+  s.step('query', q, fwd(BE_PORT, qOut), { now: 1000 });
+  s.step('answer within 1 s', a, reply(aOut), { now: 1999, inPort: BE_PORT });
+  s.step('answer after 5 s idle (replied timeout) still matches', a, reply(aOut), { now: 1999 + 5000, inPort: BE_PORT });
+  s.step('answer 5.001 s after that: expired', a, { verdict: 'to_host', reason: 'host_no_match' }, { now: 1999 + 10001, inPort: BE_PORT });
+  s.step('the client again: a new flow', q, fwd(BE_PORT, qOut), { now: 1999 + 10002 });
+  t.is(s.core.counters().global.ct_new, 2);
+  t.is(s.core.counters().global.ct_expired, 1);
+  // ct_expire_all frees every expired flow at once, in the core and in the model
+  t.is(s.core.exports.ct_expire_all(1999 + 10002 + 999), 0);
+  t.is(s.model.expireAll(1999 + 10002 + 999), 0);
+  t.is(s.core.exports.ct_expire_all(1999 + 10002 + 1001), 1);
+  t.is(s.model.expireAll(1999 + 10002 + 1001), 1);
+  t.deepEqual(s.core.flows(), []);
+  t.deepEqual(s.model.activeFlows(), []);
+});
+
+test('eviction: a full table evicts an unreplied flow, never a replied one', (t) => {
+  const s = scenario(t, singleService({ vip: '10.96.0.10', port: 53, proto: 'UDP', be: '10.1.0.5', bport: 53 }), { flows: 16 });
+  const q = (sport) => cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport, dport: 53 });
+  const qOut = (sport) => toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport, dport: 53, ttl: 63 });
+  const a = (sport) => fromBe({ proto: 'UDP', src: '10.1.0.5', dst: '10.0.0.1', sport: 53, dport: sport });
+  const aOut = (sport) => toCli({ proto: 'UDP', src: '10.96.0.10', dst: '10.0.0.1', sport: 53, dport: sport, ttl: 63 });
+  for (let i = 0; i < 16; i++) s.step(`flow ${i}`, q(2000 + i), fwd(BE_PORT, qOut(2000 + i)));
+  for (let i = 0; i < 16; i++) if (i !== 9) s.step(`reply ${i}`, a(2000 + i), reply(aOut(2000 + i)), { inPort: BE_PORT });
+  s.step('17th flow evicts the only unreplied one', q(3000), fwd(BE_PORT, qOut(3000)));
+  s.step('the evicted flow lost its state', a(2009), { verdict: 'to_host', reason: 'host_no_match' }, { inPort: BE_PORT });
+  s.step('reply to the 17th', a(3000), reply(aOut(3000)), { inPort: BE_PORT });
+  s.step('18th flow: all replied -> table full', q(3001), dropped('drop_ct_full'));
+  s.step('replied flows keep working', a(2003), reply(aOut(2003)), { inPort: BE_PORT });
+  t.is(s.core.counters().global.ct_evicted, 1);
+  t.is(s.model.global[L.GC_CT_EVICTED], 1);
+});
+
+test('an ICMP-shaped payload under the other family\'s ICMP protocol number is not an ICMP error (whatever came before)', (t) => {
+  // Regression: the core once kept the ICMP type of an earlier frame at the same batch index and
+  // translated an IPv4 packet with protocol 58 as an ICMP error about a live flow.
+  const s = scenario(t, singleService({ vip: '10.96.0.10', port: 53, proto: 'UDP', be: '10.1.0.5', bport: 5353 }));
+  s.step('query', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport: 1111, dport: 53 }),
+    fwd(BE_PORT, toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport: 1111, dport: 5353, ttl: 63 })));
+  s.step('a genuine, unrelated ICMP error first', B.icmpError({ src: '10.9.9.9', dst: '10.0.0.1', inner: B.ipPacket({ src: '10.0.0.1', dst: '10.9.9.8', proto: 'UDP', sport: 1, dport: 2 }) }),
+    { verdict: 'to_host', reason: 'host_no_match' });
+  const inner = B.ipPacket({ src: '10.0.0.1', dst: '10.1.0.5', proto: 'UDP', sport: 1111, dport: 5353, ttl: 63 });
+  const body = new Uint8Array(8 + inner.length); body[0] = 3; body[1] = 3; body.set(inner, 8);
+  s.step('IPv4 protocol 58 with an ICMP-error-shaped body', fromBe({ src: '10.1.0.5', dst: '10.0.0.1', proto: 58, rawL4: body }),
+    { verdict: 'to_host', reason: 'host_no_match' }, { inPort: BE_PORT });
+  const inner6 = B.ipPacket({ src: 'fd00::1', dst: 'fd00::5', proto: 'UDP', sport: 1, dport: 2 });
+  const body6 = new Uint8Array(8 + inner6.length); body6[0] = 1; body6[1] = 4; body6.set(inner6, 8);
+  s.step('IPv6 next header 1 with an ICMPv6-error-shaped body', fromBe({ src: 'fd00::5', dst: 'fd00::1', proto: 1, rawL4: body6 }),
+    { verdict: 'to_host', reason: 'host_no_match' }, { inPort: BE_PORT });
+});

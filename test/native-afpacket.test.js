@@ -91,9 +91,10 @@ rootTest('addon descriptor constants match assembly/layout.ts', (t) => {
   for (const k of ['DESC_SIZE', 'D_LEN', 'D_IN_PORT', 'D_OUT_PORT', 'D_VERDICT', 'V_FORWARD', 'V_REJECT']) t.is(layout[k], L[k], k);
 });
 
-rootTest('txBurst frames arrive byte-exact in the peer arena, only those for this port', (t) => {
+for (const ringVersion of [3, 2]) {
+rootTest(`TPACKET_V${ringVersion}: txBurst frames arrive byte-exact in the peer arena, only those for this port`, (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 3 });
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 7, blockSize: 1 << 16, blockCount: 4 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 7, blockSize: 1 << 16, blockCount: 4, ringVersion });
   t.teardown(() => { a.close(); b.close(); });
   t.is(a.deviceMac, MAC_A);
   t.deepEqual([...b.mac], [2, 0x0b, 0, 0, 0, 2]);
@@ -132,9 +133,10 @@ rootTest('txBurst frames arrive byte-exact in the peer arena, only those for thi
   t.is(receive(b, rx, 1, 200).length, 0);
 });
 
-rootTest('802.1Q-tagged frames arrive with their tag (the kernel strips it into metadata; the port puts it back)', (t) => {
+
+rootTest(`TPACKET_V${ringVersion}: 802.1Q-tagged frames arrive with their tag (the kernel strips it into metadata; the port puts it back)`, (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: `/var/run/netns/${nsA}`, index: 0 }); // namespace given as a path
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, ringVersion });
   t.teardown(() => { a.close(); b.close(); });
   const tagged = [];
   for (const [tpid, tci] of [[0x8100, 0x0064], [0x8100, 0xe00a], [0x88a8, 0x0123]]) {
@@ -154,10 +156,10 @@ rootTest('802.1Q-tagged frames arrive with their tag (the kernel strips it into 
   got.forEach((g, k) => t.deepEqual(g.bytes, tagged[k], `tagged frame ${k}`));
 });
 
-rootTest('a burst larger than the RX ring: kernel drops are counted, the rest arrive intact, the ring recovers', (t) => {
+rootTest(`TPACKET_V${ringVersion}: a burst larger than the RX ring: kernel drops are counted, the rest arrive intact, the ring recovers`, (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  // 2 x 4 KiB blocks: room for a few dozen 200-byte frames
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 4096, blockCount: 2, blockTimeoutMs: 1 });
+  // 2 x 4 KiB blocks: room for a few dozen 200-byte frames (V3) or 8 frame slots (V2, 1 KiB)
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 4096, blockCount: 2, blockTimeoutMs: 1, ringVersion, frameSize: 1024 });
   t.teardown(() => { a.close(); b.close(); });
   t.is(nativeAddon().info(b.handle).ringBytes, 8192);
   const N = 600;
@@ -187,17 +189,17 @@ rootTest('a burst larger than the RX ring: kernel drops are counted, the rest ar
     last = seq;
     t.deepEqual(g.bytes, frame(200, seq));
   }
-  // after the overflow the ring works normally again
-  for (let k = 0; k < 10; k++) putTx(tx, k, frame(250, 10000 + k), 0);
-  t.is(a.txBurst(tx, 10), 10);
-  const again = receive(b, rx, 10);
-  t.is(again.length, 10);
+  // after the overflow the ring works normally again (5 frames fit even the 8-slot V2 ring)
+  for (let k = 0; k < 5; k++) putTx(tx, k, frame(250, 10000 + k), 0);
+  t.is(a.txBurst(tx, 5), 5);
+  const again = receive(b, rx, 5);
+  t.is(again.length, 5);
   again.forEach((g, k) => t.deepEqual(g.bytes, frame(250, 10000 + k)));
 });
 
-rootTest('frames larger than a slot are dropped and counted as oversize', (t) => {
+rootTest(`TPACKET_V${ringVersion}: frames larger than a slot are dropped and counted as oversize`, (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 1 << 16, blockCount: 4 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, blockSize: 1 << 16, blockCount: 4, ringVersion });
   t.teardown(() => { a.close(); b.close(); });
   const tx = makeArea(8, 2048);
   const lens = [100, 300, 128, 129, 1500];
@@ -218,6 +220,20 @@ rootTest('frames larger than a slot are dropped and counted as oversize', (t) =>
   t.is(s.oversize, 3);
   t.is(s.rxDropped, 3);
   t.is(s.rxPackets, 2);
+});
+}
+
+rootTest('TPACKET_V2: frames longer than the ring frame slot are counted as oversize, not delivered cut', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, ringVersion: 2, frameSize: 256 });
+  t.teardown(() => { a.close(); b.close(); });
+  const tx = makeArea(4, 2048);
+  [120, 600, 150].forEach((len, k) => putTx(tx, k, frame(len, k), 0));
+  t.is(a.txBurst(tx, 3), 3);
+  const got = receive(b, makeArea(16, 2048), 2);
+  t.deepEqual(got.map((g) => g.len), [120, 150]);
+  t.deepEqual(got[1].bytes, frame(150, 2));
+  t.is(b.stats().oversize, 1);
 });
 
 rootTest('PACKET_FANOUT: two sockets in one group share the traffic', (t) => {
@@ -265,6 +281,8 @@ rootTest('error paths: missing interface, long name, bad namespace, bad area, cl
   t.is(e3.code, 'ENOENT');
   const e4 = t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 0, blockSize: 5000 }));
   t.is(e4.code, 'EINVAL');
+  t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 0, ringVersion: 2, frameSize: 100 }), { code: 'EINVAL' });
+  t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 0, ringVersion: 1 }), { code: 'EINVAL' });
   t.throws(() => new AfPacketPort({ ifname: 'vb', netns: nsB, index: 70000 }), { code: 'EINVAL' });
 
   const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1 });

@@ -1,7 +1,14 @@
-//! AF_PACKET ports: a TPACKET_V3 memory-mapped RX ring (block-based: one poll wake-up and one
-//! status word per block instead of per frame) and sendmmsg(2) TX straight from the arena slots
-//! (one syscall per batch, no copy into a TX ring). Bound to one ifindex, optional promiscuous
-//! mode, PACKET_FANOUT group, PACKET_IGNORE_OUTGOING and PACKET_QDISC_BYPASS.
+//! AF_PACKET ports: a memory-mapped RX ring and sendmmsg(2) TX straight from the arena slots (one
+//! syscall per batch, no copy into a TX ring). Bound to one ifindex, optional promiscuous mode,
+//! PACKET_FANOUT group, PACKET_IGNORE_OUTGOING and PACKET_QDISC_BYPASS.
+//!
+//! RX ring versions:
+//!   TPACKET_V3 (default) — block-based: frames packed back to back, one status word and one
+//!     wake-up per block. Cheapest per frame under load, but a block reaches user space only
+//!     when full or after blockTimeoutMs (>= 1 ms): that much latency at low rates.
+//!   TPACKET_V2 — one fixed-size frame slot per packet with its own status word: every frame is
+//!     visible at once (tens of microseconds), at a higher per-frame cost and with frames larger
+//!     than frameSize - 64 truncated (counted as oversize).
 //!
 //! The ring walk reads kernel-written headers through raw pointers; every offset is checked
 //! against the block before it is used, so a corrupt block is skipped, not trusted.
@@ -9,7 +16,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::ffi::{self, IfReq, IoVecBuf, MMsgBuf, Mmap, NErr, NResult, PacketMreq, TpacketReq3, TpacketStatsV3};
+use crate::ffi::{self, IfReq, IoVecBuf, MMsgBuf, Mmap, NErr, NResult, PacketMreq, TpacketReq, TpacketReq3, TpacketStatsV3};
 use crate::ports::{validate_ifname, Area, Counters, Dev, Port};
 
 // struct tpacket_block_desc / tpacket_hdr_v1 offsets (linux/if_packet.h)
@@ -17,6 +24,14 @@ const BD_BLOCK_STATUS: usize = 8;
 const BD_NUM_PKTS: usize = 12;
 const BD_OFFSET_TO_FIRST_PKT: usize = 16;
 const BD_HDR_SIZE: usize = 48;
+// struct tpacket2_hdr offsets
+const H2_STATUS: usize = 0;
+const H2_LEN: usize = 4;
+const H2_SNAPLEN: usize = 8;
+const H2_MAC: usize = 12;
+const H2_VLAN_TCI: usize = 24;
+const H2_VLAN_TPID: usize = 26;
+const H2_SIZE: usize = 32;
 // struct tpacket3_hdr offsets
 const H3_NEXT_OFFSET: usize = 0;
 const H3_SNAPLEN: usize = 12;
@@ -39,6 +54,10 @@ pub struct PacketOpts {
     pub block_size: u32,
     pub block_count: u32,
     pub block_timeout_ms: u32,
+    /// 2 or 3 (see the module comment)
+    pub ring_version: u8,
+    /// TPACKET_V2 frame slot size (multiple of 16); ignored for V3
+    pub frame_size: u32,
     pub fanout: Option<(u16, u16)>,
     pub promisc: bool,
     pub ignore_outgoing: bool,
@@ -51,6 +70,13 @@ pub struct Packet {
     fd: OwnedFd,
     block_size: usize,
     block_count: usize,
+    version: u8,
+    /// V2 geometry and the next frame slot to look at
+    frame_size: usize,
+    frames_per_block: usize,
+    frame_count: usize,
+    cur_frame: usize,
+    /// V3: the block being consumed
     cur_block: usize,
     /// Position inside the current block when a burst stopped mid-block: (frames left, offset).
     in_block: Option<(u32, usize)>,
@@ -79,7 +105,15 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
     if o.block_timeout_ms > 60_000 {
         return Err(NErr::new("EINVAL", "blockTimeoutMs must be at most 60000"));
     }
+    if o.ring_version != 2 && o.ring_version != 3 {
+        return Err(NErr::new("EINVAL", format!("ringVersion must be 2 or 3, got {}", o.ring_version)));
+    }
+    let fs = o.frame_size;
+    if o.ring_version == 2 && (fs < 128 || !fs.is_multiple_of(16) || fs > bs) {
+        return Err(NErr::new("EINVAL", format!("frameSize {fs} must be a multiple of 16 between 128 and blockSize ({bs})")));
+    }
     let ns = o.netns.clone();
+    let (ring_version, frame_size) = (o.ring_version, o.frame_size);
     let name = o.name.clone();
     let (fd, ring, ifindex, mac) = crate::netns::run_in(ns.as_deref(), move || {
         let n = &o.name;
@@ -98,19 +132,30 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
         let fd = ffi::sys_socket(ffi::AF_PACKET, ffi::SOCK_RAW | ffi::SOCK_NONBLOCK | ffi::SOCK_CLOEXEC, 0)
             .map_err(|e| perm(n, e, "open an AF_PACKET socket"))?;
         let s = fd.as_raw_fd();
-        ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_VERSION, ffi::TPACKET_V3)
-            .map_err(|e| NErr::errno(e, format!("TPACKET_V3 not supported on '{n}'")))?;
-        let req = TpacketReq3 {
-            tp_block_size: o.block_size,
-            tp_block_nr: o.block_count,
-            tp_frame_size: RING_FRAME_SIZE,
-            tp_frame_nr: o.block_size / RING_FRAME_SIZE * o.block_count,
-            tp_retire_blk_tov: o.block_timeout_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        ffi::setsockopt_raw(s, ffi::SOL_PACKET, ffi::PACKET_RX_RING, &req)
-            .map_err(|e| NErr::errno(e, format!("PACKET_RX_RING ({} x {} bytes) on '{n}'", o.block_count, o.block_size)))?;
+        let version = if o.ring_version == 2 { ffi::TPACKET_V2 } else { ffi::TPACKET_V3 };
+        ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_VERSION, version)
+            .map_err(|e| NErr::errno(e, format!("TPACKET_V{} not supported on '{n}'", o.ring_version)))?;
+        let ring_err = |e| NErr::errno(e, format!("PACKET_RX_RING ({} x {} bytes) on '{n}'", o.block_count, o.block_size));
+        if o.ring_version == 2 {
+            let req = TpacketReq {
+                tp_block_size: o.block_size,
+                tp_block_nr: o.block_count,
+                tp_frame_size: o.frame_size,
+                tp_frame_nr: o.block_size / o.frame_size * o.block_count,
+            };
+            ffi::setsockopt_raw(s, ffi::SOL_PACKET, ffi::PACKET_RX_RING, &req).map_err(ring_err)?;
+        } else {
+            let req = TpacketReq3 {
+                tp_block_size: o.block_size,
+                tp_block_nr: o.block_count,
+                tp_frame_size: RING_FRAME_SIZE,
+                tp_frame_nr: o.block_size / RING_FRAME_SIZE * o.block_count,
+                tp_retire_blk_tov: o.block_timeout_ms,
+                tp_sizeof_priv: 0,
+                tp_feature_req_word: 0,
+            };
+            ffi::setsockopt_raw(s, ffi::SOL_PACKET, ffi::PACKET_RX_RING, &req).map_err(ring_err)?;
+        }
         let len = o.block_size as usize * o.block_count as usize;
         let ring = Mmap::map_shared(s, len).map_err(|e| NErr::errno(e, format!("mmap of the {len}-byte RX ring of '{n}'")))?;
         if o.ignore_outgoing {
@@ -146,6 +191,7 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
     })?;
     let raw = fd.as_raw_fd();
     let block_count = ring.len() / bs as usize;
+    let frames_per_block = (bs / frame_size.max(16)) as usize;
     Ok(Port {
         name,
         ifindex,
@@ -157,6 +203,11 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
             fd,
             block_size: bs as usize,
             block_count,
+            version: ring_version,
+            frame_size: frame_size as usize,
+            frames_per_block,
+            frame_count: frames_per_block * block_count,
+            cur_frame: 0,
             cur_block: 0,
             in_block: None,
             iov: Vec::with_capacity(TX_CHUNK),
@@ -206,8 +257,80 @@ impl Packet {
         self.in_block = None;
     }
 
+    /// Copies one frame (`snap` bytes at `data` in block `b`) into slot `i`, putting back a VLAN
+    /// tag the kernel moved into the ring header. False when it was dropped (and counted).
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(&self, area: &mut Area, i: usize, b: usize, data: usize, snap: usize, wire: usize, vlan: Option<(u16, u16)>, in_port: u16, c: &mut Counters) -> bool {
+        let out_len = snap + if vlan.is_some() { 4 } else { 0 };
+        if snap != wire || out_len > area.cap() {
+            c.oversize += 1;
+            c.rx_dropped += 1;
+            return false;
+        }
+        let src = self.block_bytes(b, data, snap);
+        let slot = area.slot_mut(i);
+        if let Some((tpid, tci)) = vlan {
+            slot[..12].copy_from_slice(&src[..12]);
+            slot[12..14].copy_from_slice(&tpid.to_be_bytes());
+            slot[14..16].copy_from_slice(&tci.to_be_bytes());
+            slot[16..out_len].copy_from_slice(&src[12..]);
+        } else {
+            slot[..snap].copy_from_slice(src);
+        }
+        area.set_rx(i, out_len, in_port);
+        c.rx_packets += 1;
+        c.rx_bytes += out_len as u64;
+        true
+    }
+
     pub fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
-        let cap = area.cap();
+        if self.version == 2 {
+            self.rx_v2(area, first, max, in_port, c)
+        } else {
+            self.rx_v3(area, first, max, in_port, c)
+        }
+    }
+
+    fn frame_status(&self, b: usize, off: usize) -> &AtomicU32 {
+        // SAFETY: tp_status is the first, 4-byte aligned word of a frame slot (slots are 16-byte
+        // aligned inside page-aligned blocks) and lives as long as the mapping. Acquire/Release
+        // pair with the kernel as for V3 block_status.
+        unsafe { &*(self.block_ptr(b).add(off + H2_STATUS) as *const AtomicU32) }
+    }
+
+    fn rx_v2(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
+        let fs = self.frame_size;
+        let mut got = 0usize;
+        let mut budget = max * 2 + 16;
+        while got < max && budget > 0 {
+            budget -= 1;
+            let b = self.cur_frame / self.frames_per_block;
+            let off = (self.cur_frame % self.frames_per_block) * fs;
+            let status = self.frame_status(b, off).load(Ordering::Acquire);
+            if status & ffi::TP_STATUS_USER == 0 {
+                break;
+            }
+            let snap = self.read_u32(b, off + H2_SNAPLEN) as usize;
+            let wire = self.read_u32(b, off + H2_LEN) as usize;
+            let mac = self.read_u16(b, off + H2_MAC) as usize;
+            let vlan = if status & ffi::TP_STATUS_VLAN_VALID != 0 {
+                let tpid = if status & ffi::TP_STATUS_VLAN_TPID_VALID != 0 { self.read_u16(b, off + H2_VLAN_TPID) } else { 0x8100 };
+                Some((tpid, self.read_u16(b, off + H2_VLAN_TCI)))
+            } else {
+                None
+            };
+            if mac < H2_SIZE || mac.checked_add(snap).is_none_or(|e| e > fs) || snap < 12 {
+                c.rx_errors += 1;
+            } else if self.deliver(area, first + got, b, off + mac, snap, wire, vlan, in_port, c) {
+                got += 1;
+            }
+            self.frame_status(b, off).store(ffi::TP_STATUS_KERNEL, Ordering::Release);
+            self.cur_frame = (self.cur_frame + 1) % self.frame_count;
+        }
+        got
+    }
+
+    fn rx_v3(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
         let bs = self.block_size;
         let mut got = 0usize;
         while got < max {
@@ -240,33 +363,16 @@ impl Packet {
             let wire = self.read_u32(b, off + H3_LEN) as usize;
             let status = self.read_u32(b, off + H3_STATUS);
             let mac = self.read_u16(b, off + H3_MAC) as usize;
-            // A stripped VLAN tag (hardware-accelerated RX) is put back so the core sees the frame
-            // as it was on the wire.
-            let vlan = status & ffi::TP_STATUS_VLAN_VALID != 0;
-            let out_len = snap + if vlan { 4 } else { 0 };
+            let vlan = if status & ffi::TP_STATUS_VLAN_VALID != 0 {
+                let tpid = if status & ffi::TP_STATUS_VLAN_TPID_VALID != 0 { self.read_u16(b, off + H3_VLAN_TPID) } else { 0x8100 };
+                Some((tpid, (self.read_u32(b, off + H3_VLAN_TCI) & 0xffff) as u16))
+            } else {
+                None
+            };
             let data = off + mac;
             if data.checked_add(snap).is_none_or(|e| e > bs) || snap < 12 {
                 c.rx_errors += 1;
-            } else if snap != wire || out_len > cap {
-                c.oversize += 1;
-                c.rx_dropped += 1;
-            } else {
-                let i = first + got;
-                let src = self.block_bytes(b, data, snap);
-                let slot = area.slot_mut(i);
-                if vlan {
-                    let tci = (self.read_u32(b, off + H3_VLAN_TCI) & 0xffff) as u16;
-                    let tpid = if status & ffi::TP_STATUS_VLAN_TPID_VALID != 0 { self.read_u16(b, off + H3_VLAN_TPID) } else { 0x8100 };
-                    slot[..12].copy_from_slice(&src[..12]);
-                    slot[12..14].copy_from_slice(&tpid.to_be_bytes());
-                    slot[14..16].copy_from_slice(&tci.to_be_bytes());
-                    slot[16..out_len].copy_from_slice(&src[12..]);
-                } else {
-                    slot[..snap].copy_from_slice(src);
-                }
-                area.set_rx(i, out_len, in_port);
-                c.rx_packets += 1;
-                c.rx_bytes += out_len as u64;
+            } else if self.deliver(area, first + got, b, data, snap, wire, vlan, in_port, c) {
                 got += 1;
             }
             if left <= 1 || next == 0 {

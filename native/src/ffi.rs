@@ -120,6 +120,7 @@ pub const PACKET_FANOUT: c_int = 18;
 pub const PACKET_QDISC_BYPASS: c_int = 20;
 pub const PACKET_IGNORE_OUTGOING: c_int = 23;
 pub const PACKET_MR_PROMISC: u16 = 1;
+pub const TPACKET_V2: c_int = 1;
 pub const TPACKET_V3: c_int = 2;
 
 pub const TP_STATUS_KERNEL: u32 = 0;
@@ -206,6 +207,15 @@ impl IfReq {
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
+pub struct TpacketReq {
+    pub tp_block_size: c_uint,
+    pub tp_block_nr: c_uint,
+    pub tp_frame_size: c_uint,
+    pub tp_frame_nr: c_uint,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
 pub struct TpacketReq3 {
     pub tp_block_size: c_uint,
     pub tp_block_nr: c_uint,
@@ -280,6 +290,7 @@ struct MMsgHdr {
 }
 
 const _: () = assert!(std::mem::size_of::<IfReq>() == 40);
+const _: () = assert!(std::mem::size_of::<TpacketReq>() == 16);
 const _: () = assert!(std::mem::size_of::<TpacketReq3>() == 28);
 const _: () = assert!(std::mem::size_of::<TpacketStatsV3>() == 12);
 const _: () = assert!(std::mem::size_of::<PacketMreq>() == 16);

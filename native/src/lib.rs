@@ -3,7 +3,7 @@
 //! JS API (wrapped by src/ports/native.ts; every error is thrown as an Error with a `code`):
 //!   openTap(name, netns|null, multiQueue, mac|null, mtu (0 = keep), up) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
-//!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass) -> PortInfo
+//!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048) -> PortInfo
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns, ringBytes}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
@@ -76,6 +76,8 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         block_size: js.int(2, "blockSize", 0, u32::MAX as i64)? as u32,
         block_count: js.int(3, "blockCount", 0, u32::MAX as i64)? as u32,
         block_timeout_ms: js.int(4, "blockTimeoutMs", 0, u32::MAX as i64)? as u32,
+        ring_version: if js.is_nullish(10) { 3 } else { js.int(10, "ringVersion", 2, 3)? as u8 },
+        frame_size: if js.is_nullish(11) { 2048 } else { js.int(11, "frameSize", 0, u32::MAX as i64)? as u32 },
         fanout: if group < 0 { None } else { Some((group as u16, mode as u16)) },
         promisc: js.boolean(7, "promisc")?,
         ignore_outgoing: js.boolean(8, "ignoreOutgoing")?,

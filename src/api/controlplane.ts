@@ -40,6 +40,12 @@ export interface ApplyResult {
   syncSeconds: number;
 }
 
+/** Warnings per response: a 10k-object apply with a systematic problem must stay readable. */
+export const WARNINGS_MAX = 100;
+function capWarnings(ws: string[]): string[] {
+  return ws.length > WARNINGS_MAX ? [...ws.slice(0, WARNINGS_MAX), `... and ${ws.length - WARNINGS_MAX} more warnings`] : ws;
+}
+
 export class ApplyFailure extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'ApplyFailure'; }
 }
@@ -184,12 +190,12 @@ export class ControlPlaneCore {
     const view = diffView(ch);
     if (dryRun) {
       ch.rollback();
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0 };
     }
     const modelChanged = results.some((r) => r.action !== 'unchanged');
     if (!modelChanged) {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: 0, syncSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0 };
     }
     let generation: number;
     try {
@@ -215,7 +221,7 @@ export class ControlPlaneCore {
       seconds, serviceChanges: changedOf('Service'), endpointChanges: changedOf('EndpointSlice'),
       triggerTimesMs: objs.flatMap((o) => (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined ? [o.triggerTimeMs] : [])),
     });
-    return { dryRun, generation, objects: results, diff: view, warnings: ch.warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
+    return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
   }
 }
 

@@ -115,7 +115,10 @@ async function listenOn(app: FastifyInstance, l: Listen): Promise<string> {
       if (!lstatSync(l.path).isSocket()) throw new Error(`refusing to listen on ${l.path}: it exists and is not a socket`);
       unlinkSync(l.path); // a stale socket of a previous run
     }
-    await app.listen({ path: l.path });
+    // created 0600 from the start (umask), not only after chmod: no window where others connect
+    let oldMask: number | null = null;
+    try { oldMask = process.umask(0o177); } catch { /* worker threads cannot change the umask: chmod below still applies */ }
+    try { await app.listen({ path: l.path }); } finally { if (oldMask !== null) process.umask(oldMask); }
     chmodSync(l.path, 0o600);
     return `unix:${l.path}`;
   }

@@ -126,35 +126,46 @@ function registerCore(bench: Command): void {
     .option('--endpoints <m>', 'endpoints per service', intOpt('--endpoints', 1, 1000))
     .option('--flows <f>', 'distinct flows in the traffic mix', intOpt('--flows', 1, 16_000_000))
     .option('--seconds <s>', 'measuring time per point', numOpt('--seconds', 0.05, 3600))
+    .option('--batch <n>', 'frames per process() call', intOpt('--batch', 1, 65535))
+    .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default 1M)', intOpt('--ct-capacity', 16, 1 << 24))
     .addOption(new Option('--sweep <what>', 'one row per point: services 100..100k or flows 1k..4M').choices(['services', 'flows']))
     .option('--points <list>', 'override the sweep points (comma-separated)', listOpt('--points', intOpt('--points', 1, 16_000_000)))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the sweep as a line chart')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; sweep?: 'services' | 'flows'; points?: number[] }) => {
+    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; batch?: number; ctCapacity?: number; sweep?: 'services' | 'flows'; points?: number[] }) => {
       const runCoreBench = await loadSuite('./core.js', 'runCoreBench');
       const p = progressFor(o);
       const base: Record<string, unknown> = {};
       for (const k of ['services', 'endpoints', 'flows', 'seconds'] as const) if (o[k] !== undefined) base[k] = o[k];
+      if (o.batch !== undefined) base.batchSize = o.batch;
+      if (o.ctCapacity !== undefined) base.newFlowTable = o.ctCapacity;
+      /** one bar per run, fed by runCoreBench's onProgress(fraction) */
+      const runOne = async (label: string, opts: Record<string, unknown>) => {
+        const bar = p.bar(label, 100);
+        let shown = 0;
+        const r = await runCoreBench({ ...opts, onProgress: (f: number) => { const n = Math.floor(Math.min(1, f) * 100); if (n > shown) { bar.tick(n - shown); shown = n; } } });
+        bar.done();
+        return r;
+      };
       if (!o.sweep) {
         if (o.points) throw new Error('--points needs --sweep');
-        const r = await p.step('core', () => runCoreBench({ ...base, progress: p }));
+        const r = await runOne('core', base);
         const result = { suite: 'core', ...r };
         emit(o, result, () => kvTable(result), () => barChart({ title: 'wdp core', yLabel: 'value', groups: [{ label: 'core', bars: numericKeys([r], []).filter((k) => /pps/.test(k)).map((k) => ({ name: k, value: r[k] as number })) }] }));
         return;
       }
       const points = o.points ?? SWEEPS[o.sweep];
       const rows: Record<string, unknown>[] = [];
-      const bar = p.bar(`core sweep over ${o.sweep}`, points.length);
-      for (const x of points) {
-        const r = await runCoreBench({ ...base, [o.sweep]: x, progress: p });
+      for (const [i, x] of points.entries()) {
+        const r = await runOne(`core ${o.sweep}=${x} (${i + 1}/${points.length})`, { ...base, [o.sweep]: x });
         rows.push({ [o.sweep]: x, ...r });
-        bar.tick();
       }
-      bar.done();
       const result = { suite: 'core', sweep: o.sweep, rows };
       const sweep = o.sweep;
-      emit(o, result, () => `### wdp bench core --sweep ${sweep}\n\n${rowsTable(rows)}`, () => {
+      const wanted = [sweep, 'established_mpps', 'established_mpps_incl_refill', 'new_flow_mpps', 'reference_established_mpps', 'speedup_vs_reference', 'bytes_per_flow', 'wasm_memory_mb'];
+      const narrow = rows.map((r) => Object.fromEntries(wanted.filter((k) => k in r).map((k) => [k, r[k]])));
+      emit(o, result, () => `### wdp bench core --sweep ${sweep}\n\n${rowsTable(narrow.some((r) => Object.keys(r).length > 1) ? narrow : rows)}\n(all fields: --json)\n`, () => {
         const ys = numericKeys(rows, [sweep, 'services', 'flows', 'endpoints', 'seconds']);
         const rate = ys.filter((k) => /pps/.test(k));
         return lineChart({

@@ -23,6 +23,16 @@ import { LocalDataplane } from '../core/dataplane.js';
 import { emptyIr, diffIr, type Ir } from '../core/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
+import { createRequire } from 'node:module';
+
+// benchmark.js is CommonJS without bundled types; only the few members used here are declared
+interface BenchmarkJs {
+  on(ev: 'complete' | 'error', fn: () => void): void;
+  run(o: { async: boolean }): void;
+  error?: Error;
+  stats: { mean: number; rme: number; sample: number[] };
+}
+const Benchmark = createRequire(import.meta.url)('benchmark') as new (name: string, o: Record<string, unknown>) => BenchmarkJs;
 
 export type PeerName = 'iptables' | 'nft';
 
@@ -50,6 +60,10 @@ export interface ControlBenchResult {
   apply_path: 'http-api' | 'in-process';
   apply_path_note?: string;
   update_one_endpoint_ms: number;
+  /** benchmark.js mean of the in-process incremental path (compile one slice + write + first batch) */
+  update_one_endpoint_inprocess_ms: number;
+  update_one_endpoint_inprocess_rme_pct: number;
+  update_one_endpoint_inprocess_samples: number;
   iptables_variant: string | null;
   iptables_rules: number | null;
   iptables_restore_ms: number | null;
@@ -200,7 +214,9 @@ interface WdpFigures {
 }
 
 /** One in-process full sync + one endpoint update. Every stage is the production code. */
-async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unknown>[], flip: number): Promise<WdpFigures> {
+interface Programmed { compiler: Compiler; dp: LocalDataplane }
+
+async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unknown>[], flip: number, keep?: (p: Programmed) => void): Promise<WdpFigures> {
   const t0 = performance.now();
   const objects: ModelObject[] = validateAll(raws);
   const t1 = performance.now();
@@ -223,7 +239,7 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   await dp.apply(change.diff, compiler.ir);
   batchesUntilBackendSeen(dp, s0, newAddr, flip * 4096);
   const u1 = performance.now();
-  await dp.close();
+  if (keep) keep({ compiler, dp }); else await dp.close();
   return {
     validate_ms: t1 - t0, compile_ms: t2 - t1, table_write_ms: t4 - t3,
     apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
@@ -252,6 +268,34 @@ async function wdpViaApiOnce(start: ApiStarter, svcs: BenchService[], raws: Reco
     await api.close();
     await dp.close();
   }
+}
+
+/** The in-process incremental path under benchmark.js: compiler.change() for one EndpointSlice,
+ * dataplane.apply() of its diff, then batches until one is DNATed to the new address — repeated
+ * until benchmark.js has a stable mean (bounded by `maxTime` seconds). This is the cost the HTTP
+ * figure pays on top of request handling. */
+async function benchUpdateInProcess(svcs: BenchService[], programmed: Programmed, maxTime: number): Promise<{ mean_ms: number; rme_pct: number; samples: number }> {
+  const { compiler, dp } = programmed;
+  const s0 = svcs[0];
+  const slices = [0, 1].map((f) => { const c = changedEndpoints(s0, f); return { slice: validateAll([sliceObject(s0, c.endpoints)])[0], addr: c.newAddr }; });
+  let flip = 0;
+  const bench = new Benchmark('update_one_endpoint', {
+    fn: () => {
+      const { slice, addr } = slices[flip++ & 1];
+      const change = compiler.change({ upsert: [slice] });
+      dp.core.applyDiff(change.diff, compiler.ir);
+      batchesUntilBackendSeen(dp, s0, addr, flip * 64);
+    },
+    maxTime, minSamples: 5, initCount: 1,
+  });
+  await new Promise<void>((resolve, reject) => {
+    bench.on('complete', () => resolve());
+    bench.on('error', () => reject(bench.error ?? new Error('benchmark.js failed')));
+    bench.run({ async: true });
+  });
+  await dp.close();
+  if (bench.error) throw bench.error;
+  return { mean_ms: bench.stats.mean * 1000, rme_pct: bench.stats.rme, samples: bench.stats.sample.length };
 }
 
 // ---- peers -------------------------------------------------------------------------------------
@@ -329,7 +373,14 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   // wdp in-process (always: it splits the cost into validate / compile / table write)
   const wdpRuns: WdpFigures[] = [];
   const bar = p.bar(`wdp: compile + write ${svcs.length} services`, repeat);
-  for (let r = 0; r < repeat; r++) { wdpRuns.push(await wdpInProcessOnce(svcs, raws, r)); bar.tick(); }
+  let programmed: Programmed | undefined;
+  for (let r = 0; r < repeat; r++) {
+    // the last run's compiler and core stay up for the benchmark.js update figure below
+    wdpRuns.push(await wdpInProcessOnce(svcs, raws, r, r === repeat - 1 ? (x) => { programmed = x; } : undefined));
+    bar.tick();
+  }
+  if (!programmed) throw new Error('internal: no programmed dataplane kept');
+  const inproc = await benchUpdateInProcess(svcs, programmed, Math.min(2, 0.5 * repeat));
   bar.done();
   const wdp: WdpFigures = {
     validate_ms: median(wdpRuns.map((x) => x.validate_ms)),
@@ -357,12 +408,15 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     wdp.apply_path_note = 'API disabled with --no-api; apply_ms is validate + compile + table write in-process';
   }
 
+
   const res: ControlBenchResult = {
     suite: 'control', services: svcs.length, endpoints_per_service: o.endpoints, endpoints_total: endpointCount(svcs), repeat,
     validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms), table_write_ms: round(wdp.table_write_ms),
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
+    update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),
+    update_one_endpoint_inprocess_samples: inproc.samples,
     iptables_variant: null, iptables_rules: null, iptables_restore_ms: null, iptables_update_one_endpoint_ms: null,
     nft_rules: null, nft_ms: null, nft_update_one_endpoint_ms: null,
     apply_speedup_vs_iptables: null, apply_speedup_vs_nft: null, update_speedup_vs_iptables: null, update_speedup_vs_nft: null,

@@ -12,7 +12,8 @@
 // connections in a loop, a Node UDP client ping-pongs for latency. Addresses are inside the
 // cluster CIDR, so neither contender masquerades: both do plain DNAT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ import { withNamespaces, runOk, run, requireTools, nsArgv } from './peers/netns.
 import { nftRuleset } from './peers/nftables.js';
 import type { BenchService } from './peers/service-set.js';
 import { Progress, round } from './report.js';
+import { serviceObject, sliceObject } from './control.js';
 
 export interface E2eOptions {
   seconds: number;          // per traffic test
@@ -96,7 +98,13 @@ async function wire([client, router, server]: string[]): Promise<Topology> {
   // created directly inside the namespaces: the root namespace never sees these links
   await runOk(['ip', 'link', 'add', 'c0', 'netns', client, 'type', 'veth', 'peer', 'name', 'r0', 'netns', router]);
   await runOk(['ip', 'link', 'add', 's0', 'netns', server, 'type', 'veth', 'peer', 'name', 'r1', 'netns', router]);
-  for (const [ns, dev] of [[client, 'c0'], [router, 'r0'], [router, 'r1'], [server, 's0']]) await runOk(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+  for (const [ns, dev] of [[client, 'c0'], [router, 'r0'], [router, 'r1'], [server, 's0']]) {
+    // checksum offload off on every veth end, on both contenders: a user-space dataplane reading
+    // with AF_PACKET would otherwise see partial checksums from local senders. The kernel side
+    // gets the same setting so the topologies are identical (64-byte UDP does not use GRO/TSO).
+    await runOk(['ethtool', '-K', dev, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { ns });
+    await runOk(['ip', '-n', ns, 'link', 'set', dev, 'up']);
+  }
   await runOk(['ip', '-n', client, 'addr', 'add', `${CLIENT}/${CLIENT_PLEN}`, 'dev', 'c0']);
   await runOk(['ip', '-n', client, 'route', 'add', 'default', 'via', CLIENT_GW]);
   await runOk(['ip', '-n', server, 'addr', 'add', `${SERVER}/${SERVER_PLEN}`, 'dev', 's0']);
@@ -354,26 +362,116 @@ async function measureSide(t: Topology, dir: string, o: E2eOptions, p: Progress,
 
 // ---- the wdp contender -------------------------------------------------------------------------
 
-interface WdpDaemon { pid: number; stop(): Promise<void>; timeSplit(): Promise<TimeSplit | null> }
+interface WdpDaemon { pid: number; stop(): Promise<void>; timeSplit(): Promise<TimeSplit | null>; log(): string }
+
+const WDP_BIN = fileURLToPath(new URL('../../../bin/wdp.js', import.meta.url));
 
 /** Why the wdp side cannot run here, or null when it can. */
 export function wdpDaemonUnavailable(): string | null {
-  const daemonCli = fileURLToPath(new URL('../daemon/cli.js', import.meta.url));
-  if (!existsSync(daemonCli)) return 'the wdp daemon is not built (dist/src/daemon/cli.js missing)';
-  const src = readFileSync(daemonCli, 'utf8');
-  if (src.includes('not built yet')) return 'the wdp daemon (`wdp start`) has not landed yet: src/daemon/cli.ts is still the placeholder';
-  return 'the bench does not yet drive the wdp daemon (wiring pending)';
+  const daemonJs = fileURLToPath(new URL('../daemon/daemon.js', import.meta.url));
+  if (!existsSync(daemonJs)) return 'the wdp daemon is not built (dist/src/daemon/daemon.js missing; `wdp start` has not landed or `npm run build` was not run)';
+  if (!existsSync(fileURLToPath(new URL('../../../build/core.wasm', import.meta.url)))) return 'build/core.wasm missing — run `npm run build`';
+  return null;
 }
 
-async function startWdpRouter(_t: Topology, _dir: string): Promise<WdpDaemon> {
-  throw new Error(wdpDaemonUnavailable() ?? 'unreachable');
+/** One HTTP request to the daemon's API over its unix socket. */
+function unixRequest(socketPath: string, method: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, timeout: 30_000, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => { text += d.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    if (body) req.write(body);
+    req.end();
+  });
+}
+
+/** utime+stime of `pid` and every descendant (port helper processes, if the daemon uses them):
+ * /proc/PID/stat already sums the threads of one process, children are separate processes. */
+export function processTreeCpuSeconds(pid: number): number | null {
+  const own = processCpuSeconds(pid);
+  if (own === null) return null;
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(d));
+      children.set(ppid, list);
+    } catch { /* exited meanwhile */ }
+  }
+  let total = own;
+  const stack = [...(children.get(pid) ?? [])];
+  while (stack.length) {
+    const c = stack.pop()!;
+    total += processCpuSeconds(c) ?? 0;
+    stack.push(...(children.get(c) ?? []));
+  }
+  return total;
+}
+
+/** The wdp contender: `wdp start` in the router namespace with AF_PACKET ports on r0 (towards the
+ * client, an uplink answering ARP for 10.131.0.1) and r1 (towards the server, a pod port with the
+ * server as its pod); no IP addresses and no forwarding in the router's kernel. The three services
+ * are then POSTed to the daemon's API, exactly as a user would. */
+async function startWdpRouter(t: Topology, dir: string): Promise<WdpDaemon> {
+  const sock = join(dir, 'wdp-api.sock');
+  const config = {
+    node: { name: 'bench-router', addresses: [] },
+    ports: [
+      { name: 'client', type: 'afpacket', ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW] },
+      { name: 'server', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }] },
+    ],
+    // the client side, including the random sources of the new-flow test, is behind r0
+    routes: [{ prefix: `10.131.0.0/${CLIENT_PLEN}`, port: 'client', mac: t.clientMac }],
+    api: { listen: sock },
+    stateDir: join(dir, 'wdp-state'),
+    logLevel: 'warn',
+    // the same flow capacity as the kernel's nf_conntrack_max here, so the new-flow test fills
+    // both tables at the same point
+    conntrack: { flows: 262144 },
+  };
+  const cfgFile = join(dir, 'wdp-e2e.yaml');
+  writeFileSync(cfgFile, JSON.stringify(config, null, 2));
+  const child = startInNs(t.router, ['node', WDP_BIN, 'start', '--config', cfgFile]);
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  const stop = async () => { await stopChild(child, 'SIGTERM'); };
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wdp daemon exited (${child.exitCode ?? child.signalCode}): ${log.trim().split('\n').slice(-5).join(' | ')}`);
+      if (Date.now() > deadline) throw new Error(`wdp daemon API did not come up within 60 s: ${log.trim().split('\n').slice(-5).join(' | ')}`);
+      try { if ((await unixRequest(sock, 'GET', '/api/v1/generation')).status === 200) break; } catch { /* not listening yet */ }
+      await sleep(100);
+    }
+    const objects = e2eServices().flatMap((s) => [serviceObject(s), sliceObject(s)]);
+    const r = await unixRequest(sock, 'POST', '/api/v1/apply', JSON.stringify(objects));
+    if (r.status !== 200) throw new Error(`wdp daemon refused the services (${r.status}): ${r.text.slice(0, 300)}`);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    pid: child.pid!,
+    stop,
+    log: () => log,
+    // the daemon does not (yet) report where its time goes between rx, core and tx
+    timeSplit: async () => null,
+  };
 }
 
 // ---- the suite ---------------------------------------------------------------------------------
 
 export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   if (!(o.seconds > 0)) throw new Error('--seconds must be > 0');
-  requireTools(['ip', 'nft', 'trafgen', 'sysctl']);
+  requireTools(['ip', 'nft', 'trafgen', 'sysctl', 'ethtool']);
   const p = o.progress ?? new Progress(false);
   const res: E2eResult = {
     suite: 'e2e', seconds: o.seconds, vip: VIP_BLAST, port: SVC_PORT,
@@ -384,7 +482,8 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     wdp_cpu_s: null, kernel_cpu_s: null, wdp_time_split: null,
     notes: [
       'one trafgen process; 60-byte frames (64 on the wire); Mpps counted at the server interface',
-      'kernel_cpu_s is system-wide softirq time over both UDP blast windows (includes the generator\'s own transmit path); wdp_cpu_s is the daemon\'s utime+stime over the same windows',
+      'kernel_cpu_s is system-wide softirq time over both UDP blast windows (includes the generator\'s own transmit path); wdp_cpu_s is the daemon\'s utime+stime (with its child processes) over the same windows',
+      'on veth the kernel forwards in the sender\'s softirq, on the generator\'s CPU: a slower kernel path also lowers the offered rate, so compare *_mpps with *_offered_mpps',
     ],
   };
   const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-'));
@@ -410,12 +509,15 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     if (o.only !== 'kernel') {
       const why = wdpDaemonUnavailable();
       if (why) res.wdp_unavailable_reason = why;
-      else {
+      else try {
         await withNamespaces(['wc', 'wr', 'ws'], async (names) => {
           const t = await wire(names);
           const d = await startWdpRouter(t, dir);
           try {
-            const w = await measureSide(t, dir, o, p, 'wdp', d.pid);
+            let w: SideResult;
+            try { w = await measureSide(t, dir, o, p, 'wdp', d.pid); } catch (e) {
+              throw new Error(`${(e as Error).message}\n  daemon log (last lines): ${d.log().trim().split('\n').slice(-8).join('\n  ')}`);
+            }
             res.wdp_mpps = round(w.mpps, 4); res.wdp_new_flow_mpps = round(w.newFlowMpps, 4);
             res.wdp_offered_mpps = round(w.offeredMpps, 4);
             res.wdp_conn_per_s = round(w.connPerS, 1); res.wdp_conn_failures = w.connFailures;
@@ -423,8 +525,15 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
             res.wdp_rtt_p99_us = w.rttP99 === null ? null : round(w.rttP99, 1);
             res.wdp_cpu_s = w.daemonCpuS === null ? null : round(w.daemonCpuS, 2);
             res.wdp_time_split = await d.timeSplit();
+            if (!res.wdp_time_split) res.notes.push('wdp_time_split is null: the daemon does not report how its time divides between rx, core and tx');
           } finally { await d.stop(); }
         });
+      } catch (e) {
+        // the kernel figures of this run stay valid; the wdp side reports why it has none rather
+        // than failing the whole run or leaving half its figures filled in
+        for (const k of ['wdp_mpps', 'wdp_new_flow_mpps', 'wdp_offered_mpps', 'wdp_conn_per_s', 'wdp_conn_failures', 'wdp_rtt_p50_us', 'wdp_rtt_p99_us', 'wdp_cpu_s', 'wdp_time_split'] as const) res[k] = null;
+        res.wdp_unavailable_reason = `the wdp side failed: ${(e as Error).message}`;
+        p.note(`wdp side failed: ${(e as Error).message}`);
       }
     } else res.wdp_unavailable_reason = 'not requested (--only kernel)';
   } finally {

@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab, canUseNetns, run } from '../netns.js';
 import type { ChildProcess } from 'node:child_process';
+import { DESC_SIZE, D_OUT_PORT, D_VERDICT, V_FORWARD } from '../../assembly/layout.js';
 
 export interface IoBenchOptions {
   /** Measuring window per mode (default 3). */
@@ -69,12 +70,15 @@ const IP = { s: '10.201.1.2', f0: '10.201.1.1', f1: '10.201.2.1', d: '10.201.2.2
 
 function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
+/** rx: frames delivered to the interface; tx: frames the sender offered (sent + dropped). */
 function linkCounters(ns: string, ifname: string): { rx: number; tx: number } {
   const r = run('ip', ['-s', '-j', '-n', ns, 'link', 'show', 'dev', ifname]);
   if (r.code !== 0) throw new Error(`cannot read counters of ${ifname} in ${ns}: ${r.stderr.trim()}`);
-  const s = (JSON.parse(r.stdout) as Array<{ stats64?: { rx: { packets: number }; tx: { packets: number } } }>)[0]?.stats64;
+  const s = (JSON.parse(r.stdout) as Array<{ stats64?: { rx: { packets: number }; tx: { packets: number; dropped?: number } } }>)[0]?.stats64;
   if (!s) throw new Error(`no stats64 for ${ifname} in ${ns}`);
-  return { rx: s.rx.packets, tx: s.tx.packets };
+  // Offered load = what the sender pushed at its interface, including what the device had to
+  // drop because the next hop (TAP reader, veth peer backlog) did not keep up.
+  return { rx: s.rx.packets, tx: s.tx.packets + (s.tx.dropped ?? 0) };
 }
 
 function trafgenConfig(dst: string, src: string, size: number): string {
@@ -93,7 +97,7 @@ async function forwarderMain(d: ForwarderInit): Promise<void> {
     const { NativePort, wait } = await import('../ports/native.js');
     const inPort = NativePort.fromHandle(d.inHandle, { index: 0 });
     const outPort = NativePort.fromHandle(d.outHandle, { index: 1 });
-    const slotSize = 2048, descOff = 0, arenaOff = Math.ceil((d.batch * 16) / 64) * 64;
+    const slotSize = 2048, descOff = 0, arenaOff = Math.ceil((d.batch * DESC_SIZE) / 64) * 64;
     const mem = new WebAssembly.Memory({ initial: Math.ceil((arenaOff + d.batch * slotSize) / 65536) + 1 });
     const area = { memory: mem.buffer, arenaOff, slotSize, descOff };
     const dv = new DataView(mem.buffer);
@@ -112,7 +116,7 @@ async function forwarderMain(d: ForwarderInit): Promise<void> {
       idle = 0;
       out.received += n;
       // The whole "dataplane": everything received goes out of port 1.
-      for (let i = 0; i < n; i++) { const o = descOff + i * 16; dv.setUint16(o + 4, 1, true); dv.setUint8(o + 6, 1); }
+      for (let i = 0; i < n; i++) { const o = descOff + i * DESC_SIZE; dv.setUint16(o + D_OUT_PORT, 1, true); dv.setUint8(o + D_VERDICT, V_FORWARD); }
       out.forwarded += outPort.txBurst(area, n);
     }
   } catch (e) {
@@ -137,8 +141,10 @@ async function startForwarder(inHandle: number, outHandle: number, batch: number
   w.on('error', (e) => { failure = e; markReady(); });
   const exited = new Promise<void>((r) => w.once('exit', () => { markReady(); r(); }));
   await Promise.race([ready, sleep(30000)]);
-  if (failure) throw failure;
-  if (result?.error) throw new Error(`forwarder: ${result.error}`);
+  if (failure || result?.error) {
+    await w.terminate();
+    throw failure ?? new Error(`forwarder: ${result?.error}`);
+  }
   return {
     stop: async () => {
       Atomics.store(new Int32Array(stop), 0, 1);

@@ -225,9 +225,15 @@ function sliceTable(items: Raw[], wide: boolean): string {
 }
 
 // ---- program ----------------------------------------------------------------------------------
+function packageVersion(): string {
+  try { return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version; }
+  catch { return 'unknown'; }
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program.name('wdp')
+    .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
       'Client commands talk to a running daemon\'s control API (see docs/api.md).')
     .option('-s, --server <url>', `control API address: http://host:port or unix:/path (env WDP_SERVER, default ${DEFAULT_SERVER})`)

@@ -11,7 +11,7 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
-import { maglevTable } from './maglev.js';
+import { maglevTable, slabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
@@ -38,7 +38,7 @@ interface ServiceOutput { fronts: number[]; backs: number[]; warnings: string[] 
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
-interface CandidateBackend { id: number; key: string; state: number; nodeName?: string; family: Family }
+interface CandidateBackend { id: number; key: string; state: number; nodeName: string | undefined; family: Family; b: IrBackend }
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -101,6 +101,7 @@ export class Compiler {
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
+  private tableAlloc: ((words: number) => Uint32Array) | undefined; // set during bulk (fresh) compiles
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
@@ -180,6 +181,7 @@ export class Compiler {
       this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0;
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
+    this.tableAlloc = fresh ? slabAllocator() : undefined;
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
@@ -270,12 +272,12 @@ export class Compiler {
         const frontIds = new Set<number>(), backIds = new Set<number>();
         for (const b of out.backs) {
           backIds.add(b.id);
-          const old = this.ir.backends.get(b.id);
+          const old = fresh ? undefined : this.ir.backends.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
         for (const f of out.fronts) {
           frontIds.add(f.id);
-          const old = this.ir.frontends.get(f.id);
+          const old = fresh ? undefined : this.ir.frontends.get(f.id);
           if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
         }
         if (prev) {
@@ -289,6 +291,8 @@ export class Compiler {
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
+      if (!this.node && diff.backendsUpsert.length)
+        warnings.push(`no NodeConfig applied: ${diff.backendsUpsert.length} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
       for (const o of upserts) if (o.kind === 'EndpointSlice' && !o.service)
         warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
 
@@ -311,6 +315,8 @@ export class Compiler {
     } catch (e) {
       if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       throw e;
+    } finally {
+      this.tableAlloc = undefined;
     }
   }
 
@@ -417,23 +423,19 @@ export class Compiler {
           const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
           const key = `${svc.key}|${sp.name}|${addr}|${port}`;
           const have = cands.get(key);
-          if (have) { if (state < have.state) have.state = state; continue; } // duplicate across slices: best state wins
-          cands.set(key, { id: 0, key: `${addr}:${port}`, state, family, ...(ep.nodeName ? { nodeName: ep.nodeName } : {}) });
+          if (have) { if (state < have.state) { have.state = state; have.b.state = state; } continue; } // duplicate across slices: best state wins
           const id = this.be.idFor(key, undo);
-          cands.get(key)!.id = id;
           const res = this.resolve(addr);
           if (!res) unresolved.push(addr);
-          backs.push({
+          const b: IrBackend = {
             id, service: svc.key, addr, family, port, state,
             outPort: res ? res.outPort : L.PORT_NONE, dstMac: res ? res.dstMac : NO_MAC, srcMac: res ? res.srcMac : NO_MAC,
-            ...(ep.nodeName ? { nodeName: ep.nodeName } : {}), ...(ep.zone ? { zone: ep.zone } : {}),
-          });
+          };
+          if (ep.nodeName) b.nodeName = ep.nodeName;
+          if (ep.zone) b.zone = ep.zone;
+          backs.push(b);
+          cands.set(key, { id, key: `${addr}:${port}`, state, family, nodeName: ep.nodeName, b });
         }
-      }
-      // backends are updated in place with their final (best) state
-      for (const b of backs) {
-        const c = cands.get(`${svc.key}|${sp.name}|${b.addr}|${b.port}`);
-        if (c && c.id === b.id) b.state = c.state;
       }
 
       const tables = new Map<string, { ids: number[]; table: Uint32Array; fallback: boolean }>();
@@ -450,7 +452,7 @@ export class Compiler {
         const ids = active.map((c) => c.id);
         const m = svc.maglevSize ?? defaultMaglevSize(ids.length);
         if (ids.length > m) warnings.push(`Service ${svc.key}: ${ids.length} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-        const t = { ids, table: maglevTable(ids, active.map((c) => c.key), m), fallback };
+        const t = { ids, table: maglevTable(ids, active.map((c) => c.key), m, this.tableAlloc), fallback };
         tables.set(tk, t);
         return t;
       };
@@ -479,7 +481,7 @@ export class Compiler {
       for (const ip of svc.externalIPs) if (!used.has(ip)) { used.add(ip); emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
       for (const ip of svc.lbIngress) if (!used.has(ip)) { used.add(ip); emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
     }
-    if (unresolved.length) {
+    if (unresolved.length && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }

@@ -8,13 +8,13 @@ export type Undo = Array<() => void> | null;
 
 export class IdAllocator {
   private readonly byKey = new Map<string, number>();
-  private readonly keyOf = new Map<number, string>();
+  private readonly keyOf: Array<string | undefined> = []; // ids are dense: an array beats a Map
   private free: number[] = [];
   private head = 0;
   private next = 1;
 
   get(key: string): number | undefined { return this.byKey.get(key); }
-  key(id: number): string | undefined { return this.keyOf.get(id); }
+  key(id: number): string | undefined { return this.keyOf[id]; }
   get size(): number { return this.byKey.size; }
   /** Highest id ever handed out (table capacity needed). */
   get highWater(): number { return this.next - 1; }
@@ -26,17 +26,17 @@ export class IdAllocator {
     let id: number;
     if (this.head < this.free.length) { id = this.free[this.head++]; undo?.push(() => { this.head--; }); }
     else { id = this.next++; undo?.push(() => { this.next--; }); }
-    this.byKey.set(key, id); this.keyOf.set(id, key);
-    undo?.push(() => { this.byKey.delete(key); this.keyOf.delete(id); });
+    this.byKey.set(key, id); this.keyOf[id] = key;
+    undo?.push(() => { this.byKey.delete(key); this.keyOf[id] = undefined; });
     return id;
   }
 
   release(id: number, undo: Undo): void {
-    const key = this.keyOf.get(id);
+    const key = this.keyOf[id];
     if (key === undefined) return;
-    this.byKey.delete(key); this.keyOf.delete(id);
+    this.byKey.delete(key); this.keyOf[id] = undefined;
     this.free.push(id);
-    undo?.push(() => { this.free.pop(); this.byKey.set(key, id); this.keyOf.set(id, key); });
+    undo?.push(() => { this.free.pop(); this.byKey.set(key, id); this.keyOf[id] = key; });
   }
 
   /** Drops the consumed prefix of the free queue. Only call outside a transaction (undo closures

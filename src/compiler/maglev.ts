@@ -12,10 +12,27 @@ function keyWords(s: string, tag: number): number[] {
   return w;
 }
 
-/** Same contract as buildMaglev(ids, keys, m): `keys[i]` is the stable name of backend `ids[i]`. */
-export function maglevTable(ids: number[], keys: string[], m: number): Uint32Array {
+/** Carves zeroed tables out of shared 1 MiB buffers. One ArrayBuffer per table costs a backing
+ * store allocation and external-memory GC pressure each — at 10k tables that is most of a full
+ * compile. The price: a slab stays alive while any table in it does (at most one slab per ~250
+ * tables of 1021 words), so it is used for bulk compiles only, whose tables mostly live and die
+ * together. */
+export function slabAllocator(slabWords = 1 << 18): (words: number) => Uint32Array {
+  let slab: ArrayBuffer | null = null, used = 0;
+  return (words) => {
+    if (words > slabWords >> 2) return new Uint32Array(words);
+    if (!slab || used + words > slabWords) { slab = new ArrayBuffer(slabWords * 4); used = 0; }
+    const t = new Uint32Array(slab, used * 4, words);
+    used += words;
+    return t;
+  };
+}
+
+/** Same contract as buildMaglev(ids, keys, m): `keys[i]` is the stable name of backend `ids[i]`.
+ * `alloc` must return a zero-filled table of the given length. */
+export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (words: number) => Uint32Array): Uint32Array {
   const n = ids.length;
-  const table = new Uint32Array(n ? m : 0);
+  const table = n && alloc ? alloc(m) : new Uint32Array(n ? m : 0);
   if (n === 0) return table;
   const order = ids.map((_, i) => i);
   if (n > 1) order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));

@@ -98,6 +98,7 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
     return {
       index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
       gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
+      probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
     };
   });

@@ -119,7 +119,7 @@ export class L2Responder {
       });
       return { action: 'reply', frame: reply, learned };
     }
-    return { action: 'consume', learned, why: op === 2 ? 'arp_reply' : 'arp_not_ours' };
+    return { action: 'consume', learned, why: op === 2 ? 'arp_reply_seen' : 'arp_not_ours' };
   }
 
   private handleV6(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
@@ -163,7 +163,7 @@ export class L2Responder {
     if (port.learn && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
       learned = { addr: target, family: 6, port: port.index, mac, source: 'learned' };
     }
-    return { action: 'consume', learned, why: 'nd_advert' };
+    return { action: 'consume', learned, why: 'nd_advert_seen' };
   }
 
   /** IP that reached the slow path (no service, no flow, no route): learn the sender on ports

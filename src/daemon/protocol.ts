@@ -10,7 +10,8 @@ import type { L2Port, Neighbour } from './l2.js';
 export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket';
   ifname: string;
-  netns?: string;              // TAP: move the device here after creating it
+  netns?: string;              // TAP: create the device inside this namespace
+  probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
 }
 
 export interface WorkerInit {

@@ -73,9 +73,13 @@ class Worker {
         this.log('warn', 'native ports unavailable, using the python relay (slow: for demos and tests)', { reason: r.reason });
       }
     }
-    for (const spec of this.init.ports) {
-      const port = await this.openPort(spec);
-      this.ports.push(port);
+    try {
+      for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
+    } catch (e) {
+      // all or nothing: a daemon that cannot open every port starts none of them
+      for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
+      this.ports = [];
+      throw e;
     }
   }
 
@@ -169,6 +173,15 @@ class Worker {
     if (!podPorts.length) return;
     let sent = 0;
     const seen = new Set<string>();
+    // configured pods without a MAC: asked for on their own port only
+    for (const p of podPorts) {
+      for (const a of p.probe) {
+        if (this.learned.has(a) || sent >= PROBES_PER_ROUND) continue;
+        const f = this.l2.probe(a, p.index);
+        if (f) { this.inject.push({ frame: f, port: p.index }); sent++; }
+        seen.add(a);
+      }
+    }
     for (const b of this.core.ir.backends.values()) {
       if (b.outPort !== L.PORT_NONE || sent >= PROBES_PER_ROUND) continue;
       const a = canonicalAddr(b.addr);
@@ -218,7 +231,7 @@ class Worker {
         dv.setUint16(d + L.D_LEN, res.frame.length, true);
         dv.setUint16(d + L.D_OUT_PORT, inPort, true);
         dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
-        this.count(res.frame[12] === 0x08 ? 'arp_replied' : 'nd_replied');
+        this.count(res.frame[12] === 0x08 ? 'arp_answered' : 'nd_answered');
       } else {
         this.count(res.action === 'reply' ? 'reply_oversize' : res.why);
       }

@@ -8,7 +8,7 @@
 // Everything it created is removed, also on Ctrl-C or failure.
 //
 // Not root: runs the same Wasm core in this process on synthetic packets and prints the rate.
-import { canUseNetns } from '../netns.js';
+import { canUseNetns, sweepStale } from '../netns.js';
 import {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, type Topology,
 } from './topology.js';
@@ -81,6 +81,8 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
   try {
     say(bold('wdp demo — a Kubernetes Service forwarded by a WebAssembly dataplane, in network namespaces'));
     say();
+    const stale = sweepStale();
+    if (stale.length) say(dim(`      (removed ${stale.length} namespaces left behind by an earlier run that was killed)`));
     say(`${bold('[1/6]')} Building a tiny cluster out of network namespaces: one for the dataplane, a client, three pods.`);
     topo = buildTopology({ kind: 'd', pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }], logLevel: 'warn' });
     for (const p of topo.pods) say(dim(`      ${p.name}  ${p.ip.padEnd(12)} attached by ${p.attach === 'tap' ? 'a TAP device the daemon creates in the pod namespace' : 'a veth pair, dataplane side read with AF_PACKET'}`));

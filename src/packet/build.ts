@@ -401,7 +401,7 @@ export function l4Bytes(spec: PacketSpec): { proto: number; family: 4 | 6; l4: B
       return { proto, family, l4: sctpPacket({ sport: need('sport', spec.sport), dport: need('dport', spec.dport), vtag: spec.vtag, chunk: spec.chunk, payload: spec.payload, tsn: spec.tsn, checksum: spec.l4Checksum }) };
     case IPPROTO_ICMP:
     case IPPROTO_ICMPV6:
-      if ((proto === IPPROTO_ICMP) !== (family === 4)) throw new Error(`protocol ${proto} does not match IPv${family}`);
+      if ((proto === IPPROTO_ICMP) !== (family === 4)) throw new Error(`protocol ${proto} does not match IPv${family} (use rawL4 to build such a packet deliberately)`);
       return { proto, family, l4: icmpMessage({ icmpType: spec.icmpType, icmpCode: spec.icmpCode, icmpId: spec.icmpId, icmpSeq: spec.icmpSeq, rest: spec.rest, payload: spec.payload, checksum: spec.l4Checksum }, s.wire, d.wire, family) };
     default:
       return { proto, family, l4: toBytes(spec.payload) };

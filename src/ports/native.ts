@@ -37,7 +37,8 @@ type Mem = ArrayBuffer | ArrayBufferView;
 export interface NativeAddon {
   openTap(name: string, netns: string | null, multiQueue: boolean, mac: string | null, mtu: number, up: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
-    fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean): NativePortInfo;
+    fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
+    ringVersion?: 2 | 3, frameSize?: number): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -188,11 +189,18 @@ const FANOUT_MODES: Record<FanoutMode, number> = { hash: 0, lb: 1, cpu: 2, rollo
 export interface AfPacketPortOptions extends NativePortCommon {
   /** MAC the dataplane presents on this link (Port.mac). Default: the interface's MAC. */
   mac?: string | Uint8Array;
-  /** RX ring geometry (TPACKET_V3). Default 32 blocks x 128 KiB = 4 MiB. */
+  /** RX ring geometry. Default 32 blocks x 128 KiB = 4 MiB. */
   blockSize?: number;
   blockCount?: number;
-  /** A partly filled block is handed to user space after this long (latency bound). Default 1. */
+  /** TPACKET_V3 (default): block-based, cheapest per frame, but a partly filled block reaches
+   * user space only after blockTimeoutMs — up to that much latency at low rates.
+   * TPACKET_V2: per-frame slots, frames visible at once (low latency), more per-frame cost. */
+  ringVersion?: 2 | 3;
+  /** V3: a partly filled block is handed to user space after this long (ms, >= 1). Default 1. */
   blockTimeoutMs?: number;
+  /** V2: frame slot size (multiple of 16); frames longer than about frameSize - 64 are dropped
+   * as oversize. Default 2048. */
+  frameSize?: number;
   /** Join a PACKET_FANOUT group (several sockets/workers sharing one interface's traffic). */
   fanout?: { group: number; mode?: FanoutMode };
   /** Promiscuous mode (default true: the dataplane answers for addresses that are not the
@@ -312,7 +320,7 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   }
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
-    group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false);
+    group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 

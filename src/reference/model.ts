@@ -19,7 +19,7 @@ import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
 import { PROTO_NUMBER } from '../core/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
 import { affinityHash, flowHash } from '../core/hash.js';
-import { crc32c, internetChecksum, onesSum, pseudoHeaderSum } from '../packet/checksum.js';
+import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 
 export interface ModelTimeouts {
   tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
@@ -321,6 +321,18 @@ export class ReferenceModel {
     this.resetFreeList();
     this.expireCursor = 1; this.evictCursor = 1;
     this.global[L.GC_CT_ACTIVE] = 0;
+  }
+
+  /** The core's ct_expire_all(now): frees every expired flow (GC_CT_EXPIRED), returns how many. */
+  expireAll(now: number): number {
+    this.now = now >>> 0;
+    let freed = 0;
+    for (let i = 1; i <= this.opts.flows; i++) {
+      const fl = this.flows[i];
+      if (fl && this.expired(fl)) { this.freeFlow(i); freed++; }
+    }
+    this.global[L.GC_CT_EXPIRED] += freed;
+    return freed;
   }
 
   activeFlows(): ModelFlow[] { return this.flows.filter((f): f is ModelFlow => f !== undefined); }
@@ -938,6 +950,3 @@ function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number
   ip.set(l4, 40);
   return ip;
 }
-
-/** Sum of a byte range for tests that want to check a model-computed checksum by hand. */
-export const _internal = { onesSum, parseQuoted };

@@ -45,3 +45,52 @@ export function sliceYaml({ name, service, addressType = 'IPv4', ports, endpoint
     addressType, ports, endpoints,
   };
 }
+
+/** `n` sequential HTTP GETs from one node process inside `ns` (one namespace entry instead of n
+ * curl processes: ~10x faster). Each result: { pod, peer, localPort } or { error }. */
+export async function httpMany(topo, ns, url, n, { timeoutMs = 3000 } = {}) {
+  const script = `
+    const http = require('http');
+    const u = new URL(${JSON.stringify(url)});
+    const out = [];
+    (async () => {
+      for (let i = 0; i < ${n}; i++) {
+        out.push(await new Promise((resolve) => {
+          const req = http.get({ host: u.hostname.replace(/^\\[|\\]$/g, ''), port: u.port || 80, path: u.pathname, agent: false, timeout: ${timeoutMs} }, (res) => {
+            let body = ''; res.on('data', (d) => body += d);
+            res.on('end', () => resolve({ pod: body.trim(), peer: String(res.headers['x-peer'] || '').replace('::ffff:', ''), localPort: res.headers['x-local-port'] }));
+          });
+          req.on('timeout', () => req.destroy(new Error('timeout')));
+          req.on('error', (e) => resolve({ error: e.code || e.message }));
+        }));
+      }
+      console.log(JSON.stringify(out));
+    })();`;
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 + n * (timeoutMs + 500) });
+  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`httpMany failed (${r.code}): ${r.stderr}`); }
+}
+
+/** Several UDP request/responses from one node process; each from a fresh socket, or bound to
+ * the given local port (same 5-tuple = same conntrack flow). */
+export async function udpMany(topo, ns, host, port, asks, { timeoutMs = 2000 } = {}) {
+  const script = `
+    const dgram = require('dgram');
+    const asks = ${JSON.stringify(asks)};
+    (async () => {
+      const out = [];
+      for (const a of asks) {
+        out.push(await new Promise((resolve) => {
+          const s = dgram.createSocket(${JSON.stringify(host.includes(':') ? 'udp6' : 'udp4')});
+          const done = (v) => { clearTimeout(t); s.close(); resolve(v); };
+          const t = setTimeout(() => done({ timeout: true }), ${timeoutMs});
+          s.on('message', (m, r) => done({ reply: m.toString(), from: r.address, port: r.port }));
+          s.on('error', (e) => done({ error: e.code || e.message }));
+          const send = () => s.send(a.payload, ${port}, ${JSON.stringify(host)});
+          if (a.bindPort) s.bind(a.bindPort, send); else send();
+        }));
+      }
+      console.log(JSON.stringify(out));
+    })();`;
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 + asks.length * (timeoutMs + 500) });
+  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`udpMany failed (${r.code}): ${r.stderr}`); }
+}

@@ -1,0 +1,67 @@
+// WorkerDataplane: the Dataplane interface over forwarding worker threads, without ports (so no
+// root needed): diffs are applied in every worker, trace/counters/conntrack are answered by the
+// workers, a worker that cannot start is a clear error, and a closed dataplane refuses requests.
+import test from 'ava';
+import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
+import { ControlPlaneCore } from '../dist/src/api/controlplane.js';
+
+const init = (worker, workers, extra = {}) => ({
+  worker, workers, ports: [], nodeAddresses: ['192.168.100.2'], core: { flows: 1024 }, probeIntervalMs: 1000, portBackend: 'relay', ...extra,
+});
+
+const objects = [
+  { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: { nodeName: 'n', neighbours: [
+    { address: '10.244.1.11', port: 1, mac: '02:aa:00:00:00:0b', localMac: '02:dd:00:00:00:01' },
+    { address: '10.244.1.12', port: 2, mac: '02:aa:00:00:00:0c', localMac: '02:dd:00:00:00:02' },
+  ] } },
+  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+  { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }],
+    endpoints: [{ addresses: ['10.244.1.11'], conditions: { ready: true } }, { addresses: ['10.244.1.12'], conditions: { ready: true } }] },
+];
+
+test('diffs reach every worker; trace, counters and conntrack come from the workers', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  const r = await cp.apply(objects);
+  t.true(r.generation >= 1);
+  t.is(dp.generation(), r.generation);
+  const tr = await dp.trace({ src: '10.0.0.2', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80 });
+  t.is(tr.verdict, 'forward');
+  t.is(tr.output.dport, 8080);
+  t.true(['10.244.1.11', '10.244.1.12'].includes(tr.output.dst));
+  t.true([1, 2].includes(tr.outPort));
+  const none = await dp.trace({ src: '10.0.0.2', dst: '10.96.0.99', proto: 'TCP', sport: 40000, dport: 80 });
+  t.not(none.verdict, 'forward');
+  const c = await dp.counters();
+  t.is(c.generation, r.generation);
+  t.is(c.global.rx_packets, 0, 'trace is a dry run: no counters move');
+  t.deepEqual(Object.keys(c.frontends).length, 1);
+  t.deepEqual(await dp.conntrack(), []);
+  t.deepEqual(await dp.ports(), []);
+  // removing the service empties the tables in both workers
+  await cp.remove([objects[1]]);
+  const gone = await dp.trace({ src: '10.0.0.2', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80 });
+  t.not(gone.verdict, 'forward');
+});
+
+test('a worker that cannot load the core fails start() with the reason', async (t) => {
+  const e = await t.throwsAsync(WorkerDataplane.start([init(0, 1, { core: { wasmPath: '/nonexistent/core.wasm' } })]));
+  t.regex(e.message, /worker 0: .*cannot read the forwarding core at \/nonexistent\/core\.wasm/);
+});
+
+test('a port that cannot be opened fails start() naming the port', async (t) => {
+  const port = { index: 0, name: 'ghost', type: 'afpacket', ifname: 'nope-if-0', mac: '02:00:00:00:00:01', role: 'uplink', gateways: [], learn: false, probe: [] };
+  const e = await t.throwsAsync(WorkerDataplane.start([init(0, 1, { ports: [port], portBackend: 'native' })]));
+  t.regex(e.message, /worker 0: /);
+  t.regex(e.message, /ghost|nope-if-0|native/);
+});
+
+test('after close() every request is refused with a clear error', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 1)]);
+  await dp.close();
+  await t.throwsAsync(dp.counters(), { message: /not running/ });
+  await t.throwsAsync(dp.apply({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] }, {}), { message: /closed/ });
+  await dp.close(); // idempotent
+});
