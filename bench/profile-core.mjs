@@ -13,7 +13,8 @@
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
-// --cycles: perf-counted user cycles per frame inside the core's Wasm functions, by function.
+// --cycles [--event E]: perf-sampled cost per frame inside the core's Wasm functions, by function
+//   (cycles, or on-CPU ns where perf falls back to cpu-clock; see below).
 // --seconds S: otherwise each phase runs for about S seconds of core time.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
 // Frames are 60-byte IPv4/UDP with correct checksums, refilled into the slots by the host before
@@ -38,13 +39,16 @@ const masq = flag('masq');
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
 
-// --cycles: CPU cycles per frame spent inside the core, counted by `perf record -e cycles:u` on
-// the Wasm functions only, with perf enabled (through its control fifo) just around the measured
-// phase. Unlike wall time this does not grow when the scheduler takes the CPU away (load from
-// other test runs), so builds can be compared on a busy machine. Needs perf; run one phase.
+// --cycles: on-CPU time per frame inside the core's Wasm functions, by function, from
+// `perf record` samples taken only while the measured phase runs (perf's control fifo). perf asks
+// for cycles:u; where the PMU has no cycle counter (this VM) perf falls back to cpu-clock and the
+// unit is nanoseconds of on-CPU time (reported as "unit"). Either way it does not grow when the
+// scheduler takes the CPU away, but on a VM it still includes time stolen by the hypervisor.
 if (flag('cycles')) {
   const me = new URL(import.meta.url).pathname;
   const rest = args.filter((a) => a !== '--cycles');
+  // --event: another perf event (e.g. instructions:u where the PMU has it; this VM's does not)
+  const event = opt('event', 'cycles:u');
   const wasm = wasmPath ?? new URL('../build/core.wasm', import.meta.url).pathname;
   const watPath = wasm.replace(/\.wasm$/, '.wat');
   const names = existsSync(watPath)
@@ -54,11 +58,13 @@ if (flag('cycles')) {
   const data = `${tag}.perf`, ctl = `${tag}.ctl`, ack = `${tag}.ack`;
   try {
     for (const f of [ctl, ack]) if (spawnSync('mkfifo', [f]).status !== 0) throw new Error('mkfifo failed');
-    const r = spawnSync('perf', ['record', '-q', '-e', 'cycles:u', '-c', '100003', '-D', '-1', '--control', `fifo:${ctl},${ack}`,
+    const r = spawnSync('perf', ['record', '-q', '-e', event, '-c', '100003', '-D', '-1', '--control', `fifo:${ctl},${ack}`,
       '-o', data, '--', process.execPath, '--perf-basic-prof', me, ...rest],
       { encoding: 'utf8', env: { ...process.env, WDP_PERF_CTL: ctl, WDP_PERF_ACK: ack } });
     if (r.status !== 0) throw new Error(`perf record failed: ${r.stderr}`);
     const out = JSON.parse(r.stdout.trim().split('\n').pop());
+    const hdr = spawnSync('perf', ['report', '-i', data, '--stdio', '--header-only'], { encoding: 'utf8' }).stdout;
+    const unit = /name = cpu-clock/.test(hdr) ? 'ns_on_cpu' : /name = cycles/.test(hdr) ? 'cycles' : event;
     const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', '--sort', 'sym', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 1 << 26 });
     const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0);
     const fns = {};
@@ -70,7 +76,7 @@ if (flag('cycles')) {
       total += v;
       fns[name] = Math.round((fns[name] ?? 0) + v);
     }
-    console.log(JSON.stringify({ phase, cycles_per_frame: Math.round(total), by_function: fns, frames, wall: out, args: { services, endpoints, flows, ct, masq, wasm } }));
+    console.log(JSON.stringify({ phase, unit, per_frame: Math.round(total), by_function: fns, frames, wall: out, args: { services, endpoints, flows, ct, masq, wasm } }));
   } finally {
     for (const f of [data, ctl, ack]) rmSync(f, { force: true });
   }

@@ -136,3 +136,22 @@ test('invalid addresses in a diff are rejected before anything is written', (t) 
   t.is(core.generation, gen);
   checkCore(t, core, good);
 });
+
+test('a caller that mutates one shared Ir in place (as the compiler does) still gets old keys removed', (t) => {
+  const core = Core.create({ flows: 64 });
+  const live = makeIr({ frontends: [
+    { id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 1, ranges: [] },
+    { id: 2, addr: '10.96.0.2', port: 53, proto: 'UDP', mask: 1, ranges: [] }],
+  backends: [{ id: 1, addr: '10.0.1.1', port: 80 }] });
+  core.applyDiff({ frontendsUpsert: [...live.frontends.values()], frontendsRemove: [], backendsUpsert: [...live.backends.values()], backendsRemove: [] }, live);
+  checkCore(t, core, live);
+  // port of frontend 1 changes, frontend 2 disappears — mutate the same object, then apply the diff
+  const f1 = { ...live.frontends.get(1), port: 8080 };
+  live.frontends.set(1, f1);
+  live.frontends.delete(2);
+  core.applyDiff({ frontendsUpsert: [f1], frontendsRemove: [2], backendsUpsert: [], backendsRemove: [] }, live);
+  const active = core.cfg32(L.CFG_GEN) & 1;
+  t.is(lookup(core, active, '10.96.0.1', 80, 'TCP'), 0, 'old port no longer matches');
+  t.is(lookup(core, active, '10.96.0.2', 53, 'UDP'), 0, 'removed frontend no longer matches');
+  checkCore(t, core, live);
+});

@@ -381,6 +381,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   }
   if (!programmed) throw new Error('internal: no programmed dataplane kept');
   const inproc = await benchUpdateInProcess(svcs, programmed, Math.min(2, 0.5 * repeat));
+  programmed = undefined; // its core's memory (hundreds of MB at 100k services) can go now
   bar.done();
   const wdp: WdpFigures = {
     validate_ms: median(wdpRuns.map((x) => x.validate_ms)),
@@ -407,7 +408,6 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   } else {
     wdp.apply_path_note = 'API disabled with --no-api; apply_ms is validate + compile + table write in-process';
   }
-
 
   const res: ControlBenchResult = {
     suite: 'control', services: svcs.length, endpoints_per_service: o.endpoints, endpoints_total: endpointCount(svcs), repeat,

@@ -45,6 +45,10 @@ export interface CoreBenchResult {
   new_flow_mpps: number;
   reference_established_mpps: number;
   speedup_vs_reference: number;
+  cpu_share: number;                       // CPU time / wall time during the established test
+  established_mpps_per_cpu: number;        // frames per CPU-microsecond = Mpps per CPU-second
+  new_flow_mpps_per_cpu: number;
+  reference_established_mpps_per_cpu: number;
   services: number;
   endpoints: number;
   flows: number;
@@ -156,6 +160,7 @@ function writeFrame(u8: Uint8Array, at: number, src: number, dst: number, sport:
 }
 
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
 
 export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBenchResult> {
   const services = opts.services ?? 1000;
@@ -240,6 +245,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
   const phaseNs = BigInt(Math.round((seconds / 3) * 1e9));
   const before = core.counters().global;
   let estFrames = 0, estNs = 0n, pos = 0;
+  const estCpu0 = process.cpuUsage();
   const wallStart = process.hrtime.bigint();
   let lastYield = wallStart;
   while (estNs < phaseNs) {
@@ -256,6 +262,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
     if (b - lastYield > 50_000_000n) { lastYield = b; progress(0.25 + 0.25 * Number(estNs) / Number(phaseNs)); await yieldToLoop(); }
   }
   const estWallNs = process.hrtime.bigint() - wallStart;
+  const estCpuUs = cpuUs(process.cpuUsage(estCpu0));
   const after = core.counters().global;
   progress(0.5);
 
@@ -267,6 +274,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
   for (let base = 0; base < refFlows; base += batch) model.processBatch(refFrames.slice(base, base + batch), nowMs());
   const refPhaseNs = BigInt(Math.round(Math.min(seconds / 3, 1.5) * 1e9));
   let refN = 0, refNs = 0n, rpos = 0;
+  const refCpu0 = process.cpuUsage();
   const refBatch: Uint8Array[] = new Array(batch);
   while (refNs < refPhaseNs) {
     for (let i = 0; i < batch; i++) { refBatch[i] = refFrames[Math.floor(rnd() * refFlows)]; }
@@ -278,13 +286,15 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
     rpos++;
     if (rpos % 16 === 0) { progress(0.5 + 0.15 * Number(refNs) / Number(refPhaseNs)); await yieldToLoop(); }
   }
+  const refCpuUs = cpuUs(process.cpuUsage(refCpu0));
   progress(0.65);
 
   // ---- new flows: flush, then every frame a new tuple into the empty table
-  let newFrames = 0, newNs = 0n, created = 0;
+  let newFrames = 0, newNs = 0n, created = 0, newCpuUs = 0;
   while (newNs < phaseNs) {
     core.ctFlush();
     const c0 = core.counters().global.ct_new;
+    const cpu0 = process.cpuUsage();
     for (let base = 0; base < newCount && newNs < phaseNs; base += batch) {
       const n = Math.min(batch, newCount - base);
       for (let i = 0; i < n; i++) fill(i, newRegion + (base + i) * STRIDE);
@@ -295,6 +305,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
       newFrames += n;
       if ((base / batch) % 256 === 255) { progress(0.65 + 0.35 * Math.min(1, Number(newNs) / Number(phaseNs))); await yieldToLoop(); }
     }
+    newCpuUs += cpuUs(process.cpuUsage(cpu0));
     created += core.counters().global.ct_new - c0;
   }
   progress(1);
@@ -303,12 +314,19 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
   const svcSlots = (() => { let p = 1; while (p < Math.max(16, caps.frontends * 2)) p *= 2; return p; })();
   const mpps = (n: number, ns: bigint) => (ns > 0n ? Math.round((n / (Number(ns) / 1e9) / 1e6) * 1000) / 1000 : 0);
   const est = mpps(estFrames, estNs), ref = mpps(refN, refNs);
+  const perCpu = (n: number, us: number) => (us > 0 ? Math.round((n / us) * 1000) / 1000 : 0);
   return {
     established_mpps: est,
     established_mpps_incl_refill: mpps(estFrames, estWallNs),
     new_flow_mpps: mpps(newFrames, newNs),
     reference_established_mpps: ref,
     speedup_vs_reference: ref > 0 ? Math.round((est / ref) * 10) / 10 : 0,
+    // On a shared machine wall-clock rates understate: these divide by the CPU time this process
+    // actually got (so they include the refill / new-flow frame copy and the loop around process()).
+    cpu_share: Number(estWallNs) > 0 ? Math.round((estCpuUs * 1000 / Number(estWallNs)) * 100) / 100 : 0,
+    established_mpps_per_cpu: perCpu(estFrames, estCpuUs),
+    new_flow_mpps_per_cpu: perCpu(newFrames, newCpuUs),
+    reference_established_mpps_per_cpu: perCpu(refN, refCpuUs),
     services, endpoints, flows,
     batch_size: batch,
     slot_size: slotSize,

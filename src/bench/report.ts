@@ -28,9 +28,13 @@ export class Progress {
       this.out.write(`\r${renderBar(label, doneUnits, total, (now - t0) / 1000)}\x1b[K`);
     };
     draw(true);
+    // a unit can take minutes (one 100k-service compile): keep the elapsed time moving meanwhile
+    const clock = this.enabled && this.tty ? setInterval(() => draw(true), 500) : undefined;
+    clock?.unref();
     return {
       tick: (n = 1) => { doneUnits = Math.min(total, doneUnits + n); draw(false); },
       done: (note?: string) => {
+        if (clock) clearInterval(clock);
         doneUnits = total;
         if (!this.enabled) return;
         const secs = (Date.now() - t0) / 1000;

@@ -12,7 +12,7 @@ export interface LineChartSpec {
 export interface BarGroup { label: string; bars: Array<{ name: string; value: number | null }> }
 export interface BarChartSpec { title: string; yLabel: string; groups: BarGroup[]; logY?: boolean }
 
-const W = 760, H = 420, M = { l: 80, r: 170, t: 48, b: 64 };
+const W = 820, H = 420, M = { l: 80, r: 230, t: 48, b: 64 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
 
 function esc(s: string): string {

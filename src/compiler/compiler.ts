@@ -497,7 +497,7 @@ export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: stri
     (typeof sp.targetPort === 'string' ? same.find((p) => p.name === sp.targetPort) : same.find((p) => p.port === sp.targetPort));
 }
 
-/** Splits validated objects into a change batch (used by full compiles and by tests). */
+/** Full compile: a new compiler holding exactly `objects` (benchmarks, tests, fresh starts). */
 export function compileAll(objects: ModelObject[]): Compiler {
   const c = new Compiler();
   c.change({ upsert: objects });

@@ -84,6 +84,10 @@ export class TableWriter {
   private maglev: RangeAllocator;
   private cidrs: RangeAllocator;
   private placement = new Map<number, FrontPlacement>();
+  /** The service-map key each frontend id was written with. The Ir handed to apply() may be the
+   * caller's live object, already mutated to the next state, so old keys are remembered here. */
+  private keys = new Map<number, FrontKey>();
+  private backendIds = new Set<number>();
 
   constructor(private core: Core, caps: TableCapacities) {
     this.caps = { ...caps };
@@ -164,13 +168,17 @@ export class TableWriter {
       const old = this.placement.get(id);
       if (old) { released.push([this.maglev, old.maglevOff, old.maglevLen], [this.cidrs, old.cidrOff, old.cidrLen]); }
     }
-    const prev = this.ir;
+    const prev = this.keys;
     const active = this.core.cfg32(L.CFG_GEN) & 1;
     const inactive = active ^ 1;
     this.writeDiff(this.sets[inactive], diff, prev, newPlacement);
     if (diff.snat) this.writeSnat(diff.snat);
     this.core.setCfg32(L.CFG_GEN, inactive);
     this.writeDiff(this.sets[active], diff, prev, newPlacement);
+    for (const id of diff.frontendsRemove) this.keys.delete(id);
+    for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
+    for (const id of diff.backendsRemove) this.backendIds.delete(id);
+    for (const b of diff.backendsUpsert) this.backendIds.add(b.id);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
     for (const [id, p] of newPlacement) this.placement.set(id, p);
@@ -195,9 +203,9 @@ export class TableWriter {
 
   // ---- one set ---------------------------------------------------------------------------------
 
-  private writeDiff(s: SetLayout, diff: IrDiff, prev: Ir, placement: Map<number, FrontPlacement>): void {
+  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>): void {
     for (const id of diff.frontendsRemove) {
-      const old = prev.frontends.get(id);
+      const old = prev.get(id);
       if (old) this.svcmapDelete(s, old);
       this.core.u8.fill(0, s.front + id * L.FE_SIZE, s.front + (id + 1) * L.FE_SIZE);
     }
@@ -206,7 +214,7 @@ export class TableWriter {
     }
     for (const b of diff.backendsUpsert) this.writeBackend(s, b);
     for (const f of diff.frontendsUpsert) {
-      const old = prev.frontends.get(f.id);
+      const old = prev.get(f.id);
       const p = placement.get(f.id)!;
       this.writeFrontend(s, f, p);
       if (old && !sameKey(old, f)) this.svcmapDelete(s, old);
@@ -290,7 +298,7 @@ export class TableWriter {
     throw new Error('service map full'); // unreachable: capacity checked, load <= 0.5
   }
 
-  private svcmapDelete(s: SetLayout, f: IrFrontend): void {
+  private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
     const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
     let i = -1;
     const addr = parseAddr(f.addr).bytes;
@@ -383,11 +391,11 @@ export class TableWriter {
       frontendsUpsert: ids.map((id) => next.frontends.get(id)!), frontendsRemove: [],
       backendsUpsert: [...next.backends.values()], backendsRemove: [], routes: next.routes,
     };
-    const removedFronts = [...this.ir.frontends.keys()].filter((id) => !next.frontends.has(id));
-    const removedBacks = [...this.ir.backends.keys()].filter((id) => !next.backends.has(id));
+    const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
+    const removedBacks = [...this.backendIds].filter((id) => !next.backends.has(id));
     for (const s of sets) {
       this.writeHeader(s, 0);
-      this.writeDiff(s, full, emptyIr(), placement);
+      this.writeDiff(s, full, new Map(), placement);
     }
     this.writeSnat({ v4: next.snatV4, v6: next.snatV6 });
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
@@ -406,12 +414,17 @@ export class TableWriter {
     for (const id of removedFronts) this.zeroCounters(core.map.svcCounters, id);
     for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
     this.placement = placement;
+    this.keys = new Map(ids.map((id) => [id, keyOf(next.frontends.get(id)!)]));
+    this.backendIds = new Set(next.backends.keys());
     this.ir = next;
     this.generation++;
   }
 }
 
-function sameKey(a: IrFrontend, b: IrFrontend): boolean {
+interface FrontKey { id: number; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
+function keyOf(f: IrFrontend): FrontKey { return { id: f.id, addr: f.addr, port: f.port, proto: f.proto, family: f.family }; }
+
+function sameKey(a: FrontKey, b: FrontKey): boolean {
   return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
 }
 

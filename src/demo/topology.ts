@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsLab } from '../netns.js';
+import { NetnsLab, sweepStale } from '../netns.js';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WDP_BIN = join(PACKAGE_ROOT, 'bin/wdp.js');
@@ -38,6 +38,9 @@ export interface Topology {
 }
 
 export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?: string }): Topology {
+  // a run that was SIGKILLed (e.g. a test runner timing out) cannot clean up after itself:
+  // whatever it left is removed by the next run (only namespaces whose creator pid is gone)
+  sweepStale();
   const lab = new NetnsLab(opts.kind ?? 't');
   const dir = mkdtempSync(join(tmpdir(), 'wdp-lab-'));
   try {
