@@ -211,7 +211,7 @@ function compareState(core, model) {
     const m = model.frontCounters.get(Number(id)) ?? { packets: 0, bytes: 0 };
     if (v.packets !== m.packets || v.bytes !== m.bytes) problems.push(`frontend ${id}: core ${JSON.stringify(v)} model ${JSON.stringify(m)}`);
   }
-  const cf = core.flows().map((f) => `${f.flow}:${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}>${f.backend}:${f.backendPort}:${f.state}:${f.flags.join('+')}`).sort();
+  const cf = core.flows({ includeExpired: true }).map((f) => `${f.flow}:${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}>${f.backend}:${f.backendPort}:${f.state}:${f.flags.join('+')}`).sort();
   const mf = model.activeFlows().map((f) => {
     const fam = f.family;
     const states = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp'];

@@ -186,7 +186,10 @@ export function controlMarkdown(r: ControlBenchResult): string {
   ];
   let s = `### wdp bench control — ${r.services} services x ${r.endpoints_per_service} endpoints\n\n`;
   s += mdTable(['dataplane', 'path', 'full sync ms', 'one endpoint ms', 'rules'], rows);
-  s += '\n' + mdTable(['wdp stage', 'ms'], [['validate', r.validate_ms], ['compile', r.compile_ms], ['table write', r.table_write_ms]]);
+  s += '\n' + mdTable(['wdp stage (in-process)', 'ms'], [
+    ['validate', r.validate_ms], ['compile', r.compile_ms], ['table write', r.table_write_ms],
+    [`one endpoint: compile + write + first batch (benchmark.js, ±${r.update_one_endpoint_inprocess_rme_pct}%)`, r.update_one_endpoint_inprocess_ms],
+  ]);
   s += '\n' + mdTable(['ratio', 'x'], [
     ['apply_speedup_vs_iptables', r.apply_speedup_vs_iptables], ['apply_speedup_vs_nft', r.apply_speedup_vs_nft],
     ['update_speedup_vs_iptables', r.update_speedup_vs_iptables], ['update_speedup_vs_nft', r.update_speedup_vs_nft],
@@ -236,6 +239,7 @@ export function e2eMarkdown(r: E2eResult): string {
   const rows: Cell[][] = [
     ['UDP 64 B, one flow (Mpps)', r.wdp_mpps, r.kernel_mpps],
     ['UDP 64 B, every packet a new flow (Mpps)', r.wdp_new_flow_mpps, r.kernel_new_flow_mpps],
+    ['offered by the generator (Mpps, higher of the two)', r.wdp_offered_mpps, r.kernel_offered_mpps],
     ['TCP connections / s', r.wdp_conn_per_s, r.kernel_conn_per_s],
     ['UDP round trip p50 (µs)', r.wdp_rtt_p50_us, r.kernel_rtt_p50_us],
     ['UDP round trip p99 (µs)', r.wdp_rtt_p99_us, r.kernel_rtt_p99_us],

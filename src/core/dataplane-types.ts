@@ -26,7 +26,10 @@ export interface FlowInfo {
   flags: string[];                               // snat, replied, affinity, fallback
 }
 
-export interface FlowFilter { service?: string; frontendId?: number; backend?: string; client?: string; proto?: Proto; limit?: number }
+export interface FlowFilter {
+  service?: string; frontendId?: number; backend?: string; client?: string; proto?: Proto; limit?: number;
+  includeExpired?: boolean;   // also list entries past their timeout that expiry has not freed yet
+}
 
 export interface TracePacketSpec {
   src: string; dst: string; proto: Proto | 'ICMP';

@@ -108,6 +108,8 @@ export class Core {
   readonly map: MemoryMap;
   readonly tables: TableWriter;
   private readonly t0 = performance.now();
+  private lastNow: number | undefined;   // `now` of the last batch: callers may run a synthetic clock
+  private lastNowAt = 0;                 // performance.now() when that batch ran
   private u8cache: Uint8Array;
   private dvcache: DataView;
 
@@ -244,6 +246,13 @@ export class Core {
   /** Milliseconds on the core clock (u32, wraps after 49 days; the core compares wrap-safely). */
   now(): number { return (performance.now() - this.t0) >>> 0; }
 
+  /** The core's idea of now: the last batch's clock advanced by the real time since (so a caller
+   * driving a synthetic clock and the daemon's real clock both read consistently). */
+  clockNow(): number {
+    if (this.lastNow === undefined) return this.now();
+    return (this.lastNow + (performance.now() - this.lastNowAt)) >>> 0;
+  }
+
   /** What native ports need to burst straight into the arena. */
   burstArea(): { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number } {
     return { memory: this.memory.buffer, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc };
@@ -284,6 +293,8 @@ export class Core {
   process(count: number, now = this.now()): void {
     if (count > this.batchMax) throw new RangeError(`batch of ${count} exceeds batchMax ${this.batchMax}`);
     this.exports.process(count, now >>> 0);
+    this.lastNow = now >>> 0;
+    this.lastNowAt = performance.now();
   }
 
   /** Convenience for tests, trace and pcap: runs frames in batches and returns each result. */
@@ -381,15 +392,25 @@ export class Core {
   // ---- conntrack ------------------------------------------------------------------------------
 
   /** Decodes live flow entries. O(table capacity): an API/debug path, not a packet path. */
-  flows(filter: FlowFilter = {}, now = this.now()): FlowInfo[] {
+  flows(filter: FlowFilter = {}, now = this.clockNow()): FlowInfo[] {
     const out: FlowInfo[] = [];
     const u8 = this.u8, dv = this.dv, limit = filter.limit ?? Infinity;
     const protoName = (p: number): FlowInfo['proto'] => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 132 ? 'SCTP' : 'OTHER');
     const snatV4 = this.cfgAddr(L.CFG_SNAT_V4, 4), snatV6 = this.cfgAddr(L.CFG_SNAT_V6, 6);
+    // expiry is lazy in the core (budgeted sweep, or on the next lookup): an entry past its
+    // timeout is already dead for forwarding, so it is not listed either
+    const timeout: number[] = [];
+    timeout[L.CTS_TCP_SYN] = this.cfg32(L.CFG_TO_TCP_SYN);
+    timeout[L.CTS_TCP_EST] = this.cfg32(L.CFG_TO_TCP_EST);
+    timeout[L.CTS_TCP_CLOSING] = this.cfg32(L.CFG_TO_TCP_CLOSE);
+    timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
+    timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
+    timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
     for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
       const e = this.map.ctFlows + f * L.CT_SIZE;
       const state = u8[e + L.CT_STATE];
       if (state === L.CTS_NONE) continue;
+      if (!filter.includeExpired && ((now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0) > (timeout[state] ?? 0)) continue;
       const family = u8[e + L.CT_FAMILY] === 6 ? 6 : 4;
       const flags = u8[e + L.CT_FLAGS];
       const front = dv.getUint32(e + L.CT_FRONT, true);
