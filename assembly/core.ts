@@ -93,8 +93,6 @@ let gTraceFlags: u32 = 0;
 let gLive: bool = true;       // false in TRACE_DRY_RUN: no state, no counters
 let gTraceOn: bool = false;
 let gNow: u32 = 0;
-let gTouchBackends: bool = false; // touch stage 3 for established flows too (see loadTableSet)
-const TOUCH_BACKENDS_BYTES: u64 = 256 * 1024;
 
 // active table set
 let tSm: usize = 0;
@@ -223,9 +221,6 @@ function loadTableSet(): void {
   const rmax = load<u32>(ts, L.TSH_ROUTE_MAX);
   if (tRtCount > rmax) tRtCount = rmax;
   if (tSm == 0) tSmMask = 0;
-  // Backend entries and per-id counters small enough to stay in L2 are not worth a touch stage
-  // for established flows (measured ~6% slower at 1000 backends); beyond, they miss like the rest.
-  gTouchBackends = (<u64>tBeMax + 1) * L.BE_SIZE + (<u64>gBeCntMax + 1) * L.PC_SIZE + (<u64>gSvcMax + 1) * L.PC_SIZE > TOUCH_BACKENDS_BYTES;
 }
 
 /** Validates the CONFIG block and region geometry, builds the free list. 0 = ok. */
@@ -1201,13 +1196,15 @@ function parse(i: u32, r: usize): void {
 // each link is a stage over the whole chunk: a compute loop writes up to three addresses per frame
 // (PR_TA/TB/TC, 0 = nothing: address 0 is static data, always cached), then touch() loads them in
 // a loop of a few instructions per frame. The tight loop matters: on the measuring VM a random
-// miss costs ~1000+ cycles (TLB walk under shadow paging, DRAM), and only a loop body small enough
-// for many iterations to sit in the reorder window keeps many misses in flight (measured: the
-// reply-slot touch fused into its 80-instruction hash loop cost 380 cycles/frame, split ~60).
+// miss into the 32 MiB index costs hundreds of ns (4 KiB pages: TLB walk plus DRAM), and only a
+// loop body small enough for many iterations to sit in the reorder window keeps many misses in
+// flight (measured: with each stage's loads inside its compute loop a new flow cost 620 ns/frame
+// of on-CPU time, 378 of it in the reply-slot stage; with separate touch() loops 359 in total).
+// See docs/performance.md.
 // Everything here only reads shared state. What it computes for a likely new flow is a pure
 // function of the frame and the batch's table set, cached in the parse record (PR_SPEC) so pass 2
-// does not redo it. A frame is a likely new flow when its home index slot is empty (a certain
-// miss) or holds another hash (a miss unless its flow was displaced by probing).
+// does not redo it. A frame counts as a new flow when probing from its home index slot meets an
+// empty slot before its hash (probeNear).
 @inline function setTouch(r: usize, a: usize, b: usize, c: usize): void {
   store<u32>(r, <u32>a, PR_TA); store<u32>(r, <u32>b, PR_TB); store<u32>(r, <u32>c, PR_TC);
 }
@@ -1221,6 +1218,29 @@ function touch(n: u32): u32 {
   return sink;
 }
 
+/** The first PROBE_NEAR index slots from h's home (the home line is cached after stage 1):
+ * 0 = an empty slot came first, a certain conntrack miss (the frame is treated as a new flow);
+ * a ref (>= 2) = the first slot with hash h, very likely the frame's flow; 1 = undecided.
+ * Only a certain miss triggers the speculative new-flow stages: with "home slot holds another
+ * hash" as the test, ~5% of established frames at 100k flows were speculated on, i.e. nearly
+ * every 64-frame chunk ran all stages (measured ~17% of established throughput). */
+@inline function probeNear(h: u32): u32 {
+  const mask = gCtMask;
+  let j = h & mask;
+  for (let t: u32 = 0; t < PROBE_NEAR; t++) {
+    const q = gCtIdx + (<usize>j << 3);
+    const ref = load<u32>(q, L.CTI_REF);
+    if (ref == 0) return 0;
+    if (load<u32>(q, L.CTI_HASH) == h) return ref;
+    j = (j + 1) & mask;
+  }
+  return 1;
+}
+// 16 slots = 2 cache lines. Established frames nearly always stop at the first slot; for new
+// flows at index load 0.3-0.5 a 4-slot window left many undecided (measured: 16 vs 4 slots, new
+// flows ~5% faster overall and ~10% at the high-fill end, established unchanged).
+const PROBE_NEAR: u32 = 16;
+
 function touchChunk(n: u32): u32 {
   let sink: u32 = 0;
   const mask = gCtMask;
@@ -1229,21 +1249,17 @@ function touchChunk(n: u32): u32 {
     const r = rec(k);
     if (load<u8>(r, PR_PORTS)) sink ^= load<u32>(gCtIdx + (<usize>(load<u32>(r, PR_HASH) & mask) << 3), L.CTI_REF);
   }
-  // 2: the flow entry a matching home slot points to (both of its cache lines). This loop
-  // stores nothing for established frames: stores queue behind the missing loads and, once the
-  // store queue is full, stop the CPU from issuing further loads (measured: storing three touch
-  // addresses per frame here cost ~17% of established throughput at 100k flows).
+  // 2: the flow entry the frame's index slot points to (both of its cache lines), loaded right
+  // here: for an all-established chunk this is the last miss-bound stage, kept as a plain loop.
   let spec: u32 = 0;
   for (let k: u32 = 0; k < n; k++) {
     const r = rec(k);
     if (!load<u8>(r, PR_PORTS)) continue;
-    const h = load<u32>(r, PR_HASH);
-    const p = gCtIdx + (<usize>(h & mask) << 3);
-    const ref = load<u32>(p, L.CTI_REF);
-    if (ref != 0 && load<u32>(p, L.CTI_HASH) == h) {
+    const ref = probeNear(load<u32>(r, PR_HASH));
+    if (ref > 1) {
       const e = flowPtr(ref >>> 1);
       sink ^= load<u32>(e) ^ load<u32>(e, L.CT_SIZE - 4);
-    } else if (tSm != 0) {
+    } else if (ref == 0 && tSm != 0) {
       store<u8>(r, <u8>SPEC_SVCH, PR_SPEC);
       spec = 1;
     }
@@ -1262,8 +1278,6 @@ function touchChunk(n: u32): u32 {
       setTouch(r, ta, 0, 0);
     }
     sink ^= touch(n);
-  } else if (!gTouchBackends) {
-    return sink;
   }
   // 3: existing flow -> its backend entry and counters; likely new flow -> service lookup, frontend
   for (let k: u32 = 0; k < n; k++) {
@@ -1276,9 +1290,9 @@ function touchChunk(n: u32): u32 {
         store<u32>(r, front, PR_FRONTID);
         store<u8>(r, <u8>(SPEC_SVCH | SPEC_FRONT), PR_SPEC);
         if (front != 0) ta = fePtr(front);
-      } else if (gTouchBackends) {
-        const ref = load<u32>(gCtIdx + (<usize>(load<u32>(r, PR_HASH) & mask) << 3), L.CTI_REF);
-        if (ref != 0) {
+      } else {
+        const ref = probeNear(load<u32>(r, PR_HASH));
+        if (ref > 1) {
           const e = flowPtr(ref >>> 1);
           const bid = load<u32>(e, L.CT_BACKEND_ID), front = load<u32>(e, L.CT_FRONT);
           if (bid <= tBeMax) ta = bePtr(bid);
@@ -1289,7 +1303,7 @@ function touchChunk(n: u32): u32 {
     }
     setTouch(r, ta, tb, tc);
   }
-  if (spec || gTouchBackends) sink ^= touch(n);
+  sink ^= touch(n);
   if (!spec) return sink;
   // 4: likely new flow on a plain (non-affinity) frontend with endpoints: its Maglev word
   spec = 0;

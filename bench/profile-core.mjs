@@ -2,7 +2,7 @@
 // Standalone profiling harness for the Wasm forwarding core (build/core.wasm via dist/src/core/host.js).
 //
 // Unlike `wdp bench core` it isolates one phase at a time, can run a FIXED amount of work, can
-// compare two builds batch by batch in one process (--ab) and can count CPU cycles per frame with
+// compare two builds batch by batch in one process (--ab) and can sample per-function cost with
 // perf (--cycles), which is what made measuring possible on a machine with load 16 on 2 cores.
 // It prints total and median-of-batches ns/frame per phase and, for the new-flow phase, ns/frame
 // per fill decile of the conntrack table (a cost growing with the fill level shows up there).
@@ -15,12 +15,14 @@
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
 // --cycles [--event E]: perf-sampled cost per frame inside the core's Wasm functions, by function
 //   (cycles, or on-CPU ns where perf falls back to cpu-clock; see below).
-// --seconds S: otherwise each phase runs for about S seconds of core time.
+// --seconds S: otherwise each phase runs for about S seconds of core time (of the first build).
+// --ct N: conntrack capacity (default max(flows, 1M), as `wdp bench core`); the new-flow phase
+//   sends N unique tuples at most.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
 // Frames are 60-byte IPv4/UDP with correct checksums, refilled into the slots by the host before
 // each process() call; only process() is timed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { Core } from '../dist/src/core/host.js';
 import * as L from '../dist/assembly/layout.js';
 import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
@@ -79,6 +81,11 @@ if (flag('cycles')) {
     console.log(JSON.stringify({ phase, unit, per_frame: Math.round(total), by_function: fns, frames, wall: out, args: { services, endpoints, flows, ct, masq, wasm } }));
   } finally {
     for (const f of [data, ctl, ack]) rmSync(f, { force: true });
+    // --perf-basic-prof leaves /tmp/perf-<pid>.map behind; drop the ones this script produced
+    for (const f of readdirSync('/tmp')) {
+      if (!/^perf-\d+\.map$/.test(f)) continue;
+      try { if (readFileSync(`/tmp/${f}`, 'utf8').includes(me)) rmSync(`/tmp/${f}`, { force: true }); } catch { /* gone */ }
+    }
   }
   process.exit(0);
 }

@@ -428,12 +428,17 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       const pick = await pickIptablesVariant(o.iptablesVariant ?? 'auto');
       if (!pick.variant) res.iptables_unavailable_reason = pick.reason;
       else {
-        const runs: PeerFigures[] = [];
-        for (let r = 0; r < repeat; r++) runs.push(await iptablesOnce(svcs, pick.variant, p, `iptables ${r + 1}/${repeat}`));
-        res.iptables_variant = iptablesRestoreBinary(pick.variant);
-        res.iptables_rules = runs[0].rules;
-        res.iptables_restore_ms = round(median(runs.map((x) => x.full_ms)));
-        res.iptables_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+        // a peer that fails (or exceeds its time limit) costs only its own figures, not the run
+        try {
+          const runs: PeerFigures[] = [];
+          for (let r = 0; r < repeat; r++) runs.push(await iptablesOnce(svcs, pick.variant, p, `iptables ${r + 1}/${repeat}`));
+          res.iptables_variant = iptablesRestoreBinary(pick.variant);
+          res.iptables_rules = runs[0].rules;
+          res.iptables_restore_ms = round(median(runs.map((x) => x.full_ms)));
+          res.iptables_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+        } catch (e) {
+          res.iptables_unavailable_reason = `${iptablesRestoreBinary(pick.variant)} failed: ${(e as Error).message}`;
+        }
       }
     }
   } else res.iptables_unavailable_reason = 'not requested (--peers)';
@@ -441,11 +446,15 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   if (peers.includes('nft')) {
     if (!commandExists('nft') || !commandExists('ip')) res.nft_unavailable_reason = 'nft or ip not found — install with: apt-get install -y nftables iproute2';
     else {
-      const runs: PeerFigures[] = [];
-      for (let r = 0; r < repeat; r++) runs.push(await nftOnce(svcs, p, `nft ${r + 1}/${repeat}`));
-      res.nft_rules = runs[0].rules;
-      res.nft_ms = round(median(runs.map((x) => x.full_ms)));
-      res.nft_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+      try {
+        const runs: PeerFigures[] = [];
+        for (let r = 0; r < repeat; r++) runs.push(await nftOnce(svcs, p, `nft ${r + 1}/${repeat}`));
+        res.nft_rules = runs[0].rules;
+        res.nft_ms = round(median(runs.map((x) => x.full_ms)));
+        res.nft_update_one_endpoint_ms = round(median(runs.map((x) => x.update_ms)));
+      } catch (e) {
+        res.nft_unavailable_reason = `nft failed: ${(e as Error).message}`;
+      }
     }
   } else res.nft_unavailable_reason = 'not requested (--peers)';
 

@@ -38,7 +38,8 @@ interface ServiceOutput { fronts: number[]; backs: number[]; warnings: string[] 
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
-interface CandidateBackend { id: number; key: string; state: number; nodeName: string | undefined; family: Family; b: IrBackend }
+/** A backend of one service port with its Maglev key ("addr:port"); id, state, family and node are read from `b`. */
+interface CandidateBackend { key: string; b: IrBackend }
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -69,7 +70,8 @@ function sameBackend(a: IrBackend, b: IrBackend): boolean {
     a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.nodeName === b.nodeName && a.zone === b.zone;
 }
 
-/** Claims are what two services may not share: a cluster IP, a node port, a frontend tuple. */
+/** Claims are what two services may not share: a cluster IP, a node port, a frontend tuple.
+ * With the field and text an error about each would show (the error path only). */
 function serviceClaims(s: ServiceSpec): Array<{ claim: string; field: string; what: string }> {
   const out: Array<{ claim: string; field: string; what: string }> = [];
   s.clusterIPs.forEach((ip, i) => out.push({ claim: `cip ${ip}`, field: `spec.clusterIPs[${i}]`, what: `clusterIP ${ip}` }));
@@ -84,6 +86,28 @@ function serviceClaims(s: ServiceSpec): Array<{ claim: string; field: string; wh
       out.push({ claim: c, field: `spec.${f}`, what: `${a}:${p.port}/${p.protocol}` });
     }
   });
+  return out;
+}
+
+/** The claim strings of serviceClaims(s), in the same order, without building the descriptions:
+ * the common single-cluster-IP service makes one string instead of three plus two arrays. */
+function claimKeys(s: ServiceSpec): string[] {
+  const out: string[] = [];
+  for (const ip of s.clusterIPs) out.push(`cip ${ip}`);
+  const hasExt = s.externalIPs.length > 0 || s.lbIngress.length > 0;
+  for (const p of s.ports) {
+    if (p.nodePort !== undefined) out.push(`np ${p.protocol} ${p.nodePort}`);
+    if (!hasExt) continue;
+    const seen = new Set<string>();
+    for (const list of [s.externalIPs, s.lbIngress]) {
+      for (const a of list) {
+        const c = `fe ${p.protocol} ${a} ${p.port}`;
+        if (seen.has(c) || s.clusterIPs.includes(a)) continue;
+        seen.add(c);
+        out.push(c);
+      }
+    }
+  }
   return out;
 }
 
@@ -102,6 +126,22 @@ export class Compiler {
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
   private tableAlloc: ((words: number) => Uint32Array) | undefined; // set during bulk (fresh) compiles
+  // compileService's duplicate-endpoint check, indexed by backend id: candEpoch[id] === the
+  // current port's epoch means "already a candidate of this port", at candIndex[id]
+  private candEpoch = new Int32Array(1024);
+  private candIndex = new Int32Array(1024);
+  private candEpochNow = 0;
+  private nextCandEpoch(): number {
+    if (this.candEpochNow === 0x7fffffff) { this.candEpoch.fill(0); this.candEpochNow = 0; }
+    return ++this.candEpochNow;
+  }
+  private growCandIndex(id: number): void {
+    let n = this.candEpoch.length;
+    while (n <= id) n *= 2;
+    const e = new Int32Array(n), i = new Int32Array(n);
+    e.set(this.candEpoch); i.set(this.candIndex);
+    this.candEpoch = e; this.candIndex = i;
+  }
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
@@ -138,20 +178,24 @@ export class Compiler {
     const errors: FieldError[] = [];
 
     // one object may appear once per request: "apply A then A'" in one body is ambiguous
-    const seenObj = new Set<string>();
-    const objId = (kind: string, key: string): string => `${kind} ${key}`;
+    // (one key set per kind: no "kind key" string per object)
+    const seenSvc = new Set<string>(), seenSlice = new Set<string>();
+    let seenNode = false;
+    const seenBefore = (kind: ObjectRef['kind'], key: string): boolean => {
+      if (kind === 'NodeConfig') { const had = seenNode; seenNode = true; return had; }
+      const set = kind === 'Service' ? seenSvc : seenSlice;
+      if (set.has(key)) return true;
+      set.add(key);
+      return false;
+    };
     for (const o of upserts) {
-      const id = o.kind === 'NodeConfig' ? objId('NodeConfig', '') : objId(o.kind, o.key);
-      if (seenObj.has(id)) errors.push(o.kind === 'NodeConfig'
+      if (seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(o.kind === 'NodeConfig'
         ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
         : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
-      seenObj.add(id);
     }
     for (const r of removes) {
       const key = refKey(r.namespace, r.name);
-      const id = r.kind === 'NodeConfig' ? objId('NodeConfig', '') : objId(r.kind, key);
-      if (seenObj.has(id)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
-      seenObj.add(id);
+      if (seenBefore(r.kind, r.kind === 'NodeConfig' ? '' : key)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
       const exists = r.kind === 'Service' ? this.services.has(key) : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null;
       if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
     }
@@ -161,15 +205,23 @@ export class Compiler {
     for (const o of upserts) if (o.kind === 'Service') replaced.add(o.key);
     for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
     const batchClaims = new Map<string, string>();
-    for (const o of upserts) {
+    const upsertClaims: Array<string[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
       if (o.kind !== 'Service') continue;
-      for (const c of serviceClaims(o)) {
-        const owner = this.claims.get(c.claim);
-        const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(c.claim);
+      const keys = claimKeys(o);
+      upsertClaims[u] = keys;
+      let details: ReturnType<typeof serviceClaims> | null = null;
+      for (let i = 0; i < keys.length; i++) {
+        const claim = keys[i];
+        const owner = this.claims.get(claim);
+        const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(claim);
         if (other !== undefined && other !== o.key) {
+          details ??= serviceClaims(o);
+          const c = details[i];
           errors.push(fieldError('Service', o.namespace, o.name, c.field, 'FieldValueInvalid',
             `Invalid value: ${c.what}: already allocated to Service ${other}`));
-        } else batchClaims.set(c.claim, o.key);
+        } else batchClaims.set(claim, o.key);
       }
     }
     if (errors.length) throw new ValidationError(errors);
@@ -206,10 +258,10 @@ export class Compiler {
       if (!add && s.has(sliceKey)) { s.delete(sliceKey); undo?.push(() => s.add(sliceKey)); }
       if (!s.size) mapSet(this.slicesByService, svc, undefined);
     };
-    const setClaims = (svcKey: string, next: ServiceSpec | undefined): void => {
+    const setClaims = (svcKey: string, next: ServiceSpec | undefined, nextClaims?: string[]): void => {
       const old = this.services.get(svcKey);
-      if (old) for (const c of serviceClaims(old)) if (this.claims.get(c.claim) === svcKey) mapSet(this.claims, c.claim, undefined);
-      if (next) for (const c of serviceClaims(next)) mapSet(this.claims, c.claim, svcKey);
+      if (old) for (const c of claimKeys(old)) if (this.claims.get(c) === svcKey) mapSet(this.claims, c, undefined);
+      if (next) for (const c of nextClaims ?? claimKeys(next)) mapSet(this.claims, c, svcKey);
     };
 
     try {
@@ -222,8 +274,9 @@ export class Compiler {
           if (old.service) dirty.add(old.service);
         } else { this.node = null; nodeChanged = true; }
       }
-      for (const o of upserts) {
-        if (o.kind === 'Service') { setClaims(o.key, o); mapSet(this.services, o.key, o); dirty.add(o.key); }
+      for (let u = 0; u < upserts.length; u++) {
+        const o = upserts[u];
+        if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
           const old = this.slices.get(o.key);
           if (old) { linkSlice(old.service, o.key, false); if (old.service) dirty.add(old.service); }
@@ -269,24 +322,32 @@ export class Compiler {
         const svc = this.services.get(key);
         const prev = this.outputs.get(key);
         const out = svc ? this.compileService(svc, undo) : { fronts: [], backs: [], warnings: [] };
-        const frontIds = new Set<number>(), backIds = new Set<number>();
-        for (const b of out.backs) {
-          backIds.add(b.id);
+        // backend ids within one service's output are distinct (their keys carry the port name,
+        // unique per service, and cands dedupes within a port): a plain array. Frontend ids can
+        // repeat (a node address listed twice yields the same NodePort key): deduped below.
+        let frontIds: number[] = new Array(out.fronts.length);
+        const backIds: number[] = new Array(out.backs.length);
+        for (let i = 0; i < out.backs.length; i++) {
+          const b = out.backs[i];
+          backIds[i] = b.id;
           const old = fresh ? undefined : this.ir.backends.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
-        for (const f of out.fronts) {
-          frontIds.add(f.id);
+        for (let i = 0; i < out.fronts.length; i++) {
+          const f = out.fronts[i];
+          frontIds[i] = f.id;
           const old = fresh ? undefined : this.ir.frontends.get(f.id);
           if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
         }
+        if (frontIds.length > 1) frontIds = [...new Set(frontIds)];
         if (prev) {
-          for (const id of prev.fronts) if (!frontIds.has(id)) releaseFront.push(id);
-          for (const id of prev.backs) if (!backIds.has(id)) releaseBack.push(id);
+          const fs = new Set(frontIds), bs = new Set(backIds);
+          for (const id of prev.fronts) if (!fs.has(id)) releaseFront.push(id);
+          for (const id of prev.backs) if (!bs.has(id)) releaseBack.push(id);
         }
-        const next: ServiceOutput = { fronts: [...frontIds], backs: [...backIds], warnings: out.warnings };
+        const next: ServiceOutput = { fronts: frontIds, backs: backIds, warnings: out.warnings };
         mapSet(this.outputs, key, svc || next.fronts.length || next.backs.length ? next : undefined);
-        warnings.push(...out.warnings);
+        for (const w of out.warnings) warnings.push(w);
       }
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
@@ -410,7 +471,10 @@ export class Compiler {
     const aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
 
     for (const sp of svc.ports) {
-      const cands = new Map<string, CandidateBackend>(); // by backend key, listed order
+      // candidates in listed order; a backend listed twice (same key, hence same id) is found
+      // through candEpoch/candIndex by id — no second string-keyed map per backend
+      const cands: CandidateBackend[] = [];
+      const epoch = this.nextCandEpoch();
       for (const sl of slices) {
         if (sl.addressType === 'FQDN') continue;
         const slPort = matchSlicePort(sp, sl);
@@ -421,39 +485,51 @@ export class Compiler {
         for (const ep of sl.endpoints) {
           const addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
           const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
-          const key = `${svc.key}|${sp.name}|${addr}|${port}`;
-          const have = cands.get(key);
-          if (have) { if (state < have.state) { have.state = state; have.b.state = state; } continue; } // duplicate across slices: best state wins
-          const id = this.be.idFor(key, undo);
+          const id = this.be.idFor(`${svc.key}|${sp.name}|${addr}|${port}`, undo);
+          if (id < this.candEpoch.length && this.candEpoch[id] === epoch) { // duplicate across slices: best state wins
+            const have = cands[this.candIndex[id]];
+            if (state < have.b.state) have.b.state = state;
+            continue;
+          }
+          if (id >= this.candEpoch.length) this.growCandIndex(id);
+          this.candEpoch[id] = epoch; this.candIndex[id] = cands.length;
           const res = this.resolve(addr);
           if (!res) unresolved.push(addr);
-          const b: IrBackend = {
-            id, service: svc.key, addr, family, port, state,
-            outPort: res ? res.outPort : L.PORT_NONE, dstMac: res ? res.dstMac : NO_MAC, srcMac: res ? res.srcMac : NO_MAC,
-          };
-          if (ep.nodeName) b.nodeName = ep.nodeName;
+          const outPort = res ? res.outPort : L.PORT_NONE, dstMac = res ? res.dstMac : NO_MAC, srcMac = res ? res.srcMac : NO_MAC;
+          // nodeName in the literal when there is one (the common case): adding it afterwards
+          // costs a map transition and an out-of-object property store per backend
+          const b: IrBackend = ep.nodeName
+            ? { id, service: svc.key, addr, family, port, state, outPort, dstMac, srcMac, nodeName: ep.nodeName }
+            : { id, service: svc.key, addr, family, port, state, outPort, dstMac, srcMac };
           if (ep.zone) b.zone = ep.zone;
           backs.push(b);
-          cands.set(key, { id, key: `${addr}:${port}`, state, family, nodeName: ep.nodeName, b });
+          cands.push({ key: `${addr}:${port}`, b });
         }
       }
 
-      const tables = new Map<string, { ids: number[]; table: Uint32Array; fallback: boolean }>();
+      // one table per (family, local-only) pair a frontend of this port asks for: [4 all, 4 local, 6 all, 6 local]
+      const tables: Array<{ ids: number[]; table: Uint32Array; fallback: boolean } | undefined> = [undefined, undefined, undefined, undefined];
       const activeSet = (family: Family, localOnly: boolean): { ids: number[]; table: Uint32Array; fallback: boolean } => {
-        const tk = `${family}|${localOnly}`;
-        const have = tables.get(tk);
+        const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
+        const have = tables[tk];
         if (have) return have;
-        let pool = [...cands.values()].filter((c) => c.family === family);
-        if (localOnly) pool = pool.filter((c) => nodeName !== undefined && c.nodeName === nodeName);
-        let active = pool.filter((c) => c.state === L.BES_READY);
-        let fallback = false;
-        if (!active.length) { active = pool.filter((c) => c.state === L.BES_TERMINATING_SERVING); fallback = active.length > 0; }
-        active.sort((a, b) => cmp(a.key, b.key));
-        const ids = active.map((c) => c.id);
+        // one pass over the candidates (in listed order) instead of a filter chain per set
+        const ready: CandidateBackend[] = [], terminating: CandidateBackend[] = [];
+        for (const c of cands) {
+          const b = c.b;
+          if (b.family !== family) continue;
+          if (localOnly && (nodeName === undefined || b.nodeName !== nodeName)) continue;
+          if (b.state === L.BES_READY) ready.push(c); else if (b.state === L.BES_TERMINATING_SERVING) terminating.push(c);
+        }
+        let active = ready, fallback = false;
+        if (!active.length) { active = terminating; fallback = active.length > 0; }
+        if (active.length > 1) active.sort((a, b) => cmp(a.key, b.key));
+        const ids: number[] = new Array(active.length), keys: string[] = new Array(active.length);
+        for (let i = 0; i < active.length; i++) { ids[i] = active[i].b.id; keys[i] = active[i].key; }
         const m = svc.maglevSize ?? defaultMaglevSize(ids.length);
         if (ids.length > m) warnings.push(`Service ${svc.key}: ${ids.length} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-        const t = { ids, table: maglevTable(ids, active.map((c) => c.key), m, this.tableAlloc), fallback };
-        tables.set(tk, t);
+        const t = { ids, table: maglevTable(ids, keys, m, this.tableAlloc), fallback };
+        tables[tk] = t;
         return t;
       };
 
@@ -461,7 +537,7 @@ export class Compiler {
         const family: Family = addr.includes(':') ? 6 : 4;
         const set = activeSet(family, localOnly);
         const id = this.fe.idFor(`${svc.key}|${sp.name}|${kind}|${addr}`, undo);
-        const fr = ranges.filter((c) => (c.includes(':') ? 6 : 4) === family);
+        const fr = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : ranges;
         fronts.push({
           id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
           flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
@@ -470,11 +546,11 @@ export class Compiler {
         });
       };
       const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
-      const fam = new Set(svc.families);
+      const fam = svc.families;
       const used = new Set<string>();
       for (const ip of svc.clusterIPs) { used.add(ip); emit('ClusterIP', ip, sp.port, 0, svc.internalLocal, []); }
       if (sp.nodePort !== undefined && this.node)
-        for (const a of this.node.addresses) if (fam.has(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, []);
+        for (const a of this.node.addresses) if (fam.includes(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, []);
       // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
       // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
       // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
@@ -492,9 +568,15 @@ export class Compiler {
 /** The EndpointSlice port serving Service port `sp`: by the Service port's name (what the
  * EndpointSlice controller writes), else by targetPort name, else by targetPort number. */
 export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: string; port?: number } | undefined {
-  const same = sl.ports.filter((p) => p.protocol === sp.protocol);
-  return same.find((p) => p.name === sp.name) ??
-    (typeof sp.targetPort === 'string' ? same.find((p) => p.name === sp.targetPort) : same.find((p) => p.port === sp.targetPort));
+  // one pass, no filtered copies: the first same-protocol port by name, else the first by target
+  let byName: SliceSpec['ports'][number] | undefined, byTarget: SliceSpec['ports'][number] | undefined;
+  const tp = sp.targetPort;
+  for (const p of sl.ports) {
+    if (p.protocol !== sp.protocol) continue;
+    if (p.name === sp.name) { byName = p; break; }
+    if (byTarget === undefined && (typeof tp === 'string' ? p.name === tp : p.port === tp)) byTarget = p;
+  }
+  return byName ?? byTarget;
 }
 
 /** Full compile: a new compiler holding exactly `objects` (benchmarks, tests, fresh starts). */

@@ -284,7 +284,7 @@ export function identify(raw: unknown): { kind: string; namespace?: string; name
 export const SUPPORTED_KINDS = ['Service', 'EndpointSlice', 'NodeConfig'];
 
 /** Validates one raw object; returns the normalised model object or every error found in it. */
-export function validateObject(raw: unknown): { ok: true; obj: ModelObject } | { ok: false; errors: FieldError[] } {
+export function validateObject(raw: unknown, fastPath = true): { ok: true; obj: ModelObject } | { ok: false; errors: FieldError[] } {
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
   const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
@@ -292,11 +292,143 @@ export function validateObject(raw: unknown): { ok: true; obj: ModelObject } | {
     return { ok: false, errors: [fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported',
       `Unsupported value: ${shown(raw.kind)}: supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`)] };
   }
+  // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
+  // apply); anything the fast check is not sure about — including every invalid object — goes
+  // through zod, so error messages come from one place
+  const fast = !fastPath ? null : id.kind === 'Service' ? fastService(raw) : id.kind === 'EndpointSlice' ? fastSlice(raw) : null;
+  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, raw) : normSlice(fast as z.infer<typeof endpointSliceSchema>, raw) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
   if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, raw) };
   if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, raw) };
   return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, raw) };
+}
+
+// ---- fast path ----------------------------------------------------------------------------------
+// Each check returns the raw object itself (normService/normSlice read only schema fields, and
+// treat null like absent exactly as they treat zod's output) when it is CERTAIN that the zod schema
+// and its superRefine would accept it; otherwise null. It covers ClusterIP services with plain
+// ports and IPv4/IPv6 slices; every other feature (NodePort, LoadBalancer, external IPs, affinity,
+// traffic policies, headless, FQDN, ...) and every doubt falls back to zod.
+
+const absent = (v: unknown): boolean => v === undefined || v === null;
+const optString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
+const optBool = (v: unknown): boolean => v === undefined || v === null || typeof v === 'boolean';
+const isPort = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+const isProto = (v: unknown): boolean => v === 'TCP' || v === 'UDP' || v === 'SCTP';
+
+function stringMap(v: unknown): boolean {
+  if (absent(v)) return true;
+  if (!isObject(v)) return false;
+  for (const k in v) if (typeof v[k] !== 'string') return false;
+  return true;
+}
+
+function fastMetadata(md: unknown): md is Record<string, unknown> {
+  if (!isObject(md)) return false;
+  const name = md.name, ns = md.namespace;
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return false;
+  if (!absent(ns) && !(typeof ns === 'string' && ns.length <= 63 && DNS_LABEL.test(ns))) return false;
+  return stringMap(md.labels) && stringMap(md.annotations);
+}
+
+const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
+
+function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
+  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
+  const ann = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[MAGLEV_SIZE_ANNOTATION];
+  if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann))) return null;
+  const sp = raw.spec;
+  if (!isObject(sp)) return null;
+  if (!absent(sp.type) && sp.type !== 'ClusterIP') return null;
+  if (!absent(sp.sessionAffinity) && sp.sessionAffinity !== 'None') return null;
+  for (const k of SERVICE_SPEC_UNHANDLED) if (!absent(sp[k])) return null;
+  // cluster IPs: one or two, valid, of different families, clusterIP = clusterIPs[0]; not headless
+  const cip = sp.clusterIP, cips = sp.clusterIPs;
+  if (!optString(cip) || cip === 'None') return null;
+  let ips: unknown[];
+  if (absent(cips)) ips = typeof cip === 'string' && cip ? [cip] : [];
+  else {
+    if (!Array.isArray(cips) || cips.length > 2) return null;
+    if (typeof cip === 'string' && cip && cips.length && cip !== cips[0]) return null;
+    ips = cips;
+  }
+  if (!ips.length) return null;
+  let fam0 = 0;
+  for (let i = 0; i < ips.length; i++) {
+    const ip = ips[i];
+    if (typeof ip !== 'string' || ip === 'None') return null;
+    const f = isIP(ip);
+    if (f === 0 || f === fam0) return null;
+    fam0 = f;
+  }
+  // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
+  const ports = sp.ports;
+  if (!Array.isArray(ports) || !ports.length) return null;
+  const names = new Set<string>(), portProto = new Set<string>();
+  for (const p of ports) {
+    if (!isObject(p)) return null;
+    const name = p.name, proto = p.protocol, tp = p.targetPort;
+    if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
+    if (name) {
+      if (!((name as string).length <= 63 && DNS_LABEL.test(name as string)) || names.has(name as string)) return null;
+      names.add(name as string);
+    } else if (ports.length > 1) return null;
+    const pp = `${p.port as number}/${(proto as string | null | undefined) ?? 'TCP'}`;
+    if (portProto.has(pp)) return null;
+    portProto.add(pp);
+    if (typeof tp === 'number') { if (!isPort(tp)) return null; }
+    else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
+    else if (!absent(tp)) return null;
+  }
+  return raw;
+}
+
+function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
+  if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !fastMetadata(raw.metadata)) return null;
+  const trig = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[TRIGGER_TIME_ANNOTATION];
+  if (trig !== undefined && Number.isNaN(Date.parse(trig))) return null;
+  const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
+  if (!want) return null; // FQDN and invalid types: zod
+  const eps = raw.endpoints;
+  if (!absent(eps)) {
+    if (!Array.isArray(eps) || eps.length > 1000) return null;
+    for (const ep of eps) {
+      if (!isObject(ep)) return null;
+      const addrs = ep.addresses, cond = ep.conditions;
+      if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
+      for (const a of addrs) if (typeof a !== 'string' || isIP(a) !== want) return null;
+      if (!absent(cond)) {
+        if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
+      }
+      if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
+    }
+  }
+  const ports = raw.ports;
+  if (!absent(ports)) {
+    if (!Array.isArray(ports) || ports.length > 100) return null;
+    const names = new Set<string>();
+    for (const p of ports) {
+      if (!isObject(p)) return null;
+      const n = p.name;
+      if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
+      const nn = (n as string | null | undefined) ?? '';
+      if ((nn && !(nn.length <= 63 && DNS_LABEL.test(nn))) || names.has(nn)) return null;
+      names.add(nn);
+    }
+  }
+  return raw;
+}
+
+/** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
+export function fastPathData(raw: unknown): Record<string, unknown> | null {
+  if (!isObject(raw)) return null;
+  return raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
+}
+
+/** validateObject without the fast path: zod only (tests compare the two). */
+export function validateObjectZod(raw: unknown): ReturnType<typeof validateObject> {
+  return validateObject(raw, false);
 }
 
 function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unknown>): ServiceSpec {

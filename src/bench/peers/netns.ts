@@ -64,7 +64,8 @@ export function run(argv: string[], opts: { ns?: string; input?: string; timeout
     const out: Buffer[] = [], err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    let timedOut = false;
+    const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, opts.timeoutMs) : undefined;
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
       resolve({ code: 127, stdout: '', stderr: String(e.message), ms: performance.now() - t0 });
@@ -72,7 +73,8 @@ export function run(argv: string[], opts: { ns?: string; input?: string; timeout
     child.on('close', (code, signal) => {
       const ms = performance.now() - t0;
       if (timer) clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms });
+      const stderr = Buffer.concat(err).toString() + (timedOut ? `killed after the ${opts.timeoutMs! / 1000} s time limit` : '');
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr, ms });
     });
     child.stdin.on('error', () => { /* child exited before reading everything: its exit code says why */ });
     child.stdin.end(opts.input ?? '');
