@@ -46,7 +46,9 @@ export interface CoreBenchResult {
   reference_established_mpps: number;
   speedup_vs_reference: number;
   cpu_share: number;                       // CPU time / wall time during the established test
-  established_mpps_per_cpu: number;        // frames per CPU-microsecond = Mpps per CPU-second
+  // Per CPU-second of this process over the whole phase loop: includes the JS refill of the slots,
+  // progress and GC — comparable with *_incl_refill, not with the process()-only figures above.
+  established_mpps_per_cpu: number;
   new_flow_mpps_per_cpu: number;
   reference_established_mpps_per_cpu: number;
   services: number;

@@ -88,6 +88,11 @@ export class TableWriter {
    * caller's live object, already mutated to the next state, so old keys are remembered here. */
   private keys = new Map<number, FrontKey>();
   private backendIds = new Set<number>();
+  // incremental totals for capacity checks (see capacityFor)
+  private maxFront = 0;
+  private maxBack = 0;
+  private totalMaglev = 0;
+  private totalCidrs = 0;
 
   constructor(private core: Core, caps: TableCapacities) {
     this.caps = { ...caps };
@@ -135,7 +140,7 @@ export class TableWriter {
   /** Applies `diff` atomically; `next` is the whole Ir after it. */
   apply(diff: IrDiff, next: Ir): void {
     this.validate(diff);
-    const need = this.capacityFor(next);
+    const need = this.capacityFor(diff, next);
     if (need) {
       this.regrow(need, next);
       return;
@@ -179,6 +184,7 @@ export class TableWriter {
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
     for (const b of diff.backendsUpsert) this.backendIds.add(b.id);
+    this.account(diff, next, this.placement);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
     for (const [id, p] of newPlacement) this.placement.set(id, p);
@@ -327,19 +333,53 @@ export class TableWriter {
 
   // ---- growth ----------------------------------------------------------------------------------
 
-  /** Capacities `next` needs beyond the current ones, or null when it fits. (Fragmentation of
-   * the range allocators can still make an allocation fail: apply() then regrows with force.) */
-  private capacityFor(next: Ir): TableCapacities | null {
-    let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
-    for (const f of next.frontends.values()) {
-      if (f.id > maxFront) maxFront = f.id;
-      maglevWords += f.maglev.length; cidrs += f.sourceRanges.length;
+  /** Capacities the state after `diff` needs beyond the current ones, or null when it fits.
+   * O(size of the diff): totals are kept incrementally (ids only as upper bounds — removing the
+   * highest id does not shrink anything). Fragmentation of the range allocators can still make an
+   * allocation fail; apply() then regrows with force. */
+  private capacityFor(diff: IrDiff, next: Ir): TableCapacities | null {
+    let maxFront = this.maxFront, maxBack = this.maxBack;
+    let maglevWords = this.totalMaglev, cidrs = this.totalCidrs;
+    for (const id of diff.frontendsRemove) {
+      const p = this.placement.get(id);
+      if (p) { maglevWords -= p.maglevLen; cidrs -= p.cidrLen; }
     }
-    for (const b of next.backends.values()) if (b.id > maxBack) maxBack = b.id;
+    for (const f of diff.frontendsUpsert) {
+      if (f.id > maxFront) maxFront = f.id;
+      const p = this.placement.get(f.id);
+      maglevWords += f.maglev.length - (p?.maglevLen ?? 0);
+      cidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
+    }
+    for (const b of diff.backendsUpsert) if (b.id > maxBack) maxBack = b.id;
+    const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
-    if (maxFront <= c.frontends && maxBack <= c.backends && next.routes.length <= c.routes &&
+    if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
       maglevWords <= c.maglevWords && cidrs <= c.cidrs) return null;
     return this.grownCaps(next, false);
+  }
+
+  /** Recomputes the incremental totals after a diff (or from scratch after a regrow). */
+  private account(diff: IrDiff | null, next: Ir, placementBefore: Map<number, FrontPlacement>): void {
+    if (!diff) {
+      this.maxFront = 0; this.maxBack = 0; this.totalMaglev = 0; this.totalCidrs = 0;
+      for (const f of next.frontends.values()) {
+        if (f.id > this.maxFront) this.maxFront = f.id;
+        this.totalMaglev += f.maglev.length; this.totalCidrs += f.sourceRanges.length;
+      }
+      for (const id of next.backends.keys()) if (id > this.maxBack) this.maxBack = id;
+      return;
+    }
+    for (const id of diff.frontendsRemove) {
+      const p = placementBefore.get(id);
+      if (p) { this.totalMaglev -= p.maglevLen; this.totalCidrs -= p.cidrLen; }
+    }
+    for (const f of diff.frontendsUpsert) {
+      const p = placementBefore.get(f.id);
+      if (f.id > this.maxFront) this.maxFront = f.id;
+      this.totalMaglev += f.maglev.length - (p?.maglevLen ?? 0);
+      this.totalCidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
+    }
+    for (const b of diff.backendsUpsert) if (b.id > this.maxBack) this.maxBack = b.id;
   }
 
   private grownCaps(next: Ir, force: boolean): TableCapacities {
@@ -416,6 +456,7 @@ export class TableWriter {
     this.placement = placement;
     this.keys = new Map(ids.map((id) => [id, keyOf(next.frontends.get(id)!)]));
     this.backendIds = new Set(next.backends.keys());
+    this.account(null, next, placement);
     this.ir = next;
     this.generation++;
   }
