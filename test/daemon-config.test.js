@@ -73,3 +73,14 @@ test('api listen addresses are checked', (t) => {
   t.throws(() => parseConfig({ ...good, api: { listen: 'nope' } }), { message: /api\.listen: must be host:port/ });
   t.throws(() => parseConfig({ ...good, api: { healthz: 'nope' } }), { message: /api\.healthz/ });
 });
+
+test('AF_PACKET ring version: v2 or v3, anything else is an error with its path', (t) => {
+  const ok = structuredClone(good);
+  ok.ports[0].ring = 'v3';
+  t.is(parseConfig(ok).ports[0].ring, 'v3');
+  t.is(parseConfig(good).ports[0].ring, undefined, 'default left to the worker (v2)');
+  const bad = structuredClone(good);
+  bad.ports[0].ring = 'v4';
+  const e = t.throws(() => parseConfig(bad, 'x.yaml'), { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[0\]\.ring/);
+});

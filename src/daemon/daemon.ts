@@ -100,6 +100,7 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
       gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
       probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
+      ...(p.ring ? { ring: p.ring } : {}),
     };
   });
 }

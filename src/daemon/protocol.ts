@@ -11,6 +11,7 @@ export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket';
   ifname: string;
   netns?: string;              // TAP: create the device inside this namespace
+  ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
 }
 

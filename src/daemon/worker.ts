@@ -91,7 +91,8 @@ class Worker {
     if (nat && this.init.portBackend !== 'relay') {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, ...(where ? { netns: where } : {}) };
-        const port = spec.type === 'tap' ? new nat.TapPort!(common) : new nat.AfPacketPort!(common);
+        const port = spec.type === 'tap' ? new nat.TapPort!(common)
+          : new nat.AfPacketPort!({ ...common, ringVersion: spec.ring === 'v3' ? 3 : 2 });
         this.kinds.set(spec.index, `native-${spec.type}`);
         return port;
       } catch (e) {
