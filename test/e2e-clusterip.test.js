@@ -128,6 +128,8 @@ serial('no endpoints: TCP gets an immediate RST (connection refused), UDP an ICM
   const c = await api(topo, 'GET', '/api/v1/counters');
   t.is(c.status, 200);
   t.true(JSON.stringify(c.json).includes('reject_no_endpoints'));
+  // the worker reports where its busy loop time went (what `wdp bench e2e` prints as the time split)
+  for (const stage of ['rx', 'core', 'tx']) t.true(c.json.global[`slowpath_time_${stage}_ns`] > 0, `time_${stage}_ns counted`);
 });
 
 serial('IPv6 ClusterIP: TCP and UDP to a v6 VIP reach v6 pod addresses', async (t) => {

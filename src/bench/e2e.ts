@@ -32,6 +32,8 @@ export interface E2eOptions {
   progress?: Progress;
 }
 
+/** Shares of the daemon's busy loop time: rx burst, Wasm core, tx burst, and other (the TS slow
+ * path: ARP/ND, neighbour learning). Idle waiting is excluded. */
 export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number }
 
 export interface E2eResult {
@@ -462,8 +464,20 @@ async function startWdpRouter(t: Topology, dir: string): Promise<WdpDaemon> {
     pid: child.pid!,
     stop,
     log: () => log,
-    // the daemon does not (yet) report where its time goes between rx, core and tx
-    timeSplit: async () => null,
+    // the worker's loop-time counters (rx burst / core / slow path / tx burst), since start
+    timeSplit: async () => {
+      try {
+        const r = await unixRequest(sock, 'GET', '/api/v1/counters');
+        if (r.status !== 200) return null;
+        const g = (JSON.parse(r.text) as { global?: Record<string, number> }).global ?? {};
+        const rx = g.slowpath_time_rx_ns ?? 0, core = g.slowpath_time_core_ns ?? 0;
+        const slow = g.slowpath_time_slow_ns ?? 0, tx = g.slowpath_time_tx_ns ?? 0;
+        const total = rx + core + slow + tx;
+        if (!(total > 0)) return null;
+        const pct = (x: number) => Math.round((x / total) * 1000) / 10;
+        return { rx_pct: pct(rx), core_pct: pct(core), tx_pct: pct(tx), other_pct: pct(slow) };
+      } catch { return null; }
+    },
   };
 }
 
