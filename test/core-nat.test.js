@@ -8,51 +8,7 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/core/addr.js';
-// ---- fixture (kept inside this file: test/lib/ helpers belong to other tasks) ----------------
-import { Core } from '../dist/src/core/host.js';
-import { emptyIr } from '../dist/src/core/ir.js';
-import { buildMaglev } from '../dist/src/core/maglev.js';
-import { parseAddr as parseAddrF } from '../dist/src/core/addr.js';
-
-const CLIENT_MAC = '02:00:00:00:0c:01';
-const LOCAL_MAC = '02:00:00:00:0c:02';
-const BE_MAC = '02:00:00:00:be:01';
-const BE_SRC_MAC = '02:00:00:00:be:02';
-
-function fe(id, addr, port, proto, backends, o = {}) {
-  const ids = backends;
-  return {
-    id, service: `default/svc${id}`, portName: '', kind: 'ClusterIP', addr, family: parseAddrF(addr).family, port, proto,
-    flags: o.flags ?? 0, affinityTimeoutMs: o.affinityTimeoutMs ?? 0, sourceRanges: o.sourceRanges ?? [],
-    backends: ids, maglev: o.maglev ?? buildMaglev(ids, ids.map((b) => `b${b}`), 251),
-  };
-}
-
-function be(id, addr, port, o = {}) {
-  return {
-    id, service: 'default/svc', addr, family: parseAddrF(addr).family, port, state: o.state ?? 1,
-    outPort: o.outPort ?? 1, dstMac: o.dstMac ?? BE_MAC, srcMac: o.srcMac ?? BE_SRC_MAC,
-  };
-}
-
-function irOf(fronts, backends, o = {}) {
-  const ir = emptyIr();
-  for (const f of fronts) ir.frontends.set(f.id, f);
-  for (const b of backends) ir.backends.set(b.id, b);
-  ir.routes = o.routes ?? [];
-  if (o.snatV4) ir.snatV4 = o.snatV4;
-  if (o.snatV6) ir.snatV6 = o.snatV6;
-  return ir;
-}
-
-function mkCore(ir, opts = {}) {
-  const core = Core.create({ batchMax: 64, flows: 1024, affinitySlots: 1024, ...opts });
-  core.applyIr(ir);
-  return core;
-}
-
-const gc = (core, name) => core.counters().global[name];
-const reasonCount = (core, name) => core.counters().reasons[name] ?? 0;
+import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
 const T0 = 1000;
 
