@@ -5,36 +5,15 @@
 // AF_PACKET on a veth.
 import test from 'ava';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, WDP,
+  e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, WDP,
 } from './lib/topology.js';
 
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
-
+const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+const { serial, apply } = suite;
 let topo;
+test.before(() => { topo = suite.topo; });
 const VIP = '10.96.0.10';
 const VIP6 = 'fd00:96::10';
-
-test.before(async () => {
-  if (!root) return;
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
-  try {
-    await startDaemon(topo);
-    await startPods(topo);
-  } catch (e) {
-    await destroyTopology(topo);
-    throw e;
-  }
-});
-
-test.after.always(async () => { await destroyTopology(topo); });
-
-async function apply(objs) {
-  const r = await api(topo, 'POST', '/api/v1/apply', objs);
-  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
-  return r.json;
-}
 
 const webService = () => [
   serviceYaml({

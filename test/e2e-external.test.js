@@ -4,34 +4,13 @@
 // namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
 import test from 'ava';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
+  e2eSuite, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
-
+const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
+const { serial, apply } = suite;
 let topo;
-
-test.before(async () => {
-  if (!root) return;
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
-  try {
-    await startDaemon(topo);
-    await startPods(topo);
-  } catch (e) {
-    await destroyTopology(topo);
-    throw e;
-  }
-});
-
-test.after.always(async () => { await destroyTopology(topo); });
-
-async function apply(objs) {
-  const r = await api(topo, 'POST', '/api/v1/apply', objs);
-  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
-  return r.json;
-}
+test.before(() => { topo = suite.topo; });
 
 // pod-a is on this node (node-a); pod-b and pod-c claim to be on node-b.
 const slice = (name, service) => sliceYaml({

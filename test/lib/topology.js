@@ -3,6 +3,7 @@
 // adds the client-side helpers the tests need.
 import { canUseNetns } from '../../dist/src/netns.js';
 import { join } from 'node:path';
+import { buildTopology, startPods, startDaemon, destroyTopology, api } from '../../dist/src/demo/topology.js';
 export {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, NODE_V4, NODE_V6, POD_SERVER, WDP_BIN as WDP,
 } from '../../dist/src/demo/topology.js';
@@ -93,4 +94,36 @@ export async function udpMany(topo, ns, host, port, asks, { timeoutMs = 2000 } =
     })();`;
   const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 + asks.length * (timeoutMs + 500) });
   try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`udpMany failed (${r.code}): ${r.stderr}`); }
+}
+
+/** The shared frame of an e2e test file: skips (with the reason) when not root, builds the topology
+ * with `opts`, starts the daemon and the pod servers before the tests and destroys everything after
+ * them, even on failure. `suite.topo` is set once the before hook has run. */
+export function e2eSuite(test, opts) {
+  const root = canUseNetns();
+  const suite = {
+    root,
+    serial: root ? test.serial : test.skip,
+    topo: undefined,
+    async apply(objs) {
+      const r = await api(suite.topo, 'POST', '/api/v1/apply', objs);
+      if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
+      return r.json;
+    },
+  };
+  if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+  test.before(async () => {
+    if (!root) return;
+    const topo = buildTopology(opts);
+    suite.topo = topo;
+    try {
+      await startDaemon(topo);
+      await startPods(topo);
+    } catch (e) {
+      await destroyTopology(topo);
+      throw e;
+    }
+  });
+  test.after.always(async () => { await destroyTopology(suite.topo); });
+  return suite;
 }
