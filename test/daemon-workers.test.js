@@ -4,7 +4,7 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const root = canUseNetns();
@@ -30,16 +30,6 @@ test.before(async () => {
 });
 test.after.always(async () => { await destroyTopology(topo); });
 
-async function curlOk(ns, url, tries = 25) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await curl(topo, ns, url, { timeout: 3 });
-    if (last.code === 0 && last.body) return last;
-    await sleep(200);
-  }
-  return last;
-}
-
 const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
 
 serial('each worker forwards the flows of its own ports; counters are summed over workers', async (t) => {
@@ -52,10 +42,10 @@ serial('each worker forwards the flows of its own ports; counters are summed ove
   ]);
   t.is(r.status, 200, r.text);
   const seen = new Set();
-  t.is((await curlOk(topo.ns.client, 'http://10.96.4.10/')).code, 0);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.4.10/', 25)).code, 0);
   for (let i = 0; i < 16; i++) seen.add((await curl(topo, topo.ns.client, 'http://10.96.4.10/')).body.trim());
   t.deepEqual([...seen].sort(), ['pod-a', 'pod-b']);
-  const remote = await curlOk(topo.ns.remote, `http://${NODE_V4}:30400/`);
+  const remote = await curlOk(topo, topo.ns.remote, `http://${NODE_V4}:30400/`, 25);
   t.is(remote.code, 0, `${remote.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is(remote.body.trim(), 'pod-c');
   const ct = await api(topo, 'GET', '/api/v1/conntrack');

@@ -5,7 +5,7 @@
 // AF_PACKET on a veth.
 import test from 'ava';
 import {
-  e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, WDP,
+  curlOk, e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, WDP,
 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
@@ -31,20 +31,9 @@ const webService = () => [
   }),
 ];
 
-/** curl until it answers (the first request may race neighbour resolution of a new backend). */
-async function curlOk(ns, url, tries = 20) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await curl(topo, ns, url, { timeout: 3 });
-    if (last.code === 0 && last.body) return last;
-    await sleep(200);
-  }
-  return last;
-}
-
 serial('ClusterIP TCP: real curl through the VIP, numeric targetPort, no SNAT, load spreads over all pods', async (t) => {
   await apply(webService());
-  const first = await curlOk(topo.ns.client, `http://${VIP}/`);
+  const first = await curlOk(topo, topo.ns.client, `http://${VIP}/`);
   t.is(first.code, 0, `curl failed: ${first.stderr}\n${topo.daemonLog.slice(-3000)}`);
   // a few real curls: the answer comes from a pod's port 8080 and the pod sees the real client
   for (let i = 0; i < 5; i++) {
@@ -64,7 +53,7 @@ serial('ClusterIP TCP: real curl through the VIP, numeric targetPort, no SNAT, l
 
 serial('ClusterIP TCP: named targetPort resolves through the EndpointSlice port name', async (t) => {
   await apply(webService());
-  const r = await curlOk(topo.ns.client, `http://${VIP}:81/`);
+  const r = await curlOk(topo, topo.ns.client, `http://${VIP}:81/`);
   t.is(r.code, 0, r.stderr);
   t.is(r.headers['x-local-port'], '9090');
 });
@@ -120,7 +109,7 @@ serial('IPv6 ClusterIP: TCP and UDP to a v6 VIP reach v6 pod addresses', async (
       endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true } })),
     }),
   ]);
-  const r = await curlOk(topo.ns.client, `http://[${VIP6}]/`);
+  const r = await curlOk(topo, topo.ns.client, `http://[${VIP6}]/`);
   t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.regex(r.body, /^pod-[abc]\n$/);
   t.is(r.headers['x-peer'], 'fd00::2');
@@ -134,7 +123,7 @@ serial('IPv6 ClusterIP: TCP and UDP to a v6 VIP reach v6 pod addresses', async (
 
 serial('wdp trace agrees with what the dataplane did for a real connection', async (t) => {
   await apply(webService());
-  const r = await curlOk(topo.ns.client, `http://${VIP}/`);
+  const r = await curlOk(topo, topo.ns.client, `http://${VIP}/`);
   t.is(r.code, 0);
   const ct = await api(topo, 'GET', `/api/v1/conntrack?client=10.0.0.2`);
   t.is(ct.status, 200, ct.text);

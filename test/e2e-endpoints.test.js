@@ -4,7 +4,7 @@
 // its own namespace; pods are attached by TAP and AF_PACKET.
 import test from 'ava';
 import {
-  e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
@@ -26,16 +26,6 @@ function slice(name, service, conds) {
   });
 }
 
-async function curlOk(ns, url, tries = 20) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await curl(topo, ns, url, { timeout: 3 });
-    if (last.code === 0 && last.body) return last;
-    await sleep(200);
-  }
-  return last;
-}
-
 async function podsSeen(url, n = 24, ns = topo.ns.client) {
   const res = await httpMany(topo, ns, url, n);
   const failed = res.filter((r) => r.error);
@@ -46,7 +36,7 @@ async function podsSeen(url, n = 24, ns = topo.ns.client) {
 serial('endpoint churn: removed endpoints stop receiving new connections, re-added ones receive again', async (t) => {
   const url = 'http://10.96.2.10/';
   await apply([svc('churn', '10.96.2.10'), slice('churn-1', 'churn', [READY, READY, READY])]);
-  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  t.is((await curlOk(topo, topo.ns.client, url)).code, 0);
   t.deepEqual(await podsSeen(url), ['pod-a', 'pod-b', 'pod-c']);
   await apply([slice('churn-1', 'churn', [READY, null, READY])]);
   t.deepEqual(await podsSeen(url), ['pod-a', 'pod-c']);
@@ -63,7 +53,7 @@ serial('endpoint churn: removed endpoints stop receiving new connections, re-add
 serial('readiness: not-ready endpoints get no new flows; terminating-serving ones only when nothing is ready', async (t) => {
   const url = 'http://10.96.2.11/';
   await apply([svc('ready', '10.96.2.11'), slice('ready-1', 'ready', [READY, NOT_READY, READY])]);
-  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  t.is((await curlOk(topo, topo.ns.client, url)).code, 0);
   t.deepEqual(await podsSeen(url), ['pod-a', 'pod-c']);
   await apply([slice('ready-1', 'ready', [TERMINATING_SERVING, TERMINATING_SERVING, NOT_READY])]);
   t.deepEqual(await podsSeen(url), ['pod-a', 'pod-b'], 'fallback to serving-terminating endpoints');
@@ -95,7 +85,7 @@ serial('sessionAffinity ClientIP: every connection of a client goes to one pod u
     svc('aff', '10.96.2.13', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 2 } } }),
     slice('aff-1', 'aff', [READY, READY, READY]),
   ]);
-  t.is((await curlOk(topo.ns.client, url)).code, 0);
+  t.is((await curlOk(topo, topo.ns.client, url)).code, 0);
   const pods = await podsSeen(url, 15);
   t.is(pods.length, 1, `all connections of one client on one pod: ${pods}`);
   // trace shows why: the affinity entry picks the backend
@@ -111,7 +101,7 @@ serial('sessionAffinity ClientIP: every connection of a client goes to one pod u
 serial('hairpin: a pod reaching itself through its Service gets the answer, seen from the SNAT address', async (t) => {
   await apply([svc('hair', '10.96.2.14'), slice('hair-1', 'hair', [READY, null, null])]);
   const podA = topo.pods[0];
-  const r = await curlOk(podA.ns, 'http://10.96.2.14/');
+  const r = await curlOk(topo, podA.ns, 'http://10.96.2.14/');
   t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is(r.body.trim(), 'pod-a');
   const peer = r.headers['x-peer'].replace('::ffff:', '');
@@ -119,7 +109,7 @@ serial('hairpin: a pod reaching itself through its Service gets the answer, seen
   t.is(peer, NODE_V4);
   // and a pod reaching another pod through the Service is not SNATed
   await apply([slice('hair-1', 'hair', [null, READY, null])]);
-  const r2 = await curlOk(podA.ns, 'http://10.96.2.14/');
+  const r2 = await curlOk(topo, podA.ns, 'http://10.96.2.14/');
   t.is(r2.body.trim(), 'pod-b');
   t.is(r2.headers['x-peer'].replace('::ffff:', ''), podA.ip);
 });

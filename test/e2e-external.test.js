@@ -4,7 +4,7 @@
 // namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
 import test from 'ava';
 import {
-  e2eSuite, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, e2eSuite, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
@@ -18,16 +18,6 @@ const slice = (name, service) => sliceYaml({
   endpoints: topo.pods.map((p, i) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: i === 0 ? 'node-a' : 'node-b' })),
 });
 
-async function curlOk(ns, url, tries = 20) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await curl(topo, ns, url, { timeout: 3 });
-    if (last.code === 0 && last.body) return last;
-    await sleep(200);
-  }
-  return last;
-}
-
 async function spread(ns, url, n = 24) {
   const res = await httpMany(topo, ns, url, n);
   const failed = res.filter((r) => r.error);
@@ -40,13 +30,13 @@ serial('NodePort (externalTrafficPolicy Cluster): remote client via the node add
     serviceYaml({ name: 'np', type: 'NodePort', clusterIP: '10.96.1.10', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }] }),
     slice('np-1', 'np'),
   ]);
-  const first = await curlOk(topo.ns.remote, `http://${NODE_V4}:30080/`);
+  const first = await curlOk(topo, topo.ns.remote, `http://${NODE_V4}:30080/`);
   t.is(first.code, 0, `${first.stderr}\n${topo.daemonLog.slice(-2000)}`);
   const s = await spread(topo.ns.remote, `http://${NODE_V4}:30080/`);
   t.deepEqual(s.pods, ['pod-a', 'pod-b', 'pod-c']);
   t.deepEqual(s.peers, [NODE_V4], 'external traffic with policy Cluster is SNATed to the node address');
   // the same service's ClusterIP from the in-cluster client is not masqueraded
-  const c = await curlOk(topo.ns.client, 'http://10.96.1.10/');
+  const c = await curlOk(topo, topo.ns.client, 'http://10.96.1.10/');
   t.is(c.headers['x-peer'].replace('::ffff:', ''), '10.0.0.2');
 });
 
@@ -60,7 +50,7 @@ serial('LoadBalancer ingress IP and externalIPs (externalTrafficPolicy Local): o
     slice('lb-1', 'lb'),
   ]);
   for (const url of ['http://203.0.113.10/', 'http://198.51.100.7/', `http://${NODE_V4}:30081/`]) {
-    const first = await curlOk(topo.ns.remote, url);
+    const first = await curlOk(topo, topo.ns.remote, url);
     t.is(first.code, 0, `${url}: ${first.stderr}`);
     const s = await spread(topo.ns.remote, url, 12);
     t.deepEqual(s.pods, ['pod-a'], `${url} must only reach the node-local endpoint`);
@@ -76,7 +66,7 @@ serial('LoadBalancer with externalTrafficPolicy Cluster spreads and masquerades'
     }),
     slice('lbc-1', 'lbc'),
   ]);
-  t.is((await curlOk(topo.ns.remote, 'http://203.0.113.11/')).code, 0);
+  t.is((await curlOk(topo, topo.ns.remote, 'http://203.0.113.11/')).code, 0);
   const s = await spread(topo.ns.remote, 'http://203.0.113.11/');
   t.deepEqual(s.pods, ['pod-a', 'pod-b', 'pod-c']);
   t.deepEqual(s.peers, [NODE_V4]);
@@ -91,7 +81,7 @@ serial('loadBalancerSourceRanges: clients outside the ranges are dropped, inside
     }),
     slice('lbr-1', 'lbr'),
   ]);
-  const inside = await curlOk(topo.ns.client, 'http://203.0.113.12/');
+  const inside = await curlOk(topo, topo.ns.client, 'http://203.0.113.12/');
   t.is(inside.code, 0, inside.stderr);
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
   const outside = await curl(topo, topo.ns.remote, 'http://203.0.113.12/', { timeout: 2 });

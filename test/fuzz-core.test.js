@@ -11,6 +11,7 @@
 //     reasons, per reason exact);
 //   * the reference model, fed the same frames, gives the same verdict, reason, out port and bytes.
 import test from 'ava';
+import { mulberry32 } from '../dist/src/util/rng.js';
 import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
@@ -21,16 +22,6 @@ const SLOT = 2048;
 const BATCH = 64;
 const CANARY = 0xa5;
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fuzzIr() {
   const bes = [

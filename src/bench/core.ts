@@ -19,6 +19,7 @@
 //   * Every run checks its own result through the core's counters (forward / ct_hit / ct_new
 //     deltas) and reports the fractions, so a broken run cannot pass as a fast one.
 // Timing uses process.hrtime.bigint(); a measurement runs for ~seconds/3.
+import { mulberry32 } from '../util/rng.js';
 import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from '../core/host.js';
 import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
@@ -85,16 +86,6 @@ const backendOf = (k: number) => (ip4(10, 128, 0, 0) + k) >>> 0;
 const estClientOf = (f: number) => (ip4(100, 64, 0, 0) + (f % 0x400000)) >>> 0;
 const newClientOf = (i: number) => (ip4(172, 16, 0, 0) + (i % 0x100000)) >>> 0;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Maglev size: the compiler's default (>= 100 x endpoints) while all tables fit in 16M words,
  *  else the largest listed prime that does (never below 251). Reported in the result. */

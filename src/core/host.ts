@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrDiff, Proto } from './ir.js';
 import { emptyIr, diffIr } from './ir.js';
+import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './tables.js';
 import { formatAddr, formatMac } from './addr.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
@@ -15,17 +16,7 @@ import {
   REASON_NAMES, GLOBAL_COUNTER_NAMES, CT_STATE_NAMES, CT_FLAG_NAMES, VERDICT_NAMES, reasonName,
 } from './names.js';
 
-export interface Timeouts {
-  tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
-  udpMs: number; udpRepliedMs: number; sctpMs: number;
-}
-
-/** Conntrack timeouts modelled on Linux nf_conntrack / kube-proxy defaults (seconds shortened
- * where Linux's are days long: an idle established TCP flow is forgotten after 6 h). */
-export const DEFAULT_TIMEOUTS: Timeouts = {
-  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
-  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
-};
+export { DEFAULT_TIMEOUTS, type Timeouts };
 
 export interface CoreOptions {
   batchMax?: number;        // frames per process() call (default 256)

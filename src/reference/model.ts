@@ -19,24 +19,14 @@ import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
 import { PROTO_NUMBER } from '../core/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
 import { affinityHash, flowHash } from '../core/hash.js';
+import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
-
-export interface ModelTimeouts {
-  tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
-  udpMs: number; udpRepliedMs: number; sctpMs: number;
-}
-
-/** Same defaults as src/core/host.ts so a default Core and a default model agree. */
-export const MODEL_DEFAULT_TIMEOUTS: ModelTimeouts = {
-  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
-  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
-};
 
 export interface ModelOptions {
   flows?: number;           // conntrack capacity (default 65536, as the host)
   affinitySlots?: number;   // default 16384 (rounded up to a power of two, min 16, as the host)
   slotSize?: number;        // default 2048
-  timeouts?: Partial<ModelTimeouts>;
+  timeouts?: Partial<Timeouts>;
   expireBudget?: number;    // default 64
   evictWindow?: number;     // default 64
   snatPortMin?: number;     // default 32768
@@ -272,7 +262,7 @@ interface Frame {
 }
 
 export class ReferenceModel {
-  readonly opts: Required<Omit<ModelOptions, 'timeouts'>> & { timeouts: ModelTimeouts };
+  readonly opts: Required<Omit<ModelOptions, 'timeouts'>> & { timeouts: Timeouts };
   private tables: Tables;
   ir: Ir;
   /** flows[i], i in 1..capacity; undefined = free. */
@@ -294,7 +284,7 @@ export class ReferenceModel {
     while (aff < Math.max(16, opts.affinitySlots ?? 16384)) aff *= 2;
     this.opts = {
       flows: Math.max(16, opts.flows ?? 65536), affinitySlots: aff, slotSize: opts.slotSize ?? L.DEFAULT_SLOT_SIZE,
-      timeouts: { ...MODEL_DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) },
+      timeouts: { ...DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) },
       expireBudget: opts.expireBudget ?? 64, evictWindow: opts.evictWindow ?? 64,
       snatPortMin: opts.snatPortMin ?? 32768, snatPortMax: opts.snatPortMax ?? 60999,
     };

@@ -127,3 +127,14 @@ export function e2eSuite(test, opts) {
   test.after.always(async () => { await destroyTopology(suite.topo); });
   return suite;
 }
+
+/** curl until it answers: the first request to a new backend may race its neighbour resolution. */
+export async function curlOk(topo, ns, url, tries = 20) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await curl(topo, ns, url, { timeout: 3 });
+    if (last.code === 0 && last.body) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last;
+}

@@ -1,0 +1,12 @@
+// Conntrack timeouts, shared by the host (written into CFG_TO_*) and the reference model, so a
+// default Core and a default model agree. Modelled on Linux nf_conntrack / kube-proxy defaults,
+// with days-long ones shortened: an idle established TCP flow is forgotten after 6 h.
+export interface Timeouts {
+  tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
+  udpMs: number; udpRepliedMs: number; sctpMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
+  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
+};
