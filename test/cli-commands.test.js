@@ -199,3 +199,28 @@ test('talks to a unix-socket API (WDP_SERVER=unix:/path)', async (t) => {
   const s = await wdp(['--server', `unix:${sock}`, 'status']);
   t.regex(s.stdout, /^generation \d+, last updated .*: 1 services, 0 endpointslices, 1 frontends, 0 backends$/m);
 });
+
+test('get counters --rate: two snapshots, live packets per second overall and per service', async (t) => {
+  const { run, dp } = await start(t);
+  t.is((await run(['apply', '-f', 'examples/node.yaml', '-f', 'examples/nodeport.yaml'])).code, 0);
+  // traffic keeps flowing through the core for the whole time the CLI measures
+  let sport = 42000;
+  const pump = setInterval(() => {
+    const frames = [];
+    for (let i = 0; i < 10; i++) frames.push(frame({ src: '10.1.0.1', dst: '10.96.12.34', proto: 'TCP', sport: sport++, dport: 80, flags: 'S' }));
+    dp.core.run(frames);
+  }, 50);
+  let r;
+  try { r = await run(['get', 'counters', '--rate', '1', '-o', 'json']); } finally { clearInterval(pump); }
+  t.is(r.code, 0, r.stderr);
+  const c = JSON.parse(r.stdout);
+  t.is(c.rates.seconds, 1);
+  t.true(c.rates.rx_pps > 0 && c.rates.forward_pps > 0, JSON.stringify(c.rates));
+  t.true(c.rates.services['shop/web'] > 0);
+  const text = await run(['get', 'counters', '--rate', '0.2']);
+  t.regex(text.stdout, /over the last 0\.2 s: rx [\d.]+ packets\/s/);
+  t.regex(text.stdout.split('\n').find((l) => l.startsWith('SERVICE')) ?? '', /PACKETS\/S$/);
+  const bad = await run(['get', 'counters', '--rate', 'soon']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /--rate takes a number of seconds/);
+});

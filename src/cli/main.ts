@@ -112,7 +112,7 @@ function svcClusterIP(s: Raw): string {
   return (s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])).join(',') || '<none>';
 }
 
-async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string }): Promise<void> {
+async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string }): Promise<void> {
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
@@ -153,10 +153,28 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'counters': case 'stats': {
-      const c = await api.call('GET', '/api/v1/counters') as Raw;
+      let c = await api.call('GET', '/api/v1/counters') as Raw;
+      if (o.rate !== undefined) {
+        // live rates: two snapshots `--rate` seconds apart, differences per second
+        const secs = Number(o.rate);
+        if (!(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
+        const c0 = c;
+        await new Promise((r) => setTimeout(r, secs * 1000));
+        c = await api.call('GET', '/api/v1/counters') as Raw;
+        const per = (a: number, b: number | undefined) => Math.round((((a ?? 0) - (b ?? 0)) / secs) * 10) / 10;
+        const before = new Map((c0.services as Raw[]).map((x) => [x.service, x.packets as number]));
+        c.rates = {
+          seconds: secs,
+          rx_pps: per(c.global.rx_packets, c0.global.rx_packets), forward_pps: per(c.global.forward, c0.global.forward),
+          drop_pps: per(c.global.drop, c0.global.drop), rx_bps: per(c.global.rx_bytes * 8, c0.global.rx_bytes * 8),
+          services: Object.fromEntries((c.services as Raw[]).map((x) => [x.service, per(x.packets, before.get(x.service))])),
+        };
+      }
       return print(c, structured, () => {
         const g = c.global;
-        let out = `generation ${c.generation}: rx ${g.rx_packets} packets (${bytes(g.rx_bytes)}), forward ${g.forward}, reject ${g.reject}, to_host ${g.to_host}, drop ${g.drop}, flows ${g.ct_active}\n\n`;
+        let out = `generation ${c.generation}: rx ${g.rx_packets} packets (${bytes(g.rx_bytes)}), forward ${g.forward}, reject ${g.reject}, to_host ${g.to_host}, drop ${g.drop}, flows ${g.ct_active}\n`;
+        if (c.rates) out += `over the last ${c.rates.seconds} s: rx ${c.rates.rx_pps} packets/s, forward ${c.rates.forward_pps}/s, drop ${c.rates.drop_pps}/s\n`;
+        out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {
           out += table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], svcs.flatMap((s) => s.frontends.map((f: Raw) =>
@@ -164,7 +182,9 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
           out += '\n' + table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
             .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]));
         } else {
-          out += svcs.length ? table(['SERVICE', 'PACKETS', 'BYTES'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes)])) : 'No services.\n';
+          out += !svcs.length ? 'No services.\n' : c.rates
+            ? table(['SERVICE', 'PACKETS', 'BYTES', 'PACKETS/S'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes), c.rates.services[s.service] ?? 0]))
+            : table(['SERVICE', 'PACKETS', 'BYTES'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes)]));
         }
         const drops = Object.entries(c.drops as Record<string, number>).filter(([, n]) => n > 0);
         out += '\n' + (drops.length ? table(['DROP-REASON', 'PACKETS'], drops) : 'No drops.\n');
@@ -286,6 +306,7 @@ export function buildProgram(): Command {
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
     .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
     .option('--limit <n>', 'conntrack: at most this many flows (default 1000)')
+    .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
   program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes)')
