@@ -19,6 +19,7 @@ import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
 import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll } from '../dist/src/compiler/compiler.js';
+import { minorFaults, pageFaultCostUs } from '../dist/src/bench/faults.js';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,19 +47,20 @@ const moved = (flip) => ({
 // CPU time (user+system of this process) next to wall time: on a loaded machine wall time mostly
 // measures the scheduler, CPU time mostly measures this code (GC threads included).
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
-const validate = [], compile = [], update = [], validateCpu = [], compileCpu = [];
+const validate = [], compile = [], update = [], validateCpu = [], compileCpu = [], compileFaults = [];
 let last;
 for (let r = 0; r <= repeat; r++) {
   const c0 = cpuMs(), t0 = performance.now();
   const objects = validateAll(raws);
-  const c1 = cpuMs(), t1 = performance.now();
+  const c1 = cpuMs(), f1 = minorFaults(), t1 = performance.now();
   const c = compileAll(objects);
-  const c2 = cpuMs(), t2 = performance.now();
+  const c2 = cpuMs(), f2 = minorFaults(), t2 = performance.now();
   if (c.ir.frontends.size !== svcs.length) throw new Error(`compiled ${c.ir.frontends.size} frontends for ${svcs.length} services`);
   const u0 = performance.now();
   for (let k = 0; k < 20; k++) c.change({ upsert: validateAll([moved(k)]) });
   const u1 = performance.now();
   if (r === 0) continue; // warm-up
+  compileFaults.push(f2 - f1);
   validate.push(t1 - t0); compile.push(t2 - t1); validateCpu.push(c1 - c0); compileCpu.push(c2 - c1); update.push((u1 - u0) / 20);
   last = c;
 }
@@ -72,10 +74,13 @@ const out = {
   validate_cpu_ms: round(median(validateCpu)), compile_cpu_ms: round(median(compileCpu)),
   // the least-disturbed run: on a shared machine the minimum is the most repeatable figure
   validate_cpu_best_ms: round(Math.min(...validateCpu)), compile_cpu_best_ms: round(Math.min(...compileCpu)),
+  // first touches of fresh pages: on a VM where one costs ~18 µs they can be most of compile_ms
+  compile_page_faults: median(compileFaults), page_fault_us: round(pageFaultCostUs()),
+  compile_best_ms: round(Math.min(...compile)),
   validate_plus_compile_ms: round(median(validate.map((v, i) => v + compile[i]))),
   update_one_endpoint_compile_ms: round(median(update), 3),
   maglev_bytes_per_service: round((tableWords * 4) / svcs.length, 0),
-  runs: { validate_ms: validate.map((x) => round(x)), compile_ms: compile.map((x) => round(x)) },
+  runs: { validate_ms: validate.map((x) => round(x)), compile_ms: compile.map((x) => round(x)), compile_page_faults: compileFaults },
 };
 
 if (wantImbalance) {
@@ -96,4 +101,5 @@ else {
   console.log(`${services} services x ${endpoints} endpoints, median of ${repeat} (load ${out.loadavg_1m} on ${out.cpus} cpus)`);
   for (const [k, v] of Object.entries(out)) if (k !== 'runs' && typeof v === 'number') console.log(`  ${k.padEnd(32)} ${v}`);
   console.log(`  compile runs: ${out.runs.compile_ms.join(' ')}`);
+  console.log(`  compile page faults: ${out.runs.compile_page_faults.join(' ')}`);
 }

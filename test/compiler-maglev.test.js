@@ -1,7 +1,9 @@
 // The compiler's fast Maglev builder must produce exactly the reference table of src/core/maglev.ts.
+// It has two phases (see src/compiler/maglev.ts): 4-slot probe blocks, then, for N >= 2F backends
+// (F = floor(sqrt(M) / 2)), a scan of the last F free slots by modular inverse.
 import test from 'ava';
 import fc from 'fast-check';
-import { maglevTable } from '../dist/src/compiler/maglev.js';
+import { maglevTable, maglevTableByAddr } from '../dist/src/compiler/maglev.js';
 import { buildMaglev, MAGLEV_SIZES } from '../dist/src/core/maglev.js';
 
 test('maglevTable equals buildMaglev for random backend sets and sizes', (t) => {
@@ -28,4 +30,41 @@ test('maglevTable is independent of the order backends are listed in', (t) => {
   for (const x of a) counts.set(x, (counts.get(x) ?? 0) + 1);
   t.deepEqual([...counts.keys()].sort((x, y) => x - y), [2, 4, 7, 9]);
   for (const n of counts.values()) t.true(n >= 251 / 4 - 2 && n <= 251 / 4 + 2, `share ${n}`);
+});
+
+// Every listed size, with backend counts on both sides of phase 2's N >= 2F gate (so the
+// inverse-based tail runs at every M, including 65521 where k·skip^-1 passes 2^32), plus 1 and 2
+// backends and M far above N, where phase 1 alone must walk long runs of taken slots.
+test('maglevTable equals buildMaglev at every table size, both phases', (t) => {
+  for (const m of MAGLEV_SIZES) {
+    const gate = 2 * Math.floor(Math.sqrt(m) / 2);
+    const counts = [...new Set([1, 2, 3, 10, gate - 1, gate, 200, gate + 40])].filter((n) => n >= 1 && n <= m / 4);
+    for (const n of counts) {
+      fc.assert(fc.property(
+        fc.uniqueArray(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 65535 })),
+          { minLength: n, maxLength: n, selector: ([a, b, p]) => `${a}.${b}:${p}` }),
+        (eps) => {
+          const keys = eps.map(([a, b, p]) => `10.1.${a}.${b}:${p}`);
+          const ids = eps.map((_, i) => i * 3 + 1);
+          const fast = maglevTable(ids, keys, m), ref = buildMaglev(ids, keys, m);
+          if (fast.length !== ref.length) return false;
+          for (let i = 0; i < ref.length; i++) if (fast[i] !== ref[i]) return false;
+          return true;
+        }), { numRuns: m > 10000 ? 2 : 4, seed: m + n });
+      t.pass(`M=${m} N=${n}`);
+    }
+  }
+});
+
+test('maglevTableByAddr equals maglevTable over the "addr:port" strings', (t) => {
+  fc.assert(fc.property(
+    fc.uniqueArray(fc.tuple(fc.constantFrom('10.0.0.1', '10.0.0.10', '10.0.0.100', '10.1.2.3', 'fd00::1', 'fd00::1:5', '2001:db8::ffff:1.2.3.4'), fc.integer({ min: 1, max: 65535 })), { minLength: 1, maxLength: 12, selector: ([a, p]) => `${a}:${p}` }),
+    fc.constantFrom(...MAGLEV_SIZES.slice(0, 3)),
+    (eps, m) => {
+      const sorted = [...eps].sort((x, y) => { const a = `${x[0]}:${x[1]}`, b = `${y[0]}:${y[1]}`; return a < b ? -1 : a > b ? 1 : 0; });
+      const ids = sorted.map((_, i) => i * 3 + 1);
+      const byAddr = maglevTableByAddr(ids, sorted.map((e) => e[0]), sorted.map((e) => e[1]), m);
+      t.deepEqual(Array.from(byAddr), Array.from(maglevTable(ids, sorted.map(([a, p]) => `${a}:${p}`), m)));
+      return true;
+    }), { numRuns: 300, seed: 5 });
 });

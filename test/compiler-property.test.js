@@ -7,9 +7,10 @@
 //   * the same history gives the same Ir and ids (determinism).
 import test from 'ava';
 import fc from 'fast-check';
-import { Compiler, compileAll } from '../dist/src/compiler/compiler.js';
+import { Compiler, compileAll, backendKeyCmp } from '../dist/src/compiler/compiler.js';
 import { validateObject } from '../dist/src/model/schema.js';
 import { emptyIr } from '../dist/src/core/ir.js';
+import { buildMaglev } from '../dist/src/core/maglev.js';
 
 const SVCS = 4, SLICES = 5;
 
@@ -76,13 +77,15 @@ const SLICE_PORTS = [
   { name: 'alt', protocol: 'TCP', port: 8081 },
   { name: 'web', protocol: 'TCP', port: 9090 },
 ];
+const HOST = [1, 10, 100, 2, 12, 3];
 function sliceRaw(g) {
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
     metadata: { name: `es${g.j}`, namespace: 'default', ...(g.svc !== null ? { labels: { 'kubernetes.io/service-name': `s${g.svc}` } } : {}) },
     addressType: g.v6 ? 'IPv6' : 'IPv4',
     endpoints: g.endpoints.map((e) => ({
-      addresses: [g.v6 ? `fd00:244:${e.a % 2}::${e.a + 1}` : `10.244.${e.a % 2}.${e.a + 1}`],
+      // last parts 1 / 10 / 100: one address a prefix of another, the Maglev key order's hard case
+      addresses: [g.v6 ? `fd00:244:${e.a % 2}::${HOST[e.a]}` : `10.244.${e.a % 2}.${HOST[e.a]}`],
       conditions: { ...(e.ready !== undefined ? { ready: e.ready } : {}), ...(e.serving !== undefined ? { serving: e.serving } : {}), ...(e.terminating !== undefined ? { terminating: e.terminating } : {}) },
       ...(e.node ? { nodeName: e.node } : {}), ...(e.zone ? { zone: e.zone } : {}),
     })),
@@ -207,6 +210,10 @@ test('incremental compile equals full recompile, diffs replay to the same Ir, re
       for (const id of f.backends) if (!c.ir.backends.has(id)) return false;
       for (const x of f.maglev) if (!set.has(x)) return false;
       if ((f.maglev.length === 0) !== (f.backends.length === 0)) return false;
+      // the compiler's table (built without key strings) is the reference table over "addr:port"
+      const keys = f.backends.map((id) => `${c.ir.backends.get(id).addr}:${c.ir.backends.get(id).port}`);
+      t.deepEqual(keys, [...keys].sort(), 'backends are listed in Maglev key order');
+      if (f.backends.length) t.deepEqual(Array.from(f.maglev), Array.from(buildMaglev(f.backends, keys, f.maglev.length)));
     }
     return true;
   }), { numRuns: 150, seed: 4242 });
@@ -248,4 +255,16 @@ test('undoDiff applied after diff restores the previous dataplane state', (t) =>
     t.deepEqual(plain(mirror), before);
     return true;
   }), { numRuns: 100, seed: 11 });
+});
+
+test('backendKeyCmp orders (addr, port) exactly as the strings "addr:port" sort', (t) => {
+  const part = fc.constantFrom('1', '10', '100', '2', '0', 'fd00', 'a', '', '255');
+  const addr = fc.array(part, { minLength: 1, maxLength: 4 }).chain((ps) => fc.constantFrom(ps.join('.'), ps.join(':'), ps.join('::')));
+  const port = fc.constantFrom(1, 8, 9, 10, 80, 99, 100, 443, 8080, 9999, 10000, 65535);
+  const sign = (x) => (x < 0 ? -1 : x > 0 ? 1 : 0);
+  fc.assert(fc.property(addr, port, addr, port, (a, ap, b, bp) => {
+    const x = `${a}:${ap}`, y = `${b}:${bp}`;
+    t.is(sign(backendKeyCmp(a, ap, b, bp)), x < y ? -1 : x > y ? 1 : 0, `${x} vs ${y}`);
+    return true;
+  }), { numRuns: 5000, seed: 11 });
 });

@@ -8,6 +8,7 @@
 // Each contender starts from empty state, so every figure is a full initial sync.
 import { performance } from 'node:perf_hooks';
 import { existsSync } from 'node:fs';
+import { minorFaults, pageFaultCostUs } from './faults.js';
 import { fileURLToPath } from 'node:url';
 import { makeServiceSet, endpointCount, type BenchService } from './peers/service-set.js';
 import {
@@ -55,6 +56,10 @@ export interface ControlBenchResult {
   repeat: number;
   validate_ms: number;
   compile_ms: number;
+  /** minor page faults during the compile (median run), and this machine's cost of one: on a VM
+   * where a fault costs ~18 µs, the faults can be most of compile_ms (src/bench/faults.ts) */
+  compile_page_faults: number;
+  page_fault_us: number;
   table_write_ms: number;
   apply_ms: number;
   apply_path: 'http-api' | 'in-process';
@@ -208,7 +213,7 @@ function ratio(peer: number | null, ours: number | null): number | null {
 }
 
 interface WdpFigures {
-  validate_ms: number; compile_ms: number; table_write_ms: number;
+  validate_ms: number; compile_ms: number; compile_page_faults: number; table_write_ms: number;
   apply_ms: number; apply_path: 'http-api' | 'in-process'; apply_path_note?: string;
   update_one_endpoint_ms: number;
 }
@@ -219,10 +224,10 @@ interface Programmed { compiler: Compiler; dp: LocalDataplane }
 async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unknown>[], flip: number, keep?: (p: Programmed) => void): Promise<WdpFigures> {
   const t0 = performance.now();
   const objects: ModelObject[] = validateAll(raws);
-  const t1 = performance.now();
+  const f1 = minorFaults(), t1 = performance.now();
   const compiler: Compiler = compileAll(objects);
   const ir: Ir = compiler.ir;
-  const t2 = performance.now();
+  const t2 = performance.now(), f2 = minorFaults();
   const dp = new LocalDataplane({ flows: 4096 });
   const t3 = performance.now();
   await dp.apply(diffIr(emptyIr(), ir), ir);
@@ -241,7 +246,7 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   const u1 = performance.now();
   if (keep) keep({ compiler, dp }); else await dp.close();
   return {
-    validate_ms: t1 - t0, compile_ms: t2 - t1, table_write_ms: t4 - t3,
+    validate_ms: t1 - t0, compile_ms: t2 - t1, compile_page_faults: f2 - f1, table_write_ms: t4 - t3,
     apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
     update_one_endpoint_ms: u1 - u0,
   };
@@ -386,6 +391,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   const wdp: WdpFigures = {
     validate_ms: median(wdpRuns.map((x) => x.validate_ms)),
     compile_ms: median(wdpRuns.map((x) => x.compile_ms)),
+    compile_page_faults: median(wdpRuns.map((x) => x.compile_page_faults)),
     table_write_ms: median(wdpRuns.map((x) => x.table_write_ms)),
     apply_ms: median(wdpRuns.map((x) => x.apply_ms)),
     apply_path: 'in-process',
@@ -411,7 +417,8 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
 
   const res: ControlBenchResult = {
     suite: 'control', services: svcs.length, endpoints_per_service: o.endpoints, endpoints_total: endpointCount(svcs), repeat,
-    validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms), table_write_ms: round(wdp.table_write_ms),
+    validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms),
+    compile_page_faults: Math.round(wdp.compile_page_faults), page_fault_us: round(pageFaultCostUs()), table_write_ms: round(wdp.table_write_ms),
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),

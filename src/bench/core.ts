@@ -110,7 +110,7 @@ function buildIr(services: number, endpoints: number, m: number): Ir {
       const id = s * endpoints + j + 1;
       ids.push(id);
       backends.set(id, {
-        id, service: `bench/s${s}`, addr: ipStr(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
+        id, service: `bench/s${s}`, portName: '', addr: ipStr(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
         outPort: 1, dstMac: '02:00:00:00:be:01', srcMac: '02:00:00:00:00:bb',
       });
     }

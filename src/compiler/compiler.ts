@@ -11,7 +11,7 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
-import { maglevTable, slabAllocator } from './maglev.js';
+import { maglevTableByAddr, slabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
@@ -19,6 +19,10 @@ import {
 } from '../model/types.js';
 
 const NO_MAC = '00:00:00:00:00:00';
+const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
+
+/** The backends one frontend spreads over and its Maglev table; shared by the port's frontends that ask for the same set. */
+interface ActiveSet { ids: number[]; table: Uint32Array; fallback: boolean }
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -34,12 +38,12 @@ export interface Change {
   servicesRecompiled: number;
 }
 
-interface ServiceOutput { fronts: number[]; backs: number[]; warnings: string[] }
+/** What a service compiled to last time: its frontends and backends (deduplicated, ids distinct)
+ * — also where its ids are looked up when it is recompiled. */
+interface ServiceOutput { fronts: IrFrontend[]; backs: IrBackend[]; warnings: string[] }
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
-/** A backend of one service port with its Maglev key ("addr:port"); id, state, family and node are read from `b`. */
-interface CandidateBackend { key: string; b: IrBackend }
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -49,6 +53,28 @@ function ipv4Int(s: string): number {
     if (c === 46) { v = (v * 256 + part) >>> 0; part = 0; } else part = part * 10 + (c - 48);
   }
   return (v * 256 + part) >>> 0;
+}
+
+const POW10 = [1, 10, 100, 1000, 10000, 100000];
+/** Code unit `i` of the string `${addr}:${port}`, or -1 past its end — without building it. */
+function keyUnit(addr: string, port: number, i: number): number {
+  if (i < addr.length) return addr.charCodeAt(i);
+  if (i === addr.length) return 58; // ':'
+  const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
+  const d = i - addr.length - 1;
+  return d < digits ? 48 + (Math.floor(port / POW10[digits - 1 - d]) % 10) : -1;
+}
+
+/** Orders backends as the strings `${addr}:${port}` would sort (the Maglev key order), without
+ * making them: the addresses decide unless one is a prefix of the other ("10.0.0.1" and
+ * "10.0.0.10"), where the rest is compared unit by unit. */
+export function backendKeyCmp(a: string, ap: number, b: string, bp: number): number {
+  if (a !== b && !(a.length < b.length ? b.startsWith(a) : a.startsWith(b))) return a < b ? -1 : 1;
+  for (let i = Math.min(a.length, b.length); ; i++) {
+    const x = keyUnit(a, ap, i), y = keyUnit(b, bp, i);
+    if (x !== y) return x - y;
+    if (x < 0) return 0;
+  }
 }
 
 function refKey(ns: string | undefined, name: string): string { return `${ns || 'default'}/${name}`; }
@@ -115,33 +141,25 @@ export class Compiler {
   readonly ir: Ir = emptyIr();
   private readonly services = new Map<string, ServiceSpec>();
   private readonly slices = new Map<string, SliceSpec>();
-  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly slicesByService = new Map<string, string[]>(); // slice keys, sorted
   private node: NodeSpec | null = null;
   private fe = new IdAllocator();
   private be = new IdAllocator();
   private readonly outputs = new Map<string, ServiceOutput>();
-  private readonly claims = new Map<string, string>();
+  private claims = new Map<string, string>();
   private neighbourMap = new Map<string, Resolved>();
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
   private tableAlloc: ((words: number) => Uint32Array) | undefined; // set during bulk (fresh) compiles
-  // compileService's duplicate-endpoint check, indexed by backend id: candEpoch[id] === the
-  // current port's epoch means "already a candidate of this port", at candIndex[id]
-  private candEpoch = new Int32Array(1024);
-  private candIndex = new Int32Array(1024);
-  private candEpochNow = 0;
-  private nextCandEpoch(): number {
-    if (this.candEpochNow === 0x7fffffff) { this.candEpoch.fill(0); this.candEpochNow = 0; }
-    return ++this.candEpochNow;
-  }
-  private growCandIndex(id: number): void {
-    let n = this.candEpoch.length;
-    while (n <= id) n *= 2;
-    const e = new Int32Array(n), i = new Int32Array(n);
-    e.set(this.candEpoch); i.set(this.candIndex);
-    this.candEpoch = e; this.candIndex = i;
-  }
+  // compileService's scratch for one service port's candidates (reused: the compiler is
+  // synchronous and not re-entrant): the backends in listed order
+  private readonly cands: IrBackend[] = [];
+  private readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
+  private readonly readyIdx: number[] = [];       // activeSet's scratch: indexes into cands
+  private readonly terminatingIdx: number[] = [];
+  private readonly keyAddrs: string[] = [];       // the active set's Maglev keys as (addr, port)
+  private readonly keyPorts: number[] = [];
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
@@ -151,13 +169,11 @@ export class Compiler {
   listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
   serviceCount(): number { return this.services.size; }
   sliceCount(): number { return this.slices.size; }
-  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts ?? []; }
-  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs ?? []; }
+  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts.map((f) => f.id) ?? []; }
+  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs.map((b) => b.id) ?? []; }
   warningsOf(serviceKey: string): string[] { return this.outputs.get(serviceKey)?.warnings ?? []; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
   idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
-  frontendKey(id: number): string | undefined { return this.fe.key(id); }
-  backendKey(id: number): string | undefined { return this.be.key(id); }
 
   /** Everything as applied, for persistence: raw objects in key order. */
   snapshot(): { services: unknown[]; endpointSlices: unknown[]; node: unknown | null } {
@@ -200,10 +216,19 @@ export class Compiler {
       if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
     }
 
+    // Starting from nothing (daemon start, state restore, full-compile benchmark) there is nothing
+    // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
+    // 100k-backend compile would make.
+    const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
+      this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0 && this.claims.size === 0;
+
     // cross-service clashes, against the current state minus the services this batch replaces
+    // (no current state: no replaced set to build)
     const replaced = new Set<string>();
-    for (const o of upserts) if (o.kind === 'Service') replaced.add(o.key);
-    for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
+    if (this.claims.size) {
+      for (const o of upserts) if (o.kind === 'Service') replaced.add(o.key);
+      for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
+    }
     const batchClaims = new Map<string, string>();
     const upsertClaims: Array<string[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
     for (let u = 0; u < upserts.length; u++) {
@@ -225,12 +250,6 @@ export class Compiler {
       }
     }
     if (errors.length) throw new ValidationError(errors);
-
-    // Starting from nothing (daemon start, state restore, full-compile benchmark) there is nothing
-    // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
-    // 100k-backend compile would make.
-    const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
-      this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0;
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
     this.tableAlloc = fresh ? slabAllocator() : undefined;
@@ -249,14 +268,24 @@ export class Compiler {
       }
       if (v === undefined) m.delete(k); else m.set(k, v);
     };
+    // a service's slice keys stay sorted (compileService reads them in name order); a transaction
+    // replaces the array rather than editing it, so undo is putting the old array back — except
+    // from empty, where there is no old array to keep
     const linkSlice = (svc: string | null, sliceKey: string, add: boolean): void => {
       if (svc === null) return;
-      let set = this.slicesByService.get(svc);
-      if (!set) { set = new Set(); mapSet(this.slicesByService, svc, set); }
-      const s = set;
-      if (add && !s.has(sliceKey)) { s.add(sliceKey); undo?.push(() => s.delete(sliceKey)); }
-      if (!add && s.has(sliceKey)) { s.delete(sliceKey); undo?.push(() => s.add(sliceKey)); }
-      if (!s.size) mapSet(this.slicesByService, svc, undefined);
+      const have = this.slicesByService.get(svc);
+      let at = 0;
+      if (have) { let hi = have.length; while (at < hi) { const mid = (at + hi) >> 1; if (have[mid] < sliceKey) at = mid + 1; else hi = mid; } }
+      const present = have !== undefined && at < have.length && have[at] === sliceKey;
+      if (add === present) return;
+      if (add) {
+        if (!have) mapSet(this.slicesByService, svc, [sliceKey]);
+        else if (fresh) have.splice(at, 0, sliceKey);
+        else mapSet(this.slicesByService, svc, [...have.slice(0, at), sliceKey, ...have.slice(at)]);
+      } else {
+        const next = have!.filter((k) => k !== sliceKey);
+        mapSet(this.slicesByService, svc, next.length ? next : undefined);
+      }
     };
     const setClaims = (svcKey: string, next: ServiceSpec | undefined, nextClaims?: string[]): void => {
       const old = this.services.get(svcKey);
@@ -274,9 +303,12 @@ export class Compiler {
           if (old.service) dirty.add(old.service);
         } else { this.node = null; nodeChanged = true; }
       }
+      // from empty, the batch's claims are all the claims there are (a fresh batch has no removals:
+      // removing what does not exist is an error above)
+      if (fresh) this.claims = batchClaims;
       for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
-        if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
+        if (o.kind === 'Service') { if (!fresh) setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
           const old = this.slices.get(o.key);
           if (old) { linkSlice(old.service, o.key, false); if (old.service) dirty.add(old.service); }
@@ -317,36 +349,29 @@ export class Compiler {
 
       const releaseFront: number[] = [], releaseBack: number[] = [];
       const warnings: string[] = [];
-      const order = [...dirty].sort(cmp);
+      const order = [...dirty].sort(); // default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
       for (const key of order) {
         const svc = this.services.get(key);
-        const prev = this.outputs.get(key);
-        const out = svc ? this.compileService(svc, undo) : { fronts: [], backs: [], warnings: [] };
-        // backend ids within one service's output are distinct (their keys carry the port name,
-        // unique per service, and cands dedupes within a port): a plain array. Frontend ids can
-        // repeat (a node address listed twice yields the same NodePort key): deduped below.
-        let frontIds: number[] = new Array(out.fronts.length);
-        const backIds: number[] = new Array(out.backs.length);
+        const prev = fresh ? undefined : this.outputs.get(key);
+        const out: ServiceOutput = svc ? this.compileService(svc, undo, prev) : { fronts: [], backs: [], warnings: [] };
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
-          backIds[i] = b.id;
           const old = fresh ? undefined : this.ir.backends.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
         for (let i = 0; i < out.fronts.length; i++) {
           const f = out.fronts[i];
-          frontIds[i] = f.id;
           const old = fresh ? undefined : this.ir.frontends.get(f.id);
           if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
         }
-        if (frontIds.length > 1) frontIds = [...new Set(frontIds)];
-        if (prev) {
-          const fs = new Set(frontIds), bs = new Set(backIds);
-          for (const id of prev.fronts) if (!fs.has(id)) releaseFront.push(id);
-          for (const id of prev.backs) if (!bs.has(id)) releaseBack.push(id);
+        if (prev) { // ids the service no longer uses (compileService reused the others)
+          const fs = new Set<number>(), bs = new Set<number>();
+          for (const f of out.fronts) fs.add(f.id);
+          for (const b of out.backs) bs.add(b.id);
+          for (const f of prev.fronts) if (!fs.has(f.id)) releaseFront.push(f.id);
+          for (const b of prev.backs) if (!bs.has(b.id)) releaseBack.push(b.id);
         }
-        const next: ServiceOutput = { fronts: frontIds, backs: backIds, warnings: out.warnings };
-        mapSet(this.outputs, key, svc || next.fronts.length || next.backs.length ? next : undefined);
+        mapSet(this.outputs, key, svc || out.fronts.length || out.backs.length ? out : undefined);
         for (const w of out.warnings) warnings.push(w);
       }
       // release only after every allocation of this change: an id never changes owner within one diff
@@ -401,7 +426,7 @@ export class Compiler {
     const undo: Array<() => void> = [];
     try {
       for (const svc of this.listServices()) {
-        const out = this.compileService(svc, undo);
+        const out = this.compileService(svc, undo, this.outputs.get(svc.key));
         for (const f of out.fronts) ir.frontends.set(f.id, f);
         for (const b of out.backs) ir.backends.set(b.id, b);
       }
@@ -441,8 +466,7 @@ export class Compiler {
   }
 
   private resolve(addr: string): Resolved | null {
-    const n = this.neighbourMap.get(addr);
-    if (n) return n;
+    if (this.neighbourMap.size) { const n = this.neighbourMap.get(addr); if (n) return n; }
     if (!addr.includes(':')) {
       const a = ipv4Int(addr);
       for (const rt of this.routes4) if (((a & rt.mask) >>> 0) === rt.net) return rt.r;
@@ -461,21 +485,56 @@ export class Compiler {
   }
 
   // ---- one service -------------------------------------------------------------------------
-  private compileService(svc: ServiceSpec, undo: Undo): { fronts: IrFrontend[]; backs: IrBackend[]; warnings: string[] } {
+  /** Compiles one service. Ids it had before (`prev`) are reused for what they named; anything
+   * new gets a fresh id. Costs O(endpoints) plus one Maglev table per (port, family, local-only)
+   * set its frontends ask for; the lookup maps of previous ids are built only on a recompile. */
+  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined): ServiceOutput {
     const fronts: IrFrontend[] = [], backs: IrBackend[] = [], warnings: string[] = [];
     if (svc.headless || svc.type === 'ExternalName') return { fronts, backs, warnings };
-    const sliceKeys = [...(this.slicesByService.get(svc.key) ?? [])].sort(cmp);
-    const slices = sliceKeys.map((k) => this.slices.get(k)!);
+    const sliceKeys = this.slicesByService.get(svc.key);
     const nodeName = this.node?.name;
-    const unresolved: string[] = [];
+    let unresolved: string[] | null = null;
     const aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
+    let prevBack: Map<string, number> | null = null, prevFront: Map<string, number> | null = null;
+    if (prev && prev.backs.length) { prevBack = new Map(); for (const b of prev.backs) prevBack.set(`${b.portName}|${b.addr}|${b.port}`, b.id); }
+    if (prev && prev.fronts.length) { prevFront = new Map(); for (const f of prev.fronts) prevFront.set(`${f.portName}|${f.kind}|${f.addr}`, f.id); }
+    const cands = this.cands;
+    // the current port's frontends start at fronts[portStart]; one Maglev set per (family,
+    // local-only) pair its frontends ask for: [4 all, 4 local, 6 all, 6 local]. The helpers are
+    // made once per service, not per port.
+    let sp: ServicePortSpec = svc.ports[0], portStart = 0;
+    const tables: Array<ActiveSet | undefined> = [undefined, undefined, undefined, undefined];
+    const emit = (kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void => {
+      for (let i = portStart; i < fronts.length; i++) if (fronts[i].kind === kind && fronts[i].addr === addr) return; // listed twice
+      const family: Family = addr.includes(':') ? 6 : 4;
+      const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
+      const set = tables[tk] ??= this.activeSet(svc, family, localOnly ? nodeName ?? null : undefined, warnings);
+      const id = (prevFront !== null && prevFront.get(`${sp.name}|${kind}|${addr}`)) || this.fe.allocate(undo);
+      fronts.push({
+        id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
+        flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
+        affinityTimeoutMs: svc.affinityTimeoutMs,
+        sourceRanges: ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES,
+        backends: set.ids, maglev: set.table,
+      });
+    };
+    // an address the port already answers on as a ClusterIP, ExternalIP or LoadBalancer frontend
+    const taken = (ip: string): boolean => {
+      for (let i = portStart; i < fronts.length; i++) if (fronts[i].addr === ip && fronts[i].kind !== 'NodePort') return true;
+      return false;
+    };
+    const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
+    const fam = svc.families;
 
-    for (const sp of svc.ports) {
-      // candidates in listed order; a backend listed twice (same key, hence same id) is found
-      // through candEpoch/candIndex by id — no second string-keyed map per backend
-      const cands: CandidateBackend[] = [];
-      const epoch = this.nextCandEpoch();
-      for (const sl of slices) {
+    for (const port of svc.ports) {
+      sp = port;
+      // candidates in listed order. A backend listed twice (in two slices, or twice in one) is one
+      // backend whose best state wins; found by a scan while the port is small, by an address
+      // index beyond that
+      cands.length = 0;
+      let seen: Map<string, number> | null = null;
+      if (sliceKeys) for (const sliceKey of sliceKeys) {
+        const sl = this.slices.get(sliceKey)!;
         if (sl.addressType === 'FQDN') continue;
         const slPort = matchSlicePort(sp, sl);
         if (!slPort) continue;
@@ -485,83 +544,83 @@ export class Compiler {
         for (const ep of sl.endpoints) {
           const addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
           const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
-          const id = this.be.idFor(`${svc.key}|${sp.name}|${addr}|${port}`, undo);
-          if (id < this.candEpoch.length && this.candEpoch[id] === epoch) { // duplicate across slices: best state wins
-            const have = cands[this.candIndex[id]];
-            if (state < have.b.state) have.b.state = state;
-            continue;
+          let dup = -1, from = 0;
+          if (cands.length > 32 && seen === null) { // switch to the index: first index per address
+            seen = this.candSeen; seen.clear();
+            for (let i = cands.length - 1; i >= 0; i--) seen.set(cands[i].addr, i);
           }
-          if (id >= this.candEpoch.length) this.growCandIndex(id);
-          this.candEpoch[id] = epoch; this.candIndex[id] = cands.length;
+          if (seen !== null) { const at = seen.get(addr); from = at === undefined ? cands.length : at; }
+          for (let i = from; i < cands.length; i++) if (cands[i].addr === addr && cands[i].port === port) { dup = i; break; }
+          if (dup >= 0) { if (state < cands[dup].state) cands[dup].state = state; continue; }
+          const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.be.allocate(undo);
           const res = this.resolve(addr);
-          if (!res) unresolved.push(addr);
+          if (!res) (unresolved ??= []).push(addr);
           const outPort = res ? res.outPort : L.PORT_NONE, dstMac = res ? res.dstMac : NO_MAC, srcMac = res ? res.srcMac : NO_MAC;
           // nodeName in the literal when there is one (the common case): adding it afterwards
           // costs a map transition and an out-of-object property store per backend
           const b: IrBackend = ep.nodeName
-            ? { id, service: svc.key, addr, family, port, state, outPort, dstMac, srcMac, nodeName: ep.nodeName }
-            : { id, service: svc.key, addr, family, port, state, outPort, dstMac, srcMac };
+            ? { id, service: svc.key, portName: sp.name, addr, family, port, state, outPort, dstMac, srcMac, nodeName: ep.nodeName }
+            : { id, service: svc.key, portName: sp.name, addr, family, port, state, outPort, dstMac, srcMac };
           if (ep.zone) b.zone = ep.zone;
+          if (seen !== null && !seen.has(addr)) seen.set(addr, cands.length);
+          cands.push(b);
           backs.push(b);
-          cands.push({ key: `${addr}:${port}`, b });
         }
       }
 
-      // one table per (family, local-only) pair a frontend of this port asks for: [4 all, 4 local, 6 all, 6 local]
-      const tables: Array<{ ids: number[]; table: Uint32Array; fallback: boolean } | undefined> = [undefined, undefined, undefined, undefined];
-      const activeSet = (family: Family, localOnly: boolean): { ids: number[]; table: Uint32Array; fallback: boolean } => {
-        const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
-        const have = tables[tk];
-        if (have) return have;
-        // one pass over the candidates (in listed order) instead of a filter chain per set
-        const ready: CandidateBackend[] = [], terminating: CandidateBackend[] = [];
-        for (const c of cands) {
-          const b = c.b;
-          if (b.family !== family) continue;
-          if (localOnly && (nodeName === undefined || b.nodeName !== nodeName)) continue;
-          if (b.state === L.BES_READY) ready.push(c); else if (b.state === L.BES_TERMINATING_SERVING) terminating.push(c);
-        }
-        let active = ready, fallback = false;
-        if (!active.length) { active = terminating; fallback = active.length > 0; }
-        if (active.length > 1) active.sort((a, b) => cmp(a.key, b.key));
-        const ids: number[] = new Array(active.length), keys: string[] = new Array(active.length);
-        for (let i = 0; i < active.length; i++) { ids[i] = active[i].b.id; keys[i] = active[i].key; }
-        const m = svc.maglevSize ?? defaultMaglevSize(ids.length);
-        if (ids.length > m) warnings.push(`Service ${svc.key}: ${ids.length} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-        const t = { ids, table: maglevTable(ids, keys, m, this.tableAlloc), fallback };
-        tables[tk] = t;
-        return t;
-      };
-
-      const emit = (kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void => {
-        const family: Family = addr.includes(':') ? 6 : 4;
-        const set = activeSet(family, localOnly);
-        const id = this.fe.idFor(`${svc.key}|${sp.name}|${kind}|${addr}`, undo);
-        const fr = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : ranges;
-        fronts.push({
-          id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
-          flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
-          affinityTimeoutMs: svc.affinityTimeoutMs, sourceRanges: ranges.length ? fr : [],
-          backends: set.ids, maglev: set.table,
-        });
-      };
-      const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
-      const fam = svc.families;
-      const used = new Set<string>();
-      for (const ip of svc.clusterIPs) { used.add(ip); emit('ClusterIP', ip, sp.port, 0, svc.internalLocal, []); }
+      tables.fill(undefined);
+      portStart = fronts.length;
+      for (const ip of svc.clusterIPs) emit('ClusterIP', ip, sp.port, 0, svc.internalLocal, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
-        for (const a of this.node.addresses) if (fam.includes(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, []);
+        for (const a of this.node.addresses) if (fam.includes(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
       // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
       // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
       // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
-      for (const ip of svc.externalIPs) if (!used.has(ip)) { used.add(ip); emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
-      for (const ip of svc.lbIngress) if (!used.has(ip)) { used.add(ip); emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges); }
+      for (const ip of svc.externalIPs) if (!taken(ip)) emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
+      for (const ip of svc.lbIngress) if (!taken(ip)) emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
-    if (unresolved.length && this.node) { // without a node config change() reports it once, not per service
+    cands.length = 0; // hold no backend objects past the call
+    if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }
     return { fronts, backs, warnings };
+  }
+
+  /** The backends a frontend of the current port spreads over (this.cands, one family; only this
+   * node's when `localNode` is not undefined): the ready ones, else the terminating-but-serving
+   * ones (fallback). Ids in Maglev key order, and the Maglev table over them. */
+  private activeSet(svc: ServiceSpec, family: Family, localNode: string | null | undefined, warnings: string[]): ActiveSet {
+    const cands = this.cands;
+    const ready = this.readyIdx, terminating = this.terminatingIdx;
+    ready.length = 0; terminating.length = 0;
+    for (let i = 0; i < cands.length; i++) {
+      const b = cands[i];
+      if (b.family !== family) continue;
+      if (localNode !== undefined && (localNode === null || b.nodeName !== localNode)) continue;
+      if (b.state === L.BES_READY) ready.push(i); else if (b.state === L.BES_TERMINATING_SERVING) terminating.push(i);
+    }
+    let active = ready, fallback = false;
+    if (!active.length) { active = terminating; fallback = active.length > 0; }
+    const n = active.length;
+    // Maglev key order ("addr:port"); insertion sort while small: a port has few endpoints, often listed in order
+    const byKey = (x: number, y: number): number => backendKeyCmp(cands[x].addr, cands[x].port, cands[y].addr, cands[y].port);
+    if (n <= 64) {
+      for (let i = 1; i < n; i++) {
+        const v = active[i];
+        let j = i;
+        for (; j > 0 && byKey(active[j - 1], v) > 0; j--) active[j] = active[j - 1];
+        active[j] = v;
+      }
+    } else active.sort(byKey);
+    const ids: number[] = new Array(n), addrs = this.keyAddrs, ports = this.keyPorts;
+    addrs.length = n; ports.length = n;
+    for (let i = 0; i < n; i++) { const b = cands[active[i]]; ids[i] = b.id; addrs[i] = b.addr; ports[i] = b.port; }
+    const m = svc.maglevSize ?? defaultMaglevSize(n);
+    if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
+    const table = maglevTableByAddr(ids, addrs, ports, m, this.tableAlloc);
+    addrs.length = 0;
+    return { ids, table, fallback };
   }
 }
 

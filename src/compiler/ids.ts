@@ -1,42 +1,40 @@
-// Stable id allocation. An id stays with its key (e.g. "ns/web|http|ClusterIP|10.96.0.10") for as
-// long as the key exists, so conntrack entries and counters keep meaning the same thing across
-// generations. Freed ids are reused first-in-first-out: the id freed longest ago comes back first,
-// which gives flows still pinned to a removed backend id the longest time to be re-selected
-// before the id names something else.
+// Stable id allocation. An id stays with what it names (a service port's frontend address, a
+// service port's endpoint) for as long as that exists, so conntrack entries and counters keep
+// meaning the same thing across generations. The allocator only hands out numbers; which number
+// belongs to what is kept per service by the compiler (it looks the previous ids up in the
+// service's previous output), so a full compile of 100k backends builds no global key→id map.
+//
+// Freed ids are reused first-in-first-out: the id freed longest ago comes back first, which gives
+// flows still pinned to a removed backend id the longest time to be re-selected before the id
+// names something else.
 /** Undo log of a transaction; null when the transaction cannot need one (it started from empty). */
 export type Undo = Array<() => void> | null;
 
 export class IdAllocator {
-  private readonly byKey = new Map<string, number>();
-  private readonly keyOf: Array<string | undefined> = []; // ids are dense: an array beats a Map
   private free: number[] = [];
   private head = 0;
   private next = 1;
+  private live = 0;
 
-  get(key: string): number | undefined { return this.byKey.get(key); }
-  key(id: number): string | undefined { return this.keyOf[id]; }
-  get size(): number { return this.byKey.size; }
+  /** Ids currently handed out. */
+  get size(): number { return this.live; }
   /** Highest id ever handed out (table capacity needed). */
   get highWater(): number { return this.next - 1; }
 
-  /** The id of `key`, allocating one if it has none. Every state change is undoable via `undo`. */
-  idFor(key: string, undo: Undo): number {
-    const have = this.byKey.get(key);
-    if (have !== undefined) return have;
+  /** A free id. Every state change is undoable via `undo`. */
+  allocate(undo: Undo): number {
     let id: number;
-    if (this.head < this.free.length) { id = this.free[this.head++]; undo?.push(() => { this.head--; }); }
-    else { id = this.next++; undo?.push(() => { this.next--; }); }
-    this.byKey.set(key, id); this.keyOf[id] = key;
-    undo?.push(() => { this.byKey.delete(key); this.keyOf[id] = undefined; });
+    if (this.head < this.free.length) { id = this.free[this.head++]; undo?.push(() => { this.head--; this.live--; }); }
+    else { id = this.next++; undo?.push(() => { this.next--; this.live--; }); }
+    this.live++;
     return id;
   }
 
+  /** Returns `id` to the pool. The caller guarantees it was allocated and not yet released. */
   release(id: number, undo: Undo): void {
-    const key = this.keyOf[id];
-    if (key === undefined) return;
-    this.byKey.delete(key); this.keyOf[id] = undefined;
     this.free.push(id);
-    undo?.push(() => { this.free.pop(); this.byKey.set(key, id); this.keyOf[id] = key; });
+    this.live--;
+    undo?.push(() => { this.free.pop(); this.live++; });
   }
 
   /** Drops the consumed prefix of the free queue. Only call outside a transaction (undo closures

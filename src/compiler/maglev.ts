@@ -1,36 +1,78 @@
 // The compiler's Maglev table builder: produces exactly the table of src/core/maglev.ts
 // buildMaglev() (test/compiler-maglev.test.js checks it on random inputs) but
-//  - hashes each key straight from its characters (no word arrays: two hashes per backend were
-//    ~40 ms of garbage at 100k backends),
+//  - hashes each key straight from its characters in int32 arithmetic (no word arrays: two
+//    hashes per backend were ~40 ms of garbage at 100k backends; no >>> 0 until the end, which
+//    halved what remained),
 //  - walks each backend's permutation incrementally (pos += skip, branch-free wrap) instead of
-//    computing (offset + next * skip) % M per probe — the probe loop is the cost that remains:
-//    about M·ln M probes per table, each an unpredictable branch,
+//    computing (offset + next * skip) % M per probe,
 //  - reuses module-level scratch arrays and skips the sort when keys arrive sorted (the compiler
 //    sorts them already).
+// What the probe loop costs: each turn is one claim after a random number of failed probes, so
+// the loop's exit branch mispredicts about once per turn, and that (~20 cycles x M turns), more
+// than the probes themselves, was most of the time. Two phases therefore:
+//  1. blocks of 4: a turn looks at its next 4 permutation slots at once and picks the first free
+//     one without branching (occupancy is a 0 / -1 byte array, so the pick is masks); it loops
+//     only if all 4 are taken. While the table is mostly empty that removes the misprediction;
+//     it costs 4 loads per turn where 1 would often do. -25% at M=251 x 10 backends.
+//  2. the last F free slots, only for many backends (N >= 2F, F = sqrt(M)/2): M is prime, so
+//     backend j meets slot c at step k = (c - offset_j) * skip_j^-1 mod M of its permutation,
+//     and its next claim is the free slot with the smallest k still ahead of it (free slots it
+//     already passed do not exist: it passed only taken ones). One turn is then a scan of the f
+//     free slots, O(f), with a mulmod each, instead of ~M/f probes. That pays only where the
+//     probe count really is ~M/f per turn: with few backends each one's position has already
+//     run past most taken slots (total probes <= N·M; at M=251 x 10 backends ~1050 probes, not
+//     M·ln M ~1500), and the scan measured slower than probing. Measured: -5..10% at 1021 x 50,
+//     +5..25% at 251 x 2..10.
 import * as L from '../../assembly/layout.js';
 
-const TAG_OFFSET = 0x6d61676c, TAG_SKIP = 0x6c657631;
+// the hash constants as int32: Math.imul and | 0 keep every step in a machine word
+const SEED = L.HASH_SEED | 0, M1 = L.HASH_M1 | 0, M2 = L.HASH_M2 | 0, ADD = L.HASH_ADD | 0;
+const F1 = L.HASH_F1 | 0, F2 = L.HASH_F2 | 0;
 
 function mix(h: number, w: number): number {
-  h = (h ^ Math.imul(w, L.HASH_M1)) >>> 0;
-  h = ((h << 13) | (h >>> 19)) >>> 0;
-  return (Math.imul(h, L.HASH_M2) + L.HASH_ADD) >>> 0;
+  h ^= Math.imul(w, M1);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, M2) + ADD) | 0;
 }
 function finish(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, L.HASH_F1) >>> 0;
-  h ^= h >>> 13; h = Math.imul(h, L.HASH_F2) >>> 0;
+  h ^= h >>> 16; h = Math.imul(h, F1);
+  h ^= h >>> 13; h = Math.imul(h, F2);
   h ^= h >>> 16;
   return h >>> 0;
 }
+// the first word of each hash is its tag
+const OFFSET0 = mix(SEED, 0x6d61676c), SKIP0 = mix(SEED, 0x6c657631);
 
 /** hashWords([tag, ...little-endian UTF-16 pairs of s, s.length]) for both Maglev tags at once —
  * the words buildMaglev() hashes, without building them. Writes into hashOut[0..1]. */
 function keyHashes(s: string, hashOut: Uint32Array): void {
-  let a = mix(L.HASH_SEED >>> 0, TAG_OFFSET), b = mix(L.HASH_SEED >>> 0, TAG_SKIP);
+  let a = OFFSET0, b = SKIP0;
   const n = s.length;
   let i = 0;
-  for (; i + 1 < n; i += 2) { const w = (s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16)) >>> 0; a = mix(a, w); b = mix(b, w); }
+  for (; i + 1 < n; i += 2) { const w = s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16); a = mix(a, w); b = mix(b, w); }
   if (i < n) { const w = s.charCodeAt(i); a = mix(a, w); b = mix(b, w); }
+  a = mix(a, n); b = mix(b, n);
+  hashOut[0] = finish(a); hashOut[1] = finish(b);
+}
+
+// scratch for keyHashesAddrPort: the UTF-16 units of "addr:port" (an IPv6 address is at most 45)
+let units = new Uint16Array(64);
+const POW10 = [1, 10, 100, 1000, 10000];
+
+/** keyHashes(`${addr}:${port}`) without making the string: the compiler has the address and the
+ * port, and 100k key strings (plus their flattened copies) were garbage of a full compile. */
+function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): void {
+  const al = addr.length;
+  const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
+  const n = al + 1 + digits;
+  if (units.length < n) units = new Uint16Array(n * 2);
+  for (let i = 0; i < al; i++) units[i] = addr.charCodeAt(i);
+  units[al] = 58; // ':'
+  for (let d = 0; d < digits; d++) units[al + 1 + d] = 48 + (Math.floor(port / POW10[digits - 1 - d]) % 10);
+  let a = OFFSET0, b = SKIP0;
+  let i = 0;
+  for (; i + 1 < n; i += 2) { const w = units[i] | (units[i + 1] << 16); a = mix(a, w); b = mix(b, w); }
+  if (i < n) { const w = units[i]; a = mix(a, w); b = mix(b, w); }
   a = mix(a, n); b = mix(b, n);
   hashOut[0] = finish(a); hashOut[1] = finish(b);
 }
@@ -51,13 +93,28 @@ export function slabAllocator(slabWords = 1 << 18): (words: number) => Uint32Arr
   };
 }
 
-// scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk
-let pos = new Uint32Array(64), skip = new Uint32Array(64), idOf = new Uint32Array(64);
+// scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk.
+// pos[j]: backend j's next slot; skip2[j] = 2·skip[j] mod M; occ[c]: -1 once slot c is taken
+// (64 KiB at M = 65521, a quarter of the table, so the probes stay in cache); free: phase 2's
+// free slots.
+let pos = new Int32Array(64), skip = new Int32Array(64), skip2 = new Int32Array(64), idOf = new Uint32Array(64);
+let occ = new Int8Array(256), free = new Int32Array(256);
 const hashes = new Uint32Array(2);
 
 function isSorted(keys: string[]): boolean {
   for (let i = 1; i < keys.length; i++) if (keys[i - 1] > keys[i]) return false;
   return true;
+}
+
+/** a^-1 mod m for prime m and 0 < a < m (extended Euclid; every value stays below m). */
+function modInverse(a: number, m: number): number {
+  let r0 = m, r1 = a, t0 = 0, t1 = 1;
+  while (r1 !== 0) {
+    const q = Math.floor(r0 / r1);
+    let t = r0 - q * r1; r0 = r1; r1 = t;
+    t = t0 - q * t1; t0 = t1; t1 = t;
+  }
+  return t0 < 0 ? t0 + m : t0;
 }
 
 /** Same contract as buildMaglev(ids, keys, m): `keys[i]` is the stable name of backend `ids[i]`.
@@ -67,7 +124,7 @@ export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (w
   const table = n && alloc ? alloc(m) : new Uint32Array(n ? m : 0);
   if (n === 0) return table;
   if (n === 1) { table.fill(ids[0]); return table; }
-  if (pos.length < n) { const c = Math.max(n, pos.length * 2); pos = new Uint32Array(c); skip = new Uint32Array(c); idOf = new Uint32Array(c); }
+  reserve(n, m);
   // buildMaglev's order: by key, so the table depends on the set, not on the listed order
   let order: number[] | null = null;
   if (!isSorted(keys)) {
@@ -77,22 +134,99 @@ export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (w
   for (let j = 0; j < n; j++) {
     const k = order ? order[j] : j;
     keyHashes(keys[k], hashes);
-    pos[j] = hashes[0] % m;
-    skip[j] = (hashes[1] % (m - 1)) + 1;
-    idOf[j] = ids[k];
+    setBackend(j, ids[k], m);
   }
-  // id 0 marks a free slot (backend ids are >= 1); c - m when c >= m, without a branch that
-  // mispredicts on every wrap
-  let filled = 0;
-  for (;;) {
-    for (let j = 0; j < n; j++) {
-      let c = pos[j];
-      const s = skip[j];
-      while (table[c] !== 0) { c += s; c -= m & ((m - 1 - c) >> 31); }
-      table[c] = idOf[j];
+  return fill(table, n, m);
+}
+
+/** maglevTable(ids, keys, m, alloc) for keys[i] = `${addrs[i]}:${ports[i]}`, without the strings.
+ * The backends must already be in key order (the compiler sorts them: backendKeyCmp). */
+export function maglevTableByAddr(ids: number[], addrs: string[], ports: number[], m: number, alloc?: (words: number) => Uint32Array): Uint32Array {
+  const n = ids.length;
+  const table = n && alloc ? alloc(m) : new Uint32Array(n ? m : 0);
+  if (n === 0) return table;
+  if (n === 1) { table.fill(ids[0]); return table; }
+  reserve(n, m);
+  for (let j = 0; j < n; j++) {
+    keyHashesAddrPort(addrs[j], ports[j], hashes);
+    setBackend(j, ids[j], m);
+  }
+  return fill(table, n, m);
+}
+
+function reserve(n: number, m: number): void {
+  if (pos.length < n) {
+    const c = Math.max(n, pos.length * 2);
+    pos = new Int32Array(c); skip = new Int32Array(c); skip2 = new Int32Array(c); idOf = new Uint32Array(c);
+  }
+  if (occ.length < m) { occ = new Int8Array(m); free = new Int32Array(m); }
+}
+
+/** Backend j's start and step from its two hashes (in `hashes`). */
+function setBackend(j: number, id: number, m: number): void {
+  pos[j] = hashes[0] % m;
+  const s = (hashes[1] % (m - 1)) + 1;
+  skip[j] = s;
+  // c - m when c >= m, without a branch that mispredicts on every wrap: c -= m & ((m - 1 - c) >> 31)
+  skip2[j] = s + s - (m & ((m - 1 - s - s) >> 31));
+  idOf[j] = id;
+}
+
+/** The two phases over backends 0..n-1 as set up by setBackend. */
+function fill(table: Uint32Array, n: number, m: number): Uint32Array {
+  occ.fill(0, 0, m);
+  const fTail = Math.floor(Math.sqrt(m) / 2);
+  const stop = n >= 2 * fTail ? m - fTail : m;
+  // phase 1: claims until `stop` slots are taken
+  let filled = 0, j = 0;
+  outer: for (;;) {
+    for (j = 0; j < n; j++) {
+      let c0 = pos[j], c = 0;
+      const s = skip[j], s2 = skip2[j];
+      for (;;) {
+        // slots c0, c1, c2, c3 = the next 4 of the permutation (c2, c3 from c0, c1: shorter chain)
+        let c1 = c0 + s; c1 -= m & ((m - 1 - c1) >> 31);
+        let c2 = c0 + s2; c2 -= m & ((m - 1 - c2) >> 31);
+        let c3 = c1 + s2; c3 -= m & ((m - 1 - c3) >> 31);
+        const q0 = occ[c0], q1 = occ[c1], q2 = occ[c2], q3 = occ[c3];
+        // the first free of them: x ^ ((x ^ y) & q) is y if q = -1 (taken), else x
+        c = c2 ^ ((c2 ^ c3) & q2); c = c1 ^ ((c1 ^ c) & q1); c = c0 ^ ((c0 ^ c) & q0);
+        if ((q0 & q1 & q2 & q3) === 0) break;
+        c0 = c3 + s; c0 -= m & ((m - 1 - c0) >> 31);
+      }
+      table[c] = idOf[j]; occ[c] = -1;
       c += s; c -= m & ((m - 1 - c) >> 31);
       pos[j] = c;
-      if (++filled === m) return table;
+      if (++filled === stop) { j++; break outer; }
     }
+  }
+  if (filled === m) return table;
+  // phase 2: the rest, turns continuing with backend j
+  let f = 0;
+  for (let c = 0; c < m; c++) { free[f] = c; f += 1 + occ[c]; }
+  const rm = 1 / m;
+  for (;;) {
+    for (; j < n; j++) {
+      const p = pos[j], s = skip[j], inv = modInverse(s, m);
+      // min over free slots of (k << 15) | index, branch-free: k < 2^16 and f <= fTail < 2^15.
+      // k = x·inv mod M: the product reaches ~4.3e9 (past int32) but is exact in a double, and
+      // floor(prod / M) via the reciprocal is exact too: prod mod M >= 1 unless prod = 0, so the
+      // quotient is never within rounding distance (< 2^-20) below an integer.
+      let best = 0x7fffffff;
+      for (let i = 0; i < f; i++) {
+        let x = free[i] - p; x += m & (x >> 31);
+        const prod = x * inv;
+        const key = ((prod - Math.floor(prod * rm) * m) << 15) | i;
+        const t = key - best; best += t & (t >> 31);
+      }
+      const i = best & 0x7fff;
+      let c = free[i];
+      table[c] = idOf[j];
+      free[i] = free[--f];
+      c += s; c -= m & ((m - 1 - c) >> 31);
+      pos[j] = c;
+      if (f === 0) return table;
+    }
+    j = 0;
   }
 }

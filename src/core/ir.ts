@@ -5,6 +5,7 @@
 // the generation; the reference model (src/reference/) executes an Ir directly. Everything the
 // core needs to decide a packet's fate is here — nothing about Kubernetes objects is.
 import * as L from '../../assembly/layout.js';
+import { IdMap } from './idmap.js';
 
 export type Proto = 'TCP' | 'UDP' | 'SCTP';
 export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
@@ -32,6 +33,7 @@ export interface IrFrontend {
 export interface IrBackend {
   id: number;                 // >= 1
   service: string;
+  portName: string;           // the Service port it serves ('' when unnamed): with service, addr and port, what the id names
   addr: string;
   family: Family;
   port: number;               // resolved targetPort
@@ -59,8 +61,9 @@ export interface Ir {
   snatV6?: string;
 }
 
+/** An empty Ir whose maps are IdMaps (array-indexed by id; any Map<number, …> works in an Ir). */
 export function emptyIr(): Ir {
-  return { frontends: new Map(), backends: new Map(), routes: [] };
+  return { frontends: new IdMap(), backends: new IdMap(), routes: [] };
 }
 
 export interface IrDiff {
@@ -85,7 +88,7 @@ function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
 
 function sameBackend(a: IrBackend, b: IrBackend): boolean {
   return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state &&
-    a.outPort === b.outPort && a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service &&
+    a.outPort === b.outPort && a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.portName === b.portName &&
     a.nodeName === b.nodeName && a.zone === b.zone;
 }
 
