@@ -13,7 +13,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrDiff, IrFrontend, IrRoute } from './ir.js';
 import { emptyIr, PROTO_NUMBER } from './ir.js';
-import { parseAddr, parseCidr, parseMac } from './addr.js';
+import { parseAddr, parseCidr, parseMacShared as parseMac } from './addr.js';
 import { addrWords, hashWords } from './hash.js';
 import type { Core } from './host.js';
 
@@ -108,10 +108,13 @@ export class TableWriter {
     this.core.setCfg32(L.CFG_TABLESET1_OFF, this.sets[1].base);
   }
 
+  /** Writes a set's header. The set itself is not zeroed: every set comes fresh from the host's
+   * bump allocator (Core.allocate never hands memory out twice) and Wasm memory.grow zero-fills,
+   * so it is zero already — and writing zeros would touch every page of it: at 10k services the
+   * two sets are tens of MB, and first touches are page faults (~15 µs each on the CI VM), most
+   * of which the tables never need (capacity headroom). */
   private writeHeader(s: SetLayout, routeCount: number): void {
-    const u8 = this.core.u8, dv = this.core.dv;
-    const end = setLayout(s.base, this.caps).end;
-    u8.fill(0, s.base, end);
+    const dv = this.core.dv;
     const w = (off: number, v: number) => dv.setUint32(s.base + off, v >>> 0, true);
     w(L.TSH_SVCMAP_OFF, s.svcmap); w(L.TSH_SVCMAP_MASK, s.svcSlots - 1);
     w(L.TSH_FRONT_OFF, s.front); w(L.TSH_FRONT_MAX, this.caps.frontends);

@@ -1,0 +1,30 @@
+// Address codecs: parseAddr's dotted-quad fast path accepts exactly what node's isIPv4 accepts and
+// yields the same bytes; parseMac's cache hands out copies.
+import test from 'ava';
+import fc from 'fast-check';
+import { isIPv4, isIPv6 } from 'node:net';
+import { parseAddr, parseMac } from '../dist/src/core/addr.js';
+
+test('parseAddr accepts exactly the IPv4/IPv6 strings node accepts; IPv4 bytes are the four parts', (t) => {
+  const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('', '00', '01', '007', '1a', ' 1', '-1', '256', '1e2'));
+  const quadish = fc.array(part, { minLength: 1, maxLength: 6 }).map((ps) => ps.join('.'));
+  const other = fc.constantFrom('::1', 'fd00::10', '::ffff:1.2.3.4', '1.2.3.4.', '.1.2.3', '1..2.3', 'x', '', '1.2.3.4/32', '255.255.255.255', '0.0.0.0');
+  fc.assert(fc.property(fc.oneof(quadish, other), (s) => {
+    const ok = isIPv4(s) || isIPv6(s);
+    let got = null;
+    try { got = parseAddr(s); } catch { got = null; }
+    t.is(got !== null, ok, JSON.stringify(s));
+    if (got && isIPv4(s)) {
+      t.is(got.family, 4);
+      t.deepEqual(Array.from(got.bytes), [...s.split('.').map(Number), ...new Array(12).fill(0)]);
+    }
+    return true;
+  }), { numRuns: 3000, seed: 21 });
+});
+
+test('parseMac: cached parses are copies; bad MACs still throw', (t) => {
+  const a = parseMac('02:00:00:00:00:aa');
+  a[0] = 0xff;
+  t.deepEqual(Array.from(parseMac('02:00:00:00:00:aa')), [2, 0, 0, 0, 0, 0xaa]);
+  t.throws(() => parseMac('02:00:00:00:00'), { message: /invalid MAC/ });
+});
