@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isIPv4, isIPv6 } from 'node:net';
-import { parseAddr, parseMac } from '../dist/src/core/addr.js';
+import { parseAddr, parseMac, writeAddr } from '../dist/src/core/addr.js';
 
 test('parseAddr accepts exactly the IPv4/IPv6 strings node accepts; IPv4 bytes are the four parts', (t) => {
   const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('', '00', '01', '007', '1a', ' 1', '-1', '256', '1e2'));
@@ -27,4 +27,14 @@ test('parseMac: cached parses are copies; bad MACs still throw', (t) => {
   a[0] = 0xff;
   t.deepEqual(Array.from(parseMac('02:00:00:00:00:aa')), [2, 0, 0, 0, 0, 0xaa]);
   t.throws(() => parseMac('02:00:00:00:00'), { message: /invalid MAC/ });
+});
+
+test('writeAddr writes parseAddr bytes in place and zero-pads IPv4', (t) => {
+  const out = new Uint8Array(40).fill(0xee);
+  t.is(writeAddr('10.1.2.3', out, 4), 4);
+  t.deepEqual(Array.from(out.subarray(4, 20)), Array.from(parseAddr('10.1.2.3').bytes));
+  t.is(out[3], 0xee); t.is(out[20], 0xee);
+  t.is(writeAddr('fd00::1', out, 20), 6);
+  t.deepEqual(Array.from(out.subarray(20, 36)), Array.from(parseAddr('fd00::1').bytes));
+  t.throws(() => writeAddr('10.1.2', out, 0), { message: /invalid IP/ });
 });

@@ -4,6 +4,7 @@ import { Compiler, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, identify } from '../model/schema.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
 import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
+import { upsertBackendCount, upsertBackendsHead } from '../core/backend-table.js';
 import type { Dataplane } from '../core/dataplane-types.js';
 import { StateStore, type DesiredState } from '../state/store.js';
 
@@ -79,10 +80,11 @@ function diffView(ch: Change): DiffView {
   const v: DiffView = {
     frontendsUpsert: cap(d.frontendsUpsert).map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
     frontendsRemove: cap(d.frontendsRemove).map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
-    backendsUpsert: cap(d.backendsUpsert).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
+    backendsUpsert: upsertBackendsHead(d, DIFF_LIST_MAX).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
     backendsRemove: cap(d.backendsRemove).map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
-    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: d.backendsUpsert.length, backendsRemove: d.backendsRemove.length },
-    truncated: [d.frontendsUpsert, d.frontendsRemove, d.backendsUpsert, d.backendsRemove].some((x) => x.length > DIFF_LIST_MAX),
+    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: upsertBackendCount(d), backendsRemove: d.backendsRemove.length },
+    // a full compile's backends stay in the compiler's columns: counted, not listed in full
+    truncated: [d.frontendsUpsert.length, d.frontendsRemove.length, upsertBackendCount(d), d.backendsRemove.length].some((n) => n > DIFF_LIST_MAX),
   };
   if (d.routes) v.routes = d.routes;
   if (d.snat) v.snat = d.snat;
@@ -226,5 +228,5 @@ export class ControlPlaneCore {
 }
 
 export function isDiffEmpty(d: IrDiff): boolean {
-  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !d.backendsUpsert.length && !d.backendsRemove.length && !d.routes && !d.snat;
+  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !upsertBackendCount(d) && !d.backendsRemove.length && !d.routes && !d.snat;
 }

@@ -19,9 +19,9 @@ import { nftRuleset, loadNft, countNftServiceElements, nftUpdateOneEndpoint, nft
 import { withNamespaces, commandExists, run } from './peers/netns.js';
 import { Progress, round } from './report.js';
 import { validateAll } from '../model/schema.js';
-import { Compiler, compileAll } from '../compiler/compiler.js';
+import { Compiler } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
-import { emptyIr, diffIr, type Ir } from '../core/ir.js';
+import type { Ir } from '../core/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
 import { createRequire } from 'node:module';
@@ -225,12 +225,13 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   const t0 = performance.now();
   const objects: ModelObject[] = validateAll(raws);
   const f1 = minorFaults(), t1 = performance.now();
-  const compiler: Compiler = compileAll(objects);
+  const compiler = new Compiler();
+  const full = compiler.change({ upsert: objects }); // what compileAll does; the diff is what the daemon applies
   const ir: Ir = compiler.ir;
   const t2 = performance.now(), f2 = minorFaults();
   const dp = new LocalDataplane({ flows: 4096 });
   const t3 = performance.now();
-  await dp.apply(diffIr(emptyIr(), ir), ir);
+  await dp.apply(full.diff, ir);
   const t4 = performance.now();
   if (dp.core.ir.frontends.size !== svcs.length) {
     throw new Error(`wdp programmed ${dp.core.ir.frontends.size} frontends for ${svcs.length} services`);

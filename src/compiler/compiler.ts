@@ -11,6 +11,8 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
+import { IdMap } from '../core/idmap.js';
+import { BackendTable, setLazyBackendUpserts } from '../core/backend-table.js';
 import { maglevTableByAddr, slabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -40,7 +42,11 @@ export interface Change {
 
 /** What a service compiled to last time: its frontends and backends (deduplicated, ids distinct)
  * — also where its ids are looked up when it is recompiled. */
-interface ServiceOutput { fronts: IrFrontend[]; backs: IrBackend[]; warnings: string[] }
+interface ServiceOutput { fronts: IrFrontend[]; backs: number[]; warnings: string[] }
+
+/** What compileService builds: the frontends, and the backends as short-lived objects with, in
+ * parallel, their owner and next-hop indexes in the BackendTable (for its object-free put()). */
+interface CompiledService { fronts: IrFrontend[]; backs: IrBackend[]; owners: number[]; hops: number[]; warnings: string[] }
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
@@ -138,7 +144,9 @@ function claimKeys(s: ServiceSpec): string[] {
 }
 
 export class Compiler {
-  readonly ir: Ir = emptyIr();
+  // backends by column (src/core/backend-table.ts): a full compile makes no object per backend
+  private readonly bt = new BackendTable();
+  readonly ir: Ir = { frontends: new IdMap<IrFrontend>(), backends: this.bt, routes: [] };
   private readonly services = new Map<string, ServiceSpec>();
   private readonly slices = new Map<string, SliceSpec>();
   private readonly slicesByService = new Map<string, string[]>(); // slice keys, sorted
@@ -170,7 +178,7 @@ export class Compiler {
   serviceCount(): number { return this.services.size; }
   sliceCount(): number { return this.slices.size; }
   frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts.map((f) => f.id) ?? []; }
-  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs.map((b) => b.id) ?? []; }
+  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs.slice() ?? []; }
   warningsOf(serviceKey: string): string[] { return this.outputs.get(serviceKey)?.warnings ?? []; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
   idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
@@ -348,15 +356,23 @@ export class Compiler {
       };
 
       const releaseFront: number[] = [], releaseBack: number[] = [];
+      const freshBackIds: number[] = []; // a fresh compile's backends, written to the table directly
       const warnings: string[] = [];
       const order = [...dirty].sort(); // default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
       for (const key of order) {
         const svc = this.services.get(key);
         const prev = fresh ? undefined : this.outputs.get(key);
-        const out: ServiceOutput = svc ? this.compileService(svc, undo, prev) : { fronts: [], backs: [], warnings: [] };
+        const out: CompiledService = svc ? this.compileService(svc, undo, prev) : { fronts: [], backs: [], owners: [], hops: [], warnings: [] };
+        const backIds: number[] = new Array(out.backs.length);
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
-          const old = fresh ? undefined : this.ir.backends.get(b.id);
+          backIds[i] = b.id;
+          if (fresh) { // straight into the columns; the object is garbage after this line
+            this.bt.put(b.id, out.owners[i], b.addr, b.family, b.port, b.state, out.hops[i], b.nodeName, b.zone);
+            freshBackIds.push(b.id);
+            continue;
+          }
+          const old = this.bt.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
         for (let i = 0; i < out.fronts.length; i++) {
@@ -365,20 +381,22 @@ export class Compiler {
           if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
         }
         if (prev) { // ids the service no longer uses (compileService reused the others)
-          const fs = new Set<number>(), bs = new Set<number>();
+          const fs = new Set<number>(), bs = new Set<number>(backIds);
           for (const f of out.fronts) fs.add(f.id);
-          for (const b of out.backs) bs.add(b.id);
           for (const f of prev.fronts) if (!fs.has(f.id)) releaseFront.push(f.id);
-          for (const b of prev.backs) if (!bs.has(b.id)) releaseBack.push(b.id);
+          for (const id of prev.backs) if (!bs.has(id)) releaseBack.push(id);
         }
-        mapSet(this.outputs, key, svc || out.fronts.length || out.backs.length ? out : undefined);
+        const stored: ServiceOutput = { fronts: out.fronts, backs: backIds, warnings: out.warnings };
+        mapSet(this.outputs, key, svc || out.fronts.length || backIds.length ? stored : undefined);
         for (const w of out.warnings) warnings.push(w);
       }
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
-      if (!this.node && diff.backendsUpsert.length)
-        warnings.push(`no NodeConfig applied: ${diff.backendsUpsert.length} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
+      if (fresh) setLazyBackendUpserts(diff, this.bt, freshBackIds);
+      const upsertedBacks = fresh ? freshBackIds.length : diff.backendsUpsert.length;
+      if (!this.node && upsertedBacks)
+        warnings.push(`no NodeConfig applied: ${upsertedBacks} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
       for (const o of upserts) if (o.kind === 'EndpointSlice' && !o.service)
         warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
 
@@ -393,7 +411,7 @@ export class Compiler {
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
       if (fresh) { // everything this change programmed is new: undoing it removes it all
         undoDiff.frontendsRemove = diff.frontendsUpsert.map((f) => f.id);
-        undoDiff.backendsRemove = diff.backendsUpsert.map((b) => b.id);
+        undoDiff.backendsRemove = freshBackIds.slice();
       }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
@@ -488,15 +506,16 @@ export class Compiler {
   /** Compiles one service. Ids it had before (`prev`) are reused for what they named; anything
    * new gets a fresh id. Costs O(endpoints) plus one Maglev table per (port, family, local-only)
    * set its frontends ask for; the lookup maps of previous ids are built only on a recompile. */
-  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined): ServiceOutput {
-    const fronts: IrFrontend[] = [], backs: IrBackend[] = [], warnings: string[] = [];
-    if (svc.headless || svc.type === 'ExternalName') return { fronts, backs, warnings };
+  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined): CompiledService {
+    const fronts: IrFrontend[] = [], backs: IrBackend[] = [], owners: number[] = [], hops: number[] = [], warnings: string[] = [];
+    if (svc.headless || svc.type === 'ExternalName') return { fronts, backs, owners, hops, warnings };
+    const bt = this.bt;
     const sliceKeys = this.slicesByService.get(svc.key);
     const nodeName = this.node?.name;
     let unresolved: string[] | null = null;
     const aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
     let prevBack: Map<string, number> | null = null, prevFront: Map<string, number> | null = null;
-    if (prev && prev.backs.length) { prevBack = new Map(); for (const b of prev.backs) prevBack.set(`${b.portName}|${b.addr}|${b.port}`, b.id); }
+    if (prev && prev.backs.length) { prevBack = new Map(); for (const id of prev.backs) prevBack.set(`${bt.portNameOf(id)}|${bt.addrOf(id)}|${bt.targetPortOf(id)}`, id); }
     if (prev && prev.fronts.length) { prevFront = new Map(); for (const f of prev.fronts) prevFront.set(`${f.portName}|${f.kind}|${f.addr}`, f.id); }
     const cands = this.cands;
     // the current port's frontends start at fronts[portStart]; one Maglev set per (family,
@@ -528,6 +547,7 @@ export class Compiler {
 
     for (const port of svc.ports) {
       sp = port;
+      const owner = bt.ownerOf(svc.key, sp.name);
       // candidates in listed order. A backend listed twice (in two slices, or twice in one) is one
       // backend whose best state wins; found by a scan while the port is small, by an address
       // index beyond that
@@ -564,7 +584,7 @@ export class Compiler {
           if (ep.zone) b.zone = ep.zone;
           if (seen !== null && !seen.has(addr)) seen.set(addr, cands.length);
           cands.push(b);
-          backs.push(b);
+          backs.push(b); owners.push(owner); hops.push(res ? bt.hopOfObject(res) : 0);
         }
       }
 
@@ -584,7 +604,7 @@ export class Compiler {
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }
-    return { fronts, backs, warnings };
+    return { fronts, backs, owners, hops, warnings };
   }
 
   /** The backends a frontend of the current port spreads over (this.cands, one family; only this

@@ -27,6 +27,16 @@ function dottedQuad(s: string, bytes: Uint8Array): boolean {
   return k === 4;
 }
 
+/** parseAddr(s).bytes written to out[off..off+16) — 16 bytes, IPv4 zero-padded — without the
+ * two allocations (the table writer's per-backend path). Throws like parseAddr. */
+export function writeAddr(s: string, out: Uint8Array, off: number): Family {
+  if (dottedQuad(s, quad)) { out.set(quad, off); out.fill(0, off + 4, off + 16); return 4; }
+  const a = parseAddr(s);
+  out.set(a.bytes, off);
+  return a.family;
+}
+const quad = new Uint8Array(4);
+
 export function parseAddr(s: string): Addr {
   const bytes = new Uint8Array(16);
   if (dottedQuad(s, bytes)) return { family: 4, bytes };

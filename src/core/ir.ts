@@ -6,6 +6,7 @@
 // core needs to decide a packet's fate is here — nothing about Kubernetes objects is.
 import * as L from '../../assembly/layout.js';
 import { IdMap } from './idmap.js';
+import { upsertBackendCount } from './backend-table.js';
 
 export type Proto = 'TCP' | 'UDP' | 'SCTP';
 export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
@@ -117,7 +118,7 @@ export function diffIr(prev: Ir, next: Ir): IrDiff {
 }
 
 export function isEmptyDiff(d: IrDiff): boolean {
-  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !d.backendsUpsert.length &&
+  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !upsertBackendCount(d) &&
     !d.backendsRemove.length && !d.routes && !d.snat;
 }
 

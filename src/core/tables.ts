@@ -13,7 +13,9 @@
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrDiff, IrFrontend, IrRoute } from './ir.js';
 import { emptyIr, PROTO_NUMBER } from './ir.js';
-import { parseAddr, parseCidr, parseMacShared as parseMac } from './addr.js';
+import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from './addr.js';
+const scratch16 = new Uint8Array(16); // validate()'s parse target
+import { BackendTable, forEachUpsertBackend, setLazyBackendUpserts } from './backend-table.js';
 import { addrWords, hashWords } from './hash.js';
 import type { Core } from './host.js';
 
@@ -133,10 +135,10 @@ export class TableWriter {
       f.sourceRanges.forEach(parseCidr);
       for (const b of f.maglev) if (b === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
     }
-    for (const b of diff.backendsUpsert) {
+    forEachUpsertBackend(diff, (b) => {
       if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
-      parseAddr(b.addr); parseMac(b.dstMac); parseMac(b.srcMac);
-    }
+      writeAddr(b.addr, scratch16, 0); parseMac(b.dstMac); parseMac(b.srcMac);
+    });
     for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
   }
 
@@ -186,7 +188,7 @@ export class TableWriter {
     for (const id of diff.frontendsRemove) this.keys.delete(id);
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
-    for (const b of diff.backendsUpsert) this.backendIds.add(b.id);
+    forEachUpsertBackend(diff, (b) => { this.backendIds.add(b.id); });
     this.account(diff, next, this.placement);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
@@ -221,7 +223,7 @@ export class TableWriter {
     for (const id of diff.backendsRemove) {
       this.core.u8.fill(0, s.backend + id * L.BE_SIZE, s.backend + (id + 1) * L.BE_SIZE);
     }
-    for (const b of diff.backendsUpsert) this.writeBackend(s, b);
+    forEachUpsertBackend(diff, (b) => this.writeBackend(s, b));
     for (const f of diff.frontendsUpsert) {
       const old = prev.get(f.id);
       const p = placement.get(f.id)!;
@@ -261,7 +263,7 @@ export class TableWriter {
     const u8 = this.core.u8, dv = this.core.dv;
     const e = s.backend + b.id * L.BE_SIZE;
     u8.fill(0, e, e + L.BE_SIZE);
-    u8.set(parseAddr(b.addr).bytes, e + L.BE_ADDR);
+    writeAddr(b.addr, u8, e + L.BE_ADDR);
     dv.setUint16(e + L.BE_PORT, b.port, true);
     u8[e + L.BE_FAMILY] = b.family;
     u8[e + L.BE_STATE] = b.state;
@@ -353,7 +355,7 @@ export class TableWriter {
       maglevWords += f.maglev.length - (p?.maglevLen ?? 0);
       cidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    for (const b of diff.backendsUpsert) if (b.id > maxBack) maxBack = b.id;
+    forEachUpsertBackend(diff, (b) => { if (b.id > maxBack) maxBack = b.id; });
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
@@ -382,13 +384,13 @@ export class TableWriter {
       this.totalMaglev += f.maglev.length - (p?.maglevLen ?? 0);
       this.totalCidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    for (const b of diff.backendsUpsert) if (b.id > this.maxBack) this.maxBack = b.id;
+    forEachUpsertBackend(diff, (b) => { if (b.id > this.maxBack) this.maxBack = b.id; });
   }
 
   private grownCaps(next: Ir, force: boolean): TableCapacities {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
     for (const f of next.frontends.values()) { maxFront = Math.max(maxFront, f.id); maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; }
-    for (const b of next.backends.values()) maxBack = Math.max(maxBack, b.id);
+    for (const id of next.backends.keys()) maxBack = Math.max(maxBack, id);
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
     return {
@@ -432,8 +434,11 @@ export class TableWriter {
     }
     const full: IrDiff = {
       frontendsUpsert: ids.map((id) => next.frontends.get(id)!), frontendsRemove: [],
-      backendsUpsert: [...next.backends.values()], backendsRemove: [], routes: next.routes,
+      backendsUpsert: [], backendsRemove: [], routes: next.routes,
     };
+    // every backend: read from the columns when the Ir keeps them so (no object per backend)
+    if (next.backends instanceof BackendTable) setLazyBackendUpserts(full, next.backends, [...next.backends.keys()]);
+    else full.backendsUpsert = [...next.backends.values()];
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
     const removedBacks = [...this.backendIds].filter((id) => !next.backends.has(id));
     for (const s of sets) {

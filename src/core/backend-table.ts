@@ -1,0 +1,217 @@
+// The compiler's backends, stored by column instead of one object per backend.
+//
+//   id ─┬─ addr[id]      string   (the endpoint address, as validated)
+//       ├─ nodeName[id]  string | undefined
+//       ├─ zone[id]      string | undefined
+//       ├─ owner[id]     u32 ──▶ owners[k]  = { service, portName }   one per service port
+//       ├─ hop[id]       u32 ──▶ hops[k]    = { outPort, dstMac, srcMac }   one per next hop (0 = none)
+//       ├─ port[id]      u16
+//       ├─ family[id]    u8 (4 | 6; 0 = no backend with this id)
+//       └─ state[id]     u8 (L.BES_*)
+//
+// Why: a full compile at 10k services x 10 endpoints made 100k IrBackend objects (~110 bytes each
+// without pointer compression). Every one survived two scavenges (copied twice) and its first
+// touch of fresh heap pages was a page fault — on the CI VM the objects alone were ~11 MB and
+// ~50 ms. Columns are ~40 bytes per backend in a few large arrays that are allocated once and
+// never copied by the scavenger; the strings are shared with the model objects.
+//
+// It is a Map<number, IrBackend> to everything else: get() and the iterators build a fresh object
+// per call (cheap, short-lived: listings and small diffs), set() stores one. Bulk readers — the
+// table writer on a full apply — use load() into one reused object instead (forEachUpsertBackend).
+import * as L from '../../assembly/layout.js';
+import type { Family, IrBackend, IrDiff } from './ir.js';
+
+interface Owner { service: string; portName: string }
+interface Hop { outPort: number; dstMac: string; srcMac: string }
+const NO_MAC = '00:00:00:00:00:00';
+
+export class BackendTable implements Map<number, IrBackend> {
+  private addr: Array<string | undefined> = [undefined];
+  private nodeName: Array<string | undefined> = [undefined];
+  private zone: Array<string | undefined> = [undefined];
+  private owner = new Uint32Array(1024);
+  private hop = new Uint32Array(1024);
+  private portOf = new Uint16Array(1024);
+  private familyOf = new Uint8Array(1024);
+  private stateOf = new Uint8Array(1024);
+  private count = 0;
+  private readonly owners: Owner[] = [];
+  private readonly ownerIndex = new Map<string, Map<string, number>>(); // service -> portName -> k
+  private readonly hops: Hop[] = [{ outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC }];
+  private readonly hopIndex = new Map<string, number>();
+  private readonly hopByObject = new WeakMap<object, number>();
+  /** Bumped by every change: a lazy diff refuses to read a table that moved on (stale data). */
+  version = 0;
+
+  get size(): number { return this.count; }
+  get [Symbol.toStringTag](): string { return 'BackendTable'; }
+  /** One past the highest id slot allocated (ids below it may or may not be present). */
+  get idLimit(): number { return this.addr.length; }
+
+  // ---- interning (per service port, per next hop) -----------------------------------------
+  /** The index of (service, portName); the compiler asks once per service port. */
+  ownerOf(service: string, portName: string): number {
+    let byPort = this.ownerIndex.get(service);
+    if (!byPort) { byPort = new Map(); this.ownerIndex.set(service, byPort); }
+    let k = byPort.get(portName);
+    if (k === undefined) { k = this.owners.length; this.owners.push({ service, portName }); byPort.set(portName, k); }
+    return k;
+  }
+  /** The index of a next hop; 0 is "none" (PORT_NONE, zero MACs). */
+  hopOf(outPort: number, dstMac: string, srcMac: string): number {
+    if (outPort === L.PORT_NONE && dstMac === NO_MAC && srcMac === NO_MAC) return 0;
+    const key = `${outPort}|${dstMac}|${srcMac}`;
+    let k = this.hopIndex.get(key);
+    if (k === undefined) { k = this.hops.length; this.hops.push({ outPort, dstMac, srcMac }); this.hopIndex.set(key, k); }
+    return k;
+  }
+
+  /** hopOf for a next-hop object the caller shares between backends (the compiler's resolved
+   * neighbours and routes): one lookup by identity instead of a key string per backend. */
+  hopOfObject(h: Hop): number {
+    let k = this.hopByObject.get(h);
+    if (k === undefined) { k = this.hopOf(h.outPort, h.dstMac, h.srcMac); this.hopByObject.set(h, k); }
+    return k;
+  }
+
+  // ---- column writes ------------------------------------------------------------------------
+  private reserve(id: number): void {
+    if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`backend id ${id} out of range 1..16777215`);
+    while (this.addr.length <= id) { this.addr.push(undefined); this.nodeName.push(undefined); this.zone.push(undefined); }
+    if (id >= this.owner.length) {
+      let n = this.owner.length;
+      while (n <= id) n *= 2;
+      const grow = <T extends Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b; };
+      this.owner = grow(this.owner, (k) => new Uint32Array(k)); this.hop = grow(this.hop, (k) => new Uint32Array(k));
+      this.portOf = grow(this.portOf, (k) => new Uint16Array(k));
+      this.familyOf = grow(this.familyOf, (k) => new Uint8Array(k)); this.stateOf = grow(this.stateOf, (k) => new Uint8Array(k));
+    }
+  }
+
+  /** Stores one backend from its parts, no object (the compiler's bulk path). */
+  put(id: number, owner: number, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
+    this.reserve(id);
+    if (this.familyOf[id] === 0) this.count++;
+    this.addr[id] = addr; this.nodeName[id] = nodeName; this.zone[id] = zone;
+    this.owner[id] = owner; this.hop[id] = hop; this.portOf[id] = port; this.familyOf[id] = family; this.stateOf[id] = state;
+    this.version++;
+  }
+
+  set(id: number, b: IrBackend): this {
+    this.put(id, this.ownerOf(b.service, b.portName), b.addr, b.family, b.port, b.state, this.hopOf(b.outPort, b.dstMac, b.srcMac), b.nodeName, b.zone);
+    return this;
+  }
+
+  delete(id: number): boolean {
+    if (!this.has(id)) return false;
+    this.familyOf[id] = 0; this.addr[id] = undefined; this.nodeName[id] = undefined; this.zone[id] = undefined;
+    this.count--;
+    this.version++;
+    return true;
+  }
+
+  clear(): void {
+    this.addr = [undefined]; this.nodeName = [undefined]; this.zone = [undefined];
+    this.familyOf.fill(0);
+    this.count = 0;
+    this.version++;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+  has(id: number): boolean { return id >= 1 && id < this.addr.length && this.familyOf[id] !== 0; }
+
+  /** The fields that name a backend within its service (what the compiler looks previous ids up by). */
+  addrOf(id: number): string | undefined { return this.has(id) ? this.addr[id] : undefined; }
+  targetPortOf(id: number): number { return this.portOf[id]; }
+  portNameOf(id: number): string { return this.owners[this.owner[id]].portName; }
+
+  /** Fills `out` with backend `id` (which must exist) and returns it: one object reused for a
+   * whole pass, so a bulk reader allocates nothing. */
+  load(id: number, out: IrBackend): IrBackend {
+    const o = this.owners[this.owner[id]], h = this.hops[this.hop[id]];
+    out.id = id; out.service = o.service; out.portName = o.portName; out.addr = this.addr[id]!;
+    out.family = this.familyOf[id] as Family; out.port = this.portOf[id]; out.state = this.stateOf[id];
+    out.outPort = h.outPort; out.dstMac = h.dstMac; out.srcMac = h.srcMac;
+    out.nodeName = this.nodeName[id]; out.zone = this.zone[id];
+    return out;
+  }
+
+  get(id: number): IrBackend | undefined {
+    if (!this.has(id)) return undefined;
+    const o = this.owners[this.owner[id]], h = this.hops[this.hop[id]];
+    // the same shape the compiler's literals have: optional fields only when present
+    const b: IrBackend = {
+      id, service: o.service, portName: o.portName, addr: this.addr[id]!, family: this.familyOf[id] as Family, port: this.portOf[id],
+      state: this.stateOf[id], outPort: h.outPort, dstMac: h.dstMac, srcMac: h.srcMac,
+    };
+    const node = this.nodeName[id], zone = this.zone[id];
+    if (node !== undefined) b.nodeName = node;
+    if (zone !== undefined) b.zone = zone;
+    return b;
+  }
+
+  forEach(fn: (value: IrBackend, id: number, map: Map<number, IrBackend>) => void, thisArg?: unknown): void {
+    for (const [id, b] of this.entries()) fn.call(thisArg, b, id, this);
+  }
+  *keys(): IterableIterator<number> { for (let id = 1; id < this.addr.length; id++) if (this.familyOf[id] !== 0) yield id; }
+  *values(): IterableIterator<IrBackend> { for (const id of this.keys()) yield this.get(id)!; }
+  *entries(): IterableIterator<[number, IrBackend]> { for (const id of this.keys()) yield [id, this.get(id)!]; }
+  [Symbol.iterator](): IterableIterator<[number, IrBackend]> { return this.entries(); }
+}
+
+// ---- diffs whose backends stay in the table until someone asks -----------------------------
+
+interface LazySource { table: BackendTable; ids: number[]; version: number }
+const lazySources = new WeakMap<IrDiff, LazySource>();
+
+/** Makes `diff.backendsUpsert` the backends `ids` of `table`, built only if something reads the
+ * property. A full compile's diff lists every backend; the table writer reads them through
+ * forEachUpsertBackend without objects. The table must not change before the diff is consumed
+ * (the compiler's next change() would change it): a stale read throws instead of lying. */
+export function setLazyBackendUpserts(diff: IrDiff, table: BackendTable, ids: number[]): void {
+  const src: LazySource = { table, ids, version: table.version };
+  lazySources.set(diff, src);
+  Object.defineProperty(diff, 'backendsUpsert', {
+    enumerable: true, configurable: true,
+    get(this: IrDiff) {
+      checkFresh(src);
+      const v = ids.map((id) => table.get(id)!);
+      Object.defineProperty(this, 'backendsUpsert', { value: v, enumerable: true, writable: true, configurable: true });
+      lazySources.delete(this);
+      return v;
+    },
+    set(this: IrDiff, v: IrBackend[]) {
+      Object.defineProperty(this, 'backendsUpsert', { value: v, enumerable: true, writable: true, configurable: true });
+      lazySources.delete(this);
+    },
+  });
+}
+
+function checkFresh(src: LazySource): void {
+  if (src.table.version !== src.version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');
+}
+
+const cursor: IrBackend = { id: 0, service: '', portName: '', addr: '', family: 4, port: 0, state: 0, outPort: 0, dstMac: NO_MAC, srcMac: NO_MAC, nodeName: undefined, zone: undefined };
+
+/** Calls fn for every backend the diff upserts. For a lazy diff the argument is one reused object
+ * (fn must not keep it); otherwise the diff's own objects. */
+export function forEachUpsertBackend(diff: IrDiff, fn: (b: IrBackend) => void): void {
+  const src = lazySources.get(diff);
+  if (!src) { for (const b of diff.backendsUpsert) fn(b); return; }
+  checkFresh(src);
+  for (const id of src.ids) fn(src.table.load(id, cursor));
+}
+
+/** diff.backendsUpsert.length without building a lazy diff's objects. */
+export function upsertBackendCount(diff: IrDiff): number {
+  const src = lazySources.get(diff);
+  return src ? src.ids.length : diff.backendsUpsert.length;
+}
+
+/** The first n upserted backends as objects (listings that cap their length). */
+export function upsertBackendsHead(diff: IrDiff, n: number): IrBackend[] {
+  const src = lazySources.get(diff);
+  if (!src) return diff.backendsUpsert.slice(0, n);
+  checkFresh(src);
+  return src.ids.slice(0, n).map((id) => src.table.get(id)!);
+}
