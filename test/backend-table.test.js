@@ -1,0 +1,56 @@
+// BackendTable (the compiler's column store of backends) behaves as a Map<number, IrBackend>, and
+// lazy full-compile diffs read the same backends as real ones — until the table moves on.
+import test from 'ava';
+import fc from 'fast-check';
+import { BackendTable, setLazyBackendUpserts, forEachUpsertBackend, upsertBackendCount, upsertBackendsHead } from '../dist/src/core/backend-table.js';
+import { L } from '../dist/src/core/ir.js';
+
+const backendArb = fc.record({
+  id: fc.integer({ min: 1, max: 3000 }),
+  service: fc.constantFrom('default/a', 'default/b', 'shop/web'),
+  portName: fc.constantFrom('', 'http', 'dns'),
+  addr: fc.constantFrom('10.0.0.1', '10.0.0.2', 'fd00::5'),
+  family: fc.constantFrom(4, 6),
+  port: fc.integer({ min: 1, max: 65535 }),
+  state: fc.constantFrom(L.BES_READY, L.BES_TERMINATING_SERVING, L.BES_NOT_SERVING),
+  outPort: fc.constantFrom(L.PORT_NONE, 1, 2),
+  dstMac: fc.constantFrom('00:00:00:00:00:00', '02:00:00:00:00:01'),
+  srcMac: fc.constantFrom('00:00:00:00:00:00', '02:00:00:00:00:aa'),
+  nodeName: fc.option(fc.constantFrom('node-a', 'node-b'), { nil: undefined }),
+  zone: fc.option(fc.constantFrom('z1'), { nil: undefined }),
+}).map((b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)));
+
+test('set / get / delete / iterate agree with a Map', (t) => {
+  fc.assert(fc.property(fc.array(fc.oneof(backendArb, fc.integer({ min: 1, max: 3000 })), { maxLength: 60 }), (ops) => {
+    const bt = new BackendTable(), m = new Map();
+    for (const op of ops) {
+      if (typeof op === 'number') { t.is(bt.delete(op), m.delete(op)); continue; }
+      bt.set(op.id, op); m.set(op.id, op);
+    }
+    t.is(bt.size, m.size);
+    const sorted = [...m.entries()].sort((a, b) => a[0] - b[0]);
+    t.deepEqual([...bt.entries()], sorted);
+    for (const [id, b] of sorted) { t.true(bt.has(id)); t.deepEqual(bt.get(id), b); }
+    t.false(bt.has(0)); t.is(bt.get(99999), undefined);
+    return true;
+  }), { numRuns: 300, seed: 8 });
+});
+
+test('a lazy diff lists the table\'s backends without objects, materialises on demand, and refuses stale reads', (t) => {
+  const bt = new BackendTable();
+  const b = (id, addr) => ({ id, service: 'default/a', portName: 'http', addr, family: 4, port: 8080, state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa', nodeName: 'n' });
+  bt.set(1, b(1, '10.0.0.1')); bt.set(2, b(2, '10.0.0.2'));
+  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+  setLazyBackendUpserts(diff, bt, [2, 1]);
+  t.is(upsertBackendCount(diff), 2);
+  const seen = [];
+  forEachUpsertBackend(diff, (x) => seen.push(`${x.id} ${x.addr}`));
+  t.deepEqual(seen, ['2 10.0.0.2', '1 10.0.0.1']);
+  t.deepEqual(upsertBackendsHead(diff, 1), [b(2, '10.0.0.2')]);
+  t.deepEqual(JSON.parse(JSON.stringify(diff)).backendsUpsert, [b(2, '10.0.0.2'), b(1, '10.0.0.1')]);
+  const stale = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+  setLazyBackendUpserts(stale, bt, [1]);
+  bt.set(3, b(3, '10.0.0.3'));
+  t.throws(() => stale.backendsUpsert, { message: /after the compiler changed again/ });
+  t.throws(() => forEachUpsertBackend(stale, () => {}), { message: /after the compiler changed again/ });
+});
