@@ -22,6 +22,7 @@ import {
 
 const NO_MAC = '00:00:00:00:00:00';
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
+const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
 /** The backends one frontend spreads over and its Maglev table; shared by the port's frontends that ask for the same set. */
 interface ActiveSet { ids: number[]; table: Uint32Array; fallback: boolean }
@@ -44,9 +45,29 @@ export interface Change {
  * — also where its ids are looked up when it is recompiled. */
 interface ServiceOutput { fronts: IrFrontend[]; backs: number[]; warnings: string[] }
 
-/** What compileService builds: the frontends, and the backends as short-lived objects with, in
- * parallel, their owner and next-hop indexes in the BackendTable (for its object-free put()). */
-interface CompiledService { fronts: IrFrontend[]; backs: IrBackend[]; owners: number[]; hops: number[]; warnings: string[] }
+/** What compileService builds: the frontends, the backend ids, and — unless it wrote them to the
+ * BackendTable itself (a fresh compile) — the backends as objects to compare and diff. */
+interface CompiledService { fronts: IrFrontend[]; backIds: number[]; backs: IrBackend[]; warnings: string[] }
+
+/** One service port's candidate backends, by column: scratch reused for every port, so a full
+ * compile makes no object per endpoint (100k short-lived objects were ~11 MB of young-generation
+ * churn, two or three extra scavenges per compile). */
+class Candidates {
+  n = 0;
+  readonly id: number[] = []; readonly addr: string[] = []; readonly port: number[] = []; readonly family: Family[] = [];
+  readonly state: number[] = []; readonly node: Array<string | undefined> = []; readonly zone: Array<string | undefined> = [];
+  readonly res: Array<Resolved | null> = [];
+  push(id: number, addr: string, port: number, family: Family, state: number, node: string | undefined, zone: string | undefined, res: Resolved | null): void {
+    const i = this.n++;
+    this.id[i] = id; this.addr[i] = addr; this.port[i] = port; this.family[i] = family; this.state[i] = state;
+    this.node[i] = node; this.zone[i] = zone; this.res[i] = res;
+  }
+  /** Drops the references (strings, next hops) so scratch holds nothing between compiles. */
+  release(): void {
+    this.n = 0;
+    this.addr.length = 0; this.node.length = 0; this.zone.length = 0; this.res.length = 0;
+  }
+}
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
@@ -162,7 +183,7 @@ export class Compiler {
   private tableAlloc: ((words: number) => Uint32Array) | undefined; // set during bulk (fresh) compiles
   // compileService's scratch for one service port's candidates (reused: the compiler is
   // synchronous and not re-entrant): the backends in listed order
-  private readonly cands: IrBackend[] = [];
+  private readonly cands = new Candidates();
   private readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
   private readonly readyIdx: number[] = [];       // activeSet's scratch: indexes into cands
   private readonly terminatingIdx: number[] = [];
@@ -179,7 +200,7 @@ export class Compiler {
   sliceCount(): number { return this.slices.size; }
   frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts.map((f) => f.id) ?? []; }
   backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs.slice() ?? []; }
-  warningsOf(serviceKey: string): string[] { return this.outputs.get(serviceKey)?.warnings ?? []; }
+  warningsOf(serviceKey: string): string[] { return [...(this.outputs.get(serviceKey)?.warnings ?? [])]; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
   idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
 
@@ -362,16 +383,12 @@ export class Compiler {
       for (const key of order) {
         const svc = this.services.get(key);
         const prev = fresh ? undefined : this.outputs.get(key);
-        const out: CompiledService = svc ? this.compileService(svc, undo, prev) : { fronts: [], backs: [], owners: [], hops: [], warnings: [] };
-        const backIds: number[] = new Array(out.backs.length);
+        // from empty, compileService writes the backends into the table itself (no objects)
+        const out: CompiledService = svc ? this.compileService(svc, undo, prev, fresh) : { fronts: [], backIds: [], backs: [], warnings: [] };
+        const backIds = out.backIds;
+        if (fresh) for (const id of backIds) freshBackIds.push(id);
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
-          backIds[i] = b.id;
-          if (fresh) { // straight into the columns; the object is garbage after this line
-            this.bt.put(b.id, out.owners[i], b.addr, b.family, b.port, b.state, out.hops[i], b.nodeName, b.zone);
-            freshBackIds.push(b.id);
-            continue;
-          }
           const old = this.bt.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
@@ -386,7 +403,8 @@ export class Compiler {
           for (const f of prev.fronts) if (!fs.has(f.id)) releaseFront.push(f.id);
           for (const id of prev.backs) if (!bs.has(id)) releaseBack.push(id);
         }
-        const stored: ServiceOutput = { fronts: out.fronts, backs: backIds, warnings: out.warnings };
+        // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
+        const stored: ServiceOutput = { fronts: out.fronts.slice(), backs: backIds, warnings: out.warnings.length ? out.warnings : NO_WARNINGS };
         mapSet(this.outputs, key, svc || out.fronts.length || backIds.length ? stored : undefined);
         for (const w of out.warnings) warnings.push(w);
       }
@@ -506,9 +524,9 @@ export class Compiler {
   /** Compiles one service. Ids it had before (`prev`) are reused for what they named; anything
    * new gets a fresh id. Costs O(endpoints) plus one Maglev table per (port, family, local-only)
    * set its frontends ask for; the lookup maps of previous ids are built only on a recompile. */
-  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined): CompiledService {
-    const fronts: IrFrontend[] = [], backs: IrBackend[] = [], owners: number[] = [], hops: number[] = [], warnings: string[] = [];
-    if (svc.headless || svc.type === 'ExternalName') return { fronts, backs, owners, hops, warnings };
+  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined, direct = false): CompiledService {
+    const fronts: IrFrontend[] = [], backIds: number[] = [], backs: IrBackend[] = [], warnings: string[] = [];
+    if (svc.headless || svc.type === 'ExternalName') return { fronts, backIds, backs, warnings };
     const bt = this.bt;
     const sliceKeys = this.slicesByService.get(svc.key);
     const nodeName = this.node?.name;
@@ -547,11 +565,11 @@ export class Compiler {
 
     for (const port of svc.ports) {
       sp = port;
-      const owner = bt.ownerOf(svc.key, sp.name);
       // candidates in listed order. A backend listed twice (in two slices, or twice in one) is one
       // backend whose best state wins; found by a scan while the port is small, by an address
       // index beyond that
-      cands.length = 0;
+      cands.n = 0;
+      const cAddr = cands.addr, cPort = cands.port;
       let seen: Map<string, number> | null = null;
       if (sliceKeys) for (const sliceKey of sliceKeys) {
         const sl = this.slices.get(sliceKey)!;
@@ -565,27 +583,37 @@ export class Compiler {
           const addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
           const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
           let dup = -1, from = 0;
-          if (cands.length > 32 && seen === null) { // switch to the index: first index per address
+          const n = cands.n;
+          if (n > 32 && seen === null) { // switch to the index: first index per address
             seen = this.candSeen; seen.clear();
-            for (let i = cands.length - 1; i >= 0; i--) seen.set(cands[i].addr, i);
+            for (let i = n - 1; i >= 0; i--) seen.set(cAddr[i], i);
           }
-          if (seen !== null) { const at = seen.get(addr); from = at === undefined ? cands.length : at; }
-          for (let i = from; i < cands.length; i++) if (cands[i].addr === addr && cands[i].port === port) { dup = i; break; }
-          if (dup >= 0) { if (state < cands[dup].state) cands[dup].state = state; continue; }
+          if (seen !== null) { const at = seen.get(addr); from = at === undefined ? n : at; }
+          for (let i = from; i < n; i++) if (cAddr[i] === addr && cPort[i] === port) { dup = i; break; }
+          if (dup >= 0) { if (state < cands.state[dup]) cands.state[dup] = state; continue; }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.be.allocate(undo);
           const res = this.resolve(addr);
           if (!res) (unresolved ??= []).push(addr);
-          const outPort = res ? res.outPort : L.PORT_NONE, dstMac = res ? res.dstMac : NO_MAC, srcMac = res ? res.srcMac : NO_MAC;
-          // nodeName in the literal when there is one (the common case): adding it afterwards
-          // costs a map transition and an out-of-object property store per backend
-          const b: IrBackend = ep.nodeName
-            ? { id, service: svc.key, portName: sp.name, addr, family, port, state, outPort, dstMac, srcMac, nodeName: ep.nodeName }
-            : { id, service: svc.key, portName: sp.name, addr, family, port, state, outPort, dstMac, srcMac };
-          if (ep.zone) b.zone = ep.zone;
-          if (seen !== null && !seen.has(addr)) seen.set(addr, cands.length);
-          cands.push(b);
-          backs.push(b); owners.push(owner); hops.push(res ? bt.hopOfObject(res) : 0);
+          if (seen !== null && !seen.has(addr)) seen.set(addr, n);
+          cands.push(id, addr, port, family, state, ep.nodeName, ep.zone, res);
         }
+      }
+      // the port's backends, final states known: into the table (fresh compile) or as objects
+      const owner = direct ? bt.ownerOf(svc.key, sp.name) : 0;
+      for (let i = 0; i < cands.n; i++) {
+        const id = cands.id[i], res = cands.res[i], node = cands.node[i], zone = cands.zone[i];
+        backIds.push(id);
+        if (direct) {
+          bt.put(id, owner, cAddr[i], cands.family[i], cPort[i], cands.state[i], res ? bt.hopOfObject(res) : 0, node, zone);
+          continue;
+        }
+        const b: IrBackend = {
+          id, service: svc.key, portName: sp.name, addr: cAddr[i], family: cands.family[i], port: cPort[i], state: cands.state[i],
+          outPort: res ? res.outPort : L.PORT_NONE, dstMac: res ? res.dstMac : NO_MAC, srcMac: res ? res.srcMac : NO_MAC,
+        };
+        if (node !== undefined) b.nodeName = node;
+        if (zone !== undefined) b.zone = zone;
+        backs.push(b);
       }
 
       tables.fill(undefined);
@@ -599,12 +627,12 @@ export class Compiler {
       for (const ip of svc.externalIPs) if (!taken(ip)) emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
       for (const ip of svc.lbIngress) if (!taken(ip)) emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
-    cands.length = 0; // hold no backend objects past the call
+    cands.release(); // hold no references past the call
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }
-    return { fronts, backs, owners, hops, warnings };
+    return { fronts, backIds, backs, warnings };
   }
 
   /** The backends a frontend of the current port spreads over (this.cands, one family; only this
@@ -614,17 +642,18 @@ export class Compiler {
     const cands = this.cands;
     const ready = this.readyIdx, terminating = this.terminatingIdx;
     ready.length = 0; terminating.length = 0;
-    for (let i = 0; i < cands.length; i++) {
-      const b = cands[i];
-      if (b.family !== family) continue;
-      if (localNode !== undefined && (localNode === null || b.nodeName !== localNode)) continue;
-      if (b.state === L.BES_READY) ready.push(i); else if (b.state === L.BES_TERMINATING_SERVING) terminating.push(i);
+    const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
+    for (let i = 0; i < cands.n; i++) {
+      if (cFamily[i] !== family) continue;
+      if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
+      const st = cState[i];
+      if (st === L.BES_READY) ready.push(i); else if (st === L.BES_TERMINATING_SERVING) terminating.push(i);
     }
     let active = ready, fallback = false;
     if (!active.length) { active = terminating; fallback = active.length > 0; }
     const n = active.length;
     // Maglev key order ("addr:port"); insertion sort while small: a port has few endpoints, often listed in order
-    const byKey = (x: number, y: number): number => backendKeyCmp(cands[x].addr, cands[x].port, cands[y].addr, cands[y].port);
+    const byKey = (x: number, y: number): number => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]);
     if (n <= 64) {
       for (let i = 1; i < n; i++) {
         const v = active[i];
@@ -635,7 +664,7 @@ export class Compiler {
     } else active.sort(byKey);
     const ids: number[] = new Array(n), addrs = this.keyAddrs, ports = this.keyPorts;
     addrs.length = n; ports.length = n;
-    for (let i = 0; i < n; i++) { const b = cands[active[i]]; ids[i] = b.id; addrs[i] = b.addr; ports[i] = b.port; }
+    for (let i = 0; i < n; i++) { const k = active[i]; ids[i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
     const m = svc.maglevSize ?? defaultMaglevSize(n);
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
     const table = maglevTableByAddr(ids, addrs, ports, m, this.tableAlloc);

@@ -36,7 +36,9 @@ export class BackendTable implements Map<number, IrBackend> {
   private stateOf = new Uint8Array(1024);
   private count = 0;
   private readonly owners: Owner[] = [];
-  private readonly ownerIndex = new Map<string, Map<string, number>>(); // service -> portName -> k
+  // portName -> service -> k: a handful of port names ('', 'http', ...) over 10k services is a
+  // handful of maps; the other way round was one small Map per service (~3 MB at 10k)
+  private readonly ownerIndex = new Map<string, Map<string, number>>();
   private readonly hops: Hop[] = [{ outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC }];
   private readonly hopIndex = new Map<string, number>();
   private readonly hopByObject = new WeakMap<object, number>();
@@ -51,10 +53,10 @@ export class BackendTable implements Map<number, IrBackend> {
   // ---- interning (per service port, per next hop) -----------------------------------------
   /** The index of (service, portName); the compiler asks once per service port. */
   ownerOf(service: string, portName: string): number {
-    let byPort = this.ownerIndex.get(service);
-    if (!byPort) { byPort = new Map(); this.ownerIndex.set(service, byPort); }
-    let k = byPort.get(portName);
-    if (k === undefined) { k = this.owners.length; this.owners.push({ service, portName }); byPort.set(portName, k); }
+    let byService = this.ownerIndex.get(portName);
+    if (!byService) { byService = new Map(); this.ownerIndex.set(portName, byService); }
+    let k = byService.get(service);
+    if (k === undefined) { k = this.owners.length; this.owners.push({ service, portName }); byService.set(service, k); }
     return k;
   }
   /** The index of a next hop; 0 is "none" (PORT_NONE, zero MACs). */
