@@ -770,9 +770,19 @@ function newFlow(f: usize, r: usize, front: u32, reselect: bool): void {
   const tcpf = <u32>load<u8>(r, PR_TCPF);
   const isRst = proto == 6 && (tcpf & TCP_RST) != 0;
   if (!isRst) {
-    if (snat == 0 && ctLookup(replyHash, beAddr, natd, bport | (nport << 16), proto, family) != 0) {
-      // another live flow already owns this reply tuple: its replies would be mistranslated
-      drop(L.REASON_DROP_CT_CLASH); return;
+    const owner = snat == 0 ? ctLookup(replyHash, beAddr, natd, bport | (nport << 16), proto, family) : 0;
+    if (owner != 0) {
+      // Another flow owns this reply tuple (same client port, same backend, other frontend).
+      // A pure SYN may take over the tuple of a flow that is already closing (FIN/RST seen): the
+      // client reused its port for a new connection (Linux picks ephemeral ports per destination),
+      // exactly as hitOrig restarts a closing flow on a fresh SYN of the same tuple. Refusing it
+      // would drop every SYN retransmit until the old flow expires (tcpCloseMs, 10 s).
+      // Anything else: the live owner's replies would be mistranslated.
+      const oe = flowPtr(owner >>> 1);
+      if (proto != 6 || (tcpf & (TCP_SYN | TCP_ACK | TCP_FIN)) != TCP_SYN || load<u8>(oe, L.CT_STATE) != L.CTS_TCP_CLOSING) {
+        drop(L.REASON_DROP_CT_CLASH); return;
+      }
+      if (gLive) ctFree(owner >>> 1);
     }
     fStages |= L.TS_CT_NEW;
     if (gLive) {

@@ -241,6 +241,25 @@ test('reply-tuple clash without SNAT is refused instead of mistranslating replie
   t.is(parseFrame(core.run([reply], T0 + 1, 1)[0].frame).sport, 80);
 });
 
+test('reply-tuple clash: a fresh SYN takes over the tuple of a closing flow (client port reuse)', (t) => {
+  // a client reuses its port for another Service sharing the backend while the first flow closes
+  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1]), fe(2, '10.96.0.11', 80, 'TCP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const core = mkCore(ir);
+  const pkt = (dst, flags) => frame({ src: '10.0.0.5', dst, proto: 'TCP', sport: 5000, dport: 80, flags });
+  const back = (flags) => frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 5000, flags });
+  t.is(core.run([pkt('10.96.0.10', 'S')], T0, 0)[0].reason, 'fwd_nat');
+  core.run([back('SA')], T0 + 1, 1);
+  // still open: a SYN to the other VIP must not steal the tuple
+  t.is(core.run([pkt('10.96.0.11', 'S')], T0 + 2, 0)[0].reason, 'drop_ct_clash');
+  core.run([back('FA')], T0 + 3, 1);
+  core.run([pkt('10.96.0.10', 'FA')], T0 + 4, 0);
+  // closed: only a pure SYN takes over; stray segments stay refused
+  t.is(core.run([pkt('10.96.0.11', 'A')], T0 + 5, 0)[0].reason, 'drop_ct_clash');
+  t.is(core.run([pkt('10.96.0.11', 'S')], T0 + 6, 0)[0].reason, 'fwd_nat');
+  // and the replies now belong to the new flow
+  t.is(parseFrame(core.run([back('SA')], T0 + 7, 1)[0].frame).src, '10.96.0.11');
+});
+
 test('source ranges: clients outside every CIDR are dropped before selection', (t) => {
   const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1], { flags: L.FEF_SOURCE_RANGES, sourceRanges: ['203.0.113.0/24', '198.51.100.7/32'] })], [be(1, '10.1.0.1', 8080)]);
   const core = mkCore(ir);

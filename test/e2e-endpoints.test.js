@@ -26,10 +26,24 @@ function slice(name, service, conds) {
   });
 }
 
+async function dropReasons() {
+  const r = await api(topo, 'GET', '/api/v1/counters');
+  return Object.fromEntries(Object.entries(r.json?.drops ?? {}).filter(([, v]) => v));
+}
+
 async function podsSeen(url, n = 24, ns = topo.ns.client) {
+  const before = await dropReasons();
   const res = await httpMany(topo, ns, url, n);
   const failed = res.filter((r) => r.error);
-  if (failed.length) throw new Error(`${failed.length}/${n} requests to ${url} failed: ${failed[0].error}`);
+  if (failed.length) {
+    // say where the packets went: drop reasons that moved, and the flows owning the client ports
+    const after = await dropReasons();
+    const moved = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v));
+    const ports = new Set(failed.map((r) => r.cport));
+    const ct = (await api(topo, 'GET', '/api/v1/conntrack')).json?.items ?? [];
+    const owners = ct.filter((f) => ports.has(f.clientPort)).map((f) => `${f.clientPort}->${f.vip}:${f.vipPort}=>${f.backend} ${f.state} idle ${f.idleMs}ms`);
+    throw new Error(`${failed.length}/${n} requests to ${url} failed: ${failed[0].error} (client ports ${[...ports]}; drops ${JSON.stringify(moved)}; flows ${owners.join(', ') || 'none'})`);
+  }
   return [...new Set(res.map((r) => r.pod))].sort();
 }
 
@@ -112,4 +126,35 @@ serial('hairpin: a pod reaching itself through its Service gets the answer, seen
   const r2 = await curlOk(topo, podA.ns, 'http://10.96.2.14/');
   t.is(r2.body.trim(), 'pod-b');
   t.is(r2.headers['x-peer'].replace('::ffff:', ''), podA.ip);
+});
+
+// Regression: a client reuses its port for another Service that shares the backend, right after
+// its first connection through that port closed. Linux picks ephemeral ports per destination, so
+// this happens on its own: it is what made the readiness test above flaky (a fallback-step SYN
+// from a port the churn test had used for 10.96.2.10 -> the same pod had the same reply tuple as
+// that flow, still tcp_closing: every SYN was dropped as drop_ct_clash until the old flow expired
+// 10 s later, so the request timed out). A pure SYN must take over a closing flow's reply tuple,
+// as it already restarts a closing flow with the same original tuple (assembly/core.ts newFlow).
+serial('a fresh SYN from a reused client port takes over the closing flow another Service left on the same backend', async (t) => {
+  await apply([
+    svc('reuse-a', '10.96.2.15'), slice('reuse-a-1', 'reuse-a', [null, READY, null]),
+    svc('reuse-b', '10.96.2.16'), slice('reuse-b-1', 'reuse-b', [null, READY, null]),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.2.15/')).code, 0);
+  const port = 45001; // odd: connect() hands out even ports first, so no other request collides
+  const first = await httpMany(topo, topo.ns.client, 'http://10.96.2.15/', 1, { localPort: port });
+  t.is(first[0].pod, 'pod-b', JSON.stringify(first));
+  // wait until the dataplane has seen the close (FIN): the old flow is tcp_closing, not expired
+  let state;
+  for (let i = 0; i < 100 && state !== 'tcp_closing'; i++) {
+    const ct = (await api(topo, 'GET', '/api/v1/conntrack?client=10.0.0.2')).json?.items ?? [];
+    state = ct.find((f) => f.clientPort === port && f.vip === '10.96.2.15')?.state;
+    if (state !== 'tcp_closing') await sleep(20);
+  }
+  t.is(state, 'tcp_closing');
+  const before = (await dropReasons()).drop_ct_clash ?? 0;
+  const second = await httpMany(topo, topo.ns.client, 'http://10.96.2.16/', 1, { localPort: port });
+  const clashes = ((await dropReasons()).drop_ct_clash ?? 0) - before;
+  t.is(second[0].pod, 'pod-b', JSON.stringify(second));
+  t.is(clashes, 0, 'SYNs refused as a reply-tuple clash with the closing flow');
 });

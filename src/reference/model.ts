@@ -652,9 +652,14 @@ export class ReferenceModel {
     const natDst = snat ?? p.src;
     const isRst = p.proto === 6 && (p.tcpFlags & TCP_RST) !== 0;
     if (!isRst) {
-      if (!snat && this.lookup(p.family, p.proto, bv.addr, natDst, bport, nport)) {
-        // another live flow owns this reply tuple: its replies would be mistranslated
-        return this.drop(x, L.REASON_DROP_CT_CLASH);
+      const owner = snat ? undefined : this.lookup(p.family, p.proto, bv.addr, natDst, bport, nport);
+      if (owner) {
+        // core: a pure SYN takes over the reply tuple of a closing TCP flow (port reuse after a
+        // close); any other owner's replies would be mistranslated
+        if (p.proto !== 6 || (p.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN)) !== TCP_SYN || owner.flow.state !== L.CTS_TCP_CLOSING) {
+          return this.drop(x, L.REASON_DROP_CT_CLASH);
+        }
+        if (this.live) this.freeFlow(this.flows.indexOf(owner.flow));
       }
       t.stages |= L.TS_CT_NEW;
       if (this.live) {

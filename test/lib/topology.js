@@ -48,8 +48,10 @@ export function sliceYaml({ name, service, addressType = 'IPv4', ports, endpoint
 }
 
 /** `n` sequential HTTP GETs from one node process inside `ns` (one namespace entry instead of n
- * curl processes: ~10x faster). Each result: { pod, peer, localPort } or { error }. */
-export async function httpMany(topo, ns, url, n, { timeoutMs = 3000 } = {}) {
+ * curl processes: ~10x faster). Each result: { pod, peer, localPort, cport } or { error, cport }
+ * (cport: the client's own port, when the kernel had picked one). `localPort` binds every request
+ * to that client port (node sets SO_REUSEADDR), to reuse a 5-tuple on purpose. */
+export async function httpMany(topo, ns, url, n, { timeoutMs = 3000, localPort } = {}) {
   const script = `
     const http = require('http');
     const u = new URL(${JSON.stringify(url)});
@@ -57,12 +59,14 @@ export async function httpMany(topo, ns, url, n, { timeoutMs = 3000 } = {}) {
     (async () => {
       for (let i = 0; i < ${n}; i++) {
         out.push(await new Promise((resolve) => {
-          const req = http.get({ host: u.hostname.replace(/^\\[|\\]$/g, ''), port: u.port || 80, path: u.pathname, agent: false, timeout: ${timeoutMs} }, (res) => {
+          let cport;
+          const req = http.get({ host: u.hostname.replace(/^\\[|\\]$/g, ''), port: u.port || 80, path: u.pathname, agent: false, timeout: ${timeoutMs}${localPort ? `, localPort: ${Number(localPort)}` : ''} }, (res) => {
             let body = ''; res.on('data', (d) => body += d);
-            res.on('end', () => resolve({ pod: body.trim(), peer: String(res.headers['x-peer'] || '').replace('::ffff:', ''), localPort: res.headers['x-local-port'] }));
+            res.on('end', () => resolve({ pod: body.trim(), peer: String(res.headers['x-peer'] || '').replace('::ffff:', ''), localPort: res.headers['x-local-port'], cport }));
           });
-          req.on('timeout', () => req.destroy(new Error('timeout')));
-          req.on('error', (e) => resolve({ error: e.code || e.message }));
+          req.on('socket', (s) => s.on('connect', () => { cport = s.localPort; }));
+          req.on('timeout', () => { cport ??= req.socket?.localPort; req.destroy(new Error('timeout')); });
+          req.on('error', (e) => resolve({ error: e.code || e.message, cport }));
         }));
       }
       console.log(JSON.stringify(out));
