@@ -54,3 +54,16 @@ test('a lazy diff lists the table\'s backends without objects, materialises on d
   t.throws(() => stale.backendsUpsert, { message: /after the compiler changed again/ });
   t.throws(() => forEachUpsertBackend(stale, () => {}), { message: /after the compiler changed again/ });
 });
+
+test('a lazy diff over the range 1..n (a fresh compile) reads ids 1..n', (t) => {
+  const bt = new BackendTable();
+  for (let id = 1; id <= 3; id++) bt.set(id, { id, service: 'default/a', portName: '', addr: `10.0.0.${id}`, family: 4, port: 80, state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa' });
+  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+  setLazyBackendUpserts(diff, bt, 3);
+  t.is(upsertBackendCount(diff), 3);
+  const seen = [];
+  forEachUpsertBackend(diff, (x) => seen.push(x.id));
+  t.deepEqual(seen, [1, 2, 3]);
+  t.deepEqual(upsertBackendsHead(diff, 2).map((b) => b.addr), ['10.0.0.1', '10.0.0.2']);
+  t.deepEqual(diff.backendsUpsert.map((b) => b.id), [1, 2, 3]);
+});

@@ -12,7 +12,7 @@ import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
-import { BackendTable, setLazyBackendUpserts } from '../core/backend-table.js';
+import { BackendTable, idList, setLazyBackendUpserts } from '../core/backend-table.js';
 import { maglevTableByAddr, slabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -71,6 +71,16 @@ class Candidates {
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
+
+/** Makes obj[key] the ids 1..n, built only when read (a fresh compile's undo removes them all:
+ * read on rollback only). */
+function lazyIdList<K extends string>(obj: Record<K, number[]>, key: K, n: number): void {
+  Object.defineProperty(obj, key, {
+    enumerable: true, configurable: true,
+    get() { const v = idList(n); Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true }); return v; },
+    set(v: number[]) { Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true }); },
+  });
+}
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -282,6 +292,11 @@ export class Compiler {
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
     this.tableAlloc = fresh ? slabAllocator() : undefined;
+    if (fresh) { // every endpoint is at most one backend per slice port: size the columns once
+      let bound = 0;
+      for (const o of upserts) if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length);
+      this.bt.grow(bound + 1);
+    }
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
@@ -377,7 +392,6 @@ export class Compiler {
       };
 
       const releaseFront: number[] = [], releaseBack: number[] = [];
-      const freshBackIds: number[] = []; // a fresh compile's backends, written to the table directly
       const warnings: string[] = [];
       const order = [...dirty].sort(); // default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
       for (const key of order) {
@@ -386,7 +400,6 @@ export class Compiler {
         // from empty, compileService writes the backends into the table itself (no objects)
         const out: CompiledService = svc ? this.compileService(svc, undo, prev, fresh) : { fronts: [], backIds: [], backs: [], warnings: [] };
         const backIds = out.backIds;
-        if (fresh) for (const id of backIds) freshBackIds.push(id);
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
           const old = this.bt.get(b.id);
@@ -411,8 +424,14 @@ export class Compiler {
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
-      if (fresh) setLazyBackendUpserts(diff, this.bt, freshBackIds);
-      const upsertedBacks = fresh ? freshBackIds.length : diff.backendsUpsert.length;
+      // from empty, ids are handed out 1, 2, 3, ... and every one became a backend: the diff's
+      // backends are "1..n" of the table, listed lazily
+      const freshBacks = fresh ? this.be.highWater : 0;
+      if (fresh) {
+        if (this.bt.size !== freshBacks) throw new Error(`internal: fresh compile wrote ${this.bt.size} backends for ${freshBacks} ids`);
+        setLazyBackendUpserts(diff, this.bt, freshBacks);
+      }
+      const upsertedBacks = fresh ? freshBacks : diff.backendsUpsert.length;
       if (!this.node && upsertedBacks)
         warnings.push(`no NodeConfig applied: ${upsertedBacks} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
       for (const o of upserts) if (o.kind === 'EndpointSlice' && !o.service)
@@ -429,7 +448,7 @@ export class Compiler {
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
       if (fresh) { // everything this change programmed is new: undoing it removes it all
         undoDiff.frontendsRemove = diff.frontendsUpsert.map((f) => f.id);
-        undoDiff.backendsRemove = freshBackIds.slice();
+        lazyIdList(undoDiff, 'backendsRemove', freshBacks);
       }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
