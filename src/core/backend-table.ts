@@ -16,7 +16,8 @@
 // never copied by the scavenger; the strings are shared with the model objects.
 //
 // It is a Map<number, IrBackend> to everything else: get() and the iterators build a fresh object
-// per call (cheap, short-lived: listings and small diffs), set() stores one. Bulk readers — the
+// per call (cheap, short-lived: listings and small diffs), set() stores one. The columns come in
+// chunks of 4096 ids (below). Bulk readers — the
 // table writer on a full apply — use load() into one reused object instead (forEachUpsertBackend).
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
@@ -25,15 +26,24 @@ interface Owner { service: string; portName: string }
 interface Hop { outPort: number; dstMac: string; srcMac: string }
 const NO_MAC = '00:00:00:00:00:00';
 
+// Columns come in chunks of 4096 ids: growing the table allocates one more chunk and never copies
+// what is there. A single doubling copy of 100k-entry columns was a ~25 ms stall on the first
+// endpoint change after a full compile (the change's new id fell past the end).
+const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
+
+class Chunk {
+  readonly addr: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
+  readonly nodeName: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
+  readonly zone: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
+  readonly owner = new Uint32Array(CHUNK);
+  readonly hop = new Uint32Array(CHUNK);
+  readonly port = new Uint16Array(CHUNK);
+  readonly family = new Uint8Array(CHUNK); // 0 = no backend with this id
+  readonly state = new Uint8Array(CHUNK);
+}
+
 export class BackendTable implements Map<number, IrBackend> {
-  private addr: Array<string | undefined> = [undefined];
-  private nodeName: Array<string | undefined> = [undefined];
-  private zone: Array<string | undefined> = [undefined];
-  private owner = new Uint32Array(1024);
-  private hop = new Uint32Array(1024);
-  private portOf = new Uint16Array(1024);
-  private familyOf = new Uint8Array(1024);
-  private stateOf = new Uint8Array(1024);
+  private chunks: Chunk[] = [];
   private count = 0;
   private readonly owners: Owner[] = [];
   // portName -> service -> k: a handful of port names ('', 'http', ...) over 10k services is a
@@ -48,7 +58,7 @@ export class BackendTable implements Map<number, IrBackend> {
   get size(): number { return this.count; }
   get [Symbol.toStringTag](): string { return 'BackendTable'; }
   /** One past the highest id slot allocated (ids below it may or may not be present). */
-  get idLimit(): number { return this.addr.length; }
+  get idLimit(): number { return this.chunks.length * CHUNK; }
 
   // ---- interning (per service port, per next hop) -----------------------------------------
   /** The index of (service, portName); the compiler asks once per service port. */
@@ -77,39 +87,21 @@ export class BackendTable implements Map<number, IrBackend> {
   }
 
   // ---- column writes ------------------------------------------------------------------------
-  private reserve(id: number): void {
+  private reserve(id: number): Chunk {
     if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`backend id ${id} out of range 1..16777215`);
-    if (id >= this.addr.length) this.grow(Math.max(id + 1, this.addr.length * 2));
+    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk());
+    return this.chunks[id >>> CHUNK_BITS];
   }
 
-  /** Room for ids below `slots` in every column, in one step. Growing by push made the three
-   * string columns reallocate ~20 times on the way to 100k — each copy into fresh pages, which
-   * on the CI VM (a page fault ~15 µs) was ~30 ms of a full compile. The compiler calls this with
-   * its bound on a fresh compile's backend count. */
-  grow(slots: number): void {
-    const have = this.addr.length;
-    if (slots <= have) return;
-    const widen = (a: Array<string | undefined>): Array<string | undefined> => {
-      const b = new Array<string | undefined>(slots).fill(undefined, have);
-      for (let i = 0; i < have; i++) b[i] = a[i];
-      return b;
-    };
-    this.addr = widen(this.addr); this.nodeName = widen(this.nodeName); this.zone = widen(this.zone);
-    if (slots > this.owner.length) {
-      const n = slots;
-      const copy = <T extends Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => { const b = make(n); b.set(a); return b; };
-      this.owner = copy(this.owner, (k) => new Uint32Array(k)); this.hop = copy(this.hop, (k) => new Uint32Array(k));
-      this.portOf = copy(this.portOf, (k) => new Uint16Array(k));
-      this.familyOf = copy(this.familyOf, (k) => new Uint8Array(k)); this.stateOf = copy(this.stateOf, (k) => new Uint8Array(k));
-    }
-  }
+  /** Room for ids below `slots`, allocated now (the compiler's bound on a fresh compile). */
+  grow(slots: number): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff)); }
 
   /** Stores one backend from its parts, no object (the compiler's bulk path). */
   put(id: number, owner: number, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
-    this.reserve(id);
-    if (this.familyOf[id] === 0) this.count++;
-    this.addr[id] = addr; this.nodeName[id] = nodeName; this.zone[id] = zone;
-    this.owner[id] = owner; this.hop[id] = hop; this.portOf[id] = port; this.familyOf[id] = family; this.stateOf[id] = state;
+    const c = this.reserve(id), i = id & MASK;
+    if (c.family[i] === 0) this.count++;
+    c.addr[i] = addr; c.nodeName[i] = nodeName; c.zone[i] = zone;
+    c.owner[i] = owner; c.hop[i] = hop; c.port[i] = port; c.family[i] = family; c.state[i] = state;
     this.version++;
   }
 
@@ -120,47 +112,52 @@ export class BackendTable implements Map<number, IrBackend> {
 
   delete(id: number): boolean {
     if (!this.has(id)) return false;
-    this.familyOf[id] = 0; this.addr[id] = undefined; this.nodeName[id] = undefined; this.zone[id] = undefined;
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    c.family[i] = 0; c.addr[i] = undefined; c.nodeName[i] = undefined; c.zone[i] = undefined;
     this.count--;
     this.version++;
     return true;
   }
 
   clear(): void {
-    this.addr = [undefined]; this.nodeName = [undefined]; this.zone = [undefined];
-    this.familyOf.fill(0);
+    this.chunks = [];
     this.count = 0;
     this.version++;
   }
 
   // ---- reads ---------------------------------------------------------------------------------
-  has(id: number): boolean { return id >= 1 && id < this.addr.length && this.familyOf[id] !== 0; }
+  has(id: number): boolean {
+    const c = this.chunks[id >>> CHUNK_BITS];
+    return c !== undefined && id >= 1 && c.family[id & MASK] !== 0;
+  }
 
   /** The fields that name a backend within its service (what the compiler looks previous ids up by). */
-  addrOf(id: number): string | undefined { return this.has(id) ? this.addr[id] : undefined; }
-  targetPortOf(id: number): number { return this.portOf[id]; }
-  portNameOf(id: number): string { return this.owners[this.owner[id]].portName; }
+  addrOf(id: number): string | undefined { return this.has(id) ? this.chunks[id >>> CHUNK_BITS].addr[id & MASK] : undefined; }
+  targetPortOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].port[id & MASK]; }
+  portNameOf(id: number): string { return this.owners[this.chunks[id >>> CHUNK_BITS].owner[id & MASK]].portName; }
 
   /** Fills `out` with backend `id` (which must exist) and returns it: one object reused for a
    * whole pass, so a bulk reader allocates nothing. */
   load(id: number, out: IrBackend): IrBackend {
-    const o = this.owners[this.owner[id]], h = this.hops[this.hop[id]];
-    out.id = id; out.service = o.service; out.portName = o.portName; out.addr = this.addr[id]!;
-    out.family = this.familyOf[id] as Family; out.port = this.portOf[id]; out.state = this.stateOf[id];
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    const o = this.owners[c.owner[i]], h = this.hops[c.hop[i]];
+    out.id = id; out.service = o.service; out.portName = o.portName; out.addr = c.addr[i]!;
+    out.family = c.family[i] as Family; out.port = c.port[i]; out.state = c.state[i];
     out.outPort = h.outPort; out.dstMac = h.dstMac; out.srcMac = h.srcMac;
-    out.nodeName = this.nodeName[id]; out.zone = this.zone[id];
+    out.nodeName = c.nodeName[i]; out.zone = c.zone[i];
     return out;
   }
 
   get(id: number): IrBackend | undefined {
     if (!this.has(id)) return undefined;
-    const o = this.owners[this.owner[id]], h = this.hops[this.hop[id]];
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    const o = this.owners[c.owner[i]], h = this.hops[c.hop[i]];
     // the same shape the compiler's literals have: optional fields only when present
     const b: IrBackend = {
-      id, service: o.service, portName: o.portName, addr: this.addr[id]!, family: this.familyOf[id] as Family, port: this.portOf[id],
-      state: this.stateOf[id], outPort: h.outPort, dstMac: h.dstMac, srcMac: h.srcMac,
+      id, service: o.service, portName: o.portName, addr: c.addr[i]!, family: c.family[i] as Family, port: c.port[i],
+      state: c.state[i], outPort: h.outPort, dstMac: h.dstMac, srcMac: h.srcMac,
     };
-    const node = this.nodeName[id], zone = this.zone[id];
+    const node = c.nodeName[i], zone = c.zone[i];
     if (node !== undefined) b.nodeName = node;
     if (zone !== undefined) b.zone = zone;
     return b;
@@ -169,7 +166,12 @@ export class BackendTable implements Map<number, IrBackend> {
   forEach(fn: (value: IrBackend, id: number, map: Map<number, IrBackend>) => void, thisArg?: unknown): void {
     for (const [id, b] of this.entries()) fn.call(thisArg, b, id, this);
   }
-  *keys(): IterableIterator<number> { for (let id = 1; id < this.addr.length; id++) if (this.familyOf[id] !== 0) yield id; }
+  *keys(): IterableIterator<number> {
+    for (let k = 0; k < this.chunks.length; k++) {
+      const fam = this.chunks[k].family, base = k * CHUNK;
+      for (let i = k === 0 ? 1 : 0; i < CHUNK; i++) if (fam[i] !== 0) yield base + i;
+    }
+  }
   *values(): IterableIterator<IrBackend> { for (const id of this.keys()) yield this.get(id)!; }
   *entries(): IterableIterator<[number, IrBackend]> { for (const id of this.keys()) yield [id, this.get(id)!]; }
   [Symbol.iterator](): IterableIterator<[number, IrBackend]> { return this.entries(); }
