@@ -19,6 +19,7 @@ import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
 import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll } from '../dist/src/compiler/compiler.js';
+import { maglevIds } from '../dist/src/core/ir.js';
 import { minorFaults, pageFaultCostUs } from '../dist/src/bench/faults.js';
 
 function arg(name, dflt) {
@@ -65,8 +66,8 @@ for (let r = 0; r <= repeat; r++) {
   last = c;
 }
 
-let tableWords = 0;
-for (const f of last.ir.frontends.values()) tableWords += f.maglev.length;
+let tableBytes = 0;
+for (const f of last.ir.frontends.values()) tableBytes += f.maglev.byteLength;
 const out = {
   services, endpoints, repeat,
   loadavg_1m: round(loadavg()[0]), cpus: cpus().length,
@@ -79,7 +80,7 @@ const out = {
   compile_best_ms: round(Math.min(...compile)),
   validate_plus_compile_ms: round(median(validate.map((v, i) => v + compile[i]))),
   update_one_endpoint_compile_ms: round(median(update), 3),
-  maglev_bytes_per_service: round((tableWords * 4) / svcs.length, 0),
+  maglev_bytes_per_service: round(tableBytes / svcs.length, 0),
   runs: { validate_ms: validate.map((x) => round(x)), compile_ms: compile.map((x) => round(x)), compile_page_faults: compileFaults },
 };
 
@@ -88,7 +89,7 @@ if (wantImbalance) {
   let worst = 0, sum = 0, n = 0;
   for (const f of last.ir.frontends.values()) {
     const cnt = new Map();
-    for (const id of f.maglev) cnt.set(id, (cnt.get(id) ?? 0) + 1);
+    for (const id of maglevIds(f)) cnt.set(id, (cnt.get(id) ?? 0) + 1);
     const fair = f.maglev.length / f.backends.length;
     for (const id of f.backends) { const d = Math.abs((cnt.get(id) ?? 0) / fair - 1); worst = Math.max(worst, d); sum += d; n++; }
   }

@@ -3,7 +3,7 @@
 // (F = floor(sqrt(M) / 2)), a scan of the last F free slots by modular inverse.
 import test from 'ava';
 import fc from 'fast-check';
-import { maglevTable, maglevTableByAddr } from '../dist/src/compiler/maglev.js';
+import { maglevTable, maglevTableByAddr, maglevIndexTable, slabAllocator } from '../dist/src/compiler/maglev.js';
 import { buildMaglev, MAGLEV_SIZES } from '../dist/src/core/maglev.js';
 
 test('maglevTable equals buildMaglev for random backend sets and sizes', (t) => {
@@ -67,4 +67,28 @@ test('maglevTableByAddr equals maglevTable over the "addr:port" strings', (t) =>
       t.deepEqual(Array.from(byAddr), Array.from(maglevTable(ids, sorted.map(([a, p]) => `${a}:${p}`), m)));
       return true;
     }), { numRuns: 300, seed: 5 });
+});
+
+test('maglevIndexTable: the same table as indexes into the key-ordered backends, 1 or 2 bytes a slot', (t) => {
+  fc.assert(fc.property(
+    fc.uniqueArray(fc.tuple(fc.integer({ min: 1, max: 255 }), fc.integer({ min: 1, max: 65535 })), { minLength: 1, maxLength: 40, selector: ([a, p]) => `${a}:${p}` }),
+    fc.constantFrom(...MAGLEV_SIZES.slice(0, 3)),
+    (eps, m) => {
+      const sorted = eps.map(([a, p]) => [`10.0.0.${a}`, p]).sort((x, y) => { const a = `${x[0]}:${x[1]}`, b = `${y[0]}:${y[1]}`; return a < b ? -1 : a > b ? 1 : 0; });
+      const ids = sorted.map((_, i) => 1000 + i * 7);
+      const idx = maglevIndexTable(sorted.map((e) => e[0]), sorted.map((e) => e[1]), m);
+      t.is(idx.BYTES_PER_ELEMENT, 1);
+      t.deepEqual(Array.from(idx, (k) => ids[k]), Array.from(maglevTableByAddr(ids, sorted.map((e) => e[0]), sorted.map((e) => e[1]), m)));
+      return true;
+    }), { numRuns: 200, seed: 6 });
+  // 300 backends: two bytes a slot; a slab allocator hands out aligned views
+  const addrs = Array.from({ length: 300 }, (_, i) => `10.1.${i >> 8}.${i & 255}`).sort();
+  const ports = addrs.map(() => 80);
+  const alloc = slabAllocator(1 << 16);
+  alloc(3, 1); // leave the slab at an odd offset
+  const wide = maglevIndexTable(addrs, ports, 8191, alloc);
+  t.is(wide.BYTES_PER_ELEMENT, 2);
+  t.is(wide.byteOffset % 2, 0);
+  const ids = addrs.map((_, i) => i + 1);
+  t.deepEqual(Array.from(wide, (k) => ids[k]), Array.from(maglevTableByAddr(ids, addrs, ports, 8191)));
 });

@@ -9,7 +9,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Compiler, compileAll, backendKeyCmp } from '../dist/src/compiler/compiler.js';
 import { validateObject } from '../dist/src/model/schema.js';
-import { emptyIr } from '../dist/src/core/ir.js';
+import { emptyIr, maglevIds } from '../dist/src/core/ir.js';
 import { buildMaglev } from '../dist/src/core/maglev.js';
 
 const SVCS = 4, SLICES = 5;
@@ -139,7 +139,7 @@ function plain(ir) {
 function canonical(ir) {
   const be = (id) => { const b = ir.backends.get(id); return b ? `${b.service}|${b.addr}|${b.port}` : `missing ${id}`; };
   const fronts = [...ir.frontends.values()].map((f) => JSON.stringify({
-    ...f, id: undefined, backends: [...f.backends.map(be)].sort(), maglev: Array.from(f.maglev, be),
+    ...f, id: undefined, backends: [...f.backends.map(be)].sort(), maglev: Array.from(maglevIds(f), be),
   })).sort();
   const backs = [...ir.backends.values()].map((b) => JSON.stringify({ ...b, id: undefined })).sort();
   return { fronts, backs, routes: ir.routes, snatV4: ir.snatV4, snatV6: ir.snatV6 };
@@ -208,12 +208,14 @@ test('incremental compile equals full recompile, diffs replay to the same Ir, re
     for (const f of c.ir.frontends.values()) {
       const set = new Set(f.backends);
       for (const id of f.backends) if (!c.ir.backends.has(id)) return false;
-      for (const x of f.maglev) if (!set.has(x)) return false;
+      t.true(f.maglevIndexed, 'the compiler makes index tables');
+      for (const x of maglevIds(f)) if (!set.has(x)) return false;
       if ((f.maglev.length === 0) !== (f.backends.length === 0)) return false;
       // the compiler's table (built without key strings) is the reference table over "addr:port"
       const keys = f.backends.map((id) => `${c.ir.backends.get(id).addr}:${c.ir.backends.get(id).port}`);
       t.deepEqual(keys, [...keys].sort(), 'backends are listed in Maglev key order');
-      if (f.backends.length) t.deepEqual(Array.from(f.maglev), Array.from(buildMaglev(f.backends, keys, f.maglev.length)));
+      if (f.backends.length) t.deepEqual(Array.from(maglevIds(f)), Array.from(buildMaglev(f.backends, keys, f.maglev.length)));
+      t.true(f.maglev.BYTES_PER_ELEMENT === (f.backends.length <= 256 ? 1 : 2), 'one byte a slot up to 256 backends');
     }
     return true;
   }), { numRuns: 150, seed: 4242 });

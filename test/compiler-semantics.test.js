@@ -4,6 +4,7 @@ import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { parseManifests } from '../dist/src/model/load.js';
 import * as L from '../dist/assembly/layout.js';
+import { maglevIds } from '../dist/src/core/ir.js';
 
 const node = (extra = {}) => ({
   apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
@@ -139,7 +140,7 @@ test('maglev-table-size annotation sets the table size', (t) => {
   const { fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }, { annotations: { 'wdp.io/maglev-table-size': '4093' } }),
     slice([ep('10.244.1.1')]));
   t.is(fronts[0].maglev.length, 4093);
-  t.true(fronts[0].maglev.every((id) => id === fronts[0].backends[0]));
+  t.true(maglevIds(fronts[0]).every((id) => id === fronts[0].backends[0]));
 });
 
 test('dual stack: one ClusterIP frontend per family, each with backends of its family', (t) => {

@@ -9,11 +9,11 @@
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
-import { emptyIr, L, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
+import { emptyIr, L, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
 import { BackendTable, idList, setLazyBackendUpserts } from '../core/backend-table.js';
-import { maglevTableByAddr, slabAllocator } from './maglev.js';
+import { maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
@@ -25,7 +25,7 @@ const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
 const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
 /** The backends one frontend spreads over and its Maglev table; shared by the port's frontends that ask for the same set. */
-interface ActiveSet { ids: number[]; table: Uint32Array; fallback: boolean }
+interface ActiveSet { ids: number[]; table: MaglevSlots; fallback: boolean }
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -122,6 +122,7 @@ function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
     a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind || a.service !== b.service || a.portName !== b.portName) return false;
   if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
   if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
+  if (!a.maglevIndexed !== !b.maglevIndexed) return false;
   if (a.maglev === b.maglev) return true;
   if (a.maglev.length !== b.maglev.length) return false;
   for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
@@ -190,7 +191,7 @@ export class Compiler {
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
-  private tableAlloc: ((words: number) => Uint32Array) | undefined; // set during bulk (fresh) compiles
+  private tableAlloc: SlabAllocator | undefined; // set during bulk (fresh) compiles
   // compileService's scratch for one service port's candidates (reused: the compiler is
   // synchronous and not re-entrant): the backends in listed order
   private readonly cands = new Candidates();
@@ -571,7 +572,7 @@ export class Compiler {
         flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
         affinityTimeoutMs: svc.affinityTimeoutMs,
         sourceRanges: ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES,
-        backends: set.ids, maglev: set.table,
+        backends: set.ids, maglev: set.table, maglevIndexed: true,
       });
     };
     // an address the port already answers on as a ClusterIP, ExternalIP or LoadBalancer frontend
@@ -686,7 +687,7 @@ export class Compiler {
     for (let i = 0; i < n; i++) { const k = active[i]; ids[i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
     const m = svc.maglevSize ?? defaultMaglevSize(n);
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-    const table = maglevTableByAddr(ids, addrs, ports, m, this.tableAlloc);
+    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc);
     addrs.length = 0;
     return { ids, table, fallback };
   }

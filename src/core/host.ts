@@ -103,6 +103,7 @@ export class Core {
   private lastNowAt = 0;                 // performance.now() when that batch ran
   private u8cache: Uint8Array;
   private dvcache: DataView;
+  private u32cache = new Uint32Array(0);
 
   static create(opts: CoreOptions = {}): Core {
     return new Core(opts);
@@ -222,6 +223,14 @@ export class Core {
       this.u8cache = new Uint8Array(this.memory.buffer);
     }
     return this.u8cache;
+  }
+
+  /** Linear memory as u32 words (little-endian, as Wasm and every host wdp runs on). */
+  get u32(): Uint32Array {
+    if (this.u32cache.buffer !== this.memory.buffer || this.u32cache.byteLength === 0) {
+      this.u32cache = new Uint32Array(this.memory.buffer);
+    }
+    return this.u32cache;
   }
 
   get dv(): DataView {

@@ -27,7 +27,26 @@ export interface IrFrontend {
   affinityTimeoutMs: number;  // 0 unless FEF_AFFINITY
   sourceRanges: string[];     // CIDRs, checked when FEF_SOURCE_RANGES
   backends: number[];         // backend ids in the active set (what the Maglev table spreads over)
-  maglev: Uint32Array;        // Maglev lookup table of backend ids; length 0 = no endpoints (reject)
+  maglev: MaglevSlots;        // Maglev lookup table; length 0 = no endpoints (reject). Backend ids, or with
+                              // maglevIndexed, indexes into `backends` (read slots with maglevBackendAt)
+  maglevIndexed?: boolean;    // the compiler's form: 1 byte a slot up to 256 backends (a quarter of the ids' memory)
+}
+
+/** A Maglev table's slots: u32 backend ids, or u8/u16/u32 indexes into the frontend's backends. */
+export type MaglevSlots = Uint32Array | Uint16Array | Uint8Array;
+
+/** The backend id in Maglev slot `slot` of `f`, whichever form its table has. */
+export function maglevBackendAt(f: Pick<IrFrontend, 'maglev' | 'maglevIndexed' | 'backends'>, slot: number): number {
+  const v = f.maglev[slot];
+  return f.maglevIndexed ? f.backends[v] : v;
+}
+
+/** The table as backend ids (a new array when it holds indexes). */
+export function maglevIds(f: Pick<IrFrontend, 'maglev' | 'maglevIndexed' | 'backends'>): Uint32Array {
+  if (!f.maglevIndexed) return f.maglev instanceof Uint32Array ? f.maglev : Uint32Array.from(f.maglev);
+  const out = new Uint32Array(f.maglev.length);
+  for (let i = 0; i < out.length; i++) out[i] = f.backends[f.maglev[i]];
+  return out;
 }
 
 /** One endpoint of one service port. id is stable while the (service port, address) exists. */
@@ -82,7 +101,7 @@ function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
   if (a.service !== b.service || a.portName !== b.portName) return false;
   if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
   if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
-  if (a.maglev.length !== b.maglev.length) return false;
+  if (a.maglev.length !== b.maglev.length || !a.maglevIndexed !== !b.maglevIndexed) return false;
   for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
   return true;
 }

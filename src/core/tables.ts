@@ -133,7 +133,11 @@ export class TableWriter {
       if (f.maglev.length > 65536) throw new RangeError(`frontend ${f.id}: Maglev table larger than 65536`);
       parseAddr(f.addr);
       f.sourceRanges.forEach(parseCidr);
-      for (const b of f.maglev) if (b === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
+      if (f.maglevIndexed) {
+        const n = f.backends.length;
+        for (const x of f.maglev) if (x >= n) throw new RangeError(`frontend ${f.id}: Maglev slot names backend index ${x} of ${n}`);
+        for (const b of f.backends) if (!(b >= 1)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
+      } else for (const b of f.maglev) if (b === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
     }
     forEachUpsertBackend(diff, (b) => {
       if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
@@ -236,7 +240,10 @@ export class TableWriter {
 
   private writeFrontend(s: SetLayout, f: IrFrontend, p: FrontPlacement): void {
     const u8 = this.core.u8, dv = this.core.dv;
-    u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
+    if (f.maglevIndexed) { // the compiler's index table: widened to the core's u32 ids here, in table memory
+      const m32 = this.core.u32, base = (s.maglev >>> 2) + p.maglevOff, ids = f.backends, t = f.maglev;
+      for (let i = 0; i < t.length; i++) m32[base + i] = ids[t[i]];
+    } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
     f.sourceRanges.forEach((c, i) => {
       const cidr = parseCidr(c), at = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
       u8.fill(0, at, at + L.CIDR_SIZE);

@@ -16,7 +16,7 @@
 // the benchmark reports it as the baseline the Wasm core is compared with.
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
-import { PROTO_NUMBER } from '../core/ir.js';
+import { PROTO_NUMBER, maglevBackendAt } from '../core/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
 import { affinityHash, flowHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
@@ -591,7 +591,7 @@ export class ReferenceModel {
       const age = (this.now - s.lastSeen) >>> 0;
       if (oldest < 0 || age > oldestAge) { oldest = i; oldestAge = age; }
     }
-    const bid = f.maglev[h % f.maglev.length];
+    const bid = maglevBackendAt(f, h % f.maglev.length);
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
@@ -622,7 +622,7 @@ export class ReferenceModel {
     let bid: number;
     if (f.flags & L.FEF_AFFINITY) bid = this.selectAffinity(x, fv, p.src);
     else {
-      bid = f.maglev[h % f.maglev.length];
+      bid = maglevBackendAt(f, h % f.maglev.length);
       if (!this.tables.usable(bid)) bid = 0;
     }
     if (bid === 0) { t.select = L.TRSEL_NONE; return this.drop(x, L.REASON_DROP_NO_ROUTE); }
