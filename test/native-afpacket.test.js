@@ -2,28 +2,16 @@
 // txBurst on one end arrive byte-exact in the other end's arena; ring overflow is counted; error
 // paths give coded errors. Needs root (namespaces, CAP_NET_RAW); skipped with a reason otherwise.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import * as L from '../dist/assembly/layout.js';
-import { NetnsLab, canUseNetns, run } from '../dist/src/netns.js';
+import { NetnsLab, run } from '../dist/src/netns.js';
+import { rootOnly, destroyLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
 import { AfPacketPort, NativePort, nativeAddon, nativeAvailable, wait } from '../dist/src/ports/native.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0 && canUseNetns();
-if (!isRoot) console.log('native-afpacket: skipped — needs root (network namespaces, CAP_NET_RAW)');
-const rootTest = isRoot ? test.serial : test.skip;
+const { isRoot, rootTest } = rootOnly(test, 'native-afpacket', 'network namespaces, CAP_NET_RAW');
 
 const ETHERTYPE = 0x88b5; // IEEE local experimental: nothing else on the link uses it
 const MAC_A = '02:0a:00:00:00:01';
 const MAC_B = '02:0b:00:00:00:02';
-
-/** A Wasm-memory-backed burst area: descriptors at 0, slots after them. */
-function makeArea(slots = 256, slotSize = 2048) {
-  const arenaOff = Math.ceil((slots * L.DESC_SIZE) / 64) * 64;
-  const bytes = arenaOff + slots * slotSize;
-  const mem = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-  return { memory: mem.buffer, arenaOff, slotSize, descOff: 0 };
-}
 
 function frame(len, seq, tag = 0) {
   const f = new Uint8Array(len);
@@ -32,36 +20,6 @@ function frame(len, seq, tag = 0) {
   f[18] = tag;
   for (let i = 19; i < len; i++) f[i] = (i * 31 + seq * 7 + tag) & 0xff;
   return f;
-}
-
-function putTx(area, i, bytes, outPort, verdict = L.V_FORWARD, lenOverride) {
-  const u8 = new Uint8Array(area.memory);
-  const dv = new DataView(area.memory);
-  u8.set(bytes, area.arenaOff + i * area.slotSize);
-  const d = area.descOff + i * L.DESC_SIZE;
-  dv.setUint16(d + L.D_LEN, lenOverride ?? bytes.length, true);
-  dv.setUint16(d + L.D_OUT_PORT, outPort, true);
-  dv.setUint8(d + L.D_VERDICT, verdict);
-}
-
-function getRx(area, i) {
-  const dv = new DataView(area.memory);
-  const d = area.descOff + i * L.DESC_SIZE;
-  const len = dv.getUint16(d + L.D_LEN, true);
-  const s = area.arenaOff + i * area.slotSize;
-  return { len, inPort: dv.getUint16(d + L.D_IN_PORT, true), bytes: new Uint8Array(area.memory).slice(s, s + len) };
-}
-
-/** Receive until `want` frames arrived or `boundMs` passed (a bound, not an assertion). */
-function receive(port, area, want, boundMs = 3000) {
-  const out = [];
-  const deadline = Date.now() + boundMs;
-  while (out.length < want && Date.now() < deadline) {
-    wait([port], 20);
-    const n = port.rxBurst(area, 0, Math.min(256, Math.floor((area.memory.byteLength - area.arenaOff) / area.slotSize)));
-    for (let i = 0; i < n; i++) out.push(getRx(area, i));
-  }
-  return out;
 }
 
 const ours = (rx) => rx.filter((f) => f.len >= 19 && f.bytes[12] === ETHERTYPE >> 8 && f.bytes[13] === (ETHERTYPE & 0xff));
@@ -78,13 +36,7 @@ test.before(() => {
   for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
   lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B, offloadOff: false });
 });
-test.after.always(async () => {
-  if (!lab) return;
-  const names = [...lab.names];
-  await lab.destroy();
-  const left = run('ip', ['netns', 'list']).stdout;
-  for (const n of names) if (left.includes(n)) throw new Error(`namespace ${n} left behind`);
-});
+test.after.always(() => destroyLab(lab));
 
 rootTest('addon descriptor constants match assembly/layout.ts', (t) => {
   const layout = nativeAddon().layout;
@@ -301,13 +253,8 @@ rootTest('error paths: missing interface, long name, bad namespace, bad area, cl
 });
 
 rootTest('without CAP_NET_RAW the error names the capability', (t) => {
-  const script = `import('${ROOT}dist/src/ports/native.js').then((m) => {
-    try { new m.AfPacketPort({ ifname: 'lo', index: 0 }); console.log('opened'); }
-    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
-  });`;
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
-  t.is(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim());
-  t.is(out.code, 'EPERM');
+  const { status, stderr, out } = openWithoutCaps("new m.AfPacketPort({ ifname: 'lo', index: 0 })");
+  t.is(status, 0, stderr);
+  t.is(out?.code, 'EPERM', JSON.stringify(out));
   t.regex(out.message, /CAP_NET_RAW/);
 });

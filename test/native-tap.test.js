@@ -5,21 +5,16 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as L from '../dist/assembly/layout.js';
-import { NetnsLab, canUseNetns, run } from '../dist/src/netns.js';
+import { NetnsLab, run } from '../dist/src/netns.js';
+import { rootOnly, destroyLab, makeArea as makeAreaOf, putTx, getRx, receive, ofEthertype, openWithoutCaps } from './lib/native-area.js';
+
+const makeArea = (slots = 64, slotSize = 2048) => makeAreaOf(slots, slotSize);
 import { AfPacketPort, TapPort, nativeAvailable, wait } from '../dist/src/ports/native.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0 && canUseNetns();
-if (!isRoot) console.log('native-tap: skipped — needs root (network namespaces, CAP_NET_ADMIN)');
-const rootTest = isRoot ? test.serial : test.skip;
+const { isRoot, rootTest } = rootOnly(test, 'native-tap', 'network namespaces, CAP_NET_ADMIN');
 
 const ETHERTYPE = 0x88b5;
 const DEV_MAC = '02:7a:00:00:00:11';
-
-function makeArea(slots = 64, slotSize = 2048) {
-  const arenaOff = Math.ceil((slots * L.DESC_SIZE) / 64) * 64;
-  const mem = new WebAssembly.Memory({ initial: Math.ceil((arenaOff + slots * slotSize) / 65536) + 1 });
-  return { memory: mem.buffer, arenaOff, slotSize, descOff: 0 };
-}
 
 function frame(len, seq) {
   const f = new Uint8Array(len);
@@ -29,33 +24,9 @@ function frame(len, seq) {
   return f;
 }
 
-function putTx(area, i, bytes, outPort, verdict = L.V_FORWARD) {
-  new Uint8Array(area.memory).set(bytes, area.arenaOff + i * area.slotSize);
-  const dv = new DataView(area.memory);
-  const d = area.descOff + i * L.DESC_SIZE;
-  dv.setUint16(d + L.D_LEN, bytes.length, true);
-  dv.setUint16(d + L.D_OUT_PORT, outPort, true);
-  dv.setUint8(d + L.D_VERDICT, verdict);
-}
-
-function getRx(area, i) {
-  const dv = new DataView(area.memory);
-  const d = area.descOff + i * L.DESC_SIZE;
-  const len = dv.getUint16(d + L.D_LEN, true);
-  const s = area.arenaOff + i * area.slotSize;
-  return { len, inPort: dv.getUint16(d + L.D_IN_PORT, true), bytes: new Uint8Array(area.memory).slice(s, s + len) };
-}
-
-function receive(port, area, want, boundMs = 3000) {
-  const out = [];
-  const deadline = Date.now() + boundMs;
-  const slots = Math.floor((area.memory.byteLength - area.arenaOff) / area.slotSize);
-  while (out.length < want && Date.now() < deadline) {
-    wait([port], 20);
-    const n = port.rxBurst(area, 0, Math.min(64, slots));
-    for (let i = 0; i < n; i++) out.push(getRx(area, i));
-  }
-  return out.filter((f) => f.len >= 14 && f.bytes[12] === ETHERTYPE >> 8 && f.bytes[13] === (ETHERTYPE & 0xff));
+/** Our test frames among what arrived (the kernel may send its own on the TAP). */
+function receiveOurs(port, area, want, boundMs = 3000) {
+  return ofEthertype(receive(port, area, want, boundMs, 64), ETHERTYPE);
 }
 
 let lab, ns;
@@ -67,13 +38,7 @@ test.before(() => {
   ns = lab.namespace('tap');
   for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
 });
-test.after.always(async () => {
-  if (!lab) return;
-  const names = [...lab.names];
-  await lab.destroy();
-  const left = run('ip', ['netns', 'list']).stdout;
-  for (const n of names) if (left.includes(n)) throw new Error(`namespace ${n} left behind`);
-});
+test.after.always(() => destroyLab(lab));
 
 rootTest('a TAP created inside a namespace is up with the requested MAC/MTU and vanishes on close', (t) => {
   const tap = new TapPort({ ifname: 'wtap0', netns: ns, index: 2, deviceMac: DEV_MAC, mtu: 1400, mac: '02:64:00:00:00:02' });
@@ -103,7 +68,7 @@ rootTest('frames sent out of the TAP by the namespace arrive byte-exact; txBurst
   sent.forEach((f, k) => putTx(inj, k, f, 9));
   t.is(kside.txBurst(inj, sent.length), sent.length);
   const rx = makeArea(64);
-  const got = receive(tap, rx, sent.length);
+  const got = receiveOurs(tap, rx, sent.length);
   t.is(got.length, sent.length);
   got.forEach((g, k) => { t.is(g.inPort, 5); t.deepEqual(g.bytes, sent[k], `frame ${k}`); });
   t.is(tap.stats().rxPackets, sent.length);
@@ -114,7 +79,7 @@ rootTest('frames sent out of the TAP by the namespace arrive byte-exact; txBurst
   back.forEach((f, k) => putTx(out, k, f, 5));
   putTx(out, 3, frame(80, 999), 6);                         // for another port: not sent
   t.is(tap.txBurst(out, 4), back.length);
-  const seen = receive(kside, makeArea(64), back.length);
+  const seen = receiveOurs(kside, makeArea(64), back.length);
   t.is(seen.length, back.length);
   seen.forEach((g, k) => t.deepEqual(g.bytes, back[k], `tx frame ${k}`));
   const s = tap.stats();
@@ -132,7 +97,7 @@ rootTest('a frame from an independent python3 raw socket arrives byte-exact', (t
   const r = spawnSync('ip', ['netns', 'exec', ns, 'python3', '-c',
     `import socket\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(("wtap2", 0))\ns.send(bytes.fromhex("${hex}"))`], { encoding: 'utf8', timeout: 20000 });
   t.is(r.status, 0, r.stderr);
-  const got = receive(tap, makeArea(16), 1);
+  const got = receiveOurs(tap, makeArea(16), 1);
   t.is(got.length, 1);
   t.deepEqual(got[0].bytes, f);
 });
@@ -190,14 +155,8 @@ rootTest('multi-queue TAP: two queues attach to one device', (t) => {
 });
 
 rootTest('without CAP_NET_ADMIN the TAP error names the capability', (t) => {
-  const url = new URL('../dist/src/ports/native.js', import.meta.url).href;
-  const script = `import('${url}').then((m) => {
-    try { new m.TapPort({ ifname: 'wtapx', index: 0 }); console.log('opened'); }
-    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
-  });`;
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20000 });
-  t.is(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim());
-  t.is(out.code, 'EPERM');
+  const { status, stderr, out } = openWithoutCaps("new m.TapPort({ ifname: 'wtapx', index: 0 })");
+  t.is(status, 0, stderr);
+  t.is(out?.code, 'EPERM', JSON.stringify(out));
   t.regex(out.message, /CAP_NET_ADMIN/);
 });

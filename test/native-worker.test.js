@@ -3,12 +3,11 @@
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import * as L from '../dist/assembly/layout.js';
-import { NetnsLab, canUseNetns, run } from '../dist/src/netns.js';
+import { NetnsLab } from '../dist/src/netns.js';
+import { rootOnly, destroyLab } from './lib/native-area.js';
 import { AfPacketPort, nativeAvailable, wait } from '../dist/src/ports/native.js';
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0 && canUseNetns();
-if (!isRoot) console.log('native-worker: skipped — needs root (network namespaces, CAP_NET_RAW)');
-const rootTest = isRoot ? test.serial : test.skip;
+const { isRoot, rootTest } = rootOnly(test, 'native-worker', 'network namespaces, CAP_NET_RAW');
 const NATIVE_URL = new URL('../dist/src/ports/native.js', import.meta.url).href;
 const LAYOUT_URL = new URL('../dist/assembly/layout.js', import.meta.url).href;
 
@@ -46,13 +45,7 @@ test.before(() => {
   for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
   lab.veth(nsA, 'wa', nsB, 'wb', { offloadOff: false });
 });
-test.after.always(async () => {
-  if (!lab) return;
-  const names = [...lab.names];
-  await lab.destroy();
-  const left = run('ip', ['netns', 'list']).stdout;
-  for (const n of names) if (left.includes(n)) throw new Error(`namespace ${n} left behind`);
-});
+test.after.always(() => destroyLab(lab));
 
 rootTest('a worker loads the addon, opens a port and sends; the main thread receives', async (t) => {
   const b = new AfPacketPort({ ifname: 'wb', netns: nsB, index: 1 });
