@@ -52,6 +52,19 @@ test('node addresses and VIPs are answered on every port; the set can change', (
   t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '192.168.100.2' }), 0).action, 'consume');
 });
 
+test('answered addresses are held and released one holder at a time (two frontends on one VIP)', (t) => {
+  const l2 = new L2Responder(ports, ['192.168.100.2']);
+  const ask = (ip) => l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: ip }), 0).action;
+  l2.holdGlobal('10.96.0.10'); l2.holdGlobal('10.96.0.10'); // e.g. ports 80 and 443
+  t.is(ask('10.96.0.10'), 'reply');
+  l2.releaseGlobal('10.96.0.10');
+  t.is(ask('10.96.0.10'), 'reply', 'still held by the other frontend');
+  l2.releaseGlobal('10.96.0.10');
+  t.is(ask('10.96.0.10'), 'consume');
+  l2.releaseGlobal('10.96.0.10'); // one release too many changes nothing
+  t.is(ask('192.168.100.2'), 'reply');
+});
+
 test('neighbour solicitation for the gateway gets a valid advertisement', (t) => {
   const l2 = new L2Responder(ports);
   const ns = neighborSolicitation({ senderMac: POD_MAC, senderIp: 'fd00:244::11', targetIp: 'fd00:244::1' });

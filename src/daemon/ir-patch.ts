@@ -1,18 +1,28 @@
 // Applying an IrDiff to a whole Ir, for holders that only receive diffs (forwarding workers).
-// Cost: copies the two maps (O(services + endpoints)) per diff — diffs are control-plane rate.
-import type { Ir, IrDiff } from '../core/ir.js';
+// In place, O(size of the diff): copying the maps per diff was O(services + endpoints) on every
+// endpoint change (100k entries at 10k services x 10 endpoints). Returns the undo, for a caller
+// whose table write fails after the patch.
+import type { Ir, IrBackend, IrDiff, IrFrontend } from '../core/ir.js';
 
-export function patchIr(prev: Ir, diff: IrDiff): Ir {
-  const frontends = new Map(prev.frontends);
-  const backends = new Map(prev.backends);
-  for (const id of diff.frontendsRemove) frontends.delete(id);
-  for (const f of diff.frontendsUpsert) frontends.set(f.id, f);
-  for (const id of diff.backendsRemove) backends.delete(id);
-  for (const b of diff.backendsUpsert) backends.set(b.id, b);
-  const next: Ir = { frontends, backends, routes: diff.routes ?? prev.routes };
-  const snatV4 = diff.snat ? diff.snat.v4 : prev.snatV4;
-  const snatV6 = diff.snat ? diff.snat.v6 : prev.snatV6;
-  if (snatV4 !== undefined) next.snatV4 = snatV4;
-  if (snatV6 !== undefined) next.snatV6 = snatV6;
-  return next;
+export function patchIrInPlace(ir: Ir, diff: IrDiff): () => void {
+  const oldF = new Map<number, IrFrontend | undefined>(), oldB = new Map<number, IrBackend | undefined>();
+  const keepF = (id: number) => { if (!oldF.has(id)) oldF.set(id, ir.frontends.get(id)); };
+  const keepB = (id: number) => { if (!oldB.has(id)) oldB.set(id, ir.backends.get(id)); };
+  const prevRoutes = ir.routes, prevV4 = ir.snatV4, prevV6 = ir.snatV6;
+  for (const id of diff.frontendsRemove) { keepF(id); ir.frontends.delete(id); }
+  for (const f of diff.frontendsUpsert) { keepF(f.id); ir.frontends.set(f.id, f); }
+  for (const id of diff.backendsRemove) { keepB(id); ir.backends.delete(id); }
+  for (const b of diff.backendsUpsert) { keepB(b.id); ir.backends.set(b.id, b); }
+  if (diff.routes) ir.routes = diff.routes;
+  if (diff.snat) {
+    if (diff.snat.v4 === undefined) delete ir.snatV4; else ir.snatV4 = diff.snat.v4;
+    if (diff.snat.v6 === undefined) delete ir.snatV6; else ir.snatV6 = diff.snat.v6;
+  }
+  return () => {
+    for (const [id, f] of oldF) { if (f) ir.frontends.set(id, f); else ir.frontends.delete(id); }
+    for (const [id, b] of oldB) { if (b) ir.backends.set(id, b); else ir.backends.delete(id); }
+    ir.routes = prevRoutes;
+    if (prevV4 === undefined) delete ir.snatV4; else ir.snatV4 = prevV4;
+    if (prevV6 === undefined) delete ir.snatV6; else ir.snatV6 = prevV6;
+  };
 }

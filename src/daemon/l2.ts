@@ -64,8 +64,10 @@ export function canonicalAddr(s: string): string {
 
 export class L2Responder {
   private readonly ports = new Map<number, L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> }>();
-  /** Addresses answered on every port (node addresses, VIPs). Replaced as services change. */
-  private global = new Set<string>();
+  /** Addresses answered on every port (node addresses, VIPs), with how many holders each has:
+   * frontends come and go one diff at a time, so the set changes by the diff, not by rebuilding
+   * it from every frontend (canonicalising 10k addresses was ~20 ms per endpoint change). */
+  private global = new Map<string, number>();
 
   constructor(ports: L2Port[], globalAddrs: string[] = []) {
     for (const p of ports) {
@@ -74,10 +76,24 @@ export class L2Responder {
     this.setGlobal(globalAddrs);
   }
 
+  /** Replaces the whole set (one holder each). */
   setGlobal(addrs: Iterable<string>): void {
-    const s = new Set<string>();
-    for (const a of addrs) s.add(canonicalAddr(a));
-    this.global = s;
+    this.global = new Map();
+    for (const a of addrs) this.holdGlobal(a);
+  }
+
+  /** One more holder of `addr` (a frontend on it, a node address). */
+  holdGlobal(addr: string): void {
+    const a = canonicalAddr(addr);
+    this.global.set(a, (this.global.get(a) ?? 0) + 1);
+  }
+
+  /** One holder fewer; the address is no longer answered when none is left. */
+  releaseGlobal(addr: string): void {
+    const a = canonicalAddr(addr);
+    const n = this.global.get(a);
+    if (n === undefined) return;
+    if (n <= 1) this.global.delete(a); else this.global.set(a, n - 1);
   }
 
   answersFor(port: number, addr: string): boolean {

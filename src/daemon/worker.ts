@@ -17,9 +17,10 @@ import { traceOnCore } from '../core/dataplane.js';
 import type { Port } from '../ports/port.js';
 import { formatMac } from '../core/addr.js';
 import { L2Responder, canonicalAddr } from './l2.js';
-import { patchIr } from './ir-patch.js';
+import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
+import type { IrFrontend } from '../core/ir.js';
 
 const IDLE_WAIT_MS = 10;
 const PROBES_PER_ROUND = 32;
@@ -117,20 +118,30 @@ class Worker {
     return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
   }
 
-  private answerGlobal(): void {
-    const addrs = new Set(this.init.nodeAddresses);
-    for (const f of this.core.ir.frontends.values()) if (f.kind !== 'NodePort') addrs.add(f.addr);
-    this.l2.setGlobal(addrs);
-  }
+  /** Backends without a next hop (what probeUnresolved asks for), kept from the diffs. */
+  private readonly unresolved = new Set<number>();
 
   private handle(m: ToWorker): void {
     try {
       switch (m.type) {
         case 'apply': {
-          const next = patchIr(this.core.ir, m.diff);
-          this.core.applyDiff(m.diff, next);
-          this.answerGlobal();
-          this.lastProbe = 0;     // new backends: probe for them now
+          // O(diff): the Ir is patched in place (undone if the table write refuses the diff),
+          // the answered VIPs and the unresolved backends change by what the diff touches
+          const ir = this.core.ir, d = m.diff;
+          const replaced: IrFrontend[] = [];
+          for (const id of d.frontendsRemove) { const f = ir.frontends.get(id); if (f) replaced.push(f); }
+          for (const f of d.frontendsUpsert) { const o = ir.frontends.get(f.id); if (o) replaced.push(o); }
+          const undo = patchIrInPlace(ir, d);
+          try { this.core.applyDiff(d, ir); } catch (e) { undo(); throw e; }
+          for (const f of replaced) if (f.kind !== 'NodePort') this.l2.releaseGlobal(f.addr);
+          for (const f of d.frontendsUpsert) if (f.kind !== 'NodePort') this.l2.holdGlobal(f.addr);
+          let newlyUnresolved = false;
+          for (const id of d.backendsRemove) this.unresolved.delete(id);
+          for (const b of d.backendsUpsert) {
+            if (b.outPort !== L.PORT_NONE) this.unresolved.delete(b.id);
+            else if (!this.unresolved.has(b.id)) { this.unresolved.add(b.id); newlyUnresolved = true; }
+          }
+          if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
           this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation } });
           return;
         }
@@ -183,8 +194,10 @@ class Worker {
         seen.add(a);
       }
     }
-    for (const b of this.core.ir.backends.values()) {
-      if (b.outPort !== L.PORT_NONE || sent >= PROBES_PER_ROUND) continue;
+    for (const id of this.unresolved) {
+      if (sent >= PROBES_PER_ROUND) break;
+      const b = this.core.ir.backends.get(id);
+      if (!b || b.outPort !== L.PORT_NONE) continue;
       const a = canonicalAddr(b.addr);
       if (seen.has(a) || this.learned.has(a)) continue;
       seen.add(a);
