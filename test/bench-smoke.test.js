@@ -43,6 +43,12 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
   t.is(j.endpoints_total, N * M);
   for (const k of ['validate_ms', 'compile_ms', 'table_write_ms', 'apply_ms', 'update_one_endpoint_ms']) positive(t, j, k);
   t.true(['http-api', 'in-process'].includes(j.apply_path));
+  // the stage split carries its runs and the page faults behind the compile figure
+  t.is(j.compile_runs_ms.length, j.repeat);
+  t.is(j.compile_runs_page_faults.length, j.repeat);
+  t.true(j.compile_runs_ms.every((x) => x > 0));
+  t.true(Number.isInteger(j.compile_page_faults) && j.compile_page_faults >= 0);
+  t.true(j.page_fault_us > 0, `page_fault_us ${j.page_fault_us}`);
   if (!isRoot) {
     t.is(j.iptables_restore_ms, null);
     t.is(typeof j.iptables_unavailable_reason, 'string');

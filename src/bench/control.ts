@@ -60,6 +60,9 @@ export interface ControlBenchResult {
    * where a fault costs ~18 µs, the faults can be most of compile_ms (src/bench/faults.ts) */
   compile_page_faults: number;
   page_fault_us: number;
+  /** every run's compile_ms and faults, in run order: the spread on a shared VM is part of the figure */
+  compile_runs_ms: number[];
+  compile_runs_page_faults: number[];
   table_write_ms: number;
   apply_ms: number;
   apply_path: 'http-api' | 'in-process';
@@ -419,7 +422,9 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   const res: ControlBenchResult = {
     suite: 'control', services: svcs.length, endpoints_per_service: o.endpoints, endpoints_total: endpointCount(svcs), repeat,
     validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms),
-    compile_page_faults: Math.round(wdp.compile_page_faults), page_fault_us: round(pageFaultCostUs()), table_write_ms: round(wdp.table_write_ms),
+    compile_page_faults: Math.round(wdp.compile_page_faults), page_fault_us: round(pageFaultCostUs()),
+    compile_runs_ms: wdpRuns.map((x) => round(x.compile_ms)), compile_runs_page_faults: wdpRuns.map((x) => x.compile_page_faults),
+    table_write_ms: round(wdp.table_write_ms),
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),

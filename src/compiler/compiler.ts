@@ -275,7 +275,7 @@ export class Compiler {
       const o = upserts[u];
       if (o.kind !== 'Service') continue;
       const keys = claimKeys(o);
-      upsertClaims[u] = keys;
+      if (!fresh) upsertClaims[u] = keys; // from empty, setClaims is not called: do not keep 10k arrays alive
       let details: ReturnType<typeof serviceClaims> | null = null;
       for (let i = 0; i < keys.length; i++) {
         const claim = keys[i];
