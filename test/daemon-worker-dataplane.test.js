@@ -46,6 +46,29 @@ test('diffs reach every worker; trace, counters and conntrack come from the work
   t.not(gone.verdict, 'forward');
 });
 
+test('a diff one worker refuses is undone on the workers that took it: all stay on the previous tables', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);
+  t.teardown(() => dp.close());
+  // worker 1 refuses the first apply (what a failed table regrow would do); worker 0 takes it
+  const real = dp.request.bind(dp);
+  let refuse = true;
+  dp.request = (h, msg, ...rest) => {
+    if (msg.type === 'apply' && h === dp.workers[1] && refuse) { refuse = false; return Promise.reject(new Error('worker 1: table regrow failed')); }
+    return real(h, msg, ...rest);
+  };
+  const cp = new ControlPlaneCore(dp, null);
+  const err = await t.throwsAsync(cp.apply(objects));
+  t.regex(err.message, /dataplane refused the change.*worker 1: table regrow failed/);
+  // trace runs on worker 0, the one that had taken the diff: it must have been put back
+  const tr = await dp.trace({ src: '10.0.0.2', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80 });
+  t.not(tr.verdict, 'forward', 'worker 0 still programs the refused change');
+  t.is(cp.compiler.serviceCount(), 0);
+  // the same request again: both workers take it
+  const r = await cp.apply(objects);
+  t.true(r.generation >= 1);
+  t.is((await dp.trace({ src: '10.0.0.2', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80 })).verdict, 'forward');
+});
+
 test('a worker that cannot load the core fails start() with the reason', async (t) => {
   const e = await t.throwsAsync(WorkerDataplane.start([init(0, 1, { core: { wasmPath: '/nonexistent/core.wasm' } })]));
   t.regex(e.message, /worker 0: .*cannot read the forwarding core at \/nonexistent\/core\.wasm/);

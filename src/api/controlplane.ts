@@ -202,7 +202,7 @@ export class ControlPlaneCore {
     let generation: number;
     try {
       // a model change that programs nothing (a headless service, an unattached slice) needs no flip
-      generation = isDiffEmpty(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir)).generation;
+      generation = isDiffEmpty(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
     } catch (e) {
       ch.rollback();
       throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);

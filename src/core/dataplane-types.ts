@@ -54,7 +54,10 @@ export interface TraceResult {
 
 export interface Dataplane {
   /** Apply a diff (and remember `ir` as the new whole state). Atomic: a batch sees old or new. */
-  apply(diff: IrDiff, ir: Ir): Promise<{ generation: number }>;
+  /** Programs `diff` (`ir` is the whole Ir after it). `undo`, when given, is the diff back to the
+   * state before: a dataplane that can fail part-way (several workers) uses it to put the parts
+   * that took the diff back, so a refused apply leaves every part on the previous tables. */
+  apply(diff: IrDiff, ir: Ir, undo?: IrDiff): Promise<{ generation: number }>;
   counters(): Promise<CounterSnapshot>;
   conntrack(filter?: FlowFilter): Promise<FlowInfo[]>;
   trace(spec: TracePacketSpec): Promise<TraceResult>;

@@ -106,10 +106,22 @@ export class WorkerDataplane implements Dataplane {
     });
   }
 
-  async apply(diff: IrDiff, _ir: Ir): Promise<{ generation: number }> {
+  async apply(diff: IrDiff, _ir: Ir, undo?: IrDiff): Promise<{ generation: number }> {
     if (this.closed) throw new Error('dataplane is closed');
-    const res = await Promise.all(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff })));
-    this.gen = Math.min(...res.map((r) => r.generation));
+    const res = await Promise.allSettled(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff })));
+    const failed = res.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
+      const reason = (res[failed] as PromiseRejectedResult).reason as Error;
+      const took = this.workers.filter((_, i) => res[i].status === 'fulfilled');
+      if (took.length && undo) {
+        // some workers took the diff: put them back, so every worker holds the previous tables
+        const back = await Promise.allSettled(took.map((h) => this.request(h, { type: 'apply', diff: undo })));
+        const stuck = back.filter((r) => r.status === 'rejected').length;
+        if (stuck) throw new Error(`${reason.message}; ${stuck} of ${this.workers.length} workers could not be put back and now hold different tables (restart the daemon)`);
+      }
+      throw reason;
+    }
+    this.gen = Math.min(...res.map((r) => (r as PromiseFulfilledResult<{ generation: number }>).value.generation));
     return { generation: this.gen };
   }
 
