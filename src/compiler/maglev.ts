@@ -144,26 +144,11 @@ export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (w
   return fill(table, n, m);
 }
 
-/** maglevTable(ids, keys, m, alloc) for keys[i] = `${addrs[i]}:${ports[i]}`, without the strings.
- * The backends must already be in key order (the compiler sorts them: backendKeyCmp). */
-export function maglevTableByAddr(ids: number[], addrs: string[], ports: number[], m: number, alloc?: (words: number) => Uint32Array): Uint32Array {
-  const n = ids.length;
-  const table = n && alloc ? alloc(m) : new Uint32Array(n ? m : 0);
-  if (n === 0) return table;
-  if (n === 1) { table.fill(ids[0]); return table; }
-  reserve(n, m);
-  for (let j = 0; j < n; j++) {
-    keyHashesAddrPort(addrs[j], ports[j], hashes);
-    setBackend(j, ids[j], m);
-  }
-  return fill(table, n, m);
-}
-
 // the index table is filled here (u32, so the fill loop stays monomorphic) and then narrowed
 let scratchTable = new Uint32Array(256);
 
 /** The Maglev table of backends j = 0..n-1 with keys `${addrs[j]}:${ports[j]}` (already in key
- * order), as *indexes* j rather than ids: maglevTableByAddr(ids, …)[c] === ids[index[c]]. One byte
+ * order), as *indexes* j rather than ids: maglevTable(ids, keys)[c] === ids[index[c]]. One byte
  * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids. At 10k
  * services that is 2.5 MB of tables instead of 10 MB, and on the CI VM the first touch of every
  * 4 KiB page of them costs ~15 µs. */

@@ -57,8 +57,6 @@ export class BackendTable implements Map<number, IrBackend> {
 
   get size(): number { return this.count; }
   get [Symbol.toStringTag](): string { return 'BackendTable'; }
-  /** One past the highest id slot allocated (ids below it may or may not be present). */
-  get idLimit(): number { return this.chunks.length * CHUNK; }
 
   // ---- interning (per service port, per next hop) -----------------------------------------
   /** The index of (service, portName); the compiler asks once per service port. */
