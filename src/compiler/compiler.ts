@@ -9,7 +9,7 @@
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
-import { emptyIr, L, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
+import { emptyIr, L, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
 import { BackendTable, idList, setLazyBackendUpserts } from '../core/backend-table.js';
@@ -116,23 +116,6 @@ export function backendKeyCmp(a: string, ap: number, b: string, bp: number): num
 
 function refKey(ns: string | undefined, name: string): string { return `${ns || 'default'}/${name}`; }
 function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
-
-function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
-  if (a.addr !== b.addr || a.port !== b.port || a.proto !== b.proto || a.family !== b.family || a.flags !== b.flags ||
-    a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind || a.service !== b.service || a.portName !== b.portName) return false;
-  if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
-  if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
-  if (!a.maglevIndexed !== !b.maglevIndexed) return false;
-  if (a.maglev === b.maglev) return true;
-  if (a.maglev.length !== b.maglev.length) return false;
-  for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
-  return true;
-}
-
-function sameBackend(a: IrBackend, b: IrBackend): boolean {
-  return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state && a.outPort === b.outPort &&
-    a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.nodeName === b.nodeName && a.zone === b.zone;
-}
 
 /** Claims are what two services may not share: a cluster IP, a node port, a frontend tuple.
  * With the field and text an error about each would show (the error path only). */

@@ -95,18 +95,22 @@ export interface IrDiff {
   snat?: { v4?: string; v6?: string }; // present when changed
 }
 
-function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
+/** Field-by-field equality of two frontends (what decides whether a diff carries one). */
+export function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
   if (a.addr !== b.addr || a.port !== b.port || a.proto !== b.proto || a.family !== b.family) return false;
   if (a.flags !== b.flags || a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind) return false;
   if (a.service !== b.service || a.portName !== b.portName) return false;
   if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
   if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;
-  if (a.maglev.length !== b.maglev.length || !a.maglevIndexed !== !b.maglevIndexed) return false;
+  if (!a.maglevIndexed !== !b.maglevIndexed) return false;
+  if (a.maglev === b.maglev) return true;
+  if (a.maglev.length !== b.maglev.length) return false;
   for (let i = 0; i < a.maglev.length; i++) if (a.maglev[i] !== b.maglev[i]) return false;
   return true;
 }
 
-function sameBackend(a: IrBackend, b: IrBackend): boolean {
+/** Field-by-field equality of two backends. */
+export function sameBackend(a: IrBackend, b: IrBackend): boolean {
   return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state &&
     a.outPort === b.outPort && a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.portName === b.portName &&
     a.nodeName === b.nodeName && a.zone === b.zone;
