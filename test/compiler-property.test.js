@@ -7,7 +7,8 @@
 //   * the same history gives the same Ir and ids (determinism).
 import test from 'ava';
 import fc from 'fast-check';
-import { Compiler, compileAll, backendKeyCmp } from '../dist/src/compiler/compiler.js';
+import { Compiler, compileAll } from '../dist/src/compiler/compiler.js';
+import { backendKeyCmp } from '../dist/src/compiler/maglev.js';
 import { validateObject } from '../dist/src/model/schema.js';
 import { emptyIr, maglevIds } from '../dist/src/core/ir.js';
 import { buildMaglev } from '../dist/src/core/maglev.js';

@@ -13,7 +13,7 @@ import { emptyIr, L, sameBackend, sameFrontend, type MaglevSlots, type Family, t
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
 import { BackendTable, idList, setLazyBackendUpserts } from '../core/backend-table.js';
-import { maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
+import { backendKeyCmp, maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
@@ -90,28 +90,6 @@ function ipv4Int(s: string): number {
     if (c === 46) { v = (v * 256 + part) >>> 0; part = 0; } else part = part * 10 + (c - 48);
   }
   return (v * 256 + part) >>> 0;
-}
-
-const POW10 = [1, 10, 100, 1000, 10000, 100000];
-/** Code unit `i` of the string `${addr}:${port}`, or -1 past its end — without building it. */
-function keyUnit(addr: string, port: number, i: number): number {
-  if (i < addr.length) return addr.charCodeAt(i);
-  if (i === addr.length) return 58; // ':'
-  const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
-  const d = i - addr.length - 1;
-  return d < digits ? 48 + (Math.floor(port / POW10[digits - 1 - d]) % 10) : -1;
-}
-
-/** Orders backends as the strings `${addr}:${port}` would sort (the Maglev key order), without
- * making them: the addresses decide unless one is a prefix of the other ("10.0.0.1" and
- * "10.0.0.10"), where the rest is compared unit by unit. */
-export function backendKeyCmp(a: string, ap: number, b: string, bp: number): number {
-  if (a !== b && !(a.length < b.length ? b.startsWith(a) : a.startsWith(b))) return a < b ? -1 : 1;
-  for (let i = Math.min(a.length, b.length); ; i++) {
-    const x = keyUnit(a, ap, i), y = keyUnit(b, bp, i);
-    if (x !== y) return x - y;
-    if (x < 0) return 0;
-  }
 }
 
 function refKey(ns: string | undefined, name: string): string { return `${ns || 'default'}/${name}`; }

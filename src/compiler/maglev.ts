@@ -58,17 +58,36 @@ function keyHashes(s: string, hashOut: Uint32Array): void {
 // scratch for keyHashesAddrPort: the UTF-16 units of "addr:port" (an IPv6 address is at most 45)
 let units = new Uint16Array(64);
 const POW10 = [1, 10, 100, 1000, 10000];
+const portDigits = (port: number): number => (port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5);
+
+/** Code unit `i` of a backend's Maglev key, the string `${addr}:${port}`, or -1 past its end —
+ * without building it (the one definition the hash and the sort order below both read). */
+export function keyUnit(addr: string, port: number, i: number): number {
+  if (i < addr.length) return addr.charCodeAt(i);
+  if (i === addr.length) return 58; // ':'
+  const digits = portDigits(port), d = i - addr.length - 1;
+  return d < digits ? 48 + (Math.floor(port / POW10[digits - 1 - d]) % 10) : -1;
+}
+
+/** Orders backends as their key strings `${addr}:${port}` would sort, without making them: the
+ * addresses decide unless one is a prefix of the other ("10.0.0.1" and "10.0.0.10"), where the
+ * rest is compared unit by unit. */
+export function backendKeyCmp(a: string, ap: number, b: string, bp: number): number {
+  if (a !== b && !(a.length < b.length ? b.startsWith(a) : a.startsWith(b))) return a < b ? -1 : 1;
+  for (let i = Math.min(a.length, b.length); ; i++) {
+    const x = keyUnit(a, ap, i), y = keyUnit(b, bp, i);
+    if (x !== y) return x - y;
+    if (x < 0) return 0;
+  }
+}
 
 /** keyHashes(`${addr}:${port}`) without making the string: the compiler has the address and the
  * port, and 100k key strings (plus their flattened copies) were garbage of a full compile. */
 function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): void {
-  const al = addr.length;
-  const digits = port < 10 ? 1 : port < 100 ? 2 : port < 1000 ? 3 : port < 10000 ? 4 : 5;
-  const n = al + 1 + digits;
+  const al = addr.length, n = al + 1 + portDigits(port);
   if (units.length < n) units = new Uint16Array(n * 2);
   for (let i = 0; i < al; i++) units[i] = addr.charCodeAt(i);
-  units[al] = 58; // ':'
-  for (let d = 0; d < digits; d++) units[al + 1 + d] = 48 + (Math.floor(port / POW10[digits - 1 - d]) % 10);
+  for (let i = al; i < n; i++) units[i] = keyUnit(addr, port, i);
   let a = OFFSET0, b = SKIP0;
   let i = 0;
   for (; i + 1 < n; i += 2) { const w = units[i] | (units[i + 1] << 16); a = mix(a, w); b = mix(b, w); }
