@@ -12,7 +12,7 @@ import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
-import { BackendTable, idList, setLazyBackendUpserts } from '../core/backend-table.js';
+import { BackendTable, setLazyBackendRemoves, setLazyBackendUpserts } from '../core/backend-table.js';
 import { backendKeyCmp, maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -71,16 +71,6 @@ class Candidates {
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
-
-/** Makes obj[key] the ids 1..n, built only when read (a fresh compile's undo removes them all:
- * read on rollback only). */
-function lazyIdList<K extends string>(obj: Record<K, number[]>, key: K, n: number): void {
-  Object.defineProperty(obj, key, {
-    enumerable: true, configurable: true,
-    get() { const v = idList(n); Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true }); return v; },
-    set(v: number[]) { Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true }); },
-  });
-}
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -410,7 +400,7 @@ export class Compiler {
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
       if (fresh) { // everything this change programmed is new: undoing it removes it all
         undoDiff.frontendsRemove = diff.frontendsUpsert.map((f) => f.id);
-        lazyIdList(undoDiff, 'backendsRemove', freshBacks);
+        setLazyBackendRemoves(undoDiff, freshBacks);
       }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };

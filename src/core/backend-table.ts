@@ -197,20 +197,24 @@ const lazySources = new WeakMap<IrDiff, LazySource>();
 export function setLazyBackendUpserts(diff: IrDiff, table: BackendTable, ids: number[] | number): void {
   const src: LazySource = { table, ids, version: table.version };
   lazySources.set(diff, src);
-  Object.defineProperty(diff, 'backendsUpsert', {
-    enumerable: true, configurable: true,
-    get(this: IrDiff) {
-      checkFresh(src);
-      const v = idList(ids).map((id) => table.get(id)!);
-      Object.defineProperty(this, 'backendsUpsert', { value: v, enumerable: true, writable: true, configurable: true });
-      lazySources.delete(this);
-      return v;
-    },
-    set(this: IrDiff, v: IrBackend[]) {
-      Object.defineProperty(this, 'backendsUpsert', { value: v, enumerable: true, writable: true, configurable: true });
-      lazySources.delete(this);
-    },
-  });
+  defineLazy(diff, 'backendsUpsert', () => { checkFresh(src); return idList(ids).map((id) => table.get(id)!); }, () => lazySources.delete(diff));
+}
+
+/** Makes `diff.backendsRemove` the ids 1..n, built only if read (a fresh compile's undo removes
+ * every backend it made; read on rollback only). */
+export function setLazyBackendRemoves(diff: IrDiff, n: number): void {
+  defineLazy(diff, 'backendsRemove', () => idList(n));
+}
+
+/** obj[key] becomes make()'s value on first read (or whatever is assigned first), then a plain
+ * data property; `settled` runs once either way. */
+function defineLazy<O extends object, K extends keyof O>(obj: O, key: K, make: () => O[K], settled?: () => void): void {
+  const settle = (v: O[K]): O[K] => {
+    Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
+    settled?.();
+    return v;
+  };
+  Object.defineProperty(obj, key, { enumerable: true, configurable: true, get: () => settle(make()), set: (v: O[K]) => { settle(v); } });
 }
 
 function checkFresh(src: LazySource): void {
