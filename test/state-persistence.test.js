@@ -57,13 +57,19 @@ test('state survives a restart: objects, node config and programmed dataplane', 
   t.like((await b.req('GET', '/api/v1/state')).json, { restoredFrom: 'primary', restoreProblems: [] });
 });
 
-test('truncated state file: the backup is restored, the bad file kept, the problem reported', async (t) => {
-  const dir = stateDir(t);
+/** A server that applied web, then api (two saves: state.json holds both, state.json.bak web
+ * only), stopped again; returns the primary state file's path. */
+async function savedWebThenApi(t, dir) {
   const a = await server(t, dir);
   t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('web', '10.96.0.10')))).status, 200);
   t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('api', '10.96.0.11')))).status, 200);
   await a.close();
-  const primary = join(dir, 'state.json');
+  return join(dir, 'state.json');
+}
+
+test('truncated state file: the backup is restored, the bad file kept, the problem reported', async (t) => {
+  const dir = stateDir(t);
+  const primary = await savedWebThenApi(t, dir);
   const text = readFileSync(primary, 'utf8');
   writeFileSync(primary, text.slice(0, Math.floor(text.length / 2)));
 
@@ -87,11 +93,7 @@ test('truncated state file: the backup is restored, the bad file kept, the probl
 
 test('edited state file (checksum mismatch) is detected', async (t) => {
   const dir = stateDir(t);
-  const a = await server(t, dir);
-  t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('web', '10.96.0.10')))).status, 200);
-  t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('api', '10.96.0.11')))).status, 200);
-  await a.close();
-  const primary = join(dir, 'state.json');
+  const primary = await savedWebThenApi(t, dir);
   writeFileSync(primary, readFileSync(primary, 'utf8').replace('10.96.0.11', '10.96.0.12'));
   const b = await server(t, dir);
   t.deepEqual(await names(b.req), ['web']);
