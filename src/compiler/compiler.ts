@@ -9,10 +9,10 @@
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
-import { emptyIr, L, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
+import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
-import { BackendTable, setLazyBackendRemoves, setLazyBackendUpserts } from '../core/backend-table.js';
+import { BackendTable, setLazyBackendRemoves, setLazyBackendUpserts, type BackendOwner } from '../core/backend-table.js';
 import { backendKeyCmp, maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -42,12 +42,56 @@ export interface Change {
 }
 
 /** What a service compiled to last time: its frontends and backends (deduplicated, ids distinct)
- * — also where its ids are looked up when it is recompiled. */
-interface ServiceOutput { fronts: IrFrontend[]; backs: number[]; warnings: string[] }
+ * — also where its ids are looked up when it is recompiled. Kept for every service, so compact:
+ * most services have one frontend, and their backend ids are a run of consecutive numbers (always
+ * so on a full compile), which are kept without arrays. Two arrays per service were ~1.8 MB at
+ * 10k services, and on the CI VM every fresh page of it is a ~15 µs page fault. */
+class ServiceOutput {
+  private readonly front: IrFrontend | IrFrontend[];
+  private readonly backList: number[] | null; // null: the run backFrom .. backFrom + backCount - 1
+  private readonly backFrom: number;
+  readonly backCount: number;
+  readonly warnings: string[];
+  /** Copies what it keeps: the arguments may be scratch. */
+  constructor(c: CompiledService) {
+    const nf = c.nFronts, nb = c.nBackIds, ids = c.backIds;
+    this.front = nf === 1 ? c.fronts[0] : c.fronts.slice(0, nf);
+    let run = true;
+    for (let i = 1; i < nb && run; i++) run = ids[i] === ids[0] + i;
+    this.backList = run ? null : ids.slice(0, nb);
+    this.backFrom = nb ? ids[0] : 0;
+    this.backCount = nb;
+    this.warnings = c.warnings.length ? c.warnings.slice() : NO_WARNINGS;
+  }
+  get frontCount(): number { return Array.isArray(this.front) ? this.front.length : 1; }
+  /** The frontends (a new array). */
+  fronts(): IrFrontend[] { return Array.isArray(this.front) ? this.front.slice() : [this.front]; }
+  /** The backend ids (a new array). */
+  backs(): number[] {
+    if (this.backList) return this.backList.slice();
+    const out = new Array<number>(this.backCount);
+    for (let i = 0; i < this.backCount; i++) out[i] = this.backFrom + i;
+    return out;
+  }
+}
 
 /** What compileService builds: the frontends, the backend ids, and — unless it wrote them to the
  * BackendTable itself (a fresh compile) — the backends as objects to compare and diff. */
-interface CompiledService { fronts: IrFrontend[]; backIds: number[]; backs: IrBackend[]; warnings: string[] }
+class CompiledService {
+  // fronts[0 .. nFronts) and backIds[0 .. nBackIds): counts rather than `length = 0` between
+  // services, which drops an array's backing store so the next push allocates a new one (~150
+  // bytes a service per array)
+  readonly fronts: IrFrontend[] = [];
+  nFronts = 0;
+  readonly backIds: number[] = [];
+  nBackIds = 0;
+  readonly backs: IrBackend[] = [];    // incremental compiles only (empty on a fresh one)
+  readonly warnings: string[] = [];
+  reset(): void { this.nFronts = 0; this.nBackIds = 0; this.backs.length = 0; this.warnings.length = 0; }
+  /** Drops every reference (between changes). */
+  release(): void { this.reset(); this.fronts.length = 0; }
+}
+const NOTHING_COMPILED = new CompiledService();
 
 /** One service port's candidate backends, by column: scratch reused for every port, so a full
  * compile makes no object per endpoint (100k short-lived objects were ~11 MB of young-generation
@@ -71,6 +115,17 @@ class Candidates {
 
 interface Resolved { outPort: number; dstMac: string; srcMac: string }
 
+/** What emit() needs to know about the service port being compiled (reused for every service). */
+class EmitState {
+  svc!: ServiceSpec;
+  sp!: ServicePortSpec;
+  portStart = 0;                 // the current port's frontends start at svcOut.fronts[portStart]
+  undo: Undo = null;
+  prevFront: Map<string, number> | null = null; // previous frontend ids, on a recompile
+  aff = 0;                       // FEF_AFFINITY when the service has session affinity
+  readonly tables: Array<ActiveSet | undefined> = [undefined, undefined, undefined, undefined];
+}
+
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -86,12 +141,19 @@ function refKey(ns: string | undefined, name: string): string { return `${ns || 
 function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
 
 /** Claims are what two services may not share: a cluster IP, a node port, a frontend tuple.
- * With the field and text an error about each would show (the error path only). */
-function serviceClaims(s: ServiceSpec): Array<{ claim: string; field: string; what: string }> {
-  const out: Array<{ claim: string; field: string; what: string }> = [];
-  s.clusterIPs.forEach((ip, i) => out.push({ claim: `cip ${ip}`, field: `spec.clusterIPs[${i}]`, what: `clusterIP ${ip}` }));
+ * One key space without a string per claim where it can be helped: a cluster IP is its address
+ * string as validated, a node port the number protocol·65536 + port, and only an external
+ * frontend tuple (rare) a made string "fe proto addr port". None can equal another kind's. */
+type Claim = string | number;
+const nodePortClaim = (p: ServicePortSpec): number => PROTO_NUMBER[p.protocol] * 65536 + p.nodePort!;
+
+/** serviceClaims(s)[i].claim === claimKeys(s)[i], with the field and text an error about each
+ * would show (the error path only). */
+function serviceClaims(s: ServiceSpec): Array<{ claim: Claim; field: string; what: string }> {
+  const out: Array<{ claim: Claim; field: string; what: string }> = [];
+  s.clusterIPs.forEach((ip, i) => out.push({ claim: ip, field: `spec.clusterIPs[${i}]`, what: `clusterIP ${ip}` }));
   s.ports.forEach((p, i) => {
-    if (p.nodePort !== undefined) out.push({ claim: `np ${p.protocol} ${p.nodePort}`, field: `spec.ports[${i}].nodePort`, what: `nodePort ${p.nodePort}/${p.protocol}` });
+    if (p.nodePort !== undefined) out.push({ claim: nodePortClaim(p), field: `spec.ports[${i}].nodePort`, what: `nodePort ${p.nodePort}/${p.protocol}` });
     const ext = [...s.externalIPs.map((a) => ['externalIPs', a] as const), ...s.lbIngress.map((a) => ['status.loadBalancer.ingress', a] as const)];
     const seen = new Set<string>();
     for (const [f, a] of ext) {
@@ -104,14 +166,24 @@ function serviceClaims(s: ServiceSpec): Array<{ claim: string; field: string; wh
   return out;
 }
 
-/** The claim strings of serviceClaims(s), in the same order, without building the descriptions:
- * the common single-cluster-IP service makes one string instead of three plus two arrays. */
-function claimKeys(s: ServiceSpec): string[] {
-  const out: string[] = [];
-  for (const ip of s.clusterIPs) out.push(`cip ${ip}`);
+/** The claims of serviceClaims(s), in the same order, without building the descriptions: the
+ * common single-cluster-IP service makes one small array and no string. */
+function claimKeys(s: ServiceSpec): Claim[] {
   const hasExt = s.externalIPs.length > 0 || s.lbIngress.length > 0;
-  for (const p of s.ports) {
-    if (p.nodePort !== undefined) out.push(`np ${p.protocol} ${p.nodePort}`);
+  let n = s.clusterIPs.length;
+  for (let i = 0; i < s.ports.length; i++) if (s.ports[i].nodePort !== undefined) n++;
+  if (!hasExt) { // exact size: no growth (a pushed-to array takes room for 17)
+    const out: Claim[] = new Array(n);
+    let k = 0;
+    for (let i = 0; i < s.clusterIPs.length; i++) out[k++] = s.clusterIPs[i];
+    for (let i = 0; i < s.ports.length; i++) if (s.ports[i].nodePort !== undefined) out[k++] = nodePortClaim(s.ports[i]);
+    return out;
+  }
+  const out: Claim[] = [];
+  for (let i = 0; i < s.clusterIPs.length; i++) out.push(s.clusterIPs[i]);
+  for (let i = 0; i < s.ports.length; i++) {
+    const p = s.ports[i];
+    if (p.nodePort !== undefined) out.push(nodePortClaim(p));
     if (!hasExt) continue;
     const seen = new Set<string>();
     for (const list of [s.externalIPs, s.lbIngress]) {
@@ -132,12 +204,14 @@ export class Compiler {
   readonly ir: Ir = { frontends: new IdMap<IrFrontend>(), backends: this.bt, routes: [] };
   private readonly services = new Map<string, ServiceSpec>();
   private readonly slices = new Map<string, SliceSpec>();
-  private readonly slicesByService = new Map<string, string[]>(); // slice keys, sorted
+  // a service's slices, sorted by key (no lookup by key per slice); the one slice itself when it
+  // has one (most services: no array per service)
+  private readonly slicesByService = new Map<string, SliceSpec | SliceSpec[]>();
   private node: NodeSpec | null = null;
   private fe = new IdAllocator();
   private be = new IdAllocator();
   private readonly outputs = new Map<string, ServiceOutput>();
-  private claims = new Map<string, string>();
+  private claims = new Map<Claim, string>();
   private neighbourMap = new Map<string, Resolved>();
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
@@ -147,10 +221,12 @@ export class Compiler {
   // synchronous and not re-entrant): the backends in listed order
   private readonly cands = new Candidates();
   private readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
-  private readonly readyIdx: number[] = [];       // activeSet's scratch: indexes into cands
-  private readonly terminatingIdx: number[] = [];
+  private readyIdx = new Int32Array(64);       // activeSet's scratch: indexes into cands
+  private terminatingIdx = new Int32Array(64);
   private readonly keyAddrs: string[] = [];       // the active set's Maglev keys as (addr, port)
   private readonly keyPorts: number[] = [];
+  private readonly svcOut = new CompiledService(); // compileService's result (scratch)
+  private readonly emitState = new EmitState();
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
@@ -160,8 +236,8 @@ export class Compiler {
   listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
   serviceCount(): number { return this.services.size; }
   sliceCount(): number { return this.slices.size; }
-  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts.map((f) => f.id) ?? []; }
-  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs.slice() ?? []; }
+  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts().map((f) => f.id) ?? []; }
+  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs() ?? []; }
   warningsOf(serviceKey: string): string[] { return [...(this.outputs.get(serviceKey)?.warnings ?? [])]; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
   idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
@@ -184,34 +260,39 @@ export class Compiler {
     const removes = batch.remove ?? [];
     const errors: FieldError[] = [];
 
-    // one object may appear once per request: "apply A then A'" in one body is ambiguous
-    // (one key set per kind: no "kind key" string per object)
-    const seenSvc = new Set<string>(), seenSlice = new Set<string>();
-    let seenNode = false;
-    const seenBefore = (kind: ObjectRef['kind'], key: string): boolean => {
-      if (kind === 'NodeConfig') { const had = seenNode; seenNode = true; return had; }
-      const set = kind === 'Service' ? seenSvc : seenSlice;
-      if (set.has(key)) return true;
-      set.add(key);
-      return false;
-    };
-    for (const o of upserts) {
-      if (seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(o.kind === 'NodeConfig'
-        ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
-        : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
-    }
-    for (const r of removes) {
-      const key = refKey(r.namespace, r.name);
-      if (seenBefore(r.kind, r.kind === 'NodeConfig' ? '' : key)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
-      const exists = r.kind === 'Service' ? this.services.has(key) : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null;
-      if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
-    }
-
     // Starting from nothing (daemon start, state restore, full-compile benchmark) there is nothing
     // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
     // 100k-backend compile would make.
     const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
       this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0 && this.claims.size === 0;
+
+    // one object may appear once per request: "apply A then A'" in one body is ambiguous (one key
+    // set per kind: no "kind key" string per object). From empty the model's own maps are those
+    // sets — filled here, emptied again by reset() if the batch is refused — rather than two more
+    // 10k-entry sets beside them.
+    const seenSvc = fresh ? this.services : new Map<string, ServiceSpec>();
+    const seenSlice = fresh ? this.slices : new Map<string, SliceSpec>();
+    let seenNode = false;
+    const seenBefore = (o: ModelObject | ObjectRef, key: string): boolean => {
+      if (o.kind === 'NodeConfig') { const had = seenNode; seenNode = true; return had; }
+      const set: Map<string, unknown> = o.kind === 'Service' ? seenSvc : seenSlice;
+      const n = set.size;
+      set.set(key, o); // one hash lookup instead of has() + set(); a duplicate's batch is refused anyway
+      return set.size === n;
+    };
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
+      if (seenBefore(o, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(o.kind === 'NodeConfig'
+        ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
+        : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+    }
+    for (const r of removes) {
+      const key = refKey(r.namespace, r.name);
+      // from empty nothing exists (the maps now hold this batch's upserts, not the state)
+      const exists = !fresh && (r.kind === 'Service' ? this.services.has(key) : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null);
+      if (seenBefore(r, r.kind === 'NodeConfig' ? '' : key)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+      if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
+    }
 
     // cross-service clashes, against the current state minus the services this batch replaces
     // (no current state: no replaced set to build)
@@ -220,8 +301,8 @@ export class Compiler {
       for (const o of upserts) if (o.kind === 'Service') replaced.add(o.key);
       for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
     }
-    const batchClaims = new Map<string, string>();
-    const upsertClaims: Array<string[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
+    const batchClaims = new Map<Claim, string>();
+    const upsertClaims: Array<Claim[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (o.kind !== 'Service') continue;
@@ -240,13 +321,18 @@ export class Compiler {
         } else batchClaims.set(claim, o.key);
       }
     }
-    if (errors.length) throw new ValidationError(errors);
+    if (errors.length) {
+      if (fresh) this.reset();
+      throw new ValidationError(errors);
+    }
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
     this.tableAlloc = fresh ? slabAllocator() : undefined;
     if (fresh) { // every endpoint is at most one backend per slice port: size the columns once
       let bound = 0;
-      for (const o of upserts) if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length);
+      // (indexed loops over the batch here and below: change() runs unoptimised at first, and there
+      // a for-of allocates an iterator result per step)
+      for (let u = 0; u < upserts.length; u++) { const o = upserts[u]; if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length); }
       this.bt.grow(bound + 1);
     }
     const prevFront = new Map<number, IrFrontend | undefined>();
@@ -264,26 +350,28 @@ export class Compiler {
       }
       if (v === undefined) m.delete(k); else m.set(k, v);
     };
-    // a service's slice keys stay sorted (compileService reads them in name order); a transaction
-    // replaces the array rather than editing it, so undo is putting the old array back — except
-    // from empty, where there is no old array to keep
-    const linkSlice = (svc: string | null, sliceKey: string, add: boolean): void => {
+    // a service's slices stay sorted by key (compileService reads them in name order); a
+    // transaction replaces the array rather than editing it, so undo is putting the old array
+    // back — except from empty, where there is no old array to keep. Removal is by key: `sl` may
+    // be the previous version of the slice.
+    const linkSlice = (svc: string | null, sl: SliceSpec, add: boolean): void => {
       if (svc === null) return;
-      const have = this.slicesByService.get(svc);
-      let at = 0;
-      if (have) { let hi = have.length; while (at < hi) { const mid = (at + hi) >> 1; if (have[mid] < sliceKey) at = mid + 1; else hi = mid; } }
-      const present = have !== undefined && at < have.length && have[at] === sliceKey;
+      const entry = this.slicesByService.get(svc), sliceKey = sl.key;
+      if (entry === undefined) { if (add) mapSet(this.slicesByService, svc, sl); return; }
+      const have = Array.isArray(entry) ? entry : [entry];
+      let at = 0, hi = have.length;
+      while (at < hi) { const mid = (at + hi) >> 1; if (have[mid].key < sliceKey) at = mid + 1; else hi = mid; }
+      const present = at < have.length && have[at].key === sliceKey;
       if (add === present) return;
       if (add) {
-        if (!have) mapSet(this.slicesByService, svc, [sliceKey]);
-        else if (fresh) have.splice(at, 0, sliceKey);
-        else mapSet(this.slicesByService, svc, [...have.slice(0, at), sliceKey, ...have.slice(at)]);
+        if (fresh && have === entry) have.splice(at, 0, sl);
+        else mapSet(this.slicesByService, svc, [...have.slice(0, at), sl, ...have.slice(at)]);
       } else {
-        const next = have!.filter((k) => k !== sliceKey);
-        mapSet(this.slicesByService, svc, next.length ? next : undefined);
+        const next = have.filter((k) => k.key !== sliceKey);
+        mapSet(this.slicesByService, svc, next.length === 0 ? undefined : next.length === 1 ? next[0] : next);
       }
     };
-    const setClaims = (svcKey: string, next: ServiceSpec | undefined, nextClaims?: string[]): void => {
+    const setClaims = (svcKey: string, next: ServiceSpec | undefined, nextClaims?: Claim[]): void => {
       const old = this.services.get(svcKey);
       if (old) for (const c of claimKeys(old)) if (this.claims.get(c) === svcKey) mapSet(this.claims, c, undefined);
       if (next) for (const c of nextClaims ?? claimKeys(next)) mapSet(this.claims, c, svcKey);
@@ -295,7 +383,7 @@ export class Compiler {
         if (r.kind === 'Service') { setClaims(key, undefined); mapSet(this.services, key, undefined); dirty.add(key); }
         else if (r.kind === 'EndpointSlice') {
           const old = this.slices.get(key)!;
-          linkSlice(old.service, key, false); mapSet(this.slices, key, undefined);
+          linkSlice(old.service, old, false); mapSet(this.slices, key, undefined);
           if (old.service) dirty.add(old.service);
         } else { this.node = null; nodeChanged = true; }
       }
@@ -304,11 +392,15 @@ export class Compiler {
       if (fresh) this.claims = batchClaims;
       for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
-        if (o.kind === 'Service') { if (!fresh) setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
+        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (above); every service is dirty
+          if (o.kind === 'EndpointSlice') linkSlice(o.service, o, true);
+          continue;
+        }
+        if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
           const old = this.slices.get(o.key);
-          if (old) { linkSlice(old.service, o.key, false); if (old.service) dirty.add(old.service); }
-          linkSlice(o.service, o.key, true); mapSet(this.slices, o.key, o);
+          if (old) { linkSlice(old.service, old, false); if (old.service) dirty.add(old.service); }
+          linkSlice(o.service, o, true); mapSet(this.slices, o.key, o);
           if (o.service) dirty.add(o.service);
         } else { this.node = o; nodeChanged = true; }
       }
@@ -330,8 +422,10 @@ export class Compiler {
           if (prevSnatV4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = prevSnatV4;
           if (prevSnatV6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = prevSnatV6;
         });
-        for (const k of this.services.keys()) dirty.add(k);
-        for (const k of this.outputs.keys()) dirty.add(k);
+        if (!fresh) { // from empty every service is compiled anyway
+          for (const k of this.services.keys()) dirty.add(k);
+          for (const k of this.outputs.keys()) dirty.add(k);
+        }
       }
 
       const setFront = (f: IrFrontend | undefined, id: number): void => {
@@ -345,32 +439,34 @@ export class Compiler {
 
       const releaseFront: number[] = [], releaseBack: number[] = [];
       const warnings: string[] = [];
-      const order = [...dirty].sort(); // default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
-      for (const key of order) {
+      // from empty every service is dirty, and a slice naming no service compiles to nothing.
+      // Default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
+      const order = (fresh ? [...this.services.keys()] : [...dirty]).sort();
+      for (let k = 0; k < order.length; k++) {
+        const key = order[k];
         const svc = this.services.get(key);
         const prev = fresh ? undefined : this.outputs.get(key);
         // from empty, compileService writes the backends into the table itself (no objects)
-        const out: CompiledService = svc ? this.compileService(svc, undo, prev, fresh) : { fronts: [], backIds: [], backs: [], warnings: [] };
-        const backIds = out.backIds;
+        const out: CompiledService = svc ? this.compileService(svc, undo, prev, fresh) : NOTHING_COMPILED;
+        const backIds = out.backIds, nFronts = out.nFronts, nBackIds = out.nBackIds;
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
           const old = this.bt.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
-        for (let i = 0; i < out.fronts.length; i++) {
+        for (let i = 0; i < nFronts; i++) {
           const f = out.fronts[i];
           const old = fresh ? undefined : this.ir.frontends.get(f.id);
           if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
         }
         if (prev) { // ids the service no longer uses (compileService reused the others)
-          const fs = new Set<number>(), bs = new Set<number>(backIds);
-          for (const f of out.fronts) fs.add(f.id);
-          for (const f of prev.fronts) if (!fs.has(f.id)) releaseFront.push(f.id);
-          for (const id of prev.backs) if (!bs.has(id)) releaseBack.push(id);
+          const fs = new Set<number>(), bs = new Set<number>(backIds.slice(0, nBackIds));
+          for (let i = 0; i < nFronts; i++) fs.add(out.fronts[i].id);
+          for (const f of prev.fronts()) if (!fs.has(f.id)) releaseFront.push(f.id);
+          for (const id of prev.backs()) if (!bs.has(id)) releaseBack.push(id);
         }
         // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
-        const stored: ServiceOutput = { fronts: out.fronts.slice(), backs: backIds, warnings: out.warnings.length ? out.warnings : NO_WARNINGS };
-        mapSet(this.outputs, key, svc || out.fronts.length || backIds.length ? stored : undefined);
+        mapSet(this.outputs, key, svc || nFronts || nBackIds ? new ServiceOutput(out) : undefined);
         for (const w of out.warnings) warnings.push(w);
       }
       // release only after every allocation of this change: an id never changes owner within one diff
@@ -386,8 +482,10 @@ export class Compiler {
       const upsertedBacks = fresh ? freshBacks : diff.backendsUpsert.length;
       if (!this.node && upsertedBacks)
         warnings.push(`no NodeConfig applied: ${upsertedBacks} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
-      for (const o of upserts) if (o.kind === 'EndpointSlice' && !o.service)
-        warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
+      for (let u = 0; u < upserts.length; u++) {
+        const o = upserts[u];
+        if (o.kind === 'EndpointSlice' && !o.service) warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
+      }
 
       let done = false;
       const rollback = (): void => {
@@ -410,7 +508,17 @@ export class Compiler {
       throw e;
     } finally {
       this.tableAlloc = undefined;
+      this.releaseScratch();
     }
+  }
+
+  /** Scratch holds no strings, specs or next hops between changes. */
+  private releaseScratch(): void {
+    this.cands.release();
+    this.keyAddrs.length = 0;
+    this.svcOut.release();
+    const st = this.emitState;
+    st.prevFront = null; st.undo = null;
   }
 
   /** Back to the empty state (the rollback of a change that started from empty). */
@@ -434,11 +542,12 @@ export class Compiler {
     try {
       for (const svc of this.listServices()) {
         const out = this.compileService(svc, undo, this.outputs.get(svc.key));
-        for (const f of out.fronts) ir.frontends.set(f.id, f);
+        for (let i = 0; i < out.nFronts; i++) ir.frontends.set(out.fronts[i].id, out.fronts[i]);
         for (const b of out.backs) ir.backends.set(b.id, b);
       }
     } finally {
       for (let i = undo.length - 1; i >= 0; i--) undo[i]();
+      this.releaseScratch();
     }
     return ir;
   }
@@ -494,64 +603,46 @@ export class Compiler {
   // ---- one service -------------------------------------------------------------------------
   /** Compiles one service. Ids it had before (`prev`) are reused for what they named; anything
    * new gets a fresh id. Costs O(endpoints) plus one Maglev table per (port, family, local-only)
-   * set its frontends ask for; the lookup maps of previous ids are built only on a recompile. */
+   * set its frontends ask for; the lookup maps of previous ids are built only on a recompile.
+   * The result's arrays are scratch (valid until the next call): the caller copies what it keeps. */
   private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined, direct = false): CompiledService {
-    const fronts: IrFrontend[] = [], backIds: number[] = [], backs: IrBackend[] = [], warnings: string[] = [];
-    if (svc.headless || svc.type === 'ExternalName') return { fronts, backIds, backs, warnings };
+    const out = this.svcOut, st = this.emitState;
+    const backIds = out.backIds, backs = out.backs, warnings = out.warnings;
+    out.reset();
+    if (svc.headless || svc.type === 'ExternalName') return out;
     const bt = this.bt;
-    const sliceKeys = this.slicesByService.get(svc.key);
-    const nodeName = this.node?.name;
+    const sliceEntry = this.slicesByService.get(svc.key);
+    const nSlices = sliceEntry === undefined ? 0 : Array.isArray(sliceEntry) ? sliceEntry.length : 1;
     let unresolved: string[] | null = null;
-    const aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
-    let prevBack: Map<string, number> | null = null, prevFront: Map<string, number> | null = null;
-    if (prev && prev.backs.length) { prevBack = new Map(); for (const id of prev.backs) prevBack.set(`${bt.portNameOf(id)}|${bt.addrOf(id)}|${bt.targetPortOf(id)}`, id); }
-    if (prev && prev.fronts.length) { prevFront = new Map(); for (const f of prev.fronts) prevFront.set(`${f.portName}|${f.kind}|${f.addr}`, f.id); }
+    let prevBack: Map<string, number> | null = null;
+    st.svc = svc; st.undo = undo; st.prevFront = null;
+    st.aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
+    if (prev && prev.backCount) { prevBack = new Map(); for (const id of prev.backs()) prevBack.set(`${bt.portNameOf(id)}|${bt.addrOf(id)}|${bt.targetPortOf(id)}`, id); }
+    if (prev && prev.frontCount) { st.prevFront = new Map(); for (const f of prev.fronts()) st.prevFront.set(`${f.portName}|${f.kind}|${f.addr}`, f.id); }
     const cands = this.cands;
-    // the current port's frontends start at fronts[portStart]; one Maglev set per (family,
-    // local-only) pair its frontends ask for: [4 all, 4 local, 6 all, 6 local]. The helpers are
-    // made once per service, not per port.
-    let sp: ServicePortSpec = svc.ports[0], portStart = 0;
-    const tables: Array<ActiveSet | undefined> = [undefined, undefined, undefined, undefined];
-    const emit = (kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void => {
-      for (let i = portStart; i < fronts.length; i++) if (fronts[i].kind === kind && fronts[i].addr === addr) return; // listed twice
-      const family: Family = addr.includes(':') ? 6 : 4;
-      const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
-      const set = tables[tk] ??= this.activeSet(svc, family, localOnly ? nodeName ?? null : undefined, warnings);
-      const id = (prevFront !== null && prevFront.get(`${sp.name}|${kind}|${addr}`)) || this.fe.allocate(undo);
-      fronts.push({
-        id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
-        flags: flags | aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
-        affinityTimeoutMs: svc.affinityTimeoutMs,
-        sourceRanges: ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES,
-        backends: set.ids, maglev: set.table, maglevIndexed: true,
-      });
-    };
-    // an address the port already answers on as a ClusterIP, ExternalIP or LoadBalancer frontend
-    const taken = (ip: string): boolean => {
-      for (let i = portStart; i < fronts.length; i++) if (fronts[i].addr === ip && fronts[i].kind !== 'NodePort') return true;
-      return false;
-    };
     const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
     const fam = svc.families;
 
-    for (const port of svc.ports) {
-      sp = port;
+    for (let pi = 0; pi < svc.ports.length; pi++) {
+      const sp = svc.ports[pi];
+      st.sp = sp;
       // candidates in listed order. A backend listed twice (in two slices, or twice in one) is one
       // backend whose best state wins; found by a scan while the port is small, by an address
       // index beyond that
       cands.n = 0;
       const cAddr = cands.addr, cPort = cands.port;
       let seen: Map<string, number> | null = null;
-      if (sliceKeys) for (const sliceKey of sliceKeys) {
-        const sl = this.slices.get(sliceKey)!;
+      for (let si = 0; si < nSlices; si++) {
+        const sl = Array.isArray(sliceEntry) ? sliceEntry[si] : sliceEntry!;
         if (sl.addressType === 'FQDN') continue;
         const slPort = matchSlicePort(sp, sl);
         if (!slPort) continue;
         const port = slPort.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : undefined);
         if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it`); continue; }
         const family: Family = sl.addressType === 'IPv6' ? 6 : 4;
-        for (const ep of sl.endpoints) {
-          const addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
+        const eps = sl.endpoints;
+        for (let e = 0; e < eps.length; e++) {
+          const ep = eps[e], addr = ep.addresses[0]; // like kube-proxy: only the first address of an endpoint is used
           const state = ep.ready ? L.BES_READY : ep.serving && ep.terminating ? L.BES_TERMINATING_SERVING : L.BES_NOT_SERVING;
           let dup = -1, from = 0;
           const n = cands.n;
@@ -570,12 +661,12 @@ export class Compiler {
         }
       }
       // the port's backends, final states known: into the table (fresh compile) or as objects
-      const owner = direct ? bt.ownerOf(svc.key, sp.name) : 0;
+      const owner: BackendOwner | null = direct ? { service: svc.key, portName: sp.name } : null; // shared by the port's backends in the table
       for (let i = 0; i < cands.n; i++) {
         const id = cands.id[i], res = cands.res[i], node = cands.node[i], zone = cands.zone[i];
-        backIds.push(id);
+        backIds[out.nBackIds++] = id;
         if (direct) {
-          bt.put(id, owner, cAddr[i], cands.family[i], cPort[i], cands.state[i], res ? bt.hopOfObject(res) : 0, node, zone);
+          bt.put(id, owner!, cAddr[i], cands.family[i], cPort[i], cands.state[i], res ? bt.hopOfObject(res) : 0, node, zone);
           continue;
         }
         const b: IrBackend = {
@@ -587,59 +678,87 @@ export class Compiler {
         backs.push(b);
       }
 
-      tables.fill(undefined);
-      portStart = fronts.length;
-      for (const ip of svc.clusterIPs) emit('ClusterIP', ip, sp.port, 0, svc.internalLocal, NO_RANGES);
+      st.tables.fill(undefined);
+      st.portStart = out.nFronts;
+      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, 0, svc.internalLocal, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
-        for (const a of this.node.addresses) if (fam.includes(a.includes(':') ? 6 : 4)) emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
+        for (const a of this.node.addresses) if (fam.includes(a.includes(':') ? 6 : 4)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
       // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
       // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
       // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
-      for (const ip of svc.externalIPs) if (!taken(ip)) emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
-      for (const ip of svc.lbIngress) if (!taken(ip)) emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
+      for (const ip of svc.externalIPs) if (!this.portTaken(ip)) this.emit('ExternalIP', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
+      for (const ip of svc.lbIngress) if (!this.portTaken(ip)) this.emit('LoadBalancer', ip, sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
-    cands.release(); // hold no references past the call
+    st.tables.fill(undefined);
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }
-    return { fronts, backIds, backs, warnings };
+    return out;
+  }
+
+  /** One frontend of the current service port (this.emitState), unless the port has it already.
+   * One Maglev set per (family, local-only) pair its frontends ask for: [4 all, 4 local, 6 all,
+   * 6 local]. A method over reused state rather than a closure per service: the closures and
+   * their context were ~250 bytes of garbage a service. */
+  private emit(kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void {
+    const st = this.emitState, out = this.svcOut, fronts = out.fronts, svc = st.svc, sp = st.sp;
+    for (let i = st.portStart; i < out.nFronts; i++) if (fronts[i].kind === kind && fronts[i].addr === addr) return; // listed twice
+    const family: Family = addr.includes(':') ? 6 : 4;
+    const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
+    const set = st.tables[tk] ??= this.activeSet(svc, family, localOnly ? this.node?.name ?? null : undefined, this.svcOut.warnings);
+    const id = (st.prevFront !== null && st.prevFront.get(`${sp.name}|${kind}|${addr}`)) || this.fe.allocate(st.undo);
+    fronts[out.nFronts++] = {
+      id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
+      flags: flags | st.aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
+      affinityTimeoutMs: svc.affinityTimeoutMs,
+      sourceRanges: ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES,
+      backends: set.ids, maglev: set.table, maglevIndexed: true,
+    };
+  }
+
+  /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */
+  private portTaken(ip: string): boolean {
+    const out = this.svcOut, fronts = out.fronts;
+    for (let i = this.emitState.portStart; i < out.nFronts; i++) if (fronts[i].addr === ip && fronts[i].kind !== 'NodePort') return true;
+    return false;
   }
 
   /** The backends a frontend of the current port spreads over (this.cands, one family; only this
    * node's when `localNode` is not undefined): the ready ones, else the terminating-but-serving
-   * ones (fallback). Ids in Maglev key order, and the Maglev table over them. */
+   * ones (fallback). Ids in Maglev key order, and the Maglev table over them. Allocates only what
+   * the frontend keeps (its id list and table): the index lists are typed scratch. */
   private activeSet(svc: ServiceSpec, family: Family, localNode: string | null | undefined, warnings: string[]): ActiveSet {
     const cands = this.cands;
+    if (this.readyIdx.length < cands.n) { this.readyIdx = new Int32Array(cands.n * 2); this.terminatingIdx = new Int32Array(cands.n * 2); }
     const ready = this.readyIdx, terminating = this.terminatingIdx;
-    ready.length = 0; terminating.length = 0;
+    let nReady = 0, nTerminating = 0;
     const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
       if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
       const st = cState[i];
-      if (st === L.BES_READY) ready.push(i); else if (st === L.BES_TERMINATING_SERVING) terminating.push(i);
+      if (st === L.BES_READY) ready[nReady++] = i; else if (st === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
-    let active = ready, fallback = false;
-    if (!active.length) { active = terminating; fallback = active.length > 0; }
-    const n = active.length;
+    let active = ready, n = nReady, fallback = false;
+    if (n === 0) { active = terminating; n = nTerminating; fallback = n > 0; }
     // Maglev key order ("addr:port"); insertion sort while small: a port has few endpoints, often listed in order
-    const byKey = (x: number, y: number): number => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]);
     if (n <= 64) {
       for (let i = 1; i < n; i++) {
-        const v = active[i];
+        const v = active[i], va = cAddr[v], vp = cPort[v];
         let j = i;
-        for (; j > 0 && byKey(active[j - 1], v) > 0; j--) active[j] = active[j - 1];
+        for (; j > 0 && backendKeyCmp(cAddr[active[j - 1]], cPort[active[j - 1]], va, vp) > 0; j--) active[j] = active[j - 1];
         active[j] = v;
       }
-    } else active.sort(byKey);
+    } else {
+      const sorted = Array.from(active.subarray(0, n)).sort((x, y) => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]));
+      for (let i = 0; i < n; i++) active[i] = sorted[i];
+    }
     const ids: number[] = new Array(n), addrs = this.keyAddrs, ports = this.keyPorts;
-    addrs.length = n; ports.length = n;
     for (let i = 0; i < n; i++) { const k = active[i]; ids[i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
     const m = svc.maglevSize ?? defaultMaglevSize(n);
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc);
-    addrs.length = 0;
+    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc, n);
     return { ids, table, fallback };
   }
 }

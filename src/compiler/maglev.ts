@@ -163,16 +163,27 @@ export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (w
   return fill(table, n, m);
 }
 
-// the index table is filled here (u32, so the fill loop stays monomorphic) and then narrowed
-let scratchTable = new Uint32Array(256);
+// the index table is filled here (u32, so the fill loop stays monomorphic) and then narrowed;
+// the views of its first m slots are kept per m (a handful of primes): a subarray per table was
+// ~100 bytes of garbage each
+let scratch = new Uint32Array(256);
+let scratchViews = new Map<number, Uint32Array>();
+function scratchTable(m: number): Uint32Array {
+  if (scratch.length < m) { scratch = new Uint32Array(Math.max(m, scratch.length * 2)); scratchViews = new Map(); }
+  return scratch;
+}
+function scratchView(m: number): Uint32Array {
+  let v = scratchViews.get(m);
+  if (v === undefined) { v = scratch.subarray(0, m); scratchViews.set(m, v); }
+  return v;
+}
 
 /** The Maglev table of backends j = 0..n-1 with keys `${addrs[j]}:${ports[j]}` (already in key
  * order), as *indexes* j rather than ids: maglevTable(ids, keys)[c] === ids[index[c]]. One byte
  * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids. At 10k
  * services that is 2.5 MB of tables instead of 10 MB, and on the CI VM the first touch of every
  * 4 KiB page of them costs ~15 µs. */
-export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator): Uint8Array | Uint16Array | Uint32Array {
-  const n = addrs.length;
+export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length): Uint8Array | Uint16Array | Uint32Array {
   const width: 1 | 2 | 4 = n <= 256 ? 1 : n <= 65536 ? 2 : 4;
   const size = n ? m : 0;
   const out = alloc && size ? alloc(size, width) : width === 1 ? new Uint8Array(size) : width === 2 ? new Uint16Array(size) : new Uint32Array(size);
@@ -182,10 +193,8 @@ export function maglevIndexTable(addrs: string[], ports: number[], m: number, al
     keyHashesAddrPort(addrs[j], ports[j], hashes);
     setBackend(j, j, m);
   }
-  if (scratchTable.length < m) scratchTable = new Uint32Array(Math.max(m, scratchTable.length * 2));
-  const t = scratchTable.subarray(0, m);
-  fill(t, n, m);
-  out.set(t);
+  fill(scratchTable(m), n, m);
+  out.set(scratchView(m));
   return out;
 }
 

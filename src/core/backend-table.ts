@@ -1,9 +1,9 @@
 // The compiler's backends, stored by column instead of one object per backend.
 //
 //   id ─┬─ addr[id]      string   (the endpoint address, as validated)
-//       ├─ nodeName[id]  string | undefined
-//       ├─ zone[id]      string | undefined
-//       ├─ owner[id]     u32 ──▶ owners[k]  = { service, portName }   one per service port
+//       ├─ nodeName[id]  u32 ──▶ labels[k] = string | undefined (0 = undefined)
+//       ├─ zone[id]      u32 ──▶ labels[k]   (node and zone names: a few per cluster)
+//       ├─ owner[id]     ref ──▶ { service, portName }   one object per compiled service port
 //       ├─ hop[id]       u32 ──▶ hops[k]    = { outPort, dstMac, srcMac }   one per next hop (0 = none)
 //       ├─ port[id]      u16
 //       ├─ family[id]    u8 (4 | 6; 0 = no backend with this id)
@@ -22,7 +22,9 @@
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
 
-interface Owner { service: string; portName: string }
+/** The service port a backend belongs to: the compiler makes one per service port it compiles
+ * and hands it to put() for every backend of that port. */
+export interface BackendOwner { readonly service: string; readonly portName: string }
 interface Hop { outPort: number; dstMac: string; srcMac: string }
 const NO_MAC = '00:00:00:00:00:00';
 
@@ -33,9 +35,12 @@ const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
 
 class Chunk {
   readonly addr: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
-  readonly nodeName: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
-  readonly zone: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
-  readonly owner = new Uint32Array(CHUNK);
+  readonly nodeName = new Uint32Array(CHUNK); // labels: half the bytes of a pointer column, never scanned by GC
+  readonly zone = new Uint32Array(CHUNK);
+  // a reference, not an index into an interned list: interning needed a (port name, service) →
+  // index map of every service (~12 ms and ~1 MB of a 10k-service compile), and the garbage
+  // collector frees the owners of removed services, which an intern list would keep forever
+  readonly owner: Array<BackendOwner | undefined> = new Array<BackendOwner | undefined>(CHUNK).fill(undefined);
   readonly hop = new Uint32Array(CHUNK);
   readonly port = new Uint16Array(CHUNK);
   readonly family = new Uint8Array(CHUNK); // 0 = no backend with this id
@@ -45,13 +50,16 @@ class Chunk {
 export class BackendTable implements Map<number, IrBackend> {
   private chunks: Chunk[] = [];
   private count = 0;
-  private readonly owners: Owner[] = [];
-  // portName -> service -> k: a handful of port names ('', 'http', ...) over 10k services is a
-  // handful of maps; the other way round was one small Map per service (~3 MB at 10k)
-  private readonly ownerIndex = new Map<string, Map<string, number>>();
   private readonly hops: Hop[] = [{ outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC }];
   private readonly hopIndex = new Map<string, number>();
   private readonly hopByObject = new WeakMap<object, number>();
+  private lastHopObject: Hop | null = null;
+  private lastHopIdx = 0;
+  // node and zone names, interned: a cluster has a few (kept for the table's lifetime)
+  private readonly labels: Array<string | undefined> = [undefined];
+  private readonly labelIndex = new Map<string, number>();
+  private lastLabel: string | undefined = undefined; // consecutive endpoints mostly share a node
+  private lastLabelIdx = 0;
   /** Bumped by every change: a lazy diff refuses to read a table that moved on (stale data). */
   version = 0;
 
@@ -59,14 +67,6 @@ export class BackendTable implements Map<number, IrBackend> {
   get [Symbol.toStringTag](): string { return 'BackendTable'; }
 
   // ---- interning (per service port, per next hop) -----------------------------------------
-  /** The index of (service, portName); the compiler asks once per service port. */
-  ownerOf(service: string, portName: string): number {
-    let byService = this.ownerIndex.get(portName);
-    if (!byService) { byService = new Map(); this.ownerIndex.set(portName, byService); }
-    let k = byService.get(service);
-    if (k === undefined) { k = this.owners.length; this.owners.push({ service, portName }); byService.set(service, k); }
-    return k;
-  }
   /** The index of a next hop; 0 is "none" (PORT_NONE, zero MACs). */
   hopOf(outPort: number, dstMac: string, srcMac: string): number {
     if (outPort === L.PORT_NONE && dstMac === NO_MAC && srcMac === NO_MAC) return 0;
@@ -76,11 +76,23 @@ export class BackendTable implements Map<number, IrBackend> {
     return k;
   }
 
+  /** The index of a node or zone name (0 = none). */
+  private labelOf(s: string | undefined): number {
+    if (s === undefined) return 0;
+    if (s === this.lastLabel) return this.lastLabelIdx;
+    let k = this.labelIndex.get(s);
+    if (k === undefined) { k = this.labels.length; this.labels.push(s); this.labelIndex.set(s, k); }
+    this.lastLabel = s; this.lastLabelIdx = k;
+    return k;
+  }
+
   /** hopOf for a next-hop object the caller shares between backends (the compiler's resolved
    * neighbours and routes): one lookup by identity instead of a key string per backend. */
   hopOfObject(h: Hop): number {
+    if (h === this.lastHopObject) return this.lastHopIdx; // endpoints of a port mostly share a route
     let k = this.hopByObject.get(h);
     if (k === undefined) { k = this.hopOf(h.outPort, h.dstMac, h.srcMac); this.hopByObject.set(h, k); }
+    this.lastHopObject = h; this.lastHopIdx = k;
     return k;
   }
 
@@ -95,23 +107,26 @@ export class BackendTable implements Map<number, IrBackend> {
   grow(slots: number): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff)); }
 
   /** Stores one backend from its parts, no object (the compiler's bulk path). */
-  put(id: number, owner: number, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
+  put(id: number, owner: BackendOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
     const c = this.reserve(id), i = id & MASK;
     if (c.family[i] === 0) this.count++;
-    c.addr[i] = addr; c.nodeName[i] = nodeName; c.zone[i] = zone;
+    c.addr[i] = addr; c.nodeName[i] = this.labelOf(nodeName); c.zone[i] = this.labelOf(zone);
     c.owner[i] = owner; c.hop[i] = hop; c.port[i] = port; c.family[i] = family; c.state[i] = state;
     this.version++;
   }
 
   set(id: number, b: IrBackend): this {
-    this.put(id, this.ownerOf(b.service, b.portName), b.addr, b.family, b.port, b.state, this.hopOf(b.outPort, b.dstMac, b.srcMac), b.nodeName, b.zone);
+    // one owner object per set() unless the id keeps its owner (an update of the same backend)
+    const c = this.chunks[id >>> CHUNK_BITS], cur = c !== undefined && id >= 1 ? c.owner[id & MASK] : undefined;
+    const owner = cur !== undefined && cur.service === b.service && cur.portName === b.portName ? cur : { service: b.service, portName: b.portName };
+    this.put(id, owner, b.addr, b.family, b.port, b.state, this.hopOf(b.outPort, b.dstMac, b.srcMac), b.nodeName, b.zone);
     return this;
   }
 
   delete(id: number): boolean {
     if (!this.has(id)) return false;
     const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
-    c.family[i] = 0; c.addr[i] = undefined; c.nodeName[i] = undefined; c.zone[i] = undefined;
+    c.family[i] = 0; c.addr[i] = undefined; c.owner[i] = undefined; c.nodeName[i] = 0; c.zone[i] = 0;
     this.count--;
     this.version++;
     return true;
@@ -132,30 +147,30 @@ export class BackendTable implements Map<number, IrBackend> {
   /** The fields that name a backend within its service (what the compiler looks previous ids up by). */
   addrOf(id: number): string | undefined { return this.has(id) ? this.chunks[id >>> CHUNK_BITS].addr[id & MASK] : undefined; }
   targetPortOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].port[id & MASK]; }
-  portNameOf(id: number): string { return this.owners[this.chunks[id >>> CHUNK_BITS].owner[id & MASK]].portName; }
+  portNameOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].owner[id & MASK]!.portName; }
 
   /** Fills `out` with backend `id` (which must exist) and returns it: one object reused for a
    * whole pass, so a bulk reader allocates nothing. */
   load(id: number, out: IrBackend): IrBackend {
     const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
-    const o = this.owners[c.owner[i]], h = this.hops[c.hop[i]];
+    const o = c.owner[i]!, h = this.hops[c.hop[i]];
     out.id = id; out.service = o.service; out.portName = o.portName; out.addr = c.addr[i]!;
     out.family = c.family[i] as Family; out.port = c.port[i]; out.state = c.state[i];
     out.outPort = h.outPort; out.dstMac = h.dstMac; out.srcMac = h.srcMac;
-    out.nodeName = c.nodeName[i]; out.zone = c.zone[i];
+    out.nodeName = this.labels[c.nodeName[i]]; out.zone = this.labels[c.zone[i]];
     return out;
   }
 
   get(id: number): IrBackend | undefined {
     if (!this.has(id)) return undefined;
     const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
-    const o = this.owners[c.owner[i]], h = this.hops[c.hop[i]];
+    const o = c.owner[i]!, h = this.hops[c.hop[i]];
     // the same shape the compiler's literals have: optional fields only when present
     const b: IrBackend = {
       id, service: o.service, portName: o.portName, addr: c.addr[i]!, family: c.family[i] as Family, port: c.port[i],
       state: c.state[i], outPort: h.outPort, dstMac: h.dstMac, srcMac: h.srcMac,
     };
-    const node = c.nodeName[i], zone = c.zone[i];
+    const node = this.labels[c.nodeName[i]], zone = this.labels[c.zone[i]];
     if (node !== undefined) b.nodeName = node;
     if (zone !== undefined) b.zone = zone;
     return b;
