@@ -20,6 +20,8 @@ test('a valid config gets defaults', (t) => {
   t.is(c.api.listen, '127.0.0.1:9440');
   t.is(c.api.healthz, '127.0.0.1:10256');
   t.is(c.stateDir, '/var/lib/wdp');
+  t.is(c.hugePages, true);
+  t.is(parseConfig({ ...good, hugePages: false }).hugePages, false);
   t.is(c.ports[1].pods[0].mac, '02:aa:00:00:00:0b');
   t.deepEqual(c.ports[0].pods, []);
 });
@@ -30,6 +32,7 @@ test('every error is reported with its path', (t) => {
   bad.ports[1].type = 'pcap';
   bad.ports.push({ name: 'client', type: 'afpacket', ifname: 'c0', role: 'uplink', mac: '03:00:00:00:00:01' });
   bad.workers = 0;
+  bad.hugePages = 'yes';
   bad.surprise = true;
   const e = t.throws(() => parseConfig(bad, 'x.yaml'), { instanceOf: ConfigError });
   t.regex(e.message, /invalid config x\.yaml/);
@@ -38,6 +41,7 @@ test('every error is reported with its path', (t) => {
   t.regex(e.message, /ports\[2\]\.mac: must be a unicast MAC/);
   t.regex(e.message, /workers/);
   t.regex(e.message, /surprise/);
+  t.regex(e.message, /hugePages/);
 });
 
 test('cross-field rules: duplicates, netns only for TAP, pods only on pod ports, routes name ports, multi-worker needs placement', (t) => {

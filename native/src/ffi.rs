@@ -314,6 +314,28 @@ extern "C" {
     fn sendmmsg(fd: c_int, msgs: *mut MMsgHdr, vlen: c_uint, flags: c_int) -> c_int;
     fn if_nametoindex(name: *const c_char) -> c_uint;
     fn setns(fd: c_int, nstype: c_int) -> c_int;
+    fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+}
+
+const MADV_HUGEPAGE: c_int = 14;
+const HUGE_PAGE: usize = 2 << 20; // x86-64 and arm64 (4 KiB base pages) PMD size
+
+/// Marks the whole 2 MiB-aligned huge pages inside `mem` MADV_HUGEPAGE (transparent huge pages
+/// in "madvise" mode), so first touches fault in 2 MiB at a time instead of 4 KiB. Returns the
+/// bytes advised (0 when `mem` holds no whole huge page). Only a hint: it changes no contents.
+pub fn advise_huge_pages(mem: &mut [u8]) -> Result<usize, i32> {
+    let start = mem.as_mut_ptr() as usize;
+    let first = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+    let end = (start + mem.len()) & !(HUGE_PAGE - 1);
+    if end <= first {
+        return Ok(0);
+    }
+    // SAFETY: [first, end) lies inside `mem`, memory this process owns; MADV_HUGEPAGE only sets
+    // a flag on the mapping and never changes or frees its contents.
+    if unsafe { madvise(first as *mut c_void, end - first, MADV_HUGEPAGE) } != 0 {
+        return Err(last_errno());
+    }
+    Ok(end - first)
 }
 
 fn cstring(s: &str) -> NResult<CString> {

@@ -9,6 +9,7 @@
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
 //!   wait(handles[], timeoutMs) -> handles that are readable (or in error)
 //!   stats(handle) -> counters          close(handle)
+//!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
 //!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
 //! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
 //! SharedArrayBuffer).
@@ -108,6 +109,12 @@ fn area<'a>(js: &Js<'a>, mem: usize, arena: usize, slot: usize, desc: usize) -> 
         slot_size: js.int(slot, "slotSize", 1, u32::MAX as i64)? as usize,
         desc_off: js.int(desc, "descOff", 0, u32::MAX as i64)? as usize,
     })
+}
+
+fn advise_huge_pages(js: &Js) -> NResult<napi_value> {
+    let mem = js.bytes(0, "memory")?;
+    let n = ffi::advise_huge_pages(mem).map_err(|e| NErr::errno(e, "madvise(MADV_HUGEPAGE)"))?;
+    js.num(n as f64)
 }
 
 fn rx_burst(js: &Js) -> NResult<napi_value> {
@@ -226,6 +233,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("wait", wait)?;
     ex.function("stats", stats)?;
     ex.function("close", close)?;
+    ex.function("adviseHugePages", advise_huge_pages)?;
     ex.value("layout", layout)?;
     ex.value("version", |js| js.str(env!("CARGO_PKG_VERSION")))?;
     Ok(())

@@ -64,6 +64,10 @@ export interface ControlBenchResult {
   compile_runs_ms: number[];
   compile_runs_page_faults: number[];
   table_write_ms: number;
+  /** minor page faults during the table write (median run) */
+  table_write_page_faults: number;
+  /** how the core's memory was backed: "madvise: 2 MiB pages, 64 MiB advised" or "4 KiB pages: <why>" */
+  core_memory_pages: string;
   apply_ms: number;
   apply_path: 'http-api' | 'in-process';
   apply_path_note?: string;
@@ -217,6 +221,7 @@ function ratio(peer: number | null, ours: number | null): number | null {
 
 interface WdpFigures {
   validate_ms: number; compile_ms: number; compile_page_faults: number; table_write_ms: number;
+  table_write_page_faults: number; core_memory_pages: string;
   apply_ms: number; apply_path: 'http-api' | 'in-process'; apply_path_note?: string;
   update_one_endpoint_ms: number;
 }
@@ -233,9 +238,10 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   const ir: Ir = compiler.ir;
   const t2 = performance.now(), f2 = minorFaults();
   const dp = new LocalDataplane({ flows: 4096 });
-  const t3 = performance.now();
+  const f3 = minorFaults(), t3 = performance.now();
   await dp.apply(full.diff, ir);
-  const t4 = performance.now();
+  const t4 = performance.now(), f4 = minorFaults();
+  const hp = dp.core.hugePages;
   if (dp.core.ir.frontends.size !== svcs.length) {
     throw new Error(`wdp programmed ${dp.core.ir.frontends.size} frontends for ${svcs.length} services`);
   }
@@ -251,6 +257,8 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   if (keep) keep({ compiler, dp }); else await dp.close();
   return {
     validate_ms: t1 - t0, compile_ms: t2 - t1, compile_page_faults: f2 - f1, table_write_ms: t4 - t3,
+    table_write_page_faults: f4 - f3,
+    core_memory_pages: hp.advisedBytes > 0 ? `${hp.mode}: 2 MiB pages, ${(hp.advisedBytes / 2 ** 20).toFixed(0)} MiB advised` : `4 KiB pages: ${hp.reason}`,
     apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
     update_one_endpoint_ms: u1 - u0,
   };
@@ -397,6 +405,8 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     compile_ms: median(wdpRuns.map((x) => x.compile_ms)),
     compile_page_faults: median(wdpRuns.map((x) => x.compile_page_faults)),
     table_write_ms: median(wdpRuns.map((x) => x.table_write_ms)),
+    table_write_page_faults: median(wdpRuns.map((x) => x.table_write_page_faults)),
+    core_memory_pages: wdpRuns[wdpRuns.length - 1].core_memory_pages,
     apply_ms: median(wdpRuns.map((x) => x.apply_ms)),
     apply_path: 'in-process',
     update_one_endpoint_ms: median(wdpRuns.map((x) => x.update_one_endpoint_ms)),
@@ -424,7 +434,8 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     validate_ms: round(wdp.validate_ms), compile_ms: round(wdp.compile_ms),
     compile_page_faults: Math.round(wdp.compile_page_faults), page_fault_us: round(pageFaultCostUs()),
     compile_runs_ms: wdpRuns.map((x) => round(x.compile_ms)), compile_runs_page_faults: wdpRuns.map((x) => x.compile_page_faults),
-    table_write_ms: round(wdp.table_write_ms),
+    table_write_ms: round(wdp.table_write_ms), table_write_page_faults: Math.round(wdp.table_write_page_faults),
+    core_memory_pages: wdp.core_memory_pages,
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),

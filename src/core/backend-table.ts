@@ -179,6 +179,17 @@ export class BackendTable implements Map<number, IrBackend> {
   forEach(fn: (value: IrBackend, id: number, map: Map<number, IrBackend>) => void, thisArg?: unknown): void {
     for (const [id, b] of this.entries()) fn.call(thisArg, b, id, this);
   }
+  /** The ids in ascending order, as an array: one pass over the family columns (keys() is a
+   * generator, ~20 ms for 100k ids). */
+  idArray(): number[] {
+    const out = new Array<number>(this.count);
+    let n = 0;
+    for (let k = 0; k < this.chunks.length; k++) {
+      const fam = this.chunks[k].family, base = k * CHUNK;
+      for (let i = k === 0 ? 1 : 0; i < CHUNK; i++) if (fam[i] !== 0) out[n++] = base + i;
+    }
+    return out;
+  }
   *keys(): IterableIterator<number> {
     for (let k = 0; k < this.chunks.length; k++) {
       const fam = this.chunks[k].family, base = k * CHUNK;

@@ -12,6 +12,7 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './tables.js';
 import { formatAddr, formatMac } from './addr.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
+import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {
   REASON_NAMES, GLOBAL_COUNTER_NAMES, CT_STATE_NAMES, CT_FLAG_NAMES, VERDICT_NAMES, reasonName,
 } from './names.js';
@@ -30,6 +31,8 @@ export interface CoreOptions {
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
   wasmPath?: string;
+  /** Mark linear memory MADV_HUGEPAGE (default true; see src/core/hugepages.ts). */
+  hugePages?: boolean;
 }
 
 export interface FrameResult {
@@ -104,6 +107,9 @@ export class Core {
   private u8cache: Uint8Array;
   private dvcache: DataView;
   private u32cache = new Uint32Array(0);
+  private readonly wantHugePages: boolean;
+  /** Whether linear memory is backed by transparent huge pages, and if not, why. */
+  hugePages: HugePageStatus = { mode: 'unknown', advisedBytes: 0, reason: 'not requested' };
 
   static create(opts: CoreOptions = {}): Core {
     return new Core(opts);
@@ -121,6 +127,7 @@ export class Core {
     });
     this.exports = instance.exports as unknown as CoreExports;
     this.memory = this.exports.memory;
+    this.wantHugePages = opts.hugePages ?? true;
     this.batchMax = opts.batchMax ?? L.DEFAULT_BATCH_MAX;
     this.slotSize = opts.slotSize ?? L.DEFAULT_SLOT_SIZE;
     if (!(this.batchMax >= 1 && this.batchMax <= 65535)) throw new RangeError('batchMax must be 1..65535');
@@ -207,7 +214,11 @@ export class Core {
   /** Grows linear memory so that [0, end) is addressable. Views are refreshed lazily. */
   ensureMemory(end: number): void {
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (end > have) {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+      // before anything touches the new pages: advice applies to pages faulted in after it
+      if (this.wantHugePages) this.hugePages = adviseHugePages(this.memory.buffer);
+    }
   }
 
   /** Allocates `bytes` at the end of the map (table sets and counters that outgrow their region). */

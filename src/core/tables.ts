@@ -18,6 +18,7 @@ const scratch16 = new Uint8Array(16); // validate()'s parse target
 import { BackendTable, forEachUpsertBackend, setLazyBackendUpserts } from './backend-table.js';
 import { addrWords, hashWords } from './hash.js';
 import type { Core } from './host.js';
+import { IdSet } from './idmap.js';
 
 export interface TableCapacities {
   frontends: number;   // highest frontend id
@@ -89,7 +90,7 @@ export class TableWriter {
   /** The service-map key each frontend id was written with. The Ir handed to apply() may be the
    * caller's live object, already mutated to the next state, so old keys are remembered here. */
   private keys = new Map<number, FrontKey>();
-  private backendIds = new Set<number>();
+  private backendIds = new IdSet();
   // incremental totals for capacity checks (see capacityFor)
   private maxFront = 0;
   private maxBack = 0;
@@ -371,14 +372,14 @@ export class TableWriter {
   }
 
   /** Recomputes the incremental totals after a diff (or from scratch after a regrow). */
-  private account(diff: IrDiff | null, next: Ir, placementBefore: Map<number, FrontPlacement>): void {
+  private account(diff: IrDiff | null, next: Ir, placementBefore: Map<number, FrontPlacement>, backIds?: number[]): void {
     if (!diff) {
       this.maxFront = 0; this.maxBack = 0; this.totalMaglev = 0; this.totalCidrs = 0;
       for (const f of next.frontends.values()) {
         if (f.id > this.maxFront) this.maxFront = f.id;
         this.totalMaglev += f.maglev.length; this.totalCidrs += f.sourceRanges.length;
       }
-      for (const id of next.backends.keys()) if (id > this.maxBack) this.maxBack = id;
+      for (const id of backIds ?? backendIdList(next)) if (id > this.maxBack) this.maxBack = id;
       return;
     }
     for (const id of diff.frontendsRemove) {
@@ -397,7 +398,7 @@ export class TableWriter {
   private grownCaps(next: Ir, force: boolean): TableCapacities {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
     for (const f of next.frontends.values()) { maxFront = Math.max(maxFront, f.id); maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; }
-    for (const id of next.backends.keys()) maxBack = Math.max(maxBack, id);
+    for (const id of backendIdList(next)) if (id > maxBack) maxBack = id;
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
     return {
@@ -444,10 +445,12 @@ export class TableWriter {
       backendsUpsert: [], backendsRemove: [], routes: next.routes,
     };
     // every backend: read from the columns when the Ir keeps them so (no object per backend)
-    if (next.backends instanceof BackendTable) setLazyBackendUpserts(full, next.backends, [...next.backends.keys()]);
+    const backIds = backendIdList(next);
+    if (next.backends instanceof BackendTable) setLazyBackendUpserts(full, next.backends, backIds);
     else full.backendsUpsert = [...next.backends.values()];
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
-    const removedBacks = [...this.backendIds].filter((id) => !next.backends.has(id));
+    const removedBacks: number[] = [];
+    this.backendIds.forEach((id) => { if (!next.backends.has(id)) removedBacks.push(id); });
     for (const s of sets) {
       this.writeHeader(s, 0);
       this.writeDiff(s, full, new Map(), placement);
@@ -470,11 +473,18 @@ export class TableWriter {
     for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
     this.placement = placement;
     this.keys = new Map(ids.map((id) => [id, keyOf(next.frontends.get(id)!)]));
-    this.backendIds = new Set(next.backends.keys());
-    this.account(null, next, placement);
+    this.backendIds = new IdSet();
+    for (let i = 0; i < backIds.length; i++) this.backendIds.add(backIds[i]);
+    this.account(null, next, placement, backIds);
     this.ir = next;
     this.generation++;
   }
+}
+
+/** Every backend id of `ir` in ascending order — without the generator when the Ir keeps its
+ * backends in a BackendTable. */
+function backendIdList(ir: Ir): number[] {
+  return ir.backends instanceof BackendTable ? ir.backends.idArray() : [...ir.backends.keys()];
 }
 
 interface FrontKey { id: number; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }

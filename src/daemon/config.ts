@@ -7,7 +7,7 @@
 //                pods: [{ ip, mac? }], learn?, netns? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
@@ -69,6 +69,7 @@ export const daemonConfigSchema = z.object({
     udpSeconds: z.number().int().min(1).optional(),
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
+  hugePages: z.boolean().default(true), // core memory marked MADV_HUGEPAGE (src/core/hugepages.ts)
 }).strict().superRefine((c, ctx) => {
   const names = new Map<string, number>();
   const ifs = new Map<string, number>();

@@ -122,7 +122,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
       nodeAddresses: cfg.node.addresses.map(canonicalAddr),
-      core: { flows: cfg.conntrack.flows, timeouts, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
+      core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),

@@ -20,7 +20,7 @@ export interface WorkerInit {
   workers: number;             // how many workers the daemon runs
   ports: WorkerPortSpec[];
   nodeAddresses: string[];
-  core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string };
+  core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
   probeIntervalMs: number;
   portBackend: 'auto' | 'native' | 'relay';
   /** Open ports inside this namespace (used when the daemon process itself is not inside the

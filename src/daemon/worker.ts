@@ -54,7 +54,7 @@ class Worker {
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
-    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath });
+    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages });
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     this.ownPorts = new Set(init.ports.map((p) => p.index));
     this.multiWorker = init.workers > 1;
@@ -66,6 +66,9 @@ class Worker {
   }
 
   async openPorts(): Promise<void> {
+    const hp = this.core.hugePages;
+    if (hp.advisedBytes > 0) this.log('debug', 'core memory on transparent huge pages', { thp: hp.mode, advisedBytes: hp.advisedBytes });
+    else if (this.init.core.hugePages !== false) this.log('info', 'core memory on 4 KiB pages (slower table writes)', { thp: hp.mode, reason: hp.reason });
     if (this.init.portBackend !== 'relay') {
       const r = await loadNative();
       this.native = r.mod;

@@ -45,6 +45,8 @@ export interface NativeAddon {
   wait(handles: number[], timeoutMs: number): number[];
   stats(handle: number): NativePortStats;
   close(handle: number): void;
+  /** Marks the whole 2 MiB pages inside `memory` MADV_HUGEPAGE; returns the bytes advised. */
+  adviseHugePages(memory: Mem): number;
   readonly layout: Record<'DESC_SIZE' | 'D_LEN' | 'D_IN_PORT' | 'D_OUT_PORT' | 'D_VERDICT' | 'V_FORWARD' | 'V_REJECT', number>;
   readonly version: string;
 }

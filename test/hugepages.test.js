@@ -1,0 +1,55 @@
+// Transparent huge pages for the core's linear memory (src/core/hugepages.ts): the memory is
+// marked MADV_HUGEPAGE through the native addon, and a full table write then really is backed by
+// 2 MiB pages (AnonHugePages in this process's smaps grows). The native addon is built by
+// `npm install`; THP "never" is reported, not failed.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { Core } from '../dist/src/core/host.js';
+import { adviseHugePages, thpMode } from '../dist/src/core/hugepages.js';
+import { nativeAddon, nativeAvailable } from '../dist/src/ports/native.js';
+import { compileAll } from '../dist/src/compiler/compiler.js';
+import { validateAll } from '../dist/src/model/schema.js';
+import { benchObjects } from '../dist/src/bench/control.js';
+import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
+
+const anonHugeKb = () => Number(/AnonHugePages:\s+(\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? 0);
+const usable = () => nativeAvailable().ok && thpMode() !== 'never';
+
+test('the native addon advises only whole 2 MiB pages and rejects what is not memory', (t) => {
+  t.true(nativeAvailable().ok, `the native addon is built by npm install: ${nativeAvailable().reason}`);
+  const addon = nativeAddon();
+  t.is(addon.adviseHugePages(new Uint8Array(4096)), 0, 'a buffer smaller than a huge page holds none');
+  const big = new Uint8Array(8 << 20);
+  const n = addon.adviseHugePages(big);
+  t.true(n >= 6 << 20 && n <= 8 << 20 && n % (2 << 20) === 0, `8 MiB holds 3 or 4 whole huge pages, advised ${n}`);
+  const err = t.throws(() => addon.adviseHugePages('not memory'));
+  t.is(err.code, 'EINVAL');
+});
+
+test('a core marks its memory and says so; hugePages: false leaves it alone', (t) => {
+  const off = Core.create({ flows: 1024, hugePages: false });
+  t.is(off.hugePages.advisedBytes, 0);
+  t.regex(off.hugePages.reason, /not requested/);
+  const on = Core.create({ flows: 1024 });
+  t.is(on.hugePages.mode, thpMode());
+  if (!usable()) {
+    t.is(on.hugePages.advisedBytes, 0);
+    t.truthy(on.hugePages.reason, 'without the addon or with THP never, the status says why');
+    return;
+  }
+  t.is(on.hugePages.reason, undefined);
+  t.true(on.hugePages.advisedBytes >= 2 << 20, `advised ${on.hugePages.advisedBytes} bytes`);
+  t.is(adviseHugePages(new ArrayBuffer(1024)).advisedBytes, 0);
+});
+
+test('a full table write into an advised core is backed by huge pages (AnonHugePages grows)', (t) => {
+  if (!usable()) { t.is(Core.create({ flows: 1024 }).hugePages.advisedBytes, 0); return; }
+  const c = compileAll(validateAll(benchObjects(makeServiceSet({ services: 3000, endpoints: 10 }))));
+  const before = anonHugeKb();
+  const core = Core.create({ flows: 1024 });
+  core.applyIr(c.ir);
+  t.is(core.tables.ir.frontends.size, 3000);
+  const grown = anonHugeKb() - before;
+  // 3000 services: two table sets of ~3 MB of Maglev words each, plus backends: several huge pages
+  t.true(grown >= 4096, `AnonHugePages grew by ${grown} kB (advised ${core.hugePages.advisedBytes} bytes)`);
+});
