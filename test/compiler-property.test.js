@@ -230,11 +230,22 @@ test('rollback restores the exact previous state, ids included', (t) => {
   fc.assert(fc.property(historyArb, fc.array(actionArb, { minLength: 1, maxLength: 3 }), (history, extra) => {
     const { c } = run(history);
     const before = plain(c.ir);
+    // the model too: what the API lists and persists, and per-service bookkeeping
+    const model = () => ({
+      snapshot: c.snapshot(), services: c.serviceCount(), slices: c.sliceCount(),
+      ids: c.listServices().map((s) => [s.key, c.frontendIdsOf(s.key), c.backendIdsOf(s.key)]),
+    });
+    const modelBefore = model();
     let ch;
-    try { ch = c.change(toBatch(extra)); } catch (e) { if (e.name === 'ValidationError') return true; throw e; }
+    try { ch = c.change(toBatch(extra)); } catch (e) {
+      if (e.name !== 'ValidationError') throw e;
+      t.deepEqual(model(), modelBefore, 'a refused batch changes nothing');
+      return true;
+    }
     ch.rollback();
     t.deepEqual(plain(c.ir), before);
     t.deepEqual(plain(c.recompileAll()), before);
+    t.deepEqual(model(), modelBefore);
     return true;
   }), { numRuns: 100, seed: 7 });
 });

@@ -75,6 +75,19 @@ class ServiceOutput {
   }
 }
 
+/** Everything the compiler keeps under one service key: the Service (when applied), the
+ * EndpointSlices that name it — sorted by key, the one slice itself when there is one — and what
+ * it compiled to last. One map of these instead of three maps: at 10k services each 10k-entry Map
+ * was ~0.5 MB of hash table grown by doubling into fresh pages (on the CI VM, page faults were
+ * most of their cost), and a full compile looked every service up in each. A record leaves the
+ * map when all three are gone. */
+interface ServiceRecord {
+  spec: ServiceSpec | undefined;
+  slices: SliceSpec | SliceSpec[] | undefined;
+  out: ServiceOutput | undefined;
+}
+const sliceCount = (e: ServiceRecord['slices']): number => (e === undefined ? 0 : Array.isArray(e) ? e.length : 1);
+
 /** What compileService builds: the frontends, the backend ids, and — unless it wrote them to the
  * BackendTable itself (a fresh compile) — the backends as objects to compare and diff. */
 class CompiledService {
@@ -202,15 +215,13 @@ export class Compiler {
   // backends by column (src/core/backend-table.ts): a full compile makes no object per backend
   private readonly bt = new BackendTable();
   readonly ir: Ir = { frontends: new IdMap<IrFrontend>(), backends: this.bt, routes: [] };
-  private readonly services = new Map<string, ServiceSpec>();
+  // per service key: the Service, the slices naming it, what it compiled to (see ServiceRecord)
+  private readonly recs = new Map<string, ServiceRecord>();
+  private nServices = 0;
   private readonly slices = new Map<string, SliceSpec>();
-  // a service's slices, sorted by key (no lookup by key per slice); the one slice itself when it
-  // has one (most services: no array per service)
-  private readonly slicesByService = new Map<string, SliceSpec | SliceSpec[]>();
   private node: NodeSpec | null = null;
   private fe = new IdAllocator();
   private be = new IdAllocator();
-  private readonly outputs = new Map<string, ServiceOutput>();
   private claims = new Map<Claim, string>();
   private neighbourMap = new Map<string, Resolved>();
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
@@ -229,16 +240,20 @@ export class Compiler {
   private readonly emitState = new EmitState();
 
   // ---- read side ---------------------------------------------------------------------------
-  getService(ns: string, name: string): ServiceSpec | undefined { return this.services.get(refKey(ns, name)); }
+  getService(ns: string, name: string): ServiceSpec | undefined { return this.recs.get(refKey(ns, name))?.spec; }
   getSlice(ns: string, name: string): SliceSpec | undefined { return this.slices.get(refKey(ns, name)); }
   getNode(): NodeSpec | null { return this.node; }
-  listServices(): ServiceSpec[] { return [...this.services.values()].sort((a, b) => cmp(a.key, b.key)); }
+  listServices(): ServiceSpec[] {
+    const out: ServiceSpec[] = [];
+    for (const r of this.recs.values()) if (r.spec) out.push(r.spec);
+    return out.sort((a, b) => cmp(a.key, b.key));
+  }
   listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
-  serviceCount(): number { return this.services.size; }
+  serviceCount(): number { return this.nServices; }
   sliceCount(): number { return this.slices.size; }
-  frontendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.fronts().map((f) => f.id) ?? []; }
-  backendIdsOf(serviceKey: string): number[] { return this.outputs.get(serviceKey)?.backs() ?? []; }
-  warningsOf(serviceKey: string): string[] { return [...(this.outputs.get(serviceKey)?.warnings ?? [])]; }
+  frontendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.fronts().map((f) => f.id) ?? []; }
+  backendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.backs() ?? []; }
+  warningsOf(serviceKey: string): string[] { return [...(this.recs.get(serviceKey)?.out?.warnings ?? [])]; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
   idHighWater(): { frontend: number; backend: number } { return { frontend: this.fe.highWater, backend: this.be.highWater }; }
 
@@ -263,34 +278,47 @@ export class Compiler {
     // Starting from nothing (daemon start, state restore, full-compile benchmark) there is nothing
     // to undo but "back to empty": skip the per-entry undo log, which is most of the garbage a
     // 100k-backend compile would make.
-    const fresh = this.services.size === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
+    const fresh = this.recs.size === 0 && this.nServices === 0 && this.slices.size === 0 && this.node === null && this.ir.frontends.size === 0 &&
       this.ir.backends.size === 0 && this.fe.highWater === 0 && this.be.highWater === 0 && this.claims.size === 0;
 
     // one object may appear once per request: "apply A then A'" in one body is ambiguous (one key
     // set per kind: no "kind key" string per object). From empty the model's own maps are those
-    // sets — filled here, emptied again by reset() if the batch is refused — rather than two more
-    // 10k-entry sets beside them.
-    const seenSvc = fresh ? this.services : new Map<string, ServiceSpec>();
-    const seenSlice = fresh ? this.slices : new Map<string, SliceSpec>();
+    // sets for the upserts — filled here, emptied again by reset() if the batch is refused —
+    // rather than two more 10k-entry sets beside them. A set() and a size check is one hash
+    // lookup instead of has() + set(); a duplicate overwrites, but its batch is refused anyway.
+    const seenSvc = new Set<string>(), seenSlice = new Set<string>();
     let seenNode = false;
-    const seenBefore = (o: ModelObject | ObjectRef, key: string): boolean => {
-      if (o.kind === 'NodeConfig') { const had = seenNode; seenNode = true; return had; }
-      const set: Map<string, unknown> = o.kind === 'Service' ? seenSvc : seenSlice;
+    const seenBefore = (kind: ObjectRef['kind'], key: string): boolean => {
+      if (kind === 'NodeConfig') { const had = seenNode; seenNode = true; return had; }
+      const set = kind === 'Service' ? seenSvc : seenSlice;
       const n = set.size;
-      set.set(key, o); // one hash lookup instead of has() + set(); a duplicate's batch is refused anyway
+      set.add(key);
       return set.size === n;
+    };
+    const seenUpsert = (o: ModelObject): boolean => {
+      if (!fresh || o.kind === 'NodeConfig') return seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key);
+      if (o.kind === 'Service') {
+        const n = this.recs.size;
+        this.recs.set(o.key, { spec: o, slices: undefined, out: undefined });
+        if (this.recs.size === n) return true;
+        this.nServices++;
+        return false;
+      }
+      const n = this.slices.size;
+      this.slices.set(o.key, o);
+      return this.slices.size === n;
     };
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
-      if (seenBefore(o, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(o.kind === 'NodeConfig'
+      if (seenUpsert(o)) errors.push(o.kind === 'NodeConfig'
         ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
         : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
     }
     for (const r of removes) {
       const key = refKey(r.namespace, r.name);
       // from empty nothing exists (the maps now hold this batch's upserts, not the state)
-      const exists = !fresh && (r.kind === 'Service' ? this.services.has(key) : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null);
-      if (seenBefore(r, r.kind === 'NodeConfig' ? '' : key)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+      const exists = !fresh && (r.kind === 'Service' ? this.recs.get(key)?.spec !== undefined : r.kind === 'EndpointSlice' ? this.slices.has(key) : this.node !== null);
+      if (seenBefore(r.kind, r.kind === 'NodeConfig' ? '' : key)) errors.push(fieldError(r.kind, r.namespace || 'default', r.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
       if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
     }
 
@@ -356,8 +384,8 @@ export class Compiler {
     // be the previous version of the slice.
     const linkSlice = (svc: string | null, sl: SliceSpec, add: boolean): void => {
       if (svc === null) return;
-      const entry = this.slicesByService.get(svc), sliceKey = sl.key;
-      if (entry === undefined) { if (add) mapSet(this.slicesByService, svc, sl); return; }
+      const entry = this.recs.get(svc)?.slices, sliceKey = sl.key;
+      if (entry === undefined) { if (add) this.setRecord(svc, 'slices', sl, undo); return; }
       const have = Array.isArray(entry) ? entry : [entry];
       let at = 0, hi = have.length;
       while (at < hi) { const mid = (at + hi) >> 1; if (have[mid].key < sliceKey) at = mid + 1; else hi = mid; }
@@ -365,14 +393,14 @@ export class Compiler {
       if (add === present) return;
       if (add) {
         if (fresh && have === entry) have.splice(at, 0, sl);
-        else mapSet(this.slicesByService, svc, [...have.slice(0, at), sl, ...have.slice(at)]);
+        else this.setRecord(svc, 'slices', [...have.slice(0, at), sl, ...have.slice(at)], undo);
       } else {
         const next = have.filter((k) => k.key !== sliceKey);
-        mapSet(this.slicesByService, svc, next.length === 0 ? undefined : next.length === 1 ? next[0] : next);
+        this.setRecord(svc, 'slices', next.length === 0 ? undefined : next.length === 1 ? next[0] : next, undo);
       }
     };
     const setClaims = (svcKey: string, next: ServiceSpec | undefined, nextClaims?: Claim[]): void => {
-      const old = this.services.get(svcKey);
+      const old = this.recs.get(svcKey)?.spec;
       if (old) for (const c of claimKeys(old)) if (this.claims.get(c) === svcKey) mapSet(this.claims, c, undefined);
       if (next) for (const c of nextClaims ?? claimKeys(next)) mapSet(this.claims, c, svcKey);
     };
@@ -380,7 +408,7 @@ export class Compiler {
     try {
       for (const r of removes) {
         const key = refKey(r.namespace, r.name);
-        if (r.kind === 'Service') { setClaims(key, undefined); mapSet(this.services, key, undefined); dirty.add(key); }
+        if (r.kind === 'Service') { setClaims(key, undefined); this.setRecord(key, 'spec', undefined, undo); dirty.add(key); }
         else if (r.kind === 'EndpointSlice') {
           const old = this.slices.get(key)!;
           linkSlice(old.service, old, false); mapSet(this.slices, key, undefined);
@@ -392,11 +420,11 @@ export class Compiler {
       if (fresh) this.claims = batchClaims;
       for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
-        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (above); every service is dirty
+        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (seenUpsert); every service is dirty
           if (o.kind === 'EndpointSlice') linkSlice(o.service, o, true);
           continue;
         }
-        if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); mapSet(this.services, o.key, o); dirty.add(o.key); }
+        if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); this.setRecord(o.key, 'spec', o, undo); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
           const old = this.slices.get(o.key);
           if (old) { linkSlice(old.service, old, false); if (old.service) dirty.add(old.service); }
@@ -422,10 +450,7 @@ export class Compiler {
           if (prevSnatV4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = prevSnatV4;
           if (prevSnatV6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = prevSnatV6;
         });
-        if (!fresh) { // from empty every service is compiled anyway
-          for (const k of this.services.keys()) dirty.add(k);
-          for (const k of this.outputs.keys()) dirty.add(k);
-        }
+        if (!fresh) for (const [k, r] of this.recs) if (r.spec || r.out) dirty.add(k); // from empty every service is compiled anyway
       }
 
       const setFront = (f: IrFrontend | undefined, id: number): void => {
@@ -441,13 +466,14 @@ export class Compiler {
       const warnings: string[] = [];
       // from empty every service is dirty, and a slice naming no service compiles to nothing.
       // Default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
-      const order = (fresh ? [...this.services.keys()] : [...dirty]).sort();
+      const order = (fresh ? [...this.recs.keys()] : [...dirty]).sort();
       for (let k = 0; k < order.length; k++) {
         const key = order[k];
-        const svc = this.services.get(key);
-        const prev = fresh ? undefined : this.outputs.get(key);
+        const rec = this.recs.get(key);
+        const svc = rec?.spec;
+        const prev = fresh ? undefined : rec?.out;
         // from empty, compileService writes the backends into the table itself (no objects)
-        const out: CompiledService = svc ? this.compileService(svc, undo, prev, fresh) : NOTHING_COMPILED;
+        const out: CompiledService = svc ? this.compileService(svc, rec!.slices, undo, prev, fresh) : NOTHING_COMPILED;
         const backIds = out.backIds, nFronts = out.nFronts, nBackIds = out.nBackIds;
         for (let i = 0; i < out.backs.length; i++) {
           const b = out.backs[i];
@@ -466,7 +492,8 @@ export class Compiler {
           for (const id of prev.backs()) if (!bs.has(id)) releaseBack.push(id);
         }
         // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
-        mapSet(this.outputs, key, svc || nFronts || nBackIds ? new ServiceOutput(out) : undefined);
+        const stored = svc || nFronts || nBackIds ? new ServiceOutput(out) : undefined;
+        if (fresh) { if (rec) rec.out = stored; } else this.setRecord(key, 'out', stored, undo); // from empty: nothing to undo
         for (const w of out.warnings) warnings.push(w);
       }
       // release only after every allocation of this change: an id never changes owner within one diff
@@ -512,6 +539,29 @@ export class Compiler {
     }
   }
 
+  /** Sets one field of a service's record (creating the record, or dropping it once empty),
+   * logging how to undo it. */
+  private setRecord<F extends keyof ServiceRecord>(key: string, field: F, value: ServiceRecord[F], undo: Undo): void {
+    const recs = this.recs;
+    let r = recs.get(key);
+    if (r === undefined) {
+      if (value === undefined) return;
+      r = { spec: undefined, slices: undefined, out: undefined };
+      recs.set(key, r);
+      undo?.push(() => { recs.delete(key); });
+    }
+    const rec = r, old = rec[field];
+    if (old === value) return;
+    rec[field] = value;
+    const dServices = field === 'spec' ? (value !== undefined ? 1 : 0) - (old !== undefined ? 1 : 0) : 0;
+    this.nServices += dServices;
+    undo?.push(() => { rec[field] = old; this.nServices -= dServices; });
+    if (rec.spec === undefined && rec.slices === undefined && rec.out === undefined) {
+      recs.delete(key);
+      undo?.push(() => { recs.set(key, rec); });
+    }
+  }
+
   /** Scratch holds no strings, specs or next hops between changes. */
   private releaseScratch(): void {
     this.cands.release();
@@ -525,7 +575,7 @@ export class Compiler {
   private reset(): void {
     this.ir.frontends.clear(); this.ir.backends.clear(); this.ir.routes = [];
     delete this.ir.snatV4; delete this.ir.snatV6;
-    this.services.clear(); this.slices.clear(); this.slicesByService.clear(); this.outputs.clear(); this.claims.clear();
+    this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear();
     this.node = null;
     this.fe = new IdAllocator(); this.be = new IdAllocator();
     this.indexNode();
@@ -541,7 +591,8 @@ export class Compiler {
     const undo: Array<() => void> = [];
     try {
       for (const svc of this.listServices()) {
-        const out = this.compileService(svc, undo, this.outputs.get(svc.key));
+        const rec = this.recs.get(svc.key)!;
+        const out = this.compileService(svc, rec.slices, undo, rec.out);
         for (let i = 0; i < out.nFronts; i++) ir.frontends.set(out.fronts[i].id, out.fronts[i]);
         for (const b of out.backs) ir.backends.set(b.id, b);
       }
@@ -605,14 +656,13 @@ export class Compiler {
    * new gets a fresh id. Costs O(endpoints) plus one Maglev table per (port, family, local-only)
    * set its frontends ask for; the lookup maps of previous ids are built only on a recompile.
    * The result's arrays are scratch (valid until the next call): the caller copies what it keeps. */
-  private compileService(svc: ServiceSpec, undo: Undo, prev: ServiceOutput | undefined, direct = false): CompiledService {
+  private compileService(svc: ServiceSpec, sliceEntry: ServiceRecord['slices'], undo: Undo, prev: ServiceOutput | undefined, direct = false): CompiledService {
     const out = this.svcOut, st = this.emitState;
     const backIds = out.backIds, backs = out.backs, warnings = out.warnings;
     out.reset();
     if (svc.headless || svc.type === 'ExternalName') return out;
     const bt = this.bt;
-    const sliceEntry = this.slicesByService.get(svc.key);
-    const nSlices = sliceEntry === undefined ? 0 : Array.isArray(sliceEntry) ? sliceEntry.length : 1;
+    const nSlices = sliceCount(sliceEntry);
     let unresolved: string[] | null = null;
     let prevBack: Map<string, number> | null = null;
     st.svc = svc; st.undo = undo; st.prevFront = null;
