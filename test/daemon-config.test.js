@@ -20,8 +20,8 @@ test('a valid config gets defaults', (t) => {
   t.is(c.api.listen, '127.0.0.1:9440');
   t.is(c.api.healthz, '127.0.0.1:10256');
   t.is(c.stateDir, '/var/lib/wdp');
-  t.is(c.hugePages, true);
-  t.is(parseConfig({ ...good, hugePages: false }).hugePages, false);
+  t.is(c.hugePages, false);
+  t.is(parseConfig({ ...good, hugePages: true }).hugePages, true);
   t.is(c.ports[1].pods[0].mac, '02:aa:00:00:00:0b');
   t.deepEqual(c.ports[0].pods, []);
 });

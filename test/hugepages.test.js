@@ -1,7 +1,8 @@
-// Transparent huge pages for the core's linear memory (src/core/hugepages.ts): the memory is
-// marked MADV_HUGEPAGE through the native addon, and a full table write then really is backed by
-// 2 MiB pages (AnonHugePages in this process's smaps grows). The native addon is built by
-// `npm install`; THP "never" is reported, not failed.
+// Transparent huge pages for the core's table sets (src/core/hugepages.ts), opt-in: with
+// hugePages: true the sets are marked MADV_HUGEPAGE through the native addon, and a full table
+// write then really is backed by 2 MiB pages (AnonHugePages in this process's smaps grows); by
+// default nothing is advised. The native addon is built by `npm install`; THP "never" is
+// reported, not failed.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { Core } from '../dist/src/core/host.js';
@@ -26,11 +27,12 @@ test('the native addon advises only whole 2 MiB pages and rejects what is not me
   t.is(err.code, 'EINVAL');
 });
 
-test('a core marks its memory and says so; hugePages: false leaves it alone', (t) => {
-  const off = Core.create({ flows: 1024, hugePages: false });
-  t.is(off.hugePages.advisedBytes, 0);
-  t.regex(off.hugePages.reason, /not requested/);
-  const on = Core.create({ flows: 1024 });
+test('hugePages: true marks the table sets and says so; by default nothing is advised', (t) => {
+  for (const off of [Core.create({ flows: 1024 }), Core.create({ flows: 1024, hugePages: false })]) {
+    t.is(off.hugePages.advisedBytes, 0);
+    t.regex(off.hugePages.reason, /not requested/);
+  }
+  const on = Core.create({ flows: 1024, hugePages: true });
   t.is(on.hugePages.mode, thpMode());
   if (!usable()) {
     t.is(on.hugePages.advisedBytes, 0);
@@ -43,10 +45,10 @@ test('a core marks its memory and says so; hugePages: false leaves it alone', (t
 });
 
 test('a full table write into an advised core is backed by huge pages (AnonHugePages grows)', (t) => {
-  if (!usable()) { t.is(Core.create({ flows: 1024 }).hugePages.advisedBytes, 0); return; }
+  if (!usable()) { t.is(Core.create({ flows: 1024, hugePages: true }).hugePages.advisedBytes, 0); return; }
   const c = compileAll(validateAll(benchObjects(makeServiceSet({ services: 3000, endpoints: 10 }))));
   const before = anonHugeKb();
-  const core = Core.create({ flows: 1024 });
+  const core = Core.create({ flows: 1024, hugePages: true });
   core.applyIr(c.ir);
   t.is(core.tables.ir.frontends.size, 3000);
   const grown = anonHugeKb() - before;

@@ -128,18 +128,20 @@ function registerCore(bench: Command): void {
     .option('--seconds <s>', 'measuring time per point', numOpt('--seconds', 0.05, 3600))
     .option('--batch <n>', 'frames per process() call', intOpt('--batch', 1, 65535))
     .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default 1M)', intOpt('--ct-capacity', 16, 1 << 24))
+    .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
     .addOption(new Option('--sweep <what>', 'one row per point: services 100..100k or flows 1k..4M').choices(['services', 'flows']))
     .option('--points <list>', 'override the sweep points (comma-separated)', listOpt('--points', intOpt('--points', 1, 16_000_000)))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the sweep as a line chart')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; batch?: number; ctCapacity?: number; sweep?: 'services' | 'flows'; points?: number[] }) => {
+    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; batch?: number; ctCapacity?: number; sweep?: 'services' | 'flows'; points?: number[]; hugePages?: boolean }) => {
       const runCoreBench = await loadSuite('./core.js', 'runCoreBench');
       const p = progressFor(o);
       const base: Record<string, unknown> = {};
       for (const k of ['services', 'endpoints', 'flows', 'seconds'] as const) if (o[k] !== undefined) base[k] = o[k];
       if (o.batch !== undefined) base.batchSize = o.batch;
       if (o.ctCapacity !== undefined) base.newFlowTable = o.ctCapacity;
+      if (o.hugePages) base.hugePages = true;
       /** one bar per run, fed by runCoreBench's onProgress(fraction) */
       const runOne = async (label: string, opts: Record<string, unknown>) => {
         const bar = p.bar(label, 100);
@@ -220,16 +222,17 @@ function registerControl(bench: Command): void {
     .addOption(new Option('--iptables <variant>', 'iptables backend').choices(['auto', 'nft', 'legacy']).default('auto'))
     .option('--repeat <r>', 'measurements per figure (median reported)', intOpt('--repeat', 1, 50), 1)
     .option('--no-api', 'measure apply in-process even when the control API is available')
+    .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean }) => {
+    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean; hugePages?: boolean }) => {
       const peers = o.peers === 'none' ? [] : o.peers.split(',').map((x) => x.trim()).filter(Boolean);
       for (const x of peers) if (x !== 'iptables' && x !== 'nft') throw new Error(`--peers: unknown peer ${JSON.stringify(x)} (iptables, nft or none)`);
       const { runControlBench } = await import('./control.js');
       const r = await runControlBench({
         services: o.services, endpoints: o.endpoints, peers: peers as PeerName[], iptablesVariant: o.iptables,
-        repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o),
+        repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o), hugePages: !!o.hugePages,
       });
       emit(o, r, () => controlMarkdown(r), () => controlPlot(r));
     }));

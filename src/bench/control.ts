@@ -21,6 +21,8 @@ import { Progress, round } from './report.js';
 import { validateAll } from '../model/schema.js';
 import { Compiler } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
+import type { CoreOptions } from '../core/host.js';
+import { describePages } from '../core/hugepages.js';
 import type { Ir } from '../core/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
@@ -45,6 +47,7 @@ export interface ControlBenchOptions {
   repeat?: number;                    // measurements per figure; the median is reported
   api?: 'auto' | 'off';               // 'off': measure apply in-process even if the API exists
   warmup?: boolean;                   // default true: one untimed small sync first (JIT, fastify)
+  hugePages?: boolean;                // table sets on transparent huge pages (default false, as the daemon)
   progress?: Progress;
 }
 
@@ -229,7 +232,7 @@ interface WdpFigures {
 /** One in-process full sync + one endpoint update. Every stage is the production code. */
 interface Programmed { compiler: Compiler; dp: LocalDataplane }
 
-async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unknown>[], flip: number, keep?: (p: Programmed) => void): Promise<WdpFigures> {
+async function wdpInProcessOnce(core: CoreOptions, svcs: BenchService[], raws: Record<string, unknown>[], flip: number, keep?: (p: Programmed) => void): Promise<WdpFigures> {
   const t0 = performance.now();
   const objects: ModelObject[] = validateAll(raws);
   const f1 = minorFaults(), t1 = performance.now();
@@ -237,11 +240,10 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   const full = compiler.change({ upsert: objects }); // what compileAll does; the diff is what the daemon applies
   const ir: Ir = compiler.ir;
   const t2 = performance.now(), f2 = minorFaults();
-  const dp = new LocalDataplane({ flows: 4096 });
+  const dp = new LocalDataplane(core);
   const f3 = minorFaults(), t3 = performance.now();
   await dp.apply(full.diff, ir);
   const t4 = performance.now(), f4 = minorFaults();
-  const hp = dp.core.hugePages;
   if (dp.core.ir.frontends.size !== svcs.length) {
     throw new Error(`wdp programmed ${dp.core.ir.frontends.size} frontends for ${svcs.length} services`);
   }
@@ -258,14 +260,14 @@ async function wdpInProcessOnce(svcs: BenchService[], raws: Record<string, unkno
   return {
     validate_ms: t1 - t0, compile_ms: t2 - t1, compile_page_faults: f2 - f1, table_write_ms: t4 - t3,
     table_write_page_faults: f4 - f3,
-    core_memory_pages: hp.advisedBytes > 0 ? `${hp.mode}: 2 MiB pages, ${(hp.advisedBytes / 2 ** 20).toFixed(0)} MiB advised` : `4 KiB pages: ${hp.reason}`,
+    core_memory_pages: describePages(dp.core.hugePages),
     apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
     update_one_endpoint_ms: u1 - u0,
   };
 }
 
-async function wdpViaApiOnce(start: ApiStarter, svcs: BenchService[], raws: Record<string, unknown>[], flip: number): Promise<{ apply_ms: number; update_one_endpoint_ms: number }> {
-  const dp = new LocalDataplane({ flows: 4096 });
+async function wdpViaApiOnce(core: CoreOptions, start: ApiStarter, svcs: BenchService[], raws: Record<string, unknown>[], flip: number): Promise<{ apply_ms: number; update_one_endpoint_ms: number }> {
+  const dp = new LocalDataplane(core);
   const api = await start(dp);
   try {
     const t0 = performance.now();
@@ -374,6 +376,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   const peers = o.peers ?? ['iptables', 'nft'];
   const svcs = makeServiceSet({ services: o.services, endpoints: o.endpoints });
   if (o.endpoints < 1) throw new Error('--endpoints must be >= 1: the update figure moves an endpoint');
+  const coreOpts: CoreOptions = { flows: 4096, hugePages: o.hugePages ?? false };
   const raws = benchObjects(svcs);
 
   // wdp is a long-running daemon: its first sync after start pays V8's JIT and fastify's route
@@ -383,8 +386,8 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   if (o.warmup !== false) {
     const small = makeServiceSet({ services: Math.min(50, o.services), endpoints: o.endpoints, vipBase: '10.100.0.10', podBase: '10.200.0.2' });
     const smallRaws = benchObjects(small);
-    await wdpInProcessOnce(small, smallRaws, 1);
-    if (api.start) await wdpViaApiOnce(api.start, small, smallRaws, 1);
+    await wdpInProcessOnce(coreOpts, small, smallRaws, 1);
+    if (api.start) await wdpViaApiOnce(coreOpts, api.start, small, smallRaws, 1);
   }
 
   // wdp in-process (always: it splits the cost into validate / compile / table write)
@@ -393,7 +396,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
   let programmed: Programmed | undefined;
   for (let r = 0; r < repeat; r++) {
     // the last run's compiler and core stay up for the benchmark.js update figure below
-    wdpRuns.push(await wdpInProcessOnce(svcs, raws, r, r === repeat - 1 ? (x) => { programmed = x; } : undefined));
+    wdpRuns.push(await wdpInProcessOnce(coreOpts, svcs, raws, r, r === repeat - 1 ? (x) => { programmed = x; } : undefined));
     bar.tick();
   }
   if (!programmed) throw new Error('internal: no programmed dataplane kept');
@@ -417,7 +420,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     if (api.start) {
       const runs: Array<{ apply_ms: number; update_one_endpoint_ms: number }> = [];
       const b2 = p.bar(`wdp: POST ${raws.length} objects to the control API`, repeat);
-      for (let r = 0; r < repeat; r++) { runs.push(await wdpViaApiOnce(api.start, svcs, raws, r)); b2.tick(); }
+      for (let r = 0; r < repeat; r++) { runs.push(await wdpViaApiOnce(coreOpts, api.start, svcs, raws, r)); b2.tick(); }
       b2.done();
       wdp.apply_ms = median(runs.map((x) => x.apply_ms));
       wdp.update_one_endpoint_ms = median(runs.map((x) => x.update_one_endpoint_ms));

@@ -22,6 +22,7 @@
 import { mulberry32 } from '../util/rng.js';
 import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from '../core/host.js';
+import { describePages } from '../core/hugepages.js';
 import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
 import { buildMaglev, defaultMaglevSize, MAGLEV_SIZES } from '../core/maglev.js';
 import { tableSetBytes, type TableCapacities } from '../core/tables.js';
@@ -35,6 +36,7 @@ export interface CoreBenchOptions {
   batchSize?: number;        // frames per process() call, default 256
   slotSize?: number;         // packet slot bytes, default 2048 (as a real port would use)
   newFlowTable?: number;     // conntrack capacity for the new-flow test, default 1M (at least `flows`)
+  hugePages?: boolean;       // table sets on transparent huge pages (default false, as in the daemon)
   onProgress?: (fraction: number) => void;
   /** accepted for the CLI's convenience; progress is reported through onProgress only */
   progress?: unknown;
@@ -64,6 +66,8 @@ export interface CoreBenchResult {
   bytes_per_service: number;
   table_set_bytes: number;
   wasm_memory_mb: number;
+  /** how the core's memory was backed (huge pages advised, or why not) */
+  core_memory_pages: string;
   established_frames: number;
   established_forwarded_fraction: number;
   established_ct_hit_fraction: number;
@@ -176,7 +180,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
   const ir = buildIr(services, endpoints, m);
   const ctCapacity = Math.max(flows, opts.newFlowTable ?? 1 << 20);
   const coreOpts: CoreOptions = {
-    batchMax: batch, slotSize, flows: ctCapacity,
+    batchMax: batch, slotSize, flows: ctCapacity, hugePages: opts.hugePages ?? false,
     capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: 16 },
     // nothing may expire while it is measured
     timeouts: { udpMs: 0x7fffffff, udpRepliedMs: 0x7fffffff },
@@ -332,6 +336,7 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
     bytes_per_service: Math.round(L.FE_SIZE + (svcSlots * L.SM_SIZE) / services + m * 4 + endpoints * L.BE_SIZE),
     table_set_bytes: tableSetBytes(caps),
     wasm_memory_mb: Math.round(core.memory.buffer.byteLength / 1048576),
+    core_memory_pages: describePages(core.hugePages),
     established_frames: estFrames,
     established_forwarded_fraction: Math.round(((after.forward - before.forward) / estFrames) * 1e4) / 1e4,
     established_ct_hit_fraction: Math.round(((after.ct_hit - before.ct_hit) / estFrames) * 1e4) / 1e4,

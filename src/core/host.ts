@@ -31,7 +31,8 @@ export interface CoreOptions {
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
   wasmPath?: string;
-  /** Mark linear memory MADV_HUGEPAGE (default true; see src/core/hugepages.ts). */
+  /** Put the table sets on transparent huge pages (default false; see src/core/hugepages.ts for
+   * what it gains and what it cost on the VM we measure on). */
   hugePages?: boolean;
 }
 
@@ -108,7 +109,7 @@ export class Core {
   private dvcache: DataView;
   private u32cache = new Uint32Array(0);
   private readonly wantHugePages: boolean;
-  /** Whether linear memory is backed by transparent huge pages, and if not, why. */
+  /** Whether the table sets are backed by transparent huge pages, and if not, why. */
   hugePages: HugePageStatus = { mode: 'unknown', advisedBytes: 0, reason: 'not requested' };
 
   static create(opts: CoreOptions = {}): Core {
@@ -127,7 +128,7 @@ export class Core {
     });
     this.exports = instance.exports as unknown as CoreExports;
     this.memory = this.exports.memory;
-    this.wantHugePages = opts.hugePages ?? true;
+    this.wantHugePages = opts.hugePages ?? false;
     this.batchMax = opts.batchMax ?? L.DEFAULT_BATCH_MAX;
     this.slotSize = opts.slotSize ?? L.DEFAULT_SLOT_SIZE;
     if (!(this.batchMax >= 1 && this.batchMax <= 65535)) throw new RangeError('batchMax must be 1..65535');
@@ -160,6 +161,7 @@ export class Core {
     map.end = p;
     this.map = map;
     this.ensureMemory(p);
+    this.adviseHugePages(map.tableSets[0], map.tableSets[1] + setBytes - map.tableSets[0]);
     this.u8cache = new Uint8Array(this.memory.buffer);
     this.dvcache = new DataView(this.memory.buffer);
 
@@ -214,11 +216,16 @@ export class Core {
   /** Grows linear memory so that [0, end) is addressable. Views are refreshed lazily. */
   ensureMemory(end: number): void {
     const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      this.memory.grow(Math.ceil((end - have) / PAGE));
-      // before anything touches the new pages: advice applies to pages faulted in after it
-      if (this.wantHugePages) this.hugePages = adviseHugePages(this.memory.buffer);
-    }
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  /** Marks [at, at + bytes) MADV_HUGEPAGE: the table writer calls it for fresh table sets, before
+   * it touches them (advice applies to pages faulted in after it). */
+  adviseHugePages(at: number, bytes: number): void {
+    if (!this.wantHugePages) return;
+    const s = adviseHugePages(new Uint8Array(this.memory.buffer, at, bytes));
+    const advisedBytes = this.hugePages.advisedBytes + s.advisedBytes;
+    this.hugePages = advisedBytes > 0 ? { mode: s.mode, advisedBytes } : s;
   }
 
   /** Allocates `bytes` at the end of the map (table sets and counters that outgrow their region). */

@@ -1,14 +1,14 @@
-// Transparent huge pages for the core's linear memory.
+// Transparent huge pages for the core's table sets (opt-in: CoreOptions.hugePages, the daemon's
+// `hugePages: true`).
 //
-// The table sets, conntrack and counters live in one Wasm memory of tens to hundreds of MB. With
-// 4 KiB pages every first touch of it is a page fault: a full table write at 10k services x 10
-// endpoints touched ~10k pages, and on the CI VM a fault costs ~14 µs (~150 ms of that write). With
-// the memory marked MADV_HUGEPAGE (the kernel's THP mode "madvise", the common default) it faults
-// in 2 MiB at a time: 512x fewer faults, and fewer TLB misses on the packet path. The price is that
-// memory is committed in 2 MiB steps (RSS may round up by up to 2 MiB per touched region).
+// A full table write at 10k services x 10 endpoints touches ~10k fresh 4 KiB pages of Wasm memory
+// (two table sets), and on the CI VM a first-touch fault costs ~14 µs. Marked MADV_HUGEPAGE (THP
+// mode "madvise", the common default) the sets fault in 2 MiB at a time: ~1,300 faults instead.
+// It is not the default because on that same VM (a paravirtualised guest with shadow paging) the
+// packet path got slower with the tables on huge pages: measured figures in docs/running.md.
 //
 // madvise needs the native addon (native/src/ffi.rs, advise_huge_pages); without it, or with THP
-// "never", the memory keeps 4 KiB pages and everything works the same, only slower to fill.
+// "never", the memory keeps 4 KiB pages and everything works the same.
 import { readFileSync } from 'node:fs';
 import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
@@ -35,7 +35,7 @@ export function thpMode(): string {
 }
 
 /** Marks the whole 2 MiB pages of `buf` MADV_HUGEPAGE. Never throws: the status says what happened. */
-export function adviseHugePages(buf: ArrayBufferLike): HugePageStatus {
+export function adviseHugePages(buf: ArrayBufferLike | Uint8Array): HugePageStatus {
   const mode = thpMode();
   if (mode === 'never') return { mode, advisedBytes: 0, reason: 'transparent huge pages are disabled (mode never)' };
   const avail = nativeAvailable();
@@ -43,8 +43,13 @@ export function adviseHugePages(buf: ArrayBufferLike): HugePageStatus {
   try {
     // a Uint8Array view: the addon takes an ArrayBuffer or a typed array, and a shared memory's
     // SharedArrayBuffer only through a view
-    return { mode, advisedBytes: nativeAddon().adviseHugePages(new Uint8Array(buf)) };
+    return { mode, advisedBytes: nativeAddon().adviseHugePages(buf instanceof Uint8Array ? buf : new Uint8Array(buf)) };
   } catch (e) {
     return { mode, advisedBytes: 0, reason: (e as Error).message };
   }
+}
+
+/** One line for benchmark output: "madvise: 2 MiB pages, 90 MiB advised" or "4 KiB pages: <why>". */
+export function describePages(s: HugePageStatus): string {
+  return s.advisedBytes > 0 ? `${s.mode}: 2 MiB pages, ${(s.advisedBytes / 2 ** 20).toFixed(0)} MiB advised` : `4 KiB pages: ${s.reason}`;
 }

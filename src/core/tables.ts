@@ -134,11 +134,13 @@ export class TableWriter {
       if (f.maglev.length > 65536) throw new RangeError(`frontend ${f.id}: Maglev table larger than 65536`);
       parseAddr(f.addr);
       f.sourceRanges.forEach(parseCidr);
+      // indexed loops: for-of over a typed array goes through the iterator (~14 ms per 2.5M slots)
+      const t = f.maglev;
       if (f.maglevIndexed) {
         const n = f.backends.length;
-        for (const x of f.maglev) if (x >= n) throw new RangeError(`frontend ${f.id}: Maglev slot names backend index ${x} of ${n}`);
+        for (let i = 0; i < t.length; i++) if (t[i] >= n) throw new RangeError(`frontend ${f.id}: Maglev slot names backend index ${t[i]} of ${n}`);
         for (const b of f.backends) if (!(b >= 1)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
-      } else for (const b of f.maglev) if (b === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
+      } else for (let i = 0; i < t.length; i++) if (t[i] === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
     }
     forEachUpsertBackend(diff, (b) => {
       if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
@@ -417,6 +419,7 @@ export class TableWriter {
     this.caps = caps;
     const bytes = tableSetBytes(caps);
     const bases: [number, number] = [core.allocate(bytes), core.allocate(bytes)];
+    core.adviseHugePages(bases[0], bases[1] + bytes - bases[0]); // consecutive: one range
     const sets: [SetLayout, SetLayout] = [setLayout(bases[0], caps), setLayout(bases[1], caps)];
     // per-id counter regions must cover the new id ranges: grow and copy
     if (caps.frontends > oldCaps.frontends) {

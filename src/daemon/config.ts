@@ -69,7 +69,7 @@ export const daemonConfigSchema = z.object({
     udpSeconds: z.number().int().min(1).optional(),
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
-  hugePages: z.boolean().default(true), // core memory marked MADV_HUGEPAGE (src/core/hugepages.ts)
+  hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
 }).strict().superRefine((c, ctx) => {
   const names = new Map<string, number>();
   const ifs = new Map<string, number>();

@@ -67,8 +67,8 @@ class Worker {
 
   async openPorts(): Promise<void> {
     const hp = this.core.hugePages;
-    if (hp.advisedBytes > 0) this.log('debug', 'core memory on transparent huge pages', { thp: hp.mode, advisedBytes: hp.advisedBytes });
-    else if (this.init.core.hugePages !== false) this.log('info', 'core memory on 4 KiB pages (slower table writes)', { thp: hp.mode, reason: hp.reason });
+    if (hp.advisedBytes > 0) this.log('debug', 'table sets on transparent huge pages', { thp: hp.mode, advisedBytes: hp.advisedBytes });
+    else if (this.init.core.hugePages) this.log('warn', 'hugePages: true, but the table sets stay on 4 KiB pages', { thp: hp.mode, reason: hp.reason });
     if (this.init.portBackend !== 'relay') {
       const r = await loadNative();
       this.native = r.mod;
