@@ -454,9 +454,28 @@ export class TableWriter {
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
     const removedBacks: number[] = [];
     this.backendIds.forEach((id) => { if (!next.backends.has(id)) removedBacks.push(id); });
-    for (const s of sets) {
-      this.writeHeader(s, 0);
-      this.writeDiff(s, full, new Map(), placement);
+    // The second set is a copy of the first: its body holds no absolute addresses (only ids and
+    // offsets relative to the set's regions), so a memcpy of each region's used part replaces
+    // writing 100k backends and every Maglev word a second time (the unused capacity is left
+    // untouched: first touches are page faults). Only its header (absolute offsets) is its own.
+    this.writeHeader(sets[0], 0);
+    this.writeDiff(sets[0], full, new Map(), placement);
+    if (sameShape(sets[0], sets[1])) {
+      const [a, b] = sets, u8 = core.u8;
+      const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true);
+      const used: Array<[number, number, number]> = [ // [from, to, bytes]
+        [a.svcmap, b.svcmap, a.svcSlots * L.SM_SIZE],
+        [a.front, b.front, ((ids.length ? ids[ids.length - 1] : 0) + 1) * L.FE_SIZE],
+        [a.backend, b.backend, ((backIds.length ? backIds[backIds.length - 1] : 0) + 1) * L.BE_SIZE],
+        [a.maglev, b.maglev, this.maglev.used * 4],
+        [a.cidr, b.cidr, this.cidrs.used * L.CIDR_SIZE],
+        [a.route, b.route, routeCount * L.RT_SIZE],
+      ];
+      for (const [from, to, n] of used) if (n > 0) u8.copyWithin(to, from, from + n);
+      this.writeHeader(b, routeCount);
+    } else {
+      this.writeHeader(sets[1], 0);
+      this.writeDiff(sets[1], full, new Map(), placement);
     }
     this.writeSnat({ v4: next.snatV4, v6: next.snatV6 });
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
@@ -495,6 +514,14 @@ function keyOf(f: IrFrontend): FrontKey { return { id: f.id, addr: f.addr, port:
 
 function sameKey(a: FrontKey, b: FrontKey): boolean {
   return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+}
+
+/** Whether two sets have their regions at the same offsets from their bases (so one can be a
+ * byte copy of the other). True for sets of the same capacities on equally aligned bases. */
+function sameShape(a: SetLayout, b: SetLayout): boolean {
+  return a.svcmap - a.base === b.svcmap - b.base && a.svcSlots === b.svcSlots && a.front - a.base === b.front - b.base &&
+    a.backend - a.base === b.backend - b.base && a.maglev - a.base === b.maglev - b.base &&
+    a.cidr - a.base === b.cidr - b.base && a.route - a.base === b.route - b.base;
 }
 
 /** Service-map hash: layout hash over [addr w0..w3, port | proto << 16 | family << 24]. */
