@@ -155,3 +155,15 @@ test('a caller that mutates one shared Ir in place (as the compiler does) still 
   t.is(lookup(core, active, '10.96.0.2', 53, 'UDP'), 0, 'removed frontend no longer matches');
   checkCore(t, core, live);
 });
+
+test('a regrow copies the second set from the first: an Ir with plain Maps in descending id order', (t) => {
+  // the copy covers backends up to the highest id, which a plain Map need not list last
+  const spec = { frontends: [{ id: 3, addr: '10.96.0.3', port: 80, proto: 'TCP', mask: 0xff, ranges: ['10.0.0.0/8'] }, { id: 1, addr: '10.96.0.1', port: 53, proto: 'UDP', mask: 0x0f, ranges: [] }],
+    backends: [12, 11, 9, 7, 5, 3, 2, 1].map((id) => ({ id, addr: `10.0.2.${id}`, port: 8000 + id })) };
+  const idMapIr = makeIr(spec);
+  const ir = { frontends: new Map([...idMapIr.frontends].reverse()), backends: new Map(spec.backends.map((b) => [b.id, idMapIr.backends.get(b.id)])), routes: [] };
+  t.deepEqual([...ir.backends.keys()], [12, 11, 9, 7, 5, 3, 2, 1]);
+  const core = Core.create({ flows: 64, capacities: { frontends: 2, backends: 2, maglevWords: 256, cidrs: 1, routes: 1 } });
+  core.applyIr(ir); // past every capacity: a regrow
+  checkCore(t, core, ir);
+});

@@ -463,10 +463,12 @@ export class TableWriter {
     if (sameShape(sets[0], sets[1])) {
       const [a, b] = sets, u8 = core.u8;
       const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true);
+      let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
+      for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
       const used: Array<[number, number, number]> = [ // [from, to, bytes]
         [a.svcmap, b.svcmap, a.svcSlots * L.SM_SIZE],
-        [a.front, b.front, ((ids.length ? ids[ids.length - 1] : 0) + 1) * L.FE_SIZE],
-        [a.backend, b.backend, ((backIds.length ? backIds[backIds.length - 1] : 0) + 1) * L.BE_SIZE],
+        [a.front, b.front, ((ids.length ? ids[ids.length - 1] : 0) + 1) * L.FE_SIZE], // ids: sorted above
+        [a.backend, b.backend, (maxBack + 1) * L.BE_SIZE],
         [a.maglev, b.maglev, this.maglev.used * 4],
         [a.cidr, b.cidr, this.cidrs.used * L.CIDR_SIZE],
         [a.route, b.route, routeCount * L.RT_SIZE],
@@ -503,8 +505,8 @@ export class TableWriter {
   }
 }
 
-/** Every backend id of `ir` in ascending order — without the generator when the Ir keeps its
- * backends in a BackendTable. */
+/** Every backend id of `ir`: ascending for a BackendTable (read without the generator) or an
+ * IdMap, insertion order for a plain Map. */
 function backendIdList(ir: Ir): number[] {
   return ir.backends instanceof BackendTable ? ir.backends.idArray() : [...ir.backends.keys()];
 }
