@@ -55,3 +55,17 @@ test('a full table write into an advised core is backed by huge pages (AnonHugeP
   // 3000 services: two table sets of ~3 MB of Maglev words each, plus backends: several huge pages
   t.true(grown >= 4096, `AnonHugePages grew by ${grown} kB (advised ${core.hugePages.advisedBytes} bytes)`);
 });
+
+test('a big compile slab is on huge pages; small slabs are not advised', async (t) => {
+  const { slabAllocator } = await import('../dist/src/core/slab.js');
+  if (!usable()) { t.is(slabAllocator(8 << 20)(16, 1).length, 16); return; }
+  const before = anonHugeKb();
+  const big = slabAllocator(8 << 20);
+  for (let i = 0; i < 1000; i++) big(1024, 4).fill(i); // ~4 MB of Maglev-table-sized arrays, touched
+  const grown = anonHugeKb() - before;
+  t.true(grown >= 2048, `AnonHugePages grew by ${grown} kB after touching 4 MB of an 8 MiB slab`);
+  const before2 = anonHugeKb();
+  const small = slabAllocator(1 << 20);
+  for (let i = 0; i < 1000; i++) small(1024, 1).fill(i); // 1 MB slabs: never advised
+  t.is(anonHugeKb() - before2, 0);
+});

@@ -355,14 +355,17 @@ export class Compiler {
     }
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
-    this.tableAlloc = fresh ? slabAllocator() : undefined;
     if (fresh) { // every endpoint is at most one backend per slice port: size the columns once
       let bound = 0;
       // (indexed loops over the batch here and below: change() runs unoptimised at first, and there
       // a for-of allocates an iterator result per step)
       for (let u = 0; u < upserts.length; u++) { const o = upserts[u]; if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length); }
-      this.bt.grow(bound + 1);
-    }
+      // one slab for the backend columns (16 bytes a backend) and the Maglev tables (~20 one-byte
+      // slots a backend at the default size): whole 2 MiB pages, 1 MiB for small compiles
+      const want = bound * 40 + (2 << 20);
+      this.tableAlloc = slabAllocator(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1));
+      this.bt.grow(bound + 1, this.tableAlloc);
+    } else this.tableAlloc = undefined;
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;

@@ -96,26 +96,9 @@ function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): vo
   hashOut[0] = finish(a); hashOut[1] = finish(b);
 }
 
-/** Hands out zeroed tables of `slots` entries of 1, 2 or 4 bytes. */
-export type SlabAllocator = (slots: number, bytesPerSlot: 1 | 2 | 4) => Uint8Array | Uint16Array | Uint32Array;
-
-/** Carves zeroed tables out of shared 1 MiB buffers. One ArrayBuffer per table costs a backing
- * store allocation and external-memory GC pressure each — at 10k tables that is most of a full
- * compile. The price: a slab stays alive while any table in it does (at most one slab per ~4000
- * one-byte tables of 251 slots), so it is used for bulk compiles only, whose tables mostly live
- * and die together. */
-export function slabAllocator(slabBytes = 1 << 20): SlabAllocator {
-  let slab: ArrayBuffer | null = null, used = 0;
-  return (slots, width) => {
-    const bytes = slots * width;
-    if (bytes > slabBytes >> 2) return width === 1 ? new Uint8Array(slots) : width === 2 ? new Uint16Array(slots) : new Uint32Array(slots);
-    used = (used + width - 1) & ~(width - 1); // views must be aligned to their element size
-    if (!slab || used + bytes > slabBytes) { slab = new ArrayBuffer(slabBytes); used = 0; }
-    const at = used;
-    used += bytes;
-    return width === 1 ? new Uint8Array(slab, at, slots) : width === 2 ? new Uint16Array(slab, at, slots) : new Uint32Array(slab, at, slots);
-  };
-}
+// the compiler's bulk allocator lives with the core's memory helpers (the backend table uses it too)
+export { slabAllocator, type SlabAllocator } from '../core/slab.js';
+import type { SlabAllocator } from '../core/slab.js';
 
 // scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk.
 // pos[j]: backend j's next slot; skip2[j] = 2·skip[j] mod M; occ[c]: -1 once slot c is taken

@@ -21,6 +21,7 @@
 // table writer on a full apply — use load() into one reused object instead (forEachUpsertBackend).
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
+import type { SlabAllocator } from './slab.js';
 
 /** The service port a backend belongs to: the compiler makes one per service port it compiles
  * and hands it to put() for every backend of that port. */
@@ -35,16 +36,22 @@ const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
 
 class Chunk {
   readonly addr: Array<string | undefined> = new Array<string | undefined>(CHUNK).fill(undefined);
-  readonly nodeName = new Uint32Array(CHUNK); // labels: half the bytes of a pointer column, never scanned by GC
-  readonly zone = new Uint32Array(CHUNK);
   // a reference, not an index into an interned list: interning needed a (port name, service) →
   // index map of every service (~12 ms and ~1 MB of a 10k-service compile), and the garbage
   // collector frees the owners of removed services, which an intern list would keep forever
   readonly owner: Array<BackendOwner | undefined> = new Array<BackendOwner | undefined>(CHUNK).fill(undefined);
-  readonly hop = new Uint32Array(CHUNK);
-  readonly port = new Uint16Array(CHUNK);
-  readonly family = new Uint8Array(CHUNK); // 0 = no backend with this id
-  readonly state = new Uint8Array(CHUNK);
+  readonly nodeName: Uint32Array; // labels: half the bytes of a pointer column, never scanned by GC
+  readonly zone: Uint32Array;
+  readonly hop: Uint32Array;
+  readonly port: Uint16Array;
+  readonly family: Uint8Array; // 0 = no backend with this id
+  readonly state: Uint8Array;
+  /** Typed columns from `alloc` (a full compile's slab) or buffers of their own. */
+  constructor(alloc?: SlabAllocator) {
+    const a: SlabAllocator = alloc ?? ((n, w) => (w === 1 ? new Uint8Array(n) : w === 2 ? new Uint16Array(n) : new Uint32Array(n)));
+    this.nodeName = a(CHUNK, 4) as Uint32Array; this.zone = a(CHUNK, 4) as Uint32Array; this.hop = a(CHUNK, 4) as Uint32Array;
+    this.port = a(CHUNK, 2) as Uint16Array; this.family = a(CHUNK, 1) as Uint8Array; this.state = a(CHUNK, 1) as Uint8Array;
+  }
 }
 
 export class BackendTable implements Map<number, IrBackend> {
@@ -97,14 +104,15 @@ export class BackendTable implements Map<number, IrBackend> {
   }
 
   // ---- column writes ------------------------------------------------------------------------
-  private reserve(id: number): Chunk {
+  private reserve(id: number, alloc?: SlabAllocator): Chunk {
     if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`backend id ${id} out of range 1..16777215`);
-    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk());
+    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk(alloc));
     return this.chunks[id >>> CHUNK_BITS];
   }
 
-  /** Room for ids below `slots`, allocated now (the compiler's bound on a fresh compile). */
-  grow(slots: number): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff)); }
+  /** Room for ids below `slots`, allocated now (the compiler's bound on a fresh compile), the
+   * typed columns carved from `alloc` when given. */
+  grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
 
   /** Stores one backend from its parts, no object (the compiler's bulk path). */
   put(id: number, owner: BackendOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
