@@ -32,7 +32,8 @@ test('hugePages: true marks the table sets and says so; by default nothing is ad
     t.is(off.hugePages.advisedBytes, 0);
     t.regex(off.hugePages.reason, /not requested/);
   }
-  const on = Core.create({ flows: 1024, hugePages: true });
+  // sets of > 4 MiB each hold whole 2 MiB pages wherever they start
+  const on = Core.create({ flows: 1024, hugePages: true, capacities: { maglevWords: 1 << 20 } });
   t.is(on.hugePages.mode, thpMode());
   if (!usable()) {
     t.is(on.hugePages.advisedBytes, 0);
@@ -42,6 +43,9 @@ test('hugePages: true marks the table sets and says so; by default nothing is ad
   t.is(on.hugePages.reason, undefined);
   t.true(on.hugePages.advisedBytes >= 2 << 20, `advised ${on.hugePages.advisedBytes} bytes`);
   t.is(adviseHugePages(new ArrayBuffer(1024)).advisedBytes, 0);
+  const tiny = Core.create({ flows: 64, hugePages: true, capacities: { frontends: 16, backends: 16, maglevWords: 1024, cidrs: 4, routes: 4 } });
+  t.is(tiny.hugePages.advisedBytes, 0);
+  t.regex(tiny.hugePages.reason, /hold no whole 2 MiB page/, 'sets smaller than a huge page say so');
 });
 
 test('a full table write into an advised core is backed by huge pages (AnonHugePages grows)', (t) => {

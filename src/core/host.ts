@@ -225,7 +225,8 @@ export class Core {
     if (!this.wantHugePages) return;
     const s = adviseHugePages(new Uint8Array(this.memory.buffer, at, bytes));
     const advisedBytes = this.hugePages.advisedBytes + s.advisedBytes;
-    this.hugePages = advisedBytes > 0 ? { mode: s.mode, advisedBytes } : s;
+    this.hugePages = advisedBytes > 0 ? { mode: s.mode, advisedBytes }
+      : { mode: s.mode, advisedBytes: 0, reason: s.reason ?? `the table sets (${bytes} bytes) hold no whole 2 MiB page` };
   }
 
   /** Allocates `bytes` at the end of the map (table sets and counters that outgrow their region). */
