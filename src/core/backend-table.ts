@@ -21,7 +21,7 @@
 // table writer on a full apply — use load() into one reused object instead (forEachUpsertBackend).
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
-import type { SlabAllocator } from './slab.js';
+import { typedArray, type SlabAllocator } from './slab.js';
 
 /** The service port a backend belongs to: the compiler makes one per service port it compiles
  * and hands it to put() for every backend of that port. */
@@ -48,7 +48,7 @@ class Chunk {
   readonly state: Uint8Array;
   /** Typed columns from `alloc` (a full compile's slab) or buffers of their own. */
   constructor(alloc?: SlabAllocator) {
-    const a: SlabAllocator = alloc ?? ((n, w) => (w === 1 ? new Uint8Array(n) : w === 2 ? new Uint16Array(n) : new Uint32Array(n)));
+    const a: SlabAllocator = alloc ?? typedArray;
     this.nodeName = a(CHUNK, 4) as Uint32Array; this.zone = a(CHUNK, 4) as Uint32Array; this.hop = a(CHUNK, 4) as Uint32Array;
     this.port = a(CHUNK, 2) as Uint16Array; this.family = a(CHUNK, 1) as Uint8Array; this.state = a(CHUNK, 1) as Uint8Array;
   }

@@ -14,6 +14,12 @@ import { adviseHugePages } from './hugepages.js';
 /** Hands out zeroed typed arrays of `slots` entries of 1, 2 or 4 bytes. */
 export type SlabAllocator = (slots: number, bytesPerSlot: 1 | 2 | 4) => Uint8Array | Uint16Array | Uint32Array;
 
+/** A typed array of `slots` entries of `width` bytes, in `buf` at byte `at` or in a buffer of its own. */
+export function typedArray(slots: number, width: 1 | 2 | 4, buf?: ArrayBuffer, at = 0): Uint8Array | Uint16Array | Uint32Array {
+  if (!buf) return width === 1 ? new Uint8Array(slots) : width === 2 ? new Uint16Array(slots) : new Uint32Array(slots);
+  return width === 1 ? new Uint8Array(buf, at, slots) : width === 2 ? new Uint16Array(buf, at, slots) : new Uint32Array(buf, at, slots);
+}
+
 /** Huge pages are asked for from this slab size up (a smaller buffer holds at most one). */
 const HUGE_SLAB_MIN = 4 << 20;
 
@@ -22,7 +28,7 @@ export function slabAllocator(slabBytes = 1 << 20): SlabAllocator {
   let slab: ArrayBuffer | null = null, used = 0;
   return (slots, width) => {
     const bytes = slots * width;
-    if (bytes > slabBytes >> 2) return width === 1 ? new Uint8Array(slots) : width === 2 ? new Uint16Array(slots) : new Uint32Array(slots);
+    if (bytes > slabBytes >> 2) return typedArray(slots, width);
     used = (used + width - 1) & ~(width - 1); // views must be aligned to their element size
     if (!slab || used + bytes > slabBytes) {
       slab = new ArrayBuffer(slabBytes);
@@ -31,6 +37,6 @@ export function slabAllocator(slabBytes = 1 << 20): SlabAllocator {
     }
     const at = used;
     used += bytes;
-    return width === 1 ? new Uint8Array(slab, at, slots) : width === 2 ? new Uint16Array(slab, at, slots) : new Uint32Array(slab, at, slots);
+    return typedArray(slots, width, slab, at);
   };
 }
