@@ -98,7 +98,7 @@ function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): vo
 
 // the compiler's bulk allocator lives with the core's memory helpers (the backend table uses it too)
 export { slabAllocator, type SlabAllocator } from '../core/slab.js';
-import type { SlabAllocator } from '../core/slab.js';
+import { typedArray, type SlabAllocator } from '../core/slab.js';
 
 // scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk.
 // pos[j]: backend j's next slot; skip2[j] = 2·skip[j] mod M; occ[c]: -1 once slot c is taken
@@ -169,7 +169,7 @@ function scratchView(m: number): Uint32Array {
 export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length): Uint8Array | Uint16Array | Uint32Array {
   const width: 1 | 2 | 4 = n <= 256 ? 1 : n <= 65536 ? 2 : 4;
   const size = n ? m : 0;
-  const out = alloc && size ? alloc(size, width) : width === 1 ? new Uint8Array(size) : width === 2 ? new Uint16Array(size) : new Uint32Array(size);
+  const out = alloc && size ? alloc(size, width) : typedArray(size, width);
   if (n <= 1) return out; // one backend: every slot is index 0
   reserve(n, m);
   for (let j = 0; j < n; j++) {
