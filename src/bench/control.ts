@@ -71,6 +71,8 @@ export interface ControlBenchResult {
   table_write_page_faults: number;
   /** how the core's memory was backed: "madvise: 2 MiB pages, 64 MiB advised" or "4 KiB pages: <why>" */
   core_memory_pages: string;
+  /** the last run's Maglev tables filled on the worker thread (src/compiler/maglev-pool.ts), of all */
+  compile_maglev_worker: string;
   apply_ms: number;
   apply_path: 'http-api' | 'in-process';
   apply_path_note?: string;
@@ -224,7 +226,7 @@ function ratio(peer: number | null, ours: number | null): number | null {
 
 interface WdpFigures {
   validate_ms: number; compile_ms: number; compile_page_faults: number; table_write_ms: number;
-  table_write_page_faults: number; core_memory_pages: string;
+  table_write_page_faults: number; core_memory_pages: string; compile_maglev_worker: string;
   apply_ms: number; apply_path: 'http-api' | 'in-process'; apply_path_note?: string;
   update_one_endpoint_ms: number;
 }
@@ -261,6 +263,7 @@ async function wdpInProcessOnce(core: CoreOptions, svcs: BenchService[], raws: R
     validate_ms: t1 - t0, compile_ms: t2 - t1, compile_page_faults: f2 - f1, table_write_ms: t4 - t3,
     table_write_page_faults: f4 - f3,
     core_memory_pages: describePages(dp.core.hugePages),
+    compile_maglev_worker: full.maglevWorker ? `${full.maglevWorker.filledByWorker} of ${full.maglevWorker.tables} tables` : 'not used',
     apply_ms: t4 - t3 + (t2 - t0), apply_path: 'in-process',
     update_one_endpoint_ms: u1 - u0,
   };
@@ -410,6 +413,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     table_write_ms: median(wdpRuns.map((x) => x.table_write_ms)),
     table_write_page_faults: median(wdpRuns.map((x) => x.table_write_page_faults)),
     core_memory_pages: wdpRuns[wdpRuns.length - 1].core_memory_pages,
+    compile_maglev_worker: wdpRuns[wdpRuns.length - 1].compile_maglev_worker,
     apply_ms: median(wdpRuns.map((x) => x.apply_ms)),
     apply_path: 'in-process',
     update_one_endpoint_ms: median(wdpRuns.map((x) => x.update_one_endpoint_ms)),
@@ -438,7 +442,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     compile_page_faults: Math.round(wdp.compile_page_faults), page_fault_us: round(pageFaultCostUs()),
     compile_runs_ms: wdpRuns.map((x) => round(x.compile_ms)), compile_runs_page_faults: wdpRuns.map((x) => x.compile_page_faults),
     table_write_ms: round(wdp.table_write_ms), table_write_page_faults: Math.round(wdp.table_write_page_faults),
-    core_memory_pages: wdp.core_memory_pages,
+    core_memory_pages: wdp.core_memory_pages, compile_maglev_worker: wdp.compile_maglev_worker,
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),

@@ -14,6 +14,7 @@ import { defaultMaglevSize } from '../core/maglev.js';
 import { IdMap } from '../core/idmap.js';
 import { BackendTable, setLazyBackendRemoves, setLazyBackendUpserts, type BackendOwner } from '../core/backend-table.js';
 import { backendKeyCmp, maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
+import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
@@ -39,6 +40,9 @@ export interface Change {
   rollback(): void;
   warnings: string[];
   servicesRecompiled: number;
+  /** A full compile that used the Maglev worker: tables published to it, and how many it filled
+   * (the rest the compiler's thread filled at the end). */
+  maglevWorker?: { tables: number; filledByWorker: number };
 }
 
 /** What a service compiled to last time: its frontends and backends (deduplicated, ids distinct)
@@ -211,7 +215,18 @@ function claimKeys(s: ServiceSpec): Claim[] {
   return out;
 }
 
+export interface CompilerOptions {
+  /** Fill a full compile's Maglev tables on a worker thread (src/compiler/maglev-pool.ts):
+   * 'auto' (default) from POOL_MIN_BACKENDS backends up, 'always', or 'never'. */
+  maglevWorker?: 'auto' | 'always' | 'never';
+}
+/** Below this many backends a full compile fills its Maglev tables on its own thread. */
+export const POOL_MIN_BACKENDS = 20_000;
+/** From this many backends a full compile starts the worker, if it is not running, for later. */
+const POOL_WARM_BACKENDS = 200;
+
 export class Compiler {
+  constructor(private readonly opts: CompilerOptions = {}) {}
   // backends by column (src/core/backend-table.ts): a full compile makes no object per backend
   private readonly bt = new BackendTable();
   readonly ir: Ir = { frontends: new IdMap<IrFrontend>(), backends: this.bt, routes: [] };
@@ -228,6 +243,7 @@ export class Compiler {
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
   private tableAlloc: SlabAllocator | undefined; // set during bulk (fresh) compiles
+  private maglevJobs: MaglevJobs | null = null;   // set during bulk compiles that use the worker
   // compileService's scratch for one service port's candidates (reused: the compiler is
   // synchronous and not re-entrant): the backends in listed order
   private readonly cands = new Candidates();
@@ -363,7 +379,13 @@ export class Compiler {
       // one slab for the backend columns (16 bytes a backend) and the Maglev tables (~20 one-byte
       // slots a backend at the default size): whole 2 MiB pages, 1 MiB for small compiles
       const want = bound * 40 + (2 << 20);
-      this.tableAlloc = slabAllocator(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1));
+      const pool = this.opts.maglevWorker ?? 'auto';
+      // a job per table of >= 2 backends; an endpoint is in at most 2 sets of its family
+      this.maglevJobs = pool === 'always' || (pool === 'auto' && bound >= POOL_MIN_BACKENDS) ? MaglevJobs.create((bound >> 1) + 64, 2 * bound + 64) : null;
+      // a smaller full compile (the daemon's first sync is often one) starts the worker for the
+      // next big one: it takes ~20-30 ms to boot, which a big compile would otherwise pay
+      if (!this.maglevJobs && pool === 'auto' && bound >= POOL_WARM_BACKENDS) startMaglevWorker();
+      this.tableAlloc = slabAllocator(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1), this.maglevJobs !== null);
       this.bt.grow(bound + 1, this.tableAlloc);
     } else this.tableAlloc = undefined;
     const prevFront = new Map<number, IrFrontend | undefined>();
@@ -499,6 +521,7 @@ export class Compiler {
         if (fresh) { if (rec) rec.out = stored; } else this.setRecord(key, 'out', stored, undo); // from empty: nothing to undo
         for (const w of out.warnings) warnings.push(w);
       }
+      this.maglevJobs?.drain(); // every table filled before anything reads one
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
@@ -532,11 +555,14 @@ export class Compiler {
       }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
-      return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length };
+      const jobs = this.maglevJobs;
+      return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
     } catch (e) {
       if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       throw e;
     } finally {
+      this.maglevJobs?.abandon(); // a failed compile's jobs are not claimed any more
+      this.maglevJobs = null;
       this.tableAlloc = undefined;
       this.releaseScratch();
     }
@@ -811,7 +837,7 @@ export class Compiler {
     for (let i = 0; i < n; i++) { const k = active[i]; ids[i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
     const m = svc.maglevSize ?? defaultMaglevSize(n);
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc, n);
+    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc, n, this.maglevJobs);
     return { ids, table, fallback };
   }
 }
@@ -831,8 +857,8 @@ export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: stri
 }
 
 /** Full compile: a new compiler holding exactly `objects` (benchmarks, tests, fresh starts). */
-export function compileAll(objects: ModelObject[]): Compiler {
-  const c = new Compiler();
+export function compileAll(objects: ModelObject[], opts?: CompilerOptions): Compiler {
+  const c = new Compiler(opts);
   c.change({ upsert: objects });
   return c;
 }

@@ -99,6 +99,7 @@ function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): vo
 // the compiler's bulk allocator lives with the core's memory helpers (the backend table uses it too)
 export { slabAllocator, type SlabAllocator } from '../core/slab.js';
 import { typedArray, type SlabAllocator } from '../core/slab.js';
+import type { MaglevJobs } from './maglev-pool.js';
 
 // scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk.
 // pos[j]: backend j's next slot; skip2[j] = 2·skip[j] mod M; occ[c]: -1 once slot c is taken
@@ -166,23 +167,47 @@ function scratchView(m: number): Uint32Array {
  * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids. At 10k
  * services that is 2.5 MB of tables instead of 10 MB, and on the CI VM the first touch of every
  * 4 KiB page of them costs ~15 µs. */
-export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length): Uint8Array | Uint16Array | Uint32Array {
+export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length, jobs?: MaglevJobs | null): Uint8Array | Uint16Array | Uint32Array {
   const width: 1 | 2 | 4 = n <= 256 ? 1 : n <= 65536 ? 2 : 4;
   const size = n ? m : 0;
   const out = alloc && size ? alloc(size, width) : typedArray(size, width);
   if (n <= 1) return out; // one backend: every slot is index 0
+  const at = jobs ? jobs.reserve(n, out) : -1;
+  if (at >= 0) { // hashed here (the strings are here), filled by the pool's worker or its drain()
+    for (let j = 0; j < n; j++) {
+      keyHashesAddrPort(addrs[j], ports[j], hashes);
+      jobs!.setBackend(at, j, hashes[0] % m, (hashes[1] % (m - 1)) + 1);
+    }
+    jobs!.publish(at, n, m, out);
+    return out;
+  }
   reserve(n, m);
   for (let j = 0; j < n; j++) {
     keyHashesAddrPort(addrs[j], ports[j], hashes);
     setBackend(j, j, m);
   }
-  const t = fill(scratchTable(m), n, m);
-  // narrowed by a plain loop per width: TypedArray.set between element types takes V8's generic
-  // converting path, ~1.3 µs a 251-slot table (13 ms of a 10k-service compile); this is ~0.2 µs
+  narrow(fill(scratchTable(m), n, m), m, out);
+  return out;
+}
+
+/** Fills `out` (m slots) with the index table of backends 0..n-1 whose permutation starts and
+ * steps are posIn/skipIn[at + j]: maglevIndexTable's fill, for the pool's jobs. */
+export function fillIndexTable(posIn: Int32Array, skipIn: Int32Array, at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array): void {
+  reserve(n, m);
+  for (let j = 0; j < n; j++) {
+    const s = skipIn[at + j];
+    pos[j] = posIn[at + j]; skip[j] = s; skip2[j] = s + s - (m & ((m - 1 - s - s) >> 31)); idOf[j] = j;
+  }
+  narrow(fill(scratchTable(m), n, m), m, out);
+}
+
+/** Copies the u32 scratch table into the index table's width. A plain loop per width:
+ * TypedArray.set between element types takes V8's generic converting path, ~1.3 µs a 251-slot
+ * table (13 ms of a 10k-service compile); this is ~0.2 µs. */
+function narrow(t: Uint32Array, m: number, out: Uint8Array | Uint16Array | Uint32Array): void {
   if (out instanceof Uint8Array) for (let i = 0; i < m; i++) out[i] = t[i];
   else if (out instanceof Uint16Array) for (let i = 0; i < m; i++) out[i] = t[i];
   else out.set(scratchView(m));
-  return out;
 }
 
 function reserve(n: number, m: number): void {

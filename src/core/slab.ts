@@ -15,7 +15,7 @@ import { adviseHugePages } from './hugepages.js';
 export type SlabAllocator = (slots: number, bytesPerSlot: 1 | 2 | 4) => Uint8Array | Uint16Array | Uint32Array;
 
 /** A typed array of `slots` entries of `width` bytes, in `buf` at byte `at` or in a buffer of its own. */
-export function typedArray(slots: number, width: 1 | 2 | 4, buf?: ArrayBuffer, at = 0): Uint8Array | Uint16Array | Uint32Array {
+export function typedArray(slots: number, width: 1 | 2 | 4, buf?: ArrayBufferLike, at = 0): Uint8Array | Uint16Array | Uint32Array {
   if (!buf) return width === 1 ? new Uint8Array(slots) : width === 2 ? new Uint16Array(slots) : new Uint32Array(slots);
   return width === 1 ? new Uint8Array(buf, at, slots) : width === 2 ? new Uint16Array(buf, at, slots) : new Uint32Array(buf, at, slots);
 }
@@ -23,15 +23,16 @@ export function typedArray(slots: number, width: 1 | 2 | 4, buf?: ArrayBuffer, a
 /** Huge pages are asked for from this slab size up (a smaller buffer holds at most one). */
 const HUGE_SLAB_MIN = 4 << 20;
 
-/** Carves arrays out of `slabBytes` buffers; an array larger than a quarter slab gets its own. */
-export function slabAllocator(slabBytes = 1 << 20): SlabAllocator {
-  let slab: ArrayBuffer | null = null, used = 0;
+/** Carves arrays out of `slabBytes` buffers; an array larger than a quarter slab gets its own.
+ * `shared`: the slabs are SharedArrayBuffers (another thread fills arrays in place). */
+export function slabAllocator(slabBytes = 1 << 20, shared = false): SlabAllocator {
+  let slab: ArrayBufferLike | null = null, used = 0;
   return (slots, width) => {
     const bytes = slots * width;
     if (bytes > slabBytes >> 2) return typedArray(slots, width);
     used = (used + width - 1) & ~(width - 1); // views must be aligned to their element size
     if (!slab || used + bytes > slabBytes) {
-      slab = new ArrayBuffer(slabBytes);
+      slab = shared ? new SharedArrayBuffer(slabBytes) : new ArrayBuffer(slabBytes);
       if (slabBytes >= HUGE_SLAB_MIN) adviseHugePages(slab);
       used = 0;
     }

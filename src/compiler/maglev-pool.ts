@@ -1,0 +1,183 @@
+// Maglev fills of a full compile on a second thread.
+//
+// A full compile of 10k services x 10 endpoints fills 10k Maglev tables of 251 slots: ~35 ms of a
+// ~150 ms compile, all of it independent per table. The compiler's thread hashes each active
+// set's keys (it has the strings) and publishes a job — the backends' permutation starts and
+// steps, the table size, where the table lives — and goes on compiling; a worker thread fills the
+// tables meanwhile. At the end of the compile the compiler's thread fills whatever is still
+// unclaimed itself and waits for the rest, so the compile returns with every table filled.
+//
+//   main thread                       shared memory                          worker
+//   activeSet: hash keys ──▶ pos/skip ──▶ [ desc | posIn | skipIn | done ] ◀── claim (CAS), fill,
+//   publish job i (PUBLISHED++)                                               narrow into the table
+//   drain(): claim the rest, wait for DONE == PUBLISHED                       DONE++
+//
+// Tables live in SharedArrayBuffer slabs (the compiler's slab allocator with `shared: true`), so
+// the worker writes them in place. Failure never costs correctness: no worker (it failed to start
+// or is still starting), a full queue or a table outside a shared slab → the compiler's thread
+// fills it; a claimed job that does not finish within WATCHDOG_MS is filled again by the
+// compiler's thread — the fill is deterministic, so a late write from the worker stores the same
+// bytes. The worker is unref'd: it never keeps a process alive.
+import { Worker } from 'node:worker_threads';
+import { fillIndexTable } from './maglev.js';
+
+// control words of one compile's jobs (Int32 indexes)
+export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
+// the doorbell, one for the worker's lifetime: a sequence number it waits on, and whether it sleeps
+export const B_SEQ = 0, B_SLEEPING = 1, B_WORDS = 2;
+// job descriptor words
+export const D_N = 0, D_M = 1, D_IN = 2, D_SLAB = 3, D_OFF = 4, D_WIDTH = 5, D_WORDS = 6;
+/** A claimed job not done after this long is filled by the compiler's thread too. */
+const WATCHDOG_MS = 200;
+
+/** What the worker is sent for each compile (and each new slab). */
+export type PoolMessage =
+  | { type: 'jobs'; ctl: SharedArrayBuffer; desc: SharedArrayBuffer; posIn: SharedArrayBuffer; skipIn: SharedArrayBuffer; done: SharedArrayBuffer }
+  | { type: 'slab'; slab: SharedArrayBuffer }
+  | { type: 'idle' }; // the compile is over: drop its buffers
+
+let worker: Worker | null = null;
+let workerFailed = false;
+const bell = new Int32Array(new SharedArrayBuffer(B_WORDS * 4));
+
+/** Wakes the worker if it sleeps (a futex call only then). */
+function ring(): void {
+  Atomics.add(bell, B_SEQ, 1);
+  if (Atomics.load(bell, B_SLEEPING)) Atomics.notify(bell, B_SEQ);
+}
+
+/** Starts the worker if it is not running (no-op once it failed to start). */
+export function startMaglevWorker(): void { ensureWorker(); }
+
+function ensureWorker(): Worker | null {
+  if (worker || workerFailed) return worker;
+  try {
+    worker = new Worker(new URL('./maglev-worker.js', import.meta.url), { workerData: { bell: bell.buffer } });
+    worker.unref();
+    worker.on('error', () => { worker = null; workerFailed = true; });
+    worker.on('exit', () => { worker = null; });
+  } catch {
+    workerFailed = true;
+    worker = null;
+  }
+  return worker;
+}
+
+/** Stops the worker (tests; a process never needs to: the worker is unref'd). */
+export async function stopMaglevWorker(): Promise<void> {
+  const w = worker;
+  worker = null;
+  if (w) await w.terminate();
+}
+
+/** One full compile's Maglev jobs. */
+export class MaglevJobs {
+  private readonly ctl: Int32Array;
+  private readonly desc: Int32Array;
+  private readonly posIn: Int32Array;
+  private readonly skipIn: Int32Array;
+  private readonly done: Int32Array;
+  private readonly tables: Array<Uint8Array | Uint16Array | Uint32Array> = [];
+  private readonly slabIndex = new Map<SharedArrayBuffer, number>();
+  private readonly worker: Worker;
+  private inUsed = 0;
+  /** Jobs the compiler's thread filled itself at the end (claimed after the worker, or rescued). */
+  filledHere = 0;
+
+  /** Jobs published so far. */
+  get published(): number { return Math.min(Atomics.load(this.ctl, C_PUBLISHED), this.tables.length); }
+
+  /** Room for `maxJobs` tables over `maxBackends` backends in all; null when no worker can help. */
+  static create(maxJobs: number, maxBackends: number): MaglevJobs | null {
+    const w = ensureWorker();
+    return w ? new MaglevJobs(w, maxJobs, maxBackends) : null;
+  }
+
+  private constructor(w: Worker, maxJobs: number, maxBackends: number) {
+    this.worker = w;
+    const sab = (words: number) => new SharedArrayBuffer(Math.max(1, words) * 4);
+    const ctl = sab(C_WORDS), desc = sab(maxJobs * D_WORDS), posIn = sab(maxBackends), skipIn = sab(maxBackends), done = sab(maxJobs);
+    this.ctl = new Int32Array(ctl); this.desc = new Int32Array(desc);
+    this.posIn = new Int32Array(posIn); this.skipIn = new Int32Array(skipIn); this.done = new Int32Array(done);
+    const msg: PoolMessage = { type: 'jobs', ctl, desc, posIn, skipIn, done };
+    w.postMessage(msg);
+    ring();
+  }
+
+  /** Where backend j's start and step of the next job go, or -1 when there is no room (or the
+   * table is not in a shared slab): the caller then fills the table itself. */
+  reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number {
+    const jobs = Atomics.load(this.ctl, C_PUBLISHED);
+    if (jobs * D_WORDS + D_WORDS > this.desc.length || this.inUsed + n > this.posIn.length) return -1;
+    if (!(table.buffer instanceof SharedArrayBuffer)) return -1;
+    return this.inUsed;
+  }
+
+  /** Backend j's start and step, at `at` = reserve()'s answer. */
+  setBackend(at: number, j: number, pos: number, skip: number): void { this.posIn[at + j] = pos; this.skipIn[at + j] = skip; }
+
+  /** Publishes the job whose inputs were set at `at`: the table is filled by the worker or by drain(). */
+  publish(at: number, n: number, m: number, table: Uint8Array | Uint16Array | Uint32Array): void {
+    const buf = table.buffer as SharedArrayBuffer;
+    let slab = this.slabIndex.get(buf);
+    if (slab === undefined) { // the worker must hold the slab before a job names it
+      slab = this.slabIndex.size;
+      this.slabIndex.set(buf, slab);
+      const msg: PoolMessage = { type: 'slab', slab: buf };
+      this.worker.postMessage(msg);
+    }
+    const i = this.ctl[C_PUBLISHED], d = i * D_WORDS;
+    this.desc[d + D_N] = n; this.desc[d + D_M] = m; this.desc[d + D_IN] = at;
+    this.desc[d + D_SLAB] = slab; this.desc[d + D_OFF] = table.byteOffset; this.desc[d + D_WIDTH] = table.BYTES_PER_ELEMENT;
+    this.tables[i] = table;
+    this.inUsed = at + n;
+    Atomics.store(this.ctl, C_PUBLISHED, i + 1); // the descriptor is visible before the count
+    ring();
+  }
+
+  /** Fills every job not yet claimed, waits for the worker's, rescues any that stall. */
+  drain(): void {
+    const published = Atomics.load(this.ctl, C_PUBLISHED);
+    for (;;) { // claim what is left
+      const c = Atomics.load(this.ctl, C_CLAIMED);
+      if (c >= published) break;
+      if (Atomics.compareExchange(this.ctl, C_CLAIMED, c, c + 1) !== c) continue;
+      this.fillJob(c);
+      Atomics.store(this.done, c, 1);
+      Atomics.add(this.ctl, C_DONE, 1);
+    }
+    let seen = Atomics.load(this.ctl, C_DONE), since = performance.now();
+    while (seen < published) {
+      Atomics.wait(this.ctl, C_DONE, seen, 5);
+      const now = Atomics.load(this.ctl, C_DONE);
+      if (now !== seen) { seen = now; since = performance.now(); continue; }
+      if (performance.now() - since > WATCHDOG_MS) { // the worker stalled or died holding jobs
+        for (let i = 0; i < published; i++) if (Atomics.load(this.done, i) === 0) { this.fillJob(i); Atomics.store(this.done, i, 1); }
+        break;
+      }
+    }
+    this.abandon();
+  }
+
+  /** Test hook: claims the next job as a worker would, then never finishes it (a worker that
+   * died holding a job); drain() must fill it after WATCHDOG_MS. */
+  claimAndDropForTest(): boolean {
+    const c = Atomics.load(this.ctl, C_CLAIMED);
+    return c < Atomics.load(this.ctl, C_PUBLISHED) && Atomics.compareExchange(this.ctl, C_CLAIMED, c, c + 1) === c;
+  }
+
+  /** No job of this compile will be claimed any more (after drain(), or when the compile fails),
+   * and the worker lets go of its buffers. */
+  abandon(): void {
+    if (Atomics.exchange(this.ctl, C_CLAIMED, 0x7fffffff) === 0x7fffffff) return; // once
+    const msg: PoolMessage = { type: 'idle' };
+    this.worker.postMessage(msg);
+    ring();
+  }
+
+  private fillJob(i: number): void {
+    const d = i * D_WORDS;
+    fillIndexTable(this.posIn, this.skipIn, this.desc[d + D_IN], this.desc[d + D_N], this.desc[d + D_M], this.tables[i]);
+    this.filledHere++;
+  }
+}

@@ -1,0 +1,56 @@
+// The worker thread of maglev-pool.ts: claims published Maglev jobs of the current compile, fills
+// each table in place (in a SharedArrayBuffer slab) and counts it done; sleeps on the doorbell
+// when there is nothing to claim. Messages (a new compile's job buffers, a new slab) are read
+// synchronously: the thread never returns to its event loop.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { fillIndexTable } from './maglev.js';
+import { typedArray } from '../core/slab.js';
+import { B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
+
+const port = parentPort!;
+const bell = new Int32Array((workerData as { bell: SharedArrayBuffer }).bell);
+let ctl: Int32Array<ArrayBufferLike> | null = null;
+let desc: Int32Array<ArrayBufferLike> = new Int32Array(0), posIn: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let skipIn: Int32Array<ArrayBufferLike> = new Int32Array(0), done: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let slabs: SharedArrayBuffer[] = [];
+
+function takeMessages(): void {
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    const msg = m.message as PoolMessage;
+    if (msg.type === 'jobs') {
+      ctl = new Int32Array(msg.ctl); desc = new Int32Array(msg.desc);
+      posIn = new Int32Array(msg.posIn); skipIn = new Int32Array(msg.skipIn); done = new Int32Array(msg.done);
+      slabs = [];
+    } else if (msg.type === 'slab') slabs.push(msg.slab);
+    else { ctl = null; slabs = []; desc = posIn = skipIn = done = new Int32Array(0); }
+  }
+}
+
+/** Claims and fills one job; false when there was none to claim. */
+function workOne(): boolean {
+  if (!ctl) return false;
+  const c = Atomics.load(ctl, C_CLAIMED);
+  if (c >= Atomics.load(ctl, C_PUBLISHED) || Atomics.compareExchange(ctl, C_CLAIMED, c, c + 1) !== c) return c < Atomics.load(ctl, C_PUBLISHED);
+  const d = c * D_WORDS;
+  if (desc[d + D_SLAB] >= slabs.length) takeMessages(); // posted before the job was published
+  const slab = slabs[desc[d + D_SLAB]];
+  if (slab === undefined) return true; // cannot happen; the compiler's watchdog fills it
+  const m = desc[d + D_M];
+  fillIndexTable(posIn, skipIn, desc[d + D_IN], desc[d + D_N], m, typedArray(m, desc[d + D_WIDTH] as 1 | 2 | 4, slab, desc[d + D_OFF]));
+  Atomics.store(done, c, 1);
+  Atomics.add(ctl, C_DONE, 1);
+  Atomics.notify(ctl, C_DONE);
+  return true;
+}
+
+for (;;) {
+  takeMessages();
+  if (workOne()) continue;
+  // nothing to do: sleep until rung. SLEEPING is set before the last look, so a job published
+  // after that look finds it set and rings (notify); one published before is seen by the look.
+  Atomics.store(bell, B_SLEEPING, 1);
+  const seq = Atomics.load(bell, B_SEQ);
+  takeMessages();
+  if (!workOne()) Atomics.wait(bell, B_SEQ, seq, 10_000); // the timeout only bounds a missed ring
+  Atomics.store(bell, B_SLEEPING, 0);
+}

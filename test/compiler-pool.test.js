@@ -1,0 +1,103 @@
+// Maglev fills of a full compile on a worker thread (src/compiler/maglev-pool.ts): the tables are
+// the same bytes whether the worker, the compiler's thread or both filled them; a worker that is
+// gone, or that dies holding a job, costs time and never a wrong or empty table.
+import test from 'ava';
+import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
+import { benchObjects } from '../dist/src/bench/control.js';
+import { validateAll } from '../dist/src/model/schema.js';
+import { compileAll, Compiler } from '../dist/src/compiler/compiler.js';
+import { MaglevJobs, stopMaglevWorker } from '../dist/src/compiler/maglev-pool.js';
+import { maglevIndexTable, slabAllocator } from '../dist/src/compiler/maglev.js';
+import { mulberry32 } from '../dist/src/util/rng.js';
+
+/** Services with 0..300 endpoints (1- and 2-byte tables, empty and one-backend sets), some dual-stack. */
+function objects(seed, services) {
+  const rnd = mulberry32(seed);
+  const out = [];
+  for (let i = 0; i < services; i++) {
+    const n = [0, 1, 2, 10, 11, 40, 257, 300][Math.floor(rnd() * 8)];
+    const set = makeServiceSet({ services: 1, endpoints: Math.max(1, n), vipBase: `10.96.${i >> 8}.${i & 255}`, podBase: `10.${128 + (i >> 12)}.${(i >> 4) & 255}.${(i & 15) * 16}` });
+    const [svc, slice] = benchObjects(set).slice(1);
+    svc.metadata.name = slice.metadata.labels['kubernetes.io/service-name'] = `svc-${i}`;
+    slice.metadata.name = `svc-${i}-x`;
+    if (n === 0) slice.endpoints = [];
+    else slice.endpoints = slice.endpoints.slice(0, n).map((e, k) => (k % 7 === 3 ? { ...e, conditions: { ready: false, serving: true, terminating: true } } : e));
+    out.push(svc, slice);
+  }
+  return out;
+}
+
+const tables = (c) => [...c.ir.frontends.values()].map((f) => [f.id, f.backends.join(','), f.maglev.BYTES_PER_ELEMENT, Array.from(f.maglev).join(',')]);
+
+test.serial('the worker fills the same tables the compiler would (random sets, both widths)', (t) => {
+  for (const seed of [1, 2, 3]) {
+    const objs = validateAll(objects(seed, 300));
+    const inline = compileAll(objs, { maglevWorker: 'never' });
+    const pooled = compileAll(objs, { maglevWorker: 'always' });
+    t.deepEqual(tables(pooled), tables(inline));
+    t.true(pooled.ir.frontends.size === 300);
+    // the pooled tables live in shared slabs (so the worker could write them), the others not
+    const widths = new Set(tables(pooled).map((r) => r[2]));
+    t.deepEqual([...widths].sort(), [1, 2], 'both table widths were exercised');
+  }
+});
+
+test.serial('a full 10k-service compile through the worker equals the inline one, and the worker did fill tables', (t) => {
+  const objs = validateAll(benchObjects(makeServiceSet({ services: 10000, endpoints: 10 })));
+  const c = new Compiler(); // 'auto': 100k backends is past POOL_MIN_BACKENDS
+  const ch = c.change({ upsert: objs });
+  t.truthy(ch.maglevWorker, 'the worker was used');
+  t.is(ch.maglevWorker.tables, 10000);
+  t.true(ch.maglevWorker.filledByWorker > 0, `the worker filled ${ch.maglevWorker.filledByWorker} of 10000 tables`);
+  t.deepEqual(tables(c), tables(compileAll(objs, { maglevWorker: 'never' })));
+});
+
+/** Publishes the tables of `sets` (arrays of "addr:port" keys split) on `jobs`; returns them. */
+function publishAll(jobs, alloc, sets) {
+  return sets.map(({ addrs, ports, m }) => maglevIndexTable(addrs, ports, m, alloc, addrs.length, jobs));
+}
+function randomSets(seed, count) {
+  const rnd = mulberry32(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const n = 2 + Math.floor(rnd() * 30);
+    const addrs = Array.from({ length: n }, (_, j) => `10.${i & 255}.${j}.${1 + Math.floor(rnd() * 200)}`).sort();
+    return { addrs: [...new Set(addrs)], ports: new Array(n).fill(8080), m: 251 };
+  }).map((s) => ({ ...s, ports: s.ports.slice(0, s.addrs.length) }));
+}
+
+test.serial('with the worker gone, drain() fills every table itself', async (t) => {
+  const sets = randomSets(7, 200);
+  const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const jobs = MaglevJobs.create(256, 8192);
+  t.truthy(jobs, 'a worker could be started');
+  await stopMaglevWorker(); // before any job is published: nobody but drain() claims them
+  const got = publishAll(jobs, slabAllocator(1 << 20, true), sets);
+  jobs.drain();
+  t.is(jobs.filledHere, sets.length);
+  t.deepEqual(got.map((x) => Array.from(x)), want);
+});
+
+test.serial('a job claimed by a worker that never finishes it is filled by the watchdog', (t) => {
+  const sets = randomSets(8, 50);
+  const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const jobs = MaglevJobs.create(64, 4096);
+  t.truthy(jobs);
+  const got = publishAll(jobs, slabAllocator(1 << 20, true), sets);
+  let dropped = 0;
+  while (jobs.claimAndDropForTest()) dropped++; // claim everything the worker has not taken yet
+  const t0 = performance.now();
+  jobs.drain();
+  t.deepEqual(got.map((x) => Array.from(x)), want);
+  if (dropped > 0) t.true(performance.now() - t0 >= 150, 'the watchdog waited for the stalled jobs before filling them');
+  t.true(dropped > 0 || jobs.filledHere === 0, `dropped ${dropped} claims`);
+});
+
+test.serial('a table outside a shared slab, or beyond the queue, is filled inline', (t) => {
+  const sets = randomSets(9, 20);
+  const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const jobs = MaglevJobs.create(4, 64); // room for 4 jobs and 64 backends only
+  const got = publishAll(jobs, slabAllocator(1 << 20, false), sets.slice(0, 10)) // not shared: inline
+    .concat(publishAll(jobs, slabAllocator(1 << 20, true), sets.slice(10)));
+  jobs.drain();
+  t.deepEqual(got.map((x) => Array.from(x)), want);
+});
