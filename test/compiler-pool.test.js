@@ -103,3 +103,16 @@ test.serial('a table outside a shared slab, or beyond the queue, is filled inlin
   jobs.drain();
   t.deepEqual(got.map((x) => Array.from(x)), want);
 });
+
+test.serial('a big first sync starts the worker before it validates; a small one does not', async (t) => {
+  const { warmMaglevWorker } = await import('../dist/src/compiler/compiler.js');
+  const { maglevWorkerRunning } = await import('../dist/src/compiler/maglev-pool.js');
+  await stopMaglevWorker();
+  t.false(maglevWorkerRunning());
+  warmMaglevWorker(benchObjects(makeServiceSet({ services: 100, endpoints: 10 }))); // 1,000 endpoints
+  t.false(maglevWorkerRunning(), 'below POOL_MIN_BACKENDS nothing starts');
+  warmMaglevWorker([{ kind: 'EndpointSlice', endpoints: 'bogus' }, null, 42]); // unvalidated input: counted, never checked
+  t.false(maglevWorkerRunning());
+  warmMaglevWorker(benchObjects(makeServiceSet({ services: 2000, endpoints: 10 }))); // 20,000 endpoints
+  t.true(maglevWorkerRunning());
+});

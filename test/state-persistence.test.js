@@ -137,3 +137,21 @@ test('a failed save refuses the apply and leaves dataplane and state unchanged',
   t.is((await a.req('POST', '/api/v1/apply', JSON.stringify(svc('api', '10.96.0.11')))).status, 200);
   t.true(existsSync(join(dir, 'state.json.bak')));
 });
+
+test('a saved state without a node config is restored with the configured one', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await a.req('POST', '/api/v1/apply', JSON.stringify([svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])]))).status, 200);
+  await a.close();
+  // restart the way the daemon does: its config's node config, the state file for the rest
+  const dp = new LocalDataplane();
+  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, stateDir: dir, node });
+  t.teardown(() => cp.close());
+  const r = await fetch(cp.url + '/api/v1/nodeconfig');
+  t.is(r.status, 200);
+  t.is((await r.json()).metadata.name, 'node-a');
+  const backends = [...dp.core.ir.backends.values()];
+  t.is(backends.length, 1);
+  t.is(backends[0].outPort, 1, 'the configured node config resolved the backend\'s next hop');
+  t.deepEqual([...dp.core.ir.frontends.values()].map((f) => f.addr), ['10.96.0.10']);
+});

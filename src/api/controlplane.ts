@@ -1,6 +1,6 @@
 // The control plane's transaction logic, independent of HTTP: validate → compile → dataplane
 // apply → persist, all or nothing, one at a time.
-import { Compiler, type Change, type ObjectRef } from '../compiler/compiler.js';
+import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, identify } from '../model/schema.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
 import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
@@ -125,15 +125,20 @@ export class ControlPlaneCore {
   restore(node?: unknown): Promise<void> {
     return this.serial(async () => {
       let saved: DesiredState | null = null;
+      let checked: ModelObject[] | null = null; // the returned state's objects, as its check validated them
       if (this.store) {
-        const r = this.store.load((s) => { validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]); });
+        const r = this.store.load((s) => {
+          warmMaglevWorker(s.endpointSlices);
+          checked = validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]);
+        });
         saved = r.state; this.restoreProblems = r.problems; this.restoredFrom = r.source;
       }
       const raws: unknown[] = saved ? [...saved.services, ...saved.endpointSlices] : [];
       const nodeRaw = saved?.node ?? node;
       if (nodeRaw) raws.push(nodeRaw);
       if (!raws.length) return;
-      const objs = validateAll(raws);
+      // not validated twice: the check's objects, plus the configured node when the state has none
+      const objs: ModelObject[] = saved && checked ? (saved.node || !node ? checked : [...(checked as ModelObject[]), ...validateAll([node])]) : validateAll(raws);
       const ch = this.compiler.change({ upsert: objs });
       try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
         ch.rollback();
@@ -145,6 +150,7 @@ export class ControlPlaneCore {
 
   apply(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
+      if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
       const results = objs.map((o) => this.objectResult(o));

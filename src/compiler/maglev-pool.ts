@@ -49,6 +49,9 @@ function ring(): void {
 /** Starts the worker if it is not running (no-op once it failed to start). */
 export function startMaglevWorker(): void { ensureWorker(); }
 
+/** Whether the worker is running (tests). */
+export function maglevWorkerRunning(): boolean { return worker !== null; }
+
 function ensureWorker(): Worker | null {
   if (worker || workerFailed) return worker;
   try {
