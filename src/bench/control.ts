@@ -19,7 +19,7 @@ import { nftRuleset, loadNft, countNftServiceElements, nftUpdateOneEndpoint, nft
 import { withNamespaces, commandExists, run } from './peers/netns.js';
 import { Progress, round } from './report.js';
 import { validateAll } from '../model/schema.js';
-import { Compiler } from '../compiler/compiler.js';
+import { Compiler, warmMaglevWorker } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
 import type { CoreOptions } from '../core/host.js';
 import { describePages } from '../core/hugepages.js';
@@ -236,6 +236,7 @@ interface Programmed { compiler: Compiler; dp: LocalDataplane }
 
 async function wdpInProcessOnce(core: CoreOptions, svcs: BenchService[], raws: Record<string, unknown>[], flip: number, keep?: (p: Programmed) => void): Promise<WdpFigures> {
   const t0 = performance.now();
+  warmMaglevWorker(raws); // as the daemon does before validating a first sync
   const objects: ModelObject[] = validateAll(raws);
   const f1 = minorFaults(), t1 = performance.now();
   const compiler = new Compiler();

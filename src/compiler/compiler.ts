@@ -222,8 +222,6 @@ export interface CompilerOptions {
 }
 /** Below this many backends a full compile fills its Maglev tables on its own thread. */
 export const POOL_MIN_BACKENDS = 20_000;
-/** From this many backends a full compile starts the worker, if it is not running, for later. */
-const POOL_WARM_BACKENDS = 200;
 
 /** Starts the Maglev worker ahead of a big full compile: it takes ~20-30 ms to boot, which
  * validating the objects first (~130 ms at 10k services) hides. `raws` are unvalidated objects;
@@ -394,9 +392,6 @@ export class Compiler {
       const pool = this.opts.maglevWorker ?? 'auto';
       // a job per table of >= 2 backends; an endpoint is in at most 2 sets of its family
       this.maglevJobs = pool === 'always' || (pool === 'auto' && bound >= POOL_MIN_BACKENDS) ? MaglevJobs.create((bound >> 1) + 64, 2 * bound + 64) : null;
-      // a smaller full compile (the daemon's first sync is often one) starts the worker for the
-      // next big one: it takes ~20-30 ms to boot, which a big compile would otherwise pay
-      if (!this.maglevJobs && pool === 'auto' && bound >= POOL_WARM_BACKENDS) startMaglevWorker();
       this.tableAlloc = slabAllocator(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1), this.maglevJobs !== null);
       this.bt.grow(bound + 1, this.tableAlloc);
     } else this.tableAlloc = undefined;

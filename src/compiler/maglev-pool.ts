@@ -87,8 +87,8 @@ export class MaglevJobs {
   /** Jobs the compiler's thread filled itself at the end (claimed after the worker, or rescued). */
   filledHere = 0;
 
-  /** Jobs published so far. */
-  get published(): number { return Math.min(Atomics.load(this.ctl, C_PUBLISHED), this.tables.length); }
+  /** Jobs published so far (only this thread publishes). */
+  get published(): number { return this.tables.length; }
 
   /** Room for `maxJobs` tables over `maxBackends` backends in all; null when no worker can help. */
   static create(maxJobs: number, maxBackends: number): MaglevJobs | null {
@@ -110,8 +110,7 @@ export class MaglevJobs {
   /** Where backend j's start and step of the next job go, or -1 when there is no room (or the
    * table is not in a shared slab): the caller then fills the table itself. */
   reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number {
-    const jobs = Atomics.load(this.ctl, C_PUBLISHED);
-    if (jobs * D_WORDS + D_WORDS > this.desc.length || this.inUsed + n > this.posIn.length) return -1;
+    if (this.tables.length * D_WORDS + D_WORDS > this.desc.length || this.inUsed + n > this.posIn.length) return -1;
     if (!(table.buffer instanceof SharedArrayBuffer)) return -1;
     return this.inUsed;
   }
@@ -129,7 +128,7 @@ export class MaglevJobs {
       const msg: PoolMessage = { type: 'slab', slab: buf };
       this.worker.postMessage(msg);
     }
-    const i = this.ctl[C_PUBLISHED], d = i * D_WORDS;
+    const i = this.tables.length, d = i * D_WORDS;
     this.desc[d + D_N] = n; this.desc[d + D_M] = m; this.desc[d + D_IN] = at;
     this.desc[d + D_SLAB] = slab; this.desc[d + D_OFF] = table.byteOffset; this.desc[d + D_WIDTH] = table.BYTES_PER_ELEMENT;
     this.tables[i] = table;
@@ -140,7 +139,7 @@ export class MaglevJobs {
 
   /** Fills every job not yet claimed, waits for the worker's, rescues any that stall. */
   drain(): void {
-    const published = Atomics.load(this.ctl, C_PUBLISHED);
+    const published = this.tables.length;
     for (;;) { // claim what is left
       const c = Atomics.load(this.ctl, C_CLAIMED);
       if (c >= published) break;
