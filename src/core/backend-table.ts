@@ -198,12 +198,7 @@ export class BackendTable implements Map<number, IrBackend> {
     }
     return out;
   }
-  *keys(): IterableIterator<number> {
-    for (let k = 0; k < this.chunks.length; k++) {
-      const fam = this.chunks[k].family, base = k * CHUNK;
-      for (let i = k === 0 ? 1 : 0; i < CHUNK; i++) if (fam[i] !== 0) yield base + i;
-    }
-  }
+  *keys(): IterableIterator<number> { yield* this.idArray(); } // one scan of the columns, in idArray()
   *values(): IterableIterator<IrBackend> { for (const id of this.keys()) yield this.get(id)!; }
   *entries(): IterableIterator<[number, IrBackend]> { for (const id of this.keys()) yield [id, this.get(id)!]; }
   [Symbol.iterator](): IterableIterator<[number, IrBackend]> { return this.entries(); }
