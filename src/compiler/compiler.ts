@@ -11,9 +11,11 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
-import { IdMap } from '../core/idmap.js';
-import { BackendTable, setLazyBackendRemoves, setLazyBackendUpserts, type BackendOwner } from '../core/backend-table.js';
-import { backendKeyCmp, maglevIndexTable, slabAllocator, type SlabAllocator } from './maglev.js';
+import { FrontendTable, setLazyFrontendUpserts, type ActiveSetRef, type FrontendOwner } from '../core/frontend-table.js';
+import { setLazyIdRange } from '../core/lazy.js';
+import { Slab, typedArray } from '../core/slab.js';
+import { BackendTable, setLazyBackendUpserts } from '../core/backend-table.js';
+import { backendKeyCmp, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -25,8 +27,18 @@ const NO_MAC = '00:00:00:00:00:00';
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
 const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
-/** The backends one frontend spreads over and its Maglev table; shared by the port's frontends that ask for the same set. */
-interface ActiveSet { ids: number[]; table: MaglevSlots; fallback: boolean }
+/** The backends one frontend spreads over and its Maglev table; shared by the port's frontends
+ * that ask for the same set. Scratch, one per (family, local-only) pair: on a full compile the ids
+ * and the table are runs of the compile's slab, otherwise arrays of their own (offset 0). */
+class ActiveSet implements ActiveSetRef {
+  ids: Uint32Array | number[] = EMPTY_IDS; idsOff = 0; idsLen = 0;
+  mag: MaglevSlots = EMPTY_TABLE; magOff = 0; magLen = 0;
+  readonly indexed = true;
+  fallback = false;
+  release(): void { this.ids = EMPTY_IDS; this.mag = EMPTY_TABLE; }
+}
+const EMPTY_IDS: number[] = Object.freeze([]) as unknown as number[];
+const EMPTY_TABLE = new Uint8Array(0);
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -45,38 +57,45 @@ export interface Change {
   maglevWorker?: { tables: number; filledByWorker: number };
 }
 
-/** What a service compiled to last time: its frontends and backends (deduplicated, ids distinct)
- * — also where its ids are looked up when it is recompiled. Kept for every service, so compact:
- * most services have one frontend, and their backend ids are a run of consecutive numbers (always
- * so on a full compile), which are kept without arrays. Two arrays per service were ~1.8 MB at
- * 10k services, and on the CI VM every fresh page of it is a ~15 µs page fault. */
+/** What a service compiled to last time: its frontend and backend ids (deduplicated, distinct) —
+ * where its ids are looked up when it is recompiled. Kept for every service, so compact: ids are
+ * mostly a run of consecutive numbers (always so on a full compile), kept without an array. Two
+ * arrays per service were ~1.8 MB at 10k services, and on the CI VM every fresh page of it is a
+ * ~15 µs page fault. */
 class ServiceOutput {
-  private readonly front: IrFrontend | IrFrontend[];
-  private readonly backList: number[] | null; // null: the run backFrom .. backFrom + backCount - 1
+  // ids as a run from .. from + count - 1 when the list is null (fields, not an object per list:
+  // this is one object a service)
+  private readonly frontList: number[] | null;
+  private readonly frontFrom: number;
+  readonly frontCount: number;
+  private readonly backList: number[] | null;
   private readonly backFrom: number;
   readonly backCount: number;
   readonly warnings: string[];
   /** Copies what it keeps: the arguments may be scratch. */
   constructor(c: CompiledService) {
-    const nf = c.nFronts, nb = c.nBackIds, ids = c.backIds;
-    this.front = nf === 1 ? c.fronts[0] : c.fronts.slice(0, nf);
-    let run = true;
-    for (let i = 1; i < nb && run; i++) run = ids[i] === ids[0] + i;
-    this.backList = run ? null : ids.slice(0, nb);
-    this.backFrom = nb ? ids[0] : 0;
+    const nf = c.nFronts, nb = c.nBackIds;
+    this.frontList = isRun(c.frontIds, nf) ? null : c.frontIds.slice(0, nf);
+    this.frontFrom = nf ? c.frontIds[0] : 0;
+    this.frontCount = nf;
+    this.backList = isRun(c.backIds, nb) ? null : c.backIds.slice(0, nb);
+    this.backFrom = nb ? c.backIds[0] : 0;
     this.backCount = nb;
     this.warnings = c.warnings.length ? c.warnings.slice() : NO_WARNINGS;
   }
-  get frontCount(): number { return Array.isArray(this.front) ? this.front.length : 1; }
-  /** The frontends (a new array). */
-  fronts(): IrFrontend[] { return Array.isArray(this.front) ? this.front.slice() : [this.front]; }
+  /** The frontend ids (a new array). */
+  frontIds(): number[] { return this.frontList ? this.frontList.slice() : idRun(this.frontFrom, this.frontCount); }
   /** The backend ids (a new array). */
-  backs(): number[] {
-    if (this.backList) return this.backList.slice();
-    const out = new Array<number>(this.backCount);
-    for (let i = 0; i < this.backCount; i++) out[i] = this.backFrom + i;
-    return out;
-  }
+  backs(): number[] { return this.backList ? this.backList.slice() : idRun(this.backFrom, this.backCount); }
+}
+function isRun(ids: number[], n: number): boolean {
+  for (let i = 1; i < n; i++) if (ids[i] !== ids[0] + i) return false;
+  return true;
+}
+function idRun(from: number, n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = from + i;
+  return out;
 }
 
 /** Everything the compiler keeps under one service key: the Service (when applied), the
@@ -92,13 +111,17 @@ interface ServiceRecord {
 }
 const sliceCount = (e: ServiceRecord['slices']): number => (e === undefined ? 0 : Array.isArray(e) ? e.length : 1);
 
-/** What compileService builds: the frontends, the backend ids, and — unless it wrote them to the
- * BackendTable itself (a fresh compile) — the backends as objects to compare and diff. */
+/** What compileService builds: the frontends' ids (with kind and address: what emit() checks
+ * duplicates by), the backend ids, and — unless it wrote them to the tables itself (a full
+ * compile) — the frontends and backends as objects to compare and diff. */
 class CompiledService {
-  // fronts[0 .. nFronts) and backIds[0 .. nBackIds): counts rather than `length = 0` between
-  // services, which drops an array's backing store so the next push allocates a new one (~150
-  // bytes a service per array)
-  readonly fronts: IrFrontend[] = [];
+  // [0 .. nFronts) and backIds[0 .. nBackIds): counts rather than `length = 0` between services,
+  // which drops an array's backing store so the next push allocates a new one (~150 bytes a
+  // service per array)
+  readonly frontIds: number[] = [];
+  readonly frontKinds: FrontendKind[] = [];
+  readonly frontAddrs: string[] = [];
+  readonly fronts: IrFrontend[] = [];  // incremental compiles only
   nFronts = 0;
   readonly backIds: number[] = [];
   nBackIds = 0;
@@ -106,7 +129,7 @@ class CompiledService {
   readonly warnings: string[] = [];
   reset(): void { this.nFronts = 0; this.nBackIds = 0; this.backs.length = 0; this.warnings.length = 0; }
   /** Drops every reference (between changes). */
-  release(): void { this.reset(); this.fronts.length = 0; }
+  release(): void { this.reset(); this.fronts.length = 0; this.frontAddrs.length = 0; }
 }
 const NOTHING_COMPILED = new CompiledService();
 
@@ -138,9 +161,13 @@ class EmitState {
   sp!: ServicePortSpec;
   portStart = 0;                 // the current port's frontends start at svcOut.fronts[portStart]
   undo: Undo = null;
+  direct = false;                // a full compile: frontends go into the table as columns
+  owner: FrontendOwner | null = null; // the port's owner object (full compile), shared with its backends
   prevFront: Map<string, number> | null = null; // previous frontend ids, on a recompile
   aff = 0;                       // FEF_AFFINITY when the service has session affinity
-  readonly tables: Array<ActiveSet | undefined> = [undefined, undefined, undefined, undefined];
+  readonly sets = [new ActiveSet(), new ActiveSet(), new ActiveSet(), new ActiveSet()];
+  built = 0;                     // bit k: sets[k] is built for the current port
+  release(): void { for (const a of this.sets) a.release(); this.owner = null; this.prevFront = null; this.undo = null; }
 }
 
 
@@ -239,7 +266,8 @@ export class Compiler {
   constructor(private readonly opts: CompilerOptions = {}) {}
   // backends by column (src/core/backend-table.ts): a full compile makes no object per backend
   private readonly bt = new BackendTable();
-  readonly ir: Ir = { frontends: new IdMap<IrFrontend>(), backends: this.bt, routes: [] };
+  private readonly ft = new FrontendTable(); // frontends by column (src/core/frontend-table.ts)
+  readonly ir: Ir = { frontends: this.ft, backends: this.bt, routes: [] };
   // per service key: the Service, the slices naming it, what it compiled to (see ServiceRecord)
   private readonly recs = new Map<string, ServiceRecord>();
   private nServices = 0;
@@ -252,7 +280,7 @@ export class Compiler {
   private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
   private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
-  private tableAlloc: SlabAllocator | undefined; // set during bulk (fresh) compiles
+  private slab: Slab | undefined;                 // set during bulk (fresh) compiles
   private maglevJobs: MaglevJobs | null = null;   // set during bulk compiles that use the worker
   // compileService's scratch for one service port's candidates (reused: the compiler is
   // synchronous and not re-entrant): the backends in listed order
@@ -277,7 +305,7 @@ export class Compiler {
   listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
   serviceCount(): number { return this.nServices; }
   sliceCount(): number { return this.slices.size; }
-  frontendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.fronts().map((f) => f.id) ?? []; }
+  frontendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.frontIds() ?? []; }
   backendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.backs() ?? []; }
   warningsOf(serviceKey: string): string[] { return [...(this.recs.get(serviceKey)?.out?.warnings ?? [])]; }
   /** Highest frontend / backend id in use so far (what the core's tables must hold). */
@@ -401,15 +429,16 @@ export class Compiler {
       // (indexed loops over the batch here and below: change() runs unoptimised at first, and there
       // a for-of allocates an iterator result per step)
       for (let u = 0; u < upserts.length; u++) { const o = upserts[u]; if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length); }
-      // one slab for the backend columns (16 bytes a backend) and the Maglev tables (~20 one-byte
-      // slots a backend at the default size): whole 2 MiB pages, 1 MiB for small compiles
+      // one slab for the backend columns (16 bytes a backend), the active sets' ids (4 bytes a
+      // backend) and the Maglev tables (~20 one-byte slots a backend at the default size): whole
+      // 2 MiB pages, 1 MiB for small compiles
       const want = bound * 40 + (2 << 20);
       const pool = this.opts.maglevWorker ?? 'auto';
       // a job per table of >= 2 backends; an endpoint is in at most 2 sets of its family
       this.maglevJobs = pool === 'always' || (pool === 'auto' && bound >= POOL_MIN_BACKENDS) ? MaglevJobs.create((bound >> 1) + 64, 2 * bound + 64) : null;
-      this.tableAlloc = slabAllocator(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1), this.maglevJobs !== null);
-      this.bt.grow(bound + 1, this.tableAlloc);
-    } else this.tableAlloc = undefined;
+      this.slab = new Slab(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1), this.maglevJobs !== null);
+      this.bt.grow(bound + 1, this.slab.alloc);
+    } else this.slab = undefined;
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
@@ -527,15 +556,16 @@ export class Compiler {
           const old = this.bt.get(b.id);
           if (!old || !sameBackend(old, b)) { setBack(b, b.id); diff.backendsUpsert.push(b); }
         }
-        for (let i = 0; i < nFronts; i++) {
-          const f = out.fronts[i];
-          const old = fresh ? undefined : this.ir.frontends.get(f.id);
-          if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
+        if (!fresh) { // from empty, compileService wrote the frontends into the table itself
+          for (let i = 0; i < nFronts; i++) {
+            const f = out.fronts[i];
+            const old = this.ir.frontends.get(f.id);
+            if (!old || !sameFrontend(old, f)) { setFront(f, f.id); diff.frontendsUpsert.push(f); }
+          }
         }
         if (prev) { // ids the service no longer uses (compileService reused the others)
-          const fs = new Set<number>(), bs = new Set<number>(backIds.slice(0, nBackIds));
-          for (let i = 0; i < nFronts; i++) fs.add(out.fronts[i].id);
-          for (const f of prev.fronts()) if (!fs.has(f.id)) releaseFront.push(f.id);
+          const fs = new Set<number>(out.frontIds.slice(0, nFronts)), bs = new Set<number>(backIds.slice(0, nBackIds));
+          for (const id of prev.frontIds()) if (!fs.has(id)) releaseFront.push(id);
           for (const id of prev.backs()) if (!bs.has(id)) releaseBack.push(id);
         }
         // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
@@ -549,10 +579,12 @@ export class Compiler {
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
       // from empty, ids are handed out 1, 2, 3, ... and every one became a backend: the diff's
       // backends are "1..n" of the table, listed lazily
-      const freshBacks = fresh ? this.be.highWater : 0;
-      if (fresh) {
+      const freshBacks = fresh ? this.be.highWater : 0, freshFronts = fresh ? this.fe.highWater : 0;
+      if (fresh) { // the same for frontends
         if (this.bt.size !== freshBacks) throw new Error(`internal: fresh compile wrote ${this.bt.size} backends for ${freshBacks} ids`);
+        if (this.ft.size !== freshFronts) throw new Error(`internal: fresh compile wrote ${this.ft.size} frontends for ${freshFronts} ids`);
         setLazyBackendUpserts(diff, this.bt, freshBacks);
+        setLazyFrontendUpserts(diff, this.ft, freshFronts);
       }
       const upsertedBacks = fresh ? freshBacks : diff.backendsUpsert.length;
       if (!this.node && upsertedBacks)
@@ -572,8 +604,8 @@ export class Compiler {
       for (const [id, f] of prevFront) if (f) undoDiff.frontendsUpsert.push(f); else undoDiff.frontendsRemove.push(id);
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
       if (fresh) { // everything this change programmed is new: undoing it removes it all
-        undoDiff.frontendsRemove = diff.frontendsUpsert.map((f) => f.id);
-        setLazyBackendRemoves(undoDiff, freshBacks);
+        setLazyIdRange(undoDiff, 'frontendsRemove', freshFronts);
+        setLazyIdRange(undoDiff, 'backendsRemove', freshBacks);
       }
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
@@ -585,7 +617,7 @@ export class Compiler {
     } finally {
       this.maglevJobs?.abandon(); // a failed compile's jobs are not claimed any more
       this.maglevJobs = null;
-      this.tableAlloc = undefined;
+      this.slab = undefined;
       this.releaseScratch();
     }
   }
@@ -618,8 +650,7 @@ export class Compiler {
     this.cands.release();
     this.keyAddrs.length = 0;
     this.svcOut.release();
-    const st = this.emitState;
-    st.prevFront = null; st.undo = null;
+    this.emitState.release();
   }
 
   /** Back to the empty state (the rollback of a change that started from empty). */
@@ -716,10 +747,14 @@ export class Compiler {
     const nSlices = sliceCount(sliceEntry);
     let unresolved: string[] | null = null;
     let prevBack: Map<string, number> | null = null;
-    st.svc = svc; st.undo = undo; st.prevFront = null;
+    st.svc = svc; st.undo = undo; st.prevFront = null; st.direct = direct;
     st.aff = svc.affinityTimeoutMs ? L.FEF_AFFINITY : 0;
     if (prev && prev.backCount) { prevBack = new Map(); for (const id of prev.backs()) prevBack.set(`${bt.portNameOf(id)}|${bt.addrOf(id)}|${bt.targetPortOf(id)}`, id); }
-    if (prev && prev.frontCount) { st.prevFront = new Map(); for (const f of prev.fronts()) st.prevFront.set(`${f.portName}|${f.kind}|${f.addr}`, f.id); }
+    if (prev && prev.frontCount) {
+      const ft = this.ft;
+      st.prevFront = new Map();
+      for (const id of prev.frontIds()) st.prevFront.set(`${ft.portNameOf(id)}|${ft.kindOf(id)}|${ft.addrOf(id)}`, id);
+    }
     const cands = this.cands;
     const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
     const fam = svc.families;
@@ -762,7 +797,9 @@ export class Compiler {
         }
       }
       // the port's backends, final states known: into the table (fresh compile) or as objects
-      const owner: BackendOwner | null = direct ? { service: svc.key, portName: sp.name } : null; // shared by the port's backends in the table
+      // shared by the port's backends and frontends in the tables
+      const owner: FrontendOwner | null = direct ? { service: svc.key, portName: sp.name } : null;
+      st.owner = owner;
       for (let i = 0; i < cands.n; i++) {
         const id = cands.id[i], res = cands.res[i], node = cands.node[i], zone = cands.zone[i];
         backIds[out.nBackIds++] = id;
@@ -779,7 +816,7 @@ export class Compiler {
         backs.push(b);
       }
 
-      st.tables.fill(undefined);
+      st.built = 0;
       st.portStart = out.nFronts;
       for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, 0, svc.internalLocal, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
@@ -795,7 +832,7 @@ export class Compiler {
       for (let i = 0; i < ext.length; i++) if (!this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
       for (let i = 0; i < lb.length; i++) if (!this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
-    st.tables.fill(undefined);
+    st.built = 0;
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
@@ -808,25 +845,33 @@ export class Compiler {
    * 6 local]. A method over reused state rather than a closure per service: the closures and
    * their context were ~250 bytes of garbage a service. */
   private emit(kind: FrontendKind, addr: string, port: number, flags: number, localOnly: boolean, ranges: string[]): void {
-    const st = this.emitState, out = this.svcOut, fronts = out.fronts, svc = st.svc, sp = st.sp;
-    for (let i = st.portStart; i < out.nFronts; i++) if (fronts[i].kind === kind && fronts[i].addr === addr) return; // listed twice
+    const st = this.emitState, out = this.svcOut, svc = st.svc, sp = st.sp;
+    const kinds = out.frontKinds, addrs = out.frontAddrs;
+    for (let i = st.portStart; i < out.nFronts; i++) if (kinds[i] === kind && addrs[i] === addr) return; // listed twice
     const family: Family = addr.includes(':') ? 6 : 4;
     const tk = (family === 6 ? 2 : 0) + (localOnly ? 1 : 0);
-    const set = st.tables[tk] ??= this.activeSet(svc, family, localOnly ? this.node?.name ?? null : undefined, this.svcOut.warnings);
+    const set = st.sets[tk];
+    if ((st.built & (1 << tk)) === 0) {
+      this.activeSet(svc, family, localOnly ? this.node?.name ?? null : undefined, this.svcOut.warnings, set);
+      st.built |= 1 << tk;
+    }
     const id = (st.prevFront !== null && st.prevFront.get(`${sp.name}|${kind}|${addr}`)) || this.fe.allocate(st.undo);
-    fronts[out.nFronts++] = {
+    const i = out.nFronts++;
+    out.frontIds[i] = id; kinds[i] = kind; addrs[i] = addr;
+    const fflags = flags | st.aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
+    const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    if (st.direct) { this.ft.put(id, st.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set); return; }
+    out.fronts[i] = { // the set's arrays are its own here (offset 0, exact size)
       id, service: svc.key, portName: sp.name, kind, addr, family, port, proto: sp.protocol,
-      flags: flags | st.aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0),
-      affinityTimeoutMs: svc.affinityTimeoutMs,
-      sourceRanges: ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES,
-      backends: set.ids, maglev: set.table, maglevIndexed: true,
+      flags: fflags, affinityTimeoutMs: svc.affinityTimeoutMs, sourceRanges: fRanges,
+      backends: set.ids as number[], maglev: set.mag, maglevIndexed: true,
     };
   }
 
   /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */
   private portTaken(ip: string): boolean {
-    const out = this.svcOut, fronts = out.fronts;
-    for (let i = this.emitState.portStart; i < out.nFronts; i++) if (fronts[i].addr === ip && fronts[i].kind !== 'NodePort') return true;
+    const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
+    for (let i = this.emitState.portStart; i < out.nFronts; i++) if (addrs[i] === ip && kinds[i] !== 'NodePort') return true;
     return false;
   }
 
@@ -834,7 +879,7 @@ export class Compiler {
    * node's when `localNode` is not undefined): the ready ones, else the terminating-but-serving
    * ones (fallback). Ids in Maglev key order, and the Maglev table over them. Allocates only what
    * the frontend keeps (its id list and table): the index lists are typed scratch. */
-  private activeSet(svc: ServiceSpec, family: Family, localNode: string | null | undefined, warnings: string[]): ActiveSet {
+  private activeSet(svc: ServiceSpec, family: Family, localNode: string | null | undefined, warnings: string[], set: ActiveSet): void {
     const cands = this.cands;
     if (this.readyIdx.length < cands.n) { this.readyIdx = new Int32Array(cands.n * 2); this.terminatingIdx = new Int32Array(cands.n * 2); }
     const ready = this.readyIdx, terminating = this.terminatingIdx;
@@ -860,12 +905,19 @@ export class Compiler {
       const sorted = Array.from(active.subarray(0, n)).sort((x, y) => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]));
       for (let i = 0; i < n; i++) active[i] = sorted[i];
     }
-    const ids: number[] = new Array(n), addrs = this.keyAddrs, ports = this.keyPorts;
-    for (let i = 0; i < n; i++) { const k = active[i]; ids[i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
-    const m = svc.maglevSize ?? defaultMaglevSize(n);
+    // the ids and the table: runs of the full compile's slab, else arrays of their own
+    const slab = this.slab, m = svc.maglevSize ?? defaultMaglevSize(n), size = n ? m : 0, width = maglevSlotWidth(n);
+    let ids: Uint32Array | number[], idsOff = 0;
+    if (slab) { idsOff = slab.carve(n, 4); ids = slab.view as Uint32Array; } else ids = new Array<number>(n);
+    const addrs = this.keyAddrs, ports = this.keyPorts;
+    for (let i = 0; i < n; i++) { const k = active[i]; ids[idsOff + i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; }
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
-    const table = maglevIndexTable(addrs, ports, m, this.tableAlloc, n, this.maglevJobs);
-    return { ids, table, fallback };
+    let mag: MaglevSlots, magOff = 0;
+    if (slab && size) { magOff = slab.carve(size, width); mag = slab.view; } else mag = typedArray(size, width);
+    maglevIndexTableAt(addrs, ports, m, n, mag, magOff, this.maglevJobs);
+    set.ids = ids; set.idsOff = idsOff; set.idsLen = n;
+    set.mag = mag; set.magOff = magOff; set.magLen = size;
+    set.fallback = fallback;
   }
 }
 

@@ -20,6 +20,7 @@
 // bytes. The worker is unref'd: it never keeps a process alive.
 import { Worker } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
+import { typedArray } from '../core/slab.js';
 
 // control words of one compile's jobs (Int32 indexes)
 export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
@@ -40,10 +41,13 @@ let worker: Worker | null = null;
 let workerFailed = false;
 const bell = new Int32Array(new SharedArrayBuffer(B_WORDS * 4));
 
-/** Wakes the worker if it sleeps (a futex call only then). */
+/** Wakes the worker if it sleeps (a futex call only then). The caller stored what the worker
+ * should see (a job) before: the worker stores SLEEPING before its last look for work, so either
+ * that look sees the job or this load sees SLEEPING (both sequentially consistent). */
 function ring(): void {
+  if (!Atomics.load(bell, B_SLEEPING)) return;
   Atomics.add(bell, B_SEQ, 1);
-  if (Atomics.load(bell, B_SLEEPING)) Atomics.notify(bell, B_SEQ);
+  Atomics.notify(bell, B_SEQ);
 }
 
 /** Starts the worker if it is not running (no-op once it failed to start). */
@@ -80,7 +84,8 @@ export class MaglevJobs {
   private readonly posIn: Int32Array;
   private readonly skipIn: Int32Array;
   private readonly done: Int32Array;
-  private readonly tables: Array<Uint8Array | Uint16Array | Uint32Array> = [];
+  private nPublished = 0;
+  private readonly slabs: SharedArrayBuffer[] = []; // by the index jobs name them with
   private readonly slabIndex = new Map<SharedArrayBuffer, number>();
   private readonly worker: Worker;
   private inUsed = 0;
@@ -88,7 +93,7 @@ export class MaglevJobs {
   filledHere = 0;
 
   /** Jobs published so far (only this thread publishes). */
-  get published(): number { return this.tables.length; }
+  get published(): number { return this.nPublished; }
 
   /** Room for `maxJobs` tables over `maxBackends` backends in all; null when no worker can help. */
   static create(maxJobs: number, maxBackends: number): MaglevJobs | null {
@@ -110,7 +115,7 @@ export class MaglevJobs {
   /** Where backend j's start and step of the next job go, or -1 when there is no room (or the
    * table is not in a shared slab): the caller then fills the table itself. */
   reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number {
-    if (this.tables.length * D_WORDS + D_WORDS > this.desc.length || this.inUsed + n > this.posIn.length) return -1;
+    if (this.nPublished * D_WORDS + D_WORDS > this.desc.length || this.inUsed + n > this.posIn.length) return -1;
     if (!(table.buffer instanceof SharedArrayBuffer)) return -1;
     return this.inUsed;
   }
@@ -118,20 +123,22 @@ export class MaglevJobs {
   /** Backend j's start and step, at `at` = reserve()'s answer. */
   setBackend(at: number, j: number, pos: number, skip: number): void { this.posIn[at + j] = pos; this.skipIn[at + j] = skip; }
 
-  /** Publishes the job whose inputs were set at `at`: the table is filled by the worker or by drain(). */
-  publish(at: number, n: number, m: number, table: Uint8Array | Uint16Array | Uint32Array): void {
+  /** Publishes the job whose inputs were set at `at`: its table, table[off .. off + m), is filled
+   * by the worker or by drain(). */
+  publish(at: number, n: number, m: number, table: Uint8Array | Uint16Array | Uint32Array, off = 0): void {
     const buf = table.buffer as SharedArrayBuffer;
     let slab = this.slabIndex.get(buf);
     if (slab === undefined) { // the worker must hold the slab before a job names it
-      slab = this.slabIndex.size;
+      slab = this.slabs.length;
+      this.slabs.push(buf);
       this.slabIndex.set(buf, slab);
       const msg: PoolMessage = { type: 'slab', slab: buf };
       this.worker.postMessage(msg);
     }
-    const i = this.tables.length, d = i * D_WORDS;
+    const i = this.nPublished, d = i * D_WORDS;
     this.desc[d + D_N] = n; this.desc[d + D_M] = m; this.desc[d + D_IN] = at;
-    this.desc[d + D_SLAB] = slab; this.desc[d + D_OFF] = table.byteOffset; this.desc[d + D_WIDTH] = table.BYTES_PER_ELEMENT;
-    this.tables[i] = table;
+    this.desc[d + D_SLAB] = slab; this.desc[d + D_OFF] = table.byteOffset + off * table.BYTES_PER_ELEMENT; this.desc[d + D_WIDTH] = table.BYTES_PER_ELEMENT;
+    this.nPublished = i + 1;
     this.inUsed = at + n;
     Atomics.store(this.ctl, C_PUBLISHED, i + 1); // the descriptor is visible before the count
     ring();
@@ -139,7 +146,7 @@ export class MaglevJobs {
 
   /** Fills every job not yet claimed, waits for the worker's, rescues any that stall. */
   drain(): void {
-    const published = this.tables.length;
+    const published = this.nPublished;
     for (;;) { // claim what is left
       const c = Atomics.load(this.ctl, C_CLAIMED);
       if (c >= published) break;
@@ -179,7 +186,9 @@ export class MaglevJobs {
 
   private fillJob(i: number): void {
     const d = i * D_WORDS;
-    fillIndexTable(this.posIn, this.skipIn, this.desc[d + D_IN], this.desc[d + D_N], this.desc[d + D_M], this.tables[i]);
+    const m = this.desc[d + D_M];
+    fillIndexTable(this.posIn, this.skipIn, this.desc[d + D_IN], this.desc[d + D_N], m,
+      typedArray(m, this.desc[d + D_WIDTH] as 1 | 2 | 4, this.slabs[this.desc[d + D_SLAB]], this.desc[d + D_OFF]));
     this.filledHere++;
   }
 }

@@ -43,14 +43,27 @@ function workOne(): boolean {
   return true;
 }
 
+/** Polls for a job for up to SPIN_MS before sleeping: during a compile the compiler publishes a
+ * job every few microseconds, and a futex wake per job was ~0.5 µs of the compiler's thread each
+ * (5 ms of a 10k-service compile). */
+const SPIN_MS = 1;
+const pending = (): boolean => ctl !== null && Atomics.load(ctl, C_CLAIMED) < Atomics.load(ctl, C_PUBLISHED);
+function spin(): boolean {
+  const until = performance.now() + SPIN_MS;
+  while (performance.now() < until) if (pending()) return true;
+  return false;
+}
+
 for (;;) {
   takeMessages();
   if (workOne()) continue;
+  if (ctl && spin()) continue;
   // nothing to do: sleep until rung. SLEEPING is set before the last look, so a job published
-  // after that look finds it set and rings (notify); one published before is seen by the look.
+  // after that look finds it set and rings (notify); one published before is seen by the look —
+  // which only looks: working with SLEEPING set would make every publish meanwhile ring
   Atomics.store(bell, B_SLEEPING, 1);
   const seq = Atomics.load(bell, B_SEQ);
   takeMessages();
-  if (!workOne()) Atomics.wait(bell, B_SEQ, seq, 10_000); // the timeout only bounds a missed ring
+  if (!pending()) Atomics.wait(bell, B_SEQ, seq, 10_000); // the timeout only bounds a missed ring
   Atomics.store(bell, B_SLEEPING, 0);
 }

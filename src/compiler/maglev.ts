@@ -168,46 +168,55 @@ function scratchView(m: number): Uint32Array {
  * services that is 2.5 MB of tables instead of 10 MB, and on the CI VM the first touch of every
  * 4 KiB page of them costs ~15 µs. */
 export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length, jobs?: MaglevJobs | null): Uint8Array | Uint16Array | Uint32Array {
-  const width: 1 | 2 | 4 = n <= 256 ? 1 : n <= 65536 ? 2 : 4;
+  const width = maglevSlotWidth(n);
   const size = n ? m : 0;
   const out = alloc && size ? alloc(size, width) : typedArray(size, width);
-  if (n <= 1) return out; // one backend: every slot is index 0
+  maglevIndexTableAt(addrs, ports, m, n, out, 0, jobs);
+  return out;
+}
+
+/** Bytes a slot of an index table over n backends: 1 up to 256 backends, 2 up to 65536, else 4. */
+export function maglevSlotWidth(n: number): 1 | 2 | 4 { return n <= 256 ? 1 : n <= 65536 ? 2 : 4; }
+
+/** maglevIndexTable into out[off .. off + m) (a run of a slab: no view object per table); `out`
+ * has maglevSlotWidth(n) bytes a slot and the run is zero (one backend: every slot is index 0). */
+export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, n: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, jobs?: MaglevJobs | null): void {
+  if (n <= 1) return;
   const at = jobs ? jobs.reserve(n, out) : -1;
   if (at >= 0) { // hashed here (the strings are here), filled by the pool's worker or its drain()
     for (let j = 0; j < n; j++) {
       keyHashesAddrPort(addrs[j], ports[j], hashes);
       jobs!.setBackend(at, j, hashes[0] % m, (hashes[1] % (m - 1)) + 1);
     }
-    jobs!.publish(at, n, m, out);
-    return out;
+    jobs!.publish(at, n, m, out, off);
+    return;
   }
   reserve(n, m);
   for (let j = 0; j < n; j++) {
     keyHashesAddrPort(addrs[j], ports[j], hashes);
     setBackend(j, j, m);
   }
-  narrow(fill(scratchTable(m), n, m), m, out);
-  return out;
+  narrow(fill(scratchTable(m), n, m), m, out, off);
 }
 
 /** Fills `out` (m slots) with the index table of backends 0..n-1 whose permutation starts and
  * steps are posIn/skipIn[at + j]: maglevIndexTable's fill, for the pool's jobs. */
-export function fillIndexTable(posIn: Int32Array, skipIn: Int32Array, at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array): void {
+export function fillIndexTable(posIn: Int32Array, skipIn: Int32Array, at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array, off = 0): void {
   reserve(n, m);
   for (let j = 0; j < n; j++) {
     const s = skipIn[at + j];
     pos[j] = posIn[at + j]; skip[j] = s; skip2[j] = s + s - (m & ((m - 1 - s - s) >> 31)); idOf[j] = j;
   }
-  narrow(fill(scratchTable(m), n, m), m, out);
+  narrow(fill(scratchTable(m), n, m), m, out, off);
 }
 
-/** Copies the u32 scratch table into the index table's width. A plain loop per width:
+/** Copies the u32 scratch table into out[off .. off + m) at out's width. A plain loop per width:
  * TypedArray.set between element types takes V8's generic converting path, ~1.3 µs a 251-slot
  * table (13 ms of a 10k-service compile); this is ~0.2 µs. */
-function narrow(t: Uint32Array, m: number, out: Uint8Array | Uint16Array | Uint32Array): void {
-  if (out instanceof Uint8Array) for (let i = 0; i < m; i++) out[i] = t[i];
-  else if (out instanceof Uint16Array) for (let i = 0; i < m; i++) out[i] = t[i];
-  else out.set(scratchView(m));
+function narrow(t: Uint32Array, m: number, out: Uint8Array | Uint16Array | Uint32Array, off: number): void {
+  if (out instanceof Uint8Array) for (let i = 0; i < m; i++) out[off + i] = t[i];
+  else if (out instanceof Uint16Array) for (let i = 0; i < m; i++) out[off + i] = t[i];
+  else out.set(scratchView(m), off);
 }
 
 function reserve(n: number, m: number): void {

@@ -22,6 +22,8 @@
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
+import { presentIds } from './columns.js';
+import { defineLazy, setLazyIdRange } from './lazy.js';
 
 /** The service port a backend belongs to: the compiler makes one per service port it compiles
  * and hands it to put() for every backend of that port. */
@@ -189,15 +191,7 @@ export class BackendTable implements Map<number, IrBackend> {
   }
   /** The ids in ascending order, as an array: one pass over the family columns (keys() is a
    * generator, ~20 ms for 100k ids). */
-  idArray(): number[] {
-    const out = new Array<number>(this.count);
-    let n = 0;
-    for (let k = 0; k < this.chunks.length; k++) {
-      const fam = this.chunks[k].family, base = k * CHUNK;
-      for (let i = k === 0 ? 1 : 0; i < CHUNK; i++) if (fam[i] !== 0) out[n++] = base + i;
-    }
-    return out;
-  }
+  idArray(): number[] { return presentIds(this.chunks, CHUNK_BITS, this.count); }
   *keys(): IterableIterator<number> { yield* this.idArray(); } // one scan of the columns, in idArray()
   *values(): IterableIterator<IrBackend> { for (const id of this.keys()) yield this.get(id)!; }
   *entries(): IterableIterator<[number, IrBackend]> { for (const id of this.keys()) yield [id, this.get(id)!]; }
@@ -231,20 +225,7 @@ export function setLazyBackendUpserts(diff: IrDiff, table: BackendTable, ids: nu
 
 /** Makes `diff.backendsRemove` the ids 1..n, built only if read (a fresh compile's undo removes
  * every backend it made; read on rollback only). */
-export function setLazyBackendRemoves(diff: IrDiff, n: number): void {
-  defineLazy(diff, 'backendsRemove', () => idList(n));
-}
-
-/** obj[key] becomes make()'s value on first read (or whatever is assigned first), then a plain
- * data property; `settled` runs once either way. */
-function defineLazy<O extends object, K extends keyof O>(obj: O, key: K, make: () => O[K], settled?: () => void): void {
-  const settle = (v: O[K]): O[K] => {
-    Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
-    settled?.();
-    return v;
-  };
-  Object.defineProperty(obj, key, { enumerable: true, configurable: true, get: () => settle(make()), set: (v: O[K]) => { settle(v); } });
-}
+export function setLazyBackendRemoves(diff: IrDiff, n: number): void { setLazyIdRange(diff, 'backendsRemove', n); }
 
 function checkFresh(src: LazySource): void {
   if (src.table.version !== src.version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');

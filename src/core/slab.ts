@@ -23,21 +23,43 @@ export function typedArray(slots: number, width: 1 | 2 | 4, buf?: ArrayBufferLik
 /** Huge pages are asked for from this slab size up (a smaller buffer holds at most one). */
 const HUGE_SLAB_MIN = 4 << 20;
 
-/** Carves arrays out of `slabBytes` buffers; an array larger than a quarter slab gets its own.
- * `shared`: the slabs are SharedArrayBuffers (another thread fills arrays in place). */
-export function slabAllocator(slabBytes = 1 << 20, shared = false): SlabAllocator {
-  let slab: ArrayBufferLike | null = null, used = 0;
-  return (slots, width) => {
+/** Carves zeroed runs out of `slabBytes` buffers, by offset: carve() answers an element offset
+ * into `view` (the whole current buffer at the run's width), so a run costs no view object — the
+ * compiler keeps 10k Maglev tables and id lists this way. A run larger than a quarter slab gets a
+ * buffer of its own (offset 0). `shared`: the buffers are SharedArrayBuffers (another thread fills
+ * runs in place). */
+export class Slab {
+  private buf: ArrayBufferLike | null = null;
+  private used = 0;
+  private v1: Uint8Array | null = null;
+  private v2: Uint16Array | null = null;
+  private v4: Uint32Array | null = null;
+  /** What the last carve()'s offset indexes. */
+  view: Uint8Array | Uint16Array | Uint32Array = new Uint8Array(0);
+  constructor(readonly slabBytes = 1 << 20, readonly shared = false) {}
+
+  carve(slots: number, width: 1 | 2 | 4): number {
     const bytes = slots * width;
-    if (bytes > slabBytes >> 2) return typedArray(slots, width);
-    used = (used + width - 1) & ~(width - 1); // views must be aligned to their element size
-    if (!slab || used + bytes > slabBytes) {
-      slab = shared ? new SharedArrayBuffer(slabBytes) : new ArrayBuffer(slabBytes);
-      if (slabBytes >= HUGE_SLAB_MIN) adviseHugePages(slab);
-      used = 0;
+    if (bytes > this.slabBytes >> 2) { this.view = typedArray(slots, width); return 0; }
+    this.used = (this.used + width - 1) & ~(width - 1); // runs are aligned to their element size
+    if (!this.buf || this.used + bytes > this.slabBytes) {
+      this.buf = this.shared ? new SharedArrayBuffer(this.slabBytes) : new ArrayBuffer(this.slabBytes);
+      if (this.slabBytes >= HUGE_SLAB_MIN) adviseHugePages(this.buf);
+      this.used = 0; this.v1 = null; this.v2 = null; this.v4 = null;
     }
-    const at = used;
-    used += bytes;
-    return typedArray(slots, width, slab, at);
+    const at = this.used;
+    this.used += bytes;
+    const buf = this.buf;
+    this.view = width === 1 ? (this.v1 ??= new Uint8Array(buf)) : width === 2 ? (this.v2 ??= new Uint16Array(buf)) : (this.v4 ??= new Uint32Array(buf));
+    return at / width;
+  }
+
+  /** carve() as a typed array of its own (a view object: for the few long arrays, e.g. columns). */
+  readonly alloc: SlabAllocator = (slots, width) => {
+    const off = this.carve(slots, width), v = this.view;
+    return off === 0 && v.length === slots ? v : typedArray(slots, width, v.buffer, v.byteOffset + off * width);
   };
 }
+
+/** A SlabAllocator over a new Slab. */
+export function slabAllocator(slabBytes = 1 << 20, shared = false): SlabAllocator { return new Slab(slabBytes, shared).alloc; }

@@ -1,0 +1,172 @@
+// The compiler's frontends, stored by column instead of one object per frontend (the frontends'
+// counterpart of backend-table.ts).
+//
+//   id ─┬─ owner[id]    ref ──▶ { service, portName }  (the same object the port's backends name)
+//       ├─ addr[id]     string  (VIP, node address, external or LB IP; shared with the model)
+//       ├─ ranges[id]   ref ──▶ string[]  (source ranges: one shared empty list for most)
+//       ├─ ids[id]      ref ──▶ Uint32Array | number[] ─┐ the active set: ids[id][idsOff .. +idsLen)
+//       ├─ idsOff, idsLen  u32                      ────┘ (a full compile's slab, shared by all)
+//       ├─ mag[id]      ref ──▶ Maglev slots ───────────┐ the table: mag[id][magOff .. +magLen)
+//       ├─ magOff, magLen  u32                      ────┘
+//       ├─ flags, affMs    u32
+//       ├─ port            u16
+//       └─ kind, proto, family (0 = no frontend with this id), indexed   u8
+//
+// Why: a full compile at 10k services made 10k IrFrontend objects, 10k backend-id arrays and 10k
+// typed-array views of Maglev tables, ~4 MB that all survived. On the CI VM every fresh 4 KiB page
+// a compile keeps is a ~15 µs page fault, and the scavenger copied every one of those objects.
+// Here a full compile's active sets are runs in one slab (ids as u32, tables as 1/2/4-byte
+// slots), and a frontend is a row of ~60 bytes in a few chunked columns.
+//
+// To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
+// per call (listings, small diffs, the table writer), set() stores one.
+import type { Family, FrontendKind, IrDiff, IrFrontend, MaglevSlots, Proto } from './ir.js';
+import { typedArray, type SlabAllocator } from './slab.js';
+import { presentIds } from './columns.js';
+import { defineLazy } from './lazy.js';
+
+/** The service port a frontend (and its backends) belong to. */
+export interface FrontendOwner { readonly service: string; readonly portName: string }
+
+/** Where a frontend's active set lives: backend ids ids[idsOff .. idsOff + idsLen) and Maglev
+ * slots mag[magOff .. magOff + magLen). The compiler fills one of these per set (scratch). */
+export interface ActiveSetRef {
+  ids: ArrayLike<number>; idsOff: number; idsLen: number;
+  mag: MaglevSlots; magOff: number; magLen: number;
+  indexed: boolean;    // slots are indexes into the ids (the compiler's form), else backend ids
+}
+
+const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer'];
+const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3 };
+const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
+const PROTO_CODE: Record<Proto, number> = { TCP: 0, UDP: 1, SCTP: 2 };
+const EMPTY_MAG = new Uint8Array(0);
+
+// chunks of 1024 ids: growing never copies (10k services is ~10 chunks)
+const CHUNK_BITS = 10, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
+
+class Chunk {
+  readonly owner = new Array<FrontendOwner | undefined>(CHUNK).fill(undefined);
+  readonly addr = new Array<string | undefined>(CHUNK).fill(undefined);
+  readonly ranges = new Array<string[] | undefined>(CHUNK).fill(undefined);
+  readonly ids = new Array<ArrayLike<number> | undefined>(CHUNK).fill(undefined);
+  readonly mag = new Array<MaglevSlots | undefined>(CHUNK).fill(undefined);
+  readonly idsOff: Uint32Array; readonly idsLen: Uint32Array;
+  readonly magOff: Uint32Array; readonly magLen: Uint32Array;
+  readonly flags: Uint32Array; readonly affMs: Uint32Array;
+  readonly port: Uint16Array;
+  readonly kind: Uint8Array; readonly proto: Uint8Array; readonly family: Uint8Array; readonly indexed: Uint8Array;
+  constructor(alloc?: SlabAllocator) {
+    const a: SlabAllocator = alloc ?? typedArray;
+    const u32 = () => a(CHUNK, 4) as Uint32Array, u8 = () => a(CHUNK, 1) as Uint8Array;
+    this.idsOff = u32(); this.idsLen = u32(); this.magOff = u32(); this.magLen = u32(); this.flags = u32(); this.affMs = u32();
+    this.port = a(CHUNK, 2) as Uint16Array;
+    this.kind = u8(); this.proto = u8(); this.family = u8(); this.indexed = u8();
+  }
+}
+
+export class FrontendTable implements Map<number, IrFrontend> {
+  private chunks: Chunk[] = [];
+  private count = 0;
+  /** Bumped by every change: a lazy diff refuses to read a table that moved on. */
+  version = 0;
+
+  get size(): number { return this.count; }
+  get [Symbol.toStringTag](): string { return 'FrontendTable'; }
+
+  private reserve(id: number, alloc?: SlabAllocator): Chunk {
+    if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`frontend id ${id} out of range 1..16777215`);
+    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk(alloc));
+    return this.chunks[id >>> CHUNK_BITS];
+  }
+
+  /** Room for ids below `slots` now, typed columns carved from `alloc` when given (a full compile). */
+  grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
+
+  /** Stores one frontend from its parts, no object (the compiler's bulk path). `set`'s arrays are
+   * referenced, not copied: they must not change while the frontend is stored. */
+  put(id: number, owner: FrontendOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
+    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSetRef): void {
+    const c = this.reserve(id), i = id & MASK;
+    if (c.family[i] === 0) this.count++;
+    c.owner[i] = owner; c.addr[i] = addr; c.ranges[i] = ranges;
+    c.ids[i] = set.ids; c.idsOff[i] = set.idsOff; c.idsLen[i] = set.idsLen;
+    c.mag[i] = set.mag; c.magOff[i] = set.magOff; c.magLen[i] = set.magLen; c.indexed[i] = set.indexed ? 1 : 0;
+    c.flags[i] = flags; c.affMs[i] = affinityTimeoutMs; c.port[i] = port;
+    c.kind[i] = KIND_CODE[kind]; c.proto[i] = PROTO_CODE[proto]; c.family[i] = family;
+    this.version++;
+  }
+
+  set(id: number, f: IrFrontend): this {
+    const c = this.chunks[id >>> CHUNK_BITS], cur = c !== undefined && id >= 1 ? c.owner[id & MASK] : undefined;
+    const owner = cur !== undefined && cur.service === f.service && cur.portName === f.portName ? cur : { service: f.service, portName: f.portName };
+    this.put(id, owner, f.kind, f.addr, f.family, f.port, f.proto, f.flags, f.affinityTimeoutMs, f.sourceRanges,
+      { ids: f.backends, idsOff: 0, idsLen: f.backends.length, mag: f.maglev, magOff: 0, magLen: f.maglev.length, indexed: f.maglevIndexed === true });
+    return this;
+  }
+
+  delete(id: number): boolean {
+    if (!this.has(id)) return false;
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    c.family[i] = 0; c.owner[i] = undefined; c.addr[i] = undefined; c.ranges[i] = undefined; c.ids[i] = undefined; c.mag[i] = undefined;
+    this.count--;
+    this.version++;
+    return true;
+  }
+
+  clear(): void { this.chunks = []; this.count = 0; this.version++; }
+
+  // ---- reads ---------------------------------------------------------------------------------
+  has(id: number): boolean {
+    const c = this.chunks[id >>> CHUNK_BITS];
+    return c !== undefined && id >= 1 && c.family[id & MASK] !== 0;
+  }
+
+  /** What the compiler looks a service's previous frontend ids up by (id must exist). */
+  portNameOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].owner[id & MASK]!.portName; }
+  kindOf(id: number): FrontendKind { return KINDS[this.chunks[id >>> CHUNK_BITS].kind[id & MASK]]; }
+  addrOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].addr[id & MASK]!; }
+  /** Sizes the table writer sums over every frontend (no object). */
+  maglevLengthOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].magLen[id & MASK]; }
+  sourceRangeCountOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].ranges[id & MASK]!.length; }
+
+  get(id: number): IrFrontend | undefined {
+    if (!this.has(id)) return undefined;
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK, o = c.owner[i]!;
+    const ids = c.ids[i]!, idsOff = c.idsOff[i], idsLen = c.idsLen[i];
+    const backends = idsLen === 0 ? [] : new Array<number>(idsLen);
+    for (let k = 0; k < idsLen; k++) backends[k] = ids[idsOff + k];
+    const mag = c.mag[i]!, magOff = c.magOff[i], magLen = c.magLen[i];
+    const f: IrFrontend = {
+      id, service: o.service, portName: o.portName, kind: KINDS[c.kind[i]], addr: c.addr[i]!, family: c.family[i] as Family,
+      port: c.port[i], proto: PROTOS[c.proto[i]], flags: c.flags[i], affinityTimeoutMs: c.affMs[i], sourceRanges: c.ranges[i]!,
+      backends, maglev: magOff === 0 && mag.length === magLen ? mag : magLen === 0 ? EMPTY_MAG : mag.subarray(magOff, magOff + magLen),
+    };
+    if (c.indexed[i]) f.maglevIndexed = true;
+    return f;
+  }
+
+  forEach(fn: (value: IrFrontend, id: number, map: Map<number, IrFrontend>) => void, thisArg?: unknown): void {
+    const ids = this.idArray();
+    for (let k = 0; k < ids.length; k++) fn.call(thisArg, this.get(ids[k])!, ids[k], this);
+  }
+  /** The ids in ascending order, as an array (one pass over the family columns). */
+  idArray(): number[] { return presentIds(this.chunks, CHUNK_BITS, this.count); }
+  *keys(): IterableIterator<number> { yield* this.idArray(); }
+  *values(): IterableIterator<IrFrontend> { for (const id of this.idArray()) yield this.get(id)!; }
+  *entries(): IterableIterator<[number, IrFrontend]> { for (const id of this.idArray()) yield [id, this.get(id)!]; }
+  [Symbol.iterator](): IterableIterator<[number, IrFrontend]> { return this.entries(); }
+}
+
+/** Makes `diff.frontendsUpsert` the frontends 1..n of `table`, built only when something reads
+ * the property (a full compile's diff: the table writer or a worker's message). The table must not
+ * change before then: a stale read throws instead of lying. */
+export function setLazyFrontendUpserts(diff: IrDiff, table: FrontendTable, n: number): void {
+  const version = table.version;
+  defineLazy(diff, 'frontendsUpsert', () => {
+    if (table.version !== version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');
+    const out = new Array<IrFrontend>(n);
+    for (let id = 1; id <= n; id++) out[id - 1] = table.get(id)!;
+    return out;
+  });
+}
