@@ -7,7 +7,8 @@ import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll, Compiler } from '../dist/src/compiler/compiler.js';
 import { MaglevJobs, stopMaglevWorker } from '../dist/src/compiler/maglev-pool.js';
-import { maglevIndexTable, slabAllocator } from '../dist/src/compiler/maglev.js';
+import { maglevIndexTable, maglevIndexTableAt, maglevSlotWidth, slabAllocator } from '../dist/src/compiler/maglev.js';
+import { Slab } from '../dist/src/core/slab.js';
 import { mulberry32 } from '../dist/src/util/rng.js';
 
 /** Services with 0..300 endpoints (1- and 2-byte tables, empty and one-backend sets), some dual-stack. */
@@ -93,6 +94,41 @@ test.serial('jobs claimed by a worker that never finishes them are filled by the
   t.is(jobs.filledHere, 50, '30 claimed by drain, 20 rescued');
   t.deepEqual(got.map((x) => Array.from(x)), want);
 });
+
+/** Sets of IPv4 backends as u32 addresses and their dotted quads: octets of 1, 2 and 3 digits,
+ * 0.0.0.0 and 255.255.255.255, ports of 1 to 5 digits. */
+function v4Sets(seed, count) {
+  const rnd = mulberry32(seed);
+  const edge = [0, 0xffffffff, 0x0a000001, 0x01020304, 0x64646464, 0xc0a80a0b];
+  const ports = [1, 9, 10, 99, 100, 999, 1000, 8080, 9999, 10000, 65535];
+  return Array.from({ length: count }, (_, i) => {
+    const n = 2 + Math.floor(rnd() * 20);
+    const v4 = [...new Set(Array.from({ length: n }, (_, j) => (i === 0 && j < edge.length ? edge[j] : Math.floor(rnd() * 2 ** 32)) >>> 0))];
+    const port = ports[i % ports.length];
+    const addrs = v4.map((a) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`);
+    return { v4, addrs, ports: v4.map(() => port), m: [251, 1021][i & 1] };
+  });
+}
+
+for (const workerGone of [false, true]) {
+  test.serial(`IPv4 keys handed over as numbers hash like their strings (${workerGone ? 'drain fills them' : 'the worker fills them'})`, async (t) => {
+    const sets = v4Sets(workerGone ? 12 : 11, 120);
+    const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+    const jobs = MaglevJobs.create(256, 8192);
+    t.truthy(jobs);
+    if (workerGone) await stopMaglevWorker();
+    const slab = new Slab(1 << 20, true);
+    const runs = sets.map((s) => {
+      const n = s.addrs.length, off = slab.carve(s.m, maglevSlotWidth(n)), view = slab.view;
+      maglevIndexTableAt(s.addrs, s.ports, s.m, n, view, off, jobs, s.v4);
+      return { view, off, m: s.m };
+    });
+    jobs.drain();
+    t.is(jobs.published, sets.length, 'every table went through a job');
+    if (workerGone) t.is(jobs.filledHere, sets.length);
+    t.deepEqual(runs.map((r) => Array.from(r.view.subarray(r.off, r.off + r.m))), want);
+  });
+}
 
 test.serial('a table outside a shared slab, or beyond the queue, is filled inline', (t) => {
   const sets = randomSets(9, 20);

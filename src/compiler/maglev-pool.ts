@@ -27,7 +27,7 @@ export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
 // the doorbell, one for the worker's lifetime: a sequence number it waits on, and whether it sleeps
 export const B_SEQ = 0, B_SLEEPING = 1, B_WORDS = 2;
 // job descriptor words
-export const D_N = 0, D_M = 1, D_IN = 2, D_SLAB = 3, D_OFF = 4, D_WIDTH = 5, D_WORDS = 6;
+export const D_N = 0, D_M = 1, D_IN = 2, D_SLAB = 3, D_OFF = 4, D_WIDTH = 5, D_KEYS = 6, D_WORDS = 7;
 /** A claimed job not done after this long is filled by the compiler's thread too. */
 const WATCHDOG_MS = 200;
 
@@ -120,12 +120,13 @@ export class MaglevJobs {
     return this.inUsed;
   }
 
-  /** Backend j's start and step, at `at` = reserve()'s answer. */
+  /** Backend j's start and step — or its IPv4 address (as int32) and port for a job published
+   * with `keys` — at `at` = reserve()'s answer. */
   setBackend(at: number, j: number, pos: number, skip: number): void { this.posIn[at + j] = pos; this.skipIn[at + j] = skip; }
 
   /** Publishes the job whose inputs were set at `at`: its table, table[off .. off + m), is filled
-   * by the worker or by drain(). */
-  publish(at: number, n: number, m: number, table: Uint8Array | Uint16Array | Uint32Array, off = 0): void {
+   * by the worker or by drain(). `keys`: the inputs are addresses and ports, to be hashed. */
+  publish(at: number, n: number, m: number, table: Uint8Array | Uint16Array | Uint32Array, off = 0, keys = false): void {
     const buf = table.buffer as SharedArrayBuffer;
     let slab = this.slabIndex.get(buf);
     if (slab === undefined) { // the worker must hold the slab before a job names it
@@ -138,6 +139,7 @@ export class MaglevJobs {
     const i = this.nPublished, d = i * D_WORDS;
     this.desc[d + D_N] = n; this.desc[d + D_M] = m; this.desc[d + D_IN] = at;
     this.desc[d + D_SLAB] = slab; this.desc[d + D_OFF] = table.byteOffset + off * table.BYTES_PER_ELEMENT; this.desc[d + D_WIDTH] = table.BYTES_PER_ELEMENT;
+    this.desc[d + D_KEYS] = keys ? 1 : 0;
     this.nPublished = i + 1;
     this.inUsed = at + n;
     Atomics.store(this.ctl, C_PUBLISHED, i + 1); // the descriptor is visible before the count
@@ -188,7 +190,7 @@ export class MaglevJobs {
     const d = i * D_WORDS;
     const m = this.desc[d + D_M];
     fillIndexTable(this.posIn, this.skipIn, this.desc[d + D_IN], this.desc[d + D_N], m,
-      typedArray(m, this.desc[d + D_WIDTH] as 1 | 2 | 4, this.slabs[this.desc[d + D_SLAB]], this.desc[d + D_OFF]));
+      typedArray(m, this.desc[d + D_WIDTH] as 1 | 2 | 4, this.slabs[this.desc[d + D_SLAB]], this.desc[d + D_OFF]), 0, this.desc[d + D_KEYS] === 1);
     this.filledHere++;
   }
 }

@@ -5,7 +5,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
 import { typedArray } from '../core/slab.js';
-import { B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
+import { B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_KEYS, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
 
 const port = parentPort!;
 const bell = new Int32Array((workerData as { bell: SharedArrayBuffer }).bell);
@@ -36,7 +36,7 @@ function workOne(): boolean {
   const slab = slabs[desc[d + D_SLAB]];
   if (slab === undefined) return true; // cannot happen; the compiler's watchdog fills it
   const m = desc[d + D_M];
-  fillIndexTable(posIn, skipIn, desc[d + D_IN], desc[d + D_N], m, typedArray(m, desc[d + D_WIDTH] as 1 | 2 | 4, slab, desc[d + D_OFF]));
+  fillIndexTable(posIn, skipIn, desc[d + D_IN], desc[d + D_N], m, typedArray(m, desc[d + D_WIDTH] as 1 | 2 | 4, slab, desc[d + D_OFF]), 0, desc[d + D_KEYS] === 1);
   Atomics.store(done, c, 1);
   Atomics.add(ctl, C_DONE, 1);
   Atomics.notify(ctl, C_DONE);

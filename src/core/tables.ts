@@ -16,6 +16,7 @@ import { emptyIr, PROTO_NUMBER } from './ir.js';
 import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from './addr.js';
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 import { BackendTable, forEachUpsertBackend, setLazyBackendUpserts } from './backend-table.js';
+import { FrontendTable } from './frontend-table.js';
 import { addrWords, hashWords } from './hash.js';
 import type { Core } from './host.js';
 import { IdSet } from './idmap.js';
@@ -154,7 +155,7 @@ export class TableWriter {
     this.validate(diff);
     const need = this.capacityFor(diff, next);
     if (need) {
-      this.regrow(need, next);
+      this.regrow(need, next, diff);
       return;
     }
     // placements: reuse a frontend's ranges when sizes are unchanged, else allocate fresh ones and
@@ -176,7 +177,7 @@ export class TableWriter {
       }
       if (p.maglevOff < 0 || p.cidrOff < 0) {
         // fragmented beyond capacity: rewrite everything compactly into larger sets
-        this.regrow(this.grownCaps(next, true), next);
+        this.regrow(this.grownCaps(next, true), next, diff);
         return;
       }
       newPlacement.set(f.id, p);
@@ -377,10 +378,10 @@ export class TableWriter {
   private account(diff: IrDiff | null, next: Ir, placementBefore: Map<number, FrontPlacement>, backIds?: number[]): void {
     if (!diff) {
       this.maxFront = 0; this.maxBack = 0; this.totalMaglev = 0; this.totalCidrs = 0;
-      for (const f of next.frontends.values()) {
-        if (f.id > this.maxFront) this.maxFront = f.id;
-        this.totalMaglev += f.maglev.length; this.totalCidrs += f.sourceRanges.length;
-      }
+      forEachFrontendSize(next, (id, maglevLen, cidrLen) => {
+        if (id > this.maxFront) this.maxFront = id;
+        this.totalMaglev += maglevLen; this.totalCidrs += cidrLen;
+      });
       for (const id of backIds ?? backendIdList(next)) if (id > this.maxBack) this.maxBack = id;
       return;
     }
@@ -399,7 +400,7 @@ export class TableWriter {
 
   private grownCaps(next: Ir, force: boolean): TableCapacities {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
-    for (const f of next.frontends.values()) { maxFront = Math.max(maxFront, f.id); maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; }
+    forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
     for (const id of backendIdList(next)) if (id > maxBack) maxBack = id;
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
@@ -412,8 +413,10 @@ export class TableWriter {
     };
   }
 
-  /** Rewrites everything into freshly allocated, larger sets, then flips to them. */
-  private regrow(caps: TableCapacities, next: Ir): void {
+  /** Rewrites everything into freshly allocated, larger sets, then flips to them. `diff` is the
+   * change that needed it: when it upserts every frontend of `next` (a full compile's diff) its
+   * objects are written rather than built again from `next`. */
+  private regrow(caps: TableCapacities, next: Ir, diff?: IrDiff): void {
     const core = this.core;
     const oldCaps = this.caps;
     this.caps = caps;
@@ -435,18 +438,16 @@ export class TableWriter {
     this.maglev = new RangeAllocator(caps.maglevWords);
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
-    const ids = [...next.frontends.keys()].sort((a, b) => a - b);
-    for (const id of ids) {
-      const f = next.frontends.get(id)!;
-      placement.set(id, {
+    const whole = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size;
+    const fronts = whole ? diff.frontendsUpsert.slice().sort((a, b) => a.id - b.id) : [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
+    const ids = fronts.map((f) => f.id);
+    for (const f of fronts) {
+      placement.set(f.id, {
         maglevOff: this.maglev.alloc(f.maglev.length), maglevLen: f.maglev.length,
         cidrOff: this.cidrs.alloc(f.sourceRanges.length), cidrLen: f.sourceRanges.length,
       });
     }
-    const full: IrDiff = {
-      frontendsUpsert: ids.map((id) => next.frontends.get(id)!), frontendsRemove: [],
-      backendsUpsert: [], backendsRemove: [], routes: next.routes,
-    };
+    const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: [], backendsRemove: [], routes: next.routes };
     // every backend: read from the columns when the Ir keeps them so (no object per backend)
     const backIds = backendIdList(next);
     if (next.backends instanceof BackendTable) setLazyBackendUpserts(full, next.backends, backIds);
@@ -496,7 +497,7 @@ export class TableWriter {
     for (const id of removedFronts) this.zeroCounters(core.map.svcCounters, id);
     for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
     this.placement = placement;
-    this.keys = new Map(ids.map((id) => [id, keyOf(next.frontends.get(id)!)]));
+    this.keys = new Map(fronts.map((f) => [f.id, keyOf(f)]));
     this.backendIds = new IdSet();
     for (let i = 0; i < backIds.length; i++) this.backendIds.add(backIds[i]);
     this.account(null, next, placement, backIds);
@@ -509,6 +510,16 @@ export class TableWriter {
  * IdMap, insertion order for a plain Map. */
 function backendIdList(ir: Ir): number[] {
   return ir.backends instanceof BackendTable ? ir.backends.idArray() : [...ir.backends.keys()];
+}
+
+/** fn(id, Maglev slots, source ranges) for every frontend of `ir`: from the columns when the Ir
+ * keeps them so (no object per frontend), else from the objects. */
+function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen: number) => void): void {
+  const fronts = ir.frontends;
+  if (fronts instanceof FrontendTable) {
+    const ids = fronts.idArray();
+    for (let i = 0; i < ids.length; i++) fn(ids[i], fronts.maglevLengthOf(ids[i]), fronts.sourceRangeCountOf(ids[i]));
+  } else for (const f of fronts.values()) fn(f.id, f.maglev.length, f.sourceRanges.length);
 }
 
 interface FrontKey { id: number; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
