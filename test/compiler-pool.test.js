@@ -130,6 +130,32 @@ for (const workerGone of [false, true]) {
   });
 }
 
+test.serial('the next compile reuses the job buffers once the worker let go of them, and its tables are right', async (t) => {
+  const first = v4Sets(21, 80), second = v4Sets(22, 80);
+  const build = (sets) => {
+    const jobs = MaglevJobs.create(128, 4096);
+    const slab = new Slab(1 << 20, true);
+    const runs = sets.map((s) => {
+      const n = s.addrs.length, off = slab.carve(s.m, maglevSlotWidth(n)), view = slab.view;
+      maglevIndexTableAt(s.addrs, s.ports, s.m, n, view, off, jobs, s.v4);
+      return { view, off, m: s.m };
+    });
+    jobs.drain();
+    return { jobs, got: () => runs.map((r) => Array.from(r.view.subarray(r.off, r.off + r.m))) };
+  };
+  const want1 = first.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const want2 = second.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const a = build(first);
+  let b;
+  for (let i = 0; i < 100 && !(b?.jobs.reusedBuffers); i++) { // the worker acknowledges between compiles
+    await new Promise((r) => setTimeout(r, 10));
+    b = build(second);
+  }
+  t.true(b.jobs.reusedBuffers, 'a later compile took the spare buffers');
+  t.deepEqual(b.got(), want2);
+  t.deepEqual(a.got(), want1, 'the first compile\'s tables are untouched');
+});
+
 test.serial('a table outside a shared slab, or beyond the queue, is filled inline', (t) => {
   const sets = randomSets(9, 20);
   const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));

@@ -24,8 +24,9 @@ import { typedArray } from '../core/slab.js';
 
 // control words of one compile's jobs (Int32 indexes)
 export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
-// the doorbell, one for the worker's lifetime: a sequence number it waits on, and whether it sleeps
-export const B_SEQ = 0, B_SLEEPING = 1, B_WORDS = 2;
+// the doorbell, one for the worker's lifetime: a sequence number it waits on, whether it sleeps,
+// and the generation of the last compile whose buffers it let go of
+export const B_SEQ = 0, B_SLEEPING = 1, B_RELEASED = 2, B_WORDS = 3;
 // job descriptor words
 export const D_N = 0, D_M = 1, D_IN = 2, D_SLAB = 3, D_OFF = 4, D_WIDTH = 5, D_KEYS = 6, D_WORDS = 7;
 /** A claimed job not done after this long is filled by the compiler's thread too. */
@@ -33,9 +34,28 @@ const WATCHDOG_MS = 200;
 
 /** What the worker is sent for each compile (and each new slab). */
 export type PoolMessage =
-  | { type: 'jobs'; ctl: SharedArrayBuffer; desc: SharedArrayBuffer; posIn: SharedArrayBuffer; skipIn: SharedArrayBuffer; done: SharedArrayBuffer }
+  | { type: 'jobs'; gen: number; ctl: SharedArrayBuffer; desc: SharedArrayBuffer; posIn: SharedArrayBuffer; skipIn: SharedArrayBuffer; done: SharedArrayBuffer }
   | { type: 'slab'; slab: SharedArrayBuffer }
-  | { type: 'idle' }; // the compile is over: drop its buffers
+  | { type: 'idle'; gen: number }; // the compile is over: drop its buffers (and store gen in B_RELEASED)
+
+/** One compile's job buffers. The next compile reuses the last one's once the worker has let go
+ * of them (B_RELEASED): fresh buffers were ~250 first-touch page faults and a few ms each time. */
+interface JobBuffers { ctl: SharedArrayBuffer; desc: SharedArrayBuffer; posIn: SharedArrayBuffer; skipIn: SharedArrayBuffer; done: SharedArrayBuffer }
+let generation = 0;
+let spare: { bufs: JobBuffers; gen: number; usedJobs: number } | null = null;
+
+function jobBuffers(maxJobs: number, maxBackends: number): JobBuffers & { reused: boolean } {
+  const words = (b: SharedArrayBuffer) => b.byteLength >> 2;
+  const s = spare;
+  spare = null;
+  if (s && Atomics.load(bell, B_RELEASED) === s.gen && words(s.bufs.desc) >= maxJobs * D_WORDS && words(s.bufs.posIn) >= maxBackends) {
+    new Int32Array(s.bufs.ctl).fill(0);
+    new Int32Array(s.bufs.done).fill(0, 0, s.usedJobs);
+    return { ...s.bufs, reused: true };
+  }
+  const sab = (n: number) => new SharedArrayBuffer(Math.max(1, n) * 4);
+  return { ctl: sab(C_WORDS), desc: sab(maxJobs * D_WORDS), posIn: sab(maxBackends), skipIn: sab(maxBackends), done: sab(maxJobs), reused: false };
+}
 
 let worker: Worker | null = null;
 let workerFailed = false;
@@ -79,6 +99,8 @@ export async function stopMaglevWorker(): Promise<void> {
 
 /** One full compile's Maglev jobs. */
 export class MaglevJobs {
+  private readonly gen = ++generation;
+  private readonly bufs: JobBuffers;
   private readonly ctl: Int32Array;
   private readonly desc: Int32Array;
   private readonly posIn: Int32Array;
@@ -91,6 +113,8 @@ export class MaglevJobs {
   private inUsed = 0;
   /** Jobs the compiler's thread filled itself at the end (claimed after the worker, or rescued). */
   filledHere = 0;
+  /** Whether this compile reuses the previous one's job buffers. */
+  readonly reusedBuffers: boolean;
 
   /** Jobs published so far (only this thread publishes). */
   get published(): number { return this.nPublished; }
@@ -103,11 +127,11 @@ export class MaglevJobs {
 
   private constructor(w: Worker, maxJobs: number, maxBackends: number) {
     this.worker = w;
-    const sab = (words: number) => new SharedArrayBuffer(Math.max(1, words) * 4);
-    const ctl = sab(C_WORDS), desc = sab(maxJobs * D_WORDS), posIn = sab(maxBackends), skipIn = sab(maxBackends), done = sab(maxJobs);
-    this.ctl = new Int32Array(ctl); this.desc = new Int32Array(desc);
-    this.posIn = new Int32Array(posIn); this.skipIn = new Int32Array(skipIn); this.done = new Int32Array(done);
-    const msg: PoolMessage = { type: 'jobs', ctl, desc, posIn, skipIn, done };
+    const { reused, ...bufs } = jobBuffers(maxJobs, maxBackends);
+    this.bufs = bufs; this.reusedBuffers = reused;
+    this.ctl = new Int32Array(bufs.ctl); this.desc = new Int32Array(bufs.desc);
+    this.posIn = new Int32Array(bufs.posIn); this.skipIn = new Int32Array(bufs.skipIn); this.done = new Int32Array(bufs.done);
+    const msg: PoolMessage = { type: 'jobs', gen: this.gen, ...bufs };
     w.postMessage(msg);
     ring();
   }
@@ -181,9 +205,12 @@ export class MaglevJobs {
    * and the worker lets go of its buffers. */
   abandon(): void {
     if (Atomics.exchange(this.ctl, C_CLAIMED, 0x7fffffff) === 0x7fffffff) return; // once
-    const msg: PoolMessage = { type: 'idle' };
+    const msg: PoolMessage = { type: 'idle', gen: this.gen };
     this.worker.postMessage(msg);
     ring();
+    // reusable by the next compile once the worker stored this gen in B_RELEASED: it does so
+    // after its last write to them (it finishes a job before it reads messages)
+    spare = { bufs: this.bufs, gen: this.gen, usedJobs: this.nPublished };
   }
 
   private fillJob(i: number): void {

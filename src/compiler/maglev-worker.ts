@@ -5,7 +5,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
 import { typedArray } from '../core/slab.js';
-import { B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_KEYS, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
+import { B_RELEASED, B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_KEYS, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
 
 const port = parentPort!;
 const bell = new Int32Array((workerData as { bell: SharedArrayBuffer }).bell);
@@ -22,7 +22,10 @@ function takeMessages(): void {
       posIn = new Int32Array(msg.posIn); skipIn = new Int32Array(msg.skipIn); done = new Int32Array(msg.done);
       slabs = [];
     } else if (msg.type === 'slab') slabs.push(msg.slab);
-    else { ctl = null; slabs = []; desc = posIn = skipIn = done = new Int32Array(0); }
+    else { // idle: let go of the compile's buffers, then say so (the compiler reuses them after)
+      ctl = null; slabs = []; desc = posIn = skipIn = done = new Int32Array(0);
+      Atomics.store(bell, B_RELEASED, msg.gen);
+    }
   }
 }
 
