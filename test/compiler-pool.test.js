@@ -110,41 +110,36 @@ function v4Sets(seed, count) {
   });
 }
 
+/** Publishes v4Sets' tables on `jobs` with their keys as numbers, into runs of a shared slab
+ * (what the compiler does); after drain(), got() reads the tables. */
+function publishV4(jobs, sets) {
+  const slab = new Slab(1 << 20, true);
+  const runs = sets.map((s) => {
+    const n = s.addrs.length, off = slab.carve(s.m, maglevSlotWidth(n)), view = slab.view;
+    maglevIndexTableAt(s.addrs, s.ports, s.m, n, view, off, jobs, s.v4);
+    return { view, off, m: s.m };
+  });
+  return { jobs, got: () => runs.map((r) => Array.from(r.view.subarray(r.off, r.off + r.m))) };
+}
+const inlineTables = (sets) => sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+
 for (const workerGone of [false, true]) {
   test.serial(`IPv4 keys handed over as numbers hash like their strings (${workerGone ? 'drain fills them' : 'the worker fills them'})`, async (t) => {
     const sets = v4Sets(workerGone ? 12 : 11, 120);
-    const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
     const jobs = MaglevJobs.create(256, 8192);
     t.truthy(jobs);
     if (workerGone) await stopMaglevWorker();
-    const slab = new Slab(1 << 20, true);
-    const runs = sets.map((s) => {
-      const n = s.addrs.length, off = slab.carve(s.m, maglevSlotWidth(n)), view = slab.view;
-      maglevIndexTableAt(s.addrs, s.ports, s.m, n, view, off, jobs, s.v4);
-      return { view, off, m: s.m };
-    });
+    const { got } = publishV4(jobs, sets);
     jobs.drain();
     t.is(jobs.published, sets.length, 'every table went through a job');
     if (workerGone) t.is(jobs.filledHere, sets.length);
-    t.deepEqual(runs.map((r) => Array.from(r.view.subarray(r.off, r.off + r.m))), want);
+    t.deepEqual(got(), inlineTables(sets));
   });
 }
 
 test.serial('the next compile reuses the job buffers once the worker let go of them, and its tables are right', async (t) => {
   const first = v4Sets(21, 80), second = v4Sets(22, 80);
-  const build = (sets) => {
-    const jobs = MaglevJobs.create(128, 4096);
-    const slab = new Slab(1 << 20, true);
-    const runs = sets.map((s) => {
-      const n = s.addrs.length, off = slab.carve(s.m, maglevSlotWidth(n)), view = slab.view;
-      maglevIndexTableAt(s.addrs, s.ports, s.m, n, view, off, jobs, s.v4);
-      return { view, off, m: s.m };
-    });
-    jobs.drain();
-    return { jobs, got: () => runs.map((r) => Array.from(r.view.subarray(r.off, r.off + r.m))) };
-  };
-  const want1 = first.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
-  const want2 = second.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));
+  const build = (sets) => { const r = publishV4(MaglevJobs.create(128, 4096), sets); r.jobs.drain(); return r; };
   const a = build(first);
   let b;
   for (let i = 0; i < 100 && !(b?.jobs.reusedBuffers); i++) { // the worker acknowledges between compiles
@@ -152,8 +147,8 @@ test.serial('the next compile reuses the job buffers once the worker let go of t
     b = build(second);
   }
   t.true(b.jobs.reusedBuffers, 'a later compile took the spare buffers');
-  t.deepEqual(b.got(), want2);
-  t.deepEqual(a.got(), want1, 'the first compile\'s tables are untouched');
+  t.deepEqual(b.got(), inlineTables(second));
+  t.deepEqual(a.got(), inlineTables(first), 'the first compile\'s tables are untouched');
 });
 
 test.serial('a table outside a shared slab, or beyond the queue, is filled inline', (t) => {
