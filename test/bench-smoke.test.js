@@ -47,6 +47,8 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
   t.is(j.compile_runs_ms.length, j.repeat);
   t.is(j.compile_runs_page_faults.length, j.repeat);
   t.true(j.compile_runs_ms.every((x) => x > 0));
+  positive(t, j, 'compile_first_ms'); // the full-size warm-up's compile, reported on its own
+  t.true(Number.isInteger(j.compile_first_page_faults));
   t.true(Number.isInteger(j.compile_page_faults) && j.compile_page_faults >= 0);
   t.true(j.page_fault_us > 0, `page_fault_us ${j.page_fault_us}`);
   if (!isRoot) {

@@ -190,6 +190,7 @@ export function controlMarkdown(r: ControlBenchResult): string {
   s += mdTable(['dataplane', 'path', 'full sync ms', 'one endpoint ms', 'rules'], rows);
   s += '\n' + mdTable(['wdp stage (in-process)', 'ms'], [
     ['validate', r.validate_ms], [`compile (median; runs: ${r.compile_runs_ms.join(', ')}; Maglev tables on the worker: ${r.compile_maglev_worker})`, r.compile_ms],
+    [`compile, the first in this process (untimed warm-up: cold JIT and heap; ${r.compile_first_page_faults ?? '-'} page faults)`, r.compile_first_ms],
     [`compile: page faults (${r.compile_page_faults} x ${r.page_fault_us} µs measured on this machine)`, Math.round(r.compile_page_faults * r.page_fault_us) / 1000],
     [`table write (${r.table_write_page_faults} page faults; core memory on ${r.core_memory_pages})`, r.table_write_ms],
     [`one endpoint: compile + write + first batch (benchmark.js, ±${r.update_one_endpoint_inprocess_rme_pct}%)`, r.update_one_endpoint_inprocess_ms],

@@ -139,7 +139,7 @@ const NOTHING_COMPILED = new CompiledService();
 class Candidates {
   n = 0;
   readonly id: number[] = []; readonly addr: string[] = []; readonly port: number[] = []; readonly family: Family[] = [];
-  // the IPv4 address as a u32 (0 for IPv6): the duplicate check compares these before the strings,
+  // the IPv4 address as an int32 (0 for IPv6): the duplicate check compares these before the strings,
   // which are distinct objects even when equal (a content compare each: ~450k at 10k x 10)
   readonly key: number[] = [];
   readonly state: number[] = []; readonly node: Array<string | undefined> = []; readonly zone: Array<string | undefined> = [];
@@ -293,7 +293,7 @@ export class Compiler {
   private terminatingIdx = new Int32Array(64);
   private readonly keyAddrs: string[] = [];       // the active set's Maglev keys as (addr, port)
   private readonly keyPorts: number[] = [];
-  private readonly keyV4: number[] = [];         // ... and the addresses as u32 in an IPv4 set
+  private readonly keyV4: number[] = [];         // ... and the addresses as int32 in an IPv4 set
   private readonly svcOut = new CompiledService(); // compileService's result (scratch)
   private readonly emitState = new EmitState();
 
@@ -733,7 +733,7 @@ export class Compiler {
     return r;
   }
 
-  /** resolve() of IPv4 address `addr` whose u32 value is `a` (already parsed by the caller). */
+  /** resolve() of IPv4 address `addr` whose value is `a` (int32 or u32: only its bits are used) (already parsed by the caller). */
   private resolve4(a: number, addr: string): Resolved | null {
     if (this.neighbourMap.size) { const n = this.neighbourMap.get(addr); if (n) return n; }
     const routes = this.routes4;
@@ -795,7 +795,7 @@ export class Compiler {
             for (let i = n - 1; i >= 0; i--) seen.set(cAddr[i], i);
           }
           if (seen !== null) { const at = seen.get(addr); from = at === undefined ? n : at; }
-          const v6 = addr.includes(':'), key = v6 ? 0 : ipv4Int(addr);
+          const v6 = addr.includes(':'), key = v6 ? 0 : ipv4Int(addr) | 0; // int32: a small integer to V8 whatever the address
           for (let i = from; i < n; i++) if (cKey[i] === key && cPort[i] === port && cAddr[i] === addr) { dup = i; break; }
           if (dup >= 0) { if (state < cands.state[dup]) cands.state[dup] = state; continue; }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.be.allocate(undo);

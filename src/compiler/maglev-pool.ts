@@ -21,6 +21,7 @@
 import { Worker } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
 import { typedArray } from '../core/slab.js';
+import { objectList } from '../core/columns.js';
 
 // control words of one compile's jobs (Int32 indexes)
 export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
@@ -107,7 +108,7 @@ export class MaglevJobs {
   private readonly skipIn: Int32Array;
   private readonly done: Int32Array;
   private nPublished = 0;
-  private readonly slabs: SharedArrayBuffer[] = []; // by the index jobs name them with
+  private readonly slabs = objectList<SharedArrayBuffer>(); // by the index jobs name them with
   private readonly slabIndex = new Map<SharedArrayBuffer, number>();
   private readonly worker: Worker;
   private inUsed = 0;

@@ -22,7 +22,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
-import { presentIds } from './columns.js';
+import { objectList, presentIds } from './columns.js';
 import { defineLazy, setLazyIdRange } from './lazy.js';
 
 /** The service port a backend belongs to: the compiler makes one per service port it compiles
@@ -57,7 +57,7 @@ class Chunk {
 }
 
 export class BackendTable implements Map<number, IrBackend> {
-  private chunks: Chunk[] = [];
+  private chunks: Chunk[] = objectList<Chunk>();
   private count = 0;
   private readonly hops: Hop[] = [{ outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC }];
   private readonly hopIndex = new Map<string, number>();
@@ -143,7 +143,7 @@ export class BackendTable implements Map<number, IrBackend> {
   }
 
   clear(): void {
-    this.chunks = [];
+    this.chunks = objectList<Chunk>();
     this.count = 0;
     this.version++;
   }

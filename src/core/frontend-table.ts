@@ -22,7 +22,7 @@
 // per call (listings, small diffs, the table writer), set() stores one.
 import type { Family, FrontendKind, IrDiff, IrFrontend, MaglevSlots, Proto } from './ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
-import { presentIds } from './columns.js';
+import { objectList, presentIds } from './columns.js';
 import { defineLazy } from './lazy.js';
 
 /** The service port a frontend (and its backends) belong to. */
@@ -66,7 +66,7 @@ class Chunk {
 }
 
 export class FrontendTable implements Map<number, IrFrontend> {
-  private chunks: Chunk[] = [];
+  private chunks: Chunk[] = objectList<Chunk>();
   private count = 0;
   /** Bumped by every change: a lazy diff refuses to read a table that moved on. */
   version = 0;
@@ -114,7 +114,7 @@ export class FrontendTable implements Map<number, IrFrontend> {
     return true;
   }
 
-  clear(): void { this.chunks = []; this.count = 0; this.version++; }
+  clear(): void { this.chunks = objectList<Chunk>(); this.count = 0; this.version++; }
 
   // ---- reads ---------------------------------------------------------------------------------
   has(id: number): boolean {
