@@ -151,6 +151,19 @@ test.serial('the next compile reuses the job buffers once the worker let go of t
   t.deepEqual(a.got(), inlineTables(first), 'the first compile\'s tables are untouched');
 });
 
+test.serial('the worker pre-touching a slab never changes what the compiler wrote there', async (t) => {
+  const jobs = MaglevJobs.create(4, 64);
+  t.truthy(jobs);
+  const buf = new SharedArrayBuffer(8 << 20), v = new Uint8Array(buf);
+  jobs.prefault(buf); // the worker touches every page while this thread writes them
+  for (let i = 0; i < v.length; i++) v[i] = (i % 251) + 1;
+  await new Promise((r) => setTimeout(r, 300)); // the worker has long finished
+  jobs.abandon();
+  let bad = 0;
+  for (let i = 0; i < v.length; i++) if (v[i] !== (i % 251) + 1) bad++;
+  t.is(bad, 0);
+});
+
 test.serial('a table outside a shared slab, or beyond the queue, is filled inline', (t) => {
   const sets = randomSets(9, 20);
   const want = sets.map((s) => Array.from(maglevIndexTable(s.addrs, s.ports, s.m)));

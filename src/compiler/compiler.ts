@@ -442,6 +442,8 @@ export class Compiler {
       this.maglevJobs = pool === 'always' || (pool === 'auto' && bound >= POOL_MIN_BACKENDS) ? MaglevJobs.create((bound >> 1) + 64, 2 * bound + 64) : null;
       this.slab = new Slab(want <= 4 << 20 ? 1 << 20 : Math.min(want, 64 << 20) & ~((2 << 20) - 1), this.maglevJobs !== null);
       this.bt.grow(bound + 1, this.slab.alloc);
+      const buf = this.slab.buffer;
+      if (this.maglevJobs && buf instanceof SharedArrayBuffer) this.maglevJobs.prefault(buf);
     } else this.slab = undefined;
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();

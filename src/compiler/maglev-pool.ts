@@ -37,6 +37,7 @@ const WATCHDOG_MS = 200;
 export type PoolMessage =
   | { type: 'jobs'; gen: number; ctl: SharedArrayBuffer; desc: SharedArrayBuffer; posIn: SharedArrayBuffer; skipIn: SharedArrayBuffer; done: SharedArrayBuffer }
   | { type: 'slab'; slab: SharedArrayBuffer }
+  | { type: 'touch'; buf: SharedArrayBuffer } // first-touch its pages (see MaglevJobs.prefault)
   | { type: 'idle'; gen: number }; // the compile is over: drop its buffers (and store gen in B_RELEASED)
 
 /** One compile's job buffers. The next compile reuses the last one's once the worker has let go
@@ -193,6 +194,16 @@ export class MaglevJobs {
       }
     }
     this.abandon();
+  }
+
+  /** Has the worker touch every page of `buf` (a compile's slab) while the compiler's thread
+   * is still busy with the model, so the first touches — page faults, ~15 µs a 4 KiB page on
+   * the CI VM, a few ms a 2 MiB huge page — are mostly not the compiler's. The worker touches
+   * with an atomic add of 0: the compiler may already have written there. */
+  prefault(buf: SharedArrayBuffer): void {
+    const msg: PoolMessage = { type: 'touch', buf };
+    this.worker.postMessage(msg);
+    ring();
   }
 
   /** Test hook: claims the next job as a worker would, then never finishes it (a worker that

@@ -37,6 +37,8 @@ export class Slab {
   /** What the last carve()'s offset indexes. */
   view: Uint8Array | Uint16Array | Uint32Array = new Uint8Array(0);
   constructor(readonly slabBytes = 1 << 20, readonly shared = false) {}
+  /** The buffer runs are carved from now (null before the first carve). */
+  get buffer(): ArrayBufferLike | null { return this.buf; }
 
   carve(slots: number, width: 1 | 2 | 4): number {
     const bytes = slots * width;
