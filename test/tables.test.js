@@ -167,3 +167,15 @@ test('a regrow copies the second set from the first: an Ir with plain Maps in de
   core.applyIr(ir); // past every capacity: a regrow
   checkCore(t, core, ir);
 });
+
+test('a regrow writes every frontend of the Ir even when the diff that caused it lists one twice', (t) => {
+  const spec = { frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 0x3, ranges: [] }, { id: 3, addr: '10.96.0.3', port: 80, proto: 'TCP', mask: 0x3, ranges: [] }],
+    backends: [1, 2].map((id) => ({ id, addr: `10.0.2.${id}`, port: 8080 })) };
+  const ir = makeIr(spec);
+  const f1 = ir.frontends.get(1);
+  // as many upserts as the Ir has frontends, but not all of them: the regrow must not trust it
+  const diff = { frontendsUpsert: [f1, f1], frontendsRemove: [], backendsUpsert: [...ir.backends.values()], backendsRemove: [] };
+  const core = Core.create({ flows: 64, capacities: { frontends: 1, backends: 1, maglevWords: 16, cidrs: 1, routes: 1 } });
+  core.applyDiff(diff, ir); // past every capacity: a regrow
+  checkCore(t, core, ir);
+});

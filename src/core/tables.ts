@@ -438,8 +438,10 @@ export class TableWriter {
     this.maglev = new RangeAllocator(caps.maglevWords);
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
-    const whole = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size;
-    const fronts = whole ? diff.frontendsUpsert.slice().sort((a, b) => a.id - b.id) : [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
+    // (the diff's frontends are all of next's when there are as many, with distinct ids)
+    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? diff.frontendsUpsert.slice().sort((a, b) => a.id - b.id) : null;
+    if (fronts && fronts.some((f, i) => i > 0 && f.id === fronts![i - 1].id)) fronts = null;
+    fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
     const ids = fronts.map((f) => f.id);
     for (const f of fronts) {
       placement.set(f.id, {
