@@ -16,12 +16,11 @@
 // typed-array views of Maglev tables, ~4 MB that all survived. On the CI VM every fresh 4 KiB page
 // a compile keeps is a ~15 µs page fault, and the scavenger copied every one of those objects.
 // Here a full compile's active sets are runs in one slab (ids as u32, tables as 1/2/4-byte
-// slots), and a frontend is a row of ~60 bytes in a few chunked columns.
+// slots), and a frontend is a row of ~70 bytes in a few chunked columns.
 //
 // To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
 // per call (listings, small diffs, the table writer), set() stores one.
 import type { Family, FrontendKind, IrDiff, IrFrontend, MaglevSlots, Proto } from './ir.js';
-import { typedArray, type SlabAllocator } from './slab.js';
 import { objectList, presentIds } from './columns.js';
 import { defineLazy } from './lazy.js';
 
@@ -56,11 +55,10 @@ class Chunk {
   readonly flags: Uint32Array; readonly affMs: Uint32Array;
   readonly port: Uint16Array;
   readonly kind: Uint8Array; readonly proto: Uint8Array; readonly family: Uint8Array; readonly indexed: Uint8Array;
-  constructor(alloc?: SlabAllocator) {
-    const a: SlabAllocator = alloc ?? typedArray;
-    const u32 = () => a(CHUNK, 4) as Uint32Array, u8 = () => a(CHUNK, 1) as Uint8Array;
+  constructor() {
+    const u32 = () => new Uint32Array(CHUNK), u8 = () => new Uint8Array(CHUNK);
     this.idsOff = u32(); this.idsLen = u32(); this.magOff = u32(); this.magLen = u32(); this.flags = u32(); this.affMs = u32();
-    this.port = a(CHUNK, 2) as Uint16Array;
+    this.port = new Uint16Array(CHUNK);
     this.kind = u8(); this.proto = u8(); this.family = u8(); this.indexed = u8();
   }
 }
@@ -74,14 +72,11 @@ export class FrontendTable implements Map<number, IrFrontend> {
   get size(): number { return this.count; }
   get [Symbol.toStringTag](): string { return 'FrontendTable'; }
 
-  private reserve(id: number, alloc?: SlabAllocator): Chunk {
+  private reserve(id: number): Chunk {
     if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`frontend id ${id} out of range 1..16777215`);
-    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk(alloc));
+    while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk());
     return this.chunks[id >>> CHUNK_BITS];
   }
-
-  /** Room for ids below `slots` now, typed columns carved from `alloc` when given (a full compile). */
-  grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
 
   /** Stores one frontend from its parts, no object (the compiler's bulk path). `set`'s arrays are
    * referenced, not copied: they must not change while the frontend is stored. */
