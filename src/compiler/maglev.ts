@@ -202,8 +202,9 @@ export function maglevSlotWidth(n: number): 1 | 2 | 4 { return n <= 256 ? 1 : n 
 
 /** maglevIndexTable into out[off .. off + m) (a run of a slab: no view object per table); `out`
  * has maglevSlotWidth(n) bytes a slot and the run is zero (one backend: every slot is index 0).
- * `v4`: the addresses as numbers (int32) when they are all IPv4 — then a job hands the worker them
- * and it hashes them too (~15 ms of a 10k-service compile off the compiler's thread). */
+ * `v4`: the addresses as numbers (int32) when they are all IPv4 — then the job carries the
+ * numbers and the worker hashes them too (~15 ms of a 10k-service compile off the compiler's
+ * thread). */
 export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, n: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, jobs?: MaglevJobs | null, v4?: number[] | null): void {
   if (n <= 1) return;
   const at = jobs ? jobs.reserve(n, out) : -1;
