@@ -365,18 +365,20 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
   const ports = sp.ports;
   if (!Array.isArray(ports) || !ports.length) return null;
-  const names = new Set<string>(), portProto = new Set<string>();
-  for (const p of ports) {
+  if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
+  for (let i = 0; i < ports.length; i++) {
+    const p = ports[i];
     if (!isObject(p)) return null;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
     if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
     if (name) {
-      if (!((name as string).length <= 63 && DNS_LABEL.test(name as string)) || names.has(name as string)) return null;
-      names.add(name as string);
+      if (!((name as string).length <= 63 && DNS_LABEL.test(name as string))) return null;
     } else if (ports.length > 1) return null;
-    const pp = `${p.port as number}/${(proto as string | null | undefined) ?? 'TCP'}`;
-    if (portProto.has(pp)) return null;
-    portProto.add(pp);
+    const pr = (proto as string | null | undefined) ?? 'TCP';
+    for (let j = 0; j < i; j++) { // (earlier ports passed the checks above: objects)
+      const q = ports[j] as Record<string, unknown>;
+      if ((name && q.name === name) || (q.port === p.port && ((q.protocol as string | null | undefined) ?? 'TCP') === pr)) return null;
+    }
     if (typeof tp === 'number') { if (!isPort(tp)) return null; }
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
     else if (!absent(tp)) return null;
@@ -406,15 +408,15 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   }
   const ports = raw.ports;
   if (!absent(ports)) {
-    if (!Array.isArray(ports) || ports.length > 100) return null;
-    const names = new Set<string>();
-    for (const p of ports) {
+    if (!Array.isArray(ports) || ports.length > 16) return null; // (more: zod) duplicates by a scan, no Set per object
+    for (let i = 0; i < ports.length; i++) {
+      const p = ports[i];
       if (!isObject(p)) return null;
       const n = p.name;
       if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
       const nn = (n as string | null | undefined) ?? '';
-      if ((nn && !(nn.length <= 63 && DNS_LABEL.test(nn))) || names.has(nn)) return null;
-      names.add(nn);
+      if (nn && !(nn.length <= 63 && DNS_LABEL.test(nn))) return null;
+      for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
   return raw;
