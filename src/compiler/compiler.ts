@@ -11,7 +11,8 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
-import { FrontendTable, setLazyFrontendUpserts, type ActiveSetRef, type FrontendOwner } from '../core/frontend-table.js';
+import { FrontendTable, setLazyFrontendUpserts, type ActiveSetRef } from '../core/frontend-table.js';
+import type { PortOwner } from '../core/columns.js';
 import { setLazyIdRange } from '../core/lazy.js';
 import { Slab, typedArray } from '../core/slab.js';
 import { BackendTable, setLazyBackendUpserts } from '../core/backend-table.js';
@@ -165,7 +166,7 @@ class EmitState {
   portStart = 0;                 // the current port's frontends start at svcOut.fronts[portStart]
   undo: Undo = null;
   direct = false;                // a full compile: frontends go into the table as columns
-  owner: FrontendOwner | null = null; // the port's owner object (full compile), shared with its backends
+  owner: PortOwner | null = null; // the port's owner object (full compile), shared with its backends
   prevFront: Map<string, number> | null = null; // previous frontend ids, on a recompile
   aff = 0;                       // FEF_AFFINITY when the service has session affinity
   readonly sets = [new ActiveSet(), new ActiveSet(), new ActiveSet(), new ActiveSet()];
@@ -809,7 +810,7 @@ export class Compiler {
       }
       // the port's backends, final states known: into the table (fresh compile) or as objects
       // shared by the port's backends and frontends in the tables
-      const owner: FrontendOwner | null = direct ? { service: svc.key, portName: sp.name } : null;
+      const owner: PortOwner | null = direct ? { service: svc.key, portName: sp.name } : null;
       st.owner = owner;
       for (let i = 0; i < cands.n; i++) {
         const id = cands.id[i], res = cands.res[i], node = cands.node[i], zone = cands.zone[i];

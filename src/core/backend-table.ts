@@ -22,12 +22,9 @@
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrDiff } from './ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
-import { objectList, presentIds } from './columns.js';
+import { objectList, presentIds, type PortOwner } from './columns.js';
 import { defineLazy, setLazyIdRange } from './lazy.js';
 
-/** The service port a backend belongs to: the compiler makes one per service port it compiles
- * and hands it to put() for every backend of that port. */
-export interface BackendOwner { readonly service: string; readonly portName: string }
 interface Hop { outPort: number; dstMac: string; srcMac: string }
 const NO_MAC = '00:00:00:00:00:00';
 
@@ -41,7 +38,7 @@ class Chunk {
   // a reference, not an index into an interned list: interning needed a (port name, service) →
   // index map of every service (~12 ms and ~1 MB of a 10k-service compile), and the garbage
   // collector frees the owners of removed services, which an intern list would keep forever
-  readonly owner: Array<BackendOwner | undefined> = new Array<BackendOwner | undefined>(CHUNK).fill(undefined);
+  readonly owner: Array<PortOwner | undefined> = new Array<PortOwner | undefined>(CHUNK).fill(undefined);
   readonly nodeName: Uint32Array; // labels: half the bytes of a pointer column, never scanned by GC
   readonly zone: Uint32Array;
   readonly hop: Uint32Array;
@@ -117,7 +114,7 @@ export class BackendTable implements Map<number, IrBackend> {
   grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
 
   /** Stores one backend from its parts, no object (the compiler's bulk path). */
-  put(id: number, owner: BackendOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
+  put(id: number, owner: PortOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
     const c = this.reserve(id), i = id & MASK;
     if (c.family[i] === 0) this.count++;
     c.addr[i] = addr; c.nodeName[i] = this.labelOf(nodeName); c.zone[i] = this.labelOf(zone);

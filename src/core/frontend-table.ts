@@ -21,11 +21,9 @@
 // To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
 // per call (listings, small diffs, the table writer), set() stores one.
 import type { Family, FrontendKind, IrDiff, IrFrontend, MaglevSlots, Proto } from './ir.js';
-import { objectList, presentIds } from './columns.js';
+import { objectList, presentIds, type PortOwner } from './columns.js';
 import { defineLazy } from './lazy.js';
 
-/** The service port a frontend (and its backends) belong to. */
-export interface FrontendOwner { readonly service: string; readonly portName: string }
 
 /** Where a frontend's active set lives: backend ids ids[idsOff .. idsOff + idsLen) and Maglev
  * slots mag[magOff .. magOff + magLen). The compiler fills one of these per set (scratch). */
@@ -45,7 +43,7 @@ const EMPTY_MAG = new Uint8Array(0);
 const CHUNK_BITS = 10, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
 
 class Chunk {
-  readonly owner = new Array<FrontendOwner | undefined>(CHUNK).fill(undefined);
+  readonly owner = new Array<PortOwner | undefined>(CHUNK).fill(undefined);
   readonly addr = new Array<string | undefined>(CHUNK).fill(undefined);
   readonly ranges = new Array<string[] | undefined>(CHUNK).fill(undefined);
   readonly ids = new Array<ArrayLike<number> | undefined>(CHUNK).fill(undefined);
@@ -80,7 +78,7 @@ export class FrontendTable implements Map<number, IrFrontend> {
 
   /** Stores one frontend from its parts, no object (the compiler's bulk path). `set`'s arrays are
    * referenced, not copied: they must not change while the frontend is stored. */
-  put(id: number, owner: FrontendOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
+  put(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
     flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSetRef): void {
     const c = this.reserve(id), i = id & MASK;
     if (c.family[i] === 0) this.count++;
