@@ -296,6 +296,8 @@ export class Compiler {
   private readonly keyPorts: number[] = [];
   private readonly keyV4: number[] = [];         // ... and the addresses as int32 in an IPv4 set
   private readonly svcOut = new CompiledService(); // compileService's result (scratch)
+  private freshKeys: string[] = [];                // a full compile's service keys, in batch order
+  private nFreshKeys = 0;
   private readonly emitState = new EmitState();
 
   // ---- read side ---------------------------------------------------------------------------
@@ -355,29 +357,15 @@ export class Compiler {
       return set.size === n;
     };
     // from empty: the services' keys, in batch order (sorted below into the compile order)
-    let freshKeys: string[] = [], nFreshKeys = 0;
-    if (fresh) {
+    if (fresh) { // sized once (pushes would grow it by copying)
       let n = 0;
       for (let u = 0; u < upserts.length; u++) if (upserts[u].kind === 'Service') n++;
-      freshKeys = new Array<string>(n);
+      this.freshKeys = new Array<string>(n); this.nFreshKeys = 0;
     }
-    const seenUpsert = (o: ModelObject): boolean => {
-      if (!fresh || o.kind === 'NodeConfig') return seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key);
-      if (o.kind === 'Service') {
-        const n = this.recs.size;
-        this.recs.set(o.key, { spec: o, slices: undefined, out: undefined });
-        if (this.recs.size === n) return true;
-        this.nServices++;
-        freshKeys[nFreshKeys++] = o.key;
-        return false;
-      }
-      const n = this.slices.size;
-      this.slices.set(o.key, o);
-      return this.slices.size === n;
-    };
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
-      if (seenUpsert(o)) errors.push(o.kind === 'NodeConfig'
+      const dup = fresh && o.kind !== 'NodeConfig' ? this.insertFresh(o) : seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key);
+      if (dup) errors.push(o.kind === 'NodeConfig'
         ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
         : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
     }
@@ -398,16 +386,6 @@ export class Compiler {
     }
     const batchClaims = new Map<Claim, string>();
     const upsertClaims: Array<Claim[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
-    // claim number i of service o (the order of claimKeys)
-    const takeClaim = (o: ServiceSpec, claim: Claim, i: number): void => {
-      const owner = this.claims.get(claim);
-      const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(claim);
-      if (other !== undefined && other !== o.key) {
-        const c = serviceClaims(o)[i]; // the error path only
-        errors.push(fieldError('Service', o.namespace, o.name, c.field, 'FieldValueInvalid',
-          `Invalid value: ${c.what}: already allocated to Service ${other}`));
-      } else batchClaims.set(claim, o.key);
-    };
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (o.kind !== 'Service') continue;
@@ -415,13 +393,13 @@ export class Compiler {
         // from empty the claims are not kept per service (setClaims is not called): the common
         // shape is checked in place, without claimKeys' array (~0.5 MB at 10k services)
         let i = 0;
-        for (let c = 0; c < o.clusterIPs.length; c++) takeClaim(o, o.clusterIPs[c], i++);
-        for (let p = 0; p < o.ports.length; p++) if (o.ports[p].nodePort !== undefined) takeClaim(o, nodePortClaim(o.ports[p]), i++);
+        for (let c = 0; c < o.clusterIPs.length; c++) this.takeClaim(o, o.clusterIPs[c], i++, replaced, batchClaims, errors);
+        for (let p = 0; p < o.ports.length; p++) if (o.ports[p].nodePort !== undefined) this.takeClaim(o, nodePortClaim(o.ports[p]), i++, replaced, batchClaims, errors);
         continue;
       }
       const keys = claimKeys(o);
       if (!fresh) upsertClaims[u] = keys; // from empty, setClaims is not called: do not keep 10k arrays alive
-      for (let i = 0; i < keys.length; i++) takeClaim(o, keys[i], i);
+      for (let i = 0; i < keys.length; i++) this.takeClaim(o, keys[i], i, replaced, batchClaims, errors);
     }
     if (errors.length) {
       if (fresh) this.reset();
@@ -463,8 +441,8 @@ export class Compiler {
     };
     // a service's slices stay sorted by key (compileService reads them in name order); a
     // transaction replaces the array rather than editing it, so undo is putting the old array
-    // back — except from empty, where there is no old array to keep. Removal is by key: `sl` may
-    // be the previous version of the slice.
+    // back (from empty, linkSliceFresh edits in place). Removal is by key: `sl` may be the
+    // previous version of the slice.
     const linkSlice = (svc: string | null, sl: SliceSpec, add: boolean): void => {
       if (svc === null) return;
       const entry = this.recs.get(svc)?.slices, sliceKey = sl.key;
@@ -474,10 +452,8 @@ export class Compiler {
       while (at < hi) { const mid = (at + hi) >> 1; if (have[mid].key < sliceKey) at = mid + 1; else hi = mid; }
       const present = at < have.length && have[at].key === sliceKey;
       if (add === present) return;
-      if (add) {
-        if (fresh && have === entry) have.splice(at, 0, sl);
-        else this.setRecord(svc, 'slices', [...have.slice(0, at), sl, ...have.slice(at)], undo);
-      } else {
+      if (add) this.setRecord(svc, 'slices', [...have.slice(0, at), sl, ...have.slice(at)], undo);
+      else {
         const next = have.filter((k) => k.key !== sliceKey);
         this.setRecord(svc, 'slices', next.length === 0 ? undefined : next.length === 1 ? next[0] : next, undo);
       }
@@ -503,8 +479,8 @@ export class Compiler {
       if (fresh) this.claims = batchClaims;
       for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
-        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (seenUpsert); every service is dirty
-          if (o.kind === 'EndpointSlice') linkSlice(o.service, o, true);
+        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (insertFresh); every service is dirty
+          if (o.kind === 'EndpointSlice' && o.service !== null) this.linkSliceFresh(o.service, o);
           continue;
         }
         if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); this.setRecord(o.key, 'spec', o, undo); dirty.add(o.key); }
@@ -549,7 +525,8 @@ export class Compiler {
       const warnings: string[] = [];
       // from empty every service is dirty, and a slice naming no service compiles to nothing.
       // Default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
-      const order = (fresh ? freshKeys : [...dirty]).sort();
+      const order = (fresh ? this.freshKeys : [...dirty]).sort();
+      this.freshKeys = [];
       for (let k = 0; k < order.length; k++) {
         const key = order[k];
         const rec = this.recs.get(key);
@@ -629,6 +606,51 @@ export class Compiler {
     }
   }
 
+  // ---- the full compile's model bookkeeping: methods rather than closures made per change(), so
+  // their optimised code is kept from one full compile to the next (--trace-opt showed the
+  // closures re-optimised in every full compile; the time saved was within the VM's noise)
+
+  /** From empty: puts a Service or EndpointSlice of the batch into the model's maps, which serve
+   * as the batch's duplicate check; true when its key was there already (a duplicate). */
+  private insertFresh(o: ServiceSpec | SliceSpec): boolean {
+    if (o.kind === 'Service') {
+      const n = this.recs.size;
+      this.recs.set(o.key, { spec: o, slices: undefined, out: undefined });
+      if (this.recs.size === n) return true;
+      this.nServices++;
+      this.freshKeys[this.nFreshKeys++] = o.key;
+      return false;
+    }
+    const n = this.slices.size;
+    this.slices.set(o.key, o);
+    return this.slices.size === n;
+  }
+
+  /** Claim number i of service o (claimKeys' order), against the current claims minus those of
+   * `replaced` services and the batch's so far; a clash is an error naming the other service. */
+  private takeClaim(o: ServiceSpec, claim: Claim, i: number, replaced: Set<string>, batchClaims: Map<Claim, string>, errors: FieldError[]): void {
+    const owner = this.claims.get(claim);
+    const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(claim);
+    if (other !== undefined && other !== o.key) {
+      const c = serviceClaims(o)[i]; // the error path only
+      errors.push(fieldError('Service', o.namespace, o.name, c.field, 'FieldValueInvalid',
+        `Invalid value: ${c.what}: already allocated to Service ${other}`));
+    } else batchClaims.set(claim, o.key);
+  }
+
+  /** From empty: adds slice `sl` to service `svc`'s slices, kept sorted by key (nothing to undo:
+   * the array is edited in place). */
+  private linkSliceFresh(svc: string, sl: SliceSpec): void {
+    const entry = this.recs.get(svc)?.slices;
+    if (entry === undefined) { this.setRecord(svc, 'slices', sl, null); return; }
+    const have = Array.isArray(entry) ? entry : [entry], key = sl.key;
+    let at = 0, hi = have.length;
+    while (at < hi) { const mid = (at + hi) >> 1; if (have[mid].key < key) at = mid + 1; else hi = mid; }
+    if (at < have.length && have[at].key === key) return;
+    if (have === entry) have.splice(at, 0, sl);
+    else this.setRecord(svc, 'slices', [...have.slice(0, at), sl, ...have.slice(at)], null);
+  }
+
   /** Sets one field of a service's record (creating the record, or dropping it once empty),
    * logging how to undo it. */
   private setRecord<F extends keyof ServiceRecord>(key: string, field: F, value: ServiceRecord[F], undo: Undo): void {
@@ -664,7 +686,7 @@ export class Compiler {
   private reset(): void {
     this.ir.frontends.clear(); this.ir.backends.clear(); this.ir.routes = [];
     delete this.ir.snatV4; delete this.ir.snatV6;
-    this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear();
+    this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear(); this.freshKeys = [];
     this.node = null;
     this.fe = new IdAllocator(); this.be = new IdAllocator();
     this.indexNode();
