@@ -2,7 +2,7 @@
 // the same bytes whether the worker, the compiler's thread or both filled them; a worker that is
 // gone, or that dies holding a job, costs time and never a wrong or empty table.
 import test from 'ava';
-import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
+import { makeServiceSet, intToIp } from '../dist/src/bench/peers/service-set.js';
 import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll, Compiler } from '../dist/src/compiler/compiler.js';
@@ -105,7 +105,7 @@ function v4Sets(seed, count) {
     const n = 2 + Math.floor(rnd() * 20);
     const v4 = [...new Set(Array.from({ length: n }, (_, j) => (i === 0 && j < edge.length ? edge[j] : Math.floor(rnd() * 2 ** 32)) >>> 0))];
     const port = ports[i % ports.length];
-    const addrs = v4.map((a) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`);
+    const addrs = v4.map(intToIp);
     return { v4, addrs, ports: v4.map(() => port), m: [251, 1021][i & 1] };
   });
 }
