@@ -1,16 +1,18 @@
 // Maglev fills of a full compile on a second thread.
 //
 // A full compile of 10k services x 10 endpoints fills 10k Maglev tables of 251 slots: ~35 ms of a
-// ~150 ms compile, all of it independent per table. The compiler's thread hashes each active
-// set's keys (it has the strings) and publishes a job — the backends' permutation starts and
-// steps, the table size, where the table lives — and goes on compiling; a worker thread fills the
-// tables meanwhile. At the end of the compile the compiler's thread fills whatever is still
-// unclaimed itself and waits for the rest, so the compile returns with every table filled.
+// ~150 ms compile, all of it independent per table. The compiler's thread publishes a job per
+// active set — its IPv4 backends' addresses and ports as numbers (the worker hashes them), or for
+// IPv6 the permutation starts and steps it hashed itself from the strings, plus the table size and
+// where the table lives — and goes on compiling; a worker thread fills the tables meanwhile. At the
+// end of the compile the compiler's thread fills whatever is still unclaimed itself and waits for
+// the rest, so the compile returns with every table filled. The worker also first-touches the
+// compile's slab (prefault) while the compiler's thread is busy with the model.
 //
 //   main thread                       shared memory                          worker
-//   activeSet: hash keys ──▶ pos/skip ──▶ [ desc | posIn | skipIn | done ] ◀── claim (CAS), fill,
-//   publish job i (PUBLISHED++)                                               narrow into the table
-//   drain(): claim the rest, wait for DONE == PUBLISHED                       DONE++
+//   activeSet: keys or hashes ──▶ [ desc | posIn | skipIn | done ] ◀── claim (CAS), hash IPv4
+//   publish job i (PUBLISHED++)                                          keys, fill, narrow into
+//   drain(): claim the rest, wait for DONE == PUBLISHED                  the table, DONE++
 //
 // Tables live in SharedArrayBuffer slabs (the compiler's slab allocator with `shared: true`), so
 // the worker writes them in place. Failure never costs correctness: no worker (it failed to start
