@@ -13,6 +13,10 @@ import { validateAll } from '../dist/src/model/schema.js';
 import { benchObjects } from '../dist/src/bench/control.js';
 import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
 
+// AnonHugePages is this process's: the measuring tests run serially, and what each one advised
+// stays referenced until the file ends, so memory a collector frees meanwhile cannot make a later
+// measurement shrink (it did: -10 MB when the previous test's core was collected mid-measurement)
+const keepAlive = [];
 const anonHugeKb = () => Number(/AnonHugePages:\s+(\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? 0);
 const usable = () => nativeAvailable().ok && thpMode() !== 'never';
 
@@ -48,11 +52,12 @@ test('hugePages: true marks the table sets and says so; by default nothing is ad
   t.regex(tiny.hugePages.reason, /hold no whole 2 MiB page/, 'sets smaller than a huge page say so');
 });
 
-test('a full table write into an advised core is backed by huge pages (AnonHugePages grows)', (t) => {
+test.serial('a full table write into an advised core is backed by huge pages (AnonHugePages grows)', (t) => {
   if (!usable()) { t.is(Core.create({ flows: 1024, hugePages: true }).hugePages.advisedBytes, 0); return; }
   const c = compileAll(validateAll(benchObjects(makeServiceSet({ services: 3000, endpoints: 10 }))));
   const before = anonHugeKb();
   const core = Core.create({ flows: 1024, hugePages: true });
+  keepAlive.push(core, c);
   core.applyIr(c.ir);
   t.is(core.tables.ir.frontends.size, 3000);
   const grown = anonHugeKb() - before;
@@ -60,11 +65,12 @@ test('a full table write into an advised core is backed by huge pages (AnonHugeP
   t.true(grown >= 4096, `AnonHugePages grew by ${grown} kB (advised ${core.hugePages.advisedBytes} bytes)`);
 });
 
-test('a big compile slab is on huge pages; small slabs are not advised', async (t) => {
+test.serial('a big compile slab is on huge pages; small slabs are not advised', async (t) => {
   const { slabAllocator } = await import('../dist/src/core/slab.js');
   if (!usable()) { t.is(slabAllocator(8 << 20)(16, 1).length, 16); return; }
   const before = anonHugeKb();
   const big = slabAllocator(8 << 20);
+  keepAlive.push(big);
   for (let i = 0; i < 1000; i++) big(1024, 4).fill(i); // ~4 MB of Maglev-table-sized arrays, touched
   const grown = anonHugeKb() - before;
   t.true(grown >= 2048, `AnonHugePages grew by ${grown} kB after touching 4 MB of an 8 MiB slab`);
