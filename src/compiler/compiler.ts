@@ -15,7 +15,8 @@ import { FrontendTable, setLazyFrontendUpserts, type ActiveSetRef } from '../cor
 import type { PortOwner } from '../core/columns.js';
 import { setLazyIdRange } from '../core/lazy.js';
 import { Slab, typedArray } from '../core/slab.js';
-import { BackendTable, setLazyBackendUpserts } from '../core/backend-table.js';
+import { detachProtectorEarly } from '../core/jit.js';
+import { BackendTable, NextHop, setLazyBackendUpserts } from '../core/backend-table.js';
 import { backendKeyCmp, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
@@ -129,10 +130,16 @@ class CompiledService {
   readonly backs: IrBackend[] = [];    // incremental compiles only (empty on a fresh one)
   readonly warnings: string[] = [];
   reset(): void { this.nFronts = 0; this.nBackIds = 0; this.backs.length = 0; this.warnings.length = 0; }
-  /** Drops every reference (between changes). */
-  release(): void { this.reset(); this.fronts.length = 0; this.frontAddrs.length = 0; }
+  /** Drops every reference (between changes), keeping the arrays' lengths (see dropRefs). */
+  release(): void { this.reset(); dropRefs(this.fronts, undefined); dropRefs(this.frontAddrs, ''); }
 }
 const NOTHING_COMPILED = new CompiledService();
+
+/** Overwrites what `a` refers to with `none` rather than truncating it. Scratch arrays are
+ * appended to only while they grow; after `length = 0` every store of the next compile was an
+ * append again, and the previous compile's optimised code (which had seen only in-bounds stores)
+ * deoptimised on the first of them ("out of bounds"). */
+function dropRefs<T>(a: T[], none: T): void { a.fill(none); }
 
 /** One service port's candidate backends, by column: scratch reused for every port, so a full
  * compile makes no object per endpoint (100k short-lived objects were ~11 MB of young-generation
@@ -153,11 +160,14 @@ class Candidates {
   /** Drops the references (strings, next hops) so scratch holds nothing between compiles. */
   release(): void {
     this.n = 0;
-    this.addr.length = 0; this.node.length = 0; this.zone.length = 0; this.res.length = 0;
+    dropRefs(this.addr, ''); dropRefs(this.node, undefined); dropRefs(this.zone, undefined); dropRefs(this.res, null);
   }
 }
 
-interface Resolved { outPort: number; dstMac: string; srcMac: string }
+type Resolved = NextHop;
+/** A route of the node config, IPv4 as integers (classes for stable maps: see NextHop). */
+class Route4 { constructor(readonly net: number, readonly mask: number, readonly r: Resolved) {} }
+class RouteCidr { constructor(readonly cidr: Cidr, readonly r: Resolved) {} }
 
 /** What emit() needs to know about the service port being compiled (reused for every service). */
 class EmitState {
@@ -174,6 +184,28 @@ class EmitState {
   release(): void { for (const a of this.sets) a.release(); this.owner = null; this.prevFront = null; this.undo = null; }
 }
 
+
+/** compileService's scratch, one set per thread rather than per Compiler: a change() is
+ * synchronous and no compiler's change() runs inside another's, so they cannot overlap. Per
+ * Compiler, each new compiler's fresh arrays had other elements kinds and no capacity, and the
+ * optimised compileService, activeSet and emit of the previous one deoptimised on them ("wrong
+ * map", "out of bounds") — a full recompile of the hot functions (~50 ms each on TurboFan's
+ * thread) in the next full compile. Released (no strings, specs or next hops held) after every
+ * change(). */
+class Scratch {
+  /** one service port's candidates: the backends in listed order */
+  readonly cands = new Candidates();
+  readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
+  readyIdx = new Int32Array(64);                 // activeSet's indexes into cands
+  terminatingIdx = new Int32Array(64);
+  readonly keyAddrs: string[] = [];              // the active set's Maglev keys as (addr, port)
+  readonly keyPorts: number[] = [];
+  readonly keyV4: number[] = [];                 // ... and the addresses as int32 in an IPv4 set
+  readonly svcOut = new CompiledService();       // compileService's result
+  readonly emitState = new EmitState();
+}
+const SCRATCH = new Scratch();
+detachProtectorEarly(); // before any of this module's code is optimised (src/core/jit.ts)
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -266,6 +298,27 @@ export function warmMaglevWorker(raws: readonly unknown[]): void {
   if (endpoints >= POOL_MIN_BACKENDS) startMaglevWorker();
 }
 
+/** The error for an object listed twice in one request. */
+function duplicateError(o: ModelObject): FieldError {
+  return o.kind === 'NodeConfig'
+    ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
+    : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request');
+}
+
+/** At most as many backends as the batch's slices have endpoints times ports (each >= 1). */
+function backendBound(upserts: ModelObject[]): number {
+  let bound = 0;
+  for (let u = 0; u < upserts.length; u++) { const o = upserts[u]; if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length); }
+  return bound;
+}
+
+function unlabelledSliceWarnings(upserts: ModelObject[], warnings: string[]): void {
+  for (let u = 0; u < upserts.length; u++) {
+    const o = upserts[u];
+    if (o.kind === 'EndpointSlice' && !o.service) warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
+  }
+}
+
 export class Compiler {
   constructor(private readonly opts: CompilerOptions = {}) {}
   // backends by column (src/core/backend-table.ts): a full compile makes no object per backend
@@ -281,24 +334,21 @@ export class Compiler {
   private be = new IdAllocator();
   private claims = new Map<Claim, string>();
   private neighbourMap = new Map<string, Resolved>();
-  private routeCidrs: Array<{ cidr: Cidr; r: Resolved }> = [];
-  private routes4: Array<{ net: number; mask: number; r: Resolved }> = []; // IPv4 routes as integers, longest prefix first
+  private routeCidrs: RouteCidr[] = [];
+  private routes4: Route4[] = []; // IPv4 routes as integers, longest prefix first
   private resolveCache = new Map<string, Resolved | null>();
   private slab: Slab | undefined;                 // set during bulk (fresh) compiles
   private maglevJobs: MaglevJobs | null = null;   // set during bulk compiles that use the worker
-  // compileService's scratch for one service port's candidates (reused: the compiler is
-  // synchronous and not re-entrant): the backends in listed order
-  private readonly cands = new Candidates();
-  private readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
-  private readyIdx = new Int32Array(64);       // activeSet's scratch: indexes into cands
-  private terminatingIdx = new Int32Array(64);
-  private readonly keyAddrs: string[] = [];       // the active set's Maglev keys as (addr, port)
-  private readonly keyPorts: number[] = [];
-  private readonly keyV4: number[] = [];         // ... and the addresses as int32 in an IPv4 set
-  private readonly svcOut = new CompiledService(); // compileService's result (scratch)
+  // compileService's scratch (see Scratch): the same objects for every compiler
+  private readonly cands = SCRATCH.cands;
+  private readonly candSeen = SCRATCH.candSeen;
+  private readonly keyAddrs = SCRATCH.keyAddrs;
+  private readonly keyPorts = SCRATCH.keyPorts;
+  private readonly keyV4 = SCRATCH.keyV4;
+  private readonly svcOut = SCRATCH.svcOut;
+  private readonly emitState = SCRATCH.emitState;
   private freshKeys: string[] = [];                // a full compile's service keys, in batch order
   private nFreshKeys = 0;
-  private readonly emitState = new EmitState();
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.recs.get(refKey(ns, name))?.spec; }
@@ -362,12 +412,10 @@ export class Compiler {
       for (let u = 0; u < upserts.length; u++) if (upserts[u].kind === 'Service') n++;
       this.freshKeys = new Array<string>(n); this.nFreshKeys = 0;
     }
-    for (let u = 0; u < upserts.length; u++) {
+    if (fresh) seenNode = this.insertFreshBatch(upserts, errors);
+    else for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
-      const dup = fresh && o.kind !== 'NodeConfig' ? this.insertFresh(o) : seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key);
-      if (dup) errors.push(o.kind === 'NodeConfig'
-        ? fieldError('NodeConfig', undefined, o.name, '', 'FieldValueDuplicate', 'Duplicate value: only one NodeConfig may be given per request')
-        : fieldError(o.kind, o.namespace, o.name, 'metadata.name', 'FieldValueDuplicate', 'Duplicate value: the object appears more than once in this request'));
+      if (seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(duplicateError(o));
     }
     for (const r of removes) {
       const key = refKey(r.namespace, r.name);
@@ -386,21 +434,7 @@ export class Compiler {
     }
     const batchClaims = new Map<Claim, string>();
     const upsertClaims: Array<Claim[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
-    for (let u = 0; u < upserts.length; u++) {
-      const o = upserts[u];
-      if (o.kind !== 'Service') continue;
-      if (fresh && o.externalIPs.length === 0 && o.lbIngress.length === 0) {
-        // from empty the claims are not kept per service (setClaims is not called): the common
-        // shape is checked in place, without claimKeys' array (~0.5 MB at 10k services)
-        let i = 0;
-        for (let c = 0; c < o.clusterIPs.length; c++) this.takeClaim(o, o.clusterIPs[c], i++, replaced, batchClaims, errors);
-        for (let p = 0; p < o.ports.length; p++) if (o.ports[p].nodePort !== undefined) this.takeClaim(o, nodePortClaim(o.ports[p]), i++, replaced, batchClaims, errors);
-        continue;
-      }
-      const keys = claimKeys(o);
-      if (!fresh) upsertClaims[u] = keys; // from empty, setClaims is not called: do not keep 10k arrays alive
-      for (let i = 0; i < keys.length; i++) this.takeClaim(o, keys[i], i, replaced, batchClaims, errors);
-    }
+    this.claimBatch(upserts, fresh, replaced, batchClaims, upsertClaims, errors);
     if (errors.length) {
       if (fresh) this.reset();
       throw new ValidationError(errors);
@@ -408,10 +442,7 @@ export class Compiler {
     const undo: Undo = fresh ? null : [];
     const log = undo ?? [];
     if (fresh) { // every endpoint is at most one backend per slice port: size the columns once
-      let bound = 0;
-      // (indexed loops over the batch here and below: change() runs unoptimised at first, and there
-      // a for-of allocates an iterator result per step)
-      for (let u = 0; u < upserts.length; u++) { const o = upserts[u]; if (o.kind === 'EndpointSlice') bound += o.endpoints.length * Math.max(1, o.ports.length); }
+      const bound = backendBound(upserts);
       // one slab for the backend columns (16 bytes a backend), the active sets' ids (4 bytes a
       // backend) and the Maglev tables (~20 one-byte slots a backend at the default size): whole
       // 2 MiB pages, 1 MiB for small compiles
@@ -477,12 +508,11 @@ export class Compiler {
       // from empty, the batch's claims are all the claims there are (a fresh batch has no removals:
       // removing what does not exist is an error above)
       if (fresh) this.claims = batchClaims;
-      for (let u = 0; u < upserts.length; u++) {
+      // from empty the objects are in the model's maps already (insertFresh) and every service is
+      // dirty: only the slices are linked to their services, and a NodeConfig taken
+      if (fresh) { const node = this.linkFreshBatch(upserts); if (node) { this.node = node; nodeChanged = true; } }
+      else for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
-        if (fresh && o.kind !== 'NodeConfig') { // already in the model's maps (insertFresh); every service is dirty
-          if (o.kind === 'EndpointSlice' && o.service !== null) this.linkSliceFresh(o.service, o);
-          continue;
-        }
         if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); this.setRecord(o.key, 'spec', o, undo); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
           const old = this.slices.get(o.key);
@@ -527,7 +557,8 @@ export class Compiler {
       // Default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
       const order = (fresh ? this.freshKeys : [...dirty]).sort();
       this.freshKeys = [];
-      for (let k = 0; k < order.length; k++) {
+      if (fresh) this.compileFreshOrder(order, warnings);
+      else for (let k = 0; k < order.length; k++) {
         const key = order[k];
         const rec = this.recs.get(key);
         const svc = rec?.spec;
@@ -573,10 +604,7 @@ export class Compiler {
       const upsertedBacks = fresh ? freshBacks : diff.backendsUpsert.length;
       if (!this.node && upsertedBacks)
         warnings.push(`no NodeConfig applied: ${upsertedBacks} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
-      for (let u = 0; u < upserts.length; u++) {
-        const o = upserts[u];
-        if (o.kind === 'EndpointSlice' && !o.service) warnings.push(`EndpointSlice ${o.key}: no kubernetes.io/service-name label; it is stored but used by no service`);
-      }
+      unlabelledSliceWarnings(upserts, warnings);
 
       let done = false;
       const rollback = (): void => {
@@ -609,6 +637,60 @@ export class Compiler {
   // ---- the full compile's model bookkeeping: methods rather than closures made per change(), so
   // their optimised code is kept from one full compile to the next (--trace-opt showed the
   // closures re-optimised in every full compile; the time saved was within the VM's noise)
+
+  /** From empty: insertFresh() for every Service and EndpointSlice of the batch, duplicates
+   * reported into `errors`; true when the batch holds a NodeConfig. */
+  private insertFreshBatch(upserts: ModelObject[], errors: FieldError[]): boolean {
+    let nodes = 0;
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
+      if (o.kind === 'NodeConfig' ? nodes++ > 0 : this.insertFresh(o)) errors.push(duplicateError(o));
+    }
+    return nodes > 0;
+  }
+
+  /** The batch's Services against the claims (cluster IPs, node ports, frontend tuples) of the
+   * current state minus `replaced` and of the batch so far. `upsertClaims[u]` gets upsert u's
+   * claim keys, for setClaims (not from empty, where they are not kept). */
+  private claimBatch(upserts: ModelObject[], fresh: boolean, replaced: Set<string>, batchClaims: Map<Claim, string>, upsertClaims: Array<Claim[] | undefined>, errors: FieldError[]): void {
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
+      if (o.kind !== 'Service') continue;
+      if (fresh && o.externalIPs.length === 0 && o.lbIngress.length === 0) {
+        // from empty the claims are not kept per service (setClaims is not called): the common
+        // shape is checked in place, without claimKeys' array (~0.5 MB at 10k services)
+        let i = 0;
+        for (let c = 0; c < o.clusterIPs.length; c++) this.takeClaim(o, o.clusterIPs[c], i++, replaced, batchClaims, errors);
+        for (let p = 0; p < o.ports.length; p++) if (o.ports[p].nodePort !== undefined) this.takeClaim(o, nodePortClaim(o.ports[p]), i++, replaced, batchClaims, errors);
+        continue;
+      }
+      const keys = claimKeys(o);
+      if (!fresh) upsertClaims[u] = keys;
+      for (let i = 0; i < keys.length; i++) this.takeClaim(o, keys[i], i, replaced, batchClaims, errors);
+    }
+  }
+
+  /** From empty: links every labelled slice of the batch to its service; the batch's NodeConfig. */
+  private linkFreshBatch(upserts: ModelObject[]): NodeSpec | null {
+    let node: NodeSpec | null = null;
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
+      if (o.kind === 'EndpointSlice') { if (o.service !== null) this.linkSliceFresh(o.service, o); } else if (o.kind === 'NodeConfig') node = o;
+    }
+    return node;
+  }
+
+  /** From empty: compiles the services of `order` straight into the tables (compileService
+   * writes the backends and frontends itself) and keeps what each compiled to. */
+  private compileFreshOrder(order: string[], warnings: string[]): void {
+    for (let k = 0; k < order.length; k++) {
+      const rec = this.recs.get(order[k])!, svc = rec.spec!;
+      const out = this.compileService(svc, rec.slices, null, undefined, true);
+      // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
+      rec.out = new ServiceOutput(out);
+      for (let i = 0; i < out.warnings.length; i++) warnings.push(out.warnings[i]);
+    }
+  }
 
   /** From empty: puts a Service or EndpointSlice of the batch into the model's maps, which serve
    * as the batch's duplicate check; true when its key was there already (a duplicate). */
@@ -677,7 +759,8 @@ export class Compiler {
   /** Scratch holds no strings, specs or next hops between changes. */
   private releaseScratch(): void {
     this.cands.release();
-    this.keyAddrs.length = 0;
+    this.candSeen.clear();
+    dropRefs(this.keyAddrs, '');
     this.svcOut.release();
     this.emitState.release();
   }
@@ -721,13 +804,13 @@ export class Compiler {
     this.routes4 = [];
     this.resolveCache = new Map();
     if (!this.node) return;
-    for (const n of this.node.neighbours) this.neighbourMap.set(n.address, { outPort: n.port, dstMac: n.mac, srcMac: n.localMac });
+    for (const n of this.node.neighbours) this.neighbourMap.set(n.address, new NextHop(n.port, n.mac, n.localMac));
     for (const r of this.node.routes) {
-      const res = { outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac };
-      this.routeCidrs.push({ cidr: parseCidr(r.prefix), r: res });
+      const res = new NextHop(r.port, r.nextHopMac, r.localMac);
+      this.routeCidrs.push(new RouteCidr(parseCidr(r.prefix), res));
       if (r.family === 4) {
         const mask = r.plen === 0 ? 0 : (0xffffffff << (32 - r.plen)) >>> 0;
-        this.routes4.push({ net: (ipv4Int(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, r: res });
+        this.routes4.push(new Route4((ipv4Int(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, res));
       }
     }
   }
@@ -915,8 +998,8 @@ export class Compiler {
    * the frontend keeps (its id list and table): the index lists are typed scratch. */
   private activeSet(svc: ServiceSpec, family: Family, localNode: string | null | undefined, warnings: string[], set: ActiveSet): void {
     const cands = this.cands;
-    if (this.readyIdx.length < cands.n) { this.readyIdx = new Int32Array(cands.n * 2); this.terminatingIdx = new Int32Array(cands.n * 2); }
-    const ready = this.readyIdx, terminating = this.terminatingIdx;
+    if (SCRATCH.readyIdx.length < cands.n) { SCRATCH.readyIdx = new Int32Array(cands.n * 2); SCRATCH.terminatingIdx = new Int32Array(cands.n * 2); }
+    const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
     const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
     for (let i = 0; i < cands.n; i++) {

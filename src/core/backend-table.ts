@@ -25,7 +25,15 @@ import { typedArray, type SlabAllocator } from './slab.js';
 import { objectList, presentIds, type PortOwner } from './columns.js';
 import { defineLazy, setLazyIdRange } from './lazy.js';
 
-interface Hop { outPort: number; dstMac: string; srcMac: string }
+/** Where packets to a backend go: out of which port, to which MAC, from which MAC. A class, not
+ * literals: the compiler's neighbours and routes and this table's hops are one shape with one map,
+ * and V8 keeps the field types it learnt for it. Object literals of this shape made at several
+ * sites generalised those field types when a new compiler built its routes, which threw away the
+ * previous compiler's optimised code that read them (`--trace-generalization`, "code dependencies"). */
+export class NextHop {
+  constructor(readonly outPort: number, readonly dstMac: string, readonly srcMac: string) {}
+}
+type Hop = NextHop;
 const NO_MAC = '00:00:00:00:00:00';
 
 // Columns come in chunks of 4096 ids: growing the table allocates one more chunk and never copies
@@ -56,7 +64,7 @@ class Chunk {
 export class BackendTable implements Map<number, IrBackend> {
   private chunks: Chunk[] = objectList<Chunk>();
   private count = 0;
-  private readonly hops: Hop[] = [{ outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC }];
+  private readonly hops: Hop[] = [new NextHop(L.PORT_NONE, NO_MAC, NO_MAC)];
   private readonly hopIndex = new Map<string, number>();
   private readonly hopByObject = new WeakMap<object, number>();
   private lastHopObject: Hop | null = null;
@@ -64,7 +72,10 @@ export class BackendTable implements Map<number, IrBackend> {
   // node and zone names, interned: a cluster has a few (kept for the table's lifetime)
   private readonly labels: Array<string | undefined> = [undefined];
   private readonly labelIndex = new Map<string, number>();
-  private lastLabel: string | undefined = undefined; // consecutive endpoints mostly share a node
+  // consecutive endpoints mostly share a node. '' (no name: validation makes it undefined) rather
+  // than undefined at first: a compare with undefined deoptimised the compiler's code that had
+  // been optimised on another table ("wrong instance type")
+  private lastLabel = '';
   private lastLabelIdx = 0;
   /** Bumped by every change: a lazy diff refuses to read a table that moved on (stale data). */
   version = 0;
@@ -78,13 +89,13 @@ export class BackendTable implements Map<number, IrBackend> {
     if (outPort === L.PORT_NONE && dstMac === NO_MAC && srcMac === NO_MAC) return 0;
     const key = `${outPort}|${dstMac}|${srcMac}`;
     let k = this.hopIndex.get(key);
-    if (k === undefined) { k = this.hops.length; this.hops.push({ outPort, dstMac, srcMac }); this.hopIndex.set(key, k); }
+    if (k === undefined) { k = this.hops.length; this.hops.push(new NextHop(outPort, dstMac, srcMac)); this.hopIndex.set(key, k); }
     return k;
   }
 
   /** The index of a node or zone name (0 = none). */
   private labelOf(s: string | undefined): number {
-    if (s === undefined) return 0;
+    if (s === undefined || s === '') return 0;
     if (s === this.lastLabel) return this.lastLabelIdx;
     let k = this.labelIndex.get(s);
     if (k === undefined) { k = this.labels.length; this.labels.push(s); this.labelIndex.set(s, k); }

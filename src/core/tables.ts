@@ -20,6 +20,9 @@ import { FrontendTable } from './frontend-table.js';
 import { addrWords, hashWords } from './hash.js';
 import type { Core } from './host.js';
 import { IdSet } from './idmap.js';
+import { detachProtectorEarly } from './jit.js';
+
+detachProtectorEarly(); // before the writer's code is optimised (src/core/jit.ts)
 
 export interface TableCapacities {
   frontends: number;   // highest frontend id

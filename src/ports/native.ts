@@ -55,24 +55,42 @@ export interface NativeAddon {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** "-gnu" or "-musl" on Linux, "" elsewhere. Asked of the files first: where native/ holds a
+ * build for only one of the two C libraries, that is the one (a musl system cannot have built a
+ * glibc addon and vice versa, short of copying one in). Only when both or neither are there is
+ * the C library asked for: glibc reports its version in process.report's header, but the report
+ * gathers the whole process's state, ~15 ms — which the first full compile paid when it loaded
+ * the addon to advise huge pages. */
+let libcCache: string | undefined;
+function libcTag(): string {
+  if (process.platform !== 'linux') return '';
+  if (libcCache !== undefined) return libcCache;
+  const has = (libc: string): boolean => addonPaths(libc).some((p) => existsSync(p));
+  const gnu = has('-gnu'), musl = has('-musl');
+  if (gnu !== musl) libcCache = gnu ? '-gnu' : '-musl';
+  else {
+    const report = (process.report?.getReport?.() ?? {}) as { header?: { glibcVersionRuntime?: string } };
+    libcCache = report.header?.glibcVersionRuntime ? '-gnu' : '-musl';
+  }
+  return libcCache;
+}
+
 function platformTag(): string {
-  const report = (process.report?.getReport?.() ?? {}) as { header?: { glibcVersionRuntime?: string } };
-  const libc = process.platform === 'linux' ? (report.header?.glibcVersionRuntime ? '-gnu' : '-musl') : '';
-  return `${process.platform}-${process.arch}${libc}`;
+  return `${process.platform}-${process.arch}${libcTag()}`;
+}
+
+/** native/ at the package root, for this file running from dist/src/ports/ or, under a TS
+ * loader, src/ports/. */
+function addonPaths(libc: string): string[] {
+  const file = `wdp-native.${process.platform}-${process.arch}${libc}.node`;
+  return ['../../..', '../..'].map((up) => join(resolve(here, up, 'native'), file));
 }
 
 /** Where the addon may be: $WDP_NATIVE_ADDON alone when set (an explicit choice is never
- * silently replaced by another build), else native/ at the package root (this file runs from
- * dist/src/ports/ or, under a TS loader, src/ports/). */
+ * silently replaced by another build), else native/ at the package root. */
 export function nativeAddonCandidates(): string[] {
   if (process.env.WDP_NATIVE_ADDON) return [resolve(process.env.WDP_NATIVE_ADDON)];
-  const out: string[] = [];
-  const file = `wdp-native.${platformTag()}.node`;
-  for (const up of ['../../..', '../..']) {
-    const dir = resolve(here, up, 'native');
-    out.push(join(dir, file));
-  }
-  return out;
+  return addonPaths(libcTag());
 }
 
 let cached: { addon?: NativeAddon; reason?: string } | undefined;
