@@ -8,7 +8,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { Compiler, compileAll } from '../dist/src/compiler/compiler.js';
-import { backendKeyCmp } from '../dist/src/compiler/maglev.js';
+import { backendKeyCmp, ipv4KeyRank } from '../dist/src/compiler/maglev.js';
 import { validateObject } from '../dist/src/model/schema.js';
 import { emptyIr, maglevIds } from '../dist/src/core/ir.js';
 import { buildMaglev } from '../dist/src/core/maglev.js';
@@ -281,4 +281,23 @@ test('backendKeyCmp orders (addr, port) exactly as the strings "addr:port" sort'
     t.is(sign(backendKeyCmp(a, ap, b, bp)), x < y ? -1 : x > y ? 1 : 0, `${x} vs ${y}`);
     return true;
   }), { numRuns: 5000, seed: 11 });
+});
+
+test('ipv4KeyRank orders IPv4 addresses as their "addr:port" key strings sort (ties: the ports, by backendKeyCmp)', (t) => {
+  // octets that straddle digit counts and prefixes: 1/10/100/19/2/25/250/255/0/9/99
+  const octet = fc.oneof(fc.constantFrom(0, 1, 2, 9, 10, 19, 25, 99, 100, 199, 2, 250, 255), fc.integer({ min: 0, max: 255 }));
+  const addr = fc.tuple(octet, octet, octet, octet);
+  const port = fc.constantFrom(1, 8, 80, 443, 8080, 9, 10000, 65535);
+  const sign = (x) => (x < 0 ? -1 : x > 0 ? 1 : 0);
+  // b shares a's first k octets (k = 4: the same address, the ports decide)
+  fc.assert(fc.property(addr, port, addr, port, fc.integer({ min: 0, max: 4 }), (a, ap, b0, bp, k) => {
+    const b = [...a.slice(0, k), ...b0.slice(k)];
+    const as = a.join('.'), bs = b.join('.');
+    const au = ((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]), bu = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]); // int32, as the compiler has them
+    const x = `${as}:${ap}`, y = `${bs}:${bp}`;
+    const d = ipv4KeyRank(au) - ipv4KeyRank(bu);
+    t.is(d === 0, as === bs, `${as} vs ${bs}: equal ranks only for equal addresses`);
+    t.is(sign(d || backendKeyCmp(as, ap, bs, bp)), x < y ? -1 : x > y ? 1 : 0, `${x} vs ${y}`);
+    return true;
+  }), { numRuns: 20000, seed: 12 });
 });

@@ -17,7 +17,7 @@ import { setLazyIdRange } from '../core/lazy.js';
 import { Slab, typedArray } from '../core/slab.js';
 import { detachProtectorEarly } from '../core/jit.js';
 import { BackendTable, NextHop, setLazyBackendUpserts } from '../core/backend-table.js';
-import { backendKeyCmp, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
+import { backendKeyCmp, ipv4KeyRank, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
 import {
@@ -197,6 +197,7 @@ class Scratch {
   readonly cands = new Candidates();
   readonly candSeen = new Map<string, number>(); // addr -> first index in cands, for ports with many endpoints
   readyIdx = new Int32Array(64);                 // activeSet's indexes into cands
+  rank = new Float64Array(64);                   // ... and the IPv4 candidates' ipv4KeyRank, by candidate index
   terminatingIdx = new Int32Array(64);
   readonly keyAddrs: string[] = [];              // the active set's Maglev keys as (addr, port)
   readonly keyPorts: number[] = [];
@@ -206,6 +207,12 @@ class Scratch {
 }
 const SCRATCH = new Scratch();
 detachProtectorEarly(); // before any of this module's code is optimised (src/core/jit.ts)
+
+/** Sorts active[0 .. n) by `cmp` (ports with many endpoints). */
+function sortIndexes(active: Int32Array, n: number, cmp: (x: number, y: number) => number): void {
+  const sorted = Array.from(active.subarray(0, n)).sort(cmp);
+  for (let i = 0; i < n; i++) active[i] = sorted[i];
+}
 
 /** Dotted quad (already validated and canonical) → u32. */
 function ipv4Int(s: string): number {
@@ -1010,18 +1017,32 @@ export class Compiler {
     }
     let active = ready, n = nReady, fallback = false;
     if (n === 0) { active = terminating; n = nTerminating; fallback = n > 0; }
-    // Maglev key order ("addr:port"); insertion sort while small: a port has few endpoints, often listed in order
-    if (n <= 64) {
+    // Maglev key order ("addr:port"): IPv4 by rank (numbers; the strings only where two addresses
+    // are equal), else by the strings; insertion sort while small: a port has few endpoints, often
+    // listed in order
+    if (family === 4) {
+      const rank = SCRATCH.rank.length < cands.n ? (SCRATCH.rank = new Float64Array(cands.n * 2)) : SCRATCH.rank, cKey = cands.key;
+      for (let i = 0; i < n; i++) rank[active[i]] = ipv4KeyRank(cKey[active[i]]);
+      if (n <= 64) {
+        for (let i = 1; i < n; i++) {
+          const v = active[i], rv = rank[v];
+          let j = i;
+          for (; j > 0; j--) {
+            const u = active[j - 1], d = rank[u] - rv;
+            if (d < 0 || (d === 0 && backendKeyCmp(cAddr[u], cPort[u], cAddr[v], cPort[v]) <= 0)) break;
+            active[j] = u;
+          }
+          active[j] = v;
+        }
+      } else sortIndexes(active, n, (x, y) => rank[x] - rank[y] || backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]));
+    } else if (n <= 64) {
       for (let i = 1; i < n; i++) {
         const v = active[i], va = cAddr[v], vp = cPort[v];
         let j = i;
         for (; j > 0 && backendKeyCmp(cAddr[active[j - 1]], cPort[active[j - 1]], va, vp) > 0; j--) active[j] = active[j - 1];
         active[j] = v;
       }
-    } else {
-      const sorted = Array.from(active.subarray(0, n)).sort((x, y) => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]));
-      for (let i = 0; i < n; i++) active[i] = sorted[i];
-    }
+    } else sortIndexes(active, n, (x, y) => backendKeyCmp(cAddr[x], cPort[x], cAddr[y], cPort[y]));
     // the ids and the table: runs of the full compile's slab, else arrays of their own
     const slab = this.slab, m = svc.maglevSize ?? defaultMaglevSize(n), size = n ? m : 0, width = maglevSlotWidth(n);
     let ids: Uint32Array | number[], idsOff = 0;

@@ -81,6 +81,27 @@ export function backendKeyCmp(a: string, ap: number, b: string, bp: number): num
   }
 }
 
+/** The rank of each octet's digits among the 256, in the order the key strings sort them: the
+ * first three octets are followed by '.', which sorts below every digit ("1." < "10."), the last
+ * by ':', which sorts above them ("10:" < "1:"). */
+const OCTET_RANK = octetRanks('.'), LAST_OCTET_RANK = octetRanks(':');
+function octetRanks(next: string): Uint32Array {
+  const strs = Array.from({ length: 256 }, (_, o) => `${o}${next}`).sort();
+  const rank = new Uint32Array(256);
+  strs.forEach((s, r) => { rank[Number(s.slice(0, -1))] = r; });
+  return rank;
+}
+
+/** A number that orders IPv4 addresses (given as u32 or int32) exactly as their Maglev keys
+ * `${addr}:${port}` sort when the addresses differ: the key strings differ first within the first
+ * octet that differs, and there the octets' digits decide as OCTET_RANK / LAST_OCTET_RANK say.
+ * Equal ranks mean equal addresses (the ports decide: backendKeyCmp). Sorting a port's backends by
+ * these instead of by backendKeyCmp takes ~4 table loads per backend instead of ~2 string
+ * compares per comparison. */
+export function ipv4KeyRank(a: number): number {
+  return (OCTET_RANK[a >>> 24] * 16777216) + (OCTET_RANK[(a >>> 16) & 255] << 16) + (OCTET_RANK[(a >>> 8) & 255] << 8) + LAST_OCTET_RANK[a & 255];
+}
+
 /** keyHashes(`${addr}:${port}`) without making the string: the compiler has the address and the
  * port, and 100k key strings (plus their flattened copies) were garbage of a full compile. */
 function keyHashesAddrPort(addr: string, port: number, hashOut: Uint32Array): void {
