@@ -203,3 +203,20 @@ test('without a NodeConfig: backends get PORT_NONE, one warning for the whole ch
   t.is(n.diff.routes.length, 3);
   t.deepEqual(n.diff.snat, { v4: '192.168.0.1', v6: 'fd00:1::1' });
 });
+
+test('a port with more endpoints than the insertion sort takes: backends and Maglev table in "addr:port" key order, IPv4 and IPv6', async (t) => {
+  const { maglevTable } = await import('../dist/src/compiler/maglev.js');
+  // 90 endpoints listed in a scrambled order; addresses that are prefixes of others (10.1.1.1, 10.1.1.10, 10.1.1.100)
+  const v4 = Array.from({ length: 90 }, (_, i) => `10.1.${1 + (i % 3)}.${[1, 10, 100, 2, 25, 250, 9, 99, 199, 3][i % 10] + Math.floor(i / 30)}`);
+  const v6 = Array.from({ length: 70 }, (_, i) => `fd00::${(i * 37 % 70 + 1).toString(16)}`);
+  const scramble = (xs) => xs.map((x, i) => [(i * 53) % xs.length, x]).sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+  for (const [addrs, type, family, ip] of [[v4, 'IPv4', 'IPv4', '10.96.0.9'], [v6, 'IPv6', 'IPv6', 'fd00:96::9']]) {
+    const { c, fronts } = compile(node(), svc({ clusterIP: ip, ipFamilies: [family], ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      slice(scramble([...new Set(addrs)]).map((a) => ep(a)), [{ name: 'http', port: 8080 }], 'web-1', type));
+    const [f] = fronts;
+    const keys = f.backends.map((id) => `${c.ir.backends.get(id).addr}:8080`);
+    t.deepEqual(keys, [...keys].sort(), `${type}: backends in key order`);
+    t.is(keys.length, new Set(addrs).size);
+    t.deepEqual(Array.from(maglevIds(f)), Array.from(maglevTable(f.backends, keys, f.maglev.length)), `${type}: the table buildMaglev would build`);
+  }
+});

@@ -99,7 +99,9 @@ function octetRanks(next: string): Uint32Array {
  * these instead of by backendKeyCmp takes ~4 table loads per backend instead of ~2 string
  * compares per comparison. */
 export function ipv4KeyRank(a: number): number {
-  return (OCTET_RANK[a >>> 24] * 16777216) + (OCTET_RANK[(a >>> 16) & 255] << 16) + (OCTET_RANK[(a >>> 8) & 255] << 8) + LAST_OCTET_RANK[a & 255];
+  // an int32 (no heap number when it leaves a function): the first octet's rank with its top bit
+  // flipped, so that signed order is the unsigned order of the four ranks
+  return (((OCTET_RANK[a >>> 24] ^ 0x80) << 24) | (OCTET_RANK[(a >>> 16) & 255] << 16) | (OCTET_RANK[(a >>> 8) & 255] << 8) | LAST_OCTET_RANK[a & 255]);
 }
 
 /** keyHashes(`${addr}:${port}`) without making the string: the compiler has the address and the
