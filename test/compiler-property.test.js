@@ -205,6 +205,23 @@ test('incremental compile equals full recompile, diffs replay to the same Ir, re
     ];
     const fresh = compileAll(objs);
     t.deepEqual(canonical(fresh.ir), canonical(c.ir));
+    // ... and the same model, kept so that it recompiles to what it holds (the full compile builds
+    // its records by merging sorted lists, not through the model's maps)
+    t.deepEqual(fresh.snapshot(), c.snapshot());
+    t.is(fresh.serviceCount(), c.serviceCount());
+    t.is(fresh.sliceCount(), c.sliceCount());
+    t.deepEqual(plain(fresh.recompileAll()), plain(fresh.ir));
+    for (const s of c.listServices()) t.deepEqual(fresh.warningsOf(s.key), c.warningsOf(s.key));
+    // some services first, the others in the next change: from empty, slices of the missing ones
+    // (before, between and after the present ones in key order) name a service the batch does not
+    // hold, and the second change must find them
+    for (const first of [(i) => false, (i) => i % 2 === 0, (i) => i % 2 === 1]) {
+      const svcs = c.listServices();
+      const split = compileAll([...svcs.filter((_, i) => first(i)), ...c.listSlices(), ...(c.getNode() ? [c.getNode()] : [])]);
+      const rest = svcs.filter((_, i) => !first(i));
+      if (rest.length) split.change({ upsert: rest });
+      t.deepEqual(canonical(split.ir), canonical(c.ir));
+    }
     // every frontend's Maglev table only names its active backends, and every active backend exists
     for (const f of c.ir.frontends.values()) {
       const set = new Set(f.backends);

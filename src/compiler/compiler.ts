@@ -309,6 +309,50 @@ export function warmMaglevWorker(raws: readonly unknown[]): void {
   if (endpoints >= POOL_MIN_BACKENDS) startMaglevWorker();
 }
 
+const NO_KEYS: string[] = Object.freeze([]) as unknown as string[];
+const NO_RECORDS: ServiceRecord[] = Object.freeze([]) as unknown as ServiceRecord[];
+/** A Service's place in the model's map while indexFresh checks the batch for duplicates. */
+const PENDING: ServiceRecord = Object.freeze({ spec: undefined, slices: undefined, out: undefined }) as ServiceRecord;
+
+const byKey = (a: { key: string }, b: { key: string }): number => cmp(a.key, b.key);
+const bySliceService = (a: SliceSpec, b: SliceSpec): number => cmp(a.service!, b.service!) || cmp(a.key, b.key);
+function sortedBy<T>(xs: T[], order: (a: T, b: T) => number): T[] {
+  for (let i = 1; i < xs.length; i++) if (order(xs[i - 1], xs[i]) > 0) return xs.sort(order);
+  return xs; // already in order: the common case (a listing is sorted), O(n) instead of a sort
+}
+
+/** From empty: the batch's services as records in key order, each with its slices (sorted by
+ * key, one slice alone, as linkSlice keeps them), found by merging two sorted lists rather than
+ * by map lookups; slices naming a service the batch does not hold get a record without spec.
+ * Unlabelled slices are in no record. `node`: the batch's (last) NodeConfig. */
+function groupFresh(upserts: ModelObject[]): { recs: ServiceRecord[]; services: number; node: NodeSpec | null } {
+  const svcs: ServiceSpec[] = [], slices: SliceSpec[] = [];
+  let node: NodeSpec | null = null;
+  for (let u = 0; u < upserts.length; u++) {
+    const o = upserts[u];
+    if (o.kind === 'Service') svcs.push(o); else if (o.kind === 'EndpointSlice') { if (o.service !== null) slices.push(o); } else node = o;
+  }
+  sortedBy(svcs, byKey); sortedBy(slices, bySliceService);
+  const recs: ServiceRecord[] = [];
+  let j = 0;
+  const take = (key: string): ServiceRecord['slices'] => { // the slices naming `key`, from slices[j]
+    const from = j;
+    while (j < slices.length && slices[j].service === key) j++;
+    if (j - from === 0) return undefined;
+    if (j - from === 1) return slices[from];
+    const list = [slices[from]];
+    for (let k = from + 1; k < j; k++) if (slices[k].key !== slices[k - 1].key) list.push(slices[k]); // a repeat: refused later
+    return list.length === 1 ? list[0] : list;
+  };
+  for (let i = 0; i < svcs.length; i++) {
+    const key = svcs[i].key;
+    while (j < slices.length && slices[j].service! < key) { const k = slices[j].service!; recs.push({ spec: undefined, slices: take(k), out: undefined }); }
+    recs.push({ spec: svcs[i], slices: take(key), out: undefined });
+  }
+  while (j < slices.length) { const k = slices[j].service!; recs.push({ spec: undefined, slices: take(k), out: undefined }); }
+  return { recs, services: svcs.length, node };
+}
+
 /** The error for an object listed twice in one request. */
 function duplicateError(o: ModelObject): FieldError {
   return o.kind === 'NodeConfig'
@@ -358,8 +402,6 @@ export class Compiler {
   private readonly keyV4 = SCRATCH.keyV4;
   private readonly svcOut = SCRATCH.svcOut;
   private readonly emitState = SCRATCH.emitState;
-  private freshKeys: string[] = [];                // a full compile's service keys, in batch order
-  private nFreshKeys = 0;
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.recs.get(refKey(ns, name))?.spec; }
@@ -417,14 +459,14 @@ export class Compiler {
       set.add(key);
       return set.size === n;
     };
-    // from empty: the services' keys, in batch order (sorted below into the compile order)
-    if (fresh) { // sized once (pushes would grow it by copying)
-      let n = 0;
-      for (let u = 0; u < upserts.length; u++) if (upserts[u].kind === 'Service') n++;
-      this.freshKeys = new Array<string>(n); this.nFreshKeys = 0;
-    }
-    if (fresh) seenNode = this.insertFreshBatch(upserts, errors);
-    else for (let u = 0; u < upserts.length; u++) {
+    // From empty (and removing nothing: from empty a removal is an error), the batch is compiled
+    // first and put into the model's maps after, while the Maglev thread fills the tables: the
+    // maps' 20k inserts and the claims were ~30 ms before the first Maglev job, with that thread
+    // idle. The duplicate and clash checks come after the compile then, and a refused batch
+    // throws its compile away (reset()). From empty with removals, only the errors are wanted.
+    const freshFirst = fresh && removes.length === 0;
+    if (fresh && !freshFirst) seenNode = this.indexFresh(upserts, NO_RECORDS, errors);
+    else if (!fresh) for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(duplicateError(o));
     }
@@ -444,8 +486,8 @@ export class Compiler {
       for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
     }
     const batchClaims = new Map<Claim, string>();
-    const upsertClaims: Array<Claim[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
-    this.claimBatch(upserts, fresh, replaced, batchClaims, upsertClaims, errors);
+    const upsertClaims: Array<Claim[] | undefined> = new Array(fresh ? 0 : upserts.length); // by upsert index, reused by setClaims
+    if (!freshFirst) this.claimBatch(upserts, fresh, replaced, batchClaims, upsertClaims, errors);
     if (errors.length) {
       if (fresh) this.reset();
       throw new ValidationError(errors);
@@ -483,7 +525,7 @@ export class Compiler {
     };
     // a service's slices stay sorted by key (compileService reads them in name order); a
     // transaction replaces the array rather than editing it, so undo is putting the old array
-    // back (from empty, linkSliceFresh edits in place). Removal is by key: `sl` may be the
+    // back (from empty, groupFresh builds the arrays). Removal is by key: `sl` may be the
     // previous version of the slice.
     const linkSlice = (svc: string | null, sl: SliceSpec, add: boolean): void => {
       if (svc === null) return;
@@ -519,10 +561,11 @@ export class Compiler {
       // from empty, the batch's claims are all the claims there are (a fresh batch has no removals:
       // removing what does not exist is an error above)
       if (fresh) this.claims = batchClaims;
-      // from empty the objects are in the model's maps already (insertFresh) and every service is
-      // dirty: only the slices are linked to their services, and a NodeConfig taken
-      if (fresh) { const node = this.linkFreshBatch(upserts); if (node) { this.node = node; nodeChanged = true; } }
-      else for (let u = 0; u < upserts.length; u++) {
+      // from empty every service is compiled: the batch grouped by service (the model's maps are
+      // filled after the compile), and a NodeConfig taken
+      const group = freshFirst ? groupFresh(upserts) : null;
+      if (group?.node) { this.node = group.node; nodeChanged = true; }
+      if (!fresh) for (let u = 0; u < upserts.length; u++) {
         const o = upserts[u];
         if (o.kind === 'Service') { setClaims(o.key, o, upsertClaims[u]); this.setRecord(o.key, 'spec', o, undo); dirty.add(o.key); }
         else if (o.kind === 'EndpointSlice') {
@@ -566,10 +609,15 @@ export class Compiler {
       const warnings: string[] = [];
       // from empty every service is dirty, and a slice naming no service compiles to nothing.
       // Default sort: UTF-16 code unit order, same as cmp, without a comparator call per step
-      const order = (fresh ? this.freshKeys : [...dirty]).sort();
-      this.freshKeys = [];
-      if (fresh) this.compileFreshOrder(order, warnings);
-      else for (let k = 0; k < order.length; k++) {
+      const order = fresh ? NO_KEYS : [...dirty].sort();
+      if (group) {
+        this.compileFreshRecords(group.recs, warnings);
+        // the model's maps, the duplicate checks and the claims, while the Maglev thread works
+        this.indexFresh(upserts, group.recs, errors);
+        this.claimBatch(upserts, true, replaced, batchClaims, upsertClaims, errors);
+        if (errors.length) throw new ValidationError(errors); // (the catch below resets)
+      }
+      for (let k = 0; k < order.length; k++) {
         const key = order[k];
         const rec = this.recs.get(key);
         const svc = rec?.spec;
@@ -633,7 +681,7 @@ export class Compiler {
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
       const jobs = this.maglevJobs;
-      return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
+      return { diff, undoDiff, rollback, warnings, servicesRecompiled: group ? group.services : order.length, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
     } catch (e) {
       if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       throw e;
@@ -648,17 +696,6 @@ export class Compiler {
   // ---- the full compile's model bookkeeping: methods rather than closures made per change(), so
   // their optimised code is kept from one full compile to the next (--trace-opt showed the
   // closures re-optimised in every full compile; the time saved was within the VM's noise)
-
-  /** From empty: insertFresh() for every Service and EndpointSlice of the batch, duplicates
-   * reported into `errors`; true when the batch holds a NodeConfig. */
-  private insertFreshBatch(upserts: ModelObject[], errors: FieldError[]): boolean {
-    let nodes = 0;
-    for (let u = 0; u < upserts.length; u++) {
-      const o = upserts[u];
-      if (o.kind === 'NodeConfig' ? nodes++ > 0 : this.insertFresh(o)) errors.push(duplicateError(o));
-    }
-    return nodes > 0;
-  }
 
   /** The batch's Services against the claims (cluster IPs, node ports, frontend tuples) of the
    * current state minus `replaced` and of the batch so far. `upsertClaims[u]` gets upsert u's
@@ -681,21 +718,12 @@ export class Compiler {
     }
   }
 
-  /** From empty: links every labelled slice of the batch to its service; the batch's NodeConfig. */
-  private linkFreshBatch(upserts: ModelObject[]): NodeSpec | null {
-    let node: NodeSpec | null = null;
-    for (let u = 0; u < upserts.length; u++) {
-      const o = upserts[u];
-      if (o.kind === 'EndpointSlice') { if (o.service !== null) this.linkSliceFresh(o.service, o); } else if (o.kind === 'NodeConfig') node = o;
-    }
-    return node;
-  }
-
-  /** From empty: compiles the services of `order` straight into the tables (compileService
-   * writes the backends and frontends itself) and keeps what each compiled to. */
-  private compileFreshOrder(order: string[], warnings: string[]): void {
-    for (let k = 0; k < order.length; k++) {
-      const rec = this.recs.get(order[k])!, svc = rec.spec!;
+  /** From empty: compiles the records' services in order (key order) straight into the tables
+   * (compileService writes the backends and frontends itself) and keeps what each compiled to. */
+  private compileFreshRecords(recs: ServiceRecord[], warnings: string[]): void {
+    for (let k = 0; k < recs.length; k++) {
+      const rec = recs[k], svc = rec.spec;
+      if (svc === undefined) continue; // slices naming a service the batch does not hold
       const out = this.compileService(svc, rec.slices, null, undefined, true);
       // kept for the service's lifetime: exact-size copies (a pushed-to array keeps room for 17)
       rec.out = new ServiceOutput(out);
@@ -703,20 +731,28 @@ export class Compiler {
     }
   }
 
-  /** From empty: puts a Service or EndpointSlice of the batch into the model's maps, which serve
-   * as the batch's duplicate check; true when its key was there already (a duplicate). */
-  private insertFresh(o: ServiceSpec | SliceSpec): boolean {
-    if (o.kind === 'Service') {
-      const n = this.recs.size;
-      this.recs.set(o.key, { spec: o, slices: undefined, out: undefined });
-      if (this.recs.size === n) return true;
-      this.nServices++;
-      this.freshKeys[this.nFreshKeys++] = o.key;
-      return false;
+  /** From empty (after the compile): every Service and EndpointSlice of the batch into the
+   * model's maps, which serve as the duplicate check (errors in batch order), then the records
+   * over the services' places. True when the batch holds a NodeConfig. */
+  private indexFresh(upserts: ModelObject[], recs: ServiceRecord[], errors: FieldError[]): boolean {
+    let nodes = 0;
+    for (let u = 0; u < upserts.length; u++) {
+      const o = upserts[u];
+      if (o.kind === 'NodeConfig') { if (nodes++ > 0) errors.push(duplicateError(o)); continue; }
+      const map: Map<string, unknown> = o.kind === 'Service' ? this.recs : this.slices;
+      const n = map.size;
+      map.set(o.key, o.kind === 'Service' ? PENDING : o);
+      if (map.size === n) errors.push(duplicateError(o));
     }
-    const n = this.slices.size;
-    this.slices.set(o.key, o);
-    return this.slices.size === n;
+    // the records in key order, over the services' placeholders (slices of absent services: new keys)
+    let services = 0;
+    for (let k = 0; k < recs.length; k++) {
+      const key = recs[k].spec?.key ?? (Array.isArray(recs[k].slices) ? (recs[k].slices as SliceSpec[])[0].service! : (recs[k].slices as SliceSpec).service!);
+      this.recs.set(key, recs[k]);
+      if (recs[k].spec !== undefined) services++;
+    }
+    this.nServices = services;
+    return nodes > 0;
   }
 
   /** Claim number i of service o (claimKeys' order), against the current claims minus those of
@@ -729,19 +765,6 @@ export class Compiler {
       errors.push(fieldError('Service', o.namespace, o.name, c.field, 'FieldValueInvalid',
         `Invalid value: ${c.what}: already allocated to Service ${other}`));
     } else batchClaims.set(claim, o.key);
-  }
-
-  /** From empty: adds slice `sl` to service `svc`'s slices, kept sorted by key (nothing to undo:
-   * the array is edited in place). */
-  private linkSliceFresh(svc: string, sl: SliceSpec): void {
-    const entry = this.recs.get(svc)?.slices;
-    if (entry === undefined) { this.setRecord(svc, 'slices', sl, null); return; }
-    const have = Array.isArray(entry) ? entry : [entry], key = sl.key;
-    let at = 0, hi = have.length;
-    while (at < hi) { const mid = (at + hi) >> 1; if (have[mid].key < key) at = mid + 1; else hi = mid; }
-    if (at < have.length && have[at].key === key) return;
-    if (have === entry) have.splice(at, 0, sl);
-    else this.setRecord(svc, 'slices', [...have.slice(0, at), sl, ...have.slice(at)], null);
   }
 
   /** Sets one field of a service's record (creating the record, or dropping it once empty),
@@ -780,7 +803,7 @@ export class Compiler {
   private reset(): void {
     this.ir.frontends.clear(); this.ir.backends.clear(); this.ir.routes = [];
     delete this.ir.snatV4; delete this.ir.snatV6;
-    this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear(); this.freshKeys = [];
+    this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear();
     this.node = null;
     this.fe = new IdAllocator(); this.be = new IdAllocator();
     this.indexNode();
