@@ -441,6 +441,16 @@ export function validateObjectZod(raw: unknown): ReturnType<typeof validateObjec
   return validateObject(raw, false);
 }
 
+/** "namespace/name", as one flat string. A template literal of 13 or more characters is a V8
+ * cons string (a pair of pointers to its parts), and comparing two of them walks both parts on
+ * every compare: the compiler sorts and merges 10k service keys and slices' service names on a
+ * full compile, ~10x slower on cons strings. charCodeAt flattens one in place (~50 ns). */
+function objectKey(namespace: string, name: string): string {
+  const key = `${namespace}/${name}`;
+  key.charCodeAt(0);
+  return key;
+}
+
 function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unknown>): ServiceSpec {
   const namespace = s.metadata.namespace || 'default';
   const name = s.metadata.name;
@@ -461,7 +471,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const ingress = type === 'LoadBalancer' ? s.status?.loadBalancer?.ingress ?? [] : [];
   const ranges = sp.loadBalancerSourceRanges ?? [];
   const out: ServiceSpec = {
-    kind: 'Service', key: `${namespace}/${name}`, namespace, name, type, headless, clusterIPs, families, ports,
+    kind: 'Service', key: objectKey(namespace, name), namespace, name, type, headless, clusterIPs, families, ports,
     affinityTimeoutMs: affinity ? (sp.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S) * 1000 : 0,
     externalIPs: type === 'ExternalName' || headless || !sp.externalIPs?.length ? [] : sp.externalIPs.map(canon),
     lbIngress: ingress.length ? [...new Set(ingress.filter((i) => i.ip).map((i) => canon(i.ip!)))] : [],
@@ -479,8 +489,8 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
   const out: SliceSpec = {
-    kind: 'EndpointSlice', key: `${namespace}/${s.metadata.name}`, namespace, name: s.metadata.name,
-    service: svcName ? `${namespace}/${svcName}` : null,
+    kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
+    service: svcName ? objectKey(namespace, svcName) : null,
     addressType: s.addressType,
     endpoints: (s.endpoints ?? []).map((e) => {
       const ready = e.conditions?.ready ?? true;
