@@ -314,7 +314,7 @@ const NO_RECORDS: ServiceRecord[] = Object.freeze([]) as unknown as ServiceRecor
 /** A Service's place in the model's map while indexFresh checks the batch for duplicates. */
 const PENDING: ServiceRecord = Object.freeze({ spec: undefined, slices: undefined, out: undefined }) as ServiceRecord;
 
-const byKey = (a: { key: string }, b: { key: string }): number => cmp(a.key, b.key);
+const bySpecKey = (a: ServiceRecord, b: ServiceRecord): number => cmp(a.spec!.key, b.spec!.key);
 const bySliceService = (a: SliceSpec, b: SliceSpec): number => cmp(a.service!, b.service!) || cmp(a.key, b.key);
 function sortedBy<T>(xs: T[], order: (a: T, b: T) => number): T[] {
   for (let i = 1; i < xs.length; i++) if (order(xs[i - 1], xs[i]) > 0) return xs.sort(order);
@@ -325,15 +325,17 @@ function sortedBy<T>(xs: T[], order: (a: T, b: T) => number): T[] {
  * key, one slice alone, as linkSlice keeps them), found by merging two sorted lists rather than
  * by map lookups; slices naming a service the batch does not hold get a record without spec.
  * Unlabelled slices are in no record. `node`: the batch's (last) NodeConfig. */
-function groupFresh(upserts: ModelObject[]): { recs: ServiceRecord[]; services: number; node: NodeSpec | null } {
-  const svcs: ServiceSpec[] = [], slices: SliceSpec[] = [];
+function groupFresh(upserts: ModelObject[]): { recs: ServiceRecord[]; batchRecs: ServiceRecord[]; orphans: ServiceRecord[]; services: number; node: NodeSpec | null } {
+  const batchRecs: ServiceRecord[] = [], slices: SliceSpec[] = [];
   let node: NodeSpec | null = null;
   for (let u = 0; u < upserts.length; u++) {
     const o = upserts[u];
-    if (o.kind === 'Service') svcs.push(o); else if (o.kind === 'EndpointSlice') { if (o.service !== null) slices.push(o); } else node = o;
+    if (o.kind === 'Service') batchRecs.push({ spec: o, slices: undefined, out: undefined });
+    else if (o.kind === 'EndpointSlice') { if (o.service !== null) slices.push(o); } else node = o;
   }
-  sortedBy(svcs, byKey); sortedBy(slices, bySliceService);
-  const recs: ServiceRecord[] = [];
+  const svcRecs = sortedBy(batchRecs.slice(), bySpecKey); // (a copy only to sort: the same order mostly)
+  sortedBy(slices, bySliceService);
+  const recs: ServiceRecord[] = [], orphans: ServiceRecord[] = [];
   let j = 0;
   const take = (key: string): ServiceRecord['slices'] => { // the slices naming `key`, from slices[j]
     const from = j;
@@ -344,13 +346,15 @@ function groupFresh(upserts: ModelObject[]): { recs: ServiceRecord[]; services: 
     for (let k = from + 1; k < j; k++) if (slices[k].key !== slices[k - 1].key) list.push(slices[k]); // a repeat: refused later
     return list.length === 1 ? list[0] : list;
   };
-  for (let i = 0; i < svcs.length; i++) {
-    const key = svcs[i].key;
-    while (j < slices.length && slices[j].service! < key) { const k = slices[j].service!; recs.push({ spec: undefined, slices: take(k), out: undefined }); }
-    recs.push({ spec: svcs[i], slices: take(key), out: undefined });
+  const orphan = (key: string): void => { const r: ServiceRecord = { spec: undefined, slices: take(key), out: undefined }; recs.push(r); orphans.push(r); };
+  for (let i = 0; i < svcRecs.length; i++) {
+    const rec = svcRecs[i], key = rec.spec!.key;
+    while (j < slices.length && slices[j].service! < key) orphan(slices[j].service!);
+    rec.slices = take(key);
+    recs.push(rec);
   }
-  while (j < slices.length) { const k = slices[j].service!; recs.push({ spec: undefined, slices: take(k), out: undefined }); }
-  return { recs, services: svcs.length, node };
+  while (j < slices.length) orphan(slices[j].service!);
+  return { recs, batchRecs, orphans, services: batchRecs.length, node };
 }
 
 /** The error for an object listed twice in one request. */
@@ -465,7 +469,7 @@ export class Compiler {
     // idle. The duplicate and clash checks come after the compile then, and a refused batch
     // throws its compile away (reset()). From empty with removals, only the errors are wanted.
     const freshFirst = fresh && removes.length === 0;
-    if (fresh && !freshFirst) seenNode = this.indexFresh(upserts, NO_RECORDS, errors);
+    if (fresh && !freshFirst) seenNode = this.indexFresh(upserts, null, NO_RECORDS, errors);
     else if (!fresh) for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (seenBefore(o.kind, o.kind === 'NodeConfig' ? '' : o.key)) errors.push(duplicateError(o));
@@ -613,7 +617,7 @@ export class Compiler {
       if (group) {
         this.compileFreshRecords(group.recs, warnings);
         // the model's maps, the duplicate checks and the claims, while the Maglev thread works
-        this.indexFresh(upserts, group.recs, errors);
+        this.indexFresh(upserts, group.batchRecs, group.orphans, errors);
         this.claimBatch(upserts, true, replaced, batchClaims, upsertClaims, errors);
         if (errors.length) throw new ValidationError(errors); // (the catch below resets)
       }
@@ -732,33 +736,34 @@ export class Compiler {
   }
 
   /** From empty (after the compile): every Service and EndpointSlice of the batch into the
-   * model's maps, which serve as the duplicate check (errors in batch order), then the records
-   * over the services' places. True when the batch holds a NodeConfig. */
-  private indexFresh(upserts: ModelObject[], recs: ServiceRecord[], errors: FieldError[]): boolean {
-    let nodes = 0;
+   * model's maps, which serve as the duplicate check (errors in batch order); a Service as its
+   * record (`batchRecs`, the batch's services in batch order: a placeholder when null), then the
+   * records of slices naming a service the batch does not hold. True when the batch holds a
+   * NodeConfig. */
+  private indexFresh(upserts: ModelObject[], batchRecs: ServiceRecord[] | null, orphans: ServiceRecord[], errors: FieldError[]): boolean {
+    let nodes = 0, s = 0;
+    const recs = this.recs, slices = this.slices;
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (o.kind === 'NodeConfig') { if (nodes++ > 0) errors.push(duplicateError(o)); continue; }
-      const map: Map<string, unknown> = o.kind === 'Service' ? this.recs : this.slices;
+      const map: Map<string, unknown> = o.kind === 'Service' ? recs : slices;
       const n = map.size;
-      map.set(o.key, o.kind === 'Service' ? PENDING : o);
+      map.set(o.key, o.kind === 'Service' ? (batchRecs ? batchRecs[s++] : PENDING) : o);
       if (map.size === n) errors.push(duplicateError(o));
     }
-    // the records in key order, over the services' placeholders (slices of absent services: new keys)
-    let services = 0;
-    for (let k = 0; k < recs.length; k++) {
-      const key = recs[k].spec?.key ?? (Array.isArray(recs[k].slices) ? (recs[k].slices as SliceSpec[])[0].service! : (recs[k].slices as SliceSpec).service!);
-      this.recs.set(key, recs[k]);
-      if (recs[k].spec !== undefined) services++;
+    for (let k = 0; k < orphans.length; k++) {
+      const sl = orphans[k].slices!;
+      recs.set((Array.isArray(sl) ? sl[0] : sl).service!, orphans[k]);
     }
-    this.nServices = services;
+    this.nServices = s;
     return nodes > 0;
   }
 
   /** Claim number i of service o (claimKeys' order), against the current claims minus those of
    * `replaced` services and the batch's so far; a clash is an error naming the other service. */
   private takeClaim(o: ServiceSpec, claim: Claim, i: number, replaced: Set<string>, batchClaims: Map<Claim, string>, errors: FieldError[]): void {
-    const owner = this.claims.get(claim);
+    // (from empty there are no current claims: from the batch's first, this.claims is batchClaims)
+    const owner = this.claims === batchClaims || this.claims.size === 0 ? undefined : this.claims.get(claim);
     const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(claim);
     if (other !== undefined && other !== o.key) {
       const c = serviceClaims(o)[i]; // the error path only
