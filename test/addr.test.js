@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isIPv4, isIPv6 } from 'node:net';
-import { parseAddr, parseMac, writeAddr } from '../dist/src/core/addr.js';
+import { ipv4Value, parseAddr, parseMac, writeAddr } from '../dist/src/core/addr.js';
 
 test('parseAddr accepts exactly the IPv4/IPv6 strings node accepts; IPv4 bytes are the four parts', (t) => {
   const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('', '00', '01', '007', '1a', ' 1', '-1', '256', '1e2'));
@@ -37,4 +37,19 @@ test('writeAddr writes parseAddr bytes in place and zero-pads IPv4', (t) => {
   t.is(writeAddr('fd00::1', out, 20), 6);
   t.deepEqual(Array.from(out.subarray(20, 36)), Array.from(parseAddr('fd00::1').bytes));
   t.throws(() => writeAddr('10.1.2', out, 0), { message: /invalid IP/ });
+});
+
+test('ipv4Value: the value of exactly the canonical dotted quads, -1 for everything else', (t) => {
+  const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('00', '01', '007', '', 'a', '1 ', '-1', '256', '1e2'));
+  const text = fc.oneof(fc.array(part, { minLength: 1, maxLength: 6 }).map((ps) => ps.join('.')), fc.string({ maxLength: 16 }));
+  fc.assert(fc.property(text, (s) => {
+    const canonical = isIPv4(s) && s.split('.').every((p) => String(Number(p)) === p);
+    const v = ipv4Value(s);
+    if (!canonical) { t.is(v, -1, s); return true; }
+    t.is(v, s.split('.').reduce((acc, p) => acc * 256 + Number(p), 0), s);
+    return true;
+  }), { numRuns: 20000, seed: 5 });
+  t.is(ipv4Value('255.255.255.255'), 4294967295);
+  t.is(ipv4Value('0.0.0.0'), 0);
+  t.is(ipv4Value('10.0.0.01'), -1);
 });

@@ -942,11 +942,11 @@ export class Compiler {
             for (let i = n - 1; i >= 0; i--) seen.set(cAddr[i], i);
           }
           if (seen !== null) { const at = seen.get(addr); from = at === undefined ? n : at; }
-          const v6 = addr.includes(':'), key = v6 ? 0 : ipv4Int(addr) | 0; // int32: a small integer to V8 whatever the address
+          const key = family === 4 ? ep.v4 | 0 : 0; // int32 (validated: the address's value): a small integer to V8 whatever the address
           for (let i = from; i < n; i++) if (cKey[i] === key && cPort[i] === port && cAddr[i] === addr) { dup = i; break; }
           if (dup >= 0) { if (state < cands.state[dup]) cands.state[dup] = state; continue; }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.be.allocate(undo);
-          const res = v6 ? this.resolve(addr) : this.resolve4(key, addr);
+          const res = family === 6 ? this.resolve(addr) : this.resolve4(key, addr);
           if (!res) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
           cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, res);

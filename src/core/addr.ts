@@ -10,21 +10,31 @@ export interface Addr { family: Family; bytes: Uint8Array }
  * The table writer parses ~100k backend addresses on a full apply: this loop is ~20x cheaper
  * than isIPv4's regular expression plus split/map. */
 function dottedQuad(s: string, bytes: Uint8Array): boolean {
+  const v = ipv4Value(s);
+  if (v < 0) return false;
+  bytes[0] = v >>> 24; bytes[1] = (v >>> 16) & 255; bytes[2] = (v >>> 8) & 255; bytes[3] = v & 255;
+  return true;
+}
+
+/** The value (0 .. 2^32 - 1) of a canonical dotted quad — four parts of 0..255 without leading
+ * zeros, e.g. "10.0.0.1" — or -1 for anything else. One pass over the characters: validation
+ * takes it before node:net's isIP (a regex) and keeps it for the compiler. */
+export function ipv4Value(s: string): number {
   const n = s.length;
-  if (n < 7 || n > 15) return false;
-  let part = 0, digits = 0, k = 0;
+  if (n < 7 || n > 15) return -1;
+  let v = 0, part = 0, digits = 0, k = 0;
   for (let i = 0; i <= n; i++) {
     const c = i < n ? s.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || k > 3) return false;
-      bytes[k++] = part; part = 0; digits = 0;
+      if (digits === 0 || k > 3) return -1;
+      v = v * 256 + part; k++; part = 0; digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return false; // leading zero
+      if (digits > 0 && part === 0) return -1; // leading zero
       part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return false;
-    } else return false;
+      if (++digits > 3 || part > 255) return -1;
+    } else return -1;
   }
-  return k === 4;
+  return k === 4 ? v : -1;
 }
 
 /** parseAddr(s).bytes written to out[off..off+16) — 16 bytes, IPv4 zero-padded — without the

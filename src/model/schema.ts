@@ -6,7 +6,7 @@
 // kubectl/the API server ignore fields they do not know when validation is lenient.
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { formatAddr, parseAddr, parseCidr, parseMac } from '../core/addr.js';
+import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../core/addr.js';
 import { MAGLEV_SIZES } from '../core/maglev.js';
 import type { Family, Proto } from '../core/ir.js';
 import {
@@ -222,7 +222,7 @@ const nodeConfigSchema = z.object({
 
 export function canon(ip: string): string {
   // IPv4 (validated already): only leading zeros can differ from the canonical form
-  if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;
+  if (!ip.includes(':')) return ipv4Value(ip) >= 0 || !/(^|\.)0\d/.test(ip) ? ip : ip.split('.').map(Number).join('.');
   const a = parseAddr(ip);
   return formatAddr(a.bytes, a.family);
 }
@@ -407,7 +407,8 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!isObject(ep)) return null;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      for (const a of addrs) if (typeof a !== 'string' || isIP(a) !== want) return null;
+      // a canonical dotted quad without the regex of isIP; anything else is isIP's to judge
+      for (const a of addrs) if (typeof a !== 'string' || (want === 4 && ipv4Value(a) >= 0 ? false : isIP(a) !== want)) return null;
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
@@ -498,8 +499,10 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
       // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
       // and a field added afterwards needs a property array of its own (~40 bytes an endpoint,
       // kept with the model: 4 MB at 100k endpoints)
+      const addresses = s.addressType === 'FQDN' ? e.addresses : canonList(e.addresses);
       return {
-        addresses: s.addressType === 'FQDN' ? e.addresses : canonList(e.addresses),
+        addresses,
+        v4: s.addressType === 'IPv4' ? ipv4Value(addresses[0]) : -1,
         ready,
         serving: e.conditions?.serving ?? ready,
         terminating: e.conditions?.terminating ?? false,

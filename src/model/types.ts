@@ -36,6 +36,7 @@ export interface ServiceSpec {
 
 export interface EndpointSpec {
   addresses: string[];
+  v4: number;                 // addresses[0] as a u32 in an IPv4 slice, else -1 (the compiler's key)
   ready: boolean;             // conditions.ready, unset = true
   serving: boolean;           // conditions.serving, unset = ready
   terminating: boolean;       // conditions.terminating, unset = false
