@@ -18,7 +18,7 @@ function dottedQuad(s: string, bytes: Uint8Array): boolean {
 
 /** The value (0 .. 2^32 - 1) of a canonical dotted quad — four parts of 0..255 without leading
  * zeros, e.g. "10.0.0.1" — or -1 for anything else. One pass over the characters: validation
- * takes it before node:net's isIP (a regex) and keeps it for the compiler. */
+ * keeps an IPv4 endpoint's value for the compiler. */
 export function ipv4Value(s: string): number {
   const n = s.length;
   if (n < 7 || n > 15) return -1;

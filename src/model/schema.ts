@@ -222,7 +222,7 @@ const nodeConfigSchema = z.object({
 
 export function canon(ip: string): string {
   // IPv4 (validated already): only leading zeros can differ from the canonical form
-  if (!ip.includes(':')) return ipv4Value(ip) >= 0 || !/(^|\.)0\d/.test(ip) ? ip : ip.split('.').map(Number).join('.');
+  if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;
   const a = parseAddr(ip);
   return formatAddr(a.bytes, a.family);
 }
@@ -407,8 +407,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!isObject(ep)) return null;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      // a canonical dotted quad without the regex of isIP; anything else is isIP's to judge
-      for (const a of addrs) if (typeof a !== 'string' || (want === 4 && ipv4Value(a) >= 0 ? false : isIP(a) !== want)) return null;
+      for (const a of addrs) if (typeof a !== 'string' || isIP(a) !== want) return null;
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
