@@ -1,7 +1,7 @@
 // Maglev fills of a full compile on a second thread.
 //
-// A full compile of 10k services x 10 endpoints fills 10k Maglev tables of 251 slots: ~35 ms of a
-// ~150 ms compile, all of it independent per table. The compiler's thread publishes a job per
+// A full compile of 10k services x 10 endpoints fills 10k Maglev tables of 251 slots: ~35 ms of
+// CPU, more than a third of the compile's, all of it independent per table. The compiler's thread publishes a job per
 // active set — its IPv4 backends' addresses and ports as numbers (the worker hashes them), or for
 // IPv6 the permutation starts and steps it hashed itself from the strings, plus the table size and
 // where the table lives — and goes on compiling; a worker thread fills the tables meanwhile. At the
