@@ -11,7 +11,7 @@
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
-import { FrontendTable, setLazyFrontendUpserts, type ActiveSetRef } from '../core/frontend-table.js';
+import { ActiveSet, FrontendTable, setLazyFrontendUpserts } from '../core/frontend-table.js';
 import type { PortOwner } from '../core/columns.js';
 import { setLazyIdRange } from '../core/lazy.js';
 import { Slab, typedArray } from '../core/slab.js';
@@ -29,18 +29,6 @@ const NO_MAC = '00:00:00:00:00:00';
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
 const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
-/** The backends one frontend spreads over and its Maglev table; shared by the port's frontends
- * that ask for the same set. Scratch, one per (family, local-only) pair: on a full compile the ids
- * and the table are runs of the compile's slab, otherwise arrays of their own (offset 0). */
-class ActiveSet implements ActiveSetRef {
-  ids: Uint32Array | number[] = EMPTY_IDS; idsOff = 0; idsLen = 0;
-  mag: MaglevSlots = EMPTY_TABLE; magOff = 0; magLen = 0;
-  readonly indexed = true;
-  fallback = false;
-  release(): void { this.ids = EMPTY_IDS; this.mag = EMPTY_TABLE; }
-}
-const EMPTY_IDS: number[] = Object.freeze([]) as unknown as number[];
-const EMPTY_TABLE = new Uint8Array(0);
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -216,6 +204,16 @@ function sortIndexes(active: Int32Array, n: number, addr: string[], port: number
     ? (x, y) => rank[x] - rank[y] || backendKeyCmp(addr[x], port[x], addr[y], port[y])
     : (x, y) => backendKeyCmp(addr[x], port[x], addr[y], port[y]));
   for (let i = 0; i < n; i++) active[i] = sorted[i];
+}
+
+/** out[off + i] = id[active[i]]: the active set's ids. One function per kind of `out` (a full
+ * compile's slab, an incremental compile's array): one loop storing into both was polymorphic,
+ * and slower in the full compile once an incremental change had run it. */
+function idsIntoSlab(out: Uint32Array, off: number, active: Int32Array, n: number, id: number[]): void {
+  for (let i = 0; i < n; i++) out[off + i] = id[active[i]];
+}
+function idsIntoArray(out: number[], active: Int32Array, n: number, id: number[]): void {
+  for (let i = 0; i < n; i++) out[i] = id[active[i]];
 }
 
 /** Dotted quad (already validated and canonical) → u32. */
@@ -1080,7 +1078,8 @@ export class Compiler {
     let ids: Uint32Array | number[], idsOff = 0;
     if (slab) { idsOff = slab.carve(n, 4); ids = slab.view as Uint32Array; } else ids = new Array<number>(n);
     const addrs = this.keyAddrs, ports = this.keyPorts, v4 = this.keyV4, cKey = cands.key;
-    for (let i = 0; i < n; i++) { const k = active[i]; ids[idsOff + i] = cands.id[k]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; v4[i] = cKey[k]; }
+    if (slab) idsIntoSlab(ids as Uint32Array, idsOff, active, n, cands.id); else idsIntoArray(ids as number[], active, n, cands.id);
+    for (let i = 0; i < n; i++) { const k = active[i]; addrs[i] = cAddr[k]; ports[i] = cPort[k]; v4[i] = cKey[k]; }
     if (n > m) warnings.push(`Service ${svc.key}: ${n} endpoints exceed the Maglev table size ${m}; some get no traffic`);
     let mag: MaglevSlots, magOff = 0;
     if (slab && size) { magOff = slab.carve(size, width); mag = slab.view; } else mag = typedArray(size, width);

@@ -38,6 +38,23 @@ const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, Ext
 const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
 const PROTO_CODE: Record<Proto, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const EMPTY_MAG = new Uint8Array(0);
+const EMPTY_IDS: number[] = Object.freeze([]) as unknown as number[];
+
+/** An ActiveSetRef as a class: the compiler's sets (one per (family, local-only) pair of a
+ * service port, shared by the port's frontends that ask for the same set: on a full compile the
+ * ids and the table are runs of the compile's slab, otherwise arrays of their own at offset 0)
+ * and set()'s own. One class for both, so that put() sees one map: with an object literal in
+ * set(), a full compile after an incremental change ran put() (and the compiler's emit, which
+ * inlines it) as polymorphic code. */
+export class ActiveSet implements ActiveSetRef {
+  ids: ArrayLike<number> = EMPTY_IDS; idsOff = 0; idsLen = 0;
+  mag: MaglevSlots = EMPTY_MAG; magOff = 0; magLen = 0;
+  indexed = true;
+  fallback = false;
+  /** Drops the references (scratch between uses). */
+  release(): void { this.ids = EMPTY_IDS; this.mag = EMPTY_MAG; }
+}
+const SET_REF = new ActiveSet(); // set()'s
 
 // chunks of 1024 ids: growing never copies (10k services is ~10 chunks)
 const CHUNK_BITS = 10, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
@@ -93,8 +110,11 @@ export class FrontendTable implements Map<number, IrFrontend> {
   set(id: number, f: IrFrontend): this {
     const c = this.chunks[id >>> CHUNK_BITS], cur = c !== undefined && id >= 1 ? c.owner[id & MASK] : undefined;
     const owner = cur !== undefined && cur.service === f.service && cur.portName === f.portName ? cur : { service: f.service, portName: f.portName };
-    this.put(id, owner, f.kind, f.addr, f.family, f.port, f.proto, f.flags, f.affinityTimeoutMs, f.sourceRanges,
-      { ids: f.backends, idsOff: 0, idsLen: f.backends.length, mag: f.maglev, magOff: 0, magLen: f.maglev.length, indexed: f.maglevIndexed === true });
+    const r = SET_REF;
+    r.ids = f.backends; r.idsOff = 0; r.idsLen = f.backends.length;
+    r.mag = f.maglev; r.magOff = 0; r.magLen = f.maglev.length; r.indexed = f.maglevIndexed === true;
+    this.put(id, owner, f.kind, f.addr, f.family, f.port, f.proto, f.flags, f.affinityTimeoutMs, f.sourceRanges, r);
+    r.release();
     return this;
   }
 
