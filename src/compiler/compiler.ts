@@ -29,7 +29,6 @@ const NO_MAC = '00:00:00:00:00:00';
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
 const NO_WARNINGS: string[] = Object.freeze([]) as unknown as string[];
 
-
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
 export interface ChangeBatch { upsert?: ModelObject[]; remove?: ObjectRef[] }
@@ -171,7 +170,6 @@ class EmitState {
   built = 0;                     // bit k: sets[k] is built for the current port
   release(): void { for (const a of this.sets) a.release(); this.owner = null; this.prevFront = null; this.undo = null; }
 }
-
 
 /** compileService's scratch, one set per thread rather than per Compiler: a change() is
  * synchronous and no compiler's change() runs inside another's, so they cannot overlap. Per
