@@ -8,7 +8,7 @@
 //
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
-import { cidrContains, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
+import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
 import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
 import { defaultMaglevSize } from '../core/maglev.js';
 import { ActiveSet, FrontendTable, setLazyFrontendUpserts } from '../core/frontend-table.js';
@@ -212,16 +212,6 @@ function idsIntoSlab(out: Uint32Array, off: number, active: Int32Array, n: numbe
 }
 function idsIntoArray(out: number[], active: Int32Array, n: number, id: number[]): void {
   for (let i = 0; i < n; i++) out[i] = id[active[i]];
-}
-
-/** Dotted quad (already validated and canonical) → u32. */
-function ipv4Int(s: string): number {
-  let v = 0, part = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) { v = (v * 256 + part) >>> 0; part = 0; } else part = part * 10 + (c - 48);
-  }
-  return (v * 256 + part) >>> 0;
 }
 
 function refKey(ns: string | undefined, name: string): string { return `${ns || 'default'}/${name}`; }
@@ -845,7 +835,7 @@ export class Compiler {
       this.routeCidrs.push(new RouteCidr(parseCidr(r.prefix), res));
       if (r.family === 4) {
         const mask = r.plen === 0 ? 0 : (0xffffffff << (32 - r.plen)) >>> 0;
-        this.routes4.push(new Route4((ipv4Int(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, res));
+        this.routes4.push(new Route4((ipv4Value(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, res));
       }
     }
   }
@@ -862,7 +852,7 @@ export class Compiler {
   }
 
   private resolve(addr: string): Resolved | null {
-    if (!addr.includes(':')) return this.resolve4(ipv4Int(addr), addr);
+    if (!addr.includes(':')) return this.resolve4(ipv4Value(addr), addr); // (validated: canonical)
     if (this.neighbourMap.size) { const n = this.neighbourMap.get(addr); if (n) return n; }
     let r = this.resolveCache.get(addr);
     if (r !== undefined) return r;
