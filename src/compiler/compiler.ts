@@ -302,9 +302,11 @@ const PENDING: ServiceRecord = Object.freeze({ spec: undefined, slices: undefine
 
 const bySpecKey = (a: ServiceRecord, b: ServiceRecord): number => cmp(a.spec!.key, b.spec!.key);
 const bySliceService = (a: SliceSpec, b: SliceSpec): number => cmp(a.service!, b.service!) || cmp(a.key, b.key);
-function sortedBy<T>(xs: T[], order: (a: T, b: T) => number): T[] {
-  for (let i = 1; i < xs.length; i++) if (order(xs[i - 1], xs[i]) > 0) return xs.sort(order);
-  return xs; // already in order: the common case (a listing is sorted), O(n) instead of a sort
+/** `xs` in `order`: xs itself when it is in order already (the common case: a listing is sorted;
+ * O(n) instead of a sort), else sorted — in place, or as a copy with `copy`. */
+function sortedBy<T>(xs: T[], order: (a: T, b: T) => number, copy = false): T[] {
+  for (let i = 1; i < xs.length; i++) if (order(xs[i - 1], xs[i]) > 0) return (copy ? xs.slice() : xs).sort(order);
+  return xs;
 }
 
 /** From empty: the batch's services as records in key order, each with its slices (sorted by
@@ -319,7 +321,7 @@ function groupFresh(upserts: ModelObject[]): { recs: ServiceRecord[]; batchRecs:
     if (o.kind === 'Service') batchRecs.push({ spec: o, slices: undefined, out: undefined });
     else if (o.kind === 'EndpointSlice') { if (o.service !== null) slices.push(o); } else node = o;
   }
-  const svcRecs = sortedBy(batchRecs.slice(), bySpecKey); // (a copy only to sort: the same order mostly)
+  const svcRecs = sortedBy(batchRecs, bySpecKey, true); // batchRecs stays in batch order (indexFresh)
   sortedBy(slices, bySliceService);
   const recs: ServiceRecord[] = [], orphans: ServiceRecord[] = [];
   let j = 0;
