@@ -5,6 +5,7 @@ import { validateAll } from '../dist/src/model/schema.js';
 import { parseManifests } from '../dist/src/model/load.js';
 import * as L from '../dist/assembly/layout.js';
 import { maglevIds } from '../dist/src/core/ir.js';
+import { maglevTable } from '../dist/src/compiler/maglev.js';
 
 const node = (extra = {}) => ({
   apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
@@ -204,8 +205,7 @@ test('without a NodeConfig: backends get PORT_NONE, one warning for the whole ch
   t.deepEqual(n.diff.snat, { v4: '192.168.0.1', v6: 'fd00:1::1' });
 });
 
-test('a port with more endpoints than the insertion sort takes: backends and Maglev table in "addr:port" key order, IPv4 and IPv6', async (t) => {
-  const { maglevTable } = await import('../dist/src/compiler/maglev.js');
+test('a port with more endpoints than the insertion sort takes: backends and Maglev table in "addr:port" key order, IPv4 and IPv6', (t) => {
   // 90 endpoints listed in a scrambled order; addresses that are prefixes of others (10.1.1.1, 10.1.1.10, 10.1.1.100)
   const v4 = Array.from({ length: 90 }, (_, i) => `10.1.${1 + (i % 3)}.${[1, 10, 100, 2, 25, 250, 9, 99, 199, 3][i % 10] + Math.floor(i / 30)}`);
   const v6 = Array.from({ length: 70 }, (_, i) => `fd00::${(i * 37 % 70 + 1).toString(16)}`);

@@ -27,6 +27,7 @@ import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
 import { buildMaglev, defaultMaglevSize, MAGLEV_SIZES } from '../core/maglev.js';
 import { tableSetBytes, type TableCapacities } from '../core/tables.js';
 import { ReferenceModel } from '../reference/model.js';
+import { intToIp } from './peers/service-set.js';
 
 export interface CoreBenchOptions {
   services?: number;         // default 1000
@@ -82,7 +83,6 @@ const STRIDE = 64;
 const MAX_TOTAL_BACKENDS = 4_000_000;
 
 const ip4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-const ipStr = (v: number) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 // address plan: VIPs 10.96.0.0/12, backends 10.128.0.0/9, established clients 100.64.0.0/10,
 // new-flow clients 172.16.0.0/12 — disjoint, so no client is ever mistaken for a backend
 const vipOf = (s: number) => (ip4(10, 96, 0, 0) + s) >>> 0;
@@ -114,14 +114,14 @@ function buildIr(services: number, endpoints: number, m: number): Ir {
       const id = s * endpoints + j + 1;
       ids.push(id);
       backends.set(id, {
-        id, service: `bench/s${s}`, portName: '', addr: ipStr(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
+        id, service: `bench/s${s}`, portName: '', addr: intToIp(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
         outPort: 1, dstMac: '02:00:00:00:be:01', srcMac: '02:00:00:00:00:bb',
       });
     }
     const maglev = new Uint32Array(m);
     for (let k = 0; k < m; k++) maglev[k] = ids[pattern[k] - 1];
     frontends.set(s + 1, {
-      id: s + 1, service: `bench/s${s}`, portName: '', kind: 'ClusterIP', addr: ipStr(vipOf(s)), family: 4,
+      id: s + 1, service: `bench/s${s}`, portName: '', kind: 'ClusterIP', addr: intToIp(vipOf(s)), family: 4,
       port: 53, proto: 'UDP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: ids, maglev,
     });
   }
