@@ -26,6 +26,7 @@ import { existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, writ
 import { Core } from '../dist/src/core/host.js';
 import * as L from '../dist/assembly/layout.js';
 import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
+import { intToIp } from '../dist/src/bench/peers/service-set.js';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
@@ -100,7 +101,6 @@ const perf = (cmd) => {
 };
 
 const ip4 = (a, b, c, d) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-const ipStr = (v) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
 const vipOf = (s) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
@@ -113,12 +113,12 @@ function buildIr(m) {
     for (let j = 0; j < endpoints; j++) {
       const id = s * endpoints + j + 1;
       ids.push(id);
-      backends.set(id, { id, service: `p/s${s}`, addr: ipStr(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
+      backends.set(id, { id, service: `p/s${s}`, addr: intToIp(backendOf(id - 1)), family: 4, port: 8080, state: L.BES_READY,
         outPort: 1, dstMac: '02:00:00:00:be:01', srcMac: '02:00:00:00:00:bb' });
     }
     const maglev = new Uint32Array(m);
     for (let k = 0; k < m; k++) maglev[k] = ids[pattern[k] - 1];
-    frontends.set(s + 1, { id: s + 1, service: `p/s${s}`, portName: '', kind: 'ClusterIP', addr: ipStr(vipOf(s)), family: 4,
+    frontends.set(s + 1, { id: s + 1, service: `p/s${s}`, portName: '', kind: 'ClusterIP', addr: intToIp(vipOf(s)), family: 4,
       port: 53, proto: 'UDP', flags: masq ? L.FEF_MASQUERADE : 0, affinityTimeoutMs: 0, sourceRanges: [], backends: ids, maglev });
   }
   return { frontends, backends, routes: [], snatV4: masq ? '192.168.255.1' : undefined };

@@ -439,8 +439,9 @@ export class Compiler {
 
     // one object may appear once per request: "apply A then A'" in one body is ambiguous (one key
     // set per kind: no "kind key" string per object). From empty the model's own maps are those
-    // sets for the upserts — filled here, emptied again by reset() if the batch is refused —
-    // rather than two more 10k-entry sets beside them. A set() and a size check is one hash
+    // sets for the upserts — filled by indexFresh (after the compile, or here when the batch also
+    // removes), emptied again by reset() if the batch is refused — rather than two more
+    // 10k-entry sets beside them. A set() and a size check is one hash
     // lookup instead of has() + set(); a duplicate overwrites, but its batch is refused anyway.
     const seenSvc = new Set<string>(), seenSlice = new Set<string>();
     let seenNode = false;
