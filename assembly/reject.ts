@@ -29,7 +29,7 @@ export function reject(f: usize, fr: Frame): void {
   const end = f + <usize>fr.end;
   const tcpf = <u32>fr.tcpFlags;
   if (proto == IPPROTO_TCP && (tcpf & TCP_RST) != 0) {
-    drop(fr, L.REASON_REJECT_NO_ENDPOINTS);
+    drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
     fr.stages |= L.TS_REJECT;
     return;
   }
