@@ -211,7 +211,6 @@ function ctAlloc(): u32 {
   e.front = front;
   e.backendId = bid;
   e.clientPort = fr.inPort;
-  e.outPort = be.outPort;
   macCopy(e.clientMacPtr, f + ETH_SRC);   // the client's MAC = source MAC of this frame
   macCopy(e.localMacPtr, f + ETH_DST);    // our MAC on the client side = its destination MAC
   e.created = gNow;

@@ -175,7 +175,7 @@ export const CTI_REF = 4;
 //   +----------------+----------------+----------------+----+----+----+----+-----------------+
 //   | client addr    | VIP addr       | backend addr   |cprt|vprt|bprt|nprt|proto fam st flg |
 //   +----------------+----------------+----------------+----+----+----+----+-----------------+
-//   60 last_seen  64 front_id  68 backend_id  72 client_port u16  74 backend out_port u16
+//   60 last_seen  64 front_id  68 backend_id  72 client_port u16  74 (reserved u16)
 //   76 client MAC[6]  82 local MAC[6] (our MAC on the client side)  88 created  92 next_free
 //   Original key:  (client, VIP,     cprt, vprt, proto)
 //   Reply key:     (backend, nat_dst, bprt, nprt, proto) where nat_dst = client, or the SNAT
@@ -196,7 +196,7 @@ export const CT_LAST_SEEN = 60;  // u32 ms
 export const CT_FRONT = 64;      // u32 frontend id (= per-service counter id)
 export const CT_BACKEND_ID = 68; // u32
 export const CT_CLIENT_PORT = 72; // u16 port the client side arrived on
-export const CT_OUT_PORT = 74;   // u16 port towards the backend at creation
+export const CT_OUT_PORT = 74;   // u16 reserved: not written (nothing read it; forwarding uses the backend's current BE_OUT_PORT)
 export const CT_CLIENT_MAC = 76; // 6 bytes
 export const CT_LOCAL_MAC = 82;  // 6 bytes
 export const CT_CREATED = 88;    // u32 ms

@@ -113,7 +113,7 @@ import * as L from "./layout";
 //   +----------------+----------------+----------------+----+----+----+----+---+---+---+---+
 //   60         64         68           72      74       76             82             88
 //   +----------+----------+------------+-------+--------+--------------+--------------+
-//   | last_seen| front id | backend id | c.port| o.port | client MAC   | local MAC    |
+//   | last_seen| front id | backend id | c.port|(rsrvd) | client MAC   | local MAC    |
 //   +----------+----------+------------+-------+--------+--------------+--------------+
 //   88         92                      96
 //   +----------+-----------------------+
@@ -135,7 +135,7 @@ import * as L from "./layout";
   front: u32;
   backendId: u32;
   clientPort: u16;
-  outPort: u16;
+  outPort: u16;        // reserved (CT_OUT_PORT): not written
   clientMac: u32;
   clientMacTail: u16;
   localMac: u16;

@@ -1,7 +1,11 @@
 // One source of truth: every constant of assembly/layout.ts as compiled by tsc must equal the
 // global the built core exports under the same name (catches a stale build or a drifted copy).
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as L from '../dist/assembly/layout.js';
 import { REASON_NAMES, GLOBAL_COUNTER_NAMES } from '../dist/src/core/names.js';
 import { REASON_TABLE, reasonsMarkdown, reasonNameOf } from '../dist/assembly/reasons.js';
@@ -60,4 +64,28 @@ test("docs/core.md's reasons list is the one the reason table renders", (t) => {
   const m = /<!-- reasons:begin[^>]*-->\n([\s\S]*?)\n<!-- reasons:end -->/.exec(doc);
   t.truthy(m, 'reasons markers in docs/core.md');
   t.is(m?.[1], reasonsMarkdown(), 'stale: run node scripts/docs-reasons.mjs');
+});
+
+// The records of assembly/records.ts are checked against layout.ts at compile time (offsetof). The
+// check must be able to fail: a copy of the core with one field shifted must not build, and the
+// unchanged copy must.
+test('a record field that drifts from layout.ts fails the core build', (t) => {
+  const asc = fileURLToPath(new URL('../node_modules/.bin/asc', import.meta.url));
+  const src = fileURLToPath(new URL('../assembly/', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-records-'));
+  try {
+    for (const f of readdirSync(src)) if (f.endsWith('.ts')) copyFileSync(join(src, f), join(dir, f));
+    const build = () => spawnSync(asc, [join(dir, 'index.ts'), '--noEmit', '--enable', 'simd'], { encoding: 'utf8' });
+    const ok = build();
+    t.is(ok.status, 0, ok.stderr);
+    const records = readFileSync(join(dir, 'records.ts'), 'utf8');
+    const shifted = records.replace(/^ {2}backendId: u32;$/m, '  extra: u32;\n  backendId: u32;');
+    t.not(shifted, records, 'the mutation applies');
+    writeFileSync(join(dir, 'records.ts'), shifted);
+    const bad = build();
+    t.not(bad.status, 0);
+    t.regex(bad.stdout + bad.stderr, /CtFlow disagrees with layout\.ts/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
