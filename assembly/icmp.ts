@@ -10,7 +10,7 @@ import { addrEq, addrCopy, macCopy } from "./addr";
 import {
   ETH_DST, ETH_SRC, IP4_HLEN, IP4_VER_IHL, IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_CSUM, IP4_SRC, IP4_DST,
   IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
-  L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, ICMP_HLEN, ICMP_CSUM,
+  L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
 } from "./net";
 import { flowAt, backendAt, snatAddr, countFrontBackend } from "./regions";
@@ -117,7 +117,7 @@ export function icmpError(f: usize, fr: Frame): bool {
   if (nIdst != 0) pacc += portReplace(il4 + L4_DPORT, nIdport);
   if (iproto == IPPROTO_TCP && il4 + TCP_CSUM + 2 <= end) csumApply(il4 + TCP_CSUM, pacc);
   else if (iproto == IPPROTO_UDP && il4 + UDP_HLEN <= end && load<u16>(il4, UDP_CSUM) != 0) {
-    if (csumApply(il4 + UDP_CSUM, pacc) == 0) store<u16>(il4, 0xffff, UDP_CSUM);
+    if (csumApply(il4 + UDP_CSUM, pacc) == 0) store<u16>(il4, UDP_CSUM_ZERO, UDP_CSUM);
   }
   // outer rewrite + TTL
   let oacc: u64 = 0;

@@ -42,6 +42,8 @@ export const IP4_MF: u32 = 0x2000;
 export const IP4_OFFSET: u32 = 0x1fff;
 export const IP4_MIN_MTU: u32 = 576;      // RFC 1812: an ICMP error never exceeds it
 export const IP4_BROADCAST: u32 = 0xffffffff;
+export const IP4_CLASS_D_MASK: u32 = 0xf0;   // first address byte: 224.0.0.0/4 is multicast
+export const IP4_CLASS_D: u32 = 0xe0;
 
 // ---- IPv6 -------------------------------------------------------------------------------------------
 export const IP6_HLEN: u32 = 40;
@@ -52,7 +54,11 @@ export const IP6_SRC: usize = 8;
 export const IP6_DST: usize = 24;
 export const IP6_EXT_MAX: u32 = 8;        // extension headers followed before drop_ipv6_ext_headers
 export const IP6_EXT_MIN: u32 = 8;        // bytes of every extension header
-export const IP6_FRAG_OFFSET: u32 = 0xfff8;  // fragment header: offset bits of its 16-bit field
+export const IP6_EXT_NEXT: usize = 0;     // next header
+export const IP6_EXT_LEN: usize = 1;      // hdr ext len: 8-byte units beyond the first 8
+export const IP6_FRAG_HLEN: u32 = 8;      // fragment header
+export const IP6_FRAG_OFFLG: usize = 2;   // fragment header: offset (13 bits) | res | M
+export const IP6_FRAG_OFFSET: u32 = 0xfff8;
 export const IP6_FRAG_M: u32 = 1;
 export const IP6_MIN_MTU: u32 = 1280;     // RFC 4443: an ICMPv6 error never exceeds it
 export const IP6_MULTICAST: u32 = 0xff;   // first byte
@@ -76,6 +82,7 @@ export const TCP_RST: u32 = 4;
 export const TCP_ACK: u32 = 16;
 export const UDP_HLEN: u32 = 8;
 export const UDP_CSUM: usize = 6;
+export const UDP_CSUM_ZERO: u16 = 0xffff;  // a computed 0 is sent as all ones (0 means "no checksum")
 export const SCTP_HLEN: u32 = 12;
 export const SCTP_CSUM: usize = 8;
 

@@ -7,7 +7,7 @@ import { addrCopy, addrSet4 } from "./addr";
 import {
   ETH_TYPE, ETH_HLEN, VLAN_TYPE, VLAN_ETH_HLEN, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, ETH_P_IPV6,
   IP4_HLEN, IP4_VER_IHL, IP4_TOT_LEN, IP4_FRAG, IP4_TTL, IP4_PROTO, IP4_SRC, IP4_DST, IP4_MF, IP4_OFFSET,
-  IP4_BROADCAST, IP6_HLEN, IP6_PLEN, IP6_NEXT, IP6_HOP_LIMIT, IP6_SRC, IP6_DST, IP6_EXT_MAX, IP6_EXT_MIN,
+  IP4_BROADCAST, IP4_CLASS_D_MASK, IP4_CLASS_D, IP6_EXT_NEXT, IP6_EXT_LEN, IP6_FRAG_HLEN, IP6_FRAG_OFFLG, IP6_HLEN, IP6_PLEN, IP6_NEXT, IP6_HOP_LIMIT, IP6_SRC, IP6_DST, IP6_EXT_MAX, IP6_EXT_MIN,
   IP6_FRAG_OFFSET, IP6_FRAG_M, IP6_MULTICAST, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
   IPPROTO_DSTOPTS, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6,
   L4_SPORT, L4_DPORT, TCP_HLEN, TCP_DOFF, TCP_FLAGS, UDP_HLEN, SCTP_HLEN, ICMP_HLEN, ICMP_TYPE,
@@ -76,7 +76,7 @@ export function parse(i: u32, fr: Frame): void {
     fr.ttl = load<u8>(p, IP4_TTL);
     const fo = <u32>bswap<u16>(load<u16>(p, IP4_FRAG));
     // martian source: multicast (224.0.0.0/4: first byte, the low byte of the word) or broadcast
-    if ((s & 0xf0) == 0xe0 || s == IP4_BROADCAST) { early(fr, L.V_DROP, L.REASON_DROP_MARTIAN); return; }
+    if ((s & IP4_CLASS_D_MASK) == IP4_CLASS_D || s == IP4_BROADCAST) { early(fr, L.V_DROP, L.REASON_DROP_MARTIAN); return; }
     if ((fo & IP4_OFFSET) != 0) { early(fr, L.V_DROP, L.REASON_DROP_FRAGMENT); return; }
     fr.firstFragment = (fo & IP4_MF) ? 1 : 0;
   } else if (et == ETH_P_IPV6) {
@@ -98,14 +98,14 @@ export function parse(i: u32, fr: Frame): void {
     while (isIp6ExtHeader(proto)) {
       if (++n > IP6_EXT_MAX || l4 + IP6_EXT_MIN > end) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
       const x = f + <usize>l4;
-      const next = <u32>load<u8>(x);
+      const next = <u32>load<u8>(x, IP6_EXT_NEXT);
       if (proto == IPPROTO_FRAGMENT) {
-        const fo = <u32>bswap<u16>(load<u16>(x, 2));
+        const fo = <u32>bswap<u16>(load<u16>(x, IP6_FRAG_OFFLG));
         if ((fo & IP6_FRAG_OFFSET) != 0) { early(fr, L.V_DROP, L.REASON_DROP_FRAGMENT); return; }
         if (fo & IP6_FRAG_M) fr.firstFragment = 1;
-        l4 += 8;
+        l4 += IP6_FRAG_HLEN;
       } else {
-        l4 += (<u32>load<u8>(x, 1) + 1) << 3;   // hdr ext len: 8-byte units beyond the first 8
+        l4 += (<u32>load<u8>(x, IP6_EXT_LEN) + 1) << 3;
         if (l4 > end) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
       }
       proto = next;

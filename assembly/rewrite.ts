@@ -7,7 +7,7 @@ import { d32, d16, csumApply, crc32c } from "./checksum";
 import { macCopy } from "./addr";
 import {
   ETH_DST, ETH_SRC, IP4_SRC, IP4_DST, IP4_TTL, IP4_CSUM, IP6_SRC, IP6_DST, IP6_HOP_LIMIT,
-  L4_SPORT, L4_DPORT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, TCP_CSUM, UDP_CSUM, SCTP_CSUM,
+  L4_SPORT, L4_DPORT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, TCP_CSUM, UDP_CSUM, UDP_CSUM_ZERO, SCTP_CSUM,
 } from "./net";
 import { Frame, setResult } from "./frame";
 
@@ -67,7 +67,7 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
     csumApply(l4 + TCP_CSUM, l4acc);
   } else if (proto == IPPROTO_UDP) {
     if (load<u16>(l4, UDP_CSUM) != 0) {
-      if (csumApply(l4 + UDP_CSUM, l4acc) == 0) store<u16>(l4, 0xffff, UDP_CSUM);
+      if (csumApply(l4 + UDP_CSUM, l4acc) == 0) store<u16>(l4, UDP_CSUM_ZERO, UDP_CSUM);
     }
   } else if (proto == IPPROTO_SCTP) {
     if (fr.firstFragment == 0) {
