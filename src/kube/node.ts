@@ -2,7 +2,7 @@
 // (for local-traffic detection, detectLocalMode NodeCIDR) and whether the node is being deleted
 // (kube-proxy's healthz then answers 503 so load balancers drain it).
 import { isIP } from 'node:net';
-import { cidrContains, parseAddr, parseCidr } from '../core/addr.js';
+import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
 import type { KubeObject } from './client.js';
 
