@@ -188,3 +188,12 @@ test('healthCheckNodePort: 200 with the local endpoint count while this node has
   await until(async () => (await get()) === null, { what: 'port closed' });
   t.pass();
 });
+
+test('wdp bench kube runs briefly and reports well-formed figures', async (t) => {
+  const { runKubeBench } = await import('../dist/src/bench/kube.js');
+  const r = await runKubeBench({ services: 40, endpoints: 3, pageSize: 7 });
+  t.is(r.frontends, 40);
+  t.is(r.backends, 120);
+  t.true(r.list_pages >= 12, `40 services and 40 slices in pages of 7 (${r.list_pages})`);
+  for (const k of ['list_ms', 'programmed_ms', 'one_endpoint_change_ms']) t.true(r[k] > 0, k);
+});

@@ -10,6 +10,7 @@ import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
 import type { ControlBenchResult, PeerName } from './control.js';
 import type { E2eResult } from './e2e.js';
+import { registerKubeBench } from './kube.js';
 
 // ---- option parsing: every number is checked, with the option's name in the error --------------
 
@@ -356,4 +357,5 @@ export function registerBenchCommands(program: Command): void {
   registerControl(bench);
   registerE2e(bench);
   registerIo(bench);
+  registerKubeBench(bench);
 }

@@ -53,7 +53,7 @@ export interface KubeSyncOptions {
 interface Pending { kind: SyncKind; namespace: string; name: string; obj: KubeObject | null }
 interface Skip { kind: SyncKind; rv: string | undefined; stage: SkippedObject['stage']; message: string }
 
-export interface SyncStats { full: number; partial: number; failures: number; lastSkipped: SkippedObject[] }
+export interface SyncStats { full: number; partial: number; failures: number; lastSkipped: SkippedObject[]; lastSeconds: number }
 
 const keyOf = (kind: string, ns: string | undefined, name: string) => `${kind}/${ns ?? 'default'}/${name}`;
 
@@ -69,7 +69,7 @@ export class KubeSync {
   private fullDue = true;
   private lastStart = 0;
   private failures = 0;
-  readonly stats: SyncStats = { full: 0, partial: 0, failures: 0, lastSkipped: [] };
+  readonly stats: SyncStats = { full: 0, partial: 0, failures: 0, lastSkipped: [], lastSeconds: 0 };
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly target: SyncTarget, private readonly source: SyncSource, private readonly o: KubeSyncOptions) {}
@@ -77,7 +77,9 @@ export class KubeSync {
   /** An object's newest state (null: deleted). Cheap: the sync itself runs later. */
   queue(kind: SyncKind, obj: KubeObject, deleted = false): void {
     const ns = obj.metadata?.namespace || 'default', name = obj.metadata?.name ?? '';
-    this.pending.set(keyOf(kind, ns, name), { kind, namespace: ns, name, obj: deleted ? null : obj });
+    const k = keyOf(kind, ns, name);
+    if (!this.pending.has(k)) this.pendingCount[kind]++;
+    this.pending.set(k, { kind, namespace: ns, name, obj: deleted ? null : obj });
     this.o.health?.queued();
     this.o.lastQueued?.set(Date.now() / 1000);
     this.updatePendingGauges();
@@ -143,20 +145,28 @@ export class KubeSync {
     if (this.isIdle()) { const w = this.idleWaiters; this.idleWaiters = []; for (const f of w) f(); }
   }
 
+  /** Pending changes per kind, kept as the map changes (one event at a time: counting the map
+   * per event made a 20k-object initial list quadratic). */
+  private readonly pendingCount: Record<SyncKind, number> = { Service: 0, EndpointSlice: 0 };
+
   private updatePendingGauges(): void {
     if (!this.o.metrics) return;
-    let s = 0, e = 0;
-    for (const p of this.pending.values()) if (p.kind === 'Service') s++; else e++;
-    this.o.metrics.servicesPending.set(s);
-    this.o.metrics.endpointsPending.set(e);
+    this.o.metrics.servicesPending.set(this.pendingCount.Service);
+    this.o.metrics.endpointsPending.set(this.pendingCount.EndpointSlice);
+  }
+
+  private takePending(): Pending[] {
+    const taken = [...this.pending.values()];
+    this.pending.clear();
+    this.pendingCount.Service = 0; this.pendingCount.EndpointSlice = 0;
+    return taken;
   }
 
   private async run(): Promise<void> {
     this.lastStart = Date.now();
     const full = this.fullDue;
     this.fullDue = false;
-    const taken = [...this.pending.values()];
-    this.pending.clear();
+    const taken = this.takePending();
     this.updatePendingGauges();
     const t0 = process.hrtime.bigint();
     const upserts: Array<{ kind: SyncKind; obj: KubeObject }> = [];
@@ -169,7 +179,7 @@ export class KubeSync {
       result = await this.target.applyEach(raws, removes);
     } catch (e) {
       // nothing was applied: the changes go back (unless a newer state arrived meanwhile)
-      for (const p of taken) { const k = keyOf(p.kind, p.namespace, p.name); if (!this.pending.has(k)) this.pending.set(k, p); }
+      for (const p of taken) { const k = keyOf(p.kind, p.namespace, p.name); if (!this.pending.has(k)) { this.pending.set(k, p); this.pendingCount[p.kind]++; } }
       if (full) this.fullDue = true;
       this.updatePendingGauges();
       this.failures++;
@@ -181,6 +191,7 @@ export class KubeSync {
     this.failures = 0;
     this.recordSkips(upserts, removes, result.skipped);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.stats.lastSeconds = seconds;
     if (full) { this.stats.full++; this.o.metrics?.fullSync.observe(seconds); } else { this.stats.partial++; this.o.metrics?.partialSync.observe(seconds); }
     this.o.lastSync?.set(Date.now() / 1000);
     if (!this.pending.size) this.o.health?.updated();

@@ -319,7 +319,10 @@ export class ApiServerDouble {
     } else this.stats.lists++;
     this.stats.listPages++;
     this.stats.byResource[r.resource] = (this.stats.byResource[r.resource] ?? 0) + (cont ? 0 : 1);
-    const all = [...this.stateAt(r.resource, snapshotRv)].filter(([, o]) => match(o)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // the sorted snapshot is kept for the pages that follow (a 10k-object list is 20 pages)
+    const ck = `${r.resource}@${snapshotRv}`;
+    if (this.sortedCache?.key !== ck) this.sortedCache = { key: ck, entries: [...this.stateAt(r.resource, snapshotRv)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) };
+    const all = this.sortedCache.entries.filter(([, o]) => match(o));
     const from = after === null ? 0 : all.findIndex(([k]) => k > after);
     const rest = from < 0 ? [] : all.slice(from);
     const page = limit > 0 ? rest.slice(0, limit) : rest;
