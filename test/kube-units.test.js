@@ -197,3 +197,29 @@ test('wdp bench kube runs briefly and reports well-formed figures', async (t) =>
   t.true(r.list_pages >= 12, `40 services and 40 slices in pages of 7 (${r.list_pages})`);
   for (const k of ['list_ms', 'programmed_ms', 'one_endpoint_change_ms']) t.true(r[k] > 0, k);
 });
+
+test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the DaemonSet is host-network with NET_ADMIN + NET_RAW and probes the configured healthz port', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { parse, parseAllDocuments } = await import('yaml');
+  const read = (f) => parseAllDocuments(readFileSync(new URL(`../deploy/${f}`, import.meta.url), 'utf8')).map((d) => d.toJS());
+  const [cm] = read('configmap.yaml');
+  const cfg = parseConfig(parse(cm.data['wdp.yaml']));
+  t.truthy(cfg.kubernetes, 'the ConfigMap turns the watcher on');
+  t.is(cfg.kubernetes.kubeconfig, undefined, 'in-cluster credentials');
+  const [role] = read('clusterrole.yaml');
+  const verbs = new Set(role.rules.flatMap((r) => r.verbs));
+  t.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'no write verb');
+  const byRes = Object.fromEntries(role.rules.flatMap((r) => r.resources.map((x) => [x, r.verbs])));
+  t.deepEqual(Object.keys(byRes).sort(), ['endpointslices', 'nodes', 'services']);
+  const [ds] = read('daemonset.yaml');
+  const pod = ds.spec.template.spec;
+  t.true(pod.hostNetwork);
+  t.is(pod.serviceAccountName, read('serviceaccount.yaml')[0].metadata.name);
+  const c = pod.containers[0];
+  t.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });
+  t.false(c.securityContext.privileged);
+  t.true(c.command.includes('--hostname-override'));
+  t.is(c.livenessProbe.httpGet.port, Number(cfg.kubernetes.healthzBindAddress.split(':').pop()));
+  const [binding] = read('clusterrolebinding.yaml');
+  t.is(binding.roleRef.name, role.metadata.name);
+});
