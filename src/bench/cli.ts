@@ -352,7 +352,7 @@ function registerIo(bench: Command): void {
 }
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: core, control, e2e, io (Markdown by default, --json for machines)');
+  const bench = program.command('bench').description('benchmarks: core, control, e2e, io, kube (Markdown by default, --json for machines)');
   registerCore(bench);
   registerControl(bench);
   registerE2e(bench);
