@@ -199,3 +199,53 @@ test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"
   const m = await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text();
   t.regex(m, /kubeproxy_proxy_healthz_total\{code="503"\} [1-9]/);
 });
+
+test('restart: the saved state is programmed before the API answers; the first sync removes what was deleted meanwhile', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { ApiServerDouble } = await import('./lib/apiserver-double.js');
+  const stateDir = mkdtempSync(join(tmpdir(), 'wdp-kube-state-'));
+  const double = new ApiServerDouble();
+  await double.listen();
+  t.teardown(async () => { await double.close(); rmSync(stateDir, { recursive: true, force: true }); });
+  for (const n of ['a', 'b']) { double.create('services', apiService(n, `10.96.6.${n === 'a' ? 1 : 2}`)); double.create('endpointslices', apiSlice(`${n}-1`, n, ['10.244.6.1'])); }
+  const first = await startKube(t, { existing: double, stateDir });
+  await until(() => first.compiler.serviceCount() === 2 && first.compiler.sliceCount() === 2, { what: 'first run programmed' });
+  await first.stop();
+  // while wdp is down: b goes, a changes
+  double.delete('services', 'default', 'b');
+  double.delete('endpointslices', 'default', 'b-1');
+  double.apply('endpointslices', apiSlice('a-1', 'a', ['10.244.6.7']));
+  double.failRequests(1000, 503, 'list'); // the API is unreachable at first
+  const second = await startKube(t, { existing: double, stateDir });
+  t.is(second.compiler.serviceCount(), 2, 'restored before any list');
+  t.is((await traceTo(second.dp, '10.96.6.2', 80)).backend?.addr, '10.244.6.1', 'the saved state carries traffic');
+  double.failures = [];
+  await until(() => !second.compiler.getService('default', 'b') && second.compiler.getSlice('default', 'a-1')?.endpoints[0].addresses[0] === '10.244.6.7', { what: 'state equal to the API after the first sync' });
+  t.deepEqual(svcKeys(second.compiler), ['default/a']);
+  t.deepEqual(sliceKeys(second.compiler), ['default/a-1']);
+});
+
+test('a sync the dataplane refuses is retried with backoff; healthz turns 503 while changes wait longer than 2 x syncPeriod, 200 once programmed', async (t) => {
+  const { LocalDataplane } = await import('../dist/src/core/dataplane.js');
+  const dp = new LocalDataplane();
+  let refuse = false;
+  const apply = dp.apply.bind(dp);
+  dp.apply = (...a) => (refuse ? Promise.reject(new Error('injected dataplane failure')) : apply(...a));
+  const k = await startKube(t, { dataplane: dp, config: { syncPeriod: '1s', minSyncPeriod: '50ms' }, seed: (d) => d.create('services', apiService('s', '10.96.8.1')) });
+  await until(() => k.compiler.getService('default', 's'), { what: 'first sync' });
+  const healthz = async () => (await fetch(`${k.watcher.healthzUrl}/healthz`)).status;
+  t.is(await healthz(), 200);
+  refuse = true;
+  k.double.create('services', apiService('t', '10.96.8.2'));
+  await until(async () => (await healthz()) === 503, { what: 'healthz 503 while the change waits', timeoutMs: 20000 });
+  t.falsy(k.compiler.getService('default', 't'), 'nothing applied');
+  t.true(k.watcher.sync.stats.failures >= 1);
+  t.true(k.lines.some((l) => l.msg === 'sync failed; retrying' && /injected/.test(l.error)));
+  refuse = false;
+  await until(() => k.compiler.getService('default', 't'), { what: 'retried sync', timeoutMs: 20000 });
+  await until(async () => (await healthz()) === 200, { what: 'healthz 200 again' });
+  const m = await k.cp.metrics.registry.metrics();
+  t.regex(m, /wdp_kube_sync_failures_total [1-9]/);
+});

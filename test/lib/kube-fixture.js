@@ -24,12 +24,12 @@ export function kubeSection(over = {}) {
   }).kubernetes;
 }
 
-export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, seed, nodeName = 'node-a', configuredAddresses = [] } = {}) {
-  const double = new ApiServerDouble(doubleOpts);
-  await double.listen();
+export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], stateDir, dataplane } = {}) {
+  const double = existing ?? new ApiServerDouble(doubleOpts);
+  if (!existing) await double.listen();
   if (seed) seed(double);
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false });
+  const dp = dataplane ?? new LocalDataplane();
+  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, ...(stateDir ? { stateDir } : {}) });
   const kc = new KubeConfig();
   kc.loadFromString(double.kubeconfig());
   const { log, lines } = memoryLogger();
@@ -40,8 +40,10 @@ export async function startKube(t, { config = {}, informer = {}, double: doubleO
     onNode: (u) => nodeUpdates.push(u),
     informer: { backoffInitialMs: 50, backoffMaxMs: 400, watchTimeoutSeconds: [30, 40], ...informer },
   });
-  t.teardown(async () => { await watcher.stop(); await cp.close(); await double.close(); });
-  return { double, dp, cp, watcher, lines, nodeUpdates, compiler: cp.core.compiler };
+  let stopped = false;
+  const stop = async () => { if (stopped) return; stopped = true; await watcher.stop(); await cp.close(); };
+  t.teardown(async () => { await stop(); if (!existing) await double.close(); });
+  return { double, dp, cp, watcher, lines, nodeUpdates, compiler: cp.core.compiler, stop };
 }
 
 /** Polls `fn` until it returns a truthy value (bounded: generous for a loaded 2-core VM). */
