@@ -9,13 +9,11 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep,
+  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep,
 } from './lib/topology.js';
 
 const DOUBLE = fileURLToPath(new URL('./lib/apiserver-double.js', import.meta.url));
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('kube e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
 const VIP = '10.96.50.10';
 let topo;
