@@ -31,7 +31,7 @@
 //   CT_INDEX ..... CT_INDEX_SLOTS x 8      conntrack hash index (both directions of each flow)
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
-//   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/tables.ts);
+//   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
