@@ -35,7 +35,7 @@
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const CFG_MAGIC_VALUE = 0x31504457; // "WDP1"
 
 // ---- CONFIG block (u32 fields unless noted) -------------------------------------------------
@@ -134,7 +134,7 @@ export const REASON_DROP_BAD_PORT = 24;        // in_port not valid
 export const REASON_DROP_MARTIAN = 25;         // multicast/broadcast/unspecified source
 export const REASON_DROP_SNAT_EXHAUSTED = 26;  // no free SNAT port
 export const REASON_DROP_ICMP_UNMATCHED = 27;  // reserved
-export const REASON_COUNT = 32;
+export const REASON_COUNT = 40;
 
 // ---- Global counters (u64 each, at CFG_COUNTERS_OFF; then REASON_COUNT u64 reason counters) ---
 export const GC_RX_PACKETS = 0;
@@ -325,6 +325,7 @@ export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (exter
 export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
+export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Local) left no endpoint, though the service has some: drop, not reject
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |
@@ -383,4 +384,6 @@ export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by a
 export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)
 export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
 export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
+export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_ETP_NO_LOCAL = 33;  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

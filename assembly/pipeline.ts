@@ -109,6 +109,11 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (!sourceAllowed(fe, client, family)) { drop(fr, L.REASON_DROP_SOURCE_RANGE); return; }
   }
   if (fe.maglevSize == 0) {
+    if (flags & L.FEF_POLICY_DROP) {
+      // endpoints exist, the traffic policy leaves none for this traffic: kube-proxy drops
+      drop(fr, (flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
+      return;
+    }
     reject(f, fr);
     if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
     return;
@@ -118,7 +123,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
   if (flags & L.FEF_AFFINITY) {
-    bid = selectAffinity(fr, fe, front, client);
+    bid = selectAffinity(fr, fe, front, client, h);
   } else {
     bid = maglevBackend(fr, front, h);
     if (!backendUsable(bid)) bid = 0;

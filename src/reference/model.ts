@@ -18,7 +18,7 @@ import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
-import { affinityHash, flowHash } from '../core/hash.js';
+import { affinityHash, flowHash, freshPickHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 
@@ -591,7 +591,8 @@ export class ReferenceModel {
       const age = (this.now - s.lastSeen) >>> 0;
       if (oldest < 0 || age > oldestAge) { oldest = i; oldestAge = age; }
     }
-    const bid = maglevBackendAt(f, h % f.maglev.length);
+    // a miss picks like a new client: flow hash mixed with the clock (core: select.ts freshPickHash)
+    const bid = maglevBackendAt(f, freshPickHash(x.t.hash, this.now) % f.maglev.length);
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
@@ -612,6 +613,8 @@ export class ReferenceModel {
       if (!fv.cidrs.some((c) => cidrContains(c, client))) return this.drop(x, L.REASON_DROP_SOURCE_RANGE);
     }
     if (f.maglev.length === 0) {
+      // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
+      if (f.flags & L.FEF_POLICY_DROP) return this.drop(x, (f.flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
       this.reject(x);
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
