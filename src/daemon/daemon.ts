@@ -1,24 +1,25 @@
 // `wdp start`: the daemon. Order matters and each step fails loudly:
 //
 //   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 and offloads off; TAP: pick a MAC)
-//   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces)
+//   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces);
+//      the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
-//   4. control API listening
+//   4. control API listening (with the ports API: ports added/removed while forwarding)
 //   stop(): API closed, workers stopped after their current batch (ports closed), state is
 //   already on disk (every acknowledged apply was persisted before it was acknowledged).
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
+import { registerPortRoutes } from '../api/ports-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
-import type { PortInfo, WorkerInit, WorkerPortSpec } from './protocol.js';
+import { inNs, ipCmd, PortManager, type ManagedPort } from './port-manager.js';
+import type { PortInfo, WorkerInit } from './protocol.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -37,7 +38,10 @@ export interface RunningDaemon {
   readonly control: ControlPlaneCore;
   readonly dataplane: WorkerDataplane;
   readonly neighbours: NeighbourTable;
+  /** The ports as they were at start (the config file's). */
   readonly ports: PortInfo[];
+  /** Every port, the runtime-added ones included; add/remove while forwarding. */
+  readonly portManager: PortManager;
   /** The control API's base URL ("http://127.0.0.1:9440" or "unix:/path"). */
   readonly apiUrl: string;
   readonly logger: Logger;
@@ -49,69 +53,65 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
-function ipCmd(netns: string | undefined, args: string[]): string {
-  const full = netns ? ['-n', netns, ...args] : args;
-  return execFileSync('ip', full, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function inNs(netns: string | undefined, cmd: string, args: string[]): void {
-  if (netns) execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'pipe' });
-  else execFileSync(cmd, args, { stdio: 'pipe' });
-}
-
-function linkMac(ifname: string, netns?: string): string {
-  let out: string;
-  try { out = ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]); } catch {
-    throw new ConfigError(`interface "${ifname}" does not exist in ${netns ? `namespace ${netns}` : 'this network namespace'}`);
+/** The host port's TAP: the node addresses and the routes through the dataplane, put on it
+ * every time the daemon (re)creates it. The host must accept replies whose source is one of its
+ * own addresses (a NodePort of this node asked by the host itself): accept_local, and no strict
+ * reverse-path filter on this interface. */
+function configureHostTap(p: ManagedPort, netns: string | undefined, log: Logger): void {
+  const c = p.config, ifname = c.ifname;
+  const ns = c.netns ?? netns;
+  for (const [k, v] of [['accept_local', '1'], ['rp_filter', '0']]) {
+    try { inNs(ns, 'sysctl', ['-qw', `net.ipv4.conf.${ifname}.${k}=${v}`]); } catch (e) { log.warn({ port: c.name, error: (e as Error).message.split('\n')[0] }, `cannot set ${k} on the host port`); }
   }
-  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
-  if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
-  return m[1];
-}
-
-/** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their
- * neighbour caches: a new MAC per restart would blackhole them until their entry goes stale). */
-function stableMac(seed: string): string {
-  const b = createHash('sha256').update(seed).digest().subarray(0, 6);
-  b[0] = (b[0] & 0xfc) | 0x02;      // locally administered, unicast
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-/** Resolve every port's index and MAC and get AF_PACKET interfaces ready. */
-function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPortSpec[] {
-  return cfg.ports.map((p, index) => {
-    let mac = p.mac;
-    if (p.type === 'afpacket') {
-      const have = linkMac(p.ifname, netns);
-      if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
-      mac ??= have;
-      // The interface only carries frames to/from the dataplane: the kernel must not answer or
-      // originate anything on it (IPv6 autoconf/ND), and AF_PACKET must see finished checksums.
-      try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
-      try { inNs(netns, 'ethtool', ['-K', p.ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']); } catch (e) {
-        log.warn({ port: p.name, error: (e as Error).message.split('\n')[0] }, 'could not turn checksum offload off (is ethtool installed?): frames from local senders may carry partial checksums');
-      }
-      ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
-    } else {
-      mac ??= stableMac(`wdp/${cfg.node.name}/${p.name}`);
-    }
-    return {
-      index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
-      gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
-      probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
-      ...(p.netns ? { netns: p.netns } : {}),
-      ...(p.ring ? { ring: p.ring } : {}),
-    };
-  });
+  if (c.hostAddresses.some((a) => a.includes(':'))) {
+    try { inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=0`]); } catch { /* no IPv6 */ }
+  }
+  ipCmd(ns, ['link', 'set', 'dev', ifname, 'up']);
+  for (const a of c.hostAddresses) ipCmd(ns, ['addr', 'replace', a, 'dev', ifname]);
+  for (const r of c.hostRoutes) {
+    const fam = r.via.includes(':') ? '-6' : '-4';
+    // onlink: the gateway is the dataplane's address on this link, not in a prefix of the TAP
+    ipCmd(ns, [fam, 'route', 'replace', r.prefix, 'via', r.via, 'dev', ifname, 'onlink']);
+  }
+  log.info({ port: c.name, ifname, addresses: c.hostAddresses, routes: c.hostRoutes.length }, 'host port configured');
 }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
-  const ports = preparePorts(cfg, log, opts.portNetns);
+  let daemon: RunningDaemon | undefined;
+  let programming: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  let dirty = false;
+  let stopping = false;
+  let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
   const neighbours = new NeighbourTable();
-  cfg.ports.forEach((p, index) => {
-    for (const pod of p.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: index, mac: pod.mac, source: 'static' });
+  // a port's configured pods with a MAC are static neighbours for as long as the port exists
+  const staticPods = (p: ManagedPort) => {
+    for (const pod of p.config.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: p.spec.index, mac: pod.mac, source: 'static' });
+  };
+  let dataplaneRef: WorkerDataplane | undefined;
+  const portManager = new PortManager(cfg, log, opts.portNetns, {
+    changed: async (p, how) => {
+      if (how === 'added') staticPods(p);
+      else {
+        for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
+      }
+      if (!control) { dirty = true; return; }  // saved ports re-added at start: in the first program
+      reprogram();
+      await programming;
+    },
   });
+  try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
+    throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
+  }
+  const ports = portManager.initialSpecs();
+  for (const p of portManager.all()) staticPods(p);
+  // the host port owns the node addresses: backends at a node address (hostNetwork pods) and
+  // traffic to the node that no service claims are sent there, to the TAP's own MAC
+  const host = portManager.all().find((p) => p.spec.role === 'host');
+  if (host) {
+    for (const a of cfg.node.addresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
+  }
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -124,26 +124,33 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       nodeAddresses: cfg.node.addresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
+      neighbourReachableMs: cfg.neighbourReachableMs,
+      announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
     });
   }
 
-  let daemon: RunningDaemon | undefined;
-  let programming: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  let dirty = false;
-  let stopping = false;
-
-  const onNeighbour = (n: Neighbour, worker: number) => {
-    if (!neighbours.set(n)) return;
-    log.info({ addr: n.addr, port: ports[n.port]?.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+  const changedSoon = () => {
     dirty = true;
     if (!timer && daemon) timer = setTimeout(() => { timer = undefined; reprogram(); }, opts.neighbourDebounceMs ?? 50);
+  };
+  const onNeighbour = (n: Neighbour, worker: number) => {
+    if (!portManager.get(n.port) || !neighbours.set(n)) return;
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+    changedSoon();
+  };
+  const onNeighbourLost = (n: Neighbour, worker: number) => {
+    const have = neighbours.get(n.addr);
+    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
+    neighbours.delete(n.addr);
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
+    changedSoon();
   };
 
   const dataplane = await WorkerDataplane.start(inits, {
     onNeighbour,
+    onNeighbourLost,
     onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
     onFatal: (message, worker) => {
       log.fatal({ worker }, message);
@@ -151,20 +158,27 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       void daemon?.stop();
     },
   });
+  dataplaneRef = dataplane;
   const portInfo = await dataplane.ports();
   for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
+  try {
+    if (host) configureHostTap(host, opts.portNetns, log);
+    await portManager.attach(dataplane);
+  } catch (e) {
+    await dataplane.close();
+    throw e;
+  }
 
   let controlPlane: ControlPlane | undefined;
-  let control!: ControlPlaneCore;
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own)
-    const portMac = (i: number) => portInfo.find((p) => p.index === i)?.mac ?? ports[i].mac;
+    const portMac = (i: number) => portManager.mac(i)!;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
       nodeAddresses: cfg.node.addresses,
-      neighbours: neighbours.list().filter((n) => ports[n.port]).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
+      neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
-        const i = cfg.ports.findIndex((p) => p.name === r.port);
+        const i = portManager.byName(r.port)!.spec.index;
         return { prefix: r.prefix, port: i, nextHopMac: r.mac, localMac: portMac(i) };
       }),
     };
@@ -177,7 +191,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     dirty = false;
     programming = programming.then(async () => {
       try {
-        await control.apply([nodeConfig()]);
+        await control!.apply([nodeConfig()]);
       } catch (e) {
         log.error({ error: (e as Error).message }, 'programming the node config failed');
       }
@@ -185,22 +199,22 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
 
   try {
-    try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
-      throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
-    }
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
       healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
+      extraRoutes: [(app) => registerPortRoutes(app, portManager)],
     });
-    control = controlPlane.core;
-    if (control.restoreProblems.length) log.warn({ problems: control.restoreProblems, from: control.restoredFrom }, 'problems restoring saved state');
-    else log.info({ from: control.restoredFrom }, 'state restored');
+    const core = controlPlane.core;
+    control = core;
+    if (core.restoreProblems.length) log.warn({ problems: core.restoreProblems, from: core.restoredFrom }, 'problems restoring saved state');
+    else log.info({ from: core.restoredFrom }, 'state restored');
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
-    await control.apply([nodeConfig()]);
+    await core.apply([nodeConfig()]);
+    dirty = false;
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
     await dataplane.close();
@@ -213,7 +227,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const api = controlPlane;
 
   daemon = {
-    config: cfg, control, dataplane, neighbours, ports: portInfo, logger: log,
+    config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log,
     apiUrl: api.url,
     nodeConfig,
     async settled() {
