@@ -747,7 +747,9 @@ function newFlow(f: usize, r: usize, front: u32, reselect: bool): void {
   const sport = <u32>load<u16>(r, PR_SPORT);
   let nport = sport;
   let snat: usize = 0;
-  if (((flags & L.FEF_MASQUERADE) != 0 || addrEq(client, beAddr)) && hasSnat(family)) {
+  // masquerade, except toward a backend at the masquerade address itself (a hostNetwork endpoint
+  // on this node: it would answer itself); hairpin (client == backend) always
+  if ((((flags & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family)) {
     snat = snatAddr(family);
     // source port: deterministic start from the flow hash, linear probe for a free reply key
     if (gPortMax < gPortMin || gPortMin == 0) { drop(L.REASON_DROP_SNAT_EXHAUSTED); return; }
@@ -1366,7 +1368,7 @@ function touchChunk(n: u32): u32 {
       const bport = <u32>load<u16>(be, L.BE_PORT);
       const client = r + PR_SRC;
       if (<u32>load<u8>(be, L.BE_FAMILY) == family) {
-        if (((load<u32>(fePtr(front), L.FE_FLAGS) & L.FEF_MASQUERADE) != 0 || addrEq(client, beAddr)) && hasSnat(family)) {
+        if ((((load<u32>(fePtr(front), L.FE_FLAGS) & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family)) {
           if (gPortMax >= gPortMin && gPortMin != 0) {
             const p = gPortMin + load<u32>(r, PR_HASH) % (gPortMax - gPortMin + 1);
             ta = gCtIdx + (<usize>(flowHash(beAddr, snatAddr(family), bport | (p << 16), proto) & mask) << 3);

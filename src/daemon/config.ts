@@ -56,6 +56,9 @@ export const portSchema = z.object({
   uplink: portName.optional(),
   hostAddresses: z.array(addrWithPrefix).default([]),
   hostRoutes: z.array(z.object({ prefix: z.union([z.literal('default'), cidr]), via: ip }).strict()).default([]),
+  // the host's own connections to a NodePort of a node address leave through the host port
+  // (policy routing; otherwise the kernel delivers them locally): the NodePort range, or "off"
+  hostNodePorts: z.string().regex(/^(off|\d{1,5}-\d{1,5})$/, 'must be a port range like 30000-32767, or "off"').optional(),
 }).strict();
 
 export const daemonConfigSchema = z.object({
@@ -99,7 +102,7 @@ export const daemonConfigSchema = z.object({
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
-    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses and hostRoutes belong to a host port (role: host)' });
+    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes and hostNodePorts belong to a host port (role: host)' });
     if (p.role === 'host') {
       if (p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'type'], message: 'a host port is a TAP (the node stack\'s interface)' });
       const uplinks = c.ports.filter((q) => q.role === 'uplink');
@@ -138,7 +141,7 @@ export function parsePortConfig(raw: unknown): PortConfig {
   if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
   if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
-  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length) problems.push('  role: uplink, hostAddresses and hostRoutes belong to a host port');
+  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts) problems.push('  role: uplink, hostAddresses and hostRoutes belong to a host port');
   if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
   return p;
 }

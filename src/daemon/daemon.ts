@@ -18,7 +18,8 @@ import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
-import { inNs, ipCmd, PortManager, type ManagedPort } from './port-manager.js';
+import { PortManager, type ManagedPort } from './port-manager.js';
+import { configureHostStack, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 
 export interface DaemonOptions {
@@ -51,29 +52,6 @@ export interface RunningDaemon {
   settled(): Promise<void>;
   stop(): Promise<void>;
   readonly stopped: Promise<void>;
-}
-
-/** The host port's TAP: the node addresses and the routes through the dataplane, put on it
- * every time the daemon (re)creates it. The host must accept replies whose source is one of its
- * own addresses (a NodePort of this node asked by the host itself): accept_local, and no strict
- * reverse-path filter on this interface. */
-function configureHostTap(p: ManagedPort, netns: string | undefined, log: Logger): void {
-  const c = p.config, ifname = c.ifname;
-  const ns = c.netns ?? netns;
-  for (const [k, v] of [['accept_local', '1'], ['rp_filter', '0']]) {
-    try { inNs(ns, 'sysctl', ['-qw', `net.ipv4.conf.${ifname}.${k}=${v}`]); } catch (e) { log.warn({ port: c.name, error: (e as Error).message.split('\n')[0] }, `cannot set ${k} on the host port`); }
-  }
-  if (c.hostAddresses.some((a) => a.includes(':'))) {
-    try { inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=0`]); } catch { /* no IPv6 */ }
-  }
-  ipCmd(ns, ['link', 'set', 'dev', ifname, 'up']);
-  for (const a of c.hostAddresses) ipCmd(ns, ['addr', 'replace', a, 'dev', ifname]);
-  for (const r of c.hostRoutes) {
-    const fam = r.via.includes(':') ? '-6' : '-4';
-    // onlink: the gateway is the dataplane's address on this link, not in a prefix of the TAP
-    ipCmd(ns, [fam, 'route', 'replace', r.prefix, 'via', r.via, 'dev', ifname, 'onlink']);
-  }
-  log.info({ port: c.name, ifname, addresses: c.hostAddresses, routes: c.hostRoutes.length }, 'host port configured');
 }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
@@ -159,12 +137,17 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     },
   });
   dataplaneRef = dataplane;
+  let hostStack: HostStack | undefined;
   const portInfo = await dataplane.ports();
   for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
   try {
-    if (host) configureHostTap(host, opts.portNetns, log);
+    if (host) {
+      const uplink = portManager.get(host.spec.bridge!);
+      hostStack = configureHostStack(host, cfg.node.addresses, uplink?.spec.gateways ?? [], opts.portNetns, log);
+    }
     await portManager.attach(dataplane);
   } catch (e) {
+    hostStack?.teardown();
     await dataplane.close();
     throw e;
   }
@@ -217,6 +200,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     dirty = false;
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
+    hostStack?.teardown();
     await dataplane.close();
     throw e;
   }
@@ -241,7 +225,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       log.info('stopping');
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
+      hostStack?.teardown();
       await dataplane.close();
+      portManager.release();
       log.info('stopped');
       resolveStopped();
       return stopped;

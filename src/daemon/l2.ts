@@ -115,6 +115,8 @@ export class L2Responder {
     const p = this.ports.get(port);
     if (!p) return false;
     if (p.gatewaySet.has(addr)) return true;
+    // the host reaches the uplink's gateways (its default route, usually) through the dataplane
+    if (p.role === 'host') return p.bridge !== undefined && !!this.ports.get(p.bridge)?.gatewaySet.has(addr);
     return p.role === 'uplink' && (this.node.has(addr) || this.announced.has(addr));
   }
 

@@ -9,7 +9,7 @@
 // deleted while the daemon was down). Changes are serialised: one add/remove at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
@@ -35,6 +35,39 @@ function linkMac(ifname: string, netns?: string): string {
   if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
   return m[1];
 }
+
+/** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
+ * the node's (a host port), the node addresses are local there, and the kernel would answer ARP
+ * for them on pod ports and take TCP for them on the uplink (a RST from the host for every
+ * NodePort SYN) — besides wdp forwarding it. An nftables netdev ingress chain with policy drop
+ * per port does it (table `netdev wdp`, chain `in_<ifname>`): packet sockets bound to ETH_P_ALL
+ * (ours) see frames before the ingress hook, the kernel's IP/ARP after it. */
+function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, port: string): void {
+  const chain = kernelChain(ifname);
+  try {
+    inNs(netns, nft(), ['add', 'table', 'netdev', NFT_TABLE]);
+    try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]); } catch { /* none yet */ }
+    inNs(netns, nft(), ['add', 'chain', 'netdev', NFT_TABLE, chain, `{ type filter hook ingress device "${ifname}" priority 0; policy drop; }`]);
+  } catch (e) {
+    log.warn({ port, error: (e as Error).message.split('\n')[0] }, 'could not keep the kernel off this port (nftables netdev ingress drop): with local addresses in this namespace the kernel answers too');
+  }
+}
+
+/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again. */
+function letKernelIn(ifname: string, netns: string | undefined): void {
+  try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
+}
+
+const NFT_TABLE = 'wdp';
+
+/** nftables' `nft` from the system directories: under npm scripts node_modules/.bin comes first
+ * in PATH, and an npm package (@vercel/nft) installs a different `nft` there. */
+let nftPath: string | undefined;
+function nft(): string {
+  nftPath ??= ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/bin/nft'].find((f) => existsSync(f)) ?? 'nft';
+  return nftPath;
+}
+const kernelChain = (ifname: string) => `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
 
 /** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their
  * neighbour caches: a new MAC per restart would blackhole them until their entry goes stale). */
@@ -110,6 +143,7 @@ export class PortManager {
       try { inNs(netns, 'ethtool', ['-K', p.ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']); } catch (e) {
         this.log.warn({ port: p.name, error: (e as Error).message.split('\n')[0] }, 'could not turn checksum offload off (is ethtool installed?): frames from local senders may carry partial checksums');
       }
+      keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
     } else {
       mac ??= stableMac(`wdp/${this.cfg.node.name}/${p.name}`);
@@ -193,6 +227,7 @@ export class PortManager {
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
       await this.dp.removePort(p.worker, p.spec.index);
+      if (p.spec.type === 'afpacket') letKernelIn(p.spec.ifname, this.portNetns);
       const view = this.view(p, this.info.get(p.spec.index));
       this.byIndex.delete(p.spec.index);
       this.info.delete(p.spec.index);
@@ -201,6 +236,11 @@ export class PortManager {
       await this.hooks.changed?.(p, 'removed');
       return view;
     });
+  }
+
+  /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
+  release(): void {
+    for (const p of this.all()) if (p.spec.type === 'afpacket') letKernelIn(p.spec.ifname, this.portNetns);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
