@@ -6,14 +6,7 @@
 // hostNetwork backend (a server on the node address) behind a Service reached from a pod and
 // from outside, and — after wdp stops — the recipe's restore giving management back.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
-import {
-  buildTopology, startDaemon, startPods, destroyTopology, canUseNetns, api, curl, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, POD_SERVER,
-} from './lib/topology.js';
-
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, POD_SERVER } from './lib/topology.js';
 
 const SSH_PORT = 2222;
 const HOST_HTTP = 8081;
@@ -48,36 +41,28 @@ function ready(child, what) {
   });
 }
 
-test.before(async () => {
-  if (!root) return;
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
-  try {
-    topo.config.ports.push({
-      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-      hostAddresses: [`${NODE_V4}/24`],
-      hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
-    });
-    writeFileSync(topo.configFile, JSON.stringify(topo.config, null, 2));
-    await startDaemon(topo);
-    await startPods(topo);
-    // the node's own servers, on the node address (in the node = dataplane namespace)
-    const sshd = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', SSHD]);
-    topo.podProcs.push(sshd);
-    const web = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'host', '--http', String(HOST_HTTP)]);
-    topo.podProcs.push(web);
-    await Promise.all([ready(sshd, 'sshd'), ready(web, 'host web server')]);
-  } catch (e) {
-    await destroyTopology(topo);
-    topo = undefined;
-    throw e;
-  }
+const suite = e2eSuite(test, {
+  pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
+  configure: (config) => config.ports.push({
+    name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+    hostAddresses: [`${NODE_V4}/24`],
+    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
+  }),
 });
-test.after.always(async () => { await destroyTopology(topo); });
+const { serial, apply } = suite;
 
-async function apply(objs) {
-  const r = await api(topo, 'POST', '/api/v1/apply', objs);
-  if (r.status !== 200) throw new Error(`apply failed ${r.status}: ${r.text}`);
-}
+// the node's own servers, on the node address (in the node = dataplane namespace)
+test.before(async () => {
+  await suite.ready;
+  topo = suite.topo;
+  if (!topo) return;
+  const sshd = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', SSHD]);
+  topo.podProcs.push(sshd);
+  const web = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'host', '--http', String(HOST_HTTP)]);
+  topo.podProcs.push(web);
+  await Promise.all([ready(sshd, 'sshd'), ready(web, 'host web server')]);
+});
+
 const counters = async () => (await api(topo, 'GET', '/api/v1/counters')).json;
 
 serial('management traffic to the node address reaches the host stack while wdp runs (SSH-like TCP from outside)', async (t) => {
