@@ -13,7 +13,7 @@ import { ValidationError, type FieldError } from '../model/types.js';
 import { StateStore } from '../state/store.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import type { Proto } from '../core/ir.js';
+import type { Proto } from '../ir/ir.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9440';
 export const DEFAULT_HEALTHZ_LISTEN = '127.0.0.1:10256';
