@@ -43,7 +43,7 @@ function ready(child, what) {
 
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
-  configure: (config) => config.ports.push({
+  configure: (config) => (config.announce = { loadBalancerIPs: true }) && config.ports.push({
     name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
     hostAddresses: [`${NODE_V4}/24`],
     hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
@@ -113,7 +113,7 @@ serial('a hostNetwork backend (a server on the node address) behind a Service: r
   // and the host reaches its own hostNetwork service's ClusterIP? (hairpin to itself: a limit, see docs)
 });
 
-serial('ARP: the node address is answered on the uplink, not on pod ports; ClusterIPs nowhere', async (t) => {
+serial('ARP: the node address and announced LB IPs are answered on the uplink, not on pod ports; ClusterIPs and unannounced IPs nowhere', async (t) => {
   const ask = async (ns, dev, ip) => {
     // a neighbour entry forced to INCOMPLETE, then a ping to trigger resolution: REACHABLE/STALE = answered
     await topo.lab.execAsync(ns, 'ip', ['neigh', 'flush', 'to', ip]);
@@ -127,6 +127,16 @@ serial('ARP: the node address is answered on the uplink, not on pod ports; Clust
   const pod = topo.pods[0];
   t.false(await ask(pod.ns, pod.ifname, NODE_V4), 'a pod port does not claim the node address');
   t.false(await ask(topo.ns.client, 'eth0', '10.96.5.10'), 'a ClusterIP is not answered on an uplink');
+  // announce: { loadBalancerIPs: true } (and externalIPs left off)
+  await apply([serviceYaml({
+    name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.5.30', lbIngress: ['203.0.113.50'], extra: { externalIPs: ['198.51.100.50'] },
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30087, protocol: 'TCP' }],
+  })]);
+  t.true(await ask(topo.ns.remote, 'eth0', '203.0.113.50'), 'an announced LB IP is answered on the uplink');
+  t.false(await ask(pod.ns, pod.ifname, '203.0.113.50'), 'never on a pod port');
+  t.false(await ask(topo.ns.remote, 'eth0', '198.51.100.50'), 'external IPs are not announced unless configured');
+  await api(topo, 'DELETE', '/api/v1/namespaces/default/services/lb');
+  t.false(await ask(topo.ns.remote, 'eth0', '203.0.113.50'), 'no longer answered once the Service is gone');
 });
 
 serial('after wdp stops its policy rules are gone; the recipe\'s restore gives management back', async (t) => {
