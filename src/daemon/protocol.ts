@@ -25,10 +25,10 @@ export interface WorkerInit {
   core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
   probeIntervalMs: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
-   * re-verified by unicast probes (NeighbourCache). */
-  neighbourReachableMs: number;
-  /** Which frontend addresses the uplinks answer ARP/ND for, besides the node addresses. */
-  announce: { loadBalancerIPs: boolean; externalIPs: boolean };
+   * re-verified by unicast probes (NeighbourCache). Default 30 s. */
+  neighbourReachableMs?: number;
+  /** Which frontend addresses the uplinks answer ARP/ND for, besides the node addresses. Default: none. */
+  announce?: { loadBalancerIPs: boolean; externalIPs: boolean };
   portBackend: 'auto' | 'native' | 'relay';
   /** Open ports inside this namespace (used when the daemon process itself is not inside the
    * namespace that holds the interfaces — in-process tests). */

@@ -67,7 +67,7 @@ class Worker {
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
-    this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
+    this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
 
   private post(m: FromWorker): void { this.ctl.postMessage(m); }
@@ -179,7 +179,8 @@ class Worker {
   }
 
   private announces(kind: IrFrontend['kind']): boolean {
-    return (kind === 'LoadBalancer' && this.init.announce.loadBalancerIPs) || (kind === 'ExternalIP' && this.init.announce.externalIPs);
+    const a = this.init.announce;
+    return !!a && ((kind === 'LoadBalancer' && a.loadBalancerIPs) || (kind === 'ExternalIP' && a.externalIPs));
   }
 
   private handle(m: ToWorker): void {
