@@ -6,7 +6,7 @@
 // hostNetwork backend (a server on the node address) behind a Service reached from a pod and
 // from outside, and — after wdp stops — the recipe's restore giving management back.
 import test from 'ava';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const SSH_PORT = 2222;
 const HOST_HTTP = 8081;
@@ -14,9 +14,9 @@ let topo;
 
 // a line-based TCP service standing in for sshd: banner, then echo
 const SSHD = `require('net').createServer((s) => { s.write('SSH-2.0-wdp-test\\r\\n'); s.on('data', (d) => s.write(d)); s.on('error', () => {}); })
-  .listen(${SSH_PORT}, '${NODE_V4}', () => console.log('ready'));`;
+  .listen({ port: ${SSH_PORT}, host: '::', ipv6Only: false }, () => console.log('ready'));`;
 const sshClient = (host, timeoutMs = 4000) => `
-  const s = require('net').connect(${SSH_PORT}, '${host}');
+  const s = require('net').connect(${SSH_PORT}, ${JSON.stringify(host)});
   let got = '';
   const t = setTimeout(() => { console.log(JSON.stringify({ error: 'timeout', got })); process.exit(0); }, ${timeoutMs});
   s.on('data', (d) => { got += d; if (got.includes('SSH-2.0') && !got.includes('ping')) s.write('ping\\n'); if (got.includes('ping')) { clearTimeout(t); console.log(JSON.stringify({ got })); s.destroy(); } });
@@ -45,7 +45,7 @@ const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
   configure: (config) => (config.announce = { loadBalancerIPs: true }) && config.ports.push({
     name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-    hostAddresses: [`${NODE_V4}/24`],
+    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
     hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
   }),
 });
@@ -73,6 +73,10 @@ serial('management traffic to the node address reaches the host stack while wdp 
   const c = await counters();
   t.true((c.global.slowpath_bridged_from_host ?? 0) > 0, 'the host\'s frames to its neighbours left through the uplink');
   t.true((c.global.slowpath_bridged_to_host ?? 0) > 0, 'the neighbours\' ARP replies reached the host');
+  // IPv6: neighbour discovery for the node address answered by wdp, the host's own ND bridged
+  const r6 = await ssh(topo.ns.remote, NODE_V6);
+  t.falsy(r6.error, `IPv6: ${JSON.stringify(r6)}`);
+  t.true(r6.got?.includes('ping'));
 });
 
 serial('the host stack reaches a ClusterIP and a NodePort of its own address through wdp', async (t) => {
