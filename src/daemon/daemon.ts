@@ -21,6 +21,7 @@ import { ConfigError } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
+import type { KubeWatcher } from '../kube/watcher.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -46,6 +47,8 @@ export interface RunningDaemon {
   /** The control API's base URL ("http://127.0.0.1:9440" or "unix:/path"). */
   readonly apiUrl: string;
   readonly logger: Logger;
+  /** The Kubernetes API watcher (config `kubernetes:`), else undefined. */
+  readonly kube?: KubeWatcher;
   /** The NodeConfig object the daemon programs (node addresses, neighbours, routes). */
   nodeConfig(): Record<string, unknown>;
   /** Resolves once the node config reflecting every neighbour learned so far is programmed. */
@@ -62,6 +65,33 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let dirty = false;
   let stopping = false;
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
+  // In a cluster the Node object names the node addresses (unless configured): read before the
+  // workers start, which answer ARP/ND for the node addresses they are given.
+  let nodeAddresses = cfg.node.addresses;
+  let podCIDRs: string[] = [];
+  let kubeStart: (() => Promise<KubeWatcher>) | undefined;
+  if (cfg.kubernetes) {
+    const k8s = cfg.kubernetes;
+    const kube = await import('../kube/watcher.js');
+    let kc;
+    try { kc = kube.loadKubeConfig({ kubeconfig: k8s.kubeconfig }); } catch (e) {
+      throw new ConfigError(`kubernetes: ${(e as Error).message}`);
+    }
+    const node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
+    nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    podCIDRs = node?.podCIDRs ?? [];
+    const answered = new Set(nodeAddresses.map(canonicalAddr));
+    kubeStart = () => kube.KubeWatcher.start({
+      config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
+      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
+      onNode: (u) => {
+        const unanswered = u.addresses.filter((a) => !answered.has(canonicalAddr(a)));
+        if (unanswered.length) log.warn({ addresses: unanswered }, 'new node addresses get NodePorts, but ARP/ND answers for them start with the next restart');
+        nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
+        reprogram();
+      },
+    }, node);
+  }
   const neighbours = new NeighbourTable();
   // a port's configured pods with a MAC are static neighbours for as long as the port exists
   const staticPods = (p: ManagedPort) => {
@@ -88,7 +118,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // traffic to the node that no service claims are sent there, to the TAP's own MAC
   const host = portManager.all().find((p) => p.spec.role === 'host');
   if (host) {
-    for (const a of cfg.node.addresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
+    for (const a of nodeAddresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
   }
 
   const timeouts: Record<string, number> = {};
@@ -99,7 +129,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
-      nodeAddresses: cfg.node.addresses.map(canonicalAddr),
+      nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       neighbourReachableMs: cfg.neighbourReachableMs,
@@ -143,7 +173,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, cfg.node.addresses, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      hostStack = configureHostStack(host, nodeAddresses, uplink?.spec.gateways ?? [], opts.portNetns, log);
     }
     await portManager.attach(dataplane);
   } catch (e) {
@@ -153,12 +183,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   }
 
   let controlPlane: ControlPlane | undefined;
+  let kubeWatcher: KubeWatcher | undefined;
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own)
     const portMac = (i: number) => portManager.mac(i)!;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
-      nodeAddresses: cfg.node.addresses,
+      nodeAddresses,
       neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
         const i = portManager.byName(r.port)!.spec.index;
@@ -166,6 +197,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
+    if (cfg.kubernetes) {
+      spec.podCIDRs = podCIDRs;
+      spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
+      spec.detectLocalMode = cfg.kubernetes.detectLocalMode;
+    }
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
 
@@ -185,7 +221,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
-      healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
+      // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
+      healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
       extraRoutes: [(app) => registerPortRoutes(app, portManager)],
@@ -198,6 +235,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     await core.apply([nodeConfig()]);
     dirty = false;
+    if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
     hostStack?.teardown();
@@ -211,7 +249,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const api = controlPlane;
 
   daemon = {
-    config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log,
+    config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -223,6 +261,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       stopping = true;
       if (timer) clearTimeout(timer);
       log.info('stopping');
+      try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
       hostStack?.teardown();
