@@ -143,6 +143,22 @@ serial('ARP: the node address and announced LB IPs are answered on the uplink, n
   t.false(await ask(topo.ns.remote, 'eth0', '203.0.113.50'), 'no longer answered once the Service is gone');
 });
 
+serial('after a crash (SIGKILL) and a restart the host port works again, its rules installed once', async (t) => {
+  const rules = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout.split('\n').filter((l) => l.includes('lookup 4242')).length;
+  const before = await rules();
+  t.true(before >= 2, `tcp and udp rules for the node address: ${before}`);
+  topo.daemon.kill('SIGKILL');
+  await new Promise((r) => topo.daemon.once('exit', r));
+  t.is(await rules(), before, 'a killed daemon leaves its rules (harmless: their table\'s route went with the TAP)');
+  const { startDaemon } = await import('./lib/topology.js');
+  await startDaemon(topo);
+  t.is(await rules(), before, 'no duplicates after the restart');
+  const r = await ssh(topo.ns.remote, NODE_V4);
+  t.falsy(r.error, JSON.stringify(r));
+  const np = await curlOk(topo, topo.ns.dp, `http://${NODE_V4}:30085/`);
+  t.is(np.code, 0, `the host's own NodePort after the restart: ${np.stderr}`);
+});
+
 serial('after wdp stops its policy rules are gone; the recipe\'s restore gives management back', async (t) => {
   const rulesBefore = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout;
   t.regex(rulesBefore, /lookup 4242/);

@@ -52,6 +52,7 @@ export function configureHostStack(p: ManagedPort, nodeAddresses: string[], upli
       try {
         ipCmd(ns, [fam, 'route', 'replace', 'default', 'via', gw, 'dev', ifname, 'onlink', 'table', String(HOST_NODEPORT_TABLE)]);
         const movedLocal = moveLocalRule(ns, fam);
+        removeRules(ns, fam); // a previous run that was killed left its rules: start from none
         for (const a of addrs) for (const proto of ['tcp', 'udp', 'sctp']) {
           try { ipCmd(ns, [fam, 'rule', 'add', 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)]); } catch (e) {
             if (proto !== 'sctp') throw e;  // no SCTP in this kernel: TCP and UDP still work
@@ -65,7 +66,7 @@ export function configureHostStack(p: ManagedPort, nodeAddresses: string[], upli
   return {
     teardown() {
       for (const { fam, movedLocal } of installed) {
-        for (let i = 0; i < 64; i++) { try { ipCmd(ns, [fam, 'rule', 'del', 'pref', String(RULE_PREF), 'table', String(HOST_NODEPORT_TABLE)]); } catch { break; } }
+        removeRules(ns, fam);
         if (movedLocal) {
           try { ipCmd(ns, [fam, 'rule', 'add', 'pref', '0', 'lookup', 'local']); ipCmd(ns, [fam, 'rule', 'del', 'pref', String(LOCAL_PREF), 'lookup', 'local']); } catch (e) { warn('could not move the local rule back to preference 0', e); }
         }
@@ -74,12 +75,20 @@ export function configureHostStack(p: ManagedPort, nodeAddresses: string[], upli
   };
 }
 
+/** Every rule of ours (preference RULE_PREF, table HOST_NODEPORT_TABLE) in this family. */
+function removeRules(ns: string | undefined, fam: '-4' | '-6'): void {
+  for (let i = 0; i < 256; i++) { try { ipCmd(ns, [fam, 'rule', 'del', 'pref', String(RULE_PREF), 'table', String(HOST_NODEPORT_TABLE)]); } catch { break; } }
+}
+
 /** The `local` table's rule to preference LOCAL_PREF (added first, then the old one removed, so
- * local delivery never has a gap). Returns whether it moved it. */
+ * local delivery never has a gap). Returns whether it is at LOCAL_PREF now — moved now, or by a
+ * previous run that was killed — so that stopping puts it back at 0. */
 function moveLocalRule(ns: string | undefined, fam: '-4' | '-6'): boolean {
   const rules = ipCmd(ns, [fam, 'rule', 'show']);
-  if (!/^0:\s+from all lookup local\s*$/m.test(rules)) return false;
-  if (!new RegExp(`^${LOCAL_PREF}:\\s+from all lookup local\\s*$`, 'm').test(rules)) ipCmd(ns, [fam, 'rule', 'add', 'pref', String(LOCAL_PREF), 'lookup', 'local']);
+  const atZero = /^0:\s+from all lookup local\s*$/m.test(rules);
+  const atOurs = new RegExp(`^${LOCAL_PREF}:\\s+from all lookup local\\s*$`, 'm').test(rules);
+  if (!atZero) return atOurs;
+  if (!atOurs) ipCmd(ns, [fam, 'rule', 'add', 'pref', String(LOCAL_PREF), 'lookup', 'local']);
   ipCmd(ns, [fam, 'rule', 'del', 'pref', '0', 'lookup', 'local']);
   return true;
 }
