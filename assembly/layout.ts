@@ -352,13 +352,16 @@ export const CIDR_FAMILY = 17;
 
 // ---- Route entry (32 bytes): plain forwarding of non-service traffic, longest prefix first --
 //   0 addr[16] | 16 prefix len u8 | 17 family u8 | 18 out_port u16 | 20 dst MAC[6] | 26 src MAC[6]
-export const RT_SIZE = 32;
+export const RT_SIZE = 48;
 export const RT_ADDR = 0;
 export const RT_PLEN = 16;
 export const RT_FAMILY = 17;
 export const RT_OUT_PORT = 18;
 export const RT_DST_MAC = 20;
 export const RT_SRC_MAC = 26;
+export const RT_KIND = 32;            // u8: RTK_FORWARD, or RTK_SERVICE_CIDR (a service CIDR: drop what no service owns)
+export const RTK_FORWARD = 0;
+export const RTK_SERVICE_CIDR = 1;
 
 // ---- Defaults --------------------------------------------------------------------------------
 export const DEFAULT_SLOT_SIZE = 2048;
@@ -385,5 +388,6 @@ export const AFF_PROBE = 8;              // affinity table: slots examined from 
 export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
 export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
 export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
-export const REASON_DROP_ETP_NO_LOCAL = 33;  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_ETP_NO_LOCAL = 33;
+export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CIDR that no service owns (routes of kind RTK_SERVICE_CIDR)  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

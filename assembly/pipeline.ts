@@ -178,6 +178,9 @@ function noService(f: usize, fr: Frame): void {
   const family = <u32>fr.family;
   const rt = routeLookup(fr.dstAddr, family);
   if (rt == null) { setResult(fr, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE); return; }
+  // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
+  // leak to the default route)
+  if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }

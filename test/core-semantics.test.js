@@ -66,6 +66,29 @@ test('no usable endpoint: reject only without endpoints; a traffic policy that l
   t.is(r.reject_no_endpoints, 1);
 });
 
+test('service CIDRs: an address no service owns is dropped (drop_no_service_ip), not routed; services inside are served', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 })];
+  const fe = frontend({ id: 1, addr: '10.96.0.10', port: 80 }, bes);
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+    { prefix: 'fd00:96::/112', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+  ];
+  const { core, model } = both(mkIr({ frontends: [fe], backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80, flags: 'S' }),  // the service
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.3.3', sport: 4000, dport: 80, flags: 'S' }),   // unallocated
+    cli({ proto: 'UDP', src: '10.0.0.5', dst: '10.96.3.3', sport: 4000, dport: 53 }),
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.3.3', icmpType: 8 }),
+    cli({ proto: 'UDP', src: 'fd00::5', dst: 'fd00:96::7', sport: 4000, dport: 53 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.97.0.1', sport: 4000, dport: 80, flags: 'S' }),   // outside: routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => p.core.reason), ['fwd_nat', 'drop_no_service_ip', 'drop_no_service_ip', 'drop_no_service_ip', 'drop_no_service_ip', 'fwd_routed']);
+  t.is(core.counters().reasons.drop_no_service_ip, 4);
+});
+
 // ---- the compiler's side ---------------------------------------------------------------------------
 const node = (extra = {}) => ({
   apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
@@ -110,6 +133,15 @@ test('compiler: a service labelled for another proxy or headless is not programm
   t.is(fronts(c).length, 1, 'labelled with our name');
   c.change({ upsert: validateAll([svc(spec, { labels: { 'service.kubernetes.io/service-proxy-name': 'other' } })]) });
   t.is(fronts(c).length, 0);
+});
+
+test('compiler: NodeConfig serviceCIDRs become service-CIDR routes after the node routes (a node route of the same prefix wins)', (t) => {
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112', '10.244.0.0/16'] })]) });
+  const rs = c.ir.routes.map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
+  t.deepEqual(rs, ['fd00:96::/112 svc', '10.244.0.0/16', '10.96.0.0/12 svc']);
+  c.change({ upsert: validateAll([node()]) });
+  t.deepEqual(c.ir.routes.map((r) => r.prefix), ['10.244.0.0/16']);
 });
 
 test('model: IPv4 with leading zeros is decimal wherever the API server accepts it (ParseIPSloppy), never octal', (t) => {

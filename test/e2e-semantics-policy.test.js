@@ -2,11 +2,11 @@
 // drop (a Local traffic policy leaves no endpoint) versus reject (no endpoints at all), services
 // labelled for another proxy or headless are not programmed until the label goes, and IPv4
 // addresses with leading zeros are programmed as their decimal value. pod-a is on this node
-// (node-a); pod-b and pod-c are said to be on node-b.
+// (node-a); pod-b and pod-c are said to be on node-b. The daemon's service CIDR is 10.96.0.0/16.
 import test from 'ava';
 import { curl, curlOk, e2eSuite, api, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';
 
-const suite = e2eSuite(test, { kind: 'sem', pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+const suite = e2eSuite(test, { kind: 'sem', node: { serviceCIDRs: ['10.96.0.0/16'] }, pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
 const { serial, apply } = suite;
 let topo;
 test.before(() => { topo = suite.topo; });
@@ -85,4 +85,18 @@ serial('IPv4 with leading zeros: clusterIP 10.96.7.020 and zero-padded endpoint 
   t.is(ok.code, 0, ok.stderr);
   const octal = await curl(topo, topo.ns.client, 'http://10.96.7.16/', { timeout: 2 });
   t.not(octal.code, 0, 'the octal reading (10.96.7.16) is not served');
+});
+
+serial('service CIDR: an address no Service owns is dropped (drop_no_service_ip), not routed; a Service inside it is served', async (t) => {
+  await apply([
+    serviceYaml({ name: 'in-cidr', clusterIP: '10.96.9.10', ports: PORTS }),
+    slice('in-cidr-1', 'in-cidr', topo.pods),
+  ]);
+  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.9.10/');
+  t.is(ok.code, 0, ok.stderr);
+  const before = await reasons();
+  const r = await curl(topo, topo.ns.client, 'http://10.96.9.99/', { timeout: 2 });
+  t.is(r.code, 28, `expected a timeout (dropped), got ${r.code}: ${r.stderr}`);
+  const after = await reasons();
+  t.true((after.drop_no_service_ip ?? 0) > (before.drop_no_service_ip ?? 0), JSON.stringify(after));
 });

@@ -471,7 +471,7 @@ export class Compiler {
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
     const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
-      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac);
+      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr);
     if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
     const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
     if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {

@@ -315,6 +315,7 @@ export class TableWriter {
       dv.setUint16(e + L.RT_OUT_PORT, r.outPort, true);
       u8.set(parseMac(r.dstMac), e + L.RT_DST_MAC);
       u8.set(parseMac(r.srcMac), e + L.RT_SRC_MAC);
+      u8[e + L.RT_KIND] = r.serviceCidr ? L.RTK_SERVICE_CIDR : L.RTK_FORWARD;
     });
     dv.setUint32(s.base + L.TSH_ROUTE_COUNT, sorted.length, true);
   }

@@ -211,6 +211,9 @@ const nodeConfigSchema = z.object({
     // the value of the service.kubernetes.io/service-proxy-name label this node serves (kube-proxy
     // serves only unlabelled services; unset here means the same)
     serviceProxyName: str.min(1).max(63).nullish(),
+    // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
+    // address in them that no Service owns is dropped instead of leaking to the default route
+    serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -558,6 +561,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     neighbours, routes,
     podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
     detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
     ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     raw,
   };

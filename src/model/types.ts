@@ -75,7 +75,8 @@ export interface NodeSpec {
   podCIDRs: string[];         // the Node's spec.podCIDRs, canonical (detectLocalMode NodeCIDR)
   clusterCIDRs: string[];     // canonical (detectLocalMode ClusterCIDR)
   detectLocalMode: 'ClusterCIDR' | 'NodeCIDR';
-  serviceProxyName?: string;  // services labelled service-proxy-name with another value are not programmed
+  serviceProxyName?: string;
+  serviceCIDRs: string[];     // canonical; addresses in them that no service owns are dropped  // services labelled service-proxy-name with another value are not programmed
   raw: Record<string, unknown>;
 }
 

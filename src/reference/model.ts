@@ -215,7 +215,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
 
 interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
 interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
-interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array }
+interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array; serviceCidr: boolean }
 
 function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
   return `${family}/${proto}/${port}/${hex(addr)}`;
@@ -237,7 +237,7 @@ class Tables {
     }
     // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
     // table writer)
-    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac) }))
+    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
@@ -705,6 +705,7 @@ export class ReferenceModel {
     const dst = { family: p.family, bytes: p.dst };
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
+    if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     decTtl(x.f, p, new CsumDelta());
