@@ -17,7 +17,7 @@ import { mulberry32 } from '../dist/src/util/rng.js';
 import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
-import { formatAddr } from '../dist/src/core/addr.js';
+import { formatAddr } from '../dist/src/util/addr.js';
 import { GLOBAL_COUNTER_NAMES, REASON_NAMES } from '../dist/src/core/names.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
