@@ -57,10 +57,26 @@ async function stateOf() {
   return { services: s.json?.items, slices: e.json?.items, names: { services: names(s), slices: names(e) } };
 }
 
-function agent(ns, args, timeoutMs) {
-  return topo.lab.execAsync(ns, process.execPath, [AGENT, ...args], { timeoutMs }).then((r) => {
-    try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`traffic agent ${args[0]} failed (${r.code}): ${r.stderr}`); }
-  });
+/** Starts a traffic agent client mode in `ns` (bounded by its own MAX_MS argument); resolves once
+ * it prints `readyWord`. stop() ends it (SIGTERM) and resolves with what it printed. */
+async function startAgent(ns, args, readyWord) {
+  const child = topo.lab.spawn(ns, process.execPath, [AGENT, ...args]);
+  let out = '', err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => child.once('exit', r));
+  const deadline = Date.now() + 30000;
+  while (!out.includes(readyWord)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`traffic agent ${args[0]} did not start (${child.exitCode}): ${err}`);
+    await sleep(50);
+  }
+  return {
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      try { return JSON.parse(out.trim().split('\n').pop()); } catch { throw new Error(`traffic agent ${args[0]} failed (${child.exitCode}): ${err}`); }
+    },
+  };
 }
 
 /** GETs until every pod in `want` has answered (backends resolved, neighbours learned). */
@@ -162,8 +178,8 @@ function yamlRequest(body) {
 
 /** Sends `cases` while a prober runs through the daemon; returns what each got and the prober's
  * results. `send(c)` returns { status } or throws. */
-async function underTraffic(t, cases, send, proberMs) {
-  const prober = agent(topo.ns.client, ['http-prober', `http://${WEB_VIP}/`, String(proberMs), '2', '20'], proberMs + 30000);
+async function underTraffic(t, cases, send) {
+  const prober = await startAgent(topo.ns.client, ['http-prober', `http://${WEB_VIP}/`, '120000', '2', '20'], 'started');
   await sleep(300);
   const got = [];
   for (const c of cases) {
@@ -173,7 +189,8 @@ async function underTraffic(t, cases, send, proberMs) {
     got.push({ what: c[0], status, alive });
     if (!alive) break;
   }
-  const probes = await prober;
+  await sleep(300);
+  const probes = await prober.stop();
   return { got, probes };
 }
 
@@ -186,7 +203,7 @@ serial('hostile API bodies (wrong types, huge, YAML bombs, prototype keys, bad e
     ['20 MiB body (over the limit)', `[${JSON.stringify(big(20 << 20))}]`, 'json'],
     ['12 MiB list of 40k broken services', JSON.stringify(Array.from({ length: 40000 }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'default' }, spec: { clusterIP: 'nope', ports: [{ port: 'x', junk: big(200) }] } }))), 'json'],
   ];
-  const { got, probes } = await underTraffic(t, cases, (c) => (c[2] === 'yaml' ? yamlRequest(c[1]) : api(topo, 'POST', '/api/v1/apply', c[1])), 12000);
+  const { got, probes } = await underTraffic(t, cases, (c) => (c[2] === 'yaml' ? yamlRequest(c[1]) : api(topo, 'POST', '/api/v1/apply', c[1])));
   // 30 broken requests at once
   const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => api(topo, 'POST', '/api/v1/apply', HOSTILE[i % HOSTILE.length][1]).then((r) => r.status, (e) => `error: ${e.message}`)));
   const failed = probes.filter((p) => p.error);
@@ -194,7 +211,9 @@ serial('hostile API bodies (wrong types, huge, YAML bombs, prototype keys, bad e
   t.log(got.map((g) => `${g.what}: ${g.status}`).join('; '));
   for (const g of got) {
     t.true(g.alive, `the daemon died on ${g.what}:\n${topo.daemonLog.slice(-3000)}`);
-    t.true(typeof g.status === 'number' && g.status >= 400 && g.status < 500, `${g.what}: got ${g.status}, want a 4xx`);
+    // over the body limit the server may answer 413 and close before the client has sent it all
+    const refusedEarly = g.what.includes('over the limit') && /EPIPE|ECONNRESET/.test(String(g.status));
+    t.true(refusedEarly || (typeof g.status === 'number' && g.status >= 400 && g.status < 500), `${g.what}: got ${g.status}, want a 4xx`);
   }
   t.true(burst.every((s) => typeof s === 'number' && s >= 400 && s < 500), `burst: ${burst.join(' ')}`);
   t.is(failed.length, 0, `requests lost while the API was under attack: ${JSON.stringify(failed.slice(0, 5))}`);
@@ -246,8 +265,8 @@ serial('applies at a steady rate while new connections arrive: none answered by 
   await apply(first.objs);
   gens.push({ sent: -Infinity, acked: Date.now(), ready: first.ready, listed: first.listed });
   const DURATION = 8000, EVERY = 200;
-  const prober = agent(topo.ns.client, ['http-prober', `http://${ROT_VIP}/`, String(DURATION), '3'], DURATION + 30000);
-  const end = Date.now() + DURATION - 300;
+  const prober = await startAgent(topo.ns.client, ['http-prober', `http://${ROT_VIP}/`, String(DURATION + 60000), '3'], 'started');
+  const end = Date.now() + DURATION;
   const refused = [];
   for (let g = 1; Date.now() < end; g++) {
     const next = rotGen(g);
@@ -257,7 +276,7 @@ serial('applies at a steady rate while new connections arrive: none answered by 
     gens.push({ sent, acked: Date.now(), ready: next.ready, listed: next.listed });
     await sleep(Math.max(0, EVERY - (Date.now() - sent)));
   }
-  const probes = await prober;
+  const probes = await prober.stop();
   const violations = outside(probes, gens, 'listed');
   const errors = probes.filter((p) => p.error);
   const perPod = {};
@@ -326,30 +345,32 @@ async function floodRun(t) {
   t.is((await untilAllAnswer(WEB_VIP, topo.pods)).length, topo.pods.length, 'all pods answer after the restart with a small table');
   await sleep(500);
   const c0 = (await api(topo, 'GET', '/api/v1/counters')).json;
-  const DURATION = 10000;
-  const echo = agent(topo.ns.client, ['echo-clients', WEB_VIP, String(ECHO_PORT), '4', String(DURATION)], DURATION + 30000);
-  // new connections, two a second (closing flows linger 10 s: faster would fill 64 flows alone)
-  const prober = agent(topo.ns.client, ['http-prober', `http://${WEB_VIP}/`, String(DURATION), '2', '300'], DURATION + 30000);
+  const echo = await startAgent(topo.ns.client, ['echo-clients', WEB_VIP, String(ECHO_PORT), '4', '120000'], 'connected');
+  // new connections, about six a second (closed flows linger 10 s: faster would fill 64 flows alone)
+  const prober = await startAgent(topo.ns.client, ['http-prober', `http://${WEB_VIP}/`, '120000', '2', '300'], 'started');
   await sleep(1500);
   const floodStart = Date.now();
   const syn = await topo.lab.execAsync(topo.ns.client, 'python3', [FLOOD, 'syn', WEB_VIP, '80', '20000', '8000', '10.0.0', '100'], { timeoutMs: 60000 });
   const ack = await topo.lab.execAsync(topo.ns.client, 'python3', [FLOOD, 'ack', WEB_VIP, '80', '10000', '8000', '10.0.0', '100'], { timeoutMs: 60000 });
   const floodEnd = Date.now();
-  const [conns, probes] = await Promise.all([echo, prober]);
+  await sleep(3000);   // the connections must keep going after the flood too
+  const [conns, probes] = await Promise.all([echo.stop(), prober.stop()]);
   const c1 = (await api(topo, 'GET', '/api/v1/counters')).json;
   flood = { probes, floodStart, floodEnd };
   const delta = (k) => (c1.reasons?.[k] ?? 0) - (c0.reasons?.[k] ?? 0);
   const gdelta = (k) => (c1.global?.[k] ?? 0) - (c0.global?.[k] ?? 0);
+  // round trips of a connection within [from, to) (whole seconds inside the range only)
+  const within = (c, from, to) => Object.entries(c.perSecond).map(([sec, n]) => [Number(sec) * 1000, n])
+    .filter(([ms]) => ms >= from && ms + 1000 <= to).reduce((a, [, n]) => a + n, 0);
   t.log(`flood: ${syn.stdout.trim()} SYNs, ${ack.stdout.trim()} ACKs over ${((floodEnd - floodStart) / 1000).toFixed(1)} s; ct_new +${gdelta('ct_new')}, evicted +${gdelta('ct_evicted')}, drop_ct_full +${delta('drop_ct_full')}, active ${c1.global?.ct_active}`);
-  for (const c of conns) t.log(`connection ${c.id}: ${c.roundTrips} round trips, open=${c.open}${c.error ? ` (${c.error})` : ''}, largest gap ${c.maxGapMs} ms, per second ${c.perSecond.join(' ')}`);
+  for (const c of conns) t.log(`connection ${c.id}: ${c.roundTrips} round trips (${within(c, floodStart, floodEnd)} during the flood, ${within(c, floodEnd, Infinity)} after), open=${c.open}${c.error ? ` (${c.error})` : ''}, largest gap ${c.maxGapMs} ms`);
   t.is(syn.code, 0, syn.stderr);
   t.is(ack.code, 0, ack.stderr);
   t.true(delta('drop_ct_full') + gdelta('ct_evicted') > 0, 'the flood filled the table (evictions or drop_ct_full)');
   for (const c of conns) {
     t.true(c.open, `connection ${c.id} broke: ${c.error}`);
-    t.true(c.roundTrips > 10, `connection ${c.id}: only ${c.roundTrips} round trips`);
-    // still exchanging data after the flood (the last full second of the run)
-    t.true(c.perSecond.at(-2) > 0, `connection ${c.id} stalled at the end: ${c.perSecond.join(' ')}`);
+    t.true(within(c, floodStart, floodEnd) > 0, `connection ${c.id}: no round trip during the flood`);
+    t.true(within(c, floodEnd, Infinity) > 0, `connection ${c.id}: no round trip after the flood`);
   }
   t.true(topo.daemon.exitCode === null, 'the daemon survived the flood');
 }
@@ -357,7 +378,8 @@ async function floodRun(t) {
 // BUG, issue 14.8: a backend's SYN-ACK makes a flow established before the client's ACK, and a
 // bare ACK creates an established flow; established flows are never evicted and live 6 hours. So
 // the spoofed SYNs the pods answer fill the 64-flow table with unevictable entries and new
-// legitimate connections are dropped (drop_ct_full) during the flood and long after it.
+// legitimate connections are dropped (drop_ct_full) while the flood lasts (in our runs about half
+// of them; the ones after the flood got through).
 (root && hasPython ? test.serial.failing : test.skip)('(issue 14.8) new connections keep succeeding during and after a SYN/ACK flood', (t) => {
   if (!flood) { t.fail('the flood test did not run'); return; }
   const during = flood.probes.filter((p) => p.t0 >= flood.floodStart && p.t0 <= flood.floodEnd);
@@ -441,11 +463,13 @@ serial('SIGKILL during a stream of applies, then restart, 4 times: the state is 
   const cases = [100_000, 4_000_000].map((n) => [`${n} nested arrays`, '['.repeat(n) + ']'.repeat(n)]);
   cases.push(['1M nested objects', '{"a":'.repeat(1_000_000) + '1' + '}'.repeat(1_000_000)]);
   cases.push(['1M nested YAML flow sequences', '['.repeat(1_000_000) + ']'.repeat(1_000_000), 'yaml']);
-  const { got, probes } = await underTraffic(t, cases, (c) => (c[2] === 'yaml' ? yamlRequest(c[1]) : api(topo, 'POST', '/api/v1/apply', c[1])), 15000);
+  const { got, probes } = await underTraffic(t, cases, (c) => (c[2] === 'yaml' ? yamlRequest(c[1]) : api(topo, 'POST', '/api/v1/apply', c[1])));
+  const lost = probes.filter((p) => p.error);
   t.log(got.map((g) => `${g.what}: ${g.status}${g.alive ? '' : ' (daemon died)'}`).join('; '));
+  t.log(`${probes.length} requests through the daemon meanwhile, ${lost.length} lost (${[...new Set(lost.map((p) => p.error))].join(', ') || '-'})`);
   for (const g of got) {
     t.true(g.alive, `the daemon died on ${g.what}`);
     t.true(typeof g.status === 'number' && g.status >= 400 && g.status < 500, `${g.what}: got ${g.status}`);
   }
-  t.deepEqual(probes.filter((p) => p.error).slice(0, 5), [], 'requests lost');
+  t.deepEqual(lost.slice(0, 5), [], 'requests lost');
 });
