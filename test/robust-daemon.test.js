@@ -15,16 +15,19 @@
 // deeply nested bodies). Needs root (namespaces) and python3 (the flood); skipped otherwise.
 // Takes ~2.5 min, most of it waiting (apply streams, the flood, restarts, API timeouts).
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curlOk, httpMany, sliceYaml, sleep,
+  buildTopology, startPods, startDaemon, destroyTopology, api, curlOk, httpMany, sliceYaml, sleep,
 } from './lib/topology.js';
+import { rootGate } from './lib/root-gate.js';
 
-const root = canUseNetns();
-const hasPython = spawnSync('python3', ['--version']).status === 0;
-const serial = root ? test.serial : test.skip;
+const gate = rootGate(test);
+const floodGate = rootGate(test, { tools: ['python3'] });
+const root = gate.ok;
+const { serial } = gate;
+/** test.serial.failing when `g` can run, else skipped with its reason. */
+const knownBug = (g) => (g.ok ? test.serial.failing : (title, fn) => test.skip(`${title} (skipped: ${g.reason})`, fn));
 const AGENT = new URL('./lib/traffic-agent.js', import.meta.url).pathname;
 const FLOOD = new URL('./lib/tcp-flood.py', import.meta.url).pathname;
 const ECHO_PORT = 7070;
@@ -307,7 +310,7 @@ serial('applies at a steady rate while new connections arrive: none answered by 
 // Kubernetes sends new connections to terminating endpoints only when no endpoint is ready. In
 // the rotation above this shows as new connections answered by the terminating pod (and reset
 // when the next generation removes it); here it is forced with a fixed client port.
-(root ? test.serial.failing : test.skip)('(issue 14) a new connection reusing a closed connection\'s client port goes to a ready pod, not to the old, now terminating one', async (t) => {
+knownBug(gate)('(issue 14) a new connection reusing a closed connection\'s client port goes to a ready pod, not to the old, now terminating one', async (t) => {
   const [p0, p1] = topo.pods;
   const objs = (endpoints) => [svc('reuse', REUSE_VIP, [HTTP]), sliceYaml({ name: 'reuse-1', service: 'reuse', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints })];
   await apply(objs([ready(p0)]));
@@ -325,8 +328,7 @@ serial('applies at a steady rate while new connections arrive: none answered by 
 
 let flood;   // the flood run's observations, shared with the known-bug test after it
 
-const floodSerial = root && hasPython ? test.serial : test.skip;
-floodSerial('a SYN and ACK flood into a 64-flow conntrack table: established TCP connections keep exchanging data, nothing lost', async (t) => {
+floodGate.serial('a SYN and ACK flood into a 64-flow conntrack table: established TCP connections keep exchanging data, nothing lost', async (t) => {
   t.true(podsUp, 'all pods answer before the test');
   topo.config.conntrack = { flows: 64 };
   writeFileSync(topo.configFile, JSON.stringify(topo.config));
@@ -380,7 +382,7 @@ async function floodRun(t) {
 // the spoofed SYNs the pods answer fill the 64-flow table with unevictable entries and new
 // legitimate connections are dropped (drop_ct_full) while the flood lasts (in our runs about half
 // of them; the ones after the flood got through).
-(root && hasPython ? test.serial.failing : test.skip)('(issue 14.8) new connections keep succeeding during and after a SYN/ACK flood', (t) => {
+knownBug(floodGate)('(issue 14.8) new connections keep succeeding during and after a SYN/ACK flood', (t) => {
   if (!flood) { t.fail('the flood test did not run'); return; }
   const during = flood.probes.filter((p) => p.t0 >= flood.floodStart && p.t0 <= flood.floodEnd);
   const after = flood.probes.filter((p) => p.t0 > flood.floodEnd);
@@ -456,10 +458,11 @@ serial('SIGKILL during a stream of applies, then restart, 4 times: the state is 
 
 // ---- deep nesting (last: it may take the daemon down) -------------------------------------------
 
-// BUG, issue 18: nesting depth is not bounded before parsing and walking a body: a body of a few
-// million nested arrays (8 MB, under the 16 MiB limit) runs the daemon out of heap or blocks its
-// event loop for many seconds; forwarding stops with it.
-(root ? test.serial.failing : test.skip)('(issue 18) deeply nested bodies (100k to 4M levels) while traffic flows: 4xx each, forwarding never stops', async (t) => {
+// BUG, issue 18: nesting depth is not bounded before parsing and walking a body: a body of a
+// million or more nested arrays or objects (2-8 MB, under the 16 MiB limit) blocks the daemon's
+// event loop for more than 10 s (the API does not answer; in our runs forwarding, on its worker,
+// went on), and issue 18 reports it running out of heap at 4M.
+knownBug(gate)('(issue 18) deeply nested bodies (100k to 4M levels) while traffic flows: 4xx each, forwarding never stops', async (t) => {
   const cases = [100_000, 4_000_000].map((n) => [`${n} nested arrays`, '['.repeat(n) + ']'.repeat(n)]);
   cases.push(['1M nested objects', '{"a":'.repeat(1_000_000) + '1' + '}'.repeat(1_000_000)]);
   cases.push(['1M nested YAML flow sequences', '['.repeat(1_000_000) + ']'.repeat(1_000_000), 'yaml']);
