@@ -104,14 +104,22 @@ function mutateTables(g, d) {
   return { services, snat: d.snat, routes: g.chance(0.1) ? !d.routes : d.routes };
 }
 
-/** Stable ids, freed ids reused first in, first out (the compiler's IdAllocator policy). */
+/** Stable ids; freed ids reused first-in-first-out from the next generation on (the compiler's
+ * IdAllocator policy) when `reuse`, else never (every new thing a new id). */
 class Ids {
-  constructor() { this.byKey = new Map(); this.free = []; this.next = 1; }
-  /** Ids for exactly `keys`; every other key's id is released (in key order). */
+  constructor(reuse) { this.reuse = reuse; this.byKey = new Map(); this.free = []; this.next = 1; this.reused = 0; }
+  /** Ids for exactly `keys`: new keys take ids freed by earlier generations first; the ids of keys
+   * gone now are freed for the generations after. */
   assign(keys) {
     const want = new Set(keys);
-    for (const [k, id] of this.byKey) if (!want.has(k)) { this.byKey.delete(k); if (this.reuse) this.free.push(id); }
-    for (const k of keys) if (!this.byKey.has(k)) this.byKey.set(k, this.free.length ? this.free.shift() : this.next++);
+    const gone = [];
+    for (const [k, id] of this.byKey) if (!want.has(k)) { this.byKey.delete(k); gone.push(id); }
+    for (const k of keys) {
+      if (this.byKey.has(k)) continue;
+      if (this.free.length) this.reused++;
+      this.byKey.set(k, this.free.length ? this.free.shift() : this.next++);
+    }
+    if (this.reuse) this.free.push(...gone);
     return this.byKey;
   }
 }
@@ -251,6 +259,10 @@ function swapRun(t, reuseIds) {
       if (stray) { t.fail(`${where()}: ${stray}`); return; }
       for (const p of pairs) reasons.set(p.core.reason, (reasons.get(p.core.reason) ?? 0) + 1);
       packets += pairs.length;
+      if (process.env.WDP_DIFF_SWAP_EVERY_BATCH) {
+        const p = stateProblems(core, model);
+        if (p.length) { t.fail(`${where()}, batch ${b}: state differs:\n${p.join('\n')}\n${pairs.map((x) => `${x.input.slice(0, 120)} -> ${x.core.reason}`).join('\n')}`); return; }
+      }
       now += g.chance(0.1) ? 2000 + g.int(8000) : 1 + g.int(50);
     }
     // the flip: in the middle of the flows the batches above opened
@@ -271,6 +283,7 @@ function swapRun(t, reuseIds) {
   // the run reached what it claims to test
   t.true(maxFe > OPTS.capacities.frontends && maxBe > OPTS.capacities.backends, 'the tables outgrew their initial capacity');
   t.true(c.ct_reselect > 0, 'some flow lost its backend in a flip and was re-selected');
+  if (reuseIds) t.true(beIds.reused > 0 && feIds.reused > 0, `ids were reused (${feIds.reused} frontend, ${beIds.reused} backend ids)`);
   for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error']) t.true((reasons.get(r) ?? 0) > 0, `no ${r} seen`);
 }
 
