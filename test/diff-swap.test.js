@@ -319,7 +319,7 @@ test.failing('a flow pinned to a removed backend whose id now names another back
   t.is(parseFrame(r.frame).dst, '10.1.0.2', 'the flow goes to a backend of the generation in force');
 });
 
-// BUG (assembly/ natDst/fwdOrig with src/core/tables.ts writeSnat, and the model): a
+// BUG (assembly/conntrack.ts natDst with src/core/table-writer.ts writeSnat, and the model): a
 // masqueraded flow keeps CTF_SNAT after the generation in force drops the SNAT address (snatV4 /
 // snatV6 unset). The core then rewrites the flow's packets with the zeroed CFG address — source
 // 0.0.0.0 on the wire — while the reference model sends them without SNAT (the client's own

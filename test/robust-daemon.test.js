@@ -305,7 +305,7 @@ serial('applies at a steady rate while new connections arrive: none answered by 
   t.deepEqual(unexplained, [], 'no other connection failed while the endpoints rotated');
 });
 
-// BUG (issue 14, Kubernetes semantics; assembly/core.ts stateOnOrig "port reuse after a close"):
+// BUG (issue 14, Kubernetes semantics; assembly/conntrack.ts stateOnOrig, "port reuse after a close"):
 // a SYN that reuses the 5-tuple of a closed flow still in conntrack (closing entries live 10 s) is
 // sent to that flow's old backend even when it is now only terminating and ready endpoints exist.
 // Linux conntrack (kube-proxy) treats such a SYN as a new connection and load-balances it again;
