@@ -249,3 +249,18 @@ test('a sync the dataplane refuses is retried with backoff; healthz turns 503 wh
   const m = await k.cp.metrics.registry.metrics();
   t.regex(m, /wdp_kube_sync_failures_total [1-9]/);
 });
+
+test('a server that ends every watch at once does not get a busy loop of watch requests', async (t) => {
+  const k = await startKube(t, { seed: (d) => d.create('services', apiService('s', '10.96.9.1')) });
+  await until(() => k.compiler.getService('default', 's'), { what: 'first sync' });
+  k.double.endWatchesAtOnce = true;
+  k.double.dropWatches();
+  const before = k.double.stats.watches;
+  await new Promise((r) => setTimeout(r, 2000));
+  const n = k.double.stats.watches - before;
+  // three informers; with the pause doubling from 0.2 s, a handful each in 2 s (unpaused: thousands)
+  t.true(n <= 40, `${n} watch requests in 2 s`);
+  k.double.endWatchesAtOnce = false;
+  k.double.create('services', apiService('u', '10.96.9.2'));
+  await until(() => k.compiler.getService('default', 'u'), { what: 'watching again', timeoutMs: 40000 });
+});

@@ -20,8 +20,9 @@
 //   a DELETED for that watcher, one that starts matching an ADDED.
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
-//   every open watch), failRequests(n, code) (the next n list/watch requests fail), and a
-//   per-event hook to break a stream after a given number of events.
+//   every open watch), failRequests(n, code) (the next n list/watch requests fail), a
+//   per-event hook to break a stream after a given number of events, and endWatchesAtOnce (every
+//   watch answered with an empty, finished stream).
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
@@ -350,6 +351,7 @@ export class ApiServerDouble {
       this.stats.gone++;
       return this.endWithGone(res, rvParam);
     }
+    if (this.endWatchesAtOnce) return res.end(); // a server (or proxy) that closes every watch at once
     const w = { res, resource: r.resource, match, bookmarks: ['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? ''), live: false, since: rvParam, sent: 0 };
     this.watchers.add(w);
     const done = () => this.watchers.delete(w);
