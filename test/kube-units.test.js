@@ -223,3 +223,19 @@ test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the Daem
   const [binding] = read('clusterrolebinding.yaml');
   t.is(binding.roleRef.name, role.metadata.name);
 });
+
+test('credentials: outside a cluster without a kubeconfig, and with a missing kubeconfig, startup says why', async (t) => {
+  const { loadKubeConfig } = await import('../dist/src/kube/client.js');
+  const saved = process.env.KUBERNETES_SERVICE_HOST;
+  delete process.env.KUBERNETES_SERVICE_HOST;
+  try {
+    t.throws(() => loadKubeConfig({}), { message: /not running in a cluster.*kubernetes\.kubeconfig/ });
+  } finally { if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved; }
+  const { spawnSync } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const cfgFile = `${process.env.TMPDIR ?? '/tmp'}/wdp-kube-cfg-${process.pid}.yaml`;
+  writeFileSync(cfgFile, JSON.stringify({ node: {}, ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }] }));
+  const r = spawnSync(process.execPath, [new URL('../bin/wdp.js', import.meta.url).pathname, 'start', '--config', cfgFile, '--kubeconfig', '/nonexistent/kubeconfig'], { encoding: 'utf8', timeout: 30000 });
+  t.is(r.status, 1);
+  t.regex(r.stderr, /kubernetes: .*nonexistent\/kubeconfig/);
+});
