@@ -239,3 +239,20 @@ test('credentials: outside a cluster without a kubeconfig, and with a missing ku
   t.is(r.status, 1);
   t.regex(r.stderr, /kubernetes: .*nonexistent\/kubeconfig/);
 });
+
+test('healthCheckNodePort already taken: logged once, retried at later syncs, served once free', async (t) => {
+  const { createServer: httpServer } = await import('node:http');
+  const port = await freePort();
+  const squatter = httpServer((_q, r) => r.end('not wdp'));
+  await new Promise((r) => squatter.listen(port, '127.0.0.1', r));
+  const lb = apiService('lb', '10.96.12.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const k = await startKube(t, { seed: (d) => { d.create('services', lb); d.create('endpointslices', apiSlice('lb-1', 'lb', ['10.244.12.1'])); } });
+  await until(() => k.lines.some((l) => /cannot open the service health check port/.test(l.msg)), { what: 'warning' });
+  k.double.create('services', apiService('x', '10.96.12.2'));
+  await until(() => k.compiler.getService('default', 'x'), { what: 'another sync' });
+  t.is(k.lines.filter((l) => /cannot open the service health check port/.test(l.msg)).length, 1, 'logged once');
+  await new Promise((r) => squatter.close(r));
+  k.double.create('services', apiService('y', '10.96.12.3'));
+  const r = await until(async () => { try { const x = await fetch(`http://127.0.0.1:${port}/`); const b = await x.json(); return b.localEndpoints === 1 && x.status; } catch { return null; } }, { what: 'health check served' });
+  t.is(r, 200);
+});
