@@ -238,6 +238,11 @@ test('credentials: outside a cluster without a kubeconfig, and with a missing ku
   const r = spawnSync(process.execPath, [new URL('../bin/wdp.js', import.meta.url).pathname, 'start', '--config', cfgFile, '--kubeconfig', '/nonexistent/kubeconfig'], { encoding: 'utf8', timeout: 30000 });
   t.is(r.status, 1);
   t.regex(r.stderr, /kubernetes: .*nonexistent\/kubeconfig/);
+  // --kubernetes alone: in-cluster credentials, which a process outside a cluster does not have
+  const env = { ...process.env }; delete env.KUBERNETES_SERVICE_HOST;
+  const r2 = spawnSync(process.execPath, [new URL('../bin/wdp.js', import.meta.url).pathname, 'start', '--config', cfgFile, '--kubernetes', '--hostname-override', 'node-9'], { encoding: 'utf8', timeout: 30000, env });
+  t.is(r2.status, 1);
+  t.regex(r2.stderr, /kubernetes: not running in a cluster/);
 });
 
 test('healthCheckNodePort already taken: logged once, retried at later syncs, served once free', async (t) => {
