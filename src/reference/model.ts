@@ -634,7 +634,7 @@ export class ReferenceModel {
     let nport = p.sport;
     let snat: Uint8Array | undefined;
     const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
-    if (((f.flags & L.FEF_MASQUERADE) || eqBytes(p.src, bv.addr)) && snatAddr) {
+    if ((((f.flags & L.FEF_MASQUERADE) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
       snat = snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
