@@ -3,6 +3,7 @@
 // chunked lists whose continue token expires, and the per-service health check servers.
 import test from 'ava';
 import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
@@ -231,7 +232,6 @@ test('credentials: outside a cluster without a kubeconfig, and with a missing ku
   try {
     t.throws(() => loadKubeConfig({}), { message: /not running in a cluster.*kubernetes\.kubeconfig/ });
   } finally { if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved; }
-  const { spawnSync } = await import('node:child_process');
   const { writeFileSync } = await import('node:fs');
   const cfgFile = `${process.env.TMPDIR ?? '/tmp'}/wdp-kube-cfg-${process.pid}.yaml`;
   writeFileSync(cfgFile, JSON.stringify({ node: {}, ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }] }));
@@ -260,4 +260,37 @@ test('healthCheckNodePort already taken: logged once, retried at later syncs, se
   k.double.create('services', apiService('y', '10.96.12.3'));
   const r = await until(async () => { try { const x = await fetch(`http://127.0.0.1:${port}/`); const b = await x.json(); return b.localEndpoints === 1 && x.status; } catch { return null; } }, { what: 'health check served' });
   t.is(r, 200);
+});
+
+// (makes its certificates with openssl: skipped, saying so, where it is not installed)
+const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+(HAS_OPENSSL ? test : test.skip)(`HTTPS with a cluster CA and a bearer token (what a service account has): lists and watches work; another CA or token is refused${HAS_OPENSSL ? '' : ' (skipped: needs openssl)'}`, async (t) => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-kube-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (args) => { const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' }); if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`); };
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '2', '-extfile', 'ext']);
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other-ca']);
+  const read = (f) => readFileSync(join(dir, f), 'utf8');
+  const tls = { key: read('srv.key'), cert: read('srv.crt'), ca: read('ca.crt') };
+  const k = await startKube(t, { double: { tls, token: 'sa-token-0123456789' }, seed: (d) => d.create('services', apiService('secure', '10.96.14.1')) });
+  await until(() => k.compiler.getService('default', 'secure'), { what: 'programmed over HTTPS' });
+  k.double.create('services', apiService('secure2', '10.96.14.2'));
+  await until(() => k.compiler.getService('default', 'secure2'), { what: 'watched over HTTPS' });
+  t.true(k.double.url.startsWith('https://'));
+  // a client that trusts another CA is refused
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { listAll } = await import('../dist/src/kube/client.js');
+  const kc = new KubeConfig();
+  kc.loadFromString(k.double.kubeconfig().replace(Buffer.from(tls.ca).toString('base64'), Buffer.from(read('other.crt')).toString('base64')));
+  await t.throwsAsync(() => listAll(kc, '/api/v1/services'), { message: /certificate|self.signed|unable to verify/i });
+  // and a wrong token is a 401
+  const kc2 = new KubeConfig();
+  kc2.loadFromString(k.double.kubeconfig().replace('sa-token-0123456789', 'wrong-token'));
+  await t.throwsAsync(() => listAll(kc2, '/api/v1/services'), { message: /401/ });
 });
