@@ -264,7 +264,7 @@ test('healthCheckNodePort already taken: logged once, retried at later syncs, se
 
 // (makes its certificates with openssl: skipped, saying so, where it is not installed)
 const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
-(HAS_OPENSSL ? test : test.skip)(`HTTPS with a cluster CA and a bearer token (what a service account has): lists and watches work; another CA or token is refused${HAS_OPENSSL ? '' : ' (skipped: needs openssl)'}`, async (t) => {
+(HAS_OPENSSL ? test : test.skip)(`HTTPS with a cluster CA and a bearer token: a kubeconfig and the in-cluster service-account files both work; another CA or token is refused${HAS_OPENSSL ? '' : ' (skipped: needs openssl)'}`, async (t) => {
   const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -283,9 +283,26 @@ const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).statu
   k.double.create('services', apiService('secure2', '10.96.14.2'));
   await until(() => k.compiler.getService('default', 'secure2'), { what: 'watched over HTTPS' });
   t.true(k.double.url.startsWith('https://'));
+  // in-cluster credentials: the service account's CA and token files, KUBERNETES_SERVICE_HOST/PORT
+  const { loadKubeConfig } = await import('../dist/src/kube/client.js');
+  const sa = join(dir, 'var/run/secrets/kubernetes.io/serviceaccount');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(sa, { recursive: true });
+  writeFileSync(join(sa, 'ca.crt'), tls.ca);
+  writeFileSync(join(sa, 'token'), 'sa-token-0123456789');
+  writeFileSync(join(sa, 'namespace'), 'kube-system');
+  const env = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
+  process.env.KUBERNETES_SERVICE_PORT = new URL(k.double.url).port;
+  let inCluster;
+  try { inCluster = loadKubeConfig({ inClusterRoot: dir }); } finally {
+    if (env.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST; else process.env.KUBERNETES_SERVICE_HOST = env.host;
+    if (env.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT; else process.env.KUBERNETES_SERVICE_PORT = env.port;
+  }
+  const viaSa = await listAll(inCluster, '/api/v1/services');
+  t.deepEqual(viaSa.items.map((o) => o.metadata.name).sort(), ['secure', 'secure2']);
   // a client that trusts another CA is refused
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const { listAll } = await import('../dist/src/kube/client.js');
   const kc = new KubeConfig();
   kc.loadFromString(k.double.kubeconfig().replace(Buffer.from(tls.ca).toString('base64'), Buffer.from(read('other.crt')).toString('base64')));
   await t.throwsAsync(() => listAll(kc, '/api/v1/services'), { message: /certificate|self.signed|unable to verify/i });
