@@ -278,7 +278,7 @@ export const TRSEL_EXISTING = 4;
 //
 //   TABLESET header (TSH_SIZE) | SVCMAP | FRONTENDS | BACKENDS | MAGLEV words | CIDRS | ROUTES
 export const TSH_SVCMAP_OFF = 0;
-export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5)
+export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5: 4 x the frontend ids; a ClusterIP also has its address's catch-all key)
 export const TSH_FRONT_OFF = 8;
 export const TSH_FRONT_MAX = 12;     // highest valid frontend id
 export const TSH_BACKEND_OFF = 16;
@@ -389,5 +389,10 @@ export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_s
 export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
 export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
 export const REASON_DROP_ETP_NO_LOCAL = 33;
+export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
+// Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
+// SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
+export const SM_ANY_PORT = 0;
+export const SM_ANY_PROTO = 0;
 export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CIDR that no service owns (routes of kind RTK_SERVICE_CIDR)  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

@@ -114,7 +114,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
       drop(fr, (flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
       return;
     }
-    reject(f, fr);
+    reject(f, fr, L.REASON_REJECT_NO_ENDPOINTS);
     if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
     return;
   }
@@ -205,6 +205,8 @@ function noService(f: usize, fr: Frame): void {
     }
     const front = (fr.spec & SPEC_FRONT) != 0 ? fr.specFront : svcLookup(fr.dstAddr, <u32>fr.dport, proto, family);
     if (front != 0) { newFlow(f, fr, front, false); return; }
+    // a ClusterIP on a port or protocol its Service does not define: kube-proxy rejects it
+    if (svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0) { reject(f, fr, L.REASON_REJECT_INVALID_PORT); return; }
   } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
     if (icmpError(f, fr)) return;
   }

@@ -89,6 +89,41 @@ test('service CIDRs: an address no service owns is dropped (drop_no_service_ip),
   t.is(core.counters().reasons.drop_no_service_ip, 4);
 });
 
+test('a ClusterIP on a port or protocol its Service does not define is rejected (reject_invalid_port); other frontend kinds are not', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 }), backend({ id: 2, addr: 'fd00:1::1', port: 8080, outPort: 11 })];
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.10', port: 80 }, [bes[0]]),
+    frontend({ id: 2, addr: 'fd00:96::10', port: 80 }, [bes[1]]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'ExternalIP', flags: L.FEF_EXTERNAL }, [bes[0]]),
+  ];
+  const routes = [{ prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc }];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80, flags: 'S' }),   // the service port
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 81, flags: 'S' }),   // another port
+    cli({ proto: 'UDP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80 }),               // another protocol
+    cli({ proto: 'SCTP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 81, flags: 'R' }),   // a RST is never answered
+    cli({ proto: 'UDP', src: 'fd00::5', dst: 'fd00:96::10', sport: 4000, dport: 53 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '198.51.100.7', sport: 4000, dport: 81, flags: 'S' }), // external IP: routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => `${p.core.verdict}/${p.core.reason}`), [
+    'forward/fwd_nat', 'reject/reject_invalid_port', 'reject/reject_invalid_port', 'reject/reject_invalid_port',
+    'drop/drop_rst_no_endpoints', 'reject/reject_invalid_port', 'forward/fwd_routed',
+  ]);
+  const rst = parseFrame(B.fromHex(pairs[1].core.hex));
+  t.like(rst, { src: '10.96.0.10', dst: '10.0.0.5', sport: 81, dport: 4000 });
+  t.is(core.counters().reasons.reject_invalid_port, 4);
+  // the service goes: its address is no ClusterIP any more (routed)
+  core.applyIr(mkIr({ frontends: fronts.slice(1), backends: bes, routes }));
+  model.setIr(mkIr({ frontends: fronts.slice(1), backends: bes, routes }));
+  const after = runBoth(core, model, [frames[1]], T0 + 1, 3);
+  t.is(firstMismatch(after), undefined);
+  t.is(after[0].core.reason, 'fwd_routed');
+});
+
 // ---- the compiler's side ---------------------------------------------------------------------------
 const node = (extra = {}) => ({
   apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },

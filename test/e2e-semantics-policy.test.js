@@ -100,3 +100,17 @@ serial('service CIDR: an address no Service owns is dropped (drop_no_service_ip)
   const after = await reasons();
   t.true((after.drop_no_service_ip ?? 0) > (before.drop_no_service_ip ?? 0), JSON.stringify(after));
 });
+
+serial('a ClusterIP on a port its Service does not define: connection refused (reject_invalid_port), not routed', async (t) => {
+  await apply([
+    serviceYaml({ name: 'ports', clusterIP: '10.96.9.20', ports: PORTS }),
+    slice('ports-1', 'ports', topo.pods),
+  ]);
+  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.9.20/');
+  t.is(ok.code, 0, ok.stderr);
+  const before = await reasons();
+  const r = await curl(topo, topo.ns.client, 'http://10.96.9.20:81/', { timeout: 2 });
+  t.is(r.code, 7, `expected connection refused, got ${r.code}: ${r.stderr}`);
+  const after = await reasons();
+  t.true((after.reject_invalid_port ?? 0) > (before.reject_invalid_port ?? 0), JSON.stringify(after));
+});

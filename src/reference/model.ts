@@ -223,6 +223,8 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
 
 class Tables {
   svc = new Map<string, FrontView>();
+  /** ClusterIP addresses (family/hex): the core's catch-all service-map keys */
+  clusterIps = new Set<string>();
   backs = new Map<number, BackView>();
   routes: RouteView[] = [];
   snat: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
@@ -231,6 +233,7 @@ class Tables {
       const a = parseAddr(f.addr);
       const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
       this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
+      if (f.kind === 'ClusterIP') this.clusterIps.add(svcKey(a.bytes, L.SM_ANY_PORT, L.SM_ANY_PROTO, f.family));
     }
     for (const b of ir.backends.values()) {
       this.backs.set(b.id, { b, addr: parseAddr(b.addr).bytes, dstMac: parseMac(b.dstMac), srcMac: parseMac(b.srcMac) });
@@ -493,6 +496,8 @@ export class ReferenceModel {
       }
       const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
       if (fv) { this.newFlow(x, fv, false); return; }
+      // core: pipeline.ts decide — a ClusterIP on a port/protocol its Service does not define
+      if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) { this.reject(x, L.REASON_REJECT_INVALID_PORT); return; }
     } else if ((p.proto === 1 || p.proto === 58) && isIcmpError(p.family, p.icmpType)) {
       if (this.icmpError(x)) return;
     }
@@ -622,7 +627,7 @@ export class ReferenceModel {
     if (f.maglev.length === 0) {
       // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
       if (f.flags & L.FEF_POLICY_DROP) return this.drop(x, (f.flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
-      this.reject(x);
+      this.reject(x, L.REASON_REJECT_NO_ENDPOINTS);
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
     }
@@ -723,7 +728,7 @@ export class ReferenceModel {
 
   // ---- reject (no endpoints) --------------------------------------------------------------------
 
-  private reject(x: Frame): void {
+  private reject(x: Frame, reason: number): void {
     const p = x.p, f = x.f;
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
@@ -736,7 +741,7 @@ export class ReferenceModel {
     const out = new Uint8Array(eth.length + l3.length);
     out.set(eth, 0); out.set(l3, eth.length);
     x.out = out;
-    this.result(x, L.V_REJECT, L.REASON_REJECT_NO_ENDPOINTS, x.inPort);
+    this.result(x, L.V_REJECT, reason, x.inPort);
   }
 
   // ---- ICMP errors quoting a NATed flow ----------------------------------------------------------
