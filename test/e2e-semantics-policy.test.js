@@ -87,30 +87,23 @@ serial('IPv4 with leading zeros: clusterIP 10.96.7.020 and zero-padded endpoint 
   t.not(octal.code, 0, 'the octal reading (10.96.7.16) is not served');
 });
 
-serial('service CIDR: an address no Service owns is dropped (drop_no_service_ip), not routed; a Service inside it is served', async (t) => {
-  await apply([
-    serviceYaml({ name: 'in-cidr', clusterIP: '10.96.9.10', ports: PORTS }),
-    slice('in-cidr-1', 'in-cidr', topo.pods),
-  ]);
-  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.9.10/');
+/** Serves `svcName` on `clusterIP`, checks it answers, then curls `url`: curl exit `code` (7
+ * refused, 28 timeout = dropped) and the reason counter `reason` grows. */
+async function servedThenRefused(t, svcName, clusterIP, url, code, reason) {
+  await apply([serviceYaml({ name: svcName, clusterIP, ports: PORTS }), slice(`${svcName}-1`, svcName, topo.pods)]);
+  const ok = await curlOk(topo, topo.ns.client, `http://${clusterIP}/`);
   t.is(ok.code, 0, ok.stderr);
   const before = await reasons();
-  const r = await curl(topo, topo.ns.client, 'http://10.96.9.99/', { timeout: 2 });
-  t.is(r.code, 28, `expected a timeout (dropped), got ${r.code}: ${r.stderr}`);
+  const r = await curl(topo, topo.ns.client, url, { timeout: 2 });
+  t.is(r.code, code, `${url}: expected curl exit ${code}, got ${r.code}: ${r.stderr}`);
   const after = await reasons();
-  t.true((after.drop_no_service_ip ?? 0) > (before.drop_no_service_ip ?? 0), JSON.stringify(after));
+  t.true((after[reason] ?? 0) > (before[reason] ?? 0), `${reason}: ${JSON.stringify(after)}`);
+}
+
+serial('service CIDR: an address no Service owns is dropped (drop_no_service_ip), not routed; a Service inside it is served', async (t) => {
+  await servedThenRefused(t, 'in-cidr', '10.96.9.10', 'http://10.96.9.99/', 28, 'drop_no_service_ip');
 });
 
 serial('a ClusterIP on a port its Service does not define: connection refused (reject_invalid_port), not routed', async (t) => {
-  await apply([
-    serviceYaml({ name: 'ports', clusterIP: '10.96.9.20', ports: PORTS }),
-    slice('ports-1', 'ports', topo.pods),
-  ]);
-  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.9.20/');
-  t.is(ok.code, 0, ok.stderr);
-  const before = await reasons();
-  const r = await curl(topo, topo.ns.client, 'http://10.96.9.20:81/', { timeout: 2 });
-  t.is(r.code, 7, `expected connection refused, got ${r.code}: ${r.stderr}`);
-  const after = await reasons();
-  t.true((after.reject_invalid_port ?? 0) > (before.reject_invalid_port ?? 0), JSON.stringify(after));
+  await servedThenRefused(t, 'ports', '10.96.9.20', 'http://10.96.9.20:81/', 7, 'reject_invalid_port');
 });
