@@ -113,7 +113,7 @@ let gFreeHead: u32 = 0;
 let gActive: u32 = 0;
 let gExpireCursor: u32 = 1;
 let gEvictCursor: u32 = 1;
-let gInitialized: bool = false;
+export let gInitialized: bool = false;
 let gSink: u32 = 0;
 
 // per-frame result and trace state
@@ -131,7 +131,7 @@ let fInPort: u32 = 0;
 
 // ---- small helpers -----------------------------------------------------------------------------
 @inline function rec(i: u32): usize { return PREC + <usize>(i * PR_SIZE); }
-@inline function flowPtr(flow: u32): usize { return gCtFlows + <usize>flow * L.CT_SIZE; }
+@inline export function flowPtr(flow: u32): usize { return gCtFlows + <usize>flow * L.CT_SIZE; }
 @inline function bePtr(id: u32): usize { return tBe + <usize>id * L.BE_SIZE; }
 @inline function fePtr(id: u32): usize { return tFe + <usize>id * L.FE_SIZE; }
 @inline function snatAddr(family: u32): usize { return CFG + (family == 4 ? L.CFG_SNAT_V4 : L.CFG_SNAT_V6); }
@@ -173,7 +173,7 @@ function prefixMatch(a: usize, b: usize, plen: u32): bool {
 }
 
 // ---- configuration -----------------------------------------------------------------------------
-function loadConfig(): void {
+export function loadConfig(): void {
   gDesc = load<u32>(CFG, L.CFG_DESC_OFF);
   gArena = load<u32>(CFG, L.CFG_ARENA_OFF);
   gSlot = load<u32>(CFG, L.CFG_SLOT_SIZE);
@@ -255,7 +255,7 @@ export function coreInit(): u32 {
 }
 
 // ---- conntrack index ---------------------------------------------------------------------------
-function idxInsert(h: u32, ref: u32): void {
+export function idxInsert(h: u32, ref: u32): void {
   let slot = h & gCtMask;
   for (let n: u32 = 0; n <= gCtMask; n++) {
     const p = gCtIdx + (<usize>slot << 3);
@@ -407,7 +407,7 @@ export function coreActive(): u32 { return gActive; }
 
 /** A free flow entry: free list first, else evict the first expired or embryonic entry within
  * CFG_EVICT_WINDOW entries from the rotating cursor. 0 = table full of established flows. */
-function ctAlloc(): u32 {
+export function ctAlloc(): u32 {
   if (gFreeHead == 0) {
     let window = load<u32>(CFG, L.CFG_EVICT_WINDOW);
     if (window > gCtMax) window = gCtMax;

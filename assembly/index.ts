@@ -2,6 +2,7 @@
 // block at config_ptr(), calls init(), then process() per batch. Semantics: docs/core.md.
 export * from "./layout";
 import { CFG, coreInit, coreProcess, coreFlush, coreExpireAll, coreActive } from "./core";
+import { ctRestore } from "./ct-restore";
 
 export function heap_base(): usize { return __heap_base; }
 
@@ -26,3 +27,7 @@ export function ct_expire_all(now: u32): u32 { return coreExpireAll(now); }
 
 /** Flows in use. */
 export function ct_active(): u32 { return coreActive(); }
+
+/** Inserts the saved flow entry staged at `src` (CT_SIZE bytes, CT_REPLY_HASH set) through the
+ * core's allocator and index; returns its flow index or 0 (table full). See ct-restore.ts. */
+export function ct_restore(src: usize, origHash: u32): u32 { return ctRestore(src, origHash); }

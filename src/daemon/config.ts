@@ -67,7 +67,9 @@ export const daemonConfigSchema = z.object({
     flows: z.number().int().min(16).max(1 << 22).default(65536),
     tcpEstablishedSeconds: z.number().int().min(1).optional(),
     udpSeconds: z.number().int().min(1).optional(),
-  }).strict().default({ flows: 65536 }),
+    // flow checkpoint period (docs/running.md, restarts): a crash loses at most this much; 0 = on stop only
+    checkpointSeconds: z.number().int().min(0).max(86400).default(30),
+  }).strict().default({ flows: 65536, checkpointSeconds: 30 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
 }).strict().superRefine((c, ctx) => {

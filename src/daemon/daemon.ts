@@ -5,8 +5,10 @@
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
 //   4. control API listening
-//   stop(): API closed, workers stopped after their current batch (ports closed), state is
-//   already on disk (every acknowledged apply was persisted before it was acknowledged).
+//   5. saved flows imported, then forwarding resumes (restart.ts; healthz 503 until then)
+//   stop(): API closed, forwarding paused, flow checkpoint written, workers stopped after their
+//   current batch (ports closed); the desired state is already on disk (every acknowledged apply
+//   was persisted before it was acknowledged).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -19,6 +21,7 @@ import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
 import type { PortInfo, WorkerInit, WorkerPortSpec } from './protocol.js';
+import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -41,6 +44,8 @@ export interface RunningDaemon {
   /** The control API's base URL ("http://127.0.0.1:9440" or "unix:/path"). */
   readonly apiUrl: string;
   readonly logger: Logger;
+  /** What the start restored (objects, neighbours, flows, affinity) and how long it took. */
+  restoreSummary(): RestoreSummary;
   /** The NodeConfig object the daemon programs (node addresses, neighbours, routes). */
   nodeConfig(): Record<string, unknown>;
   /** Resolves once the node config reflecting every neighbour learned so far is programmed. */
@@ -106,12 +111,17 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
 }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const startedAt = performance.now();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   const ports = preparePorts(cfg, log, opts.portNetns);
   const neighbours = new NeighbourTable();
   cfg.ports.forEach((p, index) => {
     for (const pod of p.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: index, mac: pod.mac, source: 'static' });
   });
+  const checkpointer = new FlowCheckpointer(cfg.stateDir, log, cfg.conntrack.checkpointSeconds);
+  for (const n of checkpointer.savedNeighbours((name) => ports.find((p) => p.name === name)?.index)) neighbours.set(n);
+  const learnedNeighbours = (): SavedNeighbour[] =>
+    neighbours.list().filter((n) => n.source === 'learned' && ports[n.port]).map((n) => ({ ...n, portName: ports[n.port].name }));
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -126,6 +136,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       probeIntervalMs: cfg.probeIntervalMs,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
+      startHeld: true,
     });
   }
 
@@ -134,6 +145,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
   let stopping = false;
+  let forwarding = false;
 
   const onNeighbour = (n: Neighbour, worker: number) => {
     if (!neighbours.set(n)) return;
@@ -193,7 +205,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
       healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
-      isForwarding: () => !stopping,
+      isForwarding: () => !stopping && forwarding,
+      restoreSummary: () => checkpointer.summary(),
     });
     control = controlPlane.core;
     if (control.restoreProblems.length) log.warn({ problems: control.restoreProblems, from: control.restoredFrom }, 'problems restoring saved state');
@@ -201,6 +214,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     await control.apply([nodeConfig()]);
+    await checkpointer.restoreFlows(dataplane);
+    await dataplane.setForwarding(true);
+    forwarding = true;
+    checkpointer.restored({ services: control.compiler.serviceCount(), endpointSlices: control.compiler.sliceCount() }, Math.round(performance.now() - startedAt));
+    checkpointer.startPeriodic(dataplane, learnedNeighbours);
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
     await dataplane.close();
@@ -214,6 +232,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
 
   daemon = {
     config: cfg, control, dataplane, neighbours, ports: portInfo, logger: log,
+    restoreSummary: () => checkpointer.summary(),
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -227,6 +246,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       log.info('stopping');
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
+      checkpointer.stopPeriodic();
+      // no frame moves between the last checkpoint and the workers' stop
+      try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
+      await checkpointer.save(dataplane, learnedNeighbours, 'stop');
       await dataplane.close();
       log.info('stopped');
       resolveStopped();

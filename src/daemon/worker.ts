@@ -21,6 +21,7 @@ import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
+import { exportFlows, importFlows, type PortRef } from '../core/flow-export.js';
 
 const IDLE_WAIT_MS = 10;
 const PROBES_PER_ROUND = 32;
@@ -51,6 +52,7 @@ class Worker {
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts: Set<number>;
   private readonly multiWorker: boolean;
+  private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
@@ -58,6 +60,7 @@ class Worker {
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     this.ownPorts = new Set(init.ports.map((p) => p.index));
     this.multiWorker = init.workers > 1;
+    this.held = init.startHeld ?? false;
   }
 
   private post(m: FromWorker): void { this.ctl.postMessage(m); }
@@ -117,6 +120,10 @@ class Worker {
     return relay;
   }
 
+  private portRefs(): PortRef[] {
+    return this.ports.map((p) => ({ index: p.index, name: p.name, mac: formatMac(p.mac) }));
+  }
+
   portInfo(): PortInfo[] {
     return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
   }
@@ -165,6 +172,17 @@ class Worker {
           return;
         case 'stop':
           this.stopping = true; this.stopId = m.id;
+          return;
+        // between batches only (slot 0 stages restored entries): see src/core/flow-export.ts
+        case 'exportFlows':
+          this.post({ type: 'reply', id: m.id, ok: true, value: exportFlows(this.core, this.portRefs()) });
+          return;
+        case 'importFlows':
+          this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
+          return;
+        case 'forward':
+          this.held = !m.on;
+          this.post({ type: 'reply', id: m.id, ok: true, value: { forwarding: m.on } });
           return;
       }
     } catch (e) {
@@ -314,6 +332,7 @@ class Worker {
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
+      if (this.held) { await new Promise((r) => setTimeout(r, IDLE_WAIT_MS)); continue; }
       const now = core.now();
       this.probeUnresolved(now);
       const area = core.burstArea();

@@ -1,0 +1,241 @@
+// A core's conntrack and affinity tables as raw entry records: what the daemon checkpoints
+// (src/daemon/checkpoint.ts) so that connections survive a restart or an upgrade of wdp.
+//
+// Export copies every live entry in the layout's own format (assembly/layout.ts CT_* / AFF_*),
+// with its absolute core-clock times turned into ages (ms before the export): the next process
+// has another clock. Import re-inserts entry by entry — flows through the core's own allocator
+// and index insert (Core.restoreFlowEntry → assembly/ct-restore.ts), affinity entries into their
+// probe window as the core's write does — rather than copying the regions wholesale, because
+// nothing index-shaped survives a restart unchanged:
+//   * frontend and backend ids are the compiler's, assigned afresh from the restored state;
+//     a flow's frontend is found again by its VIP, port and protocol, its backend by (service
+//     port, address, port); the affinity hash covers the frontend id, so slots move too;
+//   * port indexes follow the config order; flows are re-attached to ports by name;
+//   * the table capacity (conntrack.flows) may differ between the two runs.
+// A wholesale copy would only be right when all of these happen to match, and the saving (a few
+// ms per 100k flows at restore) does not pay for a second, rarely exercised restore path.
+//
+// What import does with entries that no longer fit (counted in ImportStats.dropped):
+//   expired      idle longer than its state's timeout, counting the downtime
+//   noFrontend   the Service port is gone (the core would treat the next packet as no-service)
+//   portGone     the port the client side came in on is not configured any more
+//   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
+//                the old address: the connection cannot continue)
+//   clash        its original or reply key equals an earlier record's (only a damaged file)
+//   invalid      a field outside the layout's values
+//   full         the table is full (established, closing and replied flows are restored first)
+// A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
+// next original-direction packet, exactly as it does when a backend disappears while running
+// (docs/core.md, "Original-direction hit"), and its replies still translate.
+import * as L from '../../assembly/layout.js';
+import type { Core } from './host.js';
+import { PROTO_NUMBER } from '../ir/ir.js';
+import { flowHash, affinityHash } from './hash.js';
+import { formatAddr, formatMac, parseAddr, parseMacShared, type Family } from '../util/addr.js';
+
+/** A frontend an affinity record names (old id → what it was). */
+export interface FrontendRef { id: number; addr: string; port: number; proto: number }
+/** A backend an affinity record names. */
+export interface BackendRef { id: number; addr: string; port: number }
+/** A dataplane port: flows remember the port index and our MAC on the client side. */
+export interface PortRef { index: number; name: string; mac: string }
+
+export interface FlowRecords {
+  /** n × CT_SIZE; CT_LAST_SEEN and CT_CREATED hold ages (ms before the export), CT_REPLY_HASH 0. */
+  flows: Uint8Array;
+  /** m × AFF_SIZE; AFF_LAST_SEEN holds the age, AFF_HASH 0. */
+  affinity: Uint8Array;
+  frontends: FrontendRef[];
+  backends: BackendRef[];
+  snatV4: string | null;
+  snatV6: string | null;
+  ports: PortRef[];
+}
+
+export interface ImportStats {
+  flows: number;
+  affinity: number;
+  /** Restored flows whose backend is gone (kept with backend id 0: re-selected on their next packet). */
+  staleBackends: number;
+  dropped: Record<string, number>;
+}
+
+const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
+const frontKey = (addr: string, port: number, proto: number) => `${addr}|${port}|${proto}`;
+const backendKey = (service: string, portName: string, addr: string, port: number) => `${service}|${portName}|${addr}|${port}`;
+
+/** Every live (not expired) flow and affinity entry of `core`, as records with ages. */
+export function exportFlows(core: Core, ports: PortRef[], now = core.clockNow()): FlowRecords {
+  const u8 = core.u8, dv = core.dv, map = core.map, ir = core.ir;
+  const timeout = core.flowTimeouts();
+  const live: number[] = [];
+  for (let f = 1; f <= map.ctFlowsMax; f++) {
+    const e = map.ctFlows + f * L.CT_SIZE;
+    const st = u8[e + L.CT_STATE];
+    if (st === L.CTS_NONE) continue;
+    if (((now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0) > (timeout[st] ?? 0)) continue;
+    live.push(e);
+  }
+  const flows = copyEntries(core, live, L.CT_SIZE, [L.CT_LAST_SEEN, L.CT_CREATED], L.CT_REPLY_HASH, now);
+
+  const affs: number[] = [];
+  const fronts = new Set<number>(), backs = new Set<number>();
+  for (let s = 0; s < map.affSlots; s++) {
+    const a = map.aff + s * L.AFF_SIZE;
+    const front = dv.getUint32(a + L.AFF_FRONT, true);
+    const fe = front ? ir.frontends.get(front) : undefined;
+    if (!fe || ((now - dv.getUint32(a + L.AFF_LAST_SEEN, true)) >>> 0) > fe.affinityTimeoutMs) continue;
+    affs.push(a);
+    fronts.add(front);
+    backs.add(dv.getUint32(a + L.AFF_BACKEND, true));
+  }
+  const affinity = copyEntries(core, affs, L.AFF_SIZE, [L.AFF_LAST_SEEN], L.AFF_HASH, now);
+  const frontends: FrontendRef[] = [];
+  for (const id of fronts) {
+    const fe = ir.frontends.get(id)!;
+    frontends.push({ id, addr: canon(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
+  }
+  const backends: BackendRef[] = [];
+  for (const id of backs) {
+    const be = ir.backends.get(id);
+    if (be) backends.push({ id, addr: canon(be.addr), port: be.port });
+  }
+  return { flows, affinity, frontends, backends, snatV4: core.snatAddress(4), snatV6: core.snatAddress(6), ports };
+}
+
+/** Copies the `size`-byte entries at addresses `at` into one array; the u32 times at offsets
+ * `times` become ages at `now`, the u32 at `zero` (a hash the import recomputes) is cleared. */
+function copyEntries(core: Core, at: number[], size: number, times: number[], zero: number, now: number): Uint8Array {
+  const u8 = core.u8, dv = core.dv;
+  const out = new Uint8Array(at.length * size);
+  const ov = new DataView(out.buffer);
+  at.forEach((e, i) => {
+    const o = i * size;
+    out.set(u8.subarray(e, e + size), o);
+    for (const t of times) ov.setUint32(o + t, (now - dv.getUint32(e + t, true)) >>> 0, true);
+    ov.setUint32(o + zero, 0, true);
+  });
+  return out;
+}
+
+/** Re-inserts `recs` into `core` (normally right after start, tables empty; entries already in
+ * the core stay). `current` are the ports as configured now; `extraAgeMs` is added to every age
+ * (the time the daemon was down). Bad records are counted, never thrown on; only records of the
+ * wrong size throw (the caller checked the file's format before). */
+export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow()): ImportStats {
+  if (recs.flows.length % L.CT_SIZE !== 0 || recs.affinity.length % L.AFF_SIZE !== 0) {
+    throw new RangeError(`flow records must be whole entries (${L.CT_SIZE} / ${L.AFF_SIZE} bytes)`);
+  }
+  const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
+  const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
+  const ir = core.ir;
+  const frontBy = new Map<string, number>();
+  for (const [id, fe] of ir.frontends) frontBy.set(frontKey(canon(fe.addr), fe.port, PROTO_NUMBER[fe.proto]), id);
+  const backendBy = new Map<string, number>();
+  for (const [id, be] of ir.backends) backendBy.set(backendKey(be.service, be.portName ?? '', canon(be.addr), be.port), id);
+  const portBy = new Map(current.map((p) => [p.name, p]));
+  const portMap = new Map<number, { saved: PortRef; now: PortRef }>();
+  for (const p of recs.ports) { const c = portBy.get(p.name); if (c) portMap.set(p.index, { saved: p, now: c }); }
+  const timeout = core.flowTimeouts();
+  const snatNow = { 4: core.snatAddress(4), 6: core.snatAddress(6) } as const;
+  const snatSaved = { 4: recs.snatV4, 6: recs.snatV6 } as const;
+  const snatBytes = { 4: snatNow[4] ? parseAddr(snatNow[4]).bytes : null, 6: snatNow[6] ? parseAddr(snatNow[6]).bytes : null };
+  const seen = new Set<string>();
+  const age = (saved: number) => Math.min(saved + extraAgeMs, 0xffffffff);
+
+  const e = new Uint8Array(L.CT_SIZE);
+  const ev = new DataView(e.buffer);
+  // Established, closing and replied flows first: when the new table is smaller, the ones the
+  // core would evict anyway (embryonic: TCP_SYN, unreplied UDP) are the ones left out. The
+  // capacity check keeps the core's eviction out of the restore: its clock has not started yet.
+  const embryonic = (o: number) => recs.flows[o + L.CT_STATE] === L.CTS_TCP_SYN || recs.flows[o + L.CT_STATE] === L.CTS_UDP;
+  const order: number[] = [];
+  for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
+  for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
+  for (const o of order) {
+    if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
+    e.set(recs.flows.subarray(o, o + L.CT_SIZE));
+    const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
+    if (st < L.CTS_TCP_SYN || st > L.CTS_SCTP || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
+    const family = fam as Family;
+    const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
+    if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
+    const vip = formatAddr(e, family, L.CT_VIP);
+    const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
+    const front = frontBy.get(frontKey(vip, vport, proto));
+    if (front === undefined) { drop('noFrontend'); continue; }
+    const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
+    if (!cp) { drop('portGone'); continue; }
+    let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
+    if (e[L.CT_FLAGS] & L.CTF_SNAT) {
+      const b = snatBytes[family];
+      if (!b || snatNow[family] !== snatSaved[family]) { drop('snatChanged'); continue; }
+      natd = b;
+    }
+    const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
+    const fe = ir.frontends.get(front)!;
+    const bid = backendBy.get(backendKey(fe.service, fe.portName ?? '', formatAddr(e, family, L.CT_BACKEND), bport)) ?? 0;
+    const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
+    const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
+    const origKey = `o|${formatAddr(e, family, L.CT_CLIENT)}|${vip}|${ev.getUint16(L.CT_CPORT, true)}|${vport}|${proto}`;
+    const replyKey = `r|${formatAddr(e, family, L.CT_BACKEND)}|${formatAddr(natd, family)}|${bport}|${nport}|${proto}`;
+    if (seen.has(origKey) || seen.has(replyKey)) { drop('clash'); continue; }
+    // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
+    // to another of our addresses (keep that one)
+    if (formatMac(e, L.CT_LOCAL_MAC) === cp.saved.mac) e.set(parseMacShared(cp.now.mac), L.CT_LOCAL_MAC);
+    ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
+    ev.setUint16(L.CT_OUT_PORT, portMap.get(ev.getUint16(L.CT_OUT_PORT, true))?.now.index ?? L.PORT_NONE, true);
+    ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
+    ev.setUint32(L.CT_CREATED, (now - age(ev.getUint32(L.CT_CREATED, true))) >>> 0, true);
+    ev.setUint32(L.CT_FRONT, front, true);
+    ev.setUint32(L.CT_BACKEND_ID, bid, true);
+    ev.setUint32(L.CT_REPLY_HASH, replyHash, true);
+    if (core.restoreFlowEntry(e, origHash) === 0) { drop('full'); continue; }
+    seen.add(origKey); seen.add(replyKey);
+    stats.flows++;
+    if (bid === 0) stats.staleBackends++;
+  }
+  core.dv.setBigUint64(core.map.counters + L.GC_CT_ACTIVE * 8, BigInt(core.exports.ct_active()), true);
+
+  const frontRef = new Map(recs.frontends.map((f) => [f.id, f]));
+  const backRef = new Map(recs.backends.map((b) => [b.id, b]));
+  const a = new Uint8Array(L.AFF_SIZE);
+  const av = new DataView(a.buffer);
+  for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
+    a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
+    const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
+    const front = fr && frontBy.get(frontKey(fr.addr, fr.port, fr.proto));
+    const fe = front !== undefined ? ir.frontends.get(front) : undefined;
+    if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
+    const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
+    if (idle > fe.affinityTimeoutMs) { drop('affinityExpired'); continue; }
+    const bid = br && backendBy.get(backendKey(fe.service, fe.portName ?? '', br.addr, br.port));
+    if (!bid) { drop('affinityStaleBackend'); continue; }
+    writeAffinity(core, a.subarray(L.AFF_CLIENT, L.AFF_CLIENT + 16), front!, bid, (now - idle) >>> 0, now);
+    stats.affinity++;
+  }
+  return stats;
+}
+
+/** Places an affinity entry as the core's own write does (docs/core.md, "Affinity table"): the
+ * matching slot of its probe window, else the first empty one, else the least recently used. */
+function writeAffinity(core: Core, client: Uint8Array, front: number, bid: number, lastSeen: number, now: number): void {
+  const u8 = core.u8, dv = core.dv, map = core.map;
+  const h = affinityHash(client, front);
+  const mask = map.affSlots - 1;
+  let target = -1, empty = -1, oldest = -1, oldestAge = -1;
+  for (let k = 0; k < L.AFF_PROBE; k++) {
+    const s = map.aff + ((h + k) & mask) * L.AFF_SIZE;
+    const f = dv.getUint32(s + L.AFF_FRONT, true);
+    if (f === 0) { empty = s; break; }
+    if (f === front && dv.getUint32(s + L.AFF_HASH, true) === h && u8.subarray(s, s + 16).every((b, i) => b === client[i])) { target = s; break; }
+    const ageMs = (now - dv.getUint32(s + L.AFF_LAST_SEEN, true)) >>> 0;
+    if (ageMs > oldestAge) { oldestAge = ageMs; oldest = s; }
+  }
+  const s = target >= 0 ? target : empty >= 0 ? empty : oldest;
+  u8.set(client, s + L.AFF_CLIENT);
+  dv.setUint32(s + L.AFF_FRONT, front, true);
+  dv.setUint32(s + L.AFF_BACKEND, bid, true);
+  dv.setUint32(s + L.AFF_LAST_SEEN, lastSeen, true);
+  dv.setUint32(s + L.AFF_HASH, h, true);
+}
