@@ -10,14 +10,13 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { rootGate } from './lib/root-gate.js';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4,
+  buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4,
 } from './lib/topology.js';
 import { createControlPlane } from '../dist/src/api/server.js';
 
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('restart e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+const { ok: root, serial } = rootGate(test);
 
 const CONNS = 8;          // per kind: P(no flow would move on 2 -> 3 endpoints) = (2/3)^8 each
 const ECHO_PORT = 7000;

@@ -21,7 +21,8 @@
 //   portGone     the port the client side came in on is not configured any more
 //   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
 //                the old address: the connection cannot continue)
-//   clash        its original or reply key equals an earlier record's (only a damaged file)
+//   clash        a live flow already owns its original or reply key (a damaged file, or
+//                flows created in this core before the import)
 //   invalid      a field outside the layout's values
 //   full         the table is full (established, closing and replied flows are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
@@ -31,7 +32,7 @@ import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
-import { formatAddr, formatMac, parseAddr, parseMacShared, type Family } from '../util/addr.js';
+import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 
 /** A frontend an affinity record names (old id → what it was). */
 export interface FrontendRef { id: number; addr: string; port: number; proto: number }
@@ -134,13 +135,15 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const backendBy = new Map<string, number>();
   for (const [id, be] of ir.backends) backendBy.set(backendKey(be.service, be.portName ?? '', canon(be.addr), be.port), id);
   const portBy = new Map(current.map((p) => [p.name, p]));
-  const portMap = new Map<number, { saved: PortRef; now: PortRef }>();
-  for (const p of recs.ports) { const c = portBy.get(p.name); if (c) portMap.set(p.index, { saved: p, now: c }); }
+  const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
+  for (const p of recs.ports) {
+    const c = portBy.get(p.name);
+    if (c) portMap.set(p.index, { now: c, savedMac: parseMacShared(p.mac), nowMac: parseMacShared(c.mac) });
+  }
   const timeout = core.flowTimeouts();
   const snatNow = { 4: core.snatAddress(4), 6: core.snatAddress(6) } as const;
   const snatSaved = { 4: recs.snatV4, 6: recs.snatV6 } as const;
   const snatBytes = { 4: snatNow[4] ? parseAddr(snatNow[4]).bytes : null, 6: snatNow[6] ? parseAddr(snatNow[6]).bytes : null };
-  const seen = new Set<string>();
   const age = (saved: number) => Math.min(saved + extraAgeMs, 0xffffffff);
 
   const e = new Uint8Array(L.CT_SIZE);
@@ -177,12 +180,9 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const bid = backendBy.get(backendKey(fe.service, fe.portName ?? '', formatAddr(e, family, L.CT_BACKEND), bport)) ?? 0;
     const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
     const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
-    const origKey = `o|${formatAddr(e, family, L.CT_CLIENT)}|${vip}|${ev.getUint16(L.CT_CPORT, true)}|${vport}|${proto}`;
-    const replyKey = `r|${formatAddr(e, family, L.CT_BACKEND)}|${formatAddr(natd, family)}|${bport}|${nport}|${proto}`;
-    if (seen.has(origKey) || seen.has(replyKey)) { drop('clash'); continue; }
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
     // to another of our addresses (keep that one)
-    if (formatMac(e, L.CT_LOCAL_MAC) === cp.saved.mac) e.set(parseMacShared(cp.now.mac), L.CT_LOCAL_MAC);
+    if (cp.savedMac.every((b, i) => e[L.CT_LOCAL_MAC + i] === b)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
     ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
     ev.setUint16(L.CT_OUT_PORT, portMap.get(ev.getUint16(L.CT_OUT_PORT, true))?.now.index ?? L.PORT_NONE, true);
     ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
@@ -190,8 +190,8 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     ev.setUint32(L.CT_FRONT, front, true);
     ev.setUint32(L.CT_BACKEND_ID, bid, true);
     ev.setUint32(L.CT_REPLY_HASH, replyHash, true);
-    if (core.restoreFlowEntry(e, origHash) === 0) { drop('full'); continue; }
-    seen.add(origKey); seen.add(replyKey);
+    const flow = core.restoreFlowEntry(e, origHash, now);
+    if (flow <= 0) { drop(flow < 0 ? 'clash' : 'full'); continue; }
     stats.flows++;
     if (bid === 0) stats.staleBackends++;
   }

@@ -84,7 +84,7 @@ interface CoreExports {
   init(): number;
   process(count: number, now: number): void;
   ct_flush(): void;
-  ct_restore(src: number, origHash: number): number;
+  ct_restore(src: number, origHash: number, now: number): number;
   ct_active(): number;
   [k: string]: unknown;
 }
@@ -471,14 +471,16 @@ export class Core {
     return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 1 : 2)) ? this.cfgAddr(family === 4 ? L.CFG_SNAT_V4 : L.CFG_SNAT_V6, family) : null;
   }
 
-  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set)
-   * through the core's own allocator and index insert (assembly/ct-restore.ts). Staged in packet
-   * slot 0, so never call it while a batch is in flight. Returns the flow index, 0 = table full. */
-  restoreFlowEntry(entry: Uint8Array, origHash: number): number {
+  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set, its
+   * times on the clock of `now`) through the core's own lookup, allocator and index insert
+   * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
+   * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
+  restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
     if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
     const at = this.slotOffset(0);
     this.u8.set(entry, at);
-    return this.exports.ct_restore(at, origHash >>> 0);
+    const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
+    return r === 0xffffffff ? -1 : r;
   }
 
   private cfgAddr(off: number, family: 4 | 6): string {
