@@ -15,6 +15,11 @@ import {
   buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4,
 } from './lib/topology.js';
 import { createControlPlane } from '../dist/src/api/server.js';
+import { Core } from '../dist/src/core/host.js';
+import { exportFlows } from '../dist/src/core/flow-export.js';
+import { writeCheckpoint } from '../dist/src/daemon/checkpoint.js';
+import { frame } from '../dist/src/packet/build.js';
+import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
 
 const { ok: root, serial } = rootGate(test);
 
@@ -213,4 +218,52 @@ serial('a damaged checkpoint is refused with a log line and kept aside; the daem
   t.is(st.restore.flows, 0);
   t.true(existsSync(st.restore.keptAs), 'the refused file is kept for inspection');
   t.is(st.restore.objects.services, 2, 'the desired state is restored regardless');
+});
+
+serial('readiness: healthz answers 503 while saved flows are imported, 200 only once they are in the tables', async (t) => {
+  // a checkpoint big enough that its import takes a while: 60,000 established flows to the echo
+  // Service, made by a core of our own, written while the daemon is down
+  const d = topo.daemon;
+  const exited = new Promise((res) => d.once('exit', (code) => res(code)));
+  d.kill('SIGTERM');
+  t.is(await exited, 0);
+  const FLOWS = 60000;
+  const ports = topo.config.ports.map((p, index) => ({ index, name: p.name, mac: topo.lab.mac(topo.ns.dp, p.ifname) }));
+  const pods = topo.pods.map((p, i) => backend({ id: i + 1, addr: p.ip, port: ECHO_PORT, service: 'default/echo', outPort: 2 + i }));
+  const core = Core.create({ flows: FLOWS + 16, batchMax: 256 });
+  core.applyIr(mkIr({ frontends: [frontend({ id: 1, addr: '10.96.5.10', port: ECHO_PORT, service: 'default/echo', portName: 'echo' }, pods)], backends: pods.map((b) => ({ ...b, portName: 'echo' })) }));
+  const frames = [];
+  for (let i = 0; i < FLOWS; i++) {
+    frames.push(frame({ src: `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, dst: '10.96.5.10', proto: 'TCP', sport: 20000 + (i % 1000), dport: ECHO_PORT, flags: 'A', srcMac: MAC.client, dstMac: ports[0].mac }));
+  }
+  core.run(frames, 1000, 0);
+  const recs = exportFlows(core, ports, 1001);
+  t.is(recs.flows.length / L.CT_SIZE, FLOWS);
+  writeCheckpoint(topo.config.stateDir, { savedAt: Date.now(), reason: 'stop', workers: [{ ...recs, worker: 0 }], neighbours: [] });
+  topo.config.conntrack.flows = 2 * FLOWS;
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+
+  // start by hand and poll healthz from the moment the API socket answers
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [WDP, 'start', '--config', topo.configFile]);
+  topo.daemon = child;
+  topo.daemonLog = '';
+  child.stdout.on('data', (x) => { topo.daemonLog += x; });
+  child.stderr.on('data', (x) => { topo.daemonLog += x; });
+  const seen = [];
+  let ready;
+  const deadline = Date.now() + 90000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    let code;
+    try { code = (await api(topo, 'GET', '/healthz')).status; } catch { code = 'down'; }
+    if (seen[seen.length - 1] !== code) seen.push(code);
+    if (code === 200) { ready = status(); break; }
+    await sleep(10);
+  }
+  t.log(`healthz went ${seen.join(' -> ')}`);
+  t.truthy(ready, topo.daemonLog.slice(-2000));
+  t.true(seen.includes(503), 'not ready while the flows are imported');
+  t.is(ready.restore.flows, FLOWS, 'ready means every saved flow is in the table');
+  t.is(ready.restore.staleBackends, 0);
+  const ct = (await api(topo, 'GET', '/api/v1/conntrack?limit=5')).json;
+  t.is((ct.items ?? ct).length, 5);
 });
