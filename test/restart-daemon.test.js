@@ -118,6 +118,16 @@ async function stickyPod() {
   return r.stdout.trim();
 }
 
+/** A change persisted while the daemon is down, as its control plane does on an apply (the
+ * controller's update that a restarted daemon finds in its state). */
+async function applyWhileDown(objs) {
+  const offline = await createControlPlane({
+    dataplane: { apply: async () => ({ generation: 1 }), counters: async () => ({ generation: 1, global: {}, reasons: {}, frontends: {}, backends: {} }), conntrack: async () => [], trace: async () => { throw new Error('offline'); }, generation: () => 1, close: async () => {} },
+    stateDir: topo.config.stateDir, listen: join(topo.dir, 'offline.sock'), healthz: false,
+  });
+  try { await offline.core.apply(objs); } finally { await offline.close(); }
+}
+
 const status = () => {
   const r = spawnSync(process.execPath, [WDP, 'status', '--server', `unix:${topo.config.api.listen}`, '-o', 'json'], { encoding: 'utf8', timeout: 20000 });
   if (r.status !== 0) throw new Error(r.stderr);
@@ -153,13 +163,7 @@ serial('long-lived connections (direct, masqueraded, affinity) keep exchanging d
   t.regex(topo.daemonLog, /"msg":"flow checkpoint written"[^\n]*"reason":"stop"|"reason":"stop"[^\n]*"msg":"flow checkpoint written"/);
 
   // while it is down the controller adds pod-c (persisted as the daemon would on an apply)
-  const offline = await createControlPlane({
-    dataplane: { apply: async () => ({ generation: 1 }), counters: async () => ({ generation: 1, global: {}, reasons: {}, frontends: {}, backends: {} }), conntrack: async () => [], trace: async () => { throw new Error('offline'); }, generation: () => 1, close: async () => {} },
-    stateDir: topo.config.stateDir, listen: join(topo.dir, 'offline.sock'), healthz: false,
-  });
-  try {
-    await offline.core.apply([slice('echo-1', 'echo', [podA, podB, podC]), slice('sticky-1', 'sticky', [podA, podB, podC])]);
-  } finally { await offline.close(); }
+  await applyWhileDown([slice('echo-1', 'echo', [podA, podB, podC]), slice('sticky-1', 'sticky', [podA, podB, podC])]);
   await sleep(1000);   // the clients keep writing into the gap
 
   const t0 = Date.now();
@@ -266,4 +270,42 @@ serial('readiness: healthz answers 503 while saved flows are imported, 200 only 
   t.is(ready.restore.staleBackends, 0);
   const ct = (await api(topo, 'GET', '/api/v1/conntrack?limit=5')).json;
   t.is((ct.items ?? ct).length, 5);
+});
+
+serial('a crash (SIGKILL) keeps the connections older than the last periodic checkpoint', async (t) => {
+  // a Service on pod-a alone; pod-b and pod-c are added while the daemon is dead, so without the
+  // checkpoint a fresh pick keeps all four connections on pod-a with probability (1/3)^4
+  const [podA, podB, podC] = topo.pods;
+  const r = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'crash', clusterIP: '10.96.5.12', ports: [{ name: 'echo', port: ECHO_PORT, targetPort: ECHO_PORT, protocol: 'TCP' }] }),
+    slice('crash-1', 'crash', [podA]),
+  ]);
+  t.is(r.status, 200, r.text);
+  const c = spawnNode(topo, topo.ns.client, ECHO_CLIENT, ['10.96.5.12', String(ECHO_PORT), '4']);
+  clients.push(c);
+  const before = await waitFor('connections flowing', async () => { const s = await report(c); return s.every((x) => x.recv >= 3) && s; });
+  const opened = Date.now();
+  // checkpointSeconds is 2: wait for a periodic checkpoint taken after the connections opened
+  await waitFor('a periodic checkpoint with the connections', async () => {
+    const lc = status().restore.lastCheckpoint;
+    return lc && lc.reason === 'periodic' && Date.parse(lc.at) > opened + 200;
+  }, 30000);
+  const d = topo.daemon;
+  const exited = new Promise((res) => d.once('exit', (code, sig) => res(sig)));
+  d.kill('SIGKILL');
+  t.is(await exited, 'SIGKILL');
+  await applyWhileDown([slice('crash-1', 'crash', [podA, podB, podC])]);
+  await startDaemon(topo);
+  const st = status();
+  t.is(st.restore.from, 'checkpoint');
+  const after = await waitFor('connections flowing again', async () => {
+    const s = await report(c);
+    return s.every((x, i) => x.closed || x.errors.length || x.recv >= before[i].recv + 5) && s;
+  }, 45000);
+  t.true(before.every((x) => x.pods[0] === 'pod-a'));
+  after.forEach((x, i) => {
+    t.false(x.closed, `connection ${i} was closed: ${JSON.stringify(x)}`);
+    t.deepEqual(x.pods, ['pod-a'], `connection ${i} stays on its pod`);
+  });
+  c.stdin.write('stop\n');
 });

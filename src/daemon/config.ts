@@ -7,7 +7,8 @@
 //                pods: [{ ip, mac? }], learn?, netns? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages,
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? }
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
 //             present: wdp watches the API server itself (src/kube/, docs/running.md); then
