@@ -1,6 +1,7 @@
 // A restart of the real `wdp start` process keeps established connections: long-lived TCP
 // connections that keep exchanging data across a SIGTERM + start — direct (ClusterIP from the
-// client), masqueraded (NodePort from the remote client) and to a sessionAffinity Service — with
+// client), masqueraded (NodePort from the remote client) and to a sessionAffinity Service — and
+// UDP flows (a socket each, the state kube-proxy flushes on restart), with
 // an endpoint added while the daemon is down, so a fresh Maglev pick would move about a third of
 // them. None is reset, each keeps its pod; `wdp status` says what was restored. A damaged
 // checkpoint is refused with a log line, kept aside, and the daemon starts with empty tables.
@@ -33,25 +34,34 @@ const ECHO_SERVER = `
     s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { s.write(name + ':' + buf.slice(0, i) + '\\n'); buf = buf.slice(i + 1); } });
   }).listen({ port: ${ECHO_PORT}, host: '::', ipv6Only: false }, () => console.log('ready'));`;
 
-// n connections to host:port, a numbered line on each every 200 ms; "report" on stdin prints
-// every connection's state; "stop" closes them and exits. Bounded: exits by itself after 180 s.
+// n connections (tcp) or sockets (udp, each its own source port: one flow) to host:port, a
+// numbered line on each every 200 ms, answered "<pod>:<line>"; "report" on stdin prints every
+// connection's state; "stop" closes them and exits. Bounded: exits by itself after 180 s.
 const ECHO_CLIENT = `
-  const net = require('net'); const [host, port, n] = process.argv.slice(1);
+  const net = require('net'), dgram = require('dgram'); const [host, port, n, proto] = process.argv.slice(1);
   const conns = [];
+  const got = (c, line) => { const pod = line.split(':')[0]; if (!c.pods.includes(pod)) c.pods.push(pod); c.recv++; };
   for (let i = 0; i < Number(n); i++) {
     const c = { pods: [], sent: 0, recv: 0, errors: [], closed: false, buf: '' };
-    c.s = net.connect({ host, port: Number(port) });
-    c.s.setNoDelay(true);
-    c.s.on('data', (d) => { c.buf += d; let k; while ((k = c.buf.indexOf('\\n')) >= 0) { const pod = c.buf.slice(0, k).split(':')[0]; if (!c.pods.includes(pod)) c.pods.push(pod); c.recv++; c.buf = c.buf.slice(k + 1); } });
+    if (proto === 'udp') {
+      c.s = dgram.createSocket('udp4');
+      c.s.on('message', (m) => got(c, String(m)));
+      c.send = (line) => c.s.send(line, Number(port), host);
+    } else {
+      c.s = net.connect({ host, port: Number(port) });
+      c.s.setNoDelay(true);
+      c.s.on('data', (d) => { c.buf += d; let k; while ((k = c.buf.indexOf('\\n')) >= 0) { got(c, c.buf.slice(0, k)); c.buf = c.buf.slice(k + 1); } });
+      c.s.on('close', () => { c.closed = true; });
+      c.send = (line) => { if (c.s.readyState === 'open') c.s.write(line + '\\n'); };
+    }
     c.s.on('error', (e) => c.errors.push(e.code || e.message));
-    c.s.on('close', () => { c.closed = true; });
     conns.push(c);
   }
-  const tick = setInterval(() => { for (const c of conns) if (!c.closed && c.s.readyState === 'open') { c.s.write(String(c.sent++) + '\\n'); } }, 200);
+  const tick = setInterval(() => { for (const c of conns) if (!c.closed) c.send(String(c.sent++)); }, 200);
   const report = () => console.log(JSON.stringify(conns.map(({ pods, sent, recv, errors, closed }) => ({ pods, sent, recv, errors, closed }))));
   let inbuf = '';
   process.stdin.on('data', (d) => { inbuf += d; let k; while ((k = inbuf.indexOf('\\n')) >= 0) { const cmd = inbuf.slice(0, k); inbuf = inbuf.slice(k + 1);
-    report(); if (cmd === 'stop') { clearInterval(tick); for (const c of conns) c.s.destroy(); process.exit(0); } } });
+    report(); if (cmd === 'stop') { clearInterval(tick); process.exit(0); } } });
   setTimeout(() => process.exit(3), 180000);`;
 
 function spawnNode(topo, ns, script, args) {
@@ -100,11 +110,13 @@ test.after.always(async () => {
 });
 
 const slice = (name, service, pods) => sliceYaml({
-  name, service, ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }],
+  name, service, ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }],
   endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true } })),
 });
 const services = [
-  serviceYaml({ name: 'echo', type: 'NodePort', clusterIP: '10.96.5.10', ports: [{ name: 'echo', port: ECHO_PORT, targetPort: ECHO_PORT, nodePort: 30700, protocol: 'TCP' }] }),
+  serviceYaml({ name: 'echo', type: 'NodePort', clusterIP: '10.96.5.10', ports: [
+    { name: 'echo', port: ECHO_PORT, targetPort: ECHO_PORT, nodePort: 30700, protocol: 'TCP' },
+    { name: 'dns', port: 5353, targetPort: 5353, nodePort: 30753, protocol: 'UDP' }] }),
   serviceYaml({ name: 'sticky', clusterIP: '10.96.5.11', ports: [{ name: 'echo', port: ECHO_PORT, targetPort: ECHO_PORT, protocol: 'TCP' }], extra: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } } }),
 ];
 
@@ -134,7 +146,7 @@ const status = () => {
   return JSON.parse(r.stdout);
 };
 
-serial('long-lived connections (direct, masqueraded, affinity) keep exchanging data across a restart with an endpoint added while down', async (t) => {
+serial('long-lived connections (direct, masqueraded, affinity, UDP) keep exchanging data across a restart with an endpoint added while down', async (t) => {
   const [podA, podB, podC] = topo.pods;
   const r = await api(topo, 'POST', '/api/v1/apply', [...services, slice('echo-1', 'echo', [podA, podB]), slice('sticky-1', 'sticky', [podA, podB])]);
   t.is(r.status, 200, r.text);
@@ -143,8 +155,9 @@ serial('long-lived connections (direct, masqueraded, affinity) keep exchanging d
   const direct = spawnNode(topo, topo.ns.client, ECHO_CLIENT, ['10.96.5.10', String(ECHO_PORT), String(CONNS)]);
   const masq = spawnNode(topo, topo.ns.remote, ECHO_CLIENT, [NODE_V4, '30700', String(CONNS)]);
   const aff = spawnNode(topo, topo.ns.client, ECHO_CLIENT, ['10.96.5.11', String(ECHO_PORT), '2']);
-  clients.push(direct, masq, aff);
-  const kinds = { direct, masq, aff };
+  const udp = spawnNode(topo, topo.ns.client, ECHO_CLIENT, ['10.96.5.10', '5353', String(CONNS), 'udp']);
+  clients.push(direct, masq, aff, udp);
+  const kinds = { direct, masq, aff, udp };
   const before = {};
   for (const [k, c] of Object.entries(kinds)) {
     before[k] = await waitFor(`${k} connections flowing`, async () => { const s = await report(c); return s.every((x) => x.recv >= 3) && s; });
@@ -174,10 +187,10 @@ serial('long-lived connections (direct, masqueraded, affinity) keep exchanging d
   t.log(JSON.stringify(st.restore));
   t.is(st.restore.from, 'checkpoint');
   t.is(st.restore.objects.services, 2);
-  t.true(st.restore.flows >= 2 * CONNS + 2, `flows restored: ${st.restore.flows}`);
+  t.true(st.restore.flows >= 3 * CONNS + 2, `flows restored: ${st.restore.flows}`);
   t.true(st.restore.affinity >= 1);
   t.true(st.restore.neighbours >= 2, 'learned neighbours restored');
-  t.is(st.backends, 6, 'the endpoint added while down is there');
+  t.is(st.backends, 9, 'the endpoint added while down is there (3 pods x 3 Service ports)');
   const text = spawnSync(process.execPath, [WDP, 'status', '--server', `unix:${topo.config.api.listen}`], { encoding: 'utf8', timeout: 20000 }).stdout;
   t.regex(text, /restored in \d+ ms: 2 services, 2 endpointslices, \d+ neighbours, \d+ flows/);
 

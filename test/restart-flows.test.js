@@ -193,3 +193,25 @@ test('a smaller table takes what fits and counts the rest as full', (t) => {
   t.is(s.dropped.full, 24);
   t.is(b.flows({}, 5).length, 16);
 });
+
+test('IPv6 and UDP flows round-trip too: state, replied flag and reverse NAT', (t) => {
+  const v6 = ['fd00:1::1', 'fd00:1::2', 'fd00:1::3'];
+  const mk6 = (frontId, ids, addrs) => {
+    const backends = addrs.map((a, i) => backend({ id: ids[i], addr: a, port: 5353, service: 'default/dns' }));
+    return mkIr({ frontends: [frontend({ id: frontId, addr: 'fd00:96::10', port: 53, proto: 'UDP', service: 'default/dns' }, backends)], backends });
+  };
+  const a = mkCore(mk6(1, [1, 2], v6.slice(0, 2)));
+  const q = frame({ src: 'fd00::5', dst: 'fd00:96::10', proto: 'UDP', sport: 3333, dport: 53, srcMac: MAC.client, dstMac: MAC.node });
+  const [r1] = a.run([q], 1000, 0);
+  t.is(r1.reason, 'fwd_nat');
+  const be6 = parseFrame(r1.frame).dst;
+  a.run([frame({ src: be6, dst: 'fd00::5', proto: 'UDP', sport: 5353, dport: 3333, srcMac: MAC.beDst, dstMac: MAC.beSrc })], 1001, 1);
+  const b = mkCore(mk6(9, [4, 5, 6], v6));
+  t.deepEqual(importFlows(b, exportFlows(a, PORTS_A, 1500), PORTS_B, 100, 7), { flows: 1, affinity: 0, staleBackends: 0, dropped: {} });
+  t.like(b.flows({}, 7)[0], { family: 6, proto: 'UDP', client: 'fd00::5', backend: be6, state: 'udp_replied', idleMs: 599, frontendId: 9 });
+  const [r2] = b.run([frame({ src: be6, dst: 'fd00::5', proto: 'UDP', sport: 5353, dport: 3333, srcMac: MAC.beDst, dstMac: MAC.beSrc })], 8, 1);
+  t.is(r2.reason, 'fwd_reply');
+  t.like(parseFrame(r2.frame), { src: 'fd00:96::10', sport: 53, dst: 'fd00::5', dport: 3333 });
+  t.deepEqual(verifyChecksums(r2.frame), []);
+  t.is(parseFrame(b.run([q], 9, 2)[0].frame).dst, be6, 'the next query stays on its backend');
+});
