@@ -30,7 +30,7 @@
 // (docs/core.md, "Original-direction hit"), and its replies still translate.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
-import { PROTO_NUMBER } from '../ir/ir.js';
+import { PROTO_NUMBER, type IrFrontend } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
 import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 
@@ -62,8 +62,13 @@ export interface ImportStats {
 }
 
 const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
-const frontKey = (addr: string, port: number, proto: number) => `${addr}|${port}|${proto}`;
-const backendKey = (service: string, portName: string, addr: string, port: number) => `${service}|${portName}|${addr}|${port}`;
+/** (address, port) as a Map key without building a string for IPv4 — the import looks up two per
+ * flow: the address's 32 bits × 65536 + the port (below 2^48); IPv6 as text. */
+function addrPortKey(b: Uint8Array, off: number, family: Family, port: number): number | string {
+  if (family === 6) return `${formatAddr(b, 6, off)}|${port}`;
+  return (((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0) * 65536 + port;
+}
+const keyOf = (addr: string, port: number) => { const a = parseAddr(addr); return addrPortKey(a.bytes, 0, a.family, port); };
 
 /** Every live (not expired) flow and affinity entry of `core`, as records with ages. */
 export function exportFlows(core: Core, ports: PortRef[], now = core.clockNow()): FlowRecords {
@@ -130,10 +135,22 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
   const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
   const ir = core.ir;
-  const frontBy = new Map<string, number>();
-  for (const [id, fe] of ir.frontends) frontBy.set(frontKey(canon(fe.addr), fe.port, PROTO_NUMBER[fe.proto]), id);
-  const backendBy = new Map<string, number>();
-  for (const [id, be] of ir.backends) backendBy.set(backendKey(be.service, be.portName ?? '', canon(be.addr), be.port), id);
+  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port)
+  const frontBy = new Map<number, Map<number | string, number>>();
+  for (const [id, fe] of ir.frontends) {
+    const proto = PROTO_NUMBER[fe.proto];
+    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
+    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
+  }
+  const backendBy = new Map<string, Map<number | string, number>>();
+  for (const [id, be] of ir.backends) {
+    const sp = `${be.service}|${be.portName ?? ''}`;
+    if (!backendBy.has(sp)) backendBy.set(sp, new Map());
+    backendBy.get(sp)!.set(keyOf(be.addr, be.port), id);
+  }
+  const none = new Map<number | string, number>();
+  const backendsOf = (fe: IrFrontend) => backendBy.get(`${fe.service}|${fe.portName ?? ''}`) ?? none;
+  const frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
   const portBy = new Map(current.map((p) => [p.name, p]));
   const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
   for (const p of recs.ports) {
@@ -163,9 +180,8 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const family = fam as Family;
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
-    const vip = formatAddr(e, family, L.CT_VIP);
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
-    const front = frontBy.get(frontKey(vip, vport, proto));
+    const front = frontBy.get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
     if (front === undefined) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
@@ -176,8 +192,9 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
       natd = b;
     }
     const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
-    const fe = ir.frontends.get(front)!;
-    const bid = backendBy.get(backendKey(fe.service, fe.portName ?? '', formatAddr(e, family, L.CT_BACKEND), bport)) ?? 0;
+    let group = frontBackends.get(front);
+    if (!group) { group = backendsOf(ir.frontends.get(front)!); frontBackends.set(front, group); }
+    const bid = group.get(addrPortKey(e, L.CT_BACKEND, family, bport)) ?? 0;
     const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
     const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
@@ -204,12 +221,12 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
     a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
     const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
-    const front = fr && frontBy.get(frontKey(fr.addr, fr.port, fr.proto));
+    const front = fr && frontBy.get(fr.proto)?.get(keyOf(fr.addr, fr.port));
     const fe = front !== undefined ? ir.frontends.get(front) : undefined;
     if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
     const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
     if (idle > fe.affinityTimeoutMs) { drop('affinityExpired'); continue; }
-    const bid = br && backendBy.get(backendKey(fe.service, fe.portName ?? '', br.addr, br.port));
+    const bid = br && backendsOf(fe).get(keyOf(br.addr, br.port));
     if (!bid) { drop('affinityStaleBackend'); continue; }
     writeAffinity(core, a.subarray(L.AFF_CLIENT, L.AFF_CLIENT + 16), front!, bid, (now - idle) >>> 0, now);
     stats.affinity++;
