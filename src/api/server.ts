@@ -37,6 +37,8 @@ export interface ControlPlaneOptions {
   isForwarding?: () => boolean;
   /** What the daemon's start restored (shown by GET /api/v1/generation as `restore`, `wdp status`). */
   restoreSummary?: () => unknown;
+  /** More route modules registered on the API app (e.g. the daemon's ports API). */
+  extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -324,6 +326,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(ok ? 200 : 503).send({ lastUpdated: core.lastUpdated.toISOString(), currentTime: new Date().toISOString(), nodeEligible: true });
   };
   app.get('/healthz', healthzHandler);
+  for (const register of opts.extraRoutes ?? []) register(app);
 
   let healthApp: FastifyInstance | null = null;
   let url: string;

@@ -42,6 +42,7 @@ export class FlowCheckpointer {
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> | undefined;
   private readonly summaryData: RestoreSummary;
+  private neighbours: Neighbour[] = [];
 
   constructor(private readonly stateDir: string, private readonly log: Logger, private readonly periodSeconds: number) {
     this.loaded = readCheckpoint(stateDir);
@@ -64,6 +65,7 @@ export class FlowCheckpointer {
       if (port !== undefined) out.push({ addr: n.addr, family: n.family, port, mac: n.mac, source: 'learned' });
     }
     this.summaryData.neighbours = out.length;
+    this.neighbours = out;
     return out;
   }
 
@@ -76,7 +78,7 @@ export class FlowCheckpointer {
     this.summaryData.savedAt = new Date(c.savedAt).toISOString();
     this.summaryData.downtimeMs = downtimeMs;
     try {
-      const s: ImportStats = await dataplane.importFlows(c.workers, downtimeMs);
+      const s: ImportStats = await dataplane.importFlows(c.workers, downtimeMs, this.neighbours);
       Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });
     } catch (e) {
       this.summaryData.problem = `importing the saved flows failed: ${(e as Error).message}`;

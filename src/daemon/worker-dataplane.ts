@@ -13,7 +13,7 @@ import type { Ir } from '../ir/ir.js';
 import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
-import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit } from './protocol.js';
+import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -28,6 +28,8 @@ interface WorkerHandle {
 
 export interface WorkerDataplaneEvents {
   onNeighbour?: (n: Neighbour, worker: number) => void;
+  /** A learned neighbour stopped answering (or its port was removed). */
+  onNeighbourLost?: (n: Neighbour, worker: number) => void;
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> | undefined, worker: number) => void;
   onFatal?: (message: string, worker: number) => void;
 }
@@ -84,6 +86,7 @@ export class WorkerDataplane implements Dataplane {
             break;
           }
           case 'neighbour': this.events.onNeighbour?.(m.neighbour, h.index); break;
+          case 'neighbour-lost': this.events.onNeighbourLost?.(m.neighbour, h.index); break;
           case 'log': this.events.onLog?.(m.level, m.msg, m.data, h.index); break;
         }
       });
@@ -156,6 +159,28 @@ export class WorkerDataplane implements Dataplane {
     return all.flat().sort((a, b) => a.index - b.index);
   }
 
+  /** Opens a port in worker `worker` while it forwards (a pod created). */
+  async addPort(worker: number, spec: WorkerPortSpec): Promise<PortInfo> {
+    return this.request<PortInfo>(this.handle(worker), { type: 'addPort', spec });
+  }
+
+  /** Closes a port between two batches of its worker (a pod deleted). */
+  async removePort(worker: number, index: number): Promise<void> {
+    await this.request(this.handle(worker), { type: 'removePort', index });
+  }
+
+  /** Tells every worker to forget a learned neighbour (it is learned afresh when heard from). */
+  async forgetNeighbour(addr: string): Promise<void> {
+    await Promise.all(this.workers.map((h) => this.request(h, { type: 'forgetNeighbour', addr }).catch(() => undefined)));
+  }
+
+  private handle(worker: number): WorkerHandle {
+    if (this.closed) throw new Error('dataplane is closed');
+    const h = this.workers.find((w) => w.index === worker);
+    if (!h) throw new Error(`worker ${worker} does not exist (workers: ${this.workers.length})`);
+    return h;
+  }
+
   generation(): number { return this.gen; }
 
   /** Every worker's live flow and affinity records (src/core/flow-export.ts), by worker index. */
@@ -164,14 +189,15 @@ export class WorkerDataplane implements Dataplane {
   }
 
   /** Gives each worker the records saved from the worker of the same index; records of workers
-   * that no longer exist are not restored (counted under dropped.workerGone). */
-  async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number): Promise<ImportStats> {
+   * that no longer exist are not restored (counted under dropped.workerGone). `neighbours` (the
+   * restored learned ones) go to every worker, which keeps those of its own ports to re-verify. */
+  async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number, neighbours: Neighbour[] = []): Promise<ImportStats> {
     const total: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
     const add = (k: string, n: number) => { if (n) total.dropped[k] = (total.dropped[k] ?? 0) + n; };
     await Promise.all(saved.map(async (w) => {
       const h = this.workers.find((x) => x.index === w.worker);
       if (!h) { add('workerGone', w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE); return; }
-      const s = await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs });
+      const s = await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours });
       total.flows += s.flows; total.affinity += s.affinity; total.staleBackends += s.staleBackends;
       for (const [k, n] of Object.entries(s.dropped)) add(k, n);
     }));
