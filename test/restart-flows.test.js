@@ -12,7 +12,7 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, affinityHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
-import { exportFlows, importFlows } from '../dist/src/core/flow-export.js';
+import { exportFlows, importFlows, FlowExport } from '../dist/src/core/flow-export.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
 
 const VIP = '10.96.0.10';
@@ -214,4 +214,20 @@ test('IPv6 and UDP flows round-trip too: state, replied flag and reverse NAT', (
   t.like(parseFrame(r2.frame), { src: 'fd00:96::10', sport: 53, dst: 'fd00::5', dport: 3333 });
   t.deepEqual(verifyChecksums(r2.frame), []);
   t.is(parseFrame(b.run([q], 9, 2)[0].frame).dst, be6, 'the next query stays on its backend');
+});
+
+test('an export in slices (as a forwarding worker does it) gives the same records as one pass', (t) => {
+  const o = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 };
+  const a = mkCore(oldIr(o), { flows: 64, affinitySlots: 16 });
+  const frames = [];
+  for (let i = 0; i < 20; i++) frames.push(syn(`10.0.2.${i + 1}`, 30000 + i));
+  a.run(frames, 1000, 0);
+  const whole = exportFlows(a, PORTS_A, 1500);
+  t.is(whole.flows.length, 20 * L.CT_SIZE);
+  t.true(whole.affinity.length > 0);
+  const x = new FlowExport(a, PORTS_A);
+  let steps = 0;
+  while (!x.step(7, 1500)) steps++;
+  t.true(steps >= (64 + 16) / 7 - 1, `read in ${steps + 1} slices`);
+  t.deepEqual(x.result(), whole);
 });
