@@ -73,6 +73,8 @@ export const CFG_TO_SCTP = 108;      // ms: SCTP
 export const CFG_TO_ICMP = 112;      // ms: reserved (ICMP is not translated as a flow)
 export const CFG_EXPIRE_BUDGET = 116; // flow entries examined per process() call for expiry
 export const CFG_EVICT_WINDOW = 120;  // flow entries examined for a victim when the table is full
+export const CFG_TO_TCP_UNCONFIRMED = 124; // ms: TCP flow whose handshake is not complete in both
+                                     // directions (SYN-ACK seen, or picked up mid-stream)
 export const CFG_SNAT_V4 = 128;      // 16-byte address: masquerade / hairpin source, IPv4
 export const CFG_SNAT_V6 = 144;      // 16-byte address: masquerade / hairpin source, IPv6
 export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set
@@ -209,11 +211,16 @@ export const CTS_TCP_CLOSING = 3; // FIN or RST seen
 export const CTS_UDP = 4;        // UDP/SCTP: no reply yet
 export const CTS_UDP_REPLIED = 5;
 export const CTS_SCTP = 6;
+export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
+export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
+export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
 export const CTF_REPLIED = 2;    // a reply was seen
 export const CTF_AFFINITY = 4;   // backend came from the affinity table
 export const CTF_FALLBACK = 8;   // backend chosen from serving-terminating endpoints
+export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (the kernel's ASSURED):
+                                 // only flows without it may be evicted when the table is full
 
 // ---- Affinity entry (32 bytes) --------------------------------------------------------------
 //   0 client addr[16] | 16 front id u32 (0 = empty) | 20 backend id | 24 last_seen | 28 hash

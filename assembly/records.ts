@@ -60,7 +60,7 @@ import * as L from "./layout";
   toIcmp: u32;
   expireBudget: u32;
   evictWindow: u32;
-  reserved: u32;
+  toTcpUnconfirmed: u32;
   snatV4: v128;
   snatV6: v128;
   hasSnat: u32;
@@ -334,7 +334,8 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("toTcpClose") != L.CFG_TO_TCP_CLOSE || offsetof<Config>("toUdp") != L.CFG_TO_UDP ||
     offsetof<Config>("toUdpReplied") != L.CFG_TO_UDP_REPLIED || offsetof<Config>("toSctp") != L.CFG_TO_SCTP ||
     offsetof<Config>("toIcmp") != L.CFG_TO_ICMP || offsetof<Config>("expireBudget") != L.CFG_EXPIRE_BUDGET ||
-    offsetof<Config>("evictWindow") != L.CFG_EVICT_WINDOW || offsetof<Config>("snatV4") != L.CFG_SNAT_V4 ||
+    offsetof<Config>("evictWindow") != L.CFG_EVICT_WINDOW ||
+    offsetof<Config>("toTcpUnconfirmed") != L.CFG_TO_TCP_UNCONFIRMED || offsetof<Config>("snatV4") != L.CFG_SNAT_V4 ||
     offsetof<Config>("snatV6") != L.CFG_SNAT_V6 || offsetof<Config>("hasSnat") != L.CFG_HAS_SNAT ||
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
     <i32>offsetof<Config>() > L.CFG_SIZE) ERROR("Config disagrees with layout.ts");

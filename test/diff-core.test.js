@@ -10,7 +10,7 @@ import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
 import { formatAddr } from '../dist/src/util/addr.js';
-import { GLOBAL_COUNTER_NAMES, REASON_NAMES } from '../dist/src/core/names.js';
+import { GLOBAL_COUNTER_NAMES, REASON_NAMES, CT_STATE_NAMES, CT_FLAG_NAMES } from '../dist/src/core/names.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
 
 const OPTS = {
@@ -214,9 +214,9 @@ function compareState(core, model) {
   const cf = core.flows({ includeExpired: true }).map((f) => `${f.flow}:${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}>${f.backend}:${f.backendPort}:${f.state}:${f.flags.join('+')}`).sort();
   const mf = model.activeFlows().map((f) => {
     const fam = f.family;
-    const states = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp'];
-    const flags = [[L.CTF_SNAT, 'snat'], [L.CTF_REPLIED, 'replied'], [L.CTF_AFFINITY, 'affinity'], [L.CTF_FALLBACK, 'fallback']].filter(([b]) => f.flags & b).map(([, n]) => n);
-    return `${f.index}:${formatAddr(f.client, fam)}:${f.cport}>${formatAddr(f.vip, fam)}:${f.vport}>${formatAddr(f.backend, fam)}:${f.bport}:${states[f.state]}:${flags.join('+')}`;
+    // every state and flag the core has (the TCP handshake states and CTF_CONFIRMED included)
+    const flags = CT_FLAG_NAMES.filter(([b]) => f.flags & b).map(([, n]) => n);
+    return `${f.index}:${formatAddr(f.client, fam)}:${f.cport}>${formatAddr(f.vip, fam)}:${f.vport}>${formatAddr(f.backend, fam)}:${f.bport}:${CT_STATE_NAMES[f.state]}:${flags.join('+')}`;
   }).sort();
   if (JSON.stringify(cf) !== JSON.stringify(mf)) problems.push(`flows differ:\n  core  ${cf.join('\n        ')}\n  model ${mf.join('\n        ')}`);
   return problems;

@@ -200,6 +200,7 @@ export class Core {
     w(L.CFG_TO_ICMP, t.udpMs);
     w(L.CFG_EXPIRE_BUDGET, opts.expireBudget ?? 64);
     w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
+    w(L.CFG_TO_TCP_UNCONFIRMED, t.tcpUnconfirmedMs);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
@@ -425,6 +426,7 @@ export class Core {
     timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
     timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
+    timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
     for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
       const e = this.map.ctFlows + f * L.CT_SIZE;
       const state = u8[e + L.CT_STATE];

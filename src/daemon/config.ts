@@ -127,6 +127,9 @@ export const daemonConfigSchema = z.object({
     flows: z.number().int().min(16).max(1 << 22).default(65536),
     tcpEstablishedSeconds: z.number().int().min(1).optional(),
     udpSeconds: z.number().int().min(1).optional(),
+    // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
+    tcpSynSeconds: z.number().int().min(1).optional(),
+    tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)

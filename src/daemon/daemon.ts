@@ -124,6 +124,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
   if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
+  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
+  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
   const inits: WorkerInit[] = [];
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({

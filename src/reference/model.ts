@@ -338,6 +338,7 @@ export class ReferenceModel {
       case L.CTS_UDP: return t.udpMs;
       case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
       case L.CTS_SCTP: return t.sctpMs;
+      case L.CTS_TCP_SYN_RECV: case L.CTS_TCP_MIDSTREAM: return t.tcpUnconfirmedMs;
       default: return 0;
     }
   }
@@ -368,8 +369,16 @@ export class ReferenceModel {
     }
   }
 
-  /** Free list first; else the first expired (counted expired) or embryonic (counted evicted)
-   *  entry within the eviction window from the rotating cursor; 0 = full of established flows. */
+  /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM, CLOSING
+   *  without CTF_CONFIRMED; UDP without a reply). */
+  private static evictable(fl: ModelFlow): boolean {
+    const st = fl.state;
+    if (st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP) return true;
+    return st === L.CTS_TCP_CLOSING && (fl.flags & L.CTF_CONFIRMED) === 0;
+  }
+
+  /** Free list first; else the first expired (counted expired) or unconfirmed (counted evicted)
+   *  entry within the eviction window from the rotating cursor; 0 = full of confirmed flows. */
   private allocFlow(): number {
     if (!this.freeList.length) {
       const n = this.opts.flows;
@@ -381,7 +390,7 @@ export class ReferenceModel {
         const fl = this.flows[i];
         if (!fl) continue;
         if (this.expired(fl)) { this.freeFlow(i); this.global[L.GC_CT_EXPIRED]++; victim = i; break; }
-        if (fl.state === L.CTS_TCP_SYN || fl.state === L.CTS_UDP) { this.freeFlow(i); this.global[L.GC_CT_EVICTED]++; victim = i; break; }
+        if (ReferenceModel.evictable(fl)) { this.freeFlow(i); this.global[L.GC_CT_EVICTED]++; victim = i; break; }
       }
       if (!victim) return 0;
     }
@@ -520,7 +529,11 @@ export class ReferenceModel {
         else if (fl.state === L.CTS_TCP_CLOSING && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
           // port reuse after a close: a fresh SYN starts the flow over (same backend)
           fl.state = L.CTS_TCP_SYN;
-          fl.flags &= ~L.CTF_REPLIED;
+          fl.flags &= ~(L.CTF_REPLIED | L.CTF_CONFIRMED);
+        } else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+          // the client's ACK of the SYN-ACK completes the handshake in both directions
+          fl.state = L.CTS_TCP_EST;
+          fl.flags |= L.CTF_CONFIRMED;
         }
       }
       fl.lastSeen = this.now;
@@ -540,7 +553,13 @@ export class ReferenceModel {
     if (this.live) {
       if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
-        else if (fl.state === L.CTS_TCP_SYN) fl.state = L.CTS_TCP_EST;
+        else if (fl.state === L.CTS_TCP_SYN) {
+          if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) fl.state = L.CTS_TCP_SYN_RECV;
+        } else if (fl.state === L.CTS_TCP_MIDSTREAM) {
+          // a valid answer to a flow picked up mid-stream confirms it
+          fl.state = L.CTS_TCP_EST;
+          fl.flags |= L.CTF_CONFIRMED;
+        }
       } else if (fl.state === L.CTS_UDP) fl.state = L.CTS_UDP_REPLIED;
       fl.flags |= L.CTF_REPLIED;
       fl.lastSeen = this.now;
@@ -667,7 +686,8 @@ export class ReferenceModel {
         if (!idx) return this.drop(x, L.REASON_DROP_CT_FULL);
         let state = L.CTS_UDP;
         if (p.proto === 6) {
-          state = (p.tcpFlags & TCP_SYN) ? L.CTS_TCP_SYN : L.CTS_TCP_EST;
+          // a pure SYN opens a handshake; any other packet (bare ACK, data) is a mid-stream pick-up
+          state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
           if (p.tcpFlags & TCP_FIN) state = L.CTS_TCP_CLOSING;
         } else if (p.proto === 132) state = L.CTS_SCTP;
         let flags = snat ? L.CTF_SNAT : 0;
