@@ -77,7 +77,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     try { kc = kube.loadKubeConfig({ kubeconfig: k8s.kubeconfig }); } catch (e) {
       throw new ConfigError(`kubernetes: ${(e as Error).message}`);
     }
-    const node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
+    // with node.addresses configured and no nodePortAddresses filter the Node adds nothing the
+    // workers need at start: no wait (the watcher still reads it for pod CIDRs and eligibility)
+    const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
+    const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
     const answered = new Set(nodeAddresses.map(canonicalAddr));
