@@ -11,6 +11,7 @@ import {
   setFlowsActive, config, snatAddr,
 } from "./regions";
 import { Frame } from "./frame";
+import { fragFlushAll } from "./fragment";
 
 // Core-internal bookkeeping, persistent across batches; reset by init/ct_flush.
 let gFreeHead: u32 = 0;
@@ -319,4 +320,5 @@ export function ctFlushAll(): void {
   gExpireCursor = 1;
   gEvictCursor = 1;
   setFlowsActive(0);
+  fragFlushAll();
 }

@@ -130,6 +130,10 @@ export const daemonConfigSchema = z.object({
     // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
     tcpSynSeconds: z.number().int().min(1).optional(),
     tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
+    // how long a first fragment's ports are remembered
+    fragments: z.number().int().min(0).max(1 << 22).optional(),
+    fragmentMs: z.number().int().min(1).max(60_000).optional(),
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
