@@ -22,6 +22,7 @@ import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
+import { flowBackend } from "./stale";
 
 // Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
 // cannot prove it unread.
@@ -30,9 +31,10 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  const bid = e.backendId;
-  if (!backendUsable(bid)) {
-    // The backend left the current generation: re-select instead of black-holing the flow.
+  const be = flowBackend(e);
+  if (be == null) {
+    // The backend left the current generation (or its id now names another backend, or the
+    // flow's SNAT address is gone): re-select instead of black-holing the flow.
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -48,9 +50,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
+  const bid = e.backendId;
   fr.backend = bid;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
-  const be = backendAt(bid);
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : 0;
