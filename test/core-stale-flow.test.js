@@ -112,3 +112,21 @@ test('SNAT address removed: the masqueraded flow is re-selected without SNAT, it
   t.is(fresh.p.src, SNAT);
   t.true(fresh.p.sport >= OPTS.snatPortMin && fresh.p.sport <= OPTS.snatPortMax);
 });
+
+test('IPv6, traced dry run: a reused id is traced as a re-selection and the old flow stays until a live packet', (t) => {
+  const v6 = () => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: 'fd00::1', dst: 'fd00:96::1', proto: 'UDP', sport: 5000, dport: 53 });
+  const svc6 = (bes) => frontend({ id: 1, addr: 'fd00:96::1', port: 53, proto: 'UDP' }, bes);
+  const a = backend({ id: 1, addr: 'fd00:1::1', port: 53 });
+  const s = pair(mkIr({ frontends: [svc6([a])], backends: [a] }));
+  t.is(run(t, s, [v6()], 1000)[0].p.dst, 'fd00:1::1');
+  const b = backend({ id: 1, addr: 'fd00:1::2', port: 53 });
+  flip(s, mkIr({ frontends: [svc6([b])], backends: [b] }));
+  const dry = runBoth(s.core, s.model, [v6()], 1100, 3, { dryRun: true });
+  t.is(firstMismatch(dry), undefined, 'core = model (dry run)');
+  t.is(dry[0].core.trace.ct, L.TRCT_RESELECT);
+  t.is(s.core.counters().global.ct_active, 1, 'the dry run changed nothing');
+  const [r] = run(t, s, [v6()], 1200);
+  t.is(r.p.dst, 'fd00:1::2');
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.is(s.core.counters().global.ct_active, 1, 'the stale flow was replaced, not added to');
+});
