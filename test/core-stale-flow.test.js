@@ -130,3 +130,27 @@ test('IPv6, traced dry run: a reused id is traced as a re-selection and the old 
   t.is(r.trace.ct, L.TRCT_RESELECT);
   t.is(s.core.counters().global.ct_active, 1, 'the stale flow was replaced, not added to');
 });
+
+test('SNAT address changed: the masqueraded flow is re-selected from the new address with a port of its own, replies to the old address no longer match', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const fe = svc([a], L.FEF_MASQUERADE);
+  const s = pair(mkIr({ frontends: [fe], backends: [a], snatV4: SNAT }));
+  const [syn] = run(t, s, [tcp('S')], 1000);
+  t.is(syn.p.src, SNAT);
+  flip(s, mkIr({ frontends: [fe], backends: [a], snatV4: '10.255.0.2' }));
+  const late = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: SNAT, proto: 'TCP', sport: 8080, dport: syn.p.sport, flags: 'SA' });
+  t.is(run(t, s, [late], 1050)[0].reason, 'host_no_match');
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.src, '10.255.0.2');
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  // its replies, to the new address and port, are the flow's
+  const reply = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: '10.255.0.2', proto: 'TCP', sport: 8080, dport: r.p.sport, flags: 'A' });
+  const [back] = run(t, s, [reply], 1110);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.dst, CLIENT);
+  t.is(back.p.sport, 80);
+  // unchanged address: a masqueraded flow keeps going (the hash check passes)
+  const [again] = run(t, s, [tcp('A')], 1120);
+  t.is(again.trace.ct, L.TRCT_HIT_ORIG);
+});

@@ -84,7 +84,7 @@ function randomEndpoint(g) {
 }
 
 function randomTables(g, nServices) {
-  return { services: Array.from({ length: nServices }, () => randomService(g)), snat: { 4: g.chance(0.9), 6: g.chance(0.9) }, routes: g.chance(0.8) };
+  return { services: Array.from({ length: nServices }, () => randomService(g)), snat: { 4: g.chance(0.9) ? 1 : 0, 6: g.chance(0.9) ? 1 : 0 }, routes: g.chance(0.8) };
 }
 
 /** The next generation: some services removed and added, endpoints changed, flags flipped. */
@@ -99,9 +99,9 @@ function mutateTables(g, d) {
   }
   const add = g.int(Math.max(2, d.services.length >> 3));
   for (let i = 0; i < add; i++) services.push(randomService(g));
-  // a family's SNAT address is sometimes removed or restored (always the same address) under live
-  // masqueraded flows: those flows are then stale (re-selected, docs/core.md)
-  const snat = { 4: g.chance(0.1) ? !d.snat[4] : d.snat[4], 6: g.chance(0.1) ? !d.snat[6] : d.snat[6] };
+  // a family's SNAT address is sometimes removed, restored or changed (0: none, 1 or 2: one of two
+  // addresses) under live masqueraded flows: those flows are then stale (re-selected, docs/core.md)
+  const snat = { 4: g.chance(0.1) ? g.int(3) : d.snat[4], 6: g.chance(0.1) ? g.int(3) : d.snat[6] };
   return { services, snat, routes: g.chance(0.1) ? !d.routes : d.routes };
 }
 
@@ -153,7 +153,7 @@ function buildIr(d, feIds, beIds) {
     { prefix: '172.16.0.0/12', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
     { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
   ] : [];
-  return mkIr({ frontends, backends, routes, snatV4: d.snat[4] ? '10.255.0.1' : undefined, snatV6: d.snat[6] ? 'fd00:ff::1' : undefined });
+  return mkIr({ frontends, backends, routes, snatV4: d.snat[4] ? `10.255.0.${d.snat[4]}` : undefined, snatV6: d.snat[6] ? `fd00:ff::${d.snat[6]}` : undefined });
 }
 
 // ---- traffic -----------------------------------------------------------------------------------

@@ -249,11 +249,16 @@ class Tables {
   }
   /** The flow's backend if the flow still holds in this generation: its id is usable and still
    * names the address, port and family the flow was translated to (ids are reused), and a
-   * source-NATed flow's family still has a SNAT address. Mirrors assembly/stale.ts. */
+   * source-NATed flow's SNAT address is still the family's. Mirrors assembly/stale.ts. */
   flowBackend(fl: ModelFlow): BackView | undefined {
     const bv = this.usable(fl.backendId);
     if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
-    if ((fl.flags & L.CTF_SNAT) && !this.snat[fl.family === 4 ? 0 : 1]) return undefined;
+    if (fl.flags & L.CTF_SNAT) {
+      // the SNAT address the flow was created with must still be the family's (the core compares
+      // the flow's reply-key hash, made with that address, against one made with CONFIG's)
+      const cur = this.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
     return bv;
   }
 }
