@@ -22,6 +22,7 @@ import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
+import { flowBackend } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 
@@ -32,11 +33,12 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  const bid = e.backendId;
-  if (!backendUsable(bid)) {
+  const be = flowBackend(e);
+  if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
-    // The backend left the current generation: re-select instead of black-holing the flow.
+    // The backend left the current generation (or its id now names another backend, or the
+    // flow's SNAT address is gone): re-select instead of black-holing the flow.
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -52,9 +54,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
+  const bid = e.backendId;
   fr.backend = bid;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
-  const be = backendAt(bid);
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : 0;

@@ -264,6 +264,20 @@ class Tables {
     const b = this.backs.get(id);
     return b && b.b.state !== L.BES_ABSENT ? b : undefined;
   }
+  /** The flow's backend if the flow still holds in this generation: its id is usable and still
+   * names the address, port and family the flow was translated to (ids are reused), and a
+   * source-NATed flow's SNAT address is still the family's. Mirrors assembly/stale.ts. */
+  flowBackend(fl: ModelFlow): BackView | undefined {
+    const bv = this.usable(fl.backendId);
+    if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
+    if (fl.flags & L.CTF_SNAT) {
+      // the SNAT address the flow was created with must still be the family's (the core compares
+      // the flow's reply-key hash, made with that address, against one made with CONFIG's)
+      const cur = this.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
+    return bv;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,6 +450,12 @@ export class ReferenceModel {
     const hit = this.index.get(tupleKey(family, proto, src, dst, sport, dport));
     if (!hit) return undefined;
     const fl = this.flows[hit.flow]!;
+    // core: a source-NATed flow's reply key is matched against CONFIG's SNAT address of the
+    // moment, so with that address removed (or changed) the reply key is no longer the flow's
+    if (hit.dir === 1 && (fl.flags & L.CTF_SNAT)) {
+      const cur = this.tables.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
     if (this.expired(fl)) {
       if (this.live) { this.freeFlow(hit.flow); this.global[L.GC_CT_EXPIRED]++; }
       return undefined;
@@ -600,10 +620,11 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = this.tables.usable(fl.backendId);
+    const bv = this.tables.flowBackend(fl);
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
-      // The backend left the current generation: the flow is re-created toward a backend of the
+      // The backend left the current generation (or its id now names another backend, or the
+      // flow's SNAT address is gone): the flow is re-created toward a backend of the
       // same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
@@ -878,7 +899,7 @@ export class ReferenceModel {
       out = fl.clientPort; dstMac = fl.clientMac; srcMac = fl.localMac;
     } else {
       // (b) from the client, about a reply sent to it
-      const bv = this.tables.usable(fl.backendId);
+      const bv = this.tables.flowBackend(fl);
       if (!bv) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       inner = { src: fl.backend, sport: fl.bport };
