@@ -13,7 +13,7 @@ async function start(t, opts = {}) {
   const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: '127.0.0.1:0', ...opts });
   t.teardown(() => cp.close());
   const req = async (method, path, body, headers = {}) => {
-    const r = await fetch(cp.url + path, { method, body, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...headers } });
+    const r = await fetch(cp.url + path, { method, body, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...headers } });
     const text = await r.text();
     let json; try { json = JSON.parse(text); } catch { json = undefined; }
     return { status: r.status, json, text, headers: r.headers };

@@ -2,11 +2,12 @@
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, identify } from '../model/schema.js';
+import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
 import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
 import { upsertBackendCount, upsertBackendsHead } from '../core/backend-table.js';
 import type { Dataplane } from '../core/dataplane-types.js';
-import { StateStore, type DesiredState } from '../state/store.js';
+import type { StateStore, DesiredState, StoreWrite } from '../state/store.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -109,9 +110,27 @@ export class ControlPlaneCore {
   lastUpdated = new Date();
   /** Problems found while restoring state (shown by the API and logged by the daemon). */
   restoreProblems: string[] = [];
-  restoredFrom: 'primary' | 'backup' | 'none' | 'disabled' = 'disabled';
+  restoredFrom: 'store' | 'migrated' | 'none' | 'disabled' = 'disabled';
+  /** Why the last write to the store failed; null once a write succeeded again. Applies are refused
+   * meanwhile (each rolled back), and healthz answers 503 (src/api/server.ts). */
+  persistError: string | null = null;
+  persistFailures = 0;
+  /** The dataplane's port indices (NodeConfig neighbours and routes must use one); null: unknown. */
+  ports: Set<number> | null = null;
+  private readonly addresses = new AddressIndex({
+    node: () => this.compiler.getNode(),
+    services: () => this.compiler.listServices(),
+    slices: () => this.compiler.listSlices(),
+  });
 
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
+
+  /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
+   * that recovered (space freed, lock released) is seen without waiting for the next apply. */
+  persistOk(): boolean {
+    if (!this.store || this.persistError === null) return true;
+    try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
+  }
 
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -127,7 +146,7 @@ export class ControlPlaneCore {
       let saved: DesiredState | null = null;
       let checked: ModelObject[] | null = null; // the returned state's objects, as its check validated them
       if (this.store) {
-        const r = this.store.load((s) => {
+        const r = this.store.open((s) => {
           warmMaglevWorker(s.endpointSlices);
           checked = validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]);
         });
@@ -144,6 +163,7 @@ export class ControlPlaneCore {
         ch.rollback();
         throw new ApplyFailure(`restoring the saved state failed in the dataplane: ${(e as Error).message}`, 500);
       }
+      this.addresses.reset();
       this.lastUpdated = new Date();
     });
   }
@@ -192,8 +212,28 @@ export class ControlPlaneCore {
     return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
   }
 
+  /** The objects a batch replaces or removes, as they are now, by refKey. */
+  private currentOf(batch: Parameters<Compiler['change']>[0]): Map<string, ModelObject> {
+    const out = new Map<string, ModelObject>();
+    const get = (kind: string, namespace: string, name: string): ModelObject | null =>
+      kind === 'Service' ? this.compiler.getService(namespace, name) ?? null : kind === 'EndpointSlice' ? this.compiler.getSlice(namespace, name) ?? null : this.compiler.getNode();
+    for (const o of batch.upsert ?? []) {
+      const cur = o.kind === 'NodeConfig' ? this.compiler.getNode() : get(o.kind, o.namespace, o.name);
+      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
+    }
+    for (const r of batch.remove ?? []) {
+      const cur = get(r.kind, r.namespace || 'default', r.name);
+      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
+    }
+    return out;
+  }
+
   private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
+    const old = this.currentOf(batch);
+    const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
+    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports);
+    if (conflicts.length) throw new ValidationError(conflicts);
     const ch = this.compiler.change(batch);
     const view = diffView(ch);
     if (dryRun) {
@@ -214,7 +254,12 @@ export class ControlPlaneCore {
       throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
     }
     if (this.store) {
-      try { this.store.save(this.compiler.snapshot()); } catch (e) {
+      try {
+        this.store.commit(storeWrite(batch, objs));
+        this.persistError = null;
+      } catch (e) {
+        this.persistError = (e as Error).message;
+        this.persistFailures++;
         // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
         ch.rollback();
         let undone = 'the dataplane was restored to the previous state';
@@ -222,6 +267,7 @@ export class ControlPlaneCore {
         throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${(e as Error).message}`, 500);
       }
     }
+    this.addresses.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
@@ -231,6 +277,15 @@ export class ControlPlaneCore {
     });
     return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
   }
+}
+
+/** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
+ * unchanged ones) and the removed ones — never the rest of the state. */
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[]): StoreWrite {
+  return {
+    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw })),
+    remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
+  };
 }
 
 export function isDiffEmpty(d: IrDiff): boolean {

@@ -185,12 +185,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
 
   try {
-    try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
+    // 0700: the saved objects name every service and pod address of the node
+    try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
       throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
     }
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
-      dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
+      dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen, ports: portInfo.map((p) => p.index),
       healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,

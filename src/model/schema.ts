@@ -2,8 +2,10 @@
 //
 // Structure and types are checked by zod; rules that span fields (duplicate ports, address type vs
 // address family, clusterIP vs clusterIPs) run in superRefine so that ONE pass reports every
-// problem of an object with its field path. Unknown fields are stripped (z.object's default), as
-// kubectl/the API server ignore fields they do not know when validation is lenient.
+// problem of an object with its field path. Unknown fields are pruned, as the API server prunes
+// fields its schema does not know: the object stored and returned is zod's output (z.object strips
+// unknown keys), and the fast path takes only objects without unknown keys (anything else goes
+// through zod). Nesting depth and size were bounded before (src/model/limits.ts).
 import { z } from 'zod';
 import { isIP } from 'node:net';
 import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../core/addr.js';
@@ -43,16 +45,78 @@ const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const str = z.string();
 const strMap = z.record(z.string(), z.string());
 
+/** Kubernetes' limit on the total size of an object's annotations (keys and values). */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
+function annotationBytes(a: Record<string, unknown> | null | undefined): number {
+  let n = 0;
+  if (a) for (const k in a) { const v = a[k]; n += k.length + (typeof v === 'string' ? v.length : 0); }
+  return n;
+}
+
 const metadata = z.object({
   name: str.max(253, 'must be no more than 253 characters').regex(DNS_SUBDOMAIN, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
   namespace: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character").nullish(),
   labels: strMap.nullish(),
-  annotations: strMap.nullish(),
+  annotations: strMap.nullish().refine((a) => annotationBytes(a) <= MAX_ANNOTATION_BYTES,
+    { message: `Too long: may not be more than ${MAX_ANNOTATION_BYTES} bytes`, params: { reason: 'FieldValueTooLong' } }),
+  // kept as given (the API server's bookkeeping, useful to whoever mirrors it); everything else of
+  // ObjectMeta (managedFields, ownerReferences, ...) is pruned
+  uid: str.max(128).nullish(),
+  resourceVersion: str.max(128).nullish(),
+  generation: z.number().int().nullish(),
+  creationTimestamp: str.max(64).nullish(),
 });
+/** The metadata keys kept; the fast path hands objects with any other key to zod (which prunes). */
+const METADATA_KEYS = new Set(['name', 'namespace', 'labels', 'annotations', 'uid', 'resourceVersion', 'generation', 'creationTimestamp']);
 
-const ipAddress = str.refine((s) => isIP(s) !== 0, { message: 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)', params: { reason: 'FieldValueInvalid' } });
-const cidr = str.refine((s) => { try { parseCidr(s); return s.includes('/'); } catch { return false; } },
-  { message: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)', params: { reason: 'FieldValueInvalid' } });
+/** An IP address as Kubernetes writes one: no IPv6 zone ("fe80::1%eth0" names an interface of
+ * some host; node's isIP accepts it, and the zone would be silently dropped). */
+export function isPlainIP(s: string): number { return s.includes('%') ? 0 : isIP(s); }
+const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
+const ipAddress = str.refine((s) => isPlainIP(s) !== 0, { message: IP_MESSAGE, params: { reason: 'FieldValueInvalid' } });
+/** Why `s` (an address of either family, no zone) may not be a service address, or null: traffic
+ * to it would be taken from the node itself, every host, or a link. */
+export function specialAddressProblem(s: string): string | null {
+  const v4 = ipv4Value(s);
+  const a = v4 >= 0 ? null : parseAddr(s);
+  if (v4 >= 0 || a?.family === 4) {
+    const v = v4 >= 0 ? v4 : ((a!.bytes[0] << 24) | (a!.bytes[1] << 16) | (a!.bytes[2] << 8) | a!.bytes[3]) >>> 0;
+    const top = v >>> 24;
+    if (v === 0) return 'may not be unspecified (0.0.0.0)';
+    if (v === 0xffffffff) return 'may not be the broadcast address (255.255.255.255)';
+    if (top === 127) return 'may not be in the loopback range (127.0.0.0/8)';
+    if (top >= 224 && top <= 239) return 'may not be a multicast address (224.0.0.0/4)';
+    if (top >= 240) return 'may not be in the reserved range (240.0.0.0/4)';
+    if ((v >>> 16) === 0xa9fe) return 'may not be in the link-local range (169.254.0.0/16)';
+    if (top === 0) return 'may not be in 0.0.0.0/8 ("this network")';
+    return null;
+  }
+  const b = a!.bytes;
+  if (b.every((x) => x === 0)) return 'may not be unspecified (::)';
+  if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'may not be the loopback address (::1)';
+  if (b[0] === 0xff) return 'may not be a multicast address (ff00::/8)';
+  if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'may not be in the link-local range (fe80::/10)';
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return 'may not be an IPv4-mapped address (::ffff:0:0/96)';
+  return null;
+}
+const serviceAddress = ipAddress.superRefine((s, ctx) => {
+  const why = isPlainIP(s) ? specialAddressProblem(s) : null;
+  if (why) ctx.addIssue({ code: 'custom', message: `Invalid value: ${JSON.stringify(s)}: ${why}`, input: s, params: { reason: 'FieldValueInvalid' } });
+});
+/** The CIDR's problem, or null: a valid prefix without host bits set ("10.0.0.1/8" is refused:
+ * was 10.0.0.0/8 meant, or the host 10.0.0.1/32?). */
+function cidrProblem(s: string): string | null {
+  let c;
+  try { c = parseCidr(s); } catch { return 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'; }
+  if (!s.includes('/') || s.includes('%')) return 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)';
+  const clean = canonCidr(s);
+  if (clean !== `${canon(s.slice(0, s.indexOf('/')))}/${c.plen}`) return `must not have host bits set: did you mean ${clean}?`;
+  return null;
+}
+const cidr = str.superRefine((s, ctx) => {
+  const why = cidrProblem(s);
+  if (why) ctx.addIssue({ code: 'custom', message: why, input: s, params: { reason: 'FieldValueInvalid' } });
+});
 const mac = str.refine((s) => { try { parseMac(s); return true; } catch { return false; } },
   { message: 'must be a MAC address like 02:00:00:00:00:01', params: { reason: 'FieldValueInvalid' } });
 
@@ -80,7 +144,7 @@ const serviceSchema = z.object({
         timeoutSeconds: z.number().int().min(1, 'must be greater than 0 and less than 86400').max(86400, 'must be greater than 0 and less than 86400').nullish(),
       }).nullish(),
     }).nullish(),
-    externalIPs: z.array(ipAddress).nullish(),
+    externalIPs: z.array(serviceAddress).nullish(),
     loadBalancerSourceRanges: z.array(cidr).nullish(),
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
@@ -88,7 +152,7 @@ const serviceSchema = z.object({
   }),
   status: z.object({
     loadBalancer: z.object({
-      ingress: z.array(z.object({ ip: ipAddress.nullish(), hostname: str.nullish() })).nullish(),
+      ingress: z.array(z.object({ ip: serviceAddress.nullish(), hostname: str.nullish() })).nullish(),
     }).nullish(),
   }).nullish(),
 }).superRefine(tolerant((svc, ctx) => {
@@ -105,7 +169,10 @@ const serviceSchema = z.object({
       if (type !== 'ClusterIP') issue(ctx, ['spec', 'type'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(type)}: may not be set when clusterIP is None`);
     } else {
       if (!ips.length) issue(ctx, ['spec', 'clusterIP'], 'FieldValueRequired', 'Required value: wdp does not allocate cluster IPs; set spec.clusterIP (or clusterIPs)');
-      ips.forEach((ip, i) => { if (isIP(ip) === 0) issue(ctx, ['spec', s.clusterIPs ? 'clusterIPs' : 'clusterIP', ...(s.clusterIPs ? [i] : [])], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`); });
+      ips.forEach((ip, i) => {
+        const why = isPlainIP(ip) === 0 ? IP_MESSAGE : specialAddressProblem(ip);
+        if (why) issue(ctx, ['spec', s.clusterIPs ? 'clusterIPs' : 'clusterIP', ...(s.clusterIPs ? [i] : [])], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: ${why}`);
+      });
       if (s.clusterIP && s.clusterIPs?.length && s.clusterIP !== s.clusterIPs[0]) issue(ctx, ['spec', 'clusterIPs'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.clusterIPs)}: element [0] must match clusterIP`);
       if (ips.length === 2 && isIP(ips[0]) !== 0 && isIP(ips[0]) === isIP(ips[1])) issue(ctx, ['spec', 'clusterIPs', 1], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ips[1])}: may specify no more than one IP for each IP family`);
       if (s.ipFamilies) {
@@ -176,7 +243,7 @@ const endpointSliceSchema = z.object({
 }).superRefine(tolerant((es, ctx) => {
   const want = es.addressType === 'IPv4' ? 4 : es.addressType === 'IPv6' ? 6 : 0;
   (es.endpoints ?? []).forEach((ep, i) => ep.addresses.forEach((a, j) => {
-    if (want && isIP(a) !== want) issue(ctx, ['endpoints', i, 'addresses', j], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be a valid ${es.addressType} address`);
+    if (want && isPlainIP(a) !== want) issue(ctx, ['endpoints', i, 'addresses', j], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be a valid ${es.addressType} address${a.includes('%') ? ' (without a zone)' : ''}`);
   }));
   const names = new Set<string>();
   (es.ports ?? []).forEach((p, i) => {
@@ -307,9 +374,11 @@ export function validateObject(raw: unknown, fastPath = true): { ok: true; obj: 
   if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, raw) : normSlice(fast as z.infer<typeof endpointSliceSchema>, raw) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
-  if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, raw) };
-  if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, raw) };
-  return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, raw) };
+  // zod's output is the object without the fields the schema does not know: what is stored and shown
+  const pruned = r.data as Record<string, unknown>;
+  if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, pruned) };
+  if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, pruned) };
+  return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, pruned) };
 }
 
 // ---- fast path ----------------------------------------------------------------------------------
@@ -332,22 +401,37 @@ function stringMap(v: unknown): boolean {
   return true;
 }
 
+/** Every key of `o` is in `known`: an object with others goes through zod, which prunes them. */
+function onlyKeys(o: Record<string, unknown>, known: Set<string>): boolean {
+  for (const k in o) if (!known.has(k)) return false;
+  return true;
+}
+const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
+const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
+const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'nodeName', 'zone']);
+const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
+const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
+
 function fastMetadata(md: unknown): md is Record<string, unknown> {
-  if (!isObject(md)) return false;
+  if (!isObject(md) || !onlyKeys(md, METADATA_KEYS)) return false;
+  const shortString = (v: unknown, max: number) => absent(v) || (typeof v === 'string' && v.length <= max);
+  if (!shortString(md.uid, 128) || !shortString(md.resourceVersion, 128) || !shortString(md.creationTimestamp, 64) || !(absent(md.generation) || Number.isInteger(md.generation))) return false;
   const name = md.name, ns = md.namespace;
   if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return false;
   if (!absent(ns) && !(typeof ns === 'string' && ns.length <= 63 && DNS_LABEL.test(ns))) return false;
-  return stringMap(md.labels) && stringMap(md.annotations);
+  return stringMap(md.labels) && stringMap(md.annotations) && annotationBytes(md.annotations as Record<string, unknown> | null | undefined) <= MAX_ANNOTATION_BYTES;
 }
 
 const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
-  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
+  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !onlyKeys(raw, SERVICE_KEYS) || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
   const ann = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann))) return null;
   const sp = raw.spec;
-  if (!isObject(sp)) return null;
+  if (!isObject(sp) || !onlyKeys(sp, SERVICE_SPEC_KEYS)) return null;
   if (!absent(sp.type) && sp.type !== 'ClusterIP') return null;
   if (!absent(sp.sessionAffinity) && sp.sessionAffinity !== 'None') return null;
   for (const k of SERVICE_SPEC_UNHANDLED) if (!absent(sp[k])) return null;
@@ -366,8 +450,8 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   for (let i = 0; i < ips.length; i++) {
     const ip = ips[i];
     if (typeof ip !== 'string' || ip === 'None') return null;
-    const f = isIP(ip);
-    if (f === 0 || f === fam0) return null;
+    const f = isPlainIP(ip);
+    if (f === 0 || f === fam0 || specialAddressProblem(ip)) return null;
     fam0 = f;
   }
   // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
@@ -376,7 +460,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
   for (let i = 0; i < ports.length; i++) {
     const p = ports[i];
-    if (!isObject(p)) return null;
+    if (!isObject(p) || !onlyKeys(p, SERVICE_PORT_KEYS)) return null;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
     if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
     if (name) {
@@ -395,7 +479,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
 }
 
 function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
-  if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !fastMetadata(raw.metadata)) return null;
+  if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !onlyKeys(raw, SLICE_KEYS) || !fastMetadata(raw.metadata)) return null;
   const trig = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[TRIGGER_TIME_ANNOTATION];
   if (trig !== undefined && Number.isNaN(Date.parse(trig))) return null;
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
@@ -404,12 +488,12 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   if (!absent(eps)) {
     if (!Array.isArray(eps) || eps.length > 1000) return null;
     for (const ep of eps) {
-      if (!isObject(ep)) return null;
+      if (!isObject(ep) || !onlyKeys(ep, ENDPOINT_KEYS)) return null;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      for (const a of addrs) if (typeof a !== 'string' || isIP(a) !== want) return null;
+      for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
       if (!absent(cond)) {
-        if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
+        if (!isObject(cond) || !onlyKeys(cond, CONDITION_KEYS) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
     }
@@ -419,7 +503,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
     if (!Array.isArray(ports) || ports.length > 16) return null; // (more: zod) duplicates by a scan, no Set per object
     for (let i = 0; i < ports.length; i++) {
       const p = ports[i];
-      if (!isObject(p)) return null;
+      if (!isObject(p) || !onlyKeys(p, SLICE_PORT_KEYS)) return null;
       const n = p.name;
       if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
       const nn = (n as string | null | undefined) ?? '';
