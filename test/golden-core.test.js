@@ -11,8 +11,8 @@ import * as B from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, affinityHash } from '../dist/src/core/hash.js';
-import { parseAddr } from '../dist/src/core/addr.js';
-import { buildMaglev } from '../dist/src/core/maglev.js';
+import { parseAddr } from '../dist/src/util/addr.js';
+import { buildMaglev } from './lib/maglev-reference.js';
 import { backend, frontend, mkIr, summarize, MAC, L } from './lib/packets.js';
 
 const CLIENT_PORT = 3;   // dataplane port client frames arrive on

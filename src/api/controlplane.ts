@@ -4,8 +4,9 @@ import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../comp
 import { validateAll, identify } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
-import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
-import { upsertBackendCount, upsertBackendsHead } from '../core/backend-table.js';
+import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
+import { isEmptyDiff } from '../ir/diff.js';
+import type { IrList } from '../ir/list.js';
 import type { Dataplane } from '../core/dataplane-types.js';
 import type { StateStore, DesiredState, StoreWrite } from '../state/store.js';
 
@@ -75,17 +76,17 @@ export function backendView(b: IrBackend): BackendView {
 
 function diffView(ch: Change): DiffView {
   const d = ch.diff;
-  const prevF = new Map(ch.undoDiff.frontendsUpsert.map((f) => [f.id, f]));
-  const prevB = new Map(ch.undoDiff.backendsUpsert.map((b) => [b.id, b]));
-  const cap = <T>(xs: T[]): T[] => (xs.length > DIFF_LIST_MAX ? xs.slice(0, DIFF_LIST_MAX) : xs);
+  const prevF = new Map(ch.undoDiff.frontendsUpsert.slice().map((f) => [f.id, f]));
+  const prevB = new Map(ch.undoDiff.backendsUpsert.slice().map((b) => [b.id, b]));
+  const cap = <T>(xs: IrList<T>): T[] => xs.slice(0, DIFF_LIST_MAX);
   const v: DiffView = {
     frontendsUpsert: cap(d.frontendsUpsert).map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
     frontendsRemove: cap(d.frontendsRemove).map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
-    backendsUpsert: upsertBackendsHead(d, DIFF_LIST_MAX).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
+    backendsUpsert: cap(d.backendsUpsert).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
     backendsRemove: cap(d.backendsRemove).map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
-    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: upsertBackendCount(d), backendsRemove: d.backendsRemove.length },
+    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: d.backendsUpsert.length, backendsRemove: d.backendsRemove.length },
     // a full compile's backends stay in the compiler's columns: counted, not listed in full
-    truncated: [d.frontendsUpsert.length, d.frontendsRemove.length, upsertBackendCount(d), d.backendsRemove.length].some((n) => n > DIFF_LIST_MAX),
+    truncated: [d.frontendsUpsert.length, d.frontendsRemove.length, d.backendsUpsert.length, d.backendsRemove.length].some((n) => n > DIFF_LIST_MAX),
   };
   if (d.routes) v.routes = d.routes;
   if (d.snat) v.snat = d.snat;
@@ -248,7 +249,7 @@ export class ControlPlaneCore {
     let generation: number;
     try {
       // a model change that programs nothing (a headless service, an unattached slice) needs no flip
-      generation = isDiffEmpty(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
+      generation = isEmptyDiff(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
     } catch (e) {
       ch.rollback();
       throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
@@ -286,8 +287,4 @@ function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObje
     upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
-}
-
-export function isDiffEmpty(d: IrDiff): boolean {
-  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !upsertBackendCount(d) && !d.backendsRemove.length && !d.routes && !d.snat;
 }

@@ -17,7 +17,7 @@ import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './con
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
 import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
-import type { Proto } from '../core/ir.js';
+import type { Proto } from '../ir/ir.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9440';
 export const DEFAULT_HEALTHZ_LISTEN = '127.0.0.1:10256';

@@ -23,7 +23,7 @@ import { Compiler, warmMaglevWorker } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
 import type { CoreOptions } from '../core/host.js';
 import { describePages } from '../core/hugepages.js';
-import type { Ir } from '../core/ir.js';
+import type { Ir } from '../ir/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
 import { createRequire } from 'node:module';

@@ -8,15 +8,16 @@
 //
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
-import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../core/addr.js';
-import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrDiff, type IrFrontend, type IrRoute, type FrontendKind } from '../core/ir.js';
-import { defaultMaglevSize } from '../core/maglev.js';
-import { ActiveSet, FrontendTable, setLazyFrontendUpserts } from '../core/frontend-table.js';
-import type { PortOwner } from '../core/columns.js';
-import { setLazyIdRange } from '../core/lazy.js';
-import { Slab, typedArray } from '../core/slab.js';
+import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
+import { emptyIr, L, PROTO_NUMBER, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrFrontend, type IrRoute, type FrontendKind } from '../ir/ir.js';
+import { emptyDiff, type IrDiff } from '../ir/diff.js';
+import { IdRange } from '../ir/list.js';
+import { defaultMaglevSize } from '../ir/maglev-size.js';
+import { ActiveSet, FrontendTable } from './frontend-table.js';
+import type { PortOwner } from './columns.js';
+import { Slab, typedArray } from './slab.js';
 import { detachProtectorEarly } from '../core/jit.js';
-import { BackendTable, NextHop, setLazyBackendUpserts } from '../core/backend-table.js';
+import { BackendTable, NextHop } from './backend-table.js';
 import { backendKeyCmp, ipv4KeyRank, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
@@ -505,7 +506,7 @@ export class Compiler {
     const prevBack = new Map<number, IrBackend | undefined>();
     const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
     const prevNode = this.node, prevNeigh = this.neighbourMap, prevRouteCidrs = this.routeCidrs, prevCache = this.resolveCache, prevRoutes4 = this.routes4;
-    const diff: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+    const diff = emptyDiff();
     const dirty = new Set<string>();
     let nodeChanged = false;
 
@@ -644,16 +645,16 @@ export class Compiler {
       // release only after every allocation of this change: an id never changes owner within one diff
       for (const id of releaseFront) { setFront(undefined, id); this.fe.release(id, undo); diff.frontendsRemove.push(id); }
       for (const id of releaseBack) { setBack(undefined, id); this.be.release(id, undo); diff.backendsRemove.push(id); }
-      // from empty, ids are handed out 1, 2, 3, ... and every one became a backend: the diff's
-      // backends are "1..n" of the table, listed lazily
+      // from empty, ids are handed out 1, 2, 3, ... and every one became a frontend or a backend:
+      // the diff upserts rows 1..n of the tables, read from them when the diff is read
       const freshBacks = fresh ? this.be.highWater : 0, freshFronts = fresh ? this.fe.highWater : 0;
-      if (fresh) { // the same for frontends
+      let result: IrDiff = diff;
+      if (fresh) {
         if (this.bt.size !== freshBacks) throw new Error(`internal: fresh compile wrote ${this.bt.size} backends for ${freshBacks} ids`);
         if (this.ft.size !== freshFronts) throw new Error(`internal: fresh compile wrote ${this.ft.size} frontends for ${freshFronts} ids`);
-        setLazyBackendUpserts(diff, this.bt, freshBacks);
-        setLazyFrontendUpserts(diff, this.ft, freshFronts);
+        result = { ...diff, frontendsUpsert: this.ft.rows(freshFronts), backendsUpsert: this.bt.rows(freshBacks) };
       }
-      const upsertedBacks = fresh ? freshBacks : diff.backendsUpsert.length;
+      const upsertedBacks = result.backendsUpsert.length;
       if (!this.node && upsertedBacks)
         warnings.push(`no NodeConfig applied: ${upsertedBacks} backend(s) have no next hop; packets to them are dropped (drop_no_route) until one is applied`);
       unlabelledSliceWarnings(upserts, warnings);
@@ -664,17 +665,15 @@ export class Compiler {
         done = true;
         if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       };
-      const undoDiff: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-      for (const [id, f] of prevFront) if (f) undoDiff.frontendsUpsert.push(f); else undoDiff.frontendsRemove.push(id);
-      for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
-      if (fresh) { // everything this change programmed is new: undoing it removes it all
-        setLazyIdRange(undoDiff, 'frontendsRemove', freshFronts);
-        setLazyIdRange(undoDiff, 'backendsRemove', freshBacks);
-      }
+      const undoData = emptyDiff();
+      for (const [id, f] of prevFront) if (f) undoData.frontendsUpsert.push(f); else undoData.frontendsRemove.push(id);
+      for (const [id, b] of prevBack) if (b) undoData.backendsUpsert.push(b); else undoData.backendsRemove.push(id);
+      // from empty, everything this change programmed is new: undoing it removes it all
+      const undoDiff: IrDiff = fresh ? { ...undoData, frontendsRemove: new IdRange(freshFronts), backendsRemove: new IdRange(freshBacks) } : undoData;
       if (diff.routes) undoDiff.routes = prevRoutes;
       if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
       const jobs = this.maglevJobs;
-      return { diff, undoDiff, rollback, warnings, servicesRecompiled: group ? group.services : order.length, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
+      return { diff: result, undoDiff, rollback, warnings, servicesRecompiled: group ? group.services : order.length, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
     } catch (e) {
       if (fresh) this.reset(); else for (let i = log.length - 1; i >= 0; i--) log[i]();
       throw e;

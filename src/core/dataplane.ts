@@ -4,10 +4,11 @@
 // creates a flow or moves a counter.
 import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from './host.js';
-import type { Ir, IrDiff } from './ir.js';
+import type { Ir } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from './dataplane-types.js';
 import { frame } from '../packet/build.js';
-import { formatAddr } from './addr.js';
+import { formatAddr } from '../util/addr.js';
 import {
   VERDICT_NAMES, BACKEND_STATE_NAMES, TRACE_CT_NAMES, TRACE_SELECT_NAMES, reasonName, stageNames,
 } from './names.js';

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseCidr } from '../core/addr.js';
+import { parseCidr } from '../util/addr.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
 
 function validListen(s: string): boolean {

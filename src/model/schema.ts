@@ -8,9 +8,9 @@
 // through zod). Nesting depth and size were bounded before (src/model/limits.ts).
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../core/addr.js';
-import { MAGLEV_SIZES } from '../core/maglev.js';
-import type { Family, Proto } from '../core/ir.js';
+import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
+import { MAGLEV_SIZES } from '../ir/maglev-size.js';
+import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
   type SliceSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,

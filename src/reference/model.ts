@@ -15,9 +15,9 @@
 // Cost: a few microseconds per packet (string-keyed Maps, fresh arrays per frame): fine for tests;
 // the benchmark reports it as the baseline the Wasm core is compared with.
 import * as L from '../../assembly/layout.js';
-import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
-import { PROTO_NUMBER, maglevBackendAt } from '../core/ir.js';
-import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
+import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
+import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
 import { affinityHash, flowHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
