@@ -214,3 +214,22 @@ test('a saved state without a node config is restored with the configured one', 
   t.is(backends[0].outPort, 1, 'the configured node config resolved the backend\'s next hop');
   t.deepEqual([...b.dp.core.ir.frontends.values()].map((f) => f.addr), ['10.96.0.10']);
 });
+
+test('a change the dataplane refuses is not kept in the store either (it was committed alongside, then undone)', async (t) => {
+  const dir = stateDir(t);
+  const dp = new LocalDataplane();
+  let refuse = false;
+  const apply = dp.apply.bind(dp);
+  dp.apply = (...args) => (refuse ? Promise.reject(new Error('table full')) : apply(...args));
+  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, stateDir: dir });
+  const post = async (body) => fetch(cp.url + '/api/v1/apply', { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  t.is((await post([svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  refuse = true;
+  const r = await post([svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.6'])]);
+  t.is(r.status, 500);
+  t.regex((await r.json()).message, /the dataplane refused the change \(nothing applied\): table full/);
+  await cp.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+});

@@ -246,27 +246,41 @@ export class ControlPlaneCore {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0 };
     }
-    let generation: number;
-    try {
-      // a model change that programs nothing (a headless service, an unattached slice) needs no flip
-      generation = isEmptyDiff(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
-    } catch (e) {
-      ch.rollback();
-      throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
-    }
+    // The dataplane takes the change (on the workers' threads) while this thread commits it to the
+    // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
+    // instead of their sum. Whichever fails, the other is undone — nothing is acknowledged half.
+    // (a model change that programs nothing — a headless service, an unattached slice — needs no flip)
+    const programming = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation() }) : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
+    programming.catch(() => undefined); // awaited below, after the commit
+    let saveError: Error | null = null;
     if (this.store) {
-      try {
-        this.store.commit(storeWrite(batch, objs));
-        this.persistError = null;
-      } catch (e) {
-        this.persistError = (e as Error).message;
+      try { this.store.commit(storeWrite(batch, objs)); this.persistError = null; } catch (e) {
+        saveError = e as Error;
+        this.persistError = saveError.message;
         this.persistFailures++;
-        // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
-        ch.rollback();
-        let undone = 'the dataplane was restored to the previous state';
-        try { await this.dataplane.apply(ch.undoDiff, this.compiler.ir); } catch (e2) { undone = `restoring the dataplane failed too: ${(e2 as Error).message}`; }
-        throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${(e as Error).message}`, 500);
       }
+    }
+    let generation: number;
+    try { generation = (await programming).generation; } catch (e) {
+      ch.rollback();
+      let kept = '';
+      if (this.store && !saveError) {
+        // the store has the change the dataplane refused: put the previous objects back
+        try { this.store.commit(inverseWrite(objs, old)); } catch (e2) {
+          this.persistError = (e2 as Error).message;
+          kept = `; the saved state still holds it, and undoing that failed too (${(e2 as Error).message}): restart to resynchronise`;
+        }
+      }
+      throw new ApplyFailure(`the dataplane refused the change (nothing applied${kept}): ${(e as Error).message}`, 500);
+    }
+    if (saveError) {
+      // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
+      ch.rollback();
+      let undone = 'the dataplane was restored to the previous state';
+      if (!isEmptyDiff(ch.diff)) {
+        try { await this.dataplane.apply(ch.undoDiff, this.compiler.ir); } catch (e2) { undone = `restoring the dataplane failed too: ${(e2 as Error).message}`; }
+      }
+      throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${saveError.message}`, 500);
     }
     this.addresses.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
@@ -278,6 +292,14 @@ export class ControlPlaneCore {
     });
     return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
   }
+}
+
+/** The store rows that undo storeWrite(_, changed): the objects as they were (`old`, by refKey),
+ * and the removal of those the batch created. */
+function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObject>): StoreWrite {
+  const row = (o: ModelObject) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw });
+  const created = changed.filter((o) => !old.has(refKey(o.kind, o.kind === 'NodeConfig' ? '' : o.key)));
+  return { upsert: [...old.values()].map(row), remove: created.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key })) };
 }
 
 /** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the

@@ -175,9 +175,12 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   });
   if (opts.ports) core.ports = new Set(opts.ports);
   metrics = new ControlPlaneMetrics(core.compiler, () => opts.dataplane.generation());
-  // restore before listening: the API never shows (and the dataplane never forwards) a partial state
-  try { await core.restore(opts.node); } catch (e) { store?.close(); throw e; }
-  if (core.restoredFrom !== 'disabled') metrics.lastSync.set(Date.now() / 1000);
+  // restore before listening: the API never shows (and the dataplane never forwards) a partial
+  // state. The routes are built while the dataplane writes the restored tables (the restore runs
+  // on this thread until it hands the diff to the workers, then waits): part of a restart's time.
+  const restoring = core.restore(opts.node);
+  restoring.catch(() => undefined); // awaited below
+  await new Promise((r) => setImmediate(r));
   let closed = false;
   // unhealthy while saves fail: every apply is refused then, so the dataplane cannot follow changes
   const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
@@ -367,6 +370,9 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(ok ? 200 : 503).send({ lastUpdated: core.lastUpdated.toISOString(), currentTime: new Date().toISOString(), nodeEligible: true });
   };
   app.get('/healthz', healthzHandler);
+
+  try { await restoring; } catch (e) { store?.close(); await app.close().catch(() => undefined); throw e; }
+  if (core.restoredFrom !== 'disabled') m.lastSync.set(Date.now() / 1000);
 
   let healthApp: FastifyInstance | null = null;
   let url: string;
