@@ -8,7 +8,8 @@ import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane } from '../core/dataplane-types.js';
-import type { StateStore, DesiredState, StoreWrite } from '../state/store.js';
+import type { StateStore, StoreWrite } from '../state/store.js';
+import type { SavedState } from './saved-state.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -140,25 +141,15 @@ export class ControlPlaneCore {
     return p;
   }
 
-  /** Restores the saved desired state (if any) and programs the dataplane with it. `node` is the
-   * node config from the daemon's configuration: used when the saved state has none. */
-  restore(node?: unknown): Promise<void> {
+  /** Programs the dataplane with the saved desired state (openSavedState; null: no store). `node`
+   * is the node config from the daemon's configuration: used when the saved state has none. */
+  restore(saved: SavedState | null, node?: unknown): Promise<void> {
     return this.serial(async () => {
-      let saved: DesiredState | null = null;
-      let checked: ModelObject[] | null = null; // the returned state's objects, as its check validated them
-      if (this.store) {
-        const r = this.store.open((s) => {
-          warmMaglevWorker(s.endpointSlices);
-          checked = validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]);
-        });
-        saved = r.state; this.restoreProblems = r.problems; this.restoredFrom = r.source;
-      }
-      const raws: unknown[] = saved ? [...saved.services, ...saved.endpointSlices] : [];
-      const nodeRaw = saved?.node ?? node;
-      if (nodeRaw) raws.push(nodeRaw);
-      if (!raws.length) return;
-      // not validated twice: the check's objects, plus the configured node when the state has none
-      const objs: ModelObject[] = saved && checked ? (saved.node || !node ? checked : [...(checked as ModelObject[]), ...validateAll([node])]) : validateAll(raws);
+      if (saved) { this.restoreProblems = saved.load.problems; this.restoredFrom = saved.load.source; }
+      const savedNode = saved?.load.state?.node;
+      // not validated twice: the saved objects as validated, plus the configured node when the state has none
+      const objs: ModelObject[] = [...(saved?.objects ?? []), ...(!savedNode && node ? validateAll([node]) : [])];
+      if (!objs.length) return;
       const ch = this.compiler.change({ upsert: objs });
       try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
         ch.rollback();

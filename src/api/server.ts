@@ -12,7 +12,7 @@ import { Counter, Gauge } from 'prom-client';
 import { parseManifests } from '../model/load.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
-import { StateStore } from '../state/store.js';
+import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
@@ -28,6 +28,9 @@ export interface ControlPlaneOptions {
   /** Directory of the desired-state store (state.db, src/state/store.ts; created mode 0700). Omit
    * to run without persistence (tests, demo). */
   stateDir?: string;
+  /** The store already opened and validated (openSavedState(stateDir), e.g. while the workers
+   * booted); the control plane owns it from here. Takes the place of stateDir. */
+  saved?: SavedState;
   /** Raw NodeConfig object (wdp.io/v1alpha1) from the daemon's config; a node config saved in
    * the state dir (applied through the API) takes precedence over it. */
   node?: unknown;
@@ -158,9 +161,11 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const healthzListen = opts.healthz === false ? null : parseListen(opts.healthz ?? DEFAULT_HEALTHZ_LISTEN);
   if ('host' in listen && !opts.token && !isLoopbackHost(listen.host)) {
+    opts.saved?.store.close();
     throw new Error(`refusing to listen on ${listen.host}:${listen.port} without a token: anyone who can reach that address could change the dataplane. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
   }
-  const store = opts.stateDir ? new StateStore(opts.stateDir) : null;
+  const saved = opts.saved ?? (opts.stateDir ? openSavedState(opts.stateDir) : null);
+  const store = saved?.store ?? null;
   let metrics: ControlPlaneMetrics | null = null;
   const core = new ControlPlaneCore(opts.dataplane, store, {
     onSync(info) {
@@ -178,7 +183,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // restore before listening: the API never shows (and the dataplane never forwards) a partial
   // state. The routes are built while the dataplane writes the restored tables (the restore runs
   // on this thread until it hands the diff to the workers, then waits): part of a restart's time.
-  const restoring = core.restore(opts.node);
+  const restoring = core.restore(saved, opts.node);
   restoring.catch(() => undefined); // awaited below
   await new Promise((r) => setImmediate(r));
   let closed = false;

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
+import { openSavedState, type SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
@@ -142,7 +143,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (!timer && daemon) timer = setTimeout(() => { timer = undefined; reprogram(); }, opts.neighbourDebounceMs ?? 50);
   };
 
-  const dataplane = await WorkerDataplane.start(inits, {
+  const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
     onFatal: (message, worker) => {
@@ -151,6 +152,20 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       void daemon?.stop();
     },
   });
+  // the saved state is read and validated while the workers boot (a restart's time is the longer
+  // of the two, not their sum)
+  let saved: SavedState;
+  try {
+    try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
+      throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
+    }
+    saved = openSavedState(cfg.stateDir);
+  } catch (e) {
+    await starting.then((d) => d.close(), () => undefined);
+    throw e;
+  }
+  let dataplane: WorkerDataplane;
+  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
   const portInfo = await dataplane.ports();
   for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
 
@@ -185,13 +200,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
 
   try {
-    // 0700: the saved objects name every service and pod address of the node
-    try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
-      throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
-    }
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
-      dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen, ports: portInfo.map((p) => p.index),
+      dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: portInfo.map((p) => p.index),
       healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
