@@ -5,9 +5,9 @@ import test from 'ava';
 import { request } from 'node:http';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
-import { startApi } from './lib/control-api.js';
+import { startControlPlane } from './lib/server.js';
 
-const start = startApi;
+const start = startControlPlane;
 
 const svc = (name, spec, extra = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop', ...extra }, spec });
 const okSpec = (ip = '10.96.0.10') => ({ clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] });

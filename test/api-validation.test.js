@@ -1,9 +1,9 @@
 // Every class of bad input, through real HTTP: status code, and a message that names the object,
 // the field and the reason. Nothing may be applied by a refused request.
 import test from 'ava';
-import { startApi } from './lib/control-api.js';
+import { startControlPlane } from './lib/server.js';
 
-const start = startApi;
+const start = startControlPlane;
 
 const svc = (name, spec, extra = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop', ...extra }, spec });
 const okSpec = (ip = '10.96.0.10') => ({ clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] });

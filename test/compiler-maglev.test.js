@@ -1,4 +1,4 @@
-// The compiler's fast Maglev builder must produce exactly the reference table of src/core/maglev.ts.
+// The compiler's fast Maglev builder must produce exactly the reference table of the paper (test/lib/maglev-reference.js).
 // It has two phases (see src/compiler/maglev.ts): 4-slot probe blocks, then, for N >= 2F backends
 // (F = floor(sqrt(M) / 2)), a scan of the last F free slots by modular inverse.
 import test from 'ava';

@@ -1,4 +1,4 @@
-// The layout hash exists once per language: assembly/util.ts in the core, src/core/hash.ts in
+// The layout hash exists once per language: assembly/hash.ts in the core, src/core/hash.ts in
 // TypeScript (flow selection in the reference model and tests, the service map's slots, the
 // compiler's Maglev permutations). They must agree bit for bit; here the core's hash of each
 // frame (written to its descriptor) is compared with the TypeScript one.

@@ -175,9 +175,9 @@ rootTest(`TPACKET_V${ringVersion}: frames larger than a slot are dropped and cou
 });
 }
 
-rootTest('TPACKET_V2: frames longer than the ring frame slot are counted as oversize, not delivered cut', (t) => {
+rootTest('TPACKET_V2 without offloads: frames longer than the ring frame slot are counted as oversize, not delivered cut', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, ringVersion: 2, frameSize: 256 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, ringVersion: 2, frameSize: 256, offloads: false });
   t.teardown(() => { a.close(); b.close(); });
   const tx = makeArea(4, 2048);
   [120, 600, 150].forEach((len, k) => putTx(tx, k, frame(len, k), 0));
@@ -186,6 +186,19 @@ rootTest('TPACKET_V2: frames longer than the ring frame slot are counted as over
   t.deepEqual(got.map((g) => g.len), [120, 150]);
   t.deepEqual(got[1].bytes, frame(150, 2));
   t.is(b.stats().oversize, 1);
+});
+
+rootTest('TPACKET_V2 with offloads (default): a frame longer than the ring frame slot arrives whole, in order (read from the socket queue)', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, ringVersion: 2, frameSize: 256 });
+  t.teardown(() => { a.close(); b.close(); });
+  const tx = makeArea(4, 2048);
+  [120, 600, 150].forEach((len, k) => putTx(tx, k, frame(len, k), 0));
+  t.is(a.txBurst(tx, 3), 3);
+  const got = receive(b, makeArea(16, 2048), 3);
+  t.deepEqual(got.map((g) => g.len), [120, 600, 150]);
+  got.forEach((g, k) => t.deepEqual(g.bytes, frame([120, 600, 150][k], k)));
+  t.is(b.stats().oversize, 0);
 });
 
 rootTest('PACKET_FANOUT: two sockets in one group share the traffic', (t) => {

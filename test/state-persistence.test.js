@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
+import { startControlPlane } from './lib/server.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-'));
@@ -18,18 +19,7 @@ function stateDir(t) {
   return dir;
 }
 
-async function server(t, dir, extra = {}) {
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: '127.0.0.1:0', stateDir: dir, ...extra });
-  let closed = false;
-  const close = async () => { if (!closed) { closed = true; await cp.close(); } };
-  t.teardown(close);
-  const req = async (method, path, body) => {
-    const r = await fetch(cp.url + path, { method, body, headers: body !== undefined ? { 'content-type': 'application/json' } : {} });
-    return { status: r.status, json: await r.json() };
-  };
-  return { cp, dp, req, close };
-}
+const server = (t, dir, extra = {}) => startControlPlane(t, { healthz: '127.0.0.1:0', stateDir: dir, ...extra });
 
 const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
 const slice = (name, svcName, addrs) => ({

@@ -12,12 +12,22 @@
 //!
 //! The ring walk reads kernel-written headers through raw pointers; every offset is checked
 //! against the block before it is used, so a corrupt block is skipped, not trusted.
+//!
+//! Offloads (default on): with PACKET_VNET_HDR the kernel writes a virtio-net header just before
+//! each frame in the ring (and expects one before each frame sent). A veth peer with its default
+//! offloads sends CHECKSUM_PARTIAL frames and TCP/UDP super-frames of up to 64 KiB; offload.rs
+//! finishes the checksums and cuts the super-frames into wire segments before the core sees them.
+//! A super-frame fits a V3 block; it does not fit a V2 slot, so V2 sockets also set
+//! PACKET_COPY_THRESH: the kernel queues such a frame whole on the socket as well and flags its
+//! truncated ring copy TP_STATUS_COPY, and rx recv()s the whole frame from the queue in its place.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::area::Area;
+use crate::device::{validate_ifname, Counters, Device, Link};
 use crate::ffi::{self, IfReq, IoVecBuf, MMsgBuf, Mmap, NErr, NResult, PacketMreq, TpacketReq, TpacketReq3, TpacketStatsV3};
-use crate::ports::{validate_ifname, Area, Counters, Dev, Port};
+use crate::offload::{self, Segmenter, VnetHdr, VNET_HDR_LEN, VNET_HDR_NONE};
 
 // struct tpacket_block_desc / tpacket_hdr_v1 offsets (linux/if_packet.h)
 const BD_BLOCK_STATUS: usize = 8;
@@ -47,6 +57,9 @@ const H3_SIZE: usize = 48;
 const RING_FRAME_SIZE: u32 = 2048;
 /// sendmmsg batch size: one syscall per this many frames.
 const TX_CHUNK: usize = 256;
+/// Socket receive buffer for V2 frames queued whole (PACKET_COPY_THRESH): room for a few dozen
+/// 64 KiB super-frames between two bursts (the default, ~200 KiB, holds three).
+const COPY_RCVBUF: i32 = 4 << 20;
 
 pub struct PacketOpts {
     pub name: String,
@@ -62,6 +75,8 @@ pub struct PacketOpts {
     pub promisc: bool,
     pub ignore_outgoing: bool,
     pub qdisc_bypass: bool,
+    /// PACKET_VNET_HDR: finish offloaded frames (see the module comment)
+    pub offloads: bool,
 }
 
 pub struct Packet {
@@ -83,6 +98,8 @@ pub struct Packet {
     iov: Vec<IoVecBuf>,
     msgs: Vec<MMsgBuf>,
     tx_slots: Vec<(usize, usize)>,
+    vnet: bool,
+    seg: Segmenter,
 }
 
 fn perm(name: &str, e: i32, what: &str) -> NErr {
@@ -93,7 +110,7 @@ fn perm(name: &str, e: i32, what: &str) -> NErr {
     }
 }
 
-pub fn open(o: PacketOpts) -> NResult<Port> {
+pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
     validate_ifname(&o.name)?;
     let bs = o.block_size;
     if bs < 4096 || !bs.is_power_of_two() || bs > (1 << 26) {
@@ -113,9 +130,8 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
         return Err(NErr::new("EINVAL", format!("frameSize {fs} must be a multiple of 16 between 128 and blockSize ({bs})")));
     }
     let ns = o.netns.clone();
-    let (ring_version, frame_size) = (o.ring_version, o.frame_size);
-    let name = o.name.clone();
-    let (fd, ring, ifindex, mac) = crate::netns::run_in(ns.as_deref(), move || {
+    let (ring_version, frame_size, offloads) = (o.ring_version, o.frame_size, o.offloads);
+    let (fd, ring, ifindex, mac, name) = crate::netns::run_in(ns.as_deref(), move || {
         let n = &o.name;
         let ifindex = ffi::nametoindex(n)?;
         if ifindex == 0 {
@@ -135,6 +151,18 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
         let version = if o.ring_version == 2 { ffi::TPACKET_V2 } else { ffi::TPACKET_V3 };
         ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_VERSION, version)
             .map_err(|e| NErr::errno(e, format!("TPACKET_V{} not supported on '{n}'", o.ring_version)))?;
+        if o.offloads {
+            // must precede PACKET_RX_RING: the header changes the ring's frame layout
+            ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_VNET_HDR, 1)
+                .map_err(|e| NErr::errno(e, format!("PACKET_VNET_HDR on '{n}'")))?;
+            if o.ring_version == 2 {
+                ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_COPY_THRESH, 1)
+                    .map_err(|e| NErr::errno(e, format!("PACKET_COPY_THRESH on '{n}'")))?;
+                // best effort: SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the default buffer
+                // holds fewer queued super-frames (overflow is counted as oversize)
+                let _ = ffi::setsockopt_int(s, ffi::SOL_SOCKET, ffi::SO_RCVBUFFORCE, COPY_RCVBUF);
+            }
+        }
         let ring_err = |e| NErr::errno(e, format!("PACKET_RX_RING ({} x {} bytes) on '{n}'", o.block_count, o.block_size));
         if o.ring_version == 2 {
             let req = TpacketReq {
@@ -187,18 +215,14 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
         }
         let mut r = IfReq::new(n);
         ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
-        Ok((fd, ring, ifindex, r.hwaddr()))
+        Ok((fd, ring, ifindex, r.hwaddr(), o.name.clone()))
     })?;
-    let raw = fd.as_raw_fd();
     let block_count = ring.len() / bs as usize;
     let frames_per_block = (bs / frame_size.max(16)) as usize;
-    Ok(Port {
-        name,
-        ifindex,
-        mac,
-        netns: ns,
-        fd: raw,
-        dev: Dev::Packet(Packet {
+    let (fd, ring, ifindex, mac, name) = (fd, ring, ifindex, mac, name);
+    Ok((
+        Link { name, ifindex, mac },
+        Packet {
             ring,
             fd,
             block_size: bs as usize,
@@ -210,12 +234,50 @@ pub fn open(o: PacketOpts) -> NResult<Port> {
             cur_frame: 0,
             cur_block: 0,
             in_block: None,
-            iov: Vec::with_capacity(TX_CHUNK),
+            iov: Vec::with_capacity(2 * TX_CHUNK),
             msgs: Vec::with_capacity(TX_CHUNK),
             tx_slots: Vec::with_capacity(TX_CHUNK),
-        }),
-        c: Counters::default(),
-    })
+            vnet: offloads,
+            seg: Segmenter::new(),
+        },
+    ))
+}
+
+/// Copies a frame to `dst`, putting a VLAN tag the kernel moved into the ring header back after
+/// the MAC addresses. Returns the bytes written.
+fn copy_frame(dst: &mut [u8], src: &[u8], vlan: Option<(u16, u16)>) -> usize {
+    match vlan {
+        Some((tpid, tci)) => {
+            dst[..12].copy_from_slice(&src[..12]);
+            dst[12..14].copy_from_slice(&tpid.to_be_bytes());
+            dst[14..16].copy_from_slice(&tci.to_be_bytes());
+            dst[16..src.len() + 4].copy_from_slice(&src[12..]);
+            src.len() + 4
+        }
+        None => {
+            dst[..src.len()].copy_from_slice(src);
+            src.len()
+        }
+    }
+}
+
+/// One ordinary (not GSO) frame into slot i, its partial checksum finished. Returns the slots
+/// filled (0: dropped and counted).
+fn deliver_to_slot(area: &mut Area, i: usize, src: &[u8], vlan: Option<(u16, u16)>, h: &VnetHdr, in_port: u16, c: &mut Counters) -> usize {
+    let out_len = src.len() + if vlan.is_some() { 4 } else { 0 };
+    if out_len > area.cap() {
+        c.oversize += 1;
+        c.rx_dropped += 1;
+        return 0;
+    }
+    copy_frame(area.slot_mut(i), src, vlan);
+    if !offload::finish_in_slot(area, i, out_len, h, c) {
+        return 0;
+    }
+    area.set_rx(i, out_len, in_port);
+    c.rx_packets += 1;
+    c.rx_bytes += out_len as u64;
+    1
 }
 
 impl Packet {
@@ -257,37 +319,96 @@ impl Packet {
         self.in_block = None;
     }
 
-    /// Copies one frame (`snap` bytes at `data` in block `b`) into slot `i`, putting back a VLAN
-    /// tag the kernel moved into the ring header. False when it was dropped (and counted).
+    /// Delivers one ring frame (`snap` of `wire` bytes at `data` in block `b`, ring header from
+    /// `hdr_end` on) into slots i.. (at most `room`), putting back a VLAN tag the kernel moved into
+    /// the ring header and finishing offloads. Returns the slots filled: 0 when it was dropped
+    /// (and counted), several for a super-frame.
     #[allow(clippy::too_many_arguments)]
-    fn deliver(&self, area: &mut Area, i: usize, b: usize, data: usize, snap: usize, wire: usize, vlan: Option<(u16, u16)>, in_port: u16, c: &mut Counters) -> bool {
-        let out_len = snap + if vlan.is_some() { 4 } else { 0 };
-        if snap != wire || out_len > area.cap() {
+    fn deliver(&mut self, area: &mut Area, i: usize, room: usize, b: usize, hdr_end: usize, data: usize, snap: usize, wire: usize, status: u32, vlan: Option<(u16, u16)>, in_port: u16, c: &mut Counters) -> usize {
+        let tag = if vlan.is_some() { 4 } else { 0 };
+        let h = if self.vnet {
+            if data < hdr_end + VNET_HDR_LEN {
+                c.rx_errors += 1;
+                return 0;
+            }
+            VnetHdr::parse(self.block_bytes(b, data - VNET_HDR_LEN, VNET_HDR_LEN)).shifted(tag as u16)
+        } else {
+            VnetHdr::default()
+        };
+        if snap != wire {
+            if self.vnet && status & ffi::TP_STATUS_COPY != 0 {
+                return self.deliver_queued(area, i, room, vlan, in_port, c);
+            }
             c.oversize += 1;
             c.rx_dropped += 1;
-            return false;
+            return 0;
         }
-        let src = self.block_bytes(b, data, snap);
-        let slot = area.slot_mut(i);
-        if let Some((tpid, tci)) = vlan {
-            slot[..12].copy_from_slice(&src[..12]);
-            slot[12..14].copy_from_slice(&tpid.to_be_bytes());
-            slot[14..16].copy_from_slice(&tci.to_be_bytes());
-            slot[16..out_len].copy_from_slice(&src[12..]);
-        } else {
-            slot[..snap].copy_from_slice(src);
+        let out_len = snap + tag;
+        // SAFETY: as block_bytes (callers checked data + snap against the block); borrowing only
+        // the mapping leaves self.seg free to write.
+        let src = unsafe { std::slice::from_raw_parts(self.ring.ptr().add(b * self.block_size + data), snap) };
+        if h.is_gso() {
+            if out_len > self.seg.buf_mut().len() {
+                c.oversize += 1;
+                c.rx_dropped += 1;
+                return 0;
+            }
+            copy_frame(self.seg.buf_mut(), src, vlan);
+            if !self.seg.start(out_len, &h, area.cap(), c) {
+                return 0;
+            }
+            return self.seg.drain(area, i, room, in_port, c);
         }
-        area.set_rx(i, out_len, in_port);
-        c.rx_packets += 1;
-        c.rx_bytes += out_len as u64;
-        true
+        deliver_to_slot(area, i, src, vlan, &h, in_port, c)
     }
 
-    pub fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
-        if self.version == 2 {
-            self.rx_v2(area, first, max, in_port, c)
+    /// The whole of a frame whose V2 ring copy was truncated (TP_STATUS_COPY): the kernel queued
+    /// it on the socket too, in ring order, with its virtio-net header in front.
+    fn deliver_queued(&mut self, area: &mut Area, i: usize, room: usize, vlan: Option<(u16, u16)>, in_port: u16, c: &mut Counters) -> usize {
+        let fd = self.fd.as_raw_fd();
+        let buf = self.seg.buf_mut();
+        let n = match ffi::recv_trunc(fd, buf) {
+            Ok(n) => n,
+            Err(_) => {
+                c.rx_errors += 1;
+                return 0;
+            }
+        };
+        let tag = if vlan.is_some() { 4 } else { 0 };
+        if n < VNET_HDR_LEN + 14 || n + tag > buf.len() {
+            c.oversize += 1;
+            c.rx_dropped += 1;
+            return 0;
+        }
+        let h = VnetHdr::parse(&buf[..VNET_HDR_LEN]).shifted(tag as u16);
+        let snap = n - VNET_HDR_LEN;
+        // Move the frame to the buffer's start, the VLAN tag (if any) back in place.
+        match vlan {
+            Some((tpid, tci)) => {
+                buf.copy_within(VNET_HDR_LEN + 12..n, 16);
+                buf.copy_within(VNET_HDR_LEN..VNET_HDR_LEN + 12, 0);
+                buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                buf[14..16].copy_from_slice(&tci.to_be_bytes());
+            }
+            None => buf.copy_within(VNET_HDR_LEN..n, 0),
+        }
+        let out_len = snap + tag;
+        if h.is_gso() {
+            if !self.seg.start(out_len, &h, area.cap(), c) {
+                return 0;
+            }
+            return self.seg.drain(area, i, room, in_port, c);
+        }
+        deliver_to_slot(area, i, &self.seg.buf()[..out_len], None, &h, in_port, c)
+    }
+
+    fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
+        // segments of a super-frame left over from the last burst go first
+        let got = self.seg.drain(area, first, max, in_port, c);
+        got + if self.version == 2 {
+            self.rx_v2(area, first + got, max - got, in_port, c)
         } else {
-            self.rx_v3(area, first, max, in_port, c)
+            self.rx_v3(area, first + got, max - got, in_port, c)
         }
     }
 
@@ -321,8 +442,8 @@ impl Packet {
             };
             if mac < H2_SIZE || mac.checked_add(snap).is_none_or(|e| e > fs) || snap < 12 {
                 c.rx_errors += 1;
-            } else if self.deliver(area, first + got, b, off + mac, snap, wire, vlan, in_port, c) {
-                got += 1;
+            } else {
+                got += self.deliver(area, first + got, max - got, b, off + H2_SIZE, off + mac, snap, wire, status, vlan, in_port, c);
             }
             self.frame_status(b, off).store(ffi::TP_STATUS_KERNEL, Ordering::Release);
             self.cur_frame = (self.cur_frame + 1) % self.frame_count;
@@ -372,8 +493,8 @@ impl Packet {
             let data = off + mac;
             if data.checked_add(snap).is_none_or(|e| e > bs) || snap < 12 {
                 c.rx_errors += 1;
-            } else if self.deliver(area, first + got, b, data, snap, wire, vlan, in_port, c) {
-                got += 1;
+            } else {
+                got += self.deliver(area, first + got, max - got, b, off + H3_SIZE, data, snap, wire, status, vlan, in_port, c);
             }
             if left <= 1 || next == 0 {
                 self.release_block();
@@ -384,7 +505,26 @@ impl Packet {
         got
     }
 
-    pub fn tx(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
+}
+
+impl Device for Packet {
+    fn kind(&self) -> &'static str {
+        "af_packet"
+    }
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn offloads(&self) -> bool {
+        self.vnet
+    }
+
+    fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {
+        Ok(self.rx(area, first, max, in_port, c))
+    }
+
+    fn tx_burst(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
         let cap = area.cap();
         let fd = self.fd.as_raw_fd();
         self.tx_slots.clear();
@@ -406,7 +546,7 @@ impl Packet {
             for &(i, len) in &self.tx_slots[start..end] {
                 frames.push(&area.slot(i)[..len]);
             }
-            match ffi::send_batch(fd, &frames, &mut self.iov, &mut self.msgs) {
+            match ffi::send_batch(fd, if self.vnet { &VNET_HDR_NONE } else { &[] }, &frames, &mut self.iov, &mut self.msgs) {
                 Ok(0) => {
                     c.tx_errors += 1;
                     start += 1;
@@ -437,7 +577,7 @@ impl Packet {
     }
 
     /// Folds the kernel's ring-full drop count (reset on every read) into the counters.
-    pub fn poll_kernel_stats(&mut self, c: &mut Counters) {
+    fn poll_kernel_stats(&mut self, c: &mut Counters) {
         let mut st = TpacketStatsV3::default();
         if ffi::getsockopt_raw(self.fd.as_raw_fd(), ffi::SOL_PACKET, ffi::PACKET_STATISTICS, &mut st).is_ok() {
             c.kernel_drops += st.tp_drops as u64;
@@ -446,14 +586,14 @@ impl Packet {
     }
 
     /// Clears a pending socket error (what made poll report POLLERR) and counts it.
-    pub fn clear_error(&mut self, c: &mut Counters) {
+    fn clear_error(&mut self, c: &mut Counters) {
         let mut err: i32 = 0;
         if ffi::getsockopt_raw(self.fd.as_raw_fd(), ffi::SOL_SOCKET, ffi::SO_ERROR, &mut err).is_ok() && err != 0 {
             c.rx_errors += 1;
         }
     }
 
-    pub fn ring_bytes(&self) -> usize {
+    fn ring_bytes(&self) -> usize {
         self.ring.len()
     }
 }

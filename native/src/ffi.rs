@@ -2,7 +2,8 @@
 //! addon is loaded) and the Linux/glibc calls the ports need. crates.io is unreachable on the build
 //! machines, so instead of `napi`/`libc` crates the few items used are declared here by hand, with
 //! values and layouts taken from /usr/include/node/js_native_api*.h, linux/if_packet.h,
-//! linux/if_tun.h, linux/sockios.h and the x86-64 glibc ABI. Everything outside this module (and the
+//! linux/if_tun.h, linux/sockios.h and the x86-64 glibc ABI (the virtio-net header, a byte
+//! layout rather than a C call, is parsed in offload.rs). Everything outside this module (and the
 //! packet-ring walk in afpacket.rs) is safe Rust built on the wrappers below.
 //!
 //! Cost of hand declarations: a wrong signature would be silent UB, so each one mirrors the header
@@ -119,12 +120,19 @@ pub const PACKET_VERSION: c_int = 10;
 pub const PACKET_FANOUT: c_int = 18;
 pub const PACKET_QDISC_BYPASS: c_int = 20;
 pub const PACKET_IGNORE_OUTGOING: c_int = 23;
+/// Frames too long for a TPACKET_V2 slot are also queued whole on the socket (recv them); the
+/// slot says so with TP_STATUS_COPY. Any non-zero value enables it.
+pub const PACKET_COPY_THRESH: c_int = 7;
+/// Every frame in the ring / every recv and send starts with a struct virtio_net_hdr.
+pub const PACKET_VNET_HDR: c_int = 15;
+pub const SO_RCVBUFFORCE: c_int = 33;
 pub const PACKET_MR_PROMISC: u16 = 1;
 pub const TPACKET_V2: c_int = 1;
 pub const TPACKET_V3: c_int = 2;
 
 pub const TP_STATUS_KERNEL: u32 = 0;
 pub const TP_STATUS_USER: u32 = 1;
+pub const TP_STATUS_COPY: u32 = 1 << 1;
 pub const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 pub const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
@@ -133,9 +141,19 @@ pub const IFF_UP: i16 = 0x1;
 pub const IFF_TAP: i16 = 0x0002;
 pub const IFF_NO_PI: i16 = 0x1000;
 pub const IFF_MULTI_QUEUE: i16 = 0x0100;
+pub const IFF_VNET_HDR: i16 = 0x4000;
+// TUNSETOFFLOAD bits (linux/if_tun.h): what the kernel may hand us unfinished
+pub const TUN_F_CSUM: c_uint = 0x01;
+pub const TUN_F_TSO4: c_uint = 0x02;
+pub const TUN_F_TSO6: c_uint = 0x04;
+pub const TUN_F_TSO_ECN: c_uint = 0x08;
+pub const TUN_F_USO4: c_uint = 0x20;
+pub const TUN_F_USO6: c_uint = 0x40;
 pub const ARPHRD_ETHER: u16 = 1;
 
 pub const TUNSETIFF: c_ulong = 0x400454ca; // _IOW('T', 202, int)
+pub const TUNSETPERSIST: c_ulong = 0x400454cb; // _IOW('T', 203, int)
+pub const TUNSETOFFLOAD: c_ulong = 0x400454d0; // _IOW('T', 208, unsigned int)
 pub const SIOCGIFFLAGS: c_ulong = 0x8913;
 pub const SIOCSIFFLAGS: c_ulong = 0x8914;
 pub const SIOCSIFMTU: c_ulong = 0x8922;
@@ -147,6 +165,7 @@ pub const CLONE_NEWNET: c_int = 0x40000000;
 pub const POLLIN: i16 = 0x1;
 pub const POLLERR: i16 = 0x8;
 pub const MSG_DONTWAIT: c_int = 0x40;
+pub const MSG_TRUNC: c_int = 0x20;
 
 const PROT_READ: c_int = 1;
 const PROT_WRITE: c_int = 2;
@@ -310,7 +329,8 @@ extern "C" {
     fn munmap(addr: *mut c_void, len: usize) -> c_int;
     fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
     fn readv(fd: c_int, iov: *const IoVec, iovcnt: c_int) -> isize;
-    fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+    fn writev(fd: c_int, iov: *const IoVec, iovcnt: c_int) -> isize;
+    fn recv(fd: c_int, buf: *mut c_void, n: usize, flags: c_int) -> isize;
     fn sendmmsg(fd: c_int, msgs: *mut MMsgHdr, vlen: c_uint, flags: c_int) -> c_int;
     fn if_nametoindex(name: *const c_char) -> c_uint;
     fn setns(fd: c_int, nstype: c_int) -> c_int;
@@ -443,15 +463,13 @@ pub fn nametoindex(name: &str) -> NResult<u32> {
     Ok(unsafe { if_nametoindex(c.as_ptr()) })
 }
 
-/// Reads one frame (TAP: one read = one frame) into `first`; anything beyond it spills into
-/// `overflow`, so the caller sees the true length of a frame that does not fit a slot.
-pub fn read2(fd: RawFd, first: &mut [u8], overflow: &mut [u8]) -> Result<usize, i32> {
-    let iov = [
-        IoVec { iov_base: first.as_mut_ptr() as *mut c_void, iov_len: first.len() },
-        IoVec { iov_base: overflow.as_mut_ptr() as *mut c_void, iov_len: overflow.len() },
-    ];
-    // SAFETY: both iovecs describe live, exclusively borrowed buffers.
-    let n = unsafe { readv(fd, iov.as_ptr(), 2) };
+/// Reads one frame (TAP: one read = one frame) into `parts` in order (e.g. virtio-net header,
+/// arena slot, overflow buffer): a frame that does not fit the slot spills into the overflow, so
+/// the caller sees its true length.
+pub fn read_parts(fd: RawFd, parts: &mut [&mut [u8]; 3]) -> Result<usize, i32> {
+    let iov = parts.each_mut().map(|p| IoVec { iov_base: p.as_mut_ptr() as *mut c_void, iov_len: p.len() });
+    // SAFETY: every iovec describes a live, exclusively borrowed buffer.
+    let n = unsafe { readv(fd, iov.as_ptr(), 3) };
     if n < 0 {
         Err(last_errno())
     } else {
@@ -459,13 +477,40 @@ pub fn read2(fd: RawFd, first: &mut [u8], overflow: &mut [u8]) -> Result<usize, 
     }
 }
 
-pub fn write_all_once(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
-    // SAFETY: buf is a live slice of the length passed.
-    let n = unsafe { write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+/// Writes `head` and `frame` as one frame (TAP: one write = one frame).
+pub fn write_parts(fd: RawFd, head: &[u8], frame: &[u8]) -> Result<usize, i32> {
+    let iov = [
+        IoVec { iov_base: head.as_ptr() as *mut c_void, iov_len: head.len() },
+        IoVec { iov_base: frame.as_ptr() as *mut c_void, iov_len: frame.len() },
+    ];
+    // SAFETY: both iovecs describe live buffers; the kernel only reads them.
+    let n = unsafe { writev(fd, iov.as_ptr(), 2) };
     if n < 0 {
         Err(last_errno())
     } else {
         Ok(n as usize)
+    }
+}
+
+/// One datagram from a socket's receive queue, without blocking; returns its full length (which
+/// may exceed buf: MSG_TRUNC).
+pub fn recv_trunc(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: buf is a live, exclusively borrowed buffer of the length passed.
+    let n = unsafe { recv(fd, buf.as_mut_ptr() as *mut c_void, buf.len(), MSG_DONTWAIT | MSG_TRUNC) };
+    if n < 0 {
+        Err(last_errno())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// ioctl taking an int by value (TUNSETPERSIST, TUNSETOFFLOAD).
+pub fn ioctl_int(fd: RawFd, req: c_ulong, v: c_ulong) -> Result<(), i32> {
+    // SAFETY: these requests take their argument by value, not as a pointer.
+    if unsafe { ioctl(fd, req, v) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
     }
 }
 
@@ -480,24 +525,30 @@ pub fn sys_poll(fds: &mut [PollFd], timeout_ms: i32) -> Result<usize, i32> {
 }
 
 /// Sends each slice as one datagram with one sendmmsg(2) call (bound AF_PACKET socket, so no
-/// address). Returns how many were accepted before the first failure; Err only when the very
-/// first one failed (errno then describes that frame).
-pub fn send_batch(fd: RawFd, frames: &[&[u8]], iov: &mut Vec<IoVecBuf>, msgs: &mut Vec<MMsgBuf>) -> Result<usize, i32> {
+/// address), each preceded by `head` when it is not empty (the virtio-net header of a
+/// PACKET_VNET_HDR socket). Returns how many were accepted before the first failure; Err only
+/// when the very first one failed (errno then describes that frame).
+pub fn send_batch(fd: RawFd, head: &[u8], frames: &[&[u8]], iov: &mut Vec<IoVecBuf>, msgs: &mut Vec<MMsgBuf>) -> Result<usize, i32> {
     if frames.is_empty() {
         return Ok(0);
     }
     iov.clear();
     msgs.clear();
+    let per = if head.is_empty() { 1 } else { 2 };
     for f in frames {
+        if per == 2 {
+            iov.push(IoVecBuf(IoVec { iov_base: head.as_ptr() as *mut c_void, iov_len: head.len() }));
+        }
         iov.push(IoVecBuf(IoVec { iov_base: f.as_ptr() as *mut c_void, iov_len: f.len() }));
     }
-    for v in iov.iter_mut() {
+    // iov is complete (no more pushes), so pointers into it stay valid for the call.
+    for k in 0..frames.len() {
         msgs.push(MMsgBuf(MMsgHdr {
             msg_hdr: MsgHdr {
                 msg_name: std::ptr::null_mut(),
                 msg_namelen: 0,
-                msg_iov: &mut v.0 as *mut IoVec,
-                msg_iovlen: 1,
+                msg_iov: &mut iov[k * per].0 as *mut IoVec,
+                msg_iovlen: per,
                 msg_control: std::ptr::null_mut(),
                 msg_controllen: 0,
                 msg_flags: 0,
@@ -610,6 +661,7 @@ extern "C" {
     fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
     fn napi_create_string_utf8(env: napi_env, s: *const c_char, length: usize, result: *mut napi_value) -> napi_status;
     fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
     fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
     fn napi_set_named_property(env: napi_env, object: napi_value, name: *const c_char, value: napi_value) -> napi_status;
     fn napi_throw_error(env: napi_env, code: *const c_char, msg: *const c_char) -> napi_status;
@@ -628,7 +680,7 @@ fn check(status: napi_status, what: &str) -> NResult<()> {
 /// (ArrayBuffer contents) to the callback, which is as long as N-API guarantees it.
 pub struct Js<'a> {
     env: napi_env,
-    argv: [napi_value; 12],
+    argv: [napi_value; 16],
     argc: usize,
     _scope: PhantomData<&'a ()>,
 }
@@ -814,6 +866,13 @@ impl<'a> Js<'a> {
         Ok(r)
     }
 
+    pub fn boolean_value(&self, b: bool) -> NResult<napi_value> {
+        let mut r: napi_value = std::ptr::null_mut();
+        // SAFETY: valid env and out-pointer.
+        check(unsafe { napi_get_boolean(self.env, b, &mut r) }, "boolean")?;
+        Ok(r)
+    }
+
     pub fn undefined(&self) -> NResult<napi_value> {
         let mut r: napi_value = std::ptr::null_mut();
         // SAFETY: valid env and out-pointer.
@@ -861,9 +920,9 @@ fn throw(env: napi_env, code: &str, msg: &str) {
 /// The single C entry point for every exported function: the Rust handler travels in `data`.
 /// Errors become JS exceptions with `code`; a panic is caught here so it never unwinds into node.
 unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
-    let mut js = Js { env, argv: [std::ptr::null_mut(); 12], argc: 12, _scope: PhantomData };
+    let mut js = Js { env, argv: [std::ptr::null_mut(); 16], argc: 16, _scope: PhantomData };
     let mut data: *mut c_void = std::ptr::null_mut();
-    // SAFETY: argv has room for argc (12) values; env/info are the ones node passed us.
+    // SAFETY: argv has room for argc (16) values; env/info are the ones node passed us.
     let st = unsafe { napi_get_cb_info(env, info, &mut js.argc, js.argv.as_mut_ptr(), std::ptr::null_mut(), &mut data) };
     if st != NAPI_OK || data.is_null() {
         throw(env, "EINVAL", "wdp-native: cannot read call arguments");
@@ -913,7 +972,7 @@ impl Exports {
     }
 
     pub fn value(&self, name: &str, make: impl FnOnce(&Js<'_>) -> NResult<napi_value>) -> NResult<()> {
-        let js = Js { env: self.env, argv: [std::ptr::null_mut(); 12], argc: 0, _scope: PhantomData };
+        let js = Js { env: self.env, argv: [std::ptr::null_mut(); 16], argc: 0, _scope: PhantomData };
         let v = make(&js)?;
         let cname = cstring(name)?;
         // SAFETY: exports is the object node passed to module init; v is a live value.

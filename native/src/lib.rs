@@ -1,46 +1,53 @@
 //! wdp-native: TAP and AF_PACKET ports for the wdp Wasm forwarding core, as a Node-API addon.
 //!
 //! JS API (wrapped by src/ports/native.ts; every error is thrown as an Error with a `code`):
-//!   openTap(name, netns|null, multiQueue, mac|null, mtu (0 = keep), up) -> PortInfo
+//!   openTap(name, netns|null, multiQueue, mac|null, mtu (0 = keep), up, persist = false,
+//!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
-//!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048) -> PortInfo
-//!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns, ringBytes}
+//!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
+//!                offloads = true) -> PortInfo
+//!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
+//!                                                   ringBytes, offloads, persistent}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
 //!   wait(handles[], timeoutMs) -> handles that are readable (or in error)
-//!   stats(handle) -> counters          close(handle)
+//!   stats(handle) -> counters          close(handle, removeInterface = false)
+//!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
 //!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
 //! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
 //! SharedArrayBuffer).
 
 mod afpacket;
+mod area;
+mod device;
 mod ffi;
 mod netns;
+mod offload;
 mod ports;
 mod tap;
 
+use area::Area;
+use device::{Device, Link};
 use ffi::{napi_env, napi_value, Exports, Js, NErr, NResult};
-use ports::{Area, Dev, Port};
+use ports::Port;
 
 fn port_info(js: &Js, handle: u32, p: &Port) -> NResult<napi_value> {
-    let ring = match &p.dev {
-        Dev::Packet(pk) => pk.ring_bytes(),
-        Dev::Tap(_) => 0,
-    };
     let netns = match &p.netns {
         Some(s) => js.str(s)?,
         None => js.undefined()?,
     };
     js.object(&[
         ("handle", js.num(handle as f64)?),
-        ("kind", js.str(p.kind())?),
-        ("fd", js.num(p.fd as f64)?),
-        ("ifindex", js.num(p.ifindex as f64)?),
-        ("name", js.str(&p.name)?),
-        ("mac", js.str(&ports::format_mac(&p.mac))?),
+        ("kind", js.str(p.dev.kind())?),
+        ("fd", js.num(p.dev.fd() as f64)?),
+        ("ifindex", js.num(p.link.ifindex as f64)?),
+        ("name", js.str(&p.link.name)?),
+        ("mac", js.str(&ports::format_mac(&p.link.mac))?),
         ("netns", netns),
-        ("ringBytes", js.num(ring as f64)?),
+        ("ringBytes", js.num(p.dev.ring_bytes() as f64)?),
+        ("offloads", js.boolean_value(p.dev.offloads())?),
+        ("persistent", js.boolean_value(p.dev.persistent())?),
     ])
 }
 
@@ -60,12 +67,34 @@ fn open_tap(js: &Js) -> NResult<napi_value> {
         mac: opt_mac(js, 3)?,
         mtu: if mtu == 0 { None } else { Some(mtu) },
         up: js.boolean(5, "up")?,
+        persist: opt_bool(js, 6, "persist", false)?,
+        offloads: opt_bool(js, 7, "offloads", true)?,
     };
-    let port = tap::open(opts)?;
-    let h = ports::register(port);
+    let netns = opts.netns.clone();
+    let (link, dev) = tap::open(opts)?;
+    register(js, link, netns, Box::new(dev))
+}
+
+fn opt_bool(js: &Js, i: usize, what: &str, default: bool) -> NResult<bool> {
+    if js.is_nullish(i) {
+        Ok(default)
+    } else {
+        js.boolean(i, what)
+    }
+}
+
+fn register(js: &Js, link: Link, netns: Option<String>, dev: Box<dyn Device>) -> NResult<napi_value> {
+    let h = ports::register(link, netns, dev);
     let p = ports::get(h as i64)?;
     let g = ports::lock(&p);
     port_info(js, h, &g)
+}
+
+fn remove_tap(js: &Js) -> NResult<napi_value> {
+    let name = js.string(0, "name")?;
+    let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
+    let mq = opt_bool(js, 2, "multiQueue", false)?;
+    js.boolean_value(tap::remove_persistent(&name, netns.as_deref(), mq)?)
 }
 
 fn open_af_packet(js: &Js) -> NResult<napi_value> {
@@ -83,12 +112,11 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         promisc: js.boolean(7, "promisc")?,
         ignore_outgoing: js.boolean(8, "ignoreOutgoing")?,
         qdisc_bypass: js.boolean(9, "qdiscBypass")?,
+        offloads: opt_bool(js, 12, "offloads", true)?,
     };
-    let port = afpacket::open(opts)?;
-    let h = ports::register(port);
-    let p = ports::get(h as i64)?;
-    let g = ports::lock(&p);
-    port_info(js, h, &g)
+    let netns = opts.netns.clone();
+    let (link, dev) = afpacket::open(opts)?;
+    register(js, link, netns, Box::new(dev))
 }
 
 fn handle_arg(js: &Js, i: usize) -> NResult<i64> {
@@ -127,10 +155,7 @@ fn rx_burst(js: &Js) -> NResult<napi_value> {
     let p = ports::get(h)?;
     let mut g = ports::lock(&p);
     let port = &mut *g;
-    let n = match &mut port.dev {
-        Dev::Tap(t) => t.rx(&port.name, &mut a, first, max, in_port, &mut port.c)?,
-        Dev::Packet(pk) => pk.rx(&mut a, first, max, in_port, &mut port.c),
-    };
+    let n = port.dev.rx_burst(&mut a, first, max, in_port, &mut port.c)?;
     js.num(n as f64)
 }
 
@@ -143,10 +168,7 @@ fn tx_burst(js: &Js) -> NResult<napi_value> {
     let p = ports::get(h)?;
     let mut g = ports::lock(&p);
     let port = &mut *g;
-    let n = match &mut port.dev {
-        Dev::Tap(t) => t.tx(&a, count, port_index, &mut port.c),
-        Dev::Packet(pk) => pk.tx(&a, count, port_index, &mut port.c),
-    };
+    let n = port.dev.tx_burst(&a, count, port_index, &mut port.c);
     js.num(n as f64)
 }
 
@@ -156,7 +178,7 @@ fn wait(js: &Js) -> NResult<napi_value> {
     let mut fds = Vec::with_capacity(handles.len());
     for &h in &handles {
         let p = ports::get(h)?;
-        let fd = ports::lock(&p).fd;
+        let fd = ports::lock(&p).dev.fd();
         fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
     }
     // The port locks are not held while blocking, so other threads can keep using the ports.
@@ -174,9 +196,7 @@ fn wait(js: &Js) -> NResult<napi_value> {
             if let Ok(p) = ports::get(handles[k]) {
                 let mut g = ports::lock(&p);
                 let port = &mut *g;
-                if let Dev::Packet(pk) = &mut port.dev {
-                    pk.clear_error(&mut port.c);
-                }
+                port.dev.clear_error(&mut port.c);
             }
         }
         ready.push(js.num(handles[k] as f64)?);
@@ -189,9 +209,7 @@ fn stats(js: &Js) -> NResult<napi_value> {
     let p = ports::get(h)?;
     let mut g = ports::lock(&p);
     let port = &mut *g;
-    if let Dev::Packet(pk) = &mut port.dev {
-        pk.poll_kernel_stats(&mut port.c);
-    }
+    port.dev.poll_kernel_stats(&mut port.c);
     let c = port.c;
     js.object(&[
         ("rxPackets", js.num(c.rx_packets as f64)?),
@@ -203,24 +221,28 @@ fn stats(js: &Js) -> NResult<napi_value> {
         ("oversize", js.num(c.oversize as f64)?),
         ("rxErrors", js.num(c.rx_errors as f64)?),
         ("kernelDrops", js.num(c.kernel_drops as f64)?),
+        ("csumFinished", js.num(c.csum_finished as f64)?),
+        ("gsoFrames", js.num(c.gso_frames as f64)?),
+        ("gsoSegments", js.num(c.gso_segments as f64)?),
+        ("offloadErrors", js.num(c.offload_errors as f64)?),
     ])
 }
 
 fn close(js: &Js) -> NResult<napi_value> {
     let h = handle_arg(js, 0)?;
-    ports::remove(h)?;
+    ports::remove(h, opt_bool(js, 1, "removeInterface", false)?)?;
     js.undefined()
 }
 
 fn layout(js: &Js) -> NResult<napi_value> {
     js.object(&[
-        ("DESC_SIZE", js.num(ports::DESC_SIZE as f64)?),
-        ("D_LEN", js.num(ports::D_LEN as f64)?),
-        ("D_IN_PORT", js.num(ports::D_IN_PORT as f64)?),
-        ("D_OUT_PORT", js.num(ports::D_OUT_PORT as f64)?),
-        ("D_VERDICT", js.num(ports::D_VERDICT as f64)?),
-        ("V_FORWARD", js.num(ports::V_FORWARD as f64)?),
-        ("V_REJECT", js.num(ports::V_REJECT as f64)?),
+        ("DESC_SIZE", js.num(area::DESC_SIZE as f64)?),
+        ("D_LEN", js.num(area::D_LEN as f64)?),
+        ("D_IN_PORT", js.num(area::D_IN_PORT as f64)?),
+        ("D_OUT_PORT", js.num(area::D_OUT_PORT as f64)?),
+        ("D_VERDICT", js.num(area::D_VERDICT as f64)?),
+        ("V_FORWARD", js.num(area::V_FORWARD as f64)?),
+        ("V_REJECT", js.num(area::V_REJECT as f64)?),
     ])
 }
 
@@ -233,6 +255,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("wait", wait)?;
     ex.function("stats", stats)?;
     ex.function("close", close)?;
+    ex.function("removeTap", remove_tap)?;
     ex.function("adviseHugePages", advise_huge_pages)?;
     ex.value("layout", layout)?;
     ex.value("version", |js| js.str(env!("CARGO_PKG_VERSION")))?;

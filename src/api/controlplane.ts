@@ -1,7 +1,7 @@
 // The control plane's transaction logic, independent of HTTP: validate → compile → dataplane
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
-import { validateAll, identify } from '../model/schema.js';
+import { validateAll, validateObject, identify } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
@@ -49,6 +49,10 @@ export const WARNINGS_MAX = 100;
 function capWarnings(ws: string[]): string[] {
   return ws.length > WARNINGS_MAX ? [...ws.slice(0, WARNINGS_MAX), `... and ${ws.length - WARNINGS_MAX} more warnings`] : ws;
 }
+
+/** An object applyEach left out: invalid on its own, or clashing with the rest of the state. */
+export interface SkippedObject { kind: string; namespace?: string; name: string; stage: 'invalid' | 'conflict'; errors: FieldError[] }
+export interface PartialApplyResult extends ApplyResult { skipped: SkippedObject[] }
 
 export class ApplyFailure extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'ApplyFailure'; }
@@ -192,6 +196,52 @@ export class ControlPlaneCore {
       if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
       const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
       return this.run({ remove: refs }, results, [], !!opts.dryRun);
+    });
+  }
+
+  /** The watcher's apply (src/kube/): every object stands alone. An object that fails validation,
+   * or that clashes with the rest (a cluster IP, node port or frontend another Service holds), is
+   * left out with its errors and keeps whatever version of it was programmed before; everything
+   * else is applied as one transaction. Removals of objects that are not in the model are no-ops.
+   * A clash costs one more compile attempt per round (each round leaves out every object the
+   * compiler named). `wdp apply` stays atomic: it does not use this. */
+  applyEach(raws: unknown[], removes: ObjectRef[] = []): Promise<PartialApplyResult> {
+    return this.serial(async () => {
+      if (this.compiler.serviceCount() === 0 && raws.length) warmMaglevWorker(raws);
+      const skipped: SkippedObject[] = [];
+      let objs: ModelObject[] = [];
+      for (const raw of raws) {
+        const r = validateObject(raw);
+        if (r.ok) objs.push(r.obj);
+        else { const id = identify(raw); skipped.push({ kind: id.kind, namespace: id.namespace, name: id.name ?? '', stage: 'invalid', errors: r.errors }); }
+      }
+      const exists = (r: ObjectRef): boolean => r.kind === 'Service' ? !!this.compiler.getService(r.namespace || 'default', r.name)
+        : r.kind === 'EndpointSlice' ? !!this.compiler.getSlice(r.namespace || 'default', r.name) : this.compiler.getNode() !== null;
+      const refs = removes.filter(exists);
+      const removed: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
+      const label = (kind: string, ns: string | undefined, name: string | undefined) => `${kind}/${kind === 'NodeConfig' ? '' : ns ?? 'default'}/${name ?? ''}`;
+      for (;;) {
+        const results = objs.map((o) => this.objectResult(o));
+        const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
+        try {
+          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, false);
+          return { ...r, skipped };
+        } catch (e) {
+          if (!(e instanceof ValidationError)) throw e;
+          const named = new Map<string, FieldError[]>();
+          for (const fe of e.errors) {
+            const k = label(fe.kind, fe.namespace, fe.name);
+            named.set(k, [...(named.get(k) ?? []), fe]);
+          }
+          const keep = objs.filter((o) => !named.has(label(o.kind, o.kind === 'NodeConfig' ? undefined : o.namespace, o.name)));
+          if (keep.length === objs.length) throw e; // nothing to leave out: not an object's fault
+          for (const o of objs) {
+            const errs = named.get(label(o.kind, o.kind === 'NodeConfig' ? undefined : o.namespace, o.name));
+            if (errs) skipped.push({ kind: o.kind, namespace: o.kind === 'NodeConfig' ? undefined : o.namespace, name: o.name, stage: 'conflict', errors: errs });
+          }
+          objs = keep;
+        }
+      }
     });
   }
 

@@ -57,6 +57,8 @@ export interface ControlPlane {
   readonly healthzUrl: string | null;
   readonly core: ControlPlaneCore;
   readonly app: FastifyInstance;
+  /** The Prometheus registry behind /metrics (the Kubernetes watcher adds its metrics to it). */
+  readonly metrics: ControlPlaneMetrics;
   close(): Promise<void>;
 }
 
@@ -398,7 +400,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     throw e;
   }
   return {
-    url, healthzUrl, core, app,
+    url, healthzUrl, core, app, metrics: m,
     async close() {
       closed = true;
       await app.close();

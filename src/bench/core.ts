@@ -3,7 +3,7 @@
 //
 // Method (what the numbers mean):
 //   * An Ir of `services` ClusterIP UDP services x `endpoints` ready backends (Maglev tables from
-//     src/core/maglev.ts) is written into a Core sized for it; conntrack capacity max(flows, 1M).
+//     src/compiler/maglev.ts) is written into a Core sized for it; conntrack capacity max(flows, 1M).
 //   * One 60-byte IPv4/UDP frame per flow (64 bytes on the wire with the FCS), unique 5-tuple,
 //     correct checksums, is pre-built IN WASM MEMORY (a region after the core's tables). A batch
 //     is filled by copying frames from there into the packet slots (what a port's rxBurst does),

@@ -24,15 +24,8 @@ import type { Family, IrBackend, IrRecords } from '../ir/ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
 import { objectList, presentIds, type PortOwner } from './columns.js';
 import { TableRows } from './table-rows.js';
+import { NextHop } from './next-hops.js';
 
-/** Where packets to a backend go: out of which port, to which MAC, from which MAC. A class, not
- * literals: the compiler's neighbours and routes and this table's hops are one shape with one map,
- * and V8 keeps the field types it learnt for it. Object literals of this shape made at several
- * sites generalised those field types when a new compiler built its routes, which threw away the
- * previous compiler's optimised code that read them (`--trace-generalization`, "code dependencies"). */
-export class NextHop {
-  constructor(readonly outPort: number, readonly dstMac: string, readonly srcMac: string) {}
-}
 const NO_MAC = '00:00:00:00:00:00';
 
 // Columns come in chunks of 4096 ids: growing the table allocates one more chunk and never copies

@@ -1,4 +1,4 @@
-// The layout hash (assembly/util.ts's, constants in assembly/layout.ts), in TypeScript: the one
+// The layout hash (assembly/hash.ts's, constants in assembly/layout.ts), in TypeScript: the one
 // TypeScript copy. Flow selection, the service map's slots and Maglev permutations must agree bit
 // for bit between the core, the table writer, the compiler, the reference model and tests
 // (test/layout.test.js checks this copy against the core's).

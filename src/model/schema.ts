@@ -267,6 +267,11 @@ const nodeConfigSchema = z.object({
     masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
     routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
+    // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
+    // object) and the cluster's; kept for the dataplane, which does not use them yet
+    podCIDRs: z.array(cidr).nullish(),
+    clusterCIDRs: z.array(cidr).nullish(),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -371,7 +376,7 @@ export function validateObject(raw: unknown, fastPath = true): { ok: true; obj: 
   // apply); anything the fast check is not sure about — including every invalid object — goes
   // through zod, so error messages come from one place
   const fast = !fastPath ? null : id.kind === 'Service' ? fastService(raw) : id.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, raw) : normSlice(fast as z.infer<typeof endpointSliceSchema>, raw) };
+  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
   // zod's output is the object without the fields the schema does not know: what is stored and shown
@@ -401,10 +406,50 @@ function stringMap(v: unknown): boolean {
   return true;
 }
 
-/** Every key of `o` is in `known`: an object with others goes through zod, which prunes them. */
 function onlyKeys(o: Record<string, unknown>, known: Set<string>): boolean {
   for (const k in o) if (!known.has(k)) return false;
   return true;
+}
+/** `o` itself when all its keys are `known` (the common case: no copy), else a copy of those: the
+ * fast path's pruning, the same as zod's strip (a test compares them). */
+function pick(o: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
+  if (onlyKeys(o, known)) return o;
+  const out: Record<string, unknown> = {};
+  for (const k in o) if (known.has(k)) out[k] = o[k];
+  return out;
+}
+/** `parent` with `list` (its array at `key`) replaced by the pruned items, when any item changed. */
+function withPrunedList(parent: Record<string, unknown>, key: string, prune: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+  const list = parent[key];
+  if (!Array.isArray(list)) return parent;
+  let out: unknown[] | null = null;
+  for (let i = 0; i < list.length; i++) {
+    const p = prune(list[i] as Record<string, unknown>);
+    if (p !== list[i]) { out ??= list.slice(); out[i] = p; }
+  }
+  return out ? { ...parent, [key]: out } : parent;
+}
+/** A fast-path object without the fields the schema does not know (`raw` itself when it has none). */
+function pruned(raw: Record<string, unknown>, top: Set<string>, rest: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+  let out = pick(raw, top);
+  const md = pick(raw.metadata as Record<string, unknown>, METADATA_KEYS);
+  if (md !== raw.metadata) out = { ...out, metadata: md };
+  return rest(out);
+}
+const pruneServicePorts = (sp: Record<string, unknown>) => withPrunedList(pick(sp, SERVICE_SPEC_KEYS), 'ports', (p) => pick(p, SERVICE_PORT_KEYS));
+function prunedService(raw: Record<string, unknown>): Record<string, unknown> {
+  return pruned(raw, SERVICE_KEYS, (o) => {
+    const sp = pruneServicePorts(o.spec as Record<string, unknown>);
+    return sp === o.spec ? o : { ...o, spec: sp };
+  });
+}
+const pruneEndpoint = (ep: Record<string, unknown>) => {
+  const e = pick(ep, ENDPOINT_KEYS);
+  const c = isObject(e.conditions) ? pick(e.conditions, CONDITION_KEYS) : e.conditions;
+  return c === e.conditions ? e : { ...e, conditions: c };
+};
+function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
+  return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
 }
 const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
@@ -415,7 +460,7 @@ const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
 const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
 
 function fastMetadata(md: unknown): md is Record<string, unknown> {
-  if (!isObject(md) || !onlyKeys(md, METADATA_KEYS)) return false;
+  if (!isObject(md)) return false;
   const shortString = (v: unknown, max: number) => absent(v) || (typeof v === 'string' && v.length <= max);
   if (!shortString(md.uid, 128) || !shortString(md.resourceVersion, 128) || !shortString(md.creationTimestamp, 64) || !(absent(md.generation) || Number.isInteger(md.generation))) return false;
   const name = md.name, ns = md.namespace;
@@ -427,11 +472,11 @@ function fastMetadata(md: unknown): md is Record<string, unknown> {
 const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
-  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !onlyKeys(raw, SERVICE_KEYS) || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
+  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
   const ann = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann))) return null;
   const sp = raw.spec;
-  if (!isObject(sp) || !onlyKeys(sp, SERVICE_SPEC_KEYS)) return null;
+  if (!isObject(sp)) return null;
   if (!absent(sp.type) && sp.type !== 'ClusterIP') return null;
   if (!absent(sp.sessionAffinity) && sp.sessionAffinity !== 'None') return null;
   for (const k of SERVICE_SPEC_UNHANDLED) if (!absent(sp[k])) return null;
@@ -460,7 +505,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
   for (let i = 0; i < ports.length; i++) {
     const p = ports[i];
-    if (!isObject(p) || !onlyKeys(p, SERVICE_PORT_KEYS)) return null;
+    if (!isObject(p)) return null;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
     if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
     if (name) {
@@ -475,11 +520,11 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
     else if (!absent(tp)) return null;
   }
-  return raw;
+  return prunedService(raw);
 }
 
 function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
-  if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !onlyKeys(raw, SLICE_KEYS) || !fastMetadata(raw.metadata)) return null;
+  if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !fastMetadata(raw.metadata)) return null;
   const trig = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[TRIGGER_TIME_ANNOTATION];
   if (trig !== undefined && Number.isNaN(Date.parse(trig))) return null;
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
@@ -488,12 +533,12 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   if (!absent(eps)) {
     if (!Array.isArray(eps) || eps.length > 1000) return null;
     for (const ep of eps) {
-      if (!isObject(ep) || !onlyKeys(ep, ENDPOINT_KEYS)) return null;
+      if (!isObject(ep)) return null;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
       for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
       if (!absent(cond)) {
-        if (!isObject(cond) || !onlyKeys(cond, CONDITION_KEYS) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
+        if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
     }
@@ -503,7 +548,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
     if (!Array.isArray(ports) || ports.length > 16) return null; // (more: zod) duplicates by a scan, no Set per object
     for (let i = 0; i < ports.length; i++) {
       const p = ports[i];
-      if (!isObject(p) || !onlyKeys(p, SLICE_PORT_KEYS)) return null;
+      if (!isObject(p)) return null;
       const n = p.name;
       if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
       const nn = (n as string | null | undefined) ?? '';
@@ -511,7 +556,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
-  return raw;
+  return prunedSlice(raw);
 }
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
@@ -621,7 +666,10 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   return {
     kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
-    neighbours, routes, raw,
+    neighbours, routes,
+    podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
+    detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    raw,
   };
 }
 

@@ -70,6 +70,9 @@ export interface NodeSpec {
   snatV6?: string;
   neighbours: NeighbourSpec[];
   routes: RouteSpec[];        // sorted longest prefix first
+  podCIDRs: string[];         // the Node's spec.podCIDRs, canonical (detectLocalMode NodeCIDR)
+  clusterCIDRs: string[];     // canonical (detectLocalMode ClusterCIDR)
+  detectLocalMode: 'ClusterCIDR' | 'NodeCIDR';
   raw: Record<string, unknown>;
 }
 

@@ -24,27 +24,37 @@ export interface NativePortInfo {
   mac: string;         // interface MAC
   netns?: string;
   ringBytes: number;   // AF_PACKET RX ring size, 0 for TAP
+  offloads: boolean;   // frames carry a virtio-net header; partial checksums and super-frames are finished at rx
+  persistent: boolean; // TAP: the interface outlives the port (TUNSETPERSIST)
 }
 
 export interface NativePortStats extends PortStats {
   rxErrors: number;
   kernelDrops: number; // AF_PACKET: frames the kernel dropped because the RX ring was full
+  csumFinished: number; // received CHECKSUM_PARTIAL frames whose checksum was finished here
+  gsoFrames: number;    // received GSO/GRO super-frames cut into wire segments here ...
+  gsoSegments: number;  // ... and the segments made (also in rxPackets)
+  offloadErrors: number; // offloaded frames that could not be finished (also in rxDropped)
 }
 
 type Mem = ArrayBuffer | ArrayBufferView;
 
 /** The raw addon API (see native/src/lib.rs). Prefer the classes below. */
 export interface NativeAddon {
-  openTap(name: string, netns: string | null, multiQueue: boolean, mac: string | null, mtu: number, up: boolean): NativePortInfo;
+  openTap(name: string, netns: string | null, multiQueue: boolean, mac: string | null, mtu: number, up: boolean,
+    persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
   wait(handles: number[], timeoutMs: number): number[];
   stats(handle: number): NativePortStats;
-  close(handle: number): void;
+  /** removeInterface: also delete a persistent TAP (otherwise it outlives the port). */
+  close(handle: number, removeInterface?: boolean): void;
+  /** Deletes the persistent TAP `name` in `netns`; false when no such interface exists. */
+  removeTap(name: string, netns: string | null, multiQueue?: boolean): boolean;
   /** Marks the whole 2 MiB pages inside `memory` MADV_HUGEPAGE; returns the bytes advised. */
   adviseHugePages(memory: Mem): number;
   readonly layout: Record<'DESC_SIZE' | 'D_LEN' | 'D_IN_PORT' | 'D_OUT_PORT' | 'D_VERDICT' | 'V_FORWARD' | 'V_REJECT', number>;
@@ -201,6 +211,13 @@ export interface TapPortOptions extends NativePortCommon {
   multiQueue?: boolean;
   /** Bring the device up (default true). */
   up?: boolean;
+  /** Keep the device (and the addresses and routes given to it) when the port is closed or the
+   * process exits (TUNSETPERSIST); opening the same name again re-attaches to it, also in another
+   * namespace. Removed only by close({ removeInterface: true }) or removeTap(). Default false. */
+  persist?: boolean;
+  /** IFF_VNET_HDR + TUNSETOFFLOAD: the kernel side may send partial checksums and TCP/UDP
+   * super-frames (fewer reads), finished by the addon before the core sees them. Default true. */
+  offloads?: boolean;
 }
 
 export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm';
@@ -230,6 +247,9 @@ export interface AfPacketPortOptions extends NativePortCommon {
   ignoreOutgoing?: boolean;
   /** Skip the qdisc layer on transmit (default false). */
   qdiscBypass?: boolean;
+  /** PACKET_VNET_HDR: finish frames a local sender left to offload (CHECKSUM_PARTIAL, GSO/GRO
+   * super-frames), so peers need no `ethtool -K ... off`. Default true. */
+  offloads?: boolean;
 }
 
 export abstract class NativePort implements Port {
@@ -273,11 +293,12 @@ export abstract class NativePort implements Port {
     return this.addon.stats(this.handle);
   }
 
-  /** Closes the port for every thread using its handle. Idempotent on this object. */
-  close(): void {
+  /** Closes the port for every thread using its handle. Idempotent on this object.
+   * removeInterface: also delete a persistent TAP (by default it outlives the port). */
+  close(opts: { removeInterface?: boolean } = {}): void {
     if (this.closedHere) return;
     this.closedHere = true;
-    try { this.addon.close(this.handle); } catch (e) {
+    try { this.addon.close(this.handle, opts.removeInterface ?? false); } catch (e) {
       if ((e as { code?: string }).code !== 'ECLOSED') throw e;
     }
   }
@@ -312,7 +333,8 @@ function openTapArgs(o: TapPortOptions): PortArgs {
   if (o.mtu !== undefined && (!Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > 65521)) throw invalid(`TAP MTU must be 68..65521, got ${o.mtu}`);
   const devMac = o.deviceMac !== undefined ? macString(parseMac(o.deviceMac)) : null;
   const mac = o.mac !== undefined ? parseMac(o.mac) : derivedMac(o.name ?? o.ifname);
-  const info = addon.openTap(o.ifname, o.netns ?? null, o.multiQueue ?? false, devMac, o.mtu ?? 0, o.up ?? true);
+  const info = addon.openTap(o.ifname, o.netns ?? null, o.multiQueue ?? false, devMac, o.mtu ?? 0, o.up ?? true,
+    o.persist ?? false, o.offloads ?? true);
   return [addon, info, index, o.name, mac];
 }
 
@@ -340,8 +362,15 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   }
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
-    group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048);
+    group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
+    o.offloads ?? true);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
+}
+
+/** Deletes a persistent TAP left by an earlier run (e.g. for a port no longer configured).
+ * Returns false when there is no such interface; EBUSY when a process still holds it. */
+export function removeTap(ifname: string, opts: { netns?: string; multiQueue?: boolean } = {}): boolean {
+  return nativeAddon().removeTap(ifname, opts.netns ?? null, opts.multiQueue ?? false);
 }
 
 /** Blocks (poll) up to timeoutMs until one of the native ports is readable; returns those.

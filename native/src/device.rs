@@ -1,0 +1,88 @@
+//! What every port device (TAP, AF_PACKET, and the coming AF_XDP) is to the rest of the addon: a
+//! receive burst into the arena, a transmit burst out of it, and a descriptor to poll. The port
+//! table (ports.rs) holds devices as `Box<dyn Device>`; devices import only this module, area.rs,
+//! offload.rs and ffi.rs, never the table, so there is no module cycle.
+
+use std::os::fd::RawFd;
+
+use crate::area::Area;
+use crate::ffi::{NErr, NResult};
+
+#[derive(Default, Clone, Copy, Debug)]
+pub struct Counters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// every frame lost on receive: oversize + kernel ring drops + frames whose offload could not
+    /// be completed
+    pub rx_dropped: u64,
+    pub tx_errors: u64,
+    /// frames longer than a slot (rx: dropped, also in rx_dropped) or with a bad D_LEN (tx)
+    pub oversize: u64,
+    pub rx_errors: u64,
+    /// AF_PACKET: frames the kernel dropped because the ring was full (PACKET_STATISTICS)
+    pub kernel_drops: u64,
+    /// received frames whose checksum the sender left to offload (CHECKSUM_PARTIAL), finished here
+    pub csum_finished: u64,
+    /// received GSO/GRO super-frames cut into wire-sized segments here, and the segments made
+    pub gso_frames: u64,
+    pub gso_segments: u64,
+    /// offloaded frames that could not be finished (unsupported GSO type, malformed headers);
+    /// also in rx_dropped
+    pub offload_errors: u64,
+}
+
+/// The interface a device was opened on, as the kernel reports it.
+pub struct Link {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+}
+
+pub trait Device: Send {
+    fn kind(&self) -> &'static str;
+    /// The descriptor poll(2) waits on for received frames.
+    fn fd(&self) -> RawFd;
+    /// Receives up to `max` frames into slots first..first+max-1 and fills their descriptors.
+    fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize>;
+    /// Sends the frames among the first `count` descriptors addressed to `port_index`.
+    fn tx_burst(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize;
+    /// Bytes of kernel ring memory mapped for this device (0 when it has none).
+    fn ring_bytes(&self) -> usize {
+        0
+    }
+    /// Whether frames carry a virtio-net header (checksum/segmentation offloads understood).
+    fn offloads(&self) -> bool {
+        false
+    }
+    /// Whether the interface outlives the device (a persistent TAP).
+    fn persistent(&self) -> bool {
+        false
+    }
+    /// Folds counters kept by the kernel into `c` (called when stats are read).
+    fn poll_kernel_stats(&mut self, _c: &mut Counters) {}
+    /// poll reported POLLERR: clear and count the pending socket error.
+    fn clear_error(&mut self, _c: &mut Counters) {}
+    /// Called once before the device is dropped. `remove`: also delete an interface that would
+    /// otherwise outlive it (a persistent TAP).
+    fn release(&mut self, _remove: bool) -> NResult<()> {
+        Ok(())
+    }
+}
+
+pub fn validate_ifname(name: &str) -> NResult<()> {
+    if name.is_empty() {
+        return Err(NErr::new("EINVAL", "interface name is empty"));
+    }
+    if name.len() > 15 {
+        return Err(NErr::new(
+            "ENAMETOOLONG",
+            format!("interface name '{name}' is too long ({} bytes, Linux allows at most 15)", name.len()),
+        ));
+    }
+    if name == "." || name == ".." || name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0) {
+        return Err(NErr::new("EINVAL", format!("invalid interface name '{name}'")));
+    }
+    Ok(())
+}
