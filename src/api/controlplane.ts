@@ -127,6 +127,7 @@ export class ControlPlaneCore {
     node: () => this.compiler.getNode(),
     services: () => this.compiler.listServices(),
     slices: () => this.compiler.listSlices(),
+    sliceCount: () => this.compiler.sliceCount(),
   });
 
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}

@@ -47,8 +47,8 @@ interface Daemon { child: ChildProcess; log(): string }
  * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
-function startDaemon(ns: string, config: string): Daemon {
-  const argv = nsArgv(['node', ...NODE_ARGS, WDP_BIN, 'start', '--config', config], ns);
+function startDaemon(ns: string, config: string, bin: string): Daemon {
+  const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); };
@@ -92,6 +92,8 @@ export interface DaemonBenchInput {
   sliceWith(s: BenchService, addr: string): Record<string, unknown>;
   changes: number;
   progress: Progress;
+  /** The `wdp` entry point to run (default: this build's bin/wdp.js; another build's for an A/B). */
+  bin?: string;
 }
 
 /** One daemon lifetime on a fresh state dir: full sync, `changes` one-endpoint changes, restart. */
@@ -110,7 +112,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         stateDir: join(dir, 'state'), logLevel: 'warn', conntrack: { flows: 4096 },
       }));
       const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 300_000 });
-      let d = startDaemon(ns, config);
+      let d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
       try {
         await waitReady(api, d, 0, 60_000);
         const body = JSON.stringify(inp.objects);
@@ -138,7 +140,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         await stopDaemon(d);
         const stop = performance.now() - s0;
         const r0 = performance.now();
-        d = startDaemon(ns, config);
+        d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
         samples.sort((a, b) => a - b);

@@ -11,6 +11,7 @@ export interface ModelView {
   node(): NodeSpec | null;
   services(): Iterable<ServiceSpec>;
   slices(): Iterable<SliceSpec>;
+  sliceCount(): number;
 }
 
 /** "Service/ns/name", "EndpointSlice/ns/name", "NodeConfig/" */
@@ -107,6 +108,7 @@ export class AddressIndex {
    * state's slices the batch keeps (the batch's own slices are checked against cluster IPs from
    * their side) — or null. */
   private podUsing(ip: string, old: ReadonlyMap<string, ModelObject>): string | null {
+    if (!this.pods && this.view.sliceCount() === 0) return null; // (a first sync: no index to build or keep)
     let n = this.podIndex().get(ip) ?? 0;
     if (!n) return null;
     for (const o of old.values()) {
