@@ -198,7 +198,7 @@ export function controlMarkdown(r: ControlBenchResult): string {
   ]);
   if (r.daemon_full_sync_ms !== null) {
     s += '\n' + mdTable(['wdp daemon (`wdp start` with a state dir, over its API)', 'ms'], [
-      ['full sync (one POST, until acknowledged: programmed and durable)', r.daemon_full_sync_ms],
+      [`full sync (${r.daemon_full_sync_requests === 1 ? 'one POST' : `${r.daemon_full_sync_requests} POSTs under the 16 MiB body limit`}, until acknowledged: programmed and durable)`, r.daemon_full_sync_ms],
       [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
       ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
       ['restart: spawn to API ready with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],

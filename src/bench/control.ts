@@ -87,6 +87,7 @@ export interface ControlBenchResult {
   update_one_endpoint_ms: number;
   /** the daemon as it runs (medians over --repeat daemon lifetimes); null when it could not run */
   daemon_full_sync_ms: number | null;
+  daemon_full_sync_requests: number | null;
   daemon_one_endpoint_p50_ms: number | null;
   daemon_one_endpoint_p99_ms: number | null;
   daemon_one_endpoint_max_ms: number | null;
@@ -457,7 +458,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       }
       const med = (f: (x: DaemonFigures) => number) => round(median(runs.map(f)));
       daemon = {
-        full_sync_ms: med((x) => x.full_sync_ms), one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
+        full_sync_ms: med((x) => x.full_sync_ms), full_sync_requests: runs[0].full_sync_requests, one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
         one_endpoint_p99_ms: med((x) => x.one_endpoint_p99_ms), one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))),
         one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
@@ -497,7 +498,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
-    daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
+    daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_full_sync_requests: daemon?.full_sync_requests ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
     daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null,
     daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
     daemon_stop_ms: daemon?.stop_ms ?? null,
