@@ -130,7 +130,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
       try {
         await waitReady(api, d, 0, 60_000);
         // in requests under the daemon's 16 MiB body limit (one at 10k services x 10; ten at 100k)
-        const bodies = chunkedBodies(inp.objects, 12 << 20);
+        const bodies = chunkedBodies(inp.objects, 15 << 20);
         const t0 = performance.now();
         for (const body of bodies) await api.call('POST', '/api/v1/apply', body);
         const full = performance.now() - t0;

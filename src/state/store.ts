@@ -58,7 +58,16 @@ function fsyncDir(dir: string): void {
  * process umask, and its -wal/-shm files copy the database file's mode. */
 function createPrivate(path: string): void { closeSync(openSync(path, 'wx', 0o600)); }
 
+/** 16 KiB pages (SQLite's default is 4): a row is one object (~0.5 KB for a 10-endpoint slice),
+ * and a 20k-object full sync wrote ~3x faster with 16 KiB pages and the cache below than with the
+ * defaults (1.7 s → 0.6 s on the loaded development VM, the same rows side by side). */
+const PAGE_SIZE = 16384;
+/** The page cache: up to 64 MiB, used as the database grows (a full sync of 10k services × 10 is
+ * ~12 MB); the default 2 MiB spilled pages to the WAL mid-transaction. */
+const CACHE_KIB = 65536;
+
 function schema(db: Database.Database): void {
+  db.pragma(`page_size = ${PAGE_SIZE}`); // (before the first table: fixed from then on)
   db.pragma('journal_mode = WAL');
   db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
@@ -122,6 +131,7 @@ export class StateStore {
       // FULL: a commit returns only after the WAL is fsynced — the apply is acknowledged after that
       db.pragma('synchronous = FULL');
       db.pragma('wal_autocheckpoint = 0'); // checkpoints run after the acknowledgement (commit())
+      db.pragma(`cache_size = -${CACHE_KIB}`);
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
@@ -198,6 +208,7 @@ export class StateStore {
     try {
       schema(db);
       db.pragma('synchronous = FULL');
+      db.pragma(`cache_size = -${CACHE_KIB}`);
       const st = old.state;
       if (st) {
         const up = db.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?)');
