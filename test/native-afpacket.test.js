@@ -6,6 +6,7 @@ import * as L from '../dist/assembly/layout.js';
 import { NetnsLab, run } from '../dist/src/netns.js';
 import { rootOnly, destroyLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
 import { AfPacketPort, NativePort, nativeAddon, nativeAvailable, wait } from '../dist/src/ports/native.js';
+import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-afpacket', 'network namespaces, CAP_NET_RAW');
 
@@ -13,14 +14,7 @@ const ETHERTYPE = 0x88b5; // IEEE local experimental: nothing else on the link u
 const MAC_A = '02:0a:00:00:00:01';
 const MAC_B = '02:0b:00:00:00:02';
 
-function frame(len, seq, tag = 0) {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0x0b, 0, 0, 0, 2, 0x02, 0x0a, 0, 0, 0, 1, ETHERTYPE >> 8, ETHERTYPE & 0xff]);
-  new DataView(f.buffer).setUint32(14, seq);
-  f[18] = tag;
-  for (let i = 19; i < len; i++) f[i] = (i * 31 + seq * 7 + tag) & 0xff;
-  return f;
-}
+const frame = (len, seq, tag = 0) => numberedFrame(len, seq, { dst: MAC_B, src: MAC_A, ethertype: ETHERTYPE, tag });
 
 const ours = (rx) => rx.filter((f) => f.len >= 19 && f.bytes[12] === ETHERTYPE >> 8 && f.bytes[13] === (ETHERTYPE & 0xff));
 

@@ -121,8 +121,8 @@ export class ControlPlaneCore {
    * meanwhile (each rolled back), and healthz answers 503 (src/api/server.ts). */
   persistError: string | null = null;
   persistFailures = 0;
-  /** The dataplane's port indices (NodeConfig neighbours and routes must use one); null: unknown. */
-  ports: Set<number> | null = null;
+  /** The dataplane's port indices now (NodeConfig neighbours and routes must use one); null: unknown. */
+  ports: (() => ReadonlySet<number>) | null = null;
   private readonly addresses = new AddressIndex({
     node: () => this.compiler.getNode(),
     services: () => this.compiler.listServices(),
@@ -275,7 +275,7 @@ export class ControlPlaneCore {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
-    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports);
+    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
     if (conflicts.length) throw new ValidationError(conflicts);
     const ch = this.compiler.change(batch);
     const view = diffView(ch);

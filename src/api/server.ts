@@ -41,12 +41,14 @@ export interface ControlPlaneOptions {
   /** Bearer token required on every API route (not on the healthz listener). Required when the
    * API listens on a non-loopback address. */
   token?: string;
-  /** The dataplane's port indices: a NodeConfig neighbour or route on another port is refused.
-   * Omitted: not checked (an embedded dataplane without ports). */
-  ports?: number[];
+  /** The dataplane's port indices (or a function giving the current ones, when ports come and go):
+   * a NodeConfig neighbour or route on another port is refused. Omitted: not checked. */
+  ports?: number[] | (() => number[]);
   bodyLimit?: number;
   /** Whether the dataplane is forwarding (healthz answers 503 when false). Default: always. */
   isForwarding?: () => boolean;
+  /** More route modules registered on the API app (e.g. the daemon's ports API). */
+  extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -180,7 +182,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
       for (const t of info.triggerTimesMs) if (t <= now) metrics.programmingDuration.observe((now - t) / 1000);
     },
   });
-  if (opts.ports) core.ports = new Set(opts.ports);
+  const ports = opts.ports;
+  if (ports) core.ports = typeof ports === 'function' ? () => new Set(ports()) : () => new Set(ports);
   metrics = new ControlPlaneMetrics(core.compiler, () => opts.dataplane.generation());
   // restore before listening: the API never shows (and the dataplane never forwards) a partial
   // state. The routes are built while the dataplane writes the restored tables (the restore runs
@@ -377,6 +380,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(ok ? 200 : 503).send({ lastUpdated: core.lastUpdated.toISOString(), currentTime: new Date().toISOString(), nodeEligible: true });
   };
   app.get('/healthz', healthzHandler);
+  for (const register of opts.extraRoutes ?? []) register(app);
 
   try { await restoring; } catch (e) { store?.close(); await app.close().catch(() => undefined); throw e; }
   if (core.restoredFrom !== 'disabled') m.lastSync.set(Date.now() / 1000);
