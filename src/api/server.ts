@@ -89,8 +89,15 @@ function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
   const parse = e.errors.some((x) => x.reason === 'ParseError');
   const notFound = e.errors.every((x) => x.reason === 'NotFound');
   const code = parse ? 400 : notFound ? 404 : 422;
-  return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', e.message, e.errors));
+  // 40k broken objects made a 28 MB answer: the first CAUSES_MAX causes, and how many more there were
+  const n = e.errors.length;
+  const shown = n > CAUSES_MAX ? e.errors.slice(0, CAUSES_MAX) : e.errors;
+  const message = n > CAUSES_MAX ? `${n} errors (the first ${CAUSES_MAX} listed):\n${shown.map((x) => '  ' + x.message).join('\n')}\n  ... and ${n - CAUSES_MAX} more` : e.message;
+  return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', message, shown));
 }
+
+/** Causes listed in one error answer. */
+export const CAUSES_MAX = 1000;
 
 function isTrue(v: unknown): boolean { return v === 'true' || v === '1' || v === '' || v === 'All'; }
 

@@ -236,6 +236,7 @@ const endpointSliceSchema = z.object({
   endpoints: z.array(z.object({
     addresses: z.array(str).min(1, 'must contain at least one address').max(100, 'must have at most 100 items'),
     conditions: z.object({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() }).nullish(),
+    hostname: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, 'must be a lowercase RFC 1123 label').nullish(),
     nodeName: str.nullish(),
     zone: str.nullish(),
   })).max(1000, 'must have at most 1000 items').nullish(),
@@ -455,7 +456,7 @@ const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'
 const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
 const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
 const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
-const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'nodeName', 'zone']);
+const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone']);
 const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
 const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
 
@@ -541,6 +542,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
+      if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
     }
   }
   const ports = raw.ports;
