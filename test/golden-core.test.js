@@ -331,7 +331,10 @@ test('TTL: 1 on arrival is dropped (service, reply, routed); 2 is forwarded with
   s.step('no route', cli({ proto: 'UDP', src: '10.0.0.1', dst: '8.8.8.8', sport: 1, dport: 2 }), { verdict: 'to_host', reason: 'host_no_match' });
 });
 
-test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) => {
+// Later fragments used to be dropped always (drop_fragment); they now follow their first fragment's
+// flow (docs/core.md "Fragments"), translated at L3 only; one whose first fragment was never seen
+// is still dropped.
+test('fragments: first fragment translated, later fragments follow it, unknown ones dropped (v4 and v6)', (t) => {
   const ir = mkIr({
     backends: [backend({ id: 1, addr: '10.1.0.5', port: 53 }), backend({ id: 2, addr: 'fd00:1::5', port: 53 })],
   });
@@ -346,10 +349,14 @@ test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) 
   const first = B.frame({ srcMac: MAC.client, dstMac: MAC.node, proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport: 9, dport: 53, payload, mf: true, id: 77 });
   const firstOut = B.frame({ srcMac: MAC.beSrc, dstMac: MAC.beDst, proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport: 9, dport: 53, payload, mf: true, id: 77, ttl: 63 });
   s.step('v4 first fragment', first, fwd(BE_PORT, firstOut));
-  s.step('v4 later fragment', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }), dropped('drop_fragment'));
+  s.step('v4 later fragment', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }),
+    fwd(BE_PORT, toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', rawL4: new Uint8Array(16), fragOffset: 9, id: 77, ttl: 63 })));
+  s.step('v4 later fragment of an unseen datagram', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 78 }), dropped('drop_fragment'));
   s.step('v6 first fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }] }),
     fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }], ttl: 63 })));
-  s.step('v6 later fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }), dropped('drop_fragment'));
+  s.step('v6 later fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }),
+    fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }], ttl: 63 })));
+  s.step('v6 later fragment of an unseen datagram', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9, id: 5 }] }), dropped('drop_fragment'));
   s.step('v6 ext headers before UDP', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }] }),
     fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }], ttl: 63 })));
   s.step('v6 nine ext headers', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 11, dport: 53, v6Ext: Array.from({ length: 9 }, () => ({ type: 60 })) }), dropped('drop_ipv6_ext_headers'));
