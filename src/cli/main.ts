@@ -125,8 +125,8 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
         return print(s, structured, () => serviceTable([s], wide, null));
       }
-      const list = await api.call('GET', `/api/v1/services${nsQuery}`) as Raw;
-      const fronts = wide ? (await api.call('GET', '/api/v1/frontends') as Raw).items as Raw[] : null;
+      const list = await api.getAll(`/api/v1/services${nsQuery}`) as Raw;
+      const fronts = wide ? (await api.getAll('/api/v1/frontends') as Raw).items as Raw[] : null;
       return print(list, structured, () => (list.items.length ? serviceTable(list.items, wide, fronts) : 'No services found.\n'));
     }
     case 'endpointslices': case 'endpointslice': case 'eps': {
@@ -134,7 +134,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/endpointslices/${encodeURIComponent(name)}`) as Raw;
         return print(s, structured, () => sliceTable([s], wide));
       }
-      const list = await api.call('GET', `/api/v1/endpointslices${nsQuery}`) as Raw;
+      const list = await api.getAll(`/api/v1/endpointslices${nsQuery}`) as Raw;
       return print(list, structured, () => (list.items.length ? sliceTable(list.items, wide) : 'No endpointslices found.\n'));
     }
     case 'conntrack': case 'ct': case 'flows': {
@@ -154,14 +154,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'counters': case 'stats': {
-      let c = await api.call('GET', '/api/v1/counters') as Raw;
+      const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
+      let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second
         const secs = Number(o.rate);
         if (!(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
         const c0 = c;
         await new Promise((r) => setTimeout(r, secs * 1000));
-        c = await api.call('GET', '/api/v1/counters') as Raw;
+        c = await api.getAll(countersPath) as Raw;
         const per = (a: number, b: number | undefined) => Math.round((((a ?? 0) - (b ?? 0)) / secs) * 10) / 10;
         const before = new Map((c0.services as Raw[]).map((x) => [x.service, x.packets as number]));
         c.rates = {
@@ -193,12 +194,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'frontends': case 'fe': {
-      const res = await api.call('GET', `/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await api.getAll(`/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
       return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
         res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
     }
     case 'backends': case 'be': {
-      const res = await api.call('GET', `/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await api.getAll(`/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
       return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
         res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
     }

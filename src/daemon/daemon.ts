@@ -14,6 +14,7 @@ import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
+import { openSavedState, type SavedState } from '../api/saved-state.js';
 import { registerPortRoutes } from '../api/ports-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
@@ -119,7 +120,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       await programming;
     },
   });
-  try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
+  // 0700: the saved objects name every service and pod address of the node
+  try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
     throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
   }
   const ports = portManager.initialSpecs();
@@ -178,7 +180,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     changedSoon();
   };
 
-  const dataplane = await WorkerDataplane.start(inits, {
+  const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onNeighbourLost,
     onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
@@ -188,6 +190,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       void daemon?.stop();
     },
   });
+  // the saved state is read and validated while the workers boot (a restart's time is the longer
+  // of the two, not their sum)
+  let saved: SavedState;
+  try { saved = openSavedState(cfg.stateDir); } catch (e) {
+    await starting.then((d) => d.close(), () => undefined);
+    throw e;
+  }
+  let dataplane: WorkerDataplane;
+  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
   const portInfo = await dataplane.ports();
@@ -244,7 +255,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   try {
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
-      dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
+      dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
