@@ -2,6 +2,7 @@
 // txBurst on one end arrive byte-exact in the other end's arena; ring overflow is counted; error
 // paths give coded errors. Needs root (namespaces, CAP_NET_RAW); skipped with a reason otherwise.
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import * as L from '../dist/assembly/layout.js';
 import { NetnsLab, run } from '../dist/src/netns.js';
 import { rootOnly, destroyLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
@@ -34,7 +35,7 @@ test.before(() => {
   nsB = lab.namespace('b');
   // No IPv6 at all: no MLD/ND frames, so every frame on the link is one the test sent.
   for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B, offloadOff: false });
+  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B });
 });
 test.after.always(() => destroyLab(lab));
 
@@ -270,4 +271,25 @@ rootTest('without CAP_NET_RAW the error names the capability', (t) => {
   t.is(status, 0, stderr);
   t.is(out?.code, 'EPERM', JSON.stringify(out));
   t.regex(out.message, /CAP_NET_RAW/);
+});
+
+rootTest('exclusive: frames the port reads no longer reach the kernel stack of that interface; closing gives them back', async (t) => {
+  lab.addr(nsA, 'va', '10.77.0.1/24'); lab.addr(nsB, 'vb', '10.77.0.2/24');
+  t.teardown(() => { run('ip', ['-n', nsA, 'addr', 'flush', 'dev', 'va']); run('ip', ['-n', nsB, 'addr', 'flush', 'dev', 'vb']); });
+  // curl to a closed port: 7 = refused (the kernel of nsB saw the SYN and answered), 28 = timeout
+  const ping = () => lab.exec(nsA, 'curl', ['-sS', '--max-time', '2', 'http://10.77.0.2:1/'], { timeoutMs: 10000 }).code;
+  // the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is @vercel/nft
+  const nft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? 'nft';
+  const chainThere = () => run('ip', ['netns', 'exec', nsB, nft, 'list', 'table', 'netdev', 'wdp_own_vb']).code === 0;
+  t.is(ping(), 7, 'the kernel answers while nothing owns the interface');
+  run('ip', ['-n', nsA, 'neigh', 'flush', 'dev', 'va']);
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, exclusive: true });
+  t.true(b.exclusive, b.exclusiveError);
+  t.true(chainThere(), 'the ingress chain is installed');
+  t.is(ping(), 28, 'the kernel of the owned interface no longer sees (or answers) the frames');
+  const got = receive(b, makeArea(64, 2048), 1, 2000);
+  t.true(got.length >= 1, 'the port still receives them');
+  b.close();
+  t.false(chainThere(), 'closing removes the chain');
+  t.is(ping(), 7, 'and the kernel sees the interface\'s frames again');
 });

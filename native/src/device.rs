@@ -56,6 +56,11 @@ pub trait Device: Send {
     fn offloads(&self) -> bool {
         false
     }
+    /// Whether the frames this device reads are kept from the kernel's own stack (ingress.rs);
+    /// Err: it was asked for and could not be set up, and why.
+    fn exclusive(&self) -> Result<bool, &str> {
+        Ok(false)
+    }
     /// Whether the interface outlives the device (a persistent TAP).
     fn persistent(&self) -> bool {
         false

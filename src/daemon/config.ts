@@ -4,7 +4,7 @@
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket, ifname, role: pod|uplink, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns? }]
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?, exclusive? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages
@@ -44,6 +44,19 @@ const portSchema = z.object({
   // microseconds); v3 is block-based and cheaper per frame at high rates, but a partly filled block
   // waits for its 1 ms retire timer, adding up to 1 ms per hop at low rates.
   ring: z.enum(['v2', 'v3']).optional(),
+  // Native ports: read the virtio-net header and finish what senders left to offload (partial
+  // checksums, TSO/GSO/GRO super-frames) before the core sees the frames. Default true; false
+  // only for peers known to send finished frames (saves the header on every frame).
+  offloads: z.boolean().optional(),
+  // TAP only: the device is persistent (TUNSETPERSIST) and re-attached on start, so a restart
+  // keeps the pod's interface, addresses and routes. Default true. The device is deleted when the
+  // port is removed at runtime, by `wdp remove-tap`, or with its namespace.
+  persist: z.boolean().optional(),
+  // AF_PACKET only: the interface belongs to wdp alone, so frames wdp reads are dropped at the
+  // interface's netdev ingress (nftables table wdp_own_<ifname>) instead of also going up the
+  // node's IP stack (installed on start, removed on stop). Default true; false for an interface
+  // shared with the host.
+  exclusive: z.boolean().optional(),
 }).strict();
 
 export const daemonConfigSchema = z.object({
@@ -79,6 +92,8 @@ export const daemonConfigSchema = z.object({
     if (ifs.has(p.ifname)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'ifname'], message: `duplicate interface "${p.ifname}" (also ports[${ifs.get(p.ifname)}])` });
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
+    if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
+    if (p.exclusive !== undefined && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'exclusive'], message: 'only an AF_PACKET port takes an interface exclusively' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role === 'uplink' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
   });

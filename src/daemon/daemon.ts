@@ -1,6 +1,6 @@
 // `wdp start`: the daemon. Order matters and each step fails loudly:
 //
-//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 and offloads off; TAP: pick a MAC)
+//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 off; TAP: pick a MAC)
 //   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces)
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
@@ -86,11 +86,9 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
       if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
       mac ??= have;
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
-      // originate anything on it (IPv6 autoconf/ND), and AF_PACKET must see finished checksums.
+      // originate anything on it (IPv6 autoconf/ND). Offloaded frames (partial checksums,
+      // super-frames) are finished by the native port (native/src/offload.rs), so offloads stay on.
       try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
-      try { inNs(netns, 'ethtool', ['-K', p.ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']); } catch (e) {
-        log.warn({ port: p.name, error: (e as Error).message.split('\n')[0] }, 'could not turn checksum offload off (is ethtool installed?): frames from local senders may carry partial checksums');
-      }
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
     } else {
       mac ??= stableMac(`wdp/${cfg.node.name}/${p.name}`);
@@ -101,6 +99,9 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
       probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
+      ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
+      ...(p.persist !== undefined ? { persist: p.persist } : {}),
+      ...(p.exclusive !== undefined ? { exclusive: p.exclusive } : {}),
     };
   });
 }

@@ -12,6 +12,9 @@ export interface WorkerPortSpec extends L2Port {
   ifname: string;
   netns?: string;              // TAP: create the device inside this namespace
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
+  offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
+  persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
+  exclusive?: boolean;         // AF_PACKET: frames wdp reads do not also go up the kernel stack
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
 }
 

@@ -94,10 +94,13 @@ class Worker {
     const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
     if (nat && this.init.portBackend !== 'relay') {
       try {
-        const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, ...(where ? { netns: where } : {}) };
-        const port = spec.type === 'tap' ? new nat.TapPort!(common)
-          : new nat.AfPacketPort!({ ...common, ringVersion: spec.ring === 'v3' ? 3 : 2 });
+        const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
+        // TAPs persist across restarts (pods keep their interface); an AF_PACKET interface is
+        // taken exclusively unless the config shares it with the host (docs/running.md)
+        const port = spec.type === 'tap' ? new nat.TapPort!({ ...common, persist: spec.persist ?? true })
+          : new nat.AfPacketPort!({ ...common, ringVersion: spec.ring === 'v3' ? 3 : 2, exclusive: spec.exclusive ?? true });
         this.kinds.set(spec.index, `native-${spec.type}`);
+        if (port.exclusiveError) this.log('warn', 'interface shared with the kernel stack: frames wdp reads also go up the node\'s IP stack', { port: spec.name, reason: port.exclusiveError });
         return port;
       } catch (e) {
         if (this.init.portBackend === 'native') throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);

@@ -98,7 +98,6 @@ export async function startPods(topo: Topology, { http = [8080, 9090], udp = [53
   const { lab } = topo;
   for (const pod of topo.pods) {
     await lab.waitLink(pod.ns, pod.ifname, 15000);
-    lab.offloadOff(pod.ns, pod.ifname);
     lab.sysctl(pod.ns, `net.ipv6.conf.${pod.ifname}.disable_ipv6`, '0');
     lab.up(pod.ns, pod.ifname);
     lab.addr(pod.ns, pod.ifname, `${pod.ip}/32`);
