@@ -50,7 +50,8 @@ const portSchema = z.object({
   offloads: z.boolean().optional(),
   // TAP only: the device is persistent (TUNSETPERSIST) and re-attached on start, so a restart
   // keeps the pod's interface, addresses and routes. Default true. The device is deleted when the
-  // port is removed at runtime, by `wdp remove-tap`, or with its namespace.
+  // port is removed at runtime (the port is closed with removeInterface), by removeTap() in
+  // src/ports, or with its namespace; a stop or crash of the daemon keeps it.
   persist: z.boolean().optional(),
   // AF_PACKET only: the interface belongs to wdp alone, so frames wdp reads are dropped at the
   // interface's netdev ingress (nftables table wdp_own_<ifname>) instead of also going up the
