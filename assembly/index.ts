@@ -1,7 +1,25 @@
 // The forwarding core's exports. The host (src/core/host.ts) places the regions, fills the CONFIG
 // block at config_ptr(), calls init(), then process() per batch. Semantics: docs/core.md.
+//
+// Files, by stage (each imports only those before it, no cycles):
+//   layout.ts     shared memory contract (also compiled by tsc for the host)
+//   net.ts        wire-format constants        records.ts  typed views of the layout's records
+//   addr.ts, hash.ts, checksum.ts              address helpers, the layout hash, checksums/CRC32c
+//   regions.ts    CONFIG, region addresses, active table set, batch context, counters
+//   frame.ts      the per-frame record: parse output, prefetch cache, decision
+//   parse.ts      pass 1                       conntrack.ts  index, flows, expiry, state machine
+//   select.ts     service map, source ranges, Maglev, affinity, routes
+//   snat.ts       SNAT decision and port allocation
+//   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
+//   prefetch.ts   the staged loads between the passes
+//   pipeline.ts   pass 2 and the batch loop
 export * from "./layout";
-import { CFG, coreInit, coreProcess, coreFlush, coreExpireAll, coreActive } from "./core";
+import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
+import { crcInit } from "./checksum";
+import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
+import { processBatch } from "./pipeline";
+
+let gInitialized: bool = false;
 
 export function heap_base(): usize { return __heap_base; }
 
@@ -12,17 +30,36 @@ export function config_ptr(): usize { return CFG; }
  * and affinity, builds the free list. 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,
  * 4 region offset missing, 5 index/affinity size not a power of two, 6 conntrack index too small
  * (< 2 x flows + 2 slots), 7 a region ends beyond memory, 8 bad table-set offsets. */
-export function init(): u32 { return coreInit(); }
+export function init(): u32 {
+  const err = configError();
+  if (err != 0) return err;
+  crcInit();
+  clearCounters();
+  gInitialized = true;
+  ctFlushAll();
+  return 0;
+}
 
 /** Handles descriptors/slots 0..count-1 (clamped to CFG_BATCH_MAX) as one batch at time `now` ms. */
-function processBatch(count: u32, now: u32): void { coreProcess(count, now); }
-export { processBatch as process };
+function process_(count: u32, now: u32): void {
+  if (gInitialized) processBatch(count, now);
+}
+export { process_ as process };
 
 /** Clears all flows and the affinity table (counters other than ct_active are kept). */
-export function ct_flush(): void { coreFlush(); }
+export function ct_flush(): void {
+  if (!gInitialized) return;
+  loadConfig();
+  ctFlushAll();
+}
 
 /** Frees every expired flow at time `now`; returns how many (counted in GC_CT_EXPIRED). */
-export function ct_expire_all(now: u32): u32 { return coreExpireAll(now); }
+export function ct_expire_all(now: u32): u32 {
+  if (!gInitialized) return 0;
+  loadConfig();
+  beginBatch(now, true);
+  return expireAll();
+}
 
 /** Flows in use. */
-export function ct_active(): u32 { return coreActive(); }
+export function ct_active(): u32 { return flowsActive(); }

@@ -31,7 +31,7 @@
 //   CT_INDEX ..... CT_INDEX_SLOTS x 8      conntrack hash index (both directions of each flow)
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
-//   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/tables.ts);
+//   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
@@ -104,13 +104,14 @@ export const V_REJECT = 2;    // frame rewritten into a TCP RST / ICMP unreachab
 export const V_TO_HOST = 3;   // not for the fast path (ARP, ND, no service, no route): host decides
 
 // ---- Reasons: one enum for every verdict. Names are derived from the constant names
-// (REASON_DROP_TRUNCATED_L2 -> "drop_truncated_l2"), so this list is the only place they live.
+// (REASON_DROP_TRUNCATED_L2 -> "drop_truncated_l2"), so this list is the only place they live;
+// what each one means (verdict, severity, description) is in assembly/reasons.ts.
 export const REASON_NONE = 0;
 export const REASON_FWD_NAT = 1;              // forward: new or existing NATed flow
 export const REASON_FWD_REPLY = 2;            // forward: reply of a NATed flow, reverse-translated
 export const REASON_FWD_ROUTED = 3;           // forward: plain routed (no service), TTL decremented
 export const REASON_FWD_ICMP_ERROR = 4;       // forward: ICMP error quoting a NATed flow, inner rewritten
-export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint
+export const REASON_REJECT_NO_ENDPOINTS = 5;  // reject: service has no usable endpoint (RST / ICMP answer)
 export const REASON_HOST_ARP = 6;
 export const REASON_HOST_ND = 7;              // ICMPv6 neighbour solicitation/advertisement/RS/RA
 export const REASON_HOST_NO_MATCH = 8;        // no service, no flow, no route
@@ -174,7 +175,7 @@ export const CTI_REF = 4;
 //   +----------------+----------------+----------------+----+----+----+----+-----------------+
 //   | client addr    | VIP addr       | backend addr   |cprt|vprt|bprt|nprt|proto fam st flg |
 //   +----------------+----------------+----------------+----+----+----+----+-----------------+
-//   60 last_seen  64 front_id  68 backend_id  72 client_port u16  74 backend out_port u16
+//   60 last_seen  64 front_id  68 backend_id  72 client_port u16  74 (reserved u16)
 //   76 client MAC[6]  82 local MAC[6] (our MAC on the client side)  88 created  92 next_free
 //   Original key:  (client, VIP,     cprt, vprt, proto)
 //   Reply key:     (backend, nat_dst, bprt, nprt, proto) where nat_dst = client, or the SNAT
@@ -195,7 +196,7 @@ export const CT_LAST_SEEN = 60;  // u32 ms
 export const CT_FRONT = 64;      // u32 frontend id (= per-service counter id)
 export const CT_BACKEND_ID = 68; // u32
 export const CT_CLIENT_PORT = 72; // u16 port the client side arrived on
-export const CT_OUT_PORT = 74;   // u16 port towards the backend at creation
+export const CT_OUT_PORT = 74;   // u16 reserved: not written (nothing read it; forwarding uses the backend's current BE_OUT_PORT)
 export const CT_CLIENT_MAC = 76; // 6 bytes
 export const CT_LOCAL_MAC = 82;  // 6 bytes
 export const CT_CREATED = 88;    // u32 ms
@@ -381,4 +382,5 @@ export const HASH_F2 = 0xc2b2ae35;
 export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by another live flow (no SNAT to remap)
 export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)
 export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
+export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

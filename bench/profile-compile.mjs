@@ -19,7 +19,7 @@ import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
 import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll } from '../dist/src/compiler/compiler.js';
-import { maglevIds } from '../dist/src/core/ir.js';
+import { maglevIds } from '../dist/src/ir/ir.js';
 import { minorFaults, pageFaultCostUs } from '../dist/src/bench/faults.js';
 
 function arg(name, dflt) {

@@ -25,7 +25,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
 import { Core } from '../dist/src/core/host.js';
 import * as L from '../dist/assembly/layout.js';
-import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
+import { defaultMaglevSize } from '../dist/src/ir/maglev-size.js';
+import { maglevTable } from '../dist/src/compiler/maglev.js';
 import { intToIp } from '../dist/src/bench/peers/service-set.js';
 
 const args = process.argv.slice(2);
@@ -106,7 +107,7 @@ const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
 /** services x endpoints UDP ClusterIP services sharing one Maglev pattern (built once). */
 function buildIr(m) {
-  const pattern = buildMaglev(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
+  const pattern = maglevTable(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
   const frontends = new Map(), backends = new Map();
   for (let s = 0; s < services; s++) {
     const ids = [];

@@ -3,7 +3,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { isIPv4, isIPv6 } from 'node:net';
-import { ipv4Value, parseAddr, parseMac, writeAddr } from '../dist/src/core/addr.js';
+import { ipv4Value, parseAddr, parseMac, writeAddr } from '../dist/src/util/addr.js';
 
 test('parseAddr accepts exactly the IPv4/IPv6 strings node accepts; IPv4 bytes are the four parts', (t) => {
   const part = fc.oneof(fc.integer({ min: 0, max: 300 }).map(String), fc.constantFrom('', '00', '01', '007', '1a', ' 1', '-1', '256', '1e2'));

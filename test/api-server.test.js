@@ -7,19 +7,9 @@ import { request } from 'node:http';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { frame } from '../dist/src/packet/build.js';
+import { startControlPlane } from './lib/server.js';
 
-async function start(t, opts = {}) {
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: '127.0.0.1:0', ...opts });
-  t.teardown(() => cp.close());
-  const req = async (method, path, body, headers = {}) => {
-    const r = await fetch(cp.url + path, { method, body, headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...headers } });
-    const text = await r.text();
-    let json; try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: r.status, json, text, headers: r.headers };
-  };
-  return { cp, dp, req };
-}
+const start = (t, opts = {}) => startControlPlane(t, { healthz: '127.0.0.1:0', ...opts });
 
 const NODE = `
 apiVersion: wdp.io/v1alpha1

@@ -1,21 +1,9 @@
 // Every class of bad input, through real HTTP: status code, and a message that names the object,
 // the field and the reason. Nothing may be applied by a refused request.
 import test from 'ava';
-import { createControlPlane } from '../dist/src/api/server.js';
-import { LocalDataplane } from '../dist/src/core/dataplane.js';
+import { startControlPlane } from './lib/server.js';
 
-async function start(t, opts = {}) {
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, ...opts });
-  t.teardown(() => cp.close());
-  const req = async (method, path, body, headers = {}) => {
-    const r = await fetch(cp.url + path, { method, body, headers });
-    const text = await r.text();
-    let json; try { json = JSON.parse(text); } catch { json = undefined; }
-    return { status: r.status, json, text };
-  };
-  return { cp, dp, req };
-}
+const start = startControlPlane;
 
 const svc = (name, spec, extra = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop', ...extra }, spec });
 const okSpec = (ip = '10.96.0.10') => ({ clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] });

@@ -1,9 +1,9 @@
 // BackendTable (the compiler's column store of backends) behaves as a Map<number, IrBackend>, and
-// lazy full-compile diffs read the same backends as real ones — until the table moves on.
+// its rows (a full compile's diff lists) read the same backends as real ones — until the table moves on.
 import test from 'ava';
 import fc from 'fast-check';
-import { BackendTable, setLazyBackendUpserts, forEachUpsertBackend, upsertBackendCount, upsertBackendsHead } from '../dist/src/core/backend-table.js';
-import { L } from '../dist/src/core/ir.js';
+import { BackendTable } from '../dist/src/compiler/backend-table.js';
+import { L } from '../dist/src/ir/ir.js';
 
 const backendArb = fc.record({
   id: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.constantFrom(4095, 4096, 4097, 8191, 8192, 12289)),
@@ -36,34 +36,31 @@ test('set / get / delete / iterate agree with a Map', (t) => {
   }), { numRuns: 300, seed: 8 });
 });
 
-test('a lazy diff lists the table\'s backends without objects, materialises on demand, and refuses stale reads', (t) => {
+test('rows list the table\'s backends without objects, build them on demand, and refuse stale reads', (t) => {
   const bt = new BackendTable();
   const b = (id, addr) => ({ id, service: 'default/a', portName: 'http', addr, family: 4, port: 8080, state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa', nodeName: 'n' });
   bt.set(1, b(1, '10.0.0.1')); bt.set(2, b(2, '10.0.0.2'));
-  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyBackendUpserts(diff, bt, [2, 1]);
-  t.is(upsertBackendCount(diff), 2);
+  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: bt.rows([2, 1]), backendsRemove: [] };
+  t.is(diff.backendsUpsert.length, 2);
   const seen = [];
-  forEachUpsertBackend(diff, (x) => seen.push(`${x.id} ${x.addr}`));
+  diff.backendsUpsert.forEach((x) => seen.push(`${x.id} ${x.addr}`));
   t.deepEqual(seen, ['2 10.0.0.2', '1 10.0.0.1']);
-  t.deepEqual(upsertBackendsHead(diff, 1), [b(2, '10.0.0.2')]);
+  t.deepEqual(diff.backendsUpsert.slice(0, 1), [b(2, '10.0.0.2')]);
   t.deepEqual(JSON.parse(JSON.stringify(diff)).backendsUpsert, [b(2, '10.0.0.2'), b(1, '10.0.0.1')]);
-  const stale = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyBackendUpserts(stale, bt, [1]);
+  const stale = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: bt.rows([1]), backendsRemove: [] };
   bt.set(3, b(3, '10.0.0.3'));
-  t.throws(() => stale.backendsUpsert, { message: /after the compiler changed again/ });
-  t.throws(() => forEachUpsertBackend(stale, () => {}), { message: /after the compiler changed again/ });
+  t.throws(() => stale.backendsUpsert.slice(), { message: /after the compiler changed again/ });
+  t.throws(() => stale.backendsUpsert.forEach(() => {}), { message: /after the compiler changed again/ });
 });
 
-test('a lazy diff over the range 1..n (a fresh compile) reads ids 1..n', (t) => {
+test('rows over the range 1..n (a fresh compile) read ids 1..n', (t) => {
   const bt = new BackendTable();
   for (let id = 1; id <= 3; id++) bt.set(id, { id, service: 'default/a', portName: '', addr: `10.0.0.${id}`, family: 4, port: 80, state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:aa' });
-  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyBackendUpserts(diff, bt, 3);
-  t.is(upsertBackendCount(diff), 3);
+  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: bt.rows(3), backendsRemove: [] };
+  t.is(diff.backendsUpsert.length, 3);
   const seen = [];
-  forEachUpsertBackend(diff, (x) => seen.push(x.id));
+  diff.backendsUpsert.forEach((x) => seen.push(x.id));
   t.deepEqual(seen, [1, 2, 3]);
-  t.deepEqual(upsertBackendsHead(diff, 2).map((b) => b.addr), ['10.0.0.1', '10.0.0.2']);
-  t.deepEqual(diff.backendsUpsert.map((b) => b.id), [1, 2, 3]);
+  t.deepEqual(diff.backendsUpsert.slice(0, 2).map((b) => b.addr), ['10.0.0.1', '10.0.0.2']);
+  t.deepEqual([...diff.backendsUpsert].map((b) => b.id), [1, 2, 3]);
 });

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { frame } from '../dist/src/packet/build.js';
+import { startControlPlane } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'wdp.js');
@@ -27,9 +28,7 @@ function wdp(args, { env = {}, input } = {}) {
 }
 
 async function start(t, opts = {}) {
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, ...opts });
-  t.teardown(() => cp.close());
+  const { cp, dp } = await startControlPlane(t, opts);
   const env = { WDP_SERVER: cp.url, ...(opts.token ? { WDP_TOKEN: opts.token } : {}) };
   return { cp, dp, run: (args, o = {}) => wdp(args, { ...o, env: { ...env, ...(o.env ?? {}) } }) };
 }

@@ -7,8 +7,9 @@ import { benchObjects } from '../dist/src/bench/control.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll, Compiler } from '../dist/src/compiler/compiler.js';
 import { MaglevJobs, stopMaglevWorker } from '../dist/src/compiler/maglev-pool.js';
-import { maglevIndexTable, maglevIndexTableAt, maglevSlotWidth, slabAllocator } from '../dist/src/compiler/maglev.js';
-import { Slab } from '../dist/src/core/slab.js';
+import { maglevIndexTable, maglevIndexTableAt, maglevSlotWidth } from '../dist/src/compiler/maglev.js';
+import { slabAllocator } from '../dist/src/compiler/slab.js';
+import { Slab } from '../dist/src/compiler/slab.js';
 import { mulberry32 } from '../dist/src/util/rng.js';
 
 /** Services with 0..300 endpoints (1- and 2-byte tables, empty and one-backend sets), some dual-stack. */

@@ -10,8 +10,8 @@ import fc from 'fast-check';
 import { Compiler, compileAll } from '../dist/src/compiler/compiler.js';
 import { backendKeyCmp, ipv4KeyRank } from '../dist/src/compiler/maglev.js';
 import { validateObject } from '../dist/src/model/schema.js';
-import { emptyIr, maglevIds } from '../dist/src/core/ir.js';
-import { buildMaglev } from '../dist/src/core/maglev.js';
+import { emptyIr, maglevIds } from '../dist/src/ir/ir.js';
+import { buildMaglev } from './lib/maglev-reference.js';
 
 const SVCS = 4, SLICES = 5;
 

@@ -4,7 +4,7 @@ import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { parseManifests } from '../dist/src/model/load.js';
 import * as L from '../dist/assembly/layout.js';
-import { maglevIds } from '../dist/src/core/ir.js';
+import { maglevIds } from '../dist/src/ir/ir.js';
 import { maglevTable } from '../dist/src/compiler/maglev.js';
 
 const node = (extra = {}) => ({

@@ -6,7 +6,7 @@ import { frame, ipPacket, icmpError, arpRequest, neighborSolicitation } from '..
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, affinityHash } from '../dist/src/core/hash.js';
-import { parseAddr } from '../dist/src/core/addr.js';
+import { parseAddr } from '../dist/src/util/addr.js';
 import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
 const T0 = 1000;
@@ -35,7 +35,10 @@ test('reject v4 TCP SYN: RST|ACK from the VIP, ack = seq + 1, fresh IPv4 header,
   const rst = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'R' });
   const [r4] = core.run([rst], T0, 9);
   t.is(r4.verdict, 'drop');
+  t.is(r4.reason, 'drop_rst_no_endpoints');
   t.is(core.counters().global.reject, 3);
+  t.is(core.counters().reasons.reject_no_endpoints, 3, 'answered rejects');
+  t.is(core.counters().reasons.drop_rst_no_endpoints, 1, 'the RST is counted apart');
   t.is(core.counters().frontends[1].packets, 3);
 });
 

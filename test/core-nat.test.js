@@ -7,7 +7,7 @@ import { frame } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash } from '../dist/src/core/hash.js';
-import { parseAddr } from '../dist/src/core/addr.js';
+import { parseAddr } from '../dist/src/util/addr.js';
 import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
 const T0 = 1000;

@@ -2,7 +2,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { patchIrInPlace } from '../dist/src/daemon/ir-patch.js';
-import { emptyIr } from '../dist/src/core/ir.js';
+import { emptyIr } from '../dist/src/ir/ir.js';
 
 const fe = (id, addr) => ({ id, service: 'default/s', portName: '', kind: 'ClusterIP', addr, family: 4, port: 80, proto: 'TCP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: [], maglev: new Uint32Array(0) });
 const be = (id, addr) => ({ id, service: 'default/s', portName: '', addr, family: 4, port: 8080, state: 1, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02' });

@@ -4,12 +4,12 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import {
-  curlOk, canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, rootGate, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
-const root = canUseNetns();
-const serial = root ? test.serial : test.skip;
-if (!root) test('workers e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
+const gate = rootGate(test);
+const root = gate.ok;
+const serial = gate.serial;
 
 let topo;
 test.before(async () => {

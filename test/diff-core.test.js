@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
-import { formatAddr } from '../dist/src/core/addr.js';
+import { formatAddr } from '../dist/src/util/addr.js';
 import { GLOBAL_COUNTER_NAMES, REASON_NAMES } from '../dist/src/core/names.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
 

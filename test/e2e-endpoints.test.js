@@ -134,7 +134,7 @@ serial('hairpin: a pod reaching itself through its Service gets the answer, seen
 // from a port the churn test had used for 10.96.2.10 -> the same pod had the same reply tuple as
 // that flow, still tcp_closing: every SYN was dropped as drop_ct_clash until the old flow expired
 // 10 s later, so the request timed out). A pure SYN must take over a closing flow's reply tuple,
-// as it already restarts a closing flow with the same original tuple (assembly/core.ts newFlow).
+// as it already restarts a closing flow with the same original tuple (assembly/pipeline.ts newFlow).
 serial('a fresh SYN from a reused client port takes over the closing flow another Service left on the same backend', async (t) => {
   await apply([
     svc('reuse-a', '10.96.2.15'), slice('reuse-a-1', 'reuse-a', [null, READY, null]),

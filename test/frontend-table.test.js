@@ -4,9 +4,9 @@
 // disjoint runs.
 import test from 'ava';
 import fc from 'fast-check';
-import { FrontendTable, setLazyFrontendUpserts } from '../dist/src/core/frontend-table.js';
-import { Slab } from '../dist/src/core/slab.js';
-import { L } from '../dist/src/core/ir.js';
+import { FrontendTable } from '../dist/src/compiler/frontend-table.js';
+import { Slab } from '../dist/src/compiler/slab.js';
+import { L } from '../dist/src/ir/ir.js';
 
 const frontendArb = fc.record({
   id: fc.oneof(fc.integer({ min: 1, max: 3000 }), fc.constantFrom(1023, 1024, 1025, 2048, 4097)),
@@ -79,22 +79,19 @@ test('frontends put() as runs of one slab read back as their own ids and tables'
   t.true(Array.isArray(f7.backends));
 });
 
-test('a lazy diff of frontends 1..n materialises on demand and refuses stale reads', (t) => {
+test('rows of frontends 1..n are built on the first read, kept, and refuse stale first reads', (t) => {
   const ft = new FrontendTable();
   const f = (id) => ({ id, service: 'default/a', portName: '', kind: 'ClusterIP', addr: `10.96.0.${id}`, family: 4, port: 80, proto: 'TCP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: [5], maglev: new Uint8Array(3), maglevIndexed: true });
   ft.set(1, f(1)); ft.set(2, f(2));
-  const diff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyFrontendUpserts(diff, ft, 2);
-  t.deepEqual(diff.frontendsUpsert.map(plain), [plain(f(1)), plain(f(2))]);
-  t.is(diff.frontendsUpsert, diff.frontendsUpsert); // settled: read once
-  const stale = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyFrontendUpserts(stale, ft, 2);
+  const rows = ft.rows(2);
+  t.deepEqual([...rows].map(plain), [plain(f(1)), plain(f(2))]);
+  const kept = [];
+  rows.forEach((x) => kept.push(x));
+  t.is(kept[0], [...rows][0]); // built once: the same objects on every read
+  const stale = ft.rows(2);
   ft.delete(2);
-  t.throws(() => stale.frontendsUpsert, { message: /after the compiler changed again/ });
-  const assigned = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  setLazyFrontendUpserts(assigned, ft, 1);
-  assigned.frontendsUpsert = [];
-  t.deepEqual(assigned.frontendsUpsert, []);
+  t.throws(() => stale.slice(), { message: /after the compiler changed again/ });
+  t.deepEqual(rows.slice().map(plain), [plain(f(1)), plain(f(2))]); // read before the change: kept
 });
 
 test('Slab.carve: aligned, disjoint, zeroed runs; a new buffer when full; big runs get their own', (t) => {

@@ -15,7 +15,8 @@ import { mulberry32 } from '../dist/src/util/rng.js';
 import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
-import { REASON_NAMES, reasonName } from '../dist/src/core/names.js';
+import { REASON_NAMES, VERDICT_NAMES, reasonName } from '../dist/src/core/names.js';
+import { reasonInfo } from '../dist/assembly/reasons.js';
 import { backend, frontend, mkIr, summarize, MAC, L } from './lib/packets.js';
 
 const SLOT = 2048;
@@ -113,6 +114,7 @@ class Harness {
       const what = () => `frame ${hex(frames[i])} (len ${frames[i].length})`;
       if (d.verdict > 3) { this.fail(`bad verdict ${d.verdict} for ${what()}`); continue; }
       if (!d.reason || !REASON_NAMES[d.reason]) this.fail(`bad reason ${d.reason} for ${what()}`);
+      else if (reasonInfo(d.reason)?.verdict !== VERDICT_NAMES[d.verdict]) this.fail(`reason ${REASON_NAMES[d.reason]} with verdict ${d.verdict} (table: ${reasonInfo(d.reason)?.verdict}) for ${what()}`);
       if ((d.verdict === L.V_DROP || d.verdict === L.V_TO_HOST) && d.outPort !== L.PORT_NONE) this.fail(`out port ${d.outPort} on ${d.verdict} for ${what()}`);
       if (d.verdict === L.V_FORWARD && d.outPort === L.PORT_NONE) this.fail(`forward to PORT_NONE for ${what()}`);
       if (d.verdict === L.V_REJECT && d.outPort !== inPort) this.fail(`reject not to in_port for ${what()}`);

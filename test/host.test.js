@@ -3,8 +3,8 @@
 import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
 import { Core } from '../dist/src/core/host.js';
-import { emptyIr } from '../dist/src/core/ir.js';
-import { buildMaglev } from '../dist/src/core/maglev.js';
+import { emptyIr } from '../dist/src/ir/ir.js';
+import { buildMaglev } from './lib/maglev-reference.js';
 import { frame } from '../dist/src/packet/build.js';
 
 function oneService() {

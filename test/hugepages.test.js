@@ -66,7 +66,7 @@ test.serial('a full table write into an advised core is backed by huge pages (An
 });
 
 test.serial('a big compile slab is on huge pages; small slabs are not advised', async (t) => {
-  const { slabAllocator } = await import('../dist/src/core/slab.js');
+  const { slabAllocator } = await import('../dist/src/compiler/slab.js');
   if (!usable()) { t.is(slabAllocator(8 << 20)(16, 1).length, 16); return; }
   const before = anonHugeKb();
   const big = slabAllocator(8 << 20);

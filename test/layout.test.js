@@ -1,9 +1,14 @@
 // One source of truth: every constant of assembly/layout.ts as compiled by tsc must equal the
 // global the built core exports under the same name (catches a stale build or a drifted copy).
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, readdirSync, copyFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as L from '../dist/assembly/layout.js';
 import { REASON_NAMES, GLOBAL_COUNTER_NAMES } from '../dist/src/core/names.js';
+import { REASON_TABLE, reasonsMarkdown, reasonNameOf } from '../dist/assembly/reasons.js';
 
 const wasm = new WebAssembly.Module(readFileSync(new URL('../build/core.wasm', import.meta.url)));
 const exported = new Map(WebAssembly.Module.exports(wasm).map((e) => [e.name, e.kind]));
@@ -34,4 +39,53 @@ test('per-flow memory stays within 128 bytes (flow entry + 4 index slots)', (t) 
   t.true(L.CT_NEXT_FREE + 4 <= L.CT_SIZE);
   t.true(L.FE_FAMILY < L.FE_SIZE && L.BE_SRC_MAC + 6 <= L.BE_SIZE && L.RT_SRC_MAC + 6 <= L.RT_SIZE);
   t.true(L.CFG_SNAT_PORT_MAX + 4 <= L.CFG_SIZE);
+});
+
+test('every reason code has exactly one entry in the reason table, with the verdict its name says', (t) => {
+  const codes = Object.entries(L).filter(([k]) => k.startsWith('REASON_') && k !== 'REASON_COUNT' && k !== 'REASON_NONE');
+  t.true(codes.length >= 29);
+  for (const [name, code] of codes) {
+    const entries = REASON_TABLE.filter((r) => r.code === code);
+    t.is(entries.length, 1, `${name} (${code}) has one entry`);
+    const [e] = entries;
+    if (!e) continue;
+    t.true(e.description.length > 10 && /\.$/.test(e.description), `${name}: a sentence`);
+    t.true(['info', 'notice', 'warning', 'error'].includes(e.severity), `${name}: severity`);
+    const prefix = { forward: 'fwd_', reject: 'reject_', to_host: 'host_', drop: 'drop_' }[e.verdict];
+    t.true(reasonNameOf(code).startsWith(prefix), `${name}: verdict ${e.verdict} matches the name`);
+  }
+  t.is(REASON_TABLE.length, codes.length, 'no entry without a REASON_* constant');
+  t.true(REASON_TABLE.every((r) => r.code > 0 && r.code < L.REASON_COUNT));
+  t.is(REASON_NAMES[L.REASON_DROP_RST_NO_ENDPOINTS], 'drop_rst_no_endpoints');
+});
+
+test("docs/core.md's reasons list is the one the reason table renders", (t) => {
+  const doc = readFileSync(new URL('../docs/core.md', import.meta.url), 'utf8');
+  const m = /<!-- reasons:begin[^>]*-->\n([\s\S]*?)\n<!-- reasons:end -->/.exec(doc);
+  t.truthy(m, 'reasons markers in docs/core.md');
+  t.is(m?.[1], reasonsMarkdown(), 'stale: run node scripts/docs-reasons.mjs');
+});
+
+// The records of assembly/records.ts are checked against layout.ts at compile time (offsetof). The
+// check must be able to fail: a copy of the core with one field shifted must not build, and the
+// unchanged copy must.
+test('a record field that drifts from layout.ts fails the core build', (t) => {
+  const asc = fileURLToPath(new URL('../node_modules/.bin/asc', import.meta.url));
+  const src = fileURLToPath(new URL('../assembly/', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-records-'));
+  try {
+    for (const f of readdirSync(src)) if (f.endsWith('.ts')) copyFileSync(join(src, f), join(dir, f));
+    const build = () => spawnSync(asc, [join(dir, 'index.ts'), '--noEmit', '--enable', 'simd'], { encoding: 'utf8' });
+    const ok = build();
+    t.is(ok.status, 0, ok.stderr);
+    const records = readFileSync(join(dir, 'records.ts'), 'utf8');
+    const shifted = records.replace(/^ {2}backendId: u32;$/m, '  extra: u32;\n  backendId: u32;');
+    t.not(shifted, records, 'the mutation applies');
+    writeFileSync(join(dir, 'records.ts'), shifted);
+    const bad = build();
+    t.not(bad.status, 0);
+    t.regex(bad.stdout + bad.stderr, /CtFlow disagrees with layout\.ts/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { StateStore } from '../dist/src/state/store.js';
+import { startControlPlane } from './lib/server.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-'));
@@ -14,18 +15,7 @@ function stateDir(t) {
   return dir;
 }
 
-async function server(t, dir) {
-  const dp = new LocalDataplane();
-  const cp = await createControlPlane({ dataplane: dp, listen: '127.0.0.1:0', healthz: false, stateDir: dir });
-  let closed = false;
-  const close = async () => { if (!closed) { closed = true; await cp.close(); } };
-  t.teardown(close);
-  const req = async (method, path, body) => {
-    const r = await fetch(cp.url + path, { method, body });
-    return { status: r.status, json: await r.json() };
-  };
-  return { cp, dp, req, close };
-}
+const server = (t, dir) => startControlPlane(t, { stateDir: dir });
 
 const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
 const slice = (name, svcName, addrs) => ({

@@ -5,10 +5,11 @@ import test from 'ava';
 import fc from 'fast-check';
 import * as L from '../dist/assembly/layout.js';
 import { Core } from '../dist/src/core/host.js';
-import { emptyIr, diffIr } from '../dist/src/core/ir.js';
-import { buildMaglev, defaultMaglevSize } from '../dist/src/core/maglev.js';
-import { svcmapHash } from '../dist/src/core/tables.js';
-import { parseAddr, formatAddr } from '../dist/src/core/addr.js';
+import { emptyIr } from '../dist/src/ir/ir.js';
+import { diffIr } from '../dist/src/ir/diff.js';
+import { buildMaglev, defaultMaglevSize } from './lib/maglev-reference.js';
+import { svcmapHash } from '../dist/src/core/table-writer.js';
+import { parseAddr, formatAddr } from '../dist/src/util/addr.js';
 
 const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
 

@@ -1,10 +1,11 @@
 // The control plane's transaction logic, independent of HTTP: validate → compile → dataplane
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
-import { validateAll, identify } from '../model/schema.js';
+import { validateAll, validateObject, identify } from '../model/schema.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
-import { L, type IrBackend, type IrDiff, type IrFrontend } from '../core/ir.js';
-import { upsertBackendCount, upsertBackendsHead } from '../core/backend-table.js';
+import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
+import { isEmptyDiff } from '../ir/diff.js';
+import type { IrList } from '../ir/list.js';
 import type { Dataplane } from '../core/dataplane-types.js';
 import { StateStore, type DesiredState } from '../state/store.js';
 
@@ -47,6 +48,10 @@ function capWarnings(ws: string[]): string[] {
   return ws.length > WARNINGS_MAX ? [...ws.slice(0, WARNINGS_MAX), `... and ${ws.length - WARNINGS_MAX} more warnings`] : ws;
 }
 
+/** An object applyEach left out: invalid on its own, or clashing with the rest of the state. */
+export interface SkippedObject { kind: string; namespace?: string; name: string; stage: 'invalid' | 'conflict'; errors: FieldError[] }
+export interface PartialApplyResult extends ApplyResult { skipped: SkippedObject[] }
+
 export class ApplyFailure extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'ApplyFailure'; }
 }
@@ -74,17 +79,17 @@ export function backendView(b: IrBackend): BackendView {
 
 function diffView(ch: Change): DiffView {
   const d = ch.diff;
-  const prevF = new Map(ch.undoDiff.frontendsUpsert.map((f) => [f.id, f]));
-  const prevB = new Map(ch.undoDiff.backendsUpsert.map((b) => [b.id, b]));
-  const cap = <T>(xs: T[]): T[] => (xs.length > DIFF_LIST_MAX ? xs.slice(0, DIFF_LIST_MAX) : xs);
+  const prevF = new Map(ch.undoDiff.frontendsUpsert.slice().map((f) => [f.id, f]));
+  const prevB = new Map(ch.undoDiff.backendsUpsert.slice().map((b) => [b.id, b]));
+  const cap = <T>(xs: IrList<T>): T[] => xs.slice(0, DIFF_LIST_MAX);
   const v: DiffView = {
     frontendsUpsert: cap(d.frontendsUpsert).map((f) => ({ ...frontendView(f), op: prevF.has(f.id) ? 'update' as const : 'add' as const })),
     frontendsRemove: cap(d.frontendsRemove).map((id) => prevF.get(id)).filter((f): f is IrFrontend => !!f).map(frontendView),
-    backendsUpsert: upsertBackendsHead(d, DIFF_LIST_MAX).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
+    backendsUpsert: cap(d.backendsUpsert).map((b) => ({ ...backendView(b), op: prevB.has(b.id) ? 'update' as const : 'add' as const })),
     backendsRemove: cap(d.backendsRemove).map((id) => prevB.get(id)).filter((b): b is IrBackend => !!b).map(backendView),
-    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: upsertBackendCount(d), backendsRemove: d.backendsRemove.length },
+    counts: { frontendsUpsert: d.frontendsUpsert.length, frontendsRemove: d.frontendsRemove.length, backendsUpsert: d.backendsUpsert.length, backendsRemove: d.backendsRemove.length },
     // a full compile's backends stay in the compiler's columns: counted, not listed in full
-    truncated: [d.frontendsUpsert.length, d.frontendsRemove.length, upsertBackendCount(d), d.backendsRemove.length].some((n) => n > DIFF_LIST_MAX),
+    truncated: [d.frontendsUpsert.length, d.frontendsRemove.length, d.backendsUpsert.length, d.backendsRemove.length].some((n) => n > DIFF_LIST_MAX),
   };
   if (d.routes) v.routes = d.routes;
   if (d.snat) v.snat = d.snat;
@@ -183,6 +188,52 @@ export class ControlPlaneCore {
     });
   }
 
+  /** The watcher's apply (src/kube/): every object stands alone. An object that fails validation,
+   * or that clashes with the rest (a cluster IP, node port or frontend another Service holds), is
+   * left out with its errors and keeps whatever version of it was programmed before; everything
+   * else is applied as one transaction. Removals of objects that are not in the model are no-ops.
+   * A clash costs one more compile attempt per round (each round leaves out every object the
+   * compiler named). `wdp apply` stays atomic: it does not use this. */
+  applyEach(raws: unknown[], removes: ObjectRef[] = []): Promise<PartialApplyResult> {
+    return this.serial(async () => {
+      if (this.compiler.serviceCount() === 0 && raws.length) warmMaglevWorker(raws);
+      const skipped: SkippedObject[] = [];
+      let objs: ModelObject[] = [];
+      for (const raw of raws) {
+        const r = validateObject(raw);
+        if (r.ok) objs.push(r.obj);
+        else { const id = identify(raw); skipped.push({ kind: id.kind, namespace: id.namespace, name: id.name ?? '', stage: 'invalid', errors: r.errors }); }
+      }
+      const exists = (r: ObjectRef): boolean => r.kind === 'Service' ? !!this.compiler.getService(r.namespace || 'default', r.name)
+        : r.kind === 'EndpointSlice' ? !!this.compiler.getSlice(r.namespace || 'default', r.name) : this.compiler.getNode() !== null;
+      const refs = removes.filter(exists);
+      const removed: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
+      const label = (kind: string, ns: string | undefined, name: string | undefined) => `${kind}/${kind === 'NodeConfig' ? '' : ns ?? 'default'}/${name ?? ''}`;
+      for (;;) {
+        const results = objs.map((o) => this.objectResult(o));
+        const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
+        try {
+          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, false);
+          return { ...r, skipped };
+        } catch (e) {
+          if (!(e instanceof ValidationError)) throw e;
+          const named = new Map<string, FieldError[]>();
+          for (const fe of e.errors) {
+            const k = label(fe.kind, fe.namespace, fe.name);
+            named.set(k, [...(named.get(k) ?? []), fe]);
+          }
+          const keep = objs.filter((o) => !named.has(label(o.kind, o.kind === 'NodeConfig' ? undefined : o.namespace, o.name)));
+          if (keep.length === objs.length) throw e; // nothing to leave out: not an object's fault
+          for (const o of objs) {
+            const errs = named.get(label(o.kind, o.kind === 'NodeConfig' ? undefined : o.namespace, o.name));
+            if (errs) skipped.push({ kind: o.kind, namespace: o.kind === 'NodeConfig' ? undefined : o.namespace, name: o.name, stage: 'conflict', errors: errs });
+          }
+          objs = keep;
+        }
+      }
+    });
+  }
+
   private objectResult(o: ModelObject): ObjectResult {
     if (o.kind === 'NodeConfig') {
       const old = this.compiler.getNode();
@@ -208,7 +259,7 @@ export class ControlPlaneCore {
     let generation: number;
     try {
       // a model change that programs nothing (a headless service, an unattached slice) needs no flip
-      generation = isDiffEmpty(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
+      generation = isEmptyDiff(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
     } catch (e) {
       ch.rollback();
       throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
@@ -231,8 +282,4 @@ export class ControlPlaneCore {
     });
     return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
   }
-}
-
-export function isDiffEmpty(d: IrDiff): boolean {
-  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !upsertBackendCount(d) && !d.backendsRemove.length && !d.routes && !d.snat;
 }

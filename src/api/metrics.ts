@@ -5,8 +5,13 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
+import { reasonsHelp } from '../../assembly/reasons.js';
 
 const SYNC_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+// The reason help texts come from the one reason table (assembly/reasons.ts), as docs/core.md's list.
+const DROPS_HELP = `Dropped packets by reason. ${reasonsHelp('drop')}`;
+const VERDICT_REASONS_HELP = 'Packets by verdict reason (every verdict, not only drops; drop_* reasons as in wdp_drops_total). ' +
+  `${reasonsHelp('forward')} ${reasonsHelp('reject')} ${reasonsHelp('to_host')}`;
 const PROGRAMMING_BUCKETS = [0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 45, 60, 120, 180, 240, 300];
 
 export class ControlPlaneMetrics {
@@ -46,11 +51,11 @@ export class ControlPlaneMetrics {
     new Counter({ name: 'wdp_received_bytes_total', help: 'Bytes received by the forwarding core', registers: r, collect() {
       this.reset(); if (self.snapshot) this.inc(self.snapshot.global.rx_bytes ?? 0);
     } });
-    new Counter({ name: 'wdp_drops_total', help: 'Dropped packets by reason', labelNames: ['reason'], registers: r, collect() {
+    new Counter({ name: 'wdp_drops_total', help: DROPS_HELP, labelNames: ['reason'], registers: r, collect() {
       this.reset(); if (!self.snapshot) return;
       for (const [reason, n] of Object.entries(self.snapshot.reasons)) if (reason.startsWith('drop_')) this.inc({ reason }, n);
     } });
-    new Counter({ name: 'wdp_verdict_reasons_total', help: 'Packets by verdict reason (every verdict, not only drops)', labelNames: ['reason'], registers: r, collect() {
+    new Counter({ name: 'wdp_verdict_reasons_total', help: VERDICT_REASONS_HELP, labelNames: ['reason'], registers: r, collect() {
       this.reset(); if (!self.snapshot) return;
       for (const [reason, n] of Object.entries(self.snapshot.reasons)) this.inc({ reason }, n);
     } });

@@ -13,7 +13,7 @@ import { ValidationError, type FieldError } from '../model/types.js';
 import { StateStore } from '../state/store.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import type { Proto } from '../core/ir.js';
+import type { Proto } from '../ir/ir.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9440';
 export const DEFAULT_HEALTHZ_LISTEN = '127.0.0.1:10256';
@@ -45,6 +45,8 @@ export interface ControlPlane {
   readonly healthzUrl: string | null;
   readonly core: ControlPlaneCore;
   readonly app: FastifyInstance;
+  /** The Prometheus registry behind /metrics (the Kubernetes watcher adds its metrics to it). */
+  readonly metrics: ControlPlaneMetrics;
   close(): Promise<void>;
 }
 
@@ -338,7 +340,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     throw e;
   }
   return {
-    url, healthzUrl, core, app,
+    url, healthzUrl, core, app, metrics: m,
     async close() {
       closed = true;
       await app.close();

@@ -10,6 +10,7 @@ import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
 import type { ControlBenchResult, PeerName } from './control.js';
 import type { E2eResult } from './e2e.js';
+import { registerKubeBench } from './kube.js';
 
 // ---- option parsing: every number is checked, with the option's name in the error --------------
 
@@ -351,9 +352,10 @@ function registerIo(bench: Command): void {
 }
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command('bench').description('benchmarks: core, control, e2e, io (Markdown by default, --json for machines)');
+  const bench = program.command('bench').description('benchmarks: core, control, e2e, io, kube (Markdown by default, --json for machines)');
   registerCore(bench);
   registerControl(bench);
   registerE2e(bench);
   registerIo(bench);
+  registerKubeBench(bench);
 }

@@ -2,7 +2,7 @@
 // kernel's own kube-proxy shapes, on the same generated service set in the same run.
 //
 // wdp figures come from the real code paths: raw Kubernetes objects -> validation (src/model) ->
-// compiler (src/compiler) -> table writer (src/core/tables.ts) into a fresh core, and — when the
+// compiler (src/compiler) -> table writer (src/core/table-writer.ts) into a fresh core, and — when the
 // control API (src/api/) is present — the same objects POSTed to it over HTTP. Peer figures come
 // from iptables-restore / nft -f loading kube-proxy-shaped rules into private network namespaces.
 // Each contender starts from empty state, so every figure is a full initial sync.
@@ -23,7 +23,7 @@ import { Compiler, warmMaglevWorker } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
 import type { CoreOptions } from '../core/host.js';
 import { describePages } from '../core/hugepages.js';
-import type { Ir } from '../core/ir.js';
+import type { Ir } from '../ir/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
 import { createRequire } from 'node:module';

@@ -3,7 +3,7 @@
 //
 // Method (what the numbers mean):
 //   * An Ir of `services` ClusterIP UDP services x `endpoints` ready backends (Maglev tables from
-//     src/core/maglev.ts) is written into a Core sized for it; conntrack capacity max(flows, 1M).
+//     src/compiler/maglev.ts) is written into a Core sized for it; conntrack capacity max(flows, 1M).
 //   * One 60-byte IPv4/UDP frame per flow (64 bytes on the wire with the FCS), unique 5-tuple,
 //     correct checksums, is pre-built IN WASM MEMORY (a region after the core's tables). A batch
 //     is filled by copying frames from there into the packet slots (what a port's rxBurst does),
@@ -23,9 +23,10 @@ import { mulberry32 } from '../util/rng.js';
 import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from '../core/host.js';
 import { describePages } from '../core/hugepages.js';
-import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
-import { buildMaglev, defaultMaglevSize, MAGLEV_SIZES } from '../core/maglev.js';
-import { tableSetBytes, type TableCapacities } from '../core/tables.js';
+import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import { defaultMaglevSize, MAGLEV_SIZES } from '../ir/maglev-size.js';
+import { maglevTable } from '../compiler/maglev.js';
+import { tableSetBytes, type TableCapacities } from '../core/table-writer.js';
 import { ReferenceModel } from '../reference/model.js';
 import { intToIp } from './peers/service-set.js';
 
@@ -105,7 +106,7 @@ function maglevSizeFor(services: number, endpoints: number): number {
  *  each service's own backend ids: identical lookup work to per-service tables, built in O(M)
  *  instead of O(services x M) (100k services would otherwise take minutes to build). */
 function buildIr(services: number, endpoints: number, m: number): Ir {
-  const pattern = buildMaglev(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
+  const pattern = maglevTable(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
   const frontends = new Map<number, IrFrontend>();
   const backends = new Map<number, IrBackend>();
   for (let s = 0; s < services; s++) {

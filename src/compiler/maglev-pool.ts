@@ -22,8 +22,8 @@
 // bytes. The worker is unref'd: it never keeps a process alive.
 import { Worker } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
-import { typedArray } from '../core/slab.js';
-import { objectList } from '../core/columns.js';
+import { typedArray } from '../compiler/slab.js';
+import { objectList } from '../compiler/columns.js';
 
 // control words of one compile's jobs (Int32 indexes)
 export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;

@@ -4,7 +4,7 @@
 // synchronously: the thread never returns to its event loop.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
-import { typedArray } from '../core/slab.js';
+import { typedArray } from '../compiler/slab.js';
 import { B_RELEASED, B_SEQ, B_SLEEPING, C_CLAIMED, C_DONE, C_PUBLISHED, D_IN, D_M, D_N, D_KEYS, D_OFF, D_SLAB, D_WIDTH, D_WORDS, type PoolMessage } from './maglev-pool.js';
 
 const port = parentPort!;

@@ -1,5 +1,5 @@
-// The compiler's Maglev table builder: produces exactly the table of src/core/maglev.ts
-// buildMaglev() (test/compiler-maglev.test.js checks it on random inputs) but
+// The compiler's Maglev table builder: produces exactly the table of the paper's algorithm
+// (test/lib/maglev-reference.js; test/compiler-maglev.test.js checks it on random inputs) but
 //  - hashes each key straight from its characters in int32 arithmetic (no word arrays: two
 //    hashes per backend were ~40 ms of garbage at 100k backends; no >>> 0 until the end, which
 //    halved what remained),
@@ -23,25 +23,11 @@
 //     run past most taken slots (total probes <= N·M; at M=251 x 10 backends ~1050 probes, not
 //     M·ln M ~1500), and the scan measured slower than probing. Measured: -5..10% at 1021 x 50,
 //     +5..25% at 251 x 2..10.
-import * as L from '../../assembly/layout.js';
+import { hashFinish as finish, hashMix as mix, HASH_START } from '../core/hash.js';
+import { typedArray, type SlabAllocator } from './slab.js';
 
-// the hash constants as int32: Math.imul and | 0 keep every step in a machine word
-const SEED = L.HASH_SEED | 0, M1 = L.HASH_M1 | 0, M2 = L.HASH_M2 | 0, ADD = L.HASH_ADD | 0;
-const F1 = L.HASH_F1 | 0, F2 = L.HASH_F2 | 0;
-
-function mix(h: number, w: number): number {
-  h ^= Math.imul(w, M1);
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, M2) + ADD) | 0;
-}
-function finish(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, F1);
-  h ^= h >>> 13; h = Math.imul(h, F2);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 // the first word of each hash is its tag
-const OFFSET0 = mix(SEED, 0x6d61676c), SKIP0 = mix(SEED, 0x6c657631);
+const OFFSET0 = mix(HASH_START, 0x6d61676c), SKIP0 = mix(HASH_START, 0x6c657631);
 
 /** hashWords([tag, ...little-endian UTF-16 pairs of s, s.length]) for both Maglev tags at once —
  * the words buildMaglev() hashes, without building them. Writes into hashOut[0..1]. */
@@ -141,10 +127,16 @@ function hashUnits(n: number, hashOut: Uint32Array): void {
   hashOut[0] = finish(a); hashOut[1] = finish(b);
 }
 
-// the compiler's bulk allocator lives with the core's memory helpers (the backend table uses it too)
-export { slabAllocator, type SlabAllocator } from '../core/slab.js';
-import { typedArray, type SlabAllocator } from '../core/slab.js';
-import type { MaglevJobs } from './maglev-pool.js';
+/** Where maglevIndexTableAt hands a table's backends to be filled by another thread
+ * (maglev-pool.ts's MaglevJobs). */
+export interface MaglevJobQueue {
+  /** A job's index for a table over n backends, or -1 when the queue is full (filled here). */
+  reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number;
+  /** Backend j of job `at`: its permutation's start and step, or (keys) its IPv4 address and port. */
+  setBackend(at: number, j: number, pos: number, skip: number): void;
+  /** Hands job `at` over: its table is out[off .. off + m). */
+  publish(at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, keys: boolean): void;
+}
 
 // scratch for one build (the builder is synchronous and not re-entrant): grown, never shrunk.
 // pos[j]: backend j's next slot; skip2[j] = 2·skip[j] mod M; occ[c]: -1 once slot c is taken
@@ -170,7 +162,7 @@ function modInverse(a: number, m: number): number {
   return t0 < 0 ? t0 + m : t0;
 }
 
-/** Same contract as buildMaglev(ids, keys, m): `keys[i]` is the stable name of backend `ids[i]`.
+/** The paper's table (test/lib/maglev-reference.js buildMaglev(ids, keys, m)): `keys[i]` is the stable name of backend `ids[i]`.
  * `alloc` must return a zero-filled table of the given length. */
 export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (words: number) => Uint32Array): Uint32Array {
   const n = ids.length;
@@ -178,7 +170,7 @@ export function maglevTable(ids: number[], keys: string[], m: number, alloc?: (w
   if (n === 0) return table;
   if (n === 1) { table.fill(ids[0]); return table; }
   reserve(n, m);
-  // buildMaglev's order: by key, so the table depends on the set, not on the listed order
+  // the paper's order: by key, so the table depends on the set, not on the listed order
   let order: number[] | null = null;
   if (!isSorted(keys)) {
     order = ids.map((_, i) => i);
@@ -212,7 +204,7 @@ function scratchView(m: number): Uint32Array {
  * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids. At 10k
  * services that is 2.5 MB of tables instead of 10 MB, and on the CI VM the first touch of every
  * 4 KiB page of them costs ~15 µs. */
-export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length, jobs?: MaglevJobs | null): Uint8Array | Uint16Array | Uint32Array {
+export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length, jobs?: MaglevJobQueue | null): Uint8Array | Uint16Array | Uint32Array {
   const width = maglevSlotWidth(n);
   const size = n ? m : 0;
   const out = alloc && size ? alloc(size, width) : typedArray(size, width);
@@ -228,7 +220,7 @@ export function maglevSlotWidth(n: number): 1 | 2 | 4 { return n <= 256 ? 1 : n 
  * `v4`: the addresses as numbers (int32) when they are all IPv4 — then the job carries the
  * numbers and the worker hashes them too (~15 ms of a 10k-service compile off the compiler's
  * thread). */
-export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, n: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, jobs?: MaglevJobs | null, v4?: number[] | null): void {
+export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, n: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, jobs?: MaglevJobQueue | null, v4?: number[] | null): void {
   if (n <= 1) return;
   const at = jobs ? jobs.reserve(n, out) : -1;
   if (at >= 0) { // filled by the pool's worker or its drain()

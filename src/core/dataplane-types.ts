@@ -2,7 +2,8 @@
 //   LocalDataplane  (src/core/dataplane.ts)  — a Core in this thread (tests, demo, bench)
 //   WorkerDataplane (src/daemon/)            — Cores in forwarding worker threads
 // The API server and CLI only use this interface.
-import type { Ir, IrDiff, Proto } from './ir.js';
+import type { Ir, Proto } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
 
 export interface CounterSnapshot {
   generation: number;

@@ -4,10 +4,11 @@
 // creates a flow or moves a counter.
 import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from './host.js';
-import type { Ir, IrDiff } from './ir.js';
+import type { Ir } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from './dataplane-types.js';
 import { frame } from '../packet/build.js';
-import { formatAddr } from './addr.js';
+import { formatAddr } from '../util/addr.js';
 import {
   VERDICT_NAMES, BACKEND_STATE_NAMES, TRACE_CT_NAMES, TRACE_SELECT_NAMES, reasonName, stageNames,
 } from './names.js';
@@ -61,10 +62,10 @@ export function explain(core: Core, t: TraceRecord, out: Uint8Array): TraceResul
     selection: TRACE_SELECT_NAMES[t.select] ?? 'none',
     hash: t.hash,
   };
-  const fe = t.front ? ir.frontends.get(t.front) : undefined;
-  if (fe) res.frontend = { id: fe.id, service: fe.service, portName: fe.portName, kind: fe.kind, addr: fe.addr, port: fe.port };
-  const be = t.backend ? ir.backends.get(t.backend) : undefined;
-  if (be) res.backend = { id: be.id, addr: be.addr, port: be.port, state: BACKEND_STATE_NAMES[be.state] ?? String(be.state) };
+  const frontend = t.front ? ir.frontends.get(t.front) : undefined;
+  if (frontend) res.frontend = { id: frontend.id, service: frontend.service, portName: frontend.portName, kind: frontend.kind, addr: frontend.addr, port: frontend.port };
+  const backend = t.backend ? ir.backends.get(t.backend) : undefined;
+  if (backend) res.backend = { id: backend.id, addr: backend.addr, port: backend.port, state: BACKEND_STATE_NAMES[backend.state] ?? String(backend.state) };
   if (res.verdict !== 'drop' && (t.family === 4 || t.family === 6) && t.l3 > 0) {
     // the rewritten packet's addresses/ports, read at the offsets the core reported
     const fam = t.family as 4 | 6;

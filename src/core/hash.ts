@@ -1,18 +1,35 @@
-// The flow hash of assembly/layout.ts, in TypeScript: Maglev selection must agree bit for bit
-// between the core, the reference model and tests.
+// The layout hash (assembly/hash.ts's, constants in assembly/layout.ts), in TypeScript: the one
+// TypeScript copy. Flow selection, the service map's slots and Maglev permutations must agree bit
+// for bit between the core, the table writer, the compiler, the reference model and tests
+// (test/layout.test.js checks this copy against the core's).
 import * as L from '../../assembly/layout.js';
 
-export function hashWords(words: ArrayLike<number>): number {
-  let h = L.HASH_SEED >>> 0;
-  for (let i = 0; i < words.length; i++) {
-    h = (h ^ Math.imul(words[i] >>> 0, L.HASH_M1)) >>> 0;
-    h = ((h << 13) | (h >>> 19)) >>> 0;
-    h = (Math.imul(h, L.HASH_M2) + L.HASH_ADD) >>> 0;
-  }
-  h ^= h >>> 16; h = Math.imul(h, L.HASH_F1) >>> 0;
-  h ^= h >>> 13; h = Math.imul(h, L.HASH_F2) >>> 0;
+/** The hash state before the first word. */
+export const HASH_START = L.HASH_SEED | 0;
+const M1 = L.HASH_M1 | 0, M2 = L.HASH_M2 | 0, ADD = L.HASH_ADD | 0, F1 = L.HASH_F1 | 0, F2 = L.HASH_F2 | 0;
+
+/** One word into the hash state. int32 arithmetic throughout (Math.imul, | 0): the same bits as
+ * the core's u32 arithmetic, and no heap numbers in the compiler's key hashing, which calls this
+ * for every word of 100k keys. */
+export function hashMix(h: number, w: number): number {
+  h ^= Math.imul(w, M1);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, M2) + ADD) | 0;
+}
+
+/** The final avalanche: the hash of the words mixed into `h`, as a u32. */
+export function hashFinish(h: number): number {
+  h ^= h >>> 16; h = Math.imul(h, F1);
+  h ^= h >>> 13; h = Math.imul(h, F2);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** The layout hash of `words` (u32 values). */
+export function hashWords(words: ArrayLike<number>): number {
+  let h = HASH_START;
+  for (let i = 0; i < words.length; i++) h = hashMix(h, words[i] | 0);
+  return hashFinish(h);
 }
 
 /** Little-endian u32 words of a 16-byte address, as the core loads them. */

@@ -1,16 +1,16 @@
 // Host for the Wasm forwarding core: loads build/core.wasm, places every region of the memory
 // map (assembly/layout.ts) after the core's static data, and gives typed access to descriptors,
-// packet slots, counters, conntrack and trace. Tables are written by TableWriter (tables.ts).
+// packet slots, counters, conntrack and trace. Tables are written by TableWriter (table-writer.ts).
 //
 // Crossing the JS<->Wasm boundary costs ~10-30 ns; the host crosses it once per batch
 // (`process(count, now)`), never per packet. Everything else here is plain memory access.
 import { readFileSync } from 'node:fs';
 import * as L from '../../assembly/layout.js';
-import type { Ir, IrDiff, Proto } from './ir.js';
-import { emptyIr, diffIr } from './ir.js';
+import type { Ir, Proto } from '../ir/ir.js';
+import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
-import { TableWriter, type TableCapacities, tableSetBytes } from './tables.js';
-import { formatAddr, formatMac } from './addr.js';
+import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
+import { formatAddr, formatMac } from '../util/addr.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {

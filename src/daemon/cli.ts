@@ -12,9 +12,21 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'YAML config (see docs/running.md)')
     .addOption(new Option('--log-level <level>', 'overrides logLevel from the config').choices(LEVELS))
     .addOption(new Option('--ports <backend>', 'port implementation: native (Rust addon), relay (python3 helper), auto = native, else relay').choices(['auto', 'native', 'relay']).default('auto'))
-    .action(async (o: { config: string; logLevel?: string; ports: 'auto' | 'native' | 'relay' }) => {
+    .option('--kubernetes', 'watch the Kubernetes API (in-cluster credentials) even without a kubernetes: section')
+    .option('--kubeconfig <file>', 'watch the Kubernetes API with this kubeconfig (sets kubernetes.kubeconfig)')
+    .option('--hostname-override <name>', 'the Node object to watch (sets kubernetes.hostnameOverride; default node.name, else the hostname)')
+    .action(async (o: { config: string; logLevel?: string; ports: 'auto' | 'native' | 'relay'; kubernetes?: boolean; kubeconfig?: string; hostnameOverride?: string }) => {
       let cfg;
-      try { cfg = loadConfigFile(o.config); } catch (e) {
+      try {
+        cfg = loadConfigFile(o.config, (raw) => {
+          // flags are merged into the file's kubernetes: section before validation
+          if (!o.kubernetes && !o.kubeconfig && !o.hostnameOverride) return;
+          const k = (typeof raw.kubernetes === 'object' && raw.kubernetes !== null ? raw.kubernetes : {}) as Record<string, unknown>;
+          if (o.kubeconfig) k.kubeconfig = o.kubeconfig;
+          if (o.hostnameOverride) k.hostnameOverride = o.hostnameOverride;
+          raw.kubernetes = k;
+        });
+      } catch (e) {
         console.error(`wdp start: ${(e as Error).message}`);
         process.exit(2);
       }

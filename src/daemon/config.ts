@@ -8,11 +8,16 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages
+//   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
+//                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
+//             present: wdp watches the API server itself (src/kube/, docs/running.md); then
+//             node.name may be left out (the hostname, or hostnameOverride, names the node)
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseCidr } from '../core/addr.js';
+import { parseCidr } from '../util/addr.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
 
 function validListen(s: string): boolean {
@@ -60,9 +65,49 @@ const portSchema = z.object({
   exclusive: z.boolean().optional(),
 }).strict();
 
+const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253);
+
+/** A duration as kube-proxy's config writes them ("1s", "500ms", "30s", "1m", "1h30m") or seconds. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === 'number') return v * 1000;
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== v) return NaN;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]], 0);
+}
+const duration = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (!Number.isFinite(ms) || ms < 0) { ctx.addIssue({ code: 'custom', message: 'must be a duration like "1s", "500ms", "30s", "1m" or a number of seconds' }); return z.NEVER; }
+  return ms;
+});
+const bindAddress = z.string().refine((s) => s === 'off' || validListen(s) || /^:\d+$/.test(s), { message: 'must be host:port, [v6]:port, :port or "off"' });
+
+/** The API-server watcher (src/kube/): kube-proxy's configuration where it applies to wdp. */
+const kubernetesSchema = z.object({
+  // credentials: the pod's service account (in-cluster) unless a kubeconfig file is given
+  kubeconfig: z.string().min(1).optional(),
+  // the Node object to watch; default node.name, else the hostname (kube-proxy --hostname-override)
+  hostnameOverride: nodeName.optional(),
+  minSyncPeriod: duration.default(1000),
+  syncPeriod: duration.default(30_000),
+  // local-traffic detection inputs (kept in the node config for the dataplane)
+  clusterCIDRs: z.array(cidr).default([]),
+  detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
+  // which node addresses NodePorts are served on: CIDRs, and/or "primary" (the node's primary IPs)
+  nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
+  healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
+  metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
+  // host address the healthCheckNodePort servers listen on ("off": none)
+  healthCheckBindAddress: z.union([ip, z.literal('off')]).default('0.0.0.0'),
+  // how long startup waits for the Node object (its addresses are the NodePort addresses)
+  nodeWaitSeconds: z.number().min(0).max(600).default(30),
+  listPageSize: z.number().int().min(1).max(10_000).default(500),
+}).strict();
+export type KubernetesConfig = z.output<typeof kubernetesSchema>;
+
 export const daemonConfigSchema = z.object({
   node: z.object({
-    name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253),
+    name: nodeName.optional(),
     addresses: z.array(ip).default([]),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
@@ -84,7 +129,10 @@ export const daemonConfigSchema = z.object({
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
+  kubernetes: kubernetesSchema.optional(),
 }).strict().superRefine((c, ctx) => {
+  if (!c.node.name && !c.kubernetes) ctx.addIssue({ code: 'custom', path: ['node', 'name'], message: 'required (unless kubernetes: is set, where the hostname names the node)' });
+  if (c.kubernetes && c.kubernetes.minSyncPeriod > c.kubernetes.syncPeriod) ctx.addIssue({ code: 'custom', path: ['kubernetes', 'minSyncPeriod'], message: 'must not be longer than syncPeriod' });
   const names = new Map<string, number>();
   const ifs = new Map<string, number>();
   c.ports.forEach((p, i) => {
@@ -111,7 +159,14 @@ export const daemonConfigSchema = z.object({
       if (p.worker === undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker)' });
     });
   }
-});
+}).transform((c) => ({
+  ...c,
+  // the node's name: kubernetes.hostnameOverride, else node.name, else (watching the API) the hostname
+  node: { ...c.node, name: c.kubernetes?.hostnameOverride ?? c.node.name ?? defaultNodeName() },
+}));
+
+/** The hostname as a node name (kubelet lowercases it the same way). */
+export function defaultNodeName(): string { return hostname().toLowerCase(); }
 
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
 export type PortConfig = DaemonConfig['ports'][number];
@@ -135,7 +190,8 @@ export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
   return r.data;
 }
 
-export function loadConfigFile(path: string): DaemonConfig {
+/** `adjust` may change the parsed file before validation (command-line flags). */
+export function loadConfigFile(path: string, adjust?: (raw: Record<string, unknown>) => void): DaemonConfig {
   let text: string;
   try { text = readFileSync(path, 'utf8'); } catch (e) {
     throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
@@ -145,5 +201,6 @@ export function loadConfigFile(path: string): DaemonConfig {
     throw new ConfigError(`config ${path} is not valid YAML: ${(e as Error).message}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config ${path} must be a YAML mapping (node:, ports:, ...)`);
+  adjust?.(raw as Record<string, unknown>);
   return parseConfig(raw, path);
 }

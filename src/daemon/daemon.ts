@@ -19,6 +19,7 @@ import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
 import type { PortInfo, WorkerInit, WorkerPortSpec } from './protocol.js';
+import type { KubeWatcher } from '../kube/watcher.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -41,6 +42,8 @@ export interface RunningDaemon {
   /** The control API's base URL ("http://127.0.0.1:9440" or "unix:/path"). */
   readonly apiUrl: string;
   readonly logger: Logger;
+  /** The Kubernetes API watcher (config `kubernetes:`), else undefined. */
+  readonly kube?: KubeWatcher;
   /** The NodeConfig object the daemon programs (node addresses, neighbours, routes). */
   nodeConfig(): Record<string, unknown>;
   /** Resolves once the node config reflecting every neighbour learned so far is programmed. */
@@ -108,6 +111,33 @@ function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPor
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
+  // In a cluster the Node object names the node addresses (unless configured): read before the
+  // workers start, which answer ARP/ND for the node addresses they are given.
+  let nodeAddresses = cfg.node.addresses;
+  let podCIDRs: string[] = [];
+  let kubeStart: (() => Promise<KubeWatcher>) | undefined;
+  if (cfg.kubernetes) {
+    const k8s = cfg.kubernetes;
+    const kube = await import('../kube/watcher.js');
+    let kc;
+    try { kc = kube.loadKubeConfig({ kubeconfig: k8s.kubeconfig }); } catch (e) {
+      throw new ConfigError(`kubernetes: ${(e as Error).message}`);
+    }
+    const node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
+    nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    podCIDRs = node?.podCIDRs ?? [];
+    const answered = new Set(nodeAddresses.map(canonicalAddr));
+    kubeStart = () => kube.KubeWatcher.start({
+      config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
+      control, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
+      onNode: (u) => {
+        const unanswered = u.addresses.filter((a) => !answered.has(canonicalAddr(a)));
+        if (unanswered.length) log.warn({ addresses: unanswered }, 'new node addresses get NodePorts, but ARP/ND answers for them start with the next restart');
+        nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
+        reprogram();
+      },
+    }, node);
+  }
   const ports = preparePorts(cfg, log, opts.portNetns);
   const neighbours = new NeighbourTable();
   cfg.ports.forEach((p, index) => {
@@ -122,7 +152,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
-      nodeAddresses: cfg.node.addresses.map(canonicalAddr),
+      nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       portBackend: opts.portBackend ?? 'auto',
@@ -157,12 +187,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
 
   let controlPlane: ControlPlane | undefined;
   let control!: ControlPlaneCore;
+  let kubeWatcher: KubeWatcher | undefined;
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own)
     const portMac = (i: number) => portInfo.find((p) => p.index === i)?.mac ?? ports[i].mac;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
-      nodeAddresses: cfg.node.addresses,
+      nodeAddresses,
       neighbours: neighbours.list().filter((n) => ports[n.port]).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
         const i = cfg.ports.findIndex((p) => p.name === r.port);
@@ -170,6 +201,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
+    if (cfg.kubernetes) {
+      spec.podCIDRs = podCIDRs;
+      spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
+      spec.detectLocalMode = cfg.kubernetes.detectLocalMode;
+    }
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
 
@@ -192,7 +228,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
-      healthz: cfg.api.healthz === 'off' ? false : cfg.api.healthz,
+      // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
+      healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
     });
@@ -202,6 +239,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     await control.apply([nodeConfig()]);
+    if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
     await dataplane.close();
@@ -214,7 +252,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const api = controlPlane;
 
   daemon = {
-    config: cfg, control, dataplane, neighbours, ports: portInfo, logger: log,
+    config: cfg, control, dataplane, neighbours, ports: portInfo, logger: log, kube: kubeWatcher,
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -226,6 +264,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       stopping = true;
       if (timer) clearTimeout(timer);
       log.info('stopping');
+      try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
       await dataplane.close();

@@ -2,7 +2,8 @@
 // In place, O(size of the diff): copying the maps per diff was O(services + endpoints) on every
 // endpoint change (100k entries at 10k services x 10 endpoints). Returns the undo, for a caller
 // whose table write fails after the patch.
-import type { Ir, IrBackend, IrDiff, IrFrontend } from '../core/ir.js';
+import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
 
 export function patchIrInPlace(ir: Ir, diff: IrDiff): () => void {
   const oldF = new Map<number, IrFrontend | undefined>(), oldB = new Map<number, IrBackend | undefined>();

@@ -11,7 +11,7 @@
 //
 // Cost: a few hundred ns of JS per slow-path frame plus an allocation for replies — fine for
 // ARP/ND rates; nothing here runs for forwarded traffic.
-import { parseAddr, formatAddr, formatMac, parseMac } from '../core/addr.js';
+import { parseAddr, formatAddr, formatMac, parseMac } from '../util/addr.js';
 import { arp, ethernet, ipPacket, neighborSolicitation, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_ICMPV6 } from '../packet/build.js';
 
 export type PortRole = 'pod' | 'uplink';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as L from '../../assembly/layout.js';
 import type { BurstArea, Port, PortStats } from '../ports/port.js';
-import { parseMac } from '../core/addr.js';
+import { parseMac } from '../util/addr.js';
 
 const HELPER = String.raw`
 import os, sys, socket, struct, fcntl, select

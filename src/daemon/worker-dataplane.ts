@@ -8,7 +8,8 @@
 // A worker that dies takes the dataplane down with a clear error: requests then reject instead
 // of hanging, and `onFatal` lets the daemon exit non-zero.
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { Ir, IrDiff } from '../core/ir.js';
+import type { Ir } from '../ir/ir.js';
+import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit } from './protocol.js';
@@ -108,14 +109,14 @@ export class WorkerDataplane implements Dataplane {
 
   async apply(diff: IrDiff, _ir: Ir, undo?: IrDiff): Promise<{ generation: number }> {
     if (this.closed) throw new Error('dataplane is closed');
-    const res = await Promise.allSettled(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff })));
+    const res = await Promise.allSettled(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff: diffData(diff) })));
     const failed = res.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
       const reason = (res[failed] as PromiseRejectedResult).reason as Error;
       const took = this.workers.filter((_, i) => res[i].status === 'fulfilled');
       if (took.length && undo) {
         // some workers took the diff: put them back, so every worker holds the previous tables
-        const back = await Promise.allSettled(took.map((h) => this.request(h, { type: 'apply', diff: undo })));
+        const back = await Promise.allSettled(took.map((h) => this.request(h, { type: 'apply', diff: diffData(undo) })));
         const stuck = back.filter((r) => r.status === 'rejected').length;
         if (stuck) throw new Error(`${reason.message}; ${stuck} of ${this.workers.length} workers could not be put back and now hold different tables (restart the daemon)`);
       }

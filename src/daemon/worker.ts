@@ -15,12 +15,12 @@ import * as L from '../../assembly/layout.js';
 import { Core } from '../core/host.js';
 import { traceOnCore } from '../core/dataplane.js';
 import type { Port } from '../ports/port.js';
-import { formatMac } from '../core/addr.js';
+import { formatMac } from '../util/addr.js';
 import { L2Responder, canonicalAddr } from './l2.js';
 import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
-import type { IrFrontend } from '../core/ir.js';
+import type { IrFrontend } from '../ir/ir.js';
 
 const IDLE_WAIT_MS = 10;
 const PROBES_PER_ROUND = 32;

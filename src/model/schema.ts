@@ -6,9 +6,9 @@
 // kubectl/the API server ignore fields they do not know when validation is lenient.
 import { z } from 'zod';
 import { isIP } from 'node:net';
-import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../core/addr.js';
-import { MAGLEV_SIZES } from '../core/maglev.js';
-import type { Family, Proto } from '../core/ir.js';
+import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
+import { MAGLEV_SIZES } from '../ir/maglev-size.js';
+import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
   type SliceSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,
@@ -200,6 +200,11 @@ const nodeConfigSchema = z.object({
     masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
     routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
+    // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
+    // object) and the cluster's; kept for the dataplane, which does not use them yet
+    podCIDRs: z.array(cidr).nullish(),
+    clusterCIDRs: z.array(cidr).nullish(),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -537,7 +542,10 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   return {
     kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
-    neighbours, routes, raw,
+    neighbours, routes,
+    podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
+    detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    raw,
   };
 }
 

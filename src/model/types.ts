@@ -2,7 +2,7 @@
 // canonical text form (formatAddr(parseAddr(x))) so that "fd00::0001" and "fd00::1" are one key.
 // `raw` is the object exactly as applied: it is what GET returns and what the state file stores,
 // so a restart re-validates the same input instead of trusting a derived form.
-import type { Family, Proto } from '../core/ir.js';
+import type { Family, Proto } from '../ir/ir.js';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 
@@ -70,6 +70,9 @@ export interface NodeSpec {
   snatV6?: string;
   neighbours: NeighbourSpec[];
   routes: RouteSpec[];        // sorted longest prefix first
+  podCIDRs: string[];         // the Node's spec.podCIDRs, canonical (detectLocalMode NodeCIDR)
+  clusterCIDRs: string[];     // canonical (detectLocalMode ClusterCIDR)
+  detectLocalMode: 'ClusterCIDR' | 'NodeCIDR';
   raw: Record<string, unknown>;
 }
 

@@ -9,7 +9,7 @@
 //              arpRequest({ senderMac, senderIp, targetIp }), neighborSolicitation({ ... })
 // Bad input (unparsable address, mixed families, out-of-range numbers) throws an Error with a
 // clear message: a builder never silently produces a different packet than the one asked for.
-import { parseAddr, parseMac } from '../core/addr.js';
+import { parseAddr, parseMac } from '../util/addr.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from './checksum.js';
 
 export const ETH_P_IPV4 = 0x0800;

@@ -1,7 +1,7 @@
 // Frame decoder: an Ethernet frame -> a plain object, for test assertions and the API's trace
 // output. Never throws on malformed input: whatever could not be decoded is reported in `error`
 // (the fields decoded before it stay filled in). Independent of the core's parser.
-import { formatAddr, formatMac } from '../core/addr.js';
+import { formatAddr, formatMac } from '../util/addr.js';
 import { tcpFlagString } from './build.js';
 
 export interface ParsedL4 {

@@ -9,15 +9,15 @@
 // rule. What is not observable is modelled simply: the conntrack index is a Map keyed by the
 // tuple (the core's open-addressed hash index is an implementation detail).
 //
-// Written from the contract, then reconciled with assembly/core.ts decision by decision; where
+// Written from the contract, then reconciled with the core (assembly/) decision by decision; where
 // the two differ from the contract the difference is noted below as "core:" and reported.
 //
 // Cost: a few microseconds per packet (string-keyed Maps, fresh arrays per frame): fine for tests;
 // the benchmark reports it as the baseline the Wasm core is compared with.
 import * as L from '../../assembly/layout.js';
-import type { Ir, IrBackend, IrFrontend } from '../core/ir.js';
-import { PROTO_NUMBER, maglevBackendAt } from '../core/ir.js';
-import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../core/addr.js';
+import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
+import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
 import { affinityHash, flowHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
@@ -716,8 +716,8 @@ export class ReferenceModel {
     const p = x.p, f = x.f;
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
-      // never answer a RST with a RST: dropped, counted under the reject reason
-      return this.drop(x, L.REASON_REJECT_NO_ENDPOINTS);
+      // never answer a RST with a RST: dropped, counted under its own reason
+      return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
     const eth = f.slice(0, p.l3);
     eth.set(f.subarray(6, 12), 0); eth.set(f.subarray(0, 6), 6); // swap MACs, keep any VLAN tag

@@ -1,8 +1,8 @@
 // Fixtures for the core tests (core-nat, core-edge): small Ir builders and a core factory.
 import { Core } from '../../dist/src/core/host.js';
-import { emptyIr } from '../../dist/src/core/ir.js';
-import { buildMaglev } from '../../dist/src/core/maglev.js';
-import { parseAddr } from '../../dist/src/core/addr.js';
+import { emptyIr } from '../../dist/src/ir/ir.js';
+import { buildMaglev } from './maglev-reference.js';
+import { parseAddr } from '../../dist/src/util/addr.js';
 
 export const CLIENT_MAC = '02:00:00:00:0c:01';
 export const LOCAL_MAC = '02:00:00:00:0c:02';

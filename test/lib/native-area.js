@@ -3,14 +3,16 @@
 // and namespace teardown every native test file does the same way.
 import { spawnSync } from 'node:child_process';
 import * as L from '../../dist/assembly/layout.js';
-import { canUseNetns, run } from '../../dist/src/netns.js';
+import { run } from '../../dist/src/netns.js';
+import { rootGate } from './root-gate.js';
 import { wait } from '../../dist/src/ports/native.js';
 
-/** Root test function (test.serial) when namespaces can be made, else test.skip with a logged reason. */
+/** Root test function (test.serial) when namespaces can be made, else test.skip with the reason
+ * (root-gate.js); `needs` says what root is needed for. */
 export function rootOnly(test, file, needs) {
-  const ok = typeof process.getuid === 'function' && process.getuid() === 0 && canUseNetns();
-  if (!ok) console.log(`${file}: skipped — needs root (${needs})`);
-  return { isRoot: ok, rootTest: ok ? test.serial : test.skip };
+  const gate = rootGate(test);
+  if (!gate.ok) console.log(`${file}: skipped — ${gate.reason} (${needs})`);
+  return { isRoot: gate.ok, rootTest: gate.serial };
 }
 
 /** Destroys `lab` and fails if any of its namespaces is still there (test.after.always). */

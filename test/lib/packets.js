@@ -1,7 +1,7 @@
 // Test-only helpers shared by the golden, differential and fuzz tests: compact Ir construction,
 // running frames through a Core and the reference model side by side, and readable diffs.
 import * as L from '../../dist/assembly/layout.js';
-import { buildMaglev } from '../../dist/src/core/maglev.js';
+import { buildMaglev } from './maglev-reference.js';
 import { reasonName, VERDICT_NAMES } from '../../dist/src/core/names.js';
 import { toHex } from '../../dist/src/packet/build.js';
 

@@ -2,6 +2,7 @@
 // The topology itself lives in dist/src/demo/topology.js (shared with `wdp demo`); this file
 // adds the client-side helpers the tests need.
 import { canUseNetns } from '../../dist/src/netns.js';
+import { rootGate } from './root-gate.js';
 import { join } from 'node:path';
 import { buildTopology, startPods, startDaemon, destroyTopology, api } from '../../dist/src/demo/topology.js';
 export {
@@ -9,7 +10,7 @@ export {
 } from '../../dist/src/demo/topology.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
-export { canUseNetns, join };
+export { canUseNetns, join, rootGate };
 
 /** curl from a namespace; returns { code, body, headers }. Never throws on HTTP failure. */
 export async function curl(topo, ns, url, { timeout = 5, extra = [] } = {}) {
@@ -104,10 +105,11 @@ export async function udpMany(topo, ns, host, port, asks, { timeoutMs = 2000 } =
  * with `opts`, starts the daemon and the pod servers before the tests and destroys everything after
  * them, even on failure. `suite.topo` is set once the before hook has run. */
 export function e2eSuite(test, opts) {
-  const root = canUseNetns();
+  const gate = rootGate(test);
+  const root = gate.ok;
   const suite = {
     root,
-    serial: root ? test.serial : test.skip,
+    serial: gate.serial,
     topo: undefined,
     async apply(objs) {
       const r = await api(suite.topo, 'POST', '/api/v1/apply', objs);
@@ -115,7 +117,6 @@ export function e2eSuite(test, opts) {
       return r.json;
     },
   };
-  if (!root) test('e2e needs root (network namespaces)', (t) => { t.log('skipped: not root'); t.pass(); });
   test.before(async () => {
     if (!root) return;
     const topo = buildTopology(opts);

@@ -20,10 +20,9 @@
 //
 // To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
 // per call (listings, small diffs, the table writer), set() stores one.
-import type { Family, FrontendKind, IrDiff, IrFrontend, MaglevSlots, Proto } from './ir.js';
+import type { Family, FrontendKind, IrFrontend, IrFrontendRecords, MaglevSlots, Proto } from '../ir/ir.js';
 import { objectList, presentIds, type PortOwner } from './columns.js';
-import { defineLazy } from './lazy.js';
-
+import { TableRows } from './table-rows.js';
 
 /** Where a frontend's active set lives: backend ids ids[idsOff .. idsOff + idsLen) and Maglev
  * slots mag[magOff .. magOff + magLen). The compiler fills one of these per set (scratch). */
@@ -78,10 +77,10 @@ class Chunk {
   }
 }
 
-export class FrontendTable implements Map<number, IrFrontend> {
+export class FrontendTable implements IrFrontendRecords {
   private chunks: Chunk[] = objectList<Chunk>();
   private count = 0;
-  /** Bumped by every change: a lazy diff refuses to read a table that moved on. */
+  /** Bumped by every change: a diff's rows refuse to read a table that moved on (table-rows.ts). */
   version = 0;
 
   get size(): number { return this.count; }
@@ -169,17 +168,8 @@ export class FrontendTable implements Map<number, IrFrontend> {
   *values(): IterableIterator<IrFrontend> { for (const id of this.idArray()) yield this.get(id)!; }
   *entries(): IterableIterator<[number, IrFrontend]> { for (const id of this.idArray()) yield [id, this.get(id)!]; }
   [Symbol.iterator](): IterableIterator<[number, IrFrontend]> { return this.entries(); }
-}
 
-/** Makes `diff.frontendsUpsert` the frontends 1..n of `table`, built only when something reads
- * the property (a full compile's diff: the table writer or a worker's message). The table must not
- * change before then: a stale read throws instead of lying. */
-export function setLazyFrontendUpserts(diff: IrDiff, table: FrontendTable, n: number): void {
-  const version = table.version;
-  defineLazy(diff, 'frontendsUpsert', () => {
-    if (table.version !== version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');
-    const out = new Array<IrFrontend>(n);
-    for (let id = 1; id <= n; id++) out[id - 1] = table.get(id)!;
-    return out;
-  });
+  /** Frontends `ids` (a list, or a count n meaning 1..n) as a list read from these columns: the
+   * objects are built on the first read and kept (the table writer reads them several times). */
+  rows(ids: number[] | number): TableRows<IrFrontend> { return new TableRows<IrFrontend>(this, ids); }
 }

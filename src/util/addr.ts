@@ -1,7 +1,8 @@
 // Address, CIDR and MAC codecs shared by the compiler, table writer, reference model and tests.
 // Addresses are 16-byte buffers as in the core's layout: IPv4 in bytes 0..3, rest zero.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Family } from './ir.js';
+/** An address family, as the core stores it. */
+export type Family = 4 | 6;
 
 export interface Addr { family: Family; bytes: Uint8Array }
 

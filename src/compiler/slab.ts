@@ -9,7 +9,7 @@
 // see docs/running.md). The price: a slab stays alive while any array in it does; the backend
 // columns live as long as the table, so a full compile's slab is kept, tables of services
 // replaced later included — bounded by that compile's size.
-import { adviseHugePages } from './hugepages.js';
+import { adviseHugePages } from '../core/hugepages.js';
 
 /** Hands out zeroed typed arrays of `slots` entries of 1, 2 or 4 bytes. */
 export type SlabAllocator = (slots: number, bytesPerSlot: 1 | 2 | 4) => Uint8Array | Uint16Array | Uint32Array;

@@ -1,16 +1,17 @@
 // The intermediate representation between the control layer and the core.
 //
 // The compiler (src/compiler/) turns the validated Kubernetes model into an `Ir`; the table
-// writer (src/core/tables.ts) turns an Ir *diff* into bytes in the inactive table set and flips
-// the generation; the reference model (src/reference/) executes an Ir directly. Everything the
-// core needs to decide a packet's fate is here — nothing about Kubernetes objects is.
+// writer (src/core/table-writer.ts) turns an Ir *diff* (diff.ts) into bytes in the inactive table
+// set and flips the generation; the reference model (src/reference/) executes an Ir directly.
+// Everything the core needs to decide a packet's fate is here — nothing about Kubernetes objects is.
 import * as L from '../../assembly/layout.js';
-import { IdMap } from './idmap.js';
-import { upsertBackendCount } from './backend-table.js';
+import type { Family } from '../util/addr.js';
+import { IdMap } from './id-map.js';
+import type { IrList } from './list.js';
 
 export type Proto = 'TCP' | 'UDP' | 'SCTP';
 export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
-export type Family = 4 | 6;
+export type { Family };
 export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
 
 /** One (address, port, protocol) the dataplane answers for. id is stable across generations. */
@@ -73,9 +74,27 @@ export interface IrRoute {
   srcMac: string;
 }
 
+/** An Ir's records by id: any Map<number, T>. A map that keeps its records in columns (the
+ * compiler's tables) also lists them without an object per record; the table writer uses that
+ * when it rewrites every record (a regrow), and reads the Map interface otherwise. */
+export interface IrRecords<T> extends Map<number, T> {
+  /** The ids in ascending order, as an array. */
+  idArray?(): number[];
+  /** Records `ids` (an array, or a count n meaning 1..n) as a list read from the columns. */
+  rows?(ids: number[] | number): IrList<T>;
+}
+
+/** The frontends' records; a column store also answers a frontend's sizes without building it. */
+export interface IrFrontendRecords extends IrRecords<IrFrontend> {
+  /** Maglev slots of frontend `id` (which exists). */
+  maglevLengthOf?(id: number): number;
+  /** Source-range CIDRs of frontend `id` (which exists). */
+  sourceRangeCountOf?(id: number): number;
+}
+
 export interface Ir {
-  frontends: Map<number, IrFrontend>;
-  backends: Map<number, IrBackend>;
+  frontends: IrFrontendRecords;
+  backends: IrRecords<IrBackend>;
   routes: IrRoute[];
   snatV4?: string;            // masquerade / hairpin source address, IPv4
   snatV6?: string;
@@ -84,15 +103,6 @@ export interface Ir {
 /** An empty Ir whose maps are IdMaps (array-indexed by id; any Map<number, …> works in an Ir). */
 export function emptyIr(): Ir {
   return { frontends: new IdMap(), backends: new IdMap(), routes: [] };
-}
-
-export interface IrDiff {
-  frontendsUpsert: IrFrontend[];
-  frontendsRemove: number[];
-  backendsUpsert: IrBackend[];
-  backendsRemove: number[];
-  routes?: IrRoute[];          // present when the route list changed (replaced whole: it is small)
-  snat?: { v4?: string; v6?: string }; // present when changed
 }
 
 /** Field-by-field equality of two frontends (what decides whether a diff carries one). */
@@ -114,35 +124,6 @@ export function sameBackend(a: IrBackend, b: IrBackend): boolean {
   return a.addr === b.addr && a.port === b.port && a.family === b.family && a.state === b.state &&
     a.outPort === b.outPort && a.dstMac === b.dstMac && a.srcMac === b.srcMac && a.service === b.service && a.portName === b.portName &&
     a.nodeName === b.nodeName && a.zone === b.zone;
-}
-
-function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
-  return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
-    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac);
-}
-
-/** What changed from `prev` to `next`. Cost: O(size of both maps) — callers that know what they
- * touched (the compiler's incremental path) build an IrDiff directly instead. */
-export function diffIr(prev: Ir, next: Ir): IrDiff {
-  const d: IrDiff = { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-  for (const [id, f] of next.frontends) {
-    const o = prev.frontends.get(id);
-    if (!o || !sameFrontend(o, f)) d.frontendsUpsert.push(f);
-  }
-  for (const id of prev.frontends.keys()) if (!next.frontends.has(id)) d.frontendsRemove.push(id);
-  for (const [id, b] of next.backends) {
-    const o = prev.backends.get(id);
-    if (!o || !sameBackend(o, b)) d.backendsUpsert.push(b);
-  }
-  for (const id of prev.backends.keys()) if (!next.backends.has(id)) d.backendsRemove.push(id);
-  if (!sameRoutes(prev.routes, next.routes)) d.routes = next.routes;
-  if (prev.snatV4 !== next.snatV4 || prev.snatV6 !== next.snatV6) d.snat = { v4: next.snatV4, v6: next.snatV6 };
-  return d;
-}
-
-export function isEmptyDiff(d: IrDiff): boolean {
-  return !d.frontendsUpsert.length && !d.frontendsRemove.length && !upsertBackendCount(d) &&
-    !d.backendsRemove.length && !d.routes && !d.snat;
 }
 
 export { L };

@@ -18,22 +18,14 @@
 // It is a Map<number, IrBackend> to everything else: get() and the iterators build a fresh object
 // per call (cheap, short-lived: listings and small diffs), set() stores one. The columns come in
 // chunks of 4096 ids (below). Bulk readers — the
-// table writer on a full apply — use load() into one reused object instead (forEachUpsertBackend).
+// table writer on a full apply — read rows() (table-rows.ts), which load() into one reused object.
 import * as L from '../../assembly/layout.js';
-import type { Family, IrBackend, IrDiff } from './ir.js';
+import type { Family, IrBackend, IrRecords } from '../ir/ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
 import { objectList, presentIds, type PortOwner } from './columns.js';
-import { defineLazy, setLazyIdRange } from './lazy.js';
+import { TableRows } from './table-rows.js';
+import { NextHop } from './next-hops.js';
 
-/** Where packets to a backend go: out of which port, to which MAC, from which MAC. A class, not
- * literals: the compiler's neighbours and routes and this table's hops are one shape with one map,
- * and V8 keeps the field types it learnt for it. Object literals of this shape made at several
- * sites generalised those field types when a new compiler built its routes, which threw away the
- * previous compiler's optimised code that read them (`--trace-generalization`, "code dependencies"). */
-export class NextHop {
-  constructor(readonly outPort: number, readonly dstMac: string, readonly srcMac: string) {}
-}
-type Hop = NextHop;
 const NO_MAC = '00:00:00:00:00:00';
 
 // Columns come in chunks of 4096 ids: growing the table allocates one more chunk and never copies
@@ -61,13 +53,13 @@ class Chunk {
   }
 }
 
-export class BackendTable implements Map<number, IrBackend> {
+export class BackendTable implements IrRecords<IrBackend> {
   private chunks: Chunk[] = objectList<Chunk>();
   private count = 0;
-  private readonly hops: Hop[] = [new NextHop(L.PORT_NONE, NO_MAC, NO_MAC)];
+  private readonly hops: NextHop[] = [new NextHop(L.PORT_NONE, NO_MAC, NO_MAC)];
   private readonly hopIndex = new Map<string, number>();
   private readonly hopByObject = new WeakMap<object, number>();
-  private lastHopObject: Hop | null = null;
+  private lastHopObject: NextHop | null = null;
   private lastHopIdx = 0;
   // node and zone names, interned: a cluster has a few (kept for the table's lifetime)
   private readonly labels: Array<string | undefined> = [undefined];
@@ -77,7 +69,7 @@ export class BackendTable implements Map<number, IrBackend> {
   // been optimised on another table ("wrong instance type")
   private lastLabel = '';
   private lastLabelIdx = 0;
-  /** Bumped by every change: a lazy diff refuses to read a table that moved on (stale data). */
+  /** Bumped by every change: a diff's rows refuse to read a table that moved on (table-rows.ts). */
   version = 0;
 
   get size(): number { return this.count; }
@@ -105,7 +97,7 @@ export class BackendTable implements Map<number, IrBackend> {
 
   /** hopOf for a next-hop object the caller shares between backends (the compiler's resolved
    * neighbours and routes): one lookup by identity instead of a key string per backend. */
-  hopOfObject(h: Hop): number {
+  hopOfObject(h: NextHop): number {
     if (h === this.lastHopObject) return this.lastHopIdx; // endpoints of a port mostly share a route
     let k = this.hopByObject.get(h);
     if (k === undefined) { k = this.hopOf(h.outPort, h.dstMac, h.srcMac); this.hopByObject.set(h, k); }
@@ -204,65 +196,12 @@ export class BackendTable implements Map<number, IrBackend> {
   *values(): IterableIterator<IrBackend> { for (const id of this.keys()) yield this.get(id)!; }
   *entries(): IterableIterator<[number, IrBackend]> { for (const id of this.keys()) yield [id, this.get(id)!]; }
   [Symbol.iterator](): IterableIterator<[number, IrBackend]> { return this.entries(); }
+
+  /** Backends `ids` (a list, or a count n meaning 1..n) as a list that reads these columns:
+   * its forEach passes one reused object (a full compile's diff and the table writer's regrow). */
+  rows(ids: number[] | number): TableRows<IrBackend> { return new TableRows<IrBackend>(this, ids, rowCursor()); }
 }
 
-// ---- diffs whose backends stay in the table until someone asks -----------------------------
-
-/** ids: a list, or a count n meaning 1..n (a fresh compile's ids: no 100k-entry array) */
-interface LazySource { table: BackendTable; ids: number[] | number; version: number }
-const idAt = (ids: number[] | number, i: number): number => (typeof ids === 'number' ? i + 1 : ids[i]);
-const idCount = (ids: number[] | number): number => (typeof ids === 'number' ? ids : ids.length);
-/** The ids as an array (materialising a 1..n range). */
-export function idList(ids: number[] | number): number[] {
-  if (typeof ids !== 'number') return ids;
-  const out = new Array<number>(ids);
-  for (let i = 0; i < ids; i++) out[i] = i + 1;
-  return out;
-}
-const lazySources = new WeakMap<IrDiff, LazySource>();
-
-/** Makes `diff.backendsUpsert` the backends `ids` of `table`, built only if something reads the
- * property. A full compile's diff lists every backend; the table writer reads them through
- * forEachUpsertBackend without objects. The table must not change before the diff is consumed
- * (the compiler's next change() would change it): a stale read throws instead of lying. */
-export function setLazyBackendUpserts(diff: IrDiff, table: BackendTable, ids: number[] | number): void {
-  const src: LazySource = { table, ids, version: table.version };
-  lazySources.set(diff, src);
-  defineLazy(diff, 'backendsUpsert', () => { checkFresh(src); return idList(ids).map((id) => table.get(id)!); }, () => lazySources.delete(diff));
-}
-
-/** Makes `diff.backendsRemove` the ids 1..n, built only if read (a fresh compile's undo removes
- * every backend it made; read on rollback only). */
-export function setLazyBackendRemoves(diff: IrDiff, n: number): void { setLazyIdRange(diff, 'backendsRemove', n); }
-
-function checkFresh(src: LazySource): void {
-  if (src.table.version !== src.version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');
-}
-
-const cursor: IrBackend = { id: 0, service: '', portName: '', addr: '', family: 4, port: 0, state: 0, outPort: 0, dstMac: NO_MAC, srcMac: NO_MAC, nodeName: undefined, zone: undefined };
-
-/** Calls fn for every backend the diff upserts. For a lazy diff the argument is one reused object
- * (fn must not keep it); otherwise the diff's own objects. */
-export function forEachUpsertBackend(diff: IrDiff, fn: (b: IrBackend) => void): void {
-  const src = lazySources.get(diff);
-  if (!src) { for (const b of diff.backendsUpsert) fn(b); return; }
-  checkFresh(src);
-  const n = idCount(src.ids);
-  for (let i = 0; i < n; i++) fn(src.table.load(idAt(src.ids, i), cursor));
-}
-
-/** diff.backendsUpsert.length without building a lazy diff's objects. */
-export function upsertBackendCount(diff: IrDiff): number {
-  const src = lazySources.get(diff);
-  return src ? idCount(src.ids) : diff.backendsUpsert.length;
-}
-
-/** The first n upserted backends as objects (listings that cap their length). */
-export function upsertBackendsHead(diff: IrDiff, n: number): IrBackend[] {
-  const src = lazySources.get(diff);
-  if (!src) return diff.backendsUpsert.slice(0, n);
-  checkFresh(src);
-  const out: IrBackend[] = [];
-  for (let i = 0; i < Math.min(n, idCount(src.ids)); i++) out.push(src.table.get(idAt(src.ids, i))!);
-  return out;
+function rowCursor(): IrBackend {
+  return { id: 0, service: '', portName: '', addr: '', family: 4, port: 0, state: 0, outPort: 0, dstMac: NO_MAC, srcMac: NO_MAC, nodeName: undefined, zone: undefined };
 }

@@ -11,18 +11,35 @@
 // memory and rewritten whole before the flip; per-id counter regions are grown and copied. The
 // old regions are not reused (a bump allocator): growth is rare and bounded by doubling.
 import * as L from '../../assembly/layout.js';
-import type { Ir, IrBackend, IrDiff, IrFrontend, IrRoute } from './ir.js';
-import { emptyIr, PROTO_NUMBER } from './ir.js';
-import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from './addr.js';
-const scratch16 = new Uint8Array(16); // validate()'s parse target
-import { BackendTable, forEachUpsertBackend, setLazyBackendUpserts } from './backend-table.js';
-import { FrontendTable } from './frontend-table.js';
+import type { Ir, IrBackend, IrFrontend, IrRoute } from '../ir/ir.js';
+import { emptyIr, PROTO_NUMBER } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
+import type { IrList } from '../ir/list.js';
+import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
 import { addrWords, hashWords } from './hash.js';
-import type { Core } from './host.js';
-import { IdSet } from './idmap.js';
+import { IdSet } from './id-set.js';
 import { detachProtectorEarly } from './jit.js';
 
 detachProtectorEarly(); // before the writer's code is optimised (src/core/jit.ts)
+const scratch16 = new Uint8Array(16); // validate()'s parse target
+
+/** The part of the Wasm host the writer uses: linear memory, the config words, the bump
+ * allocator, and the regions it moves when tables grow. */
+export interface TableMemory {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly dv: DataView;
+  cfg32(off: number): number;
+  setCfg32(off: number, v: number): void;
+  /** `bytes` of fresh, zeroed memory at the end of the map (never handed out twice). */
+  allocate(bytes: number): number;
+  /** Asks for huge pages for [at, at + bytes) before it is first touched. */
+  adviseHugePages(at: number, bytes: number): void;
+  readonly map: {
+    cfg: number; tableSets: [number, number];
+    svcCounters: number; svcMax: number; beCounters: number; beMax: number;
+  };
+}
 
 export interface TableCapacities {
   frontends: number;   // highest frontend id
@@ -101,7 +118,7 @@ export class TableWriter {
   private totalMaglev = 0;
   private totalCidrs = 0;
 
-  constructor(private core: Core, caps: TableCapacities) {
+  constructor(private core: TableMemory, caps: TableCapacities) {
     this.caps = { ...caps };
     this.sets = [setLayout(core.map.tableSets[0], caps), setLayout(core.map.tableSets[1], caps)];
     this.maglev = new RangeAllocator(caps.maglevWords);
@@ -146,7 +163,7 @@ export class TableWriter {
         for (const b of f.backends) if (!(b >= 1)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
       } else for (let i = 0; i < t.length; i++) if (t[i] === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
     }
-    forEachUpsertBackend(diff, (b) => {
+    diff.backendsUpsert.forEach((b) => {
       if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
       writeAddr(b.addr, scratch16, 0); parseMac(b.dstMac); parseMac(b.srcMac);
     });
@@ -199,7 +216,7 @@ export class TableWriter {
     for (const id of diff.frontendsRemove) this.keys.delete(id);
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
-    forEachUpsertBackend(diff, (b) => { this.backendIds.add(b.id); });
+    diff.backendsUpsert.forEach((b) => { this.backendIds.add(b.id); });
     this.account(diff, next, this.placement);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
@@ -234,7 +251,7 @@ export class TableWriter {
     for (const id of diff.backendsRemove) {
       this.core.u8.fill(0, s.backend + id * L.BE_SIZE, s.backend + (id + 1) * L.BE_SIZE);
     }
-    forEachUpsertBackend(diff, (b) => this.writeBackend(s, b));
+    diff.backendsUpsert.forEach((b) => this.writeBackend(s, b));
     for (const f of diff.frontendsUpsert) {
       const old = prev.get(f.id);
       const p = placement.get(f.id)!;
@@ -369,7 +386,7 @@ export class TableWriter {
       maglevWords += f.maglev.length - (p?.maglevLen ?? 0);
       cidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    forEachUpsertBackend(diff, (b) => { if (b.id > maxBack) maxBack = b.id; });
+    diff.backendsUpsert.forEach((b) => { if (b.id > maxBack) maxBack = b.id; });
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
@@ -398,7 +415,7 @@ export class TableWriter {
       this.totalMaglev += f.maglev.length - (p?.maglevLen ?? 0);
       this.totalCidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    forEachUpsertBackend(diff, (b) => { if (b.id > this.maxBack) this.maxBack = b.id; });
+    diff.backendsUpsert.forEach((b) => { if (b.id > this.maxBack) this.maxBack = b.id; });
   }
 
   private grownCaps(next: Ir, force: boolean): TableCapacities {
@@ -442,7 +459,7 @@ export class TableWriter {
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
     // (the diff's frontends are all of next's when there are as many, with distinct ids)
-    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? diff.frontendsUpsert.slice().sort((a, b) => a.id - b.id) : null;
+    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? [...diff.frontendsUpsert].sort((a, b) => a.id - b.id) : null;
     if (fronts && fronts.some((f, i) => i > 0 && f.id === fronts![i - 1].id)) fronts = null;
     fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
     const ids = fronts.map((f) => f.id);
@@ -452,11 +469,10 @@ export class TableWriter {
         cidrOff: this.cidrs.alloc(f.sourceRanges.length), cidrLen: f.sourceRanges.length,
       });
     }
-    const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: [], backendsRemove: [], routes: next.routes };
     // every backend: read from the columns when the Ir keeps them so (no object per backend)
     const backIds = backendIdList(next);
-    if (next.backends instanceof BackendTable) setLazyBackendUpserts(full, next.backends, backIds);
-    else full.backendsUpsert = [...next.backends.values()];
+    const backs: IrList<IrBackend> = next.backends.rows?.(backIds) ?? backIds.map((id) => next.backends.get(id)!);
+    const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [], routes: next.routes };
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
     const removedBacks: number[] = [];
     this.backendIds.forEach((id) => { if (!next.backends.has(id)) removedBacks.push(id); });
@@ -511,17 +527,17 @@ export class TableWriter {
   }
 }
 
-/** Every backend id of `ir`: ascending for a BackendTable (read without the generator) or an
- * IdMap, insertion order for a plain Map. */
+/** Every backend id of `ir`: from the columns when the Ir keeps them so (ascending, without a
+ * generator), else in the map's order (ascending for an IdMap, insertion order for a Map). */
 function backendIdList(ir: Ir): number[] {
-  return ir.backends instanceof BackendTable ? ir.backends.idArray() : [...ir.backends.keys()];
+  return ir.backends.idArray?.() ?? [...ir.backends.keys()];
 }
 
 /** fn(id, Maglev slots, source ranges) for every frontend of `ir`: from the columns when the Ir
  * keeps them so (no object per frontend), else from the objects. */
 function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen: number) => void): void {
   const fronts = ir.frontends;
-  if (fronts instanceof FrontendTable) {
+  if (fronts.idArray && fronts.maglevLengthOf && fronts.sourceRangeCountOf) {
     const ids = fronts.idArray();
     for (let i = 0; i < ids.length; i++) fn(ids[i], fronts.maglevLengthOf(ids[i]), fronts.sourceRangeCountOf(ids[i]));
   } else for (const f of fronts.values()) fn(f.id, f.maglev.length, f.sourceRanges.length);

@@ -1,0 +1,145 @@
+// ICMP errors quoting a NATed flow (destination unreachable, time exceeded, parameter problem,
+// packet too big): the quoted packet and the outer header are translated like the flow's packets,
+// so path MTU discovery and error reporting work through the NAT. Semantics: docs/core.md
+// "ICMP error translation".
+import * as L from "./layout";
+import { Backend } from "./records";
+import { flowHash } from "./hash";
+import { d16, csumApply, sumBytes, csumFinal } from "./checksum";
+import { addrEq, addrCopy, macCopy } from "./addr";
+import {
+  ETH_DST, ETH_SRC, IP4_HLEN, IP4_VER_IHL, IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_CSUM, IP4_SRC, IP4_DST,
+  IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
+  L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
+  ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
+} from "./net";
+import { flowAt, backendAt, snatAddr, countFrontBackend } from "./regions";
+import { ctLookup } from "./conntrack";
+import { backendUsable } from "./select";
+import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff, macsToBackend } from "./rewrite";
+import { Frame, setResult, drop } from "./frame";
+
+// Quoted (inner) and outer addresses as 16-byte values: [0..15] inner, [16..31] outer.
+const TMP_A: usize = memory.data(32, 16);   // inner source, outer source
+const TMP_B: usize = memory.data(32, 16);   // inner destination, outer destination
+
+@inline export function isIcmpError(family: u32, type: u32): bool {
+  if (family == 4) return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
+  return type >= ICMP6_DST_UNREACH && type <= ICMP6_PARAM_PROB;
+}
+
+/** ICMP error quoting a NATed flow: translate the quoted packet and the outer header. Returns
+ * false when the quote does not match a flow (the caller then routes it like any packet). */
+export function icmpError(f: usize, fr: Frame): bool {
+  const family = <u32>fr.family;
+  const l3 = f + <usize>fr.l3;
+  const l4 = f + <usize>fr.l4;
+  const end = f + <usize>fr.end;
+  const q = l4 + ICMP_HLEN;
+  let il4: usize;
+  let iproto: u32;
+  memory.fill(TMP_A, 0, 32);
+  memory.fill(TMP_B, 0, 32);
+  const isrc = TMP_A, idst = TMP_B;
+  if (family == 4) {
+    if (q + IP4_HLEN > end) return false;
+    const vi = <u32>load<u8>(q, IP4_VER_IHL);
+    if ((vi >>> 4) != 4 || (vi & 15) < 5) return false;
+    if ((<u32>bswap<u16>(load<u16>(q, IP4_FRAG)) & IP4_OFFSET) != 0) return false;
+    il4 = q + <usize>((vi & 15) << 2);
+    iproto = <u32>load<u8>(q, IP4_PROTO);
+    store<u32>(isrc, load<u32>(q, IP4_SRC));
+    store<u32>(idst, load<u32>(q, IP4_DST));
+  } else {
+    if (q + IP6_HLEN > end) return false;
+    if ((load<u8>(q) >>> 4) != 6) return false;
+    il4 = q + IP6_HLEN;
+    iproto = <u32>load<u8>(q, IP6_NEXT);
+    addrCopy(isrc, q + IP6_SRC);
+    addrCopy(idst, q + IP6_DST);
+  }
+  if (iproto != IPPROTO_TCP && iproto != IPPROTO_UDP && iproto != IPPROTO_SCTP) return false;
+  if (il4 + 4 > end) return false;
+  const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
+  // the quoted packet is one we sent; the flow key of the direction it travelled is reversed
+  const ports = idport | (isport << 16);
+  const h = flowHash(idst, isrc, ports, iproto);
+  const ref = ctLookup(h, idst, isrc, ports, iproto, family);
+  if (ref == 0) return false;
+  const flow = ref >>> 1;
+  const e = flowAt(flow);
+  const snatFlag = (e.flags & L.CTF_SNAT) != 0;
+  fr.stages |= L.TS_ICMP_INNER | ((ref & 1) ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
+  fr.ct = <u8>((ref & 1) ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG);
+  fr.select = <u8>L.TRSEL_EXISTING;
+  fr.flow = flow;
+  fr.front = e.front;
+  fr.backend = e.backendId;
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
+  // new inner addresses/ports (0 = unchanged) and outer ones
+  let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
+  let nOsrc: usize = 0, nOdst: usize = 0;
+  let out: u32;
+  let be = changetype<Backend>(0);
+  const osrc = l3 + srcOff(family), odst = l3 + dstOff(family);
+  const outerSrc = TMP_A + 16, outerDst = TMP_B + 16;
+  memory.fill(outerSrc, 0, 16);
+  if (family == 4) store<u32>(outerSrc, load<u32>(osrc)); else addrCopy(outerSrc, osrc);
+  memory.fill(outerDst, 0, 16);
+  if (family == 4) store<u32>(outerDst, load<u32>(odst)); else addrCopy(outerDst, odst);
+  if (ref & 1) {
+    // (a) from the backend side about a packet we sent toward the backend
+    nIdst = e.vipAddr; nIdport = <u32>e.vport;
+    if (snatFlag) { nIsrc = e.clientAddr; nIsport = <u32>e.cport; nOdst = e.clientAddr; }
+    if (addrEq(outerSrc, e.backendAddr)) nOsrc = e.vipAddr;
+    out = <u32>e.clientPort;
+  } else {
+    // (b) from the client about a reply we sent it
+    const bid = e.backendId;
+    if (!backendUsable(bid)) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+    be = backendAt(bid);
+    out = <u32>be.outPort;
+    if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+    nIsrc = e.backendAddr; nIsport = <u32>e.bport;
+    if (snatFlag) {
+      nIdst = snatAddr(family); nIdport = <u32>e.nport;
+      nOsrc = snatAddr(family);
+    }
+    if (addrEq(outerDst, e.vipAddr)) nOdst = e.backendAddr;
+  }
+  // inner rewrite: addresses (+ inner IPv4 header checksum), ports, inner L4 checksum if quoted
+  let iacc: u64 = 0;
+  if (nIsrc != 0) iacc += addrReplace(q + srcOff(family), nIsrc, family);
+  if (nIdst != 0) iacc += addrReplace(q + dstOff(family), nIdst, family);
+  if (family == 4 && iacc != 0) csumApply(q + IP4_CSUM, iacc);
+  let pacc = iacc;
+  if (nIsrc != 0) pacc += portReplace(il4 + L4_SPORT, nIsport);
+  if (nIdst != 0) pacc += portReplace(il4 + L4_DPORT, nIdport);
+  if (iproto == IPPROTO_TCP && il4 + TCP_CSUM + 2 <= end) csumApply(il4 + TCP_CSUM, pacc);
+  else if (iproto == IPPROTO_UDP && il4 + UDP_HLEN <= end && load<u16>(il4, UDP_CSUM) != 0) {
+    if (csumApply(il4 + UDP_CSUM, pacc) == 0) store<u16>(il4, UDP_CSUM_ZERO, UDP_CSUM);
+  }
+  // outer rewrite + TTL
+  let oacc: u64 = 0;
+  if (nOsrc != 0) oacc += addrReplace(osrc, nOsrc, family);
+  if (nOdst != 0) oacc += addrReplace(odst, nOdst, family);
+  ttlDecrement(l3, family, oacc);
+  // ICMP checksum: recomputed over the whole message (it changed in several places)
+  const ilen = <u32>(end - l4);
+  store<u16>(l4, 0, ICMP_CSUM);
+  let s = sumBytes(l4, ilen);
+  if (family == 6) {
+    // pseudo header: both (rewritten) outer addresses, upper-layer length, next header
+    s += sumBytes(osrc, 32) + <u64>bswap<u16>(<u16>(ilen >>> 16)) + <u64>bswap<u16>(<u16>ilen) + (<u64>IPPROTO_ICMPV6 << 8);
+  }
+  store<u16>(l4, <u16>csumFinal(s), ICMP_CSUM);
+  if (ref & 1) {
+    macCopy(f + ETH_DST, e.clientMacPtr);
+    macCopy(f + ETH_SRC, e.localMacPtr);
+  } else {
+    macsToBackend(f, be);
+  }
+  setResult(fr, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
+  countFrontBackend(fr.front, fr.backend, <u32>fr.len);
+  return true;
+}

@@ -1,0 +1,281 @@
+// The frame pipeline: per chunk of the batch, parse every frame (pass 1), prefetch what the chunk
+// will touch, then decide frame by frame in order (pass 2): conntrack hit (original or reply
+// direction), new flow to a frontend, ICMP error translation, plain routing, or the host. Each
+// decision writes its result into the frame's record (frame.ts), which is then copied into the
+// descriptor, the counters and, when tracing, the trace record. Semantics: docs/core.md.
+import * as L from "./layout";
+import { CtFlow, Backend } from "./records";
+import { macCopy } from "./addr";
+import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import {
+  gCounters, gLive, tSm, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
+  backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
+} from "./regions";
+import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";
+import { parse } from "./parse";
+import { prefetchChunk } from "./prefetch";
+import {
+  ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
+} from "./conntrack";
+import { svcLookup, sourceAllowed, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
+import { snatWanted, snatAllocPort } from "./snat";
+import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
+import { isIcmpError, icmpError } from "./icmp";
+import { reject } from "./reject";
+
+// Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
+// cannot prove it unread.
+let gSink: u32 = 0;
+
+// ---- conntrack hits ---------------------------------------------------------------------------------
+function hitOrig(f: usize, fr: Frame, flow: u32): void {
+  const e = flowAt(flow);
+  const bid = e.backendId;
+  if (!backendUsable(bid)) {
+    // The backend left the current generation: re-select instead of black-holing the flow.
+    const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
+    if (gLive) ctFree(flow);
+    if (front != 0) {
+      fr.stages |= L.TS_STALE_RESELECT;
+      newFlow(f, fr, front, true);
+    } else {
+      noService(f, fr);
+    }
+    return;
+  }
+  fr.stages |= L.TS_CT_HIT_ORIG;
+  fr.ct = <u8>L.TRCT_HIT_ORIG;
+  fr.select = <u8>L.TRSEL_EXISTING;
+  fr.flow = flow;
+  fr.front = e.front;
+  fr.backend = bid;
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  const be = backendAt(bid);
+  if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
+  const snat = (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : 0;
+  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be);
+  countFrontBackend(fr.front, bid, <u32>fr.len);
+}
+
+@inline function hitReply(f: usize, fr: Frame, flow: u32): void {
+  const e = flowAt(flow);
+  fr.stages |= L.TS_CT_HIT_REPLY;
+  fr.ct = <u8>L.TRCT_HIT_REPLY;
+  fr.select = <u8>L.TRSEL_EXISTING;
+  fr.flow = flow;
+  fr.front = e.front;
+  fr.backend = e.backendId;
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
+  const snat = (e.flags & L.CTF_SNAT) != 0;
+  natRewrite(f, fr, e.vipAddr, <u32>e.vport, snat ? e.clientAddr : 0, <u32>e.cport);
+  macCopy(f + ETH_DST, e.clientMacPtr);
+  macCopy(f + ETH_SRC, e.localMacPtr);
+  fr.stages |= L.TS_REVERSE_NAT;
+  setResult(fr, L.V_FORWARD, L.REASON_FWD_REPLY, <u32>e.clientPort);
+  countFrontBackend(fr.front, fr.backend, <u32>fr.len);
+}
+
+// ---- new flow -------------------------------------------------------------------------------------------
+/** The Maglev pick of a non-affinity frontend: the prefetch's when it picked for this frontend. */
+@inline function maglevBackend(fr: Frame, front: u32, h: u32): u32 {
+  if ((fr.spec & SPEC_BID) != 0 && fr.specFront == front) return fr.specBackend;
+  return maglevPick(frontendAt(front), h);
+}
+
+/** A reply tuple owned by another flow may be taken over only by a pure TCP SYN when that flow is
+ * closing: the client reused its port for a new connection (Linux picks ephemeral ports per
+ * destination, so a port used toward one VIP can come back toward another VIP sharing the
+ * backend), exactly as hitOrig restarts a closing flow on a fresh SYN of the same tuple. Refusing
+ * it would drop every SYN retransmit until the old flow expires. Anything else: the live owner's
+ * replies would be mistranslated. */
+@inline function mayTakeOver(fr: Frame, owner: CtFlow): bool {
+  return <u32>fr.proto == IPPROTO_TCP && (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_SYN &&
+    owner.state == L.CTS_TCP_CLOSING;
+}
+
+/** New (or re-selected) flow to frontend `front`. */
+function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
+  const fe = frontendAt(front);
+  const family = <u32>fr.family, proto = <u32>fr.proto;
+  const flags = fe.flags;
+  const client = fr.srcAddr;
+  fr.stages |= L.TS_SERVICE_MATCH;
+  fr.front = front;
+  fr.ct = <u8>(reselect ? L.TRCT_RESELECT : L.TRCT_NEW);
+  if (flags & L.FEF_SOURCE_RANGES) {
+    fr.stages |= L.TS_SOURCE_RANGE_CHECKED;
+    if (!sourceAllowed(fe, client, family)) { drop(fr, L.REASON_DROP_SOURCE_RANGE); return; }
+  }
+  if (fe.maglevSize == 0) {
+    reject(f, fr);
+    if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
+    return;
+  }
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  const h = fr.hash;
+  fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
+  let bid: u32;
+  if (flags & L.FEF_AFFINITY) {
+    bid = selectAffinity(fr, fe, front, client);
+  } else {
+    bid = maglevBackend(fr, front, h);
+    if (!backendUsable(bid)) bid = 0;
+  }
+  if (bid == 0) { fr.select = <u8>L.TRSEL_NONE; drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  const be = backendAt(bid);
+  fr.backend = bid;
+  fr.stages |= L.TS_BACKEND_SELECTED;
+  if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  const beAddr = be.addrPtr;
+  const bport = <u32>be.port;
+  let nport = <u32>fr.sport;
+  let snat: usize = 0;
+  if (snatWanted(fe, client, beAddr, family)) {
+    snat = snatAddr(family);
+    // source port: deterministic start from the flow hash, linear probe for a free reply key
+    nport = snatAllocPort(h, beAddr, snat, bport, proto, family);
+    if (nport == 0) { drop(fr, L.REASON_DROP_SNAT_EXHAUSTED); return; }
+  }
+  const natd = snat != 0 ? snat : client;
+  const replyHash = snat == 0 && (fr.spec & SPEC_RHASH) != 0 && fr.specBackend == bid && fr.specFront == front
+    ? fr.specReplyHash : replyKeyHash(beAddr, natd, bport, nport, proto, family);
+  const tcpf = <u32>fr.tcpFlags;
+  if (proto != IPPROTO_TCP || (tcpf & TCP_RST) == 0) {
+    const owner = snat == 0 ? ctLookup(replyHash, beAddr, natd, bport | (nport << 16), proto, family) : 0;
+    if (owner != 0) {
+      if (!mayTakeOver(fr, flowAt(owner >>> 1))) { drop(fr, L.REASON_DROP_CT_CLASH); return; }
+      if (gLive) ctFree(owner >>> 1);
+    }
+    fr.stages |= L.TS_CT_NEW;
+    if (gLive) {
+      let cf: u32 = snat != 0 ? L.CTF_SNAT : 0;
+      if (fr.select == L.TRSEL_AFFINITY) cf |= L.CTF_AFFINITY;
+      if (flags & L.FEF_FALLBACK) cf |= L.CTF_FALLBACK;
+      const flow = ctCreate(f, fr, front, bid, be, nport, cf, replyHash);
+      if (flow == 0) { drop(fr, L.REASON_DROP_CT_FULL); return; }
+      fr.flow = flow;
+      count(reselect ? L.GC_CT_RESELECT : L.GC_CT_NEW, 1);
+      if (snat != 0) count(L.GC_SNAT, 1);
+    }
+  } else {
+    // a RST creates no flow; it is translated like the flow's packets would be
+    fr.ct = <u8>L.TRCT_NONE;
+  }
+  fwdOrig(f, fr, beAddr, bport, snat, nport, be);
+  countFrontBackend(front, bid, <u32>fr.len);
+}
+
+// ---- no service ---------------------------------------------------------------------------------------
+/** No flow, no frontend: plain routing, else to the host. */
+function noService(f: usize, fr: Frame): void {
+  const family = <u32>fr.family;
+  const rt = routeLookup(fr.dstAddr, family);
+  if (rt == null) { setResult(fr, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE); return; }
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  const out = <u32>rt.outPort;
+  if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  ttlDecrement(f + <usize>fr.l3, family, 0);
+  macCopy(f + ETH_DST, rt.dstMacPtr);
+  macCopy(f + ETH_SRC, rt.srcMacPtr);
+  fr.stages |= L.TS_ROUTED;
+  setResult(fr, L.V_FORWARD, L.REASON_FWD_ROUTED, out);
+}
+
+// ---- pass 2 ---------------------------------------------------------------------------------------------
+// @inline: one call site (the per-frame loop), which then makes no call per frame on the way in
+@inline function decide(f: usize, fr: Frame): void {
+  fr.stages = L.TS_PARSED;
+  const family = <u32>fr.family;
+  const proto = <u32>fr.proto;
+  if (fr.hasPorts) {
+    const ref = ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family);
+    if (ref != 0) {
+      if (ref & 1) hitReply(f, fr, ref >>> 1); else hitOrig(f, fr, ref >>> 1);
+      return;
+    }
+    const front = (fr.spec & SPEC_FRONT) != 0 ? fr.specFront : svcLookup(fr.dstAddr, <u32>fr.dport, proto, family);
+    if (front != 0) { newFlow(f, fr, front, false); return; }
+  } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
+    if (icmpError(f, fr)) return;
+  }
+  noService(f, fr);
+}
+
+function writeTrace(i: u32, fr: Frame): void {
+  const t = traceAt(i);
+  t.stages = fr.stages;
+  t.verdict = fr.verdict;
+  t.reason = fr.reason;
+  t.outPort = fr.outPort;
+  t.front = fr.front;
+  t.backend = fr.backend;
+  t.flow = fr.flow;
+  t.ct = fr.ct;
+  t.select = fr.select;
+  t.proto = fr.proto;
+  t.family = fr.family;
+  t.l3 = fr.l3;
+  t.l4 = fr.l4;
+  t.hash = fr.hash;
+}
+
+export function processBatch(n: u32, now: u32): void {
+  loadConfig();
+  loadTableSet();
+  const traceFlags = config().trace;
+  const traceOn = (traceFlags & L.TRACE_ON) != 0;
+  const live = (traceFlags & L.TRACE_DRY_RUN) == 0;
+  beginBatch(now, live);
+  if (n > gBatchMax) n = gBatchMax;
+  if (live) {
+    expireSweep(config().expireBudget);
+    count(L.GC_BATCHES, 1);
+  }
+  let fwd: u64 = 0, rej: u64 = 0, host: u64 = 0, drp: u64 = 0, bytes: u64 = 0;
+  for (let base: u32 = 0; base < n; base += CHUNK) {
+    const m = n - base < CHUNK ? n - base : CHUNK;
+    // pass 1: parse + hash every frame of the chunk (independent work, overlaps cache misses)
+    for (let k: u32 = 0; k < m; k++) parse(base + k, frameAt(k));
+    gSink = prefetchChunk(m);
+    // pass 2: conntrack, services, rewrite, in order
+    for (let k: u32 = 0; k < m; k++) {
+      const i = base + k;
+      const fr = frameAt(k);
+      const d = descAt(i);
+      fr.stages = 0; fr.front = 0; fr.backend = 0; fr.flow = 0;
+      fr.ct = <u8>L.TRCT_NONE; fr.select = <u8>L.TRSEL_NONE;
+      fr.inPort = d.inPort;
+      const len = <u32>d.len;
+      fr.lenOut = <u16>len;
+      if (fr.reason != 0) fr.outPort = <u16>L.PORT_NONE;   // decided while parsing
+      else decide(slotAt(i), fr);
+      const verdict = <u32>fr.verdict;
+      if (verdict == L.V_DROP) fr.outPort = <u16>L.PORT_NONE;
+      d.len = fr.lenOut;
+      d.outPort = fr.outPort;
+      d.verdict = fr.verdict;
+      d.reason = fr.reason;
+      d.hash = fr.hash;
+      if (live) {
+        bytes += len;
+        if (verdict == L.V_FORWARD) fwd++;
+        else if (verdict == L.V_REJECT) rej++;
+        else if (verdict == L.V_TO_HOST) host++;
+        else drp++;
+        count(L.GC_COUNT + <i32>fr.reason, 1);
+      }
+      if (traceOn) writeTrace(i, fr);
+    }
+  }
+  if (live) {
+    count(L.GC_RX_PACKETS, <u64>n);
+    count(L.GC_RX_BYTES, bytes);
+    count(L.GC_FORWARD, fwd);
+    count(L.GC_REJECT, rej);
+    count(L.GC_TO_HOST, host);
+    count(L.GC_DROP, drp);
+    setFlowsActive(flowsActive());
+  }
+}

@@ -1,0 +1,88 @@
+// What every verdict reason means: the one table of reasons, keyed by the REASON_* codes of
+// layout.ts (the codes and, derived from the constant names, the reason names live there). Read by
+// the TypeScript side only (compiled by tsc like layout.ts; the core never imports it): the
+// Prometheus help text (src/api/metrics.ts) and the reasons section of docs/core.md are generated
+// from it, and test/layout.test.js checks that every REASON_* code has exactly one entry and that
+// docs/core.md's list is the one this table renders.
+import * as L from './layout.js';
+
+/** How much a reason deserves an operator's attention:
+ *  info     the normal outcome of forwarding (a packet went where it should);
+ *  notice   expected refusals: policy (no endpoints, source ranges), TTL, traffic the fast path
+ *           leaves to the host, and malformed packets from the network;
+ *  warning  a limit or a missing piece of state was hit (conntrack full, SNAT ports exhausted,
+ *           no route to a backend, a reply tuple clash): traffic that should pass did not;
+ *  error    the host handed the core something it should not have (bad port, oversize frame). */
+export type ReasonSeverity = 'info' | 'notice' | 'warning' | 'error';
+export type ReasonVerdict = 'forward' | 'reject' | 'to_host' | 'drop';
+
+export interface ReasonInfo {
+  readonly code: number;
+  readonly verdict: ReasonVerdict;
+  readonly severity: ReasonSeverity;
+  /** One sentence: when the core gives this reason. */
+  readonly description: string;
+  /** A code kept for compatibility that the core never gives (left out of the metrics help). */
+  readonly reserved?: true;
+}
+
+export const REASON_TABLE: readonly ReasonInfo[] = [
+  { code: L.REASON_FWD_NAT, verdict: 'forward', severity: 'info', description: 'Client to service: a new or existing flow, translated toward its backend.' },
+  { code: L.REASON_FWD_REPLY, verdict: 'forward', severity: 'info', description: 'Backend reply of a flow, translated back to the client.' },
+  { code: L.REASON_FWD_ROUTED, verdict: 'forward', severity: 'info', description: 'No service and no flow: forwarded by a plain route, TTL decremented.' },
+  { code: L.REASON_FWD_ICMP_ERROR, verdict: 'forward', severity: 'info', description: 'ICMP error quoting a flow, translated (quoted packet and outer header) like the flow.' },
+  { code: L.REASON_REJECT_NO_ENDPOINTS, verdict: 'reject', severity: 'notice', description: 'New flow to a service without usable endpoints: answered with a TCP RST or an ICMP port unreachable.' },
+  { code: L.REASON_HOST_ARP, verdict: 'to_host', severity: 'info', description: 'ARP, left to the host.' },
+  { code: L.REASON_HOST_ND, verdict: 'to_host', severity: 'info', description: 'ICMPv6 neighbour discovery (RS, RA, NS, NA, redirect), left to the host.' },
+  { code: L.REASON_HOST_NO_MATCH, verdict: 'to_host', severity: 'info', description: 'IP packet matching no service, no flow and no route: left to the host.' },
+  { code: L.REASON_HOST_NOT_IP, verdict: 'to_host', severity: 'info', description: 'Ethertype other than IPv4, IPv6 and ARP (also a second VLAN tag), left to the host.' },
+  { code: L.REASON_DROP_TRUNCATED_L2, verdict: 'drop', severity: 'notice', description: 'Frame shorter than its Ethernet (and VLAN) header.' },
+  { code: L.REASON_DROP_TRUNCATED_L3, verdict: 'drop', severity: 'notice', description: 'Frame shorter than the fixed IPv4 / IPv6 header.' },
+  { code: L.REASON_DROP_BAD_IP_VERSION, verdict: 'drop', severity: 'notice', description: 'IP version field does not match the ethertype.' },
+  { code: L.REASON_DROP_BAD_IHL, verdict: 'drop', severity: 'notice', description: 'IPv4 header length below 20 bytes.' },
+  { code: L.REASON_DROP_BAD_IP_LENGTH, verdict: 'drop', severity: 'notice', description: 'IP total / payload length larger than the frame or smaller than the header.' },
+  { code: L.REASON_DROP_TRUNCATED_L4, verdict: 'drop', severity: 'notice', description: 'TCP, UDP, SCTP or ICMP header cut off by the end of the IP packet.' },
+  { code: L.REASON_DROP_BAD_L4_HEADER, verdict: 'drop', severity: 'notice', description: 'TCP data offset below 5 words.' },
+  { code: L.REASON_DROP_TTL_EXCEEDED, verdict: 'drop', severity: 'notice', description: 'TTL / hop limit 1 or 0 on a packet the core would forward (no ICMP time exceeded is sent).' },
+  { code: L.REASON_DROP_FRAGMENT, verdict: 'drop', severity: 'notice', description: 'Non-first IP fragment: the core does not reassemble, and only the first fragment carries the ports.' },
+  { code: L.REASON_DROP_IPV6_EXT_HEADERS, verdict: 'drop', severity: 'notice', description: 'More than 8 IPv6 extension headers, or one running past the end of the packet.' },
+  { code: L.REASON_DROP_SOURCE_RANGE, verdict: 'drop', severity: 'notice', description: "Client outside the service's loadBalancerSourceRanges." },
+  { code: L.REASON_DROP_NO_ROUTE, verdict: 'drop', severity: 'warning', description: 'The chosen backend or route has no resolved port or neighbour, or is of the other family, or the Maglev pick is unusable (fail closed).' },
+  { code: L.REASON_DROP_CT_FULL, verdict: 'drop', severity: 'warning', description: 'New flow while the conntrack table is full of established flows (nothing to evict).' },
+  { code: L.REASON_DROP_OVERSIZE, verdict: 'drop', severity: 'error', description: 'Descriptor length larger than the packet slot.' },
+  { code: L.REASON_DROP_BAD_PORT, verdict: 'drop', severity: 'error', description: 'Descriptor in_port is PORT_NONE.' },
+  { code: L.REASON_DROP_MARTIAN, verdict: 'drop', severity: 'notice', description: 'Source address multicast or broadcast (IPv4 224.0.0.0/4, 255.255.255.255; IPv6 ff00::/8).' },
+  { code: L.REASON_DROP_SNAT_EXHAUSTED, verdict: 'drop', severity: 'warning', description: 'New flow needing SNAT found no free source port (or the SNAT port range is empty).' },
+  { code: L.REASON_DROP_ICMP_UNMATCHED, verdict: 'drop', severity: 'notice', description: 'Reserved: never given (an ICMP error quoting no flow is routed or left to the host).', reserved: true },
+  { code: L.REASON_DROP_CT_CLASH, verdict: 'drop', severity: 'warning', description: "New flow whose reply tuple belongs to another live flow (without SNAT to remap it); the other flow's replies would be mistranslated." },
+  { code: L.REASON_DROP_RST_NO_ENDPOINTS, verdict: 'drop', severity: 'notice', description: 'TCP RST to a service without usable endpoints: a RST is never answered, so it is dropped.' },
+];
+
+/** Reason code -> name, from the REASON_* constant names (REASON_DROP_FRAGMENT -> drop_fragment). */
+const NAME_BY_CODE = new Map<number, string>(
+  Object.entries(L).filter(([k]) => k.startsWith('REASON_') && k !== 'REASON_COUNT')
+    .map(([k, v]) => [v as number, k.slice('REASON_'.length).toLowerCase()]));
+
+export function reasonNameOf(code: number): string {
+  return NAME_BY_CODE.get(code) ?? `reason_${code}`;
+}
+
+const BY_CODE = new Map<number, ReasonInfo>(REASON_TABLE.map((r) => [r.code, r]));
+
+/** The table's entry for a reason code, or undefined (0 and unused codes). */
+export function reasonInfo(code: number): ReasonInfo | undefined {
+  return BY_CODE.get(code);
+}
+
+/** The reasons section of docs/core.md (between its `reasons:begin` / `reasons:end` markers). */
+export function reasonsMarkdown(): string {
+  const rows = [...REASON_TABLE].sort((a, b) => a.code - b.code)
+    .map((r) => `| ${r.code} | \`${reasonNameOf(r.code)}\` | ${r.verdict} | ${r.severity} | ${r.description} |`);
+  return ['| code | reason | verdict | severity | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/** Prometheus help text listing the reasons of one verdict with their meaning. */
+export function reasonsHelp(verdict: ReasonVerdict): string {
+  return REASON_TABLE.filter((r) => r.verdict === verdict && !r.reserved)
+    .map((r) => `${reasonNameOf(r.code)}: ${r.description}`).join(' ');
+}

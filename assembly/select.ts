@@ -1,0 +1,129 @@
+// Selection: the service map (VIP:port -> frontend), source ranges, Maglev, sessionAffinity,
+// backend usability, plain routes. Everything here except the affinity write is a pure function of
+// the packet and the batch's table set, so the prefetch pass calls the same functions the decision
+// does. Semantics: docs/core.md "New flow", "Affinity table", "No-service path".
+import * as L from "./layout";
+import { SvcSlot, Frontend, Route, Cidr, AffEntry } from "./records";
+import { affHash, svcKeyHash } from "./hash";
+import { addrEq, addrCopy, prefixMatch } from "./addr";
+import {
+  tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, gAffMask, gNow, gLive,
+  affAt, backendAt, count,
+} from "./regions";
+import { Frame } from "./frame";
+
+const AFF_PROBE: u32 = <u32>L.AFF_PROBE;
+
+// ---- service map ----------------------------------------------------------------------------------
+@inline export function svcSlotAt(h: u32): SvcSlot { return changetype<SvcSlot>(tSm + (<usize>(h & tSmMask) << 5)); }
+
+/** Frontend id for (addr, port, proto, family) given its service-map hash h, 0 = none. The map
+ * must exist (tSm != 0). */
+export function svcLookupH(h: u32, addr: usize, port: u32, proto: u32, family: u32): u32 {
+  const mask = tSmMask;
+  let slot = h & mask;
+  const key = port | (proto << 16) | (family << 24);
+  for (let n: u32 = 0; n <= mask; n++) {
+    const s = changetype<SvcSlot>(tSm + (<usize>slot << 5));
+    const front = s.front;
+    if (front == 0) return 0;
+    if (s.hash == h && s.key == key && addrEq(s.addrPtr, addr)) return front <= tFeMax ? front : 0;
+    slot = (slot + 1) & mask;
+  }
+  return 0;
+}
+
+/** Frontend id for (addr, port, proto, family), 0 = none. */
+export function svcLookup(addr: usize, port: u32, proto: u32, family: u32): u32 {
+  if (tSm == 0) return 0;
+  return svcLookupH(svcKeyHash(addr, port, proto, family), addr, port, proto, family);
+}
+
+// ---- source ranges, routes --------------------------------------------------------------------------
+/** loadBalancerSourceRanges: whether the client matches one of the frontend's CIDRs. */
+export function sourceAllowed(fe: Frontend, client: usize, family: u32): bool {
+  const off = fe.cidrOff;
+  const n = fe.cidrCount;
+  for (let i: u32 = 0; i < n; i++) {
+    const idx = off + i;
+    if (idx >= tCidrMax) return false;  // TSH_CIDR_MAX is the entry capacity
+    const c = changetype<Cidr>(tCidr + <usize>idx * L.CIDR_SIZE);
+    if (<u32>c.family == family && prefixMatch(client, c.addrPtr, <u32>c.plen)) return true;
+  }
+  return false;
+}
+
+/** The route for dst (longest prefix first, linear scan), or null. */
+export function routeLookup(dst: usize, family: u32): Route | null {
+  for (let i: u32 = 0; i < tRtCount; i++) {
+    const r = changetype<Route>(tRt + <usize>i * L.RT_SIZE);
+    if (<u32>r.family == family && prefixMatch(dst, r.addrPtr, <u32>r.plen)) return r;
+  }
+  return null;
+}
+
+// ---- Maglev, backends ---------------------------------------------------------------------------------
+/** Address of the frontend's Maglev word for hash h, 0 when the table lies outside the words. */
+@inline export function maglevWord(fe: Frontend, h: u32): usize {
+  const m = fe.maglevSize;
+  const off = fe.maglevOff;
+  const w = off + h % m;
+  if (w >= tMgWords || <u64>off + m > <u64>tMgWords) return 0;
+  return tMg + (<usize>w << 2);
+}
+
+/** Backend id from the frontend's Maglev table, 0 when out of bounds. */
+@inline export function maglevPick(fe: Frontend, h: u32): u32 {
+  const w = maglevWord(fe, h);
+  return w != 0 ? load<u32>(w) : 0;
+}
+
+@inline export function backendUsable(id: u32): bool {
+  return id != 0 && id <= tBeMax && backendAt(id).state != L.BES_ABSENT;
+}
+
+/** Affinity lookup/refresh for a new flow of frontend `front`; returns the backend id (0 = fail
+ * closed). An affinity hit sets the frame's selection to TRSEL_AFFINITY. */
+export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usize): u32 {
+  const h = affHash(client, front);
+  const mask = gAffMask;
+  const home = h & mask;
+  let free: usize = 0;
+  let oldest: usize = 0;
+  let oldestAge: u32 = 0;
+  let window = AFF_PROBE;
+  if (window > mask + 1) window = mask + 1;
+  for (let k: u32 = 0; k < window; k++) {
+    const a = affAt((home + k) & mask);
+    const af = a.front;
+    if (af == 0) { free = changetype<usize>(a); break; }
+    if (af == front && a.hash == h && addrEq(a.clientAddr, client)) {
+      const bid = a.backend;
+      if (gNow - a.lastSeen <= fe.affTimeout && bid != 0 && bid <= tBeMax) {
+        const st = backendAt(bid).state;
+        if (st == L.BES_READY || st == L.BES_TERMINATING_SERVING) {
+          if (gLive) { a.lastSeen = gNow; count(L.GC_AFF_HIT, 1); }
+          fr.select = <u8>L.TRSEL_AFFINITY;
+          return bid;
+        }
+      }
+      free = changetype<usize>(a); // stale entry for this client: overwrite in place
+      break;
+    }
+    const age = gNow - a.lastSeen;
+    if (oldest == 0 || age > oldestAge) { oldest = changetype<usize>(a); oldestAge = age; }
+  }
+  const bid = maglevPick(fe, h);
+  if (!backendUsable(bid)) return 0;
+  const slot = free != 0 ? free : oldest;
+  if (gLive && slot != 0) {
+    const a = changetype<AffEntry>(slot);
+    addrCopy(a.clientAddr, client);
+    a.front = front;
+    a.backend = bid;
+    a.lastSeen = gNow;
+    a.hash = h;
+    count(L.GC_AFF_NEW, 1);
+  }
+  return bid;
+}

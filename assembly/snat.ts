@@ -1,0 +1,43 @@
+// Source NAT of new flows (masquerade of external traffic, hairpin): whether a flow needs it and
+// which source port it gets. The prefetch pass uses the same decision and first port to touch the
+// index slot the allocation will probe first. Semantics: docs/core.md "New flow" step 7.
+import * as L from "./layout";
+import { Frontend } from "./records";
+import { flowHash } from "./hash";
+import { addrEq } from "./addr";
+import { gPortMin, gPortMax, hasSnat } from "./regions";
+import { ctLookup } from "./conntrack";
+
+const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
+
+/** A new flow is source-translated when its frontend masquerades or the client is the backend
+ * itself (hairpin), and CONFIG has a SNAT address of the family. */
+@inline export function snatWanted(fe: Frontend, client: usize, beAddr: usize, family: u32): bool {
+  return ((fe.flags & L.FEF_MASQUERADE) != 0 || addrEq(client, beAddr)) && hasSnat(family);
+}
+
+/** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */
+@inline export function snatRangeOk(): bool { return gPortMax >= gPortMin && gPortMin != 0; }
+
+/** The first port tried for flow hash h (snatRangeOk() must hold). */
+@inline export function snatFirstPort(h: u32): u32 { return gPortMin + h % (gPortMax - gPortMin + 1); }
+
+/** Index hash of the reply key (backend, SNAT address, bport, port). */
+@inline export function snatReplyHash(beAddr: usize, snat: usize, bport: u32, port: u32, proto: u32): u32 {
+  return flowHash(beAddr, snat, bport | (port << 16), proto);
+}
+
+/** A source port whose reply key (backend:bport -> snat:port) no live flow owns, probing linearly
+ * from snatFirstPort(h) for up to SNAT_PROBE_MAX ports; 0 = none (drop_snat_exhausted). */
+export function snatAllocPort(h: u32, beAddr: usize, snat: usize, bport: u32, proto: u32, family: u32): u32 {
+  if (!snatRangeOk()) return 0;
+  const range = gPortMax - gPortMin + 1;
+  let p = snatFirstPort(h);
+  const tries = SNAT_TRIES < range ? SNAT_TRIES : range;
+  for (let t: u32 = 0; t < tries; t++) {
+    const rh = snatReplyHash(beAddr, snat, bport, p, proto);
+    if (ctLookup(rh, beAddr, snat, bport | (p << 16), proto, family) == 0) return p;
+    p = p >= gPortMax ? gPortMin : p + 1;
+  }
+  return 0;
+}

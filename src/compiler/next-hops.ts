@@ -1,0 +1,76 @@
+// Where the node sends packets for an endpoint address: a neighbour (same link), else the longest
+// matching route of the NodeConfig, else nowhere (the backend keeps PORT_NONE: drop_no_route).
+import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
+import type { IrRoute } from '../ir/ir.js';
+import type { NodeSpec } from '../model/types.js';
+
+/** Out of which port, to which MAC, from which MAC. One class for every next hop (the
+ * neighbours', the routes', the backend table's), so they share one object shape. */
+export class NextHop {
+  constructor(readonly outPort: number, readonly dstMac: string, readonly srcMac: string) {}
+}
+
+/** An IPv4 route as integers. */
+class Route4 { constructor(readonly net: number, readonly mask: number, readonly hop: NextHop) {} }
+class RouteCidr { constructor(readonly cidr: Cidr, readonly hop: NextHop) {} }
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A NodeConfig's neighbours and routes, indexed for lookups by endpoint address. Immutable once
+ * built, except for its cache of IPv6 lookups. */
+export class NodeHops {
+  private readonly neighbours = new Map<string, NextHop>();
+  private readonly routeCidrs: RouteCidr[] = [];  // longest prefix first
+  private readonly routes4: Route4[] = [];        // the IPv4 ones, longest prefix first
+  private readonly cache = new Map<string, NextHop | null>();
+
+  constructor(private readonly node: NodeSpec | null) {
+    if (!node) return;
+    for (const n of node.neighbours) this.neighbours.set(n.address, new NextHop(n.port, n.mac, n.localMac));
+    for (const r of node.routes) {
+      const hop = new NextHop(r.port, r.nextHopMac, r.localMac);
+      this.routeCidrs.push(new RouteCidr(parseCidr(r.prefix), hop));
+      if (r.family === 4) {
+        const mask = r.plen === 0 ? 0 : (0xffffffff << (32 - r.plen)) >>> 0;
+        this.routes4.push(new Route4((ipv4Value(r.prefix.slice(0, r.prefix.indexOf('/'))) & mask) >>> 0, mask, hop));
+      }
+    }
+  }
+
+  /** The Ir's routes: a host route per neighbour, then the NodeConfig's routes, longest prefix
+   * first (a neighbour and an identical host route: the neighbour wins, the more specific fact). */
+  irRoutes(): IrRoute[] {
+    if (!this.node) return [];
+    const host: IrRoute[] = this.node.neighbours.map((n) => ({ prefix: `${n.address}/${n.family === 4 ? 32 : 128}`, outPort: n.port, dstMac: n.mac, srcMac: n.localMac }));
+    const plen = (p: string): number => Number(p.slice(p.indexOf('/') + 1));
+    const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac }))];
+    const seen = new Set<string>();
+    const out = all.filter((r) => (seen.has(r.prefix) ? false : (seen.add(r.prefix), true)));
+    return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix));
+  }
+
+  /** The next hop of endpoint address `addr` (validated, canonical). */
+  lookup(addr: string): NextHop | null {
+    if (!addr.includes(':')) return this.lookup4(ipv4Value(addr), addr);
+    if (this.neighbours.size) { const n = this.neighbours.get(addr); if (n) return n; }
+    let hop = this.cache.get(addr);
+    if (hop !== undefined) return hop;
+    hop = null;
+    if (this.routeCidrs.length) {
+      const a = parseAddr(addr);
+      for (const rc of this.routeCidrs) if (cidrContains(rc.cidr, a)) { hop = rc.hop; break; }
+    }
+    if (this.cache.size > 1_000_000) this.cache.clear();
+    this.cache.set(addr, hop);
+    return hop;
+  }
+
+  /** lookup() of IPv4 address `addr` whose value (int32 or u32: only its bits are used) the
+   * caller has already. */
+  lookup4(a: number, addr: string): NextHop | null {
+    if (this.neighbours.size) { const n = this.neighbours.get(addr); if (n) return n; }
+    const routes = this.routes4;
+    for (let i = 0; i < routes.length; i++) if (((a & routes[i].mask) >>> 0) === routes[i].net) return routes[i].hop;
+    return null;
+  }
+}

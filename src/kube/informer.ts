@@ -1,0 +1,149 @@
+// One resource kept in sync with the API server: @kubernetes/client-node's ListWatch (list, then
+// watch from the list's resourceVersion; a 410 Gone — as an ERROR event or as the watch's HTTP
+// status — clears the resourceVersion and the next round re-lists, reporting objects that vanished
+// meanwhile as deletes), with what that class leaves to its user:
+//
+// * It stops for good after any other error (a list that failed, a watch connection reset): the
+//   library calls the error callbacks and returns (kubernetes-client/javascript#1496, #364). Here
+//   every error schedules one restart with exponential backoff (0.8 s doubling to 30 s, reset
+//   once a list or watch delivers again, like client-go's reflector). Exactly one restart is
+//   pending at a time: restarting from several error callbacks multiplied the watches
+//   (kubernetes-client/javascript#1933).
+// * Its watch requests neither bookmarks nor a timeout. The watch here asks for
+//   allowWatchBookmarks (bookmarks advance the resourceVersion without changes, so a resume after a
+//   quiet period does not fall behind the server's history and re-list) and for timeoutSeconds
+//   (a random 5-10 minutes, as client-go): the server ends the watch and the next one starts
+//   from the last resourceVersion. A client-side deadline a little later aborts a watch the server
+//   never ended (a half-open TCP connection delivers nothing and reports nothing).
+// * stop() during a list let the library start a watch anyway; the watch here refuses to start
+//   once stopped.
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { listAll, type KubeObject } from './client.js';
+
+export interface InformerOptions {
+  /** API path of the collection: /api/v1/services, /apis/discovery.k8s.io/v1/endpointslices, ... */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Page size of lists (client-go's reflector: 500). */
+  pageSize?: number;
+  /** Watch timeout range in seconds (server-side, then the client's deadline 30 s later). */
+  watchTimeoutSeconds?: [number, number];
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  onAdd(obj: KubeObject): void;
+  onUpdate(obj: KubeObject): void;
+  onDelete(obj: KubeObject): void;
+  /** After each list has been delivered (the first one: the informer is synced). */
+  onListed?(): void;
+  onError?(err: unknown, retryInMs: number): void;
+}
+
+/** A Watch that asks for bookmarks and a timeout, tracks its request, and knows when a list
+ * round is over (ListWatch calls watch() right after delivering a list's items). */
+class BookmarkWatch extends Watch {
+  stopped = false;
+  lastController: AbortController | null = null;
+  private deadline: NodeJS.Timeout | undefined;
+  constructor(kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
+
+  override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
+    if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
+    this.informer.watchStarting();
+    const [lo, hi] = this.informer.timeoutRange;
+    const timeout = Math.round(lo + Math.random() * (hi - lo));
+    const params = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: timeout };
+    clearTimeout(this.deadline);
+    const onEvent = (phase: string, obj: any, w?: any) => { this.informer.delivered(); callback(phase, obj, w); };
+    const onDone = (err: any) => { clearTimeout(this.deadline); done(err); };
+    const c = await super.watch(path, params, onEvent, onDone);
+    this.lastController = c;
+    this.deadline = setTimeout(() => c.abort(), (timeout + 30) * 1000);
+    this.deadline.unref?.();
+    return c;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.deadline);
+    this.lastController?.abort();
+  }
+}
+
+export class ResilientInformer {
+  private readonly lw: ListWatch<KubernetesObject>;
+  private readonly watch: BookmarkWatch;
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private backoffMs: number;
+  private listedOnce = false;
+  private listing = false;
+  readonly timeoutRange: [number, number];
+  /** Counters the tests and metrics read. */
+  readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0 };
+
+  constructor(kc: KubeConfig, private readonly o: InformerOptions) {
+    this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
+    this.backoffMs = o.backoffInitialMs ?? 800;
+    this.watch = new BookmarkWatch(kc, this);
+    const list = async () => {
+      this.listing = true;
+      this.stats.lists++;
+      const l = await listAll(kc, o.path, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.pageSize ?? 500 });
+      this.delivered();
+      return l as never;
+    };
+    this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
+    this.lw.on('add', (obj) => o.onAdd(obj as KubeObject));
+    this.lw.on('update', (obj) => o.onUpdate(obj as KubeObject));
+    this.lw.on('delete', (obj) => o.onDelete(obj as KubeObject));
+    this.lw.on('error', (err) => this.failed(err));
+  }
+
+  get synced(): boolean { return this.listedOnce; }
+  get resourceVersion(): string { return this.lw.latestResourceVersion(); }
+
+  start(): void {
+    this.stopped = false;
+    void this.lw.start().catch((e) => this.failed(e));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    this.watch.stop();
+    void this.lw.stop();
+  }
+
+  /** Every object the informer holds (the API's state as of its resourceVersion). */
+  list(): readonly KubeObject[] { return this.lw.list() as KubeObject[]; }
+
+  /** Called by the watch before each watch request: a list round (if any) has been delivered. */
+  watchStarting(): void {
+    this.stats.watches++;
+    if (this.listing) {
+      this.listing = false;
+      this.listedOnce = true;
+      this.o.onListed?.();
+    }
+  }
+
+  /** A list or a watch event arrived: the connection works, the backoff starts over. */
+  delivered(): void { this.backoffMs = this.o.backoffInitialMs ?? 800; }
+
+  private failed(err: unknown): void {
+    this.listing = false;
+    this.stats.errors++;
+    if (this.stopped || this.restartTimer) return;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.o.backoffMaxMs ?? 30_000);
+    this.o.onError?.(err, wait);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopped) return;
+      this.stats.restarts++;
+      void this.lw.start().catch((e) => this.failed(e));
+    }, wait);
+  }
+}

@@ -1,0 +1,48 @@
+// The watcher's metrics, beside the control plane's (src/api/metrics.ts) in one registry, so
+// the metrics listener (metricsBindAddress, :10249) and the control API's /metrics show both.
+// Names and meanings are kube-proxy's where it has one:
+//   kubeproxy_sync_full_proxy_rules_duration_seconds / ..._partial_...: one histogram per sync
+//     kind (their _count is the number of full and partial syncs);
+//   kubeproxy_sync_proxy_rules_{service,endpoint}_changes_pending: changes received, not synced;
+//   kubeproxy_proxy_healthz_total / _livez_total {code}: healthz answers;
+//   kubeproxy_sync_proxy_rules_no_local_endpoints_total {traffic_policy}: services with a Local
+//     policy and no local endpoint at the last sync (a gauge in meaning, as kube-proxy's).
+// kubeproxy_sync_proxy_rules_duration_seconds, ..._last_timestamp_seconds,
+// ..._last_queued_timestamp_seconds and kubeproxy_network_programming_duration_seconds (from the
+// EndpointSlice last-change-trigger-time annotation) are the control plane's, observed on every
+// change it programs; the watcher also sets the last-sync timestamp after syncs that changed
+// nothing, as kube-proxy does.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+
+export class KubeMetrics {
+  readonly fullSync: Histogram;
+  readonly partialSync: Histogram;
+  readonly servicesPending: Gauge;
+  readonly endpointsPending: Gauge;
+  readonly healthz: Counter<'code'>;
+  readonly livez: Counter<'code'>;
+  readonly noLocalEndpoints: Gauge<'traffic_policy'>;
+  readonly skipped: Counter<'kind' | 'stage'>;
+  readonly skippedNow: Gauge<'kind'>;
+  readonly syncFailures: Counter;
+  readonly watchErrors: Counter<'resource'>;
+  readonly lists: Counter<'resource'>;
+
+  constructor(registry: Registry) {
+    const r = [registry];
+    this.fullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for full resyncs', buckets: SYNC_BUCKETS, registers: r });
+    this.partialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for partial resyncs', buckets: SYNC_BUCKETS, registers: r });
+    this.servicesPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Pending proxy rules Service changes', registers: r });
+    this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules EndpointSlice changes', registers: r });
+    this.healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Cumulative proxy healthz HTTP status', labelNames: ['code'], registers: r });
+    this.livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Cumulative proxy livez HTTP status', labelNames: ['code'], registers: r });
+    this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints on this node', labelNames: ['traffic_policy'], registers: r });
+    this.skipped = new Counter({ name: 'wdp_kube_objects_skipped_total', help: 'Services/EndpointSlices left out of a sync: invalid, or clashing with another object', labelNames: ['kind', 'stage'], registers: r });
+    this.skippedNow = new Gauge({ name: 'wdp_kube_objects_skipped', help: 'Services/EndpointSlices currently left out (their last version was refused)', labelNames: ['kind'], registers: r });
+    this.syncFailures = new Counter({ name: 'wdp_kube_sync_failures_total', help: 'Syncs the dataplane or persistence refused (retried with backoff)', registers: r });
+    this.watchErrors = new Counter({ name: 'wdp_kube_watch_errors_total', help: 'List/watch failures per resource (each followed by a restart with backoff)', labelNames: ['resource'], registers: r });
+    this.lists = new Counter({ name: 'wdp_kube_lists_total', help: 'Full lists per resource (the first one, and re-lists after 410 Gone)', labelNames: ['resource'], registers: r });
+  }
+}

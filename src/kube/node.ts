@@ -1,0 +1,58 @@
+// What wdp takes from its own Node object: the addresses NodePorts are served on, the pod CIDRs
+// (for local-traffic detection, detectLocalMode NodeCIDR) and whether the node is being deleted
+// (kube-proxy's healthz then answers 503 so load balancers drain it).
+import { isIP } from 'node:net';
+import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
+import { canon } from '../model/schema.js';
+import type { KubeObject } from './client.js';
+
+export interface NodeInfo {
+  name: string;
+  /** InternalIP and ExternalIP addresses, canonical, in the Node's order. */
+  addresses: string[];
+  /** The node's primary IP per family (first InternalIP, else first ExternalIP), as GetNodeHostIPs. */
+  primary: string[];
+  podCIDRs: string[];
+  /** false while the node is being deleted (deletionTimestamp) or the cluster autoscaler marked
+   * it for deletion (the ToBeDeletedByClusterAutoscaler taint). */
+  eligible: boolean;
+}
+
+const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
+
+export function nodeInfo(o: KubeObject): NodeInfo {
+  const status = (o.status ?? {}) as { addresses?: Array<{ type?: string; address?: string }> };
+  const spec = (o.spec ?? {}) as { podCIDRs?: string[]; podCIDR?: string; taints?: Array<{ key?: string }> };
+  const byType = (t: string) => (status.addresses ?? []).filter((a) => a.type === t && typeof a.address === 'string' && isIP(a.address) !== 0).map((a) => canon(a.address!));
+  const internal = byType('InternalIP'), external = byType('ExternalIP');
+  const addresses = [...new Set([...internal, ...external])];
+  const primary: string[] = [];
+  for (const fam of [4, 6]) {
+    const a = internal.find((x) => isIP(x) === fam) ?? external.find((x) => isIP(x) === fam);
+    if (a) primary.push(a);
+  }
+  // primary first: the first node address is the default masquerade source
+  primary.sort((a, b) => addresses.indexOf(a) - addresses.indexOf(b));
+  const cidrs = spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
+  const podCIDRs = cidrs.filter((c) => { try { parseCidr(c); return c.includes('/'); } catch { return false; } });
+  const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
+  return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, eligible };
+}
+
+function inCidr(addr: string, cidr: string): boolean {
+  return cidrContains(parseCidr(cidr), parseAddr(addr));
+}
+
+/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
+ * else the node addresses inside any of the CIDRs, plus the primary IPs for "primary".
+ * `configured` (the daemon config's node.addresses) are node addresses too, and with no
+ * nodePortAddresses they are used alone: an operator who listed them meant exactly those. */
+export function nodePortAddresses(info: NodeInfo | null, configured: string[], filter: string[]): string[] {
+  const own = configured.map(canon);
+  if (!filter.length) return own.length ? own : info?.addresses ?? [];
+  const candidates = [...new Set([...own, ...(info?.addresses ?? [])])];
+  const out = new Set<string>();
+  for (const a of candidates) if (filter.some((f) => f !== 'primary' && inCidr(a, f))) out.add(a);
+  if (filter.includes('primary')) for (const a of info?.primary ?? []) out.add(a);
+  return candidates.filter((a) => out.has(a));
+}

@@ -1,0 +1,105 @@
+// API objects as the model takes them. The API server's objects carry much the dataplane never
+// reads (managedFields, targetRefs, hints, status conditions); the copy kept is what the model
+// validates, what the control API shows and what the state file stores — a fraction of the size.
+//
+// List items come without apiVersion/kind (the list has them); both are set here. Fields the API
+// server always fills with their defaults are dropped when dropping them means the same thing to
+// the model, because the model's fast validation path only takes the plain shapes: a Service
+// from the API server has ipFamilies, internalTrafficPolicy: Cluster and an empty status, and
+// without this every one of 10k Services took the ~30 µs full validation.
+import type { KubeObject } from './client.js';
+
+export const SERVICES_PATH = '/api/v1/services';
+export const ENDPOINTSLICES_PATH = '/apis/discovery.k8s.io/v1/endpointslices';
+export const NODES_PATH = '/api/v1/nodes';
+/** kube-proxy's selector: Services and slices another proxy claims, and headless ones, are not ours. */
+export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
+
+type Raw = Record<string, unknown>;
+const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function metadataOf(o: KubeObject): Raw {
+  const m = o.metadata ?? {};
+  const out: Raw = { name: m.name, namespace: m.namespace };
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (m.labels && Object.keys(m.labels).length) out.labels = m.labels;
+  if (m.annotations && Object.keys(m.annotations).length) {
+    // kubectl's last-applied copy can be as large as the object: not kept
+    const { 'kubectl.kubernetes.io/last-applied-configuration': _, ...rest } = m.annotations;
+    if (Object.keys(rest).length) out.annotations = rest;
+  }
+  return out;
+}
+
+function familyOf(ip: unknown): string | null {
+  return typeof ip !== 'string' ? null : ip.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+/** A Service from the API as the model's input. */
+export function serviceForModel(o: KubeObject): Raw {
+  const spec: Raw = isObj(o.spec) ? { ...o.spec } : {};
+  // the API server's defaults, equal in meaning to leaving them out:
+  if (spec.internalTrafficPolicy === 'Cluster') delete spec.internalTrafficPolicy;
+  if (spec.sessionAffinity === 'None') { delete spec.sessionAffinity; delete spec.sessionAffinityConfig; }
+  if (spec.externalTrafficPolicy === 'Cluster') delete spec.externalTrafficPolicy;
+  const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === 'string' && spec.clusterIP ? [spec.clusterIP] : [];
+  if (Array.isArray(spec.ipFamilies) && ips.length === spec.ipFamilies.length && ips.every((ip, i) => familyOf(ip) === (spec.ipFamilies as unknown[])[i])) delete spec.ipFamilies;
+  if (Array.isArray(spec.externalIPs) && !spec.externalIPs.length) delete spec.externalIPs;
+  if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
+  const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
+  const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
+  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}) })) } };
+  return out;
+}
+
+/** An EndpointSlice from the API as the model's input: per endpoint what the dataplane reads. */
+export function sliceForModel(o: KubeObject): Raw {
+  const eps = Array.isArray(o.endpoints) ? o.endpoints : [];
+  const out: Raw = {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: metadataOf(o),
+    addressType: o.addressType,
+    endpoints: eps.map((e: unknown) => {
+      if (!isObj(e)) return e; // (the model reports it)
+      const ep: Raw = { addresses: e.addresses };
+      if (e.conditions !== undefined && e.conditions !== null) ep.conditions = e.conditions;
+      if (e.nodeName) ep.nodeName = e.nodeName;
+      if (e.zone) ep.zone = e.zone;
+      return ep;
+    }),
+  };
+  if (o.ports !== undefined && o.ports !== null) out.ports = o.ports;
+  return out;
+}
+
+/** The Service's healthCheckNodePort, when kube-proxy would serve one for it: a LoadBalancer
+ * with externalTrafficPolicy Local (the API server allocates the port only then). */
+export function healthCheckNodePort(o: KubeObject): number | null {
+  const s = isObj(o.spec) ? o.spec : {};
+  const p = s.healthCheckNodePort;
+  return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536 ? p : null;
+}
+
+/** Ready endpoints of `slices` on node `nodeName`, by address (a pod in several slices or
+ * listed per port counts once) — kube-proxy's local endpoint count for the health check. */
+export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string): number {
+  const seen = new Set<string>();
+  for (const s of slices) {
+    for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
+      if (!isObj(e) || e.nodeName !== nodeName) continue;
+      const c = isObj(e.conditions) ? e.conditions : {};
+      if (c.ready === false) continue;
+      const a = Array.isArray(e.addresses) ? e.addresses[0] : undefined;
+      if (typeof a === 'string') seen.add(a);
+    }
+  }
+  return seen.size;
+}
+
+export function objectKey(o: KubeObject): string {
+  return `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+}
+
+export function serviceNameOf(slice: KubeObject): string | null {
+  const n = slice.metadata?.labels?.['kubernetes.io/service-name'];
+  return n ? `${slice.metadata?.namespace ?? ''}/${n}` : null;
+}

@@ -1,0 +1,285 @@
+// Level-triggered sync of the watched Services and EndpointSlices into the control plane, as
+// kube-proxy's proxier runs (BoundedFrequencyRunner):
+//
+// * Informer events only record the newest state per object (`pending`); many changes of one
+//   object between two syncs are one change.
+// * A sync runs at most once per minSyncPeriod: a change arriving sooner waits for the period to
+//   end, and everything that arrived meanwhile goes in that one sync.
+// * Partial syncs program only the pending objects (the control plane then recompiles only the
+//   services they touch). Every syncPeriod a full sync compares the whole informer state with the
+//   model and applies every difference — objects changed behind the watcher's back (`wdp apply`),
+//   a sync that failed, objects deleted while the daemon was down (after a restart the saved
+//   state is programmed first, then the first full sync removes what the API no longer has).
+// * Objects are applied one by one (ControlPlaneCore.applyEach): an invalid object, or one that
+//   clashes with another (two Services claiming one cluster IP), is left out, logged once per
+//   version with the reason and counted; the rest is programmed. An invalid object is retried
+//   when it changes; a clashing one at every sync that changes a Service (the other side of a
+//   clash may have gone) and at every full sync.
+// * A sync the dataplane refuses puts its changes back and is retried with backoff; healthz
+//   turns 503 once changes have waited longer than its timeout.
+import type { Logger } from 'pino';
+import type { ObjectRef } from '../compiler/compiler.js';
+import type { PartialApplyResult, SkippedObject } from '../api/controlplane.js';
+import type { ServiceSpec, SliceSpec } from '../model/types.js';
+import type { KubeObject } from './client.js';
+import type { KubeMetrics } from './metrics.js';
+import type { ProxyHealth } from './healthz.js';
+import { serviceForModel, sliceForModel } from './objects.js';
+
+export type SyncKind = 'Service' | 'EndpointSlice';
+
+/** What the sync programs into: the control plane (ControlPlaneCore) and its model. */
+export interface SyncTarget {
+  applyEach(raws: unknown[], removes?: ObjectRef[]): Promise<PartialApplyResult>;
+  readonly compiler: { listServices(): ServiceSpec[]; listSlices(): SliceSpec[] };
+}
+
+/** The informers' current state (what a full sync makes the model equal to). */
+export interface SyncSource { services(): readonly KubeObject[]; slices(): readonly KubeObject[] }
+
+export interface KubeSyncOptions {
+  minSyncPeriodMs: number;
+  syncPeriodMs: number;
+  log: Logger;
+  metrics?: KubeMetrics;
+  health?: ProxyHealth;
+  /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's gauges). */
+  lastSync?: { set(v: number): void };
+  lastQueued?: { set(v: number): void };
+  /** After every successful sync (service health checks, node-local counts). */
+  afterSync?: () => Promise<void> | void;
+}
+
+interface Pending { kind: SyncKind; namespace: string; name: string; obj: KubeObject | null }
+interface Skip { kind: SyncKind; rv: string | undefined; stage: SkippedObject['stage']; message: string }
+
+export interface SyncStats { full: number; partial: number; failures: number; lastSkipped: SkippedObject[]; lastSeconds: number }
+
+const keyOf = (kind: string, ns: string | undefined, name: string) => `${kind}/${ns ?? 'default'}/${name}`;
+
+export class KubeSync {
+  private readonly pending = new Map<string, Pending>();
+  private readonly skipped = new Map<string, Skip>();
+  private started = false;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private fullTimer: NodeJS.Timeout | undefined;
+  private fullDue = true;
+  private lastStart = 0;
+  private failures = 0;
+  readonly stats: SyncStats = { full: 0, partial: 0, failures: 0, lastSkipped: [], lastSeconds: 0 };
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly target: SyncTarget, private readonly source: SyncSource, private readonly o: KubeSyncOptions) {}
+
+  /** An object's newest state (null: deleted). Cheap: the sync itself runs later. */
+  queue(kind: SyncKind, obj: KubeObject, deleted = false): void {
+    const ns = obj.metadata?.namespace || 'default', name = obj.metadata?.name ?? '';
+    const k = keyOf(kind, ns, name);
+    if (!this.pending.has(k)) this.pendingCount[kind]++;
+    this.pending.set(k, { kind, namespace: ns, name, obj: deleted ? null : obj });
+    this.o.health?.queued();
+    this.o.lastQueued?.set(Date.now() / 1000);
+    this.updatePendingGauges();
+    this.request();
+  }
+
+  /** The informers have listed: the first (full) sync may run. */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.fullDue = true;
+    this.request();
+  }
+
+  /** Asks for a full sync at the next opportunity (tests, and the periodic timer). */
+  requestFull(): void { this.fullDue = true; this.request(); }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer); clearTimeout(this.fullTimer);
+    this.timer = undefined;
+    await this.running;
+    const w = this.idleWaiters; this.idleWaiters = []; for (const f of w) f();
+  }
+
+  /** Objects currently left out, with the reason. */
+  skippedObjects(): Array<{ key: string; stage: string; message: string }> {
+    return [...this.skipped].map(([key, s]) => ({ key, stage: s.stage, message: s.message }));
+  }
+
+  /** Resolves when no sync is running or due (tests, bench). */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private isIdle(): boolean {
+    return !this.running && !this.timer && (!this.started || this.stopped || (!this.pending.size && !this.fullDue));
+  }
+
+  private request(): void {
+    if (!this.started || this.stopped) return;
+    if (this.running) { this.again = true; return; }
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastStart + this.minPeriod() - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.run()
+        .catch((e) => { this.failures++; this.fullDue = true; this.o.log.error({ error: (e as Error).stack }, 'sync crashed; a full sync follows'); })
+        .finally(() => this.finished());
+    }, wait);
+  }
+
+  /** minSyncPeriod, stretched by failures (doubling, at most syncPeriod). */
+  private minPeriod(): number {
+    return this.failures ? Math.min(this.o.minSyncPeriodMs * 2 ** this.failures, Math.max(this.o.syncPeriodMs, this.o.minSyncPeriodMs)) : this.o.minSyncPeriodMs;
+  }
+
+  private finished(): void {
+    this.running = null;
+    if (this.stopped) return;
+    if (this.again || this.pending.size || this.fullDue) { this.again = false; this.request(); }
+    if (this.isIdle()) { const w = this.idleWaiters; this.idleWaiters = []; for (const f of w) f(); }
+  }
+
+  /** Pending changes per kind, kept as the map changes (one event at a time: counting the map
+   * per event made a 20k-object initial list quadratic). */
+  private readonly pendingCount: Record<SyncKind, number> = { Service: 0, EndpointSlice: 0 };
+
+  private updatePendingGauges(): void {
+    if (!this.o.metrics) return;
+    this.o.metrics.servicesPending.set(this.pendingCount.Service);
+    this.o.metrics.endpointsPending.set(this.pendingCount.EndpointSlice);
+  }
+
+  private takePending(): Pending[] {
+    const taken = [...this.pending.values()];
+    this.pending.clear();
+    this.pendingCount.Service = 0; this.pendingCount.EndpointSlice = 0;
+    return taken;
+  }
+
+  private async run(): Promise<void> {
+    this.lastStart = Date.now();
+    const full = this.fullDue;
+    this.fullDue = false;
+    const taken = this.takePending();
+    this.updatePendingGauges();
+    const t0 = process.hrtime.bigint();
+    const upserts: Array<{ kind: SyncKind; obj: KubeObject }> = [];
+    const removes: ObjectRef[] = [];
+    if (full) this.fullBatch(upserts, removes);
+    else this.partialBatch(taken, upserts, removes);
+    const raws = upserts.map((u) => (u.kind === 'Service' ? serviceForModel(u.obj) : sliceForModel(u.obj)));
+    let result: PartialApplyResult;
+    try {
+      result = await this.target.applyEach(raws, removes);
+    } catch (e) {
+      // nothing was applied: the changes go back (unless a newer state arrived meanwhile)
+      for (const p of taken) { const k = keyOf(p.kind, p.namespace, p.name); if (!this.pending.has(k)) { this.pending.set(k, p); this.pendingCount[p.kind]++; } }
+      if (full) this.fullDue = true;
+      this.updatePendingGauges();
+      this.failures++;
+      this.stats.failures++;
+      this.o.metrics?.syncFailures.inc();
+      this.o.log.error({ error: (e as Error).message, retryInMs: this.minPeriod(), full }, 'sync failed; retrying');
+      return;
+    }
+    this.failures = 0;
+    this.recordSkips(upserts, removes, result.skipped);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    this.stats.lastSeconds = seconds;
+    if (full) { this.stats.full++; this.o.metrics?.fullSync.observe(seconds); } else { this.stats.partial++; this.o.metrics?.partialSync.observe(seconds); }
+    this.o.lastSync?.set(Date.now() / 1000);
+    if (!this.pending.size) this.o.health?.updated();
+    if (full) {
+      clearTimeout(this.fullTimer);
+      this.fullTimer = setTimeout(() => this.requestFull(), this.o.syncPeriodMs);
+      this.fullTimer.unref?.();
+    }
+    try { await this.o.afterSync?.(); } catch (e) { this.o.log.warn({ error: (e as Error).message }, 'after-sync step failed'); }
+    if (upserts.length || removes.length) {
+      this.o.log.debug({ full, upserts: upserts.length, removes: removes.length, skipped: result.skipped.length, seconds, generation: result.generation }, 'synced');
+    }
+  }
+
+  /** Every difference between the informers' state and the model. */
+  private fullBatch(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[]): void {
+    const want = new Set<string>();
+    const have = new Map<string, unknown>();
+    for (const s of this.target.compiler.listServices()) have.set(keyOf('Service', s.namespace, s.name), s.raw);
+    for (const s of this.target.compiler.listSlices()) have.set(keyOf('EndpointSlice', s.namespace, s.name), s.raw);
+    const consider = (kind: SyncKind, obj: KubeObject) => {
+      const k = keyOf(kind, obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
+      want.add(k);
+      const rv = obj.metadata?.resourceVersion;
+      const cur = have.get(k) as { metadata?: { resourceVersion?: string } } | undefined;
+      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv) {
+        this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
+        return;
+      }
+      const sk = this.skipped.get(k);
+      if (sk && sk.stage === 'invalid' && sk.rv === rv) return; // refused as it is: retried when it changes
+      upserts.push({ kind, obj });
+    };
+    for (const o of this.source.services()) consider('Service', o);
+    for (const o of this.source.slices()) consider('EndpointSlice', o);
+    for (const k of have.keys()) {
+      if (want.has(k)) continue;
+      const [kind, namespace, ...rest] = k.split('/');
+      removes.push({ kind: kind as SyncKind, namespace, name: rest.join('/') });
+    }
+    for (const k of [...this.skipped.keys()]) if (!want.has(k)) this.skipped.delete(k);
+  }
+
+  private partialBatch(taken: Pending[], upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[]): void {
+    const inBatch = new Set<string>();
+    let serviceChanged = false;
+    for (const p of taken) {
+      const k = keyOf(p.kind, p.namespace, p.name);
+      inBatch.add(k);
+      if (p.kind === 'Service') serviceChanged = true;
+      if (p.obj) upserts.push({ kind: p.kind, obj: p.obj });
+      else { removes.push({ kind: p.kind, namespace: p.namespace, name: p.name }); this.skipped.delete(k); }
+    }
+    if (!serviceChanged) return;
+    // the other side of a clash may have changed or gone: clashing Services get another try
+    let services: Map<string, KubeObject> | null = null;
+    for (const [k, s] of this.skipped) {
+      if (s.stage !== 'conflict' || s.kind !== 'Service' || inBatch.has(k)) continue;
+      services ??= new Map(this.source.services().map((o) => [keyOf('Service', o.metadata?.namespace || 'default', o.metadata?.name ?? ''), o]));
+      const o = services.get(k);
+      if (o) upserts.push({ kind: 'Service', obj: o });
+    }
+  }
+
+  private recordSkips(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], skipped: SkippedObject[]): void {
+    const now = new Map<string, SkippedObject>();
+    for (const s of skipped) now.set(keyOf(s.kind, s.namespace, s.name), s);
+    for (const u of upserts) {
+      const k = keyOf(u.kind, u.obj.metadata?.namespace || 'default', u.obj.metadata?.name ?? '');
+      const s = now.get(k);
+      if (!s) { this.skipped.delete(k); continue; }
+      const rv = u.obj.metadata?.resourceVersion;
+      const message = s.errors.map((e) => e.message).join('; ');
+      const before = this.skipped.get(k);
+      this.skipped.set(k, { kind: u.kind, rv, stage: s.stage, message });
+      if (!before || before.rv !== rv || before.message !== message) { // once per version and reason
+        this.o.metrics?.skipped.inc({ kind: u.kind, stage: s.stage });
+        this.o.log.warn({ object: k, resourceVersion: rv, stage: s.stage, reason: message }, s.stage === 'invalid'
+          ? 'object skipped: invalid (retried when it changes)' : 'object skipped: clashes with another object (retried at the next service change)');
+      }
+    }
+    for (const r of removes) this.skipped.delete(keyOf(r.kind, r.namespace, r.name));
+    this.stats.lastSkipped = skipped;
+    if (this.o.metrics) {
+      let s = 0, e = 0;
+      for (const v of this.skipped.values()) if (v.kind === 'Service') s++; else e++;
+      this.o.metrics.skippedNow.set({ kind: 'Service' }, s);
+      this.o.metrics.skippedNow.set({ kind: 'EndpointSlice' }, e);
+    }
+  }
+}

@@ -1,0 +1,218 @@
+// `wdp start` with `kubernetes:` — the daemon fed by the API server, as kube-proxy is: informers
+// on Services, EndpointSlices and this node's Node; the level-triggered sync (sync.ts) into the
+// control plane; kube-proxy's healthz (healthzBindAddress), metrics (metricsBindAddress) and
+// per-service health checks (healthCheckNodePort). The daemon keeps owning the node config
+// (ports, neighbours, routes); the Node object only feeds it addresses and pod CIDRs (onNode).
+import type { Logger } from 'pino';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesConfig } from '../daemon/config.js';
+import type { ControlPlaneMetrics } from '../api/metrics.js';
+import type { CounterSnapshot } from '../core/dataplane-types.js';
+import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
+import { ResilientInformer } from './informer.js';
+import { KubeSync, type SyncTarget } from './sync.js';
+import { KubeMetrics } from './metrics.js';
+import { ProxyHealth, serveProxyHealth } from './healthz.js';
+import { ServiceHealthServers } from './service-health.js';
+import { listenHttp, type HttpListener } from './listen.js';
+import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
+import {
+  ENDPOINTSLICES_PATH, NODES_PATH, PROXY_LABEL_SELECTOR, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+} from './objects.js';
+
+export { loadKubeConfig, nodePortAddresses };
+
+/** What the Node object contributes to the node config. */
+export interface NodeUpdate { addresses: string[]; podCIDRs: string[] }
+
+export interface KubeWatcherOptions {
+  config: KubernetesConfig;
+  nodeName: string;
+  /** node.addresses of the daemon config (used alone when nodePortAddresses is empty). */
+  configuredAddresses: string[];
+  kubeConfig: KubeConfig;
+  control: SyncTarget;
+  metrics: ControlPlaneMetrics;
+  counters?: () => Promise<CounterSnapshot>;
+  /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
+  onNode?(u: NodeUpdate): void;
+  isForwarding?: () => boolean;
+  log: Logger;
+  /** Test knobs: informer backoff and watch timeouts. */
+  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number] };
+}
+
+/** GET this node's Node object once (startup: the workers need the node addresses before they
+ * start). Retries for `waitSeconds`; null when it cannot be read (logged). */
+export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: number, log: Logger): Promise<NodeInfo | null> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
+    try {
+      return nodeInfo(await getJson(kc, `${NODES_PATH}/${encodeURIComponent(name)}`, 10_000) as KubeObject);
+    } catch (e) {
+      const left = deadline - Date.now();
+      const msg = e instanceof KubeApiError && e.statusCode === 404 ? `node ${name} does not exist (is hostnameOverride right?)` : (e as Error).message;
+      if (left <= 0) { log.warn({ node: name, error: msg }, 'cannot read the Node object: starting with the configured node addresses'); return null; }
+      log.info({ node: name, error: msg }, 'waiting for the Node object');
+      await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+    }
+  }
+}
+
+export class KubeWatcher {
+  readonly sync: KubeSync;
+  readonly health: ProxyHealth;
+  readonly kubeMetrics: KubeMetrics;
+  readonly informers: { services: ResilientInformer; slices: ResilientInformer; node: ResilientInformer };
+  readonly serviceHealth: ServiceHealthServers | null;
+  private listeners: HttpListener[] = [];
+  private node: NodeInfo | null = null;
+  private lastNodeUpdate = '';
+  healthzUrl: string | null = null;
+  metricsUrl: string | null = null;
+
+  private constructor(private readonly o: KubeWatcherOptions) {
+    const c = o.config;
+    const log = o.log;
+    this.kubeMetrics = new KubeMetrics(o.metrics.registry);
+    // kube-proxy: healthz turns unhealthy when changes wait longer than 2 x syncPeriod
+    this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true));
+    this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(c.healthCheckBindAddress, () => this.health.healthy(), log);
+    const informers = { services: null as unknown as ResilientInformer, slices: null as unknown as ResilientInformer };
+    this.sync = new KubeSync(o.control, {
+      services: () => informers.services.list(),
+      slices: () => informers.slices.list(),
+    }, {
+      minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health,
+      lastSync: o.metrics.lastSync, lastQueued: o.metrics.lastQueued,
+      afterSync: () => this.afterSync(),
+    });
+    const common = {
+      pageSize: c.listPageSize,
+      ...(o.informer ?? {}),
+    };
+    const onListed = (resource: string) => () => {
+      this.kubeMetrics.lists.inc({ resource });
+      if (this.informers.services.synced && this.informers.slices.synced) this.sync.start();
+    };
+    const onError = (resource: string) => (err: unknown, retryInMs: number) => {
+      this.kubeMetrics.watchErrors.inc({ resource });
+      log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs }, 'list/watch failed; restarting');
+    };
+    informers.services = new ResilientInformer(o.kubeConfig, {
+      ...common, path: SERVICES_PATH, labelSelector: PROXY_LABEL_SELECTOR,
+      onAdd: (x) => this.sync.queue('Service', x), onUpdate: (x) => this.sync.queue('Service', x), onDelete: (x) => this.sync.queue('Service', x, true),
+      onListed: onListed('services'), onError: onError('services'),
+    });
+    informers.slices = new ResilientInformer(o.kubeConfig, {
+      ...common, path: ENDPOINTSLICES_PATH, labelSelector: PROXY_LABEL_SELECTOR,
+      onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
+      onListed: onListed('endpointslices'), onError: onError('endpointslices'),
+    });
+    const node = new ResilientInformer(o.kubeConfig, {
+      ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
+      onAdd: (x) => this.nodeChanged(x), onUpdate: (x) => this.nodeChanged(x),
+      onDelete: () => { this.health.nodeEligible = false; log.warn({ node: o.nodeName }, 'the Node object was deleted'); },
+      onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'),
+    });
+    this.informers = { services: informers.services, slices: informers.slices, node };
+  }
+
+  static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
+    const w = new KubeWatcher(o);
+    if (initialNode) { w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify(w.nodeUpdate()); }
+    try {
+      if (o.config.healthzBindAddress !== 'off') {
+        const l = await serveProxyHealth(bindOf(o.config.healthzBindAddress), w.health, { healthz: w.kubeMetrics.healthz, livez: w.kubeMetrics.livez });
+        w.listeners.push(l); w.healthzUrl = l.url;
+      }
+      if (o.config.metricsBindAddress !== 'off') {
+        const l = await listenHttp(bindOf(o.config.metricsBindAddress), (req, res) => {
+          const path = (req.url ?? '').split('?')[0];
+          if (path === '/proxyMode') { res.writeHead(200, { 'content-type': 'text/plain' }).end('wdp'); return; }
+          if (path !== '/metrics') { res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n'); return; }
+          void (async () => {
+            let snap: CounterSnapshot | null = null;
+            try { snap = o.counters ? await o.counters() : null; } catch { /* counters unavailable: the rest still renders */ }
+            const text = await o.metrics.render(snap);
+            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
+          })().catch((e) => { if (!res.headersSent) res.writeHead(500); res.end(String(e)); });
+        });
+        w.listeners.push(l); w.metricsUrl = l.url;
+      }
+    } catch (e) {
+      await w.stop();
+      throw e;
+    }
+    w.informers.node.start();
+    w.informers.services.start();
+    w.informers.slices.start();
+    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl }, 'watching the Kubernetes API');
+    return w;
+  }
+
+  async stop(): Promise<void> {
+    for (const i of Object.values(this.informers)) i.stop();
+    await this.sync.stop();
+    await this.serviceHealth?.close();
+    await Promise.all(this.listeners.map((l) => l.close()));
+    this.listeners = [];
+  }
+
+  /** The node information last seen (tests, logs). */
+  nodeState(): NodeInfo | null { return this.node; }
+
+  private nodeUpdate(): NodeUpdate {
+    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [] };
+  }
+
+  private nodeChanged(obj: KubeObject): void {
+    if (obj.metadata?.name !== this.o.nodeName) return;
+    this.node = nodeInfo(obj);
+    if (this.health.nodeEligible !== this.node.eligible) this.o.log.info({ eligible: this.node.eligible }, 'node eligibility changed');
+    this.health.nodeEligible = this.node.eligible;
+    const u = this.nodeUpdate();
+    const text = JSON.stringify(u);
+    if (text === this.lastNodeUpdate) return;
+    this.lastNodeUpdate = text;
+    this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs }, 'node addresses from the Node object');
+    this.o.onNode?.(u);
+  }
+
+  /** Service health checks and the no-local-endpoints gauge, from the informers' state. */
+  private async afterSync(): Promise<void> {
+    const services = this.informers.services.list();
+    const local: KubeObject[] = [];
+    for (const s of services) {
+      const spec = (s.spec ?? {}) as { externalTrafficPolicy?: string; internalTrafficPolicy?: string };
+      if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
+    }
+    const counts = new Map<string, number>();
+    if (local.length) {
+      const want = new Set(local.map(objectKey));
+      const slicesBy = new Map<string, KubeObject[]>();
+      for (const sl of this.informers.slices.list()) {
+        const svc = serviceNameOf(sl);
+        if (svc && want.has(svc)) slicesBy.set(svc, [...(slicesBy.get(svc) ?? []), sl]);
+      }
+      for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName));
+    }
+    let ext = 0, int = 0;
+    const hc = new Map<string, { port: number; localEndpoints: number }>();
+    for (const s of local) {
+      const k = objectKey(s);
+      const n = counts.get(k) ?? 0;
+      const spec = s.spec as { externalTrafficPolicy?: string; internalTrafficPolicy?: string; type?: string };
+      if (n === 0 && spec.externalTrafficPolicy === 'Local' && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) ext++;
+      if (n === 0 && spec.internalTrafficPolicy === 'Local') int++;
+      const port = healthCheckNodePort(s);
+      if (port !== null) hc.set(k, { port, localEndpoints: n });
+    }
+    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'External' }, ext);
+    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'Internal' }, int);
+    await this.serviceHealth?.sync(hc);
+  }
+}
+
+/** ":10256" binds every address, as kube-proxy's bind addresses. */
+function bindOf(s: string): string { return s.startsWith(':') ? `0.0.0.0${s}` : s; }

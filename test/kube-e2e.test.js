@@ -1,0 +1,140 @@
+// `wdp start` with a kubernetes: section, end to end: the daemon runs in its network namespace and
+// watches the API-server double (a child process on that namespace's loopback); Services,
+// EndpointSlices and the Node written to the double become real traffic through the dataplane —
+// curl from a client namespace to the ClusterIP, and to a NodePort on the address the Node object
+// gives (the config names none). Then an endpoint change, a dropped watch and a deletion.
+import test from 'ava';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep,
+} from './lib/topology.js';
+
+const DOUBLE = fileURLToPath(new URL('./lib/apiserver-double.js', import.meta.url));
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
+
+const VIP = '10.96.50.10';
+let topo;
+let controlSock;
+
+/** A request to the double over its control socket (the same REST paths as the API). */
+function double(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath: controlSock, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => { if (res.statusCode >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)); else resolve(JSON.parse(text)); });
+    });
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+const service = (extra = {}) => ({
+  metadata: { name: 'web', namespace: 'default' },
+  spec: {
+    type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster',
+    ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30080 }], sessionAffinity: 'None', ...extra,
+  },
+  status: { loadBalancer: {} },
+});
+const slice = (pods) => ({
+  metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType: 'IPv4',
+  endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+});
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }], kind: 'k' });
+  try {
+    controlSock = join(topo.dir, 'double.sock');
+    const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000']);
+    const url = await new Promise((resolve, reject) => {
+      let out = '';
+      const t = setTimeout(() => reject(new Error('the API-server double did not start')), 15000);
+      child.stdout.on('data', (d) => { out += d; const m = /"url":"([^"]+)"/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } });
+      child.on('exit', (c) => reject(new Error(`the API-server double exited ${c}`)));
+    });
+    const kubeconfig = join(topo.dir, 'kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
+      clusters: [{ name: 'd', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
+    }));
+    // the Node object, not the config, names the node address NodePorts answer on
+    topo.config.node = { name: 'node-a' };
+    topo.config.kubernetes = { kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20 };
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await double('POST', '/api/v1/nodes', {
+      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+      status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] },
+    });
+    await double('POST', '/api/v1/namespaces/default/services', service());
+    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', slice(topo.pods));
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+serial('Services and EndpointSlices from the API carry real traffic: ClusterIP and a NodePort on the Node\'s address', async (t) => {
+  const r = await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50);
+  t.is(r.code, 0, `curl failed: ${r.stderr}\n${topo.daemonLog.slice(-3000)}`);
+  t.regex(r.body, /^pod-[ab]\n$/);
+  const many = await httpMany(topo, topo.ns.client, `http://${VIP}/`, 20);
+  t.deepEqual(many.filter((x) => x.error), []);
+  t.deepEqual([...new Set(many.map((x) => x.pod))].sort(), ['pod-a', 'pod-b']);
+  const np = await curlOk(topo, topo.ns.remote, 'http://192.168.100.2:30080/', 30);
+  t.is(np.code, 0, `NodePort on the Node's InternalIP: ${np.stderr}`);
+  const nc = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10256/healthz');
+  t.is(nc.code, 0);
+  t.true(JSON.parse(nc.body).nodeEligible);
+  const m = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10249/metrics');
+  t.regex(m.body, /kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/);
+  t.regex(m.body, /kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]/);
+});
+
+serial('an endpoint change reaches the traffic; so does one made while the watch was down', async (t) => {
+  const [, podB] = topo.pods;
+  await double('PUT', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-abc', slice([podB]));
+  let only;
+  for (let i = 0; i < 50; i++) {
+    const many = await httpMany(topo, topo.ns.client, `http://${VIP}/`, 6);
+    only = [...new Set(many.map((x) => x.pod ?? x.error))];
+    if (only.length === 1 && only[0] === 'pod-b') break;
+    await sleep(200);
+  }
+  t.deepEqual(only, ['pod-b']);
+  // the watches drop; a change made meanwhile still arrives (resume from resourceVersion)
+  await double('POST', '/__double/drop-watches');
+  await double('PUT', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-abc', slice(topo.pods));
+  let seen;
+  for (let i = 0; i < 50; i++) {
+    const many = await httpMany(topo, topo.ns.client, `http://${VIP}/`, 12);
+    seen = [...new Set(many.map((x) => x.pod ?? x.error))].sort();
+    if (seen.length === 2 && seen[0] === 'pod-a') break;
+    await sleep(200);
+  }
+  t.deepEqual(seen, ['pod-a', 'pod-b']);
+});
+
+serial('a deleted Service stops answering', async (t) => {
+  await double('DELETE', '/api/v1/namespaces/default/services/web');
+  let r;
+  for (let i = 0; i < 50; i++) {
+    r = await curl(topo, topo.ns.client, `http://${VIP}/`, { timeout: 2 });
+    if (r.code !== 0) break;
+    await sleep(200);
+  }
+  t.not(r.code, 0, 'the VIP no longer answers');
+});

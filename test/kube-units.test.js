@@ -1,0 +1,225 @@
+// The watcher's parts on their own: kube-proxy's healthz rules, NodePort address selection, the
+// API-object trimming (same meaning, fast validation path), the kubernetes: config section,
+// chunked lists whose continue token expires, and the per-service health check servers.
+import test from 'ava';
+import { createServer } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ProxyHealth } from '../dist/src/kube/healthz.js';
+import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
+import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
+import { listAll } from '../dist/src/kube/client.js';
+import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
+import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
+import { ApiServerDouble } from './lib/apiserver-double.js';
+import { apiService, apiSlice, apiNode, startKube, until } from './lib/kube-fixture.js';
+
+test('healthz: healthy while starting and while changes are younger than the timeout; 503 once one waits longer', (t) => {
+  let now = 1_000_000;
+  const h = new ProxyHealth(60_000, () => now);
+  t.true(h.healthy(), 'starting up');
+  h.queued(); now += 120_000;
+  t.true(h.healthy(), 'no sync has succeeded yet: not judged (as kube-proxy)');
+  h.updated();
+  t.true(h.healthy());
+  now += 10 * 60_000;
+  t.true(h.healthy(), 'quiet for long: nothing pending, still healthy');
+  h.queued(); now += 59_000;
+  t.true(h.healthy(), 'pending but young');
+  h.queued(); now += 2_000; // a second change does not move the oldest pending time
+  t.false(h.healthy(), 'oldest pending change waited 61 s > 60 s');
+  let [code, body] = h.answer(true);
+  t.is(code, 503);
+  t.is(body.nodeEligible, true);
+  h.updated();
+  [code, body] = h.answer(true);
+  t.is(code, 200);
+  t.is(body.lastUpdated, body.currentTime);
+  h.nodeEligible = false;
+  t.is(h.answer(true)[0], 503, 'healthz includes node eligibility');
+  t.is(h.answer(false)[0], 200, 'livez does not');
+  const stopping = new ProxyHealth(60_000, () => now, () => false);
+  t.is(stopping.answer(false)[0], 503, 'a stopping daemon is not healthy');
+});
+
+test('node addresses: configured addresses alone by default; CIDR filters and "primary" select among all', (t) => {
+  const info = nodeInfo(apiNode('n', { addresses: [
+    { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
+    { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::0005' },
+  ], podCIDRs: ['10.244.1.0/24', 'fd00:244:1::/64'], taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] }));
+  t.deepEqual(info.addresses, ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7']);
+  t.deepEqual(info.primary, ['10.1.1.5', 'fd00::5']);
+  t.deepEqual(info.podCIDRs, ['10.244.1.0/24', 'fd00:244:1::/64']);
+  t.false(info.eligible, 'tainted for deletion by the autoscaler');
+  t.true(nodeInfo(apiNode('n')).eligible);
+  t.false(nodeInfo(apiNode('n', { deleting: true })).eligible);
+  t.deepEqual(nodePortAddresses(info, [], []), info.addresses, 'no filter, nothing configured: every node address');
+  t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], []), ['192.168.0.1'], 'configured addresses are used alone');
+  t.deepEqual(nodePortAddresses(info, [], ['203.0.113.0/24']), ['203.0.113.7']);
+  t.deepEqual(nodePortAddresses(info, [], ['primary']), ['10.1.1.5', 'fd00::5']);
+  t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), ['192.168.0.1', 'fd00::5']);
+  t.deepEqual(nodePortAddresses(null, [], ['primary']), [], 'no Node object: no primary IPs');
+});
+
+test('API objects are trimmed to what the model reads, mean the same, and take the fast validation path', (t) => {
+  const svc = { ...apiService('web', '10.96.0.10', { ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, targetPort: 53, protocol: 'UDP' }] }) };
+  svc.metadata.resourceVersion = '123'; svc.metadata.managedFields = [{ manager: 'kubectl' }]; svc.metadata.uid = 'u';
+  const raw = serviceForModel(svc);
+  t.is(raw.kind, 'Service'); t.is(raw.apiVersion, 'v1');
+  t.is(raw.metadata.resourceVersion, '123');
+  t.falsy(raw.metadata.managedFields);
+  t.truthy(fastPathData(raw), 'a plain ClusterIP service from the API server takes the fast path');
+  // the same normalised service as zod's reading of the untrimmed object
+  const full = validateObjectZod({ apiVersion: 'v1', kind: 'Service', ...svc });
+  const trimmed = validateObject(raw);
+  t.true(full.ok && trimmed.ok);
+  const strip = (o) => { const { raw: _r, ...rest } = o; return rest; };
+  t.deepEqual(strip(trimmed.obj), strip(full.obj));
+  // a LoadBalancer with eTP Local keeps its policy, ingress and health check port
+  const lb = apiService('lb', '10.96.0.11', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+    extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }, status: { loadBalancer: { ingress: [{ ip: '198.51.100.1', ipMode: 'VIP' }] } } });
+  const lbRaw = serviceForModel(lb);
+  const lbModel = validateObject(lbRaw);
+  t.true(lbModel.ok);
+  t.true(lbModel.obj.externalLocal);
+  t.deepEqual(lbModel.obj.lbIngress, ['198.51.100.1']);
+  t.is(healthCheckNodePort(lb), 32000);
+  t.is(healthCheckNodePort(apiService('c', '10.96.0.12')), null);
+  // dual-stack: ipFamilies kept when it says something clusterIPs do not
+  const ds = apiService('ds', '10.96.0.13', { extra: { clusterIPs: ['10.96.0.13', 'fd00::13'], ipFamilies: ['IPv4', 'IPv6'] } });
+  t.falsy(serviceForModel(ds).spec.ipFamilies);
+  const odd = apiService('odd', '10.96.0.14', { extra: { ipFamilies: ['IPv6'] } });
+  t.deepEqual(serviceForModel(odd).spec.ipFamilies, ['IPv6'], 'a mismatch stays, for validation to report');
+  // slices: targetRef and hints dropped, conditions and node kept, fast path
+  const sl = apiSlice('web-1', 'web', ['10.244.1.5', '10.244.2.5'], { trigger: '2026-01-01T00:00:00Z' });
+  sl.endpoints[0].hints = { forZones: [{ name: 'a' }] };
+  const sraw = sliceForModel(sl);
+  t.deepEqual(sraw.endpoints[0], { addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'node-a' });
+  t.truthy(fastPathData(sraw));
+  t.is(validateObject(sraw).obj.triggerTimeMs, Date.parse('2026-01-01T00:00:00Z'));
+  // local ready endpoints: by address, this node only, not-ready excluded
+  const other = apiSlice('web-2', 'web', ['10.244.9.9'], { nodeName: 'node-b' });
+  const notReady = apiSlice('web-3', 'web', ['10.244.1.7'], { ready: false });
+  const dup = apiSlice('web-4', 'web', ['10.244.1.5']);
+  t.is(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), 2);
+});
+
+test('config: the kubernetes section, durations, node name from the hostname', (t) => {
+  t.is(parseDuration('1s'), 1000);
+  t.is(parseDuration('500ms'), 500);
+  t.is(parseDuration('1m30s'), 90_000);
+  t.is(parseDuration(2), 2000);
+  t.true(Number.isNaN(parseDuration('1 s')));
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }] };
+  const c = parseConfig({ ...base, node: {}, kubernetes: {} });
+  t.is(c.kubernetes.minSyncPeriod, 1000);
+  t.is(c.kubernetes.syncPeriod, 30_000);
+  t.is(c.kubernetes.healthzBindAddress, '0.0.0.0:10256');
+  t.is(c.kubernetes.metricsBindAddress, '127.0.0.1:10249');
+  t.regex(c.node.name, /^[a-z0-9]/, 'the hostname names the node');
+  t.is(parseConfig({ ...base, node: { name: 'x' }, kubernetes: { hostnameOverride: 'node-7' } }).node.name, 'node-7');
+  const e = t.throws(() => parseConfig({ ...base, node: {} }));
+  t.regex(e.message, /node\.name: required/);
+  const bad = t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: 'soon', nodePortAddresses: ['10.0.0.0/33', 'primary'], detectLocalMode: 'Bridge', healthzBindAddress: 'nowhere', bogus: 1 } }));
+  for (const re of [/kubernetes\.minSyncPeriod: must be a duration/, /kubernetes\.nodePortAddresses\[0\]/, /kubernetes\.detectLocalMode/, /kubernetes\.healthzBindAddress/, /Unrecognized key: "bogus"/]) t.regex(bad.message, re);
+  t.regex(t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: '10s', syncPeriod: '1s' } })).message, /kubernetes\.minSyncPeriod: must not be longer than syncPeriod/);
+  t.notRegex(bad.message, /nodePortAddresses\[1\]/, '"primary" is accepted');
+});
+
+test('chunked list: a continue token that expires between pages restarts the list, which then misses nothing and shows no deleted object', async (t) => {
+  const d = new ApiServerDouble();
+  await d.listen();
+  t.teardown(() => d.close());
+  for (let i = 0; i < 7; i++) d.create('services', apiService(`s${i}`, `10.96.9.${i + 1}`));
+  const kc = new KubeConfig();
+  kc.loadFromString(d.kubeconfig());
+  // consistent snapshot: a change between pages is not seen by the rest of that list
+  const seen = await (async () => {
+    const orig = d.list.bind(d);
+    let pages = 0;
+    d.list = (res, r, url) => { orig(res, r, url); if (++pages === 1) { d.delete('services', 'default', 's6'); d.create('services', apiService('s7', '10.96.9.8')); } };
+    const l = await listAll(kc, '/api/v1/services', { limit: 3 });
+    d.list = orig;
+    return l;
+  })();
+  t.deepEqual(seen.items.map((o) => o.metadata.name), ['s0', 's1', 's2', 's3', 's4', 's5', 's6'], 'pages after the first read the first page\'s snapshot');
+  // expiry: compaction after the first page makes the token too old: 410, and a fresh list
+  const orig = d.list.bind(d);
+  let pages = 0;
+  d.list = (res, r, url) => { orig(res, r, url); if (++pages === 1) { d.delete('services', 'default', 's3'); d.compact(); } };
+  const l = await listAll(kc, '/api/v1/services', { limit: 3 });
+  t.true(d.stats.gone >= 1, 'the second page was 410 Gone');
+  t.deepEqual(l.items.map((o) => o.metadata.name), ['s0', 's1', 's2', 's4', 's5', 's7']);
+  t.is(l.metadata.resourceVersion, String(d.rv));
+});
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+test('healthCheckNodePort: 200 with the local endpoint count while this node has ready endpoints, 503 without; closed when the service goes', async (t) => {
+  const port = await freePort();
+  const lb = apiService('lb', '10.96.7.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const k = await startKube(t, {
+    seed: (d) => {
+      d.create('nodes', apiNode('node-a'));
+      d.create('services', lb);
+      d.create('endpointslices', apiSlice('lb-1', 'lb', ['10.244.1.10', '10.244.1.11']));
+      d.create('endpointslices', apiSlice('lb-2', 'lb', ['10.244.2.10'], { nodeName: 'node-b' }));
+    },
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  const get = async () => { try { const r = await fetch(url); return { code: r.status, body: await r.json(), type: r.headers.get('content-type') }; } catch { return null; } };
+  let r = await until(get, { what: 'health check port open' });
+  t.is(r.code, 200);
+  t.deepEqual(r.body, { service: { namespace: 'default', name: 'lb' }, localEndpoints: 2, serviceProxyHealthy: true });
+  t.is(r.type, 'application/json');
+  // the local endpoints move to another node: 503
+  k.double.apply('endpointslices', apiSlice('lb-1', 'lb', ['10.244.3.10'], { nodeName: 'node-c' }));
+  r = await until(async () => { const x = await get(); return x?.code === 503 && x; }, { what: '503' });
+  t.is(r.body.localEndpoints, 0);
+  const m = await k.cp.metrics.registry.metrics();
+  t.regex(m, /kubeproxy_sync_proxy_rules_no_local_endpoints_total\{traffic_policy="External"\} 1/);
+  // policy back to Cluster: no health check server
+  k.double.apply('services', { ...lb, spec: { ...lb.spec, externalTrafficPolicy: 'Cluster', healthCheckNodePort: undefined } });
+  await until(async () => (await get()) === null, { what: 'port closed' });
+  t.pass();
+});
+
+test('wdp bench kube runs briefly and reports well-formed figures', async (t) => {
+  const { runKubeBench } = await import('../dist/src/bench/kube.js');
+  const r = await runKubeBench({ services: 40, endpoints: 3, pageSize: 7 });
+  t.is(r.frontends, 40);
+  t.is(r.backends, 120);
+  t.true(r.list_pages >= 12, `40 services and 40 slices in pages of 7 (${r.list_pages})`);
+  for (const k of ['list_ms', 'programmed_ms', 'one_endpoint_change_ms']) t.true(r[k] > 0, k);
+});
+
+test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the DaemonSet is host-network with NET_ADMIN + NET_RAW and probes the configured healthz port', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { parse, parseAllDocuments } = await import('yaml');
+  const read = (f) => parseAllDocuments(readFileSync(new URL(`../deploy/${f}`, import.meta.url), 'utf8')).map((d) => d.toJS());
+  const [cm] = read('configmap.yaml');
+  const cfg = parseConfig(parse(cm.data['wdp.yaml']));
+  t.truthy(cfg.kubernetes, 'the ConfigMap turns the watcher on');
+  t.is(cfg.kubernetes.kubeconfig, undefined, 'in-cluster credentials');
+  const [role] = read('clusterrole.yaml');
+  const verbs = new Set(role.rules.flatMap((r) => r.verbs));
+  t.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'no write verb');
+  const byRes = Object.fromEntries(role.rules.flatMap((r) => r.resources.map((x) => [x, r.verbs])));
+  t.deepEqual(Object.keys(byRes).sort(), ['endpointslices', 'nodes', 'services']);
+  const [ds] = read('daemonset.yaml');
+  const pod = ds.spec.template.spec;
+  t.true(pod.hostNetwork);
+  t.is(pod.serviceAccountName, read('serviceaccount.yaml')[0].metadata.name);
+  const c = pod.containers[0];
+  t.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });
+  t.false(c.securityContext.privileged);
+  t.true(c.command.includes('--hostname-override'));
+  t.is(c.livenessProbe.httpGet.port, Number(cfg.kubernetes.healthzBindAddress.split(':').pop()));
+  const [binding] = read('clusterrolebinding.yaml');
+  t.is(binding.roleRef.name, role.metadata.name);
+});

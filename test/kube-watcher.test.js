@@ -1,0 +1,251 @@
+// The Kubernetes watcher (src/kube/) with the real client library against the API-server double
+// (test/lib/apiserver-double.js) and a control plane over an in-thread core: objects reach the
+// dataplane, a broken watch resumes without losing or repeating changes, a 410 re-lists and
+// removes what vanished meanwhile, bad objects are skipped while the rest apply.
+import test from 'ava';
+import { startKube, until, apiService, apiSlice, apiNode, traceTo } from './lib/kube-fixture.js';
+
+const svcKeys = (c) => c.listServices().map((s) => s.key).sort();
+const sliceKeys = (c) => c.listSlices().map((s) => s.key).sort();
+
+test('created, changed and deleted Services and EndpointSlices reach the dataplane', async (t) => {
+  const k = await startKube(t, {
+    seed: (d) => {
+      // 5 services: more than one list page (listPageSize 3)
+      for (let i = 1; i <= 5; i++) {
+        d.create('services', apiService(`s${i}`, `10.96.0.${i}`));
+        d.create('endpointslices', apiSlice(`s${i}-a`, `s${i}`, [`10.244.1.${i}`]));
+      }
+      d.create('nodes', apiNode('node-a'));
+    },
+  });
+  await until(() => k.compiler.serviceCount() === 5 && k.compiler.sliceCount() === 5, { what: 'initial list programmed' });
+  t.true(k.double.stats.listPages > k.double.stats.lists, 'lists came in pages');
+  let r = await traceTo(k.dp, '10.96.0.3', 80);
+  t.is(r.frontend?.service, 'default/s3');
+  t.is(r.backend?.addr, '10.244.1.3');
+  t.is(r.backend?.port, 8080);
+  // the model keeps a trimmed copy: no kubectl last-applied copy, no targetRef
+  const raw = k.compiler.getService('default', 's3').raw;
+  t.falsy(raw.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']);
+  t.falsy(k.compiler.getSlice('default', 's3-a').raw.endpoints[0].targetRef);
+
+  // change: a new endpoint, a new port; create: a sixth service; delete: s1 and its slice
+  k.double.apply('endpointslices', apiSlice('s3-a', 's3', ['10.244.1.3', '10.244.2.33']));
+  k.double.apply('services', apiService('s6', '10.96.0.6'));
+  k.double.apply('endpointslices', apiSlice('s6-a', 's6', ['10.244.1.66']));
+  k.double.delete('services', 'default', 's1');
+  k.double.delete('endpointslices', 'default', 's1-a');
+  await until(() => k.compiler.getService('default', 's6') && !k.compiler.getService('default', 's1') && k.compiler.getSlice('default', 's3-a')?.endpoints.length === 2, { what: 'changes programmed' });
+  t.deepEqual(svcKeys(k.compiler), ['default/s2', 'default/s3', 'default/s4', 'default/s5', 'default/s6']);
+  r = await traceTo(k.dp, '10.96.0.1', 80);
+  t.falsy(r.frontend, 'deleted service has no frontend');
+  r = await traceTo(k.dp, '10.96.0.6', 80);
+  t.is(r.backend?.addr, '10.244.1.66');
+  const seen = new Set();
+  for (let p = 40000; p < 40040; p++) seen.add((await traceTo(k.dp, '10.96.0.3', 80, p)).backend?.addr);
+  t.deepEqual([...seen].sort(), ['10.244.1.3', '10.244.2.33']);
+  t.is(k.watcher.sync.stats.failures, 0);
+  t.true(k.watcher.sync.stats.partial >= 1, 'changes went in partial syncs');
+});
+
+test('a watch broken mid-stream resumes from its resourceVersion: nothing lost, nothing repeated, no re-list', async (t) => {
+  const k = await startKube(t, { seed: (d) => { d.create('services', apiService('web', '10.96.1.1')); } });
+  await until(() => k.compiler.serviceCount() === 1, { what: 'first sync' });
+  const listsBefore = k.double.stats.byResource.endpointslices;
+  const applied = [];
+  const orig = k.cp.core.applyEach.bind(k.cp.core);
+  k.cp.core.applyEach = (raws, removes) => { for (const x of raws) if (x.kind === 'EndpointSlice') applied.push(`${x.metadata.name}@${x.metadata.resourceVersion}`); return orig(raws, removes); };
+  // 10 slices arrive over the first watch; then 10 more, and the stream is reset after the 3rd
+  // of those is written: the rest are lost with the connection
+  for (let i = 0; i < 10; i++) k.double.create('endpointslices', apiSlice(`web-${i}`, 'web', [`10.244.3.${i + 1}`]));
+  await until(() => k.compiler.sliceCount() === 10, { what: 'first 10 slices' });
+  k.double.breakWatchAfter(3);
+  for (let i = 10; i < 20; i++) k.double.create('endpointslices', apiSlice(`web-${i}`, 'web', [`10.244.3.${i + 1}`]));
+  await until(() => k.compiler.sliceCount() === 20, { what: 'all 20 slices' });
+  t.is(k.double.stats.byResource.endpointslices, listsBefore, 'resumed by watch, not by a re-list');
+  t.true(k.watcher.informers.slices.stats.watches >= 2, 'a second watch was opened');
+  const from = k.double.stats.watchFrom.endpointslices.map(Number);
+  t.true(from.length >= 2);
+  t.true(from.at(-1) >= from[0] + 10, `the second watch resumed after the first 10 slices (from ${from})`);
+  // each version reached the control plane exactly once
+  const names = applied.map((a) => a.split('@')[0]);
+  t.is(new Set(names).size, 20);
+  t.is(names.length, 20, `duplicates: ${applied}`);
+  // and a change after the resume still arrives
+  k.double.apply('endpointslices', apiSlice('web-0', 'web', ['10.244.3.200']));
+  await until(() => k.compiler.getSlice('default', 'web-0')?.endpoints[0].addresses[0] === '10.244.3.200', { what: 'post-resume change' });
+  t.pass();
+});
+
+test('410 Gone: the informer re-lists, and objects deleted while it was away are removed', async (t) => {
+  const k = await startKube(t, {
+    seed: (d) => {
+      for (const n of ['a', 'b', 'c']) { d.create('services', apiService(n, `10.96.2.${n.charCodeAt(0) - 96}`)); d.create('endpointslices', apiSlice(`${n}-1`, n, ['10.244.4.1'])); }
+    },
+  });
+  await until(() => k.compiler.serviceCount() === 3 && k.compiler.sliceCount() === 3, { what: 'first sync' });
+  const lists = k.double.stats.lists;
+  // the connection goes; meanwhile b is deleted, c changes, d appears, and the history is
+  // compacted: resuming from the old resourceVersion is answered with a 410 ERROR event
+  k.double.dropWatches();
+  k.double.delete('services', 'default', 'b');
+  k.double.delete('endpointslices', 'default', 'b-1');
+  k.double.apply('endpointslices', apiSlice('c-1', 'c', ['10.244.4.9']));
+  k.double.create('services', apiService('d', '10.96.2.4'));
+  k.double.compact();
+  await until(() => !k.compiler.getService('default', 'b') && k.compiler.getService('default', 'd') && k.compiler.getSlice('default', 'c-1')?.endpoints[0].addresses[0] === '10.244.4.9', { what: 're-listed state' });
+  t.true(k.double.stats.gone >= 1, 'the double answered 410');
+  t.true(k.double.stats.lists > lists, 're-listed');
+  t.deepEqual(svcKeys(k.compiler), ['default/a', 'default/c', 'default/d']);
+  t.deepEqual(sliceKeys(k.compiler), ['default/a-1', 'default/c-1']);
+  t.falsy((await traceTo(k.dp, '10.96.2.2', 80)).frontend);
+
+  // an ERROR event on open watches (expired) does the same
+  k.double.delete('services', 'default', 'a');
+  k.double.compact();
+  k.double.expireWatches();
+  await until(() => !k.compiler.getService('default', 'a'), { what: 'a removed after expiry' });
+  t.pass();
+});
+
+test('a failing list is retried with backoff (the library alone would stop for good)', async (t) => {
+  const k = await startKube(t, {
+    seed: (d) => { d.create('services', apiService('x', '10.96.3.1')); d.failRequests(3, 503, 'list'); },
+  });
+  await until(() => k.compiler.getService('default', 'x'), { what: 'service after list failures' });
+  t.true(k.watcher.informers.services.stats.errors + k.watcher.informers.slices.stats.errors + k.watcher.informers.node.stats.errors >= 3);
+  t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting'));
+  // and a later reset of every watch, with failing re-watches, recovers too
+  k.double.failRequests(2, 500, 'watch');
+  k.double.dropWatches();
+  k.double.create('services', apiService('y', '10.96.3.2'));
+  await until(() => k.compiler.getService('default', 'y'), { what: 'service after watch failures' });
+  t.pass();
+});
+
+test('one bad object is skipped (logged with the reason, counted) while the rest apply; it is retried when it changes', async (t) => {
+  const k = await startKube(t, {
+    seed: (d) => {
+      d.create('services', apiService('good', '10.96.4.1'));
+      d.create('endpointslices', apiSlice('good-1', 'good', ['10.244.5.1']));
+      // invalid for wdp: a targetPort out of range
+      d.create('services', apiService('bad', '10.96.4.2', { ports: [{ name: 'http', port: 80, targetPort: 70000 }] }));
+      // clashes with good: the same cluster IP
+      d.create('services', apiService('twin', '10.96.4.1'));
+      d.create('endpointslices', apiSlice('twin-1', 'twin', ['10.244.5.2']));
+    },
+  });
+  await until(() => k.compiler.getService('default', 'good') && k.watcher.sync.skippedObjects().length === 2, { what: 'first sync with skips' });
+  t.falsy(k.compiler.getService('default', 'bad'));
+  t.falsy(k.compiler.getService('default', 'twin'));
+  t.is((await traceTo(k.dp, '10.96.4.1', 80)).backend?.addr, '10.244.5.1');
+  const skipped = Object.fromEntries(k.watcher.sync.skippedObjects().map((s) => [s.key, s]));
+  t.is(skipped['Service/default/bad'].stage, 'invalid');
+  t.regex(skipped['Service/default/bad'].message, /targetPort/);
+  t.is(skipped['Service/default/twin'].stage, 'conflict');
+  t.regex(skipped['Service/default/twin'].message, /already allocated to Service default\/good/);
+  t.true(k.lines.some((l) => l.level === 40 && l.object === 'Service/default/bad' && /targetPort/.test(l.reason)));
+  const metrics = await k.cp.metrics.registry.metrics();
+  t.regex(metrics, /wdp_kube_objects_skipped_total\{kind="Service",stage="invalid"\} 1/);
+  t.regex(metrics, /wdp_kube_objects_skipped_total\{kind="Service",stage="conflict"\} 1/);
+  t.regex(metrics, /wdp_kube_objects_skipped\{kind="Service"\} 2/);
+
+  // other changes keep flowing while the bad objects stay bad
+  k.double.create('services', apiService('more', '10.96.4.3'));
+  await until(() => k.compiler.getService('default', 'more'), { what: 'later service' });
+  // fixing the bad one: applied
+  k.double.apply('services', apiService('bad', '10.96.4.2'));
+  await until(() => k.compiler.getService('default', 'bad'), { what: 'fixed service' });
+  // the clash goes away when good is deleted: twin gets programmed
+  k.double.delete('services', 'default', 'good');
+  await until(() => k.compiler.getService('default', 'twin'), { what: 'twin after the clash is gone' });
+  t.is((await traceTo(k.dp, '10.96.4.1', 80)).backend?.addr, '10.244.5.2');
+  t.deepEqual(k.watcher.sync.skippedObjects(), []);
+});
+
+test('the periodic full sync repairs what changed behind the watcher and removes objects the API no longer has', async (t) => {
+  const k = await startKube(t, { seed: (d) => { d.create('services', apiService('keep', '10.96.5.1')); } });
+  await until(() => k.compiler.getService('default', 'keep'), { what: 'first sync' });
+  // someone applies through the control API directly: a stray service and a changed one
+  await k.cp.core.apply([
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'stray', namespace: 'default' }, spec: { clusterIP: '10.96.5.9', ports: [{ port: 80 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'keep', namespace: 'default' }, spec: { clusterIP: '10.96.5.1', ports: [{ port: 81 }] } },
+  ]);
+  const fulls = k.watcher.sync.stats.full;
+  k.watcher.sync.requestFull();
+  await until(() => k.watcher.sync.stats.full > fulls && !k.compiler.getService('default', 'stray'), { what: 'full sync' });
+  t.is(k.compiler.getService('default', 'keep').ports[0].port, 80);
+  const m = await k.cp.metrics.registry.metrics();
+  t.regex(m, /kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]/);
+});
+
+test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"), pod CIDRs, healthz eligibility', async (t) => {
+  const k = await startKube(t, {
+    config: { nodePortAddresses: ['192.168.0.0/16', 'primary'] },
+    seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: '203.0.113.7' }] })),
+  });
+  await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
+  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'] });
+  const healthz = async () => { const r = await fetch(`${k.watcher.healthzUrl}/healthz`); return { code: r.status, body: await r.json() }; };
+  let h = await healthz();
+  t.is(h.code, 200);
+  t.true(h.body.nodeEligible);
+  // the node is being deleted: /healthz 503, /livez still 200
+  k.double.apply('nodes', apiNode('node-a', { deleting: true }));
+  h = await until(async () => { const x = await healthz(); return x.code === 503 && x; }, { what: 'healthz 503' });
+  t.false(h.body.nodeEligible);
+  t.is((await fetch(`${k.watcher.healthzUrl}/livez`)).status, 200);
+  const m = await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text();
+  t.regex(m, /kubeproxy_proxy_healthz_total\{code="503"\} [1-9]/);
+});
+
+test('restart: the saved state is programmed before the API answers; the first sync removes what was deleted meanwhile', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { ApiServerDouble } = await import('./lib/apiserver-double.js');
+  const stateDir = mkdtempSync(join(tmpdir(), 'wdp-kube-state-'));
+  const double = new ApiServerDouble();
+  await double.listen();
+  t.teardown(async () => { await double.close(); rmSync(stateDir, { recursive: true, force: true }); });
+  for (const n of ['a', 'b']) { double.create('services', apiService(n, `10.96.6.${n === 'a' ? 1 : 2}`)); double.create('endpointslices', apiSlice(`${n}-1`, n, ['10.244.6.1'])); }
+  const first = await startKube(t, { existing: double, stateDir });
+  await until(() => first.compiler.serviceCount() === 2 && first.compiler.sliceCount() === 2, { what: 'first run programmed' });
+  await first.stop();
+  // while wdp is down: b goes, a changes
+  double.delete('services', 'default', 'b');
+  double.delete('endpointslices', 'default', 'b-1');
+  double.apply('endpointslices', apiSlice('a-1', 'a', ['10.244.6.7']));
+  double.failRequests(1000, 503, 'list'); // the API is unreachable at first
+  const second = await startKube(t, { existing: double, stateDir });
+  t.is(second.compiler.serviceCount(), 2, 'restored before any list');
+  t.is((await traceTo(second.dp, '10.96.6.2', 80)).backend?.addr, '10.244.6.1', 'the saved state carries traffic');
+  double.failures = [];
+  await until(() => !second.compiler.getService('default', 'b') && second.compiler.getSlice('default', 'a-1')?.endpoints[0].addresses[0] === '10.244.6.7', { what: 'state equal to the API after the first sync' });
+  t.deepEqual(svcKeys(second.compiler), ['default/a']);
+  t.deepEqual(sliceKeys(second.compiler), ['default/a-1']);
+});
+
+test('a sync the dataplane refuses is retried with backoff; healthz turns 503 while changes wait longer than 2 x syncPeriod, 200 once programmed', async (t) => {
+  const { LocalDataplane } = await import('../dist/src/core/dataplane.js');
+  const dp = new LocalDataplane();
+  let refuse = false;
+  const apply = dp.apply.bind(dp);
+  dp.apply = (...a) => (refuse ? Promise.reject(new Error('injected dataplane failure')) : apply(...a));
+  const k = await startKube(t, { dataplane: dp, config: { syncPeriod: '1s', minSyncPeriod: '50ms' }, seed: (d) => d.create('services', apiService('s', '10.96.8.1')) });
+  await until(() => k.compiler.getService('default', 's'), { what: 'first sync' });
+  const healthz = async () => (await fetch(`${k.watcher.healthzUrl}/healthz`)).status;
+  t.is(await healthz(), 200);
+  refuse = true;
+  k.double.create('services', apiService('t', '10.96.8.2'));
+  await until(async () => (await healthz()) === 503, { what: 'healthz 503 while the change waits', timeoutMs: 20000 });
+  t.falsy(k.compiler.getService('default', 't'), 'nothing applied');
+  t.true(k.watcher.sync.stats.failures >= 1);
+  t.true(k.lines.some((l) => l.msg === 'sync failed; retrying' && /injected/.test(l.error)));
+  refuse = false;
+  await until(() => k.compiler.getService('default', 't'), { what: 'retried sync', timeoutMs: 20000 });
+  await until(async () => (await healthz()) === 200, { what: 'healthz 200 again' });
+  const m = await k.cp.metrics.registry.metrics();
+  t.regex(m, /wdp_kube_sync_failures_total [1-9]/);
+});

@@ -1,0 +1,409 @@
+// A Kubernetes API server test double for the watcher's tests (src/kube/): the list and watch
+// conventions the real server follows, over real HTTP on loopback, so the real client library
+// (@kubernetes/client-node) runs unmodified against it. What it implements:
+//
+// * Services (v1), EndpointSlices (discovery.k8s.io/v1) and Nodes (v1, cluster-scoped); create
+//   (POST), update (PUT), delete (DELETE), get, list and watch, per namespace or across all.
+// * One resourceVersion counter for everything (etcd's revision): every write gets the next
+//   value, set on the object; a list carries the resourceVersion of its snapshot.
+// * Chunked lists: `limit` and `continue`. The continue token names the snapshot's
+//   resourceVersion and the last key sent; later pages are read from that same snapshot (the
+//   state is rebuilt by undoing the newer history), as etcd's MVCC reads do. Once that revision
+//   is compacted away, the continue token answers HTTP 410 Gone (reason Expired).
+// * Watches (`watch=1`): from `resourceVersion` R, every change after R in order (ADDED,
+//   MODIFIED, DELETED), then live changes; R empty or "0" starts with a synthetic ADDED per
+//   current object. R older than the compacted history: one ERROR event carrying a 410 Status
+//   (reason Expired), then the stream ends — as the real server answers a too-old watch.
+//   `allowWatchBookmarks` gets BOOKMARK events (only metadata.resourceVersion) now and then;
+//   `timeoutSeconds` ends the stream cleanly. Label selectors (`k`, `!k`, `k=v`, `k!=v`) and the
+//   metadata.name / metadata.namespace field selectors filter; an object that stops matching is
+//   a DELETED for that watcher, one that starts matching an ADDED.
+// * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
+//   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
+//   every open watch), failRequests(n, code) (the next n list/watch requests fail), and a
+//   per-event hook to break a stream after a given number of events.
+//
+// Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
+//   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
+// prints {"url": "http://127.0.0.1:PORT"} and serves the same API, plus POST /__double/<fault>
+// and GET /__double/stats, on the control socket.
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { existsSync, unlinkSync } from 'node:fs';
+
+const RESOURCES = {
+  services: { group: '', version: 'v1', kind: 'Service', listKind: 'ServiceList', namespaced: true },
+  endpointslices: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', listKind: 'EndpointSliceList', namespaced: true },
+  nodes: { group: '', version: 'v1', kind: 'Node', listKind: 'NodeList', namespaced: false },
+};
+const apiVersionOf = (r) => (RESOURCES[r].group ? `${RESOURCES[r].group}/${RESOURCES[r].version}` : RESOURCES[r].version);
+const clone = (o) => (o === undefined ? undefined : structuredClone(o));
+const keyOf = (r, ns, name) => (RESOURCES[r].namespaced ? `${ns}/${name}` : name);
+
+function status(code, reason, message) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+/** `a,!b,c=d,e!=f` (the subset kube-proxy and the tests use). */
+function parseLabelSelector(s) {
+  if (!s) return () => true;
+  const reqs = s.split(',').map((p) => p.trim()).filter(Boolean).map((p) => {
+    let m;
+    if ((m = /^!([^=!]+)$/.exec(p))) return (l) => !(m[1] in l);
+    if ((m = /^([^=!]+)!=(.*)$/.exec(p))) return (l) => l[m[1]] !== m[2];
+    if ((m = /^([^=!]+)==?(.*)$/.exec(p))) return (l) => l[m[1]] === m[2];
+    if ((m = /^([^=!]+)$/.exec(p))) return (l) => m[1] in l;
+    throw new Error(`unsupported label selector ${JSON.stringify(p)}`);
+  });
+  return (obj) => { const l = obj?.metadata?.labels ?? {}; return reqs.every((f) => f(l)); };
+}
+
+function parseFieldSelector(s) {
+  if (!s) return () => true;
+  const reqs = s.split(',').filter(Boolean).map((p) => {
+    const m = /^(metadata\.name|metadata\.namespace)(==?|!=)(.*)$/.exec(p);
+    if (!m) throw new Error(`unsupported field selector ${JSON.stringify(p)}`);
+    const field = m[1] === 'metadata.name' ? 'name' : 'namespace';
+    return m[2] === '!=' ? (o) => o.metadata[field] !== m[3] : (o) => o.metadata[field] === m[3];
+  });
+  return (obj) => !!obj && reqs.every((f) => f(obj));
+}
+
+export class ApiServerDouble {
+  constructor({ bookmarkIntervalMs = 60_000, token } = {}) {
+    this.rv = 100; // like a real cluster, not starting at 1
+    this.compactedRv = this.rv;
+    this.state = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
+    this.history = []; // { rv, resource, key, type, object, prev }
+    this.watchers = new Set();
+    this.bookmarkIntervalMs = bookmarkIntervalMs;
+    this.token = token;
+    this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
+    this.server = createServer((req, res) => this.handle(req, res, false));
+    this.sockets = new Set();
+    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+  }
+
+  async listen(host = '127.0.0.1', port = 0) {
+    await new Promise((resolve, reject) => { this.server.once('error', reject); this.server.listen(port, host, resolve); });
+    const a = this.server.address();
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`;
+    this.bookmarkTimer = setInterval(() => this.bookmark(), this.bookmarkIntervalMs);
+    this.bookmarkTimer.unref();
+    return this.url;
+  }
+
+  /** A second listener on a unix socket with the fault controls (the child-process mode). */
+  async listenControl(path) {
+    if (existsSync(path)) unlinkSync(path);
+    this.control = createServer((req, res) => this.handle(req, res, true));
+    await new Promise((resolve, reject) => { this.control.once('error', reject); this.control.listen(path, resolve); });
+  }
+
+  /** A kubeconfig (YAML is JSON) for the client library to reach this double. */
+  kubeconfig() {
+    return JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'double',
+      // plain HTTP on loopback: the library refuses http:// unless TLS verification is off
+      clusters: [{ name: 'double', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'double', user: this.token ? { token: this.token } : {} }],
+      contexts: [{ name: 'double', context: { cluster: 'double', user: 'double' } }],
+    });
+  }
+
+  async close() {
+    clearInterval(this.bookmarkTimer);
+    for (const w of this.watchers) w.res.destroy();
+    this.watchers.clear();
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(() => r()));
+    if (this.control) await new Promise((r) => this.control.close(() => r()));
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------
+
+  create(resource, obj) {
+    const o = clone(obj);
+    o.apiVersion = apiVersionOf(resource); o.kind = RESOURCES[resource].kind;
+    o.metadata = { ...(o.metadata ?? {}) };
+    if (RESOURCES[resource].namespaced) o.metadata.namespace ||= 'default'; else delete o.metadata.namespace;
+    const key = keyOf(resource, o.metadata.namespace, o.metadata.name);
+    if (this.state[resource].has(key)) throw Object.assign(new Error(`${resource} "${key}" already exists`), { code: 409 });
+    o.metadata.uid = randomUUID();
+    o.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    return this.commit(resource, key, 'ADDED', o, undefined);
+  }
+
+  update(resource, obj) {
+    const ns = RESOURCES[resource].namespaced ? obj.metadata?.namespace || 'default' : undefined;
+    const key = keyOf(resource, ns, obj.metadata?.name);
+    const prev = this.state[resource].get(key);
+    if (!prev) throw Object.assign(new Error(`${resource} "${key}" not found`), { code: 404 });
+    const want = obj.metadata?.resourceVersion;
+    if (want && want !== prev.metadata.resourceVersion) throw Object.assign(new Error(`the object has been modified (resourceVersion ${want} != ${prev.metadata.resourceVersion})`), { code: 409 });
+    const o = clone(obj);
+    o.apiVersion = prev.apiVersion; o.kind = prev.kind;
+    o.metadata = { ...o.metadata, namespace: prev.metadata.namespace, uid: prev.metadata.uid, creationTimestamp: prev.metadata.creationTimestamp };
+    if (!RESOURCES[resource].namespaced) delete o.metadata.namespace;
+    return this.commit(resource, key, 'MODIFIED', o, prev);
+  }
+
+  /** create, or update when it exists (tests' shorthand; ignores a stale resourceVersion). */
+  apply(resource, obj) {
+    const ns = RESOURCES[resource].namespaced ? obj.metadata?.namespace || 'default' : undefined;
+    const key = keyOf(resource, ns, obj.metadata?.name);
+    if (!this.state[resource].has(key)) return this.create(resource, obj);
+    const o = clone(obj); if (o.metadata) delete o.metadata.resourceVersion;
+    return this.update(resource, o);
+  }
+
+  delete(resource, namespace, name) {
+    const key = keyOf(resource, namespace || 'default', name);
+    const prev = this.state[resource].get(key);
+    if (!prev) throw Object.assign(new Error(`${resource} "${key}" not found`), { code: 404 });
+    const o = clone(prev);
+    return this.commit(resource, key, 'DELETED', o, prev);
+  }
+
+  get(resource, namespace, name) { return clone(this.state[resource].get(keyOf(resource, namespace || 'default', name))); }
+
+  commit(resource, key, type, obj, prev) {
+    const rv = ++this.rv;
+    obj.metadata.resourceVersion = String(rv);
+    if (type === 'DELETED') this.state[resource].delete(key); else this.state[resource].set(key, obj);
+    const ev = { rv, resource, key, type, object: obj, prev };
+    this.history.push(ev);
+    for (const w of this.watchers) if (w.resource === resource && w.live) this.deliver(w, ev);
+    return clone(obj);
+  }
+
+  // ---- faults -----------------------------------------------------------------------------------
+
+  /** Forget the history up to now: watches resuming from before it and continue tokens that
+   * name it get 410 Gone. */
+  compact() {
+    this.compactedRv = this.rv;
+    this.history = [];
+  }
+
+  /** Reset every open watch connection (no final chunk: the client sees a broken stream). */
+  dropWatches() {
+    const n = this.watchers.size;
+    for (const w of this.watchers) { w.res.socket?.destroy(); w.res.destroy(); }
+    this.watchers.clear();
+    return n;
+  }
+
+  /** Send every open watch a 410 ERROR event and end it (the server's "too old" answer). */
+  expireWatches() {
+    for (const w of this.watchers) this.endWithGone(w.res, w.since);
+    this.watchers.clear();
+  }
+
+  /** A BOOKMARK at the current resourceVersion to watches that asked for bookmarks. */
+  bookmark() {
+    for (const w of this.watchers) {
+      if (!w.bookmarks || !w.live) continue;
+      this.write(w, { type: 'BOOKMARK', object: { kind: RESOURCES[w.resource].kind, apiVersion: apiVersionOf(w.resource), metadata: { resourceVersion: String(this.rv) } } });
+    }
+  }
+
+  /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code`. */
+  failRequests(count, code = 500, match = 'any') { this.failures.push({ count, code, match }); }
+
+  /** After the next `n` events written to any watch, that watch's connection is reset. */
+  breakWatchAfter(n) { this.breakAfter = n; }
+
+  // ---- HTTP ---------------------------------------------------------------------------------------
+
+  route(url) {
+    const p = url.pathname.replace(/\/+$/, '');
+    let m;
+    if ((m = /^\/api\/v1\/(services|nodes)(?:\/([^/]+))?$/.exec(p))) return { resource: m[1], namespace: null, name: m[2] ?? null };
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/(services)(?:\/([^/]+))?$/.exec(p))) return { resource: m[2], namespace: m[1], name: m[3] ?? null };
+    if ((m = /^\/apis\/discovery\.k8s\.io\/v1\/(endpointslices)(?:\/([^/]+))?$/.exec(p))) return { resource: m[1], namespace: null, name: m[2] ?? null };
+    if ((m = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([^/]+)\/(endpointslices)(?:\/([^/]+))?$/.exec(p))) return { resource: m[2], namespace: m[1], name: m[3] ?? null };
+    return null;
+  }
+
+  send(res, code, body) {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  handle(req, res, control) {
+    const url = new URL(req.url, 'http://double');
+    if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
+    if (this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    const r = this.route(url);
+    if (!r) return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`));
+    if (r.name && r.resource !== 'nodes' && r.namespace === null) return this.send(res, 404, status(404, 'NotFound', 'namespaced resources need a namespace'));
+    if (req.method === 'GET') {
+      const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
+      if (!r.name || isWatch) {
+        const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')));
+        if (f) { f.count--; return this.send(res, f.code, status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure')); }
+      }
+      if (isWatch) return this.watch(req, res, r, url);
+      if (r.name) {
+        const o = this.state[r.resource].get(keyOf(r.resource, r.namespace, r.name));
+        return o ? this.send(res, 200, o) : this.send(res, 404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`));
+      }
+      return this.list(res, r, url);
+    }
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      try {
+        if (req.method === 'POST' && !r.name) {
+          const o = JSON.parse(body); if (r.namespace) o.metadata = { ...o.metadata, namespace: r.namespace };
+          return this.send(res, 201, this.create(r.resource, o));
+        }
+        if (req.method === 'PUT' && r.name) {
+          const o = JSON.parse(body); o.metadata = { ...o.metadata, name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) };
+          return this.send(res, 200, this.update(r.resource, o));
+        }
+        if (req.method === 'DELETE' && r.name) return this.send(res, 200, this.delete(r.resource, r.namespace, r.name));
+        return this.send(res, 405, status(405, 'MethodNotAllowed', `${req.method} is not supported here`));
+      } catch (e) {
+        const code = e.code === 409 ? 409 : e.code === 404 ? 404 : 400;
+        return this.send(res, code, status(code, code === 409 ? 'Conflict' : code === 404 ? 'NotFound' : 'BadRequest', e.message));
+      }
+    });
+  }
+
+  handleControl(req, res, url) {
+    const what = url.pathname.slice('/__double/'.length);
+    if (what === 'stats') return this.send(res, 200, { ...this.stats, rv: this.rv, watchers: this.watchers.size });
+    if (req.method !== 'POST') return this.send(res, 405, {});
+    if (what === 'compact') this.compact();
+    else if (what === 'drop-watches') return this.send(res, 200, { dropped: this.dropWatches() });
+    else if (what === 'expire-watches') this.expireWatches();
+    else if (what === 'bookmark') this.bookmark();
+    else return this.send(res, 404, {});
+    return this.send(res, 200, { ok: true });
+  }
+
+  /** The resource's objects as of revision `rv` (current state minus the newer history). */
+  stateAt(resource, rv) {
+    const m = new Map(this.state[resource]);
+    for (let i = this.history.length - 1; i >= 0 && this.history[i].rv > rv; i--) {
+      const ev = this.history[i];
+      if (ev.resource !== resource) continue;
+      if (ev.prev) m.set(ev.key, ev.prev); else m.delete(ev.key);
+    }
+    return m;
+  }
+
+  matcher(r, url) {
+    const labels = parseLabelSelector(url.searchParams.get('labelSelector'));
+    const fields = parseFieldSelector(url.searchParams.get('fieldSelector'));
+    return (o) => !!o && (!r.namespace || o.metadata.namespace === r.namespace) && labels(o) && fields(o);
+  }
+
+  list(res, r, url) {
+    let match;
+    try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
+    const limit = Number(url.searchParams.get('limit') || 0);
+    const cont = url.searchParams.get('continue');
+    let snapshotRv = this.rv, after = null;
+    if (cont) {
+      try { ({ rv: snapshotRv, after } = JSON.parse(Buffer.from(cont, 'base64url').toString())); } catch {
+        return this.send(res, 400, status(400, 'BadRequest', 'invalid continue token'));
+      }
+      if (snapshotRv < this.compactedRv) {
+        this.stats.gone++;
+        return this.send(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
+      }
+    } else this.stats.lists++;
+    this.stats.listPages++;
+    this.stats.byResource[r.resource] = (this.stats.byResource[r.resource] ?? 0) + (cont ? 0 : 1);
+    // the sorted snapshot is kept for the pages that follow (a 10k-object list is 20 pages)
+    const ck = `${r.resource}@${snapshotRv}`;
+    if (this.sortedCache?.key !== ck) this.sortedCache = { key: ck, entries: [...this.stateAt(r.resource, snapshotRv)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) };
+    const all = this.sortedCache.entries.filter(([, o]) => match(o));
+    const from = after === null ? 0 : all.findIndex(([k]) => k > after);
+    const rest = from < 0 ? [] : all.slice(from);
+    const page = limit > 0 ? rest.slice(0, limit) : rest;
+    const more = limit > 0 && rest.length > limit;
+    // list items carry no apiVersion/kind (the list does), as the real server's JSON
+    const items = page.map(([, o]) => { const { apiVersion: _a, kind: _k, ...x } = o; return x; });
+    const metadata = { resourceVersion: String(snapshotRv) };
+    if (more) {
+      metadata.continue = Buffer.from(JSON.stringify({ rv: snapshotRv, after: page[page.length - 1][0] })).toString('base64url');
+      metadata.remainingItemCount = rest.length - limit;
+    }
+    this.send(res, 200, { kind: RESOURCES[r.resource].listKind, apiVersion: apiVersionOf(r.resource), metadata, items });
+  }
+
+  watch(req, res, r, url) {
+    let match;
+    try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
+    this.stats.watches++;
+    const rvParam = url.searchParams.get('resourceVersion') ?? '';
+    this.stats.watchFrom[r.resource].push(rvParam);
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const since = rvParam === '' || rvParam === '0' ? null : Number(rvParam);
+    if (since !== null && (!Number.isFinite(since) || since < this.compactedRv)) {
+      this.stats.gone++;
+      return this.endWithGone(res, rvParam);
+    }
+    const w = { res, resource: r.resource, match, bookmarks: ['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? ''), live: false, since: rvParam, sent: 0 };
+    this.watchers.add(w);
+    const done = () => this.watchers.delete(w);
+    res.on('close', done);
+    if (since === null) {
+      for (const o of this.state[r.resource].values()) if (match(o)) this.write(w, { type: 'ADDED', object: o });
+    } else {
+      for (const ev of this.history) if (ev.resource === r.resource && ev.rv > since) this.deliver(w, ev);
+    }
+    w.live = true;
+    const timeout = Number(url.searchParams.get('timeoutSeconds') || 0);
+    if (timeout > 0) {
+      const t = setTimeout(() => { done(); res.end(); }, timeout * 1000);
+      res.on('close', () => clearTimeout(t));
+    }
+  }
+
+  endWithGone(res, rv) {
+    res.end(JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${rv} (${this.compactedRv})`) }) + '\n');
+  }
+
+  /** One history event as this watcher sees it through its filters. */
+  deliver(w, ev) {
+    const was = ev.prev !== undefined && w.match(ev.prev);
+    const is = ev.type !== 'DELETED' && w.match(ev.object);
+    if (ev.type === 'DELETED') { if (was) this.write(w, { type: 'DELETED', object: ev.object }); return; }
+    if (is) this.write(w, { type: was ? 'MODIFIED' : 'ADDED', object: ev.object });
+    else if (was) this.write(w, { type: 'DELETED', object: ev.object });
+  }
+
+  write(w, ev) {
+    if (w.res.destroyed) return;
+    w.res.write(JSON.stringify(ev) + '\n');
+    w.sent++;
+    if (this.breakAfter !== undefined && --this.breakAfter <= 0) {
+      this.breakAfter = undefined;
+      this.watchers.delete(w);
+      // reset the connection mid-stream: what this watcher has not read yet is lost with it
+      w.res.socket?.destroy(); w.res.destroy();
+    }
+  }
+}
+
+// ---- command line (a child process in a network namespace) ---------------------------------------
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (n, d) => { const i = process.argv.indexOf(n); return i > 0 ? process.argv[i + 1] : d; };
+  const [host, port] = arg('--listen', '127.0.0.1:0').split(/:(?=\d+$)/);
+  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')) });
+  await d.listen(host, Number(port));
+  const control = arg('--control');
+  if (control) await d.listenControl(control);
+  // writes through the control socket use the same REST paths (POST/PUT/DELETE)
+  console.log(JSON.stringify({ url: d.url }));
+  const stop = () => d.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
