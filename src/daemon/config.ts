@@ -3,7 +3,7 @@
 // whole file is valid.
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
-//   ports:    [{ name, type: tap|afpacket, ifname, role: pod|uplink, mac?, gateways: [...],
+//   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink, mac?, gateways: [...],
 //                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?, exclusive? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
@@ -34,7 +34,9 @@ const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must 
 
 const portSchema = z.object({
   name: portName,
-  type: z.enum(['tap', 'afpacket']),
+  // afxdp: AF_XDP (XDP redirect to AF_XDP sockets); falls back to afpacket, with a log line,
+  // where XDP is unavailable. For uplinks: XDP drops a local peer's checksum-offload metadata.
+  type: z.enum(['tap', 'afpacket', 'afxdp']),
   ifname,
   role: z.enum(['pod', 'uplink']),
   mac: mac.optional(),
@@ -142,7 +144,7 @@ export const daemonConfigSchema = z.object({
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
-    if (p.exclusive !== undefined && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'exclusive'], message: 'only an AF_PACKET port takes an interface exclusively' });
+    if (p.exclusive !== undefined && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'exclusive'], message: 'only an AF_PACKET port takes an interface exclusively (an afxdp port always does)' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role === 'uplink' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
   });

@@ -84,7 +84,7 @@ function stableMac(seed: string): string {
 function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPortSpec[] {
   return cfg.ports.map((p, index) => {
     let mac = p.mac;
-    if (p.type === 'afpacket') {
+    if (p.type === 'afpacket' || p.type === 'afxdp') {
       const have = linkMac(p.ifname, netns);
       if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
       mac ??= have;

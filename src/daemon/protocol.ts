@@ -8,7 +8,7 @@ import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
 
 export interface WorkerPortSpec extends L2Port {
-  type: 'tap' | 'afpacket';
+  type: 'tap' | 'afpacket' | 'afxdp';
   ifname: string;
   netns?: string;              // TAP: create the device inside this namespace
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)

@@ -26,6 +26,7 @@ const IDLE_WAIT_MS = 10;
 const PROBES_PER_ROUND = 32;
 
 type NativeModule = typeof import('../ports/native.js');
+type NativePortLike = import('../ports/native.js').NativePort;
 
 async function loadNative(): Promise<{ mod?: NativeModule; reason?: string }> {
   try {
@@ -97,9 +98,15 @@ class Worker {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
         // TAPs persist across restarts (pods keep their interface); an AF_PACKET interface is
         // taken exclusively unless the config shares it with the host (docs/running.md)
-        const port = spec.type === 'tap' ? new nat.TapPort!({ ...common, persist: spec.persist ?? true })
-          : new nat.AfPacketPort!({ ...common, ringVersion: spec.ring === 'v3' ? 3 : 2, exclusive: spec.exclusive ?? true });
-        this.kinds.set(spec.index, `native-${spec.type}`);
+        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const, exclusive: spec.exclusive ?? true };
+        let port: NativePortLike;
+        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? true });
+        else if (spec.type === 'afxdp') {
+          const r = nat.openAfXdpOrPacket!(packet);
+          if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
+          port = r.port;
+        } else port = new nat.AfPacketPort!(packet);
+        this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);
         if (port.exclusiveError) this.log('warn', 'interface shared with the kernel stack: frames wdp reads also go up the node\'s IP stack', { port: spec.name, reason: port.exclusiveError });
         return port;
       } catch (e) {
@@ -107,9 +114,10 @@ class Worker {
         this.log('warn', 'native port failed, falling back to the python relay', { port: spec.name, error: (e as Error).message });
       }
     }
-    const relay = new RelayPort({ name: spec.name, index: spec.index, kind: spec.type, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
+    const kind = spec.type === 'tap' ? 'tap' : 'afpacket'; // the relay reads an afxdp interface with AF_PACKET
+    const relay = new RelayPort({ name: spec.name, index: spec.index, kind, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
     await relay.ready;
-    this.kinds.set(spec.index, `relay-${spec.type}`);
+    this.kinds.set(spec.index, `relay-${kind}`);
     if (spec.type === 'tap') {
       // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
