@@ -2,7 +2,7 @@
 // expiry and eviction, and the TCP/UDP state machine. Semantics: docs/core.md "Conntrack lookup",
 // "Conntrack storage".
 import * as L from "./layout";
-import { CtFlow } from "./records";
+import { CtFlow, Backend } from "./records";
 import { flowHash, keyHash } from "./hash";
 import { addrEq, addrCopy, macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_SCTP, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK } from "./net";
@@ -11,7 +11,6 @@ import {
   setFlowsActive, config, snatAddr,
 } from "./regions";
 import { Frame } from "./frame";
-import { Backend } from "./records";
 
 // Core-internal bookkeeping, persistent across batches; reset by init/ct_flush.
 let gFreeHead: u32 = 0;

@@ -64,10 +64,11 @@ import * as L from "./layout";
   @inline get ports(): u32 { return <u32>this.sport | (<u32>this.dport << 16); }
 }
 
-export const SPEC_SVCH: u8 = 1;
-export const SPEC_FRONT: u8 = 2;
-export const SPEC_BID: u8 = 4;
-export const SPEC_RHASH: u8 = 8;
+// Frame.spec: which prefetch results are valid for the frame (each implies the ones before it).
+export const SPEC_SVCH: u8 = 1;    // specSvcHash (a certain conntrack miss, the service map exists)
+export const SPEC_FRONT: u8 = 2;   // specFront
+export const SPEC_BID: u8 = 4;     // specBackend: Maglev pick of a non-affinity frontend with endpoints
+export const SPEC_RHASH: u8 = 8;   // specReplyHash: the flow needs no SNAT
 
 // Records for one chunk of the batch. Chunking keeps the static footprint independent of
 // CFG_BATCH_MAX; a power-of-two record size keeps the address one shift.

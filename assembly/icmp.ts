@@ -5,7 +5,7 @@
 import * as L from "./layout";
 import { Backend } from "./records";
 import { flowHash } from "./hash";
-import { d16, csumApply, sumBytes, csumFinal } from "./checksum";
+import { csumApply, sumBytes, csumFinal } from "./checksum";
 import { addrEq, addrCopy, macCopy } from "./addr";
 import {
   ETH_DST, ETH_SRC, IP4_HLEN, IP4_VER_IHL, IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_CSUM, IP4_SRC, IP4_DST,

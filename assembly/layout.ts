@@ -377,7 +377,7 @@ export const HASH_F1 = 0x85ebca6b;
 export const HASH_F2 = 0xc2b2ae35;
 
 // ============================================================================================
-// Additions by the core (assembly/core.ts; semantics in docs/core.md)
+// Additions by the core (assembly/; semantics in docs/core.md)
 // ============================================================================================
 export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by another live flow (no SNAT to remap)
 export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)

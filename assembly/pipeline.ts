@@ -4,11 +4,11 @@
 // decision writes its result into the frame's record (frame.ts), which is then copied into the
 // descriptor, the counters and, when tracing, the trace record. Semantics: docs/core.md.
 import * as L from "./layout";
-import { CtFlow, Backend } from "./records";
+import { CtFlow } from "./records";
 import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
-  gCounters, gLive, tSm, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
+  gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
   backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
 } from "./regions";
 import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";

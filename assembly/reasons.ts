@@ -2,7 +2,7 @@
 // layout.ts (the codes and, derived from the constant names, the reason names live there). Read by
 // the TypeScript side only (compiled by tsc like layout.ts; the core never imports it): the
 // Prometheus help text (src/api/metrics.ts) and the reasons section of docs/core.md are generated
-// from it, and test/layout.test.js checks that every REASON_* code has exactly one entry and that
+// from it, and test/reasons.test.js checks that every REASON_* code has exactly one entry and that
 // docs/core.md's list is the one this table renders.
 import * as L from './layout.js';
 

@@ -2,6 +2,8 @@
 // active table set. Re-read at the start of every process() call (cheap, and the host may move
 // counter regions or change tunables between batches); a batch sees one table generation. Also
 // the batch context (clock, live or dry run) and the global / per-frontend / per-backend counters.
+// The globals below are written only here (loadConfig, loadTableSet, beginBatch); every other
+// file reads them.
 import * as L from "./layout";
 import { Config, TableSetHeader, CtFlow, CtSlot, Backend, Frontend, AffEntry, CounterPair, Desc, TraceRec } from "./records";
 

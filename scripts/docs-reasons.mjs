@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Writes the reasons table of docs/core.md (between its reasons:begin / reasons:end markers) from
 // assembly/reasons.ts (built: run `npm run build:ts` first). `--check`: only compare, exit 1 when
-// the docs are stale (test/layout.test.js does the same check).
+// the docs are stale (test/reasons.test.js does the same check).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { reasonsMarkdown } from '../dist/assembly/reasons.js';
 

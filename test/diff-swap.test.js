@@ -282,7 +282,7 @@ test('core = model over large random tables, generation flips mid-traffic, ids r
   swapRun(t, true);
 });
 
-// BUG (assembly/core.ts hitOrig, and the model's hitOrig that mirrors it): a flow remembers its
+// BUG (assembly/pipeline.ts hitOrig, and the model's hitOrig that mirrors it): a flow remembers its
 // backend by id and the backend's address. When that backend is removed and, in a later apply, its
 // id is handed to another backend (src/compiler/ids.ts reuses freed ids first-in-first-out, with no
 // minimum delay), the core sees the id usable again and keeps sending the flow to the OLD address
@@ -306,7 +306,7 @@ test.failing('a flow pinned to a removed backend whose id now names another back
   t.is(parseFrame(r.frame).dst, '10.1.0.2', 'the flow goes to a backend of the generation in force');
 });
 
-// BUG (assembly/core.ts natDst/fwdOrig with src/core/tables.ts writeSnat, and the model): a
+// BUG (assembly/ natDst/fwdOrig with src/core/tables.ts writeSnat, and the model): a
 // masqueraded flow keeps CTF_SNAT after the generation in force drops the SNAT address (snatV4 /
 // snatV6 unset). The core then rewrites the flow's packets with the zeroed CFG address — source
 // 0.0.0.0 on the wire — while the reference model sends them without SNAT (the client's own

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as L from '../dist/assembly/layout.js';
 import { REASON_NAMES, GLOBAL_COUNTER_NAMES } from '../dist/src/core/names.js';
-import { REASON_TABLE, reasonsMarkdown, reasonNameOf } from '../dist/assembly/reasons.js';
 
 const wasm = new WebAssembly.Module(readFileSync(new URL('../build/core.wasm', import.meta.url)));
 const exported = new Map(WebAssembly.Module.exports(wasm).map((e) => [e.name, e.kind]));
@@ -39,31 +38,6 @@ test('per-flow memory stays within 128 bytes (flow entry + 4 index slots)', (t) 
   t.true(L.CT_NEXT_FREE + 4 <= L.CT_SIZE);
   t.true(L.FE_FAMILY < L.FE_SIZE && L.BE_SRC_MAC + 6 <= L.BE_SIZE && L.RT_SRC_MAC + 6 <= L.RT_SIZE);
   t.true(L.CFG_SNAT_PORT_MAX + 4 <= L.CFG_SIZE);
-});
-
-test('every reason code has exactly one entry in the reason table, with the verdict its name says', (t) => {
-  const codes = Object.entries(L).filter(([k]) => k.startsWith('REASON_') && k !== 'REASON_COUNT' && k !== 'REASON_NONE');
-  t.true(codes.length >= 29);
-  for (const [name, code] of codes) {
-    const entries = REASON_TABLE.filter((r) => r.code === code);
-    t.is(entries.length, 1, `${name} (${code}) has one entry`);
-    const [e] = entries;
-    if (!e) continue;
-    t.true(e.description.length > 10 && /\.$/.test(e.description), `${name}: a sentence`);
-    t.true(['info', 'notice', 'warning', 'error'].includes(e.severity), `${name}: severity`);
-    const prefix = { forward: 'fwd_', reject: 'reject_', to_host: 'host_', drop: 'drop_' }[e.verdict];
-    t.true(reasonNameOf(code).startsWith(prefix), `${name}: verdict ${e.verdict} matches the name`);
-  }
-  t.is(REASON_TABLE.length, codes.length, 'no entry without a REASON_* constant');
-  t.true(REASON_TABLE.every((r) => r.code > 0 && r.code < L.REASON_COUNT));
-  t.is(REASON_NAMES[L.REASON_DROP_RST_NO_ENDPOINTS], 'drop_rst_no_endpoints');
-});
-
-test("docs/core.md's reasons list is the one the reason table renders", (t) => {
-  const doc = readFileSync(new URL('../docs/core.md', import.meta.url), 'utf8');
-  const m = /<!-- reasons:begin[^>]*-->\n([\s\S]*?)\n<!-- reasons:end -->/.exec(doc);
-  t.truthy(m, 'reasons markers in docs/core.md');
-  t.is(m?.[1], reasonsMarkdown(), 'stale: run node scripts/docs-reasons.mjs');
 });
 
 // The records of assembly/records.ts are checked against layout.ts at compile time (offsetof). The
