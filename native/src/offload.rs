@@ -478,4 +478,37 @@ mod tests {
         assert!(!seg.start(f.len(), &bad_l4, 2048, &mut c));
         assert_eq!((c.offload_errors, c.rx_dropped, c.gso_frames), (3, 3, 0));
     }
+
+    #[test]
+    fn a_udp_gso_super_frame_becomes_datagrams_with_their_own_length_and_checksum() {
+        let payload = 2500usize;
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&ETH_P_IPV4.to_be_bytes());
+        f.extend([0x45, 0, 0, 0, 0, 7, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend([0x30, 0x39, 0x00, 0x35, 0, 0, 0, 0]);
+        f.extend((0..payload).map(|k| (k * 13 + 1) as u8));
+        let h = VnetHdr { flags: F_NEEDS_CSUM, gso_type: GSO_UDP_L4, hdr_len: 42, gso_size: 1200, csum_start: 34, csum_offset: 6 };
+        let mut seg = Segmenter::new();
+        seg.buf_mut()[..f.len()].copy_from_slice(&f);
+        let mut c = Counters::default();
+        assert!(seg.start(f.len(), &h, 2048, &mut c));
+        let mut mem = vec![0u8; 4 * 2048 + 4 * 16];
+        let mut area = Area { mem: &mut mem, arena_off: 0, slot_size: 2048, desc_off: 4 * 2048 };
+        assert_eq!(seg.drain(&mut area, 0, 4, 1, &mut c), 3);
+        let mut data = Vec::new();
+        for (k, want) in [(0usize, 1200usize), (1, 1200), (2, 100)] {
+            let (len, _, _) = area.desc(k);
+            let s = area.slot(k)[..len].to_vec();
+            assert_eq!(csum_be(&s[14..34]), 0, "IPv4 header checksum");
+            assert_eq!(u16::from_be_bytes([s[16], s[17]]) as usize, len - 14);
+            assert_eq!(u16::from_be_bytes([s[38], s[39]]) as usize, 8 + want, "UDP length");
+            let mut p = s[26..34].to_vec();
+            p.extend_from_slice(&[0, 17]);
+            p.extend_from_slice(&((8 + want) as u16).to_be_bytes());
+            p.extend_from_slice(&s[34..]);
+            assert_eq!(csum_be(&p), 0, "UDP checksum");
+            data.extend_from_slice(&s[42..]);
+        }
+        assert_eq!(data, f[42..].to_vec());
+    }
 }
