@@ -1,6 +1,7 @@
 // End to end through `wdp start` with every interface at the kernel's default offloads (no
 // ethtool anywhere): pods on a TAP port and on an AF_PACKET veth port send CHECKSUM_PARTIAL
-// frames and TSO super-frames, the client's veth does too. Real curl through a ClusterIP: small
+// frames and TSO super-frames, the client's veth does too; a pod on an AF_XDP port sends partial
+// checksums without any header saying so. Real curl through a ClusterIP: small
 // requests, multi-MB downloads from each pod, multi-MB uploads to each pod, and a pod as the
 // client of a service backed by the other pod, all byte for byte.
 import test from 'ava';
@@ -8,10 +9,10 @@ import { createHash } from 'node:crypto';
 import { podBytes } from '../dist/src/demo/pod-bytes.js';
 import { e2eSuite, curlOk, serviceYaml, sliceYaml } from './lib/topology.js';
 
-const suite = e2eSuite(test, { pods: [{ name: 'pod-t', attach: 'tap' }, { name: 'pod-p', attach: 'afpacket' }], kind: 'oe' });
+const suite = e2eSuite(test, { pods: [{ name: 'pod-t', attach: 'tap' }, { name: 'pod-p', attach: 'afpacket' }, { name: 'pod-x', attach: 'afxdp' }], kind: 'oe' });
 const { serial, apply } = suite;
 const SIZE = 8 << 20;
-const VIP = { 'pod-t': '10.96.7.1', 'pod-p': '10.96.7.2' };
+const VIP = { 'pod-t': '10.96.7.1', 'pod-p': '10.96.7.2', 'pod-x': '10.96.7.3' };
 
 function services(topo) {
   return topo.pods.flatMap((p) => [
@@ -37,9 +38,10 @@ async function upload(topo, ns, url) {
   return { want: `${SIZE} ${(local ?? '').split(' ')[0]}`, got: remote, stderr: r.stderr };
 }
 
-serial('TCP with default offloads: curl through a ClusterIP to a TAP pod and to an AF_PACKET pod', async (t) => {
+serial('TCP with default offloads: curl through a ClusterIP to a TAP pod, an AF_PACKET pod and an AF_XDP pod', async (t) => {
   const topo = suite.topo;
   await apply(services(topo));
+  t.regex(topo.daemonLog, /"port":"pod-x"[^\n]*"kind":"native-afxdp"/, 'the AF_XDP pod port is a real AF_XDP port, not a fallback');
   for (const p of topo.pods) {
     const r = await curlOk(topo, topo.ns.client, `http://${VIP[p.name]}/`);
     t.is(r.code, 0, `${p.name}: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
@@ -63,10 +65,13 @@ serial('multi-MB uploads to each pod (client TSO super-frames) arrive byte for b
 
 serial('a pod as the client: TAP pod <-> AF_PACKET pod through their services, multi-MB both ways', async (t) => {
   const topo = suite.topo;
-  const [tap, pkt] = topo.pods;
+  const [tap, pkt, xdp] = topo.pods;
   const want = sha(podBytes(0, SIZE));
   t.is(await download(topo, tap.ns, `http://${VIP[pkt.name]}/bytes/${SIZE}`), want, 'TAP pod downloads from the AF_PACKET pod');
   t.is(await download(topo, pkt.ns, `http://${VIP[tap.name]}/bytes/${SIZE}`), want, 'AF_PACKET pod downloads from the TAP pod');
   const up = await upload(topo, pkt.ns, `http://${VIP[tap.name]}/sink`);
   t.is(up.got, up.want, `AF_PACKET pod uploads to the TAP pod: ${up.stderr}`);
+  t.is(await download(topo, xdp.ns, `http://${VIP[tap.name]}/bytes/${SIZE}`), want, 'AF_XDP pod downloads from the TAP pod');
+  const up2 = await upload(topo, xdp.ns, `http://${VIP[pkt.name]}/sink`);
+  t.is(up2.got, up2.want, `AF_XDP pod uploads to the AF_PACKET pod: ${up2.stderr}`);
 });

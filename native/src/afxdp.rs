@@ -10,16 +10,19 @@
 //! or when the process dies — detaches it, so nothing is left on the interface. Frames of a
 //! queue without a socket go to the kernel stack (the redirect's fallback action is XDP_PASS).
 //!
-//! What XDP loses: the checksum-offload metadata of an skb (a peer's CHECKSUM_PARTIAL frames
-//! arrive with their checksum unfinished and there is no virtio-net header to say so), so an
-//! AF_XDP port suits uplinks and peers sending finished frames; pods with default offloads
-//! belong on AF_PACKET or TAP ports, which finish them (offload.rs).
+//! What XDP loses: the checksum-offload metadata of an skb. A local peer's CHECKSUM_PARTIAL
+//! frames (a pod's veth with default offloads) arrive with their checksum unfinished and no
+//! header saying so; with `offloads` (default) every TCP/UDP frame's checksum is verified and a
+//! field holding just the pseudo-header sum is finished (offload::repair_partial) — one checksum
+//! pass per frame. Super-frames do not reach XDP: a veth whose peer runs XDP turns the peer's
+//! GSO off, and XDP runs before GRO on a NIC.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::area::Area;
 use crate::device::{validate_ifname, Counters, Device, Link};
+use crate::offload;
 use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
 /// UMEM chunk: one frame. In copy mode a frame may use CHUNK - 256 (XDP headroom) bytes.
@@ -31,6 +34,8 @@ const MAX_QUEUES: u32 = 64;
 pub struct XdpOpts {
     pub name: String,
     pub netns: Option<String>,
+    /// finish CHECKSUM_PARTIAL frames of local peers (see the module comment)
+    pub offloads: bool,
 }
 
 /// One mmapped ring: producer/consumer indices, flags word and the descriptor array.
@@ -158,7 +163,7 @@ impl Queue {
         Some(unsafe { std::slice::from_raw_parts(self.umem.ptr().add(a), len) })
     }
 
-    fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> usize {
+    fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, offloads: bool, c: &mut Counters) -> usize {
         let prod = self.rx.prod().load(Ordering::Acquire);
         let cons = self.rx.cons().load(Ordering::Relaxed);
         let n = prod.wrapping_sub(cons).min(max as u32);
@@ -173,7 +178,11 @@ impl Queue {
             let len = len as usize;
             match self.umem_bytes(addr, len) {
                 Some(src) if len <= cap && len >= 14 => {
-                    area.slot_mut(first + got)[..len].copy_from_slice(src);
+                    let slot = &mut area.slot_mut(first + got)[..len];
+                    slot.copy_from_slice(src);
+                    if offloads && offload::repair_partial(slot) == offload::Repair::Finished {
+                        c.csum_finished += 1;
+                    }
                     area.set_rx(first + got, len, in_port);
                     c.rx_packets += 1;
                     c.rx_bytes += len as u64;
@@ -250,6 +259,7 @@ pub struct Xdp {
     epoll: OwnedFd,
     queues: Vec<Queue>,
     next_rx: usize,
+    offloads: bool,
 }
 
 /// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS).
@@ -343,7 +353,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         })?;
         let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
         let epoll = ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?;
-        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0 }))
+        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0, offloads: o.offloads }))
     })
 }
 
@@ -360,6 +370,14 @@ impl Device for Xdp {
         self.queues.iter().map(|q| q.umem.len()).sum()
     }
 
+    fn offloads(&self) -> bool {
+        self.offloads
+    }
+
+    fn exclusive(&self) -> Result<bool, &str> {
+        Ok(true) // redirected frames never reach the kernel stack
+    }
+
     fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {
         // round-robin over the queues so one busy queue cannot starve the others
         let nq = self.queues.len();
@@ -369,7 +387,7 @@ impl Device for Xdp {
                 break;
             }
             let q = (self.next_rx + k) % nq;
-            got += self.queues[q].rx(area, first + got, max - got, in_port, c);
+            got += self.queues[q].rx(area, first + got, max - got, in_port, self.offloads, c);
         }
         self.next_rx = (self.next_rx + 1) % nq;
         Ok(got)

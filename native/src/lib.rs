@@ -6,7 +6,7 @@
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
 //!                offloads = true, exclusive = false) -> PortInfo
-//!   openAfXdp(name, netns|null) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
+//!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, exclusive,
 //!                                                   exclusiveError?}
@@ -130,7 +130,11 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
 }
 
 fn open_af_xdp(js: &Js) -> NResult<napi_value> {
-    let opts = afxdp::XdpOpts { name: js.string(0, "name")?, netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()) };
+    let opts = afxdp::XdpOpts {
+        name: js.string(0, "name")?,
+        netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
+        offloads: opt_bool(js, 2, "offloads", true)?,
+    };
     let netns = opts.netns.clone();
     let (link, dev) = afxdp::open(opts)?;
     register(js, link, netns, Box::new(dev))

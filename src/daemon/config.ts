@@ -35,7 +35,7 @@ const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must 
 const portSchema = z.object({
   name: portName,
   // afxdp: AF_XDP (XDP redirect to AF_XDP sockets); falls back to afpacket, with a log line,
-  // where XDP is unavailable. For uplinks: XDP drops a local peer's checksum-offload metadata.
+  // where XDP is unavailable (docs/running.md, AF_XDP ports).
   type: z.enum(['tap', 'afpacket', 'afxdp']),
   ifname,
   role: z.enum(['pod', 'uplink']),

@@ -49,7 +49,7 @@ export interface NativeAddon {
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, exclusive?: boolean): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
-  openAfXdp(name: string, netns: string | null): NativePortInfo;
+  openAfXdp(name: string, netns: string | null, offloads?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -389,13 +389,17 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
-export type AfXdpPortOptions = NativePortCommon & { mac?: string | Uint8Array };
+export interface AfXdpPortOptions extends NativePortCommon {
+  mac?: string | Uint8Array;
+  /** Verify every TCP/UDP checksum and finish those a local peer left CHECKSUM_PARTIAL (XDP
+   * keeps no offload metadata). Default true. */
+  offloads?: boolean;
+}
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
  * every receive queue's frames to an AF_XDP socket (copy mode on veth, zero-copy where the driver
  * offers it); detached on close. Throws code 'ENOXDP' where XDP is not available — callers fall
- * back to AfPacketPort (openAfXdpOrPacket). Partial checksums from offloading peers are not
- * finished on this path (XDP carries no checksum metadata): use it for uplinks. */
+ * back to AfPacketPort (openAfXdpOrPacket). */
 export class AfXdpPort extends NativePort {
   readonly kind = 'af_xdp' as const;
 
@@ -410,7 +414,7 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true);
   return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
 }
 
