@@ -119,6 +119,8 @@ struct Queue {
     fd: OwnedFd,
     umem: Mmap,
     tx_free: Vec<u64>,
+    /// frames the kernel could not hand over (XDP_STATISTICS, cumulative), as last folded in
+    drops_seen: u64,
 }
 
 impl Queue {
@@ -143,6 +145,7 @@ impl Queue {
             tx_free: (RING as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
             umem,
             fd,
+            drops_seen: 0,
         };
         // every RX frame starts out in the fill ring
         for k in 0..RING {
@@ -372,6 +375,23 @@ impl Device for Xdp {
 
     fn offloads(&self) -> bool {
         self.offloads
+    }
+
+    /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):
+    /// XDP_STATISTICS counts since the socket opened, so the growth since the last read is added.
+    fn poll_kernel_stats(&mut self, c: &mut Counters) {
+        for q in &mut self.queues {
+            let mut st = ffi::XdpStatistics::default();
+            if ffi::getsockopt_raw(q.fd.as_raw_fd(), ffi::SOL_XDP, ffi::XDP_STATISTICS, &mut st).is_ok() {
+                // an empty fill ring shows in both rx_dropped and rx_fill_ring_empty_descs; a
+                // full RX ring only in rx_ring_full
+                let total = st.rx_dropped + st.rx_ring_full;
+                let new = total.saturating_sub(q.drops_seen);
+                q.drops_seen = total;
+                c.kernel_drops += new;
+                c.rx_dropped += new;
+            }
+        }
     }
 
     fn exclusive(&self) -> Result<bool, &str> {

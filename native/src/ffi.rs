@@ -996,6 +996,19 @@ pub const XDP_TX_RING: c_int = 3;
 pub const XDP_UMEM_REG: c_int = 4;
 pub const XDP_UMEM_FILL_RING: c_int = 5;
 pub const XDP_UMEM_COMPLETION_RING: c_int = 6;
+pub const XDP_STATISTICS: c_int = 7;
+
+/// struct xdp_statistics: cumulative per socket
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct XdpStatistics {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
 pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
 pub const XDP_RING_NEED_WAKEUP: u32 = 1;
 pub const XDP_PGOFF_RX_RING: i64 = 0;
