@@ -5,15 +5,17 @@ import * as L from "./layout";
 import { Frontend } from "./records";
 import { flowHash } from "./hash";
 import { addrEq } from "./addr";
-import { gPortMin, gPortMax, hasSnat } from "./regions";
+import { gPortMin, gPortMax, hasSnat, snatAddr } from "./regions";
 import { ctLookup } from "./conntrack";
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 
-/** A new flow is source-translated when its frontend masquerades or the client is the backend
- * itself (hairpin), and CONFIG has a SNAT address of the family. */
+/** A new flow is source-translated when its frontend masquerades — unless the backend is at the
+ * SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its own address it
+ * would answer itself) — or the client is the backend itself (hairpin), and CONFIG has a SNAT
+ * address of the family. */
 @inline export function snatWanted(fe: Frontend, client: usize, beAddr: usize, family: u32): bool {
-  return ((fe.flags & L.FEF_MASQUERADE) != 0 || addrEq(client, beAddr)) && hasSnat(family);
+  return (((fe.flags & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
 }
 
 /** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */

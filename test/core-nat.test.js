@@ -188,6 +188,20 @@ test('hairpin: a backend reaching its own service gets SNATed', (t) => {
   t.deepEqual(verifyChecksums(r2.frame), []);
 });
 
+test('masquerade frontend whose backend is the SNAT address itself (hostNetwork endpoint on this node): not SNATed, replies still reverse-NATed', (t) => {
+  const ir = irOf([fe(1, '192.168.0.100', 30080, 'TCP', [1], { flags: L.FEF_MASQUERADE | L.FEF_EXTERNAL })],
+    [be(1, '192.168.0.100', 8080)], { snatV4: '192.168.0.100' });
+  const core = mkCore(ir);
+  const [r] = core.run([frame({ src: '203.0.113.9', dst: '192.168.0.100', proto: 'TCP', sport: 55555, dport: 30080, flags: 'S' })], T0, 0);
+  t.is(r.reason, 'fwd_nat');
+  t.like(parseFrame(r.frame), { src: '203.0.113.9', sport: 55555, dst: '192.168.0.100', dport: 8080 });
+  const reply = frame({ src: '192.168.0.100', dst: '203.0.113.9', proto: 'TCP', sport: 8080, dport: 55555, flags: 'SA' });
+  const [r2] = core.run([reply], T0 + 1, 1);
+  t.is(r2.reason, 'fwd_reply');
+  t.like(parseFrame(r2.frame), { src: '192.168.0.100', sport: 30080, dst: '203.0.113.9', dport: 55555 });
+  t.is(core.counters().global.snat, 0);
+});
+
 test('no SNAT address for the family: masquerade frontend forwards without SNAT', (t) => {
   const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1], { flags: L.FEF_MASQUERADE })], [be(1, '10.1.0.1', 8080)], {});
   const core = mkCore(ir);

@@ -88,3 +88,28 @@ test('AF_PACKET ring version: v2 or v3, anything else is an error with its path'
   const e = t.throws(() => parseConfig(bad, 'x.yaml'), { instanceOf: ConfigError });
   t.regex(e.message, /ports\[0\]\.ring/);
 });
+
+test('host port: a TAP bridged with an uplink, one per daemon; its fields nowhere else', async (t) => {
+  const { parsePortConfig } = await import('../dist/src/daemon/config.js');
+  const host = { name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', gateways: ['10.244.0.1'], hostAddresses: ['192.168.100.2/24'], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'default', via: '192.168.100.1' }] };
+  const c = parseConfig({ ...good, ports: [...good.ports, host] });
+  t.is(c.ports[2].role, 'host');
+  t.deepEqual(c.announce, { loadBalancerIPs: false, externalIPs: false });
+  t.is(c.neighbourReachableMs, 30000);
+  const err = (cfg) => t.throws(() => parseConfig(cfg), { instanceOf: ConfigError }).message;
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, type: 'afpacket' }] }), /ports\[2\]\.type: a host port is a TAP/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, uplink: 'pod-a' }] }), /ports\[2\]\.uplink: port "pod-a" is not an uplink/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, uplink: 'nope' }] }), /no port named "nope"/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...good.ports[0], name: 'up2', ifname: 'c1' }, host] }), /say which uplink/);
+  t.regex(err({ ...good, ports: [...good.ports, host, { ...host, name: 'host2', ifname: 'wdp-host2' }] }), /at most one host port/);
+  t.regex(err({ ...good, ports: [{ ...good.ports[0], hostAddresses: ['10.0.0.1/24'] }, good.ports[1]] }), /belong to a host port/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, hostAddresses: ['192.168.100.2'] }] }), /hostAddresses\[0\]: must be an address with a prefix length/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, hostNodePorts: '30000' }] }), /hostNodePorts: must be a port range/);
+  t.regex(err({ ...good, announce: { loadBalancerIPs: 'yes' } }), /announce\.loadBalancerIPs/);
+  t.regex(err({ ...good, neighbourReachableMs: 10 }), /neighbourReachableMs/);
+  // runtime ports (the ports API): pod and uplink only, same field checks
+  t.is(parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', pods: [{ ip: '10.244.1.2' }] }).name, 'p');
+  t.throws(() => parsePortConfig(host), { message: /host port can only be configured in the config file/ });
+  t.throws(() => parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', netns: 'x' }), { message: /only a TAP port/ });
+  t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
+});

@@ -3,9 +3,10 @@ import test from 'ava';
 import fc from 'fast-check';
 import { patchIrInPlace } from '../dist/src/daemon/ir-patch.js';
 import { emptyIr } from '../dist/src/ir/ir.js';
+import { fe as frontendOf, be as backendOf } from './lib/ir-fixture.js';
 
-const fe = (id, addr) => ({ id, service: 'default/s', portName: '', kind: 'ClusterIP', addr, family: 4, port: 80, proto: 'TCP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: [], maglev: new Uint32Array(0) });
-const be = (id, addr) => ({ id, service: 'default/s', portName: '', addr, family: 4, port: 8080, state: 1, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02' });
+const fe = (id, addr) => frontendOf(id, addr, 80, 'TCP', []);
+const be = (id, addr) => backendOf(id, addr, 8080);
 const snapshot = (ir) => JSON.stringify({ f: [...ir.frontends], b: [...ir.backends], r: ir.routes, v4: ir.snatV4, v6: ir.snatV6 });
 
 test('patchIrInPlace applies a diff like a rebuild and its undo restores the Ir exactly', (t) => {

@@ -43,25 +43,30 @@ test('ARP for an address we do not own is consumed; learning is off on uplinks',
   t.is(r3.learned, undefined);
 });
 
-test('node addresses and VIPs are answered on every port; the set can change', (t) => {
-  const l2 = new L2Responder(ports, ['192.168.100.2']);
-  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '192.168.100.2' }), 0).action, 'reply');
-  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.96.0.10' }), 0).action, 'consume');
-  l2.setGlobal(['10.96.0.10']);
-  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '10.96.0.10' }), 0).action, 'reply');
-  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: '192.168.100.2' }), 0).action, 'consume');
+test('node addresses are answered on uplinks only, never on pod ports; ClusterIPs nowhere', (t) => {
+  const l2 = new L2Responder(ports, ['192.168.100.2', 'fd00:100::2']);
+  const ask = (ip, port) => l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: port === 0 ? '10.0.0.2' : '10.244.1.11', targetIp: ip }), port).action;
+  t.is(ask('192.168.100.2', 0), 'reply');
+  t.is(ask('192.168.100.2', 1), 'consume', 'a pod port does not own the node address');
+  t.is(ask('10.96.0.10', 0), 'consume', 'a ClusterIP is reached through a gateway, never answered');
+  t.is(ask('10.96.0.10', 1), 'consume');
+  const ns6 = (port) => l2.handle(neighborSolicitation({ senderMac: '02:cc:00:00:00:02', senderIp: port === 0 ? 'fd00::2' : 'fd00:244::11', targetIp: 'fd00:100::2' }), port).action;
+  t.is(ns6(0), 'reply');
+  t.is(ns6(1), 'consume');
 });
 
-test('answered addresses are held and released one holder at a time (two frontends on one VIP)', (t) => {
+test('announced LB / external IPs are answered on uplinks only, held and released one frontend at a time', (t) => {
   const l2 = new L2Responder(ports, ['192.168.100.2']);
-  const ask = (ip) => l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: ip }), 0).action;
-  l2.holdGlobal('10.96.0.10'); l2.holdGlobal('10.96.0.10'); // e.g. ports 80 and 443
-  t.is(ask('10.96.0.10'), 'reply');
-  l2.releaseGlobal('10.96.0.10');
-  t.is(ask('10.96.0.10'), 'reply', 'still held by the other frontend');
-  l2.releaseGlobal('10.96.0.10');
-  t.is(ask('10.96.0.10'), 'consume');
-  l2.releaseGlobal('10.96.0.10'); // one release too many changes nothing
+  const ask = (ip, port = 0) => l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: ip }), port).action;
+  t.is(ask('203.0.113.10'), 'consume', 'not announced: not answered');
+  l2.holdAnnounced('203.0.113.10'); l2.holdAnnounced('203.0.113.10'); // e.g. ports 80 and 443
+  t.is(ask('203.0.113.10'), 'reply');
+  t.is(ask('203.0.113.10', 1), 'consume', 'never on a pod port');
+  l2.releaseAnnounced('203.0.113.10');
+  t.is(ask('203.0.113.10'), 'reply', 'still held by the other frontend');
+  l2.releaseAnnounced('203.0.113.10');
+  t.is(ask('203.0.113.10'), 'consume');
+  l2.releaseAnnounced('203.0.113.10'); // one release too many changes nothing
   t.is(ask('192.168.100.2'), 'reply');
 });
 
@@ -139,4 +144,67 @@ test('neighbour table: static entries win over learned ones, changes are reporte
   t.false(nt.set({ addr: '10.244.1.11', family: 4, port: 1, mac: POD_MAC, source: 'learned' }));
   t.true(nt.set({ addr: '10.244.1.11', family: 4, port: 2, mac: POD_MAC, source: 'learned' }));
   t.is(nt.size, 2);
+});
+
+// A host port (the node's own stack behind a TAP) bridged with uplink 0.
+const HOST_MAC = '02:dd:00:00:00:00'; // the TAP carries the uplink's MAC
+const bridged = [
+  { ...ports[0], bridge: 2 },
+  ports[1],
+  { index: 2, name: 'host', mac: HOST_MAC, role: 'host', gateways: ['10.244.0.1'], learn: false, bridge: 0 },
+];
+
+test('host port: its gateways are answered, everything else it sends that nobody claims goes out of its uplink unchanged', (t) => {
+  const l2 = new L2Responder(bridged, ['192.168.100.2']);
+  const gw = l2.handle(arpRequest({ senderMac: HOST_MAC, senderIp: '192.168.100.2', targetIp: '10.244.0.1' }), 2);
+  t.is(gw.action, 'reply');
+  const out = l2.handle(arpRequest({ senderMac: HOST_MAC, senderIp: '192.168.100.2', targetIp: '192.168.100.10' }), 2);
+  t.deepEqual(out, { action: 'bridge', port: 0, why: 'bridged_from_host' });
+  const ip = frame({ src: '192.168.100.2', dst: '192.168.100.10', proto: 'TCP', sport: 22, dport: 40000, srcMac: HOST_MAC });
+  t.deepEqual(l2.handle(ip, 2), { action: 'bridge', port: 0, why: 'bridged_from_host' });
+  t.is(l2.handle(ip, 2).learned, undefined, 'nothing is learned from the host');
+});
+
+test('uplink bridged with a host port: ARP replies and IP for the node go to the host, the rest is consumed', (t) => {
+  const l2 = new L2Responder(bridged, ['192.168.100.2', 'fd00:100::2']);
+  // ARP requests for the node address are answered by the dataplane (uplink owns it)
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetIp: '192.168.100.2' }), 0).action, 'reply');
+  // the reply to the host's own ARP request goes to the host
+  const rep = arp({ op: 2, senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetMac: HOST_MAC, targetIp: '192.168.100.2', dstMac: HOST_MAC });
+  t.deepEqual(l2.handle(rep, 0), { action: 'bridge', port: 2, why: 'bridged_to_host' });
+  // an ARP reply for someone else, a request for someone else: not the host's
+  const other = arp({ op: 2, senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetMac: HOST_MAC, targetIp: '192.168.100.9', dstMac: HOST_MAC });
+  t.is(l2.handle(other, 0).action, 'consume');
+  t.is(l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetIp: '192.168.100.9' }), 0).action, 'consume');
+  // IPv4 to the node address that no service or route claimed
+  t.is(l2.handle(frame({ src: '192.168.100.10', dst: '192.168.100.2', proto: 'TCP', sport: 40000, dport: 22 }), 0).action, 'bridge');
+  t.is(l2.handle(frame({ src: '192.168.100.10', dst: '192.168.100.7', proto: 'TCP', sport: 40000, dport: 22 }), 0).action, 'consume');
+  // IPv6: to the node address, link-local and multicast go to the host
+  t.is(l2.handle(frame({ src: 'fd00:100::10', dst: 'fd00:100::2', proto: 'UDP', sport: 1, dport: 2 }), 0).action, 'bridge');
+  t.is(l2.handle(frame({ src: 'fe80::1', dst: 'fe80::2', proto: 'UDP', sport: 1, dport: 2 }), 0).action, 'bridge');
+  t.is(l2.handle(frame({ src: 'fd00:100::10', dst: 'fd00:100::9', proto: 'UDP', sport: 1, dport: 2 }), 0).action, 'consume');
+  // a pod port is never bridged
+  t.is(l2.handle(frame({ src: '10.244.1.11', dst: '192.168.100.2', proto: 'TCP', sport: 1, dport: 2, srcMac: POD_MAC }), 1).action, 'consume');
+});
+
+test('unicast re-verification probes go to the known MAC (ARP) and to the address itself (NS)', (t) => {
+  const l2 = new L2Responder(ports);
+  const a = l2.probe('10.244.1.12', 1, '02:aa:00:00:00:0c');
+  t.is(hex(a, 0, 6), '02aa0000000c');
+  t.is(hex(a, 20, 22), '0001');
+  const n = l2.probe('fd00:244::12', 1, '02:aa:00:00:00:0c');
+  t.is(hex(n, 0, 6), '02aa0000000c');
+  t.is(hex(n, 38, 54), 'fd000244000000000000000000000012', 'sent to the address, not its solicited-node group');
+  t.is(n[54], 135);
+  t.deepEqual(verifyChecksums(n), []);
+});
+
+test('ports added and removed at runtime are answered, then forgotten', (t) => {
+  const l2 = new L2Responder(ports);
+  const ask = (port) => l2.handle(arpRequest({ senderMac: POD_MAC, senderIp: '10.244.1.30', targetIp: '10.244.0.1' }), port);
+  t.is(ask(5).why, 'unknown_port');
+  l2.addPort({ index: 5, name: 'pod-new', mac: '02:dd:00:00:00:05', role: 'pod', gateways: ['10.244.0.1'], learn: true });
+  t.is(ask(5).action, 'reply');
+  l2.removePort(5);
+  t.is(ask(5).why, 'unknown_port');
 });

@@ -25,7 +25,7 @@ test('fresh-seed fuzz: mutated frames, random ports, time jumps, flips — no tr
   t.log(`conntrack: new=${s.counters.ct_new} expired=${s.counters.ct_expired} evicted=${s.counters.ct_evicted} reselect=${s.counters.ct_reselect} snat=${s.counters.snat} active=${s.ctActive}`);
   t.is(s.frames, FRAMES);
   // the run must have reached the paths it claims to stress, or it proves little
-  if (FRAMES >= 200_000) {
+  if (FRAMES >= 1_000_000) {
     for (const r of ['fwd_nat', 'fwd_reply', 'fwd_icmp_error', 'fwd_routed', 'reject_no_endpoints', 'drop_ct_full', 'drop_snat_exhausted',
       'drop_oversize', 'drop_bad_port', 'drop_truncated_l4', 'drop_bad_ihl', 'drop_fragment', 'drop_source_range', 'host_arp', 'host_nd']) {
       t.true((s.reasons[r] ?? 0) > 0, `no ${r} in ${s.frames} frames`);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep,
+  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api,
 } from './lib/topology.js';
 
 const DOUBLE = fileURLToPath(new URL('./lib/apiserver-double.js', import.meta.url));
@@ -69,7 +69,10 @@ test.before(async () => {
     }));
     // the Node object, not the config, names the node address NodePorts answer on
     topo.config.node = { name: 'node-a' };
-    topo.config.kubernetes = { kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20 };
+    topo.config.kubernetes = {
+      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20,
+      clusterCIDRs: ['10.244.0.0/16'], detectLocalMode: 'NodeCIDR',
+    };
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
     await double('POST', '/api/v1/nodes', {
       metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
@@ -96,6 +99,12 @@ serial('Services and EndpointSlices from the API carry real traffic: ClusterIP a
   t.deepEqual([...new Set(many.map((x) => x.pod))].sort(), ['pod-a', 'pod-b']);
   const np = await curlOk(topo, topo.ns.remote, 'http://192.168.100.2:30080/', 30);
   t.is(np.code, 0, `NodePort on the Node's InternalIP: ${np.stderr}`);
+  // the node config carries the Node's address and pod CIDRs, and the configured cluster CIDRs
+  const node = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+  t.deepEqual(node.nodeAddresses, ['192.168.100.2']);
+  t.deepEqual(node.podCIDRs, ['10.244.1.0/24']);
+  t.deepEqual(node.clusterCIDRs, ['10.244.0.0/16']);
+  t.is(node.detectLocalMode, 'NodeCIDR');
   const nc = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10256/healthz');
   t.is(nc.code, 0);
   t.true(JSON.parse(nc.body).nodeEligible);

@@ -3,6 +3,7 @@
 // chunked lists whose continue token expires, and the per-service health check servers.
 import test from 'ava';
 import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
@@ -222,4 +223,91 @@ test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the Daem
   t.is(c.livenessProbe.httpGet.port, Number(cfg.kubernetes.healthzBindAddress.split(':').pop()));
   const [binding] = read('clusterrolebinding.yaml');
   t.is(binding.roleRef.name, role.metadata.name);
+});
+
+test('credentials: outside a cluster without a kubeconfig, and with a missing kubeconfig, startup says why', async (t) => {
+  const { loadKubeConfig } = await import('../dist/src/kube/client.js');
+  const saved = process.env.KUBERNETES_SERVICE_HOST;
+  delete process.env.KUBERNETES_SERVICE_HOST;
+  try {
+    t.throws(() => loadKubeConfig({}), { message: /not running in a cluster.*kubernetes\.kubeconfig/ });
+  } finally { if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved; }
+  const { writeFileSync } = await import('node:fs');
+  const cfgFile = `${process.env.TMPDIR ?? '/tmp'}/wdp-kube-cfg-${process.pid}.yaml`;
+  writeFileSync(cfgFile, JSON.stringify({ node: {}, ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }] }));
+  const r = spawnSync(process.execPath, [new URL('../bin/wdp.js', import.meta.url).pathname, 'start', '--config', cfgFile, '--kubeconfig', '/nonexistent/kubeconfig'], { encoding: 'utf8', timeout: 30000 });
+  t.is(r.status, 1);
+  t.regex(r.stderr, /kubernetes: .*nonexistent\/kubeconfig/);
+  // --kubernetes alone: in-cluster credentials, which a process outside a cluster does not have
+  const env = { ...process.env }; delete env.KUBERNETES_SERVICE_HOST;
+  const r2 = spawnSync(process.execPath, [new URL('../bin/wdp.js', import.meta.url).pathname, 'start', '--config', cfgFile, '--kubernetes', '--hostname-override', 'node-9'], { encoding: 'utf8', timeout: 30000, env });
+  t.is(r2.status, 1);
+  t.regex(r2.stderr, /kubernetes: not running in a cluster/);
+});
+
+test('healthCheckNodePort already taken: logged once, retried at later syncs, served once free', async (t) => {
+  const { createServer: httpServer } = await import('node:http');
+  const port = await freePort();
+  const squatter = httpServer((_q, r) => r.end('not wdp'));
+  await new Promise((r) => squatter.listen(port, '127.0.0.1', r));
+  const lb = apiService('lb', '10.96.12.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const k = await startKube(t, { seed: (d) => { d.create('services', lb); d.create('endpointslices', apiSlice('lb-1', 'lb', ['10.244.12.1'])); } });
+  await until(() => k.lines.some((l) => /cannot open the service health check port/.test(l.msg)), { what: 'warning' });
+  k.double.create('services', apiService('x', '10.96.12.2'));
+  await until(() => k.compiler.getService('default', 'x'), { what: 'another sync' });
+  t.is(k.lines.filter((l) => /cannot open the service health check port/.test(l.msg)).length, 1, 'logged once');
+  await new Promise((r) => squatter.close(r));
+  k.double.create('services', apiService('y', '10.96.12.3'));
+  const r = await until(async () => { try { const x = await fetch(`http://127.0.0.1:${port}/`); const b = await x.json(); return b.localEndpoints === 1 && x.status; } catch { return null; } }, { what: 'health check served' });
+  t.is(r, 200);
+});
+
+// (makes its certificates with openssl: skipped, saying so, where it is not installed)
+const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+(HAS_OPENSSL ? test : test.skip)(`HTTPS with a cluster CA and a bearer token: a kubeconfig and the in-cluster service-account files both work; another CA or token is refused${HAS_OPENSSL ? '' : ' (skipped: needs openssl)'}`, async (t) => {
+  const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-kube-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (args) => { const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' }); if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`); };
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '2', '-extfile', 'ext']);
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.crt', '-days', '2', '-subj', '/CN=other-ca']);
+  const read = (f) => readFileSync(join(dir, f), 'utf8');
+  const tls = { key: read('srv.key'), cert: read('srv.crt'), ca: read('ca.crt') };
+  const k = await startKube(t, { double: { tls, token: 'sa-token-0123456789' }, seed: (d) => d.create('services', apiService('secure', '10.96.14.1')) });
+  await until(() => k.compiler.getService('default', 'secure'), { what: 'programmed over HTTPS' });
+  k.double.create('services', apiService('secure2', '10.96.14.2'));
+  await until(() => k.compiler.getService('default', 'secure2'), { what: 'watched over HTTPS' });
+  t.true(k.double.url.startsWith('https://'));
+  // in-cluster credentials: the service account's CA and token files, KUBERNETES_SERVICE_HOST/PORT
+  const { loadKubeConfig } = await import('../dist/src/kube/client.js');
+  const sa = join(dir, 'var/run/secrets/kubernetes.io/serviceaccount');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(sa, { recursive: true });
+  writeFileSync(join(sa, 'ca.crt'), tls.ca);
+  writeFileSync(join(sa, 'token'), 'sa-token-0123456789');
+  writeFileSync(join(sa, 'namespace'), 'kube-system');
+  const env = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
+  process.env.KUBERNETES_SERVICE_PORT = new URL(k.double.url).port;
+  let inCluster;
+  try { inCluster = loadKubeConfig({ inClusterRoot: dir }); } finally {
+    if (env.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST; else process.env.KUBERNETES_SERVICE_HOST = env.host;
+    if (env.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT; else process.env.KUBERNETES_SERVICE_PORT = env.port;
+  }
+  const viaSa = await listAll(inCluster, '/api/v1/services');
+  t.deepEqual(viaSa.items.map((o) => o.metadata.name).sort(), ['secure', 'secure2']);
+  // a client that trusts another CA is refused
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  kc.loadFromString(k.double.kubeconfig().replace(Buffer.from(tls.ca).toString('base64'), Buffer.from(read('other.crt')).toString('base64')));
+  await t.throwsAsync(() => listAll(kc, '/api/v1/services'), { message: /certificate|self.signed|unable to verify/i });
+  // and a wrong token is a 401
+  const kc2 = new KubeConfig();
+  kc2.loadFromString(k.double.kubeconfig().replace('sa-token-0123456789', 'wrong-token'));
+  await t.throwsAsync(() => listAll(kc2, '/api/v1/services'), { message: /401/ });
 });

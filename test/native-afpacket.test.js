@@ -2,11 +2,11 @@
 // txBurst on one end arrive byte-exact in the other end's arena; ring overflow is counted; error
 // paths give coded errors. Needs root (namespaces, CAP_NET_RAW); skipped with a reason otherwise.
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import * as L from '../dist/assembly/layout.js';
 import { NetnsLab, run } from '../dist/src/netns.js';
 import { rootOnly, destroyLab, makeArea, putTx, getRx, receive, openWithoutCaps } from './lib/native-area.js';
 import { AfPacketPort, NativePort, nativeAddon, nativeAvailable, wait } from '../dist/src/ports/native.js';
+import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-afpacket', 'network namespaces, CAP_NET_RAW');
 
@@ -14,14 +14,7 @@ const ETHERTYPE = 0x88b5; // IEEE local experimental: nothing else on the link u
 const MAC_A = '02:0a:00:00:00:01';
 const MAC_B = '02:0b:00:00:00:02';
 
-function frame(len, seq, tag = 0) {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0x0b, 0, 0, 0, 2, 0x02, 0x0a, 0, 0, 0, 1, ETHERTYPE >> 8, ETHERTYPE & 0xff]);
-  new DataView(f.buffer).setUint32(14, seq);
-  f[18] = tag;
-  for (let i = 19; i < len; i++) f[i] = (i * 31 + seq * 7 + tag) & 0xff;
-  return f;
-}
+const frame = (len, seq, tag = 0) => numberedFrame(len, seq, { dst: MAC_B, src: MAC_A, ethertype: ETHERTYPE, tag });
 
 const ours = (rx) => rx.filter((f) => f.len >= 19 && f.bytes[12] === ETHERTYPE >> 8 && f.bytes[13] === (ETHERTYPE & 0xff));
 
@@ -271,25 +264,4 @@ rootTest('without CAP_NET_RAW the error names the capability', (t) => {
   t.is(status, 0, stderr);
   t.is(out?.code, 'EPERM', JSON.stringify(out));
   t.regex(out.message, /CAP_NET_RAW/);
-});
-
-rootTest('exclusive: frames the port reads no longer reach the kernel stack of that interface; closing gives them back', async (t) => {
-  lab.addr(nsA, 'va', '10.77.0.1/24'); lab.addr(nsB, 'vb', '10.77.0.2/24');
-  t.teardown(() => { run('ip', ['-n', nsA, 'addr', 'flush', 'dev', 'va']); run('ip', ['-n', nsB, 'addr', 'flush', 'dev', 'vb']); });
-  // curl to a closed port: 7 = refused (the kernel of nsB saw the SYN and answered), 28 = timeout
-  const ping = () => lab.exec(nsA, 'curl', ['-sS', '--max-time', '2', 'http://10.77.0.2:1/'], { timeoutMs: 10000 }).code;
-  // the system's nft: under npx, PATH starts with node_modules/.bin, whose `nft` is @vercel/nft
-  const nft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? 'nft';
-  const chainThere = () => run('ip', ['netns', 'exec', nsB, nft, 'list', 'table', 'netdev', 'wdp_own_vb']).code === 0;
-  t.is(ping(), 7, 'the kernel answers while nothing owns the interface');
-  run('ip', ['-n', nsA, 'neigh', 'flush', 'dev', 'va']);
-  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 1, exclusive: true });
-  t.true(b.exclusive, b.exclusiveError);
-  t.true(chainThere(), 'the ingress chain is installed');
-  t.is(ping(), 28, 'the kernel of the owned interface no longer sees (or answers) the frames');
-  const got = receive(b, makeArea(64, 2048), 1, 2000);
-  t.true(got.length >= 1, 'the port still receives them');
-  b.close();
-  t.false(chainThere(), 'closing removes the chain');
-  t.is(ping(), 7, 'and the kernel sees the interface\'s frames again');
 });

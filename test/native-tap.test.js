@@ -10,19 +10,14 @@ import { rootOnly, destroyLab, makeArea as makeAreaOf, putTx, getRx, receive, of
 
 const makeArea = (slots = 64, slotSize = 2048) => makeAreaOf(slots, slotSize);
 import { AfPacketPort, TapPort, nativeAvailable, removeTap, wait } from '../dist/src/ports/native.js';
+import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-tap', 'network namespaces, CAP_NET_ADMIN');
 
 const ETHERTYPE = 0x88b5;
 const DEV_MAC = '02:7a:00:00:00:11';
 
-function frame(len, seq) {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0x7a, 0, 0, 0, 0x11, 0x02, 0x99, 0, 0, 0, 1, ETHERTYPE >> 8, ETHERTYPE & 0xff]);
-  new DataView(f.buffer).setUint32(14, seq);
-  for (let i = 18; i < len; i++) f[i] = (i * 13 + seq * 5) & 0xff;
-  return f;
-}
+const frame = (len, seq) => numberedFrame(len, seq, { dst: DEV_MAC, src: '02:99:00:00:00:01', ethertype: ETHERTYPE });
 
 /** Our test frames among what arrived (the kernel may send its own on the TAP). */
 function receiveOurs(port, area, want, boundMs = 3000) {

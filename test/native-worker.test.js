@@ -6,18 +6,13 @@ import * as L from '../dist/assembly/layout.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootOnly, destroyLab } from './lib/native-area.js';
 import { AfPacketPort, nativeAvailable, wait } from '../dist/src/ports/native.js';
+import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-worker', 'network namespaces, CAP_NET_RAW');
 const NATIVE_URL = new URL('../dist/src/ports/native.js', import.meta.url).href;
 const LAYOUT_URL = new URL('../dist/assembly/layout.js', import.meta.url).href;
 
-function frame(len, seq) {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0x0b, 0, 0, 0, 2, 0x02, 0x0a, 0, 0, 0, 1, 0x88, 0xb5]);
-  new DataView(f.buffer).setUint32(14, seq);
-  for (let i = 18; i < len; i++) f[i] = (i + seq) & 0xff;
-  return f;
-}
+const frame = (len, seq) => numberedFrame(len, seq);
 
 /** Runs `body` (an async function source taking (m, L, data)) in a worker; resolves its result. */
 function inWorker(body, data) {

@@ -7,16 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as L from '../dist/assembly/layout.js';
 import { CapturePort, PcapPort, PcapWriter, encodePcap, parsePcap, readPcap } from '../dist/src/ports/pcap.js';
+import { numberedFrame } from './lib/frames.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wdp-pcap-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-function frame(len, seq) {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-  for (let i = 14; i < len; i++) f[i] = (i * 7 + seq * 13) & 0xff;
-  return f;
-}
+const frame = (len, seq) => numberedFrame(len, seq, { dst: '02:00:00:00:00:02', src: '02:00:00:00:00:01' });
 
 function makeArea(slots = 64, slotSize = 2048) {
   const arenaOff = slots * L.DESC_SIZE;

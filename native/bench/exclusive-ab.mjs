@@ -1,8 +1,10 @@
 // Run as root after `npm run build`: node native/bench/exclusive-ab.mjs (about 10 s). Prints, per
 // round, CPU ns per frame and the receiving namespace's Ip InReceives for both modes.
-// A/B: CPU per frame of pushing frames over a veth into an AF_PACKET port, interface shared
-// with the kernel stack vs exclusive (netdev ingress drop). Sender and receiver in this process;
-// on a veth the receiving kernel path runs in the sender's syscall, so system CPU shows it.
+// A/B: CPU per frame of pushing frames over a veth into an AF_PACKET port, the interface shared
+// with the kernel stack vs kept from it by the nftables netdev ingress drop chain the daemon
+// installs on its AF_PACKET ports (src/daemon/port-manager.ts). Sender and receiver in this
+// process; on a veth the receiving kernel path runs in the sender's syscall, so system CPU shows it.
+import { existsSync } from 'node:fs';
 import { NetnsLab, run } from '../../dist/src/netns.js';
 import { AfPacketPort } from '../../dist/src/ports/native.js';
 import { makeArea, putTx } from '../../test/lib/native-area.js';
@@ -18,11 +20,14 @@ const a = new AfPacketPort({ ifname: 'va', netns: A, index: 0, offloads: false }
 const tx = makeArea(256, 2048); for (let i = 0; i < 256; i++) putTx(tx, i, frame, 0);
 const rx = makeArea(256, 2048);
 const snmp = () => { const l = run('ip', ['netns', 'exec', B, 'cat', '/proc/net/snmp']).stdout.split('\n').filter((x) => x.startsWith('Ip:')); const k = l[0].split(/\s+/), v = l[1].split(/\s+/); return Number(v[k.indexOf('InReceives')]); };
+// the system's nft (under npm, node_modules/.bin/nft is @vercel/nft)
+const nft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? 'nft';
 const N = 400 * 256;
 const results = { shared: [], exclusive: [] };
 for (let round = 0; round < 4; round++) {
   for (const mode of round % 2 ? ['exclusive', 'shared'] : ['shared', 'exclusive']) {
-    const b = new AfPacketPort({ ifname: 'vb', netns: B, index: 1, exclusive: mode === 'exclusive', offloads: false, ringVersion: 3 });
+    const b = new AfPacketPort({ ifname: 'vb', netns: B, index: 1, offloads: false, ringVersion: 3 });
+    if (mode === 'exclusive') run('ip', ['netns', 'exec', B, nft, '-f', '-'], { input: 'table netdev wdpab {\n chain in_vb {\n  type filter hook ingress device "vb" priority 0; policy drop;\n }\n}\n' });
     const in0 = snmp();
     const c0 = process.cpuUsage(); const t0 = process.hrtime.bigint();
     let sent = 0, got = 0;
@@ -30,6 +35,7 @@ for (let round = 0; round < 4; round++) {
     const c1 = process.cpuUsage(c0); const t1 = process.hrtime.bigint();
     const ipIn = snmp() - in0;
     b.close();
+    if (mode === 'exclusive') run('ip', ['netns', 'exec', B, nft, 'delete', 'table', 'netdev', 'wdpab']);
     results[mode].push({ cpuNsPerFrame: Math.round((c1.user + c1.system) * 1000 / sent), sysNsPerFrame: Math.round(c1.system * 1000 / sent), wallNsPerFrame: Number((t1 - t0) / BigInt(sent)), ipInReceives: ipIn, sent });
   }
 }

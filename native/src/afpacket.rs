@@ -77,8 +77,6 @@ pub struct PacketOpts {
     pub qdisc_bypass: bool,
     /// PACKET_VNET_HDR: finish offloaded frames (see the module comment)
     pub offloads: bool,
-    /// the interface is wdp's alone: drop its frames at tc ingress (ingress.rs)
-    pub exclusive: bool,
 }
 
 pub struct Packet {
@@ -102,18 +100,6 @@ pub struct Packet {
     tx_slots: Vec<(usize, usize)>,
     vnet: bool,
     seg: Segmenter,
-    /// (ifname, netns) whose ingress this port took (ingress.rs), given back on drop
-    exclusive: Option<(String, Option<String>)>,
-    /// why `exclusive` was asked for but could not be set up
-    exclusive_error: Option<String>,
-}
-
-impl Drop for Packet {
-    fn drop(&mut self) {
-        if let Some((ifname, netns)) = self.exclusive.take() {
-            crate::ingress::give_back(&ifname, netns.as_deref());
-        }
-    }
 }
 
 fn perm(name: &str, e: i32, what: &str) -> NErr {
@@ -144,7 +130,7 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
         return Err(NErr::new("EINVAL", format!("frameSize {fs} must be a multiple of 16 between 128 and blockSize ({bs})")));
     }
     let ns = o.netns.clone();
-    let (ring_version, frame_size, offloads, exclusive) = (o.ring_version, o.frame_size, o.offloads, o.exclusive);
+    let (ring_version, frame_size, offloads) = (o.ring_version, o.frame_size, o.offloads);
     let (fd, ring, ifindex, mac, name) = crate::netns::run_in(ns.as_deref(), move || {
         let n = &o.name;
         let ifindex = ffi::nametoindex(n)?;
@@ -233,9 +219,6 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
     })?;
     let block_count = ring.len() / bs as usize;
     let frames_per_block = (bs / frame_size.max(16)) as usize;
-    // after the socket is bound: from here on the port sees every frame the kernel drops. A
-    // failure leaves the port working as a shared one and is reported in its info.
-    let exclusive_error = if exclusive { crate::ingress::take(&name, ns.as_deref()).err().map(|e| e.msg) } else { None };
     Ok((
         Link { name: name.clone(), ifindex, mac },
         Packet {
@@ -255,8 +238,6 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
             tx_slots: Vec::with_capacity(TX_CHUNK),
             vnet: offloads,
             seg: Segmenter::new(),
-            exclusive: if exclusive && exclusive_error.is_none() { Some((name.clone(), ns.clone())) } else { None },
-            exclusive_error,
         },
     ))
 }
@@ -536,13 +517,6 @@ impl Device for Packet {
 
     fn offloads(&self) -> bool {
         self.vnet
-    }
-
-    fn exclusive(&self) -> Result<bool, &str> {
-        match &self.exclusive_error {
-            Some(e) => Err(e),
-            None => Ok(self.exclusive.is_some()),
-        }
     }
 
     fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {

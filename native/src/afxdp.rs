@@ -394,10 +394,6 @@ impl Device for Xdp {
         }
     }
 
-    fn exclusive(&self) -> Result<bool, &str> {
-        Ok(true) // redirected frames never reach the kernel stack
-    }
-
     fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {
         // round-robin over the queues so one busy queue cannot starve the others
         let nq = self.queues.len();

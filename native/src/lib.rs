@@ -5,11 +5,10 @@
 //!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
-//!                offloads = true, exclusive = false) -> PortInfo
+//!                offloads = true) -> PortInfo
 //!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
-//!                                                   ringBytes, offloads, persistent, exclusive,
-//!                                                   exclusiveError?}
+//!                                                   ringBytes, offloads, persistent}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
 //!   wait(handles[], timeoutMs) -> handles that are readable (or in error)
@@ -25,7 +24,6 @@ mod afxdp;
 mod area;
 mod device;
 mod ffi;
-mod ingress;
 mod netns;
 mod offload;
 mod ports;
@@ -52,11 +50,6 @@ fn port_info(js: &Js, handle: u32, p: &Port) -> NResult<napi_value> {
         ("ringBytes", js.num(p.dev.ring_bytes() as f64)?),
         ("offloads", js.boolean_value(p.dev.offloads())?),
         ("persistent", js.boolean_value(p.dev.persistent())?),
-        ("exclusive", js.boolean_value(p.dev.exclusive().unwrap_or(false))?),
-        ("exclusiveError", match p.dev.exclusive() {
-            Err(e) => js.str(e)?,
-            Ok(_) => js.undefined()?,
-        }),
     ])
 }
 
@@ -122,7 +115,6 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         ignore_outgoing: js.boolean(8, "ignoreOutgoing")?,
         qdisc_bypass: js.boolean(9, "qdiscBypass")?,
         offloads: opt_bool(js, 12, "offloads", true)?,
-        exclusive: opt_bool(js, 13, "exclusive", false)?,
     };
     let netns = opts.netns.clone();
     let (link, dev) = afpacket::open(opts)?;

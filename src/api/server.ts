@@ -35,6 +35,8 @@ export interface ControlPlaneOptions {
   bodyLimit?: number;
   /** Whether the dataplane is forwarding (healthz answers 503 when false). Default: always. */
   isForwarding?: () => boolean;
+  /** More route modules registered on the API app (e.g. the daemon's ports API). */
+  extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -321,6 +323,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(ok ? 200 : 503).send({ lastUpdated: core.lastUpdated.toISOString(), currentTime: new Date().toISOString(), nodeEligible: true });
   };
   app.get('/healthz', healthzHandler);
+  for (const register of opts.extraRoutes ?? []) register(app);
 
   let healthApp: FastifyInstance | null = null;
   let url: string;

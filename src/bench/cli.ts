@@ -1,4 +1,4 @@
-// `wdp bench core|control|e2e|io`. Every subcommand prints a Markdown table by default, exactly
+// `wdp bench core|control|e2e|io|kube` (kube: src/bench/kube.ts). Every subcommand prints a Markdown table by default, exactly
 // one JSON object with --json (progress and notes go to stderr, never stdout), and draws an SVG
 // with --plot FILE.svg. Errors print one clear line on stderr and exit 1 — with --json, stdout
 // then stays empty rather than carrying a half-made object.

@@ -10,6 +10,7 @@ import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
+import { portsTable, registerPortCommands } from './ports.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -205,8 +206,13 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       const n = await api.call('GET', '/api/v1/nodeconfig') as Raw;
       return print(n, structured ?? 'yaml', () => '');
     }
+    case 'ports': case 'port': {
+      const res = await api.call('GET', name ? `/api/v1/ports/${encodeURIComponent(name)}` : '/api/v1/ports') as Raw;
+      const items = name ? [res] : res.items;
+      return print(res, structured, () => portsTable(items, wide));
+    }
     default:
-      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends or nodeconfig`);
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports`);
   }
 }
 
@@ -298,8 +304,8 @@ export function buildProgram(): Command {
       print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
     });
 
-  program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig')
-    .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig')
+  program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
+    .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
     .argument('[name]', 'a single service or endpointslice')
     .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
@@ -358,6 +364,7 @@ export function buildProgram(): Command {
       print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n`);
     });
 
+  registerPortCommands(program, client, print);
   registerDaemonCommands(program);
   registerBenchCommands(program);
   return program;

@@ -9,11 +9,10 @@
 //       ├─ family[id]    u8 (4 | 6; 0 = no backend with this id)
 //       └─ state[id]     u8 (L.BES_*)
 //
-// Why: a full compile at 10k services x 10 endpoints made 100k IrBackend objects (~110 bytes each
-// without pointer compression). Every one survived two scavenges (copied twice) and its first
-// touch of fresh heap pages was a page fault — on the CI VM the objects alone were ~11 MB and
-// ~50 ms. Columns are ~40 bytes per backend in a few large arrays that are allocated once and
-// never copied by the scavenger; the strings are shared with the model objects.
+// Why: at 10k services x 10 endpoints an object per backend is 100k objects of ~110 bytes that all
+// survive the compile (each copied by the scavenger, each in freshly touched pages). Columns are
+// ~40 bytes per backend in a few large arrays that are allocated once; the strings are shared
+// with the model objects.
 //
 // It is a Map<number, IrBackend> to everything else: get() and the iterators build a fresh object
 // per call (cheap, short-lived: listings and small diffs), set() stores one. The columns come in
@@ -22,7 +21,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrRecords } from '../ir/ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
-import { objectList, presentIds, type PortOwner } from './columns.js';
+import { presentIds, type PortOwner } from './columns.js';
 import { TableRows } from './table-rows.js';
 import { NextHop } from './next-hops.js';
 
@@ -54,7 +53,7 @@ class Chunk {
 }
 
 export class BackendTable implements IrRecords<IrBackend> {
-  private chunks: Chunk[] = objectList<Chunk>();
+  private chunks: Chunk[] = [];
   private count = 0;
   private readonly hops: NextHop[] = [new NextHop(L.PORT_NONE, NO_MAC, NO_MAC)];
   private readonly hopIndex = new Map<string, number>();
@@ -64,9 +63,8 @@ export class BackendTable implements IrRecords<IrBackend> {
   // node and zone names, interned: a cluster has a few (kept for the table's lifetime)
   private readonly labels: Array<string | undefined> = [undefined];
   private readonly labelIndex = new Map<string, number>();
-  // consecutive endpoints mostly share a node. '' (no name: validation makes it undefined) rather
-  // than undefined at first: a compare with undefined deoptimised the compiler's code that had
-  // been optimised on another table ("wrong instance type")
+  // consecutive endpoints mostly share a node: the last label looked up ('' matches none:
+  // validation makes an empty name undefined)
   private lastLabel = '';
   private lastLabelIdx = 0;
   /** Bumped by every change: a diff's rows refuse to read a table that moved on (table-rows.ts). */
@@ -143,7 +141,7 @@ export class BackendTable implements IrRecords<IrBackend> {
   }
 
   clear(): void {
-    this.chunks = objectList<Chunk>();
+    this.chunks = [];
     this.count = 0;
     this.version++;
   }

@@ -5,8 +5,8 @@ import type { NextHop } from './next-hops.js';
 import { dropRefs } from './service-output.js';
 
 /** One service port's candidate backends, by column: scratch reused for every port, so a full
- * compile makes no object per endpoint (100k short-lived objects were ~11 MB of young-generation
- * churn, two or three extra scavenges per compile). */
+ * compile makes no object per endpoint (100k short-lived objects would be ~11 MB of garbage a
+ * compile). */
 export class Candidates {
   n = 0;
   readonly id: number[] = []; readonly addr: string[] = []; readonly port: number[] = []; readonly family: Family[] = [];

@@ -16,12 +16,3 @@ export function presentIds(chunks: ReadonlyArray<{ readonly family: Uint8Array }
   }
   return out;
 }
-
-/** An empty array whose elements are already "any object": a `[]` starts as an array of small
- * integers, and the first push of an object changes its kind, which deoptimised the compiler's
- * optimised code (a table's put() is inlined into it) once per full compile, mid-compile. */
-export function objectList<T>(): T[] {
-  const a: Array<T | null> = [null];
-  a.pop();
-  return a as T[];
-}

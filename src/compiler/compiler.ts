@@ -21,7 +21,6 @@ import { defaultMaglevSize } from '../ir/maglev-size.js';
 import { ActiveSet, FrontendTable } from './frontend-table.js';
 import type { PortOwner } from './columns.js';
 import { Slab, typedArray } from './slab.js';
-import { detachProtectorEarly } from '../core/jit.js';
 import { BackendTable } from './backend-table.js';
 import { NodeHops } from './next-hops.js';
 import { backendKeyCmp, ipv4KeyRank, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
@@ -91,7 +90,6 @@ class Scratch {
   readonly port = new PortState();
 }
 const SCRATCH = new Scratch();
-detachProtectorEarly(); // before any of this module's code is optimised (src/core/jit.ts)
 
 /** Sorts candidate indexes active[0 .. n) into Maglev key order — by `rank` (IPv4) when given —
  * for ports with many endpoints. Its own function: a comparator closure in activeSet made V8

@@ -12,16 +12,15 @@
 //       ├─ port            u16
 //       └─ kind, proto, family (0 = no frontend with this id), indexed   u8
 //
-// Why: a full compile at 10k services made 10k IrFrontend objects, 10k backend-id arrays and 10k
-// typed-array views of Maglev tables, ~4 MB that all survived. On the CI VM every fresh 4 KiB page
-// a compile keeps is a ~15 µs page fault, and the scavenger copied every one of those objects.
-// Here a full compile's active sets are runs in one slab (ids as u32, tables as 1/2/4-byte
-// slots), and a frontend is a row of ~70 bytes in a few chunked columns.
+// Why: an object per frontend, plus an id array and a typed-array view of its Maglev table, is ~4 MB
+// of young objects at 10k services that all survive the compile (each copied by the scavenger, each
+// in freshly touched pages). Here a full compile's active sets are runs in one slab (ids as u32,
+// tables as 1/2/4-byte slots), and a frontend is a row of ~70 bytes in a few chunked columns.
 //
 // To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
 // per call (listings, small diffs, the table writer), set() stores one.
 import type { Family, FrontendKind, IrFrontend, IrFrontendRecords, MaglevSlots, Proto } from '../ir/ir.js';
-import { objectList, presentIds, type PortOwner } from './columns.js';
+import { presentIds, type PortOwner } from './columns.js';
 import { TableRows } from './table-rows.js';
 
 /** Where a frontend's active set lives: backend ids ids[idsOff .. idsOff + idsLen) and Maglev
@@ -78,7 +77,7 @@ class Chunk {
 }
 
 export class FrontendTable implements IrFrontendRecords {
-  private chunks: Chunk[] = objectList<Chunk>();
+  private chunks: Chunk[] = [];
   private count = 0;
   /** Bumped by every change: a diff's rows refuse to read a table that moved on (table-rows.ts). */
   version = 0;
@@ -126,7 +125,7 @@ export class FrontendTable implements IrFrontendRecords {
     return true;
   }
 
-  clear(): void { this.chunks = objectList<Chunk>(); this.count = 0; this.version++; }
+  clear(): void { this.chunks = []; this.count = 0; this.version++; }
 
   // ---- reads ---------------------------------------------------------------------------------
   has(id: number): boolean {

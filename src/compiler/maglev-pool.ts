@@ -23,7 +23,6 @@
 import { Worker } from 'node:worker_threads';
 import { fillIndexTable } from './maglev.js';
 import { typedArray } from '../compiler/slab.js';
-import { objectList } from '../compiler/columns.js';
 
 // control words of one compile's jobs (Int32 indexes)
 export const C_PUBLISHED = 0, C_CLAIMED = 1, C_DONE = 2, C_WORDS = 4;
@@ -111,7 +110,7 @@ export class MaglevJobs {
   private readonly skipIn: Int32Array;
   private readonly done: Int32Array;
   private nPublished = 0;
-  private readonly slabs = objectList<SharedArrayBuffer>(); // by the index jobs name them with
+  private readonly slabs: SharedArrayBuffer[] = []; // by the index jobs name them with
   private readonly slabIndex = new Map<SharedArrayBuffer, number>();
   private readonly worker: Worker;
   private inUsed = 0;
@@ -199,8 +198,8 @@ export class MaglevJobs {
   }
 
   /** Has the worker touch every page of `buf` (a compile's slab) while the compiler's thread
-   * is still busy with the model, so the first touches — page faults, ~15 µs a 4 KiB page on
-   * the CI VM, a few ms a 2 MiB huge page — are mostly not the compiler's. The worker touches
+   * is still busy with the model, so the first touches (page faults) are mostly not the
+   * compiler's. The worker touches
    * with an atomic add of 0: the compiler may already have written there. */
   prefault(buf: SharedArrayBuffer): void {
     const msg: PoolMessage = { type: 'touch', buf };

@@ -2,11 +2,10 @@
 // (Maglev tables, the backend table's typed columns).
 //
 // One ArrayBuffer per table costs a backing store allocation and external-memory GC pressure
-// each; at 10k Maglev tables that was most of a full compile. A big compile's slab is also marked
-// MADV_HUGEPAGE (src/core/hugepages.ts): its ~4 MB at 10k services x 10 endpoints were ~1,000
-// first-touch page faults on 4 KiB pages (~14 µs each on the CI VM). Only the compiler and the
-// table writer read these arrays, so the packet path is not affected (unlike the table sets,
-// see docs/running.md). The price: a slab stays alive while any array in it does; the backend
+// each, at 10k Maglev tables most of a full compile. A big compile's slab is also marked
+// MADV_HUGEPAGE (src/core/hugepages.ts): its ~4 MB at 10k services x 10 endpoints fault in as
+// two huge pages instead of ~1,000 small ones. Only the compiler and the table writer read these
+// arrays, so the packet path is not affected (unlike the table sets, see docs/running.md). The price: a slab stays alive while any array in it does; the backend
 // columns live as long as the table, so a full compile's slab is kept, tables of services
 // replaced later included — bounded by that compile's size.
 import { adviseHugePages } from '../core/hugepages.js';

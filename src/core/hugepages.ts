@@ -2,10 +2,10 @@
 // `hugePages: true`).
 //
 // A full table write at 10k services x 10 endpoints touches ~10k fresh 4 KiB pages of Wasm memory
-// (two table sets), and on the CI VM a first-touch fault costs ~14 µs. Marked MADV_HUGEPAGE (THP
-// mode "madvise", the common default) the sets fault in 2 MiB at a time: ~1,300 faults instead.
-// It is not the default because on that same VM (a paravirtualised guest with shadow paging) the
-// packet path got slower with the tables on huge pages: measured figures in docs/running.md.
+// (two table sets). Marked MADV_HUGEPAGE (THP mode "madvise", the common default) the sets fault
+// in 2 MiB at a time: ~1,300 faults instead. It is not the default because the packet path can get
+// slower with the tables on huge pages (it did on a paravirtualised guest with shadow paging:
+// measured figures in docs/running.md and docs/performance.md).
 //
 // madvise needs the native addon (native/src/ffi.rs, advise_huge_pages); without it, or with THP
 // "never", the memory keeps 4 KiB pages and everything works the same.

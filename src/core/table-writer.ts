@@ -18,9 +18,7 @@ import type { IrList } from '../ir/list.js';
 import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
 import { addrWords, hashWords } from './hash.js';
 import { IdSet } from './id-set.js';
-import { detachProtectorEarly } from './jit.js';
 
-detachProtectorEarly(); // before the writer's code is optimised (src/core/jit.ts)
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 
 /** The part of the Wasm host the writer uses: linear memory, the config words, the bump
@@ -135,8 +133,8 @@ export class TableWriter {
   /** Writes a set's header. The set itself is not zeroed: every set comes fresh from the host's
    * bump allocator (Core.allocate never hands memory out twice) and Wasm memory.grow zero-fills,
    * so it is zero already — and writing zeros would touch every page of it: at 10k services the
-   * two sets are tens of MB, and first touches are page faults (~15 µs each on the CI VM), most
-   * of which the tables never need (capacity headroom). */
+   * two sets are tens of MB, most of which the tables never need (capacity headroom), and a first
+   * touch is a page fault. */
   private writeHeader(s: SetLayout, routeCount: number): void {
     const dv = this.core.dv;
     const w = (off: number, v: number) => dv.setUint32(s.base + off, v >>> 0, true);

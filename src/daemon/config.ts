@@ -3,11 +3,13 @@
 // whole file is valid.
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
-//   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?, exclusive? }]
+//   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?,
+//                uplink?, hostAddresses?, hostRoutes? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages,
+//   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
 //             present: wdp watches the API server itself (src/kube/, docs/running.md); then
@@ -32,13 +34,18 @@ const cidr = z.string().refine((s) => { try { parseCidr(s); return true; } catch
 const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]');
 const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be lowercase alphanumerics and "-", at most 32 characters');
 
-const portSchema = z.object({
+/** "192.168.100.2/24": an address with its prefix length, as `ip addr add` takes it. */
+const addrWithPrefix = z.string().refine((s) => { const [a, l] = s.split('/'); if (isIP(a ?? '') === 0 || l === undefined) return false; try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be an address with a prefix length like 192.168.100.2/24' });
+
+export const portSchema = z.object({
   name: portName,
   // afxdp: AF_XDP (XDP redirect to AF_XDP sockets); falls back to afpacket, with a log line,
   // where XDP is unavailable (docs/running.md, AF_XDP ports).
   type: z.enum(['tap', 'afpacket', 'afxdp']),
   ifname,
-  role: z.enum(['pod', 'uplink']),
+  // host: the node's own network stack behind a TAP (the daemon's namespace, or netns:); what
+  // the host sends and no service claims is bridged to `uplink`, and back (docs/running.md)
+  role: z.enum(['pod', 'uplink', 'host']),
   mac: mac.optional(),
   gateways: z.array(ip).default([]),
   pods: z.array(z.object({ ip, mac: mac.optional() }).strict()).default([]),
@@ -56,15 +63,20 @@ const portSchema = z.object({
   // only for peers known to send finished frames (saves the header on every frame).
   offloads: z.boolean().optional(),
   // TAP only: the device is persistent (TUNSETPERSIST) and re-attached on start, so a restart
-  // keeps the pod's interface, addresses and routes. Default true. The device is deleted when the
+  // keeps the pod's interface, addresses and routes. Default true for role pod, false for the
+  // host port (the node addresses go back to the NIC when wdp stops). The device is deleted when the
   // port is removed at runtime (the port is closed with removeInterface), by removeTap() in
   // src/ports, or with its namespace; a stop or crash of the daemon keeps it.
   persist: z.boolean().optional(),
-  // AF_PACKET only: the interface belongs to wdp alone, so frames wdp reads are dropped at the
-  // interface's netdev ingress (nftables table wdp_own_<ifname>) instead of also going up the
-  // node's IP stack (installed on start, removed on stop). Default true; false for an interface
-  // shared with the host.
-  exclusive: z.boolean().optional(),
+  // host port only: the uplink it is bridged with (default: the only uplink), the addresses
+  // the daemon puts on the TAP (the node addresses, moved off the uplink NIC) and the routes
+  // it adds through it (pod and service CIDRs via a gateway of this port, the default route)
+  uplink: portName.optional(),
+  hostAddresses: z.array(addrWithPrefix).default([]),
+  hostRoutes: z.array(z.object({ prefix: z.union([z.literal('default'), cidr]), via: ip }).strict()).default([]),
+  // the host's own connections to a NodePort of a node address leave through the host port
+  // (policy routing; otherwise the kernel delivers them locally): the NodePort range, or "off"
+  hostNodePorts: z.string().regex(/^(off|\d{1,5}-\d{1,5})$/, 'must be a port range like 30000-32767, or "off"').optional(),
 }).strict();
 
 const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253);
@@ -131,6 +143,12 @@ export const daemonConfigSchema = z.object({
   }).strict().default({ flows: 65536 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
+  // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
+  // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of
+  // a load balancer, e.g. MetalLB's, is the one owner of an IP; turn it on only where wdp is).
+  announce: z.object({ loadBalancerIPs: z.boolean().default(false), externalIPs: z.boolean().default(false) }).strict().default({ loadBalancerIPs: false, externalIPs: false }),
+  // a learned neighbour is re-verified (unicast ARP/NS) when not heard from for this long
+  neighbourReachableMs: z.number().int().min(1000).max(3_600_000).default(30_000),
   kubernetes: kubernetesSchema.optional(),
 }).strict().superRefine((c, ctx) => {
   if (!c.node.name && !c.kubernetes) ctx.addIssue({ code: 'custom', path: ['node', 'name'], message: 'required (unless kubernetes: is set, where the hostname names the node)' });
@@ -144,10 +162,19 @@ export const daemonConfigSchema = z.object({
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
-    if (p.exclusive !== undefined && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'exclusive'], message: 'only an AF_PACKET port takes an interface exclusively (an afxdp port always does)' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
-    if (p.role === 'uplink' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
+    if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
+    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes and hostNodePorts belong to a host port (role: host)' });
+    if (p.role === 'host') {
+      if (p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'type'], message: 'a host port is a TAP (the node stack\'s interface)' });
+      const uplinks = c.ports.filter((q) => q.role === 'uplink');
+      const up = p.uplink ? c.ports.find((q) => q.name === p.uplink) : uplinks.length === 1 ? uplinks[0] : undefined;
+      if (!up) ctx.addIssue({ code: 'custom', path: ['ports', i, 'uplink'], message: p.uplink ? `no port named "${p.uplink}"` : 'say which uplink the host port is bridged with (uplink: NAME)' });
+      else if (up.role !== 'uplink') ctx.addIssue({ code: 'custom', path: ['ports', i, 'uplink'], message: `port "${up.name}" is not an uplink` });
+      else if ((up.worker ?? 0) !== (p.worker ?? 0)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a host port and its uplink must be in the same worker' });
+    }
   });
+  if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
   c.routes.forEach((r, i) => {
     if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
   });
@@ -172,6 +199,21 @@ export function defaultNodeName(): string { return hostname().toLowerCase(); }
 
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
 export type PortConfig = DaemonConfig['ports'][number];
+
+/** A port added at runtime (the ports API): the config's port schema; only pod and uplink
+ * ports (a host port belongs in the config file). */
+export function parsePortConfig(raw: unknown): PortConfig {
+  const r = portSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(formatIssues('port', r.error));
+  const p = r.data;
+  const problems: string[] = [];
+  if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
+  if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
+  if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
+  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts) problems.push('  role: uplink, hostAddresses and hostRoutes belong to a host port');
+  if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
+  return p;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }

@@ -1,24 +1,26 @@
 // `wdp start`: the daemon. Order matters and each step fails loudly:
 //
 //   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 off; TAP: pick a MAC)
-//   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces)
+//   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces);
+//      the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
-//   4. control API listening
+//   4. control API listening (with the ports API: ports added/removed while forwarding)
 //   stop(): API closed, workers stopped after their current batch (ports closed), state is
 //   already on disk (every acknowledged apply was persisted before it was acknowledged).
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
+import { registerPortRoutes } from '../api/ports-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
-import type { PortInfo, WorkerInit, WorkerPortSpec } from './protocol.js';
+import { PortManager, type ManagedPort } from './port-manager.js';
+import { configureHostStack, type HostStack } from './host-stack.js';
+import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 
 export interface DaemonOptions {
@@ -38,7 +40,10 @@ export interface RunningDaemon {
   readonly control: ControlPlaneCore;
   readonly dataplane: WorkerDataplane;
   readonly neighbours: NeighbourTable;
+  /** The ports as they were at start (the config file's). */
   readonly ports: PortInfo[];
+  /** Every port, the runtime-added ones included; add/remove while forwarding. */
+  readonly portManager: PortManager;
   /** The control API's base URL ("http://127.0.0.1:9440" or "unix:/path"). */
   readonly apiUrl: string;
   readonly logger: Logger;
@@ -52,65 +57,14 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
-function ipCmd(netns: string | undefined, args: string[]): string {
-  const full = netns ? ['-n', netns, ...args] : args;
-  return execFileSync('ip', full, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function inNs(netns: string | undefined, cmd: string, args: string[]): void {
-  if (netns) execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'pipe' });
-  else execFileSync(cmd, args, { stdio: 'pipe' });
-}
-
-function linkMac(ifname: string, netns?: string): string {
-  let out: string;
-  try { out = ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]); } catch {
-    throw new ConfigError(`interface "${ifname}" does not exist in ${netns ? `namespace ${netns}` : 'this network namespace'}`);
-  }
-  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
-  if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
-  return m[1];
-}
-
-/** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their
- * neighbour caches: a new MAC per restart would blackhole them until their entry goes stale). */
-function stableMac(seed: string): string {
-  const b = createHash('sha256').update(seed).digest().subarray(0, 6);
-  b[0] = (b[0] & 0xfc) | 0x02;      // locally administered, unicast
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
-
-/** Resolve every port's index and MAC and get AF_PACKET interfaces ready. */
-function preparePorts(cfg: DaemonConfig, log: Logger, netns?: string): WorkerPortSpec[] {
-  return cfg.ports.map((p, index) => {
-    let mac = p.mac;
-    if (p.type === 'afpacket' || p.type === 'afxdp') {
-      const have = linkMac(p.ifname, netns);
-      if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
-      mac ??= have;
-      // The interface only carries frames to/from the dataplane: the kernel must not answer or
-      // originate anything on it (IPv6 autoconf/ND). Offloaded frames (partial checksums,
-      // super-frames) are finished by the native port (native/src/offload.rs), so offloads stay on.
-      try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
-      ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
-    } else {
-      mac ??= stableMac(`wdp/${cfg.node.name}/${p.name}`);
-    }
-    return {
-      index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
-      gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
-      probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
-      ...(p.netns ? { netns: p.netns } : {}),
-      ...(p.ring ? { ring: p.ring } : {}),
-      ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
-      ...(p.persist !== undefined ? { persist: p.persist } : {}),
-      ...(p.exclusive !== undefined ? { exclusive: p.exclusive } : {}),
-    };
-  });
-}
-
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
+  let daemon: RunningDaemon | undefined;
+  let programming: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  let dirty = false;
+  let stopping = false;
+  let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
   // In a cluster the Node object names the node addresses (unless configured): read before the
   // workers start, which answer ARP/ND for the node addresses they are given.
   let nodeAddresses = cfg.node.addresses;
@@ -123,13 +77,16 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     try { kc = kube.loadKubeConfig({ kubeconfig: k8s.kubeconfig }); } catch (e) {
       throw new ConfigError(`kubernetes: ${(e as Error).message}`);
     }
-    const node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
+    // with node.addresses configured and no nodePortAddresses filter the Node adds nothing the
+    // workers need at start: no wait (the watcher still reads it for pod CIDRs and eligibility)
+    const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
+    const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
     const answered = new Set(nodeAddresses.map(canonicalAddr));
     kubeStart = () => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
-      control, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
+      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
       onNode: (u) => {
         const unanswered = u.addresses.filter((a) => !answered.has(canonicalAddr(a)));
         if (unanswered.length) log.warn({ addresses: unanswered }, 'new node addresses get NodePorts, but ARP/ND answers for them start with the next restart');
@@ -138,11 +95,34 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       },
     }, node);
   }
-  const ports = preparePorts(cfg, log, opts.portNetns);
   const neighbours = new NeighbourTable();
-  cfg.ports.forEach((p, index) => {
-    for (const pod of p.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: index, mac: pod.mac, source: 'static' });
+  // a port's configured pods with a MAC are static neighbours for as long as the port exists
+  const staticPods = (p: ManagedPort) => {
+    for (const pod of p.config.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: p.spec.index, mac: pod.mac, source: 'static' });
+  };
+  let dataplaneRef: WorkerDataplane | undefined;
+  const portManager = new PortManager(cfg, log, opts.portNetns, {
+    changed: async (p, how) => {
+      if (how === 'added') staticPods(p);
+      else {
+        for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
+      }
+      if (!control) { dirty = true; return; }  // saved ports re-added at start: in the first program
+      reprogram();
+      await programming;
+    },
   });
+  try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
+    throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
+  }
+  const ports = portManager.initialSpecs();
+  for (const p of portManager.all()) staticPods(p);
+  // the host port owns the node addresses: backends at a node address (hostNetwork pods) and
+  // traffic to the node that no service claims are sent there, to the TAP's own MAC
+  const host = portManager.all().find((p) => p.spec.role === 'host');
+  if (host) {
+    for (const a of nodeAddresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
+  }
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -155,26 +135,33 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
+      neighbourReachableMs: cfg.neighbourReachableMs,
+      announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
     });
   }
 
-  let daemon: RunningDaemon | undefined;
-  let programming: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  let dirty = false;
-  let stopping = false;
-
-  const onNeighbour = (n: Neighbour, worker: number) => {
-    if (!neighbours.set(n)) return;
-    log.info({ addr: n.addr, port: ports[n.port]?.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+  const changedSoon = () => {
     dirty = true;
     if (!timer && daemon) timer = setTimeout(() => { timer = undefined; reprogram(); }, opts.neighbourDebounceMs ?? 50);
+  };
+  const onNeighbour = (n: Neighbour, worker: number) => {
+    if (!portManager.get(n.port) || !neighbours.set(n)) return;
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+    changedSoon();
+  };
+  const onNeighbourLost = (n: Neighbour, worker: number) => {
+    const have = neighbours.get(n.addr);
+    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
+    neighbours.delete(n.addr);
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
+    changedSoon();
   };
 
   const dataplane = await WorkerDataplane.start(inits, {
     onNeighbour,
+    onNeighbourLost,
     onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
     onFatal: (message, worker) => {
       log.fatal({ worker }, message);
@@ -182,21 +169,33 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       void daemon?.stop();
     },
   });
+  dataplaneRef = dataplane;
+  let hostStack: HostStack | undefined;
   const portInfo = await dataplane.ports();
   for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
+  try {
+    if (host) {
+      const uplink = portManager.get(host.spec.bridge!);
+      hostStack = configureHostStack(host, nodeAddresses, uplink?.spec.gateways ?? [], opts.portNetns, log);
+    }
+    await portManager.attach(dataplane);
+  } catch (e) {
+    hostStack?.teardown();
+    await dataplane.close();
+    throw e;
+  }
 
   let controlPlane: ControlPlane | undefined;
-  let control!: ControlPlaneCore;
   let kubeWatcher: KubeWatcher | undefined;
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own)
-    const portMac = (i: number) => portInfo.find((p) => p.index === i)?.mac ?? ports[i].mac;
+    const portMac = (i: number) => portManager.mac(i)!;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
       nodeAddresses,
-      neighbours: neighbours.list().filter((n) => ports[n.port]).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
+      neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
-        const i = cfg.ports.findIndex((p) => p.name === r.port);
+        const i = portManager.byName(r.port)!.spec.index;
         return { prefix: r.prefix, port: i, nextHopMac: r.mac, localMac: portMac(i) };
       }),
     };
@@ -214,7 +213,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     dirty = false;
     programming = programming.then(async () => {
       try {
-        await control.apply([nodeConfig()]);
+        await control!.apply([nodeConfig()]);
       } catch (e) {
         log.error({ error: (e as Error).message }, 'programming the node config failed');
       }
@@ -222,9 +221,6 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
 
   try {
-    try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
-      throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
-    }
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
@@ -232,16 +228,20 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
+      extraRoutes: [(app) => registerPortRoutes(app, portManager)],
     });
-    control = controlPlane.core;
-    if (control.restoreProblems.length) log.warn({ problems: control.restoreProblems, from: control.restoredFrom }, 'problems restoring saved state');
-    else log.info({ from: control.restoredFrom }, 'state restored');
+    const core = controlPlane.core;
+    control = core;
+    if (core.restoreProblems.length) log.warn({ problems: core.restoreProblems, from: core.restoredFrom }, 'problems restoring saved state');
+    else log.info({ from: core.restoredFrom }, 'state restored');
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
-    await control.apply([nodeConfig()]);
+    await core.apply([nodeConfig()]);
+    dirty = false;
     if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
+    hostStack?.teardown();
     await dataplane.close();
     throw e;
   }
@@ -252,7 +252,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const api = controlPlane;
 
   daemon = {
-    config: cfg, control, dataplane, neighbours, ports: portInfo, logger: log, kube: kubeWatcher,
+    config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -267,7 +267,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
+      hostStack?.teardown();
       await dataplane.close();
+      portManager.release();
       log.info('stopped');
       resolveStopped();
       return stopped;

@@ -1,9 +1,17 @@
 // The daemon's L2/L3 slow path: frames the core hands back with V_TO_HOST (reason host_arp /
 // host_nd / host_no_match) are handled here, in TypeScript, inside the forwarding worker.
 //
-//   * ARP requests and IPv6 neighbour solicitations for an address this port answers for
-//     (its gateway addresses, the node addresses, service VIPs) get a reply built in place of the
-//     request, sent back out of the port it came in on.
+//   * ARP requests and IPv6 neighbour solicitations for an address this port really owns get a
+//     reply built in place of the request, sent back out of the port it came in on. What a port
+//     owns: its gateway addresses (every role); on uplinks also the node addresses and the
+//     load-balancer / external IPs the config says to announce. ClusterIPs are never answered
+//     (clients reach them through their route to a gateway), and nothing is answered on every
+//     port: a VIP answered everywhere makes every node claim it on a shared L2.
+//   * A host port (role: host, the node's own stack behind a TAP) is bridged with one uplink:
+//     whatever the host sends that no service or route claims (its ARP/ND for the uplink's
+//     neighbours, its replies to SSH clients) leaves through the uplink unchanged, and what the
+//     uplink receives for the node (ARP replies and IP to the node addresses, IPv6 link-local and
+//     multicast) goes to the host unchanged. Bridged frames are forwarded in place (no copy).
 //   * ARP requests/replies, NS/NA and plain IP frames arriving on pod-facing ports teach us which
 //     port and MAC a pod address is behind (the neighbour table the compiler resolves backends
 //     with). Learning is off for uplink ports unless configured: an uplink sees the whole world.
@@ -14,7 +22,7 @@
 import { parseAddr, formatAddr, formatMac, parseMac } from '../util/addr.js';
 import { arp, ethernet, ipPacket, neighborSolicitation, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_ICMPV6 } from '../packet/build.js';
 
-export type PortRole = 'pod' | 'uplink';
+export type PortRole = 'pod' | 'uplink' | 'host';
 
 export interface L2Port {
   index: number;
@@ -23,6 +31,8 @@ export interface L2Port {
   role: PortRole;
   gateways: string[];         // addresses answered on this port (the pods'/clients' next hop)
   learn: boolean;             // learn neighbours from traffic arriving here
+  /** Host port: the uplink it is bridged with; uplink: the host port bridged with it. */
+  bridge?: number;
 }
 
 export interface Neighbour {
@@ -35,7 +45,9 @@ export interface Neighbour {
 
 export type L2Result =
   | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
-  | { action: 'consume'; learned?: Neighbour; why: string };
+  | { action: 'consume'; learned?: Neighbour; why: string }
+  /** Forward the frame unchanged out of `port` (host port <-> its uplink). */
+  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host' };
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -62,43 +74,50 @@ export function canonicalAddr(s: string): string {
   return formatAddr(a.bytes, a.family);
 }
 
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> };
+
 export class L2Responder {
-  private readonly ports = new Map<number, L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> }>();
-  /** Addresses answered on every port (node addresses, VIPs), with how many holders each has:
-   * frontends come and go one diff at a time, so the set changes by the diff, not by rebuilding
-   * it from every frontend (canonicalising 10k addresses was ~20 ms per endpoint change). */
-  private global = new Map<string, number>();
+  private readonly ports = new Map<number, PortState>();
+  private readonly node = new Set<string>();
+  /** LB / external IPs announced on uplinks, with how many frontends hold each: frontends come
+   * and go one diff at a time, so the set changes by the diff, not by rebuilding it from every
+   * frontend (canonicalising 10k addresses was ~20 ms per endpoint change). */
+  private readonly announced = new Map<string, number>();
 
-  constructor(ports: L2Port[], globalAddrs: string[] = []) {
-    for (const p of ports) {
-      this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)) });
-    }
-    this.setGlobal(globalAddrs);
+  constructor(ports: L2Port[], nodeAddrs: string[] = []) {
+    for (const p of ports) this.addPort(p);
+    for (const a of nodeAddrs) this.node.add(canonicalAddr(a));
   }
 
-  /** Replaces the whole set (one holder each). */
-  setGlobal(addrs: Iterable<string>): void {
-    this.global = new Map();
-    for (const a of addrs) this.holdGlobal(a);
+  addPort(p: L2Port): void {
+    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)) });
   }
 
-  /** One more holder of `addr` (a frontend on it, a node address). */
-  holdGlobal(addr: string): void {
+  removePort(index: number): void { this.ports.delete(index); }
+
+  /** One more frontend announcing `addr` on the uplinks. */
+  holdAnnounced(addr: string): void {
     const a = canonicalAddr(addr);
-    this.global.set(a, (this.global.get(a) ?? 0) + 1);
+    this.announced.set(a, (this.announced.get(a) ?? 0) + 1);
   }
 
-  /** One holder fewer; the address is no longer answered when none is left. */
-  releaseGlobal(addr: string): void {
+  /** One frontend fewer; the address is no longer answered when none is left. */
+  releaseAnnounced(addr: string): void {
     const a = canonicalAddr(addr);
-    const n = this.global.get(a);
+    const n = this.announced.get(a);
     if (n === undefined) return;
-    if (n <= 1) this.global.delete(a); else this.global.set(a, n - 1);
+    if (n <= 1) this.announced.delete(a); else this.announced.set(a, n - 1);
   }
+
+  isNodeAddress(addr: string): boolean { return this.node.has(addr); }
 
   answersFor(port: number, addr: string): boolean {
     const p = this.ports.get(port);
-    return !!p && (p.gatewaySet.has(addr) || this.global.has(addr));
+    if (!p) return false;
+    if (p.gatewaySet.has(addr)) return true;
+    // the host reaches the uplink's gateways (its default route, usually) through the dataplane
+    if (p.role === 'host') return p.bridge !== undefined && !!this.ports.get(p.bridge)?.gatewaySet.has(addr);
+    return p.role === 'uplink' && (this.node.has(addr) || this.announced.has(addr));
   }
 
   /** Handle one slow-path frame that arrived on `inPort`. Never throws on malformed input:
@@ -108,10 +127,27 @@ export class L2Responder {
     if (!port) return { action: 'consume', why: 'unknown_port' };
     if (f.length < 14) return { action: 'consume', why: 'truncated' };
     const ethertype = (f[12] << 8) | f[13];
-    if (ethertype === ETH_P_ARP) return this.handleArp(f, port);
-    if (ethertype === ETH_P_IPV6) return this.handleV6(f, port);
-    if (ethertype === ETH_P_IPV4) return this.learnFromIp(f, port, 4);
-    return { action: 'consume', why: 'not_ip' };
+    let r: L2Result;
+    if (ethertype === ETH_P_ARP) r = this.handleArp(f, port);
+    else if (ethertype === ETH_P_IPV6) r = this.handleV6(f, port);
+    else if (ethertype === ETH_P_IPV4) r = this.learnFromIp(f, port, 4);
+    else return { action: 'consume', why: 'not_ip' };
+    if (r.action !== 'consume' || port.bridge === undefined || !this.ports.has(port.bridge)) return r;
+    // nothing here wanted it: on a host port it goes out to the world, on the host's uplink it
+    // goes to the host when it is the host's (the host stack decides what to do with it)
+    if (port.role === 'host') return { action: 'bridge', port: port.bridge, why: 'bridged_from_host' };
+    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host' } : r;
+  }
+
+  /** Whether a frame the uplink received (and nobody answered) belongs to the node's own stack:
+   * ARP replies to a node address; IPv4 to a node address; IPv6 to a node address, to a
+   * link-local address (the host's ND with the router) or to a multicast group. */
+  private forHost(f: Uint8Array, ethertype: number): boolean {
+    if (ethertype === ETH_P_ARP) return f.length >= 42 && f[21] === 2 && this.node.has(`${f[38]}.${f[39]}.${f[40]}.${f[41]}`);
+    if (ethertype === ETH_P_IPV4) return f.length >= 34 && this.node.has(`${f[30]}.${f[31]}.${f[32]}.${f[33]}`);
+    if (f.length < 54) return false;
+    if (f[38] === 0xff || (f[38] === 0xfe && (f[39] & 0xc0) === 0x80)) return true;
+    return this.node.has(formatAddr(f.subarray(38, 54), 6));
   }
 
   private handleArp(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
@@ -183,7 +219,7 @@ export class L2Responder {
   }
 
   /** IP that reached the slow path (no service, no flow, no route): learn the sender on ports
-   * where learning is on, then drop — there is no host stack behind the dataplane. */
+   * where learning is on, then drop (or bridge it, see handle()). */
   private learnFromIp(f: Uint8Array, port: L2Port, family: 4 | 6): L2Result {
     if (!port.learn || !isUnicastMac(f, 6)) return { action: 'consume', why: 'no_route' };
     if (family === 4) {
@@ -201,17 +237,24 @@ export class L2Responder {
   }
 
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
-   * address of the right family (or undefined when the port has none to speak from). */
-  probe(addr: string, portIndex: number): Uint8Array | undefined {
+   * address of the right family (or undefined when the port has none to speak from). With
+   * `knownMac` it is a unicast re-verification of a neighbour we already have (RFC 4861 7.3.3's
+   * PROBE state; the ARP equivalent the kernel sends): only the neighbour itself sees it. */
+  probe(addr: string, portIndex: number, knownMac?: string): Uint8Array | undefined {
     const port = this.ports.get(portIndex);
     if (!port) return undefined;
     const a = parseAddr(addr);
     const from = port.gateways.find((g) => parseAddr(g).family === a.family);
     if (!from) return undefined;
     if (a.family === 4) {
-      return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: BROADCAST, padTo: 60 });
+      return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: knownMac ?? BROADCAST, padTo: 60 });
     }
-    return neighborSolicitation({ senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac });
+    if (!knownMac) return neighborSolicitation({ senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac });
+    const body = new Uint8Array(24);
+    body.set(a.bytes, 0);
+    body[16] = 1; body[17] = 1; body.set(port.macBytes, 18);
+    const ip = ipPacket({ src: from, dst: addr, proto: 'ICMP', icmpType: 135, icmpCode: 0, rest: 0, payload: body, ttl: 255 });
+    return ethernet({ srcMac: port.mac, dstMac: knownMac }, ETH_P_IPV6, ip);
   }
 
   portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, ...p }) => p); }

@@ -14,7 +14,8 @@ export interface WorkerPortSpec extends L2Port {
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
   offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
   persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
-  exclusive?: boolean;         // AF_PACKET: frames wdp reads do not also go up the kernel stack
+  deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
+                               // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
 }
 
@@ -25,6 +26,11 @@ export interface WorkerInit {
   nodeAddresses: string[];
   core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
   probeIntervalMs: number;
+  /** Learned neighbours stay reachable this long after they were last heard from, then are
+   * re-verified by unicast probes (NeighbourCache). Default 30 s. */
+  neighbourReachableMs?: number;
+  /** Which frontend addresses the uplinks answer ARP/ND for, besides the node addresses. Default: none. */
+  announce?: { loadBalancerIPs: boolean; externalIPs: boolean };
   portBackend: 'auto' | 'native' | 'relay';
   /** Open ports inside this namespace (used when the daemon process itself is not inside the
    * namespace that holds the interfaces — in-process tests). */
@@ -37,6 +43,9 @@ export type ToWorker =
   | { type: 'conntrack'; id: number; filter?: FlowFilter }
   | { type: 'trace'; id: number; spec: TracePacketSpec }
   | { type: 'ports'; id: number }
+  | { type: 'addPort'; id: number; spec: WorkerPortSpec }
+  | { type: 'removePort'; id: number; index: number }
+  | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'stop'; id: number };
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
@@ -47,6 +56,7 @@ export type FromWorker =
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string }
   | { type: 'neighbour'; neighbour: Neighbour }
+  | { type: 'neighbour-lost'; neighbour: Neighbour }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
 export type { CounterSnapshot, FlowInfo, TraceResult };

@@ -12,7 +12,7 @@ import type { Ir } from '../ir/ir.js';
 import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
-import type { FromWorker, PortInfo, ToWorker, WorkerInit } from './protocol.js';
+import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -27,6 +27,8 @@ interface WorkerHandle {
 
 export interface WorkerDataplaneEvents {
   onNeighbour?: (n: Neighbour, worker: number) => void;
+  /** A learned neighbour stopped answering (or its port was removed). */
+  onNeighbourLost?: (n: Neighbour, worker: number) => void;
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> | undefined, worker: number) => void;
   onFatal?: (message: string, worker: number) => void;
 }
@@ -83,6 +85,7 @@ export class WorkerDataplane implements Dataplane {
             break;
           }
           case 'neighbour': this.events.onNeighbour?.(m.neighbour, h.index); break;
+          case 'neighbour-lost': this.events.onNeighbourLost?.(m.neighbour, h.index); break;
           case 'log': this.events.onLog?.(m.level, m.msg, m.data, h.index); break;
         }
       });
@@ -153,6 +156,28 @@ export class WorkerDataplane implements Dataplane {
   async ports(): Promise<PortInfo[]> {
     const all = await Promise.all(this.workers.map((h) => this.request<PortInfo[]>(h, { type: 'ports' })));
     return all.flat().sort((a, b) => a.index - b.index);
+  }
+
+  /** Opens a port in worker `worker` while it forwards (a pod created). */
+  async addPort(worker: number, spec: WorkerPortSpec): Promise<PortInfo> {
+    return this.request<PortInfo>(this.handle(worker), { type: 'addPort', spec });
+  }
+
+  /** Closes a port between two batches of its worker (a pod deleted). */
+  async removePort(worker: number, index: number): Promise<void> {
+    await this.request(this.handle(worker), { type: 'removePort', index });
+  }
+
+  /** Tells every worker to forget a learned neighbour (it is learned afresh when heard from). */
+  async forgetNeighbour(addr: string): Promise<void> {
+    await Promise.all(this.workers.map((h) => this.request(h, { type: 'forgetNeighbour', addr }).catch(() => undefined)));
+  }
+
+  private handle(worker: number): WorkerHandle {
+    if (this.closed) throw new Error('dataplane is closed');
+    const h = this.workers.find((w) => w.index === worker);
+    if (!h) throw new Error(`worker ${worker} does not exist (workers: ${this.workers.length})`);
+    return h;
   }
 
   generation(): number { return this.gen; }

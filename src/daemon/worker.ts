@@ -1,6 +1,7 @@
 // A forwarding worker (worker_threads entry). Owns one Core and its ports and loops:
 //
-//   drain control messages (diffs, counter/conntrack/trace requests)   — between batches only
+//   drain control messages (diffs, counter/conntrack/trace requests, ports added/removed)
+//                                                                     — between batches only
 //   rx burst from every port straight into the core's arena slots
 //   core.process(n)                                                   — one Wasm call per batch
 //   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
@@ -16,14 +17,19 @@ import { Core } from '../core/host.js';
 import { traceOnCore } from '../core/dataplane.js';
 import type { Port } from '../ports/port.js';
 import { formatMac } from '../util/addr.js';
-import { L2Responder, canonicalAddr } from './l2.js';
+import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
+import { NeighbourCache } from './neighbour-cache.js';
+import { ProbeRing } from './probe-ring.js';
 import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 
 const IDLE_WAIT_MS = 10;
+/** Broadcast probes for unresolved addresses and unicast re-verifications of stale neighbours,
+ * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
+const NEIGHBOUR_MAX_PROBES = 3;
 
 type NativeModule = typeof import('../ports/native.js');
 type NativePortLike = import('../ports/native.js').NativePort;
@@ -46,22 +52,33 @@ class Worker {
   private native?: NativeModule;
   private stopping = false;
   private stopId = -1;
-  private readonly learned = new Map<string, string>();       // addr -> "port/mac" already reported
+  private readonly learned: NeighbourCache;                   // learned neighbours, with their reachability
+  private readonly probeRing = new ProbeRing();               // addresses to resolve, round-robin
+  private readonly specs = new Map<number, WorkerPortSpec>();
+  private pendingOpens = 0;                                   // ports being opened asynchronously
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
   private readonly slow: Record<string, number> = {};
-  private readonly ownPorts: Set<number>;
+  private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages });
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
-    this.ownPorts = new Set(init.ports.map((p) => p.index));
+    for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
+    this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
 
   private post(m: FromWorker): void { this.ctl.postMessage(m); }
+
+  private addSpec(p: WorkerPortSpec): void {
+    this.specs.set(p.index, p);
+    this.ownPorts.add(p.index);
+    // configured pods without a MAC: asked for on their own port only
+    for (const a of p.probe) this.probeRing.hold(a, [p.index]);
+  }
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
     this.post({ type: 'log', level, msg, data });
   }
@@ -96,18 +113,17 @@ class Worker {
     if (nat && this.init.portBackend !== 'relay') {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
-        // TAPs persist across restarts (pods keep their interface); an AF_PACKET interface is
-        // taken exclusively unless the config shares it with the host (docs/running.md)
-        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const, exclusive: spec.exclusive ?? true };
+        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const };
         let port: NativePortLike;
-        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? true });
+        // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
+        // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
+        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
         else if (spec.type === 'afxdp') {
           const r = nat.openAfXdpOrPacket!(packet);
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           port = r.port;
         } else port = new nat.AfPacketPort!(packet);
         this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);
-        if (port.exclusiveError) this.log('warn', 'interface shared with the kernel stack: frames wdp reads also go up the node\'s IP stack', { port: spec.name, reason: port.exclusiveError });
         return port;
       } catch (e) {
         if (this.init.portBackend === 'native') throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);
@@ -123,7 +139,9 @@ class Worker {
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
       const ip = (args: string[]) => execFileSync('ip', [...inNs, ...args], { stdio: 'pipe' });
       if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
-      ip([...(spec.netns ? ['-n', spec.netns] : []), 'link', 'set', spec.ifname, 'up']);
+      const at = spec.netns ? ['-n', spec.netns] : [];
+      if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+      ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
   }
@@ -132,8 +150,49 @@ class Worker {
     return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
   }
 
-  /** Backends without a next hop (what probeUnresolved asks for), kept from the diffs. */
-  private readonly unresolved = new Set<number>();
+  /** Backends without a next hop (id -> address; probeUnresolved asks for them), from the diffs. */
+  private readonly unresolved = new Map<number, string>();
+
+  /** A port added at runtime (a pod created): opened, then it takes part in the next batch. */
+  private addPort(id: number, spec: WorkerPortSpec): void {
+    if (this.specs.has(spec.index) || this.ports.some((p) => p.name === spec.name)) {
+      this.post({ type: 'reply', id, ok: false, error: `port ${spec.name} (index ${spec.index}) is already open in this worker` });
+      return;
+    }
+    this.pendingOpens++;
+    this.openPort(spec).then((port) => {
+      this.ports.push(port);
+      this.l2.addPort(spec);
+      this.addSpec(spec);
+      this.lastProbe = 0;
+      this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
+    }, (e: Error) => {
+      this.post({ type: 'reply', id, ok: false, error: e.message });
+    }).finally(() => { this.pendingOpens--; });
+  }
+
+  /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
+   * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
+  private removePort(id: number, index: number): void {
+    const i = this.ports.findIndex((p) => p.index === index);
+    if (i < 0) { this.post({ type: 'reply', id, ok: false, error: `no port with index ${index} in this worker` }); return; }
+    const [port] = this.ports.splice(i, 1);
+    // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
+    try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
+    this.specs.delete(index);
+    this.ownPorts.delete(index);
+    this.kinds.delete(index);
+    this.l2.removePort(index);
+    this.probeRing.dropPort(index);
+    for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
+    for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
+    this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });
+  }
+
+  private announces(kind: IrFrontend['kind']): boolean {
+    const a = this.init.announce;
+    return !!a && ((kind === 'LoadBalancer' && a.loadBalancerIPs) || (kind === 'ExternalIP' && a.externalIPs));
+  }
 
   private handle(m: ToWorker): void {
     try {
@@ -147,13 +206,25 @@ class Worker {
           for (const f of d.frontendsUpsert) { const o = ir.frontends.get(f.id); if (o) replaced.push(o); }
           const undo = patchIrInPlace(ir, d);
           try { this.core.applyDiff(d, ir); } catch (e) { undo(); throw e; }
-          for (const f of replaced) if (f.kind !== 'NodePort') this.l2.releaseGlobal(f.addr);
-          for (const f of d.frontendsUpsert) if (f.kind !== 'NodePort') this.l2.holdGlobal(f.addr);
+          for (const f of replaced) if (this.announces(f.kind)) this.l2.releaseAnnounced(f.addr);
+          for (const f of d.frontendsUpsert) if (this.announces(f.kind)) this.l2.holdAnnounced(f.addr);
           let newlyUnresolved = false;
-          for (const id of d.backendsRemove) this.unresolved.delete(id);
+          const resolved = (id: number) => {
+            const a = this.unresolved.get(id);
+            if (a === undefined) return;
+            this.unresolved.delete(id);
+            this.probeRing.release(a);
+          };
+          for (const id of d.backendsRemove) resolved(id);
           for (const b of d.backendsUpsert) {
-            if (b.outPort !== L.PORT_NONE) this.unresolved.delete(b.id);
-            else if (!this.unresolved.has(b.id)) { this.unresolved.add(b.id); newlyUnresolved = true; }
+            const a = canonicalAddr(b.addr);
+            const had = this.unresolved.get(b.id);
+            if (b.outPort !== L.PORT_NONE || had !== a) resolved(b.id);
+            if (b.outPort === L.PORT_NONE && had !== a) {
+              this.unresolved.set(b.id, a);
+              if (!this.probeRing.has(a)) newlyUnresolved = true;
+              this.probeRing.hold(a);
+            }
           }
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
           this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation } });
@@ -174,6 +245,17 @@ class Worker {
         case 'ports':
           this.post({ type: 'reply', id: m.id, ok: true, value: this.portInfo() });
           return;
+        case 'addPort':
+          this.addPort(m.id, m.spec);
+          return;
+        case 'removePort':
+          this.removePort(m.id, m.index);
+          return;
+        case 'forgetNeighbour':
+          // the daemon dropped it (e.g. its port went away in another worker): learn it afresh
+          this.learned.delete(m.addr);
+          this.post({ type: 'reply', id: m.id, ok: true, value: null });
+          return;
         case 'stop':
           this.stopping = true; this.stopId = m.id;
           return;
@@ -191,35 +273,32 @@ class Worker {
     }
   }
 
-  /** ARP requests / neighbour solicitations for backends nobody has told us about yet. */
+  /** Once per probe interval: broadcast ARP requests / NS for the next PROBES_PER_ROUND
+   * unresolved addresses (round-robin over all of them, so none starves), unicast probes for
+   * learned neighbours gone stale, and the neighbours that failed them reported lost. */
   private probeUnresolved(now: number): void {
     if (now - this.lastProbe < this.init.probeIntervalMs) return;
     this.lastProbe = now;
-    const podPorts = this.init.ports.filter((p) => p.role === 'pod');
-    if (!podPorts.length) return;
-    let sent = 0;
-    const seen = new Set<string>();
-    // configured pods without a MAC: asked for on their own port only
-    for (const p of podPorts) {
-      for (const a of p.probe) {
-        if (this.learned.has(a) || sent >= PROBES_PER_ROUND) continue;
-        const f = this.l2.probe(a, p.index);
-        if (f) { this.inject.push({ frame: f, port: p.index }); sent++; }
-        seen.add(a);
+    const podPorts: number[] = [];
+    for (const p of this.specs.values()) if (p.role === 'pod') podPorts.push(p.index);
+    if (podPorts.length) {
+      for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a))) {
+        for (const port of t.ports ?? podPorts) {
+          if (!this.specs.has(port)) continue;
+          const f = this.l2.probe(t.addr, port);
+          if (f) this.inject.push({ frame: f, port });
+        }
+        this.count('probe_broadcast');
       }
     }
-    for (const id of this.unresolved) {
-      if (sent >= PROBES_PER_ROUND) break;
-      const b = this.core.ir.backends.get(id);
-      if (!b || b.outPort !== L.PORT_NONE) continue;
-      const a = canonicalAddr(b.addr);
-      if (seen.has(a) || this.learned.has(a)) continue;
-      seen.add(a);
-      for (const p of podPorts) {
-        const f = this.l2.probe(a, p.index);
-        if (f) this.inject.push({ frame: f, port: p.index });
-      }
-      sent++;
+    const due = this.learned.tick(now, PROBES_PER_ROUND);
+    for (const n of due.probe) {
+      const f = this.l2.probe(n.addr, n.port, n.mac);
+      if (f) { this.inject.push({ frame: f, port: n.port }); this.count('probe_unicast'); }
+    }
+    for (const n of due.failed) {
+      this.count('neighbour_failed');
+      this.post({ type: 'neighbour-lost', neighbour: n });
     }
   }
 
@@ -250,13 +329,15 @@ class Worker {
       if (core.dv.getUint8(d + L.D_VERDICT) !== L.V_TO_HOST) continue;
       const inPort = core.dv.getUint16(d + L.D_IN_PORT, true);
       const res = this.l2.handle(core.readFrame(i), inPort);
-      if (res.learned) {
-        const key = `${res.learned.port}/${res.learned.mac}`;
-        if (this.learned.get(res.learned.addr) !== key) {
-          this.learned.set(res.learned.addr, key);
-          this.post({ type: 'neighbour', neighbour: res.learned });
-        }
+      if (res.action === 'bridge') {
+        // host port <-> its uplink: the frame goes on unchanged, from where it is
+        const dv = core.dv;
+        dv.setUint16(d + L.D_OUT_PORT, res.port, true);
+        dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
+        this.count(res.why);
+        continue;
       }
+      if (res.learned) this.heard(res.learned);
       if (res.action === 'reply' && res.frame.length <= core.slotSize) {
         core.u8.set(res.frame, core.slotOffset(i));
         const dv = core.dv;
@@ -268,6 +349,10 @@ class Worker {
         this.count(res.action === 'reply' ? 'reply_oversize' : res.why);
       }
     }
+  }
+
+  private heard(n: Neighbour): void {
+    if (this.learned.confirm(n, this.core.now())) this.post({ type: 'neighbour', neighbour: n });
   }
 
   /** With several workers, a frame routed to a port another worker owns cannot be sent from
@@ -360,6 +445,7 @@ class Worker {
         this.addTime('rx', t1 - t0); this.addTime('core', t2 - t1); this.addTime('slow', clock() - t2);
       }
       if (n === 0) await this.idle();
+      else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
         // Busy: still let relay ports' pipes and timers run now and then.
         lastYield = Date.now();

@@ -93,11 +93,14 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
 }
 
 /** Address the pods once their interface exists (TAP pods: once the daemon created the TAP in
- * their namespace), then start their servers. */
+ * their namespace; a pod whose interface already has its address is left as it is), then start
+ * their servers. */
 export async function startPods(topo: Topology, { http = [8080, 9090], udp = [5353] } = {}): Promise<void> {
   const { lab } = topo;
   for (const pod of topo.pods) {
     await lab.waitLink(pod.ns, pod.ifname, 15000);
+    // a persistent TAP that kept its addresses and routes across a daemon restart: as it was
+    if (lab.exec(pod.ns, 'ip', ['-o', 'addr', 'show', 'dev', pod.ifname]).stdout.includes(` ${pod.ip}/32 `)) continue;
     lab.sysctl(pod.ns, `net.ipv6.conf.${pod.ifname}.disable_ipv6`, '0');
     lab.up(pod.ns, pod.ifname);
     lab.addr(pod.ns, pod.ifname, `${pod.ip}/32`);

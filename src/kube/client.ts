@@ -1,7 +1,7 @@
 // Credentials and plain reads against the Kubernetes API server. Credentials come from
 // @kubernetes/client-node's KubeConfig: the pod's service account (in-cluster: token file, CA,
-// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file. The token file is re-read per
-// request by the library, so bound service-account tokens rotate without a restart.
+// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file. The library re-reads the token
+// file every 60 s (as client-go), so rotated service-account tokens are picked up without a restart.
 //
 // Lists are read as raw JSON rather than through the generated API classes: the watch stream
 // delivers raw objects, and the model validates raw Kubernetes objects, so list and watch hand
@@ -23,14 +23,15 @@ export class KubeApiError extends Error {
   constructor(message: string, readonly statusCode: number, readonly reason?: string) { super(message); this.name = 'KubeApiError'; }
 }
 
-export function loadKubeConfig(opts: { kubeconfig?: string }): KubeConfig {
+/** `inClusterRoot` prefixes the service account's files (/var/run/secrets/...): tests only. */
+export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: string }): KubeConfig {
   const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else {
     if (!process.env.KUBERNETES_SERVICE_HOST) {
       throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST is not set): give kubernetes.kubeconfig (or --kubeconfig)');
     }
-    kc.loadFromCluster();
+    kc.loadFromCluster(opts.inClusterRoot);
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
   return kc;

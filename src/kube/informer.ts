@@ -17,8 +17,20 @@
 //   never ended (a half-open TCP connection delivers nothing and reports nothing).
 // * stop() during a list let the library start a watch anyway; the watch here refuses to start
 //   once stopped.
+// * A watch that ends at once with nothing delivered is re-opened by the library immediately
+//   (a busy loop against a server or proxy that closes watches); here the next one waits,
+//   doubling from 0.2 s.
+// * The first connection of a watch has no timeout of its own (the library's is never armed):
+//   a server that accepts and never answers holds it until TCP gives up.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { listAll, type KubeObject } from './client.js';
+
+/** The informer's cache keeps every object: managedFields (often larger than the rest of the
+ * object, and never read here) are dropped on the way in, as kube-proxy's informers do. */
+function stripManagedFields(obj: unknown): void {
+  const md = (obj as { metadata?: { managedFields?: unknown } } | null)?.metadata;
+  if (md && md.managedFields !== undefined) delete md.managedFields;
+}
 
 export interface InformerOptions {
   /** API path of the collection: /api/v1/services, /apis/discovery.k8s.io/v1/endpointslices, ... */
@@ -45,16 +57,33 @@ class BookmarkWatch extends Watch {
   stopped = false;
   lastController: AbortController | null = null;
   private deadline: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private events = 0;
+  private emptyWatches = 0;
   constructor(kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
 
   override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
     if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
     this.informer.watchStarting();
+    // A watch the server (or a proxy) ends at once, with nothing delivered, is re-opened by the
+    // library straight away: without a pause that is a busy loop of requests.
+    if (this.startedAt && !this.events && Date.now() - this.startedAt < 1000) {
+      this.emptyWatches++;
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** this.emptyWatches, 30_000)));
+      if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
+    } else this.emptyWatches = 0;
+    this.startedAt = Date.now();
+    this.events = 0;
     const [lo, hi] = this.informer.timeoutRange;
     const timeout = Math.round(lo + Math.random() * (hi - lo));
     const params = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: timeout };
     clearTimeout(this.deadline);
-    const onEvent = (phase: string, obj: any, w?: any) => { this.informer.delivered(); callback(phase, obj, w); };
+    const onEvent = (phase: string, obj: any, w?: any) => {
+      this.events++;
+      this.informer.delivered();
+      stripManagedFields(obj);
+      callback(phase, obj, w);
+    };
     const onDone = (err: any) => { clearTimeout(this.deadline); done(err); };
     const c = await super.watch(path, params, onEvent, onDone);
     this.lastController = c;
@@ -90,6 +119,7 @@ export class ResilientInformer {
       this.listing = true;
       this.stats.lists++;
       const l = await listAll(kc, o.path, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.pageSize ?? 500 });
+      for (const it of l.items) stripManagedFields(it);
       this.delivered();
       return l as never;
     };

@@ -16,6 +16,8 @@ interface Instance { port: number; listener: HttpListener | null; localEndpoints
 export class ServiceHealthServers {
   private readonly services = new Map<string, Instance>();
   private readonly opening = new Map<string, Promise<void>>();
+  /** The last error opening a service's port: logged once, not at every sync's retry. */
+  private readonly failed = new Map<string, string>();
 
   constructor(private readonly bindHost: string, private readonly proxyHealthy: () => boolean, private readonly log: Logger) {}
 
@@ -30,6 +32,7 @@ export class ServiceHealthServers {
         this.log.info({ service: key, port: inst.port }, 'closed service health check');
       }
     }
+    for (const key of this.failed.keys()) if (!want.has(key)) this.failed.delete(key);
     for (const [key, w] of want) {
       const inst = this.services.get(key);
       if (inst?.listener) { inst.localEndpoints = w.localEndpoints; continue; }
@@ -45,9 +48,12 @@ export class ServiceHealthServers {
       }).then((l) => {
         if (this.services.get(key) === next) { next.listener = l; this.log.info({ service: key, port: w.port }, 'opened service health check'); }
         else void l.close();
+        this.failed.delete(key);
       }, (e) => {
         if (this.services.get(key) === next) this.services.delete(key); // retried at the next sync
-        this.log.warn({ service: key, port: w.port, error: (e as Error).message }, 'cannot open the service health check port');
+        const msg = `${w.port}: ${(e as Error).message}`;
+        if (this.failed.get(key) !== msg) this.log.warn({ service: key, port: w.port, error: (e as Error).message }, 'cannot open the service health check port (retried at every sync)');
+        this.failed.set(key, msg);
       }).finally(() => this.opening.delete(key));
       this.opening.set(key, p);
     }

@@ -70,7 +70,6 @@ export class KubeSync {
   private lastStart = 0;
   private failures = 0;
   readonly stats: SyncStats = { full: 0, partial: 0, failures: 0, lastSkipped: [], lastSeconds: 0 };
-  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly target: SyncTarget, private readonly source: SyncSource, private readonly o: KubeSyncOptions) {}
 
@@ -102,22 +101,11 @@ export class KubeSync {
     clearTimeout(this.timer); clearTimeout(this.fullTimer);
     this.timer = undefined;
     await this.running;
-    const w = this.idleWaiters; this.idleWaiters = []; for (const f of w) f();
   }
 
   /** Objects currently left out, with the reason. */
   skippedObjects(): Array<{ key: string; stage: string; message: string }> {
     return [...this.skipped].map(([key, s]) => ({ key, stage: s.stage, message: s.message }));
-  }
-
-  /** Resolves when no sync is running or due (tests, bench). */
-  idle(): Promise<void> {
-    if (this.isIdle()) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
-  }
-
-  private isIdle(): boolean {
-    return !this.running && !this.timer && (!this.started || this.stopped || (!this.pending.size && !this.fullDue));
   }
 
   private request(): void {
@@ -133,16 +121,16 @@ export class KubeSync {
     }, wait);
   }
 
-  /** minSyncPeriod, stretched by failures (doubling, at most syncPeriod). */
+  /** minSyncPeriod, stretched by failures (doubling from at least 250 ms, at most syncPeriod). */
   private minPeriod(): number {
-    return this.failures ? Math.min(this.o.minSyncPeriodMs * 2 ** this.failures, Math.max(this.o.syncPeriodMs, this.o.minSyncPeriodMs)) : this.o.minSyncPeriodMs;
+    if (!this.failures) return this.o.minSyncPeriodMs;
+    return Math.min(Math.max(this.o.minSyncPeriodMs, 250) * 2 ** (this.failures - 1), Math.max(this.o.syncPeriodMs, this.o.minSyncPeriodMs));
   }
 
   private finished(): void {
     this.running = null;
     if (this.stopped) return;
     if (this.again || this.pending.size || this.fullDue) { this.again = false; this.request(); }
-    if (this.isIdle()) { const w = this.idleWaiters; this.idleWaiters = []; for (const f of w) f(); }
   }
 
   /** Pending changes per kind, kept as the map changes (one event at a time: counting the map

@@ -26,8 +26,6 @@ export interface NativePortInfo {
   ringBytes: number;   // AF_PACKET RX ring size, 0 for TAP
   offloads: boolean;   // frames carry a virtio-net header; partial checksums and super-frames are finished at rx
   persistent: boolean; // TAP: the interface outlives the port (TUNSETPERSIST)
-  exclusive: boolean;  // AF_PACKET: frames read are dropped at the interface's netdev ingress
-  exclusiveError?: string; // why `exclusive` was asked for but is not in place (nft missing, ...)
 }
 
 export interface NativePortStats extends PortStats {
@@ -47,7 +45,7 @@ export interface NativeAddon {
     persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, exclusive?: boolean): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
@@ -254,12 +252,6 @@ export interface AfPacketPortOptions extends NativePortCommon {
   /** PACKET_VNET_HDR: finish frames a local sender left to offload (CHECKSUM_PARTIAL, GSO/GRO
    * super-frames), so peers need no `ethtool -K ... off`. Default true. */
   offloads?: boolean;
-  /** The interface is wdp's alone: frames the port reads are dropped at the interface's netdev
-   * ingress (an nftables chain, after the packet socket saw them) instead of also going up the
-   * kernel's IP stack. Installed with `nft` on open, removed when the last port on the interface
-   * closes. When that fails the port still opens, shared, with `exclusiveError` saying why.
-   * Default false. */
-  exclusive?: boolean;
 }
 
 export abstract class NativePort implements Port {
@@ -275,9 +267,6 @@ export abstract class NativePort implements Port {
   readonly deviceMac: string;
   /** Offloaded frames are finished by the port (virtio-net header); see the options. */
   readonly offloads: boolean;
-  /** AF_PACKET: frames read do not also go up the kernel's stack; exclusiveError: why not. */
-  readonly exclusive: boolean;
-  readonly exclusiveError?: string;
   /** TAP: the device outlives the port. */
   readonly persistent: boolean;
   protected readonly addon: NativeAddon;
@@ -292,8 +281,6 @@ export abstract class NativePort implements Port {
     this.netns = info.netns;
     this.deviceMac = info.mac;
     this.offloads = info.offloads;
-    this.exclusive = info.exclusive;
-    if (info.exclusiveError) this.exclusiveError = info.exclusiveError;
     this.persistent = info.persistent;
     this.index = index;
     this.name = name ?? info.name;
@@ -385,7 +372,7 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
-    o.offloads ?? true, o.exclusive ?? false);
+    o.offloads ?? true);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 

@@ -300,8 +300,15 @@ export class ReferenceModel {
     for (let i = this.opts.flows; i >= 1; i--) this.freeList.push(i); // flow 1 first
   }
 
-  /** A new generation: the whole Ir (flows and affinity survive, as in the core). */
-  setIr(ir: Ir): void { this.ir = ir; this.tables = new Tables(ir); }
+  /** A new generation: the whole Ir (flows and affinity survive, as in the core). The counters of
+   * frontends and backends this generation removes are dropped, as the host's table writer zeroes
+   * them (only on removal: what a stale flow counts on a removed id afterwards stays). */
+  setIr(ir: Ir): void {
+    for (const id of this.ir.frontends.keys()) if (!ir.frontends.has(id)) this.frontCounters.delete(id);
+    for (const id of this.ir.backends.keys()) if (!ir.backends.has(id)) this.backCounters.delete(id);
+    this.ir = ir;
+    this.tables = new Tables(ir);
+  }
 
   /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
   flush(): void {
@@ -634,7 +641,7 @@ export class ReferenceModel {
     let nport = p.sport;
     let snat: Uint8Array | undefined;
     const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
-    if (((f.flags & L.FEF_MASQUERADE) || eqBytes(p.src, bv.addr)) && snatAddr) {
+    if ((((f.flags & L.FEF_MASQUERADE) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
       snat = snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);

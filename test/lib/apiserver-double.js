@@ -20,14 +20,16 @@
 //   a DELETED for that watcher, one that starts matching an ADDED.
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
-//   every open watch), failRequests(n, code) (the next n list/watch requests fail), and a
-//   per-event hook to break a stream after a given number of events.
+//   every open watch), failRequests(n, code) (the next n list/watch requests fail), a
+//   per-event hook to break a stream after a given number of events, and endWatchesAtOnce (every
+//   watch answered with an empty, finished stream).
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
 // prints {"url": "http://127.0.0.1:PORT"} and serves the same API, plus POST /__double/<fault>
 // and GET /__double/stats, on the control socket.
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { existsSync, unlinkSync } from 'node:fs';
 
@@ -70,7 +72,10 @@ function parseFieldSelector(s) {
 }
 
 export class ApiServerDouble {
-  constructor({ bookmarkIntervalMs = 60_000, token } = {}) {
+  /** `tls: { key, cert, ca }` serves HTTPS (as every real API server), `token` requires it as a
+   * bearer token (as a service account's). */
+  constructor({ bookmarkIntervalMs = 60_000, token, tls } = {}) {
+    this.tls = tls;
     this.rv = 100; // like a real cluster, not starting at 1
     this.compactedRv = this.rv;
     this.state = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
@@ -80,7 +85,7 @@ export class ApiServerDouble {
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
     this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
-    this.server = createServer((req, res) => this.handle(req, res, false));
+    this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
   }
@@ -88,7 +93,7 @@ export class ApiServerDouble {
   async listen(host = '127.0.0.1', port = 0) {
     await new Promise((resolve, reject) => { this.server.once('error', reject); this.server.listen(port, host, resolve); });
     const a = this.server.address();
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${a.port}`;
     this.bookmarkTimer = setInterval(() => this.bookmark(), this.bookmarkIntervalMs);
     this.bookmarkTimer.unref();
     return this.url;
@@ -105,8 +110,8 @@ export class ApiServerDouble {
   kubeconfig() {
     return JSON.stringify({
       apiVersion: 'v1', kind: 'Config', 'current-context': 'double',
-      // plain HTTP on loopback: the library refuses http:// unless TLS verification is off
-      clusters: [{ name: 'double', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      // HTTPS: verified against the CA; plain HTTP: the library refuses it unless verification is off
+      clusters: [{ name: 'double', cluster: this.tls ? { server: this.url, 'certificate-authority-data': Buffer.from(this.tls.ca).toString('base64') } : { server: this.url, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'double', user: this.token ? { token: this.token } : {} }],
       contexts: [{ name: 'double', context: { cluster: 'double', user: 'double' } }],
     });
@@ -350,6 +355,7 @@ export class ApiServerDouble {
       this.stats.gone++;
       return this.endWithGone(res, rvParam);
     }
+    if (this.endWatchesAtOnce) return res.end(); // a server (or proxy) that closes every watch at once
     const w = { res, resource: r.resource, match, bookmarks: ['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? ''), live: false, since: rvParam, sent: 0 };
     this.watchers.add(w);
     const done = () => this.watchers.delete(w);

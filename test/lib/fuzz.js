@@ -494,7 +494,7 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
     if (traceFlags) stats.traced++;
     checkCounters(core, want, fail, batchNo);
     checkConntrack(core, fail, batchNo);
-    if (ref && (batchNo & 63) === 0) compareModelCounters(core, ref, fail, batchNo);
+    if (ref && ((batchNo & 63) === 0 || ev < 0.0045)) compareModelCounters(core, ref, fail, batchNo);
 
     stats.frames += n;
     stats.batches++;
@@ -561,11 +561,20 @@ function checkConntrack(core, fail, batchNo) {
   }
 }
 
-/** The core's counters against the reference model's (differential runs only). */
+/** The core's counters against the reference model's (differential runs only): global, per
+ * reason, per frontend and per backend. */
 function compareModelCounters(core, ref, fail, batchNo) {
   const dv = core.dv, base = core.map.counters;
-  for (let i = 0; i < L.GC_COUNT; i++) {
+  for (let i = 0; i < L.GC_COUNT + L.REASON_COUNT; i++) {
     const v = Number(dv.getBigUint64(base + i * 8, true));
-    if (v !== ref.global[i]) fail(`global counter ${i}: core ${v}, model ${ref.global[i]} (batch ${batchNo})`);
+    const m = i < L.GC_COUNT ? ref.global[i] : ref.reasons[i - L.GC_COUNT];
+    if (v !== m) fail(`${i < L.GC_COUNT ? 'global counter' : 'reason counter'} ${i < L.GC_COUNT ? i : REASON_NAMES[i - L.GC_COUNT]}: core ${v}, model ${m} (batch ${batchNo})`);
+  }
+  const c = core.counters();
+  for (const [kind, mine, theirs] of [['frontend', c.frontends, ref.frontCounters], ['backend', c.backends, ref.backCounters]]) {
+    for (const [id, v] of Object.entries(mine)) {
+      const m = theirs.get(Number(id)) ?? { packets: 0, bytes: 0 };
+      if (v.packets !== m.packets || v.bytes !== m.bytes) fail(`${kind} ${id} counters: core ${JSON.stringify(v)}, model ${JSON.stringify(m)} (batch ${batchNo})`);
+    }
   }
 }

@@ -1,58 +1,12 @@
-// Test-only helpers shared by the golden, differential and fuzz tests: compact Ir construction,
-// running frames through a Core and the reference model side by side, and readable diffs.
+// Test-only helpers shared by the golden, differential and fuzz tests: running frames through a
+// Core and the reference model side by side, and readable diffs.
 import * as L from '../../dist/assembly/layout.js';
-import { buildMaglev } from './maglev-reference.js';
 import { reasonName, VERDICT_NAMES } from '../../dist/src/core/names.js';
 import { toHex } from '../../dist/src/packet/build.js';
 
 export { L };
-
-export const MAC = {
-  client: '02:00:00:00:0c:01',   // the client's MAC (source of client frames)
-  node: '02:00:00:00:00:aa',     // our MAC on the client side (destination of client frames)
-  beDst: '02:00:00:00:be:01',    // backend's MAC
-  beSrc: '02:00:00:00:00:bb',    // our MAC on the backend side
-  rtDst: '02:00:00:00:77:01',
-  rtSrc: '02:00:00:00:00:cc',
-};
-
-/** A backend: { id, addr, port, state?, outPort?, dstMac?, srcMac?, service? }. */
-export function backend(b) {
-  return {
-    id: b.id, service: b.service ?? 'default/svc', addr: b.addr, family: b.addr.includes(':') ? 6 : 4, port: b.port,
-    state: b.state ?? L.BES_READY, outPort: b.outPort ?? 1, dstMac: b.dstMac ?? MAC.beDst, srcMac: b.srcMac ?? MAC.beSrc,
-  };
-}
-
-/**
- * A frontend over `backends` (IrBackend objects). The Maglev table spreads over the READY ones,
- * or — when none is ready and some are serving-terminating — over those with FEF_FALLBACK set
- * (the compiler's rule). `m` overrides the table size (prime).
- */
-export function frontend(f, backends, m = 251) {
-  const ready = backends.filter((b) => b.state === L.BES_READY);
-  const term = backends.filter((b) => b.state === L.BES_TERMINATING_SERVING);
-  let flags = f.flags ?? 0;
-  let active = ready;
-  if (!ready.length && term.length && f.fallback !== false) { active = term; flags |= L.FEF_FALLBACK; }
-  if (f.sourceRanges?.length) flags |= L.FEF_SOURCE_RANGES;
-  const maglev = f.maglev ?? buildMaglev(active.map((b) => b.id), active.map((b) => `${b.addr}:${b.port}`), m);
-  return {
-    id: f.id, service: f.service ?? 'default/svc', portName: f.portName ?? '', kind: f.kind ?? 'ClusterIP',
-    addr: f.addr, family: f.addr.includes(':') ? 6 : 4, port: f.port, proto: f.proto ?? 'TCP', flags,
-    affinityTimeoutMs: f.affinityTimeoutMs ?? (flags & L.FEF_AFFINITY ? 10_800_000 : 0),
-    sourceRanges: f.sourceRanges ?? [], backends: active.map((b) => b.id), maglev,
-  };
-}
-
-/** { frontends: IrFrontend[], backends: IrBackend[], routes?, snatV4?, snatV6? } -> Ir */
-export function mkIr({ frontends = [], backends = [], routes = [], snatV4, snatV6 } = {}) {
-  return {
-    frontends: new Map(frontends.map((f) => [f.id, f])),
-    backends: new Map(backends.map((b) => [b.id, b])),
-    routes, snatV4, snatV6,
-  };
-}
+// the Ir builders these tests use live in ir-fixture.js
+export { MAC, backend, frontend, mkIr } from './ir-fixture.js';
 
 export function verdictName(v) { return VERDICT_NAMES[v] ?? `verdict_${v}`; }
 

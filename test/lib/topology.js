@@ -4,6 +4,7 @@
 import { canUseNetns } from '../../dist/src/netns.js';
 import { rootGate } from './root-gate.js';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { buildTopology, startPods, startDaemon, destroyTopology, api } from '../../dist/src/demo/topology.js';
 export {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, NODE_V4, NODE_V6, POD_SERVER, WDP_BIN as WDP,
@@ -103,7 +104,8 @@ export async function udpMany(topo, ns, host, port, asks, { timeoutMs = 2000 } =
 
 /** The shared frame of an e2e test file: skips (with the reason) when not root, builds the topology
  * with `opts`, starts the daemon and the pod servers before the tests and destroys everything after
- * them, even on failure. `suite.topo` is set once the before hook has run. */
+ * them, even on failure. `suite.topo` is set once the before hook has run. `opts.configure(config)`
+ * may change the daemon's config before it starts. */
 export function e2eSuite(test, opts) {
   const gate = rootGate(test);
   const root = gate.ok;
@@ -117,17 +119,27 @@ export function e2eSuite(test, opts) {
       return r.json;
     },
   };
+  // ava runs a file's before hooks concurrently: a later hook that needs the daemon awaits this
+  let up;
+  suite.ready = new Promise((resolve, reject) => { up = { resolve, reject }; });
+  suite.ready.catch(() => undefined);
   test.before(async () => {
-    if (!root) return;
+    if (!root) { up.resolve(); return; }
     const topo = buildTopology(opts);
     suite.topo = topo;
     try {
+      if (opts.configure) {
+        opts.configure(topo.config);
+        writeFileSync(topo.configFile, JSON.stringify(topo.config, null, 2));
+      }
       await startDaemon(topo);
       await startPods(topo);
     } catch (e) {
       await destroyTopology(topo);
+      up.reject(e);
       throw e;
     }
+    up.resolve();
   });
   test.after.always(async () => { await destroyTopology(suite.topo); });
   return suite;

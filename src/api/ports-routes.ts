@@ -1,0 +1,45 @@
+// The ports API: the daemon's ports listed, added and removed while it forwards (a CNI plugin
+// attaching a new pod's interface on ADD and detaching it on DEL; `wdp get ports`,
+// `wdp port add|remove`). Registered on the control API by the daemon (docs/api.md).
+//
+//   GET    /api/v1/ports           every port: config file's and runtime ones, with live stats
+//   GET    /api/v1/ports/:name     one port (404 if none)
+//   POST   /api/v1/ports           body: one port as in the config file's ports: (JSON or YAML);
+//                                  201 with the port; 409 name/interface taken; 422 invalid
+//   DELETE /api/v1/ports/:name     a runtime port; 404 none; 409 a config-file port
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parse as parseYaml } from 'yaml';
+
+export interface PortsService {
+  list(): Promise<Array<{ name: string }>>;
+  add(raw: unknown): Promise<unknown>;
+  remove(name: string): Promise<unknown>;
+}
+
+function httpError(statusCode: number, message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode });
+}
+
+function bodyObject(req: FastifyRequest): Record<string, unknown> {
+  const text = typeof req.body === 'string' ? req.body : '';
+  if (!text.trim()) throw httpError(400, 'request body is empty: expected one port (JSON or YAML)');
+  let v: unknown;
+  try { v = parseYaml(text); } catch (e) { throw httpError(400, `request body is not JSON or YAML: ${(e as Error).message}`); }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, 'request body must be one port object (name, type, ifname, role, ...)');
+  return v as Record<string, unknown>;
+}
+
+/** Errors from the port manager carry their HTTP status (statusCode); anything else is a 500. */
+export function registerPortRoutes(app: FastifyInstance, ports: PortsService): void {
+  app.get('/api/v1/ports', async () => ({ kind: 'PortList', items: await ports.list() }));
+  app.get<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => {
+    const p = (await ports.list()).find((x) => x.name === req.params.name);
+    if (!p) throw httpError(404, `no port "${req.params.name}"`);
+    return p;
+  });
+  app.post('/api/v1/ports', async (req, reply) => {
+    const view = await ports.add(bodyObject(req));
+    return reply.code(201).send(view);
+  });
+  app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => ports.remove(req.params.name));
+}

@@ -1,0 +1,56 @@
+// `wdp get ports` and `wdp port add|remove`: the daemon's ports API (src/api/ports-routes.ts).
+//   wdp port add -f port.yaml                     one port object, as in the config file's ports:
+//   wdp port add --name pod-x --type afpacket --ifname veth12 --role pod --gateway 10.244.0.1 \
+//                --pod 10.244.1.20[=02:aa:..]      the same from flags
+//   wdp port remove pod-x
+import { Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { ApiClient } from './client.js';
+import { table } from './format.js';
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export function portsTable(items: Raw[], wide: boolean): string {
+  const head = ['NAME', 'INDEX', 'TYPE', 'IFNAME', 'ROLE', 'ORIGIN', 'KIND', 'MAC', 'RX', 'TX'];
+  const rows = items.map((p) => [p.name, p.index, p.type, p.netns ? `${p.ifname}@${p.netns}` : p.ifname, p.role, p.origin, p.kind, p.mac,
+    p.stats?.rxPackets ?? '-', p.stats?.txPackets ?? '-']);
+  if (!wide) return table(head, rows);
+  return table([...head, 'WORKER', 'GATEWAYS', 'PODS'], rows.map((r, i) => [...r, items[i].worker,
+    items[i].gateways.join(',') || '-', items[i].pods.map((x: Raw) => x.ip).join(',') || '-']));
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerPortCommands(program: Command, client: (cmd: Command) => ApiClient, print: (data: unknown, output: string | undefined, human: () => string) => void): void {
+  const port = program.command('port').description('add or remove a dataplane port while the daemon runs (what the CNI plugin does per pod)');
+  port.command('add').description('attach an interface: -f FILE (one port, YAML/JSON) or the flags')
+    .option('-f, --filename <file>', 'a port object as in the config file\'s ports: ("-" for stdin)')
+    .option('--name <name>').option('--ifname <ifname>')
+    .addOption(new Option('--type <type>').choices(['afpacket', 'tap']))
+    .addOption(new Option('--role <role>').choices(['pod', 'uplink']).default('pod'))
+    .option('--gateway <ip>', 'an address answered on this port (repeatable)', collect)
+    .option('--pod <ip[=mac]>', 'a pod behind this port (repeatable)', collect)
+    .option('--netns <name>', 'TAP: create it inside this network namespace')
+    .option('--worker <n>', 'the worker that owns the port')
+    .addOption(new Option('-o, --output <format>').choices(['json', 'yaml']))
+    .action(async (o, cmd: Command) => {
+      let body: Raw;
+      if (o.filename) {
+        const text = o.filename === '-' ? readFileSync(0, 'utf8') : readFileSync(o.filename, 'utf8');
+        body = parseYaml(text) as Raw;
+      } else {
+        body = { name: o.name, type: o.type, ifname: o.ifname, role: o.role, gateways: o.gateway ?? [] };
+        if (o.pod) body.pods = (o.pod as string[]).map((p) => { const [ip, mac] = p.split('='); return mac ? { ip, mac } : { ip }; });
+        if (o.netns) body.netns = o.netns;
+        if (o.worker !== undefined) body.worker = Number(o.worker);
+      }
+      const r = await client(cmd).call('POST', '/api/v1/ports', JSON.stringify(body)) as Raw;
+      print(r, o.output, () => `port/${r.name} added (index ${r.index}, ${r.kind}, mac ${r.mac})\n`);
+    });
+  port.command('remove').alias('rm').description('detach a port added at runtime').argument('<name>')
+    .action(async (name: string, _o, cmd: Command) => {
+      await client(cmd).call('DELETE', `/api/v1/ports/${encodeURIComponent(name)}`);
+      process.stdout.write(`port/${name} removed\n`);
+    });
+}

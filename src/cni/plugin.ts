@@ -1,0 +1,191 @@
+// wdp-cni: a CNI plugin (containernetworking/cni SPEC.md) that attaches a pod's interface to the
+// running wdp daemon on ADD and detaches it on DEL, through the daemon's ports API. It is a
+// chained plugin: it runs after the plugin that created the pod's veth pair and gave it its
+// addresses (e.g. `ptp` with host-local IPAM), takes that plugin's result (prevResult), and
+//
+//   ADD    finds the host-side veth (an interface of prevResult without `sandbox`), removes the
+//          addresses the previous plugin put on it (the dataplane answers for the pod's gateway
+//          now: prevResult's gateways + the config's `gateways`), and adds an AF_PACKET pod port
+//          on it with the pod's addresses and MAC; prints prevResult (unchanged) as its result;
+//   DEL    removes that port (no port, or no daemon: success — DEL must succeed when there is
+//          nothing left to delete; the daemon forgets ports whose interface is gone at restart);
+//   CHECK  the port exists, on that interface, with those pod addresses;
+//   VERSION the versions below.
+//
+// Network config (stdin): { cniVersion, name, type: "wdp-cni", server?: "unix:/run/wdp/api.sock"
+// | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
+// prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
+// from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
+// 11 try again later: the daemon is not answering) and 100+ for wdp's own.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
+
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
+const CHECK_FROM = '0.4.0'; // CHECK exists from spec 0.4.0 on
+
+export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11;
+export const E_ATTACH = 100, E_CHECK = 101;
+
+export class CniError extends Error {
+  constructor(readonly code: number, message: string, readonly details = '') { super(message); this.name = 'CniError'; }
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface CniOutcome { stdout: string; exitCode: number }
+
+/** What the plugin needs from the outside world (a test substitutes the network calls). */
+export interface CniDeps {
+  api(conf: Json): Pick<ApiClient, 'call'>;
+  /** Remove the previous plugin's addresses from the host-side interface. */
+  flushAddresses(ifname: string): void;
+}
+
+export const defaultDeps: CniDeps = {
+  api: (conf) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs: 20000 }),
+  flushAddresses: (ifname) => { execFileSync('ip', ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
+};
+
+/** The port's name for this attachment: stable per (container, interface), valid as a port name. */
+export function portName(containerId: string, ifname: string): string {
+  return `cni-${createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 16)}`;
+}
+
+function cmpVersion(a: string, b: string): number {
+  const pa = a.split('.').map(Number), pb = b.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+function need(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new CniError(E_ENV, `${name} is not set`, `the runtime must set ${name} for ${env.CNI_COMMAND}`);
+  return v;
+}
+
+function parseConf(stdin: string): Json {
+  let conf: unknown;
+  try { conf = JSON.parse(stdin); } catch (e) { throw new CniError(E_DECODE, 'network configuration on stdin is not JSON', (e as Error).message); }
+  if (!conf || typeof conf !== 'object' || Array.isArray(conf)) throw new CniError(E_DECODE, 'network configuration on stdin must be a JSON object');
+  const c = conf as Json;
+  if (typeof c.cniVersion !== 'string') throw new CniError(E_CONFIG, 'cniVersion is missing');
+  if (!SUPPORTED_VERSIONS.includes(c.cniVersion)) throw new CniError(E_INCOMPATIBLE, `CNI version ${c.cniVersion} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+  if (c.gateways !== undefined && (!Array.isArray(c.gateways) || c.gateways.some((g: unknown) => typeof g !== 'string' || isIP(g) === 0))) throw new CniError(E_CONFIG, 'gateways must be a list of IP addresses');
+  if (c.worker !== undefined && !(Number.isInteger(c.worker) && c.worker >= 0)) throw new CniError(E_CONFIG, 'worker must be a non-negative integer');
+  if (c.server !== undefined && typeof c.server !== 'string') throw new CniError(E_CONFIG, 'server must be a string (unix:/path or http://host:port)');
+  return c;
+}
+
+interface Attachment { hostIf: string; pods: Array<{ ip: string; mac?: string }>; gateways: string[] }
+
+/** What prevResult says about this attachment: the host-side interface, the pod's addresses and
+ * MAC (the sandbox interface named CNI_IFNAME), the gateways the pod routes through. */
+export function attachmentOf(conf: Json, netns: string, ifname: string): Attachment {
+  const prev = conf.prevResult as Json | undefined;
+  if (!prev || typeof prev !== 'object') throw new CniError(E_CONFIG, 'wdp-cni is a chained plugin: the configuration has no prevResult', 'list it after a plugin that creates the pod\'s veth pair, e.g. ptp');
+  const ifs: Json[] = Array.isArray(prev.interfaces) ? prev.interfaces : [];
+  const podIdx = ifs.findIndex((i) => i && i.name === ifname && (!i.sandbox || i.sandbox === netns));
+  const hostIfs = ifs.filter((i) => i && typeof i.name === 'string' && !i.sandbox);
+  // a bridge (and what is enslaved to one) is shared by many pods: not a port of one pod
+  const own = hostIfs.filter((i) => !existsSync(`/sys/class/net/${i.name}/bridge`) && !existsSync(`/sys/class/net/${i.name}/master`));
+  if (!own.length) throw new CniError(E_CONFIG, 'prevResult has no host-side interface of the pod\'s own', 'chain wdp-cni after a plugin that gives each pod a veth pair (ptp), not a bridge');
+  const hostIf = String(own[own.length - 1].name);
+  const ips: Json[] = Array.isArray(prev.ips) ? prev.ips : [];
+  const mine = ips.filter((x) => x && (x.interface === undefined || x.interface === podIdx));
+  if (!mine.length) throw new CniError(E_CONFIG, 'prevResult has no addresses for the pod\'s interface');
+  const mac = podIdx >= 0 && typeof ifs[podIdx].mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(ifs[podIdx].mac) ? String(ifs[podIdx].mac).toLowerCase() : undefined;
+  const pods = mine.map((x) => {
+    const ip = String(x.address ?? '').split('/')[0];
+    if (isIP(ip) === 0) throw new CniError(E_CONFIG, `prevResult address ${JSON.stringify(x.address)} is not an address/prefix`);
+    return mac ? { ip, mac } : { ip };
+  });
+  const gateways = [...new Set([...mine.map((x) => x.gateway).filter((g): g is string => typeof g === 'string' && isIP(g) !== 0), ...(conf.gateways ?? [])])];
+  if (!gateways.length) throw new CniError(E_CONFIG, 'no gateway for the pod: prevResult has none and the configuration lists no gateways');
+  return { hostIf, pods, gateways };
+}
+
+async function call(api: Pick<ApiClient, 'call'>, method: string, path: string, body?: unknown): Promise<Json | undefined> {
+  try {
+    return await api.call(method, path, body === undefined ? undefined : JSON.stringify(body)) as Json;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 0) throw new CniError(E_TRY_LATER, 'the wdp daemon is not answering', e.message);
+    throw e;
+  }
+}
+
+async function add(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<string> {
+  const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
+  const a = attachmentOf(conf, netns, ifname);
+  const name = portName(id, ifname);
+  const api = deps.api(conf);
+  if (conf.flushHostAddresses !== false) {
+    try { deps.flushAddresses(a.hostIf); } catch (e) { throw new CniError(E_ATTACH, `cannot remove the addresses of ${a.hostIf}`, (e as Error).message); }
+  }
+  try {
+    await call(api, 'POST', '/api/v1/ports', { name, type: 'afpacket', ifname: a.hostIf, role: 'pod', gateways: a.gateways, pods: a.pods, ...(conf.worker !== undefined ? { worker: conf.worker } : {}) });
+  } catch (e) {
+    if (e instanceof CniError) throw e;
+    const err = e as ApiError;
+    // an ADD retried by the runtime: the same attachment is already there
+    if (err.status === 409) {
+      const have = await call(api, 'GET', `/api/v1/ports/${name}`).catch(() => undefined);
+      if (have?.ifname === a.hostIf) return JSON.stringify({ ...conf.prevResult, cniVersion: conf.cniVersion });
+    }
+    throw new CniError(E_ATTACH, `the daemon refused port ${name} on ${a.hostIf}`, err.message);
+  }
+  return JSON.stringify({ ...conf.prevResult, cniVersion: conf.cniVersion });
+}
+
+async function del(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps, log: (s: string) => void): Promise<void> {
+  const id = need(env, 'CNI_CONTAINERID'), ifname = need(env, 'CNI_IFNAME');
+  const name = portName(id, ifname);
+  try {
+    await call(deps.api(conf), 'DELETE', `/api/v1/ports/${name}`);
+  } catch (e) {
+    if (e instanceof CniError && e.code === E_TRY_LATER) { log(`wdp-cni: ${e.message}; port ${name} is dropped at the daemon's next start if its interface is gone`); return; }
+    if ((e as ApiError).status === 404) return;
+    throw new CniError(E_ATTACH, `the daemon could not remove port ${name}`, (e as Error).message);
+  }
+}
+
+async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<void> {
+  if (cmpVersion(conf.cniVersion, CHECK_FROM) < 0) throw new CniError(E_INCOMPATIBLE, `CHECK needs CNI version ${CHECK_FROM} or later, the configuration says ${conf.cniVersion}`);
+  const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
+  const a = attachmentOf(conf, netns, ifname);
+  const name = portName(id, ifname);
+  let have: Json | undefined;
+  try { have = await call(deps.api(conf), 'GET', `/api/v1/ports/${name}`); } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(E_CHECK, `port ${name} is not attached`, (e as Error).message);
+  }
+  if (have?.ifname !== a.hostIf) throw new CniError(E_CHECK, `port ${name} is on ${have?.ifname}, not ${a.hostIf}`);
+  const want = a.pods.map((p) => p.ip).sort().join(','), got = ((have?.pods ?? []) as Json[]).map((p) => p.ip).sort().join(',');
+  if (want !== got) throw new CniError(E_CHECK, `port ${name} serves ${got || 'no pods'}, expected ${want}`);
+}
+
+/** One plugin invocation, exactly as a runtime makes it: the environment, the config on stdin.
+ * Never throws: errors become the spec's error JSON and a non-zero exit. */
+export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDeps = defaultDeps, log: (s: string) => void = () => undefined): Promise<CniOutcome> {
+  let version = '1.0.0';
+  try {
+    const cmd = env.CNI_COMMAND;
+    if (!cmd) throw new CniError(E_ENV, 'CNI_COMMAND is not set');
+    if (cmd === 'VERSION') {
+      // stdin carries {"cniVersion": ...}; the answer does not depend on it
+      return { stdout: JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
+    }
+    if (!['ADD', 'DEL', 'CHECK'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK and VERSION are');
+    const conf = parseConf(stdin);
+    version = conf.cniVersion;
+    if (cmd === 'ADD') return { stdout: await add(env, conf, deps), exitCode: 0 };
+    if (cmd === 'DEL') { await del(env, conf, deps, log); return { stdout: '', exitCode: 0 }; }
+    await check(env, conf, deps);
+    return { stdout: '', exitCode: 0 };
+  } catch (e) {
+    const err = e instanceof CniError ? e : new CniError(E_ATTACH, (e as Error).message);
+    return { stdout: JSON.stringify({ cniVersion: version, code: err.code, msg: err.message, ...(err.details ? { details: err.details } : {}) }), exitCode: 1 };
+  }
+}

@@ -1,0 +1,284 @@
+// The daemon's ports: the config file's, numbered 0..n-1 at start, plus ports added and removed
+// at runtime through the ports API (a CNI plugin attaching a new pod's interface, detaching a
+// deleted one). A port's index is what the core's descriptors and the node config's neighbours
+// and routes name it by; a removed port's index is not handed out again until the indexes run
+// out (a late reply of a deleted pod's flow must not reach the next pod).
+//
+// Runtime ports are saved in <stateDir>/ports.json (written whole, then renamed) after every
+// change, and added again at the next start — except those whose interface is gone (the pod was
+// deleted while the daemon was down). Changes are serialised: one add/remove at a time.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { canonicalAddr } from './l2.js';
+import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
+import type { PortInfo, WorkerPortSpec } from './protocol.js';
+
+export function ipCmd(netns: string | undefined, args: string[]): string {
+  const full = netns ? ['-n', netns, ...args] : args;
+  return execFileSync('ip', full, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function inNs(netns: string | undefined, cmd: string, args: string[]): void {
+  if (netns) execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: 'pipe' });
+  else execFileSync(cmd, args, { stdio: 'pipe' });
+}
+
+function linkMac(ifname: string, netns?: string): string {
+  let out: string;
+  try { out = ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]); } catch {
+    throw new ConfigError(`interface "${ifname}" does not exist in ${netns ? `namespace ${netns}` : 'this network namespace'}`);
+  }
+  const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
+  if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
+  return m[1];
+}
+
+/** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
+ * the node's (a host port), the node addresses are local there, and the kernel would answer ARP
+ * for them on pod ports and take TCP for them on the uplink (a RST from the host for every
+ * NodePort SYN) — besides wdp forwarding it. An nftables netdev ingress chain with policy drop
+ * per port does it (table `netdev wdp`, chain `in_<ifname>`): packet sockets bound to ETH_P_ALL
+ * (ours) see frames before the ingress hook, the kernel's IP/ARP after it. */
+function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, port: string): void {
+  const chain = kernelChain(ifname);
+  try {
+    inNs(netns, nft(), ['add', 'table', 'netdev', NFT_TABLE]);
+    try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]); } catch { /* none yet */ }
+    inNs(netns, nft(), ['add', 'chain', 'netdev', NFT_TABLE, chain, `{ type filter hook ingress device "${ifname}" priority 0; policy drop; }`]);
+  } catch (e) {
+    log.warn({ port, error: (e as Error).message.split('\n')[0] }, 'could not keep the kernel off this port (nftables netdev ingress drop): with local addresses in this namespace the kernel answers too');
+  }
+}
+
+/** Undoes keepKernelOut (the port is removed, the daemon stops): the interface is the host's again. */
+function letKernelIn(ifname: string, netns: string | undefined): void {
+  try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
+}
+
+const NFT_TABLE = 'wdp';
+
+/** nftables' `nft` from the system directories: under npm scripts node_modules/.bin comes first
+ * in PATH, and an npm package (@vercel/nft) installs a different `nft` there. */
+let nftPath: string | undefined;
+function nft(): string {
+  nftPath ??= ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/bin/nft'].find((f) => existsSync(f)) ?? 'nft';
+  return nftPath;
+}
+const kernelChain = (ifname: string) => `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
+
+/** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their
+ * neighbour caches: a new MAC per restart would blackhole them until their entry goes stale). */
+export function stableMac(seed: string): string {
+  const b = createHash('sha256').update(seed).digest().subarray(0, 6);
+  b[0] = (b[0] & 0xfc) | 0x02;      // locally administered, unicast
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export interface ManagedPort {
+  config: PortConfig;
+  spec: WorkerPortSpec;
+  worker: number;
+  origin: 'config' | 'api';
+}
+
+/** What `GET /api/v1/ports` shows for a port. */
+export interface PortView {
+  name: string; index: number; type: string; ifname: string; role: string; worker: number;
+  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[];
+  pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
+}
+
+export interface PortDataplane {
+  addPort(worker: number, spec: WorkerPortSpec): Promise<PortInfo>;
+  removePort(worker: number, index: number): Promise<void>;
+  ports(): Promise<PortInfo[]>;
+}
+
+export class PortError extends Error {
+  constructor(message: string, readonly statusCode: number) { super(message); this.name = 'PortError'; }
+}
+
+const MAX_INDEX = 0xfffe;
+
+export class PortManager {
+  private readonly byIndex = new Map<number, ManagedPort>();
+  private readonly info = new Map<number, PortInfo>();
+  private nextIndex: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private dp?: PortDataplane;
+
+  constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
+    private readonly hooks: { changed?: (p: ManagedPort, how: 'added' | 'removed') => Promise<void> | void } = {}) {
+    const uplinkOf = (p: PortConfig) => {
+      const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
+      return cfg.ports.findIndex((q) => q.name === up);
+    };
+    const specs = cfg.ports.map((p, index) => this.prepare(p, index));
+    // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
+    // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire
+    cfg.ports.forEach((p, i) => {
+      if (p.role !== 'host') return;
+      const u = uplinkOf(p);
+      specs[i].bridge = u; specs[u].bridge = i;
+      specs[i].deviceMac = specs[u].mac;
+    });
+    specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
+    this.nextIndex = cfg.ports.length;
+  }
+
+  /** Resolves the port's MAC and gets an AF_PACKET / AF_XDP interface ready (IPv6 off, kernel out). */
+  private prepare(p: PortConfig, index: number): WorkerPortSpec {
+    const netns = this.portNetns;
+    let mac = p.mac;
+    if (p.type === 'afpacket' || p.type === 'afxdp') {
+      const have = linkMac(p.ifname, netns);
+      if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
+      mac ??= have;
+      // The interface only carries frames to/from the dataplane: the kernel must not answer or
+      // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
+      // partial checksums and segments super-frames (native/src/offload.rs).
+      try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
+      keepKernelOut(p.ifname, netns, this.log, p.name);
+      ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
+    } else {
+      mac ??= stableMac(`wdp/${this.cfg.node.name}/${p.name}`);
+    }
+    return {
+      index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
+      gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
+      probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
+      ...(p.netns ? { netns: p.netns } : {}),
+      ...(p.ring ? { ring: p.ring } : {}),
+      ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
+      ...(p.persist !== undefined ? { persist: p.persist } : {}),
+    };
+  }
+
+  /** The config file's ports, for the workers' start. */
+  initialSpecs(): WorkerPortSpec[] { return [...this.byIndex.values()].map((p) => p.spec); }
+
+  /** Once the workers run: their ports' MACs and kinds, then the saved runtime ports re-added. */
+  async attach(dp: PortDataplane): Promise<void> {
+    this.dp = dp;
+    for (const i of await dp.ports()) this.info.set(i.index, i);
+    for (const raw of this.loadSaved()) {
+      try { await this.add(raw, { save: false }); } catch (e) {
+        this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
+      }
+    }
+    this.save();
+  }
+
+  get(index: number): ManagedPort | undefined { return this.byIndex.get(index); }
+  byName(name: string): ManagedPort | undefined { return [...this.byIndex.values()].find((p) => p.spec.name === name); }
+  all(): ManagedPort[] { return [...this.byIndex.values()]; }
+  /** The MAC the dataplane presents on port `index` (native AF_PACKET ports report the interface's). */
+  mac(index: number): string | undefined { return this.info.get(index)?.mac ?? this.byIndex.get(index)?.spec.mac; }
+  portInfo(): PortInfo[] { return [...this.info.values()].sort((a, b) => a.index - b.index); }
+
+  async list(): Promise<PortView[]> {
+    const live = this.dp ? await this.dp.ports() : [];
+    return this.all().map((p) => this.view(p, live.find((i) => i.index === p.spec.index)));
+  }
+
+  private view(p: ManagedPort, live?: PortInfo): PortView {
+    return {
+      name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
+      worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
+      kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
+      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live ? { stats: live.stats } : {}),
+    };
+  }
+
+  /** Adds a port while the workers forward (validated like a config port). */
+  add(raw: unknown, o: { save?: boolean } = {}): Promise<PortView> {
+    return this.serial(async () => {
+      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      let p: PortConfig;
+      try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
+      const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
+      if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+      const worker = p.worker ?? 0;
+      if (worker >= this.cfg.workers) throw new PortError(`worker ${worker} does not exist (workers: ${this.cfg.workers})`, 422);
+      if (this.cfg.workers > 1 && p.worker === undefined) throw new PortError('with workers > 1 a port needs "worker: N" (flows must enter and leave through ports of the same worker)', 422);
+      const index = this.allocIndex();
+      let spec: WorkerPortSpec;
+      try { spec = this.prepare(p, index); } catch (e) { throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
+      let info: PortInfo;
+      try { info = await this.dp.addPort(worker, spec); } catch (e) { throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500); }
+      const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
+      this.byIndex.set(index, mp);
+      this.info.set(index, info);
+      if (o.save !== false) this.save();
+      this.log.info({ port: p.name, index, ifname: p.ifname, mac: info.mac, kind: info.kind, worker }, 'port added');
+      await this.hooks.changed?.(mp, 'added');
+      return this.view(mp, info);
+    });
+  }
+
+  /** Removes a port added through the API; the config file's ports stay. */
+  remove(name: string): Promise<PortView> {
+    return this.serial(async () => {
+      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      const p = this.byName(name);
+      if (!p) throw new PortError(`no port "${name}"`, 404);
+      if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
+      await this.dp.removePort(p.worker, p.spec.index);
+      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+      const view = this.view(p, this.info.get(p.spec.index));
+      this.byIndex.delete(p.spec.index);
+      this.info.delete(p.spec.index);
+      this.save();
+      this.log.info({ port: name, index: p.spec.index }, 'port removed');
+      await this.hooks.changed?.(p, 'removed');
+      return view;
+    });
+  }
+
+  /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
+  release(): void {
+    for (const p of this.all()) if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(fn, fn);
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
+
+  private allocIndex(): number {
+    if (this.nextIndex > MAX_INDEX) {
+      // wrapped: the lowest free index
+      for (let i = 0; i <= MAX_INDEX; i++) if (!this.byIndex.has(i)) return i;
+      throw new PortError('no free port index', 507);
+    }
+    return this.nextIndex++;
+  }
+
+  private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
+
+  private loadSaved(): unknown[] {
+    let text: string;
+    try { text = readFileSync(this.file, 'utf8'); } catch { return []; }
+    try {
+      const j = JSON.parse(text) as { ports?: unknown };
+      if (Array.isArray(j.ports)) return j.ports;
+    } catch { /* fall through */ }
+    this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
+    return [];
+  }
+
+  private save(): void {
+    const ports = this.all().filter((p) => p.origin === 'api').map((p) => p.config);
+    try {
+      const tmp = `${this.file}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ ports }, null, 1));
+      renameSync(tmp, this.file);
+    } catch (e) {
+      this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
+    }
+  }
+}

@@ -1,0 +1,182 @@
+// End to end, pods that come and go while wdp runs: pods attached by the CNI plugin (bin/wdp-cni.js
+// run exactly as a container runtime runs a chained plugin: CNI_* environment, the network config
+// with prevResult on stdin, the result on stdout) and detached by its DEL, in a bounded loop,
+// while other pods' connections (a long-lived TCP session, a stream of HTTP requests) keep running.
+// Also `wdp get ports` / `wdp port add|remove` through the CLI, and the ports API's errors.
+import test from 'ava';
+import { join } from 'node:path';
+import {
+  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, POD_SERVER, WDP, ROOT,
+} from './lib/topology.js';
+
+const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
+const { serial, apply } = suite;
+let topo;
+test.before(() => { topo = suite.topo; });
+
+const CNI = join(ROOT, 'bin/wdp-cni.js');
+const server = () => `unix:${topo.config.api.listen}`;
+
+async function cni(command, { id, netnsPath, ifname = 'eth0', prevResult }) {
+  const conf = { cniVersion: '1.0.0', name: 'wdp-e2e', type: 'wdp-cni', server: server(), ...(prevResult ? { prevResult } : {}) };
+  const envs = [`CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`, `CNI_NETNS=${netnsPath}`, `CNI_IFNAME=${ifname}`, 'CNI_PATH=/opt/cni/bin'];
+  // the runtime runs plugins in the node's namespace: here, the dataplane namespace
+  const r = await topo.lab.execAsync(topo.ns.dp, 'env', [...envs, process.execPath, CNI], { input: JSON.stringify(conf), timeoutMs: 30000 });
+  return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+}
+
+async function wdp(args) {
+  const r = await topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, ...args, '--server', server()], { timeoutMs: 30000 });
+  return r;
+}
+
+/** What the previous plugin of the chain (ptp) does: a veth pair, the pod end named eth0 in the
+ * pod's namespace with its /32 and routes via the gateway, the gateway address on the host end. */
+function ptpLike(i) {
+  const ns = topo.lab.namespace(`n${i}`);
+  const hostIf = `wv${i}`;
+  topo.lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
+  const ip = `10.244.2.${10 + i}`;
+  topo.lab.up(ns, 'eth0');
+  topo.lab.addr(ns, 'eth0', `${ip}/32`);
+  topo.lab.route(ns, '10.244.0.1', undefined, 'eth0');
+  topo.lab.route(ns, 'default', '10.244.0.1', 'eth0');
+  topo.lab.addr(topo.ns.dp, hostIf, '10.244.0.1/32');
+  const prevResult = {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: hostIf, mac: topo.lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: topo.lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
+    ips: [{ address: `${ip}/32`, gateway: '10.244.0.1', interface: 1 }],
+    routes: [{ dst: '0.0.0.0/0', gw: '10.244.0.1' }], dns: {},
+  };
+  return { ns, hostIf, ip, prevResult, id: `ctr-${i}-${process.pid}`, netnsPath: `/var/run/netns/${ns}` };
+}
+
+function startServer(ns, name) {
+  const child = topo.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', '8080']);
+  topo.podProcs.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`${name} not ready`)), 10000);
+    child.stdout.on('data', (d) => { out += d; if (out.includes('ready')) { clearTimeout(t); resolve(child); } });
+  });
+}
+
+// a long-lived TCP session through a ClusterIP to pod-a: one line every 50 ms, each echoed
+const ECHO = "require('net').createServer((s) => { s.on('data', (d) => s.write(d)); s.on('error', () => {}); }).listen(7000, () => console.log('ready'));";
+const session = (ms) => `
+  const s = require('net').connect(7000, '10.96.7.1');
+  let sent = 0, got = '', err = null;
+  const iv = setInterval(() => { s.write('x' + (sent++) + '\\n'); }, 50);
+  s.on('data', (d) => { got += d; });
+  s.on('error', (e) => { err = e.code || e.message; });
+  s.on('close', () => { if (!err) err = 'closed'; });
+  setTimeout(() => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, echoed: got.split('\\n').filter(Boolean).length, err })); process.exit(0); }, 1000); }, ${ms});`;
+
+serial('wdp get ports lists the config file\'s ports; the CLI adds and removes a port; bad requests are refused whole', async (t) => {
+  const list = await wdp(['get', 'ports']);
+  t.is(list.code, 0, list.stderr);
+  for (const n of ['client', 'remote', 'pod-a', 'pod-b']) t.regex(list.stdout, new RegExp(`^${n}\\s`, 'm'));
+  const j = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout);
+  t.deepEqual(j.items.map((p) => p.origin), ['config', 'config', 'config', 'config']);
+  // a TAP created at runtime inside a fresh namespace
+  const ns = topo.lab.namespace('tcl');
+  const add = await wdp(['port', 'add', '--name', 'pod-cli', '--type', 'tap', '--ifname', 'tapcli', '--netns', ns, '--gateway', '10.244.0.1', '--pod', '10.244.3.1']);
+  t.is(add.code, 0, add.stderr);
+  t.regex(add.stdout, /port\/pod-cli added \(index 4,/);
+  await topo.lab.waitLink(ns, 'tapcli', 10000);
+  t.regex((await wdp(['get', 'ports', 'pod-cli'])).stdout, /pod-cli\s+4\s+tap\s+tapcli@/);
+  const dup = await wdp(['port', 'add', '--name', 'pod-cli', '--type', 'tap', '--ifname', 'tapcli2', '--netns', ns]);
+  t.is(dup.code, 1);
+  t.regex(dup.stderr, /exists/);
+  const bad = await api(topo, 'POST', '/api/v1/ports', { name: 'Bad Name', type: 'veth', ifname: 'x', role: 'pod' });
+  t.is(bad.status, 422);
+  t.regex(bad.json.message, /name/);
+  t.regex(bad.json.message, /type/);
+  t.is((await api(topo, 'POST', '/api/v1/ports', { name: 'nodev', type: 'afpacket', ifname: 'nosuchif0', role: 'pod' })).status, 422);
+  t.is((await api(topo, 'POST', '/api/v1/ports', '{')).status, 400);
+  t.is((await api(topo, 'DELETE', '/api/v1/ports/pod-a')).status, 409, 'config ports stay');
+  t.is((await api(topo, 'DELETE', '/api/v1/ports/nope')).status, 404);
+  const rm = await wdp(['port', 'remove', 'pod-cli']);
+  t.is(rm.code, 0, rm.stderr);
+  t.notRegex((await wdp(['get', 'ports'])).stdout, /pod-cli/);
+  t.false((await topo.lab.execAsync(ns, 'ip', ['link', 'show', 'tapcli'])).code === 0, 'the TAP went with its port');
+});
+
+serial('pods added (CNI ADD) and removed (CNI DEL) in a loop while other pods\' connections keep running', async (t) => {
+  const podA = topo.pods[0];
+  const echo = topo.lab.spawn(podA.ns, process.execPath, ['-e', ECHO]);
+  topo.podProcs.push(echo);
+  await new Promise((r) => echo.stdout.once('data', r));
+  await apply([
+    serviceYaml({ name: 'echo', clusterIP: '10.96.7.1', ports: [{ name: 'tcp', port: 7000, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'echo-1', service: 'echo', ports: [{ name: 'tcp', port: 7000, protocol: 'TCP' }], endpoints: [{ addresses: [podA.ip], conditions: { ready: true } }] }),
+    serviceYaml({ name: 'stable', clusterIP: '10.96.7.2', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'stable-1', service: 'stable', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true } })) }),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.7.2/')).code, 0);
+  const ROUNDS = 5;
+  // background traffic for the whole loop (bounded: a fixed duration / request count)
+  const sessionRun = topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', session(ROUNDS * 4000)], { timeoutMs: ROUNDS * 4000 + 20000 });
+  const requests = httpMany(topo, topo.ns.client, 'http://10.96.7.2/', ROUNDS * 20, { timeoutMs: 3000 });
+  const portsBefore = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items.length;
+  const started = Date.now();
+  for (let i = 0; i < ROUNDS && Date.now() - started < 120000; i++) {
+    const pod = ptpLike(i);
+    const srv = await startServer(pod.ns, `new-${i}`);
+    const add = await cni('ADD', pod);
+    t.is(add.code, 0, JSON.stringify(add));
+    t.deepEqual(add.out, pod.prevResult, 'the chained result is prevResult');
+    t.is((await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', pod.hostIf])).stdout.includes('10.244.0.1'), false, 'the gateway address left the host side');
+    const chk = await cni('CHECK', pod);
+    t.is(chk.code, 0, JSON.stringify(chk));
+    await apply([
+      serviceYaml({ name: `new-${i}`, clusterIP: `10.96.8.${i + 1}`, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+      sliceYaml({ name: `new-${i}-1`, service: `new-${i}`, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
+    ]);
+    const r = await curlOk(topo, topo.ns.client, `http://10.96.8.${i + 1}/`);
+    t.is(r.code, 0, `new pod ${i}: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+    t.is(r.body.trim(), `new-${i}`);
+    t.is(r.headers['x-peer'].replace('::ffff:', ''), '10.0.0.2');
+    // the pod goes: endpoint first (as Kubernetes does), then the runtime's DEL, then its veth
+    await apply([sliceYaml({ name: `new-${i}-1`, service: `new-${i}`, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [] })]);
+    const del = await cni('DEL', pod);
+    t.deepEqual([del.code, del.out], [0, undefined], del.stderr);
+    t.is((await cni('DEL', pod)).code, 0, 'a repeated DEL succeeds');
+    t.not((await cni('CHECK', pod)).code, 0, 'CHECK fails once detached');
+    srv.kill('SIGKILL');
+    await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
+  }
+  const s = JSON.parse((await sessionRun).stdout.trim().split('\n').pop());
+  t.is(s.err, null, `the long-lived session broke: ${JSON.stringify(s)}`);
+  t.true(s.sent > 20 && s.echoed === s.sent, `every line echoed: ${JSON.stringify(s)}`);
+  const res = await requests;
+  const failed = res.filter((x) => x.error);
+  t.is(failed.length, 0, `${failed.length}/${res.length} background requests failed: ${JSON.stringify(failed.slice(0, 3))}`);
+  t.deepEqual([...new Set(res.map((x) => x.pod))].sort(), ['pod-a', 'pod-b']);
+  const after = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items;
+  t.is(after.length, portsBefore, `no port left behind: ${after.map((p) => p.name)}`);
+});
+
+serial('runtime ports survive a daemon restart; those whose interface is gone are dropped', async (t) => {
+  const keep = ptpLike(8), gone = ptpLike(9);
+  t.is((await cni('ADD', keep)).code, 0);
+  t.is((await cni('ADD', gone)).code, 0);
+  const { startDaemon } = await import('./lib/topology.js');
+  topo.daemon.kill('SIGTERM');
+  await new Promise((r) => topo.daemon.once('exit', r));
+  await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', gone.hostIf]);
+  await startDaemon(topo);
+  const names = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items.map((p) => p.name);
+  const { portName } = await import('../dist/src/cni/plugin.js');
+  t.true(names.includes(portName(keep.id, 'eth0')));
+  t.false(names.includes(portName(gone.id, 'eth0')));
+  t.regex(topo.daemonLog, /saved runtime port not restored/);
+  const srv = await startServer(keep.ns, 'kept');
+  await apply([
+    serviceYaml({ name: 'kept', clusterIP: '10.96.9.1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'kept-1', service: 'kept', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [keep.ip], conditions: { ready: true } }] }),
+  ]);
+  const r = await curlOk(topo, topo.ns.client, 'http://10.96.9.1/');
+  t.is(r.body.trim(), 'kept', r.stderr);
+  srv.kill('SIGKILL');
+});
