@@ -67,7 +67,7 @@ function randomService(g) {
   const endpoints = Array.from({ length: n }, () => randomEndpoint(g));
   return {
     key: ++svcSerial, fam, ports, endpoints,
-    affinity: g.chance(0.2), masquerade: g.chance(0.2),
+    affinity: g.chance(0.2), masquerade: g.chance(0.2), policyDrop: g.chance(0.2),
     sourceRange: g.chance(0.1) ? (g.chance(0.5) ? 'narrow' : 'wide') : undefined,
     m: g.pick([7, 13, 61, 251, 251, 1021]),
   };
@@ -95,7 +95,7 @@ function mutateTables(g, d) {
     if (!g.chance(0.3)) { services.push(s); continue; }
     const e = s.endpoints.filter(() => !g.chance(0.25)).map((ep) => (g.chance(0.2) ? { ...ep, state: g.pick([L.BES_READY, L.BES_TERMINATING_SERVING, L.BES_NOT_SERVING]) } : ep));
     while (g.chance(0.4)) e.push(randomEndpoint(g));
-    services.push({ ...s, endpoints: e, affinity: g.chance(0.1) ? !s.affinity : s.affinity, masquerade: g.chance(0.1) ? !s.masquerade : s.masquerade });
+    services.push({ ...s, endpoints: e, affinity: g.chance(0.1) ? !s.affinity : s.affinity, masquerade: g.chance(0.1) ? !s.masquerade : s.masquerade, policyDrop: g.chance(0.1) ? !s.policyDrop : s.policyDrop });
   }
   const add = g.int(Math.max(2, d.services.length >> 3));
   for (let i = 0; i < add; i++) services.push(randomService(g));
@@ -144,6 +144,7 @@ function buildIr(d, feIds, beIds) {
       let flags = 0;
       if (s.affinity) flags |= L.FEF_AFFINITY;
       if (s.masquerade) flags |= L.FEF_MASQUERADE;
+      if (s.policyDrop) flags |= L.FEF_POLICY_DROP; // (matters only while the service has no endpoint: drop, not reject)
       const sourceRanges = s.sourceRange === 'narrow' ? [s.fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : s.sourceRange === 'wide' ? [s.fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
       frontends.push(frontend({ id: fe.get(`${s.key}/${pi}`), addr: vipOf(s.fam, s.key), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 4000, service: `ns/s${s.key}` }, bes, s.m));
     });
