@@ -1,6 +1,6 @@
 // `wdp start`: the daemon. Order matters and each step fails loudly:
 //
-//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 and offloads off; TAP: pick a MAC)
+//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 off; TAP: pick a MAC)
 //   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces);
 //      the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
