@@ -2,7 +2,7 @@
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validateObject, identify } from '../model/schema.js';
-import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
+import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
@@ -116,7 +116,14 @@ export class ControlPlaneCore {
   restoreProblems: string[] = [];
   restoredFrom: 'primary' | 'backup' | 'none' | 'disabled' = 'disabled';
 
+  private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
+
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
+
+  /** Calls `fn` after every applied change that replaced or removed the NodeConfig, whoever
+   * applied it (the daemon's own reprogramming, the Kubernetes watcher, `wdp apply`): the daemon
+   * re-points its workers' ARP/ND answers at the node addresses. */
+  onNodeChange(fn: (node: NodeSpec | null) => void): void { this.nodeListeners.push(fn); }
 
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -245,6 +252,7 @@ export class ControlPlaneCore {
 
   private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
+    const nodeBefore = this.compiler.getNode();
     const ch = this.compiler.change(batch);
     const view = diffView(ch);
     if (dryRun) {
@@ -274,6 +282,8 @@ export class ControlPlaneCore {
       }
     }
     this.lastUpdated = new Date();
+    const node = this.compiler.getNode();
+    if (node !== nodeBefore) for (const fn of this.nodeListeners) fn(node);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
     this.observer.onSync?.({

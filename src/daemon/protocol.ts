@@ -44,6 +44,7 @@ export type ToWorker =
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
   | { type: 'removePort'; id: number; index: number }
   | { type: 'forgetNeighbour'; id: number; addr: string }
+  | { type: 'nodeAddresses'; id: number; addresses: string[] } // answered on uplinks from now on
   | { type: 'stop'; id: number };
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
