@@ -34,7 +34,7 @@ let gEvictCursor: u32 = 1;
 }
 
 // ---- index ----------------------------------------------------------------------------------------
-function idxInsert(h: u32, ref: u32): void {
+export function idxInsert(h: u32, ref: u32): void {
   let slot = h & gCtMask;
   for (let n: u32 = 0; n <= gCtMask; n++) {
     const s = ctSlotAt(slot);
@@ -154,7 +154,7 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 
 /** A free flow entry: free list first, else evict the first expired or embryonic entry within
  * CFG_EVICT_WINDOW entries from the rotating cursor. 0 = table full of established flows. */
-function ctAlloc(): u32 {
+export function ctAlloc(): u32 {
   if (gFreeHead == 0) {
     let window = config().evictWindow;
     if (window > gCtMax) window = gCtMax;

@@ -35,6 +35,8 @@ export interface ControlPlaneOptions {
   bodyLimit?: number;
   /** Whether the dataplane is forwarding (healthz answers 503 when false). Default: always. */
   isForwarding?: () => boolean;
+  /** What the daemon's start restored (shown by GET /api/v1/generation as `restore`, `wdp status`). */
+  restoreSummary?: () => unknown;
   /** More route modules registered on the API app (e.g. the daemon's ports API). */
   extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
@@ -242,6 +244,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     generation: opts.dataplane.generation(), lastUpdated: core.lastUpdated.toISOString(),
     services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount(),
     frontends: core.compiler.ir.frontends.size, backends: core.compiler.ir.backends.size,
+    ...(opts.restoreSummary ? { restore: opts.restoreSummary() } : {}),
   }));
   app.get('/api/v1/state', async () => ({
     restoredFrom: core.restoredFrom, restoreProblems: core.restoreProblems, lastUpdated: core.lastUpdated.toISOString(),

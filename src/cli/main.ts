@@ -361,13 +361,26 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;
-      print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n`);
+      print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n` +
+        (g.restore ? restoreLines(g.restore) : ''));
     });
 
   registerPortCommands(program, client, print);
   registerDaemonCommands(program);
   registerBenchCommands(program);
   return program;
+}
+
+/** `wdp status`: what the daemon's start restored (src/daemon/restart.ts RestoreSummary). */
+function restoreLines(r: Raw): string {
+  const dropped = Object.entries(r.dropped ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
+  const lines = [`restored in ${r.durationMs} ms: ${r.objects.services} services, ${r.objects.endpointSlices} endpointslices, ${r.neighbours} neighbours, ` +
+    `${r.flows} flows (${r.staleBackends} with a vanished backend), ${r.affinity} affinity entries` +
+    (r.from === 'checkpoint' ? ` from the checkpoint of ${r.savedAt} (down ${r.downtimeMs} ms)` : r.from === 'none' ? ' (no flow checkpoint)' : '')];
+  if (dropped) lines.push(`  not restored: ${dropped}`);
+  if (r.problem) lines.push(`  checkpoint problem: ${r.problem}${r.keptAs ? ` (kept as ${r.keptAs})` : ''}`);
+  if (r.lastCheckpoint) lines.push(`last checkpoint ${r.lastCheckpoint.at} (${r.lastCheckpoint.reason}): ${r.lastCheckpoint.flows} flows, ${r.lastCheckpoint.affinity} affinity entries, ${r.lastCheckpoint.bytes} bytes in ${r.lastCheckpoint.ms} ms`);
+  return lines.join('\n') + '\n';
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -84,6 +84,8 @@ interface CoreExports {
   init(): number;
   process(count: number, now: number): void;
   ct_flush(): void;
+  ct_restore(src: number, origHash: number, now: number): number;
+  ct_active(): number;
   [k: string]: unknown;
 }
 
@@ -418,13 +420,7 @@ export class Core {
     const snatV4 = this.cfgAddr(L.CFG_SNAT_V4, 4), snatV6 = this.cfgAddr(L.CFG_SNAT_V6, 6);
     // expiry is lazy in the core (budgeted sweep, or on the next lookup): an entry past its
     // timeout is already dead for forwarding, so it is not listed either
-    const timeout: number[] = [];
-    timeout[L.CTS_TCP_SYN] = this.cfg32(L.CFG_TO_TCP_SYN);
-    timeout[L.CTS_TCP_EST] = this.cfg32(L.CFG_TO_TCP_EST);
-    timeout[L.CTS_TCP_CLOSING] = this.cfg32(L.CFG_TO_TCP_CLOSE);
-    timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
-    timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
-    timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
+    const timeout = this.flowTimeouts();
     for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
       const e = this.map.ctFlows + f * L.CT_SIZE;
       const state = u8[e + L.CT_STATE];
@@ -456,6 +452,35 @@ export class Core {
       out.push(info);
     }
     return out;
+  }
+
+  /** Idle timeout (ms) of each CTS_* state, as the core applies it (index = state). */
+  flowTimeouts(): number[] {
+    const timeout: number[] = [];
+    timeout[L.CTS_TCP_SYN] = this.cfg32(L.CFG_TO_TCP_SYN);
+    timeout[L.CTS_TCP_EST] = this.cfg32(L.CFG_TO_TCP_EST);
+    timeout[L.CTS_TCP_CLOSING] = this.cfg32(L.CFG_TO_TCP_CLOSE);
+    timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
+    timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
+    timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
+    return timeout;
+  }
+
+  /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
+  snatAddress(family: 4 | 6): string | null {
+    return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 1 : 2)) ? this.cfgAddr(family === 4 ? L.CFG_SNAT_V4 : L.CFG_SNAT_V6, family) : null;
+  }
+
+  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set, its
+   * times on the clock of `now`) through the core's own lookup, allocator and index insert
+   * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
+   * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
+  restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
+    if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
+    const at = this.slotOffset(0);
+    this.u8.set(entry, at);
+    const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
+    return r === 0xffffffff ? -1 : r;
   }
 
   private cfgAddr(off: number, family: 4 | 6): string {

@@ -6,8 +6,10 @@
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
 //   4. control API listening (with the ports API: ports added/removed while forwarding)
-//   stop(): API closed, workers stopped after their current batch (ports closed), state is
-//   already on disk (every acknowledged apply was persisted before it was acknowledged).
+//   5. saved flows imported, then forwarding resumes (restart.ts; healthz 503 until then)
+//   stop(): API closed, forwarding paused, flow checkpoint written, workers stopped after their
+//   current batch (ports closed); the desired state is already on disk (every acknowledged apply
+//   was persisted before it was acknowledged).
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
@@ -22,6 +24,7 @@ import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
+import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -49,6 +52,8 @@ export interface RunningDaemon {
   readonly logger: Logger;
   /** The Kubernetes API watcher (config `kubernetes:`), else undefined. */
   readonly kube?: KubeWatcher;
+  /** What the start restored (objects, neighbours, flows, affinity) and how long it took. */
+  restoreSummary(): RestoreSummary;
   /** The NodeConfig object the daemon programs (node addresses, neighbours, routes). */
   nodeConfig(): Record<string, unknown>;
   /** Resolves once the node config reflecting every neighbour learned so far is programmed. */
@@ -61,6 +66,7 @@ export interface RunningDaemon {
 function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const startedAt = performance.now();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let programming: Promise<void> = Promise.resolve();
@@ -68,6 +74,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
   let stopping = false;
+  let forwarding = false;                      // workers start held: set once flows are restored
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
   // In a cluster the Node object names the node addresses (unless configured): read before the
   // workers start, which answer ARP/ND for the node addresses they are given.
@@ -89,7 +96,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     podCIDRs = node?.podCIDRs ?? [];
     kubeStart = () => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
-      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
+      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
         reprogram();
@@ -124,6 +131,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (host) {
     for (const a of nodeAddresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
   }
+  // learned neighbours come back from the flow checkpoint (on ports that exist under the same
+  // name), so restored flows' backends resolve before forwarding resumes
+  const checkpointer = new FlowCheckpointer(cfg.stateDir, log, cfg.conntrack.checkpointSeconds);
+  for (const n of checkpointer.savedNeighbours((name) => portManager.byName(name)?.spec.index)) neighbours.set(n);
+  const learnedNeighbours = (): SavedNeighbour[] => neighbours.list().flatMap((n) => {
+    const p = n.source === 'learned' ? portManager.get(n.port) : undefined;
+    return p ? [{ ...n, portName: p.spec.name }] : [];
+  });
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -140,6 +155,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
+      startHeld: true,
     });
   }
 
@@ -228,7 +244,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
-      isForwarding: () => !stopping,
+      isForwarding: () => !stopping && forwarding,
+      restoreSummary: () => checkpointer.summary(),
       extraRoutes: [(app) => registerPortRoutes(app, portManager)],
     });
     const core = controlPlane.core;
@@ -255,6 +272,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     await core.apply([nodeConfig()]);
     dirty = false;
+    await checkpointer.restoreFlows(dataplane);
+    await dataplane.setForwarding(true);
+    forwarding = true;
+    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt));
+    checkpointer.startPeriodic(dataplane, learnedNeighbours);
     if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
@@ -270,6 +292,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
 
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
+    restoreSummary: () => checkpointer.summary(),
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -286,6 +309,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
       await answeringDone;
+      checkpointer.stopPeriodic();
+      // no frame moves between the last checkpoint and the workers' stop
+      try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
+      await checkpointer.save(dataplane, learnedNeighbours, 'stop');
       hostStack?.teardown();
       await dataplane.close();
       portManager.release();

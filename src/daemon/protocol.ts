@@ -6,6 +6,7 @@ import type { IrDiffData } from '../ir/diff.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
+import type { FlowRecords, ImportStats } from '../core/flow-export.js';
 
 export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket';
@@ -33,6 +34,9 @@ export interface WorkerInit {
   /** Open ports inside this namespace (used when the daemon process itself is not inside the
    * namespace that holds the interfaces — in-process tests). */
   portNetns?: string;
+  /** Start with forwarding held (no port is read) until a `forward` message: the daemon first
+   * restores state, neighbours and flows (docs/running.md, restarts). */
+  startHeld?: boolean;
 }
 
 export type ToWorker =
@@ -45,7 +49,10 @@ export type ToWorker =
   | { type: 'removePort'; id: number; index: number }
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'nodeAddresses'; id: number; addresses: string[] } // answered on uplinks from now on
-  | { type: 'stop'; id: number };
+  | { type: 'stop'; id: number }
+  | { type: 'exportFlows'; id: number }
+  | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }
+  | { type: 'forward'; id: number; on: boolean };
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
 
@@ -58,4 +65,4 @@ export type FromWorker =
   | { type: 'neighbour-lost'; neighbour: Neighbour }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
-export type { CounterSnapshot, FlowInfo, TraceResult };
+export type { CounterSnapshot, FlowInfo, TraceResult, FlowRecords, ImportStats };
