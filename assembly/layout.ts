@@ -31,6 +31,7 @@
 //   CT_INDEX ..... CT_INDEX_SLOTS x 8      conntrack hash index (both directions of each flow)
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
+//   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
@@ -73,11 +74,16 @@ export const CFG_TO_SCTP = 108;      // ms: SCTP
 export const CFG_TO_ICMP = 112;      // ms: reserved (ICMP is not translated as a flow)
 export const CFG_EXPIRE_BUDGET = 116; // flow entries examined per process() call for expiry
 export const CFG_EVICT_WINDOW = 120;  // flow entries examined for a victim when the table is full
+export const CFG_TO_TCP_UNCONFIRMED = 124; // ms: TCP flow whose handshake is not complete in both
+                                     // directions (SYN-ACK seen, or picked up mid-stream)
 export const CFG_SNAT_V4 = 128;      // 16-byte address: masquerade / hairpin source, IPv4
 export const CFG_SNAT_V6 = 144;      // 16-byte address: masquerade / hairpin source, IPv6
 export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set
 export const CFG_SNAT_PORT_MIN = 164; // SNAT source port range (inclusive)
 export const CFG_SNAT_PORT_MAX = 168;
+export const CFG_FRAG_OFF = 172;     // fragment table (FRAGMENTS region); 0 = none: every non-first fragment drops
+export const CFG_FRAG_MASK = 176;    // fragment table buckets - 1 (power of two), FRAG_WAYS entries each
+export const CFG_TO_FRAG = 180;      // ms a first fragment's ports are remembered for the fragments after it
 export const CFG_SIZE = 256;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
@@ -124,7 +130,7 @@ export const REASON_DROP_BAD_IP_LENGTH = 14;
 export const REASON_DROP_TRUNCATED_L4 = 15;
 export const REASON_DROP_BAD_L4_HEADER = 16;
 export const REASON_DROP_TTL_EXCEEDED = 17;
-export const REASON_DROP_FRAGMENT = 18;        // non-first fragment: no reassembly, see docs/layout.md
+export const REASON_DROP_FRAGMENT = 18;        // non-first fragment without a remembered first fragment (docs/core.md "Fragments")
 export const REASON_DROP_IPV6_EXT_HEADERS = 19; // too many or malformed extension headers
 export const REASON_DROP_SOURCE_RANGE = 20;    // loadBalancerSourceRanges refused the client
 export const REASON_DROP_NO_ROUTE = 21;        // backend has no resolved port/neighbour
@@ -209,11 +215,36 @@ export const CTS_TCP_CLOSING = 3; // FIN or RST seen
 export const CTS_UDP = 4;        // UDP/SCTP: no reply yet
 export const CTS_UDP_REPLIED = 5;
 export const CTS_SCTP = 6;
+export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
+export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
+export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
 export const CTF_REPLIED = 2;    // a reply was seen
 export const CTF_AFFINITY = 4;   // backend came from the affinity table
 export const CTF_FALLBACK = 8;   // backend chosen from serving-terminating endpoints
+export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (the kernel's ASSURED):
+                                 // only flows without it may be evicted when the table is full
+
+// ---- Fragment entry (48 bytes; FRAG_WAYS entries per bucket, bucket = hash & CFG_FRAG_MASK) -----
+//   0                16               32    34    36  37  38      40       44         48
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   | src addr       | dst addr       |sport|dport|pro|fam|  (0)  | IP ID  | last seen|
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   Written when a first fragment (offset 0, more-fragments set) is decided; a later fragment
+//   with the same (src, dst, proto, family, IP ID) within CFG_TO_FRAG ms is handled with these
+//   ports. family 0 = empty. A full bucket overwrites its oldest entry. hash = keyHash(src, dst,
+//   IP ID, proto, family); the IP ID is host order (IPv4: 16 bits; IPv6: the 32-bit identification).
+export const FRAG_SIZE = 48;
+export const FRAG_WAYS = 4;
+export const FRAG_SRC = 0;
+export const FRAG_DST = 16;
+export const FRAG_SPORT = 32;    // u16 host order
+export const FRAG_DPORT = 34;
+export const FRAG_PROTO = 36;    // u8
+export const FRAG_FAMILY = 37;   // u8 4 | 6; 0 = empty
+export const FRAG_ID = 40;       // u32
+export const FRAG_LAST_SEEN = 44; // u32 ms: when the first fragment was seen
 
 // ---- Affinity entry (32 bytes) --------------------------------------------------------------
 //   0 client addr[16] | 16 front id u32 (0 = empty) | 20 backend id | 24 last_seen | 28 hash

@@ -6,7 +6,7 @@
 import * as L from "./layout";
 import { CtFlow } from "./records";
 import { macCopy } from "./addr";
-import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
   backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
@@ -22,6 +22,8 @@ import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
+import { fragRemember, fragFollow } from "./fragment";
+import { keyHash } from "./hash";
 
 // Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
 // cannot prove it unread.
@@ -32,6 +34,8 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
   const bid = e.backendId;
   if (!backendUsable(bid)) {
+    // a later fragment never starts a flow: its first fragment re-selected, or will
+    if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The backend left the current generation: re-select instead of black-holing the flow.
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
@@ -183,10 +187,31 @@ function noService(f: usize, fr: Frame): void {
   setResult(fr, L.V_FORWARD, L.REASON_FWD_ROUTED, out);
 }
 
+// ---- fragments ------------------------------------------------------------------------------------------
+/** A non-first fragment: with its first fragment's ports (fragment table) it follows that
+ * datagram's flow, translated at L3 only; a fragment toward a service without a flow, or without
+ * a remembered first fragment (it came first, or too late), is dropped (docs/core.md "Fragments"). */
+function laterFragment(f: usize, fr: Frame): void {
+  if (!fragFollow(fr)) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+  const family = <u32>fr.family, proto = <u32>fr.proto;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) {
+    fr.hash = keyHash(fr.srcAddr, fr.dstAddr, fr.ports, proto, family);
+    const ref = ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family);
+    if (ref != 0) {
+      if (ref & 1) hitReply(f, fr, ref >>> 1); else hitOrig(f, fr, ref >>> 1);
+      return;
+    }
+    if (svcLookup(fr.dstAddr, <u32>fr.dport, proto, family) != 0) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+  }
+  noService(f, fr);
+}
+
 // ---- pass 2 ---------------------------------------------------------------------------------------------
 // @inline: one call site (the per-frame loop), which then makes no call per frame on the way in
 @inline function decide(f: usize, fr: Frame): void {
   fr.stages = L.TS_PARSED;
+  if (fr.laterFragment) { laterFragment(f, fr); return; }
+  if (fr.firstFragment && gLive) fragRemember(fr);
   const family = <u32>fr.family;
   const proto = <u32>fr.proto;
   if (fr.hasPorts) {

@@ -44,7 +44,7 @@ export const REASON_TABLE: readonly ReasonInfo[] = [
   { code: L.REASON_DROP_TRUNCATED_L4, verdict: 'drop', severity: 'notice', description: 'TCP, UDP, SCTP or ICMP header cut off by the end of the IP packet.' },
   { code: L.REASON_DROP_BAD_L4_HEADER, verdict: 'drop', severity: 'notice', description: 'TCP data offset below 5 words.' },
   { code: L.REASON_DROP_TTL_EXCEEDED, verdict: 'drop', severity: 'notice', description: 'TTL / hop limit 1 or 0 on a packet the core would forward (no ICMP time exceeded is sent).' },
-  { code: L.REASON_DROP_FRAGMENT, verdict: 'drop', severity: 'notice', description: 'Non-first IP fragment: the core does not reassemble, and only the first fragment carries the ports.' },
+  { code: L.REASON_DROP_FRAGMENT, verdict: 'drop', severity: 'notice', description: 'Non-first IP fragment with no remembered first fragment (it arrived first, or after the fragment timeout, or its entry was overwritten), or toward a service without a flow: later fragments follow the first fragment\'s flow and are never held.' },
   { code: L.REASON_DROP_IPV6_EXT_HEADERS, verdict: 'drop', severity: 'notice', description: 'More than 8 IPv6 extension headers, or one running past the end of the packet.' },
   { code: L.REASON_DROP_SOURCE_RANGE, verdict: 'drop', severity: 'notice', description: "Client outside the service's loadBalancerSourceRanges." },
   { code: L.REASON_DROP_NO_ROUTE, verdict: 'drop', severity: 'warning', description: 'The chosen backend or route has no resolved port or neighbour, or is of the other family, or the Maglev pick is unusable (fail closed).' },

@@ -192,13 +192,17 @@ test('eviction: a full table evicts embryonic flows, never established ones, the
   const core = mkCore(ir, { flows: 16, evictWindow: 16 });
   const syn = (i) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1000 + i, dport: 80, flags: 'S' });
   const synack = (i) => frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 1000 + i, flags: 'SA' });
+  const ack = (i) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1000 + i, dport: 80, flags: 'A' });
   const all = [];
   for (let i = 0; i < 16; i++) all.push(syn(i));
   t.true(core.run(all, T0, 1).every((r) => r.reason === 'fwd_nat'));
-  // establish flows 0..11; 12..15 stay embryonic
+  // establish flows 0..11; 12..15 stay embryonic. A flow is established (and safe from eviction)
+  // only when the handshake completes in both directions: the backend's SYN-ACK and then the
+  // client's ACK (the SYN-ACK alone used to establish it; docs/core.md "TCP states").
   const est = [];
   for (let i = 0; i < 12; i++) est.push(synack(i));
   t.true(core.run(est, T0 + 1, 1).every((r) => r.reason === 'fwd_reply'));
+  t.true(core.run([...Array(12).keys()].map(ack), T0 + 1, 3).every((r) => r.reason === 'fwd_nat'));
   const more = [];
   for (let i = 16; i < 20; i++) more.push(syn(i));
   t.true(core.run(more, T0 + 2, 1).every((r) => r.reason === 'fwd_nat'));
@@ -210,6 +214,7 @@ test('eviction: a full table evicts embryonic flows, never established ones, the
   t.deepEqual(ports, expectPorts);
   // establish the new ones too: now nothing is evictable
   core.run([16, 17, 18, 19].map(synack), T0 + 3, 1);
+  core.run([16, 17, 18, 19].map(ack), T0 + 3, 3);
   const [r] = core.run([syn(30)], T0 + 4, 1);
   t.is(r.verdict, 'drop');
   t.is(r.reason, 'drop_ct_full');
@@ -313,9 +318,10 @@ test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN re
   const [r] = core.run([seg(1, 'R')], T0, 0);
   t.is(r.reason, 'fwd_nat');
   t.is(core.flows({}, T0).length, 0);
-  // ACK without a flow: picked up as established
+  // ACK without a flow: picked up mid-stream, unconfirmed until the backend answers (it used to be
+  // picked up as established, which let a bare-ACK flood fill the table with unevictable flows)
   core.run([seg(2, 'A')], T0, 0);
-  t.is(core.flows({}, T0)[0].state, 'tcp_established');
+  t.is(core.flows({}, T0)[0].state, 'tcp_midstream');
   // FIN -> closing, expires after the close timeout
   core.run([seg(2, 'FA')], T0 + 1, 0);
   t.is(core.flows({}, T0 + 1)[0].state, 'tcp_closing');

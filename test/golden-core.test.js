@@ -359,7 +359,10 @@ test('TTL: 1 on arrival is dropped (service, reply, routed); 2 is forwarded with
   });
 });
 
-test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) => {
+// Later fragments used to be dropped always (drop_fragment); they now follow their first fragment's
+// flow (docs/core.md "Fragments"), translated at L3 only; one whose first fragment was never seen
+// is still dropped.
+test('fragments: first fragment translated, later fragments follow it, unknown ones dropped (v4 and v6)', (t) => {
   const ir = mkIr({
     backends: [backend({ id: 1, addr: '10.1.0.5', port: 53 }), backend({ id: 2, addr: 'fd00:1::5', port: 53 })],
   });
@@ -376,10 +379,14 @@ test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) 
     tables: ir,
     steps: [
       { label: 'v4 first fragment', in: first, expect: fwd(BE_PORT, firstOut) },
-      { label: 'v4 later fragment', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }), expect: dropped('drop_fragment') },
+      { label: 'v4 later fragment', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }),
+        expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', rawL4: new Uint8Array(16), fragOffset: 9, id: 77, ttl: 63 })) },
+      { label: 'v4 later fragment of an unseen datagram', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 78 }), expect: dropped('drop_fragment') },
       { label: 'v6 first fragment', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }] }),
         expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }], ttl: 63 })) },
-      { label: 'v6 later fragment', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }), expect: dropped('drop_fragment') },
+      { label: 'v6 later fragment', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }),
+        expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }], ttl: 63 })) },
+      { label: 'v6 later fragment of an unseen datagram', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9, id: 5 }] }), expect: dropped('drop_fragment') },
       { label: 'v6 ext headers before UDP', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }] }),
         expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }], ttl: 63 })) },
       { label: 'v6 nine ext headers', in: cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 11, dport: 53, v6Ext: Array.from({ length: 9 }, () => ({ type: 60 })) }), expect: dropped('drop_ipv6_ext_headers') },

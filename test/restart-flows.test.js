@@ -61,6 +61,9 @@ test('an established flow is restored into a core with other ids, clock and port
   t.is(r1.reason, 'fwd_nat');
   const backendAddr = parseFrame(r1.frame).dst;
   t.is(a.run([fromBackend(backendAddr, '10.0.0.5', sport)], 1001, 1)[0].reason, 'fwd_reply');
+  // the client's ACK completes the handshake: only then is the flow established (issue 14.8;
+  // docs/core.md "TCP states")
+  t.is(a.run([ack('10.0.0.5', sport)], 1001, 0)[0].reason, 'fwd_nat');
 
   const recs = exportFlows(a, PORTS_A, 6000);
   t.is(recs.flows.length, L.CT_SIZE);

@@ -24,6 +24,9 @@ export interface CoreOptions {
   slotSize?: number;        // bytes per packet slot = largest frame (default 2048)
   flows?: number;           // conntrack capacity (default 65536); index gets 4 slots per flow
   affinitySlots?: number;   // sessionAffinity table slots (default 16384)
+  /** Fragment table entries (default 4096, FRAG_WAYS per bucket; 0 = none: every non-first
+   *  fragment is dropped). Docs: docs/core.md "Fragments". */
+  fragments?: number;
   capacities?: Partial<TableCapacities>; // initial table capacities; grown automatically
   timeouts?: Partial<Timeouts>;
   expireBudget?: number;    // flow entries examined for expiry per batch (default 64)
@@ -94,7 +97,7 @@ export interface MemoryMap {
   cfg: number; desc: number; arena: number; trace: number; counters: number;
   svcCounters: number; svcMax: number; beCounters: number; beMax: number;
   ctIndex: number; ctIndexSlots: number; ctFlows: number; ctFlowsMax: number;
-  aff: number; affSlots: number; tableSets: [number, number]; end: number;
+  aff: number; affSlots: number; frag: number; fragBuckets: number; tableSets: [number, number]; end: number;
 }
 
 export class Core {
@@ -139,6 +142,9 @@ export class Core {
     }
     const flows = Math.max(16, opts.flows ?? 65536);
     const affSlots = pow2(Math.max(16, opts.affinitySlots ?? 16384));
+    const fragEntries = opts.fragments ?? 4096;
+    if (!(Number.isInteger(fragEntries) && fragEntries >= 0 && fragEntries <= 1 << 22)) throw new RangeError('fragments must be an integer in 0..4194304');
+    const fragBuckets = fragEntries === 0 ? 0 : pow2(Math.max(1, Math.ceil(fragEntries / L.FRAG_WAYS)));
     const caps: TableCapacities = { ...DEFAULT_CAPACITIES, ...(opts.capacities ?? {}) };
 
     const cfg = this.exports.config_ptr();
@@ -156,6 +162,7 @@ export class Core {
       ctIndex: take(ctIndexSlots * L.CTI_SIZE), ctIndexSlots,
       ctFlows: take((flows + 1) * L.CT_SIZE), ctFlowsMax: flows,
       aff: take(affSlots * L.AFF_SIZE), affSlots,
+      frag: fragBuckets ? take(fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE) : 0, fragBuckets,
       tableSets: [0, 0], end: 0,
     };
     const setBytes = tableSetBytes(caps);
@@ -202,6 +209,10 @@ export class Core {
     w(L.CFG_TO_ICMP, t.udpMs);
     w(L.CFG_EXPIRE_BUDGET, opts.expireBudget ?? 64);
     w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
+    w(L.CFG_TO_TCP_UNCONFIRMED, t.tcpUnconfirmedMs);
+    w(L.CFG_FRAG_OFF, map.frag);
+    w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
+    w(L.CFG_TO_FRAG, t.fragmentMs);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
@@ -463,6 +474,7 @@ export class Core {
     timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
     timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
+    timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
     return timeout;
   }
 

@@ -128,6 +128,13 @@ export const daemonConfigSchema = z.object({
     flows: z.number().int().min(16).max(1 << 22).default(65536),
     tcpEstablishedSeconds: z.number().int().min(1).optional(),
     udpSeconds: z.number().int().min(1).optional(),
+    // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
+    tcpSynSeconds: z.number().int().min(1).optional(),
+    tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
+    // how long a first fragment's ports are remembered
+    fragments: z.number().int().min(0).max(1 << 22).optional(),
+    fragmentMs: z.number().int().min(1).max(60_000).optional(),
     // flow checkpoint period (docs/running.md, restarts): a crash loses at most this much; 0 = on stop only
     checkpointSeconds: z.number().int().min(0).max(86400).default(30),
   }).strict().default({ flows: 65536, checkpointSeconds: 30 }),

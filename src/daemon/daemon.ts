@@ -143,13 +143,16 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
   if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
+  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
+  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
+  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
   const inits: WorkerInit[] = [];
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
-      core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
+      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
