@@ -36,7 +36,7 @@
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const CFG_MAGIC_VALUE = 0x31504457; // "WDP1"
 
 // ---- CONFIG block (u32 fields unless noted) -------------------------------------------------
@@ -140,7 +140,7 @@ export const REASON_DROP_BAD_PORT = 24;        // in_port not valid
 export const REASON_DROP_MARTIAN = 25;         // multicast/broadcast/unspecified source
 export const REASON_DROP_SNAT_EXHAUSTED = 26;  // no free SNAT port
 export const REASON_DROP_ICMP_UNMATCHED = 27;  // reserved
-export const REASON_COUNT = 32;
+export const REASON_COUNT = 40;
 
 // ---- Global counters (u64 each, at CFG_COUNTERS_OFF; then REASON_COUNT u64 reason counters) ---
 export const GC_RX_PACKETS = 0;
@@ -309,7 +309,7 @@ export const TRSEL_EXISTING = 4;
 //
 //   TABLESET header (TSH_SIZE) | SVCMAP | FRONTENDS | BACKENDS | MAGLEV words | CIDRS | ROUTES
 export const TSH_SVCMAP_OFF = 0;
-export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5)
+export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5: 4 x the frontend ids; a ClusterIP also has its address's catch-all key)
 export const TSH_FRONT_OFF = 8;
 export const TSH_FRONT_MAX = 12;     // highest valid frontend id
 export const TSH_BACKEND_OFF = 16;
@@ -356,6 +356,7 @@ export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (exter
 export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
+export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Local) left no endpoint, though the service has some: drop, not reject
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |
@@ -382,13 +383,16 @@ export const CIDR_FAMILY = 17;
 
 // ---- Route entry (32 bytes): plain forwarding of non-service traffic, longest prefix first --
 //   0 addr[16] | 16 prefix len u8 | 17 family u8 | 18 out_port u16 | 20 dst MAC[6] | 26 src MAC[6]
-export const RT_SIZE = 32;
+export const RT_SIZE = 48;
 export const RT_ADDR = 0;
 export const RT_PLEN = 16;
 export const RT_FAMILY = 17;
 export const RT_OUT_PORT = 18;
 export const RT_DST_MAC = 20;
 export const RT_SRC_MAC = 26;
+export const RT_KIND = 32;            // u8: RTK_FORWARD, or RTK_SERVICE_CIDR (a service CIDR: drop what no service owns)
+export const RTK_FORWARD = 0;
+export const RTK_SERVICE_CIDR = 1;
 
 // ---- Defaults --------------------------------------------------------------------------------
 export const DEFAULT_SLOT_SIZE = 2048;
@@ -414,4 +418,12 @@ export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by a
 export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)
 export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
 export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
+export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_ETP_NO_LOCAL = 33;  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CIDR that no service owns (routes of kind RTK_SERVICE_CIDR)
+export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
+// Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
+// SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
+export const SM_ANY_PORT = 0;
+export const SM_ANY_PROTO = 0;
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

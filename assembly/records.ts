@@ -322,7 +322,7 @@ import * as L from "./layout";
   @inline get addrPtr(): usize { return changetype<usize>(this) + offsetof<Cidr>("addr"); }
 }
 
-// ---- Route entry (RT_SIZE = 32) ------------------------------------------------------------------
+// ---- Route entry (RT_SIZE = 48) ------------------------------------------------------------------
 //   0                16   17  18       20             26             32
 //   +----------------+----+---+--------+--------------+--------------+
 //   | prefix addr    |plen|fam| out_prt| dst MAC      | src MAC      |
@@ -336,6 +336,11 @@ import * as L from "./layout";
   dstMacTail: u16;
   srcMac: u16;
   srcMacTail: u32;
+  kind: u8;
+  _pad0: u8;
+  _pad1: u16;
+  _pad2: u32;
+  _pad3: u64;
 
   @inline get addrPtr(): usize { return changetype<usize>(this) + offsetof<Route>("addr"); }
   @inline get dstMacPtr(): usize { return changetype<usize>(this) + offsetof<Route>("dstMac"); }
@@ -426,4 +431,4 @@ if (offsetof<Cidr>("addr") != L.CIDR_ADDR || offsetof<Cidr>("plen") != L.CIDR_PL
 if (offsetof<Route>("addr") != L.RT_ADDR || offsetof<Route>("plen") != L.RT_PLEN ||
     offsetof<Route>("family") != L.RT_FAMILY || offsetof<Route>("outPort") != L.RT_OUT_PORT ||
     offsetof<Route>("dstMac") != L.RT_DST_MAC || offsetof<Route>("srcMac") != L.RT_SRC_MAC ||
-    offsetof<Route>() != L.RT_SIZE) ERROR("Route disagrees with layout.ts");
+    offsetof<Route>("kind") != L.RT_KIND || offsetof<Route>() != L.RT_SIZE) ERROR("Route disagrees with layout.ts");

@@ -5,7 +5,7 @@ import * as L from '../dist/assembly/layout.js';
 import { frame, ipPacket, icmpError, arpRequest, neighborSolicitation } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
-import { flowHash, affinityHash } from '../dist/src/core/hash.js';
+import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, irFrom, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
@@ -117,7 +117,10 @@ test('sessionAffinity: one client sticks to one backend across source ports; tim
   const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: ids, flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 }], backends: ids.map((i) => ({ id: i, addr: `10.1.0.${i}`, port: 8080 })) });
   const core = mkCore(ir);
   const f1 = ir.frontends.get(1);
-  const expect = ir.backends.get(f1.maglev[affinityHash(parseAddr('10.0.0.5').bytes, 1) % f1.maglev.length]).addr;
+  // the first connection picks like any new client (flow hash mixed with the clock: issue 14,
+  // kube-proxy picks at random), not by a hash of (client, frontend) alone; the rest stick to it
+  const firstHash = flowHash(parseAddr('10.0.0.5').bytes, parseAddr('10.96.0.10').bytes, 20000, 80, 6);
+  const expect = ir.backends.get(f1.maglev[freshPickHash(firstHash, T0) % f1.maglev.length]).addr;
   const frames = [];
   for (let i = 0; i < 20; i++) frames.push(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 20000 + i, dport: 80, flags: 'S' }));
   const rs = core.run(frames, T0, 1);
@@ -127,7 +130,7 @@ test('sessionAffinity: one client sticks to one backend across source ports; tim
   t.is(c.aff_hit, 19);
   const tr = core.trace([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 30000, dport: 80, flags: 'S' })], 1, true, T0 + 5000);
   t.is(tr[0].trace.select, L.TRSEL_AFFINITY);
-  // after the timeout the entry is refreshed by a fresh Maglev pick (same hash -> same backend)
+  // after the timeout the entry is refreshed by a fresh Maglev pick (of that connection's flow hash and the time)
   core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 30001, dport: 80, flags: 'S' })], T0 + 20_000, 1);
   t.is(core.counters().global.aff_new, 2);
 });

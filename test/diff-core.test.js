@@ -42,6 +42,8 @@ const serviceArb = fc.record({
   }), { maxLength: 4 }),
   affinity: fc.boolean(),
   masquerade: fc.boolean(),
+  // a Local traffic policy left no endpoint though the service has some (drop, not reject)
+  policyDrop: fc.constantFrom(undefined, undefined, 'internal', 'external'),
   sourceRange: fc.constantFrom(undefined, undefined, 'narrow', 'wide'),
   m: fc.constantFrom(7, 13, 251),
 });
@@ -70,6 +72,7 @@ function buildIr(d, dropMask = 0) {
       let flags = 0;
       if (svc.affinity) flags |= L.FEF_AFFINITY;
       if (svc.masquerade) flags |= L.FEF_MASQUERADE;
+      if (svc.policyDrop) flags |= L.FEF_POLICY_DROP | (svc.policyDrop === 'external' ? L.FEF_EXTERNAL : 0);
       const sourceRanges = svc.sourceRange === 'narrow' ? [fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : svc.sourceRange === 'wide' ? [fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
       // distinct backend target ports per frontend port so two ports of a service never share a reply tuple
       const pbes = bes.map((b) => ({ ...b }));

@@ -7,7 +7,7 @@
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
-import { flowHash, affinityHash } from '../dist/src/core/hash.js';
+import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
 import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
@@ -230,17 +230,20 @@ test('session affinity: same client -> same backend; after the timeout a changed
   const feOf = (bes) => frontend({ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', flags: L.FEF_AFFINITY, affinityTimeoutMs: timeout }, bes);
   const bes3 = mk(3), bes6 = mk(6);
   const fe3 = feOf(bes3), fe6 = feOf(bes6);
-  // a client whose affinity-hash slot maps to different backends in the 3- and 6-backend tables
+  // An affinity miss picks like a new client (issue 14: kube-proxy picks at random when the entry
+  // expired): Maglev at freshPickHash(flow hash of that connection, now). A client whose first
+  // pick (3-backend table) and post-timeout pick (6-backend table) differ:
+  const vip = parseAddr('10.96.0.10').bytes;
+  const pick = (fe, c, sport, now) => fe.maglev[freshPickHash(flowHash(parseAddr(c).bytes, vip, sport, 80, 6), now) % fe.maglev.length];
+  const tLater = 1000 + 2 * timeout + 5;
   let client;
   for (let i = 1; i < 250 && !client; i++) {
     const c = `10.0.${i}.1`;
-    const h = affinityHash(parseAddr(c).bytes, 1);
-    if (fe3.maglev[h % fe3.maglev.length] !== fe6.maglev[h % fe6.maglev.length]) client = c;
+    if (pick(fe3, c, 30000, 1000) !== pick(fe6, c, 31001, tLater)) client = c;
   }
   t.truthy(client);
-  const h = affinityHash(parseAddr(client).bytes, 1);
-  const first = bes6.find((b) => b.id === fe3.maglev[h % fe3.maglev.length]);
-  const later = bes6.find((b) => b.id === fe6.maglev[h % fe6.maglev.length]);
+  const first = bes6.find((b) => b.id === pick(fe3, client, 30000, 1000));
+  const later = bes6.find((b) => b.id === pick(fe6, client, 31001, tLater));
   const syn = (sport) => cli({ proto: 'TCP', src: client, dst: '10.96.0.10', sport, dport: 80 });
   const toB = (b, sport) => fwd(b.outPort, toBe({ proto: 'TCP', src: client, dst: b.addr, sport, dport: 8080, ttl: 63 }));
   const { core } = runScenario(t, {
@@ -249,7 +252,7 @@ test('session affinity: same client -> same backend; after the timeout a changed
       ...Array.from({ length: 5 }, (_, i) => ({ label: `flow ${i}`, in: syn(30000 + i), expect: toB(first, 30000 + i), now: 1000 + i })),
       { apply: mkIr({ frontends: [fe6], backends: bes6 }) },
       { label: 'within the timeout: still the first backend', in: syn(31000), expect: toB(first, 31000), now: 1000 + timeout },
-      { label: 'after the timeout: re-selected by the new table', in: syn(31001), expect: toB(later, 31001), now: 1000 + 2 * timeout + 5 },
+      { label: 'after the timeout: re-selected by the new table', in: syn(31001), expect: toB(later, 31001), now: tLater },
       { label: 'and sticks there', in: syn(31002), expect: toB(later, 31002), now: 1000 + 2 * timeout + 6 },
     ],
   });

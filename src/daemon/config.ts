@@ -111,6 +111,12 @@ export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
     addresses: z.array(ip).default([]),
+    // the cluster's service CIDRs: addresses in them that no Service owns are dropped
+    // (drop_no_service_ip), not routed
+    serviceCIDRs: z.array(cidr).max(16).default([]),
+    // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
+    // always; others never)
+    serviceProxyName: z.string().min(1).max(63).optional(),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),

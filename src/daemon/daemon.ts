@@ -220,6 +220,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
+    if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
+    if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.kubernetes) {
       spec.podCIDRs = podCIDRs;
       spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;

@@ -5,7 +5,7 @@
 // problem of an object with its field path. Unknown fields are stripped (z.object's default), as
 // kubectl/the API server ignore fields they do not know when validation is lenient.
 import { z } from 'zod';
-import { isIP } from 'node:net';
+import { isIP, unsloppy } from './sloppy-ip.js';
 import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import type { Family, Proto } from '../ir/ir.js';
@@ -16,6 +16,9 @@ import {
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MAGLEV_SIZE_ANNOTATION = 'wdp.io/maglev-table-size';
+/** kube-proxy's labels for Services another proxy serves (or none does): see compiler.ts serves(). */
+export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
 export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
@@ -51,7 +54,7 @@ const metadata = z.object({
 });
 
 const ipAddress = str.refine((s) => isIP(s) !== 0, { message: 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)', params: { reason: 'FieldValueInvalid' } });
-const cidr = str.refine((s) => { try { parseCidr(s); return s.includes('/'); } catch { return false; } },
+const cidr = str.refine((s) => { try { parseCidr(unsloppy(s)); return s.includes('/'); } catch { return false; } },
   { message: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)', params: { reason: 'FieldValueInvalid' } });
 const mac = str.refine((s) => { try { parseMac(s); return true; } catch { return false; } },
   { message: 'must be a MAC address like 02:00:00:00:00:01', params: { reason: 'FieldValueInvalid' } });
@@ -205,6 +208,12 @@ const nodeConfigSchema = z.object({
     podCIDRs: z.array(cidr).nullish(),
     clusterCIDRs: z.array(cidr).nullish(),
     detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
+    // the value of the service.kubernetes.io/service-proxy-name label this node serves (kube-proxy
+    // serves only unlabelled services; unset here means the same)
+    serviceProxyName: str.min(1).max(63).nullish(),
+    // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
+    // address in them that no Service owns is dropped instead of leaking to the default route
+    serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -227,6 +236,7 @@ const nodeConfigSchema = z.object({
 
 export function canon(ip: string): string {
   // IPv4 (validated already): only leading zeros can differ from the canonical form
+  // (Number("011") is 11: decimal, as Kubernetes' ParseIPSloppy reads it — see sloppy-ip.ts)
   if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;
   const a = parseAddr(ip);
   return formatAddr(a.bytes, a.family);
@@ -242,7 +252,7 @@ export function canonList(ips: string[]): string[] {
 
 /** Canonical CIDR text with host bits cleared, e.g. "10.0.1.7/24" -> "10.0.1.0/24". */
 export function canonCidr(s: string): string {
-  const c = parseCidr(s);
+  const c = parseCidr(unsloppy(s));
   const b = Uint8Array.from(c.bytes);
   for (let bit = c.plen; bit < 128; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
   return `${formatAddr(b, c.family)}/${c.plen}`;
@@ -486,6 +496,12 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     raw,
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
+  const labels = s.metadata.labels;
+  if (labels) {
+    const proxyName = labels[SERVICE_PROXY_NAME_LABEL];
+    if (proxyName !== undefined) out.proxyName = proxyName;
+    if (labels[HEADLESS_LABEL] !== undefined) out.headlessLabel = true;
+  }
   return out;
 }
 
@@ -528,7 +544,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
 function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unknown>): NodeSpec {
   const addresses = (n.spec.nodeAddresses ?? []).map(canon);
   const routes: RouteSpec[] = (n.spec.routes ?? []).map((r) => {
-    const c = parseCidr(r.prefix);
+    const c = parseCidr(unsloppy(r.prefix));
     return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':'), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
   });
   routes.sort((a, b) => b.plen - a.plen || (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
@@ -545,6 +561,8 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     neighbours, routes,
     podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
     detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
+    ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     raw,
   };
 }

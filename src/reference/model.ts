@@ -18,7 +18,7 @@ import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
-import { affinityHash, flowHash } from '../core/hash.js';
+import { affinityHash, flowHash, freshPickHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 
@@ -229,7 +229,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
 
 interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
 interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
-interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array }
+interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array; serviceCidr: boolean }
 
 function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
   return `${family}/${proto}/${port}/${hex(addr)}`;
@@ -237,6 +237,8 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
 
 class Tables {
   svc = new Map<string, FrontView>();
+  /** ClusterIP addresses (family/hex): the core's catch-all service-map keys */
+  clusterIps = new Set<string>();
   backs = new Map<number, BackView>();
   routes: RouteView[] = [];
   snat: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
@@ -245,13 +247,14 @@ class Tables {
       const a = parseAddr(f.addr);
       const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
       this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
+      if (f.kind === 'ClusterIP') this.clusterIps.add(svcKey(a.bytes, L.SM_ANY_PORT, L.SM_ANY_PROTO, f.family));
     }
     for (const b of ir.backends.values()) {
       this.backs.set(b.id, { b, addr: parseAddr(b.addr).bytes, dstMac: parseMac(b.dstMac), srcMac: parseMac(b.srcMac) });
     }
     // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
     // table writer)
-    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac) }))
+    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
@@ -260,6 +263,20 @@ class Tables {
   usable(id: number): BackView | undefined {
     const b = this.backs.get(id);
     return b && b.b.state !== L.BES_ABSENT ? b : undefined;
+  }
+  /** The flow's backend if the flow still holds in this generation: its id is usable and still
+   * names the address, port and family the flow was translated to (ids are reused), and a
+   * source-NATed flow's SNAT address is still the family's. Mirrors assembly/stale.ts. */
+  flowBackend(fl: ModelFlow): BackView | undefined {
+    const bv = this.usable(fl.backendId);
+    if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
+    if (fl.flags & L.CTF_SNAT) {
+      // the SNAT address the flow was created with must still be the family's (the core compares
+      // the flow's reply-key hash, made with that address, against one made with CONFIG's)
+      const cur = this.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
+    return bv;
   }
 }
 
@@ -433,6 +450,12 @@ export class ReferenceModel {
     const hit = this.index.get(tupleKey(family, proto, src, dst, sport, dport));
     if (!hit) return undefined;
     const fl = this.flows[hit.flow]!;
+    // core: a source-NATed flow's reply key is matched against CONFIG's SNAT address of the
+    // moment, so with that address removed (or changed) the reply key is no longer the flow's
+    if (hit.dir === 1 && (fl.flags & L.CTF_SNAT)) {
+      const cur = this.tables.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
     if (this.expired(fl)) {
       if (this.live) { this.freeFlow(hit.flow); this.global[L.GC_CT_EXPIRED]++; }
       return undefined;
@@ -585,6 +608,8 @@ export class ReferenceModel {
       }
       const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
       if (fv) { this.newFlow(x, fv, false); return; }
+      // core: pipeline.ts decide — a ClusterIP on a port/protocol its Service does not define
+      if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) { this.reject(x, L.REASON_REJECT_INVALID_PORT); return; }
     } else if ((p.proto === 1 || p.proto === 58) && isIcmpError(p.family, p.icmpType)) {
       if (this.icmpError(x)) return;
     }
@@ -595,10 +620,11 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = this.tables.usable(fl.backendId);
+    const bv = this.tables.flowBackend(fl);
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
-      // The backend left the current generation: the flow is re-created toward a backend of the
+      // The backend left the current generation (or its id now names another backend, or the
+      // flow's SNAT address is gone): the flow is re-created toward a backend of the
       // same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
@@ -701,7 +727,8 @@ export class ReferenceModel {
       const age = (this.now - s.lastSeen) >>> 0;
       if (oldest < 0 || age > oldestAge) { oldest = i; oldestAge = age; }
     }
-    const bid = maglevBackendAt(f, h % f.maglev.length);
+    // a miss picks like a new client: flow hash mixed with the clock (core: select.ts freshPickHash)
+    const bid = maglevBackendAt(f, freshPickHash(x.t.hash, this.now) % f.maglev.length);
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
@@ -722,7 +749,9 @@ export class ReferenceModel {
       if (!fv.cidrs.some((c) => cidrContains(c, client))) return this.drop(x, L.REASON_DROP_SOURCE_RANGE);
     }
     if (f.maglev.length === 0) {
-      this.reject(x);
+      // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
+      if (f.flags & L.FEF_POLICY_DROP) return this.drop(x, (f.flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
+      this.reject(x, L.REASON_REJECT_NO_ENDPOINTS);
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
     }
@@ -813,6 +842,7 @@ export class ReferenceModel {
     const dst = { family: p.family, bytes: p.dst };
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
+    if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     decTtl(x.f, p, new CsumDelta());
@@ -823,7 +853,7 @@ export class ReferenceModel {
 
   // ---- reject (no endpoints) --------------------------------------------------------------------
 
-  private reject(x: Frame): void {
+  private reject(x: Frame, reason: number): void {
     const p = x.p, f = x.f;
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
@@ -836,7 +866,7 @@ export class ReferenceModel {
     const out = new Uint8Array(eth.length + l3.length);
     out.set(eth, 0); out.set(l3, eth.length);
     x.out = out;
-    this.result(x, L.V_REJECT, L.REASON_REJECT_NO_ENDPOINTS, x.inPort);
+    this.result(x, L.V_REJECT, reason, x.inPort);
   }
 
   // ---- ICMP errors quoting a NATed flow ----------------------------------------------------------
@@ -869,7 +899,7 @@ export class ReferenceModel {
       out = fl.clientPort; dstMac = fl.clientMac; srcMac = fl.localMac;
     } else {
       // (b) from the client, about a reply sent to it
-      const bv = this.tables.usable(fl.backendId);
+      const bv = this.tables.flowBackend(fl);
       if (!bv) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       inner = { src: fl.backend, sport: fl.bport };
