@@ -283,7 +283,10 @@ export class ControlPlaneCore {
     }
     this.lastUpdated = new Date();
     const node = this.compiler.getNode();
-    if (node !== nodeBefore) for (const fn of this.nodeListeners) fn(node);
+    if (node !== nodeBefore) {
+      // the change is applied and saved: a listener that throws must not turn it into an error reply
+      for (const fn of this.nodeListeners) { try { fn(node); } catch { /* the listener reports its own failures */ } }
+    }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
     this.observer.onSync?.({
