@@ -50,6 +50,7 @@ export type ToWorker =
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
   | { type: 'removePort'; id: number; index: number }
   | { type: 'forgetNeighbour'; id: number; addr: string }
+  | { type: 'nodeAddresses'; id: number; addresses: string[] } // answered on uplinks from now on
   | { type: 'stop'; id: number }
   | { type: 'exportFlows'; id: number }
   | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }

@@ -267,6 +267,10 @@ class Worker {
           this.learned.delete(m.addr);
           this.post({ type: 'reply', id: m.id, ok: true, value: null });
           return;
+        case 'nodeAddresses':
+          this.l2.setNodeAddresses(m.addresses);
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.l2.nodeAddresses() });
+          return;
         case 'stop':
           this.finishExport();
           this.stopping = true; this.stopId = m.id;
