@@ -109,3 +109,17 @@ test('a NodeConfig with other node addresses re-points every worker\'s ARP/ND an
   await cp.remove([objects[0]]);
   t.deepEqual(seen, [['192.168.100.2', '192.168.100.9'], null], 'a removed NodeConfig is reported as null');
 });
+
+test('a posted diff wakes an idle worker: its idle wait ends on the wake, not on its timeout', async (t) => {
+  // No timing: worker_wakeups counts idle waits that ended (or were skipped) because a message
+  // was posted. Between one counters reply and the next request the worker must pass through an
+  // idle wait after the diff was posted, and that wait sees the wake.
+  const dp = await WorkerDataplane.start([init(0, 1)]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  const before = (await dp.counters()).global.worker_wakeups;
+  t.is(typeof before, 'number');
+  await cp.apply(objects);
+  const after = (await dp.counters()).global.worker_wakeups;
+  t.true(after >= before + 1, `wake-ups ${before} -> ${after}`);
+});

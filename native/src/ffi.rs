@@ -335,6 +335,43 @@ extern "C" {
     fn if_nametoindex(name: *const c_char) -> c_uint;
     fn setns(fd: c_int, nstype: c_int) -> c_int;
     fn madvise(addr: *mut c_void, len: usize, advice: c_int) -> c_int;
+    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
+    fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+}
+
+const EFD_NONBLOCK: c_int = O_NONBLOCK;
+const EFD_CLOEXEC: c_int = O_CLOEXEC;
+
+/// A non-blocking eventfd (counter 0): readable once anyone added to it, until read.
+pub fn sys_eventfd() -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscall with integer arguments.
+    owned(unsafe { eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) })
+}
+
+/// Adds 1 to an eventfd's counter (makes it readable). EAGAIN only when the counter is at its
+/// maximum, i.e. it is readable anyway.
+pub fn eventfd_add(fd: RawFd) -> Result<(), i32> {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64.
+    if unsafe { write(fd, &one as *const u64 as *const c_void, 8) } < 0 {
+        let e = last_errno();
+        if e != EAGAIN {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Reads (and so resets) an eventfd's counter; 0 when it was not readable.
+pub fn eventfd_take(fd: RawFd) -> Result<u64, i32> {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64.
+    if unsafe { read(fd, &mut v as *mut u64 as *mut c_void, 8) } < 0 {
+        let e = last_errno();
+        return if e == EAGAIN { Ok(0) } else { Err(e) };
+    }
+    Ok(v)
 }
 
 const MADV_HUGEPAGE: c_int = 14;

@@ -11,7 +11,10 @@
 //!                                                   ringBytes, offloads, persistent}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
-//!   wait(handles[], timeoutMs) -> handles that are readable (or in error)
+//!   wait(handles[], timeoutMs, waker = 0) -> handles that are readable (or in error); also
+//!                                       returns when the waker (if any) was woken, and resets it
+//!   wakerOpen() -> handle               wake(waker)      wakerClose(waker)
+//!   wakerStats(waker) -> {posted, taken} (wake calls; wake-ups a wait took, several may coalesce)
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
@@ -28,6 +31,7 @@ mod netns;
 mod offload;
 mod ports;
 mod tap;
+mod waker;
 
 use area::Area;
 use device::{Device, Link};
@@ -188,11 +192,17 @@ fn tx_burst(js: &Js) -> NResult<napi_value> {
 fn wait(js: &Js) -> NResult<napi_value> {
     let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
     let timeout = js.int(1, "timeoutMs", -1, i32::MAX as i64)? as i32;
-    let mut fds = Vec::with_capacity(handles.len());
+    let wk = if js.is_nullish(2) { 0 } else { js.int(2, "waker", 0, u32::MAX as i64)? };
+    // held for the call, so the eventfd cannot close (and its number be reused) while polled
+    let wk = if wk == 0 { None } else { Some(waker::get(wk)?) };
+    let mut fds = Vec::with_capacity(handles.len() + 1);
     for &h in &handles {
         let p = ports::get(h)?;
         let fd = ports::lock(&p).dev.fd();
         fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
+    }
+    if let Some(w) = &wk {
+        fds.push(ffi::PollFd { fd: w.fd(), events: ffi::POLLIN, revents: 0 });
     }
     // The port locks are not held while blocking, so other threads can keep using the ports.
     match ffi::sys_poll(&mut fds, timeout) {
@@ -200,8 +210,13 @@ fn wait(js: &Js) -> NResult<napi_value> {
         Err(ffi::EINTR) => return js.array(&[]),
         Err(e) => return Err(NErr::errno(e, "poll on native ports")),
     }
+    if let Some(w) = &wk {
+        if fds[handles.len()].revents != 0 {
+            w.take()?;
+        }
+    }
     let mut ready = Vec::new();
-    for (k, pfd) in fds.iter().enumerate() {
+    for (k, pfd) in fds[..handles.len()].iter().enumerate() {
         if pfd.revents == 0 {
             continue;
         }
@@ -215,6 +230,32 @@ fn wait(js: &Js) -> NResult<napi_value> {
         ready.push(js.num(handles[k] as f64)?);
     }
     js.array(&ready)
+}
+
+fn waker_arg(js: &Js) -> NResult<i64> {
+    js.int(0, "waker handle", 0, u32::MAX as i64)
+}
+
+fn waker_open(js: &Js) -> NResult<napi_value> {
+    js.num(waker::open()? as f64)
+}
+
+fn wake(js: &Js) -> NResult<napi_value> {
+    waker::get(waker_arg(js)?)?.wake()?;
+    js.undefined()
+}
+
+fn waker_stats(js: &Js) -> NResult<napi_value> {
+    let w = waker::get(waker_arg(js)?)?;
+    js.object(&[
+        ("posted", js.num(w.posted.load(std::sync::atomic::Ordering::Relaxed) as f64)?),
+        ("taken", js.num(w.taken.load(std::sync::atomic::Ordering::Relaxed) as f64)?),
+    ])
+}
+
+fn waker_close(js: &Js) -> NResult<napi_value> {
+    waker::close(waker_arg(js)?)?;
+    js.undefined()
 }
 
 fn stats(js: &Js) -> NResult<napi_value> {
@@ -268,6 +309,10 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("txBurst", tx_burst)?;
     ex.function("wait", wait)?;
     ex.function("stats", stats)?;
+    ex.function("wakerOpen", waker_open)?;
+    ex.function("wake", wake)?;
+    ex.function("wakerStats", waker_stats)?;
+    ex.function("wakerClose", waker_close)?;
     ex.function("close", close)?;
     ex.function("removeTap", remove_tap)?;
     ex.function("adviseHugePages", advise_huge_pages)?;

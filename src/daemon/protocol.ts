@@ -59,7 +59,8 @@ export type ToWorker =
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
 
 export type FromWorker =
-  | { type: 'ready'; ports: PortInfo[] }
+  // waker: the worker's native waker handle (worker-wake.ts), 0 without native ports
+  | { type: 'ready'; ports: PortInfo[]; waker: number }
   | { type: 'fatal'; message: string }
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string }

@@ -13,6 +13,7 @@ import type { Ir } from '../ir/ir.js';
 import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
+import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -21,6 +22,7 @@ interface WorkerHandle {
   index: number;
   thread: Worker;
   port: MessagePort;
+  wake: WakeSender;
   pending: Map<number, Pending>;
   dead?: string;
   ports: PortInfo[];
@@ -60,10 +62,11 @@ export class WorkerDataplane implements Dataplane {
 
   private spawn(init: WorkerInit): Promise<void> {
     const { port1, port2 } = new MessageChannel();
+    const wakeSignal = wakeSignalBuffer();
     const thread = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { init, port: port2 }, transferList: [port2],
+      workerData: { init, port: port2, wakeSignal }, transferList: [port2],
     });
-    const h: WorkerHandle = { index: init.worker, thread, port: port1, pending: new Map(), ports: [] };
+    const h: WorkerHandle = { index: init.worker, thread, port: port1, wake: new WakeSender(wakeSignal), pending: new Map(), ports: [] };
     this.workers.push(h);
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -76,7 +79,9 @@ export class WorkerDataplane implements Dataplane {
       };
       port1.on('message', (m: FromWorker) => {
         switch (m.type) {
-          case 'ready': ready = true; h.ports = m.ports; resolve(); break;
+          case 'ready':
+            try { h.wake.useWaker(m.waker); } catch (e) { fail(`worker ${h.index}: ${(e as Error).message}`); break; }
+            ready = true; h.ports = m.ports; resolve(); break;
           case 'fatal': fail(`worker ${h.index}: ${m.message}`); break;
           case 'reply': {
             const p = h.pending.get(m.id);
@@ -108,6 +113,7 @@ export class WorkerDataplane implements Dataplane {
         reject: (e) => { clearTimeout(timer); reject(e); },
       });
       h.port.postMessage({ ...msg, id } as ToWorker);
+      h.wake.wake(); // after the post: the worker's wait returns and finds the message queued
     });
   }
 

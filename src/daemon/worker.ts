@@ -6,7 +6,8 @@
 //   core.process(n)                                                   — one Wasm call per batch
 //   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
 //   tx burst on every port (each sends the frames whose out_port is its index)
-//   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS
+//   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS, or until the
+//         main thread posts a control message and wakes us (worker-wake.ts)
 //
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
 // traffic never has to yield to its event loop to see a diff. Replies go back on the same port.
@@ -25,7 +26,10 @@ import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
+import { WakeReceiver } from './worker-wake.js';
 
+// An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
+// (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
 const IDLE_WAIT_MS = 10;
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
@@ -67,8 +71,10 @@ class Worker {
   private readonly multiWorker: boolean;
   private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
   private exporting: { id: number; x: FlowExport } | undefined; // a checkpoint's export in slices
+  /** The native waker (an eventfd the main thread writes after posting): 0 without native ports. */
+  waker = 0;
 
-  constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
+  constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages });
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
@@ -101,6 +107,7 @@ class Worker {
         if (this.init.portBackend === 'native') throw new Error(`native ports requested but unavailable: ${r.reason}`);
         this.log('warn', 'native ports unavailable, using the python relay (slow: for demos and tests)', { reason: r.reason });
       }
+      if (r.mod) this.waker = r.mod.nativeAddon().wakerOpen();
     }
     try {
       for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
@@ -244,6 +251,8 @@ class Worker {
         case 'counters': {
           const c = this.core.counters();
           for (const [k, v] of Object.entries(this.slow)) c.global[`slowpath_${k}`] = v;
+          // idle waits a posted message ended early (coalesced: several messages may share one)
+          c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
           this.post({ type: 'reply', id: m.id, ok: true, value: c });
           return;
         }
@@ -429,16 +438,23 @@ class Worker {
   private async idle(): Promise<void> {
     const relays = this.ports.filter((p): p is RelayPort => p instanceof RelayPort);
     if (relays.length === this.ports.length) {
-      await Promise.race([
-        ...relays.map((r) => r.whenReadable()),
-        new Promise((r) => setTimeout(r, IDLE_WAIT_MS)),
-      ]);
+      await Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
       return;
     }
     const natives = this.ports.filter((p) => !(p instanceof RelayPort));
-    if (this.native) this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS);
+    if (this.native) {
+      this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
+      this.wake.seenAll();
+    }
     // Yield so relay ports (if mixed) and timers get their turn.
     await new Promise((r) => setImmediate(r));
+  }
+
+  /** Later wakes from the main thread get ECLOSED (handles are never reused), which it ignores. */
+  closeWaker(): void {
+    if (!this.waker) return;
+    try { this.native!.nativeAddon().wakerClose(this.waker); } catch { /* already closed */ }
+    this.waker = 0;
   }
 
   async run(): Promise<void> {
@@ -452,7 +468,7 @@ class Worker {
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
-      if (this.held) { await new Promise((r) => setTimeout(r, IDLE_WAIT_MS)); continue; }
+      if (this.held) { await this.wake.sleep(IDLE_WAIT_MS); continue; }
       this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
@@ -497,21 +513,23 @@ class Worker {
       }
     }
     for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
+    this.closeWaker();
     this.post({ type: 'reply', id: this.stopId, ok: true, value: { stopped: true } });
   }
 }
 
 async function main(): Promise<void> {
-  const { init, port } = workerData as { init: WorkerInit; port: MessagePort };
-  let w: Worker;
+  const { init, port, wakeSignal } = workerData as { init: WorkerInit; port: MessagePort; wakeSignal: SharedArrayBuffer };
+  let w: Worker | undefined;
   try {
-    w = new Worker(init, port);
+    w = new Worker(init, port, new WakeReceiver(wakeSignal));
     await w.openPorts();
   } catch (e) {
+    w?.closeWaker();
     port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies FromWorker);
     return;
   }
-  port.postMessage({ type: 'ready', ports: w.portInfo() } satisfies FromWorker);
+  port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
   await w.run();
   port.close();
 }

@@ -51,7 +51,16 @@ export interface NativeAddon {
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
-  wait(handles: number[], timeoutMs: number): number[];
+  /** Blocks until a port is readable, `timeoutMs` passes, or `waker` (if not 0) is woken (and
+   * then reset); returns the readable ports. */
+  wait(handles: number[], timeoutMs: number, waker?: number): number[];
+  /** An eventfd-backed waker for `wait` (see src/daemon/worker-wake.ts); handles are never reused. */
+  wakerOpen(): number;
+  /** Wakes the waker's `wait` (now, or the next one); ECLOSED once it is closed. */
+  wake(waker: number): void;
+  /** posted: wake calls; taken: wake-ups a wait took (several wakes may coalesce into one). */
+  wakerStats(waker: number): { posted: number; taken: number };
+  wakerClose(waker: number): void;
   stats(handle: number): NativePortStats;
   /** removeInterface: also delete a persistent TAP (otherwise it outlives the port). */
   close(handle: number, removeInterface?: boolean): void;
@@ -423,13 +432,13 @@ export function removeTap(ifname: string, opts: { netns?: string; multiQueue?: b
   return nativeAddon().removeTap(ifname, opts.netns ?? null, opts.multiQueue ?? false);
 }
 
-/** Blocks (poll) up to timeoutMs until one of the native ports is readable; returns those.
- * Non-native ports in the list are ignored. Meant for worker threads: on the main thread it
- * blocks the event loop for the timeout. */
-export function wait(ports: readonly Port[], timeoutMs: number): NativePort[] {
+/** Blocks (poll) up to timeoutMs until one of the native ports is readable, or `waker` (a
+ * wakerOpen handle, 0 = none) is woken; returns the readable ports. Non-native ports in the list
+ * are ignored. Meant for worker threads: on the main thread it blocks the event loop. */
+export function wait(ports: readonly Port[], timeoutMs: number, waker = 0): NativePort[] {
   const natives = ports.filter((p): p is NativePort => p instanceof NativePort);
   const addon = nativeAddon();
   const ms = Math.max(-1, Math.min(0x7fffffff, Math.floor(timeoutMs)));
-  const ready = new Set(addon.wait(natives.map((p) => p.handle), ms));
+  const ready = new Set(addon.wait(natives.map((p) => p.handle), ms, waker));
   return natives.filter((p) => ready.has(p.handle));
 }
