@@ -13,6 +13,7 @@ import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
 import { registerPortRoutes } from '../api/ports-routes.js';
+import { registerObserveRoutes } from '../api/observe-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
@@ -228,7 +229,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping,
-      extraRoutes: [(app) => registerPortRoutes(app, portManager)],
+      extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
     });
     const core = controlPlane.core;
     control = core;

@@ -24,6 +24,7 @@ import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
+import { WorkerObserver } from '../observe/worker-observer.js';
 
 const IDLE_WAIT_MS = 10;
 /** Broadcast probes for unresolved addresses and unicast re-verifications of stale neighbours,
@@ -60,6 +61,7 @@ class Worker {
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
+  private readonly observer: WorkerObserver;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
@@ -67,6 +69,7 @@ class Worker {
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
+    this.observer = new WorkerObserver(init.worker, (events) => this.post({ type: 'observe', events }));
     this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
 
@@ -245,6 +248,13 @@ class Worker {
           this.learned.delete(m.addr);
           this.post({ type: 'reply', id: m.id, ok: true, value: null });
           return;
+        case 'observe-start':
+          this.observer.start(m.spec);
+          this.post({ type: 'reply', id: m.id, ok: true, value: null });
+          return;
+        case 'observe-stop':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.observer.stop(m.session) });
+          return;
         case 'stop':
           this.stopping = true; this.stopId = m.id;
           return;
@@ -413,9 +423,12 @@ class Worker {
       rr = (rr + 1) % Math.max(1, np);
       let t1 = t0, t2 = t0;
       if (n > 0) {
+        const observing = this.observer.active;
+        if (observing) this.observer.before(core, n);
         t1 = clock();
         core.process(n, now);
         t2 = clock();
+        if (observing) this.observer.after(core, n);
         this.slowPath(n);
         if (this.multiWorker) this.dropForeign(n);
       }
