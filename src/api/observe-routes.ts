@@ -60,18 +60,31 @@ async function runSession(svc: ObserveService, reply: FastifyReply, spec: Observ
   const done = (why: string) => { if (!finished) { finished = true; resolveDone(why); } };
   const raw = reply.raw;
   const write = (chunk: Uint8Array | string) => { if (!raw.destroyed) raw.write(chunk); };
-  const session = await svc.observe(spec, (e) => { if (!finished) onEvents(e, write, done); });
-  reply.hijack();
-  raw.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
-  if (head !== undefined) write(head);
+  // the session is started first (its errors are plain HTTP errors), then the reply is taken
+  // over; matches that arrive before the head is written wait in `early`
+  let early: Array<ObserveEvents> | undefined = [];
+  const session = await svc.observe(spec, (e) => {
+    if (finished) return;
+    if (early) early.push(e); else onEvents(e, write, done);
+  });
   const timer = setTimeout(() => done('duration'), durationMs);
-  raw.on('close', () => done('client'));
-  const why = await doneP;
-  clearTimeout(timer);
-  await session.stop();
-  const tail = end(why);
-  if (tail !== undefined) write(tail);
-  if (!raw.destroyed) raw.end();
+  try {
+    reply.hijack();
+    raw.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+    if (head !== undefined) write(head);
+    raw.on('close', () => done('client'));
+    const queued = early;
+    early = undefined;
+    for (const e of queued) if (!finished) onEvents(e, write, done);
+    const why = await doneP;
+    const tail = end(why);
+    if (tail !== undefined) write(tail);
+  } finally {
+    done('error');
+    clearTimeout(timer);
+    await session.stop();
+    if (!raw.destroyed) raw.end();
+  }
 }
 
 export function registerObserveRoutes(app: FastifyInstance, svc: ObserveService): void {

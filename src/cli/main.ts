@@ -11,7 +11,7 @@ import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
-import { addFilterOptions, liveTrace, registerObserveCommands } from './observe.js';
+import { addFilterOptions, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -373,6 +373,7 @@ export function buildProgram(): Command {
 
   registerPortCommands(program, client, print);
   registerObserveCommands(program, client);
+  registerReplayCommand(program);
   registerDaemonCommands(program);
   registerBenchCommands(program);
   return program;

@@ -1,8 +1,12 @@
 // `wdp trace --live` and `wdp capture`: live trace and capture on the running daemon
 // (src/api/observe-routes.ts; docs/observe.md).
-import { openSync, writeSync, closeSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { ApiClient } from './client.js';
+import { parseManifests } from '../model/load.js';
+import { ValidationError } from '../model/types.js';
+import { readPcap, encodePcap } from '../ports/pcap.js';
+import { replay } from '../observe/replay.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -124,6 +128,44 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     }
     if (!toStdout) process.stderr.write(`wrote ${bytes} bytes to ${o.write}\n`);
   });
+}
+
+function replayCommand(o: Raw, file: string): void {
+  const objects: unknown[] = [];
+  for (const f of o.filename as string[]) {
+    let text: string;
+    try { text = readFileSync(f === '-' ? 0 : f, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    objects.push(...parseManifests(text, f));
+  }
+  const pcap = readPcap(file);
+  let results;
+  try {
+    results = replay(objects, pcap.records, { inPort: num(o.inPort, 'in-port') ?? 0, flows: num(o.flows, 'flows') });
+  } catch (e) {
+    if (e instanceof ValidationError) throw new UsageError(e.errors.map((x) => x.message).join('\n'));
+    throw e;
+  }
+  const verdicts: Record<string, number> = {};
+  for (const r of results) {
+    verdicts[r.event.verdict] = (verdicts[r.event.verdict] ?? 0) + 1;
+    process.stdout.write(o.output === 'json' ? JSON.stringify(r.event) + '\n' : formatLiveEvent(r.event));
+  }
+  if (o.write) {
+    const sent = results.filter((r) => r.event.verdict === 'forward' || r.event.verdict === 'reject');
+    writeFileSync(o.write, encodePcap(sent.map((r) => ({ tsNs: r.tsNs, data: r.frame }))));
+  }
+  process.stderr.write(`${results.length} frame(s) replayed: ${Object.entries(verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${o.write ? `; ${o.write} holds the forwarded/rejected frames as translated` : ''}\n`);
+}
+
+export function registerReplayCommand(program: Command): void {
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  program.command('replay <file>').description('run a pcap capture offline through the same core with the given state; print each frame\'s verdict and trace')
+    .requiredOption('-f, --filename <file>', 'Services/EndpointSlices/NodeConfig (YAML/JSON; repeatable; e.g. from wdp get services,endpointslices,nodeconfig -o yaml)', collect)
+    .option('--in-port <n>', 'dataplane port index the frames arrived on (wdp get ports; default 0)')
+    .option('--flows <n>', 'conntrack capacity (default 65536, as the daemon)')
+    .option('-w, --write <file>', 'write the forwarded and rejected frames, as translated, to this pcap file')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json']))
+    .action((file: string, o: Raw) => replayCommand(o, file));
 }
 
 export { UsageError };

@@ -13,19 +13,13 @@
 // Matches are posted once per batch and session (one message, not one per packet).
 import * as L from '../../assembly/layout.js';
 import type { Core } from '../core/host.js';
-import { explain } from '../core/dataplane.js';
+import { traceEvent } from './trace-event.js';
 import { VERDICT_NAMES, reasonName } from '../core/names.js';
 import { nowNs } from '../ports/pcap.js';
 import { emptyTuple, readTuple, reasonMatches, tupleMatches, type PacketFilter, type Tuple } from './filter.js';
-import type { ObserveSpec, ObserveEvents, LiveTraceEvent, CapturedFrame, TupleView } from './types.js';
+import type { ObserveSpec, ObserveEvents, LiveTraceEvent, CapturedFrame } from './types.js';
 
 interface Session { spec: ObserveSpec; tokens: number; refilledAt: number; trace: LiveTraceEvent[]; frames: CapturedFrame[] }
-
-const view = (t: Tuple): TupleView => {
-  const v: TupleView = { src: t.src, dst: t.dst, proto: t.proto === 6 ? 'TCP' : t.proto === 17 ? 'UDP' : t.proto === 132 ? 'SCTP' : t.proto === 1 || t.proto === 58 ? 'ICMP' : String(t.proto) };
-  if (t.sport || t.dport) { v.sport = t.sport; v.dport = t.dport; }
-  return v;
-};
 
 export class WorkerObserver {
   private readonly sessions = new Map<number, Session>();
@@ -106,12 +100,7 @@ export class WorkerObserver {
         const backend = rec.backend ? core.ir.backends.get(rec.backend) : undefined;
         if (f.backend !== undefined && backend?.addr !== f.backend) continue;
         s.tokens -= 1;
-        const res = explain(core, rec, core.readFrame(i));
-        const ev: LiveTraceEvent = { ...res, time: new Date(now).toISOString(), worker: this.worker, inPort, input: view(this.inTuples[i]) };
-        if (ev.output) { const { hex: _hex, ...rest } = ev.output; ev.output = rest as typeof ev.output; }
-        if (front && front.maglev.length && res.selection === 'maglev') ev.maglevSlot = rec.hash % front.maglev.length;
-        const flow = rec.flow ? core.flowEntry(rec.flow) : undefined;
-        if (flow) ev.flow = flow;
+        const ev = traceEvent(core, i, rec, this.inTuples[i], this.worker, inPort, new Date(now).toISOString());
         s.trace.push(ev);
       }
     }
