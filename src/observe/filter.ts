@@ -3,9 +3,10 @@
 // matches; `host`/`port` match either side. The 5-tuple is read from the frame's headers (before
 // translation, and for live trace also after), service/backend/reason from the core's trace record.
 //
-// Cost: `readTuple` reads a few header bytes into a caller-owned Tuple (no allocation); it runs
-// only while a live trace or capture is active.
+// Cost: `readTuple` copies a few header bytes into a caller-owned Tuple and `tupleMatches`
+// compares bytes (no allocation, no string); both run only while a live trace or capture is active.
 import { formatAddr } from '../util/addr.js';
+import { addrBytes } from '../packet/build.js';
 
 export interface PacketFilter {
   src?: string; dst?: string; host?: string;
@@ -58,29 +59,32 @@ export function canonical(s: string): string | undefined {
   try { return new URL(`http://[${s}]/`).hostname.replace(/^\[|\]$/g, ''); } catch { return undefined; }
 }
 
-/** The parts of a frame a filter looks at. family 0: not IP (or too short to tell). */
-export interface Tuple { family: 0 | 4 | 6; proto: number; src: string; dst: string; sport: number; dport: number }
+/** The parts of a frame a filter looks at: addresses copied as bytes (src at 0, dst at 16) so
+ * matching needs no string; formatted only for a packet that is reported. family 0: not IP. */
+export interface Tuple { family: 0 | 4 | 6; proto: number; sport: number; dport: number; addrs: Uint8Array }
 
-export function emptyTuple(): Tuple { return { family: 0, proto: 0, src: '', dst: '', sport: 0, dport: 0 }; }
+export function emptyTuple(): Tuple { return { family: 0, proto: 0, sport: 0, dport: 0, addrs: new Uint8Array(32) }; }
+export const tupleSrc = (t: Tuple): string => (t.family ? formatAddr(t.addrs, t.family, 0) : '');
+export const tupleDst = (t: Tuple): string => (t.family ? formatAddr(t.addrs, t.family, 16) : '');
 
 /** Reads Ethernet (+ one VLAN tag) / IPv4 or IPv6 / ports into `t` from `len` bytes at `at`. */
 export function readTuple(b: Uint8Array, at: number, len: number, t: Tuple): Tuple {
-  t.family = 0; t.proto = 0; t.src = ''; t.dst = ''; t.sport = 0; t.dport = 0;
+  t.family = 0; t.proto = 0; t.sport = 0; t.dport = 0;
   let l3 = at + 14;
   if (len < 14) return t;
   let et = (b[at + 12] << 8) | b[at + 13];
   if (et === 0x8100 && len >= 18) { et = (b[at + 16] << 8) | b[at + 17]; l3 += 4; }
-  const end = at + len;
+  const end = at + len, a = t.addrs;
   let l4 = 0;
   if (et === 0x0800 && l3 + 20 <= end) {
     t.family = 4; t.proto = b[l3 + 9];
-    t.src = formatAddr(b, 4, l3 + 12); t.dst = formatAddr(b, 4, l3 + 16);
+    for (let k = 0; k < 4; k++) { a[k] = b[l3 + 12 + k]; a[16 + k] = b[l3 + 16 + k]; }
     const fragOff = ((b[l3 + 6] & 0x1f) << 8) | b[l3 + 7];
     l4 = fragOff === 0 ? l3 + (b[l3] & 0x0f) * 4 : 0;
   } else if (et === 0x86dd && l3 + 40 <= end) {
     t.family = 6; t.proto = b[l3 + 6];
-    t.src = formatAddr(b, 6, l3 + 8); t.dst = formatAddr(b, 6, l3 + 24);
-    l4 = l3 + 40;   // extension headers: ports not read (the 5-tuple fields then do not match)
+    for (let k = 0; k < 16; k++) { a[k] = b[l3 + 8 + k]; a[16 + k] = b[l3 + 24 + k]; }
+    l4 = l3 + 40;   // extension headers: ports not read (the port fields then do not match)
   }
   if (l4 && (t.proto === 6 || t.proto === 17 || t.proto === 132) && l4 + 4 <= end) {
     t.sport = (b[l4] << 8) | b[l4 + 1];
@@ -89,11 +93,34 @@ export function readTuple(b: Uint8Array, at: number, len: number, t: Tuple): Tup
   return t;
 }
 
-/** Whether the 5-tuple fields of `f` match `t` (fields not given match anything). */
-export function tupleMatches(f: PacketFilter, t: Tuple): boolean {
-  if (f.src !== undefined && t.src !== f.src) return false;
-  if (f.dst !== undefined && t.dst !== f.dst) return false;
-  if (f.host !== undefined && t.src !== f.host && t.dst !== f.host) return false;
+/** A filter with its addresses as bytes (compileFilter), what tupleMatches reads. */
+export interface CompiledFilter {
+  filter: PacketFilter;
+  src?: { family: 4 | 6; wire: Uint8Array }; dst?: { family: 4 | 6; wire: Uint8Array }; host?: { family: 4 | 6; wire: Uint8Array };
+}
+
+export function compileFilter(filter: PacketFilter): CompiledFilter {
+  const c: CompiledFilter = { filter };
+  for (const k of ['src', 'dst', 'host'] as const) {
+    const v = filter[k];
+    if (v !== undefined) c[k] = addrBytes(v);
+  }
+  return c;
+}
+
+function addrAt(t: Tuple, off: number, want: { family: 4 | 6; wire: Uint8Array }): boolean {
+  if (t.family !== want.family) return false;
+  const a = t.addrs, w = want.wire;
+  for (let k = 0; k < w.length; k++) if (a[off + k] !== w[k]) return false;
+  return true;
+}
+
+/** Whether the 5-tuple fields of the filter match `t` (fields not given match anything). */
+export function tupleMatches(c: CompiledFilter, t: Tuple): boolean {
+  const f = c.filter;
+  if (c.src && !addrAt(t, 0, c.src)) return false;
+  if (c.dst && !addrAt(t, 16, c.dst)) return false;
+  if (c.host && !addrAt(t, 0, c.host) && !addrAt(t, 16, c.host)) return false;
   if (f.sport !== undefined && t.sport !== f.sport) return false;
   if (f.dport !== undefined && t.dport !== f.dport) return false;
   if (f.port !== undefined && t.sport !== f.port && t.dport !== f.port) return false;

@@ -3,11 +3,11 @@
 // the conntrack entry after the packet. Called only for packets that matched a filter.
 import type { Core, TraceRecord } from '../core/host.js';
 import { explain } from '../core/dataplane.js';
-import type { Tuple } from './filter.js';
+import { tupleDst, tupleSrc, type Tuple } from './filter.js';
 import type { LiveTraceEvent, TupleView } from './types.js';
 
 export function tupleView(t: Tuple): TupleView {
-  const v: TupleView = { src: t.src, dst: t.dst, proto: t.proto === 6 ? 'TCP' : t.proto === 17 ? 'UDP' : t.proto === 132 ? 'SCTP' : t.proto === 1 || t.proto === 58 ? 'ICMP' : String(t.proto) };
+  const v: TupleView = { src: tupleSrc(t), dst: tupleDst(t), proto: t.proto === 6 ? 'TCP' : t.proto === 17 ? 'UDP' : t.proto === 132 ? 'SCTP' : t.proto === 1 || t.proto === 58 ? 'ICMP' : String(t.proto) };
   if (t.sport || t.dport) { v.sport = t.sport; v.dport = t.dport; }
   return v;
 }

@@ -16,13 +16,14 @@ import type { Core } from '../core/host.js';
 import { traceEvent } from './trace-event.js';
 import { VERDICT_NAMES, reasonName } from '../core/names.js';
 import { nowNs } from '../ports/pcap.js';
-import { emptyTuple, readTuple, reasonMatches, tupleMatches, type PacketFilter, type Tuple } from './filter.js';
+import { compileFilter, emptyTuple, readTuple, reasonMatches, tupleMatches, type CompiledFilter, type Tuple } from './filter.js';
 import type { ObserveSpec, ObserveEvents, LiveTraceEvent, CapturedFrame } from './types.js';
 
-interface Session { spec: ObserveSpec; tokens: number; refilledAt: number; trace: LiveTraceEvent[]; frames: CapturedFrame[] }
+interface Session { spec: ObserveSpec; match: CompiledFilter; tokens: number; refilledAt: number; trace: LiveTraceEvent[]; frames: CapturedFrame[] }
 
 export class WorkerObserver {
   private readonly sessions = new Map<number, Session>();
+  private list: Session[] = [];             // the sessions as an array: no iterator per frame
   private tracing = false;
   private inTuples: Tuple[] = [];
   private readonly outTuple = emptyTuple();
@@ -33,12 +34,14 @@ export class WorkerObserver {
   get active(): boolean { return this.sessions.size > 0; }
 
   start(spec: ObserveSpec): void {
-    this.sessions.set(spec.session, { spec, tokens: spec.kind === 'trace' ? spec.rate : 0, refilledAt: Date.now(), trace: [], frames: [] });
+    this.sessions.set(spec.session, { spec, match: compileFilter(spec.filter), tokens: spec.kind === 'trace' ? spec.rate : 0, refilledAt: Date.now(), trace: [], frames: [] });
+    this.list = [...this.sessions.values()];
     this.tracing = [...this.sessions.values()].some((s) => s.spec.kind === 'trace');
   }
 
   stop(session: number): boolean {
     const had = this.sessions.delete(session);
+    this.list = [...this.sessions.values()];
     this.tracing = [...this.sessions.values()].some((s) => s.spec.kind === 'trace');
     return had;
   }
@@ -52,9 +55,9 @@ export class WorkerObserver {
       const len = Math.min(dv.getUint16(d + L.D_LEN, true), core.slotSize);
       const t = readTuple(u8, core.slotOffset(i), len, this.inTuples[i]);
       const inPort = dv.getUint16(d + L.D_IN_PORT, true);
-      for (const s of this.sessions.values()) {
-        const c = s.spec;
-        if (c.kind !== 'capture' || c.direction === 'out' || c.port !== inPort || !tupleMatches(c.filter, t)) continue;
+      for (let k = 0; k < this.list.length; k++) {
+        const s = this.list[k], c = s.spec;
+        if (c.kind !== 'capture' || c.direction === 'out' || c.port !== inPort || !tupleMatches(s.match, t)) continue;
         s.frames.push(this.copy(core, i, len, 'in', c.snaplen));
       }
     }
@@ -78,20 +81,20 @@ export class WorkerObserver {
       const verdict = dv.getUint8(d + L.D_VERDICT);
       const outPort = dv.getUint16(d + L.D_OUT_PORT, true);
       const len = Math.min(dv.getUint16(d + L.D_LEN, true), core.slotSize);
-      let outRead = false;
-      const out = () => { if (!outRead) { readTuple(u8, core.slotOffset(i), verdict === L.V_DROP ? 0 : len, this.outTuple); outRead = true; } return this.outTuple; };
-      for (const s of this.sessions.values()) {
-        const c = s.spec;
+      // the output tuple, read once per frame for all sessions (a dropped frame has none)
+      const out = readTuple(u8, core.slotOffset(i), verdict === L.V_DROP ? 0 : len, this.outTuple);
+      for (let k = 0; k < this.list.length; k++) {
+        const s = this.list[k], c = s.spec;
         if (c.kind === 'capture') {
           if (c.direction === 'in' || outPort !== c.port || verdict === L.V_DROP || verdict === L.V_TO_HOST) continue;
-          if (tupleMatches(c.filter, out())) s.frames.push(this.copy(core, i, len, 'out', c.snaplen));
+          if (tupleMatches(s.match, out)) s.frames.push(this.copy(core, i, len, 'out', c.snaplen));
           continue;
         }
         if (s.tokens < 1) continue;
-        const f: PacketFilter = c.filter;
+        const f = c.filter;
         const inPort = dv.getUint16(d + L.D_IN_PORT, true);
         if (f.inPort !== undefined && f.inPort !== inPort) continue;
-        if (!tupleMatches(f, this.inTuples[i]) && !tupleMatches(f, out())) continue;
+        if (!tupleMatches(s.match, this.inTuples[i]) && !tupleMatches(s.match, out)) continue;
         const rec = core.traceRecord(i);
         const vName = VERDICT_NAMES[rec.verdict] ?? 'drop';
         if (!reasonMatches(f, reasonName(rec.reason), vName)) continue;
