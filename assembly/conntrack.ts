@@ -11,6 +11,7 @@ import {
   setFlowsActive, config, snatAddr,
 } from "./regions";
 import { Frame } from "./frame";
+import { fragFlushAll } from "./fragment";
 
 // Core-internal bookkeeping, persistent across batches; reset by init/ct_flush.
 let gFreeHead: u32 = 0;
@@ -34,7 +35,7 @@ let gEvictCursor: u32 = 1;
 }
 
 // ---- index ----------------------------------------------------------------------------------------
-function idxInsert(h: u32, ref: u32): void {
+export function idxInsert(h: u32, ref: u32): void {
   let slot = h & gCtMask;
   for (let n: u32 = 0; n <= gCtMask; n++) {
     const s = ctSlotAt(slot);
@@ -152,9 +153,19 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 
 @inline function nextCursor(c: u32): u32 { return c >= gCtMax ? 1 : c + 1; }
 
-/** A free flow entry: free list first, else evict the first expired or embryonic entry within
- * CFG_EVICT_WINDOW entries from the rotating cursor. 0 = table full of established flows. */
-function ctAlloc(): u32 {
+/** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
+ * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream, or closed before its handshake completed;
+ * UDP and other: no reply yet). Like the kernel's early drop, which only drops flows that are not
+ * ASSURED, an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out
+ * the connections that already work. */
+@inline export function evictable(st: u32, flags: u32): bool {
+  if (st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP) return true;
+  return st == L.CTS_TCP_CLOSING && (flags & L.CTF_CONFIRMED) == 0;
+}
+
+/** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)
+ * entry within CFG_EVICT_WINDOW entries from the rotating cursor. 0 = table full of confirmed flows. */
+export function ctAlloc(): u32 {
   if (gFreeHead == 0) {
     let window = config().evictWindow;
     if (window > gCtMax) window = gCtMax;
@@ -168,7 +179,7 @@ function ctAlloc(): u32 {
       c = nextCursor(c);
       if (st == L.CTS_NONE) continue;
       if (flowExpired(e)) { ctFree(cur); count(L.GC_CT_EXPIRED, 1); victim = cur; break; }
-      if (st == L.CTS_TCP_SYN || st == L.CTS_UDP) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
+      if (evictable(st, <u32>e.flags)) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
     }
     gEvictCursor = c;
     if (victim == 0) return 0;
@@ -179,11 +190,13 @@ function ctAlloc(): u32 {
   return flow;
 }
 
-/** State of a new flow from its first packet. */
+/** State of a new flow from its first packet: a pure SYN opens a handshake; FIN or RST a closing
+ * flow; any other TCP packet (a bare ACK, data) is picked up mid-stream, unconfirmed until the
+ * backend answers it (the kernel's nf_conntrack_tcp_loose pick-up, which is not ASSURED either). */
 @inline function initialState(proto: u32, tcpf: u32): u32 {
   if (proto == IPPROTO_TCP) {
-    if ((tcpf & TCP_FIN) != 0) return L.CTS_TCP_CLOSING;
-    return (tcpf & TCP_SYN) != 0 ? L.CTS_TCP_SYN : L.CTS_TCP_EST;
+    if ((tcpf & (TCP_FIN | TCP_RST)) != 0) return L.CTS_TCP_CLOSING;
+    return (tcpf & (TCP_SYN | TCP_ACK)) == TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
   }
   return proto == IPPROTO_SCTP ? L.CTS_SCTP : L.CTS_UDP;
 }
@@ -220,6 +233,13 @@ function ctAlloc(): u32 {
 }
 
 // ---- state machine -------------------------------------------------------------------------------
+// TCP follows the kernel's nf_conntrack_proto_tcp in outline (no sequence tracking):
+//   SYN ──reply SYN-ACK──► SYN_RECV ──orig ACK──► ESTABLISHED (confirmed)
+//   MIDSTREAM ──reply without RST──► ESTABLISHED (confirmed: a valid answer to a picked-up flow)
+//   any ──FIN or RST (either direction)──► CLOSING;  CLOSING ──orig pure SYN──► SYN (port reuse)
+// Only ESTABLISHED has the long timeout; SYN, SYN_RECV and MIDSTREAM have short ones and, with
+// CLOSING flows that were never confirmed, may be evicted.
+
 /** Original-direction packet (live only). */
 @inline export function stateOnOrig(e: CtFlow, fr: Frame): void {
   if (<u32>fr.proto == IPPROTO_TCP) {
@@ -229,7 +249,11 @@ function ctAlloc(): u32 {
     else if (st == L.CTS_TCP_CLOSING && (fl & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
       // port reuse after a close: a fresh SYN starts the flow over (same backend)
       st = L.CTS_TCP_SYN;
-      e.flags = e.flags & ~<u8>L.CTF_REPLIED;
+      e.flags = e.flags & ~<u8>(L.CTF_REPLIED | L.CTF_CONFIRMED);
+    } else if (st == L.CTS_TCP_SYN_RECV && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK) {
+      // the client's ACK of the SYN-ACK: the handshake is complete in both directions
+      st = L.CTS_TCP_EST;
+      e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
     e.state = <u8>st;
   }
@@ -242,7 +266,12 @@ function ctAlloc(): u32 {
   if (<u32>fr.proto == IPPROTO_TCP) {
     const fl = <u32>fr.tcpFlags;
     if ((fl & (TCP_FIN | TCP_RST)) != 0) st = L.CTS_TCP_CLOSING;
-    else if (st == L.CTS_TCP_SYN) st = L.CTS_TCP_EST;
+    else if (st == L.CTS_TCP_SYN) {
+      if ((fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) st = L.CTS_TCP_SYN_RECV;
+    } else if (st == L.CTS_TCP_MIDSTREAM) {
+      st = L.CTS_TCP_EST;
+      e.flags = e.flags | <u8>L.CTF_CONFIRMED;
+    }
   } else if (st == L.CTS_UDP) {
     st = L.CTS_UDP_REPLIED;
   }
@@ -291,4 +320,5 @@ export function ctFlushAll(): void {
   gExpireCursor = 1;
   gEvictCursor = 1;
   setFlowsActive(0);
+  fragFlushAll();
 }

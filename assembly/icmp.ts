@@ -13,9 +13,9 @@ import {
   L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
 } from "./net";
-import { flowAt, backendAt, snatAddr, countFrontBackend } from "./regions";
+import { flowAt, snatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { backendUsable } from "./select";
+import { flowBackend } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff, macsToBackend } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -95,9 +95,10 @@ export function icmpError(f: usize, fr: Frame): bool {
     out = <u32>e.clientPort;
   } else {
     // (b) from the client about a reply we sent it
-    const bid = e.backendId;
-    if (!backendUsable(bid)) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
-    be = backendAt(bid);
+    // a stale flow (backend gone or its id reused, SNAT address gone) has no path to its backend
+    const cur = flowBackend(e);
+    if (cur == null) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+    be = cur;
     out = <u32>be.outPort;
     if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
     nIsrc = e.backendAddr; nIsport = <u32>e.bport;

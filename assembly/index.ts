@@ -13,11 +13,13 @@
 //   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
 //   prefetch.ts   the staged loads between the passes
 //   pipeline.ts   pass 2 and the batch loop
+//   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
 export * from "./layout";
 import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
 import { crcInit } from "./checksum";
 import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
+import { ctRestore } from "./ct-restore";
 
 let gInitialized: bool = false;
 
@@ -63,3 +65,11 @@ export function ct_expire_all(now: u32): u32 {
 
 /** Flows in use. */
 export function ct_active(): u32 { return flowsActive(); }
+
+/** Inserts the saved flow entry staged at `src` (CT_SIZE bytes, CT_REPLY_HASH set, times on the
+ * clock of `now`) through the core's lookup, allocator and index; returns its flow index, 0 (none
+ * free) or 0xffffffff (a live flow owns one of its keys). See ct-restore.ts. */
+export function ct_restore(src: usize, origHash: u32, now: u32): u32 {
+  if (!gInitialized) return 0;
+  return ctRestore(src, origHash, now);
+}

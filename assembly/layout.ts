@@ -31,11 +31,12 @@
 //   CT_INDEX ..... CT_INDEX_SLOTS x 8      conntrack hash index (both directions of each flow)
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
+//   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const CFG_MAGIC_VALUE = 0x31504457; // "WDP1"
 
 // ---- CONFIG block (u32 fields unless noted) -------------------------------------------------
@@ -73,11 +74,16 @@ export const CFG_TO_SCTP = 108;      // ms: SCTP
 export const CFG_TO_ICMP = 112;      // ms: reserved (ICMP is not translated as a flow)
 export const CFG_EXPIRE_BUDGET = 116; // flow entries examined per process() call for expiry
 export const CFG_EVICT_WINDOW = 120;  // flow entries examined for a victim when the table is full
+export const CFG_TO_TCP_UNCONFIRMED = 124; // ms: TCP flow whose handshake is not complete in both
+                                     // directions (SYN-ACK seen, or picked up mid-stream)
 export const CFG_SNAT_V4 = 128;      // 16-byte address: masquerade / hairpin source, IPv4
 export const CFG_SNAT_V6 = 144;      // 16-byte address: masquerade / hairpin source, IPv6
 export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set
 export const CFG_SNAT_PORT_MIN = 164; // SNAT source port range (inclusive)
 export const CFG_SNAT_PORT_MAX = 168;
+export const CFG_FRAG_OFF = 172;     // fragment table (FRAGMENTS region); 0 = none: every non-first fragment drops
+export const CFG_FRAG_MASK = 176;    // fragment table buckets - 1 (power of two), FRAG_WAYS entries each
+export const CFG_TO_FRAG = 180;      // ms a first fragment's ports are remembered for the fragments after it
 export const CFG_SIZE = 256;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
@@ -124,7 +130,7 @@ export const REASON_DROP_BAD_IP_LENGTH = 14;
 export const REASON_DROP_TRUNCATED_L4 = 15;
 export const REASON_DROP_BAD_L4_HEADER = 16;
 export const REASON_DROP_TTL_EXCEEDED = 17;
-export const REASON_DROP_FRAGMENT = 18;        // non-first fragment: no reassembly, see docs/layout.md
+export const REASON_DROP_FRAGMENT = 18;        // non-first fragment without a remembered first fragment (docs/core.md "Fragments")
 export const REASON_DROP_IPV6_EXT_HEADERS = 19; // too many or malformed extension headers
 export const REASON_DROP_SOURCE_RANGE = 20;    // loadBalancerSourceRanges refused the client
 export const REASON_DROP_NO_ROUTE = 21;        // backend has no resolved port/neighbour
@@ -134,7 +140,7 @@ export const REASON_DROP_BAD_PORT = 24;        // in_port not valid
 export const REASON_DROP_MARTIAN = 25;         // multicast/broadcast/unspecified source
 export const REASON_DROP_SNAT_EXHAUSTED = 26;  // no free SNAT port
 export const REASON_DROP_ICMP_UNMATCHED = 27;  // reserved
-export const REASON_COUNT = 32;
+export const REASON_COUNT = 40;
 
 // ---- Global counters (u64 each, at CFG_COUNTERS_OFF; then REASON_COUNT u64 reason counters) ---
 export const GC_RX_PACKETS = 0;
@@ -209,11 +215,36 @@ export const CTS_TCP_CLOSING = 3; // FIN or RST seen
 export const CTS_UDP = 4;        // UDP/SCTP: no reply yet
 export const CTS_UDP_REPLIED = 5;
 export const CTS_SCTP = 6;
+export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
+export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
+export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
 export const CTF_REPLIED = 2;    // a reply was seen
 export const CTF_AFFINITY = 4;   // backend came from the affinity table
 export const CTF_FALLBACK = 8;   // backend chosen from serving-terminating endpoints
+export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (the kernel's ASSURED):
+                                 // only flows without it may be evicted when the table is full
+
+// ---- Fragment entry (48 bytes; FRAG_WAYS entries per bucket, bucket = hash & CFG_FRAG_MASK) -----
+//   0                16               32    34    36  37  38      40       44         48
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   | src addr       | dst addr       |sport|dport|pro|fam|  (0)  | IP ID  | last seen|
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   Written when a first fragment (offset 0, more-fragments set) is decided; a later fragment
+//   with the same (src, dst, proto, family, IP ID) within CFG_TO_FRAG ms is handled with these
+//   ports. family 0 = empty. A full bucket overwrites its oldest entry. hash = keyHash(src, dst,
+//   IP ID, proto, family); the IP ID is host order (IPv4: 16 bits; IPv6: the 32-bit identification).
+export const FRAG_SIZE = 48;
+export const FRAG_WAYS = 4;
+export const FRAG_SRC = 0;
+export const FRAG_DST = 16;
+export const FRAG_SPORT = 32;    // u16 host order
+export const FRAG_DPORT = 34;
+export const FRAG_PROTO = 36;    // u8
+export const FRAG_FAMILY = 37;   // u8 4 | 6; 0 = empty
+export const FRAG_ID = 40;       // u32
+export const FRAG_LAST_SEEN = 44; // u32 ms: when the first fragment was seen
 
 // ---- Affinity entry (32 bytes) --------------------------------------------------------------
 //   0 client addr[16] | 16 front id u32 (0 = empty) | 20 backend id | 24 last_seen | 28 hash
@@ -278,7 +309,7 @@ export const TRSEL_EXISTING = 4;
 //
 //   TABLESET header (TSH_SIZE) | SVCMAP | FRONTENDS | BACKENDS | MAGLEV words | CIDRS | ROUTES
 export const TSH_SVCMAP_OFF = 0;
-export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5)
+export const TSH_SVCMAP_MASK = 4;    // slots - 1 (power of two, load <= 0.5: 4 x the frontend ids; a ClusterIP also has its address's catch-all key)
 export const TSH_FRONT_OFF = 8;
 export const TSH_FRONT_MAX = 12;     // highest valid frontend id
 export const TSH_BACKEND_OFF = 16;
@@ -325,6 +356,7 @@ export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (exter
 export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
+export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Local) left no endpoint, though the service has some: drop, not reject
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |
@@ -351,13 +383,16 @@ export const CIDR_FAMILY = 17;
 
 // ---- Route entry (32 bytes): plain forwarding of non-service traffic, longest prefix first --
 //   0 addr[16] | 16 prefix len u8 | 17 family u8 | 18 out_port u16 | 20 dst MAC[6] | 26 src MAC[6]
-export const RT_SIZE = 32;
+export const RT_SIZE = 48;
 export const RT_ADDR = 0;
 export const RT_PLEN = 16;
 export const RT_FAMILY = 17;
 export const RT_OUT_PORT = 18;
 export const RT_DST_MAC = 20;
 export const RT_SRC_MAC = 26;
+export const RT_KIND = 32;            // u8: RTK_FORWARD, or RTK_SERVICE_CIDR (a service CIDR: drop what no service owns)
+export const RTK_FORWARD = 0;
+export const RTK_SERVICE_CIDR = 1;
 
 // ---- Defaults --------------------------------------------------------------------------------
 export const DEFAULT_SLOT_SIZE = 2048;
@@ -383,4 +418,12 @@ export const REASON_DROP_CT_CLASH = 28;  // new flow's reply tuple is owned by a
 export const AFF_PROBE = 8;              // affinity table: slots examined from the home slot (no deletes; LRU replace)
 export const SNAT_PROBE_MAX = 64;        // SNAT source port tries before drop_snat_exhausted
 export const REASON_DROP_RST_NO_ENDPOINTS = 29; // TCP RST to a service without endpoints (never answered)
+export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_ETP_NO_LOCAL = 33;  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
+export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CIDR that no service owns (routes of kind RTK_SERVICE_CIDR)
+export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
+// Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
+// SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
+export const SM_ANY_PORT = 0;
+export const SM_ANY_PROTO = 0;
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)

@@ -60,6 +60,7 @@ export const IP6_FRAG_HLEN: u32 = 8;      // fragment header
 export const IP6_FRAG_OFFLG: usize = 2;   // fragment header: offset (13 bits) | res | M
 export const IP6_FRAG_OFFSET: u32 = 0xfff8;
 export const IP6_FRAG_M: u32 = 1;
+export const IP6_FRAG_ID: usize = 4;     // fragment header: 32-bit identification
 export const IP6_MIN_MTU: u32 = 1280;     // RFC 4443: an ICMPv6 error never exceeds it
 export const IP6_MULTICAST: u32 = 0xff;   // first byte
 

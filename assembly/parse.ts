@@ -6,9 +6,9 @@ import { keyHash } from "./hash";
 import { addrCopy, addrSet4 } from "./addr";
 import {
   ETH_TYPE, ETH_HLEN, VLAN_TYPE, VLAN_ETH_HLEN, ETH_P_IP, ETH_P_ARP, ETH_P_8021Q, ETH_P_IPV6,
-  IP4_HLEN, IP4_VER_IHL, IP4_TOT_LEN, IP4_FRAG, IP4_TTL, IP4_PROTO, IP4_SRC, IP4_DST, IP4_MF, IP4_OFFSET,
+  IP4_HLEN, IP4_VER_IHL, IP4_TOT_LEN, IP4_ID, IP4_FRAG, IP4_TTL, IP4_PROTO, IP4_SRC, IP4_DST, IP4_MF, IP4_OFFSET,
   IP4_BROADCAST, IP4_CLASS_D_MASK, IP4_CLASS_D, IP6_EXT_NEXT, IP6_EXT_LEN, IP6_FRAG_HLEN, IP6_FRAG_OFFLG, IP6_HLEN, IP6_PLEN, IP6_NEXT, IP6_HOP_LIMIT, IP6_SRC, IP6_DST, IP6_EXT_MAX, IP6_EXT_MIN,
-  IP6_FRAG_OFFSET, IP6_FRAG_M, IP6_MULTICAST, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
+  IP6_FRAG_OFFSET, IP6_FRAG_M, IP6_FRAG_ID, IP6_MULTICAST, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
   IPPROTO_DSTOPTS, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6,
   L4_SPORT, L4_DPORT, TCP_HLEN, TCP_DOFF, TCP_FLAGS, UDP_HLEN, SCTP_HLEN, ICMP_HLEN, ICMP_TYPE,
   ND_ROUTER_SOLICIT, ND_REDIRECT,
@@ -40,6 +40,8 @@ export function parse(i: u32, fr: Frame): void {
   fr.hash = 0;
   fr.l3 = 0;
   fr.l4 = 0;
+  fr.laterFragment = 0;
+  fr.fragId = 0;
   if (d.inPort == L.PORT_NONE) { early(fr, L.V_DROP, L.REASON_DROP_BAD_PORT); return; }
   if (len > gSlot) { early(fr, L.V_DROP, L.REASON_DROP_OVERSIZE); return; }
   if (len < ETH_HLEN) { early(fr, L.V_DROP, L.REASON_DROP_TRUNCATED_L2); return; }
@@ -77,8 +79,9 @@ export function parse(i: u32, fr: Frame): void {
     const fo = <u32>bswap<u16>(load<u16>(p, IP4_FRAG));
     // martian source: multicast (224.0.0.0/4: first byte, the low byte of the word) or broadcast
     if ((s & IP4_CLASS_D_MASK) == IP4_CLASS_D || s == IP4_BROADCAST) { early(fr, L.V_DROP, L.REASON_DROP_MARTIAN); return; }
-    if ((fo & IP4_OFFSET) != 0) { early(fr, L.V_DROP, L.REASON_DROP_FRAGMENT); return; }
-    fr.firstFragment = (fo & IP4_MF) ? 1 : 0;
+    fr.firstFragment = (fo & IP4_MF) != 0 && (fo & IP4_OFFSET) == 0 ? 1 : 0;
+    if ((fo & (IP4_MF | IP4_OFFSET)) != 0) fr.fragId = <u32>bswap<u16>(load<u16>(p, IP4_ID));
+    if ((fo & IP4_OFFSET) != 0) fr.laterFragment = 1;
   } else if (et == ETH_P_IPV6) {
     if (len - l3 < IP6_HLEN) { early(fr, L.V_DROP, L.REASON_DROP_TRUNCATED_L3); return; }
     if ((load<u8>(p) >>> 4) != 6) { early(fr, L.V_DROP, L.REASON_DROP_BAD_IP_VERSION); return; }
@@ -101,9 +104,15 @@ export function parse(i: u32, fr: Frame): void {
       const next = <u32>load<u8>(x, IP6_EXT_NEXT);
       if (proto == IPPROTO_FRAGMENT) {
         const fo = <u32>bswap<u16>(load<u16>(x, IP6_FRAG_OFFLG));
-        if ((fo & IP6_FRAG_OFFSET) != 0) { early(fr, L.V_DROP, L.REASON_DROP_FRAGMENT); return; }
-        if (fo & IP6_FRAG_M) fr.firstFragment = 1;
+        fr.fragId = bswap<u32>(load<u32>(x, IP6_FRAG_ID));
         l4 += IP6_FRAG_HLEN;
+        if ((fo & IP6_FRAG_OFFSET) != 0) {
+          // a later fragment: what follows is part of the datagram, no header to parse
+          fr.laterFragment = 1;
+          proto = next;
+          break;
+        }
+        if (fo & IP6_FRAG_M) fr.firstFragment = 1;
       } else {
         l4 += (<u32>load<u8>(x, IP6_EXT_LEN) + 1) << 3;
         if (l4 > end) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
@@ -117,6 +126,10 @@ export function parse(i: u32, fr: Frame): void {
   fr.l4 = <u16>l4;
   fr.end = <u16>end;
   fr.proto = <u8>proto;
+  fr.sport = 0;
+  fr.dport = 0;
+  // a later fragment has no L4 header: its ports come from the fragment table in pass 2
+  if (fr.laterFragment) return;
   const q = f + <usize>l4;
   if (proto == IPPROTO_TCP) {
     if (l4 + TCP_HLEN > end) { early(fr, L.V_DROP, L.REASON_DROP_TRUNCATED_L4); return; }

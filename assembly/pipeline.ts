@@ -6,7 +6,7 @@
 import * as L from "./layout";
 import { CtFlow } from "./records";
 import { macCopy } from "./addr";
-import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
   backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
@@ -22,6 +22,9 @@ import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
+import { flowBackend } from "./stale";
+import { fragRemember, fragFollow } from "./fragment";
+import { keyHash } from "./hash";
 
 // Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
 // cannot prove it unread.
@@ -30,9 +33,12 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  const bid = e.backendId;
-  if (!backendUsable(bid)) {
-    // The backend left the current generation: re-select instead of black-holing the flow.
+  const be = flowBackend(e);
+  if (be == null) {
+    // a later fragment never starts a flow: its first fragment re-selected, or will
+    if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+    // The backend left the current generation (or its id now names another backend, or the
+    // flow's SNAT address is gone): re-select instead of black-holing the flow.
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -48,9 +54,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
+  const bid = e.backendId;
   fr.backend = bid;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
-  const be = backendAt(bid);
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : 0;
@@ -109,7 +115,12 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (!sourceAllowed(fe, client, family)) { drop(fr, L.REASON_DROP_SOURCE_RANGE); return; }
   }
   if (fe.maglevSize == 0) {
-    reject(f, fr);
+    if (flags & L.FEF_POLICY_DROP) {
+      // endpoints exist, the traffic policy leaves none for this traffic: kube-proxy drops
+      drop(fr, (flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
+      return;
+    }
+    reject(f, fr, L.REASON_REJECT_NO_ENDPOINTS);
     if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
     return;
   }
@@ -118,7 +129,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
   if (flags & L.FEF_AFFINITY) {
-    bid = selectAffinity(fr, fe, front, client);
+    bid = selectAffinity(fr, fe, front, client, h);
   } else {
     bid = maglevBackend(fr, front, h);
     if (!backendUsable(bid)) bid = 0;
@@ -173,6 +184,9 @@ function noService(f: usize, fr: Frame): void {
   const family = <u32>fr.family;
   const rt = routeLookup(fr.dstAddr, family);
   if (rt == null) { setResult(fr, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE); return; }
+  // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
+  // leak to the default route)
+  if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
@@ -183,10 +197,31 @@ function noService(f: usize, fr: Frame): void {
   setResult(fr, L.V_FORWARD, L.REASON_FWD_ROUTED, out);
 }
 
+// ---- fragments ------------------------------------------------------------------------------------------
+/** A non-first fragment: with its first fragment's ports (fragment table) it follows that
+ * datagram's flow, translated at L3 only; a fragment toward a service without a flow, or without
+ * a remembered first fragment (it came first, or too late), is dropped (docs/core.md "Fragments"). */
+function laterFragment(f: usize, fr: Frame): void {
+  if (!fragFollow(fr)) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+  const family = <u32>fr.family, proto = <u32>fr.proto;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) {
+    fr.hash = keyHash(fr.srcAddr, fr.dstAddr, fr.ports, proto, family);
+    const ref = ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family);
+    if (ref != 0) {
+      if (ref & 1) hitReply(f, fr, ref >>> 1); else hitOrig(f, fr, ref >>> 1);
+      return;
+    }
+    if (svcLookup(fr.dstAddr, <u32>fr.dport, proto, family) != 0) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+  }
+  noService(f, fr);
+}
+
 // ---- pass 2 ---------------------------------------------------------------------------------------------
 // @inline: one call site (the per-frame loop), which then makes no call per frame on the way in
 @inline function decide(f: usize, fr: Frame): void {
   fr.stages = L.TS_PARSED;
+  if (fr.laterFragment) { laterFragment(f, fr); return; }
+  if (fr.firstFragment && gLive) fragRemember(fr);
   const family = <u32>fr.family;
   const proto = <u32>fr.proto;
   if (fr.hasPorts) {
@@ -197,6 +232,8 @@ function noService(f: usize, fr: Frame): void {
     }
     const front = (fr.spec & SPEC_FRONT) != 0 ? fr.specFront : svcLookup(fr.dstAddr, <u32>fr.dport, proto, family);
     if (front != 0) { newFlow(f, fr, front, false); return; }
+    // a ClusterIP on a port or protocol its Service does not define: kube-proxy rejects it
+    if (svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0) { reject(f, fr, L.REASON_REJECT_INVALID_PORT); return; }
   } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
     if (icmpError(f, fr)) return;
   }

@@ -44,7 +44,7 @@ export const REASON_TABLE: readonly ReasonInfo[] = [
   { code: L.REASON_DROP_TRUNCATED_L4, verdict: 'drop', severity: 'notice', description: 'TCP, UDP, SCTP or ICMP header cut off by the end of the IP packet.' },
   { code: L.REASON_DROP_BAD_L4_HEADER, verdict: 'drop', severity: 'notice', description: 'TCP data offset below 5 words.' },
   { code: L.REASON_DROP_TTL_EXCEEDED, verdict: 'drop', severity: 'notice', description: 'TTL / hop limit 1 or 0 on a packet the core would forward (no ICMP time exceeded is sent).' },
-  { code: L.REASON_DROP_FRAGMENT, verdict: 'drop', severity: 'notice', description: 'Non-first IP fragment: the core does not reassemble, and only the first fragment carries the ports.' },
+  { code: L.REASON_DROP_FRAGMENT, verdict: 'drop', severity: 'notice', description: 'Non-first IP fragment with no remembered first fragment (it arrived first, or after the fragment timeout, or its entry was overwritten), or toward a service without a flow: later fragments follow the first fragment\'s flow and are never held.' },
   { code: L.REASON_DROP_IPV6_EXT_HEADERS, verdict: 'drop', severity: 'notice', description: 'More than 8 IPv6 extension headers, or one running past the end of the packet.' },
   { code: L.REASON_DROP_SOURCE_RANGE, verdict: 'drop', severity: 'notice', description: "Client outside the service's loadBalancerSourceRanges." },
   { code: L.REASON_DROP_NO_ROUTE, verdict: 'drop', severity: 'warning', description: 'The chosen backend or route has no resolved port or neighbour, or is of the other family, or the Maglev pick is unusable (fail closed).' },
@@ -56,6 +56,10 @@ export const REASON_TABLE: readonly ReasonInfo[] = [
   { code: L.REASON_DROP_ICMP_UNMATCHED, verdict: 'drop', severity: 'notice', description: 'Reserved: never given (an ICMP error quoting no flow is routed or left to the host).', reserved: true },
   { code: L.REASON_DROP_CT_CLASH, verdict: 'drop', severity: 'warning', description: "New flow whose reply tuple belongs to another live flow (without SNAT to remap it); the other flow's replies would be mistranslated." },
   { code: L.REASON_DROP_RST_NO_ENDPOINTS, verdict: 'drop', severity: 'notice', description: 'TCP RST to a service without usable endpoints: a RST is never answered, so it is dropped.' },
+  { code: L.REASON_DROP_ITP_NO_LOCAL, verdict: 'drop', severity: 'notice', description: 'New flow to a ClusterIP with internalTrafficPolicy Local and no endpoint on this node while the service has endpoints elsewhere: dropped like kube-proxy (a reject is only for a service without endpoints).' },
+  { code: L.REASON_DROP_ETP_NO_LOCAL, verdict: 'drop', severity: 'notice', description: 'New flow to a NodePort, external IP or LoadBalancer IP with externalTrafficPolicy Local and no endpoint on this node while the service has endpoints elsewhere: dropped like kube-proxy.' },
+  { code: L.REASON_DROP_NO_SERVICE_IP, verdict: 'drop', severity: 'notice', description: "Destination inside the node config's service CIDRs that no service (port) owns: dropped instead of leaking to the default route." },
+  { code: L.REASON_REJECT_INVALID_PORT, verdict: 'reject', severity: 'notice', description: 'New flow to a ClusterIP on a port or protocol its Service does not define: answered with a TCP RST or an ICMP port unreachable (kube-proxy rejects invalid ClusterIP ports).' },
 ];
 
 /** Reason code -> name, from the REASON_* constant names (REASON_DROP_FRAGMENT -> drop_fragment). */

@@ -60,12 +60,15 @@ import * as L from "./layout";
   toIcmp: u32;
   expireBudget: u32;
   evictWindow: u32;
-  reserved: u32;
+  toTcpUnconfirmed: u32;
   snatV4: v128;
   snatV6: v128;
   hasSnat: u32;
   snatPortMin: u32;
   snatPortMax: u32;
+  fragOff: u32;
+  fragMask: u32;
+  toFrag: u32;
 
   @inline get snatV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV4"); }
   @inline get snatV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV6"); }
@@ -119,6 +122,27 @@ import * as L from "./layout";
 //   +----------+-----------------------+
 //   | created  | reply hash/next_free  |   (in use: reply-key index hash; free: free-list link)
 //   +----------+-----------------------+
+// ---- Fragment entry (FRAG_SIZE = 48; FRAG_WAYS per bucket) -----------------------------------------
+//   0                16               32    34    36  37  38      40       44         48
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   | src addr       | dst addr       |sport|dport|pro|fam|  (0)  | IP ID  | last seen|
+//   +----------------+----------------+-----+-----+---+---+-------+--------+----------+
+//   the ports of a first fragment, for the later fragments of its datagram (family 0 = empty)
+@unmanaged export class FragEntry {
+  src: v128;
+  dst: v128;
+  sport: u16;
+  dport: u16;
+  proto: u8;
+  family: u8;
+  pad: u16;
+  id: u32;
+  lastSeen: u32;
+
+  @inline get srcAddr(): usize { return changetype<usize>(this) + offsetof<FragEntry>("src"); }
+  @inline get dstAddr(): usize { return changetype<usize>(this) + offsetof<FragEntry>("dst"); }
+}
+
 @unmanaged export class CtFlow {
   client: v128;
   vip: v128;
@@ -298,7 +322,7 @@ import * as L from "./layout";
   @inline get addrPtr(): usize { return changetype<usize>(this) + offsetof<Cidr>("addr"); }
 }
 
-// ---- Route entry (RT_SIZE = 32) ------------------------------------------------------------------
+// ---- Route entry (RT_SIZE = 48) ------------------------------------------------------------------
 //   0                16   17  18       20             26             32
 //   +----------------+----+---+--------+--------------+--------------+
 //   | prefix addr    |plen|fam| out_prt| dst MAC      | src MAC      |
@@ -312,6 +336,11 @@ import * as L from "./layout";
   dstMacTail: u16;
   srcMac: u16;
   srcMacTail: u32;
+  kind: u8;
+  _pad0: u8;
+  _pad1: u16;
+  _pad2: u32;
+  _pad3: u64;
 
   @inline get addrPtr(): usize { return changetype<usize>(this) + offsetof<Route>("addr"); }
   @inline get dstMacPtr(): usize { return changetype<usize>(this) + offsetof<Route>("dstMac"); }
@@ -334,9 +363,12 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("toTcpClose") != L.CFG_TO_TCP_CLOSE || offsetof<Config>("toUdp") != L.CFG_TO_UDP ||
     offsetof<Config>("toUdpReplied") != L.CFG_TO_UDP_REPLIED || offsetof<Config>("toSctp") != L.CFG_TO_SCTP ||
     offsetof<Config>("toIcmp") != L.CFG_TO_ICMP || offsetof<Config>("expireBudget") != L.CFG_EXPIRE_BUDGET ||
-    offsetof<Config>("evictWindow") != L.CFG_EVICT_WINDOW || offsetof<Config>("snatV4") != L.CFG_SNAT_V4 ||
+    offsetof<Config>("evictWindow") != L.CFG_EVICT_WINDOW ||
+    offsetof<Config>("toTcpUnconfirmed") != L.CFG_TO_TCP_UNCONFIRMED || offsetof<Config>("snatV4") != L.CFG_SNAT_V4 ||
     offsetof<Config>("snatV6") != L.CFG_SNAT_V6 || offsetof<Config>("hasSnat") != L.CFG_HAS_SNAT ||
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
+    offsetof<Config>("fragOff") != L.CFG_FRAG_OFF || offsetof<Config>("fragMask") != L.CFG_FRAG_MASK ||
+    offsetof<Config>("toFrag") != L.CFG_TO_FRAG ||
     <i32>offsetof<Config>() > L.CFG_SIZE) ERROR("Config disagrees with layout.ts");
 if (offsetof<Desc>("len") != L.D_LEN || offsetof<Desc>("inPort") != L.D_IN_PORT ||
     offsetof<Desc>("outPort") != L.D_OUT_PORT || offsetof<Desc>("verdict") != L.D_VERDICT ||
@@ -357,6 +389,11 @@ if (offsetof<CtFlow>("client") != L.CT_CLIENT || offsetof<CtFlow>("vip") != L.CT
     offsetof<CtFlow>("clientMac") != L.CT_CLIENT_MAC || offsetof<CtFlow>("localMac") != L.CT_LOCAL_MAC ||
     offsetof<CtFlow>("created") != L.CT_CREATED || offsetof<CtFlow>("replyHash") != L.CT_REPLY_HASH ||
     offsetof<CtFlow>("replyHash") != L.CT_NEXT_FREE || offsetof<CtFlow>() != L.CT_SIZE) ERROR("CtFlow disagrees with layout.ts");
+if (offsetof<FragEntry>("src") != L.FRAG_SRC || offsetof<FragEntry>("dst") != L.FRAG_DST ||
+    offsetof<FragEntry>("sport") != L.FRAG_SPORT || offsetof<FragEntry>("dport") != L.FRAG_DPORT ||
+    offsetof<FragEntry>("proto") != L.FRAG_PROTO || offsetof<FragEntry>("family") != L.FRAG_FAMILY ||
+    offsetof<FragEntry>("id") != L.FRAG_ID || offsetof<FragEntry>("lastSeen") != L.FRAG_LAST_SEEN ||
+    offsetof<FragEntry>() != L.FRAG_SIZE) ERROR("FragEntry disagrees with layout.ts");
 if (offsetof<AffEntry>("client") != L.AFF_CLIENT || offsetof<AffEntry>("front") != L.AFF_FRONT ||
     offsetof<AffEntry>("backend") != L.AFF_BACKEND || offsetof<AffEntry>("lastSeen") != L.AFF_LAST_SEEN ||
     offsetof<AffEntry>("hash") != L.AFF_HASH || offsetof<AffEntry>() != L.AFF_SIZE) ERROR("AffEntry disagrees with layout.ts");
@@ -394,4 +431,4 @@ if (offsetof<Cidr>("addr") != L.CIDR_ADDR || offsetof<Cidr>("plen") != L.CIDR_PL
 if (offsetof<Route>("addr") != L.RT_ADDR || offsetof<Route>("plen") != L.RT_PLEN ||
     offsetof<Route>("family") != L.RT_FAMILY || offsetof<Route>("outPort") != L.RT_OUT_PORT ||
     offsetof<Route>("dstMac") != L.RT_DST_MAC || offsetof<Route>("srcMac") != L.RT_SRC_MAC ||
-    offsetof<Route>() != L.RT_SIZE) ERROR("Route disagrees with layout.ts");
+    offsetof<Route>("kind") != L.RT_KIND || offsetof<Route>() != L.RT_SIZE) ERROR("Route disagrees with layout.ts");

@@ -50,7 +50,7 @@ export let gNow: u32 = 0;
 export let gLive: bool = true;  // false in TRACE_DRY_RUN: no state, no counters
 
 // Timeouts by CTS_* state (u32 ms), refreshed from CONFIG each batch.
-const TO_TABLE: usize = memory.data(32, 16);
+const TO_TABLE: usize = memory.data(L.CTS_COUNT << 2, 16);
 
 export function loadConfig(): void {
   const c = config();
@@ -80,7 +80,8 @@ export function loadConfig(): void {
   store<u32>(TO_TABLE + (L.CTS_UDP << 2), c.toUdp);
   store<u32>(TO_TABLE + (L.CTS_UDP_REPLIED << 2), c.toUdpReplied);
   store<u32>(TO_TABLE + (L.CTS_SCTP << 2), c.toSctp);
-  store<u32>(TO_TABLE + (7 << 2), 0);
+  store<u32>(TO_TABLE + (L.CTS_TCP_SYN_RECV << 2), c.toTcpUnconfirmed);
+  store<u32>(TO_TABLE + (L.CTS_TCP_MIDSTREAM << 2), c.toTcpUnconfirmed);
 }
 
 export function loadTableSet(): void {
@@ -160,7 +161,7 @@ export function clearCounters(): void {
 /** Whether CONFIG has a SNAT address for the family (CFG_HAS_SNAT bit 0: v4, bit 1: v6). */
 @inline export function hasSnat(family: u32): bool { return (gHasSnat & (family == 4 ? 1 : 2)) != 0; }
 
-@inline export function timeoutOf(state: u32): u32 { return load<u32>(TO_TABLE + (<usize>(state & 7) << 2)); }
+@inline export function timeoutOf(state: u32): u32 { return load<u32>(TO_TABLE + (<usize>(state & (L.CTS_COUNT - 1)) << 2)); }
 
 // ---- counters ---------------------------------------------------------------------------------------
 /** Global counter i (GC_*, or GC_COUNT + reason) += v. */

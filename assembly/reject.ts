@@ -20,8 +20,8 @@ import { Frame, setResult, drop } from "./frame";
 const SCRATCH: usize = memory.data(2048, 64);
 
 /** Builds a TCP RST or ICMP port unreachable answering the frame (in SCRATCH), copies it into the
- * slot. A TCP RST is never answered: it is dropped. */
-export function reject(f: usize, fr: Frame): void {
+ * slot; the verdict is reject with `reason`. A TCP RST is never answered: it is dropped. */
+export function reject(f: usize, fr: Frame, reason: u32): void {
   const family = <u32>fr.family, proto = <u32>fr.proto;
   const l3o = <u32>fr.l3;
   const l3 = f + <usize>l3o;
@@ -111,5 +111,5 @@ export function reject(f: usize, fr: Frame): void {
   memory.copy(f, o, total);
   fr.lenOut = <u16>total;
   fr.stages |= L.TS_REJECT;
-  setResult(fr, L.V_REJECT, L.REASON_REJECT_NO_ENDPOINTS, <u32>fr.inPort);
+  setResult(fr, L.V_REJECT, reason, <u32>fr.inPort);
 }

@@ -59,6 +59,8 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
   let acc: u64 = 0;
   if (newSrc != 0) acc += addrReplace(l3 + srcOff(family), newSrc, family);
   if (newDst != 0) acc += addrReplace(l3 + dstOff(family), newDst, family);
+  // a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
+  if (fr.laterFragment) { ttlDecrement(l3, family, acc); return; }
   let l4acc = acc;
   if (newSrc != 0) l4acc += portReplace(l4 + L4_SPORT, newSport);
   if (newDst != 0) l4acc += portReplace(l4 + L4_DPORT, newDport);

@@ -4,7 +4,7 @@
 // does. Semantics: docs/core.md "New flow", "Affinity table", "No-service path".
 import * as L from "./layout";
 import { SvcSlot, Frontend, Route, Cidr, AffEntry } from "./records";
-import { affHash, svcKeyHash } from "./hash";
+import { affHash, svcKeyHash, hashStart, hashMix, hashFinish } from "./hash";
 import { addrEq, addrCopy, prefixMatch } from "./addr";
 import {
   tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, gAffMask, gNow, gLive,
@@ -82,9 +82,17 @@ export function routeLookup(dst: usize, family: u32): Route | null {
   return id != 0 && id <= tBeMax && backendAt(id).state != L.BES_ABSENT;
 }
 
+/** The Maglev hash of an affinity miss: the flow hash mixed with the batch clock, so a client
+ * whose entry expired gets a pick as fresh as a new client's (kube-proxy picks at random then),
+ * not the one (client, frontend) always hashed to; reproducible from (flow, now) for the
+ * reference model. */
+@inline export function freshPickHash(flowHash: u32, now: u32): u32 {
+  return hashFinish(hashMix(hashMix(hashStart(), flowHash), now));
+}
+
 /** Affinity lookup/refresh for a new flow of frontend `front`; returns the backend id (0 = fail
  * closed). An affinity hit sets the frame's selection to TRSEL_AFFINITY. */
-export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usize): u32 {
+export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usize, flowHash: u32): u32 {
   const h = affHash(client, front);
   const mask = gAffMask;
   const home = h & mask;
@@ -113,7 +121,7 @@ export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usiz
     const age = gNow - a.lastSeen;
     if (oldest == 0 || age > oldestAge) { oldest = changetype<usize>(a); oldestAge = age; }
   }
-  const bid = maglevPick(fe, h);
+  const bid = maglevPick(fe, freshPickHash(flowHash, gNow));
   if (!backendUsable(bid)) return 0;
   const slot = free != 0 ? free : oldest;
   if (gLive && slot != 0) {

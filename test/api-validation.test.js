@@ -142,7 +142,7 @@ test('garbage never crashes the server', async (t) => {
   const bodies = ['\u0000\u0001', '---\n---\n', '{"kind":"List","items":"x"}', 'a: [', '[[[[[]]]]]', JSON.stringify({ kind: 'Service', metadata: 'x' }),
     '*anchor', '{"apiVersion":"v1","kind":"Service","metadata":{"name":"x"},"spec":null}', 'x'.repeat(10000)];
   for (const b of bodies) {
-    const r = await req('POST', '/api/v1/apply', b, { 'content-type': 'text/plain' });
+    const r = await req('POST', '/api/v1/apply', b, { 'content-type': 'application/yaml' });
     t.true(r.status >= 400 && r.status < 500, `${JSON.stringify(b.slice(0, 30))} -> ${r.status} ${r.text.slice(0, 200)}`);
   }
   t.is((await req('GET', '/api/v1/generation')).status, 200);

@@ -42,7 +42,7 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
   t.is(j.services, N);
   t.is(j.endpoints_total, N * M);
   for (const k of ['validate_ms', 'compile_ms', 'table_write_ms', 'apply_ms', 'update_one_endpoint_ms']) positive(t, j, k);
-  t.true(['http-api', 'in-process'].includes(j.apply_path));
+  t.true(['daemon', 'http-api', 'in-process'].includes(j.apply_path));
   // the stage split carries its runs and the page faults behind the compile figure
   t.is(j.compile_runs_ms.length, j.repeat);
   t.is(j.compile_runs_page_faults.length, j.repeat);
@@ -56,6 +56,11 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
     t.is(typeof j.iptables_unavailable_reason, 'string');
     return;
   }
+  // as root the daemon itself is measured: a wdp start process with a state dir, over its API
+  t.is(j.apply_path, 'daemon', j.daemon_unavailable_reason);
+  for (const k of ['daemon_full_sync_ms', 'daemon_one_endpoint_p50_ms', 'daemon_one_endpoint_p99_ms', 'daemon_restart_to_ready_ms']) positive(t, j, k);
+  t.true(j.daemon_one_endpoint_p99_ms >= j.daemon_one_endpoint_p50_ms);
+  t.is(j.daemon_one_endpoint_samples, 200);
   for (const k of ['iptables_restore_ms', 'iptables_update_one_endpoint_ms', 'nft_ms', 'nft_update_one_endpoint_ms']) positive(t, j, k);
   t.true(['iptables-nft-restore', 'iptables-legacy-restore'].includes(j.iptables_variant));
   // kube-proxy iptables shape: 5 filter + 8 fixed nat rules, then per service 1 KUBE-SERVICES

@@ -223,3 +223,19 @@ test('get counters --rate: two snapshots, live packets per second overall and pe
   t.not(bad.code, 0);
   t.regex(bad.stderr, /--rate takes a number of seconds/);
 });
+
+test('get pages through large lists transparently: every object once', async (t) => {
+  const { cp, run } = await start(t);
+  const objs = [];
+  // more than one CLI page (5000) of services
+  for (let i = 0; i < 5200; i++) objs.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'big' }, spec: { clusterIP: `10.${96 + (i >> 12)}.${(i >> 6) & 63}.${(i & 63) + 1}`, ports: [{ port: 80 }] } });
+  const r = await fetch(cp.url + '/api/v1/apply', { method: 'POST', body: JSON.stringify(objs), headers: { 'content-type': 'application/json' } });
+  t.is(r.status, 200, (await r.text()).slice(0, 300));
+  const list = JSON.parse((await run(['get', 'svc', '-o', 'json'])).stdout);
+  t.is(list.items.length, 5200);
+  t.is(new Set(list.items.map((s) => s.metadata.name)).size, 5200);
+  const c = JSON.parse((await run(['get', 'counters', '-o', 'json'])).stdout);
+  t.is(c.services.length, 5200);
+  const fe = JSON.parse((await run(['get', 'frontends', '-o', 'json'])).stdout);
+  t.is(fe.items.length, 5200);
+});

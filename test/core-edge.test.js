@@ -5,7 +5,7 @@ import * as L from '../dist/assembly/layout.js';
 import { frame, ipPacket, icmpError, arpRequest, neighborSolicitation } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
-import { flowHash, affinityHash } from '../dist/src/core/hash.js';
+import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
@@ -118,7 +118,10 @@ test('sessionAffinity: one client sticks to one backend across source ports; tim
     ids.map((i) => be(i, `10.1.0.${i}`, 8080)));
   const core = mkCore(ir);
   const f1 = ir.frontends.get(1);
-  const expect = ir.backends.get(f1.maglev[affinityHash(parseAddr('10.0.0.5').bytes, 1) % f1.maglev.length]).addr;
+  // the first connection picks like any new client (flow hash mixed with the clock: issue 14,
+  // kube-proxy picks at random), not by a hash of (client, frontend) alone; the rest stick to it
+  const firstHash = flowHash(parseAddr('10.0.0.5').bytes, parseAddr('10.96.0.10').bytes, 20000, 80, 6);
+  const expect = ir.backends.get(f1.maglev[freshPickHash(firstHash, T0) % f1.maglev.length]).addr;
   const frames = [];
   for (let i = 0; i < 20; i++) frames.push(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 20000 + i, dport: 80, flags: 'S' }));
   const rs = core.run(frames, T0, 1);
@@ -128,7 +131,7 @@ test('sessionAffinity: one client sticks to one backend across source ports; tim
   t.is(c.aff_hit, 19);
   const tr = core.trace([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 30000, dport: 80, flags: 'S' })], 1, true, T0 + 5000);
   t.is(tr[0].trace.select, L.TRSEL_AFFINITY);
-  // after the timeout the entry is refreshed by a fresh Maglev pick (same hash -> same backend)
+  // after the timeout the entry is refreshed by a fresh Maglev pick (of that connection's flow hash and the time)
   core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 30001, dport: 80, flags: 'S' })], T0 + 20_000, 1);
   t.is(core.counters().global.aff_new, 2);
 });
@@ -193,13 +196,17 @@ test('eviction: a full table evicts embryonic flows, never established ones, the
   const core = mkCore(ir, { flows: 16, evictWindow: 16 });
   const syn = (i) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1000 + i, dport: 80, flags: 'S' });
   const synack = (i) => frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 1000 + i, flags: 'SA' });
+  const ack = (i) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1000 + i, dport: 80, flags: 'A' });
   const all = [];
   for (let i = 0; i < 16; i++) all.push(syn(i));
   t.true(core.run(all, T0, 1).every((r) => r.reason === 'fwd_nat'));
-  // establish flows 0..11; 12..15 stay embryonic
+  // establish flows 0..11; 12..15 stay embryonic. A flow is established (and safe from eviction)
+  // only when the handshake completes in both directions: the backend's SYN-ACK and then the
+  // client's ACK (the SYN-ACK alone used to establish it; docs/core.md "TCP states").
   const est = [];
   for (let i = 0; i < 12; i++) est.push(synack(i));
   t.true(core.run(est, T0 + 1, 1).every((r) => r.reason === 'fwd_reply'));
+  t.true(core.run([...Array(12).keys()].map(ack), T0 + 1, 3).every((r) => r.reason === 'fwd_nat'));
   const more = [];
   for (let i = 16; i < 20; i++) more.push(syn(i));
   t.true(core.run(more, T0 + 2, 1).every((r) => r.reason === 'fwd_nat'));
@@ -211,6 +218,7 @@ test('eviction: a full table evicts embryonic flows, never established ones, the
   t.deepEqual(ports, expectPorts);
   // establish the new ones too: now nothing is evictable
   core.run([16, 17, 18, 19].map(synack), T0 + 3, 1);
+  core.run([16, 17, 18, 19].map(ack), T0 + 3, 3);
   const [r] = core.run([syn(30)], T0 + 4, 1);
   t.is(r.verdict, 'drop');
   t.is(r.reason, 'drop_ct_full');
@@ -315,9 +323,10 @@ test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN re
   const [r] = core.run([seg(1, 'R')], T0, 0);
   t.is(r.reason, 'fwd_nat');
   t.is(core.flows({}, T0).length, 0);
-  // ACK without a flow: picked up as established
+  // ACK without a flow: picked up mid-stream, unconfirmed until the backend answers (it used to be
+  // picked up as established, which let a bare-ACK flood fill the table with unevictable flows)
   core.run([seg(2, 'A')], T0, 0);
-  t.is(core.flows({}, T0)[0].state, 'tcp_established');
+  t.is(core.flows({}, T0)[0].state, 'tcp_midstream');
   // FIN -> closing, expires after the close timeout
   core.run([seg(2, 'FA')], T0 + 1, 0);
   t.is(core.flows({}, T0 + 1)[0].state, 'tcp_closing');

@@ -99,7 +99,7 @@ serial('SIGTERM stops cleanly; a restart restores the saved services and forward
   const t0 = Date.now();
   await startDaemon(topo);
   t.log(`restart: API up after ${Date.now() - t0} ms`);
-  t.regex(topo.daemonLog, /"from":"primary"/);
+  t.regex(topo.daemonLog, /"from":"store"/);
   topo.podProcs.forEach((p) => p.kill('SIGKILL'));
   topo.podProcs = [];
   await sleep(200);

@@ -10,7 +10,7 @@ import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
 import { formatAddr } from '../dist/src/util/addr.js';
-import { GLOBAL_COUNTER_NAMES, REASON_NAMES } from '../dist/src/core/names.js';
+import { GLOBAL_COUNTER_NAMES, REASON_NAMES, CT_STATE_NAMES, CT_FLAG_NAMES } from '../dist/src/core/names.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
 
 const OPTS = {
@@ -42,6 +42,8 @@ const serviceArb = fc.record({
   }), { maxLength: 4 }),
   affinity: fc.boolean(),
   masquerade: fc.boolean(),
+  // a Local traffic policy left no endpoint though the service has some (drop, not reject)
+  policyDrop: fc.constantFrom(undefined, undefined, 'internal', 'external'),
   sourceRange: fc.constantFrom(undefined, undefined, 'narrow', 'wide'),
   m: fc.constantFrom(7, 13, 251),
 });
@@ -70,6 +72,7 @@ function buildIr(d, dropMask = 0) {
       let flags = 0;
       if (svc.affinity) flags |= L.FEF_AFFINITY;
       if (svc.masquerade) flags |= L.FEF_MASQUERADE;
+      if (svc.policyDrop) flags |= L.FEF_POLICY_DROP | (svc.policyDrop === 'external' ? L.FEF_EXTERNAL : 0);
       const sourceRanges = svc.sourceRange === 'narrow' ? [fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : svc.sourceRange === 'wide' ? [fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
       // distinct backend target ports per frontend port so two ports of a service never share a reply tuple
       const pbes = bes.map((b) => ({ ...b }));
@@ -98,6 +101,10 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('gen'), dropMask: fc.nat(0xffff) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dry') }) },
+  // a datagram in 2-4 fragments toward a frontend or back from a flow's backend (docs/core.md
+  // "Fragments"), in order, reversed or with the first fragment missing; IP IDs from a small set
+  // so datagrams share and overwrite fragment-table entries
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('frag'), fe: fc.nat(), flow: fc.option(fc.nat(), { nil: undefined }), client: fc.nat(11), sport: fc.constantFrom(1000, 3000), id: fc.nat(3), parts: fc.integer({ min: 2, max: 4 }), order: fc.constantFrom('in', 'in', 'reversed', 'noFirst'), flags: flagsArb }) },
 );
 
 // ---- interpretation ---------------------------------------------------------------------------
@@ -106,8 +113,42 @@ const errKindOf = (k, fam) => (k === 'mtu' ? { kind: fam === 4 ? 'frag_needed' :
 
 function payloadOf(n) { return new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff); }
 
+/** The fragments of one datagram built from `spec` (24 L4 bytes each, the last one the rest). */
+function fragmentsOf(spec, id, parts, order, inPort) {
+  const { l4 } = B.l4Bytes(spec);
+  const v6 = spec.src.includes(':');
+  const out = [];
+  for (let k = 0; k < parts; k++) {
+    const off = k * 24;
+    const last = k === parts - 1;
+    const part = last ? l4.subarray(off) : l4.subarray(off, off + 24);
+    const f = { ...spec, rawL4: part };
+    if (v6) f.v6Ext = [{ type: 44, offset: off / 8, more: !last, id }];
+    else Object.assign(f, { id, mf: !last, fragOffset: off / 8 });
+    out.push({ frame: B.frame(f), inPort });
+  }
+  if (order === 'reversed') out.reverse();
+  if (order === 'noFirst') out.shift();
+  return out;
+}
+
 /** Turns an op into frames, reading the model's state for flows. */
 function framesFor(op, ir, model, recent) {
+  if (op.kind === 'frag') {
+    const payload = payloadOf(96);
+    const fl = op.flow === undefined ? undefined : model.activeFlows()[op.flow % Math.max(1, model.activeFlows().length)];
+    if (fl) {
+      const fam = fl.family, f = (a) => formatAddr(a, fam);
+      const spec = { srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), proto: fl.proto, sport: fl.bport, dport: fl.nport, payload, flags: op.flags };
+      return fragmentsOf(spec, op.id, op.parts, op.order, 2);
+    }
+    const fes = [...ir.frontends.values()];
+    const fe = fes[op.fe % fes.length];
+    if (!fe) return [];
+    const clients = CLIENTS[fe.family];
+    const spec = { srcMac: MAC.client, dstMac: MAC.node, src: clients[op.client % clients.length], dst: fe.addr, proto: fe.proto, sport: op.sport, dport: fe.port, payload, flags: op.flags };
+    return fragmentsOf(spec, op.id, op.parts, op.order, 3);
+  }
   if (op.kind === 'burst') {
     const out = [];
     for (let i = 0; i < op.n; i++) out.push(...framesFor({ kind: 'new', fe: op.fe, client: op.client + (i >> 2), sport: op.sport + i, flags: op.flags, ttl: 64, payload: 0 }, ir, model, recent));
@@ -214,9 +255,9 @@ function compareState(core, model) {
   const cf = core.flows({ includeExpired: true }).map((f) => `${f.flow}:${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}>${f.backend}:${f.backendPort}:${f.state}:${f.flags.join('+')}`).sort();
   const mf = model.activeFlows().map((f) => {
     const fam = f.family;
-    const states = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp'];
-    const flags = [[L.CTF_SNAT, 'snat'], [L.CTF_REPLIED, 'replied'], [L.CTF_AFFINITY, 'affinity'], [L.CTF_FALLBACK, 'fallback']].filter(([b]) => f.flags & b).map(([, n]) => n);
-    return `${f.index}:${formatAddr(f.client, fam)}:${f.cport}>${formatAddr(f.vip, fam)}:${f.vport}>${formatAddr(f.backend, fam)}:${f.bport}:${states[f.state]}:${flags.join('+')}`;
+    // every state and flag the core has (the TCP handshake states and CTF_CONFIRMED included)
+    const flags = CT_FLAG_NAMES.filter(([b]) => f.flags & b).map(([, n]) => n);
+    return `${f.index}:${formatAddr(f.client, fam)}:${f.cport}>${formatAddr(f.vip, fam)}:${f.vport}>${formatAddr(f.backend, fam)}:${f.bport}:${CT_STATE_NAMES[f.state]}:${flags.join('+')}`;
   }).sort();
   if (JSON.stringify(cf) !== JSON.stringify(mf)) problems.push(`flows differ:\n  core  ${cf.join('\n        ')}\n  model ${mf.join('\n        ')}`);
   return problems;

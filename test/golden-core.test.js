@@ -10,7 +10,7 @@ import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
-import { flowHash, affinityHash } from '../dist/src/core/hash.js';
+import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { buildMaglev } from './lib/maglev-reference.js';
 import { backend, frontend, mkIr, summarize, MAC, L } from './lib/packets.js';
@@ -227,24 +227,27 @@ test('session affinity: same client -> same backend; after the timeout a changed
   const feOf = (bes) => frontend({ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', flags: L.FEF_AFFINITY, affinityTimeoutMs: timeout }, bes);
   const bes3 = mk(3), bes6 = mk(6);
   const fe3 = feOf(bes3), fe6 = feOf(bes6);
-  // a client whose affinity-hash slot maps to different backends in the 3- and 6-backend tables
+  // An affinity miss picks like a new client (issue 14: kube-proxy picks at random when the entry
+  // expired): Maglev at freshPickHash(flow hash of that connection, now). A client whose first
+  // pick (3-backend table) and post-timeout pick (6-backend table) differ:
+  const vip = parseAddr('10.96.0.10').bytes;
+  const pick = (fe, c, sport, now) => fe.maglev[freshPickHash(flowHash(parseAddr(c).bytes, vip, sport, 80, 6), now) % fe.maglev.length];
+  const tLater = 1000 + 2 * timeout + 5;
   let client;
   for (let i = 1; i < 250 && !client; i++) {
     const c = `10.0.${i}.1`;
-    const h = affinityHash(parseAddr(c).bytes, 1);
-    if (fe3.maglev[h % fe3.maglev.length] !== fe6.maglev[h % fe6.maglev.length]) client = c;
+    if (pick(fe3, c, 30000, 1000) !== pick(fe6, c, 31001, tLater)) client = c;
   }
   t.truthy(client);
-  const h = affinityHash(parseAddr(client).bytes, 1);
-  const first = bes6.find((b) => b.id === fe3.maglev[h % fe3.maglev.length]);
-  const later = bes6.find((b) => b.id === fe6.maglev[h % fe6.maglev.length]);
+  const first = bes6.find((b) => b.id === pick(fe3, client, 30000, 1000));
+  const later = bes6.find((b) => b.id === pick(fe6, client, 31001, tLater));
   const s = scenario(t, mkIr({ frontends: [fe3], backends: bes3 }));
   const syn = (sport) => cli({ proto: 'TCP', src: client, dst: '10.96.0.10', sport, dport: 80 });
   const toB = (b, sport) => fwd(b.outPort, toBe({ proto: 'TCP', src: client, dst: b.addr, sport, dport: 8080, ttl: 63 }));
   for (let i = 0; i < 5; i++) s.step(`flow ${i}`, syn(30000 + i), toB(first, 30000 + i), { now: 1000 + i });
   s.apply(mkIr({ frontends: [fe6], backends: bes6 }));
   s.step('within the timeout: still the first backend', syn(31000), toB(first, 31000), { now: 1000 + timeout });
-  s.step('after the timeout: re-selected by the new table', syn(31001), toB(later, 31001), { now: 1000 + 2 * timeout + 5 });
+  s.step('after the timeout: re-selected by the new table', syn(31001), toB(later, 31001), { now: tLater });
   s.step('and sticks there', syn(31002), toB(later, 31002), { now: 1000 + 2 * timeout + 6 });
   t.true(s.core.flows().some((f) => f.flags.includes('affinity')));
 });
@@ -331,7 +334,10 @@ test('TTL: 1 on arrival is dropped (service, reply, routed); 2 is forwarded with
   s.step('no route', cli({ proto: 'UDP', src: '10.0.0.1', dst: '8.8.8.8', sport: 1, dport: 2 }), { verdict: 'to_host', reason: 'host_no_match' });
 });
 
-test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) => {
+// Later fragments used to be dropped always (drop_fragment); they now follow their first fragment's
+// flow (docs/core.md "Fragments"), translated at L3 only; one whose first fragment was never seen
+// is still dropped.
+test('fragments: first fragment translated, later fragments follow it, unknown ones dropped (v4 and v6)', (t) => {
   const ir = mkIr({
     backends: [backend({ id: 1, addr: '10.1.0.5', port: 53 }), backend({ id: 2, addr: 'fd00:1::5', port: 53 })],
   });
@@ -346,10 +352,14 @@ test('fragments: first fragment translated, non-first dropped (v4 and v6)', (t) 
   const first = B.frame({ srcMac: MAC.client, dstMac: MAC.node, proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport: 9, dport: 53, payload, mf: true, id: 77 });
   const firstOut = B.frame({ srcMac: MAC.beSrc, dstMac: MAC.beDst, proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport: 9, dport: 53, payload, mf: true, id: 77, ttl: 63 });
   s.step('v4 first fragment', first, fwd(BE_PORT, firstOut));
-  s.step('v4 later fragment', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }), dropped('drop_fragment'));
+  s.step('v4 later fragment', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 77 }),
+    fwd(BE_PORT, toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', rawL4: new Uint8Array(16), fragOffset: 9, id: 77, ttl: 63 })));
+  s.step('v4 later fragment of an unseen datagram', cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', rawL4: new Uint8Array(16), fragOffset: 9, id: 78 }), dropped('drop_fragment'));
   s.step('v6 first fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }] }),
     fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 9, dport: 53, payload, v6Ext: [{ type: 44, offset: 0, more: true }], ttl: 63 })));
-  s.step('v6 later fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }), dropped('drop_fragment'));
+  s.step('v6 later fragment', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }] }),
+    fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9 }], ttl: 63 })));
+  s.step('v6 later fragment of an unseen datagram', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', rawL4: new Uint8Array(16), v6Ext: [{ type: 44, offset: 9, id: 5 }] }), dropped('drop_fragment'));
   s.step('v6 ext headers before UDP', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }] }),
     fwd(BE_PORT, toBe({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:1::5', sport: 10, dport: 53, v6Ext: [{ type: 0 }, { type: 60, bytes: 24 }], ttl: 63 })));
   s.step('v6 nine ext headers', cli({ proto: 'UDP', src: 'fd00::1', dst: 'fd00:96::a', sport: 11, dport: 53, v6Ext: Array.from({ length: 9 }, () => ({ type: 60 })) }), dropped('drop_ipv6_ext_headers'));

@@ -36,7 +36,7 @@ test('syntax errors name the source, document and position', (t) => {
 test('service defaults and canonical addresses', (t) => {
   const r = validateObject({
     apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' },
-    spec: { clusterIPs: ['FD00:0:0::0001', '10.96.0.1'], ports: [{ port: 80 }], sessionAffinity: 'ClientIP', externalIPs: ['2001:DB8::1'], loadBalancerSourceRanges: ['10.1.2.3/8'] },
+    spec: { clusterIPs: ['FD00:0:0::0001', '10.96.0.1'], ports: [{ port: 80 }], sessionAffinity: 'ClientIP', externalIPs: ['2001:DB8::1'], loadBalancerSourceRanges: ['10.0.0.0/8', 'FD00:1::/64'] },
   });
   t.true(r.ok, JSON.stringify(r.errors));
   const s = r.obj;
@@ -46,7 +46,7 @@ test('service defaults and canonical addresses', (t) => {
   t.deepEqual(s.ports, [{ name: '', protocol: 'TCP', port: 80, targetPort: 80 }]);
   t.is(s.affinityTimeoutMs, 10800 * 1000);
   t.deepEqual(s.externalIPs, ['2001:db8::1']);
-  t.deepEqual(s.sourceRanges, ['10.0.0.0/8']);
+  t.deepEqual(s.sourceRanges, ['10.0.0.0/8', 'fd00:1::/64']);
   t.is(s.type, 'ClusterIP');
   t.false(s.externalLocal);
 });

@@ -11,8 +11,7 @@
 //     state is the last acknowledged apply (or the one in flight when the kill hit), Service and
 //     EndpointSlice of the same apply, and traffic goes to that apply's endpoints.
 // Known bugs are `test.failing`, with the issue that will fix them (14.8: SYN/ACK floods lock
-// conntrack; 14: a SYN reusing a closed flow's ports goes to its old, terminating backend; 18:
-// deeply nested bodies). Needs root (namespaces) and python3 (the flood); skipped otherwise.
+// conntrack; 14: a SYN reusing a closed flow's ports goes to its old, terminating backend). Needs root (namespaces) and python3 (the flood); skipped otherwise.
 // Takes ~2.5 min, most of it waiting (apply streams, the flood, restarts, API timeouts).
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
@@ -381,12 +380,12 @@ async function floodRun(t) {
   t.true(topo.daemon.exitCode === null, 'the daemon survived the flood');
 }
 
-// BUG, issue 14.8: a backend's SYN-ACK makes a flow established before the client's ACK, and a
-// bare ACK creates an established flow; established flows are never evicted and live 6 hours. So
-// the spoofed SYNs the pods answer fill the 64-flow table with unevictable entries and new
-// legitimate connections are dropped (drop_ct_full) while the flood lasts (in our runs about half
-// of them; the ones after the flood got through).
-knownBug(floodGate)('(issue 14.8) new connections keep succeeding during and after a SYN/ACK flood', (t) => {
+// Issue 14.8 (fixed; was test.failing): a backend's SYN-ACK made a flow established before the
+// client's ACK, and a bare ACK created an established flow, never evicted and living 6 hours, so the
+// spoofed SYNs the pods answer filled the table and new connections were dropped (drop_ct_full).
+// Now only a handshake completed in both directions establishes a flow, and the flood's
+// unconfirmed flows are evicted first (docs/core.md "TCP states").
+floodGate.serial('(issue 14.8) new connections keep succeeding during and after a SYN/ACK flood', (t) => {
   if (!flood) { t.fail('the flood test did not run'); return; }
   const during = flood.probes.filter((p) => p.t0 >= flood.floodStart && p.t0 <= flood.floodEnd);
   const after = flood.probes.filter((p) => p.t0 > flood.floodEnd);
@@ -448,9 +447,8 @@ serial('SIGKILL during a stream of applies, then restart, 4 times: the state is 
     t.log(`kill ${r.cycle + 1} after ${r.killAfter} ms: last acked ${r.lastAcked}, in flight ${r.inFlight ?? '-'}, restored ${r.restored} (from ${r.restoredFrom}${r.problems ? `: ${st.restoreProblems.join('; ')}` : ''})`);
     t.is(svcSeq, sliceSeq, `cycle ${cycle}: Service and EndpointSlice come from the same apply`);
     t.true(svcSeq === lastAcked || (inFlight !== undefined && svcSeq === inFlight), `cycle ${cycle}: restored apply ${svcSeq}, last acknowledged ${lastAcked}, in flight ${inFlight}`);
-    // a kill between the save's two renames leaves no state.json: the backup (the last acknowledged
-    // state, as the save had not finished) is used and the interrupted save reported
-    t.true(['primary', 'backup'].includes(st?.restoredFrom), `cycle ${cycle}: restored from ${st?.restoredFrom}`);
+    // the SQLite store: a commit is atomic, a kill leaves the last commit (src/state/store.ts)
+    t.is(st?.restoredFrom, 'store', `cycle ${cycle}: restored from ${st?.restoredFrom}`);
     t.false((st?.restoreProblems ?? []).some((p) => /corrupt|invalid|checksum/i.test(p)), `cycle ${cycle}: ${JSON.stringify(st?.restoreProblems)}`);
     t.deepEqual((await stateOf()).names, namesBefore, 'every other object survived');
     const want = killGen(svcSeq).pods;
@@ -462,11 +460,10 @@ serial('SIGKILL during a stream of applies, then restart, 4 times: the state is 
 
 // ---- deep nesting (last: it may take the daemon down) -------------------------------------------
 
-// BUG, issue 18: nesting depth is not bounded before parsing and walking a body: a body of a
-// million or more nested arrays or objects (2-8 MB, under the 16 MiB limit) blocks the daemon's
-// event loop for more than 10 s (the API does not answer; in our runs forwarding, on its worker,
-// went on), and issue 18 reports it running out of heap at 4M.
-knownBug(gate)('(issue 18) deeply nested bodies (100k to 4M levels) while traffic flows: 4xx each, forwarding never stops', async (t) => {
+// Issue 18: a body of a million or more nested arrays or objects (2-8 MB, under the 16 MiB limit)
+// blocked the daemon's event loop for more than 10 s and ran it out of heap at 4M. Nesting depth is
+// now bounded on the text, before any parser runs (src/model/limits.ts).
+serial('deeply nested bodies (100k to 4M levels) while traffic flows: 4xx each, forwarding never stops', async (t) => {
   const cases = [100_000, 4_000_000].map((n) => [`${n} nested arrays`, '['.repeat(n) + ']'.repeat(n)]);
   cases.push(['1M nested objects', '{"a":'.repeat(1_000_000) + '1' + '}'.repeat(1_000_000)]);
   cases.push(['1M nested YAML flow sequences', '['.repeat(1_000_000) + ']'.repeat(1_000_000), 'yaml']);

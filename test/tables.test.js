@@ -45,13 +45,14 @@ function lookup(core, setIdx, addr, port, proto) {
   const base = core.map.tableSets[setIdx];
   const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
   const a = parseAddr(addr);
-  const h = svcmapHash(a.bytes, port, PROTO[proto], a.family);
+  const pn = typeof proto === 'number' ? proto : PROTO[proto];
+  const h = svcmapHash(a.bytes, port, pn, a.family);
   for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
     const e = sm + i * L.SM_SIZE;
     const front = dv.getUint32(e + L.SM_FRONT, true);
     if (front === 0) return 0;
     if (dv.getUint32(e + L.SM_HASH, true) === h && dv.getUint16(e + L.SM_PORT, true) === port &&
-      u8[e + L.SM_PROTO] === PROTO[proto] && u8[e + L.SM_FAMILY] === a.family &&
+      u8[e + L.SM_PROTO] === pn && u8[e + L.SM_FAMILY] === a.family &&
       a.bytes.every((x, k) => u8[e + L.SM_ADDR + k] === x)) return front;
   }
   return 0;
@@ -66,7 +67,16 @@ function checkCore(t, core, ir) {
   const dv = core.dv, base = core.map.tableSets[active];
   const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
   for (let i = 0; i <= mask; i++) if (dv.getUint32(sm + i * L.SM_SIZE + L.SM_FRONT, true)) count++;
-  t.is(count, ir.frontends.size, 'service map holds exactly the frontends');
+  // every frontend's key, plus one catch-all key per ClusterIP address naming its lowest
+  // ClusterIP frontend (the core rejects other ports of a ClusterIP through it: issue 14)
+  const vips = new Map();
+  for (const f of ir.frontends.values()) {
+    if (f.kind !== 'ClusterIP') continue;
+    const k = `${f.family}|${f.addr}`;
+    if (!vips.has(k) || f.id < vips.get(k).id) vips.set(k, f);
+  }
+  t.is(count, ir.frontends.size + vips.size, 'service map holds exactly the frontends and one catch-all per ClusterIP address');
+  for (const f of vips.values()) t.is(lookup(core, active, f.addr, L.SM_ANY_PORT, L.SM_ANY_PROTO), f.id, `catch-all ${f.addr}`);
   const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), mg = dv.getUint32(base + L.TSH_MAGLEV_OFF, true);
   for (const f of ir.frontends.values()) {
     t.is(lookup(core, active, f.addr, f.port, f.proto), f.id, `lookup ${f.addr}:${f.port}/${f.proto}`);

@@ -2,12 +2,14 @@
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validateObject, identify } from '../model/schema.js';
+import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane } from '../core/dataplane-types.js';
-import { StateStore, type DesiredState } from '../state/store.js';
+import type { StateStore, StoreWrite } from '../state/store.js';
+import type { SavedState } from './saved-state.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -58,7 +60,7 @@ export class ApplyFailure extends Error {
 
 const FLAG_NAMES: Array<[number, string]> = [
   [L.FEF_AFFINITY, 'affinity'], [L.FEF_MASQUERADE, 'masquerade'], [L.FEF_SOURCE_RANGES, 'source_ranges'],
-  [L.FEF_EXTERNAL, 'external'], [L.FEF_FALLBACK, 'fallback'],
+  [L.FEF_EXTERNAL, 'external'], [L.FEF_FALLBACK, 'fallback'], [L.FEF_POLICY_DROP, 'policy_drop'],
 ];
 const BE_STATE = ['absent', 'ready', 'terminating_serving', 'not_serving'];
 
@@ -114,9 +116,28 @@ export class ControlPlaneCore {
   lastUpdated = new Date();
   /** Problems found while restoring state (shown by the API and logged by the daemon). */
   restoreProblems: string[] = [];
-  restoredFrom: 'primary' | 'backup' | 'none' | 'disabled' = 'disabled';
+  restoredFrom: 'store' | 'migrated' | 'none' | 'disabled' = 'disabled';
+  /** Why the last write to the store failed; null once a write succeeded again. Applies are refused
+   * meanwhile (each rolled back), and healthz answers 503 (src/api/server.ts). */
+  persistError: string | null = null;
+  persistFailures = 0;
+  /** The dataplane's port indices now (NodeConfig neighbours and routes must use one); null: unknown. */
+  ports: (() => ReadonlySet<number>) | null = null;
+  private readonly addresses = new AddressIndex({
+    node: () => this.compiler.getNode(),
+    services: () => this.compiler.listServices(),
+    slices: () => this.compiler.listSlices(),
+    sliceCount: () => this.compiler.sliceCount(),
+  });
 
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
+
+  /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
+   * that recovered (space freed, lock released) is seen without waiting for the next apply. */
+  persistOk(): boolean {
+    if (!this.store || this.persistError === null) return true;
+    try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
+  }
 
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -125,30 +146,21 @@ export class ControlPlaneCore {
     return p;
   }
 
-  /** Restores the saved desired state (if any) and programs the dataplane with it. `node` is the
-   * node config from the daemon's configuration: used when the saved state has none. */
-  restore(node?: unknown): Promise<void> {
+  /** Programs the dataplane with the saved desired state (openSavedState; null: no store). `node`
+   * is the node config from the daemon's configuration: used when the saved state has none. */
+  restore(saved: SavedState | null, node?: unknown): Promise<void> {
     return this.serial(async () => {
-      let saved: DesiredState | null = null;
-      let checked: ModelObject[] | null = null; // the returned state's objects, as its check validated them
-      if (this.store) {
-        const r = this.store.load((s) => {
-          warmMaglevWorker(s.endpointSlices);
-          checked = validateAll([...s.services, ...s.endpointSlices, ...(s.node ? [s.node] : [])]);
-        });
-        saved = r.state; this.restoreProblems = r.problems; this.restoredFrom = r.source;
-      }
-      const raws: unknown[] = saved ? [...saved.services, ...saved.endpointSlices] : [];
-      const nodeRaw = saved?.node ?? node;
-      if (nodeRaw) raws.push(nodeRaw);
-      if (!raws.length) return;
-      // not validated twice: the check's objects, plus the configured node when the state has none
-      const objs: ModelObject[] = saved && checked ? (saved.node || !node ? checked : [...(checked as ModelObject[]), ...validateAll([node])]) : validateAll(raws);
+      if (saved) { this.restoreProblems = saved.load.problems; this.restoredFrom = saved.load.source; }
+      const savedNode = saved?.load.state?.node;
+      // not validated twice: the saved objects as validated, plus the configured node when the state has none
+      const objs: ModelObject[] = [...(saved?.objects ?? []), ...(!savedNode && node ? validateAll([node]) : [])];
+      if (!objs.length) return;
       const ch = this.compiler.change({ upsert: objs });
       try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
         ch.rollback();
         throw new ApplyFailure(`restoring the saved state failed in the dataplane: ${(e as Error).message}`, 500);
       }
+      this.addresses.reset();
       this.lastUpdated = new Date();
     });
   }
@@ -243,8 +255,28 @@ export class ControlPlaneCore {
     return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
   }
 
+  /** The objects a batch replaces or removes, as they are now, by refKey. */
+  private currentOf(batch: Parameters<Compiler['change']>[0]): Map<string, ModelObject> {
+    const out = new Map<string, ModelObject>();
+    const get = (kind: string, namespace: string, name: string): ModelObject | null =>
+      kind === 'Service' ? this.compiler.getService(namespace, name) ?? null : kind === 'EndpointSlice' ? this.compiler.getSlice(namespace, name) ?? null : this.compiler.getNode();
+    for (const o of batch.upsert ?? []) {
+      const cur = o.kind === 'NodeConfig' ? this.compiler.getNode() : get(o.kind, o.namespace, o.name);
+      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
+    }
+    for (const r of batch.remove ?? []) {
+      const cur = get(r.kind, r.namespace || 'default', r.name);
+      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
+    }
+    return out;
+  }
+
   private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
+    const old = this.currentOf(batch);
+    const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
+    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
+    if (conflicts.length) throw new ValidationError(conflicts);
     const ch = this.compiler.change(batch);
     const view = diffView(ch);
     if (dryRun) {
@@ -256,23 +288,43 @@ export class ControlPlaneCore {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0 };
     }
-    let generation: number;
-    try {
-      // a model change that programs nothing (a headless service, an unattached slice) needs no flip
-      generation = isEmptyDiff(ch.diff) ? this.dataplane.generation() : (await this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff)).generation;
-    } catch (e) {
-      ch.rollback();
-      throw new ApplyFailure(`the dataplane refused the change (nothing applied): ${(e as Error).message}`, 500);
-    }
+    // The dataplane takes the change (on the workers' threads) while this thread commits it to the
+    // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
+    // instead of their sum. Whichever fails, the other is undone — nothing is acknowledged half.
+    // (a model change that programs nothing — a headless service, an unattached slice — needs no flip)
+    const programming = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation() }) : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
+    programming.catch(() => undefined); // awaited below, after the commit
+    let saveError: Error | null = null;
     if (this.store) {
-      try { this.store.save(this.compiler.snapshot()); } catch (e) {
-        // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
-        ch.rollback();
-        let undone = 'the dataplane was restored to the previous state';
-        try { await this.dataplane.apply(ch.undoDiff, this.compiler.ir); } catch (e2) { undone = `restoring the dataplane failed too: ${(e2 as Error).message}`; }
-        throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${(e as Error).message}`, 500);
+      try { this.store.commit(storeWrite(batch, objs)); this.persistError = null; } catch (e) {
+        saveError = e as Error;
+        this.persistError = saveError.message;
+        this.persistFailures++;
       }
     }
+    let generation: number;
+    try { generation = (await programming).generation; } catch (e) {
+      ch.rollback();
+      let kept = '';
+      if (this.store && !saveError) {
+        // the store has the change the dataplane refused: put the previous objects back
+        try { this.store.commit(inverseWrite(objs, old)); } catch (e2) {
+          this.persistError = (e2 as Error).message;
+          kept = `; the saved state still holds it, and undoing that failed too (${(e2 as Error).message}): restart to resynchronise`;
+        }
+      }
+      throw new ApplyFailure(`the dataplane refused the change (nothing applied${kept}): ${(e as Error).message}`, 500);
+    }
+    if (saveError) {
+      // an acknowledged apply must survive a restart: undo it everywhere rather than ack it
+      ch.rollback();
+      let undone = 'the dataplane was restored to the previous state';
+      if (!isEmptyDiff(ch.diff)) {
+        try { await this.dataplane.apply(ch.undoDiff, this.compiler.ir); } catch (e2) { undone = `restoring the dataplane failed too: ${(e2 as Error).message}`; }
+      }
+      throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${saveError.message}`, 500);
+    }
+    this.addresses.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
@@ -282,4 +334,21 @@ export class ControlPlaneCore {
     });
     return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
   }
+}
+
+/** The store rows that undo storeWrite(_, changed): the objects as they were (`old`, by refKey),
+ * and the removal of those the batch created. */
+function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObject>): StoreWrite {
+  const row = (o: ModelObject) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw });
+  const created = changed.filter((o) => !old.has(refKey(o.kind, o.kind === 'NodeConfig' ? '' : o.key)));
+  return { upsert: [...old.values()].map(row), remove: created.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key })) };
+}
+
+/** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
+ * unchanged ones) and the removed ones — never the rest of the state. */
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[]): StoreWrite {
+  return {
+    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw })),
+    remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
+  };
 }

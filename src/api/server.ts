@@ -8,11 +8,15 @@ import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
+import { Counter, Gauge } from 'prom-client';
 import { parseManifests } from '../model/load.js';
+import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
-import { StateStore } from '../state/store.js';
+import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
+import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
+import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
 import type { Proto } from '../ir/ir.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9440';
@@ -21,8 +25,12 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
 export interface ControlPlaneOptions {
   dataplane: Dataplane;
-  /** Directory for state.json (+ .bak). Omit to run without persistence (tests, demo). */
+  /** Directory of the desired-state store (state.db, src/state/store.ts; created mode 0700). Omit
+   * to run without persistence (tests, demo). */
   stateDir?: string;
+  /** The store already opened and validated (openSavedState(stateDir), e.g. while the workers
+   * booted); the control plane owns it from here. Takes the place of stateDir. */
+  saved?: SavedState;
   /** Raw NodeConfig object (wdp.io/v1alpha1) from the daemon's config; a node config saved in
    * the state dir (applied through the API) takes precedence over it. */
   node?: unknown;
@@ -30,11 +38,17 @@ export interface ControlPlaneOptions {
   listen?: string;
   /** Healthz listener, same syntax; false = none. Default 127.0.0.1:10256. */
   healthz?: string | false;
-  /** Bearer token required on every API route (not on the healthz listener). */
+  /** Bearer token required on every API route (not on the healthz listener). Required when the
+   * API listens on a non-loopback address. */
   token?: string;
+  /** The dataplane's port indices (or a function giving the current ones, when ports come and go):
+   * a NodeConfig neighbour or route on another port is refused. Omitted: not checked. */
+  ports?: number[] | (() => number[]);
   bodyLimit?: number;
   /** Whether the dataplane is forwarding (healthz answers 503 when false). Default: always. */
   isForwarding?: () => boolean;
+  /** What the daemon's start restored (shown by GET /api/v1/generation as `restore`, `wdp status`). */
+  restoreSummary?: () => unknown;
   /** More route modules registered on the API app (e.g. the daemon's ports API). */
   extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
@@ -73,11 +87,19 @@ function status(code: number, reason: string, message: string, causes?: FieldErr
 }
 
 function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
+  if (e instanceof BodyLimitError) return reply.code(e.status).send(status(e.status, e.status === 413 ? 'RequestEntityTooLarge' : 'BadRequest', e.message, e.errors));
   const parse = e.errors.some((x) => x.reason === 'ParseError');
   const notFound = e.errors.every((x) => x.reason === 'NotFound');
   const code = parse ? 400 : notFound ? 404 : 422;
-  return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', e.message, e.errors));
+  // 40k broken objects made a 28 MB answer: the first CAUSES_MAX causes, and how many more there were
+  const n = e.errors.length;
+  const shown = n > CAUSES_MAX ? e.errors.slice(0, CAUSES_MAX) : e.errors;
+  const message = n > CAUSES_MAX ? `${n} errors (the first ${CAUSES_MAX} listed):\n${shown.map((x) => '  ' + x.message).join('\n')}\n  ... and ${n - CAUSES_MAX} more` : e.message;
+  return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', message, shown));
 }
+
+/** Causes listed in one error answer. */
+export const CAUSES_MAX = 1000;
 
 function isTrue(v: unknown): boolean { return v === 'true' || v === '1' || v === '' || v === 'All'; }
 
@@ -98,7 +120,8 @@ const conntrackQuery = z.object({
   backend: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   client: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   proto: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(['TCP', 'UDP', 'SCTP'])).optional(),
-  limit: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).optional(),
+  continue: z.string().regex(/^[0-9]{1,9}$/, 'not a token this API returned').optional(),
 });
 
 function zodCauses(kind: string, err: z.ZodError): FieldError[] {
@@ -139,7 +162,8 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance 
     routerOptions: { ignoreTrailingSlash: true },
   });
   // Bodies are JSON or YAML manifests, parsed by one function that knows both (and reports
-  // positions); fastify only delivers the text.
+  // positions); fastify only delivers the text. Other content types were refused already (the
+  // onRequest guard): a browser can send text/plain or a form cross-site without asking.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
   return app;
@@ -149,7 +173,12 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const healthzListen = opts.healthz === false ? null : parseListen(opts.healthz ?? DEFAULT_HEALTHZ_LISTEN);
-  const store = opts.stateDir ? new StateStore(opts.stateDir) : null;
+  if ('host' in listen && !opts.token && !isLoopbackHost(listen.host)) {
+    opts.saved?.store.close();
+    throw new Error(`refusing to listen on ${listen.host}:${listen.port} without a token: anyone who can reach that address could change the dataplane. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
+  }
+  const saved = opts.saved ?? (opts.stateDir ? openSavedState(opts.stateDir) : null);
+  const store = saved?.store ?? null;
   let metrics: ControlPlaneMetrics | null = null;
   const core = new ControlPlaneCore(opts.dataplane, store, {
     onSync(info) {
@@ -162,23 +191,38 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
       for (const t of info.triggerTimesMs) if (t <= now) metrics.programmingDuration.observe((now - t) / 1000);
     },
   });
+  const ports = opts.ports;
+  if (ports) core.ports = typeof ports === 'function' ? () => new Set(ports()) : () => new Set(ports);
   metrics = new ControlPlaneMetrics(core.compiler, () => opts.dataplane.generation());
-  // restore before listening: the API never shows (and the dataplane never forwards) a partial state
-  await core.restore(opts.node);
-  if (core.restoredFrom !== 'disabled') metrics.lastSync.set(Date.now() / 1000);
+  // restore before listening: the API never shows (and the dataplane never forwards) a partial
+  // state. The routes are built while the dataplane writes the restored tables (the restore runs
+  // on this thread until it hands the diff to the workers, then waits): part of a restart's time.
+  const restoring = core.restore(saved, opts.node);
+  restoring.catch(() => undefined); // awaited below
+  await new Promise((r) => setImmediate(r));
   let closed = false;
-  const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true);
+  // unhealthy while saves fail: every apply is refused then, so the dataplane cannot follow changes
+  const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
 
   const app = baseApp(opts, bodyLimit);
   const m = metrics;
+  new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });
+  new Counter({ name: 'wdp_state_save_failures_total', help: 'Applies refused because the desired state could not be saved', registers: [m.registry], collect() { this.reset(); this.inc(core.persistFailures); } });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!opts.token) return;
-    const h = req.headers.authorization ?? '';
-    const given = h.startsWith('Bearer ') ? h.slice(7) : null;
-    if (given === null || !safeTokenEqual(given, opts.token)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send(status(401, 'Unauthorized', given === null ? 'missing bearer token' : 'invalid bearer token'));
+    // a browser must not drive the API: no Origin (CORS / CSRF), no foreign Host (DNS rebinding)
+    // unless a token is required, and only JSON or YAML bodies (no simple cross-site form posts)
+    const guard = checkOrigin(req.headers, 'host' in listen && !opts.token ? listen.host : null);
+    if (guard) return reply.code(403).send(status(403, 'Forbidden', guard));
+    if (opts.token) {
+      const h = req.headers.authorization ?? '';
+      const given = h.startsWith('Bearer ') ? h.slice(7) : null;
+      if (given === null || !safeTokenEqual(given, opts.token)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').send(status(401, 'Unauthorized', given === null ? 'missing bearer token' : 'invalid bearer token'));
+      }
     }
+    const ct = contentTypeProblem(req.method, req.headers);
+    if (ct) return reply.code(415).send(status(415, 'UnsupportedMediaType', ct));
   });
   app.addHook('onResponse', async (req, reply) => {
     m.apiRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', code: String(reply.statusCode) });
@@ -187,6 +231,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ValidationError) { m.syncErrors.inc({ stage: 'validation' }); return sendValidation(reply, err); }
     if (err instanceof ApplyFailure) { m.syncErrors.inc({ stage: 'apply' }); return reply.code(err.statusCode).send(status(err.statusCode, 'InternalError', err.message)); }
+    if (err instanceof PageError) return reply.code(400).send(status(400, 'BadRequest', err.message));
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (code === 413) return reply.code(413).send(status(413, 'RequestEntityTooLarge', `request body is larger than the limit of ${bodyLimit} bytes`));
     if (code >= 500) app.log.error(err);
@@ -216,11 +261,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const nsOf = (req: FastifyRequest): string | undefined => (req.params as { ns?: string }).ns ?? ((req.query as { namespace?: string }).namespace || undefined);
   const listServices = async (req: FastifyRequest) => {
     const ns = nsOf(req);
-    return { apiVersion: 'v1', kind: 'ServiceList', items: core.compiler.listServices().filter((s) => !ns || s.namespace === ns).map((s) => s.raw) };
+    const p = page(core.compiler.listServices().filter((s) => !ns || s.namespace === ns), (s) => s.key, pageRequest(req.query));
+    return { apiVersion: 'v1', kind: 'ServiceList', metadata: p.metadata, items: p.items.map((s) => s.raw) };
   };
   const listSlices = async (req: FastifyRequest) => {
     const ns = nsOf(req);
-    return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList', items: core.compiler.listSlices().filter((s) => !ns || s.namespace === ns).map((s) => s.raw) };
+    const p = page(core.compiler.listSlices().filter((s) => !ns || s.namespace === ns), (s) => s.key, pageRequest(req.query));
+    return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSliceList', metadata: p.metadata, items: p.items.map((s) => s.raw) };
   };
   app.get('/api/v1/services', listServices);
   app.get('/api/v1/namespaces/:ns/services', listServices);
@@ -242,49 +289,69 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     generation: opts.dataplane.generation(), lastUpdated: core.lastUpdated.toISOString(),
     services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount(),
     frontends: core.compiler.ir.frontends.size, backends: core.compiler.ir.backends.size,
+    ...(opts.restoreSummary ? { restore: opts.restoreSummary() } : {}),
   }));
   app.get('/api/v1/state', async () => ({
     restoredFrom: core.restoredFrom, restoreProblems: core.restoreProblems, lastUpdated: core.lastUpdated.toISOString(),
+    store: store ? { path: store.path, writable: core.persistOk(), lastError: core.persistError, saveFailures: core.persistFailures } : null,
   }));
+  // ids page by their zero-padded text, which sorts like the numbers
+  const idKey = (id: number): string => String(id).padStart(10, '0');
   app.get('/api/v1/frontends', async (req) => {
     const svc = (req.query as { service?: string }).service;
     const ids = svc ? core.compiler.frontendIdsOf(svc) : [...core.compiler.ir.frontends.keys()];
-    return { items: ids.sort((a, b) => a - b).map((id) => core.compiler.ir.frontends.get(id)).filter((f) => !!f).map((f) => frontendView(f!)) };
+    const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
+    return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.frontends.get(id)).filter((f) => !!f).map((f) => frontendView(f!)) };
   });
   app.get('/api/v1/backends', async (req) => {
     const svc = (req.query as { service?: string }).service;
     const ids = svc ? core.compiler.backendIdsOf(svc) : [...core.compiler.ir.backends.keys()];
-    return { items: ids.sort((a, b) => a - b).map((id) => core.compiler.ir.backends.get(id)).filter((b) => !!b).map((b) => backendView(b!)) };
+    const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
+    return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.backends.get(id)).filter((b) => !!b).map((b) => backendView(b!)) };
   });
 
-  app.get('/api/v1/counters', async () => {
+  // paged by service: a page holds its services' frontends and backends (`?service=ns/name` for one)
+  app.get('/api/v1/counters', async (req) => {
+    const q = req.query as { service?: string; namespace?: string };
+    const pr = pageRequest(req.query);
     const snap = await opts.dataplane.counters();
     const ir = core.compiler.ir;
-    const services = new Map<string, { service: string; packets: number; bytes: number; frontends: unknown[] }>();
-    for (const f of [...ir.frontends.values()].sort((a, b) => a.id - b.id)) {
-      const c = snap.frontends[f.id] ?? { packets: 0, bytes: 0 };
-      let s = services.get(f.service);
-      if (!s) { s = { service: f.service, packets: 0, bytes: 0, frontends: [] }; services.set(f.service, s); }
-      s.packets += c.packets; s.bytes += c.bytes;
-      s.frontends.push({ id: f.id, portName: f.portName, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto, packets: c.packets, bytes: c.bytes });
-    }
-    const backends = [...ir.backends.values()].sort((a, b) => a.id - b.id).map((b) => {
-      const c = snap.backends[b.id] ?? { packets: 0, bytes: 0 };
-      return { id: b.id, service: b.service, addr: b.addr, port: b.port, state: backendView(b).state, packets: c.packets, bytes: c.bytes };
+    const names = q.service ? [q.service] : core.compiler.listServices().filter((s) => !q.namespace || s.namespace === q.namespace).map((s) => s.key);
+    const p = page(names, (n) => n, pr);
+    const services = p.items.map((name) => {
+      const s = { service: name, packets: 0, bytes: 0, frontends: [] as unknown[] };
+      for (const id of core.compiler.frontendIdsOf(name).sort((a, b) => a - b)) {
+        const f = ir.frontends.get(id);
+        if (!f) continue;
+        const c = snap.frontends[id] ?? { packets: 0, bytes: 0 };
+        s.packets += c.packets; s.bytes += c.bytes;
+        s.frontends.push({ id, portName: f.portName, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto, packets: c.packets, bytes: c.bytes });
+      }
+      return s;
+    });
+    const backends = p.items.flatMap((name) => core.compiler.backendIdsOf(name)).sort((a, b) => a - b).flatMap((id) => {
+      const b = ir.backends.get(id);
+      if (!b) return [];
+      const c = snap.backends[id] ?? { packets: 0, bytes: 0 };
+      return [{ id, service: b.service, addr: b.addr, port: b.port, state: backendView(b).state, packets: c.packets, bytes: c.bytes }];
     });
     return {
-      generation: snap.generation, global: snap.global,
+      metadata: p.metadata, generation: snap.generation, global: snap.global,
       drops: Object.fromEntries(Object.entries(snap.reasons).filter(([k]) => k.startsWith('drop_'))),
       reasons: snap.reasons,
-      services: [...services.values()].sort((a, b) => (a.service < b.service ? -1 : 1)),
+      services: services.filter((s) => s.frontends.length), // (headless services program nothing)
       backends,
     };
   });
 
+  // paged by position: `continue` is how many matching flows earlier pages returned (flows come
+  // and go between pages; this is a view of a live table, not a snapshot)
   app.get('/api/v1/conntrack', async (req, reply) => {
     const q = conntrackQuery.safeParse(req.query);
     if (!q.success) return reply.code(400).send(status(400, 'BadRequest', 'invalid conntrack filter', zodCauses('conntrack query', q.error)));
-    const f: FlowFilter = { limit: q.data.limit ?? 1000 };
+    const limit = q.data.limit ?? 1000;
+    const skip = q.data.continue ? Number(q.data.continue) : 0;
+    const f: FlowFilter = { limit: skip + limit + 1 };
     if (q.data.backend) f.backend = q.data.backend;
     if (q.data.client) f.client = q.data.client;
     if (q.data.proto) f.proto = q.data.proto as Proto;
@@ -292,14 +359,14 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (q.data.service) {
       want = new Set(core.compiler.frontendIdsOf(q.data.service));
       f.service = q.data.service;
-      if (!want.size) return { items: [] };
+      if (!want.size) return { metadata: {}, items: [] };
       if (want.size === 1) f.frontendId = [...want][0];
     }
     const flows = await opts.dataplane.conntrack(want && want.size > 1 ? { ...f, limit: undefined } : f);
     const ir = core.compiler.ir;
-    const items = flows.filter((x) => !want || want.has(x.frontendId)).slice(0, f.limit)
-      .map((x) => ({ ...x, service: ir.frontends.get(x.frontendId)?.service ?? null }));
-    return { items };
+    const matching = flows.filter((x) => !want || want.has(x.frontendId));
+    const items = matching.slice(skip, skip + limit).map((x) => ({ ...x, service: ir.frontends.get(x.frontendId)?.service ?? null }));
+    return { metadata: matching.length > skip + limit ? { continue: String(skip + limit) } : {}, items };
   });
 
   app.post('/api/v1/trace', async (req, reply) => {
@@ -325,6 +392,9 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   app.get('/healthz', healthzHandler);
   for (const register of opts.extraRoutes ?? []) register(app);
 
+  try { await restoring; } catch (e) { store?.close(); await app.close().catch(() => undefined); throw e; }
+  if (core.restoredFrom !== 'disabled') m.lastSync.set(Date.now() / 1000);
+
   let healthApp: FastifyInstance | null = null;
   let url: string;
   let healthzUrl: string | null = null;
@@ -340,6 +410,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   } catch (e) {
     await app.close().catch(() => undefined);
     if (healthApp) await healthApp.close().catch(() => undefined);
+    store?.close();
     throw e;
   }
   return {
@@ -348,6 +419,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
       closed = true;
       await app.close();
       if (healthApp) await healthApp.close();
+      store?.close(); // after the API: no apply is in flight any more
     },
   };
 }

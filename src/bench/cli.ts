@@ -196,11 +196,19 @@ export function controlMarkdown(r: ControlBenchResult): string {
     [`table write (${r.table_write_page_faults} page faults; core memory on ${r.core_memory_pages})`, r.table_write_ms],
     [`one endpoint: compile + write + first batch (benchmark.js, ±${r.update_one_endpoint_inprocess_rme_pct}%)`, r.update_one_endpoint_inprocess_ms],
   ]);
+  if (r.daemon_full_sync_ms !== null) {
+    s += '\n' + mdTable(['wdp daemon (`wdp start` with a state dir, over its API)', 'ms'], [
+      [`full sync (${r.daemon_full_sync_requests === 1 ? 'one POST' : `${r.daemon_full_sync_requests} POSTs under the 16 MiB body limit`}, until acknowledged: programmed and durable)`, r.daemon_full_sync_ms],
+      [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
+      ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
+      ['restart: spawn to API ready with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+    ]);
+  }
   s += '\n' + mdTable(['ratio', 'x'], [
     ['apply_speedup_vs_iptables', r.apply_speedup_vs_iptables], ['apply_speedup_vs_nft', r.apply_speedup_vs_nft],
     ['update_speedup_vs_iptables', r.update_speedup_vs_iptables], ['update_speedup_vs_nft', r.update_speedup_vs_nft],
   ]);
-  const notes = [r.apply_path_note, r.iptables_unavailable_reason && `iptables: ${r.iptables_unavailable_reason}`, r.nft_unavailable_reason && `nft: ${r.nft_unavailable_reason}`].filter(Boolean);
+  const notes = [r.apply_path_note, r.daemon_unavailable_reason && `daemon: ${r.daemon_unavailable_reason}`, r.iptables_unavailable_reason && `iptables: ${r.iptables_unavailable_reason}`, r.nft_unavailable_reason && `nft: ${r.nft_unavailable_reason}`].filter(Boolean);
   if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
   return s;
 }
@@ -224,17 +232,18 @@ function registerControl(bench: Command): void {
     .addOption(new Option('--iptables <variant>', 'iptables backend').choices(['auto', 'nft', 'legacy']).default('auto'))
     .option('--repeat <r>', 'measurements per figure (median reported)', intOpt('--repeat', 1, 50), 1)
     .option('--no-api', 'measure apply in-process even when the control API is available')
+    .option('--changes <n>', 'one-endpoint changes through the daemon (p50/p99)', intOpt('--changes', 1, 100_000), 200)
     .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean; hugePages?: boolean }) => {
+    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean; hugePages?: boolean; changes: number }) => {
       const peers = o.peers === 'none' ? [] : o.peers.split(',').map((x) => x.trim()).filter(Boolean);
       for (const x of peers) if (x !== 'iptables' && x !== 'nft') throw new Error(`--peers: unknown peer ${JSON.stringify(x)} (iptables, nft or none)`);
       const { runControlBench } = await import('./control.js');
       const r = await runControlBench({
         services: o.services, endpoints: o.endpoints, peers: peers as PeerName[], iptablesVariant: o.iptables,
-        repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o), hugePages: !!o.hugePages,
+        repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o), hugePages: !!o.hugePages, changes: o.changes,
       });
       emit(o, r, () => controlMarkdown(r), () => controlPlot(r));
     }));

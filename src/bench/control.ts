@@ -27,6 +27,7 @@ import type { Ir } from '../ir/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
 import { createRequire } from 'node:module';
+import { daemonUnavailable, measureDaemon, type DaemonFigures } from './control-daemon.js';
 
 // benchmark.js is CommonJS without bundled types; only the few members used here are declared
 interface BenchmarkJs {
@@ -48,6 +49,7 @@ export interface ControlBenchOptions {
   api?: 'auto' | 'off';               // 'off': measure apply in-process even if the API exists
   warmup?: boolean;                   // default true: one untimed small sync first (JIT, fastify)
   hugePages?: boolean;                // table sets on transparent huge pages (default false, as the daemon)
+  changes?: number;                   // one-endpoint changes through the daemon's API (p50/p99 of these)
   progress?: Progress;
 }
 
@@ -78,9 +80,21 @@ export interface ControlBenchResult {
   /** the last run's Maglev tables filled on the worker thread (src/compiler/maglev-pool.ts), of all */
   compile_maglev_worker: string;
   apply_ms: number;
-  apply_path: 'http-api' | 'in-process';
+  /** daemon: a `wdp start` process with a state dir, over its API (src/bench/control-daemon.ts);
+   * http-api: the API in this process without persistence; in-process: no API */
+  apply_path: 'daemon' | 'http-api' | 'in-process';
   apply_path_note?: string;
   update_one_endpoint_ms: number;
+  /** the daemon as it runs (medians over --repeat daemon lifetimes); null when it could not run */
+  daemon_full_sync_ms: number | null;
+  daemon_full_sync_requests: number | null;
+  daemon_one_endpoint_p50_ms: number | null;
+  daemon_one_endpoint_p99_ms: number | null;
+  daemon_one_endpoint_max_ms: number | null;
+  daemon_one_endpoint_samples: number | null;
+  daemon_restart_to_ready_ms: number | null;
+  daemon_stop_ms: number | null;
+  daemon_unavailable_reason?: string;
   /** benchmark.js mean of the in-process incremental path (compile one slice + write + first batch) */
   update_one_endpoint_inprocess_ms: number;
   update_one_endpoint_inprocess_rme_pct: number;
@@ -231,7 +245,7 @@ function ratio(peer: number | null, ours: number | null): number | null {
 interface WdpFigures {
   validate_ms: number; compile_ms: number; compile_page_faults: number; table_write_ms: number;
   table_write_page_faults: number; core_memory_pages: string; compile_maglev_worker: string;
-  apply_ms: number; apply_path: 'http-api' | 'in-process'; apply_path_note?: string;
+  apply_ms: number; apply_path: 'daemon' | 'http-api' | 'in-process'; apply_path_note?: string;
   update_one_endpoint_ms: number;
 }
 
@@ -430,8 +444,34 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     update_one_endpoint_ms: median(wdpRuns.map((x) => x.update_one_endpoint_ms)),
   };
 
-  // wdp through the HTTP API when it exists
-  if (o.api !== 'off') {
+  // wdp as it runs: the daemon with its store, over its API
+  let daemon: DaemonFigures | null = null;
+  let daemonReason: string | undefined = o.api === 'off' ? 'API disabled with --no-api' : daemonUnavailable() ?? undefined;
+  if (!daemonReason) {
+    try {
+      const runs: DaemonFigures[] = [];
+      for (let r = 0; r < repeat; r++) {
+        runs.push(await measureDaemon({
+          svcs, objects: raws.filter((x) => x.kind !== 'NodeConfig'), changes: o.changes ?? 200, progress: p,
+          sliceWith: (s, addr) => sliceObject(s, [{ addr, port: s.targetPort }, ...s.endpoints.slice(1)]),
+        }));
+      }
+      const med = (f: (x: DaemonFigures) => number) => round(median(runs.map(f)));
+      daemon = {
+        full_sync_ms: med((x) => x.full_sync_ms), full_sync_requests: runs[0].full_sync_requests, one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
+        one_endpoint_p99_ms: med((x) => x.one_endpoint_p99_ms), one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))),
+        one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
+        restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
+      };
+    } catch (e) { daemonReason = `the daemon run failed: ${(e as Error).message}`; }
+  }
+
+  // wdp through the HTTP API in this process when the daemon could not run
+  if (daemon) {
+    wdp.apply_ms = daemon.full_sync_ms;
+    wdp.update_one_endpoint_ms = daemon.one_endpoint_p50_ms;
+    wdp.apply_path = 'daemon';
+  } else if (o.api !== 'off') {
     if (api.start) {
       const runs: Array<{ apply_ms: number; update_one_endpoint_ms: number }> = [];
       const b2 = p.bar(`wdp: POST ${raws.length} objects to the control API`, repeat);
@@ -458,6 +498,11 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
+    daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_full_sync_requests: daemon?.full_sync_requests ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
+    daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null,
+    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
+    daemon_stop_ms: daemon?.stop_ms ?? null,
+    ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),
     update_one_endpoint_inprocess_samples: inproc.samples,
     iptables_variant: null, iptables_rules: null, iptables_restore_ms: null, iptables_update_one_endpoint_ms: null,

@@ -9,6 +9,13 @@ export class ApiError extends Error {
 
 export interface ClientOptions { server: string; token?: string; timeoutMs?: number }
 
+/** Items a paged GET asks for at a time: bounded bodies (a few MB at most) and few round trips. */
+export const CLIENT_PAGE = 5000;
+/** The lists a paged body carries: `items`, or a counters page's `services` and `backends`. */
+const PAGED_LISTS = ['items', 'services', 'backends'];
+
+type Paged = Record<string, unknown> & { metadata?: { continue?: string; remainingItemCount?: number } };
+
 export class ApiClient {
   private readonly socketPath?: string;
   private readonly host?: string;
@@ -25,6 +32,24 @@ export class ApiClient {
       this.host = u.hostname.replace(/^\[|\]$/g, '');
       this.port = Number(u.port || 80);
     }
+  }
+
+  /** GETs every page of a paged route (following `metadata.continue`) and returns the first page's
+   * body with the later pages' items appended: what an unpaged GET returned. */
+  async getAll(path: string): Promise<Paged> {
+    const sep = path.includes('?') ? '&' : '?';
+    const first = await this.call('GET', `${path}${sep}limit=${CLIENT_PAGE}`) as Paged;
+    let page = first;
+    // bounded: a list that keeps growing while it is read still ends
+    for (let n = 0; page.metadata?.continue && n < 10_000; n++) {
+      page = await this.call('GET', `${path}${sep}limit=${CLIENT_PAGE}&continue=${encodeURIComponent(page.metadata.continue)}`) as Paged;
+      for (const k of PAGED_LISTS) {
+        const all = first[k], more = page[k];
+        if (Array.isArray(all) && Array.isArray(more)) for (const x of more) all.push(x);
+      }
+    }
+    if (first.metadata) first.metadata = {};
+    return first;
   }
 
   async call(method: string, path: string, body?: string, contentType = 'application/json'): Promise<unknown> {

@@ -126,8 +126,8 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
         return print(s, structured, () => serviceTable([s], wide, null));
       }
-      const list = await api.call('GET', `/api/v1/services${nsQuery}`) as Raw;
-      const fronts = wide ? (await api.call('GET', '/api/v1/frontends') as Raw).items as Raw[] : null;
+      const list = await api.getAll(`/api/v1/services${nsQuery}`) as Raw;
+      const fronts = wide ? (await api.getAll('/api/v1/frontends') as Raw).items as Raw[] : null;
       return print(list, structured, () => (list.items.length ? serviceTable(list.items, wide, fronts) : 'No services found.\n'));
     }
     case 'endpointslices': case 'endpointslice': case 'eps': {
@@ -135,7 +135,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/endpointslices/${encodeURIComponent(name)}`) as Raw;
         return print(s, structured, () => sliceTable([s], wide));
       }
-      const list = await api.call('GET', `/api/v1/endpointslices${nsQuery}`) as Raw;
+      const list = await api.getAll(`/api/v1/endpointslices${nsQuery}`) as Raw;
       return print(list, structured, () => (list.items.length ? sliceTable(list.items, wide) : 'No endpointslices found.\n'));
     }
     case 'conntrack': case 'ct': case 'flows': {
@@ -155,14 +155,15 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'counters': case 'stats': {
-      let c = await api.call('GET', '/api/v1/counters') as Raw;
+      const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
+      let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second
         const secs = Number(o.rate);
         if (!(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
         const c0 = c;
         await new Promise((r) => setTimeout(r, secs * 1000));
-        c = await api.call('GET', '/api/v1/counters') as Raw;
+        c = await api.getAll(countersPath) as Raw;
         const per = (a: number, b: number | undefined) => Math.round((((a ?? 0) - (b ?? 0)) / secs) * 10) / 10;
         const before = new Map((c0.services as Raw[]).map((x) => [x.service, x.packets as number]));
         c.rates = {
@@ -194,12 +195,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'frontends': case 'fe': {
-      const res = await api.call('GET', `/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await api.getAll(`/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
       return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
         res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
     }
     case 'backends': case 'be': {
-      const res = await api.call('GET', `/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await api.getAll(`/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
       return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
         res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
     }
@@ -368,7 +369,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;
-      print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n`);
+      print(g, o.output, () => `generation ${g.generation}, last updated ${g.lastUpdated}: ${g.services} services, ${g.endpointSlices} endpointslices, ${g.frontends} frontends, ${g.backends} backends\n` +
+        (g.restore ? restoreLines(g.restore) : ''));
     });
 
   registerPortCommands(program, client, print);
@@ -377,6 +379,18 @@ export function buildProgram(): Command {
   registerDaemonCommands(program);
   registerBenchCommands(program);
   return program;
+}
+
+/** `wdp status`: what the daemon's start restored (src/daemon/restart.ts RestoreSummary). */
+function restoreLines(r: Raw): string {
+  const dropped = Object.entries(r.dropped ?? {}).map(([k, n]) => `${k} ${n}`).join(', ');
+  const lines = [`restored in ${r.durationMs} ms: ${r.objects.services} services, ${r.objects.endpointSlices} endpointslices, ${r.neighbours} neighbours, ` +
+    `${r.flows} flows (${r.staleBackends} with a vanished backend), ${r.affinity} affinity entries` +
+    (r.from === 'checkpoint' ? ` from the checkpoint of ${r.savedAt} (down ${r.downtimeMs} ms)` : r.from === 'none' ? ' (no flow checkpoint)' : '')];
+  if (dropped) lines.push(`  not restored: ${dropped}`);
+  if (r.problem) lines.push(`  checkpoint problem: ${r.problem}${r.keptAs ? ` (kept as ${r.keptAs})` : ''}`);
+  if (r.lastCheckpoint) lines.push(`last checkpoint ${r.lastCheckpoint.at} (${r.lastCheckpoint.reason}): ${r.lastCheckpoint.flows} flows, ${r.lastCheckpoint.affinity} affinity entries, ${r.lastCheckpoint.bytes} bytes in ${r.lastCheckpoint.ms} ms`);
+  return lines.join('\n') + '\n';
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -469,7 +469,7 @@ export class Compiler {
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
     const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
-      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac);
+      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr);
     if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
     const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
     if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {
@@ -625,7 +625,7 @@ export class Compiler {
     const out = this.svcOut, portState = this.portState;
     const backIds = out.backIds, warnings = out.warnings;
     out.reset();
-    if (svc.headless || svc.type === 'ExternalName') return out;
+    if (svc.headless || svc.type === 'ExternalName' || !this.serves(svc)) return out;
     const backends = this.backends;
     const nSlices = sliceCount(sliceEntry);
     let unresolved: string[] | null = null;
@@ -711,6 +711,17 @@ export class Compiler {
     return out;
   }
 
+  /** Whether the service is this proxy's to program (kube-proxy's label selector
+   * `!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless`): not when it is
+   * labelled headless, nor when it names a service proxy other than the node config's
+   * serviceProxyName (none by default). Checked here, where the control API's applies and the
+   * Kubernetes watcher's syncs both pass, so adding or removing a label (a recompile of the
+   * service) programs or removes it. */
+  private serves(svc: ServiceSpec): boolean {
+    if (svc.headlessLabel) return false;
+    return svc.proxyName === undefined || svc.proxyName === this.node?.serviceProxyName;
+  }
+
   /** One frontend of the current service port (this.portState), unless the port has it already.
    * One Maglev set per (family, local-only) pair its frontends ask for: [4 all, 4 local, 6 all,
    * 6 local]. A method over reused state rather than a closure per service: the closures and
@@ -729,9 +740,22 @@ export class Compiler {
     const id = (portState.prevFront !== null && portState.prevFront.get(`${sp.name}|${kind}|${addr}`)) || this.frontendIdPool.allocate(portState.undo);
     const i = out.nFronts++;
     out.frontIds[i] = id; kinds[i] = kind; addrs[i] = addr;
-    const fflags = flags | portState.aff | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
+    // an empty local set while the service has endpoints elsewhere: drop, not reject (kube-proxy)
+    const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
+    const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
     portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set);
+  }
+
+  /** Whether the current port has a ready or serving-terminating endpoint of `family` on any
+   * node (kube-proxy's "hasEndpoints": a service without one is rejected, one whose traffic
+   * policy leaves none usable is dropped). O(candidates), only for an empty local set. */
+  private hasServingEndpoint(family: Family): boolean {
+    const cands = this.cands, cFamily = cands.family, cState = cands.state;
+    for (let i = 0; i < cands.n; i++) {
+      if (cFamily[i] === family && (cState[i] === L.BES_READY || cState[i] === L.BES_TERMINATING_SERVING)) return true;
+    }
+    return false;
   }
 
   /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */

@@ -1,7 +1,9 @@
 // Where the node sends packets for an endpoint address: a neighbour (same link), else the longest
 // matching route of the NodeConfig, else nowhere (the backend keeps PORT_NONE: drop_no_route).
 import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
-import type { IrRoute } from '../ir/ir.js';
+import { L, type IrRoute } from '../ir/ir.js';
+
+const NO_MAC = '00:00:00:00:00:00';
 import type { NodeSpec } from '../model/types.js';
 
 /** Out of which port, to which MAC, from which MAC. One class for every next hop (the
@@ -43,7 +45,9 @@ export class NodeHops {
     if (!this.node) return [];
     const host: IrRoute[] = this.node.neighbours.map((n) => ({ prefix: `${n.address}/${n.family === 4 ? 32 : 128}`, outPort: n.port, dstMac: n.mac, srcMac: n.localMac }));
     const plen = (p: string): number => Number(p.slice(p.indexOf('/') + 1));
-    const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac }))];
+    // service CIDRs last: a node route with the same prefix wins (kept by the de-duplication)
+    const svc: IrRoute[] = this.node.serviceCIDRs.map((prefix) => ({ prefix, outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC, serviceCidr: true }));
+    const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac })), ...svc];
     const seen = new Set<string>();
     const out = all.filter((r) => (seen.has(r.prefix) ? false : (seen.add(r.prefix), true)));
     return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix));

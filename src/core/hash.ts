@@ -50,3 +50,9 @@ export function affinityHash(client: Uint8Array, frontId: number): number {
   const w = addrWords(client); w.push(frontId >>> 0);
   return hashWords(w);
 }
+
+/** The Maglev hash of a sessionAffinity miss: the flow hash mixed with the clock (ms), so a
+ * client whose affinity expired is picked afresh (assembly/select.ts freshPickHash). */
+export function freshPickHash(flowHash: number, now: number): number {
+  return hashFinish(hashMix(hashMix(HASH_START, flowHash | 0), now | 0));
+}

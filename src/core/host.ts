@@ -24,6 +24,9 @@ export interface CoreOptions {
   slotSize?: number;        // bytes per packet slot = largest frame (default 2048)
   flows?: number;           // conntrack capacity (default 65536); index gets 4 slots per flow
   affinitySlots?: number;   // sessionAffinity table slots (default 16384)
+  /** Fragment table entries (default 4096, FRAG_WAYS per bucket; 0 = none: every non-first
+   *  fragment is dropped). Docs: docs/core.md "Fragments". */
+  fragments?: number;
   capacities?: Partial<TableCapacities>; // initial table capacities; grown automatically
   timeouts?: Partial<Timeouts>;
   expireBudget?: number;    // flow entries examined for expiry per batch (default 64)
@@ -84,6 +87,8 @@ interface CoreExports {
   init(): number;
   process(count: number, now: number): void;
   ct_flush(): void;
+  ct_restore(src: number, origHash: number, now: number): number;
+  ct_active(): number;
   [k: string]: unknown;
 }
 
@@ -92,7 +97,7 @@ export interface MemoryMap {
   cfg: number; desc: number; arena: number; trace: number; counters: number;
   svcCounters: number; svcMax: number; beCounters: number; beMax: number;
   ctIndex: number; ctIndexSlots: number; ctFlows: number; ctFlowsMax: number;
-  aff: number; affSlots: number; tableSets: [number, number]; end: number;
+  aff: number; affSlots: number; frag: number; fragBuckets: number; tableSets: [number, number]; end: number;
 }
 
 export class Core {
@@ -137,6 +142,9 @@ export class Core {
     }
     const flows = Math.max(16, opts.flows ?? 65536);
     const affSlots = pow2(Math.max(16, opts.affinitySlots ?? 16384));
+    const fragEntries = opts.fragments ?? 4096;
+    if (!(Number.isInteger(fragEntries) && fragEntries >= 0 && fragEntries <= 1 << 22)) throw new RangeError('fragments must be an integer in 0..4194304');
+    const fragBuckets = fragEntries === 0 ? 0 : pow2(Math.max(1, Math.ceil(fragEntries / L.FRAG_WAYS)));
     const caps: TableCapacities = { ...DEFAULT_CAPACITIES, ...(opts.capacities ?? {}) };
 
     const cfg = this.exports.config_ptr();
@@ -154,6 +162,7 @@ export class Core {
       ctIndex: take(ctIndexSlots * L.CTI_SIZE), ctIndexSlots,
       ctFlows: take((flows + 1) * L.CT_SIZE), ctFlowsMax: flows,
       aff: take(affSlots * L.AFF_SIZE), affSlots,
+      frag: fragBuckets ? take(fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE) : 0, fragBuckets,
       tableSets: [0, 0], end: 0,
     };
     const setBytes = tableSetBytes(caps);
@@ -200,6 +209,10 @@ export class Core {
     w(L.CFG_TO_ICMP, t.udpMs);
     w(L.CFG_EXPIRE_BUDGET, opts.expireBudget ?? 64);
     w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
+    w(L.CFG_TO_TCP_UNCONFIRMED, t.tcpUnconfirmedMs);
+    w(L.CFG_FRAG_OFF, map.frag);
+    w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
+    w(L.CFG_TO_FRAG, t.fragmentMs);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
@@ -428,9 +441,8 @@ export class Core {
     return out;
   }
 
-  // expiry is lazy in the core (budgeted sweep, or on the next lookup): an entry past its
-  // timeout is already dead for forwarding, so flows() does not list it either
-  private flowTimeouts(): number[] {
+  /** Idle timeout (ms) of each CTS_* state, as the core applies it (index = state). */
+  flowTimeouts(): number[] {
     const timeout: number[] = [];
     timeout[L.CTS_TCP_SYN] = this.cfg32(L.CFG_TO_TCP_SYN);
     timeout[L.CTS_TCP_EST] = this.cfg32(L.CFG_TO_TCP_EST);
@@ -438,6 +450,7 @@ export class Core {
     timeout[L.CTS_UDP] = this.cfg32(L.CFG_TO_UDP);
     timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
+    timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
     return timeout;
   }
 
@@ -469,6 +482,23 @@ export class Core {
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
     }
     return info;
+  }
+
+  /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
+  snatAddress(family: 4 | 6): string | null {
+    return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 1 : 2)) ? this.cfgAddr(family === 4 ? L.CFG_SNAT_V4 : L.CFG_SNAT_V6, family) : null;
+  }
+
+  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set, its
+   * times on the clock of `now`) through the core's own lookup, allocator and index insert
+   * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
+   * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
+  restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
+    if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
+    const at = this.slotOffset(0);
+    this.u8.set(entry, at);
+    const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
+    return r === 0xffffffff ? -1 : r;
   }
 
   private cfgAddr(off: number, family: 4 | 6): string {

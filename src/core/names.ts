@@ -17,7 +17,8 @@ export const REASON_NAMES: string[] = enumNames('REASON_', ['REASON_COUNT']);
 export const GLOBAL_COUNTER_NAMES: string[] = enumNames('GC_', ['GC_COUNT']);
 export const VERDICT_NAMES = ['drop', 'forward', 'reject', 'to_host'] as const;
 export type VerdictName = (typeof VERDICT_NAMES)[number];
-export const CT_STATE_NAMES = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp'];
+export const CT_STATE_NAMES = ['none', 'tcp_syn', 'tcp_established', 'tcp_closing', 'udp', 'udp_replied', 'sctp',
+  'tcp_syn_recv', 'tcp_midstream'];
 export const BACKEND_STATE_NAMES = ['absent', 'ready', 'terminating_serving', 'not_serving'];
 export const TRACE_CT_NAMES = enumNames('TRCT_');
 export const TRACE_SELECT_NAMES = enumNames('TRSEL_');
@@ -30,6 +31,7 @@ export const TRACE_STAGE_NAMES: Array<[number, string]> = Object.entries(L)
 
 export const CT_FLAG_NAMES: Array<[number, string]> = [
   [L.CTF_SNAT, 'snat'], [L.CTF_REPLIED, 'replied'], [L.CTF_AFFINITY, 'affinity'], [L.CTF_FALLBACK, 'fallback'],
+  [L.CTF_CONFIRMED, 'confirmed'],
 ];
 
 export function reasonName(code: number): string {

@@ -55,7 +55,9 @@ interface SetLayout { base: number; svcmap: number; svcSlots: number; front: num
 function setLayout(base: number, caps: TableCapacities): SetLayout & { end: number } {
   let p = base + L.TSH_SIZE;
   const take = (b: number) => { const at = p; p = align(p + b); return at; };
-  const svcSlots = pow2(Math.max(16, caps.frontends * 2));
+  // load <= 0.5 with two keys per frontend id at most: its own and, for a ClusterIP, its
+  // address's catch-all key (see VipChange)
+  const svcSlots = pow2(Math.max(16, caps.frontends * 4));
   const l = {
     base,
     svcmap: take(svcSlots * L.SM_SIZE), svcSlots,
@@ -110,6 +112,9 @@ export class TableWriter {
    * caller's live object, already mutated to the next state, so old keys are remembered here. */
   private keys = new Map<number, FrontKey>();
   private backendIds = new IdSet();
+  /** ClusterIP frontend ids by address ("family|addr"): each address has one catch-all key in the
+   * service map naming the lowest of them (the core rejects a miss that hits it). */
+  private vips = new Map<string, Set<number>>();
   // incremental totals for capacity checks (see capacityFor)
   private maxFront = 0;
   private maxBack = 0;
@@ -205,12 +210,13 @@ export class TableWriter {
       if (old) { released.push([this.maglev, old.maglevOff, old.maglevLen], [this.cidrs, old.cidrOff, old.cidrLen]); }
     }
     const prev = this.keys;
+    const vipChanges = this.vipChanges(diff, prev);
     const active = this.core.cfg32(L.CFG_GEN) & 1;
     const inactive = active ^ 1;
-    this.writeDiff(this.sets[inactive], diff, prev, newPlacement);
+    this.writeDiff(this.sets[inactive], diff, prev, newPlacement, vipChanges);
     if (diff.snat) this.writeSnat(diff.snat);
     this.core.setCfg32(L.CFG_GEN, inactive);
-    this.writeDiff(this.sets[active], diff, prev, newPlacement);
+    this.writeDiff(this.sets[active], diff, prev, newPlacement, vipChanges);
     for (const id of diff.frontendsRemove) this.keys.delete(id);
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
@@ -240,7 +246,37 @@ export class TableWriter {
 
   // ---- one set ---------------------------------------------------------------------------------
 
-  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>): void {
+  /** The ClusterIP addresses whose frontends `diff` changes, with the id their catch-all key names
+   * afterwards (0: none left, the key goes). Updates this.vips. */
+  private vipChanges(diff: IrDiff, prev: Map<number, FrontKey>): VipChange[] {
+    const touched = new Map<string, VipChange>();
+    const leave = (k: FrontKey | undefined) => {
+      if (!k || k.kind !== 'ClusterIP') return;
+      const key = `${k.family}|${k.addr}`;
+      this.vips.get(key)?.delete(k.id);
+      touched.set(key, { addr: k.addr, family: k.family, id: 0 });
+    };
+    for (const id of diff.frontendsRemove) leave(prev.get(id));
+    for (const f of diff.frontendsUpsert) {
+      const old = prev.get(f.id);
+      if (old && (old.kind !== f.kind || old.addr !== f.addr || old.family !== f.family)) leave(old);
+      if (f.kind !== 'ClusterIP') continue;
+      const key = `${f.family}|${f.addr}`;
+      let ids = this.vips.get(key);
+      if (!ids) this.vips.set(key, ids = new Set());
+      if (!ids.has(f.id)) { ids.add(f.id); touched.set(key, { addr: f.addr, family: f.family, id: 0 }); }
+    }
+    for (const [key, c] of touched) {
+      const ids = this.vips.get(key);
+      if (!ids || ids.size === 0) { this.vips.delete(key); continue; }
+      let min = 0;
+      for (const id of ids) if (min === 0 || id < min) min = id;
+      c.id = min;
+    }
+    return [...touched.values()];
+  }
+
+  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>, vipChanges: VipChange[]): void {
     for (const id of diff.frontendsRemove) {
       const old = prev.get(id);
       if (old) this.svcmapDelete(s, old);
@@ -256,6 +292,11 @@ export class TableWriter {
       this.writeFrontend(s, f, p);
       if (old && !sameKey(old, f)) this.svcmapDelete(s, old);
       if (!old || !sameKey(old, f)) this.svcmapInsert(s, f);
+    }
+    for (const c of vipChanges) {
+      const addr = parseAddr(c.addr).bytes;
+      this.svcmapDeleteKey(s, addr, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, 0);
+      if (c.id !== 0) this.svcmapInsertKey(s, addr, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, c.id);
     }
     if (diff.routes) this.writeRoutes(s, diff.routes);
   }
@@ -313,6 +354,7 @@ export class TableWriter {
       dv.setUint16(e + L.RT_OUT_PORT, r.outPort, true);
       u8.set(parseMac(r.dstMac), e + L.RT_DST_MAC);
       u8.set(parseMac(r.srcMac), e + L.RT_SRC_MAC);
+      u8[e + L.RT_KIND] = r.serviceCidr ? L.RTK_SERVICE_CIDR : L.RTK_FORWARD;
     });
     dv.setUint32(s.base + L.TSH_ROUTE_COUNT, sorted.length, true);
   }
@@ -320,33 +362,49 @@ export class TableWriter {
   // ---- service map: open addressing, linear probing, backward-shift delete -------------------
 
   private svcmapInsert(s: SetLayout, f: IrFrontend): void {
+    this.svcmapInsertKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
+  }
+
+  /** Whether slot entry e holds (port, proto) for frontend `id` (any id when 0): a frontend id
+   * appears twice when it also names its address's catch-all key. */
+  private svcmapOwns(e: number, port: number, proto: number, id: number): boolean {
+    const dv = this.core.dv;
+    const front = dv.getUint32(e + L.SM_FRONT, true);
+    return front !== 0 && (id === 0 || front === id) && dv.getUint16(e + L.SM_PORT, true) === port && this.core.u8[e + L.SM_PROTO] === proto;
+  }
+
+  private svcmapInsertKey(s: SetLayout, addr: Uint8Array, port: number, proto: number, family: number, id: number): void {
     const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
-    const addr = parseAddr(f.addr).bytes, proto = PROTO_NUMBER[f.proto];
-    const h = svcmapHash(addr, f.port, proto, f.family);
+    const h = svcmapHash(addr, port, proto, family);
     for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
       const e = s.svcmap + i * L.SM_SIZE;
       const front = dv.getUint32(e + L.SM_FRONT, true);
-      if (front !== 0 && front !== f.id) continue;
+      if (front !== 0 && !(front === id && this.svcmapOwns(e, port, proto, id))) continue;
       u8.set(addr, e + L.SM_ADDR);
-      dv.setUint16(e + L.SM_PORT, f.port, true);
+      dv.setUint16(e + L.SM_PORT, port, true);
       u8[e + L.SM_PROTO] = proto;
-      u8[e + L.SM_FAMILY] = f.family;
+      u8[e + L.SM_FAMILY] = family;
       dv.setUint32(e + L.SM_HASH, h, true);
-      dv.setUint32(e + L.SM_FRONT, f.id, true); // written last: a reader never sees a half key
+      dv.setUint32(e + L.SM_FRONT, id, true); // written last: a reader never sees a half key
       return;
     }
     throw new Error('service map full'); // unreachable: capacity checked, load <= 0.5
   }
 
   private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
+    this.svcmapDeleteKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
+  }
+
+  /** Deletes the entry of (addr, port, proto, family) written for `id` (0: whichever id). */
+  private svcmapDeleteKey(s: SetLayout, addr: Uint8Array, port: number, proto: number, family: number, id: number): void {
     const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
     let i = -1;
-    const addr = parseAddr(f.addr).bytes;
-    const h = svcmapHash(addr, f.port, PROTO_NUMBER[f.proto], f.family);
+    const h = svcmapHash(addr, port, proto, family);
     for (let j = h & mask, n = 0; n <= mask; j = (j + 1) & mask, n++) {
-      const front = dv.getUint32(s.svcmap + j * L.SM_SIZE + L.SM_FRONT, true);
-      if (front === 0) return;
-      if (front === f.id) { i = j; break; }
+      const e = s.svcmap + j * L.SM_SIZE;
+      if (dv.getUint32(e + L.SM_FRONT, true) === 0) return;
+      if (dv.getUint32(e + L.SM_HASH, true) === h && u8[e + L.SM_FAMILY] === family && this.svcmapOwns(e, port, proto, id) &&
+        addr.every((b, k) => u8[e + L.SM_ADDR + k] === b)) { i = j; break; }
     }
     if (i < 0) return;
     // backward shift: pull later entries of the probe run into the hole if their home slot allows
@@ -478,8 +536,10 @@ export class TableWriter {
     // offsets relative to the set's regions), so a memcpy of each region's used part replaces
     // writing 100k backends and every Maglev word a second time (the unused capacity is left
     // untouched: first touches are page faults). Only its header (absolute offsets) is its own.
+    this.vips = new Map();
+    const vipChanges = this.vipChanges(full, new Map());
     this.writeHeader(sets[0], 0);
-    this.writeDiff(sets[0], full, new Map(), placement);
+    this.writeDiff(sets[0], full, new Map(), placement, vipChanges);
     if (sameShape(sets[0], sets[1])) {
       const [a, b] = sets, u8 = core.u8;
       const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true);
@@ -497,7 +557,7 @@ export class TableWriter {
       this.writeHeader(b, routeCount);
     } else {
       this.writeHeader(sets[1], 0);
-      this.writeDiff(sets[1], full, new Map(), placement);
+      this.writeDiff(sets[1], full, new Map(), placement, vipChanges);
     }
     this.writeSnat({ v4: next.snatV4, v6: next.snatV6 });
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
@@ -541,8 +601,11 @@ function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen
   } else for (const f of fronts.values()) fn(f.id, f.maglev.length, f.sourceRanges.length);
 }
 
-interface FrontKey { id: number; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
-function keyOf(f: IrFrontend): FrontKey { return { id: f.id, addr: f.addr, port: f.port, proto: f.proto, family: f.family }; }
+interface FrontKey { id: number; kind: IrFrontend['kind']; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
+function keyOf(f: IrFrontend): FrontKey { return { id: f.id, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto, family: f.family }; }
+
+/** A ClusterIP address whose catch-all service-map key changes: it names `id` (0: removed). */
+interface VipChange { addr: string; family: IrFrontend['family']; id: number }
 
 function sameKey(a: FrontKey, b: FrontKey): boolean {
   return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;

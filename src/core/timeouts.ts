@@ -4,9 +4,16 @@
 export interface Timeouts {
   tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
   udpMs: number; udpRepliedMs: number; sctpMs: number;
+  /** TCP flows not confirmed in both directions: SYN-ACK seen (the kernel's SYN_RECV, 60 s) or
+   *  picked up mid-stream and not yet answered. */
+  tcpUnconfirmedMs: number;
+  /** How long a first fragment's ports are remembered for the fragments after it (the kernel
+   *  waits up to 30 s to reassemble; fragments of one datagram arrive within milliseconds). */
+  fragmentMs: number;
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
   tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
-  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000,
+  udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000, tcpUnconfirmedMs: 60_000,
+  fragmentMs: 5_000,
 };

@@ -7,7 +7,8 @@
 //                pods: [{ ip, mac? }], learn?, netns?, uplink?, hostAddresses?, hostRoutes? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, conntrack: { flows? }, hugePages,
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages,
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -110,6 +111,12 @@ export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
     addresses: z.array(ip).default([]),
+    // the cluster's service CIDRs: addresses in them that no Service owns are dropped
+    // (drop_no_service_ip), not routed
+    serviceCIDRs: z.array(cidr).max(16).default([]),
+    // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
+    // always; others never)
+    serviceProxyName: z.string().min(1).max(63).optional(),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),
@@ -127,7 +134,16 @@ export const daemonConfigSchema = z.object({
     flows: z.number().int().min(16).max(1 << 22).default(65536),
     tcpEstablishedSeconds: z.number().int().min(1).optional(),
     udpSeconds: z.number().int().min(1).optional(),
-  }).strict().default({ flows: 65536 }),
+    // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
+    tcpSynSeconds: z.number().int().min(1).optional(),
+    tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
+    // how long a first fragment's ports are remembered
+    fragments: z.number().int().min(0).max(1 << 22).optional(),
+    fragmentMs: z.number().int().min(1).max(60_000).optional(),
+    // flow checkpoint period (docs/running.md, restarts): a crash loses at most this much; 0 = on stop only
+    checkpointSeconds: z.number().int().min(0).max(86400).default(30),
+  }).strict().default({ flows: 65536, checkpointSeconds: 30 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,

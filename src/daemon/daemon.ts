@@ -6,12 +6,15 @@
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
 //   4. control API listening (with the ports API: ports added/removed while forwarding)
-//   stop(): API closed, workers stopped after their current batch (ports closed), state is
-//   already on disk (every acknowledged apply was persisted before it was acknowledged).
+//   5. saved flows imported, then forwarding resumes (restart.ts; healthz 503 until then)
+//   stop(): API closed, forwarding paused, flow checkpoint written, workers stopped after their
+//   current batch (ports closed); the desired state is already on disk (every acknowledged apply
+//   was persisted before it was acknowledged).
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
+import { openSavedState, type SavedState } from '../api/saved-state.js';
 import { registerPortRoutes } from '../api/ports-routes.js';
 import { registerObserveRoutes } from '../api/observe-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
@@ -23,6 +26,7 @@ import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
+import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -50,6 +54,8 @@ export interface RunningDaemon {
   readonly logger: Logger;
   /** The Kubernetes API watcher (config `kubernetes:`), else undefined. */
   readonly kube?: KubeWatcher;
+  /** What the start restored (objects, neighbours, flows, affinity) and how long it took. */
+  restoreSummary(): RestoreSummary;
   /** The NodeConfig object the daemon programs (node addresses, neighbours, routes). */
   nodeConfig(): Record<string, unknown>;
   /** Resolves once the node config reflecting every neighbour learned so far is programmed. */
@@ -59,12 +65,14 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const startedAt = performance.now();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let programming: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
   let stopping = false;
+  let forwarding = false;                      // workers start held: set once flows are restored
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
   // In a cluster the Node object names the node addresses (unless configured): read before the
   // workers start, which answer ARP/ND for the node addresses they are given.
@@ -87,7 +95,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     const answered = new Set(nodeAddresses.map(canonicalAddr));
     kubeStart = () => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
-      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping, log,
+      control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => {
         const unanswered = u.addresses.filter((a) => !answered.has(canonicalAddr(a)));
         if (unanswered.length) log.warn({ addresses: unanswered }, 'new node addresses get NodePorts, but ARP/ND answers for them start with the next restart');
@@ -113,7 +121,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       await programming;
     },
   });
-  try { mkdirSync(cfg.stateDir, { recursive: true }); } catch (e) {
+  // 0700: the saved objects name every service and pod address of the node
+  try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
     throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
   }
   const ports = portManager.initialSpecs();
@@ -124,22 +133,34 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (host) {
     for (const a of nodeAddresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
   }
+  // learned neighbours come back from the flow checkpoint (on ports that exist under the same
+  // name), so restored flows' backends resolve before forwarding resumes
+  const checkpointer = new FlowCheckpointer(cfg.stateDir, log, cfg.conntrack.checkpointSeconds);
+  for (const n of checkpointer.savedNeighbours((name) => portManager.byName(name)?.spec.index)) neighbours.set(n);
+  const learnedNeighbours = (): SavedNeighbour[] => neighbours.list().flatMap((n) => {
+    const p = n.source === 'learned' ? portManager.get(n.port) : undefined;
+    return p ? [{ ...n, portName: p.spec.name }] : [];
+  });
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
   if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
+  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
+  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
+  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
   const inits: WorkerInit[] = [];
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
-      core: { flows: cfg.conntrack.flows, timeouts, hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
+      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
+      startHeld: true,
     });
   }
 
@@ -160,7 +181,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     changedSoon();
   };
 
-  const dataplane = await WorkerDataplane.start(inits, {
+  const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onNeighbourLost,
     onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
@@ -170,6 +191,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       void daemon?.stop();
     },
   });
+  // the saved state is read and validated while the workers boot (a restart's time is the longer
+  // of the two, not their sum)
+  let saved: SavedState;
+  try { saved = openSavedState(cfg.stateDir); } catch (e) {
+    await starting.then((d) => d.close(), () => undefined);
+    throw e;
+  }
+  let dataplane: WorkerDataplane;
+  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
   const portInfo = await dataplane.ports();
@@ -201,6 +231,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
+    if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
+    if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.kubernetes) {
       spec.podCIDRs = podCIDRs;
       spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
@@ -224,11 +256,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   try {
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
-      dataplane, stateDir: cfg.stateDir, node: nodeConfig(), listen: cfg.api.listen,
+      dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
-      isForwarding: () => !stopping,
+      isForwarding: () => !stopping && forwarding,
+      restoreSummary: () => checkpointer.summary(),
       extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
     });
     const core = controlPlane.core;
@@ -239,6 +272,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     await core.apply([nodeConfig()]);
     dirty = false;
+    await checkpointer.restoreFlows(dataplane);
+    await dataplane.setForwarding(true);
+    forwarding = true;
+    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt));
+    checkpointer.startPeriodic(dataplane, learnedNeighbours);
     if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
@@ -254,6 +292,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
 
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
+    restoreSummary: () => checkpointer.summary(),
     apiUrl: api.url,
     nodeConfig,
     async settled() {
@@ -268,6 +307,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
+      checkpointer.stopPeriodic();
+      // no frame moves between the last checkpoint and the workers' stop
+      try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
+      await checkpointer.save(dataplane, learnedNeighbours, 'stop');
       hostStack?.teardown();
       await dataplane.close();
       portManager.release();

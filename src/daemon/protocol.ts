@@ -7,6 +7,7 @@ import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResul
 import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
+import type { FlowRecords, ImportStats } from '../core/flow-export.js';
 
 export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket';
@@ -34,6 +35,9 @@ export interface WorkerInit {
   /** Open ports inside this namespace (used when the daemon process itself is not inside the
    * namespace that holds the interfaces — in-process tests). */
   portNetns?: string;
+  /** Start with forwarding held (no port is read) until a `forward` message: the daemon first
+   * restores state, neighbours and flows (docs/running.md, restarts). */
+  startHeld?: boolean;
 }
 
 export type ToWorker =
@@ -47,7 +51,10 @@ export type ToWorker =
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
   | { type: 'observe-stop'; id: number; session: number }
-  | { type: 'stop'; id: number };
+  | { type: 'stop'; id: number }
+  | { type: 'exportFlows'; id: number }
+  | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }
+  | { type: 'forward'; id: number; on: boolean };
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
 
@@ -61,4 +68,4 @@ export type FromWorker =
   | { type: 'observe'; events: ObserveEvents }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
-export type { CounterSnapshot, FlowInfo, TraceResult };
+export type { CounterSnapshot, FlowInfo, TraceResult, FlowRecords, ImportStats };

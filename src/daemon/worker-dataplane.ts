@@ -8,11 +8,12 @@
 // A worker that dies takes the dataplane down with a clear error: requests then reject instead
 // of hanging, and `onFatal` lets the daemon exit non-zero.
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import * as L from '../../assembly/layout.js';
 import type { Ir } from '../ir/ir.js';
 import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
-import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
+import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 
 type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
@@ -209,6 +210,32 @@ export class WorkerDataplane implements Dataplane {
   }
 
   generation(): number { return this.gen; }
+
+  /** Every worker's live flow and affinity records (src/core/flow-export.ts), by worker index. */
+  async exportFlows(): Promise<Array<FlowRecords & { worker: number }>> {
+    return Promise.all(this.workers.map(async (h) => ({ ...(await this.request<FlowRecords>(h, { type: 'exportFlows' })), worker: h.index })));
+  }
+
+  /** Gives each worker the records saved from the worker of the same index; records of workers
+   * that no longer exist are not restored (counted under dropped.workerGone). `neighbours` (the
+   * restored learned ones) go to every worker, which keeps those of its own ports to re-verify. */
+  async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number, neighbours: Neighbour[] = []): Promise<ImportStats> {
+    const total: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
+    const add = (k: string, n: number) => { if (n) total.dropped[k] = (total.dropped[k] ?? 0) + n; };
+    await Promise.all(saved.map(async (w) => {
+      const h = this.workers.find((x) => x.index === w.worker);
+      if (!h) { add('workerGone', w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE); return; }
+      const s = await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours });
+      total.flows += s.flows; total.affinity += s.affinity; total.staleBackends += s.staleBackends;
+      for (const [k, n] of Object.entries(s.dropped)) add(k, n);
+    }));
+    return total;
+  }
+
+  /** Pauses (false) or resumes (true) forwarding on every worker, between two batches. */
+  async setForwarding(on: boolean): Promise<void> {
+    await Promise.all(this.workers.map((h) => this.request(h, { type: 'forward', on })));
+  }
 
   /** Stops every worker after its current batch (ports closed), then terminates the threads. */
   async close(): Promise<void> {

@@ -25,8 +25,12 @@ import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
+import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 
 const IDLE_WAIT_MS = 10;
+// A checkpoint's export while forwarding reads this many table entries between two batches
+// (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
+const EXPORT_SLICE = 8192;
 /** Broadcast probes for unresolved addresses and unicast re-verifications of stale neighbours,
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
@@ -62,6 +66,8 @@ class Worker {
   private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
   private readonly observer: WorkerObserver;
+  private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
+  private exporting: { id: number; x: FlowExport } | undefined; // a checkpoint's export in slices
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort) {
     const t = init.core.timeouts ?? {};
@@ -70,6 +76,7 @@ class Worker {
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
     this.observer = new WorkerObserver(init.worker, (events) => this.post({ type: 'observe', events }));
+    this.held = init.startHeld ?? false;
     this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
 
@@ -137,6 +144,10 @@ class Worker {
       ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
+  }
+
+  private portRefs(): PortRef[] {
+    return this.ports.map((p) => ({ index: p.index, name: p.name, mac: formatMac(p.mac) }));
   }
 
   portInfo(): PortInfo[] {
@@ -256,13 +267,40 @@ class Worker {
           this.post({ type: 'reply', id: m.id, ok: true, value: this.observer.stop(m.session) });
           return;
         case 'stop':
+          this.finishExport();
           this.stopping = true; this.stopId = m.id;
+          return;
+        // between batches only (slot 0 stages restored entries): see src/core/flow-export.ts
+        case 'exportFlows':
+          this.finishExport();
+          this.exporting = { id: m.id, x: new FlowExport(this.core, this.portRefs()) };
+          if (this.held) this.finishExport();   // nothing forwards: one pass
+          return;
+        case 'importFlows':
+          // the restored neighbours of this worker's ports are re-verified like learned ones
+          for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+          this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
+          return;
+        case 'forward':
+          if (!m.on) this.finishExport();
+          this.held = !m.on;
+          this.post({ type: 'reply', id: m.id, ok: true, value: { forwarding: m.on } });
           return;
       }
     } catch (e) {
       this.post({ type: 'reply', id: (m as { id: number }).id, ok: false, error: (e as Error).message });
     }
   }
+
+  /** The export in progress, one slice (or, with `all`, the rest); replies once complete. */
+  private exportStep(all = false): void {
+    const ex = this.exporting;
+    if (!ex || !ex.x.step(all ? Infinity : EXPORT_SLICE)) return;
+    this.exporting = undefined;
+    this.post({ type: 'reply', id: ex.id, ok: true, value: ex.x.result() });
+  }
+
+  private finishExport(): void { this.exportStep(true); }
 
   private drainControl(): void {
     for (let i = 0; i < 64; i++) {
@@ -409,6 +447,8 @@ class Worker {
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
+      if (this.held) { await new Promise((r) => setTimeout(r, IDLE_WAIT_MS)); continue; }
+      this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
       const area = core.burstArea();

@@ -37,7 +37,7 @@ export interface Topology {
   daemonLog: string;
 }
 
-export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?: string }): Topology {
+export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?: string; node?: Record<string, unknown> }): Topology {
   // a run that was SIGKILLed (e.g. a test runner timing out) cannot clean up after itself:
   // whatever it left is removed by the next run (only namespaces whose creator pid is gone)
   sweepStale();
@@ -73,7 +73,7 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
       return { ...p, ns, ip: `10.244.1.${n}`, ip6: `fd00:244::${n}`, ifname: p.attach === 'tap' ? `tap${i}` : 'eth0' };
     });
     const config = {
-      node: { name: 'node-a', addresses: [NODE_V4, NODE_V6] },
+      node: { name: 'node-a', addresses: [NODE_V4, NODE_V6], ...opts.node },
       ports,
       // a unix socket is reachable from every namespace: callers need not enter the dp namespace
       api: { listen: join(dir, 'api.sock'), healthz: 'off' },

@@ -72,6 +72,9 @@ export interface IrRoute {
   outPort: number;
   dstMac: string;
   srcMac: string;
+  /** A service CIDR (node config serviceCIDRs): traffic to it that no service takes is dropped
+   * (drop_no_service_ip); outPort and the MACs are unused. */
+  serviceCidr?: true;
 }
 
 /** An Ir's records by id: any Map<number, T>. A map that keeps its records in columns (the

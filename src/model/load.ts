@@ -2,32 +2,52 @@
 // Syntax errors carry the document index and position so a 200-object file points at the line.
 import { parseAllDocuments } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
+import { checkJsonDepth, checkObjects, checkYamlDepth, MAX_OBJECT_BYTES } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
-/** Flattens `kind: List` / `*List` objects and arrays into their items, dropping empty documents. */
+/** Flattens `kind: List` / `*List` objects and arrays into their items, dropping empty documents.
+ * Iterative (an explicit stack, in document order): the input is client data of any depth. */
 export function flattenObjects(doc: unknown, out: unknown[] = []): unknown[] {
-  if (doc === null || doc === undefined) return out;
-  if (Array.isArray(doc)) { for (const d of doc) flattenObjects(d, out); return out; }
-  if (isObject(doc) && typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
-    for (const d of doc.items) flattenObjects(d, out);
-    return out;
+  const stack: unknown[] = [doc];
+  while (stack.length) {
+    const d = stack.pop();
+    if (d === null || d === undefined) continue;
+    const items = Array.isArray(d) ? d : isObject(d) && typeof d.kind === 'string' && d.kind.endsWith('List') && Array.isArray(d.items) ? d.items as unknown[] : null;
+    if (items) { for (let i = items.length - 1; i >= 0; i--) stack.push(items[i]); continue; }
+    out.push(d);
   }
-  out.push(doc);
   return out;
 }
 
-/** Parses a manifest body. `source` names it in errors (a file name, or "request body"). */
+/** Parses a manifest body. `source` names it in errors (a file name, or "request body"). Nesting
+ * depth and object size are bounded (src/model/limits.ts): BodyLimitError beyond them. */
 export function parseManifests(text: string, source = 'request body'): unknown[] {
+  const objs = parseText(text, source);
+  // JSON's depth was checked exactly on the text, and no object of a small body can be too large
+  if (!(text.length <= MAX_OBJECT_BYTES && looksLikeJson(text))) checkObjects(objs);
+  return objs;
+}
+
+function looksLikeJson(text: string): boolean {
+  const t = text.trimStart();
+  return t.startsWith('{') || t.startsWith('[');
+}
+
+function parseText(text: string, source: string): unknown[] {
   const errors: FieldError[] = [];
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    try { return flattenObjects(JSON.parse(text)); } catch (e) {
-      // fall through to YAML (a superset of JSON) only for its better position reporting
-      void e;
-    }
+  if (looksLikeJson(text)) {
+    checkJsonDepth(text, source);
+    let doc: unknown;
+    try { doc = JSON.parse(text); } catch { doc = undefined; }
+    // not JSON: on to YAML (a superset of JSON), for its position reporting
+    if (doc !== undefined) return flattenObjects(doc);
   }
-  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false });
+  checkYamlDepth(text, source);
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false }); } catch (e) {
+    throw new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`)]);
+  }
   const list = Array.isArray(docs) ? docs : [docs];
   const out: unknown[] = [];
   list.forEach((d, i) => {

@@ -2,10 +2,12 @@
 //
 // Structure and types are checked by zod; rules that span fields (duplicate ports, address type vs
 // address family, clusterIP vs clusterIPs) run in superRefine so that ONE pass reports every
-// problem of an object with its field path. Unknown fields are stripped (z.object's default), as
-// kubectl/the API server ignore fields they do not know when validation is lenient.
+// problem of an object with its field path. Unknown fields are pruned, as the API server prunes
+// fields its schema does not know: the object stored and returned is zod's output (z.object strips
+// unknown keys), and the fast path takes only objects without unknown keys (anything else goes
+// through zod). Nesting depth and size were bounded before (src/model/limits.ts).
 import { z } from 'zod';
-import { isIP } from 'node:net';
+import { isIP, unsloppy } from './sloppy-ip.js';
 import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import type { Family, Proto } from '../ir/ir.js';
@@ -16,6 +18,9 @@ import {
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const MAGLEV_SIZE_ANNOTATION = 'wdp.io/maglev-table-size';
+/** kube-proxy's labels for Services another proxy serves (or none does): see compiler.ts serves(). */
+export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
 export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
@@ -43,16 +48,79 @@ const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const str = z.string();
 const strMap = z.record(z.string(), z.string());
 
+/** Kubernetes' limit on the total size of an object's annotations (keys and values). */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
+function annotationBytes(a: Record<string, unknown> | null | undefined): number {
+  let n = 0;
+  if (a) for (const k in a) { const v = a[k]; n += k.length + (typeof v === 'string' ? v.length : 0); }
+  return n;
+}
+
 const metadata = z.object({
   name: str.max(253, 'must be no more than 253 characters').regex(DNS_SUBDOMAIN, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
   namespace: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character").nullish(),
   labels: strMap.nullish(),
-  annotations: strMap.nullish(),
+  annotations: strMap.nullish().refine((a) => annotationBytes(a) <= MAX_ANNOTATION_BYTES,
+    { message: `Too long: may not be more than ${MAX_ANNOTATION_BYTES} bytes`, params: { reason: 'FieldValueTooLong' } }),
+  // kept as given (the API server's bookkeeping, useful to whoever mirrors it); everything else of
+  // ObjectMeta (managedFields, ownerReferences, ...) is pruned
+  uid: str.max(128).nullish(),
+  resourceVersion: str.max(128).nullish(),
+  generation: z.number().int().nullish(),
+  creationTimestamp: str.max(64).nullish(),
 });
+/** The metadata keys kept; the fast path hands objects with any other key to zod (which prunes). */
+const METADATA_KEYS = new Set(['name', 'namespace', 'labels', 'annotations', 'uid', 'resourceVersion', 'generation', 'creationTimestamp']);
 
-const ipAddress = str.refine((s) => isIP(s) !== 0, { message: 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)', params: { reason: 'FieldValueInvalid' } });
-const cidr = str.refine((s) => { try { parseCidr(s); return s.includes('/'); } catch { return false; } },
-  { message: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)', params: { reason: 'FieldValueInvalid' } });
+/** An IP address as Kubernetes writes one: no IPv6 zone ("fe80::1%eth0" names an interface of
+ * some host; node's isIP accepts it, and the zone would be silently dropped). */
+export function isPlainIP(s: string): number { return s.includes('%') ? 0 : isIP(s); }
+const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
+const ipAddress = str.refine((s) => isPlainIP(s) !== 0, { message: IP_MESSAGE, params: { reason: 'FieldValueInvalid' } });
+/** Why `s` (an address of either family, no zone) may not be a service address, or null: traffic
+ * to it would be taken from the node itself, every host, or a link. */
+export function specialAddressProblem(given: string): string | null {
+  const s = unsloppy(given);
+  const v4 = ipv4Value(s);
+  const a = v4 >= 0 ? null : parseAddr(s);
+  if (v4 >= 0 || a?.family === 4) {
+    const v = v4 >= 0 ? v4 : ((a!.bytes[0] << 24) | (a!.bytes[1] << 16) | (a!.bytes[2] << 8) | a!.bytes[3]) >>> 0;
+    const top = v >>> 24;
+    if (v === 0) return 'may not be unspecified (0.0.0.0)';
+    if (v === 0xffffffff) return 'may not be the broadcast address (255.255.255.255)';
+    if (top === 127) return 'may not be in the loopback range (127.0.0.0/8)';
+    if (top >= 224 && top <= 239) return 'may not be a multicast address (224.0.0.0/4)';
+    if (top >= 240) return 'may not be in the reserved range (240.0.0.0/4)';
+    if ((v >>> 16) === 0xa9fe) return 'may not be in the link-local range (169.254.0.0/16)';
+    if (top === 0) return 'may not be in 0.0.0.0/8 ("this network")';
+    return null;
+  }
+  const b = a!.bytes;
+  if (b.every((x) => x === 0)) return 'may not be unspecified (::)';
+  if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'may not be the loopback address (::1)';
+  if (b[0] === 0xff) return 'may not be a multicast address (ff00::/8)';
+  if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'may not be in the link-local range (fe80::/10)';
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return 'may not be an IPv4-mapped address (::ffff:0:0/96)';
+  return null;
+}
+const serviceAddress = ipAddress.superRefine((s, ctx) => {
+  const why = isPlainIP(s) ? specialAddressProblem(s) : null;
+  if (why) ctx.addIssue({ code: 'custom', message: `Invalid value: ${JSON.stringify(s)}: ${why}`, input: s, params: { reason: 'FieldValueInvalid' } });
+});
+/** The CIDR's problem, or null: a valid prefix without host bits set ("10.0.0.1/8" is refused:
+ * was 10.0.0.0/8 meant, or the host 10.0.0.1/32?). */
+function cidrProblem(s: string): string | null {
+  let c;
+  try { c = parseCidr(unsloppy(s)); } catch { return 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)'; }
+  if (!s.includes('/') || s.includes('%')) return 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)';
+  const clean = canonCidr(s);
+  if (clean !== `${canon(s.slice(0, s.indexOf('/')))}/${c.plen}`) return `must not have host bits set: did you mean ${clean}?`;
+  return null;
+}
+const cidr = str.superRefine((s, ctx) => {
+  const why = cidrProblem(s);
+  if (why) ctx.addIssue({ code: 'custom', message: why, input: s, params: { reason: 'FieldValueInvalid' } });
+});
 const mac = str.refine((s) => { try { parseMac(s); return true; } catch { return false; } },
   { message: 'must be a MAC address like 02:00:00:00:00:01', params: { reason: 'FieldValueInvalid' } });
 
@@ -80,7 +148,7 @@ const serviceSchema = z.object({
         timeoutSeconds: z.number().int().min(1, 'must be greater than 0 and less than 86400').max(86400, 'must be greater than 0 and less than 86400').nullish(),
       }).nullish(),
     }).nullish(),
-    externalIPs: z.array(ipAddress).nullish(),
+    externalIPs: z.array(serviceAddress).nullish(),
     loadBalancerSourceRanges: z.array(cidr).nullish(),
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
@@ -88,7 +156,7 @@ const serviceSchema = z.object({
   }),
   status: z.object({
     loadBalancer: z.object({
-      ingress: z.array(z.object({ ip: ipAddress.nullish(), hostname: str.nullish() })).nullish(),
+      ingress: z.array(z.object({ ip: serviceAddress.nullish(), hostname: str.nullish() })).nullish(),
     }).nullish(),
   }).nullish(),
 }).superRefine(tolerant((svc, ctx) => {
@@ -105,7 +173,10 @@ const serviceSchema = z.object({
       if (type !== 'ClusterIP') issue(ctx, ['spec', 'type'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(type)}: may not be set when clusterIP is None`);
     } else {
       if (!ips.length) issue(ctx, ['spec', 'clusterIP'], 'FieldValueRequired', 'Required value: wdp does not allocate cluster IPs; set spec.clusterIP (or clusterIPs)');
-      ips.forEach((ip, i) => { if (isIP(ip) === 0) issue(ctx, ['spec', s.clusterIPs ? 'clusterIPs' : 'clusterIP', ...(s.clusterIPs ? [i] : [])], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`); });
+      ips.forEach((ip, i) => {
+        const why = isPlainIP(ip) === 0 ? IP_MESSAGE : specialAddressProblem(ip);
+        if (why) issue(ctx, ['spec', s.clusterIPs ? 'clusterIPs' : 'clusterIP', ...(s.clusterIPs ? [i] : [])], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: ${why}`);
+      });
       if (s.clusterIP && s.clusterIPs?.length && s.clusterIP !== s.clusterIPs[0]) issue(ctx, ['spec', 'clusterIPs'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.clusterIPs)}: element [0] must match clusterIP`);
       if (ips.length === 2 && isIP(ips[0]) !== 0 && isIP(ips[0]) === isIP(ips[1])) issue(ctx, ['spec', 'clusterIPs', 1], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ips[1])}: may specify no more than one IP for each IP family`);
       if (s.ipFamilies) {
@@ -169,6 +240,7 @@ const endpointSliceSchema = z.object({
   endpoints: z.array(z.object({
     addresses: z.array(str).min(1, 'must contain at least one address').max(100, 'must have at most 100 items'),
     conditions: z.object({ ready: z.boolean().nullish(), serving: z.boolean().nullish(), terminating: z.boolean().nullish() }).nullish(),
+    hostname: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, 'must be a lowercase RFC 1123 label').nullish(),
     nodeName: str.nullish(),
     zone: str.nullish(),
   })).max(1000, 'must have at most 1000 items').nullish(),
@@ -176,7 +248,7 @@ const endpointSliceSchema = z.object({
 }).superRefine(tolerant((es, ctx) => {
   const want = es.addressType === 'IPv4' ? 4 : es.addressType === 'IPv6' ? 6 : 0;
   (es.endpoints ?? []).forEach((ep, i) => ep.addresses.forEach((a, j) => {
-    if (want && isIP(a) !== want) issue(ctx, ['endpoints', i, 'addresses', j], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be a valid ${es.addressType} address`);
+    if (want && isPlainIP(a) !== want) issue(ctx, ['endpoints', i, 'addresses', j], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be a valid ${es.addressType} address${a.includes('%') ? ' (without a zone)' : ''}`);
   }));
   const names = new Set<string>();
   (es.ports ?? []).forEach((p, i) => {
@@ -205,6 +277,12 @@ const nodeConfigSchema = z.object({
     podCIDRs: z.array(cidr).nullish(),
     clusterCIDRs: z.array(cidr).nullish(),
     detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
+    // the value of the service.kubernetes.io/service-proxy-name label this node serves (kube-proxy
+    // serves only unlabelled services; unset here means the same)
+    serviceProxyName: str.min(1).max(63).nullish(),
+    // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
+    // address in them that no Service owns is dropped instead of leaking to the default route
+    serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -227,6 +305,7 @@ const nodeConfigSchema = z.object({
 
 export function canon(ip: string): string {
   // IPv4 (validated already): only leading zeros can differ from the canonical form
+  // (Number("011") is 11: decimal, as Kubernetes' ParseIPSloppy reads it — see sloppy-ip.ts)
   if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;
   const a = parseAddr(ip);
   return formatAddr(a.bytes, a.family);
@@ -242,7 +321,7 @@ export function canonList(ips: string[]): string[] {
 
 /** Canonical CIDR text with host bits cleared, e.g. "10.0.1.7/24" -> "10.0.1.0/24". */
 export function canonCidr(s: string): string {
-  const c = parseCidr(s);
+  const c = parseCidr(unsloppy(s));
   const b = Uint8Array.from(c.bytes);
   for (let bit = c.plen; bit < 128; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
   return `${formatAddr(b, c.family)}/${c.plen}`;
@@ -309,12 +388,14 @@ export function validateObject(raw: unknown, fastPath = true): { ok: true; obj: 
   // apply); anything the fast check is not sure about — including every invalid object — goes
   // through zod, so error messages come from one place
   const fast = !fastPath ? null : id.kind === 'Service' ? fastService(raw) : id.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, raw) : normSlice(fast as z.infer<typeof endpointSliceSchema>, raw) };
+  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
-  if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, raw) };
-  if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, raw) };
-  return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, raw) };
+  // zod's output is the object without the fields the schema does not know: what is stored and shown
+  const pruned = r.data as Record<string, unknown>;
+  if (id.kind === 'Service') return { ok: true, obj: normService(r.data as z.infer<typeof serviceSchema>, pruned) };
+  if (id.kind === 'EndpointSlice') return { ok: true, obj: normSlice(r.data as z.infer<typeof endpointSliceSchema>, pruned) };
+  return { ok: true, obj: normNode(r.data as z.infer<typeof nodeConfigSchema>, pruned) };
 }
 
 // ---- fast path ----------------------------------------------------------------------------------
@@ -337,12 +418,67 @@ function stringMap(v: unknown): boolean {
   return true;
 }
 
+function onlyKeys(o: Record<string, unknown>, known: Set<string>): boolean {
+  for (const k in o) if (!known.has(k)) return false;
+  return true;
+}
+/** `o` itself when all its keys are `known` (the common case: no copy), else a copy of those: the
+ * fast path's pruning, the same as zod's strip (a test compares them). */
+function pick(o: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
+  if (onlyKeys(o, known)) return o;
+  const out: Record<string, unknown> = {};
+  for (const k in o) if (known.has(k)) out[k] = o[k];
+  return out;
+}
+/** `parent` with `list` (its array at `key`) replaced by the pruned items, when any item changed. */
+function withPrunedList(parent: Record<string, unknown>, key: string, prune: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+  const list = parent[key];
+  if (!Array.isArray(list)) return parent;
+  let out: unknown[] | null = null;
+  for (let i = 0; i < list.length; i++) {
+    const p = prune(list[i] as Record<string, unknown>);
+    if (p !== list[i]) { out ??= list.slice(); out[i] = p; }
+  }
+  return out ? { ...parent, [key]: out } : parent;
+}
+/** A fast-path object without the fields the schema does not know (`raw` itself when it has none). */
+function pruned(raw: Record<string, unknown>, top: Set<string>, rest: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+  let out = pick(raw, top);
+  const md = pick(raw.metadata as Record<string, unknown>, METADATA_KEYS);
+  if (md !== raw.metadata) out = { ...out, metadata: md };
+  return rest(out);
+}
+const pruneServicePorts = (sp: Record<string, unknown>) => withPrunedList(pick(sp, SERVICE_SPEC_KEYS), 'ports', (p) => pick(p, SERVICE_PORT_KEYS));
+function prunedService(raw: Record<string, unknown>): Record<string, unknown> {
+  return pruned(raw, SERVICE_KEYS, (o) => {
+    const sp = pruneServicePorts(o.spec as Record<string, unknown>);
+    return sp === o.spec ? o : { ...o, spec: sp };
+  });
+}
+const pruneEndpoint = (ep: Record<string, unknown>) => {
+  const e = pick(ep, ENDPOINT_KEYS);
+  const c = isObject(e.conditions) ? pick(e.conditions, CONDITION_KEYS) : e.conditions;
+  return c === e.conditions ? e : { ...e, conditions: c };
+};
+function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
+  return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
+}
+const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
+const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
+const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone']);
+const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
+const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
+
 function fastMetadata(md: unknown): md is Record<string, unknown> {
   if (!isObject(md)) return false;
+  const shortString = (v: unknown, max: number) => absent(v) || (typeof v === 'string' && v.length <= max);
+  if (!shortString(md.uid, 128) || !shortString(md.resourceVersion, 128) || !shortString(md.creationTimestamp, 64) || !(absent(md.generation) || Number.isInteger(md.generation))) return false;
   const name = md.name, ns = md.namespace;
   if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return false;
   if (!absent(ns) && !(typeof ns === 'string' && ns.length <= 63 && DNS_LABEL.test(ns))) return false;
-  return stringMap(md.labels) && stringMap(md.annotations);
+  return stringMap(md.labels) && stringMap(md.annotations) && annotationBytes(md.annotations as Record<string, unknown> | null | undefined) <= MAX_ANNOTATION_BYTES;
 }
 
 const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
@@ -371,8 +507,8 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   for (let i = 0; i < ips.length; i++) {
     const ip = ips[i];
     if (typeof ip !== 'string' || ip === 'None') return null;
-    const f = isIP(ip);
-    if (f === 0 || f === fam0) return null;
+    const f = isPlainIP(ip);
+    if (f === 0 || f === fam0 || specialAddressProblem(ip)) return null;
     fam0 = f;
   }
   // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
@@ -396,7 +532,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
     else if (!absent(tp)) return null;
   }
-  return raw;
+  return prunedService(raw);
 }
 
 function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
@@ -412,11 +548,12 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!isObject(ep)) return null;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      for (const a of addrs) if (typeof a !== 'string' || isIP(a) !== want) return null;
+      for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
+      if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
     }
   }
   const ports = raw.ports;
@@ -432,7 +569,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
-  return raw;
+  return prunedSlice(raw);
 }
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
@@ -486,6 +623,12 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     raw,
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
+  const labels = s.metadata.labels;
+  if (labels) {
+    const proxyName = labels[SERVICE_PROXY_NAME_LABEL];
+    if (proxyName !== undefined) out.proxyName = proxyName;
+    if (labels[HEADLESS_LABEL] !== undefined) out.headlessLabel = true;
+  }
   return out;
 }
 
@@ -528,7 +671,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
 function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unknown>): NodeSpec {
   const addresses = (n.spec.nodeAddresses ?? []).map(canon);
   const routes: RouteSpec[] = (n.spec.routes ?? []).map((r) => {
-    const c = parseCidr(r.prefix);
+    const c = parseCidr(unsloppy(r.prefix));
     return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':'), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
   });
   routes.sort((a, b) => b.plen - a.plen || (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
@@ -545,6 +688,8 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     neighbours, routes,
     podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
     detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
+    ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     raw,
   };
 }

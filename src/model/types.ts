@@ -31,6 +31,8 @@ export interface ServiceSpec {
   externalLocal: boolean;     // externalTrafficPolicy: Local
   internalLocal: boolean;     // internalTrafficPolicy: Local
   maglevSize?: number;        // wdp.io/maglev-table-size annotation
+  proxyName?: string;         // label service.kubernetes.io/service-proxy-name (absent: undefined)
+  headlessLabel?: true;       // label service.kubernetes.io/headless present: not programmed
   raw: Record<string, unknown>;
 }
 
@@ -73,6 +75,8 @@ export interface NodeSpec {
   podCIDRs: string[];         // the Node's spec.podCIDRs, canonical (detectLocalMode NodeCIDR)
   clusterCIDRs: string[];     // canonical (detectLocalMode ClusterCIDR)
   detectLocalMode: 'ClusterCIDR' | 'NodeCIDR';
+  serviceProxyName?: string;
+  serviceCIDRs: string[];     // canonical; addresses in them that no service owns are dropped  // services labelled service-proxy-name with another value are not programmed
   raw: Record<string, unknown>;
 }
 

@@ -18,7 +18,7 @@ import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
 import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
-import { affinityHash, flowHash } from '../core/hash.js';
+import { affinityHash, flowHash, freshPickHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
 
@@ -31,7 +31,11 @@ export interface ModelOptions {
   evictWindow?: number;     // default 64
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
+  fragments?: number;       // fragment table entries (default 4096, as the host; 0 = none)
 }
+
+/** A fragment table entry (the core's FragEntry): a first fragment's ports. */
+interface FragSlot { src: Uint8Array; dst: Uint8Array; proto: number; family: number; id: number; sport: number; dport: number; lastSeen: number }
 
 export interface ModelTrace {
   stages: number; verdict: number; reason: number; outPort: number;
@@ -117,6 +121,10 @@ export interface Parsed {
   icmpType: number;
   /** first fragment of a fragmented packet (SCTP CRC cannot be recomputed over a part) */
   fragment: boolean;
+  /** a fragment with offset != 0: no L4 header; ports come from the fragment table */
+  later: boolean;
+  /** IP ID of a fragment (IPv4 16 bits, IPv6 32 bits) */
+  fragId: number;
 }
 
 export type ParseOutcome =
@@ -142,7 +150,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
   }
   if (et === 0x0806) return stop(L.V_TO_HOST, L.REASON_HOST_ARP);
   const avail = len - l3;
-  let l4: number, end: number, ttl: number, fragment = false;
+  let l4: number, end: number, ttl: number, fragment = false, later = false, fragId = 0;
   let src: Uint8Array, dst: Uint8Array;
   if (et === 0x0800) {
     if (avail < 20) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L3);
@@ -156,8 +164,9 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     src = addr16(f, l3 + 12, 4); dst = addr16(f, l3 + 16, 4);
     if (isMartian(src, 4)) return stop(L.V_DROP, L.REASON_DROP_MARTIAN);
     const fo = rd16(f, l3 + 6);
-    if ((fo & 0x1fff) !== 0) return stop(L.V_DROP, L.REASON_DROP_FRAGMENT);
-    fragment = (fo & 0x2000) !== 0;
+    fragment = (fo & 0x2000) !== 0 && (fo & 0x1fff) === 0;
+    if (fo & 0x3fff) fragId = rd16(f, l3 + 4);
+    later = (fo & 0x1fff) !== 0;
   } else if (et === 0x86dd) {
     if (avail < 40) return stop(L.V_DROP, L.REASON_DROP_TRUNCATED_L3);
     if (f[l3] >> 4 !== 6) return stop(L.V_DROP, L.REASON_DROP_BAD_IP_VERSION);
@@ -168,16 +177,18 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
     if (isMartian(src, 6)) return stop(L.V_DROP, L.REASON_DROP_MARTIAN);
     proto = f[l3 + 6]; l4 = l3 + 40;
-    // extension headers: at most 8, each must fit; a fragment header with offset != 0 drops
+    // extension headers: at most 8, each must fit; a fragment header with offset != 0 ends the
+    // headers (what follows is part of the datagram)
     let n = 0;
     while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
       if (++n > 8 || l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
       const next = f[l4];
       if (proto === 44) {
         const fo = rd16(f, l4 + 2);
-        if ((fo & 0xfff8) !== 0) return stop(L.V_DROP, L.REASON_DROP_FRAGMENT);
-        if (fo & 1) fragment = true;
+        fragId = ((rd16(f, l4 + 4) << 16) | rd16(f, l4 + 6)) >>> 0;
         l4 += 8;
+        if ((fo & 0xfff8) !== 0) { later = true; proto = next; break; }
+        if (fo & 1) fragment = true;
       } else {
         l4 += (f[l4 + 1] + 1) * 8;
         if (l4 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
@@ -186,6 +197,9 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     }
   } else {
     return stop(L.V_TO_HOST, L.REASON_HOST_NOT_IP);
+  }
+  if (later) {
+    return { ok: true, p: { l3, l4, end, family: family as 4 | 6, proto, src, dst, sport: 0, dport: 0, hasPorts: false, tcpFlags: 0, ttl, icmpType: 0, fragment, later, fragId } };
   }
   let hasPorts = false, tcpFlags = 0, icmpType = 0;
   if (proto === 6) {
@@ -207,7 +221,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     if (family === 6 && icmpType >= 133 && icmpType <= 137) return stop(L.V_TO_HOST, L.REASON_HOST_ND);
   }
   const sport = hasPorts ? rd16(f, l4) : 0, dport = hasPorts ? rd16(f, l4 + 2) : 0;
-  return { ok: true, p: { l3, l4, end, family: family as 4 | 6, proto, src, dst, sport, dport, hasPorts, tcpFlags, ttl, icmpType, fragment } };
+  return { ok: true, p: { l3, l4, end, family: family as 4 | 6, proto, src, dst, sport, dport, hasPorts, tcpFlags, ttl, icmpType, fragment, later, fragId } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -215,7 +229,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
 
 interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
 interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
-interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array }
+interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array; serviceCidr: boolean }
 
 function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
   return `${family}/${proto}/${port}/${hex(addr)}`;
@@ -223,6 +237,8 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
 
 class Tables {
   svc = new Map<string, FrontView>();
+  /** ClusterIP addresses (family/hex): the core's catch-all service-map keys */
+  clusterIps = new Set<string>();
   backs = new Map<number, BackView>();
   routes: RouteView[] = [];
   snat: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
@@ -231,13 +247,14 @@ class Tables {
       const a = parseAddr(f.addr);
       const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
       this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
+      if (f.kind === 'ClusterIP') this.clusterIps.add(svcKey(a.bytes, L.SM_ANY_PORT, L.SM_ANY_PROTO, f.family));
     }
     for (const b of ir.backends.values()) {
       this.backs.set(b.id, { b, addr: parseAddr(b.addr).bytes, dstMac: parseMac(b.dstMac), srcMac: parseMac(b.srcMac) });
     }
     // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
     // table writer)
-    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac) }))
+    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
@@ -246,6 +263,20 @@ class Tables {
   usable(id: number): BackView | undefined {
     const b = this.backs.get(id);
     return b && b.b.state !== L.BES_ABSENT ? b : undefined;
+  }
+  /** The flow's backend if the flow still holds in this generation: its id is usable and still
+   * names the address, port and family the flow was translated to (ids are reused), and a
+   * source-NATed flow's SNAT address is still the family's. Mirrors assembly/stale.ts. */
+  flowBackend(fl: ModelFlow): BackView | undefined {
+    const bv = this.usable(fl.backendId);
+    if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
+    if (fl.flags & L.CTF_SNAT) {
+      // the SNAT address the flow was created with must still be the family's (the core compares
+      // the flow's reply-key hash, made with that address, against one made with CONFIG's)
+      const cur = this.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
+    return bv;
   }
 }
 
@@ -272,6 +303,9 @@ export class ReferenceModel {
   readonly affinity: Array<AffinitySlot | undefined>;
   private expireCursor = 1;
   private evictCursor = 1;
+  /** fragment table: buckets x FRAG_WAYS slots (undefined = empty), as the core's */
+  private frags: Array<FragSlot | undefined>;
+  private fragBuckets: number;
   readonly global = new Array<number>(L.GC_COUNT).fill(0);
   readonly reasons = new Array<number>(L.REASON_COUNT).fill(0);
   readonly frontCounters = new Map<number, { packets: number; bytes: number }>();
@@ -287,7 +321,12 @@ export class ReferenceModel {
       timeouts: { ...DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) },
       expireBudget: opts.expireBudget ?? 64, evictWindow: opts.evictWindow ?? 64,
       snatPortMin: opts.snatPortMin ?? 32768, snatPortMax: opts.snatPortMax ?? 60999,
+      fragments: opts.fragments ?? 4096,
     };
+    let fb = 1;
+    while (fb < Math.ceil(this.opts.fragments / L.FRAG_WAYS)) fb *= 2;
+    this.fragBuckets = this.opts.fragments === 0 ? 0 : fb;
+    this.frags = new Array(this.fragBuckets * L.FRAG_WAYS).fill(undefined);
     this.ir = ir;
     this.tables = new Tables(ir);
     this.flows = new Array(this.opts.flows + 1).fill(undefined);
@@ -315,6 +354,7 @@ export class ReferenceModel {
     this.flows.fill(undefined);
     this.index.clear();
     this.affinity.fill(undefined);
+    this.frags.fill(undefined);
     this.resetFreeList();
     this.expireCursor = 1; this.evictCursor = 1;
     this.global[L.GC_CT_ACTIVE] = 0;
@@ -345,6 +385,7 @@ export class ReferenceModel {
       case L.CTS_UDP: return t.udpMs;
       case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
       case L.CTS_SCTP: return t.sctpMs;
+      case L.CTS_TCP_SYN_RECV: case L.CTS_TCP_MIDSTREAM: return t.tcpUnconfirmedMs;
       default: return 0;
     }
   }
@@ -375,8 +416,16 @@ export class ReferenceModel {
     }
   }
 
-  /** Free list first; else the first expired (counted expired) or embryonic (counted evicted)
-   *  entry within the eviction window from the rotating cursor; 0 = full of established flows. */
+  /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM, CLOSING
+   *  without CTF_CONFIRMED; UDP without a reply). */
+  private static evictable(fl: ModelFlow): boolean {
+    const st = fl.state;
+    if (st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP) return true;
+    return st === L.CTS_TCP_CLOSING && (fl.flags & L.CTF_CONFIRMED) === 0;
+  }
+
+  /** Free list first; else the first expired (counted expired) or unconfirmed (counted evicted)
+   *  entry within the eviction window from the rotating cursor; 0 = full of confirmed flows. */
   private allocFlow(): number {
     if (!this.freeList.length) {
       const n = this.opts.flows;
@@ -388,7 +437,7 @@ export class ReferenceModel {
         const fl = this.flows[i];
         if (!fl) continue;
         if (this.expired(fl)) { this.freeFlow(i); this.global[L.GC_CT_EXPIRED]++; victim = i; break; }
-        if (fl.state === L.CTS_TCP_SYN || fl.state === L.CTS_UDP) { this.freeFlow(i); this.global[L.GC_CT_EVICTED]++; victim = i; break; }
+        if (ReferenceModel.evictable(fl)) { this.freeFlow(i); this.global[L.GC_CT_EVICTED]++; victim = i; break; }
       }
       if (!victim) return 0;
     }
@@ -401,6 +450,12 @@ export class ReferenceModel {
     const hit = this.index.get(tupleKey(family, proto, src, dst, sport, dport));
     if (!hit) return undefined;
     const fl = this.flows[hit.flow]!;
+    // core: a source-NATed flow's reply key is matched against CONFIG's SNAT address of the
+    // moment, so with that address removed (or changed) the reply key is no longer the flow's
+    if (hit.dir === 1 && (fl.flags & L.CTF_SNAT)) {
+      const cur = this.tables.snat[fl.family === 4 ? 0 : 1];
+      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
+    }
     if (this.expired(fl)) {
       if (this.live) { this.freeFlow(hit.flow); this.global[L.GC_CT_EXPIRED]++; }
       return undefined;
@@ -471,7 +526,8 @@ export class ReferenceModel {
     }
     const p = po.p;
     t.l3 = p.l3; t.l4 = p.l4; t.proto = p.proto; t.family = p.family;
-    t.hash = flowHash(p.src, p.dst, p.sport, p.dport, p.proto);
+    // core: a later fragment's hash is set once its ports are known (0 until then)
+    t.hash = p.later ? 0 : flowHash(p.src, p.dst, p.sport, p.dport, p.proto);
     t.stages = L.TS_PARSED;
     const x: Frame = { f, len, inPort, p, t, verdict: L.V_DROP, reason: 0, outPort: L.PORT_NONE };
     this.decide(x);
@@ -483,8 +539,67 @@ export class ReferenceModel {
   }
   private drop(x: Frame, reason: number): void { this.result(x, L.V_DROP, reason, L.PORT_NONE); }
 
+  // ---- fragments (core: assembly/fragment.ts) ---------------------------------------------------
+
+  private fragBucket(p: Parsed): number {
+    const h = flowHash(p.src, p.dst, p.fragId & 0xffff, p.fragId >>> 16, p.proto);
+    return (h & (this.fragBuckets - 1)) * L.FRAG_WAYS;
+  }
+
+  private static fragMatch(e: FragSlot, p: Parsed): boolean {
+    return e.family === p.family && e.proto === p.proto && e.id === p.fragId && eqBytes(e.src, p.src) && eqBytes(e.dst, p.dst);
+  }
+
+  /** Core: the entry with the key, else the bucket's first empty slot, else its oldest (ties: first). */
+  private fragRemember(p: Parsed): void {
+    if (!this.fragBuckets) return;
+    const b = this.fragBucket(p);
+    let hit = -1, empty = -1, oldest = 0, oldestAge = 0;
+    for (let w = 0; w < L.FRAG_WAYS; w++) {
+      const e = this.frags[b + w];
+      if (!e) { if (empty < 0) empty = w; continue; }
+      if (ReferenceModel.fragMatch(e, p)) { hit = w; break; }
+      const age = (this.now - e.lastSeen) >>> 0;
+      if (age > oldestAge) { oldestAge = age; oldest = w; }
+    }
+    const w = hit >= 0 ? hit : empty >= 0 ? empty : oldest;
+    this.frags[b + w] = { src: p.src, dst: p.dst, proto: p.proto, family: p.family, id: p.fragId, sport: p.sport, dport: p.dport, lastSeen: this.now };
+  }
+
+  private fragFollow(p: Parsed): boolean {
+    if (!this.fragBuckets) return false;
+    const b = this.fragBucket(p);
+    for (let w = 0; w < L.FRAG_WAYS; w++) {
+      const e = this.frags[b + w];
+      if (e && ReferenceModel.fragMatch(e, p)) {
+        if (((this.now - e.lastSeen) >>> 0) > this.opts.timeouts.fragmentMs) return false;
+        p.sport = e.sport; p.dport = e.dport;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Core: laterFragment() in assembly/pipeline.ts. */
+  private laterFragment(x: Frame): void {
+    const p = x.p;
+    if (!this.fragFollow(p)) return this.drop(x, L.REASON_DROP_FRAGMENT);
+    if (p.proto === 6 || p.proto === 17 || p.proto === 132) {
+      x.t.hash = flowHash(p.src, p.dst, p.sport, p.dport, p.proto);
+      const hit = this.lookup(p.family, p.proto, p.src, p.dst, p.sport, p.dport);
+      if (hit) {
+        if (hit.dir === 1) this.hitReply(x, hit.flow); else this.hitOrig(x, hit.flow);
+        return;
+      }
+      if (this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family))) return this.drop(x, L.REASON_DROP_FRAGMENT);
+    }
+    this.noService(x);
+  }
+
   private decide(x: Frame): void {
     const p = x.p;
+    if (p.later) return this.laterFragment(x);
+    if (p.fragment && this.live) this.fragRemember(p);
     if (p.hasPorts) {
       const hit = this.lookup(p.family, p.proto, p.src, p.dst, p.sport, p.dport);
       if (hit) {
@@ -493,6 +608,8 @@ export class ReferenceModel {
       }
       const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
       if (fv) { this.newFlow(x, fv, false); return; }
+      // core: pipeline.ts decide — a ClusterIP on a port/protocol its Service does not define
+      if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) { this.reject(x, L.REASON_REJECT_INVALID_PORT); return; }
     } else if ((p.proto === 1 || p.proto === 58) && isIcmpError(p.family, p.icmpType)) {
       if (this.icmpError(x)) return;
     }
@@ -503,9 +620,11 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = this.tables.usable(fl.backendId);
+    const bv = this.tables.flowBackend(fl);
+    if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
-      // The backend left the current generation: the flow is re-created toward a backend of the
+      // The backend left the current generation (or its id now names another backend, or the
+      // flow's SNAT address is gone): the flow is re-created toward a backend of the
       // same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
@@ -527,7 +646,11 @@ export class ReferenceModel {
         else if (fl.state === L.CTS_TCP_CLOSING && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
           // port reuse after a close: a fresh SYN starts the flow over (same backend)
           fl.state = L.CTS_TCP_SYN;
-          fl.flags &= ~L.CTF_REPLIED;
+          fl.flags &= ~(L.CTF_REPLIED | L.CTF_CONFIRMED);
+        } else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+          // the client's ACK of the SYN-ACK completes the handshake in both directions
+          fl.state = L.CTS_TCP_EST;
+          fl.flags |= L.CTF_CONFIRMED;
         }
       }
       fl.lastSeen = this.now;
@@ -547,7 +670,13 @@ export class ReferenceModel {
     if (this.live) {
       if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
-        else if (fl.state === L.CTS_TCP_SYN) fl.state = L.CTS_TCP_EST;
+        else if (fl.state === L.CTS_TCP_SYN) {
+          if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) fl.state = L.CTS_TCP_SYN_RECV;
+        } else if (fl.state === L.CTS_TCP_MIDSTREAM) {
+          // a valid answer to a flow picked up mid-stream confirms it
+          fl.state = L.CTS_TCP_EST;
+          fl.flags |= L.CTF_CONFIRMED;
+        }
       } else if (fl.state === L.CTS_UDP) fl.state = L.CTS_UDP_REPLIED;
       fl.flags |= L.CTF_REPLIED;
       fl.lastSeen = this.now;
@@ -598,7 +727,8 @@ export class ReferenceModel {
       const age = (this.now - s.lastSeen) >>> 0;
       if (oldest < 0 || age > oldestAge) { oldest = i; oldestAge = age; }
     }
-    const bid = maglevBackendAt(f, h % f.maglev.length);
+    // a miss picks like a new client: flow hash mixed with the clock (core: select.ts freshPickHash)
+    const bid = maglevBackendAt(f, freshPickHash(x.t.hash, this.now) % f.maglev.length);
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
@@ -619,7 +749,9 @@ export class ReferenceModel {
       if (!fv.cidrs.some((c) => cidrContains(c, client))) return this.drop(x, L.REASON_DROP_SOURCE_RANGE);
     }
     if (f.maglev.length === 0) {
-      this.reject(x);
+      // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
+      if (f.flags & L.FEF_POLICY_DROP) return this.drop(x, (f.flags & L.FEF_EXTERNAL) ? L.REASON_DROP_ETP_NO_LOCAL : L.REASON_DROP_ITP_NO_LOCAL);
+      this.reject(x, L.REASON_REJECT_NO_ENDPOINTS);
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
     }
@@ -674,7 +806,8 @@ export class ReferenceModel {
         if (!idx) return this.drop(x, L.REASON_DROP_CT_FULL);
         let state = L.CTS_UDP;
         if (p.proto === 6) {
-          state = (p.tcpFlags & TCP_SYN) ? L.CTS_TCP_SYN : L.CTS_TCP_EST;
+          // a pure SYN opens a handshake; any other packet (bare ACK, data) is a mid-stream pick-up
+          state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
           if (p.tcpFlags & TCP_FIN) state = L.CTS_TCP_CLOSING;
         } else if (p.proto === 132) state = L.CTS_SCTP;
         let flags = snat ? L.CTF_SNAT : 0;
@@ -709,6 +842,7 @@ export class ReferenceModel {
     const dst = { family: p.family, bytes: p.dst };
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
+    if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     decTtl(x.f, p, new CsumDelta());
@@ -719,7 +853,7 @@ export class ReferenceModel {
 
   // ---- reject (no endpoints) --------------------------------------------------------------------
 
-  private reject(x: Frame): void {
+  private reject(x: Frame, reason: number): void {
     const p = x.p, f = x.f;
     x.t.stages |= L.TS_REJECT;
     if (p.proto === 6 && (p.tcpFlags & TCP_RST)) {
@@ -732,7 +866,7 @@ export class ReferenceModel {
     const out = new Uint8Array(eth.length + l3.length);
     out.set(eth, 0); out.set(l3, eth.length);
     x.out = out;
-    this.result(x, L.V_REJECT, L.REASON_REJECT_NO_ENDPOINTS, x.inPort);
+    this.result(x, L.V_REJECT, reason, x.inPort);
   }
 
   // ---- ICMP errors quoting a NATed flow ----------------------------------------------------------
@@ -765,7 +899,7 @@ export class ReferenceModel {
       out = fl.clientPort; dstMac = fl.clientMac; srcMac = fl.localMac;
     } else {
       // (b) from the client, about a reply sent to it
-      const bv = this.tables.usable(fl.backendId);
+      const bv = this.tables.flowBackend(fl);
       if (!bv) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       inner = { src: fl.backend, sport: fl.bport };
@@ -827,6 +961,8 @@ function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport
   };
   if (src) setAddr(so, src);
   if (dst) setAddr(dof, dst);
+  // core: a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
+  if (p.later) { decTtl(f, p, ipd); return; }
   if (src) { l4d.word(rd16(f, p.l4), sport); wr16(f, p.l4, sport); }
   if (dst) { l4d.word(rd16(f, p.l4 + 2), dport); wr16(f, p.l4 + 2, dport); }
   decTtl(f, p, ipd);

@@ -1,106 +1,287 @@
-// Desired-state persistence: the Services, EndpointSlices and node config exactly as applied.
+// Desired-state persistence: the Services, EndpointSlices and node config exactly as applied, one
+// row per object in SQLite (better-sqlite3), <stateDir>/state.db.
 //
-// Write path (after every successful apply): state.json.tmp is written and fsynced, the current
-// state.json becomes state.json.bak, the tmp file is renamed over state.json, the directory is
-// fsynced. A crash at any point leaves at least one complete file: the old primary, the backup,
-// or the new primary. Cost: one full serialisation per apply (≈ a few MB at 10k services) — the
-// price of never losing an acknowledged apply.
+// Write path: an apply that changed K objects is ONE transaction of K row upserts/deletes, made
+// durable (WAL, synchronous=FULL: the commit fsyncs the write-ahead log) before the apply is
+// acknowledged. Its cost is O(K) — serialising the K objects, a few B-tree pages and one fsync —
+// whatever the size of the cluster (the whole-state JSON file this replaced cost ~140 ms an
+// apply at 10k services). SQLite's WAL makes a commit atomic: a crash at any point leaves the
+// last committed transaction, and an interrupted one is discarded at the next open (its frames'
+// checksums do not match).
 //
-// Read path: state.json is checked (JSON, format marker, sha256 of the payload, and the caller's
-// content validation). A bad primary is never deleted: it is renamed to state.json.corrupt-<time>
-// and the backup is used; the problem is reported to the caller, who logs it and shows it in the API.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+// Read path (start): the file is opened (a file that is not a database fails here), checked with
+// PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
+// validates the content. Anything wrong fails start with a StateError naming the file and the
+// rows; nothing is deleted, renamed or rewritten — the operator decides (docs/api.md).
+//
+// Migration: with no state.db but a state.json (+ .bak) of the previous format, the state is read
+// with the old checks (src/state/legacy-json.ts), written to state.db.new, made durable and
+// renamed to state.db; the JSON files are then renamed *.migrated and kept.
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
+import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
-export const STATE_FILE = 'state.json';
-export const STATE_FORMAT = 'wdp-desired-state';
-export const STATE_VERSION = 1;
+export { StateError } from './types.js';
+export type { DesiredState, StoredKind, StoredRef, StoreWrite } from './types.js';
 
-export interface DesiredState {
-  services: unknown[];
-  endpointSlices: unknown[];
-  node: unknown | null;
-}
+export const STATE_DB = 'state.db';
+/** PRAGMA user_version of the schema below; a file with another version is refused. */
+export const STORE_SCHEMA_VERSION = 2;
+/** PRAGMA application_id: "wdp1" — tells a wdp store from another SQLite file. */
+const APPLICATION_ID = 0x77647031;
+/** How long a write waits for a lock held by another process before it fails (and the apply with it). */
+const BUSY_TIMEOUT_MS = 200;
+/** WAL bytes after which the log is copied into the database file (a checkpoint). SQLite's own
+ * automatic checkpoint runs inside the commit that crosses its threshold, i.e. before that apply is
+ * acknowledged (~100 ms after a 10 MB full sync); here it runs right after the acknowledgement. */
+const CHECKPOINT_BYTES = 4 << 20;
+
+const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
 
 export interface LoadResult {
   state: DesiredState | null;      // null: nothing saved yet
-  source: 'primary' | 'backup' | 'none';
-  problems: string[];              // what was wrong and what was done about it
+  source: 'store' | 'migrated' | 'none';
+  problems: string[];              // what was found and done (a migration, a kept legacy file)
 }
 
-export class StateError extends Error {
-  constructor(message: string) { super(message); this.name = 'StateError'; }
+/** What the last commit wrote: the apply's objects, not the state's (tests and the bench read it). */
+export interface CommitStats { rows: number; bytes: number }
+
+function fsyncDir(dir: string): void {
+  try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* directory fsync unsupported: best effort */ }
 }
 
-function digest(payload: string): string { return createHash('sha256').update(payload).digest('hex'); }
+/** Creates the (empty) file with mode 0600 before SQLite opens it: SQLite would create it with the
+ * process umask, and its -wal/-shm files copy the database file's mode. */
+function createPrivate(path: string): void { closeSync(openSync(path, 'wx', 0o600)); }
+
+/** 16 KiB pages (SQLite's default is 4): a row is one object (~0.5 KB for a 10-endpoint slice),
+ * and a 20k-object full sync wrote ~3x faster with 16 KiB pages and the cache below than with the
+ * defaults (1.7 s → 0.6 s on the loaded development VM, the same rows side by side). */
+const PAGE_SIZE = 16384;
+/** The page cache: up to 64 MiB, used as the database grows (a full sync of 10k services × 10 is
+ * ~12 MB); the default 2 MiB spilled pages to the WAL mid-transaction. */
+const CACHE_KIB = 65536;
+
+function schema(db: Database.Database): void {
+  db.pragma(`page_size = ${PAGE_SIZE}`); // (before the first table: fixed from then on)
+  db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+           CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
+  db.pragma(`application_id = ${APPLICATION_ID}`);
+  db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+}
 
 export class StateStore {
-  readonly primary: string;
-  readonly backup: string;
-  private readonly tmp: string;
+  readonly path: string;
+  private db: Database.Database | null = null;
+  private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
+  lastCommit: CommitStats = { rows: 0, bytes: 0 };
+  private walBytes = 0;
+  private checkpointTimer: NodeJS.Immediate | null = null;
 
-  constructor(readonly dir: string) {
-    this.primary = join(dir, STATE_FILE);
-    this.backup = this.primary + '.bak';
-    this.tmp = this.primary + '.tmp';
-  }
+  constructor(readonly dir: string) { this.path = join(dir, STATE_DB); }
 
-  /** Parses and checks one file; returns the state or throws with the reason. */
-  private readFile(path: string, check: (s: DesiredState) => void): DesiredState {
-    let text: string;
-    try { text = readFileSync(path, 'utf8'); } catch (e) { throw new StateError(`cannot read ${path}: ${(e as Error).message}`); }
-    let doc: { format?: unknown; version?: unknown; sha256?: unknown; state?: unknown };
-    try { doc = JSON.parse(text); } catch (e) { throw new StateError(`${path} is not valid JSON (truncated or corrupt): ${(e as Error).message}`); }
-    if (typeof doc !== 'object' || doc === null || doc.format !== STATE_FORMAT) throw new StateError(`${path} is not a wdp state file (format marker missing)`);
-    if (doc.version !== STATE_VERSION) throw new StateError(`${path} has state version ${String(doc.version)}; this wdp reads version ${STATE_VERSION}`);
-    const st = doc.state as DesiredState;
-    if (typeof st !== 'object' || st === null || !Array.isArray(st.services) || !Array.isArray(st.endpointSlices) || !('node' in st))
-      throw new StateError(`${path}: state payload is malformed`);
-    if (doc.sha256 !== digest(JSON.stringify(st))) throw new StateError(`${path}: checksum mismatch (file was modified or partially written)`);
-    try { check(st); } catch (e) { throw new StateError(`${path}: content does not validate: ${(e as Error).message}`); }
-    return st;
-  }
-
-  /** Loads the last good state. `check` validates content (throws to reject a file). Throws
-   * StateError when a state file exists but neither it nor the backup is usable — starting empty
-   * would silently drop every service. */
-  load(check: (s: DesiredState) => void = () => {}): LoadResult {
-    const problems: string[] = [];
-    const hasPrimary = existsSync(this.primary), hasBackup = existsSync(this.backup);
-    if (!hasPrimary && !hasBackup) return { state: null, source: 'none', problems };
-    if (hasPrimary) {
-      try { return { state: this.readFile(this.primary, check), source: 'primary', problems }; } catch (e) {
-        const kept = `${this.primary}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-        try { renameSync(this.primary, kept); problems.push(`${(e as Error).message}; kept it as ${kept}`); }
-        catch { problems.push((e as Error).message); }
-      }
-    } else {
-      problems.push(`${this.primary} is missing (interrupted save?)`);
-    }
-    if (!hasBackup) throw new StateError(`${problems.join('; ')}; no backup (${this.backup}) to restore from`);
-    try {
-      const st = this.readFile(this.backup, check);
-      problems.push(`restored the previous good state from ${this.backup}`);
-      return { state: st, source: 'backup', problems };
-    } catch (e) {
-      throw new StateError(`${problems.join('; ')}; backup unusable too: ${(e as Error).message}`);
-    }
-  }
-
-  save(state: DesiredState): void {
+  /** Opens the store (creating or migrating it) and returns the saved state. `check` validates the
+   * content and throws to refuse it. Throws StateError for anything unusable, deleting nothing. */
+  open(check: (s: DesiredState) => void = () => {}): LoadResult {
+    // 0700: the objects name every service and pod address of the node
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const payload = JSON.stringify(state);
-    const text = `{"format":"${STATE_FORMAT}","version":${STATE_VERSION},"savedAt":"${new Date().toISOString()}","sha256":"${digest(payload)}","state":${payload}}\n`;
-    const fd = openSync(this.tmp, 'w', 0o600);
+    const problems: string[] = [];
+    let source: LoadResult['source'] = 'store';
+    const legacy = new LegacyStateFile(this.dir);
+    const hasLegacy = existsSync(legacy.primary) || existsSync(legacy.backup);
+    if (!existsSync(this.path)) {
+      if (hasLegacy) { this.migrate(legacy, check, problems); source = 'migrated'; }
+      else { this.create(); source = 'none'; }
+    } else if (hasLegacy) {
+      // a migration that stopped after state.db was in place: state.db is the state
+      this.keepLegacy(legacy, problems, `${STATE_DB} already holds the state`);
+    }
+    const db = this.openDb();
+    let state: DesiredState;
+    try { state = this.readAll(db); } catch (e) { db.close(); throw e; }
+    try { check(state); } catch (e) {
+      db.close();
+      throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
+    }
+    this.prepare(db);
+    const empty = !state.services.length && !state.endpointSlices.length && !state.node;
+    return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
+  }
+
+  private openDb(): Database.Database {
+    let db: Database.Database;
+    const refuse = (why: string): never => {
+      throw new StateError(`${this.path}: ${why}. Nothing was deleted or changed; move the file away to start empty, or restore it from a backup`);
+    };
+    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
     try {
-      const buf = Buffer.from(text);
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-      fsyncSync(fd);
-    } finally { closeSync(fd); }
-    if (existsSync(this.primary)) renameSync(this.primary, this.backup);
-    renameSync(this.tmp, this.primary);
-    try { const d = openSync(this.dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* directory fsync unsupported: best effort */ }
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const app = db.pragma('application_id', { simple: true }) as number;
+      const ver = db.pragma('user_version', { simple: true }) as number;
+      if (app !== APPLICATION_ID) refuse(`not a wdp state store (application_id ${app})`);
+      if (ver !== STORE_SCHEMA_VERSION) refuse(`state store schema version ${ver}; this wdp reads version ${STORE_SCHEMA_VERSION}`);
+      const qc = db.pragma('quick_check', { simple: true }) as string;
+      if (qc !== 'ok') refuse(`the database is corrupt (quick_check: ${qc})`);
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit returns only after the WAL is fsynced — the apply is acknowledged after that
+      db.pragma('synchronous = FULL');
+      db.pragma('wal_autocheckpoint = 0'); // checkpoints run after the acknowledgement (commit())
+      db.pragma(`cache_size = -${CACHE_KIB}`);
+    } catch (e) {
+      db.close();
+      if (e instanceof StateError) throw e;
+      return refuse(`cannot read: ${(e as Error).message}`);
+    }
+    return db;
+  }
+
+  private readAll(db: Database.Database): DesiredState {
+    const state: DesiredState = { services: [], endpointSlices: [], node: null };
+    const bad: string[] = [];
+    let rows: Array<{ kind: string; key: string; body: string; crc: number }>;
+    try { rows = db.prepare('SELECT kind, key, body, crc FROM objects ORDER BY kind, key').all() as typeof rows; } catch (e) {
+      throw new StateError(`${this.path}: cannot read the objects (the database is corrupt?): ${(e as Error).message}. Nothing was deleted or changed`);
+    }
+    for (const r of rows) {
+      const where = `${r.kind} ${r.key || '(node)'}`;
+      if (!KINDS.includes(r.kind as StoredKind)) { bad.push(`${where}: unknown kind`); continue; }
+      if (typeof r.body !== 'string' || crc32(r.body) !== r.crc) { bad.push(`${where}: checksum mismatch (the row was modified or damaged)`); continue; }
+      let obj: unknown;
+      try { obj = JSON.parse(r.body); } catch (e) { bad.push(`${where}: not JSON: ${(e as Error).message}`); continue; }
+      if (r.kind === 'Service') state.services.push(obj);
+      else if (r.kind === 'EndpointSlice') state.endpointSlices.push(obj);
+      else state.node = obj;
+    }
+    if (bad.length) {
+      throw new StateError(`${this.path}: ${bad.length} damaged object${bad.length > 1 ? 's' : ''}: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? '; ...' : ''}. Nothing was deleted or changed; move the file away to start empty, or restore it from a backup`);
+    }
+    return state;
+  }
+
+  private prepare(db: Database.Database): void {
+    this.db = db;
+    const up = db.prepare<[string, string, string, number]>('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
+    const del = db.prepare<[string, string]>('DELETE FROM objects WHERE kind = ? AND key = ?');
+    this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
+      let bytes = 0;
+      for (const o of w.upsert) {
+        const body = JSON.stringify(o.raw);
+        bytes += body.length;
+        up.run(o.kind, o.key, body, crc32(body));
+      }
+      for (const r of w.remove) del.run(r.kind, r.key);
+      return { rows: w.upsert.length + w.remove.length, bytes };
+    });
+  }
+
+  private create(): void {
+    const tmp = this.path + '.new';
+    rmSync(tmp, { force: true }); rmSync(tmp + '-wal', { force: true }); rmSync(tmp + '-shm', { force: true });
+    createPrivate(tmp);
+    const db = new Database(tmp);
+    try { schema(db); } finally { db.close(); }
+    this.install(tmp);
+  }
+
+  /** A complete state.db.new (closed: its WAL checkpointed into it), made durable, then renamed
+   * into place: a crash before the rename leaves no state.db, and the next start begins again. */
+  private install(tmp: string): void {
+    const fd = openSync(tmp, 'r+');
+    try { fsyncSync(fd); } finally { closeSync(fd); }
+    renameSync(tmp, this.path);
+    fsyncDir(this.dir);
+  }
+
+  private migrate(legacy: LegacyStateFile, check: (s: DesiredState) => void, problems: string[]): void {
+    const old = legacy.load(check); // throws StateError when no copy is usable, keeping the files
+    problems.push(...old.problems);
+    const tmp = this.path + '.new';
+    rmSync(tmp, { force: true }); rmSync(tmp + '-wal', { force: true }); rmSync(tmp + '-shm', { force: true });
+    createPrivate(tmp);
+    const db = new Database(tmp);
+    let n = 0;
+    try {
+      schema(db);
+      db.pragma('synchronous = FULL');
+      db.pragma(`cache_size = -${CACHE_KIB}`);
+      const st = old.state;
+      if (st) {
+        const up = db.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?)');
+        db.transaction(() => {
+          const put = (kind: StoredKind, raw: unknown) => {
+            const body = JSON.stringify(raw);
+            up.run(kind, kind === 'NodeConfig' ? '' : objectKeyOf(raw), body, crc32(body));
+            n++;
+          };
+          for (const s of st.services) put('Service', s);
+          for (const s of st.endpointSlices) put('EndpointSlice', s);
+          if (st.node) put('NodeConfig', st.node);
+        })();
+      }
+    } finally { db.close(); }
+    this.install(tmp);
+    problems.push(`migrated ${n} objects from ${old.source === 'backup' ? legacy.backup : legacy.primary} to ${this.path}`);
+    this.keepLegacy(legacy, problems, 'migrated');
+  }
+
+  private keepLegacy(legacy: LegacyStateFile, problems: string[], why: string): void {
+    for (const f of [legacy.primary, legacy.backup]) {
+      if (!existsSync(f)) continue;
+      const kept = `${f}.migrated`;
+      try { renameSync(f, kept); problems.push(`${why}: kept ${f} as ${kept}`); } catch (e) { problems.push(`${why}: could not rename ${f}: ${(e as Error).message}`); }
+    }
+    fsyncDir(this.dir);
+  }
+
+  /** Writes one apply's changes in one durable transaction; throws (writing nothing) on failure. */
+  commit(w: StoreWrite): CommitStats {
+    if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    try { this.lastCommit = this.writeTx(w); } catch (e) {
+      // a COMMIT that failed (I/O error, lock) can leave the transaction open: nothing of it stays
+      if (this.db.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+      throw e;
+    }
+    // each commit appends at least a page per B-tree level it touched
+    this.walBytes += this.lastCommit.bytes + 3 * 4096;
+    if (this.walBytes >= CHECKPOINT_BYTES && !this.checkpointTimer) this.checkpointTimer = setImmediate(() => this.checkpoint());
+    return this.lastCommit;
+  }
+
+  /** A durable write outside the objects (the time of the probe): proves the store can commit
+   * again (healthz calls it while saves are failing). Throws like commit. */
+  probe(): void {
+    if (!this.db) throw new StateError(`${this.path} is not open`);
+    try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
+      if (this.db.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+      throw e;
+    }
+  }
+
+  /** Copies the WAL into the database file (PASSIVE: never waits for, or blocks, a reader). A
+   * failure is harmless: the WAL keeps the data, and the next checkpoint tries again. */
+  checkpoint(): void {
+    this.checkpointTimer = null;
+    if (!this.db) return;
+    try { this.db.pragma('wal_checkpoint(PASSIVE)'); this.walBytes = 0; } catch { /* retried after the next commits */ }
+  }
+
+  close(): void {
+    if (this.checkpointTimer) { clearImmediate(this.checkpointTimer); this.checkpointTimer = null; }
+    if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
+    this.db = null; this.writeTx = null;
   }
 }
+
+/** "namespace/name" of a raw Service or EndpointSlice, as the model keys it (namespace defaults to
+ * "default"). Only for migrated objects, which their old file's checks validated. */
+function objectKeyOf(raw: unknown): string {
+  const md = (raw as { metadata?: { namespace?: unknown; name?: unknown } }).metadata ?? {};
+  return `${typeof md.namespace === 'string' && md.namespace ? md.namespace : 'default'}/${String(md.name)}`;
+}
+
+export { STATE_FILE as LEGACY_STATE_FILE };

@@ -326,7 +326,15 @@ function mutableRegions(core) {
     [m.svcCounters, (m.svcMax + 1) * L.PC_SIZE], [m.beCounters, (m.beMax + 1) * L.PC_SIZE],
     [m.ctIndex, m.ctIndexSlots * L.CTI_SIZE], [m.ctFlows, (m.ctFlowsMax + 1) * L.CT_SIZE],
     [m.aff, m.affSlots * L.AFF_SIZE],
+    // the fragment table (first fragments' ports), right after the affinity table
+    ...(m.frag ? [[m.frag, m.fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE]] : []),
   ].sort((a, b) => a[0] - b[0]);
+}
+
+/** End of the state a dry run must leave alone (counters .. affinity table, fragment table). */
+function stateEnd(core) {
+  const m = core.map;
+  return m.frag ? m.frag + m.fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE : m.aff + m.affSlots * L.AFF_SIZE;
 }
 
 /** The static ranges: the CONFIG block, then every byte from the first region to the end of memory
@@ -418,7 +426,7 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
     }
     const frameDesc = (i) => `batch ${batchNo} frame ${i} (${hows[i]}, in port ${inPorts[i]}, len ${inLen[i]}, t=${now}${traceFlags ? `, trace ${traceFlags}` : ''}): ${hex(inputs[i].subarray(0, inLen[i]))}`;
     let stateBefore;
-    if (dryRun) stateBefore = Buffer.from(b.subarray(core.map.counters, core.map.aff + core.map.affSlots * L.AFF_SIZE));
+    if (dryRun) stateBefore = Buffer.from(b.subarray(core.map.counters, stateEnd(core)));
     const mres = ref?.processBatch(Array.from({ length: n }, (_, i) => ({ frame: inputs[i].slice(0, inLen[i]), inPort: inPorts[i] })), now, { dryRun });
 
     // ---- the batch ----
@@ -485,7 +493,7 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
       }
     }
     if (dryRun) {
-      const end = core.map.aff + core.map.affSlots * L.AFF_SIZE;
+      const end = stateEnd(core);
       if (!after.subarray(core.map.counters, end).equals(stateBefore)) fail(`a dry run changed counters or state (batch ${batchNo})`);
       stats.dryRuns++;
     } else {

@@ -1,0 +1,33 @@
+// Whether a conntrack flow's translation still holds in the generation in force. A flow keeps its
+// backend by id, but the compiler hands a freed id to the next new backend (src/compiler/ids.ts,
+// first-in-first-out, no delay), so a usable id alone does not mean the flow's pod still exists:
+// the id must still name the address, port and family the flow was translated to. A source-NATed
+// flow also needs the SNAT address it was created with to be CONFIG's address of its family
+// (without one the rewrite would write a zeroed source; with another one its replies are lost).
+// Cost on a hit: one 16-byte compare and two small ones on the backend entry the hit loads anyway;
+// masqueraded flows also hash their reply key once.
+// Semantics: docs/core.md "Original-direction hit" step 1.
+import * as L from "./layout";
+import { CtFlow, Backend } from "./records";
+import { addrEq } from "./addr";
+import { backendAt, hasSnat, snatAddr } from "./regions";
+import { replyKeyHash } from "./conntrack";
+import { backendUsable } from "./select";
+
+/** The flow's backend entry if the flow still holds in the generation in force, else null (the
+ * flow is stale: re-select it, or drop what cannot be re-selected). */
+@inline export function flowBackend(e: CtFlow): Backend | null {
+  const bid = e.backendId;
+  if (!backendUsable(bid)) return null;
+  const be = backendAt(bid);
+  if (<u32>be.port != <u32>e.bport || be.family != e.family || !addrEq(be.addrPtr, e.backendAddr)) return null;
+  if ((e.flags & L.CTF_SNAT) != 0) {
+    const family = <u32>e.family;
+    if (!hasSnat(family)) return null;
+    // The flow does not store its SNAT address, but its reply-key hash was made with it: a
+    // different hash under CONFIG's address means the address changed (its replies, addressed to
+    // the old one, no longer reach it). Costs one key hash, on masqueraded flows' hits only.
+    if (replyKeyHash(e.backendAddr, snatAddr(family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) != e.replyHash) return null;
+  }
+  return be;
+}

@@ -1,0 +1,184 @@
+// `wdp bench control`, the daemon as it runs: a real `wdp start` process (forwarding worker on a
+// TAP port, control API on a unix socket, desired-state store in a fresh state dir) in a private
+// network namespace, driven over its API as a client would:
+//
+//   full sync      POST every Service and EndpointSlice in one request, until it is acknowledged
+//   one endpoint   POST one EndpointSlice with one endpoint moved, until acknowledged: the worker
+//                  has applied the diff (WorkerDataplane.apply answers after the worker's core
+//                  took it, so the next packet sees it) and the store has committed it durably.
+//                  Repeated over many services; p50/p99. The first and last are checked with a
+//                  trace through the worker's core.
+//   restart        SIGTERM, then a new process on the same state dir: spawn → API answering with
+//                  every service programmed (the daemon restores and programs before it listens).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../cli/client.js';
+import { commandExists, nsArgv, withNamespaces } from './peers/netns.js';
+import type { BenchService } from './peers/service-set.js';
+import type { Progress } from './report.js';
+
+const WDP_BIN = fileURLToPath(new URL('../../../bin/wdp.js', import.meta.url));
+const GATEWAY_MAC = '02:77:64:70:00:fe';
+
+export interface DaemonFigures {
+  full_sync_ms: number;
+  full_sync_requests: number;
+  one_endpoint_p50_ms: number;
+  one_endpoint_p99_ms: number;
+  one_endpoint_max_ms: number;
+  one_endpoint_samples: number;
+  restart_to_ready_ms: number;
+  stop_ms: number;
+}
+
+/** Why the daemon cannot be measured here, or null. */
+export function daemonUnavailable(): string | null {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the daemon runs in a network namespace with a TAP port: needs root';
+  if (!commandExists('ip')) return 'ip (iproute2) not found — install with: apt-get install -y iproute2';
+  return null;
+}
+
+interface Daemon { child: ChildProcess; log(): string }
+
+/** Extra node flags for the daemon, e.g. WDP_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
+ * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
+const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
+function startDaemon(ns: string, config: string, bin: string): Daemon {
+  const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return { child, log: () => log };
+}
+
+function stopDaemon(d: Daemon): Promise<void> {
+  return new Promise((resolve) => {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) return resolve();
+    const hard = setTimeout(() => d.child.kill('SIGKILL'), 10_000);
+    d.child.once('exit', () => { clearTimeout(hard); resolve(); });
+    d.child.kill('SIGTERM');
+  });
+}
+
+/** Polls until the API answers with `services` Services programmed; bounded by `timeoutMs`. */
+async function waitReady(api: ApiClient, d: Daemon, services: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`the daemon exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
+    try {
+      const g = await api.call('GET', '/api/v1/generation') as { services: number };
+      if (g.services === services) return;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`the daemon was not ready with ${services} services within ${timeoutMs} ms: ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** JSON arrays of `objects`, each at most ~`max` bytes, in order. */
+function chunkedBodies(objects: readonly unknown[], max: number): string[] {
+  const out: string[] = [];
+  let cur: string[] = [], size = 0;
+  for (const o of objects) {
+    const t = JSON.stringify(o);
+    if (size + t.length > max && cur.length) { out.push(`[${cur.join(',')}]`); cur = []; size = 0; }
+    cur.push(t); size += t.length + 1;
+  }
+  if (cur.length) out.push(`[${cur.join(',')}]`);
+  return out;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export interface DaemonBenchInput {
+  svcs: BenchService[];
+  /** Services and EndpointSlices as raw objects (no NodeConfig: the daemon programs its own). */
+  objects: Record<string, unknown>[];
+  /** The slice of `s` with its first endpoint moved to `addr`. */
+  sliceWith(s: BenchService, addr: string): Record<string, unknown>;
+  changes: number;
+  progress: Progress;
+  /** The `wdp` entry point to run (default: this build's bin/wdp.js; another build's for an A/B). */
+  bin?: string;
+}
+
+/** One daemon lifetime on a fresh state dir: full sync, `changes` one-endpoint changes, restart. */
+export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-bench-control-'));
+  try {
+    return await withNamespaces(['ctl'], async ([ns]) => {
+      const sock = join(dir, 'api.sock');
+      const config = join(dir, 'wdp.json');
+      writeFileSync(config, JSON.stringify({
+        node: { name: 'bench-node', addresses: ['192.168.77.1'] },
+        ports: [{ name: 'pods', type: 'tap', ifname: 'wdpb0', role: 'pod' }],
+        // every pod address behind one next hop: the backends resolve, as on a node
+        routes: [{ prefix: '10.128.0.0/9', port: 'pods', mac: GATEWAY_MAC }],
+        api: { listen: `unix:${sock}`, healthz: 'off' },
+        stateDir: join(dir, 'state'), logLevel: 'warn', conntrack: { flows: 4096 },
+      }));
+      const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 300_000 });
+      let d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
+      try {
+        await waitReady(api, d, 0, 60_000);
+        // in requests under the daemon's 16 MiB body limit (one at 10k services x 10; ten at 100k)
+        const bodies = chunkedBodies(inp.objects, 15 << 20);
+        const t0 = performance.now();
+        for (const body of bodies) await api.call('POST', '/api/v1/apply', body);
+        const full = performance.now() - t0;
+
+        // one endpoint moved in a different service each time, over the whole set
+        const samples: number[] = [];
+        const bar = inp.progress.bar(`daemon: ${inp.changes} one-endpoint changes`, inp.changes);
+        const step = Math.max(1, Math.floor(inp.svcs.length / inp.changes));
+        for (let i = 0; i < inp.changes; i++) {
+          const s = inp.svcs[(i * step) % inp.svcs.length];
+          const addr = `10.255.${(i >> 8) & 255}.${(i & 255) || 1}`;
+          const slice = JSON.stringify(inp.sliceWith(s, addr));
+          const u0 = performance.now();
+          await api.call('POST', '/api/v1/apply', slice);
+          samples.push(performance.now() - u0);
+          if (i === 0 || i === inp.changes - 1) await expectBackend(api, s, addr);
+          bar.tick();
+        }
+        bar.done();
+
+        const s0 = performance.now();
+        await stopDaemon(d);
+        const stop = performance.now() - s0;
+        const r0 = performance.now();
+        d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
+        await waitReady(api, d, inp.svcs.length, 120_000);
+        const restart = performance.now() - r0;
+        samples.sort((a, b) => a - b);
+        return {
+          full_sync_ms: full, full_sync_requests: bodies.length, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
+          one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
+          restart_to_ready_ms: restart, stop_ms: stop,
+        };
+      } finally {
+        await stopDaemon(d);
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A trace through the worker's core selects the moved endpoint for some source port: the change
+ * is in the tables packets see, not only acknowledged. */
+async function expectBackend(api: ApiClient, s: BenchService, addr: string): Promise<void> {
+  for (let sport = 1024; sport < 1024 + 64 * s.endpoints.length; sport++) {
+    const tr = await api.call('POST', '/api/v1/trace', JSON.stringify({ src: '192.168.200.7', dst: s.clusterIP, proto: s.proto, sport, dport: s.port })) as { backend?: { addr?: string } };
+    if (tr.backend?.addr === addr) return;
+  }
+  throw new Error(`after the change, no trace to ${s.clusterIP}:${s.port} reached ${addr}: the change was acknowledged but not programmed`);
+}

@@ -1,0 +1,290 @@
+// A core's conntrack and affinity tables as raw entry records: what the daemon checkpoints
+// (src/daemon/checkpoint.ts) so that connections survive a restart or an upgrade of wdp.
+//
+// Export copies every live entry in the layout's own format (assembly/layout.ts CT_* / AFF_*),
+// with its absolute core-clock times turned into ages (ms before the export): the next process
+// has another clock. Import re-inserts entry by entry — flows through the core's own allocator
+// and index insert (Core.restoreFlowEntry → assembly/ct-restore.ts), affinity entries into their
+// probe window as the core's write does — rather than copying the regions wholesale, because
+// nothing index-shaped survives a restart unchanged:
+//   * frontend and backend ids are the compiler's, assigned afresh from the restored state;
+//     a flow's frontend is found again by its VIP, port and protocol, its backend by (service
+//     port, address, port); the affinity hash covers the frontend id, so slots move too;
+//   * port indexes follow the config order; flows are re-attached to ports by name;
+//   * the table capacity (conntrack.flows) may differ between the two runs.
+// A wholesale copy would only be right when all of these happen to match, and the saving (a few
+// ms per 100k flows at restore) does not pay for a second, rarely exercised restore path.
+//
+// What import does with entries that no longer fit (counted in ImportStats.dropped):
+//   expired      idle longer than its state's timeout, counting the downtime
+//   noFrontend   the Service port is gone (the core would treat the next packet as no-service)
+//   portGone     the port the client side came in on is not configured any more
+//   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
+//                the old address: the connection cannot continue)
+//   clash        a live flow already owns its original or reply key (a damaged file, or
+//                flows created in this core before the import)
+//   invalid      a field outside the layout's values
+//   full         the table is full (established, closing and replied flows are restored first)
+// A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
+// next original-direction packet, exactly as it does when a backend disappears while running
+// (docs/core.md, "Original-direction hit"), and its replies still translate.
+import * as L from '../../assembly/layout.js';
+import type { Core } from './host.js';
+import { PROTO_NUMBER, type IrFrontend } from '../ir/ir.js';
+import { flowHash, affinityHash } from './hash.js';
+import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
+
+/** A frontend an affinity record names (old id → what it was). */
+export interface FrontendRef { id: number; addr: string; port: number; proto: number }
+/** A backend an affinity record names. */
+export interface BackendRef { id: number; addr: string; port: number }
+/** A dataplane port: flows remember the port index and our MAC on the client side. */
+export interface PortRef { index: number; name: string; mac: string }
+
+export interface FlowRecords {
+  /** n × CT_SIZE; CT_LAST_SEEN and CT_CREATED hold ages (ms before the export), CT_REPLY_HASH 0. */
+  flows: Uint8Array;
+  /** m × AFF_SIZE; AFF_LAST_SEEN holds the age, AFF_HASH 0. */
+  affinity: Uint8Array;
+  frontends: FrontendRef[];
+  backends: BackendRef[];
+  snatV4: string | null;
+  snatV6: string | null;
+  ports: PortRef[];
+}
+
+export interface ImportStats {
+  flows: number;
+  affinity: number;
+  /** Restored flows whose backend is gone (kept with backend id 0: re-selected on their next packet). */
+  staleBackends: number;
+  dropped: Record<string, number>;
+}
+
+const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
+/** (address, port) as a Map key without building a string for IPv4 — the import looks up two per
+ * flow: the address's 32 bits × 65536 + the port (below 2^48); IPv6 as text. */
+function addrPortKey(b: Uint8Array, off: number, family: Family, port: number): number | string {
+  if (family === 6) return `${formatAddr(b, 6, off)}|${port}`;
+  return (((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0) * 65536 + port;
+}
+const keyOf = (addr: string, port: number) => { const a = parseAddr(addr); return addrPortKey(a.bytes, 0, a.family, port); };
+
+/** An export in slices: a forwarding worker scans its tables a slice at a time between batches
+ * instead of pausing for a whole pass (4M flows are ~400 MB to read). step() reads up to `budget`
+ * entries (flow entries, then affinity slots) and says whether all have been read; each entry's
+ * age is taken when its slice is read. Entries that change after their slice was read are as
+ * they were then, and flows created in an already-read part are left for the next checkpoint: a
+ * checkpoint is a recent picture, not an instant's. */
+export class FlowExport {
+  private nextFlow = 1;
+  private nextAff = 0;
+  private readonly flowChunks: Uint8Array[] = [];
+  private readonly affChunks: Uint8Array[] = [];
+  private readonly frontends = new Map<number, FrontendRef>();
+  private readonly backends = new Map<number, BackendRef>();
+
+  constructor(private readonly core: Core, private readonly ports: PortRef[]) {}
+
+  step(budget: number, now = this.core.clockNow()): boolean {
+    const core = this.core, u8 = core.u8, dv = core.dv, map = core.map, ir = core.ir;
+    const timeout = core.flowTimeouts();
+    const live: number[] = [];
+    for (; this.nextFlow <= map.ctFlowsMax && budget > 0; this.nextFlow++, budget--) {
+      const e = map.ctFlows + this.nextFlow * L.CT_SIZE;
+      const st = u8[e + L.CT_STATE];
+      if (st === L.CTS_NONE) continue;
+      if (((now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0) > (timeout[st] ?? 0)) continue;
+      live.push(e);
+    }
+    if (live.length) this.flowChunks.push(copyEntries(core, live, L.CT_SIZE, [L.CT_LAST_SEEN, L.CT_CREATED], L.CT_REPLY_HASH, now));
+    const affs: number[] = [];
+    for (; this.nextAff < map.affSlots && budget > 0; this.nextAff++, budget--) {
+      const a = map.aff + this.nextAff * L.AFF_SIZE;
+      const front = dv.getUint32(a + L.AFF_FRONT, true), bid = dv.getUint32(a + L.AFF_BACKEND, true);
+      const fe = front ? ir.frontends.get(front) : undefined, be = ir.backends.get(bid);
+      if (!fe || !be || ((now - dv.getUint32(a + L.AFF_LAST_SEEN, true)) >>> 0) > fe.affinityTimeoutMs) continue;
+      affs.push(a);
+      // the references as the Ir names them now (ids are stable while the object exists)
+      if (!this.frontends.has(front)) this.frontends.set(front, { id: front, addr: canon(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
+      if (!this.backends.has(bid)) this.backends.set(bid, { id: bid, addr: canon(be.addr), port: be.port });
+    }
+    if (affs.length) this.affChunks.push(copyEntries(core, affs, L.AFF_SIZE, [L.AFF_LAST_SEEN], L.AFF_HASH, now));
+    return this.nextFlow > map.ctFlowsMax && this.nextAff >= map.affSlots;
+  }
+
+  /** The records read so far (all of them once step() has said so). */
+  result(): FlowRecords {
+    const join = (chunks: Uint8Array[]) => {
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) { out.set(c, at); at += c.length; }
+      return out;
+    };
+    return {
+      flows: join(this.flowChunks), affinity: join(this.affChunks),
+      frontends: [...this.frontends.values()], backends: [...this.backends.values()],
+      snatV4: this.core.snatAddress(4), snatV6: this.core.snatAddress(6), ports: this.ports,
+    };
+  }
+}
+
+/** Every live (not expired) flow and affinity entry of `core`, as records with ages, in one pass. */
+export function exportFlows(core: Core, ports: PortRef[], now = core.clockNow()): FlowRecords {
+  const x = new FlowExport(core, ports);
+  x.step(Infinity, now);
+  return x.result();
+}
+
+/** Copies the `size`-byte entries at addresses `at` into one array; the u32 times at offsets
+ * `times` become ages at `now`, the u32 at `zero` (a hash the import recomputes) is cleared. */
+function copyEntries(core: Core, at: number[], size: number, times: number[], zero: number, now: number): Uint8Array {
+  const u8 = core.u8, dv = core.dv;
+  const out = new Uint8Array(at.length * size);
+  const ov = new DataView(out.buffer);
+  at.forEach((e, i) => {
+    const o = i * size;
+    out.set(u8.subarray(e, e + size), o);
+    for (const t of times) ov.setUint32(o + t, (now - dv.getUint32(e + t, true)) >>> 0, true);
+    ov.setUint32(o + zero, 0, true);
+  });
+  return out;
+}
+
+/** Re-inserts `recs` into `core` (normally right after start, tables empty; entries already in
+ * the core stay). `current` are the ports as configured now; `extraAgeMs` is added to every age
+ * (the time the daemon was down). Bad records are counted, never thrown on; only records of the
+ * wrong size throw (the caller checked the file's format before). */
+export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow()): ImportStats {
+  if (recs.flows.length % L.CT_SIZE !== 0 || recs.affinity.length % L.AFF_SIZE !== 0) {
+    throw new RangeError(`flow records must be whole entries (${L.CT_SIZE} / ${L.AFF_SIZE} bytes)`);
+  }
+  const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
+  const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
+  const ir = core.ir;
+  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port)
+  const frontBy = new Map<number, Map<number | string, number>>();
+  for (const [id, fe] of ir.frontends) {
+    const proto = PROTO_NUMBER[fe.proto];
+    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
+    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
+  }
+  const backendBy = new Map<string, Map<number | string, number>>();
+  for (const [id, be] of ir.backends) {
+    const sp = `${be.service}|${be.portName ?? ''}`;
+    if (!backendBy.has(sp)) backendBy.set(sp, new Map());
+    backendBy.get(sp)!.set(keyOf(be.addr, be.port), id);
+  }
+  const none = new Map<number | string, number>();
+  const backendsOf = (fe: IrFrontend) => backendBy.get(`${fe.service}|${fe.portName ?? ''}`) ?? none;
+  const frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
+  const portBy = new Map(current.map((p) => [p.name, p]));
+  const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
+  for (const p of recs.ports) {
+    const c = portBy.get(p.name);
+    if (c) portMap.set(p.index, { now: c, savedMac: parseMacShared(p.mac), nowMac: parseMacShared(c.mac) });
+  }
+  const timeout = core.flowTimeouts();
+  const snatNow = { 4: core.snatAddress(4), 6: core.snatAddress(6) } as const;
+  const snatSaved = { 4: recs.snatV4, 6: recs.snatV6 } as const;
+  const snatBytes = { 4: snatNow[4] ? parseAddr(snatNow[4]).bytes : null, 6: snatNow[6] ? parseAddr(snatNow[6]).bytes : null };
+  const age = (saved: number) => Math.min(saved + extraAgeMs, 0xffffffff);
+
+  const e = new Uint8Array(L.CT_SIZE);
+  const ev = new DataView(e.buffer);
+  // Established, closing and replied flows first: when the new table is smaller, the ones the
+  // core would evict anyway (unconfirmed: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING never
+  // confirmed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
+  // keeps the core's eviction out of the restore: its clock has not started yet.
+  const embryonic = (o: number) => {
+    const st = recs.flows[o + L.CT_STATE];
+    return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP ||
+      (st === L.CTS_TCP_CLOSING && (recs.flows[o + L.CT_FLAGS] & L.CTF_CONFIRMED) === 0);
+  };
+  const order: number[] = [];
+  for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
+  for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
+  for (const o of order) {
+    if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
+    e.set(recs.flows.subarray(o, o + L.CT_SIZE));
+    const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
+    if (st < L.CTS_TCP_SYN || st > L.CTS_TCP_MIDSTREAM || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
+    const family = fam as Family;
+    const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
+    if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
+    const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
+    const front = frontBy.get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
+    if (front === undefined) { drop('noFrontend'); continue; }
+    const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
+    if (!cp) { drop('portGone'); continue; }
+    let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
+    if (e[L.CT_FLAGS] & L.CTF_SNAT) {
+      const b = snatBytes[family];
+      if (!b || snatNow[family] !== snatSaved[family]) { drop('snatChanged'); continue; }
+      natd = b;
+    }
+    const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
+    let group = frontBackends.get(front);
+    if (!group) { group = backendsOf(ir.frontends.get(front)!); frontBackends.set(front, group); }
+    const bid = group.get(addrPortKey(e, L.CT_BACKEND, family, bport)) ?? 0;
+    const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
+    const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
+    // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
+    // to another of our addresses (keep that one)
+    if (cp.savedMac.every((b, i) => e[L.CT_LOCAL_MAC + i] === b)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
+    ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
+    ev.setUint16(L.CT_OUT_PORT, portMap.get(ev.getUint16(L.CT_OUT_PORT, true))?.now.index ?? L.PORT_NONE, true);
+    ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
+    ev.setUint32(L.CT_CREATED, (now - age(ev.getUint32(L.CT_CREATED, true))) >>> 0, true);
+    ev.setUint32(L.CT_FRONT, front, true);
+    ev.setUint32(L.CT_BACKEND_ID, bid, true);
+    ev.setUint32(L.CT_REPLY_HASH, replyHash, true);
+    const flow = core.restoreFlowEntry(e, origHash, now);
+    if (flow <= 0) { drop(flow < 0 ? 'clash' : 'full'); continue; }
+    stats.flows++;
+    if (bid === 0) stats.staleBackends++;
+  }
+  core.dv.setBigUint64(core.map.counters + L.GC_CT_ACTIVE * 8, BigInt(core.exports.ct_active()), true);
+
+  const frontRef = new Map(recs.frontends.map((f) => [f.id, f]));
+  const backRef = new Map(recs.backends.map((b) => [b.id, b]));
+  const a = new Uint8Array(L.AFF_SIZE);
+  const av = new DataView(a.buffer);
+  for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
+    a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
+    const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
+    const front = fr && frontBy.get(fr.proto)?.get(keyOf(fr.addr, fr.port));
+    const fe = front !== undefined ? ir.frontends.get(front) : undefined;
+    if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
+    const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
+    if (idle > fe.affinityTimeoutMs) { drop('affinityExpired'); continue; }
+    const bid = br && backendsOf(fe).get(keyOf(br.addr, br.port));
+    if (!bid) { drop('affinityStaleBackend'); continue; }
+    writeAffinity(core, a.subarray(L.AFF_CLIENT, L.AFF_CLIENT + 16), front!, bid, (now - idle) >>> 0, now);
+    stats.affinity++;
+  }
+  return stats;
+}
+
+/** Places an affinity entry as the core's own write does (docs/core.md, "Affinity table"): the
+ * matching slot of its probe window, else the first empty one, else the least recently used. */
+function writeAffinity(core: Core, client: Uint8Array, front: number, bid: number, lastSeen: number, now: number): void {
+  const u8 = core.u8, dv = core.dv, map = core.map;
+  const h = affinityHash(client, front);
+  const mask = map.affSlots - 1;
+  let target = -1, empty = -1, oldest = -1, oldestAge = -1;
+  for (let k = 0; k < L.AFF_PROBE; k++) {
+    const s = map.aff + ((h + k) & mask) * L.AFF_SIZE;
+    const f = dv.getUint32(s + L.AFF_FRONT, true);
+    if (f === 0) { empty = s; break; }
+    if (f === front && dv.getUint32(s + L.AFF_HASH, true) === h && u8.subarray(s, s + 16).every((b, i) => b === client[i])) { target = s; break; }
+    const ageMs = (now - dv.getUint32(s + L.AFF_LAST_SEEN, true)) >>> 0;
+    if (ageMs > oldestAge) { oldestAge = ageMs; oldest = s; }
+  }
+  const s = target >= 0 ? target : empty >= 0 ? empty : oldest;
+  u8.set(client, s + L.AFF_CLIENT);
+  dv.setUint32(s + L.AFF_FRONT, front, true);
+  dv.setUint32(s + L.AFF_BACKEND, bid, true);
+  dv.setUint32(s + L.AFF_LAST_SEEN, lastSeen, true);
+  dv.setUint32(s + L.AFF_HASH, h, true);
+}

@@ -1,0 +1,127 @@
+// Restarts and upgrades that keep connections: the daemon's side of the flow checkpoint
+// (checkpoint.ts is the file, src/core/flow-export.ts the records).
+//
+//   start:  read the checkpoint (before the workers forward anything; they start held), seed the
+//           learned neighbours from it, let the control plane restore the desired state, import
+//           each worker's flows and affinity entries, then resume forwarding — healthz answers
+//           503 until then. What was restored, and how long it took, is summary().
+//   run:    a checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses
+//           at most that interval of new flows.
+//   stop:   forwarding paused, a last checkpoint written, then the workers stop.
+import type { Logger } from 'pino';
+import * as L from '../../assembly/layout.js';
+import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
+import type { WorkerDataplane } from './worker-dataplane.js';
+import type { Neighbour } from './l2.js';
+import type { ImportStats } from '../core/flow-export.js';
+
+/** A learned neighbour as saved: with its port's name (port indexes follow the config order). */
+export type SavedNeighbour = Neighbour & { portName: string };
+
+export interface RestoreSummary {
+  /** "checkpoint": flows restored from it; "none": nothing saved; "rejected": refused (problem says why). */
+  from: 'checkpoint' | 'none' | 'rejected';
+  savedAt?: string;
+  downtimeMs?: number;
+  problem?: string;
+  keptAs?: string;
+  objects: { services: number; endpointSlices: number };
+  neighbours: number;
+  flows: number;
+  affinity: number;
+  staleBackends: number;
+  dropped: Record<string, number>;
+  /** From the daemon's start until forwarding resumed. */
+  durationMs: number;
+  /** Last checkpoint written by this run. */
+  lastCheckpoint?: { at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number };
+}
+
+export class FlowCheckpointer {
+  private readonly loaded: CheckpointLoad;
+  private timer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> | undefined;
+  private readonly summaryData: RestoreSummary;
+  private neighbours: Neighbour[] = [];
+
+  constructor(private readonly stateDir: string, private readonly log: Logger, private readonly periodSeconds: number) {
+    this.loaded = readCheckpoint(stateDir);
+    const l = this.loaded;
+    this.summaryData = {
+      from: l.checkpoint ? 'checkpoint' : l.problem ? 'rejected' : 'none',
+      ...(l.problem ? { problem: l.problem } : {}), ...(l.keptAs ? { keptAs: l.keptAs } : {}),
+      objects: { services: 0, endpointSlices: 0 }, neighbours: 0, flows: 0, affinity: 0, staleBackends: 0, dropped: {}, durationMs: 0,
+    };
+    if (l.problem) {
+      this.log.warn({ problem: l.problem, keptAs: l.keptAs }, 'flow checkpoint refused: starting with empty conntrack and affinity tables');
+    }
+  }
+
+  /** Learned neighbours from the checkpoint, on the ports (by name) that still exist. */
+  savedNeighbours(portIndex: (name: string) => number | undefined): Neighbour[] {
+    const out: Neighbour[] = [];
+    for (const n of (this.loaded.checkpoint?.neighbours ?? []) as SavedNeighbour[]) {
+      const port = portIndex(n.portName);
+      if (port !== undefined) out.push({ addr: n.addr, family: n.family, port, mac: n.mac, source: 'learned' });
+    }
+    this.summaryData.neighbours = out.length;
+    this.neighbours = out;
+    return out;
+  }
+
+  /** Imports the saved flows into the (held) workers. Never throws: a failure is logged and the
+   * daemon goes on with whatever was imported. */
+  async restoreFlows(dataplane: WorkerDataplane): Promise<void> {
+    const c = this.loaded.checkpoint;
+    if (!c) return;
+    const downtimeMs = Math.max(0, Date.now() - c.savedAt);
+    this.summaryData.savedAt = new Date(c.savedAt).toISOString();
+    this.summaryData.downtimeMs = downtimeMs;
+    try {
+      const s: ImportStats = await dataplane.importFlows(c.workers, downtimeMs, this.neighbours);
+      Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });
+    } catch (e) {
+      this.summaryData.problem = `importing the saved flows failed: ${(e as Error).message}`;
+      this.log.error({ error: (e as Error).message }, 'importing the saved flows failed');
+    }
+  }
+
+  /** Called once forwarding has resumed. */
+  restored(objects: RestoreSummary['objects'], durationMs: number): void {
+    Object.assign(this.summaryData, { objects, durationMs });
+    const { lastCheckpoint: _, ...s } = this.summaryData;
+    this.log.info(s, 'restored: forwarding');
+  }
+
+  summary(): RestoreSummary { return this.summaryData; }
+
+  /** Starts the periodic checkpoint. */
+  startPeriodic(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[]): void {
+    if (this.periodSeconds <= 0) return;
+    this.timer = setInterval(() => { void this.save(dataplane, neighbours, 'periodic'); }, this.periodSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
+
+  /** Exports every worker's tables and writes the checkpoint. One at a time; never throws. */
+  async save(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason']): Promise<void> {
+    while (this.saving) await this.saving;
+    this.saving = (async () => {
+      const t0 = performance.now();
+      try {
+        const workers = await dataplane.exportFlows();
+        const c: Checkpoint = { savedAt: Date.now(), reason, workers, neighbours: neighbours() };
+        const bytes = writeCheckpoint(this.stateDir, c);
+        const flows = workers.reduce((n, w) => n + w.flows.length, 0) / L.CT_SIZE;
+        const affinity = workers.reduce((n, w) => n + w.affinity.length, 0) / L.AFF_SIZE;
+        const ms = Math.round(performance.now() - t0);
+        this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms };
+        this.log[reason === 'stop' ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms }, 'flow checkpoint written');
+      } catch (e) {
+        this.log.error({ reason, error: (e as Error).message }, 'writing the flow checkpoint failed');
+      }
+    })();
+    try { await this.saving; } finally { this.saving = undefined; }
+  }
+}

@@ -1,0 +1,136 @@
+// Rules between objects that no single object's validation can see: a cluster IP that is also one
+// of the node's addresses or a pod's (an endpoint's) address would take that host's or that pod's
+// traffic; a NodeConfig neighbour or route on a port the dataplane does not have sends nowhere.
+//
+// The index keeps each cluster IP's service, and — built on the first check that needs it, so a
+// full sync from empty does not pay for it — how many endpoints use each address. A check costs
+// O(the batch): a one-endpoint change looks up its slice's addresses, not the cluster's.
+import { fieldError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec, type SliceSpec } from './types.js';
+
+export interface ModelView {
+  node(): NodeSpec | null;
+  services(): Iterable<ServiceSpec>;
+  slices(): Iterable<SliceSpec>;
+  sliceCount(): number;
+}
+
+/** "Service/ns/name", "EndpointSlice/ns/name", "NodeConfig/" */
+export function refKey(kind: string, key: string): string { return `${kind}/${kind === 'NodeConfig' ? '' : key}`; }
+
+function clusterIPField(s: ServiceSpec, i: number): string {
+  const given = (s.raw.spec as { clusterIPs?: unknown } | undefined)?.clusterIPs;
+  return Array.isArray(given) && given.length ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
+}
+
+export class AddressIndex {
+  private vips = new Map<string, string>();          // cluster IP → service key
+  private pods: Map<string, number> | null = null;   // endpoint address → endpoints using it
+
+  constructor(private readonly view: ModelView) {}
+
+  /** Rebuilds from the view (after a restore). */
+  reset(): void {
+    this.vips.clear();
+    for (const s of this.view.services()) for (const ip of s.clusterIPs) this.vips.set(ip, s.key);
+    this.pods = null;
+  }
+
+  private podIndex(): Map<string, number> {
+    if (!this.pods) {
+      this.pods = new Map();
+      for (const es of this.view.slices()) this.count(es, 1);
+    }
+    return this.pods;
+  }
+
+  private count(es: SliceSpec, d: number): void {
+    const pods = this.pods!;
+    for (const ep of es.endpoints) for (const a of ep.addresses) {
+      const n = (pods.get(a) ?? 0) + d;
+      if (n > 0) pods.set(a, n); else pods.delete(a);
+    }
+  }
+
+  /** The batch's conflicts against the state after it. `old` maps refKey → each object the batch
+   * replaces or removes (as it is now); `removed` holds the refKeys the batch removes; `ports`: the dataplane's
+   * port indices, or null when unknown. */
+  check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null): FieldError[] {
+    const errors: FieldError[] = [];
+    const batchVips = new Map<string, ServiceSpec>();
+    let batchNode: NodeSpec | null = null;
+    for (const o of upserts) {
+      if (o.kind === 'Service') for (const ip of o.clusterIPs) batchVips.set(ip, o);
+      else if (o.kind === 'NodeConfig') batchNode = o;
+    }
+    const gone = (kind: string, key: string) => old.has(refKey(kind, key)) || removed.has(refKey(kind, key));
+    const vipOwner = (ip: string): string | undefined => {
+      const b = batchVips.get(ip);
+      if (b) return b.key;
+      const cur = this.vips.get(ip);
+      return cur !== undefined && !gone('Service', cur) ? cur : undefined;
+    };
+    const node = batchNode ?? (removed.has(refKey('NodeConfig', '')) ? null : this.view.node());
+
+    for (const o of upserts) {
+      if (o.kind === 'Service') {
+        o.clusterIPs.forEach((ip, i) => {
+          if (node && node.addresses.includes(ip)) {
+            errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is an address of node ${node.name}`));
+          }
+          const pod = this.podUsing(ip, old);
+          if (pod) errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is the address of an endpoint (pod) in EndpointSlice ${pod}`));
+        });
+      } else if (o.kind === 'EndpointSlice') {
+        o.endpoints.forEach((ep, i) => ep.addresses.forEach((a, j) => {
+          const owner = vipOwner(a);
+          if (owner !== undefined) errors.push(fieldError('EndpointSlice', o.namespace, o.name, `endpoints[${i}].addresses[${j}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
+        }));
+      } else {
+        o.addresses.forEach((a, i) => {
+          const owner = vipOwner(a);
+          if (owner !== undefined) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.nodeAddresses[${i}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
+        });
+        if (ports) {
+          const have = [...ports].sort((a, b) => a - b).join(', ') || 'none';
+          o.neighbours.forEach((nb, i) => {
+            if (!ports.has(nb.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.neighbours[${i}].port`, 'FieldValueInvalid', `Invalid value: ${nb.port}: the dataplane has no such port (its ports: ${have})`));
+          });
+          o.routes.forEach((r, i) => {
+            if (!ports.has(r.port)) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.routes[${i}].port`, 'FieldValueInvalid', `Invalid value: ${r.port}: the dataplane has no such port (its ports: ${have})`));
+          });
+        }
+      }
+    }
+    return errors;
+  }
+
+  /** The slice ("ns/name") that will have an endpoint at `ip` after the batch — counting the
+   * state's slices the batch keeps (the batch's own slices are checked against cluster IPs from
+   * their side) — or null. */
+  private podUsing(ip: string, old: ReadonlyMap<string, ModelObject>): string | null {
+    if (!this.pods && this.view.sliceCount() === 0) return null; // (a first sync: no index to build or keep)
+    let n = this.podIndex().get(ip) ?? 0;
+    if (!n) return null;
+    for (const o of old.values()) {
+      if (o.kind === 'EndpointSlice') for (const ep of o.endpoints) if (ep.addresses.includes(ip)) n--;
+    }
+    if (n <= 0) return null;
+    for (const es of this.view.slices()) {
+      if (old.has(refKey('EndpointSlice', es.key))) continue;
+      if (es.endpoints.some((ep) => ep.addresses.includes(ip))) return es.key;
+    }
+    return null;
+  }
+
+  /** After a committed change: `olds` were replaced or removed, `news` are in the state now. */
+  update(olds: Iterable<ModelObject>, news: readonly ModelObject[]): void {
+    for (const o of olds) {
+      if (o.kind === 'Service') { for (const ip of o.clusterIPs) if (this.vips.get(ip) === o.key) this.vips.delete(ip); }
+      else if (o.kind === 'EndpointSlice' && this.pods) this.count(o, -1);
+    }
+    for (const o of news) {
+      if (o.kind === 'Service') { for (const ip of o.clusterIPs) this.vips.set(ip, o.key); }
+      else if (o.kind === 'EndpointSlice' && this.pods) this.count(o, 1);
+    }
+  }
+}

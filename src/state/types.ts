@@ -1,0 +1,21 @@
+// What the desired-state store holds and how it fails; shared by the store and the legacy reader.
+
+/** The objects exactly as applied (after unknown fields were pruned), in key order. */
+export interface DesiredState {
+  services: unknown[];
+  endpointSlices: unknown[];
+  node: unknown | null;
+}
+
+export type StoredKind = 'Service' | 'EndpointSlice' | 'NodeConfig';
+
+/** One stored object: "namespace/name" for Services and EndpointSlices, '' for the NodeConfig
+ * (there is one per daemon). */
+export interface StoredRef { kind: StoredKind; key: string }
+
+/** One transaction: the objects an apply changed, nothing else. */
+export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown }>; remove: StoredRef[] }
+
+export class StateError extends Error {
+  constructor(message: string) { super(message); this.name = 'StateError'; }
+}

@@ -1,0 +1,155 @@
+// The TCP conntrack state machine (docs/core.md "TCP states"): a flow is established only when the
+// handshake completes in both directions; unconfirmed flows (SYN sent, SYN-ACK seen, picked up
+// mid-stream) have short timeouts and are the only TCP flows evicted when the table is full. Every
+// scenario runs through the core and the reference model side by side (byte-for-byte verdicts and
+// the same flow table), and checks the outcome against the rule.
+import test from 'ava';
+import { Core } from '../dist/src/core/host.js';
+import { ReferenceModel } from '../dist/src/reference/model.js';
+import { frame } from '../dist/src/packet/build.js';
+import { CT_STATE_NAMES } from '../dist/src/core/names.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+
+const T0 = 1000;
+const VIP = '10.96.0.10';
+const BE = '10.1.0.1';
+const CLIENT = '10.0.0.5';
+
+function setup(opts = {}) {
+  const b = backend({ id: 1, addr: BE, port: 8080, outPort: 1 });
+  const ir = mkIr({ frontends: [frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP' }, [b])], backends: [b] });
+  const o = { batchMax: 64, affinitySlots: 64, ...opts };
+  const core = Core.create(o);
+  core.applyIr(ir);
+  return { core, model: new ReferenceModel(ir, o) };
+}
+
+const orig = (src, sport, flags) => ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src, dst: VIP, proto: 'TCP', sport, dport: 80, flags }), inPort: 3 });
+const reply = (dst, dport, flags) => ({ frame: frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: BE, dst, proto: 'TCP', sport: 8080, dport, flags }), inPort: 1 });
+
+/** Runs frames through both; fails on the first differing packet; returns the core's reasons. */
+function both(t, s, frames, now) {
+  const pairs = runBoth(s.core, s.model, frames, now);
+  const m = firstMismatch(pairs);
+  if (m) t.fail(m);
+  return pairs.map((p) => p.core.reason);
+}
+
+/** Live (unexpired at `now`) flow states by client:port. The core's whole table (expired entries
+ *  not yet swept included) must equal the model's. */
+function states(t, s, now) {
+  const key = (f) => `${f.client}:${f.clientPort}`;
+  const all = Object.fromEntries(s.core.flows({ includeExpired: true }, now).map((f) => [key(f), f.state]));
+  const m = Object.fromEntries(s.model.activeFlows().map((f) => [`${f.client.slice(0, 4).join('.')}:${f.cport}`, CT_STATE_NAMES[f.state]]));
+  t.deepEqual(all, m, 'core and model hold the same flows in the same states');
+  return Object.fromEntries(s.core.flows({}, now).map((f) => [key(f), f.state]));
+}
+
+test('handshake: SYN -> tcp_syn, SYN-ACK -> tcp_syn_recv, client ACK -> tcp_established (confirmed)', (t) => {
+  const s = setup();
+  t.deepEqual(both(t, s, [orig(CLIENT, 40000, 'S')], T0), ['fwd_nat']);
+  t.is(states(t, s, T0)[`${CLIENT}:40000`], 'tcp_syn');
+  // a bare ACK from the backend before its SYN-ACK changes nothing
+  both(t, s, [reply(CLIENT, 40000, 'A')], T0 + 1);
+  t.is(states(t, s, T0 + 1)[`${CLIENT}:40000`], 'tcp_syn');
+  both(t, s, [reply(CLIENT, 40000, 'SA')], T0 + 2);
+  t.is(states(t, s, T0 + 2)[`${CLIENT}:40000`], 'tcp_syn_recv');
+  // a SYN retransmit from the client does not complete the handshake
+  both(t, s, [orig(CLIENT, 40000, 'S')], T0 + 3);
+  t.is(states(t, s, T0 + 3)[`${CLIENT}:40000`], 'tcp_syn_recv');
+  both(t, s, [orig(CLIENT, 40000, 'A')], T0 + 4);
+  t.is(states(t, s, T0 + 4)[`${CLIENT}:40000`], 'tcp_established');
+  t.true(s.core.flows({}, T0 + 4)[0].flags.includes('confirmed'));
+});
+
+test('mid-stream pick-up: a bare ACK makes tcp_midstream; an answer confirms it; a RST answer closes it', (t) => {
+  const s = setup();
+  both(t, s, [orig(CLIENT, 1, 'A'), orig(CLIENT, 2, 'PA')], T0);
+  t.deepEqual(states(t, s, T0), { [`${CLIENT}:1`]: 'tcp_midstream', [`${CLIENT}:2`]: 'tcp_midstream' });
+  both(t, s, [reply(CLIENT, 1, 'A'), reply(CLIENT, 2, 'R')], T0 + 1);
+  t.deepEqual(states(t, s, T0 + 1), { [`${CLIENT}:1`]: 'tcp_established', [`${CLIENT}:2`]: 'tcp_closing' });
+  const byPort = Object.fromEntries(s.core.flows({}, T0 + 1).map((f) => [f.clientPort, f.flags]));
+  t.true(byPort[1].includes('confirmed'));
+  t.false(byPort[2].includes('confirmed'));
+});
+
+test('unconfirmed flows get the short timeout, established ones the long one', (t) => {
+  const s = setup({ timeouts: { tcpSynMs: 3000, tcpUnconfirmedMs: 2000, tcpEstablishedMs: 100_000 } });
+  both(t, s, [orig(CLIENT, 1, 'S'), orig(CLIENT, 2, 'S'), orig(CLIENT, 3, 'A'), orig(CLIENT, 4, 'S')], T0);
+  both(t, s, [reply(CLIENT, 2, 'SA'), reply(CLIENT, 4, 'SA')], T0);
+  both(t, s, [orig(CLIENT, 4, 'A')], T0);
+  t.deepEqual(states(t, s, T0), {
+    [`${CLIENT}:1`]: 'tcp_syn', [`${CLIENT}:2`]: 'tcp_syn_recv', [`${CLIENT}:3`]: 'tcp_midstream', [`${CLIENT}:4`]: 'tcp_established',
+  });
+  // after 2.5 s the SYN_RECV and mid-stream flows are gone, after 3.5 s the SYN one; established stays
+  t.deepEqual(Object.keys(states(t, s, T0 + 2500)).sort(), [`${CLIENT}:1`, `${CLIENT}:4`]);
+  t.deepEqual(Object.keys(states(t, s, T0 + 3500)), [`${CLIENT}:4`]);
+  // and a packet of an expired unconfirmed flow starts a new one (counted expired in both)
+  both(t, s, [orig(CLIENT, 2, 'A')], T0 + 3500);
+  t.is(s.core.counters().global.ct_expired, s.model.global[L.GC_CT_EXPIRED]);
+});
+
+/** A flood of `n` spoofed packets from 10.200.x.y with `flags`; answered by the backend with `answer`
+ *  when given, while `real` established connections keep sending and a new connection opens. */
+function flood(t, flags, answer) {
+  const s = setup({ flows: 64, evictWindow: 64 });
+  // 8 real connections, fully established
+  const real = [...Array(8).keys()].map((i) => 50000 + i);
+  both(t, s, real.map((p) => orig(CLIENT, p, 'S')), T0);
+  both(t, s, real.map((p) => reply(CLIENT, p, 'SA')), T0);
+  both(t, s, real.map((p) => orig(CLIENT, p, 'A')), T0);
+  let now = T0 + 1;
+  const spoof = (i) => `10.200.${(i >> 8) & 255}.${i & 255}`;
+  for (let round = 0; round < 40; round++) {
+    const batch = [];
+    for (let k = 0; k < 25; k++) { const i = round * 25 + k; batch.push(orig(spoof(i), 1024 + (i % 60000), flags)); }
+    const rs = both(t, s, batch, now);
+    // every flood packet is forwarded: there is always an unconfirmed flow to evict
+    t.true(rs.every((r) => r === 'fwd_nat'), `round ${round}: ${rs.join(',')}`);
+    if (answer) both(t, s, batch.map((_, k) => { const i = round * 25 + k; return reply(spoof(i), 1024 + (i % 60000), answer); }), now);
+    // the real connections keep working in both directions, every round
+    t.true(both(t, s, real.map((p) => orig(CLIENT, p, 'PA')), now).every((r) => r === 'fwd_nat'));
+    t.true(both(t, s, real.map((p) => reply(CLIENT, p, 'PA')), now).every((r) => r === 'fwd_reply'));
+    // a new legitimate connection completes its handshake during the flood
+    const np = 30000 + round;
+    t.deepEqual(both(t, s, [orig(CLIENT, np, 'S')], now), ['fwd_nat']);
+    t.deepEqual(both(t, s, [reply(CLIENT, np, 'SA')], now), ['fwd_reply']);
+    t.deepEqual(both(t, s, [orig(CLIENT, np, 'A')], now), ['fwd_nat']);
+    now += 10;
+  }
+  const st = states(t, s, now);
+  for (const p of real) t.is(st[`${CLIENT}:${p}`], 'tcp_established', `real connection ${p} survived`);
+  const c = s.core.counters();
+  t.true(c.global.ct_evicted > 900, `the pressure shows in ct_evicted (${c.global.ct_evicted})`);
+  t.is(c.global.ct_evicted, s.model.global[L.GC_CT_EVICTED]);
+  t.is(c.reasons.drop_ct_full ?? 0, 0);
+  return { s, st };
+}
+
+test('SYN flood answered by the backend (SYN-ACK): established flows lose nothing, new connections succeed', (t) => {
+  const { st } = flood(t, 'S', 'SA');
+  t.true(Object.values(st).includes('tcp_syn_recv'));
+});
+
+test('bare-ACK flood (unanswered, and answered by RST): established flows lose nothing, new connections succeed', (t) => {
+  const { st } = flood(t, 'A');
+  t.true(Object.values(st).includes('tcp_midstream'));
+  const r = flood(t, 'A', 'R');
+  t.true(Object.values(r.st).includes('tcp_closing'));
+});
+
+test('a table full of confirmed flows still fails closed (drop_ct_full), in core and model alike', (t) => {
+  const s = setup({ flows: 16, evictWindow: 16 });
+  const ports = [...Array(16).keys()].map((i) => 1000 + i);
+  both(t, s, ports.map((p) => orig(CLIENT, p, 'S')), T0);
+  both(t, s, ports.map((p) => reply(CLIENT, p, 'SA')), T0);
+  // SYN_RECV flows are still evictable: a new SYN takes one
+  t.deepEqual(both(t, s, [orig(CLIENT, 2000, 'S')], T0), ['fwd_nat']);
+  t.is(s.core.counters().global.ct_evicted, 1);
+  // confirm the rest: now nothing is evictable
+  const left = s.core.flows({}, T0).filter((f) => f.state === 'tcp_syn_recv').map((f) => f.clientPort);
+  both(t, s, left.map((p) => orig(CLIENT, p, 'A')), T0);
+  both(t, s, [reply(CLIENT, 2000, 'SA')], T0);
+  both(t, s, [orig(CLIENT, 2000, 'A')], T0);
+  t.deepEqual(both(t, s, [orig(CLIENT, 3000, 'S')], T0 + 1), ['drop_ct_full']);
+});

@@ -1,0 +1,205 @@
+// Kubernetes service rules of issue 14 in the core and the reference model (frame for frame, byte
+// for byte) and in the compiler/model that feed them: sessionAffinity re-picks after expiry, drop
+// (traffic policy) versus reject (no endpoints), services another proxy serves, IPv4 with leading
+// zeros. The same rules with real clients through the daemon: test/e2e-semantics-*.test.js.
+import test from 'ava';
+import { Core } from '../dist/src/core/host.js';
+import { ReferenceModel } from '../dist/src/reference/model.js';
+import * as B from '../dist/src/packet/build.js';
+import { parseFrame } from '../dist/src/packet/parse.js';
+import { Compiler } from '../dist/src/compiler/compiler.js';
+import { validateAll } from '../dist/src/model/schema.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+
+const T0 = 1_000_000;
+const cli = (s) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, ...s });
+
+function both(ir, opts = {}) {
+  const core = Core.create({ flows: 4096, batchMax: 64, affinitySlots: 1024, ...opts });
+  core.applyIr(ir);
+  const model = new ReferenceModel(ir, { flows: 4096, affinitySlots: 1024, ...opts });
+  return { core, model };
+}
+
+test('sessionAffinity: sticks while the entry lives; over several expiries the client reaches more than one backend', (t) => {
+  const bes = [1, 2, 3].map((i) => backend({ id: i, addr: `10.1.0.${i}`, port: 8080, outPort: 10 + i }));
+  const fe = frontend({ id: 1, addr: '10.96.0.10', port: 80, flags: L.FEF_AFFINITY, affinityTimeoutMs: 1000 }, bes);
+  const { core, model } = both(mkIr({ frontends: [fe], backends: bes }));
+  const picked = new Set();
+  let sport = 20000;
+  for (let epoch = 0; epoch < 12; epoch++) {
+    const start = T0 + epoch * 5000; // 5 s apart: the 1 s entry has expired each time
+    const seen = new Set();
+    for (let k = 0; k < 4; k++) {
+      // new connections (new source ports) within the timeout: all to the epoch's backend
+      const pairs = runBoth(core, model, [cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: sport++, dport: 80, flags: 'S' })], start + k * 200, 3, { trace: true });
+      t.is(firstMismatch(pairs), undefined);
+      t.is(pairs[0].core.reason, 'fwd_nat');
+      seen.add(parseFrame(B.fromHex(pairs[0].core.hex)).dst);
+    }
+    t.is(seen.size, 1, `epoch ${epoch}: one backend while the entry lives`);
+    picked.add([...seen][0]);
+  }
+  t.true(picked.size > 1, `after expiries the client was re-picked (got ${[...picked]})`);
+  t.is(core.counters().global.aff_new, 12);
+  t.is(core.counters().global.aff_hit, 36);
+});
+
+test('no usable endpoint: reject only without endpoints; a traffic policy that leaves none drops with its own reason', (t) => {
+  const none = frontend({ id: 1, addr: '10.96.0.1', port: 80 }, []);
+  const itp = frontend({ id: 2, addr: '10.96.0.2', port: 80, flags: L.FEF_POLICY_DROP }, []);
+  const etp = frontend({ id: 3, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_POLICY_DROP | L.FEF_EXTERNAL }, []);
+  const { core, model } = both(mkIr({ frontends: [none, itp, etp] }));
+  const frames = [];
+  for (const [dst, dport] of [['10.96.0.1', 80], ['10.96.0.2', 80], ['192.168.0.1', 30080]]) {
+    frames.push(cli({ proto: 'TCP', src: '10.0.0.5', dst, sport: 4000, dport, flags: 'S' }));
+    frames.push(cli({ proto: 'UDP', src: '10.0.0.5', dst, sport: 4000, dport }));
+  }
+  // (UDP to the TCP-only frontends is no service: routed or to host, the same in both)
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.filter((_, i) => i % 2 === 0).map((p) => `${p.core.verdict}/${p.core.reason}`),
+    ['reject/reject_no_endpoints', 'drop/drop_itp_no_local', 'drop/drop_etp_no_local']);
+  const r = core.counters().reasons;
+  t.is(r.drop_itp_no_local, 1);
+  t.is(r.drop_etp_no_local, 1);
+  t.is(r.reject_no_endpoints, 1);
+});
+
+test('service CIDRs: an address no service owns is dropped (drop_no_service_ip), not routed; services inside are served', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 })];
+  const fe = frontend({ id: 1, addr: '10.96.0.10', port: 80 }, bes);
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+    { prefix: 'fd00:96::/112', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+  ];
+  const { core, model } = both(mkIr({ frontends: [fe], backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80, flags: 'S' }),  // the service
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.3.3', sport: 4000, dport: 80, flags: 'S' }),   // unallocated
+    cli({ proto: 'UDP', src: '10.0.0.5', dst: '10.96.3.3', sport: 4000, dport: 53 }),
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.3.3', icmpType: 8 }),
+    cli({ proto: 'UDP', src: 'fd00::5', dst: 'fd00:96::7', sport: 4000, dport: 53 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.97.0.1', sport: 4000, dport: 80, flags: 'S' }),   // outside: routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => p.core.reason), ['fwd_nat', 'drop_no_service_ip', 'drop_no_service_ip', 'drop_no_service_ip', 'drop_no_service_ip', 'fwd_routed']);
+  t.is(core.counters().reasons.drop_no_service_ip, 4);
+});
+
+test('a ClusterIP on a port or protocol its Service does not define is rejected (reject_invalid_port); other frontend kinds are not', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 }), backend({ id: 2, addr: 'fd00:1::1', port: 8080, outPort: 11 })];
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.10', port: 80 }, [bes[0]]),
+    frontend({ id: 2, addr: 'fd00:96::10', port: 80 }, [bes[1]]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'ExternalIP', flags: L.FEF_EXTERNAL }, [bes[0]]),
+  ];
+  const routes = [{ prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc }];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80, flags: 'S' }),   // the service port
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 81, flags: 'S' }),   // another port
+    cli({ proto: 'UDP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80 }),               // another protocol
+    cli({ proto: 'SCTP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 80 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '10.96.0.10', sport: 4000, dport: 81, flags: 'R' }),   // a RST is never answered
+    cli({ proto: 'UDP', src: 'fd00::5', dst: 'fd00:96::10', sport: 4000, dport: 53 }),
+    cli({ proto: 'TCP', src: '10.0.0.5', dst: '198.51.100.7', sport: 4000, dport: 81, flags: 'S' }), // external IP: routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => `${p.core.verdict}/${p.core.reason}`), [
+    'forward/fwd_nat', 'reject/reject_invalid_port', 'reject/reject_invalid_port', 'reject/reject_invalid_port',
+    'drop/drop_rst_no_endpoints', 'reject/reject_invalid_port', 'forward/fwd_routed',
+  ]);
+  const rst = parseFrame(B.fromHex(pairs[1].core.hex));
+  t.like(rst, { src: '10.96.0.10', dst: '10.0.0.5', sport: 81, dport: 4000 });
+  t.is(core.counters().reasons.reject_invalid_port, 4);
+  // the service goes: its address is no ClusterIP any more (routed)
+  core.applyIr(mkIr({ frontends: fronts.slice(1), backends: bes, routes }));
+  model.setIr(mkIr({ frontends: fronts.slice(1), backends: bes, routes }));
+  const after = runBoth(core, model, [frames[1]], T0 + 1, 3);
+  t.is(firstMismatch(after), undefined);
+  t.is(after[0].core.reason, 'fwd_routed');
+});
+
+// ---- the compiler's side ---------------------------------------------------------------------------
+const node = (extra = {}) => ({
+  apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+  spec: { nodeAddresses: ['192.168.0.1'], routes: [{ prefix: '10.244.0.0/16', port: 1, nextHopMac: '02:00:00:00:00:11', localMac: '02:00:00:00:00:01' }], ...extra },
+});
+const svc = (spec, meta = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop', ...meta }, spec });
+const slice = (endpoints) => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4', endpoints, ports: [{ port: 8080 }],
+  metadata: { name: 'web-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } },
+});
+const ep = (addr, nodeName, conditions) => ({ addresses: [addr], nodeName, ...(conditions ? { conditions } : {}) });
+const fronts = (c) => [...c.ir.frontends.values()];
+
+test('compiler: Local traffic policies with endpoints only elsewhere set FEF_POLICY_DROP; no endpoints at all leaves reject', (t) => {
+  const spec = { type: 'NodePort', clusterIP: '10.96.0.1', internalTrafficPolicy: 'Local', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node(), svc(spec), slice([ep('10.244.2.5', 'node-b')])]) });
+  for (const f of fronts(c)) {
+    t.is(f.backends.length, 0, f.kind);
+    t.truthy(f.flags & L.FEF_POLICY_DROP, `${f.kind}: endpoints elsewhere -> drop`);
+  }
+  // a not-serving endpoint is no endpoint (kube-proxy's hasEndpoints counts ready or serving ones)
+  c.change({ upsert: validateAll([slice([ep('10.244.2.5', 'node-b', { ready: false, serving: false })])]) });
+  for (const f of fronts(c)) t.is(f.flags & L.FEF_POLICY_DROP, 0, `${f.kind}: no endpoints -> reject`);
+  // a local endpoint: normal frontend
+  c.change({ upsert: validateAll([slice([ep('10.244.2.5', 'node-b'), ep('10.244.1.5', 'node-a')])]) });
+  for (const f of fronts(c)) { t.is(f.flags & L.FEF_POLICY_DROP, 0); t.is(f.backends.length, 1); }
+});
+
+test('compiler: a service labelled for another proxy or headless is not programmed; (un)labelling programs/removes it', (t) => {
+  const spec = { clusterIP: '10.96.0.1', ports: [{ port: 80, targetPort: 8080 }] };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node(), svc(spec, { labels: { 'service.kubernetes.io/service-proxy-name': 'other' } }), slice([ep('10.244.1.5', 'node-a')])]) });
+  t.is(fronts(c).length, 0, 'another proxy\'s service');
+  const d1 = c.change({ upsert: validateAll([svc(spec)]) });
+  t.is(fronts(c).length, 1, 'label removed: programmed');
+  t.is(d1.diff.frontendsUpsert.length, 1);
+  c.change({ upsert: validateAll([svc(spec, { labels: { 'service.kubernetes.io/headless': '' } })]) });
+  t.is(fronts(c).length, 0, 'headless label: removed');
+  // the node config names this proxy: services labelled with that name are served
+  c.change({ upsert: validateAll([node({ serviceProxyName: 'wdp' }), svc(spec, { labels: { 'service.kubernetes.io/service-proxy-name': 'wdp' } })]) });
+  t.is(fronts(c).length, 1, 'labelled with our name');
+  c.change({ upsert: validateAll([svc(spec, { labels: { 'service.kubernetes.io/service-proxy-name': 'other' } })]) });
+  t.is(fronts(c).length, 0);
+});
+
+test('compiler: NodeConfig serviceCIDRs become service-CIDR routes after the node routes (a node route of the same prefix wins)', (t) => {
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112', '10.244.0.0/16'] })]) });
+  const rs = c.ir.routes.map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
+  t.deepEqual(rs, ['fd00:96::/112 svc', '10.244.0.0/16', '10.96.0.0/12 svc']);
+  c.change({ upsert: validateAll([node()]) });
+  t.deepEqual(c.ir.routes.map((r) => r.prefix), ['10.244.0.0/16']);
+});
+
+test('model: IPv4 with leading zeros is decimal wherever the API server accepts it (ParseIPSloppy), never octal', (t) => {
+  const objs = validateAll([
+    node({ nodeAddresses: ['192.168.000.001'] }),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop' }, spec: {
+      type: 'LoadBalancer', clusterIP: '10.96.250.011', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }],
+      externalIPs: ['198.51.100.010'], loadBalancerSourceRanges: ['010.0.0.0/8'] },
+    status: { loadBalancer: { ingress: [{ ip: '203.0.113.08' }] } } },
+    slice([ep('10.244.001.010', 'node-a')]),
+  ]);
+  const s = objs[1];
+  t.deepEqual(s.clusterIPs, ['10.96.250.11']);
+  t.deepEqual(s.externalIPs, ['198.51.100.10']);
+  t.deepEqual(s.lbIngress, ['203.0.113.8']);
+  t.deepEqual(s.sourceRanges, ['10.0.0.0/8']);
+  t.deepEqual(objs[2].endpoints[0].addresses, ['10.244.1.10']);
+  const c = new Compiler();
+  c.change({ upsert: objs });
+  t.deepEqual(fronts(c).map((f) => f.addr).sort(), ['10.96.250.11', '192.168.0.1', '198.51.100.10', '203.0.113.8']);
+  t.deepEqual([...c.ir.backends.values()].map((b) => b.addr), ['10.244.1.10']);
+  // still refused: parts above 255, five parts, empty parts
+  for (const bad of ['10.96.250.256', '10.96.0.0.1', '10..0.1', '0x0a.0.0.1']) {
+    t.throws(() => validateAll([svc({ clusterIP: bad, ports: [{ port: 80 }] })]), undefined, bad);
+  }
+});

@@ -1,0 +1,156 @@
+// Stale flows (docs/core.md "Original-direction hit" step 1, assembly/stale.ts): a flow whose
+// backend id now names another backend (the compiler reuses freed ids), or whose SNAT address is
+// gone, is re-selected on its next client packet and never forwarded with the old translation;
+// an ICMP error about such a flow's reply is dropped. Every case runs the Wasm core and the
+// reference model side by side (core = model) and checks the bytes on the wire.
+import test from 'ava';
+import { Core } from '../dist/src/core/host.js';
+import { ReferenceModel } from '../dist/src/reference/model.js';
+import * as B from '../dist/src/packet/build.js';
+import { parseFrame } from '../dist/src/packet/parse.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+
+const OPTS = { flows: 64, batchMax: 16, snatPortMin: 40000, snatPortMax: 40063 };
+const VIP = '10.96.0.1';
+const CLIENT = '10.0.0.1';
+const SNAT = '10.255.0.1';
+
+function pair(gen0) {
+  const core = Core.create(OPTS);
+  core.applyIr(gen0);
+  return { core, model: new ReferenceModel(gen0, OPTS) };
+}
+function flip(s, ir) { s.core.applyIr(ir); s.model.setIr(ir); }
+/** Runs frames through both, asserts core = model (with trace records), returns the core results. */
+function run(t, s, frames, now) {
+  const pairs = runBoth(s.core, s.model, frames, now, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined, 'core = model');
+  return pairs.map((p) => ({ ...p.core, p: p.core.verdict === 'forward' ? parseFrame(B.fromHex(p.core.hex)) : undefined }));
+}
+const tcp = (flags, o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: o.src ?? CLIENT, dst: VIP, proto: 'TCP', sport: o.sport ?? 1000, dport: 80, flags });
+const svc = (bes, flags = 0) => frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP', flags }, bes);
+
+test('an id reused for a backend at another port re-selects the flow (address equal, port differs)', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
+  t.is(run(t, s, [tcp('S')], 1000)[0].p.dport, 8080);
+  const b = backend({ id: 1, addr: '10.1.0.1', port: 9090 });
+  flip(s, mkIr({ frontends: [svc([b])], backends: [b] }));
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.dport, 9090);
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.true((r.trace.stages & L.TS_STALE_RESELECT) !== 0);
+  t.is(s.core.counters().global.ct_reselect, 1);
+});
+
+test('an id reused for the same address and port keeps the flow (it is the same endpoint)', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
+  run(t, s, [tcp('S')], 1000);
+  flip(s, mkIr({ frontends: [svc([])], backends: [] }));                     // removed ...
+  const again = backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 2 });   // ... and back
+  flip(s, mkIr({ frontends: [svc([again])], backends: [again] }));
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.trace.ct, L.TRCT_HIT_ORIG);
+  t.is(r.outPort, 2, 'out port of the generation in force');
+  t.is(s.core.counters().global.ct_reselect, 0);
+});
+
+test('an id reused under a frontend that is gone: the stale flow goes to the no-service path', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
+  run(t, s, [tcp('S')], 1000);
+  const b = backend({ id: 1, addr: '10.1.0.9', port: 8080, service: 'default/other' });
+  const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'TCP' }, [b]);
+  flip(s, mkIr({ frontends: [other], backends: [b] }));
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'host_no_match');
+  t.is(s.core.counters().global.ct_active, 0, 'the stale flow was freed');
+});
+
+test('an ICMP error from the client about a reply of a flow whose backend id was reused is dropped', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
+  run(t, s, [tcp('S')], 1000);
+  // the reply the client got (VIP -> client), which the client's error quotes
+  const reply = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: CLIENT, proto: 'TCP', sport: 8080, dport: 1000, flags: 'SA' });
+  t.is(run(t, s, [reply], 1010)[0].reason, 'fwd_reply');
+  const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'TCP', sport: 80, dport: 1000, flags: 'SA' });
+  const err = () => B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+  t.is(run(t, s, [err()], 1020)[0].reason, 'fwd_icmp_error', 'translated while the flow holds');
+  const b = backend({ id: 1, addr: '10.1.0.2', port: 8080 });
+  flip(s, mkIr({ frontends: [svc([b])], backends: [b] }));
+  t.is(run(t, s, [err()], 1030)[0].reason, 'drop_no_route');
+});
+
+test('SNAT address removed: the masqueraded flow is re-selected without SNAT, its replies to the old address no longer match; restored: new flows masquerade again', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const fe = svc([a], L.FEF_MASQUERADE);
+  const withSnat = mkIr({ frontends: [fe], backends: [a], snatV4: SNAT });
+  const s = pair(withSnat);
+  const [syn] = run(t, s, [tcp('S')], 1000);
+  t.is(syn.p.src, SNAT);
+  // a second masqueraded flow, left alone across the removal
+  const [other] = run(t, s, [tcp('S', { sport: 2000 })], 1000);
+  flip(s, mkIr({ frontends: [fe], backends: [a] }));
+  // the backend's answer to the old SNAT address: no flow owns it any more
+  const late = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: SNAT, proto: 'TCP', sport: 8080, dport: other.p.sport, flags: 'SA' });
+  t.is(run(t, s, [late], 1050)[0].reason, 'host_no_match');
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.src, CLIENT, 'no SNAT address: the client source, never 0.0.0.0');
+  t.is(r.p.sport, 1000);
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.false((r.trace.stages & L.TS_SNAT) !== 0);
+  // the address is back: the flow re-created without SNAT stays so; a new flow masquerades
+  flip(s, withSnat);
+  const [keep, fresh] = run(t, s, [tcp('A'), tcp('S', { sport: 3000 })], 1200);
+  t.is(keep.trace.ct, L.TRCT_HIT_ORIG);
+  t.is(keep.p.src, CLIENT);
+  t.is(fresh.p.src, SNAT);
+  t.true(fresh.p.sport >= OPTS.snatPortMin && fresh.p.sport <= OPTS.snatPortMax);
+});
+
+test('IPv6, traced dry run: a reused id is traced as a re-selection and the old flow stays until a live packet', (t) => {
+  const v6 = () => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: 'fd00::1', dst: 'fd00:96::1', proto: 'UDP', sport: 5000, dport: 53 });
+  const svc6 = (bes) => frontend({ id: 1, addr: 'fd00:96::1', port: 53, proto: 'UDP' }, bes);
+  const a = backend({ id: 1, addr: 'fd00:1::1', port: 53 });
+  const s = pair(mkIr({ frontends: [svc6([a])], backends: [a] }));
+  t.is(run(t, s, [v6()], 1000)[0].p.dst, 'fd00:1::1');
+  const b = backend({ id: 1, addr: 'fd00:1::2', port: 53 });
+  flip(s, mkIr({ frontends: [svc6([b])], backends: [b] }));
+  const dry = runBoth(s.core, s.model, [v6()], 1100, 3, { dryRun: true });
+  t.is(firstMismatch(dry), undefined, 'core = model (dry run)');
+  t.is(dry[0].core.trace.ct, L.TRCT_RESELECT);
+  t.is(s.core.counters().global.ct_active, 1, 'the dry run changed nothing');
+  const [r] = run(t, s, [v6()], 1200);
+  t.is(r.p.dst, 'fd00:1::2');
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.is(s.core.counters().global.ct_active, 1, 'the stale flow was replaced, not added to');
+});
+
+test('SNAT address changed: the masqueraded flow is re-selected from the new address with a port of its own, replies to the old address no longer match', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const fe = svc([a], L.FEF_MASQUERADE);
+  const s = pair(mkIr({ frontends: [fe], backends: [a], snatV4: SNAT }));
+  const [syn] = run(t, s, [tcp('S')], 1000);
+  t.is(syn.p.src, SNAT);
+  flip(s, mkIr({ frontends: [fe], backends: [a], snatV4: '10.255.0.2' }));
+  const late = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: SNAT, proto: 'TCP', sport: 8080, dport: syn.p.sport, flags: 'SA' });
+  t.is(run(t, s, [late], 1050)[0].reason, 'host_no_match');
+  const [r] = run(t, s, [tcp('A')], 1100);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.src, '10.255.0.2');
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  // its replies, to the new address and port, are the flow's
+  const reply = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: '10.255.0.2', proto: 'TCP', sport: 8080, dport: r.p.sport, flags: 'A' });
+  const [back] = run(t, s, [reply], 1110);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.dst, CLIENT);
+  t.is(back.p.sport, 80);
+  // unchanged address: a masqueraded flow keeps going (the hash check passes)
+  const [again] = run(t, s, [tcp('A')], 1120);
+  t.is(again.trace.ct, L.TRCT_HIT_ORIG);
+});

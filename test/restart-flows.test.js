@@ -1,0 +1,236 @@
+// Flow export/import across two cores (src/core/flow-export.ts, assembly/ct-restore.ts): what a
+// daemon restart does between the old process's core and the new one's. The new core has other
+// ids, another clock, other port indexes and an extra endpoint (so a fresh Maglev pick moves the
+// flow); restored flows still go to their old backend, replies still translate, masqueraded
+// flows keep their SNAT port (and it stays taken), affinity survives, and what cannot be
+// restored is counted.
+import test from 'ava';
+import * as L from '../dist/assembly/layout.js';
+import { Core } from '../dist/src/core/host.js';
+import { frame } from '../dist/src/packet/build.js';
+import { parseFrame } from '../dist/src/packet/parse.js';
+import { verifyChecksums } from '../dist/src/packet/checksum.js';
+import { flowHash, affinityHash } from '../dist/src/core/hash.js';
+import { parseAddr } from '../dist/src/util/addr.js';
+import { exportFlows, importFlows, FlowExport } from '../dist/src/core/flow-export.js';
+import { backend, frontend, mkIr, MAC } from './lib/packets.js';
+
+const VIP = '10.96.0.10';
+const ADDRS = ['10.1.0.1', '10.1.0.2', '10.1.0.3', '10.1.0.4'];
+const NEW_UPLINK_MAC = '02:00:00:00:0a:99';
+// old run: uplink is port 0; new run: the config gained a port, uplink is port 2 with another MAC
+const PORTS_A = [{ index: 0, name: 'uplink', mac: MAC.node }, { index: 1, name: 'pods', mac: MAC.beSrc }];
+const PORTS_B = [{ index: 1, name: 'pods', mac: MAC.beSrc }, { index: 2, name: 'uplink', mac: NEW_UPLINK_MAC }];
+
+/** An Ir of one TCP frontend over `addrs`, ids chosen by the caller (old and new runs differ). */
+function irOf({ frontId, ids, addrs, flags = 0, snatV4 = '192.168.0.100', affinityTimeoutMs }) {
+  const backends = addrs.map((a, i) => backend({ id: ids[i], addr: a, port: 8080, service: 'default/web' }));
+  const f = frontend({ id: frontId, addr: VIP, port: 80, service: 'default/web', flags, ...(affinityTimeoutMs ? { affinityTimeoutMs } : {}) }, backends);
+  return mkIr({ frontends: [f], backends, snatV4 });
+}
+
+function mkCore(ir, opts = {}) {
+  const core = Core.create({ batchMax: 16, flows: 256, affinitySlots: 256, ...opts });
+  core.applyIr(ir);
+  return core;
+}
+
+const oldIr = (o = {}) => irOf({ frontId: 1, ids: [1, 2, 3], addrs: ADDRS.slice(0, 3), ...o });
+// the new run: other ids, and an endpoint added while the daemon was down
+const newIr = (o = {}) => irOf({ frontId: 3, ids: [7, 5, 6, 8], addrs: ADDRS, ...o });
+
+const pickAddr = (ir, hash) => { const f = [...ir.frontends.values()][0]; return ir.backends.get(f.maglev[hash % f.maglev.length]).addr; };
+const syn = (src, sport, o = {}) => frame({ src, dst: VIP, proto: 'TCP', sport, dport: 80, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node, ...o });
+const ack = (src, sport, dstMac = MAC.node) => frame({ src, dst: VIP, proto: 'TCP', sport, dport: 80, flags: 'A', seq: 2, ack: 2, srcMac: MAC.client, dstMac });
+const fromBackend = (src, dst, dport, o = {}) => frame({ src, dst, proto: 'TCP', sport: 8080, dport, flags: 'SA', seq: 9, ack: 2, srcMac: MAC.beDst, dstMac: MAC.beSrc, ...o });
+
+/** A client port whose flow the new run's Maglev table would send elsewhere. */
+function movedPort(client, a, b) {
+  for (let p = 40000; p < 41000; p++) {
+    const h = flowHash(parseAddr(client).bytes, parseAddr(VIP).bytes, p, 80, 6);
+    if (pickAddr(a, h) !== pickAddr(b, h)) return p;
+  }
+  throw new Error('no moved flow found');
+}
+
+test('an established flow is restored into a core with other ids, clock and ports: it keeps its backend, replies translate', (t) => {
+  const irA = oldIr(), irB = newIr();
+  const a = mkCore(irA);
+  const sport = movedPort('10.0.0.5', irA, irB);
+  const [r1] = a.run([syn('10.0.0.5', sport)], 1000, 0);
+  t.is(r1.reason, 'fwd_nat');
+  const backendAddr = parseFrame(r1.frame).dst;
+  t.is(a.run([fromBackend(backendAddr, '10.0.0.5', sport)], 1001, 1)[0].reason, 'fwd_reply');
+  // the client's ACK completes the handshake: only then is the flow established (issue 14.8;
+  // docs/core.md "TCP states")
+  t.is(a.run([ack('10.0.0.5', sport)], 1001, 0)[0].reason, 'fwd_nat');
+
+  const recs = exportFlows(a, PORTS_A, 6000);
+  t.is(recs.flows.length, L.CT_SIZE);
+  // the new process's clock starts near 0: last_seen lies "before" it (u32 wrap)
+  const b = mkCore(irB);
+  const stats = importFlows(b, recs, PORTS_B, 2000, 50);
+  t.deepEqual(stats, { flows: 1, affinity: 0, staleBackends: 0, dropped: {} });
+  const [f] = b.flows({}, 50);
+  const newId = [...irB.backends.values()].find((x) => x.addr === backendAddr).id;
+  t.like(f, { client: '10.0.0.5', clientPort: sport, vip: VIP, vipPort: 80, backend: backendAddr, backendPort: 8080, state: 'tcp_established', frontendId: 3, backendId: newId, idleMs: 6999 });
+  t.is(b.counters().global.ct_active, 1);
+
+  // the client keeps sending: same backend, although a fresh pick would now choose another
+  const h = flowHash(parseAddr('10.0.0.5').bytes, parseAddr(VIP).bytes, sport, 80, 6);
+  t.not(pickAddr(irB, h), backendAddr);
+  const [r2] = b.run([ack('10.0.0.5', sport, NEW_UPLINK_MAC)], 60, 2);
+  t.is(r2.reason, 'fwd_nat');
+  t.is(parseFrame(r2.frame).dst, backendAddr);
+  // the backend answers: reverse NAT toward the client's port under its new index and MAC
+  const [r3] = b.run([fromBackend(backendAddr, '10.0.0.5', sport, { flags: 'A' })], 61, 1);
+  t.is(r3.reason, 'fwd_reply');
+  t.is(r3.outPort, 2);
+  t.like(parseFrame(r3.frame), { src: VIP, sport: 80, dst: '10.0.0.5', dport: sport, srcMac: NEW_UPLINK_MAC, dstMac: MAC.client });
+  t.deepEqual(verifyChecksums(r3.frame), []);
+  t.is(b.counters().global.ct_new, 0, 'no new flow was created for it');
+});
+
+test('a masqueraded flow keeps its SNAT port, and the port stays taken for new flows', (t) => {
+  const one = (frontId, id) => irOf({ frontId, ids: [id], addrs: ['10.1.0.1'], flags: L.FEF_MASQUERADE });
+  const opts = { snatPortMin: 40000, snatPortMax: 40000 };   // one SNAT port: a second flow to the backend has none
+  const a = mkCore(one(1, 1), opts);
+  const [r1] = a.run([syn('10.0.0.5', 1234)], 1000, 0);
+  t.is(r1.reason, 'fwd_nat');
+  t.like(parseFrame(r1.frame), { src: '192.168.0.100', sport: 40000, dst: '10.1.0.1' });
+  const recs = exportFlows(a, PORTS_A, 1500);
+
+  const b = mkCore(one(4, 9), opts);
+  t.is(importFlows(b, recs, PORTS_B, 0, 10).flows, 1);
+  const [r2] = b.run([fromBackend('10.1.0.1', '192.168.0.100', 40000)], 11, 1);
+  t.is(r2.reason, 'fwd_reply');
+  t.like(parseFrame(r2.frame), { src: VIP, sport: 80, dst: '10.0.0.5', dport: 1234 });
+  t.is(b.run([syn('10.0.0.6', 999)], 12, 2)[0].reason, 'drop_snat_exhausted', 'the restored flow holds port 40000');
+  // control: without the restored flow the same SYN gets the port
+  const c = mkCore(one(4, 9), opts);
+  t.is(c.run([syn('10.0.0.6', 999)], 12, 2)[0].reason, 'fwd_nat');
+
+  // another masquerade address now: its replies would go to the old one, so it is not restored
+  const d = mkCore(irOf({ frontId: 4, ids: [9], addrs: ['10.1.0.1'], flags: L.FEF_MASQUERADE, snatV4: '192.168.0.200' }), opts);
+  t.deepEqual(importFlows(d, recs, PORTS_B, 0, 10), { flows: 0, affinity: 0, staleBackends: 0, dropped: { snatChanged: 1 } });
+});
+
+test('a flow whose backend vanished is kept with backend 0: replies translate, the next packet re-selects', (t) => {
+  const a = mkCore(oldIr());
+  const [r1] = a.run([syn('10.0.0.5', 40000)], 1000, 0);
+  const gone = parseFrame(r1.frame).dst;
+  a.run([fromBackend(gone, '10.0.0.5', 40000)], 1001, 1);
+  const recs = exportFlows(a, PORTS_A, 1002);
+  const left = ADDRS.filter((x) => x !== gone);
+  const b = mkCore(irOf({ frontId: 2, ids: [11, 12, 13], addrs: left }));
+  t.deepEqual(importFlows(b, recs, PORTS_B, 0, 5), { flows: 1, affinity: 0, staleBackends: 1, dropped: {} });
+  t.is(b.flows({}, 5)[0].backendId, 0);
+  t.is(b.run([fromBackend(gone, '10.0.0.5', 40000, { flags: 'A' })], 6, 1)[0].reason, 'fwd_reply');
+  const [r2] = b.run([ack('10.0.0.5', 40000, NEW_UPLINK_MAC)], 7, 2);
+  t.is(r2.reason, 'fwd_nat');
+  t.true(left.includes(parseFrame(r2.frame).dst));
+  t.is(b.counters().global.ct_reselect, 1);
+});
+
+test('affinity entries are restored under the new frontend id and win over a fresh Maglev pick', (t) => {
+  const o = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 };
+  const irA = oldIr(o), irB = newIr(o);
+  let client;
+  for (let i = 2; i < 250 && !client; i++) {
+    const c = `10.0.1.${i}`;
+    if (pickAddr(irA, affinityHash(parseAddr(c).bytes, 1)) !== pickAddr(irB, affinityHash(parseAddr(c).bytes, 3))) client = c;
+  }
+  t.truthy(client);
+  const a = mkCore(irA);
+  const [r1] = a.run([syn(client, 5000)], 1000, 0);
+  const chosen = parseFrame(r1.frame).dst;
+  const recs = exportFlows(a, PORTS_A, 4000);
+  t.is(recs.affinity.length, L.AFF_SIZE);
+
+  const b = mkCore(irB);
+  t.like(importFlows(b, recs, PORTS_B, 1000, 20), { flows: 1, affinity: 1 });
+  // a new connection from the same client (another port): the affinity entry decides
+  const [r2] = b.run([syn(client, 6000)], 30, 2);
+  t.is(r2.reason, 'fwd_nat');
+  t.is(parseFrame(r2.frame).dst, chosen);
+  t.is(b.counters().global.aff_hit, 1);
+
+  // idle longer than the timeout once the downtime is counted: not restored
+  const late = mkCore(irB);
+  t.like(importFlows(late, recs, PORTS_B, 8000, 20), { affinity: 0, dropped: { affinityExpired: 1 } });
+});
+
+test('what cannot be restored is counted, never thrown: expired, service gone, port gone, invalid, duplicate', (t) => {
+  const a = mkCore(oldIr());
+  a.run([syn('10.0.0.5', 40000), syn('10.0.0.6', 40001)], 1000, 0);
+  a.run([fromBackend(parseFrame(a.run([ack('10.0.0.5', 40000)], 1001, 0)[0].frame).dst, '10.0.0.5', 40000)], 1002, 1);
+  const recs = exportFlows(a, PORTS_A, 1003);
+  t.is(recs.flows.length, 2 * L.CT_SIZE);
+
+  // 7 h of downtime: the SYN-only flow (60 s) and the established one (6 h) have both expired
+  t.deepEqual(importFlows(mkCore(newIr()), recs, PORTS_B, 7 * 3600_000, 5).dropped, { expired: 2 });
+  // the Service is gone
+  const other = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.9.9', port: 80, service: 'default/x' }, [])], backends: [] });
+  t.deepEqual(importFlows(mkCore(other), recs, PORTS_B, 0, 5).dropped, { noFrontend: 2 });
+  // the port the clients came in on is not configured any more
+  t.deepEqual(importFlows(mkCore(newIr()), recs, [PORTS_B[0]], 0, 5).dropped, { portGone: 2 });
+  // a damaged record, and the same record twice
+  const bad = { ...recs, flows: new Uint8Array([...recs.flows.subarray(0, L.CT_SIZE), ...recs.flows.subarray(0, L.CT_SIZE), ...recs.flows.subarray(L.CT_SIZE)]) };
+  bad.flows[2 * L.CT_SIZE + L.CT_STATE] = 9;
+  const s = importFlows(mkCore(newIr()), bad, PORTS_B, 0, 5);
+  t.deepEqual(s, { flows: 1, affinity: 0, staleBackends: 0, dropped: { clash: 1, invalid: 1 } });
+  t.throws(() => importFlows(mkCore(newIr()), { ...recs, flows: recs.flows.subarray(1) }, PORTS_B), { message: /whole entries/ });
+});
+
+test('a smaller table takes what fits and counts the rest as full', (t) => {
+  const a = mkCore(oldIr());
+  const frames = [];
+  for (let i = 0; i < 40; i++) frames.push(syn('10.0.0.5', 41000 + i));
+  a.run(frames, 1000, 0);
+  // established: a reply for each, so none is evictable in the small table
+  for (const f of a.flows({}, 1001)) a.run([fromBackend(f.backend, '10.0.0.5', f.clientPort)], 1001, 1);
+  const recs = exportFlows(a, PORTS_A, 1002);
+  const b = mkCore(newIr(), { flows: 16 });
+  const s = importFlows(b, recs, PORTS_B, 0, 5);
+  t.is(s.flows, 16);
+  t.is(s.dropped.full, 24);
+  t.is(b.flows({}, 5).length, 16);
+});
+
+test('IPv6 and UDP flows round-trip too: state, replied flag and reverse NAT', (t) => {
+  const v6 = ['fd00:1::1', 'fd00:1::2', 'fd00:1::3'];
+  const mk6 = (frontId, ids, addrs) => {
+    const backends = addrs.map((a, i) => backend({ id: ids[i], addr: a, port: 5353, service: 'default/dns' }));
+    return mkIr({ frontends: [frontend({ id: frontId, addr: 'fd00:96::10', port: 53, proto: 'UDP', service: 'default/dns' }, backends)], backends });
+  };
+  const a = mkCore(mk6(1, [1, 2], v6.slice(0, 2)));
+  const q = frame({ src: 'fd00::5', dst: 'fd00:96::10', proto: 'UDP', sport: 3333, dport: 53, srcMac: MAC.client, dstMac: MAC.node });
+  const [r1] = a.run([q], 1000, 0);
+  t.is(r1.reason, 'fwd_nat');
+  const be6 = parseFrame(r1.frame).dst;
+  a.run([frame({ src: be6, dst: 'fd00::5', proto: 'UDP', sport: 5353, dport: 3333, srcMac: MAC.beDst, dstMac: MAC.beSrc })], 1001, 1);
+  const b = mkCore(mk6(9, [4, 5, 6], v6));
+  t.deepEqual(importFlows(b, exportFlows(a, PORTS_A, 1500), PORTS_B, 100, 7), { flows: 1, affinity: 0, staleBackends: 0, dropped: {} });
+  t.like(b.flows({}, 7)[0], { family: 6, proto: 'UDP', client: 'fd00::5', backend: be6, state: 'udp_replied', idleMs: 599, frontendId: 9 });
+  const [r2] = b.run([frame({ src: be6, dst: 'fd00::5', proto: 'UDP', sport: 5353, dport: 3333, srcMac: MAC.beDst, dstMac: MAC.beSrc })], 8, 1);
+  t.is(r2.reason, 'fwd_reply');
+  t.like(parseFrame(r2.frame), { src: 'fd00:96::10', sport: 53, dst: 'fd00::5', dport: 3333 });
+  t.deepEqual(verifyChecksums(r2.frame), []);
+  t.is(parseFrame(b.run([q], 9, 2)[0].frame).dst, be6, 'the next query stays on its backend');
+});
+
+test('an export in slices (as a forwarding worker does it) gives the same records as one pass', (t) => {
+  const o = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 };
+  const a = mkCore(oldIr(o), { flows: 64, affinitySlots: 16 });
+  const frames = [];
+  for (let i = 0; i < 20; i++) frames.push(syn(`10.0.2.${i + 1}`, 30000 + i));
+  a.run(frames, 1000, 0);
+  const whole = exportFlows(a, PORTS_A, 1500);
+  t.is(whole.flows.length, 20 * L.CT_SIZE);
+  t.true(whole.affinity.length > 0);
+  const x = new FlowExport(a, PORTS_A);
+  let steps = 0;
+  while (!x.step(7, 1500)) steps++;
+  t.true(steps >= (64 + 16) / 7 - 1, `read in ${steps + 1} slices`);
+  t.deepEqual(x.result(), whole);
+});
