@@ -126,7 +126,7 @@ function killNamespacePids(ns: string): void {
   }
 }
 
-export interface VethOptions { macA?: string; macB?: string; mtu?: number; offloadOff?: boolean; up?: boolean }
+export interface VethOptions { macA?: string; macB?: string; mtu?: number; up?: boolean }
 
 /**
  * A set of namespaces and everything inside them, torn down together.
@@ -175,8 +175,9 @@ export class NetnsLab {
     run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', ...kv]);
   }
 
-  /** A veth pair with end `ifA` in `nsA` and `ifB` in `nsB`, both up, checksum offload off
-   * (AF_PACKET on a veth otherwise sees CHECKSUM_PARTIAL frames with unfinished checksums). */
+  /** A veth pair with end `ifA` in `nsA` and `ifB` in `nsB`, both up, with the kernel's default
+   * offloads (checksum, TSO/GSO on): wdp's ports finish partial checksums and segment
+   * super-frames themselves (native/src/offload.rs), as they must for real pods. */
   veth(nsA: string, ifA: string, nsB: string, ifB: string, opts: VethOptions = {}): void {
     checkIfName(ifA); checkIfName(ifB);
     const args = ['link', 'add', ifA, 'netns', nsA];
@@ -187,14 +188,7 @@ export class NetnsLab {
     if (opts.mtu) args.push('mtu', String(opts.mtu));
     // Created from the root namespace but never *in* it: both ends land in their target ns.
     must('ip', args);
-    if (opts.offloadOff !== false) { this.offloadOff(nsA, ifA); this.offloadOff(nsB, ifB); }
     if (opts.up !== false) { this.up(nsA, ifA); this.up(nsB, ifB); }
-  }
-
-  /** Turn off tx/rx checksum and segmentation offloads (needs ethtool; missing ethtool is an error
-   * because silently-partial checksums make failures look like dataplane bugs). */
-  offloadOff(ns: string, ifname: string): void {
-    must('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'], { timeoutMs: 10000 });
   }
 
   up(ns: string, ifname: string): void { must('ip', ['-n', ns, 'link', 'set', ifname, 'up']); }

@@ -3,7 +3,8 @@
 // (F = floor(sqrt(M) / 2)), a scan of the last F free slots by modular inverse.
 import test from 'ava';
 import fc from 'fast-check';
-import { maglevTable, maglevIndexTable } from '../dist/src/compiler/maglev.js';
+import { maglevTable } from '../dist/src/compiler/maglev.js';
+import { maglevIndexTable } from './lib/maglev-tables.js';
 import { slabAllocator } from '../dist/src/compiler/slab.js';
 import { buildMaglev, MAGLEV_SIZES } from './lib/maglev-reference.js';
 

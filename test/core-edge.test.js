@@ -7,13 +7,13 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
-import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
+import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, irFrom, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
 const T0 = 1000;
 const hex = (b) => Buffer.from(b).toString('hex');
 
 test('reject v4 TCP SYN: RST|ACK from the VIP, ack = seq + 1, fresh IPv4 header, checksums', (t) => {
-  const core = mkCore(irOf([fe(1, '10.96.0.10', 80, 'TCP', [])], []));
+  const core = mkCore(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [] }], backends: [] }));
   const syn = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000, ttl: 5, id: 77, ipOptions: [1, 1, 1, 0], srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const [r] = core.run([syn], T0, 9);
   t.is(r.verdict, 'reject');
@@ -43,7 +43,7 @@ test('reject v4 TCP SYN: RST|ACK from the VIP, ack = seq + 1, fresh IPv4 header,
 });
 
 test('reject v6 TCP and UDP; v4 UDP gets ICMP port unreachable quoting the packet', (t) => {
-  const core = mkCore(irOf([fe(1, 'fd00:96::1', 80, 'TCP', []), fe(2, 'fd00:96::1', 53, 'UDP', []), fe(3, '10.96.0.10', 53, 'UDP', [])], []));
+  const core = mkCore(irFrom({ frontends: [{ id: 1, addr: 'fd00:96::1', port: 80, proto: 'TCP', backends: [] }, { id: 2, addr: 'fd00:96::1', port: 53, proto: 'UDP', backends: [] }, { id: 3, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [] }], backends: [] }));
   const syn6 = frame({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'TCP', sport: 1234, dport: 80, flags: 'S', seq: 0xffffffff, v6Ext: [{ type: 60 }] });
   const [r] = core.run([syn6], T0, 2);
   t.is(r.reason, 'reject_no_endpoints');
@@ -73,7 +73,7 @@ test('reject v6 TCP and UDP; v4 UDP gets ICMP port unreachable quoting the packe
 });
 
 test('ICMP error from the backend quoting a DNATed packet is translated back to the client', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 53, 'UDP', [1], { flags: L.FEF_MASQUERADE })], [be(1, '10.1.0.1', 5353)], { snatV4: '192.168.0.100' });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1], flags: L.FEF_MASQUERADE }], backends: [{ id: 1, addr: '10.1.0.1', port: 5353 }], snatV4: '192.168.0.100' });
   const core = mkCore(ir);
   const q = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 3333, dport: 53, payload: 'query', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const [r] = core.run([q], T0, 6);
@@ -96,7 +96,7 @@ test('ICMP error from the backend quoting a DNATed packet is translated back to 
 });
 
 test('ICMPv6 error from the client about a reply is translated toward the backend', (t) => {
-  const ir = irOf([fe(1, 'fd00:96::10', 80, 'TCP', [1])], [be(1, 'fd00:1::1', 8080, { outPort: 3 })]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: 'fd00:96::10', port: 80, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: 'fd00:1::1', port: 8080, outPort: 3 }] });
   const core = mkCore(ir);
   core.run([frame({ src: 'fd00::5', dst: 'fd00:96::10', proto: 'TCP', sport: 4000, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC })], T0, 6);
   const reply = frame({ src: 'fd00:1::1', dst: 'fd00::5', proto: 'TCP', sport: 8080, dport: 4000, flags: 'SA', payload: new Uint8Array(100) });
@@ -114,8 +114,7 @@ test('ICMPv6 error from the client about a reply is translated toward the backen
 
 test('sessionAffinity: one client sticks to one backend across source ports; timeout re-selects', (t) => {
   const ids = [1, 2, 3, 4, 5];
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', ids, { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 })],
-    ids.map((i) => be(i, `10.1.0.${i}`, 8080)));
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: ids, flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 }], backends: ids.map((i) => ({ id: i, addr: `10.1.0.${i}`, port: 8080 })) });
   const core = mkCore(ir);
   const f1 = ir.frontends.get(1);
   // the first connection picks like any new client (flow hash mixed with the clock: issue 14,
@@ -137,19 +136,19 @@ test('sessionAffinity: one client sticks to one backend across source ports; tim
 });
 
 test('stale backend: flows to a removed backend are re-selected; terminating ones keep their flows', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 53, 'UDP', [1, 2])], [be(1, '10.1.0.1', 53), be(2, '10.1.0.2', 53)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1, 2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 53 }, { id: 2, addr: '10.1.0.2', port: 53 }] });
   const core = mkCore(ir);
   const frames = [];
   for (let i = 0; i < 40; i++) frames.push(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 1000 + i, dport: 53 }));
   const first = core.run(frames, T0, 1).map((r) => parseFrame(r.frame).dst);
   t.true(first.includes('10.1.0.1') && first.includes('10.1.0.2'));
   // backend 2 becomes terminating: its flows stay
-  const ir2 = irOf([fe(1, '10.96.0.10', 53, 'UDP', [1])], [be(1, '10.1.0.1', 53), be(2, '10.1.0.2', 53, { state: L.BES_TERMINATING_SERVING })]);
+  const ir2 = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 53 }, { id: 2, addr: '10.1.0.2', port: 53, state: L.BES_TERMINATING_SERVING }] });
   core.applyIr(ir2);
   const second = core.run(frames, T0 + 1, 1).map((r) => parseFrame(r.frame).dst);
   t.deepEqual(second, first);
   // backend 2 is removed: its flows move to backend 1 (same flow entries are reused)
-  const ir3 = irOf([fe(1, '10.96.0.10', 53, 'UDP', [1])], [be(1, '10.1.0.1', 53)]);
+  const ir3 = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 53 }] });
   core.applyIr(ir3);
   const tr = core.trace(frames, 1, true, T0 + 2);
   const moved = first.filter((d) => d === '10.1.0.2').length;
@@ -163,13 +162,13 @@ test('stale backend: flows to a removed backend are re-selected; terminating one
   const reply = frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'UDP', sport: 53, dport: 1000 + first.indexOf('10.1.0.2') });
   t.is(core.run([reply], T0 + 3, 1)[0].reason, 'fwd_reply');
   // frontend removed too: the flow is deleted and the frame goes the no-service way
-  core.applyIr(irOf([], [be(1, '10.1.0.1', 53)]));
-  core.applyIr(irOf([], []));
+  core.applyIr(irFrom({ frontends: [], backends: [{ id: 1, addr: '10.1.0.1', port: 53 }] }));
+  core.applyIr(irFrom({ frontends: [], backends: [] }));
   t.is(core.run([frames[0]], T0 + 4, 1)[0].reason, 'host_no_match');
 });
 
 test('expiry: budgeted sweep frees idle flows; an expired hit is a miss', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 53, 'UDP', [1])], [be(1, '10.1.0.1', 53)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 53 }] });
   const core = mkCore(ir, { timeouts: { udpMs: 1000, udpRepliedMs: 5000 }, expireBudget: 4, flows: 16 });
   const frames = [];
   for (let i = 0; i < 8; i++) frames.push(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 1000 + i, dport: 53 }));
@@ -192,7 +191,7 @@ test('expiry: budgeted sweep frees idle flows; an expired hit is a miss', (t) =>
 });
 
 test('eviction: a full table evicts embryonic flows, never established ones, then fails closed', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir, { flows: 16, evictWindow: 16 });
   const syn = (i) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1000 + i, dport: 80, flags: 'S' });
   const synack = (i) => frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 1000 + i, flags: 'SA' });
@@ -227,7 +226,7 @@ test('eviction: a full table evicts embryonic flows, never established ones, the
 });
 
 test('trace dry-run decides and rewrites but leaves conntrack, affinity and counters alone', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1, 2], { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10000 })], [be(1, '10.1.0.1', 8080), be(2, '10.1.0.2', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2], flags: L.FEF_AFFINITY, affinityTimeoutMs: 10000 }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }] });
   const core = mkCore(ir);
   const before = JSON.stringify(core.counters());
   const f = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1234, dport: 80, flags: 'S' });
@@ -257,8 +256,7 @@ test('trace dry-run decides and rewrites but leaves conntrack, affinity and coun
 });
 
 test('parse: each malformed or non-service frame gets its verdict and reason, never a trap', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1]), fe(2, 'fd00:96::1', 80, 'TCP', [2])], [be(1, '10.1.0.1', 8080), be(2, 'fd00:1::1', 8080)],
-    { routes: [{ prefix: '10.2.0.0/16', outPort: 5, dstMac: '02:00:00:00:05:05', srcMac: '02:00:00:00:05:06' }, { prefix: '0.0.0.0/0', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' }] });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }, { id: 2, addr: 'fd00:96::1', port: 80, proto: 'TCP', backends: [2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: 'fd00:1::1', port: 8080 }], routes: [{ prefix: '10.2.0.0/16', outPort: 5, dstMac: '02:00:00:00:05:05', srcMac: '02:00:00:00:05:06' }, { prefix: '0.0.0.0/0', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' }] });
   const core = mkCore(ir, { slotSize: 2048 });
   const ok = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80 });
   const cases = [
@@ -316,7 +314,7 @@ test('parse: each malformed or non-service frame gets its verdict and reason, ne
 });
 
 test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN reuses a closing flow', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1, 2])], [be(1, '10.1.0.1', 8080), be(2, '10.1.0.2', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }] });
   const core = mkCore(ir, { timeouts: { tcpCloseMs: 1000, tcpSynMs: 5000, tcpEstablishedMs: 100_000 } });
   const seg = (sport, flags) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport, dport: 80, flags });
   // RST without a flow: translated, but no entry
@@ -346,13 +344,13 @@ test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN re
 });
 
 test('generation flip mid-stream: a batch sees one table set; ct_flush forgets every flow', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'UDP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'UDP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir);
   const q = (sport) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport, dport: 80 });
   core.run([q(1), q(2)], T0, 0);
   t.is(core.counters().global.ct_active, 2);
   // move the service to another backend (new generation): existing flows keep theirs, new ones follow
-  core.applyIr(irOf([fe(1, '10.96.0.10', 80, 'UDP', [2])], [be(1, '10.1.0.1', 8080, { state: L.BES_NOT_SERVING }), be(2, '10.1.0.2', 8080)]));
+  core.applyIr(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'UDP', backends: [2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080, state: L.BES_NOT_SERVING }, { id: 2, addr: '10.1.0.2', port: 8080 }] }));
   const rs = core.run([q(1), q(3)], T0 + 1, 0);
   t.deepEqual(rs.map((r) => parseFrame(r.frame).dst), ['10.1.0.1', '10.1.0.2']);
   core.ctFlush();

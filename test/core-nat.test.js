@@ -8,15 +8,15 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
-import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, fe, be, irOf, mkCore, gc, reasonCount } from './lib/core-fixture.js';
+import { CLIENT_MAC, LOCAL_MAC, BE_MAC, BE_SRC_MAC, irFrom, mkCore, gc, reasonCount } from './lib/core-fixture.js';
 
 const T0 = 1000;
 
 function v4Setup(extra = {}) {
-  const backends = [be(1, '10.1.0.1', 8080), be(2, '10.1.0.2', 8080), be(3, '10.1.0.3', 8080)];
-  const fronts = [fe(1, '10.96.0.10', 80, 'TCP', [1, 2, 3], extra), fe(2, '10.96.0.10', 53, 'UDP', [1, 2, 3], extra),
-    fe(3, '10.96.0.11', 7000, 'SCTP', [1, 2], extra)];
-  return irOf(fronts, backends, { snatV4: '192.168.0.100', snatV6: 'fd00::100' });
+  const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 }];
+  const fronts = [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2, 3], ...extra }, { id: 2, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [1, 2, 3], ...extra },
+    { id: 3, addr: '10.96.0.11', port: 7000, proto: 'SCTP', backends: [1, 2], ...extra }];
+  return irFrom({ frontends: fronts, backends, snatV4: '192.168.0.100', snatV6: 'fd00::100' });
 }
 
 test('v4 TCP: SYN is DNATed to the Maglev-chosen backend, reply is reverse-NATed, state tracked', (t) => {
@@ -87,8 +87,7 @@ test('v4 TCP: SYN is DNATed to the Maglev-chosen backend, reply is reverse-NATed
 });
 
 test('v6 UDP and TCP: DNAT, reply, checksums with the v6 pseudo header', (t) => {
-  const ir = irOf([fe(1, 'fd00:96::10', 53, 'UDP', [1, 2]), fe(2, 'fd00:96::10', 443, 'TCP', [1, 2])],
-    [be(1, 'fd00:1::1', 5353), be(2, 'fd00:1::2', 5353)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: 'fd00:96::10', port: 53, proto: 'UDP', backends: [1, 2] }, { id: 2, addr: 'fd00:96::10', port: 443, proto: 'TCP', backends: [1, 2] }], backends: [{ id: 1, addr: 'fd00:1::1', port: 5353 }, { id: 2, addr: 'fd00:1::2', port: 5353 }] });
   const core = mkCore(ir);
   const q = frame({ src: 'fd00:5::5', dst: 'fd00:96::10', proto: 'UDP', sport: 3333, dport: 53, payload: 'query', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC, ttl: 10 });
   const [r] = core.run([q], T0, 3);
@@ -143,8 +142,7 @@ test('SCTP: CRC32c recomputed after DNAT and reverse NAT', (t) => {
 });
 
 test('masquerade: source becomes the SNAT address with a port from the range; reply translated back', (t) => {
-  const ir = irOf([fe(1, '192.168.0.100', 30080, 'TCP', [1, 2], { flags: L.FEF_MASQUERADE | L.FEF_EXTERNAL })],
-    [be(1, '10.1.0.1', 8080), be(2, '10.1.0.2', 8080)], { snatV4: '192.168.0.100' });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '192.168.0.100', port: 30080, proto: 'TCP', backends: [1, 2], flags: L.FEF_MASQUERADE | L.FEF_EXTERNAL }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }], snatV4: '192.168.0.100' });
   const core = mkCore(ir, { snatPortMin: 40000, snatPortMax: 40009 });
   const syn = frame({ src: '203.0.113.9', dst: '192.168.0.100', proto: 'TCP', sport: 55555, dport: 30080, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const [r] = core.run([syn], T0, 0);
@@ -180,7 +178,7 @@ test('masquerade: source becomes the SNAT address with a port from the range; re
 });
 
 test('hairpin: a backend reaching its own service gets SNATed', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1])], [be(1, '10.1.0.1', 8080)], { snatV4: '10.1.0.254' });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }], snatV4: '10.1.0.254' });
   const core = mkCore(ir);
   const syn = frame({ src: '10.1.0.1', dst: '10.96.0.10', proto: 'TCP', sport: 41000, dport: 80, flags: 'S', srcMac: BE_MAC, dstMac: BE_SRC_MAC });
   const [r] = core.run([syn], T0, 1);
@@ -195,8 +193,7 @@ test('hairpin: a backend reaching its own service gets SNATed', (t) => {
 });
 
 test('masquerade frontend whose backend is the SNAT address itself (hostNetwork endpoint on this node): not SNATed, replies still reverse-NATed', (t) => {
-  const ir = irOf([fe(1, '192.168.0.100', 30080, 'TCP', [1], { flags: L.FEF_MASQUERADE | L.FEF_EXTERNAL })],
-    [be(1, '192.168.0.100', 8080)], { snatV4: '192.168.0.100' });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '192.168.0.100', port: 30080, proto: 'TCP', backends: [1], flags: L.FEF_MASQUERADE | L.FEF_EXTERNAL }], backends: [{ id: 1, addr: '192.168.0.100', port: 8080 }], snatV4: '192.168.0.100' });
   const core = mkCore(ir);
   const [r] = core.run([frame({ src: '203.0.113.9', dst: '192.168.0.100', proto: 'TCP', sport: 55555, dport: 30080, flags: 'S' })], T0, 0);
   t.is(r.reason, 'fwd_nat');
@@ -209,7 +206,7 @@ test('masquerade frontend whose backend is the SNAT address itself (hostNetwork 
 });
 
 test('no SNAT address for the family: masquerade frontend forwards without SNAT', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1], { flags: L.FEF_MASQUERADE })], [be(1, '10.1.0.1', 8080)], {});
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1], flags: L.FEF_MASQUERADE }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir);
   const [r] = core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80 })], T0, 1);
   t.is(r.reason, 'fwd_nat');
@@ -237,7 +234,7 @@ test('batch: many flows in one batch each get their own entry and replies match'
 });
 
 test('SNAT port exhaustion: a 2-port range serves two flows to one backend, the third is dropped', (t) => {
-  const ir = irOf([fe(1, '192.168.0.100', 30080, 'UDP', [1], { flags: L.FEF_MASQUERADE })], [be(1, '10.1.0.1', 8080)], { snatV4: '192.168.0.100' });
+  const ir = irFrom({ frontends: [{ id: 1, addr: '192.168.0.100', port: 30080, proto: 'UDP', backends: [1], flags: L.FEF_MASQUERADE }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }], snatV4: '192.168.0.100' });
   const core = mkCore(ir, { snatPortMin: 50000, snatPortMax: 50001 });
   const q = (i) => frame({ src: `203.0.113.${i}`, dst: '192.168.0.100', proto: 'UDP', sport: 999, dport: 30080 });
   const rs = core.run([q(1), q(2), q(3)], T0, 0);
@@ -251,7 +248,7 @@ test('SNAT port exhaustion: a 2-port range serves two flows to one backend, the 
 
 test('reply-tuple clash without SNAT is refused instead of mistranslating replies', (t) => {
   // two frontends (ports 80 and 81) share backend 10.1.0.1:8080; the same client port reaches both
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1]), fe(2, '10.96.0.10', 81, 'TCP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }, { id: 2, addr: '10.96.0.10', port: 81, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir);
   const a = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 5000, dport: 80, flags: 'S' });
   const b = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 5000, dport: 81, flags: 'S' });
@@ -263,7 +260,7 @@ test('reply-tuple clash without SNAT is refused instead of mistranslating replie
 
 test('reply-tuple clash: a fresh SYN takes over the tuple of a closing flow (client port reuse)', (t) => {
   // a client reuses its port for another Service sharing the backend while the first flow closes
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1]), fe(2, '10.96.0.11', 80, 'TCP', [1])], [be(1, '10.1.0.1', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }, { id: 2, addr: '10.96.0.11', port: 80, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir);
   const pkt = (dst, flags) => frame({ src: '10.0.0.5', dst, proto: 'TCP', sport: 5000, dport: 80, flags });
   const back = (flags) => frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 5000, flags });
@@ -281,7 +278,7 @@ test('reply-tuple clash: a fresh SYN takes over the tuple of a closing flow (cli
 });
 
 test('source ranges: clients outside every CIDR are dropped before selection', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1], { flags: L.FEF_SOURCE_RANGES, sourceRanges: ['203.0.113.0/24', '198.51.100.7/32'] })], [be(1, '10.1.0.1', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1], flags: L.FEF_SOURCE_RANGES, sourceRanges: ['203.0.113.0/24', '198.51.100.7/32'] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
   const core = mkCore(ir);
   const f = (src) => frame({ src, dst: '10.96.0.10', proto: 'TCP', sport: 1000, dport: 80, flags: 'S' });
   const rs = core.run([f('203.0.113.77'), f('198.51.100.7'), f('198.51.100.8'), f('10.0.0.1')], T0, 0);
@@ -292,8 +289,7 @@ test('source ranges: clients outside every CIDR are dropped before selection', (
 });
 
 test('a backend without a resolved port fails closed with drop_no_route and creates no flow', (t) => {
-  const ir = irOf([fe(1, '10.96.0.10', 80, 'TCP', [1]), fe(2, '10.96.0.10', 81, 'TCP', [2])],
-    [be(1, '10.1.0.1', 8080, { outPort: L.PORT_NONE }), be(2, '10.1.0.2', 8080)]);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }, { id: 2, addr: '10.96.0.10', port: 81, proto: 'TCP', backends: [2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080, outPort: L.PORT_NONE }, { id: 2, addr: '10.1.0.2', port: 8080 }] });
   const core = mkCore(ir);
   const r1 = core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80 })], T0, 0)[0];
   t.is(r1.reason, 'drop_no_route');

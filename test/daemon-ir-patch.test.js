@@ -3,10 +3,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { patchIrInPlace } from '../dist/src/daemon/ir-patch.js';
 import { emptyIr } from '../dist/src/ir/ir.js';
-import { fe as frontendOf, be as backendOf } from './lib/ir-fixture.js';
-
-const fe = (id, addr) => frontendOf(id, addr, 80, 'TCP', []);
-const be = (id, addr) => backendOf(id, addr, 8080);
+import { frontend, backend } from './lib/ir-fixture.js';
 const snapshot = (ir) => JSON.stringify({ f: [...ir.frontends], b: [...ir.backends], r: ir.routes, v4: ir.snatV4, v6: ir.snatV6 });
 
 test('patchIrInPlace applies a diff like a rebuild and its undo restores the Ir exactly', (t) => {
@@ -19,8 +16,8 @@ test('patchIrInPlace applies a diff like a rebuild and its undo restores the Ir 
     const ir = emptyIr();
     const model = { f: new Map(), b: new Map() };
     const toDiff = (g, gen) => ({
-      frontendsUpsert: g.fu.map((id) => fe(id, `10.96.0.${id + gen}`)), frontendsRemove: g.fr.filter((id) => !g.fu.includes(id)),
-      backendsUpsert: g.bu.map((id) => be(id, `10.244.0.${id + gen}`)), backendsRemove: g.br.filter((id) => !g.bu.includes(id)),
+      frontendsUpsert: g.fu.map((id) => frontend({ id, addr: `10.96.0.${id + gen}`, port: 80, proto: 'TCP' }, [])), frontendsRemove: g.fr.filter((id) => !g.fu.includes(id)),
+      backendsUpsert: g.bu.map((id) => backend({ id, addr: `10.244.0.${id + gen}`, port: 8080 })), backendsRemove: g.br.filter((id) => !g.bu.includes(id)),
       ...(g.routes ? { routes: [{ prefix: `10.${gen}.0.0/16`, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02' }] } : {}),
       ...(g.snat !== null ? { snat: { v4: g.snat } } : {}),
     });

@@ -208,3 +208,17 @@ test('ports added and removed at runtime are answered, then forgotten', (t) => {
   l2.removePort(5);
   t.is(ask(5).why, 'unknown_port');
 });
+
+test('node addresses replaced at runtime: the new ones are answered on uplinks, the old ones no longer', (t) => {
+  const l2 = new L2Responder(ports, ['192.168.100.2']);
+  const ask = (ip, port = 0) => l2.handle(arpRequest({ senderMac: '02:cc:00:00:00:02', senderIp: '10.0.0.2', targetIp: ip }), port).action;
+  t.is(ask('192.168.100.7'), 'consume');
+  l2.setNodeAddresses(['192.168.100.7', 'fd00:100::0007']);
+  t.deepEqual(l2.nodeAddresses().sort(), ['192.168.100.7', 'fd00:100::7'], 'kept canonical');
+  t.is(ask('192.168.100.7'), 'reply');
+  t.is(ask('192.168.100.7', 1), 'consume', 'still never on a pod port');
+  t.is(ask('192.168.100.2'), 'consume', 'the address the node lost is no longer claimed');
+  const ns6 = l2.handle(neighborSolicitation({ senderMac: '02:cc:00:00:00:02', senderIp: 'fd00::2', targetIp: 'fd00:100::7' }), 0);
+  t.is(ns6.action, 'reply');
+  t.is(ask('10.0.0.1'), 'reply', 'the port gateways are not node addresses: unchanged');
+});

@@ -88,3 +88,24 @@ test('after close() every request is refused with a clear error', async (t) => {
   await t.throwsAsync(dp.apply({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] }, {}), { message: /closed/ });
   await dp.close(); // idempotent
 });
+
+test('a NodeConfig with other node addresses re-points every worker\'s ARP/ND answers (onNodeChange)', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  const seen = [];
+  cp.onNodeChange((node) => seen.push(node ? node.addresses : null));
+  await cp.apply(objects.slice(1)); // Services and slices only: the node config did not change
+  t.deepEqual(seen, []);
+  const node = (addresses) => ({ ...objects[0], spec: { ...objects[0].spec, nodeAddresses: addresses } });
+  await cp.apply([node(['192.168.100.2', '192.168.100.9'])]);
+  t.deepEqual(seen, [['192.168.100.2', '192.168.100.9']]);
+  await cp.apply([node(['192.168.100.2', '192.168.100.9'])]); // unchanged: no call
+  await cp.apply([node(['192.168.100.2', '192.168.100.9'])], { dryRun: true });
+  t.is(seen.length, 1);
+  // what the daemon does with it: every worker answers for the new set, and only for it
+  t.deepEqual(await dp.setNodeAddresses(seen[0]), [['192.168.100.2', '192.168.100.9'], ['192.168.100.2', '192.168.100.9']]);
+  t.deepEqual(await dp.setNodeAddresses(['fd00:100::0002']), [['fd00:100::2'], ['fd00:100::2']]);
+  await cp.remove([objects[0]]);
+  t.deepEqual(seen, [['192.168.100.2', '192.168.100.9'], null], 'a removed NodeConfig is reported as null');
+});

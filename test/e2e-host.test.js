@@ -6,7 +6,7 @@
 // hostNetwork backend (a server on the node address) behind a Service reached from a pod and
 // from outside, and — after wdp stops — the recipe's restore giving management back.
 import test from 'ava';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, arpAnswered, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const SSH_PORT = 2222;
 const HOST_HTTP = 8081;
@@ -118,15 +118,7 @@ serial('a hostNetwork backend (a server on the node address) behind a Service: r
 });
 
 serial('ARP: the node address and announced LB IPs are answered on the uplink, not on pod ports; ClusterIPs and unannounced IPs nowhere', async (t) => {
-  const ask = async (ns, dev, ip) => {
-    // a neighbour entry forced to INCOMPLETE, then a ping to trigger resolution: REACHABLE/STALE = answered
-    await topo.lab.execAsync(ns, 'ip', ['neigh', 'flush', 'to', ip]);
-    await topo.lab.execAsync(ns, 'ip', ['route', 'replace', `${ip}/32`, 'dev', dev]);
-    await topo.lab.execAsync(ns, process.execPath, ['-e', `const s = require('dgram').createSocket('udp4'); s.send('x', 9, '${ip}', () => setTimeout(() => process.exit(0), 1500));`]);
-    const r = await topo.lab.execAsync(ns, 'ip', ['neigh', 'show', 'to', ip, 'dev', dev]);
-    await topo.lab.execAsync(ns, 'ip', ['route', 'del', `${ip}/32`, 'dev', dev]);
-    return /lladdr/.test(r.stdout);
-  };
+  const ask = (ns, dev, ip) => arpAnswered(topo, ns, dev, ip);
   t.true(await ask(topo.ns.remote, 'eth0', NODE_V4), 'the uplink answers for the node address');
   const pod = topo.pods[0];
   t.false(await ask(pod.ns, pod.ifname, NODE_V4), 'a pod port does not claim the node address');

@@ -3,7 +3,7 @@
 // 1's), traced and captured through the CLI; tcpdump reads the capture back.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -168,8 +168,13 @@ serial('capture and trace --live end at their duration when nothing matches', as
 serial('replay: a capture run offline with the daemon\'s exported state sends the same translated frames', async (t) => {
   const inFile = join(dir, 'in.pcap'), outFile = join(dir, 'replayed.pcap');
   const podFiles = [0, 1].map((i) => join(dir, `pod${i}.pcap`));
-  const pods = podFiles.map((f, i) => wdp(['capture', '--port', topo.pods[i].name, '--direction', 'out', '--proto', 'TCP', '--dport', '8080', '--duration', '12s', '-c', '400', '-w', f]));
-  const client = wdp(['capture', '--port', 'client', '--direction', 'in', '--proto', 'TCP', '--dport', '80', '--duration', '12s', '-c', '40', '-w', inFile]);
+  const pods = podFiles.map((f, i) => wdp(['capture', '--port', topo.pods[i].name, '--direction', 'out', '--proto', 'TCP', '--dport', '8080', '--duration', '20s', '-c', '400', '-w', f]));
+  // the pods' captures are running once their file has its header (written when every worker has
+  // the session): only then does the client's capture start, so every SYN it sees is seen leaving
+  const started = (f) => { try { return statSync(f).size >= 24; } catch { return false; } };
+  for (let i = 0; i < 200 && !podFiles.every(started); i++) await sleep(100);
+  t.true(podFiles.every(started), 'the pod captures did not start');
+  const client = wdp(['capture', '--port', 'client', '--direction', 'in', '--proto', 'TCP', '--dport', '80', '--duration', '8s', '-c', '40', '-w', inFile]);
   const c = await trafficUntil(client, [[topo.ns.client, 'http://10.96.4.10/']]);
   t.is(c.code, 0, `${c.stderr}\n${topo.daemonLog.slice(-3000)}`);
   for (const p of pods) { const r = await p.done; t.is(r.code, 0, r.stderr); }

@@ -37,7 +37,6 @@ function ptpLike(i) {
   const hostIf = `wv${i}`;
   topo.lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
   const ip = `10.244.2.${10 + i}`;
-  topo.lab.offloadOff(ns, 'eth0');
   topo.lab.up(ns, 'eth0');
   topo.lab.addr(ns, 'eth0', `${ip}/32`);
   topo.lab.route(ns, '10.244.0.1', undefined, 'eth0');

@@ -1,17 +1,13 @@
 // Host-side views of core state: flow listing hides entries past their timeout (expiry in the core
 // is lazy), unless asked; the listing clock follows the caller's batch clock.
 import test from 'ava';
-import * as L from '../dist/assembly/layout.js';
 import { Core } from '../dist/src/core/host.js';
-import { emptyIr } from '../dist/src/ir/ir.js';
-import { buildMaglev } from './lib/maglev-reference.js';
+import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 import { frame } from '../dist/src/packet/build.js';
 
 function oneService() {
-  const ir = emptyIr();
-  ir.backends.set(1, { id: 1, service: 'ns/a', addr: '10.0.1.1', family: 4, port: 8053, state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:11', srcMac: '02:00:00:00:00:01' });
-  ir.frontends.set(1, { id: 1, service: 'ns/a', portName: 'dns', kind: 'ClusterIP', addr: '10.96.0.10', family: 4, port: 53, proto: 'UDP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: [1], maglev: buildMaglev([1], ['10.0.1.1:8053'], 251) });
-  return ir;
+  const bes = [backend({ id: 1, service: 'ns/a', addr: '10.0.1.1', port: 8053, dstMac: '02:00:00:00:00:11', srcMac: '02:00:00:00:00:01' })];
+  return mkIr({ frontends: [frontend({ id: 1, service: 'ns/a', portName: 'dns', addr: '10.96.0.10', port: 53, proto: 'UDP' }, bes)], backends: bes });
 }
 
 test('flows(): expired entries are hidden unless includeExpired; ages follow the batch clock', (t) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api,
+  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api, arpAnswered,
 } from './lib/topology.js';
 
 const DOUBLE = fileURLToPath(new URL('./lib/apiserver-double.js', import.meta.url));
@@ -135,6 +135,27 @@ serial('an endpoint change reaches the traffic; so does one made while the watch
     await sleep(200);
   }
   t.deepEqual(seen, ['pod-a', 'pod-b']);
+});
+
+serial('a Node address added while wdp runs gets its NodePort and ARP answers on the uplink, without a restart', async (t) => {
+  const added = '192.168.100.21';
+  t.false(await arpAnswered(topo, topo.ns.remote, 'eth0', added), 'not a node address yet');
+  await double('PUT', '/api/v1/nodes/node-a', {
+    metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: added }, { type: 'Hostname', address: 'node-a' }] },
+  });
+  let addrs;
+  for (let i = 0; i < 50; i++) {
+    addrs = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses;
+    if (addrs.includes(added)) break;
+    await sleep(200);
+  }
+  t.deepEqual(addrs, ['192.168.100.2', added]);
+  let answered = false;
+  for (let i = 0; i < 5 && !answered; i++) answered = await arpAnswered(topo, topo.ns.remote, 'eth0', added);
+  t.true(answered, `the uplink answers ARP for the Node's new address\n${topo.daemonLog.slice(-2000)}`);
+  const np = await curlOk(topo, topo.ns.remote, `http://${added}:30080/`, 30);
+  t.is(np.code, 0, `NodePort on the new address: ${np.stderr}`);
 });
 
 serial('a deleted Service stops answering', async (t) => {

@@ -28,7 +28,7 @@ test.before(() => {
   nsB = lab.namespace('b');
   // No IPv6 at all: no MLD/ND frames, so every frame on the link is one the test sent.
   for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B, offloadOff: false });
+  lab.veth(nsA, 'va', nsB, 'vb', { macA: MAC_A, macB: MAC_B });
 });
 test.after.always(() => destroyLab(lab));
 

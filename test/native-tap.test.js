@@ -9,7 +9,7 @@ import { NetnsLab, run } from '../dist/src/netns.js';
 import { rootOnly, destroyLab, makeArea as makeAreaOf, putTx, getRx, receive, ofEthertype, openWithoutCaps } from './lib/native-area.js';
 
 const makeArea = (slots = 64, slotSize = 2048) => makeAreaOf(slots, slotSize);
-import { AfPacketPort, TapPort, nativeAvailable, wait } from '../dist/src/ports/native.js';
+import { AfPacketPort, TapPort, nativeAvailable, removeTap, wait } from '../dist/src/ports/native.js';
 import { numberedFrame } from './lib/frames.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-tap', 'network namespaces, CAP_NET_ADMIN');
@@ -154,4 +154,24 @@ rootTest('without CAP_NET_ADMIN the TAP error names the capability', (t) => {
   t.is(status, 0, stderr);
   t.is(out?.code, 'EPERM', JSON.stringify(out));
   t.regex(out.message, /CAP_NET_ADMIN/);
+});
+
+rootTest('persist: the TAP and its addresses outlive the port; opening it again re-attaches; removeInterface / removeTap delete it', (t) => {
+  const linkOf = () => run('ip', ['-n', ns, '-o', 'link', 'show', 'wtapp']);
+  const first = new TapPort({ ifname: 'wtapp', netns: ns, index: 1, persist: true });
+  t.true(first.persistent);
+  run('ip', ['-n', ns, 'addr', 'add', '10.55.0.1/24', 'dev', 'wtapp']);
+  first.close();
+  t.is(linkOf().code, 0, 'still there after close');
+  t.regex(run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', 'wtapp']).stdout, /10\.55\.0\.1\/24/);
+  const again = new TapPort({ ifname: 'wtapp', netns: ns, index: 1, persist: true });
+  t.is(again.ifindex, first.ifindex, 're-attached to the same device');
+  again.close({ removeInterface: true });
+  t.not(linkOf().code, 0, 'close with removeInterface deletes it');
+  const third = new TapPort({ ifname: 'wtapp', netns: ns, index: 1, persist: true });
+  third.close();
+  t.is(linkOf().code, 0);
+  t.true(removeTap('wtapp', { netns: ns }), 'removeTap deletes a persistent TAP nobody holds');
+  t.not(linkOf().code, 0);
+  t.false(removeTap('wtapp', { netns: ns }), 'and reports that there is nothing left');
 });

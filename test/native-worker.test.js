@@ -38,7 +38,7 @@ test.before(() => {
   nsA = lab.namespace('a');
   nsB = lab.namespace('b');
   for (const ns of [nsA, nsB]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-  lab.veth(nsA, 'wa', nsB, 'wb', { offloadOff: false });
+  lab.veth(nsA, 'wa', nsB, 'wb');
 });
 test.after.always(() => destroyLab(lab));
 

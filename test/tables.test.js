@@ -5,30 +5,25 @@ import test from 'ava';
 import fc from 'fast-check';
 import * as L from '../dist/assembly/layout.js';
 import { Core } from '../dist/src/core/host.js';
-import { emptyIr } from '../dist/src/ir/ir.js';
 import { diffIr } from '../dist/src/ir/diff.js';
-import { buildMaglev, defaultMaglevSize } from './lib/maglev-reference.js';
+import { defaultMaglevSize } from './lib/maglev-reference.js';
+import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 import { svcmapHash } from '../dist/src/core/table-writer.js';
 import { parseAddr, formatAddr } from '../dist/src/util/addr.js';
 
 const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
 
+/** The Ir of a random spec: frontend f over the backends (in id order) its `mask` bits select,
+ * with a Maglev table of defaultMaglevSize (none without backends). */
 function makeIr(spec) {
-  const ir = emptyIr();
-  for (const b of spec.backends) {
-    ir.backends.set(b.id, { id: b.id, service: 's', addr: b.addr, family: b.addr.includes(':') ? 6 : 4, port: b.port,
-      state: L.BES_READY, outPort: 1, dstMac: '02:00:00:00:00:0' + (b.id % 10), srcMac: '02:00:00:00:01:01' });
-  }
-  const ids = [...ir.backends.keys()];
-  for (const f of spec.frontends) {
-    const use = ids.filter((_, i) => (f.mask >> (i % 16)) & 1);
-    const m = use.length ? defaultMaglevSize(use.length) : 0;
-    ir.frontends.set(f.id, { id: f.id, service: 'ns/s' + f.id, portName: '', kind: 'ClusterIP', addr: f.addr,
-      family: f.addr.includes(':') ? 6 : 4, port: f.port, proto: f.proto, flags: f.ranges.length ? L.FEF_SOURCE_RANGES : 0,
-      affinityTimeoutMs: 0, sourceRanges: f.ranges, backends: use,
-      maglev: buildMaglev(use, use.map((id) => ir.backends.get(id).addr + ':' + ir.backends.get(id).port), m || 251).subarray(0, m) });
-  }
-  return ir;
+  const bes = spec.backends.map((b) => backend({ ...b, service: 's', dstMac: '02:00:00:00:00:0' + (b.id % 10), srcMac: '02:00:00:00:01:01' }))
+    .sort((x, y) => x.id - y.id);
+  const fes = spec.frontends.map((f) => {
+    const use = bes.filter((_, i) => (f.mask >> (i % 16)) & 1);
+    const o = { id: f.id, service: 'ns/s' + f.id, addr: f.addr, port: f.port, proto: f.proto, sourceRanges: f.ranges };
+    return use.length ? frontend(o, use, defaultMaglevSize(use.length)) : frontend({ ...o, maglev: new Uint32Array(0) }, use);
+  });
+  return mkIr({ frontends: fes, backends: bes });
 }
 
 function setBytes(core, i) {

@@ -219,9 +219,8 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
     })?;
     let block_count = ring.len() / bs as usize;
     let frames_per_block = (bs / frame_size.max(16)) as usize;
-    let (fd, ring, ifindex, mac, name) = (fd, ring, ifindex, mac, name);
     Ok((
-        Link { name, ifindex, mac },
+        Link { name: name.clone(), ifindex, mac },
         Packet {
             ring,
             fd,

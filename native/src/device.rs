@@ -1,7 +1,7 @@
 //! What every port device (TAP, AF_PACKET, and the coming AF_XDP) is to the rest of the addon: a
 //! receive burst into the arena, a transmit burst out of it, and a descriptor to poll. The port
 //! table (ports.rs) holds devices as `Box<dyn Device>`; devices import only this module, area.rs,
-//! offload.rs and ffi.rs, never the table, so there is no module cycle.
+//! offload.rs, netns.rs and ffi.rs, never the table, so there is no module cycle.
 
 use std::os::fd::RawFd;
 

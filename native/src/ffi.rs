@@ -983,3 +983,228 @@ impl Exports {
         throw(self.env, e.code, &e.msg);
     }
 }
+
+// =============================================================================================
+// AF_XDP (linux/if_xdp.h), bpf(2) (linux/bpf.h) and epoll, for afxdp.rs
+// =============================================================================================
+
+pub const AF_XDP: c_int = 44;
+pub const SOL_XDP: c_int = 283;
+pub const XDP_MMAP_OFFSETS: c_int = 1;
+pub const XDP_RX_RING: c_int = 2;
+pub const XDP_TX_RING: c_int = 3;
+pub const XDP_UMEM_REG: c_int = 4;
+pub const XDP_UMEM_FILL_RING: c_int = 5;
+pub const XDP_UMEM_COMPLETION_RING: c_int = 6;
+pub const XDP_STATISTICS: c_int = 7;
+
+/// struct xdp_statistics: cumulative per socket
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct XdpStatistics {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
+pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+pub const XDP_RING_NEED_WAKEUP: u32 = 1;
+pub const XDP_PGOFF_RX_RING: i64 = 0;
+pub const XDP_PGOFF_TX_RING: i64 = 0x8000_0000;
+pub const XDP_UMEM_PGOFF_FILL_RING: i64 = 0x1_0000_0000;
+pub const XDP_UMEM_PGOFF_COMPLETION_RING: i64 = 0x1_8000_0000;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct XdpUmemReg {
+    pub addr: u64,
+    pub len: u64,
+    pub chunk_size: u32,
+    pub headroom: u32,
+    pub flags: u32,
+    pub tx_metadata_len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct XdpRingOffset {
+    pub producer: u64,
+    pub consumer: u64,
+    pub desc: u64,
+    pub flags: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct XdpMmapOffsets {
+    pub rx: XdpRingOffset,
+    pub tx: XdpRingOffset,
+    pub fr: XdpRingOffset,
+    pub cr: XdpRingOffset,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SockaddrXdp {
+    sxdp_family: u16,
+    sxdp_flags: u16,
+    sxdp_ifindex: u32,
+    sxdp_queue_id: u32,
+    sxdp_shared_umem_fd: u32,
+}
+
+/// struct xdp_desc: one frame in the RX/TX rings
+pub const XDP_DESC_SIZE: usize = 16;
+
+const _: () = assert!(std::mem::size_of::<XdpUmemReg>() == 32);
+const _: () = assert!(std::mem::size_of::<XdpMmapOffsets>() == 128);
+const _: () = assert!(std::mem::size_of::<SockaddrXdp>() == 16);
+
+pub fn bind_xdp(fd: RawFd, ifindex: u32, queue: u32, flags: u16) -> Result<(), i32> {
+    let sa = SockaddrXdp { sxdp_family: AF_XDP as u16, sxdp_flags: flags, sxdp_ifindex: ifindex, sxdp_queue_id: queue, sxdp_shared_umem_fd: 0 };
+    // SAFETY: sa is a fully initialised sockaddr_xdp of the size passed.
+    let r = unsafe { bind(fd, &sa as *const SockaddrXdp as *const c_void, std::mem::size_of::<SockaddrXdp>() as c_uint) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// A zero-length sendto: kicks the kernel to process the TX ring (need_wakeup mode) or, with
+/// MSG_DONTWAIT on a recv, to refill from the fill ring.
+pub fn xdp_kick_tx(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: no buffer, no address: the kernel reads nothing.
+    if unsafe { sendto(fd, std::ptr::null(), 0, MSG_DONTWAIT, std::ptr::null(), 0) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+pub fn xdp_kick_rx(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: zero-length read into no buffer.
+    if unsafe { recv(fd, std::ptr::null_mut(), 0, MSG_DONTWAIT) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+impl Mmap {
+    /// Maps `len` bytes of a socket's ring at page offset `off` (AF_XDP rings).
+    pub fn map_ring(fd: RawFd, len: usize, off: i64) -> Result<Mmap, i32> {
+        // SAFETY: asks the kernel for a fresh mapping; no existing memory is affected.
+        let p = unsafe { mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, off as c_long) };
+        if p as isize == -1 || p.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Mmap { ptr: p as *mut u8, len })
+    }
+
+    /// Private anonymous memory (an AF_XDP UMEM), page-aligned.
+    pub fn anonymous(len: usize) -> Result<Mmap, i32> {
+        // SAFETY: a fresh anonymous mapping; no fd, no existing memory affected.
+        let p = unsafe { mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) };
+        if p as isize == -1 || p.is_null() {
+            return Err(last_errno());
+        }
+        Ok(Mmap { ptr: p as *mut u8, len })
+    }
+}
+
+const MAP_PRIVATE: c_int = 2;
+const MAP_ANONYMOUS: c_int = 0x20;
+const SYS_BPF: c_long = 321; // x86-64
+pub const BPF_MAP_CREATE: c_int = 0;
+pub const BPF_MAP_UPDATE_ELEM: c_int = 2;
+pub const BPF_PROG_LOAD: c_int = 5;
+pub const BPF_LINK_CREATE: c_int = 28;
+pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
+pub const BPF_PROG_TYPE_XDP: u32 = 6;
+pub const BPF_XDP: u32 = 37;
+
+/// union bpf_attr as a zeroed 128-byte buffer with the fields each command uses written at their
+/// offsets (linux/bpf.h); the kernel requires every byte past what it knows to be zero.
+#[repr(C, align(8))]
+pub struct BpfAttr(pub [u8; 128]);
+
+impl BpfAttr {
+    pub fn new() -> BpfAttr {
+        BpfAttr([0; 128])
+    }
+    pub fn u32_at(&mut self, off: usize, v: u32) -> &mut Self {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    pub fn u64_at(&mut self, off: usize, v: u64) -> &mut Self {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+}
+
+/// bpf(cmd, attr): a new fd for the commands that create one, else 0.
+pub fn sys_bpf(cmd: c_int, attr: &mut BpfAttr) -> Result<c_int, i32> {
+    // SAFETY: attr is a live 128-byte buffer; every pointer written into it by callers points to
+    // memory that outlives this call.
+    let r = unsafe { syscall(SYS_BPF, cmd as c_long, attr.0.as_mut_ptr(), attr.0.len() as c_long) };
+    if r < 0 {
+        Err(last_errno())
+    } else {
+        Ok(r as c_int)
+    }
+}
+
+pub fn bpf_fd(cmd: c_int, attr: &mut BpfAttr) -> Result<OwnedFd, i32> {
+    let fd = sys_bpf(cmd, attr)?;
+    owned(fd)
+}
+
+const EPOLL_CTL_ADD: c_int = 1;
+const EPOLL_CLOEXEC: c_int = 0o2000000;
+const EPOLLIN: u32 = 1;
+
+#[repr(C, packed)]
+struct EpollEvent {
+    events: u32,
+    data: u64,
+}
+
+/// An epoll fd watching every fd in `fds` for input: one pollable fd for a multi-queue device.
+pub fn epoll_of(fds: &[RawFd]) -> Result<OwnedFd, i32> {
+    // SAFETY: plain syscall.
+    let ep = owned(unsafe { epoll_create1(EPOLL_CLOEXEC) })?;
+    for &fd in fds {
+        let mut ev = EpollEvent { events: EPOLLIN, data: fd as u64 };
+        // SAFETY: ev is a live epoll_event; ep and fd are open.
+        if unsafe { epoll_ctl(ep.as_raw_fd(), EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(ep)
+}
+
+const SIOCETHTOOL: c_ulong = 0x8946;
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+/// Receive queues of an interface (ethtool channels: rx + combined), via the ethtool ioctl (no
+/// ethtool binary needed). None when the driver does not report channels.
+pub fn rx_queue_count(ctl: RawFd, name: &str) -> Option<u32> {
+    // struct ethtool_channels: cmd, max_rx, max_tx, max_other, max_combined, rx_count, tx_count,
+    // other_count, combined_count
+    let mut ch = [0u32; 9];
+    ch[0] = ETHTOOL_GCHANNELS;
+    let mut r = IfReq::new(name);
+    r.data[..8].copy_from_slice(&(ch.as_mut_ptr() as u64).to_ne_bytes());
+    ioctl_ifreq(ctl, SIOCETHTOOL, &mut r).ok()?;
+    Some(ch[5] + ch[8])
+}
+
+extern "C" {
+    fn syscall(n: c_long, ...) -> c_long;
+    fn sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const c_void, len: c_uint) -> isize;
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut EpollEvent) -> c_int;
+}

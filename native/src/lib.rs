@@ -6,6 +6,7 @@
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
 //!                offloads = true) -> PortInfo
+//!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
@@ -19,6 +20,7 @@
 //! SharedArrayBuffer).
 
 mod afpacket;
+mod afxdp;
 mod area;
 mod device;
 mod ffi;
@@ -116,6 +118,17 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
     };
     let netns = opts.netns.clone();
     let (link, dev) = afpacket::open(opts)?;
+    register(js, link, netns, Box::new(dev))
+}
+
+fn open_af_xdp(js: &Js) -> NResult<napi_value> {
+    let opts = afxdp::XdpOpts {
+        name: js.string(0, "name")?,
+        netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
+        offloads: opt_bool(js, 2, "offloads", true)?,
+    };
+    let netns = opts.netns.clone();
+    let (link, dev) = afxdp::open(opts)?;
     register(js, link, netns, Box::new(dev))
 }
 
@@ -249,6 +262,7 @@ fn layout(js: &Js) -> NResult<napi_value> {
 fn init(ex: &Exports) -> NResult<()> {
     ex.function("openTap", open_tap)?;
     ex.function("openAfPacket", open_af_packet)?;
+    ex.function("openAfXdp", open_af_xdp)?;
     ex.function("info", info)?;
     ex.function("rxBurst", rx_burst)?;
     ex.function("txBurst", tx_burst)?;

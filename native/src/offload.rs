@@ -127,6 +127,69 @@ pub fn finish_csum(frame: &mut [u8], h: &VnetHdr) -> bool {
     true
 }
 
+/// What repair_partial did to a frame.
+#[derive(Debug, PartialEq)]
+pub enum Repair {
+    /// not TCP/UDP over IPv4/IPv6 (without IPv6 extension headers), or a fragment: left alone
+    NotL4,
+    /// the L4 checksum verifies (or is an absent UDP checksum)
+    Valid,
+    /// the checksum field held exactly the pseudo-header sum a CHECKSUM_PARTIAL sender leaves:
+    /// finished in place
+    Finished,
+    /// wrong for another reason: left alone (the receiver drops it, as it would on a wire)
+    Invalid,
+}
+
+/// For ports without offload metadata (AF_XDP: XDP keeps no skb checksum state): recognises a
+/// frame a local sender left CHECKSUM_PARTIAL — its L4 checksum does not verify and the field
+/// holds the folded pseudo-header sum (what the kernel seeds it with) — and finishes it. Cost:
+/// one checksum pass over every TCP/UDP frame. A genuinely corrupt frame whose field happens to
+/// equal its pseudo-header sum (1 in 65536 of corrupt frames) would be "repaired"; corruption
+/// on a local veth does not happen, and on a wire the Ethernet FCS catches it first.
+pub fn repair_partial(f: &mut [u8]) -> Repair {
+    let Some((l3, et)) = l3_of(f) else { return Repair::NotL4 };
+    let (l4, proto, pseudo) = match et {
+        ETH_P_IPV4 if f.len() >= l3 + 20 && f[l3] >> 4 == 4 => {
+            let ihl = ((f[l3] & 0x0f) as usize) * 4;
+            let frag = u16::from_be_bytes([f[l3 + 6], f[l3 + 7]]) & 0x3fff;
+            let total = u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]) as usize;
+            if ihl < 20 || frag != 0 || total < ihl || l3 + total > f.len() {
+                return Repair::NotL4;
+            }
+            (l3 + ihl, f[l3 + 9], sum(0, &f[l3 + 12..l3 + 20]))
+        }
+        ETH_P_IPV6 if f.len() >= l3 + 40 && f[l3] >> 4 == 6 => (l3 + 40, f[l3 + 6], sum(0, &f[l3 + 8..l3 + 40])),
+        _ => return Repair::NotL4,
+    };
+    let end = match et {
+        ETH_P_IPV4 => l3 + u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]) as usize,
+        _ => l3 + 40 + u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]) as usize,
+    };
+    let at = match proto {
+        IPPROTO_TCP => l4 + 16,
+        IPPROTO_UDP => l4 + 6,
+        _ => return Repair::NotL4,
+    };
+    if end > f.len() || at + 2 > end {
+        return Repair::NotL4;
+    }
+    if proto == IPPROTO_UDP && et == ETH_P_IPV4 && f[at] == 0 && f[at + 1] == 0 {
+        return Repair::Valid;
+    }
+    let mut acc = sum(pseudo, &[0, proto]);
+    acc = sum(acc, &((end - l4) as u16).to_be_bytes());
+    if fold(sum(acc, &f[l4..end])) == 0xffff {
+        return Repair::Valid;
+    }
+    if [f[at], f[at + 1]] != fold(acc).to_ne_bytes() {
+        return Repair::Invalid;
+    }
+    let v = field(sum(0, &f[l4..end]));
+    f[at..at + 2].copy_from_slice(&v);
+    Repair::Finished
+}
+
 /// Offset of the L3 header and its ethertype, past up to two VLAN tags.
 fn l3_of(f: &[u8]) -> Option<(usize, u16)> {
     let mut off = 12;
@@ -477,5 +540,60 @@ mod tests {
         let bad_l4 = VnetHdr { gso_type: GSO_TCPV4, gso_size: 1000, csum_start: 20, csum_offset: 16, ..Default::default() };
         assert!(!seg.start(f.len(), &bad_l4, 2048, &mut c));
         assert_eq!((c.offload_errors, c.rx_dropped, c.gso_frames), (3, 3, 0));
+    }
+
+    #[test]
+    fn a_udp_gso_super_frame_becomes_datagrams_with_their_own_length_and_checksum() {
+        let payload = 2500usize;
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&ETH_P_IPV4.to_be_bytes());
+        f.extend([0x45, 0, 0, 0, 0, 7, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend([0x30, 0x39, 0x00, 0x35, 0, 0, 0, 0]);
+        f.extend((0..payload).map(|k| (k * 13 + 1) as u8));
+        let h = VnetHdr { flags: F_NEEDS_CSUM, gso_type: GSO_UDP_L4, hdr_len: 42, gso_size: 1200, csum_start: 34, csum_offset: 6 };
+        let mut seg = Segmenter::new();
+        seg.buf_mut()[..f.len()].copy_from_slice(&f);
+        let mut c = Counters::default();
+        assert!(seg.start(f.len(), &h, 2048, &mut c));
+        let mut mem = vec![0u8; 4 * 2048 + 4 * 16];
+        let mut area = Area { mem: &mut mem, arena_off: 0, slot_size: 2048, desc_off: 4 * 2048 };
+        assert_eq!(seg.drain(&mut area, 0, 4, 1, &mut c), 3);
+        let mut data = Vec::new();
+        for (k, want) in [(0usize, 1200usize), (1, 1200), (2, 100)] {
+            let (len, _, _) = area.desc(k);
+            let s = area.slot(k)[..len].to_vec();
+            assert_eq!(csum_be(&s[14..34]), 0, "IPv4 header checksum");
+            assert_eq!(u16::from_be_bytes([s[16], s[17]]) as usize, len - 14);
+            assert_eq!(u16::from_be_bytes([s[38], s[39]]) as usize, 8 + want, "UDP length");
+            let mut p = s[26..34].to_vec();
+            p.extend_from_slice(&[0, 17]);
+            p.extend_from_slice(&((8 + want) as u16).to_be_bytes());
+            p.extend_from_slice(&s[34..]);
+            assert_eq!(csum_be(&p), 0, "UDP checksum");
+            data.extend_from_slice(&s[42..]);
+        }
+        assert_eq!(data, f[42..].to_vec());
+    }
+
+    #[test]
+    fn repair_partial_finishes_a_seeded_field_and_leaves_valid_and_corrupt_frames_alone() {
+        let mut f = super_frame(false, 300);
+        let ip_len = (f.len() - 14) as u16;
+        f[16..18].copy_from_slice(&ip_len.to_be_bytes());
+        let ip_sum = field(sum(0, &f[14..34]));
+        f[24..26].copy_from_slice(&ip_sum);
+        let mut p = f[26..34].to_vec();
+        p.extend_from_slice(&[0, 6]);
+        p.extend_from_slice(&((f.len() - 34) as u16).to_be_bytes());
+        let seed = fold(sum(0, &p)).to_ne_bytes();
+        f[50..52].copy_from_slice(&seed);
+        assert_eq!(repair_partial(&mut f), Repair::Finished);
+        verify(&f, false);
+        assert_eq!(repair_partial(&mut f), Repair::Valid);
+        f[60] ^= 0xff;
+        assert_eq!(repair_partial(&mut f), Repair::Invalid);
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(repair_partial(&mut arp), Repair::NotL4);
     }
 }

@@ -3,7 +3,7 @@
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validateObject, identify } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
-import { fieldError, ValidationError, type FieldError, type ModelObject } from '../model/types.js';
+import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
@@ -130,6 +130,8 @@ export class ControlPlaneCore {
     sliceCount: () => this.compiler.sliceCount(),
   });
 
+  private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
+
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
 
   /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
@@ -138,6 +140,11 @@ export class ControlPlaneCore {
     if (!this.store || this.persistError === null) return true;
     try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
   }
+
+  /** Calls `fn` after every applied change that replaced or removed the NodeConfig, whoever
+   * applied it (the daemon's own reprogramming, the Kubernetes watcher, `wdp apply`): the daemon
+   * re-points its workers' ARP/ND answers at the node addresses. */
+  onNodeChange(fn: (node: NodeSpec | null) => void): void { this.nodeListeners.push(fn); }
 
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -277,6 +284,7 @@ export class ControlPlaneCore {
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
     const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
     if (conflicts.length) throw new ValidationError(conflicts);
+    const nodeBefore = this.compiler.getNode();
     const ch = this.compiler.change(batch);
     const view = diffView(ch);
     if (dryRun) {
@@ -326,6 +334,11 @@ export class ControlPlaneCore {
     }
     this.addresses.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
+    const node = this.compiler.getNode();
+    if (node !== nodeBefore) {
+      // the change is applied and saved: a listener that throws must not turn it into an error reply
+      for (const fn of this.nodeListeners) { try { fn(node); } catch { /* the listener reports its own failures */ } }
+    }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
     this.observer.onSync?.({

@@ -182,8 +182,8 @@ export async function runIoBench(opts: IoBenchOptions = {}): Promise<IoBenchResu
     progress('topology', 0, total);
     const S = lab.namespace('s'), F = lab.namespace('f'), D = lab.namespace('d');
     for (const ns of [S, F, D]) for (const k of ['all', 'default']) lab.sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1');
-    lab.veth(S, 's0', F, 'f0', { macA: MAC.s0, macB: MAC.f0, offloadOff: false });
-    lab.veth(F, 'f1', D, 'd0', { macA: MAC.f1, macB: MAC.d0, offloadOff: false });
+    lab.veth(S, 's0', F, 'f0', { macA: MAC.s0, macB: MAC.f0 });
+    lab.veth(F, 'f1', D, 'd0', { macA: MAC.f1, macB: MAC.d0 });
     lab.addr(S, 's0', `${IP.s}/24`);
     lab.addr(F, 'f0', `${IP.f0}/24`);
     lab.addr(F, 'f1', `${IP.f1}/24`);

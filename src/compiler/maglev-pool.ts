@@ -100,6 +100,9 @@ export async function stopMaglevWorker(): Promise<void> {
   if (w) await w.terminate();
 }
 
+/** What claims a compile's jobs: it is sent PoolMessages (the pool's worker). */
+export type JobPort = Pick<Worker, 'postMessage'>;
+
 /** One full compile's Maglev jobs. */
 export class MaglevJobs {
   private readonly gen = ++generation;
@@ -112,7 +115,7 @@ export class MaglevJobs {
   private nPublished = 0;
   private readonly slabs: SharedArrayBuffer[] = []; // by the index jobs name them with
   private readonly slabIndex = new Map<SharedArrayBuffer, number>();
-  private readonly worker: Worker;
+  private readonly worker: JobPort;
   private inUsed = 0;
   /** Jobs the compiler's thread filled itself at the end (claimed after the worker, or rescued). */
   filledHere = 0;
@@ -122,13 +125,15 @@ export class MaglevJobs {
   /** Jobs published so far (only this thread publishes). */
   get published(): number { return this.nPublished; }
 
-  /** Room for `maxJobs` tables over `maxBackends` backends in all; null when no worker can help. */
-  static create(maxJobs: number, maxBackends: number): MaglevJobs | null {
-    const w = ensureWorker();
+  /** Room for `maxJobs` tables over `maxBackends` backends in all; null when no worker can help.
+   * `port`: where the jobs' messages go — the pool's worker unless given (tests hand a stand-in
+   * that claims jobs and dies holding them, test/lib/maglev-tables.js). */
+  static create(maxJobs: number, maxBackends: number, port?: JobPort): MaglevJobs | null {
+    const w = port ?? ensureWorker();
     return w ? new MaglevJobs(w, maxJobs, maxBackends) : null;
   }
 
-  private constructor(w: Worker, maxJobs: number, maxBackends: number) {
+  private constructor(w: JobPort, maxJobs: number, maxBackends: number) {
     this.worker = w;
     const { reused, ...bufs } = jobBuffers(maxJobs, maxBackends);
     this.bufs = bufs; this.reusedBuffers = reused;
@@ -205,13 +210,6 @@ export class MaglevJobs {
     const msg: PoolMessage = { type: 'touch', buf };
     this.worker.postMessage(msg);
     ring();
-  }
-
-  /** Test hook: claims the next job as a worker would, then never finishes it (a worker that
-   * died holding a job); drain() must fill it after WATCHDOG_MS. */
-  claimAndDropForTest(): boolean {
-    const c = Atomics.load(this.ctl, C_CLAIMED);
-    return c < Atomics.load(this.ctl, C_PUBLISHED) && Atomics.compareExchange(this.ctl, C_CLAIMED, c, c + 1) === c;
   }
 
   /** No job of this compile will be claimed any more (after drain(), or when the compile fails),

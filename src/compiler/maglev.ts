@@ -24,7 +24,6 @@
 //     M·ln M ~1500), and the scan measured slower than probing. Measured: -5..10% at 1021 x 50,
 //     +5..25% at 251 x 2..10.
 import { hashFinish as finish, hashMix as mix, HASH_START } from '../core/hash.js';
-import { typedArray, type SlabAllocator } from './slab.js';
 
 // the first word of each hash is its tag
 const OFFSET0 = mix(HASH_START, 0x6d61676c), SKIP0 = mix(HASH_START, 0x6c657631);
@@ -199,22 +198,14 @@ function scratchView(m: number): Uint32Array {
   return v;
 }
 
-/** The Maglev table of backends j = 0..n-1 with keys `${addrs[j]}:${ports[j]}` (already in key
- * order), as *indexes* j rather than ids: maglevTable(ids, keys)[c] === ids[index[c]]. One byte
- * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids (2.5 MB
- * of tables at 10k services instead of 10 MB, all of it freshly touched by the compile). */
-export function maglevIndexTable(addrs: string[], ports: number[], m: number, alloc?: SlabAllocator, n = addrs.length, jobs?: MaglevJobQueue | null): Uint8Array | Uint16Array | Uint32Array {
-  const width = maglevSlotWidth(n);
-  const size = n ? m : 0;
-  const out = alloc && size ? alloc(size, width) : typedArray(size, width);
-  maglevIndexTableAt(addrs, ports, m, n, out, 0, jobs);
-  return out;
-}
-
 /** Bytes a slot of an index table over n backends: 1 up to 256 backends, 2 up to 65536, else 4. */
 export function maglevSlotWidth(n: number): 1 | 2 | 4 { return n <= 256 ? 1 : n <= 65536 ? 2 : 4; }
 
-/** maglevIndexTable into out[off .. off + m) (a run of a slab: no view object per table); `out`
+/** The Maglev table of backends j = 0..n-1 with keys `${addrs[j]}:${ports[j]}` (already in key
+ * order), as *indexes* j rather than ids: maglevTable(ids, keys)[c] === ids[index[c]]. One byte
+ * a slot up to 256 backends, two up to 65536 — a quarter or half of the memory of u32 ids (2.5 MB
+ * of tables at 10k services instead of 10 MB, all of it freshly touched by the compile).
+ * Written into out[off .. off + m) (a run of a slab: no view object per table); `out`
  * has maglevSlotWidth(n) bytes a slot and the run is zero (one backend: every slot is index 0).
  * `v4`: the addresses as numbers (int32) when they are all IPv4 — then the job carries the
  * numbers and the worker hashes them too (~15 ms of a 10k-service compile off the compiler's
@@ -241,7 +232,7 @@ export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, 
 
 /** Fills `out` (m slots) with the index table of backends 0..n-1 whose permutation starts and
  * steps are posIn/skipIn[at + j] — or, with `keys`, whose IPv4 addresses and ports they are
- * (hashed here): maglevIndexTable's fill, for the pool's jobs. */
+ * (hashed here): maglevIndexTableAt's fill, for the pool's jobs. */
 export function fillIndexTable(posIn: Int32Array, skipIn: Int32Array, at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array, off = 0, keys = false): void {
   reserve(n, m);
   if (keys) for (let j = 0; j < n; j++) { keyHashesIPv4Port(posIn[at + j] >>> 0, skipIn[at + j], hashes); setBackend(j, j, m); }

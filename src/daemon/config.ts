@@ -3,8 +3,9 @@
 // whole file is valid.
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
-//   ports:    [{ name, type: tap|afpacket, ifname, role: pod|uplink|host, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, uplink?, hostAddresses?, hostRoutes? }]
+//   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?,
+//                uplink?, hostAddresses?, hostRoutes? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages,
@@ -39,7 +40,9 @@ const addrWithPrefix = z.string().refine((s) => { const [a, l] = s.split('/'); i
 
 export const portSchema = z.object({
   name: portName,
-  type: z.enum(['tap', 'afpacket']),
+  // afxdp: AF_XDP (XDP redirect to AF_XDP sockets); falls back to afpacket, with a log line,
+  // where XDP is unavailable (docs/running.md, AF_XDP ports).
+  type: z.enum(['tap', 'afpacket', 'afxdp']),
   ifname,
   // host: the node's own network stack behind a TAP (the daemon's namespace, or netns:); what
   // the host sends and no service claims is bridged to `uplink`, and back (docs/running.md)
@@ -56,6 +59,16 @@ export const portSchema = z.object({
   // microseconds); v3 is block-based and cheaper per frame at high rates, but a partly filled block
   // waits for its 1 ms retire timer, adding up to 1 ms per hop at low rates.
   ring: z.enum(['v2', 'v3']).optional(),
+  // Native ports: read the virtio-net header and finish what senders left to offload (partial
+  // checksums, TSO/GSO/GRO super-frames) before the core sees the frames. Default true; false
+  // only for peers known to send finished frames (saves the header on every frame).
+  offloads: z.boolean().optional(),
+  // TAP only: the device is persistent (TUNSETPERSIST) and re-attached on start, so a restart
+  // keeps the pod's interface, addresses and routes. Default true for role pod, false for the
+  // host port (the node addresses go back to the NIC when wdp stops). The device is deleted when the
+  // port is removed at runtime (the port is closed with removeInterface), by removeTap() in
+  // src/ports, or with its namespace; a stop or crash of the daemon keeps it.
+  persist: z.boolean().optional(),
   // host port only: the uplink it is bridged with (default: the only uplink), the addresses
   // the daemon puts on the TAP (the node addresses, moved off the uplink NIC) and the routes
   // it adds through it (pod and service CIDRs via a gateway of this port, the default route)
@@ -164,6 +177,7 @@ export const daemonConfigSchema = z.object({
     if (ifs.has(p.ifname)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'ifname'], message: `duplicate interface "${p.ifname}" (also ports[${ifs.get(p.ifname)}])` });
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
+    if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
     if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes and hostNodePorts belong to a host port (role: host)' });

@@ -1,6 +1,6 @@
 // `wdp start`: the daemon. Order matters and each step fails loudly:
 //
-//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 and offloads off; TAP: pick a MAC)
+//   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 off; TAP: pick a MAC)
 //   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces);
 //      the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
@@ -64,11 +64,15 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
+/** A set of canonical addresses as one comparable string. */
+function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
+
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const startedAt = performance.now();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let programming: Promise<void> = Promise.resolve();
+  let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
   let stopping = false;
@@ -92,13 +96,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
-    const answered = new Set(nodeAddresses.map(canonicalAddr));
     kubeStart = () => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
-      onNode: (u) => {
-        const unanswered = u.addresses.filter((a) => !answered.has(canonicalAddr(a)));
-        if (unanswered.length) log.warn({ addresses: unanswered }, 'new node addresses get NodePorts, but ARP/ND answers for them start with the next restart');
+      onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
         reprogram();
       },
@@ -266,6 +267,22 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     });
     const core = controlPlane.core;
     control = core;
+    // whoever changes the NodeConfig (the watcher through reprogram(), `wdp apply`), the uplinks
+    // answer ARP/ND for its node addresses from then on, not only for those the workers started with
+    let answering = addressKey(inits[0]?.nodeAddresses ?? []);
+    core.onNodeChange((node) => {
+      const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);
+      if (key === answering || stopping) return;
+      answering = key;
+      answeringDone = answeringDone.then(async () => {
+        try {
+          await dataplane.setNodeAddresses(addrs);
+          log.info({ addresses: addrs }, 'uplinks answer ARP/ND for the new node addresses');
+        } catch (e) {
+          log.error({ addresses: addrs, error: (e as Error).message }, 'updating the node addresses answered by ARP/ND failed');
+        }
+      });
+    });
     if (core.restoreProblems.length) log.warn({ problems: core.restoreProblems, from: core.restoredFrom }, 'problems restoring saved state');
     else log.info({ from: core.restoredFrom }, 'state restored');
     // A node config saved in the state dir takes precedence at restore, but it may be stale
@@ -298,6 +315,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     async settled() {
       for (let i = 0; i < 100 && (dirty || timer); i++) await new Promise((r) => setTimeout(r, 20));
       await programming;
+      await answeringDone;
     },
     async stop() {
       if (stopping) return stopped;
@@ -307,6 +325,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await programming.catch(() => undefined);
+      await answeringDone;
       checkpointer.stopPeriodic();
       // no frame moves between the last checkpoint and the workers' stop
       try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }

@@ -111,6 +111,16 @@ export class L2Responder {
 
   isNodeAddress(addr: string): boolean { return this.node.has(addr); }
 
+  /** Replaces the node addresses answered on uplinks (the Node's addresses changed, or a
+   * NodeConfig with other addresses was applied). */
+  setNodeAddresses(addrs: string[]): void {
+    this.node.clear();
+    for (const a of addrs) this.node.add(canonicalAddr(a));
+  }
+
+  /** The node addresses answered on uplinks, canonical. */
+  nodeAddresses(): string[] { return [...this.node]; }
+
   answersFor(port: number, addr: string): boolean {
     const p = this.ports.get(port);
     if (!p) return false;

@@ -129,20 +129,18 @@ export class PortManager {
     this.nextIndex = cfg.ports.length;
   }
 
-  /** Resolves the port's MAC and gets an AF_PACKET interface ready (IPv6 and offloads off). */
+  /** Resolves the port's MAC and gets an AF_PACKET / AF_XDP interface ready (IPv6 off, kernel out). */
   private prepare(p: PortConfig, index: number): WorkerPortSpec {
     const netns = this.portNetns;
     let mac = p.mac;
-    if (p.type === 'afpacket') {
+    if (p.type === 'afpacket' || p.type === 'afxdp') {
       const have = linkMac(p.ifname, netns);
       if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
       mac ??= have;
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
-      // originate anything on it (IPv6 autoconf/ND), and AF_PACKET must see finished checksums.
+      // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
+      // partial checksums and segments super-frames (native/src/offload.rs).
       try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
-      try { inNs(netns, 'ethtool', ['-K', p.ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']); } catch (e) {
-        this.log.warn({ port: p.name, error: (e as Error).message.split('\n')[0] }, 'could not turn checksum offload off (is ethtool installed?): frames from local senders may carry partial checksums');
-      }
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
     } else {
@@ -154,6 +152,8 @@ export class PortManager {
       probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
+      ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
+      ...(p.persist !== undefined ? { persist: p.persist } : {}),
     };
   }
 
@@ -227,7 +227,7 @@ export class PortManager {
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
       await this.dp.removePort(p.worker, p.spec.index);
-      if (p.spec.type === 'afpacket') letKernelIn(p.spec.ifname, this.portNetns);
+      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
       const view = this.view(p, this.info.get(p.spec.index));
       this.byIndex.delete(p.spec.index);
       this.info.delete(p.spec.index);
@@ -240,7 +240,7 @@ export class PortManager {
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
   release(): void {
-    for (const p of this.all()) if (p.spec.type === 'afpacket') letKernelIn(p.spec.ifname, this.portNetns);
+    for (const p of this.all()) if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

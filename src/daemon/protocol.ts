@@ -10,10 +10,12 @@ import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 import type { FlowRecords, ImportStats } from '../core/flow-export.js';
 
 export interface WorkerPortSpec extends L2Port {
-  type: 'tap' | 'afpacket';
+  type: 'tap' | 'afpacket' | 'afxdp';
   ifname: string;
   netns?: string;              // TAP: create the device inside this namespace
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
+  offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
+  persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
@@ -51,6 +53,7 @@ export type ToWorker =
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
   | { type: 'observe-stop'; id: number; session: number }
+  | { type: 'nodeAddresses'; id: number; addresses: string[] } // answered on uplinks from now on
   | { type: 'stop'; id: number }
   | { type: 'exportFlows'; id: number }
   | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }

@@ -202,6 +202,12 @@ export class WorkerDataplane implements Dataplane {
     await Promise.all(this.workers.map((h) => this.request(h, { type: 'forgetNeighbour', addr }).catch(() => undefined)));
   }
 
+  /** Has every worker answer ARP/ND on its uplinks for `addrs` as the node addresses (instead of
+   * the ones it started with or was last given); resolves with what each worker now answers. */
+  async setNodeAddresses(addrs: string[]): Promise<string[][]> {
+    return Promise.all(this.workers.map((h) => this.request<string[]>(h, { type: 'nodeAddresses', addresses: addrs })));
+  }
+
   private handle(worker: number): WorkerHandle {
     if (this.closed) throw new Error('dataplane is closed');
     const h = this.workers.find((w) => w.index === worker);

@@ -37,6 +37,7 @@ const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
 
 type NativeModule = typeof import('../ports/native.js');
+type NativePortLike = import('../ports/native.js').NativePort;
 
 async function loadNative(): Promise<{ mod?: NativeModule; reason?: string }> {
   try {
@@ -121,19 +122,28 @@ class Worker {
     const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
     if (nat && this.init.portBackend !== 'relay') {
       try {
-        const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, ...(where ? { netns: where } : {}) };
-        const port = spec.type === 'tap' ? new nat.TapPort!({ ...common, ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) })
-          : new nat.AfPacketPort!({ ...common, ringVersion: spec.ring === 'v3' ? 3 : 2 });
-        this.kinds.set(spec.index, `native-${spec.type}`);
+        const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
+        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const };
+        let port: NativePortLike;
+        // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
+        // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
+        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
+        else if (spec.type === 'afxdp') {
+          const r = nat.openAfXdpOrPacket!(packet);
+          if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
+          port = r.port;
+        } else port = new nat.AfPacketPort!(packet);
+        this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);
         return port;
       } catch (e) {
         if (this.init.portBackend === 'native') throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);
         this.log('warn', 'native port failed, falling back to the python relay', { port: spec.name, error: (e as Error).message });
       }
     }
-    const relay = new RelayPort({ name: spec.name, index: spec.index, kind: spec.type, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
+    const kind = spec.type === 'tap' ? 'tap' : 'afpacket'; // the relay reads an afxdp interface with AF_PACKET
+    const relay = new RelayPort({ name: spec.name, index: spec.index, kind, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
     await relay.ready;
-    this.kinds.set(spec.index, `relay-${spec.type}`);
+    this.kinds.set(spec.index, `relay-${kind}`);
     if (spec.type === 'tap') {
       // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
@@ -181,7 +191,8 @@ class Worker {
     const i = this.ports.findIndex((p) => p.index === index);
     if (i < 0) { this.post({ type: 'reply', id, ok: false, error: `no port with index ${index} in this worker` }); return; }
     const [port] = this.ports.splice(i, 1);
-    try { port.close(); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
+    // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
+    try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
     this.specs.delete(index);
     this.ownPorts.delete(index);
     this.kinds.delete(index);
@@ -265,6 +276,10 @@ class Worker {
           return;
         case 'observe-stop':
           this.post({ type: 'reply', id: m.id, ok: true, value: this.observer.stop(m.session) });
+          return;
+        case 'nodeAddresses':
+          this.l2.setNodeAddresses(m.addresses);
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.l2.nodeAddresses() });
           return;
         case 'stop':
           this.finishExport();

@@ -1,9 +1,45 @@
 // A stand-in for a pod: answers HTTP with its name and echoes UDP datagrams prefixed with its
-// name, on every address (IPv4 and IPv6). Run inside a pod namespace by the demo and the e2e
+// name, on every address (IPv4 and IPv6). For bulk transfers (the offload tests):
+// GET /bytes/N answers N bytes of podBytes() content; POST /sink answers "<bytes> <sha256>" of
+// the body it received. Run inside a pod namespace by the demo and the e2e
 // tests:   node dist/src/demo/pod-server.js NAME --http 8080,9090 --udp 5353
 // Prints "ready" on stdout once every socket is bound, so callers need not sleep.
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSocket } from 'node:dgram';
+import { createHash } from 'node:crypto';
+import { podBytes } from './pod-bytes.js';
+
+const BULK_MAX = 256 << 20;
+
+/** Bulk endpoints; false when the request is not one of them. */
+function bulk(req: IncomingMessage, res: ServerResponse): boolean {
+  const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
+  if (req.method === 'GET' && m) {
+    const total = Number(m[1]);
+    if (total > BULK_MAX) { res.writeHead(400); res.end(`at most ${BULK_MAX} bytes\n`); return true; }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total), connection: 'close' });
+    let sent = 0;
+    const more = (): void => {
+      while (sent < total) {
+        const n = Math.min(1 << 16, total - sent);
+        const ok = res.write(podBytes(sent, n));
+        sent += n;
+        if (!ok) { res.once('drain', more); return; }
+      }
+      res.end();
+    };
+    more();
+    return true;
+  }
+  if (req.method === 'POST' && req.url === '/sink') {
+    const h = createHash('sha256');
+    let n = 0;
+    req.on('data', (d: Buffer) => { n += d.length; h.update(d); });
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }); res.end(`${n} ${h.digest('hex')}\n`); });
+    return true;
+  }
+  return false;
+}
 
 function parseArgs(argv: string[]): { name: string; http: number[]; udp: number[] } {
   const [name, ...rest] = argv;
@@ -24,6 +60,7 @@ async function main(): Promise<void> {
   const waits: Promise<void>[] = [];
   for (const port of http) {
     const srv = createServer((req, res) => {
+      if (bulk(req, res)) return;
       const body = `${name}\n`;
       // The peer address shows the tests whether the client was masqueraded (SNAT) or not.
       res.writeHead(200, {

@@ -3,7 +3,7 @@
 //   client  (10.0.0.2, fd00::2)              --veth-- dp:c0   uplink, gateway 10.0.0.1 / fd00::1
 //   remote  (192.168.100.10, fd00:100::10)   --veth-- dp:r0   uplink, node address 192.168.100.2
 //   pod-X   (10.244.1.N/32, fd00:244::N/128)  a TAP the daemon creates inside pod-X's namespace,
-//                                             or a veth whose dp end is an AF_PACKET port
+//                                             or a veth whose dp end is an AF_PACKET (or AF_XDP) port
 //
 // Pods route everything via 10.244.0.1 / fd00:244::1 (on-link), which only the dataplane answers
 // for (ARP/ND in the daemon's slow path). Each pod runs pod-server.js: HTTP answering its name,
@@ -22,7 +22,7 @@ export const POD_SERVER = fileURLToPath(new URL('./pod-server.js', import.meta.u
 export const NODE_V4 = '192.168.100.2';
 export const NODE_V6 = 'fd00:100::2';
 
-export interface PodSpec { name: string; attach: 'tap' | 'afpacket' }
+export interface PodSpec { name: string; attach: 'tap' | 'afpacket' | 'afxdp' }
 export interface Pod extends PodSpec { ns: string; ip: string; ip6: string; ifname: string }
 
 export interface Topology {
@@ -64,9 +64,9 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
       const n = 11 + i;
       const ns = lab.namespace(`p${i}`);
       const gateways = ['10.244.0.1', 'fd00:244::1'];
-      if (p.attach === 'afpacket') {
+      if (p.attach !== 'tap') {
         lab.veth(ns, 'eth0', dp, `v${i}`);
-        ports.push({ name: p.name, type: 'afpacket', ifname: `v${i}`, role: 'pod', gateways });
+        ports.push({ name: p.name, type: p.attach, ifname: `v${i}`, role: 'pod', gateways });
       } else {
         ports.push({ name: p.name, type: 'tap', ifname: `tap${i}`, role: 'pod', gateways, netns: ns });
       }
@@ -93,12 +93,14 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
 }
 
 /** Address the pods once their interface exists (TAP pods: once the daemon created the TAP in
- * their namespace), then start their servers. */
+ * their namespace; a pod whose interface already has its address is left as it is), then start
+ * their servers. */
 export async function startPods(topo: Topology, { http = [8080, 9090], udp = [5353] } = {}): Promise<void> {
   const { lab } = topo;
   for (const pod of topo.pods) {
     await lab.waitLink(pod.ns, pod.ifname, 15000);
-    lab.offloadOff(pod.ns, pod.ifname);
+    // a persistent TAP that kept its addresses and routes across a daemon restart: as it was
+    if (lab.exec(pod.ns, 'ip', ['-o', 'addr', 'show', 'dev', pod.ifname]).stdout.includes(` ${pod.ip}/32 `)) continue;
     lab.sysctl(pod.ns, `net.ipv6.conf.${pod.ifname}.disable_ipv6`, '0');
     lab.up(pod.ns, pod.ifname);
     lab.addr(pod.ns, pod.ifname, `${pod.ip}/32`);

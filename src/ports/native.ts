@@ -17,7 +17,7 @@ import type { BurstArea, Port, PortStats } from './port.js';
 
 export interface NativePortInfo {
   handle: number;
-  kind: 'tap' | 'af_packet';
+  kind: 'tap' | 'af_packet' | 'af_xdp';
   fd: number;
   ifindex: number;
   name: string;        // interface name (as the kernel reports it)
@@ -46,6 +46,8 @@ export interface NativeAddon {
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean): NativePortInfo;
+  /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
+  openAfXdp(name: string, netns: string | null, offloads?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -263,6 +265,10 @@ export abstract class NativePort implements Port {
   readonly netns?: string;
   /** MAC of the interface itself. */
   readonly deviceMac: string;
+  /** Offloaded frames are finished by the port (virtio-net header); see the options. */
+  readonly offloads: boolean;
+  /** TAP: the device outlives the port. */
+  readonly persistent: boolean;
   protected readonly addon: NativeAddon;
   private closedHere = false;
 
@@ -274,12 +280,14 @@ export abstract class NativePort implements Port {
     this.ifindex = info.ifindex;
     this.netns = info.netns;
     this.deviceMac = info.mac;
+    this.offloads = info.offloads;
+    this.persistent = info.persistent;
     this.index = index;
     this.name = name ?? info.name;
     this.mac = mac;
   }
 
-  abstract readonly kind: 'tap' | 'af_packet';
+  abstract readonly kind: 'tap' | 'af_packet' | 'af_xdp';
 
   rxBurst(area: BurstArea, first: number, max: number): number {
     return this.addon.rxBurst(this.handle, memArg(area.memory), area.arenaOff, area.slotSize, area.descOff, first, max, this.index);
@@ -309,7 +317,8 @@ export abstract class NativePort implements Port {
     const info = addon.info(handle);
     const index = checkIndex(opts.index);
     const mac = opts.mac ? parseMac(opts.mac) : info.kind === 'tap' ? derivedMac(info.name) : parseMac(info.mac);
-    return info.kind === 'tap' ? new TapPort(addon, info, index, opts.name, mac) : new AfPacketPort(addon, info, index, opts.name, mac);
+    if (info.kind === 'tap') return new TapPort(addon, info, index, opts.name, mac);
+    return info.kind === 'af_xdp' ? new AfXdpPort(addon, info, index, opts.name, mac) : new AfPacketPort(addon, info, index, opts.name, mac);
   }
 }
 
@@ -365,6 +374,47 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
     o.offloads ?? true);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
+}
+
+export interface AfXdpPortOptions extends NativePortCommon {
+  mac?: string | Uint8Array;
+  /** Verify every TCP/UDP checksum and finish those a local peer left CHECKSUM_PARTIAL (XDP
+   * keeps no offload metadata). Default true. */
+  offloads?: boolean;
+}
+
+/** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
+ * every receive queue's frames to an AF_XDP socket (copy mode on veth, zero-copy where the driver
+ * offers it); detached on close. Throws code 'ENOXDP' where XDP is not available — callers fall
+ * back to AfPacketPort (openAfXdpOrPacket). */
+export class AfXdpPort extends NativePort {
+  readonly kind = 'af_xdp' as const;
+
+  constructor(opts: AfXdpPortOptions);
+  constructor(addon: NativeAddon, info: NativePortInfo, index: number, name: string | undefined, mac: Uint8Array);
+  constructor(...a: unknown[]) {
+    const [addon, info, index, name, mac] = a.length === 1 ? openAfXdpArgs(a[0] as AfXdpPortOptions) : (a as PortArgs);
+    super(addon, info, index, name, mac);
+  }
+}
+
+function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
+  const addon = nativeAddon();
+  const index = checkIndex(o.index);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true);
+  return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
+}
+
+/** An AF_XDP port, or — where XDP is unavailable (code ENOXDP/EBUSY) — an AF_PACKET port on the
+ * same interface; `fallback` then says why, for the caller's log line. */
+export function openAfXdpOrPacket(opts: AfPacketPortOptions): { port: NativePort; fallback?: string } {
+  try {
+    return { port: new AfXdpPort(opts) };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'ENOXDP' && code !== 'EBUSY') throw e;
+    return { port: new AfPacketPort(opts), fallback: (e as Error).message };
+  }
 }
 
 /** Deletes a persistent TAP left by an earlier run (e.g. for a port no longer configured).

@@ -25,5 +25,7 @@ export interface Port {
   /** File descriptor a worker can poll on (native ports), or -1. */
   readonly fd: number;
   stats(): PortStats;
-  close(): void;
+  /** removeInterface: also delete an interface that would outlive the port (a persistent TAP);
+   * ports without such an interface ignore it. */
+  close(opts?: { removeInterface?: boolean }): void;
 }

@@ -4,14 +4,13 @@
 //                                          the READY backend objects it is given (the compiler's
 //                                          rule: serving-terminating ones when none is ready, with
 //                                          FEF_FALLBACK) and derives FEF_SOURCE_RANGES
-//   be(id, addr, port, o), fe(id, addr, port, proto, backendIds, o)
-//                                          the core tests' shorthand: flags exactly as given, a
-//                                          Maglev table over the ids given
+//   irFrom({ frontends, backends, ... })   an Ir whose records are backend() of each backend
+//                                          object and frontend() of each frontend object over the
+//                                          backends its `backends` ids name
 //   irOf(frontends, backends, o), mkIr({ frontends, backends, routes, snatV4, snatV6 })
 //                                          an Ir (IdMaps, as emptyIr() makes) of those records
 import * as L from '../../dist/assembly/layout.js';
 import { emptyIr } from '../../dist/src/ir/ir.js';
-import { parseAddr } from '../../dist/src/util/addr.js';
 import { buildMaglev } from './maglev-reference.js';
 
 export const MAC = {
@@ -25,8 +24,8 @@ export const MAC = {
 
 export const CLIENT_MAC = '02:00:00:00:0c:01';
 export const LOCAL_MAC = '02:00:00:00:0c:02';
-export const BE_MAC = '02:00:00:00:be:01';
-export const BE_SRC_MAC = '02:00:00:00:be:02';
+export const BE_MAC = MAC.beDst;
+export const BE_SRC_MAC = MAC.beSrc;
 
 /** A backend: { id, addr, port, state?, outPort?, dstMac?, srcMac?, service? }. */
 export function backend(b) {
@@ -62,19 +61,13 @@ export function mkIr({ frontends = [], backends = [], routes = [], snatV4, snatV
   return irOf(frontends, backends, { routes, snatV4, snatV6 });
 }
 
-export function fe(id, addr, port, proto, backends, o = {}) {
-  return {
-    id, service: `default/svc${id}`, portName: '', kind: 'ClusterIP', addr, family: parseAddr(addr).family, port, proto,
-    flags: o.flags ?? 0, affinityTimeoutMs: o.affinityTimeoutMs ?? 0, sourceRanges: o.sourceRanges ?? [],
-    backends, maglev: o.maglev ?? buildMaglev(backends, backends.map((b) => `b${b}`), 251),
-  };
-}
-
-export function be(id, addr, port, o = {}) {
-  return {
-    id, service: 'default/svc', addr, family: parseAddr(addr).family, port, state: o.state ?? 1,
-    outPort: o.outPort ?? 1, dstMac: o.dstMac ?? BE_MAC, srcMac: o.srcMac ?? BE_SRC_MAC,
-  };
+/** { frontends: [{ ...frontend() options, backends: ids }], backends: [backend() options], routes?,
+ * snatV4?, snatV6? } -> Ir */
+export function irFrom({ frontends = [], backends = [], routes, snatV4, snatV6 } = {}) {
+  const bes = backends.map(backend);
+  const byId = new Map(bes.map((b) => [b.id, b]));
+  const fes = frontends.map(({ backends: ids = [], ...f }) => frontend(f, ids.map((id) => byId.get(id))));
+  return irOf(fes, bes, { routes, snatV4, snatV6 });
 }
 
 export function irOf(fronts, backends, o = {}) {

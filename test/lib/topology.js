@@ -145,6 +145,18 @@ export function e2eSuite(test, opts) {
   return suite;
 }
 
+/** Whether `ip` is answered by ARP on `dev` in `ns`: its neighbour entry flushed, a datagram sent
+ * through a /32 route on `dev` makes the kernel ask; an entry with a MAC (REACHABLE/STALE) after
+ * 1.5 s means someone answered. The route is removed again. */
+export async function arpAnswered(topo, ns, dev, ip) {
+  await topo.lab.execAsync(ns, 'ip', ['neigh', 'flush', 'to', ip]);
+  await topo.lab.execAsync(ns, 'ip', ['route', 'replace', `${ip}/32`, 'dev', dev]);
+  await topo.lab.execAsync(ns, process.execPath, ['-e', `const s = require('dgram').createSocket('udp4'); s.send('x', 9, '${ip}', () => setTimeout(() => process.exit(0), 1500));`]);
+  const r = await topo.lab.execAsync(ns, 'ip', ['neigh', 'show', 'to', ip, 'dev', dev]);
+  await topo.lab.execAsync(ns, 'ip', ['route', 'del', `${ip}/32`, 'dev', dev]);
+  return /lladdr/.test(r.stdout);
+}
+
 /** curl until it answers: the first request to a new backend may race its neighbour resolution. */
 export async function curlOk(topo, ns, url, tries = 20) {
   let last;

@@ -1,0 +1,415 @@
+//! AF_XDP ports: a tiny XDP program (assembled here, loaded with bpf(2), no libbpf) redirects
+//! every frame of the interface to an AF_XDP socket per receive queue through an XSKMAP; each
+//! socket has its own UMEM (frame memory shared with the kernel) with fill/completion rings and
+//! RX/TX rings, in need_wakeup mode. On a veth (and any driver without zero-copy support) the
+//! kernel copies frames into the UMEM ("copy mode"); with zero-copy drivers it DMAs straight into
+//! it. Frames are then copied once between the UMEM and the arena slots (the UMEM is not the Wasm
+//! memory: sharing would pin the whole Wasm memory and tie the arena layout to UMEM chunks).
+//!
+//! The program is attached with a BPF link (BPF_LINK_CREATE): closing the link fd — on close()
+//! or when the process dies — detaches it, so nothing is left on the interface. Frames of a
+//! queue without a socket go to the kernel stack (the redirect's fallback action is XDP_PASS).
+//!
+//! What XDP loses: the checksum-offload metadata of an skb. A local peer's CHECKSUM_PARTIAL
+//! frames (a pod's veth with default offloads) arrive with their checksum unfinished and no
+//! header saying so; with `offloads` (default) every TCP/UDP frame's checksum is verified and a
+//! field holding just the pseudo-header sum is finished (offload::repair_partial) — one checksum
+//! pass per frame. Super-frames do not reach XDP: a veth whose peer runs XDP turns the peer's
+//! GSO off, and XDP runs before GRO on a NIC.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::area::Area;
+use crate::device::{validate_ifname, Counters, Device, Link};
+use crate::offload;
+use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
+
+/// UMEM chunk: one frame. In copy mode a frame may use CHUNK - 256 (XDP headroom) bytes.
+const CHUNK: usize = 4096;
+/// Ring sizes (power of two). RX frames = fill ring size; as many again for TX.
+const RING: u32 = 1024;
+const MAX_QUEUES: u32 = 64;
+
+pub struct XdpOpts {
+    pub name: String,
+    pub netns: Option<String>,
+    /// finish CHECKSUM_PARTIAL frames of local peers (see the module comment)
+    pub offloads: bool,
+}
+
+/// One mmapped ring: producer/consumer indices, flags word and the descriptor array.
+struct Ring {
+    prod: *const AtomicU32,
+    cons: *const AtomicU32,
+    flags: *const AtomicU32,
+    desc: *mut u8,
+    mask: u32,
+    _map: Mmap,
+}
+
+// SAFETY: the ring memory is a shared mapping owned by the Ring; access is serialised by the port
+// mutex that owns the device.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    fn map(fd: RawFd, off: &XdpRingOffset, entry: usize, pgoff: i64) -> Result<Ring, i32> {
+        let len = off.desc as usize + RING as usize * entry;
+        let map = Mmap::map_ring(fd, len, pgoff)?;
+        let base = map.ptr();
+        // SAFETY: the kernel reported these offsets for this mapping; all lie inside `len`.
+        unsafe {
+            Ok(Ring {
+                prod: base.add(off.producer as usize) as *const AtomicU32,
+                cons: base.add(off.consumer as usize) as *const AtomicU32,
+                flags: base.add(off.flags as usize) as *const AtomicU32,
+                desc: base.add(off.desc as usize),
+                mask: RING - 1,
+                _map: map,
+            })
+        }
+    }
+    fn prod(&self) -> &AtomicU32 {
+        // SAFETY: points into the live mapping, 4-byte aligned (kernel layout).
+        unsafe { &*self.prod }
+    }
+    fn cons(&self) -> &AtomicU32 {
+        // SAFETY: as prod().
+        unsafe { &*self.cons }
+    }
+    fn needs_wakeup(&self) -> bool {
+        // SAFETY: as prod().
+        unsafe { &*self.flags }.load(Ordering::Relaxed) & ffi::XDP_RING_NEED_WAKEUP != 0
+    }
+    /// u64 entry i (fill / completion rings: frame addresses).
+    fn addr(&self, i: u32) -> u64 {
+        // SAFETY: (i & mask) < RING entries of 8 bytes inside the mapping.
+        unsafe { std::ptr::read_unaligned(self.desc.add((i & self.mask) as usize * 8) as *const u64) }
+    }
+    fn set_addr(&self, i: u32, a: u64) {
+        // SAFETY: as addr(); the entry belongs to the producer (us) until prod is published.
+        unsafe { std::ptr::write_unaligned(self.desc.add((i & self.mask) as usize * 8) as *mut u64, a) }
+    }
+    /// struct xdp_desc entry i (RX / TX rings): (addr, len).
+    fn desc(&self, i: u32) -> (u64, u32) {
+        // SAFETY: (i & mask) < RING entries of 16 bytes inside the mapping.
+        unsafe {
+            let p = self.desc.add((i & self.mask) as usize * ffi::XDP_DESC_SIZE);
+            (std::ptr::read_unaligned(p as *const u64), std::ptr::read_unaligned(p.add(8) as *const u32))
+        }
+    }
+    fn set_desc(&self, i: u32, addr: u64, len: u32) {
+        // SAFETY: as desc(); the entry belongs to the producer (us) until prod is published.
+        unsafe {
+            let p = self.desc.add((i & self.mask) as usize * ffi::XDP_DESC_SIZE);
+            std::ptr::write_unaligned(p as *mut u64, addr);
+            std::ptr::write_unaligned(p.add(8) as *mut u32, len);
+            std::ptr::write_unaligned(p.add(12) as *mut u32, 0);
+        }
+    }
+}
+
+/// One AF_XDP socket bound to one receive queue, with its own UMEM.
+struct Queue {
+    // field order = drop order: rings unmapped, then the socket closed, then the UMEM freed
+    fill: Ring,
+    comp: Ring,
+    rx: Ring,
+    tx: Ring,
+    fd: OwnedFd,
+    umem: Mmap,
+    tx_free: Vec<u64>,
+    /// frames the kernel could not hand over (XDP_STATISTICS, cumulative), as last folded in
+    drops_seen: u64,
+}
+
+impl Queue {
+    fn open(ifindex: u32, queue: u32) -> Result<Queue, (i32, &'static str)> {
+        let fd = ffi::sys_socket(ffi::AF_XDP, ffi::SOCK_RAW | ffi::SOCK_CLOEXEC, 0).map_err(|e| (e, "socket(AF_XDP)"))?;
+        let s = fd.as_raw_fd();
+        let frames = 2 * RING as usize;
+        let umem = Mmap::anonymous(frames * CHUNK).map_err(|e| (e, "UMEM mmap"))?;
+        let reg = XdpUmemReg { addr: umem.ptr() as u64, len: (frames * CHUNK) as u64, chunk_size: CHUNK as u32, ..Default::default() };
+        ffi::setsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_UMEM_REG, &reg).map_err(|e| (e, "XDP_UMEM_REG"))?;
+        for opt in [ffi::XDP_UMEM_FILL_RING, ffi::XDP_UMEM_COMPLETION_RING, ffi::XDP_RX_RING, ffi::XDP_TX_RING] {
+            ffi::setsockopt_int(s, ffi::SOL_XDP, opt, RING as i32).map_err(|e| (e, "AF_XDP ring size"))?;
+        }
+        let mut off = XdpMmapOffsets::default();
+        ffi::getsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_MMAP_OFFSETS, &mut off).map_err(|e| (e, "XDP_MMAP_OFFSETS"))?;
+        let ring_err = |e| (e, "AF_XDP ring mmap");
+        let q = Queue {
+            fill: Ring::map(s, &off.fr, 8, ffi::XDP_UMEM_PGOFF_FILL_RING).map_err(ring_err)?,
+            comp: Ring::map(s, &off.cr, 8, ffi::XDP_UMEM_PGOFF_COMPLETION_RING).map_err(ring_err)?,
+            rx: Ring::map(s, &off.rx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_RX_RING).map_err(ring_err)?,
+            tx: Ring::map(s, &off.tx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_TX_RING).map_err(ring_err)?,
+            tx_free: (RING as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
+            umem,
+            fd,
+            drops_seen: 0,
+        };
+        // every RX frame starts out in the fill ring
+        for k in 0..RING {
+            q.fill.set_addr(k, k as u64 * CHUNK as u64);
+        }
+        q.fill.prod().store(RING, Ordering::Release);
+        ffi::bind_xdp(s, ifindex, queue, ffi::XDP_USE_NEED_WAKEUP).map_err(|e| (e, "bind AF_XDP socket"))?;
+        Ok(q)
+    }
+
+    fn umem_bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let a = addr as usize;
+        if a.checked_add(len)? > self.umem.len() {
+            return None;
+        }
+        // SAFETY: bounds checked against the mapping; the kernel handed this frame to us (RX) or
+        // it is one of our free TX frames.
+        Some(unsafe { std::slice::from_raw_parts(self.umem.ptr().add(a), len) })
+    }
+
+    fn rx(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, offloads: bool, c: &mut Counters) -> usize {
+        let prod = self.rx.prod().load(Ordering::Acquire);
+        let cons = self.rx.cons().load(Ordering::Relaxed);
+        let n = prod.wrapping_sub(cons).min(max as u32);
+        if n == 0 {
+            return 0;
+        }
+        let fill_prod = self.fill.prod().load(Ordering::Relaxed);
+        let cap = area.cap();
+        let mut got = 0usize;
+        for k in 0..n {
+            let (addr, len) = self.rx.desc(cons.wrapping_add(k));
+            let len = len as usize;
+            match self.umem_bytes(addr, len) {
+                Some(src) if len <= cap && len >= 14 => {
+                    let slot = &mut area.slot_mut(first + got)[..len];
+                    slot.copy_from_slice(src);
+                    if offloads && offload::repair_partial(slot) == offload::Repair::Finished {
+                        c.csum_finished += 1;
+                    }
+                    area.set_rx(first + got, len, in_port);
+                    c.rx_packets += 1;
+                    c.rx_bytes += len as u64;
+                    got += 1;
+                }
+                Some(_) => {
+                    c.oversize += 1;
+                    c.rx_dropped += 1;
+                }
+                None => c.rx_errors += 1,
+            }
+            // the frame goes straight back to the kernel (chunk base: aligned mode)
+            self.fill.set_addr(fill_prod.wrapping_add(k), addr & !(CHUNK as u64 - 1));
+        }
+        self.rx.cons().store(cons.wrapping_add(n), Ordering::Release);
+        self.fill.prod().store(fill_prod.wrapping_add(n), Ordering::Release);
+        if self.fill.needs_wakeup() {
+            let _ = ffi::xdp_kick_rx(self.fd.as_raw_fd());
+        }
+        got
+    }
+
+    fn reap_completions(&mut self) {
+        let prod = self.comp.prod().load(Ordering::Acquire);
+        let cons = self.comp.cons().load(Ordering::Relaxed);
+        let n = prod.wrapping_sub(cons);
+        for k in 0..n {
+            self.tx_free.push(self.comp.addr(cons.wrapping_add(k)) & !(CHUNK as u64 - 1));
+        }
+        self.comp.cons().store(prod, Ordering::Release);
+    }
+
+    fn tx(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
+        self.reap_completions();
+        let cap = area.cap().min(CHUNK);
+        let mut prod = self.tx.prod().load(Ordering::Relaxed);
+        let mut sent = 0usize;
+        for i in 0..count {
+            let Some(len) = area.tx_len(i, port_index) else { continue };
+            if len < 14 || len > cap {
+                c.oversize += 1;
+                c.tx_errors += 1;
+                continue;
+            }
+            let room = RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
+            let Some(addr) = (if room > 0 { self.tx_free.pop() } else { None }) else {
+                c.tx_errors += 1; // TX ring or frames exhausted: dropped, never blocks
+                continue;
+            };
+            // SAFETY: addr is a free TX chunk of this UMEM (CHUNK bytes >= len); the kernel does
+            // not touch it until the descriptor is published below.
+            unsafe { std::ptr::copy_nonoverlapping(area.slot(i).as_ptr(), self.umem.ptr().add(addr as usize), len) };
+            self.tx.set_desc(prod, addr, len as u32);
+            prod = prod.wrapping_add(1);
+            c.tx_packets += 1;
+            c.tx_bytes += len as u64;
+            sent += 1;
+        }
+        if sent > 0 {
+            self.tx.prod().store(prod, Ordering::Release);
+            if self.tx.needs_wakeup() {
+                let _ = ffi::xdp_kick_tx(self.fd.as_raw_fd());
+            }
+        }
+        sent
+    }
+}
+
+pub struct Xdp {
+    // field order = drop order: detach the program first
+    _link: OwnedFd,
+    _prog: OwnedFd,
+    _map: OwnedFd,
+    epoll: OwnedFd,
+    queues: Vec<Queue>,
+    next_rx: usize,
+    offloads: bool,
+}
+
+/// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS).
+fn program(map_fd: i32) -> [u64; 6] {
+    fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+        let b = [code, dst | (src << 4)];
+        let mut v = [0u8; 8];
+        v[..2].copy_from_slice(&b);
+        v[2..4].copy_from_slice(&off.to_le_bytes());
+        v[4..8].copy_from_slice(&imm.to_le_bytes());
+        u64::from_le_bytes(v)
+    }
+    const BPF_PSEUDO_MAP_FD: u8 = 1;
+    const XDP_PASS: i32 = 2;
+    const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+    [
+        insn(0x61, 2, 1, 16, 0),                    // r2 = *(u32 *)(r1 + 16)   ctx->rx_queue_index
+        insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // r1 = &xskmap (ld_imm64, 2 slots)
+        insn(0, 0, 0, 0, 0),
+        insn(0xb7, 3, 0, 0, XDP_PASS),              // r3 = XDP_PASS (fallback action)
+        insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // call bpf_redirect_map
+        insn(0x95, 0, 0, 0, 0),                     // exit
+    ]
+}
+
+fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
+    let code = if e == ffi::EPERM || e == ffi::EACCES { "EPERM" } else { "ENOXDP" };
+    let hint = if code == "EPERM" { " (needs CAP_NET_ADMIN + CAP_BPF or root)" } else { "" };
+    NErr::new(code, format!("AF_XDP on '{name}': {what}: {}{hint}", std::io::Error::from_raw_os_error(e)))
+}
+
+pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
+    validate_ifname(&o.name)?;
+    let name = o.name.clone();
+    let ns = o.netns.clone();
+    crate::netns::run_in(ns.as_deref(), move || {
+        let n = &o.name;
+        let ifindex = ffi::nametoindex(n)?;
+        if ifindex == 0 {
+            return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
+        }
+        let ctl = ffi::sys_socket(ffi::AF_INET, ffi::SOCK_DGRAM | ffi::SOCK_CLOEXEC, 0).map_err(|e| NErr::errno(e, "control socket"))?;
+        let mut r = IfReq::new(n);
+        ffi::ioctl_ifreq(ctl.as_raw_fd(), ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
+        let mac = r.hwaddr();
+        let nq = ffi::rx_queue_count(ctl.as_raw_fd(), n).unwrap_or(1).clamp(1, MAX_QUEUES);
+
+        let mut a = BpfAttr::new();
+        a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
+        let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
+        let insns = program(map.as_raw_fd());
+        let license = b"Dual BSD/GPL\0";
+        let mut log = vec![0u8; 4096];
+        let mut a = BpfAttr::new();
+        a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
+            .u32_at(4, insns.len() as u32)
+            .u64_at(8, insns.as_ptr() as u64)
+            .u64_at(16, license.as_ptr() as u64)
+            .u32_at(24, 1)
+            .u32_at(28, log.len() as u32)
+            .u64_at(32, log.as_mut_ptr() as u64);
+        a.0[48..55].copy_from_slice(b"wdp_xsk");
+        let prog = ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
+            let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
+            xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
+        })?;
+        let mut queues = Vec::with_capacity(nq as usize);
+        for q in 0..nq {
+            let queue = Queue::open(ifindex, q).map_err(|(e, what)| {
+                if e == ffi::EBUSY {
+                    NErr::new("EBUSY", format!("AF_XDP on '{n}': queue {q} is taken by another AF_XDP socket or XDP program"))
+                } else {
+                    xdp_err(n, e, &format!("queue {q}: {what}"))
+                }
+            })?;
+            let key = q;
+            let val = queue.fd.as_raw_fd() as u32;
+            let mut a = BpfAttr::new();
+            a.u32_at(0, map.as_raw_fd() as u32).u64_at(8, &key as *const u32 as u64).u64_at(16, &val as *const u32 as u64);
+            ffi::sys_bpf(ffi::BPF_MAP_UPDATE_ELEM, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP update"))?;
+            queues.push(queue);
+        }
+        let mut a = BpfAttr::new();
+        a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP);
+        let link = ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+            if e == ffi::EBUSY || e == ffi::EEXIST {
+                NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
+            } else {
+                xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
+            }
+        })?;
+        let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
+        let epoll = ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?;
+        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0, offloads: o.offloads }))
+    })
+}
+
+impl Device for Xdp {
+    fn kind(&self) -> &'static str {
+        "af_xdp"
+    }
+
+    fn fd(&self) -> RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    fn ring_bytes(&self) -> usize {
+        self.queues.iter().map(|q| q.umem.len()).sum()
+    }
+
+    fn offloads(&self) -> bool {
+        self.offloads
+    }
+
+    /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):
+    /// XDP_STATISTICS counts since the socket opened, so the growth since the last read is added.
+    fn poll_kernel_stats(&mut self, c: &mut Counters) {
+        for q in &mut self.queues {
+            let mut st = ffi::XdpStatistics::default();
+            if ffi::getsockopt_raw(q.fd.as_raw_fd(), ffi::SOL_XDP, ffi::XDP_STATISTICS, &mut st).is_ok() {
+                // an empty fill ring shows in both rx_dropped and rx_fill_ring_empty_descs; a
+                // full RX ring only in rx_ring_full
+                let total = st.rx_dropped + st.rx_ring_full;
+                let new = total.saturating_sub(q.drops_seen);
+                q.drops_seen = total;
+                c.kernel_drops += new;
+                c.rx_dropped += new;
+            }
+        }
+    }
+
+    fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {
+        // round-robin over the queues so one busy queue cannot starve the others
+        let nq = self.queues.len();
+        let mut got = 0;
+        for k in 0..nq {
+            if got >= max {
+                break;
+            }
+            let q = (self.next_rx + k) % nq;
+            got += self.queues[q].rx(area, first + got, max - got, in_port, self.offloads, c);
+        }
+        self.next_rx = (self.next_rx + 1) % nq;
+        Ok(got)
+    }
+
+    fn tx_burst(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
+        self.queues[0].tx(area, count, port_index, c)
+    }
+}

@@ -1,0 +1,52 @@
+// The golden scenarios' runner (test/golden-core.test.js): a scenario is data —
+//   { tables: Ir, opts?: core/model options,
+//     steps: [{ label, in: frame, expect, inPort?, now? } | { apply: Ir } | { check: (state) => void }] }
+// — and runScenario() puts every step's frame through both the Wasm core and the reference model
+// over the same tables, asserting on each the expected verdict, reason, out port and (when given)
+// the output bytes, and verifying every forwarded or rejected frame's checksums from scratch.
+// `{ apply: Ir }` switches both to new tables mid-scenario; `{ check }` asserts on the core's and
+// the model's state ({ core, model, out }) at that point. Expected frames are built
+// independently with src/packet/build.ts, never with the core or the model.
+import { Core } from '../../dist/src/core/host.js';
+import { ReferenceModel } from '../../dist/src/reference/model.js';
+import * as B from '../../dist/src/packet/build.js';
+import { verifyChecksums } from '../../dist/src/packet/checksum.js';
+import { summarize, MAC, L } from './packets.js';
+
+export const CLIENT_PORT = 3;   // dataplane port client frames arrive on (a step's default inPort)
+export const BE_PORT = 1;       // backends' out port
+
+// expectations
+export const fwd = (outPort, frame) => ({ verdict: 'forward', reason: 'fwd_nat', outPort, frame });
+export const reply = (frame) => ({ verdict: 'forward', reason: 'fwd_reply', outPort: CLIENT_PORT, frame });
+export const dropped = (reason) => ({ verdict: 'drop', reason });
+
+// client-side and backend-side frames of one flow
+export const cli = (s) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, ...s });
+export const toBe = (s) => B.frame({ srcMac: MAC.beSrc, dstMac: MAC.beDst, ...s });
+export const fromBe = (s) => B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, ...s });
+export const toCli = (s) => B.frame({ srcMac: MAC.node, dstMac: MAC.client, ...s });
+
+/** Runs `scenario`'s steps; returns { core, model, out } — out[label]: the core's output bytes. */
+export function runScenario(t, { tables, opts = {}, steps }) {
+  const core = Core.create({ flows: 4096, batchMax: 64, ...opts });
+  core.applyIr(tables);
+  const model = new ReferenceModel(tables, { flows: 4096, ...opts });
+  const out = {};
+  for (const st of steps) {
+    if (st.apply) { core.applyIr(st.apply); model.setIr(st.apply); continue; }
+    if (st.check) { st.check({ core, model, out }); continue; }
+    const { label, expect, inPort = CLIENT_PORT, now = 1000 } = st;
+    const input = [{ frame: st.in, inPort }];
+    const c = summarize(core.run(input, now)[0]);
+    const m = summarize(model.processBatch(input, now)[0]);
+    const want = { verdict: expect.verdict, reason: expect.reason, outPort: expect.outPort ?? L.PORT_NONE };
+    for (const [who, r] of [['core', c], ['model', m]]) {
+      t.deepEqual({ verdict: r.verdict, reason: r.reason, outPort: r.outPort }, want, `${label}: ${who} verdict`);
+      if (expect.frame) t.is(r.hex, B.toHex(expect.frame), `${label}: ${who} output bytes`);
+      if (r.verdict === 'forward' || r.verdict === 'reject') t.deepEqual(verifyChecksums(B.fromHex(r.hex)), [], `${label}: ${who} checksums`);
+    }
+    out[label] = B.fromHex(c.hex);
+  }
+  return { core, model, out };
+}
