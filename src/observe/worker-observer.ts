@@ -53,11 +53,15 @@ export class WorkerObserver {
     for (let i = 0; i < n; i++) {
       const d = core.descOffset(i);
       const len = Math.min(dv.getUint16(d + L.D_LEN, true), core.slotSize);
-      const t = readTuple(u8, core.slotOffset(i), len, this.inTuples[i]);
       const inPort = dv.getUint16(d + L.D_IN_PORT, true);
+      // the input tuple: every frame's when tracing (the rewrite overwrites it), else only for
+      // frames arriving on a captured port
+      let t = this.tracing ? readTuple(u8, core.slotOffset(i), len, this.inTuples[i]) : undefined;
       for (let k = 0; k < this.list.length; k++) {
         const s = this.list[k], c = s.spec;
-        if (c.kind !== 'capture' || c.direction === 'out' || c.port !== inPort || !tupleMatches(s.match, t)) continue;
+        if (c.kind !== 'capture' || c.direction === 'out' || c.port !== inPort) continue;
+        t ??= readTuple(u8, core.slotOffset(i), len, this.inTuples[i]);
+        if (!tupleMatches(s.match, t)) continue;
         s.frames.push(this.copy(core, i, len, 'in', c.snaplen));
       }
     }
@@ -81,12 +85,13 @@ export class WorkerObserver {
       const verdict = dv.getUint8(d + L.D_VERDICT);
       const outPort = dv.getUint16(d + L.D_OUT_PORT, true);
       const len = Math.min(dv.getUint16(d + L.D_LEN, true), core.slotSize);
-      // the output tuple, read once per frame for all sessions (a dropped frame has none)
-      const out = readTuple(u8, core.slotOffset(i), verdict === L.V_DROP ? 0 : len, this.outTuple);
+      // the output tuple, read at most once per frame for all sessions (a dropped frame has none)
+      let out: Tuple | undefined;
       for (let k = 0; k < this.list.length; k++) {
         const s = this.list[k], c = s.spec;
         if (c.kind === 'capture') {
           if (c.direction === 'in' || outPort !== c.port || verdict === L.V_DROP || verdict === L.V_TO_HOST) continue;
+          out ??= readTuple(u8, core.slotOffset(i), len, this.outTuple);
           if (tupleMatches(s.match, out)) s.frames.push(this.copy(core, i, len, 'out', c.snaplen));
           continue;
         }
@@ -94,7 +99,10 @@ export class WorkerObserver {
         const f = c.filter;
         const inPort = dv.getUint16(d + L.D_IN_PORT, true);
         if (f.inPort !== undefined && f.inPort !== inPort) continue;
-        if (!tupleMatches(s.match, this.inTuples[i]) && !tupleMatches(s.match, out)) continue;
+        if (!tupleMatches(s.match, this.inTuples[i])) {
+          out ??= readTuple(u8, core.slotOffset(i), verdict === L.V_DROP ? 0 : len, this.outTuple);
+          if (!tupleMatches(s.match, out)) continue;
+        }
         const rec = core.traceRecord(i);
         const vName = VERDICT_NAMES[rec.verdict] ?? 'drop';
         if (!reasonMatches(f, reasonName(rec.reason), vName)) continue;
