@@ -171,7 +171,7 @@ test('errors: one clear line each and a non-zero exit code', async (t) => {
   t.regex(r.stderr, /^error: unknown resource "pods"/);
   r = await run(['trace', '--src', '10.0.0.1']);
   t.not(r.code, 0);
-  t.regex(r.stderr, /error: required option '--dst <ip>' not specified/);
+  t.regex(r.stderr, /error: a dry-run trace needs --src and --dst/);
   r = await run(['delete', 'service', 'ghost']);
   t.is(r.code, 1);
   t.is(r.stderr, 'error: Service default/ghost: not found\n');

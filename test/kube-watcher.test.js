@@ -323,3 +323,21 @@ test('changes coalesce: many changes within minSyncPeriod are programmed in one 
   t.true(sliceVersions <= 2, `the slice's five versions were ${sliceVersions} changes (batches ${batches})`);
   t.is(k.compiler.getSlice('default', 'c0-1').endpoints[0].addresses[0], '10.244.13.5', 'the newest version');
 });
+
+test('service-proxy-name: without a configured name labelled Services are not listed; with one, Services labelled with it reach the model (the compiler drops other proxies\' ones)', async (t) => {
+  const labelled = (name, ip, labels) => { const s = apiService(name, ip); s.metadata.labels = { ...s.metadata.labels, ...labels }; return s; };
+  const seed = (d) => {
+    d.create('services', apiService('plain', '10.96.3.1'));
+    d.create('services', labelled('mine', '10.96.3.2', { 'service.kubernetes.io/service-proxy-name': 'wdp' }));
+    d.create('services', labelled('other', '10.96.3.3', { 'service.kubernetes.io/service-proxy-name': 'cilium' }));
+    d.create('services', labelled('headless', '10.96.3.4', { 'service.kubernetes.io/headless': '' }));
+  };
+  const none = await startKube(t, { seed });
+  await until(() => none.compiler.getService('default', 'plain'), { what: 'plain service synced' });
+  t.falsy(none.compiler.getService('default', 'mine'));
+  t.falsy(none.compiler.getService('default', 'other'));
+  t.falsy(none.compiler.getService('default', 'headless'));
+  const named = await startKube(t, { seed, serviceProxyName: 'wdp' });
+  await until(() => named.compiler.getService('default', 'plain') && named.compiler.getService('default', 'mine'), { what: 'own-name service synced' });
+  t.falsy(named.compiler.getService('default', 'headless'), 'headless Services are never listed');
+});

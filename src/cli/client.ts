@@ -79,4 +79,36 @@ export class ApiClient {
     }
     return parsed;
   }
+
+  /** A request whose answer streams (live trace NDJSON, capture pcap): `onData` gets each chunk
+   * of a 2xx body as it arrives; no timeout once the answer started (the server bounds it). */
+  async stream(method: string, path: string, body: string, onData: (chunk: Buffer) => void): Promise<void> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.opts.timeoutMs ?? 30000 }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 400) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let msg = `HTTP ${status}`;
+            try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
+            reject(new ApiError(msg, status, text));
+          });
+          return;
+        }
+        req.setTimeout(0);
+        res.on('data', (c: Buffer) => { try { onData(c); } catch (e) { req.destroy(e as Error); } });
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(e instanceof ApiError ? e : new ApiError(
+        `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null)));
+      req.write(body);
+      req.end();
+    });
+  }
 }

@@ -11,6 +11,7 @@ import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
+import { addFilterOptions, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -328,14 +329,20 @@ export function buildProgram(): Command {
       if (changed.length || d) process.exitCode = 1;
     });
 
-  program.command('trace').description('run a described packet through the real core in dry-run trace mode and show every decision')
-    .requiredOption('--src <ip>', 'source address').requiredOption('--dst <ip>', 'destination address')
-    .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP', 'TCP')
-    .option('--sport <port>', 'source port (default 40000)').option('--dport <port>', 'destination port (default 80)')
+  const trace = program.command('trace').description('run a described packet through the real core in dry-run trace mode and show every decision; with --live, trace real packets as they pass the daemon')
+    .option('--live', 'trace real packets matching the filter flags (docs/observe.md)')
     .option('--flags <flags>', 'TCP flags, e.g. S, A, SA, R, F (default S)')
-    .option('--in-port <n>', 'dataplane port index the packet arrives on (default 0)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
-    .action(async (o, cmd: Command) => {
+    .option('--in-port <n>', 'dataplane port index the packet arrives on (default 0; with --live a filter)')
+    .option('-c, --count <n>', '--live: stop after this many packets (default 100)')
+    .option('--duration <d>', '--live: stop after this long, e.g. 30s, 2m (default 30s)')
+    .option('--rate <n>', '--live: at most this many packets a second per worker (default 100)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']));
+  addFilterOptions(trace, true);
+  trace.action(async (o, cmd: Command) => {
+      if (o.live) { await liveTrace(client(cmd), o); return; }
+      if (!o.src || !o.dst) throw new CliError('a dry-run trace needs --src and --dst (or use --live to trace real packets)');
+      for (const k of ['host', 'port', 'service', 'backend', 'reason', 'count', 'duration', 'rate']) if (o[k] !== undefined) throw new CliError(`--${k} is a --live filter/bound`);
+      o.proto ??= 'TCP';
       const spec: Raw = { src: o.src, dst: o.dst, proto: o.proto };
       const num = (v: string | undefined, what: string): number | undefined => {
         if (v === undefined) return undefined;
@@ -367,6 +374,8 @@ export function buildProgram(): Command {
     });
 
   registerPortCommands(program, client, print);
+  registerObserveCommands(program, client);
+  registerReplayCommand(program);
   registerDaemonCommands(program);
   registerBenchCommands(program);
   return program;

@@ -426,37 +426,13 @@ export class Core {
   /** Decodes live flow entries. O(table capacity): an API/debug path, not a packet path. */
   flows(filter: FlowFilter = {}, now = this.clockNow()): FlowInfo[] {
     const out: FlowInfo[] = [];
-    const u8 = this.u8, dv = this.dv, limit = filter.limit ?? Infinity;
-    const protoName = (p: number): FlowInfo['proto'] => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 132 ? 'SCTP' : 'OTHER');
-    const snatV4 = this.cfgAddr(L.CFG_SNAT_V4, 4), snatV6 = this.cfgAddr(L.CFG_SNAT_V6, 6);
-    // expiry is lazy in the core (budgeted sweep, or on the next lookup): an entry past its
-    // timeout is already dead for forwarding, so it is not listed either
+    const limit = filter.limit ?? Infinity;
     const timeout = this.flowTimeouts();
     for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
-      const e = this.map.ctFlows + f * L.CT_SIZE;
-      const state = u8[e + L.CT_STATE];
-      if (state === L.CTS_NONE) continue;
-      if (!filter.includeExpired && ((now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0) > (timeout[state] ?? 0)) continue;
-      const family = u8[e + L.CT_FAMILY] === 6 ? 6 : 4;
-      const flags = u8[e + L.CT_FLAGS];
-      const front = dv.getUint32(e + L.CT_FRONT, true);
-      const info: FlowInfo = {
-        flow: f, proto: protoName(u8[e + L.CT_PROTO]), family,
-        client: formatAddr(u8, family, e + L.CT_CLIENT), clientPort: dv.getUint16(e + L.CT_CPORT, true),
-        vip: formatAddr(u8, family, e + L.CT_VIP), vipPort: dv.getUint16(e + L.CT_VPORT, true),
-        backend: formatAddr(u8, family, e + L.CT_BACKEND), backendPort: dv.getUint16(e + L.CT_BPORT, true),
-        state: CT_STATE_NAMES[state] ?? `state_${state}`,
-        frontendId: front, backendId: dv.getUint32(e + L.CT_BACKEND_ID, true),
-        ageMs: (now - dv.getUint32(e + L.CT_CREATED, true)) >>> 0,
-        idleMs: (now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0,
-        flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
-      };
-      if (flags & L.CTF_SNAT) {
-        info.natSource = family === 4 ? snatV4 : snatV6;
-        info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
-      }
+      const info = this.flowEntry(f, now, filter.includeExpired ? undefined : timeout);
+      if (!info) continue;
       if (filter.frontendId !== undefined && info.frontendId !== filter.frontendId) continue;
-      if (filter.service !== undefined && this.tables.ir.frontends.get(front)?.service !== filter.service) continue;
+      if (filter.service !== undefined && this.tables.ir.frontends.get(info.frontendId)?.service !== filter.service) continue;
       if (filter.backend !== undefined && info.backend !== filter.backend) continue;
       if (filter.client !== undefined && info.client !== filter.client) continue;
       if (filter.proto !== undefined && info.proto !== filter.proto) continue;
@@ -476,6 +452,36 @@ export class Core {
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
     timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
     return timeout;
+  }
+
+  /** One flow entry by id (a trace record's `flow`), undefined when free (or, given `timeout`,
+   * past it). O(1): live trace decodes the entry of each traced packet. */
+  flowEntry(f: number, now = this.clockNow(), timeout?: number[]): FlowInfo | undefined {
+    if (!(f >= 1 && f <= this.map.ctFlowsMax)) return undefined;
+    const u8 = this.u8, dv = this.dv;
+    const protoName = (p: number): FlowInfo['proto'] => (p === 6 ? 'TCP' : p === 17 ? 'UDP' : p === 132 ? 'SCTP' : 'OTHER');
+    const e = this.map.ctFlows + f * L.CT_SIZE;
+    const state = u8[e + L.CT_STATE];
+    if (state === L.CTS_NONE) return undefined;
+    if (timeout && ((now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0) > (timeout[state] ?? 0)) return undefined;
+    const family = u8[e + L.CT_FAMILY] === 6 ? 6 : 4;
+    const flags = u8[e + L.CT_FLAGS];
+    const info: FlowInfo = {
+      flow: f, proto: protoName(u8[e + L.CT_PROTO]), family,
+      client: formatAddr(u8, family, e + L.CT_CLIENT), clientPort: dv.getUint16(e + L.CT_CPORT, true),
+      vip: formatAddr(u8, family, e + L.CT_VIP), vipPort: dv.getUint16(e + L.CT_VPORT, true),
+      backend: formatAddr(u8, family, e + L.CT_BACKEND), backendPort: dv.getUint16(e + L.CT_BPORT, true),
+      state: CT_STATE_NAMES[state] ?? `state_${state}`,
+      frontendId: dv.getUint32(e + L.CT_FRONT, true), backendId: dv.getUint32(e + L.CT_BACKEND_ID, true),
+      ageMs: (now - dv.getUint32(e + L.CT_CREATED, true)) >>> 0,
+      idleMs: (now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0,
+      flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
+    };
+    if (flags & L.CTF_SNAT) {
+      info.natSource = family === 4 ? this.cfgAddr(L.CFG_SNAT_V4, 4) : this.cfgAddr(L.CFG_SNAT_V6, 6);
+      info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
+    }
+    return info;
   }
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */

@@ -16,6 +16,7 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 import { createControlPlane, type ControlPlane } from '../api/server.js';
 import { openSavedState, type SavedState } from '../api/saved-state.js';
 import { registerPortRoutes } from '../api/ports-routes.js';
+import { registerObserveRoutes } from '../api/observe-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
@@ -96,7 +97,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
     kubeStart = () => kube.KubeWatcher.start({
-      config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, kubeConfig: kc,
+      config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
@@ -262,7 +263,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
       isForwarding: () => !stopping && forwarding,
       restoreSummary: () => checkpointer.summary(),
-      extraRoutes: [(app) => registerPortRoutes(app, portManager)],
+      extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
     });
     const core = controlPlane.core;
     control = core;

@@ -6,6 +6,7 @@ import type { IrDiffData } from '../ir/diff.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
+import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 import type { FlowRecords, ImportStats } from '../core/flow-export.js';
 
 export interface WorkerPortSpec extends L2Port {
@@ -50,6 +51,8 @@ export type ToWorker =
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
   | { type: 'removePort'; id: number; index: number }
   | { type: 'forgetNeighbour'; id: number; addr: string }
+  | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
+  | { type: 'observe-stop'; id: number; session: number }
   | { type: 'nodeAddresses'; id: number; addresses: string[] } // answered on uplinks from now on
   | { type: 'stop'; id: number }
   | { type: 'exportFlows'; id: number }
@@ -65,6 +68,7 @@ export type FromWorker =
   | { type: 'reply'; id: number; ok: false; error: string }
   | { type: 'neighbour'; neighbour: Neighbour }
   | { type: 'neighbour-lost'; neighbour: Neighbour }
+  | { type: 'observe'; events: ObserveEvents }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
 export type { CounterSnapshot, FlowInfo, TraceResult, FlowRecords, ImportStats };

@@ -14,6 +14,11 @@ import { diffData, type IrDiff } from '../ir/diff.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
+import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
+
+type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
+/** A live trace or capture without its session number (the dataplane assigns it). */
+export type ObserveRequest = DistributiveOmitSession<ObserveSpec>;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -43,6 +48,8 @@ export class WorkerDataplane implements Dataplane {
   private nextId = 1;
   private gen = 0;
   private closed = false;
+  private nextSession = 1;
+  private readonly observers = new Map<number, (e: ObserveEvents) => void>();
 
   private constructor(private readonly events: WorkerDataplaneEvents) {}
 
@@ -88,6 +95,7 @@ export class WorkerDataplane implements Dataplane {
           case 'neighbour': this.events.onNeighbour?.(m.neighbour, h.index); break;
           case 'neighbour-lost': this.events.onNeighbourLost?.(m.neighbour, h.index); break;
           case 'log': this.events.onLog?.(m.level, m.msg, m.data, h.index); break;
+          case 'observe': this.observers.get(m.events.session)?.(m.events); break;
         }
       });
       thread.on('error', (e) => fail(`worker ${h.index} crashed: ${e.message}`));
@@ -151,6 +159,26 @@ export class WorkerDataplane implements Dataplane {
 
   async trace(spec: TracePacketSpec): Promise<TraceResult> {
     return this.request<TraceResult>(this.workers[0], { type: 'trace', spec });
+  }
+
+  /** Starts a live trace or capture in every worker; `onEvents` gets each worker's matches per
+   * batch until stop() (which every caller must call: a session costs the workers until then). */
+  async observe(req: ObserveRequest, onEvents: (e: ObserveEvents) => void): Promise<{ stop(): Promise<void> }> {
+    if (this.closed) throw new Error('dataplane is closed');
+    const session = this.nextSession++;
+    const spec = { ...req, session } as ObserveSpec;
+    this.observers.set(session, onEvents);
+    const stop = async () => {
+      this.observers.delete(session);
+      await Promise.all(this.workers.map((h) => this.request(h, { type: 'observe-stop', session }).catch(() => undefined)));
+    };
+    try {
+      await Promise.all(this.workers.map((h) => this.request(h, { type: 'observe-start', spec })));
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    return { stop };
   }
 
   /** Port names, indexes, MACs, kinds (native/relay) and stats, from every worker. */

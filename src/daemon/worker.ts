@@ -24,6 +24,7 @@ import { patchIrInPlace } from './ir-patch.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
+import { WorkerObserver } from '../observe/worker-observer.js';
 import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 
 const IDLE_WAIT_MS = 10;
@@ -65,6 +66,7 @@ class Worker {
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
+  private readonly observer: WorkerObserver;
   private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
   private exporting: { id: number; x: FlowExport } | undefined; // a checkpoint's export in slices
 
@@ -74,6 +76,7 @@ class Worker {
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
+    this.observer = new WorkerObserver(init.worker, (events) => this.post({ type: 'observe', events }));
     this.held = init.startHeld ?? false;
     this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
@@ -266,6 +269,13 @@ class Worker {
           // the daemon dropped it (e.g. its port went away in another worker): learn it afresh
           this.learned.delete(m.addr);
           this.post({ type: 'reply', id: m.id, ok: true, value: null });
+          return;
+        case 'observe-start':
+          this.observer.start(m.spec);
+          this.post({ type: 'reply', id: m.id, ok: true, value: null });
+          return;
+        case 'observe-stop':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.observer.stop(m.session) });
           return;
         case 'nodeAddresses':
           this.l2.setNodeAddresses(m.addresses);
@@ -468,9 +478,12 @@ class Worker {
       rr = (rr + 1) % Math.max(1, np);
       let t1 = t0, t2 = t0;
       if (n > 0) {
+        const observing = this.observer.active;
+        if (observing) this.observer.before(core, n);
         t1 = clock();
         core.process(n, now);
         t2 = clock();
+        if (observing) this.observer.after(core, n);
         this.slowPath(n);
         if (this.multiWorker) this.dropForeign(n);
       }

@@ -15,6 +15,14 @@ export const NODES_PATH = '/api/v1/nodes';
 /** kube-proxy's selector: Services and slices another proxy claims, and headless ones, are not ours. */
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
 
+/** The selector the watcher lists with. With a configured proxy name (node.serviceProxyName) the
+ * objects labelled with it are ours too, and a label selector cannot say "absent or equal to X":
+ * then only headless ones are left out here and the compiler drops the other proxies' Services
+ * (compiler.ts `serves`), as it does for `wdp apply`. */
+export function proxyLabelSelector(serviceProxyName?: string): string {
+  return serviceProxyName ? '!service.kubernetes.io/headless' : PROXY_LABEL_SELECTOR;
+}
+
 type Raw = Record<string, unknown>;
 const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
 

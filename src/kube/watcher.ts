@@ -17,7 +17,7 @@ import { ServiceHealthServers } from './service-health.js';
 import { listenHttp, type HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, PROXY_LABEL_SELECTOR, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodePortAddresses };
@@ -30,6 +30,8 @@ export interface KubeWatcherOptions {
   nodeName: string;
   /** node.addresses of the daemon config (used alone when nodePortAddresses is empty). */
   configuredAddresses: string[];
+  /** node.serviceProxyName of the daemon config: Services labelled with it are served too. */
+  serviceProxyName?: string;
   kubeConfig: KubeConfig;
   control: SyncTarget;
   metrics: ControlPlaneMetrics;
@@ -100,12 +102,12 @@ export class KubeWatcher {
       log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs }, 'list/watch failed; restarting');
     };
     informers.services = new ResilientInformer(o.kubeConfig, {
-      ...common, path: SERVICES_PATH, labelSelector: PROXY_LABEL_SELECTOR,
+      ...common, path: SERVICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('Service', x), onUpdate: (x) => this.sync.queue('Service', x), onDelete: (x) => this.sync.queue('Service', x, true),
       onListed: onListed('services'), onError: onError('services'),
     });
     informers.slices = new ResilientInformer(o.kubeConfig, {
-      ...common, path: ENDPOINTSLICES_PATH, labelSelector: PROXY_LABEL_SELECTOR,
+      ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
       onListed: onListed('endpointslices'), onError: onError('endpointslices'),
     });

@@ -24,7 +24,7 @@ export function kubeSection(over = {}) {
   }).kubernetes;
 }
 
-export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], stateDir, dataplane } = {}) {
+export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], serviceProxyName, stateDir, dataplane } = {}) {
   const double = existing ?? new ApiServerDouble(doubleOpts);
   if (!existing) await double.listen();
   if (seed) seed(double);
@@ -35,7 +35,7 @@ export async function startKube(t, { config = {}, informer = {}, double: doubleO
   const { log, lines } = memoryLogger();
   const nodeUpdates = [];
   const watcher = await KubeWatcher.start({
-    config: kubeSection(config), nodeName, configuredAddresses, kubeConfig: kc,
+    config: kubeSection(config), nodeName, configuredAddresses, serviceProxyName, kubeConfig: kc,
     control: cp.core, metrics: cp.metrics, counters: () => dp.counters(), log,
     onNode: (u) => nodeUpdates.push(u),
     informer: { backoffInitialMs: 50, backoffMaxMs: 400, watchTimeoutSeconds: [30, 40], ...informer },

@@ -1,0 +1,171 @@
+// `wdp trace --live` and `wdp capture`: live trace and capture on the running daemon
+// (src/api/observe-routes.ts; docs/observe.md).
+import { openSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import type { ApiClient } from './client.js';
+import { parseManifests } from '../model/load.js';
+import { ValidationError } from '../model/types.js';
+import { readPcap, encodePcap } from '../ports/pcap.js';
+import { replay } from '../observe/replay.js';
+
+type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${what} must be a number, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/** "30s", "2m", "500ms", "10" (seconds) -> milliseconds. */
+export function parseDuration(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 2m or 1h, got ${JSON.stringify(v)}`);
+  const ms = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number);
+  if (!(ms >= 1)) throw new UsageError(`--${what} must be at least 1ms`);
+  return Math.round(ms);
+}
+
+/** The filter flags shared by `trace --live` and `capture` -> the API's filter object. */
+export function filterFromFlags(o: Raw, portIsFilter = true): Raw {
+  const f: Raw = {};
+  for (const k of ['src', 'dst', 'host', 'service', 'backend', 'reason'] as const) if (o[k] !== undefined) f[k] = o[k];
+  for (const [k, flag] of [['sport', 'sport'], ['dport', 'dport'], ['port', 'port'], ['inPort', 'in-port']] as const) {
+    if (k === 'port' && !portIsFilter) continue;
+    const v = num(o[k], flag);
+    if (v !== undefined) f[k] = v;
+  }
+  if (o.proto !== undefined) f.proto = String(o.proto).toUpperCase();
+  return f;
+}
+
+export function addFilterOptions(c: Command, withTraceFields: boolean): Command {
+  c.option('--src <ip>', 'source address').option('--dst <ip>', 'destination address').option('--host <ip>', 'source or destination address')
+    .option('--sport <port>', 'source port').option('--dport <port>', 'destination port')
+    .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP');
+  if (withTraceFields) {
+    c.option('--port <port>', 'source or destination port');
+    c.option('--service <ns/name>', 'only packets that matched this Service').option('--backend <ip>', 'only packets sent to this backend')
+      .option('--reason <reason>', 'only packets with this reason (e.g. reject_no_endpoints), or "drop" / "reject" for any');
+  }
+  return c;
+}
+
+const hp = (a: string, p?: number) => (p === undefined ? a : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
+
+/** One traced packet as a few human lines. */
+export function formatLiveEvent(e: Raw): string {
+  const i = e.input ?? {};
+  const lines = [`${String(e.time).slice(11, 23)} worker ${e.worker} port ${e.inPort}  ${i.proto} ${hp(i.src, i.sport)} -> ${hp(i.dst, i.dport)}  ${e.verdict} (${e.reason})`];
+  lines.push(`  stages:     ${(e.stages as string[]).join(' -> ') || '-'}`);
+  if (e.frontend) lines.push(`  service:    ${e.frontend.service} ${e.frontend.portName || '-'} ${e.frontend.kind} ${hp(e.frontend.addr, e.frontend.port)} (frontend ${e.frontend.id})`);
+  if (e.conntrack !== 'none') {
+    const fl = e.flow ? `  flow ${e.flow.flow} ${e.flow.state}${e.flow.flags.length ? ` [${e.flow.flags.join(',')}]` : ''} ${hp(e.flow.client, e.flow.clientPort)} -> ${hp(e.flow.vip, e.flow.vipPort)} => ${hp(e.flow.backend, e.flow.backendPort)}` : '';
+    lines.push(`  conntrack:  ${e.conntrack}${fl}`);
+  }
+  if (e.backend) {
+    const why = e.selection === 'maglev' && e.maglevSlot !== undefined ? `maglev slot ${e.maglevSlot}, hash ${e.hash}` : e.selection;
+    lines.push(`  backend:    ${hp(e.backend.addr, e.backend.port)} ${e.backend.state} (backend ${e.backend.id}; ${why})`);
+  }
+  if (e.output) lines.push(`  rewritten:  ${hp(i.src, i.sport)} -> ${hp(i.dst, i.dport)}  =>  ${hp(e.output.src, e.output.sport)} -> ${hp(e.output.dst, e.output.dport)}  out port ${e.outPort ?? '-'}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Splits a byte stream into lines (NDJSON) across chunk boundaries. */
+export function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) => void {
+  let rest = '';
+  return (chunk) => {
+    rest += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      if (line.trim()) onLine(line);
+    }
+  };
+}
+
+/** `wdp trace --live`: streams the daemon's matches until count/duration. */
+export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
+  const req: Raw = { filter: filterFromFlags(o) };
+  const count = num(o.count, 'count'); if (count !== undefined) req.count = count;
+  const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
+  const d = parseDuration(o.duration, 'duration'); if (d !== undefined) req.durationMs = d;
+  let end: Raw | undefined;
+  await api.stream('POST', '/api/v1/trace/live', JSON.stringify(req), lineSplitter((line) => {
+    const e = JSON.parse(line) as Raw;
+    if (e.kind === 'TraceEnd') { end = e; if (o.output === 'json') process.stdout.write(line + '\n'); return; }
+    process.stdout.write(o.output === 'json' ? line + '\n' : formatLiveEvent(e));
+  }));
+  if (end && o.output !== 'json') process.stderr.write(`${end.traced} packet(s) traced (${end.reason === 'count' ? 'count reached' : end.reason === 'duration' ? 'duration elapsed' : end.reason})\n`);
+}
+
+export function registerObserveCommands(program: Command, client: (cmd: Command) => ApiClient): void {
+  const cap = program.command('capture').description('write a port\'s frames from the running daemon to a pcap file (before and/or after translation)')
+    .requiredOption('--port <name>', 'dataplane port name (wdp get ports)')
+    .requiredOption('-w, --write <file>', 'pcap file to write ("-" for stdout)')
+    .addOption(new Option('--direction <dir>', 'in: as received (before translation); out: as sent (after)').choices(['in', 'out', 'both']).default('both'))
+    .option('-c, --count <n>', 'stop after this many frames (default 1000)')
+    .option('--max-bytes <n>', 'stop before the frames exceed this many bytes (default 16 MiB)')
+    .option('--duration <d>', 'stop after this long (default 10s)')
+    .option('-s, --snaplen <n>', 'bytes kept per frame (default 65535)');
+  addFilterOptions(cap, false);
+  cap.action(async (o: Raw, cmd: Command) => {
+    const req: Raw = { port: o.port, direction: o.direction, filter: filterFromFlags(o, false) };
+    for (const [k, flag] of [['count', 'count'], ['maxBytes', 'max-bytes'], ['snaplen', 'snaplen']] as const) {
+      const v = num(o[k], flag); if (v !== undefined) req[k] = v;
+    }
+    const d = parseDuration(o.duration, 'duration'); if (d !== undefined) req.durationMs = d;
+    const toStdout = o.write === '-';
+    const fd = toStdout ? 1 : openSync(o.write, 'w');
+    let bytes = 0;
+    try {
+      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => { writeSync(fd, chunk); bytes += chunk.length; });
+    } finally {
+      if (!toStdout) closeSync(fd);
+    }
+    if (!toStdout) process.stderr.write(`wrote ${bytes} bytes to ${o.write}\n`);
+  });
+}
+
+function replayCommand(o: Raw, file: string): void {
+  const objects: unknown[] = [];
+  for (const f of o.filename as string[]) {
+    let text: string;
+    try { text = readFileSync(f === '-' ? 0 : f, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    objects.push(...parseManifests(text, f));
+  }
+  const pcap = readPcap(file);
+  let results;
+  try {
+    results = replay(objects, pcap.records, { inPort: num(o.inPort, 'in-port') ?? 0, flows: num(o.flows, 'flows') });
+  } catch (e) {
+    if (e instanceof ValidationError) throw new UsageError(e.errors.map((x) => x.message).join('\n'));
+    throw e;
+  }
+  const verdicts: Record<string, number> = {};
+  for (const r of results) {
+    verdicts[r.event.verdict] = (verdicts[r.event.verdict] ?? 0) + 1;
+    process.stdout.write(o.output === 'json' ? JSON.stringify(r.event) + '\n' : formatLiveEvent(r.event));
+  }
+  if (o.write) {
+    const sent = results.filter((r) => r.event.verdict === 'forward' || r.event.verdict === 'reject');
+    writeFileSync(o.write, encodePcap(sent.map((r) => ({ tsNs: r.tsNs, data: r.frame }))));
+  }
+  process.stderr.write(`${results.length} frame(s) replayed: ${Object.entries(verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${o.write ? `; ${o.write} holds the forwarded/rejected frames as translated` : ''}\n`);
+}
+
+export function registerReplayCommand(program: Command): void {
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  program.command('replay <file>').description('run a pcap capture offline through the same core with the given state; print each frame\'s verdict and trace')
+    .requiredOption('-f, --filename <file>', 'Services/EndpointSlices/NodeConfig (YAML/JSON; repeatable; e.g. from wdp get services,endpointslices,nodeconfig -o yaml)', collect)
+    .option('--in-port <n>', 'dataplane port index the frames arrived on (wdp get ports; default 0)')
+    .option('--flows <n>', 'conntrack capacity (default 65536, as the daemon)')
+    .option('-w, --write <file>', 'write the forwarded and rejected frames, as translated, to this pcap file')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json']))
+    .action((file: string, o: Raw) => replayCommand(o, file));
+}
+
+export { UsageError };
