@@ -236,7 +236,9 @@ export function ctAlloc(): u32 {
 // TCP follows the kernel's nf_conntrack_proto_tcp in outline (no sequence tracking):
 //   SYN ──reply SYN-ACK──► SYN_RECV ──orig ACK──► ESTABLISHED (confirmed)
 //   MIDSTREAM ──reply without RST──► ESTABLISHED (confirmed: a valid answer to a picked-up flow)
-//   any ──FIN or RST (either direction)──► CLOSING;  CLOSING ──orig pure SYN──► SYN (port reuse)
+//   any ──FIN or RST (either direction)──► CLOSING
+// A pure SYN on a CLOSING flow never gets here: the flow is stale (assembly/stale.ts
+// reopensClosed), freed, and the SYN creates a new flow with a fresh backend selection.
 // Only ESTABLISHED has the long timeout; SYN, SYN_RECV and MIDSTREAM have short ones and, with
 // CLOSING flows that were never confirmed, may be evicted.
 
@@ -246,11 +248,7 @@ export function ctAlloc(): u32 {
     const fl = <u32>fr.tcpFlags;
     let st = <u32>e.state;
     if ((fl & (TCP_FIN | TCP_RST)) != 0) st = L.CTS_TCP_CLOSING;
-    else if (st == L.CTS_TCP_CLOSING && (fl & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
-      // port reuse after a close: a fresh SYN starts the flow over (same backend)
-      st = L.CTS_TCP_SYN;
-      e.flags = e.flags & ~<u8>(L.CTF_REPLIED | L.CTF_CONFIRMED);
-    } else if (st == L.CTS_TCP_SYN_RECV && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK) {
+    else if (st == L.CTS_TCP_SYN_RECV && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK) {
       // the client's ACK of the SYN-ACK: the handshake is complete in both directions
       st = L.CTS_TCP_EST;
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;

@@ -4,7 +4,7 @@
 // decision writes its result into the frame's record (frame.ts), which is then copied into the
 // descriptor, the counters and, when tracing, the trace record. Semantics: docs/core.md.
 import * as L from "./layout";
-import { CtFlow } from "./records";
+import { CtFlow, Backend } from "./records";
 import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
@@ -22,7 +22,7 @@ import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { flowBackend } from "./stale";
+import { flowBackend, reopensClosed } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 
@@ -33,12 +33,13 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  const be = flowBackend(e);
+  const be: Backend | null = reopensClosed(e, fr) ? null : flowBackend(e);
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The backend left the current generation (or its id now names another backend, or the
-    // flow's SNAT address is gone): re-select instead of black-holing the flow.
+    // flow's SNAT address is gone): re-select instead of black-holing the flow. A new SYN on a
+    // closing flow re-selects too (a new connection, load-balanced like Linux conntrack does).
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -93,12 +94,11 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
 /** A reply tuple owned by another flow may be taken over only by a pure TCP SYN when that flow is
  * closing: the client reused its port for a new connection (Linux picks ephemeral ports per
  * destination, so a port used toward one VIP can come back toward another VIP sharing the
- * backend), exactly as hitOrig restarts a closing flow on a fresh SYN of the same tuple. Refusing
+ * backend), the same test as hitOrig's for a closing flow reopened on its own tuple. Refusing
  * it would drop every SYN retransmit until the old flow expires. Anything else: the live owner's
  * replies would be mistranslated. */
 @inline function mayTakeOver(fr: Frame, owner: CtFlow): bool {
-  return <u32>fr.proto == IPPROTO_TCP && (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_SYN &&
-    owner.state == L.CTS_TCP_CLOSING;
+  return reopensClosed(owner, fr);
 }
 
 /** New (or re-selected) flow to frontend `front`. */

@@ -6,9 +6,15 @@
 // (without one the rewrite would write a zeroed source; with another one its replies are lost).
 // Cost on a hit: one 16-byte compare and two small ones on the backend entry the hit loads anyway;
 // masqueraded flows also hash their reply key once.
+// A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
+// the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
+// deleting the old entry and looking the packet up again; keeping the old backend would send the
+// new connection to a pod that may be terminating by now. Cost: one compare on a TCP hit.
 // Semantics: docs/core.md "Original-direction hit" step 1.
 import * as L from "./layout";
 import { CtFlow, Backend } from "./records";
+import { Frame } from "./frame";
+import { IPPROTO_TCP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import { addrEq } from "./addr";
 import { backendAt, hasSnat, snatAddr } from "./regions";
 import { replyKeyHash } from "./conntrack";
@@ -30,4 +36,12 @@ import { backendUsable } from "./select";
     if (replyKeyHash(e.backendAddr, snatAddr(family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) != e.replyHash) return null;
   }
   return be;
+}
+
+/** Whether frame fr (a hit in the original direction of flow e) opens a new connection on the
+ * 5-tuple of a closed one: TCP, the flow is closing and fr is a pure SYN (no ACK, FIN or RST).
+ * Such a flow is stale: it is freed and the SYN selects a backend again. */
+@inline export function reopensClosed(e: CtFlow, fr: Frame): bool {
+  return <u32>fr.proto == IPPROTO_TCP && <u32>e.state == L.CTS_TCP_CLOSING &&
+    (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN;
 }

@@ -313,7 +313,7 @@ test('parse: each malformed or non-service frame gets its verdict and reason, ne
   for (const r of core.run(junk, T0 + 1, 1)) t.true(['drop', 'forward', 'reject', 'to_host'].includes(r.verdict));
 });
 
-test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN reuses a closing flow', (t) => {
+test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN on a closing flow re-selects', (t) => {
   const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }] });
   const core = mkCore(ir, { timeouts: { tcpCloseMs: 1000, tcpSynMs: 5000, tcpEstablishedMs: 100_000 } });
   const seg = (sport, flags) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport, dport: 80, flags });
@@ -328,10 +328,16 @@ test('TCP states: mid-stream pickup, RST makes no flow, FIN closes, a new SYN re
   // FIN -> closing, expires after the close timeout
   core.run([seg(2, 'FA')], T0 + 1, 0);
   t.is(core.flows({}, T0 + 1)[0].state, 'tcp_closing');
-  // a fresh SYN on the closing flow starts over with the same backend
+  // a fresh SYN on the closing flow is a new connection: the flow is freed and the SYN load-balanced
+  // again, counted as a re-selection (it used to restart the flow in place on its old backend,
+  // which kept new connections on a backend that may be terminating by now: issue 14). With the
+  // same tables Maglev picks the same backend for the same tuple, and the LIFO free list hands
+  // back the same flow index.
   const before = core.flows({}, T0 + 2)[0];
+  const reselects = core.counters().global.ct_reselect;
   const [s] = core.run([seg(2, 'S')], T0 + 2, 0);
   t.is(parseFrame(s.frame).dst, before.backend);
+  t.is(core.counters().global.ct_reselect, reselects + 1);
   const after = core.flows({}, T0 + 2)[0];
   t.is(after.state, 'tcp_syn');
   t.is(after.flow, before.flow);

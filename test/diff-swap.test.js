@@ -347,13 +347,13 @@ test('a masqueraded flow after its SNAT address is removed: core = model, and ne
   t.is(core.counters().global.ct_reselect, 1);
 });
 
-// BUG (issue 14; assembly/conntrack.ts stateOnOrig, "port reuse after a close", and the model):
-// a SYN reusing the 5-tuple of a closed flow still in conntrack starts that flow over on its old
-// backend, even when a generation flip has made that backend terminating and another one ready.
-// Kubernetes (and Linux conntrack under kube-proxy, which re-balances such a SYN) sends a new
-// connection to a terminating endpoint only when none is ready. test/robust-daemon.test.js shows
-// the same through the daemon.
-test.failing('a SYN reusing a closed flow\'s ports after a flip goes to a ready backend, not the old terminating one', (t) => {
+// Issue 14 (fixed; was test.failing): a SYN reusing the 5-tuple of a closed flow still in
+// conntrack started that flow over on its old backend, even when a generation flip had made that
+// backend terminating and another one ready. Kubernetes (and Linux conntrack under kube-proxy,
+// which re-balances such a SYN) sends a new connection to a terminating endpoint only when none is
+// ready. Now such a SYN makes the flow stale and re-selects (assembly/stale.ts reopensClosed).
+// test/robust-daemon.test.js shows the same through the daemon.
+test('a SYN reusing a closed flow\'s ports after a flip goes to a ready backend, not the old terminating one', (t) => {
   const opts = { flows: 64, batchMax: 16 };
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
   const b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });

@@ -3,15 +3,16 @@
 //     deep nesting) while traffic flows: each is refused with a 4xx, the daemon keeps forwarding
 //     (a prober's requests through it all succeed) and the applied state is unchanged;
 //   * applies at a steady rate (endpoints rotating over four pods) while new connections keep
-//     arriving: no connection is answered by a pod that was ready in neither the generation
+//     arriving: none fails, and none is answered by a pod that was ready in neither the generation
 //     before nor the one after (times: the apply sent / acknowledged, the request sent / answered);
 //   * a flood of spoofed SYNs (answered by the pods) and bare ACKs into a 64-flow conntrack table
 //     while established TCP connections keep exchanging data: they must lose nothing;
 //   * SIGKILL in the middle of a stream of applies, then restart, several times: the restored
 //     state is the last acknowledged apply (or the one in flight when the kill hit), Service and
 //     EndpointSlice of the same apply, and traffic goes to that apply's endpoints.
-// Known bugs are `test.failing`, with the issue that will fix them (14.8: SYN/ACK floods lock
-// conntrack; 14: a SYN reusing a closed flow's ports goes to its old, terminating backend). Needs root (namespaces) and python3 (the flood); skipped otherwise.
+// Known bugs are `test.failing`, with the issue that will fix them (none open now: 14.8, SYN/ACK
+// floods locking conntrack, and 14, a SYN reusing a closed flow's ports going to its old, terminating
+// backend, are fixed and their tests plain). Needs root (namespaces) and python3 (the flood); skipped otherwise.
 // Takes ~2.5 min, most of it waiting (apply streams, the flood, restarts, API timeouts).
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
@@ -25,8 +26,6 @@ const gate = rootGate(test);
 const floodGate = rootGate(test, { tools: ['python3'] });
 const root = gate.ok;
 const { serial } = gate;
-/** test.serial.failing when `g` can run, else skipped with its reason. */
-const knownBug = (g) => (g.ok ? test.serial.failing : (title, fn) => test.skip(`${title} (skipped: ${g.reason})`, fn));
 const AGENT = new URL('./lib/traffic-agent.js', import.meta.url).pathname;
 const FLOOD = new URL('./lib/tcp-flood.py', import.meta.url).pathname;
 const ECHO_PORT = 7070;
@@ -286,34 +285,32 @@ serial('applies at a steady rate while new connections arrive: none answered by 
   const perPod = {};
   for (const p of probes) if (!p.error) perPod[p.pod] = (perPod[p.pod] ?? 0) + 1;
   t.log(`${gens.length - 1} applies in ${(DURATION / 1000).toFixed(0)} s; ${probes.length} new connections (${JSON.stringify(perPod)}), ${errors.length} failed (${[...new Set(errors.map((e) => e.error))].join(', ') || '-'}), ${violations.length} answered by a pod in neither generation`);
-  // a failed connection whose client port was last answered by a pod no longer ready comes from
-  // the known port-reuse bug of the next test (the reused port's SYN followed the old flow to that
-  // pod, which was then removed; or, once the pod's backend id was handed to another pod, to the
-  // old address through the new pod's port: the reused-id bug of test/diff-swap.test.js)
-  const history = new Map(), explained = [], unexplained = [];
-  for (const p of [...probes].sort((a, b) => a.t0 - b.t0)) {
-    if (!p.error) { history.set(p.cport, p); continue; }
-    const prev = p.cport === undefined ? undefined : history.get(p.cport);
+  // Failed connections used to be excused when their client port had last been answered by a pod
+  // no longer ready (the port-reuse bug, issue 14, and the reused-id bug of test/diff-swap.test.js);
+  // both are fixed, so every failed connection now fails the test, and a new connection must go to
+  // a pod ready in a generation in force while it ran (terminating pods only keep old connections;
+  // every generation here has ready pods).
+  const failed = errors.map((p) => {
     const gi = gens.findLastIndex((g) => g.acked <= p.t0);
-    const why = `${p.error} port ${p.cport} at +${p.t0 - gens[1].sent} ms; the port last answered by ${prev ? `${prev.pod} ${p.t0 - prev.t1} ms before` : 'nobody'}; generation ${gi} ready ${gens[gi]?.ready}`;
-    (prev && !gens[gi]?.ready.includes(prev.pod) ? explained : unexplained).push(why);
-  }
-  t.log(`new connections answered by a pod that was only terminating (the port-reuse bug below): ${outside(probes, gens, 'ready').length}; failed connections the known bugs explain: ${explained.length}${explained.length ? `\n  ${explained.join('\n  ')}` : ''}`);
+    return `${p.error} port ${p.cport} at +${p.t0 - gens[1].sent} ms; generation ${gi} ready ${gens[gi]?.ready}`;
+  });
+  const notReady = outside(probes, gens, 'ready');
+  t.log(`new connections answered by a pod that was only terminating: ${notReady.length}`);
   t.deepEqual(refused, [], 'every apply acknowledged');
   t.true(gens.length > 10, 'applies kept coming');
   t.true(probes.length > 50, 'connections kept coming');
   t.deepEqual(violations.slice(0, 5), [], 'no connection answered by a pod in neither generation');
-  t.deepEqual(unexplained, [], 'no other connection failed while the endpoints rotated');
+  t.deepEqual(notReady.slice(0, 5), [], 'no new connection answered by a pod that was only terminating');
+  t.deepEqual(failed, [], 'no connection failed while the endpoints rotated');
 });
 
-// BUG (issue 14, Kubernetes semantics; assembly/conntrack.ts stateOnOrig, "port reuse after a close"):
-// a SYN that reuses the 5-tuple of a closed flow still in conntrack (closing entries live 10 s) is
-// sent to that flow's old backend even when it is now only terminating and ready endpoints exist.
-// Linux conntrack (kube-proxy) treats such a SYN as a new connection and load-balances it again;
-// Kubernetes sends new connections to terminating endpoints only when no endpoint is ready. In
-// the rotation above this shows as new connections answered by the terminating pod (and reset
-// when the next generation removes it); here it is forced with a fixed client port.
-knownBug(gate)('(issue 14) a new connection reusing a closed connection\'s client port goes to a ready pod, not to the old, now terminating one', async (t) => {
+// Issue 14 (fixed; was test.failing, Kubernetes semantics): a SYN that reuses the 5-tuple of a
+// closed flow still in conntrack (closing entries live 10 s) was sent to that flow's old backend
+// even when it was now only terminating and ready endpoints existed. Linux conntrack (kube-proxy)
+// treats such a SYN as a new connection and load-balances it again; Kubernetes sends new
+// connections to terminating endpoints only when no endpoint is ready. Now the core does the same
+// (docs/core.md "Original-direction hit" step 1). Forced here with a fixed client port.
+serial('(issue 14) a new connection reusing a closed connection\'s client port goes to a ready pod, not to the old, now terminating one', async (t) => {
   const [p0, p1] = topo.pods;
   const objs = (endpoints) => [svc('reuse', REUSE_VIP, [HTTP]), sliceYaml({ name: 'reuse-1', service: 'reuse', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints })];
   await apply(objs([ready(p0)]));

@@ -107,6 +107,14 @@ class CsumDelta {
 
 const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
 
+/** A pure SYN (no ACK, FIN or RST) on a closing TCP flow: the client opened a new connection on
+ * the closed one's 5-tuple, so the flow is stale and the SYN selects a backend again (Linux
+ * conntrack deletes the old entry and looks the packet up afresh). Mirrors assembly/stale.ts
+ * reopensClosed. */
+function reopensClosed(state: number, proto: number, tcpFlags: number): boolean {
+  return proto === 6 && state === L.CTS_TCP_CLOSING && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing: which reason each malformation gets, in the order the core checks
 
@@ -620,12 +628,12 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = this.tables.flowBackend(fl);
+    const bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The backend left the current generation (or its id now names another backend, or the
-      // flow's SNAT address is gone): the flow is re-created toward a backend of the
-      // same frontend; with the frontend gone too, the packet is handled as having no service.
+      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple: the flow is
+      // re-created toward a backend of the same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
       // contract says; the model follows the core (verdict and bytes are the same either way).
@@ -643,11 +651,7 @@ export class ReferenceModel {
     if (this.live) {
       if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
-        else if (fl.state === L.CTS_TCP_CLOSING && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) {
-          // port reuse after a close: a fresh SYN starts the flow over (same backend)
-          fl.state = L.CTS_TCP_SYN;
-          fl.flags &= ~(L.CTF_REPLIED | L.CTF_CONFIRMED);
-        } else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+        else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
           // the client's ACK of the SYN-ACK completes the handshake in both directions
           fl.state = L.CTS_TCP_EST;
           fl.flags |= L.CTF_CONFIRMED;
@@ -795,7 +799,7 @@ export class ReferenceModel {
       if (owner) {
         // core: a pure SYN takes over the reply tuple of a closing TCP flow (port reuse after a
         // close); any other owner's replies would be mistranslated
-        if (p.proto !== 6 || (p.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN)) !== TCP_SYN || owner.flow.state !== L.CTS_TCP_CLOSING) {
+        if (!reopensClosed(owner.flow.state, p.proto, p.tcpFlags)) {
           return this.drop(x, L.REASON_DROP_CT_CLASH);
         }
         if (this.live) this.freeFlow(this.flows.indexOf(owner.flow));
