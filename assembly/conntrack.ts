@@ -154,13 +154,15 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 @inline function nextCursor(c: u32): u32 { return c >= gCtMax ? 1 : c + 1; }
 
 /** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
- * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream, or closed before its handshake completed;
- * UDP and other: no reply yet). Like the kernel's early drop, which only drops flows that are not
- * ASSURED, an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out
- * the connections that already work. */
-@inline export function evictable(st: u32, flags: u32): bool {
-  if (st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP) return true;
-  return st == L.CTS_TCP_CLOSING && (flags & L.CTF_CONFIRMED) == 0;
+ * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP and other: no reply yet), or a TCP flow
+ * that is closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
+ * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop):
+ * an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out the
+ * connections that already work, and connections that ended cannot hold the table full for their
+ * closing timeout either. */
+@inline export function evictable(st: u32): bool {
+  return st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP
+    || st == L.CTS_TCP_CLOSING;
 }
 
 /** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)
@@ -179,7 +181,7 @@ export function ctAlloc(): u32 {
       c = nextCursor(c);
       if (st == L.CTS_NONE) continue;
       if (flowExpired(e)) { ctFree(cur); count(L.GC_CT_EXPIRED, 1); victim = cur; break; }
-      if (evictable(st, <u32>e.flags)) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
+      if (evictable(st)) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
     }
     gEvictCursor = c;
     if (victim == 0) return 0;

@@ -153,3 +153,27 @@ test('a table full of confirmed flows still fails closed (drop_ct_full), in core
   both(t, s, [orig(CLIENT, 2000, 'A')], T0);
   t.deepEqual(both(t, s, [orig(CLIENT, 3000, 'S')], T0 + 1), ['drop_ct_full']);
 });
+
+test('closing flows are evictable even when confirmed (the kernel\'s tcp_can_early_drop); established ones never', (t) => {
+  const s = setup({ flows: 16, evictWindow: 16 });
+  const ports = [...Array(16).keys()].map((i) => 1000 + i);
+  // 16 confirmed connections
+  both(t, s, ports.map((p) => orig(CLIENT, p, 'S')), T0);
+  both(t, s, ports.map((p) => reply(CLIENT, p, 'SA')), T0);
+  both(t, s, ports.map((p) => orig(CLIENT, p, 'A')), T0);
+  t.deepEqual(both(t, s, [orig(CLIENT, 3000, 'S')], T0 + 1), ['drop_ct_full'], 'a table of established flows refuses');
+  // the first 4 end (client FIN); the other 12 stay established
+  both(t, s, ports.slice(0, 4).map((p) => orig(CLIENT, p, 'FA')), T0 + 1);
+  const before = states(t, s, T0 + 1);
+  t.is(Object.values(before).filter((x) => x === 'tcp_closing').length, 4);
+  // four new connections take the closing flows' entries; a fifth finds only established ones
+  const fresh = [4000, 4001, 4002, 4003].map((p) => orig(CLIENT, p, 'S'));
+  t.deepEqual(both(t, s, fresh, T0 + 2), ['fwd_nat', 'fwd_nat', 'fwd_nat', 'fwd_nat']);
+  t.is(s.core.counters().global.ct_evicted, 4);
+  // once those complete their handshakes the table is all established again: a fifth is refused
+  both(t, s, [4000, 4001, 4002, 4003].map((p) => reply(CLIENT, p, 'SA')), T0 + 2);
+  both(t, s, [4000, 4001, 4002, 4003].map((p) => orig(CLIENT, p, 'A')), T0 + 2);
+  t.deepEqual(both(t, s, [orig(CLIENT, 4004, 'S')], T0 + 2), ['drop_ct_full']);
+  const after = states(t, s, T0 + 2);
+  for (const p of ports.slice(4)) t.is(after[`${CLIENT}:${p}`], 'tcp_established', `established flow ${p} kept`);
+});

@@ -192,14 +192,14 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
 
   const e = new Uint8Array(L.CT_SIZE);
   const ev = new DataView(e.buffer);
-  // Established, closing and replied flows first: when the new table is smaller, the ones the
-  // core would evict anyway (unconfirmed: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING never
-  // confirmed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
+  // Established and replied flows first: when the new table is smaller, the ones the
+  // core would evict anyway (TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING, unreplied UDP;
+  // docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
   const embryonic = (o: number) => {
     const st = recs.flows[o + L.CT_STATE];
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP ||
-      (st === L.CTS_TCP_CLOSING && (recs.flows[o + L.CT_FLAGS] & L.CTF_CONFIRMED) === 0);
+      st === L.CTS_TCP_CLOSING;
   };
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);

@@ -424,12 +424,12 @@ export class ReferenceModel {
     }
   }
 
-  /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM, CLOSING
-   *  without CTF_CONFIRMED; UDP without a reply). */
+  /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM; UDP
+   *  without a reply) or TCP closing (the kernel's tcp_can_early_drop). */
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
-    if (st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP) return true;
-    return st === L.CTS_TCP_CLOSING && (fl.flags & L.CTF_CONFIRMED) === 0;
+    return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
+      || st === L.CTS_TCP_CLOSING;
   }
 
   /** Free list first; else the first expired (counted expired) or unconfirmed (counted evicted)
