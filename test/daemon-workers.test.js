@@ -2,9 +2,8 @@
 // + one pod). Flows that stay within a group work in both; the counters API sums both workers;
 // a frame routed to another worker's port is counted (slowpath_foreign_port), not lost silently.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
 import {
-  curlOk, rootGate, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const gate = rootGate(test);
@@ -14,19 +13,7 @@ const serial = gate.serial;
 let topo;
 test.before(async () => {
   if (!root) return;
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
-  try {
-    // ports: 0 client, 1 remote, 2 pod-a, 3 pod-b, 4 pod-c
-    const worker = [0, 1, 0, 0, 1];
-    topo.config.workers = 2;
-    topo.config.ports.forEach((p, i) => { p.worker = worker[i]; });
-    writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await startDaemon(topo);
-    await startPods(topo);
-  } catch (e) {
-    await destroyTopology(topo);
-    throw e;
-  }
+  topo = await startTwoWorkerTopology();
 });
 test.after.always(async () => { await destroyTopology(topo); });
 

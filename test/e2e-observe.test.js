@@ -3,12 +3,11 @@
 // 1's), traced and captured through the CLI; tcpdump reads the capture back.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import {
-  curlOk, rootGate, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4, WDP,
+  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4, WDP,
 } from './lib/topology.js';
 import { parsePcap } from '../dist/src/ports/pcap.js';
 
@@ -21,15 +20,9 @@ let topo, dir, captured;
 test.before(async () => {
   if (!root) return;
   dir = mkdtempSync(join(tmpdir(), 'wdp-observe-'));
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+  // ports: 0 client, 1 remote, 2 pod-a, 3 pod-b, 4 pod-c (worker 0: client, pod-a, pod-b)
+  topo = await startTwoWorkerTopology();
   try {
-    // ports: 0 client, 1 remote, 2 pod-a, 3 pod-b, 4 pod-c
-    const worker = [0, 1, 0, 0, 1];
-    topo.config.workers = 2;
-    topo.config.ports.forEach((p, i) => { p.worker = worker[i]; });
-    writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await startDaemon(topo);
-    await startPods(topo);
     const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
     const [a, b, c] = topo.pods;
     const r = await api(topo, 'POST', '/api/v1/apply', [

@@ -167,3 +167,22 @@ export async function curlOk(topo, ns, url, tries = 20) {
   }
   return last;
 }
+
+/** The two-worker topology (daemon-workers, e2e-observe): a client, a remote and three pods; the
+ * daemon runs `workers: 2` with ports 0 client, 2 pod-a, 3 pod-b on worker 0 and 1 remote, 4 pod-c
+ * on worker 1, and the pods serve. On failure everything is removed before the error is thrown. */
+export async function startTwoWorkerTopology() {
+  const topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+  try {
+    const worker = [0, 1, 0, 0, 1];
+    topo.config.workers = 2;
+    topo.config.ports.forEach((p, i) => { p.worker = worker[i]; });
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await startDaemon(topo);
+    await startPods(topo);
+    return topo;
+  } catch (e) {
+    await destroyTopology(topo);
+    throw e;
+  }
+}
