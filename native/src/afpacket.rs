@@ -25,7 +25,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::area::Area;
-use crate::device::{validate_ifname, Counters, Device, Link};
+use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
 use crate::ffi::{self, IfReq, IoVecBuf, MMsgBuf, Mmap, NErr, NResult, PacketMreq, TpacketReq, TpacketReq3, TpacketStatsV3};
 use crate::offload::{self, Segmenter, VnetHdr, VNET_HDR_LEN, VNET_HDR_NONE};
 
@@ -528,12 +528,7 @@ impl Device for Packet {
         let fd = self.fd.as_raw_fd();
         self.tx_slots.clear();
         for i in 0..count {
-            let Some(len) = area.tx_len(i, port_index) else { continue };
-            if len < 14 || len > cap {
-                c.oversize += 1;
-                c.tx_errors += 1;
-                continue;
-            }
+            let Some(len) = tx_frame_len(area, i, port_index, 14, cap, c) else { continue };
             self.tx_slots.push((i, len));
         }
         let mut sent = 0usize;

@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::area::Area;
-use crate::device::{validate_ifname, Counters, Device, Link};
+use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
 use crate::offload;
 use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
@@ -224,12 +224,7 @@ impl Queue {
         let mut prod = self.tx.prod().load(Ordering::Relaxed);
         let mut sent = 0usize;
         for i in 0..count {
-            let Some(len) = area.tx_len(i, port_index) else { continue };
-            if len < 14 || len > cap {
-                c.oversize += 1;
-                c.tx_errors += 1;
-                continue;
-            }
+            let Some(len) = tx_frame_len(area, i, port_index, 14, cap, c) else { continue };
             let room = RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
             let Some(addr) = (if room > 0 { self.tx_free.pop() } else { None }) else {
                 c.tx_errors += 1; // TX ring or frames exhausted: dropped, never blocks

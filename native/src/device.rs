@@ -71,6 +71,19 @@ pub trait Device: Send {
     }
 }
 
+/// The length of frame `i` of a tx burst when it is for `port_index` and `min..=cap` bytes long.
+/// A frame for this port outside that range is counted (oversize, tx_errors) and skipped: every
+/// device's tx burst applies the same rule.
+pub fn tx_frame_len(area: &Area, i: usize, port_index: u16, min: usize, cap: usize, c: &mut Counters) -> Option<usize> {
+    let len = area.tx_len(i, port_index)?;
+    if len < min || len > cap {
+        c.oversize += 1;
+        c.tx_errors += 1;
+        return None;
+    }
+    Some(len)
+}
+
 pub fn validate_ifname(name: &str) -> NResult<()> {
     if name.is_empty() {
         return Err(NErr::new("EINVAL", "interface name is empty"));

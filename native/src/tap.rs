@@ -15,7 +15,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::area::Area;
-use crate::device::{validate_ifname, Counters, Device, Link};
+use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
 use crate::ffi::{self, IfReq, NErr, NResult};
 use crate::offload::{self, Segmenter, VnetHdr, SUPER_MAX, VNET_HDR_LEN, VNET_HDR_NONE};
 
@@ -257,12 +257,7 @@ impl Device for Tap {
         let head: &[u8] = if self.vnet { &VNET_HDR_NONE } else { &[] };
         let mut sent = 0usize;
         for i in 0..count {
-            let Some(len) = area.tx_len(i, port_index) else { continue };
-            if len == 0 || len > cap {
-                c.oversize += 1;
-                c.tx_errors += 1;
-                continue;
-            }
+            let Some(len) = tx_frame_len(area, i, port_index, 1, cap, c) else { continue };
             let frame = &area.slot(i)[..len];
             let mut r = ffi::write_parts(fd, head, frame);
             if r == Err(ffi::EINTR) {
