@@ -9,10 +9,11 @@
 // deleted while the daemon was down). Changes are serialised: one add/remove at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
+import { systemTool } from '../util/system-tool.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 
@@ -60,13 +61,8 @@ function letKernelIn(ifname: string, netns: string | undefined): void {
 
 const NFT_TABLE = 'wdp';
 
-/** nftables' `nft` from the system directories: under npm scripts node_modules/.bin comes first
- * in PATH, and an npm package (@vercel/nft) installs a different `nft` there. */
-let nftPath: string | undefined;
-function nft(): string {
-  nftPath ??= ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft', '/bin/nft'].find((f) => existsSync(f)) ?? 'nft';
-  return nftPath;
-}
+/** nftables' `nft` from the system directories (src/util/system-tool.ts says why not PATH). */
+const nft = (): string => systemTool('nft') ?? 'nft';
 const kernelChain = (ifname: string) => `in_${ifname.replace(/[^A-Za-z0-9_]/g, '_')}`;
 
 /** A MAC for the dataplane side of a TAP that is stable across restarts (pods keep it in their

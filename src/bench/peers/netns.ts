@@ -3,32 +3,12 @@
 // exactly three things: create a uniquely named namespace, run a tool inside it with stdin, and
 // delete it on every path out. Nothing here touches the root namespace's addresses or routes.
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { SYSTEM_DIRS, systemTool } from '../../util/system-tool.js';
 
 let seq = 0;
 
-// System tools are looked up in the system directories only, never through PATH: under `npm test`
-// / `npx`, PATH starts with node_modules/.bin, and an npm package there ships a binary called
-// `nft` (@vercel/nft's CLI) that happily "loads" a ruleset by doing nothing. The same goes for any
-// other name an npm package might claim.
-const SYSTEM_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
-const resolved = new Map<string, string | null>();
-
-/** Absolute path of a system tool, or null. `node` is this very Node binary. */
-export function systemTool(cmd: string): string | null {
-  if (cmd.includes('/')) return existsSync(cmd) ? cmd : null;
-  if (cmd === 'node') return process.execPath;
-  if (!resolved.has(cmd)) {
-    let found: string | null = null;
-    for (const d of SYSTEM_DIRS) {
-      const p = `${d}/${cmd}`;
-      try { accessSync(p, constants.X_OK); found = p; break; } catch { /* not here */ }
-    }
-    resolved.set(cmd, found);
-  }
-  return resolved.get(cmd) ?? null;
-}
+export { systemTool };
 
 function absArgv(argv: string[]): string[] {
   const exe = systemTool(argv[0]);
