@@ -7,7 +7,7 @@
 //
 // A worker that dies takes the dataplane down with a clear error: requests then reject instead
 // of hanging, and `onFatal` lets the daemon exit non-zero.
-import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import * as L from '../../assembly/layout.js';
 import type { Ir } from '../ir/ir.js';
 import { diffData, type IrDiff } from '../ir/diff.js';
@@ -84,7 +84,7 @@ export class WorkerDataplane implements Dataplane {
         if (!ready) reject(new Error(msg));
         else if (!this.closed) this.events.onFatal?.(msg, h.index);
       };
-      port1.on('message', (m: FromWorker) => {
+      const onMessage = (m: FromWorker) => {
         switch (m.type) {
           case 'ready':
             try { h.wake.useWaker(m.waker); } catch (e) { fail(`worker ${h.index}: ${(e as Error).message}`); break; }
@@ -102,9 +102,15 @@ export class WorkerDataplane implements Dataplane {
           case 'log': this.events.onLog?.(m.level, m.msg, m.data, h.index); break;
           case 'observe': this.observers.get(m.events.session)?.(m.events); break;
         }
-      });
+      };
+      port1.on('message', onMessage);
       thread.on('error', (e) => fail(`worker ${h.index} crashed: ${e.message}`));
-      thread.on('exit', (code) => { if (!h.dead && (!this.closed || code !== 0)) fail(`worker ${h.index} exited with code ${code}`); else h.dead ??= 'exited'; });
+      thread.on('exit', (code) => {
+        // 'exit' can overtake messages the worker posted just before it ended (its 'fatal' with the
+        // reason): deliver those first so the reason is what start() reports.
+        for (let m = receiveMessageOnPort(port1); m; m = receiveMessageOnPort(port1)) onMessage(m.message as FromWorker);
+        if (!h.dead && (!this.closed || code !== 0)) fail(`worker ${h.index} exited with code ${code}`); else h.dead ??= 'exited';
+      });
     });
   }
 
