@@ -8,7 +8,7 @@ import { addrEq, addrCopy, macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_SCTP, TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK } from "./net";
 import {
   gCtIdx, gCtMask, gCtMax, gCtFlows, gAff, gAffMask, gNow, gLive, flowAt, ctSlotAt, timeoutOf, count,
-  setFlowsActive, config, snatAddr,
+  setFlowsActive, config, flowSnatAddr,
 } from "./regions";
 import { Frame } from "./frame";
 import { fragFlushAll } from "./fragment";
@@ -25,9 +25,9 @@ let gEvictCursor: u32 = 1;
   return gNow - e.lastSeen > timeoutOf(<u32>e.state);
 }
 
-/** The reply key's destination: the SNAT address of the flow's family, or the client. */
+/** The reply key's destination: the flow's SNAT (or hairpin) address, or the client. */
 @inline function natDst(e: CtFlow): usize {
-  return (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : e.clientAddr;
+  return (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : e.clientAddr;
 }
 
 @inline function origHashOf(e: CtFlow): u32 {

@@ -5,7 +5,7 @@
 // index slot is what marks a masqueraded flow's SNAT port as taken (the port allocator probes the
 // index), so restored flows and new ones never share a port.
 import * as L from "./layout";
-import { loadConfig, beginBatch, flowAt, snatAddr } from "./regions";
+import { loadConfig, beginBatch, flowAt, flowSnatAddr } from "./regions";
 import { ctAlloc, ctLookup, idxInsert } from "./conntrack";
 
 /** ct_restore's answer when the entry's original or reply key belongs to a live flow already. */
@@ -20,7 +20,8 @@ export function ctRestore(src: usize, origHash: u32, now: u32): u32 {
   loadConfig();
   beginBatch(now, true);
   const proto = <u32>load<u8>(src, L.CT_PROTO), family = <u32>load<u8>(src, L.CT_FAMILY);
-  const natd = (load<u8>(src, L.CT_FLAGS) & L.CTF_SNAT) ? snatAddr(family) : src + L.CT_CLIENT;
+  const flags = <u32>load<u8>(src, L.CT_FLAGS);
+  const natd = (flags & L.CTF_SNAT) ? flowSnatAddr(flags, family) : src + L.CT_CLIENT;
   if (ctLookup(origHash, src + L.CT_CLIENT, src + L.CT_VIP, load<u32>(src, L.CT_CPORT), proto, family) != 0 ||
       ctLookup(load<u32>(src, L.CT_REPLY_HASH), src + L.CT_BACKEND, natd, load<u32>(src, L.CT_BPORT), proto, family) != 0) {
     return RESTORE_CLASH;

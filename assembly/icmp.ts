@@ -13,7 +13,7 @@ import {
   L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
 } from "./net";
-import { flowAt, snatAddr, countFrontBackend } from "./regions";
+import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
 import { flowBackend } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff, macsToBackend } from "./rewrite";
@@ -103,8 +103,8 @@ export function icmpError(f: usize, fr: Frame): bool {
     if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
     nIsrc = e.backendAddr; nIsport = <u32>e.bport;
     if (snatFlag) {
-      nIdst = snatAddr(family); nIdport = <u32>e.nport;
-      nOsrc = snatAddr(family);
+      nIdst = flowSnatAddr(<u32>e.flags, family); nIdport = <u32>e.nport;
+      nOsrc = nIdst;
     }
     if (addrEq(outerDst, e.vipAddr)) nOdst = e.backendAddr;
   }

@@ -78,12 +78,20 @@ export const CFG_TO_TCP_UNCONFIRMED = 124; // ms: TCP flow whose handshake is no
                                      // directions (SYN-ACK seen, or picked up mid-stream)
 export const CFG_SNAT_V4 = 128;      // 16-byte address: masquerade / hairpin source, IPv4
 export const CFG_SNAT_V6 = 144;      // 16-byte address: masquerade / hairpin source, IPv6
-export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set
+export const CFG_HAS_SNAT = 160;     // bit 0: v4 address set, bit 1: v6 address set; bit 2 / bit 3:
+                                     // v4 / v6 hairpin address set (CFG_HAIRPIN_*)
 export const CFG_SNAT_PORT_MIN = 164; // SNAT source port range (inclusive)
 export const CFG_SNAT_PORT_MAX = 168;
 export const CFG_FRAG_OFF = 172;     // fragment table (FRAGMENTS region); 0 = none: every non-first fragment drops
 export const CFG_FRAG_MASK = 176;    // fragment table buckets - 1 (power of two), FRAG_WAYS entries each
 export const CFG_TO_FRAG = 180;      // ms a first fragment's ports are remembered for the fragments after it
+// 16-byte address: the source of flows whose backend is at the SNAT address (the node itself, a
+// hostNetwork endpoint) when they are source-translated — the host reaching a Service that
+// selects itself. Translated to its own address the packet would come back to the host from a
+// local address and its reply would stay local; a reserved address routed through the host port
+// brings the reply back to the core. IPv4 / IPv6; set when CFG_HAS_SNAT bit 2 / bit 3 is.
+export const CFG_HAIRPIN_V4 = 192;
+export const CFG_HAIRPIN_V6 = 208;
 export const CFG_SIZE = 256;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
@@ -185,7 +193,8 @@ export const CTI_REF = 4;
 //   76 client MAC[6]  82 local MAC[6] (our MAC on the client side)  88 created  92 next_free
 //   Original key:  (client, VIP,     cprt, vprt, proto)
 //   Reply key:     (backend, nat_dst, bprt, nprt, proto) where nat_dst = client, or the SNAT
-//                  address of the family when CTF_SNAT is set (then nprt is the allocated port).
+//                  address of the family when CTF_SNAT is set (the hairpin address when
+//                  CTF_HAIRPIN is set too; then nprt is the allocated port).
 export const CT_SIZE = 96;
 export const CT_CLIENT = 0;
 export const CT_VIP = 16;
@@ -225,6 +234,8 @@ export const CTF_AFFINITY = 4;   // backend came from the affinity table
 export const CTF_FALLBACK = 8;   // backend chosen from serving-terminating endpoints
 export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (the kernel's ASSURED):
                                  // only flows without it may be evicted when the table is full
+export const CTF_HAIRPIN = 32;   // with CTF_SNAT: translated to the hairpin address (CFG_HAIRPIN_*),
+                                 // not the SNAT address
 
 // ---- Fragment entry (48 bytes; FRAG_WAYS entries per bucket, bucket = hash & CFG_FRAG_MASK) -----
 //   0                16               32    34    36  37  38      40       44         48

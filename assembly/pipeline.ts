@@ -9,7 +9,7 @@ import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
-  backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
+  backendAt, frontendAt, snatAddr, hairpinAddr, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
 } from "./regions";
 import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";
 import { parse } from "./parse";
@@ -18,7 +18,7 @@ import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
 import { svcLookup, sourceAllowed, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
-import { snatWanted, snatAllocPort } from "./snat";
+import { snatWanted, snatToHairpin, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, icmpError } from "./icmp";
 import { reject } from "./reject";
@@ -60,7 +60,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
-  const snat = (e.flags & L.CTF_SNAT) ? snatAddr(<u32>e.family) : 0;
+  const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
   fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be);
   countFrontBackend(fr.front, bid, <u32>fr.len);
 }
@@ -143,8 +143,10 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const bport = <u32>be.port;
   let nport = <u32>fr.sport;
   let snat: usize = 0;
+  let hairpin = false;
   if (snatWanted(fe, client, beAddr, family)) {
-    snat = snatAddr(family);
+    hairpin = snatToHairpin(beAddr, family);
+    snat = hairpin ? hairpinAddr(family) : snatAddr(family);
     // source port: deterministic start from the flow hash, linear probe for a free reply key
     nport = snatAllocPort(h, beAddr, snat, bport, proto, family);
     if (nport == 0) { drop(fr, L.REASON_DROP_SNAT_EXHAUSTED); return; }
@@ -161,7 +163,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     }
     fr.stages |= L.TS_CT_NEW;
     if (gLive) {
-      let cf: u32 = snat != 0 ? L.CTF_SNAT : 0;
+      let cf: u32 = snat != 0 ? (hairpin ? L.CTF_SNAT | L.CTF_HAIRPIN : L.CTF_SNAT) : 0;
       if (fr.select == L.TRSEL_AFFINITY) cf |= L.CTF_AFFINITY;
       if (flags & L.FEF_FALLBACK) cf |= L.CTF_FALLBACK;
       const flow = ctCreate(f, fr, front, bid, be, nport, cf, replyHash);

@@ -17,11 +17,11 @@ import * as L from "./layout";
 import { Backend } from "./records";
 import { svcKeyHash } from "./hash";
 import {
-  gBeCnt, gBeCntMax, gSvcCnt, gSvcMax, tSm, tBeMax, flowAt, backendAt, frontendAt, snatAddr,
+  gBeCnt, gBeCntMax, gSvcCnt, gSvcMax, tSm, tBeMax, flowAt, backendAt, frontendAt,
 } from "./regions";
 import { probeNear, homeSlot, replyKeyHash } from "./conntrack";
 import { svcLookupH, svcSlotAt, maglevWord } from "./select";
-import { snatWanted, snatRangeOk, snatFirstPort, snatReplyHash } from "./snat";
+import { snatWanted, snatSource, snatRangeOk, snatFirstPort, snatReplyHash } from "./snat";
 import { Frame, frameAt, SPEC_SVCH, SPEC_FRONT, SPEC_BID, SPEC_RHASH } from "./frame";
 
 @inline function setTouch(fr: Frame, a: usize, b: usize, c: usize): void {
@@ -150,7 +150,7 @@ export function prefetchChunk(n: u32): u32 {
       if (<u32>b.family == family) {
         if (snatWanted(frontendAt(front), fr.srcAddr, b.addrPtr, family)) {
           if (snatRangeOk()) {
-            ta = homeSlot(snatReplyHash(b.addrPtr, snatAddr(family), bport, snatFirstPort(fr.hash), proto));
+            ta = homeSlot(snatReplyHash(b.addrPtr, snatSource(b.addrPtr, family), bport, snatFirstPort(fr.hash), proto));
           }
         } else {
           const rh = replyKeyHash(b.addrPtr, fr.srcAddr, bport, <u32>fr.sport, proto, family);

@@ -69,9 +69,13 @@ import * as L from "./layout";
   fragOff: u32;
   fragMask: u32;
   toFrag: u32;
+  hairpinV4: v128;
+  hairpinV6: v128;
 
   @inline get snatV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV4"); }
   @inline get snatV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV6"); }
+  @inline get hairpinV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("hairpinV4"); }
+  @inline get hairpinV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("hairpinV6"); }
 }
 
 // ---- Descriptor (DESC_SIZE = 16, one per frame of the batch) ------------------------------------
@@ -366,6 +370,7 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("evictWindow") != L.CFG_EVICT_WINDOW ||
     offsetof<Config>("toTcpUnconfirmed") != L.CFG_TO_TCP_UNCONFIRMED || offsetof<Config>("snatV4") != L.CFG_SNAT_V4 ||
     offsetof<Config>("snatV6") != L.CFG_SNAT_V6 || offsetof<Config>("hasSnat") != L.CFG_HAS_SNAT ||
+    offsetof<Config>("hairpinV4") != L.CFG_HAIRPIN_V4 || offsetof<Config>("hairpinV6") != L.CFG_HAIRPIN_V6 ||
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
     offsetof<Config>("fragOff") != L.CFG_FRAG_OFF || offsetof<Config>("fragMask") != L.CFG_FRAG_MASK ||
     offsetof<Config>("toFrag") != L.CFG_TO_FRAG ||

@@ -161,6 +161,20 @@ export function clearCounters(): void {
 /** Whether CONFIG has a SNAT address for the family (CFG_HAS_SNAT bit 0: v4, bit 1: v6). */
 @inline export function hasSnat(family: u32): bool { return (gHasSnat & (family == 4 ? 1 : 2)) != 0; }
 
+/** Hairpin source address of a family (CFG_HAIRPIN_V4 / CFG_HAIRPIN_V6). */
+@inline export function hairpinAddr(family: u32): usize {
+  return family == 4 ? config().hairpinV4Addr : config().hairpinV6Addr;
+}
+
+/** Whether CONFIG has a hairpin address for the family (CFG_HAS_SNAT bit 2: v4, bit 3: v6). */
+@inline export function hasHairpin(family: u32): bool { return (gHasSnat & (family == 4 ? 4 : 8)) != 0; }
+
+/** The source address a source-translated flow was given, from its CTF_* flags: the hairpin
+ * address with CTF_HAIRPIN, else the SNAT address of its family. */
+@inline export function flowSnatAddr(flags: u32, family: u32): usize {
+  return (flags & L.CTF_HAIRPIN) != 0 ? hairpinAddr(family) : snatAddr(family);
+}
+
 @inline export function timeoutOf(state: u32): u32 { return load<u32>(TO_TABLE + (<usize>(state & (L.CTS_COUNT - 1)) << 2)); }
 
 // ---- counters ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import * as L from "./layout";
 import { Frontend } from "./records";
 import { flowHash } from "./hash";
 import { addrEq } from "./addr";
-import { gPortMin, gPortMax, hasSnat, snatAddr } from "./regions";
+import { gPortMin, gPortMax, hasSnat, snatAddr, hasHairpin, hairpinAddr } from "./regions";
 import { ctLookup } from "./conntrack";
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
@@ -16,6 +16,19 @@ const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
  * address of the family. */
 @inline export function snatWanted(fe: Frontend, client: usize, beAddr: usize, family: u32): bool {
   return (((fe.flags & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
+}
+
+/** Whether a source-translated flow toward beAddr takes the hairpin address: its backend is at
+ * the SNAT address (the node itself), so the client is the node too (snatWanted's hairpin case),
+ * and translated to the node's own address the packet would reach the node from a local address,
+ * its reply staying inside the node's stack. Needs CONFIG's hairpin address of the family. */
+@inline export function snatToHairpin(beAddr: usize, family: u32): bool {
+  return hasHairpin(family) && addrEq(beAddr, snatAddr(family));
+}
+
+/** The source address a new source-translated flow toward beAddr gets. */
+@inline export function snatSource(beAddr: usize, family: u32): usize {
+  return snatToHairpin(beAddr, family) ? hairpinAddr(family) : snatAddr(family);
 }
 
 /** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */

@@ -3,7 +3,8 @@
 // first-in-first-out, no delay), so a usable id alone does not mean the flow's pod still exists:
 // the id must still name the address, port and family the flow was translated to. A source-NATed
 // flow also needs the SNAT address it was created with to be CONFIG's address of its family
-// (without one the rewrite would write a zeroed source; with another one its replies are lost).
+// (without one the rewrite would write a zeroed source; with another one its replies are lost) —
+// the hairpin address for a flow translated to it (CTF_HAIRPIN).
 // Cost on a hit: one 16-byte compare and two small ones on the backend entry the hit loads anyway;
 // masqueraded flows also hash their reply key once.
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
@@ -16,7 +17,7 @@ import { CtFlow, Backend } from "./records";
 import { Frame } from "./frame";
 import { IPPROTO_TCP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import { addrEq } from "./addr";
-import { backendAt, hasSnat, snatAddr } from "./regions";
+import { backendAt, hasSnat, hasHairpin, flowSnatAddr } from "./regions";
 import { replyKeyHash } from "./conntrack";
 import { backendUsable } from "./select";
 
@@ -29,11 +30,11 @@ import { backendUsable } from "./select";
   if (<u32>be.port != <u32>e.bport || be.family != e.family || !addrEq(be.addrPtr, e.backendAddr)) return null;
   if ((e.flags & L.CTF_SNAT) != 0) {
     const family = <u32>e.family;
-    if (!hasSnat(family)) return null;
+    if (!hasSnat(family) || ((e.flags & L.CTF_HAIRPIN) != 0 && !hasHairpin(family))) return null;
     // The flow does not store its SNAT address, but its reply-key hash was made with it: a
     // different hash under CONFIG's address means the address changed (its replies, addressed to
     // the old one, no longer reach it). Costs one key hash, on masqueraded flows' hits only.
-    if (replyKeyHash(e.backendAddr, snatAddr(family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) != e.replyHash) return null;
+    if (replyKeyHash(e.backendAddr, flowSnatAddr(<u32>e.flags, family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) != e.replyHash) return null;
   }
   return be;
 }

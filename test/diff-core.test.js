@@ -26,6 +26,11 @@ const CLIENTS = {
   6: ['fd00::1', 'fd00::2', 'fd00::3', '2001:db8::9', ...Array.from({ length: 8 }, (_, i) => `2001:db8:18::${i + 1}`)],
 };
 const SNAT = { 4: '10.255.0.1', 6: 'fd00:ff::1' };
+// node: 'client' makes a client address the SNAT address (the node itself as a client, and
+// backends at it: hostNetwork endpoints); 'clientHairpin' adds hairpin addresses, the source of
+// the node's flows to itself (a later generation without them makes those flows stale)
+const NODE_SNAT = { 4: CLIENTS[4][2], 6: CLIENTS[6][2] };
+const HAIRPIN = { 4: '169.254.42.1', 6: 'fd00:ff::42' };
 
 const vipOf = (fam, i) => (fam === 4 ? `10.96.0.${i}` : `fd00:96::${i.toString(16)}`);
 const beAddrOf = (fam, s, j) => (fam === 4 ? `10.1.${s}.${j}` : `fd00:1:${s.toString(16)}::${j.toString(16)}`);
@@ -51,6 +56,7 @@ const serviceArb = fc.record({
 const irArb = fc.record({
   services: fc.array(serviceArb, { minLength: 1, maxLength: 5 }),
   snatV4: fc.boolean(), snatV6: fc.boolean(),
+  node: fc.constantFrom('none', 'client', 'clientHairpin', 'clientHairpin'),
   routes: fc.boolean(),
 });
 
@@ -64,7 +70,7 @@ function buildIr(d, dropMask = 0) {
     svc.backends.forEach((b, j) => {
       const id = beId++;
       if (dropMask & (1 << (id % 16))) return;
-      const addr = b.clientAddr ? CLIENTS[fam][j % 3] : beAddrOf(fam, s + 1, j + 1);
+      const addr = !b.clientAddr ? beAddrOf(fam, s + 1, j + 1) : d.node !== 'none' && j % 2 === 0 ? NODE_SNAT[fam] : CLIENTS[fam][j % 3];
       bes.push(backend({ id, addr, port: 8000 + j, state: b.state, outPort: b.outPort, service: `ns/s${s}` }));
     });
     backends.push(...bes);
@@ -84,7 +90,10 @@ function buildIr(d, dropMask = 0) {
     { prefix: '172.16.1.0/24', outPort: L.PORT_NONE, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
     { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
   ] : [];
-  return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? SNAT[4] : undefined, snatV6: d.snatV6 ? SNAT[6] : undefined });
+  const snat = d.node === 'none' ? SNAT : NODE_SNAT;
+  const hairpin = d.node === 'clientHairpin' && !(dropMask & 0x8000);
+  return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? snat[4] : undefined, snatV6: d.snatV6 ? snat[6] : undefined,
+    hairpinV4: hairpin ? HAIRPIN[4] : undefined, hairpinV6: hairpin ? HAIRPIN[6] : undefined });
 }
 
 const flagsArb = fc.constantFrom('S', 'S', 'A', 'PA', 'SA', 'FA', 'R', 'F', '');
@@ -299,6 +308,8 @@ function runProperty(t, opts, arb, numRuns, seed) {
       const bad = firstMismatch(pairs);
       if (bad) throw new Error(`mismatch at t=${now}:\n${bad}`);
       for (const p of pairs) { packets++; verdicts.set(p.core.reason, (verdicts.get(p.core.reason) ?? 0) + 1); }
+      // flows of the node to itself, translated to the hairpin address (the runs must make some)
+      if (d.node === 'clientHairpin') stateCounters.hairpin_flows = (stateCounters.hairpin_flows ?? 0) + core.flows().filter((f) => f.flags.includes('hairpin')).length;
       for (const fr of frames) { recent.push(fr.frame); if (recent.length > 16) recent.shift(); }
       now += 1;
     }
@@ -308,6 +319,7 @@ function runProperty(t, opts, arb, numRuns, seed) {
   }), { numRuns: Number(process.env.WDP_DIFF_RUNS ?? numRuns), seed: Number(process.env.WDP_DIFF_SEED ?? seed) });
   t.log(`${packets} packets compared; reasons seen: ${[...verdicts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   t.log(`state counters over all runs: ${Object.entries(stateCounters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  verdicts.stateCounters = stateCounters;
   return verdicts;
 }
 
@@ -315,6 +327,7 @@ test('core and reference model agree on random tables and packet sequences', (t)
   const verdicts = runProperty(t, OPTS, runArb, 200, 0x5eed);
   // the run must have exercised the interesting paths, or it proves little
   for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_ct_full']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+  t.true(verdicts.stateCounters.hairpin_flows > 0, 'no flow of the node to itself took the hairpin address');
 });
 
 // Large batches (up to 256 frames: several of the core's 64-frame chunks), bursts of new flows,

@@ -6,10 +6,12 @@
 // hostNetwork backend (a server on the node address) behind a Service reached from a pod and
 // from outside, and — after wdp stops — the recipe's restore giving management back.
 import test from 'ava';
-import { e2eSuite, api, arpAnswered, curlOk, serviceYaml, sliceYaml, sleep, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, arpAnswered, curlOk, serviceYaml, sliceYaml, sleep, udpAsk, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const SSH_PORT = 2222;
 const HOST_HTTP = 8081;
+const HOST_UDP = 5354;
+const HAIRPIN_V4 = '169.254.42.1', HAIRPIN_V6 = 'fd00:ff::42';
 let topo;
 
 // a line-based TCP service standing in for sshd: banner, then echo
@@ -46,7 +48,9 @@ const suite = e2eSuite(test, {
   configure: (config) => (config.announce = { loadBalancerIPs: true }) && config.ports.push({
     name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
     hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
-    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
+    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
+    // the IPv4 default (169.254.42.1) and an IPv6 one
+    hostHairpin: [HAIRPIN_V4, HAIRPIN_V6],
   }),
 });
 const { serial, apply } = suite;
@@ -58,7 +62,7 @@ test.before(async () => {
   if (!topo) return;
   const sshd = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', SSHD]);
   topo.podProcs.push(sshd);
-  const web = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'host', '--http', String(HOST_HTTP)]);
+  const web = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'host', '--http', String(HOST_HTTP), '--udp', String(HOST_UDP)]);
   topo.podProcs.push(web);
   await Promise.all([ready(sshd, 'sshd'), ready(web, 'host web server')]);
 });
@@ -114,7 +118,53 @@ serial('a hostNetwork backend (a server on the node address) behind a Service: r
   t.is(fromOutside.code, 0, fromOutside.stderr);
   t.is(fromOutside.body.trim(), 'host');
   t.is(fromOutside.headers['x-peer'].replace('::ffff:', ''), '192.168.100.10', 'not masqueraded to the node\'s own address (it would answer itself)');
-  // and the host reaches its own hostNetwork service's ClusterIP? (hairpin to itself: a limit, see docs)
+});
+
+serial('the host reaches a Service whose only endpoint is the host itself (hairpin address), TCP and UDP, IPv4 and IPv6', async (t) => {
+  await apply([
+    serviceYaml({ name: 'self', clusterIP: '10.96.5.40', ports: [{ name: 'http', port: 80, targetPort: HOST_HTTP, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: HOST_UDP, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'self-1', service: 'self', ports: [{ name: 'http', port: HOST_HTTP, protocol: 'TCP' }, { name: 'dns', port: HOST_UDP, protocol: 'UDP' }],
+      endpoints: [{ addresses: [NODE_V4], conditions: { ready: true }, nodeName: 'node-a' }] }),
+    serviceYaml({ name: 'self6', clusterIP: 'fd00:96::40', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: HOST_HTTP, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: HOST_UDP, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'self6-1', service: 'self6', addressType: 'IPv6', ports: [{ name: 'http', port: HOST_HTTP, protocol: 'TCP' }, { name: 'dns', port: HOST_UDP, protocol: 'UDP' }],
+      endpoints: [{ addresses: [NODE_V6], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  ]);
+  const routes = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['route', 'show', `${HAIRPIN_V4}/32`])).stdout;
+  t.regex(routes, new RegExp(`via 10\\.244\\.0\\.1 dev wdp-host .*src ${NODE_V4.replace(/\./g, '\\.')}`), `the hairpin address is routed through the host port: ${routes}`);
+  for (const [vip, hairpin] of [['10.96.5.40', HAIRPIN_V4], ['[fd00:96::40]', HAIRPIN_V6]]) {
+    const c = await curlOk(topo, topo.ns.dp, `http://${vip}/`);
+    t.is(c.code, 0, `${vip}: ${c.stderr}\n${topo.daemonLog.slice(-3000)}`);
+    t.is(c.body.trim(), 'host', 'answered by the host\'s own server');
+    t.is(c.headers['x-peer'].replace('::ffff:', ''), hairpin, 'the host\'s connection came from the hairpin address (its own would have stayed local)');
+    let u;
+    for (let i = 0; i < 5 && !u?.reply; i++) u = await udpAsk(topo, topo.ns.dp, vip.replace(/[[\]]/g, ''), 53, 'who');
+    t.is(u.reply, 'host:who', `UDP through the hairpin: ${JSON.stringify(u)}`);
+    t.is(u.from, vip.replace(/[[\]]/g, ''), 'the answer comes from the ClusterIP');
+  }
+  const flows = (await api(topo, 'GET', '/api/v1/conntrack')).json;
+  const list = Array.isArray(flows) ? flows : flows.items ?? flows.flows ?? [];
+  const hp = list.filter((f) => (f.flags ?? []).includes('hairpin'));
+  t.true(hp.length >= 2, `hairpin flows in ${JSON.stringify(list).slice(0, 800)}`);
+  t.true(hp.every((f) => f.natSource === HAIRPIN_V4 || f.natSource === HAIRPIN_V6));
+  // a pod reaching the same Service is not translated (a ClusterIP; kube-proxy does not masquerade it)
+  const fromPod = await curlOk(topo, topo.pods[0].ns, 'http://10.96.5.40/');
+  t.is(fromPod.headers['x-peer']?.replace('::ffff:', ''), topo.pods[0].ip);
+});
+
+serial('a pod reaching a Service whose endpoint is the pod itself is masqueraded (pod hairpin), TCP and UDP', async (t) => {
+  const pod = topo.pods[1];
+  await apply([
+    serviceYaml({ name: 'podself', clusterIP: '10.96.5.41', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'podself-1', service: 'podself', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }],
+      endpoints: [{ addresses: [pod.ip], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  ]);
+  const c = await curlOk(topo, pod.ns, 'http://10.96.5.41/');
+  t.is(c.code, 0, c.stderr);
+  t.is(c.body.trim(), pod.name);
+  t.is(c.headers['x-peer'].replace('::ffff:', ''), NODE_V4, 'masqueraded to the node address, as kube-proxy does for hairpin traffic');
+  let u;
+  for (let i = 0; i < 5 && !u?.reply; i++) u = await udpAsk(topo, pod.ns, '10.96.5.41', 53, 'me');
+  t.is(u.reply, `${pod.name}:me`, JSON.stringify(u));
 });
 
 serial('ARP: the node address and announced LB IPs are answered on the uplink, not on pod ports; ClusterIPs and unannounced IPs nowhere', async (t) => {

@@ -14,9 +14,9 @@ import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, from
 
 const SNAT_MIN = 32768, SNAT_MAX = 60999;
 
-function singleService({ vip, port, proto, be, bport, flags = 0, snatV4, snatV6, state, sourceRanges, extra = {} }) {
+function singleService({ vip, port, proto, be, bport, flags = 0, snatV4, snatV6, hairpinV4, hairpinV6, state, sourceRanges, extra = {} }) {
   const bes = [backend({ id: 1, addr: be, port: bport, outPort: BE_PORT, state })];
-  return mkIr({ frontends: [frontend({ id: 1, addr: vip, port, proto, flags, sourceRanges, ...extra }, bes)], backends: bes, snatV4, snatV6 });
+  return mkIr({ frontends: [frontend({ id: 1, addr: vip, port, proto, flags, sourceRanges, ...extra }, bes)], backends: bes, snatV4, snatV6, hairpinV4, hairpinV6 });
 }
 
 // ---- DNAT + reply, v4/v6 x TCP/UDP/SCTP --------------------------------------------------------
@@ -303,6 +303,98 @@ for (const { fam, vip, be, snat } of [{ fam: 4, vip: '10.96.0.10', be: '10.1.0.5
       ],
     });
     t.like(core.flows()[0], { natSource: snat, natSourcePort: nport, flags: ['snat', 'replied'] });
+  });
+}
+
+// The node itself (a host port: its frames come in and go out on BE_PORT) reaching a Service whose
+// backend is the node (a hostNetwork endpoint at the SNAT address): translated to the hairpin
+// address, not to its own address, so its reply leaves the node's stack toward the dataplane.
+for (const { fam, vip, node, hairpin } of [
+  { fam: 4, vip: '10.96.0.10', node: '192.168.100.2', hairpin: '169.254.42.1' },
+  { fam: 6, vip: 'fd00:96::a', node: 'fd00:100::2', hairpin: 'fd00:ff::42' },
+]) {
+  const tables = (withHairpin) => singleService({ vip, port: 80, proto: 'TCP', be: node, bport: 8080,
+    [`snatV${fam}`]: node, ...(withHairpin ? { [`hairpinV${fam}`]: hairpin } : {}) });
+  const nportOf = (sport, proto, dport) => SNAT_MIN + (flowHash(parseAddr(node).bytes, parseAddr(vip).bytes, sport, dport, proto) % (SNAT_MAX - SNAT_MIN + 1));
+  const reverse = (frame) => ({ verdict: 'forward', reason: 'fwd_reply', outPort: BE_PORT, frame });
+
+  test(`IPv${fam} host hairpin: the node reaching a Service whose backend is the node gets the hairpin address (TCP)`, (t) => {
+    const nport = nportOf(45000, 6, 80);
+    const { core, model } = runScenario(t, {
+      tables: tables(true),
+      steps: [
+        { label: 'SYN from the node to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+        { label: 'SYN-ACK to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'SA', seq: 5, ack: 1 }),
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 63 })) },
+        { label: 'ACK with data', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 1, ack: 6, payload: 'GET /' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 63 })) },
+        { label: 'a packet to the node\'s own address on that port is no reply (it is not the flow\'s key)', inPort: BE_PORT,
+          in: fromBe({ proto: 'TCP', src: node, dst: node, sport: 8080, dport: nport, flags: 'A' }), expect: { verdict: 'to_host', reason: 'host_no_match' } },
+      ],
+    });
+    t.like(core.flows()[0], { natSource: hairpin, natSourcePort: nport, flags: ['snat', 'replied', 'confirmed', 'hairpin'] });
+    t.is(model.activeFlows()[0].flags & L.CTF_HAIRPIN, L.CTF_HAIRPIN);
+    t.is(core.counters().global.snat, 1);
+  });
+
+  test(`IPv${fam} host hairpin over UDP; an ICMP error from the node about it is translated back`, (t) => {
+    const nport = nportOf(5353, 17, 80);
+    const q = { proto: 'UDP', payload: 'query' };
+    const tbl = singleService({ vip, port: 80, proto: 'UDP', be: node, bport: 8053, [`snatV${fam}`]: node, [`hairpinV${fam}`]: hairpin });
+    const inner = B.ipPacket({ src: vip, dst: node, proto: 'UDP', sport: 80, dport: 5353, ttl: 63, payload: 'answer' });
+    runScenario(t, {
+      tables: tbl,
+      steps: [
+        { label: 'query', inPort: BE_PORT, in: fromBe({ ...q, src: node, dst: vip, sport: 5353, dport: 80 }),
+          expect: fwd(BE_PORT, toBe({ ...q, src: hairpin, dst: node, sport: nport, dport: 8053, ttl: 63 })) },
+        { label: 'answer', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: node, dst: hairpin, sport: 8053, dport: nport, payload: 'answer' }),
+          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 63 })) },
+        { label: 'port unreachable from the client side about the answer', inPort: BE_PORT,
+          in: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: node, dst: vip, inner, kind: 'port_unreachable' }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: BE_PORT, frame: B.icmpError({ srcMac: MAC.beSrc, dstMac: MAC.beDst, src: hairpin, dst: node, ttl: 63,
+            inner: B.ipPacket({ src: node, dst: hairpin, proto: 'UDP', sport: 8053, dport: nport, ttl: 63, payload: 'answer' }), kind: 'port_unreachable' }) } },
+      ],
+    });
+  });
+
+  test(`IPv${fam} host hairpin: without a hairpin address the node is translated to itself (as before); a pod's hairpin keeps the SNAT address`, (t) => {
+    const nport = nportOf(45000, 6, 80);
+    runScenario(t, {
+      tables: tables(false),
+      steps: [{ label: 'SYN', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) }],
+    });
+    const pod = fam === 4 ? '10.1.0.5' : 'fd00:1::5';
+    const pport = SNAT_MIN + (flowHash(parseAddr(pod).bytes, parseAddr(vip).bytes, 45000, 80, 6) % (SNAT_MAX - SNAT_MIN + 1));
+    runScenario(t, {
+      tables: singleService({ vip, port: 80, proto: 'TCP', be: pod, bport: 8080, [`snatV${fam}`]: node, [`hairpinV${fam}`]: hairpin }),
+      steps: [{ label: 'SYN from the pod to its own service', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: pod, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: pod, sport: pport, dport: 8080, flags: 'S', ttl: 63 })) }],
+    });
+  });
+
+  test(`IPv${fam} host hairpin: a flow whose hairpin address is changed or removed is stale and re-selected`, (t) => {
+    const nport = nportOf(45000, 6, 80);
+    const moved = fam === 4 ? '169.254.42.9' : 'fd00:ff::49';
+    const ack = fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'A' });
+    const { core } = runScenario(t, {
+      tables: tables(true),
+      steps: [
+        { label: 'SYN', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+        { apply: singleService({ vip, port: 80, proto: 'TCP', be: node, bport: 8080, [`snatV${fam}`]: node, [`hairpinV${fam}`]: moved }) },
+        { label: 'a reply to the old hairpin address is no longer the flow\'s', inPort: BE_PORT,
+          in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'SA' }), expect: { verdict: 'to_host', reason: 'host_no_match' } },
+        { label: 'the next packet re-selects, with the new hairpin address', inPort: BE_PORT, in: ack,
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: moved, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 63 })) },
+        { apply: tables(false) },
+        { label: 'without a hairpin address the flow is stale too: translated to the node itself', inPort: BE_PORT, in: ack,
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: node, sport: nport, dport: 8080, flags: 'A', ttl: 63 })) },
+      ],
+    });
+    t.is(core.counters().global.ct_reselect, 2);
+    t.deepEqual(core.flows()[0].flags, ['snat']);
   });
 }
 

@@ -18,8 +18,8 @@ function sample() {
     savedAt: 1_760_000_000_000, reason: 'stop',
     workers: [
       { worker: 0, flows, affinity, frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 6 }], backends: [{ id: 2, addr: '10.1.0.1', port: 8080 }],
-        snatV4: '192.168.0.1', snatV6: null, ports: [{ index: 0, name: 'uplink', mac: '02:00:00:00:00:01' }] },
-      { worker: 1, flows: new Uint8Array(0), affinity: new Uint8Array(0), frontends: [], backends: [], snatV4: null, snatV6: null, ports: [] },
+        snatV4: '192.168.0.1', snatV6: null, hairpinV4: '169.254.42.1', hairpinV6: null, ports: [{ index: 0, name: 'uplink', mac: '02:00:00:00:00:01' }] },
+      { worker: 1, flows: new Uint8Array(0), affinity: new Uint8Array(0), frontends: [], backends: [], snatV4: null, snatV6: null, hairpinV4: null, hairpinV6: null, ports: [] },
     ],
     neighbours: [{ addr: '10.244.1.11', family: 4, port: 2, mac: '02:aa:00:00:00:0b', source: 'learned', portName: 'pod-a' }],
   };

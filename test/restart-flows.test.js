@@ -23,10 +23,10 @@ const PORTS_A = [{ index: 0, name: 'uplink', mac: MAC.node }, { index: 1, name: 
 const PORTS_B = [{ index: 1, name: 'pods', mac: MAC.beSrc }, { index: 2, name: 'uplink', mac: NEW_UPLINK_MAC }];
 
 /** An Ir of one TCP frontend over `addrs`, ids chosen by the caller (old and new runs differ). */
-function irOf({ frontId, ids, addrs, flags = 0, snatV4 = '192.168.0.100', affinityTimeoutMs }) {
+function irOf({ frontId, ids, addrs, flags = 0, snatV4 = '192.168.0.100', hairpinV4, affinityTimeoutMs }) {
   const backends = addrs.map((a, i) => backend({ id: ids[i], addr: a, port: 8080, service: 'default/web' }));
   const f = frontend({ id: frontId, addr: VIP, port: 80, service: 'default/web', flags, ...(affinityTimeoutMs ? { affinityTimeoutMs } : {}) }, backends);
-  return mkIr({ frontends: [f], backends, snatV4 });
+  return mkIr({ frontends: [f], backends, snatV4, hairpinV4 });
 }
 
 function mkCore(ir, opts = {}) {
@@ -113,6 +113,31 @@ test('a masqueraded flow keeps its SNAT port, and the port stays taken for new f
   // another masquerade address now: its replies would go to the old one, so it is not restored
   const d = mkCore(irOf({ frontId: 4, ids: [9], addrs: ['10.1.0.1'], flags: L.FEF_MASQUERADE, snatV4: '192.168.0.200' }), opts);
   t.deepEqual(importFlows(d, recs, PORTS_B, 0, 10), { flows: 0, affinity: 0, staleBackends: 0, dropped: { snatChanged: 1 } });
+});
+
+test('a hairpin flow (the node to a Service whose backend is the node) keeps its hairpin address and port; another hairpin address: not restored', (t) => {
+  const node = '192.168.0.100', hairpin = '169.254.42.1';
+  const one = (frontId, id, hp = hairpin) => irOf({ frontId, ids: [id], addrs: [node], hairpinV4: hp });
+  const a = mkCore(one(1, 1));
+  const [r1] = a.run([syn(node, 1234)], 1000, 0);
+  t.is(r1.reason, 'fwd_nat');
+  const { sport: nport } = parseFrame(r1.frame);
+  t.like(parseFrame(r1.frame), { src: hairpin, dst: node });
+  const recs = exportFlows(a, PORTS_A, 1500);
+  t.is(recs.hairpinV4, hairpin);
+
+  const b = mkCore(one(4, 9));
+  t.is(importFlows(b, recs, PORTS_B, 0, 10).flows, 1);
+  t.like(b.flows({}, 10)[0], { natSource: hairpin, natSourcePort: nport, flags: ['snat', 'hairpin'] });
+  const [r2] = b.run([fromBackend(node, hairpin, nport)], 11, 1);
+  t.is(r2.reason, 'fwd_reply');
+  t.like(parseFrame(r2.frame), { src: VIP, sport: 80, dst: node, dport: 1234 });
+
+  const c = mkCore(one(4, 9, '169.254.42.2'));
+  t.deepEqual(importFlows(c, recs, PORTS_B, 0, 10), { flows: 0, affinity: 0, staleBackends: 0, dropped: { snatChanged: 1 } });
+  // a checkpoint written before hairpin addresses existed has none: such flows cannot be hairpin ones
+  const d = mkCore(one(4, 9));
+  t.deepEqual(importFlows(d, { ...recs, hairpinV4: undefined }, PORTS_B, 0, 10).dropped, { snatChanged: 1 });
 });
 
 test('a flow whose backend vanished is kept with backend 0: replies translate, the next packet re-selects', (t) => {

@@ -25,7 +25,7 @@ export interface DiffView {
   backendsUpsert: Array<BackendView & { op: 'add' | 'update' }>;
   backendsRemove: BackendView[];
   routes?: Array<{ prefix: string; outPort: number; dstMac: string; srcMac: string }>;
-  snat?: { v4?: string; v6?: string };
+  snat?: { v4?: string; v6?: string; hairpinV4?: string; hairpinV6?: string };
   /** Full sizes of the four lists; each list shows at most DIFF_LIST_MAX entries. */
   counts: { frontendsUpsert: number; frontendsRemove: number; backendsUpsert: number; backendsRemove: number };
   truncated: boolean;

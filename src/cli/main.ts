@@ -91,7 +91,7 @@ function diffLines(r: ApplyResult): string {
   for (const b of d.backendsRemove) lines.push(`- ${beText(b)}`);
   for (const b of d.backendsUpsert) lines.push(`${b.op === 'add' ? '+' : '~'} ${beText(b)}`);
   if (d.routes) lines.push(`~ routes: ${d.routes.map((x) => `${x.prefix}->port ${x.outPort}`).join(', ') || '(none)'}`);
-  if (d.snat) lines.push(`~ masquerade: ipv4=${d.snat.v4 ?? '-'} ipv6=${d.snat.v6 ?? '-'}`);
+  if (d.snat) lines.push(`~ masquerade: ipv4=${d.snat.v4 ?? '-'} ipv6=${d.snat.v6 ?? '-'} hairpin: ipv4=${d.snat.hairpinV4 ?? '-'} ipv6=${d.snat.hairpinV6 ?? '-'}`);
   if (d.truncated && d.counts) {
     const c = d.counts;
     lines.push(`... (lists truncated) in total: ${c.frontendsUpsert} frontends added/changed, ${c.frontendsRemove} removed, ${c.backendsUpsert} backends added/changed, ${c.backendsRemove} removed`);

@@ -14,7 +14,7 @@
 //
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
-import { emptyIr, L, sameBackend, sameFrontend, type MaglevSlots, type Family, type Ir, type IrBackend, type IrFrontend, type FrontendKind } from '../ir/ir.js';
+import { emptyIr, L, sameBackend, sameFrontend, sameSnat, setSnat, snatOf, type SnatAddresses, type MaglevSlots, type Family, type Ir, type IrBackend, type IrFrontend, type FrontendKind } from '../ir/ir.js';
 import { emptyDiff, type IrDiff, type IrDiffData } from '../ir/diff.js';
 import { IdRange } from '../ir/list.js';
 import { defaultMaglevSize } from '../ir/maglev-size.js';
@@ -165,6 +165,17 @@ function removeErrors(r: ObjectRef, seen: SeenObjects, exists: boolean, errors: 
   if (!exists) errors.push(fieldError(r.kind, r.kind === 'NodeConfig' ? undefined : r.namespace || 'default', r.name, '', 'NotFound', 'not found'));
 }
 
+/** The SNAT and hairpin addresses a node config gives the core (none without a node config). */
+function nodeSnat(node: NodeSpec | null): SnatAddresses {
+  if (!node) return {};
+  const s: SnatAddresses = {};
+  if (node.snatV4) s.v4 = node.snatV4;
+  if (node.snatV6) s.v6 = node.snatV6;
+  if (node.hairpinV4) s.hairpinV4 = node.hairpinV4;
+  if (node.hairpinV6) s.hairpinV6 = node.hairpinV6;
+  return s;
+}
+
 export class Compiler {
   constructor(private readonly opts: CompilerOptions = {}) {}
   // frontends and backends by column (frontend-table.ts, backend-table.ts): a full compile makes
@@ -286,7 +297,7 @@ export class Compiler {
       // everything this change programmed is new: undoing it removes it all
       const undoDiff: IrDiff = { ...emptyDiff(), frontendsRemove: new IdRange(nFronts), backendsRemove: new IdRange(nBacks) };
       if (diff.routes) undoDiff.routes = [];
-      if (diff.snat) undoDiff.snat = { v4: undefined, v6: undefined };
+      if (diff.snat) undoDiff.snat = {};
       const jobs = this.maglevJobs;
       return { diff: result, undoDiff, rollback, warnings, servicesRecompiled: group.services, ...(jobs ? { maglevWorker: { tables: jobs.published, filledByWorker: jobs.published - jobs.filledHere } } : {}) };
     } catch (e) {
@@ -339,7 +350,7 @@ export class Compiler {
     const undo: Array<() => void> = [];
     const prevFront = new Map<number, IrFrontend | undefined>();
     const prevBack = new Map<number, IrBackend | undefined>();
-    const prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6, prevNode = this.node;
+    const prevRoutes = this.ir.routes, prevSnat = snatOf(this.ir), prevNode = this.node;
     const diff = emptyDiff();
     const dirty = new Set<string>();
     let nodeChanged = false;
@@ -451,7 +462,7 @@ export class Compiler {
       for (const [id, f] of prevFront) if (f) undoDiff.frontendsUpsert.push(f); else undoDiff.frontendsRemove.push(id);
       for (const [id, b] of prevBack) if (b) undoDiff.backendsUpsert.push(b); else undoDiff.backendsRemove.push(id);
       if (diff.routes) undoDiff.routes = prevRoutes;
-      if (diff.snat) undoDiff.snat = { v4: prevSnatV4, v6: prevSnatV6 };
+      if (diff.snat) undoDiff.snat = prevSnat;
       return { diff, undoDiff, rollback, warnings, servicesRecompiled: order.length };
     } catch (e) {
       rollbackNow();
@@ -464,23 +475,18 @@ export class Compiler {
   /** After this.node changed (from `prevNode`): the next hops, and the Ir's routes and SNAT
    * addresses, into `diff` where they differ; logged to `undo`. */
   private nodeChanged(prevNode: NodeSpec | null, diff: IrDiffData, undo: Undo): void {
-    const prevHops = this.hops, prevRoutes = this.ir.routes, prevSnatV4 = this.ir.snatV4, prevSnatV6 = this.ir.snatV6;
+    const prevHops = this.hops, prevRoutes = this.ir.routes, prevSnat = snatOf(this.ir);
     undo?.push(() => { this.node = prevNode; this.hops = prevHops; });
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
     const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
       r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr);
     if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
-    const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
-    if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {
-      if (v4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = v4;
-      if (v6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = v6;
-      diff.snat = { v4, v6 };
-    }
+    const snat = nodeSnat(this.node);
+    if (!sameSnat(snat, prevSnat)) { setSnat(this.ir, snat); diff.snat = snat; }
     undo?.push(() => {
       this.ir.routes = prevRoutes;
-      if (prevSnatV4 === undefined) delete this.ir.snatV4; else this.ir.snatV4 = prevSnatV4;
-      if (prevSnatV6 === undefined) delete this.ir.snatV6; else this.ir.snatV6 = prevSnatV6;
+      setSnat(this.ir, prevSnat);
     });
   }
 
@@ -585,7 +591,7 @@ export class Compiler {
   /** Back to the empty state (the rollback of a full compile). */
   private reset(): void {
     this.ir.frontends.clear(); this.ir.backends.clear(); this.ir.routes = [];
-    delete this.ir.snatV4; delete this.ir.snatV6;
+    setSnat(this.ir, {});
     this.recs.clear(); this.nServices = 0; this.slices.clear(); this.claims.clear();
     this.node = null;
     this.frontendIdPool = new IdAllocator(); this.backendIdPool = new IdAllocator();
@@ -597,8 +603,7 @@ export class Compiler {
   recompileAll(): Ir {
     const ir = emptyIr();
     ir.routes = this.hops.irRoutes();
-    if (this.node?.snatV4) ir.snatV4 = this.node.snatV4;
-    if (this.node?.snatV6) ir.snatV6 = this.node.snatV6;
+    setSnat(ir, nodeSnat(this.node));
     const undo: Array<() => void> = [];
     const objects = this.objects;
     try {

@@ -20,7 +20,8 @@
 //   noFrontend   the Service port is gone (the core would treat the next packet as no-service)
 //   portGone     the port the client side came in on is not configured any more
 //   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
-//                the old address: the connection cannot continue)
+//                the old address: the connection cannot continue); for a hairpin flow, the
+//                hairpin address
 //   clash        a live flow already owns its original or reply key (a damaged file, or
 //                flows created in this core before the import)
 //   invalid      a field outside the layout's values
@@ -50,6 +51,9 @@ export interface FlowRecords {
   backends: BackendRef[];
   snatV4: string | null;
   snatV6: string | null;
+  /** The hairpin addresses (null when none; absent in checkpoints written before they existed). */
+  hairpinV4?: string | null;
+  hairpinV6?: string | null;
   ports: PortRef[];
 }
 
@@ -124,7 +128,8 @@ export class FlowExport {
     return {
       flows: join(this.flowChunks), affinity: join(this.affChunks),
       frontends: [...this.frontends.values()], backends: [...this.backends.values()],
-      snatV4: this.core.snatAddress(4), snatV6: this.core.snatAddress(6), ports: this.ports,
+      snatV4: this.core.snatAddress(4), snatV6: this.core.snatAddress(6),
+      hairpinV4: this.core.hairpinAddress(4), hairpinV6: this.core.hairpinAddress(6), ports: this.ports,
     };
   }
 }
@@ -185,9 +190,11 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (c) portMap.set(p.index, { now: c, savedMac: parseMacShared(p.mac), nowMac: parseMacShared(c.mac) });
   }
   const timeout = core.flowTimeouts();
-  const snatNow = { 4: core.snatAddress(4), 6: core.snatAddress(6) } as const;
-  const snatSaved = { 4: recs.snatV4, 6: recs.snatV6 } as const;
-  const snatBytes = { 4: snatNow[4] ? parseAddr(snatNow[4]).bytes : null, 6: snatNow[6] ? parseAddr(snatNow[6]).bytes : null };
+  // per family: [masquerade, hairpin] address now, as saved, and now's bytes
+  const snatNow = { 4: [core.snatAddress(4), core.hairpinAddress(4)], 6: [core.snatAddress(6), core.hairpinAddress(6)] } as const;
+  const snatSaved = { 4: [recs.snatV4, recs.hairpinV4 ?? null], 6: [recs.snatV6, recs.hairpinV6 ?? null] } as const;
+  const bytesOf = (a: string | null) => a ? parseAddr(a).bytes : null;
+  const snatBytes = { 4: snatNow[4].map(bytesOf), 6: snatNow[6].map(bytesOf) };
   const age = (saved: number) => Math.min(saved + extraAgeMs, 0xffffffff);
 
   const e = new Uint8Array(L.CT_SIZE);
@@ -219,8 +226,9 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (!cp) { drop('portGone'); continue; }
     let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
     if (e[L.CT_FLAGS] & L.CTF_SNAT) {
-      const b = snatBytes[family];
-      if (!b || snatNow[family] !== snatSaved[family]) { drop('snatChanged'); continue; }
+      const which = e[L.CT_FLAGS] & L.CTF_HAIRPIN ? 1 : 0;
+      const b = snatBytes[family][which];
+      if (!b || snatNow[family][which] !== snatSaved[family][which]) { drop('snatChanged'); continue; }
       natd = b;
     }
     const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);

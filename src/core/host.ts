@@ -478,7 +478,7 @@ export class Core {
       flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
     };
     if (flags & L.CTF_SNAT) {
-      info.natSource = family === 4 ? this.cfgAddr(L.CFG_SNAT_V4, 4) : this.cfgAddr(L.CFG_SNAT_V6, 6);
+      info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
     }
     return info;
@@ -487,6 +487,11 @@ export class Core {
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
   snatAddress(family: 4 | 6): string | null {
     return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 1 : 2)) ? this.cfgAddr(family === 4 ? L.CFG_SNAT_V4 : L.CFG_SNAT_V6, family) : null;
+  }
+
+  /** The hairpin source of `family` (the node's own flows to itself), or null when none is set. */
+  hairpinAddress(family: 4 | 6): string | null {
+    return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 4 : 8)) ? this.cfgAddr(family === 4 ? L.CFG_HAIRPIN_V4 : L.CFG_HAIRPIN_V6, family) : null;
   }
 
   /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set, its

@@ -11,8 +11,8 @@
 // memory and rewritten whole before the flip; per-id counter regions are grown and copied. The
 // old regions are not reused (a bump allocator): growth is rare and bounded by doubling.
 import * as L from '../../assembly/layout.js';
-import type { Ir, IrBackend, IrFrontend, IrRoute } from '../ir/ir.js';
-import { emptyIr, PROTO_NUMBER } from '../ir/ir.js';
+import type { Ir, IrBackend, IrFrontend, IrRoute, SnatAddresses } from '../ir/ir.js';
+import { emptyIr, PROTO_NUMBER, snatOf } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
@@ -234,13 +234,22 @@ export class TableWriter {
     this.core.u8.fill(0, region + id * L.PC_SIZE, region + (id + 1) * L.PC_SIZE);
   }
 
-  private writeSnat(snat: { v4?: string; v6?: string }): void {
+  /** CONFIG's SNAT and hairpin addresses (CFG_HAS_SNAT bit 0/1: SNAT v4/v6, bit 2/3: hairpin). */
+  private writeSnat(snat: SnatAddresses): void {
     const u8 = this.core.u8, cfg = this.core.map.cfg;
     let bits = 0;
-    u8.fill(0, cfg + L.CFG_SNAT_V4, cfg + L.CFG_SNAT_V4 + 16);
-    u8.fill(0, cfg + L.CFG_SNAT_V6, cfg + L.CFG_SNAT_V6 + 16);
-    if (snat.v4) { const a = parseAddr(snat.v4); if (a.family !== 4) throw new Error('snatV4 is not IPv4'); u8.set(a.bytes, cfg + L.CFG_SNAT_V4); bits |= 1; }
-    if (snat.v6) { const a = parseAddr(snat.v6); if (a.family !== 6) throw new Error('snatV6 is not IPv6'); u8.set(a.bytes, cfg + L.CFG_SNAT_V6); bits |= 2; }
+    const put = (addr: string | undefined, at: number, family: 4 | 6, bit: number, what: string): void => {
+      u8.fill(0, cfg + at, cfg + at + 16);
+      if (!addr) return;
+      const a = parseAddr(addr);
+      if (a.family !== family) throw new Error(`${what} is not IPv${family}`);
+      u8.set(a.bytes, cfg + at);
+      bits |= bit;
+    };
+    put(snat.v4, L.CFG_SNAT_V4, 4, 1, 'snatV4');
+    put(snat.v6, L.CFG_SNAT_V6, 6, 2, 'snatV6');
+    put(snat.hairpinV4, L.CFG_HAIRPIN_V4, 4, 4, 'hairpinV4');
+    put(snat.hairpinV6, L.CFG_HAIRPIN_V6, 6, 8, 'hairpinV6');
     this.core.setCfg32(L.CFG_HAS_SNAT, bits);
   }
 
@@ -559,7 +568,7 @@ export class TableWriter {
       this.writeHeader(sets[1], 0);
       this.writeDiff(sets[1], full, new Map(), placement, vipChanges);
     }
-    this.writeSnat({ v4: next.snatV4, v6: next.snatV6 });
+    this.writeSnat(snatOf(next));
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
     // so the several CFG words below are seen together by the next batch.
     const active = core.cfg32(L.CFG_GEN) & 1;

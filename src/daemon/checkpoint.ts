@@ -65,7 +65,8 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
     savedAt: c.savedAt, reason: c.reason, neighbours: c.neighbours,
     workers: c.workers.map((w) => ({
       worker: w.worker, flows: w.flows.length / L.CT_SIZE, affinity: w.affinity.length / L.AFF_SIZE,
-      frontends: w.frontends, backends: w.backends, snatV4: w.snatV4, snatV6: w.snatV6, ports: w.ports,
+      frontends: w.frontends, backends: w.backends, snatV4: w.snatV4, snatV6: w.snatV6,
+      hairpinV4: w.hairpinV4 ?? null, hairpinV6: w.hairpinV6 ?? null, ports: w.ports,
     })),
   }));
   const payload = Buffer.concat([meta, ...c.workers.flatMap((w) => [w.flows, w.affinity])]);
@@ -129,6 +130,7 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
       flows: new Uint8Array(payload.subarray(at, at + nf)), affinity: new Uint8Array(payload.subarray(at + nf, at + nf + na)),
       frontends: w.frontends as WorkerCheckpoint['frontends'], backends: w.backends as WorkerCheckpoint['backends'],
       snatV4: typeof w.snatV4 === 'string' ? w.snatV4 : null, snatV6: typeof w.snatV6 === 'string' ? w.snatV6 : null,
+      hairpinV4: typeof w.hairpinV4 === 'string' ? w.hairpinV4 : null, hairpinV6: typeof w.hairpinV6 === 'string' ? w.hairpinV6 : null,
       ports: w.ports as WorkerCheckpoint['ports'],
     });
     at += nf + na;

@@ -5,7 +5,7 @@
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
 //                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?,
-//                uplink?, hostAddresses?, hostRoutes? }]
+//                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages,
@@ -20,7 +20,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseCidr } from '../util/addr.js';
+import { formatAddr, parseAddr, parseCidr } from '../util/addr.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
 
 function validListen(s: string): boolean {
@@ -78,7 +78,16 @@ export const portSchema = z.object({
   // the host's own connections to a NodePort of a node address leave through the host port
   // (policy routing; otherwise the kernel delivers them locally): the NodePort range, or "off"
   hostNodePorts: z.string().regex(/^(off|\d{1,5}-\d{1,5})$/, 'must be a port range like 30000-32767, or "off"').optional(),
+  // the source address (one per family) the host's own connections get when a Service sends them
+  // to a backend at the node's own address (a hostNetwork endpoint): translated to the node's
+  // address they would come back from a local address and the answer would stay in the host.
+  // Routed through this port. Default [169.254.42.1] (Cilium's loopback address); [] for none.
+  hostHairpin: z.array(ip).max(2).optional(),
 }).strict();
+
+/** The host port's hairpin addresses (hostHairpin, else the IPv4 default). */
+export const DEFAULT_HOST_HAIRPIN = ['169.254.42.1'];
+export function hostHairpinOf(p: { hostHairpin?: string[] }): string[] { return p.hostHairpin ?? DEFAULT_HOST_HAIRPIN; }
 
 const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253);
 
@@ -180,8 +189,15 @@ export const daemonConfigSchema = z.object({
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
-    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes and hostNodePorts belong to a host port (role: host)' });
+    if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port (role: host)' });
     if (p.role === 'host') {
+      const fams = (p.hostHairpin ?? []).map((a) => isIP(a));
+      if (new Set(fams).size !== fams.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin'], message: 'at most one address per family' });
+      (p.hostHairpin ?? []).forEach((a, j) => {
+        const canon = (x: string) => { try { const b = parseAddr(x); return formatAddr(b.bytes, b.family); } catch { return x; } };
+        const own = [...p.hostAddresses.map((x) => x.split('/')[0]), ...c.node.addresses];
+        if (isIP(a) && own.some((x) => canon(x) === canon(a))) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin', j], message: 'must not be an address of the node (that is what a hairpin address avoids)' });
+      });
       if (p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'type'], message: 'a host port is a TAP (the node stack\'s interface)' });
       const uplinks = c.ports.filter((q) => q.role === 'uplink');
       const up = p.uplink ? c.ports.find((q) => q.name === p.uplink) : uplinks.length === 1 ? uplinks[0] : undefined;
@@ -226,7 +242,7 @@ export function parsePortConfig(raw: unknown): PortConfig {
   if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
   if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
-  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts) problems.push('  role: uplink, hostAddresses and hostRoutes belong to a host port');
+  if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin) problems.push('  role: uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');
   if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
   return p;
 }

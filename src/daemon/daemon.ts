@@ -21,9 +21,9 @@ import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError } from './config.js';
+import { ConfigError, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
-import { configureHostStack, type HostStack } from './host-stack.js';
+import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
@@ -101,6 +101,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
+        setHostNeighbours(nodeAddresses);   // in the same program as the addresses
         reprogram();
       },
     }, node);
@@ -129,11 +130,25 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const ports = portManager.initialSpecs();
   for (const p of portManager.all()) staticPods(p);
   // the host port owns the node addresses: backends at a node address (hostNetwork pods) and
-  // traffic to the node that no service claims are sent there, to the TAP's own MAC
+  // traffic to the node that no service claims are sent there, to the TAP's own MAC. They follow
+  // the node addresses in force; returns whether they changed.
   const host = portManager.all().find((p) => p.spec.role === 'host');
-  if (host) {
-    for (const a of nodeAddresses) neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' });
-  }
+  const setHostNeighbours = (addrs: string[]): boolean => {
+    if (!host) return false;
+    const want = new Set(addrs.map(canonicalAddr));
+    let changed = false;
+    for (const n of neighbours.list()) {
+      if (n.port === host.spec.index && n.source === 'static' && !want.has(n.addr)) { neighbours.delete(n.addr); changed = true; }
+    }
+    for (const a of want) changed = neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' }) || changed;
+    return changed;
+  };
+  setHostNeighbours(nodeAddresses);
+  // the masquerade source per family, as the NodeConfig derives it (src/model/schema.ts)
+  const snatOf = (addrs: string[]): HostAddresses['snat'] => ({
+    v4: cfg.masquerade?.ipv4 ?? addrs.find((a) => !a.includes(':')), v6: cfg.masquerade?.ipv6 ?? addrs.find((a) => a.includes(':')),
+  });
+  const hairpin = host ? hostHairpinOf(host.config) : [];
   // learned neighbours come back from the flow checkpoint (on ports that exist under the same
   // name), so restored flows' backends resolve before forwarding resumes
   const checkpointer = new FlowCheckpointer(cfg.stateDir, log, cfg.conntrack.checkpointSeconds);
@@ -208,7 +223,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, nodeAddresses, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
     }
     await portManager.attach(dataplane);
   } catch (e) {
@@ -232,6 +247,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
+    // the host's own connections that a Service sends back to the host get this source (core: CTF_HAIRPIN)
+    const h4 = hairpin.find((a) => !a.includes(':')), h6 = hairpin.find((a) => a.includes(':'));
+    if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.kubernetes) {
@@ -268,11 +286,23 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     const core = controlPlane.core;
     control = core;
     // whoever changes the NodeConfig (the watcher through reprogram(), `wdp apply`), the uplinks
-    // answer ARP/ND for its node addresses from then on, not only for those the workers started with
+    // answer ARP/ND for its node addresses from then on, not only for those the workers started
+    // with; the host port's TAP carries them (and routes the hairpin addresses from the new
+    // masquerade source), the host port is their static neighbour, and the daemon's own node
+    // config keeps them when it next re-programs (a learned neighbour)
     let answering = addressKey(inits[0]?.nodeAddresses ?? []);
+    let hostSnat = JSON.stringify(snatOf(nodeAddresses));
     core.onNodeChange((node) => {
       const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);
-      if (key === answering || stopping) return;
+      const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
+      if (stopping || (key === answering && JSON.stringify(snat) === hostSnat)) return;
+      hostSnat = JSON.stringify(snat);
+      if (addrs.length) {
+        try { hostStack?.update({ nodeAddresses: addrs, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
+        if (key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
+        if (setHostNeighbours(addrs)) changedSoon();
+      }
+      if (key === answering) return;
       answering = key;
       answeringDone = answeringDone.then(async () => {
         try {

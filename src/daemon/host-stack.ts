@@ -1,73 +1,201 @@
 // The node's own network stack behind the host port (role: host): what the daemon sets up on
-// the host's side of the TAP each time it creates it, and takes down when it stops.
+// the host's side of the TAP each time it creates it, keeps in step with the node addresses while
+// it runs, and takes down when it stops.
 //
-//   * the node addresses (hostAddresses) and the routes through the dataplane (hostRoutes: pod
-//     and service CIDRs via a gateway address the dataplane answers on this port, the default
-//     route via the uplink's gateway) — `ip addr/route replace`, so a restart is idempotent;
+//   * the node addresses (hostAddresses, plus every node address of the NodeConfig in force) and
+//     the routes through the dataplane (hostRoutes: pod and service CIDRs via a gateway address
+//     the dataplane answers on this port, the default route via the uplink's gateway) —
+//     `ip addr/route replace`, so a restart is idempotent;
 //   * accept_local=1 and rp_filter=0 on the TAP: the reply to the host's own request to a
-//     NodePort of this node comes back with a node address as its source;
+//     NodePort of this node comes back with a node address as its source; promote_secondaries=1,
+//     so removing one node address never takes the others of its subnet along;
 //   * the host's own connections to NodePorts (hostNodePorts, default 30000-32767): the kernel
 //     would deliver nodeIP:nodePort locally, so locally generated packets to a node address and
 //     a port in the range are policy-routed out of the TAP (table HOST_NODEPORT_TABLE, rule
 //     preference 50, `iif lo`); the `local` table's rule moves from preference 0 to 100 so that
 //     rule is looked at first. Everything else is untouched: only `iif lo` traffic to the node's
 //     own NodePorts matches, and if the daemon dies the table's route goes with the TAP, so the
-//     rule falls through to local delivery again.
-// Each step is an `ip` / `sysctl` fork (~2-5 ms); done once per start.
+//     rule falls through to local delivery again;
+//   * the hairpin addresses (hostHairpin): a host route to each via this port's gateway, with the
+//     masquerade address of its family as source. The core gives the host's own connections that
+//     a Service sends back to the host (a hostNetwork endpoint at the node address) that source
+//     address; the host answers it through the TAP, and the core translates the answer back.
+//
+// When the node addresses change (the Node object, or a NodeConfig applied through the API),
+// update() follows: new addresses are added (with the prefix length of the hostAddresses entry
+// whose subnet holds them, else /32 or /128) before anything is removed, their NodePort rules are
+// added, the hairpin routes take the new masquerade source, and only then are the addresses that
+// are no longer node addresses removed (hostAddresses that never were node addresses stay).
+// Addresses that stay are never touched: their connections go on. Each step is an `ip` /
+// `sysctl` fork (~2-5 ms); a start costs a dozen or two, a change a few per changed address.
 import type { Logger } from 'pino';
 import { inNs, ipCmd } from './port-manager.js';
 import type { ManagedPort } from './port-manager.js';
+import { hostHairpinOf } from './config.js';
+import { canonicalAddr } from './l2.js';
+import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
 
 export const HOST_NODEPORT_TABLE = 4242;
 const RULE_PREF = 50;
 const LOCAL_PREF = 100;
 const DEFAULT_NODEPORTS = '30000-32767';
+const PROTOS = ['tcp', 'udp', 'sctp'];
 
-export interface HostStack { teardown(): void }
+type Fam = '-4' | '-6';
+const famOf = (a: string): Fam => (a.includes(':') ? '-6' : '-4');
 
-export function configureHostStack(p: ManagedPort, nodeAddresses: string[], uplinkGateways: string[], netns: string | undefined, log: Logger): HostStack {
+/** What the host stack follows: the node addresses in force and the masquerade source per family. */
+export interface HostAddresses { nodeAddresses: string[]; snat: { v4?: string; v6?: string } }
+
+export interface HostStack {
+  /** The node addresses (or the masquerade sources) changed: the TAP's addresses, the NodePort
+   * rules and the hairpin routes follow, without touching what stays. */
+  update(a: HostAddresses): void;
+  /** The node addresses the TAP carries now (canonical). */
+  addresses(): string[];
+  teardown(): void;
+}
+
+export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkGateways: string[], netns: string | undefined, log: Logger): HostStack {
   const c = p.config, ifname = c.ifname;
   const ns = c.netns ?? netns;
   const warn = (what: string, e: unknown) => log.warn({ port: c.name, error: (e as Error).message.split('\n')[0] }, what);
-  for (const [k, v] of [['accept_local', '1'], ['rp_filter', '0']]) {
-    try { inNs(ns, 'sysctl', ['-qw', `net.ipv4.conf.${ifname}.${k}=${v}`]); } catch (e) { warn(`cannot set ${k} on the host port`, e); }
+  for (const [fam, k, v] of [['ipv4', 'accept_local', '1'], ['ipv4', 'rp_filter', '0'], ['ipv4', 'promote_secondaries', '1']]) {
+    try { inNs(ns, 'sysctl', ['-qw', `net.${fam}.conf.${ifname}.${k}=${v}`]); } catch (e) { warn(`cannot set ${k} on the host port`, e); }
   }
-  if (c.hostAddresses.some((a) => a.includes(':'))) {
-    try { inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=0`]); } catch { /* no IPv6 */ }
-  }
-  ipCmd(ns, ['link', 'set', 'dev', ifname, 'up']);
-  for (const a of c.hostAddresses) ipCmd(ns, ['addr', 'replace', a, 'dev', ifname]);
-  for (const r of c.hostRoutes) {
-    // onlink: the gateway is the dataplane's address on this link, not in a prefix of the TAP
-    ipCmd(ns, [r.via.includes(':') ? '-6' : '-4', 'route', 'replace', r.prefix, 'via', r.via, 'dev', ifname, 'onlink']);
-  }
-  const installed: Array<{ fam: '-4' | '-6'; movedLocal: boolean }> = [];
-  const range = c.hostNodePorts ?? DEFAULT_NODEPORTS;
-  if (range !== 'off') {
-    for (const fam of ['-4', '-6'] as const) {
-      const v6 = fam === '-6';
-      const addrs = nodeAddresses.filter((a) => a.includes(':') === v6);
-      const gw = [...c.gateways, ...uplinkGateways].find((g) => g.includes(':') === v6);
-      if (!addrs.length || !gw) continue;
-      try {
-        ipCmd(ns, [fam, 'route', 'replace', 'default', 'via', gw, 'dev', ifname, 'onlink', 'table', String(HOST_NODEPORT_TABLE)]);
-        const movedLocal = moveLocalRule(ns, fam);
-        removeRules(ns, fam); // a previous run that was killed left its rules: start from none
-        for (const a of addrs) for (const proto of ['tcp', 'udp', 'sctp']) {
-          try { ipCmd(ns, [fam, 'rule', 'add', 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)]); } catch (e) {
-            if (proto !== 'sctp') throw e;  // no SCTP in this kernel: TCP and UDP still work
-          }
-        }
-        installed.push({ fam, movedLocal });
-      } catch (e) { warn(`the host's own connections to NodePorts (${fam}) stay local: policy routing failed`, e); }
+  const gatewayOf = (fam: Fam) => [...c.gateways, ...uplinkGateways].find((g) => famOf(g) === fam);
+
+  // hostAddresses by canonical address; those that are not node addresses at start stay for good
+  const configured = new Map(c.hostAddresses.map((a) => [canonicalAddr(a.split('/')[0]), a]));
+  const startNode = new Set(start.nodeAddresses.map(canonicalAddr));
+  const fixed = new Set([...configured.keys()].filter((a) => !startNode.has(a)));
+  const onTap = new Map<string, string>();   // node addresses on the TAP -> "addr/plen"
+  const withPrefix = (a: string): string => {
+    const exact = configured.get(a);
+    if (exact) return exact;
+    const addr = parseAddr(a);
+    for (const cfg of configured.values()) {
+      const cidr = parseCidr(cfg);
+      if (cidr.family === addr.family && cidrContains(cidr, addr)) return `${a}/${cidr.plen}`;
     }
-  }
-  log.info({ port: c.name, ifname, addresses: c.hostAddresses, routes: c.hostRoutes.length, nodePorts: installed.length ? range : 'off' }, 'host port configured');
+    return `${a}/${addr.family === 4 ? 32 : 128}`;
+  };
+  let v6On = false;
+  const addAddress = (a: string) => {
+    const ap = withPrefix(a);
+    if (famOf(a) === '-6' && !v6On) {
+      try { inNs(ns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=0`]); } catch { /* no IPv6 */ }
+      v6On = true;
+    }
+    ipCmd(ns, ['addr', 'replace', ap, 'dev', ifname]);
+    return ap;
+  };
+
+  ipCmd(ns, ['link', 'set', 'dev', ifname, 'up']);
+  for (const [a, ap] of configured) { addAddress(a); if (!fixed.has(a)) onTap.set(a, ap); }
+  for (const a of startNode) if (!onTap.has(a)) onTap.set(a, addAddress(a));
+  const applyRoutes = () => {
+    for (const r of c.hostRoutes) {
+      // onlink: the gateway is the dataplane's address on this link, not in a prefix of the TAP
+      ipCmd(ns, [famOf(r.via), 'route', 'replace', r.prefix, 'via', r.via, 'dev', ifname, 'onlink']);
+    }
+  };
+  applyRoutes();
+
+  // ---- the host's own connections to its NodePorts ---------------------------------------------
+  const range = c.hostNodePorts ?? DEFAULT_NODEPORTS;
+  const nodePorts = new Map<Fam, { movedLocal: boolean; addrs: Set<string> }>();
+  const ruleArgs = (fam: Fam, a: string, proto: string) => [fam, 'rule', '%', 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)];
+  const ruleCmd = (fam: Fam, a: string, proto: string, op: 'add' | 'del') => ipCmd(ns, ruleArgs(fam, a, proto).map((x) => (x === '%' ? op : x)));
+  /** The family's table and rules, set up at its first node address (at start: after a killed run's). */
+  const nodePortFamily = (fam: Fam) => {
+    let st = nodePorts.get(fam);
+    if (st) return st;
+    const gw = gatewayOf(fam);
+    if (range === 'off' || !gw) return undefined;
+    try {
+      ipCmd(ns, [fam, 'route', 'replace', 'default', 'via', gw, 'dev', ifname, 'onlink', 'table', String(HOST_NODEPORT_TABLE)]);
+      const movedLocal = moveLocalRule(ns, fam);
+      removeRules(ns, fam); // a previous run that was killed left its rules: start from none
+      st = { movedLocal, addrs: new Set() };
+      nodePorts.set(fam, st);
+      return st;
+    } catch (e) { warn(`the host's own connections to NodePorts (${fam}) stay local: policy routing failed`, e); return undefined; }
+  };
+  const addNodePortRules = (a: string) => {
+    const fam = famOf(a), st = nodePortFamily(fam);
+    if (!st || st.addrs.has(a)) return;
+    try {
+      for (const proto of PROTOS) {
+        try { ruleCmd(fam, a, proto, 'add'); } catch (e) { if (proto !== 'sctp') throw e; }  // no SCTP in this kernel: TCP and UDP still work
+      }
+      st.addrs.add(a);
+    } catch (e) { warn(`the host's own connections to NodePorts of ${a} stay local: policy routing failed`, e); }
+  };
+  const removeNodePortRules = (a: string) => {
+    const st = nodePorts.get(famOf(a));
+    if (!st?.addrs.delete(a)) return;
+    for (const proto of PROTOS) { try { ruleCmd(famOf(a), a, proto, 'del'); } catch { /* not there (no SCTP) */ } }
+  };
+  for (const a of startNode) addNodePortRules(a);
+
+  // ---- hairpin routes ----------------------------------------------------------------------------
+  const hairpin = hostHairpinOf(c).map(canonicalAddr);
+  const hairpinSrc = new Map<string, string | null>();   // hairpin address -> source its route has
+  const applyHairpin = (snat: HostAddresses['snat']) => {
+    for (const h of hairpin) {
+      const fam = famOf(h), gw = gatewayOf(fam);
+      const src0 = fam === '-4' ? snat.v4 : snat.v6;
+      // the masquerade address as source (a UDP server bound to the wildcard answers from it),
+      // when the host has it
+      const src = src0 && onTap.has(canonicalAddr(src0)) ? canonicalAddr(src0) : null;
+      if (hairpinSrc.has(h) && hairpinSrc.get(h) === src) continue;
+      if (!gw) { if (!hairpinSrc.has(h)) warn(`no ${fam === '-4' ? 'IPv4' : 'IPv6'} gateway on the host port: the hairpin address ${h} is not routed`, new Error('hostHairpin')); hairpinSrc.set(h, src); continue; }
+      try {
+        ipCmd(ns, [fam, 'route', 'replace', `${h}/${fam === '-4' ? 32 : 128}`, 'via', gw, 'dev', ifname, 'onlink', ...(src ? ['src', src] : [])]);
+        hairpinSrc.set(h, src);
+      } catch (e) { warn(`cannot route the hairpin address ${h} through the host port`, e); }
+    }
+  };
+  applyHairpin(start.snat);
+
+  log.info({ port: c.name, ifname, addresses: [...new Set([...configured.values(), ...onTap.values()])], routes: c.hostRoutes.length, nodePorts: nodePorts.size ? range : 'off', hairpin }, 'host port configured');
   return {
+    update(next) {
+      const want = new Set(next.nodeAddresses.map(canonicalAddr));
+      if (!want.size && onTap.size) {
+        // a NodeConfig without node addresses (deleted, or not programmed yet): keep the host's
+        // management addresses rather than cut the node off
+        log.warn({ port: c.name, keeping: [...onTap.keys()] }, 'the node config has no node addresses: the host port keeps its addresses');
+        return;
+      }
+      const added: string[] = [], removed: string[] = [];
+      for (const a of want) {
+        if (onTap.has(a)) continue;
+        try { onTap.set(a, addAddress(a)); added.push(a); } catch (e) { warn(`cannot add the node address ${a} to the host port`, e); continue; }
+        addNodePortRules(a);
+      }
+      applyHairpin(next.snat);
+      for (const [a, ap] of onTap) {
+        if (want.has(a)) continue;
+        removeNodePortRules(a);
+        onTap.delete(a);
+        if (fixed.has(a)) continue;
+        try { ipCmd(ns, ['addr', 'del', ap, 'dev', ifname]); removed.push(a); } catch (e) { warn(`cannot remove the old node address ${a} from the host port`, e); }
+      }
+      if (removed.length) {
+        // a removed address takes routes that used it as their source along: put ours back
+        try { applyRoutes(); } catch (e) { warn('re-adding the host routes failed', e); }
+        hairpinSrc.clear();
+        applyHairpin(next.snat);
+      }
+      if (added.length || removed.length) log.info({ port: c.name, added, removed }, 'host port follows the new node addresses');
+    },
+    addresses: () => [...onTap.keys()],
     teardown() {
-      for (const { fam, movedLocal } of installed) {
+      for (const [fam, st] of nodePorts) {
         removeRules(ns, fam);
-        if (movedLocal) {
+        if (st.movedLocal) {
           try { ipCmd(ns, [fam, 'rule', 'add', 'pref', '0', 'lookup', 'local']); ipCmd(ns, [fam, 'rule', 'del', 'pref', String(LOCAL_PREF), 'lookup', 'local']); } catch (e) { warn('could not move the local rule back to preference 0', e); }
         }
       }
@@ -76,14 +204,14 @@ export function configureHostStack(p: ManagedPort, nodeAddresses: string[], upli
 }
 
 /** Every rule of ours (preference RULE_PREF, table HOST_NODEPORT_TABLE) in this family. */
-function removeRules(ns: string | undefined, fam: '-4' | '-6'): void {
+function removeRules(ns: string | undefined, fam: Fam): void {
   for (let i = 0; i < 256; i++) { try { ipCmd(ns, [fam, 'rule', 'del', 'pref', String(RULE_PREF), 'table', String(HOST_NODEPORT_TABLE)]); } catch { break; } }
 }
 
 /** The `local` table's rule to preference LOCAL_PREF (added first, then the old one removed, so
  * local delivery never has a gap). Returns whether it is at LOCAL_PREF now — moved now, or by a
  * previous run that was killed — so that stopping puts it back at 0. */
-function moveLocalRule(ns: string | undefined, fam: '-4' | '-6'): boolean {
+function moveLocalRule(ns: string | undefined, fam: Fam): boolean {
   const rules = ipCmd(ns, [fam, 'rule', 'show']);
   const atZero = /^0:\s+from all lookup local\s*$/m.test(rules);
   const atOurs = new RegExp(`^${LOCAL_PREF}:\\s+from all lookup local\\s*$`, 'm').test(rules);
@@ -92,3 +220,4 @@ function moveLocalRule(ns: string | undefined, fam: '-4' | '-6'): boolean {
   ipCmd(ns, [fam, 'rule', 'del', 'pref', '0', 'lookup', 'local']);
   return true;
 }
+

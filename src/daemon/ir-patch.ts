@@ -2,28 +2,24 @@
 // In place, O(size of the diff): copying the maps per diff was O(services + endpoints) on every
 // endpoint change (100k entries at 10k services x 10 endpoints). Returns the undo, for a caller
 // whose table write fails after the patch.
-import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import { setSnat, snatOf, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
 
 export function patchIrInPlace(ir: Ir, diff: IrDiff): () => void {
   const oldF = new Map<number, IrFrontend | undefined>(), oldB = new Map<number, IrBackend | undefined>();
   const keepF = (id: number) => { if (!oldF.has(id)) oldF.set(id, ir.frontends.get(id)); };
   const keepB = (id: number) => { if (!oldB.has(id)) oldB.set(id, ir.backends.get(id)); };
-  const prevRoutes = ir.routes, prevV4 = ir.snatV4, prevV6 = ir.snatV6;
+  const prevRoutes = ir.routes, prevSnat = snatOf(ir);
   for (const id of diff.frontendsRemove) { keepF(id); ir.frontends.delete(id); }
   for (const f of diff.frontendsUpsert) { keepF(f.id); ir.frontends.set(f.id, f); }
   for (const id of diff.backendsRemove) { keepB(id); ir.backends.delete(id); }
   for (const b of diff.backendsUpsert) { keepB(b.id); ir.backends.set(b.id, b); }
   if (diff.routes) ir.routes = diff.routes;
-  if (diff.snat) {
-    if (diff.snat.v4 === undefined) delete ir.snatV4; else ir.snatV4 = diff.snat.v4;
-    if (diff.snat.v6 === undefined) delete ir.snatV6; else ir.snatV6 = diff.snat.v6;
-  }
+  if (diff.snat) setSnat(ir, diff.snat);
   return () => {
     for (const [id, f] of oldF) { if (f) ir.frontends.set(id, f); else ir.frontends.delete(id); }
     for (const [id, b] of oldB) { if (b) ir.backends.set(id, b); else ir.backends.delete(id); }
     ir.routes = prevRoutes;
-    if (prevV4 === undefined) delete ir.snatV4; else ir.snatV4 = prevV4;
-    if (prevV6 === undefined) delete ir.snatV6; else ir.snatV6 = prevV6;
+    setSnat(ir, prevSnat);
   };
 }

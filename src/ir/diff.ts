@@ -1,7 +1,7 @@
 // What changed between two Irs: the unit the table writer applies, the API lists and workers
 // receive. Its lists are IrLists (list.ts): arrays, or rows the compiler reads from its tables on
 // demand. IrDiffData is the same diff with every list an array — what a message carries.
-import { sameBackend, sameFrontend, type Ir, type IrBackend, type IrFrontend, type IrRoute } from './ir.js';
+import { sameBackend, sameFrontend, sameSnat, snatOf, type Ir, type IrBackend, type IrFrontend, type IrRoute, type SnatAddresses } from './ir.js';
 import type { IrList } from './list.js';
 
 export interface IrDiff {
@@ -10,7 +10,7 @@ export interface IrDiff {
   backendsUpsert: IrList<IrBackend>;
   backendsRemove: IrList<number>;
   routes?: IrRoute[];          // present when the route list changed (replaced whole: it is small)
-  snat?: { v4?: string; v6?: string }; // present when changed
+  snat?: SnatAddresses;        // present when changed (all four addresses)
 }
 
 /** An IrDiff whose lists are arrays (built by hand, by diffIr, or received in a message). */
@@ -58,7 +58,7 @@ export function diffIr(prev: Ir, next: Ir): IrDiffData {
   }
   for (const id of prev.backends.keys()) if (!next.backends.has(id)) d.backendsRemove.push(id);
   if (!sameRoutes(prev.routes, next.routes)) d.routes = next.routes;
-  if (prev.snatV4 !== next.snatV4 || prev.snatV6 !== next.snatV6) d.snat = { v4: next.snatV4, v6: next.snatV6 };
+  if (!sameSnat(snatOf(prev), snatOf(next))) d.snat = snatOf(next);
   return d;
 }
 

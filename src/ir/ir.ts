@@ -101,6 +101,28 @@ export interface Ir {
   routes: IrRoute[];
   snatV4?: string;            // masquerade / hairpin source address, IPv4
   snatV6?: string;
+  hairpinV4?: string;         // source of flows from the node to a backend at snatV4 (the node itself)
+  hairpinV6?: string;
+}
+
+/** The source addresses of source-translated flows: CONFIG's SNAT and hairpin addresses. */
+export interface SnatAddresses { v4?: string; v6?: string; hairpinV4?: string; hairpinV6?: string }
+
+/** The Ir's SNAT and hairpin addresses. */
+export function snatOf(ir: Ir): SnatAddresses {
+  return { v4: ir.snatV4, v6: ir.snatV6, hairpinV4: ir.hairpinV4, hairpinV6: ir.hairpinV6 };
+}
+
+/** Sets the Ir's SNAT and hairpin addresses to `s` (an undefined one is removed). */
+export function setSnat(ir: Ir, s: SnatAddresses): void {
+  if (s.v4 === undefined) delete ir.snatV4; else ir.snatV4 = s.v4;
+  if (s.v6 === undefined) delete ir.snatV6; else ir.snatV6 = s.v6;
+  if (s.hairpinV4 === undefined) delete ir.hairpinV4; else ir.hairpinV4 = s.hairpinV4;
+  if (s.hairpinV6 === undefined) delete ir.hairpinV6; else ir.hairpinV6 = s.hairpinV6;
+}
+
+export function sameSnat(a: SnatAddresses, b: SnatAddresses): boolean {
+  return a.v4 === b.v4 && a.v6 === b.v6 && a.hairpinV4 === b.hairpinV4 && a.hairpinV6 === b.hairpinV6;
 }
 
 /** An empty Ir whose maps are IdMaps (array-indexed by id; any Map<number, …> works in an Ir). */

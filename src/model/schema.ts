@@ -270,6 +270,9 @@ const nodeConfigSchema = z.object({
     nodeName: str.min(1).nullish(),
     nodeAddresses: z.array(ipAddress).nullish(),
     masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
+    // the source address the node's own connections get when a Service sends them back to the
+    // node itself (a backend at the masquerade address): routed to the host port, never local
+    hairpin: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
     routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
     // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
@@ -288,6 +291,15 @@ const nodeConfigSchema = z.object({
   const m = n.spec.masquerade;
   if (m?.ipv4 && isIP(m.ipv4) !== 4) issue(ctx, ['spec', 'masquerade', 'ipv4'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv4)}: must be an IPv4 address`);
   if (m?.ipv6 && isIP(m.ipv6) !== 6) issue(ctx, ['spec', 'masquerade', 'ipv6'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv6)}: must be an IPv6 address`);
+  const h = n.spec.hairpin;
+  for (const [k, fam] of [['ipv4', 4], ['ipv6', 6]] as const) {
+    const a = h?.[k];
+    if (!a) continue;
+    if (isIP(a) !== fam) { issue(ctx, ['spec', 'hairpin', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be an IPv${fam} address`); continue; }
+    // the node answering itself is exactly what the hairpin address avoids
+    const own = [...(n.spec.nodeAddresses ?? []), m?.[k] ?? ''].filter((x) => x && isIP(x) === fam).map(canon);
+    if (own.includes(canon(a))) issue(ctx, ['spec', 'hairpin', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must not be a node or masquerade address`);
+  }
   const seen = new Set<string>();
   (n.spec.neighbours ?? []).forEach((nb, i) => {
     if (isIP(nb.address) === 0) return;
@@ -682,9 +694,12 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   const m = n.spec.masquerade;
   const snatV4 = m?.ipv4 ? canon(m.ipv4) : addresses.find((a) => familyOf(a) === 4);
   const snatV6 = m?.ipv6 ? canon(m.ipv6) : addresses.find((a) => familyOf(a) === 6);
+  const hairpinV4 = n.spec.hairpin?.ipv4 ? canon(n.spec.hairpin.ipv4) : undefined;
+  const hairpinV6 = n.spec.hairpin?.ipv6 ? canon(n.spec.hairpin.ipv6) : undefined;
   return {
     kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
+    ...(hairpinV4 ? { hairpinV4 } : {}), ...(hairpinV6 ? { hairpinV6 } : {}),
     neighbours, routes,
     podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
     detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',

@@ -250,6 +250,7 @@ class Tables {
   backs = new Map<number, BackView>();
   routes: RouteView[] = [];
   snat: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
+  hairpin: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
   constructor(ir: Ir) {
     for (const f of ir.frontends.values()) {
       const a = parseAddr(f.addr);
@@ -266,6 +267,12 @@ class Tables {
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
+    if (ir.hairpinV4) this.hairpin[0] = parseAddr(ir.hairpinV4).bytes;
+    if (ir.hairpinV6) this.hairpin[1] = parseAddr(ir.hairpinV6).bytes;
+  }
+  /** CONFIG's address for a source-translated flow of these CTF_* flags (core: flowSnatAddr). */
+  snatFor(flags: number, family: number): Uint8Array | undefined {
+    return ((flags & L.CTF_HAIRPIN) ? this.hairpin : this.snat)[family === 4 ? 0 : 1];
   }
   /** The backend if it exists in this generation (state != ABSENT). */
   usable(id: number): BackView | undefined {
@@ -281,7 +288,7 @@ class Tables {
     if (fl.flags & L.CTF_SNAT) {
       // the SNAT address the flow was created with must still be the family's (the core compares
       // the flow's reply-key hash, made with that address, against one made with CONFIG's)
-      const cur = this.snat[fl.family === 4 ? 0 : 1];
+      const cur = this.snatFor(fl.flags, fl.family);
       if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
     }
     return bv;
@@ -461,7 +468,7 @@ export class ReferenceModel {
     // core: a source-NATed flow's reply key is matched against CONFIG's SNAT address of the
     // moment, so with that address removed (or changed) the reply key is no longer the flow's
     if (hit.dir === 1 && (fl.flags & L.CTF_SNAT)) {
-      const cur = this.tables.snat[fl.family === 4 ? 0 : 1];
+      const cur = this.tables.snatFor(fl.flags, fl.family);
       if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
     }
     if (this.expired(fl)) {
@@ -660,7 +667,7 @@ export class ReferenceModel {
       fl.lastSeen = this.now;
       this.global[L.GC_CT_HIT]++;
     }
-    const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snat[fl.family === 4 ? 0 : 1] : undefined;
+    const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
     this.countFrontBackend(fl.front, fl.backendId, x.len);
   }
@@ -776,9 +783,14 @@ export class ReferenceModel {
     const bport = bv.b.port;
     let nport = p.sport;
     let snat: Uint8Array | undefined;
+    let hairpin = false;
     const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
     if ((((f.flags & L.FEF_MASQUERADE) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
-      snat = snatAddr;
+      // a backend at the SNAT address is the node itself: with a hairpin address the node's own
+      // flow takes that one (translated to its own address the reply would stay in the node)
+      const hp = this.tables.hairpin[p.family === 4 ? 0 : 1];
+      hairpin = hp !== undefined && eqBytes(bv.addr, snatAddr);
+      snat = hp !== undefined && hairpin ? hp : snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
       const range = max - min + 1;
@@ -814,7 +826,7 @@ export class ReferenceModel {
           state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? L.CTS_TCP_SYN : L.CTS_TCP_MIDSTREAM;
           if (p.tcpFlags & TCP_FIN) state = L.CTS_TCP_CLOSING;
         } else if (p.proto === 132) state = L.CTS_SCTP;
-        let flags = snat ? L.CTF_SNAT : 0;
+        let flags = snat ? (hairpin ? L.CTF_SNAT | L.CTF_HAIRPIN : L.CTF_SNAT) : 0;
         if (t.select === L.TRSEL_AFFINITY) flags |= L.CTF_AFFINITY;
         if (f.flags & L.FEF_FALLBACK) flags |= L.CTF_FALLBACK;
         const fl: ModelFlow = {
@@ -886,7 +898,7 @@ export class ReferenceModel {
     if (!hit) return false;
     const fl = hit.flow;
     const snatFlag = (fl.flags & L.CTF_SNAT) !== 0;
-    const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1] ?? new Uint8Array(16);
+    const snatAddr = this.tables.snatFor(fl.flags, p.family) ?? new Uint8Array(16);
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
     t.ct = hit.dir ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG;
     t.select = L.TRSEL_EXISTING;

@@ -56,9 +56,9 @@ export function frontend(f, backends, m = 251) {
   };
 }
 
-/** { frontends: IrFrontend[], backends: IrBackend[], routes?, snatV4?, snatV6? } -> Ir */
-export function mkIr({ frontends = [], backends = [], routes = [], snatV4, snatV6 } = {}) {
-  return irOf(frontends, backends, { routes, snatV4, snatV6 });
+/** { frontends: IrFrontend[], backends: IrBackend[], routes?, snatV4?, snatV6?, hairpinV4?, hairpinV6? } -> Ir */
+export function mkIr({ frontends = [], backends = [], routes = [], snatV4, snatV6, hairpinV4, hairpinV6 } = {}) {
+  return irOf(frontends, backends, { routes, snatV4, snatV6, hairpinV4, hairpinV6 });
 }
 
 /** { frontends: [{ ...frontend() options, backends: ids }], backends: [backend() options], routes?,
@@ -77,5 +77,7 @@ export function irOf(fronts, backends, o = {}) {
   ir.routes = o.routes ?? [];
   if (o.snatV4) ir.snatV4 = o.snatV4;
   if (o.snatV6) ir.snatV6 = o.snatV6;
+  if (o.hairpinV4) ir.hairpinV4 = o.hairpinV4;
+  if (o.hairpinV6) ir.hairpinV6 = o.hairpinV6;
   return ir;
 }
