@@ -167,6 +167,53 @@ serial('a pod reaching a Service whose endpoint is the pod itself is masqueraded
   t.is(u.reply, `${pod.name}:me`, JSON.stringify(u));
 });
 
+// a connection to the SSH-like server kept open while the node addresses change: a line every
+// 100 ms, each echoed; prints what it saw at the end
+const steadySession = (host, ms) => `
+  const s = require('net').connect(${SSH_PORT}, ${JSON.stringify(host)});
+  let got = '', sent = 0, err = null;
+  s.on('data', (d) => { got += d; });
+  s.on('error', (e) => { err = e.code || e.message; });
+  const iv = setInterval(() => { if (!err) s.write('line' + (sent++) + '\\n'); }, 100);
+  setTimeout(() => { clearInterval(iv); setTimeout(() => { console.log(JSON.stringify({ sent, echoed: (got.match(/line\\d+/g) || []).length, err })); s.destroy(); }, 500); }, ${ms});`;
+
+serial('the host port follows node addresses that change (a NodeConfig applied through the API): TAP address, NodePort rules, hairpin source; other connections undisturbed', async (t) => {
+  const NEW_V4 = '192.168.100.20';
+  const tapAddrs = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout;
+  const rules = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout;
+  const until = async (what, f) => { for (let i = 0; i < 50; i++) { if (await f()) return true; await sleep(100); } t.fail(`${what}\n${topo.daemonLog.slice(-2000)}`); return false; };
+  const setAddresses = async (addresses) => {
+    const cur = await api(topo, 'GET', '/api/v1/nodeconfig');
+    t.is(cur.status, 200, cur.text);
+    await apply([{ ...cur.json, spec: { ...cur.json.spec, nodeAddresses: addresses } }]);
+  };
+  t.notRegex(await tapAddrs(), /192\.168\.100\.20\//);
+  const session = topo.lab.execAsync(topo.ns.remote, process.execPath, ['-e', steadySession(NODE_V4, 6000)], { timeoutMs: 20000 });
+  await sleep(500);
+  await setAddresses([NODE_V4, NODE_V6, NEW_V4]);
+  await until('the new node address on the TAP, with the subnet\'s prefix', async () => /inet 192\.168\.100\.20\/24 /.test(await tapAddrs()));
+  t.regex(await rules(), /to 192\.168\.100\.20 iif lo ipproto tcp dport 30000-32767 lookup 4242/, 'its NodePort rule');
+  const r = await ssh(topo.ns.remote, NEW_V4);
+  t.falsy(r.error, `the new node address reaches the host from outside: ${JSON.stringify(r)}`);
+  const np = await curlOk(topo, topo.ns.dp, `http://${NEW_V4}:30085/`);
+  t.is(np.code, 0, `the host's own NodePort on the new address: ${np.stderr}`);
+  t.regex(np.body, /^pod-[ab]/);
+  // the masquerade source moves when the first node address changes: the hairpin route's source follows
+  await setAddresses([NEW_V4, NODE_V6, NODE_V4]);
+  await until('the hairpin route from the new masquerade address', async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['route', 'show', `${HAIRPIN_V4}/32`])).stdout.includes(`src ${NEW_V4}`));
+  await setAddresses([NODE_V4, NODE_V6]);
+  await until('the old node address gone from the TAP', async () => !/192\.168\.100\.20\//.test(await tapAddrs()));
+  t.notRegex(await rules(), /192\.168\.100\.20/, 'its rules gone');
+  t.regex(await tapAddrs(), /inet 192\.168\.100\.2\/24 /, 'the remaining node address stays');
+  t.true((await topo.lab.execAsync(topo.ns.dp, 'ip', ['route', 'show', `${HAIRPIN_V4}/32`])).stdout.includes(`src ${NODE_V4}`));
+  const s = JSON.parse((await session).stdout.trim().split('\n').pop());
+  t.falsy(s.err, JSON.stringify(s));
+  t.true(s.sent >= 40 && s.echoed === s.sent, `the SSH-like session on ${NODE_V4} went on through the changes: ${JSON.stringify(s)}`);
+  // and the host still reaches itself through its Service
+  const self = await curlOk(topo, topo.ns.dp, 'http://10.96.5.40/');
+  t.is(self.body?.trim(), 'host');
+});
+
 serial('ARP: the node address and announced LB IPs are answered on the uplink, not on pod ports; ClusterIPs and unannounced IPs nowhere', async (t) => {
   const ask = (ns, dev, ip) => arpAnswered(topo, ns, dev, ip);
   t.true(await ask(topo.ns.remote, 'eth0', NODE_V4), 'the uplink answers for the node address');

@@ -73,6 +73,11 @@ test.before(async () => {
       kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20,
       clusterCIDRs: ['10.244.0.0/16'], detectLocalMode: 'NodeCIDR',
     };
+    // the node's own stack behind a host port: its addresses follow the Node's (docs/running.md)
+    topo.config.ports.push({
+      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+      hostAddresses: ['192.168.100.2/24'], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }],
+    });
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
     await double('POST', '/api/v1/nodes', {
       metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
@@ -156,6 +161,21 @@ serial('a Node address added while wdp runs gets its NodePort and ARP answers on
   t.true(answered, `the uplink answers ARP for the Node's new address\n${topo.daemonLog.slice(-2000)}`);
   const np = await curlOk(topo, topo.ns.remote, `http://${added}:30080/`, 30);
   t.is(np.code, 0, `NodePort on the new address: ${np.stderr}`);
+  // the host port's TAP carries it too (the subnet's prefix), so the host itself answers on it
+  let tap = '';
+  for (let i = 0; i < 50 && !tap.includes(`inet ${added}/24 `); i++) { tap = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout; await sleep(100); }
+  t.true(tap.includes(`inet ${added}/24 `), tap);
+  // a host process listening on every address answers from outside on the new one
+  const srv = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', "require('net').createServer((s) => s.end('host')).listen(2223, '0.0.0.0', () => console.log('ready'))"]);
+  topo.podProcs.push(srv);
+  await new Promise((resolve) => { srv.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 5000); });
+  let got;
+  for (let i = 0; i < 10 && got !== 'host'; i++) {
+    const r = await topo.lab.execAsync(topo.ns.remote, process.execPath, ['-e', `const s = require('net').connect(2223, '${added}'); let g = ''; s.on('data', (d) => { g += d; }); s.on('end', () => console.log(g)); s.on('error', (e) => console.log(e.code)); setTimeout(() => process.exit(0), 3000);`], { timeoutMs: 8000 });
+    got = r.stdout.trim();
+    if (got !== 'host') await sleep(300);
+  }
+  t.is(got, 'host', `the host answers on the Node's new address from outside\n${topo.daemonLog.slice(-2000)}`);
 });
 
 serial('a deleted Service stops answering', async (t) => {
