@@ -6,7 +6,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import {
-  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, POD_SERVER, WDP, ROOT,
+  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, POD_SERVER, WDP, ROOT, NODE_V6,
 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
@@ -49,6 +49,44 @@ function ptpLike(i) {
     routes: [{ dst: '0.0.0.0/0', gw: '10.244.0.1' }], dns: {},
   };
   return { ns, hostIf, ip, prevResult, id: `ctr-${i}-${process.pid}`, netnsPath: `/var/run/netns/${ns}` };
+}
+
+/** ptpLike for a dual-stack pod (host-local with an IPv4 and an IPv6 range): the pod gets a /32 and
+ * a /128 with on-link routes to both gateways, the host end both gateway addresses. */
+function ptpLikeDual(i) {
+  const pod = ptpLike(i);
+  const ip6 = `fd00:244:2::${(0x10 + i).toString(16)}`;
+  topo.lab.sysctl(pod.ns, 'net.ipv6.conf.eth0.disable_ipv6', '0');
+  topo.lab.addr(pod.ns, 'eth0', `${ip6}/128`);
+  topo.lab.route(pod.ns, 'fd00:244::1', undefined, 'eth0');
+  topo.lab.route(pod.ns, 'default', 'fd00:244::1', 'eth0');
+  topo.lab.sysctl(topo.ns.dp, `net.ipv6.conf.${pod.hostIf}.disable_ipv6`, '0');
+  topo.lab.addr(topo.ns.dp, pod.hostIf, 'fd00:244::1/128');
+  pod.prevResult.ips.push({ address: `${ip6}/128`, gateway: 'fd00:244::1', interface: 1 });
+  pod.prevResult.routes.push({ dst: '::/0', gw: 'fd00:244::1' });
+  return { ...pod, ip6 };
+}
+
+/** ptpLike for an IPv6-only pod: a /128 and an on-link route to the IPv6 gateway, nothing else. */
+function ptpLike6(i) {
+  const ns = topo.lab.namespace(`n${i}`);
+  const hostIf = `wv${i}`;
+  topo.lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
+  const ip6 = `fd00:244:2::${(0x10 + i).toString(16)}`;
+  topo.lab.sysctl(ns, 'net.ipv6.conf.eth0.disable_ipv6', '0');
+  topo.lab.up(ns, 'eth0');
+  topo.lab.addr(ns, 'eth0', `${ip6}/128`);
+  topo.lab.route(ns, 'fd00:244::1', undefined, 'eth0');
+  topo.lab.route(ns, 'default', 'fd00:244::1', 'eth0');
+  topo.lab.sysctl(topo.ns.dp, `net.ipv6.conf.${hostIf}.disable_ipv6`, '0');
+  topo.lab.addr(topo.ns.dp, hostIf, 'fd00:244::1/128');
+  const prevResult = {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: hostIf, mac: topo.lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: topo.lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
+    ips: [{ address: `${ip6}/128`, gateway: 'fd00:244::1', interface: 1 }],
+    routes: [{ dst: '::/0', gw: 'fd00:244::1' }], dns: {},
+  };
+  return { ns, hostIf, ip6, prevResult, id: `ctr-${i}-${process.pid}`, netnsPath: `/var/run/netns/${ns}` };
 }
 
 function startServer(ns, name) {
@@ -155,6 +193,68 @@ serial('pods added (CNI ADD) and removed (CNI DEL) in a loop while other pods\' 
   t.deepEqual([...new Set(res.map((x) => x.pod))].sort(), ['pod-a', 'pod-b']);
   const after = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items;
   t.is(after.length, portsBefore, `no port left behind: ${after.map((p) => p.name)}`);
+});
+
+serial('a dual-stack pod attached by CNI ADD (IPv4 and IPv6 addresses in prevResult) serves a dual-stack Service over both families', async (t) => {
+  const pod = ptpLikeDual(6);
+  const srv = await startServer(pod.ns, 'dual');
+  const add = await cni('ADD', pod);
+  t.is(add.code, 0, JSON.stringify(add));
+  t.deepEqual(add.out, pod.prevResult, 'the chained result is prevResult, both families');
+  const hostSide = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', pod.hostIf])).stdout;
+  t.false(/10\.244\.0\.1|fd00:244::1/.test(hostSide), `the gateway addresses left the host side: ${hostSide}`);
+  const port = (await api(topo, 'GET', `/api/v1/ports/${(await import('../dist/src/cni/plugin.js')).portName(pod.id, 'eth0')}`)).json;
+  t.deepEqual(port.pods.map((p) => p.ip).sort(), [pod.ip, pod.ip6].sort(), JSON.stringify(port));
+  t.deepEqual([...port.gateways].sort(), ['10.244.0.1', 'fd00:244::1']);
+  const chk = await cni('CHECK', pod);
+  t.is(chk.code, 0, JSON.stringify(chk));
+  await apply([
+    serviceYaml({ name: 'dual', clusterIP: '10.96.10.1', extra: { clusterIPs: ['10.96.10.1', 'fd00:96::a:1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' },
+      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'dual-4', service: 'dual', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
+    sliceYaml({ name: 'dual-6', service: 'dual', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod.ip6], conditions: { ready: true } }] }),
+  ]);
+  for (const [url, peer] of [['http://10.96.10.1/', '10.0.0.2'], ['http://[fd00:96::a:1]/', 'fd00::2']]) {
+    const r = await curlOk(topo, topo.ns.client, url);
+    t.is(r.code, 0, `${url}: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+    t.is(r.body.trim(), 'dual', url);
+    t.is(r.headers['x-peer'].replace('::ffff:', ''), peer, `${url}: the client's own address`);
+  }
+  const many = await httpMany(topo, topo.ns.client, 'http://[fd00:96::a:1]/', 10);
+  t.deepEqual(many.filter((x) => x.error), []);
+  // the pod as a client over IPv6: its own Service picks itself (hairpin, masqueraded to the node)
+  const self = await curlOk(topo, pod.ns, 'http://[fd00:96::a:1]/');
+  t.is(self.body?.trim(), 'dual', self.stderr);
+  t.is(self.headers['x-peer'], NODE_V6, 'the pod reaching itself is masqueraded to the node address');
+  const del = await cni('DEL', pod);
+  t.deepEqual([del.code, del.out], [0, undefined], del.stderr);
+  t.not((await cni('CHECK', pod)).code, 0, 'CHECK fails once detached');
+  srv.kill('SIGKILL');
+  await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
+});
+
+serial('an IPv6-only pod attached by CNI ADD serves its Service over IPv6 (UDP too)', async (t) => {
+  const pod = ptpLike6(7);
+  const child = topo.lab.spawn(pod.ns, process.execPath, [POD_SERVER, 'only6', '--http', '8080', '--udp', '5353']);
+  topo.podProcs.push(child);
+  await new Promise((resolve, reject) => { const tm = setTimeout(() => reject(new Error('only6 not ready')), 10000); child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(tm); resolve(); } }); });
+  const add = await cni('ADD', pod);
+  t.is(add.code, 0, JSON.stringify(add));
+  t.deepEqual(add.out, pod.prevResult);
+  t.is((await cni('CHECK', pod)).code, 0);
+  await apply([
+    serviceYaml({ name: 'only6', clusterIP: 'fd00:96::a:2', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'only6-1', service: 'only6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip6], conditions: { ready: true } }] }),
+  ]);
+  const r = await curlOk(topo, topo.ns.client, 'http://[fd00:96::a:2]/');
+  t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.is(r.body.trim(), 'only6');
+  let u;
+  for (let i = 0; i < 5 && !u?.reply; i++) u = await udpAsk(topo, topo.ns.client, 'fd00:96::a:2', 53, 'q6');
+  t.is(u.reply, 'only6:q6', JSON.stringify(u));
+  t.is((await cni('DEL', pod)).code, 0);
+  child.kill('SIGKILL');
+  await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
 });
 
 serial('runtime ports survive a daemon restart; those whose interface is gone are dropped', async (t) => {
