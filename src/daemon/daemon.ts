@@ -27,6 +27,7 @@ import { configureHostStack, type HostAddresses, type HostStack } from './host-s
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
+import { NodeProgramming } from './node-programming.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -71,10 +72,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const startedAt = performance.now();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
-  let programming: Promise<void> = Promise.resolve();
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
-  let timer: NodeJS.Timeout | undefined;
-  let dirty = false;
   let stopping = false;
   let forwarding = false;                      // workers start held: set once flows are restored
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
@@ -102,10 +100,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
         setHostNeighbours(nodeAddresses);   // in the same program as the addresses
-        reprogram();
+        void programming.now();
       },
     }, node);
   }
+  // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
+  const programming = new NodeProgramming(async () => { await control!.apply([nodeConfig()]); }, opts.neighbourDebounceMs ?? 50,
+    (e) => log.error({ error: e.message }, 'programming the node config failed'));
   const neighbours = new NeighbourTable();
   // a port's configured pods with a MAC are static neighbours for as long as the port exists
   const staticPods = (p: ManagedPort) => {
@@ -118,9 +119,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       else {
         for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
       }
-      if (!control) { dirty = true; return; }  // saved ports re-added at start: in the first program
-      reprogram();
-      await programming;
+      if (!control) { programming.changed(); return; }  // saved ports re-added at start: in the first program
+      await programming.now();
     },
   });
   // 0700: the saved objects name every service and pod address of the node
@@ -180,21 +180,17 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     });
   }
 
-  const changedSoon = () => {
-    dirty = true;
-    if (!timer && daemon) timer = setTimeout(() => { timer = undefined; reprogram(); }, opts.neighbourDebounceMs ?? 50);
-  };
   const onNeighbour = (n: Neighbour, worker: number) => {
     if (!portManager.get(n.port) || !neighbours.set(n)) return;
     log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
-    changedSoon();
+    programming.changed();
   };
   const onNeighbourLost = (n: Neighbour, worker: number) => {
     const have = neighbours.get(n.addr);
     if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
     neighbours.delete(n.addr);
     log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
-    changedSoon();
+    programming.changed();
   };
 
   const starting = WorkerDataplane.start(inits, {
@@ -260,17 +256,6 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
 
-  const reprogram = () => {
-    if (stopping) return;
-    dirty = false;
-    programming = programming.then(async () => {
-      try {
-        await control!.apply([nodeConfig()]);
-      } catch (e) {
-        log.error({ error: (e as Error).message }, 'programming the node config failed');
-      }
-    });
-  };
 
   try {
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
@@ -300,7 +285,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       if (addrs.length) {
         try { hostStack?.update({ nodeAddresses: addrs, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
         if (key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
-        if (setHostNeighbours(addrs)) changedSoon();
+        if (setHostNeighbours(addrs)) programming.changed();
       }
       if (key === answering) return;
       answering = key;
@@ -317,8 +302,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     else log.info({ from: core.restoredFrom }, 'state restored');
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
-    await core.apply([nodeConfig()]);
-    dirty = false;
+    // a neighbour learned meanwhile is programmed right after (node-programming.ts)
+    await programming.first(() => core.apply([nodeConfig()]).then(() => undefined));
     await checkpointer.restoreFlows(dataplane);
     await dataplane.setForwarding(true);
     forwarding = true;
@@ -343,18 +328,17 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     apiUrl: api.url,
     nodeConfig,
     async settled() {
-      for (let i = 0; i < 100 && (dirty || timer); i++) await new Promise((r) => setTimeout(r, 20));
-      await programming;
+      await programming.settled();
       await answeringDone;
     },
     async stop() {
       if (stopping) return stopped;
       stopping = true;
-      if (timer) clearTimeout(timer);
+      const programmed = programming.stop();
       log.info('stopping');
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
-      await programming.catch(() => undefined);
+      await programmed;
       await answeringDone;
       checkpointer.stopPeriodic();
       // no frame moves between the last checkpoint and the workers' stop
@@ -369,7 +353,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     },
     stopped,
   };
-  if (dirty) reprogram();
+  programming.start();
 
   return daemon;
 }
