@@ -256,7 +256,6 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
 
-
   try {
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
@@ -270,7 +269,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     });
     const core = controlPlane.core;
     control = core;
-    // whoever changes the NodeConfig (the watcher through reprogram(), `wdp apply`), the uplinks
+    // whoever changes the NodeConfig (the watcher through programming.now(), `wdp apply`), the uplinks
     // answer ARP/ND for its node addresses from then on, not only for those the workers started
     // with; the host port's TAP carries them (and routes the hairpin addresses from the new
     // masquerade source), the host port is their static neighbour, and the daemon's own node
