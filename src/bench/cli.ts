@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
@@ -17,7 +18,7 @@ import { registerKubeBench } from './kube.js';
 function intOpt(name: string, min: number, max: number): (v: string) => number {
   return (v: string) => {
     const s = v.replace(/_/g, '').trim();
-    const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
+    const m = /^(-?\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
     const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max} (k/M suffixes allowed), got ${JSON.stringify(v)}`);
     return n;
@@ -321,15 +322,18 @@ function registerE2e(bench: Command): void {
     .option('--tests <list>', `which tests (${tests.join(',')})`, choiceListOpt('--tests', tests))
     .option('--no-generator', 'skip the generator-alone run (no ceiling, no CPU-per-packet figures)')
     .addOption(new Option('--wdp-port <type>', 'wdp port type on the router').choices(['afxdp', 'afpacket']).default('afxdp'))
+    .option('--wdp-busy-poll <us>', "wdp's busyPollUs (default: the daemon's)", intOpt('--wdp-busy-poll', 0, 100_000))
+    .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions)")
+    .option('--wdp-worker-nice <n>', "wdp's workerNice, -20..19 (default: the daemon's)", intOpt('--wdp-worker-nice', -20, 19))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket' }) => {
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number }) => {
       if (o.only && o.contenders) throw new Error('--only and --contenders: use one of them');
       const { runE2eBench } = await import('./e2e.js');
       const r = await runE2eBench({
         seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, contenders: o.contenders, tests: o.tests,
-        generator: o.generator, wdpPort: o.wdpPort, progress: progressFor(o),
+        generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, progress: progressFor(o),
       });
       emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));
     }));

@@ -53,13 +53,20 @@ export interface E2eOptions {
   generator?: boolean;
   /** wdp's port type on r0/r1 (default afxdp; the daemon falls back to afpacket with a log line). */
   wdpPort?: 'afxdp' | 'afpacket';
+  /** wdp's busyPollUs (default: the daemon's default). */
+  wdpBusyPollUs?: number;
+  /** Another build's bin/wdp.js to run as the wdp contender (A/B of two versions). */
+  wdpBin?: string;
+  /** wdp's workerNice (default: the daemon's default). */
+  wdpWorkerNice?: number;
   progress?: Progress;
 }
 
 /** Shares of the daemon's busy loop time: rx burst, Wasm core, tx burst, and other (the TS slow
  * path: ARP/ND, neighbour learning). Idle waiting is excluded from these four; `busy_pct` is the
- * busy share of busy + idle-wait time, `frames_per_batch` the mean batch the core saw. */
-export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number; busy_pct?: number; frames_per_batch?: number }
+ * busy share of busy + idle-wait + busy-poll time, `spin_pct` the busy-poll (empty polls within
+ * the busy-poll window) share of it, `frames_per_batch` the mean batch the core saw. */
+export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number; busy_pct?: number; spin_pct?: number; frames_per_batch?: number }
 
 /** Per contender: `${contender}_${field}`. */
 type SideField =
@@ -482,8 +489,9 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
   if (!(total > 0)) return null;
   const pct = (x: number) => Math.round((x / total) * 1000) / 10;
   const out: TimeSplit = { rx_pct: pct(rx), core_pct: pct(core), tx_pct: pct(tx), other_pct: pct(slow) };
-  const wait = g.slowpath_time_wait_ns;
-  if (wait !== undefined) out.busy_pct = Math.round((total / (total + wait)) * 1000) / 10;
+  const wait = g.slowpath_time_wait_ns, spin = g.slowpath_time_spin_ns ?? 0;
+  if (wait !== undefined) out.busy_pct = Math.round((total / (total + wait + spin)) * 1000) / 10;
+  if (spin > 0) out.spin_pct = Math.round((spin / (total + (wait ?? 0) + spin)) * 1000) / 10;
   if (g.slowpath_batches > 0) out.frames_per_batch = Math.round((g.slowpath_frames / g.slowpath_batches) * 10) / 10;
   return out;
 }
@@ -492,7 +500,8 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
  * client, an uplink answering ARP for 10.131.0.1) and r1 (towards the server, a pod port with the
  * server as its pod); no IP addresses and no forwarding in the router's kernel. The three services
  * are then POSTed to the daemon's API, exactly as a user would. */
-async function startWdpRouter(t: Topology, dir: string, portType: 'afxdp' | 'afpacket'): Promise<WdpDaemon> {
+async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<WdpDaemon> {
+  const portType = o.wdpPort ?? 'afxdp';
   const sock = join(dir, 'wdp-api.sock');
   const config = {
     node: { name: 'bench-router', addresses: [] },
@@ -508,10 +517,12 @@ async function startWdpRouter(t: Topology, dir: string, portType: 'afxdp' | 'afp
     // the same flow capacity as the kernel's nf_conntrack_max here, so the new-flow test fills
     // both tables at the same point
     conntrack: { flows: CONNTRACK_MAX },
+    ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
+    ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const child = startInNs(t.router, ['node', WDP_BIN, 'start', '--config', cfgFile]);
+  const child = startInNs(t.router, ['node', o.wdpBin ?? WDP_BIN, 'start', '--config', cfgFile]);
   let log = '';
   child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -644,7 +655,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
         if (why) { skip(c, why); continue; }
         await side(c, () => withNamespaces(['wc', 'wr', 'ws'], async (names) => {
           const t = await wire(names);
-          const d = await startWdpRouter(t, dir, o.wdpPort ?? 'afxdp');
+          const d = await startWdpRouter(t, dir, o);
           try {
             let w: SideResult;
             try { w = await measureSide(t, dir, o, p, 'wdp', [d.pid]); } catch (e) {

@@ -28,10 +28,14 @@ import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
 import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
+import { setThreadNice } from './thread-priority.js';
 
 // An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
 // (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
 const IDLE_WAIT_MS = 10;
+// A worker whose ports are all native yields to its event loop at most this often when idle
+// (port opens, timers); with relay ports, after every wait.
+const YIELD_EVERY_MS = 20;
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
 const EXPORT_SLICE = 8192;
@@ -445,6 +449,8 @@ class Worker {
     return n;
   }
 
+  private lastYield = 0;
+
   private async idle(): Promise<void> {
     const relays = this.ports.filter((p): p is RelayPort => p instanceof RelayPort);
     if (relays.length === this.ports.length) {
@@ -456,8 +462,13 @@ class Worker {
       this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
       this.wake.seenAll();
     }
-    // Yield so relay ports (if mixed) and timers get their turn.
-    await new Promise((r) => setImmediate(r));
+    // Yield so relay ports (if mixed), port opens and timers get their turn — not after every
+    // wake-up: an event-loop turn (setImmediate) sits between a frame's arrival and its rx
+    // burst, and with native ports only nothing needs the loop more often than this.
+    if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
+      this.lastYield = Date.now();
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   /** Later wakes from the main thread get ECLOSED (handles are never reused), which it ignores. */
@@ -471,6 +482,12 @@ class Worker {
     const core = this.core;
     let rr = 0;
     let lastYield = Date.now();
+    // Adaptive busy-poll: within busyPollMs of the last frame an empty rx burst does not block in
+    // `wait` — the next frame of a request/response exchange is taken without a sleep and a
+    // wake-up (tens of µs each on a busy machine, the bulk of a round trip's tail). Past it the
+    // worker blocks as before, so an idle worker costs no CPU.
+    const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
+    let lastFrameAt = -Infinity;
     // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
     // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
     // batch): five clock reads and four additions per busy iteration (~0.2 µs against a batch's
@@ -518,9 +535,10 @@ class Worker {
         // everything dropped or consumed: rx, core and slow path still cost time
         this.addTime('rx', t1 - t0); this.addTime('core', t2 - t1); this.addTime('slow', clock() - t2);
       }
-      if (n > 0) { this.count('batches'); this.slow.frames = (this.slow.frames ?? 0) + n; }
+      if (n > 0) { this.count('batches'); this.slow.frames = (this.slow.frames ?? 0) + n; lastFrameAt = t0; }
       if (n === 0) {
         const w0 = clock();
+        if (w0 - lastFrameAt < busyPollMs) { this.addTime('spin', w0 - t0); continue; }
         await this.idle();
         this.addTime('wait', clock() - w0);
       }
@@ -547,6 +565,10 @@ async function main(): Promise<void> {
     w?.closeWaker();
     port.postMessage({ type: 'fatal', message: (e as Error).message } satisfies FromWorker);
     return;
+  }
+  if (init.workerNice) {
+    const why = setThreadNice(init.workerNice);
+    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps its default priority' : 'worker priority raised', data: { nice: init.workerNice, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
   await w.run();
