@@ -67,7 +67,7 @@ test('cpu meter: a busy child process is metered through its parent', async (t) 
 
 test('worker time split: shares of busy time, busy share of busy + wait, mean batch', (t) => {
   const s = timeSplitOf({ slowpath_time_rx_ns: 100, slowpath_time_core_ns: 200, slowpath_time_slow_ns: 0, slowpath_time_tx_ns: 700, slowpath_time_wait_ns: 3000, slowpath_batches: 4, slowpath_frames: 130 });
-  t.deepEqual(s, { rx_pct: 10, core_pct: 20, tx_pct: 70, other_pct: 0, busy_pct: 25, frames_per_batch: 32.5 });
+  t.deepEqual(s, { rx_pct: 10, core_pct: 20, tx_pct: 70, other_pct: 0, busy_pct: 25, frames_per_batch: 32.5, busy_us_per_batch: 0.3 });
   t.is(timeSplitOf({}), null);
 });
 

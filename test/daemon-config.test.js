@@ -114,13 +114,13 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
 });
 
-test('worker tuning: busy-poll off and workers at nice -10 by default; out-of-range values named', (t) => {
+test('worker tuning: busy-poll off and workers at their default priority unless configured; out-of-range values named', (t) => {
   const c = parseConfig(good);
   t.is(c.busyPollUs, 0);
-  t.is(c.workerNice, -10);
-  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: 0 });
+  t.is(c.workerNice, 0);
+  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10 });
   t.is(d.busyPollUs, 200);
-  t.is(d.workerNice, 0);
+  t.is(d.workerNice, -10);
   const e = t.throws(() => parseConfig({ ...good, busyPollUs: -1, workerNice: -21 }), { instanceOf: ConfigError });
   t.regex(e.message, /busyPollUs/);
   t.regex(e.message, /workerNice/);

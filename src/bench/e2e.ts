@@ -18,7 +18,7 @@
 // UDP client ping-pongs for latency. Addresses are inside the cluster CIDR, so no contender
 // masquerades: all do plain DNAT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,8 +65,9 @@ export interface E2eOptions {
 /** Shares of the daemon's busy loop time: rx burst, Wasm core, tx burst, and other (the TS slow
  * path: ARP/ND, neighbour learning). Idle waiting is excluded from these four; `busy_pct` is the
  * busy share of busy + idle-wait + busy-poll time, `spin_pct` the busy-poll (empty polls within
- * the busy-poll window) share of it, `frames_per_batch` the mean batch the core saw. */
-export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number; busy_pct?: number; spin_pct?: number; frames_per_batch?: number }
+ * the busy-poll window) share of it, `frames_per_batch` the mean batch the core saw and
+ * `busy_us_per_batch` the busy loop time per batch (rx + core + slow path + tx). */
+export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number; busy_pct?: number; spin_pct?: number; frames_per_batch?: number; busy_us_per_batch?: number }
 
 /** Per contender: `${contender}_${field}`. */
 type SideField =
@@ -227,7 +228,7 @@ console.log(JSON.stringify({ ok, fail, seconds: (performance.now() - t0) / 1000 
 
 const RTT_JS = `
 import dgram from 'node:dgram';
-const [host, port, n] = process.argv.slice(2);
+const [host, port, n, raw] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 await new Promise((r) => s.connect(Number(port), host, r));
 const rtts = []; let lost = 0;
@@ -245,7 +246,7 @@ for (let i = 0; i < Number(n); i++) {
 }
 rtts.sort((a, b) => a - b);
 const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))] : null;
-console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost }));
+console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, ...(raw === 'raw' ? { rtts } : {}) }));
 s.close();
 `;
 
@@ -492,7 +493,10 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
   const wait = g.slowpath_time_wait_ns, spin = g.slowpath_time_spin_ns ?? 0;
   if (wait !== undefined) out.busy_pct = Math.round((total / (total + wait + spin)) * 1000) / 10;
   if (spin > 0) out.spin_pct = Math.round((spin / (total + (wait ?? 0) + spin)) * 1000) / 10;
-  if (g.slowpath_batches > 0) out.frames_per_batch = Math.round((g.slowpath_frames / g.slowpath_batches) * 10) / 10;
+  if (g.slowpath_batches > 0) {
+    out.frames_per_batch = Math.round((g.slowpath_frames / g.slowpath_batches) * 10) / 10;
+    out.busy_us_per_batch = Math.round(total / g.slowpath_batches / 100) / 10;
+  }
   return out;
 }
 
@@ -692,4 +696,89 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     rmSync(dir, { recursive: true, force: true });
   }
   return res;
+}
+
+// ---- interleaved A/B ---------------------------------------------------------------------------
+
+/** One contender of an interleaved comparison: the kernel, or wdp with its own options. */
+export interface InterleaveVariant {
+  name: string;
+  contender: 'kernel' | 'wdp';
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort'>;
+}
+
+export interface InterleaveFigures {
+  name: string;
+  rtt_p50_us: number | null; rtt_p99_us: number | null; rtt_samples: number; rtt_lost: number;
+  conn_per_s: number | null;          // median over the rounds' chunks
+  conn_per_s_chunks: number[];
+  /** The forwarder process's CPU per round trip in the latency chunks (wdp only): what a
+   * busy-poll costs shows here. */
+  process_cpu_us_per_rtt: number | null;
+}
+
+/**
+ * Every variant's topology up at once, then rounds of short chunks — `rttChunk` UDP round trips
+ * and `connSeconds` of TCP connections per variant, the order rotating every round — so a load
+ * change on the machine hits every variant alike (paired, unlike runs one after the other). RTT
+ * percentiles come from all rounds' samples pooled; the connection rate is the median chunk.
+ */
+export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number; progress?: Progress }): Promise<InterleaveFigures[]> {
+  requireTools(['ip', 'nft', 'sysctl', 'ethtool']);
+  const p = o.progress ?? new Progress(false);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-ab-'));
+  writeFileSync(join(dir, 'server.mjs'), SERVER_JS);
+  writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
+  writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
+  interface Live { v: InterleaveVariant; t: Topology; pid: number | null; rtts: number[]; lost: number; conns: number[]; cpuS: number; cpuSamples: number }
+  const live: Live[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  const up = async (k: number): Promise<void> => {
+    if (k === o.variants.length) return run();
+    const v = o.variants[k];
+    await withNamespaces([`a${k}c`, `a${k}r`, `a${k}s`], async (names) => {
+      const t = await wire(names);
+      let pid: number | null = null;
+      if (v.contender === 'kernel') await kernelRouter(t);
+      else {
+        const own = join(dir, `v${k}`);   // each daemon its own socket, state and config
+        mkdirSync(own);
+        const d = await startWdpRouter(t, own, { seconds: 1, ...v.wdp });
+        stops.push(() => d.stop());
+        pid = d.pid;
+      }
+      const srv = startInNs(t.server, ['node', join(dir, 'server.mjs'), String(SINK_PORT), String(ECHO_PORT)]);
+      stops.push(async () => { srv.stdin!.end(); await stopChild(srv, 'SIGTERM'); });
+      await waitForLine(srv, 'ready', 10_000);
+      live.push({ v, t, pid, rtts: [], lost: 0, conns: [], cpuS: 0, cpuSamples: 0 });
+      try { await up(k + 1); } finally { while (stops.length) await stops.pop()!(); }
+    });
+  };
+  const run = async () => {
+    for (let r = 0; r < o.rounds; r++) {
+      const order = live.map((_, i) => live[(i + r) % live.length]);
+      for (const x of order) {
+        const meter = x.pid ? new CpuMeter([x.pid]) : null;
+        const c0 = meter?.seconds() ?? 0;
+        const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(x.t.client, join(dir, 'rtt.mjs'), [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw'], 120_000);
+        if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
+        x.rtts.push(...rtt.rtts); x.lost += rtt.lost;
+        const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(x.t.client, join(dir, 'conn.mjs'), [VIP_TCP, String(SVC_PORT), String(o.connSeconds), '16'], o.connSeconds * 1000 + 30_000);
+        x.conns.push(conn.ok / conn.seconds);
+      }
+      p.note(`round ${r + 1}/${o.rounds} done`);
+    }
+  };
+  try { await up(0); } finally { rmSync(dir, { recursive: true, force: true }); }
+  const pct = (xs: number[], q: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
+  return live.map((x) => {
+    const s = [...x.rtts].sort((a, b) => a - b), c = [...x.conns].sort((a, b) => a - b);
+    const r1 = (v: number | null) => v === null ? null : round(v, 1);
+    return {
+      name: x.v.name, rtt_p50_us: r1(pct(s, 0.5)), rtt_p99_us: r1(pct(s, 0.99)), rtt_samples: s.length, rtt_lost: x.lost,
+      conn_per_s: r1(c.length ? (c.length % 2 ? c[c.length >> 1] : (c[(c.length >> 1) - 1] + c[c.length >> 1]) / 2) : null),
+      conn_per_s_chunks: x.conns.map((v) => Math.round(v)),
+      process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
+    };
+  });
 }

@@ -25,7 +25,7 @@ import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/serv
 
 /** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
-export const WORKER_NICE_DEFAULT = -10;
+export const WORKER_NICE_DEFAULT = 0;
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -165,8 +165,8 @@ export const daemonConfigSchema = z.object({
   // adaptive busy-poll (src/daemon/worker.ts): after a batch, a worker keeps polling its ports
   // without sleeping for this long before it blocks; 0 = always block when nothing is there
   busyPollUs: z.number().int().min(0).max(100_000).default(BUSY_POLL_US_DEFAULT),
-  // the forwarding workers' nice value (src/daemon/thread-priority.ts; needs CAP_SYS_NICE to
-  // raise, else a warning and the default priority); 0 = leave it
+  // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
+  // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,

@@ -1,10 +1,9 @@
-// The scheduling priority (nice value) of the calling thread alone. A forwarding worker raises its
-// own: a frame waits for the worker to be woken and scheduled on each of its hops, and on a node
-// whose CPUs are shared with pods that wait is most of a round trip's tail. The kernel's own
-// forwarding runs in softirq, ahead of every task; a worker at nice -10 gets ~9x the CPU weight of
-// a default task and is picked sooner when it wakes, but still shares the CPU (unlike a real-time
-// policy, a worker spinning on a flood cannot starve the node). Measured: docs/performance.md,
-// "Tail latency".
+// The scheduling priority (nice value) of the calling thread alone: a forwarding worker sets its
+// own when the config asks (workerNice). A frame waits for the worker to be woken and scheduled on
+// each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
+// nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
+// shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
+// Off by default: measured without effect on our shared VM (docs/performance.md, "Tail latency").
 //
 // Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
 // only the thread with that id, found through /proc/thread-self. Raising priority (a negative
