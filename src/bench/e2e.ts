@@ -556,8 +556,10 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
       try {
         const r = await unixRequest(sock, 'GET', '/api/v1/ports');
         if (r.status !== 200) return null;
-        const kinds = new Set((JSON.parse(r.text) as { items: Array<{ kind?: string }> }).items.map((x) => x.kind ?? 'unknown'));
-        return [...kinds].sort().join(',');
+        const items = (JSON.parse(r.text) as { items: Array<{ kind?: string; stats?: Record<string, number> }> }).items;
+        const kinds = new Set(items.map((x) => x.kind ?? 'unknown'));
+        const sum = (k: string) => items.reduce((a, x) => a + (x.stats?.[k] ?? 0), 0);
+        return `${[...kinds].sort().join(',')} (since start: rx ${sum('rxPackets')}, rx dropped ${sum('rxDropped')} of which ring full ${sum('kernelDrops')}, tx ${sum('txPackets')}, tx errors ${sum('txErrors')})`;
       } catch { return null; }
     },
     timeSplit: async () => {
