@@ -427,3 +427,87 @@ export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/p
 export const SM_ANY_PORT = 0;
 export const SM_ANY_PROTO = 0;
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)
+
+// ============================================================================================
+// Live trace filter (assembly/trace.ts; written by the host, src/observe/core-filter.ts)
+// ============================================================================================
+// A static block at trace_filter_ptr() (like CONFIG; the host places nothing). Between batches
+// the host writes up to TF_SLOTS compiled filters and sets their bits in TF_ACTIVE. A live
+// process() with TF_ACTIVE != 0 tests every frame, after its decision, against the active filters
+// with budget left, and appends one match record per frame that matched any (TF_MATCHES of them,
+// at most TM_MAX; matches beyond that are counted in TF_MISSED). TF_ACTIVE == 0 costs one load
+// and one branch per batch and a predictable branch per frame; dry-run batches never match.
+//
+//   0        4         8        12 .. 64   64                          TF_MATCH_OFF          TF_BLOCK_SIZE
+//   +--------+---------+--------+---------+---------------------------+----------------------+
+//   | active | matches | missed | (free)  | TF_SLOTS x filter (TFF_*) | TM_MAX x match (TM_*) |
+//   +--------+---------+--------+---------+---------------------------+----------------------+
+export const TF_ACTIVE = 0;          // u32 in: bit s = filter slot s is in use
+export const TF_MATCHES = 4;         // u32 out: match records written by the last live process()
+export const TF_MISSED = 8;          // u32 out: matching frames not recorded (more than TM_MAX)
+export const TF_SLOTS = 4;           // filters tested per frame at most
+export const TF_FILTERS = 64;        // filter s at TF_FILTERS + s * TFF_SIZE
+
+// Filter (TFF_SIZE bytes). A field takes part only when its TFM_* bit is set in TFF_FIELDS; all
+// fields set must match. Addresses are prefixes: (addr & mask) == value, value pre-masked by the
+// host; family is that of the address fields. The 5-tuple fields (TFM_TUPLE) match the frame as
+// it arrived or, for a forwarded or rejected frame, as it leaves (all of them one or the other).
+//   0 src[16] | 16 src mask[16] | 32 dst[16] | 48 dst mask[16] | 64 host[16] | 80 host mask[16]
+//   96 fields u32 | 100 budget u32 (matches left; the core decrements, 0: the filter rests)
+//   104 family u8 | 105 proto u8 | 106 proto2 u8 (a second protocol, ICMP = 1 or 58) | 107 reason u8
+//   108 sport u16 | 110 dport u16 | 112 port u16 (either side) | 114 in_port u16 | 116 verdict u8
+//   120 front ids [TFF_IDS] u32 (0 ends the list) | 152 backend ids [TFF_IDS] u32 | 184 .. 192 free
+export const TFF_SIZE = 192;
+export const TFF_SRC = 0;
+export const TFF_SRC_MASK = 16;
+export const TFF_DST = 32;
+export const TFF_DST_MASK = 48;
+export const TFF_HOST = 64;
+export const TFF_HOST_MASK = 80;
+export const TFF_FIELDS = 96;
+export const TFF_BUDGET = 100;
+export const TFF_FAMILY = 104;
+export const TFF_PROTO = 105;
+export const TFF_PROTO2 = 106;
+export const TFF_REASON = 107;
+export const TFF_SPORT = 108;
+export const TFF_DPORT = 110;
+export const TFF_PORT = 112;
+export const TFF_IN_PORT = 114;
+export const TFF_VERDICT = 116;
+export const TFF_FRONTS = 120;
+export const TFF_BACKENDS = 152;
+export const TFF_IDS = 8;
+
+export const TFM_SRC = 1;
+export const TFM_DST = 2;
+export const TFM_HOST = 4;
+export const TFM_SPORT = 8;
+export const TFM_DPORT = 16;
+export const TFM_PORT = 32;
+export const TFM_PROTO = 64;
+export const TFM_TUPLE = 127;        // the 5-tuple bits above
+export const TFM_IN_PORT = 128;
+export const TFM_FRONT = 256;        // frontend id in TFF_FRONTS
+export const TFM_BACKEND = 512;      // backend id in TFF_BACKENDS
+export const TFM_REASON = 1024;      // reason == TFF_REASON
+export const TFM_VERDICT = 2048;     // verdict == TFF_VERDICT
+
+// Match record (TM_SIZE bytes): the frame's batch index, the filters it matched, the frame's trace
+// record and its 5-tuple as it arrived (the frame itself is rewritten in place).
+//   0 index u16 | 2 filters u8 (bit s: filter s) | 3 proto u8 | 4 sport u16 | 6 dport u16 |
+//   8 family u8 (0: not IP) | 9 .. 16 free | 16 trace record (TRACE_SIZE, TR_* offsets) |
+//   48 src[16] | 64 dst[16]
+export const TM_SIZE = 80;
+export const TM_INDEX = 0;
+export const TM_FILTERS = 2;
+export const TM_PROTO = 3;
+export const TM_SPORT = 4;
+export const TM_DPORT = 6;
+export const TM_FAMILY = 8;
+export const TM_TRACE = 16;
+export const TM_SRC = 48;
+export const TM_DST = 64;
+export const TM_MAX = 256;
+export const TF_MATCH_OFF = TF_FILTERS + TF_SLOTS * TFF_SIZE;
+export const TF_BLOCK_SIZE = TF_MATCH_OFF + TM_MAX * TM_SIZE;
