@@ -319,3 +319,38 @@ test('replay: the same verdicts and frames as the core run by hand; -w on the co
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('replay --in-port takes a port name from --ports (wdp get ports output or the daemon config), or an index', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-replay-ports-'));
+  try {
+    // a SYN to a ClusterIP port the Service does not define: the RST leaves through the in port
+    const syn = frame({ src: '10.0.0.2', dst: VIP, proto: 'TCP', sport: 45000, dport: 81, flags: 'S' });
+    writeFileSync(join(dir, 'in.pcap'), encodePcap([{ tsNs: 1_700_000_000_000_000_000n, data: syn }]));
+    writeFileSync(join(dir, 'state.yaml'), stateText);
+    writeFileSync(join(dir, 'ports.yaml'), 'items:\n  - {name: uplink, index: 0}\n  - {name: client, index: 3}\n');
+    writeFileSync(join(dir, 'wdp.yaml'), 'node: {name: n}\nports:\n  - {name: uplink, type: afpacket, ifname: eth0, role: uplink}\n  - {name: pod-a, type: tap, ifname: tap0, role: pod}\n');
+    const run = (...extra) => spawnSync(process.execPath, [WDP, 'replay', join(dir, 'in.pcap'), '-f', join(dir, 'state.yaml'), '-o', 'json', ...extra], { encoding: 'utf8' });
+    const outPort = (r) => JSON.parse(r.stdout.trim().split('\n')[0]).outPort;
+    const byName = run('--in-port', 'client', '--ports', join(dir, 'ports.yaml'));
+    t.is(byName.status, 0, byName.stderr);
+    t.is(JSON.parse(byName.stdout).reason, 'reject_invalid_port');
+    t.is(outPort(byName), 3);
+    const byConfig = run('--in-port', 'pod-a', '--ports', join(dir, 'wdp.yaml'));
+    t.is(byConfig.status, 0, byConfig.stderr);
+    t.is(outPort(byConfig), 1);
+    const byIndex = run('--in-port', '2');
+    t.is(byIndex.status, 0, byIndex.stderr);
+    t.is(outPort(byIndex), 2);
+    const unknown = run('--in-port', 'nope', '--ports', join(dir, 'ports.yaml'));
+    t.is(unknown.status, 1);
+    t.regex(unknown.stderr, /^error: --in-port "nope": no such port in .*ports\.yaml \(ports: uplink \(0\), client \(3\)\)/);
+    t.is(unknown.stdout, '');
+    const noFile = run('--in-port', 'client');
+    t.is(noFile.status, 1);
+    t.regex(noFile.stderr, /--in-port "client" is a port name: give the ports with --ports FILE/);
+    writeFileSync(join(dir, 'junk.yaml'), 'kind: Service\n');
+    t.regex(run('--in-port', 'client', '--ports', join(dir, 'junk.yaml')).stderr, /no ports found/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
