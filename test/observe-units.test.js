@@ -354,3 +354,35 @@ test('replay --in-port takes a port name from --ports (wdp get ports output or t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('live trace API: a fifth live trace at once is refused (429), and a slot frees when one ends', async (t) => {
+  const { default: Fastify } = await import('fastify');
+  const { registerObserveRoutes } = await import('../dist/src/api/observe-routes.js');
+  const running = new Set();
+  const app = Fastify();
+  registerObserveRoutes(app, {
+    async observe(req) { running.add(req); return { async stop() { running.delete(req); } }; },
+    async ports() { return []; },
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const url = `http://127.0.0.1:${app.server.address().port}/api/v1/trace/live`;
+    const post = (durationMs) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ durationMs }) });
+    // the replies stream until their duration ends: started, not awaited
+    const long = Array.from({ length: L.TF_SLOTS }, (_, k) => post(k === 0 ? 1500 : 4000).then((r) => r.text().then((text) => ({ status: r.status, text }))));
+    for (let i = 0; i < 200 && running.size < L.TF_SLOTS; i++) await new Promise((r) => setTimeout(r, 20));
+    t.is(running.size, L.TF_SLOTS);
+    const refused = await post(1000);
+    t.is(refused.status, 429);
+    t.regex(await refused.text(), /at most 4 live traces run at once \(4 running\)/);
+    const first = await long[0];   // the first one ends ...
+    t.regex(first.text, /"reason":"duration"/);
+    const again = await post(100);
+    t.is(again.status, 200, '... and its slot is free again');
+    await again.text();
+    for (const r of await Promise.all(long)) t.is(r.status, 200);
+    t.is(running.size, 0, 'every session stopped');
+  } finally {
+    await app.close();
+  }
+});
