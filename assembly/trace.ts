@@ -13,7 +13,7 @@
 import * as L from "./layout";
 import { TraceRec } from "./records";
 import { Frame, frameAt } from "./frame";
-import { slotAt } from "./regions";
+import { slotAt, gSlot } from "./regions";
 import {
   ETH_TYPE, ETH_HLEN, VLAN_TYPE, VLAN_ETH_HLEN, ETH_P_IP, ETH_P_8021Q, ETH_P_IPV6, IP4_HLEN, IP4_VER_IHL,
   IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_SRC, IP4_DST, IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST,
@@ -204,7 +204,7 @@ export function traceFilterChunk(base: u32, m: u32): void {
   if ((fr.stages & L.TS_PARSED) == 0) {
     // decided while parsing: the record holds only what parsing reached; read the frame instead
     const t = changetype<Tuple>(IN_TUPLE);
-    readTuple(f, <u32>fr.len, t);
+    readTuple(f, min(<u32>fr.len, gSlot), t);   // an oversize frame's length is not its slot's
     src = IN_TUPLE + offsetof<Tuple>("src"); dst = IN_TUPLE + offsetof<Tuple>("dst");
     sport = <u32>t.sport; dport = <u32>t.dport; proto = <u32>t.proto; family = <u32>t.family;
   }
@@ -225,7 +225,7 @@ export function traceFilterChunk(base: u32, m: u32): void {
       // the frame as it leaves (translated): only forwarded and rejected frames leave
       const v = <u32>fr.verdict;
       if (v != L.V_FORWARD && v != L.V_REJECT) continue;
-      if (!outRead) { readTuple(f, <u32>fr.lenOut, out); outRead = true; }
+      if (!outRead) { readTuple(f, min(<u32>fr.lenOut, gSlot), out); outRead = true; }
       if (!tupleMatches(tf, fields, OUT_TUPLE, OUT_TUPLE + offsetof<Tuple>("dst"), <u32>out.sport, <u32>out.dport, <u32>out.proto, <u32>out.family)) continue;
     }
     tf.budget -= 1;

@@ -105,7 +105,7 @@ export function setActive(core: Core, mask: number): void { core.dv.setUint32(co
 
 /** Match records and frames left unrecorded (more than TM_MAX) of the last live batch. */
 export function matchCount(dv: DataView, base: number): number { return dv.getUint32(base + L.TF_MATCHES, true); }
-export function missedCount(core: Core): number { return core.dv.getUint32(core.traceFilterBase + L.TF_MISSED, true); }
+export function missedCount(dv: DataView, base: number): number { return dv.getUint32(base + L.TF_MISSED, true); }
 
 export interface Match { index: number; filters: number; trace: TraceRecord }
 
