@@ -103,7 +103,8 @@ serial('trace --live: real packets of new flows, every stage with its values, fr
 
 serial('trace --live --reason: only the rejected packets, human output, the count bounds it', async (t) => {
   // the prefix keeps 10.96.4.10 (w0) out: only 10.96.4.20 (empty) is in 10.96.4.16/28
-  const run = wdp(['trace', '--live', '--reason', 'reject_no_endpoints', '--dst', '10.96.4.16/28', '-c', '2', '--duration', '25s']);
+  // the in port by name, the service by name: both become ids the core matches
+  const run = wdp(['trace', '--live', '--reason', 'reject_no_endpoints', '--dst', '10.96.4.16/28', '--in-port', 'client', '--service', 'default/empty', '-c', '2', '--duration', '25s']);
   const out = await trafficUntil(run, [[topo.ns.client, 'http://10.96.4.10/'], [topo.ns.client, 'http://10.96.4.20/']]);
   t.is(out.code, 0, out.stderr);
   const heads = out.stdout.split('\n').filter((l) => /worker \d port/.test(l));
@@ -123,6 +124,9 @@ serial('trace --live: bad filters are clear errors', async (t) => {
   const out = await cli.done;
   t.is(out.code, 1);
   t.regex(out.stderr, /--sport must be a number/);
+  const port = await wdp(['trace', '--live', '--in-port', 'nope']).done;
+  t.is(port.code, 1);
+  t.regex(port.stderr, /--in-port "nope": no such port in the daemon \(ports: client \(0\), remote \(1\)/);
 });
 
 serial('capture: a port\'s frames before and after translation, bounded, readable by tcpdump', async (t) => {

@@ -88,8 +88,20 @@ export function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) =>
   };
 }
 
+/** An --in-port value for the running daemon: an index, or a port name it has (wdp get ports). */
+export async function daemonInPort(api: ApiClient, value: string): Promise<number> {
+  if (/^\d+$/.test(value)) return resolveInPort(value, undefined);
+  const res = await api.call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+  try {
+    return resolveInPort(value, new Map(res.items.map((p) => [p.name, p.index])), 'the daemon');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** `wdp trace --live`: streams the daemon's matches until count/duration. */
 export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
+  if (o.inPort !== undefined) o = { ...o, inPort: String(await daemonInPort(api, String(o.inPort))) };
   const req: Raw = { filter: filterFromFlags(o) };
   const count = num(o.count, 'count'); if (count !== undefined) req.count = count;
   const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
