@@ -20,7 +20,7 @@
 // Memory map (regions are placed by the host after the core's __heap_base, 64-byte aligned;
 // their absolute offsets are written into the CONFIG block before init() is called)
 //
-//   0 ............ static data of the core (crc tables, scratch, CONFIG block)
+//   0 ............ static data of the core (crc tables, scratch, CONFIG block, live trace filter block)
 //   CONFIG ....... CFG_SIZE bytes at config_ptr(): offsets, capacities, timeouts, generation word
 //   DESC ......... BATCH_MAX x DESC_SIZE   per-frame descriptors (in: len, in_port; out: verdict)
 //   ARENA ........ BATCH_MAX x SLOT_SIZE   packet slots, frame at slot start, rewritten in place
@@ -452,11 +452,16 @@ export const TF_FILTERS = 64;        // filter s at TF_FILTERS + s * TFF_SIZE
 // fields set must match. Addresses are prefixes: (addr & mask) == value, value pre-masked by the
 // host; family is that of the address fields. The 5-tuple fields (TFM_TUPLE) match the frame as
 // it arrived or, for a forwarded or rejected frame, as it leaves (all of them one or the other).
-//   0 src[16] | 16 src mask[16] | 32 dst[16] | 48 dst mask[16] | 64 host[16] | 80 host mask[16]
-//   96 fields u32 | 100 budget u32 (matches left; the core decrements, 0: the filter rests)
-//   104 family u8 | 105 proto u8 | 106 proto2 u8 (a second protocol, ICMP = 1 or 58) | 107 reason u8
-//   108 sport u16 | 110 dport u16 | 112 port u16 (either side) | 114 in_port u16 | 116 verdict u8
-//   120 front ids [TFF_IDS] u32 (0 ends the list) | 152 backend ids [TFF_IDS] u32 | 184 .. 192 free
+//   0          16         32         48         64         80         96       100      104
+//   +----------+----------+----------+----------+----------+----------+--------+--------+
+//   | src      | src mask | dst      | dst mask | host     | host mask| fields | budget |
+//   +----------+----------+----------+----------+----------+----------+--------+--------+
+//   104 105 106 107 108   110   112   114   116 117..120 120                152                184..192
+//   +---+---+---+---+-----+-----+-----+-----+---+-------+------------------+------------------+------+
+//   |fam|pro|pr2|rsn|sport|dport|port |in pt|vrd| (free)| front ids [8] u32 | backend ids [8]  |(free)|
+//   +---+---+---+---+-----+-----+-----+-----+---+-------+------------------+------------------+------+
+//   budget: matches left (the core decrements; 0: the filter rests). proto2: a second protocol
+//   (ICMP = 1 or 58). port: either side. Id lists end at the first 0.
 export const TFF_SIZE = 192;
 export const TFF_SRC = 0;
 export const TFF_SRC_MASK = 16;
@@ -495,9 +500,11 @@ export const TFM_VERDICT = 2048;     // verdict == TFF_VERDICT
 
 // Match record (TM_SIZE bytes): the frame's batch index, the filters it matched, the frame's trace
 // record and its 5-tuple as it arrived (the frame itself is rewritten in place).
-//   0 index u16 | 2 filters u8 (bit s: filter s) | 3 proto u8 | 4 sport u16 | 6 dport u16 |
-//   8 family u8 (0: not IP) | 9 .. 16 free | 16 trace record (TRACE_SIZE, TR_* offsets) |
-//   48 src[16] | 64 dst[16]
+//   0     2   3   4     6     8   9 .. 16  16                     48         64         80
+//   +-----+---+---+-----+-----+---+-------+----------------------+----------+----------+
+//   |index|flt|pro|sport|dport|fam|(free) | trace record (TR_*)  | src      | dst      |
+//   +-----+---+---+-----+-----+---+-------+----------------------+----------+----------+
+//   index: the frame's slot in the batch; flt: bit s = filter s matched; fam 0: not IP.
 export const TM_SIZE = 80;
 export const TM_INDEX = 0;
 export const TM_FILTERS = 2;
