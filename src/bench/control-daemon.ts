@@ -11,7 +11,7 @@
 //   restart        SIGTERM, then a new process on the same state dir: spawn → API answering with
 //                  every service programmed (the daemon restores and programs before it listens).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -47,12 +47,15 @@ interface Daemon { child: ChildProcess; log(): string }
 /** Extra node flags for the daemon, e.g. WDP_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
  * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** Where the daemon's whole output goes as well (e.g. with --trace-gc in WDP_BENCH_DAEMON_NODE_ARGS);
+ * otherwise only its last lines are kept, for an error message. */
+const LOG_FILE = process.env.WDP_BENCH_DAEMON_LOG ?? '';
 
 function startDaemon(ns: string, config: string, bin: string): Daemon {
   const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); };
+  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); if (LOG_FILE) appendFileSync(LOG_FILE, d); };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   return { child, log: () => log };
