@@ -249,7 +249,7 @@ class Worker {
             }
           }
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
-          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation } });
+          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           return;
         }
         case 'counters': {
