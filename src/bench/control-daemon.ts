@@ -11,7 +11,7 @@
 //   restart        SIGTERM, then a new process on the same state dir: spawn → API answering with
 //                  every service programmed (the daemon restores and programs before it listens).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -43,7 +43,24 @@ export interface DaemonFigures {
   one_endpoint_samples: number;
   restart_to_ready_ms: number;
   stop_ms: number;
+  /** CPU time the daemon process (all its threads) spent on the full sync, and from its start to
+   * ready on the restart: on a shared VM the wall times above wait for CPUs, these do not (null
+   * where /proc is not readable). */
+  full_sync_cpu_ms: number | null;
+  restart_cpu_ms: number | null;
 }
+
+/** User + system CPU ms of process `pid` so far, all threads (/proc/PID/stat), or null. */
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // fields after the command (which may hold spaces) start at ") "; utime and stime are 14 and 15
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8'), f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch { return null; }
+}
+/** Clock ticks per second of /proc's CPU times (sysconf(_SC_CLK_TCK)): 100 on Linux. */
+const CLK_TCK = 100;
 
 /** Why the daemon cannot be measured here, or null. */
 export function daemonUnavailable(): string | null {
@@ -144,9 +161,11 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         await waitReady(api, d, 0, 60_000);
         // in requests under the daemon's 16 MiB body limit (one at 10k services x 10; ten at 100k)
         const bodies = chunkedBodies(inp.objects, 15 << 20);
+        const c0 = cpuMs(d.child.pid);
         const t0 = performance.now();
         for (const body of bodies) await api.call('POST', '/api/v1/apply', body);
         const full = performance.now() - t0;
+        const c1 = cpuMs(d.child.pid);
 
         // one endpoint moved in a different service each time, over the whole set
         const samples: number[] = [], visible: number[] = [];
@@ -175,6 +194,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
+        const restartCpu = cpuMs(d.child.pid);
         samples.sort((a, b) => a - b);
         visible.sort((a, b) => a - b);
         return {
@@ -183,6 +203,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           one_endpoint_loadavg_1m: [loadBefore, loadAfter],
           one_endpoint_visible_p50_ms: percentile(visible, 50), one_endpoint_visible_p99_ms: percentile(visible, 99), one_endpoint_visible_p999_ms: percentile(visible, 99.9),
           restart_to_ready_ms: restart, stop_ms: stop,
+          full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
         };
       } finally {
         await stopDaemon(d);

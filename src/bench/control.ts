@@ -93,6 +93,9 @@ export interface ControlBenchResult {
   /** the max when fewer than 1000 changes were made */
   daemon_one_endpoint_p999_ms: number | null;
   daemon_one_endpoint_max_ms: number | null;
+  /** CPU ms of the daemon process (all threads) for the full sync / from start to ready on the restart */
+  daemon_full_sync_cpu_ms: number | null;
+  daemon_restart_cpu_ms: number | null;
   /** the same changes until packets see them (control-daemon.ts: an upper bound) */
   daemon_one_endpoint_visible_p50_ms: number | null;
   daemon_one_endpoint_visible_p99_ms: number | null;
@@ -473,6 +476,8 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
         one_endpoint_visible_p999_ms: med((x) => x.one_endpoint_visible_p999_ms),
         one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
+        full_sync_cpu_ms: runs.every((x) => x.full_sync_cpu_ms !== null) ? med((x) => x.full_sync_cpu_ms!) : null,
+        restart_cpu_ms: runs.every((x) => x.restart_cpu_ms !== null) ? med((x) => x.restart_cpu_ms!) : null,
       };
     } catch (e) { daemonReason = `the daemon run failed: ${(e as Error).message}`; }
   }
@@ -515,7 +520,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     daemon_one_endpoint_visible_p50_ms: daemon?.one_endpoint_visible_p50_ms ?? null, daemon_one_endpoint_visible_p99_ms: daemon?.one_endpoint_visible_p99_ms ?? null,
     daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null,
     daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
-    daemon_stop_ms: daemon?.stop_ms ?? null,
+    daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,
     ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),
     update_one_endpoint_inprocess_samples: inproc.samples,
