@@ -8,8 +8,9 @@
 //                  took it, so the next packet sees it) and the store has committed it durably.
 //                  Repeated over many services; p50/p99. The first and last are checked with a
 //                  trace through the worker's core.
-//   restart        SIGTERM, then a new process on the same state dir: spawn → API answering with
-//                  every service programmed (the daemon restores and programs before it listens).
+//   restart        SIGTERM, then a new process on the same state dir: spawn → forwarding, with
+//                  every service programmed (the daemon restores and programs before it listens,
+//                  and says in its restore summary when forwarding resumed).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -97,14 +98,16 @@ function stopDaemon(d: Daemon): Promise<void> {
   });
 }
 
-/** Polls until the API answers with `services` Services programmed; bounded by `timeoutMs`. */
+/** Polls until the API answers with `services` Services programmed and the workers forwarding
+ * (the restore summary's durationMs is set once forwarding resumed, after the saved flows are
+ * back; the API listens a little earlier); bounded by `timeoutMs`. */
 async function waitReady(api: ApiClient, d: Daemon, services: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`the daemon exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
     try {
-      const g = await api.call('GET', '/api/v1/generation') as { services: number };
-      if (g.services === services) return;
+      const g = await api.call('GET', '/api/v1/generation') as { services: number; restore?: { durationMs?: number } };
+      if (g.services === services && (g.restore === undefined || (g.restore.durationMs ?? 0) > 0)) return;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`the daemon was not ready with ${services} services within ${timeoutMs} ms: ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
     await new Promise((r) => setTimeout(r, 5));
