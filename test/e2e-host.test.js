@@ -141,6 +141,11 @@ serial('the host reaches a Service whose only endpoint is the host itself (hairp
     t.is(u.reply, 'host:who', `UDP through the hairpin: ${JSON.stringify(u)}`);
     t.is(u.from, vip.replace(/[[\]]/g, ''), 'the answer comes from the ClusterIP');
   }
+  // the host's own NodePort (policy-routed out of the TAP) to the hostNetwork Service of the
+  // earlier test: masqueraded (a NodePort), to the hairpin address as its backend is the host
+  const np = await curlOk(topo, topo.ns.dp, `http://${NODE_V4}:30086/`);
+  t.is(np.body?.trim(), 'host', np.stderr);
+  t.is(np.headers['x-peer'].replace('::ffff:', ''), HAIRPIN_V4);
   const flows = (await api(topo, 'GET', '/api/v1/conntrack')).json;
   const list = Array.isArray(flows) ? flows : flows.items ?? flows.flows ?? [];
   const hp = list.filter((f) => (f.flags ?? []).includes('hairpin'));
