@@ -105,6 +105,14 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   t.regex(err({ ...good, ports: [{ ...good.ports[0], hostAddresses: ['10.0.0.1/24'] }, good.ports[1]] }), /belong to a host port/);
   t.regex(err({ ...good, ports: [...good.ports, { ...host, hostAddresses: ['192.168.100.2'] }] }), /hostAddresses\[0\]: must be an address with a prefix length/);
   t.regex(err({ ...good, ports: [...good.ports, { ...host, hostNodePorts: '30000' }] }), /hostNodePorts: must be a port range/);
+  // hairpin addresses: default 169.254.42.1; one per family, never a node address, host port only
+  const { hostHairpinOf } = await import('../dist/src/daemon/config.js');
+  t.deepEqual(hostHairpinOf(c.ports[2]), ['169.254.42.1']);
+  t.deepEqual(hostHairpinOf(parseConfig({ ...good, ports: [...good.ports, { ...host, hostHairpin: [] }] }).ports[2]), []);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, hostHairpin: ['169.254.42.1', '169.254.42.2'] }] }), /ports\[2\]\.hostHairpin: at most one address per family/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, hostHairpin: ['192.168.100.2'] }] }), /ports\[2\]\.hostHairpin\[0\]: must not be an address of the node/);
+  t.regex(err({ ...good, ports: [...good.ports, { ...host, hostHairpin: ['nope'] }] }), /ports\[2\]\.hostHairpin\[0\]: must be an IPv4 or IPv6 address/);
+  t.regex(err({ ...good, ports: [{ ...good.ports[0], hostHairpin: ['169.254.42.1'] }, good.ports[1]] }), /belong to a host port/);
   t.regex(err({ ...good, announce: { loadBalancerIPs: 'yes' } }), /announce\.loadBalancerIPs/);
   t.regex(err({ ...good, neighbourReachableMs: 10 }), /neighbourReachableMs/);
   // runtime ports (the ports API): pod and uplink only, same field checks

@@ -80,6 +80,19 @@ test('node config: routes sorted longest prefix first, masquerade defaults to no
   t.is(n.routes[1].localMac, '02:00:00:00:00:aa');
   t.is(n.snatV4, '192.168.0.1');
   t.is(n.snatV6, 'fd00::1');
+  t.is(n.hairpinV4, undefined, 'no hairpin address unless given');
+});
+
+test('node config: hairpin addresses of their family, never a node or masquerade address', (t) => {
+  const node = (hairpin, masquerade) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+    spec: { nodeAddresses: ['192.168.0.1', 'fd00::1'], hairpin, ...(masquerade ? { masquerade } : {}) } });
+  const [n] = validateAll([node({ ipv4: '169.254.42.1', ipv6: 'FD00:FF::42' })]);
+  t.is(n.hairpinV4, '169.254.42.1');
+  t.is(n.hairpinV6, 'fd00:ff::42');
+  const msg = (h, m) => t.throws(() => validateAll([node(h, m)])).message;
+  t.regex(msg({ ipv4: 'fd00::5' }), /spec\.hairpin\.ipv4: Invalid value: "fd00::5": must be an IPv4 address/);
+  t.regex(msg({ ipv6: 'fd00:0::1' }), /spec\.hairpin\.ipv6: .*must not be a node or masquerade address/);
+  t.regex(msg({ ipv4: '10.9.9.9' }, { ipv4: '10.9.9.9' }), /spec\.hairpin\.ipv4: .*must not be a node or masquerade address/);
 });
 
 test('validateAll reports the errors of every object, not just the first', (t) => {
