@@ -51,8 +51,6 @@ export interface HostStack {
   /** The node addresses (or the masquerade sources) changed: the TAP's addresses, the NodePort
    * rules and the hairpin routes follow, without touching what stays. */
   update(a: HostAddresses): void;
-  /** The node addresses the TAP carries now (canonical). */
-  addresses(): string[];
   teardown(): void;
 }
 
@@ -191,7 +189,6 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
       }
       if (added.length || removed.length) log.info({ port: c.name, added, removed }, 'host port follows the new node addresses');
     },
-    addresses: () => [...onTap.keys()],
     teardown() {
       for (const [fam, st] of nodePorts) {
         removeRules(ns, fam);
