@@ -220,3 +220,48 @@ test('a port with more endpoints than the insertion sort takes: backends and Mag
     t.deepEqual(Array.from(maglevIds(f)), Array.from(maglevTable(f.backends, keys, f.maglev.length)), `${type}: the table buildMaglev would build`);
   }
 });
+
+test('conditions: serving unset reads as true (kube-proxy), so {ready: false, terminating: true} is a serving-terminating fallback', (t) => {
+  const { c, fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.1.7', 'node-a', { ready: false, terminating: true }), ep('10.244.2.8', 'node-b', { ready: false, serving: false, terminating: true })]));
+  const f = byKind(fronts, 'ClusterIP')[0];
+  t.deepEqual(addrsOf(c, f), ['10.244.1.7'], 'the endpoint without a serving condition carries the service');
+  t.is(f.flags & L.FEF_FALLBACK, L.FEF_FALLBACK);
+  t.is(c.ir.backends.get(f.backends[0]).state, L.BES_TERMINATING_SERVING);
+});
+
+test('LoadBalancer ingress with ipMode Proxy is not programmed (KEP-1860); ipMode VIP or unset is', (t) => {
+  const { fronts } = compile(node(), svc({ type: 'LoadBalancer', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] },
+    {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1', ipMode: 'Proxy' }, { ip: '192.0.2.2', ipMode: 'VIP' }, { ip: '192.0.2.3' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]));
+  t.deepEqual(byKind(fronts, 'LoadBalancer').map((f) => f.addr).sort(), ['192.0.2.2', '192.0.2.3']);
+});
+
+test('topology hints: the cluster-wide set keeps the endpoints hinted for the node zone when every ready endpoint has hints', (t) => {
+  const hinted = (addr, nodeName, zones, conditions) => ({ ...ep(addr, nodeName, conditions), ...(zones ? { hints: { forZones: zones.map((name) => ({ name })) } } : {}) });
+  const spec = { type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const eps = [hinted('10.244.1.7', 'node-a', ['zone-a']), hinted('10.244.2.8', 'node-b', ['zone-b']), hinted('10.244.2.9', 'node-b', ['zone-a', 'zone-b'])];
+  const zoned = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps));
+  for (const f of zoned.fronts) t.deepEqual(addrsOf(zoned.c, f), ['10.244.1.7', '10.244.2.9'], `${f.kind}: the zone's endpoints`);
+  // no zone on the node, a zone no endpoint is hinted for, or one ready endpoint without hints: all
+  for (const [n, e] of [[node(), eps], [node({ zone: 'zone-c' }), eps], [node({ zone: 'zone-a' }), [...eps, hinted('10.244.3.1', 'node-c', null)]]]) {
+    const r = compile(n, svc(spec), slice(e));
+    t.is(addrsOf(r.c, byKind(r.fronts, 'ClusterIP')[0]).length, e.length);
+  }
+  // a not-ready endpoint without hints does not matter (only ready endpoints are looked at)
+  const nr = compile(node({ zone: 'zone-a' }), svc(spec), slice([...eps, hinted('10.244.3.1', 'node-c', null, { ready: false })]));
+  t.deepEqual(addrsOf(nr.c, byKind(nr.fronts, 'ClusterIP')[0]), ['10.244.1.7', '10.244.2.9']);
+  // the Local set ignores hints: internalTrafficPolicy Local keeps node-a's endpoint only
+  const local = compile(node({ zone: 'zone-b' }), svc({ ...spec, internalTrafficPolicy: 'Local' }), slice(eps));
+  t.deepEqual(addrsOf(local.c, byKind(local.fronts, 'ClusterIP')[0]), ['10.244.1.7']);
+  t.deepEqual(addrsOf(local.c, byKind(local.fronts, 'NodePort')[0]), ['10.244.2.8', '10.244.2.9'], 'eTP Cluster: zone-b only');
+  // the serving-terminating fallback ignores hints
+  const term = compile(node({ zone: 'zone-a' }), svc(spec), slice([hinted('10.244.2.8', 'node-b', ['zone-b'], { ready: false, serving: true, terminating: true })]));
+  t.deepEqual(addrsOf(term.c, byKind(term.fronts, 'ClusterIP')[0]), ['10.244.2.8']);
+  // a node zone change recompiles: the NodeConfig re-applied with another zone
+  const c = zoned.c;
+  c.change({ upsert: validateAll([node({ zone: 'zone-b' })]) });
+  const cip = [...c.ir.frontends.values()].find((f) => f.kind === 'ClusterIP');
+  t.deepEqual(addrsOf(c, cip), ['10.244.2.8', '10.244.2.9']);
+  t.deepEqual(c.recompileAll().frontends.get(cip.id).backends, cip.backends);
+});

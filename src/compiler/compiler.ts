@@ -677,7 +677,7 @@ export class Compiler {
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop);
+          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop, ep.zoneHints);
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -758,6 +758,24 @@ export class Compiler {
     return false;
   }
 
+  /** The node's zone when the current port's `family` endpoints are to be filtered by their zone
+   * hints (topology-aware routing, kube-proxy's topologyModeFromHints): every ready endpoint has
+   * zone hints and at least one is hinted for this node's zone. Else undefined: all ready
+   * endpoints. The serving-terminating fallback never looks at hints (as kube-proxy). */
+  private topologyZone(family: Family): string | undefined {
+    const zone = this.node?.zone;
+    if (zone === undefined) return undefined;
+    const cands = this.cands, cFamily = cands.family, cState = cands.state, cHints = cands.zoneHints;
+    let forZone = false;
+    for (let i = 0; i < cands.n; i++) {
+      if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
+      const h = cHints[i];
+      if (h === undefined) return undefined;
+      if (!forZone && h.includes(zone)) forZone = true;
+    }
+    return forZone ? zone : undefined;
+  }
+
   /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */
   private portTaken(ip: string): boolean {
     const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
@@ -775,11 +793,14 @@ export class Compiler {
     const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
     const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
+    // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints)
+    const zone = localNode === undefined ? this.topologyZone(family) : undefined, cHints = cands.zoneHints;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
       if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
       const state = cState[i];
-      if (state === L.BES_READY) ready[nReady++] = i; else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
+      if (state === L.BES_READY) { if (zone === undefined || cHints[i]!.includes(zone)) ready[nReady++] = i; }
+      else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
     let active = ready, n = nReady, fallback = false;
     if (n === 0) { active = terminating; n = nTerminating; fallback = n > 0; }

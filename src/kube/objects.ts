@@ -56,7 +56,7 @@ export function serviceForModel(o: KubeObject): Raw {
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
   const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
-  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}) })) } };
+  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
   return out;
 }
 
@@ -72,6 +72,8 @@ export function sliceForModel(o: KubeObject): Raw {
       if (e.conditions !== undefined && e.conditions !== null) ep.conditions = e.conditions;
       if (e.nodeName) ep.nodeName = e.nodeName;
       if (e.zone) ep.zone = e.zone;
+      // zone hints (topology-aware routing); node hints are not read
+      if (isObj(e.hints) && Array.isArray(e.hints.forZones) && e.hints.forZones.length) ep.hints = { forZones: e.hints.forZones };
       return ep;
     }),
   };
