@@ -1,0 +1,72 @@
+// End to end, how EndpointSlice contents and Service status pick the endpoints, as kube-proxy's
+// nftables proxier does (pkg/proxy/topology.go, endpointslicecache.go), with real clients through
+// `wdp start` in namespaces: topology-aware routing by zone hints, an unset serving condition
+// read as true, LoadBalancer ingress IPs with ipMode Proxy left alone. The node (node-a) is in
+// zone-a; pod-a is on node-a, pod-b and pod-c on node-b.
+import test from 'ava';
+import { curl, curlOk, e2eSuite, httpMany, serviceYaml, sliceYaml, api, NODE_V4 } from './lib/topology.js';
+
+const suite = e2eSuite(test, { kind: 'sls', node: { zone: 'zone-a' }, pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }] });
+const { serial, apply } = suite;
+let topo;
+test.before(() => { topo = suite.topo; });
+
+const PORTS = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }];
+/** A slice of `eps`: [pod, extra endpoint fields] pairs. */
+const slice = (name, service, eps) => sliceYaml({
+  name, service, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  endpoints: eps.map(([p, extra]) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: p === topo.pods[0] ? 'node-a' : 'node-b', ...extra })),
+});
+const zones = (...names) => ({ hints: { forZones: names.map((name) => ({ name })) } });
+/** The pods that answer `n` requests to `url` from `ns` (sorted, unique); every request must succeed. */
+async function podsReached(t, ns, url, n = 24) {
+  const rs = await httpMany(topo, ns, url, n);
+  const failed = rs.filter((r) => r.error);
+  t.deepEqual(failed, [], `${url}: every request answered`);
+  return [...new Set(rs.map((r) => r.pod))].sort();
+}
+
+serial('topology hints: with every ready endpoint hinted, the ClusterIP and NodePort reach only the endpoints hinted for the node zone', async (t) => {
+  const [a, b, c] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'topo', type: 'NodePort', clusterIP: '10.96.8.10', ports: [{ ...PORTS[0], nodePort: 30810 }], extra: { trafficDistribution: 'PreferClose' } }),
+    slice('topo-1', 'topo', [[a, zones('zone-b')], [b, zones('zone-a')], [c, zones('zone-b')]]),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.8.10/')).code, 0);
+  t.deepEqual(await podsReached(t, topo.ns.client, 'http://10.96.8.10/'), ['pod-b'], 'zone-a is pod-b (on node-b: hints, not nodes)');
+  t.deepEqual(await podsReached(t, topo.ns.remote, `http://${NODE_V4}:30810/`), ['pod-b'], 'external traffic, policy Cluster: the same set');
+  // one ready endpoint without hints: hints are ignored, every endpoint serves
+  await apply([slice('topo-1', 'topo', [[a, zones('zone-b')], [b, zones('zone-a')], [c, {}]])]);
+  t.deepEqual(await podsReached(t, topo.ns.client, 'http://10.96.8.10/', 40), ['pod-a', 'pod-b', 'pod-c']);
+  // hints for other zones only: ignored too
+  await apply([slice('topo-1', 'topo', [[a, zones('zone-b')], [b, zones('zone-c')], [c, zones('zone-b')]])]);
+  t.deepEqual(await podsReached(t, topo.ns.client, 'http://10.96.8.10/', 40), ['pod-a', 'pod-b', 'pod-c']);
+});
+
+serial('an endpoint with ready false, terminating true and no serving condition carries the service (serving unset = true)', async (t) => {
+  const [, b] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'term', clusterIP: '10.96.8.11', ports: PORTS }),
+    slice('term-1', 'term', [[b, { conditions: { ready: false, terminating: true } }]]),
+  ]);
+  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.8.11/');
+  t.is(ok.code, 0, `kube-proxy uses it as a serving-terminating fallback; got ${ok.code}: ${ok.stderr}`);
+  t.is(ok.body.trim(), 'pod-b');
+  // serving false: not usable, the service has no endpoints: refused
+  await apply([slice('term-1', 'term', [[b, { conditions: { ready: false, serving: false, terminating: true } }]])]);
+  const r = await curl(topo, topo.ns.client, 'http://10.96.8.11/', { timeout: 2 });
+  t.is(r.code, 7, `connection refused, got ${r.code}: ${r.stderr}`);
+});
+
+serial('a LoadBalancer ingress IP with ipMode Proxy is not programmed; the VIP-mode one is served', async (t) => {
+  const [a] = topo.pods;
+  const svc = serviceYaml({ name: 'lbp', type: 'LoadBalancer', clusterIP: '10.96.8.12', ports: [{ ...PORTS[0], nodePort: 30812 }] });
+  svc.status = { loadBalancer: { ingress: [{ ip: '203.0.113.40', ipMode: 'Proxy' }, { ip: '203.0.113.41', ipMode: 'VIP' }] } };
+  await apply([svc, slice('lbp-1', 'lbp', [[a, {}]])]);
+  const fronts = (await api(topo, 'GET', '/api/v1/frontends?service=default/lbp')).json.items;
+  t.deepEqual(fronts.filter((f) => f.kind === 'LoadBalancer').map((f) => f.addr), ['203.0.113.41']);
+  const ok = await curlOk(topo, topo.ns.remote, 'http://203.0.113.41/');
+  t.is(ok.code, 0, ok.stderr);
+  const r = await curl(topo, topo.ns.remote, 'http://203.0.113.40/', { timeout: 2 });
+  t.not(r.code, 0, 'the Proxy-mode address is the load balancer\'s, not captured by the node');
+});
