@@ -201,8 +201,13 @@ export function controlMarkdown(r: ControlBenchResult): string {
     s += '\n' + mdTable(['wdp daemon (`wdp start` with a state dir, over its API)', 'ms'], [
       [`full sync (${r.daemon_full_sync_requests === 1 ? 'one POST' : `${r.daemon_full_sync_requests} POSTs under the 16 MiB body limit`}, until acknowledged: programmed and durable)`, r.daemon_full_sync_ms],
       [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
-      ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
-      ['restart: spawn to API ready with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change p99.9', r.daemon_one_endpoint_p999_ms],
+      ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
+      ['one-endpoint change until packets see it (less the wait for the fsync after the workers switched) p50 / p99 / p99.9',
+        r.daemon_one_endpoint_visible_p50_ms === null ? null : [r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms].map((x) => x!.toFixed(2)).join(' / ')],
+      ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
+      ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
     ]);
   }
   s += '\n' + mdTable(['ratio', 'x'], [

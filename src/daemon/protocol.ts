@@ -2,7 +2,7 @@
 // workers. Everything crosses by structured clone on a dedicated MessageChannel; the worker
 // drains it synchronously between batches (receiveMessageOnPort), so a diff is applied between
 // two batches — never during one.
-import type { IrDiffData } from '../ir/diff.js';
+import type { IrDiffWire } from '../ir/diff-wire.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
@@ -47,7 +47,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'apply'; id: number; diff: IrDiffData }
+  | { type: 'apply'; id: number; diff: IrDiffWire }       // decodeDiff() gives the IrDiffData
   | { type: 'counters'; id: number }
   | { type: 'conntrack'; id: number; filter?: FlowFilter }
   | { type: 'trace'; id: number; spec: TracePacketSpec }

@@ -23,6 +23,7 @@ import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
 import { NeighbourCache } from './neighbour-cache.js';
 import { ProbeRing } from './probe-ring.js';
 import { patchIrInPlace } from './ir-patch.js';
+import { decodeDiff } from '../ir/diff-wire.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
@@ -226,7 +227,7 @@ class Worker {
         case 'apply': {
           // O(diff): the Ir is patched in place (undone if the table write refuses the diff),
           // the answered VIPs and the unresolved backends change by what the diff touches
-          const ir = this.core.ir, d = m.diff;
+          const ir = this.core.ir, d = decodeDiff(m.diff);
           const replaced: IrFrontend[] = [];
           for (const id of d.frontendsRemove) { const f = ir.frontends.get(id); if (f) replaced.push(f); }
           for (const f of d.frontendsUpsert) { const o = ir.frontends.get(f.id); if (o) replaced.push(o); }
@@ -253,7 +254,7 @@ class Worker {
             }
           }
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
-          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation } });
+          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           return;
         }
         case 'counters': {
