@@ -265,3 +265,14 @@ test('topology hints: the cluster-wide set keeps the endpoints hinted for the no
   t.deepEqual(addrsOf(c, cip), ['10.244.2.8', '10.244.2.9']);
   t.deepEqual(c.recompileAll().frontends.get(cip.id).backends, cip.backends);
 });
+
+test('slice ports match Service ports by name and protocol only (kube-proxy): a slice port named after the targetPort, or without a number, serves nothing', (t) => {
+  const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 'web' }] };
+  const named = compile(node(), svc(spec), slice([ep('10.244.1.1')], [{ name: 'web', port: 8080 }]));
+  t.deepEqual(byKind(named.fronts, 'ClusterIP')[0].backends, [], 'the slice port "web" is not the Service port "http"');
+  const noNumber = compile(node(), svc({ ...spec, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }), slice([ep('10.244.1.1')], [{ name: 'http' }]));
+  t.deepEqual(byKind(noNumber.fronts, 'ClusterIP')[0].backends, []);
+  t.true(noNumber.ch.warnings.some((w) => /gives no port number/.test(w)));
+  const ok = compile(node(), svc(spec), slice([ep('10.244.1.1')], [{ name: 'http', port: 8080 }]));
+  t.is(ok.c.ir.backends.get(byKind(ok.fronts, 'ClusterIP')[0].backends[0]).port, 8080);
+});

@@ -70,3 +70,15 @@ serial('a LoadBalancer ingress IP with ipMode Proxy is not programmed; the VIP-m
   const r = await curl(topo, topo.ns.remote, 'http://203.0.113.40/', { timeout: 2 });
   t.not(r.code, 0, 'the Proxy-mode address is the load balancer\'s, not captured by the node');
 });
+
+serial('a slice port named after the targetPort rather than the Service port serves nothing: refused until the name matches', async (t) => {
+  const [a] = topo.pods;
+  const named = (portName) => ({ ...slice('np-1', 'np', [[a, {}]]), ports: [{ name: portName, port: 8080, protocol: 'TCP' }] });
+  await apply([serviceYaml({ name: 'np', clusterIP: '10.96.8.13', ports: [{ name: 'http', port: 80, targetPort: 'web', protocol: 'TCP' }] }), named('web')]);
+  const r = await curl(topo, topo.ns.client, 'http://10.96.8.13/', { timeout: 2 });
+  t.is(r.code, 7, `no endpoints for port "http": connection refused, got ${r.code}: ${r.stderr}`);
+  await apply([named('http')]);
+  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.8.13/');
+  t.is(ok.code, 0, ok.stderr);
+  t.is(ok.body.trim(), 'pod-a');
+});

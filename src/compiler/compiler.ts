@@ -674,8 +674,9 @@ export class Compiler {
         if (sl.addressType === 'FQDN') continue;
         const slPort = matchSlicePort(sp, sl);
         if (!slPort) continue;
-        const port = slPort.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : undefined);
-        if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it`); continue; }
+        // no port number: kube-proxy ignores the slice port ("invalid endpoint port")
+        const port = slPort.port;
+        if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it: its endpoints are not used`); continue; }
         const family: Family = sl.addressType === 'IPv6' ? 6 : 4;
         const eps = sl.endpoints;
         for (let e = 0; e < eps.length; e++) {
@@ -865,18 +866,12 @@ export class Compiler {
   }
 }
 
-/** The EndpointSlice port serving Service port `sp`: by the Service port's name (what the
- * EndpointSlice controller writes), else by targetPort name, else by targetPort number. */
+/** The EndpointSlice port serving Service port `sp`: the first with the Service port's name and
+ * protocol — what the EndpointSlice controller writes, and the only match kube-proxy's
+ * endpointslicecache makes (a slice port of another name, e.g. the targetPort's, serves nothing). */
 export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: string; port?: number } | undefined {
-  // one pass, no filtered copies: the first same-protocol port by name, else the first by target
-  let byName: SliceSpec['ports'][number] | undefined, byTarget: SliceSpec['ports'][number] | undefined;
-  const tp = sp.targetPort;
-  for (const p of sl.ports) {
-    if (p.protocol !== sp.protocol) continue;
-    if (p.name === sp.name) { byName = p; break; }
-    if (byTarget === undefined && (typeof tp === 'string' ? p.name === tp : p.port === tp)) byTarget = p;
-  }
-  return byName ?? byTarget;
+  for (const p of sl.ports) if (p.protocol === sp.protocol && p.name === sp.name) return p;
+  return undefined;
 }
 
 /** Full compile: a new compiler holding exactly `objects` (benchmarks, tests, fresh starts). */
