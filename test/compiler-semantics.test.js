@@ -47,7 +47,7 @@ test('LoadBalancer: one frontend per address kind, flags per kube-proxy semantic
   t.is(np[0].port, 30080);
   t.is(lb[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
   t.deepEqual(lb[0].sourceRanges, ['203.0.113.0/24']); // other-family ranges cannot match: left out
-  t.is(ext[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
+  t.is(ext[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE, 'externalIPs are not guarded by the ranges (nftables proxier)');
   for (const f of fronts) t.deepEqual(addrsOf(c, f), ['10.244.1.7', '10.244.2.8']);
   t.is(cip[0].maglev.length, 251);
   t.is(c.ir.snatV4, '192.168.0.1');
@@ -275,4 +275,18 @@ test('slice ports match Service ports by name and protocol only (kube-proxy): a 
   t.true(noNumber.ch.warnings.some((w) => /gives no port number/.test(w)));
   const ok = compile(node(), svc(spec), slice([ep('10.244.1.1')], [{ name: 'http', port: 8080 }]));
   t.is(ok.c.ir.backends.get(byKind(ok.fronts, 'ClusterIP')[0].backends[0]).port, 8080);
+});
+
+test('loadBalancerSourceRanges per family: a family without ranges is not checked; external and LB IPs of a family the service lacks are not programmed', (t) => {
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], loadBalancerSourceRanges: ['203.0.113.0/24'],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '2001:db8::1' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]), slice([ep('fd00:244::7', 'node-a')], undefined, 'web-6', 'IPv6'));
+  const lb = byKind(fronts, 'LoadBalancer');
+  t.is(lb.find((f) => f.addr === '192.0.2.1').flags & L.FEF_SOURCE_RANGES, L.FEF_SOURCE_RANGES);
+  t.is(lb.find((f) => f.addr === '2001:db8::1').flags & L.FEF_SOURCE_RANGES, 0, 'no IPv6 ranges: IPv6 clients are not checked');
+  const v4only = compile(node(), svc({ type: 'LoadBalancer', clusterIP: '10.96.0.2', externalIPs: ['198.51.100.1', '2001:db8::5'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }] },
+    {}, { loadBalancer: { ingress: [{ ip: '192.0.2.2' }, { ip: '2001:db8::2' }] } }), slice([ep('10.244.1.7', 'node-a')]));
+  t.deepEqual(v4only.fronts.filter((f) => f.kind === 'LoadBalancer' || f.kind === 'ExternalIP').map((f) => f.addr).sort(), ['192.0.2.2', '198.51.100.1']);
 });

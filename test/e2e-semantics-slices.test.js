@@ -1,7 +1,8 @@
-// End to end, how EndpointSlice contents and Service status pick the endpoints, as kube-proxy's
-// nftables proxier does (pkg/proxy/topology.go, endpointslicecache.go), with real clients through
+// End to end, which endpoints and addresses get programmed, as kube-proxy's nftables proxier
+// does (pkg/proxy/topology.go, endpointslicecache.go, serviceport.go), with real clients through
 // `wdp start` in namespaces: topology-aware routing by zone hints, an unset serving condition
-// read as true, LoadBalancer ingress IPs with ipMode Proxy left alone. The node (node-a) is in
+// read as true, slice ports matched by name only, LoadBalancer ingress IPs with ipMode Proxy left
+// alone, loadBalancerSourceRanges on LB IPs only. The node (node-a) is in
 // zone-a; pod-a is on node-a, pod-b and pod-c on node-b.
 import test from 'ava';
 import { curl, curlOk, e2eSuite, httpMany, serviceYaml, sliceYaml, api, NODE_V4 } from './lib/topology.js';
@@ -81,4 +82,20 @@ serial('a slice port named after the targetPort rather than the Service port ser
   const ok = await curlOk(topo, topo.ns.client, 'http://10.96.8.13/');
   t.is(ok.code, 0, ok.stderr);
   t.is(ok.body.trim(), 'pod-a');
+});
+
+serial('loadBalancerSourceRanges guard the LoadBalancer IP only: a client outside them reaches the same service on its externalIP', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({
+      name: 'lbx', type: 'LoadBalancer', clusterIP: '10.96.8.14', lbIngress: ['203.0.113.44'],
+      extra: { loadBalancerSourceRanges: ['10.0.0.0/24'], externalIPs: ['198.51.100.44'] },
+      ports: [{ ...PORTS[0], nodePort: 30814 }],
+    }),
+    slice('lbx-1', 'lbx', [[a, {}]]),
+  ]);
+  const ext = await curlOk(topo, topo.ns.remote, 'http://198.51.100.44/');
+  t.is(ext.code, 0, `the externalIP is not guarded (nftables proxier), got ${ext.code}: ${ext.stderr}`);
+  const lb = await curl(topo, topo.ns.remote, 'http://203.0.113.44/', { timeout: 2 });
+  t.is(lb.code, 28, `the LB IP drops a client outside the ranges, got ${lb.code}`);
 });

@@ -714,13 +714,14 @@ export class Compiler {
           const a = this.node.addresses[i];
           if (fam.includes(a.includes(':') ? 6 : 4)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
-      // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
-      // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
-      // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
+      // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
+      // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a
+      // family the service has no cluster IP of are not programmed (kube-proxy's per-family
+      // proxier does not know the service)
       // (indexed loops: an array iterator per loop per service was ~0.6 MB of a 10k-service compile)
       const ext = svc.externalIPs, lb = svc.lbIngress;
-      for (let i = 0; i < ext.length; i++) if (!this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
-      for (let i = 0; i < lb.length; i++) if (!this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
+      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, NO_RANGES);
+      for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
     portState.built = 0;
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
@@ -761,8 +762,10 @@ export class Compiler {
     out.frontIds[i] = id; kinds[i] = kind; addrs[i] = addr;
     // an empty local set while the service has endpoints elsewhere: drop, not reject (kube-proxy)
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
-    const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
+    // the ranges of the frontend's family; none of it = no check (kube-proxy filters the ranges by
+    // family and programs its firewall only when some are left)
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
     portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set);
   }
 
@@ -794,6 +797,9 @@ export class Compiler {
     }
     return forZone ? zone : undefined;
   }
+
+  /** Whether `addr` is of one of the service's families. */
+  private ofFamily(fam: Family[], addr: string): boolean { return fam.includes(addr.includes(':') ? 6 : 4); }
 
   /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */
   private portTaken(ip: string): boolean {
