@@ -106,6 +106,10 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   const notReady = apiSlice('web-3', 'web', ['10.244.1.7'], { ready: false });
   const dup = apiSlice('web-4', 'web', ['10.244.1.5']);
   t.is(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), 2);
+  // per service port, as kube-proxy's LocalReadyEndpoints: a pod serving two ports counts twice
+  const twoPorts = apiSlice('web-5', 'web', ['10.244.1.8']);
+  twoPorts.ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'none', protocol: 'TCP' }];
+  t.is(localReadyEndpoints([twoPorts], 'node-a'), 2);
 });
 
 test('config: the kubernetes section, durations, node name from the hostname', (t) => {
