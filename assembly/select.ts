@@ -7,7 +7,7 @@ import { SvcSlot, Frontend, Route, Cidr, AffEntry } from "./records";
 import { affHash, svcKeyHash, hashStart, hashMix, hashFinish } from "./hash";
 import { addrEq, addrCopy, prefixMatch } from "./addr";
 import {
-  tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, gAffMask, gNow, gLive,
+  tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, tLocalCount, gAffMask, gNow, gLive,
   affAt, backendAt, count,
 } from "./regions";
 import { Frame } from "./frame";
@@ -60,6 +60,18 @@ export function routeLookup(dst: usize, family: u32): Route | null {
     if (<u32>r.family == family && prefixMatch(dst, r.addrPtr, <u32>r.plen)) return r;
   }
   return null;
+}
+
+/** kube-proxy's local-traffic detector: the kind of the first local-source entry (RTK_LOCAL_POD
+ * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source, 0 = none (a
+ * source from outside the cluster). Linear scan over a handful of entries, only for new flows to
+ * an externalTrafficPolicy Local frontend. */
+export function localSource(src: usize, family: u32): u32 {
+  for (let i: u32 = 0; i < tLocalCount; i++) {
+    const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
+    if (<u32>r.family == family && prefixMatch(src, r.addrPtr, <u32>r.plen)) return <u32>r.kind;
+  }
+  return 0;
 }
 
 // ---- Maglev, backends ---------------------------------------------------------------------------------

@@ -173,10 +173,10 @@ test('compiler: a service labelled for another proxy or headless is not programm
 test('compiler: NodeConfig serviceCIDRs become service-CIDR routes after the node routes (a node route of the same prefix wins)', (t) => {
   const c = new Compiler();
   c.change({ upsert: validateAll([node({ serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112', '10.244.0.0/16'] })]) });
-  const rs = c.ir.routes.map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
+  const rs = c.ir.routes.filter((r) => !r.localSource).map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
   t.deepEqual(rs, ['fd00:96::/112 svc', '10.244.0.0/16', '10.96.0.0/12 svc']);
   c.change({ upsert: validateAll([node()]) });
-  t.deepEqual(c.ir.routes.map((r) => r.prefix), ['10.244.0.0/16']);
+  t.deepEqual(c.ir.routes.filter((r) => !r.localSource).map((r) => r.prefix), ['10.244.0.0/16']);
 });
 
 test('model: IPv4 with leading zeros is decimal wherever the API server accepts it (ParseIPSloppy), never octal', (t) => {
@@ -202,4 +202,139 @@ test('model: IPv4 with leading zeros is decimal wherever the API server accepts 
   for (const bad of ['10.96.250.256', '10.96.0.0.1', '10..0.1', '0x0a.0.0.1']) {
     t.throws(() => validateAll([svc({ clusterIP: bad, ports: [{ port: 80 }] })]), undefined, bad);
   }
+});
+
+// ---- externalTrafficPolicy Local for in-cluster sources (kube-proxy's local-traffic detector) -------
+const LOCAL_ROUTES = [
+  { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+  { prefix: '10.244.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
+  { prefix: '192.168.0.1/32', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'node' },
+];
+
+test('externalTrafficPolicy Local: pods and the node itself reach every endpoint (the node masqueraded); outside clients only local ones, or a drop', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const remote2 = backend({ id: 3, addr: '10.244.3.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [local, remote]),                        // ClusterIP (policy Cluster)
+    frontend({ id: 2, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+    frontend({ id: 3, addr: '10.96.0.2', port: 80 }, [remote2]),                               // a service with no local endpoint
+    frontend({ id: 4, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 3 }, []),
+  ];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: [local, remote, remote2], routes: LOCAL_ROUTES, snatV4: '192.168.0.1' }));
+  const outside = '203.0.113.9', pod = '10.244.1.7', nodeIp = '192.168.0.1';
+  const frames = [];
+  for (let i = 0; i < 24; i++) {
+    frames.push(cli({ proto: 'TCP', src: outside, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+    frames.push(cli({ proto: 'TCP', src: pod, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+    frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+  }
+  frames.push(cli({ proto: 'TCP', src: outside, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: '198.18.0.1', dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: pod, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  const out = (p) => parseFrame(B.fromHex(p.core.hex));
+  const byKind = { outside: new Set(), pod: new Set(), node: new Set() };
+  for (let i = 0; i < 72; i++) {
+    const p = pairs[i], kind = ['outside', 'pod', 'node'][i % 3], o = out(p);
+    t.is(p.core.reason, 'fwd_nat', `${kind} ${i}`);
+    byKind[kind].add(o.dst);
+    // the outside client and the pod keep their address (not masqueraded); the node is masqueraded
+    t.is(o.src, kind === 'node' ? '192.168.0.1' : kind === 'outside' ? outside : pod);
+    if (kind === 'outside') { t.is(p.core.trace.front, 2); t.falsy(p.core.trace.stages & L.TS_LOCAL_SOURCE); }
+    else { t.is(p.core.trace.front, 1, 'short-circuited to the ClusterIP frontend'); t.truthy(p.core.trace.stages & L.TS_LOCAL_SOURCE); }
+  }
+  t.deepEqual([...byKind.outside], ['10.244.1.5'], 'outside: the local endpoint only');
+  t.deepEqual([...byKind.pod].sort(), ['10.244.1.5', '10.244.2.5'], 'pod: every endpoint');
+  t.deepEqual([...byKind.node].sort(), ['10.244.1.5', '10.244.2.5'], 'node: every endpoint');
+  // no local endpoint: outside traffic drops (drop_etp_no_local), pod and node reach the remote one
+  t.deepEqual(pairs.slice(72).map((p) => p.core.reason), ['drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'fwd_nat']);
+  t.like(out(pairs[74]), { src: pod, dst: '10.244.3.5' });
+  t.like(out(pairs[75]), { src: '192.168.0.1', dst: '10.244.3.5' });
+  t.is(core.counters().reasons.drop_etp_no_local, 2);
+  // the replies go back through the flows: to the pod unchanged, to the node un-masqueraded
+  const replies = [pairs[74], pairs[75]].map((p) => { const o = out(p); return B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, proto: 'TCP', src: o.dst, dst: o.src, sport: o.dport, dport: o.sport, flags: 'SA' }); });
+  const back = runBoth(core, model, replies, T0 + 1, 12, { trace: true });
+  t.is(firstMismatch(back), undefined);
+  t.deepEqual(back.map((p) => p.core.reason), ['fwd_reply', 'fwd_reply']);
+  t.like(out(back[0]), { src: '198.51.100.7', dst: pod, sport: 80, dport: 5000 });
+  t.like(out(back[1]), { src: '198.51.100.7', dst: nodeIp, sport: 80, dport: 5000 });
+});
+
+test('externalTrafficPolicy Local: without local-source entries (no detector) every source gets the local set; pod entries win over node ones', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [remote]),
+    frontend({ id: 2, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+  ];
+  const noDetector = mkIr({ frontends: fronts, backends: [local, remote], routes: LOCAL_ROUTES.slice(0, 1), snatV4: '192.168.0.1' });
+  const { core, model } = both(noDetector);
+  const f = cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' });
+  let pairs = runBoth(core, model, [f], T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '10.244.1.7', dst: '10.244.1.5' });
+  // a pod CIDR that also holds a node address: the pod rule first (not masqueraded), as kube-proxy's chain order
+  const both2 = [LOCAL_ROUTES[0], { ...LOCAL_ROUTES[2], prefix: '10.244.1.7/32' }, { ...LOCAL_ROUTES[1] }];
+  const ir = mkIr({ frontends: fronts, backends: [local, remote], routes: both2, snatV4: '192.168.0.1' });
+  core.applyIr(ir); model.setIr(ir);
+  pairs = runBoth(core, model, [cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 5001, dport: 80, flags: 'S' })], T0 + 1, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '10.244.1.7', dst: '10.244.2.5' });
+});
+
+test('ICMP echo to an allocated ClusterIP is rejected (port unreachable, reject_cluster_ip_proto); other ICMP and unallocated addresses are not', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 }), backend({ id: 2, addr: 'fd00:1::1', port: 8080, outPort: 11 })];
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.10', port: 80 }, [bes[0]]),
+    frontend({ id: 2, addr: 'fd00:96::10', port: 80 }, [bes[1]]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'ExternalIP', flags: L.FEF_EXTERNAL }, [bes[0]]),
+  ];
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+  ];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 8 }),     // echo request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 13 }),    // timestamp request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 0 }),     // echo reply: not new to conntrack -> service CIDR drop
+    cli({ proto: 'ICMP', src: 'fd00::5', dst: 'fd00:96::10', icmpType: 128 }), // ICMPv6 echo request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.3.3', icmpType: 8 }),      // unallocated: dropped
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '198.51.100.7', icmpType: 8 }),   // an external IP: not a ClusterIP, routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => `${p.core.verdict}/${p.core.reason}`), [
+    'reject/reject_cluster_ip_proto', 'reject/reject_cluster_ip_proto', 'drop/drop_no_service_ip',
+    'reject/reject_cluster_ip_proto', 'drop/drop_no_service_ip', 'forward/fwd_routed',
+  ]);
+  const un = parseFrame(B.fromHex(pairs[0].core.hex));
+  t.like(un, { src: '10.96.0.10', dst: '10.0.0.5', proto: 1, icmpType: 3, icmpCode: 3 });
+  t.is(core.counters().reasons.reject_cluster_ip_proto, 3);
+});
+
+test('compiler: externalTrafficPolicy Local frontends name their port\'s ClusterIP (policy Cluster); the detector entries follow detectLocalMode', (t) => {
+  const spec = { type: 'LoadBalancer', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const lb = { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'], podCIDRs: ['10.244.1.0/24'] }), { ...svc(spec), status: lb }, slice([ep('10.244.2.5', 'node-b'), ep('10.244.1.5', 'node-a')])]) });
+  const byKind = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.is(byKind.NodePort.clusterFront, byKind.ClusterIP.id);
+  t.is(byKind.LoadBalancer.clusterFront, byKind.ClusterIP.id);
+  t.is(byKind.ClusterIP.clusterFront, undefined);
+  t.is(byKind.ClusterIP.backends.length, 2);
+  t.is(byKind.LoadBalancer.backends.length, 1);
+  const local = () => c.ir.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.prefix}`);
+  t.deepEqual(local(), ['pod 10.244.0.0/16', 'node 192.168.0.1/32']);
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'], podCIDRs: ['10.244.1.0/24'], detectLocalMode: 'NodeCIDR' })]) });
+  t.deepEqual(local(), ['pod 10.244.1.0/24', 'node 192.168.0.1/32']);
+  // both policies Local: no frontend holds the cluster-wide set, nothing is named
+  c.change({ upsert: validateAll([{ ...svc({ ...spec, internalTrafficPolicy: 'Local' }), status: lb }]) });
+  for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
+  // policy Cluster: nothing named (every source gets every endpoint anyway)
+  c.change({ upsert: validateAll([{ ...svc({ ...spec, externalTrafficPolicy: 'Cluster' }), status: lb }]) });
+  for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
 });

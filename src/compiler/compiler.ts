@@ -469,7 +469,7 @@ export class Compiler {
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
     const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
-      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr);
+      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr && r.localSource === prevRoutes[i].localSource);
     if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
     const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
     if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {
@@ -744,7 +744,21 @@ export class Compiler {
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
-    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set);
+    const clusterFront = localOnly && kind !== 'ClusterIP' && !svc.internalLocal ? this.clusterFrontOf(family) : 0;
+    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set, clusterFront);
+  }
+
+  /** The current port's ClusterIP frontend of `family` (emitted before its external ones), 0 =
+   * none. An externalTrafficPolicy Local frontend names it: in-cluster sources use its table —
+   * kube-proxy's "short-circuit pod traffic" goes to the cluster policy chain, which is what the
+   * ClusterIP serves while internalTrafficPolicy is Cluster (with both policies Local no frontend
+   * holds the cluster-wide set: not short-circuited, see docs/core.md). */
+  private clusterFrontOf(family: Family): number {
+    const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
+    for (let i = this.portState.portStart; i < out.nFronts; i++) {
+      if (kinds[i] === 'ClusterIP' && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
+    }
+    return 0;
   }
 
   /** Whether the current port has a ready or serving-terminating endpoint of `family` on any
