@@ -362,6 +362,9 @@ export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
 export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Local) left no endpoint, though the service has some: drop, not reject
+export const FEF_NODE_SOURCE_DROP = 64; // with FE_CLUSTER_FRONT: the node itself is not short-circuited but dropped like an
+                                    // outside client (external IP / LB IP without a local endpoint: the nftables
+                                    // proxier's pre-DNAT output filter drops it; a NodePort is short-circuited)
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |

@@ -121,7 +121,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const cf = fe.clusterFront;
   if (cf != 0 && cf <= tFeMax) {
     const kind = localSource(client, family);
-    if (kind != 0) {
+    if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
       fe = frontendAt(cf);
       flags = fe.flags;

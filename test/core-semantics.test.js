@@ -219,7 +219,8 @@ test('externalTrafficPolicy Local: pods and the node itself reach every endpoint
     frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [local, remote]),                        // ClusterIP (policy Cluster)
     frontend({ id: 2, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
     frontend({ id: 3, addr: '10.96.0.2', port: 80 }, [remote2]),                               // a service with no local endpoint
-    frontend({ id: 4, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 3 }, []),
+    frontend({ id: 4, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP | L.FEF_NODE_SOURCE_DROP, clusterFront: 3 }, []),
+    frontend({ id: 5, addr: '192.168.0.1', port: 30081, kind: 'NodePort', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 3 }, []),
   ];
   const { core, model } = both(mkIr({ frontends: fronts, backends: [local, remote, remote2], routes: LOCAL_ROUTES, snatV4: '192.168.0.1' }));
   const outside = '203.0.113.9', pod = '10.244.1.7', nodeIp = '192.168.0.1';
@@ -233,6 +234,9 @@ test('externalTrafficPolicy Local: pods and the node itself reach every endpoint
   frames.push(cli({ proto: 'TCP', src: '198.18.0.1', dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
   frames.push(cli({ proto: 'TCP', src: pod, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
   frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: outside, dst: '192.168.0.1', sport: 5000, dport: 30081, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: pod, dst: '192.168.0.1', sport: 5002, dport: 30081, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '192.168.0.1', sport: 5001, dport: 30081, flags: 'S' }));
   const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
   t.is(firstMismatch(pairs), undefined);
   const out = (p) => parseFrame(B.fromHex(p.core.hex));
@@ -249,18 +253,21 @@ test('externalTrafficPolicy Local: pods and the node itself reach every endpoint
   t.deepEqual([...byKind.outside], ['10.244.1.5'], 'outside: the local endpoint only');
   t.deepEqual([...byKind.pod].sort(), ['10.244.1.5', '10.244.2.5'], 'pod: every endpoint');
   t.deepEqual([...byKind.node].sort(), ['10.244.1.5', '10.244.2.5'], 'node: every endpoint');
-  // no local endpoint: outside traffic drops (drop_etp_no_local), pod and node reach the remote one
-  t.deepEqual(pairs.slice(72).map((p) => p.core.reason), ['drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'fwd_nat']);
+  // no local endpoint: outside traffic drops (drop_etp_no_local), pods reach the remote one; the
+  // node itself is dropped on the LB IP (the nftables proxier's pre-DNAT output filter) but
+  // short-circuited (masqueraded) on the NodePort
+  t.deepEqual(pairs.slice(72).map((p) => p.core.reason), ['drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'fwd_nat']);
   t.like(out(pairs[74]), { src: pod, dst: '10.244.3.5' });
-  t.like(out(pairs[75]), { src: '192.168.0.1', dst: '10.244.3.5' });
-  t.is(core.counters().reasons.drop_etp_no_local, 2);
+  t.like(out(pairs[77]), { src: pod, dst: '10.244.3.5' });
+  t.like(out(pairs[78]), { src: '192.168.0.1', dst: '10.244.3.5', dport: 8080 });
+  t.is(core.counters().reasons.drop_etp_no_local, 4);
   // the replies go back through the flows: to the pod unchanged, to the node un-masqueraded
-  const replies = [pairs[74], pairs[75]].map((p) => { const o = out(p); return B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, proto: 'TCP', src: o.dst, dst: o.src, sport: o.dport, dport: o.sport, flags: 'SA' }); });
+  const replies = [pairs[74], pairs[78]].map((p) => { const o = out(p); return B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, proto: 'TCP', src: o.dst, dst: o.src, sport: o.dport, dport: o.sport, flags: 'SA' }); });
   const back = runBoth(core, model, replies, T0 + 1, 12, { trace: true });
   t.is(firstMismatch(back), undefined);
   t.deepEqual(back.map((p) => p.core.reason), ['fwd_reply', 'fwd_reply']);
   t.like(out(back[0]), { src: '198.51.100.7', dst: pod, sport: 80, dport: 5000 });
-  t.like(out(back[1]), { src: '198.51.100.7', dst: nodeIp, sport: 80, dport: 5000 });
+  t.like(out(back[1]), { src: '192.168.0.1', dst: nodeIp, sport: 30081, dport: 5001 });
 });
 
 test('externalTrafficPolicy Local: without local-source entries (no detector) every source gets the local set; pod entries win over node ones', (t) => {
@@ -334,6 +341,12 @@ test('compiler: externalTrafficPolicy Local frontends name their port\'s Cluster
   // both policies Local: no frontend holds the cluster-wide set, nothing is named
   c.change({ upsert: validateAll([{ ...svc({ ...spec, internalTrafficPolicy: 'Local' }), status: lb }]) });
   for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
+  // no local endpoint: the node itself is dropped on the LB IP, short-circuited on the NodePort
+  c.change({ upsert: validateAll([{ ...svc(spec), status: lb }, slice([ep('10.244.2.5', 'node-b')])]) });
+  const k2 = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.truthy(k2.LoadBalancer.flags & L.FEF_NODE_SOURCE_DROP);
+  t.falsy(k2.NodePort.flags & L.FEF_NODE_SOURCE_DROP);
+  t.is(k2.NodePort.clusterFront, k2.ClusterIP.id);
   // policy Cluster: nothing named (every source gets every endpoint anyway)
   c.change({ upsert: validateAll([{ ...svc({ ...spec, externalTrafficPolicy: 'Cluster' }), status: lb }]) });
   for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);

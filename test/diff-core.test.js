@@ -84,7 +84,7 @@ function buildIr(d, dropMask = 0) {
       frontends.push(frontend({ id: clusterId, addr: vipOf(fam, s + 1), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 2500, service: `ns/s${s}` }, pbes, svc.m));
       if (svc.etpLocal !== undefined) {
         const local = pbes.slice(0, svc.etpLocal).map((b) => ({ ...b }));
-        const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP : 0);
+        const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP | (s % 2 ? L.FEF_NODE_SOURCE_DROP : 0) : 0);
         frontends.push(frontend({ id: feId++, kind: 'LoadBalancer', addr: fam === 4 ? `198.51.100.${s + 1}` : `2001:db8:51::${s + 1}`, port: p.port, proto: p.proto, flags: extFlags, affinityTimeoutMs: 2500, service: `ns/s${s}`, clusterFront: clusterId }, local, svc.m));
       }
     });

@@ -745,7 +745,11 @@ export class Compiler {
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
     const clusterFront = localOnly && kind !== 'ClusterIP' && !svc.internalLocal ? this.clusterFrontOf(family) : 0;
-    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set, clusterFront);
+    // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
+    // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
+    // such check on output: short-circuited)
+    const nodeDrop = clusterFront && policyDrop && kind !== 'NodePort' ? L.FEF_NODE_SOURCE_DROP : 0;
+    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop, svc.affinityTimeoutMs, fRanges, set, clusterFront);
   }
 
   /** The current port's ClusterIP frontend of `family` (emitted before its external ones), 0 =

@@ -772,7 +772,7 @@ export class ReferenceModel {
     let masqLocal = false;
     if (f.clusterFront) {
       const hit = this.tables.local.find((l) => cidrContains(l.c, client));
-      if (hit) {
+      if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
         fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
         f = fv.f;
         t.front = f.id;
