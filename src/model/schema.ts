@@ -273,7 +273,8 @@ const nodeConfigSchema = z.object({
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
     routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
     // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
-    // object) and the cluster's; kept for the dataplane, which does not use them yet
+    // object) and the cluster's; sources in them (and the node's own addresses) are not subject to
+    // externalTrafficPolicy Local (src/compiler/next-hops.ts localSources)
     podCIDRs: z.array(cidr).nullish(),
     clusterCIDRs: z.array(cidr).nullish(),
     detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
