@@ -141,7 +141,10 @@ test('compiler: Local traffic policies with endpoints only elsewhere set FEF_POL
   const spec = { type: 'NodePort', clusterIP: '10.96.0.1', internalTrafficPolicy: 'Local', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
   const c = new Compiler();
   c.change({ upsert: validateAll([node(), svc(spec), slice([ep('10.244.2.5', 'node-b')])]) });
-  for (const f of fronts(c)) {
+  // (the ClusterPolicy frontend is the cluster-wide set in-cluster sources of the NodePort get)
+  const policy = () => fronts(c).filter((f) => f.kind !== 'ClusterPolicy');
+  t.is(fronts(c).find((f) => f.kind === 'ClusterPolicy').backends.length, 1);
+  for (const f of policy()) {
     t.is(f.backends.length, 0, f.kind);
     t.truthy(f.flags & L.FEF_POLICY_DROP, `${f.kind}: endpoints elsewhere -> drop`);
   }
@@ -150,7 +153,7 @@ test('compiler: Local traffic policies with endpoints only elsewhere set FEF_POL
   for (const f of fronts(c)) t.is(f.flags & L.FEF_POLICY_DROP, 0, `${f.kind}: no endpoints -> reject`);
   // a local endpoint: normal frontend
   c.change({ upsert: validateAll([slice([ep('10.244.2.5', 'node-b'), ep('10.244.1.5', 'node-a')])]) });
-  for (const f of fronts(c)) { t.is(f.flags & L.FEF_POLICY_DROP, 0); t.is(f.backends.length, 1); }
+  for (const f of policy()) { t.is(f.flags & L.FEF_POLICY_DROP, 0); t.is(f.backends.length, 1); }
 });
 
 test('compiler: a service labelled for another proxy or headless is not programmed; (un)labelling programs/removes it', (t) => {
@@ -323,7 +326,7 @@ test('ICMP echo to an allocated ClusterIP is rejected (port unreachable, reject_
   t.is(core.counters().reasons.reject_cluster_ip_proto, 3);
 });
 
-test('compiler: externalTrafficPolicy Local frontends name their port\'s ClusterIP (policy Cluster); the detector entries follow detectLocalMode', (t) => {
+test('compiler: externalTrafficPolicy Local frontends name their port\'s ClusterIP, or with internalTrafficPolicy Local a ClusterPolicy frontend; the detector entries follow detectLocalMode', (t) => {
   const spec = { type: 'LoadBalancer', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
   const lb = { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } };
   const c = new Compiler();
@@ -338,9 +341,35 @@ test('compiler: externalTrafficPolicy Local frontends name their port\'s Cluster
   t.deepEqual(local(), ['pod 10.244.0.0/16', 'node 192.168.0.1/32']);
   c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'], podCIDRs: ['10.244.1.0/24'], detectLocalMode: 'NodeCIDR' })]) });
   t.deepEqual(local(), ['pod 10.244.1.0/24', 'node 192.168.0.1/32']);
-  // both policies Local: no frontend holds the cluster-wide set, nothing is named
+  // both policies Local: the ClusterIP holds local endpoints only; a ClusterPolicy frontend (no
+  // service-map key) holds the cluster-wide set the external addresses name
   c.change({ upsert: validateAll([{ ...svc({ ...spec, internalTrafficPolicy: 'Local' }), status: lb }]) });
-  for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
+  const k1 = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.deepEqual(fronts(c).map((f) => f.kind).sort(), ['ClusterIP', 'ClusterPolicy', 'LoadBalancer', 'NodePort']);
+  t.is(k1.ClusterIP.backends.length, 1);
+  t.is(k1.ClusterPolicy.backends.length, 2);
+  t.is(k1.ClusterPolicy.addr, '10.96.0.1');
+  t.is(k1.NodePort.clusterFront, k1.ClusterPolicy.id);
+  t.is(k1.LoadBalancer.clusterFront, k1.ClusterPolicy.id);
+  t.is(k1.ClusterIP.clusterFront, undefined);
+  // through the core: a pod reaches the ClusterPolicy's remote endpoint, the ClusterIP stays local,
+  // a packet to the ClusterIP never lands on the ClusterPolicy frontend
+  {
+    const ir = c.ir, core = Core.create({ flows: 256, batchMax: 64 });
+    core.applyIr(ir);
+    const model = new ReferenceModel(ir, { flows: 256 });
+    const frames = [];
+    for (let i = 0; i < 16; i++) {
+      frames.push(cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 7000 + i, dport: 80, flags: 'S' }));
+      frames.push(cli({ proto: 'TCP', src: '10.244.1.7', dst: '10.96.0.1', sport: 8000 + i, dport: 80, flags: 'S' }));
+    }
+    const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+    t.is(firstMismatch(pairs), undefined);
+    const dsts = (odd) => [...new Set(pairs.filter((_, i) => i % 2 === odd).map((p) => parseFrame(B.fromHex(p.core.hex)).dst))].sort();
+    t.deepEqual(dsts(0), ['10.244.1.5', '10.244.2.5'], 'LB IP from a pod: cluster-wide');
+    t.deepEqual(dsts(1), ['10.244.1.5'], 'ClusterIP (internalTrafficPolicy Local): local only');
+    t.true(pairs.every((p, i) => p.core.trace.front === (i % 2 ? k1.ClusterIP.id : k1.ClusterPolicy.id)));
+  }
   // no local endpoint: the node itself is dropped on the LB IP, short-circuited on the NodePort
   c.change({ upsert: validateAll([{ ...svc(spec), status: lb }, slice([ep('10.244.2.5', 'node-b')])]) });
   const k2 = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));

@@ -690,6 +690,11 @@ export class Compiler {
       portState.built = 0;
       portState.portStart = out.nFronts;
       for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, 0, svc.internalLocal, NO_RANGES);
+      // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
+      // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
+      // cluster policy chain) is a frontend of its own, outside the service map
+      if (svc.internalLocal && svc.externalLocal && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
+        for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.addresses.length; i++) {
           const a = this.node.addresses[i];
@@ -744,7 +749,7 @@ export class Compiler {
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
-    const clusterFront = localOnly && kind !== 'ClusterIP' && !svc.internalLocal ? this.clusterFrontOf(family) : 0;
+    const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : 0;
     // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
     // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
     // such check on output: short-circuited)
@@ -752,15 +757,15 @@ export class Compiler {
     portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop, svc.affinityTimeoutMs, fRanges, set, clusterFront);
   }
 
-  /** The current port's ClusterIP frontend of `family` (emitted before its external ones), 0 =
-   * none. An externalTrafficPolicy Local frontend names it: in-cluster sources use its table —
-   * kube-proxy's "short-circuit pod traffic" goes to the cluster policy chain, which is what the
-   * ClusterIP serves while internalTrafficPolicy is Cluster (with both policies Local no frontend
-   * holds the cluster-wide set: not short-circuited, see docs/core.md). */
-  private clusterFrontOf(family: Family): number {
+  /** The current port's frontend of `kind` and `family` that holds the cluster-wide endpoints
+   * (emitted before its external ones), 0 = none: the ClusterIP while internalTrafficPolicy is
+   * Cluster, else the port's ClusterPolicy frontend. An externalTrafficPolicy Local frontend names
+   * it: in-cluster sources use its table (kube-proxy's "short-circuit pod traffic" goes to the
+   * cluster policy chain). */
+  private clusterFrontOf(family: Family, kind: FrontendKind): number {
     const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
     for (let i = this.portState.portStart; i < out.nFronts; i++) {
-      if (kinds[i] === 'ClusterIP' && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
+      if (kinds[i] === kind && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
     }
     return 0;
   }

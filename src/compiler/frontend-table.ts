@@ -31,8 +31,8 @@ export interface ActiveSetRef {
   indexed: boolean;    // slots are indexes into the ids (the compiler's form), else backend ids
 }
 
-const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer'];
-const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3 };
+const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer', 'ClusterPolicy'];
+const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3, ClusterPolicy: 4 };
 const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
 const PROTO_CODE: Record<Proto, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const EMPTY_MAG = new Uint8Array(0);

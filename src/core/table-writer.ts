@@ -376,6 +376,7 @@ export class TableWriter {
   // ---- service map: open addressing, linear probing, backward-shift delete -------------------
 
   private svcmapInsert(s: SetLayout, f: IrFrontend): void {
+    if (f.kind === 'ClusterPolicy') return; // reached only through another frontend's FE_CLUSTER_FRONT
     this.svcmapInsertKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
@@ -406,6 +407,7 @@ export class TableWriter {
   }
 
   private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
+    if (f.kind === 'ClusterPolicy') return;
     this.svcmapDeleteKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
@@ -622,7 +624,8 @@ function keyOf(f: IrFrontend): FrontKey { return { id: f.id, kind: f.kind, addr:
 interface VipChange { addr: string; family: IrFrontend['family']; id: number }
 
 function sameKey(a: FrontKey, b: FrontKey): boolean {
-  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family &&
+    (a.kind === 'ClusterPolicy') === (b.kind === 'ClusterPolicy'); // in the service map or not
 }
 
 /** Whether two sets have their regions at the same offsets from their bases (so one can be a

@@ -12,7 +12,11 @@ import type { IrList } from './list.js';
 export type Proto = 'TCP' | 'UDP' | 'SCTP';
 export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 export type { Family };
-export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+/** 'ClusterPolicy' is no address of the service: a service port's cluster-wide endpoints for the
+ * in-cluster sources of its externalTrafficPolicy Local frontends when internalTrafficPolicy is
+ * Local too (the ClusterIP then spreads over local ones only). addr is the port's ClusterIP of its
+ * family; never in the service map (reached only as another frontend's clusterFront). */
+export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer' | 'ClusterPolicy';
 
 /** One (address, port, protocol) the dataplane answers for. id is stable across generations. */
 export interface IrFrontend {

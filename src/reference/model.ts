@@ -259,8 +259,9 @@ class Tables {
     for (const f of ir.frontends.values()) {
       const a = parseAddr(f.addr);
       const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
-      this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
       this.fronts.set(f.id, v);
+      if (f.kind === 'ClusterPolicy') continue; // not in the service map: only another frontend's cluster front
+      this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
       if (f.kind === 'ClusterIP') this.clusterIps.add(svcKey(a.bytes, L.SM_ANY_PORT, L.SM_ANY_PROTO, f.family));
     }
     for (const b of ir.backends.values()) {
