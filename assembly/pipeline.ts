@@ -120,7 +120,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   let masqLocal = false;
   const cf = fe.clusterFront;
   if (cf != 0 && cf <= tFeMax) {
-    const kind = localSource(client, family);
+    const kind = localSource(client, family, <u32>fr.inPort);
     if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
       fe = frontendAt(cf);

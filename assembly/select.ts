@@ -62,14 +62,17 @@ export function routeLookup(dst: usize, family: u32): Route | null {
   return null;
 }
 
-/** kube-proxy's local-traffic detector: the kind of the first local-source entry (RTK_LOCAL_POD
- * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source, 0 = none (a
+/** kube-proxy's local-traffic detector: the kind of the first local-source entry (pod entries
+ * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source — or, for
+ * RTK_LOCAL_POD_PORT, whose port the frame arrived on (reported as RTK_LOCAL_POD) — 0 = none (a
  * source from outside the cluster). Linear scan over a handful of entries, only for new flows to
  * an externalTrafficPolicy Local frontend. */
-export function localSource(src: usize, family: u32): u32 {
+export function localSource(src: usize, family: u32, inPort: u32): u32 {
   for (let i: u32 = 0; i < tLocalCount; i++) {
     const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
-    if (<u32>r.family == family && prefixMatch(src, r.addrPtr, <u32>r.plen)) return <u32>r.kind;
+    const kind = <u32>r.kind;
+    if (kind == L.RTK_LOCAL_POD_PORT) { if (<u32>r.outPort == inPort) return L.RTK_LOCAL_POD; continue; }
+    if (<u32>r.family == family && prefixMatch(src, r.addrPtr, <u32>r.plen)) return kind;
   }
   return 0;
 }

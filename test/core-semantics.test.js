@@ -380,3 +380,26 @@ test('compiler: externalTrafficPolicy Local frontends name their port\'s Cluster
   c.change({ upsert: validateAll([{ ...svc({ ...spec, externalTrafficPolicy: 'Cluster' }), status: lb }]) });
   for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
 });
+
+test('externalTrafficPolicy Local, detectLocalMode PodPort: a frame that arrived on a pod port is a pod\'s, whatever its address', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [remote]),
+    frontend({ id: 2, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+  ];
+  const none = { dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const routes = [{ prefix: '0.0.0.0/0', outPort: 7, localSource: 'podPort', ...none }, { prefix: '192.168.0.1/32', outPort: L.PORT_NONE, localSource: 'node', ...none }];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: [local, remote], routes, snatV4: '192.168.0.1' }));
+  const f = (sport) => cli({ proto: 'TCP', src: '172.20.0.9', dst: '198.51.100.7', sport, dport: 80, flags: 'S' });
+  const pairs = runBoth(core, model, [{ frame: f(6000), inPort: 7 }, { frame: f(6001), inPort: 3 }], T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '172.20.0.9', dst: '10.244.2.5' }, 'on the pod port: the cluster front, not masqueraded');
+  t.like(parseFrame(B.fromHex(pairs[1].core.hex)), { src: '172.20.0.9', dst: '10.244.1.5' }, 'on another port: outside, the local set');
+  t.truthy(pairs[0].core.trace.stages & L.TS_LOCAL_SOURCE);
+  t.falsy(pairs[1].core.trace.stages & L.TS_LOCAL_SOURCE);
+  // the compiler's side: NodeConfig podPorts under detectLocalMode PodPort
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ detectLocalMode: 'PodPort', podPorts: [4, 2, 4], clusterCIDRs: ['10.244.0.0/16'] })]) });
+  t.deepEqual(c.ir.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.localSource === 'podPort' ? r.outPort : r.prefix}`), ['podPort 2', 'podPort 4', 'node 192.168.0.1/32']);
+});

@@ -55,7 +55,9 @@ const irArb = fc.record({
   services: fc.array(serviceArb, { minLength: 1, maxLength: 5 }),
   snatV4: fc.boolean(), snatV6: fc.boolean(),
   routes: fc.boolean(),
-  localDetector: fc.boolean(),   // local-source entries: clients 10.0.0.1-3 / fd00::1-3 are pods, 203.0.113.9 / 2001:db8::9 the node
+  // local-source entries: 'cidr': clients 10.0.0.1-3 / fd00::1-3 are pods; 'port': what arrives on
+  // port 3 (every client frame) is a pod's; both: 203.0.113.9 / 2001:db8::9 are the node
+  localDetector: fc.constantFrom(undefined, 'cidr', 'cidr', 'port'),
 });
 
 /** Ir from a generated description. `dropBackends` removes some backends (a later generation). */
@@ -96,8 +98,9 @@ function buildIr(d, dropMask = 0) {
   ] : [];
   const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
   if (d.localDetector) routes.push(
-    { prefix: '203.0.113.9/32', ...none, localSource: 'node' }, { prefix: '10.0.0.0/30', ...none, localSource: 'pod' },
-    { prefix: '2001:db8::9/128', ...none, localSource: 'node' }, { prefix: 'fd00::/126', ...none, localSource: 'pod' },
+    { prefix: '203.0.113.9/32', ...none, localSource: 'node' }, { prefix: '2001:db8::9/128', ...none, localSource: 'node' },
+    ...(d.localDetector === 'port' ? [{ prefix: '0.0.0.0/0', ...none, outPort: 3, localSource: 'podPort' }]
+      : [{ prefix: '10.0.0.0/30', ...none, localSource: 'pod' }, { prefix: 'fd00::/126', ...none, localSource: 'pod' }]),
   );
   return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? SNAT[4] : undefined, snatV6: d.snatV6 ? SNAT[6] : undefined });
 }

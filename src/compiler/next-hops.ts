@@ -54,15 +54,18 @@ export class NodeHops {
   }
 
   /** kube-proxy's local-traffic detector as Ir entries after the routes: the pod sources
-   * (detectLocalMode ClusterCIDR: the cluster CIDRs; NodeCIDR: the node's pod CIDRs; none given:
-   * no pod detection, like kube-proxy's no-op detector), then the node itself (its addresses and
-   * masquerade addresses: what kube-proxy's `fib saddr type local` matches of the node). */
+   * (detectLocalMode ClusterCIDR: the cluster CIDRs; NodeCIDR: the node's pod CIDRs; PodPort:
+   * what arrives on a pod port; none given: no pod detection, like kube-proxy's no-op detector),
+   * then the node itself (its addresses and masquerade addresses: what kube-proxy's
+   * `fib saddr type local` matches of the node). */
   private localSources(): IrRoute[] {
     const n = this.node!;
-    const pods = n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs;
     const own = [...n.addresses, ...(n.snatV4 ? [n.snatV4] : []), ...(n.snatV6 ? [n.snatV6] : [])].map((a) => `${a}/${a.includes(':') ? 128 : 32}`);
     const entry = (prefix: string, localSource: 'pod' | 'node'): IrRoute => ({ prefix, outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC, localSource });
-    return [...new Set(pods)].map((p) => entry(p, 'pod')).concat([...new Set(own)].map((p) => entry(p, 'node')));
+    const pods = n.detectLocalMode === 'PodPort'
+      ? n.podPorts.map((port): IrRoute => ({ prefix: '0.0.0.0/0', outPort: port, dstMac: NO_MAC, srcMac: NO_MAC, localSource: 'podPort' }))
+      : [...new Set(n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs)].map((p) => entry(p, 'pod'));
+    return pods.concat([...new Set(own)].map((p) => entry(p, 'node')));
   }
 
   /** The next hop of endpoint address `addr` (validated, canonical). */

@@ -349,10 +349,16 @@ export class TableWriter {
   private writeRoutes(s: SetLayout, routes: IrRoute[]): void {
     const u8 = this.core.u8, dv = this.core.dv;
     const sorted = routes.filter((r) => !r.localSource).map((r) => ({ r, c: parseCidr(r.prefix) })).sort((a, b) => b.c.plen - a.c.plen);
-    const local = routes.filter((r) => r.localSource === 'pod').concat(routes.filter((r) => r.localSource === 'node'));
+    const local = routes.filter((r) => r.localSource === 'pod' || r.localSource === 'podPort').concat(routes.filter((r) => r.localSource === 'node'));
     u8.fill(0, s.route, s.route + this.caps.routes * L.RT_SIZE);
     local.forEach((r, i) => {
-      const c = parseCidr(r.prefix), e = s.route + (sorted.length + i) * L.RT_SIZE;
+      const e = s.route + (sorted.length + i) * L.RT_SIZE;
+      if (r.localSource === 'podPort') { // matched by the frame's in port, not an address
+        dv.setUint16(e + L.RT_OUT_PORT, r.outPort, true);
+        u8[e + L.RT_KIND] = L.RTK_LOCAL_POD_PORT;
+        return;
+      }
+      const c = parseCidr(r.prefix);
       u8.set(c.bytes, e + L.RT_ADDR);
       u8[e + L.RT_PLEN] = c.plen;
       u8[e + L.RT_FAMILY] = c.family;

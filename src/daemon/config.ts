@@ -133,7 +133,7 @@ export const daemonConfigSchema = z.object({
     // Local then holds for other sources only
     clusterCIDRs: z.array(cidr).max(16).default([]),
     podCIDRs: z.array(cidr).max(16).default([]),
-    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).optional(),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).optional(),
     // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
     // always; others never)
     serviceProxyName: z.string().min(1).max(63).optional(),

@@ -237,6 +237,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
     if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
+    // ports pods are attached to (runtime-added ones included: a port change reprograms)
+    if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
       if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
       if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;

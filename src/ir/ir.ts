@@ -82,9 +82,11 @@ export interface IrRoute {
    * (drop_no_service_ip); outPort and the MACs are unused. */
   serviceCidr?: true;
   /** Not a route: an entry of kube-proxy's local-traffic detector. 'pod': a source in it is a pod
-   * (cluster CIDRs or the node's pod CIDRs, by detectLocalMode); 'node': the node itself (a node
-   * or masquerade address). Never routed by; outPort and the MACs are unused. */
-  localSource?: 'pod' | 'node';
+   * (cluster CIDRs or the node's pod CIDRs, by detectLocalMode); 'podPort': a frame that arrived
+   * on dataplane port `outPort` is a pod's (detectLocalMode PodPort; the prefix is unused);
+   * 'node': the node itself (a node or masquerade address). Never routed by; the MACs (and
+   * outPort, but for 'podPort') are unused. */
+  localSource?: 'pod' | 'podPort' | 'node';
 }
 
 /** An Ir's records by id: any Map<number, T>. A map that keeps its records in columns (the

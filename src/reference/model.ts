@@ -238,7 +238,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
 interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
 interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
 interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array; serviceCidr: boolean }
-interface LocalView { c: Cidr; node: boolean }
+interface LocalView { c: Cidr; node: boolean; port?: number }
 
 function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
   return `${family}/${proto}/${port}/${hex(addr)}`;
@@ -269,8 +269,8 @@ class Tables {
     }
     // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
     // table writer)
-    this.local = ir.routes.filter((r) => r.localSource === 'pod').concat(ir.routes.filter((r) => r.localSource === 'node'))
-      .map((r) => ({ c: parseCidr(r.prefix), node: r.localSource === 'node' }));
+    this.local = ir.routes.filter((r) => r.localSource === 'pod' || r.localSource === 'podPort').concat(ir.routes.filter((r) => r.localSource === 'node'))
+      .map((r) => (r.localSource === 'podPort' ? { c: parseCidr('0.0.0.0/0'), node: false, port: r.outPort } : { c: parseCidr(r.prefix), node: r.localSource === 'node' }));
     this.routes = ir.routes.filter((r) => !r.localSource).map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
@@ -772,7 +772,7 @@ export class ReferenceModel {
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
     if (f.clusterFront) {
-      const hit = this.tables.local.find((l) => cidrContains(l.c, client));
+      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
         fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
         f = fv.f;
