@@ -365,6 +365,9 @@ export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Lo
 export const FEF_NODE_SOURCE_DROP = 64; // with FE_CLUSTER_FRONT: the node itself is not short-circuited but dropped like an
                                     // outside client (external IP / LB IP without a local endpoint: the nftables
                                     // proxier's pre-DNAT output filter drops it; a NodePort is short-circuited)
+export const FEF_MASQUERADE_OUTSIDE = 128; // ClusterIP with a local-traffic detector: masquerade sources it does not take
+                                    // for pods (off-cluster traffic to a service VIP, kube-proxy's
+                                    // "IfNotLocal ... jump mark-for-masquerade"); the node itself included
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |

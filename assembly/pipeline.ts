@@ -129,6 +129,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
       fr.stages |= L.TS_LOCAL_SOURCE;
       masqLocal = kind == L.RTK_LOCAL_NODE;
     }
+  } else if (flags & L.FEF_MASQUERADE_OUTSIDE) {
+    // a ClusterIP reached from outside the pods: masqueraded (a scan of the detector's entries)
+    masqLocal = localSource(client, family, <u32>fr.inPort) != L.RTK_LOCAL_POD;
   }
   if (fe.maglevSize == 0) {
     if (flags & L.FEF_POLICY_DROP) {

@@ -403,3 +403,19 @@ test('externalTrafficPolicy Local, detectLocalMode PodPort: a frame that arrived
   c.change({ upsert: validateAll([node({ detectLocalMode: 'PodPort', podPorts: [4, 2, 4], clusterCIDRs: ['10.244.0.0/16'] })]) });
   t.deepEqual(c.ir.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.localSource === 'podPort' ? r.outPort : r.prefix}`), ['podPort 2', 'podPort 4', 'node 192.168.0.1/32']);
 });
+
+test('a ClusterIP with a local-traffic detector masquerades what does not come from a pod (kube-proxy\'s off-cluster masquerade); the compiler sets it only with a detector', (t) => {
+  const be = backend({ id: 1, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fe = frontend({ id: 1, addr: '10.96.0.1', port: 80, flags: L.FEF_MASQUERADE_OUTSIDE }, [be]);
+  const { core, model } = both(mkIr({ frontends: [fe], backends: [be], routes: LOCAL_ROUTES, snatV4: '192.168.0.1' }));
+  const frames = ['10.244.1.7', '203.0.113.9', '192.168.0.1'].map((src) => cli({ proto: 'TCP', src, dst: '10.96.0.1', sport: 4000, dport: 80, flags: 'S' }));
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => parseFrame(B.fromHex(p.core.hex)).src), ['10.244.1.7', '192.168.0.1', '192.168.0.1'], 'pod kept; outside and node masqueraded');
+  const spec = { clusterIP: '10.96.0.1', ports: [{ port: 80, targetPort: 8080 }] };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node(), svc(spec), slice([ep('10.244.2.5', 'node-b')])]) });
+  t.is(fronts(c)[0].flags & L.FEF_MASQUERADE_OUTSIDE, 0, 'no detector: no masquerade (kube-proxy adds the rule only when it can tell)');
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'] })]) });
+  t.truthy(fronts(c)[0].flags & L.FEF_MASQUERADE_OUTSIDE);
+});

@@ -49,6 +49,7 @@ const serviceArb = fc.record({
   // an externalTrafficPolicy Local address next to the ClusterIP: over the first `local` backends
   // ("this node's"), naming the ClusterIP as its cluster front (in-cluster sources short-circuit)
   etpLocal: fc.constantFrom(undefined, undefined, 0, 1, 2),
+  outsideMasq: fc.boolean(),   // FEF_MASQUERADE_OUTSIDE on the ClusterIP (a detector configured)
 });
 
 const irArb = fc.record({
@@ -78,6 +79,7 @@ function buildIr(d, dropMask = 0) {
       let flags = 0;
       if (svc.affinity) flags |= L.FEF_AFFINITY;
       if (svc.masquerade) flags |= L.FEF_MASQUERADE;
+      if (svc.outsideMasq) flags |= L.FEF_MASQUERADE_OUTSIDE;
       if (svc.policyDrop) flags |= L.FEF_POLICY_DROP | (svc.policyDrop === 'external' ? L.FEF_EXTERNAL : 0);
       const sourceRanges = svc.sourceRange === 'narrow' ? [fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : svc.sourceRange === 'wide' ? [fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
       // distinct backend target ports per frontend port so two ports of a service never share a reply tuple

@@ -689,7 +689,8 @@ export class Compiler {
 
       portState.built = 0;
       portState.portStart = out.nFronts;
-      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, 0, svc.internalLocal, NO_RANGES);
+      const outsideMasq = this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
+      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
       // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
       // cluster policy chain) is a frontend of its own, outside the service map

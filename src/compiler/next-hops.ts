@@ -53,6 +53,14 @@ export class NodeHops {
     return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix)).concat(this.localSources());
   }
 
+  /** Whether the local-traffic detector has pod entries (kube-proxy's `IsImplemented()`): then a
+   * ClusterIP masquerades the sources it does not take for pods (FEF_MASQUERADE_OUTSIDE). */
+  detectsPods(): boolean {
+    const n = this.node;
+    if (!n) return false;
+    return (n.detectLocalMode === 'PodPort' ? n.podPorts : n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs).length > 0;
+  }
+
   /** kube-proxy's local-traffic detector as Ir entries after the routes: the pod sources
    * (detectLocalMode ClusterCIDR: the cluster CIDRs; NodeCIDR: the node's pod CIDRs; PodPort:
    * what arrives on a pod port; none given: no pod detection, like kube-proxy's no-op detector),

@@ -780,6 +780,10 @@ export class ReferenceModel {
         t.stages |= L.TS_LOCAL_SOURCE;
         masqLocal = hit.node;
       }
+    } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
+      // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
+      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
+      masqLocal = !hit || hit.node;
     }
     if (f.maglev.length === 0) {
       // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
