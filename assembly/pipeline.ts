@@ -115,8 +115,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (!sourceAllowed(fe, client, family)) { drop(fr, L.REASON_DROP_SOURCE_RANGE); return; }
   }
   // externalTrafficPolicy Local holds only for sources outside the cluster: a pod or the node
-  // itself is short-circuited to the cluster-wide endpoints (its port's ClusterIP frontend), the
-  // node masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
+  // itself is short-circuited to the cluster-wide endpoints (the cluster front: the port's
+  // ClusterIP, or its ClusterPolicy frontend when internalTrafficPolicy is Local too), the node
+  // masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
   let masqLocal = false;
   const cf = fe.clusterFront;
   if (cf != 0 && cf <= tFeMax) {

@@ -66,7 +66,7 @@ export function routeLookup(dst: usize, family: u32): Route | null {
  * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source — or, for
  * RTK_LOCAL_POD_PORT, whose port the frame arrived on (reported as RTK_LOCAL_POD) — 0 = none (a
  * source from outside the cluster). Linear scan over a handful of entries, only for new flows to
- * an externalTrafficPolicy Local frontend. */
+ * an externalTrafficPolicy Local frontend or a ClusterIP with FEF_MASQUERADE_OUTSIDE. */
 export function localSource(src: usize, family: u32, inPort: u32): u32 {
   for (let i: u32 = 0; i < tLocalCount; i++) {
     const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
