@@ -113,3 +113,15 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   t.throws(() => parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', netns: 'x' }), { message: /only a TAP port/ });
   t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
 });
+
+test('worker tuning: busy-poll off and workers at their default priority unless configured; out-of-range values named', (t) => {
+  const c = parseConfig(good);
+  t.is(c.busyPollUs, 0);
+  t.is(c.workerNice, 0);
+  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10 });
+  t.is(d.busyPollUs, 200);
+  t.is(d.workerNice, -10);
+  const e = t.throws(() => parseConfig({ ...good, busyPollUs: -1, workerNice: -21 }), { instanceOf: ConfigError });
+  t.regex(e.message, /busyPollUs/);
+  t.regex(e.message, /workerNice/);
+});

@@ -28,6 +28,10 @@ export interface WorkerInit {
   nodeAddresses: string[];
   core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
   probeIntervalMs: number;
+  /** Adaptive busy-poll: keep polling this long after the last frame before blocking (0: never spin). */
+  busyPollUs?: number;
+  /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
+  workerNice?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;
