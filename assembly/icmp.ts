@@ -12,6 +12,7 @@ import {
   IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
   L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
+  ICMP_ECHO, ICMP_TIMESTAMP, ICMP_INFO_REQUEST, ICMP_ADDRESS, ICMP6_ECHO_REQUEST, ICMP6_NI_QUERY,
 } from "./net";
 import { flowAt, snatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
@@ -26,6 +27,14 @@ const TMP_B: usize = memory.data(32, 16);   // inner destination, outer destinat
 @inline export function isIcmpError(family: u32, type: u32): bool {
   if (family == 4) return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
   return type >= ICMP6_DST_UNREACH && type <= ICMP6_PARAM_PROB;
+}
+
+/** An ICMP query the kernel's conntrack tracks as a new connection (echo, timestamp, information
+ * and address-mask requests; ICMPv6 echo request and node information query). Replies and other
+ * types are "invalid" to it, so kube-proxy's `ct state new` rules never see them. */
+@inline export function isIcmpQuery(family: u32, type: u32): bool {
+  if (family == 4) return type == ICMP_ECHO || type == ICMP_TIMESTAMP || type == ICMP_INFO_REQUEST || type == ICMP_ADDRESS;
+  return type == ICMP6_ECHO_REQUEST || type == ICMP6_NI_QUERY;
 }
 
 /** ICMP error quoting a NATed flow: translate the quoted packet and the outer header. Returns

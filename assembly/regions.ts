@@ -44,6 +44,7 @@ export let tCidr: usize = 0;
 export let tCidrMax: u32 = 0;
 export let tRt: usize = 0;
 export let tRtCount: u32 = 0;
+export let tLocalCount: u32 = 0;  // local-source entries at tRt + tRtCount (route entries of kind RTK_LOCAL_*)
 
 // ---- batch context ----------------------------------------------------------------------------------
 export let gNow: u32 = 0;
@@ -101,6 +102,8 @@ export function loadTableSet(): void {
   tRtCount = ts.routeCount;
   const rmax = ts.routeMax;
   if (tRtCount > rmax) tRtCount = rmax;
+  tLocalCount = ts.localCount;
+  if (tLocalCount > rmax - tRtCount) tLocalCount = rmax - tRtCount;
   if (tSm == 0) tSmMask = 0;
 }
 

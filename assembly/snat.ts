@@ -2,7 +2,6 @@
 // which source port it gets. The prefetch pass uses the same decision and first port to touch the
 // index slot the allocation will probe first. Semantics: docs/core.md "New flow" step 7.
 import * as L from "./layout";
-import { Frontend } from "./records";
 import { flowHash } from "./hash";
 import { addrEq } from "./addr";
 import { gPortMin, gPortMax, hasSnat, snatAddr } from "./regions";
@@ -10,12 +9,13 @@ import { ctLookup } from "./conntrack";
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 
-/** A new flow is source-translated when its frontend masquerades — unless the backend is at the
- * SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its own address it
- * would answer itself) — or the client is the backend itself (hairpin), and CONFIG has a SNAT
- * address of the family. */
-@inline export function snatWanted(fe: Frontend, client: usize, beAddr: usize, family: u32): bool {
-  return (((fe.flags & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
+/** A new flow is source-translated when it is to be masqueraded (its frontend's FEF_MASQUERADE,
+ * or the node itself short-circuited by an externalTrafficPolicy Local frontend) — unless the
+ * backend is at the SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its
+ * own address it would answer itself) — or the client is the backend itself (hairpin), and CONFIG
+ * has a SNAT address of the family. */
+@inline export function snatWanted(masquerade: bool, client: usize, beAddr: usize, family: u32): bool {
+  return ((masquerade && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
 }
 
 /** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */

@@ -131,6 +131,13 @@ export const daemonConfigSchema = z.object({
     // the cluster's service CIDRs: addresses in them that no Service owns are dropped
     // (drop_no_service_ip), not routed
     serviceCIDRs: z.array(cidr).max(16).default([]),
+    // kube-proxy's local-traffic detector without a kubernetes section (with one, its
+    // clusterCIDRs / detectLocalMode and the Node's podCIDRs are used): pods are the sources in
+    // clusterCIDRs (detectLocalMode ClusterCIDR) or podCIDRs (NodeCIDR); externalTrafficPolicy
+    // Local then holds for other sources only
+    clusterCIDRs: z.array(cidr).max(16).default([]),
+    podCIDRs: z.array(cidr).max(16).default([]),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).optional(),
     // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
     // always; others never)
     serviceProxyName: z.string().min(1).max(63).optional(),

@@ -236,10 +236,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
+    if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
+    if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
+    if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
+    // ports pods are attached to (runtime-added ones included: a port change reprograms)
+    if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
-      spec.podCIDRs = podCIDRs;
-      spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
-      spec.detectLocalMode = cfg.kubernetes.detectLocalMode;
+      if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
+      if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
+      spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
