@@ -29,6 +29,7 @@ export class SteerRing {
   private readonly stride: number;
   private tail: number;        // producer side: written but maybe not yet published
   private published: number;
+  private head: number;        // producer side: the consumer's head as last read
 
   constructor(buf: SharedArrayBuffer, readonly slotSize: number) {
     this.idx = new Int32Array(buf, 0, HEADER / 4);
@@ -37,14 +38,19 @@ export class SteerRing {
     this.stride = META + slotSize;
     this.slots = (buf.byteLength - HEADER) / this.stride;
     this.tail = this.published = Atomics.load(this.idx, TAIL);
+    this.head = Atomics.load(this.idx, HEAD);
   }
 
   /** Producer: copies `len` bytes at byte offset `off` (4-aligned) of `src` (arrived on port
    * `inPort`); false when full. */
   push(src: Uint32Array, off: number, len: number, inPort: number): boolean {
     if (len > this.slotSize) return false;
-    const head = Atomics.load(this.idx, HEAD);
-    if (((this.tail - head) | 0) >= this.slots) return false;
+    // the consumer's head is read again only when the copy seen last says full: one shared-line
+    // read per lap instead of one per frame (the line the consumer writes)
+    if (((this.tail - this.head) | 0) >= this.slots) {
+      this.head = Atomics.load(this.idx, HEAD);
+      if (((this.tail - this.head) | 0) >= this.slots) return false;
+    }
     const at = HEADER + (this.tail & (this.slots - 1)) * this.stride;
     this.dv.setUint16(at, len, true);
     this.dv.setUint16(at + 2, inPort, true);
@@ -74,6 +80,12 @@ export class SteerRing {
     if (n > 0) Atomics.store(this.idx, HEAD, (head + n) | 0);
     return n;
   }
+
+  /** Frames pushed and not yet taken by the consumer (published or not). */
+  backlog(): number { return (this.tail - Atomics.load(this.idx, HEAD)) | 0; }
+
+  /** Frames the ring holds. */
+  get capacity(): number { return this.slots; }
 
   /** Consumer: whether frames are waiting. */
   pending(): boolean { return Atomics.load(this.idx, TAIL) !== Atomics.load(this.idx, HEAD); }

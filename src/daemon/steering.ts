@@ -56,6 +56,9 @@ export class Steering {
     dv.setUint16(d + L.D_IN_PORT, inPort, true);
   };
 
+  /** Whether some worker's ring from this one is more than half full (its consumer lags). */
+  backedUp(): boolean { return this.out.some((r) => !!r && r.backlog() * 2 > r.capacity); }
+
   /** Whether another worker has handed over frames not yet received. */
   pending(): boolean { return this.in.some((r) => r.pending()); }
 
