@@ -4,7 +4,7 @@
 // masquerade (DNAT + SNAT) must all complete, spread over both workers, with every reply finding
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, NODE_V4, POD_SERVER } from './lib/topology.js';
 
 const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -114,4 +114,38 @@ serial('NodePort with masquerade (DNAT + SNAT): many connections all complete, r
   const ct = (await api(topo, 'GET', '/api/v1/conntrack?service=default/fan-np&limit=1000')).json;
   const masq = (ct.items ?? []).filter((f) => f.flags.includes('snat'));
   t.true(masq.length >= res.length, `masqueraded flows listed: ${masq.length} ${JSON.stringify(ct).slice(0, 300)}`);
+});
+
+serial('a pod port added at runtime is opened by every worker (fanout: true); one without fanout is refused', async (t) => {
+  const topo = suite.topo;
+  const ns = topo.lab.namespace('fx');
+  topo.lab.veth(ns, 'eth0', topo.ns.dp, 'wfx');
+  topo.lab.up(ns, 'eth0');
+  topo.lab.addr(ns, 'eth0', '10.244.3.10/32');
+  topo.lab.route(ns, '10.244.0.1', undefined, 'eth0');
+  topo.lab.route(ns, 'default', '10.244.0.1', 'eth0');
+  const refused = await api(topo, 'POST', '/api/v1/ports', { name: 'pod-x', type: 'afpacket', ifname: 'wfx', role: 'pod', gateways: ['10.244.0.1'] });
+  t.is(refused.status, 422, refused.text);
+  t.regex(refused.text, /fanout/);
+  const added = await api(topo, 'POST', '/api/v1/ports', { name: 'pod-x', type: 'afpacket', ifname: 'wfx', role: 'pod', gateways: ['10.244.0.1'], pods: [{ ip: '10.244.3.10' }], fanout: true });
+  t.is(added.status, 201, added.text);
+  const server = topo.lab.spawn(ns, process.execPath, [POD_SERVER, 'pod-x', '--http', '8080']);
+  topo.podProcs.push(server);
+  await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('pod-x server not ready')), 10000);
+    server.stdout.on('data', (d) => { out += d; if (out.includes('ready')) { clearTimeout(timer); resolve(); } });
+  });
+  await suite.apply([
+    serviceYaml({ name: 'fan-x', clusterIP: '10.96.7.12', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'fan-x-1', service: 'fan-x', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: ['10.244.3.10'], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  ]);
+  const first = await curlOk(topo, topo.ns.client, 'http://10.96.7.12/', 25);
+  t.is(first.body.trim(), 'pod-x', `${first.stderr}\n${topo.daemonLog.slice(-1500)}`);
+  const res = await fromSources(topo, topo.ns.client, 'http://10.96.7.12/', CLIENTS, 5);
+  t.deepEqual(res.filter((r) => r.pod !== 'pod-x'), []);
+  const listed = (await api(topo, 'GET', '/api/v1/ports')).json.items.filter((p) => p.name === 'pod-x');
+  t.is(listed.length, 1, 'listed once, its stats summed over the workers');
+  t.is((await api(topo, 'DELETE', '/api/v1/ports/pod-x')).status, 200);
+  t.is((await api(topo, 'GET', '/api/v1/ports')).json.items.filter((p) => p.name === 'pod-x').length, 0);
 });

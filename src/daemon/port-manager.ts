@@ -161,9 +161,11 @@ export class PortManager {
     };
   }
 
-  /** The workers a port is opened in: all of them for a fanout port. */
+  /** The workers a port is opened in: all of them for a fanout port — worker 0 last: it alone
+   * probes and learns neighbours there, and a neighbour it reports before the port is registered
+   * here would be ignored (and not reported again until it ages). */
   private workersOf(p: ManagedPort): number[] {
-    return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => w) : [p.worker];
+    return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => (w + 1) % this.cfg.workers) : [p.worker];
   }
 
   /** The config file's ports, for the workers' start. */
