@@ -4,7 +4,7 @@
 // masquerade (DNAT + SNAT) must all complete, spread over both workers, with every reply finding
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, NODE_V4, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, POD_SERVER } from './lib/topology.js';
 
 const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -114,6 +114,42 @@ serial('NodePort with masquerade (DNAT + SNAT): many connections all complete, r
   const ct = (await api(topo, 'GET', '/api/v1/conntrack?service=default/fan-np&limit=1000')).json;
   const masq = (ct.items ?? []).filter((f) => f.flags.includes('snat'));
   t.true(masq.length >= res.length, `masqueraded flows listed: ${masq.length} ${JSON.stringify(ct).slice(0, 300)}`);
+});
+
+serial('UDP from several clients and a pod reaching itself (hairpin, masqueraded): every answer comes back', async (t) => {
+  const topo = suite.topo;
+  const [a, b, c] = topo.pods;
+  await suite.apply([
+    serviceYaml({ name: 'fan-u', clusterIP: '10.96.7.14', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'fan-u-1', service: 'fan-u', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: ep([a, b, c]) }),
+    serviceYaml({ name: 'fan-h', clusterIP: '10.96.7.13', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'fan-h-1', service: 'fan-h', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a]) }),
+  ]);
+  const before = await counters(topo);
+  const script = `
+    const dgram = require('dgram');
+    const out = [];
+    const one = (src, i) => new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      const done = (v) => { clearTimeout(t); s.close(); resolve(v); };
+      const t = setTimeout(() => done({ src, timeout: true }), 3000);
+      s.on('message', (m, r) => done({ src, reply: m.toString(), from: r.address }));
+      s.on('error', (e) => done({ src, error: e.code || e.message }));
+      s.bind({ address: src }, () => s.send('ask-' + i, 53, '10.96.7.14'));
+    });
+    (async () => {
+      for (let i = 0; i < 10; i++) out.push(...await Promise.all(${JSON.stringify(CLIENTS)}.map((src) => one(src, i))));
+      console.log(JSON.stringify(out));
+    })();`;
+  const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: 60_000 });
+  const udp = JSON.parse(r.stdout.trim().split('\n').pop());
+  const lost = udp.filter((x) => !x.reply || x.from !== '10.96.7.14');
+  t.deepEqual(lost, [], `${lost.length} of ${udp.length} UDP asks unanswered or answered from the wrong address`);
+  const hair = await httpMany(topo, a.ns, 'http://10.96.7.13/', 30);
+  t.deepEqual(hair.filter((x) => x.error || x.pod !== 'pod-a' || x.peer !== NODE_V4), [], 'hairpin connections answered, seen from the SNAT address');
+  const after = await counters(topo);
+  t.is(drops(after) - drops(before), 0, JSON.stringify(after.reasons));
+  t.is(after.global.steer_ring_full ?? 0, 0);
 });
 
 serial('a pod port added at runtime is opened by every worker (fanout: true); one without fanout is refused', async (t) => {
