@@ -3,15 +3,18 @@
 // masqueraded flow's replies — addressed to (SNAT address, allocated port) — are steered to the
 // worker that allocated the port. docs/performance.md "Several workers on one interface".
 //
-// Not the layout hash: it only has to spread keys evenly and be cheap (the four address words
-// folded, the port mixed in with a golden-ratio multiply, murmur3's finaliser, then a
-// multiply-shift into [0, workers) instead of a modulo).
+// Not the layout hash: it only has to spread keys evenly, be cheap, and be what the kernel
+// computes for a port-less key in the classic BPF fanout program (src/ports/fanout-program.ts),
+// so frames reach their owner without a hand-off where the port's role tells the client's side:
+// the four address words folded and read big-endian (an IPv4 address as the BPF load sees it),
+// the port mixed in with a golden-ratio multiply, murmur3's finaliser, modulo the workers (the
+// kernel takes the program's result modulo the group's members).
 
 @inline export function ownerOf(addr: usize, port: u32, workers: u32): u32 {
-  let x = load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12);
+  let x = bswap<u32>(load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12));
   x ^= port * 0x9e3779b1;
   x ^= x >>> 16; x *= 0x85ebca6b;
   x ^= x >>> 13; x *= 0xc2b2ae35;
   x ^= x >>> 16;
-  return <u32>((<u64>x * <u64>workers) >>> 32);
+  return x % workers;
 }

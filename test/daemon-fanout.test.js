@@ -52,7 +52,10 @@ const delta = (after, before, k) => (after.reasons[k] ?? after.global[k] ?? 0) -
  * fwd_reply, and a flow created twice shows as ct_new beyond the connections. Every connection here
  * has at least three server packets (SYN-ACK, the response, FIN). */
 function flowsKept(t, before, after, connections) {
-  t.is(delta(after, before, 'ct_new'), connections, 'one flow per connection: none created twice');
+  // at most one flow per connection (a client port the kernel reuses toward the same Service can
+  // meet its predecessor's closing flow, so fewer is possible)
+  const created = delta(after, before, 'ct_new');
+  t.true(created <= connections && created >= connections / 2, `${created} flows for ${connections} connections`);
   t.true(delta(after, before, 'fwd_reply') >= 3 * connections, `replies reverse-translated: ${delta(after, before, 'fwd_reply')} for ${connections} connections`);
   t.is(drops(after) - drops(before), 0, JSON.stringify(after.reasons));
   t.is(after.global.steer_ring_full ?? 0, 0);
@@ -95,7 +98,11 @@ serial('ClusterIP (DNAT): many connections from several clients all complete, sp
   const perWorker = after.workers.map((w, i) => (w.global.ct_new ?? 0) - (before.workers[i].global.ct_new ?? 0));
   t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);
   t.true(after.workers.every((w) => (w.global.rx_packets ?? 0) > 0));
-  t.true((after.global.steer_handed_off ?? 0) > 0, 'the kernel hash put some frames on the wrong worker; steering moved them');
+  // the kernel's fanout program already put client->ClusterIP frames (uplink: by source) and the
+  // pods' replies (pod ports: by destination) on the client's worker: almost nothing handed over
+  const handed = delta(after, before, 'steer_handed_off'), frames = delta(after, before, 'rx_packets');
+  t.log(`handed over ${handed} of ${frames} frames; flows per worker ${perWorker}`);
+  t.true(handed * 20 < frames, `handed over ${handed} of ${frames} frames`);
   t.is(after.global.steer_handed_off, after.global.steer_received);
 });
 
@@ -110,7 +117,11 @@ serial('NodePort with masquerade (DNAT + SNAT): many connections all complete, r
   const after = await counters(topo);
   flowsKept(t, before, after, res.length);
   const perWorker = after.workers.map((w, i) => (w.global.ct_new ?? 0) - (before.workers[i].global.ct_new ?? 0));
+  t.log(`handed over ${delta(after, before, "steer_handed_off")} of ${delta(after, before, "rx_packets")} frames; flows per worker ${perWorker}`);
   t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);
+  // a masqueraded reply's owner is keyed by its SNAT port, which the kernel's program does not
+  // read: those frames are the ones steering hands over
+  t.true(delta(after, before, 'steer_handed_off') > 0);
   const ct = (await api(topo, 'GET', '/api/v1/conntrack?service=default/fan-np&limit=1000')).json;
   const masq = (ct.items ?? []).filter((f) => f.flags.includes('snat'));
   t.true(masq.length >= res.length, `masqueraded flows listed: ${masq.length} ${JSON.stringify(ct).slice(0, 300)}`);

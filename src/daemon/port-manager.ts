@@ -161,11 +161,10 @@ export class PortManager {
     };
   }
 
-  /** The workers a port is opened in: all of them for a fanout port — worker 0 last: it alone
-   * probes and learns neighbours there, and a neighbour it reports before the port is registered
-   * here would be ignored (and not reported again until it ages). */
+  /** The workers a port is opened in: all of them for a fanout port, in worker order (a fanout
+   * group numbers its members in the order they join; its program names workers by number). */
   private workersOf(p: ManagedPort): number[] {
-    return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => (w + 1) % this.cfg.workers) : [p.worker];
+    return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => w) : [p.worker];
   }
 
   /** The config file's ports, for the workers' start. */
@@ -222,16 +221,19 @@ export class PortManager {
       let spec: WorkerPortSpec;
       try { spec = this.prepare(p, index); } catch (e) { throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
+      // registered before the workers open it: a neighbour the first one learns there while the
+      // others still open it must find the port (it is not reported again until it ages)
+      this.byIndex.set(index, mp);
       let info: PortInfo | undefined;
       const opened: number[] = [];
       try {
         for (const w of this.workersOf(mp)) { const i = await this.dp.addPort(w, spec); info ??= i; opened.push(w); }
+        if (!info) throw new Error('no worker opened it');
       } catch (e) {
+        this.byIndex.delete(index);
         for (const w of opened) await this.dp.removePort(w, index).catch(() => undefined);
         throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500);
       }
-      if (!info) throw new PortError(`port ${p.name}: no worker opened it`, 500);
-      this.byIndex.set(index, mp);
       this.info.set(index, info);
       if (o.save !== false) this.save();
       this.log.info({ port: p.name, index, ifname: p.ifname, mac: info.mac, kind: info.kind, worker }, 'port added');

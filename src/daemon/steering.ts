@@ -13,6 +13,8 @@ export interface SteerPlan {
   self: number;
   rings: Array<Array<SharedArrayBuffer | undefined>>;
   slotSize: number;
+  /** Int32: how many workers have opened their ports (they join the fanout groups in order). */
+  joinTurn?: SharedArrayBuffer;
 }
 
 /** Frames a ring holds: four bursts of the default batch (256), ~2 MiB per ordered pair of workers. */

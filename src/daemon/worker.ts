@@ -29,6 +29,7 @@ import { WorkerObserver } from '../observe/worker-observer.js';
 import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
+import { fanoutProgram } from '../ports/fanout-program.js';
 
 // An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
 // (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
@@ -118,6 +119,14 @@ class Worker {
       }
       if (r.mod) this.waker = r.mod.nativeAddon().wakerOpen();
     }
+    // a fanout group's members are numbered in the order they join, and the kernel's program
+    // names workers by number: worker w opens its ports after worker w-1 (steering.ts's turn)
+    const turn = this.init.steer?.joinTurn ? new Int32Array(this.init.steer.joinTurn) : undefined;
+    if (turn) {
+      const self = this.init.steer!.self;
+      for (let t = Atomics.load(turn, 0), waited = 0; t < self && waited < 30_000; t = Atomics.load(turn, 0), waited += 50) Atomics.wait(turn, 0, t, 50);
+      if (Atomics.load(turn, 0) < self) this.log('warn', 'the workers before this one did not open their ports in 30 s: fanout members out of order (frames reach their worker through steering instead)');
+    }
     try {
       for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
     } catch (e) {
@@ -125,6 +134,8 @@ class Worker {
       for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
       this.ports = [];
       throw e;
+    } finally {
+      if (turn) { Atomics.add(turn, 0, 1); Atomics.notify(turn, 0); }
     }
   }
 
@@ -137,8 +148,9 @@ class Worker {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
         const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const,
-          // the kernel's flow hash spreads the interface over the workers; steering corrects it
-          ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'hash' as const } } : {}) };
+          // the kernel puts a frame on the worker that owns the client's address, as far as the
+          // port's role tells which side the client is (fanout-program.ts); steering does the rest
+          ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'cbpf' as const, program: fanoutProgram(spec.role === 'uplink' ? 'src' : 'dst') } } : {}) };
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
