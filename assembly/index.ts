@@ -12,6 +12,7 @@
 //   snat.ts       SNAT decision and port allocation
 //   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
 //   prefetch.ts   the staged loads between the passes
+//   trace.ts      trace records, the live trace filter and its match records
 //   pipeline.ts   pass 2 and the batch loop
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
 //   owner.ts, steer.ts  which worker owns a frame when several share an interface
@@ -22,6 +23,7 @@ import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
 import { ctRestore } from "./ct-restore";
 import { steerBatch } from "./steer";
+import { traceFilterPtr } from "./trace";
 
 let gInitialized: bool = false;
 
@@ -29,6 +31,9 @@ export function heap_base(): usize { return __heap_base; }
 
 /** Address of the CFG_SIZE-byte CONFIG block (static, 64-byte aligned). */
 export function config_ptr(): usize { return CFG; }
+
+/** Address of the live trace filter block (TF_BLOCK_SIZE bytes, static; layout.ts, trace.ts). */
+export function trace_filter_ptr(): usize { return traceFilterPtr(); }
 
 /** Validates CONFIG (magic, version, region geometry within memory), zeroes counters, conntrack
  * and affinity, builds the free list. 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,

@@ -20,7 +20,7 @@
 // Memory map (regions are placed by the host after the core's __heap_base, 64-byte aligned;
 // their absolute offsets are written into the CONFIG block before init() is called)
 //
-//   0 ............ static data of the core (crc tables, scratch, CONFIG block)
+//   0 ............ static data of the core (crc tables, scratch, CONFIG block, live trace filter block)
 //   CONFIG ....... CFG_SIZE bytes at config_ptr(): offsets, capacities, timeouts, generation word
 //   DESC ......... BATCH_MAX x DESC_SIZE   per-frame descriptors (in: len, in_port; out: verdict)
 //   ARENA ........ BATCH_MAX x SLOT_SIZE   packet slots, frame at slot start, rewritten in place
@@ -431,3 +431,94 @@ export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/p
 export const SM_ANY_PORT = 0;
 export const SM_ANY_PROTO = 0;
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)
+
+// ============================================================================================
+// Live trace filter (assembly/trace.ts; written by the host, src/observe/core-filter.ts)
+// ============================================================================================
+// A static block at trace_filter_ptr() (like CONFIG; the host places nothing). Between batches
+// the host writes up to TF_SLOTS compiled filters and sets their bits in TF_ACTIVE. A live
+// process() with TF_ACTIVE != 0 tests every frame, after its decision, against the active filters
+// with budget left, and appends one match record per frame that matched any (TF_MATCHES of them,
+// at most TM_MAX; matches beyond that are counted in TF_MISSED). TF_ACTIVE == 0 costs one load
+// and one branch per batch and a predictable branch per frame; dry-run batches never match.
+//
+//   0        4         8        12 .. 64   64                          TF_MATCH_OFF          TF_BLOCK_SIZE
+//   +--------+---------+--------+---------+---------------------------+----------------------+
+//   | active | matches | missed | (free)  | TF_SLOTS x filter (TFF_*) | TM_MAX x match (TM_*) |
+//   +--------+---------+--------+---------+---------------------------+----------------------+
+export const TF_ACTIVE = 0;          // u32 in: bit s = filter slot s is in use
+export const TF_MATCHES = 4;         // u32 out: match records written by the last live process()
+export const TF_MISSED = 8;          // u32 out: matching frames not recorded (more than TM_MAX)
+export const TF_SLOTS = 4;           // filters tested per frame at most
+export const TF_FILTERS = 64;        // filter s at TF_FILTERS + s * TFF_SIZE
+
+// Filter (TFF_SIZE bytes). A field takes part only when its TFM_* bit is set in TFF_FIELDS; all
+// fields set must match. Addresses are prefixes: (addr & mask) == value, value pre-masked by the
+// host; family is that of the address fields. The 5-tuple fields (TFM_TUPLE) match the frame as
+// it arrived or, for a forwarded or rejected frame, as it leaves (all of them one or the other).
+//   0          16         32         48         64         80         96       100      104
+//   +----------+----------+----------+----------+----------+----------+--------+--------+
+//   | src      | src mask | dst      | dst mask | host     | host mask| fields | budget |
+//   +----------+----------+----------+----------+----------+----------+--------+--------+
+//   104 105 106 107 108   110   112   114   116 117..120 120                152                184..192
+//   +---+---+---+---+-----+-----+-----+-----+---+-------+------------------+------------------+------+
+//   |fam|pro|pr2|rsn|sport|dport|port |in pt|vrd| (free)| front ids [8] u32 | backend ids [8]  |(free)|
+//   +---+---+---+---+-----+-----+-----+-----+---+-------+------------------+------------------+------+
+//   budget: matches left (the core decrements; 0: the filter rests). proto2: a second protocol
+//   (ICMP = 1 or 58). port: either side. Id lists end at the first 0.
+export const TFF_SIZE = 192;
+export const TFF_SRC = 0;
+export const TFF_SRC_MASK = 16;
+export const TFF_DST = 32;
+export const TFF_DST_MASK = 48;
+export const TFF_HOST = 64;
+export const TFF_HOST_MASK = 80;
+export const TFF_FIELDS = 96;
+export const TFF_BUDGET = 100;
+export const TFF_FAMILY = 104;
+export const TFF_PROTO = 105;
+export const TFF_PROTO2 = 106;
+export const TFF_REASON = 107;
+export const TFF_SPORT = 108;
+export const TFF_DPORT = 110;
+export const TFF_PORT = 112;
+export const TFF_IN_PORT = 114;
+export const TFF_VERDICT = 116;
+export const TFF_FRONTS = 120;
+export const TFF_BACKENDS = 152;
+export const TFF_IDS = 8;
+
+export const TFM_SRC = 1;
+export const TFM_DST = 2;
+export const TFM_HOST = 4;
+export const TFM_SPORT = 8;
+export const TFM_DPORT = 16;
+export const TFM_PORT = 32;
+export const TFM_PROTO = 64;
+export const TFM_TUPLE = 127;        // the 5-tuple bits above
+export const TFM_IN_PORT = 128;
+export const TFM_FRONT = 256;        // frontend id in TFF_FRONTS
+export const TFM_BACKEND = 512;      // backend id in TFF_BACKENDS
+export const TFM_REASON = 1024;      // reason == TFF_REASON
+export const TFM_VERDICT = 2048;     // verdict == TFF_VERDICT
+
+// Match record (TM_SIZE bytes): the frame's batch index, the filters it matched, the frame's trace
+// record and its 5-tuple as it arrived (the frame itself is rewritten in place).
+//   0     2   3   4     6     8   9 .. 16  16                     48         64         80
+//   +-----+---+---+-----+-----+---+-------+----------------------+----------+----------+
+//   |index|flt|pro|sport|dport|fam|(free) | trace record (TR_*)  | src      | dst      |
+//   +-----+---+---+-----+-----+---+-------+----------------------+----------+----------+
+//   index: the frame's slot in the batch; flt: bit s = filter s matched; fam 0: not IP.
+export const TM_SIZE = 80;
+export const TM_INDEX = 0;
+export const TM_FILTERS = 2;
+export const TM_PROTO = 3;
+export const TM_SPORT = 4;
+export const TM_DPORT = 6;
+export const TM_FAMILY = 8;
+export const TM_TRACE = 16;
+export const TM_SRC = 48;
+export const TM_DST = 64;
+export const TM_MAX = 256;
+export const TF_MATCH_OFF = TF_FILTERS + TF_SLOTS * TFF_SIZE;
+export const TF_BLOCK_SIZE = TF_MATCH_OFF + TM_MAX * TM_SIZE;

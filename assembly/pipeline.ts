@@ -25,6 +25,7 @@ import { reject } from "./reject";
 import { flowBackend, reopensClosed } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
+import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
 
 // Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
 // cannot prove it unread.
@@ -240,24 +241,6 @@ function laterFragment(f: usize, fr: Frame): void {
   noService(f, fr);
 }
 
-function writeTrace(i: u32, fr: Frame): void {
-  const t = traceAt(i);
-  t.stages = fr.stages;
-  t.verdict = fr.verdict;
-  t.reason = fr.reason;
-  t.outPort = fr.outPort;
-  t.front = fr.front;
-  t.backend = fr.backend;
-  t.flow = fr.flow;
-  t.ct = fr.ct;
-  t.select = fr.select;
-  t.proto = fr.proto;
-  t.family = fr.family;
-  t.l3 = fr.l3;
-  t.l4 = fr.l4;
-  t.hash = fr.hash;
-}
-
 export function processBatch(n: u32, now: u32): void {
   loadConfig();
   loadTableSet();
@@ -265,6 +248,7 @@ export function processBatch(n: u32, now: u32): void {
   const traceOn = (traceFlags & L.TRACE_ON) != 0;
   const live = (traceFlags & L.TRACE_DRY_RUN) == 0;
   beginBatch(now, live);
+  const filtering = live && traceFilterBegin();   // a live trace's filters (trace.ts)
   if (n > gBatchMax) n = gBatchMax;
   if (live) {
     expireSweep(config().expireBudget);
@@ -303,8 +287,9 @@ export function processBatch(n: u32, now: u32): void {
         else drp++;
         count(L.GC_COUNT + <i32>fr.reason, 1);
       }
-      if (traceOn) writeTrace(i, fr);
+      if (traceOn) writeTrace(traceAt(i), fr);
     }
+    if (filtering) traceFilterChunk(base, m);
   }
   if (live) {
     count(L.GC_RX_PACKETS, <u64>n);

@@ -102,7 +102,9 @@ serial('trace --live: real packets of new flows, every stage with its values, fr
 });
 
 serial('trace --live --reason: only the rejected packets, human output, the count bounds it', async (t) => {
-  const run = wdp(['trace', '--live', '--reason', 'reject_no_endpoints', '-c', '2', '--duration', '25s']);
+  // the prefix keeps 10.96.4.10 (w0) out: only 10.96.4.20 (empty) is in 10.96.4.16/28
+  // the in port by name, the service by name: both become ids the core matches
+  const run = wdp(['trace', '--live', '--reason', 'reject_no_endpoints', '--dst', '10.96.4.16/28', '--in-port', 'client', '--service', 'default/empty', '-c', '2', '--duration', '25s']);
   const out = await trafficUntil(run, [[topo.ns.client, 'http://10.96.4.10/'], [topo.ns.client, 'http://10.96.4.20/']]);
   t.is(out.code, 0, out.stderr);
   const heads = out.stdout.split('\n').filter((l) => /worker \d port/.test(l));
@@ -122,6 +124,9 @@ serial('trace --live: bad filters are clear errors', async (t) => {
   const out = await cli.done;
   t.is(out.code, 1);
   t.regex(out.stderr, /--sport must be a number/);
+  const port = await wdp(['trace', '--live', '--in-port', 'nope']).done;
+  t.is(port.code, 1);
+  t.regex(port.stderr, /--in-port "nope": no such port in the daemon \(ports: client \(0\), remote \(1\)/);
 });
 
 serial('capture: a port\'s frames before and after translation, bounded, readable by tcpdump', async (t) => {
@@ -145,6 +150,36 @@ serial('capture: a port\'s frames before and after translation, bounded, readabl
   t.is(td.status, 0, td.stderr);
   t.is(td.stdout.trim().split('\n').length, 12, td.stdout);
   t.regex(td.stdout, /10\.0\.0\.2\.\d+ > 10\.96\.4\.10\.80: Flags \[S\]/);
+});
+
+let rejectCapture;
+serial('capture: the slow path\'s frames too (ARP answered by wdp) and the RST wdp sent for a rejected connection', async (t) => {
+  const file = join(dir, 'reject.pcap');
+  const run = wdp(['capture', '--port', 'client', '-c', '60', '--duration', '8s', '-w', file]);
+  await sleep(1500);
+  // the client forgets its neighbours: it asks for the gateway again, and wdp's slow path answers
+  spawnSync('ip', ['-n', topo.ns.client, 'neigh', 'flush', 'all']);
+  const out = await trafficUntil(run, [[topo.ns.client, 'http://10.96.4.20/']]);
+  t.is(out.code, 0, out.stderr);
+  const recs = parsePcap(readFileSync(file)).records;
+  const et = (d) => (d[12] << 8) | d[13];
+  const arpReply = recs.find((r) => et(r.data) === 0x0806 && r.data[21] === 2);
+  t.truthy(arpReply, 'the ARP reply wdp sent (slow path) is in the capture');
+  t.truthy(recs.find((r) => et(r.data) === 0x0806 && r.data[21] === 1), 'the client\'s ARP request (to the host) too');
+  const tcp = recs.filter((r) => et(r.data) === 0x0800 && r.data[23] === 6);
+  const from = (d) => `${d[26]}.${d[27]}.${d[28]}.${d[29]}`;
+  const rst = tcp.find((r) => from(r.data) === '10.96.4.20' && (r.data[47] & 0x04));
+  t.truthy(rst, 'the RST wdp answered the SYN with');
+  t.truthy(tcp.find((r) => from(r.data) === '10.0.0.2' && (r.data[47] & 0x02)), 'the SYN it answered');
+  rejectCapture = file;
+});
+
+(hasTcpdump ? serial : (title, fn) => test.skip(`${title} (skipped: tcpdump is not installed)`, fn))('capture: tcpdump reads the rejected connection\'s RST and the ARP reply', (t) => {
+  t.truthy(rejectCapture, 'the reject capture test wrote no file');
+  const td = spawnSync('tcpdump', ['-nn', '-r', rejectCapture], { encoding: 'utf8' });
+  t.is(td.status, 0, td.stderr);
+  t.regex(td.stdout, /10\.96\.4\.20\.80 > 10\.0\.0\.2\.\d+: Flags \[R\.\]/);
+  t.regex(td.stdout, /ARP, Reply/);
 });
 
 serial('capture and trace --live end at their duration when nothing matches', async (t) => {

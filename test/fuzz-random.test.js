@@ -19,7 +19,7 @@ test('fresh-seed fuzz: mutated frames, random ports, time jumps, flips — no tr
     t.fail(e instanceof FuzzFailure ? e.message : `fuzz seed ${seed} (reproduce: WDP_FUZZ_SEED=${seed}): ${e.stack}`);
     return;
   }
-  t.log(`${s.frames} frames in ${s.batches} batches, ${s.seconds.toFixed(1)} s (${Math.round(s.frames / s.seconds)} frames/s); ${s.flips} generation flips, ${s.traced} traced batches (${s.dryRuns} dry runs), ${s.flushes} flushes`);
+  t.log(`${s.frames} frames in ${s.batches} batches, ${s.seconds.toFixed(1)} s (${Math.round(s.frames / s.seconds)} frames/s); ${s.flips} generation flips, ${s.traced} traced batches (${s.dryRuns} dry runs), ${s.filtered} batches with live trace filters (${s.matched} frames matched), ${s.flushes} flushes`);
   t.log(`mutations: ${Object.entries(s.mutations).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   t.log(`reasons: ${Object.entries(s.reasons).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   t.log(`conntrack: new=${s.counters.ct_new} expired=${s.counters.ct_expired} evicted=${s.counters.ct_evicted} reselect=${s.counters.ct_reselect} snat=${s.counters.snat} active=${s.ctActive}`);
@@ -31,7 +31,7 @@ test('fresh-seed fuzz: mutated frames, random ports, time jumps, flips — no tr
       t.true((s.reasons[r] ?? 0) > 0, `no ${r} in ${s.frames} frames`);
     }
     for (const c of ['ct_evicted', 'ct_expired', 'ct_reselect', 'aff_hit', 'snat']) t.true(s.counters[c] > 0, `counter ${c} stayed 0`);
-    t.true(s.flips > 0 && s.dryRuns > 0 && s.flushes > 0, 'flips, dry runs and flushes all happened');
+    t.true(s.flips > 0 && s.dryRuns > 0 && s.flushes > 0 && s.matched > 0, 'flips, dry runs, flushes and live filter matches all happened');
   }
 });
 
@@ -86,6 +86,14 @@ const TAMPER = [
         const d = core.descriptor(i);
         if (d.verdict === L.V_FORWARD && d.len > 40) { core.u8[core.slotOffset(i) + 30] ^= 0x10; return; }
       }
+    },
+  },
+  {
+    what: 'a live trace match record disagreeing with its frame',
+    expect: /trace record .* disagrees with descriptor/,
+    hook(core) {
+      const base = core.traceFilterBase;
+      if (core.dv.getUint32(base + L.TF_MATCHES, true)) core.u8[base + L.TF_MATCH_OFF + L.TM_TRACE + L.TR_REASON] ^= 0x3f;
     },
   },
 ];

@@ -59,7 +59,26 @@ test('a record field that drifts from layout.ts fails the core build', (t) => {
     const bad = build();
     t.not(bad.status, 0);
     t.regex(bad.stdout + bad.stderr, /CtFlow disagrees with layout\.ts/);
+    // the live trace filter record (assembly/trace.ts) is checked the same way
+    writeFileSync(join(dir, 'records.ts'), records);
+    const trace = readFileSync(join(dir, 'trace.ts'), 'utf8');
+    const shiftedTf = trace.replace(/^ {2}budget: u32;( .*)?$/m, '  extra: u16;\n  budget: u32;');
+    t.not(shiftedTf, trace, 'the trace filter mutation applies');
+    writeFileSync(join(dir, 'trace.ts'), shiftedTf);
+    const badTf = build();
+    t.not(badTf.status, 0);
+    t.regex(badTf.stdout + badTf.stderr, /TraceFilter disagrees with layout\.ts/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the live trace filter block is static, aligned and holds its filters and match records', (t) => {
+  const at = instance.exports.trace_filter_ptr();
+  t.is(at % 64, 0);
+  t.true(at + L.TF_BLOCK_SIZE <= instance.exports.heap_base(), 'inside the static data, below the regions the host places');
+  t.is(L.TF_MATCH_OFF, L.TF_FILTERS + L.TF_SLOTS * L.TFF_SIZE);
+  t.true(L.TFF_BACKENDS + L.TFF_IDS * 4 <= L.TFF_SIZE && L.TM_DST + 16 <= L.TM_SIZE && L.TM_TRACE + L.TRACE_SIZE <= L.TM_SRC);
+  t.true(L.TF_SLOTS <= 8, 'TM_FILTERS is one byte of slot bits');
+  t.is(L.TFM_TUPLE, L.TFM_SRC | L.TFM_DST | L.TFM_HOST | L.TFM_SPORT | L.TFM_DPORT | L.TFM_PORT | L.TFM_PROTO);
 });

@@ -14,6 +14,7 @@ import { parseFilter } from '../observe/filter.js';
 import type { ObserveEvents } from '../observe/types.js';
 import type { ObserveRequest } from '../daemon/worker-dataplane.js';
 import { encodePcap } from '../ports/pcap.js';
+import { TF_SLOTS } from '../../assembly/layout.js';
 
 export interface ObserveService {
   observe(req: ObserveRequest, onEvents: (e: ObserveEvents) => void): Promise<{ stop(): Promise<void> }>;
@@ -88,6 +89,8 @@ async function runSession(svc: ObserveService, reply: FastifyReply, spec: Observ
 }
 
 export function registerObserveRoutes(app: FastifyInstance, svc: ObserveService): void {
+  // each live trace holds one of the core's TF_SLOTS filter slots in every worker
+  let liveTraces = 0;
   app.post('/api/v1/trace/live', async (req, reply) => {
     const b = body(req), problems: string[] = [];
     checkKeys(b, ['filter', 'count', 'durationMs', 'rate'], problems);
@@ -97,15 +100,21 @@ export function registerObserveRoutes(app: FastifyInstance, svc: ObserveService)
     const f = parseFilter(b.filter);
     problems.push(...f.problems);
     if (problems.length || !f.filter) throw httpError(422, `invalid live trace: ${problems.join('; ')}`);
+    if (liveTraces >= TF_SLOTS) throw httpError(429, `at most ${TF_SLOTS} live traces run at once (${liveTraces} running): end one first`);
     let traced = 0;
-    await runSession(svc, reply, { kind: 'trace', filter: f.filter, rate }, durationMs, 'application/x-ndjson', undefined, (e, write, done) => {
-      for (const ev of e.trace) {
-        if (traced >= count) break;
-        traced++;
-        write(JSON.stringify(ev) + '\n');
-      }
-      if (traced >= count) done('count');
-    }, (why) => JSON.stringify({ kind: 'TraceEnd', traced, reason: why }) + '\n');
+    liveTraces++;
+    try {
+      await runSession(svc, reply, { kind: 'trace', filter: f.filter, rate }, durationMs, 'application/x-ndjson', undefined, (e, write, done) => {
+        for (const ev of e.trace) {
+          if (traced >= count) break;
+          traced++;
+          write(JSON.stringify(ev) + '\n');
+        }
+        if (traced >= count) done('count');
+      }, (why) => JSON.stringify({ kind: 'TraceEnd', traced, reason: why }) + '\n');
+    } finally {
+      liveTraces--;
+    }
   });
 
   app.post('/api/v1/capture', async (req, reply) => {

@@ -11,7 +11,7 @@ import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
 import { portsTable, registerPortCommands } from './ports.js';
-import { addFilterOptions, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
+import { addFilterOptions, daemonInPort, liveTrace, registerObserveCommands, registerReplayCommand } from './observe.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -332,7 +332,7 @@ export function buildProgram(): Command {
   const trace = program.command('trace').description('run a described packet through the real core in dry-run trace mode and show every decision; with --live, trace real packets as they pass the daemon')
     .option('--live', 'trace real packets matching the filter flags (docs/observe.md)')
     .option('--flags <flags>', 'TCP flags, e.g. S, A, SA, R, F (default S)')
-    .option('--in-port <n>', 'dataplane port index the packet arrives on (default 0; with --live a filter)')
+    .option('--in-port <port>', 'dataplane port (name or index) the packet arrives on (default 0; with --live a filter)')
     .option('-c, --count <n>', '--live: stop after this many packets (default 100)')
     .option('--duration <d>', '--live: stop after this long, e.g. 30s, 2m (default 30s)')
     .option('--rate <n>', '--live: at most this many packets a second per worker (default 100)')
@@ -352,7 +352,7 @@ export function buildProgram(): Command {
       if (o.sport !== undefined) spec.sport = num(o.sport, 'sport');
       if (o.dport !== undefined) spec.dport = num(o.dport, 'dport');
       if (o.flags) spec.tcpFlags = o.flags;
-      if (o.inPort !== undefined) spec.inPort = num(o.inPort, 'in-port');
+      if (o.inPort !== undefined) spec.inPort = await daemonInPort(client(cmd), String(o.inPort));
       const t = await client(cmd).call('POST', '/api/v1/trace', JSON.stringify(spec)) as Raw;
       print(t, o.output, () => {
         const lines = [`verdict:    ${t.verdict} (${t.reason})`, `out port:   ${t.outPort ?? '-'}`, `stages:     ${t.stages.join(' -> ') || '-'}`,

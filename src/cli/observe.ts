@@ -7,6 +7,7 @@ import { parseManifests } from '../model/load.js';
 import { ValidationError } from '../model/types.js';
 import { readPcap, encodePcap } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
+import { portIndexes, resolveInPort } from '../observe/port-names.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -87,8 +88,20 @@ export function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) =>
   };
 }
 
+/** An --in-port value for the running daemon: an index, or a port name it has (wdp get ports). */
+export async function daemonInPort(api: ApiClient, value: string): Promise<number> {
+  if (/^\d+$/.test(value)) return resolveInPort(value, undefined);
+  const res = await api.call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+  try {
+    return resolveInPort(value, new Map(res.items.map((p) => [p.name, p.index])), 'the daemon');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /** `wdp trace --live`: streams the daemon's matches until count/duration. */
 export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
+  if (o.inPort !== undefined) o = { ...o, inPort: String(await daemonInPort(api, String(o.inPort))) };
   const req: Raw = { filter: filterFromFlags(o) };
   const count = num(o.count, 'count'); if (count !== undefined) req.count = count;
   const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
@@ -137,10 +150,20 @@ function replayCommand(o: Raw, file: string): void {
     try { text = readFileSync(f === '-' ? 0 : f, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
     objects.push(...parseManifests(text, f));
   }
+  let inPort = 0;
+  if (o.inPort !== undefined) {
+    let ports: Map<string, number> | undefined;
+    if (o.ports !== undefined) {
+      let text: string;
+      try { text = readFileSync(o.ports, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${o.ports}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+      try { ports = portIndexes(text, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
+    }
+    try { inPort = resolveInPort(String(o.inPort), ports, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
+  }
   const pcap = readPcap(file);
   let results;
   try {
-    results = replay(objects, pcap.records, { inPort: num(o.inPort, 'in-port') ?? 0, flows: num(o.flows, 'flows') });
+    results = replay(objects, pcap.records, { inPort, flows: num(o.flows, 'flows') });
   } catch (e) {
     if (e instanceof ValidationError) throw new UsageError(e.errors.map((x) => x.message).join('\n'));
     throw e;
@@ -161,7 +184,8 @@ export function registerReplayCommand(program: Command): void {
   const collect = (v: string, prev: string[] = []) => [...prev, v];
   program.command('replay <file>').description('run a pcap capture offline through the same core with the given state; print each frame\'s verdict and trace')
     .requiredOption('-f, --filename <file>', 'Services/EndpointSlices/NodeConfig (YAML/JSON; repeatable; e.g. from wdp get services,endpointslices,nodeconfig -o yaml)', collect)
-    .option('--in-port <n>', 'dataplane port index the frames arrived on (wdp get ports; default 0)')
+    .option('--in-port <port>', 'dataplane port the frames arrived on: its name (with --ports) or index (default 0)')
+    .option('--ports <file>', 'port names: the output of "wdp get ports -o yaml", or the daemon config file')
     .option('--flows <n>', 'conntrack capacity (default 65536, as the daemon)')
     .option('-w, --write <file>', 'write the forwarded and rejected frames, as translated, to this pcap file')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json']))

@@ -87,6 +87,7 @@ const PAGE = 65536;
 interface CoreExports {
   memory: WebAssembly.Memory;
   config_ptr(): number;
+  trace_filter_ptr(): number;
   heap_base(): number;
   init(): number;
   process(count: number, now: number): void;
@@ -386,8 +387,15 @@ export class Core {
     return out;
   }
 
-  traceRecord(i: number): TraceRecord {
-    const t = this.map.trace + i * L.TRACE_SIZE, dv = this.dv;
+  traceRecord(i: number): TraceRecord { return this.traceRecordAt(this.map.trace + i * L.TRACE_SIZE); }
+
+  /** Address of the live trace filter block (layout.ts "Live trace filter"; src/observe/core-filter.ts). */
+  get traceFilterBase(): number { return (this.tfBase ??= this.exports.trace_filter_ptr()); }
+  private tfBase: number | undefined;
+
+  /** The trace record at byte offset `t` (a TRACE region slot, or a live trace's match record). */
+  traceRecordAt(t: number): TraceRecord {
+    const dv = this.dv;
     return {
       stages: dv.getUint32(t + L.TR_STAGES, true), verdict: dv.getUint8(t + L.TR_VERDICT),
       reason: dv.getUint8(t + L.TR_REASON), outPort: dv.getUint16(t + L.TR_OUT_PORT, true),

@@ -5,6 +5,7 @@
 //   rx burst from every port straight into the core's arena slots
 //   core.process(n)                                                   — one Wasm call per batch
 //   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
+//   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
 //   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS, or until the
 //         main thread posts a control message and wakes us (worker-wake.ts)
@@ -89,7 +90,7 @@ class Worker {
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
-    this.observer = new WorkerObserver(init.worker, (events) => this.post({ type: 'observe', events }));
+    this.observer = new WorkerObserver(init.worker, this.core, (events) => this.post({ type: 'observe', events }));
     this.held = init.startHeld ?? false;
     this.learned = new NeighbourCache({ reachableMs: init.neighbourReachableMs ?? 30_000, retransMs: init.probeIntervalMs, maxProbes: NEIGHBOUR_MAX_PROBES });
   }
@@ -545,6 +546,7 @@ class Worker {
         if (this.multiWorker) this.dropForeign(n);
       }
       const total = this.appendInjected(n);
+      if (total > 0 && this.observer.capturing) this.observer.sent(core, total);
       if (total > 0) {
         const t3 = clock();
         const a2 = core.burstArea();

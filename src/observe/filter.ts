@@ -1,15 +1,17 @@
 // Packet filters for live trace and capture (`wdp trace --live`, `wdp capture`): the flags of
 // tcpdump/pwru/`cilium monitor` as one small object. A frame matches when every given field
-// matches; `host`/`port` match either side. The 5-tuple is read from the frame's headers (before
-// translation, and for live trace also after), service/backend/reason from the core's trace record.
+// matches; `host`/`port` match either side; addresses may be prefixes (`10.0.0.0/24`). A live
+// trace's filter is tested by the core itself (src/observe/core-filter.ts, assembly/trace.ts);
+// the JS matching below serves capture and the checks the core cannot make.
 //
 // Cost: `readTuple` copies a few header bytes into a caller-owned Tuple and `tupleMatches`
-// compares bytes (no allocation, no string); both run only while a live trace or capture is active.
+// compares bytes (no allocation, no string); both run only while a capture is active.
 import { formatAddr } from '../util/addr.js';
 import { addrBytes } from '../packet/build.js';
+import { REASON_NAMES, VERDICT_NAMES } from '../core/names.js';
 
 export interface PacketFilter {
-  src?: string; dst?: string; host?: string;
+  src?: string; dst?: string; host?: string;   // an address or a prefix (ADDR/LEN)
   sport?: number; dport?: number; port?: number;
   proto?: 'TCP' | 'UDP' | 'SCTP' | 'ICMP';
   service?: string;          // namespace/name of the Service matched
@@ -29,11 +31,15 @@ export function parseFilter(raw: unknown): { filter?: PacketFilter; problems: st
   const f: PacketFilter = {};
   const known = new Set(['src', 'dst', 'host', 'sport', 'dport', 'port', 'proto', 'service', 'backend', 'reason', 'inPort']);
   for (const k of Object.keys(r)) if (!known.has(k)) problems.push(`filter.${k}: unknown field (known: ${[...known].join(', ')})`);
-  for (const k of ['src', 'dst', 'host', 'backend'] as const) {
+  for (const k of ['src', 'dst', 'host'] as const) {
     const v = r[k];
     if (v === undefined) continue;
-    const c = typeof v === 'string' ? canonical(v) : undefined;
-    if (!c) problems.push(`filter.${k}: must be an IPv4 or IPv6 address`); else f[k] = c;
+    const c = typeof v === 'string' ? canonicalPrefix(v) : undefined;
+    if (!c) problems.push(`filter.${k}: must be an IPv4 or IPv6 address or prefix (ADDR/LEN)`); else f[k] = c;
+  }
+  if (r.backend !== undefined) {
+    const c = typeof r.backend === 'string' ? canonical(r.backend) : undefined;
+    if (!c) problems.push('filter.backend: must be an IPv4 or IPv6 address'); else f.backend = c;
   }
   for (const k of ['sport', 'dport', 'port', 'inPort'] as const) {
     const v = r[k];
@@ -49,6 +55,9 @@ export function parseFilter(raw: unknown): { filter?: PacketFilter; problems: st
     if (v === undefined) continue;
     if (typeof v !== 'string' || !v || v.length > 300) problems.push(`filter.${k}: must be a non-empty string`); else f[k] = v;
   }
+  if (f.reason !== undefined && !REASON_NAMES.includes(f.reason) && !(VERDICT_NAMES as readonly string[]).includes(f.reason)) {
+    problems.push(`filter.reason: unknown reason "${f.reason}" (a reason such as drop_no_route, or one of ${VERDICT_NAMES.join(', ')} for any of that verdict)`);
+  }
   return problems.length ? { problems } : { filter: f, problems };
 }
 
@@ -57,6 +66,40 @@ export function canonical(s: string): string | undefined {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) return s.split('.').every((o) => Number(o) <= 255) ? s.split('.').map(Number).join('.') : undefined;
   if (!s.includes(':') || s.length > 45) return undefined;
   try { return new URL(`http://[${s}]/`).hostname.replace(/^\[|\]$/g, ''); } catch { return undefined; }
+}
+
+/** Canonical text of an address or prefix: "ADDR" (also for a full-length prefix) or
+ * "NETWORK/LEN" with the host bits cleared; undefined when it is neither. */
+export function canonicalPrefix(s: string): string | undefined {
+  const slash = s.indexOf('/');
+  if (slash < 0) return canonical(s);
+  const addr = canonical(s.slice(0, slash)), lenText = s.slice(slash + 1);
+  if (!addr || !/^\d{1,3}$/.test(lenText)) return undefined;
+  const { family, wire } = addrBytes(addr), plen = Number(lenText), bits = wire.length * 8;
+  if (plen > bits) return undefined;
+  if (plen === bits) return addr;
+  const net = maskBytes(wire, plen);
+  return `${formatAddr(net, family, 0)}/${plen}`;
+}
+
+/** `wire` with every bit after the first `plen` cleared (a copy). */
+export function maskBytes(wire: Uint8Array, plen: number): Uint8Array {
+  const out = wire.slice();
+  for (let k = 0; k < out.length; k++) {
+    const keep = Math.max(0, Math.min(8, plen - k * 8));
+    out[k] &= keep === 8 ? 0xff : (0xff << (8 - keep)) & 0xff;
+  }
+  return out;
+}
+
+/** An address filter field as bytes: the network (host bits clear) and its prefix length. */
+export interface AddrPrefix { family: 4 | 6; wire: Uint8Array; plen: number }
+
+export function prefixBytes(s: string): AddrPrefix {
+  const slash = s.indexOf('/');
+  const { family, wire } = addrBytes(slash < 0 ? s : s.slice(0, slash));
+  const plen = slash < 0 ? wire.length * 8 : Number(s.slice(slash + 1));
+  return { family, wire: maskBytes(wire, plen), plen };
 }
 
 /** The parts of a frame a filter looks at: addresses copied as bytes (src at 0, dst at 16) so
@@ -94,25 +137,24 @@ export function readTuple(b: Uint8Array, at: number, len: number, t: Tuple): Tup
 }
 
 /** A filter with its addresses as bytes (compileFilter), what tupleMatches reads. */
-export interface CompiledFilter {
-  filter: PacketFilter;
-  src?: { family: 4 | 6; wire: Uint8Array }; dst?: { family: 4 | 6; wire: Uint8Array }; host?: { family: 4 | 6; wire: Uint8Array };
-}
+export interface CompiledFilter { filter: PacketFilter; src?: AddrPrefix; dst?: AddrPrefix; host?: AddrPrefix }
 
 export function compileFilter(filter: PacketFilter): CompiledFilter {
   const c: CompiledFilter = { filter };
   for (const k of ['src', 'dst', 'host'] as const) {
     const v = filter[k];
-    if (v !== undefined) c[k] = addrBytes(v);
+    if (v !== undefined) c[k] = prefixBytes(v);
   }
   return c;
 }
 
-function addrAt(t: Tuple, off: number, want: { family: 4 | 6; wire: Uint8Array }): boolean {
+function addrAt(t: Tuple, off: number, want: AddrPrefix): boolean {
   if (t.family !== want.family) return false;
   const a = t.addrs, w = want.wire;
-  for (let k = 0; k < w.length; k++) if (a[off + k] !== w[k]) return false;
-  return true;
+  let k = 0;
+  for (; (k + 1) * 8 <= want.plen; k++) if (a[off + k] !== w[k]) return false;
+  const rest = want.plen - k * 8;
+  return rest === 0 || ((a[off + k] ^ w[k]) & ((0xff << (8 - rest)) & 0xff)) === 0;
 }
 
 /** Whether the 5-tuple fields of the filter match `t` (fields not given match anything). */

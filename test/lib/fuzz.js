@@ -35,6 +35,8 @@ import { Core } from '../../dist/src/core/host.js';
 import { ReferenceModel } from '../../dist/src/reference/model.js';
 import * as B from '../../dist/src/packet/build.js';
 import { REASON_NAMES } from '../../dist/src/core/names.js';
+import { compileFilter, emptyTuple, readTuple, tupleSrc, tupleDst } from '../../dist/src/observe/filter.js';
+import { writeCoreFilter, setActive, setBudget, budgetLeft, matchCount, missedCount, readMatch } from '../../dist/src/observe/core-filter.js';
 import { backend, frontend, mkIr, summarize, MAC, L } from './packets.js';
 
 export const SLOT = 2048;
@@ -351,6 +353,75 @@ function staticRanges(core) {
   return out;
 }
 
+const PROTO_NAMES = { 6: 'TCP', 17: 'UDP', 132: 'SCTP', 1: 'ICMP', 58: 'ICMP' };
+
+/** 1..TF_SLOTS random live trace filters written into the core, active, with random budgets; each
+ * made of fields of a frame of the batch (so some match), an in port and/or a reason. */
+function liveFilters(core, mut, inputs, inLen, inPorts, n) {
+  const dv = core.dv, base = core.traceFilterBase, out = [];
+  const count = 1 + mut.int(L.TF_SLOTS);
+  let mask = 0;
+  for (let s = 0; s < count; s++) {
+    const i = mut.int(n), t = readTuple(inputs[i], 0, inLen[i], emptyTuple()), f = {};
+    const pickIf = (p) => mut.int(100) < p;
+    if (t.family && pickIf(30)) f.src = `${tupleSrc(t)}/${mut.int(t.family === 4 ? 33 : 129)}`;
+    if (t.family && pickIf(30)) f.dst = tupleDst(t);
+    if (t.family && pickIf(15)) f.host = pickIf(50) ? tupleSrc(t) : tupleDst(t);
+    if (pickIf(25)) f.sport = t.sport;
+    if (pickIf(25)) f.dport = t.dport;
+    if (pickIf(10)) f.port = t.dport;
+    if (PROTO_NAMES[t.proto] && pickIf(25)) f.proto = PROTO_NAMES[t.proto];
+    if (pickIf(30)) f.inPort = inPorts[mut.int(n)];
+    if (pickIf(30)) f.reason = REASON_NAMES[1 + mut.int(REASON_NAMES.length - 1)] || 'drop';
+    writeCoreFilter(core, s, compileFilter(f), {});
+    const budget = mut.int(4) === 0 ? 0 : mut.int(300);
+    setBudget(dv, base, s, budget);
+    mask |= 1 << s;
+    out.push({ slot: s, filter: f, budget });
+  }
+  setActive(core, mask);
+  return out;
+}
+
+/** The match records of a batch run with live filters: consistent with the descriptors and the
+ * budgets; a filter of only in port and reason matched exactly the frames it names (up to its
+ * budget). Then the filters are switched off. */
+function checkMatches(core, filters, n, inPorts, fail, batchNo) {
+  const dv = core.dv, base = core.traceFilterBase;
+  const m = matchCount(dv, base), missed = missedCount(dv, base);
+  const show = () => `batch ${batchNo}, filters ${JSON.stringify(filters)}`;
+  if (m > L.TM_MAX || m > n) fail(`${m} match records for ${n} frames (${show()})`);
+  const per = filters.map(() => []);
+  let last = -1;
+  const t = emptyTuple();
+  for (let k = 0; k < m; k++) {
+    const r = readMatch(core, k, t);
+    if (r.index <= last || r.index >= n) fail(`match ${k} names frame ${r.index} after ${last} of ${n} (${show()})`);
+    last = r.index;
+    const d = core.descriptor(r.index);
+    if (r.trace.verdict !== d.verdict || r.trace.reason !== d.reason || r.trace.outPort !== d.outPort) fail(`match ${k}'s trace record ${JSON.stringify(r.trace)} disagrees with descriptor ${r.index} (${show()})`);
+    filters.forEach((f, j) => { if (r.filters & (1 << f.slot)) per[j].push(r.index); });
+    if (r.filters & ~filters.reduce((a, f) => a | (1 << f.slot), 0)) fail(`match ${k} names an inactive filter: ${r.filters} (${show()})`);
+  }
+  filters.forEach((f, j) => {
+    const used = f.budget - budgetLeft(dv, base, f.slot);
+    if (used < 0 || used > f.budget || (missed === 0 && used !== per[j].length)) fail(`filter ${j}: budget ${f.budget}, ${used} used, ${per[j].length} recorded (${show()})`);
+    const keys = Object.keys(f.filter);
+    if (missed === 0 && keys.every((key) => key === 'inPort' || key === 'reason')) {
+      const want = [];
+      for (let i = 0; i < n && want.length < f.budget; i++) {
+        const d = core.descriptor(i), rn = REASON_NAMES[d.reason], vn = ['drop', 'forward', 'reject', 'to_host'][d.verdict];
+        if (f.filter.inPort !== undefined && inPorts[i] !== f.filter.inPort) continue;
+        if (f.filter.reason !== undefined && f.filter.reason !== rn && f.filter.reason !== vn) continue;
+        want.push(i);
+      }
+      if (want.join() !== per[j].join()) fail(`filter ${JSON.stringify(f.filter)} (budget ${f.budget}) matched frames ${per[j]}, not ${want} (batch ${batchNo})`);
+    }
+  });
+  setActive(core, 0);
+  return m;
+}
+
 /**
  * Runs the fuzzer. opts: seed (required), frames (stop after this many) and/or deadline
  * (performance.now() value to stop at), model (also compare every frame with the reference
@@ -385,7 +456,7 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
 
   // expected counters (tally of the descriptors)
   const want = { rx: 0, bytes: 0, verdicts: [0, 0, 0, 0], reasons: new Array(L.REASON_COUNT).fill(0), batches: 0 };
-  const stats = { seed, frames: 0, batches: 0, flips: 0, traced: 0, dryRuns: 0, flushes: 0, reasons: {}, mutations: {} };
+  const stats = { seed, frames: 0, batches: 0, flips: 0, traced: 0, filtered: 0, matched: 0, dryRuns: 0, flushes: 0, reasons: {}, mutations: {} };
 
   let now = 1000;
   let batchNo = 0;
@@ -429,6 +500,9 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
     if (dryRun) stateBefore = Buffer.from(b.subarray(core.map.counters, stateEnd(core)));
     const mres = ref?.processBatch(Array.from({ length: n }, (_, i) => ({ frame: inputs[i].slice(0, inLen[i]), inPort: inPorts[i] })), now, { dryRun });
 
+    // ---- live trace filters (some live batches): the core tests them on every frame ----
+    const filters = !dryRun && mode >= 0.03 && mode < 0.06 ? liveFilters(core, mut, inputs, inLen, inPorts, n) : [];
+
     // ---- the batch ----
     core.setCfg32(L.CFG_TRACE, traceFlags);
     try {
@@ -439,6 +513,7 @@ export function runFuzz({ seed, frames = Infinity, deadline = Infinity, model = 
       core.setCfg32(L.CFG_TRACE, 0);
     }
     afterBatch?.(core, batchNo, n);
+    if (filters.length) { stats.matched += checkMatches(core, filters, n, inPorts, fail, batchNo); stats.filtered++; }
 
     // ---- per-frame checks ----
     const after = mem();
