@@ -4,7 +4,8 @@
 // masquerade (DNAT + SNAT) must all complete, spread over both workers, with every reply finding
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
-import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, POD_SERVER } from './lib/topology.js';
+import { spawnSync } from 'node:child_process';
+import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
 
 const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -104,6 +105,9 @@ serial('ClusterIP (DNAT): many connections from several clients all complete, sp
   t.log(`handed over ${handed} of ${frames} frames; flows per worker ${perWorker}`);
   t.true(handed * 20 < frames, `handed over ${handed} of ${frames} frames`);
   t.is(after.global.steer_handed_off, after.global.steer_received);
+  const cli = spawnSync(process.execPath, [WDP, 'get', 'counters', '--server', `unix:${topo.config.api.listen}`], { encoding: 'utf8', timeout: 20000 });
+  t.regex(cli.stdout, /^ {2}worker 0: rx \d+, forward \d+, drop \d+, flows \d+, handed over \d+, received \d+, ring full 0$/m, cli.stderr);
+  t.regex(cli.stdout, /^ {2}worker 1: rx /m);
 });
 
 serial('NodePort with masquerade (DNAT + SNAT): many connections all complete, replies come back to the worker owning the SNAT port', async (t) => {
