@@ -59,11 +59,14 @@ test('apply creates, re-apply is unchanged, change is configured; get and delete
   r = await req('POST', '/api/v1/apply', WEB);
   t.deepEqual(r.json.objects.map((o) => o.action), ['unchanged', 'unchanged']);
   t.is(r.json.diff.frontendsUpsert.length + r.json.diff.backendsUpsert.length, 0);
+  t.is(r.json.programmedSeconds, 0, 'nothing programmed');
 
   r = await req('POST', '/api/v1/apply', WEB.replace('- addresses: [10.244.1.6]\n', ''));
   t.deepEqual(r.json.objects.map((o) => o.action), ['unchanged', 'configured']);
   t.deepEqual(r.json.diff.backendsRemove.map((b) => b.addr), ['10.244.1.6']);
   t.true(r.json.generation > gen);
+  // programmed during the transaction: after its start, not after its end
+  t.true(r.json.programmedSeconds > 0 && r.json.programmedSeconds <= r.json.syncSeconds, `${r.json.programmedSeconds} of ${r.json.syncSeconds}`);
 
   r = await req('GET', '/api/v1/services');
   t.is(r.json.kind, 'ServiceList');

@@ -60,6 +60,10 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
   t.is(j.apply_path, 'daemon', j.daemon_unavailable_reason);
   for (const k of ['daemon_full_sync_ms', 'daemon_one_endpoint_p50_ms', 'daemon_one_endpoint_p99_ms', 'daemon_restart_to_ready_ms']) positive(t, j, k);
   t.true(j.daemon_one_endpoint_p99_ms >= j.daemon_one_endpoint_p50_ms);
+  // until packets see it is each change's time less the part after the workers switched tables
+  for (const k of ['daemon_one_endpoint_visible_p50_ms', 'daemon_one_endpoint_visible_p99_ms', 'daemon_one_endpoint_p999_ms']) positive(t, j, k);
+  t.true(j.daemon_one_endpoint_visible_p50_ms <= j.daemon_one_endpoint_p50_ms && j.daemon_one_endpoint_visible_p99_ms <= j.daemon_one_endpoint_p99_ms);
+  t.true(j.daemon_one_endpoint_p999_ms >= j.daemon_one_endpoint_p99_ms);
   t.is(j.daemon_one_endpoint_samples, 200);
   for (const k of ['iptables_restore_ms', 'iptables_update_one_endpoint_ms', 'nft_ms', 'nft_update_one_endpoint_ms']) positive(t, j, k);
   t.true(['iptables-nft-restore', 'iptables-legacy-restore'].includes(j.iptables_variant));
@@ -105,7 +109,7 @@ test.serial('bench control --plot writes an SVG with the contenders', async (t) 
   t.regex(svg, /n\/a/);                        // peers not run: drawn as n/a, not as zero
 });
 
-test.serial('bench e2e: kernel figures positive, wdp positive or null with a reason', async (t) => {
+test.serial('bench e2e: generator and kernel figures positive; wdp and ovs positive or null with a reason', async (t) => {
   if (!isRoot) {
     const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--json']);
     t.not(r.code, 0);
@@ -115,18 +119,42 @@ test.serial('bench e2e: kernel figures positive, wdp positive or null with a rea
   const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--rtt-samples', '50', '--json']);
   const j = oneJson(t, r);
   t.is(j.suite, 'e2e');
+  for (const k of ['generator_mpps', 'generator_new_flow_mpps', 'generator_cpu_ns_per_frame']) positive(t, j, k);
   for (const k of ['kernel_mpps', 'kernel_new_flow_mpps', 'kernel_offered_mpps', 'kernel_conn_per_s', 'kernel_rtt_p50_us', 'kernel_rtt_p99_us']) positive(t, j, k);
   t.true(j.kernel_rtt_p99_us >= j.kernel_rtt_p50_us);
   t.true(typeof j.kernel_cpu_s === 'number' && j.kernel_cpu_s >= 0);
-  const wdpKeys = ['wdp_mpps', 'wdp_new_flow_mpps', 'wdp_conn_per_s', 'wdp_rtt_p50_us', 'wdp_rtt_p99_us'];
-  if (j.wdp_unavailable_reason !== undefined) {
-    t.is(typeof j.wdp_unavailable_reason, 'string');
-    t.true(j.wdp_unavailable_reason.length > 0);
-    for (const k of wdpKeys) t.is(j[k], null, `${k} must be null when wdp did not run`);
-  } else {
-    for (const k of wdpKeys) positive(t, j, k);
-    t.true(typeof j.wdp_cpu_s === 'number' && j.wdp_cpu_s >= 0);
+  t.true(typeof j.kernel_cpu_ns_per_packet === 'number' && j.kernel_cpu_ns_per_packet >= 0);
+  const sideKeys = (c) => [`${c}_mpps`, `${c}_new_flow_mpps`, `${c}_conn_per_s`, `${c}_rtt_p50_us`, `${c}_rtt_p99_us`];
+  for (const c of ['wdp', 'ovs']) {
+    if (j[`${c}_unavailable_reason`] !== undefined) {
+      t.is(typeof j[`${c}_unavailable_reason`], 'string');
+      t.true(j[`${c}_unavailable_reason`].length > 0);
+      for (const k of sideKeys(c)) t.is(j[k], null, `${k} must be null when ${c} did not run`);
+    } else {
+      for (const k of sideKeys(c)) positive(t, j, k);
+      t.true(typeof j[`${c}_cpu_s`] === 'number' && j[`${c}_cpu_s`] >= 0);
+      positive(t, j, `${c}_process_cpu_ns_per_packet`);
+      t.is(typeof j[`${c}_port_type`], 'string');
+    }
   }
+  if (j.wdp_unavailable_reason === undefined) {
+    const s = j.wdp_time_split;
+    for (const k of ['rx_pct', 'core_pct', 'tx_pct', 'busy_pct', 'frames_per_batch']) t.true(typeof s[k] === 'number' && s[k] > 0, `wdp_time_split.${k}`);
+  }
+});
+
+(isRoot ? test.serial : test.skip)('bench e2e: --contenders and --tests select what runs; the rest is null with "not requested" (needs root: namespaces)', async (t) => {
+  const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--contenders', 'kernel', '--tests', 'one', '--json', '--quiet']);
+  const j = oneJson(t, r);
+  positive(t, j, 'kernel_mpps');
+  t.is(j.kernel_rtt_p50_us, null);
+  t.is(j.kernel_new_flow_mpps, null);
+  t.is(j.wdp_unavailable_reason, 'not requested');
+  t.is(j.ovs_unavailable_reason, 'not requested');
+  positive(t, j, 'generator_mpps');
+  const bad = await wdp(['bench', 'e2e', '--contenders', 'vpp']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /--contenders: unknown value "vpp"/);
 });
 
 test.serial('bench core: rows from runCoreBench, or a clear message while it has not landed', async (t) => {

@@ -128,3 +128,15 @@ test('fanout: every port shared by all workers, afpacket only, never with worker
   const both = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, worker: 0 })] }));
   t.regex(both.message, /ports\[0\]\.worker: a fanout port is in every worker: leave worker out/);
 });
+
+test('worker tuning: busy-poll off and workers at their default priority unless configured; out-of-range values named', (t) => {
+  const c = parseConfig(good);
+  t.is(c.busyPollUs, 0);
+  t.is(c.workerNice, 0);
+  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10 });
+  t.is(d.busyPollUs, 200);
+  t.is(d.workerNice, -10);
+  const e = t.throws(() => parseConfig({ ...good, busyPollUs: -1, workerNice: -21 }), { instanceOf: ConfigError });
+  t.regex(e.message, /busyPollUs/);
+  t.regex(e.message, /workerNice/);
+});

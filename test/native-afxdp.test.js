@@ -121,3 +121,17 @@ rootTest('a burst larger than the rings: kernel drops are counted, what arrives 
   const after = ofEthertype(receive(x, makeArea(16, 2048), 1, 3000), ETHERTYPE);
   t.deepEqual(after.map((g) => g.len), [200], 'frames flow again');
 });
+
+rootTest('one txBurst of 200 frames: all of them leave (copy mode sends 32 per kick; the port kicks until the ring drains)', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  t.teardown(() => { a.close(); x.close(); });
+  const N = 200;
+  const tx = makeArea(N, 2048);
+  for (let k = 0; k < N; k++) putTx(tx, k, frame(100, 5000 + k), 1);
+  t.is(x.txBurst(tx, N), N);
+  const got = ofEthertype(receive(a, makeArea(256, 2048), N, 3000), ETHERTYPE);
+  t.is(got.length, N, 'every frame of the one burst arrived, no second burst needed');
+  got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, 5000 + k)));
+  t.is(x.stats().txErrors, 0);
+});

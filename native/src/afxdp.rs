@@ -241,11 +241,35 @@ impl Queue {
         }
         if sent > 0 {
             self.tx.prod().store(prod, Ordering::Release);
-            if self.tx.needs_wakeup() {
-                let _ = ffi::xdp_kick_tx(self.fd.as_raw_fd());
-            }
+            self.kick_tx();
         }
         sent
+    }
+
+    /// Has the kernel send what the TX ring holds. In copy mode (veth, drivers without
+    /// zero-copy) one sendto transmits at most 32 frames (the kernel's TX_BATCH_SIZE) and answers
+    /// EAGAIN while more are queued: kicked once per burst, a burst above 32 frames left the rest
+    /// in the ring, the ring filled and later frames were dropped as tx_errors. So kick until the
+    /// ring is drained or the kernel stops making progress (a full device queue: the frames stay
+    /// queued for the next burst's kick).
+    fn kick_tx(&mut self) {
+        let fd = self.fd.as_raw_fd();
+        for _ in 0..(RING / 32 + 2) {
+            if !self.tx.needs_wakeup() {
+                return;
+            }
+            let before = self.tx.cons().load(Ordering::Acquire);
+            match ffi::xdp_kick_tx(fd) {
+                Ok(()) => return,
+                Err(e) if e == ffi::EAGAIN || e == ffi::EBUSY || e == ffi::ENOBUFS => {
+                    let after = self.tx.cons().load(Ordering::Acquire);
+                    if after == before || after == self.tx.prod().load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
     }
 }
 

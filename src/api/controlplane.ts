@@ -7,7 +7,7 @@ import { fieldError, ValidationError, type FieldError, type ModelObject, type No
 import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
-import type { Dataplane } from '../core/dataplane-types.js';
+import type { Dataplane, Programmed } from '../core/dataplane-types.js';
 import type { StateStore, StoreWrite } from '../state/store.js';
 import type { SavedState } from './saved-state.js';
 
@@ -42,6 +42,10 @@ export interface ApplyResult {
   warnings: string[];
   servicesRecompiled: number;
   syncSeconds: number;
+  /** From the start of the transaction until every forwarding worker had switched to the new
+   * tables: packets see the change from then on (the answer also waits for the store's commit).
+   * 0 when nothing was programmed. */
+  programmedSeconds: number;
 }
 
 /** Warnings per response: a 10k-object apply with a systematic problem must stay readable. */
@@ -289,18 +293,19 @@ export class ControlPlaneCore {
     const view = diffView(ch);
     if (dryRun) {
       ch.rollback();
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0 };
     }
     const modelChanged = results.some((r) => r.action !== 'unchanged');
     if (!modelChanged) {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0 };
     }
     // The dataplane takes the change (on the workers' threads) while this thread commits it to the
     // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
     // instead of their sum. Whichever fails, the other is undone — nothing is acknowledged half.
     // (a model change that programs nothing — a headless service, an unattached slice — needs no flip)
-    const programming = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation() }) : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
+    const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
+      : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
     let saveError: Error | null = null;
     if (this.store) {
@@ -310,8 +315,8 @@ export class ControlPlaneCore {
         this.persistFailures++;
       }
     }
-    let generation: number;
-    try { generation = (await programming).generation; } catch (e) {
+    let generation: number, programmedAtNs: number;
+    try { ({ generation, programmedAtNs } = await programming); } catch (e) {
       ch.rollback();
       let kept = '';
       if (this.store && !saveError) {
@@ -345,7 +350,10 @@ export class ControlPlaneCore {
       seconds, serviceChanges: changedOf('Service'), endpointChanges: changedOf('EndpointSlice'),
       triggerTimesMs: objs.flatMap((o) => (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined ? [o.triggerTimeMs] : [])),
     });
-    return { dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds };
+    return {
+      dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
+      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9),
+    };
   }
 }
 

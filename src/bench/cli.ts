@@ -5,6 +5,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
@@ -18,7 +19,7 @@ import { registerKubeBench } from './kube.js';
 function intOpt(name: string, min: number, max: number): (v: string) => number {
   return (v: string) => {
     const s = v.replace(/_/g, '').trim();
-    const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
+    const m = /^(-?\d+(?:\.\d+)?)([kKmM]?)$/.exec(s);
     const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max} (k/M suffixes allowed), got ${JSON.stringify(v)}`);
     return n;
@@ -212,8 +213,13 @@ export function controlMarkdown(r: ControlBenchResult): string {
     s += '\n' + mdTable(['wdp daemon (`wdp start` with a state dir, over its API)', 'ms'], [
       [`full sync (${r.daemon_full_sync_requests === 1 ? 'one POST' : `${r.daemon_full_sync_requests} POSTs under the 16 MiB body limit`}, until acknowledged: programmed and durable)`, r.daemon_full_sync_ms],
       [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
-      ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
-      ['restart: spawn to API ready with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change p99.9', r.daemon_one_endpoint_p999_ms],
+      ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
+      ['one-endpoint change until packets see it (less the wait for the fsync after the workers switched) p50 / p99 / p99.9',
+        r.daemon_one_endpoint_visible_p50_ms === null ? null : [r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms].map((x) => x!.toFixed(2)).join(' / ')],
+      ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
+      ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
     ]);
   }
   s += '\n' + mdTable(['ratio', 'x'], [
@@ -264,55 +270,88 @@ function registerControl(bench: Command): void {
 // ---- e2e ---------------------------------------------------------------------------------------
 
 export function e2eMarkdown(r: E2eResult): string {
+  const cols = ['wdp', 'kernel', 'ovs'] as const;
+  const row = (label: string, f: string, gen: Cell = null): Cell[] => [label, ...cols.map((c) => (r as unknown as Record<string, Cell>)[`${c}_${f}`] ?? null), gen];
   const rows: Cell[][] = [
-    ['UDP 64 B, one flow (Mpps)', r.wdp_mpps, r.kernel_mpps],
-    ['UDP 64 B, every packet a new flow (Mpps)', r.wdp_new_flow_mpps, r.kernel_new_flow_mpps],
-    ['offered by the generator (Mpps, higher of the two)', r.wdp_offered_mpps, r.kernel_offered_mpps],
-    ['TCP connections / s', r.wdp_conn_per_s, r.kernel_conn_per_s],
-    ['UDP round trip p50 (µs)', r.wdp_rtt_p50_us, r.kernel_rtt_p50_us],
-    ['UDP round trip p99 (µs)', r.wdp_rtt_p99_us, r.kernel_rtt_p99_us],
-    ['CPU seconds used by the dataplane', r.wdp_cpu_s, r.kernel_cpu_s],
+    row('UDP 64 B, one flow (Mpps)', 'mpps', r.generator_mpps),
+    row('UDP 64 B, every packet a new flow (Mpps)', 'new_flow_mpps', r.generator_new_flow_mpps),
+    row('offered by the generator (Mpps, higher of the two)', 'offered_mpps'),
+    row('forwarder CPU per packet, one flow (ns)', 'cpu_ns_per_packet', r.generator_cpu_ns_per_frame),
+    row('forwarder CPU per packet, new flows (ns)', 'new_flow_cpu_ns_per_packet'),
+    row('forwarder process CPU per packet, one flow (ns)', 'process_cpu_ns_per_packet'),
+    row('TCP connections / s', 'conn_per_s'),
+    row('UDP round trip p50 (µs)', 'rtt_p50_us'),
+    row('UDP round trip p99 (µs)', 'rtt_p99_us'),
+    row('forwarder CPU seconds over both blasts', 'cpu_s'),
+    row('frames that reached the server untranslated', 'untranslated_frames'),
   ];
   let s = `### wdp bench e2e — ${r.seconds} s per test, ClusterIP ${r.vip}:${r.port}\n\n`;
-  s += mdTable(['test', 'wdp', 'kernel nftables DNAT'], rows);
-  if (r.wdp_time_split) s += '\n' + kvTable(r.wdp_time_split as unknown as Record<string, unknown>);
-  const notes = [r.wdp_unavailable_reason && `wdp: ${r.wdp_unavailable_reason}`, ...r.notes].filter(Boolean);
+  const ports = [r.wdp_port_type && `wdp ports: ${r.wdp_port_type}`, r.ovs_port_type && `ovs ports: ${r.ovs_port_type}`].filter(Boolean).join('; ');
+  if (ports) s += `${ports}\n\n`;
+  s += mdTable(['test', 'wdp', 'kernel nftables DNAT', 'OVS userspace ct(nat)', 'generator alone'], rows);
+  if (r.wdp_time_split) s += '\nwdp worker loop time:\n\n' + kvTable(r.wdp_time_split as unknown as Record<string, unknown>);
+  const reasons = [...cols.map((c) => r[`${c}_unavailable_reason`] && `${c}: ${r[`${c}_unavailable_reason`]}`), r.generator_unavailable_reason && `generator: ${r.generator_unavailable_reason}`];
+  const notes = [...reasons, ...r.notes].filter(Boolean);
   if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
   return s;
 }
 
 export function e2ePlot(r: E2eResult): string {
+  const bars = (f: 'mpps' | 'new_flow_mpps' | 'conn_per_s' | 'rtt_p50_us' | 'rtt_p99_us') => [
+    { name: 'wdp', value: r[`wdp_${f}`] }, { name: 'kernel nft DNAT', value: r[`kernel_${f}`] }, { name: 'OVS userspace', value: r[`ovs_${f}`] },
+  ];
   return stack([
     barChart({
       title: 'e2e throughput through a ClusterIP (64-byte UDP)', yLabel: 'Mpps',
       groups: [
-        { label: 'one flow', bars: [{ name: 'wdp', value: r.wdp_mpps }, { name: 'kernel nft DNAT', value: r.kernel_mpps }] },
-        { label: 'new flow per packet', bars: [{ name: 'wdp', value: r.wdp_new_flow_mpps }, { name: 'kernel nft DNAT', value: r.kernel_new_flow_mpps }] },
+        { label: 'one flow', bars: [...bars('mpps'), { name: 'generator alone', value: r.generator_mpps }] },
+        { label: 'new flow per packet', bars: [...bars('new_flow_mpps'), { name: 'generator alone', value: r.generator_new_flow_mpps }] },
       ],
     }),
     barChart({
       title: 'e2e TCP connection rate and UDP round trip', yLabel: 'value', logY: true,
       groups: [
-        { label: 'TCP conn/s', bars: [{ name: 'wdp', value: r.wdp_conn_per_s }, { name: 'kernel nft DNAT', value: r.kernel_conn_per_s }] },
-        { label: 'RTT p50 µs', bars: [{ name: 'wdp', value: r.wdp_rtt_p50_us }, { name: 'kernel nft DNAT', value: r.kernel_rtt_p50_us }] },
-        { label: 'RTT p99 µs', bars: [{ name: 'wdp', value: r.wdp_rtt_p99_us }, { name: 'kernel nft DNAT', value: r.kernel_rtt_p99_us }] },
+        { label: 'TCP conn/s', bars: bars('conn_per_s') },
+        { label: 'RTT p50 µs', bars: bars('rtt_p50_us') },
+        { label: 'RTT p99 µs', bars: bars('rtt_p99_us') },
       ],
     }),
   ]);
 }
 
+function choiceListOpt<T extends string>(name: string, allowed: readonly T[]): (v: string) => T[] {
+  return (v: string) => {
+    const xs = v.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const x of xs) if (!allowed.includes(x as T)) throw new InvalidArgumentError(`${name}: unknown value ${JSON.stringify(x)} (one or more of ${allowed.join(', ')})`);
+    if (!xs.length) throw new InvalidArgumentError(`${name}: at least one of ${allowed.join(', ')}`);
+    return xs as T[];
+  };
+}
+
 function registerE2e(bench: Command): void {
+  const contenders = ['wdp', 'kernel', 'ovs'] as const, tests = ['rtt', 'conn', 'one', 'new'] as const;
   bench.command('e2e')
-    .description('end-to-end through namespaces: wdp daemon vs kernel nftables DNAT, same topology and generator')
+    .description('end-to-end through namespaces: wdp daemon vs kernel nftables DNAT vs Open vSwitch userspace ct(nat), same topology and generator, and the generator alone')
     .option('--seconds <s>', 'duration of each traffic test', numOpt('--seconds', 0.1, 600), 3)
     .option('--rtt-samples <n>', 'UDP ping-pong round trips for the latency figures', intOpt('--rtt-samples', 10, 1_000_000), 2000)
     .addOption(new Option('--only <side>', 'measure one side').choices(['wdp', 'kernel']))
+    .option('--contenders <list>', `which dataplanes (${contenders.join(',')}); OVS is skipped with a reason when not installed`, choiceListOpt('--contenders', contenders))
+    .option('--tests <list>', `which tests (${tests.join(',')})`, choiceListOpt('--tests', tests))
+    .option('--no-generator', 'skip the generator-alone run (no ceiling, no CPU-per-packet figures)')
+    .addOption(new Option('--wdp-port <type>', 'wdp port type on the router').choices(['afxdp', 'afpacket']).default('afxdp'))
+    .option('--wdp-busy-poll <us>', "wdp's busyPollUs (default: the daemon's)", intOpt('--wdp-busy-poll', 0, 100_000))
+    .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions)")
+    .option('--wdp-worker-nice <n>', "wdp's workerNice, -20..19 (default: the daemon's)", intOpt('--wdp-worker-nice', -20, 19))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel' }) => {
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number }) => {
+      if (o.only && o.contenders) throw new Error('--only and --contenders: use one of them');
       const { runE2eBench } = await import('./e2e.js');
-      const r = await runE2eBench({ seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, progress: progressFor(o) });
+      const r = await runE2eBench({
+        seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, contenders: o.contenders, tests: o.tests,
+        generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, progress: progressFor(o),
+      });
       emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));
     }));
 }

@@ -8,11 +8,12 @@
 //                  took it, so the next packet sees it) and the store has committed it durably.
 //                  Repeated over many services; p50/p99. The first and last are checked with a
 //                  trace through the worker's core.
-//   restart        SIGTERM, then a new process on the same state dir: spawn → API answering with
-//                  every service programmed (the daemon restores and programs before it listens).
+//   restart        SIGTERM, then a new process on the same state dir: spawn → forwarding, with
+//                  every service programmed (the daemon restores and programs before it listens,
+//                  and says in its restore summary when forwarding resumed).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -29,11 +30,38 @@ export interface DaemonFigures {
   full_sync_requests: number;
   one_endpoint_p50_ms: number;
   one_endpoint_p99_ms: number;
+  /** with fewer than 1000 changes this is the max */
+  one_endpoint_p999_ms: number;
   one_endpoint_max_ms: number;
+  /** The same changes until packets see them: the answer's time less what the daemon did after
+   * every worker had switched tables (the store's commit when it took longer: an fsync). An upper
+   * bound: it still counts the answer's way back. */
+  one_endpoint_visible_p50_ms: number;
+  one_endpoint_visible_p99_ms: number;
+  one_endpoint_visible_p999_ms: number;
+  /** 1-minute load average when the changes started and when they ended: the tail follows it */
+  one_endpoint_loadavg_1m: [number, number];
   one_endpoint_samples: number;
   restart_to_ready_ms: number;
   stop_ms: number;
+  /** CPU time the daemon process (all its threads) spent on the full sync, and from its start to
+   * ready on the restart: on a shared VM the wall times above wait for CPUs, these do not (null
+   * where /proc is not readable). */
+  full_sync_cpu_ms: number | null;
+  restart_cpu_ms: number | null;
 }
+
+/** User + system CPU ms of process `pid` so far, all threads (/proc/PID/stat), or null. */
+function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // fields after the command (which may hold spaces) start at ") "; utime and stime are 14 and 15
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8'), f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch { return null; }
+}
+/** Clock ticks per second of /proc's CPU times (sysconf(_SC_CLK_TCK)): 100 on Linux. */
+const CLK_TCK = 100;
 
 /** Why the daemon cannot be measured here, or null. */
 export function daemonUnavailable(): string | null {
@@ -47,12 +75,15 @@ interface Daemon { child: ChildProcess; log(): string }
 /** Extra node flags for the daemon, e.g. WDP_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
  * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** Where the daemon's whole output goes as well (e.g. with --trace-gc in WDP_BENCH_DAEMON_NODE_ARGS);
+ * otherwise only its last lines are kept, for an error message. */
+const LOG_FILE = process.env.WDP_BENCH_DAEMON_LOG ?? '';
 
 function startDaemon(ns: string, config: string, bin: string): Daemon {
   const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); };
+  const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); if (LOG_FILE) appendFileSync(LOG_FILE, d); };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   return { child, log: () => log };
@@ -67,14 +98,16 @@ function stopDaemon(d: Daemon): Promise<void> {
   });
 }
 
-/** Polls until the API answers with `services` Services programmed; bounded by `timeoutMs`. */
+/** Polls until the API answers with `services` Services programmed and the workers forwarding
+ * (the restore summary's durationMs is set once forwarding resumed, after the saved flows are
+ * back; the API listens a little earlier); bounded by `timeoutMs`. */
 async function waitReady(api: ApiClient, d: Daemon, services: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`the daemon exited (${d.child.exitCode ?? d.child.signalCode}): ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
     try {
-      const g = await api.call('GET', '/api/v1/generation') as { services: number };
-      if (g.services === services) return;
+      const g = await api.call('GET', '/api/v1/generation') as { services: number; restore?: { durationMs?: number } };
+      if (g.services === services && (g.restore === undefined || (g.restore.durationMs ?? 0) > 0)) return;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) throw new Error(`the daemon was not ready with ${services} services within ${timeoutMs} ms: ${d.log().trim().split('\n').slice(-3).join(' | ')}`);
     await new Promise((r) => setTimeout(r, 5));
@@ -131,25 +164,31 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         await waitReady(api, d, 0, 60_000);
         // in requests under the daemon's 16 MiB body limit (one at 10k services x 10; ten at 100k)
         const bodies = chunkedBodies(inp.objects, 15 << 20);
+        const c0 = cpuMs(d.child.pid);
         const t0 = performance.now();
         for (const body of bodies) await api.call('POST', '/api/v1/apply', body);
         const full = performance.now() - t0;
+        const c1 = cpuMs(d.child.pid);
 
         // one endpoint moved in a different service each time, over the whole set
-        const samples: number[] = [];
+        const samples: number[] = [], visible: number[] = [];
         const bar = inp.progress.bar(`daemon: ${inp.changes} one-endpoint changes`, inp.changes);
         const step = Math.max(1, Math.floor(inp.svcs.length / inp.changes));
+        const loadBefore = loadavg()[0];
         for (let i = 0; i < inp.changes; i++) {
           const s = inp.svcs[(i * step) % inp.svcs.length];
           const addr = `10.255.${(i >> 8) & 255}.${(i & 255) || 1}`;
           const slice = JSON.stringify(inp.sliceWith(s, addr));
           const u0 = performance.now();
-          await api.call('POST', '/api/v1/apply', slice);
-          samples.push(performance.now() - u0);
+          const r = await api.call('POST', '/api/v1/apply', slice) as { syncSeconds: number; programmedSeconds: number };
+          const took = performance.now() - u0;
+          samples.push(took);
+          visible.push(took - Math.max(0, r.syncSeconds - r.programmedSeconds) * 1000);
           if (i === 0 || i === inp.changes - 1) await expectBackend(api, s, addr);
           bar.tick();
         }
         bar.done();
+        const loadAfter = loadavg()[0];
 
         const s0 = performance.now();
         await stopDaemon(d);
@@ -158,11 +197,16 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
+        const restartCpu = cpuMs(d.child.pid);
         samples.sort((a, b) => a - b);
+        visible.sort((a, b) => a - b);
         return {
           full_sync_ms: full, full_sync_requests: bodies.length, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
-          one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
+          one_endpoint_p999_ms: percentile(samples, 99.9), one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
+          one_endpoint_loadavg_1m: [loadBefore, loadAfter],
+          one_endpoint_visible_p50_ms: percentile(visible, 50), one_endpoint_visible_p99_ms: percentile(visible, 99), one_endpoint_visible_p999_ms: percentile(visible, 99.9),
           restart_to_ready_ms: restart, stop_ms: stop,
+          full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
         };
       } finally {
         await stopDaemon(d);

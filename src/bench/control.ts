@@ -90,7 +90,18 @@ export interface ControlBenchResult {
   daemon_full_sync_requests: number | null;
   daemon_one_endpoint_p50_ms: number | null;
   daemon_one_endpoint_p99_ms: number | null;
+  /** the max when fewer than 1000 changes were made */
+  daemon_one_endpoint_p999_ms: number | null;
   daemon_one_endpoint_max_ms: number | null;
+  /** CPU ms of the daemon process (all threads) for the full sync / from start to ready on the restart */
+  daemon_full_sync_cpu_ms: number | null;
+  daemon_restart_cpu_ms: number | null;
+  /** the same changes until packets see them (control-daemon.ts: an upper bound) */
+  daemon_one_endpoint_visible_p50_ms: number | null;
+  daemon_one_endpoint_visible_p99_ms: number | null;
+  daemon_one_endpoint_visible_p999_ms: number | null;
+  /** 1-minute load average at the start and the end of the changes (of the last run) */
+  daemon_one_endpoint_loadavg_1m: [number, number] | null;
   daemon_one_endpoint_samples: number | null;
   daemon_restart_to_ready_ms: number | null;
   daemon_stop_ms: number | null;
@@ -459,9 +470,14 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       const med = (f: (x: DaemonFigures) => number) => round(median(runs.map(f)));
       daemon = {
         full_sync_ms: med((x) => x.full_sync_ms), full_sync_requests: runs[0].full_sync_requests, one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
-        one_endpoint_p99_ms: med((x) => x.one_endpoint_p99_ms), one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))),
+        one_endpoint_p99_ms: med((x) => x.one_endpoint_p99_ms), one_endpoint_p999_ms: med((x) => x.one_endpoint_p999_ms),
+        one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))), one_endpoint_loadavg_1m: runs[runs.length - 1].one_endpoint_loadavg_1m,
+        one_endpoint_visible_p50_ms: med((x) => x.one_endpoint_visible_p50_ms), one_endpoint_visible_p99_ms: med((x) => x.one_endpoint_visible_p99_ms),
+        one_endpoint_visible_p999_ms: med((x) => x.one_endpoint_visible_p999_ms),
         one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
+        full_sync_cpu_ms: runs.every((x) => x.full_sync_cpu_ms !== null) ? med((x) => x.full_sync_cpu_ms!) : null,
+        restart_cpu_ms: runs.every((x) => x.restart_cpu_ms !== null) ? med((x) => x.restart_cpu_ms!) : null,
       };
     } catch (e) { daemonReason = `the daemon run failed: ${(e as Error).message}`; }
   }
@@ -499,9 +515,12 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
     daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_full_sync_requests: daemon?.full_sync_requests ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
-    daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null,
+    daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_p999_ms: daemon?.one_endpoint_p999_ms ?? null,
+    daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null, daemon_one_endpoint_loadavg_1m: daemon?.one_endpoint_loadavg_1m ?? null,
+    daemon_one_endpoint_visible_p50_ms: daemon?.one_endpoint_visible_p50_ms ?? null, daemon_one_endpoint_visible_p99_ms: daemon?.one_endpoint_visible_p99_ms ?? null,
+    daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null,
     daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
-    daemon_stop_ms: daemon?.stop_ms ?? null,
+    daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,
     ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),
     update_one_endpoint_inprocess_samples: inproc.samples,

@@ -1,18 +1,24 @@
-// `wdp bench e2e`: packets through a ClusterIP across real namespaces, wdp against the kernel.
+// `wdp bench e2e`: packets through a ClusterIP across real namespaces, wdp against its peers.
 //
-// Topology (built twice, identically, once per contender, in private namespaces):
+// Topology (built once per contender, identically, in private namespaces):
 //
 //   client ns  c0 10.131.0.2/16 ──veth── r0 10.131.0.1/16  ROUTER ns  r1 10.130.2.1/24 ──veth── s0 10.130.2.2/24  server ns
 //
-// The router namespace is the contender: for the kernel it forwards with kube-proxy's nftables
-// DNAT rules (same generator as `bench control`); for wdp it runs the daemon with AF_PACKET ports
-// on r0/r1 and no kernel forwarding. Client and server are identical in both: trafgen blasts
-// 60-byte frames (64 on the wire with FCS) from the client, the server counts what arrives on s0
-// (and drops it at netdev ingress so replies cannot load the path), a Node client opens TCP
-// connections in a loop, a Node UDP client ping-pongs for latency. Addresses are inside the
-// cluster CIDR, so neither contender masquerades: both do plain DNAT.
+// The router namespace is the contender:
+//   - generator alone: r0 drops every frame at netdev ingress — trafgen's ceiling in this run
+//     and the CPU baseline subtracted from every contender (src/bench/cpu-account.ts);
+//   - kernel: IP forwarding with kube-proxy's nftables DNAT rules (same generator as `bench
+//     control`);
+//   - wdp: the daemon with AF_XDP (or AF_PACKET) ports on r0/r1, no kernel forwarding;
+//   - ovs: a private Open vSwitch, userspace (netdev) datapath, conntrack NAT (peers/ovs.ts),
+//     skipped with its reason when Open vSwitch is not installed.
+// Client and server are identical for all: trafgen blasts 60-byte frames (64 on the wire with FCS)
+// from the client, the server counts what arrives translated on s0 (and drops it at netdev
+// ingress so replies cannot load the path), a Node client opens TCP connections in a loop, a Node
+// UDP client ping-pongs for latency. Addresses are inside the cluster CIDR, so no contender
+// masquerades: all do plain DNAT.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,48 +26,77 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { withNamespaces, runOk, run, requireTools, nsArgv } from './peers/netns.js';
 import { nftRuleset } from './peers/nftables.js';
+import { ovsUnavailable, startOvs, type OvsService } from './peers/ovs.js';
 import type { BenchService } from './peers/service-set.js';
 import { Progress, round } from './report.js';
 import { serviceObject, sliceObject } from './control.js';
+import { CpuMeter, ksoftirqdPids, forwarderCpuSeconds, type GeneratorBaseline } from './cpu-account.js';
+
+export { processCpuSeconds, processTreeCpuSeconds } from './cpu-account.js';
+
+/** The dataplanes compared, in the order they run. */
+export const CONTENDERS = ['kernel', 'wdp', 'ovs'] as const;
+export type Contender = typeof CONTENDERS[number];
+/** The traffic tests: UDP ping-pong, TCP connection rate, one-flow blast, new-flow blast. */
+export const E2E_TESTS = ['rtt', 'conn', 'one', 'new'] as const;
+export type E2eTest = typeof E2E_TESTS[number];
 
 export interface E2eOptions {
   seconds: number;          // per traffic test
   rttSamples?: number;      // UDP ping-pongs
   connConcurrency?: number; // parallel TCP connect loops
+  /** Measure one contender (kept for `--only`); `contenders` says which in general. */
   only?: 'wdp' | 'kernel';
+  contenders?: Contender[];
+  tests?: E2eTest[];
+  /** Measure the generator alone (its ceiling and the CPU baseline); default true. */
+  generator?: boolean;
+  /** wdp's port type on r0/r1 (default afxdp; the daemon falls back to afpacket with a log line). */
+  wdpPort?: 'afxdp' | 'afpacket';
+  /** wdp's busyPollUs (default: the daemon's default). */
+  wdpBusyPollUs?: number;
+  /** Another build's bin/wdp.js to run as the wdp contender (A/B of two versions). */
+  wdpBin?: string;
+  /** wdp's workerNice (default: the daemon's default). */
+  wdpWorkerNice?: number;
   progress?: Progress;
 }
 
 /** Shares of the daemon's busy loop time: rx burst, Wasm core, tx burst, and other (the TS slow
- * path: ARP/ND, neighbour learning). Idle waiting is excluded. */
-export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number }
+ * path: ARP/ND, neighbour learning). Idle waiting is excluded from these four; `busy_pct` is the
+ * busy share of busy + idle-wait + busy-poll time, `spin_pct` the busy-poll (empty polls within
+ * the busy-poll window) share of it, `frames_per_batch` the mean batch the core saw and
+ * `busy_us_per_batch` the busy loop time per batch (rx + core + slow path + tx). */
+export interface TimeSplit { rx_pct: number; core_pct: number; tx_pct: number; other_pct?: number; busy_pct?: number; spin_pct?: number; frames_per_batch?: number; busy_us_per_batch?: number }
 
-export interface E2eResult {
+/** Per contender: `${contender}_${field}`. */
+type SideField =
+  | 'mpps' | 'new_flow_mpps' | 'offered_mpps' | 'conn_per_s' | 'conn_failures'
+  | 'rtt_p50_us' | 'rtt_p99_us' | 'cpu_s'
+  | 'cpu_ns_per_packet' | 'new_flow_cpu_ns_per_packet' | 'process_cpu_ns_per_packet'
+  | 'untranslated_frames';
+export const SIDE_FIELDS: SideField[] = ['mpps', 'new_flow_mpps', 'offered_mpps', 'conn_per_s', 'conn_failures', 'rtt_p50_us', 'rtt_p99_us', 'cpu_s',
+  'cpu_ns_per_packet', 'new_flow_cpu_ns_per_packet', 'process_cpu_ns_per_packet', 'untranslated_frames'];
+type SideFields = { [K in `${Contender}_${SideField}`]: number | null };
+type SideReasons = { [K in `${Contender}_unavailable_reason`]?: string };
+
+export type E2eResult = {
   suite: 'e2e';
   seconds: number;
   vip: string;
   port: number;
-  wdp_mpps: number | null;
-  kernel_mpps: number | null;
-  wdp_new_flow_mpps: number | null;
-  kernel_new_flow_mpps: number | null;
-  wdp_offered_mpps: number | null;        // what trafgen got onto the wire: the ceiling of each figure
-  kernel_offered_mpps: number | null;
-  wdp_conn_per_s: number | null;
-  kernel_conn_per_s: number | null;
-  wdp_conn_failures: number | null;
-  kernel_conn_failures: number | null;
-  wdp_rtt_p50_us: number | null;
-  wdp_rtt_p99_us: number | null;
-  kernel_rtt_p50_us: number | null;
-  kernel_rtt_p99_us: number | null;
-  wdp_cpu_s: number | null;
-  kernel_cpu_s: number | null;
+  /** The generator alone, frames dropped at the router's netdev ingress: the ceiling of every
+   * blast figure in this run. */
+  generator_mpps: number | null;
+  generator_new_flow_mpps: number | null;
+  /** trafgen + ksoftirqd CPU per offered frame in that run: subtracted from every contender. */
+  generator_cpu_ns_per_frame: number | null;
+  generator_unavailable_reason?: string;
   wdp_time_split: TimeSplit | null;
-  wdp_unavailable_reason?: string;
-  kernel_unavailable_reason?: string;
+  wdp_port_type: string | null;
+  ovs_port_type: string | null;
   notes: string[];
-}
+} & SideFields & SideReasons;
 
 // ---- fixed addressing --------------------------------------------------------------------------
 
@@ -69,6 +104,9 @@ const CLIENT = '10.131.0.2', CLIENT_GW = '10.131.0.1', CLIENT_PLEN = 16;
 const SERVER = '10.130.2.2', SERVER_GW = '10.130.2.1', SERVER_PLEN = 24;
 const VIP_BLAST = '10.96.99.10', VIP_TCP = '10.96.99.11', VIP_ECHO = '10.96.99.12';
 const SVC_PORT = 80, SINK_PORT = 8080, ECHO_PORT = 8081;
+/** The flow capacity every contender gets: the kernel's nf_conntrack_max in these namespaces, so
+ * the new-flow test fills every table at the same point. */
+const CONNTRACK_MAX = 262144;
 
 /** The three services both contenders program: a UDP sink (blast tests), a TCP service
  * (connection rate) and a UDP echo (latency), each with the one server as endpoint. */
@@ -111,13 +149,34 @@ async function wire([client, router, server]: string[]): Promise<Topology> {
   await runOk(['ip', '-n', client, 'route', 'add', 'default', 'via', CLIENT_GW]);
   await runOk(['ip', '-n', server, 'addr', 'add', `${SERVER}/${SERVER_PLEN}`, 'dev', 's0']);
   await runOk(['ip', '-n', server, 'route', 'add', 'default', 'via', SERVER_GW]);
-  // the blast sink: drop at the earliest hook so the server's stack does not answer with ICMP
-  await runOk(['nft', '-f', '-'], { ns: server, input: `table netdev sink {\n  chain in {\n    type filter hook ingress device s0 priority 0 ;\n    udp dport ${SINK_PORT} drop\n  }\n}\n` });
+  // the blast sink: drop at the earliest hook so the server's stack does not answer with ICMP.
+  // Only frames that arrive translated count as forwarded (`ok`); a frame still addressed to the
+  // ClusterIP (a contender failing open, e.g. with a full conntrack table) counts `untranslated`.
+  await runOk(['nft', '-f', '-'], { ns: server, input: sinkRuleset() });
   return {
     client, router, server,
     routerMacC: await linkMac(router, 'r0'), routerMacS: await linkMac(router, 'r1'),
     clientMac: await linkMac(client, 'c0'), serverMac: await linkMac(server, 's0'),
   };
+}
+
+export function sinkRuleset(): string {
+  return `table netdev sink {
+  counter ok { }
+  counter untranslated { }
+  chain in {
+    type filter hook ingress device s0 priority 0 ;
+    ip daddr ${SERVER} udp dport ${SINK_PORT} counter name "ok" drop
+    udp dport ${SVC_PORT} counter name "untranslated" drop
+  }
+}
+`;
+}
+
+/** The generator alone: the router drops everything at r0's netdev ingress (before any protocol
+ * handler or tap), so what trafgen gets onto the wire is its ceiling in this topology. */
+async function dropRouter(t: Topology): Promise<void> {
+  await runOk(['nft', '-f', '-'], { ns: t.router, input: 'table netdev gen {\n  chain in {\n    type filter hook ingress device r0 priority 0 ; policy drop ;\n  }\n}\n' });
 }
 
 /** The kernel contender: IP forwarding plus kube-proxy's nftables ruleset in the router. */
@@ -169,7 +228,7 @@ console.log(JSON.stringify({ ok, fail, seconds: (performance.now() - t0) / 1000 
 
 const RTT_JS = `
 import dgram from 'node:dgram';
-const [host, port, n] = process.argv.slice(2);
+const [host, port, n, raw] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 await new Promise((r) => s.connect(Number(port), host, r));
 const rtts = []; let lost = 0;
@@ -187,7 +246,7 @@ for (let i = 0; i < Number(n); i++) {
 }
 rtts.sort((a, b) => a - b);
 const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))] : null;
-console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost }));
+console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, ...(raw === 'raw' ? { rtts } : {}) }));
 s.close();
 `;
 
@@ -196,9 +255,9 @@ s.close();
 const liveGroups = new Set<number>();
 let exitHook = false;
 
-function startInNs(ns: string, argv: string[]): ChildProcess {
+function startInNs(ns: string, argv: string[], env?: Record<string, string>): ChildProcess {
   const full = nsArgv(argv, ns);
-  const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(full[0], full.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true, ...(env ? { env: { ...process.env, ...env } } : {}) });
   if (child.pid) {
     const pid = child.pid;
     liveGroups.add(pid);
@@ -246,7 +305,8 @@ async function nodeJson<T>(ns: string, script: string, args: string[], timeoutMs
 
 // ---- counters ----------------------------------------------------------------------------------
 
-interface Sample { t: number; serverRx: number; clientTx: number; softirqS: number; daemonCpuS: number | null }
+/** What a blast window reads at its start and end. */
+interface Sample { t: number; forwarded: number; untranslated: number; clientTx: number; generatorS: number; forwarderS: number }
 
 async function ifStats(ns: string, dev: string): Promise<{ rx: number; tx: number }> {
   const r = await runOk(['ip', '-n', ns, '-j', '-s', 'link', 'show', dev]);
@@ -254,28 +314,25 @@ async function ifStats(ns: string, dev: string): Promise<{ rx: number; tx: numbe
   return { rx: j.stats64.rx.packets, tx: j.stats64.tx.packets };
 }
 
-const CLK_TCK = 100; // USER_HZ: /proc/stat and /proc/PID/stat are in 1/100 s on every Linux ABI
-
-/** System-wide softirq seconds (all CPUs): where the kernel does its forwarding and NAT. */
-function softirqSeconds(): number {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
-  return Number(cpu[7]) / CLK_TCK;
+/** The server sink's named counters (see sinkRuleset). */
+async function sinkCounters(ns: string): Promise<{ ok: number; untranslated: number }> {
+  const r = await runOk(['nft', '-j', 'list', 'counters', 'table', 'netdev', 'sink'], { ns });
+  const out = { ok: 0, untranslated: 0 };
+  for (const o of (JSON.parse(r.stdout) as { nftables: Array<{ counter?: { name: string; packets: number } }> }).nftables) {
+    if (o.counter && (o.counter.name === 'ok' || o.counter.name === 'untranslated')) out[o.counter.name] = o.counter.packets;
+  }
+  return out;
 }
 
-/** utime + stime of a process and its threads (what the daemon's forwarding costs). */
-export function processCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch { return null; }
-}
+/** Whose CPU a blast window reads: the generator's process tree + ksoftirqd, and the forwarder's
+ * processes (none for the kernel contender). */
+interface Meters { generator: CpuMeter; forwarder: CpuMeter | null }
 
-async function sample(t: Topology, daemonPid: number | null): Promise<Sample> {
+async function sample(t: Topology, m: Meters, countServer: boolean): Promise<Sample> {
   const t0 = performance.now();
-  const [s, c] = await Promise.all([ifStats(t.server, 's0'), ifStats(t.client, 'c0')]);
+  const [s, c] = await Promise.all([countServer ? sinkCounters(t.server) : Promise.resolve({ ok: 0, untranslated: 0 }), ifStats(t.client, 'c0')]);
   const t1 = performance.now();
-  return { t: (t0 + t1) / 2, serverRx: s.rx, clientTx: c.tx, softirqS: softirqSeconds(), daemonCpuS: daemonPid ? processCpuSeconds(daemonPid) : null };
+  return { t: (t0 + t1) / 2, forwarded: s.ok, untranslated: s.untranslated, clientTx: c.tx, generatorS: m.generator.seconds(), forwarderS: m.forwarder?.seconds() ?? 0 };
 }
 
 // ---- the traffic tests -------------------------------------------------------------------------
@@ -295,9 +352,14 @@ export function trafgenConfig(dstMac: string, newFlows: boolean): string {
 `;
 }
 
-interface BlastResult { mpps: number; offeredMpps: number; softirqS: number; daemonCpuS: number | null; dt: number }
+interface BlastResult {
+  mpps: number; offeredMpps: number; dt: number;
+  forwarded: number; untranslated: number; offered: number;
+  generatorS: number; forwarderS: number;
+}
 
-async function blast(t: Topology, dir: string, newFlows: boolean, seconds: number, daemonPid: number | null): Promise<BlastResult> {
+/** One trafgen blast; `forwarderPids`: the contender's processes (their trees) to meter. */
+async function blast(t: Topology, dir: string, newFlows: boolean, seconds: number, forwarderPids: number[], countServer = true): Promise<BlastResult> {
   const cfg = join(dir, newFlows ? 'newflows.trafgen' : 'oneflow.trafgen');
   writeFileSync(cfg, trafgenConfig(t.routerMacC, newFlows));
   // one generator process: a second would compete with the contender for the machine's 2 cores
@@ -308,17 +370,19 @@ async function blast(t: Topology, dir: string, newFlows: boolean, seconds: numbe
     // warm-up: ARP, conntrack, the contender's first batches; not counted
     await sleep(Math.min(500, seconds * 250));
     if (gen.exitCode !== null) throw new Error(`trafgen exited early (code ${gen.exitCode}): ${genErr.trim()}`);
-    const a = await sample(t, daemonPid);
+    // trafgen's worker is a child of the process started: the tree is resolved after warm-up
+    const meters: Meters = { generator: new CpuMeter([gen.pid!], ksoftirqdPids()), forwarder: forwarderPids.length ? new CpuMeter(forwarderPids) : null };
+    const a = await sample(t, meters, countServer);
     await sleep(seconds * 1000);
-    const b = await sample(t, daemonPid);
+    const b = await sample(t, meters, countServer);
     if (gen.exitCode !== null) throw new Error(`trafgen exited during the test (code ${gen.exitCode}): ${genErr.trim()}`);
     const dt = (b.t - a.t) / 1000;
     return {
-      mpps: (b.serverRx - a.serverRx) / dt / 1e6,
+      mpps: (b.forwarded - a.forwarded) / dt / 1e6,
       offeredMpps: (b.clientTx - a.clientTx) / dt / 1e6,
-      softirqS: b.softirqS - a.softirqS,
-      daemonCpuS: a.daemonCpuS !== null && b.daemonCpuS !== null ? b.daemonCpuS - a.daemonCpuS : null,
       dt,
+      forwarded: b.forwarded - a.forwarded, untranslated: b.untranslated - a.untranslated, offered: b.clientTx - a.clientTx,
+      generatorS: b.generatorS - a.generatorS, forwarderS: b.forwarderS - a.forwarderS,
     };
   } finally {
     await stopChild(gen);
@@ -328,43 +392,69 @@ async function blast(t: Topology, dir: string, newFlows: boolean, seconds: numbe
 function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
 interface SideResult {
-  mpps: number; newFlowMpps: number; offeredMpps: number;
-  connPerS: number; connFailures: number;
+  one: BlastResult | null; many: BlastResult | null;
+  connPerS: number | null; connFailures: number | null;
   rttP50: number | null; rttP99: number | null;
-  softirqS: number; daemonCpuS: number | null;
 }
 
-async function measureSide(t: Topology, dir: string, o: E2eOptions, p: Progress, label: string, daemonPid: number | null): Promise<SideResult> {
+async function measureSide(t: Topology, dir: string, o: E2eOptions, p: Progress, label: string, forwarderPids: number[]): Promise<SideResult> {
+  const tests = new Set(o.tests ?? E2E_TESTS);
   const serverJs = join(dir, 'server.mjs'), connJs = join(dir, 'conn.mjs'), rttJs = join(dir, 'rtt.mjs');
   const srv = startInNs(t.server, ['node', serverJs, String(SINK_PORT), String(ECHO_PORT)]);
+  const out: SideResult = { one: null, many: null, connPerS: null, connFailures: null, rttP50: null, rttP99: null };
   try {
     await waitForLine(srv, 'ready', 10_000);
     // latency and connection rate first: the new-flow blast fills the kernel's conntrack table
     // (262144 entries here), which would then slow every later test on the kernel side
-    const rtt = await p.step(`${label}: UDP ping-pong x${o.rttSamples ?? 2000}`, () =>
-      nodeJson<{ p50: number | null; p99: number | null; samples: number; lost: number }>(t.client, rttJs, [VIP_ECHO, String(SVC_PORT), String(o.rttSamples ?? 2000)], 120_000));
-    if (rtt.samples === 0) throw new Error(`${label}: no UDP echo came back through ${VIP_ECHO}:${SVC_PORT} (${rtt.lost} lost)`);
-    const conn = await p.step(`${label}: TCP connection rate ${o.seconds} s`, () =>
-      nodeJson<{ ok: number; fail: number; seconds: number }>(t.client, connJs, [VIP_TCP, String(SVC_PORT), String(o.seconds), String(o.connConcurrency ?? 16)], o.seconds * 1000 + 30_000));
-    if (conn.ok === 0) throw new Error(`${label}: no TCP connection to ${VIP_TCP}:${SVC_PORT} succeeded (${conn.fail} failed)`);
-    const one = await p.step(`${label}: UDP 64 B one flow ${o.seconds} s`, () => blast(t, dir, false, o.seconds, daemonPid));
-    const many = await p.step(`${label}: UDP 64 B new flow per packet ${o.seconds} s`, () => blast(t, dir, true, o.seconds, daemonPid));
-    return {
-      mpps: one.mpps, newFlowMpps: many.mpps, offeredMpps: Math.max(one.offeredMpps, many.offeredMpps),
-      connPerS: conn.ok / conn.seconds, connFailures: conn.fail,
-      rttP50: rtt.p50, rttP99: rtt.p99,
-      softirqS: one.softirqS + many.softirqS,
-      daemonCpuS: one.daemonCpuS !== null && many.daemonCpuS !== null ? one.daemonCpuS + many.daemonCpuS : null,
-    };
+    if (tests.has('rtt')) {
+      const rtt = await p.step(`${label}: UDP ping-pong x${o.rttSamples ?? 2000}`, () =>
+        nodeJson<{ p50: number | null; p99: number | null; samples: number; lost: number }>(t.client, rttJs, [VIP_ECHO, String(SVC_PORT), String(o.rttSamples ?? 2000)], 120_000));
+      if (rtt.samples === 0) throw new Error(`${label}: no UDP echo came back through ${VIP_ECHO}:${SVC_PORT} (${rtt.lost} lost)`);
+      out.rttP50 = rtt.p50; out.rttP99 = rtt.p99;
+    }
+    if (tests.has('conn')) {
+      const conn = await p.step(`${label}: TCP connection rate ${o.seconds} s`, () =>
+        nodeJson<{ ok: number; fail: number; seconds: number }>(t.client, connJs, [VIP_TCP, String(SVC_PORT), String(o.seconds), String(o.connConcurrency ?? 16)], o.seconds * 1000 + 30_000));
+      if (conn.ok === 0) throw new Error(`${label}: no TCP connection to ${VIP_TCP}:${SVC_PORT} succeeded (${conn.fail} failed)`);
+      out.connPerS = conn.ok / conn.seconds; out.connFailures = conn.fail;
+    }
+    if (tests.has('one')) out.one = await p.step(`${label}: UDP 64 B one flow ${o.seconds} s`, () => blast(t, dir, false, o.seconds, forwarderPids));
+    if (tests.has('new')) out.many = await p.step(`${label}: UDP 64 B new flow per packet ${o.seconds} s`, () => blast(t, dir, true, o.seconds, forwarderPids));
+    return out;
   } finally {
     srv.stdin!.end();
     await stopChild(srv, 'SIGTERM');
   }
 }
 
+/** Writes a contender's figures into the result (`${c}_*`). */
+function fillSide(res: E2eResult, c: Contender, s: SideResult, base: GeneratorBaseline | null): void {
+  const set = (f: SideField, v: number | null, digits: number) => { res[`${c}_${f}`] = v === null || !Number.isFinite(v) ? null : round(v, digits); };
+  const nsPerPacket = (b: BlastResult | null, forwarderOnly: boolean): number | null => {
+    if (!b || b.forwarded === 0) return null;
+    const cpu = forwarderOnly ? b.forwarderS : forwarderCpuSeconds(b, base);
+    return cpu === null ? null : cpu / b.forwarded * 1e9;
+  };
+  set('mpps', s.one?.mpps ?? null, 4);
+  set('new_flow_mpps', s.many?.mpps ?? null, 4);
+  const offered = [s.one, s.many].filter((b): b is BlastResult => !!b).map((b) => b.offeredMpps);
+  set('offered_mpps', offered.length ? Math.max(...offered) : null, 4);
+  set('conn_per_s', s.connPerS, 1);
+  set('conn_failures', s.connFailures, 0);
+  set('rtt_p50_us', s.rttP50, 1);
+  set('rtt_p99_us', s.rttP99, 1);
+  const blasts = [s.one, s.many].filter((b): b is BlastResult => !!b);
+  const cpus = blasts.map((b) => forwarderCpuSeconds(b, base));
+  set('cpu_s', blasts.length && cpus.every((x) => x !== null) ? cpus.reduce((a, x) => a + x!, 0) : null, 2);
+  set('cpu_ns_per_packet', nsPerPacket(s.one, false), 0);
+  set('new_flow_cpu_ns_per_packet', nsPerPacket(s.many, false), 0);
+  set('process_cpu_ns_per_packet', c === 'kernel' ? null : nsPerPacket(s.one, true), 0);
+  set('untranslated_frames', blasts.length ? blasts.reduce((a, b) => a + b.untranslated, 0) : null, 0);
+}
+
 // ---- the wdp contender -------------------------------------------------------------------------
 
-interface WdpDaemon { pid: number; stop(): Promise<void>; timeSplit(): Promise<TimeSplit | null>; log(): string }
+interface WdpDaemon { pid: number; stop(): Promise<void>; timeSplit(): Promise<TimeSplit | null>; portKinds(): Promise<string | null>; log(): string }
 
 const WDP_BIN = fileURLToPath(new URL('../../../bin/wdp.js', import.meta.url));
 
@@ -391,43 +481,37 @@ function unixRequest(socketPath: string, method: string, path: string, body?: st
   });
 }
 
-/** utime+stime of `pid` and every descendant (port helper processes, if the daemon uses them):
- * /proc/PID/stat already sums the threads of one process, children are separate processes. */
-export function processTreeCpuSeconds(pid: number): number | null {
-  const own = processCpuSeconds(pid);
-  if (own === null) return null;
-  const children = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(d));
-      children.set(ppid, list);
-    } catch { /* exited meanwhile */ }
+/** The worker's loop-time counters (rx burst / core / slow path / tx burst / idle wait, and the
+ * batches and frames the core processed, all since start) as shares. */
+export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
+  const rx = g.slowpath_time_rx_ns ?? 0, core = g.slowpath_time_core_ns ?? 0;
+  const slow = g.slowpath_time_slow_ns ?? 0, tx = g.slowpath_time_tx_ns ?? 0;
+  const total = rx + core + slow + tx;
+  if (!(total > 0)) return null;
+  const pct = (x: number) => Math.round((x / total) * 1000) / 10;
+  const out: TimeSplit = { rx_pct: pct(rx), core_pct: pct(core), tx_pct: pct(tx), other_pct: pct(slow) };
+  const wait = g.slowpath_time_wait_ns, spin = g.slowpath_time_spin_ns ?? 0;
+  if (wait !== undefined) out.busy_pct = Math.round((total / (total + wait + spin)) * 1000) / 10;
+  if (spin > 0) out.spin_pct = Math.round((spin / (total + (wait ?? 0) + spin)) * 1000) / 10;
+  if (g.slowpath_batches > 0) {
+    out.frames_per_batch = Math.round((g.slowpath_frames / g.slowpath_batches) * 10) / 10;
+    out.busy_us_per_batch = Math.round(total / g.slowpath_batches / 100) / 10;
   }
-  let total = own;
-  const stack = [...(children.get(pid) ?? [])];
-  while (stack.length) {
-    const c = stack.pop()!;
-    total += processCpuSeconds(c) ?? 0;
-    stack.push(...(children.get(c) ?? []));
-  }
-  return total;
+  return out;
 }
 
-/** The wdp contender: `wdp start` in the router namespace with AF_PACKET ports on r0 (towards the
+/** The wdp contender: `wdp start` in the router namespace with AF_XDP/AF_PACKET ports on r0 (towards the
  * client, an uplink answering ARP for 10.131.0.1) and r1 (towards the server, a pod port with the
  * server as its pod); no IP addresses and no forwarding in the router's kernel. The three services
  * are then POSTed to the daemon's API, exactly as a user would. */
-async function startWdpRouter(t: Topology, dir: string): Promise<WdpDaemon> {
+async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<WdpDaemon> {
+  const portType = o.wdpPort ?? 'afxdp';
   const sock = join(dir, 'wdp-api.sock');
   const config = {
     node: { name: 'bench-router', addresses: [] },
     ports: [
-      { name: 'client', type: 'afpacket', ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW] },
-      { name: 'server', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }] },
+      { name: 'client', type: portType, ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW] },
+      { name: 'server', type: portType, ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }] },
     ],
     // the client side, including the random sources of the new-flow test, is behind r0
     routes: [{ prefix: `10.131.0.0/${CLIENT_PLEN}`, port: 'client', mac: t.clientMac }],
@@ -436,11 +520,13 @@ async function startWdpRouter(t: Topology, dir: string): Promise<WdpDaemon> {
     logLevel: 'warn',
     // the same flow capacity as the kernel's nf_conntrack_max here, so the new-flow test fills
     // both tables at the same point
-    conntrack: { flows: 262144 },
+    conntrack: { flows: CONNTRACK_MAX },
+    ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
+    ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const child = startInNs(t.router, ['node', WDP_BIN, 'start', '--config', cfgFile]);
+  const child = startInNs(t.router, ['node', o.wdpBin ?? WDP_BIN, 'start', '--config', cfgFile]);
   let log = '';
   child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -465,93 +551,236 @@ async function startWdpRouter(t: Topology, dir: string): Promise<WdpDaemon> {
     stop,
     log: () => log,
     // the worker's loop-time counters (rx burst / core / slow path / tx burst), since start
+    // what the ports really are (an afxdp port falls back to AF_PACKET where XDP is unavailable)
+    portKinds: async () => {
+      try {
+        const r = await unixRequest(sock, 'GET', '/api/v1/ports');
+        if (r.status !== 200) return null;
+        const items = (JSON.parse(r.text) as { items: Array<{ kind?: string; stats?: Record<string, number> }> }).items;
+        const kinds = new Set(items.map((x) => x.kind ?? 'unknown'));
+        const sum = (k: string) => items.reduce((a, x) => a + (x.stats?.[k] ?? 0), 0);
+        return `${[...kinds].sort().join(',')} (since start: rx ${sum('rxPackets')}, rx dropped ${sum('rxDropped')} of which ring full ${sum('kernelDrops')}, tx ${sum('txPackets')}, tx errors ${sum('txErrors')})`;
+      } catch { return null; }
+    },
     timeSplit: async () => {
       try {
         const r = await unixRequest(sock, 'GET', '/api/v1/counters');
         if (r.status !== 200) return null;
-        const g = (JSON.parse(r.text) as { global?: Record<string, number> }).global ?? {};
-        const rx = g.slowpath_time_rx_ns ?? 0, core = g.slowpath_time_core_ns ?? 0;
-        const slow = g.slowpath_time_slow_ns ?? 0, tx = g.slowpath_time_tx_ns ?? 0;
-        const total = rx + core + slow + tx;
-        if (!(total > 0)) return null;
-        const pct = (x: number) => Math.round((x / total) * 1000) / 10;
-        return { rx_pct: pct(rx), core_pct: pct(core), tx_pct: pct(tx), other_pct: pct(slow) };
+        return timeSplitOf((JSON.parse(r.text) as { global?: Record<string, number> }).global ?? {});
       } catch { return null; }
     },
   };
 }
 
+// ---- the other contenders ----------------------------------------------------------------------
+
+/** Client/server neighbour entries for the gateways, where the router does not answer ARP. */
+async function staticGatewayNeighbours(t: Topology): Promise<void> {
+  await runOk(['ip', '-n', t.client, 'neigh', 'replace', CLIENT_GW, 'lladdr', t.routerMacC, 'dev', 'c0', 'nud', 'permanent']);
+  await runOk(['ip', '-n', t.server, 'neigh', 'replace', SERVER_GW, 'lladdr', t.routerMacS, 'dev', 's0', 'nud', 'permanent']);
+}
+
+function ovsServices(): OvsService[] {
+  return e2eServices().map((s) => ({ vip: s.clusterIP, port: s.port, proto: s.proto === 'TCP' ? 'tcp' : 'udp', addr: s.endpoints[0].addr, target: s.endpoints[0].port }));
+}
+
 // ---- the suite ---------------------------------------------------------------------------------
+
+function emptyResult(seconds: number): E2eResult {
+  const r = {
+    suite: 'e2e', seconds, vip: VIP_BLAST, port: SVC_PORT,
+    generator_mpps: null, generator_new_flow_mpps: null, generator_cpu_ns_per_frame: null,
+    wdp_time_split: null, wdp_port_type: null, ovs_port_type: null,
+    notes: [
+      'one trafgen process; 60-byte frames (64 on the wire); Mpps counted at the server interface, translated frames only (an nftables counter on s0 ingress)',
+      'generator_*: trafgen with the router dropping every frame at r0 netdev ingress — the ceiling of every blast figure in this run',
+      '*_cpu_ns_per_packet: the forwarder\'s CPU per translated frame = (forwarder processes + trafgen + ksoftirqd utime+stime − the generator-alone CPU per offered frame × frames offered) / frames forwarded (src/bench/cpu-account.ts); *_process_cpu_ns_per_packet: the forwarder process alone (its kernel rx path runs in the sender\'s softirq and is not in it); *_cpu_s: that forwarder CPU over both blast windows',
+      'on veth the kernel forwards in the sender\'s softirq, on the generator\'s CPU: a slower kernel path also lowers the offered rate, so compare *_mpps with generator_mpps and *_offered_mpps',
+    ],
+  } as Partial<E2eResult> & Record<string, unknown>;
+  for (const c of CONTENDERS) for (const f of SIDE_FIELDS) r[`${c}_${f}`] = null;
+  return r as E2eResult;
+}
 
 export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   if (!(o.seconds > 0)) throw new Error('--seconds must be > 0');
   requireTools(['ip', 'nft', 'trafgen', 'sysctl', 'ethtool']);
   const p = o.progress ?? new Progress(false);
-  const res: E2eResult = {
-    suite: 'e2e', seconds: o.seconds, vip: VIP_BLAST, port: SVC_PORT,
-    wdp_mpps: null, kernel_mpps: null, wdp_new_flow_mpps: null, kernel_new_flow_mpps: null,
-    wdp_offered_mpps: null, kernel_offered_mpps: null,
-    wdp_conn_per_s: null, kernel_conn_per_s: null, wdp_conn_failures: null, kernel_conn_failures: null,
-    wdp_rtt_p50_us: null, wdp_rtt_p99_us: null, kernel_rtt_p50_us: null, kernel_rtt_p99_us: null,
-    wdp_cpu_s: null, kernel_cpu_s: null, wdp_time_split: null,
-    notes: [
-      'one trafgen process; 60-byte frames (64 on the wire); Mpps counted at the server interface',
-      'kernel_cpu_s is system-wide softirq time over both UDP blast windows (includes the generator\'s own transmit path); wdp_cpu_s is the daemon\'s utime+stime (with its child processes) over the same windows',
-      'on veth the kernel forwards in the sender\'s softirq, on the generator\'s CPU: a slower kernel path also lowers the offered rate, so compare *_mpps with *_offered_mpps',
-    ],
-  };
+  const contenders = new Set<Contender>(o.contenders ?? (o.only ? [o.only] : CONTENDERS));
+  const tests = new Set(o.tests ?? E2E_TESTS);
+  const blasts = tests.has('one') || tests.has('new');
+  const res = emptyResult(o.seconds);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-'));
+  let base: GeneratorBaseline | null = null;
+  const skip = (c: Contender, why: string) => { res[`${c}_unavailable_reason`] = why; };
+  /** A contender that fails reports why and keeps its figures null; the others stay valid. */
+  const side = async (c: Contender, fn: () => Promise<void>) => {
+    try { await fn(); } catch (e) {
+      for (const f of SIDE_FIELDS) res[`${c}_${f}`] = null;
+      skip(c, `the ${c} side failed: ${(e as Error).message}`);
+      p.note(`${c} side failed: ${(e as Error).message}`);
+    }
+  };
   try {
     writeFileSync(join(dir, 'server.mjs'), SERVER_JS);
     writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
     writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
 
-    if (o.only !== 'wdp') {
-      await withNamespaces(['kc', 'kr', 'ks'], async (names) => {
-        const t = await wire(names);
-        await kernelRouter(t);
-        const k = await measureSide(t, dir, o, p, 'kernel', null);
-        res.kernel_mpps = round(k.mpps, 4); res.kernel_new_flow_mpps = round(k.newFlowMpps, 4);
-        res.kernel_offered_mpps = round(k.offeredMpps, 4);
-        res.kernel_conn_per_s = round(k.connPerS, 1); res.kernel_conn_failures = k.connFailures;
-        res.kernel_rtt_p50_us = k.rttP50 === null ? null : round(k.rttP50, 1);
-        res.kernel_rtt_p99_us = k.rttP99 === null ? null : round(k.rttP99, 1);
-        res.kernel_cpu_s = round(k.softirqS, 2);
-      });
-    } else res.kernel_unavailable_reason = 'not requested (--only wdp)';
-
-    if (o.only !== 'kernel') {
-      const why = wdpDaemonUnavailable();
-      if (why) res.wdp_unavailable_reason = why;
-      else try {
-        await withNamespaces(['wc', 'wr', 'ws'], async (names) => {
+    if (o.generator === false || !blasts) res.generator_unavailable_reason = o.generator === false ? 'not requested' : 'no blast test requested';
+    else {
+      try {
+        await withNamespaces(['gc', 'gr', 'gs'], async (names) => {
           const t = await wire(names);
-          const d = await startWdpRouter(t, dir);
+          await dropRouter(t);
+          const one = await p.step(`generator alone: one flow ${o.seconds} s`, () => blast(t, dir, false, o.seconds, [], false));
+          const many = await p.step(`generator alone: new flow per packet ${o.seconds} s`, () => blast(t, dir, true, o.seconds, [], false));
+          res.generator_mpps = round(one.offeredMpps, 4);
+          res.generator_new_flow_mpps = round(many.offeredMpps, 4);
+          const frames = one.offered + many.offered;
+          if (frames > 0) {
+            base = { cpuPerFrameS: (one.generatorS + many.generatorS) / frames };
+            res.generator_cpu_ns_per_frame = round(base.cpuPerFrameS * 1e9, 0);
+          }
+        });
+      } catch (e) {
+        res.generator_unavailable_reason = `the generator-alone run failed: ${(e as Error).message}`;
+        p.note(res.generator_unavailable_reason);
+      }
+    }
+
+    for (const c of CONTENDERS) {
+      if (!contenders.has(c)) { skip(c, 'not requested'); continue; }
+      if (c === 'kernel') {
+        await side(c, () => withNamespaces(['kc', 'kr', 'ks'], async (names) => {
+          const t = await wire(names);
+          await kernelRouter(t);
+          fillSide(res, c, await measureSide(t, dir, o, p, 'kernel', []), base);
+        }));
+      } else if (c === 'wdp') {
+        const why = wdpDaemonUnavailable();
+        if (why) { skip(c, why); continue; }
+        await side(c, () => withNamespaces(['wc', 'wr', 'ws'], async (names) => {
+          const t = await wire(names);
+          const d = await startWdpRouter(t, dir, o);
           try {
             let w: SideResult;
-            try { w = await measureSide(t, dir, o, p, 'wdp', d.pid); } catch (e) {
+            try { w = await measureSide(t, dir, o, p, 'wdp', [d.pid]); } catch (e) {
               throw new Error(`${(e as Error).message}\n  daemon log (last lines): ${d.log().trim().split('\n').slice(-8).join('\n  ')}`);
             }
-            res.wdp_mpps = round(w.mpps, 4); res.wdp_new_flow_mpps = round(w.newFlowMpps, 4);
-            res.wdp_offered_mpps = round(w.offeredMpps, 4);
-            res.wdp_conn_per_s = round(w.connPerS, 1); res.wdp_conn_failures = w.connFailures;
-            res.wdp_rtt_p50_us = w.rttP50 === null ? null : round(w.rttP50, 1);
-            res.wdp_rtt_p99_us = w.rttP99 === null ? null : round(w.rttP99, 1);
-            res.wdp_cpu_s = w.daemonCpuS === null ? null : round(w.daemonCpuS, 2);
+            fillSide(res, c, w, base);
+            res.wdp_port_type = await d.portKinds();
             res.wdp_time_split = await d.timeSplit();
             if (!res.wdp_time_split) res.notes.push('wdp_time_split is null: the daemon does not report how its time divides between rx, core and tx');
           } finally { await d.stop(); }
-        });
-      } catch (e) {
-        // the kernel figures of this run stay valid; the wdp side reports why it has none rather
-        // than failing the whole run or leaving half its figures filled in
-        for (const k of ['wdp_mpps', 'wdp_new_flow_mpps', 'wdp_offered_mpps', 'wdp_conn_per_s', 'wdp_conn_failures', 'wdp_rtt_p50_us', 'wdp_rtt_p99_us', 'wdp_cpu_s', 'wdp_time_split'] as const) res[k] = null;
-        res.wdp_unavailable_reason = `the wdp side failed: ${(e as Error).message}`;
-        p.note(`wdp side failed: ${(e as Error).message}`);
+        }));
+      } else {
+        const why = ovsUnavailable();
+        if (why) { skip(c, why); p.note(`ovs skipped: ${why}`); continue; }
+        await side(c, () => withNamespaces(['oc', 'or', 'os'], async (names) => {
+          const t = await wire(names);
+          await staticGatewayNeighbours(t);
+          const ovs = await startOvs({
+            router: t.router, toClient: { dev: 'r0', mac: t.routerMacC }, toServer: { dev: 'r1', mac: t.routerMacS },
+            clientMac: t.clientMac, serverMac: t.serverMac, clientPrefix: `10.131.0.0/${CLIENT_PLEN}`,
+          }, ovsServices(), dir, {
+            startInNs: (ns, argv, env) => { const ch = startInNs(ns, argv, env); ch.stdout!.resume(); ch.stderr!.resume(); return ch; },
+            stopChild: (ch, sig) => stopChild(ch as ChildProcess, sig),
+            sleep,
+          }, CONNTRACK_MAX);
+          try {
+            fillSide(res, c, await measureSide(t, dir, o, p, 'ovs', [ovs.vswitchdPid]), base);
+            res.ovs_port_type = ovs.portType;
+          } finally { await ovs.stop(); }
+        }));
       }
-    } else res.wdp_unavailable_reason = 'not requested (--only kernel)';
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return res;
+}
+
+// ---- interleaved A/B ---------------------------------------------------------------------------
+
+/** One contender of an interleaved comparison: the kernel, or wdp with its own options. */
+export interface InterleaveVariant {
+  name: string;
+  contender: 'kernel' | 'wdp';
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort'>;
+}
+
+export interface InterleaveFigures {
+  name: string;
+  rtt_p50_us: number | null; rtt_p99_us: number | null; rtt_samples: number; rtt_lost: number;
+  conn_per_s: number | null;          // median over the rounds' chunks
+  conn_per_s_chunks: number[];
+  /** The forwarder process's CPU per round trip in the latency chunks (wdp only): what a
+   * busy-poll costs shows here. */
+  process_cpu_us_per_rtt: number | null;
+}
+
+/**
+ * Every variant's topology up at once, then rounds of short chunks — `rttChunk` UDP round trips
+ * and `connSeconds` of TCP connections per variant, the order rotating every round — so a load
+ * change on the machine hits every variant alike (paired, unlike runs one after the other). RTT
+ * percentiles come from all rounds' samples pooled; the connection rate is the median chunk.
+ */
+export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number; progress?: Progress }): Promise<InterleaveFigures[]> {
+  requireTools(['ip', 'nft', 'sysctl', 'ethtool']);
+  const p = o.progress ?? new Progress(false);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-ab-'));
+  writeFileSync(join(dir, 'server.mjs'), SERVER_JS);
+  writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
+  writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
+  interface Live { v: InterleaveVariant; t: Topology; pid: number | null; rtts: number[]; lost: number; conns: number[]; cpuS: number; cpuSamples: number }
+  const live: Live[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  const up = async (k: number): Promise<void> => {
+    if (k === o.variants.length) return run();
+    const v = o.variants[k];
+    await withNamespaces([`a${k}c`, `a${k}r`, `a${k}s`], async (names) => {
+      const t = await wire(names);
+      let pid: number | null = null;
+      if (v.contender === 'kernel') await kernelRouter(t);
+      else {
+        const own = join(dir, `v${k}`);   // each daemon its own socket, state and config
+        mkdirSync(own);
+        const d = await startWdpRouter(t, own, { seconds: 1, ...v.wdp });
+        stops.push(() => d.stop());
+        pid = d.pid;
+      }
+      const srv = startInNs(t.server, ['node', join(dir, 'server.mjs'), String(SINK_PORT), String(ECHO_PORT)]);
+      stops.push(async () => { srv.stdin!.end(); await stopChild(srv, 'SIGTERM'); });
+      await waitForLine(srv, 'ready', 10_000);
+      live.push({ v, t, pid, rtts: [], lost: 0, conns: [], cpuS: 0, cpuSamples: 0 });
+      try { await up(k + 1); } finally { while (stops.length) await stops.pop()!(); }
+    });
+  };
+  const run = async () => {
+    for (let r = 0; r < o.rounds; r++) {
+      const order = live.map((_, i) => live[(i + r) % live.length]);
+      for (const x of order) {
+        const meter = x.pid ? new CpuMeter([x.pid]) : null;
+        const c0 = meter?.seconds() ?? 0;
+        const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(x.t.client, join(dir, 'rtt.mjs'), [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw'], 120_000);
+        if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
+        x.rtts.push(...rtt.rtts); x.lost += rtt.lost;
+        const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(x.t.client, join(dir, 'conn.mjs'), [VIP_TCP, String(SVC_PORT), String(o.connSeconds), '16'], o.connSeconds * 1000 + 30_000);
+        x.conns.push(conn.ok / conn.seconds);
+      }
+      p.note(`round ${r + 1}/${o.rounds} done`);
+    }
+  };
+  try { await up(0); } finally { rmSync(dir, { recursive: true, force: true }); }
+  const pct = (xs: number[], q: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
+  return live.map((x) => {
+    const s = [...x.rtts].sort((a, b) => a - b), c = [...x.conns].sort((a, b) => a - b);
+    const r1 = (v: number | null) => v === null ? null : round(v, 1);
+    return {
+      name: x.v.name, rtt_p50_us: r1(pct(s, 0.5)), rtt_p99_us: r1(pct(s, 0.99)), rtt_samples: s.length, rtt_lost: x.lost,
+      conn_per_s: r1(c.length ? (c.length % 2 ? c[c.length >> 1] : (c[(c.length >> 1) - 1] + c[c.length >> 1]) / 2) : null),
+      conn_per_s_chunks: x.conns.map((v) => Math.round(v)),
+      process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
+    };
+  });
 }

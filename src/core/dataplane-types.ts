@@ -56,12 +56,17 @@ export interface TraceResult {
   output?: { src: string; dst: string; sport?: number; dport?: number; hex: string };
 }
 
+/** What an apply returns: the generation now in force, and when the last part of the dataplane
+ * switched to it (process.hrtime.bigint() as a number of ns: the monotonic clock every thread of
+ * the process shares) — packets see the change from then on. */
+export interface Programmed { generation: number; programmedAtNs: number }
+
 export interface Dataplane {
   /** Apply a diff (and remember `ir` as the new whole state). Atomic: a batch sees old or new. */
   /** Programs `diff` (`ir` is the whole Ir after it). `undo`, when given, is the diff back to the
    * state before: a dataplane that can fail part-way (several workers) uses it to put the parts
    * that took the diff back, so a refused apply leaves every part on the previous tables. */
-  apply(diff: IrDiff, ir: Ir, undo?: IrDiff): Promise<{ generation: number }>;
+  apply(diff: IrDiff, ir: Ir, undo?: IrDiff): Promise<Programmed>;
   counters(): Promise<CounterSnapshot>;
   conntrack(filter?: FlowFilter): Promise<FlowInfo[]>;
   trace(spec: TracePacketSpec): Promise<TraceResult>;

@@ -6,7 +6,7 @@ import * as L from '../../assembly/layout.js';
 import { Core, type CoreOptions } from './host.js';
 import type { Ir } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
-import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from './dataplane-types.js';
+import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, Programmed, TracePacketSpec, TraceResult } from './dataplane-types.js';
 import { frame } from '../packet/build.js';
 import { formatAddr } from '../util/addr.js';
 import {
@@ -20,9 +20,9 @@ export class LocalDataplane implements Dataplane {
     this.core = coreOrOptions instanceof Core ? coreOrOptions : Core.create(coreOrOptions);
   }
 
-  async apply(diff: IrDiff, ir: Ir): Promise<{ generation: number }> {
+  async apply(diff: IrDiff, ir: Ir): Promise<Programmed> {
     this.core.applyDiff(diff, ir);
-    return { generation: this.core.generation };
+    return { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) };
   }
 
   async counters(): Promise<CounterSnapshot> { return this.core.counters(); }

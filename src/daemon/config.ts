@@ -8,7 +8,7 @@
 //                uplink?, hostAddresses?, hostRoutes? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages,
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
@@ -22,6 +22,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
+
+/** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
+export const BUSY_POLL_US_DEFAULT = 0;
+export const WORKER_NICE_DEFAULT = 0;
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -162,6 +166,12 @@ export const daemonConfigSchema = z.object({
     checkpointSeconds: z.number().int().min(0).max(86400).default(30),
   }).strict().default({ flows: 65536, checkpointSeconds: 30 }),
   probeIntervalMs: z.number().int().min(100).max(60000).default(1000),
+  // adaptive busy-poll (src/daemon/worker.ts): after a batch, a worker keeps polling its ports
+  // without sleeping for this long before it blocks; 0 = always block when nothing is there
+  busyPollUs: z.number().int().min(0).max(100_000).default(BUSY_POLL_US_DEFAULT),
+  // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
+  // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
+  workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
   // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of

@@ -163,6 +163,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
+      busyPollUs: cfg.busyPollUs,
+      workerNice: cfg.workerNice,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',

@@ -2,7 +2,7 @@
 // workers. Everything crosses by structured clone on a dedicated MessageChannel; the worker
 // drains it synchronously between batches (receiveMessageOnPort), so a diff is applied between
 // two batches — never during one.
-import type { IrDiffData } from '../ir/diff.js';
+import type { IrDiffWire } from '../ir/diff-wire.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
@@ -30,6 +30,10 @@ export interface WorkerInit {
   nodeAddresses: string[];
   core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
   probeIntervalMs: number;
+  /** Adaptive busy-poll: keep polling this long after the last frame before blocking (0: never spin). */
+  busyPollUs?: number;
+  /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
+  workerNice?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;
@@ -47,7 +51,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'apply'; id: number; diff: IrDiffData }
+  | { type: 'apply'; id: number; diff: IrDiffWire }       // decodeDiff() gives the IrDiffData
   | { type: 'counters'; id: number }
   | { type: 'conntrack'; id: number; filter?: FlowFilter }
   | { type: 'trace'; id: number; spec: TracePacketSpec }

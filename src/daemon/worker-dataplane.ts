@@ -10,8 +10,9 @@
 import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import * as L from '../../assembly/layout.js';
 import type { Ir } from '../ir/ir.js';
-import { diffData, type IrDiff } from '../ir/diff.js';
-import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
+import type { IrDiff } from '../ir/diff.js';
+import { encodeDiff } from '../ir/diff-wire.js';
+import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, Programmed, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
 import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
@@ -137,23 +138,25 @@ export class WorkerDataplane implements Dataplane {
     });
   }
 
-  async apply(diff: IrDiff, _ir: Ir, undo?: IrDiff): Promise<{ generation: number }> {
+  async apply(diff: IrDiff, _ir: Ir, undo?: IrDiff): Promise<Programmed> {
     if (this.closed) throw new Error('dataplane is closed');
-    const res = await Promise.allSettled(this.workers.map((h) => this.request<{ generation: number }>(h, { type: 'apply', diff: diffData(diff) })));
+    const wire = encodeDiff(diff); // once for every worker
+    const res = await Promise.allSettled(this.workers.map((h) => this.request<Programmed>(h, { type: 'apply', diff: wire })));
     const failed = res.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
       const reason = (res[failed] as PromiseRejectedResult).reason as Error;
       const took = this.workers.filter((_, i) => res[i].status === 'fulfilled');
       if (took.length && undo) {
         // some workers took the diff: put them back, so every worker holds the previous tables
-        const back = await Promise.allSettled(took.map((h) => this.request(h, { type: 'apply', diff: diffData(undo) })));
+        const back = await Promise.allSettled(took.map((h) => this.request(h, { type: 'apply', diff: encodeDiff(undo) })));
         const stuck = back.filter((r) => r.status === 'rejected').length;
         if (stuck) throw new Error(`${reason.message}; ${stuck} of ${this.workers.length} workers could not be put back and now hold different tables (restart the daemon)`);
       }
       throw reason;
     }
-    this.gen = Math.min(...res.map((r) => (r as PromiseFulfilledResult<{ generation: number }>).value.generation));
-    return { generation: this.gen };
+    const took = res.map((r) => (r as PromiseFulfilledResult<Programmed>).value);
+    this.gen = Math.min(...took.map((p) => p.generation));
+    return { generation: this.gen, programmedAtNs: Math.max(...took.map((p) => p.programmedAtNs)) };
   }
 
   async counters(): Promise<CounterSnapshot> {

@@ -1,0 +1,48 @@
+// Interleaved A/B of wdp variants end to end (runE2eInterleaved in src/bench/e2e.ts): every
+// variant's topology up at once — the kernel's nftables DNAT as the yardstick, wdp as built here,
+// wdp with other options, or another build's bin/wdp.js — then rounds of short latency and
+// connection-rate chunks, the order rotating every round, so load drift on a shared machine hits
+// all alike. Prints each variant's pooled RTT p50/p99, median conn/s, the ratios to the first
+// variant (the kernel, usually) and the forwarder's CPU per round trip.
+//
+//   node bench/ab-e2e.mjs --rounds 6 --rtt-chunk 500 --conn-seconds 1 \
+//     --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
+//     --variant nice0=wdp,nice=0 --variant default=wdp --variant bp200=wdp,busyPoll=200
+//
+// Needs root (namespaces) and a built tree (npm run build).
+import { loadavg } from 'node:os';
+import { runE2eInterleaved } from '../dist/src/bench/e2e.js';
+import { Progress } from '../dist/src/bench/report.js';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const variants = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] !== '--variant') continue;
+  const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
+  const [contender, ...kv] = spec.split(',');
+  if (contender !== 'kernel' && contender !== 'wdp') { console.error(`--variant ${args[i + 1]}: kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,port=afxdp|afpacket]`); process.exit(2); }
+  const wdp = {};
+  for (const x of kv) {
+    const [k, v] = x.split('=');
+    if (k === 'bin') wdp.wdpBin = v; else if (k === 'busyPoll') wdp.wdpBusyPollUs = Number(v);
+    else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
+    else { console.error(`unknown variant option ${k}`); process.exit(2); }
+  }
+  variants.push({ name, contender, wdp });
+}
+if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp[,...]'); process.exit(2); }
+const load0 = loadavg()[0];
+const t0 = new Date().toISOString();
+const res = await runE2eInterleaved({
+  variants, rounds: Number(opt('--rounds', '6')), rttChunk: Number(opt('--rtt-chunk', '500')), connSeconds: Number(opt('--conn-seconds', '1')),
+  progress: new Progress(true),
+});
+const base = res[0];
+const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 100) / 100 : null);
+console.log(`| variant | RTT p50 µs | RTT p99 µs | conn/s (median chunk) | p50 / ${base.name} | p99 / ${base.name} | conn/s / ${base.name} | forwarder CPU µs per round trip | samples (lost) |`);
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of res) {
+  console.log(`| ${r.name} | ${r.rtt_p50_us} | ${r.rtt_p99_us} | ${r.conn_per_s} | ${ratio(r.rtt_p50_us, base.rtt_p50_us)} | ${ratio(r.rtt_p99_us, base.rtt_p99_us)} | ${ratio(r.conn_per_s, base.conn_per_s)} | ${r.process_cpu_us_per_rtt ?? '—'} | ${r.rtt_samples} (${r.rtt_lost}) |`);
+}
+console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; conn/s chunks: ${res.map((r) => `${r.name} ${r.conn_per_s_chunks.join(' ')}`).join('; ')}`);

@@ -1,0 +1,31 @@
+// The scheduling priority (nice value) of the calling thread alone: a forwarding worker sets its
+// own when the config asks (workerNice). A frame waits for the worker to be woken and scheduled on
+// each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
+// nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
+// shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
+// Off by default: measured without effect on our shared VM (docs/performance.md, "Tail latency").
+//
+// Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
+// only the thread with that id, found through /proc/thread-self. Raising priority (a negative
+// value) needs CAP_SYS_NICE.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+/** This thread's kernel id (the tid in /proc/thread-self -> "PID/task/TID"), or null off Linux. */
+export function currentTid(): number | null {
+  try {
+    const m = /\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'));
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
+
+/** Sets this thread's nice value; null on success, else why not (the thread keeps its nice). */
+export function setThreadNice(nice: number): string | null {
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) return `nice must be an integer in -20..19, got ${nice}`;
+  const tid = currentTid();
+  if (tid === null) return 'no /proc/thread-self (per-thread priority needs Linux)';
+  try { setPriority(tid, nice); return null; } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code === 'EACCES' || code === 'EPERM' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
+  }
+}

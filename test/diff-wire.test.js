@@ -1,0 +1,85 @@
+// The diff a forwarding worker receives (src/ir/diff-wire.ts): many backends travel by column,
+// and what the worker decodes is the diff that was encoded, record for record.
+import test from 'ava';
+import { encodeDiff, decodeDiff, COLUMN_MIN_BACKENDS, COLUMN_MIN_FRONTENDS } from '../dist/src/ir/diff-wire.js';
+import { Compiler } from '../dist/src/compiler/compiler.js';
+import { validateAll } from '../dist/src/model/schema.js';
+
+const clone = (x) => structuredClone(x); // what postMessage does to it
+
+function backend(i, extra = {}) {
+  return {
+    id: i + 1, service: `ns${i % 7}/svc${i % 100}`, portName: i % 3 ? 'http' : '', addr: i % 5 ? `10.1.${(i >> 8) & 255}.${i & 255}` : `fd00::${i.toString(16)}`,
+    family: i % 5 ? 4 : 6, port: 8000 + (i % 1000), state: 1 + (i % 3), outPort: i % 4 === 0 ? 0xffff : i % 4,
+    dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02',
+    ...(i % 2 ? { nodeName: `node-${i % 3}` } : {}), ...(i % 3 === 1 ? { zone: i % 2 ? '' : 'z1' } : {}), ...extra,
+  };
+}
+const diffOf = (backs) => ({ frontendsUpsert: [], frontendsRemove: [3], backendsUpsert: backs, backendsRemove: [7, 8], routes: [], snat: { v4: '192.168.0.1' } });
+
+test('many backends go by column and come back equal, optional fields included', (t) => {
+  const backs = Array.from({ length: COLUMN_MIN_BACKENDS + 100 }, (_, i) => backend(i));
+  const wire = encodeDiff(diffOf(backs));
+  t.false(Array.isArray(wire.backendsUpsert), 'sent by column');
+  t.deepEqual(decodeDiff(clone(wire)), diffOf(backs));
+});
+
+test('a few backends go as objects', (t) => {
+  const backs = [backend(1), backend(2)];
+  const wire = encodeDiff(diffOf(backs));
+  t.true(Array.isArray(wire.backendsUpsert));
+  t.deepEqual(decodeDiff(clone(wire)), diffOf(backs));
+});
+
+test('a string holding the column separator sends the backends as objects, unchanged', (t) => {
+  const backs = Array.from({ length: COLUMN_MIN_BACKENDS }, (_, i) => backend(i, i === 17 ? { zone: 'a\nb', nodeName: 'n\n' } : {}));
+  const wire = encodeDiff(diffOf(backs));
+  t.true(Array.isArray(wire.backendsUpsert));
+  t.deepEqual(decodeDiff(clone(wire)), diffOf(backs));
+});
+
+test('a full compile\'s diff (rows read through one reused object) decodes to its records', (t) => {
+  const objs = [];
+  for (let s = 0; s < 200; s++) {
+    objs.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${s}`, namespace: 'default' }, spec: { clusterIP: `10.96.${s >> 8}.${(s & 255) + 1}`, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } });
+    objs.push({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `s${s}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': `s${s}` } }, addressType: 'IPv4',
+      endpoints: Array.from({ length: 5 }, (_, e) => ({ addresses: [`10.244.${s}.${e + 1}`], conditions: { ready: e !== 2 }, ...(e % 2 ? { nodeName: 'n1', zone: 'z' } : {}) })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] });
+  }
+  const c = new Compiler({ maglevWorker: 'never' });
+  const { diff } = c.change({ upsert: validateAll(objs) });
+  const wire = encodeDiff(diff);
+  t.false(Array.isArray(wire.backendsUpsert));
+  const back = decodeDiff(clone(wire));
+  t.false(Array.isArray(wire.frontendsUpsert));
+  t.is(back.backendsUpsert.length, 1000);
+  t.deepEqual(back.backendsUpsert, [...c.ir.backends.values()].sort((a, b) => a.id - b.id));
+  t.deepEqual(back.frontendsUpsert, diff.frontendsUpsert.slice());
+});
+
+function frontend(i, extra = {}) {
+  const n = i % 7 === 0 ? 0 : i % 5 === 0 ? 300 : 1 + (i % 12);
+  const width = n > 256 ? 2 : i % 11 === 0 ? 4 : 1;
+  const maglev = width === 1 ? new Uint8Array(n ? 251 : 0) : width === 2 ? new Uint16Array(509) : new Uint32Array(n ? 251 : 0);
+  for (let k = 0; k < maglev.length; k++) maglev[k] = width === 4 ? 1000 + (k % n) : k % n;
+  return {
+    id: i + 1, service: `ns/svc${i % 50}`, portName: i % 2 ? 'http' : '', kind: ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalIP'][i % 4], addr: i % 3 ? `10.96.0.${i & 255}` : `fd00::${i}`,
+    family: i % 3 ? 4 : 6, port: 1 + (i % 65535), proto: ['TCP', 'UDP', 'SCTP'][i % 3], flags: i % 64, affinityTimeoutMs: i % 4 ? 0 : 10800000,
+    sourceRanges: i % 6 === 0 ? ['203.0.113.0/24', '198.51.100.0/25'] : [], backends: Array.from({ length: n }, (_, k) => 1000 + k), maglev,
+    ...(width === 4 ? {} : i % 2 ? { maglevIndexed: true } : { maglevIndexed: false }), ...extra,
+  };
+}
+
+test('many frontends go by column: strings, ranges, backend lists and Maglev tables of every width come back equal', (t) => {
+  const fronts = Array.from({ length: COLUMN_MIN_FRONTENDS + 60 }, (_, i) => frontend(i));
+  const d = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
+  const wire = encodeDiff(d);
+  t.false(Array.isArray(wire.frontendsUpsert), 'sent by column');
+  const back = decodeDiff(clone(wire));
+  t.deepEqual(back.frontendsUpsert, fronts);
+  t.true(back.frontendsUpsert.some((f) => f.maglev instanceof Uint16Array) && back.frontendsUpsert.some((f) => f.maglev instanceof Uint32Array));
+  // a range holding the separator: as objects, unchanged
+  const odd = fronts.map((f, i) => (i === 3 ? { ...f, sourceRanges: ['a\nb'] } : f));
+  const w2 = encodeDiff({ ...d, frontendsUpsert: odd });
+  t.true(Array.isArray(w2.frontendsUpsert));
+  t.deepEqual(decodeDiff(clone(w2)).frontendsUpsert, odd);
+});
