@@ -154,12 +154,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const inits: WorkerInit[] = [];
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
-  const joinTurn = new SharedArrayBuffer(4);
+  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
-      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, joinTurn } } : {}),
+      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
