@@ -5,7 +5,7 @@
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
+import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, startDaemon, sleep, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
 
 const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -199,4 +199,57 @@ serial('a pod port added at runtime is opened by every worker (fanout: true); on
   t.is(listed.length, 1, 'listed once, its stats summed over the workers');
   t.is((await api(topo, 'DELETE', '/api/v1/ports/pod-x')).status, 200);
   t.is((await api(topo, 'GET', '/api/v1/ports')).json.items.filter((p) => p.name === 'pod-x').length, 0);
+});
+
+serial('a restart keeps the workers\' flows: uploads (direct and masqueraded) from several clients run through it on their connections', async (t) => {
+  const topo = suite.topo;
+  // one slow upload per source address (POST /sink: the pod answers the bytes it received), a
+  // chunk every 100 ms, on one TCP connection each, across the restart
+  const script = (url, sources) => `
+    const http = require('http');
+    const u = new URL(${JSON.stringify(url)});
+    const ups = ${JSON.stringify(sources)}.map((src) => {
+      const c = { src, sent: 0, answer: null, err: null };
+      c.req = http.request({ method: 'POST', host: u.hostname, port: u.port || 80, path: '/sink', localAddress: src, agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = ''; res.on('data', (d) => { body += d; }); res.on('end', () => { c.answer = body.trim(); done(); });
+      });
+      c.req.on('error', (e) => { c.err = e.code || e.message; done(); });
+      return c;
+    });
+    const tick = setInterval(() => { for (const c of ups) if (!c.err) { c.req.write(Buffer.alloc(1000, 120)); c.sent += 1000; } }, 100);
+    const done = () => { if (ups.every((c) => c.answer !== null || c.err)) { console.log(JSON.stringify(ups.map(({ src, sent, answer, err }) => ({ src, sent, answer, err })))); process.exit(0); } };
+    process.stdin.on('data', () => { clearInterval(tick); for (const c of ups) c.req.end(); });
+    setTimeout(() => process.exit(3), 120000);`;
+  const spawn = (ns, url, sources) => {
+    const child = topo.lab.spawn(ns, process.execPath, ['-e', script(url, sources)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.out = '';
+    child.stdout.on('data', (d) => { child.out += d; });
+    child.stderr.on('data', (d) => { child.out += d; });
+    child.finished = new Promise((res) => child.once('exit', res));
+    return child;
+  };
+  const direct = spawn(topo.ns.client, 'http://10.96.7.10/', CLIENTS);
+  const masq = spawn(topo.ns.remote, `http://${NODE_V4}:30700/`, REMOTES);
+  try {
+    await sleep(2000);
+    const d = topo.daemon;
+    const exited = new Promise((res) => d.once('exit', (code) => res(code)));
+    d.kill('SIGTERM');
+    t.is(await exited, 0);
+    await startDaemon(topo);
+    const restored = (await api(topo, 'GET', '/api/v1/counters')).json;
+    t.true(restored.workers.every((w) => (w.global.ct_active ?? 0) > 0), `flows restored in both workers: ${restored.workers.map((w) => w.global.ct_active)}`);
+    await sleep(3000);
+    for (const c of [direct, masq]) c.stdin.write('end\n');
+    await Promise.all([direct.finished, masq.finished]);
+    const ups = [direct, masq].flatMap((c) => JSON.parse(c.out.trim().split('\n').pop()));
+    t.is(ups.length, CLIENTS.length + REMOTES.length);
+    for (const u of ups) {
+      t.is(u.err, null, `${u.src}: ${u.err}`);
+      t.is(Number(String(u.answer).split(' ')[0]), u.sent, `${u.src}: the pod received every byte sent on the one connection (${u.answer})`);
+      t.true(u.sent >= 40_000, `${u.src}: sent ${u.sent} bytes across the restart`);
+    }
+  } finally {
+    direct.kill('SIGKILL'); masq.kill('SIGKILL');
+  }
 });
