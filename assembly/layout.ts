@@ -84,7 +84,11 @@ export const CFG_SNAT_PORT_MAX = 168;
 export const CFG_FRAG_OFF = 172;     // fragment table (FRAGMENTS region); 0 = none: every non-first fragment drops
 export const CFG_FRAG_MASK = 176;    // fragment table buckets - 1 (power of two), FRAG_WAYS entries each
 export const CFG_TO_FRAG = 180;      // ms a first fragment's ports are remembered for the fragments after it
+export const CFG_STEER_WORKERS = 184; // workers sharing the interfaces (steer.ts); 0 or 1 = this core alone
+export const CFG_STEER_SELF = 188;    // this core's worker index (< CFG_STEER_WORKERS): SNAT ports it owns
 export const CFG_SIZE = 256;
+// steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
+export const STEER_LOCAL = 255;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16

@@ -69,6 +69,8 @@ import * as L from "./layout";
   fragOff: u32;
   fragMask: u32;
   toFrag: u32;
+  steerWorkers: u32;
+  steerSelf: u32;
 
   @inline get snatV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV4"); }
   @inline get snatV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV6"); }
@@ -370,6 +372,7 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
     offsetof<Config>("fragOff") != L.CFG_FRAG_OFF || offsetof<Config>("fragMask") != L.CFG_FRAG_MASK ||
     offsetof<Config>("toFrag") != L.CFG_TO_FRAG ||
+    offsetof<Config>("steerWorkers") != L.CFG_STEER_WORKERS || offsetof<Config>("steerSelf") != L.CFG_STEER_SELF ||
     <i32>offsetof<Config>() > L.CFG_SIZE) ERROR("Config disagrees with layout.ts");
 if (offsetof<Desc>("len") != L.D_LEN || offsetof<Desc>("inPort") != L.D_IN_PORT ||
     offsetof<Desc>("outPort") != L.D_OUT_PORT || offsetof<Desc>("verdict") != L.D_VERDICT ||

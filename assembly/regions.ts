@@ -30,6 +30,8 @@ export let gAffMask: u32 = 0;
 export let gHasSnat: u32 = 0;
 export let gPortMin: u32 = 0;
 export let gPortMax: u32 = 0;
+export let gSteerWorkers: u32 = 0;  // > 1: SNAT ports are taken only where owner.ts names this core
+export let gSteerSelf: u32 = 0;
 
 // ---- active table set (from the header CFG_GEN names) ---------------------------------------------
 export let tSm: usize = 0;
@@ -74,6 +76,8 @@ export function loadConfig(): void {
   gHasSnat = c.hasSnat;
   gPortMin = c.snatPortMin;
   gPortMax = c.snatPortMax;
+  gSteerWorkers = c.steerWorkers;
+  gSteerSelf = c.steerSelf;
   store<u32>(TO_TABLE, 0);
   store<u32>(TO_TABLE + (L.CTS_TCP_SYN << 2), c.toTcpSyn);
   store<u32>(TO_TABLE + (L.CTS_TCP_EST << 2), c.toTcpEst);

@@ -4,7 +4,8 @@
 import * as L from "./layout";
 import { flowHash } from "./hash";
 import { addrEq } from "./addr";
-import { gPortMin, gPortMax, hasSnat, snatAddr } from "./regions";
+import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr } from "./regions";
+import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
@@ -30,15 +31,22 @@ const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 }
 
 /** A source port whose reply key (backend:bport -> snat:port) no live flow owns, probing linearly
- * from snatFirstPort(h) for up to SNAT_PROBE_MAX ports; 0 = none (drop_snat_exhausted). */
+ * from snatFirstPort(h) for up to SNAT_PROBE_MAX ports; 0 = none (drop_snat_exhausted). With
+ * several workers sharing the interfaces (CFG_STEER_WORKERS > 1) only ports whose key (snat, port)
+ * this worker owns (owner.ts) are tried — about 1 in N, skipped without a lookup — so the replies
+ * are steered back here. */
 export function snatAllocPort(h: u32, beAddr: usize, snat: usize, bport: u32, proto: u32, family: u32): u32 {
   if (!snatRangeOk()) return 0;
   const range = gPortMax - gPortMin + 1;
+  const workers = gSteerWorkers, self = gSteerSelf;
   let p = snatFirstPort(h);
   const tries = SNAT_TRIES < range ? SNAT_TRIES : range;
-  for (let t: u32 = 0; t < tries; t++) {
-    const rh = snatReplyHash(beAddr, snat, bport, p, proto);
-    if (ctLookup(rh, beAddr, snat, bport | (p << 16), proto, family) == 0) return p;
+  for (let s: u32 = 0, t: u32 = 0; s < range && t < tries; s++) {
+    if (workers <= 1 || ownerOf(snat, p, workers) == self) {
+      t++;
+      const rh = snatReplyHash(beAddr, snat, bport, p, proto);
+      if (ctLookup(rh, beAddr, snat, bport | (p << 16), proto, family) == 0) return p;
+    }
     p = p >= gPortMax ? gPortMin : p + 1;
   }
   return 0;
