@@ -292,3 +292,17 @@ test('loadBalancerSourceRanges per family: a family without ranges is not checke
     {}, { loadBalancer: { ingress: [{ ip: '192.0.2.2' }, { ip: '2001:db8::2' }] } }), slice([ep('10.244.1.7', 'node-a')]));
   t.deepEqual(v4only.fronts.filter((f) => f.kind === 'LoadBalancer' || f.kind === 'ExternalIP').map((f) => f.addr).sort(), ['192.0.2.2', '198.51.100.1']);
 });
+
+test('node hints (trafficDistribution PreferSameNode): every ready endpoint hinted for nodes and one for this node: those only; else zone hints apply', (t) => {
+  const hinted = (addr, nodeName, nodes, zones) => ({ ...ep(addr, nodeName), hints: { ...(nodes ? { forNodes: nodes.map((name) => ({ name })) } : {}), ...(zones ? { forZones: zones.map((name) => ({ name })) } : {}) } });
+  const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };
+  const eps = [hinted('10.244.1.7', 'node-a', ['node-a'], ['zone-a']), hinted('10.244.2.8', 'node-b', ['node-b'], ['zone-a']), hinted('10.244.3.9', 'node-c', ['node-c'], ['zone-b'])];
+  const same = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps));
+  t.deepEqual(addrsOf(same.c, byKind(same.fronts, 'ClusterIP')[0]), ['10.244.1.7'], 'this node\'s endpoint');
+  // no endpoint hinted for node-a: zone hints
+  const other = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps.slice(1)));
+  t.deepEqual(addrsOf(other.c, byKind(other.fronts, 'ClusterIP')[0]), ['10.244.2.8']);
+  // one ready endpoint without node hints: zone hints
+  const partial = compile(node({ zone: 'zone-b' }), svc(spec), slice([...eps, hinted('10.244.3.10', 'node-c', null, ['zone-b'])]));
+  t.deepEqual(addrsOf(partial.c, byKind(partial.fronts, 'ClusterIP')[0]), ['10.244.3.10', '10.244.3.9']);
+});

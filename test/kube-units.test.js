@@ -93,13 +93,14 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   t.falsy(serviceForModel(ds).spec.ipFamilies);
   const odd = apiService('odd', '10.96.0.14', { extra: { ipFamilies: ['IPv6'] } });
   t.deepEqual(serviceForModel(odd).spec.ipFamilies, ['IPv6'], 'a mismatch stays, for validation to report');
-  // slices: targetRef and node hints dropped; conditions, node and zone hints kept, fast path
+  // slices: targetRef dropped; conditions, node, zone and node hints kept, fast path
   const sl = apiSlice('web-1', 'web', ['10.244.1.5', '10.244.2.5'], { trigger: '2026-01-01T00:00:00Z' });
   sl.endpoints[0].hints = { forZones: [{ name: 'a' }], forNodes: [{ name: 'node-a' }] };
   const sraw = sliceForModel(sl);
-  t.deepEqual(sraw.endpoints[0], { addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'node-a', hints: { forZones: [{ name: 'a' }] } });
+  t.deepEqual(sraw.endpoints[0], { addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'node-a', hints: { forZones: [{ name: 'a' }], forNodes: [{ name: 'node-a' }] } });
   t.truthy(fastPathData(sraw));
   t.deepEqual(validateObject(sraw).obj.endpoints[0].zoneHints, ['a']);
+  t.deepEqual(validateObject(sraw).obj.endpoints[0].nodeHints, ['node-a']);
   t.is(validateObject(sraw).obj.triggerTimeMs, Date.parse('2026-01-01T00:00:00Z'));
   // local ready endpoints: by address, this node only, not-ready excluded
   const other = apiSlice('web-2', 'web', ['10.244.9.9'], { nodeName: 'node-b' });

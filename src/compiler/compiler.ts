@@ -38,6 +38,8 @@ import {
 } from '../model/types.js';
 
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
+/** Compiler.topologyMode's answers: no hint filter, node hints, zone hints. */
+const TOPO_NONE = 0, TOPO_NODE = 1, TOPO_ZONE = 2;
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -696,7 +698,7 @@ export class Compiler {
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop, ep.zoneHints);
+          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -804,22 +806,24 @@ export class Compiler {
     return false;
   }
 
-  /** The node's zone when the current port's `family` endpoints are to be filtered by their zone
-   * hints (topology-aware routing, kube-proxy's topologyModeFromHints): every ready endpoint has
-   * zone hints and at least one is hinted for this node's zone. Else undefined: all ready
-   * endpoints. The serving-terminating fallback never looks at hints (as kube-proxy). */
-  private topologyZone(family: Family): string | undefined {
-    const zone = this.node?.zone;
-    if (zone === undefined) return undefined;
-    const cands = this.cands, cFamily = cands.family, cState = cands.state, cHints = cands.zoneHints;
-    let forZone = false;
-    for (let i = 0; i < cands.n; i++) {
+  /** How the current port's `family` endpoints are filtered by their hints (kube-proxy's
+   * topologyModeFromHints): TOPO_NODE when every ready endpoint has node hints and one is hinted
+   * for this node (PreferSameNode); else TOPO_ZONE when every ready endpoint has zone hints and
+   * one is hinted for the node's zone; else TOPO_NONE (all ready endpoints). The
+   * serving-terminating fallback never looks at hints (as kube-proxy). */
+  private topologyMode(family: Family): number {
+    const node = this.node;
+    if (node === null) return TOPO_NONE;
+    const name = node.name, zone = node.zone;
+    const cands = this.cands, cFamily = cands.family, cState = cands.state, cZone = cands.zoneHints, cNode = cands.nodeHints;
+    let allNode = true, forNode = false, allZone = zone !== undefined, forZone = false;
+    for (let i = 0; i < cands.n && (allNode || allZone); i++) {
       if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
-      const h = cHints[i];
-      if (h === undefined) return undefined;
-      if (!forZone && h.includes(zone)) forZone = true;
+      const nh = cNode[i], zh = cZone[i];
+      if (nh === undefined) allNode = false; else if (!forNode && nh.includes(name)) forNode = true;
+      if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone!)) forZone = true;
     }
-    return forZone ? zone : undefined;
+    return allNode && forNode ? TOPO_NODE : allZone && forZone ? TOPO_ZONE : TOPO_NONE;
   }
 
   /** Whether `addr` is of one of the service's families. */
@@ -842,13 +846,16 @@ export class Compiler {
     const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
     const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
-    // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints)
-    const zone = localNode === undefined ? this.topologyZone(family) : undefined, cHints = cands.zoneHints;
+    // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints): the
+    // ready endpoints hinted for this node, or for its zone
+    const topo = localNode === undefined ? this.topologyMode(family) : TOPO_NONE;
+    const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone! : '';
+    const cHints = topo === TOPO_NODE ? cands.nodeHints : cands.zoneHints;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
       if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
       const state = cState[i];
-      if (state === L.BES_READY) { if (zone === undefined || cHints[i]!.includes(zone)) ready[nReady++] = i; }
+      if (state === L.BES_READY) { if (topo === TOPO_NONE || cHints[i]!.includes(want)) ready[nReady++] = i; }
       else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
     let active = ready, n = nReady, fallback = false;

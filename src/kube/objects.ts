@@ -72,8 +72,13 @@ export function sliceForModel(o: KubeObject): Raw {
       if (e.conditions !== undefined && e.conditions !== null) ep.conditions = e.conditions;
       if (e.nodeName) ep.nodeName = e.nodeName;
       if (e.zone) ep.zone = e.zone;
-      // zone hints (topology-aware routing); node hints are not read
-      if (isObj(e.hints) && Array.isArray(e.hints.forZones) && e.hints.forZones.length) ep.hints = { forZones: e.hints.forZones };
+      // topology hints: zones (topology-aware routing) and nodes (PreferSameNode)
+      if (isObj(e.hints)) {
+        const h: Raw = {};
+        if (Array.isArray(e.hints.forZones) && e.hints.forZones.length) h.forZones = e.hints.forZones;
+        if (Array.isArray(e.hints.forNodes) && e.hints.forNodes.length) h.forNodes = e.hints.forNodes;
+        if (h.forZones || h.forNodes) ep.hints = h;
+      }
       return ep;
     }),
   };

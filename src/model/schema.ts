@@ -243,9 +243,11 @@ const endpointSliceSchema = z.object({
     hostname: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, 'must be a lowercase RFC 1123 label').nullish(),
     nodeName: str.nullish(),
     zone: str.nullish(),
-    // topology-aware routing's hints (forNodes is not read: the PreferSameNode distribution is
-    // not implemented and its hints are dropped)
-    hints: z.object({ forZones: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish() }).nullish(),
+    // topology-aware routing's hints: zones, and nodes (trafficDistribution PreferSameNode)
+    hints: z.object({
+      forZones: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
+      forNodes: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
+    }).nullish(),
   })).max(1000, 'must have at most 1000 items').nullish(),
   ports: z.array(z.object({ name: str.nullish(), port: portNumber.nullish(), protocol: protocol.nullish() })).max(100, 'must have at most 100 items').nullish(),
 }).superRefine(tolerant((es, ctx) => {
@@ -481,12 +483,14 @@ const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName'
 const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
 const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
 
-/** Whether `h` is exactly `{forZones?: [{name}, ...]}` with non-empty names (anything else: zod,
- * which drops unknown keys and reports bad values). */
-function plainZoneHints(h: unknown): boolean {
+/** Whether `h` is exactly `{forZones?: [{name}, ...], forNodes?: [{name}, ...]}` with non-empty
+ * names (anything else: zod, which drops unknown keys and reports bad values). */
+function plainHints(h: unknown): boolean {
   if (!isObject(h)) return false;
-  for (const k in h) if (k !== 'forZones') return false;
-  const z = h.forZones;
+  for (const k in h) if (k !== 'forZones' && k !== 'forNodes') return false;
+  return plainHintList(h.forZones) && plainHintList(h.forNodes);
+}
+function plainHintList(z: unknown): boolean {
   if (absent(z)) return true;
   if (!Array.isArray(z) || z.length > 8) return false;
   for (const e of z) {
@@ -578,7 +582,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
-      if (!absent(ep.hints) && !plainZoneHints(ep.hints)) return null;
+      if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
       if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
     }
   }
@@ -686,6 +690,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
         nodeName: e.nodeName || undefined,
         zone: e.zone || undefined,
         zoneHints: e.hints?.forZones?.length ? e.hints.forZones.map((h) => h.name) : undefined,
+        nodeHints: e.hints?.forNodes?.length ? e.hints.forNodes.map((h) => h.name) : undefined,
       };
     }),
     ports: (s.ports ?? []).map((p) => {

@@ -45,6 +45,7 @@ export interface EndpointSpec {
   nodeName?: string;
   zone?: string;
   zoneHints?: string[];       // hints.forZones[*].name (topology-aware routing); absent when none
+  nodeHints?: string[];       // hints.forNodes[*].name (trafficDistribution PreferSameNode); absent when none
 }
 
 export interface SlicePortSpec { name: string; port?: number; protocol: Proto }
