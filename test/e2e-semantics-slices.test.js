@@ -1,6 +1,6 @@
 // End to end, which endpoints and addresses get programmed, as kube-proxy's nftables proxier
 // does (pkg/proxy/topology.go, endpointslicecache.go, serviceport.go), with real clients through
-// `wdp start` in namespaces: topology-aware routing by zone hints, an unset serving condition
+// `wdp start` in namespaces: topology-aware routing by zone and node hints, an unset serving condition
 // read as true, slice ports matched by name only, LoadBalancer ingress IPs with ipMode Proxy left
 // alone, loadBalancerSourceRanges on LB IPs only. The node (node-a) is in
 // zone-a; pod-a is on node-a, pod-b and pod-c on node-b.
@@ -42,6 +42,10 @@ serial('topology hints: with every ready endpoint hinted, the ClusterIP and Node
   // hints for other zones only: ignored too
   await apply([slice('topo-1', 'topo', [[a, zones('zone-b')], [b, zones('zone-c')], [c, zones('zone-b')]])]);
   t.deepEqual(await podsReached(t, topo.ns.client, 'http://10.96.8.10/', 40), ['pod-a', 'pod-b', 'pod-c']);
+  // node hints (PreferSameNode) come before zones: every ready endpoint has one, pod-c's names node-a
+  const nodes = (n, z) => ({ hints: { forNodes: [{ name: n }], forZones: [{ name: z }] } });
+  await apply([slice('topo-1', 'topo', [[a, nodes('node-b', 'zone-a')], [b, nodes('node-b', 'zone-a')], [c, nodes('node-a', 'zone-b')]])]);
+  t.deepEqual(await podsReached(t, topo.ns.client, 'http://10.96.8.10/'), ['pod-c'], 'the endpoint hinted for node-a');
 });
 
 serial('an endpoint with ready false, terminating true and no serving condition carries the service (serving unset = true)', async (t) => {
