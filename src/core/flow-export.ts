@@ -170,6 +170,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   // frontends by protocol, then (VIP, port); backends by Service port, then (address, port)
   const frontBy = new Map<number, Map<number | string, number>>();
   for (const [id, fe] of ir.frontends) {
+    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
     const proto = PROTO_NUMBER[fe.proto];
     if (!frontBy.has(proto)) frontBy.set(proto, new Map());
     frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);

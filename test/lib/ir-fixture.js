@@ -53,6 +53,7 @@ export function frontend(f, backends, m = 251) {
     addr: f.addr, family: f.addr.includes(':') ? 6 : 4, port: f.port, proto: f.proto ?? 'TCP', flags,
     affinityTimeoutMs: f.affinityTimeoutMs ?? (flags & L.FEF_AFFINITY ? 10_800_000 : 0),
     sourceRanges: f.sourceRanges ?? [], backends: active.map((b) => b.id), maglev,
+    ...(f.clusterFront ? { clusterFront: f.clusterFront } : {}),
   };
 }
 
@@ -63,11 +64,11 @@ export function mkIr({ frontends = [], backends = [], routes = [], snatV4, snatV
 
 /** { frontends: [{ ...frontend() options, backends: ids }], backends: [backend() options], routes?,
  * snatV4?, snatV6? } -> Ir */
-export function irFrom({ frontends = [], backends = [], routes, snatV4, snatV6 } = {}) {
+export function irFrom({ frontends = [], backends = [], routes, snatV4, snatV6, hairpinV4, hairpinV6 } = {}) {
   const bes = backends.map(backend);
   const byId = new Map(bes.map((b) => [b.id, b]));
   const fes = frontends.map(({ backends: ids = [], ...f }) => frontend(f, ids.map((id) => byId.get(id))));
-  return irOf(fes, bes, { routes, snatV4, snatV6 });
+  return irOf(fes, bes, { routes, snatV4, snatV6, hairpinV4, hairpinV6 });
 }
 
 export function irOf(fronts, backends, o = {}) {
