@@ -30,7 +30,7 @@
 // (docs/core.md, "Original-direction hit"), and its replies still translate.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
-import { PROTO_NUMBER, type IrFrontend } from '../ir/ir.js';
+import { PROTO_NUMBER, type Ir, type IrFrontend } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
 import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 
@@ -162,21 +162,15 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
   const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
   const ir = core.ir;
-  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port)
-  const frontBy = new Map<number, Map<number | string, number>>();
-  for (const [id, fe] of ir.frontends) {
-    const proto = PROTO_NUMBER[fe.proto];
-    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
-    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
-  }
-  const backendBy = new Map<string, Map<number | string, number>>();
-  for (const [id, be] of ir.backends) {
-    const sp = `${be.service}|${be.portName ?? ''}`;
-    if (!backendBy.has(sp)) backendBy.set(sp, new Map());
-    backendBy.get(sp)!.set(keyOf(be.addr, be.port), id);
-  }
+  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port).
+  // Built on first use: at 10k Services x 10 endpoints they cost ~100 ms of the worker (a key
+  // string per backend), which a restore with no flow or affinity entry left to place (nothing
+  // saved, or everything expired or invalid) never needs. Same maps, same lookups either way.
+  let frontIndex: Map<number, Map<number | string, number>> | null = null;
+  const frontBy = (): Map<number, Map<number | string, number>> => frontIndex ??= frontendIndex(ir);
+  let backendIndex: Map<string, Map<number | string, number>> | null = null;
   const none = new Map<number | string, number>();
-  const backendsOf = (fe: IrFrontend) => backendBy.get(`${fe.service}|${fe.portName ?? ''}`) ?? none;
+  const backendsOf = (fe: IrFrontend) => (backendIndex ??= backendIndexOf(ir)).get(`${fe.service}|${fe.portName ?? ''}`) ?? none;
   const frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
   const portBy = new Map(current.map((p) => [p.name, p]));
   const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
@@ -213,7 +207,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
-    const front = frontBy.get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
+    const front = frontBy().get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
     if (front === undefined) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
@@ -253,7 +247,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
     a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
     const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
-    const front = fr && frontBy.get(fr.proto)?.get(keyOf(fr.addr, fr.port));
+    const front = fr && frontBy().get(fr.proto)?.get(keyOf(fr.addr, fr.port));
     const fe = front !== undefined ? ir.frontends.get(front) : undefined;
     if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
     const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
@@ -264,6 +258,28 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     stats.affinity++;
   }
   return stats;
+}
+
+/** Frontend ids by protocol number, then by (VIP, port). */
+function frontendIndex(ir: Ir): Map<number, Map<number | string, number>> {
+  const frontBy = new Map<number, Map<number | string, number>>();
+  for (const [id, fe] of ir.frontends) {
+    const proto = PROTO_NUMBER[fe.proto];
+    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
+    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
+  }
+  return frontBy;
+}
+
+/** Backend ids by "service|port name", then by (address, port). */
+function backendIndexOf(ir: Ir): Map<string, Map<number | string, number>> {
+  const backendBy = new Map<string, Map<number | string, number>>();
+  for (const [id, be] of ir.backends) {
+    const sp = `${be.service}|${be.portName ?? ''}`;
+    if (!backendBy.has(sp)) backendBy.set(sp, new Map());
+    backendBy.get(sp)!.set(keyOf(be.addr, be.port), id);
+  }
+  return backendBy;
 }
 
 /** Places an affinity entry as the core's own write does (docs/core.md, "Affinity table"): the
