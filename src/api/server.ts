@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifests } from '../model/load.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
