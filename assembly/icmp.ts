@@ -12,6 +12,7 @@ import {
   IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
   L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
+  ICMP_ECHO, ICMP_TIMESTAMP, ICMP_INFO_REQUEST, ICMP_ADDRESS, ICMP6_ECHO_REQUEST, ICMP6_NI_QUERY,
 } from "./net";
 import { flowAt, snatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
@@ -28,6 +29,47 @@ const TMP_B: usize = memory.data(32, 16);   // inner destination, outer destinat
   return type >= ICMP6_DST_UNREACH && type <= ICMP6_PARAM_PROB;
 }
 
+/** An ICMP query the kernel's conntrack tracks as a new connection (echo, timestamp, information
+ * and address-mask requests; ICMPv6 echo request and node information query). Replies and other
+ * types are "invalid" to it, so kube-proxy's `ct state new` rules never see them. */
+@inline export function isIcmpQuery(family: u32, type: u32): bool {
+  if (family == 4) return type == ICMP_ECHO || type == ICMP_TIMESTAMP || type == ICMP_INFO_REQUEST || type == ICMP_ADDRESS;
+  return type == ICMP6_ECHO_REQUEST || type == ICMP6_NI_QUERY;
+}
+
+/** The protocol of the packet readQuote() last read. */
+export let gQuoteProto: u32 = 0;
+
+/** Reads the packet an ICMP error quotes at q (its IP header; the frame's IP packet ends at end):
+ * its addresses into isrc/idst (16 bytes each, zeroed by the caller), its protocol into
+ * gQuoteProto; returns the address of its L4 header — 0 when it is not a whole, first-fragment
+ * TCP/UDP/SCTP header with ports. */
+export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: usize): usize {
+  let il4: usize;
+  let iproto: u32;
+  if (family == 4) {
+    if (q + IP4_HLEN > end) return 0;
+    const vi = <u32>load<u8>(q, IP4_VER_IHL);
+    if ((vi >>> 4) != 4 || (vi & 15) < 5) return 0;
+    if ((<u32>bswap<u16>(load<u16>(q, IP4_FRAG)) & IP4_OFFSET) != 0) return 0;
+    il4 = q + <usize>((vi & 15) << 2);
+    iproto = <u32>load<u8>(q, IP4_PROTO);
+    store<u32>(isrc, load<u32>(q, IP4_SRC));
+    store<u32>(idst, load<u32>(q, IP4_DST));
+  } else {
+    if (q + IP6_HLEN > end) return 0;
+    if ((load<u8>(q) >>> 4) != 6) return 0;
+    il4 = q + IP6_HLEN;
+    iproto = <u32>load<u8>(q, IP6_NEXT);
+    addrCopy(isrc, q + IP6_SRC);
+    addrCopy(idst, q + IP6_DST);
+  }
+  if (iproto != IPPROTO_TCP && iproto != IPPROTO_UDP && iproto != IPPROTO_SCTP) return 0;
+  if (il4 + 4 > end) return 0;
+  gQuoteProto = iproto;
+  return il4;
+}
+
 /** ICMP error quoting a NATed flow: translate the quoted packet and the outer header. Returns
  * false when the quote does not match a flow (the caller then routes it like any packet). */
 export function icmpError(f: usize, fr: Frame): bool {
@@ -36,30 +78,12 @@ export function icmpError(f: usize, fr: Frame): bool {
   const l4 = f + <usize>fr.l4;
   const end = f + <usize>fr.end;
   const q = l4 + ICMP_HLEN;
-  let il4: usize;
-  let iproto: u32;
   memory.fill(TMP_A, 0, 32);
   memory.fill(TMP_B, 0, 32);
   const isrc = TMP_A, idst = TMP_B;
-  if (family == 4) {
-    if (q + IP4_HLEN > end) return false;
-    const vi = <u32>load<u8>(q, IP4_VER_IHL);
-    if ((vi >>> 4) != 4 || (vi & 15) < 5) return false;
-    if ((<u32>bswap<u16>(load<u16>(q, IP4_FRAG)) & IP4_OFFSET) != 0) return false;
-    il4 = q + <usize>((vi & 15) << 2);
-    iproto = <u32>load<u8>(q, IP4_PROTO);
-    store<u32>(isrc, load<u32>(q, IP4_SRC));
-    store<u32>(idst, load<u32>(q, IP4_DST));
-  } else {
-    if (q + IP6_HLEN > end) return false;
-    if ((load<u8>(q) >>> 4) != 6) return false;
-    il4 = q + IP6_HLEN;
-    iproto = <u32>load<u8>(q, IP6_NEXT);
-    addrCopy(isrc, q + IP6_SRC);
-    addrCopy(idst, q + IP6_DST);
-  }
-  if (iproto != IPPROTO_TCP && iproto != IPPROTO_UDP && iproto != IPPROTO_SCTP) return false;
-  if (il4 + 4 > end) return false;
+  const il4 = readQuote(q, end, family, isrc, idst);
+  if (il4 == 0) return false;
+  const iproto = gQuoteProto;
   const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
   // the quoted packet is one we sent; the flow key of the direction it travelled is reversed
   const ports = idport | (isport << 16);

@@ -15,12 +15,14 @@
 //   trace.ts      trace records, the live trace filter and its match records
 //   pipeline.ts   pass 2 and the batch loop
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
+//   owner.ts, steer.ts  which worker owns a frame when several share an interface
 export * from "./layout";
 import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
 import { crcInit } from "./checksum";
 import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
 import { ctRestore } from "./ct-restore";
+import { steerBatch } from "./steer";
 import { traceFilterPtr } from "./trace";
 
 let gInitialized: bool = false;
@@ -77,4 +79,11 @@ export function ct_active(): u32 { return flowsActive(); }
 export function ct_restore(src: usize, origHash: u32, now: u32): u32 {
   if (!gInitialized) return 0;
   return ctRestore(src, origHash, now);
+}
+
+/** Several workers on one interface: the owning worker of frames first..count-1 into D_VERDICT
+ * (STEER_LOCAL = this core's), returns how many are another's. See steer.ts. */
+export function steer(first: u32, count: u32): u32 {
+  if (!gInitialized) return 0;
+  return steerBatch(first, count);
 }

@@ -84,7 +84,11 @@ export const CFG_SNAT_PORT_MAX = 168;
 export const CFG_FRAG_OFF = 172;     // fragment table (FRAGMENTS region); 0 = none: every non-first fragment drops
 export const CFG_FRAG_MASK = 176;    // fragment table buckets - 1 (power of two), FRAG_WAYS entries each
 export const CFG_TO_FRAG = 180;      // ms a first fragment's ports are remembered for the fragments after it
+export const CFG_STEER_WORKERS = 184; // workers sharing the interfaces (steer.ts); 0 or 1 = this core alone
+export const CFG_STEER_SELF = 188;    // this core's worker index (< CFG_STEER_WORKERS): SNAT ports it owns
 export const CFG_SIZE = 256;
+// steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
+export const STEER_LOCAL = 255;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16
@@ -321,6 +325,7 @@ export const TSH_CIDR_MAX = 36;
 export const TSH_ROUTE_OFF = 40;
 export const TSH_ROUTE_COUNT = 44;   // routes in use, sorted by prefix length, longest first
 export const TSH_ROUTE_MAX = 48;
+export const TSH_LOCAL_COUNT = 52;   // local-source entries (RTK_LOCAL_*), stored in the route array right after the TSH_ROUTE_COUNT routes
 export const TSH_SIZE = 64;
 
 // ---- Service map slot (32 bytes): open addressing, linear probing, backward-shift delete ----
@@ -337,7 +342,8 @@ export const SM_HASH = 24;
 // ---- Frontend entry (64 bytes, index = frontend id) -----------------------------------------
 //   0 flags u32 | 4 maglev off (word index) | 8 maglev size M (0 = no endpoints: reject) |
 //   12 affinity timeout ms | 16 cidr off (index) | 20 cidr count | 24 backends in active set |
-//   28 reserved | 32 VIP addr[16] | 48 port u16 | 50 proto u8 | 51 family u8 | 52 reserved
+//   28 cluster front id (0 = none) | 32 VIP addr[16] | 48 port u16 | 50 proto u8 | 51 family u8 |
+//   52 reserved
 export const FE_SIZE = 64;
 export const FE_FLAGS = 0;
 export const FE_MAGLEV_OFF = 4;
@@ -346,6 +352,9 @@ export const FE_AFF_TIMEOUT = 12;
 export const FE_CIDR_OFF = 16;
 export const FE_CIDR_COUNT = 20;
 export const FE_NBACKENDS = 24;
+export const FE_CLUSTER_FRONT = 28; // u32: externalTrafficPolicy Local frontend: the frontend (its
+                                    // service port's ClusterIP, policy Cluster) whose table serves
+                                    // sources inside the cluster (local-source entries); 0 = none
 export const FE_ADDR = 32;
 export const FE_PORT = 48;
 export const FE_PROTO = 50;
@@ -357,6 +366,12 @@ export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints
 export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Local) left no endpoint, though the service has some: drop, not reject
+export const FEF_NODE_SOURCE_DROP = 64; // with FE_CLUSTER_FRONT: the node itself is not short-circuited but dropped like an
+                                    // outside client (external IP / LB IP without a local endpoint: the nftables
+                                    // proxier's pre-DNAT output filter drops it; a NodePort is short-circuited)
+export const FEF_MASQUERADE_OUTSIDE = 128; // ClusterIP with a local-traffic detector: masquerade sources it does not take
+                                    // for pods (off-cluster traffic to a service VIP, kube-proxy's
+                                    // "IfNotLocal ... jump mark-for-masquerade"); the node itself included
 
 // ---- Backend entry (64 bytes, index = backend id, stable across generations) ---------------
 //   0 addr[16] | 16 port u16 | 18 family u8 | 19 state u8 | 20 out_port u16 | 22 reserved u16 |
@@ -393,6 +408,12 @@ export const RT_SRC_MAC = 26;
 export const RT_KIND = 32;            // u8: RTK_FORWARD, or RTK_SERVICE_CIDR (a service CIDR: drop what no service owns)
 export const RTK_FORWARD = 0;
 export const RTK_SERVICE_CIDR = 1;
+// Local-source entries (kube-proxy's local-traffic detector) use the route entry's addr, plen,
+// family and kind; they follow the routes and are never routed by.
+export const RTK_LOCAL_POD = 2;      // a pod source (cluster CIDR / the node's pod CIDR): cluster-wide endpoints, no masquerade
+export const RTK_LOCAL_NODE = 3;     // the node itself (a node / masquerade address): cluster-wide endpoints, masqueraded
+export const RTK_LOCAL_POD_PORT = 4; // a pod port (detectLocalMode PodPort): a frame that arrived on port RT_OUT_PORT is a
+                                     // pod's, whatever its address (kube-proxy's interface-based modes); as RTK_LOCAL_POD
 
 // ---- Defaults --------------------------------------------------------------------------------
 export const DEFAULT_SLOT_SIZE = 2048;
@@ -422,6 +443,8 @@ export const REASON_DROP_ITP_NO_LOCAL = 32;  // internalTrafficPolicy Local, no 
 export const REASON_DROP_ETP_NO_LOCAL = 33;  // externalTrafficPolicy Local, no local endpoint (the service has endpoints elsewhere)
 export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CIDR that no service owns (routes of kind RTK_SERVICE_CIDR)
 export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
+export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or another query) or a protocol without ports to an allocated ClusterIP
+export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
 export const SM_ANY_PORT = 0;

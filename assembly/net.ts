@@ -102,5 +102,13 @@ export const ICMP6_PORT_UNREACH: u32 = 4; // code
 export const ICMP6_PACKET_TOO_BIG: u32 = 2;
 export const ICMP6_TIME_EXCEEDED: u32 = 3;
 export const ICMP6_PARAM_PROB: u32 = 4;
+// query types that open a new conntrack entry in the kernel (nf_conntrack_proto_icmp / icmpv6):
+// what kube-proxy's "ct state new" rules see of ICMP
+export const ICMP_ECHO: u32 = 8;
+export const ICMP_TIMESTAMP: u32 = 13;
+export const ICMP_INFO_REQUEST: u32 = 15;
+export const ICMP_ADDRESS: u32 = 17;
+export const ICMP6_ECHO_REQUEST: u32 = 128;
+export const ICMP6_NI_QUERY: u32 = 139;
 export const ND_ROUTER_SOLICIT: u32 = 133;   // 133..137: RS, RA, NS, NA, redirect
 export const ND_REDIRECT: u32 = 137;

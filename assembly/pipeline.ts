@@ -9,7 +9,7 @@ import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
-  backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
+  backendAt, frontendAt, snatAddr, count, countFrontBackend, setFlowsActive, gBatchMax, tFeMax,
 } from "./regions";
 import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";
 import { parse } from "./parse";
@@ -17,10 +17,10 @@ import { prefetchChunk } from "./prefetch";
 import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
-import { svcLookup, sourceAllowed, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
+import { svcLookup, sourceAllowed, localSource, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
 import { snatWanted, snatAllocPort } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
-import { isIcmpError, icmpError } from "./icmp";
+import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { flowBackend, reopensClosed } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
@@ -104,9 +104,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
 
 /** New (or re-selected) flow to frontend `front`. */
 function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
-  const fe = frontendAt(front);
+  let fe = frontendAt(front);
   const family = <u32>fr.family, proto = <u32>fr.proto;
-  const flags = fe.flags;
+  let flags = fe.flags;
   const client = fr.srcAddr;
   fr.stages |= L.TS_SERVICE_MATCH;
   fr.front = front;
@@ -114,6 +114,26 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   if (flags & L.FEF_SOURCE_RANGES) {
     fr.stages |= L.TS_SOURCE_RANGE_CHECKED;
     if (!sourceAllowed(fe, client, family)) { drop(fr, L.REASON_DROP_SOURCE_RANGE); return; }
+  }
+  // externalTrafficPolicy Local holds only for sources outside the cluster: a pod or the node
+  // itself is short-circuited to the cluster-wide endpoints (the cluster front: the port's
+  // ClusterIP, or its ClusterPolicy frontend when internalTrafficPolicy is Local too), the node
+  // masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
+  let masqLocal = false;
+  const cf = fe.clusterFront;
+  if (cf != 0 && cf <= tFeMax) {
+    const kind = localSource(client, family, <u32>fr.inPort);
+    if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
+      front = cf;
+      fe = frontendAt(cf);
+      flags = fe.flags;
+      fr.front = cf;
+      fr.stages |= L.TS_LOCAL_SOURCE;
+      masqLocal = kind == L.RTK_LOCAL_NODE;
+    }
+  } else if (flags & L.FEF_MASQUERADE_OUTSIDE) {
+    // a ClusterIP reached from outside the pods: masqueraded (a scan of the detector's entries)
+    masqLocal = localSource(client, family, <u32>fr.inPort) != L.RTK_LOCAL_POD;
   }
   if (fe.maglevSize == 0) {
     if (flags & L.FEF_POLICY_DROP) {
@@ -144,7 +164,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const bport = <u32>be.port;
   let nport = <u32>fr.sport;
   let snat: usize = 0;
-  if (snatWanted(fe, client, beAddr, family)) {
+  if (snatWanted(masqLocal || (flags & L.FEF_MASQUERADE) != 0, client, beAddr, family)) {
     snat = snatAddr(family);
     // source port: deterministic start from the flow hash, linear probe for a free reply key
     nport = snatAllocPort(h, beAddr, snat, bport, proto, family);
@@ -235,8 +255,16 @@ function laterFragment(f: usize, fr: Frame): void {
     if (front != 0) { newFlow(f, fr, front, false); return; }
     // a ClusterIP on a port or protocol its Service does not define: kube-proxy rejects it
     if (svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0) { reject(f, fr, L.REASON_REJECT_INVALID_PORT); return; }
-  } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
-    if (icmpError(f, fr)) return;
+  } else {
+    const icmp = (proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6);
+    if (icmp && isIcmpError(family, <u32>fr.icmpType)) {
+      if (icmpError(f, fr)) return;
+    } else if ((!icmp || isIcmpQuery(family, <u32>fr.icmpType)) && svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0) {
+      // a ping (or another protocol without ports) to an allocated ClusterIP: kube-proxy's
+      // cluster-ips check ("ct state new ... daddr @cluster-ips reject") answers it
+      reject(f, fr, L.REASON_REJECT_CLUSTER_IP_PROTO);
+      return;
+    }
   }
   noService(f, fr);
 }

@@ -148,7 +148,7 @@ export function prefetchChunk(n: u32): u32 {
       const b = changetype<Backend>(beP);
       const bport = <u32>b.port;
       if (<u32>b.family == family) {
-        if (snatWanted(frontendAt(front), fr.srcAddr, b.addrPtr, family)) {
+        if (snatWanted((frontendAt(front).flags & L.FEF_MASQUERADE) != 0, fr.srcAddr, b.addrPtr, family)) {
           if (snatRangeOk()) {
             ta = homeSlot(snatReplyHash(b.addrPtr, snatAddr(family), bport, snatFirstPort(fr.hash), proto));
           }

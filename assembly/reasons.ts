@@ -57,9 +57,10 @@ export const REASON_TABLE: readonly ReasonInfo[] = [
   { code: L.REASON_DROP_CT_CLASH, verdict: 'drop', severity: 'warning', description: "New flow whose reply tuple belongs to another live flow (without SNAT to remap it); the other flow's replies would be mistranslated." },
   { code: L.REASON_DROP_RST_NO_ENDPOINTS, verdict: 'drop', severity: 'notice', description: 'TCP RST to a service without usable endpoints: a RST is never answered, so it is dropped.' },
   { code: L.REASON_DROP_ITP_NO_LOCAL, verdict: 'drop', severity: 'notice', description: 'New flow to a ClusterIP with internalTrafficPolicy Local and no endpoint on this node while the service has endpoints elsewhere: dropped like kube-proxy (a reject is only for a service without endpoints).' },
-  { code: L.REASON_DROP_ETP_NO_LOCAL, verdict: 'drop', severity: 'notice', description: 'New flow to a NodePort, external IP or LoadBalancer IP with externalTrafficPolicy Local and no endpoint on this node while the service has endpoints elsewhere: dropped like kube-proxy.' },
+  { code: L.REASON_DROP_ETP_NO_LOCAL, verdict: 'drop', severity: 'notice', description: 'New flow from outside the cluster to a NodePort, external IP or LoadBalancer IP with externalTrafficPolicy Local and no endpoint on this node while the service has endpoints elsewhere: dropped like kube-proxy (pods and the node itself go to the cluster-wide endpoints).' },
   { code: L.REASON_DROP_NO_SERVICE_IP, verdict: 'drop', severity: 'notice', description: "Destination inside the node config's service CIDRs that no service (port) owns: dropped instead of leaking to the default route." },
   { code: L.REASON_REJECT_INVALID_PORT, verdict: 'reject', severity: 'notice', description: 'New flow to a ClusterIP on a port or protocol its Service does not define: answered with a TCP RST or an ICMP port unreachable (kube-proxy rejects invalid ClusterIP ports).' },
+  { code: L.REASON_REJECT_CLUSTER_IP_PROTO, verdict: 'reject', severity: 'notice', description: 'ICMP echo (or another ICMP query the kernel tracks as new) or a protocol without ports to an allocated ClusterIP: answered with an ICMP port unreachable, as kube-proxy\'s cluster-ips check rejects it.' },
 ];
 
 /** Reason code -> name, from the REASON_* constant names (REASON_DROP_FRAGMENT -> drop_fragment). */

@@ -69,6 +69,8 @@ import * as L from "./layout";
   fragOff: u32;
   fragMask: u32;
   toFrag: u32;
+  steerWorkers: u32;
+  steerSelf: u32;
 
   @inline get snatV4Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV4"); }
   @inline get snatV6Addr(): usize { return changetype<usize>(this) + offsetof<Config>("snatV6"); }
@@ -225,10 +227,10 @@ import * as L from "./layout";
 //   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
 //   | svcmap | smask  | fronts | fe max | backs  | be max | maglev | words  | cidrs  | cidr mx|
 //   +--------+--------+--------+--------+--------+--------+--------+--------+--------+--------+
-//   40       44       48       52 .. 64
-//   +--------+--------+--------+--------+
-//   | routes | rt cnt | rt max | (free) |
-//   +--------+--------+--------+--------+
+//   40       44       48       52        56 .. 64
+//   +--------+--------+--------+---------+--------+
+//   | routes | rt cnt | rt max | loc cnt | (free) |
+//   +--------+--------+--------+---------+--------+
 @unmanaged export class TableSetHeader {
   svcmapOff: u32;
   svcmapMask: u32;
@@ -243,6 +245,7 @@ import * as L from "./layout";
   routeOff: u32;
   routeCount: u32;
   routeMax: u32;
+  localCount: u32;
 }
 
 // ---- Service-map slot (SM_SIZE = 32) -------------------------------------------------------------
@@ -266,7 +269,7 @@ import * as L from "./layout";
 // ---- Frontend entry (FE_SIZE = 64, index = frontend id) ------------------------------------------
 //   0       4          8          12         16        20         24          28       32
 //   +-------+----------+----------+----------+---------+----------+-----------+--------+
-//   | flags | mg. off  | mg. size | aff. ms  | cidr off| cidr cnt | nbackends | (free) |
+//   | flags | mg. off  | mg. size | aff. ms  | cidr off| cidr cnt | nbackends | clu.fe |
 //   +-------+----------+----------+----------+---------+----------+-----------+--------+
 //   32               48     50  51  52 .. 64
 //   +----------------+------+---+---+--------+
@@ -280,7 +283,7 @@ import * as L from "./layout";
   cidrOff: u32;
   cidrCount: u32;
   nBackends: u32;
-  reserved: u32;
+  clusterFront: u32;   // 0 = none
   addr: v128;
   port: u16;
   proto: u8;
@@ -369,6 +372,7 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
     offsetof<Config>("snatPortMin") != L.CFG_SNAT_PORT_MIN || offsetof<Config>("snatPortMax") != L.CFG_SNAT_PORT_MAX ||
     offsetof<Config>("fragOff") != L.CFG_FRAG_OFF || offsetof<Config>("fragMask") != L.CFG_FRAG_MASK ||
     offsetof<Config>("toFrag") != L.CFG_TO_FRAG ||
+    offsetof<Config>("steerWorkers") != L.CFG_STEER_WORKERS || offsetof<Config>("steerSelf") != L.CFG_STEER_SELF ||
     <i32>offsetof<Config>() > L.CFG_SIZE) ERROR("Config disagrees with layout.ts");
 if (offsetof<Desc>("len") != L.D_LEN || offsetof<Desc>("inPort") != L.D_IN_PORT ||
     offsetof<Desc>("outPort") != L.D_OUT_PORT || offsetof<Desc>("verdict") != L.D_VERDICT ||
@@ -411,7 +415,7 @@ if (offsetof<TableSetHeader>("svcmapOff") != L.TSH_SVCMAP_OFF || offsetof<TableS
     offsetof<TableSetHeader>("maglevOff") != L.TSH_MAGLEV_OFF || offsetof<TableSetHeader>("maglevWords") != L.TSH_MAGLEV_WORDS ||
     offsetof<TableSetHeader>("cidrOff") != L.TSH_CIDR_OFF || offsetof<TableSetHeader>("cidrMax") != L.TSH_CIDR_MAX ||
     offsetof<TableSetHeader>("routeOff") != L.TSH_ROUTE_OFF || offsetof<TableSetHeader>("routeCount") != L.TSH_ROUTE_COUNT ||
-    offsetof<TableSetHeader>("routeMax") != L.TSH_ROUTE_MAX || <i32>offsetof<TableSetHeader>() > L.TSH_SIZE) ERROR("TableSetHeader disagrees with layout.ts");
+    offsetof<TableSetHeader>("routeMax") != L.TSH_ROUTE_MAX || offsetof<TableSetHeader>("localCount") != L.TSH_LOCAL_COUNT || <i32>offsetof<TableSetHeader>() > L.TSH_SIZE) ERROR("TableSetHeader disagrees with layout.ts");
 if (offsetof<SvcSlot>("addr") != L.SM_ADDR || offsetof<SvcSlot>("port") != L.SM_PORT ||
     offsetof<SvcSlot>("proto") != L.SM_PROTO || offsetof<SvcSlot>("family") != L.SM_FAMILY ||
     offsetof<SvcSlot>("front") != L.SM_FRONT || offsetof<SvcSlot>("hash") != L.SM_HASH ||
@@ -419,7 +423,8 @@ if (offsetof<SvcSlot>("addr") != L.SM_ADDR || offsetof<SvcSlot>("port") != L.SM_
 if (offsetof<Frontend>("flags") != L.FE_FLAGS || offsetof<Frontend>("maglevOff") != L.FE_MAGLEV_OFF ||
     offsetof<Frontend>("maglevSize") != L.FE_MAGLEV_SIZE || offsetof<Frontend>("affTimeout") != L.FE_AFF_TIMEOUT ||
     offsetof<Frontend>("cidrOff") != L.FE_CIDR_OFF || offsetof<Frontend>("cidrCount") != L.FE_CIDR_COUNT ||
-    offsetof<Frontend>("nBackends") != L.FE_NBACKENDS || offsetof<Frontend>("addr") != L.FE_ADDR ||
+    offsetof<Frontend>("nBackends") != L.FE_NBACKENDS || offsetof<Frontend>("clusterFront") != L.FE_CLUSTER_FRONT ||
+    offsetof<Frontend>("addr") != L.FE_ADDR ||
     offsetof<Frontend>("port") != L.FE_PORT || offsetof<Frontend>("proto") != L.FE_PROTO ||
     offsetof<Frontend>("family") != L.FE_FAMILY || <i32>offsetof<Frontend>() > L.FE_SIZE) ERROR("Frontend disagrees with layout.ts");
 if (offsetof<Backend>("addr") != L.BE_ADDR || offsetof<Backend>("port") != L.BE_PORT ||

@@ -30,6 +30,8 @@ export let gAffMask: u32 = 0;
 export let gHasSnat: u32 = 0;
 export let gPortMin: u32 = 0;
 export let gPortMax: u32 = 0;
+export let gSteerWorkers: u32 = 0;  // > 1: SNAT ports are taken only where owner.ts names this core
+export let gSteerSelf: u32 = 0;
 
 // ---- active table set (from the header CFG_GEN names) ---------------------------------------------
 export let tSm: usize = 0;
@@ -44,6 +46,7 @@ export let tCidr: usize = 0;
 export let tCidrMax: u32 = 0;
 export let tRt: usize = 0;
 export let tRtCount: u32 = 0;
+export let tLocalCount: u32 = 0;  // local-source entries at tRt + tRtCount (route entries of kind RTK_LOCAL_*)
 
 // ---- batch context ----------------------------------------------------------------------------------
 export let gNow: u32 = 0;
@@ -73,6 +76,8 @@ export function loadConfig(): void {
   gHasSnat = c.hasSnat;
   gPortMin = c.snatPortMin;
   gPortMax = c.snatPortMax;
+  gSteerWorkers = c.steerWorkers;
+  gSteerSelf = c.steerSelf;
   store<u32>(TO_TABLE, 0);
   store<u32>(TO_TABLE + (L.CTS_TCP_SYN << 2), c.toTcpSyn);
   store<u32>(TO_TABLE + (L.CTS_TCP_EST << 2), c.toTcpEst);
@@ -101,6 +106,8 @@ export function loadTableSet(): void {
   tRtCount = ts.routeCount;
   const rmax = ts.routeMax;
   if (tRtCount > rmax) tRtCount = rmax;
+  tLocalCount = ts.localCount;
+  if (tLocalCount > rmax - tRtCount) tLocalCount = rmax - tRtCount;
   if (tSm == 0) tSmMask = 0;
 }
 

@@ -7,7 +7,7 @@ import { SvcSlot, Frontend, Route, Cidr, AffEntry } from "./records";
 import { affHash, svcKeyHash, hashStart, hashMix, hashFinish } from "./hash";
 import { addrEq, addrCopy, prefixMatch } from "./addr";
 import {
-  tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, gAffMask, gNow, gLive,
+  tSm, tSmMask, tFeMax, tBeMax, tMg, tMgWords, tCidr, tCidrMax, tRt, tRtCount, tLocalCount, gAffMask, gNow, gLive,
   affAt, backendAt, count,
 } from "./regions";
 import { Frame } from "./frame";
@@ -60,6 +60,21 @@ export function routeLookup(dst: usize, family: u32): Route | null {
     if (<u32>r.family == family && prefixMatch(dst, r.addrPtr, <u32>r.plen)) return r;
   }
   return null;
+}
+
+/** kube-proxy's local-traffic detector: the kind of the first local-source entry (pod entries
+ * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source — or, for
+ * RTK_LOCAL_POD_PORT, whose port the frame arrived on (reported as RTK_LOCAL_POD) — 0 = none (a
+ * source from outside the cluster). Linear scan over a handful of entries, only for new flows to
+ * an externalTrafficPolicy Local frontend or a ClusterIP with FEF_MASQUERADE_OUTSIDE. */
+export function localSource(src: usize, family: u32, inPort: u32): u32 {
+  for (let i: u32 = 0; i < tLocalCount; i++) {
+    const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
+    const kind = <u32>r.kind;
+    if (kind == L.RTK_LOCAL_POD_PORT) { if (<u32>r.outPort == inPort) return L.RTK_LOCAL_POD; continue; }
+    if (<u32>r.family == family && prefixMatch(src, r.addrPtr, <u32>r.plen)) return kind;
+  }
+  return 0;
 }
 
 // ---- Maglev, backends ---------------------------------------------------------------------------------

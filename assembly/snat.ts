@@ -2,20 +2,21 @@
 // which source port it gets. The prefetch pass uses the same decision and first port to touch the
 // index slot the allocation will probe first. Semantics: docs/core.md "New flow" step 7.
 import * as L from "./layout";
-import { Frontend } from "./records";
 import { flowHash } from "./hash";
 import { addrEq } from "./addr";
-import { gPortMin, gPortMax, hasSnat, snatAddr } from "./regions";
+import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr } from "./regions";
+import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 
-/** A new flow is source-translated when its frontend masquerades — unless the backend is at the
- * SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its own address it
- * would answer itself) — or the client is the backend itself (hairpin), and CONFIG has a SNAT
- * address of the family. */
-@inline export function snatWanted(fe: Frontend, client: usize, beAddr: usize, family: u32): bool {
-  return (((fe.flags & L.FEF_MASQUERADE) != 0 && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
+/** A new flow is source-translated when it is to be masqueraded (its frontend's FEF_MASQUERADE,
+ * or the node itself short-circuited by an externalTrafficPolicy Local frontend) — unless the
+ * backend is at the SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its
+ * own address it would answer itself) — or the client is the backend itself (hairpin), and CONFIG
+ * has a SNAT address of the family. */
+@inline export function snatWanted(masquerade: bool, client: usize, beAddr: usize, family: u32): bool {
+  return ((masquerade && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
 }
 
 /** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */
@@ -30,15 +31,22 @@ const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 }
 
 /** A source port whose reply key (backend:bport -> snat:port) no live flow owns, probing linearly
- * from snatFirstPort(h) for up to SNAT_PROBE_MAX ports; 0 = none (drop_snat_exhausted). */
+ * from snatFirstPort(h) for up to SNAT_PROBE_MAX ports; 0 = none (drop_snat_exhausted). With
+ * several workers sharing the interfaces (CFG_STEER_WORKERS > 1) only ports whose key (snat, port)
+ * this worker owns (owner.ts) are tried — about 1 in N, skipped without a lookup — so the replies
+ * are steered back here. */
 export function snatAllocPort(h: u32, beAddr: usize, snat: usize, bport: u32, proto: u32, family: u32): u32 {
   if (!snatRangeOk()) return 0;
   const range = gPortMax - gPortMin + 1;
+  const workers = gSteerWorkers, self = gSteerSelf;
   let p = snatFirstPort(h);
   const tries = SNAT_TRIES < range ? SNAT_TRIES : range;
-  for (let t: u32 = 0; t < tries; t++) {
-    const rh = snatReplyHash(beAddr, snat, bport, p, proto);
-    if (ctLookup(rh, beAddr, snat, bport | (p << 16), proto, family) == 0) return p;
+  for (let s: u32 = 0, t: u32 = 0; s < range && t < tries; s++) {
+    if (workers <= 1 || ownerOf(snat, p, workers) == self) {
+      t++;
+      const rh = snatReplyHash(beAddr, snat, bport, p, proto);
+      if (ctLookup(rh, beAddr, snat, bport | (p << 16), proto, family) == 0) return p;
+    }
     p = p >= gPortMax ? gPortMin : p + 1;
   }
   return 0;

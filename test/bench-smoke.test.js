@@ -176,6 +176,22 @@ test.serial('bench core: rows from runCoreBench, or a clear message while it has
   }
 });
 
+test.serial('bench core --workers 2: one worker, fanout split and owner split, every frame forwarded on its flow', async (t) => {
+  const r = await wdp(['bench', 'core', '--workers', '2', '--services', '10', '--endpoints', '2', '--flows', '2000', '--seconds', '0.3', '--json', '--quiet']);
+  const j = oneJson(t, r);
+  t.is(j.suite, 'core-workers');
+  for (const k of ['one_worker_mpps', 'fanout_mpps', 'owner_split_mpps', 'one_worker_mpps_per_cpu', 'fanout_mpps_per_cpu', 'owner_split_mpps_per_cpu']) positive(t, j, k);
+  t.deepEqual(j.runs.map((x) => [x.workers, x.split]), [[1, 'one'], [2, 'fanout'], [2, 'owner']]);
+  for (const run of j.runs) {
+    t.is(run.forwarded_fraction, 1, `${run.split}: every frame forwarded`);
+    t.is(run.ct_new, 0, `${run.split}: every frame found its flow (none created in the timed phase)`);
+  }
+  t.true(j.runs[1].handed_off_fraction > 0.3, 'the fanout split hands frames over');
+  t.is(j.runs[2].handed_off_fraction, 0, 'the owner split hands nothing over');
+  const bad = await wdp(['bench', 'core', '--workers', '1']);
+  t.not(bad.code, 0);
+});
+
 test.serial('bench io: figures positive or null with an error', async (t) => {
   const built = existsSync(join(ROOT, 'dist/src/bench/io.js'));
   const r = await wdp(['bench', 'io', '--seconds', '0.3', '--warmup', '0.1', '--json', '--quiet']);

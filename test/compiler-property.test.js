@@ -139,8 +139,10 @@ function plain(ir) {
 /** Id-free form: every id replaced by what it stands for. */
 function canonical(ir) {
   const be = (id) => { const b = ir.backends.get(id); return b ? `${b.service}|${b.addr}|${b.port}` : `missing ${id}`; };
+  const fe = (id) => { const f = ir.frontends.get(id); return f ? `${f.service}|${f.portName}|${f.kind}|${f.addr}` : `missing ${id}`; };
   const fronts = [...ir.frontends.values()].map((f) => JSON.stringify({
     ...f, id: undefined, backends: [...f.backends.map(be)].sort(), maglev: Array.from(maglevIds(f), be),
+    clusterFront: f.clusterFront ? fe(f.clusterFront) : undefined, // an id: compared by what it names
   })).sort();
   const backs = [...ir.backends.values()].map((b) => JSON.stringify({ ...b, id: undefined })).sort();
   return { fronts, backs, routes: ir.routes, snatV4: ir.snatV4, snatV6: ir.snatV6 };

@@ -201,7 +201,9 @@ test('without a NodeConfig: backends get PORT_NONE, one warning for the whole ch
   t.deepEqual(n.warnings, []);
   t.deepEqual(n.diff.frontendsUpsert.map((f) => f.kind).sort(), ['NodePort']);
   t.deepEqual(n.diff.backendsUpsert.map((b) => b.outPort).sort(), [1, 1]);
-  t.is(n.diff.routes.length, 3);
+  t.is(n.diff.routes.filter((r) => !r.localSource).length, 3);
+  // and the node's own addresses become the local-traffic detector's "node itself" entries
+  t.deepEqual(n.diff.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.prefix}`), ['node 192.168.0.1/32', 'node fd00:1::1/128']);
   t.deepEqual(n.diff.snat, { v4: '192.168.0.1', v6: 'fd00:1::1' });
 });
 

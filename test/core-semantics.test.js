@@ -141,7 +141,10 @@ test('compiler: Local traffic policies with endpoints only elsewhere set FEF_POL
   const spec = { type: 'NodePort', clusterIP: '10.96.0.1', internalTrafficPolicy: 'Local', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
   const c = new Compiler();
   c.change({ upsert: validateAll([node(), svc(spec), slice([ep('10.244.2.5', 'node-b')])]) });
-  for (const f of fronts(c)) {
+  // (the ClusterPolicy frontend is the cluster-wide set in-cluster sources of the NodePort get)
+  const policy = () => fronts(c).filter((f) => f.kind !== 'ClusterPolicy');
+  t.is(fronts(c).find((f) => f.kind === 'ClusterPolicy').backends.length, 1);
+  for (const f of policy()) {
     t.is(f.backends.length, 0, f.kind);
     t.truthy(f.flags & L.FEF_POLICY_DROP, `${f.kind}: endpoints elsewhere -> drop`);
   }
@@ -150,7 +153,7 @@ test('compiler: Local traffic policies with endpoints only elsewhere set FEF_POL
   for (const f of fronts(c)) t.is(f.flags & L.FEF_POLICY_DROP, 0, `${f.kind}: no endpoints -> reject`);
   // a local endpoint: normal frontend
   c.change({ upsert: validateAll([slice([ep('10.244.2.5', 'node-b'), ep('10.244.1.5', 'node-a')])]) });
-  for (const f of fronts(c)) { t.is(f.flags & L.FEF_POLICY_DROP, 0); t.is(f.backends.length, 1); }
+  for (const f of policy()) { t.is(f.flags & L.FEF_POLICY_DROP, 0); t.is(f.backends.length, 1); }
 });
 
 test('compiler: a service labelled for another proxy or headless is not programmed; (un)labelling programs/removes it', (t) => {
@@ -173,10 +176,10 @@ test('compiler: a service labelled for another proxy or headless is not programm
 test('compiler: NodeConfig serviceCIDRs become service-CIDR routes after the node routes (a node route of the same prefix wins)', (t) => {
   const c = new Compiler();
   c.change({ upsert: validateAll([node({ serviceCIDRs: ['10.96.0.0/12', 'fd00:96::/112', '10.244.0.0/16'] })]) });
-  const rs = c.ir.routes.map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
+  const rs = c.ir.routes.filter((r) => !r.localSource).map((r) => `${r.prefix}${r.serviceCidr ? ' svc' : ''}`);
   t.deepEqual(rs, ['fd00:96::/112 svc', '10.244.0.0/16', '10.96.0.0/12 svc']);
   c.change({ upsert: validateAll([node()]) });
-  t.deepEqual(c.ir.routes.map((r) => r.prefix), ['10.244.0.0/16']);
+  t.deepEqual(c.ir.routes.filter((r) => !r.localSource).map((r) => r.prefix), ['10.244.0.0/16']);
 });
 
 test('model: IPv4 with leading zeros is decimal wherever the API server accepts it (ParseIPSloppy), never octal', (t) => {
@@ -202,4 +205,217 @@ test('model: IPv4 with leading zeros is decimal wherever the API server accepts 
   for (const bad of ['10.96.250.256', '10.96.0.0.1', '10..0.1', '0x0a.0.0.1']) {
     t.throws(() => validateAll([svc({ clusterIP: bad, ports: [{ port: 80 }] })]), undefined, bad);
   }
+});
+
+// ---- externalTrafficPolicy Local for in-cluster sources (kube-proxy's local-traffic detector) -------
+const LOCAL_ROUTES = [
+  { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+  { prefix: '10.244.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
+  { prefix: '192.168.0.1/32', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'node' },
+];
+
+test('externalTrafficPolicy Local: pods and the node itself reach every endpoint (the node masqueraded); outside clients only local ones, or a drop', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const remote2 = backend({ id: 3, addr: '10.244.3.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [local, remote]),                        // ClusterIP (policy Cluster)
+    frontend({ id: 2, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+    frontend({ id: 3, addr: '10.96.0.2', port: 80 }, [remote2]),                               // a service with no local endpoint
+    frontend({ id: 4, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP | L.FEF_NODE_SOURCE_DROP, clusterFront: 3 }, []),
+    frontend({ id: 5, addr: '192.168.0.1', port: 30081, kind: 'NodePort', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 3 }, []),
+  ];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: [local, remote, remote2], routes: LOCAL_ROUTES, snatV4: '192.168.0.1' }));
+  const outside = '203.0.113.9', pod = '10.244.1.7', nodeIp = '192.168.0.1';
+  const frames = [];
+  for (let i = 0; i < 24; i++) {
+    frames.push(cli({ proto: 'TCP', src: outside, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+    frames.push(cli({ proto: 'TCP', src: pod, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+    frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '192.168.0.1', sport: 10000 + i, dport: 30080, flags: 'S' }));
+  }
+  frames.push(cli({ proto: 'TCP', src: outside, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: '198.18.0.1', dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: pod, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: outside, dst: '192.168.0.1', sport: 5000, dport: 30081, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: pod, dst: '192.168.0.1', sport: 5002, dport: 30081, flags: 'S' }));
+  frames.push(cli({ proto: 'TCP', src: nodeIp, dst: '192.168.0.1', sport: 5001, dport: 30081, flags: 'S' }));
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  const out = (p) => parseFrame(B.fromHex(p.core.hex));
+  const byKind = { outside: new Set(), pod: new Set(), node: new Set() };
+  for (let i = 0; i < 72; i++) {
+    const p = pairs[i], kind = ['outside', 'pod', 'node'][i % 3], o = out(p);
+    t.is(p.core.reason, 'fwd_nat', `${kind} ${i}`);
+    byKind[kind].add(o.dst);
+    // the outside client and the pod keep their address (not masqueraded); the node is masqueraded
+    t.is(o.src, kind === 'node' ? '192.168.0.1' : kind === 'outside' ? outside : pod);
+    if (kind === 'outside') { t.is(p.core.trace.front, 2); t.falsy(p.core.trace.stages & L.TS_LOCAL_SOURCE); }
+    else { t.is(p.core.trace.front, 1, 'short-circuited to the ClusterIP frontend'); t.truthy(p.core.trace.stages & L.TS_LOCAL_SOURCE); }
+  }
+  t.deepEqual([...byKind.outside], ['10.244.1.5'], 'outside: the local endpoint only');
+  t.deepEqual([...byKind.pod].sort(), ['10.244.1.5', '10.244.2.5'], 'pod: every endpoint');
+  t.deepEqual([...byKind.node].sort(), ['10.244.1.5', '10.244.2.5'], 'node: every endpoint');
+  // no local endpoint: outside traffic drops (drop_etp_no_local), pods reach the remote one; the
+  // node itself is dropped on the LB IP (the nftables proxier's pre-DNAT output filter) but
+  // short-circuited (masqueraded) on the NodePort
+  t.deepEqual(pairs.slice(72).map((p) => p.core.reason), ['drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'drop_etp_no_local', 'drop_etp_no_local', 'fwd_nat', 'fwd_nat']);
+  t.like(out(pairs[74]), { src: pod, dst: '10.244.3.5' });
+  t.like(out(pairs[77]), { src: pod, dst: '10.244.3.5' });
+  t.like(out(pairs[78]), { src: '192.168.0.1', dst: '10.244.3.5', dport: 8080 });
+  t.is(core.counters().reasons.drop_etp_no_local, 4);
+  // the replies go back through the flows: to the pod unchanged, to the node un-masqueraded
+  const replies = [pairs[74], pairs[78]].map((p) => { const o = out(p); return B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, proto: 'TCP', src: o.dst, dst: o.src, sport: o.dport, dport: o.sport, flags: 'SA' }); });
+  const back = runBoth(core, model, replies, T0 + 1, 12, { trace: true });
+  t.is(firstMismatch(back), undefined);
+  t.deepEqual(back.map((p) => p.core.reason), ['fwd_reply', 'fwd_reply']);
+  t.like(out(back[0]), { src: '198.51.100.7', dst: pod, sport: 80, dport: 5000 });
+  t.like(out(back[1]), { src: '192.168.0.1', dst: nodeIp, sport: 30081, dport: 5001 });
+});
+
+test('externalTrafficPolicy Local: without local-source entries (no detector) every source gets the local set; pod entries win over node ones', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [remote]),
+    frontend({ id: 2, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+  ];
+  const noDetector = mkIr({ frontends: fronts, backends: [local, remote], routes: LOCAL_ROUTES.slice(0, 1), snatV4: '192.168.0.1' });
+  const { core, model } = both(noDetector);
+  const f = cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 5000, dport: 80, flags: 'S' });
+  let pairs = runBoth(core, model, [f], T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '10.244.1.7', dst: '10.244.1.5' });
+  // a pod CIDR that also holds a node address: the pod rule first (not masqueraded), as kube-proxy's chain order
+  const both2 = [LOCAL_ROUTES[0], { ...LOCAL_ROUTES[2], prefix: '10.244.1.7/32' }, { ...LOCAL_ROUTES[1] }];
+  const ir = mkIr({ frontends: fronts, backends: [local, remote], routes: both2, snatV4: '192.168.0.1' });
+  core.applyIr(ir); model.setIr(ir);
+  pairs = runBoth(core, model, [cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 5001, dport: 80, flags: 'S' })], T0 + 1, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '10.244.1.7', dst: '10.244.2.5' });
+});
+
+test('ICMP echo to an allocated ClusterIP is rejected (port unreachable, reject_cluster_ip_proto); other ICMP and unallocated addresses are not', (t) => {
+  const bes = [backend({ id: 1, addr: '10.1.0.1', port: 8080, outPort: 11 }), backend({ id: 2, addr: 'fd00:1::1', port: 8080, outPort: 11 })];
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.10', port: 80 }, [bes[0]]),
+    frontend({ id: 2, addr: 'fd00:96::10', port: 80 }, [bes[1]]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'ExternalIP', flags: L.FEF_EXTERNAL }, [bes[0]]),
+  ];
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+  ];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: bes, routes }));
+  const frames = [
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 8 }),     // echo request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 13 }),    // timestamp request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.0.10', icmpType: 0 }),     // echo reply: not new to conntrack -> service CIDR drop
+    cli({ proto: 'ICMP', src: 'fd00::5', dst: 'fd00:96::10', icmpType: 128 }), // ICMPv6 echo request: rejected
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '10.96.3.3', icmpType: 8 }),      // unallocated: dropped
+    cli({ proto: 'ICMP', src: '10.0.0.5', dst: '198.51.100.7', icmpType: 8 }),   // an external IP: not a ClusterIP, routed
+  ];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => `${p.core.verdict}/${p.core.reason}`), [
+    'reject/reject_cluster_ip_proto', 'reject/reject_cluster_ip_proto', 'drop/drop_no_service_ip',
+    'reject/reject_cluster_ip_proto', 'drop/drop_no_service_ip', 'forward/fwd_routed',
+  ]);
+  const un = parseFrame(B.fromHex(pairs[0].core.hex));
+  t.like(un, { src: '10.96.0.10', dst: '10.0.0.5', proto: 1, icmpType: 3, icmpCode: 3 });
+  t.is(core.counters().reasons.reject_cluster_ip_proto, 3);
+});
+
+test('compiler: externalTrafficPolicy Local frontends name their port\'s ClusterIP, or with internalTrafficPolicy Local a ClusterPolicy frontend; the detector entries follow detectLocalMode', (t) => {
+  const spec = { type: 'LoadBalancer', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const lb = { loadBalancer: { ingress: [{ ip: '198.51.100.7' }] } };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'], podCIDRs: ['10.244.1.0/24'] }), { ...svc(spec), status: lb }, slice([ep('10.244.2.5', 'node-b'), ep('10.244.1.5', 'node-a')])]) });
+  const byKind = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.is(byKind.NodePort.clusterFront, byKind.ClusterIP.id);
+  t.is(byKind.LoadBalancer.clusterFront, byKind.ClusterIP.id);
+  t.is(byKind.ClusterIP.clusterFront, undefined);
+  t.is(byKind.ClusterIP.backends.length, 2);
+  t.is(byKind.LoadBalancer.backends.length, 1);
+  const local = () => c.ir.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.prefix}`);
+  t.deepEqual(local(), ['pod 10.244.0.0/16', 'node 192.168.0.1/32']);
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'], podCIDRs: ['10.244.1.0/24'], detectLocalMode: 'NodeCIDR' })]) });
+  t.deepEqual(local(), ['pod 10.244.1.0/24', 'node 192.168.0.1/32']);
+  // both policies Local: the ClusterIP holds local endpoints only; a ClusterPolicy frontend (no
+  // service-map key) holds the cluster-wide set the external addresses name
+  c.change({ upsert: validateAll([{ ...svc({ ...spec, internalTrafficPolicy: 'Local' }), status: lb }]) });
+  const k1 = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.deepEqual(fronts(c).map((f) => f.kind).sort(), ['ClusterIP', 'ClusterPolicy', 'LoadBalancer', 'NodePort']);
+  t.is(k1.ClusterIP.backends.length, 1);
+  t.is(k1.ClusterPolicy.backends.length, 2);
+  t.is(k1.ClusterPolicy.addr, '10.96.0.1');
+  t.is(k1.NodePort.clusterFront, k1.ClusterPolicy.id);
+  t.is(k1.LoadBalancer.clusterFront, k1.ClusterPolicy.id);
+  t.is(k1.ClusterIP.clusterFront, undefined);
+  // through the core: a pod reaches the ClusterPolicy's remote endpoint, the ClusterIP stays local,
+  // a packet to the ClusterIP never lands on the ClusterPolicy frontend
+  {
+    const ir = c.ir, core = Core.create({ flows: 256, batchMax: 64 });
+    core.applyIr(ir);
+    const model = new ReferenceModel(ir, { flows: 256 });
+    const frames = [];
+    for (let i = 0; i < 16; i++) {
+      frames.push(cli({ proto: 'TCP', src: '10.244.1.7', dst: '198.51.100.7', sport: 7000 + i, dport: 80, flags: 'S' }));
+      frames.push(cli({ proto: 'TCP', src: '10.244.1.7', dst: '10.96.0.1', sport: 8000 + i, dport: 80, flags: 'S' }));
+    }
+    const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+    t.is(firstMismatch(pairs), undefined);
+    const dsts = (odd) => [...new Set(pairs.filter((_, i) => i % 2 === odd).map((p) => parseFrame(B.fromHex(p.core.hex)).dst))].sort();
+    t.deepEqual(dsts(0), ['10.244.1.5', '10.244.2.5'], 'LB IP from a pod: cluster-wide');
+    t.deepEqual(dsts(1), ['10.244.1.5'], 'ClusterIP (internalTrafficPolicy Local): local only');
+    t.true(pairs.every((p, i) => p.core.trace.front === (i % 2 ? k1.ClusterIP.id : k1.ClusterPolicy.id)));
+  }
+  // no local endpoint: the node itself is dropped on the LB IP, short-circuited on the NodePort
+  c.change({ upsert: validateAll([{ ...svc(spec), status: lb }, slice([ep('10.244.2.5', 'node-b')])]) });
+  const k2 = Object.fromEntries(fronts(c).map((f) => [f.kind, f]));
+  t.truthy(k2.LoadBalancer.flags & L.FEF_NODE_SOURCE_DROP);
+  t.falsy(k2.NodePort.flags & L.FEF_NODE_SOURCE_DROP);
+  t.is(k2.NodePort.clusterFront, k2.ClusterIP.id);
+  // policy Cluster: nothing named (every source gets every endpoint anyway)
+  c.change({ upsert: validateAll([{ ...svc({ ...spec, externalTrafficPolicy: 'Cluster' }), status: lb }]) });
+  for (const f of fronts(c)) t.is(f.clusterFront, undefined, f.kind);
+});
+
+test('externalTrafficPolicy Local, detectLocalMode PodPort: a frame that arrived on a pod port is a pod\'s, whatever its address', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 11 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [remote]),
+    frontend({ id: 2, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+  ];
+  const none = { dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const routes = [{ prefix: '0.0.0.0/0', outPort: 7, localSource: 'podPort', ...none }, { prefix: '192.168.0.1/32', outPort: L.PORT_NONE, localSource: 'node', ...none }];
+  const { core, model } = both(mkIr({ frontends: fronts, backends: [local, remote], routes, snatV4: '192.168.0.1' }));
+  const f = (sport) => cli({ proto: 'TCP', src: '172.20.0.9', dst: '198.51.100.7', sport, dport: 80, flags: 'S' });
+  const pairs = runBoth(core, model, [{ frame: f(6000), inPort: 7 }, { frame: f(6001), inPort: 3 }], T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.like(parseFrame(B.fromHex(pairs[0].core.hex)), { src: '172.20.0.9', dst: '10.244.2.5' }, 'on the pod port: the cluster front, not masqueraded');
+  t.like(parseFrame(B.fromHex(pairs[1].core.hex)), { src: '172.20.0.9', dst: '10.244.1.5' }, 'on another port: outside, the local set');
+  t.truthy(pairs[0].core.trace.stages & L.TS_LOCAL_SOURCE);
+  t.falsy(pairs[1].core.trace.stages & L.TS_LOCAL_SOURCE);
+  // the compiler's side: NodeConfig podPorts under detectLocalMode PodPort
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node({ detectLocalMode: 'PodPort', podPorts: [4, 2, 4], clusterCIDRs: ['10.244.0.0/16'] })]) });
+  t.deepEqual(c.ir.routes.filter((r) => r.localSource).map((r) => `${r.localSource} ${r.localSource === 'podPort' ? r.outPort : r.prefix}`), ['podPort 2', 'podPort 4', 'node 192.168.0.1/32']);
+});
+
+test('a ClusterIP with a local-traffic detector masquerades what does not come from a pod (kube-proxy\'s off-cluster masquerade); the compiler sets it only with a detector', (t) => {
+  const be = backend({ id: 1, addr: '10.244.2.5', port: 8080, outPort: 12 });
+  const fe = frontend({ id: 1, addr: '10.96.0.1', port: 80, flags: L.FEF_MASQUERADE_OUTSIDE }, [be]);
+  const { core, model } = both(mkIr({ frontends: [fe], backends: [be], routes: LOCAL_ROUTES, snatV4: '192.168.0.1' }));
+  const frames = ['10.244.1.7', '203.0.113.9', '192.168.0.1'].map((src) => cli({ proto: 'TCP', src, dst: '10.96.0.1', sport: 4000, dport: 80, flags: 'S' }));
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => parseFrame(B.fromHex(p.core.hex)).src), ['10.244.1.7', '192.168.0.1', '192.168.0.1'], 'pod kept; outside and node masqueraded');
+  const spec = { clusterIP: '10.96.0.1', ports: [{ port: 80, targetPort: 8080 }] };
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node(), svc(spec), slice([ep('10.244.2.5', 'node-b')])]) });
+  t.is(fronts(c)[0].flags & L.FEF_MASQUERADE_OUTSIDE, 0, 'no detector: no masquerade (kube-proxy adds the rule only when it can tell)');
+  c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'] })]) });
+  t.truthy(fronts(c)[0].flags & L.FEF_MASQUERADE_OUTSIDE);
 });

@@ -114,6 +114,21 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
 });
 
+test('fanout: every port shared by all workers, afpacket only, never with worker: N', (t) => {
+  const afp = (name, ifname, extra = {}) => ({ name, type: 'afpacket', ifname, role: 'pod', gateways: ['10.244.0.1'], ...extra });
+  const ok = parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true }), afp('b', 'v1', { fanout: true })] });
+  t.true(ok.ports.every((p) => p.fanout));
+  const mixed = () => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true }), afp('b', 'v1', { worker: 1 })] });
+  const e = t.throws(mixed, { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[1\]\.fanout: with a fanout port every port must be fanout: true/);
+  const tap = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true }), { ...good.ports[1], fanout: true }] }));
+  t.regex(tap.message, /ports\[1\]\.fanout: only an afpacket port can be shared by the workers \(a TAP fd is one queue\)/);
+  const xdp = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, type: 'afxdp' })] }));
+  t.regex(xdp.message, /AF_XDP multi-queue is not supported/);
+  const both = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, worker: 0 })] }));
+  t.regex(both.message, /ports\[0\]\.worker: a fanout port is in every worker: leave worker out/);
+});
+
 test('worker tuning: busy-poll off and workers at their default priority unless configured; out-of-range values named', (t) => {
   const c = parseConfig(good);
   t.is(c.busyPollUs, 0);

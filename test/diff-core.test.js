@@ -46,12 +46,19 @@ const serviceArb = fc.record({
   policyDrop: fc.constantFrom(undefined, undefined, 'internal', 'external'),
   sourceRange: fc.constantFrom(undefined, undefined, 'narrow', 'wide'),
   m: fc.constantFrom(7, 13, 251),
+  // an externalTrafficPolicy Local address next to the ClusterIP: over the first `local` backends
+  // ("this node's"), naming the ClusterIP as its cluster front (in-cluster sources short-circuit)
+  etpLocal: fc.constantFrom(undefined, undefined, 0, 1, 2),
+  outsideMasq: fc.boolean(),   // FEF_MASQUERADE_OUTSIDE on the ClusterIP (a detector configured)
 });
 
 const irArb = fc.record({
   services: fc.array(serviceArb, { minLength: 1, maxLength: 5 }),
   snatV4: fc.boolean(), snatV6: fc.boolean(),
   routes: fc.boolean(),
+  // local-source entries: 'cidr': clients 10.0.0.1-3 / fd00::1-3 are pods; 'port': what arrives on
+  // port 3 (every client frame) is a pod's; both: 203.0.113.9 / 2001:db8::9 are the node
+  localDetector: fc.constantFrom(undefined, 'cidr', 'cidr', 'port'),
 });
 
 /** Ir from a generated description. `dropBackends` removes some backends (a later generation). */
@@ -72,11 +79,18 @@ function buildIr(d, dropMask = 0) {
       let flags = 0;
       if (svc.affinity) flags |= L.FEF_AFFINITY;
       if (svc.masquerade) flags |= L.FEF_MASQUERADE;
+      if (svc.outsideMasq) flags |= L.FEF_MASQUERADE_OUTSIDE;
       if (svc.policyDrop) flags |= L.FEF_POLICY_DROP | (svc.policyDrop === 'external' ? L.FEF_EXTERNAL : 0);
       const sourceRanges = svc.sourceRange === 'narrow' ? [fam === 4 ? '10.0.0.0/31' : 'fd00::/127'] : svc.sourceRange === 'wide' ? [fam === 4 ? '0.0.0.0/0' : '::/0'] : [];
       // distinct backend target ports per frontend port so two ports of a service never share a reply tuple
       const pbes = bes.map((b) => ({ ...b }));
-      frontends.push(frontend({ id: feId++, addr: vipOf(fam, s + 1), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 2500, service: `ns/s${s}` }, pbes, svc.m));
+      const clusterId = feId++;
+      frontends.push(frontend({ id: clusterId, addr: vipOf(fam, s + 1), port: p.port, proto: p.proto, flags, sourceRanges, affinityTimeoutMs: 2500, service: `ns/s${s}` }, pbes, svc.m));
+      if (svc.etpLocal !== undefined) {
+        const local = pbes.slice(0, svc.etpLocal).map((b) => ({ ...b }));
+        const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP | (s % 2 ? L.FEF_NODE_SOURCE_DROP : 0) : 0);
+        frontends.push(frontend({ id: feId++, kind: 'LoadBalancer', addr: fam === 4 ? `198.51.100.${s + 1}` : `2001:db8:51::${s + 1}`, port: p.port, proto: p.proto, flags: extFlags, affinityTimeoutMs: 2500, service: `ns/s${s}`, clusterFront: clusterId }, local, svc.m));
+      }
     });
   });
   const routes = d.routes ? [
@@ -84,6 +98,12 @@ function buildIr(d, dropMask = 0) {
     { prefix: '172.16.1.0/24', outPort: L.PORT_NONE, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
     { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
   ] : [];
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  if (d.localDetector) routes.push(
+    { prefix: '203.0.113.9/32', ...none, localSource: 'node' }, { prefix: '2001:db8::9/128', ...none, localSource: 'node' },
+    ...(d.localDetector === 'port' ? [{ prefix: '0.0.0.0/0', ...none, outPort: 3, localSource: 'podPort' }]
+      : [{ prefix: '10.0.0.0/30', ...none, localSource: 'pod' }, { prefix: 'fd00::/126', ...none, localSource: 'pod' }]),
+  );
   return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? SNAT[4] : undefined, snatV6: d.snatV6 ? SNAT[6] : undefined });
 }
 
@@ -298,7 +318,11 @@ function runProperty(t, opts, arb, numRuns, seed) {
       const pairs = runBoth(core, model, frames, now, 0, { trace: true, dryRun });
       const bad = firstMismatch(pairs);
       if (bad) throw new Error(`mismatch at t=${now}:\n${bad}`);
-      for (const p of pairs) { packets++; verdicts.set(p.core.reason, (verdicts.get(p.core.reason) ?? 0) + 1); }
+      for (const p of pairs) {
+        packets++; verdicts.set(p.core.reason, (verdicts.get(p.core.reason) ?? 0) + 1);
+        // in-cluster sources short-circuited by an externalTrafficPolicy Local frontend
+        if (p.core.trace.stages & L.TS_LOCAL_SOURCE) verdicts.set('local_source', (verdicts.get('local_source') ?? 0) + 1);
+      }
       for (const fr of frames) { recent.push(fr.frame); if (recent.length > 16) recent.shift(); }
       now += 1;
     }
@@ -314,7 +338,7 @@ function runProperty(t, opts, arb, numRuns, seed) {
 test('core and reference model agree on random tables and packet sequences', (t) => {
   const verdicts = runProperty(t, OPTS, runArb, 200, 0x5eed);
   // the run must have exercised the interesting paths, or it proves little
-  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_ct_full']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_ct_full', 'drop_etp_no_local', 'local_source', 'reject_cluster_ip_proto']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
 });
 
 // Large batches (up to 256 frames: several of the core's 64-frame chunks), bursts of new flows,

@@ -543,3 +543,55 @@ test('an ICMP-shaped payload under the other family\'s ICMP protocol number is n
     ],
   });
 });
+
+// ---- externalTrafficPolicy Local: in-cluster sources (issue 14) -----------------------------------
+
+test('externalTrafficPolicy Local: a pod is sent to the cluster front\'s endpoint with its address, the node masqueraded, an outside client dropped', (t) => {
+  const node = '192.168.1.10', pod = '10.244.1.7', outside = '203.0.113.1', remote = '10.244.2.5';
+  const bes = [backend({ id: 1, addr: remote, port: 8080, outPort: BE_PORT })];
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const tables = mkIr({
+    frontends: [
+      frontend({ id: 1, addr: '10.96.0.10', port: 80 }, bes),
+      // no endpoint on this node: the local table is empty, the service has one elsewhere
+      frontend({ id: 2, addr: node, port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 1 }, []),
+    ],
+    backends: bes, snatV4: node,
+    routes: [{ prefix: '10.244.0.0/16', ...none, localSource: 'pod' }, { prefix: `${node}/32`, ...none, localSource: 'node' }],
+  });
+  const h = flowHash(parseAddr(node).bytes, parseAddr(node).bytes, 5001, 30080, 6);
+  const nport = SNAT_MIN + (h % (SNAT_MAX - SNAT_MIN + 1));
+  const { core } = runScenario(t, {
+    tables,
+    steps: [
+      { label: 'outside', in: cli({ proto: 'TCP', src: outside, dst: node, sport: 5000, dport: 30080, flags: 'S' }), expect: dropped('drop_etp_no_local') },
+      { label: 'pod', in: cli({ proto: 'TCP', src: pod, dst: node, sport: 5000, dport: 30080, flags: 'S' }),
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: pod, dst: remote, sport: 5000, dport: 8080, flags: 'S', ttl: 63 })) },
+      { label: 'pod: SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: remote, dst: pod, sport: 8080, dport: 5000, flags: 'SA' }),
+        expect: reply(toCli({ proto: 'TCP', src: node, dst: pod, sport: 30080, dport: 5000, flags: 'SA', ttl: 63 })) },
+      { label: 'node', in: cli({ proto: 'TCP', src: node, dst: node, sport: 5001, dport: 30080, flags: 'S' }),
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: remote, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+      { label: 'node: SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: remote, dst: node, sport: 8080, dport: nport, flags: 'SA' }),
+        expect: reply(toCli({ proto: 'TCP', src: node, dst: node, sport: 30080, dport: 5001, flags: 'SA', ttl: 63 })) },
+    ],
+  });
+  // short-circuited flows belong to the cluster front (its counters)
+  t.deepEqual(core.flows().map((f) => f.frontendId), [1, 1]);
+  t.is(core.counters().reasons.drop_etp_no_local, 1);
+  t.is(core.counters().frontends[1].packets, 4);
+});
+
+test('a ping to a ClusterIP: ICMP port unreachable from the ClusterIP quoting the echo request (IPv4 and IPv6)', (t) => {
+  const rejIcmp = (frame) => ({ verdict: 'reject', reason: 'reject_cluster_ip_proto', outPort: CLIENT_PORT, frame });
+  const steps = [];
+  const fronts = [];
+  for (const { fam, client, vip } of FAMILIES) {
+    fronts.push(frontend({ id: fam, addr: vip, port: 80 }, []));
+    const echo = { proto: 'ICMP', src: client, dst: vip, icmpId: 7, icmpSeq: 1, payload: 'ping-payload' };
+    const inner = B.ipPacket(echo);
+    steps.push({ label: `IPv${fam} echo`, in: cli(echo),
+      expect: rejIcmp(B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ttl: 64, id: 0, df: true })) });
+  }
+  const { core } = runScenario(t, { tables: mkIr({ frontends: fronts }), steps });
+  t.is(core.counters().reasons.reject_cluster_ip_proto, 2);
+});

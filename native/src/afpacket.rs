@@ -72,6 +72,8 @@ pub struct PacketOpts {
     /// TPACKET_V2 frame slot size (multiple of 16); ignored for V3
     pub frame_size: u32,
     pub fanout: Option<(u16, u16)>,
+    /// mode PACKET_FANOUT_CBPF: the group's program (set by every member; the last one stays)
+    pub fanout_prog: Vec<ffi::SockFilter>,
     pub promisc: bool,
     pub ignore_outgoing: bool,
     pub qdisc_bypass: bool,
@@ -212,6 +214,10 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
                 ),
                 _ => NErr::errno(e, format!("PACKET_FANOUT group {group} on '{n}'")),
             })?;
+            if mode == ffi::PACKET_FANOUT_CBPF {
+                ffi::set_fanout_cbpf(s, &o.fanout_prog)
+                    .map_err(|e| NErr::errno(e, format!("PACKET_FANOUT_DATA ({} instructions) on '{n}'", o.fanout_prog.len())))?;
+            }
         }
         let mut r = IfReq::new(n);
         ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;

@@ -118,6 +118,9 @@ pub const PACKET_RX_RING: c_int = 5;
 pub const PACKET_STATISTICS: c_int = 6;
 pub const PACKET_VERSION: c_int = 10;
 pub const PACKET_FANOUT: c_int = 18;
+/// PACKET_FANOUT_DATA: the program of a PACKET_FANOUT_CBPF group (any member may set it)
+pub const PACKET_FANOUT_DATA: c_int = 22;
+pub const PACKET_FANOUT_CBPF: u16 = 6;
 pub const PACKET_QDISC_BYPASS: c_int = 20;
 pub const PACKET_IGNORE_OUTGOING: c_int = 23;
 /// Frames too long for a TPACKET_V2 slot are also queued whole on the socket (recv them); the
@@ -451,6 +454,30 @@ pub fn setsockopt_raw<T: Copy>(fd: RawFd, level: c_int, name: c_int, val: &T) ->
     } else {
         Ok(())
     }
+}
+
+/// One classic BPF instruction (struct sock_filter).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SockFprog {
+    len: u16,
+    filter: *const SockFilter,
+}
+
+/// Sets the classic BPF program of the PACKET_FANOUT_CBPF group `fd` belongs to (its return
+/// value, modulo the group's members, picks the socket). The kernel copies the program.
+pub fn set_fanout_cbpf(fd: RawFd, prog: &[SockFilter]) -> Result<(), i32> {
+    let fp = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
+    setsockopt_raw(fd, SOL_PACKET, PACKET_FANOUT_DATA, &fp)
 }
 
 pub fn setsockopt_int(fd: RawFd, level: c_int, name: c_int, v: c_int) -> Result<(), i32> {

@@ -5,7 +5,9 @@
 //!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
-//!                offloads = true) -> PortInfo
+//!                offloads = true, fanoutProgram = null) -> PortInfo
+//!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
+//!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
 //!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent}
@@ -119,10 +121,29 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         ignore_outgoing: js.boolean(8, "ignoreOutgoing")?,
         qdisc_bypass: js.boolean(9, "qdiscBypass")?,
         offloads: opt_bool(js, 12, "offloads", true)?,
+        fanout_prog: if js.is_nullish(13) { Vec::new() } else { cbpf_program(js.bytes(13, "fanoutProgram")?)? },
     };
+    if (opts.fanout.map(|f| f.1) == Some(ffi::PACKET_FANOUT_CBPF)) != !opts.fanout_prog.is_empty() {
+        return Err(NErr::new("EINVAL", "fanoutProgram is given exactly when fanoutMode is 6 (PACKET_FANOUT_CBPF)"));
+    }
     let netns = opts.netns.clone();
     let (link, dev) = afpacket::open(opts)?;
     register(js, link, netns, Box::new(dev))
+}
+
+/// struct sock_filter records (8 bytes, little-endian) from JS; 1..=4096 of them (BPF_MAXINSNS).
+fn cbpf_program(b: &[u8]) -> NResult<Vec<ffi::SockFilter>> {
+    if b.is_empty() || b.len() % 8 != 0 || b.len() / 8 > 4096 {
+        return Err(NErr::new("EINVAL", format!("fanoutProgram must be 1..4096 instructions of 8 bytes, got {} bytes", b.len())));
+    }
+    Ok(b.chunks_exact(8)
+        .map(|c| ffi::SockFilter {
+            code: u16::from_le_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
 }
 
 fn open_af_xdp(js: &Js) -> NResult<napi_value> {

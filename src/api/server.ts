@@ -351,6 +351,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
       reasons: snap.reasons,
       services: services.filter((s) => s.frontends.length), // (headless services program nothing)
       backends,
+      ...(snap.workers ? { workers: snap.workers } : {}),  // each worker's own, with several
     };
   });
 

@@ -11,6 +11,7 @@ import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
 import type { ControlBenchResult, PeerName } from './control.js';
 import type { E2eResult } from './e2e.js';
+import type { CoreWorkersBenchResult } from './core-workers.js';
 import { registerKubeBench } from './kube.js';
 
 // ---- option parsing: every number is checked, with the option's name in the error --------------
@@ -131,12 +132,23 @@ function registerCore(bench: Command): void {
     .option('--batch <n>', 'frames per process() call', intOpt('--batch', 1, 65535))
     .option('--ct-capacity <n>', 'conntrack capacity for the new-flow test (default 1M)', intOpt('--ct-capacity', 16, 1 << 24))
     .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
+    .option('--workers <n>', 'N worker threads sharing the traffic (fanout + steering) against one: established flows (src/bench/core-workers.ts)', intOpt('--workers', 2, 16))
     .addOption(new Option('--sweep <what>', 'one row per point: services 100..100k or flows 1k..4M').choices(['services', 'flows']))
     .option('--points <list>', 'override the sweep points (comma-separated)', listOpt('--points', intOpt('--points', 1, 16_000_000)))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw the sweep as a line chart')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; batch?: number; ctCapacity?: number; sweep?: 'services' | 'flows'; points?: number[]; hugePages?: boolean }) => {
+    .action(guarded(async (o: CommonOpts & { services?: number; endpoints?: number; flows?: number; seconds?: number; batch?: number; ctCapacity?: number; sweep?: 'services' | 'flows'; points?: number[]; hugePages?: boolean; workers?: number }) => {
+      if (o.workers !== undefined) {
+        if (o.sweep || o.ctCapacity !== undefined || o.hugePages) throw new Error('--workers takes --services, --endpoints, --flows, --seconds and --batch only');
+        const runCoreWorkersBench = await loadSuite('./core-workers.js', 'runCoreWorkersBench');
+        const r = await runCoreWorkersBench({ workers: o.workers, services: o.services, endpoints: o.endpoints, flows: o.flows, seconds: o.seconds, batchSize: o.batch }) as unknown as CoreWorkersBenchResult;
+        const result = { suite: 'core-workers', ...r };
+        const { runs, ...flat } = result;
+        emit(o, result, () => `${kvTable(flat)}\n${rowsTable(runs.map(({ per_worker_mpps: pw, ...x }) => ({ ...x, per_worker_mpps: pw.join(' / ') })) as unknown as Record<string, unknown>[])}`,
+          () => barChart({ title: `wdp core: 1 vs ${r.workers} workers`, yLabel: 'Mpps', groups: runs.map((x) => ({ label: `${x.workers} ${x.split}`, bars: [{ name: 'wall', value: x.mpps }, { name: 'per CPU', value: x.mpps_per_cpu }] })) }));
+        return;
+      }
       const runCoreBench = await loadSuite('./core.js', 'runCoreBench');
       const p = progressFor(o);
       const base: Record<string, unknown> = {};

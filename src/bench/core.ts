@@ -79,22 +79,22 @@ export interface CoreBenchResult {
   setup_ms: number;
 }
 
-const FRAME_LEN = 60;   // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload; 64 on the wire with the FCS
-const STRIDE = 64;
+export const FRAME_LEN = 60;   // 14 Ethernet + 20 IPv4 + 8 UDP + 18 payload; 64 on the wire with the FCS
+export const STRIDE = 64;
 const MAX_TOTAL_BACKENDS = 4_000_000;
 
 const ip4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 // address plan: VIPs 10.96.0.0/12, backends 10.128.0.0/9, established clients 100.64.0.0/10,
 // new-flow clients 172.16.0.0/12 — disjoint, so no client is ever mistaken for a backend
-const vipOf = (s: number) => (ip4(10, 96, 0, 0) + s) >>> 0;
+export const vipOf = (s: number) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k: number) => (ip4(10, 128, 0, 0) + k) >>> 0;
-const estClientOf = (f: number) => (ip4(100, 64, 0, 0) + (f % 0x400000)) >>> 0;
+export const estClientOf = (f: number) => (ip4(100, 64, 0, 0) + (f % 0x400000)) >>> 0;
 const newClientOf = (i: number) => (ip4(172, 16, 0, 0) + (i % 0x100000)) >>> 0;
 
 
 /** Maglev size: the compiler's default (>= 100 x endpoints) while all tables fit in 16M words,
  *  else the largest listed prime that does (never below 251). Reported in the result. */
-function maglevSizeFor(services: number, endpoints: number): number {
+export function maglevSizeFor(services: number, endpoints: number): number {
   const want = defaultMaglevSize(endpoints);
   if (services * want <= 16 * 1024 * 1024) return want;
   let m = MAGLEV_SIZES[0];
@@ -105,7 +105,7 @@ function maglevSizeFor(services: number, endpoints: number): number {
 /** The bench Ir. All services share one Maglev permutation over "endpoint slot j" keys, mapped to
  *  each service's own backend ids: identical lookup work to per-service tables, built in O(M)
  *  instead of O(services x M) (100k services would otherwise take minutes to build). */
-function buildIr(services: number, endpoints: number, m: number): Ir {
+export function buildIr(services: number, endpoints: number, m: number): Ir {
   const pattern = maglevTable(Array.from({ length: endpoints }, (_, j) => j + 1), Array.from({ length: endpoints }, (_, j) => `slot-${j}`), m);
   const frontends = new Map<number, IrFrontend>();
   const backends = new Map<number, IrBackend>();
@@ -137,7 +137,7 @@ function csum(u8: Uint8Array, start: number, end: number, initial: number): numb
 }
 
 /** Writes a 60-byte IPv4/UDP frame with correct IPv4 and UDP checksums at u8[at]. */
-function writeFrame(u8: Uint8Array, at: number, src: number, dst: number, sport: number, dport: number): void {
+export function writeFrame(u8: Uint8Array, at: number, src: number, dst: number, sport: number, dport: number): void {
   u8.fill(0, at, at + STRIDE);
   const mac = [0x02, 0, 0, 0, 0, 0xaa, 0x02, 0, 0, 0, 0x0c, 0x01];
   for (let i = 0; i < 12; i++) u8[at + i] = mac[i];

@@ -177,6 +177,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         const g = c.global;
         let out = `generation ${c.generation}: rx ${g.rx_packets} packets (${bytes(g.rx_bytes)}), forward ${g.forward}, reject ${g.reject}, to_host ${g.to_host}, drop ${g.drop}, flows ${g.ct_active}\n`;
         if (c.rates) out += `over the last ${c.rates.seconds} s: rx ${c.rates.rx_pps} packets/s, forward ${c.rates.forward_pps}/s, drop ${c.rates.drop_pps}/s\n`;
+        // several workers: each one's share, and what steering moved between them (fanout ports)
+        for (const w of (c.workers ?? []) as Raw[]) {
+          const wg = w.global;
+          out += `  worker ${w.worker}: rx ${wg.rx_packets ?? 0}, forward ${wg.forward ?? 0}, drop ${wg.drop ?? 0}, flows ${wg.ct_active ?? 0}` +
+            (wg.steer_handed_off !== undefined ? `, handed over ${wg.steer_handed_off}, received ${wg.steer_received}, ring full ${wg.steer_ring_full}` : '') + '\n';
+        }
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {

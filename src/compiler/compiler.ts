@@ -481,7 +481,7 @@ export class Compiler {
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
     const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
-      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr);
+      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr && r.localSource === prevRoutes[i].localSource);
     if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
     const v4 = this.node?.snatV4, v6 = this.node?.snatV6;
     if (v4 !== prevSnatV4 || v6 !== prevSnatV6) {
@@ -707,7 +707,13 @@ export class Compiler {
 
       portState.built = 0;
       portState.portStart = out.nFronts;
-      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, 0, svc.internalLocal, NO_RANGES);
+      const outsideMasq = this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
+      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
+      // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
+      // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
+      // cluster policy chain) is a frontend of its own, outside the service map
+      if (svc.internalLocal && svc.externalLocal && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
+        for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.addresses.length; i++) {
           const a = this.node.addresses[i];
@@ -762,7 +768,25 @@ export class Compiler {
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
-    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags, svc.affinityTimeoutMs, fRanges, set);
+    const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : 0;
+    // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
+    // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
+    // such check on output: short-circuited)
+    const nodeDrop = clusterFront && policyDrop && kind !== 'NodePort' ? L.FEF_NODE_SOURCE_DROP : 0;
+    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop, svc.affinityTimeoutMs, fRanges, set, clusterFront);
+  }
+
+  /** The current port's frontend of `kind` and `family` that holds the cluster-wide endpoints
+   * (emitted before its external ones), 0 = none: the ClusterIP while internalTrafficPolicy is
+   * Cluster, else the port's ClusterPolicy frontend. An externalTrafficPolicy Local frontend names
+   * it: in-cluster sources use its table (kube-proxy's "short-circuit pod traffic" goes to the
+   * cluster policy chain). */
+  private clusterFrontOf(family: Family, kind: FrontendKind): number {
+    const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
+    for (let i = this.portState.portStart; i < out.nFronts; i++) {
+      if (kinds[i] === kind && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
+    }
+    return 0;
   }
 
   /** Whether the current port has a ready or serving-terminating endpoint of `family` on any

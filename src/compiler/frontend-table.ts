@@ -8,7 +8,7 @@
 //       ├─ idsOff, idsLen  u32                      ────┘ (a full compile's slab, shared by all)
 //       ├─ mag[id]      ref ──▶ Maglev slots ───────────┐ the table: mag[id][magOff .. +magLen)
 //       ├─ magOff, magLen  u32                      ────┘
-//       ├─ flags, affMs    u32
+//       ├─ flags, affMs, clusterFront   u32
 //       ├─ port            u16
 //       └─ kind, proto, family (0 = no frontend with this id), indexed   u8
 //
@@ -31,8 +31,8 @@ export interface ActiveSetRef {
   indexed: boolean;    // slots are indexes into the ids (the compiler's form), else backend ids
 }
 
-const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer'];
-const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3 };
+const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer', 'ClusterPolicy'];
+const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3, ClusterPolicy: 4 };
 const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
 const PROTO_CODE: Record<Proto, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const EMPTY_MAG = new Uint8Array(0);
@@ -65,12 +65,12 @@ class Chunk {
   readonly mag = new Array<MaglevSlots | undefined>(CHUNK).fill(undefined);
   readonly idsOff: Uint32Array; readonly idsLen: Uint32Array;
   readonly magOff: Uint32Array; readonly magLen: Uint32Array;
-  readonly flags: Uint32Array; readonly affMs: Uint32Array;
+  readonly flags: Uint32Array; readonly affMs: Uint32Array; readonly clusterFront: Uint32Array;
   readonly port: Uint16Array;
   readonly kind: Uint8Array; readonly proto: Uint8Array; readonly family: Uint8Array; readonly indexed: Uint8Array;
   constructor() {
     const u32 = () => new Uint32Array(CHUNK), u8 = () => new Uint8Array(CHUNK);
-    this.idsOff = u32(); this.idsLen = u32(); this.magOff = u32(); this.magLen = u32(); this.flags = u32(); this.affMs = u32();
+    this.idsOff = u32(); this.idsLen = u32(); this.magOff = u32(); this.magLen = u32(); this.flags = u32(); this.affMs = u32(); this.clusterFront = u32();
     this.port = new Uint16Array(CHUNK);
     this.kind = u8(); this.proto = u8(); this.family = u8(); this.indexed = u8();
   }
@@ -94,13 +94,13 @@ export class FrontendTable implements IrFrontendRecords {
   /** Stores one frontend from its parts, no object (the compiler's bulk path). `set`'s arrays are
    * referenced, not copied: they must not change while the frontend is stored. */
   put(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
-    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSetRef): void {
+    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSetRef, clusterFront = 0): void {
     const c = this.reserve(id), i = id & MASK;
     if (c.family[i] === 0) this.count++;
     c.owner[i] = owner; c.addr[i] = addr; c.ranges[i] = ranges;
     c.ids[i] = set.ids; c.idsOff[i] = set.idsOff; c.idsLen[i] = set.idsLen;
     c.mag[i] = set.mag; c.magOff[i] = set.magOff; c.magLen[i] = set.magLen; c.indexed[i] = set.indexed ? 1 : 0;
-    c.flags[i] = flags; c.affMs[i] = affinityTimeoutMs; c.port[i] = port;
+    c.flags[i] = flags; c.affMs[i] = affinityTimeoutMs; c.clusterFront[i] = clusterFront; c.port[i] = port;
     c.kind[i] = KIND_CODE[kind]; c.proto[i] = PROTO_CODE[proto]; c.family[i] = family;
     this.version++;
   }
@@ -111,7 +111,7 @@ export class FrontendTable implements IrFrontendRecords {
     const r = SET_REF;
     r.ids = f.backends; r.idsOff = 0; r.idsLen = f.backends.length;
     r.mag = f.maglev; r.magOff = 0; r.magLen = f.maglev.length; r.indexed = f.maglevIndexed === true;
-    this.put(id, owner, f.kind, f.addr, f.family, f.port, f.proto, f.flags, f.affinityTimeoutMs, f.sourceRanges, r);
+    this.put(id, owner, f.kind, f.addr, f.family, f.port, f.proto, f.flags, f.affinityTimeoutMs, f.sourceRanges, r, f.clusterFront ?? 0);
     r.release();
     return this;
   }
@@ -154,6 +154,7 @@ export class FrontendTable implements IrFrontendRecords {
       backends, maglev: magOff === 0 && mag.length === magLen ? mag : magLen === 0 ? EMPTY_MAG : mag.subarray(magOff, magOff + magLen),
     };
     if (c.indexed[i]) f.maglevIndexed = true;
+    if (c.clusterFront[i]) f.clusterFront = c.clusterFront[i];
     return f;
   }
 

@@ -50,7 +50,30 @@ export class NodeHops {
     const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac })), ...svc];
     const seen = new Set<string>();
     const out = all.filter((r) => (seen.has(r.prefix) ? false : (seen.add(r.prefix), true)));
-    return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix));
+    return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix)).concat(this.localSources());
+  }
+
+  /** Whether the local-traffic detector has pod entries (kube-proxy's `IsImplemented()`): then a
+   * ClusterIP masquerades the sources it does not take for pods (FEF_MASQUERADE_OUTSIDE). */
+  detectsPods(): boolean {
+    const n = this.node;
+    if (!n) return false;
+    return (n.detectLocalMode === 'PodPort' ? n.podPorts : n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs).length > 0;
+  }
+
+  /** kube-proxy's local-traffic detector as Ir entries after the routes: the pod sources
+   * (detectLocalMode ClusterCIDR: the cluster CIDRs; NodeCIDR: the node's pod CIDRs; PodPort:
+   * what arrives on a pod port; none given: no pod detection, like kube-proxy's no-op detector),
+   * then the node itself (its addresses and masquerade addresses: what kube-proxy's
+   * `fib saddr type local` matches of the node). */
+  private localSources(): IrRoute[] {
+    const n = this.node!;
+    const own = [...n.addresses, ...(n.snatV4 ? [n.snatV4] : []), ...(n.snatV6 ? [n.snatV6] : [])].map((a) => `${a}/${a.includes(':') ? 128 : 32}`);
+    const entry = (prefix: string, localSource: 'pod' | 'node'): IrRoute => ({ prefix, outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC, localSource });
+    const pods = n.detectLocalMode === 'PodPort'
+      ? n.podPorts.map((port): IrRoute => ({ prefix: '0.0.0.0/0', outPort: port, dstMac: NO_MAC, srcMac: NO_MAC, localSource: 'podPort' }))
+      : [...new Set(n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs)].map((p) => entry(p, 'pod'));
+    return pods.concat([...new Set(own)].map((p) => entry(p, 'node')));
   }
 
   /** The next hop of endpoint address `addr` (validated, canonical). */

@@ -18,9 +18,9 @@ export interface ServiceSink {
   /** The backends of service port `owner`: candidates 0 .. n-1 of `cands`. */
   backends(owner: PortOwner, cands: Candidates): void;
   /** Frontend `id` of service port `owner`, spreading over active set `set` (its arrays are
-   * referenced, not copied). */
+   * referenced, not copied); `clusterFront`: IrFrontend.clusterFront (0 = none). */
   frontend(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
-    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet): void;
+    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet, clusterFront: number): void;
 }
 
 export class TableSink implements ServiceSink {
@@ -33,8 +33,8 @@ export class TableSink implements ServiceSink {
     }
   }
   frontend(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
-    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet): void {
-    this.frontendTable.put(id, owner, kind, addr, family, port, proto, flags, affinityTimeoutMs, ranges, set);
+    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet, clusterFront: number): void {
+    this.frontendTable.put(id, owner, kind, addr, family, port, proto, flags, affinityTimeoutMs, ranges, set, clusterFront);
   }
 }
 
@@ -61,10 +61,12 @@ export class ObjectSink implements ServiceSink {
     }
   }
   frontend(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
-    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet): void {
-    this.fronts[this.nFronts++] = { // an incremental compile's sets are arrays of their own (offset 0, exact size)
+    flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet, clusterFront: number): void {
+    const f: IrFrontend = { // an incremental compile's sets are arrays of their own (offset 0, exact size)
       id, service: owner.service, portName: owner.portName, kind, addr, family, port, proto,
       flags, affinityTimeoutMs, sourceRanges: ranges, backends: set.ids as number[], maglev: set.mag, maglevIndexed: true,
     };
+    if (clusterFront) f.clusterFront = clusterFront;
+    this.fronts[this.nFronts++] = f;
   }
 }

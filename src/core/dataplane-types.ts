@@ -11,6 +11,9 @@ export interface CounterSnapshot {
   reasons: Record<string, number>;         // reason name -> packets (e.g. drop_truncated_l2, reject_no_endpoints)
   frontends: Record<number, { packets: number; bytes: number }>;  // by frontend id
   backends: Record<number, { packets: number; bytes: number }>;   // by backend id
+  /** With several workers: each worker's own global counters and reasons (the fields above are
+   * their sums), e.g. to see how fanout spread the traffic and what each handed over. */
+  workers?: Array<{ worker: number; global: Record<string, number>; reasons: Record<string, number> }>;
 }
 
 export interface FlowInfo {

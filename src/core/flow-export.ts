@@ -264,6 +264,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
 function frontendIndex(ir: Ir): Map<number, Map<number | string, number>> {
   const frontBy = new Map<number, Map<number | string, number>>();
   for (const [id, fe] of ir.frontends) {
+    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
     const proto = PROTO_NUMBER[fe.proto];
     if (!frontBy.has(proto)) frontBy.set(proto, new Map());
     frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);

@@ -33,6 +33,10 @@ export interface CoreOptions {
   evictWindow?: number;     // flow entries examined for a victim when full (default 64)
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
+  /** Several workers on one interface (assembly/steer.ts): how many share the interfaces and which
+   * one this core is; SNAT ports are then taken only where the owner function names this core.
+   * Default: alone (1, 0). */
+  steer?: { workers: number; self: number };
   wasmPath?: string;
   /** Put the table sets on transparent huge pages (default false; see src/core/hugepages.ts for
    * what it gains and what it cost on the VM we measure on). */
@@ -90,6 +94,7 @@ interface CoreExports {
   ct_flush(): void;
   ct_restore(src: number, origHash: number, now: number): number;
   ct_active(): number;
+  steer(first: number, count: number): number;
   [k: string]: unknown;
 }
 
@@ -218,6 +223,12 @@ export class Core {
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
     w(L.CFG_SNAT_PORT_MAX, pmax);
+    const st = opts.steer ?? { workers: 1, self: 0 };
+    if (!(Number.isInteger(st.workers) && st.workers >= 1 && st.workers < L.STEER_LOCAL && Number.isInteger(st.self) && st.self >= 0 && st.self < st.workers)) {
+      throw new RangeError(`steer: worker ${st.self} of ${st.workers} is not a valid worker index`);
+    }
+    w(L.CFG_STEER_WORKERS, st.workers);
+    w(L.CFG_STEER_SELF, st.self);
 
     this.tables = new TableWriter(this, caps);
     this.tables.initSets();
@@ -328,6 +339,14 @@ export class Core {
     this.exports.process(count, now >>> 0);
     this.lastNow = now >>> 0;
     this.lastNowAt = performance.now();
+  }
+
+  /** Several workers on one interface: the owning worker of the frames in slots first..count-1,
+   * written to their descriptors' D_VERDICT (L.STEER_LOCAL = this core's); returns how many belong
+   * to another worker. process() overwrites D_VERDICT. See assembly/steer.ts. */
+  steer(first: number, count: number): number {
+    if (count > this.batchMax) throw new RangeError(`batch of ${count} exceeds batchMax ${this.batchMax}`);
+    return this.exports.steer(first, count);
   }
 
   /** Convenience for tests, trace and pcap: runs frames in batches and returns each result. */

@@ -140,7 +140,7 @@ export class TableWriter {
    * so it is zero already — and writing zeros would touch every page of it: at 10k services the
    * two sets are tens of MB, most of which the tables never need (capacity headroom), and a first
    * touch is a page fault. */
-  private writeHeader(s: SetLayout, routeCount: number): void {
+  private writeHeader(s: SetLayout, routeCount: number, localCount = 0): void {
     const dv = this.core.dv;
     const w = (off: number, v: number) => dv.setUint32(s.base + off, v >>> 0, true);
     w(L.TSH_SVCMAP_OFF, s.svcmap); w(L.TSH_SVCMAP_MASK, s.svcSlots - 1);
@@ -149,6 +149,7 @@ export class TableWriter {
     w(L.TSH_MAGLEV_OFF, s.maglev); w(L.TSH_MAGLEV_WORDS, this.caps.maglevWords);
     w(L.TSH_CIDR_OFF, s.cidr); w(L.TSH_CIDR_MAX, this.caps.cidrs);
     w(L.TSH_ROUTE_OFF, s.route); w(L.TSH_ROUTE_COUNT, routeCount); w(L.TSH_ROUTE_MAX, this.caps.routes);
+    w(L.TSH_LOCAL_COUNT, localCount);
   }
 
   /** Checks a diff before anything is written: ids in range or growable, addresses valid. */
@@ -323,6 +324,7 @@ export class TableWriter {
     dv.setUint32(e + L.FE_CIDR_OFF, p.cidrOff, true);
     dv.setUint32(e + L.FE_CIDR_COUNT, f.sourceRanges.length, true);
     dv.setUint32(e + L.FE_NBACKENDS, f.backends.length, true);
+    dv.setUint32(e + L.FE_CLUSTER_FRONT, f.clusterFront ?? 0, true);
     u8.set(parseAddr(f.addr).bytes, e + L.FE_ADDR);
     dv.setUint16(e + L.FE_PORT, f.port, true);
     u8[e + L.FE_PROTO] = PROTO_NUMBER[f.proto];
@@ -342,10 +344,28 @@ export class TableWriter {
     u8.set(parseMac(b.srcMac), e + L.BE_SRC_MAC);
   }
 
+  /** The routes, longest prefix first, then the local-source entries (pods before the node, as
+   * listed: the core takes the first that holds a source). */
   private writeRoutes(s: SetLayout, routes: IrRoute[]): void {
     const u8 = this.core.u8, dv = this.core.dv;
-    const sorted = routes.map((r) => ({ r, c: parseCidr(r.prefix) })).sort((a, b) => b.c.plen - a.c.plen);
+    const sorted = routes.filter((r) => !r.localSource).map((r) => ({ r, c: parseCidr(r.prefix) })).sort((a, b) => b.c.plen - a.c.plen);
+    const local = routes.filter((r) => r.localSource === 'pod' || r.localSource === 'podPort').concat(routes.filter((r) => r.localSource === 'node'));
     u8.fill(0, s.route, s.route + this.caps.routes * L.RT_SIZE);
+    local.forEach((r, i) => {
+      const e = s.route + (sorted.length + i) * L.RT_SIZE;
+      if (r.localSource === 'podPort') { // matched by the frame's in port, not an address
+        dv.setUint16(e + L.RT_OUT_PORT, r.outPort, true);
+        u8[e + L.RT_KIND] = L.RTK_LOCAL_POD_PORT;
+        return;
+      }
+      const c = parseCidr(r.prefix);
+      u8.set(c.bytes, e + L.RT_ADDR);
+      u8[e + L.RT_PLEN] = c.plen;
+      u8[e + L.RT_FAMILY] = c.family;
+      dv.setUint16(e + L.RT_OUT_PORT, L.PORT_NONE, true);
+      u8[e + L.RT_KIND] = r.localSource === 'pod' ? L.RTK_LOCAL_POD : L.RTK_LOCAL_NODE;
+    });
+    dv.setUint32(s.base + L.TSH_LOCAL_COUNT, local.length, true);
     sorted.forEach(({ r, c }, i) => {
       const e = s.route + i * L.RT_SIZE;
       u8.set(c.bytes, e + L.RT_ADDR);
@@ -362,6 +382,7 @@ export class TableWriter {
   // ---- service map: open addressing, linear probing, backward-shift delete -------------------
 
   private svcmapInsert(s: SetLayout, f: IrFrontend): void {
+    if (f.kind === 'ClusterPolicy') return; // reached only through another frontend's FE_CLUSTER_FRONT
     this.svcmapInsertKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
@@ -392,6 +413,7 @@ export class TableWriter {
   }
 
   private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
+    if (f.kind === 'ClusterPolicy') return;
     this.svcmapDeleteKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
@@ -542,7 +564,7 @@ export class TableWriter {
     this.writeDiff(sets[0], full, new Map(), placement, vipChanges);
     if (sameShape(sets[0], sets[1])) {
       const [a, b] = sets, u8 = core.u8;
-      const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true);
+      const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true), localCount = core.dv.getUint32(a.base + L.TSH_LOCAL_COUNT, true);
       let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
       for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
       const used: Array<[number, number, number]> = [ // [from, to, bytes]
@@ -551,10 +573,10 @@ export class TableWriter {
         [a.backend, b.backend, (maxBack + 1) * L.BE_SIZE],
         [a.maglev, b.maglev, this.maglev.used * 4],
         [a.cidr, b.cidr, this.cidrs.used * L.CIDR_SIZE],
-        [a.route, b.route, routeCount * L.RT_SIZE],
+        [a.route, b.route, (routeCount + localCount) * L.RT_SIZE],
       ];
       for (const [from, to, n] of used) if (n > 0) u8.copyWithin(to, from, from + n);
-      this.writeHeader(b, routeCount);
+      this.writeHeader(b, routeCount, localCount);
     } else {
       this.writeHeader(sets[1], 0);
       this.writeDiff(sets[1], full, new Map(), placement, vipChanges);
@@ -608,7 +630,8 @@ function keyOf(f: IrFrontend): FrontKey { return { id: f.id, kind: f.kind, addr:
 interface VipChange { addr: string; family: IrFrontend['family']; id: number }
 
 function sameKey(a: FrontKey, b: FrontKey): boolean {
-  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family &&
+    (a.kind === 'ClusterPolicy') === (b.kind === 'ClusterPolicy'); // in the service map or not
 }
 
 /** Whether two sets have their regions at the same offsets from their bases (so one can be a

@@ -4,7 +4,7 @@
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?,
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?, worker?, fanout?,
 //                uplink?, hostAddresses?, hostRoutes? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
@@ -59,6 +59,10 @@ export const portSchema = z.object({
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
   netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a network namespace name').optional(),
   worker: z.number().int().min(0).optional(),
+  // AF_PACKET only: every worker opens the interface in one PACKET_FANOUT group and frames are
+  // steered to the worker that owns their flow (docs/running.md "Several workers on one
+  // interface"). With workers > 1, either every port says fanout: true or every port says worker: N.
+  fanout: z.boolean().optional(),
   // AF_PACKET only: receive ring. v2 (default) hands every frame to the worker at once (tens of
   // microseconds); v3 is block-based and cheaper per frame at high rates, but a partly filled block
   // waits for its 1 ms retire timer, adding up to 1 ms per hop at low rates.
@@ -131,6 +135,13 @@ export const daemonConfigSchema = z.object({
     // the cluster's service CIDRs: addresses in them that no Service owns are dropped
     // (drop_no_service_ip), not routed
     serviceCIDRs: z.array(cidr).max(16).default([]),
+    // kube-proxy's local-traffic detector without a kubernetes section (with one, its
+    // clusterCIDRs / detectLocalMode and the Node's podCIDRs are used): pods are the sources in
+    // clusterCIDRs (detectLocalMode ClusterCIDR) or podCIDRs (NodeCIDR); externalTrafficPolicy
+    // Local then holds for other sources only
+    clusterCIDRs: z.array(cidr).max(16).default([]),
+    podCIDRs: z.array(cidr).max(16).default([]),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).optional(),
     // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
     // always; others never)
     serviceProxyName: z.string().min(1).max(63).optional(),
@@ -206,12 +217,19 @@ export const daemonConfigSchema = z.object({
   });
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
+  c.ports.forEach((p, i) => {
+    if (p.fanout && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: `only an afpacket port can be shared by the workers (${p.type === 'tap' ? 'a TAP fd is one queue' : 'AF_XDP multi-queue is not supported'})` });
+    if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
+  });
+  const fanout = c.ports.some((p) => p.fanout);
   if (c.workers > 1) {
     // Conntrack lives in each worker's core: a reply must come back to the worker that saw the
-    // original packet. With ports split between workers that only holds if every flow enters and
-    // leaves through ports of one worker, which the config must then say explicitly.
+    // original packet. Either every port is shared by all workers and frames are steered to the
+    // flow's worker (fanout), or ports are split between workers and every flow must enter and
+    // leave through ports of one worker, which the config must then say explicitly.
     c.ports.forEach((p, i) => {
-      if (p.worker === undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker)' });
+      if (fanout && !p.fanout) ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'with a fanout port every port must be fanout: true (a flow\'s worker is chosen by steering, which needs every port in every worker)' });
+      else if (!fanout && p.worker === undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'with workers > 1 every port needs "worker: N" (flows must enter and leave through ports of the same worker) or every port "fanout: true"' });
     });
   }
 }).transform((c) => ({
@@ -235,6 +253,8 @@ export function parsePortConfig(raw: unknown): PortConfig {
   const problems: string[] = [];
   if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
   if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
+  if (p.fanout && p.type !== 'afpacket') problems.push('  fanout: only an afpacket port can be shared by the workers');
+  if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
   if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts) problems.push('  role: uplink, hostAddresses and hostRoutes belong to a host port');
   if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);

@@ -20,6 +20,8 @@ import { registerObserveRoutes } from '../api/observe-routes.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
+import { steerRingsFor } from './steering.js';
+import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
@@ -150,10 +152,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
   if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
   const inits: WorkerInit[] = [];
+  // fanout ports are in every worker; frames are steered to their flow's worker over these rings
+  const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
+  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => (cfg.ports[i].worker ?? 0) === w),
+      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
@@ -236,10 +242,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
+    if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
+    if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
+    if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
+    // ports pods are attached to (runtime-added ones included: a port change reprograms)
+    if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
-      spec.podCIDRs = podCIDRs;
-      spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
-      spec.detectLocalMode = cfg.kubernetes.detectLocalMode;
+      if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
+      if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
+      spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };

@@ -99,6 +99,13 @@ export class PortError extends Error {
 
 const MAX_INDEX = 0xfffe;
 
+/** A PACKET_FANOUT group id for port `index` of this daemon: groups are per network namespace and
+ * interface, so an id another process already uses on another interface would refuse the join;
+ * mixing in the pid keeps two daemons (tests, a restart overlapping its predecessor) apart. */
+function fanoutGroup(index: number): number {
+  return ((process.pid * 0x9e37) ^ (index * 0x85eb)) & 0xffff;
+}
+
 export class PortManager {
   private readonly byIndex = new Map<number, ManagedPort>();
   private readonly info = new Map<number, PortInfo>();
@@ -150,7 +157,14 @@ export class PortManager {
       ...(p.ring ? { ring: p.ring } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
+      ...(p.fanout ? { fanout: { group: fanoutGroup(index) } } : {}),
     };
+  }
+
+  /** The workers a port is opened in: all of them for a fanout port, in worker order (a fanout
+   * group numbers its members in the order they join; its program names workers by number). */
+  private workersOf(p: ManagedPort): number[] {
+    return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => w) : [p.worker];
   }
 
   /** The config file's ports, for the workers' start. */
@@ -199,14 +213,27 @@ export class PortManager {
       if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
       const worker = p.worker ?? 0;
       if (worker >= this.cfg.workers) throw new PortError(`worker ${worker} does not exist (workers: ${this.cfg.workers})`, 422);
-      if (this.cfg.workers > 1 && p.worker === undefined) throw new PortError('with workers > 1 a port needs "worker: N" (flows must enter and leave through ports of the same worker)', 422);
+      const fanout = this.cfg.ports.some((q) => q.fanout);
+      if (fanout && !p.fanout) throw new PortError('the ports are shared by every worker (fanout): a port added needs "fanout: true"', 422);
+      if (!fanout && p.fanout && this.cfg.workers > 1) throw new PortError('the ports are split between workers: a port added needs "worker: N", not fanout', 422);
+      if (!fanout && this.cfg.workers > 1 && p.worker === undefined) throw new PortError('with workers > 1 a port needs "worker: N" (flows must enter and leave through ports of the same worker)', 422);
       const index = this.allocIndex();
       let spec: WorkerPortSpec;
       try { spec = this.prepare(p, index); } catch (e) { throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
-      let info: PortInfo;
-      try { info = await this.dp.addPort(worker, spec); } catch (e) { throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
+      // registered before the workers open it: a neighbour the first one learns there while the
+      // others still open it must find the port (it is not reported again until it ages)
       this.byIndex.set(index, mp);
+      let info: PortInfo | undefined;
+      const opened: number[] = [];
+      try {
+        for (const w of this.workersOf(mp)) { const i = await this.dp.addPort(w, spec); info ??= i; opened.push(w); }
+        if (!info) throw new Error('no worker opened it');
+      } catch (e) {
+        this.byIndex.delete(index);
+        for (const w of opened) await this.dp.removePort(w, index).catch(() => undefined);
+        throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500);
+      }
       this.info.set(index, info);
       if (o.save !== false) this.save();
       this.log.info({ port: p.name, index, ifname: p.ifname, mac: info.mac, kind: info.kind, worker }, 'port added');
@@ -222,7 +249,7 @@ export class PortManager {
       const p = this.byName(name);
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
-      await this.dp.removePort(p.worker, p.spec.index);
+      for (const w of this.workersOf(p)) await this.dp.removePort(w, p.spec.index);
       if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
       const view = this.view(p, this.info.get(p.spec.index));
       this.byIndex.delete(p.spec.index);

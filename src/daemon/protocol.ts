@@ -8,6 +8,7 @@ import type { PortStats } from '../ports/port.js';
 import type { L2Port, Neighbour } from './l2.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 import type { FlowRecords, ImportStats } from '../core/flow-export.js';
+import type { SteerPlan } from './steering.js';
 
 export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket' | 'afxdp';
@@ -19,6 +20,7 @@ export interface WorkerPortSpec extends L2Port {
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
+  fanout?: { group: number };  // AF_PACKET: opened by every worker in this PACKET_FANOUT group
 }
 
 export interface WorkerInit {
@@ -44,6 +46,8 @@ export interface WorkerInit {
   /** Start with forwarding held (no port is read) until a `forward` message: the daemon first
    * restores state, neighbours and flows (docs/running.md, restarts). */
   startHeld?: boolean;
+  /** Several workers share the (fanout) ports: the rings frames are handed over by (steering.ts). */
+  steer?: SteerPlan;
 }
 
 export type ToWorker =
@@ -61,7 +65,8 @@ export type ToWorker =
   | { type: 'stop'; id: number }
   | { type: 'exportFlows'; id: number }
   | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }
-  | { type: 'forward'; id: number; on: boolean };
+  | { type: 'forward'; id: number; on: boolean }
+  | { type: 'steerPeers'; id: number; wakers: number[] };       // every worker's native waker, by index
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
 

@@ -32,6 +32,7 @@ interface WorkerHandle {
   pending: Map<number, Pending>;
   dead?: string;
   ports: PortInfo[];
+  waker: number;               // the worker's native waker handle (0: none)
 }
 
 export interface WorkerDataplaneEvents {
@@ -61,6 +62,11 @@ export class WorkerDataplane implements Dataplane {
     const dp = new WorkerDataplane(events);
     try {
       await Promise.all(inits.map((init) => dp.spawn(init)));
+      // workers sharing ports wake each other when they hand frames over (steering.ts)
+      if (inits.some((i) => i.steer)) {
+        const wakers = inits.map((i) => dp.workers.find((h) => h.index === i.worker)?.waker ?? 0);
+        await Promise.all(dp.workers.map((h) => dp.request(h, { type: 'steerPeers', wakers })));
+      }
     } catch (e) {
       await dp.close().catch(() => undefined);
       throw e;
@@ -74,7 +80,7 @@ export class WorkerDataplane implements Dataplane {
     const thread = new Worker(new URL('./worker.js', import.meta.url), {
       workerData: { init, port: port2, wakeSignal }, transferList: [port2],
     });
-    const h: WorkerHandle = { index: init.worker, thread, port: port1, wake: new WakeSender(wakeSignal), pending: new Map(), ports: [] };
+    const h: WorkerHandle = { index: init.worker, thread, port: port1, wake: new WakeSender(wakeSignal), pending: new Map(), ports: [], waker: 0 };
     this.workers.push(h);
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -89,7 +95,7 @@ export class WorkerDataplane implements Dataplane {
         switch (m.type) {
           case 'ready':
             try { h.wake.useWaker(m.waker); } catch (e) { fail(`worker ${h.index}: ${(e as Error).message}`); break; }
-            ready = true; h.ports = m.ports; resolve(); break;
+            ready = true; h.ports = m.ports; h.waker = m.waker; resolve(); break;
           case 'fatal': fail(`worker ${h.index}: ${m.message}`); break;
           case 'reply': {
             const p = h.pending.get(m.id);
@@ -157,7 +163,8 @@ export class WorkerDataplane implements Dataplane {
     const all = await Promise.all(this.workers.map((h) => this.request<CounterSnapshot>(h, { type: 'counters' })));
     if (all.length === 1) return all[0];
     const sum = (into: Record<string, number>, from: Record<string, number>) => { for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v; };
-    const out: CounterSnapshot = { generation: Math.min(...all.map((c) => c.generation)), global: {}, reasons: {}, frontends: {}, backends: {} };
+    const out: CounterSnapshot = { generation: Math.min(...all.map((c) => c.generation)), global: {}, reasons: {}, frontends: {}, backends: {},
+      workers: all.map((c, i) => ({ worker: this.workers[i].index, global: c.global, reasons: c.reasons })) };
     for (const c of all) {
       sum(out.global, c.global); sum(out.reasons, c.reasons);
       for (const [id, v] of Object.entries(c.frontends)) { const o = (out.frontends[Number(id)] ??= { packets: 0, bytes: 0 }); o.packets += v.packets; o.bytes += v.bytes; }
@@ -196,10 +203,18 @@ export class WorkerDataplane implements Dataplane {
     return { stop };
   }
 
-  /** Port names, indexes, MACs, kinds (native/relay) and stats, from every worker. */
+  /** Port names, indexes, MACs, kinds (native/relay) and stats, from every worker; a port every
+   * worker opened (fanout) once, its stats summed over the workers. */
   async ports(): Promise<PortInfo[]> {
     const all = await Promise.all(this.workers.map((h) => this.request<PortInfo[]>(h, { type: 'ports' })));
-    return all.flat().sort((a, b) => a.index - b.index);
+    const byIndex = new Map<number, PortInfo>();
+    for (const p of all.flat()) {
+      const have = byIndex.get(p.index);
+      if (!have) { byIndex.set(p.index, { ...p, stats: { ...p.stats } }); continue; }
+      const st = have.stats as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(p.stats)) if (typeof v === 'number' && typeof st[k] === 'number') st[k] = (st[k] as number) + v;
+    }
+    return [...byIndex.values()].sort((a, b) => a.index - b.index);
   }
 
   /** Opens a port in worker `worker` while it forwards (a pod created). */

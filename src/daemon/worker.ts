@@ -30,6 +30,8 @@ import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
 import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
+import { Steering } from './steering.js';
+import { fanoutProgram } from '../ports/fanout-program.js';
 import { setThreadNice } from './thread-priority.js';
 
 // An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
@@ -81,10 +83,15 @@ class Worker {
   private exporting: { id: number; x: FlowExport } | undefined; // a checkpoint's export in slices
   /** The native waker (an eventfd the main thread writes after posting): 0 without native ports. */
   waker = 0;
+  /** Fanout ports shared with the other workers: frames handed to and from them (steering.ts). */
+  private readonly steering?: Steering;
+  private peerWakers: number[] = [];
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
-    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages });
+    this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
+      ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
+    if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
     this.multiWorker = init.workers > 1;
@@ -118,6 +125,14 @@ class Worker {
       }
       if (r.mod) this.waker = r.mod.nativeAddon().wakerOpen();
     }
+    // a fanout group's members are numbered in the order they join, and the kernel's program
+    // names workers by number: worker w opens its ports after worker w-1 (steering.ts's turn)
+    const turn = this.init.steer?.joinTurn ? new Int32Array(this.init.steer.joinTurn) : undefined;
+    if (turn) {
+      const self = this.init.steer!.self;
+      for (let t = Atomics.load(turn, 0), waited = 0; t < self && waited < 30_000; t = Atomics.load(turn, 0), waited += 50) Atomics.wait(turn, 0, t, 50);
+      if (Atomics.load(turn, 0) < self) this.log('warn', 'the workers before this one did not open their ports in 30 s: fanout members out of order (frames reach their worker through steering instead)');
+    }
     try {
       for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
     } catch (e) {
@@ -125,6 +140,8 @@ class Worker {
       for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
       this.ports = [];
       throw e;
+    } finally {
+      if (turn) { Atomics.add(turn, 0, 1); Atomics.notify(turn, 0); }
     }
   }
 
@@ -136,7 +153,10 @@ class Worker {
     if (nat && this.init.portBackend !== 'relay') {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
-        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const };
+        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const,
+          // the kernel puts a frame on the worker that owns the client's address, as far as the
+          // port's role tells which side the client is (fanout-program.ts); steering does the rest
+          ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'cbpf' as const, program: fanoutProgram(spec.role === 'uplink' ? 'src' : 'dst') } } : {}) };
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
@@ -149,10 +169,11 @@ class Worker {
         this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);
         return port;
       } catch (e) {
-        if (this.init.portBackend === 'native') throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);
+        if (this.init.portBackend === 'native' || spec.fanout) throw new Error(`port ${spec.name} (${spec.type} ${spec.ifname}): ${(e as Error).message}`);
         this.log('warn', 'native port failed, falling back to the python relay', { port: spec.name, error: (e as Error).message });
       }
     }
+    if (spec.fanout) throw new Error(`port ${spec.name}: fanout (several workers on one interface) needs the native addon`);
     const kind = spec.type === 'tap' ? 'tap' : 'afpacket'; // the relay reads an afxdp interface with AF_PACKET
     const relay = new RelayPort({ name: spec.name, index: spec.index, kind, ifname: spec.ifname, mac: spec.mac, netns: this.init.portNetns });
     await relay.ready;
@@ -262,6 +283,10 @@ class Worker {
           for (const [k, v] of Object.entries(this.slow)) c.global[`slowpath_${k}`] = v;
           // idle waits a posted message ended early (coalesced: several messages may share one)
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
+          if (this.steering) {
+            const st = this.steering.stats;
+            c.global.steer_handed_off = st.handedOff; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
+          }
           this.post({ type: 'reply', id: m.id, ok: true, value: c });
           return;
         }
@@ -311,6 +336,10 @@ class Worker {
           for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
           this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
           return;
+        case 'steerPeers':
+          this.peerWakers = m.wakers;
+          this.post({ type: 'reply', id: m.id, ok: true, value: null });
+          return;
         case 'forward':
           if (!m.on) this.finishExport();
           this.held = !m.on;
@@ -345,6 +374,8 @@ class Worker {
    * learned neighbours gone stale, and the neighbours that failed them reported lost. */
   private probeUnresolved(now: number): void {
     if (now - this.lastProbe < this.init.probeIntervalMs) return;
+    // sharing ports, worker 0 alone probes and learns (ARP/ND are steered to it)
+    if (this.steering && this.init.worker !== 0) return;
     this.lastProbe = now;
     const podPorts: number[] = [];
     for (const p of this.specs.values()) if (p.role === 'pod') podPorts.push(p.index);
@@ -473,6 +504,13 @@ class Worker {
     }
   }
 
+  /** Frames were handed to worker `w`: end its idle wait (one eventfd write per burst). */
+  private wakePeer(w: number): void {
+    const h = this.peerWakers[w];
+    if (!h || !this.native) return;
+    try { this.native.nativeAddon().wake(h); } catch { this.peerWakers[w] = 0; /* it stopped */ }
+  }
+
   /** Later wakes from the main thread get ECLOSED (handles are never reused), which it ignores. */
   closeWaker(): void {
     if (!this.waker) return;
@@ -503,15 +541,18 @@ class Worker {
       const now = core.now();
       this.probeUnresolved(now);
       const area = core.burstArea();
-      let n = 0;
       const np = this.ports.length;
       const t0 = clock();
+      // frames the other workers handed over come first; they were steered already
+      let n = this.steering ? this.steering.receive(core.batchMax) : 0;
+      const fromPeers = n;
       // rotate the first port so one busy port cannot starve the others of batch slots
       for (let k = 0; k < np && n < core.batchMax; k++) {
         const p = this.ports[(rr + k) % np];
         try { n += p.rxBurst(area, n, core.batchMax - n); } catch (e) { this.portError(p, 'rx', e as Error); }
       }
       rr = (rr + 1) % Math.max(1, np);
+      if (this.steering) n = this.steering.dispatch(fromPeers, n);
       let t1 = t0, t2 = t0;
       if (n > 0) {
         const observing = this.observer.active;
@@ -540,6 +581,7 @@ class Worker {
       }
       if (n > 0) { this.count('batches'); this.slow.frames = (this.slow.frames ?? 0) + n; lastFrameAt = t0; }
       if (n === 0) {
+        if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
         const w0 = clock();
         if (w0 - lastFrameAt < busyPollMs) { this.addTime('spin', w0 - t0); continue; }
         await this.idle();

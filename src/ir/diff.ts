@@ -40,7 +40,7 @@ export function diffData(d: IrDiff): IrDiffData {
 
 function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
   return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
-    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac);
+    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac && r.serviceCidr === b[i].serviceCidr && r.localSource === b[i].localSource);
 }
 
 /** What changed from `prev` to `next`. Cost: O(size of both maps) — callers that know what they

@@ -12,7 +12,11 @@ import type { IrList } from './list.js';
 export type Proto = 'TCP' | 'UDP' | 'SCTP';
 export const PROTO_NUMBER: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 export type { Family };
-export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+/** 'ClusterPolicy' is no address of the service: a service port's cluster-wide endpoints for the
+ * in-cluster sources of its externalTrafficPolicy Local frontends when internalTrafficPolicy is
+ * Local too (the ClusterIP then spreads over local ones only). addr is the port's ClusterIP of its
+ * family; never in the service map (reached only as another frontend's clusterFront). */
+export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer' | 'ClusterPolicy';
 
 /** One (address, port, protocol) the dataplane answers for. id is stable across generations. */
 export interface IrFrontend {
@@ -31,6 +35,8 @@ export interface IrFrontend {
   maglev: MaglevSlots;        // Maglev lookup table; length 0 = no endpoints (reject). Backend ids, or with
                               // maglevIndexed, indexes into `backends` (read slots with maglevBackendAt)
   maglevIndexed?: boolean;    // the compiler's form: 1 byte a slot up to 256 backends (a quarter of the ids' memory)
+  clusterFront?: number;      // externalTrafficPolicy Local: the frontend (the port's ClusterIP, policy Cluster)
+                              // whose table serves in-cluster sources (local-source routes); absent = none
 }
 
 /** A Maglev table's slots: u32 backend ids, or u8/u16/u32 indexes into the frontend's backends. */
@@ -75,6 +81,12 @@ export interface IrRoute {
   /** A service CIDR (node config serviceCIDRs): traffic to it that no service takes is dropped
    * (drop_no_service_ip); outPort and the MACs are unused. */
   serviceCidr?: true;
+  /** Not a route: an entry of kube-proxy's local-traffic detector. 'pod': a source in it is a pod
+   * (cluster CIDRs or the node's pod CIDRs, by detectLocalMode); 'podPort': a frame that arrived
+   * on dataplane port `outPort` is a pod's (detectLocalMode PodPort; the prefix is unused);
+   * 'node': the node itself (a node or masquerade address). Never routed by; the MACs (and
+   * outPort, but for 'podPort') are unused. */
+  localSource?: 'pod' | 'podPort' | 'node';
 }
 
 /** An Ir's records by id: any Map<number, T>. A map that keeps its records in columns (the
@@ -112,6 +124,7 @@ export function emptyIr(): Ir {
 export function sameFrontend(a: IrFrontend, b: IrFrontend): boolean {
   if (a.addr !== b.addr || a.port !== b.port || a.proto !== b.proto || a.family !== b.family) return false;
   if (a.flags !== b.flags || a.affinityTimeoutMs !== b.affinityTimeoutMs || a.kind !== b.kind) return false;
+  if ((a.clusterFront ?? 0) !== (b.clusterFront ?? 0)) return false;
   if (a.service !== b.service || a.portName !== b.portName) return false;
   if (a.sourceRanges.length !== b.sourceRanges.length || a.sourceRanges.some((c, i) => c !== b.sourceRanges[i])) return false;
   if (a.backends.length !== b.backends.length || a.backends.some((x, i) => x !== b.backends[i])) return false;

@@ -273,10 +273,14 @@ const nodeConfigSchema = z.object({
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
     routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
     // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
-    // object) and the cluster's; kept for the dataplane, which does not use them yet
+    // object) and the cluster's; sources in them (and the node's own addresses) are not subject to
+    // externalTrafficPolicy Local (src/compiler/next-hops.ts localSources)
     podCIDRs: z.array(cidr).nullish(),
     clusterCIDRs: z.array(cidr).nullish(),
-    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).nullish(),
+    detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR', 'PodPort']).nullish(),
+    // the dataplane ports pods are attached to (role pod; the daemon fills it): detectLocalMode
+    // PodPort takes what arrives on them for pod traffic, like kube-proxy's interface-based modes
+    podPorts: z.array(z.number().int().min(0).max(65534)).max(4096, 'must have at most 4096 items').nullish(),
     // the value of the service.kubernetes.io/service-proxy-name label this node serves (kube-proxy
     // serves only unlabelled services; unset here means the same)
     serviceProxyName: str.min(1).max(63).nullish(),
@@ -688,6 +692,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     neighbours, routes,
     podCIDRs: (n.spec.podCIDRs ?? []).map(canonCidr), clusterCIDRs: (n.spec.clusterCIDRs ?? []).map(canonCidr),
     detectLocalMode: n.spec.detectLocalMode ?? 'ClusterCIDR',
+    podPorts: [...new Set(n.spec.podPorts ?? [])].sort((a, b) => a - b),
     serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
     ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     raw,

@@ -74,7 +74,8 @@ export interface NodeSpec {
   routes: RouteSpec[];        // sorted longest prefix first
   podCIDRs: string[];         // the Node's spec.podCIDRs, canonical (detectLocalMode NodeCIDR)
   clusterCIDRs: string[];     // canonical (detectLocalMode ClusterCIDR)
-  detectLocalMode: 'ClusterCIDR' | 'NodeCIDR';
+  detectLocalMode: 'ClusterCIDR' | 'NodeCIDR' | 'PodPort';
+  podPorts: number[];         // dataplane ports of role pod (detectLocalMode PodPort), ascending
   serviceProxyName?: string;
   serviceCIDRs: string[];     // canonical; addresses in them that no service owns are dropped  // services labelled service-proxy-name with another value are not programmed
   raw: Record<string, unknown>;

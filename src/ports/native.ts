@@ -45,7 +45,7 @@ export interface NativeAddon {
     persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
@@ -231,8 +231,8 @@ export interface TapPortOptions extends NativePortCommon {
   offloads?: boolean;
 }
 
-export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm';
-const FANOUT_MODES: Record<FanoutMode, number> = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4, qm: 5 };
+export type FanoutMode = 'hash' | 'lb' | 'cpu' | 'rollover' | 'rnd' | 'qm' | 'cbpf';
+const FANOUT_MODES: Record<FanoutMode, number> = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4, qm: 5, cbpf: 6 };
 
 export interface AfPacketPortOptions extends NativePortCommon {
   /** MAC the dataplane presents on this link (Port.mac). Default: the interface's MAC. */
@@ -249,8 +249,10 @@ export interface AfPacketPortOptions extends NativePortCommon {
   /** V2: frame slot size (multiple of 16); frames longer than about frameSize - 64 are dropped
    * as oversize. Default 2048. */
   frameSize?: number;
-  /** Join a PACKET_FANOUT group (several sockets/workers sharing one interface's traffic). */
-  fanout?: { group: number; mode?: FanoutMode };
+  /** Join a PACKET_FANOUT group (several sockets/workers sharing one interface's traffic). Mode
+   * cbpf: `program` (classic BPF, struct sock_filter records, e.g. src/ports/fanout-program.ts)
+   * picks the member. */
+  fanout?: { group: number; mode?: FanoutMode; program?: Uint8Array };
   /** Promiscuous mode (default true: the dataplane answers for addresses that are not the
    * interface's own). */
   promisc?: boolean;
@@ -377,11 +379,12 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
     const m = o.fanout.mode ?? 'hash';
     if (!(m in FANOUT_MODES)) throw invalid(`fanout mode must be one of ${Object.keys(FANOUT_MODES).join(', ')}, got ${m}`);
     group = o.fanout.group; mode = FANOUT_MODES[m];
+    if ((m === 'cbpf') !== !!o.fanout.program) throw invalid('fanout program is given exactly with mode cbpf');
   }
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
-    o.offloads ?? true);
+    o.offloads ?? true, o.fanout?.program ?? null);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 

@@ -238,6 +238,7 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
 interface FrontView { f: IrFrontend; addr: Uint8Array; protoNum: number; cidrs: Cidr[] }
 interface BackView { b: IrBackend; addr: Uint8Array; dstMac: Uint8Array; srcMac: Uint8Array }
 interface RouteView { c: Cidr; outPort: number; dstMac: Uint8Array; srcMac: Uint8Array; serviceCidr: boolean }
+interface LocalView { c: Cidr; node: boolean; port?: number }
 
 function svcKey(addr: Uint8Array, port: number, proto: number, family: number): string {
   return `${family}/${proto}/${port}/${hex(addr)}`;
@@ -245,6 +246,10 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
 
 class Tables {
   svc = new Map<string, FrontView>();
+  /** frontends by id (an externalTrafficPolicy Local frontend names its cluster front by id) */
+  fronts = new Map<number, FrontView>();
+  /** kube-proxy's local-traffic detector: pod entries, then the node's (the table writer's order) */
+  local: LocalView[] = [];
   /** ClusterIP addresses (family/hex): the core's catch-all service-map keys */
   clusterIps = new Set<string>();
   backs = new Map<number, BackView>();
@@ -254,6 +259,8 @@ class Tables {
     for (const f of ir.frontends.values()) {
       const a = parseAddr(f.addr);
       const v: FrontView = { f, addr: a.bytes, protoNum: PROTO_NUMBER[f.proto], cidrs: f.sourceRanges.map(parseCidr) };
+      this.fronts.set(f.id, v);
+      if (f.kind === 'ClusterPolicy') continue; // not in the service map: only another frontend's cluster front
       this.svc.set(svcKey(a.bytes, f.port, v.protoNum, f.family), v);
       if (f.kind === 'ClusterIP') this.clusterIps.add(svcKey(a.bytes, L.SM_ANY_PORT, L.SM_ANY_PROTO, f.family));
     }
@@ -262,7 +269,9 @@ class Tables {
     }
     // longest prefix first; equal lengths keep Ir order (Array.prototype.sort is stable, as in the
     // table writer)
-    this.routes = ir.routes.map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
+    this.local = ir.routes.filter((r) => r.localSource === 'pod' || r.localSource === 'podPort').concat(ir.routes.filter((r) => r.localSource === 'node'))
+      .map((r) => (r.localSource === 'podPort' ? { c: parseCidr('0.0.0.0/0'), node: false, port: r.outPort } : { c: parseCidr(r.prefix), node: r.localSource === 'node' }));
+    this.routes = ir.routes.filter((r) => !r.localSource).map((r) => ({ c: parseCidr(r.prefix), outPort: r.outPort, dstMac: parseMac(r.dstMac), srcMac: parseMac(r.srcMac), serviceCidr: !!r.serviceCidr }))
       .sort((a, b) => b.c.plen - a.c.plen);
     if (ir.snatV4) this.snat[0] = parseAddr(ir.snatV4).bytes;
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
@@ -618,8 +627,14 @@ export class ReferenceModel {
       if (fv) { this.newFlow(x, fv, false); return; }
       // core: pipeline.ts decide — a ClusterIP on a port/protocol its Service does not define
       if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) { this.reject(x, L.REASON_REJECT_INVALID_PORT); return; }
-    } else if ((p.proto === 1 || p.proto === 58) && isIcmpError(p.family, p.icmpType)) {
-      if (this.icmpError(x)) return;
+    } else {
+      const icmp = (p.proto === 1 && p.family === 4) || (p.proto === 58 && p.family === 6);
+      if (icmp && isIcmpError(p.family, p.icmpType)) {
+        if (this.icmpError(x)) return;
+      } else if ((!icmp || isIcmpQuery(p.family, p.icmpType)) && this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) {
+        // core: pipeline.ts decide — a ping (or a protocol without ports) to an allocated ClusterIP
+        return this.reject(x, L.REASON_REJECT_CLUSTER_IP_PROTO);
+      }
     }
     this.noService(x);
   }
@@ -743,14 +758,32 @@ export class ReferenceModel {
   }
 
   private newFlow(x: Frame, fv: FrontView, reselect: boolean): void {
-    const p = x.p, t = x.t, f = fv.f;
+    const p = x.p, t = x.t;
+    let f = fv.f;
     t.stages |= L.TS_SERVICE_MATCH;
     t.front = f.id;
     t.ct = reselect ? L.TRCT_RESELECT : L.TRCT_NEW;
+    const client = { family: p.family, bytes: p.src };
     if (f.flags & L.FEF_SOURCE_RANGES) {
       t.stages |= L.TS_SOURCE_RANGE_CHECKED;
-      const client = { family: p.family, bytes: p.src };
       if (!fv.cidrs.some((c) => cidrContains(c, client))) return this.drop(x, L.REASON_DROP_SOURCE_RANGE);
+    }
+    // core: pipeline.ts newFlow — externalTrafficPolicy Local holds for outside sources only: a pod
+    // or the node itself goes to the cluster front's table, the node masqueraded
+    let masqLocal = false;
+    if (f.clusterFront) {
+      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
+      if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
+        fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
+        f = fv.f;
+        t.front = f.id;
+        t.stages |= L.TS_LOCAL_SOURCE;
+        masqLocal = hit.node;
+      }
+    } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
+      // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
+      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
+      masqLocal = !hit || hit.node;
     }
     if (f.maglev.length === 0) {
       // endpoints exist but the traffic policy leaves none for this traffic: kube-proxy drops
@@ -777,7 +810,7 @@ export class ReferenceModel {
     let nport = p.sport;
     let snat: Uint8Array | undefined;
     const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
-    if ((((f.flags & L.FEF_MASQUERADE) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
+    if ((((masqLocal || (f.flags & L.FEF_MASQUERADE)) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
       snat = snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
@@ -932,6 +965,18 @@ export class ReferenceModel {
 
 function isIcmpError(family: number, type: number): boolean {
   return family === 4 ? type === 3 || type === 11 || type === 12 : type >= 1 && type <= 4;
+}
+
+/** ICMP queries the kernel's conntrack tracks as new (core: icmp.ts isIcmpQuery). */
+function isIcmpQuery(family: number, type: number): boolean {
+  return family === 4 ? type === 8 || type === 13 || type === 15 || type === 17 : type === 128 || type === 139;
+}
+
+/** What the core reads for a frontend id the table set does not hold: a zeroed entry (no
+ * endpoints: reject). */
+function zeroFront(id: number): FrontView {
+  const f: IrFrontend = { id, service: '', portName: '', kind: 'ClusterIP', addr: '0.0.0.0', family: 4, port: 0, proto: 'TCP', flags: 0, affinityTimeoutMs: 0, sourceRanges: [], backends: [], maglev: new Uint32Array(0) };
+  return { f, addr: new Uint8Array(16), protoNum: 6, cidrs: [] };
 }
 
 // ---------------------------------------------------------------------------------------------

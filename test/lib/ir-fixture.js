@@ -53,6 +53,7 @@ export function frontend(f, backends, m = 251) {
     addr: f.addr, family: f.addr.includes(':') ? 6 : 4, port: f.port, proto: f.proto ?? 'TCP', flags,
     affinityTimeoutMs: f.affinityTimeoutMs ?? (flags & L.FEF_AFFINITY ? 10_800_000 : 0),
     sourceRanges: f.sourceRanges ?? [], backends: active.map((b) => b.id), maglev,
+    ...(f.clusterFront ? { clusterFront: f.clusterFront } : {}),
   };
 }
 

@@ -1,0 +1,89 @@
+// Steering for several workers sharing one interface (PACKET_FANOUT): which worker owns each frame
+// of a received burst, so that both directions of a translated flow meet the same conntrack.
+// Runs before process() on the frames the host read from its ports; frames owned elsewhere are
+// handed to their worker by the host (src/daemon/steer-ring.ts). Why steering and not a shared
+// flow table: docs/performance.md "Several workers on one interface".
+//
+// The flow's owner is keyed by its client, which both directions carry:
+//   to a frontend (dst:dport a service)         -> the source address (the client)
+//   from the SNAT address (the node as client)  -> (source address, source port)
+//   to the SNAT address (a masqueraded reply)   -> (destination address, destination port): the
+//                                                  worker whose SNAT port it is (snat.ts)
+//   anything else (a reply to a client, routed) -> the destination address
+// Keys without the port keep a client's connections on one worker, so sessionAffinity (an
+// affinity table per worker) stays one decision per client; masqueraded flows spread by port.
+// ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
+// neighbour discovery go to worker 0 (it alone probes, so it hears the answers). Frames without a
+// flow to find (not IP, malformed, ICMP queries) stay where they were read.
+// A later fragment (no ports) to or from the SNAT address also stays: its port is unknown here.
+import * as L from "./layout";
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
+import { addrEq } from "./addr";
+import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, config } from "./regions";
+import { svcLookup } from "./select";
+import { frameAt } from "./frame";
+import { parse } from "./parse";
+import { isIcmpError, readQuote, gQuoteProto } from "./icmp";
+import { ownerOf } from "./owner";
+
+const LOCAL: u32 = <u32>L.STEER_LOCAL;
+const ISRC: usize = memory.data(16, 16);
+const IDST: usize = memory.data(16, 16);
+
+/** Owner of a frame seen as (src, dst, sport, dport) with ports (or, hasPorts false, a later
+ * fragment: addresses only). */
+function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, family: u32, hasPorts: bool, workers: u32): u32 {
+  const snat = hasSnat(family);
+  const sn = snatAddr(family);
+  if (!hasPorts) {
+    if (snat && (addrEq(src, sn) || addrEq(dst, sn))) return LOCAL;
+    return svcLookup(dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0 ? ownerOf(src, 0, workers) : ownerOf(dst, 0, workers);
+  }
+  if (snat && addrEq(src, sn)) return ownerOf(src, sport, workers);
+  if (svcLookup(dst, dport, proto, family) != 0) return ownerOf(src, 0, workers);
+  if (snat && addrEq(dst, sn)) return ownerOf(dst, dport, workers);
+  return ownerOf(dst, 0, workers);
+}
+
+/** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
+ * nothing a flow could own. */
+function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u32 {
+  store<u64>(ISRC, 0); store<u64>(ISRC, 0, 8);
+  store<u64>(IDST, 0); store<u64>(IDST, 0, 8);
+  const il4 = readQuote(f + <usize>l4 + ICMP_HLEN, f + <usize>end, family, ISRC, IDST);
+  if (il4 == 0) return LOCAL;
+  const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
+  return ownerOfKey(IDST, ISRC, idport, isport, gQuoteProto, family, true, workers);
+}
+
+/** Writes the owning worker of frames first..n-1 into their descriptors' D_VERDICT (STEER_LOCAL:
+ * this core's, or a frame no flow can own) and returns how many another worker owns. Reads the
+ * active table set; changes nothing else (process() overwrites D_VERDICT). */
+export function steerBatch(first: u32, n: u32): u32 {
+  loadConfig();
+  loadTableSet();
+  const workers = config().steerWorkers, self = config().steerSelf;
+  let foreign: u32 = 0;
+  const fr = frameAt(0);
+  for (let i = first; i < n; i++) {
+    const d = descAt(i);
+    let owner = LOCAL;
+    if (workers > 1) {
+      parse(i, fr);
+      const family = <u32>fr.family, proto = <u32>fr.proto;
+      // ARP and neighbour discovery go to worker 0, the one that probes and learns neighbours
+      if (fr.reason == L.REASON_HOST_ARP || fr.reason == L.REASON_HOST_ND) owner = 0;
+      else if (fr.reason == 0 && family != 0) {
+        if (fr.hasPorts || fr.laterFragment) {
+          owner = ownerOfKey(fr.srcAddr, fr.dstAddr, <u32>fr.sport, <u32>fr.dport, proto, family, fr.hasPorts != 0, workers);
+        } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
+          owner = ownerOfQuote(slotAt(i), <u32>fr.l4, <u32>fr.end, family, workers);
+        }
+      }
+      if (owner == self) owner = LOCAL;
+    }
+    d.verdict = <u8>owner;
+    if (owner != LOCAL) foreign++;
+  }
+  return foreign;
+}
