@@ -47,7 +47,7 @@ test('LoadBalancer: one frontend per address kind, flags per kube-proxy semantic
   t.is(np[0].port, 30080);
   t.is(lb[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
   t.deepEqual(lb[0].sourceRanges, ['203.0.113.0/24']); // other-family ranges cannot match: left out
-  t.is(ext[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE | L.FEF_SOURCE_RANGES);
+  t.is(ext[0].flags, L.FEF_EXTERNAL | L.FEF_MASQUERADE, 'externalIPs are not guarded by the ranges (nftables proxier)');
   for (const f of fronts) t.deepEqual(addrsOf(c, f), ['10.244.1.7', '10.244.2.8']);
   t.is(cip[0].maglev.length, 251);
   t.is(c.ir.snatV4, '192.168.0.1');
@@ -221,4 +221,88 @@ test('a port with more endpoints than the insertion sort takes: backends and Mag
     t.is(keys.length, new Set(addrs).size);
     t.deepEqual(Array.from(maglevIds(f)), Array.from(maglevTable(f.backends, keys, f.maglev.length)), `${type}: the table buildMaglev would build`);
   }
+});
+
+test('conditions: serving unset reads as true (kube-proxy), so {ready: false, terminating: true} is a serving-terminating fallback', (t) => {
+  const { c, fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.1.7', 'node-a', { ready: false, terminating: true }), ep('10.244.2.8', 'node-b', { ready: false, serving: false, terminating: true })]));
+  const f = byKind(fronts, 'ClusterIP')[0];
+  t.deepEqual(addrsOf(c, f), ['10.244.1.7'], 'the endpoint without a serving condition carries the service');
+  t.is(f.flags & L.FEF_FALLBACK, L.FEF_FALLBACK);
+  t.is(c.ir.backends.get(f.backends[0]).state, L.BES_TERMINATING_SERVING);
+});
+
+test('LoadBalancer ingress with ipMode Proxy is not programmed (KEP-1860); ipMode VIP or unset is', (t) => {
+  const { fronts } = compile(node(), svc({ type: 'LoadBalancer', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] },
+    {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1', ipMode: 'Proxy' }, { ip: '192.0.2.2', ipMode: 'VIP' }, { ip: '192.0.2.3' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]));
+  t.deepEqual(byKind(fronts, 'LoadBalancer').map((f) => f.addr).sort(), ['192.0.2.2', '192.0.2.3']);
+});
+
+test('topology hints: the cluster-wide set keeps the endpoints hinted for the node zone when every ready endpoint has hints', (t) => {
+  const hinted = (addr, nodeName, zones, conditions) => ({ ...ep(addr, nodeName, conditions), ...(zones ? { hints: { forZones: zones.map((name) => ({ name })) } } : {}) });
+  const spec = { type: 'NodePort', clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] };
+  const eps = [hinted('10.244.1.7', 'node-a', ['zone-a']), hinted('10.244.2.8', 'node-b', ['zone-b']), hinted('10.244.2.9', 'node-b', ['zone-a', 'zone-b'])];
+  const zoned = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps));
+  for (const f of zoned.fronts) t.deepEqual(addrsOf(zoned.c, f), ['10.244.1.7', '10.244.2.9'], `${f.kind}: the zone's endpoints`);
+  // no zone on the node, a zone no endpoint is hinted for, or one ready endpoint without hints: all
+  for (const [n, e] of [[node(), eps], [node({ zone: 'zone-c' }), eps], [node({ zone: 'zone-a' }), [...eps, hinted('10.244.3.1', 'node-c', null)]]]) {
+    const r = compile(n, svc(spec), slice(e));
+    t.is(addrsOf(r.c, byKind(r.fronts, 'ClusterIP')[0]).length, e.length);
+  }
+  // a not-ready endpoint without hints does not matter (only ready endpoints are looked at)
+  const nr = compile(node({ zone: 'zone-a' }), svc(spec), slice([...eps, hinted('10.244.3.1', 'node-c', null, { ready: false })]));
+  t.deepEqual(addrsOf(nr.c, byKind(nr.fronts, 'ClusterIP')[0]), ['10.244.1.7', '10.244.2.9']);
+  // the Local set ignores hints: internalTrafficPolicy Local keeps node-a's endpoint only
+  const local = compile(node({ zone: 'zone-b' }), svc({ ...spec, internalTrafficPolicy: 'Local' }), slice(eps));
+  t.deepEqual(addrsOf(local.c, byKind(local.fronts, 'ClusterIP')[0]), ['10.244.1.7']);
+  t.deepEqual(addrsOf(local.c, byKind(local.fronts, 'NodePort')[0]), ['10.244.2.8', '10.244.2.9'], 'eTP Cluster: zone-b only');
+  // the serving-terminating fallback ignores hints
+  const term = compile(node({ zone: 'zone-a' }), svc(spec), slice([hinted('10.244.2.8', 'node-b', ['zone-b'], { ready: false, serving: true, terminating: true })]));
+  t.deepEqual(addrsOf(term.c, byKind(term.fronts, 'ClusterIP')[0]), ['10.244.2.8']);
+  // a node zone change recompiles: the NodeConfig re-applied with another zone
+  const c = zoned.c;
+  c.change({ upsert: validateAll([node({ zone: 'zone-b' })]) });
+  const cip = [...c.ir.frontends.values()].find((f) => f.kind === 'ClusterIP');
+  t.deepEqual(addrsOf(c, cip), ['10.244.2.8', '10.244.2.9']);
+  t.deepEqual(c.recompileAll().frontends.get(cip.id).backends, cip.backends);
+});
+
+test('slice ports match Service ports by name and protocol only (kube-proxy): a slice port named after the targetPort, or without a number, serves nothing', (t) => {
+  const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 'web' }] };
+  const named = compile(node(), svc(spec), slice([ep('10.244.1.1')], [{ name: 'web', port: 8080 }]));
+  t.deepEqual(byKind(named.fronts, 'ClusterIP')[0].backends, [], 'the slice port "web" is not the Service port "http"');
+  const noNumber = compile(node(), svc({ ...spec, ports: [{ name: 'http', port: 80, targetPort: 8080 }] }), slice([ep('10.244.1.1')], [{ name: 'http' }]));
+  t.deepEqual(byKind(noNumber.fronts, 'ClusterIP')[0].backends, []);
+  t.true(noNumber.ch.warnings.some((w) => /gives no port number/.test(w)));
+  const ok = compile(node(), svc(spec), slice([ep('10.244.1.1')], [{ name: 'http', port: 8080 }]));
+  t.is(ok.c.ir.backends.get(byKind(ok.fronts, 'ClusterIP')[0].backends[0]).port, 8080);
+});
+
+test('loadBalancerSourceRanges per family: a family without ranges is not checked; external and LB IPs of a family the service lacks are not programmed', (t) => {
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], loadBalancerSourceRanges: ['203.0.113.0/24'],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '2001:db8::1' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]), slice([ep('fd00:244::7', 'node-a')], undefined, 'web-6', 'IPv6'));
+  const lb = byKind(fronts, 'LoadBalancer');
+  t.is(lb.find((f) => f.addr === '192.0.2.1').flags & L.FEF_SOURCE_RANGES, L.FEF_SOURCE_RANGES);
+  t.is(lb.find((f) => f.addr === '2001:db8::1').flags & L.FEF_SOURCE_RANGES, 0, 'no IPv6 ranges: IPv6 clients are not checked');
+  const v4only = compile(node(), svc({ type: 'LoadBalancer', clusterIP: '10.96.0.2', externalIPs: ['198.51.100.1', '2001:db8::5'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }] },
+    {}, { loadBalancer: { ingress: [{ ip: '192.0.2.2' }, { ip: '2001:db8::2' }] } }), slice([ep('10.244.1.7', 'node-a')]));
+  t.deepEqual(v4only.fronts.filter((f) => f.kind === 'LoadBalancer' || f.kind === 'ExternalIP').map((f) => f.addr).sort(), ['192.0.2.2', '198.51.100.1']);
+});
+
+test('node hints (trafficDistribution PreferSameNode): every ready endpoint hinted for nodes and one for this node: those only; else zone hints apply', (t) => {
+  const hinted = (addr, nodeName, nodes, zones) => ({ ...ep(addr, nodeName), hints: { ...(nodes ? { forNodes: nodes.map((name) => ({ name })) } : {}), ...(zones ? { forZones: zones.map((name) => ({ name })) } : {}) } });
+  const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };
+  const eps = [hinted('10.244.1.7', 'node-a', ['node-a'], ['zone-a']), hinted('10.244.2.8', 'node-b', ['node-b'], ['zone-a']), hinted('10.244.3.9', 'node-c', ['node-c'], ['zone-b'])];
+  const same = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps));
+  t.deepEqual(addrsOf(same.c, byKind(same.fronts, 'ClusterIP')[0]), ['10.244.1.7'], 'this node\'s endpoint');
+  // no endpoint hinted for node-a: zone hints
+  const other = compile(node({ zone: 'zone-a' }), svc(spec), slice(eps.slice(1)));
+  t.deepEqual(addrsOf(other.c, byKind(other.fronts, 'ClusterIP')[0]), ['10.244.2.8']);
+  // one ready endpoint without node hints: zone hints
+  const partial = compile(node({ zone: 'zone-b' }), svc(spec), slice([...eps, hinted('10.244.3.10', 'node-c', null, ['zone-b'])]));
+  t.deepEqual(addrsOf(partial.c, byKind(partial.fronts, 'ClusterIP')[0]), ['10.244.3.10', '10.244.3.9']);
 });

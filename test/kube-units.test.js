@@ -52,6 +52,9 @@ test('node addresses: configured addresses alone by default; CIDR filters and "p
   t.deepEqual(info.podCIDRs, ['10.244.1.0/24', 'fd00:244:1::/64']);
   t.false(info.eligible, 'tainted for deletion by the autoscaler');
   t.true(nodeInfo(apiNode('n')).eligible);
+  t.is(nodeInfo(apiNode('n')).zone, '');
+  const zoned = apiNode('n'); zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
+  t.is(nodeInfo(zoned).zone, 'zone-a', 'the zone label (topology-aware routing)');
   t.false(nodeInfo(apiNode('n', { deleting: true })).eligible);
   t.deepEqual(nodePortAddresses(info, [], []), info.addresses, 'no filter, nothing configured: every node address');
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], []), ['192.168.0.1'], 'configured addresses are used alone');
@@ -90,18 +93,24 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   t.falsy(serviceForModel(ds).spec.ipFamilies);
   const odd = apiService('odd', '10.96.0.14', { extra: { ipFamilies: ['IPv6'] } });
   t.deepEqual(serviceForModel(odd).spec.ipFamilies, ['IPv6'], 'a mismatch stays, for validation to report');
-  // slices: targetRef and hints dropped, conditions and node kept, fast path
+  // slices: targetRef dropped; conditions, node, zone and node hints kept, fast path
   const sl = apiSlice('web-1', 'web', ['10.244.1.5', '10.244.2.5'], { trigger: '2026-01-01T00:00:00Z' });
-  sl.endpoints[0].hints = { forZones: [{ name: 'a' }] };
+  sl.endpoints[0].hints = { forZones: [{ name: 'a' }], forNodes: [{ name: 'node-a' }] };
   const sraw = sliceForModel(sl);
-  t.deepEqual(sraw.endpoints[0], { addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'node-a' });
+  t.deepEqual(sraw.endpoints[0], { addresses: ['10.244.1.5'], conditions: { ready: true, serving: true, terminating: false }, nodeName: 'node-a', hints: { forZones: [{ name: 'a' }], forNodes: [{ name: 'node-a' }] } });
   t.truthy(fastPathData(sraw));
+  t.deepEqual(validateObject(sraw).obj.endpoints[0].zoneHints, ['a']);
+  t.deepEqual(validateObject(sraw).obj.endpoints[0].nodeHints, ['node-a']);
   t.is(validateObject(sraw).obj.triggerTimeMs, Date.parse('2026-01-01T00:00:00Z'));
   // local ready endpoints: by address, this node only, not-ready excluded
   const other = apiSlice('web-2', 'web', ['10.244.9.9'], { nodeName: 'node-b' });
   const notReady = apiSlice('web-3', 'web', ['10.244.1.7'], { ready: false });
   const dup = apiSlice('web-4', 'web', ['10.244.1.5']);
   t.is(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), 2);
+  // per service port, as kube-proxy's LocalReadyEndpoints: a pod serving two ports counts twice
+  const twoPorts = apiSlice('web-5', 'web', ['10.244.1.8']);
+  twoPorts.ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'none', protocol: 'TCP' }];
+  t.is(localReadyEndpoints([twoPorts], 'node-a'), 2);
 });
 
 test('config: the kubernetes section, durations, node name from the hostname', (t) => {

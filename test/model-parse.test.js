@@ -51,7 +51,7 @@ test('service defaults and canonical addresses', (t) => {
   t.false(s.externalLocal);
 });
 
-test('endpoint condition defaults follow the EndpointSlice API', (t) => {
+test('endpoint condition defaults follow kube-proxy (unset ready and serving = true, unset terminating = false)', (t) => {
   const r = validateObject({
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'e', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } },
     addressType: 'IPv4',
@@ -59,7 +59,7 @@ test('endpoint condition defaults follow the EndpointSlice API', (t) => {
   });
   t.true(r.ok);
   t.is(r.obj.service, 'ns/web');
-  t.deepEqual(r.obj.endpoints.map((e) => [e.ready, e.serving, e.terminating]), [[true, true, false], [false, false, false], [false, true, true]]);
+  t.deepEqual(r.obj.endpoints.map((e) => [e.ready, e.serving, e.terminating]), [[true, true, false], [false, true, false], [false, true, true]]);
   t.deepEqual(r.obj.ports, []);
 });
 

@@ -54,6 +54,7 @@ rootTest('frames arrive byte-exact in both directions; the XDP program lives exa
   t.teardown(() => { a.close(); x.close(); });
   t.is(x.kind, 'af_xdp');
   t.is(x.deviceMac, MAC_B);
+  t.is(x.zeroCopy, false, 'veth offers no zero-copy: the kernel bound copy mode (XDP_OPTIONS)');
   t.true(xdpAttached(), 'program attached while open');
 
   const lens = [60, 61, 128, 999, 1514];

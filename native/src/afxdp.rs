@@ -121,6 +121,8 @@ struct Queue {
     tx_free: Vec<u64>,
     /// frames the kernel could not hand over (XDP_STATISTICS, cumulative), as last folded in
     drops_seen: u64,
+    /// bound in zero-copy mode (XDP_OPTIONS after bind)
+    zero_copy: bool,
 }
 
 impl Queue {
@@ -146,13 +148,21 @@ impl Queue {
             umem,
             fd,
             drops_seen: 0,
+            zero_copy: false,
         };
         // every RX frame starts out in the fill ring
         for k in 0..RING {
             q.fill.set_addr(k, k as u64 * CHUNK as u64);
         }
         q.fill.prod().store(RING, Ordering::Release);
+        // Neither XDP_COPY nor XDP_ZEROCOPY: the kernel binds zero-copy when the driver supports
+        // it and copy mode otherwise (veth), so the port takes zero-copy wherever it is offered.
         ffi::bind_xdp(s, ifindex, queue, ffi::XDP_USE_NEED_WAKEUP).map_err(|e| (e, "bind AF_XDP socket"))?;
+        let mut opts: u32 = 0;
+        let mut q = q;
+        if ffi::getsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_OPTIONS, &mut opts).is_ok() {
+            q.zero_copy = opts & ffi::XDP_OPTIONS_ZEROCOPY != 0;
+        }
         Ok(q)
     }
 
@@ -394,6 +404,10 @@ impl Device for Xdp {
 
     fn offloads(&self) -> bool {
         self.offloads
+    }
+
+    fn zero_copy(&self) -> bool {
+        self.queues.iter().all(|q| q.zero_copy)
     }
 
     /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):

@@ -56,6 +56,11 @@ pub trait Device: Send {
     fn offloads(&self) -> bool {
         false
     }
+    /// Whether frames move without a copy between the driver and the port's memory (AF_XDP
+    /// zero-copy, chosen by the kernel at bind when the driver supports it).
+    fn zero_copy(&self) -> bool {
+        false
+    }
     /// Whether the interface outlives the device (a persistent TAP).
     fn persistent(&self) -> bool {
         false

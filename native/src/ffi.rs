@@ -1061,6 +1061,9 @@ pub const XDP_UMEM_REG: c_int = 4;
 pub const XDP_UMEM_FILL_RING: c_int = 5;
 pub const XDP_UMEM_COMPLETION_RING: c_int = 6;
 pub const XDP_STATISTICS: c_int = 7;
+pub const XDP_OPTIONS: c_int = 8;
+/// struct xdp_options.flags: the socket is bound in zero-copy mode
+pub const XDP_OPTIONS_ZEROCOPY: u32 = 1;
 
 /// struct xdp_statistics: cumulative per socket
 #[repr(C)]

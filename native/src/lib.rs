@@ -56,6 +56,7 @@ fn port_info(js: &Js, handle: u32, p: &Port) -> NResult<napi_value> {
         ("ringBytes", js.num(p.dev.ring_bytes() as f64)?),
         ("offloads", js.boolean_value(p.dev.offloads())?),
         ("persistent", js.boolean_value(p.dev.persistent())?),
+        ("zeroCopy", js.boolean_value(p.dev.zero_copy())?),
     ])
 }
 

@@ -15,14 +15,16 @@ export class Candidates {
   readonly key: number[] = [];
   readonly state: number[] = []; readonly node: Array<string | undefined> = []; readonly zone: Array<string | undefined> = [];
   readonly hop: Array<NextHop | null> = [];
-  push(id: number, addr: string, key: number, port: number, family: Family, state: number, node: string | undefined, zone: string | undefined, hop: NextHop | null): void {
+  // the endpoint's hints.forZones / hints.forNodes (the model's arrays)
+  readonly zoneHints: Array<string[] | undefined> = []; readonly nodeHints: Array<string[] | undefined> = [];
+  push(id: number, addr: string, key: number, port: number, family: Family, state: number, node: string | undefined, zone: string | undefined, hop: NextHop | null, zoneHints: string[] | undefined, nodeHints: string[] | undefined): void {
     const i = this.n++;
     this.id[i] = id; this.addr[i] = addr; this.key[i] = key; this.port[i] = port; this.family[i] = family; this.state[i] = state;
-    this.node[i] = node; this.zone[i] = zone; this.hop[i] = hop;
+    this.node[i] = node; this.zone[i] = zone; this.hop[i] = hop; this.zoneHints[i] = zoneHints; this.nodeHints[i] = nodeHints;
   }
   /** Drops the references (strings, next hops) so scratch holds nothing between compiles. */
   release(): void {
     this.n = 0;
-    dropRefs(this.addr, ''); dropRefs(this.node, undefined); dropRefs(this.zone, undefined); dropRefs(this.hop, null);
+    dropRefs(this.addr, ''); dropRefs(this.node, undefined); dropRefs(this.zone, undefined); dropRefs(this.hop, null); dropRefs(this.zoneHints, undefined); dropRefs(this.nodeHints, undefined);
   }
 }

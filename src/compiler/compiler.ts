@@ -38,6 +38,8 @@ import {
 } from '../model/types.js';
 
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
+/** Compiler.topologyMode's answers: no hint filter, node hints, zone hints. */
+const TOPO_NONE = 0, TOPO_NODE = 1, TOPO_ZONE = 2;
 
 export interface ObjectRef { kind: 'Service' | 'EndpointSlice' | 'NodeConfig'; namespace?: string; name: string }
 
@@ -674,8 +676,9 @@ export class Compiler {
         if (sl.addressType === 'FQDN') continue;
         const slPort = matchSlicePort(sp, sl);
         if (!slPort) continue;
-        const port = slPort.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : undefined);
-        if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it`); continue; }
+        // no port number: kube-proxy ignores the slice port ("invalid endpoint port")
+        const port = slPort.port;
+        if (port === undefined) { warnings.push(`Service ${svc.key} port ${sp.name || sp.port}: EndpointSlice ${sl.key} gives no port number for it: its endpoints are not used`); continue; }
         const family: Family = sl.addressType === 'IPv6' ? 6 : 4;
         const eps = sl.endpoints;
         for (let e = 0; e < eps.length; e++) {
@@ -695,7 +698,7 @@ export class Compiler {
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop);
+          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -719,13 +722,14 @@ export class Compiler {
           const a = this.node.addresses[i];
           if (fam.includes(a.includes(':') ? 6 : 4)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
-      // loadBalancerSourceRanges guard LB ingress IPs and, in wdp, externalIPs too (both are the
-      // "outside" addresses of the service; kube-proxy's iptables mode does the same for externalIPs
-      // only when the service is of type LoadBalancer — wdp always does, documented in docs/api.md)
+      // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
+      // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a
+      // family the service has no cluster IP of are not programmed (kube-proxy's per-family
+      // proxier does not know the service)
       // (indexed loops: an array iterator per loop per service was ~0.6 MB of a 10k-service compile)
       const ext = svc.externalIPs, lb = svc.lbIngress;
-      for (let i = 0; i < ext.length; i++) if (!this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
-      for (let i = 0; i < lb.length; i++) if (!this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
+      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, NO_RANGES);
+      for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
     portState.built = 0;
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
@@ -766,8 +770,10 @@ export class Compiler {
     out.frontIds[i] = id; kinds[i] = kind; addrs[i] = addr;
     // an empty local set while the service has endpoints elsewhere: drop, not reject (kube-proxy)
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
-    const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (ranges.length ? L.FEF_SOURCE_RANGES : 0);
+    // the ranges of the frontend's family; none of it = no check (kube-proxy filters the ranges by
+    // family and programs its firewall only when some are left)
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
     const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : 0;
     // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
     // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
@@ -800,6 +806,29 @@ export class Compiler {
     return false;
   }
 
+  /** How the current port's `family` endpoints are filtered by their hints (kube-proxy's
+   * topologyModeFromHints): TOPO_NODE when every ready endpoint has node hints and one is hinted
+   * for this node (PreferSameNode); else TOPO_ZONE when every ready endpoint has zone hints and
+   * one is hinted for the node's zone; else TOPO_NONE (all ready endpoints). The
+   * serving-terminating fallback never looks at hints (as kube-proxy). */
+  private topologyMode(family: Family): number {
+    const node = this.node;
+    if (node === null) return TOPO_NONE;
+    const name = node.name, zone = node.zone;
+    const cands = this.cands, cFamily = cands.family, cState = cands.state, cZone = cands.zoneHints, cNode = cands.nodeHints;
+    let allNode = true, forNode = false, allZone = zone !== undefined, forZone = false;
+    for (let i = 0; i < cands.n && (allNode || allZone); i++) {
+      if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
+      const nh = cNode[i], zh = cZone[i];
+      if (nh === undefined) allNode = false; else if (!forNode && nh.includes(name)) forNode = true;
+      if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone!)) forZone = true;
+    }
+    return allNode && forNode ? TOPO_NODE : allZone && forZone ? TOPO_ZONE : TOPO_NONE;
+  }
+
+  /** Whether `addr` is of one of the service's families. */
+  private ofFamily(fam: Family[], addr: string): boolean { return fam.includes(addr.includes(':') ? 6 : 4); }
+
   /** Whether the current port already answers on `ip` as a ClusterIP, ExternalIP or LoadBalancer frontend. */
   private portTaken(ip: string): boolean {
     const out = this.svcOut, kinds = out.frontKinds, addrs = out.frontAddrs;
@@ -817,11 +846,17 @@ export class Compiler {
     const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
     const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
+    // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints): the
+    // ready endpoints hinted for this node, or for its zone
+    const topo = localNode === undefined ? this.topologyMode(family) : TOPO_NONE;
+    const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone! : '';
+    const cHints = topo === TOPO_NODE ? cands.nodeHints : cands.zoneHints;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
       if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
       const state = cState[i];
-      if (state === L.BES_READY) ready[nReady++] = i; else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
+      if (state === L.BES_READY) { if (topo === TOPO_NONE || cHints[i]!.includes(want)) ready[nReady++] = i; }
+      else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
     let active = ready, n = nReady, fallback = false;
     if (n === 0) { active = terminating; n = nTerminating; fallback = n > 0; }
@@ -868,18 +903,12 @@ export class Compiler {
   }
 }
 
-/** The EndpointSlice port serving Service port `sp`: by the Service port's name (what the
- * EndpointSlice controller writes), else by targetPort name, else by targetPort number. */
+/** The EndpointSlice port serving Service port `sp`: the first with the Service port's name and
+ * protocol — what the EndpointSlice controller writes, and the only match kube-proxy's
+ * endpointslicecache makes (a slice port of another name, e.g. the targetPort's, serves nothing). */
 export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: string; port?: number } | undefined {
-  // one pass, no filtered copies: the first same-protocol port by name, else the first by target
-  let byName: SliceSpec['ports'][number] | undefined, byTarget: SliceSpec['ports'][number] | undefined;
-  const tp = sp.targetPort;
-  for (const p of sl.ports) {
-    if (p.protocol !== sp.protocol) continue;
-    if (p.name === sp.name) { byName = p; break; }
-    if (byTarget === undefined && (typeof tp === 'string' ? p.name === tp : p.port === tp)) byTarget = p;
-  }
-  return byName ?? byTarget;
+  for (const p of sl.ports) if (p.protocol === sp.protocol && p.name === sp.name) return p;
+  return undefined;
 }
 
 /** Full compile: a new compiler holding exactly `objects` (benchmarks, tests, fresh starts). */

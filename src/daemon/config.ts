@@ -145,6 +145,9 @@ export const daemonConfigSchema = z.object({
     // serve Services labelled service.kubernetes.io/service-proxy-name=<this> (unlabelled ones
     // always; others never)
     serviceProxyName: z.string().min(1).max(63).optional(),
+    // the node's zone, for topology-aware routing (endpoints hinted for it are preferred); in a
+    // cluster the Node's topology.kubernetes.io/zone label wins when set
+    zone: z.string().min(1).max(63).optional(),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),

@@ -84,6 +84,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // workers start, which answer ARP/ND for the node addresses they are given.
   let nodeAddresses = cfg.node.addresses;
   let podCIDRs: string[] = [];
+  let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
   let kubeStart: (() => Promise<KubeWatcher>) | undefined;
   if (cfg.kubernetes) {
     const k8s = cfg.kubernetes;
@@ -98,11 +99,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
+    if (node?.zone) nodeZone = node.zone;
     kubeStart = () => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
-        nodeAddresses = u.addresses; podCIDRs = u.podCIDRs;
+        nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || '';
         reprogram();
       },
     }, node);
@@ -242,6 +244,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
+    if (nodeZone) spec.zone = nodeZone;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
     if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;

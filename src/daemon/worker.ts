@@ -164,6 +164,7 @@ class Worker {
         else if (spec.type === 'afxdp') {
           const r = nat.openAfXdpOrPacket!(packet);
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
+          else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
         } else port = new nat.AfPacketPort!(packet);
         this.kinds.set(spec.index, `native-${port.kind === 'af_xdp' ? 'afxdp' : port.kind === 'af_packet' ? 'afpacket' : 'tap'}`);

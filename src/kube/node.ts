@@ -13,11 +13,14 @@ export interface NodeInfo {
   /** The node's primary IP per family (first InternalIP, else first ExternalIP), as GetNodeHostIPs. */
   primary: string[];
   podCIDRs: string[];
+  /** The topology.kubernetes.io/zone label (topology-aware routing), '' when unset. */
+  zone: string;
   /** false while the node is being deleted (deletionTimestamp) or the cluster autoscaler marked
    * it for deletion (the ToBeDeletedByClusterAutoscaler taint). */
   eligible: boolean;
 }
 
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
 export function nodeInfo(o: KubeObject): NodeInfo {
@@ -36,7 +39,8 @@ export function nodeInfo(o: KubeObject): NodeInfo {
   const cidrs = spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
   const podCIDRs = cidrs.filter((c) => { try { parseCidr(c); return c.includes('/'); } catch { return false; } });
   const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
-  return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, eligible };
+  const zone = o.metadata?.labels?.[ZONE_LABEL];
+  return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };
 }
 
 function inCidr(addr: string, cidr: string): boolean {

@@ -56,7 +56,7 @@ export function serviceForModel(o: KubeObject): Raw {
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
   const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
-  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}) })) } };
+  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
   return out;
 }
 
@@ -72,6 +72,13 @@ export function sliceForModel(o: KubeObject): Raw {
       if (e.conditions !== undefined && e.conditions !== null) ep.conditions = e.conditions;
       if (e.nodeName) ep.nodeName = e.nodeName;
       if (e.zone) ep.zone = e.zone;
+      // topology hints: zones (topology-aware routing) and nodes (PreferSameNode)
+      if (isObj(e.hints)) {
+        const h: Raw = {};
+        if (Array.isArray(e.hints.forZones) && e.hints.forZones.length) h.forZones = e.hints.forZones;
+        if (Array.isArray(e.hints.forNodes) && e.hints.forNodes.length) h.forNodes = e.hints.forNodes;
+        if (h.forZones || h.forNodes) ep.hints = h;
+      }
       return ep;
     }),
   };
@@ -87,17 +94,21 @@ export function healthCheckNodePort(o: KubeObject): number | null {
   return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536 ? p : null;
 }
 
-/** Ready endpoints of `slices` on node `nodeName`, by address (a pod in several slices or
- * listed per port counts once) — kube-proxy's local endpoint count for the health check. */
+/** Ready endpoints of `slices` on node `nodeName` — kube-proxy's local endpoint count for the
+ * health check (EndpointsMap.LocalReadyEndpoints): one per (slice port name, protocol, address,
+ * port number), so a pod serving two ports counts twice and one listed in two slices once. Slice
+ * ports without a number are skipped, as kube-proxy's endpointslicecache does. */
 export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string): number {
   const seen = new Set<string>();
   for (const s of slices) {
+    const ports = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
     for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
       if (!isObj(e) || e.nodeName !== nodeName) continue;
       const c = isObj(e.conditions) ? e.conditions : {};
       if (c.ready === false) continue;
       const a = Array.isArray(e.addresses) ? e.addresses[0] : undefined;
-      if (typeof a === 'string') seen.add(a);
+      if (typeof a !== 'string') continue;
+      for (const p of ports) if (isObj(p) && typeof p.port === 'number' && p.port > 0) seen.add(`${p.name ?? ''}/${p.protocol ?? 'TCP'}/${a}/${p.port}`);
     }
   }
   return seen.size;

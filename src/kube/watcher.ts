@@ -23,7 +23,7 @@ import {
 export { loadKubeConfig, nodePortAddresses };
 
 /** What the Node object contributes to the node config. */
-export interface NodeUpdate { addresses: string[]; podCIDRs: string[] }
+export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string }
 
 export interface KubeWatcherOptions {
   config: KubernetesConfig;
@@ -165,7 +165,7 @@ export class KubeWatcher {
   nodeState(): NodeInfo | null { return this.node; }
 
   private nodeUpdate(): NodeUpdate {
-    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [] };
+    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '' };
   }
 
   private nodeChanged(obj: KubeObject): void {
@@ -177,7 +177,7 @@ export class KubeWatcher {
     const text = JSON.stringify(u);
     if (text === this.lastNodeUpdate) return;
     this.lastNodeUpdate = text;
-    this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs }, 'node addresses from the Node object');
+    this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
     this.o.onNode?.(u);
   }
 

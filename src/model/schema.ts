@@ -156,7 +156,7 @@ const serviceSchema = z.object({
   }),
   status: z.object({
     loadBalancer: z.object({
-      ingress: z.array(z.object({ ip: serviceAddress.nullish(), hostname: str.nullish() })).nullish(),
+      ingress: z.array(z.object({ ip: serviceAddress.nullish(), hostname: str.nullish(), ipMode: z.enum(['VIP', 'Proxy']).nullish() })).nullish(),
     }).nullish(),
   }).nullish(),
 }).superRefine(tolerant((svc, ctx) => {
@@ -243,6 +243,11 @@ const endpointSliceSchema = z.object({
     hostname: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, 'must be a lowercase RFC 1123 label').nullish(),
     nodeName: str.nullish(),
     zone: str.nullish(),
+    // topology-aware routing's hints: zones, and nodes (trafficDistribution PreferSameNode)
+    hints: z.object({
+      forZones: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
+      forNodes: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
+    }).nullish(),
   })).max(1000, 'must have at most 1000 items').nullish(),
   ports: z.array(z.object({ name: str.nullish(), port: portNumber.nullish(), protocol: protocol.nullish() })).max(100, 'must have at most 100 items').nullish(),
 }).superRefine(tolerant((es, ctx) => {
@@ -284,6 +289,9 @@ const nodeConfigSchema = z.object({
     // the value of the service.kubernetes.io/service-proxy-name label this node serves (kube-proxy
     // serves only unlabelled services; unset here means the same)
     serviceProxyName: str.min(1).max(63).nullish(),
+    // the node's zone (its topology.kubernetes.io/zone label): endpoints hinted for it are
+    // preferred when every ready endpoint has zone hints (topology-aware routing)
+    zone: str.min(1).max(63).nullish(),
     // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
     // address in them that no Service owns is dropped instead of leaking to the default route
     serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
@@ -471,9 +479,26 @@ const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'
 const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
 const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
 const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
-const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone']);
+const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone', 'hints']);
 const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
 const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
+
+/** Whether `h` is exactly `{forZones?: [{name}, ...], forNodes?: [{name}, ...]}` with non-empty
+ * names (anything else: zod, which drops unknown keys and reports bad values). */
+function plainHints(h: unknown): boolean {
+  if (!isObject(h)) return false;
+  for (const k in h) if (k !== 'forZones' && k !== 'forNodes') return false;
+  return plainHintList(h.forZones) && plainHintList(h.forNodes);
+}
+function plainHintList(z: unknown): boolean {
+  if (absent(z)) return true;
+  if (!Array.isArray(z) || z.length > 8) return false;
+  for (const e of z) {
+    if (!isObject(e) || typeof e.name !== 'string' || e.name === '') return false;
+    for (const k in e) if (k !== 'name') return false;
+  }
+  return true;
+}
 
 function fastMetadata(md: unknown): md is Record<string, unknown> {
   if (!isObject(md)) return false;
@@ -557,6 +582,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
+      if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
       if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
     }
   }
@@ -620,7 +646,9 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     kind: 'Service', key: objectKey(namespace, name), namespace, name, type, headless, clusterIPs, families, ports,
     affinityTimeoutMs: affinity ? (sp.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S) * 1000 : 0,
     externalIPs: type === 'ExternalName' || headless || !sp.externalIPs?.length ? [] : sp.externalIPs.map(canon),
-    lbIngress: ingress.length ? [...new Set(ingress.filter((i) => i.ip).map((i) => canon(i.ip!)))] : [],
+    // ipMode Proxy (KEP-1860): the load balancer proxies, so its address is not the node's to
+    // capture — kube-proxy programs only ingress IPs with ipMode unset or VIP
+    lbIngress: ingress.length ? [...new Set(ingress.filter((i) => i.ip && (i.ipMode ?? 'VIP') === 'VIP').map((i) => canon(i.ip!)))] : [],
     sourceRanges: ranges.length ? [...new Set(ranges.map(canonCidr))] : [],
     externalLocal: sp.externalTrafficPolicy === 'Local',
     internalLocal: sp.internalTrafficPolicy === 'Local',
@@ -655,10 +683,14 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
         addresses,
         v4: s.addressType === 'IPv4' ? ipv4Value(addresses[0]) : -1,
         ready,
-        serving: e.conditions?.serving ?? ready,
+        // unset serving is true, not "as ready": kube-proxy's endpointslicecache reads
+        // `Serving == nil || *Serving`, so {ready: false, terminating: true} is serving-terminating
+        serving: e.conditions?.serving ?? true,
         terminating: e.conditions?.terminating ?? false,
         nodeName: e.nodeName || undefined,
         zone: e.zone || undefined,
+        zoneHints: e.hints?.forZones?.length ? e.hints.forZones.map((h) => h.name) : undefined,
+        nodeHints: e.hints?.forNodes?.length ? e.hints.forNodes.map((h) => h.name) : undefined,
       };
     }),
     ports: (s.ports ?? []).map((p) => {
@@ -695,6 +727,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     podPorts: [...new Set(n.spec.podPorts ?? [])].sort((a, b) => a - b),
     serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
     ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
+    ...(n.spec.zone ? { zone: n.spec.zone } : {}),
     raw,
   };
 }

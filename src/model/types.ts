@@ -40,10 +40,12 @@ export interface EndpointSpec {
   addresses: string[];
   v4: number;                 // addresses[0] as a u32 in an IPv4 slice, else -1 (the compiler's key)
   ready: boolean;             // conditions.ready, unset = true
-  serving: boolean;           // conditions.serving, unset = ready
+  serving: boolean;           // conditions.serving, unset = true (kube-proxy)
   terminating: boolean;       // conditions.terminating, unset = false
   nodeName?: string;
   zone?: string;
+  zoneHints?: string[];       // hints.forZones[*].name (topology-aware routing); absent when none
+  nodeHints?: string[];       // hints.forNodes[*].name (trafficDistribution PreferSameNode); absent when none
 }
 
 export interface SlicePortSpec { name: string; port?: number; protocol: Proto }
@@ -77,6 +79,7 @@ export interface NodeSpec {
   detectLocalMode: 'ClusterCIDR' | 'NodeCIDR' | 'PodPort';
   podPorts: number[];         // dataplane ports of role pod (detectLocalMode PodPort), ascending
   serviceProxyName?: string;
+  zone?: string;              // the node's topology.kubernetes.io/zone: picks hinted endpoints
   serviceCIDRs: string[];     // canonical; addresses in them that no service owns are dropped  // services labelled service-proxy-name with another value are not programmed
   raw: Record<string, unknown>;
 }

@@ -26,6 +26,7 @@ export interface NativePortInfo {
   ringBytes: number;   // AF_PACKET RX ring size, 0 for TAP
   offloads: boolean;   // frames carry a virtio-net header; partial checksums and super-frames are finished at rx
   persistent: boolean; // TAP: the interface outlives the port (TUNSETPERSIST)
+  zeroCopy: boolean;   // AF_XDP: every queue bound zero-copy (the driver supports it); false = copy mode
 }
 
 export interface NativePortStats extends PortStats {
@@ -280,6 +281,8 @@ export abstract class NativePort implements Port {
   readonly offloads: boolean;
   /** TAP: the device outlives the port. */
   readonly persistent: boolean;
+  /** AF_XDP: bound zero-copy on every queue (the kernel's choice at bind; copy mode otherwise). */
+  readonly zeroCopy: boolean;
   protected readonly addon: NativeAddon;
   private closedHere = false;
 
@@ -293,6 +296,7 @@ export abstract class NativePort implements Port {
     this.deviceMac = info.mac;
     this.offloads = info.offloads;
     this.persistent = info.persistent;
+    this.zeroCopy = info.zeroCopy ?? false;
     this.index = index;
     this.name = name ?? info.name;
     this.mac = mac;
