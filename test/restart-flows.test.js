@@ -12,7 +12,7 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, affinityHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
-import { exportFlows, importFlows, FlowExport } from '../dist/src/core/flow-export.js';
+import { exportFlows, importFlows, FlowExport, BackendIndex } from '../dist/src/core/flow-export.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
 
 const VIP = '10.96.0.10';
@@ -258,4 +258,23 @@ test('an export in slices (as a forwarding worker does it) gives the same record
   while (!x.step(7, 1500)) steps++;
   t.true(steps >= (64 + 16) / 7 - 1, `read in ${steps + 1} slices`);
   t.deepEqual(x.result(), whole);
+});
+
+test('the restore\'s backend index: per Service port, by (address, port), the last of a duplicate in Ir order; other ports and Services apart', (t) => {
+  const be = (id, service, portName, addr, port) => [id, { id, service, portName, addr, family: addr.includes(':') ? 6 : 4, port }];
+  const backends = new Map([
+    be(1, 'ns/a', 'http', '10.0.0.1', 80), be(2, 'ns/a', 'http', '10.0.0.2', 80), be(3, 'ns/a', 'dns', '10.0.0.1', 53),
+    be(4, 'ns/b', '', '10.0.0.1', 80), be(5, 'ns/a', 'http', 'fd00::1', 80), be(6, 'ns/a', 'http', '10.0.0.2', 80),
+  ]);
+  const idx = new BackendIndex({ frontends: new Map(), backends, routes: [] });
+  const key = (addr, port) => { const a = parseAddr(addr); return a.family === 4 ? (((a.bytes[0] << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3]) >>> 0) * 65536 + port : `${addr}|${port}`; };
+  const http = idx.of('ns/a', 'http');
+  t.is(http.size, 3);
+  t.is(http.get(key('10.0.0.1', 80)), 1);
+  t.is(http.get(key('10.0.0.2', 80)), 6, 'a later backend with the same (address, port) wins, as Map.set over the Ir did');
+  t.is(http.get(key('fd00::1', 80)), 5);
+  t.deepEqual([...idx.of('ns/a', 'dns').values()], [3]);
+  t.deepEqual([...idx.of('ns/b', undefined).values()], [4], 'an unnamed port is the empty name');
+  t.is(idx.of('ns/c', 'http').size, 0);
+  t.is(idx.of('ns/a', 'http'), http, 'built once per Service port');
 });

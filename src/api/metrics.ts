@@ -2,7 +2,7 @@
 // (kubeproxy_sync_proxy_rules_*, kubeproxy_network_programming_duration_seconds), plus wdp's own
 // packet/drop/per-service counters. Dataplane counters are read once per scrape (one snapshot,
 // handed to every collector) rather than once per metric.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../util/prom-client.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
 import { reasonsHelp } from '../../assembly/reasons.js';

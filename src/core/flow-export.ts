@@ -31,7 +31,7 @@
 // (docs/core.md, "Original-direction hit"), and its replies still translate.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
-import { PROTO_NUMBER, type IrFrontend } from '../ir/ir.js';
+import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
 import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 
@@ -167,22 +167,15 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
   const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
   const ir = core.ir;
-  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port)
-  const frontBy = new Map<number, Map<number | string, number>>();
-  for (const [id, fe] of ir.frontends) {
-    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
-    const proto = PROTO_NUMBER[fe.proto];
-    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
-    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
-  }
-  const backendBy = new Map<string, Map<number | string, number>>();
-  for (const [id, be] of ir.backends) {
-    const sp = `${be.service}|${be.portName ?? ''}`;
-    if (!backendBy.has(sp)) backendBy.set(sp, new Map());
-    backendBy.get(sp)!.set(keyOf(be.addr, be.port), id);
-  }
-  const none = new Map<number | string, number>();
-  const backendsOf = (fe: IrFrontend) => backendBy.get(`${fe.service}|${fe.portName ?? ''}`) ?? none;
+  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port).
+  // Built on first use: at 10k Services x 10 endpoints a key string per backend was ~100 ms of
+  // the worker, which a restore with no flow or affinity entry left to place (nothing saved, or
+  // everything expired or invalid) never needs; and only the Service ports a restored entry
+  // names get their (address, port) map. Same maps, same lookups either way.
+  let frontIndex: Map<number, Map<number | string, number>> | null = null;
+  const frontBy = (): Map<number, Map<number | string, number>> => frontIndex ??= frontendIndex(ir);
+  let backendIndex: BackendIndex | null = null;
+  const backendsOf = (fe: IrFrontend) => (backendIndex ??= new BackendIndex(ir)).of(fe.service, fe.portName);
   const frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
   const portBy = new Map(current.map((p) => [p.name, p]));
   const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
@@ -221,7 +214,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
-    const front = frontBy.get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
+    const front = frontBy().get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
     if (front === undefined) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
@@ -262,7 +255,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
     a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
     const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
-    const front = fr && frontBy.get(fr.proto)?.get(keyOf(fr.addr, fr.port));
+    const front = fr && frontBy().get(fr.proto)?.get(keyOf(fr.addr, fr.port));
     const fe = front !== undefined ? ir.frontends.get(front) : undefined;
     if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
     const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
@@ -273,6 +266,45 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     stats.affinity++;
   }
   return stats;
+}
+
+/** Frontend ids by protocol number, then by (VIP, port). */
+function frontendIndex(ir: Ir): Map<number, Map<number | string, number>> {
+  const frontBy = new Map<number, Map<number | string, number>>();
+  for (const [id, fe] of ir.frontends) {
+    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
+    const proto = PROTO_NUMBER[fe.proto];
+    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
+    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
+  }
+  return frontBy;
+}
+
+/** Backend ids of a Service port by (address, port). One pass groups the backend ids by Service
+ * (a lookup by the string each backend already holds: no string made per backend); a Service
+ * port's map is built when a restored entry first asks for it, in the Ir's backend order (so a
+ * duplicate (address, port) resolves to the same id as a map of every backend would). */
+export class BackendIndex {
+  private readonly byService = new Map<string, IrBackend[]>();
+  private readonly byPort = new Map<string, Map<number | string, number>>();
+  constructor(ir: Ir) {
+    for (const be of ir.backends.values()) {
+      const list = this.byService.get(be.service);
+      if (list) list.push(be); else this.byService.set(be.service, [be]);
+    }
+  }
+
+  of(service: string, portName: string | undefined): Map<number | string, number> {
+    const port = portName ?? '';
+    const key = `${service}|${port}`;
+    let m = this.byPort.get(key);
+    if (!m) {
+      m = new Map();
+      for (const be of this.byService.get(service) ?? []) if ((be.portName ?? '') === port) m.set(keyOf(be.addr, be.port), be.id);
+      this.byPort.set(key, m);
+    }
+    return m;
+  }
 }
 
 /** Places an affinity entry as the core's own write does (docs/core.md, "Affinity table"): the

@@ -11,7 +11,7 @@
 //   lastUpdated is "now" while healthy, as kube-proxy keeps it for old clients.
 // * /livez: healthy only (a node being deleted is still alive).
 // Also unhealthy while the daemon is stopping (the dataplane no longer forwards).
-import type { Counter } from 'prom-client';
+import type { Counter } from '../util/prom-client.js';
 import { listenHttp, type HttpListener } from './listen.js';
 
 export class ProxyHealth {

@@ -12,7 +12,7 @@
 // EndpointSlice last-change-trigger-time annotation) are the control plane's, observed on every
 // change it programs; the watcher also sets the last-sync timestamp after syncs that changed
 // nothing, as kube-proxy does.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../util/prom-client.js';
 
 const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
