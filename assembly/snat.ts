@@ -26,11 +26,14 @@ const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
  * by an externalTrafficPolicy Local frontend) and the backend is not the node (masqueraded to a
  * node address it would arrive from a local address, like kube-proxy, which does not masquerade
  * what the node delivers to itself) — or the client is the backend itself (a pod reaching itself).
- * Nothing without a SNAT address of the family. Scans the node entries only for a backend that is
- * not at the SNAT address. */
+ * Nothing without a SNAT address of the family. Scans the node entries (a handful) only when the
+ * flow may be masqueraded or CONFIG has a hairpin address, and the backend is not at the SNAT
+ * address; the client's only when the backend is the node. */
 @inline export function snatKind(masquerade: bool, client: usize, beAddr: usize, family: u32): u32 {
   if (!hasSnat(family)) return SNAT_NONE;
   const self = addrEq(client, beAddr);
+  // neither masquerade nor a hairpin address: nothing to decide, no scan
+  if (!masquerade && !self && !hasHairpin(family)) return SNAT_NONE;
   const beNode = addrEq(beAddr, snatAddr(family)) || nodeAddress(beAddr, family);
   if (beNode && hasHairpin(family) && (self || addrEq(client, snatAddr(family)) || nodeAddress(client, family))) return SNAT_HAIRPIN;
   return (masquerade && !beNode) || self ? SNAT_MASQ : SNAT_NONE;
