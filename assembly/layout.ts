@@ -422,7 +422,8 @@ export const RTK_SERVICE_CIDR = 1;
 // Local-source entries (kube-proxy's local-traffic detector) use the route entry's addr, plen,
 // family and kind; they follow the routes and are never routed by.
 export const RTK_LOCAL_POD = 2;      // a pod source (cluster CIDR / the node's pod CIDR): cluster-wide endpoints, no masquerade
-export const RTK_LOCAL_NODE = 3;     // the node itself (a node / masquerade address): cluster-wide endpoints, masqueraded
+export const RTK_LOCAL_NODE = 3;     // the node itself (a node / masquerade address): cluster-wide endpoints, masqueraded;
+                                     // a backend at it is the node (snat.ts snatKind: hairpin, no masquerade)
 export const RTK_LOCAL_POD_PORT = 4; // a pod port (detectLocalMode PodPort): a frame that arrived on port RT_OUT_PORT is a
                                      // pod's, whatever its address (kube-proxy's interface-based modes); as RTK_LOCAL_POD
 

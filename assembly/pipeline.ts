@@ -9,7 +9,7 @@ import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
-  backendAt, frontendAt, snatAddr, hairpinAddr, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax, tFeMax,
+  backendAt, frontendAt, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax, tFeMax,
 } from "./regions";
 import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";
 import { parse } from "./parse";
@@ -18,7 +18,7 @@ import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
 import { svcLookup, sourceAllowed, localSource, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
-import { snatWanted, snatToHairpin, snatAllocPort } from "./snat";
+import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
@@ -164,10 +164,10 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const bport = <u32>be.port;
   let nport = <u32>fr.sport;
   let snat: usize = 0;
-  let hairpin = false;
-  if (snatWanted(masqLocal || (flags & L.FEF_MASQUERADE) != 0, client, beAddr, family)) {
-    hairpin = snatToHairpin(beAddr, family);
-    snat = hairpin ? hairpinAddr(family) : snatAddr(family);
+  const sk = snatKind(masqLocal || (flags & L.FEF_MASQUERADE) != 0, client, beAddr, family);
+  const hairpin = sk == SNAT_HAIRPIN;
+  if (sk != SNAT_NONE) {
+    snat = snatSource(sk, family);
     // source port: deterministic start from the flow hash, linear probe for a free reply key
     nport = snatAllocPort(h, beAddr, snat, bport, proto, family);
     if (nport == 0) { drop(fr, L.REASON_DROP_SNAT_EXHAUSTED); return; }

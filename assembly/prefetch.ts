@@ -9,7 +9,7 @@
 // window keeps many misses in flight (measurements: docs/performance.md).
 //
 // Everything here only reads shared state, and calls the same functions as the decision it
-// prepares (svcLookupH, maglevWord, snatWanted, snatFirstPort, replyKeyHash): what it computes for
+// prepares (svcLookupH, maglevWord, snatKind, snatFirstPort, replyKeyHash): what it computes for
 // a likely new flow is a pure function of the frame and the batch's table set, cached in the
 // frame record (Frame.spec) so the decision does not redo it. A frame counts as a new flow when
 // probing from its home index slot meets an empty slot before its hash (probeNear).
@@ -21,7 +21,7 @@ import {
 } from "./regions";
 import { probeNear, homeSlot, replyKeyHash } from "./conntrack";
 import { svcLookupH, svcSlotAt, maglevWord } from "./select";
-import { snatWanted, snatSource, snatRangeOk, snatFirstPort, snatReplyHash } from "./snat";
+import { snatKind, snatSource, snatRangeOk, snatFirstPort, snatReplyHash, SNAT_NONE } from "./snat";
 import { Frame, frameAt, SPEC_SVCH, SPEC_FRONT, SPEC_BID, SPEC_RHASH } from "./frame";
 
 @inline function setTouch(fr: Frame, a: usize, b: usize, c: usize): void {
@@ -148,9 +148,10 @@ export function prefetchChunk(n: u32): u32 {
       const b = changetype<Backend>(beP);
       const bport = <u32>b.port;
       if (<u32>b.family == family) {
-        if (snatWanted((frontendAt(front).flags & L.FEF_MASQUERADE) != 0, fr.srcAddr, b.addrPtr, family)) {
+        const sk = snatKind((frontendAt(front).flags & L.FEF_MASQUERADE) != 0, fr.srcAddr, b.addrPtr, family);
+        if (sk != SNAT_NONE) {
           if (snatRangeOk()) {
-            ta = homeSlot(snatReplyHash(b.addrPtr, snatSource(b.addrPtr, family), bport, snatFirstPort(fr.hash), proto));
+            ta = homeSlot(snatReplyHash(b.addrPtr, snatSource(sk, family), bport, snatFirstPort(fr.hash), proto));
           }
         } else {
           const rh = replyKeyHash(b.addrPtr, fr.srcAddr, bport, <u32>fr.sport, proto, family);

@@ -77,6 +77,17 @@ export function localSource(src: usize, family: u32, inPort: u32): u32 {
   return 0;
 }
 
+/** Whether addr is one of the node's own addresses: an RTK_LOCAL_NODE entry of the detector (the
+ * node addresses and masquerade addresses, written after the pod entries) holds it. Linear scan
+ * over a handful of entries, only for new flows in a family with a SNAT address. */
+export function nodeAddress(addr: usize, family: u32): bool {
+  for (let i: u32 = 0; i < tLocalCount; i++) {
+    const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
+    if (<u32>r.kind == L.RTK_LOCAL_NODE && <u32>r.family == family && prefixMatch(addr, r.addrPtr, <u32>r.plen)) return true;
+  }
+  return false;
+}
+
 // ---- Maglev, backends ---------------------------------------------------------------------------------
 /** Address of the frontend's Maglev word for hash h, 0 when the table lies outside the words. */
 @inline export function maglevWord(fe: Frontend, h: u32): usize {

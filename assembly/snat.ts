@@ -7,29 +7,41 @@ import { addrEq } from "./addr";
 import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr, hasHairpin, hairpinAddr } from "./regions";
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
+import { nodeAddress } from "./select";
+
+/** snatKind: no source translation, the SNAT (masquerade) address, the hairpin address. */
+export const SNAT_NONE: u32 = 0;
+export const SNAT_MASQ: u32 = 1;
+export const SNAT_HAIRPIN: u32 = 2;
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 
-/** A new flow is source-translated when it is to be masqueraded (its frontend's FEF_MASQUERADE,
- * or the node itself short-circuited by an externalTrafficPolicy Local frontend) — unless the
- * backend is at the SNAT address itself (a hostNetwork endpoint of this node: masqueraded to its
- * own address it would answer itself) — or the client is the backend itself (hairpin), and CONFIG
- * has a SNAT address of the family. */
-@inline export function snatWanted(masquerade: bool, client: usize, beAddr: usize, family: u32): bool {
-  return ((masquerade && !addrEq(beAddr, snatAddr(family))) || addrEq(client, beAddr)) && hasSnat(family);
+/** How a new flow toward beAddr is source-translated (SNAT_*). A backend at a node address (the
+ * SNAT address or any other address of the node: a hostNetwork endpoint of this node) is the node
+ * itself. When the client is the node too (the host reaching itself through a Service) and CONFIG
+ * has a hairpin address of the family, the flow takes that one: translated to a node address, or
+ * left at one, the packet would reach the node from a local address (a martian to Linux) and its
+ * reply would stay inside the node's stack. Otherwise the flow is masqueraded to the SNAT address
+ * when it is to be masqueraded (its frontend's FEF_MASQUERADE, or the node itself short-circuited
+ * by an externalTrafficPolicy Local frontend) and the backend is not the node (masqueraded to a
+ * node address it would arrive from a local address, like kube-proxy, which does not masquerade
+ * what the node delivers to itself) — or the client is the backend itself (a pod reaching itself).
+ * Nothing without a SNAT address of the family. Scans the node entries (a handful) only when the
+ * flow may be masqueraded or CONFIG has a hairpin address, and the backend is not at the SNAT
+ * address; the client's only when the backend is the node. */
+@inline export function snatKind(masquerade: bool, client: usize, beAddr: usize, family: u32): u32 {
+  if (!hasSnat(family)) return SNAT_NONE;
+  const self = addrEq(client, beAddr);
+  // neither masquerade nor a hairpin address: nothing to decide, no scan
+  if (!masquerade && !self && !hasHairpin(family)) return SNAT_NONE;
+  const beNode = addrEq(beAddr, snatAddr(family)) || nodeAddress(beAddr, family);
+  if (beNode && hasHairpin(family) && (self || addrEq(client, snatAddr(family)) || nodeAddress(client, family))) return SNAT_HAIRPIN;
+  return (masquerade && !beNode) || self ? SNAT_MASQ : SNAT_NONE;
 }
 
-/** Whether a source-translated flow toward beAddr takes the hairpin address: its backend is at
- * the SNAT address (the node itself), so the client is the node too (snatWanted's hairpin case),
- * and translated to the node's own address the packet would reach the node from a local address,
- * its reply staying inside the node's stack. Needs CONFIG's hairpin address of the family. */
-@inline export function snatToHairpin(beAddr: usize, family: u32): bool {
-  return hasHairpin(family) && addrEq(beAddr, snatAddr(family));
-}
-
-/** The source address a new source-translated flow toward beAddr gets. */
-@inline export function snatSource(beAddr: usize, family: u32): usize {
-  return snatToHairpin(beAddr, family) ? hairpinAddr(family) : snatAddr(family);
+/** The source address of a flow translated as `kind` (SNAT_MASQ or SNAT_HAIRPIN). */
+@inline export function snatSource(kind: u32, family: u32): usize {
+  return kind == SNAT_HAIRPIN ? hairpinAddr(family) : snatAddr(family);
 }
 
 /** Whether the configured port range is usable (PORT_MIN != 0, MAX >= MIN). */

@@ -30,6 +30,9 @@ const SNAT = { 4: '10.255.0.1', 6: 'fd00:ff::1' };
 // backends at it: hostNetwork endpoints); 'clientHairpin' adds hairpin addresses, the source of
 // the node's flows to itself (a later generation without them makes those flows stale)
 const NODE_SNAT = { 4: CLIENTS[4][2], 6: CLIENTS[6][2] };
+// the node's second address (an external IP next to the internal one; a client too): a node
+// entry of the detector, backends at it are hostNetwork endpoints as well
+const NODE_SECOND = { 4: CLIENTS[4][3], 6: CLIENTS[6][3] };
 const HAIRPIN = { 4: '169.254.42.1', 6: 'fd00:ff::42' };
 
 const vipOf = (fam, i) => (fam === 4 ? `10.96.0.${i}` : `fd00:96::${i.toString(16)}`);
@@ -44,6 +47,7 @@ const serviceArb = fc.record({
     state: fc.constantFrom(L.BES_READY, L.BES_READY, L.BES_READY, L.BES_TERMINATING_SERVING, L.BES_NOT_SERVING),
     outPort: fc.constantFrom(1, 2, 2, 4, L.PORT_NONE),
     clientAddr: fc.boolean(),   // the backend shares a client's address: hairpin traffic
+    second: fc.boolean(),       // with clientAddr and a node: at the node's second address
   }), { maxLength: 4 }),
   affinity: fc.boolean(),
   masquerade: fc.boolean(),
@@ -77,7 +81,8 @@ function buildIr(d, dropMask = 0) {
     svc.backends.forEach((b, j) => {
       const id = beId++;
       if (dropMask & (1 << (id % 16))) return;
-      const addr = !b.clientAddr ? beAddrOf(fam, s + 1, j + 1) : d.node !== 'none' && j % 2 === 0 ? NODE_SNAT[fam] : CLIENTS[fam][j % 3];
+      const addr = !b.clientAddr ? beAddrOf(fam, s + 1, j + 1) : d.node === 'none' ? CLIENTS[fam][j % 3]
+        : b.second ? NODE_SECOND[fam] : j % 2 === 0 ? NODE_SNAT[fam] : CLIENTS[fam][j % 3];
       bes.push(backend({ id, addr, port: 8000 + j, state: b.state, outPort: b.outPort, service: `ns/s${s}` }));
     });
     backends.push(...bes);
@@ -105,8 +110,10 @@ function buildIr(d, dropMask = 0) {
     { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
   ] : [];
   const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  // the node's addresses (the compiler writes them whenever there is a node): both, or the second
+  if (d.node !== 'none') routes.push({ prefix: `${NODE_SNAT[4]}/32`, ...none, localSource: 'node' }, { prefix: `${NODE_SNAT[6]}/128`, ...none, localSource: 'node' });
+  if (d.localDetector || d.node !== 'none') routes.push({ prefix: `${NODE_SECOND[4]}/32`, ...none, localSource: 'node' }, { prefix: `${NODE_SECOND[6]}/128`, ...none, localSource: 'node' });
   if (d.localDetector) routes.push(
-    { prefix: '203.0.113.9/32', ...none, localSource: 'node' }, { prefix: '2001:db8::9/128', ...none, localSource: 'node' },
     ...(d.localDetector === 'port' ? [{ prefix: '0.0.0.0/0', ...none, outPort: 3, localSource: 'podPort' }]
       : [{ prefix: '10.0.0.0/30', ...none, localSource: 'pod' }, { prefix: 'fd00::/126', ...none, localSource: 'pod' }]),
   );
@@ -333,7 +340,13 @@ function runProperty(t, opts, arb, numRuns, seed) {
         if (p.core.trace.stages & L.TS_LOCAL_SOURCE) verdicts.set('local_source', (verdicts.get('local_source') ?? 0) + 1);
       }
       // flows of the node to itself, translated to the hairpin address (the runs must make some)
-      if (d.node === 'clientHairpin') stateCounters.hairpin_flows = (stateCounters.hairpin_flows ?? 0) + core.flows().filter((f) => f.flags.includes('hairpin')).length;
+      if (d.node === 'clientHairpin') {
+        const hp = core.flows().filter((f) => f.flags.includes('hairpin'));
+        stateCounters.hairpin_flows = (stateCounters.hairpin_flows ?? 0) + hp.length;
+        // ... to a backend at the node's second address, or from it
+        stateCounters.hairpin_second_flows = (stateCounters.hairpin_second_flows ?? 0)
+          + hp.filter((f) => f.backend !== f.client && [f.backend, f.client].includes(NODE_SECOND[f.family])).length;
+      }
       for (const fr of frames) { recent.push(fr.frame); if (recent.length > 16) recent.shift(); }
       now += 1;
     }
@@ -352,6 +365,7 @@ test('core and reference model agree on random tables and packet sequences', (t)
   // the run must have exercised the interesting paths, or it proves little
   for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_ct_full', 'drop_etp_no_local', 'local_source', 'reject_cluster_ip_proto']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
   t.true(verdicts.stateCounters.hairpin_flows > 0, 'no flow of the node to itself took the hairpin address');
+  t.true(verdicts.stateCounters.hairpin_second_flows > 0, 'no flow between the node\'s two addresses took the hairpin address');
 });
 
 // Large batches (up to 256 frames: several of the core's 64-frame chunks), bursts of new flows,

@@ -156,6 +156,79 @@ serial('the host reaches a Service whose only endpoint is the host itself (hairp
   t.is(fromPod.headers['x-peer']?.replace('::ffff:', ''), topo.pods[0].ip);
 });
 
+// A node with two addresses (an internal and an external IP): a hostNetwork server bound to the
+// second one only (HTTP answering with its peer, UDP echo), retrying while the address is still
+// tentative (IPv6 duplicate address detection)
+const SECOND_V4 = '192.168.100.30', SECOND_V6 = 'fd00:100::30';
+const SECOND_HTTP = 8082, SECOND_UDP = 5355;
+const SECOND_SERVER = `
+  const http = require('http'), dgram = require('dgram');
+  let left = 4;
+  const done = () => { if (--left === 0) console.log('ready'); };
+  for (const a of ${JSON.stringify([SECOND_V4, SECOND_V6])}) {
+    const web = () => { const s = http.createServer((q, r) => { r.setHeader('x-peer', q.socket.remoteAddress); r.end('second\\n'); });
+      s.once('error', () => setTimeout(web, 200)); s.listen(${SECOND_HTTP}, a, done); };
+    const udp = () => { const u = dgram.createSocket(a.includes(':') ? 'udp6' : 'udp4');
+      u.on('message', (m, r) => u.send('second:' + m, r.port, r.address));
+      u.once('error', () => { u.close(); setTimeout(udp, 200); }); u.bind(${SECOND_UDP}, a, done); };
+    web(); udp();
+  }`;
+
+serial('a hostNetwork endpoint at the node\'s second address: the host reaches it through its Service with the hairpin address (TCP and UDP, IPv4 and IPv6); a pod and an outside client unmasqueraded', async (t) => {
+  const tapAddrs = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout;
+  const setAddresses = async (addresses) => {
+    const cur = await api(topo, 'GET', '/api/v1/nodeconfig');
+    t.is(cur.status, 200, cur.text);
+    await apply([{ ...cur.json, spec: { ...cur.json.spec, nodeAddresses: addresses } }]);
+  };
+  const until = async (what, f) => { for (let i = 0; i < 50; i++) { if (await f()) return true; await sleep(100); } t.fail(`${what}\n${topo.daemonLog.slice(-2000)}`); return false; };
+  await setAddresses([NODE_V4, NODE_V6, SECOND_V4, SECOND_V6]);
+  await until('both second addresses on the TAP', async () => { const a = await tapAddrs(); return a.includes(`${SECOND_V4}/24`) && a.includes(`${SECOND_V6}/64`); });
+  const server = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', SECOND_SERVER]);
+  topo.podProcs.push(server);
+  await ready(server, 'server on the second address');
+  await apply([
+    serviceYaml({ name: 'second', type: 'NodePort', clusterIP: '10.96.5.42', ports: [{ name: 'http', port: 80, targetPort: SECOND_HTTP, nodePort: 30088, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: SECOND_UDP, nodePort: 30088, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'second-1', service: 'second', ports: [{ name: 'http', port: SECOND_HTTP, protocol: 'TCP' }, { name: 'dns', port: SECOND_UDP, protocol: 'UDP' }],
+      endpoints: [{ addresses: [SECOND_V4], conditions: { ready: true }, nodeName: 'node-a' }] }),
+    serviceYaml({ name: 'second6', clusterIP: 'fd00:96::42', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: SECOND_HTTP, protocol: 'TCP' }, { name: 'dns', port: 53, targetPort: SECOND_UDP, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'second6-1', service: 'second6', addressType: 'IPv6', ports: [{ name: 'http', port: SECOND_HTTP, protocol: 'TCP' }, { name: 'dns', port: SECOND_UDP, protocol: 'UDP' }],
+      endpoints: [{ addresses: [SECOND_V6], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  ]);
+  for (const [vip, hairpin] of [['10.96.5.42', HAIRPIN_V4], ['[fd00:96::42]', HAIRPIN_V6]]) {
+    const c = await curlOk(topo, topo.ns.dp, `http://${vip}/`);
+    t.is(c.code, 0, `${vip}: ${c.stderr}\n${topo.daemonLog.slice(-3000)}`);
+    t.is(c.body?.trim(), 'second', 'answered by the server on the second address');
+    t.is(c.headers?.['x-peer']?.replace('::ffff:', ''), hairpin, 'the host\'s connection came from the hairpin address (a node address would have been a martian)');
+    let u;
+    for (let i = 0; i < 5 && !u?.reply; i++) u = await udpAsk(topo, topo.ns.dp, vip.replace(/[[\]]/g, ''), 53, 'who');
+    t.is(u.reply, 'second:who', `UDP through the hairpin: ${JSON.stringify(u)}`);
+    t.is(u.from, vip.replace(/[[\]]/g, ''), 'the answer comes from the ClusterIP');
+  }
+  const flows = (await api(topo, 'GET', '/api/v1/conntrack')).json;
+  const list = Array.isArray(flows) ? flows : flows.items ?? flows.flows ?? [];
+  const hp = list.filter((f) => (f.flags ?? []).includes('hairpin') && (f.backend === SECOND_V4 || f.backend === SECOND_V6));
+  t.true(hp.length >= 4, `hairpin flows to the second address (TCP and UDP, both families) in ${JSON.stringify(list).slice(0, 1200)}`);
+  // a pod: a ClusterIP, not translated
+  const fromPod = await curlOk(topo, topo.pods[0].ns, 'http://10.96.5.42/');
+  t.is(fromPod.body?.trim(), 'second', fromPod.stderr);
+  t.is(fromPod.headers?.['x-peer']?.replace('::ffff:', ''), topo.pods[0].ip);
+  // from outside through a NodePort (masqueraded for other endpoints): not masqueraded toward a node
+  // address, or it would arrive from the node's own address and stay unanswered
+  for (const addr of [NODE_V4, SECOND_V4]) {
+    const out = await curlOk(topo, topo.ns.remote, `http://${addr}:30088/`);
+    t.is(out.body?.trim(), 'second', `outside via ${addr}:30088: ${out.stderr}`);
+    t.is(out.headers?.['x-peer']?.replace('::ffff:', ''), '192.168.100.10');
+  }
+  let ou;
+  for (let i = 0; i < 5 && !ou?.reply; i++) ou = await udpAsk(topo, topo.ns.remote, NODE_V4, 30088, 'out');
+  t.is(ou.reply, 'second:out', `UDP from outside via the NodePort: ${JSON.stringify(ou)}`);
+  await api(topo, 'DELETE', '/api/v1/namespaces/default/services/second');
+  await api(topo, 'DELETE', '/api/v1/namespaces/default/services/second6');
+  await setAddresses([NODE_V4, NODE_V6]);
+  await until('the second addresses gone from the TAP', async () => { const a = await tapAddrs(); return !a.includes(SECOND_V4) && !a.includes(SECOND_V6); });
+});
+
 serial('a pod reaching a Service whose endpoint is the pod itself is masqueraded (pod hairpin), TCP and UDP', async (t) => {
   const pod = topo.pods[1];
   await apply([

@@ -398,6 +398,73 @@ for (const { fam, vip, node, hairpin } of [
   });
 }
 
+// A node with two addresses (an internal and an external IP, both node addresses: the detector's
+// node entries), a hostNetwork endpoint at the second: the node reaching it through a Service
+// takes the hairpin address too (from either address; left at, or translated to, a node address
+// the packet would be a martian to the node's stack), and an outside client's masqueraded
+// traffic to it is not masqueraded (kube-proxy does not masquerade what the node delivers to itself).
+for (const { fam, vip, node, second, hairpin, outside } of [
+  { fam: 4, vip: '10.96.0.10', node: '192.168.100.2', second: '198.51.100.7', hairpin: '169.254.42.1', outside: '203.0.113.9' },
+  { fam: 6, vip: 'fd00:96::a', node: 'fd00:100::2', second: '2001:db8:7::7', hairpin: 'fd00:ff::42', outside: '2001:db8:9::9' },
+]) {
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const plen = fam === 4 ? 32 : 128;
+  const routes = [{ prefix: `${node}/${plen}`, ...none, localSource: 'node' }, { prefix: `${second}/${plen}`, ...none, localSource: 'node' }];
+  const tables = ({ be, proto = 'TCP', bport = 8080, flags = 0, withHairpin = true }) => {
+    const bes = [backend({ id: 1, addr: be, port: bport, outPort: BE_PORT })];
+    return mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto, flags }, bes)], backends: bes, routes,
+      [`snatV${fam}`]: node, ...(withHairpin ? { [`hairpinV${fam}`]: hairpin } : {}) });
+  };
+  const nportOf = (src, sport, proto) => SNAT_MIN + (flowHash(parseAddr(src).bytes, parseAddr(vip).bytes, sport, 80, proto) % (SNAT_MAX - SNAT_MIN + 1));
+  const reverse = (frame) => ({ verdict: 'forward', reason: 'fwd_reply', outPort: BE_PORT, frame });
+
+  test(`IPv${fam} host hairpin at a second node address: the node reaching a Service whose backend is its other address gets the hairpin address (TCP, UDP, either direction)`, (t) => {
+    const n1 = nportOf(node, 45000, 6), n2 = nportOf(second, 45001, 6), nu = nportOf(node, 5353, 17);
+    const { core, model } = runScenario(t, {
+      tables: tables({ be: second }),
+      steps: [
+        { label: 'SYN from the first address to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n1, dport: 8080, flags: 'S', ttl: 63 })) },
+        { label: 'SYN-ACK from the second address to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: hairpin, sport: 8080, dport: n1, flags: 'SA', seq: 5, ack: 1 }),
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'SA', seq: 5, ack: 1, ttl: 63 })) },
+        { label: 'SYN from the second address (the backend\'s own) to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: vip, sport: 45001, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: second, sport: n2, dport: 8080, flags: 'S', ttl: 63 })) },
+        { apply: tables({ be: second, proto: 'UDP', bport: 8053 }) },
+        { label: 'UDP query from the first address', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: node, dst: vip, sport: 5353, dport: 80, payload: 'query' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: hairpin, dst: second, sport: nu, dport: 8053, payload: 'query', ttl: 63 })) },
+        { label: 'UDP answer from the second address', inPort: BE_PORT, in: fromBe({ proto: 'UDP', src: second, dst: hairpin, sport: 8053, dport: nu, payload: 'answer' }),
+          expect: reverse(toBe({ proto: 'UDP', src: vip, dst: node, sport: 80, dport: 5353, payload: 'answer', ttl: 63 })) },
+      ],
+    });
+    t.true(core.flows().some((f) => f.flags.includes('hairpin') && f.natSource === hairpin && f.backend === second && f.proto === 'UDP'), JSON.stringify(core.flows()));
+    t.true(model.activeFlows().every((f) => (f.flags & L.CTF_HAIRPIN) !== 0));
+  });
+
+  test(`IPv${fam} host hairpin: the second node address reaching a backend at the first gets the hairpin address`, (t) => {
+    const n = nportOf(second, 45000, 6);
+    runScenario(t, {
+      tables: tables({ be: node, flags: L.FEF_MASQUERADE }),
+      steps: [{ label: 'SYN from the second address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+        expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: n, dport: 8080, flags: 'S', ttl: 63 })) }],
+    });
+  });
+
+  test(`IPv${fam} a backend at a second node address is not masqueraded toward (outside client, masquerading frontend); without a hairpin address the node keeps its source`, (t) => {
+    runScenario(t, {
+      tables: tables({ be: second, flags: L.FEF_MASQUERADE }),
+      steps: [
+        { label: 'outside SYN', in: cli({ proto: 'TCP', src: outside, dst: vip, sport: 40000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: outside, dst: second, sport: 40000, dport: 8080, flags: 'S', ttl: 63 })) },
+        { label: 'SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: second, dst: outside, sport: 8080, dport: 40000, flags: 'SA' }),
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: outside, sport: 80, dport: 40000, flags: 'SA', ttl: 63 })) },
+        { apply: tables({ be: second, flags: L.FEF_MASQUERADE, withHairpin: false }) },
+        { label: 'the node without a hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: second, sport: 45000, dport: 8080, flags: 'S', ttl: 63 })) },
+      ],
+    });
+  });
+}
+
 test('masquerade: external traffic SNATed; two clients on the same source port get distinct ports', (t) => {
   const node = '192.168.1.10', snat = '10.1.0.254';
   const ports = [];

@@ -113,7 +113,7 @@ export interface Ir {
   routes: IrRoute[];
   snatV4?: string;            // masquerade / hairpin source address, IPv4
   snatV6?: string;
-  hairpinV4?: string;         // source of flows from the node to a backend at snatV4 (the node itself)
+  hairpinV4?: string;         // source of flows from the node to a backend at a node address (the node itself)
   hairpinV6?: string;
 }
 

@@ -72,7 +72,7 @@ export interface NodeSpec {
   addresses: string[];        // NodePort frontends are created on each
   snatV4?: string;            // masquerade source; defaults to the first IPv4 node address
   snatV6?: string;
-  hairpinV4?: string;         // source of the node's own flows to a backend at snatV4 (itself); none by default
+  hairpinV4?: string;         // source of the node's own flows to a backend at a node address (itself); none by default
   hairpinV6?: string;
   neighbours: NeighbourSpec[];
   routes: RouteSpec[];        // sorted longest prefix first

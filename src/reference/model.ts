@@ -17,7 +17,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
-import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr } from '../util/addr.js';
+import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr, type Family } from '../util/addr.js';
 import { affinityHash, flowHash, freshPickHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
@@ -278,6 +278,11 @@ class Tables {
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
     if (ir.hairpinV4) this.hairpin[0] = parseAddr(ir.hairpinV4).bytes;
     if (ir.hairpinV6) this.hairpin[1] = parseAddr(ir.hairpinV6).bytes;
+  }
+  /** Whether the 16-byte address is the node's own: a node entry of the detector holds it (core:
+   * select.ts nodeAddress). */
+  nodeAddress(bytes: Uint8Array, family: Family): boolean {
+    return this.local.some((l) => l.node && cidrContains(l.c, { family, bytes }));
   }
   /** CONFIG's address for a source-translated flow of these CTF_* flags (core: flowSnatAddr). */
   snatFor(flags: number, family: number): Uint8Array | undefined {
@@ -818,12 +823,15 @@ export class ReferenceModel {
     let snat: Uint8Array | undefined;
     let hairpin = false;
     const snatAddr = this.tables.snat[p.family === 4 ? 0 : 1];
-    if ((((masqLocal || (f.flags & L.FEF_MASQUERADE)) && !(snatAddr && eqBytes(bv.addr, snatAddr))) || eqBytes(p.src, bv.addr)) && snatAddr) {
-      // a backend at the SNAT address is the node itself: with a hairpin address the node's own
-      // flow takes that one (translated to its own address the reply would stay in the node)
-      const hp = this.tables.hairpin[p.family === 4 ? 0 : 1];
-      hairpin = hp !== undefined && eqBytes(bv.addr, snatAddr);
-      snat = hp !== undefined && hairpin ? hp : snatAddr;
+    const hp = this.tables.hairpin[p.family === 4 ? 0 : 1];
+    // core: snat.ts snatKind — a backend at a node address (the SNAT address or another) is the
+    // node itself: not masqueraded toward it; the node reaching itself takes the hairpin address
+    // (translated to, or left at, a node address the reply would stay in the node)
+    const self = eqBytes(p.src, bv.addr);
+    const beNode = snatAddr !== undefined && (eqBytes(bv.addr, snatAddr) || this.tables.nodeAddress(bv.addr, p.family));
+    hairpin = beNode && hp !== undefined && (self || eqBytes(p.src, snatAddr!) || this.tables.nodeAddress(p.src, p.family));
+    if (snatAddr && (hairpin || ((masqLocal || (f.flags & L.FEF_MASQUERADE)) && !beNode) || self)) {
+      snat = hairpin ? hp! : snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
       const range = max - min + 1;
