@@ -2,7 +2,7 @@
 // receive. Its lists are IrLists (list.ts): arrays, or rows the compiler reads from its tables on
 // demand. IrDiffData is the same diff with every list an array (what a worker applies; the message
 // it receives is diff-wire.ts's IrDiffWire).
-import { sameBackend, sameFrontend, sameSnat, snatOf, type Ir, type IrBackend, type IrFrontend, type IrRoute, type SnatAddresses } from './ir.js';
+import { sameBackend, sameFrontend, sameRoutes, sameSnat, snatOf, type Ir, type IrBackend, type IrFrontend, type IrRoute, type SnatAddresses } from './ir.js';
 import type { IrList } from './list.js';
 
 export interface IrDiff {
@@ -25,11 +25,6 @@ export interface IrDiffData extends IrDiff {
 /** A diff with no changes, its lists arrays to push to. */
 export function emptyDiff(): IrDiffData {
   return { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-}
-
-function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
-  return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
-    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac && r.serviceCidr === b[i].serviceCidr && r.localSource === b[i].localSource);
 }
 
 /** What changed from `prev` to `next`. Cost: O(size of both maps) — callers that know what they
