@@ -722,7 +722,7 @@ export class Compiler {
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.addresses.length; i++) {
           const a = this.node.addresses[i];
-          if (fam.includes(a.includes(':') ? 6 : 4)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
+          if (this.ofFamily(fam, a)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
       // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
       // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a
