@@ -83,3 +83,13 @@ test('many frontends go by column: strings, ranges, backend lists and Maglev tab
   t.true(Array.isArray(w2.frontendsUpsert));
   t.deepEqual(decodeDiff(clone(w2)).frontendsUpsert, odd);
 });
+
+test('an externalTrafficPolicy Local frontend\'s clusterFront survives the columns', (t) => {
+  const fronts = Array.from({ length: COLUMN_MIN_FRONTENDS + 10 }, (_, i) => frontend(i, i % 4 === 1 ? { clusterFront: 5000 + i } : {}));
+  const wire = encodeDiff({ frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: [], backendsRemove: [] });
+  t.false(Array.isArray(wire.frontendsUpsert), 'sent by column');
+  const back = decodeDiff(clone(wire)).frontendsUpsert;
+  t.deepEqual(back, fronts);
+  t.is(back[1].clusterFront, 5001);
+  t.false('clusterFront' in back[0]);
+});

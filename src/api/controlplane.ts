@@ -4,7 +4,7 @@ import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../comp
 import { validateAll, validateObject, identify } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec } from '../model/types.js';
-import { L, type IrBackend, type IrFrontend } from '../ir/ir.js';
+import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane, Programmed } from '../core/dataplane-types.js';
@@ -25,7 +25,7 @@ export interface DiffView {
   backendsUpsert: Array<BackendView & { op: 'add' | 'update' }>;
   backendsRemove: BackendView[];
   routes?: Array<{ prefix: string; outPort: number; dstMac: string; srcMac: string }>;
-  snat?: { v4?: string; v6?: string; hairpinV4?: string; hairpinV6?: string };
+  snat?: SnatAddresses;
   /** Full sizes of the four lists; each list shows at most DIFF_LIST_MAX entries. */
   counts: { frontendsUpsert: number; frontendsRemove: number; backendsUpsert: number; backendsRemove: number };
   truncated: boolean;

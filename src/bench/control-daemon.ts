@@ -12,13 +12,14 @@
 //                  every service programmed (the daemon restores and programs before it listens,
 //                  and says in its restore summary when forwarding resumed).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.js';
 import { commandExists, nsArgv, withNamespaces } from './peers/netns.js';
+import { processCpuSeconds } from './cpu-account.js';
 import type { BenchService } from './peers/service-set.js';
 import type { Progress } from './report.js';
 
@@ -53,15 +54,9 @@ export interface DaemonFigures {
 
 /** User + system CPU ms of process `pid` so far, all threads (/proc/PID/stat), or null. */
 function cpuMs(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    // fields after the command (which may hold spaces) start at ") "; utime and stime are 14 and 15
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8'), f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-  } catch { return null; }
+  const s = pid === undefined ? null : processCpuSeconds(pid);
+  return s === null ? null : s * 1000;
 }
-/** Clock ticks per second of /proc's CPU times (sysconf(_SC_CLK_TCK)): 100 on Linux. */
-const CLK_TCK = 100;
 
 /** Why the daemon cannot be measured here, or null. */
 export function daemonUnavailable(): string | null {

@@ -17,7 +17,7 @@ import {
 } from './peers/iptables.js';
 import { nftRuleset, loadNft, countNftServiceElements, nftUpdateOneEndpoint, nftChainExists, nftEndpointChain } from './peers/nftables.js';
 import { withNamespaces, commandExists, run } from './peers/netns.js';
-import { Progress, round } from './report.js';
+import { Progress, median, round } from './report.js';
 import { validateAll } from '../model/schema.js';
 import { Compiler, warmMaglevWorker } from '../compiler/compiler.js';
 import { LocalDataplane } from '../core/dataplane.js';
@@ -241,12 +241,6 @@ async function loadApiStarter(): Promise<{ start?: ApiStarter; reason?: string }
 }
 
 // ---- measurement helpers -----------------------------------------------------------------------
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function ratio(peer: number | null, ours: number | null): number | null {
   if (peer === null || ours === null || !(ours > 0)) return null;

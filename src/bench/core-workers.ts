@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { loadavg } from 'node:os';
 import { steerRingsFor } from '../daemon/steering.js';
 import type { CoreWorkerJob, CoreWorkerResult } from './core-workers-thread.js';
+import { round } from './report.js';
 
 export interface CoreWorkersBenchOptions {
   workers?: number;    // default 2
@@ -92,14 +93,13 @@ export async function runCoreWorkersBench(opts: CoreWorkersBenchOptions = {}): P
   const one = await runOnce({ ...base, workers: 1, split: 'fanout' }, false);
   const fan = await runOnce({ ...base, workers, split: 'fanout' }, true);
   const owner = await runOnce({ ...base, workers, split: 'owner' }, true);
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
   return {
     workers, services: base.services, endpoints: base.endpoints, flows: base.flows, seconds: base.seconds,
-    one_worker_mpps: r3(one.mpps), fanout_mpps: r3(fan.mpps), owner_split_mpps: r3(owner.mpps),
-    scaling_fanout: r3(fan.mpps / one.mpps), scaling_owner_split: r3(owner.mpps / one.mpps),
-    one_worker_mpps_per_cpu: r3(one.mpps_per_cpu), fanout_mpps_per_cpu: r3(fan.mpps_per_cpu), owner_split_mpps_per_cpu: r3(owner.mpps_per_cpu),
-    scaling_fanout_per_cpu: r3(fan.mpps_per_cpu / one.mpps_per_cpu), scaling_owner_split_per_cpu: r3(owner.mpps_per_cpu / one.mpps_per_cpu),
-    runs: [one, fan, owner].map((r) => ({ ...r, mpps: r3(r.mpps), mpps_per_cpu: r3(r.mpps_per_cpu), cpu_share: r3(r.cpu_share), handed_off_fraction: r3(r.handed_off_fraction), forwarded_fraction: r3(r.forwarded_fraction), per_worker_mpps: r.per_worker_mpps.map(r3) })),
-    load_before: r3(loadBefore), load_after: r3(loadavg()[0]),
+    one_worker_mpps: round(one.mpps), fanout_mpps: round(fan.mpps), owner_split_mpps: round(owner.mpps),
+    scaling_fanout: round(fan.mpps / one.mpps), scaling_owner_split: round(owner.mpps / one.mpps),
+    one_worker_mpps_per_cpu: round(one.mpps_per_cpu), fanout_mpps_per_cpu: round(fan.mpps_per_cpu), owner_split_mpps_per_cpu: round(owner.mpps_per_cpu),
+    scaling_fanout_per_cpu: round(fan.mpps_per_cpu / one.mpps_per_cpu), scaling_owner_split_per_cpu: round(owner.mpps_per_cpu / one.mpps_per_cpu),
+    runs: [one, fan, owner].map((r) => ({ ...r, mpps: round(r.mpps), mpps_per_cpu: round(r.mpps_per_cpu), cpu_share: round(r.cpu_share), handed_off_fraction: round(r.handed_off_fraction), forwarded_fraction: round(r.forwarded_fraction), per_worker_mpps: r.per_worker_mpps.map((x) => round(x)) })),
+    load_before: round(loadBefore), load_after: round(loadavg()[0]),
   };
 }

@@ -28,7 +28,7 @@ import { withNamespaces, runOk, run, requireTools, nsArgv } from './peers/netns.
 import { nftRuleset } from './peers/nftables.js';
 import { ovsUnavailable, startOvs, type OvsService } from './peers/ovs.js';
 import type { BenchService } from './peers/service-set.js';
-import { Progress, round } from './report.js';
+import { Progress, median, round } from './report.js';
 import { serviceObject, sliceObject } from './control.js';
 import { CpuMeter, ksoftirqdPids, forwarderCpuSeconds, type GeneratorBaseline } from './cpu-account.js';
 
@@ -774,11 +774,11 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
   try { await up(0); } finally { rmSync(dir, { recursive: true, force: true }); }
   const pct = (xs: number[], q: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
   return live.map((x) => {
-    const s = [...x.rtts].sort((a, b) => a - b), c = [...x.conns].sort((a, b) => a - b);
+    const s = [...x.rtts].sort((a, b) => a - b);
     const r1 = (v: number | null) => v === null ? null : round(v, 1);
     return {
       name: x.v.name, rtt_p50_us: r1(pct(s, 0.5)), rtt_p99_us: r1(pct(s, 0.99)), rtt_samples: s.length, rtt_lost: x.lost,
-      conn_per_s: r1(c.length ? (c.length % 2 ? c[c.length >> 1] : (c[(c.length >> 1) - 1] + c[c.length >> 1]) / 2) : null),
+      conn_per_s: r1(x.conns.length ? median(x.conns) : null),
       conn_per_s_chunks: x.conns.map((v) => Math.round(v)),
       process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
     };

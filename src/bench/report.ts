@@ -122,3 +122,10 @@ export function round(v: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 }
+
+/** The median of `xs` (the mean of the middle two for an even count; NaN for none). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

@@ -14,7 +14,7 @@
 //
 // Determinism: services are compiled in key order, ports in spec order, slices in name order and
 // endpoints in listed order, so the same history of changes yields the same Ir and ids.
-import { emptyIr, L, sameBackend, sameFrontend, sameSnat, setSnat, snatOf, type SnatAddresses, type MaglevSlots, type Family, type Ir, type IrBackend, type IrFrontend, type FrontendKind } from '../ir/ir.js';
+import { emptyIr, L, sameBackend, sameFrontend, sameRoutes, sameSnat, setSnat, snatOf, type SnatAddresses, type MaglevSlots, type Family, type Ir, type IrBackend, type IrFrontend, type FrontendKind } from '../ir/ir.js';
 import { emptyDiff, type IrDiff, type IrDiffData } from '../ir/diff.js';
 import { IdRange } from '../ir/list.js';
 import { defaultMaglevSize } from '../ir/maglev-size.js';
@@ -493,9 +493,7 @@ export class Compiler {
     undo?.push(() => { this.node = prevNode; this.hops = prevHops; });
     this.hops = new NodeHops(this.node);
     const routes = this.hops.irRoutes();
-    const sameRoutes = routes.length === prevRoutes.length && routes.every((r, i) => r.prefix === prevRoutes[i].prefix &&
-      r.outPort === prevRoutes[i].outPort && r.dstMac === prevRoutes[i].dstMac && r.srcMac === prevRoutes[i].srcMac && r.serviceCidr === prevRoutes[i].serviceCidr && r.localSource === prevRoutes[i].localSource);
-    if (!sameRoutes) { this.ir.routes = routes; diff.routes = routes; }
+    if (!sameRoutes(routes, prevRoutes)) { this.ir.routes = routes; diff.routes = routes; }
     const snat = nodeSnat(this.node);
     if (!sameSnat(snat, prevSnat)) { setSnat(this.ir, snat); diff.snat = snat; }
     undo?.push(() => {
@@ -724,7 +722,7 @@ export class Compiler {
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.addresses.length; i++) {
           const a = this.node.addresses[i];
-          if (fam.includes(a.includes(':') ? 6 : 4)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
+          if (this.ofFamily(fam, a)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
       // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
       // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a

@@ -33,6 +33,8 @@ export interface BackendColumns {
 export interface FrontendColumns {
   n: number;
   id: Uint32Array; family: Uint8Array; port: Uint32Array; flags: Uint32Array; affinityTimeoutMs: Float64Array;
+  /** IrFrontend.clusterFront, 0 for none (as in the compiler's frontend table). */
+  clusterFront: Uint32Array;
   /** bit 1: maglevIndexed present, bit 2: its value */
   indexed: Uint8Array;
   /** Each joined by SEP, n entries. */
@@ -102,7 +104,7 @@ function frontendColumns(fs: IrFrontend[]): FrontendColumns | null {
   }
   const c: FrontendColumns = {
     n, id: new Uint32Array(n), family: new Uint8Array(n), port: new Uint32Array(n), flags: new Uint32Array(n), affinityTimeoutMs: new Float64Array(n),
-    indexed: new Uint8Array(n), service: '', portName: '', kind: '', addr: '', proto: '', rangeCount: new Uint32Array(n), ranges: '',
+    clusterFront: new Uint32Array(n), indexed: new Uint8Array(n), service: '', portName: '', kind: '', addr: '', proto: '', rangeCount: new Uint32Array(n), ranges: '',
     backendsAt: new Uint32Array(n + 1), backends: new Uint32Array(nBackends),
     maglevWidth: new Uint8Array(n), maglevAt: new Uint32Array(n), maglevLen: new Uint32Array(n),
     maglev1: new Uint8Array(mag[1]), maglev2: new Uint16Array(mag[2]), maglev4: new Uint32Array(mag[4]),
@@ -114,6 +116,7 @@ function frontendColumns(fs: IrFrontend[]): FrontendColumns | null {
   for (let i = 0; i < n; i++) {
     const f = fs[i];
     c.id[i] = f.id; c.family[i] = f.family; c.port[i] = f.port; c.flags[i] = f.flags; c.affinityTimeoutMs[i] = f.affinityTimeoutMs;
+    c.clusterFront[i] = f.clusterFront ?? 0;
     c.indexed[i] = f.maglevIndexed === undefined ? 0 : f.maglevIndexed ? 3 : 1;
     service[i] = f.service; portName[i] = f.portName; kind[i] = f.kind; addr[i] = f.addr; proto[i] = f.proto;
     c.rangeCount[i] = f.sourceRanges.length;
@@ -151,6 +154,7 @@ function frontendObjects(c: FrontendColumns): IrFrontend[] {
       sourceRanges: nr === 0 ? [] : ranges.slice(r, r + nr), backends, maglev,
     };
     r += nr;
+    if (c.clusterFront[i]) f.clusterFront = c.clusterFront[i];
     if (c.indexed[i] & 1) f.maglevIndexed = (c.indexed[i] & 2) !== 0;
     out[i] = f;
   }

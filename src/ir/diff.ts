@@ -1,7 +1,8 @@
 // What changed between two Irs: the unit the table writer applies, the API lists and workers
 // receive. Its lists are IrLists (list.ts): arrays, or rows the compiler reads from its tables on
-// demand. IrDiffData is the same diff with every list an array — what a message carries.
-import { sameBackend, sameFrontend, sameSnat, snatOf, type Ir, type IrBackend, type IrFrontend, type IrRoute, type SnatAddresses } from './ir.js';
+// demand. IrDiffData is the same diff with every list an array (what a worker applies; the message
+// it receives is diff-wire.ts's IrDiffWire).
+import { sameBackend, sameFrontend, sameRoutes, sameSnat, snatOf, type Ir, type IrBackend, type IrFrontend, type IrRoute, type SnatAddresses } from './ir.js';
 import type { IrList } from './list.js';
 
 export interface IrDiff {
@@ -24,23 +25,6 @@ export interface IrDiffData extends IrDiff {
 /** A diff with no changes, its lists arrays to push to. */
 export function emptyDiff(): IrDiffData {
   return { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [], backendsRemove: [] };
-}
-
-/** `d` with every list an array (for a message to another thread: a list that reads the
- * compiler's tables must be read here, where the tables are). */
-export function diffData(d: IrDiff): IrDiffData {
-  const out: IrDiffData = {
-    frontendsUpsert: d.frontendsUpsert.slice(), frontendsRemove: d.frontendsRemove.slice(),
-    backendsUpsert: d.backendsUpsert.slice(), backendsRemove: d.backendsRemove.slice(),
-  };
-  if (d.routes) out.routes = d.routes;
-  if (d.snat) out.snat = d.snat;
-  return out;
-}
-
-function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
-  return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
-    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac && r.serviceCidr === b[i].serviceCidr && r.localSource === b[i].localSource);
 }
 
 /** What changed from `prev` to `next`. Cost: O(size of both maps) — callers that know what they

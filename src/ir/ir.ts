@@ -133,6 +133,12 @@ export function setSnat(ir: Ir, s: SnatAddresses): void {
   if (s.hairpinV6 === undefined) delete ir.hairpinV6; else ir.hairpinV6 = s.hairpinV6;
 }
 
+/** Whether two route lists are the same, entry for entry (every field). */
+export function sameRoutes(a: IrRoute[], b: IrRoute[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.prefix === b[i].prefix && r.outPort === b[i].outPort &&
+    r.dstMac === b[i].dstMac && r.srcMac === b[i].srcMac && r.serviceCidr === b[i].serviceCidr && r.localSource === b[i].localSource);
+}
+
 export function sameSnat(a: SnatAddresses, b: SnatAddresses): boolean {
   return a.v4 === b.v4 && a.v6 === b.v6 && a.hairpinV4 === b.hairpinV4 && a.hairpinV6 === b.hairpinV6;
 }
