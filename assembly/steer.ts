@@ -21,7 +21,7 @@
 import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
 import { addrEq } from "./addr";
-import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, config } from "./regions";
+import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf } from "./regions";
 import { svcLookup } from "./select";
 import { frameAt } from "./frame";
 import { parse } from "./parse";
@@ -68,7 +68,7 @@ function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u
 export function steerBatch(first: u32, n: u32): u32 {
   loadConfig();
   loadTableSet();
-  const workers = config().steerWorkers, self = config().steerSelf;
+  const workers = gSteerWorkers, self = gSteerSelf;   // as loadConfig() read them (snat.ts uses the same)
   let foreign: u32 = 0;
   const fr = frameAt(0);
   for (let i = first; i < n; i++) {
