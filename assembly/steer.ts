@@ -54,8 +54,6 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 /** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
  * nothing a flow could own. */
 function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u32 {
-  store<u64>(ISRC, 0); store<u64>(ISRC, 0, 8);
-  store<u64>(IDST, 0); store<u64>(IDST, 0, 8);
   const il4 = readQuote(f + <usize>l4 + ICMP_HLEN, f + <usize>end, family, ISRC, IDST);
   if (il4 == 0) return LOCAL;
   const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
