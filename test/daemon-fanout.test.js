@@ -5,7 +5,7 @@
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, startDaemon, sleep, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
+import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, readyEndpoints, startDaemon, sleep, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
 
 const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -18,7 +18,6 @@ const suite = e2eSuite(test, {
   },
 });
 const serial = suite.serial;
-const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
 
 /** `perSource` HTTP GETs from each source address of `sources`, 6 at a time, from one node process
  * inside `ns`; returns [{ src, pod } | { src, error }]. */
@@ -71,9 +70,9 @@ test.before(async () => {
   const [a, b, c] = topo.pods;
   await suite.apply([
     serviceYaml({ name: 'fan', clusterIP: '10.96.7.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'fan-1', service: 'fan', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a, b, c]) }),
+    sliceYaml({ name: 'fan-1', service: 'fan', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a, b, c]) }),
     serviceYaml({ name: 'fan-np', type: 'NodePort', clusterIP: '10.96.7.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30700, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'fan-np-1', service: 'fan-np', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a, b, c]) }),
+    sliceYaml({ name: 'fan-np-1', service: 'fan-np', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a, b, c]) }),
   ]);
 });
 
@@ -136,9 +135,9 @@ serial('UDP from several clients and a pod reaching itself (hairpin, masqueraded
   const [a, b, c] = topo.pods;
   await suite.apply([
     serviceYaml({ name: 'fan-u', clusterIP: '10.96.7.14', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
-    sliceYaml({ name: 'fan-u-1', service: 'fan-u', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: ep([a, b, c]) }),
+    sliceYaml({ name: 'fan-u-1', service: 'fan-u', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: readyEndpoints([a, b, c]) }),
     serviceYaml({ name: 'fan-h', clusterIP: '10.96.7.13', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'fan-h-1', service: 'fan-h', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a]) }),
+    sliceYaml({ name: 'fan-h-1', service: 'fan-h', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a]) }),
   ]);
   const before = await counters(topo);
   const script = `

@@ -3,7 +3,7 @@
 // a frame routed to another worker's port is counted (slowpath_foreign_port), not lost silently.
 import test from 'ava';
 import {
-  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, readyEndpoints, twoWorkerServices, sleep, NODE_V4,
 } from './lib/topology.js';
 
 const gate = rootGate(test);
@@ -17,16 +17,10 @@ test.before(async () => {
 });
 test.after.always(async () => { await destroyTopology(topo); });
 
-const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
 
 serial('each worker forwards the flows of its own ports; counters are summed over workers', async (t) => {
   const [a, b, c] = topo.pods;
-  const r = await api(topo, 'POST', '/api/v1/apply', [
-    serviceYaml({ name: 'w0', clusterIP: '10.96.4.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'w0-1', service: 'w0', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a, b]) }),
-    serviceYaml({ name: 'w1', type: 'NodePort', clusterIP: '10.96.4.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30400, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'w1-1', service: 'w1', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([c]) }),
-  ]);
+  const r = await api(topo, 'POST', '/api/v1/apply', twoWorkerServices(topo));
   t.is(r.status, 200, r.text);
   const seen = new Set();
   t.is((await curlOk(topo, topo.ns.client, 'http://10.96.4.10/', 25)).code, 0);
@@ -44,7 +38,7 @@ serial('a flow whose backend sits behind another worker is counted as slowpath_f
   const [, , c] = topo.pods;
   await api(topo, 'POST', '/api/v1/apply', [
     serviceYaml({ name: 'cross', clusterIP: '10.96.4.12', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'cross-1', service: 'cross', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([c]) }),
+    sliceYaml({ name: 'cross-1', service: 'cross', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([c]) }),
   ]);
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
   const r = await curl(topo, topo.ns.client, 'http://10.96.4.12/', { timeout: 2 });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, NODE_V4, WDP,
+  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, twoWorkerServices, sleep, NODE_V4, WDP,
 } from './lib/topology.js';
 import { parsePcap } from '../dist/src/ports/pcap.js';
 
@@ -23,13 +23,8 @@ test.before(async () => {
   // ports: 0 client, 1 remote, 2 pod-a, 3 pod-b, 4 pod-c (worker 0: client, pod-a, pod-b)
   topo = await startTwoWorkerTopology();
   try {
-    const ep = (pods) => pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
-    const [a, b, c] = topo.pods;
     const r = await api(topo, 'POST', '/api/v1/apply', [
-      serviceYaml({ name: 'w0', clusterIP: '10.96.4.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-      sliceYaml({ name: 'w0-1', service: 'w0', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([a, b]) }),
-      serviceYaml({ name: 'w1', type: 'NodePort', clusterIP: '10.96.4.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30400, protocol: 'TCP' }] }),
-      sliceYaml({ name: 'w1-1', service: 'w1', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ep([c]) }),
+      ...twoWorkerServices(topo),
       serviceYaml({ name: 'empty', clusterIP: '10.96.4.20', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
     ]);
     if (r.status !== 200) throw new Error(`apply: ${r.text}`);

@@ -10,7 +10,7 @@
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
 //!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
-//!                                                   ringBytes, offloads, persistent}
+//!                                                   ringBytes, offloads, persistent, zeroCopy}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
 //!   txBurst(handle, memory, arenaOff, slotSize, descOff, count, portIndex) -> frames sent
 //!   wait(handles[], timeoutMs, waker = 0) -> handles that are readable (or in error); also

@@ -20,7 +20,8 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { formatAddr, parseAddr, parseCidr } from '../util/addr.js';
+import { parseCidr } from '../util/addr.js';
+import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
 
 /** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
@@ -217,10 +218,10 @@ export const daemonConfigSchema = z.object({
     if (p.role === 'host') {
       const fams = (p.hostHairpin ?? []).map((a) => isIP(a));
       if (new Set(fams).size !== fams.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin'], message: 'at most one address per family' });
+      const canon = (x: string) => { try { return canonicalAddr(x); } catch { return x; } };
+      const own = new Set([...p.hostAddresses.map((x) => x.split('/')[0]), ...c.node.addresses].map(canon));
       (p.hostHairpin ?? []).forEach((a, j) => {
-        const canon = (x: string) => { try { const b = parseAddr(x); return formatAddr(b.bytes, b.family); } catch { return x; } };
-        const own = [...p.hostAddresses.map((x) => x.split('/')[0]), ...c.node.addresses];
-        if (isIP(a) && own.some((x) => canon(x) === canon(a))) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin', j], message: 'must not be an address of the node (that is what a hairpin address avoids)' });
+        if (isIP(a) && own.has(canon(a))) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostHairpin', j], message: 'must not be an address of the node (that is what a hairpin address avoids)' });
       });
       if (p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'type'], message: 'a host port is a TAP (the node stack\'s interface)' });
       const uplinks = c.ports.filter((q) => q.role === 'uplink');

@@ -103,8 +103,8 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
   // ---- the host's own connections to its NodePorts ---------------------------------------------
   const range = c.hostNodePorts ?? DEFAULT_NODEPORTS;
   const nodePorts = new Map<Fam, { movedLocal: boolean; addrs: Set<string> }>();
-  const ruleArgs = (fam: Fam, a: string, proto: string) => [fam, 'rule', '%', 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)];
-  const ruleCmd = (fam: Fam, a: string, proto: string, op: 'add' | 'del') => ipCmd(ns, ruleArgs(fam, a, proto).map((x) => (x === '%' ? op : x)));
+  const ruleCmd = (fam: Fam, a: string, proto: string, op: 'add' | 'del') =>
+    ipCmd(ns, [fam, 'rule', op, 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)]);
   /** The family's table and rules, set up at its first node address (at start: after a killed run's). */
   const nodePortFamily = (fam: Fam) => {
     let st = nodePorts.get(fam);

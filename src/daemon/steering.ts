@@ -43,17 +43,21 @@ export class Steering {
   /** Frames the other workers handed over, into slots 0.. (up to `max`); returns how many. */
   receive(max: number): number {
     this.filled = 0;
+    // the core's views once per batch, not per frame (each getter checks the memory buffer)
+    this.u32 = this.core.u32; this.dv = this.core.dv;
     for (const r of this.in) if (this.filled < max) r.drain(max - this.filled, this.take);
     this.stats.received += this.filled;
     return this.filled;
   }
 
   private filled = 0;
+  private u32!: Uint32Array;
+  private dv!: DataView;
   // one function for every drain (no allocation per batch): the next slot gets the frame
   private readonly take = (src: Uint32Array, wordOff: number, len: number, inPort: number): void => {
     const core = this.core, i = this.filled++;
-    copyWords(core.u32, core.slotOffset(i) >>> 2, src, wordOff, (len + 3) >>> 2);
-    const d = core.descOffset(i), dv = core.dv;
+    copyWords(this.u32, core.slotOffset(i) >>> 2, src, wordOff, (len + 3) >>> 2);
+    const d = core.descOffset(i), dv = this.dv;
     dv.setUint16(d + L.D_LEN, len, true);
     dv.setUint16(d + L.D_IN_PORT, inPort, true);
   };

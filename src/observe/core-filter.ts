@@ -12,7 +12,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Core, TraceRecord } from '../core/host.js';
 import { REASON_NAMES, VERDICT_NAMES } from '../core/names.js';
-import type { PacketFilter, CompiledFilter, AddrPrefix, Tuple } from './filter.js';
+import { maskBytes, type PacketFilter, type CompiledFilter, type AddrPrefix, type Tuple } from './filter.js';
 
 const PROTO_NUM: Record<NonNullable<PacketFilter['proto']>, [number, number]> = { TCP: [6, 6], UDP: [17, 17], SCTP: [132, 132], ICMP: [1, 58] };
 
@@ -38,13 +38,13 @@ export function filterIds(core: Core, f: PacketFilter): FilterIds {
 
 const filterOff = (core: Core, slot: number): number => core.traceFilterBase + L.TF_FILTERS + slot * L.TFF_SIZE;
 
+const ALL_ONES = new Uint8Array(16).fill(0xff);
+
+/** The prefix's network at `at`, its mask at `at + 16` (16 bytes each, zero-padded for IPv4). */
 function writePrefix(u8: Uint8Array, at: number, p: AddrPrefix): void {
   u8.fill(0, at, at + 32);
   u8.set(p.wire, at);
-  for (let k = 0; k < p.wire.length; k++) {
-    const keep = Math.max(0, Math.min(8, p.plen - k * 8));
-    u8[at + 16 + k] = keep === 8 ? 0xff : (0xff << (8 - keep)) & 0xff;
-  }
+  u8.set(maskBytes(ALL_ONES.subarray(0, p.wire.length), p.plen), at + 16);
 }
 
 /** Writes `c` into filter slot `slot` (not yet active: see setActive), with no budget. */

@@ -162,7 +162,7 @@ export class WorkerObserver {
         // what the core could not narrow by id (or verifies the ids were current)
         if (f.service !== undefined && (match.trace.front ? core.ir.frontends.get(match.trace.front)?.service : undefined) !== f.service) continue;
         if (f.backend !== undefined && (match.trace.backend ? core.ir.backends.get(match.trace.backend)?.addr : undefined) !== f.backend) continue;
-        const inPort = core.dv.getUint16(core.descOffset(match.index) + L.D_IN_PORT, true);
+        const inPort = dv.getUint16(core.descOffset(match.index) + L.D_IN_PORT, true);
         time ||= new Date().toISOString();
         ev ??= traceEvent(core, match.index, match.trace, this.input, this.worker, inPort, time);
         s.trace.push(ev);

@@ -168,6 +168,23 @@ export async function curlOk(topo, ns, url, tries = 20) {
   return last;
 }
 
+/** EndpointSlice endpoints for `pods` ({ip}), ready, on node-a. */
+export function readyEndpoints(pods) {
+  return pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
+}
+
+/** The Services of startTwoWorkerTopology's tests: w0 (ClusterIP 10.96.4.10) on pod-a and pod-b
+ * (worker 0's pods), w1 (NodePort 30400, ClusterIP 10.96.4.11) on pod-c (worker 1's). */
+export function twoWorkerServices(topo) {
+  const [a, b, c] = topo.pods;
+  return [
+    serviceYaml({ name: 'w0', clusterIP: '10.96.4.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'w0-1', service: 'w0', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a, b]) }),
+    serviceYaml({ name: 'w1', type: 'NodePort', clusterIP: '10.96.4.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30400, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'w1-1', service: 'w1', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([c]) }),
+  ];
+}
+
 /** The two-worker topology (daemon-workers, e2e-observe): a client, a remote and three pods; the
  * daemon runs `workers: 2` with ports 0 client, 2 pod-a, 3 pod-b on worker 0 and 1 remote, 4 pod-c
  * on worker 1, and the pods serve. On failure everything is removed before the error is thrown. */
