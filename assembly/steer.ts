@@ -16,8 +16,9 @@
 // affinity table per worker) stays one decision per client; masqueraded flows spread by port.
 // ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
 // neighbour discovery go to worker 0 (it alone probes, so it hears the answers). Frames without a
-// flow to find (not IP, malformed, ICMP queries) stay where they were read.
-// A later fragment (no ports) to or from the SNAT address also stays: its port is unknown here.
+// flow to find (not IP, malformed, ICMP queries, other protocols without ports) stay where they
+// were read. A later fragment (no ports) to or from the SNAT address, or to the hairpin address,
+// also stays: its port is unknown here.
 import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
 import { addrEq } from "./addr";
