@@ -6,7 +6,7 @@ import * as L from "./layout";
 import { Backend } from "./records";
 import { flowHash } from "./hash";
 import { csumApply, sumBytes, csumFinal } from "./checksum";
-import { addrEq, addrCopy, macCopy } from "./addr";
+import { addrEq, addrCopy, addrSet4, macCopy } from "./addr";
 import {
   ETH_DST, ETH_SRC, IP4_HLEN, IP4_VER_IHL, IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_CSUM, IP4_SRC, IP4_DST,
   IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
@@ -41,7 +41,7 @@ const TMP_B: usize = memory.data(32, 16);   // inner destination, outer destinat
 export let gQuoteProto: u32 = 0;
 
 /** Reads the packet an ICMP error quotes at q (its IP header; the frame's IP packet ends at end):
- * its addresses into isrc/idst (16 bytes each, zeroed by the caller), its protocol into
+ * its addresses into isrc/idst (16 bytes each, IPv4 zero-padded), its protocol into
  * gQuoteProto; returns the address of its L4 header — 0 when it is not a whole, first-fragment
  * TCP/UDP/SCTP header with ports. */
 export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: usize): usize {
@@ -54,8 +54,8 @@ export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: 
     if ((<u32>bswap<u16>(load<u16>(q, IP4_FRAG)) & IP4_OFFSET) != 0) return 0;
     il4 = q + <usize>((vi & 15) << 2);
     iproto = <u32>load<u8>(q, IP4_PROTO);
-    store<u32>(isrc, load<u32>(q, IP4_SRC));
-    store<u32>(idst, load<u32>(q, IP4_DST));
+    addrSet4(isrc, load<u32>(q, IP4_SRC));
+    addrSet4(idst, load<u32>(q, IP4_DST));
   } else {
     if (q + IP6_HLEN > end) return 0;
     if ((load<u8>(q) >>> 4) != 6) return 0;
@@ -78,8 +78,6 @@ export function icmpError(f: usize, fr: Frame): bool {
   const l4 = f + <usize>fr.l4;
   const end = f + <usize>fr.end;
   const q = l4 + ICMP_HLEN;
-  memory.fill(TMP_A, 0, 32);
-  memory.fill(TMP_B, 0, 32);
   const isrc = TMP_A, idst = TMP_B;
   const il4 = readQuote(q, end, family, isrc, idst);
   if (il4 == 0) return false;
@@ -107,10 +105,8 @@ export function icmpError(f: usize, fr: Frame): bool {
   let be = changetype<Backend>(0);
   const osrc = l3 + srcOff(family), odst = l3 + dstOff(family);
   const outerSrc = TMP_A + 16, outerDst = TMP_B + 16;
-  memory.fill(outerSrc, 0, 16);
-  if (family == 4) store<u32>(outerSrc, load<u32>(osrc)); else addrCopy(outerSrc, osrc);
-  memory.fill(outerDst, 0, 16);
-  if (family == 4) store<u32>(outerDst, load<u32>(odst)); else addrCopy(outerDst, odst);
+  if (family == 4) addrSet4(outerSrc, load<u32>(osrc)); else addrCopy(outerSrc, osrc);
+  if (family == 4) addrSet4(outerDst, load<u32>(odst)); else addrCopy(outerDst, odst);
   if (ref & 1) {
     // (a) from the backend side about a packet we sent toward the backend
     nIdst = e.vipAddr; nIdport = <u32>e.vport;

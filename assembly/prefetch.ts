@@ -148,6 +148,10 @@ export function prefetchChunk(n: u32): u32 {
       const b = changetype<Backend>(beP);
       const bport = <u32>b.port;
       if (<u32>b.family == family) {
+        // FEF_MASQUERADE only: a flow newFlow masquerades for its local source (an eTP Local
+        // frontend's short-circuit, FEF_MASQUERADE_OUTSIDE) costs a detector scan to know, so it is
+        // guessed unmasqueraded here — a wasted touch only: the decision uses specReplyHash only
+        // without SNAT and for the same frontend
         const sk = snatKind((frontendAt(front).flags & L.FEF_MASQUERADE) != 0, fr.srcAddr, b.addrPtr, family);
         if (sk != SNAT_NONE) {
           if (snatRangeOk()) {

@@ -62,6 +62,9 @@ export function routeLookup(dst: usize, family: u32): Route | null {
   return null;
 }
 
+/** Local-source entry i (< tLocalCount): written after the tRtCount routes, in the route layout. */
+@inline function localEntryAt(i: u32): Route { return changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE); }
+
 /** kube-proxy's local-traffic detector: the kind of the first local-source entry (pod entries
  * before RTK_LOCAL_NODE, as the host writes them) whose prefix holds the source — or, for
  * RTK_LOCAL_POD_PORT, whose port the frame arrived on (reported as RTK_LOCAL_POD) — 0 = none (a
@@ -69,7 +72,7 @@ export function routeLookup(dst: usize, family: u32): Route | null {
  * an externalTrafficPolicy Local frontend or a ClusterIP with FEF_MASQUERADE_OUTSIDE. */
 export function localSource(src: usize, family: u32, inPort: u32): u32 {
   for (let i: u32 = 0; i < tLocalCount; i++) {
-    const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
+    const r = localEntryAt(i);
     const kind = <u32>r.kind;
     if (kind == L.RTK_LOCAL_POD_PORT) { if (<u32>r.outPort == inPort) return L.RTK_LOCAL_POD; continue; }
     if (<u32>r.family == family && prefixMatch(src, r.addrPtr, <u32>r.plen)) return kind;
@@ -82,7 +85,7 @@ export function localSource(src: usize, family: u32, inPort: u32): u32 {
  * over a handful of entries, only for new flows in a family with a SNAT address. */
 export function nodeAddress(addr: usize, family: u32): bool {
   for (let i: u32 = 0; i < tLocalCount; i++) {
-    const r = changetype<Route>(tRt + <usize>(tRtCount + i) * L.RT_SIZE);
+    const r = localEntryAt(i);
     if (<u32>r.kind == L.RTK_LOCAL_NODE && <u32>r.family == family && prefixMatch(addr, r.addrPtr, <u32>r.plen)) return true;
   }
   return false;

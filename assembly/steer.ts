@@ -16,12 +16,13 @@
 // affinity table per worker) stays one decision per client; masqueraded flows spread by port.
 // ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
 // neighbour discovery go to worker 0 (it alone probes, so it hears the answers). Frames without a
-// flow to find (not IP, malformed, ICMP queries) stay where they were read.
-// A later fragment (no ports) to or from the SNAT address also stays: its port is unknown here.
+// flow to find (not IP, malformed, ICMP queries, other protocols without ports) stay where they
+// were read. A later fragment (no ports) to or from the SNAT address, or to the hairpin address,
+// also stays: its port is unknown here.
 import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
 import { addrEq } from "./addr";
-import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, config } from "./regions";
+import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf } from "./regions";
 import { svcLookup } from "./select";
 import { frameAt } from "./frame";
 import { parse } from "./parse";
@@ -54,8 +55,6 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 /** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
  * nothing a flow could own. */
 function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u32 {
-  store<u64>(ISRC, 0); store<u64>(ISRC, 0, 8);
-  store<u64>(IDST, 0); store<u64>(IDST, 0, 8);
   const il4 = readQuote(f + <usize>l4 + ICMP_HLEN, f + <usize>end, family, ISRC, IDST);
   if (il4 == 0) return LOCAL;
   const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
@@ -68,7 +67,7 @@ function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u
 export function steerBatch(first: u32, n: u32): u32 {
   loadConfig();
   loadTableSet();
-  const workers = config().steerWorkers, self = config().steerSelf;
+  const workers = gSteerWorkers, self = gSteerSelf;   // as loadConfig() read them (snat.ts uses the same)
   let foreign: u32 = 0;
   const fr = frameAt(0);
   for (let i = first; i < n; i++) {

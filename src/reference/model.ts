@@ -17,7 +17,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { PROTO_NUMBER, maglevBackendAt } from '../ir/ir.js';
-import { parseAddr, parseCidr, cidrContains, parseMac, type Cidr, type Family } from '../util/addr.js';
+import { parseAddr, parseCidr, cidrContains, parseMac, type Addr, type Cidr, type Family } from '../util/addr.js';
 import { affinityHash, flowHash, freshPickHash } from '../core/hash.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../core/timeouts.js';
 import { crc32c, internetChecksum, pseudoHeaderSum } from '../packet/checksum.js';
@@ -278,6 +278,11 @@ class Tables {
     if (ir.snatV6) this.snat[1] = parseAddr(ir.snatV6).bytes;
     if (ir.hairpinV4) this.hairpin[0] = parseAddr(ir.hairpinV4).bytes;
     if (ir.hairpinV6) this.hairpin[1] = parseAddr(ir.hairpinV6).bytes;
+  }
+  /** The first detector entry holding the client — a pod-port entry by the port the frame arrived
+   * on — or undefined: a source from outside the cluster (core: select.ts localSource). */
+  localSource(client: Addr, inPort: number): LocalView | undefined {
+    return this.local.find((l) => (l.port !== undefined ? l.port === inPort : cidrContains(l.c, client)));
   }
   /** Whether the 16-byte address is the node's own: a node entry of the detector holds it (core:
    * select.ts nodeAddress). */
@@ -784,7 +789,7 @@ export class ReferenceModel {
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
     if (f.clusterFront) {
-      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
+      const hit = this.tables.localSource(client, x.inPort);
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
         fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
         f = fv.f;
@@ -794,7 +799,7 @@ export class ReferenceModel {
       }
     } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
       // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
-      const hit = this.tables.local.find((l) => (l.port !== undefined ? l.port === x.inPort : cidrContains(l.c, client)));
+      const hit = this.tables.localSource(client, x.inPort);
       masqLocal = !hit || hit.node;
     }
     if (f.maglev.length === 0) {

@@ -34,7 +34,7 @@ import { mulberry32 } from '../../dist/src/util/rng.js';
 import { Core } from '../../dist/src/core/host.js';
 import { ReferenceModel } from '../../dist/src/reference/model.js';
 import * as B from '../../dist/src/packet/build.js';
-import { REASON_NAMES } from '../../dist/src/core/names.js';
+import { REASON_NAMES, VERDICT_NAMES } from '../../dist/src/core/names.js';
 import { compileFilter, emptyTuple, readTuple, tupleSrc, tupleDst } from '../../dist/src/observe/filter.js';
 import { writeCoreFilter, setActive, setBudget, budgetLeft, matchCount, missedCount, readMatch } from '../../dist/src/observe/core-filter.js';
 import { backend, frontend, mkIr, summarize, MAC, L } from './packets.js';
@@ -410,7 +410,7 @@ function checkMatches(core, filters, n, inPorts, fail, batchNo) {
     if (missed === 0 && keys.every((key) => key === 'inPort' || key === 'reason')) {
       const want = [];
       for (let i = 0; i < n && want.length < f.budget; i++) {
-        const d = core.descriptor(i), rn = REASON_NAMES[d.reason], vn = ['drop', 'forward', 'reject', 'to_host'][d.verdict];
+        const d = core.descriptor(i), rn = REASON_NAMES[d.reason], vn = VERDICT_NAMES[d.verdict];
         if (f.filter.inPort !== undefined && inPorts[i] !== f.filter.inPort) continue;
         if (f.filter.reason !== undefined && f.filter.reason !== rn && f.filter.reason !== vn) continue;
         want.push(i);
