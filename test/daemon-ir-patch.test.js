@@ -38,3 +38,31 @@ test('patchIrInPlace applies a diff like a rebuild and its undo restores the Ir 
     return true;
   }), { numRuns: 200, seed: 3 });
 });
+
+test('a worker\'s BackendStore patched by column lists and objects matches a Map, and each undo restores it exactly', async (t) => {
+  const { BackendStore } = await import('../dist/src/ir/backend-store.js');
+  const { BackendColumnList, encodeBackendColumns } = await import('../dist/src/ir/backend-columns.js');
+  const be = (id, gen) => ({ ...backend({ id, addr: id % 3 ? `10.244.${gen}.${id}` : `fd00::${gen}:${id}`, port: 8000 + gen }), portName: gen % 2 ? 'http' : '', ...(id % 2 ? { nodeName: `n${gen}` } : {}) });
+  const idArb = fc.integer({ min: 1, max: 40 });
+  const stepArb = fc.record({ up: fc.array(idArb, { maxLength: 30 }), rm: fc.uniqueArray(idArb, { maxLength: 8 }), byColumn: fc.boolean(), fail: fc.boolean() });
+  fc.assert(fc.property(fc.array(stepArb, { minLength: 1, maxLength: 8 }), (steps) => {
+    const ir = { ...emptyIr(), backends: new BackendStore() };
+    const model = new Map();
+    const state = () => [...ir.backends].map(([id, b]) => [id, JSON.stringify(b)]);
+    steps.forEach((s, gen) => {
+      const objs = s.up.map((id) => be(id, gen)); // an id listed twice: the later row wins
+      const rm = s.rm.filter((id) => !s.up.includes(id));
+      const list = s.byColumn ? new BackendColumnList(structuredClone(encodeBackendColumns(objs))) : objs;
+      const before = state();
+      const undo = patchIrInPlace(ir, { frontendsUpsert: [], frontendsRemove: [], backendsUpsert: list, backendsRemove: rm });
+      if (s.fail) { undo(); t.deepEqual(state(), before); return; }
+      for (const id of rm) model.delete(id);
+      for (const b of objs) model.set(b.id, b);
+      t.is(ir.backends.size, model.size);
+      t.deepEqual([...ir.backends.keys()], [...model.keys()].sort((a, b) => a - b));
+      for (const [id, b] of model) t.deepEqual(ir.backends.get(id), b);
+      t.false(ir.backends.has(0));
+    });
+    return true;
+  }), { numRuns: 150, seed: 5 });
+});

@@ -1,7 +1,7 @@
 // The diff a forwarding worker receives (src/ir/diff-wire.ts): many backends travel by column,
 // and what the worker decodes is the diff that was encoded, record for record.
 import test from 'ava';
-import { encodeDiff, decodeDiff, COLUMN_MIN_BACKENDS, COLUMN_MIN_FRONTENDS } from '../dist/src/ir/diff-wire.js';
+import { encodeDiff, decodeDiff, receiveDiff, COLUMN_MIN_BACKENDS, COLUMN_MIN_FRONTENDS } from '../dist/src/ir/diff-wire.js';
 import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll } from '../dist/src/model/schema.js';
 
@@ -31,11 +31,19 @@ test('a few backends go as objects', (t) => {
   t.deepEqual(decodeDiff(clone(wire)), diffOf(backs));
 });
 
-test('a string holding the column separator sends the backends as objects, unchanged', (t) => {
-  const backs = Array.from({ length: COLUMN_MIN_BACKENDS }, (_, i) => backend(i, i === 17 ? { zone: 'a\nb', nodeName: 'n\n' } : {}));
+test('backends go by column whatever their strings hold: separators, empty and absent names', (t) => {
+  const backs = Array.from({ length: COLUMN_MIN_BACKENDS }, (_, i) => backend(i, i === 17 ? { zone: 'a\nb', nodeName: 'n\n', service: 'x\ny/z' } : i === 18 ? { nodeName: '', zone: '' } : {}));
   const wire = encodeDiff(diffOf(backs));
-  t.true(Array.isArray(wire.backendsUpsert));
+  t.false(Array.isArray(wire.backendsUpsert));
   t.deepEqual(decodeDiff(clone(wire)), diffOf(backs));
+  const got = receiveDiff(clone(wire)).backendsUpsert;
+  t.deepEqual(got.slice(), backs, 'received as columns: the same records');
+  t.deepEqual([...got], backs);
+  const seen = [];
+  got.forEach((b) => seen.push({ ...b }));
+  t.deepEqual(seen.map((b) => b.addr), backs.map((b) => b.addr), 'forEach passes every row in order');
+  t.deepEqual(seen[18].nodeName, '');
+  t.is(seen[0].nodeName, undefined);
 });
 
 test('a full compile\'s diff (rows read through one reused object) decodes to its records', (t) => {

@@ -185,3 +185,83 @@ test('a regrow writes every frontend of the Ir even when the diff that caused it
   core.applyDiff(diff, ir); // past every capacity: a regrow
   checkCore(t, core, ir);
 });
+
+// ---- backends by column (what a worker receives), and the regrow's copy of the second set ------
+
+const { BackendColumnList, encodeBackendColumns } = await import('../dist/src/ir/backend-columns.js');
+const byColumn = (backs) => new BackendColumnList(structuredClone(encodeBackendColumns(backs)));
+const wholeSets = (core) => [0, 1].map((i) => Buffer.from(setBytes(core, i)));
+
+function bigSpec(n, gen = 0) {
+  return {
+    frontends: Array.from({ length: 12 }, (_, i) => ({ id: i + 1, addr: i % 4 ? `10.96.1.${i}` : `fd00::96:${i}`, port: 80 + gen, proto: 'TCP', mask: 0x7fff >> (i % 5), ranges: i % 3 ? [] : ['10.0.0.0/8'] })),
+    backends: Array.from({ length: n }, (_, i) => ({ id: i + 1, addr: (i + gen) % 7 ? `10.0.${(i >> 8) & 255}.${(i + gen) & 255}` : `fd01::${i + gen}`, port: 8000 + ((i + gen) % 100) })),
+  };
+}
+/** The Ir of bigSpec with per-backend states, next hops and node names varied. */
+function bigIr(n, gen = 0) {
+  const ir = makeIr(bigSpec(n, gen));
+  for (const b of ir.backends.values()) {
+    b.state = [L.BES_READY, L.BES_TERMINATING_SERVING, L.BES_NOT_SERVING][(b.id + gen) % 3];
+    b.outPort = (b.id + gen) % 5 === 0 ? L.PORT_NONE : 1 + ((b.id + gen) % 3);
+    b.portName = b.id % 2 ? 'http' : '';
+    if (b.id % 4 === 1) b.nodeName = `node-${gen}`;
+  }
+  return ir;
+}
+
+test('backends by column are written byte for byte as the same backends as objects: a regrow, then a diff over rows in place', (t) => {
+  const caps = { frontends: 4, backends: 16, maglevWords: 1024, cidrs: 2, routes: 2 };
+  const asObjects = Core.create({ flows: 64, capacities: caps }), asColumns = Core.create({ flows: 64, capacities: caps });
+  const ir = bigIr(700);
+  const fronts = [...ir.frontends.values()], backs = [...ir.backends.values()];
+  asObjects.applyDiff({ frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [] }, ir);
+  asColumns.applyDiff({ frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: byColumn(backs), backendsRemove: [] }, ir);
+  t.deepEqual(wholeSets(asColumns), wholeSets(asObjects));
+  checkCore(t, asColumns, ir);
+  // every backend changes in place (no growth): IPv4 <-> IPv6, ports, states, next hops
+  const next = bigIr(700, 1);
+  const changed = [...next.backends.values()];
+  const gen = asObjects.generation;
+  asObjects.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: changed, backendsRemove: [] }, next);
+  asColumns.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: byColumn(changed), backendsRemove: [] }, next);
+  t.is(asColumns.generation, gen + 1, 'no regrow: written over the rows in place');
+  t.deepEqual(wholeSets(asColumns), wholeSets(asObjects));
+  const be = asColumns.dv.getUint32(asColumns.map.tableSets[0] + L.TSH_BACKEND_OFF, true);
+  t.is(formatAddr(asColumns.u8, 6, be + 7 * L.BE_SIZE), 'fd01::7', 'an IPv4 row rewritten as IPv6');
+});
+
+test('an invalid address among backends by column is rejected before anything is written', (t) => {
+  const core = Core.create({ flows: 64 });
+  const ir = bigIr(600);
+  const backs = [...ir.backends.values()];
+  core.applyDiff({ frontendsUpsert: [...ir.frontends.values()], frontendsRemove: [], backendsUpsert: byColumn(backs), backendsRemove: [] }, ir);
+  const before = wholeSets(core), gen = core.generation;
+  const bad = backs.map((b, i) => (i === 599 ? { ...b, addr: '10.0.0.256' } : { ...b, port: 1 }));
+  t.throws(() => core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: byColumn(bad), backendsRemove: [] }, ir), { message: /invalid IP address/ });
+  t.is(core.generation, gen);
+  t.deepEqual(wholeSets(core), before);
+});
+
+test('a regrow\'s second set copied from the first equals the second set written again', (t) => {
+  const caps = { frontends: 2, backends: 8, maglevWords: 256, cidrs: 1, routes: 1 };
+  for (const [n, asColumns] of [[300, false], [900, true]]) {
+    const copied = Core.create({ flows: 64, capacities: caps }), written = Core.create({ flows: 64, capacities: caps });
+    written.tables.secondSetByCopy = false;
+    const ir = bigIr(n);
+    ir.routes = [{ prefix: '10.0.0.0/8', outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02' }, { prefix: '10.9.0.0/16', outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02', localSource: 'pod' }];
+    const backs = [...ir.backends.values()];
+    for (const core of [copied, written]) {
+      const before = core.map.tableSets[0];
+      core.applyDiff({ frontendsUpsert: [...ir.frontends.values()], frontendsRemove: [], backendsUpsert: asColumns ? byColumn(backs) : backs, backendsRemove: [], routes: ir.routes }, ir);
+      t.not(core.map.tableSets[0], before, 'a regrow');
+    }
+    t.deepEqual(copied.map.tableSets, written.map.tableSets);
+    const [a0, a1] = wholeSets(copied), [b0, b1] = wholeSets(written);
+    t.true(a0.equals(b0), 'first sets equal');
+    t.true(a1.equals(b1), 'second sets equal: the copy is the replay');
+    const hdr = (core, i) => Buffer.from(core.u8.slice(core.map.tableSets[i], core.map.tableSets[i] + L.TSH_SIZE));
+    t.true(hdr(copied, 1).equals(hdr(written, 1)), 'second headers equal');
+    checkCore(t, copied, ir);
+  }
+});

@@ -15,11 +15,13 @@ import type { Ir, IrBackend, IrFrontend, IrRoute, SnatAddresses } from '../ir/ir
 import { emptyIr, PROTO_NUMBER, snatOf } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
-import { parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
+import { ipv4ValueAt, parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
+import { BackendColumnList } from '../ir/backend-columns.js';
 import { addrWords, hashWords } from './hash.js';
 import { IdSet } from './id-set.js';
 
 const scratch16 = new Uint8Array(16); // validate()'s parse target
+const scratchWords = new Uint32Array(scratch16.buffer); // (little-endian, as linear memory)
 
 /** The part of the Wasm host the writer uses: linear memory, the config words, the bump
  * allocator, and the regions it moves when tables grow. */
@@ -118,6 +120,9 @@ export class TableWriter {
   // incremental totals for capacity checks (see capacityFor)
   private maxFront = 0;
   private maxBack = 0;
+  /** A regrow copies the first set's bytes into the second (false: writes it again, the way a
+   * diff is replayed; tests compare the two). */
+  secondSetByCopy = true;
   private totalMaglev = 0;
   private totalCidrs = 0;
 
@@ -167,8 +172,10 @@ export class TableWriter {
         for (const b of f.backends) if (!(b >= 1)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
       } else for (let i = 0; i < t.length; i++) if (t[i] === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
     }
-    diff.backendsUpsert.forEach((b) => {
-      if (!(Number.isInteger(b.id) && b.id >= 1 && b.id <= 0xffffff)) throw new RangeError(`backend id ${b.id} out of range`);
+    const cols = backendColumnsOf(diff.backendsUpsert);
+    if (cols) validateBackendColumns(cols);
+    else diff.backendsUpsert.forEach((b) => {
+      checkBackendId(b.id);
       writeAddr(b.addr, scratch16, 0); parseMac(b.dstMac); parseMac(b.srcMac);
     });
     for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
@@ -221,7 +228,7 @@ export class TableWriter {
     for (const id of diff.frontendsRemove) this.keys.delete(id);
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
-    diff.backendsUpsert.forEach((b) => { this.backendIds.add(b.id); });
+    forEachBackendId(diff.backendsUpsert, (id) => { this.backendIds.add(id); });
     this.account(diff, next, this.placement);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
@@ -286,7 +293,9 @@ export class TableWriter {
     return [...touched.values()];
   }
 
-  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>, vipChanges: VipChange[]): void {
+  /** Writes `diff` into set `s`; `fresh`: the set is new, every byte zero (a regrow's), so rows
+   * need no clearing first. */
+  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>, vipChanges: VipChange[], fresh = false): void {
     for (const id of diff.frontendsRemove) {
       const old = prev.get(id);
       if (old) this.svcmapDelete(s, old);
@@ -295,7 +304,9 @@ export class TableWriter {
     for (const id of diff.backendsRemove) {
       this.core.u8.fill(0, s.backend + id * L.BE_SIZE, s.backend + (id + 1) * L.BE_SIZE);
     }
-    diff.backendsUpsert.forEach((b) => this.writeBackend(s, b));
+    const cols = backendColumnsOf(diff.backendsUpsert);
+    if (cols) this.writeBackendColumns(s, cols, fresh);
+    else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b));
     for (const f of diff.frontendsUpsert) {
       const old = prev.get(f.id);
       const p = placement.get(f.id)!;
@@ -351,6 +362,26 @@ export class TableWriter {
     dv.setUint16(e + L.BE_OUT_PORT, b.outPort, true);
     u8.set(parseMac(b.dstMac), e + L.BE_DST_MAC);
     u8.set(parseMac(b.srcMac), e + L.BE_SRC_MAC);
+  }
+
+  /** writeBackend of every row of `c` (validated: its addresses parsed), from the columns. */
+  private writeBackendColumns(s: SetLayout, c: BackendColumnList, fresh: boolean): void {
+    const u8 = this.core.u8, u32 = this.core.u32, words = c.addrWords!, cols = c.c, n = c.length;
+    if ((s.backend & 3) !== 0) throw new Error('internal: backend region not word-aligned');
+    // the next hops' MACs: dst then src, 12 bytes each (BE_DST_MAC, BE_SRC_MAC adjacent)
+    const hops = cols.hopDstMac.map((dst, k) => { const m = new Uint8Array(12); m.set(parseMac(dst)); m.set(parseMac(cols.hopSrcMac[k]), 6); return m; });
+    for (let i = 0; i < n; i++) {
+      const e = s.backend + cols.id[i] * L.BE_SIZE;
+      if (!fresh) u8.fill(0, e, e + L.BE_SIZE);
+      const w = (e + L.BE_ADDR) >>> 2, a = i * 4;
+      u32[w] = words[a]; u32[w + 1] = words[a + 1]; u32[w + 2] = words[a + 2]; u32[w + 3] = words[a + 3];
+      const port = cols.port[i], h = cols.hop[i], out = cols.hopOutPort[h];
+      u8[e + L.BE_PORT] = port; u8[e + L.BE_PORT + 1] = port >>> 8; // u16 little-endian, as setUint16
+      u8[e + L.BE_FAMILY] = cols.family[i];
+      u8[e + L.BE_STATE] = cols.state[i];
+      u8[e + L.BE_OUT_PORT] = out; u8[e + L.BE_OUT_PORT + 1] = out >>> 8;
+      u8.set(hops[h], e + L.BE_DST_MAC);
+    }
   }
 
   /** The routes, longest prefix first, then the local-source entries (pods before the node, as
@@ -473,7 +504,7 @@ export class TableWriter {
       maglevWords += f.maglev.length - (p?.maglevLen ?? 0);
       cidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    diff.backendsUpsert.forEach((b) => { if (b.id > maxBack) maxBack = b.id; });
+    forEachBackendId(diff.backendsUpsert, (id) => { if (id > maxBack) maxBack = id; });
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
@@ -502,7 +533,7 @@ export class TableWriter {
       this.totalMaglev += f.maglev.length - (p?.maglevLen ?? 0);
       this.totalCidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
     }
-    diff.backendsUpsert.forEach((b) => { if (b.id > this.maxBack) this.maxBack = b.id; });
+    forEachBackendId(diff.backendsUpsert, (id) => { if (id > this.maxBack) this.maxBack = id; });
   }
 
   private grownCaps(next: Ir, force: boolean): TableCapacities {
@@ -556,9 +587,12 @@ export class TableWriter {
         cidrOff: this.cidrs.alloc(f.sourceRanges.length), cidrLen: f.sourceRanges.length,
       });
     }
-    // every backend: read from the columns when the Ir keeps them so (no object per backend)
+    // every backend: the diff's columns when they are every backend of next (a full sync's
+    // diff), else read from next's columns when it keeps them so (no object per backend)
     const backIds = backendIdList(next);
-    const backs: IrList<IrBackend> = next.backends.rows?.(backIds) ?? backIds.map((id) => next.backends.get(id)!);
+    const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
+    const backs: IrList<IrBackend> = cols && cols.length === backIds.length && distinctIds(cols) ? cols
+      : next.backends.rows?.(backIds) ?? backIds.map((id) => next.backends.get(id)!);
     const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [], routes: next.routes };
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
     const removedBacks: number[] = [];
@@ -570,8 +604,8 @@ export class TableWriter {
     this.vips = new Map();
     const vipChanges = this.vipChanges(full, new Map());
     this.writeHeader(sets[0], 0);
-    this.writeDiff(sets[0], full, new Map(), placement, vipChanges);
-    if (sameShape(sets[0], sets[1])) {
+    this.writeDiff(sets[0], full, new Map(), placement, vipChanges, true);
+    if (this.secondSetByCopy && sameShape(sets[0], sets[1])) {
       const [a, b] = sets, u8 = core.u8;
       const routeCount = core.dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true), localCount = core.dv.getUint32(a.base + L.TSH_LOCAL_COUNT, true);
       let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
@@ -588,7 +622,7 @@ export class TableWriter {
       this.writeHeader(b, routeCount, localCount);
     } else {
       this.writeHeader(sets[1], 0);
-      this.writeDiff(sets[1], full, new Map(), placement, vipChanges);
+      this.writeDiff(sets[1], full, new Map(), placement, vipChanges, true);
     }
     this.writeSnat(snatOf(next));
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
@@ -614,6 +648,51 @@ export class TableWriter {
     this.ir = next;
     this.generation++;
   }
+}
+
+/** The list as received columns, when it is. */
+function backendColumnsOf(list: IrList<IrBackend>): BackendColumnList | null {
+  return list instanceof BackendColumnList ? list : null;
+}
+
+/** fn(id) for every backend of `list`, in order (from the id column when it has one). */
+function forEachBackendId(list: IrList<IrBackend>, fn: (id: number) => void): void {
+  const c = backendColumnsOf(list);
+  if (c) { const ids = c.c.id; for (let i = 0; i < ids.length; i++) fn(ids[i]); } else list.forEach((b) => fn(b.id));
+}
+
+/** Whether no id is listed twice. */
+function distinctIds(c: BackendColumnList): boolean {
+  const ids = c.c.id;
+  let max = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
+  const seen = new Uint8Array(max + 1);
+  for (let i = 0; i < ids.length; i++) { if (seen[ids[i]]) return false; seen[ids[i]] = 1; }
+  return true;
+}
+
+function checkBackendId(id: number): void {
+  if (!(Number.isInteger(id) && id >= 1 && id <= 0xffffff)) throw new RangeError(`backend id ${id} out of range`);
+}
+
+/** validate() of received backend columns: ids, addresses (parsed into c.addrWords, once), MACs. */
+function validateBackendColumns(c: BackendColumnList): void {
+  const cols = c.c, n = c.length;
+  for (let i = 0; i < n; i++) checkBackendId(cols.id[i]);
+  for (let k = 0; k < cols.hopDstMac.length; k++) { parseMac(cols.hopDstMac[k]); parseMac(cols.hopSrcMac[k]); }
+  for (let i = 0; i < n; i++) if (cols.hop[i] >= cols.hopDstMac.length) throw new RangeError(`backend ${cols.id[i]}: next hop ${cols.hop[i]} of ${cols.hopDstMac.length}`);
+  if (c.addrWords) return;
+  const words = new Uint32Array(n * 4), s = cols.addrs, at = cols.addrAt;
+  for (let i = 0; i < n; i++) {
+    const v = ipv4ValueAt(s, at[i], at[i + 1]);
+    if (v >= 0) { // a.b.c.d as the little-endian word of bytes a, b, c, d
+      words[i * 4] = ((v & 0xff) << 24) | (((v >>> 8) & 0xff) << 16) | (((v >>> 16) & 0xff) << 8) | (v >>> 24);
+      continue;
+    }
+    writeAddr(c.addrAt(i), scratch16, 0); // throws on an invalid address
+    words.set(scratchWords, i * 4);
+  }
+  c.addrWords = words;
 }
 
 /** Every backend id of `ir`: from the columns when the Ir keeps them so (ascending, without a

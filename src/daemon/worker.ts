@@ -22,8 +22,7 @@ import { formatMac } from '../util/addr.js';
 import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
 import { NeighbourCache } from './neighbour-cache.js';
 import { ProbeRing } from './probe-ring.js';
-import { patchIrInPlace } from './ir-patch.js';
-import { decodeDiff } from '../ir/diff-wire.js';
+import { applyReceived, forEachBackendHop, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
@@ -91,6 +90,7 @@ class Worker {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
+    keepBackendsAsReceived(this.core);
     if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
@@ -249,12 +249,7 @@ class Worker {
         case 'apply': {
           // O(diff): the Ir is patched in place (undone if the table write refuses the diff),
           // the answered VIPs and the unresolved backends change by what the diff touches
-          const ir = this.core.ir, d = decodeDiff(m.diff);
-          const replaced: IrFrontend[] = [];
-          for (const id of d.frontendsRemove) { const f = ir.frontends.get(id); if (f) replaced.push(f); }
-          for (const f of d.frontendsUpsert) { const o = ir.frontends.get(f.id); if (o) replaced.push(o); }
-          const undo = patchIrInPlace(ir, d);
-          try { this.core.applyDiff(d, ir); } catch (e) { undo(); throw e; }
+          const { diff: d, replaced } = applyReceived(this.core, m.diff);
           for (const f of replaced) if (this.announces(f.kind)) this.l2.releaseAnnounced(f.addr);
           for (const f of d.frontendsUpsert) if (this.announces(f.kind)) this.l2.holdAnnounced(f.addr);
           let newlyUnresolved = false;
@@ -265,16 +260,17 @@ class Worker {
             this.probeRing.release(a);
           };
           for (const id of d.backendsRemove) resolved(id);
-          for (const b of d.backendsUpsert) {
-            const a = canonicalAddr(b.addr);
-            const had = this.unresolved.get(b.id);
-            if (b.outPort !== L.PORT_NONE || had !== a) resolved(b.id);
-            if (b.outPort === L.PORT_NONE && had !== a) {
-              this.unresolved.set(b.id, a);
+          forEachBackendHop(d.backendsUpsert, (id, outPort, addr) => {
+            const had = this.unresolved.get(id);
+            if (outPort !== L.PORT_NONE && had === undefined) return; // resolved, and was: nothing to do (no address parsed)
+            const a = canonicalAddr(addr());
+            if (outPort !== L.PORT_NONE || had !== a) resolved(id);
+            if (outPort === L.PORT_NONE && had !== a) {
+              this.unresolved.set(id, a);
               if (!this.probeRing.has(a)) newlyUnresolved = true;
               this.probeRing.hold(a);
             }
-          }
+          });
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
           this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           return;

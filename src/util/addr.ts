@@ -20,12 +20,16 @@ function dottedQuad(s: string, bytes: Uint8Array): boolean {
 /** The value (0 .. 2^32 - 1) of a canonical dotted quad — four parts of 0..255 without leading
  * zeros, e.g. "10.0.0.1" — or -1 for anything else. One pass over the characters: validation
  * keeps an IPv4 endpoint's value for the compiler. */
-export function ipv4Value(s: string): number {
-  const n = s.length;
+export function ipv4Value(s: string): number { return ipv4ValueAt(s, 0, s.length); }
+
+/** ipv4Value of s.slice(from, to), without the slice (the table writer reads every backend's
+ * address out of one joined string). */
+export function ipv4ValueAt(s: string, from: number, to: number): number {
+  const n = to - from;
   if (n < 7 || n > 15) return -1;
   let v = 0, part = 0, digits = 0, k = 0;
-  for (let i = 0; i <= n; i++) {
-    const c = i < n ? s.charCodeAt(i) : 46;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? s.charCodeAt(i) : 46;
     if (c === 46) {
       if (digits === 0 || k > 3) return -1;
       v = v * 256 + part; k++; part = 0; digits = 0;

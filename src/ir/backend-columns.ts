@@ -1,0 +1,151 @@
+// Many backends as columns: how a full sync's 100k backends travel to a forwarding worker and how
+// the worker keeps them (backend-store.ts), without an object per backend on either side.
+//
+//   row i ─┬─ id[i], family[i], state[i], port[i]     typed arrays
+//          ├─ owner[i] ──▶ ownerService[k], ownerPortName[k]   (one entry per service port)
+//          ├─ hop[i]   ──▶ hopOutPort[k], hopDstMac[k], hopSrcMac[k]   (one per next hop: a few)
+//          ├─ node[i], zone[i] ──▶ labels[k]   (0: absent; node and zone names: a few)
+//          └─ addr: addrs.slice(addrAt[i], addrAt[i + 1])   (every address in one string)
+//
+// Why: a structured clone writes an object with all its property names, and the worker rebuilt
+// 100k objects with seven strings each from joined columns — at 10k services x 10 endpoints that
+// was ~100 ms to decode plus ~200 ms of GC in the worker (every object survives: scavenged, then
+// promoted) and ~28k page faults of fresh heap. Here the worker keeps what it received; a backend
+// becomes an object only when something asks for it (a trace, a listing, a flow restore). The
+// strings of a dictionary are sent as arrays: no separator can clash with them, so any string
+// goes by column.
+import type { Family, IrBackend } from './ir.js';
+import type { IrList } from './list.js';
+
+/** The wire form (what postMessage clones). */
+export interface BackendColumns {
+  n: number;
+  id: Uint32Array; family: Uint8Array; state: Uint8Array; port: Uint32Array;
+  owner: Uint32Array; ownerService: string[]; ownerPortName: string[];
+  hop: Uint32Array; hopOutPort: Uint32Array; hopDstMac: string[]; hopSrcMac: string[];
+  /** node[i] / zone[i]: 0 when absent, else k + 1 for labels[k] ('' is a label like any other). */
+  node: Uint32Array; zone: Uint32Array; labels: string[];
+  addrs: string; addrAt: Uint32Array;
+}
+
+/** A dictionary that remembers the last value looked up: consecutive rows mostly share it. */
+class Dict {
+  readonly values: string[] = [];
+  private readonly index = new Map<string, number>();
+  private last: string | undefined = undefined;
+  private lastIdx = -1;
+  of(s: string): number {
+    if (s === this.last) return this.lastIdx;
+    let k = this.index.get(s);
+    if (k === undefined) { k = this.values.length; this.values.push(s); this.index.set(s, k); }
+    this.last = s; this.lastIdx = k;
+    return k;
+  }
+}
+
+/** `list` by column. Reads it once, in order (a list read from the compiler's tables may pass one
+ * reused object: everything is copied out). */
+export function encodeBackendColumns(list: IrList<IrBackend>): BackendColumns {
+  const n = list.length;
+  const c: BackendColumns = {
+    n, id: new Uint32Array(n), family: new Uint8Array(n), state: new Uint8Array(n), port: new Uint32Array(n),
+    owner: new Uint32Array(n), ownerService: [], ownerPortName: [],
+    hop: new Uint32Array(n), hopOutPort: new Uint32Array(0), hopDstMac: [], hopSrcMac: [],
+    node: new Uint32Array(n), zone: new Uint32Array(n), labels: [],
+    addrs: '', addrAt: new Uint32Array(n + 1),
+  };
+  // a service port: service -> port name -> k (no key string per row)
+  const owners = new Map<string, Map<string, number>>();
+  let lastService = '', lastPortName = '', lastOwner = -1;
+  const hopOut: number[] = [], hopIndex = new Map<string, number>();
+  let lastOut = -1, lastDst = '', lastSrc = '', lastHop = -1;
+  const labels = new Dict();
+  const addrs: string[] = new Array(n);
+  let i = 0, at = 0;
+  list.forEach((b) => {
+    if (i >= n) throw new Error(`internal: a backend list of length ${n} passed more rows`);
+    c.id[i] = b.id; c.family[i] = b.family; c.state[i] = b.state; c.port[i] = b.port;
+    if (lastOwner < 0 || b.service !== lastService || b.portName !== lastPortName) {
+      let byPort = owners.get(b.service);
+      if (!byPort) owners.set(b.service, byPort = new Map());
+      let k = byPort.get(b.portName);
+      if (k === undefined) { k = c.ownerService.length; c.ownerService.push(b.service); c.ownerPortName.push(b.portName); byPort.set(b.portName, k); }
+      lastService = b.service; lastPortName = b.portName; lastOwner = k;
+    }
+    c.owner[i] = lastOwner;
+    if (lastHop < 0 || b.outPort !== lastOut || b.dstMac !== lastDst || b.srcMac !== lastSrc) {
+      const key = `${b.outPort}|${b.dstMac}|${b.srcMac}`;
+      let k = hopIndex.get(key);
+      if (k === undefined) { k = hopOut.length; hopOut.push(b.outPort); c.hopDstMac.push(b.dstMac); c.hopSrcMac.push(b.srcMac); hopIndex.set(key, k); }
+      lastOut = b.outPort; lastDst = b.dstMac; lastSrc = b.srcMac; lastHop = k;
+    }
+    c.hop[i] = lastHop;
+    c.node[i] = b.nodeName === undefined ? 0 : labels.of(b.nodeName) + 1;
+    c.zone[i] = b.zone === undefined ? 0 : labels.of(b.zone) + 1;
+    addrs[i] = b.addr; at += b.addr.length; c.addrAt[i + 1] = at;
+    i++;
+  });
+  if (i !== n) throw new Error(`internal: a backend list of length ${n} passed ${i} rows`);
+  c.hopOutPort = Uint32Array.from(hopOut);
+  c.labels = labels.values;
+  c.addrs = addrs.join('');
+  return c;
+}
+
+/** A row's node or zone name from its column value (0: absent). */
+function labelAt(c: BackendColumns, k: number): string | undefined { return k === 0 ? undefined : c.labels[k - 1]; }
+
+/** Received columns as a list of backends (IrList): forEach passes one reused object, slice and
+ * the iterator build objects of their own. Also answers a row's fields without an object. */
+export class BackendColumnList implements IrList<IrBackend> {
+  /** The addresses parsed, 4 little-endian u32 words a row (IPv4 zero-padded), made by the table
+   * writer's validation on first use and kept with the rows (one parse for every later write). */
+  addrWords: Uint32Array | null = null;
+  constructor(readonly c: BackendColumns) {
+    if (!(c.id.length === c.n && c.addrAt.length === c.n + 1 && c.hop.length === c.n && c.owner.length === c.n && c.addrAt[c.n] === c.addrs.length)) {
+      throw new Error(`internal: backend columns of ${c.n} rows are inconsistent`);
+    }
+  }
+
+  get length(): number { return this.c.n; }
+  idAt(i: number): number { return this.c.id[i]; }
+  addrAt(i: number): string { return this.c.addrs.slice(this.c.addrAt[i], this.c.addrAt[i + 1]); }
+  outPortAt(i: number): number { return this.c.hopOutPort[this.c.hop[i]]; }
+
+  /** Fills `out` with row i and returns it. */
+  load(i: number, out: IrBackend): IrBackend {
+    const c = this.c, h = c.hop[i], o = c.owner[i];
+    out.id = c.id[i]; out.service = c.ownerService[o]; out.portName = c.ownerPortName[o]; out.addr = this.addrAt(i);
+    out.family = c.family[i] as Family; out.port = c.port[i]; out.state = c.state[i];
+    out.outPort = c.hopOutPort[h]; out.dstMac = c.hopDstMac[h]; out.srcMac = c.hopSrcMac[h];
+    out.nodeName = labelAt(c, c.node[i]); out.zone = labelAt(c, c.zone[i]);
+    return out;
+  }
+
+  /** Row i as an object of its own, optional fields only when present (as the compiler makes them). */
+  row(i: number): IrBackend {
+    const c = this.c, h = c.hop[i], o = c.owner[i];
+    const b: IrBackend = {
+      id: c.id[i], service: c.ownerService[o], portName: c.ownerPortName[o], addr: this.addrAt(i), family: c.family[i] as Family,
+      port: c.port[i], state: c.state[i], outPort: c.hopOutPort[h], dstMac: c.hopDstMac[h], srcMac: c.hopSrcMac[h],
+    };
+    const node = labelAt(c, c.node[i]), zone = labelAt(c, c.zone[i]);
+    if (node !== undefined) b.nodeName = node;
+    if (zone !== undefined) b.zone = zone;
+    return b;
+  }
+
+  forEach(fn: (item: IrBackend) => void): void {
+    const cursor: IrBackend = { id: 0, service: '', portName: '', addr: '', family: 4, port: 0, state: 0, outPort: 0, dstMac: '', srcMac: '', nodeName: undefined, zone: undefined };
+    for (let i = 0; i < this.c.n; i++) fn(this.load(i, cursor));
+  }
+
+  slice(start = 0, end = this.c.n): IrBackend[] {
+    const out: IrBackend[] = [], to = Math.min(end, this.c.n);
+    for (let i = Math.max(0, start); i < to; i++) out.push(this.row(i));
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<IrBackend> { for (let i = 0; i < this.c.n; i++) yield this.row(i); }
+  toJSON(): IrBackend[] { return this.slice(); }
+}
