@@ -115,8 +115,9 @@ export class TableWriter {
   private keys = new Map<number, FrontKey>();
   private backendIds = new IdSet();
   /** ClusterIP frontend ids by address ("family|addr"): each address has one catch-all key in the
-   * service map naming the lowest of them (the core rejects a miss that hits it). */
-  private vips = new Map<string, Set<number>>();
+   * service map naming the lowest of them (the core rejects a miss that hits it). One id as a
+   * number (most addresses: a Set each was 10k Sets to build and keep at 10k services). */
+  private vips = new Map<string, number | Set<number>>();
   // incremental totals for capacity checks (see capacityFor)
   private maxFront = 0;
   private maxBack = 0;
@@ -269,8 +270,8 @@ export class TableWriter {
     const touched = new Map<string, VipChange>();
     const leave = (k: FrontKey | undefined) => {
       if (!k || k.kind !== 'ClusterIP') return;
-      const key = `${k.family}|${k.addr}`;
-      this.vips.get(key)?.delete(k.id);
+      const key = `${k.family}|${k.addr}`, ids = this.vips.get(key);
+      if (ids === k.id) this.vips.delete(key); else if (typeof ids === 'object') ids.delete(k.id);
       touched.set(key, { addr: k.addr, family: k.family, id: 0 });
     };
     for (const id of diff.frontendsRemove) leave(prev.get(id));
@@ -279,13 +280,17 @@ export class TableWriter {
       if (old && (old.kind !== f.kind || old.addr !== f.addr || old.family !== f.family)) leave(old);
       if (f.kind !== 'ClusterIP') continue;
       const key = `${f.family}|${f.addr}`;
-      let ids = this.vips.get(key);
-      if (!ids) this.vips.set(key, ids = new Set());
-      if (!ids.has(f.id)) { ids.add(f.id); touched.set(key, { addr: f.addr, family: f.family, id: 0 }); }
+      const ids = this.vips.get(key);
+      if (ids === f.id || (typeof ids === 'object' && ids.has(f.id))) continue;
+      if (ids === undefined) this.vips.set(key, f.id);
+      else if (typeof ids === 'number') this.vips.set(key, new Set([ids, f.id]));
+      else ids.add(f.id);
+      touched.set(key, { addr: f.addr, family: f.family, id: 0 });
     }
     for (const [key, c] of touched) {
       const ids = this.vips.get(key);
-      if (!ids || ids.size === 0) { this.vips.delete(key); continue; }
+      if (ids === undefined || (typeof ids === 'object' && ids.size === 0)) { this.vips.delete(key); continue; }
+      if (typeof ids === 'number') { c.id = ids; continue; }
       let min = 0;
       for (const id of ids) if (min === 0 || id < min) min = id;
       c.id = min;
