@@ -78,9 +78,11 @@ export class BackendStore implements IrRecords<IrBackend> {
     const prevWhere = new Int32Array(n), prevRow = new Uint32Array(n);
     const prevObjects = new Map<number, IrBackend>();
     const released: Array<[number, BackendColumnList]> = [];
+    let max = 0;
+    for (let i = 0; i < n; i++) if (list.idAt(i) > max) max = list.idAt(i);
+    this.room(max); // once: not one doubling copy after another while 100k ids arrive
     for (let i = 0; i < n; i++) {
       const id = list.idAt(i);
-      this.room(id);
       const w = this.where[id];
       prevWhere[i] = w; prevRow[i] = this.row[id];
       if (w === OBJECT && !prevObjects.has(id)) prevObjects.set(id, this.objects.get(id)!);
