@@ -263,5 +263,28 @@ test('a regrow\'s second set copied from the first equals the second set written
     const hdr = (core, i) => Buffer.from(core.u8.slice(core.map.tableSets[i], core.map.tableSets[i] + L.TSH_SIZE));
     t.true(hdr(copied, 1).equals(hdr(written, 1)), 'second headers equal');
     checkCore(t, copied, ir);
+    // then a diff that rewrites most rows without a regrow (the copy pays): fewer routes, every
+    // backend changed, a frontend removed, one moved to a larger Maglev table
+    const next = bigIr(n, 1);
+    next.frontends.delete(5);
+    const f3 = next.frontends.get(3);
+    next.frontends.set(3, { ...f3, maglev: Uint32Array.from({ length: f3.maglev.length * 2 + 1 }, (_, k) => f3.maglev[k % f3.maglev.length]) });
+    next.routes = [ir.routes[0]];
+    const changed = [...next.backends.values()];
+    for (const core of [copied, written]) {
+      const sets = [...core.map.tableSets], gen = core.generation;
+      core.applyDiff({ frontendsUpsert: [...next.frontends.values()], frontendsRemove: [5], backendsUpsert: asColumns ? byColumn(changed) : changed, backendsRemove: [], routes: next.routes }, next);
+      t.deepEqual(core.map.tableSets, sets, 'no regrow');
+      t.is(core.generation, gen + 1);
+    }
+    const [c0, c1] = wholeSets(copied), [d0, d1] = wholeSets(written);
+    t.true(c0.equals(d0) && c1.equals(d1), 'a large diff\'s second set copied equals it replayed');
+    t.true(hdr(copied, 0).equals(hdr(written, 0)) && hdr(copied, 1).equals(hdr(written, 1)));
+    checkCore(t, copied, next);
+    // and a one-backend change is replayed, not copied, with the same bytes either way
+    const one = { ...next.backends.get(2), port: 4242 };
+    next.backends.set(2, one);
+    for (const core of [copied, written]) core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [one], backendsRemove: [] }, next);
+    t.deepEqual(wholeSets(copied), wholeSets(written));
   }
 });
