@@ -288,3 +288,16 @@ test('a regrow\'s second set copied from the first equals the second set written
     t.deepEqual(wholeSets(copied), wholeSets(written));
   }
 });
+
+test('an empty or invalid MAC is rejected, as objects and by column, even after valid backends that share their MACs', (t) => {
+  for (const asColumns of [false, true]) {
+    for (const mac of ['', '02:00:00:00:00']) {
+      const core = Core.create({ flows: 64 });
+      const backs = [1, 2, 3].map((id) => backend({ id, addr: `10.0.0.${id}`, port: 80 }));
+      backs[2] = { ...backs[2], dstMac: mac };
+      const ir = mkIr({ frontends: [], backends: backs });
+      t.throws(() => core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: asColumns ? byColumn(backs) : backs, backendsRemove: [] }, ir), { message: /invalid MAC/ });
+      t.is(core.generation, 0);
+    }
+  }
+});

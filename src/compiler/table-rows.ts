@@ -42,6 +42,13 @@ export class TableRows<T> implements IrList<T> {
     else for (let i = 0; i < n; i++) fn(load.call(this.table, ids[i], cursor));
   }
 
+  forEachId(fn: (id: number) => void): void {
+    this.checkFresh();
+    const ids = this.ids, n = this.length;
+    if (typeof ids === 'number') for (let id = 1; id <= n; id++) fn(id);
+    else for (let i = 0; i < n; i++) fn(ids[i]);
+  }
+
   slice(start = 0, end = this.length): T[] {
     if (this.objects !== null) return this.objects.slice(start, end);
     this.checkFresh();

@@ -177,10 +177,15 @@ export class TableWriter {
     }
     const cols = backendColumnsOf(diff.backendsUpsert);
     if (cols) validateBackendColumns(cols);
-    else diff.backendsUpsert.forEach((b) => {
-      checkBackendId(b.id);
-      writeAddr(b.addr, scratch16, 0); parseMac(b.dstMac); parseMac(b.srcMac);
-    });
+    else {
+      let dst: string | undefined, src: string | undefined; // (consecutive backends mostly share their MACs)
+      diff.backendsUpsert.forEach((b) => {
+        checkBackendId(b.id);
+        writeAddr(b.addr, scratch16, 0);
+        if (b.dstMac !== dst) { parseMac(b.dstMac); dst = b.dstMac; }
+        if (b.srcMac !== src) { parseMac(b.srcMac); src = b.srcMac; }
+      });
+    }
     for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
   }
 
@@ -351,7 +356,7 @@ export class TableWriter {
     }
     const cols = backendColumnsOf(diff.backendsUpsert);
     if (cols) this.writeBackendColumns(s, cols, fresh);
-    else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b));
+    else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b, fresh));
     for (const f of diff.frontendsUpsert) {
       const old = prev.get(f.id);
       const p = placement.get(f.id)!;
@@ -396,18 +401,23 @@ export class TableWriter {
     u8[e + L.FE_FAMILY] = f.family;
   }
 
-  private writeBackend(s: SetLayout, b: IrBackend): void {
+  private writeBackend(s: SetLayout, b: IrBackend, fresh: boolean): void {
     const u8 = this.core.u8, dv = this.core.dv;
     const e = s.backend + b.id * L.BE_SIZE;
-    u8.fill(0, e, e + L.BE_SIZE);
+    if (!fresh) u8.fill(0, e, e + L.BE_SIZE);
     writeAddr(b.addr, u8, e + L.BE_ADDR);
     dv.setUint16(e + L.BE_PORT, b.port, true);
     u8[e + L.BE_FAMILY] = b.family;
     u8[e + L.BE_STATE] = b.state;
     dv.setUint16(e + L.BE_OUT_PORT, b.outPort, true);
-    u8.set(parseMac(b.dstMac), e + L.BE_DST_MAC);
-    u8.set(parseMac(b.srcMac), e + L.BE_SRC_MAC);
+    // consecutive backends mostly share their next hop: the last MACs are kept (no lookup)
+    if (b.dstMac !== this.lastDstMac) { this.lastDstMac = b.dstMac; this.lastDstBytes = parseMac(b.dstMac); }
+    if (b.srcMac !== this.lastSrcMac) { this.lastSrcMac = b.srcMac; this.lastSrcBytes = parseMac(b.srcMac); }
+    u8.set(this.lastDstBytes, e + L.BE_DST_MAC);
+    u8.set(this.lastSrcBytes, e + L.BE_SRC_MAC);
   }
+  private lastDstMac: string | undefined; private lastDstBytes: Uint8Array = new Uint8Array(6);
+  private lastSrcMac: string | undefined; private lastSrcBytes: Uint8Array = new Uint8Array(6);
 
   /** writeBackend of every row of `c` (validated: its addresses parsed), from the columns. */
   private writeBackendColumns(s: SetLayout, c: BackendColumnList, fresh: boolean): void {
@@ -622,7 +632,8 @@ export class TableWriter {
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
     // (the diff's frontends are all of next's when there are as many, with distinct ids)
-    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? [...diff.frontendsUpsert].sort((a, b) => a.id - b.id) : null;
+    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? [...diff.frontendsUpsert] : null;
+    if (fronts && !ascending(fronts)) fronts.sort((a, b) => a.id - b.id); // (a full compile lists them in id order)
     if (fronts && fronts.some((f, i) => i > 0 && f.id === fronts![i - 1].id)) fronts = null;
     fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
     const ids = fronts.map((f) => f.id);
@@ -689,10 +700,14 @@ function backendColumnsOf(list: IrList<IrBackend>): BackendColumnList | null {
   return list instanceof BackendColumnList ? list : null;
 }
 
-/** fn(id) for every backend of `list`, in order (from the id column when it has one). */
+/** fn(id) for every backend of `list`, in order (without reading the rows when the list can). */
 function forEachBackendId(list: IrList<IrBackend>, fn: (id: number) => void): void {
-  const c = backendColumnsOf(list);
-  if (c) { const ids = c.c.id; for (let i = 0; i < ids.length; i++) fn(ids[i]); } else list.forEach((b) => fn(b.id));
+  if (list.forEachId) list.forEachId(fn); else list.forEach((b) => fn(b.id));
+}
+
+function ascending(fs: IrFrontend[]): boolean {
+  for (let i = 1; i < fs.length; i++) if (fs[i].id < fs[i - 1].id) return false;
+  return true;
 }
 
 /** Whether no id is listed twice. */

@@ -140,6 +140,8 @@ export class BackendColumnList implements IrList<IrBackend> {
     for (let i = 0; i < this.c.n; i++) fn(this.load(i, cursor));
   }
 
+  forEachId(fn: (id: number) => void): void { const ids = this.c.id; for (let i = 0; i < ids.length; i++) fn(ids[i]); }
+
   slice(start = 0, end = this.c.n): IrBackend[] {
     const out: IrBackend[] = [], to = Math.min(end, this.c.n);
     for (let i = Math.max(0, start); i < to; i++) out.push(this.row(i));

@@ -11,6 +11,9 @@ export interface IrList<T> extends Iterable<T> {
   forEach(fn: (item: T) => void): void;
   /** Items start..end (default: to the end) as objects of their own, in an array. */
   slice(start?: number, end?: number): T[];
+  /** fn(id) for every record in order, without reading the records (lists of records read from
+   * columns: the table writer's passes that need only the ids). */
+  forEachId?(fn: (id: number) => void): void;
 }
 
 /** The ids 1..n as a list, without an n-entry array (a full compile's undo removes every id it
