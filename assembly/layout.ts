@@ -399,7 +399,7 @@ export const BE_SRC_MAC = 30;
 export const BES_ABSENT = 0;       // not in this generation: flows to it are re-selected
 export const BES_READY = 1;
 export const BES_TERMINATING_SERVING = 2;
-export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing flows only
+export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing TCP/SCTP flows only (UDP ones re-select while the port has serving endpoints)
 
 // ---- CIDR entry (20 bytes): addr[16] | prefix len u8 | family u8 | 2 reserved -------------
 export const CIDR_SIZE = 20;

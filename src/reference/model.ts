@@ -312,6 +312,14 @@ class Tables {
     }
     return bv;
   }
+  /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
+   * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
+   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpLeftServing. */
+  udpLeftServing(bv: BackView, p: Parsed): boolean {
+    if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
+    const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+    return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -660,11 +668,13 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
+    let bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
+    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpLeftServing
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The backend left the current generation (or its id now names another backend, or the
-      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple: the flow is
+      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple, or a UDP
+      // flow's backend stopped serving while the port has serving endpoints: the flow is
       // re-created toward a backend of the same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
