@@ -3,7 +3,8 @@
 // 12345` in a loop) follows its Service's server pod being replaced, through a ClusterIP and a
 // NodePort; it reaches a first endpoint once that one gets ready; internalTrafficPolicy Local
 // with the local pod recreated; and "should drop INVALID conntrack entries": an out-of-window
-// segment from the server is not delivered un-NATed, so the client never resets the connection.
+// segment from the server is not delivered un-NATed, so the client never resets the connection;
+// and an ICMP error from the pod (RELATED to a flow) reaching the client translated.
 // Semantics: docs/core.md "Flows of endpoints that stop serving or go away".
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -153,4 +154,32 @@ print('sent')`;
   await ended;
   const res = JSON.parse(out.trim().split('\n').pop());
   t.deepEqual(res, { ok: true }, `the connection survived the out-of-window segment: ${out}`);
+});
+
+/** What a connected UDP socket in `ns` sees after sending to host:port twice: 'ECONNREFUSED'
+ * when an ICMP port unreachable matching its socket came back, 'reply' or 'timeout'. */
+async function connectedUdp(ns, host, port) {
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
+    s.on('error', (e) => { clearTimeout(t); console.log(e.code); process.exit(0); });
+    s.on('message', () => { clearTimeout(t); console.log('reply'); process.exit(0); });
+    s.connect(${port}, ${JSON.stringify(host)}, () => { s.send('x'); setTimeout(() => s.send('y'), 300); });`;
+  return (await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 })).stdout.trim();
+}
+
+// The kernel's conntrack translates an ICMP error quoting a NATed packet (RELATED) back: the
+// client's socket, connected to the service address, learns that the pod's port is closed.
+serial('an ICMP port unreachable from the pod reaches the client translated (quoted packet and outer header), ClusterIP and masqueraded NodePort', async (t) => {
+  await apply([
+    serviceYaml({ name: 'closed', type: 'NodePort', clusterIP: '10.96.5.15', ports: [{ name: 'udp', port: 80, targetPort: 5999, nodePort: 30059, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'closed-1', service: 'closed', ports: [{ name: 'udp', port: 5999, protocol: 'UDP' }], endpoints: [{ addresses: [topo.pods[0].ip], conditions: READY, nodeName: 'node-a' }] }),
+  ]);
+  const count = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons.fwd_icmp_error ?? 0;
+  const before = await count();
+  t.is(await connectedUdp(topo.ns.client, '10.96.5.15', 80), 'ECONNREFUSED', 'ClusterIP: nothing listens on the pod port');
+  const mid = await count();
+  t.true(mid > before, `fwd_icmp_error counted (${before} -> ${mid})`);
+  t.is(await connectedUdp(topo.ns.remote, NODE_V4, 30059), 'ECONNREFUSED', 'NodePort (masqueraded): the quoted source translated back too');
+  t.true(await count() > mid);
 });
