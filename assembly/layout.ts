@@ -94,6 +94,8 @@ export const CFG_STEER_SELF = 188;    // this core's worker index (< CFG_STEER_W
 // brings the reply back to the core. IPv4 / IPv6; set when CFG_HAS_SNAT bit 2 / bit 3 is.
 export const CFG_HAIRPIN_V4 = 192;
 export const CFG_HAIRPIN_V6 = 208;
+export const CFG_TO_TCP_HALF_CLOSED = 224; // ms: established TCP with a FIN from one side only (kube-proxy's
+                                     // CLOSE_WAIT timeout: the other side may go on sending)
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;
@@ -230,6 +232,8 @@ export const CTS_UDP_REPLIED = 5;
 export const CTS_SCTP = 6;
 export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
 export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
+export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the client only (kernel FIN_WAIT/CLOSE_WAIT)
+export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
 export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)

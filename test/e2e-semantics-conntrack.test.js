@@ -183,3 +183,37 @@ serial('an ICMP port unreachable from the pod reaches the client translated (quo
   t.is(await connectedUdp(topo.ns.remote, NODE_V4, 30059), 'ECONNREFUSED', 'NodePort (masqueraded): the quoted source translated back too');
   t.true(await count() > mid);
 });
+
+// A client that half-closes (shutdown of its sending side: HTTP/1.0-style clients, `nc -N`,
+// rsync) and waits for an answer that takes a while: the kernel's conntrack keeps such a
+// connection in FIN_WAIT/CLOSE_WAIT (kube-proxy sets CLOSE_WAIT to 1 h, its
+// --conntrack-tcp-timeout-close-wait, which Kubernetes' e2e "should set TCP CLOSE_WAIT timeout"
+// checks), not in the short timeout of a connection closed both ways.
+serial('a half-closed connection outlives the closing timeout: the answer sent 13 s after the client\'s FIN reaches it translated', async (t) => {
+  const pod = topo.pods[1];
+  // allowHalfOpen: node would otherwise answer the client's FIN with its own at once
+  const slow = topo.lab.spawn(pod.ns, process.execPath, ['-e', `require('net').createServer({ allowHalfOpen: true }, (s) => {
+    let got = ''; s.on('error', () => {}); s.on('data', (d) => { got += d; });
+    s.on('end', () => setTimeout(() => s.end('late answer to ' + got), 13000));
+  }).listen(9001, () => console.log('ready'))`]);
+  t.teardown(() => { if (slow.exitCode === null) slow.kill(); });
+  await new Promise((resolve) => { slow.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 10000); });
+  await apply([
+    serviceYaml({ name: 'halfclose', clusterIP: '10.96.5.16', ports: [{ name: 'tcp', port: 9001, targetPort: 9001, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'halfclose-1', service: 'halfclose', ports: [{ name: 'tcp', port: 9001, protocol: 'TCP' }], endpoints: [{ addresses: [pod.ip], conditions: READY, nodeName: 'node-a' }] }),
+  ]);
+  const script = `
+    const s = require('net').connect(9001, '10.96.5.16');
+    let got = '';
+    const done = (r) => { console.log(JSON.stringify(r)); process.exit(0); };
+    s.on('connect', () => s.end('question'));
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => done({ got }));
+    s.on('error', (e) => done({ error: e.code || e.message, got }));
+    setTimeout(() => done({ error: 'timeout', got }), 25000);`;
+  const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: 35000 });
+  t.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop() || '{}'), { got: 'late answer to question' }, r.stderr);
+  const flows = (await api(topo, 'GET', '/api/v1/conntrack?proto=TCP')).json?.items ?? [];
+  const f = flows.find((x) => x.vip === '10.96.5.16');
+  t.truthy(f, 'the flow is still there after the exchange');
+});

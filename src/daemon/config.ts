@@ -9,7 +9,7 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
-//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -178,6 +178,8 @@ export const daemonConfigSchema = z.object({
     // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
     tcpSynSeconds: z.number().int().min(1).optional(),
     tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    // established TCP after a FIN from one side only (kube-proxy's --conntrack-tcp-timeout-close-wait)
+    tcpHalfClosedSeconds: z.number().int().min(1).optional(),
     // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
     // how long a first fragment's ports are remembered
     fragments: z.number().int().min(0).max(1 << 22).optional(),

@@ -115,6 +115,14 @@ function reopensClosed(state: number, proto: number, tcpFlags: number): boolean 
   return proto === 6 && state === L.CTS_TCP_CLOSING && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
 }
 
+/** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
+ * direction; a repeated FIN of the same side keeps it); the other side's FIN, a RST, or a FIN on
+ * a flow never established closes it. Mirrors assembly/conntrack.ts closeState. */
+function closeState(state: number, tcpFlags: number, half: number): number {
+  if (tcpFlags & TCP_RST) return L.CTS_TCP_CLOSING;
+  return state === L.CTS_TCP_EST || state === half ? half : L.CTS_TCP_CLOSING;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing: which reason each malformation gets, in the order the core checks
 
@@ -428,6 +436,7 @@ export class ReferenceModel {
       case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
       case L.CTS_SCTP: return t.sctpMs;
       case L.CTS_TCP_SYN_RECV: case L.CTS_TCP_MIDSTREAM: return t.tcpUnconfirmedMs;
+      case L.CTS_TCP_HALF_CLOSED_ORIG: case L.CTS_TCP_HALF_CLOSED_REPLY: return t.tcpHalfClosedMs;
       default: return 0;
     }
   }
@@ -463,7 +472,7 @@ export class ReferenceModel {
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
-      || st === L.CTS_TCP_CLOSING;
+      || st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
   }
 
   /** Free list first; else the first expired (counted expired) or unconfirmed (counted evicted)
@@ -692,7 +701,7 @@ export class ReferenceModel {
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (this.live) {
       if (p.proto === 6) {
-        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
         else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
           // the client's ACK of the SYN-ACK completes the handshake in both directions
           fl.state = L.CTS_TCP_EST;
@@ -715,7 +724,7 @@ export class ReferenceModel {
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
-        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_REPLY);
         else if (fl.state === L.CTS_TCP_SYN) {
           if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) fl.state = L.CTS_TCP_SYN_RECV;
         } else if (fl.state === L.CTS_TCP_MIDSTREAM) {
