@@ -123,7 +123,8 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   // masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
   let masqLocal = false;
   const cf = fe.clusterFront;
-  if (cf != 0 && cf <= tFeMax) {
+  // with FEF_AFFINITY_SHARED the cluster front only keys the affinity entries (below)
+  if (cf != 0 && cf <= tFeMax && (flags & L.FEF_AFFINITY_SHARED) == 0) {
     const kind = localSource(client, family, <u32>fr.inPort);
     if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
@@ -152,7 +153,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
   if (flags & L.FEF_AFFINITY) {
-    bid = selectAffinity(fr, fe, front, client, h);
+    bid = selectAffinity(fr, fe, (flags & L.FEF_AFFINITY_SHARED) != 0 ? cf : front, client, h);
   } else {
     bid = maglevBackend(fr, front, h);
     if (!backendUsable(bid)) bid = 0;

@@ -97,3 +97,20 @@ serial('sessionAffinity switched None → ClientIP → None → ClientIP (servic
   await apply([spec('ClientIP')]);
   t.is(await pods(), 1, 'ClientIP again: one pod');
 });
+
+// kube-proxy keeps sessionAffinity per service port, whichever of its IPs a client uses
+serial('sessionAffinity ClientIP: a client pinned through the ClusterIP stays on its pod through the NodePort', async (t) => {
+  await apply([
+    serviceYaml({ name: 'pin', type: 'NodePort', clusterIP: '10.96.6.15', extra: { sessionAffinity: 'ClientIP' }, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30095, protocol: 'TCP' }] }),
+    slice('pin-1', 'pin'),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.6.15/')).code, 0);
+  const seen = async (url) => {
+    const res = await httpMany(topo, topo.ns.client, url, 8);
+    t.deepEqual(res.filter((r) => r.error), []);
+    return [...new Set(res.map((r) => r.pod))];
+  };
+  const viaCluster = await seen('http://10.96.6.15/');
+  t.is(viaCluster.length, 1);
+  t.deepEqual(await seen(`http://${NODE_V4}:30095/`), viaCluster, 'the same pod through the NodePort');
+});

@@ -759,7 +759,9 @@ export class ReferenceModel {
    *  goes to the first empty slot, else replaces the least recently seen of the window. */
   private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
     const f = fv.f;
-    const h = affinityHash(client, f.id);
+    // core: pipeline.ts newFlow — FEF_AFFINITY_SHARED keys the entries by the cluster front
+    const key = (f.flags & L.FEF_AFFINITY_SHARED) ? (f.clusterFront ?? 0) : f.id;
+    const h = affinityHash(client, key);
     const mask = this.opts.affinitySlots - 1;
     const window = Math.min(L.AFF_PROBE, mask + 1);
     let free = -1, oldest = -1, oldestAge = 0;
@@ -767,7 +769,7 @@ export class ReferenceModel {
       const i = (h + k) & mask;
       const s = this.affinity[i];
       if (!s) { free = i; break; }
-      if (s.front === f.id && s.hash === h && eqBytes(s.client, client)) {
+      if (s.front === key && s.hash === h && eqBytes(s.client, client)) {
         if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
           const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
           if (st === L.BES_READY || st === L.BES_TERMINATING_SERVING) {
@@ -787,7 +789,7 @@ export class ReferenceModel {
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
-      this.affinity[slot] = { client: client.slice(), front: f.id, backend: bid, lastSeen: this.now, hash: h };
+      this.affinity[slot] = { client: client.slice(), front: key, backend: bid, lastSeen: this.now, hash: h };
       this.global[L.GC_AFF_NEW]++;
     }
     return bid;
@@ -807,7 +809,7 @@ export class ReferenceModel {
     // core: pipeline.ts newFlow — externalTrafficPolicy Local holds for outside sources only: a pod
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
-    if (f.clusterFront) {
+    if (f.clusterFront && !(f.flags & L.FEF_AFFINITY_SHARED)) {
       const hit = this.tables.localSource(client, x.inPort);
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
         fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
