@@ -148,3 +148,18 @@ test('worker tuning: busy-poll off and workers at their default priority unless 
   t.regex(e.message, /busyPollUs/);
   t.regex(e.message, /workerNice/);
 });
+
+test('AF_XDP rxRing and workerCpus: accepted where they apply, bad values named with their path', (t) => {
+  const xdp = { name: 'up', type: 'afxdp', ifname: 'x0', role: 'uplink', gateways: ['10.0.0.1'], rxRing: 4096 };
+  const c = parseConfig({ ...good, ports: [xdp, good.ports[1]], workerCpus: [1] });
+  t.is(c.ports[0].rxRing, 4096);
+  t.deepEqual(c.workerCpus, [1]);
+  t.is(parseConfig(good).workerCpus, undefined);
+  const e = t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, rxRing: 3000 }, { ...good.ports[1], rxRing: 1024 }], workerCpus: [1, 0] }), { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[0\]\.rxRing: must be a power of two/);
+  t.regex(e.message, /ports\[1\]\.rxRing: only an afxdp port has an AF_XDP RX ring/);
+  t.regex(e.message, /workerCpus: one CPU per worker: 1 worker\(s\), 2 CPU\(s\) listed/);
+  const r = t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, rxRing: 32768 }, good.ports[1]], workerCpus: [-1] }), { instanceOf: ConfigError });
+  t.regex(r.message, /ports\[0\]\.rxRing/);
+  t.regex(r.message, /workerCpus\[0\]/);
+});

@@ -103,11 +103,11 @@ rootTest('where XDP cannot be used, openAfXdpOrPacket falls back to AF_PACKET an
 
 rootTest('a burst larger than the rings: kernel drops are counted, what arrives is intact, the port recovers', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, rxRing: 1024 });
   t.teardown(() => { a.close(); x.close(); });
   const tx = makeArea(256, 2048);
   let sent = 0;
-  for (let r = 0; r < 12; r++) { // 3072 frames, nothing drained: more than the 1024-frame rings hold
+  for (let r = 0; r < 12; r++) { // 3072 frames, nothing drained: more than a 1024-frame ring holds
     for (let k = 0; k < 256; k++) putTx(tx, k, frame(100, r * 256 + k), 0);
     sent += a.txBurst(tx, 256);
   }
@@ -135,4 +135,24 @@ rootTest('one txBurst of 200 frames: all of them leave (copy mode sends 32 per k
   t.is(got.length, N, 'every frame of the one burst arrived, no second burst needed');
   got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, 5000 + k)));
   t.is(x.stats().txErrors, 0);
+});
+
+rootTest('rxRing: the default 4096-frame RX ring holds the 3072-frame burst a 1024-frame ring drops; bad sizes are refused by name', (t) => {
+  for (const bad of [100, 32, 32768, 0]) {
+    const e = t.throws(() => new AfXdpPort({ ifname: 'vb', netns: nsB, index: 1, rxRing: bad }), { code: 'EINVAL' });
+    t.regex(e.message, /rxRing must be a power of two in 64\.\.16384/);
+  }
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  t.teardown(() => { a.close(); x.close(); });
+  const tx = makeArea(256, 2048);
+  let sent = 0;
+  for (let r = 0; r < 12; r++) { // the same 3072 frames, nothing drained
+    for (let k = 0; k < 256; k++) putTx(tx, k, frame(100, r * 256 + k), 0);
+    sent += a.txBurst(tx, 256);
+  }
+  const got = ofEthertype(receive(x, makeArea(256, 2048), sent, 3000), ETHERTYPE);
+  t.is(x.stats().kernelDrops, 0, JSON.stringify(x.stats()));
+  t.is(got.length, sent);
+  got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, k)));
 });

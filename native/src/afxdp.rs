@@ -25,10 +25,20 @@ use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
 use crate::offload;
 use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
-/// UMEM chunk: one frame. In copy mode a frame may use CHUNK - 256 (XDP headroom) bytes.
-const CHUNK: usize = 4096;
-/// Ring sizes (power of two). RX frames = fill ring size; as many again for TX.
-const RING: u32 = 1024;
+/// UMEM chunk: one frame. In copy mode a received frame may use CHUNK - 256 (XDP headroom) =
+/// 1792 bytes (an MTU up to 1778); an arena slot holds 2048 (assembly/layout.ts DEFAULT_SLOT_SIZE),
+/// so a larger chunk would only hold frames the core cannot take, at twice the memory.
+const CHUNK: usize = 2048;
+/// TX and completion ring size (power of two), and the UMEM frames kept for transmitting. A burst
+/// is at most a batch (256 frames), so the ring never needs more.
+const TX_RING: u32 = 1024;
+/// RX and fill ring size when the caller does not say: the frames the kernel can queue for the
+/// worker before it drops (rx_ring_full). Each costs a UMEM chunk (2 KiB): with the TX frames,
+/// 10 MiB per queue. 4096 frames are ~8 ms at 0.5 Mpps, longer than a scheduler time slice on a
+/// busy machine; 1024 dropped a fifth of a one-flow blast there (docs/performance.md).
+pub const RX_RING_DEFAULT: u32 = 4096;
+pub const RX_RING_MIN: u32 = 64;
+pub const RX_RING_MAX: u32 = 16384;
 const MAX_QUEUES: u32 = 64;
 
 pub struct XdpOpts {
@@ -36,6 +46,8 @@ pub struct XdpOpts {
     pub netns: Option<String>,
     /// finish CHECKSUM_PARTIAL frames of local peers (see the module comment)
     pub offloads: bool,
+    /// RX/fill ring size, a power of two in RX_RING_MIN..=RX_RING_MAX
+    pub rx_ring: u32,
 }
 
 /// One mmapped ring: producer/consumer indices, flags word and the descriptor array.
@@ -53,8 +65,8 @@ struct Ring {
 unsafe impl Send for Ring {}
 
 impl Ring {
-    fn map(fd: RawFd, off: &XdpRingOffset, entry: usize, pgoff: i64) -> Result<Ring, i32> {
-        let len = off.desc as usize + RING as usize * entry;
+    fn map(fd: RawFd, off: &XdpRingOffset, size: u32, entry: usize, pgoff: i64) -> Result<Ring, i32> {
+        let len = off.desc as usize + size as usize * entry;
         let map = Mmap::map_ring(fd, len, pgoff)?;
         let base = map.ptr();
         // SAFETY: the kernel reported these offsets for this mapping; all lie inside `len`.
@@ -64,7 +76,7 @@ impl Ring {
                 cons: base.add(off.consumer as usize) as *const AtomicU32,
                 flags: base.add(off.flags as usize) as *const AtomicU32,
                 desc: base.add(off.desc as usize),
-                mask: RING - 1,
+                mask: size - 1,
                 _map: map,
             })
         }
@@ -83,7 +95,7 @@ impl Ring {
     }
     /// u64 entry i (fill / completion rings: frame addresses).
     fn addr(&self, i: u32) -> u64 {
-        // SAFETY: (i & mask) < RING entries of 8 bytes inside the mapping.
+        // SAFETY: (i & mask) < size entries of 8 bytes inside the mapping.
         unsafe { std::ptr::read_unaligned(self.desc.add((i & self.mask) as usize * 8) as *const u64) }
     }
     fn set_addr(&self, i: u32, a: u64) {
@@ -92,7 +104,7 @@ impl Ring {
     }
     /// struct xdp_desc entry i (RX / TX rings): (addr, len).
     fn desc(&self, i: u32) -> (u64, u32) {
-        // SAFETY: (i & mask) < RING entries of 16 bytes inside the mapping.
+        // SAFETY: (i & mask) < size entries of 16 bytes inside the mapping.
         unsafe {
             let p = self.desc.add((i & self.mask) as usize * ffi::XDP_DESC_SIZE);
             (std::ptr::read_unaligned(p as *const u64), std::ptr::read_unaligned(p.add(8) as *const u32))
@@ -126,35 +138,36 @@ struct Queue {
 }
 
 impl Queue {
-    fn open(ifindex: u32, queue: u32) -> Result<Queue, (i32, &'static str)> {
+    fn open(ifindex: u32, queue: u32, rx_ring: u32) -> Result<Queue, (i32, &'static str)> {
         let fd = ffi::sys_socket(ffi::AF_XDP, ffi::SOCK_RAW | ffi::SOCK_CLOEXEC, 0).map_err(|e| (e, "socket(AF_XDP)"))?;
         let s = fd.as_raw_fd();
-        let frames = 2 * RING as usize;
+        // UMEM: rx_ring frames that circulate through the fill and RX rings, then TX_RING for TX
+        let frames = (rx_ring + TX_RING) as usize;
         let umem = Mmap::anonymous(frames * CHUNK).map_err(|e| (e, "UMEM mmap"))?;
         let reg = XdpUmemReg { addr: umem.ptr() as u64, len: (frames * CHUNK) as u64, chunk_size: CHUNK as u32, ..Default::default() };
         ffi::setsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_UMEM_REG, &reg).map_err(|e| (e, "XDP_UMEM_REG"))?;
-        for opt in [ffi::XDP_UMEM_FILL_RING, ffi::XDP_UMEM_COMPLETION_RING, ffi::XDP_RX_RING, ffi::XDP_TX_RING] {
-            ffi::setsockopt_int(s, ffi::SOL_XDP, opt, RING as i32).map_err(|e| (e, "AF_XDP ring size"))?;
+        for (opt, size) in [(ffi::XDP_UMEM_FILL_RING, rx_ring), (ffi::XDP_UMEM_COMPLETION_RING, TX_RING), (ffi::XDP_RX_RING, rx_ring), (ffi::XDP_TX_RING, TX_RING)] {
+            ffi::setsockopt_int(s, ffi::SOL_XDP, opt, size as i32).map_err(|e| (e, "AF_XDP ring size"))?;
         }
         let mut off = XdpMmapOffsets::default();
         ffi::getsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_MMAP_OFFSETS, &mut off).map_err(|e| (e, "XDP_MMAP_OFFSETS"))?;
         let ring_err = |e| (e, "AF_XDP ring mmap");
         let q = Queue {
-            fill: Ring::map(s, &off.fr, 8, ffi::XDP_UMEM_PGOFF_FILL_RING).map_err(ring_err)?,
-            comp: Ring::map(s, &off.cr, 8, ffi::XDP_UMEM_PGOFF_COMPLETION_RING).map_err(ring_err)?,
-            rx: Ring::map(s, &off.rx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_RX_RING).map_err(ring_err)?,
-            tx: Ring::map(s, &off.tx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_TX_RING).map_err(ring_err)?,
-            tx_free: (RING as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
+            fill: Ring::map(s, &off.fr, rx_ring, 8, ffi::XDP_UMEM_PGOFF_FILL_RING).map_err(ring_err)?,
+            comp: Ring::map(s, &off.cr, TX_RING, 8, ffi::XDP_UMEM_PGOFF_COMPLETION_RING).map_err(ring_err)?,
+            rx: Ring::map(s, &off.rx, rx_ring, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_RX_RING).map_err(ring_err)?,
+            tx: Ring::map(s, &off.tx, TX_RING, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_TX_RING).map_err(ring_err)?,
+            tx_free: (rx_ring as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
             umem,
             fd,
             drops_seen: 0,
             zero_copy: false,
         };
         // every RX frame starts out in the fill ring
-        for k in 0..RING {
+        for k in 0..rx_ring {
             q.fill.set_addr(k, k as u64 * CHUNK as u64);
         }
-        q.fill.prod().store(RING, Ordering::Release);
+        q.fill.prod().store(rx_ring, Ordering::Release);
         // Neither XDP_COPY nor XDP_ZEROCOPY: the kernel binds zero-copy when the driver supports
         // it and copy mode otherwise (veth), so the port takes zero-copy wherever it is offered.
         ffi::bind_xdp(s, ifindex, queue, ffi::XDP_USE_NEED_WAKEUP).map_err(|e| (e, "bind AF_XDP socket"))?;
@@ -235,7 +248,7 @@ impl Queue {
         let mut sent = 0usize;
         for i in 0..count {
             let Some(len) = tx_frame_len(area, i, port_index, 14, cap, c) else { continue };
-            let room = RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
+            let room = TX_RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
             let Some(addr) = (if room > 0 { self.tx_free.pop() } else { None }) else {
                 c.tx_errors += 1; // TX ring or frames exhausted: dropped, never blocks
                 continue;
@@ -264,7 +277,7 @@ impl Queue {
     /// queued for the next burst's kick).
     fn kick_tx(&mut self) {
         let fd = self.fd.as_raw_fd();
-        for _ in 0..(RING / 32 + 2) {
+        for _ in 0..(TX_RING / 32 + 2) {
             if !self.tx.needs_wakeup() {
                 return;
             }
@@ -325,6 +338,9 @@ fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
 
 pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
     validate_ifname(&o.name)?;
+    if !o.rx_ring.is_power_of_two() || !(RX_RING_MIN..=RX_RING_MAX).contains(&o.rx_ring) {
+        return Err(NErr::new("EINVAL", format!("AF_XDP rxRing must be a power of two in {RX_RING_MIN}..{RX_RING_MAX}, got {}", o.rx_ring)));
+    }
     let name = o.name.clone();
     let ns = o.netns.clone();
     crate::netns::run_in(ns.as_deref(), move || {
@@ -360,7 +376,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         })?;
         let mut queues = Vec::with_capacity(nq as usize);
         for q in 0..nq {
-            let queue = Queue::open(ifindex, q).map_err(|(e, what)| {
+            let queue = Queue::open(ifindex, q, o.rx_ring).map_err(|(e, what)| {
                 if e == ffi::EBUSY {
                     NErr::new("EBUSY", format!("AF_XDP on '{n}': queue {q} is taken by another AF_XDP socket or XDP program"))
                 } else {

@@ -59,7 +59,9 @@ export interface E2eOptions {
   wdpBin?: string;
   /** wdp's workerNice (default: the daemon's default). */
   wdpWorkerNice?: number;
-  /** More top-level keys of wdp's config (A/B of an option), e.g. { workerCpu: 1 }. */
+  /** wdp's AF_XDP RX ring size on both ports (default: the daemon's). */
+  wdpRxRing?: number;
+  /** More top-level keys of wdp's config (A/B of an option), e.g. { workerCpus: [1] }. */
   wdpExtra?: Record<string, unknown>;
   progress?: Progress;
 }
@@ -509,11 +511,12 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
 async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<WdpDaemon> {
   const portType = o.wdpPort ?? 'afxdp';
   const sock = join(dir, 'wdp-api.sock');
+  const ring = o.wdpRxRing !== undefined && portType === 'afxdp' ? { rxRing: o.wdpRxRing } : {};
   const config = {
     node: { name: 'bench-router', addresses: [] },
     ports: [
-      { name: 'client', type: portType, ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW] },
-      { name: 'server', type: portType, ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }] },
+      { name: 'client', type: portType, ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW], ...ring },
+      { name: 'server', type: portType, ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }], ...ring },
     ],
     // the client side, including the random sources of the new-flow test, is behind r0
     routes: [{ prefix: `10.131.0.0/${CLIENT_PLEN}`, port: 'client', mac: t.clientMac }],
@@ -711,7 +714,7 @@ export interface InterleaveVariant {
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
    * the CPU baseline of the blast figures, measured in the same rounds. */
   contender: 'kernel' | 'wdp' | 'generator';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort' | 'wdpExtra'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort' | 'wdpRxRing' | 'wdpExtra'>;
 }
 
 export interface InterleaveFigures {

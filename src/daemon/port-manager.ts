@@ -155,6 +155,7 @@ export class PortManager {
       probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
+      ...(p.rxRing ? { rxRing: p.rxRing } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
       ...(p.fanout ? { fanout: { group: fanoutGroup(index) } } : {}),
