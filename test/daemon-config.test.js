@@ -149,10 +149,14 @@ test('worker tuning: busy-poll off and workers at their default priority unless 
   t.regex(e.message, /workerNice/);
 });
 
-test('AF_XDP rxRing and workerCpus: accepted where they apply, bad values named with their path', (t) => {
-  const xdp = { name: 'up', type: 'afxdp', ifname: 'x0', role: 'uplink', gateways: ['10.0.0.1'], rxRing: 4096 };
+test('AF_XDP rxRing, xdpMode and workerCpus: accepted where they apply, bad values named with their path', (t) => {
+  const xdp = { name: 'up', type: 'afxdp', ifname: 'x0', role: 'uplink', gateways: ['10.0.0.1'], rxRing: 4096, xdpMode: 'generic' };
   const c = parseConfig({ ...good, ports: [xdp, good.ports[1]], workerCpus: [1] });
   t.is(c.ports[0].rxRing, 4096);
+  t.is(c.ports[0].xdpMode, 'generic');
+  t.regex(t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, xdpMode: 'skb' }, good.ports[1]] }), { instanceOf: ConfigError }).message, /ports\[0\]\.xdpMode/);
+  t.regex(t.throws(() => parseConfig({ ...good, ports: [xdp, { ...good.ports[1], xdpMode: 'native' }] }), { instanceOf: ConfigError }).message,
+    /ports\[1\]\.xdpMode: only an afxdp port attaches an XDP program/);
   t.deepEqual(c.workerCpus, [1]);
   t.is(parseConfig(good).workerCpus, undefined);
   const e = t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, rxRing: 3000 }, { ...good.ports[1], rxRing: 1024 }], workerCpus: [1, 0] }), { instanceOf: ConfigError });

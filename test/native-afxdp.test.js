@@ -156,3 +156,21 @@ rootTest('rxRing: the default 4096-frame RX ring holds the 3072-frame burst a 10
   t.is(got.length, sent);
   got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, k)));
 });
+
+rootTest('xdpMode: the program runs where asked (generic: xdpgeneric on the link, native: the driver hook) and frames arrive byte-exact either way; a bad mode is refused by name', (t) => {
+  const e = t.throws(() => new AfXdpPort({ ifname: 'vb', netns: nsB, index: 1, xdpMode: 'offload' }), { code: 'EINVAL' });
+  t.regex(e.message, /xdpMode must be "native" or "generic"/);
+  for (const mode of ['generic', 'native']) {
+    const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+    const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, xdpMode: mode });
+    try {
+      const link = run('ip', ['-n', nsB, '-d', 'link', 'show', 'vb']).stdout;
+      t.is(/\bxdpgeneric\b/.test(link), mode === 'generic', link);
+      const tx = makeArea(8, 2048);
+      [60, 1514].forEach((len, k) => putTx(tx, k, frame(len, 7000 + k), 0));
+      t.is(a.txBurst(tx, 2), 2);
+      const got = ofEthertype(receive(x, makeArea(16, 2048), 2, 3000), ETHERTYPE);
+      t.deepEqual(got.map((g) => g.bytes), [frame(60, 7000), frame(1514, 7001)], mode);
+    } finally { a.close(); x.close(); }
+  }
+});

@@ -48,6 +48,19 @@ pub struct XdpOpts {
     pub offloads: bool,
     /// RX/fill ring size, a power of two in RX_RING_MIN..=RX_RING_MAX
     pub rx_ring: u32,
+    /// where the program runs: None = the kernel's choice (the driver's own XDP hook where it
+    /// has one, as on veth), Some(false) = the driver hook or fail, Some(true) = generic XDP
+    /// (after the skb is built, any interface)
+    pub generic: Option<bool>,
+}
+
+/// BPF_LINK_CREATE flags for XdpOpts::generic (linux/if_link.h XDP_FLAGS_SKB_MODE / DRV_MODE).
+fn attach_flags(generic: Option<bool>) -> u32 {
+    match generic {
+        None => 0,
+        Some(true) => 1 << 1,
+        Some(false) => 1 << 2,
+    }
 }
 
 /// One mmapped ring: producer/consumer indices, flags word and the descriptor array.
@@ -391,7 +404,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
             queues.push(queue);
         }
         let mut a = BpfAttr::new();
-        a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP);
+        a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP).u32_at(12, attach_flags(o.generic));
         let link = ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
             if e == ffi::EBUSY || e == ffi::EEXIST {
                 NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))

@@ -8,7 +8,8 @@
 //!                offloads = true, fanoutProgram = null) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
-//!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
+//!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
+//!                xdpMode = null | 'native' | 'generic') -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
@@ -155,6 +156,12 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
         offloads: opt_bool(js, 2, "offloads", true)?,
         // range-checked by afxdp::open with a message naming the option
         rx_ring: if js.is_nullish(3) { afxdp::RX_RING_DEFAULT } else { js.int(3, "rxRing", 0, u32::MAX as i64)? as u32 },
+        generic: match js.opt_string(4, "xdpMode")?.as_deref() {
+            None | Some("") => None,
+            Some("native") => Some(false),
+            Some("generic") => Some(true),
+            Some(m) => return Err(NErr::new("EINVAL", format!("xdpMode must be \"native\" or \"generic\", got \"{m}\""))),
+        },
     };
     let netns = opts.netns.clone();
     let (link, dev) = afxdp::open(opts)?;

@@ -59,8 +59,9 @@ export interface E2eOptions {
   wdpBin?: string;
   /** wdp's workerNice (default: the daemon's default). */
   wdpWorkerNice?: number;
-  /** wdp's AF_XDP RX ring size on both ports (default: the daemon's). */
+  /** wdp's AF_XDP RX ring size and XDP attach mode on both ports (default: the daemon's). */
   wdpRxRing?: number;
+  wdpXdpMode?: 'native' | 'generic';
   /** More top-level keys of wdp's config (A/B of an option), e.g. { workerCpus: [1] }. */
   wdpExtra?: Record<string, unknown>;
   progress?: Progress;
@@ -511,7 +512,7 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
 async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<WdpDaemon> {
   const portType = o.wdpPort ?? 'afxdp';
   const sock = join(dir, 'wdp-api.sock');
-  const ring = o.wdpRxRing !== undefined && portType === 'afxdp' ? { rxRing: o.wdpRxRing } : {};
+  const ring = portType !== 'afxdp' ? {} : { ...(o.wdpRxRing !== undefined ? { rxRing: o.wdpRxRing } : {}), ...(o.wdpXdpMode ? { xdpMode: o.wdpXdpMode } : {}) };
   const config = {
     node: { name: 'bench-router', addresses: [] },
     ports: [
@@ -714,7 +715,7 @@ export interface InterleaveVariant {
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
    * the CPU baseline of the blast figures, measured in the same rounds. */
   contender: 'kernel' | 'wdp' | 'generator';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort' | 'wdpRxRing' | 'wdpExtra'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra'>;
 }
 
 export interface InterleaveFigures {

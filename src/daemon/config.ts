@@ -4,7 +4,7 @@
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, offloads?, persist?, worker?, fanout?,
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, xdpMode?, offloads?, persist?, worker?, fanout?,
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
@@ -72,6 +72,10 @@ export const portSchema = z.object({
   // how many frames the kernel queues for a worker that is busy or not scheduled before it drops
   // them (ports' kernelDrops). Each costs a 2 KiB UMEM chunk (4096: 8 MiB per queue, + 2 for TX).
   rxRing: z.number().int().min(64).max(16384).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two' }).optional(),
+  // AF_XDP only: where the XDP program runs — native (the driver's hook; an error where the
+  // driver has none) or generic (after the kernel built the skb, any interface). Absent: the
+  // kernel's choice, native where the driver has it (veth does).
+  xdpMode: z.enum(['native', 'generic']).optional(),
   // Native ports: read the virtio-net header and finish what senders left to offload (partial
   // checksums, TSO/GSO/GRO super-frames) before the core sees the frames. Default true; false
   // only for peers known to send finished frames (saves the header on every frame).
@@ -221,6 +225,7 @@ export const daemonConfigSchema = z.object({
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
     if (p.rxRing !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'rxRing'], message: 'only an afxdp port has an AF_XDP RX ring' });
+    if (p.xdpMode !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'xdpMode'], message: 'only an afxdp port attaches an XDP program' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
     if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port (role: host)' });

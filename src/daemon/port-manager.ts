@@ -156,6 +156,7 @@ export class PortManager {
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
       ...(p.rxRing ? { rxRing: p.rxRing } : {}),
+      ...(p.xdpMode ? { xdpMode: p.xdpMode } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
       ...(p.fanout ? { fanout: { group: fanoutGroup(index) } } : {}),

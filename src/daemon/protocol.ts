@@ -16,6 +16,7 @@ export interface WorkerPortSpec extends L2Port {
   netns?: string;              // TAP: create the device inside this namespace
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
   rxRing?: number;             // AF_XDP RX/fill ring size (config `rxRing`)
+  xdpMode?: 'native' | 'generic'; // AF_XDP: where the XDP program runs (config `xdpMode`)
   offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
   persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the

@@ -162,7 +162,7 @@ class Worker {
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
         else if (spec.type === 'afxdp') {
-          const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}) });
+          const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;

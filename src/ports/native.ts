@@ -48,7 +48,7 @@ export interface NativeAddon {
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
-  openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null): NativePortInfo;
+  openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -403,6 +403,9 @@ export interface AfXdpPortOptions extends NativePortCommon {
    * kernel can queue while the worker is busy or not scheduled before it drops them
    * (kernelDrops). Each is a 2 KiB UMEM chunk. */
   rxRing?: number;
+  /** Where the XDP program runs: 'native' (the driver's hook, or fail), 'generic' (after the skb
+   * is built, any interface). Default: the kernel's choice (native where the driver has it). */
+  xdpMode?: 'native' | 'generic';
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
@@ -423,13 +426,13 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null);
   return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
 }
 
 /** An AF_XDP port, or — where XDP is unavailable (code ENOXDP/EBUSY) — an AF_PACKET port on the
  * same interface; `fallback` then says why, for the caller's log line. */
-export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOptions, 'rxRing'>): { port: NativePort; fallback?: string } {
+export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOptions, 'rxRing' | 'xdpMode'>): { port: NativePort; fallback?: string } {
   try {
     return { port: new AfXdpPort(opts) };
   } catch (e) {
