@@ -314,7 +314,8 @@ pub struct Xdp {
     _link: OwnedFd,
     _prog: OwnedFd,
     _map: OwnedFd,
-    epoll: OwnedFd,
+    /// several queues: one pollable fd for all of them (None with one queue, see fd())
+    epoll: Option<OwnedFd>,
     queues: Vec<Queue>,
     next_rx: usize,
     offloads: bool,
@@ -412,8 +413,12 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
                 xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
             }
         })?;
-        let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
-        let epoll = ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?;
+        let epoll = if queues.len() == 1 {
+            None
+        } else {
+            let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
+            Some(ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?)
+        };
         Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0, offloads: o.offloads }))
     })
 }
@@ -423,8 +428,16 @@ impl Device for Xdp {
         "af_xdp"
     }
 
+    /// With one queue, the socket itself: poll(2) puts the waiting thread on the socket's wait
+    /// queue only while it sleeps. An epoll set stays registered there, so while the worker is
+    /// busy every frame's wake-up walks it — each received frame's data_ready and each sent
+    /// frame's skb free (sock_wfree's write_space) take the wait queue's lock and run the epoll
+    /// callback, in the sender's softirq and in the worker's transmit (docs/performance.md).
     fn fd(&self) -> RawFd {
-        self.epoll.as_raw_fd()
+        match &self.epoll {
+            Some(ep) => ep.as_raw_fd(),
+            None => self.queues[0].fd.as_raw_fd(),
+        }
     }
 
     fn ring_bytes(&self) -> usize {
