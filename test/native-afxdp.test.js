@@ -174,3 +174,45 @@ rootTest('xdpMode: the program runs where asked (generic: xdpgeneric on the link
     } finally { a.close(); x.close(); }
   }
 });
+
+rootTest('two AF_XDP ports on one two-queue veth, one queue each, sharing one XDP program: every frame arrives once, on either port, intact; bad queues and a non-AF_XDP port to share are refused', (t) => {
+  // a second pair with two queues on each side (created inside the namespaces)
+  run('ip', ['link', 'add', 'qa', 'netns', nsA, 'numtxqueues', '2', 'numrxqueues', '2', 'type', 'veth', 'peer', 'name', 'qb', 'netns', nsB, 'numtxqueues', '2', 'numrxqueues', '2']);
+  for (const [ns, dev] of [[nsA, 'qa'], [nsB, 'qb']]) run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  const macQb = JSON.parse(run('ip', ['-n', nsB, '-j', 'link', 'show', 'qb']).stdout)[0].address;
+  run('ip', ['-n', nsA, 'addr', 'add', '10.77.0.1/24', 'dev', 'qa']);
+  run('ip', ['-n', nsA, 'neigh', 'replace', '10.77.0.2', 'lladdr', macQb, 'dev', 'qa', 'nud', 'permanent']);
+
+  t.throws(() => new AfXdpPort({ ifname: 'qb', netns: nsB, index: 1, queues: [2] }), { code: 'EINVAL', message: /queues \[2\] must be distinct receive queues of the interface \(0\.\.1\)/ });
+  const ap = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  t.teardown(() => ap.close());
+  t.throws(() => new AfXdpPort({ ifname: 'qb', netns: nsB, index: 1, shareWith: ap }), { code: 'EINVAL', message: /not an AF_XDP port/ });
+
+  const x0 = openXdp({ ifname: 'qb', netns: nsB, index: 1, queues: [0] });
+  const x1 = new AfXdpPort({ ifname: 'qb', netns: nsB, index: 2, queues: [1], shareWith: x0 });
+  t.teardown(() => { x1.close(); x0.close(); });
+  t.is((run('ip', ['-n', nsB, '-d', 'link', 'show', 'qb']).stdout.match(/prog\/xdp/g) ?? []).length, 1, 'one program for both ports');
+  // 64 UDP sockets: each gets its own random transmit hash, so the sender's veth spreads them
+  // over its two queues, which are the receiver's two queues
+  const N = 64;
+  const script = `const d = require('dgram'); let left = ${N};
+    for (let i = 0; i < ${N}; i++) { const s = d.createSocket('udp4'); const b = Buffer.alloc(32, i); b.writeUInt32BE(0x77770000 + i, 0);
+      s.send(b, 9999, '10.77.0.2', () => { s.close(); if (--left === 0) process.exit(0); }); }`;
+  run('ip', ['netns', 'exec', nsA, process.execPath, '-e', script]);
+  const udp = (frames) => frames.filter((f) => f.len >= 42 + 32 && f.bytes[12] === 8 && f.bytes[23] === 17 && new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint16(36) === 9999);
+  const got = [[], []];
+  const area = makeArea(256, 2048);
+  const deadline = Date.now() + 5000;
+  while (got[0].length + got[1].length < N && Date.now() < deadline) {
+    [x0, x1].forEach((x, k) => got[k].push(...udp(receive(x, area, 1, 20)).map((f) => ({ ...f, bytes: f.bytes.slice() }))));
+  }
+  t.true(got[0].length > 0 && got[1].length > 0, `frames per port: ${got[0].length}, ${got[1].length}`);
+  const seqs = [...got[0], ...got[1]].map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(42) - 0x77770000).sort((a, b) => a - b);
+  t.deepEqual(seqs, Array.from({ length: N }, (_, i) => i), 'each datagram once');
+  for (const f of [...got[0], ...got[1]]) {
+    const i = new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(42) - 0x77770000;
+    t.deepEqual([...f.bytes.slice(46, 74)], new Array(28).fill(i));
+  }
+  x1.close();
+  t.is((run('ip', ['-n', nsB, '-d', 'link', 'show', 'qb']).stdout.match(/prog\/xdp/g) ?? []).length, 1, 'the joining port closed: the program stays with the first');
+});

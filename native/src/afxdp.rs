@@ -52,6 +52,19 @@ pub struct XdpOpts {
     /// has one, as on veth), Some(false) = the driver hook or fail, Some(true) = generic XDP
     /// (after the skb is built, any interface)
     pub generic: Option<bool>,
+    /// the receive queues this port binds (None: every queue of the interface)
+    pub queues: Option<Vec<u32>>,
+    /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
+    /// (its sockets go into that map; the program stays attached while that port is open): how
+    /// several workers each take some of an interface's queues
+    pub share: Option<Shared>,
+}
+
+/// What a port joining another one's XDP program needs of it (Device::xsk_map).
+pub struct Shared {
+    pub map: OwnedFd,
+    pub ifindex: u32,
+    pub queues: u32,
 }
 
 /// BPF_LINK_CREATE flags for XdpOpts::generic (linux/if_link.h XDP_FLAGS_SKB_MODE / DRV_MODE).
@@ -310,10 +323,14 @@ impl Queue {
 }
 
 pub struct Xdp {
-    // field order = drop order: detach the program first
-    _link: OwnedFd,
-    _prog: OwnedFd,
-    _map: OwnedFd,
+    // field order = drop order: detach the program first. A port that joined another one's
+    // program (XdpOpts::share) has no link or program of its own.
+    _link: Option<OwnedFd>,
+    _prog: Option<OwnedFd>,
+    map: OwnedFd,
+    ifindex: u32,
+    /// the interface's queues (the XSKMAP's size)
+    nq: u32,
     /// several queues: one pollable fd for all of them (None with one queue, see fd())
     epoll: Option<OwnedFd>,
     queues: Vec<Queue>,
@@ -344,6 +361,26 @@ fn program(map_fd: i32) -> [u64; 6] {
     ]
 }
 
+/// Loads the redirect program for `map` (an XSKMAP) with bpf(2); the verifier's log in the error.
+fn load_program(n: &str, map: &OwnedFd) -> NResult<OwnedFd> {
+    let insns = program(map.as_raw_fd());
+    let license = b"Dual BSD/GPL\0";
+    let mut log = vec![0u8; 4096];
+    let mut a = BpfAttr::new();
+    a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
+        .u32_at(4, insns.len() as u32)
+        .u64_at(8, insns.as_ptr() as u64)
+        .u64_at(16, license.as_ptr() as u64)
+        .u32_at(24, 1)
+        .u32_at(28, log.len() as u32)
+        .u64_at(32, log.as_mut_ptr() as u64);
+    a.0[48..55].copy_from_slice(b"wdp_xsk");
+    ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
+        let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
+        xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
+    })
+}
+
 fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
     let code = if e == ffi::EPERM || e == ffi::EACCES { "EPERM" } else { "ENOXDP" };
     let hint = if code == "EPERM" { " (needs CAP_NET_ADMIN + CAP_BPF or root)" } else { "" };
@@ -358,7 +395,8 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
     let name = o.name.clone();
     let ns = o.netns.clone();
     crate::netns::run_in(ns.as_deref(), move || {
-        let n = &o.name;
+        let mut o = o;
+        let n = &o.name.clone();
         let ifindex = ffi::nametoindex(n)?;
         if ifindex == 0 {
             return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
@@ -368,28 +406,33 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         ffi::ioctl_ifreq(ctl.as_raw_fd(), ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         let mac = r.hwaddr();
         let nq = ffi::rx_queue_count(ctl.as_raw_fd(), n).unwrap_or(1).clamp(1, MAX_QUEUES);
-
-        let mut a = BpfAttr::new();
-        a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
-        let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
-        let insns = program(map.as_raw_fd());
-        let license = b"Dual BSD/GPL\0";
-        let mut log = vec![0u8; 4096];
-        let mut a = BpfAttr::new();
-        a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
-            .u32_at(4, insns.len() as u32)
-            .u64_at(8, insns.as_ptr() as u64)
-            .u64_at(16, license.as_ptr() as u64)
-            .u32_at(24, 1)
-            .u32_at(28, log.len() as u32)
-            .u64_at(32, log.as_mut_ptr() as u64);
-        a.0[48..55].copy_from_slice(b"wdp_xsk");
-        let prog = ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
-            let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
-            xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
-        })?;
-        let mut queues = Vec::with_capacity(nq as usize);
-        for q in 0..nq {
+        let bound: Vec<u32> = match &o.queues {
+            None => (0..nq).collect(),
+            Some(qs) => {
+                if qs.is_empty() || qs.iter().any(|&q| q >= nq) || (1..qs.len()).any(|i| qs[..i].contains(&qs[i])) {
+                    return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': queues {qs:?} must be distinct receive queues of the interface (0..{})", nq - 1)));
+                }
+                qs.clone()
+            }
+        };
+        // the program and its XSKMAP: our own, or those of the port we join
+        let (map, prog) = match o.share.take() {
+            Some(sh) => {
+                if sh.ifindex != ifindex || sh.queues != nq {
+                    return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': the port to share is on another interface")));
+                }
+                (sh.map, None)
+            }
+            None => {
+                let mut a = BpfAttr::new();
+                a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
+                let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
+                let prog = load_program(n, &map)?;
+                (map, Some(prog))
+            }
+        };
+        let mut queues = Vec::with_capacity(bound.len());
+        for &q in &bound {
             let queue = Queue::open(ifindex, q, o.rx_ring).map_err(|(e, what)| {
                 if e == ffi::EBUSY {
                     NErr::new("EBUSY", format!("AF_XDP on '{n}': queue {q} is taken by another AF_XDP socket or XDP program"))
@@ -404,22 +447,27 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
             ffi::sys_bpf(ffi::BPF_MAP_UPDATE_ELEM, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP update"))?;
             queues.push(queue);
         }
-        let mut a = BpfAttr::new();
-        a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP).u32_at(12, attach_flags(o.generic));
-        let link = ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
-            if e == ffi::EBUSY || e == ffi::EEXIST {
-                NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
-            } else {
-                xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
+        let link = match &prog {
+            None => None,
+            Some(prog) => {
+                let mut a = BpfAttr::new();
+                a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP).u32_at(12, attach_flags(o.generic));
+                Some(ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+                    if e == ffi::EBUSY || e == ffi::EEXIST {
+                        NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
+                    } else {
+                        xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
+                    }
+                })?)
             }
-        })?;
+        };
         let epoll = if queues.len() == 1 {
             None
         } else {
             let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
             Some(ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?)
         };
-        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0, offloads: o.offloads }))
+        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, map, ifindex, nq, epoll, queues, next_rx: 0, offloads: o.offloads }))
     })
 }
 
@@ -450,6 +498,11 @@ impl Device for Xdp {
 
     fn zero_copy(&self) -> bool {
         self.queues.iter().all(|q| q.zero_copy)
+    }
+
+    fn xsk_map(&self) -> Option<Shared> {
+        let map = ffi::dup_fd(self.map.as_raw_fd()).ok()?;
+        Some(Shared { map, ifindex: self.ifindex, queues: self.nq })
     }
 
     /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):

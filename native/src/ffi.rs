@@ -1296,3 +1296,14 @@ pub fn set_thread_affinity(cpus: &[usize]) -> Result<(), i32> {
 extern "C" {
     fn sched_setaffinity(pid: c_int, size: usize, mask: *const c_void) -> c_int;
 }
+
+/// A new descriptor (close-on-exec) for the same open file: a BPF map shared by two ports.
+pub fn dup_fd(fd: RawFd) -> Result<OwnedFd, i32> {
+    const F_DUPFD_CLOEXEC: c_int = 1030;
+    // SAFETY: plain syscall on an fd the caller keeps open for the call.
+    owned(unsafe { fcntl(fd, F_DUPFD_CLOEXEC, 0) })
+}
+
+extern "C" {
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+}

@@ -9,7 +9,9 @@
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
 //!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
-//!                xdpMode = null | 'native' | 'generic') -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
+//!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
+//!                shareWith = null | handle of an AF_XDP port on the same interface whose program
+//!                and XSKMAP this one joins with its queues) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
@@ -161,6 +163,15 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
             Some("native") => Some(false),
             Some("generic") => Some(true),
             Some(m) => return Err(NErr::new("EINVAL", format!("xdpMode must be \"native\" or \"generic\", got \"{m}\""))),
+        },
+        queues: if js.is_nullish(5) { None } else { Some(js.int_array(5, "queues", 0, 63)?.into_iter().map(|q| q as u32).collect()) },
+        share: if js.is_nullish(6) {
+            None
+        } else {
+            let h = js.int(6, "shareWith", 1, u32::MAX as i64)?;
+            let p = ports::get(h)?;
+            let g = ports::lock(&p);
+            Some(g.dev.xsk_map().ok_or_else(|| NErr::new("EINVAL", format!("port {h} is not an AF_XDP port: nothing to share")))?)
         },
     };
     let netns = opts.netns.clone();

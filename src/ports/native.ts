@@ -48,7 +48,8 @@ export interface NativeAddon {
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
-  openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null): NativePortInfo;
+  openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
+    queues?: number[] | null, shareWith?: number | null): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -406,6 +407,12 @@ export interface AfXdpPortOptions extends NativePortCommon {
   /** Where the XDP program runs: 'native' (the driver's hook, or fail), 'generic' (after the skb
    * is built, any interface). Default: the kernel's choice (native where the driver has it). */
   xdpMode?: 'native' | 'generic';
+  /** The receive queues this port binds (default: all of the interface's). */
+  queues?: number[];
+  /** An open AF_XDP port on the same interface whose XDP program and XSKMAP this port joins with
+   * its own `queues`: several ports (one per worker) on one multi-queue interface. The program is
+   * attached while that first port is open: close it last. */
+  shareWith?: NativePort;
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
@@ -426,7 +433,7 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null);
   return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
 }
 
