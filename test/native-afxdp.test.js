@@ -177,8 +177,7 @@ rootTest('xdpMode: the program runs where asked (generic: xdpgeneric on the link
 
 rootTest('two AF_XDP ports on one two-queue veth, one queue each, sharing one XDP program: every frame arrives once, on either port, intact; bad queues and a non-AF_XDP port to share are refused', (t) => {
   // a second pair with two queues on each side (created inside the namespaces)
-  run('ip', ['link', 'add', 'qa', 'netns', nsA, 'numtxqueues', '2', 'numrxqueues', '2', 'type', 'veth', 'peer', 'name', 'qb', 'netns', nsB, 'numtxqueues', '2', 'numrxqueues', '2']);
-  for (const [ns, dev] of [[nsA, 'qa'], [nsB, 'qb']]) run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  lab.veth(nsA, 'qa', nsB, 'qb', { queues: 2 });
   const macQb = JSON.parse(run('ip', ['-n', nsB, '-j', 'link', 'show', 'qb']).stdout)[0].address;
   run('ip', ['-n', nsA, 'addr', 'add', '10.77.0.1/24', 'dev', 'qa']);
   run('ip', ['-n', nsA, 'neigh', 'replace', '10.77.0.2', 'lladdr', macQb, 'dev', 'qa', 'nud', 'permanent']);

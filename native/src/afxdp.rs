@@ -387,6 +387,20 @@ fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
     NErr::new(code, format!("AF_XDP on '{name}': {what}: {}{hint}", std::io::Error::from_raw_os_error(e)))
 }
 
+/// The receive queues an AF_XDP port on `name` binds by default (ethtool channels; 1 when the
+/// driver does not say), at most MAX_QUEUES.
+pub fn rx_queues(name: &str, netns: Option<&str>) -> NResult<u32> {
+    validate_ifname(name)?;
+    let name = name.to_string();
+    crate::netns::run_in(netns, move || {
+        if ffi::nametoindex(&name)? == 0 {
+            return Err(NErr::new("ENODEV", format!("interface '{name}' does not exist")));
+        }
+        let ctl = ffi::sys_socket(ffi::AF_INET, ffi::SOCK_DGRAM | ffi::SOCK_CLOEXEC, 0).map_err(|e| NErr::errno(e, "control socket"))?;
+        Ok(ffi::rx_queue_count(ctl.as_raw_fd(), &name).unwrap_or(1).clamp(1, MAX_QUEUES))
+    })
+}
+
 pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
     validate_ifname(&o.name)?;
     if !o.rx_ring.is_power_of_two() || !(RX_RING_MIN..=RX_RING_MAX).contains(&o.rx_ring) {

@@ -21,6 +21,7 @@
 //!   wakerOpen() -> handle               wake(waker)      wakerClose(waker)
 //!   wakerStats(waker) -> {posted, taken} (wake calls; wake-ups a wait took, several may coalesce)
 //!   setThreadAffinity(cpus[])   the calling thread runs only on these CPUs (a pinned worker)
+//!   rxQueues(name, netns|null) -> the interface's receive queues (those an AF_XDP port binds)
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
@@ -188,6 +189,14 @@ fn set_thread_affinity(js: &Js) -> NResult<napi_value> {
     ffi::set_thread_affinity(&cpus.iter().map(|&c| c as usize).collect::<Vec<_>>())
         .map_err(|e| NErr::errno(e, format!("sched_setaffinity({cpus:?})")))?;
     js.undefined()
+}
+
+/// rxQueues(name, netns|null): the interface's receive queues (what an AF_XDP port binds).
+fn rx_queues(js: &Js) -> NResult<napi_value> {
+    let name = js.string(0, "name")?;
+    let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
+    let n = afxdp::rx_queues(&name, netns.as_deref())?;
+    js.num(n as f64)
 }
 
 fn handle_arg(js: &Js, i: usize) -> NResult<i64> {
@@ -363,6 +372,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("txBurst", tx_burst)?;
     ex.function("wait", wait)?;
     ex.function("setThreadAffinity", set_thread_affinity)?;
+    ex.function("rxQueues", rx_queues)?;
     ex.function("stats", stats)?;
     ex.function("wakerOpen", waker_open)?;
     ex.function("wake", wake)?;

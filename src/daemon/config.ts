@@ -60,9 +60,11 @@ export const portSchema = z.object({
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
   netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a network namespace name').optional(),
   worker: z.number().int().min(0).optional(),
-  // AF_PACKET only: every worker opens the interface in one PACKET_FANOUT group and frames are
-  // steered to the worker that owns their flow (docs/running.md "Several workers on one
-  // interface"). With workers > 1, either every port says fanout: true or every port says worker: N.
+  // afpacket: every worker opens the interface in one PACKET_FANOUT group; afxdp: worker w binds
+  // the receive queues q with q % workers == w into one XDP program's XSKMAP (the interface needs
+  // at least as many queues as workers). Frames are then steered to the worker that owns their
+  // flow (docs/running.md "Several workers on one interface"). With workers > 1, either every
+  // port says fanout: true or every port says worker: N.
   fanout: z.boolean().optional(),
   // AF_PACKET only: receive ring. v2 (default) hands every frame to the worker at once (tens of
   // microseconds); v3 is block-based and cheaper per frame at high rates, but a partly filled block
@@ -253,7 +255,7 @@ export const daemonConfigSchema = z.object({
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
   c.ports.forEach((p, i) => {
-    if (p.fanout && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: `only an afpacket port can be shared by the workers (${p.type === 'tap' ? 'a TAP fd is one queue' : 'AF_XDP multi-queue is not supported'})` });
+    if (p.fanout && p.type === 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' });
     if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
   });
   const fanout = c.ports.some((p) => p.fanout);

@@ -161,6 +161,7 @@ class Worker {
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
+        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
           const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
@@ -189,6 +190,29 @@ class Worker {
       ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
+  }
+
+  /** An AF_XDP port every worker shares (fanout): worker w binds the receive queues q with
+   * q % workers == w; worker 0 attaches the XDP program and publishes its port's handle, the
+   * others join its XSKMAP (they open after it: at start by the join turn, at runtime in worker
+   * order). No AF_PACKET fallback: the workers would disagree on what the interface is. */
+  private openSharedXdp(nat: NativeModule, opts: import('../ports/native.js').AfXdpPortOptions, xsk: SharedArrayBuffer): NativePortLike {
+    const { workers, self } = this.init.steer ?? { workers: this.init.workers, self: this.init.worker };
+    const nq = nat.nativeAddon().rxQueues(opts.ifname, opts.netns ?? null);
+    if (nq < workers) throw new Error(`AF_XDP interface ${opts.ifname} has ${nq} receive queue(s), fewer than the ${workers} workers sharing it (give it at least ${workers}: ethtool -L, or a veth's numrxqueues)`);
+    const queues = Array.from({ length: nq }, (_, q) => q).filter((q) => q % workers === self);
+    const shared = new Int32Array(xsk);
+    if (self === 0) {
+      const port = new nat.AfXdpPort!({ ...opts, queues });
+      Atomics.store(shared, 0, port.handle);
+      Atomics.notify(shared, 0);
+      this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
+      return port;
+    }
+    if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
+    const port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
+    this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
+    return port;
   }
 
   private portRefs(): PortRef[] {

@@ -65,6 +65,8 @@ export interface NativeAddon {
   wakerClose(waker: number): void;
   /** The calling thread (a worker) runs only on these CPUs (sched_setaffinity). */
   setThreadAffinity(cpus: number[]): void;
+  /** The interface's receive queues (those an AF_XDP port binds by default). */
+  rxQueues(name: string, netns: string | null): number;
   stats(handle: number): NativePortStats;
   /** removeInterface: also delete a persistent TAP (otherwise it outlives the port). */
   close(handle: number, removeInterface?: boolean): void;
@@ -412,7 +414,7 @@ export interface AfXdpPortOptions extends NativePortCommon {
   /** An open AF_XDP port on the same interface whose XDP program and XSKMAP this port joins with
    * its own `queues`: several ports (one per worker) on one multi-queue interface. The program is
    * attached while that first port is open: close it last. */
-  shareWith?: NativePort;
+  shareWith?: { handle: number };
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
