@@ -9,6 +9,9 @@
 //! The program is attached with a BPF link (BPF_LINK_CREATE): closing the link fd — on close()
 //! or when the process dies — detaches it, so nothing is left on the interface. Frames of a
 //! queue without a socket go to the kernel stack (the redirect's fallback action is XDP_PASS).
+//! A port may bind only some queues and join another open port's program and XSKMAP with them
+//! (XdpOpts::queues, ::share): one port per worker on a multi-queue interface; the program lives
+//! as long as the first port.
 //!
 //! What XDP loses: the checksum-offload metadata of an skb. A local peer's CHECKSUM_PARTIAL
 //! frames (a pod's veth with default offloads) arrive with their checksum unfinished and no
