@@ -183,6 +183,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
       workerNice: cfg.workerNice,
+      ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
