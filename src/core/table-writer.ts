@@ -191,6 +191,16 @@ export class TableWriter {
 
   /** Applies `diff` atomically; `next` is the whole Ir after it. */
   apply(diff: IrDiff, next: Ir): void {
+    try {
+      this.validateAndWrite(diff, next);
+    } finally {
+      // the parsed addresses serve this apply only (later rewrites read the Ir): 16 bytes a row
+      const c = backendColumnsOf(diff.backendsUpsert);
+      if (c) c.addrWords = null;
+    }
+  }
+
+  private validateAndWrite(diff: IrDiff, next: Ir): void {
     this.validate(diff);
     const need = this.capacityFor(diff, next);
     if (need) {

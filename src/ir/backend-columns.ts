@@ -98,8 +98,8 @@ function labelAt(c: BackendColumns, k: number): string | undefined { return k ==
 /** Received columns as a list of backends (IrList): forEach passes one reused object, slice and
  * the iterator build objects of their own. Also answers a row's fields without an object. */
 export class BackendColumnList implements IrList<IrBackend> {
-  /** The addresses parsed, 4 little-endian u32 words a row (IPv4 zero-padded), made by the table
-   * writer's validation on first use and kept with the rows (one parse for every later write). */
+  /** The addresses parsed, 4 little-endian u32 words a row (IPv4 zero-padded): made by the table
+   * writer's validation, read by its writes of the same apply, then dropped. */
   addrWords: Uint32Array | null = null;
   constructor(readonly c: BackendColumns) {
     if (!(c.id.length === c.n && c.addrAt.length === c.n + 1 && c.hop.length === c.n && c.owner.length === c.n && c.addrAt[c.n] === c.addrs.length)) {
