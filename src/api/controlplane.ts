@@ -46,6 +46,15 @@ export interface ApplyResult {
    * tables: packets see the change from then on (the answer also waits for the store's commit).
    * 0 when nothing was programmed. */
   programmedSeconds: number;
+  /** That instant on the host's monotonic clock (CLOCK_MONOTONIC in ns, Node's process.hrtime;
+   * the same in every process and thread of the host): a client on the same host compares it with
+   * when it sent the request. 0 when nothing was programmed. */
+  programmedAtNs: number;
+  /** From when the API had read the request's head until every worker had switched (reading
+   * the body, parsing, waiting for earlier applies, the transaction up to the switch): the
+   * daemon's own view of "until packets see it". Set by the HTTP API (src/api/server.ts); absent
+   * for changes that did not come through it or programmed nothing. */
+  receivedToProgrammedSeconds?: number;
 }
 
 /** Warnings per response: a 10k-object apply with a systematic problem must stay readable. */
@@ -294,12 +303,12 @@ export class ControlPlaneCore {
     const view = diffView(ch);
     if (dryRun) {
       ch.rollback();
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
     const modelChanged = results.some((r) => r.action !== 'unchanged');
     if (!modelChanged) {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
     // The dataplane takes the change (on the workers' threads) while this thread commits it to the
     // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
@@ -353,7 +362,7 @@ export class ControlPlaneCore {
     });
     return {
       dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
-      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9),
+      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,
     };
   }
 }

@@ -194,6 +194,11 @@ function registerCore(bench: Command): void {
 
 // ---- control -----------------------------------------------------------------------------------
 
+/** "p50 / p99 / p99.9" of three figures, or null when there are none. */
+function triple(a: number | null, b: number | null, c: number | null): string | null {
+  return a === null || b === null || c === null ? null : [a, b, c].map((x) => x.toFixed(2)).join(' / ');
+}
+
 export function controlMarkdown(r: ControlBenchResult): string {
   const rows: Cell[][] = [
     ['wdp', r.apply_path, r.apply_ms, r.update_one_endpoint_ms, null],
@@ -215,8 +220,10 @@ export function controlMarkdown(r: ControlBenchResult): string {
       [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
       ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change p99.9', r.daemon_one_endpoint_p999_ms],
       ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
-      ['one-endpoint change until packets see it (less the wait for the fsync after the workers switched) p50 / p99 / p99.9',
-        r.daemon_one_endpoint_visible_p50_ms === null ? null : [r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms].map((x) => x!.toFixed(2)).join(' / ')],
+      [r.daemon_one_endpoint_visible_from === 'estimate'
+        ? 'one-endpoint change until packets see it (estimated: the answer less the wait for the fsync after the workers switched) p50 / p99 / p99.9'
+        : 'one-endpoint change until packets see it (client\'s send to the last worker\'s switch) p50 / p99 / p99.9', triple(r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms)],
+      ['the same in the daemon (its API read the request to the last worker\'s switch) p50 / p99 / p99.9', triple(r.daemon_one_endpoint_daemon_p50_ms, r.daemon_one_endpoint_daemon_p99_ms, r.daemon_one_endpoint_daemon_p999_ms)],
       ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
       ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
       ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
