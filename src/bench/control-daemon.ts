@@ -154,6 +154,8 @@ export interface DaemonBenchInput {
   progress: Progress;
   /** The `wdp` entry point to run (default: this build's bin/wdp.js; another build's for an A/B). */
   bin?: string;
+  /** The daemon's workerNice and controlNice (default: the daemon's defaults, 0). */
+  nice?: number;
 }
 
 /** One daemon lifetime on a fresh state dir: full sync, `changes` one-endpoint changes, restart. */
@@ -170,6 +172,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         routes: [{ prefix: '10.128.0.0/9', port: 'pods', mac: GATEWAY_MAC }],
         api: { listen: `unix:${sock}`, healthz: 'off' },
         stateDir: join(dir, 'state'), logLevel: 'warn', conntrack: { flows: 4096 },
+        ...(inp.nice !== undefined ? { workerNice: inp.nice, controlNice: inp.nice } : {}),
       }));
       const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 300_000 });
       let d = startDaemon(ns, config, inp.bin ?? WDP_BIN);

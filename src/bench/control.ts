@@ -50,6 +50,7 @@ export interface ControlBenchOptions {
   warmup?: boolean;                   // default true: one untimed small sync first (JIT, fastify)
   hugePages?: boolean;                // table sets on transparent huge pages (default false, as the daemon)
   changes?: number;                   // one-endpoint changes through the daemon's API (p50/p99 of these)
+  daemonNice?: number;                // the daemon's workerNice and controlNice (default: its defaults)
   progress?: Progress;
 }
 
@@ -106,6 +107,8 @@ export interface ControlBenchResult {
   daemon_one_endpoint_daemon_p50_ms: number | null;
   daemon_one_endpoint_daemon_p99_ms: number | null;
   daemon_one_endpoint_daemon_p999_ms: number | null;
+  /** the daemon's workerNice and controlNice as the bench configured them (0: the defaults) */
+  daemon_nice: number | null;
   /** 1-minute load average at the start and the end of the changes (of the last run) */
   daemon_one_endpoint_loadavg_1m: [number, number] | null;
   daemon_one_endpoint_samples: number | null;
@@ -464,6 +467,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       for (let r = 0; r < repeat; r++) {
         runs.push(await measureDaemon({
           svcs, objects: raws.filter((x) => x.kind !== 'NodeConfig'), changes: o.changes ?? 200, progress: p,
+          ...(o.daemonNice !== undefined ? { nice: o.daemonNice } : {}),
           sliceWith: (s, addr) => sliceObject(s, [{ addr, port: s.targetPort }, ...s.endpoints.slice(1)]),
         }));
       }
@@ -525,7 +529,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null, daemon_one_endpoint_visible_from: daemon?.one_endpoint_visible_from ?? null,
     daemon_one_endpoint_daemon_p50_ms: daemon?.one_endpoint_daemon_p50_ms ?? null, daemon_one_endpoint_daemon_p99_ms: daemon?.one_endpoint_daemon_p99_ms ?? null,
     daemon_one_endpoint_daemon_p999_ms: daemon?.one_endpoint_daemon_p999_ms ?? null,
-    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
+    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_nice: daemon ? o.daemonNice ?? 0 : null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
     daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,
     ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),

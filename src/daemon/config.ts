@@ -8,7 +8,7 @@
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice, controlNice,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
@@ -27,6 +27,8 @@ import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/serv
 /** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
+/** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
+export const CONTROL_NICE_DEFAULT = 0;
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -192,6 +194,9 @@ export const daemonConfigSchema = z.object({
   // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
+  // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
+  controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
   // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of
