@@ -8,7 +8,7 @@ import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane, Programmed } from '../core/dataplane-types.js';
-import type { StateStore, StoreWrite } from '../state/store.js';
+import type { StagedWrite, StateStore, StoreWrite } from '../state/store.js';
 import type { SavedState } from './saved-state.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
@@ -143,6 +143,7 @@ export class ControlPlaneCore {
    * that recovered (space freed, lock released) is seen without waiting for the next apply. */
   persistOk(): boolean {
     if (!this.store || this.persistError === null) return true;
+    if (this.store.stagingBusy) return false; // an apply is writing: its outcome will tell
     try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
   }
 
@@ -283,6 +284,11 @@ export class ControlPlaneCore {
     return out;
   }
 
+  /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[]): StagedWrite | Error {
+    try { return this.store!.stage(storeWrite(batch, objs)); } catch (e) { return e as Error; }
+  }
+
   private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
@@ -290,27 +296,38 @@ export class ControlPlaneCore {
     const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
     if (conflicts.length) throw new ValidationError(conflicts);
     const nodeBefore = this.compiler.getNode();
-    const ch = this.compiler.change(batch);
-    const view = diffView(ch);
+    const modelChanged = results.some((r) => r.action !== 'unchanged');
+    // The store's write starts before the compile (a large one is inserted by the store's writer
+    // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
+    // it is aborted when the compile refuses the change.
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs) : null;
+    let ch: Change, view: DiffView;
+    try {
+      ch = this.compiler.change(batch);
+      view = diffView(ch);
+    } catch (e) { if (!(staged instanceof Error)) staged?.abort(); throw e; }
     if (dryRun) {
       ch.rollback();
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0 };
     }
-    const modelChanged = results.some((r) => r.action !== 'unchanged');
     if (!modelChanged) {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0 };
     }
-    // The dataplane takes the change (on the workers' threads) while this thread commits it to the
-    // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
-    // instead of their sum. Whichever fails, the other is undone — nothing is acknowledged half.
+    // The dataplane takes the change (on the workers' threads) while the store commits it (an
+    // fsync): the apply is acknowledged when both are done, in max(program, persist) instead of
+    // their sum. Whichever fails, the other is undone — nothing is acknowledged half.
     // (a model change that programs nothing — a headless service, an unattached slice — needs no flip)
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
     let saveError: Error | null = null;
-    if (this.store) {
-      try { this.store.commit(storeWrite(batch, objs)); this.persistError = null; } catch (e) {
+    if (staged) {
+      try {
+        if (staged instanceof Error) throw staged;
+        await staged.commit();
+        this.persistError = null;
+      } catch (e) {
         saveError = e as Error;
         this.persistError = saveError.message;
         this.persistFailures++;
