@@ -178,15 +178,23 @@ export class ControlPlaneCore {
     });
   }
 
-  apply(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+  /** `opts.texts[i]`: the JSON text raws[i] was parsed from (parseManifestSources), stored as is
+   * for an object validation left unchanged. */
+  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: string[] | null } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
+      let texts: Map<ModelObject, string> | undefined;
+      if (opts.texts && opts.texts.length === raws.length) {
+        // (validateAll answers one object per raw, in order; a pruned object is a new one)
+        texts = new Map();
+        for (let i = 0; i < objs.length; i++) if (objs[i].raw === raws[i]) texts.set(objs[i], opts.texts[i]);
+      }
       const results = objs.map((o) => this.objectResult(o));
       // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
       const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
-      return this.run({ upsert: changed }, results, changed, !!opts.dryRun);
+      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, texts);
     });
   }
 
@@ -285,11 +293,11 @@ export class ControlPlaneCore {
   }
 
   /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
-  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[]): StagedWrite | Error {
-    try { return this.store!.stage(storeWrite(batch, objs)); } catch (e) { return e as Error; }
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], texts?: ReadonlyMap<ModelObject, string>): StagedWrite | Error {
+    try { return this.store!.stage(storeWrite(batch, objs, texts)); } catch (e) { return e as Error; }
   }
 
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, texts?: ReadonlyMap<ModelObject, string>): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
@@ -300,7 +308,7 @@ export class ControlPlaneCore {
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change.
-    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs) : null;
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, texts) : null;
     let ch: Change, view: DiffView;
     try {
       ch = this.compiler.change(batch);
@@ -384,10 +392,11 @@ function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObje
 }
 
 /** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
- * unchanged ones) and the removed ones — never the rest of the state. */
-function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[]): StoreWrite {
+ * unchanged ones) and the removed ones — never the rest of the state. `texts`: the JSON text an
+ * object came as, when it is `raw` unchanged. */
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], texts?: ReadonlyMap<ModelObject, string>): StoreWrite {
   return {
-    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw })),
+    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, body: texts?.get(o) })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
 }

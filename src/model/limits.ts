@@ -40,8 +40,10 @@ const openedAt = new Int32Array(MAX_DEPTH + 2);
 /** JSON text: bracket depth outside strings. Throws BodyLimitError beyond MAX_DEPTH. Strings
  * (most of a manifest's characters) are skipped with indexOf, a native scan. Returns whether an
  * object below the root ('{' at depth 2 or more) spans more than SPAN_WITHIN_LIMIT characters:
- * when none does, only the root itself can be over the object size limit (parseManifests). */
-export function checkJsonDepth(text: string, source: string): boolean {
+ * when none does, only the root itself can be over the object size limit (parseManifests).
+ * `elementSpans`, when given, receives the first and last character index of each object that
+ * is an element of a root array (the text the store keeps for it: src/model/load.ts). */
+export function checkJsonDepth(text: string, source: string, elementSpans?: number[]): boolean {
   let depth = 0, bigInner = false;
   for (let i = 0, n = text.length; i < n; i++) {
     const c = text.charCodeAt(i);
@@ -59,7 +61,10 @@ export function checkJsonDepth(text: string, source: string): boolean {
       if (++depth > MAX_DEPTH) throw tooDeep(source, `at character ${i}`);
       openedAt[depth] = c === 123 ? i : -1;
     } else if (c === 93 || c === 125) {
-      if (depth >= 2 && openedAt[depth] >= 0 && i - openedAt[depth] >= SPAN_WITHIN_LIMIT) bigInner = true;
+      if (depth >= 2 && openedAt[depth] >= 0) {
+        if (i - openedAt[depth] >= SPAN_WITHIN_LIMIT) bigInner = true;
+        if (depth === 2 && elementSpans && openedAt[1] === -1) elementSpans.push(openedAt[2], i);
+      }
       depth--;
     }
   }

@@ -193,7 +193,7 @@ export class StateStore {
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
       let bytes = 0;
       for (const o of w.upsert) {
-        const body = JSON.stringify(o.raw);
+        const body = o.body ?? JSON.stringify(o.raw);
         bytes += body.length;
         up.run(o.kind, o.key, body, crc32(body));
       }
@@ -294,7 +294,7 @@ export class StateStore {
     const writer = this.writer;
     const n = w.upsert.length;
     const kinds = new Array<string>(n), keys = new Array<string>(n), bodies = new Array<string>(n);
-    for (let i = 0; i < n; i++) { const o = w.upsert[i]; kinds[i] = o.kind; keys[i] = o.key; bodies[i] = JSON.stringify(o.raw); }
+    for (let i = 0; i < n; i++) { const o = w.upsert[i]; kinds[i] = o.kind; keys[i] = o.key; bodies[i] = o.body ?? JSON.stringify(o.raw); }
     const staged = writer.request({ op: 'stage', kinds, keys, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot

@@ -13,8 +13,9 @@ export type StoredKind = 'Service' | 'EndpointSlice' | 'NodeConfig';
  * (there is one per daemon). */
 export interface StoredRef { kind: StoredKind; key: string }
 
-/** One transaction: the objects an apply changed, nothing else. */
-export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown }>; remove: StoredRef[] }
+/** One transaction: the objects an apply changed, nothing else. `body`, when given, is `raw`'s
+ * JSON text as the client sent it (JSON.parse(body) equals raw); otherwise raw is serialised. */
+export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown; body?: string }>; remove: StoredRef[] }
 
 export class StateError extends Error {
   constructor(message: string) { super(message); this.name = 'StateError'; }
