@@ -8,7 +8,8 @@ import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane, Programmed } from '../core/dataplane-types.js';
-import type { StagedWrite, StateStore, StoreWrite } from '../state/store.js';
+import type { SourceText, StagedWrite, StateStore, StoreWrite } from '../state/store.js';
+import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
@@ -178,18 +179,19 @@ export class ControlPlaneCore {
     });
   }
 
-  /** `opts.texts[i]`: the JSON text raws[i] was parsed from (parseManifestSources), stored as is
-   * for an object validation left unchanged. */
-  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: string[] | null } = {}): Promise<ApplyResult> {
+  /** `opts.texts`: where in the request's JSON text each of `raws` is (parseManifestSources): an
+   * object validation left unchanged is stored as that text. */
+  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
-      let texts: Map<ModelObject, string> | undefined;
-      if (opts.texts && opts.texts.length === raws.length) {
+      let texts: Map<ModelObject, SourceText> | undefined;
+      const t = opts.texts;
+      if (t && t.spans.length === 2 * raws.length) {
         // (validateAll answers one object per raw, in order; a pruned object is a new one)
         texts = new Map();
-        for (let i = 0; i < objs.length; i++) if (objs[i].raw === raws[i]) texts.set(objs[i], opts.texts[i]);
+        for (let i = 0; i < objs.length; i++) if (objs[i].raw === raws[i]) texts.set(objs[i], { text: t.text, start: t.spans[2 * i], end: t.spans[2 * i + 1] });
       }
       const results = objs.map((o) => this.objectResult(o));
       // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
@@ -293,11 +295,11 @@ export class ControlPlaneCore {
   }
 
   /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
-  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], texts?: ReadonlyMap<ModelObject, string>): StagedWrite | Error {
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StagedWrite | Error {
     try { return this.store!.stage(storeWrite(batch, objs, texts)); } catch (e) { return e as Error; }
   }
 
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, texts?: ReadonlyMap<ModelObject, string>): Promise<ApplyResult> {
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, texts?: ReadonlyMap<ModelObject, SourceText>): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
@@ -394,9 +396,9 @@ function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObje
 /** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
  * unchanged ones) and the removed ones — never the rest of the state. `texts`: the JSON text an
  * object came as, when it is `raw` unchanged. */
-function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], texts?: ReadonlyMap<ModelObject, string>): StoreWrite {
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StoreWrite {
   return {
-    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, body: texts?.get(o) })),
+    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: texts?.get(o) })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
 }

@@ -37,9 +37,9 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
       db.exec('BEGIN IMMEDIATE');
       let bytes = 0;
-      const { kinds, keys, bodies } = m;
+      const { kinds, keys, bodies, text, starts, ends } = m;
       for (let i = 0; i < kinds.length; i++) {
-        const body = bodies[i];
+        const body = bodies[i] ?? text.slice(starts[i], ends[i]);
         bytes += body.length;
         up.run(kinds[i], keys[i], body, crc32(body));
       }

@@ -12,9 +12,10 @@ import { Worker } from 'node:worker_threads';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
 
-/** What the main thread asks of the thread (`stage` carries the rows by column). */
+/** What the main thread asks of the thread (`stage` carries the rows by column; a row's body is
+ * bodies[i], or text.slice(starts[i], ends[i]) where bodies[i] is null). */
 export type WriterCall =
-  | { op: 'stage'; kinds: string[]; keys: string[]; bodies: string[]; removeKinds: string[]; removeKeys: string[] }
+  | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
   | { op: 'commit' }
   | { op: 'rollback' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'close' };

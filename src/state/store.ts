@@ -32,7 +32,7 @@ import { StoreWriterThread } from './store-writer.js';
 import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError } from './types.js';
-export type { DesiredState, StoredKind, StoredRef, StoreWrite } from './types.js';
+export type { DesiredState, SourceText, StoredKind, StoredRef, StoreWrite } from './types.js';
 
 export const STATE_DB = 'state.db';
 /** PRAGMA user_version of the schema below; a file with another version is refused. */
@@ -193,7 +193,7 @@ export class StateStore {
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
       let bytes = 0;
       for (const o of w.upsert) {
-        const body = o.body ?? JSON.stringify(o.raw);
+        const body = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
         bytes += body.length;
         up.run(o.kind, o.key, body, crc32(body));
       }
@@ -292,10 +292,19 @@ export class StateStore {
     }
     this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
     const writer = this.writer;
+    // objects that came as text go as places in that one text (posted once: one copy, no string
+    // per object on either side); the others serialised
     const n = w.upsert.length;
-    const kinds = new Array<string>(n), keys = new Array<string>(n), bodies = new Array<string>(n);
-    for (let i = 0; i < n; i++) { const o = w.upsert[i]; kinds[i] = o.kind; keys[i] = o.key; bodies[i] = o.body ?? JSON.stringify(o.raw); }
-    const staged = writer.request({ op: 'stage', kinds, keys, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
+    const text = w.upsert.find((o) => o.source)?.source?.text ?? '';
+    const kinds = new Array<string>(n), keys = new Array<string>(n), bodies = new Array<string | null>(n);
+    const starts = new Int32Array(n), ends = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = w.upsert[i];
+      kinds[i] = o.kind; keys[i] = o.key;
+      if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; bodies[i] = null; }
+      else bodies[i] = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
+    }
+    const staged = writer.request({ op: 'stage', kinds, keys, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot
     let settled = false;
