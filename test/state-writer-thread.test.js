@@ -3,7 +3,7 @@
 // that path refuses the apply and leaves dataplane and store as they were; a refused compile drops
 // the staged rows; the next apply works (a new thread when the old one died).
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -116,4 +116,26 @@ test('a change the compiler refuses drops its staged rows; the next write does n
   const b = await server(t, dir);
   t.deepEqual(await names(b.req), ['web']);
   t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.8');
+});
+
+test('after a large write the writer thread copies the WAL into the database file (not the main thread)', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const store = a.cp.core.store;
+  let mainCheckpoints = 0;
+  const checkpoint = store.checkpoint.bind(store);
+  store.checkpoint = () => { mainCheckpoints++; checkpoint(); };
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5']), svc('api', '10.96.0.11')])).status, 200);
+  // the database file alone (without its WAL) holds the rows once they were checkpointed
+  const copy = mkdtempSync(join(tmpdir(), 'wdp-state-copy-'));
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }));
+  let rows = 0;
+  for (let i = 0; i < 50 && rows < 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    copyFileSync(join(dir, 'state.db'), join(copy, 'state.db'));
+    const db = new Database(join(copy, 'state.db'), { readonly: true });
+    try { rows = db.prepare('SELECT count(*) AS n FROM objects').get().n; } finally { db.close(); }
+  }
+  t.is(rows, 3);
+  t.is(mainCheckpoints, 0);
 });

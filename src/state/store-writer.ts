@@ -64,7 +64,10 @@ export class StoreWriterThread {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./store-writer-thread.js', import.meta.url), { workerData: this.settings });
+    // the process's node flags, less --input-type (a worker from a file refuses it: a process
+    // started with -e, as a test's child, would otherwise have no writer thread)
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(new URL('./store-writer-thread.js', import.meta.url), { workerData: this.settings, execArgv });
     this.nThreads++;
     w.unref();
     w.on('message', (r: WriterReply) => {

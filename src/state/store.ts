@@ -314,8 +314,7 @@ export class StateStore {
         settled = true;
         const stats = await staged;
         await writer.request({ op: 'commit' }, thread);
-        this.lastCommit = stats;
-        this.committed(stats);
+        this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
         return stats;
       },
       abort: () => {
