@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
 import { Counter, Gauge } from '../util/prom-client.js';
-import { parseManifests } from '../model/load.js';
+import { parseManifestSources } from '../model/load.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
@@ -264,11 +264,12 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(code).send(status(code, code === 400 ? 'BadRequest' : code === 415 ? 'UnsupportedMediaType' : code >= 500 ? 'InternalError' : 'Error', err.message));
   });
 
-  const body = (req: FastifyRequest): unknown[] => {
+  const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> => {
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifests(text, 'request body');
+    return parseManifestSources(text, 'request body');
   };
+  const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
     const d = isTrue((req.query as Record<string, unknown>).dryRun);
     if (!d) m.lastQueued.set(Date.now() / 1000); // a real change is now waiting for its turn
@@ -276,7 +277,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  app.post('/api/v1/apply', async (req) => withReceived(req, await core.apply(body(req), { dryRun: dry(req) })));
+  app.post('/api/v1/apply', async (req) => {
+    const { objs, texts } = sources(req);
+    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts }));
+  });
   app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>
     withReceived(req, await core.removeRefs([{ kind: 'Service', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) })));
