@@ -13,6 +13,8 @@ import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { flowHash, affinityHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { exportFlows, importFlows, FlowExport, BackendIndex } from '../dist/src/core/flow-export.js';
+import { BackendStore } from '../dist/src/ir/backend-store.js';
+import { BackendColumnList, encodeBackendColumns } from '../dist/src/ir/backend-columns.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
 
 const VIP = '10.96.0.10';
@@ -266,7 +268,15 @@ test('the restore\'s backend index: per Service port, by (address, port), the la
     be(1, 'ns/a', 'http', '10.0.0.1', 80), be(2, 'ns/a', 'http', '10.0.0.2', 80), be(3, 'ns/a', 'dns', '10.0.0.1', 53),
     be(4, 'ns/b', '', '10.0.0.1', 80), be(5, 'ns/a', 'http', 'fd00::1', 80), be(6, 'ns/a', 'http', '10.0.0.2', 80),
   ]);
-  const idx = new BackendIndex({ frontends: new Map(), backends, routes: [] });
+  // a worker's store: rows 1..5 received by column, 6 as an object (an endpoint change)
+  const store = new BackendStore();
+  const full = (b) => ({ ...b, state: 1, outPort: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02' });
+  store.setRows(new BackendColumnList(structuredClone(encodeBackendColumns([...backends.values()].slice(0, 5).map(full)))));
+  store.set(6, full(backends.get(6)));
+  for (const bs of [backends, store]) check(t, new BackendIndex({ frontends: new Map(), backends: bs, routes: [] }));
+});
+
+function check(t, idx) {
   const key = (addr, port) => { const a = parseAddr(addr); return a.family === 4 ? (((a.bytes[0] << 24) | (a.bytes[1] << 16) | (a.bytes[2] << 8) | a.bytes[3]) >>> 0) * 65536 + port : `${addr}|${port}`; };
   const http = idx.of('ns/a', 'http');
   t.is(http.size, 3);
@@ -277,4 +287,4 @@ test('the restore\'s backend index: per Service port, by (address, port), the la
   t.deepEqual([...idx.of('ns/b', undefined).values()], [4], 'an unnamed port is the empty name');
   t.is(idx.of('ns/c', 'http').size, 0);
   t.is(idx.of('ns/a', 'http'), http, 'built once per Service port');
-});
+}

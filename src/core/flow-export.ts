@@ -34,6 +34,7 @@ import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
 import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
+import { BackendStore } from '../ir/backend-store.js';
 
 /** A frontend an affinity record names (old id → what it was). */
 export interface FrontendRef { id: number; addr: string; port: number; proto: number }
@@ -285,13 +286,17 @@ function frontendIndex(ir: Ir): Map<number, Map<number | string, number>> {
  * port's map is built when a restored entry first asks for it, in the Ir's backend order (so a
  * duplicate (address, port) resolves to the same id as a map of every backend would). */
 export class BackendIndex {
-  private readonly byService = new Map<string, IrBackend[]>();
+  private readonly byService = new Map<string, Array<IrBackend | number>>();
   private readonly byPort = new Map<string, Map<number | string, number>>();
-  constructor(ir: Ir) {
-    for (const be of ir.backends.values()) {
-      const list = this.byService.get(be.service);
-      if (list) list.push(be); else this.byService.set(be.service, [be]);
-    }
+  constructor(private readonly ir: Ir) {
+    const add = (service: string, be: IrBackend | number) => {
+      const list = this.byService.get(service);
+      if (list) list.push(be); else this.byService.set(service, [be]);
+    };
+    // a worker's backends kept as received: ids by service, objects only for the services asked for
+    const store = ir.backends instanceof BackendStore ? ir.backends : null;
+    if (store) for (const id of store.idArray()) add(store.serviceOf(id), id);
+    else for (const be of ir.backends.values()) add(be.service, be);
   }
 
   of(service: string, portName: string | undefined): Map<number | string, number> {
@@ -300,7 +305,10 @@ export class BackendIndex {
     let m = this.byPort.get(key);
     if (!m) {
       m = new Map();
-      for (const be of this.byService.get(service) ?? []) if ((be.portName ?? '') === port) m.set(keyOf(be.addr, be.port), be.id);
+      for (const x of this.byService.get(service) ?? []) {
+        const be = typeof x === 'number' ? this.ir.backends.get(x)! : x;
+        if ((be.portName ?? '') === port) m.set(keyOf(be.addr, be.port), be.id);
+      }
       this.byPort.set(key, m);
     }
     return m;

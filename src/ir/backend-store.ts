@@ -105,6 +105,14 @@ export class BackendStore implements IrRecords<IrBackend> {
     };
   }
 
+  /** The service of backend `id` (which exists), without building the backend. */
+  serviceOf(id: number): string {
+    const w = this.where[id];
+    if (w === OBJECT) return this.objects.get(id)!.service;
+    const c = this.batches[w - 1]!.c;
+    return c.ownerService[c.owner[this.row[id]]];
+  }
+
   /** The ids in ascending order, as an array. */
   idArray(): number[] {
     const out = new Array<number>(this.count), where = this.where;
