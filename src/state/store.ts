@@ -18,6 +18,7 @@
 // with the old checks (src/state/legacy-json.ts), written to state.db.new, made durable and
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -40,6 +41,12 @@ const BUSY_TIMEOUT_MS = 200;
 const CHECKPOINT_BYTES = 4 << 20;
 
 const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
+
+/** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
+ * per store (a store moved away and created afresh never repeats an earlier revision) and a
+ * counter every commit raises in its own transaction. A table image (src/daemon/table-image-file.ts)
+ * records it and is trusted only while it is unchanged. One row: read without reading the objects. */
+const REVISION_KEY = 'revision';
 
 export interface LoadResult {
   state: DesiredState | null;      // null: nothing saved yet
@@ -82,6 +89,7 @@ export class StateStore {
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
   private walBytes = 0;
   private checkpointTimer: NodeJS.Immediate | null = null;
+  private rev: { id: string; n: number } | null = null;
 
   constructor(readonly dir: string) { this.path = join(dir, STATE_DB); }
 
@@ -163,8 +171,33 @@ export class StateStore {
     return state;
   }
 
+  /** The store's revision (REVISION_KEY) without opening it for use: one row read, no
+   * quick_check, no objects. null when there is no store or it has no revision yet. Never throws
+   * (a store this cannot read fails the real open later, with its reason). */
+  static peekRevision(dir: string): string | null {
+    const path = join(dir, STATE_DB);
+    if (!existsSync(path)) return null;
+    try {
+      const db = new Database(path, { fileMustExist: true });
+      try {
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
+        return r?.value ?? null;
+      } finally { db.close(); }
+    } catch { return null; }
+  }
+
+  /** The revision now (changes with every commit); null before open(). */
+  revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
+
   private prepare(db: Database.Database): void {
     this.db = db;
+    const setRev = db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const have = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
+    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
+    this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
+    const rev = this.rev;
+    if (!m) setRev.run(REVISION_KEY, `${rev.id}:0`); // a store without one (created before revisions): once
     const up = db.prepare<[string, string, string, number]>('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
     const del = db.prepare<[string, string]>('DELETE FROM objects WHERE kind = ? AND key = ?');
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
@@ -175,8 +208,12 @@ export class StateStore {
         up.run(o.kind, o.key, body, crc32(body));
       }
       for (const r of w.remove) del.run(r.kind, r.key);
+      setRev.run(REVISION_KEY, `${rev.id}:${rev.n + 1}`);
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
+    const tx = this.writeTx;
+    // the counter moves only once the transaction committed
+    this.writeTx = (w) => { const r = tx(w); rev.n++; return r; };
   }
 
   private create(): void {
