@@ -147,6 +147,11 @@ const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 /** Loads a checked image into `core` (fresh: no batch run, no apply yet) and points the core at
  * it. Returns the base of the set the core now reads. */
 export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number {
+  const cfg = CFG_RANGES.map(([a, b], i) => {
+    const src = Buffer.from(String(meta.cfg[i]), 'base64');
+    if (src.length !== b - a) throw new ImageError('metadata is malformed (configuration bytes)');
+    return src;
+  });
   const caps = meta.caps, bytes = tableSetBytes(caps);
   const bases: [number, number] = [core.allocate(bytes), core.allocate(bytes)];
   core.adviseHugePages(bases[0], bases[1] + bytes - bases[0]);
@@ -164,11 +169,7 @@ export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number 
   core.tables.adoptImage(caps, bases);
   core.tables.writeImageHeader(0, meta.routeCount, meta.localCount);
   core.tables.writeImageHeader(1, meta.routeCount, meta.localCount);
-  CFG_RANGES.forEach(([a, b], i) => {
-    const src = Buffer.from(meta.cfg[i], 'base64');
-    if (src.length !== b - a) throw new ImageError('metadata is malformed (configuration bytes)');
-    core.u8.set(src, map.cfg + a);
-  });
+  CFG_RANGES.forEach(([a], i) => core.u8.set(cfg[i], map.cfg + a));
   core.setCfg32(L.CFG_SVC_COUNTERS_OFF, map.svcCounters);
   core.setCfg32(L.CFG_SVC_MAX, map.svcMax);
   core.setCfg32(L.CFG_BE_COUNTERS_OFF, map.beCounters);

@@ -30,6 +30,9 @@ import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
+import { imageInputsHash, removeStaleImages } from './table-image-file.js';
+import { StateStore } from '../state/store.js';
+import type { WorkerPortSpec } from './protocol.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -162,86 +165,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return p ? [{ ...n, portName: p.spec.name }] : [];
   });
 
-  const timeouts: Record<string, number> = {};
-  if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
-  if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
-  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
-  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
-  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
-  const inits: WorkerInit[] = [];
-  // fanout ports are in every worker; frames are steered to their flow's worker over these rings
-  const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
-  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
-  for (let w = 0; w < cfg.workers; w++) {
-    inits.push({
-      worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
-      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
-      nodeAddresses: nodeAddresses.map(canonicalAddr),
-      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
-      probeIntervalMs: cfg.probeIntervalMs,
-      busyPollUs: cfg.busyPollUs,
-      workerNice: cfg.workerNice,
-      neighbourReachableMs: cfg.neighbourReachableMs,
-      announce: cfg.announce,
-      portBackend: opts.portBackend ?? 'auto',
-      ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
-      startHeld: true,
-    });
-  }
-
-  const onNeighbour = (n: Neighbour, worker: number) => {
-    if (!portManager.get(n.port) || !neighbours.set(n)) return;
-    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
-    programming.changed();
-  };
-  const onNeighbourLost = (n: Neighbour, worker: number) => {
-    const have = neighbours.get(n.addr);
-    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
-    neighbours.delete(n.addr);
-    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
-    programming.changed();
-  };
-
-  const starting = WorkerDataplane.start(inits, {
-    onNeighbour,
-    onNeighbourLost,
-    onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
-    onFatal: (message, worker) => {
-      log.fatal({ worker }, message);
-      process.exitCode = 1;
-      void daemon?.stop();
-    },
-  });
-  // the saved state is read and validated while the workers boot (a restart's time is the longer
-  // of the two, not their sum)
-  let saved: SavedState;
-  try { saved = openSavedState(cfg.stateDir); } catch (e) {
-    await starting.then((d) => d.close(), () => undefined);
-    throw e;
-  }
-  let dataplane: WorkerDataplane;
-  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
-  dataplaneRef = dataplane;
-  let hostStack: HostStack | undefined;
-  const portInfo = await dataplane.ports();
-  for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
-  try {
-    if (host) {
-      const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
-    }
-    await portManager.attach(dataplane);
-  } catch (e) {
-    hostStack?.teardown();
-    await dataplane.close();
-    throw e;
-  }
-
-  let controlPlane: ControlPlane | undefined;
-  let kubeWatcher: KubeWatcher | undefined;
   const nodeConfig = (): Record<string, unknown> => {
-    // the MAC each port really presents (native AF_PACKET ports report the interface's own)
+    // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
+    // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
@@ -271,6 +197,104 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     }
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
+
+  // each worker's table image (table-image-file.ts): trusted only for the store's revision and
+  // the node config as they are now; the flows saved at the same stop go with it
+  const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
+  removeStaleImages(cfg.stateDir, cfg.workers);
+  const imageAt = { revision: StateStore.peekRevision(cfg.stateDir), inputsHash: imageInputs(ports) };
+
+  const timeouts: Record<string, number> = {};
+  if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
+  if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
+  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
+  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
+  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
+  const inits: WorkerInit[] = [];
+  // fanout ports are in every worker; frames are steered to their flow's worker over these rings
+  const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
+  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
+  for (let w = 0; w < cfg.workers; w++) {
+    inits.push({
+      worker: w, workers: cfg.workers,
+      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
+      nodeAddresses: nodeAddresses.map(canonicalAddr),
+      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
+      probeIntervalMs: cfg.probeIntervalMs,
+      busyPollUs: cfg.busyPollUs,
+      workerNice: cfg.workerNice,
+      neighbourReachableMs: cfg.neighbourReachableMs,
+      announce: cfg.announce,
+      portBackend: opts.portBackend ?? 'auto',
+      ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
+      startHeld: true,
+      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w) },
+    });
+  }
+
+  const onNeighbour = (n: Neighbour, worker: number) => {
+    if (!portManager.get(n.port) || !neighbours.set(n)) return;
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+    programming.changed();
+  };
+  const onNeighbourLost = (n: Neighbour, worker: number) => {
+    const have = neighbours.get(n.addr);
+    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
+    neighbours.delete(n.addr);
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
+    programming.changed();
+  };
+
+  const starting = WorkerDataplane.start(inits, {
+    onNeighbour,
+    onNeighbourLost,
+    onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
+    onImageCaughtUp: (r, worker) => {
+      // after incremental changes the restore's compile numbers ids afresh: different bytes, the
+      // flows' ids rewritten. Flows whose Service the new tables lack should not exist at the
+      // image's own revision: worth a warning
+      if (r.unmatched) log.warn({ worker, ...r }, 'the control plane caught up, but some flows forwarded from the table image name no Service of the restored state');
+      else log.info({ worker, ...r }, r.equal ? 'the control plane caught up: its tables are byte-identical to the table image' : 'the control plane caught up: tables rewritten with its ids, the live flows\' ids with them');
+    },
+    onFatal: (message, worker) => {
+      log.fatal({ worker }, message);
+      process.exitCode = 1;
+      void daemon?.stop();
+    },
+  });
+  // the saved state is read and validated while the workers boot (a restart's time is the longer
+  // of the two, not their sum)
+  let saved: SavedState;
+  try { saved = openSavedState(cfg.stateDir); } catch (e) {
+    await starting.then((d) => d.close(), () => undefined);
+    throw e;
+  }
+  let dataplane: WorkerDataplane;
+  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
+  dataplaneRef = dataplane;
+  let hostStack: HostStack | undefined;
+  const images = dataplane.imageResults();
+  for (const r of images) {
+    if (r.used) log.info({ worker: r.worker, bytes: r.bytes, loadMs: r.loadMs, flows: r.flows?.flows ?? 0 }, 'forwarding from the table image saved at the last stop; the control plane catches up behind it');
+    else if (r.problem !== 'none') log.warn({ worker: r.worker, problem: r.problem }, 'table image not used: the worker waits for the control plane\'s restore');
+  }
+  const portInfo = await dataplane.ports();
+  for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
+  try {
+    if (host) {
+      const uplink = portManager.get(host.spec.bridge!);
+      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+    }
+    await portManager.attach(dataplane);
+  } catch (e) {
+    hostStack?.teardown();
+    await dataplane.close();
+    throw e;
+  }
+
+  let controlPlane: ControlPlane | undefined;
+  let kubeWatcher: KubeWatcher | undefined;
 
   try {
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
@@ -319,10 +343,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     // a neighbour learned meanwhile is programmed right after (node-programming.ts)
     await programming.first(() => core.apply([nodeConfig()]).then(() => undefined));
-    await checkpointer.restoreFlows(dataplane);
+    const controlPlaneAt = performance.now();
+    await checkpointer.restoreFlows(dataplane, images);
     await dataplane.setForwarding(true);
     forwarding = true;
-    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt));
+    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),
+      { controlPlaneMs: Math.round(controlPlaneAt), images });
     checkpointer.startPeriodic(dataplane, learnedNeighbours);
     if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
@@ -359,6 +385,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       // no frame moves between the last checkpoint and the workers' stop
       try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
       await checkpointer.save(dataplane, learnedNeighbours, 'stop');
+      // the tables as they are, for the next start (nothing commits any more: the API and the
+      // node programming are closed)
+      const revision = saved.store.revision();
+      if (revision) {
+        const t0 = performance.now();
+        const written = await dataplane.writeImages(cfg.stateDir, revision, imageInputs(portManager.all().map((p) => p.spec)));
+        for (const w of written) if (w.error) log.warn({ worker: w.worker, error: w.error }, 'writing the table image failed: the next start restores without it');
+        log.info({ workers: written.filter((w) => !w.error).length, bytes: written.reduce((n, w) => n + (w.bytes ?? 0), 0), ms: Math.round(performance.now() - t0) }, 'table images written');
+      }
       hostStack?.teardown();
       await dataplane.close();
       portManager.release();

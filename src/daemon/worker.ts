@@ -33,6 +33,8 @@ import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
 import { fanoutProgram } from '../ports/fanout-program.js';
 import { setThreadNice } from './thread-priority.js';
+import { startFromImage, writeImageFile, type ImageStartResult } from './table-image-file.js';
+import { captureImage, type ImageResume } from '../core/table-image.js';
 
 // An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
 // (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
@@ -86,6 +88,8 @@ class Worker {
   /** Fanout ports shared with the other workers: frames handed to and from them (steering.ts). */
   private readonly steering?: Steering;
   private peerWakers: number[] = [];
+  /** Forwarding from a table image until the control plane's first apply (table-image-file.ts). */
+  private image?: ImageResume;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
@@ -195,6 +199,20 @@ class Worker {
     return this.ports.map((p) => ({ index: p.index, name: p.name, mac: formatMac(p.mac) }));
   }
 
+  /** Before the first batch: resumes from this worker's table image when it matches (then
+   * forwards without waiting for the daemon's `forward`); says what became of it. */
+  resumeFromImage(): ImageStartResult | undefined {
+    const img = this.init.image;
+    if (!img) return undefined;
+    const { resume, result } = startFromImage(this.core, this.init.worker, this.init.workers, img, this.portRefs());
+    if (!resume) return result;
+    this.image = resume;
+    for (const a of resume.meta.announced) this.l2.holdAnnounced(a);
+    for (const n of img.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+    this.held = false;
+    return result;
+  }
+
   portInfo(): PortInfo[] {
     return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
   }
@@ -257,6 +275,16 @@ class Worker {
           try { this.core.applyDiff(d, ir); } catch (e) { undo(); throw e; }
           for (const f of replaced) if (this.announces(f.kind)) this.l2.releaseAnnounced(f.addr);
           for (const f of d.frontendsUpsert) if (this.announces(f.kind)) this.l2.holdAnnounced(f.addr);
+          const caughtUp = this.image?.afterApply();
+          if (caughtUp) {
+            // counters (`wdp counters`, metrics): a catch-up whose tables differ from the image
+            this.slow.image_catchup = 1;
+            this.slow.image_catchup_differs = caughtUp.equal ? 0 : 1;
+            this.slow.image_catchup_remapped_flows = caughtUp.remapped;
+            for (const a of this.image!.meta.announced) this.l2.releaseAnnounced(a);
+            this.image = undefined;
+            this.post({ type: 'image-caught-up', result: caughtUp });
+          }
           let newlyUnresolved = false;
           const resolved = (id: number) => {
             const a = this.unresolved.get(id);
@@ -337,6 +365,16 @@ class Worker {
           for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
           this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
           return;
+        case 'writeImage': {
+          // the writer's bookkeeping describes the tables only once an apply rewrote an image
+          if (this.image) throw new Error('the tables are still the table image loaded at start (the control plane never caught up): no image written');
+          const t0 = performance.now();
+          const announced = [...this.core.ir.frontends.values()].filter((f) => this.announces(f.kind)).map((f) => f.addr);
+          const buf = captureImage(this.core, { worker: this.init.worker, workers: this.init.workers, revision: m.revision, inputsHash: m.inputsHash, announced: [...new Set(announced)] });
+          const bytes = writeImageFile(m.dir, this.init.worker, buf);
+          this.post({ type: 'reply', id: m.id, ok: true, value: { bytes, ms: Math.round(performance.now() - t0) } });
+          return;
+        }
         case 'steerPeers':
           this.peerWakers = m.wakers;
           this.post({ type: 'reply', id: m.id, ok: true, value: null });
@@ -616,7 +654,9 @@ async function main(): Promise<void> {
     const why = setThreadNice(init.workerNice);
     port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps its default priority' : 'worker priority raised', data: { nice: init.workerNice, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
-  port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
+  let image: ImageStartResult | undefined;
+  try { image = w.resumeFromImage(); } catch (e) { image = { worker: init.worker, used: false, problem: `cannot load: ${(e as Error).message}` }; }
+  port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker, ...(image ? { image } : {}) } satisfies FromWorker);
   await w.run();
   port.close();
 }
