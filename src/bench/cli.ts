@@ -218,7 +218,8 @@ export function controlMarkdown(r: ControlBenchResult): string {
       ['one-endpoint change until packets see it (less the wait for the fsync after the workers switched) p50 / p99 / p99.9',
         r.daemon_one_endpoint_visible_p50_ms === null ? null : [r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms].map((x) => x!.toFixed(2)).join(' / ')],
       ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
-      ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      [`restart: spawn to forwarding (packets translated again${r.daemon_restart_images_used ? `; table images used by ${r.daemon_restart_images_used[0]} of ${r.daemon_restart_images_used[1]} workers` : ''})`, r.daemon_restart_to_forwarding_ms],
+      ['restart: spawn to control plane ready (API answering, every service programmed, every worker forwarding)', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
       ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
     ]);
   }

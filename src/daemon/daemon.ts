@@ -44,6 +44,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
+  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+   * their table images forward meanwhile; the others stay held). */
+  restoreDelayMs?: number;
 }
 
 export interface RunningDaemon {
@@ -297,6 +300,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let kubeWatcher: KubeWatcher | undefined;
 
   try {
+    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),

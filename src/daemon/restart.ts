@@ -39,6 +39,9 @@ export interface RestoreSummary {
    * (its API listens right after). */
   forwardingAfterMs?: number;
   controlPlaneAfterMs?: number;
+  /** ... and until every worker forwarded with the restored state programmed (this summary's
+   * durationMs, counted from the process's start). */
+  readyAfterMs?: number;
   /** Each worker's table image at start: used or why not, and once the control plane caught up
    * whether its tables were byte-identical to the image and how many flows got new ids. */
   images?: ImageStartResult[];
@@ -118,7 +121,7 @@ export class FlowCheckpointer {
     const hr = process.hrtime.bigint();
     const resumed = at.images.filter((r) => r.used && r.resumedAtNs).map((r) => now - Number(hr - BigInt(r.resumedAtNs!)) / 1e6);
     Object.assign(this.summaryData, {
-      objects, durationMs, controlPlaneAfterMs: at.controlPlaneMs,
+      objects, durationMs, controlPlaneAfterMs: at.controlPlaneMs, readyAfterMs: Math.round(now),
       forwardingAfterMs: Math.round(resumed.length ? Math.min(...resumed) : now),
       ...(at.images.length ? { images: at.images } : {}),
     });
