@@ -11,8 +11,9 @@
 //   20 CRC-32 of meta + payload u32  24 meta (JSON, ImageMeta)   then the payload: the set's
 //   regions (svcmap, frontends, backends, Maglev words, CIDRs, routes) — the used part of each.
 //
-// Loading allocates two fresh sets of the image's capacities (Core.allocate: the bump allocator),
-// copies the regions into both and writes their headers. A set's body holds only ids and offsets
+// Loading allocates a fresh set of the image's capacities (Core.allocate: the bump allocator),
+// copies the regions into it, writes its header and points both table-set words at it (nothing
+// flips before the catch-up, which writes two new sets). A set's body holds only ids and offsets
 // relative to its regions (the writer's regrow copies one set into the other the same way), so the
 // sets need not be at the addresses they had in the old process; the region offsets within a set
 // must be the ones this build's writer gives those capacities, or the image is refused. The
@@ -152,14 +153,16 @@ export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number 
     if (src.length !== b - a) throw new ImageError('metadata is malformed (configuration bytes)');
     return src;
   });
+  // one set, named by both table-set words: nothing flips until the catch-up, whose rewrite
+  // allocates two new sets (half the copy and the page faults of filling two)
   const caps = meta.caps, bytes = tableSetBytes(caps);
-  const bases: [number, number] = [core.allocate(bytes), core.allocate(bytes)];
-  core.adviseHugePages(bases[0], bases[1] + bytes - bases[0]);
+  const base = core.allocate(bytes);
+  const bases: [number, number] = [base, base];
+  core.adviseHugePages(base, bytes);
   const u8 = core.u8;
   let at = 0;
   for (let i = 0; i < 6; i++) {
-    const part = payload.subarray(at, at + meta.lengths[i]);
-    for (const b of bases) u8.set(part, b + meta.offsets[i]);
+    u8.set(payload.subarray(at, at + meta.lengths[i]), base + meta.offsets[i]);
     at += meta.lengths[i];
   }
   // per-id counters must cover the image's ids (zero: a restart's counters start again)
@@ -168,7 +171,6 @@ export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number 
   if (caps.backends > map.beMax) { map.beCounters = core.allocate((caps.backends + 1) * L.PC_SIZE); map.beMax = caps.backends; }
   core.tables.adoptImage(caps, bases);
   core.tables.writeImageHeader(0, meta.routeCount, meta.localCount);
-  core.tables.writeImageHeader(1, meta.routeCount, meta.localCount);
   CFG_RANGES.forEach(([a], i) => core.u8.set(cfg[i], map.cfg + a));
   core.setCfg32(L.CFG_SVC_COUNTERS_OFF, map.svcCounters);
   core.setCfg32(L.CFG_SVC_MAX, map.svcMax);
@@ -177,7 +179,7 @@ export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number 
   core.setCfg32(L.CFG_TABLESET0_OFF, bases[0]);
   core.setCfg32(L.CFG_TABLESET1_OFF, bases[1]);
   map.tableSets = bases;
-  return bases[core.cfg32(L.CFG_GEN) & 1];
+  return base;
 }
 
 /** The tables of one set, read from its bytes: what an id named when the set was written. */
