@@ -22,7 +22,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
-import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
 
 /** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
