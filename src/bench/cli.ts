@@ -221,6 +221,7 @@ export function controlMarkdown(r: ControlBenchResult): string {
       [`restart: spawn to forwarding (packets translated again${r.daemon_restart_images_used ? `; table images used by ${r.daemon_restart_images_used[0]} of ${r.daemon_restart_images_used[1]} workers` : ''})`, r.daemon_restart_to_forwarding_ms],
       ['restart: spawn to control plane ready (API answering, every service programmed, every worker forwarding)', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
       ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
+      ['CPU time of the daemon (all threads): restart to forwarding from the table image', r.daemon_restart_to_forwarding_cpu_ms],
     ]);
   }
   s += '\n' + mdTable(['ratio', 'x'], [

@@ -53,6 +53,9 @@ export interface DaemonFigures {
   restart_to_forwarding_ms: number | null;
   /** workers that resumed from their table image / workers; null when the daemon does not say */
   restart_images_used: [number, number] | null;
+  /** CPU time of the daemon process (all threads) from its start until forwarding resumed from
+   * a table image; null without one */
+  restart_to_forwarding_cpu_ms: number | null;
   stop_ms: number;
   /** CPU time the daemon process (all its threads) spent on the full sync, and from its start to
    * ready on the restart: on a shared VM the wall times above wait for CPUs, these do not (null
@@ -202,7 +205,8 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
         const restartCpu = cpuMs(d.child.pid);
-        const summary = (await api.call('GET', '/api/v1/generation') as { restore?: { forwardingAfterMs?: number; readyAfterMs?: number; images?: Array<{ used: boolean }> } }).restore;
+        const summary = (await api.call('GET', '/api/v1/generation') as { restore?: { forwardingAfterMs?: number; readyAfterMs?: number; images?: Array<{ used: boolean; cpuMs?: number }> } }).restore;
+        const imageCpu = summary?.images?.filter((x) => x.used && x.cpuMs !== undefined).map((x) => x.cpuMs!) ?? [];
         const toForwarding = summary?.forwardingAfterMs !== undefined && summary.readyAfterMs !== undefined
           ? restart - Math.max(0, summary.readyAfterMs - summary.forwardingAfterMs) : null;
         samples.sort((a, b) => a - b);
@@ -213,6 +217,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           one_endpoint_loadavg_1m: [loadBefore, loadAfter],
           one_endpoint_visible_p50_ms: percentile(visible, 50), one_endpoint_visible_p99_ms: percentile(visible, 99), one_endpoint_visible_p999_ms: percentile(visible, 99.9),
           restart_to_ready_ms: restart, restart_to_forwarding_ms: toForwarding, stop_ms: stop,
+          restart_to_forwarding_cpu_ms: imageCpu.length ? Math.min(...imageCpu) : null,
           restart_images_used: summary?.images ? [summary.images.filter((x) => x.used).length, summary.images.length] : null,
           full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
         };

@@ -109,6 +109,8 @@ export interface ControlBenchResult {
   daemon_restart_to_forwarding_ms: number | null;
   /** workers that resumed from their table image / workers (of the last run) */
   daemon_restart_images_used: [number, number] | null;
+  /** CPU ms of the daemon process (all threads) from its start until forwarding resumed from a table image */
+  daemon_restart_to_forwarding_cpu_ms: number | null;
   daemon_stop_ms: number | null;
   daemon_unavailable_reason?: string;
   /** benchmark.js mean of the in-process incremental path (compile one slice + write + first batch) */
@@ -477,6 +479,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
         restart_to_forwarding_ms: runs.every((x) => x.restart_to_forwarding_ms !== null) ? med((x) => x.restart_to_forwarding_ms!) : null,
         restart_images_used: runs[runs.length - 1].restart_images_used,
+        restart_to_forwarding_cpu_ms: runs.every((x) => x.restart_to_forwarding_cpu_ms !== null) ? med((x) => x.restart_to_forwarding_cpu_ms!) : null,
         full_sync_cpu_ms: runs.every((x) => x.full_sync_cpu_ms !== null) ? med((x) => x.full_sync_cpu_ms!) : null,
         restart_cpu_ms: runs.every((x) => x.restart_cpu_ms !== null) ? med((x) => x.restart_cpu_ms!) : null,
       };
@@ -522,6 +525,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null,
     daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
     daemon_restart_to_forwarding_ms: daemon?.restart_to_forwarding_ms ?? null, daemon_restart_images_used: daemon?.restart_images_used ?? null,
+    daemon_restart_to_forwarding_cpu_ms: daemon?.restart_to_forwarding_cpu_ms ?? null,
     daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,
     ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),

@@ -26,6 +26,8 @@ import { decodeImage, ImageError, imageProblem, ImageResume, type CatchUpResult 
 import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
 
+const cpuMsNow = (): number => { const u = process.cpuUsage(); return Math.round((u.user + u.system) / 1000); };
+
 export const imageFile = (worker: number): string => `tables.${worker}.img`;
 const IMAGE_NAME = /^tables\.(\d+)\.img(\.tmp)?$/;
 
@@ -53,6 +55,9 @@ export interface ImageStartResult {
   flows?: ImportStats;
   /** process.hrtime of the moment the worker resumed forwarding from it (ns, as a string). */
   resumedAtNs?: string;
+  /** CPU time of the whole process (every thread) until then, ms: what forwarding cost to reach,
+   * which on a loaded machine says more than the wall time. */
+  cpuMs?: number;
   /** Filled once the control plane caught up (its first apply over the image). */
   catchUp?: CatchUpResult;
 }
@@ -103,6 +108,6 @@ export function startFromImage(core: Core, worker: number, workers: number, init
   const flows = init.flows ? importFlows(core, init.flows, ports, init.extraAgeMs, core.clockNow(), resume.ids()) : undefined;
   return {
     resume,
-    result: { worker, used: true, bytes: buf.length, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()) },
+    result: { worker, used: true, bytes: buf.length, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow() },
   };
 }
