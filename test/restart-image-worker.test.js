@@ -5,7 +5,7 @@
 // waits held for the normal restore. The store's revision changes with every commit and is read
 // without opening the store for use.
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
@@ -53,7 +53,7 @@ test('a held worker forwards from its image before any apply, deletes it, and re
   t.true(w.bytes > 0);
 });
 
-test('an image of another store revision or node configuration is refused with the reason; the worker stays held', async (t) => {
+test('an image of another store revision or node configuration, or damaged, is refused with the reason; the worker stays held', async (t) => {
   for (const [o, why] of [[{ revision: 'id:2' }, /saved state changed/], [{ inputsHash: 'other' }, /node configuration changed/], [{ revision: null }, /no revision/]]) {
     const dir = await writtenImage(t);
     const dp = await WorkerDataplane.start([init({ startHeld: true, ...image(dir, o) })]);
@@ -63,6 +63,21 @@ test('an image of another store revision or node configuration is refused with t
     t.false(existsSync(join(dir, imageFile(0))));
     // nothing programmed: the normal restore's apply comes first
     t.not((await dp.trace(probe)).verdict, 'forward');
+    await dp.close();
+  }
+  // damaged on disk: found while it is read into place, and nothing points at what was read
+  for (const [damage, why] of [[(b) => { b[b.length - 10] ^= 1; return b; }, /checksum mismatch/], [(b) => b.subarray(0, b.length - 5), /truncated/], [(b) => { b[0] = 0; return b; }, /magic/]]) {
+    const dir = await writtenImage(t);
+    const file = join(dir, imageFile(0));
+    writeFileSync(file, damage(readFileSync(file)));
+    const dp = await WorkerDataplane.start([init({ startHeld: true, ...image(dir) })]);
+    const [r] = dp.imageResults();
+    t.false(r.used);
+    t.regex(r.problem, why);
+    t.not((await dp.trace(probe)).verdict, 'forward');
+    // the normal restore works on that core
+    await new ControlPlaneCore(dp, null).apply(objects);
+    t.is((await dp.trace(probe)).verdict, 'forward');
     await dp.close();
   }
   // no file at all

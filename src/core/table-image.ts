@@ -100,17 +100,26 @@ export function captureImage(core: Core, who: Pick<ImageMeta, 'worker' | 'worker
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 const isNums = (x: unknown, n: number) => Array.isArray(x) && x.length === n && x.every((v) => Number.isInteger(v) && v >= 0);
 
-/** Parses and checks an image's framing; throws ImageError saying what is wrong. */
-export function decodeImage(buf: Buffer): { meta: ImageMeta; payload: Buffer } {
-  if (buf.length < PREFIX) throw new ImageError(`truncated: ${buf.length} bytes, shorter than the ${PREFIX}-byte header`);
-  if (buf.toString('latin1', 0, 8) !== IMAGE_MAGIC) throw new ImageError('not a wdp table image (magic missing)');
-  const version = buf.readUInt32LE(8);
+/** The framing of an image: its metadata, where its payload starts and the CRC it must have. */
+export interface ImageHead { meta: ImageMeta; metaBytes: Buffer; payloadAt: number; crc: number }
+
+/** Bytes of an image to read to decode its head: the prefix, then (from it) the metadata. */
+export const IMAGE_PREFIX_BYTES = PREFIX;
+export function imageMetaBytes(prefix: Buffer): number { return prefix.length >= PREFIX ? prefix.readUInt32LE(12) : 0; }
+
+/** Parses and checks an image's prefix and metadata (`head` holds at least those bytes; `size`
+ * is the whole image's); throws ImageError saying what is wrong. The payload's CRC is the
+ * caller's to check (decodeImage, or a reader that reads the payload straight into place). */
+export function decodeImageHead(head: Buffer, size: number): ImageHead {
+  if (size < PREFIX || head.length < PREFIX) throw new ImageError(`truncated: ${size} bytes, shorter than the ${PREFIX}-byte header`);
+  if (head.toString('latin1', 0, 8) !== IMAGE_MAGIC) throw new ImageError('not a wdp table image (magic missing)');
+  const version = head.readUInt32LE(8);
   if (version !== IMAGE_VERSION) throw new ImageError(`format version ${version}; this wdp reads version ${IMAGE_VERSION}`);
-  const metaLen = buf.readUInt32LE(12), payloadLen = buf.readUInt32LE(16);
-  if (buf.length !== PREFIX + metaLen + payloadLen) throw new ImageError(`${buf.length} bytes, the header says ${PREFIX + metaLen + payloadLen} (truncated or trailing bytes)`);
-  if (crc32(buf.subarray(PREFIX)) !== buf.readUInt32LE(20)) throw new ImageError('checksum mismatch (corrupt)');
+  const metaLen = head.readUInt32LE(12), payloadLen = head.readUInt32LE(16);
+  if (size !== PREFIX + metaLen + payloadLen || head.length < PREFIX + metaLen) throw new ImageError(`${size} bytes, the header says ${PREFIX + metaLen + payloadLen} (truncated or trailing bytes)`);
+  const metaBytes = head.subarray(PREFIX, PREFIX + metaLen);
   let meta: unknown;
-  try { meta = JSON.parse(buf.toString('utf8', PREFIX, PREFIX + metaLen)); } catch (e) { throw new ImageError(`metadata is not JSON: ${(e as Error).message}`); }
+  try { meta = JSON.parse(metaBytes.toString('utf8')); } catch (e) { throw new ImageError(`metadata is not JSON (corrupt?): ${(e as Error).message}`); }
   const caps = isObj(meta) ? meta.caps : undefined;
   if (!isObj(meta) || !isObj(caps) || !isNums(meta.offsets, 6) || !isNums(meta.lengths, 6) || !Array.isArray(meta.cfg) || meta.cfg.length !== CFG_RANGES.length ||
       typeof meta.revision !== 'string' || typeof meta.inputsHash !== 'string' || !Number.isInteger(meta.worker) || !Number.isInteger(meta.workers) ||
@@ -120,8 +129,28 @@ export function decodeImage(buf: Buffer): { meta: ImageMeta; payload: Buffer } {
   }
   const m = meta as unknown as ImageMeta;
   if (m.lengths.reduce((s, n) => s + n, 0) !== payloadLen) throw new ImageError('region lengths do not add up to the payload');
-  return { meta: m, payload: buf.subarray(PREFIX + metaLen) };
+  return { meta: m, metaBytes, payloadAt: PREFIX + metaLen, crc: head.readUInt32LE(20) };
 }
+
+/** Parses and checks a whole image in memory; throws ImageError saying what is wrong. */
+export function decodeImage(buf: Buffer): { meta: ImageMeta; payload: Buffer } {
+  const h = decodeImageHead(buf, buf.length);
+  if (crc32(buf.subarray(PREFIX)) !== h.crc) throw new ImageError('checksum mismatch (corrupt)');
+  return { meta: h.meta, payload: buf.subarray(h.payloadAt) };
+}
+
+/** Puts the payload's regions into a set at `base` of `u8` (core memory); `meta` gives their
+ * offsets and lengths. Throws ImageError when they turn out to be damaged. */
+export type ImageFill = (u8: Uint8Array, base: number, meta: ImageMeta) => void;
+
+/** The fill of a payload already in memory (checked by decodeImage). */
+export const fillFrom = (payload: Buffer): ImageFill => (u8, base, meta) => {
+  let at = 0;
+  for (let i = 0; i < 6; i++) {
+    u8.set(payload.subarray(at, at + meta.lengths[i]), base + meta.offsets[i]);
+    at += meta.lengths[i];
+  }
+};
 
 /** What a start expects of an image; anything else is refused. */
 export interface ImageExpect { moduleHash: number; worker: number; workers: number; revision: string | null; inputsHash: string }
@@ -147,7 +176,7 @@ const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 
 /** Loads a checked image into `core` (fresh: no batch run, no apply yet) and points the core at
  * it. Returns the base of the set the core now reads. */
-export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number {
+export function loadImage(core: Core, meta: ImageMeta, fill: ImageFill): number {
   const cfg = CFG_RANGES.map(([a, b], i) => {
     const src = Buffer.from(String(meta.cfg[i]), 'base64');
     if (src.length !== b - a) throw new ImageError('metadata is malformed (configuration bytes)');
@@ -159,12 +188,8 @@ export function loadImage(core: Core, meta: ImageMeta, payload: Buffer): number 
   const base = core.allocate(bytes);
   const bases: [number, number] = [base, base];
   core.adviseHugePages(base, bytes);
-  const u8 = core.u8;
-  let at = 0;
-  for (let i = 0; i < 6; i++) {
-    u8.set(payload.subarray(at, at + meta.lengths[i]), base + meta.offsets[i]);
-    at += meta.lengths[i];
-  }
+  // (a fill that fails leaves this set allocated but unused: nothing points at it yet)
+  fill(core.u8, base, meta);
   // per-id counters must cover the image's ids (zero: a restart's counters start again)
   const map = core.map;
   if (caps.frontends > map.svcMax) { map.svcCounters = core.allocate((caps.frontends + 1) * L.PC_SIZE); map.svcMax = caps.frontends; }
@@ -302,8 +327,9 @@ export class ImageResume {
   readonly base: number;
   private readonly extents: Array<[number, number]>;
   private pending = true;
-  constructor(private readonly core: Core, readonly meta: ImageMeta, payload: Buffer) {
-    this.base = loadImage(core, meta, payload);
+  /** `from`: the payload in memory (decodeImage checked it), or a fill that reads it into place. */
+  constructor(private readonly core: Core, readonly meta: ImageMeta, from: Buffer | ImageFill) {
+    this.base = loadImage(core, meta, Buffer.isBuffer(from) ? fillFrom(from) : from);
     this.extents = meta.offsets.map((o, i) => [o, meta.lengths[i]]);
   }
   /** The lookup that imports flows saved at the image's stop with their own ids. */

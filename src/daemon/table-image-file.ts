@@ -17,12 +17,13 @@
 // Each worker reads its file and deletes it at once, used or not: an image is used at most once,
 // so after a crash (SIGKILL, power loss: no image written) the next start never finds one from an
 // earlier stop, even when no apply happened in between. Only the next clean stop writes a new one.
-import { existsSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Core } from '../core/host.js';
-import { decodeImage, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { decodeImageHead, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
 import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
 
@@ -86,6 +87,16 @@ export function removeStaleImages(dir: string, workers: number): void {
   }
 }
 
+/** Fills `into` from `fd` at `pos`; throws ImageError when the file ends first. */
+function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
+  for (let off = 0; off < into.length;) {
+    const n = readSync(fd, into, off, into.length - off, pos + off);
+    if (n === 0) throw new ImageError(`truncated: the file ends at ${pos + off} bytes`);
+    off += n;
+  }
+  return into;
+}
+
 /** In the worker, before it forwards: reads (and deletes) its image, checks it, loads it into
  * `core` and imports the saved flows with its ids. Never throws: anything wrong is the result's
  * problem and `core` is untouched (the normal path follows). */
@@ -93,21 +104,34 @@ export function startFromImage(core: Core, worker: number, workers: number, init
   const t0 = performance.now();
   const file = join(init.dir, imageFile(worker));
   if (!existsSync(file)) return { result: { worker, used: false, problem: 'none' } };
-  let buf: Buffer;
-  try { buf = readFileSync(file); } catch (e) { return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } }; }
-  finally { try { unlinkSync(file); } catch { /* gone already */ } }
-  let resume: ImageResume;
+  let fd: number;
+  try { fd = openSync(file, 'r'); } catch (e) { return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } }; }
+  let resume: ImageResume, size = 0;
   try {
-    const { meta, payload } = decodeImage(buf);
-    const problem = imageProblem(meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash });
-    if (problem) return { result: { worker, used: false, problem, bytes: buf.length } };
-    resume = new ImageResume(core, meta, payload);
+    try { unlinkSync(file); } catch { /* gone already: the open descriptor still reads it */ }
+    size = fstatSync(fd).size;
+    // the head first: a refused image costs its metadata, not its 19 MB (at 10k x 10)
+    const prefix = readAt(fd, Buffer.allocUnsafe(IMAGE_PREFIX_BYTES), 0);
+    const head = decodeImageHead(Buffer.concat([prefix, readAt(fd, Buffer.allocUnsafe(Math.min(imageMetaBytes(prefix), size)), prefix.length)]), size);
+    const problem = imageProblem(head.meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash });
+    if (problem) return { result: { worker, used: false, problem, bytes: size } };
+    // the payload straight into the set it becomes (no second copy), its CRC over it there
+    resume = new ImageResume(core, head.meta, (u8, base, meta) => {
+      let crc = crc32(head.metaBytes), at = head.payloadAt;
+      for (let i = 0; i < 6; i++) {
+        const region = u8.subarray(base + meta.offsets[i], base + meta.offsets[i] + meta.lengths[i]);
+        readAt(fd, region, at);
+        crc = crc32(region, crc);
+        at += meta.lengths[i];
+      }
+      if (crc !== head.crc) throw new ImageError('checksum mismatch (corrupt)');
+    });
   } catch (e) {
-    return { result: { worker, used: false, problem: e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`, bytes: buf.length } };
-  }
+    return { result: { worker, used: false, problem: e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`, bytes: size } };
+  } finally { closeSync(fd); }
   const flows = init.flows ? importFlows(core, init.flows, ports, init.extraAgeMs, core.clockNow(), resume.ids()) : undefined;
   return {
     resume,
-    result: { worker, used: true, bytes: buf.length, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow() },
+    result: { worker, used: true, bytes: size, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow() },
   };
 }

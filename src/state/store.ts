@@ -178,7 +178,8 @@ export class StateStore {
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return null;
     try {
-      const db = new Database(path, { fileMustExist: true });
+      // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
+      const db = new Database(path, { fileMustExist: true, readonly: true });
       try {
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
         const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
