@@ -7,7 +7,7 @@
 // (restart-daemon.test.js: a change persisted while the daemon was down).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4 } from './lib/topology.js';
@@ -161,4 +161,18 @@ serial('a crash after an apply leaves no image to trust: the next start takes th
   t.is(await stop(topo, 'SIGTERM'), 0);
   await startDaemon(topo);
   t.like(status(topo).restore.images[0], { used: true, catchUp: { equal: true, remapped: 0 } });
+});
+
+serial('a store written by another tool after the stop (its file changed) refuses the image', async (t) => {
+  t.is(await stop(topo, 'SIGTERM'), 0);
+  t.true(existsSync(join(topo.config.stateDir, 'tables.0.img')));
+  // what an edit with the sqlite3 tool or a restored backup does to the file, without wdp's revision
+  const db = join(topo.config.stateDir, 'state.db');
+  const later = new Date(Date.now() + 5000);
+  utimesSync(db, later, later);
+  await startDaemon(topo);
+  const [r] = status(topo).restore.images;
+  t.false(r.used);
+  t.regex(r.problem, /saved state changed since it was written/);
+  t.is(await connectOnce(topo), 'pod-a', 'the normal path restored the state');
 });

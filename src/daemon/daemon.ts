@@ -33,7 +33,7 @@ import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
-import { imageInputsHash, removeStaleImages } from './table-image-file.js';
+import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 
@@ -208,7 +208,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // the node config as they are now; the flows saved at the same stop go with it
   const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
   removeStaleImages(cfg.stateDir, cfg.workers);
-  const imageAt = { revision: StateStore.peekRevision(cfg.stateDir), inputsHash: imageInputs(ports) };
+  const imageAt = { revision: storeRevisionStamp(cfg.stateDir, () => StateStore.peekRevision(cfg.stateDir)), inputsHash: imageInputs(ports) };
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -397,7 +397,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       await checkpointer.save(dataplane, learnedNeighbours, 'stop');
       // the tables as they are, for the next start (nothing commits any more: the API and the
       // node programming are closed)
-      const revision = saved.store.revision();
+      const revision = storeRevisionStamp(cfg.stateDir, () => saved.store.revision());   // (the API closed the store)
       if (revision) {
         const t0 = performance.now();
         const written = await dataplane.writeImages(cfg.stateDir, revision, imageInputs(portManager.all().map((p) => p.spec)));

@@ -7,7 +7,8 @@
 //   * written at a clean stop (SIGTERM: `stop()`), after the last commit: the API and the node
 //     programming are closed first, so nothing commits after the revision it records;
 //   * the store's revision at start equals the image's (StateStore.peekRevision: one row; every
-//     commit changes it, and a store created afresh has another id);
+//     commit changes it, and a store created afresh has another id), and so do the size and
+//     modification time of the store's files (a write by another tool: storeRevisionStamp);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports (imageInputsHash);
@@ -17,7 +18,7 @@
 // Each worker reads its file and deletes it at once, used or not: an image is used at most once,
 // so after a crash (SIGKILL, power loss: no image written) the next start never finds one from an
 // earlier stop, even when no apply happened in between. Only the next clean stop writes a new one.
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -61,6 +62,20 @@ export interface ImageStartResult {
   cpuMs?: number;
   /** Filled once the control plane caught up (its first apply over the image). */
   catchUp?: CatchUpResult;
+}
+
+/** The store's revision as an image records it: the revision row (every wdp commit changes it)
+ * and the size and modification time of the store's files, which any other writer changes too
+ * (the `sqlite3` tool, a restored backup). Taken with the store closed: at a stop after the API
+ * closed it, at a start before anything opens it. null without a revision. */
+export function storeRevisionStamp(dir: string, readRevision: () => string | null): string | null {
+  // the files first: reading the revision leaves an empty WAL behind (SQLite, read-only), which
+  // counts as none
+  const stamp = ['state.db', 'state.db-wal'].map((f) => {
+    try { const st = statSync(join(dir, f), { bigint: true }); return st.size ? `${st.size}/${st.mtimeNs}` : '-'; } catch { return '-'; }
+  });
+  const revision = readRevision();
+  return revision === null ? null : `${revision}@${stamp.join(',')}`;
 }
 
 /** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports.
