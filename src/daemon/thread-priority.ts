@@ -1,5 +1,5 @@
-// The scheduling priority (nice value) of the calling thread alone: a forwarding worker sets its
-// own when the config asks (workerNice). A frame waits for the worker to be woken and scheduled on
+// The scheduling priority (nice value) and the CPU of the calling thread alone: a forwarding
+// worker sets its own when the config asks (workerNice, workerCpus). A frame waits for the worker to be woken and scheduled on
 // each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
 // nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
 // shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
@@ -10,6 +10,7 @@
 // value) needs CAP_SYS_NICE.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { nativeAddon } from '../ports/native.js';
 
 /** This thread's kernel id (the tid in /proc/thread-self -> "PID/task/TID"), or null off Linux. */
 export function currentTid(): number | null {
@@ -28,4 +29,12 @@ export function setThreadNice(nice: number): string | null {
     const code = (e as { code?: string }).code;
     return code === 'EACCES' || code === 'EPERM' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
   }
+}
+
+/** Pins this thread to `cpu` (sched_setaffinity through the native addon: Node has no API for
+ * it); null on success, else why not (the thread keeps running where the scheduler puts it).
+ * A pinned worker never migrates away from a CPU another busy task took; it pays where that CPU
+ * is kept for it (e.g. the load generator pinned elsewhere, docs/performance.md). */
+export function pinThread(cpu: number): string | null {
+  try { nativeAddon().setThreadAffinity([cpu]); return null; } catch (e) { return (e as Error).message; }
 }
