@@ -7,9 +7,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { curlOk, e2eSuite, api, udpMany, serviceYaml, sliceYaml } from './lib/topology.js';
 
 const NICE = -7;
+const CONTROL_NICE = -3; // the control plane's (main) thread: controlNice
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
-  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; },
+  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; c.controlNice = CONTROL_NICE; },
 });
 const { serial, apply } = suite;
 const VIP = '10.96.0.10';
@@ -35,7 +36,7 @@ function threadNices(pid) {
   return out;
 }
 
-serial('busy-poll on, worker at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread re-niced', async (t) => {
+serial('busy-poll on, worker and control plane at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread at workerNice, the main thread at controlNice', async (t) => {
   const topo = suite.topo;
   await apply(objects(topo));
   const r = await curlOk(topo, topo.ns.client, `http://${VIP}/`);
@@ -56,4 +57,6 @@ serial('busy-poll on, worker at raised priority: TCP and UDP forwarded, spin tim
   const raised = nices.filter((x) => x.nice === NICE);
   t.is(raised.length, 1, JSON.stringify(nices));
   t.not(raised[0].tid, topo.daemon.pid, 'not the main thread');
+  // and the main thread (the control plane: API, compile, store) carries controlNice
+  t.is(nices.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(nices));
 });

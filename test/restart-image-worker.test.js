@@ -86,7 +86,7 @@ test('an image of another store revision or node configuration, or damaged, is r
   await dp.close();
 });
 
-test('the store revision: read alone, changed by every commit, never repeated by a new store', (t) => {
+test('the store revision: read alone, changed by every commit (staged on the writer thread too), never repeated by a new store', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-rev-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   t.is(StateStore.peekRevision(dir), null);
@@ -100,14 +100,20 @@ test('the store revision: read alone, changed by every commit, never repeated by
   const r1 = s.revision();
   t.not(r1, r0);
   t.is(StateStore.peekRevision(dir), r1);
+  // a large write goes through the writer thread: its commit moves the revision as well
+  s.stageOnThreadRows = 1;
+  await s.stage({ upsert: [{ kind: 'Service', key: 'default/web', raw: { ...svc, spec: { ...svc.spec, clusterIP: '10.96.0.11' } } }], remove: [] }).commit();
+  const r2 = s.revision();
+  t.not(r2, r1);
+  t.is(StateStore.peekRevision(dir), r2);
   s.close();
   const again = new StateStore(dir);
   again.open();
-  t.is(again.revision(), r1);
+  t.is(again.revision(), r2);
   again.close();
   rmSync(join(dir, 'state.db'), { force: true }); rmSync(join(dir, 'state.db-wal'), { force: true }); rmSync(join(dir, 'state.db-shm'), { force: true });
   const fresh = new StateStore(dir);
   fresh.open();
-  t.not(fresh.revision().split(':')[0], r1.split(':')[0]);
+  t.not(fresh.revision().split(':')[0], r2.split(':')[0]);
   fresh.close();
 });

@@ -9,7 +9,7 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice, workerCpus?,
-//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
+//   controlNice, conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -27,6 +27,8 @@ import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/list
 /** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
+/** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
+export const CONTROL_NICE_DEFAULT = 0;
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -204,6 +206,9 @@ export const daemonConfigSchema = z.object({
   // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
+  // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
+  controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   // pin worker i to CPU workerCpus[i] (sched_setaffinity of the worker thread alone), one entry
   // per worker; a CPU this process may not use leaves the worker unpinned, with a warning.
   // Absent: the scheduler places the workers.
