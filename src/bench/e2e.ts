@@ -59,6 +59,8 @@ export interface E2eOptions {
   wdpBin?: string;
   /** wdp's workerNice (default: the daemon's default). */
   wdpWorkerNice?: number;
+  /** wdp's workerRealtimePriority (default: the daemon's default). */
+  wdpWorkerRealtime?: number;
   progress?: Progress;
 }
 
@@ -523,6 +525,7 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
     conntrack: { flows: CONNTRACK_MAX },
     ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
     ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
+    ...(o.wdpWorkerRealtime !== undefined ? { workerRealtimePriority: o.wdpWorkerRealtime } : {}),
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
@@ -706,7 +709,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
 export interface InterleaveVariant {
   name: string;
   contender: 'kernel' | 'wdp';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort'>;
 }
 
 export interface InterleaveFigures {

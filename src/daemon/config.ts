@@ -9,6 +9,7 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
+//   workerRealtimePriority,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
@@ -24,9 +25,20 @@ import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
 
-/** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
+/** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
+ * docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
+/** SCHED_FIFO priority of the forwarding workers when the config leaves it out and the node has
+ * a CPU beyond its workers (workerRealtimePriorityFor). */
+export const WORKER_REALTIME_PRIORITY_DEFAULT = 1;
+
+/** The workers' real-time priority: as configured, else WORKER_REALTIME_PRIORITY_DEFAULT when the
+ * node has more CPUs than forwarding workers — a worker busy with a flood then still leaves whole
+ * CPUs to the control plane and the node's other tasks — and normal scheduling (0) otherwise. */
+export function workerRealtimePriorityFor(cfg: { workerRealtimePriority?: number; workers: number }, cpus: number): number {
+  return cfg.workerRealtimePriority ?? (cpus > cfg.workers ? WORKER_REALTIME_PRIORITY_DEFAULT : 0);
+}
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -192,6 +204,10 @@ export const daemonConfigSchema = z.object({
   // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
+  // the forwarding workers under SCHED_FIFO at this priority (src/daemon/thread-priority.ts;
+  // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
+  // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
+  workerRealtimePriority: z.number().int().min(0).max(99).optional(),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
   // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of

@@ -23,7 +23,8 @@ import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, hostHairpinOf } from './config.js';
+import { ConfigError, hostHairpinOf, workerRealtimePriorityFor } from './config.js';
+import { availableParallelism } from 'node:os';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
@@ -182,6 +183,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
       workerNice: cfg.workerNice,
+      workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',

@@ -34,6 +34,8 @@ export interface WorkerInit {
   busyPollUs?: number;
   /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
   workerNice?: number;
+  /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */
+  workerRealtimePriority?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;

@@ -7,8 +7,8 @@
 //   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
 //   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
-//   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS, or until the
-//         main thread posts a control message and wakes us (worker-wake.ts)
+//   idle: block in the native `waitAny` (or await relay data) for up to IDLE_WAIT_MS, or until the
+//         main thread posts a control message and wakes us (worker-idle.ts, worker-wake.ts)
 //
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
 // traffic never has to yield to its event loop to see a diff. Replies go back on the same port.
@@ -32,14 +32,9 @@ import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
 import { fanoutProgram } from '../ports/fanout-program.js';
-import { setThreadNice } from './thread-priority.js';
-
-// An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
-// (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
-const IDLE_WAIT_MS = 10;
-// A worker whose ports are all native yields to its event loop at most this often when idle
-// (port opens, timers); with relay ports, after every wait.
-const YIELD_EVERY_MS = 20;
+import { setThreadNice, setThreadRealtime } from './thread-priority.js';
+import { WorkerIdle, IDLE_WAIT_MS } from './worker-idle.js';
+import { LoopTimes, T_RX, T_CORE, T_SLOW, T_TX, T_WAIT, T_SPIN } from './loop-times.js';
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
 const EXPORT_SLICE = 8192;
@@ -86,6 +81,9 @@ class Worker {
   /** Fanout ports shared with the other workers: frames handed to and from them (steering.ts). */
   private readonly steering?: Steering;
   private peerWakers: number[] = [];
+  /** How the worker waits when idle (set once the ports are open: it needs the waker). */
+  private idler?: WorkerIdle;
+  private readonly times = new LoopTimes();
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
@@ -143,6 +141,8 @@ class Worker {
     } finally {
       if (turn) { Atomics.add(turn, 0, 1); Atomics.notify(turn, 0); }
     }
+    this.idler = new WorkerIdle(this.native?.nativeAddon(), this.waker, this.wake);
+    this.idler.setPorts(this.ports);
   }
 
   private async openPort(spec: WorkerPortSpec): Promise<Port> {
@@ -211,6 +211,7 @@ class Worker {
     this.pendingOpens++;
     this.openPort(spec).then((port) => {
       this.ports.push(port);
+      this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
       this.lastProbe = 0;
@@ -226,6 +227,7 @@ class Worker {
     const i = this.ports.findIndex((p) => p.index === index);
     if (i < 0) { this.post({ type: 'reply', id, ok: false, error: `no port with index ${index} in this worker` }); return; }
     const [port] = this.ports.splice(i, 1);
+    this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
     this.specs.delete(index);
@@ -282,6 +284,7 @@ class Worker {
         case 'counters': {
           const c = this.core.counters();
           for (const [k, v] of Object.entries(this.slow)) c.global[`slowpath_${k}`] = v;
+          for (const [k, v] of this.times.entries()) c.global[`slowpath_${k}`] = v;
           // idle waits a posted message ended early (coalesced: several messages may share one)
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
           if (this.steering) {
@@ -402,10 +405,6 @@ class Worker {
   }
 
   private count(why: string): void { this.slow[why] = (this.slow[why] ?? 0) + 1; }
-  private addTime(stage: string, ms: number): void {
-    const k = `time_${stage}_ns`;
-    this.slow[k] = (this.slow[k] ?? 0) + Math.round(ms * 1e6);
-  }
 
   private readonly portErrorLogged = new Map<string, number>();
   /** A port failing (interface deleted, link down) must not stop the other ports: count it and
@@ -483,28 +482,6 @@ class Worker {
     return n;
   }
 
-  private lastYield = 0;
-
-  private async idle(): Promise<void> {
-    const relays = this.ports.filter((p): p is RelayPort => p instanceof RelayPort);
-    if (relays.length === this.ports.length) {
-      await Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
-      return;
-    }
-    const natives = this.ports.filter((p) => !(p instanceof RelayPort));
-    if (this.native) {
-      this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
-      this.wake.seenAll();
-    }
-    // Yield so relay ports (if mixed), port opens and timers get their turn — not after every
-    // wake-up: an event-loop turn (setImmediate) sits between a frame's arrival and its rx
-    // burst, and with native ports only nothing needs the loop more often than this.
-    if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
-      this.lastYield = Date.now();
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-
   /** Frames were handed to worker `w`: end its idle wait (one eventfd write per burst). */
   private wakePeer(w: number): void {
     const h = this.peerWakers[w];
@@ -529,11 +506,12 @@ class Worker {
     // worker blocks as before, so an idle worker costs no CPU.
     const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
     let lastFrameAt = -Infinity;
-    // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
-    // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
-    // batch): five clock reads and four additions per busy iteration (~0.2 µs against a batch's
-    // tens of µs), two per idle wait.
+    // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits; loop-times.ts):
+    // five clock reads and four additions per busy iteration (~0.2 µs against a batch's tens of
+    // µs), two per idle wait.
     const clock = () => performance.now();
+    const times = this.times;
+    const idler = this.idler!;
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
@@ -574,19 +552,19 @@ class Worker {
           try { p.txBurst(a2, total); } catch (e) { this.portError(p, 'tx', e as Error); }
         }
         const t4 = clock();
-        if (n > 0) { this.addTime('rx', t1 - t0); this.addTime('core', t2 - t1); this.addTime('slow', t3 - t2); } else this.addTime('slow', t3 - t0);
-        this.addTime('tx', t4 - t3);
+        if (n > 0) { times.add(T_RX, t1 - t0); times.add(T_CORE, t2 - t1); times.add(T_SLOW, t3 - t2); } else times.add(T_SLOW, t3 - t0);
+        times.add(T_TX, t4 - t3);
       } else if (n > 0) {
         // everything dropped or consumed: rx, core and slow path still cost time
-        this.addTime('rx', t1 - t0); this.addTime('core', t2 - t1); this.addTime('slow', clock() - t2);
+        times.add(T_RX, t1 - t0); times.add(T_CORE, t2 - t1); times.add(T_SLOW, clock() - t2);
       }
-      if (n > 0) { this.count('batches'); this.slow.frames = (this.slow.frames ?? 0) + n; lastFrameAt = t0; }
+      if (n > 0) { times.batch(n); lastFrameAt = t0; }
       if (n === 0) {
         if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
         const w0 = clock();
-        if (w0 - lastFrameAt < busyPollMs) { this.addTime('spin', w0 - t0); continue; }
-        await this.idle();
-        this.addTime('wait', clock() - w0);
+        if (w0 - lastFrameAt < busyPollMs) { times.add(T_SPIN, w0 - t0); continue; }
+        await idler.wait();
+        times.add(T_WAIT, clock() - w0);
       }
       else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
@@ -615,6 +593,10 @@ async function main(): Promise<void> {
   if (init.workerNice) {
     const why = setThreadNice(init.workerNice);
     port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps its default priority' : 'worker priority raised', data: { nice: init.workerNice, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
+  }
+  if (init.workerRealtimePriority) {
+    const why = setThreadRealtime(init.workerRealtimePriority);
+    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps normal scheduling' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
   await w.run();
