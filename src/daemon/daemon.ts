@@ -184,6 +184,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       busyPollUs: cfg.busyPollUs,
       workerNice: cfg.workerNice,
       workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
+      workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',

@@ -36,6 +36,8 @@ export interface WorkerInit {
   workerNice?: number;
   /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */
   workerRealtimePriority?: number;
+  /** The priority is the config's own (not its default): refusing it is then a warning. */
+  workerRealtimeConfigured?: boolean;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;

@@ -596,7 +596,9 @@ async function main(): Promise<void> {
   }
   if (init.workerRealtimePriority) {
     const why = setThreadRealtime(init.workerRealtimePriority);
-    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps normal scheduling' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
+    // refused by default (no CAP_SYS_NICE, e.g. deploy/daemonset.yaml): said once, not a warning
+    const level = !why ? 'debug' : init.workerRealtimeConfigured ? 'warn' : 'info';
+    port.postMessage({ type: 'log', level, msg: why ? 'worker keeps normal scheduling (tail latency on a busy node is higher)' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
   await w.run();
