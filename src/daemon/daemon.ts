@@ -185,6 +185,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       workerNice: cfg.workerNice,
       workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
       workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
+      workerSliceUs: cfg.workerSliceUs,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',
