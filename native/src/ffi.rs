@@ -344,40 +344,6 @@ extern "C" {
     fn sched_setscheduler(pid: c_int, policy: c_int, param: *const c_int) -> c_int;
 }
 
-#[cfg(target_arch = "x86_64")]
-const SYS_SCHED_SETATTR: c_long = 314;
-#[cfg(target_arch = "aarch64")]
-const SYS_SCHED_SETATTR: c_long = 274;
-
-/// struct sched_attr as of Linux 4.13 (SCHED_ATTR_SIZE_VER1).
-#[repr(C)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
-}
-const _: () = assert!(std::mem::size_of::<SchedAttr>() == 56);
-
-/// The calling thread stays SCHED_OTHER at `nice` and asks the fair scheduler (EEVDF, Linux
-/// 6.12+) for a slice of `slice_ns` (100 µs..100 ms; 0 = the default slice): a shorter slice
-/// means an earlier deadline, so a woken thread preempts the running one sooner. Older kernels
-/// ignore the runtime of a fair thread.
-pub fn sched_fair_slice_self(nice: i32, slice_ns: u64) -> Result<(), i32> {
-    let a = SchedAttr { size: 56, policy: SCHED_OTHER as u32, flags: 0, nice, priority: 0, runtime: slice_ns, deadline: 0, period: 0, util_min: 0, util_max: 0 };
-    // SAFETY: sched_setattr(0 = this thread, &attr, 0); `a` is live for the call.
-    if unsafe { syscall(SYS_SCHED_SETATTR, 0 as c_int, &a as *const SchedAttr, 0 as c_uint) } < 0 {
-        return Err(last_errno());
-    }
-    Ok(())
-}
-
 const SCHED_OTHER: c_int = 0;
 const SCHED_FIFO: c_int = 1;
 /// Children forked by a real-time thread start as SCHED_OTHER (a worker never forks, but a

@@ -278,18 +278,6 @@ fn wait_any(js: &Js) -> NResult<napi_value> {
 
 /// Sets the calling thread's scheduling policy: SCHED_FIFO at `priority` (1..99), or back to
 /// SCHED_OTHER with 0. Only the calling thread changes (Linux schedules threads).
-/// Keeps the calling thread SCHED_OTHER at `nice` with a fair-scheduler slice of `sliceUs`
-/// (100..100000; 0 = the kernel's default).
-fn set_thread_slice(js: &Js) -> NResult<napi_value> {
-    let nice = js.int(0, "nice", -20, 19)? as i32;
-    let us = js.int(1, "sliceUs", 0, 100_000)? as u64;
-    if us != 0 && us < 100 {
-        return Err(NErr::new("EINVAL", format!("sliceUs must be 0 or 100..100000, got {us}")));
-    }
-    ffi::sched_fair_slice_self(nice, us * 1000).map_err(|e| NErr::errno(e, "sched_setattr(SCHED_OTHER, slice)"))?;
-    js.undefined()
-}
-
 fn set_thread_realtime(js: &Js) -> NResult<napi_value> {
     let prio = js.int(0, "priority", 0, 99)? as i32;
     ffi::sched_fifo_self(prio).map_err(|e| NErr::errno(e, if prio > 0 { "sched_setscheduler(SCHED_FIFO)" } else { "sched_setscheduler(SCHED_OTHER)" }))?;
@@ -374,7 +362,6 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("wait", wait)?;
     ex.function("waitAny", wait_any)?;
     ex.function("setThreadRealtime", set_thread_realtime)?;
-    ex.function("setThreadSlice", set_thread_slice)?;
     ex.function("stats", stats)?;
     ex.function("wakerOpen", waker_open)?;
     ex.function("wake", wake)?;

@@ -61,8 +61,6 @@ export interface E2eOptions {
   wdpWorkerNice?: number;
   /** wdp's workerRealtimePriority (default: the daemon's default). */
   wdpWorkerRealtime?: number;
-  /** wdp's workerSliceUs (default: the daemon's default). */
-  wdpWorkerSliceUs?: number;
   progress?: Progress;
 }
 
@@ -528,7 +526,6 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
     ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
     ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
     ...(o.wdpWorkerRealtime !== undefined ? { workerRealtimePriority: o.wdpWorkerRealtime } : {}),
-    ...(o.wdpWorkerSliceUs !== undefined ? { workerSliceUs: o.wdpWorkerSliceUs } : {}),
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
@@ -712,7 +709,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
 export interface InterleaveVariant {
   name: string;
   contender: 'kernel' | 'wdp';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpWorkerSliceUs' | 'wdpPort'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort'>;
 }
 
 export interface InterleaveFigures {

@@ -208,9 +208,6 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
   // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
   workerRealtimePriority: z.number().int().min(0).max(99).optional(),
-  // a worker under normal scheduling asks the fair scheduler for this slice, µs (EEVDF, Linux
-  // 6.12+; src/daemon/thread-priority.ts); 0 = the kernel's default
-  workerSliceUs: z.number().int().refine((v) => v === 0 || (v >= 100 && v <= 100_000), { message: 'must be 0 (the kernel default) or 100..100000 µs' }).default(0),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
   // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of

@@ -185,7 +185,6 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       workerNice: cfg.workerNice,
       workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
       workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
-      workerSliceUs: cfg.workerSliceUs,
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',

@@ -38,8 +38,6 @@ export interface WorkerInit {
   workerRealtimePriority?: number;
   /** The priority is the config's own (not its default): refusing it is then a warning. */
   workerRealtimeConfigured?: boolean;
-  /** Fair-scheduler slice of a worker under normal scheduling, µs; 0/absent: the default. */
-  workerSliceUs?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;

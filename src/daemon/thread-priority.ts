@@ -39,15 +39,6 @@ export function setThreadNice(nice: number): string | null {
   }
 }
 
-/** Keeps this thread SCHED_OTHER at `nice` with a fair-scheduler slice of `sliceUs` (EEVDF,
- * Linux 6.12+): a shorter slice than the default (~3 ms) gives the thread an earlier deadline, so
- * when it wakes it preempts the running task sooner — without a real-time policy's claim on the
- * CPU. Null on success, else why not. */
-export function setThreadSlice(nice: number, sliceUs: number): string | null {
-  if (!Number.isInteger(sliceUs) || sliceUs < 100 || sliceUs > 100_000) return `slice must be an integer in 100..100000 µs, got ${sliceUs}`;
-  try { nativeAddon().setThreadSlice(nice, sliceUs); return null; } catch (e) { return (e as Error).message; }
-}
-
 /** Puts this thread in SCHED_FIFO at `priority` (1..99; 0: back to SCHED_OTHER), through the
  * native addon; null on success, else why not (the thread keeps its policy). */
 export function setThreadRealtime(priority: number): string | null {

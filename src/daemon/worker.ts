@@ -32,7 +32,7 @@ import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
 import { fanoutProgram } from '../ports/fanout-program.js';
-import { setThreadNice, setThreadRealtime, setThreadSlice } from './thread-priority.js';
+import { setThreadNice, setThreadRealtime } from './thread-priority.js';
 import { WorkerIdle, IDLE_WAIT_MS } from './worker-idle.js';
 import { LoopTimes, T_RX, T_CORE, T_SLOW, T_TX, T_WAIT, T_SPIN } from './loop-times.js';
 // A checkpoint's export while forwarding reads this many table entries between two batches
@@ -593,10 +593,6 @@ async function main(): Promise<void> {
   if (init.workerNice) {
     const why = setThreadNice(init.workerNice);
     port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps its default priority' : 'worker priority raised', data: { nice: init.workerNice, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
-  }
-  if (init.workerSliceUs && !init.workerRealtimePriority) {
-    const why = setThreadSlice(init.workerNice ?? 0, init.workerSliceUs);
-    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps the default slice' : 'worker slice set', data: { sliceUs: init.workerSliceUs, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   if (init.workerRealtimePriority) {
     const why = setThreadRealtime(init.workerRealtimePriority);

@@ -61,10 +61,6 @@ export interface NativeAddon {
   /** The calling thread to SCHED_FIFO at `priority` (1..99), or back to SCHED_OTHER with 0;
    * throws (code EPERM without CAP_SYS_NICE). */
   setThreadRealtime(priority: number): void;
-  /** The calling thread stays SCHED_OTHER at `nice`, with a fair-scheduler slice of `sliceUs`
-   * (100..100000; 0 = the kernel's default); throws (EPERM for a negative nice without
-   * CAP_SYS_NICE, EINVAL for a slice out of range). */
-  setThreadSlice(nice: number, sliceUs: number): void;
   /** An eventfd-backed waker for `wait` (see src/daemon/worker-wake.ts); handles are never reused. */
   wakerOpen(): number;
   /** Wakes the waker's `wait` (now, or the next one); ECLOSED once it is closed. */
