@@ -162,7 +162,7 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
  * closing timeout either. */
 @inline export function evictable(st: u32): bool {
   return st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP
-    || st == L.CTS_TCP_CLOSING;
+    || st == L.CTS_TCP_CLOSING || st == L.CTS_TCP_HALF_CLOSED_ORIG || st == L.CTS_TCP_HALF_CLOSED_REPLY;
 }
 
 /** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)
@@ -238,18 +238,30 @@ export function ctAlloc(): u32 {
 // TCP follows the kernel's nf_conntrack_proto_tcp in outline (no sequence tracking):
 //   SYN ──reply SYN-ACK──► SYN_RECV ──orig ACK──► ESTABLISHED (confirmed)
 //   MIDSTREAM ──reply without RST──► ESTABLISHED (confirmed: a valid answer to a picked-up flow)
-//   any ──FIN or RST (either direction)──► CLOSING
+//   ESTABLISHED ──FIN from one side──► HALF_CLOSED_ORIG / _REPLY ──FIN from the other side──► CLOSING
+//   any other ──FIN──► CLOSING;  any ──RST (either direction)──► CLOSING
+// A half-closed connection is still open one way (the kernel's FIN_WAIT / CLOSE_WAIT, which
+// kube-proxy gives 1 h: --conntrack-tcp-timeout-close-wait); only both FINs or a RST end it.
 // A pure SYN on a CLOSING flow never gets here: the flow is stale (assembly/stale.ts
 // reopensClosed), freed, and the SYN creates a new flow with a fresh backend selection.
-// Only ESTABLISHED has the long timeout; SYN, SYN_RECV and MIDSTREAM have short ones and, with
+// Only ESTABLISHED (and half-closed) have long timeouts; SYN, SYN_RECV and MIDSTREAM have short ones and, with
 // CLOSING flows that were never confirmed, may be evicted.
+
+/** State after a FIN or RST: an established flow's first FIN half-closes it (`half`: the state
+ * for this direction's FIN; a repeated FIN of the same side keeps it); the other side's FIN, a
+ * RST, or a FIN on a flow never established closes it. */
+@inline function closeState(st: u32, fl: u32, half: u32): u32 {
+  if ((fl & TCP_RST) != 0) return L.CTS_TCP_CLOSING;
+  if (st == L.CTS_TCP_EST || st == half) return half;
+  return L.CTS_TCP_CLOSING;
+}
 
 /** Original-direction packet (live only). */
 @inline export function stateOnOrig(e: CtFlow, fr: Frame): void {
   if (<u32>fr.proto == IPPROTO_TCP) {
     const fl = <u32>fr.tcpFlags;
     let st = <u32>e.state;
-    if ((fl & (TCP_FIN | TCP_RST)) != 0) st = L.CTS_TCP_CLOSING;
+    if ((fl & (TCP_FIN | TCP_RST)) != 0) st = closeState(st, fl, L.CTS_TCP_HALF_CLOSED_ORIG);
     else if (st == L.CTS_TCP_SYN_RECV && (fl & (TCP_SYN | TCP_ACK)) == TCP_ACK) {
       // the client's ACK of the SYN-ACK: the handshake is complete in both directions
       st = L.CTS_TCP_EST;
@@ -265,7 +277,7 @@ export function ctAlloc(): u32 {
   let st = <u32>e.state;
   if (<u32>fr.proto == IPPROTO_TCP) {
     const fl = <u32>fr.tcpFlags;
-    if ((fl & (TCP_FIN | TCP_RST)) != 0) st = L.CTS_TCP_CLOSING;
+    if ((fl & (TCP_FIN | TCP_RST)) != 0) st = closeState(st, fl, L.CTS_TCP_HALF_CLOSED_REPLY);
     else if (st == L.CTS_TCP_SYN) {
       if ((fl & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) st = L.CTS_TCP_SYN_RECV;
     } else if (st == L.CTS_TCP_MIDSTREAM) {

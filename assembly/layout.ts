@@ -94,6 +94,8 @@ export const CFG_STEER_SELF = 188;    // this core's worker index (< CFG_STEER_W
 // brings the reply back to the core. IPv4 / IPv6; set when CFG_HAS_SNAT bit 2 / bit 3 is.
 export const CFG_HAIRPIN_V4 = 192;
 export const CFG_HAIRPIN_V6 = 208;
+export const CFG_TO_TCP_HALF_CLOSED = 224; // ms: established TCP with a FIN from one side only (kube-proxy's
+                                     // CLOSE_WAIT timeout: the other side may go on sending)
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;
@@ -230,6 +232,8 @@ export const CTS_UDP_REPLIED = 5;
 export const CTS_SCTP = 6;
 export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
 export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
+export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the client only (kernel FIN_WAIT/CLOSE_WAIT)
+export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
 export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
@@ -380,6 +384,10 @@ export const FEF_POLICY_DROP = 32; // empty table because the traffic policy (Lo
 export const FEF_NODE_SOURCE_DROP = 64; // with FE_CLUSTER_FRONT: the node itself is not short-circuited but dropped like an
                                     // outside client (external IP / LB IP without a local endpoint: the nftables
                                     // proxier's pre-DNAT output filter drops it; a NodePort is short-circuited)
+export const FEF_AFFINITY_SHARED = 256; // with FE_CLUSTER_FRONT: not a short-circuit — the frontend's set is the cluster
+                                        // front's, and sessionAffinity entries are keyed by the cluster front
+                                        // (kube-proxy keeps affinity per service port, whichever IP was used;
+                                        // docs/core.md "sessionAffinity per service port")
 export const FEF_MASQUERADE_OUTSIDE = 128; // ClusterIP with a local-traffic detector: masquerade sources it does not take
                                     // for pods (off-cluster traffic to a service VIP, kube-proxy's
                                     // "IfNotLocal ... jump mark-for-masquerade"); the node itself included
@@ -399,7 +407,7 @@ export const BE_SRC_MAC = 30;
 export const BES_ABSENT = 0;       // not in this generation: flows to it are re-selected
 export const BES_READY = 1;
 export const BES_TERMINATING_SERVING = 2;
-export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing flows only
+export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing TCP/SCTP flows only (UDP ones re-select while the port has serving endpoints)
 
 // ---- CIDR entry (20 bytes): addr[16] | prefix len u8 | family u8 | 2 reserved -------------
 export const CIDR_SIZE = 20;

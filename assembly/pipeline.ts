@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { flowBackend, reopensClosed } from "./stale";
+import { flowBackend, reopensClosed, udpLeftServing } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -34,13 +34,15 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  const be: Backend | null = reopensClosed(e, fr) ? null : flowBackend(e);
+  let be: Backend | null = reopensClosed(e, fr) ? null : flowBackend(e);
+  if (be != null && udpLeftServing(be, fr)) be = null;
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The backend left the current generation (or its id now names another backend, or the
     // flow's SNAT address is gone): re-select instead of black-holing the flow. A new SYN on a
-    // closing flow re-selects too (a new connection, load-balanced like Linux conntrack does).
+    // closing flow re-selects too (a new connection, load-balanced like Linux conntrack does), and
+    // so does a UDP packet whose backend stopped serving (kube-proxy's UDP conntrack cleanup).
     const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -121,7 +123,8 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   // masqueraded (kube-proxy's "short-circuit pod traffic" / "masquerade local traffic")
   let masqLocal = false;
   const cf = fe.clusterFront;
-  if (cf != 0 && cf <= tFeMax) {
+  // with FEF_AFFINITY_SHARED the cluster front only keys the affinity entries (below)
+  if (cf != 0 && cf <= tFeMax && (flags & L.FEF_AFFINITY_SHARED) == 0) {
     const kind = localSource(client, family, <u32>fr.inPort);
     if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
@@ -150,7 +153,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
   if (flags & L.FEF_AFFINITY) {
-    bid = selectAffinity(fr, fe, front, client, h);
+    bid = selectAffinity(fr, fe, (flags & L.FEF_AFFINITY_SHARED) != 0 ? cf : front, client, h);
   } else {
     bid = maglevBackend(fr, front, h);
     if (!backendUsable(bid)) bid = 0;

@@ -87,6 +87,8 @@ export function loadConfig(): void {
   store<u32>(TO_TABLE + (L.CTS_SCTP << 2), c.toSctp);
   store<u32>(TO_TABLE + (L.CTS_TCP_SYN_RECV << 2), c.toTcpUnconfirmed);
   store<u32>(TO_TABLE + (L.CTS_TCP_MIDSTREAM << 2), c.toTcpUnconfirmed);
+  store<u32>(TO_TABLE + (L.CTS_TCP_HALF_CLOSED_ORIG << 2), c.toTcpHalfClosed);
+  store<u32>(TO_TABLE + (L.CTS_TCP_HALF_CLOSED_REPLY << 2), c.toTcpHalfClosed);
 }
 
 export function loadTableSet(): void {

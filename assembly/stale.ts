@@ -11,15 +11,21 @@
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
 // new connection to a pod that may be terminating by now. Cost: one compare on a TCP hit.
+// A UDP flow whose backend stopped serving (BES_NOT_SERVING: not ready and not a serving
+// terminating one) is stale while the port its packet addresses has serving endpoints:
+// kube-proxy deletes such UDP conntrack entries (pkg/proxy/conntrack/cleanup.go), so a client that
+// keeps its source port reaches a serving pod instead of one that went away; TCP and SCTP flows
+// are left alone, as there, and with no serving endpoint left nothing is cleaned. Cost: one
+// compare on a UDP hit; the service lookup only for a flow whose backend is not serving.
 // Semantics: docs/core.md "Original-direction hit" step 1.
 import * as L from "./layout";
 import { CtFlow, Backend } from "./records";
 import { Frame } from "./frame";
-import { IPPROTO_TCP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import { IPPROTO_TCP, IPPROTO_UDP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import { addrEq } from "./addr";
-import { backendAt, hasSnat, hasHairpin, flowSnatAddr } from "./regions";
+import { backendAt, frontendAt, hasSnat, hasHairpin, flowSnatAddr } from "./regions";
 import { replyKeyHash } from "./conntrack";
-import { backendUsable } from "./select";
+import { backendUsable, svcLookup } from "./select";
 
 /** The flow's backend entry if the flow still holds in the generation in force, else null (the
  * flow is stale: re-select it, or drop what cannot be re-selected). */
@@ -45,4 +51,16 @@ import { backendUsable } from "./select";
 @inline export function reopensClosed(e: CtFlow, fr: Frame): bool {
   return <u32>fr.proto == IPPROTO_TCP && <u32>e.state == L.CTS_TCP_CLOSING &&
     (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN;
+}
+
+/** Whether frame fr (a UDP hit in the original direction) reaches backend be that no longer
+ * serves (BES_NOT_SERVING) while the service port it addresses has serving endpoints (a Maglev
+ * set, or FEF_POLICY_DROP: endpoints elsewhere) — kube-proxy's UDP conntrack cleanup. Such a flow
+ * is stale: it is freed and the packet selects a backend again. */
+@inline export function udpLeftServing(be: Backend, fr: Frame): bool {
+  if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return false;
+  const front = svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
+  if (front == 0) return false;
+  const fe = frontendAt(front);
+  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0;
 }

@@ -9,6 +9,15 @@
 //     --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
 //     --variant nice0=wdp,nice=0 --variant default=wdp --variant bp200=wdp,busyPoll=200
 //
+// Throughput and CPU per packet the same way (trafgen blasts, `--blast one,new`, each
+// --blast-seconds long per variant and round; a `generator` variant gives the ceiling and the CPU
+// baseline, and then latency/connections are off: --rtt-chunk 0 --conn-seconds 0). `cfg.KEY=JSON`
+// sets a top-level key of that wdp's config:
+//
+//   node bench/ab-e2e.mjs --rounds 4 --rtt-chunk 0 --conn-seconds 0 --blast one --blast-seconds 2 \
+//     --variant gen=generator --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
+//     --variant new=wdp --variant pinned=wdp,cfg.workerCpus=[1]
+//
 // Needs root (namespaces) and a built tree (npm run build).
 import { loadavg } from 'node:os';
 import { runE2eInterleaved } from '../dist/src/bench/e2e.js';
@@ -21,13 +30,15 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] !== '--variant') continue;
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
-  if (contender !== 'kernel' && contender !== 'wdp') { console.error(`--variant ${args[i + 1]}: kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket]`); process.exit(2); }
+  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON]`); process.exit(2); }
   const wdp = {};
   for (const x of kv) {
-    const [k, v] = x.split('=');
+    const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
     if (k === 'bin') wdp.wdpBin = v; else if (k === 'busyPoll') wdp.wdpBusyPollUs = Number(v);
     else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
     else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
+    else if (k === 'rxRing') wdp.wdpRxRing = Number(v); else if (k === 'xdpMode') wdp.wdpXdpMode = v;
+    else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }
   }
   variants.push({ name, contender, wdp });
@@ -35,12 +46,28 @@ for (let i = 0; i < args.length; i++) {
 if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp[,...]'); process.exit(2); }
 const load0 = loadavg()[0];
 const t0 = new Date().toISOString();
+const blasts = opt('--blast', '') ? opt('--blast', '').split(',') : [];
+const rttChunk = Number(opt('--rtt-chunk', '500')), connSeconds = Number(opt('--conn-seconds', '1'));
 const res = await runE2eInterleaved({
-  variants, rounds: Number(opt('--rounds', '6')), rttChunk: Number(opt('--rtt-chunk', '500')), connSeconds: Number(opt('--conn-seconds', '1')),
+  variants, rounds: Number(opt('--rounds', '6')), rttChunk, connSeconds,
+  blasts, blastSeconds: Number(opt('--blast-seconds', '2')),
   progress: new Progress(true),
 });
-const base = res[0];
 const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 100) / 100 : null);
+if (opt('--json')) (await import('node:fs')).writeFileSync(opt('--json'), JSON.stringify({ started: t0, load0, res }, null, 2));
+for (const b of blasts) {
+  const kernel = res.find((r) => r.name === 'kernel');
+  console.log(`\n${b === 'one' ? 'one flow' : 'new flow per packet'}: Mpps forwarded (offered), CPU ns per packet (process alone), chunks`);
+  console.log(`| variant | Mpps | offered | / kernel | CPU ns/packet | process ns/packet | busy % | frames/batch | µs/batch | chunks |`);
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of res) {
+    const f = r.blasts[b]; if (!f) continue;
+    const ts = r.time_split;
+    console.log(`| ${r.name} | ${f.mpps ?? '—'} | ${f.offered_mpps} | ${ratio(f.mpps, kernel?.blasts[b]?.mpps) ?? '—'} | ${f.cpu_ns_per_packet ?? '—'} | ${f.process_cpu_ns_per_packet ?? '—'} | ${ts?.busy_pct ?? '—'} | ${ts?.frames_per_batch ?? '—'} | ${ts?.busy_us_per_batch ?? '—'} | ${f.mpps_chunks.join(' ')} |`);
+  }
+}
+if (!(rttChunk > 0 || connSeconds > 0)) { console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`); process.exit(0); }
+const base = res[0];
 console.log(`| variant | RTT p50 µs | RTT p99 µs | conn/s (median chunk) | p50 / ${base.name} | p99 / ${base.name} | conn/s / ${base.name} | forwarder CPU µs per round trip | samples (lost) |`);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of res) {

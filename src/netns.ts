@@ -126,7 +126,9 @@ function killNamespacePids(ns: string): void {
   }
 }
 
-export interface VethOptions { macA?: string; macB?: string; mtu?: number; up?: boolean }
+export interface VethOptions { macA?: string; macB?: string; mtu?: number; up?: boolean;
+  /** transmit and receive queues of each end (default: the kernel's, one) */
+  queues?: number }
 
 /**
  * A set of namespaces and everything inside them, torn down together.
@@ -181,11 +183,14 @@ export class NetnsLab {
   veth(nsA: string, ifA: string, nsB: string, ifB: string, opts: VethOptions = {}): void {
     checkIfName(ifA); checkIfName(ifB);
     const args = ['link', 'add', ifA, 'netns', nsA];
+    if (opts.queues !== undefined && !(Number.isInteger(opts.queues) && opts.queues >= 1 && opts.queues <= 64)) throw new NetnsError(`veth queues must be an integer in 1..64, got ${opts.queues}`);
+    const q = opts.queues ? ['numtxqueues', String(opts.queues), 'numrxqueues', String(opts.queues)] : [];
     if (opts.macA) args.push('address', opts.macA);
     if (opts.mtu) args.push('mtu', String(opts.mtu));
-    args.push('type', 'veth', 'peer', 'name', ifB, 'netns', nsB);
+    args.push(...q, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB);
     if (opts.macB) args.push('address', opts.macB);
     if (opts.mtu) args.push('mtu', String(opts.mtu));
+    args.push(...q);
     // Created from the root namespace but never *in* it: both ends land in their target ns.
     must('ip', args);
     if (opts.up !== false) { this.up(nsA, ifA); this.up(nsB, ifB); }

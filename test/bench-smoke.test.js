@@ -157,6 +157,26 @@ test.serial('bench e2e: generator and kernel figures positive; wdp and ovs posit
   t.regex(bad.stderr, /--contenders: unknown value "vpp"/);
 });
 
+(isRoot ? test.serial : test.skip)('bench/ab-e2e.mjs with blasts: the generator variant gives the ceiling, the kernel and wdp variants forwarded frames and CPU per packet; bad variants are refused (needs root: namespaces)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ab-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'ab.json');
+  const r = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--rounds', '1', '--rtt-chunk', '0', '--conn-seconds', '0', '--blast', 'one', '--blast-seconds', '0.5',
+    '--json', out, '--variant', 'gen=generator', '--variant', 'kernel=kernel', '--variant', 'wdp=wdp,rxRing=1024,cfg.workerCpus=[0]'],
+  { cwd: ROOT, timeout: 240_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+  t.is(r.code, 0, r.stderr);
+  const res = JSON.parse(readFileSync(out, 'utf8')).res;
+  const by = Object.fromEntries(res.map((x) => [x.name, x.blasts.one]));
+  t.true(by.gen.offered_mpps > 0 && by.gen.mpps === null && by.gen.cpu_ns_per_packet > 0, JSON.stringify(by.gen));
+  for (const v of ['kernel', 'wdp']) t.true(by[v].mpps > 0 && by[v].cpu_ns_per_packet !== null, `${v}: ${JSON.stringify(by[v])}`);
+  t.true(by.wdp.process_cpu_ns_per_packet !== null);
+  t.true(res.find((x) => x.name === 'wdp').time_split.frames_per_batch > 0);
+  t.regex(r.stdout, /\| wdp \| [0-9.]+ \| [0-9.]+ \|/);
+  const bad = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--variant', 'a=kernel', '--variant', 'b=vpp'], { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stderr })));
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /generator, kernel or wdp/);
+});
+
 test.serial('bench core: rows from runCoreBench, or a clear message while it has not landed', async (t) => {
   const built = existsSync(join(ROOT, 'dist/src/bench/core.js'));
   const r = await wdp(['bench', 'core', '--sweep', 'services', '--points', '10,100', '--endpoints', '2', '--flows', '1000', '--ct-capacity', '65536', '--seconds', '0.3', '--json', '--quiet']);

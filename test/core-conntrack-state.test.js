@@ -162,8 +162,9 @@ test('closing flows are evictable even when confirmed (the kernel\'s tcp_can_ear
   both(t, s, ports.map((p) => reply(CLIENT, p, 'SA')), T0);
   both(t, s, ports.map((p) => orig(CLIENT, p, 'A')), T0);
   t.deepEqual(both(t, s, [orig(CLIENT, 3000, 'S')], T0 + 1), ['drop_ct_full'], 'a table of established flows refuses');
-  // the first 4 end (client FIN); the other 12 stay established
+  // the first 4 end (a FIN each way); the other 12 stay established
   both(t, s, ports.slice(0, 4).map((p) => orig(CLIENT, p, 'FA')), T0 + 1);
+  both(t, s, ports.slice(0, 4).map((p) => reply(CLIENT, p, 'FA')), T0 + 1);
   const before = states(t, s, T0 + 1);
   t.is(Object.values(before).filter((x) => x === 'tcp_closing').length, 4);
   // four new connections take the closing flows' entries; a fifth finds only established ones
@@ -176,4 +177,42 @@ test('closing flows are evictable even when confirmed (the kernel\'s tcp_can_ear
   t.deepEqual(both(t, s, [orig(CLIENT, 4004, 'S')], T0 + 2), ['drop_ct_full']);
   const after = states(t, s, T0 + 2);
   for (const p of ports.slice(4)) t.is(after[`${CLIENT}:${p}`], 'tcp_established', `established flow ${p} kept`);
+});
+
+// The kernel keeps a connection that one side has half-closed in FIN_WAIT / CLOSE_WAIT (kube-proxy
+// sets CLOSE_WAIT to 1 h), since the other side may go on sending: only both FINs or a RST end
+// it. Half-closed flows are early-droppable there (tcp_can_early_drop), so evictable here.
+test('a FIN from one side half-closes an established flow (long timeout, evictable); the other side\'s FIN or a RST closes it', (t) => {
+  const s = setup({ flows: 16, evictWindow: 16, timeouts: { tcpCloseMs: 1000, tcpHalfClosedMs: 50_000, tcpEstablishedMs: 100_000 } });
+  const ports = [1000, 1001, 1002, 1003];
+  both(t, s, ports.map((p) => orig(CLIENT, p, 'S')), T0);
+  both(t, s, ports.map((p) => reply(CLIENT, p, 'SA')), T0);
+  both(t, s, ports.map((p) => orig(CLIENT, p, 'A')), T0);
+  both(t, s, [orig(CLIENT, 1000, 'FA'), reply(CLIENT, 1001, 'FA'), orig(CLIENT, 1002, 'FA'), orig(CLIENT, 1003, 'FA')], T0 + 1);
+  let st = states(t, s, T0 + 1);
+  t.is(st[`${CLIENT}:1000`], 'tcp_half_closed_client');
+  t.is(st[`${CLIENT}:1001`], 'tcp_half_closed_backend');
+  // data the other way, and the same side's FIN again, keep it half-closed; the other side's FIN
+  // or a RST closes it
+  both(t, s, [reply(CLIENT, 1000, 'PA'), orig(CLIENT, 1000, 'FA'), orig(CLIENT, 1001, 'PA'), reply(CLIENT, 1002, 'FA'), reply(CLIENT, 1003, 'R')], T0 + 2);
+  st = states(t, s, T0 + 2);
+  t.deepEqual([1000, 1001, 1002, 1003].map((p) => st[`${CLIENT}:${p}`]), ['tcp_half_closed_client', 'tcp_half_closed_backend', 'tcp_closing', 'tcp_closing']);
+  // 20 s idle: far past the closing timeout (1 s), within the half-closed one (50 s)
+  const late = T0 + 2 + 20_000;
+  t.deepEqual(both(t, s, [reply(CLIENT, 1000, 'PA'), orig(CLIENT, 1001, 'PA')], late), ['fwd_reply', 'fwd_nat']);
+  st = states(t, s, late);
+  t.is(st[`${CLIENT}:1000`], 'tcp_half_closed_client', 'the backend answers a client that half-closed 20 s ago');
+  t.is(st[`${CLIENT}:1002`], undefined, 'the closed flow expired');
+  t.is(s.core.flows({}, late).find((f) => f.clientPort === 1000).flags.includes('confirmed'), true);
+  // a full table: half-closed flows are evicted like closing ones, established ones never
+  const fill = [...Array(14).keys()].map((i) => 2000 + i);
+  both(t, s, fill.map((p) => orig(CLIENT, p, 'S')), late);
+  both(t, s, fill.map((p) => reply(CLIENT, p, 'SA')), late);
+  both(t, s, fill.map((p) => orig(CLIENT, p, 'A')), late);
+  const before = s.core.counters().global.ct_evicted;
+  t.deepEqual(both(t, s, [orig(CLIENT, 3000, 'S'), orig(CLIENT, 3001, 'S')], late), ['fwd_nat', 'fwd_nat']);
+  t.is(s.core.counters().global.ct_evicted - before, 2, 'the two half-closed flows made room');
+  both(t, s, [reply(CLIENT, 3000, 'SA'), reply(CLIENT, 3001, 'SA')], late);
+  both(t, s, [orig(CLIENT, 3000, 'A'), orig(CLIENT, 3001, 'A')], late);
+  t.deepEqual(both(t, s, [orig(CLIENT, 3002, 'S')], late), ['drop_ct_full'], 'only established flows left');
 });

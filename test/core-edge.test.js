@@ -355,8 +355,9 @@ test('generation flip mid-stream: a batch sees one table set; ct_flush forgets e
   const q = (sport) => frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport, dport: 80 });
   core.run([q(1), q(2)], T0, 0);
   t.is(core.counters().global.ct_active, 2);
-  // move the service to another backend (new generation): existing flows keep theirs, new ones follow
-  core.applyIr(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'UDP', backends: [2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080, state: L.BES_NOT_SERVING }, { id: 2, addr: '10.1.0.2', port: 8080 }] }));
+  // move the service to another backend (new generation): existing flows keep theirs (a serving
+  // one: UDP flows to a backend that stops serving are re-selected, core-stale-flow), new ones follow
+  core.applyIr(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'UDP', backends: [2] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080, state: L.BES_TERMINATING_SERVING }, { id: 2, addr: '10.1.0.2', port: 8080 }] }));
   const rs = core.run([q(1), q(3)], T0 + 1, 0);
   t.deepEqual(rs.map((r) => parseFrame(r.frame).dst), ['10.1.0.1', '10.1.0.2']);
   core.ctFlush();

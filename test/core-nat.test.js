@@ -61,7 +61,8 @@ test('v4 TCP: SYN is DNATed to the Maglev-chosen backend, reply is reverse-NATed
   t.is(flows[0].state, 'tcp_syn_recv');
   t.true(flows[0].flags.includes('replied'));
 
-  // FIN from the client -> closing; the established packet in between still hits the flow
+  // FIN from the client -> half-closed (the backend may go on sending); the established packet in
+  // between still hits the flow
   const ack = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'A', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const fin = frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80, flags: 'FA', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC });
   const [ra] = core.run([ack], T0 + 2, 7);
@@ -71,7 +72,7 @@ test('v4 TCP: SYN is DNATed to the Maglev-chosen backend, reply is reverse-NATed
   const rs = [ra, ...core.run([fin], T0 + 2, 7)];
   t.deepEqual(rs.map((x) => x.reason), ['fwd_nat', 'fwd_nat']);
   t.is(parseFrame(rs[1].frame).dst, b.addr);
-  t.is(core.flows({}, T0 + 2)[0].state, 'tcp_closing');
+  t.is(core.flows({}, T0 + 2)[0].state, 'tcp_half_closed_client');
 
   const c = core.counters();
   t.is(c.global.ct_new, 1);
@@ -84,6 +85,10 @@ test('v4 TCP: SYN is DNATed to the Maglev-chosen backend, reply is reverse-NATed
   t.is(c.frontends[1].packets, 4);
   t.is(c.backends[bid].packets, 4);
   t.is(c.frontends[1].bytes, syn.length + synack.length + ack.length + fin.length);
+  // the backend's FIN closes it both ways
+  const bfin = frame({ src: b.addr, dst: '10.0.0.5', proto: 'TCP', sport: 8080, dport: 40000, flags: 'FA' });
+  t.is(core.run([bfin], T0 + 3, 1)[0].reason, 'fwd_reply');
+  t.is(core.flows({}, T0 + 3)[0].state, 'tcp_closing');
 });
 
 test('v6 UDP and TCP: DNAT, reply, checksums with the v6 pseudo header', (t) => {

@@ -419,3 +419,42 @@ test('a ClusterIP with a local-traffic detector masquerades what does not come f
   c.change({ upsert: validateAll([node({ clusterCIDRs: ['10.244.0.0/16'] })]) });
   t.truthy(fronts(c)[0].flags & L.FEF_MASQUERADE_OUTSIDE);
 });
+
+// kube-proxy keeps sessionAffinity per service port: one affinity set per endpoint, consulted by
+// the ClusterIP, NodePort, external and LoadBalancer IPs alike, so a client pinned through one
+// of them is pinned through the others (pkg/proxy/nftables/proxier.go writeServiceToEndpointRules).
+test('sessionAffinity is per service port: a client pinned through the ClusterIP keeps its backend through the NodePort and LB IP (both policies Cluster)', (t) => {
+  const c = new Compiler();
+  const spec = (extra = {}) => svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', sessionAffinity: 'ClientIP', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }], ...extra,
+  });
+  const eps = slice(['10.244.1.5', '10.244.1.6', '10.244.1.7', '10.244.1.8', '10.244.1.9'].map((a) => ep(a, 'node-a')));
+  const lb = (o) => ({ ...o, status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } });
+  c.change({ upsert: validateAll([node(), lb(spec()), eps]) });
+  const byKind = (k) => fronts(c).find((f) => f.kind === k);
+  const cluster = byKind('ClusterIP');
+  for (const k of ['NodePort', 'LoadBalancer']) {
+    t.truthy(byKind(k).flags & L.FEF_AFFINITY_SHARED, k);
+    t.is(byKind(k).clusterFront, cluster.id, `${k} keys its affinity by the ClusterIP frontend`);
+  }
+  const { core, model } = both(c.ir);
+  let sport = 30000;
+  for (let i = 0; i < 12; i++) {
+    const client = `10.9.0.${i + 1}`;
+    const at = (dst, dport) => cli({ proto: 'TCP', src: client, dst, sport: sport++, dport, flags: 'S' });
+    const pairs = runBoth(core, model, [at('10.96.0.1', 80), at('192.168.0.1', 30080), at('203.0.113.7', 80)], T0 + i, 3, { trace: true });
+    t.is(firstMismatch(pairs), undefined);
+    const dsts = pairs.map((p) => parseFrame(B.fromHex(p.core.hex)).dst);
+    t.is(new Set(dsts).size, 1, `client ${client}: one backend through every IP of the port (${dsts})`);
+    t.deepEqual(pairs.map((p) => p.core.trace.select), [L.TRSEL_MAGLEV, L.TRSEL_AFFINITY, L.TRSEL_AFFINITY].map((x) => x), `client ${client}`);
+  }
+  // a Local policy gives the external frontends another set: each keeps its own entries
+  c.change({ upsert: validateAll([lb(spec({ externalTrafficPolicy: 'Local' }))]) });
+  t.is(byKind('NodePort').flags & L.FEF_AFFINITY_SHARED, 0);
+  c.change({ upsert: validateAll([lb(spec({ internalTrafficPolicy: 'Local' }))]) });
+  t.is(byKind('NodePort').flags & L.FEF_AFFINITY_SHARED, 0);
+  t.is(byKind('NodePort').clusterFront ?? 0, 0);
+  // and without affinity nothing is shared
+  c.change({ upsert: validateAll([lb(spec({ sessionAffinity: 'None' }))]) });
+  t.is(byKind('LoadBalancer').flags & L.FEF_AFFINITY_SHARED, 0);
+});

@@ -154,3 +154,39 @@ test('SNAT address changed: the masqueraded flow is re-selected from the new add
   const [again] = run(t, s, [tcp('A')], 1120);
   t.is(again.trace.ct, L.TRCT_HIT_ORIG);
 });
+
+// kube-proxy's UDP conntrack cleanup (pkg/proxy/conntrack/cleanup.go): UDP entries toward an
+// endpoint that no longer serves are deleted while the service port has serving endpoints, so
+// the next datagram of the same 5-tuple is load-balanced again; TCP (and SCTP) flows are left
+// alone, and with no serving endpoint left nothing is cleaned.
+test('a UDP flow whose backend stops serving is re-selected while the port has serving endpoints; TCP keeps it; nothing serving keeps it', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 }), b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });
+  const u = (bes, flags = 0) => frontend({ id: 2, addr: VIP, port: 53, proto: 'UDP', flags }, bes);
+  const udp = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'UDP', sport, dport: 53 });
+  const s = pair(mkIr({ frontends: [svc([a]), u([a])], backends: [a, b] }));
+  let r = run(t, s, [tcp('S'), udp(5000), udp(5001)], 1000);
+  t.deepEqual(r.map((x) => x.p.dst), ['10.1.0.1', '10.1.0.1', '10.1.0.1']);
+  // a stops serving (not ready, not terminating-serving), b is ready
+  const notServing = { ...a, state: L.BES_NOT_SERVING };
+  flip(s, mkIr({ frontends: [svc([b]), u([b])], backends: [notServing, b] }));
+  r = run(t, s, [tcp('A'), udp(5000)], 1100);
+  t.is(r[0].p.dst, '10.1.0.1', 'TCP: the flow keeps its backend');
+  t.is(r[0].trace.ct, L.TRCT_HIT_ORIG);
+  t.is(r[1].p.dst, '10.1.0.2', 'UDP: re-selected to the serving backend');
+  t.is(r[1].trace.ct, L.TRCT_RESELECT);
+  t.is(s.core.counters().global.ct_reselect, 1);
+  // endpoints only elsewhere (a Local policy drops here): still cleaned, and the datagram drops
+  flip(s, mkIr({ frontends: [svc([b]), u([], L.FEF_POLICY_DROP)], backends: [notServing, b] }));
+  r = run(t, s, [udp(5001)], 1200);
+  t.is(r[0].reason, 'drop_itp_no_local');
+  // no serving endpoint at all: kube-proxy cleans nothing, the flow keeps its backend
+  flip(s, mkIr({ frontends: [svc([b]), u([])], backends: [notServing, b] }));
+  r = run(t, s, [udp(5000)], 1300);
+  t.is(r[0].reason, 'fwd_nat');
+  t.is(r[0].p.dst, '10.1.0.2', 'the re-selected flow, its backend still serving');
+  const c = { ...b, state: L.BES_NOT_SERVING };
+  flip(s, mkIr({ frontends: [svc([]), u([])], backends: [notServing, c] }));
+  r = run(t, s, [udp(5000)], 1400);
+  t.is(r[0].p.dst, '10.1.0.2', 'nothing serving: the flow is kept');
+  t.is(r[0].trace.ct, L.TRCT_HIT_ORIG);
+});

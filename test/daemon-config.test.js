@@ -130,9 +130,9 @@ test('fanout: every port shared by all workers, afpacket only, never with worker
   const e = t.throws(mixed, { instanceOf: ConfigError });
   t.regex(e.message, /ports\[1\]\.fanout: with a fanout port every port must be fanout: true/);
   const tap = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true }), { ...good.ports[1], fanout: true }] }));
-  t.regex(tap.message, /ports\[1\]\.fanout: only an afpacket port can be shared by the workers \(a TAP fd is one queue\)/);
-  const xdp = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, type: 'afxdp' })] }));
-  t.regex(xdp.message, /AF_XDP multi-queue is not supported/);
+  t.regex(tap.message, /ports\[1\]\.fanout: only an afpacket or afxdp port can be shared by the workers \(a TAP fd is one queue\)/);
+  // AF_XDP: each worker binds some of the interface's queues (test/daemon-fanout-afxdp.test.js)
+  t.true(parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, type: 'afxdp' })] }).ports[0].fanout);
   const both = t.throws(() => parseConfig({ node: good.node, workers: 2, ports: [afp('a', 'v0', { fanout: true, worker: 0 })] }));
   t.regex(both.message, /ports\[0\]\.worker: a fanout port is in every worker: leave worker out/);
 });
@@ -158,4 +158,23 @@ test('worker tuning: busy-poll off, default nice, SCHED_FIFO 1 only with a CPU t
     const x = t.throws(() => parseConfig({ ...good, workerRealtimePriority: bad }), { instanceOf: ConfigError });
     t.regex(x.message, /workerRealtimePriority/, `rejected with its name: ${bad}`);
   }
+});
+
+test('AF_XDP rxRing, xdpMode and workerCpus: accepted where they apply, bad values named with their path', (t) => {
+  const xdp = { name: 'up', type: 'afxdp', ifname: 'x0', role: 'uplink', gateways: ['10.0.0.1'], rxRing: 4096, xdpMode: 'generic' };
+  const c = parseConfig({ ...good, ports: [xdp, good.ports[1]], workerCpus: [1] });
+  t.is(c.ports[0].rxRing, 4096);
+  t.is(c.ports[0].xdpMode, 'generic');
+  t.regex(t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, xdpMode: 'skb' }, good.ports[1]] }), { instanceOf: ConfigError }).message, /ports\[0\]\.xdpMode/);
+  t.regex(t.throws(() => parseConfig({ ...good, ports: [xdp, { ...good.ports[1], xdpMode: 'native' }] }), { instanceOf: ConfigError }).message,
+    /ports\[1\]\.xdpMode: only an afxdp port attaches an XDP program/);
+  t.deepEqual(c.workerCpus, [1]);
+  t.is(parseConfig(good).workerCpus, undefined);
+  const e = t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, rxRing: 3000 }, { ...good.ports[1], rxRing: 1024 }], workerCpus: [1, 0] }), { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[0\]\.rxRing: must be a power of two/);
+  t.regex(e.message, /ports\[1\]\.rxRing: only an afxdp port has an AF_XDP RX ring/);
+  t.regex(e.message, /workerCpus: one CPU per worker: 1 worker\(s\), 2 CPU\(s\) listed/);
+  const r = t.throws(() => parseConfig({ ...good, ports: [{ ...xdp, rxRing: 32768 }, good.ports[1]], workerCpus: [-1] }), { instanceOf: ConfigError });
+  t.regex(r.message, /ports\[0\]\.rxRing/);
+  t.regex(r.message, /workerCpus\[0\]/);
 });

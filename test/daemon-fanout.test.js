@@ -6,9 +6,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, readyEndpoints, startDaemon, sleep, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
-
-const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
-const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
+import { CLIENTS, REMOTES, fromSources, counters, drops, delta, fanoutServices, manyConnections } from './lib/fanout-checks.js';
 
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'afpacket' }],
@@ -19,61 +17,11 @@ const suite = e2eSuite(test, {
 });
 const serial = suite.serial;
 
-/** `perSource` HTTP GETs from each source address of `sources`, 6 at a time, from one node process
- * inside `ns`; returns [{ src, pod } | { src, error }]. */
-async function fromSources(topo, ns, url, sources, perSource) {
-  const script = `
-    const http = require('http');
-    const u = new URL(${JSON.stringify(url)});
-    const jobs = [];
-    for (const src of ${JSON.stringify(sources)}) for (let i = 0; i < ${perSource}; i++) jobs.push(src);
-    const out = [];
-    const one = (src) => new Promise((resolve) => {
-      const req = http.get({ host: u.hostname, port: u.port || 80, path: '/', agent: false, localAddress: src, timeout: 5000 }, (res) => {
-        let body = ''; res.on('data', (d) => body += d); res.on('end', () => resolve({ src, pod: body.trim() }));
-      });
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (e) => resolve({ src, error: e.code || e.message }));
-    });
-    (async () => {
-      let next = 0;
-      await Promise.all(Array.from({ length: 6 }, async () => { while (next < jobs.length) out.push(await one(jobs[next++])); }));
-      console.log(JSON.stringify(out));
-    })();`;
-  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 120_000 });
-  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { throw new Error(`connections failed (${r.code}): ${r.stderr}`); }
-}
-
-const counters = async (topo) => (await api(topo, 'GET', '/api/v1/counters')).json;
-const drops = (c) => Object.entries(c.reasons).filter(([k]) => k.startsWith('drop_')).reduce((a, [, v]) => a + v, 0);
-const delta = (after, before, k) => (after.reasons[k] ?? after.global[k] ?? 0) - (before.reasons[k] ?? before.global[k] ?? 0);
-/** A reply that misses its flow is not reverse-translated: the client's TCP never accepts it (steering
- * is deterministic, so the retransmissions miss too and the connection fails), it is not counted as
- * fwd_reply, and a flow created twice shows as ct_new beyond the connections. Every connection here
- * has at least three server packets (SYN-ACK, the response, FIN). */
-function flowsKept(t, before, after, connections) {
-  // at most one flow per connection (a client port the kernel reuses toward the same Service can
-  // meet its predecessor's closing flow, so fewer is possible)
-  const created = delta(after, before, 'ct_new');
-  t.true(created <= connections && created >= connections / 2, `${created} flows for ${connections} connections`);
-  t.true(delta(after, before, 'fwd_reply') >= 3 * connections, `replies reverse-translated: ${delta(after, before, 'fwd_reply')} for ${connections} connections`);
-  t.is(drops(after) - drops(before), 0, JSON.stringify(after.reasons));
-  t.is(after.global.steer_ring_full ?? 0, 0);
-}
-
 test.before(async () => {
   await suite.ready;
   const topo = suite.topo;
   if (!topo) return;
-  for (const a of CLIENTS.slice(1)) topo.lab.addr(topo.ns.client, 'eth0', `${a}/24`);
-  for (const a of REMOTES.slice(1)) topo.lab.addr(topo.ns.remote, 'eth0', `${a}/24`);
-  const [a, b, c] = topo.pods;
-  await suite.apply([
-    serviceYaml({ name: 'fan', clusterIP: '10.96.7.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'fan-1', service: 'fan', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a, b, c]) }),
-    serviceYaml({ name: 'fan-np', type: 'NodePort', clusterIP: '10.96.7.11', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30700, protocol: 'TCP' }] }),
-    sliceYaml({ name: 'fan-np-1', service: 'fan-np', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: readyEndpoints([a, b, c]) }),
-  ]);
+  await fanoutServices(suite, { name: 'fan', clusterIP: '10.96.7.10', npClusterIP: '10.96.7.11', nodePort: 30700 });
 });
 
 serial('the ports are opened by both workers in a fanout group', async (t) => {
@@ -87,16 +35,7 @@ serial('the ports are opened by both workers in a fanout group', async (t) => {
 
 serial('ClusterIP (DNAT): many connections from several clients all complete, spread over both workers, every reply finds its flow', async (t) => {
   const topo = suite.topo;
-  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.7.10/', 25)).code, 0, topo.daemonLog.slice(-2000));
-  const before = await counters(topo);
-  const res = await fromSources(topo, topo.ns.client, 'http://10.96.7.10/', CLIENTS, 20);
-  const failed = res.filter((r) => r.error || !/^pod-/.test(r.pod));
-  t.deepEqual(failed, [], `${failed.length} of ${res.length} failed`);
-  const after = await counters(topo);
-  flowsKept(t, before, after, res.length);
-  t.is(after.workers.length, 2);
-  const perWorker = after.workers.map((w, i) => (w.global.ct_new ?? 0) - (before.workers[i].global.ct_new ?? 0));
-  t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);
+  const { before, after, perWorker } = await manyConnections(t, topo, topo.ns.client, 'http://10.96.7.10/', CLIENTS, 20);
   t.true(after.workers.every((w) => (w.global.rx_packets ?? 0) > 0));
   // the kernel's fanout program already put client->ClusterIP frames (uplink: by source) and the
   // pods' replies (pod ports: by destination) on the client's worker: almost nothing handed over
@@ -111,23 +50,13 @@ serial('ClusterIP (DNAT): many connections from several clients all complete, sp
 
 serial('NodePort with masquerade (DNAT + SNAT): many connections all complete, replies come back to the worker owning the SNAT port', async (t) => {
   const topo = suite.topo;
-  const url = `http://${NODE_V4}:30700/`;
-  t.is((await curlOk(topo, topo.ns.remote, url, 25)).code, 0, topo.daemonLog.slice(-2000));
-  const before = await counters(topo);
-  const res = await fromSources(topo, topo.ns.remote, url, REMOTES, 25);
-  const failed = res.filter((r) => r.error || !/^pod-/.test(r.pod));
-  t.deepEqual(failed, [], `${failed.length} of ${res.length} failed`);
-  const after = await counters(topo);
-  flowsKept(t, before, after, res.length);
-  const perWorker = after.workers.map((w, i) => (w.global.ct_new ?? 0) - (before.workers[i].global.ct_new ?? 0));
-  t.log(`handed over ${delta(after, before, "steer_handed_off")} of ${delta(after, before, "rx_packets")} frames; flows per worker ${perWorker}`);
-  t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);
+  const { before, after, connections } = await manyConnections(t, topo, topo.ns.remote, `http://${NODE_V4}:30700/`, REMOTES, 25);
   // a masqueraded reply's owner is keyed by its SNAT port, which the kernel's program does not
   // read: those frames are the ones steering hands over
   t.true(delta(after, before, 'steer_handed_off') > 0);
   const ct = (await api(topo, 'GET', '/api/v1/conntrack?service=default/fan-np&limit=1000')).json;
   const masq = (ct.items ?? []).filter((f) => f.flags.includes('snat'));
-  t.true(masq.length >= res.length, `masqueraded flows listed: ${masq.length} ${JSON.stringify(ct).slice(0, 300)}`);
+  t.true(masq.length >= connections, `masqueraded flows listed: ${masq.length} ${JSON.stringify(ct).slice(0, 300)}`);
 });
 
 serial('UDP from several clients and a pod reaching itself (hairpin, masqueraded): every answer comes back', async (t) => {

@@ -101,6 +101,10 @@ function buildIr(d, dropMask = 0) {
         const local = pbes.slice(0, svc.etpLocal).map((b) => ({ ...b }));
         const extFlags = L.FEF_EXTERNAL | (flags & L.FEF_AFFINITY) | (local.length === 0 && pbes.length ? L.FEF_POLICY_DROP | (s % 2 ? L.FEF_NODE_SOURCE_DROP : 0) : 0);
         frontends.push(frontend({ id: feId++, kind: 'LoadBalancer', addr: fam === 4 ? `198.51.100.${s + 1}` : `2001:db8:51::${s + 1}`, port: p.port, proto: p.proto, flags: extFlags, affinityTimeoutMs: 2500, service: `ns/s${s}`, clusterFront: clusterId }, local, svc.m));
+      } else if (svc.affinity && s % 2) {
+        // both policies Cluster: the LB IP has the ClusterIP's set and keys its affinity entries by it
+        const shared = L.FEF_EXTERNAL | L.FEF_AFFINITY | L.FEF_AFFINITY_SHARED | (flags & L.FEF_MASQUERADE);
+        frontends.push(frontend({ id: feId++, kind: 'LoadBalancer', addr: fam === 4 ? `198.51.100.${s + 1}` : `2001:db8:51::${s + 1}`, port: p.port, proto: p.proto, flags: shared, affinityTimeoutMs: 2500, service: `ns/s${s}`, clusterFront: clusterId }, pbes.map((b) => ({ ...b })), svc.m));
       }
     });
   });

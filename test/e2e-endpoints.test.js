@@ -1,8 +1,11 @@
 // End to end, endpoint life cycle and stickiness: endpoint churn, readiness / terminating
-// fallback, existing flows surviving a backend going not-ready, sessionAffinity ClientIP with a
+// fallback, an open TCP connection surviving its backend going not-ready while a UDP 5-tuple moves on, sessionAffinity ClientIP with a
 // short timeout, and hairpin (a pod reaching itself through its own Service). `wdp start` runs in
 // its own namespace; pods are attached by TAP and AF_PACKET.
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
 import {
   curlOk, e2eSuite, api, curl, udpAsk, udpMany, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
 } from './lib/topology.js';
@@ -75,8 +78,58 @@ serial('readiness: not-ready endpoints get no new flows; terminating-serving one
   t.deepEqual(await podsSeen(url, 12), ['pod-c'], 'a ready endpoint wins over terminating ones');
 });
 
-serial('an existing flow keeps its backend when that backend stops being ready; new flows avoid it', async (t) => {
+/** One TCP connection from `ns` that stays open across an endpoint change: a POST /sink whose
+ * second half is sent only once the file `go` exists (namespaces share the file system). Answers
+ * { pod, bytes, cport } (bytes: what the pod received) or { error }. */
+async function uploadAcrossChange(ns, url, go) {
+  const script = `
+    const http = require('http'), fs = require('fs');
+    const half = Buffer.alloc(1000, 120);
+    let cport;
+    const req = http.request(${JSON.stringify(url)}, { method: 'POST', agent: false, headers: { 'content-length': 2 * half.length } }, (res) => {
+      let body = ''; res.on('data', (d) => body += d);
+      res.on('end', () => { console.log(JSON.stringify({ pod: res.headers['x-pod'], bytes: Number(body.split(' ')[0]), cport })); process.exit(0); });
+    });
+    req.on('socket', (s) => s.on('connect', () => { cport = s.localPort; }));
+    req.on('error', (e) => { console.log(JSON.stringify({ error: e.code || e.message })); process.exit(0); });
+    req.write(half);
+    (async () => {
+      for (let i = 0; i < 400 && !fs.existsSync(${JSON.stringify(go)}); i++) await new Promise((r) => setTimeout(r, 50));
+      req.end(half);
+    })();`;
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 40000 });
+  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { return { error: `no output (${r.code}): ${r.stderr}` }; }
+}
+
+// kube-proxy leaves TCP conntrack entries alone when an endpoint stops being ready, but deletes
+// UDP entries toward an endpoint that is no longer serving while the service port has serving
+// endpoints (pkg/proxy/conntrack/cleanup.go CleanStaleEntries), so a UDP client that keeps its
+// source port moves to a serving pod ("should be able to preserve UDP traffic when server pod
+// cycles", test/e2e/network/conntrack.go). With no serving endpoint left nothing is cleaned.
+serial('an endpoint stops being ready: an open TCP connection keeps it; a UDP 5-tuple moves to a serving pod; new flows avoid it', async (t) => {
   await apply([svc('sticky', '10.96.2.12'), slice('sticky-1', 'sticky', [READY, READY, READY])]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.2.12/')).code, 0);
+  // TCP: one connection open across the change
+  const go = join(mkdtempSync(join(tmpdir(), 'wdp-sticky-')), 'go');
+  t.teardown(() => rmSync(dirname(go), { recursive: true, force: true }));
+  const tcp = uploadAcrossChange(topo.ns.client, 'http://10.96.2.12/sink', go);
+  let flow;
+  for (let i = 0; i < 200 && !flow; i++) {
+    const ct = (await api(topo, 'GET', '/api/v1/conntrack?proto=TCP')).json?.items ?? [];
+    flow = ct.find((f) => f.vip === '10.96.2.12' && f.state === 'tcp_established');
+    if (!flow) await sleep(50);
+  }
+  t.truthy(flow, 'the open connection\'s flow');
+  const tcpIdx = topo.pods.findIndex((p) => p.ip === flow.backend);
+  const tcpConds = [READY, READY, READY];
+  tcpConds[tcpIdx] = NOT_READY;
+  await apply([slice('sticky-1', 'sticky', tcpConds)]);
+  writeFileSync(go, '');
+  const up = await tcp;
+  t.deepEqual([up.pod, up.bytes], [topo.pods[tcpIdx].name, 2000], `an open TCP connection keeps its not-ready backend: ${JSON.stringify(up)}`);
+  await apply([slice('sticky-1', 'sticky', [READY, READY, READY])]);
+
+  // UDP: the same 5-tuple again and again
   let first;
   for (let i = 0; i < 20 && !first?.reply; i++) { first = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'hello', { bindPort: 40001 }); if (!first.reply) await sleep(200); }
   t.truthy(first.reply, JSON.stringify(first));
@@ -86,11 +139,17 @@ serial('an existing flow keeps its backend when that backend stops being ready; 
   conds[idx] = NOT_READY;
   await apply([slice('sticky-1', 'sticky', conds)]);
   const again = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'again', { bindPort: 40001 });
-  t.is(again.reply, `${pod}:again`, 'same 5-tuple: conntrack keeps the not-ready backend');
+  t.truthy(again.reply, JSON.stringify(again));
+  t.not(again.reply.split(':')[0], pod, 'same 5-tuple: the UDP flow leaves the backend that stopped serving');
+  const moved = again.reply.split(':')[0];
   const fresh = new Set((await udpMany(topo, topo.ns.client, '10.96.2.12', 53, Array.from({ length: 16 }, () => ({ payload: 'new' }))))
     .map((r) => r.reply?.split(':')[0]));
   t.false(fresh.has(pod), `new flows must avoid the not-ready ${pod}: ${[...fresh]}`);
   t.is(fresh.size, 2);
+  // nothing serving any more: kube-proxy cleans nothing, the flow stays on its pod
+  await apply([slice('sticky-1', 'sticky', [NOT_READY, NOT_READY, NOT_READY])]);
+  const last = await udpAsk(topo, topo.ns.client, '10.96.2.12', 53, 'last', { bindPort: 40001 });
+  t.is(last.reply, `${moved}:last`, 'no serving endpoint: the flow keeps its backend');
 });
 
 serial('sessionAffinity ClientIP: every connection of a client goes to one pod until the affinity times out', async (t) => {

@@ -63,6 +63,28 @@ serial('an endpoint with ready false, terminating true and no serving condition 
   t.is(r.code, 7, `connection refused, got ${r.code}: ${r.stderr}`);
 });
 
+// The EndpointSlice controller publishes a terminating pod of a Service with
+// publishNotReadyAddresses as ready: true, serving: false, terminating: true; kube-proxy takes
+// ready as ready whatever the other two say (service.go "should be able to connect to
+// terminating and unready endpoints if PublishNotReadyAddresses is true"), and without
+// publishNotReadyAddresses (ready false) the same pod is refused ("should not be able to ...").
+serial('a terminating, not serving endpoint published ready (publishNotReadyAddresses) gets new connections; published not ready it is refused', async (t) => {
+  const [, b] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'pnra', clusterIP: '10.96.8.15', ports: PORTS, extra: { publishNotReadyAddresses: true } }),
+    slice('pnra-1', 'pnra', [[b, { conditions: { ready: true, serving: false, terminating: true } }]]),
+  ]);
+  const ok = await curlOk(topo, topo.ns.client, 'http://10.96.8.15/');
+  t.is(ok.code, 0, `ready wins over serving and terminating; got ${ok.code}: ${ok.stderr}`);
+  t.is(ok.body.trim(), 'pod-b');
+  await apply([
+    serviceYaml({ name: 'pnra', clusterIP: '10.96.8.15', ports: PORTS }),
+    slice('pnra-1', 'pnra', [[b, { conditions: { ready: false, serving: false, terminating: true } }]]),
+  ]);
+  const r = await curl(topo, topo.ns.client, 'http://10.96.8.15/', { timeout: 2 });
+  t.is(r.code, 7, `connection refused, got ${r.code}: ${r.stderr}`);
+});
+
 serial('a LoadBalancer ingress IP with ipMode Proxy is not programmed; the VIP-mode one is served', async (t) => {
   const [a] = topo.pods;
   const svc = serviceYaml({ name: 'lbp', type: 'LoadBalancer', clusterIP: '10.96.8.12', ports: [{ ...PORTS[0], nodePort: 30812 }] });

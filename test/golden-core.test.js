@@ -27,7 +27,7 @@ const FAMILIES = [
 ];
 
 for (const { fam, client, vip, be } of FAMILIES) {
-  test(`IPv${fam} TCP: SYN DNAT to the backend, SYN-ACK reverse NAT, ACK on the flow, FIN`, (t) => {
+  test(`IPv${fam} TCP: SYN DNAT to the backend, SYN-ACK reverse NAT, ACK on the flow, FIN both ways`, (t) => {
     const base = { proto: 'TCP', sport: 40000, seq: 7, ttl: 64 };
     const { core, model } = runScenario(t, {
       tables: singleService({ vip, port: 80, proto: 'TCP', be, bport: 8080 }),
@@ -40,6 +40,8 @@ for (const { fam, client, vip, be } of FAMILIES) {
           expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'PA', seq: 8, ack: 100, payload: 'GET / HTTP/1.0\r\n\r\n', ttl: 63 })) },
         { label: 'FIN from the backend', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: be, dst: client, sport: 8080, dport: 40000, flags: 'FA', seq: 100, ack: 26, ttl: 5 }),
           expect: reply(toCli({ proto: 'TCP', src: vip, dst: client, sport: 80, dport: 40000, flags: 'FA', seq: 100, ack: 26, ttl: 4 })) },
+        { label: 'FIN from the client', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'FA', seq: 26, ack: 101 }),
+          expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'FA', seq: 26, ack: 101, ttl: 63 })) },
       ],
     });
     const flows = core.flows();

@@ -103,11 +103,11 @@ rootTest('where XDP cannot be used, openAfXdpOrPacket falls back to AF_PACKET an
 
 rootTest('a burst larger than the rings: kernel drops are counted, what arrives is intact, the port recovers', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, rxRing: 1024 });
   t.teardown(() => { a.close(); x.close(); });
   const tx = makeArea(256, 2048);
   let sent = 0;
-  for (let r = 0; r < 12; r++) { // 3072 frames, nothing drained: more than the 1024-frame rings hold
+  for (let r = 0; r < 12; r++) { // 3072 frames, nothing drained: more than a 1024-frame ring holds
     for (let k = 0; k < 256; k++) putTx(tx, k, frame(100, r * 256 + k), 0);
     sent += a.txBurst(tx, 256);
   }
@@ -135,4 +135,83 @@ rootTest('one txBurst of 200 frames: all of them leave (copy mode sends 32 per k
   t.is(got.length, N, 'every frame of the one burst arrived, no second burst needed');
   got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, 5000 + k)));
   t.is(x.stats().txErrors, 0);
+});
+
+rootTest('rxRing: the default 4096-frame RX ring holds the 3072-frame burst a 1024-frame ring drops; bad sizes are refused by name', (t) => {
+  for (const bad of [100, 32, 32768, 0]) {
+    const e = t.throws(() => new AfXdpPort({ ifname: 'vb', netns: nsB, index: 1, rxRing: bad }), { code: 'EINVAL' });
+    t.regex(e.message, /rxRing must be a power of two in 64\.\.16384/);
+  }
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  t.teardown(() => { a.close(); x.close(); });
+  const tx = makeArea(256, 2048);
+  let sent = 0;
+  for (let r = 0; r < 12; r++) { // the same 3072 frames, nothing drained
+    for (let k = 0; k < 256; k++) putTx(tx, k, frame(100, r * 256 + k), 0);
+    sent += a.txBurst(tx, 256);
+  }
+  const got = ofEthertype(receive(x, makeArea(256, 2048), sent, 3000), ETHERTYPE);
+  t.is(x.stats().kernelDrops, 0, JSON.stringify(x.stats()));
+  t.is(got.length, sent);
+  got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, k)));
+});
+
+rootTest('xdpMode: the program runs where asked (generic: xdpgeneric on the link, native: the driver hook) and frames arrive byte-exact either way; a bad mode is refused by name', (t) => {
+  const e = t.throws(() => new AfXdpPort({ ifname: 'vb', netns: nsB, index: 1, xdpMode: 'offload' }), { code: 'EINVAL' });
+  t.regex(e.message, /xdpMode must be "native" or "generic"/);
+  for (const mode of ['generic', 'native']) {
+    const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+    const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, xdpMode: mode });
+    try {
+      const link = run('ip', ['-n', nsB, '-d', 'link', 'show', 'vb']).stdout;
+      t.is(/\bxdpgeneric\b/.test(link), mode === 'generic', link);
+      const tx = makeArea(8, 2048);
+      [60, 1514].forEach((len, k) => putTx(tx, k, frame(len, 7000 + k), 0));
+      t.is(a.txBurst(tx, 2), 2);
+      const got = ofEthertype(receive(x, makeArea(16, 2048), 2, 3000), ETHERTYPE);
+      t.deepEqual(got.map((g) => g.bytes), [frame(60, 7000), frame(1514, 7001)], mode);
+    } finally { a.close(); x.close(); }
+  }
+});
+
+rootTest('two AF_XDP ports on one two-queue veth, one queue each, sharing one XDP program: every frame arrives once, on either port, intact; bad queues and a non-AF_XDP port to share are refused', (t) => {
+  // a second pair with two queues on each side (created inside the namespaces)
+  lab.veth(nsA, 'qa', nsB, 'qb', { queues: 2 });
+  const macQb = JSON.parse(run('ip', ['-n', nsB, '-j', 'link', 'show', 'qb']).stdout)[0].address;
+  run('ip', ['-n', nsA, 'addr', 'add', '10.77.0.1/24', 'dev', 'qa']);
+  run('ip', ['-n', nsA, 'neigh', 'replace', '10.77.0.2', 'lladdr', macQb, 'dev', 'qa', 'nud', 'permanent']);
+
+  t.throws(() => new AfXdpPort({ ifname: 'qb', netns: nsB, index: 1, queues: [2] }), { code: 'EINVAL', message: /queues \[2\] must be distinct receive queues of the interface \(0\.\.1\)/ });
+  const ap = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  t.teardown(() => ap.close());
+  t.throws(() => new AfXdpPort({ ifname: 'qb', netns: nsB, index: 1, shareWith: ap }), { code: 'EINVAL', message: /not an AF_XDP port/ });
+
+  const x0 = openXdp({ ifname: 'qb', netns: nsB, index: 1, queues: [0] });
+  const x1 = new AfXdpPort({ ifname: 'qb', netns: nsB, index: 2, queues: [1], shareWith: x0 });
+  t.teardown(() => { x1.close(); x0.close(); });
+  t.is((run('ip', ['-n', nsB, '-d', 'link', 'show', 'qb']).stdout.match(/prog\/xdp/g) ?? []).length, 1, 'one program for both ports');
+  // 64 UDP sockets: each gets its own random transmit hash, so the sender's veth spreads them
+  // over its two queues, which are the receiver's two queues
+  const N = 64;
+  const script = `const d = require('dgram'); let left = ${N};
+    for (let i = 0; i < ${N}; i++) { const s = d.createSocket('udp4'); const b = Buffer.alloc(32, i); b.writeUInt32BE(0x77770000 + i, 0);
+      s.send(b, 9999, '10.77.0.2', () => { s.close(); if (--left === 0) process.exit(0); }); }`;
+  run('ip', ['netns', 'exec', nsA, process.execPath, '-e', script]);
+  const udp = (frames) => frames.filter((f) => f.len >= 42 + 32 && f.bytes[12] === 8 && f.bytes[23] === 17 && new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint16(36) === 9999);
+  const got = [[], []];
+  const area = makeArea(256, 2048);
+  const deadline = Date.now() + 5000;
+  while (got[0].length + got[1].length < N && Date.now() < deadline) {
+    [x0, x1].forEach((x, k) => got[k].push(...udp(receive(x, area, 1, 20)).map((f) => ({ ...f, bytes: f.bytes.slice() }))));
+  }
+  t.true(got[0].length > 0 && got[1].length > 0, `frames per port: ${got[0].length}, ${got[1].length}`);
+  const seqs = [...got[0], ...got[1]].map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(42) - 0x77770000).sort((a, b) => a - b);
+  t.deepEqual(seqs, Array.from({ length: N }, (_, i) => i), 'each datagram once');
+  for (const f of [...got[0], ...got[1]]) {
+    const i = new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(42) - 0x77770000;
+    t.deepEqual([...f.bytes.slice(46, 74)], new Array(28).fill(i));
+  }
+  x1.close();
+  t.is((run('ip', ['-n', nsB, '-d', 'link', 'show', 'qb']).stdout.match(/prog\/xdp/g) ?? []).length, 1, 'the joining port closed: the program stays with the first');
 });

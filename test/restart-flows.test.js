@@ -201,7 +201,7 @@ test('what cannot be restored is counted, never thrown: expired, service gone, p
   t.deepEqual(importFlows(mkCore(newIr()), recs, [PORTS_B[0]], 0, 5).dropped, { portGone: 2 });
   // a damaged record, and the same record twice
   const bad = { ...recs, flows: new Uint8Array([...recs.flows.subarray(0, L.CT_SIZE), ...recs.flows.subarray(0, L.CT_SIZE), ...recs.flows.subarray(L.CT_SIZE)]) };
-  bad.flows[2 * L.CT_SIZE + L.CT_STATE] = 9;
+  bad.flows[2 * L.CT_SIZE + L.CT_STATE] = L.CTS_TCP_HALF_CLOSED_REPLY + 1;
   const s = importFlows(mkCore(newIr()), bad, PORTS_B, 0, 5);
   t.deepEqual(s, { flows: 1, affinity: 0, staleBackends: 0, dropped: { clash: 1, invalid: 1 } });
   t.throws(() => importFlows(mkCore(newIr()), { ...recs, flows: recs.flows.subarray(1) }, PORTS_B), { message: /whole entries/ });

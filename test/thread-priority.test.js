@@ -1,10 +1,12 @@
-// The forwarding worker's own priority: setThreadNice changes the calling thread only (Linux keeps
-// nice per thread), and a refused change is a reason, never a throw.
+// The forwarding worker's own priority and CPU: setThreadNice and pinThread change the calling
+// thread only (Linux keeps nice and affinity per thread), and a refused change is a reason, never
+// a throw.
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { currentTid, setThreadNice } from '../dist/src/daemon/thread-priority.js';
+import { currentTid, setThreadNice, pinThread } from '../dist/src/daemon/thread-priority.js';
+import { nativeAvailable } from '../dist/src/ports/native.js';
 
 const MODULE = fileURLToPath(new URL('../dist/src/daemon/thread-priority.js', import.meta.url));
 const niceOf = (tid) => { const st = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'); return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]); };
@@ -35,4 +37,30 @@ const linux = process.platform === 'linux';
 test('bad nice values are a reason, not a throw', (t) => {
   t.regex(setThreadNice(-21), /-20\.\.19/);
   t.regex(setThreadNice(1.5), /integer/);
+});
+
+const allowedOf = (tid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/self/task/${tid}/status`, 'utf8'))[1];
+
+(linux && nativeAvailable().ok ? test : test.skip)('a worker thread pins itself to one CPU; the main thread keeps its CPUs; a CPU it may not use is a reason (Linux, native addon)', async (t) => {
+  const mainTid = currentTid();
+  const before = allowedOf(mainTid);
+  const cpu = Number(before.split(/[,-]/).pop());   // the last CPU this process may use
+  const w = new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(MODULE)}).then((m) => {
+      const tid = m.currentTid();
+      const bad = m.pinThread(1023);
+      const why = m.pinThread(${cpu});
+      parentPort.postMessage({ tid, why, bad });
+      setTimeout(() => {}, 300);   // alive while the parent reads its affinity
+    });
+  `, { eval: true });
+  const { tid, why, bad } = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  try {
+    t.is(why, null);
+    t.is(allowedOf(tid), String(cpu));
+    t.is(allowedOf(mainTid), before);
+    t.regex(bad, /sched_setaffinity\(\[1023\]\)/);
+  } finally { await w.terminate(); }
+  t.regex(pinThread(1.5) ?? '', /cpus/);
 });

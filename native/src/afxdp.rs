@@ -9,6 +9,9 @@
 //! The program is attached with a BPF link (BPF_LINK_CREATE): closing the link fd — on close()
 //! or when the process dies — detaches it, so nothing is left on the interface. Frames of a
 //! queue without a socket go to the kernel stack (the redirect's fallback action is XDP_PASS).
+//! A port may bind only some queues and join another open port's program and XSKMAP with them
+//! (XdpOpts::queues, ::share): one port per worker on a multi-queue interface; the program lives
+//! as long as the first port.
 //!
 //! What XDP loses: the checksum-offload metadata of an skb. A local peer's CHECKSUM_PARTIAL
 //! frames (a pod's veth with default offloads) arrive with their checksum unfinished and no
@@ -25,10 +28,20 @@ use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
 use crate::offload;
 use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
-/// UMEM chunk: one frame. In copy mode a frame may use CHUNK - 256 (XDP headroom) bytes.
-const CHUNK: usize = 4096;
-/// Ring sizes (power of two). RX frames = fill ring size; as many again for TX.
-const RING: u32 = 1024;
+/// UMEM chunk: one frame. In copy mode a received frame may use CHUNK - 256 (XDP headroom) =
+/// 1792 bytes (an MTU up to 1778); an arena slot holds 2048 (assembly/layout.ts DEFAULT_SLOT_SIZE),
+/// so a larger chunk would only hold frames the core cannot take, at twice the memory.
+const CHUNK: usize = 2048;
+/// TX and completion ring size (power of two), and the UMEM frames kept for transmitting. A burst
+/// is at most a batch (256 frames), so the ring never needs more.
+const TX_RING: u32 = 1024;
+/// RX and fill ring size when the caller does not say: the frames the kernel can queue for the
+/// worker before it drops (rx_ring_full). Each costs a UMEM chunk (2 KiB): with the TX frames,
+/// 10 MiB per queue. 4096 frames are ~8 ms at 0.5 Mpps, longer than a scheduler time slice on a
+/// busy machine; 1024 dropped a fifth of a one-flow blast there (docs/performance.md).
+pub const RX_RING_DEFAULT: u32 = 4096;
+pub const RX_RING_MIN: u32 = 64;
+pub const RX_RING_MAX: u32 = 16384;
 const MAX_QUEUES: u32 = 64;
 
 pub struct XdpOpts {
@@ -36,6 +49,34 @@ pub struct XdpOpts {
     pub netns: Option<String>,
     /// finish CHECKSUM_PARTIAL frames of local peers (see the module comment)
     pub offloads: bool,
+    /// RX/fill ring size, a power of two in RX_RING_MIN..=RX_RING_MAX
+    pub rx_ring: u32,
+    /// where the program runs: None = the kernel's choice (the driver's own XDP hook where it
+    /// has one, as on veth), Some(false) = the driver hook or fail, Some(true) = generic XDP
+    /// (after the skb is built, any interface)
+    pub generic: Option<bool>,
+    /// the receive queues this port binds (None: every queue of the interface)
+    pub queues: Option<Vec<u32>>,
+    /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
+    /// (its sockets go into that map; the program stays attached while that port is open): how
+    /// several workers each take some of an interface's queues
+    pub share: Option<Shared>,
+}
+
+/// What a port joining another one's XDP program needs of it (Device::xsk_map).
+pub struct Shared {
+    pub map: OwnedFd,
+    pub ifindex: u32,
+    pub queues: u32,
+}
+
+/// BPF_LINK_CREATE flags for XdpOpts::generic (linux/if_link.h XDP_FLAGS_SKB_MODE / DRV_MODE).
+fn attach_flags(generic: Option<bool>) -> u32 {
+    match generic {
+        None => 0,
+        Some(true) => 1 << 1,
+        Some(false) => 1 << 2,
+    }
 }
 
 /// One mmapped ring: producer/consumer indices, flags word and the descriptor array.
@@ -53,8 +94,8 @@ struct Ring {
 unsafe impl Send for Ring {}
 
 impl Ring {
-    fn map(fd: RawFd, off: &XdpRingOffset, entry: usize, pgoff: i64) -> Result<Ring, i32> {
-        let len = off.desc as usize + RING as usize * entry;
+    fn map(fd: RawFd, off: &XdpRingOffset, size: u32, entry: usize, pgoff: i64) -> Result<Ring, i32> {
+        let len = off.desc as usize + size as usize * entry;
         let map = Mmap::map_ring(fd, len, pgoff)?;
         let base = map.ptr();
         // SAFETY: the kernel reported these offsets for this mapping; all lie inside `len`.
@@ -64,7 +105,7 @@ impl Ring {
                 cons: base.add(off.consumer as usize) as *const AtomicU32,
                 flags: base.add(off.flags as usize) as *const AtomicU32,
                 desc: base.add(off.desc as usize),
-                mask: RING - 1,
+                mask: size - 1,
                 _map: map,
             })
         }
@@ -83,7 +124,7 @@ impl Ring {
     }
     /// u64 entry i (fill / completion rings: frame addresses).
     fn addr(&self, i: u32) -> u64 {
-        // SAFETY: (i & mask) < RING entries of 8 bytes inside the mapping.
+        // SAFETY: (i & mask) < size entries of 8 bytes inside the mapping.
         unsafe { std::ptr::read_unaligned(self.desc.add((i & self.mask) as usize * 8) as *const u64) }
     }
     fn set_addr(&self, i: u32, a: u64) {
@@ -92,7 +133,7 @@ impl Ring {
     }
     /// struct xdp_desc entry i (RX / TX rings): (addr, len).
     fn desc(&self, i: u32) -> (u64, u32) {
-        // SAFETY: (i & mask) < RING entries of 16 bytes inside the mapping.
+        // SAFETY: (i & mask) < size entries of 16 bytes inside the mapping.
         unsafe {
             let p = self.desc.add((i & self.mask) as usize * ffi::XDP_DESC_SIZE);
             (std::ptr::read_unaligned(p as *const u64), std::ptr::read_unaligned(p.add(8) as *const u32))
@@ -126,35 +167,36 @@ struct Queue {
 }
 
 impl Queue {
-    fn open(ifindex: u32, queue: u32) -> Result<Queue, (i32, &'static str)> {
+    fn open(ifindex: u32, queue: u32, rx_ring: u32) -> Result<Queue, (i32, &'static str)> {
         let fd = ffi::sys_socket(ffi::AF_XDP, ffi::SOCK_RAW | ffi::SOCK_CLOEXEC, 0).map_err(|e| (e, "socket(AF_XDP)"))?;
         let s = fd.as_raw_fd();
-        let frames = 2 * RING as usize;
+        // UMEM: rx_ring frames that circulate through the fill and RX rings, then TX_RING for TX
+        let frames = (rx_ring + TX_RING) as usize;
         let umem = Mmap::anonymous(frames * CHUNK).map_err(|e| (e, "UMEM mmap"))?;
         let reg = XdpUmemReg { addr: umem.ptr() as u64, len: (frames * CHUNK) as u64, chunk_size: CHUNK as u32, ..Default::default() };
         ffi::setsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_UMEM_REG, &reg).map_err(|e| (e, "XDP_UMEM_REG"))?;
-        for opt in [ffi::XDP_UMEM_FILL_RING, ffi::XDP_UMEM_COMPLETION_RING, ffi::XDP_RX_RING, ffi::XDP_TX_RING] {
-            ffi::setsockopt_int(s, ffi::SOL_XDP, opt, RING as i32).map_err(|e| (e, "AF_XDP ring size"))?;
+        for (opt, size) in [(ffi::XDP_UMEM_FILL_RING, rx_ring), (ffi::XDP_UMEM_COMPLETION_RING, TX_RING), (ffi::XDP_RX_RING, rx_ring), (ffi::XDP_TX_RING, TX_RING)] {
+            ffi::setsockopt_int(s, ffi::SOL_XDP, opt, size as i32).map_err(|e| (e, "AF_XDP ring size"))?;
         }
         let mut off = XdpMmapOffsets::default();
         ffi::getsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_MMAP_OFFSETS, &mut off).map_err(|e| (e, "XDP_MMAP_OFFSETS"))?;
         let ring_err = |e| (e, "AF_XDP ring mmap");
         let q = Queue {
-            fill: Ring::map(s, &off.fr, 8, ffi::XDP_UMEM_PGOFF_FILL_RING).map_err(ring_err)?,
-            comp: Ring::map(s, &off.cr, 8, ffi::XDP_UMEM_PGOFF_COMPLETION_RING).map_err(ring_err)?,
-            rx: Ring::map(s, &off.rx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_RX_RING).map_err(ring_err)?,
-            tx: Ring::map(s, &off.tx, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_TX_RING).map_err(ring_err)?,
-            tx_free: (RING as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
+            fill: Ring::map(s, &off.fr, rx_ring, 8, ffi::XDP_UMEM_PGOFF_FILL_RING).map_err(ring_err)?,
+            comp: Ring::map(s, &off.cr, TX_RING, 8, ffi::XDP_UMEM_PGOFF_COMPLETION_RING).map_err(ring_err)?,
+            rx: Ring::map(s, &off.rx, rx_ring, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_RX_RING).map_err(ring_err)?,
+            tx: Ring::map(s, &off.tx, TX_RING, ffi::XDP_DESC_SIZE, ffi::XDP_PGOFF_TX_RING).map_err(ring_err)?,
+            tx_free: (rx_ring as usize..frames).map(|k| (k * CHUNK) as u64).collect(),
             umem,
             fd,
             drops_seen: 0,
             zero_copy: false,
         };
         // every RX frame starts out in the fill ring
-        for k in 0..RING {
+        for k in 0..rx_ring {
             q.fill.set_addr(k, k as u64 * CHUNK as u64);
         }
-        q.fill.prod().store(RING, Ordering::Release);
+        q.fill.prod().store(rx_ring, Ordering::Release);
         // Neither XDP_COPY nor XDP_ZEROCOPY: the kernel binds zero-copy when the driver supports
         // it and copy mode otherwise (veth), so the port takes zero-copy wherever it is offered.
         ffi::bind_xdp(s, ifindex, queue, ffi::XDP_USE_NEED_WAKEUP).map_err(|e| (e, "bind AF_XDP socket"))?;
@@ -235,7 +277,7 @@ impl Queue {
         let mut sent = 0usize;
         for i in 0..count {
             let Some(len) = tx_frame_len(area, i, port_index, 14, cap, c) else { continue };
-            let room = RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
+            let room = TX_RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
             let Some(addr) = (if room > 0 { self.tx_free.pop() } else { None }) else {
                 c.tx_errors += 1; // TX ring or frames exhausted: dropped, never blocks
                 continue;
@@ -264,7 +306,7 @@ impl Queue {
     /// queued for the next burst's kick).
     fn kick_tx(&mut self) {
         let fd = self.fd.as_raw_fd();
-        for _ in 0..(RING / 32 + 2) {
+        for _ in 0..(TX_RING / 32 + 2) {
             if !self.tx.needs_wakeup() {
                 return;
             }
@@ -284,11 +326,16 @@ impl Queue {
 }
 
 pub struct Xdp {
-    // field order = drop order: detach the program first
-    _link: OwnedFd,
-    _prog: OwnedFd,
-    _map: OwnedFd,
-    epoll: OwnedFd,
+    // field order = drop order: detach the program first. A port that joined another one's
+    // program (XdpOpts::share) has no link or program of its own.
+    _link: Option<OwnedFd>,
+    _prog: Option<OwnedFd>,
+    map: OwnedFd,
+    ifindex: u32,
+    /// the interface's queues (the XSKMAP's size)
+    nq: u32,
+    /// several queues: one pollable fd for all of them (None with one queue, see fd())
+    epoll: Option<OwnedFd>,
     queues: Vec<Queue>,
     next_rx: usize,
     offloads: bool,
@@ -317,18 +364,56 @@ fn program(map_fd: i32) -> [u64; 6] {
     ]
 }
 
+/// Loads the redirect program for `map` (an XSKMAP) with bpf(2); the verifier's log in the error.
+fn load_program(n: &str, map: &OwnedFd) -> NResult<OwnedFd> {
+    let insns = program(map.as_raw_fd());
+    let license = b"Dual BSD/GPL\0";
+    let mut log = vec![0u8; 4096];
+    let mut a = BpfAttr::new();
+    a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
+        .u32_at(4, insns.len() as u32)
+        .u64_at(8, insns.as_ptr() as u64)
+        .u64_at(16, license.as_ptr() as u64)
+        .u32_at(24, 1)
+        .u32_at(28, log.len() as u32)
+        .u64_at(32, log.as_mut_ptr() as u64);
+    a.0[48..55].copy_from_slice(b"wdp_xsk");
+    ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
+        let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
+        xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
+    })
+}
+
 fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
     let code = if e == ffi::EPERM || e == ffi::EACCES { "EPERM" } else { "ENOXDP" };
     let hint = if code == "EPERM" { " (needs CAP_NET_ADMIN + CAP_BPF or root)" } else { "" };
     NErr::new(code, format!("AF_XDP on '{name}': {what}: {}{hint}", std::io::Error::from_raw_os_error(e)))
 }
 
+/// The receive queues an AF_XDP port on `name` binds by default (ethtool channels; 1 when the
+/// driver does not say), at most MAX_QUEUES.
+pub fn rx_queues(name: &str, netns: Option<&str>) -> NResult<u32> {
+    validate_ifname(name)?;
+    let name = name.to_string();
+    crate::netns::run_in(netns, move || {
+        if ffi::nametoindex(&name)? == 0 {
+            return Err(NErr::new("ENODEV", format!("interface '{name}' does not exist")));
+        }
+        let ctl = ffi::sys_socket(ffi::AF_INET, ffi::SOCK_DGRAM | ffi::SOCK_CLOEXEC, 0).map_err(|e| NErr::errno(e, "control socket"))?;
+        Ok(ffi::rx_queue_count(ctl.as_raw_fd(), &name).unwrap_or(1).clamp(1, MAX_QUEUES))
+    })
+}
+
 pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
     validate_ifname(&o.name)?;
+    if !o.rx_ring.is_power_of_two() || !(RX_RING_MIN..=RX_RING_MAX).contains(&o.rx_ring) {
+        return Err(NErr::new("EINVAL", format!("AF_XDP rxRing must be a power of two in {RX_RING_MIN}..{RX_RING_MAX}, got {}", o.rx_ring)));
+    }
     let name = o.name.clone();
     let ns = o.netns.clone();
     crate::netns::run_in(ns.as_deref(), move || {
-        let n = &o.name;
+        let mut o = o;
+        let n = &o.name.clone();
         let ifindex = ffi::nametoindex(n)?;
         if ifindex == 0 {
             return Err(NErr::new("ENODEV", format!("interface '{n}' does not exist")));
@@ -338,29 +423,34 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         ffi::ioctl_ifreq(ctl.as_raw_fd(), ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         let mac = r.hwaddr();
         let nq = ffi::rx_queue_count(ctl.as_raw_fd(), n).unwrap_or(1).clamp(1, MAX_QUEUES);
-
-        let mut a = BpfAttr::new();
-        a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
-        let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
-        let insns = program(map.as_raw_fd());
-        let license = b"Dual BSD/GPL\0";
-        let mut log = vec![0u8; 4096];
-        let mut a = BpfAttr::new();
-        a.u32_at(0, ffi::BPF_PROG_TYPE_XDP)
-            .u32_at(4, insns.len() as u32)
-            .u64_at(8, insns.as_ptr() as u64)
-            .u64_at(16, license.as_ptr() as u64)
-            .u32_at(24, 1)
-            .u32_at(28, log.len() as u32)
-            .u64_at(32, log.as_mut_ptr() as u64);
-        a.0[48..55].copy_from_slice(b"wdp_xsk");
-        let prog = ffi::bpf_fd(ffi::BPF_PROG_LOAD, &mut a).map_err(|e| {
-            let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).trim().to_string();
-            xdp_err(n, e, &format!("XDP program load (verifier: {text})"))
-        })?;
-        let mut queues = Vec::with_capacity(nq as usize);
-        for q in 0..nq {
-            let queue = Queue::open(ifindex, q).map_err(|(e, what)| {
+        let bound: Vec<u32> = match &o.queues {
+            None => (0..nq).collect(),
+            Some(qs) => {
+                if qs.is_empty() || qs.iter().any(|&q| q >= nq) || (1..qs.len()).any(|i| qs[..i].contains(&qs[i])) {
+                    return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': queues {qs:?} must be distinct receive queues of the interface (0..{})", nq - 1)));
+                }
+                qs.clone()
+            }
+        };
+        // the program and its XSKMAP: our own, or those of the port we join
+        let (map, prog) = match o.share.take() {
+            Some(sh) => {
+                if sh.ifindex != ifindex || sh.queues != nq {
+                    return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': the port to share is on another interface")));
+                }
+                (sh.map, None)
+            }
+            None => {
+                let mut a = BpfAttr::new();
+                a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
+                let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
+                let prog = load_program(n, &map)?;
+                (map, Some(prog))
+            }
+        };
+        let mut queues = Vec::with_capacity(bound.len());
+        for &q in &bound {
+            let queue = Queue::open(ifindex, q, o.rx_ring).map_err(|(e, what)| {
                 if e == ffi::EBUSY {
                     NErr::new("EBUSY", format!("AF_XDP on '{n}': queue {q} is taken by another AF_XDP socket or XDP program"))
                 } else {
@@ -374,18 +464,27 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
             ffi::sys_bpf(ffi::BPF_MAP_UPDATE_ELEM, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP update"))?;
             queues.push(queue);
         }
-        let mut a = BpfAttr::new();
-        a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP);
-        let link = ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
-            if e == ffi::EBUSY || e == ffi::EEXIST {
-                NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
-            } else {
-                xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
+        let link = match &prog {
+            None => None,
+            Some(prog) => {
+                let mut a = BpfAttr::new();
+                a.u32_at(0, prog.as_raw_fd() as u32).u32_at(4, ifindex).u32_at(8, ffi::BPF_XDP).u32_at(12, attach_flags(o.generic));
+                Some(ffi::bpf_fd(ffi::BPF_LINK_CREATE, &mut a).map_err(|e| {
+                    if e == ffi::EBUSY || e == ffi::EEXIST {
+                        NErr::new("EBUSY", format!("AF_XDP on '{n}': another XDP program is attached to the interface"))
+                    } else {
+                        xdp_err(n, e, "XDP attach (BPF_LINK_CREATE)")
+                    }
+                })?)
             }
-        })?;
-        let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
-        let epoll = ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?;
-        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, _map: map, epoll, queues, next_rx: 0, offloads: o.offloads }))
+        };
+        let epoll = if queues.len() == 1 {
+            None
+        } else {
+            let fds: Vec<RawFd> = queues.iter().map(|q| q.fd.as_raw_fd()).collect();
+            Some(ffi::epoll_of(&fds).map_err(|e| NErr::errno(e, "epoll for AF_XDP queues"))?)
+        };
+        Ok((Link { name: name.clone(), ifindex, mac }, Xdp { _link: link, _prog: prog, map, ifindex, nq, epoll, queues, next_rx: 0, offloads: o.offloads }))
     })
 }
 
@@ -394,8 +493,16 @@ impl Device for Xdp {
         "af_xdp"
     }
 
+    /// With one queue, the socket itself: poll(2) puts the waiting thread on the socket's wait
+    /// queue only while it sleeps. An epoll set stays registered there, so while the worker is
+    /// busy every frame's wake-up walks it — each received frame's data_ready and each sent
+    /// frame's skb free (sock_wfree's write_space) take the wait queue's lock and run the epoll
+    /// callback, in the sender's softirq and in the worker's transmit (docs/performance.md).
     fn fd(&self) -> RawFd {
-        self.epoll.as_raw_fd()
+        match &self.epoll {
+            Some(ep) => ep.as_raw_fd(),
+            None => self.queues[0].fd.as_raw_fd(),
+        }
     }
 
     fn ring_bytes(&self) -> usize {
@@ -408,6 +515,11 @@ impl Device for Xdp {
 
     fn zero_copy(&self) -> bool {
         self.queues.iter().all(|q| q.zero_copy)
+    }
+
+    fn xsk_map(&self) -> Option<Shared> {
+        let map = ffi::dup_fd(self.map.as_raw_fd()).ok()?;
+        Some(Shared { map, ifindex: self.ifindex, queues: self.nq })
     }
 
     /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):

@@ -61,6 +61,11 @@ pub trait Device: Send {
     fn zero_copy(&self) -> bool {
         false
     }
+    /// AF_XDP: this port's XDP program and XSKMAP, for another port on the same interface to
+    /// join with other queues (afxdp::XdpOpts::share). None for every other device.
+    fn xsk_map(&self) -> Option<crate::afxdp::Shared> {
+        None
+    }
     /// Whether the interface outlives the device (a persistent TAP).
     fn persistent(&self) -> bool {
         false

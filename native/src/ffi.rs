@@ -1293,3 +1293,35 @@ extern "C" {
     fn epoll_create1(flags: c_int) -> c_int;
     fn epoll_ctl(ep: c_int, op: c_int, fd: c_int, ev: *mut EpollEvent) -> c_int;
 }
+
+/// CPUs a cpu_set_t (glibc's 1024-bit mask) can name.
+pub const CPU_SETSIZE: usize = 1024;
+
+/// sched_setaffinity(0, ...): the calling thread alone runs only on `cpus` (each < CPU_SETSIZE).
+pub fn set_thread_affinity(cpus: &[usize]) -> Result<(), i32> {
+    let mut mask = [0u64; CPU_SETSIZE / 64];
+    for &c in cpus {
+        mask[c / 64] |= 1 << (c % 64);
+    }
+    // SAFETY: mask is a live cpu_set_t-sized buffer; pid 0 is the calling thread.
+    if unsafe { sched_setaffinity(0, std::mem::size_of_val(&mask), mask.as_ptr() as *const c_void) } < 0 {
+        Err(last_errno())
+    } else {
+        Ok(())
+    }
+}
+
+extern "C" {
+    fn sched_setaffinity(pid: c_int, size: usize, mask: *const c_void) -> c_int;
+}
+
+/// A new descriptor (close-on-exec) for the same open file: a BPF map shared by two ports.
+pub fn dup_fd(fd: RawFd) -> Result<OwnedFd, i32> {
+    const F_DUPFD_CLOEXEC: c_int = 1030;
+    // SAFETY: plain syscall on an fd the caller keeps open for the call.
+    owned(unsafe { fcntl(fd, F_DUPFD_CLOEXEC, 0) })
+}
+
+extern "C" {
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+}

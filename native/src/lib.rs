@@ -8,7 +8,10 @@
 //!                offloads = true, fanoutProgram = null) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
-//!   openAfXdp(name, netns|null, offloads = true) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
+//!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
+//!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
+//!                shareWith = null | handle of an AF_XDP port on the same interface whose program
+//!                and XSKMAP this one joins with its queues) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
@@ -17,6 +20,8 @@
 //!                                       returns when the waker (if any) was woken, and resets it
 //!   wakerOpen() -> handle               wake(waker)      wakerClose(waker)
 //!   wakerStats(waker) -> {posted, taken} (wake calls; wake-ups a wait took, several may coalesce)
+//!   setThreadAffinity(cpus[])   the calling thread runs only on these CPUs (a pinned worker)
+//!   rxQueues(name, netns|null) -> the interface's receive queues (those an AF_XDP port binds)
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
@@ -152,10 +157,46 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
         name: js.string(0, "name")?,
         netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
         offloads: opt_bool(js, 2, "offloads", true)?,
+        // range-checked by afxdp::open with a message naming the option
+        rx_ring: if js.is_nullish(3) { afxdp::RX_RING_DEFAULT } else { js.int(3, "rxRing", 0, u32::MAX as i64)? as u32 },
+        generic: match js.opt_string(4, "xdpMode")?.as_deref() {
+            None | Some("") => None,
+            Some("native") => Some(false),
+            Some("generic") => Some(true),
+            Some(m) => return Err(NErr::new("EINVAL", format!("xdpMode must be \"native\" or \"generic\", got \"{m}\""))),
+        },
+        queues: if js.is_nullish(5) { None } else { Some(js.int_array(5, "queues", 0, 63)?.into_iter().map(|q| q as u32).collect()) },
+        share: if js.is_nullish(6) {
+            None
+        } else {
+            let h = js.int(6, "shareWith", 1, u32::MAX as i64)?;
+            let p = ports::get(h)?;
+            let g = ports::lock(&p);
+            Some(g.dev.xsk_map().ok_or_else(|| NErr::new("EINVAL", format!("port {h} is not an AF_XDP port: nothing to share")))?)
+        },
     };
     let netns = opts.netns.clone();
     let (link, dev) = afxdp::open(opts)?;
     register(js, link, netns, Box::new(dev))
+}
+
+/// setThreadAffinity(cpus[]): the calling thread (a forwarding worker) runs only on these CPUs.
+fn set_thread_affinity(js: &Js) -> NResult<napi_value> {
+    let cpus = js.int_array(0, "cpus", 0, ffi::CPU_SETSIZE as i64 - 1)?;
+    if cpus.is_empty() {
+        return Err(NErr::new("EINVAL", "cpus must name at least one CPU"));
+    }
+    ffi::set_thread_affinity(&cpus.iter().map(|&c| c as usize).collect::<Vec<_>>())
+        .map_err(|e| NErr::errno(e, format!("sched_setaffinity({cpus:?})")))?;
+    js.undefined()
+}
+
+/// rxQueues(name, netns|null): the interface's receive queues (what an AF_XDP port binds).
+fn rx_queues(js: &Js) -> NResult<napi_value> {
+    let name = js.string(0, "name")?;
+    let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
+    let n = afxdp::rx_queues(&name, netns.as_deref())?;
+    js.num(n as f64)
 }
 
 fn handle_arg(js: &Js, i: usize) -> NResult<i64> {
@@ -362,6 +403,8 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("wait", wait)?;
     ex.function("waitAny", wait_any)?;
     ex.function("setThreadRealtime", set_thread_realtime)?;
+    ex.function("setThreadAffinity", set_thread_affinity)?;
+    ex.function("rxQueues", rx_queues)?;
     ex.function("stats", stats)?;
     ex.function("wakerOpen", waker_open)?;
     ex.function("wake", wake)?;

@@ -61,6 +61,11 @@ export interface E2eOptions {
   wdpWorkerNice?: number;
   /** wdp's workerRealtimePriority (default: the daemon's default). */
   wdpWorkerRealtime?: number;
+  /** wdp's AF_XDP RX ring size and XDP attach mode on both ports (default: the daemon's). */
+  wdpRxRing?: number;
+  wdpXdpMode?: 'native' | 'generic';
+  /** More top-level keys of wdp's config (A/B of an option), e.g. { workerCpus: [1] }. */
+  wdpExtra?: Record<string, unknown>;
   progress?: Progress;
 }
 
@@ -509,11 +514,12 @@ export function timeSplitOf(g: Record<string, number>): TimeSplit | null {
 async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<WdpDaemon> {
   const portType = o.wdpPort ?? 'afxdp';
   const sock = join(dir, 'wdp-api.sock');
+  const ring = portType !== 'afxdp' ? {} : { ...(o.wdpRxRing !== undefined ? { rxRing: o.wdpRxRing } : {}), ...(o.wdpXdpMode ? { xdpMode: o.wdpXdpMode } : {}) };
   const config = {
     node: { name: 'bench-router', addresses: [] },
     ports: [
-      { name: 'client', type: portType, ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW] },
-      { name: 'server', type: portType, ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }] },
+      { name: 'client', type: portType, ifname: 'r0', role: 'uplink', gateways: [CLIENT_GW], ...ring },
+      { name: 'server', type: portType, ifname: 'r1', role: 'pod', gateways: [SERVER_GW], pods: [{ ip: SERVER, mac: t.serverMac }], ...ring },
     ],
     // the client side, including the random sources of the new-flow test, is behind r0
     routes: [{ prefix: `10.131.0.0/${CLIENT_PLEN}`, port: 'client', mac: t.clientMac }],
@@ -526,6 +532,7 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
     ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
     ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
     ...(o.wdpWorkerRealtime !== undefined ? { workerRealtimePriority: o.wdpWorkerRealtime } : {}),
+    ...o.wdpExtra,
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
@@ -708,8 +715,10 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
 /** One contender of an interleaved comparison: the kernel, or wdp with its own options. */
 export interface InterleaveVariant {
   name: string;
-  contender: 'kernel' | 'wdp';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort'>;
+  /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
+   * the CPU baseline of the blast figures, measured in the same rounds. */
+  contender: 'kernel' | 'wdp' | 'generator';
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra'>;
 }
 
 export interface InterleaveFigures {
@@ -720,6 +729,18 @@ export interface InterleaveFigures {
   /** The forwarder process's CPU per round trip in the latency chunks (wdp only): what a
    * busy-poll costs shows here. */
   process_cpu_us_per_rtt: number | null;
+  /** Per blast test ('one', 'new'), pooled over the rounds: frames forwarded (translated, at the
+   * server) and offered per second, the forwarder process's CPU per forwarded frame, and with a
+   * generator variant in the run the forwarder CPU per packet by the bench's one formula
+   * (cpu-account.ts); for the generator variant, offered_mpps is the ceiling. */
+  blasts: Partial<Record<'one' | 'new', InterleaveBlast>>;
+  /** wdp: the worker's time split since start (all rounds). */
+  time_split: TimeSplit | null;
+}
+
+export interface InterleaveBlast {
+  mpps: number | null; offered_mpps: number; process_cpu_ns_per_packet: number | null; cpu_ns_per_packet: number | null;
+  mpps_chunks: number[];
 }
 
 /**
@@ -728,14 +749,20 @@ export interface InterleaveFigures {
  * change on the machine hits every variant alike (paired, unlike runs one after the other). RTT
  * percentiles come from all rounds' samples pooled; the connection rate is the median chunk.
  */
-export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number; progress?: Progress }): Promise<InterleaveFigures[]> {
-  requireTools(['ip', 'nft', 'sysctl', 'ethtool']);
+export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number;
+  /** blast tests per round and variant ('one', 'new'), each `blastSeconds` long (default 2) */
+  blasts?: Array<'one' | 'new'>; blastSeconds?: number; progress?: Progress }): Promise<InterleaveFigures[]> {
+  const blastTests = o.blasts ?? [];
+  requireTools(['ip', 'nft', 'sysctl', 'ethtool', ...(blastTests.length ? ['trafgen'] : [])]);
+  if (o.variants.some((v) => v.contender === 'generator') && (o.rttChunk > 0 || o.connSeconds > 0)) throw new Error('a generator variant measures blasts only: --rtt-chunk 0 --conn-seconds 0');
   const p = o.progress ?? new Progress(false);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-ab-'));
   writeFileSync(join(dir, 'server.mjs'), SERVER_JS);
   writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
   writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
-  interface Live { v: InterleaveVariant; t: Topology; pid: number | null; rtts: number[]; lost: number; conns: number[]; cpuS: number; cpuSamples: number }
+  interface Pooled { forwarded: number; offered: number; dt: number; forwarderS: number; generatorS: number; chunks: number[] }
+  interface Live { v: InterleaveVariant; t: Topology; pid: number | null; rtts: number[]; lost: number; conns: number[]; cpuS: number; cpuSamples: number;
+    pooled: Partial<Record<'one' | 'new', Pooled>>; timeSplit: TimeSplit | null }
   const live: Live[] = [];
   const stops: Array<() => Promise<void>> = [];
   const up = async (k: number): Promise<void> => {
@@ -745,17 +772,18 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
       const t = await wire(names);
       let pid: number | null = null;
       if (v.contender === 'kernel') await kernelRouter(t);
+      else if (v.contender === 'generator') await dropRouter(t);
       else {
         const own = join(dir, `v${k}`);   // each daemon its own socket, state and config
-        mkdirSync(own);
+        mkdirSync(own, { recursive: true });
         const d = await startWdpRouter(t, own, { seconds: 1, ...v.wdp });
-        stops.push(() => d.stop());
+        stops.push(async () => { const x = live.find((l) => l.pid === d.pid); if (x) x.timeSplit = await d.timeSplit(); await d.stop(); });
         pid = d.pid;
       }
       const srv = startInNs(t.server, ['node', join(dir, 'server.mjs'), String(SINK_PORT), String(ECHO_PORT)]);
       stops.push(async () => { srv.stdin!.end(); await stopChild(srv, 'SIGTERM'); });
       await waitForLine(srv, 'ready', 10_000);
-      live.push({ v, t, pid, rtts: [], lost: 0, conns: [], cpuS: 0, cpuSamples: 0 });
+      live.push({ v, t, pid, rtts: [], lost: 0, conns: [], cpuS: 0, cpuSamples: 0, pooled: {}, timeSplit: null });
       try { await up(k + 1); } finally { while (stops.length) await stops.pop()!(); }
     });
   };
@@ -763,19 +791,49 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
     for (let r = 0; r < o.rounds; r++) {
       const order = live.map((_, i) => live[(i + r) % live.length]);
       for (const x of order) {
-        const meter = x.pid ? new CpuMeter([x.pid]) : null;
-        const c0 = meter?.seconds() ?? 0;
-        const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(x.t.client, join(dir, 'rtt.mjs'), [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw'], 120_000);
-        if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
-        x.rtts.push(...rtt.rtts); x.lost += rtt.lost;
-        const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(x.t.client, join(dir, 'conn.mjs'), [VIP_TCP, String(SVC_PORT), String(o.connSeconds), '16'], o.connSeconds * 1000 + 30_000);
-        x.conns.push(conn.ok / conn.seconds);
+        if (o.rttChunk > 0) {
+          const meter = x.pid ? new CpuMeter([x.pid]) : null;
+          const c0 = meter?.seconds() ?? 0;
+          const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(x.t.client, join(dir, 'rtt.mjs'), [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw'], 120_000);
+          if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
+          x.rtts.push(...rtt.rtts); x.lost += rtt.lost;
+        }
+        if (o.connSeconds > 0) {
+          const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(x.t.client, join(dir, 'conn.mjs'), [VIP_TCP, String(SVC_PORT), String(o.connSeconds), '16'], o.connSeconds * 1000 + 30_000);
+          x.conns.push(conn.ok / conn.seconds);
+        }
+        for (const b of blastTests) {
+          const gen = x.v.contender === 'generator';
+          const r = await blast(x.t, join(dir, `v${live.indexOf(x)}`), b === 'new', o.blastSeconds ?? 2, x.pid ? [x.pid] : [], !gen);
+          const pl = (x.pooled[b] ??= { forwarded: 0, offered: 0, dt: 0, forwarderS: 0, generatorS: 0, chunks: [] });
+          pl.forwarded += r.forwarded; pl.offered += r.offered; pl.dt += r.dt; pl.forwarderS += r.forwarderS; pl.generatorS += r.generatorS;
+          pl.chunks.push(round(gen ? r.offeredMpps : r.mpps, 3));
+        }
       }
       p.note(`round ${r + 1}/${o.rounds} done`);
     }
   };
+  for (let k = 0; k < o.variants.length; k++) mkdirSync(join(dir, `v${k}`), { recursive: true });
   try { await up(0); } finally { rmSync(dir, { recursive: true, force: true }); }
   const pct = (xs: number[], q: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
+  // the generator alone's CPU per offered frame, pooled over its rounds and blast tests
+  const gens = live.filter((x) => x.v.contender === 'generator').flatMap((x) => Object.values(x.pooled));
+  const genFrames = gens.reduce((a, g) => a + g.offered, 0);
+  const base: GeneratorBaseline | null = genFrames > 0 ? { cpuPerFrameS: gens.reduce((a, g) => a + g.generatorS, 0) / genFrames } : null;
+  const blastFigures = (x: Live): Partial<Record<'one' | 'new', InterleaveBlast>> => {
+    const out: Partial<Record<'one' | 'new', InterleaveBlast>> = {};
+    for (const [b, pl] of Object.entries(x.pooled) as Array<['one' | 'new', Pooled]>) {
+      const gen = x.v.contender === 'generator';
+      const fwdCpu = gen ? null : forwarderCpuSeconds(pl, base);
+      out[b] = {
+        mpps: gen ? null : round(pl.forwarded / pl.dt / 1e6, 4), offered_mpps: round(pl.offered / pl.dt / 1e6, 4),
+        process_cpu_ns_per_packet: x.pid && pl.forwarded ? round(pl.forwarderS / pl.forwarded * 1e9, 0) : null,
+        cpu_ns_per_packet: fwdCpu !== null && pl.forwarded ? round(fwdCpu / pl.forwarded * 1e9, 0) : gen && pl.offered ? round(pl.generatorS / pl.offered * 1e9, 0) : null,
+        mpps_chunks: pl.chunks,
+      };
+    }
+    return out;
+  };
   return live.map((x) => {
     const s = [...x.rtts].sort((a, b) => a - b);
     const r1 = (v: number | null) => v === null ? null : round(v, 1);
@@ -784,6 +842,7 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
       conn_per_s: r1(x.conns.length ? median(x.conns) : null),
       conn_per_s_chunks: x.conns.map((v) => Math.round(v)),
       process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
+      blasts: blastFigures(x), time_split: x.timeSplit,
     };
   });
 }

@@ -776,12 +776,18 @@ export class Compiler {
     // family and programs its firewall only when some are left)
     const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
-    const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : 0;
+    // sessionAffinity is per service port in kube-proxy (one affinity set per endpoint, which every
+    // IP of the port consults): with both policies Cluster an external frontend's set is its
+    // ClusterIP's, so it keys its affinity entries by that frontend (FEF_AFFINITY_SHARED); with a
+    // Local policy the sets differ and each keeps its own (docs/core.md known differences)
+    const sharedAff = !localOnly && portState.aff !== 0 && kind !== 'ClusterIP' && !svc.internalLocal
+      ? this.clusterFrontOf(family, 'ClusterIP') : 0;
+    const clusterFront = localOnly && kind !== 'ClusterIP' ? this.clusterFrontOf(family, svc.internalLocal ? 'ClusterPolicy' : 'ClusterIP') : sharedAff;
     // the nftables proxier filters the node's own packets before DNAT: to an external or LB IP
     // without a local endpoint they meet the "drop" of no-endpoint-services (a NodePort has no
     // such check on output: short-circuited)
     const nodeDrop = clusterFront && policyDrop && kind !== 'NodePort' ? L.FEF_NODE_SOURCE_DROP : 0;
-    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop, svc.affinityTimeoutMs, fRanges, set, clusterFront);
+    portState.sink!.frontend(id, portState.owner!, kind, addr, family, port, sp.protocol, fflags | nodeDrop | (sharedAff ? L.FEF_AFFINITY_SHARED : 0), svc.affinityTimeoutMs, fRanges, set, clusterFront);
   }
 
   /** The current port's frontend of `kind` and `family` that holds the cluster-wide endpoints

@@ -194,13 +194,13 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const e = new Uint8Array(L.CT_SIZE);
   const ev = new DataView(e.buffer);
   // Established and replied flows first: when the new table is smaller, the ones the
-  // core would evict anyway (TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING, unreplied UDP;
+  // core would evict anyway (TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING, half-closed, unreplied UDP;
   // docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
   const embryonic = (o: number) => {
     const st = recs.flows[o + L.CT_STATE];
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP ||
-      st === L.CTS_TCP_CLOSING;
+      st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
   };
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
@@ -209,7 +209,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
     e.set(recs.flows.subarray(o, o + L.CT_SIZE));
     const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
-    if (st < L.CTS_TCP_SYN || st > L.CTS_TCP_MIDSTREAM || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
+    if (st < L.CTS_TCP_SYN || st > L.CTS_TCP_HALF_CLOSED_REPLY || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
     const family = fam as Family;
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }

@@ -216,6 +216,7 @@ export class Core {
     w(L.CFG_EXPIRE_BUDGET, opts.expireBudget ?? 64);
     w(L.CFG_EVICT_WINDOW, opts.evictWindow ?? 64);
     w(L.CFG_TO_TCP_UNCONFIRMED, t.tcpUnconfirmedMs);
+    w(L.CFG_TO_TCP_HALF_CLOSED, t.tcpHalfClosedMs);
     w(L.CFG_FRAG_OFF, map.frag);
     w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
     w(L.CFG_TO_FRAG, t.fragmentMs);
@@ -485,6 +486,7 @@ export class Core {
     timeout[L.CTS_UDP_REPLIED] = this.cfg32(L.CFG_TO_UDP_REPLIED);
     timeout[L.CTS_SCTP] = this.cfg32(L.CFG_TO_SCTP);
     timeout[L.CTS_TCP_SYN_RECV] = timeout[L.CTS_TCP_MIDSTREAM] = this.cfg32(L.CFG_TO_TCP_UNCONFIRMED);
+    timeout[L.CTS_TCP_HALF_CLOSED_ORIG] = timeout[L.CTS_TCP_HALF_CLOSED_REPLY] = this.cfg32(L.CFG_TO_TCP_HALF_CLOSED);
     return timeout;
   }
 

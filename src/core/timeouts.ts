@@ -7,6 +7,9 @@ export interface Timeouts {
   /** TCP flows not confirmed in both directions: SYN-ACK seen (the kernel's SYN_RECV, 60 s) or
    *  picked up mid-stream and not yet answered. */
   tcpUnconfirmedMs: number;
+  /** Established TCP after a FIN from one side only: the other side may go on sending (the
+   *  kernel's FIN_WAIT / CLOSE_WAIT; kube-proxy's --conntrack-tcp-timeout-close-wait, 1 h). */
+  tcpHalfClosedMs: number;
   /** How long a first fragment's ports are remembered for the fragments after it (the kernel
    *  waits up to 30 s to reassemble; fragments of one datagram arrive within milliseconds). */
   fragmentMs: number;
@@ -15,5 +18,6 @@ export interface Timeouts {
 export const DEFAULT_TIMEOUTS: Timeouts = {
   tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
   udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000, tcpUnconfirmedMs: 60_000,
+  tcpHalfClosedMs: 3600_000,
   fragmentMs: 5_000,
 };

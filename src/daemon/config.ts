@@ -4,13 +4,13 @@
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, ring?, offloads?, persist?, worker?, fanout?,
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, xdpMode?, offloads?, persist?, worker?, fanout?,
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
-//   workerRealtimePriority,
-//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, checkpointSeconds? },
+//   workerRealtimePriority?, workerCpus?,
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -72,14 +72,24 @@ export const portSchema = z.object({
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
   netns: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a network namespace name').optional(),
   worker: z.number().int().min(0).optional(),
-  // AF_PACKET only: every worker opens the interface in one PACKET_FANOUT group and frames are
-  // steered to the worker that owns their flow (docs/running.md "Several workers on one
-  // interface"). With workers > 1, either every port says fanout: true or every port says worker: N.
+  // afpacket: every worker opens the interface in one PACKET_FANOUT group; afxdp: worker w binds
+  // the receive queues q with q % workers == w into one XDP program's XSKMAP (the interface needs
+  // at least as many queues as workers). Frames are then steered to the worker that owns their
+  // flow (docs/running.md "Several workers on one interface"). With workers > 1, either every
+  // port says fanout: true or every port says worker: N.
   fanout: z.boolean().optional(),
   // AF_PACKET only: receive ring. v2 (default) hands every frame to the worker at once (tens of
   // microseconds); v3 is block-based and cheaper per frame at high rates, but a partly filled block
   // waits for its 1 ms retire timer, adding up to 1 ms per hop at low rates.
   ring: z.enum(['v2', 'v3']).optional(),
+  // AF_XDP only: RX (and fill) ring size per queue, a power of two in 64..16384, default 4096:
+  // how many frames the kernel queues for a worker that is busy or not scheduled before it drops
+  // them (ports' kernelDrops). Each costs a 2 KiB UMEM chunk (4096: 8 MiB per queue, + 2 for TX).
+  rxRing: z.number().int().min(64).max(16384).refine((n) => (n & (n - 1)) === 0, { message: 'must be a power of two' }).optional(),
+  // AF_XDP only: where the XDP program runs — native (the driver's hook; an error where the
+  // driver has none) or generic (after the kernel built the skb, any interface). Absent: the
+  // kernel's choice, native where the driver has it (veth does).
+  xdpMode: z.enum(['native', 'generic']).optional(),
   // Native ports: read the virtio-net header and finish what senders left to offload (partial
   // checksums, TSO/GSO/GRO super-frames) before the core sees the frames. Default true; false
   // only for peers known to send finished frames (saves the header on every frame).
@@ -190,6 +200,8 @@ export const daemonConfigSchema = z.object({
     // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
     tcpSynSeconds: z.number().int().min(1).optional(),
     tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    // established TCP after a FIN from one side only (kube-proxy's --conntrack-tcp-timeout-close-wait)
+    tcpHalfClosedSeconds: z.number().int().min(1).optional(),
     // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
     // how long a first fragment's ports are remembered
     fragments: z.number().int().min(0).max(1 << 22).optional(),
@@ -208,6 +220,10 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
   // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
   workerRealtimePriority: z.number().int().min(0).max(99).optional(),
+  // pin worker i to CPU workerCpus[i] (sched_setaffinity of the worker thread alone), one entry
+  // per worker; a CPU this process may not use leaves the worker unpinned, with a warning.
+  // Absent: the scheduler places the workers.
+  workerCpus: z.array(z.number().int().min(0).max(1023)).optional(),
   hugePages: z.boolean().default(false), // table sets marked MADV_HUGEPAGE (src/core/hugepages.ts; docs/running.md)
   // Frontend addresses the uplinks answer ARP/ND for besides the node addresses: off by default,
   // because on a shared L2 every node answering would claim every VIP (L2 announcement mode of
@@ -228,6 +244,8 @@ export const daemonConfigSchema = z.object({
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
+    if (p.rxRing !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'rxRing'], message: 'only an afxdp port has an AF_XDP RX ring' });
+    if (p.xdpMode !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'xdpMode'], message: 'only an afxdp port attaches an XDP program' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
     if (p.role !== 'pod' && p.pods.length) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods'], message: 'pods can only be listed on a pod-facing port (role: pod)' });
     if (p.role !== 'host' && (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'role'], message: 'uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port (role: host)' });
@@ -247,6 +265,7 @@ export const daemonConfigSchema = z.object({
       else if ((up.worker ?? 0) !== (p.worker ?? 0)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a host port and its uplink must be in the same worker' });
     }
   });
+  if (c.workerCpus && c.workerCpus.length !== c.workers) ctx.addIssue({ code: 'custom', path: ['workerCpus'], message: `one CPU per worker: ${c.workers} worker(s), ${c.workerCpus.length} CPU(s) listed` });
   if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
   c.routes.forEach((r, i) => {
     if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
@@ -254,7 +273,7 @@ export const daemonConfigSchema = z.object({
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
   c.ports.forEach((p, i) => {
-    if (p.fanout && p.type !== 'afpacket') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: `only an afpacket port can be shared by the workers (${p.type === 'tap' ? 'a TAP fd is one queue' : 'AF_XDP multi-queue is not supported'})` });
+    if (p.fanout && p.type === 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' });
     if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
   });
   const fanout = c.ports.some((p) => p.fanout);

@@ -168,6 +168,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
   if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
   if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
+  if (cfg.conntrack.tcpHalfClosedSeconds) timeouts.tcpHalfClosedMs = cfg.conntrack.tcpHalfClosedSeconds * 1000;
   if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
   const inits: WorkerInit[] = [];
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
@@ -185,6 +186,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       workerNice: cfg.workerNice,
       workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
       workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
+      ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,
       portBackend: opts.portBackend ?? 'auto',

@@ -155,9 +155,11 @@ export class PortManager {
       probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
+      ...(p.rxRing ? { rxRing: p.rxRing } : {}),
+      ...(p.xdpMode ? { xdpMode: p.xdpMode } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
-      ...(p.fanout ? { fanout: { group: fanoutGroup(index) } } : {}),
+      ...(p.fanout ? { fanout: { group: fanoutGroup(index), ...(p.type === 'afxdp' ? { xsk: new SharedArrayBuffer(4) } : {}) } } : {}),
     };
   }
 

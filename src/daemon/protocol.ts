@@ -15,12 +15,16 @@ export interface WorkerPortSpec extends L2Port {
   ifname: string;
   netns?: string;              // TAP: create the device inside this namespace
   ring?: 'v2' | 'v3';          // AF_PACKET receive ring version (config `ring`)
+  rxRing?: number;             // AF_XDP RX/fill ring size (config `rxRing`)
+  xdpMode?: 'native' | 'generic'; // AF_XDP: where the XDP program runs (config `xdpMode`)
   offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
   persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
-  fanout?: { group: number };  // AF_PACKET: opened by every worker in this PACKET_FANOUT group
+  fanout?: { group: number;    // AF_PACKET: opened by every worker in this PACKET_FANOUT group
+    xsk?: SharedArrayBuffer };   // AF_XDP: worker 0's port handle (Int32 [0]), whose XDP program
+                                 // and XSKMAP the other workers' ports join with their queues
 }
 
 export interface WorkerInit {
@@ -38,6 +42,8 @@ export interface WorkerInit {
   workerRealtimePriority?: number;
   /** The priority is the config's own (not its default): refusing it is then a warning. */
   workerRealtimeConfigured?: boolean;
+  /** The CPU the worker thread is pinned to (config `workerCpus`); absent: not pinned. */
+  cpu?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
    * re-verified by unicast probes (NeighbourCache). Default 30 s. */
   neighbourReachableMs?: number;

@@ -1,5 +1,6 @@
-// The scheduling priority of the calling thread alone — its nice value (workerNice) or a
-// real-time policy (workerRealtimePriority): a forwarding worker sets its own when the config asks. A frame waits for the worker to be woken and scheduled on
+// The scheduling priority and the CPU of the calling thread alone — its nice value (workerNice),
+// a real-time policy (workerRealtimePriority), its CPU (workerCpus): a forwarding worker sets its
+// own when the config asks. A frame waits for the worker to be woken and scheduled on
 // each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
 // nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
 // shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
@@ -47,4 +48,12 @@ export function setThreadRealtime(priority: number): string | null {
     const code = (e as { code?: string }).code;
     return code === 'EPERM' || code === 'EACCES' ? `not permitted (a real-time policy needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
   }
+}
+
+/** Pins this thread to `cpu` (sched_setaffinity through the native addon: Node has no API for
+ * it); null on success, else why not (the thread keeps running where the scheduler puts it).
+ * A pinned worker never migrates away from a CPU another busy task took; it pays where that CPU
+ * is kept for it (e.g. the load generator pinned elsewhere, docs/performance.md). */
+export function pinThread(cpu: number): string | null {
+  try { nativeAddon().setThreadAffinity([cpu]); return null; } catch (e) { return (e as Error).message; }
 }

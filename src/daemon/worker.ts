@@ -32,9 +32,8 @@ import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
 import { fanoutProgram } from '../ports/fanout-program.js';
-import { setThreadNice, setThreadRealtime } from './thread-priority.js';
+import { setThreadNice, setThreadRealtime, pinThread } from './thread-priority.js';
 import { WorkerIdle, IDLE_WAIT_MS } from './worker-idle.js';
-import { LoopTimes, T_RX, T_CORE, T_SLOW, T_TX, T_WAIT, T_SPIN } from './loop-times.js';
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
 const EXPORT_SLICE = 8192;
@@ -83,7 +82,6 @@ class Worker {
   private peerWakers: number[] = [];
   /** How the worker waits when idle (set once the ports are open: it needs the waker). */
   private idler?: WorkerIdle;
-  private readonly times = new LoopTimes();
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
@@ -161,8 +159,9 @@ class Worker {
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
+        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
-          const r = nat.openAfXdpOrPacket!(packet);
+          const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
@@ -189,6 +188,29 @@ class Worker {
       ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
+  }
+
+  /** An AF_XDP port every worker shares (fanout): worker w binds the receive queues q with
+   * q % workers == w; worker 0 attaches the XDP program and publishes its port's handle, the
+   * others join its XSKMAP (they open after it: at start by the join turn, at runtime in worker
+   * order). No AF_PACKET fallback: the workers would disagree on what the interface is. */
+  private openSharedXdp(nat: NativeModule, opts: import('../ports/native.js').AfXdpPortOptions, xsk: SharedArrayBuffer): NativePortLike {
+    const { workers, self } = this.init.steer ?? { workers: this.init.workers, self: this.init.worker };
+    const nq = nat.nativeAddon().rxQueues(opts.ifname, opts.netns ?? null);
+    if (nq < workers) throw new Error(`AF_XDP interface ${opts.ifname} has ${nq} receive queue(s), fewer than the ${workers} workers sharing it (give it at least ${workers}: ethtool -L, or a veth's numrxqueues)`);
+    const queues = Array.from({ length: nq }, (_, q) => q).filter((q) => q % workers === self);
+    const shared = new Int32Array(xsk);
+    if (self === 0) {
+      const port = new nat.AfXdpPort!({ ...opts, queues });
+      Atomics.store(shared, 0, port.handle);
+      Atomics.notify(shared, 0);
+      this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
+      return port;
+    }
+    if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
+    const port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
+    this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
+    return port;
   }
 
   private portRefs(): PortRef[] {
@@ -284,7 +306,8 @@ class Worker {
         case 'counters': {
           const c = this.core.counters();
           for (const [k, v] of Object.entries(this.slow)) c.global[`slowpath_${k}`] = v;
-          for (const [k, v] of this.times.entries()) c.global[`slowpath_${k}`] = v;
+          for (const [k, ms] of Object.entries(this.loopMs)) if (ms) c.global[`slowpath_time_${k}_ns`] = Math.round(ms * 1e6);
+          if (this.batches) { c.global.slowpath_batches = this.batches; c.global.slowpath_frames = this.frames; }
           // idle waits a posted message ended early (coalesced: several messages may share one)
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
           if (this.steering) {
@@ -405,6 +428,11 @@ class Worker {
   }
 
   private count(why: string): void { this.slow[why] = (this.slow[why] ?? 0) + 1; }
+  /** Where loop time goes (ms; reported in ns as slowpath_time_*_ns) and the batches and frames
+   * the core saw: fixed fields added to on every batch, not properties looked up by a built name. */
+  private readonly loopMs = { rx: 0, core: 0, slow: 0, tx: 0, wait: 0, spin: 0 };
+  private batches = 0;
+  private frames = 0;
 
   private readonly portErrorLogged = new Map<string, number>();
   /** A port failing (interface deleted, link down) must not stop the other ports: count it and
@@ -506,11 +534,12 @@ class Worker {
     // worker blocks as before, so an idle worker costs no CPU.
     const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
     let lastFrameAt = -Infinity;
-    // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits; loop-times.ts):
-    // five clock reads and four additions per busy iteration (~0.2 µs against a batch's tens of
-    // µs), two per idle wait.
+    // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
+    // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
+    // batch): five clock reads and four additions per busy iteration (~0.2 µs against a batch's
+    // tens of µs), two per idle wait.
     const clock = () => performance.now();
-    const times = this.times;
+    const lp = this.loopMs;
     const idler = this.idler!;
     while (!this.stopping) {
       this.drainControl();
@@ -552,19 +581,19 @@ class Worker {
           try { p.txBurst(a2, total); } catch (e) { this.portError(p, 'tx', e as Error); }
         }
         const t4 = clock();
-        if (n > 0) { times.add(T_RX, t1 - t0); times.add(T_CORE, t2 - t1); times.add(T_SLOW, t3 - t2); } else times.add(T_SLOW, t3 - t0);
-        times.add(T_TX, t4 - t3);
+        if (n > 0) { lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += t3 - t2; } else lp.slow += t3 - t0;
+        lp.tx += t4 - t3;
       } else if (n > 0) {
         // everything dropped or consumed: rx, core and slow path still cost time
-        times.add(T_RX, t1 - t0); times.add(T_CORE, t2 - t1); times.add(T_SLOW, clock() - t2);
+        lp.rx += t1 - t0; lp.core += t2 - t1; lp.slow += clock() - t2;
       }
-      if (n > 0) { times.batch(n); lastFrameAt = t0; }
+      if (n > 0) { this.batches++; this.frames += n; lastFrameAt = t0; }
       if (n === 0) {
         if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
         const w0 = clock();
-        if (w0 - lastFrameAt < busyPollMs) { times.add(T_SPIN, w0 - t0); continue; }
+        if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
         await idler.wait();
-        times.add(T_WAIT, clock() - w0);
+        lp.wait += clock() - w0;
       }
       else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
@@ -599,6 +628,10 @@ async function main(): Promise<void> {
     // refused by default (no CAP_SYS_NICE, e.g. deploy/daemonset.yaml): said once, not a warning
     const level = !why ? 'debug' : init.workerRealtimeConfigured ? 'warn' : 'info';
     port.postMessage({ type: 'log', level, msg: why ? 'worker keeps normal scheduling (tail latency on a busy node is higher)' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
+  }
+  if (init.cpu !== undefined) {
+    const why = pinThread(init.cpu);
+    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker not pinned' : 'worker pinned', data: { cpu: init.cpu, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
   await w.run();

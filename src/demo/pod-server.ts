@@ -1,7 +1,7 @@
 // A stand-in for a pod: answers HTTP with its name and echoes UDP datagrams prefixed with its
 // name, on every address (IPv4 and IPv6). For bulk transfers (the offload tests):
 // GET /bytes/N answers N bytes of podBytes() content; POST /sink answers "<bytes> <sha256>" of
-// the body it received. Run inside a pod namespace by the demo and the e2e
+// the body it received (with the pod's name in x-pod: which pod an upload ended on). Run inside a pod namespace by the demo and the e2e
 // tests:   node dist/src/demo/pod-server.js NAME --http 8080,9090 --udp 5353
 // Prints "ready" on stdout once every socket is bound, so callers need not sleep.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,7 +12,7 @@ import { podBytes } from './pod-bytes.js';
 const BULK_MAX = 256 << 20;
 
 /** Bulk endpoints; false when the request is not one of them. */
-function bulk(req: IncomingMessage, res: ServerResponse): boolean {
+function bulk(name: string, req: IncomingMessage, res: ServerResponse): boolean {
   const m = /^\/bytes\/(\d+)$/.exec(req.url ?? '');
   if (req.method === 'GET' && m) {
     const total = Number(m[1]);
@@ -35,7 +35,7 @@ function bulk(req: IncomingMessage, res: ServerResponse): boolean {
     const h = createHash('sha256');
     let n = 0;
     req.on('data', (d: Buffer) => { n += d.length; h.update(d); });
-    req.on('end', () => { res.writeHead(200, { 'content-type': 'text/plain', connection: 'close' }); res.end(`${n} ${h.digest('hex')}\n`); });
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'text/plain', 'x-pod': name, connection: 'close' }); res.end(`${n} ${h.digest('hex')}\n`); });
     return true;
   }
   return false;
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const waits: Promise<void>[] = [];
   for (const port of http) {
     const srv = createServer((req, res) => {
-      if (bulk(req, res)) return;
+      if (bulk(name, req, res)) return;
       const body = `${name}\n`;
       // The peer address shows the tests whether the client was masqueraded (SNAT) or not.
       res.writeHead(200, {

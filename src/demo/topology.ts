@@ -37,7 +37,9 @@ export interface Topology {
   daemonLog: string;
 }
 
-export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?: string; node?: Record<string, unknown> }): Topology {
+export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?: string; node?: Record<string, unknown>;
+  /** transmit/receive queues of every veth (AF_XDP ports shared by several workers need as many) */
+  queues?: number }): Topology {
   // a run that was SIGKILLed (e.g. a test runner timing out) cannot clean up after itself:
   // whatever it left is removed by the next run (only namespaces whose creator pid is gone)
   sweepStale();
@@ -49,8 +51,9 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
     lab.sysctl(dp, 'net.ipv6.conf.all.disable_ipv6', '1', ['net.ipv6.conf.default.disable_ipv6', '1']);
     const client = lab.namespace('cli');
     const remote = lab.namespace('rem');
-    lab.veth(client, 'eth0', dp, 'c0');
-    lab.veth(remote, 'eth0', dp, 'r0');
+    const veth = opts.queues ? { queues: opts.queues } : {};
+    lab.veth(client, 'eth0', dp, 'c0', veth);
+    lab.veth(remote, 'eth0', dp, 'r0', veth);
     lab.addr(client, 'eth0', '10.0.0.2/24'); lab.addr(client, 'eth0', 'fd00::2/64');
     lab.route(client, 'default', '10.0.0.1'); lab.route(client, 'default', 'fd00::1');
     lab.addr(remote, 'eth0', '192.168.100.10/24'); lab.addr(remote, 'eth0', 'fd00:100::10/64');
@@ -65,7 +68,7 @@ export function buildTopology(opts: { pods: PodSpec[]; kind?: string; logLevel?:
       const ns = lab.namespace(`p${i}`);
       const gateways = ['10.244.0.1', 'fd00:244::1'];
       if (p.attach !== 'tap') {
-        lab.veth(ns, 'eth0', dp, `v${i}`);
+        lab.veth(ns, 'eth0', dp, `v${i}`, veth);
         ports.push({ name: p.name, type: p.attach, ifname: `v${i}`, role: 'pod', gateways });
       } else {
         ports.push({ name: p.name, type: 'tap', ifname: `tap${i}`, role: 'pod', gateways, netns: ns });

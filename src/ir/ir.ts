@@ -35,7 +35,7 @@ export interface IrFrontend {
   maglev: MaglevSlots;        // Maglev lookup table; length 0 = no endpoints (reject). Backend ids, or with
                               // maglevIndexed, indexes into `backends` (read slots with maglevBackendAt)
   maglevIndexed?: boolean;    // the compiler's form: 1 byte a slot up to 256 backends (a quarter of the ids' memory)
-  clusterFront?: number;      // externalTrafficPolicy Local: the frontend (the port's ClusterIP, policy Cluster)
+  clusterFront?: number;      // externalTrafficPolicy Local (or, with FEF_AFFINITY_SHARED, the affinity key): the frontend (the port's ClusterIP, policy Cluster)
                               // whose table serves in-cluster sources (local-source routes); absent = none
 }
 

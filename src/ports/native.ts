@@ -48,7 +48,8 @@ export interface NativeAddon {
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
-  openAfXdp(name: string, netns: string | null, offloads?: boolean): NativePortInfo;
+  openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
+    queues?: number[] | null, shareWith?: number | null): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -68,6 +69,10 @@ export interface NativeAddon {
   /** posted: wake calls; taken: wake-ups a wait took (several wakes may coalesce into one). */
   wakerStats(waker: number): { posted: number; taken: number };
   wakerClose(waker: number): void;
+  /** The calling thread (a worker) runs only on these CPUs (sched_setaffinity). */
+  setThreadAffinity(cpus: number[]): void;
+  /** The interface's receive queues (those an AF_XDP port binds by default). */
+  rxQueues(name: string, netns: string | null): number;
   stats(handle: number): NativePortStats;
   /** removeInterface: also delete a persistent TAP (otherwise it outlives the port). */
   close(handle: number, removeInterface?: boolean): void;
@@ -403,6 +408,19 @@ export interface AfXdpPortOptions extends NativePortCommon {
   /** Verify every TCP/UDP checksum and finish those a local peer left CHECKSUM_PARTIAL (XDP
    * keeps no offload metadata). Default true. */
   offloads?: boolean;
+  /** RX and fill ring size per queue, a power of two in 64..16384 (default 4096): the frames the
+   * kernel can queue while the worker is busy or not scheduled before it drops them
+   * (kernelDrops). Each is a 2 KiB UMEM chunk. */
+  rxRing?: number;
+  /** Where the XDP program runs: 'native' (the driver's hook, or fail), 'generic' (after the skb
+   * is built, any interface). Default: the kernel's choice (native where the driver has it). */
+  xdpMode?: 'native' | 'generic';
+  /** The receive queues this port binds (default: all of the interface's). */
+  queues?: number[];
+  /** An open AF_XDP port on the same interface whose XDP program and XSKMAP this port joins with
+   * its own `queues`: several ports (one per worker) on one multi-queue interface. The program is
+   * attached while that first port is open: close it last. */
+  shareWith?: { handle: number };
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
@@ -423,13 +441,13 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null);
   return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
 }
 
 /** An AF_XDP port, or — where XDP is unavailable (code ENOXDP/EBUSY) — an AF_PACKET port on the
  * same interface; `fallback` then says why, for the caller's log line. */
-export function openAfXdpOrPacket(opts: AfPacketPortOptions): { port: NativePort; fallback?: string } {
+export function openAfXdpOrPacket(opts: AfPacketPortOptions & Pick<AfXdpPortOptions, 'rxRing' | 'xdpMode'>): { port: NativePort; fallback?: string } {
   try {
     return { port: new AfXdpPort(opts) };
   } catch (e) {

@@ -115,6 +115,14 @@ function reopensClosed(state: number, proto: number, tcpFlags: number): boolean 
   return proto === 6 && state === L.CTS_TCP_CLOSING && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
 }
 
+/** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
+ * direction; a repeated FIN of the same side keeps it); the other side's FIN, a RST, or a FIN on
+ * a flow never established closes it. Mirrors assembly/conntrack.ts closeState. */
+function closeState(state: number, tcpFlags: number, half: number): number {
+  if (tcpFlags & TCP_RST) return L.CTS_TCP_CLOSING;
+  return state === L.CTS_TCP_EST || state === half ? half : L.CTS_TCP_CLOSING;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing: which reason each malformation gets, in the order the core checks
 
@@ -312,6 +320,14 @@ class Tables {
     }
     return bv;
   }
+  /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
+   * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
+   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpLeftServing. */
+  udpLeftServing(bv: BackView, p: Parsed): boolean {
+    if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
+    const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+    return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,6 +436,7 @@ export class ReferenceModel {
       case L.CTS_UDP_REPLIED: return t.udpRepliedMs;
       case L.CTS_SCTP: return t.sctpMs;
       case L.CTS_TCP_SYN_RECV: case L.CTS_TCP_MIDSTREAM: return t.tcpUnconfirmedMs;
+      case L.CTS_TCP_HALF_CLOSED_ORIG: case L.CTS_TCP_HALF_CLOSED_REPLY: return t.tcpHalfClosedMs;
       default: return 0;
     }
   }
@@ -455,7 +472,7 @@ export class ReferenceModel {
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
-      || st === L.CTS_TCP_CLOSING;
+      || st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
   }
 
   /** Free list first; else the first expired (counted expired) or unconfirmed (counted evicted)
@@ -660,11 +677,13 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    const bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
+    let bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
+    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpLeftServing
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The backend left the current generation (or its id now names another backend, or the
-      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple: the flow is
+      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple, or a UDP
+      // flow's backend stopped serving while the port has serving endpoints: the flow is
       // re-created toward a backend of the same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
@@ -682,7 +701,7 @@ export class ReferenceModel {
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (this.live) {
       if (p.proto === 6) {
-        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
         else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
           // the client's ACK of the SYN-ACK completes the handshake in both directions
           fl.state = L.CTS_TCP_EST;
@@ -705,7 +724,7 @@ export class ReferenceModel {
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
-        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = L.CTS_TCP_CLOSING;
+        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_REPLY);
         else if (fl.state === L.CTS_TCP_SYN) {
           if ((p.tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) fl.state = L.CTS_TCP_SYN_RECV;
         } else if (fl.state === L.CTS_TCP_MIDSTREAM) {
@@ -740,7 +759,9 @@ export class ReferenceModel {
    *  goes to the first empty slot, else replaces the least recently seen of the window. */
   private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
     const f = fv.f;
-    const h = affinityHash(client, f.id);
+    // core: pipeline.ts newFlow — FEF_AFFINITY_SHARED keys the entries by the cluster front
+    const key = (f.flags & L.FEF_AFFINITY_SHARED) ? (f.clusterFront ?? 0) : f.id;
+    const h = affinityHash(client, key);
     const mask = this.opts.affinitySlots - 1;
     const window = Math.min(L.AFF_PROBE, mask + 1);
     let free = -1, oldest = -1, oldestAge = 0;
@@ -748,7 +769,7 @@ export class ReferenceModel {
       const i = (h + k) & mask;
       const s = this.affinity[i];
       if (!s) { free = i; break; }
-      if (s.front === f.id && s.hash === h && eqBytes(s.client, client)) {
+      if (s.front === key && s.hash === h && eqBytes(s.client, client)) {
         if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
           const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
           if (st === L.BES_READY || st === L.BES_TERMINATING_SERVING) {
@@ -768,7 +789,7 @@ export class ReferenceModel {
     if (!this.tables.usable(bid)) return 0;
     const slot = free >= 0 ? free : oldest;
     if (this.live && slot >= 0) {
-      this.affinity[slot] = { client: client.slice(), front: f.id, backend: bid, lastSeen: this.now, hash: h };
+      this.affinity[slot] = { client: client.slice(), front: key, backend: bid, lastSeen: this.now, hash: h };
       this.global[L.GC_AFF_NEW]++;
     }
     return bid;
@@ -788,7 +809,7 @@ export class ReferenceModel {
     // core: pipeline.ts newFlow — externalTrafficPolicy Local holds for outside sources only: a pod
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
-    if (f.clusterFront) {
+    if (f.clusterFront && !(f.flags & L.FEF_AFFINITY_SHARED)) {
       const hit = this.tables.localSource(client, x.inPort);
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
         fv = this.tables.fronts.get(f.clusterFront) ?? zeroFront(f.clusterFront);
