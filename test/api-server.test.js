@@ -60,13 +60,22 @@ test('apply creates, re-apply is unchanged, change is configured; get and delete
   t.deepEqual(r.json.objects.map((o) => o.action), ['unchanged', 'unchanged']);
   t.is(r.json.diff.frontendsUpsert.length + r.json.diff.backendsUpsert.length, 0);
   t.is(r.json.programmedSeconds, 0, 'nothing programmed');
+  t.is(r.json.programmedAtNs, 0);
+  t.false('receivedToProgrammedSeconds' in r.json);
 
+  const sentNs = Number(process.hrtime.bigint());
   r = await req('POST', '/api/v1/apply', WEB.replace('- addresses: [10.244.1.6]\n', ''));
+  const answeredNs = Number(process.hrtime.bigint());
   t.deepEqual(r.json.objects.map((o) => o.action), ['unchanged', 'configured']);
   t.deepEqual(r.json.diff.backendsRemove.map((b) => b.addr), ['10.244.1.6']);
   t.true(r.json.generation > gen);
   // programmed during the transaction: after its start, not after its end
   t.true(r.json.programmedSeconds > 0 && r.json.programmedSeconds <= r.json.syncSeconds, `${r.json.programmedSeconds} of ${r.json.syncSeconds}`);
+  // the same instant on this host's monotonic clock: between the request's send and its answer
+  t.true(r.json.programmedAtNs >= sentNs && r.json.programmedAtNs <= answeredNs, `${r.json.programmedAtNs} not in [${sentNs}, ${answeredNs}]`);
+  // the daemon's own view starts when it read the request, before the transaction started
+  t.true(r.json.receivedToProgrammedSeconds >= r.json.programmedSeconds && r.json.receivedToProgrammedSeconds * 1e9 <= answeredNs - sentNs,
+    `${r.json.receivedToProgrammedSeconds} s vs ${r.json.programmedSeconds} s and ${(answeredNs - sentNs) / 1e9} s`);
 
   r = await req('GET', '/api/v1/services');
   t.is(r.json.kind, 'ServiceList');

@@ -141,12 +141,15 @@ test('worker tuning: busy-poll off, default nice, SCHED_FIFO 1 only with a CPU t
   const c = parseConfig(good);
   t.is(c.busyPollUs, 0);
   t.is(c.workerNice, 0);
-  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10 });
+  t.is(c.controlNice, 0);
+  const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10, controlNice: -5 });
   t.is(d.busyPollUs, 200);
   t.is(d.workerNice, -10);
-  const e = t.throws(() => parseConfig({ ...good, busyPollUs: -1, workerNice: -21 }), { instanceOf: ConfigError });
+  t.is(d.controlNice, -5);
+  const e = t.throws(() => parseConfig({ ...good, busyPollUs: -1, workerNice: -21, controlNice: 20 }), { instanceOf: ConfigError });
   t.regex(e.message, /busyPollUs/);
   t.regex(e.message, /workerNice/);
+  t.regex(e.message, /controlNice/);
   t.is(c.workerRealtimePriority, undefined, 'left to workerRealtimePriorityFor');
   t.is(workerRealtimePriorityFor(c, 2), 1, 'a CPU beyond the one worker: SCHED_FIFO 1');
   t.is(workerRealtimePriorityFor(c, 1), 0, 'no CPU beyond the workers: normal scheduling');

@@ -11,9 +11,10 @@ import { curlOk, e2eSuite, api, udpMany, serviceYaml, sliceYaml } from './lib/to
 const NICE = -7;
 const RT = 3;
 const SCHED_FIFO = 1;
+const CONTROL_NICE = -3; // the control plane's (main) thread: controlNice
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
-  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; c.workerRealtimePriority = RT; },
+  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; c.workerRealtimePriority = RT; c.controlNice = CONTROL_NICE; },
 });
 const { serial, apply } = suite;
 const VIP = '10.96.0.10';
@@ -41,7 +42,7 @@ function threadStats(pid) {
   return out;
 }
 
-serial('busy-poll on, worker at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread re-niced', async (t) => {
+serial('busy-poll on, worker and control plane at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread at workerNice and under SCHED_FIFO, the main thread at controlNice', async (t) => {
   const topo = suite.topo;
   await apply(objects(topo));
   const r = await curlOk(topo, topo.ns.client, `http://${VIP}/`);
@@ -63,6 +64,8 @@ serial('busy-poll on, worker at raised priority: TCP and UDP forwarded, spin tim
   const raised = threads.filter((x) => x.nice === NICE);
   t.is(raised.length, 1, JSON.stringify(threads));
   t.not(raised[0].tid, topo.daemon.pid, 'not the main thread');
+  // and the main thread (the control plane: API, compile, store) carries controlNice
+  t.is(threads.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(threads));
   const rt = threads.filter((x) => x.policy === SCHED_FIFO);
   t.deepEqual(rt.map((x) => [x.tid, x.rtPriority]), [[raised[0].tid, RT]], JSON.stringify(threads));
 });

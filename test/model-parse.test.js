@@ -27,6 +27,24 @@ test('JSON object, array and List', (t) => {
   t.is(parseManifests('{"kind":"List","items":[{"kind":"Service"},{"kind":"EndpointSlice"}]}').length, 2);
 });
 
+test('a large JSON body: every object over the size limit is refused wherever it is, small ones pass unwalked or not', (t) => {
+  const small = Array.from({ length: 12_000 }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'shop' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 80 }] } }));
+  // 320k numbers: 640 KB of text, counted 5 bytes each (1.6 MB) by the object size check
+  const numbers = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'numbers', namespace: 'shop' }, spec: { pad: new Array(320_000).fill(0) } };
+  const huge = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'huge', namespace: 'shop' }, spec: { pad: 'x'.repeat(1_600_000) } };
+  const body = (x) => JSON.stringify(x);
+  t.true(body(small).length > 1536 * 1024, 'the body is over one object\'s limit');
+  t.is(parseManifests(body(small)).length, 12_000);
+  t.is(parseManifests(body({ kind: 'List', items: [small, { kind: 'ServiceList', items: small }] })).length, 24_000);
+  for (const [what, doc] of [['in an array', [...small, numbers]], ['in a List', { kind: 'List', items: [numbers, ...small] }],
+    ['in a nested List', [small, { kind: 'ServiceList', items: [...small, huge] }]], ['alone', huge]]) {
+    const e = t.throws(() => parseManifests(body(doc)), undefined, what);
+    t.is(e.name, 'BodyLimitError', what);
+    t.is(e.status, 413, what);
+    t.regex(e.errors[0].message, /larger than 1572864 bytes/, what);
+  }
+});
+
 test('syntax errors name the source, document and position', (t) => {
   const e = t.throws(() => parseManifests('a: 1\n---\nb: [1, 2\n', 'file.yaml'));
   t.is(e.name, 'ValidationError');

@@ -4,7 +4,7 @@
 // test kills it (SIGKILL) at varying moments and reopens the store.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StateStore } from '../dist/src/state/store.js';
@@ -60,3 +60,75 @@ for (const acks of [3, 40, 150]) {
     t.deepEqual(objects.map((o) => o.metadata.name).sort(), Array.from({ length: marker.last + 1 }, (_, i) => `s${i}`).sort());
   });
 }
+
+// The same through the store's writer thread (a write of 2 rows or more is staged there): each
+// transaction writes 40 objects and the marker. The child prints "staged N" once a write is
+// staged and waits 300 ms before committing it: a kill then lands between stage and commit,
+// where nothing of write N may survive.
+const THREAD_CHILD = `
+import { StateStore } from ${JSON.stringify(STORE)};
+const store = new StateStore(process.argv[2]);
+store.open();
+store.stageOnThreadRows = 2;
+const pause = Number(process.argv[3]);
+const svc = (i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' + i, namespace: 'crash' }, spec: { clusterIP: '10.96.' + (i >> 8) + '.' + (i & 255), ports: [{ port: 80 }], pad: 'x'.repeat(500) } });
+for (let n = 0; n < 500; n++) {
+  const rows = Array.from({ length: 40 }, (_, k) => ({ kind: 'Service', key: 'crash/s' + (40 * n + k), raw: svc(40 * n + k) }));
+  const staged = store.stage({ upsert: [...rows, { kind: 'Service', key: 'crash/marker', raw: { last: n } }], remove: [] });
+  process.stdout.write('staged ' + n + '\\n');
+  if (pause) await new Promise((r) => setTimeout(r, pause));
+  await staged.commit();
+  process.stdout.write('ack ' + n + '\\n');
+}
+`;
+
+/** Runs THREAD_CHILD until its output matches `until`, then SIGKILLs it; answers its last ack. */
+async function killThreadChild(dir, pause, until) {
+  // a file, not -e: a worker thread inherits the process's flags, and --input-type needs -e
+  const script = join(dir, 'child.mjs');
+  writeFileSync(script, THREAD_CHILD);
+  const child = spawn(process.execPath, [script, join(dir, 'state'), String(pause)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no ${until} within 60 s: ${err.slice(0, 500)}`)); }, 60_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (until.test(out)) { child.kill('SIGKILL'); clearTimeout(timer); resolve(); }
+    });
+    child.on('exit', () => { clearTimeout(timer); resolve(); });
+  });
+  await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.on('exit', r)));
+  const m = out.match(/ack (\d+)\n/g);
+  return m ? Number(m[m.length - 1].slice(4)) : -1;
+}
+
+function storedWrites(dir) {
+  const store = new StateStore(join(dir, 'state'));
+  const r = store.open();
+  store.close();
+  const marker = r.state.services.find((s) => s.last !== undefined);
+  const objects = r.state.services.filter((s) => s.last === undefined);
+  return { last: marker ? marker.last : -1, objects: objects.map((o) => o.metadata.name).sort() };
+}
+const namesUpTo = (n) => Array.from({ length: 40 * (n + 1) }, (_, i) => `s${i}`).sort();
+
+test('writer thread: killed between stage and commit, the staged write is gone and every acknowledged one is there', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-crash-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const acked = await killThreadChild(dir, 300, /staged 3\n/);
+  t.is(acked, 2);
+  const s = storedWrites(dir);
+  t.is(s.last, 2, 'exactly the acknowledged writes');
+  t.deepEqual(s.objects, namesUpTo(2));
+});
+
+test('writer thread: killed at any moment of a run of writes, the store holds the acknowledged ones and nothing torn', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-crash-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const acked = await killThreadChild(dir, 0, /ack 30\n/);
+  t.true(acked >= 30, `child acknowledged ${acked}`);
+  const s = storedWrites(dir);
+  t.true(s.last === acked || s.last === acked + 1, `marker ${s.last}, acknowledged ${acked}`);
+  t.deepEqual(s.objects, namesUpTo(s.last));
+});

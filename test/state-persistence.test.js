@@ -223,3 +223,25 @@ test('a change the dataplane refuses is not kept in the store either (it was com
   t.deepEqual(await names(b.req), ['web']);
   t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
 });
+
+test('objects of a JSON array are stored as the client wrote them unless validation pruned them; a restart reads them back the same', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const pruned = { ...svc('api', '10.96.0.11'), status: {}, spec: { ...svc('api', '10.96.0.11').spec, future: { x: 1 } } };
+  // an unusual layout and escapes: still this object's text, and parsed back to the same object
+  const webText = '{ "apiVersion":"v1",\n  "kind":"Service", "metadata":{"name":"web","namespace":"shop","annotations":{"note":"caf\\u00e9 1e2"}},"spec":{"clusterIP":"10.96.0.10","ports":[{"name":"http","port":8.0e1,"targetPort":8080}]}}';
+  const r = await a.req('POST', '/api/v1/apply', `[${webText} , ${JSON.stringify(pruned)}]`);
+  t.is(r.status, 200, r.text);
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  const body = (key) => db.prepare('SELECT body FROM objects WHERE kind = ? AND key = ?').get('Service', key).body;
+  t.is(body('shop/web'), webText);
+  t.deepEqual(JSON.parse(body('shop/web')), (await a.req('GET', '/api/v1/namespaces/shop/services/web')).json);
+  t.false('future' in JSON.parse(body('shop/api')).spec, 'a pruned object is stored pruned');
+  db.close();
+  const webBefore = (await a.req('GET', '/api/v1/namespaces/shop/services/web')).json;
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual((await b.req('GET', '/api/v1/namespaces/shop/services/web')).json, webBefore);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/services/web')).json.metadata.annotations.note, 'café 1e2');
+  t.deepEqual(await names(b.req), ['api', 'web']);
+});

@@ -8,7 +8,8 @@ import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane, Programmed } from '../core/dataplane-types.js';
-import type { StateStore, StoreWrite } from '../state/store.js';
+import type { SourceText, StagedWrite, StateStore, StoreWrite } from '../state/store.js';
+import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
@@ -46,6 +47,15 @@ export interface ApplyResult {
    * tables: packets see the change from then on (the answer also waits for the store's commit).
    * 0 when nothing was programmed. */
   programmedSeconds: number;
+  /** That instant on the host's monotonic clock (CLOCK_MONOTONIC in ns, Node's process.hrtime;
+   * the same in every process and thread of the host): a client on the same host compares it with
+   * when it sent the request. 0 when nothing was programmed. */
+  programmedAtNs: number;
+  /** From when the API had read the request's head until every worker had switched (reading
+   * the body, parsing, waiting for earlier applies, the transaction up to the switch): the
+   * daemon's own view of "until packets see it". Set by the HTTP API (src/api/server.ts); absent
+   * for changes that did not come through it or programmed nothing. */
+  receivedToProgrammedSeconds?: number;
 }
 
 /** Warnings per response: a 10k-object apply with a systematic problem must stay readable. */
@@ -143,6 +153,7 @@ export class ControlPlaneCore {
    * that recovered (space freed, lock released) is seen without waiting for the next apply. */
   persistOk(): boolean {
     if (!this.store || this.persistError === null) return true;
+    if (this.store.stagingBusy) return false; // an apply is writing: its outcome will tell
     try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
   }
 
@@ -177,15 +188,24 @@ export class ControlPlaneCore {
     });
   }
 
-  apply(raws: unknown[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+  /** `opts.texts`: where in the request's JSON text each of `raws` is (parseManifestSources): an
+   * object validation left unchanged is stored as that text. */
+  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
+      let texts: Map<ModelObject, SourceText> | undefined;
+      const t = opts.texts;
+      if (t && t.spans.length === 2 * raws.length) {
+        // (validateAll answers one object per raw, in order; a pruned object is a new one)
+        texts = new Map();
+        for (let i = 0; i < objs.length; i++) if (objs[i].raw === raws[i]) texts.set(objs[i], { text: t.text, start: t.spans[2 * i], end: t.spans[2 * i + 1] });
+      }
       const results = objs.map((o) => this.objectResult(o));
       // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
       const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
-      return this.run({ upsert: changed }, results, changed, !!opts.dryRun);
+      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, texts);
     });
   }
 
@@ -283,34 +303,50 @@ export class ControlPlaneCore {
     return out;
   }
 
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean): Promise<ApplyResult> {
+  /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StagedWrite | Error {
+    try { return this.store!.stage(storeWrite(batch, objs, texts)); } catch (e) { return e as Error; }
+  }
+
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, texts?: ReadonlyMap<ModelObject, SourceText>): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
     const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
     if (conflicts.length) throw new ValidationError(conflicts);
     const nodeBefore = this.compiler.getNode();
-    const ch = this.compiler.change(batch);
-    const view = diffView(ch);
+    const modelChanged = results.some((r) => r.action !== 'unchanged');
+    // The store's write starts before the compile (a large one is inserted by the store's writer
+    // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
+    // it is aborted when the compile refuses the change.
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, texts) : null;
+    let ch: Change, view: DiffView;
+    try {
+      ch = this.compiler.change(batch);
+      view = diffView(ch);
+    } catch (e) { if (!(staged instanceof Error)) staged?.abort(); throw e; }
     if (dryRun) {
       ch.rollback();
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
-    const modelChanged = results.some((r) => r.action !== 'unchanged');
     if (!modelChanged) {
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
-    // The dataplane takes the change (on the workers' threads) while this thread commits it to the
-    // store (an fsync): the apply is acknowledged when both are done, in max(program, persist)
-    // instead of their sum. Whichever fails, the other is undone — nothing is acknowledged half.
+    // The dataplane takes the change (on the workers' threads) while the store commits it (an
+    // fsync): the apply is acknowledged when both are done, in max(program, persist) instead of
+    // their sum. Whichever fails, the other is undone — nothing is acknowledged half.
     // (a model change that programs nothing — a headless service, an unattached slice — needs no flip)
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
     let saveError: Error | null = null;
-    if (this.store) {
-      try { this.store.commit(storeWrite(batch, objs)); this.persistError = null; } catch (e) {
+    if (staged) {
+      try {
+        if (staged instanceof Error) throw staged;
+        await staged.commit();
+        this.persistError = null;
+      } catch (e) {
         saveError = e as Error;
         this.persistError = saveError.message;
         this.persistFailures++;
@@ -353,7 +389,7 @@ export class ControlPlaneCore {
     });
     return {
       dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
-      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9),
+      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,
     };
   }
 }
@@ -367,10 +403,11 @@ function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObje
 }
 
 /** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
- * unchanged ones) and the removed ones — never the rest of the state. */
-function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[]): StoreWrite {
+ * unchanged ones) and the removed ones — never the rest of the state. `texts`: the JSON text an
+ * object came as, when it is `raw` unchanged. */
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StoreWrite {
   return {
-    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw })),
+    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: texts?.get(o) })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
 }

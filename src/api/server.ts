@@ -9,11 +9,11 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
 import { Counter, Gauge } from '../util/prom-client.js';
-import { parseManifests } from '../model/load.js';
+import { parseManifestSources } from '../model/load.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
-import { ApplyFailure, ControlPlaneCore, backendView, frontendView } from './controlplane.js';
+import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
 import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
@@ -96,6 +96,20 @@ function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
   const shown = n > CAUSES_MAX ? e.errors.slice(0, CAUSES_MAX) : e.errors;
   const message = n > CAUSES_MAX ? `${n} errors (the first ${CAUSES_MAX} listed):\n${shown.map((x) => '  ' + x.message).join('\n')}\n  ... and ${n - CAUSES_MAX} more` : e.message;
   return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', message, shown));
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** When the API had read the request's head (process.hrtime, ns): the start of the daemon's
+     * own view of an apply's programming latency (ApplyResult.receivedToProgrammedSeconds). */
+    receivedAtNs: number;
+  }
+}
+
+/** The apply's answer with the time from the request's arrival until every worker had switched. */
+function withReceived(req: FastifyRequest, r: ApplyResult): ApplyResult {
+  if (r.programmedAtNs > 0 && req.receivedAtNs > 0) r.receivedToProgrammedSeconds = Math.max(0, r.programmedAtNs - req.receivedAtNs) / 1e9;
+  return r;
 }
 
 /** Causes listed in one error answer. */
@@ -219,7 +233,9 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });
   new Counter({ name: 'wdp_state_save_failures_total', help: 'Applies refused because the desired state could not be saved', registers: [m.registry], collect() { this.reset(); this.inc(core.persistFailures); } });
 
+  app.decorateRequest('receivedAtNs', 0);
   app.addHook('onRequest', async (req, reply) => {
+    req.receivedAtNs = Number(process.hrtime.bigint()); // before the body is read: see withReceived
     // a browser must not drive the API: no Origin (CORS / CSRF), no foreign Host (DNS rebinding)
     // unless a token is required, and only JSON or YAML bodies (no simple cross-site form posts)
     const guard = checkOrigin(req.headers, 'host' in listen && !opts.token ? listen.host : null);
@@ -248,11 +264,12 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(code).send(status(code, code === 400 ? 'BadRequest' : code === 415 ? 'UnsupportedMediaType' : code >= 500 ? 'InternalError' : 'Error', err.message));
   });
 
-  const body = (req: FastifyRequest): unknown[] => {
+  const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> => {
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifests(text, 'request body');
+    return parseManifestSources(text, 'request body');
   };
+  const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
     const d = isTrue((req.query as Record<string, unknown>).dryRun);
     if (!d) m.lastQueued.set(Date.now() / 1000); // a real change is now waiting for its turn
@@ -260,12 +277,15 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  app.post('/api/v1/apply', async (req) => core.apply(body(req), { dryRun: dry(req) }));
-  app.post('/api/v1/delete', async (req) => core.remove(body(req), { dryRun: dry(req) }));
+  app.post('/api/v1/apply', async (req) => {
+    const { objs, texts } = sources(req);
+    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts }));
+  });
+  app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>
-    core.removeRefs([{ kind: 'Service', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) }));
+    withReceived(req, await core.removeRefs([{ kind: 'Service', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/endpointslices/:name', async (req) =>
-    core.removeRefs([{ kind: 'EndpointSlice', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) }));
+    withReceived(req, await core.removeRefs([{ kind: 'EndpointSlice', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) })));
 
   // ---- reads ---------------------------------------------------------------------------------
   const nsOf = (req: FastifyRequest): string | undefined => (req.params as { ns?: string }).ns ?? ((req.query as { namespace?: string }).namespace || undefined);

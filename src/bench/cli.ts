@@ -194,6 +194,11 @@ function registerCore(bench: Command): void {
 
 // ---- control -----------------------------------------------------------------------------------
 
+/** "p50 / p99 / p99.9" of three figures, or null when there are none. */
+function triple(a: number | null, b: number | null, c: number | null): string | null {
+  return a === null || b === null || c === null ? null : [a, b, c].map((x) => x.toFixed(2)).join(' / ');
+}
+
 export function controlMarkdown(r: ControlBenchResult): string {
   const rows: Cell[][] = [
     ['wdp', r.apply_path, r.apply_ms, r.update_one_endpoint_ms, null],
@@ -215,8 +220,11 @@ export function controlMarkdown(r: ControlBenchResult): string {
       [`one-endpoint change p50 (${r.daemon_one_endpoint_samples} changes, each until acknowledged)`, r.daemon_one_endpoint_p50_ms],
       ['one-endpoint change p99', r.daemon_one_endpoint_p99_ms], ['one-endpoint change p99.9', r.daemon_one_endpoint_p999_ms],
       ['one-endpoint change max', r.daemon_one_endpoint_max_ms],
-      ['one-endpoint change until packets see it (less the wait for the fsync after the workers switched) p50 / p99 / p99.9',
-        r.daemon_one_endpoint_visible_p50_ms === null ? null : [r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms].map((x) => x!.toFixed(2)).join(' / ')],
+      [r.daemon_one_endpoint_visible_from === 'estimate'
+        ? 'one-endpoint change until packets see it (estimated: the answer less the wait for the fsync after the workers switched) p50 / p99 / p99.9'
+        : 'one-endpoint change until packets see it (client\'s send to the last worker\'s switch) p50 / p99 / p99.9', triple(r.daemon_one_endpoint_visible_p50_ms, r.daemon_one_endpoint_visible_p99_ms, r.daemon_one_endpoint_visible_p999_ms)],
+      ['the same in the daemon (its API read the request to the last worker\'s switch) p50 / p99 / p99.9', triple(r.daemon_one_endpoint_daemon_p50_ms, r.daemon_one_endpoint_daemon_p99_ms, r.daemon_one_endpoint_daemon_p999_ms)],
+      ...(r.daemon_nice ? [[`the daemon's workerNice / controlNice`, `${r.daemon_nice} / ${r.daemon_nice}`] as Cell[]] : []),
       ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
       ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
       ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
@@ -252,16 +260,18 @@ function registerControl(bench: Command): void {
     .option('--no-api', 'measure apply in-process even when the control API is available')
     .option('--changes <n>', 'one-endpoint changes through the daemon (p50/p99)', intOpt('--changes', 1, 100_000), 200)
     .option('--huge-pages', 'table sets on transparent huge pages (the daemon\'s hugePages: true)')
+    .option('--daemon-nice <n>', "the daemon's workerNice and controlNice, -20..19 (default: the daemon's, 0)", intOpt('--daemon-nice', -20, 19))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean; hugePages?: boolean; changes: number }) => {
+    .action(guarded(async (o: CommonOpts & { services: number; endpoints: number; peers: string; iptables: 'auto' | 'nft' | 'legacy'; repeat: number; api: boolean; hugePages?: boolean; changes: number; daemonNice?: number }) => {
       const peers = o.peers === 'none' ? [] : o.peers.split(',').map((x) => x.trim()).filter(Boolean);
       for (const x of peers) if (x !== 'iptables' && x !== 'nft') throw new Error(`--peers: unknown peer ${JSON.stringify(x)} (iptables, nft or none)`);
       const { runControlBench } = await import('./control.js');
       const r = await runControlBench({
         services: o.services, endpoints: o.endpoints, peers: peers as PeerName[], iptablesVariant: o.iptables,
         repeat: o.repeat, api: o.api ? 'auto' : 'off', progress: progressFor(o), hugePages: !!o.hugePages, changes: o.changes,
+        ...(o.daemonNice !== undefined ? { daemonNice: o.daemonNice } : {}),
       });
       emit(o, r, () => controlMarkdown(r), () => controlPlot(r));
     }));

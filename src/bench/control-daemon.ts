@@ -34,12 +34,22 @@ export interface DaemonFigures {
   /** with fewer than 1000 changes this is the max */
   one_endpoint_p999_ms: number;
   one_endpoint_max_ms: number;
-  /** The same changes until packets see them: the answer's time less what the daemon did after
-   * every worker had switched tables (the store's commit when it took longer: an fsync). An upper
-   * bound: it still counts the answer's way back. */
+  /** The same changes until packets see them: from just before the client sent the request until
+   * the last worker had switched tables (the answer's programmedAtNs), both on the host's
+   * monotonic clock — the answer's way back is not in it. A daemon that does not report the
+   * instant (an older build), or a clock that does not fit between send and answer, falls back to
+   * the estimate of the answer's time less what the daemon did after the switch (an upper bound:
+   * it counts the way back); `one_endpoint_visible_from` says which. */
   one_endpoint_visible_p50_ms: number;
   one_endpoint_visible_p99_ms: number;
   one_endpoint_visible_p999_ms: number;
+  one_endpoint_visible_from: 'monotonic-clock' | 'estimate';
+  /** The daemon's own view: from when its API read the request until every worker had switched
+   * (receivedToProgrammedSeconds); null when the daemon does not report it. The difference to
+   * the visible figures is the client's send and the daemon's wake-up to read it. */
+  one_endpoint_daemon_p50_ms: number | null;
+  one_endpoint_daemon_p99_ms: number | null;
+  one_endpoint_daemon_p999_ms: number | null;
   /** 1-minute load average when the changes started and when they ended: the tail follows it */
   one_endpoint_loadavg_1m: [number, number];
   one_endpoint_samples: number;
@@ -70,6 +80,14 @@ interface Daemon { child: ChildProcess; log(): string }
 /** Extra node flags for the daemon, e.g. WDP_BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
  * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** One JSON line per one-endpoint change (its time until acknowledged, until packets saw it, the
+ * daemon's own view, the transaction and its switch), appended to this file: to find what the slow
+ * ones have in common (e.g. with the daemon's --trace-gc in WDP_BENCH_DAEMON_LOG). */
+const SAMPLES_FILE = process.env.WDP_BENCH_SAMPLES ?? '';
+/** What a one-endpoint apply answers that the bench reads (ApplyResult, src/api/controlplane.ts);
+ * an older daemon build has no programmedAtNs or receivedToProgrammedSeconds. */
+interface ApplyAnswer { syncSeconds: number; programmedSeconds: number; programmedAtNs?: number; receivedToProgrammedSeconds?: number }
+
 /** Where the daemon's whole output goes as well (e.g. with --trace-gc in WDP_BENCH_DAEMON_NODE_ARGS);
  * otherwise only its last lines are kept, for an error message. */
 const LOG_FILE = process.env.WDP_BENCH_DAEMON_LOG ?? '';
@@ -136,6 +154,8 @@ export interface DaemonBenchInput {
   progress: Progress;
   /** The `wdp` entry point to run (default: this build's bin/wdp.js; another build's for an A/B). */
   bin?: string;
+  /** The daemon's workerNice and controlNice (default: the daemon's defaults, 0). */
+  nice?: number;
 }
 
 /** One daemon lifetime on a fresh state dir: full sync, `changes` one-endpoint changes, restart. */
@@ -152,6 +172,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         routes: [{ prefix: '10.128.0.0/9', port: 'pods', mac: GATEWAY_MAC }],
         api: { listen: `unix:${sock}`, healthz: 'off' },
         stateDir: join(dir, 'state'), logLevel: 'warn', conntrack: { flows: 4096 },
+        ...(inp.nice !== undefined ? { workerNice: inp.nice, controlNice: inp.nice } : {}),
       }));
       const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 300_000 });
       let d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
@@ -166,7 +187,8 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const c1 = cpuMs(d.child.pid);
 
         // one endpoint moved in a different service each time, over the whole set
-        const samples: number[] = [], visible: number[] = [];
+        const samples: number[] = [], estimate: number[] = [];
+        let visible: number[] | null = [], inDaemon: number[] | null = [];
         const bar = inp.progress.bar(`daemon: ${inp.changes} one-endpoint changes`, inp.changes);
         const step = Math.max(1, Math.floor(inp.svcs.length / inp.changes));
         const loadBefore = loadavg()[0];
@@ -174,11 +196,17 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           const s = inp.svcs[(i * step) % inp.svcs.length];
           const addr = `10.255.${(i >> 8) & 255}.${(i & 255) || 1}`;
           const slice = JSON.stringify(inp.sliceWith(s, addr));
-          const u0 = performance.now();
-          const r = await api.call('POST', '/api/v1/apply', slice) as { syncSeconds: number; programmedSeconds: number };
-          const took = performance.now() - u0;
+          const sentNs = Number(process.hrtime.bigint());
+          const r = await api.call('POST', '/api/v1/apply', slice) as ApplyAnswer;
+          const answeredNs = Number(process.hrtime.bigint());
+          const took = (answeredNs - sentNs) / 1e6;
           samples.push(took);
-          visible.push(took - Math.max(0, r.syncSeconds - r.programmedSeconds) * 1000);
+          estimate.push(took - Math.max(0, r.syncSeconds - r.programmedSeconds) * 1000);
+          // the same clock only if the switch falls between send and answer (a daemon on this host)
+          const at = r.programmedAtNs ?? 0;
+          if (visible && at >= sentNs && at <= answeredNs) visible.push((at - sentNs) / 1e6); else visible = null;
+          if (inDaemon && r.receivedToProgrammedSeconds !== undefined) inDaemon.push(r.receivedToProgrammedSeconds * 1000); else inDaemon = null;
+          if (SAMPLES_FILE) appendFileSync(SAMPLES_FILE, `${JSON.stringify({ change: i, ms: took, visibleMs: at ? (at - sentNs) / 1e6 : null, daemonMs: r.receivedToProgrammedSeconds === undefined ? null : r.receivedToProgrammedSeconds * 1000, syncMs: r.syncSeconds * 1000, programmedMs: r.programmedSeconds * 1000 })}\n`);
           if (i === 0 || i === inp.changes - 1) await expectBackend(api, s, addr);
           bar.tick();
         }
@@ -194,12 +222,16 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const restart = performance.now() - r0;
         const restartCpu = cpuMs(d.child.pid);
         samples.sort((a, b) => a - b);
-        visible.sort((a, b) => a - b);
+        const seen = (visible ?? estimate).sort((a, b) => a - b);
+        inDaemon?.sort((a, b) => a - b);
         return {
           full_sync_ms: full, full_sync_requests: bodies.length, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
           one_endpoint_p999_ms: percentile(samples, 99.9), one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
           one_endpoint_loadavg_1m: [loadBefore, loadAfter],
-          one_endpoint_visible_p50_ms: percentile(visible, 50), one_endpoint_visible_p99_ms: percentile(visible, 99), one_endpoint_visible_p999_ms: percentile(visible, 99.9),
+          one_endpoint_visible_p50_ms: percentile(seen, 50), one_endpoint_visible_p99_ms: percentile(seen, 99), one_endpoint_visible_p999_ms: percentile(seen, 99.9),
+          one_endpoint_visible_from: visible ? 'monotonic-clock' : 'estimate',
+          one_endpoint_daemon_p50_ms: inDaemon ? percentile(inDaemon, 50) : null, one_endpoint_daemon_p99_ms: inDaemon ? percentile(inDaemon, 99) : null,
+          one_endpoint_daemon_p999_ms: inDaemon ? percentile(inDaemon, 99.9) : null,
           restart_to_ready_ms: restart, stop_ms: stop,
           full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
         };

@@ -50,6 +50,7 @@ export interface ControlBenchOptions {
   warmup?: boolean;                   // default true: one untimed small sync first (JIT, fastify)
   hugePages?: boolean;                // table sets on transparent huge pages (default false, as the daemon)
   changes?: number;                   // one-endpoint changes through the daemon's API (p50/p99 of these)
+  daemonNice?: number;                // the daemon's workerNice and controlNice (default: its defaults)
   progress?: Progress;
 }
 
@@ -96,10 +97,18 @@ export interface ControlBenchResult {
   /** CPU ms of the daemon process (all threads) for the full sync / from start to ready on the restart */
   daemon_full_sync_cpu_ms: number | null;
   daemon_restart_cpu_ms: number | null;
-  /** the same changes until packets see them (control-daemon.ts: an upper bound) */
+  /** the same changes until packets see them: from the client's send until the last worker switched
+   * (control-daemon.ts; `visible_from` says whether measured on the shared monotonic clock or estimated) */
   daemon_one_endpoint_visible_p50_ms: number | null;
   daemon_one_endpoint_visible_p99_ms: number | null;
   daemon_one_endpoint_visible_p999_ms: number | null;
+  daemon_one_endpoint_visible_from: 'monotonic-clock' | 'estimate' | null;
+  /** the daemon's own view of the same: from its API reading the request until every worker switched */
+  daemon_one_endpoint_daemon_p50_ms: number | null;
+  daemon_one_endpoint_daemon_p99_ms: number | null;
+  daemon_one_endpoint_daemon_p999_ms: number | null;
+  /** the daemon's workerNice and controlNice as the bench configured them (0: the defaults) */
+  daemon_nice: number | null;
   /** 1-minute load average at the start and the end of the changes (of the last run) */
   daemon_one_endpoint_loadavg_1m: [number, number] | null;
   daemon_one_endpoint_samples: number | null;
@@ -458,6 +467,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       for (let r = 0; r < repeat; r++) {
         runs.push(await measureDaemon({
           svcs, objects: raws.filter((x) => x.kind !== 'NodeConfig'), changes: o.changes ?? 200, progress: p,
+          ...(o.daemonNice !== undefined ? { nice: o.daemonNice } : {}),
           sliceWith: (s, addr) => sliceObject(s, [{ addr, port: s.targetPort }, ...s.endpoints.slice(1)]),
         }));
       }
@@ -468,6 +478,10 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
         one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))), one_endpoint_loadavg_1m: runs[runs.length - 1].one_endpoint_loadavg_1m,
         one_endpoint_visible_p50_ms: med((x) => x.one_endpoint_visible_p50_ms), one_endpoint_visible_p99_ms: med((x) => x.one_endpoint_visible_p99_ms),
         one_endpoint_visible_p999_ms: med((x) => x.one_endpoint_visible_p999_ms),
+        one_endpoint_visible_from: runs.every((x) => x.one_endpoint_visible_from === 'monotonic-clock') ? 'monotonic-clock' : 'estimate',
+        one_endpoint_daemon_p50_ms: runs.every((x) => x.one_endpoint_daemon_p50_ms !== null) ? med((x) => x.one_endpoint_daemon_p50_ms!) : null,
+        one_endpoint_daemon_p99_ms: runs.every((x) => x.one_endpoint_daemon_p99_ms !== null) ? med((x) => x.one_endpoint_daemon_p99_ms!) : null,
+        one_endpoint_daemon_p999_ms: runs.every((x) => x.one_endpoint_daemon_p999_ms !== null) ? med((x) => x.one_endpoint_daemon_p999_ms!) : null,
         one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
         full_sync_cpu_ms: runs.every((x) => x.full_sync_cpu_ms !== null) ? med((x) => x.full_sync_cpu_ms!) : null,
@@ -512,8 +526,10 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_p999_ms: daemon?.one_endpoint_p999_ms ?? null,
     daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null, daemon_one_endpoint_loadavg_1m: daemon?.one_endpoint_loadavg_1m ?? null,
     daemon_one_endpoint_visible_p50_ms: daemon?.one_endpoint_visible_p50_ms ?? null, daemon_one_endpoint_visible_p99_ms: daemon?.one_endpoint_visible_p99_ms ?? null,
-    daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null,
-    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
+    daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null, daemon_one_endpoint_visible_from: daemon?.one_endpoint_visible_from ?? null,
+    daemon_one_endpoint_daemon_p50_ms: daemon?.one_endpoint_daemon_p50_ms ?? null, daemon_one_endpoint_daemon_p99_ms: daemon?.one_endpoint_daemon_p99_ms ?? null,
+    daemon_one_endpoint_daemon_p999_ms: daemon?.one_endpoint_daemon_p999_ms ?? null,
+    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_nice: daemon ? o.daemonNice ?? 0 : null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
     daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,
     ...(daemonReason ? { daemon_unavailable_reason: daemonReason } : {}),
     update_one_endpoint_inprocess_ms: round(inproc.mean_ms), update_one_endpoint_inprocess_rme_pct: round(inproc.rme_pct, 1),

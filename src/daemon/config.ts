@@ -9,7 +9,7 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
-//   workerRealtimePriority?, workerCpus?,
+//   workerRealtimePriority?, workerCpus?, controlNice,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
@@ -29,6 +29,8 @@ import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/serv
  * docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
+/** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
+export const CONTROL_NICE_DEFAULT = 0;
 /** SCHED_FIFO priority of the forwarding workers when the config leaves it out and the node has
  * a CPU beyond its workers (workerRealtimePriorityFor). */
 export const WORKER_REALTIME_PRIORITY_DEFAULT = 1;
@@ -220,6 +222,9 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
   // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
   workerRealtimePriority: z.number().int().min(0).max(99).optional(),
+  // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
+  controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   // pin worker i to CPU workerCpus[i] (sched_setaffinity of the worker thread alone), one entry
   // per worker; a CPU this process may not use leaves the worker unpinned, with a warning.
   // Absent: the scheduler places the workers.

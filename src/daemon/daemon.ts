@@ -31,6 +31,7 @@ import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
+import { setThreadNice } from './thread-priority.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -227,6 +228,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   }
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
+  if (cfg.controlNice) {
+    // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
+    // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
+    const why = setThreadNice(cfg.controlNice);
+    if (why) log.warn({ nice: cfg.controlNice, reason: why }, 'the control plane keeps its default priority');
+    else log.debug({ nice: cfg.controlNice }, 'control plane priority set');
+  }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
   const portInfo = await dataplane.ports();

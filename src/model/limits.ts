@@ -28,25 +28,47 @@ function tooDeep(source: string, where: string): BodyLimitError {
     `${source}: nested deeper than ${MAX_DEPTH} levels (${where}): refused before parsing`));
 }
 
+/** An object whose JSON text spans at most this many characters is within MAX_OBJECT_BYTES as
+ * measure() counts it: each of its counts is at most 5x the characters of the token it counts (a
+ * number, at least one character, counts 5; a string its length + 2, at most its text's; an
+ * array or object at most its brackets, commas, colons and quoted keys). */
+const SPAN_WITHIN_LIMIT = Math.floor(MAX_OBJECT_BYTES / 5);
+
+// the JSON scan's stack: where each open object started (-1: an array), by depth
+const openedAt = new Int32Array(MAX_DEPTH + 2);
+
 /** JSON text: bracket depth outside strings. Throws BodyLimitError beyond MAX_DEPTH. Strings
- * (most of a manifest's characters) are skipped with indexOf, a native scan. */
-export function checkJsonDepth(text: string, source: string): void {
-  let depth = 0;
+ * (most of a manifest's characters) are skipped with indexOf, a native scan. Returns whether an
+ * object below the root ('{' at depth 2 or more) spans more than SPAN_WITHIN_LIMIT characters:
+ * when none does, only the root itself can be over the object size limit (parseManifests).
+ * `elementSpans`, when given, receives the first and last character index of each object that
+ * is an element of a root array (the text the store keeps for it: src/model/load.ts). */
+export function checkJsonDepth(text: string, source: string, elementSpans?: number[]): boolean {
+  let depth = 0, bigInner = false;
   for (let i = 0, n = text.length; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 34) {
       // to the closing quote: one not preceded by an odd number of backslashes
       for (;;) {
         const j = text.indexOf('"', i + 1);
-        if (j < 0) return; // unterminated: JSON.parse reports it
+        if (j < 0) return bigInner; // unterminated: JSON.parse reports it
         let k = j - 1;
         while (text.charCodeAt(k) === 92) k--;
         i = j;
         if ((j - 1 - k) % 2 === 0) break;
       }
-    } else if (c === 91 || c === 123) { if (++depth > MAX_DEPTH) throw tooDeep(source, `at character ${i}`); }
-    else if (c === 93 || c === 125) depth--;
+    } else if (c === 91 || c === 123) {
+      if (++depth > MAX_DEPTH) throw tooDeep(source, `at character ${i}`);
+      openedAt[depth] = c === 123 ? i : -1;
+    } else if (c === 93 || c === 125) {
+      if (depth >= 2 && openedAt[depth] >= 0) {
+        if (i - openedAt[depth] >= SPAN_WITHIN_LIMIT) bigInner = true;
+        if (depth === 2 && elementSpans && openedAt[1] === -1) elementSpans.push(openedAt[2], i);
+      }
+      depth--;
+    }
   }
+  return bigInner;
 }
 
 /** YAML text: flow-bracket depth (outside quotes and comments) plus each line's leading indentation

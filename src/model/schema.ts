@@ -328,6 +328,7 @@ const nodeConfigSchema = z.object({
 }), ALWAYS);
 
 export function canon(ip: string): string {
+  if (ipv4Value(ip) >= 0) return ip; // a canonical dotted quad (most addresses): one pass, no regex
   // IPv4 (validated already): only leading zeros can differ from the canonical form
   // (Number("011") is 11: decimal, as Kubernetes' ParseIPSloppy reads it — see sloppy-ip.ts)
   if (!ip.includes(':')) return /(^|\.)0\d/.test(ip) ? ip.split('.').map(Number).join('.') : ip;

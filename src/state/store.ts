@@ -9,6 +9,12 @@
 // last committed transaction, and an interrupted one is discarded at the next open (its frames'
 // checksums do not match).
 //
+// A large write (STAGE_ON_THREAD_ROWS rows or more: a full sync) is staged ahead of its commit
+// (stage()): serialised here, inserted by the store writer thread (src/state/store-writer.ts) in a
+// transaction of its own connection while this thread compiles the change, and committed only
+// when the caller says so — the same one durable transaction, off the main thread's critical path.
+// Until then nothing of it is durable: an abort, a failed insert or a crash discards it.
+//
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
 // PRAGMA quick_check, every row's body is checked against its CRC-32 and parsed, and the caller
 // validates the content. Anything wrong fails start with a StateError naming the file and the
@@ -22,10 +28,11 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
+import { StoreWriterThread } from './store-writer.js';
 import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError } from './types.js';
-export type { DesiredState, StoredKind, StoredRef, StoreWrite } from './types.js';
+export type { DesiredState, SourceText, StoredKind, StoredRef, StoreWrite } from './types.js';
 
 export const STATE_DB = 'state.db';
 /** PRAGMA user_version of the schema below; a file with another version is refused. */
@@ -39,6 +46,10 @@ const BUSY_TIMEOUT_MS = 200;
  * acknowledged (~100 ms after a 10 MB full sync); here it runs right after the acknowledgement. */
 const CHECKPOINT_BYTES = 4 << 20;
 
+/** Rows from which a write is staged on the writer thread; smaller ones (a one-endpoint change:
+ * one row) commit on the caller's thread, without a thread's round trip on their latency. */
+export const STAGE_ON_THREAD_ROWS = 1000;
+
 const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
 
 export interface LoadResult {
@@ -49,6 +60,15 @@ export interface LoadResult {
 
 /** What the last commit wrote: the apply's objects, not the state's (tests and the bench read it). */
 export interface CommitStats { rows: number; bytes: number }
+
+/** A write begun before it is committed (StateStore.stage). Exactly one of commit and abort is
+ * called. */
+export interface StagedWrite {
+  /** Makes the write durable; rejects, keeping nothing of it, on failure. */
+  commit(): Promise<CommitStats>;
+  /** Drops it: nothing of it is kept. Never throws. */
+  abort(): void;
+}
 
 function fsyncDir(dir: string): void {
   try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* directory fsync unsupported: best effort */ }
@@ -82,6 +102,9 @@ export class StateStore {
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
   private walBytes = 0;
   private checkpointTimer: NodeJS.Immediate | null = null;
+  private writer: StoreWriterThread | null = null;
+  /** Rows from which stage() uses the writer thread (tests lower it). */
+  stageOnThreadRows = STAGE_ON_THREAD_ROWS;
 
   constructor(readonly dir: string) { this.path = join(dir, STATE_DB); }
 
@@ -170,7 +193,7 @@ export class StateStore {
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
       let bytes = 0;
       for (const o of w.upsert) {
-        const body = JSON.stringify(o.raw);
+        const body = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
         bytes += body.length;
         up.run(o.kind, o.key, body, crc32(body));
       }
@@ -238,7 +261,8 @@ export class StateStore {
     fsyncDir(this.dir);
   }
 
-  /** Writes one apply's changes in one durable transaction; throws (writing nothing) on failure. */
+  /** Writes one apply's changes in one durable transaction; throws (writing nothing) on failure.
+   * Not while a staged write is in flight (stage: its commit waits for the thread). */
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
@@ -246,11 +270,67 @@ export class StateStore {
       if (this.db.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
       throw e;
     }
-    // each commit appends at least a page per B-tree level it touched
-    this.walBytes += this.lastCommit.bytes + 3 * 4096;
-    if (this.walBytes >= CHECKPOINT_BYTES && !this.checkpointTimer) this.checkpointTimer = setImmediate(() => this.checkpoint());
+    this.committed(this.lastCommit);
     return this.lastCommit;
   }
+
+  private committed(c: CommitStats): void {
+    // each commit appends at least a page per B-tree level it touched
+    this.walBytes += c.bytes + 3 * 4096;
+    if (this.walBytes >= CHECKPOINT_BYTES && !this.checkpointTimer) this.checkpointTimer = setImmediate(() => this.checkpoint());
+  }
+
+  /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
+   * A large write is serialised now and inserted by the writer thread meanwhile; a small one is
+   * written by commit() on this thread, after any earlier staged write was answered (the thread's
+   * transaction holds the database's write lock until then). */
+  stage(w: StoreWrite): StagedWrite {
+    if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
+      const before = this.writer?.idle();
+      return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
+    }
+    this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
+    const writer = this.writer;
+    // objects that came as text go as places in that one text (posted once: one copy, no string
+    // per object on either side); the others serialised
+    const n = w.upsert.length;
+    const text = w.upsert.find((o) => o.source)?.source?.text ?? '';
+    const kinds = new Array<string>(n), keys = new Array<string>(n), bodies = new Array<string | null>(n);
+    const starts = new Int32Array(n), ends = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const o = w.upsert[i];
+      kinds[i] = o.kind; keys[i] = o.key;
+      if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; bodies[i] = null; }
+      else bodies[i] = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
+    }
+    const staged = writer.request({ op: 'stage', kinds, keys, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
+    const thread = writer.threadNo; // the transaction lives in that thread's connection
+    staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot
+    let settled = false;
+    return {
+      commit: async () => {
+        if (settled) throw new StateError('a staged write is committed or aborted once');
+        settled = true;
+        const stats = await staged;
+        await writer.request({ op: 'commit' }, thread);
+        this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
+        return stats;
+      },
+      abort: () => {
+        if (settled) return;
+        settled = true;
+        writer.request({ op: 'rollback' }, thread).catch(() => undefined); // a dead thread took the write with it
+      },
+    };
+  }
+
+  /** Whether a staged write is in flight on the writer thread (a probe on this thread would wait
+   * for its lock). */
+  get stagingBusy(): boolean { return this.writer?.busy ?? false; }
+
+  /** The writer thread, for tests that make it fail (null: none started). */
+  get writerThreadForTests(): StoreWriterThread | null { return this.writer; }
 
   /** A durable write outside the objects (the time of the probe): proves the store can commit
    * again (healthz calls it while saves are failing). Throws like commit. */
@@ -272,6 +352,7 @@ export class StateStore {
 
   close(): void {
     if (this.checkpointTimer) { clearImmediate(this.checkpointTimer); this.checkpointTimer = null; }
+    this.writer?.close(); this.writer = null;
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
   }

@@ -13,8 +13,12 @@ export type StoredKind = 'Service' | 'EndpointSlice' | 'NodeConfig';
  * (there is one per daemon). */
 export interface StoredRef { kind: StoredKind; key: string }
 
-/** One transaction: the objects an apply changed, nothing else. */
-export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown }>; remove: StoredRef[] }
+/** An object's JSON text as the client sent it: text.slice(start, end). */
+export interface SourceText { text: string; start: number; end: number }
+
+/** One transaction: the objects an apply changed, nothing else. `source`, when given, is `raw`'s
+ * text (JSON.parse of it equals raw), stored as it is; otherwise raw is serialised. */
+export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown; source?: SourceText }>; remove: StoredRef[] }
 
 export class StateError extends Error {
   constructor(message: string) { super(message); this.name = 'StateError'; }

@@ -1,0 +1,74 @@
+// The store writer thread's entry (src/state/store-writer.ts starts it): its own better-sqlite3
+// connection to the same WAL database, doing a large write's row inserts while the main thread
+// compiles the same change. A write is two steps, so nothing of it is durable before the main
+// thread says so: `stage` opens a write transaction and inserts the rows (not committed: a crash
+// or a `rollback` discards them), `commit` makes it durable (synchronous=FULL: the WAL is fsynced
+// before the answer), `rollback` drops it. Every failure is answered, and leaves no transaction
+// open. After answering a commit, the thread copies the WAL into the database file (a passive
+// checkpoint: a large write's ~13 MB, ~20–100 ms that the main thread would otherwise spend).
+import { parentPort, workerData } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import Database from 'better-sqlite3';
+import type { WriterReply, WriterRequest, WriterSettings } from './store-writer.js';
+
+const settings = workerData as WriterSettings;
+const port = parentPort!;
+let db: Database.Database;
+let up: Database.Statement<[string, string, string, number]>;
+let del: Database.Statement<[string, string]>;
+
+function open(): void {
+  db = new Database(settings.path, { fileMustExist: true });
+  db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
+  db.pragma('synchronous = FULL');
+  db.pragma('wal_autocheckpoint = 0'); // the main thread's connection checkpoints
+  db.pragma(`cache_size = -${settings.cacheKiB}`);
+  up = db.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
+  del = db.prepare('DELETE FROM objects WHERE kind = ? AND key = ?');
+}
+
+function dropTransaction(): void {
+  if (db?.inTransaction) { try { db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+}
+
+function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
+  try {
+    if (m.op === 'stage') {
+      if (!db) open();
+      dropTransaction(); // (never open here: a stage follows a commit or rollback)
+      db.exec('BEGIN IMMEDIATE');
+      let bytes = 0;
+      const { kinds, keys, bodies, text, starts, ends } = m;
+      for (let i = 0; i < kinds.length; i++) {
+        const body = bodies[i] ?? text.slice(starts[i], ends[i]);
+        bytes += body.length;
+        up.run(kinds[i], keys[i], body, crc32(body));
+      }
+      for (let i = 0; i < m.removeKinds.length; i++) del.run(m.removeKinds[i], m.removeKeys[i]);
+      return { id: m.id, ok: true, rows: kinds.length + m.removeKinds.length, bytes };
+    }
+    if (m.op === 'commit') {
+      if (!db?.inTransaction) throw new Error('no staged write to commit');
+      db.exec('COMMIT');
+      return { id: m.id, ok: true, rows: 0, bytes: 0 };
+    }
+    dropTransaction();
+    return { id: m.id, ok: true, rows: 0, bytes: 0 };
+  } catch (e) {
+    // a failed insert or COMMIT (I/O error, lock) may leave the transaction open: nothing stays
+    dropTransaction();
+    return { id: m.id, ok: false, error: (e as Error).message };
+  }
+}
+
+port.on('message', (m: WriterRequest) => {
+  if (m.op === 'close') { dropTransaction(); try { db?.close(); } catch { /* closed */ } port.close(); return; }
+  const reply = handle(m);
+  port.postMessage(reply);
+  if (m.op === 'commit' && reply.ok) {
+    // harmless when it fails or stops short: the WAL keeps the data, the next checkpoint copies it
+    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ }
+    // the page cache filled by the write (~13 MB at 10k × 10) is not needed until the next one
+    try { db.pragma('shrink_memory'); } catch { /* only memory */ }
+  }
+});

@@ -1,0 +1,99 @@
+// The main thread's side of the store writer thread (src/state/store-writer-thread.ts): a large
+// write (a full sync: 20k rows at 10k Services × 10) is inserted by another thread, on its own
+// connection to the same WAL database, while the main thread compiles and programs the change.
+// The main thread pays only for serialising the objects (JSON.stringify, ~70–100 ms at 10k × 10)
+// and posting the strings (~10 ms); the inserts (~0.1–0.5 s) and the commit's fsync leave its
+// critical path.
+//
+// Requests are answered in order. A thread that fails (an exception, exit, terminate) rejects
+// every request in flight and is replaced by a new one on the next write; its uncommitted
+// transaction dies with its connection, so nothing of that write stays.
+import { Worker } from 'node:worker_threads';
+
+export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
+
+/** What the main thread asks of the thread (`stage` carries the rows by column; a row's body is
+ * bodies[i], or text.slice(starts[i], ends[i]) where bodies[i] is null). */
+export type WriterCall =
+  | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
+  | { op: 'commit' }
+  | { op: 'rollback' };
+export type WriterRequest = (WriterCall & { id: number }) | { op: 'close' };
+
+export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
+
+type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
+
+export class StoreWriterThread {
+  private worker: Worker | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private tail: Promise<unknown> = Promise.resolve();
+  private nThreads = 0;
+
+  constructor(private readonly settings: WriterSettings) {}
+
+  /** Sends `m` (without its id); resolves with the thread's answer, rejects with its error. */
+  request(m: WriterCall, thread?: number): Promise<{ rows: number; bytes: number }> {
+    if (thread !== undefined && (thread !== this.threadNo || !this.worker)) {
+      // (a commit or rollback of a write staged by a thread that stopped since: it took the write with it)
+      return Promise.reject(new Error('the store writer thread stopped before the commit: nothing of the write was kept'));
+    }
+    const w = this.thread();
+    const id = this.nextId++;
+    const p = new Promise<{ rows: number; bytes: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    w.ref(); // a write in flight keeps the process alive
+    w.postMessage({ ...m, id });
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Which thread answers the requests sent now (a later request that passes this number fails
+   * when that thread stopped meanwhile). */
+  get threadNo(): number { return this.nThreads; }
+
+  /** Resolves when every request sent so far was answered (the thread holds no transaction
+   * then, unless a stage was the last request). */
+  idle(): Promise<unknown> { return this.tail; }
+
+  /** Whether requests are in flight. */
+  get busy(): boolean { return this.pending.size > 0; }
+
+  /** The thread, for tests that make it fail (null: none running). */
+  get threadForTests(): Worker | null { return this.worker; }
+
+  private thread(): Worker {
+    if (this.worker) return this.worker;
+    // the process's node flags, less --input-type (a worker from a file refuses it: a process
+    // started with -e, as a test's child, would otherwise have no writer thread)
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(new URL('./store-writer-thread.js', import.meta.url), { workerData: this.settings, execArgv });
+    this.nThreads++;
+    w.unref();
+    w.on('message', (r: WriterReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (!this.pending.size) w.unref();
+      if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes }); else p.reject(new Error(r.error));
+    });
+    const fail = (why: string) => {
+      if (this.worker === w) this.worker = null;
+      for (const p of this.pending.values()) p.reject(new Error(`the store writer thread stopped (${why}): nothing of the write was kept`));
+      this.pending.clear();
+    };
+    w.on('error', (e) => fail((e as Error).message));
+    w.on('exit', (code) => fail(`exit code ${code}`));
+    this.worker = w;
+    return w;
+  }
+
+  /** Lets the thread finish what it was sent, then end (drops a staged, uncommitted write). */
+  close(): void {
+    const w = this.worker;
+    this.worker = null;
+    if (!w) return;
+    w.postMessage({ op: 'close' } satisfies WriterRequest);
+    w.unref();
+  }
+}

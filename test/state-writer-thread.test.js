@@ -1,0 +1,141 @@
+// Large writes go through the store's writer thread (src/state/store-writer.ts): staged while the
+// change compiles, committed only after it compiled and went to the dataplane. Every failure on
+// that path refuses the apply and leaves dataplane and store as they were; a refused compile drops
+// the staged rows; the next apply works (a new thread when the old one died).
+import test from 'ava';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { startControlPlane } from './lib/server.js';
+
+function stateDir(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A control plane whose store stages every write of 2 rows or more on the writer thread. */
+async function server(t, dir) {
+  const a = await startControlPlane(t, { healthz: '127.0.0.1:0', stateDir: dir });
+  a.cp.core.store.stageOnThreadRows = 2;
+  return a;
+}
+
+const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
+const slice = (name, svcName, addrs) => ({
+  apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4', endpoints: addrs.map((a) => ({ addresses: [a] })), ports: [{ name: 'http', port: 8080 }],
+});
+const names = async (req) => (await req('GET', '/api/v1/services')).json.items.map((s) => s.metadata.name);
+const frontends = (dp) => [...dp.core.ir.frontends.values()].map((f) => f.service).sort();
+const storedRows = (dir) => {
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  try { return db.prepare('SELECT kind, key FROM objects ORDER BY kind, key').all().map((r) => `${r.kind} ${r.key}`); } finally { db.close(); }
+};
+const apply = (a, objs) => a.req('POST', '/api/v1/apply', JSON.stringify(objs));
+
+test('a large write is committed by the writer thread, survives a restart, and small writes still commit here', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5']), svc('api', '10.96.0.11')])).status, 200);
+  t.not(a.cp.core.store.writerThreadForTests, null, 'the write went through the thread');
+  t.is(a.cp.core.store.lastCommit.rows, 3);
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
+  t.is((await apply(a, slice('web-1', 'web', ['10.244.1.6']))).status, 200, 'one row: committed on the main thread');
+  t.is(a.cp.core.store.lastCommit.rows, 1);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['api', 'web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.6');
+});
+
+test('the writer thread dying mid-write: apply refused, dataplane and store unchanged, the next apply works', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  const store = a.cp.core.store;
+  const stage = store.stage.bind(store);
+  let kill = true;
+  store.stage = (w) => {
+    const s = stage(w);
+    if (kill) { kill = false; store.writerThreadForTests.threadForTests.terminate(); }
+    return s;
+  };
+  const r = await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]);
+  t.is(r.status, 500);
+  t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store writer thread stopped/);
+  t.deepEqual(await names(a.req), ['web']);
+  t.deepEqual(frontends(a.dp), ['shop/web']);
+  t.is((await a.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/web']);
+  t.regex(await (await fetch(a.cp.url + '/metrics')).text(), /^wdp_state_save_failures_total 1$/m);
+  // a new thread takes the next large write
+  t.is((await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])])).status, 200);
+  t.deepEqual(frontends(a.dp), ['shop/api', 'shop/web']);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['api', 'web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.9');
+});
+
+test('the writer thread cannot take the write lock: apply refused and rolled back, healthz 503 until the lock is gone', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  const other = new Database(join(dir, 'state.db'));
+  other.exec('BEGIN EXCLUSIVE');
+  const r = await apply(a, [svc('api', '10.96.0.11'), svc('db', '10.96.0.12')]);
+  t.is(r.status, 500);
+  t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored/);
+  t.deepEqual(frontends(a.dp), ['shop/web']);
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 503);
+  t.like((await a.req('GET', '/api/v1/state')).json.store, { writable: false, saveFailures: 1 });
+  other.exec('ROLLBACK');
+  other.close();
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 200);
+  t.is((await apply(a, [svc('api', '10.96.0.11'), svc('db', '10.96.0.12')])).status, 200);
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/db', 'Service shop/web']);
+});
+
+test('a change the compiler refuses drops its staged rows; the next write does not wait for a lock', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  // one slice twice in a batch: the compiler refuses it, after the rows were staged
+  let staged = 0;
+  const store = a.cp.core.store;
+  const stage = store.stage.bind(store);
+  store.stage = (w) => { staged++; return stage(w); };
+  const r = await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.7']), slice('web-1', 'web', ['10.244.1.6'])]);
+  t.is(staged, 1);
+  t.is(r.status, 422, r.text);
+  t.is((await apply(a, slice('web-1', 'web', ['10.244.1.8']))).status, 200, 'a one-row write on the main thread right after');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/web']);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.8');
+});
+
+test('after a large write the writer thread copies the WAL into the database file (not the main thread)', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const store = a.cp.core.store;
+  let mainCheckpoints = 0;
+  const checkpoint = store.checkpoint.bind(store);
+  store.checkpoint = () => { mainCheckpoints++; checkpoint(); };
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5']), svc('api', '10.96.0.11')])).status, 200);
+  // the database file alone (without its WAL) holds the rows once they were checkpointed
+  const copy = mkdtempSync(join(tmpdir(), 'wdp-state-copy-'));
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }));
+  let rows = 0;
+  for (let i = 0; i < 50 && rows < 3; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    copyFileSync(join(dir, 'state.db'), join(copy, 'state.db'));
+    const db = new Database(join(copy, 'state.db'), { readonly: true });
+    try { rows = db.prepare('SELECT count(*) AS n FROM objects').get().n; } finally { db.close(); }
+  }
+  t.is(rows, 3);
+  t.is(mainCheckpoints, 0);
+});
