@@ -305,8 +305,15 @@ export class Core {
   }
 
   /** What native ports need to burst straight into the arena. */
+  private area?: { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number };
+  /** Where the ports read and write frames. One object, refreshed when the memory grows (its
+   * buffer changes) — a worker asks for it twice per batch, and a fresh object each time was
+   * garbage on the forwarding path. Read it afresh after anything that can grow the memory. */
   burstArea(): { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number } {
-    return { memory: this.memory.buffer, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc };
+    const buf = this.memory.buffer;
+    const a = this.area;
+    if (a && a.memory === buf && a.arenaOff === this.map.arena && a.descOff === this.map.desc) return a;
+    return (this.area = { memory: buf, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc });
   }
 
   slotOffset(i: number): number { return this.map.arena + i * this.slotSize; }

@@ -26,7 +26,8 @@ import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, hostHairpinOf } from './config.js';
+import { ConfigError, hostHairpinOf, workerRealtimePriorityFor } from './config.js';
+import { availableParallelism } from 'node:os';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
@@ -232,6 +233,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
       workerNice: cfg.workerNice,
+      workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
+      workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
       ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,

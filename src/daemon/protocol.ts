@@ -39,6 +39,10 @@ export interface WorkerInit {
   busyPollUs?: number;
   /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
   workerNice?: number;
+  /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */
+  workerRealtimePriority?: number;
+  /** The priority is the config's own (not its default): refusing it is then a warning. */
+  workerRealtimeConfigured?: boolean;
   /** The CPU the worker thread is pinned to (config `workerCpus`); absent: not pinned. */
   cpu?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
