@@ -30,12 +30,13 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] !== '--variant') continue;
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
-  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON]`); process.exit(2); }
+  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON]`); process.exit(2); }
   const wdp = {};
   for (const x of kv) {
     const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
     if (k === 'bin') wdp.wdpBin = v; else if (k === 'busyPoll') wdp.wdpBusyPollUs = Number(v);
     else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
+    else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
     else if (k === 'rxRing') wdp.wdpRxRing = Number(v); else if (k === 'xdpMode') wdp.wdpXdpMode = v;
     else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }

@@ -10,7 +10,8 @@ import { setFlagsFromString } from 'node:v8';
 // sync deoptimised at them in the next one ("insufficient type feedback"; docs/running.md). Costs a
 // feedback vector for functions called only a few times. Set before any of wdp is loaded.
 setFlagsFromString('--no-lazy-feedback-allocation');
-const cli = new URL('../dist/src/cli/main.js', import.meta.url);
+// `wdp start` loads only the daemon's modules (src/daemon/start-main.ts), everything else the CLI
+const cli = new URL(process.argv[2] === 'start' ? '../dist/src/daemon/start-main.js' : '../dist/src/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(cli))) {
   console.error('wdp: not built yet — run `npm install` (or `npm run build`) in the wdp directory first');
   process.exit(1);

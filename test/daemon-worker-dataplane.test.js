@@ -4,21 +4,13 @@
 import test from 'ava';
 import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
 import { ControlPlaneCore } from '../dist/src/api/controlplane.js';
+import { twoPodObjects } from './lib/two-pod-objects.js';
 
 const init = (worker, workers, extra = {}) => ({
   worker, workers, ports: [], nodeAddresses: ['192.168.100.2'], core: { flows: 1024 }, probeIntervalMs: 1000, portBackend: 'relay', ...extra,
 });
 
-const objects = [
-  { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: { nodeName: 'n', neighbours: [
-    { address: '10.244.1.11', port: 1, mac: '02:aa:00:00:00:0b', localMac: '02:dd:00:00:00:01' },
-    { address: '10.244.1.12', port: 2, mac: '02:aa:00:00:00:0c', localMac: '02:dd:00:00:00:02' },
-  ] } },
-  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
-  { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-    addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }],
-    endpoints: [{ addresses: ['10.244.1.11'], conditions: { ready: true } }, { addresses: ['10.244.1.12'], conditions: { ready: true } }] },
-];
+const objects = twoPodObjects;
 
 test('diffs reach every worker; trace, counters and conntrack come from the workers', async (t) => {
   const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);

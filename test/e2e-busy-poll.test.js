@@ -1,16 +1,20 @@
 // The worker's tail-latency knobs end to end: a daemon with adaptive busy-poll on and its worker
-// at a raised priority forwards TCP and UDP through a ClusterIP exactly as without, its worker
-// thread really runs at that nice value, and the counters show the busy-poll window being used.
+// at a raised priority under SCHED_FIFO forwards TCP and UDP through a ClusterIP exactly as
+// without, its worker thread (and only it) really runs at that nice value and real-time priority,
+// the counters show the busy-poll window being used, and once traffic stops the worker goes back
+// to sleep (its CPU time over 2 s stays far below a spinning thread's).
 // (Whether either pays off is a benchmark question: `wdp bench e2e`, docs/performance.md.)
 import test from 'ava';
 import { readFileSync, readdirSync } from 'node:fs';
 import { curlOk, e2eSuite, api, udpMany, serviceYaml, sliceYaml } from './lib/topology.js';
 
 const NICE = -7;
+const RT = 3;
+const SCHED_FIFO = 1;
 const CONTROL_NICE = -3; // the control plane's (main) thread: controlNice
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
-  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; c.controlNice = CONTROL_NICE; },
+  configure: (c) => { c.busyPollUs = 2000; c.workerNice = NICE; c.workerRealtimePriority = RT; c.controlNice = CONTROL_NICE; },
 });
 const { serial, apply } = suite;
 const VIP = '10.96.0.10';
@@ -24,19 +28,21 @@ const objects = (topo) => [
   }),
 ];
 
-/** Nice values of the daemon's threads, by thread name. */
-function threadNices(pid) {
+/** The daemon's threads: nice value, real-time priority, policy and CPU time (s), from /proc. */
+function threadStats(pid) {
   const out = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      out.push({ tid: Number(tid), comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), nice: Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]) });
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');   // f[0] is field 3 (state)
+      out.push({ tid: Number(tid), comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), nice: Number(f[16]), rtPriority: Number(f[37]), policy: Number(f[38]),
+        cpuS: (Number(f[11]) + Number(f[12])) / 100 });   // utime + stime in USER_HZ (100 on Linux)
     } catch { /* thread ended */ }
   }
   return out;
 }
 
-serial('busy-poll on, worker and control plane at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread at workerNice, the main thread at controlNice', async (t) => {
+serial('busy-poll on, worker and control plane at raised priority: TCP and UDP forwarded, spin time counted, only the worker thread at workerNice and under SCHED_FIFO, the main thread at controlNice', async (t) => {
   const topo = suite.topo;
   await apply(objects(topo));
   const r = await curlOk(topo, topo.ns.client, `http://${VIP}/`);
@@ -52,11 +58,30 @@ serial('busy-poll on, worker and control plane at raised priority: TCP and UDP f
   t.true(c.json.global.slowpath_time_spin_ns > 0, 'empty polls inside the busy-poll window are counted');
   t.true(c.json.global.slowpath_batches > 0);
   t.true(c.json.global.slowpath_frames >= c.json.global.slowpath_batches);
-  // the daemon process: exactly the forwarding worker's thread carries the nice value
-  const nices = threadNices(topo.daemon.pid);
-  const raised = nices.filter((x) => x.nice === NICE);
-  t.is(raised.length, 1, JSON.stringify(nices));
+  // the daemon process: exactly the forwarding worker's thread carries the nice value and the
+  // real-time policy
+  const threads = threadStats(topo.daemon.pid);
+  const raised = threads.filter((x) => x.nice === NICE);
+  t.is(raised.length, 1, JSON.stringify(threads));
   t.not(raised[0].tid, topo.daemon.pid, 'not the main thread');
   // and the main thread (the control plane: API, compile, store) carries controlNice
-  t.is(nices.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(nices));
+  t.is(threads.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(threads));
+  const rt = threads.filter((x) => x.policy === SCHED_FIFO);
+  t.deepEqual(rt.map((x) => [x.tid, x.rtPriority]), [[raised[0].tid, RT]], JSON.stringify(threads));
+});
+
+serial('after traffic the busy-polling worker goes back to sleep: its CPU time over 2 s stays small', async (t) => {
+  const topo = suite.topo;
+  await apply(objects(topo));
+  const replies = await udpMany(topo, topo.ns.client, VIP, 53, Array.from({ length: 4 }, (_, i) => ({ payload: `idle-${i}` })));
+  t.falsy(replies.some((x) => x.timeout), 'UDP reply timed out');
+  const worker = () => threadStats(topo.daemon.pid).find((x) => x.policy === SCHED_FIFO);
+  await new Promise((r) => setTimeout(r, 500));   // well past the 2 ms busy-poll window
+  const before = worker();
+  t.truthy(before, 'the worker thread is found');
+  await new Promise((r) => setTimeout(r, 2000));
+  const after = worker();
+  // A worker spinning for good would use ~2 s here (a real-time thread is never preempted by a
+  // normal one); an idle one wakes every 10 ms for its timers. 0.5 s is generous for a loaded VM.
+  t.true(after.cpuS - before.cpuS < 0.5, `idle worker used ${(after.cpuS - before.cpuS).toFixed(2)} s of CPU in 2 s`);
 });

@@ -191,6 +191,9 @@ serial('long-lived connections (direct, masqueraded, affinity, UDP) keep exchang
   t.true(st.restore.affinity >= 1);
   t.true(st.restore.neighbours >= 2, 'learned neighbours restored');
   t.is(st.backends, 9, 'the endpoint added while down is there (3 pods x 3 Service ports)');
+  // the table image of the stop describes the state before that change: refused, with the reason
+  t.false(st.restore.images[0].used);
+  t.regex(st.restore.images[0].problem, /saved state changed since it was written/);
   const text = spawnSync(process.execPath, [WDP, 'status', '--server', `unix:${topo.config.api.listen}`], { encoding: 'utf8', timeout: 20000 }).stdout;
   t.regex(text, /restored in \d+ ms: 2 services, 2 endpointslices, \d+ neighbours, \d+ flows/);
 

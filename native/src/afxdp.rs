@@ -24,7 +24,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::area::Area;
-use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link};
+use crate::device::{tx_frame_len, validate_ifname, Counters, Device, Link, XdpShare};
 use crate::offload;
 use crate::ffi::{self, BpfAttr, IfReq, Mmap, NErr, NResult, XdpMmapOffsets, XdpRingOffset, XdpUmemReg};
 
@@ -60,14 +60,7 @@ pub struct XdpOpts {
     /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
     /// (its sockets go into that map; the program stays attached while that port is open): how
     /// several workers each take some of an interface's queues
-    pub share: Option<Shared>,
-}
-
-/// What a port joining another one's XDP program needs of it (Device::xsk_map).
-pub struct Shared {
-    pub map: OwnedFd,
-    pub ifindex: u32,
-    pub queues: u32,
+    pub share: Option<XdpShare>,
 }
 
 /// BPF_LINK_CREATE flags for XdpOpts::generic (linux/if_link.h XDP_FLAGS_SKB_MODE / DRV_MODE).
@@ -517,9 +510,9 @@ impl Device for Xdp {
         self.queues.iter().all(|q| q.zero_copy)
     }
 
-    fn xsk_map(&self) -> Option<Shared> {
+    fn xsk_map(&self) -> Option<XdpShare> {
         let map = ffi::dup_fd(self.map.as_raw_fd()).ok()?;
-        Some(Shared { map, ifindex: self.ifindex, queues: self.nq })
+        Some(XdpShare { map, ifindex: self.ifindex, queues: self.nq })
     }
 
     /// Frames the kernel dropped for want of room (RX ring full, fill ring empty):

@@ -3,7 +3,7 @@
 //! table (ports.rs) holds devices as `Box<dyn Device>`; devices import only this module, area.rs,
 //! offload.rs, netns.rs and ffi.rs, never the table, so there is no module cycle.
 
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use crate::area::Area;
 use crate::ffi::{NErr, NResult};
@@ -40,6 +40,15 @@ pub struct Link {
     pub mac: [u8; 6],
 }
 
+/// What an AF_XDP port joining another one's XDP program needs of it (Device::xsk_map): the
+/// XSKMAP its sockets go into, the interface and its queue count. Declared here, not in afxdp.rs,
+/// so the Device trait does not depend on one of its implementations.
+pub struct XdpShare {
+    pub map: OwnedFd,
+    pub ifindex: u32,
+    pub queues: u32,
+}
+
 pub trait Device: Send {
     fn kind(&self) -> &'static str;
     /// The descriptor poll(2) waits on for received frames.
@@ -63,7 +72,7 @@ pub trait Device: Send {
     }
     /// AF_XDP: this port's XDP program and XSKMAP, for another port on the same interface to
     /// join with other queues (afxdp::XdpOpts::share). None for every other device.
-    fn xsk_map(&self) -> Option<crate::afxdp::Shared> {
+    fn xsk_map(&self) -> Option<XdpShare> {
         None
     }
     /// Whether the interface outlives the device (a persistent TAP).

@@ -341,6 +341,24 @@ extern "C" {
     fn eventfd(initval: c_uint, flags: c_int) -> c_int;
     fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
     fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+    fn sched_setscheduler(pid: c_int, policy: c_int, param: *const c_int) -> c_int;
+}
+
+const SCHED_OTHER: c_int = 0;
+const SCHED_FIFO: c_int = 1;
+/// Children forked by a real-time thread start as SCHED_OTHER (a worker never forks, but a
+/// helper it might spawn must not inherit a real-time policy).
+const SCHED_RESET_ON_FORK: c_int = 0x4000_0000;
+
+/// The calling thread (pid 0 = the caller, a thread on Linux) to SCHED_FIFO at `prio` (1..99),
+/// or to SCHED_OTHER with 0. EPERM without CAP_SYS_NICE (or an RLIMIT_RTPRIO that allows it).
+pub fn sched_fifo_self(prio: i32) -> Result<(), i32> {
+    let (policy, p) = if prio > 0 { (SCHED_FIFO | SCHED_RESET_ON_FORK, prio) } else { (SCHED_OTHER, 0) };
+    // SAFETY: struct sched_param is one int; `p` is live for the call.
+    if unsafe { sched_setscheduler(0, policy, &p) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }
 
 const EFD_NONBLOCK: c_int = O_NONBLOCK;

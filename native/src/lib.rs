@@ -252,14 +252,14 @@ fn tx_burst(js: &Js) -> NResult<napi_value> {
     js.num(n as f64)
 }
 
-fn wait(js: &Js) -> NResult<napi_value> {
-    let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
-    let timeout = js.int(1, "timeoutMs", -1, i32::MAX as i64)? as i32;
-    let wk = if js.is_nullish(2) { 0 } else { js.int(2, "waker", 0, u32::MAX as i64)? };
+/// Blocks in poll(2) on the ports' fds (and the waker's eventfd) until one is readable or the
+/// timeout passes; returns the handles of the readable ports. A readable waker is reset and
+/// counted; a port reporting POLLERR has its socket error cleared and counted.
+fn poll_ports(handles: &[i64], timeout: i32, wk: i64) -> NResult<Vec<i64>> {
     // held for the call, so the eventfd cannot close (and its number be reused) while polled
     let wk = if wk == 0 { None } else { Some(waker::get(wk)?) };
     let mut fds = Vec::with_capacity(handles.len() + 1);
-    for &h in &handles {
+    for &h in handles {
         let p = ports::get(h)?;
         let fd = ports::lock(&p).dev.fd();
         fds.push(ffi::PollFd { fd, events: ffi::POLLIN, revents: 0 });
@@ -270,7 +270,7 @@ fn wait(js: &Js) -> NResult<napi_value> {
     // The port locks are not held while blocking, so other threads can keep using the ports.
     match ffi::sys_poll(&mut fds, timeout) {
         Ok(_) => {}
-        Err(ffi::EINTR) => return js.array(&[]),
+        Err(ffi::EINTR) => return Ok(Vec::new()),
         Err(e) => return Err(NErr::errno(e, "poll on native ports")),
     }
     if let Some(w) = &wk {
@@ -290,9 +290,39 @@ fn wait(js: &Js) -> NResult<napi_value> {
                 port.dev.clear_error(&mut port.c);
             }
         }
-        ready.push(js.num(handles[k] as f64)?);
+        ready.push(handles[k]);
     }
-    js.array(&ready)
+    Ok(ready)
+}
+
+fn wait_args(js: &Js) -> NResult<(Vec<i64>, i32, i64)> {
+    let handles = js.int_array(0, "ports", 1, u32::MAX as i64)?;
+    let timeout = js.int(1, "timeoutMs", -1, i32::MAX as i64)? as i32;
+    let wk = if js.is_nullish(2) { 0 } else { js.int(2, "waker", 0, u32::MAX as i64)? };
+    Ok((handles, timeout, wk))
+}
+
+fn wait(js: &Js) -> NResult<napi_value> {
+    let (handles, timeout, wk) = wait_args(js)?;
+    let ready = poll_ports(&handles, timeout, wk)?;
+    let vals = ready.iter().map(|&h| js.num(h as f64)).collect::<NResult<Vec<_>>>()?;
+    js.array(&vals)
+}
+
+/// `wait` for a forwarding worker's idle loop: the number of readable ports, no array — the
+/// worker bursts every port anyway, and a JS array per wake-up is garbage the worker's young
+/// generation collects (a scavenge: a pause on the forwarding path) every ~1,000 round trips.
+fn wait_any(js: &Js) -> NResult<napi_value> {
+    let (handles, timeout, wk) = wait_args(js)?;
+    js.num(poll_ports(&handles, timeout, wk)?.len() as f64)
+}
+
+/// Sets the calling thread's scheduling policy: SCHED_FIFO at `priority` (1..99), or back to
+/// SCHED_OTHER with 0. Only the calling thread changes (Linux schedules threads).
+fn set_thread_realtime(js: &Js) -> NResult<napi_value> {
+    let prio = js.int(0, "priority", 0, 99)? as i32;
+    ffi::sched_fifo_self(prio).map_err(|e| NErr::errno(e, if prio > 0 { "sched_setscheduler(SCHED_FIFO)" } else { "sched_setscheduler(SCHED_OTHER)" }))?;
+    js.undefined()
 }
 
 fn waker_arg(js: &Js) -> NResult<i64> {
@@ -371,6 +401,8 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("rxBurst", rx_burst)?;
     ex.function("txBurst", tx_burst)?;
     ex.function("wait", wait)?;
+    ex.function("waitAny", wait_any)?;
+    ex.function("setThreadRealtime", set_thread_realtime)?;
     ex.function("setThreadAffinity", set_thread_affinity)?;
     ex.function("rxQueues", rx_queues)?;
     ex.function("stats", stats)?;

@@ -19,8 +19,8 @@ import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
 import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
 import type { Proto } from '../ir/ir.js';
 
-export const DEFAULT_LISTEN = '127.0.0.1:9440';
-export const DEFAULT_HEALTHZ_LISTEN = '127.0.0.1:10256';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, type Listen } from './listen.js';
+export { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen };
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
 export interface ControlPlaneOptions {
@@ -64,18 +64,6 @@ export interface ControlPlane {
   /** The Prometheus registry behind /metrics (the Kubernetes watcher adds its metrics to it). */
   readonly metrics: ControlPlaneMetrics;
   close(): Promise<void>;
-}
-
-type Listen = { host: string; port: number } | { path: string };
-
-export function parseListen(s: string): Listen {
-  if (s.startsWith('unix:')) return { path: s.replace(/^unix:(\/\/)?/, '') };
-  if (s.startsWith('/') || s.startsWith('./')) return { path: s };
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]*):(\d+)$/.exec(s);
-  if (!m) throw new Error(`invalid listen address ${JSON.stringify(s)}: expected host:port, [v6]:port or unix:/path`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`invalid listen address ${JSON.stringify(s)}: port out of range`);
-  return { host: m[1] || '127.0.0.1', port };
 }
 
 /** Kubernetes-style Status body. */

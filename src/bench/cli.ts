@@ -226,8 +226,10 @@ export function controlMarkdown(r: ControlBenchResult): string {
       ['the same in the daemon (its API read the request to the last worker\'s switch) p50 / p99 / p99.9', triple(r.daemon_one_endpoint_daemon_p50_ms, r.daemon_one_endpoint_daemon_p99_ms, r.daemon_one_endpoint_daemon_p999_ms)],
       ...(r.daemon_nice ? [[`the daemon's workerNice / controlNice`, `${r.daemon_nice} / ${r.daemon_nice}`] as Cell[]] : []),
       ['load average (1 min) at the changes\' start / end', r.daemon_one_endpoint_loadavg_1m ? r.daemon_one_endpoint_loadavg_1m.map((x) => x.toFixed(2)).join(' / ') : null],
-      ['restart: spawn to forwarding with every service programmed', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
+      [`restart: spawn to forwarding (packets translated again${r.daemon_restart_images_used ? `; table images used by ${r.daemon_restart_images_used[0]} of ${r.daemon_restart_images_used[1]} workers` : ''})`, r.daemon_restart_to_forwarding_ms],
+      ['restart: spawn to control plane ready (API answering, every service programmed, every worker forwarding)', r.daemon_restart_to_ready_ms], ['stop (SIGTERM to exit)', r.daemon_stop_ms],
       ['CPU time of the daemon (all threads): full sync / restart to ready', r.daemon_full_sync_cpu_ms === null ? null : `${Math.round(r.daemon_full_sync_cpu_ms)} / ${Math.round(r.daemon_restart_cpu_ms ?? NaN)}`],
+      ['CPU time of the daemon (all threads): restart to forwarding from the table image', r.daemon_restart_to_forwarding_cpu_ms],
     ]);
   }
   s += '\n' + mdTable(['ratio', 'x'], [
@@ -352,15 +354,16 @@ function registerE2e(bench: Command): void {
     .option('--wdp-busy-poll <us>', "wdp's busyPollUs (default: the daemon's)", intOpt('--wdp-busy-poll', 0, 100_000))
     .option('--wdp-bin <path>', "another build's bin/wdp.js as the wdp contender (A/B of versions)")
     .option('--wdp-worker-nice <n>', "wdp's workerNice, -20..19 (default: the daemon's)", intOpt('--wdp-worker-nice', -20, 19))
+    .option('--wdp-worker-realtime <prio>', "wdp's workerRealtimePriority, 0..99 (default: the daemon's)", intOpt('--wdp-worker-realtime', 0, 99))
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number }) => {
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number; wdpWorkerRealtime?: number }) => {
       if (o.only && o.contenders) throw new Error('--only and --contenders: use one of them');
       const { runE2eBench } = await import('./e2e.js');
       const r = await runE2eBench({
         seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, contenders: o.contenders, tests: o.tests,
-        generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, progress: progressFor(o),
+        generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, wdpWorkerRealtime: o.wdpWorkerRealtime, progress: progressFor(o),
       });
       emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));
     }));

@@ -8,9 +8,13 @@
 //                  took it, so the next packet sees it) and the store has committed it durably.
 //                  Repeated over many services; p50/p99. The first and last are checked with a
 //                  trace through the worker's core.
-//   restart        SIGTERM, then a new process on the same state dir: spawn → forwarding, with
-//                  every service programmed (the daemon restores and programs before it listens,
-//                  and says in its restore summary when forwarding resumed).
+//   restart        SIGTERM, then a new process on the same state dir, timed two ways: spawn →
+//                  control plane ready (the API answers with every service programmed and every
+//                  worker forwarding: the daemon restores and programs before it listens) and
+//                  spawn → forwarding (packets translated again: from the table images saved at
+//                  the stop, before the control plane has restored). The second is the first less
+//                  what the daemon's restore summary says lay between the two (forwardingAfterMs
+//                  and readyAfterMs, both from the process's start); null for a build without it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -54,6 +58,14 @@ export interface DaemonFigures {
   one_endpoint_loadavg_1m: [number, number];
   one_endpoint_samples: number;
   restart_to_ready_ms: number;
+  /** spawn → forwarding resumed (from the table images when they were used); null when the
+   * daemon does not say when forwarding resumed (an older build) */
+  restart_to_forwarding_ms: number | null;
+  /** workers that resumed from their table image / workers; null when the daemon does not say */
+  restart_images_used: [number, number] | null;
+  /** CPU time of the daemon process (all threads) from its start until forwarding resumed from
+   * a table image; null without one */
+  restart_to_forwarding_cpu_ms: number | null;
   stop_ms: number;
   /** CPU time the daemon process (all its threads) spent on the full sync, and from its start to
    * ready on the restart: on a shared VM the wall times above wait for CPUs, these do not (null
@@ -221,6 +233,10 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
         const restartCpu = cpuMs(d.child.pid);
+        const summary = (await api.call('GET', '/api/v1/generation') as { restore?: { forwardingAfterMs?: number; readyAfterMs?: number; images?: Array<{ used: boolean; cpuMs?: number }> } }).restore;
+        const imageCpu = summary?.images?.filter((x) => x.used && x.cpuMs !== undefined).map((x) => x.cpuMs!) ?? [];
+        const toForwarding = summary?.forwardingAfterMs !== undefined && summary.readyAfterMs !== undefined
+          ? restart - Math.max(0, summary.readyAfterMs - summary.forwardingAfterMs) : null;
         samples.sort((a, b) => a - b);
         const seen = (visible ?? estimate).sort((a, b) => a - b);
         inDaemon?.sort((a, b) => a - b);
@@ -232,7 +248,9 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           one_endpoint_visible_from: visible ? 'monotonic-clock' : 'estimate',
           one_endpoint_daemon_p50_ms: inDaemon ? percentile(inDaemon, 50) : null, one_endpoint_daemon_p99_ms: inDaemon ? percentile(inDaemon, 99) : null,
           one_endpoint_daemon_p999_ms: inDaemon ? percentile(inDaemon, 99.9) : null,
-          restart_to_ready_ms: restart, stop_ms: stop,
+          restart_to_ready_ms: restart, restart_to_forwarding_ms: toForwarding, stop_ms: stop,
+          restart_to_forwarding_cpu_ms: imageCpu.length ? Math.min(...imageCpu) : null,
+          restart_images_used: summary?.images ? [summary.images.filter((x) => x.used).length, summary.images.length] : null,
           full_sync_cpu_ms: c0 !== null && c1 !== null ? c1 - c0 : null, restart_cpu_ms: restartCpu,
         };
       } finally {

@@ -59,6 +59,8 @@ export interface E2eOptions {
   wdpBin?: string;
   /** wdp's workerNice (default: the daemon's default). */
   wdpWorkerNice?: number;
+  /** wdp's workerRealtimePriority (default: the daemon's default). */
+  wdpWorkerRealtime?: number;
   /** wdp's AF_XDP RX ring size and XDP attach mode on both ports (default: the daemon's). */
   wdpRxRing?: number;
   wdpXdpMode?: 'native' | 'generic';
@@ -529,6 +531,7 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
     conntrack: { flows: CONNTRACK_MAX },
     ...(o.wdpBusyPollUs !== undefined ? { busyPollUs: o.wdpBusyPollUs } : {}),
     ...(o.wdpWorkerNice !== undefined ? { workerNice: o.wdpWorkerNice } : {}),
+    ...(o.wdpWorkerRealtime !== undefined ? { workerRealtimePriority: o.wdpWorkerRealtime } : {}),
     ...o.wdpExtra,
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
@@ -715,7 +718,7 @@ export interface InterleaveVariant {
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
    * the CPU baseline of the blast figures, measured in the same rounds. */
   contender: 'kernel' | 'wdp' | 'generator';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra'>;
 }
 
 export interface InterleaveFigures {

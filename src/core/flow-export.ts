@@ -161,23 +161,12 @@ function copyEntries(core: Core, at: number[], size: number, times: number[], ze
  * the core stay). `current` are the ports as configured now; `extraAgeMs` is added to every age
  * (the time the daemon was down). Bad records are counted, never thrown on; only records of the
  * wrong size throw (the caller checked the file's format before). */
-export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow()): ImportStats {
+export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow(), ids: FlowIdLookup = new IrIds(core.ir)): ImportStats {
   if (recs.flows.length % L.CT_SIZE !== 0 || recs.affinity.length % L.AFF_SIZE !== 0) {
     throw new RangeError(`flow records must be whole entries (${L.CT_SIZE} / ${L.AFF_SIZE} bytes)`);
   }
   const stats: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
   const drop = (why: string) => { stats.dropped[why] = (stats.dropped[why] ?? 0) + 1; };
-  const ir = core.ir;
-  // frontends by protocol, then (VIP, port); backends by Service port, then (address, port).
-  // Built on first use: at 10k Services x 10 endpoints a key string per backend was ~100 ms of
-  // the worker, which a restore with no flow or affinity entry left to place (nothing saved, or
-  // everything expired or invalid) never needs; and only the Service ports a restored entry
-  // names get their (address, port) map. Same maps, same lookups either way.
-  let frontIndex: Map<number, Map<number | string, number>> | null = null;
-  const frontBy = (): Map<number, Map<number | string, number>> => frontIndex ??= frontendIndex(ir);
-  let backendIndex: BackendIndex | null = null;
-  const backendsOf = (fe: IrFrontend) => (backendIndex ??= new BackendIndex(ir)).of(fe.service, fe.portName);
-  const frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
   const portBy = new Map(current.map((p) => [p.name, p]));
   const portMap = new Map<number, { now: PortRef; savedMac: Uint8Array; nowMac: Uint8Array }>();
   for (const p of recs.ports) {
@@ -215,7 +204,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
-    const front = frontBy().get(proto)?.get(addrPortKey(e, L.CT_VIP, family, vport));
+    const front = ids.flowFront(e, proto, family, vport);
     if (front === undefined) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
@@ -227,9 +216,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
       natd = b;
     }
     const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
-    let group = frontBackends.get(front);
-    if (!group) { group = backendsOf(ir.frontends.get(front)!); frontBackends.set(front, group); }
-    const bid = group.get(addrPortKey(e, L.CT_BACKEND, family, bport)) ?? 0;
+    const bid = ids.flowBackend(front, e, family, bport);
     const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
     const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
@@ -255,18 +242,70 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const av = new DataView(a.buffer);
   for (let o = 0; o < recs.affinity.length; o += L.AFF_SIZE) {
     a.set(recs.affinity.subarray(o, o + L.AFF_SIZE));
-    const fr = frontRef.get(av.getUint32(L.AFF_FRONT, true)), br = backRef.get(av.getUint32(L.AFF_BACKEND, true));
-    const front = fr && frontBy().get(fr.proto)?.get(keyOf(fr.addr, fr.port));
-    const fe = front !== undefined ? ir.frontends.get(front) : undefined;
-    if (!fe || !(fe.flags & L.FEF_AFFINITY)) { drop('affinityNoFrontend'); continue; }
+    const savedFront = av.getUint32(L.AFF_FRONT, true), savedBack = av.getUint32(L.AFF_BACKEND, true);
+    const fe = ids.affinityFront(savedFront, frontRef.get(savedFront));
+    if (!fe) { drop('affinityNoFrontend'); continue; }
     const idle = age(av.getUint32(L.AFF_LAST_SEEN, true));
-    if (idle > fe.affinityTimeoutMs) { drop('affinityExpired'); continue; }
-    const bid = br && backendsOf(fe).get(keyOf(br.addr, br.port));
+    if (idle > fe.timeoutMs) { drop('affinityExpired'); continue; }
+    const bid = ids.affinityBackend(fe.id, savedBack, backRef.get(savedBack));
     if (!bid) { drop('affinityStaleBackend'); continue; }
-    writeAffinity(core, a.subarray(L.AFF_CLIENT, L.AFF_CLIENT + 16), front!, bid, (now - idle) >>> 0, now);
+    writeAffinity(core, a.subarray(L.AFF_CLIENT, L.AFF_CLIENT + 16), fe.id, bid, (now - idle) >>> 0, now);
     stats.affinity++;
   }
   return stats;
+}
+
+/** How a restore finds the ids that saved records name now. */
+export interface FlowIdLookup {
+  /** The frontend of a flow entry `e` (its VIP, port and protocol), undefined when there is none. */
+  flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined;
+  /** The backend of flow entry `e` under frontend `front` (its address and port); 0 when gone. */
+  flowBackend(front: number, e: Uint8Array, family: Family, bport: number): number;
+  /** The frontend an affinity record saved as `savedId` (described by `ref`) is now, with its
+   * affinity timeout; undefined when there is none or it has no session affinity. */
+  affinityFront(savedId: number, ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined;
+  /** The backend an affinity record saved as `savedId` names now under frontend `front`. */
+  affinityBackend(front: number, savedId: number, ref: BackendRef | undefined): number | undefined;
+}
+
+/** Ids by what they name in `ir` (the restored state's compile: its ids are new). Frontends by
+ * protocol, then (VIP, port); backends by Service port, then (address, port). Built on first use:
+ * at 10k Services x 10 endpoints a key string per backend was ~100 ms of the worker, which a
+ * restore with no flow or affinity entry left to place (nothing saved, or everything expired or
+ * invalid) never needs; and only the Service ports a restored entry names get their (address,
+ * port) map. */
+export class IrIds implements FlowIdLookup {
+  private frontIndex: Map<number, Map<number | string, number>> | null = null;
+  private backendIndex: BackendIndex | null = null;
+  private readonly frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
+  constructor(private readonly ir: Ir) {}
+  private frontBy(): Map<number, Map<number | string, number>> { return this.frontIndex ??= frontendIndex(this.ir); }
+  private backendsOf(fe: IrFrontend): Map<number | string, number> { return (this.backendIndex ??= new BackendIndex(this.ir)).of(fe.service, fe.portName); }
+  /** The frontend id of (protocol, address bytes at b[off], port). */
+  front(proto: number, b: Uint8Array, off: number, family: Family, port: number): number | undefined {
+    return this.frontBy().get(proto)?.get(addrPortKey(b, off, family, port));
+  }
+  /** The backend id of (address bytes at b[off], port) under frontend `front`; 0 when none. */
+  backend(front: number, b: Uint8Array, off: number, family: Family, port: number): number {
+    let group = this.frontBackends.get(front);
+    if (!group) {
+      const fe = this.ir.frontends.get(front);
+      if (!fe) return 0;
+      group = this.backendsOf(fe); this.frontBackends.set(front, group);
+    }
+    return group.get(addrPortKey(b, off, family, port)) ?? 0;
+  }
+  flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined { return this.front(proto, e, L.CT_VIP, family, vport); }
+  flowBackend(front: number, e: Uint8Array, family: Family, bport: number): number { return this.backend(front, e, L.CT_BACKEND, family, bport); }
+  affinityFront(_savedId: number, ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined {
+    const id = ref && this.frontBy().get(ref.proto)?.get(keyOf(ref.addr, ref.port));
+    const fe = id !== undefined ? this.ir.frontends.get(id) : undefined;
+    return fe && (fe.flags & L.FEF_AFFINITY) ? { id: id!, timeoutMs: fe.affinityTimeoutMs } : undefined;
+  }
+  affinityBackend(front: number, _savedId: number, ref: BackendRef | undefined): number | undefined {
+    const fe = this.ir.frontends.get(front);
+    return ref && fe ? this.backendsOf(fe).get(keyOf(ref.addr, ref.port)) : undefined;
+  }
 }
 
 /** Frontend ids by protocol number, then by (VIP, port). */
@@ -313,6 +352,28 @@ export class BackendIndex {
     }
     return m;
   }
+}
+
+/** Re-places every live affinity entry under the ids `map` gives its (frontend, backend) — the
+ * slot hashes the frontend id, so entries move — and drops those it maps to nothing. The table
+ * is emptied first; entries keep their client and last-seen time. */
+export function rehomeAffinity(core: Core, map: (front: number, backend: number) => { front: number; back: number } | undefined): { kept: number; dropped: number } {
+  const u8 = core.u8, dv = core.dv, m = core.map;
+  const saved: Array<{ client: Uint8Array; front: number; back: number; lastSeen: number }> = [];
+  let dropped = 0;
+  for (let i = 0; i < m.affSlots; i++) {
+    const s = m.aff + i * L.AFF_SIZE;
+    const front = dv.getUint32(s + L.AFF_FRONT, true);
+    if (front === 0) continue;
+    const to = map(front, dv.getUint32(s + L.AFF_BACKEND, true));
+    if (to) saved.push({ client: u8.slice(s + L.AFF_CLIENT, s + L.AFF_CLIENT + 16), ...to, lastSeen: dv.getUint32(s + L.AFF_LAST_SEEN, true) });
+    else dropped++;
+  }
+  if (!saved.length && !dropped) return { kept: 0, dropped: 0 };
+  u8.fill(0, m.aff, m.aff + m.affSlots * L.AFF_SIZE);
+  const now = core.clockNow();
+  for (const a of saved) writeAffinity(core, a.client, a.front, a.back, a.lastSeen, now);
+  return { kept: saved.length, dropped };
 }
 
 /** Places an affinity entry as the core's own write does (docs/core.md, "Affinity table"): the

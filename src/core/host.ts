@@ -5,6 +5,7 @@
 // Crossing the JS<->Wasm boundary costs ~10-30 ns; the host crosses it once per batch
 // (`process(count, now)`), never per packet. Everything else here is plain memory access.
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
 import type { Ir, Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
@@ -63,6 +64,7 @@ const DEFAULT_CAPACITIES: TableCapacities = {
 
 let cachedModule: WebAssembly.Module | undefined;
 let cachedPath: string | undefined;
+let cachedHash = 0;
 
 export function defaultWasmPath(): string {
   // dist/src/core/host.js -> build/core.wasm
@@ -77,6 +79,7 @@ function loadModule(path: string): WebAssembly.Module {
   }
   cachedModule = new WebAssembly.Module(new Uint8Array(bytes));
   cachedPath = path;
+  cachedHash = crc32(bytes); // ~1 ms: a table image names the module it was written by
   return cachedModule;
 }
 
@@ -113,6 +116,8 @@ export class Core {
   readonly slotSize: number;
   readonly map: MemoryMap;
   readonly tables: TableWriter;
+  /** CRC-32 of the Wasm module's bytes: a table image written by another build is refused. */
+  readonly moduleHash: number;
   private readonly t0 = performance.now();
   private lastNow: number | undefined;   // `now` of the last batch: callers may run a synthetic clock
   private lastNowAt = 0;                 // performance.now() when that batch ran
@@ -129,6 +134,7 @@ export class Core {
 
   private constructor(opts: CoreOptions) {
     const mod = loadModule(opts.wasmPath ?? defaultWasmPath());
+    this.moduleHash = cachedHash;
     const instance = new WebAssembly.Instance(mod, {
       env: {
         abort: (_m: number, _f: number, line: number, col: number) => {
@@ -299,8 +305,15 @@ export class Core {
   }
 
   /** What native ports need to burst straight into the arena. */
+  private area?: { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number };
+  /** Where the ports read and write frames. One object, refreshed when the memory grows (its
+   * buffer changes) — a worker asks for it twice per batch, and a fresh object each time was
+   * garbage on the forwarding path. Read it afresh after anything that can grow the memory. */
   burstArea(): { memory: ArrayBuffer; arenaOff: number; slotSize: number; descOff: number } {
-    return { memory: this.memory.buffer, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc };
+    const buf = this.memory.buffer;
+    const a = this.area;
+    if (a && a.memory === buf && a.arenaOff === this.map.arena && a.descOff === this.map.desc) return a;
+    return (this.area = { memory: buf, arenaOff: this.map.arena, slotSize: this.slotSize, descOff: this.map.desc });
   }
 
   slotOffset(i: number): number { return this.map.arena + i * this.slotSize; }

@@ -128,6 +128,9 @@ export class TableWriter {
   secondSetByCopy = true;
   private totalMaglev = 0;
   private totalCidrs = 0;
+  /** The sets hold a table image (src/core/table-image.ts), not what this writer's own state
+   * describes: the next apply rewrites everything (a regrow from the image's capacities). */
+  private rewriteNext = false;
 
   constructor(private core: TableMemory, caps: TableCapacities) {
     this.caps = { ...caps };
@@ -189,6 +192,47 @@ export class TableWriter {
     for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
   }
 
+  /** The active set's regions as [offset from the set's base, bytes in use] — svcmap, frontends,
+   * backends, Maglev words, CIDRs, routes — and the capacities that place them: what a table
+   * image saves. Beyond these extents a set is zero. */
+  imageExtents(): { caps: TableCapacities; base: number; regions: Array<[number, number]> } {
+    const s = this.sets[this.core.cfg32(L.CFG_GEN) & 1], dv = this.core.dv;
+    const routes = dv.getUint32(s.base + L.TSH_ROUTE_COUNT, true) + dv.getUint32(s.base + L.TSH_LOCAL_COUNT, true);
+    return {
+      caps: { ...this.caps }, base: s.base,
+      regions: [
+        [s.svcmap - s.base, s.svcSlots * L.SM_SIZE], [s.front - s.base, (this.maxFront + 1) * L.FE_SIZE],
+        [s.backend - s.base, (this.maxBack + 1) * L.BE_SIZE], [s.maglev - s.base, this.maglev.used * 4],
+        [s.cidr - s.base, this.cidrs.used * L.CIDR_SIZE], [s.route - s.base, routes * L.RT_SIZE],
+      ],
+    };
+  }
+
+  /** The region offsets (from a set's base) sets of `caps` have: a table image is refused when
+   * its own differ (it was laid out by another writer). */
+  static regionOffsets(caps: TableCapacities): number[] {
+    const l = setLayout(0, caps);
+    return [l.svcmap, l.front, l.backend, l.maglev, l.cidr, l.route];
+  }
+
+  /** The core now reads sets at `bases` laid out for `caps` that a table image filled (their
+   * headers included); this writer's own bookkeeping does not describe them, so the next apply
+   * rewrites everything into new sets of at least these capacities (the same layout when they
+   * suffice: a control plane that catches up with the same state writes the same bytes). */
+  adoptImage(caps: TableCapacities, bases: [number, number]): void {
+    this.caps = { ...caps };
+    this.sets = [setLayout(bases[0], caps), setLayout(bases[1], caps)];
+    this.rewriteNext = true;
+  }
+
+  /** Whether the tables are an adopted image no apply has rewritten yet. */
+  get fromImage(): boolean { return this.rewriteNext; }
+
+  /** Writes a set's header for sets adopted from an image (absolute offsets are its own). */
+  writeImageHeader(which: 0 | 1, routeCount: number, localCount: number): void {
+    this.writeHeader(this.sets[which], routeCount, localCount);
+  }
+
   /** Applies `diff` atomically; `next` is the whole Ir after it. */
   apply(diff: IrDiff, next: Ir): void {
     try {
@@ -202,6 +246,11 @@ export class TableWriter {
 
   private validateAndWrite(diff: IrDiff, next: Ir): void {
     this.validate(diff);
+    if (this.rewriteNext) {
+      this.regrow(this.grownCaps(next, false), next, diff);
+      this.rewriteNext = false;
+      return;
+    }
     const need = this.capacityFor(diff, next);
     if (need) {
       this.regrow(need, next, diff);

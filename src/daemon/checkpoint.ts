@@ -22,13 +22,14 @@
 // Writes are atomic: flows.ckpt.tmp is written and fsynced, renamed over flows.ckpt, and the
 // directory is fsynced; a crash leaves the old checkpoint or the new one, never a mix. Cost: one
 // pass over each worker's tables (~6 MB to scan at 65,536 flows) and ~100 bytes per flow on disk.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
 import { hashFinish, hashMix, HASH_START } from '../core/hash.js';
 import type { FlowRecords } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 export const CHECKPOINT_FILE = 'flows.ckpt';
 export const CHECKPOINT_MAGIC = 'WDPFLOWS';
@@ -143,18 +144,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 /** Writes atomically (tmp + fsync + rename + directory fsync). Returns the file's size. */
 export function writeCheckpoint(dir: string, c: Checkpoint): number {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, CHECKPOINT_FILE), tmp = `${file}.tmp`;
-  const buf = encodeCheckpoint(c);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally { closeSync(fd); }
-  renameSync(tmp, file);
-  try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* directory fsync unsupported: best effort */ }
-  return buf.length;
+  return writeFileAtomic(dir, CHECKPOINT_FILE, encodeCheckpoint(c));
 }
 
 export interface CheckpointLoad {

@@ -48,7 +48,9 @@ export function registerDaemonCommands(program: Command): void {
       process.on('SIGINT', () => onSignal('SIGINT'));
       process.on('SIGTERM', () => onSignal('SIGTERM'));
       try {
-        daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports });
+        // test hook (test/restart-image-daemon.test.js): the control plane restores this much later
+        const restoreDelayMs = Number(process.env.WDP_TEST_RESTORE_DELAY_MS ?? 0);
+        daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports, ...(restoreDelayMs > 0 ? { restoreDelayMs } : {}) });
       } catch (e) {
         const err = e as Error;
         log.fatal({ error: err.message }, 'cannot start');

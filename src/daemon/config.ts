@@ -8,8 +8,9 @@
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
-//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice, workerCpus?,
-//   controlNice, conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
+//   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
+//   workerRealtimePriority?, workerCpus?, controlNice,
+//   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
@@ -22,13 +23,24 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
-import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/server.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
 
-/** busyPollUs and workerNice when the config does not say: see docs/performance.md, "Tail latency". */
+/** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
+ * docs/performance.md, "Tail latency". */
 export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
 /** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
 export const CONTROL_NICE_DEFAULT = 0;
+/** SCHED_FIFO priority of the forwarding workers when the config leaves it out and the node has
+ * a CPU beyond its workers (workerRealtimePriorityFor). */
+export const WORKER_REALTIME_PRIORITY_DEFAULT = 1;
+
+/** The workers' real-time priority: as configured, else WORKER_REALTIME_PRIORITY_DEFAULT when the
+ * node has more CPUs than forwarding workers — a worker busy with a flood then still leaves whole
+ * CPUs to the control plane and the node's other tasks — and normal scheduling (0) otherwise. */
+export function workerRealtimePriorityFor(cfg: { workerRealtimePriority?: number; workers: number }, cpus: number): number {
+  return cfg.workerRealtimePriority ?? (cpus > cfg.workers ? WORKER_REALTIME_PRIORITY_DEFAULT : 0);
+}
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -206,6 +218,10 @@ export const daemonConfigSchema = z.object({
   // the forwarding workers' nice value (src/daemon/thread-priority.ts; below 0 needs
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
+  // the forwarding workers under SCHED_FIFO at this priority (src/daemon/thread-priority.ts;
+  // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
+  // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
+  workerRealtimePriority: z.number().int().min(0).max(99).optional(),
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
   // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),

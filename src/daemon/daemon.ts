@@ -2,34 +2,41 @@
 //
 //   1. prepare interfaces (AF_PACKET: set/read the MAC, IPv6 off; TAP: pick a MAC)
 //   2. start forwarding workers (each loads the core, opens its ports, moves TAPs into namespaces);
-//      the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
+//      a worker whose table image from the last clean stop matches (table-image-file.ts) loads it,
+//      imports its saved flows and forwards at once, before the control plane's modules are even
+//      loaded; the host port's TAP gets the node addresses and routes; saved runtime ports are re-added
 //   3. control plane: restore persisted state, then program the node config (ports, gateways,
 //      neighbours) — backends resolve through the neighbours the workers learn or are told
 //   4. control API listening (with the ports API: ports added/removed while forwarding)
-//   5. saved flows imported, then forwarding resumes (restart.ts; healthz 503 until then)
-//   stop(): API closed, forwarding paused, flow checkpoint written, workers stopped after their
-//   current batch (ports closed); the desired state is already on disk (every acknowledged apply
-//   was persisted before it was acknowledged).
+//   5. saved flows imported (but by workers that resumed from their image), then forwarding resumes
+//      everywhere (restart.ts; healthz 503 until then)
+//   stop(): API closed, forwarding paused, flow checkpoint and table images written, workers stopped
+//   after their current batch (ports closed); the desired state is already on disk (every
+//   acknowledged apply was persisted before it was acknowledged).
 import { mkdirSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
-import { createControlPlane, type ControlPlane } from '../api/server.js';
-import { openSavedState, type SavedState } from '../api/saved-state.js';
-import { registerPortRoutes } from '../api/ports-routes.js';
-import { registerObserveRoutes } from '../api/observe-routes.js';
+// the control plane's modules (Fastify, the store's reader, the compiler, validation: ~0.3 s of
+// CPU) are loaded after the workers are spawned, while they boot: see startDaemon
+import type { ControlPlane } from '../api/server.js';
+import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, hostHairpinOf } from './config.js';
+import { ConfigError, hostHairpinOf, workerRealtimePriorityFor } from './config.js';
+import { availableParallelism } from 'node:os';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
+import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
+import { StateStore } from '../state/store.js';
+import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
 
 export interface DaemonOptions {
@@ -42,6 +49,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
+  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+   * their table images forward meanwhile; the others stay held). */
+  restoreDelayMs?: number;
 }
 
 export interface RunningDaemon {
@@ -163,95 +173,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return p ? [{ ...n, portName: p.spec.name }] : [];
   });
 
-  const timeouts: Record<string, number> = {};
-  if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
-  if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
-  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
-  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
-  if (cfg.conntrack.tcpHalfClosedSeconds) timeouts.tcpHalfClosedMs = cfg.conntrack.tcpHalfClosedSeconds * 1000;
-  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
-  const inits: WorkerInit[] = [];
-  // fanout ports are in every worker; frames are steered to their flow's worker over these rings
-  const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
-  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
-  for (let w = 0; w < cfg.workers; w++) {
-    inits.push({
-      worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
-      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
-      nodeAddresses: nodeAddresses.map(canonicalAddr),
-      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
-      probeIntervalMs: cfg.probeIntervalMs,
-      busyPollUs: cfg.busyPollUs,
-      workerNice: cfg.workerNice,
-      ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
-      neighbourReachableMs: cfg.neighbourReachableMs,
-      announce: cfg.announce,
-      portBackend: opts.portBackend ?? 'auto',
-      ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
-      startHeld: true,
-    });
-  }
-
-  const onNeighbour = (n: Neighbour, worker: number) => {
-    if (!portManager.get(n.port) || !neighbours.set(n)) return;
-    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
-    programming.changed();
-  };
-  const onNeighbourLost = (n: Neighbour, worker: number) => {
-    const have = neighbours.get(n.addr);
-    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
-    neighbours.delete(n.addr);
-    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
-    programming.changed();
-  };
-
-  const starting = WorkerDataplane.start(inits, {
-    onNeighbour,
-    onNeighbourLost,
-    onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
-    onFatal: (message, worker) => {
-      log.fatal({ worker }, message);
-      process.exitCode = 1;
-      void daemon?.stop();
-    },
-  });
-  // the saved state is read and validated while the workers boot (a restart's time is the longer
-  // of the two, not their sum)
-  let saved: SavedState;
-  try { saved = openSavedState(cfg.stateDir); } catch (e) {
-    await starting.then((d) => d.close(), () => undefined);
-    throw e;
-  }
-  let dataplane: WorkerDataplane;
-  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
-  if (cfg.controlNice) {
-    // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
-    // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
-    const why = setThreadNice(cfg.controlNice);
-    if (why) log.warn({ nice: cfg.controlNice, reason: why }, 'the control plane keeps its default priority');
-    else log.debug({ nice: cfg.controlNice }, 'control plane priority set');
-  }
-  dataplaneRef = dataplane;
-  let hostStack: HostStack | undefined;
-  const portInfo = await dataplane.ports();
-  for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
-  try {
-    if (host) {
-      const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
-    }
-    await portManager.attach(dataplane);
-  } catch (e) {
-    hostStack?.teardown();
-    await dataplane.close();
-    throw e;
-  }
-
-  let controlPlane: ControlPlane | undefined;
-  let kubeWatcher: KubeWatcher | undefined;
   const nodeConfig = (): Record<string, unknown> => {
-    // the MAC each port really presents (native AF_PACKET ports report the interface's own)
+    // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
+    // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
@@ -282,7 +206,120 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return { apiVersion: NODE_CONFIG_API_VERSION, kind: 'NodeConfig', metadata: { name: cfg.node.name }, spec };
   };
 
+  // each worker's table image (table-image-file.ts): trusted only for the store's revision and
+  // the node config as they are now; the flows saved at the same stop go with it
+  const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
+  removeStaleImages(cfg.stateDir, cfg.workers);
+  const imageAt = { revision: storeRevisionStamp(cfg.stateDir, () => StateStore.peekRevision(cfg.stateDir)), inputsHash: imageInputs(ports) };
+
+  const timeouts: Record<string, number> = {};
+  if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
+  if (cfg.conntrack.udpSeconds) timeouts.udpMs = cfg.conntrack.udpSeconds * 1000;
+  if (cfg.conntrack.tcpSynSeconds) timeouts.tcpSynMs = cfg.conntrack.tcpSynSeconds * 1000;
+  if (cfg.conntrack.tcpUnconfirmedSeconds) timeouts.tcpUnconfirmedMs = cfg.conntrack.tcpUnconfirmedSeconds * 1000;
+  if (cfg.conntrack.tcpHalfClosedSeconds) timeouts.tcpHalfClosedMs = cfg.conntrack.tcpHalfClosedSeconds * 1000;
+  if (cfg.conntrack.fragmentMs) timeouts.fragmentMs = cfg.conntrack.fragmentMs;
+  const inits: WorkerInit[] = [];
+  // fanout ports are in every worker; frames are steered to their flow's worker over these rings
+  const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
+  const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
+  for (let w = 0; w < cfg.workers; w++) {
+    inits.push({
+      worker: w, workers: cfg.workers,
+      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
+      nodeAddresses: nodeAddresses.map(canonicalAddr),
+      core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
+      probeIntervalMs: cfg.probeIntervalMs,
+      busyPollUs: cfg.busyPollUs,
+      workerNice: cfg.workerNice,
+      workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
+      workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
+      ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
+      neighbourReachableMs: cfg.neighbourReachableMs,
+      announce: cfg.announce,
+      portBackend: opts.portBackend ?? 'auto',
+      ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
+      startHeld: true,
+      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w) },
+    });
+  }
+
+  const onNeighbour = (n: Neighbour, worker: number) => {
+    if (!portManager.get(n.port) || !neighbours.set(n)) return;
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'learned neighbour');
+    programming.changed();
+  };
+  const onNeighbourLost = (n: Neighbour, worker: number) => {
+    const have = neighbours.get(n.addr);
+    if (!have || have.source !== 'learned' || have.port !== n.port || have.mac !== n.mac) return;
+    neighbours.delete(n.addr);
+    log.info({ addr: n.addr, port: portManager.get(n.port)?.spec.name ?? n.port, mac: n.mac, worker }, 'neighbour lost (no answer to unicast probes, or its port was removed)');
+    programming.changed();
+  };
+
+  const starting = WorkerDataplane.start(inits, {
+    onNeighbour,
+    onNeighbourLost,
+    onLog: (level, msg, data, worker) => log[level]({ worker, ...data }, msg),
+    onImageCaughtUp: (r, worker) => {
+      // after incremental changes the restore's compile numbers ids afresh: different bytes, the
+      // flows' ids rewritten. Flows whose Service the new tables lack should not exist at the
+      // image's own revision: worth a warning
+      if (r.unmatched) log.warn({ worker, ...r }, 'the control plane caught up, but some flows forwarded from the table image name no Service of the restored state');
+      else log.info({ worker, ...r }, r.equal ? 'the control plane caught up: its tables are byte-identical to the table image' : 'the control plane caught up: tables rewritten with its ids, the live flows\' ids with them');
+    },
+    onFatal: (message, worker) => {
+      log.fatal({ worker }, message);
+      process.exitCode = 1;
+      void daemon?.stop();
+    },
+  });
+  // the control plane's modules are loaded, and the saved state read and validated, while the
+  // workers boot (a restart's time is the longer of the two, not their sum; a worker resuming
+  // from its table image forwards meanwhile)
+  const controlModules = Promise.all([import('../api/saved-state.js'), import('../api/server.js'), import('../api/ports-routes.js'), import('../api/observe-routes.js')]);
+  let saved: SavedState;
+  try { saved = (await controlModules)[0].openSavedState(cfg.stateDir); } catch (e) {
+    await starting.then((d) => d.close(), () => undefined);
+    throw e;
+  }
+  let dataplane: WorkerDataplane;
+  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
+  if (cfg.controlNice) {
+    // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
+    // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
+    const why = setThreadNice(cfg.controlNice);
+    if (why) log.warn({ nice: cfg.controlNice, reason: why }, 'the control plane keeps its default priority');
+    else log.debug({ nice: cfg.controlNice }, 'control plane priority set');
+  }
+  dataplaneRef = dataplane;
+  let hostStack: HostStack | undefined;
+  const images = dataplane.imageResults();
+  for (const r of images) {
+    if (r.used) log.info({ worker: r.worker, bytes: r.bytes, loadMs: r.loadMs, flows: r.flows?.flows ?? 0 }, 'forwarding from the table image saved at the last stop; the control plane catches up behind it');
+    else if (r.problem !== 'none') log.warn({ worker: r.worker, problem: r.problem }, 'table image not used: the worker waits for the control plane\'s restore');
+  }
+  const portInfo = await dataplane.ports();
+  for (const p of portInfo) log.info({ port: p.name, index: p.index, mac: p.mac, kind: p.kind }, 'port open');
   try {
+    if (host) {
+      const uplink = portManager.get(host.spec.bridge!);
+      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+    }
+    await portManager.attach(dataplane);
+  } catch (e) {
+    hostStack?.teardown();
+    await dataplane.close();
+    throw e;
+  }
+
+  let controlPlane: ControlPlane | undefined;
+  let kubeWatcher: KubeWatcher | undefined;
+
+  try {
+    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
+    const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
@@ -329,10 +366,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     // a neighbour learned meanwhile is programmed right after (node-programming.ts)
     await programming.first(() => core.apply([nodeConfig()]).then(() => undefined));
-    await checkpointer.restoreFlows(dataplane);
+    const controlPlaneAt = performance.now();
+    await checkpointer.restoreFlows(dataplane, images);
     await dataplane.setForwarding(true);
     forwarding = true;
-    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt));
+    checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),
+      { controlPlaneMs: Math.round(controlPlaneAt), images });
     checkpointer.startPeriodic(dataplane, learnedNeighbours);
     if (kubeStart) kubeWatcher = await kubeStart();
   } catch (e) {
@@ -369,6 +408,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       // no frame moves between the last checkpoint and the workers' stop
       try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
       await checkpointer.save(dataplane, learnedNeighbours, 'stop');
+      // the tables as they are, for the next start (nothing commits any more: the API and the
+      // node programming are closed)
+      const revision = storeRevisionStamp(cfg.stateDir, () => saved.store.revision());   // (the API closed the store)
+      if (revision) {
+        const t0 = performance.now();
+        const written = await dataplane.writeImages(cfg.stateDir, revision, imageInputs(portManager.all().map((p) => p.spec)));
+        for (const w of written) if (w.error) log.warn({ worker: w.worker, error: w.error }, 'writing the table image failed: the next start restores without it');
+        log.info({ workers: written.filter((w) => !w.error).length, bytes: written.reduce((n, w) => n + (w.bytes ?? 0), 0), ms: Math.round(performance.now() - t0) }, 'table images written');
+      }
       hostStack?.teardown();
       await dataplane.close();
       portManager.release();

@@ -9,6 +9,7 @@ import type { L2Port, Neighbour } from './l2.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
 import type { FlowRecords, ImportStats } from '../core/flow-export.js';
 import type { SteerPlan } from './steering.js';
+import type { ImageStartResult, WorkerImageInit } from './table-image-file.js';
 
 export interface WorkerPortSpec extends L2Port {
   type: 'tap' | 'afpacket' | 'afxdp';
@@ -38,6 +39,10 @@ export interface WorkerInit {
   busyPollUs?: number;
   /** The worker thread's nice value (src/daemon/thread-priority.ts); 0/absent: unchanged. */
   workerNice?: number;
+  /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */
+  workerRealtimePriority?: number;
+  /** The priority is the config's own (not its default): refusing it is then a warning. */
+  workerRealtimeConfigured?: boolean;
   /** The CPU the worker thread is pinned to (config `workerCpus`); absent: not pinned. */
   cpu?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are
@@ -54,6 +59,9 @@ export interface WorkerInit {
   startHeld?: boolean;
   /** Several workers share the (fanout) ports: the rings frames are handed over by (steering.ts). */
   steer?: SteerPlan;
+  /** Resume from this worker's table image when it matches (table-image-file.ts): forwarding
+   * then starts before the control plane has restored, even with startHeld. */
+  image?: WorkerImageInit;
 }
 
 export type ToWorker =
@@ -72,13 +80,17 @@ export type ToWorker =
   | { type: 'exportFlows'; id: number }
   | { type: 'importFlows'; id: number; records: FlowRecords; extraAgeMs: number; neighbours: Neighbour[] }
   | { type: 'forward'; id: number; on: boolean }
-  | { type: 'steerPeers'; id: number; wakers: number[] };       // every worker's native waker, by index
+  | { type: 'steerPeers'; id: number; wakers: number[] }        // every worker's native waker, by index
+  // at a clean stop, forwarding paused: this worker's table image to dir (table-image-file.ts)
+  | { type: 'writeImage'; id: number; dir: string; revision: string; inputsHash: string };
 
 export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
 
 export type FromWorker =
   // waker: the worker's native waker handle (worker-wake.ts), 0 without native ports
-  | { type: 'ready'; ports: PortInfo[]; waker: number }
+  | { type: 'ready'; ports: PortInfo[]; waker: number; image?: ImageStartResult }
+  // the control plane's first apply over a table image: compared, flows' ids rewritten
+  | { type: 'image-caught-up'; result: NonNullable<ImageStartResult['catchUp']> }
   | { type: 'fatal'; message: string }
   | { type: 'reply'; id: number; ok: true; value: unknown }
   | { type: 'reply'; id: number; ok: false; error: string }

@@ -14,6 +14,7 @@ import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad }
 import type { WorkerDataplane } from './worker-dataplane.js';
 import type { Neighbour } from './l2.js';
 import type { ImportStats } from '../core/flow-export.js';
+import type { ImageStartResult, WorkerImageInit } from './table-image-file.js';
 
 /** A learned neighbour as saved: with its port's name (port indexes follow the config order). */
 export type SavedNeighbour = Neighbour & { portName: string };
@@ -33,6 +34,17 @@ export interface RestoreSummary {
   dropped: Record<string, number>;
   /** From the daemon's start until forwarding resumed. */
   durationMs: number;
+  /** Milliseconds from the process's start until forwarding resumed (from the table images when
+   * they were used: before the control plane restored) and until the control plane had restored
+   * (its API listens right after). */
+  forwardingAfterMs?: number;
+  controlPlaneAfterMs?: number;
+  /** ... and until every worker forwarded with the restored state programmed (this summary's
+   * durationMs, counted from the process's start). */
+  readyAfterMs?: number;
+  /** Each worker's table image at start: used or why not, and once the control plane caught up
+   * whether its tables were byte-identical to the image and how many flows got new ids. */
+  images?: ImageStartResult[];
   /** Last checkpoint written by this run. */
   lastCheckpoint?: { at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number };
 }
@@ -69,16 +81,31 @@ export class FlowCheckpointer {
     return out;
   }
 
-  /** Imports the saved flows into the (held) workers. Never throws: a failure is logged and the
-   * daemon goes on with whatever was imported. */
-  async restoreFlows(dataplane: WorkerDataplane): Promise<void> {
+  /** What worker `worker` needs to import its saved flows itself, with its table image (the
+   * flows of the same stop, how long ago that was, the restored neighbours). */
+  savedFor(worker: number): Pick<WorkerImageInit, 'flows' | 'extraAgeMs' | 'neighbours'> {
+    const c = this.loaded.checkpoint;
+    const w = c?.workers.find((x) => x.worker === worker);
+    return { ...(w ? { flows: w } : {}), extraAgeMs: c ? Math.max(0, Date.now() - c.savedAt) : 0, neighbours: this.neighbours };
+  }
+
+  /** Imports the saved flows into the (held) workers — but for the workers that resumed from a
+   * table image, which imported theirs already (`images`). Never throws: a failure is logged and
+   * the daemon goes on with whatever was imported. */
+  async restoreFlows(dataplane: WorkerDataplane, images: ImageStartResult[] = []): Promise<void> {
     const c = this.loaded.checkpoint;
     if (!c) return;
     const downtimeMs = Math.max(0, Date.now() - c.savedAt);
     this.summaryData.savedAt = new Date(c.savedAt).toISOString();
     this.summaryData.downtimeMs = downtimeMs;
+    const done = new Set(images.filter((r) => r.used).map((r) => r.worker));
     try {
-      const s: ImportStats = await dataplane.importFlows(c.workers, downtimeMs, this.neighbours);
+      const s: ImportStats = await dataplane.importFlows(c.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
+      for (const r of images) {
+        if (!r.flows) continue;
+        s.flows += r.flows.flows; s.affinity += r.flows.affinity; s.staleBackends += r.flows.staleBackends;
+        for (const [k, n] of Object.entries(r.flows.dropped)) s.dropped[k] = (s.dropped[k] ?? 0) + n;
+      }
       Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });
     } catch (e) {
       this.summaryData.problem = `importing the saved flows failed: ${(e as Error).message}`;
@@ -86,9 +113,18 @@ export class FlowCheckpointer {
     }
   }
 
-  /** Called once forwarding has resumed. */
-  restored(objects: RestoreSummary['objects'], durationMs: number): void {
-    Object.assign(this.summaryData, { objects, durationMs });
+  /** Called once forwarding has resumed on every worker; `controlPlaneMs` is when the control
+   * plane had restored, since the process's start. */
+  restored(objects: RestoreSummary['objects'], durationMs: number, at: { controlPlaneMs: number; images: ImageStartResult[] }): void {
+    const now = performance.now();   // ms since the process's start (its time origin)
+    // a worker's hrtime and this thread's are one clock: its resume as ms since the process's start
+    const hr = process.hrtime.bigint();
+    const resumed = at.images.filter((r) => r.used && r.resumedAtNs).map((r) => now - Number(hr - BigInt(r.resumedAtNs!)) / 1e6);
+    Object.assign(this.summaryData, {
+      objects, durationMs, controlPlaneAfterMs: at.controlPlaneMs, readyAfterMs: Math.round(now),
+      forwardingAfterMs: Math.round(resumed.length ? Math.min(...resumed) : now),
+      ...(at.images.length ? { images: at.images } : {}),
+    });
     const { lastCheckpoint: _, ...s } = this.summaryData;
     this.log.info(s, 'restored: forwarding');
   }

@@ -1,5 +1,6 @@
-// The scheduling priority (nice value) and the CPU of the calling thread alone: a forwarding
-// worker sets its own when the config asks (workerNice, workerCpus). A frame waits for the worker to be woken and scheduled on
+// The scheduling priority and the CPU of the calling thread alone — its nice value (workerNice),
+// a real-time policy (workerRealtimePriority), its CPU (workerCpus): a forwarding worker sets its
+// own when the config asks. A frame waits for the worker to be woken and scheduled on
 // each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
 // nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
 // shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
@@ -8,6 +9,14 @@
 // Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
 // only the thread with that id, found through /proc/thread-self. Raising priority (a negative
 // value) needs CAP_SYS_NICE.
+//
+// SCHED_FIFO (workerRealtimePriority 1..99) is the other lever: a real-time thread runs as soon
+// as it wakes, ahead of every normal task on its CPU, instead of waiting for the scheduler to pick
+// it — on a loaded node that wait is what sets a user-space hop's tail latency. What it risks: a
+// worker busy with a flood keeps its CPU for up to sched_rt_runtime_us per sched_rt_period_us
+// (95% by default; the kernel's fair server keeps the rest for normal tasks), so other tasks move
+// to the node's other CPUs. The worker sleeps in poll whenever its rings are empty (unless
+// busyPollUs says otherwise), so at any rate below a CPU's worth it takes only what it uses.
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { nativeAddon } from '../ports/native.js';
@@ -28,6 +37,16 @@ export function setThreadNice(nice: number): string | null {
   try { setPriority(tid, nice); return null; } catch (e) {
     const code = (e as { code?: string }).code;
     return code === 'EACCES' || code === 'EPERM' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
+  }
+}
+
+/** Puts this thread in SCHED_FIFO at `priority` (1..99; 0: back to SCHED_OTHER), through the
+ * native addon; null on success, else why not (the thread keeps its policy). */
+export function setThreadRealtime(priority: number): string | null {
+  if (!Number.isInteger(priority) || priority < 0 || priority > 99) return `real-time priority must be an integer in 0..99, got ${priority}`;
+  try { nativeAddon().setThreadRealtime(priority); return null; } catch (e) {
+    const code = (e as { code?: string }).code;
+    return code === 'EPERM' || code === 'EACCES' ? `not permitted (a real-time policy needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
   }
 }
 

@@ -17,6 +17,7 @@ import type { Neighbour } from './l2.js';
 import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
 import type { FlowRecords, FromWorker, ImportStats, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { ObserveEvents, ObserveSpec } from '../observe/types.js';
+import type { ImageStartResult } from './table-image-file.js';
 
 type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
 /** A live trace or capture without its session number (the dataplane assigns it). */
@@ -33,6 +34,7 @@ interface WorkerHandle {
   dead?: string;
   ports: PortInfo[];
   waker: number;               // the worker's native waker handle (0: none)
+  image?: ImageStartResult;    // what became of its table image at start
 }
 
 export interface WorkerDataplaneEvents {
@@ -41,6 +43,8 @@ export interface WorkerDataplaneEvents {
   onNeighbourLost?: (n: Neighbour, worker: number) => void;
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> | undefined, worker: number) => void;
   onFatal?: (message: string, worker: number) => void;
+  /** A worker that resumed from its table image took the control plane's first apply. */
+  onImageCaughtUp?: (r: NonNullable<ImageStartResult['catchUp']>, worker: number) => void;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -95,7 +99,11 @@ export class WorkerDataplane implements Dataplane {
         switch (m.type) {
           case 'ready':
             try { h.wake.useWaker(m.waker); } catch (e) { fail(`worker ${h.index}: ${(e as Error).message}`); break; }
-            ready = true; h.ports = m.ports; h.waker = m.waker; resolve(); break;
+            ready = true; h.ports = m.ports; h.waker = m.waker; if (m.image) h.image = m.image; resolve(); break;
+          case 'image-caught-up':
+            if (h.image) h.image.catchUp = m.result;
+            this.events.onImageCaughtUp?.(m.result, h.index);
+            break;
           case 'fatal': fail(`worker ${h.index}: ${m.message}`); break;
           case 'reply': {
             const p = h.pending.get(m.id);
@@ -246,6 +254,19 @@ export class WorkerDataplane implements Dataplane {
   }
 
   generation(): number { return this.gen; }
+
+  /** What became of each worker's table image at start (none asked for: empty). */
+  imageResults(): ImageStartResult[] {
+    return this.workers.flatMap((h) => h.image ? [h.image] : []);
+  }
+
+  /** Every worker writes its table image to `dir` (at a clean stop, forwarding paused). Resolves
+   * with each worker's size and time, or its error (a worker that cannot is skipped, not fatal). */
+  async writeImages(dir: string, revision: string, inputsHash: string): Promise<Array<{ worker: number; bytes?: number; ms?: number; error?: string }>> {
+    return Promise.all(this.workers.map(async (h) => {
+      try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash })) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
+    }));
+  }
 
   /** Every worker's live flow and affinity records (src/core/flow-export.ts), by worker index. */
   async exportFlows(): Promise<Array<FlowRecords & { worker: number }>> {

@@ -7,8 +7,8 @@
 //   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
 //   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
-//   idle: block in the native `wait` (or await relay data) for up to IDLE_WAIT_MS, or until the
-//         main thread posts a control message and wakes us (worker-wake.ts)
+//   idle: block in the native `waitAny` (or await relay data) for up to IDLE_WAIT_MS, or until the
+//         main thread posts a control message and wakes us (worker-idle.ts, worker-wake.ts)
 //
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
 // traffic never has to yield to its event loop to see a diff. Replies go back on the same port.
@@ -31,14 +31,10 @@ import { FlowExport, importFlows, type PortRef } from '../core/flow-export.js';
 import { WakeReceiver } from './worker-wake.js';
 import { Steering } from './steering.js';
 import { fanoutProgram } from '../ports/fanout-program.js';
-import { setThreadNice, pinThread } from './thread-priority.js';
-
-// An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
-// (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
-const IDLE_WAIT_MS = 10;
-// A worker whose ports are all native yields to its event loop at most this often when idle
-// (port opens, timers); with relay ports, after every wait.
-const YIELD_EVERY_MS = 20;
+import { setThreadNice, setThreadRealtime, pinThread } from './thread-priority.js';
+import { WorkerIdle, IDLE_WAIT_MS } from './worker-idle.js';
+import { startFromImage, writeImageFile, type ImageStartResult } from './table-image-file.js';
+import { captureImage, type ImageResume } from '../core/table-image.js';
 // A checkpoint's export while forwarding reads this many table entries between two batches
 // (~0.8 MB of flow entries, ~1 ms): a big table costs many short pauses instead of one long one.
 const EXPORT_SLICE = 8192;
@@ -85,6 +81,10 @@ class Worker {
   /** Fanout ports shared with the other workers: frames handed to and from them (steering.ts). */
   private readonly steering?: Steering;
   private peerWakers: number[] = [];
+  /** Forwarding from a table image until the control plane's first apply (table-image-file.ts). */
+  private image?: ImageResume;
+  /** How the worker waits when idle (set once the ports are open: it needs the waker). */
+  private idler?: WorkerIdle;
 
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
@@ -143,6 +143,8 @@ class Worker {
     } finally {
       if (turn) { Atomics.add(turn, 0, 1); Atomics.notify(turn, 0); }
     }
+    this.idler = new WorkerIdle(this.native?.nativeAddon(), this.waker, this.wake);
+    this.idler.setPorts(this.ports);
   }
 
   private async openPort(spec: WorkerPortSpec): Promise<Port> {
@@ -219,6 +221,20 @@ class Worker {
     return this.ports.map((p) => ({ index: p.index, name: p.name, mac: formatMac(p.mac) }));
   }
 
+  /** Before the first batch: resumes from this worker's table image when it matches (then
+   * forwards without waiting for the daemon's `forward`); says what became of it. */
+  resumeFromImage(): ImageStartResult | undefined {
+    const img = this.init.image;
+    if (!img) return undefined;
+    const { resume, result } = startFromImage(this.core, this.init.worker, this.init.workers, img, this.portRefs());
+    if (!resume) return result;
+    this.image = resume;
+    for (const a of resume.meta.announced) this.l2.holdAnnounced(a);
+    for (const n of img.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+    this.held = false;
+    return result;
+  }
+
   portInfo(): PortInfo[] {
     return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
   }
@@ -235,6 +251,7 @@ class Worker {
     this.pendingOpens++;
     this.openPort(spec).then((port) => {
       this.ports.push(port);
+      this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
       this.lastProbe = 0;
@@ -250,6 +267,7 @@ class Worker {
     const i = this.ports.findIndex((p) => p.index === index);
     if (i < 0) { this.post({ type: 'reply', id, ok: false, error: `no port with index ${index} in this worker` }); return; }
     const [port] = this.ports.splice(i, 1);
+    this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
     this.specs.delete(index);
@@ -276,6 +294,16 @@ class Worker {
           const { diff: d, replaced } = applyReceived(this.core, m.diff);
           for (const f of replaced) if (this.announces(f.kind)) this.l2.releaseAnnounced(f.addr);
           for (const f of d.frontendsUpsert) if (this.announces(f.kind)) this.l2.holdAnnounced(f.addr);
+          const caughtUp = this.image?.afterApply();
+          if (caughtUp) {
+            // counters (`wdp counters`, metrics): a catch-up whose tables differ from the image
+            this.slow.image_catchup = 1;
+            this.slow.image_catchup_differs = caughtUp.equal ? 0 : 1;
+            this.slow.image_catchup_remapped_flows = caughtUp.remapped;
+            for (const a of this.image!.meta.announced) this.l2.releaseAnnounced(a);
+            this.image = undefined;
+            this.post({ type: 'image-caught-up', result: caughtUp });
+          }
           let newlyUnresolved = false;
           const resolved = (id: number) => {
             const a = this.unresolved.get(id);
@@ -359,6 +387,16 @@ class Worker {
           for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
           this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
           return;
+        case 'writeImage': {
+          // the writer's bookkeeping describes the tables only once an apply rewrote an image
+          if (this.image) throw new Error('the tables are still the table image loaded at start (the control plane never caught up): no image written');
+          const t0 = performance.now();
+          const announced = [...this.core.ir.frontends.values()].filter((f) => this.announces(f.kind)).map((f) => f.addr);
+          const buf = captureImage(this.core, { worker: this.init.worker, workers: this.init.workers, revision: m.revision, inputsHash: m.inputsHash, announced: [...new Set(announced)] });
+          const bytes = writeImageFile(m.dir, this.init.worker, buf);
+          this.post({ type: 'reply', id: m.id, ok: true, value: { bytes, ms: Math.round(performance.now() - t0) } });
+          return;
+        }
         case 'steerPeers':
           this.peerWakers = m.wakers;
           this.post({ type: 'reply', id: m.id, ok: true, value: null });
@@ -506,28 +544,6 @@ class Worker {
     return n;
   }
 
-  private lastYield = 0;
-
-  private async idle(): Promise<void> {
-    const relays = this.ports.filter((p): p is RelayPort => p instanceof RelayPort);
-    if (relays.length === this.ports.length) {
-      await Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
-      return;
-    }
-    const natives = this.ports.filter((p) => !(p instanceof RelayPort));
-    if (this.native) {
-      this.native.wait(natives, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
-      this.wake.seenAll();
-    }
-    // Yield so relay ports (if mixed), port opens and timers get their turn — not after every
-    // wake-up: an event-loop turn (setImmediate) sits between a frame's arrival and its rx
-    // burst, and with native ports only nothing needs the loop more often than this.
-    if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
-      this.lastYield = Date.now();
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-
   /** Frames were handed to worker `w`: end its idle wait (one eventfd write per burst). */
   private wakePeer(w: number): void {
     const h = this.peerWakers[w];
@@ -558,6 +574,7 @@ class Worker {
     // tens of µs), two per idle wait.
     const clock = () => performance.now();
     const lp = this.loopMs;
+    const idler = this.idler!;
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
@@ -609,7 +626,7 @@ class Worker {
         if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
         const w0 = clock();
         if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
-        await this.idle();
+        await idler.wait();
         lp.wait += clock() - w0;
       }
       else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
@@ -640,11 +657,19 @@ async function main(): Promise<void> {
     const why = setThreadNice(init.workerNice);
     port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps its default priority' : 'worker priority raised', data: { nice: init.workerNice, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
+  if (init.workerRealtimePriority) {
+    const why = setThreadRealtime(init.workerRealtimePriority);
+    // refused by default (no CAP_SYS_NICE, e.g. deploy/daemonset.yaml): said once, not a warning
+    const level = !why ? 'debug' : init.workerRealtimeConfigured ? 'warn' : 'info';
+    port.postMessage({ type: 'log', level, msg: why ? 'worker keeps normal scheduling (tail latency on a busy node is higher)' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
+  }
   if (init.cpu !== undefined) {
     const why = pinThread(init.cpu);
     port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker not pinned' : 'worker pinned', data: { cpu: init.cpu, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
-  port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker } satisfies FromWorker);
+  let image: ImageStartResult | undefined;
+  try { image = w.resumeFromImage(); } catch (e) { image = { worker: init.worker, used: false, problem: `cannot load: ${(e as Error).message}` }; }
+  port.postMessage({ type: 'ready', ports: w.portInfo(), waker: w.waker, ...(image ? { image } : {}) } satisfies FromWorker);
   await w.run();
   port.close();
 }

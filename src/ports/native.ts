@@ -56,6 +56,12 @@ export interface NativeAddon {
   /** Blocks until a port is readable, `timeoutMs` passes, or `waker` (if not 0) is woken (and
    * then reset); returns the readable ports. */
   wait(handles: number[], timeoutMs: number, waker?: number): number[];
+  /** `wait` returning only how many ports are readable: nothing allocated per call (a
+   * forwarding worker's idle loop, src/daemon/worker-idle.ts). */
+  waitAny(handles: number[], timeoutMs: number, waker?: number): number;
+  /** The calling thread to SCHED_FIFO at `priority` (1..99), or back to SCHED_OTHER with 0;
+   * throws (code EPERM without CAP_SYS_NICE). */
+  setThreadRealtime(priority: number): void;
   /** An eventfd-backed waker for `wait` (see src/daemon/worker-wake.ts); handles are never reused. */
   wakerOpen(): number;
   /** Wakes the waker's `wait` (now, or the next one); ECLOSED once it is closed. */

@@ -24,6 +24,7 @@
 // with the old checks (src/state/legacy-json.ts), written to state.db.new, made durable and
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -51,6 +52,14 @@ const CHECKPOINT_BYTES = 4 << 20;
 export const STAGE_ON_THREAD_ROWS = 1000;
 
 const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
+
+/** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
+ * per store (a store moved away and created afresh never repeats an earlier revision) and a
+ * counter every commit raises (in its transaction; a write staged on the writer thread right after
+ * its commit, on this thread's connection). A table image (src/daemon/table-image-file.ts)
+ * records it, with the store files' size and time, and is trusted only while it is unchanged.
+ * One row: read without reading the objects. */
+const REVISION_KEY = 'revision';
 
 export interface LoadResult {
   state: DesiredState | null;      // null: nothing saved yet
@@ -103,6 +112,8 @@ export class StateStore {
   private walBytes = 0;
   private checkpointTimer: NodeJS.Immediate | null = null;
   private writer: StoreWriterThread | null = null;
+  private rev: { id: string; n: number } | null = null;
+  private setRev: Database.Statement<[string, string]> | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
 
@@ -186,8 +197,40 @@ export class StateStore {
     return state;
   }
 
+  /** The store's revision (REVISION_KEY) without opening it for use: one row read, no
+   * quick_check, no objects. null when there is no store or it has no revision yet. Never throws
+   * (a store this cannot read fails the real open later, with its reason). */
+  static peekRevision(dir: string): string | null {
+    const path = join(dir, STATE_DB);
+    if (!existsSync(path)) return null;
+    try {
+      // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
+      const db = new Database(path, { fileMustExist: true, readonly: true });
+      try {
+        db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
+        return r?.value ?? null;
+      } finally { db.close(); }
+    } catch { return null; }
+  }
+
+  /** The revision now (changes with every commit); null before open(). */
+  revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
+
+  /** After a write the writer thread committed: the revision moves in a transaction of its own
+   * (best effort: the store files' size and time, which a table image also records, moved anyway). */
+  private bumpRevision(): void {
+    if (!this.rev || !this.setRev) return;
+    try { this.setRev.run(REVISION_KEY, `${this.rev.id}:${this.rev.n + 1}`); this.rev.n++; } catch { /* see above */ }
+  }
+
   private prepare(db: Database.Database): void {
     this.db = db;
+    const setRev = this.setRev = db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const have = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
+    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
+    const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
+    if (!m) setRev.run(REVISION_KEY, `${rev.id}:0`); // a store without one (created before revisions): once
     const up = db.prepare<[string, string, string, number]>('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
     const del = db.prepare<[string, string]>('DELETE FROM objects WHERE kind = ? AND key = ?');
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
@@ -198,8 +241,12 @@ export class StateStore {
         up.run(o.kind, o.key, body, crc32(body));
       }
       for (const r of w.remove) del.run(r.kind, r.key);
+      setRev.run(REVISION_KEY, `${rev.id}:${rev.n + 1}`);
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
+    const tx = this.writeTx;
+    // the counter moves only once the transaction committed
+    this.writeTx = (w) => { const r = tx(w); rev.n++; return r; };
   }
 
   private create(): void {
@@ -314,6 +361,7 @@ export class StateStore {
         settled = true;
         const stats = await staged;
         await writer.request({ op: 'commit' }, thread);
+        this.bumpRevision();
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
         return stats;
       },

@@ -1,0 +1,152 @@
+// Table image files: each forwarding worker's table image (src/core/table-image.ts) in the state
+// directory, tables.<worker>.img, so that a restart forwards from the tables as they were while
+// the control plane restores (docs/running.md, "Restarts").
+//
+// When an image is trusted — every one of these, else the start takes the normal path and logs
+// why (never a crash, never other tables):
+//   * written at a clean stop (SIGTERM: `stop()`), after the last commit: the API and the node
+//     programming are closed first, so nothing commits after the revision it records;
+//   * the store's revision at start equals the image's (StateStore.peekRevision: one row; every
+//     commit changes it, and a store created afresh has another id), and so do the size and
+//     modification time of the store's files (a write by another tool: storeRevisionStamp);
+//   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
+//     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
+//     CIDRs) and the ports (imageInputsHash);
+//   * the same build of the forwarding core (module CRC), the same layout constants, the same
+//     worker index and worker count, region offsets this build gives the image's capacities, and
+//     the file's CRC.
+// Each worker reads its file and deletes it at once, used or not: an image is used at most once,
+// so after a crash (SIGKILL, power loss: no image written) the next start never finds one from an
+// earlier stop, even when no apply happened in between. Only the next clean stop writes a new one.
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import type { Core } from '../core/host.js';
+import { decodeImageHead, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
+import type { Neighbour } from './l2.js';
+
+const cpuMsNow = (): number => { const u = process.cpuUsage(); return Math.round((u.user + u.system) / 1000); };
+
+export const imageFile = (worker: number): string => `tables.${worker}.img`;
+const IMAGE_NAME = /^tables\.(\d+)\.img(\.tmp)?$/;
+
+/** What a worker is told at start: where its image is, what it must match, and the flows saved at
+ * the same stop (imported with the image's ids when it is used). */
+export interface WorkerImageInit {
+  dir: string;
+  revision: string | null;
+  inputsHash: string;
+  flows?: FlowRecords;
+  extraAgeMs: number;
+  /** The learned neighbours restored from the checkpoint (re-verified like learned ones). */
+  neighbours: Neighbour[];
+}
+
+/** What became of a worker's image at start (RestoreSummary.image, per worker). */
+export interface ImageStartResult {
+  worker: number;
+  used: boolean;
+  /** Why it was not used ("none": no file). */
+  problem?: string;
+  /** Reading, checking and loading it and importing the flows, in the worker. */
+  loadMs?: number;
+  bytes?: number;
+  flows?: ImportStats;
+  /** process.hrtime of the moment the worker resumed forwarding from it (ns, as a string). */
+  resumedAtNs?: string;
+  /** CPU time of the whole process (every thread) until then, ms: what forwarding cost to reach,
+   * which on a loaded machine says more than the wall time. */
+  cpuMs?: number;
+  /** Filled once the control plane caught up (its first apply over the image). */
+  catchUp?: CatchUpResult;
+}
+
+/** The store's revision as an image records it: the revision row (every wdp commit changes it)
+ * and the size and modification time of the store's files, which any other writer changes too
+ * (the `sqlite3` tool, a restored backup). Taken with the store closed: at a stop after the API
+ * closed it, at a start before anything opens it. null without a revision. */
+export function storeRevisionStamp(dir: string, readRevision: () => string | null): string | null {
+  // the files first: reading the revision leaves an empty WAL behind (SQLite, read-only), which
+  // counts as none
+  const stamp = ['state.db', 'state.db-wal'].map((f) => {
+    try { const st = statSync(join(dir, f), { bigint: true }); return st.size ? `${st.size}/${st.mtimeNs}` : '-'; } catch { return '-'; }
+  });
+  const revision = readRevision();
+  return revision === null ? null : `${revision}@${stamp.join(',')}`;
+}
+
+/** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports.
+ * Neighbours are sorted (their order depends on when each was learned, not on what they are). */
+export function imageInputsHash(nodeConfig: Record<string, unknown>, ports: Array<{ index: number; name: string; mac: string; type: string; role: string; ifname: string }>): string {
+  const spec = { ...(nodeConfig.spec as Record<string, unknown>) };
+  if (Array.isArray(spec.neighbours)) spec.neighbours = [...spec.neighbours].sort((a, b) => String(a.address).localeCompare(String(b.address)));
+  const p = ports.map((x) => [x.index, x.name, x.mac, x.type, x.role, x.ifname]).sort((a, b) => (a[0] as number) - (b[0] as number));
+  return createHash('sha256').update(JSON.stringify({ node: { ...nodeConfig, spec }, ports: p })).digest('hex');
+}
+
+/** Writes worker `worker`'s image atomically (mode 0600); returns its size. */
+export function writeImageFile(dir: string, worker: number, buf: Uint8Array): number {
+  return writeFileAtomic(dir, imageFile(worker), buf);
+}
+
+/** Deletes the images (and unfinished writes) of workers this configuration does not have. */
+export function removeStaleImages(dir: string, workers: number): void {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) {
+    const m = IMAGE_NAME.exec(n);
+    if (m && (m[2] || Number(m[1]) >= workers)) rmSync(join(dir, n), { force: true });
+  }
+}
+
+/** Fills `into` from `fd` at `pos`; throws ImageError when the file ends first. */
+function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
+  for (let off = 0; off < into.length;) {
+    const n = readSync(fd, into, off, into.length - off, pos + off);
+    if (n === 0) throw new ImageError(`truncated: the file ends at ${pos + off} bytes`);
+    off += n;
+  }
+  return into;
+}
+
+/** In the worker, before it forwards: reads (and deletes) its image, checks it, loads it into
+ * `core` and imports the saved flows with its ids. Never throws: anything wrong is the result's
+ * problem and `core` is untouched (the normal path follows). */
+export function startFromImage(core: Core, worker: number, workers: number, init: WorkerImageInit, ports: PortRef[]): { resume?: ImageResume; result: ImageStartResult } {
+  const t0 = performance.now();
+  const file = join(init.dir, imageFile(worker));
+  if (!existsSync(file)) return { result: { worker, used: false, problem: 'none' } };
+  let fd: number;
+  try { fd = openSync(file, 'r'); } catch (e) { return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } }; }
+  let resume: ImageResume, size = 0;
+  try {
+    try { unlinkSync(file); } catch { /* gone already: the open descriptor still reads it */ }
+    size = fstatSync(fd).size;
+    // the head first: a refused image costs its metadata, not its 19 MB (at 10k x 10)
+    const prefix = readAt(fd, Buffer.allocUnsafe(IMAGE_PREFIX_BYTES), 0);
+    const head = decodeImageHead(Buffer.concat([prefix, readAt(fd, Buffer.allocUnsafe(Math.min(imageMetaBytes(prefix), size)), prefix.length)]), size);
+    const problem = imageProblem(head.meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash });
+    if (problem) return { result: { worker, used: false, problem, bytes: size } };
+    // the payload straight into the set it becomes (no second copy), its CRC over it there
+    resume = new ImageResume(core, head.meta, (u8, base, meta) => {
+      let crc = crc32(head.metaBytes), at = head.payloadAt;
+      for (let i = 0; i < 6; i++) {
+        const region = u8.subarray(base + meta.offsets[i], base + meta.offsets[i] + meta.lengths[i]);
+        readAt(fd, region, at);
+        crc = crc32(region, crc);
+        at += meta.lengths[i];
+      }
+      if (crc !== head.crc) throw new ImageError('checksum mismatch (corrupt)');
+    });
+  } catch (e) {
+    return { result: { worker, used: false, problem: e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`, bytes: size } };
+  } finally { closeSync(fd); }
+  const flows = init.flows ? importFlows(core, init.flows, ports, init.extraAgeMs, core.clockNow(), resume.ids()) : undefined;
+  return {
+    resume,
+    result: { worker, used: true, bytes: size, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow() },
+  };
+}

@@ -1,0 +1,54 @@
+// How a forwarding worker waits when an rx burst came back empty: blocked in the addon's
+// `waitAny` (poll(2) on every native port's fd and the worker's waker eventfd) until a frame or a
+// control message arrives or IDLE_WAIT_MS pass, or — with relay ports only — awaiting on its event
+// loop. Each frame that wakes the worker pays this path once per crossing, so it allocates
+// nothing: the port handles are an array built when the ports change, and `waitAny` returns a
+// count instead of an array of ready ports (the worker bursts every port anyway). Garbage here
+// became a young-generation scavenge every ~1,000 round trips (docs/performance.md, "Tail
+// latency").
+import type { Port } from '../ports/port.js';
+import { NativePort, type NativeAddon } from '../ports/native.js';
+import { RelayPort } from './relay-port.js';
+import type { WakeReceiver } from './worker-wake.js';
+
+// An idle worker's sleep when nothing is posted and no frame arrives: bounds how late timers
+// (probes, neighbour ageing, checkpoint slices) run. Control messages do not wait for it.
+export const IDLE_WAIT_MS = 10;
+// A worker whose ports are all native yields to its event loop at most this often when idle
+// (port opens, timers); with relay ports, after every wait.
+const YIELD_EVERY_MS = 20;
+
+export class WorkerIdle {
+  private handles: number[] = [];
+  private relays: RelayPort[] = [];
+  private lastYield = 0;
+
+  /** addon: the native addon (undefined: relay ports only); waker: its eventfd handle, 0 none. */
+  constructor(private readonly addon: NativeAddon | undefined, private readonly waker: number, private readonly wake: WakeReceiver) {}
+
+  /** The worker's ports changed (opened, added, removed). */
+  setPorts(ports: readonly Port[]): void {
+    this.relays = ports.filter((p): p is RelayPort => p instanceof RelayPort);
+    this.handles = ports.filter((p): p is NativePort => p instanceof NativePort).map((p) => p.handle);
+  }
+
+  /** One idle wait: returns when a port is readable, a control message was posted, or the
+   * timeout passed (then the event loop gets its turn if it is due). */
+  async wait(): Promise<void> {
+    const relays = this.relays;
+    if (this.handles.length === 0 || !this.addon) {
+      if (relays.length) await Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
+      else await this.wake.sleep(IDLE_WAIT_MS);
+      return;
+    }
+    this.addon.waitAny(this.handles, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
+    this.wake.seenAll();
+    // Yield so relay ports (if mixed), port opens and timers get their turn — not after every
+    // wake-up: an event-loop turn (setImmediate) sits between a frame's arrival and its rx
+    // burst, and with native ports only nothing needs the loop more often than this.
+    if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
+      this.lastYield = Date.now();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// Table images (src/core/table-image.ts): a restarted core forwards from the tables as they were
+// before the control plane has compiled anything, the saved flows imported with the image's ids;
+// the control plane's catch-up compile (other ids after incremental changes) is then written over
+// it and every live flow keeps its backend; a catch-up of the same compile is byte-identical to
+// the image; a damaged, foreign or stale image is refused with its reason. In-process: the
+// control plane over a LocalDataplane, as the daemon runs it over its workers.
+import test from 'ava';
+import * as L from '../dist/assembly/layout.js';
+import { LocalDataplane } from '../dist/src/core/dataplane.js';
+import { ControlPlaneCore } from '../dist/src/api/controlplane.js';
+import { exportFlows, importFlows } from '../dist/src/core/flow-export.js';
+import { captureImage, decodeImage, imageProblem, ImageResume, layoutHash } from '../dist/src/core/table-image.js';
+import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
+import { benchObjects, serviceObject, sliceObject } from '../dist/src/bench/control.js';
+import { frame } from '../dist/src/packet/build.js';
+import { parseFrame } from '../dist/src/packet/parse.js';
+
+const PORTS = [{ index: 0, name: 'uplink', mac: '02:00:00:00:00:aa' }, { index: 1, name: 'pods', mac: '02:77:64:70:00:01' }];
+const WHO = { worker: 0, workers: 1, revision: 'r:7', inputsHash: 'h1', announced: [] };
+const CLIENT = '192.168.200.7';
+// 1,500 Services x 10 endpoints: more than the writer's first capacities (the restore's regrow path)
+const svcs = makeServiceSet({ services: 1500, endpoints: 10 });
+// the saved state in the store's order (kind, then namespace/name), as a restart reads it
+const storeOrder = (objs) => [...objs].sort((a, b) => (a.kind + ' ' + a.metadata.namespace + '/' + a.metadata.name).localeCompare(b.kind + ' ' + b.metadata.namespace + '/' + b.metadata.name));
+
+const syn = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'S', seq: 1 });
+const ack = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'A', seq: 2, ack: 2 });
+const reply = (s, backendAddr, sport) => frame({ src: backendAddr, dst: CLIENT, proto: 'TCP', sport: 8080, dport: sport, flags: 'SA', seq: 9, ack: 2 });
+
+/** An established connection to each of `picked` through `core`: the backend each went to. */
+function connect(core, picked, now) {
+  return picked.map((s, i) => {
+    const sport = 20000 + i;
+    const [r] = core.run([syn(s, sport)], now, 0);
+    if (r.reason !== 'fwd_nat') throw new Error(`SYN to ${s.clusterIP}: ${r.reason}`);
+    const backendAddr = parseFrame(r.frame).dst;
+    core.run([reply(s, backendAddr, sport)], now, 1);
+    core.run([ack(s, sport)], now, 0);
+    return { s, sport, backendAddr };
+  });
+}
+
+/** The connection goes on to its backend, and its replies translate back to the VIP. */
+function goesOn(t, core, c, now) {
+  const [r] = core.run([ack(c.s, c.sport)], now, 0);
+  t.is(r.reason, 'fwd_nat', `${c.s.clusterIP}:${c.sport}`);
+  t.is(parseFrame(r.frame).dst, c.backendAddr);
+  const [b] = core.run([reply(c.s, c.backendAddr, c.sport)], now, 1);
+  t.is(b.reason, 'fwd_reply');
+  t.is(parseFrame(b.frame).src, c.s.clusterIP);
+}
+
+test('an image forwards old and new connections before the control plane compiles; the catch-up renumbers ids and every flow keeps its backend', async (t) => {
+  // the old process: a full sync, then incremental changes (so its ids are not the restart's 1..n)
+  const a = new LocalDataplane({ flows: 4096 });
+  const cpA = new ControlPlaneCore(a, null);
+  await cpA.apply(benchObjects(svcs));
+  const gone = svcs.slice(0, 40);
+  await cpA.remove(gone.flatMap((s) => [serviceObject(s), sliceObject(s)]));
+  const moved = svcs.slice(100, 140).map((s) => ({ ...s, endpoints: [{ addr: `10.255.0.${s.name.slice(4) % 250 + 1}`, port: 8080 }, ...s.endpoints.slice(1)] }));
+  await cpA.apply(moved.map((s) => sliceObject(s)));
+  const back = gone.slice(0, 20);  // re-added: new ids from the freed ones
+  await cpA.apply(back.flatMap((s) => [serviceObject(s), sliceObject(s)]));
+  const movedNames = new Set(moved.map((s) => s.name));
+  const live = [...svcs.slice(40).filter((s) => !movedNames.has(s.name)), ...moved, ...back];
+  const picked = [moved[3], back[5], svcs[700], svcs[1499], moved[30]];
+  const conns = connect(a.core, picked, 1000);
+  const image = captureImage(a.core, WHO);
+  const saved = exportFlows(a.core, PORTS, 1500);
+  t.is(saved.flows.length, picked.length * L.CT_SIZE);
+
+  // the new process: image loaded, flows imported with the image's ids — no compile yet
+  const b = new LocalDataplane({ flows: 4096 });
+  const { meta, payload } = decodeImage(image);
+  t.is(imageProblem(meta, { moduleHash: b.core.moduleHash, worker: 0, workers: 1, revision: 'r:7', inputsHash: 'h1' }), null);
+  const resume = new ImageResume(b.core, meta, payload);
+  t.is(b.core.ir.frontends.size, 0);     // nothing compiled: forwarding from the image alone
+  const stats = importFlows(b.core, saved, PORTS, 500, 50, resume.ids());
+  t.deepEqual(stats, { flows: picked.length, affinity: 0, staleBackends: 0, dropped: {} });
+  for (const c of conns) goesOn(t, b.core, c, 60);
+  // a new connection to a Service the old process had, and none to one it had removed
+  const fresh = connect(b.core, [svcs[900]], 61)[0];
+  t.true(svcs[900].endpoints.some((e) => e.addr === fresh.backendAddr));
+  const [none] = b.core.run([syn(gone[30], 30000)], 61, 0);
+  t.not(none.reason, 'fwd_nat');
+
+  // the control plane catches up: the saved state in the store's order, compiled from scratch
+  const cpB = new ControlPlaneCore(b, null);
+  await cpB.apply(storeOrder(benchObjects(live)));
+  const r = resume.afterApply();
+  t.truthy(r);
+  t.false(r.equal);                      // ids renumbered: 1..n in the store's order
+  t.true(r.remapped > 0);
+  t.is(r.unmatched, 0);
+  t.is(resume.afterApply(), undefined);  // once
+  for (const c of [...conns, fresh]) goesOn(t, b.core, c, 70);
+  // each flow names the ids the new tables give its Service and backend
+  for (const f of b.core.flows({}, 70)) {
+    const fe = b.core.ir.frontends.get(f.frontendId);
+    t.is(fe.addr, f.vip);
+    t.is(b.core.ir.backends.get(f.backendId).addr, f.backend);
+  }
+  t.is(b.core.counters().global.ct_reselect ?? 0, 0);
+});
+
+test('the catch-up compile of the same saved state is byte-identical to the image (a nondeterministic compile fails this)', async (t) => {
+  const objs = storeOrder(benchObjects(svcs));
+  // a process that restored the saved state (one full compile into a fresh core) writes the image
+  const a = new LocalDataplane({ flows: 1024 });
+  await new ControlPlaneCore(a, null).apply(objs);
+  const image = captureImage(a.core, WHO);
+  // the next one loads it and compiles the same state
+  const b = new LocalDataplane({ flows: 1024 });
+  const { meta, payload } = decodeImage(image);
+  const resume = new ImageResume(b.core, meta, payload);
+  await new ControlPlaneCore(b, null).apply(objs);
+  const r = resume.afterApply();
+  t.true(r.equal, 'the new tables differ from the image');
+  t.is(r.remapped, 0);
+  // and a third capture (the catch-up's own tables) is the same image but for the save time
+  const again = decodeImage(captureImage(b.core, WHO));
+  t.true(again.payload.equals(payload));
+  t.deepEqual({ ...again.meta, savedAt: 0 }, { ...meta, savedAt: 0 });
+});
+
+test('a damaged, foreign or stale image is refused with its reason', async (t) => {
+  const a = new LocalDataplane({ flows: 256 });
+  await new ControlPlaneCore(a, null).apply(benchObjects(svcs.slice(0, 20)));
+  const image = captureImage(a.core, WHO);
+  const want = { moduleHash: a.core.moduleHash, worker: 0, workers: 1, revision: 'r:7', inputsHash: 'h1' };
+  t.is(imageProblem(decodeImage(image).meta, want), null);
+  const flipped = Buffer.from(image); flipped[flipped.length - 100] ^= 1;
+  t.throws(() => decodeImage(flipped), { message: /checksum mismatch/ });
+  t.throws(() => decodeImage(image.subarray(0, image.length - 1)), { message: /truncated or trailing/ });
+  t.throws(() => decodeImage(Buffer.from('WDPFLOWS' + 'x'.repeat(40))), { message: /magic/ });
+  const v2 = Buffer.from(image); v2.writeUInt32LE(2, 8);
+  t.throws(() => decodeImage(v2), { message: /format version 2/ });
+  const { meta } = decodeImage(image);
+  t.regex(imageProblem(meta, { ...want, revision: 'r:8' }), /saved state changed/);
+  t.regex(imageProblem(meta, { ...want, revision: null }), /no revision/);
+  t.regex(imageProblem(meta, { ...want, inputsHash: 'h2' }), /node configuration changed/);
+  t.regex(imageProblem(meta, { ...want, moduleHash: want.moduleHash ^ 1 }), /another build/);
+  t.regex(imageProblem(meta, { ...want, worker: 1, workers: 2 }), /worker 0 of 1/);
+  t.regex(imageProblem({ ...meta, layoutHash: layoutHash() ^ 1 }, want), /another table layout/);
+  t.regex(imageProblem({ ...meta, offsets: [...meta.offsets.slice(0, 5), meta.offsets[5] + 64] }, want), /laid out differently/);
+  t.regex(imageProblem({ ...meta, lengths: [...meta.lengths.slice(0, 2), 1 << 30, ...meta.lengths.slice(3)] }, want), /overruns/);
+});
