@@ -3,7 +3,7 @@
 // that path refuses the apply and leaves dataplane and store as they were; a refused compile drops
 // the staged rows; the next apply works (a new thread when the old one died).
 import test from 'ava';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -138,4 +138,15 @@ test('after a large write the writer thread copies the WAL into the database fil
   }
   t.is(rows, 3);
   t.is(mainCheckpoints, 0);
+});
+
+test('close() resolves only once the writer thread closed its connection: the store files no longer change (no WAL left)', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5']), svc('api', '10.96.0.11')])).status, 200);
+  t.true(existsSync(join(dir, 'state.db-wal')), 'the WAL exists while both connections are open');
+  // the API's close closes the store; the thread's connection is the last: its close removes the WAL
+  await a.cp.close();
+  t.false(existsSync(join(dir, 'state.db-wal')), 'no WAL once close() resolved');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
 });

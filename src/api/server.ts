@@ -438,7 +438,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
       closed = true;
       await app.close();
       if (healthApp) await healthApp.close();
-      store?.close(); // after the API: no apply is in flight any more
+      await store?.close(); // after the API: no apply is in flight any more (awaited: the files settle)
     },
   };
 }

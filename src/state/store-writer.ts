@@ -88,12 +88,20 @@ export class StoreWriterThread {
     return w;
   }
 
-  /** Lets the thread finish what it was sent, then end (drops a staged, uncommitted write). */
-  close(): void {
+  /** Lets the thread finish what it was sent, then end (drops a staged, uncommitted write).
+   * Resolves when it ended (its connection closed: the last one checkpoints and removes the WAL),
+   * or after `waitMs` at the latest; never rejects. */
+  close(waitMs = 5000): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    if (!w) return;
+    if (!w) return Promise.resolve();
+    // (kept referenced until it ended: a process that is stopping waits for it, up to waitMs)
+    w.ref();
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { w.unref(); resolve(); }, waitMs);
+      w.once('exit', () => { clearTimeout(timer); resolve(); });
+    });
     w.postMessage({ op: 'close' } satisfies WriterRequest);
-    w.unref();
+    return ended;
   }
 }

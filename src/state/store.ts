@@ -398,11 +398,16 @@ export class StateStore {
     try { this.db.pragma('wal_checkpoint(PASSIVE)'); this.walBytes = 0; } catch { /* retried after the next commits */ }
   }
 
-  close(): void {
+  /** Closes the store. The writer thread's connection closes after this one's (the last one
+   * checkpoints and removes the WAL); the promise resolves once it did (the files no longer
+   * change: a table image stamps them at stop), or after 5 s; never rejects. */
+  close(): Promise<void> {
     if (this.checkpointTimer) { clearImmediate(this.checkpointTimer); this.checkpointTimer = null; }
-    this.writer?.close(); this.writer = null;
+    const writerClosed = this.writer?.close() ?? Promise.resolve();
+    this.writer = null;
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
+    return writerClosed;
   }
 }
 
