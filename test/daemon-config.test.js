@@ -3,7 +3,7 @@ import test from 'ava';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, loadConfigFile, ConfigError, workerRealtimePriorityFor } from '../dist/src/daemon/config.js';
+import { parseConfig, loadConfigFile, ConfigError } from '../dist/src/daemon/config.js';
 
 const good = {
   node: { name: 'node-a', addresses: ['192.168.100.2'] },
@@ -150,11 +150,7 @@ test('worker tuning: busy-poll off, default nice, SCHED_FIFO 1 only with a CPU t
   t.regex(e.message, /busyPollUs/);
   t.regex(e.message, /workerNice/);
   t.regex(e.message, /controlNice/);
-  t.is(c.workerRealtimePriority, undefined, 'left to workerRealtimePriorityFor');
-  t.is(workerRealtimePriorityFor(c, 2), 1, 'a CPU beyond the one worker: SCHED_FIFO 1');
-  t.is(workerRealtimePriorityFor(c, 1), 0, 'no CPU beyond the workers: normal scheduling');
-  t.is(workerRealtimePriorityFor({ ...c, workers: 2 }, 2), 0);
-  t.is(workerRealtimePriorityFor(parseConfig({ ...good, workerRealtimePriority: 0 }), 8), 0, 'configured 0 stays off');
+  t.is(c.workerRealtimePriority, 0, 'normal scheduling unless the config asks for SCHED_FIFO');
   t.is(parseConfig({ ...good, workerRealtimePriority: 50 }).workerRealtimePriority, 50);
   t.is(parseConfig({ ...good, workerRealtimePriority: 0 }).workerRealtimePriority, 0);
   for (const bad of [-1, 100, 1.5, 'high', true]) {

@@ -31,16 +31,11 @@ export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
 /** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
 export const CONTROL_NICE_DEFAULT = 0;
-/** SCHED_FIFO priority of the forwarding workers when the config leaves it out and the node has
- * a CPU beyond its workers (workerRealtimePriorityFor). */
-export const WORKER_REALTIME_PRIORITY_DEFAULT = 1;
-
-/** The workers' real-time priority: as configured, else WORKER_REALTIME_PRIORITY_DEFAULT when the
- * node has more CPUs than forwarding workers — a worker busy with a flood then still leaves whole
- * CPUs to the control plane and the node's other tasks — and normal scheduling (0) otherwise. */
-export function workerRealtimePriorityFor(cfg: { workerRealtimePriority?: number; workers: number }, cpus: number): number {
-  return cfg.workerRealtimePriority ?? (cpus > cfg.workers ? WORKER_REALTIME_PRIORITY_DEFAULT : 0);
-}
+/** SCHED_FIFO priority of the forwarding workers when the config does not say: normal scheduling.
+ * A real-time worker cuts the round-trip tail on a node whose CPUs are contended but costs
+ * request/response traffic most of its connection rate on a quiet one (docs/running.md, "Worker
+ * scheduling"), so it is an operator's choice, not a default. */
+export const WORKER_REALTIME_PRIORITY_DEFAULT = 0;
 
 function validListen(s: string): boolean {
   try { parseListen(s); return true; } catch { return false; }
@@ -219,9 +214,8 @@ export const daemonConfigSchema = z.object({
   // CAP_SYS_NICE, else a warning and the default priority); 0 = leave it
   workerNice: z.number().int().min(-20).max(19).default(WORKER_NICE_DEFAULT),
   // the forwarding workers under SCHED_FIFO at this priority (src/daemon/thread-priority.ts;
-  // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling; left out:
-  // workerRealtimePriorityFor (1 when the node has more CPUs than workers)
-  workerRealtimePriority: z.number().int().min(0).max(99).optional(),
+  // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling
+  workerRealtimePriority: z.number().int().min(0).max(99).default(WORKER_REALTIME_PRIORITY_DEFAULT),
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
   // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),

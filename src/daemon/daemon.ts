@@ -26,8 +26,7 @@ import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, hostHairpinOf, workerRealtimePriorityFor } from './config.js';
-import { availableParallelism } from 'node:os';
+import { ConfigError, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
@@ -233,8 +232,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
       workerNice: cfg.workerNice,
-      workerRealtimePriority: workerRealtimePriorityFor(cfg, availableParallelism()),
-      workerRealtimeConfigured: cfg.workerRealtimePriority !== undefined,
+      workerRealtimePriority: cfg.workerRealtimePriority,
       ...(cfg.workerCpus ? { cpu: cfg.workerCpus[w] } : {}),
       neighbourReachableMs: cfg.neighbourReachableMs,
       announce: cfg.announce,

@@ -41,8 +41,6 @@ export interface WorkerInit {
   workerNice?: number;
   /** SCHED_FIFO priority of the worker thread (1..99); 0/absent: normal scheduling. */
   workerRealtimePriority?: number;
-  /** The priority is the config's own (not its default): refusing it is then a warning. */
-  workerRealtimeConfigured?: boolean;
   /** The CPU the worker thread is pinned to (config `workerCpus`); absent: not pinned. */
   cpu?: number;
   /** Learned neighbours stay reachable this long after they were last heard from, then are

@@ -659,9 +659,7 @@ async function main(): Promise<void> {
   }
   if (init.workerRealtimePriority) {
     const why = setThreadRealtime(init.workerRealtimePriority);
-    // refused by default (no CAP_SYS_NICE, e.g. deploy/daemonset.yaml): said once, not a warning
-    const level = !why ? 'debug' : init.workerRealtimeConfigured ? 'warn' : 'info';
-    port.postMessage({ type: 'log', level, msg: why ? 'worker keeps normal scheduling (tail latency on a busy node is higher)' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
+    port.postMessage({ type: 'log', level: why ? 'warn' : 'debug', msg: why ? 'worker keeps normal scheduling (tail latency on a busy node is higher)' : 'worker runs under SCHED_FIFO', data: { priority: init.workerRealtimePriority, ...(why ? { reason: why } : {}) } } satisfies FromWorker);
   }
   if (init.cpu !== undefined) {
     const why = pinThread(init.cpu);
