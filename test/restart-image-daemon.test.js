@@ -7,7 +7,7 @@
 // (restart-daemon.test.js: a change persisted while the daemon was down).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4 } from './lib/topology.js';
@@ -174,5 +174,21 @@ serial('a store written by another tool after the stop (its file changed) refuse
   const [r] = status(topo).restore.images;
   t.false(r.used);
   t.regex(r.problem, /saved state changed since it was written/);
+  t.is(await connectOnce(topo), 'pod-a', 'the normal path restored the state');
+});
+
+serial('a stop whose flow checkpoint fails writes no table image (an older checkpoint\'s flow ids would be read as the image\'s)', async (t) => {
+  t.is(await connectOnce(topo), 'pod-a');
+  // a directory where the checkpoint's temporary file goes: writing the checkpoint fails
+  const tmp = join(topo.config.stateDir, 'flows.ckpt.tmp');
+  mkdirSync(tmp);
+  try {
+    t.is(await stop(topo, 'SIGTERM'), 0);
+  } finally { rmSync(tmp, { recursive: true, force: true }); }
+  t.regex(topo.daemonLog, /writing the flow checkpoint failed/);
+  t.regex(topo.daemonLog, /no table images written/);
+  t.false(existsSync(join(topo.config.stateDir, 'tables.0.img')));
+  await startDaemon(topo);
+  t.like(status(topo).restore.images[0], { used: false, problem: 'none' });
   t.is(await connectOnce(topo), 'pod-a', 'the normal path restored the state');
 });

@@ -405,11 +405,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       checkpointer.stopPeriodic();
       // no frame moves between the last checkpoint and the workers' stop
       try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
-      await checkpointer.save(dataplane, learnedNeighbours, 'stop');
+      const flowsSaved = await checkpointer.save(dataplane, learnedNeighbours, 'stop');
       // the tables as they are, for the next start (nothing commits any more: the API and the
-      // node programming are closed)
+      // node programming are closed). Only with this stop's flow checkpoint: the next start
+      // imports the checkpoint's flows with the image's ids as they are, and an older checkpoint's
+      // ids may name other Services in these tables
       const revision = storeRevisionStamp(cfg.stateDir, () => saved.store.revision());   // (the API closed the store)
-      if (revision) {
+      if (revision && !flowsSaved) log.warn('no table images written: the flow checkpoint of this stop failed (the next start restores without them)');
+      else if (revision) {
         const t0 = performance.now();
         const written = await dataplane.writeImages(cfg.stateDir, revision, imageInputs(portManager.all().map((p) => p.spec)));
         for (const w of written) if (w.error) log.warn({ worker: w.worker, error: w.error }, 'writing the table image failed: the next start restores without it');

@@ -52,7 +52,7 @@ export interface RestoreSummary {
 export class FlowCheckpointer {
   private readonly loaded: CheckpointLoad;
   private timer: NodeJS.Timeout | undefined;
-  private saving: Promise<void> | undefined;
+  private saving: Promise<boolean> | undefined;
   private readonly summaryData: RestoreSummary;
   private neighbours: Neighbour[] = [];
 
@@ -140,8 +140,9 @@ export class FlowCheckpointer {
 
   stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
 
-  /** Exports every worker's tables and writes the checkpoint. One at a time; never throws. */
-  async save(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason']): Promise<void> {
+  /** Exports every worker's tables and writes the checkpoint. One at a time; never throws.
+   * Resolves with whether the checkpoint was written (a stop's table images go only with it). */
+  async save(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason']): Promise<boolean> {
     while (this.saving) await this.saving;
     this.saving = (async () => {
       const t0 = performance.now();
@@ -154,10 +155,12 @@ export class FlowCheckpointer {
         const ms = Math.round(performance.now() - t0);
         this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms };
         this.log[reason === 'stop' ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms }, 'flow checkpoint written');
+        return true;
       } catch (e) {
         this.log.error({ reason, error: (e as Error).message }, 'writing the flow checkpoint failed');
+        return false;
       }
     })();
-    try { await this.saving; } finally { this.saving = undefined; }
+    try { return await this.saving; } finally { this.saving = undefined; }
   }
 }

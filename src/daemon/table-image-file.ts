@@ -5,7 +5,8 @@
 // When an image is trusted — every one of these, else the start takes the normal path and logs
 // why (never a crash, never other tables):
 //   * written at a clean stop (SIGTERM: `stop()`), after the last commit: the API and the node
-//     programming are closed first, so nothing commits after the revision it records;
+//     programming are closed first, so nothing commits after the revision it records — and only
+//     when that stop's flow checkpoint was written (its flows are imported with the image's ids);
 //   * the store's revision at start equals the image's (StateStore.peekRevision: one row; every
 //     commit changes it, and a store created afresh has another id), and so do the size and
 //     modification time of the store's files (a write by another tool: storeRevisionStamp);
