@@ -21,7 +21,9 @@ function open(): void {
   db = new Database(settings.path, { fileMustExist: true });
   db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
   db.pragma('synchronous = FULL');
-  db.pragma('wal_autocheckpoint = 0'); // the main thread's connection checkpoints
+  // no checkpoint inside a COMMIT, before its answer: this thread checkpoints after answering
+  // (below), the main thread's connection after its own commits
+  db.pragma('wal_autocheckpoint = 0');
   db.pragma(`cache_size = -${settings.cacheKiB}`);
   up = db.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
   del = db.prepare('DELETE FROM objects WHERE kind = ? AND key = ?');
