@@ -155,7 +155,7 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 
 /** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
  * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP and other: no reply yet), or a TCP flow
- * that is closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
+ * that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
  * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop):
  * an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out the
  * connections that already work, and connections that ended cannot hold the table full for their
@@ -244,8 +244,9 @@ export function ctAlloc(): u32 {
 // kube-proxy gives 1 h: --conntrack-tcp-timeout-close-wait); only both FINs or a RST end it.
 // A pure SYN on a CLOSING flow never gets here: the flow is stale (assembly/stale.ts
 // reopensClosed), freed, and the SYN creates a new flow with a fresh backend selection.
-// Only ESTABLISHED (and half-closed) have long timeouts; SYN, SYN_RECV and MIDSTREAM have short ones and, with
-// CLOSING flows that were never confirmed, may be evicted.
+// Only ESTABLISHED and the half-closed states have long timeouts; SYN, SYN_RECV and MIDSTREAM have
+// short ones. Every TCP state but ESTABLISHED may be evicted (evictable): half-closed and CLOSING ones too,
+// confirmed or not, as the kernel's early drop takes FIN_WAIT / CLOSE_WAIT ones.
 
 /** State after a FIN or RST: an established flow's first FIN half-closes it (`half`: the state
  * for this direction's FIN; a repeated FIN of the same side keeps it); the other side's FIN, a

@@ -428,8 +428,11 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         // the program and its XSKMAP: our own, or those of the port we join
         let (map, prog) = match o.share.take() {
             Some(sh) => {
-                if sh.ifindex != ifindex || sh.queues != nq {
+                if sh.ifindex != ifindex {
                     return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': the port to share is on another interface")));
+                }
+                if sh.queues != nq {
+                    return Err(NErr::new("EINVAL", format!("AF_XDP on '{n}': the port to share was opened with {} receive queues, the interface has {nq} now", sh.queues)));
                 }
                 (sh.map, None)
             }

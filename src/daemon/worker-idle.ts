@@ -1,11 +1,12 @@
 // How a forwarding worker waits when an rx burst came back empty: blocked in the addon's
 // `waitAny` (poll(2) on every native port's fd and the worker's waker eventfd) until a frame or a
 // control message arrives or IDLE_WAIT_MS pass, or — with relay ports only — awaiting on its event
-// loop. Each frame that wakes the worker pays this path once per crossing, so it allocates
-// nothing: the port handles are an array built when the ports change, and `waitAny` returns a
+// loop. Each frame that wakes the worker pays this path once per crossing, so it builds nothing
+// per wait: the port handles are an array built when the ports change, and `waitAny` returns a
 // count instead of an array of ready ports (the worker bursts every port anyway). Garbage here
 // became a young-generation scavenge every ~1,000 round trips (docs/performance.md, "Tail
-// latency").
+// latency"). What is left: wait() is async, so each call (awaited by the worker's loop) still
+// allocates its promise — about a scavenge every few thousand waits.
 import type { Port } from '../ports/port.js';
 import { NativePort, type NativeAddon } from '../ports/native.js';
 import { RelayPort } from './relay-port.js';

@@ -468,7 +468,7 @@ export class ReferenceModel {
   }
 
   /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM; UDP
-   *  without a reply) or TCP closing (the kernel's tcp_can_early_drop). */
+   *  without a reply) or TCP half-closed or closing (the kernel's tcp_can_early_drop). */
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
