@@ -118,6 +118,9 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   // runtime ports (the ports API): pod and uplink only, same field checks
   t.is(parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', pods: [{ ip: '10.244.1.2' }] }).name, 'p');
   t.throws(() => parsePortConfig(host), { message: /host port can only be configured in the config file/ });
+  // fanout at runtime: afpacket only; the message says where an afxdp one goes, and why not a TAP
+  t.throws(() => parsePortConfig({ name: 'x', type: 'afxdp', ifname: 'veth1', role: 'uplink', fanout: true }), { message: /afxdp port shared by the workers can only be configured in the config file/ });
+  t.throws(() => parsePortConfig({ name: 't', type: 'tap', ifname: 'tap1', role: 'pod', fanout: true }), { message: /a TAP fd is one queue/ });
   t.throws(() => parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', netns: 'x' }), { message: /only a TAP port/ });
   t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
 });

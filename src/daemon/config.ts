@@ -307,7 +307,7 @@ export function parsePortConfig(raw: unknown): PortConfig {
   const problems: string[] = [];
   if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
   if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
-  if (p.fanout && p.type !== 'afpacket') problems.push('  fanout: only an afpacket port can be shared by the workers');
+  if (p.fanout && p.type !== 'afpacket') problems.push(p.type === 'tap' ? '  fanout: only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' : '  fanout: an afxdp port shared by the workers can only be configured in the config file (at runtime: afpacket)');
   if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
   if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin) problems.push('  role: uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');

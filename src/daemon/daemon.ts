@@ -399,8 +399,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       const programmed = programming.stop();
       log.info('stopping');
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
-      try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
+      // the node config's program in flight finishes before the API closes the store: its commit
+      // (or its undo) still has the store, so tables and store never part at stop
       await programmed;
+      try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await answeringDone;
       checkpointer.stopPeriodic();
       // no frame moves between the last checkpoint and the workers' stop
