@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import {
-  buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4,
+  buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4, spawnNode, waitFor,
 } from './lib/topology.js';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { Core } from '../dist/src/core/host.js';
@@ -64,20 +64,7 @@ const ECHO_CLIENT = `
     report(); if (cmd === 'stop') { clearInterval(tick); process.exit(0); } } });
   setTimeout(() => process.exit(3), 180000);`;
 
-function spawnNode(topo, ns, script, args) {
-  const child = topo.lab.spawn(ns, process.execPath, ['-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.out = '';
-  child.stdout.on('data', (d) => { child.out += d; });
-  child.stderr.on('data', (d) => { child.out += d; });
-  return child;
-}
 
-async function waitFor(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) { last = await fn(); if (last) return last; await sleep(100); }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Asks a client for its connections' state. */
 async function report(client) {

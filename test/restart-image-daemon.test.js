@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
-import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4 } from './lib/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4, spawnNode, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test);
 const ECHO_PORT = 7000;
@@ -36,18 +36,6 @@ const ECHO_CLIENT = `
     if (String(d).includes('stop')) { clearInterval(tick); process.exit(0); } });
   setTimeout(() => process.exit(3), 120000);`;
 
-function spawnNode(topo, ns, script, args) {
-  const child = topo.lab.spawn(ns, process.execPath, ['-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  child.out = '';
-  child.stdout.on('data', (d) => { child.out += d; });
-  child.stderr.on('data', (d) => { child.out += d; });
-  return child;
-}
-async function waitFor(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) { const v = await fn(); if (v) return v; await sleep(100); }
-  throw new Error(`timed out waiting for ${what}`);
-}
 async function report(client) {
   const before = client.out.length;
   client.stdin.write('report\n');

@@ -203,3 +203,19 @@ export async function startTwoWorkerTopology() {
     throw e;
   }
 }
+
+/** Runs `node -e script args…` inside namespace `ns`; its stdout and stderr collect in child.out. */
+export function spawnNode(topo, ns, script, args) {
+  const child = topo.lab.spawn(ns, process.execPath, ['-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.out = '';
+  child.stdout.on('data', (d) => { child.out += d; });
+  child.stderr.on('data', (d) => { child.out += d; });
+  return child;
+}
+
+/** Polls `fn` every 100 ms until it returns something truthy (returned), or throws naming `what`. */
+export async function waitFor(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) { const v = await fn(); if (v) return v; await new Promise((r) => setTimeout(r, 100)); }
+  throw new Error(`timed out waiting for ${what}`);
+}
