@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
-import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, sleep, WDP, NODE_V4, spawnNode, waitFor } from './lib/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, WDP, NODE_V4, spawnNode, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test);
 const ECHO_PORT = 7000;
