@@ -76,6 +76,10 @@ function setLayout(base: number, caps: TableCapacities): SetLayout & { end: numb
   return l;
 }
 
+/** Where a set's regions start, in one order: service map, frontends, backends, Maglev words,
+ * CIDRs, routes (usedBytes gives their extents in the same order). */
+function regionStarts(s: SetLayout): number[] { return [s.svcmap, s.front, s.backend, s.maglev, s.cidr, s.route]; }
+
 export function tableSetBytes(caps: TableCapacities): number {
   return setLayout(0, caps).end;
 }
@@ -198,21 +202,14 @@ export class TableWriter {
   imageExtents(): { caps: TableCapacities; base: number; regions: Array<[number, number]> } {
     const s = this.sets[this.core.cfg32(L.CFG_GEN) & 1], dv = this.core.dv;
     const routes = dv.getUint32(s.base + L.TSH_ROUTE_COUNT, true) + dv.getUint32(s.base + L.TSH_LOCAL_COUNT, true);
-    return {
-      caps: { ...this.caps }, base: s.base,
-      regions: [
-        [s.svcmap - s.base, s.svcSlots * L.SM_SIZE], [s.front - s.base, (this.maxFront + 1) * L.FE_SIZE],
-        [s.backend - s.base, (this.maxBack + 1) * L.BE_SIZE], [s.maglev - s.base, this.maglev.used * 4],
-        [s.cidr - s.base, this.cidrs.used * L.CIDR_SIZE], [s.route - s.base, routes * L.RT_SIZE],
-      ],
-    };
+    const bytes = this.usedBytes(s, this.maxFront, this.maxBack, routes);
+    return { caps: { ...this.caps }, base: s.base, regions: regionStarts(s).map((at, i) => [at - s.base, bytes[i]]) };
   }
 
   /** The region offsets (from a set's base) sets of `caps` have: a table image is refused when
    * its own differ (it was laid out by another writer). */
   static regionOffsets(caps: TableCapacities): number[] {
-    const l = setLayout(0, caps);
-    return [l.svcmap, l.front, l.backend, l.maglev, l.cidr, l.route];
+    return regionStarts(setLayout(0, caps));
   }
 
   /** The core now reads sets at `bases` laid out for `caps` that a table image filled (their
@@ -323,16 +320,18 @@ export class TableWriter {
   private copySet(a: SetLayout, b: SetLayout, maxFront: number, maxBack: number, bFresh: boolean): void {
     const u8 = this.core.u8, dv = this.core.dv;
     const routeCount = dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true), localCount = dv.getUint32(a.base + L.TSH_LOCAL_COUNT, true);
-    const used: Array<[number, number, number]> = [ // [from, to, bytes]
-      [a.svcmap, b.svcmap, a.svcSlots * L.SM_SIZE],
-      [a.front, b.front, (maxFront + 1) * L.FE_SIZE],
-      [a.backend, b.backend, (maxBack + 1) * L.BE_SIZE],
-      [a.maglev, b.maglev, this.maglev.used * 4],
-      [a.cidr, b.cidr, this.cidrs.used * L.CIDR_SIZE],
-      [a.route, b.route, (bFresh ? routeCount + localCount : this.caps.routes) * L.RT_SIZE],
-    ];
-    for (const [from, to, n] of used) if (n > 0) u8.copyWithin(to, from, from + n);
+    const from = regionStarts(a), to = regionStarts(b);
+    const bytes = this.usedBytes(a, maxFront, maxBack, bFresh ? routeCount + localCount : this.caps.routes);
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0) u8.copyWithin(to[i], from[i], from[i] + bytes[i]);
     this.writeHeader(b, routeCount, localCount);
+  }
+
+  /** Bytes in use of each of a set's regions, in regionStarts' order, with frontends up to
+   * `maxFront`, backends up to `maxBack`, the Maglev words and CIDRs up to the allocators' tops and
+   * `routes` route entries: what a copy moves and an image saves (beyond it a region is zero). */
+  private usedBytes(s: SetLayout, maxFront: number, maxBack: number, routes: number): number[] {
+    return [s.svcSlots * L.SM_SIZE, (maxFront + 1) * L.FE_SIZE, (maxBack + 1) * L.BE_SIZE,
+      this.maglev.used * 4, this.cidrs.used * L.CIDR_SIZE, routes * L.RT_SIZE];
   }
 
   /** Whether the second set is cheaper copied than written again: the diff's rows and Maglev
@@ -342,8 +341,7 @@ export class TableWriter {
     let replay = diff.backendsUpsert.length * L.BE_SIZE + diff.frontendsUpsert.length * (L.FE_SIZE + 2 * L.SM_SIZE);
     if (replay * 10 < this.sets[0].svcSlots * L.SM_SIZE) return false; // less than the service map alone: replay
     for (const f of diff.frontendsUpsert) replay += f.maglev.length * 4;
-    const copy = this.sets[0].svcSlots * L.SM_SIZE + (this.maxFront + 1) * L.FE_SIZE + (this.maxBack + 1) * L.BE_SIZE +
-      this.maglev.used * 4 + this.cidrs.used * L.CIDR_SIZE + this.caps.routes * L.RT_SIZE;
+    const copy = this.usedBytes(this.sets[0], this.maxFront, this.maxBack, this.caps.routes).reduce((n, b) => n + b, 0);
     return replay * 10 > copy;
   }
 
