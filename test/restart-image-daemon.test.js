@@ -10,37 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
+import { ECHO_PORT, ECHO_CLIENT, report, startEchoServers } from './lib/echo-traffic.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, WDP, NODE_V4, spawnNode, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test);
-const ECHO_PORT = 7000;
 const CONNS = 4;
-const ECHO_SERVER = `
-  const net = require('net'); const name = process.argv[1];
-  net.createServer((s) => { let buf = ''; s.on('error', () => {});
-    s.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { s.write(name + ':' + buf.slice(0, i) + '\\n'); buf = buf.slice(i + 1); } });
-  }).listen({ port: ${ECHO_PORT}, host: '::', ipv6Only: false }, () => console.log('ready'));`;
-// n connections, a numbered line on each every 100 ms; "report" prints their state. Bounded: 120 s.
-const ECHO_CLIENT = `
-  const net = require('net'); const [host, port, n] = process.argv.slice(1);
-  const conns = [];
-  for (let i = 0; i < Number(n); i++) {
-    const c = { pods: [], sent: 0, recv: 0, errors: [], closed: false, buf: '' };
-    c.s = net.connect({ host, port: Number(port) }); c.s.setNoDelay(true);
-    c.s.on('data', (d) => { c.buf += d; let k; while ((k = c.buf.indexOf('\\n')) >= 0) { const pod = c.buf.slice(0, k).split(':')[0]; if (!c.pods.includes(pod)) c.pods.push(pod); c.recv++; c.buf = c.buf.slice(k + 1); } });
-    c.s.on('close', () => { c.closed = true; }); c.s.on('error', (e) => c.errors.push(e.code || e.message));
-    conns.push(c);
-  }
-  const tick = setInterval(() => { for (const c of conns) if (!c.closed && c.s.readyState === 'open') c.s.write(String(c.sent++) + '\\n'); }, 100);
-  process.stdin.on('data', (d) => { console.log(JSON.stringify(conns.map(({ pods, sent, recv, errors, closed }) => ({ pods, sent, recv, errors, closed }))));
-    if (String(d).includes('stop')) { clearInterval(tick); process.exit(0); } });
-  setTimeout(() => process.exit(3), 120000);`;
 
-async function report(client) {
-  const before = client.out.length;
-  client.stdin.write('report\n');
-  return waitFor('a client report', () => { const l = client.out.slice(before).split('\n').find((x) => x.startsWith('[')); return l && JSON.parse(l); }, 10000);
-}
 /** One new connection to the ClusterIP: the pod that answers, or what went wrong. */
 async function connectOnce(topo) {
   const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', `
@@ -68,10 +43,7 @@ test.before(async () => {
   topo = buildTopology({ pods: ['pod-a', 'pod-b', 'pod-c'].map((name) => ({ name, attach: 'afpacket' })) });
   await startDaemon(topo);
   await startPods(topo);
-  for (const pod of topo.pods) {
-    const s = spawnNode(topo, pod.ns, ECHO_SERVER, [pod.name]);
-    await waitFor(`${pod.name} echo server`, () => s.out.includes('ready'));
-  }
+  await startEchoServers(topo);
 });
 test.after.always(async () => {
   delete process.env.WDP_TEST_RESTORE_DELAY_MS;
