@@ -145,3 +145,27 @@ test('a damaged, foreign or stale image is refused with its reason', async (t) =
   t.regex(imageProblem({ ...meta, offsets: [...meta.offsets.slice(0, 5), meta.offsets[5] + 64] }, want), /laid out differently/);
   t.regex(imageProblem({ ...meta, lengths: [...meta.lengths.slice(0, 2), 1 << 30, ...meta.lengths.slice(3)] }, want), /overruns/);
 });
+
+test('startFromImage: a flow import that fails after the load keeps the image\'s tables, says so, and never throws; the file is gone either way', async (t) => {
+  const { startFromImage, writeImageFile } = await import('../dist/src/daemon/table-image-file.js');
+  const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-image-start-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const a = new LocalDataplane({ flows: 4096 });
+  await new ControlPlaneCore(a, null).apply(benchObjects(svcs.slice(0, 50)));
+  const conns = connect(a.core, [svcs[7]], 1000);
+  writeImageFile(dir, 0, captureImage(a.core, WHO));
+  const b = new LocalDataplane({ flows: 4096 });
+  const broken = { flows: new Uint8Array(L.CT_SIZE + 1), affinity: new Uint8Array(0), frontends: [], backends: [] };
+  const { resume, result } = startFromImage(b.core, 0, 1, { dir, revision: 'r:7', inputsHash: 'h1', flows: broken, extraAgeMs: 0, neighbours: [] }, PORTS);
+  t.true(result.used);
+  t.truthy(resume);
+  t.regex(result.problem ?? '', /saved flows were not imported: .*whole entries/);
+  t.false(existsSync(join(dir, 'tables.0.img')));
+  // the image's tables are in place: a new connection to a saved service is translated
+  const [r] = b.core.run([syn(svcs[7], 31000)], 2000, 0);
+  t.is(r.reason, 'fwd_nat');
+  t.is(conns.length, 1);
+});

@@ -295,7 +295,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let hostStack: HostStack | undefined;
   const images = dataplane.imageResults();
   for (const r of images) {
-    if (r.used) log.info({ worker: r.worker, bytes: r.bytes, loadMs: r.loadMs, flows: r.flows?.flows ?? 0 }, 'forwarding from the table image saved at the last stop; the control plane catches up behind it');
+    if (r.used) {
+      log.info({ worker: r.worker, bytes: r.bytes, loadMs: r.loadMs, flows: r.flows?.flows ?? 0 }, 'forwarding from the table image saved at the last stop; the control plane catches up behind it');
+      if (r.problem) log.warn({ worker: r.worker, problem: r.problem }, 'table image used without its saved flows');
+    }
     else if (r.problem !== 'none') log.warn({ worker: r.worker, problem: r.problem }, 'table image not used: the worker waits for the control plane\'s restore');
   }
   const portInfo = await dataplane.ports();

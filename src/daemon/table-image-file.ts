@@ -50,7 +50,7 @@ export interface WorkerImageInit {
 export interface ImageStartResult {
   worker: number;
   used: boolean;
-  /** Why it was not used ("none": no file). */
+  /** Why it was not used ("none": no file); when used, what went wrong with its saved flows. */
   problem?: string;
   /** Reading, checking and loading it and importing the flows, in the worker. */
   loadMs?: number;
@@ -114,14 +114,18 @@ function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
 }
 
 /** In the worker, before it forwards: reads (and deletes) its image, checks it, loads it into
- * `core` and imports the saved flows with its ids. Never throws: anything wrong is the result's
- * problem and `core` is untouched (the normal path follows). */
+ * `core` and imports the saved flows with its ids. Never throws: anything wrong before the load is
+ * the result's problem and `core` is untouched (the normal path follows); a flow import that fails
+ * after it leaves the image's tables without flows and says so in the problem. */
 export function startFromImage(core: Core, worker: number, workers: number, init: WorkerImageInit, ports: PortRef[]): { resume?: ImageResume; result: ImageStartResult } {
   const t0 = performance.now();
   const file = join(init.dir, imageFile(worker));
   if (!existsSync(file)) return { result: { worker, used: false, problem: 'none' } };
   let fd: number;
-  try { fd = openSync(file, 'r'); } catch (e) { return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } }; }
+  try { fd = openSync(file, 'r'); } catch (e) {
+    try { unlinkSync(file); } catch { /* cannot: its revision no longer matches after the next commit */ }
+    return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } };
+  }
   let resume: ImageResume, size = 0;
   try {
     try { unlinkSync(file); } catch { /* gone already: the open descriptor still reads it */ }
@@ -145,9 +149,17 @@ export function startFromImage(core: Core, worker: number, workers: number, init
   } catch (e) {
     return { result: { worker, used: false, problem: e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`, bytes: size } };
   } finally { closeSync(fd); }
-  const flows = init.flows ? importFlows(core, init.flows, ports, init.extraAgeMs, core.clockNow(), resume.ids()) : undefined;
+  // the tables are in place from here on: a failing flow import leaves them and says so (the
+  // checkpoint's format was checked when it was read, so this is not expected)
+  let flows: ImportStats | undefined, flowsProblem: string | undefined;
+  try {
+    flows = init.flows ? importFlows(core, init.flows, ports, init.extraAgeMs, core.clockNow(), resume.ids()) : undefined;
+  } catch (e) { flowsProblem = `the saved flows were not imported: ${(e as Error).message}`; }
   return {
     resume,
-    result: { worker, used: true, bytes: size, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow() },
+    result: {
+      worker, used: true, bytes: size, loadMs: Math.round(performance.now() - t0), ...(flows ? { flows } : {}), ...(flowsProblem ? { problem: flowsProblem } : {}),
+      resumedAtNs: String(process.hrtime.bigint()), cpuMs: cpuMsNow(),
+    },
   };
 }
