@@ -11,6 +11,7 @@ import type { Dataplane, Programmed } from '../core/dataplane-types.js';
 import type { SourceText, StagedWrite, StateStore, StoreWrite } from '../state/store.js';
 import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
+import { jsonEqual } from '../util/json-equal.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -112,13 +113,6 @@ function diffView(ch: Change): DiffView {
   if (d.routes) v.routes = d.routes;
   if (d.snat) v.snat = d.snat;
   return v;
-}
-
-/** JSON with sorted keys: "unchanged" means same content, whatever the key order. */
-function stable(x: unknown): string {
-  if (Array.isArray(x)) return `[${x.map(stable).join(',')}]`;
-  if (x && typeof x === 'object') return `{${Object.keys(x).sort().map((k) => `${JSON.stringify(k)}:${stable((x as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(x) ?? 'null';
 }
 
 export interface SyncObserver {
@@ -282,10 +276,10 @@ export class ControlPlaneCore {
   private objectResult(o: ModelObject): ObjectResult {
     if (o.kind === 'NodeConfig') {
       const old = this.compiler.getNode();
-      return { kind: 'NodeConfig', name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
+      return { kind: 'NodeConfig', name: o.name, action: !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured' };
     }
     const old = o.kind === 'Service' ? this.compiler.getService(o.namespace, o.name) : this.compiler.getSlice(o.namespace, o.name);
-    return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : stable(old.raw) === stable(o.raw) ? 'unchanged' : 'configured' };
+    return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured' };
   }
 
   /** The objects a batch replaces or removes, as they are now, by refKey. */
