@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
 import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifestSources } from '../model/load.js';
+import { bodyParser, earlyObjects } from './body-reader.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
@@ -177,7 +178,8 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance 
   // positions); fastify only delivers the text. Other content types were refused already (the
   // onRequest guard): a browser can send text/plain or a form cross-site without asking.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+  // (read by bodyParser: an apply's JSON objects are parsed while the body arrives)
+  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'));
   return app;
 }
 
@@ -255,7 +257,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> => {
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifestSources(text, 'request body');
+    return earlyObjects(req, text) ?? parseManifestSources(text, 'request body');
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
