@@ -5,11 +5,14 @@
 // the text, as before; the objects parsed early are kept on the request (earlyObjects).
 import type { IncomingMessage } from 'node:http';
 import { errorCodes, type FastifyRequest } from 'fastify';
+import { POOL_MIN_BACKENDS } from '../compiler/compiler.js';
 import { JsonArrayReader } from '../model/json-array-reader.js';
 import type { ObjectTexts } from '../model/load.js';
+import { validateObject, type Validated } from '../model/schema.js';
 
-/** An apply body's objects, parsed as it arrived; `texts.text` is the request's body. */
-export interface EarlyObjects { objs: unknown[]; texts: ObjectTexts }
+/** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
+ * arrived; `texts.text` is the request's body. */
+export interface EarlyObjects { objs: unknown[]; texts: ObjectTexts; validated: Validated[] }
 
 const early = new WeakMap<FastifyRequest, EarlyObjects>();
 
@@ -21,12 +24,23 @@ export function earlyObjects(req: FastifyRequest, text: string): EarlyObjects | 
 }
 
 /** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
- * answers its text. `parseEarly(req)`: whether to parse a JSON array's objects on the way. */
-export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean) {
+ * answers its text. `parseEarly(req)`: whether to parse and validate a JSON array's objects on
+ * the way; `bigSync` is then called once when their EndpointSlices reach POOL_MIN_BACKENDS
+ * endpoints (the compile will want the Maglev worker, which takes ~20-30 ms to boot). */
+export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean, bigSync?: () => void) {
   return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string) => void): void => {
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
-    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req));
+    const validated: Validated[] = [];
+    let endpoints = 0;
+    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => {
+      validated.push(validateObject(o));
+      const r = o as { kind?: unknown; endpoints?: unknown };
+      if (r.kind === 'EndpointSlice' && Array.isArray(r.endpoints) && endpoints < POOL_MIN_BACKENDS) {
+        endpoints += r.endpoints.length;
+        if (endpoints >= POOL_MIN_BACKENDS) bigSync?.();
+      }
+    });
     const stop = (): void => {
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);
@@ -46,7 +60,7 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
       }
       if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
       const { text, parsed } = reader.finish();
-      if (parsed) early.set(req, parsed);
+      if (parsed) early.set(req, { ...parsed, validated });
       done(null, text);
     }
     payload.on('data', onData);

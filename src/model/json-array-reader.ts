@@ -40,8 +40,10 @@ export class JsonArrayReader {
 
   /** `expected`: the body's announced length, if any (the buffer grows beyond it if needed; it is
    * not allocated whole before the bytes come: a client announcing 16 MB and sending nothing
-   * holds little). `parse`: false only collects the bytes. */
-  constructor(expected = 0, parse = true) {
+   * holds little). `parse`: false only collects the bytes. `onObject`: called with each object
+   * as it is parsed (and the objects so far, it included); its work is done while the rest of
+   * the body arrives. Nothing it is told counts until finish() answers `parsed`. */
+  constructor(expected = 0, parse = true, private readonly onObject?: (o: unknown, objs: readonly unknown[]) => void) {
     this.buf = Buffer.allocUnsafe(Math.max(4096, Math.min(expected, 1 << 20)));
     this.expected = expected;
     if (!parse) this.phase = OFF;
@@ -124,6 +126,7 @@ export class JsonArrayReader {
     if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items)) { this.off(); return false; }
     this.objs.push(o);
     this.spans.push(start, end);
+    this.onObject?.(o, this.objs);
     return true;
   }
 }
