@@ -48,9 +48,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
-  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+  /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
-  restoreDelayMs?: number;
+  restoreHold?: () => Promise<void>;
 }
 
 export interface RunningDaemon {
@@ -343,7 +343,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let kubeWatcher: KubeWatcher | undefined;
 
   try {
-    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
+    if (opts.restoreHold) await opts.restoreHold();
     const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
