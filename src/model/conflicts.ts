@@ -71,6 +71,9 @@ export class AddressIndex {
     const node = batchNode ?? (removed.has(refKey('NodeConfig', '')) ? null : this.view.node());
     // (no cluster IP anywhere: no address can be one; a first sync's batch has them all)
     const anyVip = batchVips.size > 0 || this.vips.size > 0;
+    // every IPv4 cluster IP is within [vipLow, vipHigh]: an IPv4 slice outside it has none (pod
+    // and service CIDRs are apart: 10k slice checks instead of 100k address lookups)
+    const vipLow = Math.min(batchVips.v4Low, this.vips.v4Low), vipHigh = Math.max(batchVips.v4High, this.vips.v4High);
 
     for (const o of upserts) {
       if (o.kind === 'Service') {
@@ -83,7 +86,7 @@ export class AddressIndex {
           if (pod) errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is the address of an endpoint (pod) in EndpointSlice ${pod}`));
         }
       } else if (o.kind === 'EndpointSlice') {
-        if (!anyVip) continue;
+        if (!anyVip || (o.v4Low >= 0 && (o.v4High < vipLow || o.v4Low > vipHigh))) continue;
         for (let i = 0; i < o.endpoints.length; i++) {
           const ep = o.endpoints[i], as = ep.addresses;
           for (let j = 0; j < as.length; j++) {

@@ -12,6 +12,7 @@
 // whole text as before (src/model/load.ts), so every error message is the one it always was. The
 // result equals parseManifestSources' for the same text (a test compares them): the elements, and
 // each element's span in the text.
+import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
 import type { ObjectTexts } from './load.js';
 
@@ -66,14 +67,14 @@ export class JsonArrayReader {
     if (this.phase !== OFF) this.scan();
   }
 
-  /** The body's bytes as received (a view over the reader's buffer). */
-  bytes(): Buffer { return this.buf.subarray(0, this.len); }
-
   /** The body as text, and its objects when the reader parsed them all (null: parse the text). */
   finish(): { text: string; parsed: { objs: unknown[]; texts: ObjectTexts } | null } {
-    const text = this.buf.toString('utf8', 0, this.len);
-    // all ASCII: the spans (byte offsets) are the text's character offsets
-    const whole = this.phase === DONE && text.length === this.len;
+    const bytes = this.buf.subarray(0, this.len);
+    // all ASCII (a vectorised check): decoded as one byte per character, a copy (utf8 validates);
+    // the spans (byte offsets) are then the text's character offsets
+    const ascii = isAscii(bytes);
+    const text = bytes.toString(ascii ? 'latin1' : 'utf8');
+    const whole = this.phase === DONE && (ascii || text.length === this.len);
     return { text, parsed: whole ? { objs: this.objs, texts: { text, spans: this.spans } } : null };
   }
 

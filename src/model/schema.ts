@@ -74,14 +74,16 @@ const METADATA_KEYS = new Set(['name', 'namespace', 'labels', 'annotations', 'ui
 
 /** An IP address as Kubernetes writes one: no IPv6 zone ("fe80::1%eth0" names an interface of
  * some host; node's isIP accepts it, and the zone would be silently dropped). */
-export function isPlainIP(s: string): number { return s.includes('%') ? 0 : isIP(s); }
+export function isPlainIP(s: string): number { return ipv4Value(s) >= 0 ? 4 : s.includes('%') ? 0 : isIP(s); }
 const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
 const ipAddress = str.refine((s) => isPlainIP(s) !== 0, { message: IP_MESSAGE, params: { reason: 'FieldValueInvalid' } });
 /** Why `s` (an address of either family, no zone) may not be a service address, or null: traffic
  * to it would be taken from the node itself, every host, or a link. */
 export function specialAddressProblem(given: string): string | null {
-  const s = unsloppy(given);
-  const v4 = ipv4Value(s);
+  // (a canonical dotted quad, most addresses, is its own canonical form: no unsloppy pass)
+  let v4 = ipv4Value(given);
+  const s = v4 >= 0 ? given : unsloppy(given);
+  if (v4 < 0) v4 = ipv4Value(s);
   const a = v4 >= 0 ? null : parseAddr(s);
   if (v4 >= 0 || a?.family === 4) {
     const v = v4 >= 0 ? v4 : ((a!.bytes[0] << 24) | (a!.bytes[1] << 16) | (a!.bytes[2] << 8) | a!.bytes[3]) >>> 0;
@@ -352,7 +354,7 @@ export function canonCidr(s: string): string {
   return `${formatAddr(b, c.family)}/${c.plen}`;
 }
 
-function familyOf(ip: string): Family { return isIP(ip) === 6 ? 6 : 4; }
+function familyOf(ip: string): Family { return ipv4Value(ip) < 0 && isIP(ip) === 6 ? 6 : 4; }
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
 function pathText(path: PropertyKey[]): string {
@@ -439,6 +441,8 @@ const optBool = (v: unknown): boolean => v === undefined || v === null || typeof
 const isPort = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 const isProto = (v: unknown): boolean => v === 'TCP' || v === 'UDP' || v === 'SCTP';
 
+function shortString(v: unknown, max: number): boolean { return absent(v) || (typeof v === 'string' && v.length <= max); }
+
 function stringMap(v: unknown): boolean {
   if (absent(v)) return true;
   if (!isObject(v)) return false;
@@ -518,7 +522,6 @@ function plainHintList(z: unknown): boolean {
 
 function fastMetadata(md: unknown): md is Record<string, unknown> {
   if (!isObject(md)) return false;
-  const shortString = (v: unknown, max: number) => absent(v) || (typeof v === 'string' && v.length <= max);
   if (!shortString(md.uid, 128) || !shortString(md.resourceVersion, 128) || !shortString(md.creationTimestamp, 64) || !(absent(md.generation) || Number.isInteger(md.generation))) return false;
   const name = md.name, ns = md.namespace;
   if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return false;
@@ -684,6 +687,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
   const namespace = s.metadata.namespace || 'default';
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  let v4Low = -1, v4High = -1;
   const out: SliceSpec = {
     kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
     service: svcName ? objectKey(namespace, svcName) : null,
@@ -694,10 +698,20 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
       // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
       // and a field added afterwards needs a property array of its own (~40 bytes an endpoint,
       // kept with the model: 4 MB at 100k endpoints)
-      const addresses = s.addressType === 'FQDN' ? e.addresses : canonList(e.addresses);
+      let addresses = e.addresses, v4 = -1;
+      if (s.addressType === 'IPv4') {
+        // one canonical address (the common endpoint): its value says it is canonical
+        v4 = ipv4Value(addresses[0]);
+        if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
+        for (let j = 0; j < addresses.length; j++) {
+          const v = j === 0 ? v4 : ipv4Value(addresses[j]);
+          if (v4Low < 0 || v < v4Low) v4Low = v;
+          if (v > v4High) v4High = v;
+        }
+      } else if (s.addressType !== 'FQDN') addresses = canonList(addresses);
       return {
         addresses,
-        v4: s.addressType === 'IPv4' ? ipv4Value(addresses[0]) : -1,
+        v4,
         ready,
         // unset serving is true, not "as ready": kube-proxy's endpointslicecache reads
         // `Serving == nil || *Serving`, so {ready: false, terminating: true} is serving-terminating
@@ -709,6 +723,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
         nodeHints: e.hints?.forNodes?.length ? e.hints.forNodes.map((h) => h.name) : undefined,
       };
     }),
+    v4Low: -1, v4High: -1,
     ports: (s.ports ?? []).map((p) => {
       const port: SlicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto };
       if (p.port != null) port.port = p.port;
@@ -716,6 +731,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
     }),
     raw,
   };
+  out.v4Low = v4Low; out.v4High = v4High; // (known once the endpoints were read)
   if (trig !== undefined) out.triggerTimeMs = Date.parse(trig);
   return out;
 }
