@@ -194,8 +194,7 @@ export class ControlPlaneCore {
    * verdict on each of `raws`, when the API validated them as the body arrived. */
   apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[] } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
-      // a first sync: maybe a big one (validated as it arrived: the API warmed it then)
-      if (this.compiler.serviceCount() === 0 && !opts.validated) warmMaglevWorker(raws);
+      if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
       const t = opts.texts;
