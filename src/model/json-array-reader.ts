@@ -83,29 +83,38 @@ export class JsonArrayReader {
   private scan(): void {
     const b = this.buf, n = this.len;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
-    for (; i < n; i++) {
-      const c = b[i];
+    while (i < n) {
       if (phase === IN) {
         if (inString) {
-          if (c === 92) i++; // the escaped byte, maybe not here yet: pos stays past it
-          else if (c === 34) inString = false;
-        } else if (c === 34) inString = true;
+          // to the closing quote, in a loop of its own (most of a manifest's bytes are in
+          // strings); a backslash skips the next byte, which may not be here yet (pos past len)
+          while (i < n) {
+            const d = b[i];
+            if (d === 34) break;
+            i += d === 92 ? 2 : 1;
+          }
+          if (i >= n) break;
+          inString = false;
+          i++;
+          continue;
+        }
+        const c = b[i++];
+        if (c === 34) inString = true;
         else if (c === 123 || c === 91) {
           if (++depth > MAX_DEPTH) { this.off(); return; }
-        } else if (c === 125 || c === 93) {
-          if (--depth === 1) {
-            if (!this.element(this.elemStart, i + 1)) return;
-            phase = AFTER;
-          }
+        } else if ((c === 125 || c === 93) && --depth === 1) {
+          if (!this.element(this.elemStart, i)) return;
+          phase = AFTER;
         }
         continue;
       }
+      const c = b[i++];
       if (isSpace(c)) continue;
       if (phase === BEFORE) {
         if (c !== 91) { this.off(); return; }
         phase = FIRST; depth = 1;
       } else if (phase === FIRST || phase === NEXT) {
-        if (c === 123) { phase = IN; depth = 2; this.elemStart = i; }
+        if (c === 123) { phase = IN; depth = 2; this.elemStart = i - 1; }
         else if (c === 93 && phase === FIRST) phase = DONE;
         else { this.off(); return; }
       } else if (phase === AFTER) {
