@@ -60,3 +60,19 @@ test('a slice is skipped only when its address range holds no cluster IP; the ra
   idx2.update(objs, validateAll([svc('b', ['10.0.0.1'])]));
   t.is(idx2.check(validateAll([slice('x', 'IPv4', ['10.0.0.1'])]), new Map(), new Set(), null).length, 1);
 });
+
+test('after a first sync the index holds the batch it checked, and later changes update it', (t) => {
+  const { idx } = index([]);
+  const batch = validateAll([svc('a', ['10.96.0.1', 'fd00::1']), svc('b', ['10.96.0.2'])]);
+  t.deepEqual(idx.check(batch, new Map(), new Set(), null), []);
+  idx.update([], batch);
+  const probe = (a) => fields(idx.check(validateAll([slice('p', a.includes(':') ? 'IPv6' : 'IPv4', [a])]), new Map(), new Set(), null));
+  t.deepEqual(probe('10.96.0.2'), ['EndpointSlice ns/p: endpoints[0].addresses[0]: Invalid value: "10.96.0.2": is the cluster IP of Service ns/b']);
+  t.is(probe('fd00::1').length, 1);
+  t.deepEqual(probe('10.96.0.3'), []);
+  const moved = validateAll([svc('b', ['10.96.0.3'])]);
+  idx.update([batch[1]], moved);
+  t.deepEqual(probe('10.96.0.2'), []);
+  t.is(probe('10.96.0.3').length, 1);
+  t.is(probe('10.96.0.1').length, 1);
+});
