@@ -407,6 +407,13 @@ export type Validated = { ok: true; obj: ModelObject } | { ok: false; errors: Fi
 
 /** Validates one raw object; returns the normalised model object or every error found in it. */
 export function validateObject(raw: unknown, fastPath = true): Validated {
+  // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
+  // apply); anything the fast check is not sure about — including every invalid object — goes
+  // through zod, so error messages come from one place
+  if (fastPath && isObject(raw)) {
+    const fast = raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
+    if (fast) return { ok: true, obj: raw.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
+  }
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
   const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
@@ -414,11 +421,6 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
     return { ok: false, errors: [fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported',
       `Unsupported value: ${shown(raw.kind)}: supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`)] };
   }
-  // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
-  // apply); anything the fast check is not sure about — including every invalid object — goes
-  // through zod, so error messages come from one place
-  const fast = !fastPath ? null : id.kind === 'Service' ? fastService(raw) : id.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
   // zod's output is the object without the fields the schema does not know: what is stored and shown
@@ -563,9 +565,12 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   const ports = sp.ports;
   if (!Array.isArray(ports) || !ports.length) return null;
   if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
+  // no field the schema does not know, anywhere (the common case): the object is its own pruned form
+  let clean = onlyKeys(raw, SERVICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS) && onlyKeys(sp, SERVICE_SPEC_KEYS);
   for (let i = 0; i < ports.length; i++) {
     const p = ports[i];
     if (!isObject(p)) return null;
+    if (clean && !onlyKeys(p, SERVICE_PORT_KEYS)) clean = false;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
     if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
     if (name) {
@@ -580,7 +585,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
     else if (!absent(tp)) return null;
   }
-  return prunedService(raw);
+  return clean ? raw : prunedService(raw);
 }
 
 function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
@@ -590,15 +595,20 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
   if (!want) return null; // FQDN and invalid types: zod
   const eps = raw.endpoints;
+  // no field the schema does not know, anywhere (the common case): the object is its own pruned form
+  let clean = onlyKeys(raw, SLICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (!absent(eps)) {
     if (!Array.isArray(eps) || eps.length > 1000) return null;
-    for (const ep of eps) {
+    for (let e = 0; e < eps.length; e++) {
+      const ep = eps[e];
       if (!isObject(ep)) return null;
+      if (clean && !onlyKeys(ep, ENDPOINT_KEYS)) clean = false;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
       for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
+        if (clean && !onlyKeys(cond, CONDITION_KEYS)) clean = false;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
       if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
@@ -611,6 +621,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
     for (let i = 0; i < ports.length; i++) {
       const p = ports[i];
       if (!isObject(p)) return null;
+      if (clean && !onlyKeys(p, SLICE_PORT_KEYS)) clean = false;
       const n = p.name;
       if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
       const nn = (n as string | null | undefined) ?? '';
@@ -618,7 +629,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
-  return prunedSlice(raw);
+  return clean ? raw : prunedSlice(raw);
 }
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
