@@ -38,6 +38,8 @@ export class JsonArrayReader {
   private elemStart = 0;
   private readonly objs: unknown[] = [];
   private readonly spans: number[] = [];
+  /** Elements closed (their spans the last ones) but not parsed yet. */
+  private pending = 0;
 
   /** `expected`: the body's announced length, if any (the buffer grows beyond it if needed; it is
    * not allocated whole before the bytes come: a client announcing 16 MB and sending nothing
@@ -78,7 +80,7 @@ export class JsonArrayReader {
     return { text, parsed: whole ? { objs: this.objs, texts: { text, spans: this.spans } } : null };
   }
 
-  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; }
+  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; this.pending = 0; }
 
   private scan(): void {
     const b = this.buf, n = this.len;
@@ -124,19 +126,35 @@ export class JsonArrayReader {
       } else { this.off(); return; } // DONE: text after the root
     }
     this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase;
+    if (this.pending) this.parsePending();
   }
 
-  /** Parses the element at [start, end); false (and off) when it is not one of the objects as is. */
+  /** Takes the element at [start, end) (parsed with the chunk's others: parsePending); false (and
+   * off) when it is too large to be taken as within the object size limit unmeasured. */
   private element(start: number, end: number): boolean {
     if (end - start >= SPAN_WITHIN_LIMIT) { this.off(); return false; } // its size is measured on the parsed text
-    let o: unknown;
-    // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
-    try { o = JSON.parse(this.buf.toString('utf8', start, end)); } catch { this.off(); return false; }
-    const kind = (o as { kind?: unknown }).kind;
-    if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items)) { this.off(); return false; }
-    this.objs.push(o);
     this.spans.push(start, end);
-    this.onObject?.(o, this.objs);
+    this.pending++;
     return true;
+  }
+
+  /** Parses the elements that closed in this chunk, in one JSON.parse: the text from the first's
+   * start to the last's end, in brackets, is an array of exactly them (the separators between
+   * them were scanned); one decode and one parse per chunk instead of per object. Off when it
+   * does not parse or an element is a List. */
+  private parsePending(): void {
+    const k = this.pending, sp = this.spans;
+    this.pending = 0;
+    const first = sp[sp.length - 2 * k], last = sp[sp.length - 1];
+    let arr: unknown;
+    // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
+    try { arr = JSON.parse(`[${this.buf.toString('utf8', first, last)}]`); } catch { this.off(); return; }
+    if (!Array.isArray(arr) || arr.length !== k) { this.off(); return; }
+    for (let i = 0; i < k; i++) {
+      const o = arr[i] as { kind?: unknown; items?: unknown };
+      if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) { this.off(); return; }
+      this.objs.push(o);
+      this.onObject?.(o, this.objs);
+    }
   }
 }
