@@ -514,13 +514,13 @@ export class TableWriter {
       const m32 = this.core.u32, base = (s.maglev >>> 2) + p.maglevOff, ids = f.backends, t = f.maglev;
       for (let i = 0; i < t.length; i++) m32[base + i] = ids[t[i]];
     } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
-    f.sourceRanges.forEach((c, i) => {
-      const cidr = parseCidr(c), at = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
-      u8.fill(0, at, at + L.CIDR_SIZE);
-      u8.set(cidr.bytes, at + L.CIDR_ADDR);
-      u8[at + L.CIDR_PLEN] = cidr.plen;
-      u8[at + L.CIDR_FAMILY] = cidr.family;
-    });
+    for (let i = 0; i < f.sourceRanges.length; i++) { // (a loop: no closure per frontend)
+      const cidr = parseCidr(f.sourceRanges[i]), c = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
+      u8.fill(0, c, c + L.CIDR_SIZE);
+      u8.set(cidr.bytes, c + L.CIDR_ADDR);
+      u8[c + L.CIDR_PLEN] = cidr.plen;
+      u8[c + L.CIDR_FAMILY] = cidr.family;
+    }
     const e = s.front + f.id * L.FE_SIZE;
     u8.fill(0, e, e + L.FE_SIZE);
     dv.setUint32(e + L.FE_FLAGS, f.flags, true);

@@ -309,6 +309,9 @@ class Worker {
             this.image = undefined;
             this.post({ type: 'image-caught-up', result: caughtUp });
           }
+          // answered now: the tables are live; what follows is this worker's own bookkeeping,
+          // done before its next batch (at 10k services a pass over 100k backends)
+          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           let newlyUnresolved = false;
           const resolved = (id: number) => {
             const a = this.unresolved.get(id);
@@ -320,6 +323,7 @@ class Worker {
           const rows = backendRows(d.backendsUpsert);
           for (let i = 0; i < rows.length; i++) {
             const id = rows.idAt(i), outPort = rows.outPortAt(i);
+            if (outPort !== L.PORT_NONE && this.unresolved.size === 0) continue; // resolved, and none was unresolved
             const had = this.unresolved.get(id);
             if (outPort !== L.PORT_NONE && had === undefined) continue; // resolved, and was: nothing to do (no address parsed)
             const a = canonicalAddr(rows.addrAt(i));
@@ -331,7 +335,6 @@ class Worker {
             }
           }
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
-          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           return;
         }
         case 'counters': {
