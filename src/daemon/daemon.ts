@@ -459,6 +459,16 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     stopped,
   };
   programming.start();
+  // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
+  // its connection — boot now, in the background, once the workers forward: started by the first
+  // full sync itself, each was ~130–200 ms of CPU inside it, competing with its parse and compile
+  // for the node's cores. Both are unref'd (never keep the process alive); what they cost idle is
+  // their memory (docs/running.md).
+  setImmediate(() => {
+    if (stopping) return;
+    void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined);
+    saved.store.prestartWriter();
+  });
 
   return daemon;
 }
