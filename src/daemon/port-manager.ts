@@ -209,6 +209,7 @@ export class PortManager {
     for (const p of this.all()) {
       if (p.origin !== 'api' || this.info.has(p.spec.index)) continue;
       this.byIndex.delete(p.spec.index);
+      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
       this.log.warn({ port: p.spec.name }, 'saved runtime port not restored (its pod is gone?): no worker could open it');
       await this.hooks.changed?.(p, 'removed');
     }

@@ -12,7 +12,12 @@
 //     modification time of the store's files (a write by another tool: storeRevisionStamp);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
-//     CIDRs) and the ports (imageInputsHash);
+//     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
+//     (imageInputsHash). In a cluster whose Node is not read before the workers start
+//     (node.addresses configured) the Node's pod CIDRs and zone are left out of it, at the stop and
+//     at the start: the daemon takes them from the saved NodeConfig until the Node is read;
+//   * the tables were never in doubt: after an apply that failed at the dataplane (its undo may
+//     have failed, leaving them apart from the store) no image is written at all;
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same
 //     worker index and worker count, region offsets this build gives the image's capacities, and
 //     the file's CRC.
