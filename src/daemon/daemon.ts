@@ -248,7 +248,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ports: ports.filter((s) => portManager.opensIn(s, w)),
       ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },

@@ -139,7 +139,13 @@ class Worker {
       if (Atomics.load(turn, 0) < self) this.log('warn', 'the workers before this one did not open their ports in 30 s: fanout members out of order (frames reach their worker through steering instead)');
     }
     try {
-      for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
+      for (const spec of this.init.ports) {
+        try { this.ports.push(await this.openPort(spec)); } catch (e) {
+          if (!spec.optional) throw e;
+          this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
+          this.specs.delete(spec.index); this.ownPorts.delete(spec.index); this.l2.removePort(spec.index); this.probeRing.dropPort(spec.index);
+        }
+      }
     } catch (e) {
       // all or nothing: a daemon that cannot open every port starts none of them
       for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
