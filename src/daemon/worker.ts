@@ -626,7 +626,8 @@ class Worker {
         if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
         const w0 = clock();
         if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
-        await idler.wait();
+        const idled = idler.wait();   // undefined: over already, nothing to await (worker-idle.ts)
+        if (idled) await idled;
         lp.wait += clock() - w0;
       }
       else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish

@@ -400,8 +400,11 @@ export function identify(raw: unknown): { kind: string; namespace?: string; name
 
 export const SUPPORTED_KINDS = ['Service', 'EndpointSlice', 'NodeConfig'];
 
+/** validateObject's verdict on one object. */
+export type Validated = { ok: true; obj: ModelObject } | { ok: false; errors: FieldError[] };
+
 /** Validates one raw object; returns the normalised model object or every error found in it. */
-export function validateObject(raw: unknown, fastPath = true): { ok: true; obj: ModelObject } | { ok: false; errors: FieldError[] } {
+export function validateObject(raw: unknown, fastPath = true): Validated {
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
   const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
@@ -752,10 +755,20 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
 export function validateAll(raws: unknown[]): ModelObject[] {
   const out: ModelObject[] = [];
   const errors: FieldError[] = [];
-  for (const raw of raws) {
-    const r = validateObject(raw);
-    if (r.ok) out.push(r.obj); else errors.push(...r.errors);
-  }
+  for (const raw of raws) collect(validateObject(raw), out, errors);
   if (errors.length) throw new ValidationError(errors);
   return out;
+}
+
+/** validateAll's answer from each object's verdict (validateObject), validated before. */
+export function validatedAll(verdicts: readonly Validated[]): ModelObject[] {
+  const out: ModelObject[] = [];
+  const errors: FieldError[] = [];
+  for (const r of verdicts) collect(r, out, errors);
+  if (errors.length) throw new ValidationError(errors);
+  return out;
+}
+
+function collect(r: Validated, out: ModelObject[], errors: FieldError[]): void {
+  if (r.ok) out.push(r.obj); else for (const e of r.errors) errors.push(e);
 }

@@ -6,6 +6,7 @@
 // before the answer), `rollback` drops it. Every failure is answered, and leaves no transaction
 // open. After answering a commit, the thread copies the WAL into the database file (a passive
 // checkpoint: a large write's ~13 MB, ~20–100 ms that the main thread would otherwise spend).
+// `open` (StoreWriterThread.prestart) only opens the connection ahead of the first write.
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -35,6 +36,10 @@ function dropTransaction(): void {
 
 function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
   try {
+    if (m.op === 'open') {
+      if (!db) open();
+      return { id: m.id, ok: true, rows: 0, bytes: 0 };
+    }
     if (m.op === 'stage') {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)

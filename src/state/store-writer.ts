@@ -18,7 +18,7 @@ export type WriterCall =
   | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
   | { op: 'commit' }
   | { op: 'rollback' };
-export type WriterRequest = (WriterCall & { id: number }) | { op: 'close' };
+export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
 
@@ -46,6 +46,17 @@ export class StoreWriterThread {
     w.postMessage({ ...m, id });
     this.tail = p.catch(() => undefined);
     return p;
+  }
+
+  /** Starts the thread and has it open its connection now, in the background (a daemon once it
+   * forwards: the thread's boot and open, ~130–200 ms of CPU, then fall outside the first large
+   * write, where they competed with its compile for the node's cores). Unref'd: an idle thread
+   * never keeps the process alive. Not a request: nothing waits for it (idle(), busy), and its
+   * answer is dropped — a connection that failed to open is opened again, and its error reported,
+   * by the first stage. */
+  prestart(): void {
+    if (this.worker) return;
+    this.thread().postMessage({ op: 'open', id: this.nextId++ } satisfies WriterRequest);
   }
 
   /** Which thread answers the requests sent now (a later request that passes this number fails
