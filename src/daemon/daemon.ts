@@ -37,6 +37,7 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
+import { raiseAutogroup } from './autogroup.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -279,6 +280,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     programming.changed();
   };
 
+  // a thread's nice ranks it only inside its session's scheduling group (autogroup.ts): raise the
+  // group with the most raised thread, where the daemon leads its own session
+  const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
+  if (groupNice < 0) {
+    const g = raiseAutogroup(groupNice);
+    if (g.raised) log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
+    else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
+  }
   const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onNeighbourLost,
