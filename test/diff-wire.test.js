@@ -85,11 +85,61 @@ test('many frontends go by column: strings, ranges, backend lists and Maglev tab
   const back = decodeDiff(clone(wire));
   t.deepEqual(back.frontendsUpsert, fronts);
   t.true(back.frontendsUpsert.some((f) => f.maglev instanceof Uint16Array) && back.frontendsUpsert.some((f) => f.maglev instanceof Uint32Array));
-  // a range holding the separator: as objects, unchanged
-  const odd = fronts.map((f, i) => (i === 3 ? { ...f, sourceRanges: ['a\nb'] } : f));
+  // strings holding anything (a newline, the empty string) go by column too: no separators
+  const odd = fronts.map((f, i) => (i === 3 ? { ...f, sourceRanges: ['a\nb', ''], service: 'x\ny', portName: '\n' } : i === 4 ? { ...f, addr: '' } : f));
   const w2 = encodeDiff({ ...d, frontendsUpsert: odd });
-  t.true(Array.isArray(w2.frontendsUpsert));
+  t.false(Array.isArray(w2.frontendsUpsert));
   t.deepEqual(decodeDiff(clone(w2)).frontendsUpsert, odd);
+});
+
+test('frontend columns that do not add up are refused, not decoded into wrong frontends', (t) => {
+  const fronts = Array.from({ length: COLUMN_MIN_FRONTENDS }, (_, i) => frontend(i));
+  const wire = encodeDiff({ frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: [], backendsRemove: [] });
+  const cut = clone(wire); cut.frontendsUpsert.addrs = cut.frontendsUpsert.addrs.slice(1);
+  t.throws(() => decodeDiff(cut), { message: /inconsistent/ });
+  const bad = clone(wire); bad.frontendsUpsert.kind[5] = 9;
+  t.throws(() => decodeDiff(bad), { message: /no owner, kind or protocol/ });
+});
+
+test('a full compile\'s diff writes its columns from the compiler\'s tables: the same records as the objects, every field', (t) => {
+  const node = {
+    apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
+    spec: {
+      nodeAddresses: ['192.168.0.1', 'fd00:1::1'],
+      routes: [{ prefix: '10.244.0.0/16', port: 1, nextHopMac: '02:00:00:00:00:11', localMac: '02:00:00:00:00:01' },
+        { prefix: 'fd00:244::/32', port: 2, nextHopMac: '02:00:00:00:00:13', localMac: '02:00:00:00:00:02' }],
+      neighbours: [{ address: '10.244.1.2', port: 3, mac: '02:00:00:00:00:33', localMac: '02:00:00:00:00:03' }],
+    },
+  };
+  const objs = [node];
+  for (let s = 0; s < 150; s++) {
+    const v6 = s % 5 === 4, lb = s % 3 === 0;
+    objs.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${s}`, namespace: s % 2 ? 'a' : 'b' },
+      spec: { ...(v6 ? { clusterIP: `fd00:96::${s + 1}`, ipFamilies: ['IPv6'] } : { clusterIP: `10.96.${s >> 8}.${(s & 255) + 1}` }),
+        ...(lb ? { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/24', '2001:db8::/32'], externalTrafficPolicy: s % 2 ? 'Local' : 'Cluster' } : {}),
+        ...(s % 7 === 0 ? { sessionAffinity: 'ClientIP' } : {}),
+        ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(lb ? { nodePort: 30000 + s } : {}) }, { name: 'dns', port: 53, protocol: 'UDP', ...(lb ? { nodePort: 31000 + s } : {}) }] },
+      ...(lb && !v6 ? { status: { loadBalancer: { ingress: [{ ip: `198.51.100.${s}` }] } } } : {}) });
+    objs.push({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `s${s}-1`, namespace: s % 2 ? 'a' : 'b', labels: { 'kubernetes.io/service-name': `s${s}` } }, addressType: v6 ? 'IPv6' : 'IPv4',
+      endpoints: Array.from({ length: 4 + (s % 3) }, (_, e) => ({ addresses: [v6 ? `fd00:244::${s}:${e + 1}` : `10.${e === 0 ? 99 : 244}.${s}.${e + 1}`], conditions: { ready: e !== 2, serving: true, terminating: e === 2 },
+        ...(e % 2 ? { nodeName: 'node-a', zone: 'z' } : { nodeName: `other-${e}` }) })),
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }] });
+  }
+  const c = new Compiler({ maglevWorker: 'never' });
+  const { diff } = c.change({ upsert: validateAll(objs) });
+  t.is(typeof diff.frontendsUpsert.wireColumns, 'function', 'the tables write the columns');
+  const wire = encodeDiff(diff);
+  t.false(Array.isArray(wire.frontendsUpsert)); t.false(Array.isArray(wire.backendsUpsert));
+  const back = decodeDiff(clone(wire));
+  const fronts = diff.frontendsUpsert.slice(), backs = diff.backendsUpsert.slice();
+  t.true(fronts.some((f) => f.sourceRanges.length) && fronts.some((f) => f.clusterFront) && fronts.some((f) => f.family === 6) && fronts.some((f) => f.proto === 'UDP'));
+  t.true(new Set(backs.map((b) => b.outPort)).size >= 3, 'several next hops');
+  t.deepEqual(back.frontendsUpsert, fronts);
+  t.deepEqual(back.backendsUpsert, backs);
+  // and what the objects' own encoding gives
+  t.deepEqual(decodeDiff(clone(encodeDiff({ ...diff, frontendsUpsert: fronts, backendsUpsert: backs }))), back);
+  c.change({ upsert: validateAll([{ ...objs[2], endpoints: [] }]) });
+  t.throws(() => encodeDiff(diff), { message: /after the compiler changed again/ }, 'a stale diff is refused');
 });
 
 test('an externalTrafficPolicy Local frontend\'s clusterFront survives the columns', (t) => {

@@ -4,35 +4,17 @@
 // curl from a client namespace to the ClusterIP, and to a NodePort on the address the Node object
 // gives (the config names none). Then an endpoint change, a dropped watch and a deletion.
 import test from 'ava';
-import { request } from 'node:http';
-import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import {
   rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api, arpAnswered,
 } from './lib/topology.js';
 
-const DOUBLE = fileURLToPath(new URL('./lib/apiserver-double.js', import.meta.url));
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
 const VIP = '10.96.50.10';
 let topo;
-let controlSock;
-
-/** A request to the double over its control socket (the same REST paths as the API). */
-function double(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath: controlSock, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
-      let text = '';
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => { if (res.statusCode >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)); else resolve(JSON.parse(text)); });
-    });
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
+let double;
 
 const service = (extra = {}) => ({
   metadata: { name: 'web', namespace: 'default' },
@@ -53,20 +35,8 @@ test.before(async () => {
   if (!root) return;
   topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }], kind: 'k' });
   try {
-    controlSock = join(topo.dir, 'double.sock');
-    const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000']);
-    const url = await new Promise((resolve, reject) => {
-      let out = '';
-      const t = setTimeout(() => reject(new Error('the API-server double did not start')), 15000);
-      child.stdout.on('data', (d) => { out += d; const m = /"url":"([^"]+)"/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } });
-      child.on('exit', (c) => reject(new Error(`the API-server double exited ${c}`)));
-    });
-    const kubeconfig = join(topo.dir, 'kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
-      clusters: [{ name: 'd', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
-    }));
+    let kubeconfig;
+    ({ kubeconfig, double } = await startDoubleInNs(topo));
     // the Node object, not the config, names the node address NodePorts answer on
     topo.config.node = { name: 'node-a' };
     topo.config.kubernetes = {

@@ -117,3 +117,33 @@ test('the store revision: read alone, changed by every commit (staged on the wri
   t.not(fresh.revision().split(':')[0], r2.split(':')[0]);
   fresh.close();
 });
+
+test('after an apply whose undo failed (the tables may differ from the saved state) no image is written, so none is trusted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-image-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dp = await WorkerDataplane.start([init({ worker: 0, workers: 2 }), init({ worker: 1, workers: 2 })]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  await cp.apply(objects.slice(0, 1));
+  // worker 1 refuses the next apply; worker 0 takes it, and then refuses to be put back
+  const real = dp.request.bind(dp);
+  let applies = 0;
+  dp.request = (h, msg, ...rest) => {
+    if (msg.type === 'apply' && ++applies <= 3 && (h === dp.workers[1] || applies === 3)) return Promise.reject(new Error(`worker ${h.index}: table regrow failed`));
+    return real(h, msg, ...rest);
+  };
+  const err = await t.throwsAsync(cp.apply(objects));
+  t.regex(err.message, /could not be put back/);
+  t.regex(dp.tablesInDoubt(), /an apply failed at the dataplane since the start/);
+  // a later apply succeeds, yet worker 0's tables were never put back: still no image
+  await cp.apply(objects);
+  const written = await dp.writeImages(dir, 'id:1', 'h');
+  t.is(written.length, 2);
+  for (const w of written) t.regex(w.error, /not written: .*the tables may differ from the saved state/);
+  t.false(existsSync(join(dir, imageFile(0))));
+  t.false(existsSync(join(dir, imageFile(1))));
+  // the next start finds none: the normal path
+  const again = await WorkerDataplane.start([init({ startHeld: true, ...image(dir) })]);
+  t.like(again.imageResults()[0], { used: false, problem: 'none' });
+  await again.close();
+});

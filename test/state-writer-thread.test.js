@@ -3,7 +3,7 @@
 // that path refuses the apply and leaves dataplane and store as they were; a refused compile drops
 // the staged rows; the next apply works (a new thread when the old one died).
 import test from 'ava';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -182,4 +182,27 @@ test('close() resolves only once the writer thread closed its connection: the st
   await a.cp.close();
   t.false(existsSync(join(dir, 'state.db-wal')), 'no WAL once close() resolved');
   t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
+});
+
+test('a prestarted writer thread opens its connection before any write; a small write does not wait for it, a large one goes through it', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const store = a.cp.core.store;
+  store.prestartWriter();
+  const writer = store.writerThreadForTests;
+  t.not(writer, null, 'the thread was started');
+  t.false(store.stagingBusy, 'its open is not a write in flight');
+  store.prestartWriter();
+  t.is(store.writerThreadForTests.threadForTests, writer.threadForTests, 'a second prestart starts no second thread');
+  // the thread's connection shows as a second open handle on the database file once it opened
+  const opened = () => readdirSync(`/proc/${process.pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${process.pid}/fd/${fd}`) === join(dir, 'state.db'); } catch { return false; } }).length;
+  let n = 0;
+  for (let i = 0; i < 100 && (n = opened()) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  t.is(n, 2, 'the main thread\'s connection and the writer thread\'s');
+  t.is((await apply(a, slice('web-1', 'web', ['10.244.1.5']))).status, 200, 'one row: committed on the main thread');
+  t.is((await apply(a, [svc('web', '10.96.0.10'), svc('api', '10.96.0.11')])).status, 200);
+  t.is(store.writerThreadForTests.threadForTests, writer.threadForTests, 'the large write went through the prestarted thread');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
+  await a.close();
+  t.false(existsSync(join(dir, 'state.db-wal')), 'closed like a thread that wrote');
 });

@@ -1,7 +1,7 @@
 // The control plane's transaction logic, independent of HTTP: validate → compile → dataplane
 // apply → persist, all or nothing, one at a time.
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
-import { validateAll, validateObject, identify } from '../model/schema.js';
+import { validateAll, validatedAll, validateObject, identify, type Validated } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
 import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
@@ -184,23 +184,28 @@ export class ControlPlaneCore {
   }
 
   /** `opts.texts`: where in the request's JSON text each of `raws` is (parseManifestSources): an
-   * object validation left unchanged is stored as that text. */
-  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null } = {}): Promise<ApplyResult> {
+   * object validation left unchanged is stored as that text. `opts.validated`: validateObject's
+   * verdict on each of `raws`, when the API validated them as the body arrived. */
+  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[] } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
-      const objs = validateAll(raws);
+      const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
-      let texts: Map<ModelObject, SourceText> | undefined;
       const t = opts.texts;
-      if (t && t.spans.length === 2 * raws.length) {
-        // (validateAll answers one object per raw, in order; a pruned object is a new one)
-        texts = new Map();
-        for (let i = 0; i < objs.length; i++) if (objs[i].raw === raws[i]) texts.set(objs[i], { text: t.text, start: t.spans[2 * i], end: t.spans[2 * i + 1] });
-      }
-      const results = objs.map((o) => this.objectResult(o));
+      // (validateAll answers one object per raw, in order; a pruned object is a new one)
+      const withTexts = !!t && t.spans.length === 2 * raws.length;
+      const results: ObjectResult[] = [];
       // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
-      const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
-      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, texts);
+      const changed: ModelObject[] = [];
+      const sources: Array<SourceText | undefined> = [];
+      for (let i = 0; i < objs.length; i++) {
+        const o = objs[i], r = this.objectResult(o);
+        results.push(r);
+        if (r.action === 'unchanged') continue;
+        changed.push(o);
+        sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
+      }
+      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined);
     });
   }
 
@@ -274,36 +279,35 @@ export class ControlPlaneCore {
   }
 
   private objectResult(o: ModelObject): ObjectResult {
-    if (o.kind === 'NodeConfig') {
-      const old = this.compiler.getNode();
-      return { kind: 'NodeConfig', name: o.name, action: !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured' };
-    }
-    const old = o.kind === 'Service' ? this.compiler.getService(o.namespace, o.name) : this.compiler.getSlice(o.namespace, o.name);
-    return { kind: o.kind, namespace: o.namespace, name: o.name, action: !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured' };
+    const old = o.kind === 'NodeConfig' ? this.compiler.getNode() : this.current(o.kind, o.namespace, o.name);
+    const action = !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured';
+    return o.kind === 'NodeConfig' ? { kind: 'NodeConfig', name: o.name, action } : { kind: o.kind, namespace: o.namespace, name: o.name, action };
+  }
+
+  /** The model's object of that kind and name now, or null. An empty kind answers without a
+   * lookup (a first full sync asks 20k times). */
+  private current(kind: string, namespace: string, name: string): ModelObject | null {
+    if (kind === 'Service') return this.compiler.serviceCount() === 0 ? null : this.compiler.getService(namespace, name) ?? null;
+    if (kind === 'EndpointSlice') return this.compiler.sliceCount() === 0 ? null : this.compiler.getSlice(namespace, name) ?? null;
+    return this.compiler.getNode();
   }
 
   /** The objects a batch replaces or removes, as they are now, by refKey. */
   private currentOf(batch: Parameters<Compiler['change']>[0]): Map<string, ModelObject> {
     const out = new Map<string, ModelObject>();
-    const get = (kind: string, namespace: string, name: string): ModelObject | null =>
-      kind === 'Service' ? this.compiler.getService(namespace, name) ?? null : kind === 'EndpointSlice' ? this.compiler.getSlice(namespace, name) ?? null : this.compiler.getNode();
-    for (const o of batch.upsert ?? []) {
-      const cur = o.kind === 'NodeConfig' ? this.compiler.getNode() : get(o.kind, o.namespace, o.name);
-      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
-    }
-    for (const r of batch.remove ?? []) {
-      const cur = get(r.kind, r.namespace || 'default', r.name);
-      if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur);
-    }
+    const add = (cur: ModelObject | null): void => { if (cur) out.set(refKey(cur.kind, cur.kind === 'NodeConfig' ? '' : cur.key), cur); };
+    for (const o of batch.upsert ?? []) add(o.kind === 'NodeConfig' ? this.compiler.getNode() : this.current(o.kind, o.namespace, o.name));
+    for (const r of batch.remove ?? []) add(this.current(r.kind, r.namespace || 'default', r.name));
     return out;
   }
 
   /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
-  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StagedWrite | Error {
-    try { return this.store!.stage(storeWrite(batch, objs, texts)); } catch (e) { return e as Error; }
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], sources?: ReadonlyArray<SourceText | undefined>): StagedWrite | Error {
+    try { return this.store!.stage(storeWrite(batch, objs, sources)); } catch (e) { return e as Error; }
   }
 
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, texts?: ReadonlyMap<ModelObject, SourceText>): Promise<ApplyResult> {
+  /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged. */
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, sources?: ReadonlyArray<SourceText | undefined>): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
@@ -314,17 +318,18 @@ export class ControlPlaneCore {
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change.
-    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, texts) : null;
-    let ch: Change, view: DiffView;
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, sources) : null;
+    let ch: Change;
     try {
       ch = this.compiler.change(batch);
-      view = diffView(ch);
     } catch (e) { if (!(staged instanceof Error)) staged?.abort(); throw e; }
     if (dryRun) {
+      const view = diffView(ch);
       ch.rollback();
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
     if (!modelChanged) {
+      const view = diffView(ch);
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
@@ -335,6 +340,9 @@ export class ControlPlaneCore {
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
+    // the answer's view of the diff, built while the workers apply it (the diff went to them
+    // already: dataplane.apply encodes and posts it before its first await)
+    const view = diffView(ch);
     let saveError: Error | null = null;
     if (staged) {
       try {
@@ -398,11 +406,11 @@ function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObje
 }
 
 /** The store rows of one change: the objects that changed (`changed`: the batch's upserts minus the
- * unchanged ones) and the removed ones — never the rest of the state. `texts`: the JSON text an
- * object came as, when it is `raw` unchanged. */
-function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], texts?: ReadonlyMap<ModelObject, SourceText>): StoreWrite {
+ * unchanged ones) and the removed ones — never the rest of the state. `sources[i]`: the JSON text
+ * changed[i] came as, when it is `raw` unchanged. */
+function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], sources?: ReadonlyArray<SourceText | undefined>): StoreWrite {
   return {
-    upsert: changed.map((o) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: texts?.get(o) })),
+    upsert: changed.map((o, i) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: sources?.[i] })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
 }

@@ -10,6 +10,8 @@ import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
 import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifestSources } from '../model/load.js';
+import { bodyParser, earlyObjects } from './body-reader.js';
+import type { Validated } from '../model/schema.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
@@ -177,7 +179,8 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance 
   // positions); fastify only delivers the text. Other content types were refused already (the
   // onRequest guard): a browser can send text/plain or a form cross-site without asking.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit }, (_req, body, done) => done(null, body));
+  // (read by bodyParser: an apply's JSON objects are parsed while the body arrives)
+  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'));
   return app;
 }
 
@@ -252,10 +255,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(code).send(status(code, code === 400 ? 'BadRequest' : code === 415 ? 'UnsupportedMediaType' : code >= 500 ? 'InternalError' : 'Error', err.message));
   });
 
-  const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> => {
+  const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> & { validated?: Validated[] } => {
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifestSources(text, 'request body');
+    return earlyObjects(req, text) ?? parseManifestSources(text, 'request body');
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
@@ -266,8 +269,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   // ---- mutations -----------------------------------------------------------------------------
   app.post('/api/v1/apply', async (req) => {
-    const { objs, texts } = sources(req);
-    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts }));
+    const { objs, texts, validated } = sources(req);
+    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated }));
   });
   app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>

@@ -22,7 +22,8 @@ import * as L from '../../assembly/layout.js';
 import type { Family, IrBackend, IrRecords } from '../ir/ir.js';
 import { typedArray, type SlabAllocator } from './slab.js';
 import { presentIds, type PortOwner } from './columns.js';
-import { TableRows } from './table-rows.js';
+import { WireRows } from './table-rows.js';
+import { BackendColumnsWriter, type BackendColumns } from '../ir/backend-columns.js';
 import { NextHop } from './next-hops.js';
 
 const NO_MAC = '00:00:00:00:00:00';
@@ -197,7 +198,22 @@ export class BackendTable implements IrRecords<IrBackend> {
 
   /** Backends `ids` (a list, or a count n meaning 1..n) as a list that reads these columns:
    * its forEach passes one reused object (a full compile's diff and the table writer's regrow). */
-  rows(ids: number[] | number): TableRows<IrBackend> { return new TableRows<IrBackend>(this, ids, rowCursor()); }
+  rows(ids: number[] | number): WireRows<IrBackend, BackendColumns> { return new WireRows<IrBackend, BackendColumns>(this, ids, (x) => this.wireColumns(x), rowCursor()); }
+
+  /** Backends `ids` (which exist; a count n: 1..n) in the diff's wire columns: the table's next
+   * hops and labels are the columns' dictionaries as they are (label k > 0 is labels[k] here and
+   * labels[k - 1] there). */
+  wireColumns(ids: number[] | number): BackendColumns {
+    const n = typeof ids === 'number' ? ids : ids.length, chunks = this.chunks, hops = this.hops;
+    const hopOut = new Uint32Array(hops.length), hopDst = new Array<string>(hops.length), hopSrc = new Array<string>(hops.length);
+    for (let k = 0; k < hops.length; k++) { hopOut[k] = hops[k].outPort; hopDst[k] = hops[k].dstMac; hopSrc[k] = hops[k].srcMac; }
+    const out = new BackendColumnsWriter(n, hopOut, hopDst, hopSrc, this.labels.slice(1) as string[]);
+    for (let k = 0; k < n; k++) {
+      const id = typeof ids === 'number' ? k + 1 : ids[k], c = chunks[id >>> CHUNK_BITS], i = id & MASK, o = c.owner[i]!;
+      out.add(id, o.service, o.portName, c.addr[i]!, c.family[i], c.port[i], c.state[i], c.hop[i], c.nodeName[i], c.zone[i]);
+    }
+    return out.finish();
+  }
 }
 
 function rowCursor(): IrBackend {

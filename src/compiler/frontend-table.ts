@@ -19,9 +19,10 @@
 //
 // To everything else it is a Map<number, IrFrontend>: get() and the iterators build a fresh object
 // per call (listings, small diffs, the table writer), set() stores one.
-import type { Family, FrontendKind, IrFrontend, IrFrontendRecords, MaglevSlots, Proto } from '../ir/ir.js';
+import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type FrontendKind, type IrFrontend, type IrFrontendRecords, type MaglevSlots, type Proto } from '../ir/ir.js';
 import { presentIds, type PortOwner } from './columns.js';
-import { TableRows } from './table-rows.js';
+import { WireRows } from './table-rows.js';
+import { FrontendColumnsWriter, type FrontendColumns } from '../ir/frontend-columns.js';
 
 /** Where a frontend's active set lives: backend ids ids[idsOff .. idsOff + idsLen) and Maglev
  * slots mag[magOff .. magOff + magLen). The compiler fills one of these per set (scratch). */
@@ -31,10 +32,6 @@ export interface ActiveSetRef {
   indexed: boolean;    // slots are indexes into the ids (the compiler's form), else backend ids
 }
 
-const KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer', 'ClusterPolicy'];
-const KIND_CODE: Record<FrontendKind, number> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3, ClusterPolicy: 4 };
-const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
-const PROTO_CODE: Record<Proto, number> = { TCP: 0, UDP: 1, SCTP: 2 };
 const EMPTY_MAG = new Uint8Array(0);
 const EMPTY_IDS: number[] = Object.freeze([]) as unknown as number[];
 
@@ -101,7 +98,7 @@ export class FrontendTable implements IrFrontendRecords {
     c.ids[i] = set.ids; c.idsOff[i] = set.idsOff; c.idsLen[i] = set.idsLen;
     c.mag[i] = set.mag; c.magOff[i] = set.magOff; c.magLen[i] = set.magLen; c.indexed[i] = set.indexed ? 1 : 0;
     c.flags[i] = flags; c.affMs[i] = affinityTimeoutMs; c.clusterFront[i] = clusterFront; c.port[i] = port;
-    c.kind[i] = KIND_CODE[kind]; c.proto[i] = PROTO_CODE[proto]; c.family[i] = family;
+    c.kind[i] = FRONTEND_KIND_CODE[kind]; c.proto[i] = PROTO_CODE[proto]; c.family[i] = family;
     this.version++;
   }
 
@@ -135,7 +132,7 @@ export class FrontendTable implements IrFrontendRecords {
 
   /** What the compiler looks a service's previous frontend ids up by (id must exist). */
   portNameOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].owner[id & MASK]!.portName; }
-  kindOf(id: number): FrontendKind { return KINDS[this.chunks[id >>> CHUNK_BITS].kind[id & MASK]]; }
+  kindOf(id: number): FrontendKind { return FRONTEND_KINDS[this.chunks[id >>> CHUNK_BITS].kind[id & MASK]]; }
   addrOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].addr[id & MASK]!; }
   /** Sizes the table writer sums over every frontend (no object). */
   maglevLengthOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].magLen[id & MASK]; }
@@ -149,7 +146,7 @@ export class FrontendTable implements IrFrontendRecords {
     for (let k = 0; k < idsLen; k++) backends[k] = ids[idsOff + k];
     const mag = c.mag[i]!, magOff = c.magOff[i], magLen = c.magLen[i];
     const f: IrFrontend = {
-      id, service: o.service, portName: o.portName, kind: KINDS[c.kind[i]], addr: c.addr[i]!, family: c.family[i] as Family,
+      id, service: o.service, portName: o.portName, kind: FRONTEND_KINDS[c.kind[i]], addr: c.addr[i]!, family: c.family[i] as Family,
       port: c.port[i], proto: PROTOS[c.proto[i]], flags: c.flags[i], affinityTimeoutMs: c.affMs[i], sourceRanges: c.ranges[i]!,
       backends, maglev: magOff === 0 && mag.length === magLen ? mag : magLen === 0 ? EMPTY_MAG : mag.subarray(magOff, magOff + magLen),
     };
@@ -170,6 +167,26 @@ export class FrontendTable implements IrFrontendRecords {
   [Symbol.iterator](): IterableIterator<[number, IrFrontend]> { return this.entries(); }
 
   /** Frontends `ids` (a list, or a count n meaning 1..n) as a list read from these columns: the
-   * objects are built on the first read and kept (the table writer reads them several times). */
-  rows(ids: number[] | number): TableRows<IrFrontend> { return new TableRows<IrFrontend>(this, ids); }
+   * objects are built on the first read and kept (the table writer reads them several times);
+   * the diff's wire columns are written from the table without them. */
+  rows(ids: number[] | number): WireRows<IrFrontend, FrontendColumns> { return new WireRows<IrFrontend, FrontendColumns>(this, ids, (x) => this.wireColumns(x)); }
+
+  /** Frontends `ids` (which exist; a count n: 1..n) in the diff's wire columns, no object per row. */
+  wireColumns(ids: number[] | number): FrontendColumns {
+    const n = typeof ids === 'number' ? ids : ids.length, chunks = this.chunks;
+    let nBackends = 0, s1 = 0, s2 = 0, s4 = 0;
+    for (let k = 0; k < n; k++) {
+      const id = typeof ids === 'number' ? k + 1 : ids[k], c = chunks[id >>> CHUNK_BITS], i = id & MASK, len = c.magLen[i];
+      nBackends += c.idsLen[i];
+      const w = c.mag[i]!.BYTES_PER_ELEMENT;
+      if (w === 1) s1 += len; else if (w === 2) s2 += len; else s4 += len;
+    }
+    const out = new FrontendColumnsWriter(n, nBackends, s1, s2, s4);
+    for (let k = 0; k < n; k++) {
+      const id = typeof ids === 'number' ? k + 1 : ids[k], c = chunks[id >>> CHUNK_BITS], i = id & MASK, o = c.owner[i]!;
+      out.add(id, o.service, o.portName, c.kind[i], c.proto[i], c.addr[i]!, c.family[i], c.port[i], c.flags[i], c.affMs[i], c.clusterFront[i],
+        c.indexed[i] ? 3 : 0, c.ranges[i]!, c.ids[i]!, c.idsOff[i], c.idsLen[i], c.mag[i]!, c.magOff[i], c.magLen[i]);
+    }
+    return out.finish();
+  }
 }

@@ -5,6 +5,7 @@
 // the tables, so a diff is applied (or copied) before the next change — a late read throws
 // instead of listing the next state.
 import type { IrList } from '../ir/list.js';
+import type { WireColumnsSource } from '../ir/diff-wire.js';
 
 /** The table a TableRows list reads. */
 export interface RowTable<T> {
@@ -67,7 +68,16 @@ export class TableRows<T> implements IrList<T> {
     return this.objects;
   }
 
-  private checkFresh(): void {
+  protected checkFresh(): void {
     if (this.table.version !== this.version) throw new Error('internal: a full-compile diff was read after the compiler changed again; apply a diff before the next change');
   }
+}
+
+/** TableRows whose table also writes the rows into the diff's wire columns (diff-wire.ts):
+ * encodeDiff takes them from there, without an object per record. */
+export class WireRows<T, C> extends TableRows<T> implements WireColumnsSource<C> {
+  constructor(table: RowTable<T>, private readonly rowIds: number[] | number, private readonly encode: (ids: number[] | number) => C, cursor?: T) {
+    super(table, rowIds, cursor);
+  }
+  wireColumns(): C { this.checkFresh(); return this.encode(this.rowIds); }
 }

@@ -37,6 +37,7 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
+import { raiseAutogroup } from './autogroup.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -48,9 +49,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
-  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+  /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
-  restoreDelayMs?: number;
+  restoreHold?: () => Promise<void>;
 }
 
 export interface RunningDaemon {
@@ -94,6 +95,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
   let kubeStart: (() => Promise<KubeWatcher>) | undefined;
+  // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
+  // node.addresses configured (the start does not wait for the API then): the table image is
+  // keyed without them, the saved NodeConfig's (the last Node seen) stand in until the watcher
+  // reads the Node, which reprograms what changed (imageInputs, adoptSavedNodeFacts)
+  let nodeReadAtStart = true;
   if (cfg.kubernetes) {
     const k8s = cfg.kubernetes;
     const kube = await import('../kube/watcher.js');
@@ -104,6 +110,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // with node.addresses configured and no nodePortAddresses filter the Node adds nothing the
     // workers need at start: no wait (the watcher still reads it for pod CIDRs and eligibility)
     const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
+    nodeReadAtStart = needNode;
     const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
@@ -112,7 +119,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
+        const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
         nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || '';
+        if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
         setHostNeighbours(nodeAddresses);   // in the same program as the addresses
         void programming.now();
       },
@@ -172,7 +181,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return p ? [{ ...n, portName: p.spec.name }] : [];
   });
 
-  const nodeConfig = (): Record<string, unknown> => {
+  // facts: the Node's pod CIDRs and zone in force (the image's key leaves them out when they are
+  // not known before the workers start)
+  const nodeConfig = (facts: { podCIDRs: string[]; zone: string } = { podCIDRs, zone: nodeZone }): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
@@ -191,14 +202,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
-    if (nodeZone) spec.zone = nodeZone;
+    if (facts.zone) spec.zone = facts.zone;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
     if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
     // ports pods are attached to (runtime-added ones included: a port change reprograms)
     if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
-      if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
+      if (facts.podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = facts.podCIDRs;
       if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
       spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
@@ -206,8 +217,21 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
 
   // each worker's table image (table-image-file.ts): trusted only for the store's revision and
-  // the node config as they are now; the flows saved at the same stop go with it
-  const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
+  // the node config as they are now; the flows saved at the same stop go with it. The Node's facts
+  // are in its key only when the start knows them (else a stop and the next start could never
+  // agree): the image's tables then carry the last Node seen, as the saved NodeConfig does
+  const imageInputs = (specs: WorkerPortSpec[]) =>
+    imageInputsHash(nodeReadAtStart ? nodeConfig() : nodeConfig({ podCIDRs: [], zone: cfg.node.zone ?? '' }), specs);
+  // Until the watcher reads the Node: its facts as last seen, from the NodeConfig saved by the
+  // last program (the image's tables were compiled with it: same store revision), so the restore
+  // compiles what the image forwards with instead of tables without them
+  const adoptSavedNodeFacts = (savedNode: unknown) => {
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown } } | null)?.spec;
+    if (nodeReadAtStart || !spec) return;
+    if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
+    if (typeof spec.zone === 'string') nodeZone = spec.zone;
+    log.debug({ podCIDRs, zone: nodeZone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
+  };
   removeStaleImages(cfg.stateDir, cfg.workers);
   const imageAt = { revision: storeRevisionStamp(cfg.stateDir, () => StateStore.peekRevision(cfg.stateDir)), inputsHash: imageInputs(ports) };
 
@@ -225,7 +249,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ports: ports.filter((s) => portManager.opensIn(s, w)),
       ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
@@ -256,6 +280,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     programming.changed();
   };
 
+  // a thread's nice ranks it only inside its session's scheduling group (autogroup.ts): raise the
+  // group with the most raised thread, where the daemon leads its own session
+  const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
+  if (groupNice < 0) {
+    const g = raiseAutogroup(groupNice);
+    if (g.raised) log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
+    else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
+  }
   const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onNeighbourLost,
@@ -282,6 +314,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     await starting.then((d) => d.close(), () => undefined);
     throw e;
   }
+  adoptSavedNodeFacts(saved.load.state?.node ?? null);
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
   if (cfg.controlNice) {
@@ -319,7 +352,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let kubeWatcher: KubeWatcher | undefined;
 
   try {
-    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
+    if (opts.restoreHold) await opts.restoreHold();
     const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
@@ -416,7 +449,9 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       // imports the checkpoint's flows with the image's ids as they are, and an older checkpoint's
       // ids may name other Services in these tables
       const revision = storeRevisionStamp(cfg.stateDir, () => saved.store.revision());   // (the API closed the store)
-      if (revision && !flowsSaved) log.warn('no table images written: the flow checkpoint of this stop failed (the next start restores without them)');
+      const doubt = dataplane.tablesInDoubt();
+      if (revision && doubt) log.warn({ reason: doubt }, 'no table images written: the tables may differ from the saved state (the next start restores from the store)');
+      else if (revision && !flowsSaved) log.warn('no table images written: the flow checkpoint of this stop failed (the next start restores without them)');
       else if (revision) {
         const t0 = performance.now();
         const written = await dataplane.writeImages(cfg.stateDir, revision, imageInputs(portManager.all().map((p) => p.spec)));
@@ -433,6 +468,16 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     stopped,
   };
   programming.start();
+  // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
+  // its connection — boot now, in the background, once the workers forward: started by the first
+  // full sync itself, each was ~130–200 ms of CPU inside it, competing with its parse and compile
+  // for the node's cores. Both are unref'd (never keep the process alive); what they cost idle is
+  // their memory (docs/running.md).
+  setImmediate(() => {
+    if (stopping) return;
+    void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined);
+    saved.store.prestartWriter();
+  });
 
   return daemon;
 }

@@ -56,6 +56,11 @@ export class WorkerDataplane implements Dataplane {
   private nextId = 1;
   private gen = 0;
   private closed = false;
+  // Set by the first apply that failed since the start: its undo (here on the workers that took
+  // it, or the control plane's of the store or of the dataplane) may have failed too, leaving the
+  // tables apart from the saved state; a table image of them would be trusted for the store's
+  // revision, so none is written (writeImages)
+  private doubt: string | null = null;
   private nextSession = 1;
   private readonly observers = new Map<number, (e: ObserveEvents) => void>();
 
@@ -153,6 +158,7 @@ export class WorkerDataplane implements Dataplane {
     const failed = res.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
       const reason = (res[failed] as PromiseRejectedResult).reason as Error;
+      this.doubt ??= `an apply failed at the dataplane since the start (${reason.message})`;
       const took = this.workers.filter((_, i) => res[i].status === 'fulfilled');
       if (took.length && undo) {
         // some workers took the diff: put them back, so every worker holds the previous tables
@@ -255,6 +261,9 @@ export class WorkerDataplane implements Dataplane {
 
   generation(): number { return this.gen; }
 
+  /** Why the tables may differ from the saved state (a failed apply since the start), or null. */
+  tablesInDoubt(): string | null { return this.doubt; }
+
   /** What became of each worker's table image at start (none asked for: empty). */
   imageResults(): ImageStartResult[] {
     return this.workers.flatMap((h) => h.image ? [h.image] : []);
@@ -263,6 +272,7 @@ export class WorkerDataplane implements Dataplane {
   /** Every worker writes its table image to `dir` (at a clean stop, forwarding paused). Resolves
    * with each worker's size and time, or its error (a worker that cannot is skipped, not fatal). */
   async writeImages(dir: string, revision: string, inputsHash: string): Promise<Array<{ worker: number; bytes?: number; ms?: number; error?: string }>> {
+    if (this.doubt) return this.workers.map((h) => ({ worker: h.index, error: `not written: ${this.doubt}; the tables may differ from the saved state` }));
     return Promise.all(this.workers.map(async (h) => {
       try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash })) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
     }));

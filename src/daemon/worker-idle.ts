@@ -2,11 +2,15 @@
 // `waitAny` (poll(2) on every native port's fd and the worker's waker eventfd) until a frame or a
 // control message arrives or IDLE_WAIT_MS pass, or — with relay ports only — awaiting on its event
 // loop. Each frame that wakes the worker pays this path once per crossing, so it builds nothing
-// per wait: the port handles are an array built when the ports change, and `waitAny` returns a
-// count instead of an array of ready ports (the worker bursts every port anyway). Garbage here
-// became a young-generation scavenge every ~1,000 round trips (docs/performance.md, "Tail
-// latency"). What is left: wait() is async, so each call (awaited by the worker's loop) still
-// allocates its promise — about a scavenge every few thousand waits.
+// per wait: the port handles are an array built when the ports change, `waitAny` returns a count
+// instead of an array of ready ports (the worker bursts every port anyway), and wait() is not
+// async: with native ports it returns undefined once the poll returned (no promise, nothing for
+// the caller to await: `const p = idle.wait(); if (p) await p;`), and a promise only when the event
+// loop must run — relay ports (read on it: waiting for them is a promise by nature) or the loop's
+// turn every YIELD_EVERY_MS. Garbage here became a young-generation scavenge every ~1,000 round
+// trips (docs/performance.md, "Tail latency"); the promise an async wait() built was one every few
+// thousand waits. A wake-up is no later for it: the worker goes on the moment the poll returns,
+// without even the microtask the await took.
 import type { Port } from '../ports/port.js';
 import { NativePort, type NativeAddon } from '../ports/native.js';
 import { RelayPort } from './relay-port.js';
@@ -33,14 +37,15 @@ export class WorkerIdle {
     this.handles = ports.filter((p): p is NativePort => p instanceof NativePort).map((p) => p.handle);
   }
 
-  /** One idle wait: returns when a port is readable, a control message was posted, or the
-   * timeout passed (then the event loop gets its turn if it is due). */
-  async wait(): Promise<void> {
+  /** One idle wait: over when a port is readable, a control message was posted, or the timeout
+   * passed. Returns undefined when it is over (native ports, the event loop not due: the common
+   * case, nothing allocated); otherwise a promise to await first (relay ports, or the event loop's
+   * turn). */
+  wait(): Promise<unknown> | undefined {
     const relays = this.relays;
     if (this.handles.length === 0 || !this.addon) {
-      if (relays.length) await Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
-      else await this.wake.sleep(IDLE_WAIT_MS);
-      return;
+      if (relays.length) return Promise.race([...relays.map((r) => r.whenReadable()), this.wake.sleep(IDLE_WAIT_MS)]);
+      return this.wake.sleep(IDLE_WAIT_MS);
     }
     this.addon.waitAny(this.handles, relays.length ? 1 : IDLE_WAIT_MS, this.waker);
     this.wake.seenAll();
@@ -49,7 +54,8 @@ export class WorkerIdle {
     // burst, and with native ports only nothing needs the loop more often than this.
     if (relays.length || Date.now() - this.lastYield > YIELD_EVERY_MS) {
       this.lastYield = Date.now();
-      await new Promise((r) => setImmediate(r));
+      return new Promise((r) => setImmediate(r));
     }
+    return undefined;
   }
 }

@@ -2,7 +2,7 @@
 // the worker keeps them (backend-store.ts), without an object per backend on either side.
 //
 //   row i ─┬─ id[i], family[i], state[i], port[i]     typed arrays
-//          ├─ owner[i] ──▶ ownerService[k], ownerPortName[k]   (one entry per service port)
+//          ├─ owner[i] ──▶ ownerService[k], ownerPortName[k]   (one entry per run of a service port's rows)
 //          ├─ hop[i]   ──▶ hopOutPort[k], hopDstMac[k], hopSrcMac[k]   (one per next hop: a few)
 //          ├─ node[i], zone[i] ──▶ labels[k]   (0: absent; node and zone names: a few)
 //          └─ addr: addrs.slice(addrAt[i], addrAt[i + 1])   (every address in one string)
@@ -43,52 +43,81 @@ class Dict {
   }
 }
 
+/** The owner (service, port name) dictionary of a column list: one entry per run of rows of the
+ * same service port, without a lookup (a list's rows come grouped by service port: a compile
+ * emits a port's records together). A port whose rows are not together gets more than one entry,
+ * which decodes the same. */
+export class OwnerRuns {
+  readonly service: string[] = [];
+  readonly portName: string[] = [];
+  of(service: string, portName: string): number {
+    const k = this.service.length - 1;
+    if (k >= 0 && this.service[k] === service && this.portName[k] === portName) return k;
+    this.service.push(service); this.portName.push(portName);
+    return k + 1;
+  }
+}
+
+/** Fills BackendColumns row by row, the next hops and node/zone labels given as indexes into
+ * dictionaries the caller keeps: `hops` (hop k: hops.outPort[k], ...), `labels` (a label value
+ * v > 0 is labels[v - 1]). */
+export class BackendColumnsWriter {
+  readonly c: BackendColumns;
+  private readonly owners = new OwnerRuns();
+  private readonly addrs: string[];
+  private i = 0;
+  private addrEnd = 0;
+  constructor(n: number, hopOutPort: Uint32Array, hopDstMac: string[], hopSrcMac: string[], labels: string[]) {
+    this.c = {
+      n, id: new Uint32Array(n), family: new Uint8Array(n), state: new Uint8Array(n), port: new Uint32Array(n),
+      owner: new Uint32Array(n), ownerService: this.owners.service, ownerPortName: this.owners.portName,
+      hop: new Uint32Array(n), hopOutPort, hopDstMac, hopSrcMac,
+      node: new Uint32Array(n), zone: new Uint32Array(n), labels,
+      addrs: '', addrAt: new Uint32Array(n + 1),
+    };
+    this.addrs = new Array<string>(n);
+  }
+
+  /** The next row; `hop`, `node`, `zone`: dictionary indexes (node, zone: 0 = absent). */
+  add(id: number, service: string, portName: string, addr: string, family: number, port: number, state: number, hop: number, node: number, zone: number): void {
+    const c = this.c, i = this.i++;
+    c.id[i] = id; c.family[i] = family; c.state[i] = state; c.port[i] = port;
+    c.owner[i] = this.owners.of(service, portName);
+    c.hop[i] = hop; c.node[i] = node; c.zone[i] = zone;
+    this.addrs[i] = addr; this.addrEnd += addr.length; c.addrAt[i + 1] = this.addrEnd;
+  }
+
+  /** The columns, once every row was added (the dictionaries complete by now). */
+  finish(): BackendColumns {
+    const c = this.c;
+    if (this.i !== c.n) throw new Error(`internal: backend columns sized for ${c.n} rows got ${this.i}`);
+    c.addrs = this.addrs.join('');
+    return c;
+  }
+}
+
 /** `list` by column. Reads it once, in order (a list read from the compiler's tables may pass one
  * reused object: everything is copied out). */
 export function encodeBackendColumns(list: IrList<IrBackend>): BackendColumns {
   const n = list.length;
-  const c: BackendColumns = {
-    n, id: new Uint32Array(n), family: new Uint8Array(n), state: new Uint8Array(n), port: new Uint32Array(n),
-    owner: new Uint32Array(n), ownerService: [], ownerPortName: [],
-    hop: new Uint32Array(n), hopOutPort: new Uint32Array(0), hopDstMac: [], hopSrcMac: [],
-    node: new Uint32Array(n), zone: new Uint32Array(n), labels: [],
-    addrs: '', addrAt: new Uint32Array(n + 1),
-  };
-  // a service port: service -> port name -> k (no key string per row)
-  const owners = new Map<string, Map<string, number>>();
-  let lastService = '', lastPortName = '', lastOwner = -1;
-  const hopOut: number[] = [], hopIndex = new Map<string, number>();
+  const hopOut: number[] = [], hopDstMac: string[] = [], hopSrcMac: string[] = [], hopIndex = new Map<string, number>();
   let lastOut = -1, lastDst = '', lastSrc = '', lastHop = -1;
   const labels = new Dict();
-  const addrs: string[] = new Array(n);
-  let i = 0, at = 0;
+  const w = new BackendColumnsWriter(n, new Uint32Array(0), hopDstMac, hopSrcMac, labels.values);
+  let i = 0;
   list.forEach((b) => {
-    if (i >= n) throw new Error(`internal: a backend list of length ${n} passed more rows`);
-    c.id[i] = b.id; c.family[i] = b.family; c.state[i] = b.state; c.port[i] = b.port;
-    if (lastOwner < 0 || b.service !== lastService || b.portName !== lastPortName) {
-      let byPort = owners.get(b.service);
-      if (!byPort) owners.set(b.service, byPort = new Map());
-      let k = byPort.get(b.portName);
-      if (k === undefined) { k = c.ownerService.length; c.ownerService.push(b.service); c.ownerPortName.push(b.portName); byPort.set(b.portName, k); }
-      lastService = b.service; lastPortName = b.portName; lastOwner = k;
-    }
-    c.owner[i] = lastOwner;
+    if (i++ >= n) throw new Error(`internal: a backend list of length ${n} passed more rows`);
     if (lastHop < 0 || b.outPort !== lastOut || b.dstMac !== lastDst || b.srcMac !== lastSrc) {
       const key = `${b.outPort}|${b.dstMac}|${b.srcMac}`;
       let k = hopIndex.get(key);
-      if (k === undefined) { k = hopOut.length; hopOut.push(b.outPort); c.hopDstMac.push(b.dstMac); c.hopSrcMac.push(b.srcMac); hopIndex.set(key, k); }
+      if (k === undefined) { k = hopOut.length; hopOut.push(b.outPort); hopDstMac.push(b.dstMac); hopSrcMac.push(b.srcMac); hopIndex.set(key, k); }
       lastOut = b.outPort; lastDst = b.dstMac; lastSrc = b.srcMac; lastHop = k;
     }
-    c.hop[i] = lastHop;
-    c.node[i] = b.nodeName === undefined ? 0 : labels.of(b.nodeName) + 1;
-    c.zone[i] = b.zone === undefined ? 0 : labels.of(b.zone) + 1;
-    addrs[i] = b.addr; at += b.addr.length; c.addrAt[i + 1] = at;
-    i++;
+    w.add(b.id, b.service, b.portName, b.addr, b.family, b.port, b.state, lastHop,
+      b.nodeName === undefined ? 0 : labels.of(b.nodeName) + 1, b.zone === undefined ? 0 : labels.of(b.zone) + 1);
   });
-  if (i !== n) throw new Error(`internal: a backend list of length ${n} passed ${i} rows`);
+  const c = w.finish();
   c.hopOutPort = Uint32Array.from(hopOut);
-  c.labels = labels.values;
-  c.addrs = addrs.join('');
   return c;
 }
 

@@ -18,6 +18,13 @@ export type { Family };
  * family; never in the service map (reached only as another frontend's clusterFront). */
 export type FrontendKind = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer' | 'ClusterPolicy';
 
+/** Frontend kinds and protocols as small codes (an index into these lists): how the compiler's
+ * frontend table and the diff's wire columns store them, one byte instead of a string a row. */
+export const FRONTEND_KINDS: readonly FrontendKind[] = ['ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer', 'ClusterPolicy'];
+export const FRONTEND_KIND_CODE: Readonly<Record<FrontendKind, number>> = { ClusterIP: 0, NodePort: 1, ExternalIP: 2, LoadBalancer: 3, ClusterPolicy: 4 };
+export const PROTOS: readonly Proto[] = ['TCP', 'UDP', 'SCTP'];
+export const PROTO_CODE: Readonly<Record<Proto, number>> = { TCP: 0, UDP: 1, SCTP: 2 };
+
 /** One (address, port, protocol) the dataplane answers for. id is stable across generations. */
 export interface IrFrontend {
   id: number;                 // >= 1; also the per-service counter id

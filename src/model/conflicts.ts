@@ -6,6 +6,8 @@
 // full sync from empty does not pay for it — how many endpoints use each address. A check costs
 // O(the batch): a one-endpoint change looks up its slice's addresses, not the cluster's.
 import { fieldError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec, type SliceSpec } from './types.js';
+import { AddressMap } from './address-map.js';
+import { ipv4Value } from '../util/addr.js';
 
 export interface ModelView {
   node(): NodeSpec | null;
@@ -23,8 +25,11 @@ function clusterIPField(s: ServiceSpec, i: number): string {
 }
 
 export class AddressIndex {
-  private vips = new Map<string, string>();          // cluster IP → service key
-  private pods: Map<string, number> | null = null;   // endpoint address → endpoints using it
+  private vips = new AddressMap<string>();             // cluster IP → service key
+  private pods: AddressMap<number> | null = null;      // endpoint address → endpoints using it
+  /** The last check's batch and its cluster IPs: update() takes them as they are when they are
+   * the whole index after it (a first sync: 10k inserts saved). */
+  private checked: { upserts: readonly ModelObject[]; vips: AddressMap<string> } | null = null;
 
   constructor(private readonly view: ModelView) {}
 
@@ -35,9 +40,9 @@ export class AddressIndex {
     this.pods = null;
   }
 
-  private podIndex(): Map<string, number> {
+  private podIndex(): AddressMap<number> {
     if (!this.pods) {
-      this.pods = new Map();
+      this.pods = new AddressMap();
       for (const es of this.view.slices()) this.count(es, 1);
     }
     return this.pods;
@@ -45,9 +50,13 @@ export class AddressIndex {
 
   private count(es: SliceSpec, d: number): void {
     const pods = this.pods!;
-    for (const ep of es.endpoints) for (const a of ep.addresses) {
-      const n = (pods.get(a) ?? 0) + d;
-      if (n > 0) pods.set(a, n); else pods.delete(a);
+    for (const ep of es.endpoints) {
+      const as = ep.addresses;
+      for (let j = 0; j < as.length; j++) {
+        const a = as[j], v = j === 0 && ep.v4 >= 0 ? ep.v4 : ipv4Value(a);
+        const n = (pods.get(a, v) ?? 0) + d;
+        if (n > 0) pods.set(a, n, v); else pods.delete(a, v);
+      }
     }
   }
 
@@ -56,38 +65,43 @@ export class AddressIndex {
    * port indices, or null when unknown. */
   check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null): FieldError[] {
     const errors: FieldError[] = [];
-    const batchVips = new Map<string, ServiceSpec>();
+    const batchVips = new AddressMap<string>();
     let batchNode: NodeSpec | null = null;
     for (const o of upserts) {
-      if (o.kind === 'Service') for (const ip of o.clusterIPs) batchVips.set(ip, o);
+      if (o.kind === 'Service') for (const ip of o.clusterIPs) batchVips.set(ip, o.key);
       else if (o.kind === 'NodeConfig') batchNode = o;
     }
-    const gone = (kind: string, key: string) => old.has(refKey(kind, key)) || removed.has(refKey(kind, key));
-    const vipOwner = (ip: string): string | undefined => {
-      const b = batchVips.get(ip);
-      if (b) return b.key;
-      const cur = this.vips.get(ip);
-      return cur !== undefined && !gone('Service', cur) ? cur : undefined;
-    };
+    this.checked = { upserts, vips: batchVips };
     const node = batchNode ?? (removed.has(refKey('NodeConfig', '')) ? null : this.view.node());
+    // (no cluster IP anywhere: no address can be one; a first sync's batch has them all)
+    const anyVip = batchVips.size > 0 || this.vips.size > 0;
+    // every IPv4 cluster IP is within [vipLow, vipHigh]: an IPv4 slice outside it has none (pod
+    // and service CIDRs are apart: 10k slice checks instead of 100k address lookups)
+    const vipLow = Math.min(batchVips.v4Low, this.vips.v4Low), vipHigh = Math.max(batchVips.v4High, this.vips.v4High);
 
     for (const o of upserts) {
       if (o.kind === 'Service') {
-        o.clusterIPs.forEach((ip, i) => {
+        for (let i = 0; i < o.clusterIPs.length; i++) {
+          const ip = o.clusterIPs[i];
           if (node && node.addresses.includes(ip)) {
             errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is an address of node ${node.name}`));
           }
           const pod = this.podUsing(ip, old);
           if (pod) errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is the address of an endpoint (pod) in EndpointSlice ${pod}`));
-        });
+        }
       } else if (o.kind === 'EndpointSlice') {
-        o.endpoints.forEach((ep, i) => ep.addresses.forEach((a, j) => {
-          const owner = vipOwner(a);
-          if (owner !== undefined) errors.push(fieldError('EndpointSlice', o.namespace, o.name, `endpoints[${i}].addresses[${j}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
-        }));
+        if (!anyVip || (o.v4Low >= 0 && (o.v4High < vipLow || o.v4Low > vipHigh))) continue;
+        for (let i = 0; i < o.endpoints.length; i++) {
+          const ep = o.endpoints[i], as = ep.addresses;
+          for (let j = 0; j < as.length; j++) {
+            const a = as[j];
+            const owner = this.vipOwner(a, j === 0 && ep.v4 >= 0 ? ep.v4 : ipv4Value(a), batchVips, old, removed);
+            if (owner !== undefined) errors.push(fieldError('EndpointSlice', o.namespace, o.name, `endpoints[${i}].addresses[${j}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
+          }
+        }
       } else {
         o.addresses.forEach((a, i) => {
-          const owner = vipOwner(a);
+          const owner = this.vipOwner(a, ipv4Value(a), batchVips, old, removed);
           if (owner !== undefined) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.nodeAddresses[${i}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
         });
         if (ports) {
@@ -102,6 +116,17 @@ export class AddressIndex {
       }
     }
     return errors;
+  }
+
+  /** The key of the Service whose cluster IP `ip` (`v`: its ipv4Value) is after the batch: one of
+   * the batch's, or one of the state's that the batch neither replaces nor removes. */
+  private vipOwner(ip: string, v: number, batchVips: AddressMap<string>, old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>): string | undefined {
+    const b = batchVips.get(ip, v);
+    if (b !== undefined) return b;
+    const cur = this.vips.get(ip, v);
+    if (cur === undefined) return undefined;
+    const k = refKey('Service', cur);
+    return old.has(k) || removed.has(k) ? undefined : cur;
   }
 
   /** The slice ("ns/name") that will have an endpoint at `ip` after the batch — counting the
@@ -124,7 +149,14 @@ export class AddressIndex {
 
   /** After a committed change: `olds` were replaced or removed, `news` are in the state now. */
   update(olds: Iterable<ModelObject>, news: readonly ModelObject[]): void {
-    for (const o of olds) {
+    const checked = this.checked;
+    this.checked = null;
+    const replaced = [...olds];
+    if (checked && checked.upserts === news && this.vips.size === 0 && !replaced.length && !this.pods) {
+      this.vips = checked.vips; // what the loops below would build: the batch's cluster IPs, in its order
+      return;
+    }
+    for (const o of replaced) {
       if (o.kind === 'Service') { for (const ip of o.clusterIPs) if (this.vips.get(ip) === o.key) this.vips.delete(ip); }
       else if (o.kind === 'EndpointSlice' && this.pods) this.count(o, -1);
     }

@@ -32,7 +32,7 @@ function tooDeep(source: string, where: string): BodyLimitError {
  * measure() counts it: each of its counts is at most 5x the characters of the token it counts (a
  * number, at least one character, counts 5; a string its length + 2, at most its text's; an
  * array or object at most its brackets, commas, colons and quoted keys). */
-const SPAN_WITHIN_LIMIT = Math.floor(MAX_OBJECT_BYTES / 5);
+export const SPAN_WITHIN_LIMIT = Math.floor(MAX_OBJECT_BYTES / 5);
 
 // the JSON scan's stack: where each open object started (-1: an array), by depth
 const openedAt = new Int32Array(MAX_DEPTH + 2);

@@ -7,6 +7,7 @@
 // open. After answering a commit, the thread copies the WAL into the database file (a passive
 // checkpoint: a large write's ~13 MB, ~20–100 ms that the main thread would otherwise spend), and
 // `checkpoint` does the same for the main thread's own (small) commits when it asks.
+// `open` (StoreWriterThread.prestart) only opens the connection ahead of the first write.
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -48,6 +49,10 @@ function checkpoint(id: number): WriterReply {
 function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
   if (m.op === 'checkpoint') return checkpoint(m.id);
   try {
+    if (m.op === 'open') {
+      if (!db) open();
+      return { id: m.id, ok: true, rows: 0, bytes: 0 };
+    }
     if (m.op === 'stage') {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)

@@ -19,7 +19,7 @@ export type WriterCall =
   | { op: 'commit' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };
-export type WriterRequest = (WriterCall & { id: number }) | { op: 'close' };
+export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
 
@@ -48,6 +48,17 @@ export class StoreWriterThread {
     // a checkpoint holds no lock a write on another connection waits for: idle() does not wait for it
     if (m.op !== 'checkpoint') this.tail = p.catch(() => undefined);
     return p;
+  }
+
+  /** Starts the thread and has it open its connection now, in the background (a daemon once it
+   * forwards: the thread's boot and open, ~130–200 ms of CPU, then fall outside the first large
+   * write, where they competed with its compile for the node's cores). Unref'd: an idle thread
+   * never keeps the process alive. Not a request: nothing waits for it (idle(), busy), and its
+   * answer is dropped — a connection that failed to open is opened again, and its error reported,
+   * by the first stage. */
+  prestart(): void {
+    if (this.worker) return;
+    this.thread().postMessage({ op: 'open', id: this.nextId++ } satisfies WriterRequest);
   }
 
   /** Which thread answers the requests sent now (a later request that passes this number fails

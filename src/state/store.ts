@@ -382,6 +382,13 @@ export class StateStore {
     };
   }
 
+  /** Starts the writer thread and opens its connection in the background, ahead of the first
+   * large write (StoreWriterThread.prestart); no-op before open() or once started. */
+  prestartWriter(): void {
+    if (!this.db) return;
+    this.writerThread().prestart();
+  }
+
   /** Whether a staged write is in flight on the writer thread (a probe on this thread would wait
    * for its lock). */
   get stagingBusy(): boolean { return this.writer?.busy ?? false; }

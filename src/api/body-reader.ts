@@ -1,0 +1,61 @@
+// Request bodies read by the API itself instead of fastify's string reader, with the same limits
+// and errors (fastify's rawBody: 413 beyond the limit, announced or received; 400 when the bytes
+// do not match Content-Length or the stream fails), so that an apply's JSON objects are parsed
+// while the body is still arriving (src/model/json-array-reader.ts). The handler's `req.body` is
+// the text, as before; the objects parsed early are kept on the request (earlyObjects).
+import type { IncomingMessage } from 'node:http';
+import { errorCodes, type FastifyRequest } from 'fastify';
+import { JsonArrayReader } from '../model/json-array-reader.js';
+import type { ObjectTexts } from '../model/load.js';
+import { validateObject, type Validated } from '../model/schema.js';
+
+/** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
+ * arrived; `texts.text` is the request's body. */
+export interface EarlyObjects { objs: unknown[]; texts: ObjectTexts; validated: Validated[] }
+
+const early = new WeakMap<FastifyRequest, EarlyObjects>();
+
+/** The objects parsed from `req`'s body while it arrived, when it had the common shape (a JSON
+ * array of objects) and `text` is that body; else null (parse `text`). */
+export function earlyObjects(req: FastifyRequest, text: string): EarlyObjects | null {
+  const e = early.get(req);
+  return e && e.texts.text === text ? e : null;
+}
+
+/** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
+ * answers its text. `parseEarly(req)`: whether to parse and validate a JSON array's objects on
+ * the way. */
+export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean) {
+  return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string) => void): void => {
+    const announced = Number(req.headers['content-length']);
+    if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
+    const validated: Validated[] = [];
+    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => { validated.push(validateObject(o)); });
+    const stop = (): void => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onEnd);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (reader.length + b.length > limit) { stop(); done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
+      reader.push(b);
+    };
+    function onEnd(err?: Error & { statusCode?: number }): void {
+      stop();
+      if (err) {
+        if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+        done(err);
+        return;
+      }
+      if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
+      const { text, parsed } = reader.finish();
+      if (parsed) early.set(req, { ...parsed, validated });
+      done(null, text);
+    }
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onEnd);
+    payload.resume();
+  };
+}

@@ -1,0 +1,39 @@
+// The API-server double (apiserver-double.js) as a child process in a test topology's dataplane
+// namespace, where a daemon under test reaches it on loopback: a kubeconfig for the daemon, and a
+// request helper over the double's control socket (the same REST paths as the API).
+import { request } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DOUBLE = fileURLToPath(new URL('./apiserver-double.js', import.meta.url));
+
+/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, double(method, path, body) }. */
+export async function startDoubleInNs(topo) {
+  const controlSock = join(topo.dir, 'double.sock');
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000']);
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error('the API-server double did not start')), 15000);
+    child.stdout.on('data', (d) => { out += d; const m = /"url":"([^"]+)"/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } });
+    child.on('exit', (c) => reject(new Error(`the API-server double exited ${c}`)));
+  });
+  const kubeconfig = join(topo.dir, 'kubeconfig');
+  writeFileSync(kubeconfig, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
+    clusters: [{ name: 'd', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
+  }));
+  const double = (method, path, body) => new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath: controlSock, method, path, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => { if (res.statusCode >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)); else resolve(JSON.parse(text)); });
+    });
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+  return { kubeconfig, double };
+}

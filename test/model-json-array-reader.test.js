@@ -1,0 +1,75 @@
+// The reader that parses an apply body while it arrives must answer exactly what parsing the whole
+// text answers (or step aside), however the body is cut into chunks.
+import test from 'ava';
+import { JsonArrayReader } from '../dist/src/model/json-array-reader.js';
+import { parseManifestSources } from '../dist/src/model/load.js';
+import { MAX_DEPTH, MAX_OBJECT_BYTES } from '../dist/src/model/limits.js';
+
+const svc = (i, extra = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'ns', name: `s${i}` }, spec: { clusterIP: `10.96.0.${i + 1}`, ports: [{ port: 80 }] }, ...extra });
+
+/** The reader's answer for `text` cut into chunks of `size` bytes (and of 1 byte). */
+function read(text, size) {
+  const bytes = Buffer.from(text);
+  const r = new JsonArrayReader(bytes.length);
+  for (let i = 0; i < bytes.length; i += size) r.push(bytes.subarray(i, i + size));
+  return r.finish();
+}
+
+function same(t, text, expectParsed) {
+  const whole = (() => { try { return parseManifestSources(text); } catch (e) { return e; } })();
+  for (const size of [1, 2, 7, 64, 1 << 20]) {
+    const { text: got, parsed } = read(text, size);
+    t.is(got, text, `text, chunks of ${size}`);
+    t.is(!!parsed, expectParsed, `parsed early, chunks of ${size}: ${text.slice(0, 60)}`);
+    if (parsed) {
+      t.false(whole instanceof Error);
+      t.deepEqual(parsed.objs, whole.objs);
+      t.deepEqual(parsed.texts.spans, whole.texts.spans);
+      t.is(parsed.texts.text, text);
+    }
+  }
+}
+
+test('a JSON array of objects is parsed as it arrives, the same as the whole text, whatever the chunks', (t) => {
+  same(t, JSON.stringify([svc(0), svc(1), svc(2)]), true);
+  same(t, ` \n[ ${JSON.stringify(svc(0))} ,\r\n\t${JSON.stringify(svc(1, { x: 'a "quoted" \\ [brace} \\"' }))} ]\n `, true);
+  same(t, '[]', true);
+  same(t, JSON.stringify([svc(0, { deep: JSON.parse('['.repeat(MAX_DEPTH - 3) + ']'.repeat(MAX_DEPTH - 3)) })]), true);
+});
+
+test('every other body steps aside, so the whole-text parser gives its answer and its errors', (t) => {
+  same(t, JSON.stringify(svc(0)), false); // one object
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0)] }), false);
+  same(t, JSON.stringify([{ kind: 'ServiceList', items: [svc(0)] }]), false);
+  same(t, JSON.stringify([svc(0), null]), false);
+  same(t, JSON.stringify([[svc(0)]]), false);
+  same(t, JSON.stringify([svc(0), 'x']), false);
+  same(t, `[${JSON.stringify(svc(0))} ${JSON.stringify(svc(1))}]`, false); // no comma
+  same(t, `[${JSON.stringify(svc(0))},]`, false); // trailing comma
+  same(t, `[${JSON.stringify(svc(0))}] x`, false); // text after
+  same(t, `[${JSON.stringify(svc(0))}`, false); // unterminated
+  same(t, `[{"kind": "Service", "a": 1,}]`, false); // bad element
+  same(t, '- kind: Service\n', false); // YAML
+  same(t, `\ufeff[${JSON.stringify(svc(0))}]`, false); // a BOM: not JSON whitespace
+  same(t, JSON.stringify([svc(0, { note: 'caf\u00e9 \u2603' })]), false); // not ASCII: spans would be bytes
+  same(t, JSON.stringify([svc(0, { deep: JSON.parse('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH)) })]), false);
+  same(t, JSON.stringify([svc(0, { big: 'x'.repeat(Math.ceil(MAX_OBJECT_BYTES / 5)) })]), false);
+});
+
+test('a byte that is not UTF-8 parses as in the whole text (one replacement character for it: the spans hold)', (t) => {
+  const good = Buffer.from(JSON.stringify([svc(0, { note: 'AB' })]));
+  good[good.indexOf('AB')] = 0xff;
+  const r = new JsonArrayReader(good.length);
+  r.push(good);
+  const { text, parsed } = r.finish();
+  t.is(text, good.toString('utf8'));
+  t.not(parsed, null); // one byte, one character: the spans hold, and the element was decoded as the text was
+  t.deepEqual(parsed.objs, parseManifestSources(text).objs);
+});
+
+test('a reader that only collects answers the text', (t) => {
+  const text = JSON.stringify([svc(0)]);
+  const r = new JsonArrayReader(0, false);
+  r.push(Buffer.from(text.slice(0, 5))); r.push(Buffer.from(text.slice(5)));
+  t.deepEqual(r.finish(), { text, parsed: null });
+});

@@ -1,0 +1,96 @@
+// Table images in a cluster with node.addresses configured (`wdp start` in network namespaces,
+// watching the API-server double): the start does not wait for the API, so the Node's pod CIDRs
+// and zone are unknown when the workers start. The image is keyed without them and used; until the
+// watcher reads the Node the last seen facts (the saved NodeConfig, which the image's tables were
+// compiled with) stand in, so the catch-up is byte-identical; a Node changed while wdp was down is
+// reprogrammed once it is read.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import { rootGate, buildTopology, startPods, startDaemon, destroyTopology, curlOk, api, WDP, waitFor } from './lib/topology.js';
+
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
+
+const VIP = '10.96.51.10';
+let topo;
+let double;
+
+
+const nodeObject = (podCIDR, zone) => ({
+  metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': zone } }, spec: { podCIDRs: [podCIDR] },
+  status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] },
+});
+const status = () => {
+  const r = spawnSync(process.execPath, [WDP, 'status', '--server', `unix:${topo.config.api.listen}`, '-o', 'json'], { encoding: 'utf8', timeout: 20000 });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+};
+const stop = async () => {
+  const exited = new Promise((res) => topo.daemon.once('exit', (code, sig) => res(code ?? sig)));
+  topo.daemon.kill('SIGTERM');
+  return exited;
+};
+const nodeSpec = async () => (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }], kind: 'k' });
+  try {
+    let kubeconfig;
+    ({ kubeconfig, double } = await startDoubleInNs(topo));
+    // node.addresses configured: the start does not wait for the Node
+    topo.config.node = { name: 'node-a', addresses: ['192.168.100.2'] };
+    topo.config.kubernetes = {
+      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: 'off', metricsBindAddress: 'off',
+      clusterCIDRs: ['10.244.0.0/16'], detectLocalMode: 'NodeCIDR',
+    };
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await double('POST', '/api/v1/nodes', nodeObject('10.244.1.0/24', 'zone-a'));
+    await double('POST', '/api/v1/namespaces/default/services', {
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { type: 'ClusterIP', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], sessionAffinity: 'None' },
+      status: { loadBalancer: {} },
+    });
+    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
+      metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4', endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    });
+    await startDaemon(topo);
+    await startPods(topo);
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+serial('with node.addresses configured a restart forwards from its table image; a Node changed while wdp was down is reprogrammed once read', async (t) => {
+  await waitFor('the Node\'s pod CIDRs and zone in the node config', async () => { const s = await nodeSpec(); return s.podCIDRs?.[0] === '10.244.1.0/24' && s.zone === 'zone-a'; });
+  t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0);
+
+  // a restart with the Node unchanged: the image is used and the catch-up is byte-identical
+  t.is(await stop(), 0);
+  t.regex(topo.daemonLog, /table images written/);
+  await startDaemon(topo);
+  let st = status();
+  t.like(st.restore.images[0], { worker: 0, used: true }, JSON.stringify(st.restore.images));
+  await waitFor('the catch-up reported', () => status().restore.images[0].catchUp);
+  t.like(status().restore.images[0].catchUp, { equal: true, remapped: 0, unmatched: 0 });
+  t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0);
+
+  // the Node's pod CIDR and zone change while wdp is down
+  t.is(await stop(), 0);
+  t.true(existsSync(join(topo.config.stateDir, 'tables.0.img')));
+  await double('PUT', '/api/v1/nodes/node-a', nodeObject('10.244.9.0/24', 'zone-b'));
+  await startDaemon(topo);
+  st = status();
+  t.like(st.restore.images[0], { worker: 0, used: true }, JSON.stringify(st.restore.images));
+  // reprogrammed from the Node once the watcher read it
+  await waitFor('the changed Node in the node config', async () => { const s = await nodeSpec(); return s.podCIDRs?.[0] === '10.244.9.0/24' && s.zone === 'zone-b'; });
+  t.regex(topo.daemonLog, /the Node differs from the one last seen/);
+  t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0);
+});
