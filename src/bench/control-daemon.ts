@@ -126,7 +126,8 @@ const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).fi
  * daemon's own view, the transaction and its switch, and when it was sent and answered on the
  * host's monotonic clock — that of `perf sched record -k CLOCK_MONOTONIC` and of the daemon's
  * --cpu-prof profiles), appended to this file: to find what the slow ones have in common (e.g.
- * with the daemon's --trace-gc in WDP_BENCH_DAEMON_LOG). */
+ * with the daemon's --trace-gc in WDP_BENCH_DAEMON_LOG). FILE.threads gets one line per run: each
+ * daemon thread's CPU time and wait for a CPU over the changes. */
 const SAMPLES_FILE = process.env.WDP_BENCH_SAMPLES ?? '';
 /** What a one-endpoint apply answers that the bench reads (ApplyResult, src/api/controlplane.ts);
  * an older daemon build has no programmedAtNs or receivedToProgrammedSeconds. */
@@ -257,6 +258,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const step = Math.max(1, Math.floor(inp.svcs.length / inp.changes));
         const loadBefore = loadavg()[0];
         const dc0 = schedTotals(d.child.pid), cc0 = process.cpuUsage();
+        const ts0 = SAMPLES_FILE ? threadSchedStats(d.child.pid) : [];
         for (let i = 0; i < inp.changes; i++) {
           const s = inp.svcs[(i * step) % inp.svcs.length];
           const addr = `10.255.${(i >> 8) & 255}.${(i & 255) || 1}`;
@@ -278,6 +280,11 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         bar.done();
         const loadAfter = loadavg()[0];
         const dc1 = schedTotals(d.child.pid), cc1 = process.cpuUsage(cc0);
+        if (SAMPLES_FILE) {
+          // which of the daemon's threads took the CPU (main, forwarding worker, V8's compiler and GC helpers)
+          const per = threadSchedStats(d.child.pid).map(([t, r, w]) => { const b = ts0.find((x) => x[0] === t); return { tid: t, cpuMs: (r - (b?.[1] ?? 0)) / 1e6, waitMs: (w - (b?.[2] ?? 0)) / 1e6 }; });
+          appendFileSync(`${SAMPLES_FILE}.threads`, `${JSON.stringify({ pid: d.child.pid, changes: inp.changes, threads: per })}\n`);
+        }
 
         const s0 = performance.now();
         await stopDaemon(d);
