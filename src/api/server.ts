@@ -15,7 +15,6 @@ import type { Validated } from '../model/schema.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
-import { rehearseOneObjectChange } from './rehearsal.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
@@ -436,8 +435,6 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     store?.close();
     throw e;
   }
-  // the one-object apply's code compiled now, not on the first change (src/api/rehearsal.ts)
-  setImmediate(() => void rehearseOneObjectChange());
   return {
     url, healthzUrl, core, app, metrics: m,
     async close() {
