@@ -13,31 +13,19 @@
 // last byte (copy, depth scan, parse, validation). Figures: the main thread's own CPU
 // (/proc/self/task/<pid>/schedstat; compare medians), and the process's (GC threads included).
 import { readFileSync, existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { abOptions, alternate } from './ab-builds.mjs';
 
-const argv = process.argv.slice(2);
-const arg = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i < 0 ? dflt : argv[i + 1]; };
-const dists = [];
-for (let i = 0; i < argv.length; i++) if (argv[i] === '--dist') dists.push(resolve(argv[i + 1]));
-if (!dists.length) dists.push(fileURLToPath(new URL('../dist', import.meta.url)));
-const services = Number(arg('services', 10000)), endpoints = Number(arg('endpoints', 10)), runs = Number(arg('runs', 5));
+const opts = abOptions();
+const { services, endpoints, runs } = opts;
 
 if (process.env.WDP_SYNC_FRONT_CHILD) await child(process.env.WDP_SYNC_FRONT_CHILD);
 else parent();
 
 function parent() {
-  const by = new Map(dists.map((d) => [d, []]));
   const load = [loadavg()[0]];
-  for (let r = 0; r < runs; r++) {
-    for (const d of dists) {
-      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv], { env: { ...process.env, WDP_SYNC_FRONT_CHILD: d }, encoding: 'utf8' });
-      if (p.status !== 0) throw new Error(`run failed: ${p.stderr}`);
-      by.get(d).push(JSON.parse(p.stdout.trim().split('\n').pop()));
-    }
-  }
+  const by = alternate(fileURLToPath(import.meta.url), opts, 'WDP_SYNC_FRONT_CHILD');
   load.push(loadavg()[0]);
   const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
   console.log(`${services} Services x ${endpoints} endpoints, ${runs} alternating runs, load ${load.map((l) => l.toFixed(1)).join(' -> ')}; ms, median (all)`);
