@@ -30,7 +30,7 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] !== '--variant') continue;
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
-  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON]`); process.exit(2); }
+  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE]`); process.exit(2); }
   const wdp = {};
   for (const x of kv) {
     const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
@@ -38,6 +38,7 @@ for (let i = 0; i < args.length; i++) {
     else if (k === 'nice') wdp.wdpWorkerNice = Number(v); else if (k === 'port') wdp.wdpPort = v;
     else if (k === 'rt') wdp.wdpWorkerRealtime = Number(v);
     else if (k === 'rxRing') wdp.wdpRxRing = Number(v); else if (k === 'xdpMode') wdp.wdpXdpMode = v;
+    else if (k.startsWith('env.')) (wdp.wdpEnv ??= {})[k.slice(4)] = v;
     else if (k.startsWith('cfg.')) { let j; try { j = JSON.parse(v); } catch { j = v; } (wdp.wdpExtra ??= {})[k.slice(4)] = j; }
     else { console.error(`unknown variant option ${k}`); process.exit(2); }
   }
@@ -52,6 +53,12 @@ const res = await runE2eInterleaved({
   variants, rounds: Number(opt('--rounds', '6')), rttChunk, connSeconds,
   blasts, blastSeconds: Number(opt('--blast-seconds', '2')),
   progress: new Progress(true),
+  // --hold SECONDS: keep the topologies up that long before the rounds (profile or trace them by
+  // hand: namespaces and daemon pids are printed); --rounds 0 then just holds them
+  onUp: opt('--hold') ? async (up) => {
+    console.log(JSON.stringify(up, null, 1));
+    await new Promise((r) => setTimeout(r, Number(opt('--hold')) * 1000));
+  } : undefined,
 });
 const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 100) / 100 : null);
 if (opt('--json')) (await import('node:fs')).writeFileSync(opt('--json'), JSON.stringify({ started: t0, load0, res }, null, 2));

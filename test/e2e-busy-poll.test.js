@@ -5,10 +5,12 @@
 // to sleep (its CPU time over 2 s stays far below a spinning thread's).
 // (Whether either pays off is a benchmark question: `wdp bench e2e`, docs/performance.md.)
 import test from 'ava';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { curlOk, e2eSuite, api, udpMany, serviceYaml, sliceYaml } from './lib/topology.js';
 
 const NICE = -7;
+// this test's session scheduling group as it was before any daemon started (null: no autogroup)
+const GROUP_BEFORE = existsSync('/proc/self/autogroup') ? readFileSync('/proc/self/autogroup', 'utf8') : null;
 const RT = 3;
 const SCHED_FIFO = 1;
 const CONTROL_NICE = -3; // the control plane's (main) thread: controlNice
@@ -66,6 +68,9 @@ serial('busy-poll on, worker and control plane at raised priority: TCP and UDP f
   t.not(raised[0].tid, topo.daemon.pid, 'not the main thread');
   // and the main thread (the control plane: API, compile, store) carries controlNice
   t.is(threads.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(threads));
+  // the daemon shares this test's session: it must leave the session's scheduling group alone
+  // (src/daemon/autogroup.ts raises only a group the daemon leads)
+  if (GROUP_BEFORE !== null) t.is(readFileSync('/proc/self/autogroup', 'utf8'), GROUP_BEFORE, 'the shared session group is not raised');
   const rt = threads.filter((x) => x.policy === SCHED_FIFO);
   t.deepEqual(rt.map((x) => [x.tid, x.rtPriority]), [[raised[0].tid, RT]], JSON.stringify(threads));
 });

@@ -4,6 +4,7 @@
 // while the port is open and gone after close; where XDP cannot be used (here: the interface
 // already has an XDP program) openAfXdpOrPacket falls back to AF_PACKET and says why. Needs root.
 import test from 'ava';
+import { release } from 'node:os';
 import { NetnsLab, run } from '../dist/src/netns.js';
 import { AfPacketPort, AfXdpPort, nativeAvailable, openAfXdpOrPacket } from '../dist/src/ports/native.js';
 import { rootOnly, destroyLab, makeArea, putTx, receive, ofEthertype } from './lib/native-area.js';
@@ -123,7 +124,7 @@ rootTest('a burst larger than the rings: kernel drops are counted, what arrives 
   t.deepEqual(after.map((g) => g.len), [200], 'frames flow again');
 });
 
-rootTest('one txBurst of 200 frames: all of them leave (copy mode sends 32 per kick; the port kicks until the ring drains)', (t) => {
+rootTest('one txBurst of 200 frames: all of them leave (a copy-mode kick sends at most its budget; the port kicks until the ring drains)', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
   const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
   t.teardown(() => { a.close(); x.close(); });
@@ -134,6 +135,31 @@ rootTest('one txBurst of 200 frames: all of them leave (copy mode sends 32 per k
   const got = ofEthertype(receive(a, makeArea(256, 2048), N, 3000), ETHERTYPE);
   t.is(got.length, N, 'every frame of the one burst arrived, no second burst needed');
   got.forEach((g, k) => t.deepEqual(g.bytes, frame(100, 5000 + k)));
+  t.is(x.stats().txErrors, 0);
+});
+
+/** Whether this kernel lets an AF_XDP socket send more than 32 frames per copy-mode kick
+ * (XDP_MAX_TX_SKB_BUDGET, Linux 6.17). */
+function kernelHasTxBudget() {
+  const [maj, min] = release().split('.').map((x) => parseInt(x, 10));
+  return maj > 6 || (maj === 6 && min >= 17);
+}
+
+rootTest('one txBurst of 256 frames (a whole batch) is one transmit kick where the kernel takes a larger budget, at most 8 (32 a kick) elsewhere; txKicks counts them', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
+  t.teardown(() => { a.close(); x.close(); });
+  const N = 256;
+  const tx = makeArea(N, 2048);
+  for (let k = 0; k < N; k++) putTx(tx, k, frame(80, 7000 + k), 1);
+  const kicks0 = x.stats().txKicks;
+  t.is(x.txBurst(tx, N), N);
+  const kicks = x.stats().txKicks - kicks0;
+  if (kernelHasTxBudget()) t.is(kicks, 1, `kernel ${release()}: XDP_MAX_TX_SKB_BUDGET 256, one sendto for the batch`);
+  else t.true(kicks >= 1 && kicks <= 10, `kernel ${release()}: 32 frames a kick, got ${kicks} kicks`);
+  const got = ofEthertype(receive(a, makeArea(N, 2048), N, 3000), ETHERTYPE);
+  t.is(got.length, N, 'every frame of the burst arrived');
+  got.forEach((g, k) => t.deepEqual(g.bytes, frame(80, 7000 + k)));
   t.is(x.stats().txErrors, 0);
 });
 

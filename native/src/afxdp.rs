@@ -35,6 +35,10 @@ const CHUNK: usize = 2048;
 /// TX and completion ring size (power of two), and the UMEM frames kept for transmitting. A burst
 /// is at most a batch (256 frames), so the ring never needs more.
 const TX_RING: u32 = 1024;
+/// Frames per copy-mode transmit call asked of the kernel (XDP_MAX_TX_SKB_BUDGET, at most
+/// TX_RING / 2): a whole batch.
+const TX_BUDGET: u32 = 256;
+const _: () = assert!(TX_BUDGET >= 32 && TX_BUDGET <= TX_RING / 2);
 /// RX and fill ring size when the caller does not say: the frames the kernel can queue for the
 /// worker before it drops (rx_ring_full). Each costs a UMEM chunk (2 KiB): with the TX frames,
 /// 10 MiB per queue. 4096 frames are ~8 ms at 0.5 Mpps, longer than a scheduler time slice on a
@@ -171,6 +175,10 @@ impl Queue {
         for (opt, size) in [(ffi::XDP_UMEM_FILL_RING, rx_ring), (ffi::XDP_UMEM_COMPLETION_RING, TX_RING), (ffi::XDP_RX_RING, rx_ring), (ffi::XDP_TX_RING, TX_RING)] {
             ffi::setsockopt_int(s, ffi::SOL_XDP, opt, size as i32).map_err(|e| (e, "AF_XDP ring size"))?;
         }
+        // One sendto may transmit a whole burst (a batch is at most 256 frames) instead of the
+        // kernel's default 32 per call (copy mode): a burst of 256 frames was 8 kicks, each a
+        // system call. Kernels before 6.17 lack the option; kick_tx then loops as before.
+        let _ = ffi::setsockopt_int(s, ffi::SOL_XDP, ffi::XDP_MAX_TX_SKB_BUDGET, TX_BUDGET as i32);
         let mut off = XdpMmapOffsets::default();
         ffi::getsockopt_raw(s, ffi::SOL_XDP, ffi::XDP_MMAP_OFFSETS, &mut off).map_err(|e| (e, "XDP_MMAP_OFFSETS"))?;
         let ring_err = |e| (e, "AF_XDP ring mmap");
@@ -286,35 +294,40 @@ impl Queue {
         }
         if sent > 0 {
             self.tx.prod().store(prod, Ordering::Release);
-            self.kick_tx();
+            c.tx_kicks += self.kick_tx();
         }
         sent
     }
 
     /// Has the kernel send what the TX ring holds. In copy mode (veth, drivers without
-    /// zero-copy) one sendto transmits at most 32 frames (the kernel's TX_BATCH_SIZE) and answers
-    /// EAGAIN while more are queued: kicked once per burst, a burst above 32 frames left the rest
-    /// in the ring, the ring filled and later frames were dropped as tx_errors. So kick until the
-    /// ring is drained or the kernel stops making progress (a full device queue: the frames stay
-    /// queued for the next burst's kick).
-    fn kick_tx(&mut self) {
+    /// zero-copy) one sendto transmits at most the socket's budget — a whole batch where the kernel
+    /// takes XDP_MAX_TX_SKB_BUDGET (6.17+, set at open), else 32 frames (TX_BATCH_SIZE) — and
+    /// answers EAGAIN while more are queued: kicked once per burst, a burst above the budget left
+    /// the rest in the ring, the ring filled and later frames were dropped as tx_errors. So kick
+    /// until the ring is drained or the kernel stops making progress (a full device queue: the
+    /// frames stay queued for the next burst's kick).
+    /// Returns the sendto calls made.
+    fn kick_tx(&mut self) -> u64 {
         let fd = self.fd.as_raw_fd();
+        let mut kicks = 0;
         for _ in 0..(TX_RING / 32 + 2) {
             if !self.tx.needs_wakeup() {
-                return;
+                break;
             }
             let before = self.tx.cons().load(Ordering::Acquire);
+            kicks += 1;
             match ffi::xdp_kick_tx(fd) {
-                Ok(()) => return,
+                Ok(()) => break,
                 Err(e) if e == ffi::EAGAIN || e == ffi::EBUSY || e == ffi::ENOBUFS => {
                     let after = self.tx.cons().load(Ordering::Acquire);
                     if after == before || after == self.tx.prod().load(Ordering::Relaxed) {
-                        return;
+                        break;
                     }
                 }
-                Err(_) => return,
+                Err(_) => break,
             }
         }
+        kicks
     }
 }
 

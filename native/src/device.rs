@@ -31,6 +31,8 @@ pub struct Counters {
     /// offloaded frames that could not be finished (unsupported GSO type, malformed headers);
     /// also in rx_dropped
     pub offload_errors: u64,
+    /// AF_XDP: transmit kicks (sendto calls); tx_packets / tx_kicks is the frames per kick
+    pub tx_kicks: u64,
 }
 
 /// The interface a device was opened on, as the kernel reports it.

@@ -372,6 +372,7 @@ fn stats(js: &Js) -> NResult<napi_value> {
         ("gsoFrames", js.num(c.gso_frames as f64)?),
         ("gsoSegments", js.num(c.gso_segments as f64)?),
         ("offloadErrors", js.num(c.offload_errors as f64)?),
+        ("txKicks", js.num(c.tx_kicks as f64)?),
     ])
 }
 

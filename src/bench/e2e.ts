@@ -66,6 +66,8 @@ export interface E2eOptions {
   wdpXdpMode?: 'native' | 'generic';
   /** More top-level keys of wdp's config (A/B of an option), e.g. { workerCpus: [1] }. */
   wdpExtra?: Record<string, unknown>;
+  /** More environment variables for wdp's daemon process (added to the bench's own). */
+  wdpEnv?: Record<string, string>;
   progress?: Progress;
 }
 
@@ -536,7 +538,7 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
   };
   const cfgFile = join(dir, 'wdp-e2e.yaml');
   writeFileSync(cfgFile, JSON.stringify(config, null, 2));
-  const child = startInNs(t.router, ['node', o.wdpBin ?? WDP_BIN, 'start', '--config', cfgFile]);
+  const child = startInNs(t.router, ['node', o.wdpBin ?? WDP_BIN, 'start', '--config', cfgFile], o.wdpEnv);
   let log = '';
   child.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
@@ -569,7 +571,7 @@ async function startWdpRouter(t: Topology, dir: string, o: E2eOptions): Promise<
         const items = (JSON.parse(r.text) as { items: Array<{ kind?: string; stats?: Record<string, number> }> }).items;
         const kinds = new Set(items.map((x) => x.kind ?? 'unknown'));
         const sum = (k: string) => items.reduce((a, x) => a + (x.stats?.[k] ?? 0), 0);
-        return `${[...kinds].sort().join(',')} (since start: rx ${sum('rxPackets')}, rx dropped ${sum('rxDropped')} of which ring full ${sum('kernelDrops')}, tx ${sum('txPackets')}, tx errors ${sum('txErrors')})`;
+        return `${[...kinds].sort().join(',')} (since start: rx ${sum('rxPackets')}, rx dropped ${sum('rxDropped')} of which ring full ${sum('kernelDrops')}, tx ${sum('txPackets')} in ${sum('txKicks')} kicks, tx errors ${sum('txErrors')})`;
       } catch { return null; }
     },
     timeSplit: async () => {
@@ -718,7 +720,7 @@ export interface InterleaveVariant {
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
    * the CPU baseline of the blast figures, measured in the same rounds. */
   contender: 'kernel' | 'wdp' | 'generator';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra'>;
+  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra' | 'wdpEnv'>;
 }
 
 export interface InterleaveFigures {
@@ -751,7 +753,10 @@ export interface InterleaveBlast {
  */
 export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number;
   /** blast tests per round and variant ('one', 'new'), each `blastSeconds` long (default 2) */
-  blasts?: Array<'one' | 'new'>; blastSeconds?: number; progress?: Progress }): Promise<InterleaveFigures[]> {
+  blasts?: Array<'one' | 'new'>; blastSeconds?: number; progress?: Progress;
+  /** Called once every variant is up, before the rounds (e.g. to profile or trace them by hand:
+   * the namespaces and the daemon's pid); the rounds start when it resolves. */
+  onUp?: (up: Array<{ name: string; client: string; router: string; server: string; pid: number | null; echo: string; tcp: string }>) => Promise<void> }): Promise<InterleaveFigures[]> {
   const blastTests = o.blasts ?? [];
   requireTools(['ip', 'nft', 'sysctl', 'ethtool', ...(blastTests.length ? ['trafgen'] : [])]);
   if (o.variants.some((v) => v.contender === 'generator') && (o.rttChunk > 0 || o.connSeconds > 0)) throw new Error('a generator variant measures blasts only: --rtt-chunk 0 --conn-seconds 0');
@@ -788,6 +793,7 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
     });
   };
   const run = async () => {
+    if (o.onUp) await o.onUp(live.map((x) => ({ name: x.v.name, client: x.t.client, router: x.t.router, server: x.t.server, pid: x.pid, echo: `${VIP_ECHO}:${SVC_PORT}`, tcp: `${VIP_TCP}:${SVC_PORT}` })));
     for (let r = 0; r < o.rounds; r++) {
       const order = live.map((_, i) => live[(i + r) % live.length]);
       for (const x of order) {

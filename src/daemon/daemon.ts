@@ -38,6 +38,7 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
+import { raiseAutogroup } from './autogroup.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -49,9 +50,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
-  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+  /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
-  restoreDelayMs?: number;
+  restoreHold?: () => Promise<void>;
 }
 
 export interface RunningDaemon {
@@ -289,6 +290,14 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     programming.changed();
   };
 
+  // a thread's nice ranks it only inside its session's scheduling group (autogroup.ts): raise the
+  // group with the most raised thread, where the daemon leads its own session
+  const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
+  if (groupNice < 0) {
+    const g = raiseAutogroup(groupNice);
+    if (g.raised) log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
+    else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
+  }
   const starting = WorkerDataplane.start(inits, {
     onNeighbour,
     onNeighbourLost,
@@ -353,7 +362,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let kubeWatcher: KubeWatcher | undefined;
 
   try {
-    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
+    if (opts.restoreHold) await opts.restoreHold();
     const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({

@@ -36,6 +36,7 @@ export interface NativePortStats extends PortStats {
   gsoFrames: number;    // received GSO/GRO super-frames cut into wire segments here ...
   gsoSegments: number;  // ... and the segments made (also in rxPackets)
   offloadErrors: number; // offloaded frames that could not be finished (also in rxDropped)
+  txKicks: number;      // AF_XDP: transmit system calls (sendto); txPackets / txKicks = frames per kick
 }
 
 type Mem = ArrayBuffer | ArrayBufferView;

@@ -1,0 +1,57 @@
+// The daemon's session scheduling group (src/daemon/autogroup.ts): a process that leads its own
+// session raises its autogroup's nice; one that shares its session with whoever started it leaves
+// the group alone and says why; bad values are a reason, never a throw. Each case runs in a child
+// process, so this test's own group never changes.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { raiseAutogroup, sessionId } from '../dist/src/daemon/autogroup.js';
+
+const MODULE = fileURLToPath(new URL('../dist/src/daemon/autogroup.js', import.meta.url));
+const enabled = (() => {
+  try { return existsSync('/proc/self/autogroup') && readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '1'; } catch { return false; }
+})();
+const root = process.getuid?.() === 0;
+const why = !enabled ? 'no autogroup scheduling on this kernel (or it is off)' : !root ? 'lowering a nice value needs root (CAP_SYS_NICE)' : '';
+const rootTest = why ? (name, fn) => test.skip(`${name} — skipped: ${why}`, fn) : test;
+
+/** Runs raiseAutogroup(nice) in a child (its own session when `detached`); returns what it
+ * reported and its group's nice read by the child afterwards. */
+function inChild(nice, detached) {
+  const script = `import(${JSON.stringify(MODULE)}).then((m) => { const r = m.raiseAutogroup(${nice}); console.log(JSON.stringify({ r, after: m.autogroupNice(), sid: m.sessionId(), pid: process.pid })); });`;
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, ['--input-type=module', '-e', script], { detached, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    const timer = setTimeout(() => { c.kill('SIGKILL'); reject(new Error('child timed out')); }, 20_000);
+    c.stdout.on('data', (b) => { out += b; });
+    c.stderr.on('data', (b) => { err += b; });
+    c.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`child exited ${code}: ${err}`)); });
+  });
+}
+
+rootTest('a process leading its own session raises its group to the nice asked; a lower one is left as it is', async (t) => {
+  const a = await inChild(-7, true);
+  t.is(a.sid, a.pid, 'detached: the child leads its session');
+  t.true(a.r.raised, JSON.stringify(a.r));
+  t.is(a.r.to, -7);
+  t.is(a.after, -7);
+  const b = await inChild(5, true);
+  t.false(b.r.raised, 'a fresh group is at 0, below 5: nothing to raise');
+  t.regex(b.r.reason, /at nice 0 already/);
+  t.is(b.after, 0);
+});
+
+rootTest('a process in its starter\'s session leaves that group alone and says why', async (t) => {
+  const c = await inChild(-7, false);
+  t.not(c.sid, c.pid);
+  t.false(c.r.raised);
+  t.regex(c.r.reason, /does not lead its session/);
+  t.is(c.after, Number(/nice\s+(-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))[1]), 'the shared group (this test\'s) is unchanged');
+});
+
+test('bad nice values are a reason, not a throw; the session id is this process\'s (Linux)', (t) => {
+  t.regex(raiseAutogroup(-21).reason, /-20\.\.19/);
+  t.regex(raiseAutogroup(1.5).reason, /integer/);
+  if (process.platform === 'linux') t.is(typeof sessionId(), 'number');
+});
