@@ -93,6 +93,30 @@ test('oversize body: 413', async (t) => {
   t.regex(r.json.message, /larger than the limit of 1024 bytes/);
 });
 
+/** `parts` sent one by one without a Content-Length (chunked), as a streaming client does. */
+function chunked(parts) {
+  return { body: new ReadableStream({ pull(c) { const p = parts.shift(); if (p === undefined) c.close(); else c.enqueue(new TextEncoder().encode(p)); } }), duplex: 'half' };
+}
+
+test('a chunked body: over the limit 413 as it arrives; within it, a JSON array cut anywhere applies as if sent whole', async (t) => {
+  const { cp, req } = await start(t, { bodyLimit: 4096 });
+  const post = (parts) => fetch(`${cp.url}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json' }, ...chunked(parts) });
+  const big = await post(['[', JSON.stringify(svc('web', okSpec())), ',', JSON.stringify(svc('pad', { ...okSpec('10.96.0.11'), pad: 'x'.repeat(5000) })), ']']);
+  t.is(big.status, 413);
+  t.regex((await big.json()).message, /larger than the limit of 4096 bytes/);
+  const text = JSON.stringify([svc('web', okSpec()), svc('api', okSpec('10.96.0.11'))]);
+  const cut = [text.slice(0, 7), text.slice(7, 8), text.slice(8, 150), text.slice(150)];
+  const ok = await post(cut);
+  t.is(ok.status, 200);
+  t.deepEqual((await ok.json()).objects.map((o) => `${o.name} ${o.action}`), ['web created', 'api created']);
+  // an invalid object in such a body: the same 422 as a whole body gets, nothing applied
+  const bad = JSON.stringify([svc('db', okSpec('10.96.0.12')), svc('web', { clusterIP: '127.0.0.1', ports: [{ port: 80 }] })]);
+  const r = await post([bad.slice(0, 100), bad.slice(100)]);
+  t.is(r.status, 422);
+  t.regex(JSON.stringify(await r.json()), /spec\.clusterIP.*loopback/);
+  t.is((await req('GET', '/api/v1/services')).json.items.length, 2);
+});
+
 test('unknown route: 404', async (t) => {
   const { req } = await start(t);
   const r = await req('GET', '/api/v2/everything');

@@ -73,6 +73,15 @@ test('a port that cannot be opened fails start() naming the port', async (t) => 
   t.regex(e.message, /ghost|nope-if-0|native/);
 });
 
+test('a saved runtime port (optional) that cannot be opened is left out, not a failed start', async (t) => {
+  const port = { index: 3, name: 'gone-pod', type: 'afpacket', ifname: 'nope-if-3', mac: '02:00:00:00:00:03', role: 'pod', gateways: [], learn: true, probe: [], optional: true };
+  const logs = [];
+  const dp = await WorkerDataplane.start([init(0, 1, { ports: [port] })], { onLog: (level, msg, data) => logs.push({ level, msg, ...data }) });
+  t.teardown(() => dp.close());
+  t.deepEqual(await dp.ports(), []);
+  t.like(logs.find((l) => /saved runtime port not opened/.test(l.msg)), { level: 'warn', port: 'gone-pod' });
+});
+
 test('after close() every request is refused with a clear error', async (t) => {
   const dp = await WorkerDataplane.start([init(0, 1)]);
   await dp.close();

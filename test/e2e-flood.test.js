@@ -37,7 +37,8 @@ function keepAlive(k, seconds) {
       out.push(r);
       const s = net.connect(81, ${JSON.stringify(VIP)});
       let buf = '';
-      const ask = () => s.write('ping\\n');
+      // an echo that lands just before the end() below schedules one more ask: not a write after end
+      const ask = () => { if (!s.writableEnded) s.write('ping\\n'); };
       s.on('connect', () => { r.port = s.localPort; ask(); });
       s.on('data', (d) => {
         buf += d;

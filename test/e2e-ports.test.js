@@ -280,3 +280,22 @@ serial('runtime ports survive a daemon restart; those whose interface is gone ar
   t.is(r.body.trim(), 'kept', r.stderr);
   srv.kill('SIGKILL');
 });
+
+serial('a restart with runtime ports forwards from its table image: they are opened at start under their saved indexes', async (t) => {
+  const { startDaemon } = await import('./lib/topology.js');
+  const runtime = async () => JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items.filter((p) => p.origin === 'api').map((p) => [p.name, p.index]);
+  const before = await runtime();
+  t.true(before.length >= 1, 'the previous test left a runtime port');
+  topo.daemon.kill('SIGTERM');
+  await new Promise((r) => topo.daemon.once('exit', r));
+  t.regex(topo.daemonLog, /table images written/);
+  await startDaemon(topo);
+  t.deepEqual(await runtime(), before);
+  const st = JSON.parse((await wdp(['status', '-o', 'json'])).stdout);
+  t.like(st.restore.images[0], { used: true }, JSON.stringify(st.restore.images));
+  // the runtime pod (the previous test's, 10.96.9.1) answers through the restored port
+  const srv = await startServer(`${topo.lab.tag}-n8`, 'kept');
+  t.teardown(() => srv.kill('SIGKILL'));
+  const r = await curlOk(topo, topo.ns.client, 'http://10.96.9.1/');
+  t.is(r.body.trim(), 'kept', r.stderr);
+});

@@ -45,3 +45,34 @@ test('a cluster IP that is an endpoint address in the state is refused unless th
   const emptied = validateAll([slice('s', 'IPv4', ['10.0.0.5'])]);
   t.deepEqual(idx.check([...validateAll([svc('b', ['10.0.0.7'])]), ...emptied], new Map([[refKey('EndpointSlice', 'ns/s'), objs[0]]]), new Set(), null), []);
 });
+
+test('a slice is skipped only when its address range holds no cluster IP; the range covers every address', (t) => {
+  const [s] = validateAll([slice('r', 'IPv4', [['10.0.0.9', '10.200.0.1'], '10.0.0.1', '010.0.0.2'])]);
+  t.is(s.v4Low, 0x0a000001);
+  t.is(s.v4High, 0x0ac80001);
+  t.is(validateAll([slice('r6', 'IPv6', ['fd00::1'])])[0].v4Low, -1);
+  const { idx } = index([svc('a', ['10.96.0.5'])]);
+  t.deepEqual(idx.check([s], new Map(), new Set(), null), []); // straddles 10.96.0.5, holds no cluster IP
+  const hit = validateAll([slice('h', 'IPv4', ['10.0.0.1', ['10.0.0.2', '10.200.0.1'], '10.96.0.5'])]);
+  t.deepEqual(fields(idx.check(hit, new Map(), new Set(), null)), ['EndpointSlice ns/h: endpoints[2].addresses[0]: Invalid value: "10.96.0.5": is the cluster IP of Service ns/a']);
+  // a cluster IP the state no longer has still widens the range (it only ever grows): never too narrow
+  const { idx: idx2, objs } = index([svc('b', ['10.96.0.7'])]);
+  idx2.update(objs, validateAll([svc('b', ['10.0.0.1'])]));
+  t.is(idx2.check(validateAll([slice('x', 'IPv4', ['10.0.0.1'])]), new Map(), new Set(), null).length, 1);
+});
+
+test('after a first sync the index holds the batch it checked, and later changes update it', (t) => {
+  const { idx } = index([]);
+  const batch = validateAll([svc('a', ['10.96.0.1', 'fd00::1']), svc('b', ['10.96.0.2'])]);
+  t.deepEqual(idx.check(batch, new Map(), new Set(), null), []);
+  idx.update([], batch);
+  const probe = (a) => fields(idx.check(validateAll([slice('p', a.includes(':') ? 'IPv6' : 'IPv4', [a])]), new Map(), new Set(), null));
+  t.deepEqual(probe('10.96.0.2'), ['EndpointSlice ns/p: endpoints[0].addresses[0]: Invalid value: "10.96.0.2": is the cluster IP of Service ns/b']);
+  t.is(probe('fd00::1').length, 1);
+  t.deepEqual(probe('10.96.0.3'), []);
+  const moved = validateAll([svc('b', ['10.96.0.3'])]);
+  idx.update([batch[1]], moved);
+  t.deepEqual(probe('10.96.0.2'), []);
+  t.is(probe('10.96.0.3').length, 1);
+  t.is(probe('10.96.0.1').length, 1);
+});

@@ -1,13 +1,13 @@
 // Table images end to end (`wdp start` in network namespaces): after a clean stop the restarted
 // daemon forwards from the images before its control plane has restored — with the restore held
-// back (WDP_TEST_RESTORE_DELAY_MS) the API is not even listening, yet long-lived connections
+// back (WDP_TEST_RESTORE_HOLD_FILE: until the test removes that file) the API is not even listening, yet long-lived connections
 // (direct and masqueraded) keep exchanging data and new connections are translated; the catch-up
 // follows. An image is used once: after a crash (SIGKILL) following an apply the next start finds
 // none and takes the normal path. An image for another store revision is refused with its reason
 // (restart-daemon.test.js: a change persisted while the daemon was down).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { ECHO_PORT, ECHO_CLIENT, report, startEchoServers } from './lib/echo-traffic.js';
@@ -37,6 +37,7 @@ const stop = async (topo, signal) => {
 };
 
 let topo;
+let hold = null; // the file that holds the restarted daemon's control plane back
 const clients = [];
 test.before(async () => {
   if (!root) return;
@@ -46,7 +47,8 @@ test.before(async () => {
   await startEchoServers(topo);
 });
 test.after.always(async () => {
-  delete process.env.WDP_TEST_RESTORE_DELAY_MS;
+  delete process.env.WDP_TEST_RESTORE_HOLD_FILE;
+  if (hold) rmSync(hold, { force: true });
   for (const c of clients) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
   await destroyTopology(topo);
 });
@@ -68,10 +70,12 @@ serial('after a clean stop the daemon forwards old and new connections from its 
   t.regex(topo.daemonLog, /table images written/);
   t.true(existsSync(join(topo.config.stateDir, 'tables.0.img')));
 
-  // the restart, its control plane held back 6 s
-  process.env.WDP_TEST_RESTORE_DELAY_MS = '6000';
+  // the restart, its control plane held back until the hold file is removed (below)
+  hold = join(topo.config.stateDir, '..', `restore-hold-${process.pid}`);
+  writeFileSync(hold, '');
+  process.env.WDP_TEST_RESTORE_HOLD_FILE = hold;
   const started = startDaemon(topo);
-  delete process.env.WDP_TEST_RESTORE_DELAY_MS;
+  delete process.env.WDP_TEST_RESTORE_HOLD_FILE;
   await waitFor('the daemon forwarding from its table image', () => /forwarding from the table image/.test(topo.daemonLog), 20000);
   const mid = {};
   for (const [k, c] of Object.entries(kinds)) {
@@ -93,6 +97,7 @@ serial('after a clean stop the daemon forwards old and new connections from its 
   }
   t.true(['pod-a', 'pod-b'].includes(fresh), `a new connection before the control plane: ${fresh}`);
 
+  rmSync(hold, { force: true });
   await started;
   const st = status(topo);
   t.log(JSON.stringify(st.restore.images));

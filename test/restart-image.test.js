@@ -139,6 +139,14 @@ test('a damaged, foreign or stale image is refused with its reason', async (t) =
   t.regex(imageProblem(meta, { ...want, revision: 'r:8' }), /saved state changed/);
   t.regex(imageProblem(meta, { ...want, revision: null }), /no revision/);
   t.regex(imageProblem(meta, { ...want, inputsHash: 'h2' }), /node configuration changed/);
+  // the digests of the node config and of the ports apart: the refusal says which changed
+  const split = { ...meta, inputsHash: 'n1/p1' };
+  t.is(imageProblem(split, { ...want, inputsHash: 'n1/p1' }), null);
+  const ports = imageProblem(split, { ...want, inputsHash: 'n1/p2' });
+  t.regex(ports, /^the ports changed since it was written \(a port added or removed/);
+  t.notRegex(ports, /node configuration/);
+  t.regex(imageProblem(split, { ...want, inputsHash: 'n2/p1' }), /^the node configuration changed[^;]*$/);
+  t.regex(imageProblem(split, { ...want, inputsHash: 'n2/p2' }), /node configuration changed.*; the ports changed/);
   t.regex(imageProblem(meta, { ...want, moduleHash: want.moduleHash ^ 1 }), /another build/);
   t.regex(imageProblem(meta, { ...want, worker: 1, workers: 2 }), /worker 0 of 1/);
   t.regex(imageProblem({ ...meta, layoutHash: layoutHash() ^ 1 }, want), /another table layout/);

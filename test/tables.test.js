@@ -141,6 +141,11 @@ test('invalid addresses in a diff are rejected before anything is written', (t) 
   t.throws(() => core.applyIr(bad), { message: /invalid IP address/ });
   t.is(core.generation, gen);
   checkCore(t, core, good);
+  // an address of the other family than its frontend's (its service-map key would name neither)
+  bad.frontends.get(2).addr = 'fd00::2';
+  t.throws(() => core.applyIr(bad), { message: /frontend 2: address fd00::2 is not IPv4/ });
+  t.is(core.generation, gen);
+  checkCore(t, core, good);
 });
 
 test('a caller that mutates one shared Ir in place (as the compiler does) still gets old keys removed', (t) => {
@@ -287,6 +292,41 @@ test('a regrow\'s second set copied from the first equals the second set written
     for (const core of [copied, written]) core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [one], backendsRemove: [] }, next);
     t.deepEqual(wholeSets(copied), wholeSets(written));
   }
+});
+
+test('a deferred second set (deferSecondSet): the live set is the same at once, the other one is copied in slices or by the next apply, and both end as the sets written without deferral', (t) => {
+  const caps = { frontends: 2, backends: 8, maglevWords: 256, cidrs: 1, routes: 1 };
+  const now = Core.create({ flows: 64, capacities: caps }), later = Core.create({ flows: 64, capacities: caps });
+  later.tables.deferSecondSet = true;
+  const live = (core) => Buffer.from(setBytes(core, core.cfg32(L.CFG_GEN) & 1));
+  const ir = bigIr(900);
+  const backs = [...ir.backends.values()];
+  for (const core of [now, later]) core.applyDiff({ frontendsUpsert: [...ir.frontends.values()], frontendsRemove: [], backendsUpsert: byColumn(backs), backendsRemove: [], routes: [] }, ir);
+  t.true(later.tables.copyPending, 'a regrow leaves its second set to copy');
+  t.false(now.tables.copyPending);
+  t.deepEqual(later.map.tableSets, now.map.tableSets);
+  t.is(later.cfg32(L.CFG_GEN) & 1, now.cfg32(L.CFG_GEN) & 1);
+  t.true(live(later).equals(live(now)), 'the set the core reads is complete before the copy');
+  t.false(wholeSets(later)[0].equals(wholeSets(later)[1]), 'the other one is not (yet)');
+  let steps = 0;
+  while (later.tables.copyStep(4096)) steps++;
+  t.true(steps > 3, `copied in ${steps + 1} slices of 4 KiB`);
+  t.false(later.tables.copyPending);
+  t.deepEqual(wholeSets(later), wholeSets(now), 'both sets as written without deferral');
+  checkCore(t, later, ir);
+  // a large diff (copied, not replayed), then a one-backend change before any slice was copied:
+  // the apply completes the copy first, then writes the change into the set it completed
+  const next = bigIr(900, 1);
+  const changed = [...next.backends.values()];
+  for (const core of [now, later]) core.applyDiff({ frontendsUpsert: [...next.frontends.values()], frontendsRemove: [], backendsUpsert: byColumn(changed), backendsRemove: [], routes: [] }, next);
+  t.true(later.tables.copyPending, 'a large diff leaves its copy too');
+  t.true(live(later).equals(live(now)));
+  const one = { ...next.backends.get(2), port: 4242 };
+  next.backends.set(2, one);
+  for (const core of [now, later]) core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: [one], backendsRemove: [] }, next);
+  t.false(later.tables.copyPending, 'a one-backend change is replayed on both sets');
+  t.deepEqual(wholeSets(later), wholeSets(now));
+  checkCore(t, later, next);
 });
 
 test('an empty or invalid MAC is rejected, as objects and by column, even after valid backends that share their MACs', (t) => {

@@ -5,7 +5,6 @@
 // the text, as before; the objects parsed early are kept on the request (earlyObjects).
 import type { IncomingMessage } from 'node:http';
 import { errorCodes, type FastifyRequest } from 'fastify';
-import { POOL_MIN_BACKENDS } from '../compiler/compiler.js';
 import { JsonArrayReader } from '../model/json-array-reader.js';
 import type { ObjectTexts } from '../model/load.js';
 import { validateObject, type Validated } from '../model/schema.js';
@@ -25,22 +24,13 @@ export function earlyObjects(req: FastifyRequest, text: string): EarlyObjects | 
 
 /** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
  * answers its text. `parseEarly(req)`: whether to parse and validate a JSON array's objects on
- * the way; `bigSync` is then called once when their EndpointSlices reach POOL_MIN_BACKENDS
- * endpoints (the compile will want the Maglev worker, which takes ~20-30 ms to boot). */
-export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean, bigSync?: () => void) {
+ * the way. */
+export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean) {
   return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string) => void): void => {
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
     const validated: Validated[] = [];
-    let endpoints = 0;
-    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => {
-      validated.push(validateObject(o));
-      const r = o as { kind?: unknown; endpoints?: unknown };
-      if (r.kind === 'EndpointSlice' && Array.isArray(r.endpoints) && endpoints < POOL_MIN_BACKENDS) {
-        endpoints += r.endpoints.length;
-        if (endpoints >= POOL_MIN_BACKENDS) bigSync?.();
-      }
-    });
+    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => { validated.push(validateObject(o)); });
     const stop = (): void => {
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);

@@ -325,16 +325,17 @@ export class ControlPlaneCore {
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change.
     const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, sources) : null;
-    let ch: Change, view: DiffView;
+    let ch: Change;
     try {
       ch = this.compiler.change(batch);
-      view = diffView(ch);
     } catch (e) { if (!(staged instanceof Error)) staged?.abort(); throw e; }
     if (dryRun) {
+      const view = diffView(ch);
       ch.rollback();
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
     if (!modelChanged) {
+      const view = diffView(ch);
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
       return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
     }
@@ -345,6 +346,9 @@ export class ControlPlaneCore {
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
+    // the answer's view of the diff, built while the workers apply it (the diff went to them
+    // already: dataplane.apply encodes and posts it before its first await)
+    const view = diffView(ch);
     let saveError: Error | null = null;
     if (staged) {
       try {

@@ -11,7 +11,6 @@ import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-t
 import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifestSources } from '../model/load.js';
 import { bodyParser, earlyObjects } from './body-reader.js';
-import { startMaglevWorker } from '../compiler/maglev-pool.js';
 import type { Validated } from '../model/schema.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
@@ -170,7 +169,7 @@ const noJsonSchemas = () => (): never => {
 };
 const NO_SCHEMA_COMPILERS = { compilersFactory: { buildValidator: noJsonSchemas, buildSerializer: noJsonSchemas } };
 
-function baseApp(opts: ControlPlaneOptions, bodyLimit: number, bigSync?: () => void): FastifyInstance {
+function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false, bodyLimit, return503OnClosing: true, schemaController: NO_SCHEMA_COMPILERS,
     // HTTP framing errors must not reach our handlers half-parsed
@@ -181,7 +180,7 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number, bigSync?: () => v
   // onRequest guard): a browser can send text/plain or a form cross-site without asking.
   app.removeAllContentTypeParsers();
   // (read by bodyParser: an apply's JSON objects are parsed while the body arrives)
-  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply', bigSync));
+  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'));
   return app;
 }
 
@@ -220,8 +219,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // unhealthy while saves fail: every apply is refused then, so the dataplane cannot follow changes
   const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
 
-  // a first sync this big will compile with the Maglev worker: booted while the body arrives
-  const app = baseApp(opts, bodyLimit, () => { if (core.compiler.serviceCount() === 0) startMaglevWorker(); });
+  const app = baseApp(opts, bodyLimit);
   const m = metrics;
   new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });
   new Counter({ name: 'wdp_state_save_failures_total', help: 'Applies refused because the desired state could not be saved', registers: [m.registry], collect() { this.reset(); this.inc(core.persistFailures); } });

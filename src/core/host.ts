@@ -269,25 +269,24 @@ export class Core {
     return at;
   }
 
+  // The views are made afresh only when memory grew: a grow detaches the old buffer (every grow,
+  // even by 0 pages; the core's memory is not shared), which leaves its views 0 bytes long.
+  // Comparing with memory.buffer instead was an API call on every access (the table writer
+  // makes ~100k at 10k services: ~10 ms of a full sync's write).
   get u8(): Uint8Array {
-    if (this.u8cache.buffer !== this.memory.buffer || this.u8cache.byteLength === 0) {
-      this.u8cache = new Uint8Array(this.memory.buffer);
-    }
+    if (this.u8cache.byteLength === 0) this.u8cache = new Uint8Array(this.memory.buffer);
     return this.u8cache;
   }
 
   /** Linear memory as u32 words (little-endian, as Wasm and every host wdp runs on). */
   get u32(): Uint32Array {
-    if (this.u32cache.buffer !== this.memory.buffer || this.u32cache.byteLength === 0) {
-      this.u32cache = new Uint32Array(this.memory.buffer);
-    }
+    if (this.u32cache.byteLength === 0) this.u32cache = new Uint32Array(this.memory.buffer);
     return this.u32cache;
   }
 
   get dv(): DataView {
-    if (this.dvcache.buffer !== this.memory.buffer || this.dvcache.byteLength === 0) {
-      this.dvcache = new DataView(this.memory.buffer);
-    }
+    // (a DataView of a detached buffer throws on byteLength: its buffer's is 0)
+    if (this.dvcache.buffer.byteLength === 0) this.dvcache = new DataView(this.memory.buffer);
     return this.dvcache;
   }
 

@@ -10,6 +10,25 @@ export class IdSet {
 
   get size(): number { return this.count; }
 
+  /** The set of `ids` (each checked as add() does), its bitmap allocated once for the highest. */
+  static of(ids: ArrayLike<number>): IdSet {
+    const set = new IdSet();
+    let max = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${MAX_ID}`);
+      if (id > max) max = id;
+    }
+    const bits = set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
+    let count = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i], w = id >>> 5, m = 1 << (id & 31);
+      if ((bits[w] & m) === 0) { bits[w] |= m; count++; }
+    }
+    set.count = count;
+    return set;
+  }
+
   has(id: number): boolean { const w = id >>> 5; return w < this.bits.length && (this.bits[w] & (1 << (id & 31))) !== 0; }
 
   add(id: number): void {

@@ -162,7 +162,7 @@ export function imageProblem(meta: ImageMeta, want: ImageExpect): string | null 
   if (meta.worker !== want.worker || meta.workers !== want.workers) return `written by worker ${meta.worker} of ${meta.workers}; this is worker ${want.worker} of ${want.workers}`;
   if (want.revision === null) return 'the state store has no revision (no store, or it cannot be read)';
   if (meta.revision !== want.revision) return `the saved state changed since it was written (store revision ${want.revision}, image ${meta.revision})`;
-  if (meta.inputsHash !== want.inputsHash) return 'the node configuration changed since it was written (ports, addresses, routes, neighbours or masquerade)';
+  if (meta.inputsHash !== want.inputsHash) return inputsProblem(meta.inputsHash, want.inputsHash);
   const offsets = TableWriter.regionOffsets(meta.caps), bytes = tableSetBytes(meta.caps);
   if (offsets.some((o, i) => o !== meta.offsets[i])) return 'its table regions are laid out differently from this build\'s for the same capacities';
   for (let i = 0; i < 6; i++) {
@@ -170,6 +170,15 @@ export function imageProblem(meta: ImageMeta, want: ImageExpect): string | null 
     if (meta.offsets[i] + meta.lengths[i] > end) return `region ${i} (${meta.lengths[i]} bytes) overruns its capacity`;
   }
   return null;
+}
+
+/** Which of the compile's inputs outside the store differ ("<node>/<ports>" digests). */
+function inputsProblem(had: string, now: string): string {
+  const [hn, hp] = had.split('/'), [nn, np] = now.split('/');
+  const why: string[] = [];
+  if (hn !== nn) why.push('the node configuration changed since it was written (node addresses, routes, neighbours, masquerade, hairpin or CIDRs)');
+  if (hp !== np) why.push('the ports changed since it was written (a port added or removed, at runtime or in the config, or another MAC or interface; a runtime port whose pod went away while wdp was down)');
+  return why.join('; ');
 }
 
 const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;

@@ -19,11 +19,12 @@ import type { IrDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import { ipv4ValueAt, parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
 import { BackendColumnList } from '../ir/backend-columns.js';
-import { addrWords, hashWords } from './hash.js';
+import { HASH_START, hashFinish, hashMix } from './hash.js';
 import { IdSet } from './id-set.js';
 
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 const scratchWords = new Uint32Array(scratch16.buffer); // (little-endian, as linear memory)
+const NO_WORDS = new Uint32Array(0);
 
 /** The part of the Wasm host the writer uses: linear memory, the config words, the bump
  * allocator, and the regions it moves when tables grow. */
@@ -135,6 +136,20 @@ export class TableWriter {
   /** The sets hold a table image (src/core/table-image.ts), not what this writer's own state
    * describes: the next apply rewrites everything (a regrow from the image's capacities). */
   private rewriteNext = false;
+  /** Copy the second set after the flip later, in slices (copyStep), instead of before apply()
+   * returns: a forwarding worker answers the apply first and copies between batches and while
+   * idle (at 10k services × 10 endpoints ~19 MB, most of it fresh pages after a regrow: a page
+   * fault each). The core reads only the active set, so the other one may lag until the next
+   * apply, which completes the copy first (settle). Off by default: callers that compare the two
+   * sets right after an apply (tests) see them equal. */
+  deferSecondSet = false;
+  /** A deferred copy's regions still to copy: [from, to, bytes] each, and how far it got. */
+  private pendingCopy: { regions: Array<[number, number, number]>; k: number; done: number } | null = null;
+  /** The last frontend list whose addresses were parsed, and them: 4 little-endian u32 words
+   * each, in list order (validate() parses every upserted frontend's address once; the writes,
+   * service-map keys and ClusterIP catch-alls of the same apply read the words). */
+  private parsedFronts: IrList<IrFrontend> | null = null;
+  private parsedWords: Uint32Array = NO_WORDS;
 
   constructor(private core: TableMemory, caps: TableCapacities) {
     this.caps = { ...caps };
@@ -169,11 +184,11 @@ export class TableWriter {
 
   /** Checks a diff before anything is written: ids in range or growable, addresses valid. */
   private validate(diff: IrDiff): void {
+    this.frontAddrWords(diff.frontendsUpsert); // (throws on an invalid address, or one of another family)
     for (const f of diff.frontendsUpsert) {
       if (!(Number.isInteger(f.id) && f.id >= 1 && f.id <= 0xffffff)) throw new RangeError(`frontend id ${f.id} out of range`);
       if (f.maglev.length > 65536) throw new RangeError(`frontend ${f.id}: Maglev table larger than 65536`);
-      parseAddr(f.addr);
-      f.sourceRanges.forEach(parseCidr);
+      for (let i = 0; i < f.sourceRanges.length; i++) parseCidr(f.sourceRanges[i]);
       // indexed loops: for-of over a typed array goes through the iterator (~14 ms per 2.5M slots)
       const t = f.maglev;
       if (f.maglevIndexed) {
@@ -196,6 +211,47 @@ export class TableWriter {
     for (const r of diff.routes ?? []) { parseCidr(r.prefix); parseMac(r.dstMac); parseMac(r.srcMac); }
   }
 
+  /** The addresses of `fronts` as 4 words each, in order: parsed once per list (validate() parses
+   * the diff's; a regrow that writes another list parses that one). Throws on an invalid address
+   * or one whose family is not the frontend's. */
+  private frontAddrWords(fronts: IrList<IrFrontend>): Uint32Array {
+    if (fronts === this.parsedFronts) return this.parsedWords;
+    const n = fronts.length;
+    const words = n * 4 <= this.parsedWords.length && this.parsedFronts === null ? this.parsedWords : new Uint32Array(n * 4);
+    const bytes = new Uint8Array(words.buffer, words.byteOffset, n * 16);
+    let i = 0;
+    for (const f of fronts) {
+      if (writeAddr(f.addr, bytes, i++ * 16) !== f.family) throw new RangeError(`frontend ${f.id}: address ${f.addr} is not IPv${f.family}`);
+    }
+    this.parsedFronts = fronts; this.parsedWords = words;
+    return words;
+  }
+
+  /** Whether a deferred copy of the second set is still under way (deferSecondSet). */
+  get copyPending(): boolean { return this.pendingCopy !== null; }
+
+  /** Copies up to `maxBytes` more of a deferred second set (deferSecondSet); returns whether some
+   * is left. A forwarding worker calls it between batches, so a slice bounds the pause. */
+  copyStep(maxBytes: number): boolean {
+    const c = this.pendingCopy;
+    if (!c) return false;
+    const u8 = this.core.u8;
+    let budget = maxBytes;
+    while (c.k < c.regions.length && budget > 0) {
+      const [from, to, bytes] = c.regions[c.k];
+      const n = Math.min(bytes - c.done, budget);
+      u8.copyWithin(to + c.done, from + c.done, from + c.done + n);
+      c.done += n; budget -= n;
+      if (c.done === bytes) { c.k++; c.done = 0; }
+    }
+    if (c.k < c.regions.length) return true;
+    this.pendingCopy = null;
+    return false;
+  }
+
+  /** Completes a deferred copy: both sets equal again. */
+  settle(): void { this.copyStep(Infinity); }
+
   /** The active set's regions as [offset from the set's base, bytes in use] — svcmap, frontends,
    * backends, Maglev words, CIDRs, routes — and the capacities that place them: what a table
    * image saves. Beyond these extents a set is zero. */
@@ -217,6 +273,7 @@ export class TableWriter {
    * rewrites everything into new sets of at least these capacities (the same layout when they
    * suffice: a control plane that catches up with the same state writes the same bytes). */
   adoptImage(caps: TableCapacities, bases: [number, number]): void {
+    this.pendingCopy = null; // (the sets it would copy are left behind)
     this.caps = { ...caps };
     this.sets = [setLayout(bases[0], caps), setLayout(bases[1], caps)];
     this.rewriteNext = true;
@@ -232,12 +289,16 @@ export class TableWriter {
 
   /** Applies `diff` atomically; `next` is the whole Ir after it. */
   apply(diff: IrDiff, next: Ir): void {
+    this.settle(); // the inactive set must equal the active one before a diff is written into it
     try {
       this.validateAndWrite(diff, next);
     } finally {
       // the parsed addresses serve this apply only (later rewrites read the Ir): 16 bytes a row
       const c = backendColumnsOf(diff.backendsUpsert);
       if (c) c.addrWords = null;
+      // (the frontends' words are kept, their list is not: the next large apply reuses the array)
+      this.parsedFronts = null;
+      this.backIdsMemo = null;
     }
   }
 
@@ -298,7 +359,7 @@ export class TableWriter {
     for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
     forEachBackendId(diff.backendsUpsert, (id) => { this.backendIds.add(id); });
-    this.account(diff, next, this.placement);
+    this.account(diff, this.placement);
     for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
     for (const [id, p] of newPlacement) this.placement.set(id, p);
@@ -316,14 +377,18 @@ export class TableWriter {
    * CIDRs up to the allocators' tops, and the routes (all of their region unless `bFresh`: a
    * longer old list must not linger), then b's header. The bodies hold no absolute addresses
    * (only ids and offsets relative to the set's regions), so a memcpy replaces writing every row
-   * a second time; unused capacity is not touched (first touches are page faults). */
+   * a second time; unused capacity is not touched (first touches are page faults). With
+   * deferSecondSet, `b` must be the inactive set: its bodies are copied later (copyStep). */
   private copySet(a: SetLayout, b: SetLayout, maxFront: number, maxBack: number, bFresh: boolean): void {
-    const u8 = this.core.u8, dv = this.core.dv;
+    const dv = this.core.dv;
     const routeCount = dv.getUint32(a.base + L.TSH_ROUTE_COUNT, true), localCount = dv.getUint32(a.base + L.TSH_LOCAL_COUNT, true);
     const from = regionStarts(a), to = regionStarts(b);
     const bytes = this.usedBytes(a, maxFront, maxBack, bFresh ? routeCount + localCount : this.caps.routes);
-    for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0) u8.copyWithin(to[i], from[i], from[i] + bytes[i]);
+    const regions: Array<[number, number, number]> = [];
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0) regions.push([from[i], to[i], bytes[i]]);
     this.writeHeader(b, routeCount, localCount);
+    this.pendingCopy = { regions, k: 0, done: 0 };
+    if (!this.deferSecondSet) this.settle();
   }
 
   /** Bytes in use of each of a set's regions, in regionStarts' order, with frontends up to
@@ -371,25 +436,30 @@ export class TableWriter {
   /** The ClusterIP addresses whose frontends `diff` changes, with the id their catch-all key names
    * afterwards (0: none left, the key goes). Updates this.vips. */
   private vipChanges(diff: IrDiff, prev: Map<number, FrontKey>): VipChange[] {
+    // keyed by the address string alone: an IPv6 address's has a ':', an IPv4 one's none (and
+    // validate() refused an address of another family than its frontend's)
     const touched = new Map<string, VipChange>();
     const leave = (k: FrontKey | undefined) => {
       if (!k || k.kind !== 'ClusterIP') return;
-      const key = `${k.family}|${k.addr}`, ids = this.vips.get(key);
+      const key = k.addr, ids = this.vips.get(key);
       if (ids === k.id) this.vips.delete(key); else if (typeof ids === 'object') ids.delete(k.id);
-      touched.set(key, { addr: k.addr, family: k.family, id: 0 });
+      if (!touched.has(key)) touched.set(key, { addr: k.addr, family: k.family, id: 0, words: null, at: 0 });
     };
     for (const id of diff.frontendsRemove) leave(prev.get(id));
+    const words = this.frontAddrWords(diff.frontendsUpsert);
+    let i = -1;
     for (const f of diff.frontendsUpsert) {
+      i++;
       const old = prev.get(f.id);
       if (old && (old.kind !== f.kind || old.addr !== f.addr || old.family !== f.family)) leave(old);
       if (f.kind !== 'ClusterIP') continue;
-      const key = `${f.family}|${f.addr}`;
+      const key = f.addr;
       const ids = this.vips.get(key);
       if (ids === f.id || (typeof ids === 'object' && ids.has(f.id))) continue;
       if (ids === undefined) this.vips.set(key, f.id);
       else if (typeof ids === 'number') this.vips.set(key, new Set([ids, f.id]));
       else ids.add(f.id);
-      touched.set(key, { addr: f.addr, family: f.family, id: 0 });
+      touched.set(key, { addr: f.addr, family: f.family, id: 0, words, at: i * 4 });
     }
     for (const [key, c] of touched) {
       const ids = this.vips.get(key);
@@ -407,7 +477,7 @@ export class TableWriter {
   private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>, vipChanges: VipChange[], fresh = false): void {
     for (const id of diff.frontendsRemove) {
       const old = prev.get(id);
-      if (old) this.svcmapDelete(s, old);
+      if (old) this.svcmapDelete(s, old); // (reads the old address from its entry: before the entry is cleared)
       this.core.u8.fill(0, s.front + id * L.FE_SIZE, s.front + (id + 1) * L.FE_SIZE);
     }
     for (const id of diff.backendsRemove) {
@@ -416,34 +486,41 @@ export class TableWriter {
     const cols = backendColumnsOf(diff.backendsUpsert);
     if (cols) this.writeBackendColumns(s, cols, fresh);
     else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b, fresh));
-    for (const f of diff.frontendsUpsert) {
+    const words = this.frontAddrWords(diff.frontendsUpsert);
+    let i = -1;
+    for (const f of diff.frontendsUpsert) { // (words: in the list's order)
+      i++;
       const old = prev.get(f.id);
-      const p = placement.get(f.id)!;
-      this.writeFrontend(s, f, p);
-      if (old && !sameKey(old, f)) this.svcmapDelete(s, old);
-      if (!old || !sameKey(old, f)) this.svcmapInsert(s, f);
+      const moved = old !== undefined && !sameKey(old, f);
+      // (the old key's address is read from the frontend's entry: before it is rewritten)
+      if (moved) this.svcmapDelete(s, old);
+      this.writeFrontend(s, f, placement.get(f.id)!, words, i * 4);
+      if (old === undefined || moved) this.svcmapInsert(s, f, words, i * 4);
     }
     for (const c of vipChanges) {
-      const addr = parseAddr(c.addr).bytes;
-      this.svcmapDeleteKey(s, addr, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, 0);
-      if (c.id !== 0) this.svcmapInsertKey(s, addr, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, c.id);
+      let w = c.words, at = c.at;
+      if (!w) { w = scratchWords; at = 0; writeAddr(c.addr, scratch16, 0); } // (an address a frontend left: rare)
+      // (a fresh set holds no catch-all key but those this loop inserts, one per address)
+      if (!fresh) this.svcmapDeleteKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, 0);
+      if (c.id !== 0) this.svcmapInsertKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, c.id);
     }
     if (diff.routes) this.writeRoutes(s, diff.routes);
   }
 
-  private writeFrontend(s: SetLayout, f: IrFrontend, p: FrontPlacement): void {
+  /** Frontend `f` (its address as 4 words at words[at]) into set `s` at placement `p`. */
+  private writeFrontend(s: SetLayout, f: IrFrontend, p: FrontPlacement, words: Uint32Array, at: number): void {
     const u8 = this.core.u8, dv = this.core.dv;
     if (f.maglevIndexed) { // the compiler's index table: widened to the core's u32 ids here, in table memory
       const m32 = this.core.u32, base = (s.maglev >>> 2) + p.maglevOff, ids = f.backends, t = f.maglev;
       for (let i = 0; i < t.length; i++) m32[base + i] = ids[t[i]];
     } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
-    f.sourceRanges.forEach((c, i) => {
-      const cidr = parseCidr(c), at = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
-      u8.fill(0, at, at + L.CIDR_SIZE);
-      u8.set(cidr.bytes, at + L.CIDR_ADDR);
-      u8[at + L.CIDR_PLEN] = cidr.plen;
-      u8[at + L.CIDR_FAMILY] = cidr.family;
-    });
+    for (let i = 0; i < f.sourceRanges.length; i++) { // (a loop: no closure per frontend)
+      const cidr = parseCidr(f.sourceRanges[i]), c = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
+      u8.fill(0, c, c + L.CIDR_SIZE);
+      u8.set(cidr.bytes, c + L.CIDR_ADDR);
+      u8[c + L.CIDR_PLEN] = cidr.plen;
+      u8[c + L.CIDR_FAMILY] = cidr.family;
+    }
     const e = s.front + f.id * L.FE_SIZE;
     u8.fill(0, e, e + L.FE_SIZE);
     dv.setUint32(e + L.FE_FLAGS, f.flags, true);
@@ -454,7 +531,8 @@ export class TableWriter {
     dv.setUint32(e + L.FE_CIDR_COUNT, f.sourceRanges.length, true);
     dv.setUint32(e + L.FE_NBACKENDS, f.backends.length, true);
     dv.setUint32(e + L.FE_CLUSTER_FRONT, f.clusterFront ?? 0, true);
-    u8.set(parseAddr(f.addr).bytes, e + L.FE_ADDR);
+    const u32 = this.core.u32, a = (e + L.FE_ADDR) >>> 2; // (word-aligned: 64-byte entries on a 64-byte boundary)
+    u32[a] = words[at]; u32[a + 1] = words[at + 1]; u32[a + 2] = words[at + 2]; u32[a + 3] = words[at + 3];
     dv.setUint16(e + L.FE_PORT, f.port, true);
     u8[e + L.FE_PROTO] = PROTO_NUMBER[f.proto];
     u8[e + L.FE_FAMILY] = f.family;
@@ -535,9 +613,9 @@ export class TableWriter {
 
   // ---- service map: open addressing, linear probing, backward-shift delete -------------------
 
-  private svcmapInsert(s: SetLayout, f: IrFrontend): void {
+  private svcmapInsert(s: SetLayout, f: IrFrontend, words: Uint32Array, at: number): void {
     if (f.kind === 'ClusterPolicy') return; // reached only through another frontend's FE_CLUSTER_FRONT
-    this.svcmapInsertKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
+    this.svcmapInsertKey(s, words, at, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
   /** Whether slot entry e holds (port, proto) for frontend `id` (any id when 0): a frontend id
@@ -548,14 +626,16 @@ export class TableWriter {
     return front !== 0 && (id === 0 || front === id) && dv.getUint16(e + L.SM_PORT, true) === port && this.core.u8[e + L.SM_PROTO] === proto;
   }
 
-  private svcmapInsertKey(s: SetLayout, addr: Uint8Array, port: number, proto: number, family: number, id: number): void {
-    const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
-    const h = svcmapHash(addr, port, proto, family);
+  /** Inserts key (address words[at..at+4), port, proto, family) naming frontend `id`. */
+  private svcmapInsertKey(s: SetLayout, words: Uint32Array, at: number, port: number, proto: number, family: number, id: number): void {
+    const u8 = this.core.u8, u32 = this.core.u32, dv = this.core.dv, mask = s.svcSlots - 1;
+    const h = svcmapHashAt(words, at, port, proto, family);
     for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
       const e = s.svcmap + i * L.SM_SIZE;
       const front = dv.getUint32(e + L.SM_FRONT, true);
       if (front !== 0 && !(front === id && this.svcmapOwns(e, port, proto, id))) continue;
-      u8.set(addr, e + L.SM_ADDR);
+      const a = (e + L.SM_ADDR) >>> 2; // (word-aligned: 32-byte entries on a 64-byte boundary)
+      u32[a] = words[at]; u32[a + 1] = words[at + 1]; u32[a + 2] = words[at + 2]; u32[a + 3] = words[at + 3];
       dv.setUint16(e + L.SM_PORT, port, true);
       u8[e + L.SM_PROTO] = proto;
       u8[e + L.SM_FAMILY] = family;
@@ -566,21 +646,25 @@ export class TableWriter {
     throw new Error('service map full'); // unreachable: capacity checked, load <= 0.5
   }
 
+  /** Deletes frontend key `f` from set `s`. Its address is read from the frontend's entry in `s`
+   * (written from the same key; a set's entry is rewritten only after this). */
   private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
     if (f.kind === 'ClusterPolicy') return;
-    this.svcmapDeleteKey(s, parseAddr(f.addr).bytes, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
+    this.svcmapDeleteKey(s, this.core.u32, (s.front + f.id * L.FE_SIZE + L.FE_ADDR) >>> 2, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
   }
 
-  /** Deletes the entry of (addr, port, proto, family) written for `id` (0: whichever id). */
-  private svcmapDeleteKey(s: SetLayout, addr: Uint8Array, port: number, proto: number, family: number, id: number): void {
-    const u8 = this.core.u8, dv = this.core.dv, mask = s.svcSlots - 1;
+  /** Deletes the entry of (address words[at..at+4), port, proto, family) written for `id` (0:
+   * whichever id). */
+  private svcmapDeleteKey(s: SetLayout, words: Uint32Array, at: number, port: number, proto: number, family: number, id: number): void {
+    const u8 = this.core.u8, u32 = this.core.u32, dv = this.core.dv, mask = s.svcSlots - 1;
     let i = -1;
-    const h = svcmapHash(addr, port, proto, family);
+    const h = svcmapHashAt(words, at, port, proto, family);
     for (let j = h & mask, n = 0; n <= mask; j = (j + 1) & mask, n++) {
       const e = s.svcmap + j * L.SM_SIZE;
       if (dv.getUint32(e + L.SM_FRONT, true) === 0) return;
+      const a = (e + L.SM_ADDR) >>> 2;
       if (dv.getUint32(e + L.SM_HASH, true) === h && u8[e + L.SM_FAMILY] === family && this.svcmapOwns(e, port, proto, id) &&
-        addr.every((b, k) => u8[e + L.SM_ADDR + k] === b)) { i = j; break; }
+        u32[a] === words[at] && u32[a + 1] === words[at + 1] && u32[a + 2] === words[at + 2] && u32[a + 3] === words[at + 3]) { i = j; break; }
     }
     if (i < 0) return;
     // backward shift: pull later entries of the probe run into the hole if their home slot allows
@@ -626,17 +710,8 @@ export class TableWriter {
     return this.grownCaps(next, false);
   }
 
-  /** Recomputes the incremental totals after a diff (or from scratch after a regrow). */
-  private account(diff: IrDiff | null, next: Ir, placementBefore: Map<number, FrontPlacement>, backIds?: number[]): void {
-    if (!diff) {
-      this.maxFront = 0; this.maxBack = 0; this.totalMaglev = 0; this.totalCidrs = 0;
-      forEachFrontendSize(next, (id, maglevLen, cidrLen) => {
-        if (id > this.maxFront) this.maxFront = id;
-        this.totalMaglev += maglevLen; this.totalCidrs += cidrLen;
-      });
-      for (const id of backIds ?? backendIdList(next)) if (id > this.maxBack) this.maxBack = id;
-      return;
-    }
+  /** Updates the incremental totals after a diff (a regrow sets them from scratch). */
+  private account(diff: IrDiff, placementBefore: Map<number, FrontPlacement>): void {
     for (const id of diff.frontendsRemove) {
       const p = placementBefore.get(id);
       if (p) { this.totalMaglev -= p.maglevLen; this.totalCidrs -= p.cidrLen; }
@@ -650,10 +725,21 @@ export class TableWriter {
     forEachBackendId(diff.backendsUpsert, (id) => { if (id > this.maxBack) this.maxBack = id; });
   }
 
+  /** backendIdList(next), once per apply (a regrow's capacities and its rewrite both need it). */
+  private backendIdsOf(next: Ir): number[] {
+    const m = this.backIdsMemo;
+    if (m && m.ir === next) return m.ids;
+    const ids = backendIdList(next);
+    this.backIdsMemo = { ir: next, ids };
+    return ids;
+  }
+  private backIdsMemo: { ir: Ir; ids: number[] } | null = null;
+
   private grownCaps(next: Ir, force: boolean): TableCapacities {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
     forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
-    for (const id of backendIdList(next)) if (id > maxBack) maxBack = id;
+    const backIds = this.backendIdsOf(next);
+    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
     return {
@@ -690,21 +776,24 @@ export class TableWriter {
     this.maglev = new RangeAllocator(caps.maglevWords);
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
-    // (the diff's frontends are all of next's when there are as many, with distinct ids)
-    let fronts = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size ? [...diff.frontendsUpsert] : null;
-    if (fronts && !ascending(fronts)) fronts.sort((a, b) => a.id - b.id); // (a full compile lists them in id order)
-    if (fronts && fronts.some((f, i) => i > 0 && f.id === fronts![i - 1].id)) fronts = null;
+    // (the diff's frontends are all of next's when there are as many, with distinct ids; a full
+    // compile lists them in id order: its own list is written, whose addresses validate() parsed)
+    let fronts: IrFrontend[] | null = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size
+      ? (Array.isArray(diff.frontendsUpsert) ? diff.frontendsUpsert : [...diff.frontendsUpsert]) : null;
+    if (fronts && !ascending(fronts)) fronts = [...fronts].sort((a, b) => a.id - b.id);
+    if (fronts && !distinctSorted(fronts)) fronts = null;
     fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
-    const ids = fronts.map((f) => f.id);
-    for (const f of fronts) {
-      placement.set(f.id, {
-        maglevOff: this.maglev.alloc(f.maglev.length), maglevLen: f.maglev.length,
-        cidrOff: this.cidrs.alloc(f.sourceRanges.length), cidrLen: f.sourceRanges.length,
-      });
+    let maxFront = 0, maglevWords = 0, cidrs = 0;
+    for (let i = 0; i < fronts.length; i++) {
+      const f = fronts[i], m = f.maglev.length, r = f.sourceRanges.length;
+      placement.set(f.id, { maglevOff: this.maglev.alloc(m), maglevLen: m, cidrOff: this.cidrs.alloc(r), cidrLen: r });
+      maxFront = f.id; maglevWords += m; cidrs += r; // (ascending: the last is the highest)
     }
     // every backend: the diff's columns when they are every backend of next (a full sync's
     // diff), else read from next's columns when it keeps them so (no object per backend)
-    const backIds = backendIdList(next);
+    const backIds = this.backendIdsOf(next);
+    let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
+    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
     const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
     const backs: IrList<IrBackend> = cols && cols.length === backIds.length && distinctIds(cols) ? cols
       : next.backends.rows?.(backIds) ?? backIds.map((id) => next.backends.get(id)!);
@@ -716,23 +805,22 @@ export class TableWriter {
     // offsets relative to the set's regions), so a memcpy of each region's used part replaces
     // writing 100k backends and every Maglev word a second time (the unused capacity is left
     // untouched: first touches are page faults). Only its header (absolute offsets) is its own.
+    // The set the flip publishes is written; the other one, which the core reads only after the
+    // next flip, is copied (now, or later with deferSecondSet).
+    const active = core.cfg32(L.CFG_GEN) & 1;
+    const inactive = active ^ 1;
     this.vips = new Map();
     const vipChanges = this.vipChanges(full, new Map());
-    this.writeHeader(sets[0], 0);
-    this.writeDiff(sets[0], full, new Map(), placement, vipChanges, true);
-    if (this.secondSetByCopy && sameShape(sets[0], sets[1])) {
-      let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
-      for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
-      this.copySet(sets[0], sets[1], ids.length ? ids[ids.length - 1] : 0, maxBack, true); // ids: sorted above
-    } else {
-      this.writeHeader(sets[1], 0);
-      this.writeDiff(sets[1], full, new Map(), placement, vipChanges, true);
+    this.writeHeader(sets[inactive], 0);
+    this.writeDiff(sets[inactive], full, new Map(), placement, vipChanges, true);
+    if (this.secondSetByCopy && sameShape(sets[0], sets[1])) this.copySet(sets[inactive], sets[active], maxFront, maxBack, true);
+    else {
+      this.writeHeader(sets[active], 0);
+      this.writeDiff(sets[active], full, new Map(), placement, vipChanges, true);
     }
     this.writeSnat(snatOf(next));
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
     // so the several CFG words below are seen together by the next batch.
-    const active = core.cfg32(L.CFG_GEN) & 1;
-    const inactive = active ^ 1;
     core.setCfg32(L.CFG_SVC_COUNTERS_OFF, core.map.svcCounters);
     core.setCfg32(L.CFG_SVC_MAX, core.map.svcMax);
     core.setCfg32(L.CFG_BE_COUNTERS_OFF, core.map.beCounters);
@@ -745,10 +833,11 @@ export class TableWriter {
     for (const id of removedFronts) this.zeroCounters(core.map.svcCounters, id);
     for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
     this.placement = placement;
-    this.keys = new Map(fronts.map((f) => [f.id, keyOf(f)]));
-    this.backendIds = new IdSet();
-    for (let i = 0; i < backIds.length; i++) this.backendIds.add(backIds[i]);
-    this.account(null, next, placement, backIds);
+    const keys = new Map<number, FrontKey>();
+    for (let i = 0; i < fronts.length; i++) keys.set(fronts[i].id, keyOf(fronts[i]));
+    this.keys = keys;
+    this.backendIds = IdSet.of(backIds);
+    this.maxFront = maxFront; this.maxBack = maxBack; this.totalMaglev = maglevWords; this.totalCidrs = cidrs;
     this.ir = next;
     this.generation++;
   }
@@ -766,6 +855,12 @@ function forEachBackendId(list: IrList<IrBackend>, fn: (id: number) => void): vo
 
 function ascending(fs: IrFrontend[]): boolean {
   for (let i = 1; i < fs.length; i++) if (fs[i].id < fs[i - 1].id) return false;
+  return true;
+}
+
+/** Whether no id of an ascending list is listed twice. */
+function distinctSorted(fs: IrFrontend[]): boolean {
+  for (let i = 1; i < fs.length; i++) if (fs[i].id === fs[i - 1].id) return false;
   return true;
 }
 
@@ -822,8 +917,9 @@ function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen
 interface FrontKey { id: number; kind: IrFrontend['kind']; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
 function keyOf(f: IrFrontend): FrontKey { return { id: f.id, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto, family: f.family }; }
 
-/** A ClusterIP address whose catch-all service-map key changes: it names `id` (0: removed). */
-interface VipChange { addr: string; family: IrFrontend['family']; id: number }
+/** A ClusterIP address whose catch-all service-map key changes: it names `id` (0: removed). Its
+ * address as words at words[at] when parsed already (null: parse `addr`). */
+interface VipChange { addr: string; family: IrFrontend['family']; id: number; words: Uint32Array | null; at: number }
 
 function sameKey(a: FrontKey, b: FrontKey): boolean {
   return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family &&
@@ -840,7 +936,14 @@ function sameShape(a: SetLayout, b: SetLayout): boolean {
 
 /** Service-map hash: layout hash over [addr w0..w3, port | proto << 16 | family << 24]. */
 export function svcmapHash(addr: Uint8Array, port: number, proto: number, family: number): number {
-  const w = addrWords(addr);
-  w.push(((port & 0xffff) | (proto << 16) | (family << 24)) >>> 0);
-  return hashWords(w);
+  const w = new Uint32Array(4);
+  new Uint8Array(w.buffer).set(addr.subarray(0, 16));
+  return svcmapHashAt(w, 0, port, proto, family);
+}
+
+/** svcmapHash of the address as 4 little-endian words at words[at] (no allocation). */
+function svcmapHashAt(words: Uint32Array, at: number, port: number, proto: number, family: number): number {
+  let h = HASH_START;
+  h = hashMix(h, words[at] | 0); h = hashMix(h, words[at + 1] | 0); h = hashMix(h, words[at + 2] | 0); h = hashMix(h, words[at + 3] | 0);
+  return hashFinish(hashMix(h, (port & 0xffff) | (proto << 16) | (family << 24)));
 }

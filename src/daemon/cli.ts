@@ -3,6 +3,13 @@ import { Option, type Command } from 'commander';
 import pino from 'pino';
 import { loadConfigFile, ConfigError } from './config.js';
 import { startDaemon } from './daemon.js';
+import { existsSync } from 'node:fs';
+
+/** Resolves once `file` does not exist, or after `maxMs`. */
+async function holdWhileExists(file: string, maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (existsSync(file) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -48,9 +55,11 @@ export function registerDaemonCommands(program: Command): void {
       process.on('SIGINT', () => onSignal('SIGINT'));
       process.on('SIGTERM', () => onSignal('SIGTERM'));
       try {
-        // test hook (test/restart-image-daemon.test.js): the control plane restores this much later
-        const restoreDelayMs = Number(process.env.WDP_TEST_RESTORE_DELAY_MS ?? 0);
-        daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports, ...(restoreDelayMs > 0 ? { restoreDelayMs } : {}) });
+        // test hook (test/restart-image-daemon.test.js): the control plane restores only once this
+        // file is gone (at most a minute later), however slowly a loaded machine runs the test
+        const holdFile = process.env.WDP_TEST_RESTORE_HOLD_FILE;
+        const restoreHold = holdFile ? () => holdWhileExists(holdFile, 60_000) : undefined;
+        daemon = await startDaemon(cfg, { logger: log, portBackend: o.ports, ...(restoreHold ? { restoreHold } : {}) });
       } catch (e) {
         const err = e as Error;
         log.fatal({ error: err.message }, 'cannot start');

@@ -50,9 +50,9 @@ export interface DaemonOptions {
   wasmPath?: string;
   /** Debounce for re-programming the node config after neighbours are learned. */
   neighbourDebounceMs?: number;
-  /** Test hook: the control plane starts restoring this much later (workers that resumed from
+  /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
-  restoreDelayMs?: number;
+  restoreHold?: () => Promise<void>;
 }
 
 export interface RunningDaemon {
@@ -250,7 +250,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
-      ports: ports.filter((_, i) => cfg.ports[i].fanout || (cfg.ports[i].worker ?? 0) === w),
+      ports: ports.filter((s) => portManager.opensIn(s, w)),
       ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
       nodeAddresses: nodeAddresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
@@ -357,7 +357,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let kubeWatcher: KubeWatcher | undefined;
 
   try {
-    if (opts.restoreDelayMs) await new Promise((r) => setTimeout(r, opts.restoreDelayMs));
+    if (opts.restoreHold) await opts.restoreHold();
     const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({

@@ -8,22 +8,23 @@ import { BackendColumnList } from '../ir/backend-columns.js';
 import { BackendStore } from '../ir/backend-store.js';
 
 export function patchIrInPlace(ir: Ir, diff: IrDiff): () => void {
-  const oldF = new Map<number, IrFrontend | undefined>(), oldB = new Map<number, IrBackend | undefined>();
-  const keepF = (id: number) => { if (!oldF.has(id)) oldF.set(id, ir.frontends.get(id)); };
-  const keepB = (id: number) => { if (!oldB.has(id)) oldB.set(id, ir.backends.get(id)); };
+  // what each touched id held before, in the order touched (arrays, not maps: a full sync touches
+  // 10k frontends); undone in reverse, so an id touched twice ends with what it held first
+  const fIds: number[] = [], fOld: Array<IrFrontend | undefined> = [];
+  const bIds: number[] = [], bOld: Array<IrBackend | undefined> = [];
   const prevRoutes = ir.routes, prevSnat = snatOf(ir);
-  for (const id of diff.frontendsRemove) { keepF(id); ir.frontends.delete(id); }
-  for (const f of diff.frontendsUpsert) { keepF(f.id); ir.frontends.set(f.id, f); }
-  for (const id of diff.backendsRemove) { keepB(id); ir.backends.delete(id); }
+  for (const id of diff.frontendsRemove) { fIds.push(id); fOld.push(ir.frontends.get(id)); ir.frontends.delete(id); }
+  for (const f of diff.frontendsUpsert) { fIds.push(f.id); fOld.push(ir.frontends.get(f.id)); ir.frontends.set(f.id, f); }
+  for (const id of diff.backendsRemove) { bIds.push(id); bOld.push(ir.backends.get(id)); ir.backends.delete(id); }
   // received columns into a store that keeps them: no object per backend (the store's own undo)
   const bulk = diff.backendsUpsert instanceof BackendColumnList && ir.backends instanceof BackendStore ? ir.backends.setRows(diff.backendsUpsert) : null;
-  if (!bulk) for (const b of diff.backendsUpsert) { keepB(b.id); ir.backends.set(b.id, b); }
+  if (!bulk) for (const b of diff.backendsUpsert) { bIds.push(b.id); bOld.push(ir.backends.get(b.id)); ir.backends.set(b.id, b); }
   if (diff.routes) ir.routes = diff.routes;
   if (diff.snat) setSnat(ir, diff.snat);
   return () => {
     bulk?.();
-    for (const [id, f] of oldF) { if (f) ir.frontends.set(id, f); else ir.frontends.delete(id); }
-    for (const [id, b] of oldB) { if (b) ir.backends.set(id, b); else ir.backends.delete(id); }
+    for (let i = fIds.length - 1; i >= 0; i--) { const f = fOld[i]; if (f) ir.frontends.set(fIds[i], f); else ir.frontends.delete(fIds[i]); }
+    for (let i = bIds.length - 1; i >= 0; i--) { const b = bOld[i]; if (b) ir.backends.set(bIds[i], b); else ir.backends.delete(bIds[i]); }
     ir.routes = prevRoutes;
     setSnat(ir, prevSnat);
   };

@@ -5,11 +5,15 @@
 // out (a late reply of a deleted pod's flow must not reach the next pod).
 //
 // Runtime ports are saved in <stateDir>/ports.json (written whole, then renamed) after every
-// change, and added again at the next start — except those whose interface is gone (the pod was
-// deleted while the daemon was down). Changes are serialised: one add/remove at a time.
+// change, with their indexes, and opened again at the next start under the same indexes, by the
+// workers as they start, with the config's ports — so the flows through them, the node config
+// that names them and a table image (which all name ports by index) find them as they were. A
+// saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
+// found either here before the start or by its worker, which opens it as optional. Changes are
+// serialised: one add/remove at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
@@ -130,6 +134,28 @@ export class PortManager {
     });
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
+    this.restoreSaved();
+  }
+
+  /** The runtime ports saved at the last stop, under their saved indexes (a free one when that is
+   * taken, e.g. by a port added to the config since), opened by the workers at start. */
+  private restoreSaved(): void {
+    const { ports, indexes } = this.loadSaved();
+    // new indexes (for a saved one that is taken) above every saved one
+    for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n < MAX_INDEX) this.nextIndex = n + 1;
+    ports.forEach((raw, i) => {
+      try {
+        const p = parsePortConfig(raw);
+        this.checkAdd(p);
+        const want = indexes[i];
+        const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
+        const spec = { ...this.prepare(p, index), optional: true };
+        if (spec.type === 'tap' && spec.netns && !existsSync(join('/run/netns', spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
+        this.byIndex.set(index, { config: p, spec, worker: p.worker ?? 0, origin: 'api' });
+      } catch (e) {
+        this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
+      }
+    });
   }
 
   /** Resolves the port's MAC and gets an AF_PACKET / AF_XDP interface ready (IPv6 off, kernel out). */
@@ -169,17 +195,23 @@ export class PortManager {
     return p.spec.fanout ? Array.from({ length: this.cfg.workers }, (_, w) => w) : [p.worker];
   }
 
-  /** The config file's ports, for the workers' start. */
+  /** The ports the workers start with: the config file's and the saved runtime ones. */
   initialSpecs(): WorkerPortSpec[] { return [...this.byIndex.values()].map((p) => p.spec); }
 
-  /** Once the workers run: their ports' MACs and kinds, then the saved runtime ports re-added. */
+  /** The workers a port is opened in at start (its worker; every one for a fanout port). */
+  opensIn(spec: WorkerPortSpec, worker: number): boolean { return !!spec.fanout || this.byIndex.get(spec.index)?.worker === worker; }
+
+  /** Once the workers run: their ports' MACs and kinds; a saved runtime port no worker could open
+   * (its interface went away meanwhile) is dropped. */
   async attach(dp: PortDataplane): Promise<void> {
     this.dp = dp;
     for (const i of await dp.ports()) this.info.set(i.index, i);
-    for (const raw of this.loadSaved()) {
-      try { await this.add(raw, { save: false }); } catch (e) {
-        this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
-      }
+    for (const p of this.all()) {
+      if (p.origin !== 'api' || this.info.has(p.spec.index)) continue;
+      this.byIndex.delete(p.spec.index);
+      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+      this.log.warn({ port: p.spec.name }, 'saved runtime port not restored (its pod is gone?): no worker could open it');
+      await this.hooks.changed?.(p, 'removed');
     }
     this.save();
   }
@@ -211,14 +243,8 @@ export class PortManager {
       if (!this.dp) throw new PortError('the dataplane is not running', 503);
       let p: PortConfig;
       try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
-      const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
-      if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+      this.checkAdd(p);
       const worker = p.worker ?? 0;
-      if (worker >= this.cfg.workers) throw new PortError(`worker ${worker} does not exist (workers: ${this.cfg.workers})`, 422);
-      const fanout = this.cfg.ports.some((q) => q.fanout);
-      if (fanout && !p.fanout) throw new PortError('the ports are shared by every worker (fanout): a port added needs "fanout: true"', 422);
-      if (!fanout && p.fanout && this.cfg.workers > 1) throw new PortError('the ports are split between workers: a port added needs "worker: N", not fanout', 422);
-      if (!fanout && this.cfg.workers > 1 && p.worker === undefined) throw new PortError('with workers > 1 a port needs "worker: N" (flows must enter and leave through ports of the same worker)', 422);
       const index = this.allocIndex();
       let spec: WorkerPortSpec;
       try { spec = this.prepare(p, index); } catch (e) { throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
@@ -242,6 +268,18 @@ export class PortManager {
       await this.hooks.changed?.(mp, 'added');
       return this.view(mp, info);
     });
+  }
+
+  /** Throws PortError when `p` cannot be added next to the ports there are. */
+  private checkAdd(p: PortConfig): void {
+    const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
+    if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+    const worker = p.worker ?? 0;
+    if (worker >= this.cfg.workers) throw new PortError(`worker ${worker} does not exist (workers: ${this.cfg.workers})`, 422);
+    const fanout = this.cfg.ports.some((q) => q.fanout);
+    if (fanout && !p.fanout) throw new PortError('the ports are shared by every worker (fanout): a port added needs "fanout: true"', 422);
+    if (!fanout && p.fanout && this.cfg.workers > 1) throw new PortError('the ports are split between workers: a port added needs "worker: N", not fanout', 422);
+    if (!fanout && this.cfg.workers > 1 && p.worker === undefined) throw new PortError('with workers > 1 a port needs "worker: N" (flows must enter and leave through ports of the same worker)', 422);
   }
 
   /** Removes a port added through the API; the config file's ports stay. */
@@ -285,22 +323,24 @@ export class PortManager {
 
   private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
 
-  private loadSaved(): unknown[] {
+  /** The saved runtime ports and their indexes (a file without indexes: an older wdp's). */
+  private loadSaved(): { ports: unknown[]; indexes: number[] } {
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return []; }
+    try { text = readFileSync(this.file, 'utf8'); } catch { return { ports: [], indexes: [] }; }
     try {
-      const j = JSON.parse(text) as { ports?: unknown };
-      if (Array.isArray(j.ports)) return j.ports;
+      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown };
+      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [] };
     } catch { /* fall through */ }
     this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
-    return [];
+    return { ports: [], indexes: [] };
   }
 
   private save(): void {
-    const ports = this.all().filter((p) => p.origin === 'api').map((p) => p.config);
+    const runtime = this.all().filter((p) => p.origin === 'api');
+    const ports = runtime.map((p) => p.config), indexes = runtime.map((p) => p.spec.index);
     try {
       const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ports }, null, 1));
+      writeFileSync(tmp, JSON.stringify({ ports, indexes }, null, 1));
       renameSync(tmp, this.file);
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');

@@ -23,6 +23,8 @@ export interface WorkerPortSpec extends L2Port {
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
+  optional?: boolean;          // a saved runtime port at start: one that cannot be opened is left
+                               // out (its pod went away), not a failed start
   fanout?: { group: number;    // AF_PACKET: opened by every worker in this PACKET_FANOUT group
     xsk?: SharedArrayBuffer };   // AF_XDP: worker 0's port handle (Int32 [0]), whose XDP program
                                  // and XSKMAP the other workers' ports join with their queues

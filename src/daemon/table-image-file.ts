@@ -12,7 +12,12 @@
 //     modification time of the store's files (a write by another tool: storeRevisionStamp);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
-//     CIDRs) and the ports (imageInputsHash);
+//     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
+//     (imageInputsHash). In a cluster whose Node is not read before the workers start
+//     (node.addresses configured) the Node's pod CIDRs and zone are left out of it, at the stop and
+//     at the start: the daemon takes them from the saved NodeConfig until the Node is read;
+//   * the tables were never in doubt: after an apply that failed at the dataplane (its undo may
+//     have failed, leaving them apart from the store) no image is written at all;
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same
 //     worker index and worker count, region offsets this build gives the image's capacities, and
 //     the file's CRC.
@@ -79,13 +84,15 @@ export function storeRevisionStamp(dir: string, readRevision: () => string | nul
   return revision === null ? null : `${revision}@${stamp.join(',')}`;
 }
 
-/** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports.
- * Neighbours are sorted (their order depends on when each was learned, not on what they are). */
+/** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports,
+ * as "<node digest>/<ports digest>" (a refusal says which changed: imageProblem). Neighbours are
+ * sorted (their order depends on when each was learned, not on what they are). */
 export function imageInputsHash(nodeConfig: Record<string, unknown>, ports: Array<{ index: number; name: string; mac: string; type: string; role: string; ifname: string }>): string {
   const spec = { ...(nodeConfig.spec as Record<string, unknown>) };
   if (Array.isArray(spec.neighbours)) spec.neighbours = [...spec.neighbours].sort((a, b) => String(a.address).localeCompare(String(b.address)));
   const p = ports.map((x) => [x.index, x.name, x.mac, x.type, x.role, x.ifname]).sort((a, b) => (a[0] as number) - (b[0] as number));
-  return createHash('sha256').update(JSON.stringify({ node: { ...nodeConfig, spec }, ports: p })).digest('hex');
+  const digest = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 32);
+  return `${digest({ ...nodeConfig, spec })}/${digest(p)}`;
 }
 
 /** Writes worker `worker`'s image atomically (mode 0600); returns its size. */

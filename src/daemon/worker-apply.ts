@@ -30,10 +30,12 @@ export function applyReceived(core: Core, wire: IrDiffWire): { diff: ReceivedDif
   return { diff: d, replaced };
 }
 
-/** fn(id, outPort, addr) for every backend of `list`; `addr()` makes the address string only
- * when called (by column it is a slice of one joined string). */
-export function forEachBackendHop(list: IrList<IrBackend>, fn: (id: number, outPort: number, addr: () => string) => void): void {
-  if (list instanceof BackendColumnList) {
-    for (let i = 0; i < list.length; i++) fn(list.idAt(i), list.outPortAt(i), () => list.addrAt(i));
-  } else list.forEach((b) => { const a = b.addr; fn(b.id, b.outPort, () => a); });
+/** The backends of `list` by row: id, out port and address (made only when asked: by column it is
+ * a slice of one joined string). Without a closure or an object per backend (a full sync's 100k). */
+export interface BackendRows { readonly length: number; idAt(i: number): number; outPortAt(i: number): number; addrAt(i: number): string }
+
+export function backendRows(list: IrList<IrBackend>): BackendRows {
+  if (list instanceof BackendColumnList) return list;
+  const a = list.slice(); // (objects: a few backends, an endpoint change)
+  return { length: a.length, idAt: (i) => a[i].id, outPortAt: (i) => a[i].outPort, addrAt: (i) => a[i].addr };
 }

@@ -22,7 +22,7 @@ import { formatMac } from '../util/addr.js';
 import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
 import { NeighbourCache } from './neighbour-cache.js';
 import { ProbeRing } from './probe-ring.js';
-import { applyReceived, forEachBackendHop, keepBackendsAsReceived } from './worker-apply.js';
+import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
@@ -42,6 +42,9 @@ const EXPORT_SLICE = 8192;
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
+/** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
+ * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
+const TABLE_COPY_SLICE = 256 << 10;
 
 type NativeModule = typeof import('../ports/native.js');
 type NativePortLike = import('../ports/native.js').NativePort;
@@ -91,6 +94,8 @@ class Worker {
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
     keepBackendsAsReceived(this.core);
+    // an apply is answered once the new tables are live; the other set is copied afterwards
+    this.core.tables.deferSecondSet = true;
     if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
@@ -134,7 +139,13 @@ class Worker {
       if (Atomics.load(turn, 0) < self) this.log('warn', 'the workers before this one did not open their ports in 30 s: fanout members out of order (frames reach their worker through steering instead)');
     }
     try {
-      for (const spec of this.init.ports) this.ports.push(await this.openPort(spec));
+      for (const spec of this.init.ports) {
+        try { this.ports.push(await this.openPort(spec)); } catch (e) {
+          if (!spec.optional) throw e;
+          this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
+          this.specs.delete(spec.index); this.ownPorts.delete(spec.index); this.l2.removePort(spec.index); this.probeRing.dropPort(spec.index);
+        }
+      }
     } catch (e) {
       // all or nothing: a daemon that cannot open every port starts none of them
       for (const p of this.ports) { try { p.close(); } catch { /* closing anyway */ } }
@@ -304,6 +315,9 @@ class Worker {
             this.image = undefined;
             this.post({ type: 'image-caught-up', result: caughtUp });
           }
+          // answered now: the tables are live; what follows is this worker's own bookkeeping,
+          // done before its next batch (at 10k services a pass over 100k backends)
+          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           let newlyUnresolved = false;
           const resolved = (id: number) => {
             const a = this.unresolved.get(id);
@@ -312,19 +326,21 @@ class Worker {
             this.probeRing.release(a);
           };
           for (const id of d.backendsRemove) resolved(id);
-          forEachBackendHop(d.backendsUpsert, (id, outPort, addr) => {
+          const rows = backendRows(d.backendsUpsert);
+          for (let i = 0; i < rows.length; i++) {
+            const id = rows.idAt(i), outPort = rows.outPortAt(i);
+            if (outPort !== L.PORT_NONE && this.unresolved.size === 0) continue; // resolved, and none was unresolved
             const had = this.unresolved.get(id);
-            if (outPort !== L.PORT_NONE && had === undefined) return; // resolved, and was: nothing to do (no address parsed)
-            const a = canonicalAddr(addr());
+            if (outPort !== L.PORT_NONE && had === undefined) continue; // resolved, and was: nothing to do (no address parsed)
+            const a = canonicalAddr(rows.addrAt(i));
             if (outPort !== L.PORT_NONE || had !== a) resolved(id);
             if (outPort === L.PORT_NONE && had !== a) {
               this.unresolved.set(id, a);
               if (!this.probeRing.has(a)) newlyUnresolved = true;
               this.probeRing.hold(a);
             }
-          });
+          }
           if (newlyUnresolved) this.lastProbe = 0; // new backends without a next hop: probe for them now
-          this.post({ type: 'reply', id: m.id, ok: true, value: { generation: this.core.generation, programmedAtNs: Number(process.hrtime.bigint()) } });
           return;
         }
         case 'counters': {
@@ -578,7 +594,9 @@ class Worker {
     while (!this.stopping) {
       this.drainControl();
       if (this.stopping) break;
-      if (this.held) { await this.wake.sleep(IDLE_WAIT_MS); continue; }
+      // a deferred table copy goes on a slice a turn, and an idle worker does not sleep until it is done
+      const copying = core.tables.copyStep(TABLE_COPY_SLICE);
+      if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); continue; }
       this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
@@ -623,7 +641,7 @@ class Worker {
       }
       if (n > 0) { this.batches++; this.frames += n; lastFrameAt = t0; }
       if (n === 0) {
-        if (this.steering?.pending()) continue;   // frames another worker handed over are waiting
+        if (this.steering?.pending() || copying) continue;   // frames another worker handed over are waiting, or a table copy
         const w0 = clock();
         if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
         const idled = idler.wait();   // undefined: over already, nothing to await (worker-idle.ts)

@@ -8,6 +8,10 @@ import { ipv4Value } from '../util/addr.js';
 export class AddressMap<V> {
   private readonly v4 = new Map<number, V>();
   private readonly text = new Map<string, V>();
+  /** Every IPv4 key set since the last clear() is in [v4Low, v4High] (deleted ones may widen it;
+   * v4Low > v4High when none). */
+  v4Low = 2 ** 32;
+  v4High = -1;
 
   get size(): number { return this.v4.size + this.text.size; }
 
@@ -15,12 +19,16 @@ export class AddressMap<V> {
   get(ip: string, v = ipv4Value(ip)): V | undefined { return v >= 0 ? this.v4.get(v | 0) : this.text.get(ip); }
 
   set(ip: string, value: V, v = ipv4Value(ip)): void {
-    if (v >= 0) this.v4.set(v | 0, value); else this.text.set(ip, value);
+    if (v >= 0) {
+      this.v4.set(v | 0, value);
+      if (v < this.v4Low) this.v4Low = v;
+      if (v > this.v4High) this.v4High = v;
+    } else this.text.set(ip, value);
   }
 
   delete(ip: string, v = ipv4Value(ip)): void {
     if (v >= 0) this.v4.delete(v | 0); else this.text.delete(ip);
   }
 
-  clear(): void { this.v4.clear(); this.text.clear(); }
+  clear(): void { this.v4.clear(); this.text.clear(); this.v4Low = 2 ** 32; this.v4High = -1; }
 }

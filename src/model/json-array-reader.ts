@@ -12,6 +12,7 @@
 // whole text as before (src/model/load.ts), so every error message is the one it always was. The
 // result equals parseManifestSources' for the same text (a test compares them): the elements, and
 // each element's span in the text.
+import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
 import type { ObjectTexts } from './load.js';
 
@@ -37,6 +38,8 @@ export class JsonArrayReader {
   private elemStart = 0;
   private readonly objs: unknown[] = [];
   private readonly spans: number[] = [];
+  /** Elements closed (their spans the last ones) but not parsed yet. */
+  private pending = 0;
 
   /** `expected`: the body's announced length, if any (the buffer grows beyond it if needed; it is
    * not allocated whole before the bytes come: a client announcing 16 MB and sending nothing
@@ -66,45 +69,54 @@ export class JsonArrayReader {
     if (this.phase !== OFF) this.scan();
   }
 
-  /** The body's bytes as received (a view over the reader's buffer). */
-  bytes(): Buffer { return this.buf.subarray(0, this.len); }
-
   /** The body as text, and its objects when the reader parsed them all (null: parse the text). */
   finish(): { text: string; parsed: { objs: unknown[]; texts: ObjectTexts } | null } {
-    const text = this.buf.toString('utf8', 0, this.len);
-    // all ASCII: the spans (byte offsets) are the text's character offsets
-    const whole = this.phase === DONE && text.length === this.len;
+    const bytes = this.buf.subarray(0, this.len);
+    // all ASCII (a vectorised check): decoded as one byte per character, a copy (utf8 validates);
+    // the spans (byte offsets) are then the text's character offsets
+    const ascii = isAscii(bytes);
+    const text = bytes.toString(ascii ? 'latin1' : 'utf8');
+    const whole = this.phase === DONE && (ascii || text.length === this.len);
     return { text, parsed: whole ? { objs: this.objs, texts: { text, spans: this.spans } } : null };
   }
 
-  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; }
+  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; this.pending = 0; }
 
   private scan(): void {
     const b = this.buf, n = this.len;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
-    for (; i < n; i++) {
-      const c = b[i];
+    while (i < n) {
       if (phase === IN) {
         if (inString) {
-          if (c === 92) i++; // the escaped byte, maybe not here yet: pos stays past it
-          else if (c === 34) inString = false;
-        } else if (c === 34) inString = true;
+          // to the closing quote, in a loop of its own (most of a manifest's bytes are in
+          // strings); a backslash skips the next byte, which may not be here yet (pos past len)
+          while (i < n) {
+            const d = b[i];
+            if (d === 34) break;
+            i += d === 92 ? 2 : 1;
+          }
+          if (i >= n) break;
+          inString = false;
+          i++;
+          continue;
+        }
+        const c = b[i++];
+        if (c === 34) inString = true;
         else if (c === 123 || c === 91) {
           if (++depth > MAX_DEPTH) { this.off(); return; }
-        } else if (c === 125 || c === 93) {
-          if (--depth === 1) {
-            if (!this.element(this.elemStart, i + 1)) return;
-            phase = AFTER;
-          }
+        } else if ((c === 125 || c === 93) && --depth === 1) {
+          if (!this.element(this.elemStart, i)) return;
+          phase = AFTER;
         }
         continue;
       }
+      const c = b[i++];
       if (isSpace(c)) continue;
       if (phase === BEFORE) {
         if (c !== 91) { this.off(); return; }
         phase = FIRST; depth = 1;
       } else if (phase === FIRST || phase === NEXT) {
-        if (c === 123) { phase = IN; depth = 2; this.elemStart = i; }
+        if (c === 123) { phase = IN; depth = 2; this.elemStart = i - 1; }
         else if (c === 93 && phase === FIRST) phase = DONE;
         else { this.off(); return; }
       } else if (phase === AFTER) {
@@ -114,19 +126,35 @@ export class JsonArrayReader {
       } else { this.off(); return; } // DONE: text after the root
     }
     this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase;
+    if (this.pending) this.parsePending();
   }
 
-  /** Parses the element at [start, end); false (and off) when it is not one of the objects as is. */
+  /** Takes the element at [start, end) (parsed with the chunk's others: parsePending); false (and
+   * off) when it is too large to be taken as within the object size limit unmeasured. */
   private element(start: number, end: number): boolean {
     if (end - start >= SPAN_WITHIN_LIMIT) { this.off(); return false; } // its size is measured on the parsed text
-    let o: unknown;
-    // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
-    try { o = JSON.parse(this.buf.toString('utf8', start, end)); } catch { this.off(); return false; }
-    const kind = (o as { kind?: unknown }).kind;
-    if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray((o as { items?: unknown }).items)) { this.off(); return false; }
-    this.objs.push(o);
     this.spans.push(start, end);
-    this.onObject?.(o, this.objs);
+    this.pending++;
     return true;
+  }
+
+  /** Parses the elements that closed in this chunk, in one JSON.parse: the text from the first's
+   * start to the last's end, in brackets, is an array of exactly them (the separators between
+   * them were scanned); one decode and one parse per chunk instead of per object. Off when it
+   * does not parse or an element is a List. */
+  private parsePending(): void {
+    const k = this.pending, sp = this.spans;
+    this.pending = 0;
+    const first = sp[sp.length - 2 * k], last = sp[sp.length - 1];
+    let arr: unknown;
+    // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
+    try { arr = JSON.parse(`[${this.buf.toString('utf8', first, last)}]`); } catch { this.off(); return; }
+    if (!Array.isArray(arr) || arr.length !== k) { this.off(); return; }
+    for (let i = 0; i < k; i++) {
+      const o = arr[i] as { kind?: unknown; items?: unknown };
+      if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) { this.off(); return; }
+      this.objs.push(o);
+      this.onObject?.(o, this.objs);
+    }
   }
 }

@@ -74,14 +74,16 @@ const METADATA_KEYS = new Set(['name', 'namespace', 'labels', 'annotations', 'ui
 
 /** An IP address as Kubernetes writes one: no IPv6 zone ("fe80::1%eth0" names an interface of
  * some host; node's isIP accepts it, and the zone would be silently dropped). */
-export function isPlainIP(s: string): number { return s.includes('%') ? 0 : isIP(s); }
+export function isPlainIP(s: string): number { return ipv4Value(s) >= 0 ? 4 : s.includes('%') ? 0 : isIP(s); }
 const IP_MESSAGE = 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)';
 const ipAddress = str.refine((s) => isPlainIP(s) !== 0, { message: IP_MESSAGE, params: { reason: 'FieldValueInvalid' } });
 /** Why `s` (an address of either family, no zone) may not be a service address, or null: traffic
  * to it would be taken from the node itself, every host, or a link. */
 export function specialAddressProblem(given: string): string | null {
-  const s = unsloppy(given);
-  const v4 = ipv4Value(s);
+  // (a canonical dotted quad, most addresses, is its own canonical form: no unsloppy pass)
+  let v4 = ipv4Value(given);
+  const s = v4 >= 0 ? given : unsloppy(given);
+  if (v4 < 0) v4 = ipv4Value(s);
   const a = v4 >= 0 ? null : parseAddr(s);
   if (v4 >= 0 || a?.family === 4) {
     const v = v4 >= 0 ? v4 : ((a!.bytes[0] << 24) | (a!.bytes[1] << 16) | (a!.bytes[2] << 8) | a!.bytes[3]) >>> 0;
@@ -352,7 +354,7 @@ export function canonCidr(s: string): string {
   return `${formatAddr(b, c.family)}/${c.plen}`;
 }
 
-function familyOf(ip: string): Family { return isIP(ip) === 6 ? 6 : 4; }
+function familyOf(ip: string): Family { return ipv4Value(ip) < 0 && isIP(ip) === 6 ? 6 : 4; }
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
 function pathText(path: PropertyKey[]): string {
@@ -405,6 +407,13 @@ export type Validated = { ok: true; obj: ModelObject } | { ok: false; errors: Fi
 
 /** Validates one raw object; returns the normalised model object or every error found in it. */
 export function validateObject(raw: unknown, fastPath = true): Validated {
+  // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
+  // apply); anything the fast check is not sure about — including every invalid object — goes
+  // through zod, so error messages come from one place
+  if (fastPath && isObject(raw)) {
+    const fast = raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
+    if (fast) return { ok: true, obj: raw.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
+  }
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
   const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
@@ -412,11 +421,6 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
     return { ok: false, errors: [fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported',
       `Unsupported value: ${shown(raw.kind)}: supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`)] };
   }
-  // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
-  // apply); anything the fast check is not sure about — including every invalid object — goes
-  // through zod, so error messages come from one place
-  const fast = !fastPath ? null : id.kind === 'Service' ? fastService(raw) : id.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-  if (fast) return { ok: true, obj: id.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
   // zod's output is the object without the fields the schema does not know: what is stored and shown
@@ -438,6 +442,8 @@ const optString = (v: unknown): boolean => v === undefined || v === null || type
 const optBool = (v: unknown): boolean => v === undefined || v === null || typeof v === 'boolean';
 const isPort = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 const isProto = (v: unknown): boolean => v === 'TCP' || v === 'UDP' || v === 'SCTP';
+
+function shortString(v: unknown, max: number): boolean { return absent(v) || (typeof v === 'string' && v.length <= max); }
 
 function stringMap(v: unknown): boolean {
   if (absent(v)) return true;
@@ -518,7 +524,6 @@ function plainHintList(z: unknown): boolean {
 
 function fastMetadata(md: unknown): md is Record<string, unknown> {
   if (!isObject(md)) return false;
-  const shortString = (v: unknown, max: number) => absent(v) || (typeof v === 'string' && v.length <= max);
   if (!shortString(md.uid, 128) || !shortString(md.resourceVersion, 128) || !shortString(md.creationTimestamp, 64) || !(absent(md.generation) || Number.isInteger(md.generation))) return false;
   const name = md.name, ns = md.namespace;
   if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) return false;
@@ -560,9 +565,12 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   const ports = sp.ports;
   if (!Array.isArray(ports) || !ports.length) return null;
   if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
+  // no field the schema does not know, anywhere (the common case): the object is its own pruned form
+  let clean = onlyKeys(raw, SERVICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS) && onlyKeys(sp, SERVICE_SPEC_KEYS);
   for (let i = 0; i < ports.length; i++) {
     const p = ports[i];
     if (!isObject(p)) return null;
+    if (clean && !onlyKeys(p, SERVICE_PORT_KEYS)) clean = false;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
     if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
     if (name) {
@@ -577,7 +585,7 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
     else if (!absent(tp)) return null;
   }
-  return prunedService(raw);
+  return clean ? raw : prunedService(raw);
 }
 
 function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
@@ -587,15 +595,20 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
   if (!want) return null; // FQDN and invalid types: zod
   const eps = raw.endpoints;
+  // no field the schema does not know, anywhere (the common case): the object is its own pruned form
+  let clean = onlyKeys(raw, SLICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (!absent(eps)) {
     if (!Array.isArray(eps) || eps.length > 1000) return null;
-    for (const ep of eps) {
+    for (let e = 0; e < eps.length; e++) {
+      const ep = eps[e];
       if (!isObject(ep)) return null;
+      if (clean && !onlyKeys(ep, ENDPOINT_KEYS)) clean = false;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
       for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
+        if (clean && !onlyKeys(cond, CONDITION_KEYS)) clean = false;
       }
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
       if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
@@ -608,6 +621,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
     for (let i = 0; i < ports.length; i++) {
       const p = ports[i];
       if (!isObject(p)) return null;
+      if (clean && !onlyKeys(p, SLICE_PORT_KEYS)) clean = false;
       const n = p.name;
       if (!optString(n) || !(absent(p.port) || isPort(p.port)) || !(absent(p.protocol) || isProto(p.protocol))) return null;
       const nn = (n as string | null | undefined) ?? '';
@@ -615,7 +629,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
-  return prunedSlice(raw);
+  return clean ? raw : prunedSlice(raw);
 }
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
@@ -684,6 +698,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
   const namespace = s.metadata.namespace || 'default';
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  let v4Low = -1, v4High = -1;
   const out: SliceSpec = {
     kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
     service: svcName ? objectKey(namespace, svcName) : null,
@@ -694,10 +709,20 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
       // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
       // and a field added afterwards needs a property array of its own (~40 bytes an endpoint,
       // kept with the model: 4 MB at 100k endpoints)
-      const addresses = s.addressType === 'FQDN' ? e.addresses : canonList(e.addresses);
+      let addresses = e.addresses, v4 = -1;
+      if (s.addressType === 'IPv4') {
+        // one canonical address (the common endpoint): its value says it is canonical
+        v4 = ipv4Value(addresses[0]);
+        if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
+        for (let j = 0; j < addresses.length; j++) {
+          const v = j === 0 ? v4 : ipv4Value(addresses[j]);
+          if (v4Low < 0 || v < v4Low) v4Low = v;
+          if (v > v4High) v4High = v;
+        }
+      } else if (s.addressType !== 'FQDN') addresses = canonList(addresses);
       return {
         addresses,
-        v4: s.addressType === 'IPv4' ? ipv4Value(addresses[0]) : -1,
+        v4,
         ready,
         // unset serving is true, not "as ready": kube-proxy's endpointslicecache reads
         // `Serving == nil || *Serving`, so {ready: false, terminating: true} is serving-terminating
@@ -709,6 +734,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
         nodeHints: e.hints?.forNodes?.length ? e.hints.forNodes.map((h) => h.name) : undefined,
       };
     }),
+    v4Low: -1, v4High: -1,
     ports: (s.ports ?? []).map((p) => {
       const port: SlicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto };
       if (p.port != null) port.port = p.port;
@@ -716,6 +742,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
     }),
     raw,
   };
+  out.v4Low = v4Low; out.v4High = v4High; // (known once the endpoints were read)
   if (trig !== undefined) out.triggerTimeMs = Date.parse(trig);
   return out;
 }

@@ -58,6 +58,11 @@ export interface SliceSpec {
   service: string | null;     // "namespace/<kubernetes.io/service-name>"; null: not attached to a service
   addressType: 'IPv4' | 'IPv6' | 'FQDN';
   endpoints: EndpointSpec[];
+  /** The least and greatest endpoint address of an IPv4 slice as u32 (-1 for other slices and
+   * none): a conflict check skips a slice whose range holds no cluster IP (src/model/conflicts.ts)
+   * instead of looking up each of its addresses. */
+  v4Low: number;
+  v4High: number;
   ports: SlicePortSpec[];
   triggerTimeMs?: number;     // endpoints.kubernetes.io/last-change-trigger-time, for the programming-latency metric
   raw: Record<string, unknown>;

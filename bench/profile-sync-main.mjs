@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Standalone harness for the main thread's middle of a daemon's first full sync: the compile of
+// validated objects into the Ir (cold, as the daemon's first sync is: one fresh process per run)
+// and the diff's encoding and post to a worker. The same objects as `wdp bench control`, parsed
+// from JSON text (the daemon's heap holds parsed objects, not literals); the Maglev thread started
+// before validation, as the control plane does.
+//
+//   npm run build
+//   node bench/profile-sync-main.mjs [--dist DIR] [--services 10000] [--endpoints 10] [--runs 5] [--json]
+//
+// --dist points at another build's dist/ (A/B: run both, they alternate fresh processes).
+// Per stage: the main thread's own CPU (/proc/self/task/<pid>/schedstat, scheduler-tick
+// resolution: compare medians of several runs), the Maglev thread's CPU during the compile, the
+// whole process's CPU during the compile (V8's compiler and GC threads included) and wall time.
+// On a shared machine wall time mostly measures the scheduler: compare CPU.
+import { readFileSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+
+const argv = process.argv.slice(2);
+const arg = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i < 0 ? dflt : argv[i + 1]; };
+const dists = [];
+for (let i = 0; i < argv.length; i++) if (argv[i] === '--dist') dists.push(resolve(argv[i + 1]));
+if (!dists.length) dists.push(fileURLToPath(new URL('../dist', import.meta.url)));
+const services = Number(arg('services', 10000)), endpoints = Number(arg('endpoints', 10)), runs = Number(arg('runs', 5));
+const json = argv.includes('--json');
+
+if (process.env.WDP_SYNC_MAIN_CHILD) await child(process.env.WDP_SYNC_MAIN_CHILD);
+else parent();
+
+function parent() {
+  const by = new Map(dists.map((d) => [d, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const d of dists) { // alternating: drift in the machine's load hits both builds alike
+      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv], { env: { ...process.env, WDP_SYNC_MAIN_CHILD: d }, encoding: 'utf8' });
+      if (p.status !== 0) throw new Error(`run failed: ${p.stderr}`);
+      by.get(d).push(JSON.parse(p.stdout.trim().split('\n').pop()));
+    }
+  }
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  const fields = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_ms', 'encode_cpu_ms', 'post_cpu_ms', 'main_cpu_ms', 'compile_wall_ms'];
+  const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));
+  if (json) console.log(JSON.stringify(out));
+  else for (const o of out) console.log(`${o.dist}: medians of ${o.runs} fresh processes, ms: ${fields.map((f) => `${f} ${o[f]}`).join(', ')} (load ${o.loadavg_1m})`);
+}
+
+async function child(dist) {
+  const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
+  const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
+  const { benchObjects } = await imp('src/bench/control.js');
+  const { validateAll } = await imp('src/model/schema.js');
+  const { Compiler, warmMaglevWorker } = await imp('src/compiler/compiler.js');
+  const { encodeDiff } = await imp('src/ir/diff-wire.js');
+  const { MessageChannel } = await import('node:worker_threads');
+  const threadCpu = (tid) => { try { return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6; } catch { return 0; } };
+  const mainCpu = () => threadCpu(process.pid);
+  const processCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+  const raws = JSON.parse(JSON.stringify(benchObjects(makeServiceSet({ services, endpoints }))));
+  const before = new Set(readdirSync('/proc/self/task'));
+  warmMaglevWorker(raws);
+  const objects = validateAll(raws);
+  await new Promise((r) => setTimeout(r, 100)); // the Maglev thread up, as after a big body's validation
+  const maglevTids = readdirSync('/proc/self/task').filter((t) => !before.has(t));
+  const maglevCpu = () => maglevTids.reduce((a, t) => a + threadCpu(t), 0);
+  const { port1, port2 } = new MessageChannel();
+
+  const compiler = new Compiler();
+  const t0 = performance.now(), c0 = mainCpu(), p0 = processCpu(), m0 = maglevCpu();
+  const ch = compiler.change({ upsert: objects });
+  const t1 = performance.now(), c1 = mainCpu(), p1 = processCpu(), m1 = maglevCpu();
+  const wire = encodeDiff(ch.diff);
+  const c2 = mainCpu();
+  port1.postMessage(wire);
+  const c3 = mainCpu();
+  port1.close(); port2.close();
+  console.log(JSON.stringify({
+    compile_cpu_ms: c1 - c0, maglev_thread_cpu_ms: m1 - m0, compile_process_cpu_ms: p1 - p0, encode_cpu_ms: c2 - c1, post_cpu_ms: c3 - c2,
+    main_cpu_ms: c3 - c0, compile_wall_ms: t1 - t0,
+  }));
+  process.exit(0);
+}
