@@ -8,7 +8,7 @@
 // therefore ranks it against the daemon's other threads alone: a worker at nice -10 still waited
 // behind every other session's task when it woke, which is why workerNice measured without effect
 // here. Measured (docs/performance.md, "Tail latency"): with the session's group raised too, the
-// paired RTT p99 fell from 1.7–1.8x the kernel's to 1.1–1.2x at load 14–16.
+// paired RTT p99 fell from a median 1.74x the kernel's to 1.10x at load 11–20.
 //
 // Only a daemon that leads its own session changes the group: a daemon started in a terminal
 // without setsid shares the group with the shell and everything else started from it, which it
