@@ -38,7 +38,8 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
-import { raiseAutogroup } from './autogroup.js';
+import { raiseAutogroup, AdaptiveGroup } from './autogroup.js';
+import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -295,8 +296,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
   if (groupNice < 0) {
     const g = raiseAutogroup(groupNice);
-    if (g.raised) log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
-    else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
+    if (g.raised) {
+      log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
+      // back to its own nice while the packet rate is high (bigger batches), raised below it
+      const addon = nativeAvailable().ok ? nativeAddon() : undefined;
+      if (addon) new AdaptiveGroup(g.to, g.from, () => addon.rxFrames()).start();
+    } else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
   }
   const starting = WorkerDataplane.start(inits, {
     onNeighbour,
