@@ -329,6 +329,15 @@ test('a deferred second set (deferSecondSet): the live set is the same at once, 
   checkCore(t, later, next);
 });
 
+test('a first apply whose diff is not all of the Ir it names: the regrow sizes the tables for what it writes, the Ir', (t) => {
+  // (capacities from a first diff's own totals, which are the Ir's when the diff is all of it)
+  const ir = makeIr({ frontends: [1, 2, 3].map((id) => ({ id, addr: `10.96.0.${id}`, port: 80, proto: 'TCP', mask: 0xffff, ranges: ['10.0.0.0/8'] })),
+    backends: Array.from({ length: 16 }, (_, i) => ({ id: i + 1, addr: `10.0.3.${i + 1}`, port: 8080 })) });
+  const core = Core.create({ flows: 64, capacities: { frontends: 1, backends: 1, maglevWords: 64, cidrs: 1, routes: 1 } });
+  core.applyDiff({ frontendsUpsert: [ir.frontends.get(1)], frontendsRemove: [], backendsUpsert: [ir.backends.get(1)], backendsRemove: [], routes: [] }, ir);
+  checkCore(t, core, ir);
+});
+
 test('an empty or invalid MAC is rejected, as objects and by column, even after valid backends that share their MACs', (t) => {
   for (const asColumns of [false, true]) {
     for (const mac of ['', '02:00:00:00:00']) {

@@ -385,11 +385,17 @@ export class ControlPlaneCore {
       for (const fn of this.nodeListeners) { try { fn(node); } catch { /* the listener reports its own failures */ } }
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const changedOf = (kind: string): number => results.filter((r) => r.kind === kind && r.action !== 'unchanged').length;
-    this.observer.onSync?.({
-      seconds, serviceChanges: changedOf('Service'), endpointChanges: changedOf('EndpointSlice'),
-      triggerTimesMs: objs.flatMap((o) => (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined ? [o.triggerTimeMs] : [])),
-    });
+    if (this.observer.onSync) {
+      // plain loops: on the answer's path, and a flatMap of 20k one-element arrays cost ~10 ms
+      let serviceChanges = 0, endpointChanges = 0;
+      for (const r of results) {
+        if (r.action === 'unchanged') continue;
+        if (r.kind === 'Service') serviceChanges++; else if (r.kind === 'EndpointSlice') endpointChanges++;
+      }
+      const triggerTimesMs: number[] = [];
+      for (const o of objs) if (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined) triggerTimesMs.push(o.triggerTimeMs);
+      this.observer.onSync({ seconds, serviceChanges, endpointChanges, triggerTimesMs });
+    }
     return {
       dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
       programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,

@@ -707,7 +707,10 @@ export class TableWriter {
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
       maglevWords <= c.maglevWords && cidrs <= c.cidrs) return null;
-    return this.grownCaps(next, false);
+    // a first apply into an empty writer (a first full sync): these totals are next's own (not
+    // upper bounds), and next need not be read again (10k frontends, 100k backend ids)
+    const first = this.keys.size === 0 && this.backendIds.size === 0 && diff.frontendsRemove.length === 0 && diff.backendsRemove.length === 0;
+    return this.grownCaps(next, false, first ? { maxFront, maxBack, maglevWords, cidrs } : undefined);
   }
 
   /** Updates the incremental totals after a diff (a regrow sets them from scratch). */
@@ -735,11 +738,15 @@ export class TableWriter {
   }
   private backIdsMemo: { ir: Ir; ids: number[] } | null = null;
 
-  private grownCaps(next: Ir, force: boolean): TableCapacities {
+  /** Capacities for `next` (doubling the current ones); `totals`: next's, when the caller has them. */
+  private grownCaps(next: Ir, force: boolean, totals?: { maxFront: number; maxBack: number; maglevWords: number; cidrs: number }): TableCapacities {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
-    forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
-    const backIds = this.backendIdsOf(next);
-    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    if (totals) ({ maxFront, maxBack, maglevWords, cidrs } = totals);
+    else {
+      forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
+      const backIds = this.backendIdsOf(next);
+      for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    }
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
     return {
@@ -754,8 +761,37 @@ export class TableWriter {
   /** Rewrites everything into freshly allocated, larger sets, then flips to them. `diff` is the
    * change that needed it: when it upserts every frontend of `next` (a full compile's diff) its
    * objects are written rather than built again from `next`. */
-  private regrow(caps: TableCapacities, next: Ir, diff?: IrDiff): void {
+  private regrow(need: TableCapacities, next: Ir, diff?: IrDiff): void {
     const core = this.core;
+    // what is written: every frontend and backend of next, chosen (and counted) first
+    // (the diff's frontends are all of next's when there are as many, with distinct ids; a full
+    // compile lists them in id order: its own list is written, whose addresses validate() parsed)
+    let fronts: IrFrontend[] | null = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size
+      ? (Array.isArray(diff.frontendsUpsert) ? diff.frontendsUpsert : [...diff.frontendsUpsert]) : null;
+    if (fronts && !ascending(fronts)) fronts = [...fronts].sort((a, b) => a.id - b.id);
+    if (fronts && !distinctSorted(fronts)) fronts = null;
+    fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
+    let maxFront = 0, maglevWords = 0, cidrs = 0;
+    for (let i = 0; i < fronts.length; i++) {
+      const f = fronts[i];
+      maxFront = f.id; maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; // (ascending: the last is the highest)
+    }
+    // every backend: the diff's columns when they are every backend of next (a full sync's
+    // diff), else read from next's columns when it keeps them so (no object per backend)
+    const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
+    const allCols = cols !== null && cols.length === next.backends.size && distinctIds(cols) ? cols : null;
+    const idList = allCols ? null : this.backendIdsOf(next);
+    const backIds: ArrayLike<number> = allCols ? allCols.c.id : idList!; // (the columns' ids: no list of next's)
+    const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(idList!) ?? idList!.map((id) => next.backends.get(id)!);
+    let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
+    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    // the capacities asked for, grown further if what is written needs more (they came from totals
+    // a caller may have over a diff that is not all of next): the placements below cannot fail
+    const grow = (have: number, want: number) => { let c = have; while (c < want) c *= 2; return c; };
+    const caps: TableCapacities = {
+      frontends: grow(need.frontends, maxFront), backends: grow(need.backends, maxBack),
+      maglevWords: grow(need.maglevWords, maglevWords), cidrs: grow(need.cidrs, cidrs), routes: grow(need.routes, next.routes.length),
+    };
     const oldCaps = this.caps;
     this.caps = caps;
     const bytes = tableSetBytes(caps);
@@ -776,27 +812,10 @@ export class TableWriter {
     this.maglev = new RangeAllocator(caps.maglevWords);
     this.cidrs = new RangeAllocator(caps.cidrs);
     const placement = new Map<number, FrontPlacement>();
-    // (the diff's frontends are all of next's when there are as many, with distinct ids; a full
-    // compile lists them in id order: its own list is written, whose addresses validate() parsed)
-    let fronts: IrFrontend[] | null = diff && diff.frontendsRemove.length === 0 && diff.frontendsUpsert.length === next.frontends.size
-      ? (Array.isArray(diff.frontendsUpsert) ? diff.frontendsUpsert : [...diff.frontendsUpsert]) : null;
-    if (fronts && !ascending(fronts)) fronts = [...fronts].sort((a, b) => a.id - b.id);
-    if (fronts && !distinctSorted(fronts)) fronts = null;
-    fronts ??= [...next.frontends.keys()].sort((a, b) => a - b).map((id) => next.frontends.get(id)!);
-    let maxFront = 0, maglevWords = 0, cidrs = 0;
     for (let i = 0; i < fronts.length; i++) {
       const f = fronts[i], m = f.maglev.length, r = f.sourceRanges.length;
       placement.set(f.id, { maglevOff: this.maglev.alloc(m), maglevLen: m, cidrOff: this.cidrs.alloc(r), cidrLen: r });
-      maxFront = f.id; maglevWords += m; cidrs += r; // (ascending: the last is the highest)
     }
-    // every backend: the diff's columns when they are every backend of next (a full sync's
-    // diff), else read from next's columns when it keeps them so (no object per backend)
-    const backIds = this.backendIdsOf(next);
-    let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
-    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
-    const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
-    const backs: IrList<IrBackend> = cols && cols.length === backIds.length && distinctIds(cols) ? cols
-      : next.backends.rows?.(backIds) ?? backIds.map((id) => next.backends.get(id)!);
     const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [], routes: next.routes };
     const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
     const removedBacks: number[] = [];
