@@ -14,31 +14,18 @@
 // whole process's CPU during the compile (V8's compiler and GC threads included) and wall time.
 // On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { readFileSync, readdirSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { abOptions, alternate } from './ab-builds.mjs';
 
-const argv = process.argv.slice(2);
-const arg = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i < 0 ? dflt : argv[i + 1]; };
-const dists = [];
-for (let i = 0; i < argv.length; i++) if (argv[i] === '--dist') dists.push(resolve(argv[i + 1]));
-if (!dists.length) dists.push(fileURLToPath(new URL('../dist', import.meta.url)));
-const services = Number(arg('services', 10000)), endpoints = Number(arg('endpoints', 10)), runs = Number(arg('runs', 5));
-const json = argv.includes('--json');
+const opts = abOptions();
+const { services, endpoints, json } = opts;
 
 if (process.env.WDP_SYNC_MAIN_CHILD) await child(process.env.WDP_SYNC_MAIN_CHILD);
 else parent();
 
 function parent() {
-  const by = new Map(dists.map((d) => [d, []]));
-  for (let r = 0; r < runs; r++) {
-    for (const d of dists) { // alternating: drift in the machine's load hits both builds alike
-      const p = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv], { env: { ...process.env, WDP_SYNC_MAIN_CHILD: d }, encoding: 'utf8' });
-      if (p.status !== 0) throw new Error(`run failed: ${p.stderr}`);
-      by.get(d).push(JSON.parse(p.stdout.trim().split('\n').pop()));
-    }
-  }
+  const by = alternate(fileURLToPath(import.meta.url), opts, 'WDP_SYNC_MAIN_CHILD');
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   const fields = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_ms', 'encode_cpu_ms', 'post_cpu_ms', 'main_cpu_ms', 'compile_wall_ms'];
   const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));

@@ -1,12 +1,13 @@
 // The daemon's session scheduling group (src/daemon/autogroup.ts): a process that leads its own
 // session raises its autogroup's nice; one that shares its session with whoever started it leaves
 // the group alone and says why; bad values are a reason, never a throw. Each case runs in a child
-// process, so this test's own group never changes.
+// process, so this test's own group never changes. The adaptive group (raised at low packet
+// rates, the session's own nice at high ones) is checked with a recording writer.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { raiseAutogroup, sessionId } from '../dist/src/daemon/autogroup.js';
+import { raiseAutogroup, sessionId, AdaptiveGroup, BUSY_FPS, QUIET_FPS } from '../dist/src/daemon/autogroup.js';
 
 const MODULE = fileURLToPath(new URL('../dist/src/daemon/autogroup.js', import.meta.url));
 const enabled = (() => {
@@ -54,4 +55,28 @@ test('bad nice values are a reason, not a throw; the session id is this process\
   t.regex(raiseAutogroup(-21).reason, /-20\.\.19/);
   t.regex(raiseAutogroup(1.5).reason, /integer/);
   if (process.platform === 'linux') t.is(typeof sessionId(), 'number');
+});
+
+test('adaptive group: back to its own nice above BUSY_FPS, raised again only below QUIET_FPS, in between it stays; a refused write changes nothing', (t) => {
+  const writes = [];
+  let ok = true;
+  const g = new AdaptiveGroup(-10, 0, () => 0, 100, (n) => { writes.push(n); return ok; });
+  g.tick(0, 0);                                  // first look: no interval yet
+  let at = 0, frames = 0;
+  const step = (fps) => { at += 100; frames += fps / 10; g.tick(at, frames); };
+  step(10_000);
+  t.deepEqual(writes, [], 'raised from the start; a low rate keeps it');
+  step(BUSY_FPS + 10_000);
+  t.deepEqual(writes, [0], 'a blast: back to the session\'s own nice');
+  t.false(g.raisedNow);
+  step((BUSY_FPS + QUIET_FPS) / 2);
+  t.deepEqual(writes, [0], 'between the marks: stays');
+  step(QUIET_FPS - 1_000);
+  t.deepEqual(writes, [0, -10], 'quiet again: raised');
+  t.true(g.raisedNow);
+  ok = false;
+  step(BUSY_FPS * 2);
+  t.deepEqual(writes, [0, -10, 0], 'tried');
+  t.true(g.raisedNow, 'the write was refused: the state says what the group is');
+  t.is(g.switches, 2);
 });

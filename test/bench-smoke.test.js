@@ -69,6 +69,9 @@ test.serial('bench control: wdp and both kernel peers, same service set', async 
   t.true(j.daemon_one_endpoint_daemon_p50_ms <= j.daemon_one_endpoint_visible_p50_ms && j.daemon_one_endpoint_daemon_p99_ms <= j.daemon_one_endpoint_visible_p99_ms);
   t.true(j.daemon_one_endpoint_p999_ms >= j.daemon_one_endpoint_p99_ms);
   t.is(j.daemon_one_endpoint_samples, 200);
+  // the CPU a change took and the daemon's wait for a CPU (the kernel's schedstat, in ns), and the client's
+  for (const k of ['daemon_one_endpoint_daemon_cpu_ms', 'daemon_one_endpoint_client_cpu_ms']) positive(t, j, k);
+  t.true(j.daemon_one_endpoint_daemon_cpu_wait_ms >= 0, `${j.daemon_one_endpoint_daemon_cpu_wait_ms}`);
   for (const k of ['iptables_restore_ms', 'iptables_update_one_endpoint_ms', 'nft_ms', 'nft_update_one_endpoint_ms']) positive(t, j, k);
   t.true(['iptables-nft-restore', 'iptables-legacy-restore'].includes(j.iptables_variant));
   // kube-proxy iptables shape: 5 filter + 8 fixed nat rules, then per service 1 KUBE-SERVICES

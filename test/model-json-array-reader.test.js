@@ -24,8 +24,7 @@ function same(t, text, expectParsed) {
     if (parsed) {
       t.false(whole instanceof Error);
       t.deepEqual(parsed.objs, whole.objs);
-      t.deepEqual(parsed.texts.spans, whole.texts.spans);
-      t.is(parsed.texts.text, text);
+      t.deepEqual(parsed.texts, whole.texts);
     }
   }
 }
@@ -37,9 +36,26 @@ test('a JSON array of objects is parsed as it arrives, the same as the whole tex
   same(t, JSON.stringify([svc(0, { deep: JSON.parse('['.repeat(MAX_DEPTH - 3) + ']'.repeat(MAX_DEPTH - 3)) })]), true);
 });
 
+test('a List (as wdp apply sends) is parsed as it arrives too: its items, whatever the order and spacing of its members', (t) => {
+  same(t, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [svc(0), svc(1)] }), true);
+  same(t, JSON.stringify({ items: [svc(0)], kind: 'ServiceList', metadata: { resourceVersion: '7', note: 'items' } }), true);
+  same(t, ` { "kind" : "List" , "items" : [ ${JSON.stringify(svc(0))} , ${JSON.stringify(svc(1))} ] , "x": {"items": 1} } `, true);
+  same(t, JSON.stringify({ kind: 'List', items: [] }), true);
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0, { deep: JSON.parse('['.repeat(MAX_DEPTH - 4) + ']'.repeat(MAX_DEPTH - 4)) })] }), true);
+});
+
 test('every other body steps aside, so the whole-text parser gives its answer and its errors', (t) => {
   same(t, JSON.stringify(svc(0)), false); // one object
-  same(t, JSON.stringify({ kind: 'List', items: [svc(0)] }), false);
+  same(t, JSON.stringify({ ...svc(0), items: [svc(1)] }), false); // an object with items, not a List
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0)], items2: 1 }).replace('"items2"', '"items"'), false); // items twice
+  same(t, JSON.stringify({ kind: 'List', items: null }), false);
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0), [svc(1)]] }), false);
+  same(t, JSON.stringify({ kind: 'List', items: [{ kind: 'List', items: [svc(0)] }] }), false);
+  same(t, `{"kind": "List" "items": [${JSON.stringify(svc(0))}]}`, false); // no comma: the List's own syntax
+  same(t, `{"kind": "List", "items": [${JSON.stringify(svc(0))}]} x`, false);
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0)], pad: 'x'.repeat(Math.ceil(MAX_OBJECT_BYTES / 5)) }), false);
+  same(t, JSON.stringify({ kind: 'List', items: [svc(0, { deep: JSON.parse('['.repeat(MAX_DEPTH - 2) + ']'.repeat(MAX_DEPTH - 2)) })] }), false);
+  same(t, JSON.stringify({ kind: 'List', m: JSON.parse('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH)), items: [svc(0)] }), false);
   same(t, JSON.stringify([{ kind: 'ServiceList', items: [svc(0)] }]), false);
   same(t, JSON.stringify([svc(0), null]), false);
   same(t, JSON.stringify([[svc(0)]]), false);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { release } from 'node:os';
 import { NetnsLab, run } from '../dist/src/netns.js';
-import { AfPacketPort, AfXdpPort, nativeAvailable, openAfXdpOrPacket } from '../dist/src/ports/native.js';
+import { AfPacketPort, AfXdpPort, nativeAddon, nativeAvailable, openAfXdpOrPacket } from '../dist/src/ports/native.js';
 import { rootOnly, destroyLab, makeArea, putTx, receive, ofEthertype } from './lib/native-area.js';
 
 const { isRoot, rootTest } = rootOnly(test, 'native-afxdp', 'network namespaces, CAP_NET_ADMIN, CAP_BPF');
@@ -145,7 +145,7 @@ function kernelHasTxBudget() {
   return maj > 6 || (maj === 6 && min >= 17);
 }
 
-rootTest('one txBurst of 256 frames (a whole batch) is one transmit kick where the kernel takes a larger budget, at most 8 (32 a kick) elsewhere; txKicks counts them', (t) => {
+rootTest('one txBurst of 256 frames (a whole batch) is one transmit kick where the kernel takes a larger budget, at most 8 (32 a kick) elsewhere; txKicks counts them, rxFrames the frames received', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
   const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
   t.teardown(() => { a.close(); x.close(); });
@@ -157,8 +157,10 @@ rootTest('one txBurst of 256 frames (a whole batch) is one transmit kick where t
   const kicks = x.stats().txKicks - kicks0;
   if (kernelHasTxBudget()) t.is(kicks, 1, `kernel ${release()}: XDP_MAX_TX_SKB_BUDGET 256, one sendto for the batch`);
   else t.true(kicks >= 1 && kicks <= 10, `kernel ${release()}: 32 frames a kick, got ${kicks} kicks`);
+  const rx0 = nativeAddon().rxFrames();
   const got = ofEthertype(receive(a, makeArea(N, 2048), N, 3000), ETHERTYPE);
   t.is(got.length, N, 'every frame of the burst arrived');
+  t.true(nativeAddon().rxFrames() - rx0 >= N, 'the process-wide received-frames counter counts them');
   got.forEach((g, k) => t.deepEqual(g.bytes, frame(80, 7000 + k)));
   t.is(x.stats().txErrors, 0);
 });

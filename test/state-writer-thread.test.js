@@ -140,6 +140,39 @@ test('after a large write the writer thread copies the WAL into the database fil
   t.is(mainCheckpoints, 0);
 });
 
+test('small commits past the checkpoint threshold are copied into the database file by the writer thread, never on the main thread', async (t) => {
+  const dir = stateDir(t);
+  const a = await startControlPlane(t, { healthz: '127.0.0.1:0', stateDir: dir }); // every write below is small: main thread
+  const store = a.cp.core.store;
+  store.checkpointBytes = 1; // every commit asks for one
+  const mainPragmas = [];
+  const db = store.db; // (private: the main thread's connection, watched for a checkpoint)
+  const pragma = db.pragma.bind(db);
+  db.pragma = (...args) => { mainPragmas.push(args[0]); return pragma(...args); };
+  t.is((await apply(a, [svc('web', '10.96.0.10')])).status, 200);
+  t.not(store.writerThreadForTests, null, 'the checkpoint started the writer thread');
+  // the applies go on while the checkpoint runs, and do not wait for it
+  for (let i = 0; i < 5; i++) t.is((await apply(a, slice('web-1', 'web', [`10.244.1.${i + 1}`]))).status, 200);
+  // the database file alone (without its WAL) holds the rows once the thread checkpointed them
+  const copy = mkdtempSync(join(tmpdir(), 'wdp-state-copy-'));
+  t.teardown(() => rmSync(copy, { recursive: true, force: true }));
+  let rows = [];
+  for (let i = 0; i < 50; i++) {
+    await store.checkpoint();
+    copyFileSync(join(dir, 'state.db'), join(copy, 'state.db'));
+    const c = new Database(join(copy, 'state.db'), { readonly: true });
+    try { rows = c.prepare('SELECT kind, key, body FROM objects ORDER BY kind, key').all(); } finally { c.close(); }
+    if (rows.length === 2 && rows[0].body.includes('10.244.1.5')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.deepEqual(rows.map((r) => `${r.kind} ${r.key}`), ['EndpointSlice shop/web-1', 'Service shop/web']);
+  t.true(rows[0].body.includes('10.244.1.5'), 'the last commit is in the database file');
+  t.deepEqual(mainPragmas.filter((p) => /checkpoint/i.test(p)), [], 'no checkpoint on the main thread');
+  await a.close();
+  const b = await server(t, dir);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+});
+
 test('close() resolves only once the writer thread closed its connection: the store files no longer change (no WAL left)', async (t) => {
   const dir = stateDir(t);
   const a = await server(t, dir);

@@ -236,7 +236,16 @@ fn rx_burst(js: &Js) -> NResult<napi_value> {
     let mut g = ports::lock(&p);
     let port = &mut *g;
     let n = port.dev.rx_burst(&mut a, first, max, in_port, &mut port.c)?;
+    RX_FRAMES.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     js.num(n as f64)
+}
+
+/// Frames every port of the process has received (all threads): the daemon's main thread reads
+/// the packet rate from it without asking the workers (src/daemon/autogroup.ts).
+static RX_FRAMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn rx_frames(js: &Js) -> NResult<napi_value> {
+    js.num(RX_FRAMES.load(std::sync::atomic::Ordering::Relaxed) as f64)
 }
 
 fn tx_burst(js: &Js) -> NResult<napi_value> {
@@ -403,6 +412,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("txBurst", tx_burst)?;
     ex.function("wait", wait)?;
     ex.function("waitAny", wait_any)?;
+    ex.function("rxFrames", rx_frames)?;
     ex.function("setThreadRealtime", set_thread_realtime)?;
     ex.function("setThreadAffinity", set_thread_affinity)?;
     ex.function("rxQueues", rx_queues)?;

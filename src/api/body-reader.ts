@@ -10,8 +10,8 @@ import type { ObjectTexts } from '../model/load.js';
 import { validateObject, type Validated } from '../model/schema.js';
 
 /** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
- * arrived; `texts.text` is the request's body. */
-export interface EarlyObjects { objs: unknown[]; texts: ObjectTexts; validated: Validated[] }
+ * arrived; `text` is the request's body, `texts` as parseManifestSources answers them. */
+export interface EarlyObjects { text: string; objs: unknown[]; texts: ObjectTexts | null; validated: Validated[] }
 
 const early = new WeakMap<FastifyRequest, EarlyObjects>();
 
@@ -19,7 +19,7 @@ const early = new WeakMap<FastifyRequest, EarlyObjects>();
  * array of objects) and `text` is that body; else null (parse `text`). */
 export function earlyObjects(req: FastifyRequest, text: string): EarlyObjects | null {
   const e = early.get(req);
-  return e && e.texts.text === text ? e : null;
+  return e && e.text === text ? e : null;
 }
 
 /** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
@@ -50,7 +50,7 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
       }
       if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
       const { text, parsed } = reader.finish();
-      if (parsed) early.set(req, { ...parsed, validated });
+      if (parsed) early.set(req, { text, objs: parsed.objs, texts: parsed.texts, validated });
       done(null, text);
     }
     payload.on('data', onData);

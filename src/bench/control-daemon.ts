@@ -16,7 +16,7 @@
 //                  what the daemon's restore summary says lay between the two (forwardingAfterMs
 //                  and readyAfterMs, both from the process's start); null for a build without it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +57,13 @@ export interface DaemonFigures {
   /** 1-minute load average when the changes started and when they ended: the tail follows it */
   one_endpoint_loadavg_1m: [number, number];
   one_endpoint_samples: number;
+  /** Per change, in ms: the daemon's CPU time (all its threads, from the kernel's per-thread
+   * schedstat in ns) and its threads' time runnable but waiting for a CPU; the bench client's CPU
+   * time. On a shared machine the latencies above follow the first two: the CPU a change needs,
+   * and how long the scheduler made the daemon wait for it (null where schedstat is missing). */
+  one_endpoint_daemon_cpu_ms: number | null;
+  one_endpoint_daemon_cpu_wait_ms: number | null;
+  one_endpoint_client_cpu_ms: number;
   restart_to_ready_ms: number;
   /** spawn → forwarding resumed (from the table images when they were used); null when the
    * daemon does not say when forwarding resumed (an older build) */
@@ -80,6 +87,29 @@ function cpuMs(pid: number | undefined): number | null {
   return s === null ? null : s * 1000;
 }
 
+/** Per thread of process `pid`: [tid, ns on a CPU, ns runnable but waiting for one]
+ * (/proc/PID/task/TID/schedstat: nanoseconds, unlike /proc/PID/stat's 10 ms ticks); empty when
+ * not readable (a kernel without schedstats, or the process is gone). */
+function threadSchedStats(pid: number | undefined): Array<[number, number, number]> {
+  if (pid === undefined) return [];
+  const out: Array<[number, number, number]> = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const [run, wait] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ').map(Number);
+        if (Number.isFinite(run) && Number.isFinite(wait)) out.push([Number(t), run, wait]);
+      } catch { /* the thread ended */ }
+    }
+  } catch { return []; }
+  return out;
+}
+
+/** threadSchedStats summed: [ns on a CPU, ns waiting for one], or null. */
+function schedTotals(pid: number | undefined): [number, number] | null {
+  const ts = threadSchedStats(pid);
+  return ts.length ? ts.reduce<[number, number]>((a, [, r, w]) => [a[0] + r, a[1] + w], [0, 0]) : null;
+}
+
 /** Why the daemon cannot be measured here, or null. */
 export function daemonUnavailable(): string | null {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the daemon runs in a network namespace with a TAP port: needs root';
@@ -93,20 +123,42 @@ interface Daemon { child: ChildProcess; log(): string }
  * to profile it as the bench drives it (node refuses --cpu-prof in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.WDP_BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 /** One JSON line per one-endpoint change (its time until acknowledged, until packets saw it, the
- * daemon's own view, the transaction and its switch), appended to this file: to find what the slow
- * ones have in common (e.g. with the daemon's --trace-gc in WDP_BENCH_DAEMON_LOG). */
+ * daemon's own view, the transaction and its switch, and when it was sent and answered on the
+ * host's monotonic clock — that of `perf sched record -k CLOCK_MONOTONIC` and of the daemon's
+ * --cpu-prof profiles), appended to this file: to find what the slow ones have in common (e.g.
+ * with the daemon's --trace-gc in WDP_BENCH_DAEMON_LOG). */
 const SAMPLES_FILE = process.env.WDP_BENCH_SAMPLES ?? '';
 /** What a one-endpoint apply answers that the bench reads (ApplyResult, src/api/controlplane.ts);
  * an older daemon build has no programmedAtNs or receivedToProgrammedSeconds. */
 interface ApplyAnswer { syncSeconds: number; programmedSeconds: number; programmedAtNs?: number; receivedToProgrammedSeconds?: number }
 
+/** Another build's bin/wdp.js to run as the daemon (an A/B of versions, back to back); default
+ * this build's. `inp.bin` takes precedence. */
+const DAEMON_BIN = process.env.WDP_BENCH_DAEMON_BIN || WDP_BIN;
+
 /** Where the daemon's whole output goes as well (e.g. with --trace-gc in WDP_BENCH_DAEMON_NODE_ARGS);
  * otherwise only its last lines are kept, for an error message. */
 const LOG_FILE = process.env.WDP_BENCH_DAEMON_LOG ?? '';
 
+const liveDaemons = new Set<number>();
+let exitHook = false;
+
 function startDaemon(ns: string, config: string, bin: string): Daemon {
   const argv = nsArgv(['node', ...NODE_ARGS, bin, 'start', '--config', config], ns);
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // In a session of its own, as a daemon runs (a service's or a pod's cgroup): with the kernel's
+  // autogroup scheduling the threads of one session share one CPU share, and in the bench's
+  // session the client's CPU counted against the daemon's. Killed with the bench if that exits
+  // before stopping it (SIGINT included: the namespace helper exits on it).
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const pid = child.pid;
+  if (pid !== undefined) {
+    liveDaemons.add(pid);
+    child.once('exit', () => liveDaemons.delete(pid));
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => { for (const p of liveDaemons) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } } });
+    }
+  }
   let log = '';
   const keep = (d: Buffer) => { log = (log + d.toString()).slice(-4000); if (LOG_FILE) appendFileSync(LOG_FILE, d); };
   child.stdout!.on('data', keep);
@@ -187,7 +239,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         ...(inp.nice !== undefined ? { workerNice: inp.nice, controlNice: inp.nice } : {}),
       }));
       const api = new ApiClient({ server: `unix:${sock}`, timeoutMs: 300_000 });
-      let d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
+      let d = startDaemon(ns, config, inp.bin ?? DAEMON_BIN);
       try {
         await waitReady(api, d, 0, 60_000);
         // in requests under the daemon's 16 MiB body limit (one at 10k services x 10; ten at 100k)
@@ -204,6 +256,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const bar = inp.progress.bar(`daemon: ${inp.changes} one-endpoint changes`, inp.changes);
         const step = Math.max(1, Math.floor(inp.svcs.length / inp.changes));
         const loadBefore = loadavg()[0];
+        const dc0 = schedTotals(d.child.pid), cc0 = process.cpuUsage();
         for (let i = 0; i < inp.changes; i++) {
           const s = inp.svcs[(i * step) % inp.svcs.length];
           const addr = `10.255.${(i >> 8) & 255}.${(i & 255) || 1}`;
@@ -218,18 +271,19 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           const at = r.programmedAtNs ?? 0;
           if (visible && at >= sentNs && at <= answeredNs) visible.push((at - sentNs) / 1e6); else visible = null;
           if (inDaemon && r.receivedToProgrammedSeconds !== undefined) inDaemon.push(r.receivedToProgrammedSeconds * 1000); else inDaemon = null;
-          if (SAMPLES_FILE) appendFileSync(SAMPLES_FILE, `${JSON.stringify({ change: i, ms: took, visibleMs: at ? (at - sentNs) / 1e6 : null, daemonMs: r.receivedToProgrammedSeconds === undefined ? null : r.receivedToProgrammedSeconds * 1000, syncMs: r.syncSeconds * 1000, programmedMs: r.programmedSeconds * 1000 })}\n`);
+          if (SAMPLES_FILE) appendFileSync(SAMPLES_FILE, `${JSON.stringify({ change: i, sentNs, ms: took, visibleMs: at ? (at - sentNs) / 1e6 : null, daemonMs: r.receivedToProgrammedSeconds === undefined ? null : r.receivedToProgrammedSeconds * 1000, syncMs: r.syncSeconds * 1000, programmedMs: r.programmedSeconds * 1000, answeredNs })}\n`);
           if (i === 0 || i === inp.changes - 1) await expectBackend(api, s, addr);
           bar.tick();
         }
         bar.done();
         const loadAfter = loadavg()[0];
+        const dc1 = schedTotals(d.child.pid), cc1 = process.cpuUsage(cc0);
 
         const s0 = performance.now();
         await stopDaemon(d);
         const stop = performance.now() - s0;
         const r0 = performance.now();
-        d = startDaemon(ns, config, inp.bin ?? WDP_BIN);
+        d = startDaemon(ns, config, inp.bin ?? DAEMON_BIN);
         await waitReady(api, d, inp.svcs.length, 120_000);
         const restart = performance.now() - r0;
         const restartCpu = cpuMs(d.child.pid);
@@ -244,6 +298,9 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
           full_sync_ms: full, full_sync_requests: bodies.length, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
           one_endpoint_p999_ms: percentile(samples, 99.9), one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
           one_endpoint_loadavg_1m: [loadBefore, loadAfter],
+          one_endpoint_daemon_cpu_ms: dc0 && dc1 ? (dc1[0] - dc0[0]) / 1e6 / inp.changes : null,
+          one_endpoint_daemon_cpu_wait_ms: dc0 && dc1 ? (dc1[1] - dc0[1]) / 1e6 / inp.changes : null,
+          one_endpoint_client_cpu_ms: (cc1.user + cc1.system) / 1000 / inp.changes,
           one_endpoint_visible_p50_ms: percentile(seen, 50), one_endpoint_visible_p99_ms: percentile(seen, 99), one_endpoint_visible_p999_ms: percentile(seen, 99.9),
           one_endpoint_visible_from: visible ? 'monotonic-clock' : 'estimate',
           one_endpoint_daemon_p50_ms: inDaemon ? percentile(inDaemon, 50) : null, one_endpoint_daemon_p99_ms: inDaemon ? percentile(inDaemon, 99) : null,

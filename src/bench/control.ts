@@ -112,6 +112,11 @@ export interface ControlBenchResult {
   /** 1-minute load average at the start and the end of the changes (of the last run) */
   daemon_one_endpoint_loadavg_1m: [number, number] | null;
   daemon_one_endpoint_samples: number | null;
+  /** per one-endpoint change, ms: the daemon's CPU time (all threads), its threads' time waiting
+   * for a CPU, the bench client's CPU time */
+  daemon_one_endpoint_daemon_cpu_ms: number | null;
+  daemon_one_endpoint_daemon_cpu_wait_ms: number | null;
+  daemon_one_endpoint_client_cpu_ms: number | null;
   /** spawn → control plane ready (API answering, every service programmed, every worker forwarding) */
   daemon_restart_to_ready_ms: number | null;
   /** spawn → forwarding resumed (from the table images: before the control plane is ready) */
@@ -490,6 +495,9 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
         one_endpoint_daemon_p99_ms: runs.every((x) => x.one_endpoint_daemon_p99_ms !== null) ? med((x) => x.one_endpoint_daemon_p99_ms!) : null,
         one_endpoint_daemon_p999_ms: runs.every((x) => x.one_endpoint_daemon_p999_ms !== null) ? med((x) => x.one_endpoint_daemon_p999_ms!) : null,
         one_endpoint_samples: runs.reduce((n, x) => n + x.one_endpoint_samples, 0),
+        one_endpoint_daemon_cpu_ms: runs.every((x) => x.one_endpoint_daemon_cpu_ms !== null) ? med((x) => x.one_endpoint_daemon_cpu_ms!) : null,
+        one_endpoint_daemon_cpu_wait_ms: runs.every((x) => x.one_endpoint_daemon_cpu_wait_ms !== null) ? med((x) => x.one_endpoint_daemon_cpu_wait_ms!) : null,
+        one_endpoint_client_cpu_ms: med((x) => x.one_endpoint_client_cpu_ms),
         restart_to_ready_ms: med((x) => x.restart_to_ready_ms), stop_ms: med((x) => x.stop_ms),
         restart_to_forwarding_ms: runs.every((x) => x.restart_to_forwarding_ms !== null) ? med((x) => x.restart_to_forwarding_ms!) : null,
         restart_images_used: runs[runs.length - 1].restart_images_used,
@@ -539,7 +547,9 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     daemon_one_endpoint_visible_p999_ms: daemon?.one_endpoint_visible_p999_ms ?? null, daemon_one_endpoint_visible_from: daemon?.one_endpoint_visible_from ?? null,
     daemon_one_endpoint_daemon_p50_ms: daemon?.one_endpoint_daemon_p50_ms ?? null, daemon_one_endpoint_daemon_p99_ms: daemon?.one_endpoint_daemon_p99_ms ?? null,
     daemon_one_endpoint_daemon_p999_ms: daemon?.one_endpoint_daemon_p999_ms ?? null,
-    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null, daemon_nice: daemon ? o.daemonNice ?? 0 : null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
+    daemon_one_endpoint_samples: daemon?.one_endpoint_samples ?? null,
+    daemon_one_endpoint_daemon_cpu_ms: daemon?.one_endpoint_daemon_cpu_ms ?? null, daemon_one_endpoint_daemon_cpu_wait_ms: daemon?.one_endpoint_daemon_cpu_wait_ms ?? null,
+    daemon_one_endpoint_client_cpu_ms: daemon?.one_endpoint_client_cpu_ms ?? null, daemon_nice: daemon ? o.daemonNice ?? 0 : null, daemon_restart_to_ready_ms: daemon?.restart_to_ready_ms ?? null,
     daemon_restart_to_forwarding_ms: daemon?.restart_to_forwarding_ms ?? null, daemon_restart_images_used: daemon?.restart_images_used ?? null,
     daemon_restart_to_forwarding_cpu_ms: daemon?.restart_to_forwarding_cpu_ms ?? null,
     daemon_stop_ms: daemon?.stop_ms ?? null, daemon_full_sync_cpu_ms: daemon?.full_sync_cpu_ms ?? null, daemon_restart_cpu_ms: daemon?.restart_cpu_ms ?? null,

@@ -8,7 +8,7 @@
 // therefore ranks it against the daemon's other threads alone: a worker at nice -10 still waited
 // behind every other session's task when it woke, which is why workerNice measured without effect
 // here. Measured (docs/performance.md, "Tail latency"): with the session's group raised too, the
-// paired RTT p99 fell from 1.7–1.8x the kernel's to 1.1–1.2x at load 14–16.
+// paired RTT p99 fell from a median 1.74x the kernel's to 1.10x at load 11–20.
 //
 // Only a daemon that leads its own session changes the group: a daemon started in a terminal
 // without setsid shares the group with the shell and everything else started from it, which it
@@ -55,4 +55,60 @@ export function raiseAutogroup(nice: number): AutogroupResult {
     return { raised: false, reason: code === 'EPERM' || code === 'EACCES' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message };
   }
   return { raised: true, from, to: autogroupNice() ?? nice };
+}
+
+/** Sets the group's nice (no checks: raiseAutogroup decided this process may). */
+function writeGroupNice(nice: number): boolean {
+  try { writeFileSync('/proc/self/autogroup', String(nice)); return true; } catch { return false; }
+}
+
+/** Frames per second above which the group goes back to `base`, and below which it is raised
+ * again: a raised worker is picked the moment a frame wakes it, so at a high packet rate it runs
+ * for a few frames at a time and preempts whoever produces them (on veth: the sender, whose
+ * transmit runs the XDP program) — batches of ~10 frames instead of ~160, ~15% more CPU per
+ * packet and a lower rate in the paired blasts (docs/performance.md, "Tail latency"). Below the
+ * lower mark a frame's wait for a CPU is what counts; between the marks the group stays as it is. */
+export const BUSY_FPS = 100_000;
+export const QUIET_FPS = 50_000;
+
+/**
+ * The session group raised while the packet rate is low (latency: a woken worker runs at once)
+ * and at `base` while it is high (throughput: the worker waits for its CPU and takes bigger
+ * batches) — the choice NAPI makes between interrupts and polling. `frames` counts frames
+ * received so far (the addon's process-wide counter); read every `periodMs` on the main thread.
+ */
+export class AdaptiveGroup {
+  private timer?: NodeJS.Timeout;
+  private last = 0;
+  private lastAt = 0;
+  raisedNow = true;
+  /** group changes made (both ways) */
+  switches = 0;
+
+  /** `write` sets the group's nice (tests pass their own; the default writes /proc/self/autogroup). */
+  constructor(private readonly raised: number, private readonly base: number, private readonly frames: () => number,
+    private readonly periodMs = 100, private readonly write: (nice: number) => boolean = writeGroupNice) {}
+
+  start(): void {
+    this.last = this.frames();
+    this.lastAt = Date.now();
+    this.timer = setInterval(() => this.tick(), this.periodMs);
+    this.timer.unref();
+  }
+
+  /** One look at the rate; public for tests. `now`/`count` default to the clock and the counter. */
+  tick(now = Date.now(), count = this.frames()): void {
+    const dt = (now - this.lastAt) / 1000;
+    if (!(dt > 0)) return;
+    const fps = (count - this.last) / dt;
+    this.last = count; this.lastAt = now;
+    const want = this.raisedNow ? fps <= BUSY_FPS : fps < QUIET_FPS;
+    if (want === this.raisedNow) return;
+    if (this.write(want ? this.raised : this.base)) { this.raisedNow = want; this.switches++; }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
 }

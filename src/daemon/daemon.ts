@@ -31,13 +31,15 @@ import { PortManager, type ManagedPort } from './port-manager.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
+import type { NodeInfo } from '../kube/node.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
-import { raiseAutogroup } from './autogroup.js';
+import { raiseAutogroup, AdaptiveGroup } from './autogroup.js';
+import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
 export interface DaemonOptions {
   logger?: Logger;
@@ -97,12 +99,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let nodeAddresses = cfg.node.addresses;
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
-  let kubeStart: (() => Promise<KubeWatcher>) | undefined;
+  let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
   // node.addresses configured (the start does not wait for the API then): the table image is
   // keyed without them, the saved NodeConfig's (the last Node seen) stand in until the watcher
   // reads the Node, which reprograms what changed (imageInputs, adoptSavedNodeFacts)
   let nodeReadAtStart = true;
+  // ...and then read in the background from the start: when it has arrived by the control plane's
+  // first program, that program already carries the Node as it is now
+  let nodeEarly: NodeInfo | null = null;
   if (cfg.kubernetes) {
     const k8s = cfg.kubernetes;
     const kube = await import('../kube/watcher.js');
@@ -115,20 +120,19 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
     nodeReadAtStart = needNode;
     const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
+    if (!needNode) void kube.readNodeOnce(kc, cfg.node.name, log).then((n) => { nodeEarly = n; });
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
     if (node?.zone) nodeZone = node.zone;
-    kubeStart = () => kube.KubeWatcher.start({
+    kubeStart = (seen: NodeInfo | null) => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
-        const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
-        nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || '';
-        if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
+        takeNode(u);
         setHostNeighbours(nodeAddresses);   // in the same program as the addresses
         void programming.now();
       },
-    }, node);
+    }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
   const programming = new NodeProgramming(async () => { await control!.apply([nodeConfig()]); }, opts.neighbourDebounceMs ?? 50,
@@ -184,6 +188,13 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     return p ? [{ ...n, portName: p.spec.name }] : [];
   });
 
+  // The Node's addresses, pod CIDRs and zone as the node config takes them; when the start did not
+  // read it, says whether the config changed from the last seen (the saved one, a table image's)
+  const takeNode = (u: { addresses: string[]; podCIDRs: string[]; zone: string }) => {
+    const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
+    nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || '';
+    if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
+  };
   // facts: the Node's pod CIDRs and zone in force (the image's key leaves them out when they are
   // not known before the workers start)
   const nodeConfig = (facts: { podCIDRs: string[]; zone: string } = { podCIDRs, zone: nodeZone }): Record<string, unknown> => {
@@ -288,8 +299,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
   if (groupNice < 0) {
     const g = raiseAutogroup(groupNice);
-    if (g.raised) log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
-    else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
+    if (g.raised) {
+      log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
+      // back to its own nice while the packet rate is high (bigger batches), raised below it
+      const addon = nativeAvailable().ok ? nativeAddon() : undefined;
+      if (addon) new AdaptiveGroup(g.to, g.from, () => addon.rxFrames()).start();
+    } else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
   }
   const starting = WorkerDataplane.start(inits, {
     onNeighbour,
@@ -402,6 +417,10 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // A node config saved in the state dir takes precedence at restore, but it may be stale
     // (learned neighbours, port numbering): the daemon's view of its own ports is current.
     // a neighbour learned meanwhile is programmed right after (node-programming.ts)
+    // the Node read in the background since the start, if it has arrived: in this first program
+    // (else the watcher's first read reprograms)
+    const seen = nodeEarly as NodeInfo | null;
+    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone });
     await programming.first(() => core.apply([nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();
     await checkpointer.restoreFlows(dataplane, images);
@@ -410,7 +429,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),
       { controlPlaneMs: Math.round(controlPlaneAt), images });
     checkpointer.startPeriodic(dataplane, learnedNeighbours);
-    if (kubeStart) kubeWatcher = await kubeStart();
+    if (kubeStart) kubeWatcher = await kubeStart(seen);
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
     hostStack?.teardown();

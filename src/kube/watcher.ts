@@ -61,6 +61,15 @@ export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: numbe
   }
 }
 
+/** One GET of this node's Node object, no retries (a start that does not wait for it: the
+ * watcher reads it anyway); null, logged at debug, when it cannot be read. */
+export async function readNodeOnce(kc: KubeConfig, name: string, log: Logger): Promise<NodeInfo | null> {
+  try { return nodeInfo(await getJson(kc, `${NODES_PATH}/${encodeURIComponent(name)}`, 5_000) as KubeObject); } catch (e) {
+    log.debug({ node: name, error: (e as Error).message }, 'the Node could not be read at start: the watcher reads it');
+    return null;
+  }
+}
+
 export class KubeWatcher {
   readonly sync: KubeSync;
   readonly health: ProxyHealth;

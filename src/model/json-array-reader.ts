@@ -5,25 +5,30 @@
 // scanned as it comes (depth, strings, the array's separators), and each element object is parsed
 // with JSON.parse as soon as its closing brace arrived.
 //
-// Only the common shape takes this path: a JSON array (JSON whitespace around it) whose every
-// element is an object that is not a List, every element within MAX_DEPTH and spanning fewer than
-// SPAN_WITHIN_LIMIT bytes, the text all ASCII. Anything else — YAML, a List, a syntax error, an
-// element too deep or too large, non-ASCII text — turns the reader off, and the caller parses the
-// whole text as before (src/model/load.ts), so every error message is the one it always was. The
-// result equals parseManifestSources' for the same text (a test compares them): the elements, and
-// each element's span in the text.
+// Only the common shapes take this path: a JSON array (JSON whitespace around it), or a List
+// object ({"kind": "List", "items": [...]}, as `wdp apply` sends), whose every element (item) is an
+// object that is not a List, everything within MAX_DEPTH and each element spanning fewer than
+// SPAN_WITHIN_LIMIT bytes (a List's other members fewer together), the text all ASCII. Anything
+// else — YAML, nested Lists, a syntax error, something too deep or too large, non-ASCII text —
+// turns the reader off, and the caller parses the whole text as before (src/model/load.ts), so
+// every error message is the one it always was. The result equals parseManifestSources' for the
+// same text (a test compares them): the objects, and for an array each element's span in the text.
 import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
 import type { ObjectTexts } from './load.js';
 
 // where the scan is, outside the elements
-const BEFORE = 0;      // before the root '['
-const FIRST = 1;       // after '[': an element or ']'
+const BEFORE = 0;      // before the root '[' or '{'
+const FIRST = 1;       // after the array's '[': an element or ']'
 const NEXT = 2;        // after ',': an element
 const AFTER = 3;       // after an element: ',' or ']'
 const IN = 4;          // inside an element
-const DONE = 5;        // after the root's ']'
-const OFF = 6;         // not the common shape: the caller parses the whole text
+const DONE = 5;        // after the root's ']' or '}'
+const OFF = 6;         // not a common shape: the caller parses the whole text
+const ROOT = 7;        // in a root object (a List), outside its items array
+
+/** The bytes of "items" (with its quotes): a List's member that holds the objects. */
+const ITEMS = Buffer.from('"items"');
 
 function isSpace(c: number): boolean { return c === 32 || c === 10 || c === 13 || c === 9; }
 
@@ -36,6 +41,15 @@ export class JsonArrayReader {
   private depth = 0;
   private inString = false;
   private elemStart = 0;
+  /** The depth of the array whose elements are the objects: 1 (the root), 2 (a List's items). */
+  private base = 1;
+  // a root object: where its items array opens and closes; whether the last thing read at its
+  // top level was the key "items", then its ':'
+  private itemsOpen = -1;
+  private itemsClose = -1;
+  private itemsKey = false;
+  private itemsValue = false;
+  private stringStart = 0;
   private readonly objs: unknown[] = [];
   private readonly spans: number[] = [];
   /** Elements closed (their spans the last ones) but not parsed yet. */
@@ -69,24 +83,43 @@ export class JsonArrayReader {
     if (this.phase !== OFF) this.scan();
   }
 
-  /** The body as text, and its objects when the reader parsed them all (null: parse the text). */
-  finish(): { text: string; parsed: { objs: unknown[]; texts: ObjectTexts } | null } {
+  /** The body as text, and its objects when the reader parsed them all (null: parse the text);
+   * `texts` as parseManifestSources answers them (null for a List). */
+  finish(): { text: string; parsed: { objs: unknown[]; texts: ObjectTexts | null } | null } {
     const bytes = this.buf.subarray(0, this.len);
     // all ASCII (a vectorised check): decoded as one byte per character, a copy (utf8 validates);
     // the spans (byte offsets) are then the text's character offsets
     const ascii = isAscii(bytes);
     const text = bytes.toString(ascii ? 'latin1' : 'utf8');
-    const whole = this.phase === DONE && (ascii || text.length === this.len);
-    return { text, parsed: whole ? { objs: this.objs, texts: { text, spans: this.spans } } : null };
+    if (this.phase !== DONE || !(ascii || text.length === this.len)) return { text, parsed: null };
+    if (this.base === 1) return { text, parsed: { objs: this.objs, texts: { text, spans: this.spans } } };
+    return { text, parsed: this.isList(text) ? { objs: this.objs, texts: null } : null };
+  }
+
+  /** Whether the root object, its items aside, is a List (small enough that no object in it can
+   * be over the size limit unmeasured): parseManifestSources then answers its items. */
+  private isList(text: string): boolean {
+    if (this.itemsOpen < 0 || this.itemsClose < 0) return false;
+    const rest = `${text.slice(0, this.itemsOpen)}[]${text.slice(this.itemsClose + 1)}`;
+    if (rest.length >= SPAN_WITHIN_LIMIT) return false;
+    let root: unknown;
+    try { root = JSON.parse(rest); } catch { return false; }
+    const kind = (root as { kind?: unknown }).kind;
+    return typeof kind === 'string' && kind.endsWith('List');
   }
 
   private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; this.pending = 0; }
 
+  /** Whether buf[start, end) is "items" in quotes. */
+  private isItemsKey(start: number, end: number): boolean {
+    return end - start === ITEMS.length && this.buf.compare(ITEMS, 0, ITEMS.length, start, end) === 0;
+  }
+
   private scan(): void {
-    const b = this.buf, n = this.len;
+    const b = this.buf, n = this.len, base = this.base;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
     while (i < n) {
-      if (phase === IN) {
+      if (phase === IN || phase === ROOT) {
         if (inString) {
           // to the closing quote, in a loop of its own (most of a manifest's bytes are in
           // strings); a backslash skips the next byte, which may not be here yet (pos past len)
@@ -98,35 +131,70 @@ export class JsonArrayReader {
           if (i >= n) break;
           inString = false;
           i++;
+          if (phase === ROOT && depth === 1) this.itemsKey = this.isItemsKey(this.stringStart, i);
           continue;
         }
         const c = b[i++];
+        if (phase === ROOT && depth === 1) {
+          // a List's top level: find its "items": [ (once); its other members are skipped here
+          // and parsed at the end (isList)
+          if (isSpace(c)) continue;
+          const itemsValue = this.itemsValue;
+          this.itemsValue = c === 58 && this.itemsKey;
+          this.itemsKey = false;
+          if (itemsValue) {
+            if (c !== 91 || this.itemsOpen >= 0) { this.off(); return; }
+            this.itemsOpen = i - 1;
+            phase = FIRST; depth = 2;
+            continue;
+          }
+          if (c === 34) this.stringStart = i - 1;
+        }
         if (c === 34) inString = true;
         else if (c === 123 || c === 91) {
           if (++depth > MAX_DEPTH) { this.off(); return; }
-        } else if ((c === 125 || c === 93) && --depth === 1) {
-          if (!this.element(this.elemStart, i)) return;
-          phase = AFTER;
+        } else if (c === 125 || c === 93) {
+          --depth;
+          if (phase === IN && depth === base) {
+            if (!this.element(this.elemStart, i)) return;
+            phase = AFTER;
+          } else if (phase === ROOT && depth === 0) phase = DONE;
         }
         continue;
       }
       const c = b[i++];
       if (isSpace(c)) continue;
       if (phase === BEFORE) {
-        if (c !== 91) { this.off(); return; }
-        phase = FIRST; depth = 1;
+        if (c === 91) { phase = FIRST; depth = 1; }
+        else if (c === 123) { phase = ROOT; depth = 1; this.base = 2; return this.resume(i, depth, inString, phase); }
+        else { this.off(); return; }
       } else if (phase === FIRST || phase === NEXT) {
-        if (c === 123) { phase = IN; depth = 2; this.elemStart = i - 1; }
-        else if (c === 93 && phase === FIRST) phase = DONE;
+        if (c === 123) { phase = IN; depth = base + 1; this.elemStart = i - 1; }
+        else if (c === 93 && phase === FIRST) phase = this.closeArray(i);
         else { this.off(); return; }
       } else if (phase === AFTER) {
         if (c === 44) phase = NEXT;
-        else if (c === 93) phase = DONE;
+        else if (c === 93) phase = this.closeArray(i);
         else { this.off(); return; }
       } else { this.off(); return; } // DONE: text after the root
+      if (phase === ROOT) depth = 1;
     }
     this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase;
     if (this.pending) this.parsePending();
+  }
+
+  /** Continues the scan from i in that state (after `base` changed). */
+  private resume(i: number, depth: number, inString: boolean, phase: number): void {
+    this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase;
+    this.scan();
+  }
+
+  /** The phase after the objects' array closed (its ']' at i - 1): the root's end, or back in the
+   * List's top level. */
+  private closeArray(i: number): number {
+    if (this.base === 1) return DONE;
+    this.itemsClose = i - 1;
+    return ROOT;
   }
 
   /** Takes the element at [start, end) (parsed with the chunk's others: parsePending); false (and

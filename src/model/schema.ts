@@ -342,8 +342,18 @@ export function canon(ip: string): string {
  * model then shares it with the object it came from, and never changes either), else a copy.
  * A new array per endpoint was ~4 MB of a 100k-endpoint sync, kept for the model's lifetime. */
 export function canonList(ips: string[]): string[] {
-  for (let i = 0; i < ips.length; i++) if (canon(ips[i]) !== ips[i]) return ips.map(canon);
+  for (let i = 0; i < ips.length; i++) if (canon(ips[i]) !== ips[i]) return packed(ips, canon);
   return ips;
+}
+
+/** xs.map(f) by a loop of pushes: always a PACKED array. Array.prototype.map's result is PACKED
+ * while its caller runs unoptimised and HOLEY once TurboFan inlined it (from ~service 3,900 of a
+ * 10k sync): the compiler's optimised code then meets the model's arrays in a second shape and
+ * deoptimises (docs/performance.md, the main thread's middle). */
+function packed<T, U>(xs: readonly T[], f: (x: T) => U): U[] {
+  const out: U[] = [];
+  for (let i = 0; i < xs.length; i++) out.push(f(xs[i]));
+  return out;
 }
 
 /** Canonical CIDR text with host bits cleared, e.g. "10.0.1.7/24" -> "10.0.1.0/24". */
@@ -659,11 +669,11 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const sp = s.spec;
   const type = sp.type ?? 'ClusterIP';
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
-  const clusterIPs = type === 'ExternalName' || headless ? [] : (sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : [])).map(canon);
-  const families: Family[] = sp.ipFamilies?.length ? sp.ipFamilies.map((f) => (f === 'IPv6' ? 6 : 4) as Family) : clusterIPs.map(familyOf);
+  const clusterIPs = type === 'ExternalName' || headless ? [] : packed(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []), canon);
+  const families: Family[] = sp.ipFamilies?.length ? packed(sp.ipFamilies, (f) => (f === 'IPv6' ? 6 : 4) as Family) : packed(clusterIPs, familyOf);
   // optional fields are added, not spread in: an object literal with a spread is built by the
   // generic copy path (~0.4 KB of garbage per service), and empty lists skip their Set
-  const ports: ServicePortSpec[] = (sp.ports ?? []).map((p) => {
+  const ports: ServicePortSpec[] = packed(sp.ports ?? [], (p) => {
     const out: ServicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto, port: p.port, targetPort: p.targetPort ?? p.port };
     if (p.nodePort != null && (type === 'NodePort' || type === 'LoadBalancer')) out.nodePort = p.nodePort;
     return out;
@@ -675,7 +685,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const out: ServiceSpec = {
     kind: 'Service', key: objectKey(namespace, name), namespace, name, type, headless, clusterIPs, families, ports,
     affinityTimeoutMs: affinity ? (sp.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S) * 1000 : 0,
-    externalIPs: type === 'ExternalName' || headless || !sp.externalIPs?.length ? [] : sp.externalIPs.map(canon),
+    externalIPs: type === 'ExternalName' || headless || !sp.externalIPs?.length ? [] : packed(sp.externalIPs, canon),
     // ipMode Proxy (KEP-1860): the load balancer proxies, so its address is not the node's to
     // capture — kube-proxy programs only ingress IPs with ipMode unset or VIP
     lbIngress: ingress.length ? [...new Set(ingress.filter((i) => i.ip && (i.ipMode ?? 'VIP') === 'VIP').map((i) => canon(i.ip!)))] : [],
@@ -703,7 +713,7 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
     kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
     service: svcName ? objectKey(namespace, svcName) : null,
     addressType: s.addressType,
-    endpoints: (s.endpoints ?? []).map((e) => {
+    endpoints: packed(s.endpoints ?? [], (e) => {
       const ready = e.conditions?.ready ?? true;
       // every field in the literal, absent ones undefined: a spread of a temporary object per
       // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
@@ -730,12 +740,12 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
         terminating: e.conditions?.terminating ?? false,
         nodeName: e.nodeName || undefined,
         zone: e.zone || undefined,
-        zoneHints: e.hints?.forZones?.length ? e.hints.forZones.map((h) => h.name) : undefined,
-        nodeHints: e.hints?.forNodes?.length ? e.hints.forNodes.map((h) => h.name) : undefined,
+        zoneHints: e.hints?.forZones?.length ? packed(e.hints.forZones, (h) => h.name) : undefined,
+        nodeHints: e.hints?.forNodes?.length ? packed(e.hints.forNodes, (h) => h.name) : undefined,
       };
     }),
     v4Low: -1, v4High: -1,
-    ports: (s.ports ?? []).map((p) => {
+    ports: packed(s.ports ?? [], (p) => {
       const port: SlicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto };
       if (p.port != null) port.port = p.port;
       return port;

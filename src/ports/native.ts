@@ -72,6 +72,8 @@ export interface NativeAddon {
   wakerClose(waker: number): void;
   /** The calling thread (a worker) runs only on these CPUs (sched_setaffinity). */
   setThreadAffinity(cpus: number[]): void;
+  /** Frames all native ports of this process have received so far (every thread's bursts). */
+  rxFrames(): number;
   /** The interface's receive queues (those an AF_XDP port binds by default). */
   rxQueues(name: string, netns: string | null): number;
   stats(handle: number): NativePortStats;

@@ -5,7 +5,8 @@
 // or a `rollback` discards them), `commit` makes it durable (synchronous=FULL: the WAL is fsynced
 // before the answer), `rollback` drops it. Every failure is answered, and leaves no transaction
 // open. After answering a commit, the thread copies the WAL into the database file (a passive
-// checkpoint: a large write's ~13 MB, ~20–100 ms that the main thread would otherwise spend).
+// checkpoint: a large write's ~13 MB, ~20–100 ms that the main thread would otherwise spend), and
+// `checkpoint` does the same for the main thread's own (small) commits when it asks.
 // `open` (StoreWriterThread.prestart) only opens the connection ahead of the first write.
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
@@ -34,7 +35,19 @@ function dropTransaction(): void {
   if (db?.inTransaction) { try { db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
 }
 
+/** The main thread's commits copied into the database file here, off its event loop (PASSIVE: its
+ * commits go on meanwhile). Never touches a staged write (the main thread asks between applies). */
+function checkpoint(id: number): WriterReply {
+  try {
+    if (!db) open();
+    if (db.inTransaction) return { id, ok: false, error: 'a staged write is open: no checkpoint now' };
+    db.pragma('wal_checkpoint(PASSIVE)');
+    return { id, ok: true, rows: 0, bytes: 0 };
+  } catch (e) { return { id, ok: false, error: (e as Error).message }; }
+}
+
 function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
+  if (m.op === 'checkpoint') return checkpoint(m.id);
   try {
     if (m.op === 'open') {
       if (!db) open();

@@ -17,7 +17,8 @@ export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB:
 export type WriterCall =
   | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
   | { op: 'commit' }
-  | { op: 'rollback' };
+  | { op: 'rollback' }
+  | { op: 'checkpoint' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
@@ -44,7 +45,8 @@ export class StoreWriterThread {
     const p = new Promise<{ rows: number; bytes: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     w.ref(); // a write in flight keeps the process alive
     w.postMessage({ ...m, id });
-    this.tail = p.catch(() => undefined);
+    // a checkpoint holds no lock a write on another connection waits for: idle() does not wait for it
+    if (m.op !== 'checkpoint') this.tail = p.catch(() => undefined);
     return p;
   }
 
@@ -63,8 +65,8 @@ export class StoreWriterThread {
    * when that thread stopped meanwhile). */
   get threadNo(): number { return this.nThreads; }
 
-  /** Resolves when every request sent so far was answered (the thread holds no transaction
-   * then, unless a stage was the last request). */
+  /** Resolves when every write request (stage, commit, rollback) sent so far was answered (the
+   * thread holds no transaction then, unless a stage was the last one); a checkpoint may still run. */
   idle(): Promise<unknown> { return this.tail; }
 
   /** Whether requests are in flight. */
@@ -78,7 +80,15 @@ export class StoreWriterThread {
     // the process's node flags, less --input-type (a worker from a file refuses it: a process
     // started with -e, as a test's child, would otherwise have no writer thread)
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const w = new Worker(new URL('./store-writer-thread.js', import.meta.url), { workerData: this.settings, execArgv });
+    const entry = new URL('./store-writer-thread.js', import.meta.url);
+    let w: Worker;
+    try { w = new Worker(entry, { workerData: this.settings, execArgv }); } catch (e) {
+      // V8 and process-wide flags (--trace-gc, --max-old-space-size) apply to every thread already
+      // and a worker refuses them by name: start it with the rest
+      const refused = (e as { code?: string }).code === 'ERR_WORKER_INVALID_EXEC_ARGV' ? /flags: (.*)$/.exec((e as Error).message)?.[1].split(', ') : undefined;
+      if (!refused) throw e;
+      w = new Worker(entry, { workerData: this.settings, execArgv: execArgv.filter((a) => !refused.includes(a)) });
+    }
     this.nThreads++;
     w.unref();
     w.on('message', (r: WriterReply) => {

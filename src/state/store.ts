@@ -44,7 +44,9 @@ const APPLICATION_ID = 0x77647031;
 const BUSY_TIMEOUT_MS = 200;
 /** WAL bytes after which the log is copied into the database file (a checkpoint). SQLite's own
  * automatic checkpoint runs inside the commit that crosses its threshold, i.e. before that apply is
- * acknowledged (~100 ms after a 10 MB full sync); here it runs right after the acknowledgement. */
+ * acknowledged (~100 ms after a 10 MB full sync); here the store writer thread runs it, on its own
+ * connection, while this thread goes on (a checkpoint on this thread held it 5–12 ms, every few
+ * hundred one-endpoint changes, and the change that arrived meanwhile waited for it). */
 const CHECKPOINT_BYTES = 4 << 20;
 
 /** Rows from which a write is staged on the writer thread; smaller ones (a one-endpoint change:
@@ -110,12 +112,14 @@ export class StateStore {
   private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
   private walBytes = 0;
-  private checkpointTimer: NodeJS.Immediate | null = null;
+  private checkpointing = false;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
   private setRev: Database.Statement<[string, string]> | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
+  /** WAL bytes (as counted by committed()) from which a checkpoint runs (tests lower it). */
+  checkpointBytes = CHECKPOINT_BYTES;
 
   constructor(readonly dir: string) { this.path = join(dir, STATE_DB); }
 
@@ -322,9 +326,15 @@ export class StateStore {
   }
 
   private committed(c: CommitStats): void {
-    // each commit appends at least a page per B-tree level it touched
-    this.walBytes += c.bytes + 3 * 4096;
-    if (this.walBytes >= CHECKPOINT_BYTES && !this.checkpointTimer) this.checkpointTimer = setImmediate(() => this.checkpoint());
+    // a commit appends every page it changed, whole: the objects' leaf pages (the rows' bytes, at
+    // least one page) and the meta row's page
+    this.walBytes += (2 + Math.ceil(c.bytes / PAGE_SIZE)) * PAGE_SIZE;
+    if (this.walBytes >= this.checkpointBytes && !this.checkpointing) this.checkpoint();
+  }
+
+  /** The writer thread (started on first use: the first large write or checkpoint). */
+  private writerThread(): StoreWriterThread {
+    return this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
   }
 
   /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
@@ -337,8 +347,7 @@ export class StateStore {
       const before = this.writer?.idle();
       return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
     }
-    this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
-    const writer = this.writer;
+    const writer = this.writerThread();
     // objects that came as text go as places in that one text (posted once: one copy, no string
     // per object on either side); the others serialised
     const n = w.upsert.length;
@@ -377,8 +386,7 @@ export class StateStore {
    * large write (StoreWriterThread.prestart); no-op before open() or once started. */
   prestartWriter(): void {
     if (!this.db) return;
-    this.writer ??= new StoreWriterThread({ path: this.path, busyTimeoutMs: BUSY_TIMEOUT_MS, cacheKiB: CACHE_KIB });
-    this.writer.prestart();
+    this.writerThread().prestart();
   }
 
   /** Whether a staged write is in flight on the writer thread (a probe on this thread would wait
@@ -398,19 +406,24 @@ export class StateStore {
     }
   }
 
-  /** Copies the WAL into the database file (PASSIVE: never waits for, or blocks, a reader). A
-   * failure is harmless: the WAL keeps the data, and the next checkpoint tries again. */
-  checkpoint(): void {
-    this.checkpointTimer = null;
-    if (!this.db) return;
-    try { this.db.pragma('wal_checkpoint(PASSIVE)'); this.walBytes = 0; } catch { /* retried after the next commits */ }
+  /** Has the writer thread copy the WAL into the database file (PASSIVE: never waits for, or
+   * blocks, a reader or this thread's commits, which go on meanwhile). A failure is harmless: the
+   * WAL keeps the data, and a checkpoint after the next commit tries again. Called only between
+   * applies (no staged write is open on the thread then). Resolves when it is done; never rejects. */
+  checkpoint(): Promise<void> {
+    if (!this.db || this.checkpointing) return Promise.resolve();
+    this.checkpointing = true;
+    const counted = this.walBytes;
+    return this.writerThread().request({ op: 'checkpoint' }).then(
+      () => { this.walBytes -= counted; }, // (commits made meanwhile are left for the next one)
+      () => undefined,
+    ).finally(() => { this.checkpointing = false; });
   }
 
   /** Closes the store. The writer thread's connection closes after this one's (the last one
    * checkpoints and removes the WAL); the promise resolves once it did (the files no longer
    * change: a table image stamps them at stop), or after 5 s; never rejects. */
   close(): Promise<void> {
-    if (this.checkpointTimer) { clearImmediate(this.checkpointTimer); this.checkpointTimer = null; }
     const writerClosed = this.writer?.close() ?? Promise.resolve();
     this.writer = null;
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
