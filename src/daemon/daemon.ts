@@ -80,6 +80,9 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
+/** How long after it is ready the daemon starts the threads a large sync needs (see startDaemon). */
+const SYNC_THREADS_AFTER_MS = 500;
+
 /** A set of canonical addresses as one comparable string. */
 function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
 
@@ -488,15 +491,17 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   };
   programming.start();
   // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
-  // its connection — boot now, in the background, once the workers forward: started by the first
-  // full sync itself, each was ~130–200 ms of CPU inside it, competing with its parse and compile
-  // for the node's cores. Both are unref'd (never keep the process alive); what they cost idle is
-  // their memory (docs/running.md).
-  setImmediate(() => {
+  // its connection — boot in the background once the daemon is ready: started by the first full
+  // sync itself, each was ~130–200 ms of CPU inside it, competing with its parse and compile for
+  // the node's cores. Not at once: the answers that say the daemon is ready (a restart's
+  // readiness polls) would compete with the boots instead (measured +0.4 s at load 9). Both are
+  // unref'd (never keep the process alive); what they cost idle is their memory (docs/running.md).
+  // A sync that comes first starts them itself, as before.
+  setTimeout(() => {
     if (stopping) return;
     void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined);
     saved.store.prestartWriter();
-  });
+  }, SYNC_THREADS_AFTER_MS).unref();
 
   return daemon;
 }
