@@ -208,7 +208,7 @@ test('wdp bench kube runs briefly and reports well-formed figures', async (t) =>
   for (const k of ['list_ms', 'programmed_ms', 'one_endpoint_change_ms']) t.true(r[k] > 0, k);
 });
 
-test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the DaemonSet is host-network with NET_ADMIN + NET_RAW + SYS_NICE and probes the configured healthz port', async (t) => {
+test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the DaemonSet is host-network with NET_ADMIN + NET_RAW and probes the configured healthz port', async (t) => {
   const { readFileSync } = await import('node:fs');
   const { parse, parseAllDocuments } = await import('yaml');
   const read = (f) => parseAllDocuments(readFileSync(new URL(`../deploy/${f}`, import.meta.url), 'utf8')).map((d) => d.toJS());
@@ -226,7 +226,7 @@ test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the Daem
   t.true(pod.hostNetwork);
   t.is(pod.serviceAccountName, read('serviceaccount.yaml')[0].metadata.name);
   const c = pod.containers[0];
-  t.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_NICE'] });
+  t.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });
   t.false(c.securityContext.privileged);
   t.true(c.command.includes('--hostname-override'));
   t.is(c.livenessProbe.httpGet.port, Number(cfg.kubernetes.healthzBindAddress.split(':').pop()));
