@@ -26,11 +26,11 @@ import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
- * docs/performance.md, "Tail latency". workerNice -10: a woken worker is picked ahead of the
- * node's default-priority tasks, still time-shared (no starvation); with autogroup scheduling the
- * daemon's session group is raised with it (autogroup.ts). */
+ * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
+ * scheduling, the daemon's session group, autogroup.ts) shortens the RTT tail on a loaded node but
+ * cost a third of the connection rate on a quiet one, so it is the operator's choice. */
 export const BUSY_POLL_US_DEFAULT = 0;
-export const WORKER_NICE_DEFAULT = -10;
+export const WORKER_NICE_DEFAULT = 0;
 /** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
 export const CONTROL_NICE_DEFAULT = 0;
 /** SCHED_FIFO priority of the forwarding workers when the config does not say: normal scheduling.

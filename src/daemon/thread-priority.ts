@@ -4,8 +4,9 @@
 // each of its hops; the kernel's own forwarding runs in softirq, ahead of every task. A worker at
 // nice -10 gets ~9x the CPU weight of a default task and is picked sooner when it wakes, but still
 // shares the CPU (unlike a real-time policy, a worker spinning on a flood cannot starve the node).
-// workerNice defaults to -10 (config.ts). Measured without effect on our shared VM until the
-// daemon's session group was raised with it: under autogroup scheduling a thread's nice ranks it
+// workerNice defaults to 0 (config.ts: -10 shortened the RTT tail under load but cost connection
+// rate on a quiet node). Measured without effect on our shared VM until the daemon's session group
+// was raised with it: under autogroup scheduling a thread's nice ranks it
 // only among its own session's threads (autogroup.ts; docs/performance.md, "Tail latency").
 //
 // Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
