@@ -89,3 +89,13 @@ test('a reader that only collects answers the text', (t) => {
   r.push(Buffer.from(text.slice(0, 5))); r.push(Buffer.from(text.slice(5)));
   t.deepEqual(r.finish(), { text, parsed: null });
 });
+
+test('a List whose other member is "items" spelled with an escape steps aside: JSON.parse takes the last "items", whatever its spelling', (t) => {
+  const items = (o) => JSON.stringify(o);
+  // the escaped key after the plain one: the whole text's items are [svc(1)] (or [])
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"ite\\u006dms":[${items(svc(1))}]}`, false);
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"ite\\u006dms":[]}`, false);
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"\\u0069tems":null}`, false);
+  // before it: the plain one is the last, as the reader took it, but nothing needs the reader here
+  same(t, `{"kind":"List","ite\\u006dms":[${items(svc(1))}],"items":[${items(svc(0))}]}`, false);
+});
