@@ -221,7 +221,7 @@ export class JsonArrayReader {
   /** Parses the elements that closed in this chunk, in one JSON.parse: the text from the first's
    * start to the last's end, in brackets, is an array of exactly them (the separators between
    * them were scanned); one decode and one parse per chunk instead of per object. Off when it
-   * does not parse or an element is a List. */
+   * does not parse, an element is a List, or onObject throws. */
   private parsePending(): void {
     const k = this.pending, sp = this.spans;
     this.pending = 0;
@@ -234,7 +234,9 @@ export class JsonArrayReader {
       const o = arr[i] as { kind?: unknown; items?: unknown };
       if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) { this.off(); return; }
       this.objs.push(o);
-      this.onObject?.(o, this.objs);
+      // (it runs in the request's data listener, where a throw would be uncaught: the whole text's
+      // path meets the same error in the handler, which answers it)
+      if (this.onObject) try { this.onObject(o, this.objs); } catch { this.off(); return; }
     }
   }
 }
