@@ -151,3 +151,41 @@ test('an externalTrafficPolicy Local frontend\'s clusterFront survives the colum
   t.is(back[1].clusterFront, 5001);
   t.false('clusterFront' in back[0]);
 });
+
+// What a worker receives is checked whole before it is decoded: an offset, a length or a
+// dictionary index that points outside what came with it refuses the diff (the worker answers the
+// apply with an error) instead of decoding a clamped Maglev table, an empty address or an
+// undefined service into its tables.
+test('columns whose offsets, lengths or dictionary indexes do not fit are refused, frontends and backends', (t) => {
+  const fronts = Array.from({ length: COLUMN_MIN_FRONTENDS }, (_, i) => frontend(i));
+  const backs = Array.from({ length: COLUMN_MIN_BACKENDS }, (_, i) => backend(i));
+  const wire = encodeDiff({ frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [] });
+  t.false(Array.isArray(wire.frontendsUpsert)); t.false(Array.isArray(wire.backendsUpsert));
+  t.notThrows(() => receiveDiff(clone(wire)));
+  const f = 1; // frontend(1): a Maglev table of width 1, no source ranges
+  const cases = {
+    'frontend Maglev offset past its array': (w) => { w.frontendsUpsert.maglevAt[f] = w.frontendsUpsert.maglev1.length; },
+    'frontend Maglev length past its array': (w) => { w.frontendsUpsert.maglevLen[f] = w.frontendsUpsert.maglev1.length + 1; },
+    'frontend Maglev width not 1, 2 or 4': (w) => { w.frontendsUpsert.maglevWidth[f] = 3; },
+    'frontend Maglev column short': (w) => { w.frontendsUpsert.maglevAt = w.frontendsUpsert.maglevAt.subarray(0, 3); },
+    'frontend range offsets decreasing': (w) => { const r = w.frontendsUpsert.rangeAt; r[7] = r[8] + 1; },
+    'frontend address offsets decreasing': (w) => { const a = w.frontendsUpsert.addrAt; a[f] = a[f + 1] + 1; },
+    'frontend family column short': (w) => { w.frontendsUpsert.family = new Uint8Array(3); },
+    'frontend port column short': (w) => { w.frontendsUpsert.port = new Uint32Array(3); },
+    'frontend port-name dictionary short': (w) => { w.frontendsUpsert.ownerPortName = []; },
+    'backend owner past its dictionary': (w) => { w.backendsUpsert.owner[5] = w.backendsUpsert.ownerService.length; },
+    'backend node label past its dictionary': (w) => { w.backendsUpsert.node[5] = w.backendsUpsert.labels.length + 1; },
+    'backend zone label past its dictionary': (w) => { w.backendsUpsert.zone[5] = w.backendsUpsert.labels.length + 1; },
+    'backend family column short': (w) => { w.backendsUpsert.family = new Uint8Array(3); },
+    'backend state column short': (w) => { w.backendsUpsert.state = new Uint8Array(3); },
+    'backend port column short': (w) => { w.backendsUpsert.port = new Uint32Array(3); },
+    'backend address offsets decreasing': (w) => { const a = w.backendsUpsert.addrAt; a[5] = a[6] + 1; },
+    'backend next hop past its dictionary': (w) => { w.backendsUpsert.hop[5] = w.backendsUpsert.hopDstMac.length; },
+    'backend next-hop dictionary columns of different lengths': (w) => { w.backendsUpsert.hopSrcMac = []; },
+  };
+  for (const [name, spoil] of Object.entries(cases)) {
+    const w = clone(wire); spoil(w);
+    t.throws(() => receiveDiff(w), { message: /inconsistent|no owner|out of range/ }, name);
+    t.throws(() => decodeDiff(clone(w)), { message: /inconsistent|no owner|out of range/ }, `${name} (decodeDiff)`);
+  }
+});

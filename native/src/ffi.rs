@@ -1080,8 +1080,8 @@ pub const XDP_UMEM_FILL_RING: c_int = 5;
 pub const XDP_UMEM_COMPLETION_RING: c_int = 6;
 pub const XDP_STATISTICS: c_int = 7;
 pub const XDP_OPTIONS: c_int = 8;
-/// Frames one copy-mode transmit call may send (Linux 6.17+; default 32 = TX_BATCH_SIZE; at most
-/// half the TX ring; EACCES outside that, ENOPROTOOPT on older kernels).
+/// Frames one copy-mode transmit call may send (Linux 6.17+; default 32 = TX_BATCH_SIZE; from 32
+/// to the TX ring's size, set after the TX ring; EACCES outside that, ENOPROTOOPT on older kernels).
 pub const XDP_MAX_TX_SKB_BUDGET: c_int = 9;
 /// struct xdp_options.flags: the socket is bound in zero-copy mode
 pub const XDP_OPTIONS_ZEROCOPY: u32 = 1;

@@ -149,7 +149,7 @@ function startDaemon(ns: string, config: string, bin: string): Daemon {
   // In a session of its own, as a daemon runs (a service's or a pod's cgroup): with the kernel's
   // autogroup scheduling the threads of one session share one CPU share, and in the bench's
   // session the client's CPU counted against the daemon's. Killed with the bench if that exits
-  // before stopping it (SIGINT included: the namespace helper exits on it).
+  // before stopping it (SIGINT, SIGTERM and SIGHUP included: the namespace helper exits on them).
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid;
   if (pid !== undefined) {

@@ -121,6 +121,40 @@ export function encodeBackendColumns(list: IrList<IrBackend>): BackendColumns {
   return c;
 }
 
+/** Whether `at` is n + 1 offsets from 0, never decreasing, to `total`: the row i's part of a
+ * joined column is [at[i], at[i + 1]). */
+export function offsetsFit(at: ArrayLike<number>, n: number, total: number): boolean {
+  if (at.length !== n + 1 || at[0] !== 0 || at[n] !== total) return false;
+  for (let i = 0; i < n; i++) if (!(at[i] <= at[i + 1])) return false;
+  return true;
+}
+
+/** Whether every column of `cols` named in `keys` holds n entries. */
+export function columnsHold<C>(cols: C, keys: ReadonlyArray<keyof C>, n: number): boolean {
+  for (const k of keys) if ((cols[k] as ArrayLike<unknown> | undefined)?.length !== n) return false;
+  return true;
+}
+
+/** Whether `idx[i] < size` for every row (`size` + 1 where 0 means absent: labels). */
+function indexesBelow(idx: ArrayLike<number>, size: number): boolean {
+  for (let i = 0; i < idx.length; i++) if (!(idx[i] < size)) return false;
+  return true;
+}
+
+const BACKEND_ROW_COLUMNS = ['id', 'family', 'state', 'port', 'owner', 'hop', 'node', 'zone'] as const;
+
+/** Received columns checked whole before a row is read: the per-row columns hold n entries, the
+ * address offsets fit the joined string, every owner, next hop and label index names an entry of
+ * its dictionary (a message that does not add up is refused, not decoded into undefined fields). */
+function checkBackendColumns(c: BackendColumns): void {
+  const n = c.n, owners = c.ownerService?.length, hops = c.hopOutPort?.length, labels = c.labels?.length;
+  if (!(Number.isInteger(n) && n >= 0 && columnsHold(c, BACKEND_ROW_COLUMNS, n) && typeof c.addrs === 'string' && offsetsFit(c.addrAt, n, c.addrs.length) &&
+    c.ownerPortName?.length === owners && c.hopDstMac?.length === hops && c.hopSrcMac?.length === hops && labels !== undefined &&
+    indexesBelow(c.owner, owners) && indexesBelow(c.hop, hops) && indexesBelow(c.node, labels + 1) && indexesBelow(c.zone, labels + 1))) {
+    throw new Error(`internal: backend columns of ${n} rows are inconsistent`);
+  }
+}
+
 /** A row's node or zone name from its column value (0: absent). */
 function labelAt(c: BackendColumns, k: number): string | undefined { return k === 0 ? undefined : c.labels[k - 1]; }
 
@@ -130,11 +164,7 @@ export class BackendColumnList implements IrList<IrBackend> {
   /** The addresses parsed, 4 little-endian u32 words a row (IPv4 zero-padded): made by the table
    * writer's validation, read by its writes of the same apply, then dropped. */
   addrWords: Uint32Array | null = null;
-  constructor(readonly c: BackendColumns) {
-    if (!(c.id.length === c.n && c.addrAt.length === c.n + 1 && c.hop.length === c.n && c.owner.length === c.n && c.addrAt[c.n] === c.addrs.length)) {
-      throw new Error(`internal: backend columns of ${c.n} rows are inconsistent`);
-    }
-  }
+  constructor(readonly c: BackendColumns) { checkBackendColumns(c); }
 
   get length(): number { return this.c.n; }
   idAt(i: number): number { return this.c.id[i]; }

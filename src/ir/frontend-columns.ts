@@ -15,7 +15,7 @@
 // rows here straight from its own columns (FrontendColumnsWriter.add takes parts, not an object):
 // a full sync's frontends are never objects on the main thread.
 import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type IrFrontend, type MaglevSlots } from './ir.js';
-import { OwnerRuns } from './backend-columns.js';
+import { columnsHold, offsetsFit, OwnerRuns } from './backend-columns.js';
 
 /** The wire form (what postMessage clones). */
 export interface FrontendColumns {
@@ -111,23 +111,30 @@ export function encodeFrontendColumns(fs: readonly IrFrontend[]): FrontendColumn
   return w.finish();
 }
 
+const FRONTEND_ROW_COLUMNS = ['id', 'family', 'port', 'flags', 'affinityTimeoutMs', 'clusterFront', 'indexed', 'kind', 'proto', 'owner', 'maglevWidth', 'maglevAt', 'maglevLen'] as const;
+
 /** Received columns as frontend objects (what the worker's table writer and Ir take). The Maglev
  * tables are views of the received arrays, which live as long as any frontend of the diff. */
 export function frontendObjects(c: FrontendColumns): IrFrontend[] {
   const n = c.n;
-  if (!(c.id.length === n && c.addrAt.length === n + 1 && c.addrAt[n] === c.addrs.length && c.rangeAt.length === n + 1 && c.rangeAt[n] === c.ranges.length &&
-    c.backendsAt.length === n + 1 && c.backendsAt[n] === c.backends.length && c.owner.length === n && c.kind.length === n && c.proto.length === n)) {
+  // checked whole first: every offset and length from the message fits what came with it (a
+  // subarray or slice past the end would clamp: a short Maglev table, an empty address)
+  if (!(Number.isInteger(n) && n >= 0 && columnsHold(c, FRONTEND_ROW_COLUMNS, n) && typeof c.addrs === 'string' && offsetsFit(c.addrAt, n, c.addrs.length) &&
+    Array.isArray(c.ranges) && offsetsFit(c.rangeAt, n, c.ranges.length) && c.backends?.length !== undefined && offsetsFit(c.backendsAt, n, c.backends.length) &&
+    c.ownerPortName?.length === c.ownerService?.length && c.maglev1 && c.maglev2 && c.maglev4)) {
     throw new Error(`internal: frontend columns of ${n} rows are inconsistent`);
   }
   const out: IrFrontend[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const o = c.owner[i], kind = FRONTEND_KINDS[c.kind[i]], proto = PROTOS[c.proto[i]];
-    if (o >= c.ownerService.length || kind === undefined || proto === undefined) throw new Error(`internal: frontend column row ${i} names no owner, kind or protocol`);
+    if (!(o < c.ownerService.length) || kind === undefined || proto === undefined) throw new Error(`internal: frontend column row ${i} names no owner, kind or protocol`);
+    const w = c.maglevWidth[i], m0 = c.maglevAt[i], m1 = m0 + c.maglevLen[i];
+    const slots = w === 1 ? c.maglev1 : w === 2 ? c.maglev2 : w === 4 ? c.maglev4 : undefined;
+    if (slots === undefined || !(m1 <= slots.length)) throw new Error(`internal: frontend columns of ${n} rows are inconsistent (row ${i}: Maglev slots ${m0}..${m1} of width ${w})`);
     const from = c.backendsAt[i], to = c.backendsAt[i + 1];
     const backends: number[] = new Array(to - from);
     for (let k = from; k < to; k++) backends[k - from] = c.backends[k];
-    const w = c.maglevWidth[i], m0 = c.maglevAt[i], m1 = m0 + c.maglevLen[i];
-    const maglev: MaglevSlots = w === 1 ? c.maglev1.subarray(m0, m1) : w === 2 ? c.maglev2.subarray(m0, m1) : c.maglev4.subarray(m0, m1);
+    const maglev: MaglevSlots = slots.subarray(m0, m1);
     const r0 = c.rangeAt[i], r1 = c.rangeAt[i + 1];
     const f: IrFrontend = {
       id: c.id[i], service: c.ownerService[o], portName: c.ownerPortName[o], kind, addr: c.addrs.slice(c.addrAt[i], c.addrAt[i + 1]), family: c.family[i] as Family,

@@ -93,7 +93,9 @@ function installExitHook(): void {
   const ip = systemTool('ip') ?? 'ip';
   const cleanup = (): void => { for (const ns of live) spawnSync(ip, ['netns', 'del', ns], { stdio: 'ignore' }); live.clear(); };
   process.on('exit', cleanup);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  // SIGHUP too (the terminal went away): its default action ends the process without the exit
+  // hooks, leaving the namespaces and the control bench's daemon (its own session: no SIGHUP) behind
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => { cleanup(); process.exit(130); });
   }
 }
