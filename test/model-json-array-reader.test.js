@@ -89,3 +89,20 @@ test('a reader that only collects answers the text', (t) => {
   r.push(Buffer.from(text.slice(0, 5))); r.push(Buffer.from(text.slice(5)));
   t.deepEqual(r.finish(), { text, parsed: null });
 });
+
+test('a List whose other member is "items" spelled with an escape steps aside: JSON.parse takes the last "items", whatever its spelling', (t) => {
+  const items = (o) => JSON.stringify(o);
+  // the escaped key after the plain one: the whole text's items are [svc(1)] (or [])
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"ite\\u006dms":[${items(svc(1))}]}`, false);
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"ite\\u006dms":[]}`, false);
+  same(t, `{"kind":"List","items":[${items(svc(0))}],"\\u0069tems":null}`, false);
+  // before it: the plain one is the last, as the reader took it, but nothing needs the reader here
+  same(t, `{"kind":"List","ite\\u006dms":[${items(svc(1))}],"items":[${items(svc(0))}]}`, false);
+});
+
+test('an onObject that throws turns the reader off instead of throwing out of push (a data listener: that would end the process)', (t) => {
+  const text = JSON.stringify([svc(0), svc(1)]);
+  const r = new JsonArrayReader(0, true, () => { throw new Error('validator bug'); });
+  t.notThrows(() => { r.push(Buffer.from(text.slice(0, 80))); r.push(Buffer.from(text.slice(80))); });
+  t.deepEqual(r.finish(), { text, parsed: null }); // the whole text is parsed by the handler, which answers the error
+});

@@ -8,11 +8,12 @@
 // Only the common shapes take this path: a JSON array (JSON whitespace around it), or a List
 // object ({"kind": "List", "items": [...]}, as `wdp apply` sends), whose every element (item) is an
 // object that is not a List, everything within MAX_DEPTH and each element spanning fewer than
-// SPAN_WITHIN_LIMIT bytes (a List's other members fewer together), the text all ASCII. Anything
-// else — YAML, nested Lists, a syntax error, something too deep or too large, non-ASCII text —
-// turns the reader off, and the caller parses the whole text as before (src/model/load.ts), so
-// every error message is the one it always was. The result equals parseManifestSources' for the
-// same text (a test compares them): the objects, and for an array each element's span in the text.
+// SPAN_WITHIN_LIMIT bytes (a List's other members fewer together, no escape in their top-level
+// strings), the text all ASCII. Anything else — YAML, nested Lists, a syntax error, something too
+// deep or too large, non-ASCII text — turns the reader off, and the caller parses the whole text
+// as before (src/model/load.ts), so every error message is the one it always was. The result
+// equals parseManifestSources' for the same text (a test compares them): the objects, and for an
+// array each element's span in the text.
 import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
 import type { ObjectTexts } from './load.js';
@@ -115,6 +116,12 @@ export class JsonArrayReader {
     return end - start === ITEMS.length && this.buf.compare(ITEMS, 0, ITEMS.length, start, end) === 0;
   }
 
+  /** Whether buf[start, end) holds a backslash. */
+  private hasEscape(start: number, end: number): boolean {
+    for (let k = start; k < end; k++) if (this.buf[k] === 92) return true;
+    return false;
+  }
+
   private scan(): void {
     const b = this.buf, n = this.len, base = this.base;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
@@ -131,7 +138,12 @@ export class JsonArrayReader {
           if (i >= n) break;
           inString = false;
           i++;
-          if (phase === ROOT && depth === 1) this.itemsKey = this.isItemsKey(this.stringStart, i);
+          if (phase === ROOT && depth === 1) {
+            // a top-level string with an escape may be "items" spelled otherwise ("ite\u006dms"),
+            // which JSON.parse takes as the items when it comes last: the whole text decides
+            if (this.hasEscape(this.stringStart, i)) { this.off(); return; }
+            this.itemsKey = this.isItemsKey(this.stringStart, i);
+          }
           continue;
         }
         const c = b[i++];
@@ -209,7 +221,7 @@ export class JsonArrayReader {
   /** Parses the elements that closed in this chunk, in one JSON.parse: the text from the first's
    * start to the last's end, in brackets, is an array of exactly them (the separators between
    * them were scanned); one decode and one parse per chunk instead of per object. Off when it
-   * does not parse or an element is a List. */
+   * does not parse, an element is a List, or onObject throws. */
   private parsePending(): void {
     const k = this.pending, sp = this.spans;
     this.pending = 0;
@@ -222,7 +234,9 @@ export class JsonArrayReader {
       const o = arr[i] as { kind?: unknown; items?: unknown };
       if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) { this.off(); return; }
       this.objs.push(o);
-      this.onObject?.(o, this.objs);
+      // (it runs in the request's data listener, where a throw would be uncaught: the whole text's
+      // path meets the same error in the handler, which answers it)
+      if (this.onObject) try { this.onObject(o, this.objs); } catch { this.off(); return; }
     }
   }
 }
