@@ -117,6 +117,23 @@ test('a chunked body: over the limit 413 as it arrives; within it, a JSON array 
   t.is((await req('GET', '/api/v1/services')).json.items.length, 2);
 });
 
+test('a body of more than 100,000 objects is 413 before any is validated, whole or in chunks; the daemon answers on', async (t) => {
+  const { cp, req } = await start(t, { bodyLimit: 16 * 1024 * 1024 });
+  const many = '[' + Array(100_001).fill('{}').join(',') + ']';
+  for (const parts of [[many], [many.slice(0, 100_000), many.slice(100_000, 250_000), many.slice(250_000)]]) {
+    const r = await fetch(`${cp.url}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json' }, ...chunked(parts) });
+    t.is(r.status, 413);
+    t.regex((await r.json()).message, /100001 objects, more than 100000 in one request: send them in several/);
+  }
+  // a List of them the same
+  const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array(100_001).fill({}) });
+  t.is((await req('POST', '/api/v1/apply', list)).status, 413);
+  // 100,000 is within the bound: those go on to validation (each {} lacks a kind)
+  const r = await req('POST', '/api/v1/apply', '[' + Array(100_000).fill('{}').join(',') + ']');
+  t.is(r.status, 422);
+  t.is((await req('GET', '/api/v1/services')).status, 200);
+});
+
 test('unknown route: 404', async (t) => {
   const { req } = await start(t);
   const r = await req('GET', '/api/v2/everything');

@@ -8,6 +8,7 @@ import { errorCodes, type FastifyRequest } from 'fastify';
 import { JsonArrayReader } from '../model/json-array-reader.js';
 import type { ObjectTexts } from '../model/load.js';
 import { validateObject, type Validated } from '../model/schema.js';
+import { MAX_OBJECTS } from '../model/limits.js';
 
 /** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
  * arrived; `text` is the request's body, `texts` as parseManifestSources answers them. */
@@ -30,7 +31,12 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
     const validated: Validated[] = [];
-    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => { validated.push(validateObject(o)); });
+    // past MAX_OBJECTS the reader steps aside (a throw turns it off) and drops what it validated:
+    // the whole text's parse then refuses the body with its count
+    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => {
+      if (validated.length >= MAX_OBJECTS) { validated.length = 0; throw new Error('too many objects'); }
+      validated.push(validateObject(o));
+    });
     const stop = (): void => {
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);

@@ -2,7 +2,7 @@
 // Syntax errors carry the document index and position so a 200-object file points at the line.
 import { parseAllDocuments } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
-import { checkJsonDepth, checkObjects, checkYamlDepth, MAX_OBJECT_BYTES } from './limits.js';
+import { checkJsonDepth, checkObjects, checkYamlDepth, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
@@ -58,6 +58,7 @@ function parseText(text: string, source: string): { objs: unknown[]; sized: bool
     // not JSON: on to YAML (a superset of JSON), for its position reporting
     if (doc !== undefined) {
       const objs = flattenObjects(doc);
+      if (objs.length > MAX_OBJECTS) throw tooManyObjects(objs.length, source);
       // a small body's objects are as small (as before); in a larger one, an object below the
       // root spans little enough text to be within the limit, and the root is a list (an array
       // or a List: not an object of its own) rather than one of the objects
@@ -71,6 +72,7 @@ function parseText(text: string, source: string): { objs: unknown[]; sized: bool
     throw new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`)]);
   }
   const list = Array.isArray(docs) ? docs : [docs];
+  if (list.length > MAX_OBJECTS) throw tooManyObjects(list.length, source);
   const out: unknown[] = [];
   list.forEach((d, i) => {
     for (const err of d.errors) {
@@ -85,6 +87,7 @@ function parseText(text: string, source: string): { objs: unknown[]; sized: bool
     }
   });
   if (errors.length) throw new ValidationError(errors.map((e) => ({ ...e, message: `${source}: document ${e.name?.split('#')[1]}: ${e.message.replace(/^[^:]*: /, '')}` })));
+  if (out.length > MAX_OBJECTS) throw tooManyObjects(out.length, source);
   return { objs: out, sized: false, texts: null };
 }
 
