@@ -21,6 +21,12 @@ const rootTest = why ? (name, fn) => test.skip(`${name} — skipped: ${why}`, fn
  * reported and its group's nice read by the child afterwards. */
 function inChild(nice, detached) {
   const script = `import(${JSON.stringify(MODULE)}).then((m) => { const r = m.raiseAutogroup(${nice}); console.log(JSON.stringify({ r, after: m.autogroupNice(), sid: m.sessionId(), pid: process.pid })); });`;
+  return runChild(script, detached);
+}
+
+/** Runs module `script` in a child (its own session when `detached`); resolves with the JSON of
+ * its last line of output. */
+function runChild(script, detached) {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, ['--input-type=module', '-e', script], { detached, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
@@ -79,4 +85,40 @@ test('adaptive group: back to its own nice above BUSY_FPS, raised again only bel
   t.deepEqual(writes, [0, -10, 0], 'tried');
   t.true(g.raisedNow, 'the write was refused: the state says what the group is');
   t.is(g.switches, 2);
+});
+
+test('adaptive group: a refused write is reported once, not at every look (every 100 ms)', (t) => {
+  const refused = [];
+  const g = new AdaptiveGroup(-10, 0, () => 0, 100, () => false, (nice) => refused.push(nice));
+  g.tick(0, 0);
+  let at = 0, frames = 0;
+  for (let i = 0; i < 20; i++) { at += 100; frames += BUSY_FPS; g.tick(at, frames); }   // a blast: back to 0, refused each time
+  t.deepEqual(refused, [0]);
+  t.true(g.raisedNow);
+  t.is(g.switches, 0);
+});
+
+/** In a child leading its own session: holdSessionGroup(-7) with a frame counter, then stop();
+ * the group's nice while held and after, and the counter's reads after stop() (its timer ended). */
+function heldInChild() {
+  const script = `import(${JSON.stringify(MODULE)}).then(async (m) => {
+    let reads = 0;
+    const h = m.holdSessionGroup(-7, () => { reads++; return 0; });
+    const during = m.autogroupNice();
+    await new Promise((r) => setTimeout(r, 250));
+    h.stop();
+    const readsAtStop = reads;
+    await new Promise((r) => setTimeout(r, 400));
+    console.log(JSON.stringify({ raised: h.result.raised, during, after: m.autogroupNice(), readsAtStop, readsLater: reads }));
+  });`;
+  return runChild(script, true);
+}
+
+rootTest('a daemon\'s session group (holdSessionGroup): raised while held; stop() ends the adapting and puts the group back', async (t) => {
+  const r = await heldInChild();
+  t.true(r.raised);
+  t.is(r.during, -7);
+  t.true(r.readsAtStop >= 1, 'the rate was read while held');
+  t.is(r.readsLater, r.readsAtStop, 'no look at the rate after stop()');
+  t.is(r.after, 0, 'the group is back at its nice from before');
 });

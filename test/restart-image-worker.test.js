@@ -147,3 +147,22 @@ test('after an apply whose undo failed (the tables may differ from the saved sta
   t.like(again.imageResults()[0], { used: false, problem: 'none' });
   await again.close();
 });
+
+test('an image is refused when a saved runtime port it was written with cannot be opened (its pod went away): the ports changed', async (t) => {
+  const dir = await writtenImage(t);
+  // the same inputs hash (the daemon computes it from the ports it asks the workers to open), but
+  // the saved runtime port's interface is gone: the worker leaves it out, so the image's tables
+  // name a port this worker does not have
+  const gone = { index: 3, name: 'gone-pod', type: 'afpacket', ifname: 'nope-if-3', mac: '02:00:00:00:00:03', role: 'pod', gateways: [], learn: true, probe: [], optional: true };
+  const dp = await WorkerDataplane.start([init({ startHeld: true, ports: [gone], ...image(dir) })]);
+  t.teardown(() => dp.close());
+  t.deepEqual(await dp.ports(), []);
+  const [r] = dp.imageResults();
+  t.false(r.used);
+  t.regex(r.problem, /ports changed.*gone-pod/);
+  t.false(existsSync(join(dir, imageFile(0))), 'a refused image is not left for another start');
+  t.not((await dp.trace(probe)).verdict, 'forward');
+  // the normal restore works on that core
+  await new ControlPlaneCore(dp, null).apply(objects);
+  t.is((await dp.trace(probe)).verdict, 'forward');
+});

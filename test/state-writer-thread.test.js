@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
+import { StoreWriterThread } from '../dist/src/state/store-writer.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
@@ -205,4 +206,24 @@ test('a prestarted writer thread opens its connection before any write; a small 
   t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web']);
   await a.close();
   t.false(existsSync(join(dir, 'state.db-wal')), 'closed like a thread that wrote');
+});
+
+test('a writer thread whose connection failed to open part-way (prestart) opens it again for the first stage', async (t) => {
+  const dir = stateDir(t);
+  const path = join(dir, 'state.db');
+  new Database(path).close(); // a database without the store's table yet: the thread's open fails at its statements
+  const writer = new StoreWriterThread({ path, busyTimeoutMs: 200, cacheKiB: 1024 });
+  t.teardown(() => writer.close());
+  writer.prestart();
+  await writer.request({ op: 'checkpoint' }).catch(() => undefined); // (after the open: the thread answers in order)
+  const db = new Database(path);
+  db.exec('CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key))');
+  db.close();
+  const body = JSON.stringify({ kind: 'Service' });
+  const staged = await writer.request({ op: 'stage', kinds: ['Service'], keys: ['shop/web'], text: '', starts: new Int32Array(1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [] });
+  t.is(staged.rows, 1);
+  await writer.request({ op: 'commit' });
+  const check = new Database(path, { readonly: true });
+  t.deepEqual(check.prepare('SELECT kind, key FROM objects').all(), [{ kind: 'Service', key: 'shop/web' }]);
+  check.close();
 });

@@ -85,9 +85,14 @@ export class AdaptiveGroup {
   /** group changes made (both ways) */
   switches = 0;
 
-  /** `write` sets the group's nice (tests pass their own; the default writes /proc/self/autogroup). */
+  private refusedOnce = false;
+
+  /** `write` sets the group's nice (tests pass their own; the default writes /proc/self/autogroup).
+   * `onRefused` hears of the first write refused (a refused one is tried again at the next change
+   * of rate, harmlessly: only the first is worth a log line, not one every `periodMs`). */
   constructor(private readonly raised: number, private readonly base: number, private readonly frames: () => number,
-    private readonly periodMs = 100, private readonly write: (nice: number) => boolean = writeGroupNice) {}
+    private readonly periodMs = 100, private readonly write: (nice: number) => boolean = writeGroupNice,
+    private readonly onRefused?: (nice: number) => void) {}
 
   start(): void {
     this.last = this.frames();
@@ -104,11 +109,34 @@ export class AdaptiveGroup {
     this.last = count; this.lastAt = now;
     const want = this.raisedNow ? fps <= BUSY_FPS : fps < QUIET_FPS;
     if (want === this.raisedNow) return;
-    if (this.write(want ? this.raised : this.base)) { this.raisedNow = want; this.switches++; }
+    const nice = want ? this.raised : this.base;
+    if (this.write(nice)) { this.raisedNow = want; this.switches++; }
+    else if (!this.refusedOnce) { this.refusedOnce = true; this.onRefused?.(nice); }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** The daemon's session group while it runs: raised to `nice` (raiseAutogroup) and, when `frames`
+ * counts the frames received, adapted to the packet rate (AdaptiveGroup). stop() ends the adapting
+ * and puts the group back to the nice it had: a daemon stopped inside a process that goes on (a
+ * test, an embedding) leaves no timer that keeps writing the group, and the group as it found it. */
+export function holdSessionGroup(nice: number, frames?: () => number, onRefused?: (nice: number) => void): { result: AutogroupResult; stop(): void } {
+  const result = raiseAutogroup(nice);
+  if (!result.raised) return { result, stop: () => {} };
+  const adaptive = frames ? new AdaptiveGroup(result.to, result.from, frames, 100, writeGroupNice, onRefused) : undefined;
+  adaptive?.start();
+  let held = true;
+  return {
+    result,
+    stop: () => {
+      if (!held) return;
+      held = false;
+      adaptive?.stop();
+      writeGroupNice(result.from); // (back up to a higher nice: always permitted)
+    },
+  };
 }

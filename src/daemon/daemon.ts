@@ -38,7 +38,7 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
-import { raiseAutogroup, AdaptiveGroup } from './autogroup.js';
+import { holdSessionGroup } from './autogroup.js';
 import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
 export interface DaemonOptions {
@@ -296,14 +296,18 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
 
   // a thread's nice ranks it only inside its session's scheduling group (autogroup.ts): raise the
   // group with the most raised thread, where the daemon leads its own session
+  // (put back at stop, or when the start fails)
   const groupNice = Math.min(cfg.workerNice, cfg.controlNice);
+  let sessionGroup: { stop(): void } | undefined;
   if (groupNice < 0) {
-    const g = raiseAutogroup(groupNice);
+    // back to its own nice while the packet rate is high (bigger batches), raised below it
+    const addon = nativeAvailable().ok ? nativeAddon() : undefined;
+    const held = holdSessionGroup(groupNice, addon ? () => addon.rxFrames() : undefined,
+      (nice) => log.warn({ nice }, 'the session scheduling group could not be set (not retried in the log)'));
+    const g = held.result;
     if (g.raised) {
+      sessionGroup = held;
       log.debug({ from: g.from, to: g.to }, 'session scheduling group raised with the workers');
-      // back to its own nice while the packet rate is high (bigger batches), raised below it
-      const addon = nativeAvailable().ok ? nativeAddon() : undefined;
-      if (addon) new AdaptiveGroup(g.to, g.from, () => addon.rxFrames()).start();
     } else log.debug({ nice: groupNice, reason: g.reason }, 'session scheduling group unchanged');
   }
   const starting = WorkerDataplane.start(inits, {
@@ -330,11 +334,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   let saved: SavedState;
   try { saved = (await controlModules)[0].openSavedState(cfg.stateDir); } catch (e) {
     await starting.then((d) => d.close(), () => undefined);
+    sessionGroup?.stop();
     throw e;
   }
   adoptSavedNodeFacts(saved.load.state?.node ?? null);
   let dataplane: WorkerDataplane;
-  try { dataplane = await starting; } catch (e) { saved.store.close(); throw e; }
+  try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
   if (cfg.controlNice) {
     // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
     // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
@@ -363,6 +368,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   } catch (e) {
     hostStack?.teardown();
     await dataplane.close();
+    sessionGroup?.stop();
     throw e;
   }
 
@@ -434,6 +440,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     await controlPlane?.close().catch(() => undefined);
     hostStack?.teardown();
     await dataplane.close();
+    sessionGroup?.stop();
     throw e;
   }
   log.info({ url: controlPlane.url, healthz: controlPlane.healthzUrl }, 'control API listening');
@@ -483,6 +490,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
       hostStack?.teardown();
       await dataplane.close();
       portManager.release();
+      sessionGroup?.stop();
       log.info('stopped');
       resolveStopped();
       return stopped;

@@ -141,8 +141,9 @@ export class PortManager {
    * taken, e.g. by a port added to the config since), opened by the workers at start. */
   private restoreSaved(): void {
     const { ports, indexes } = this.loadSaved();
-    // new indexes (for a saved one that is taken) above every saved one
-    for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n < MAX_INDEX) this.nextIndex = n + 1;
+    // new indexes (for a saved one that is taken) above every saved one (above the highest, the
+    // indexes have run out: allocIndex then takes the lowest free one, never a taken one)
+    for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n <= MAX_INDEX) this.nextIndex = n + 1;
     ports.forEach((raw, i) => {
       try {
         const p = parsePortConfig(raw);

@@ -124,7 +124,10 @@ function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
  * `core` and imports the saved flows with its ids. Never throws: anything wrong before the load is
  * the result's problem and `core` is untouched (the normal path follows); a flow import that fails
  * after it leaves the image's tables without flows and says so in the problem. */
-export function startFromImage(core: Core, worker: number, workers: number, init: WorkerImageInit, ports: PortRef[]): { resume?: ImageResume; result: ImageStartResult } {
+/** `unopened`: saved runtime ports this worker was to open at start and could not (their pod went
+ * away while wdp was down): the daemon keyed the image with them, but its tables name ports this
+ * worker does not have, so it is refused like any other change of the ports. */
+export function startFromImage(core: Core, worker: number, workers: number, init: WorkerImageInit, ports: PortRef[], unopened: string[] = []): { resume?: ImageResume; result: ImageStartResult } {
   const t0 = performance.now();
   const file = join(init.dir, imageFile(worker));
   if (!existsSync(file)) return { result: { worker, used: false, problem: 'none' } };
@@ -140,7 +143,8 @@ export function startFromImage(core: Core, worker: number, workers: number, init
     // the head first: a refused image costs its metadata, not its 19 MB (at 10k x 10)
     const prefix = readAt(fd, Buffer.allocUnsafe(IMAGE_PREFIX_BYTES), 0);
     const head = decodeImageHead(Buffer.concat([prefix, readAt(fd, Buffer.allocUnsafe(Math.min(imageMetaBytes(prefix), size)), prefix.length)]), size);
-    const problem = imageProblem(head.meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash });
+    const problem = imageProblem(head.meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash }) ??
+      (unopened.length ? `the ports changed since it was written (saved runtime port ${unopened.join(', ')} could not be opened: its pod went away while wdp was down?)` : null);
     if (problem) return { result: { worker, used: false, problem, bytes: size } };
     // the payload straight into the set it becomes (no second copy), its CRC over it there
     resume = new ImageResume(core, head.meta, (u8, base, meta) => {

@@ -86,6 +86,8 @@ class Worker {
   private peerWakers: number[] = [];
   /** Forwarding from a table image until the control plane's first apply (table-image-file.ts). */
   private image?: ImageResume;
+  /** Saved runtime ports (optional) this worker could not open at start: a table image is refused then. */
+  private readonly unopened: string[] = [];
   /** How the worker waits when idle (set once the ports are open: it needs the waker). */
   private idler?: WorkerIdle;
 
@@ -143,6 +145,7 @@ class Worker {
         try { this.ports.push(await this.openPort(spec)); } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
+          this.unopened.push(spec.name);
           this.specs.delete(spec.index); this.ownPorts.delete(spec.index); this.l2.removePort(spec.index); this.probeRing.dropPort(spec.index);
         }
       }
@@ -237,7 +240,7 @@ class Worker {
   resumeFromImage(): ImageStartResult | undefined {
     const img = this.init.image;
     if (!img) return undefined;
-    const { resume, result } = startFromImage(this.core, this.init.worker, this.init.workers, img, this.portRefs());
+    const { resume, result } = startFromImage(this.core, this.init.worker, this.init.workers, img, this.portRefs(), this.unopened);
     if (!resume) return result;
     this.image = resume;
     for (const a of resume.meta.announced) this.l2.holdAnnounced(a);

@@ -19,16 +19,24 @@ let db: Database.Database;
 let up: Database.Statement<[string, string, string, number]>;
 let del: Database.Statement<[string, string]>;
 
+/** Opens the connection; `db` is set only once it is ready (a failure part-way leaves it unset and
+ * the connection closed, so the next request opens it again instead of using a half-made one). */
 function open(): void {
-  db = new Database(settings.path, { fileMustExist: true });
-  db.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
-  db.pragma('synchronous = FULL');
-  // no checkpoint inside a COMMIT, before its answer: this thread checkpoints after answering
-  // (below), the main thread's connection after its own commits
-  db.pragma('wal_autocheckpoint = 0');
-  db.pragma(`cache_size = -${settings.cacheKiB}`);
-  up = db.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
-  del = db.prepare('DELETE FROM objects WHERE kind = ? AND key = ?');
+  const c = new Database(settings.path, { fileMustExist: true });
+  try {
+    c.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
+    c.pragma('synchronous = FULL');
+    // no checkpoint inside a COMMIT, before its answer: this thread checkpoints after answering
+    // (below), the main thread's connection after its own commits
+    c.pragma('wal_autocheckpoint = 0');
+    c.pragma(`cache_size = -${settings.cacheKiB}`);
+    up = c.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
+    del = c.prepare('DELETE FROM objects WHERE kind = ? AND key = ?');
+  } catch (e) {
+    try { c.close(); } catch { /* closing anyway */ }
+    throw e;
+  }
+  db = c;
 }
 
 function dropTransaction(): void {
