@@ -46,7 +46,8 @@ const _: () = assert!(TX_BUDGET >= 32 && TX_BUDGET <= TX_RING / 2);
 pub const RX_RING_DEFAULT: u32 = 4096;
 pub const RX_RING_MIN: u32 = 64;
 pub const RX_RING_MAX: u32 = 16384;
-const MAX_QUEUES: u32 = 64;
+/// The receive queues an AF_XDP port binds at most (the XSKMAP's size bound).
+pub const MAX_QUEUES: u32 = 64;
 
 pub struct XdpOpts {
     pub name: String,
@@ -396,6 +397,12 @@ fn xdp_err(name: &str, e: i32, what: &str) -> NErr {
     NErr::new(code, format!("AF_XDP on '{name}': {what}: {}{hint}", std::io::Error::from_raw_os_error(e)))
 }
 
+/// The interface's receive queues as a port counts them: ethtool channels, 1 when the driver
+/// does not say, at most MAX_QUEUES (rx_queues and open must agree: a shared port checks it).
+fn queue_count(ctl: RawFd, name: &str) -> u32 {
+    ffi::rx_queue_count(ctl, name).unwrap_or(1).clamp(1, MAX_QUEUES)
+}
+
 /// The receive queues an AF_XDP port on `name` binds by default (ethtool channels; 1 when the
 /// driver does not say), at most MAX_QUEUES.
 pub fn rx_queues(name: &str, netns: Option<&str>) -> NResult<u32> {
@@ -406,7 +413,7 @@ pub fn rx_queues(name: &str, netns: Option<&str>) -> NResult<u32> {
             return Err(NErr::new("ENODEV", format!("interface '{name}' does not exist")));
         }
         let ctl = ffi::sys_socket(ffi::AF_INET, ffi::SOCK_DGRAM | ffi::SOCK_CLOEXEC, 0).map_err(|e| NErr::errno(e, "control socket"))?;
-        Ok(ffi::rx_queue_count(ctl.as_raw_fd(), &name).unwrap_or(1).clamp(1, MAX_QUEUES))
+        Ok(queue_count(ctl.as_raw_fd(), &name))
     })
 }
 
@@ -428,7 +435,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
         let mut r = IfReq::new(n);
         ffi::ioctl_ifreq(ctl.as_raw_fd(), ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         let mac = r.hwaddr();
-        let nq = ffi::rx_queue_count(ctl.as_raw_fd(), n).unwrap_or(1).clamp(1, MAX_QUEUES);
+        let nq = queue_count(ctl.as_raw_fd(), n);
         let bound: Vec<u32> = match &o.queues {
             None => (0..nq).collect(),
             Some(qs) => {

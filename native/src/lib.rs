@@ -165,7 +165,7 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
             Some("generic") => Some(true),
             Some(m) => return Err(NErr::new("EINVAL", format!("xdpMode must be \"native\" or \"generic\", got \"{m}\""))),
         },
-        queues: if js.is_nullish(5) { None } else { Some(js.int_array(5, "queues", 0, 63)?.into_iter().map(|q| q as u32).collect()) },
+        queues: if js.is_nullish(5) { None } else { Some(js.int_array(5, "queues", 0, afxdp::MAX_QUEUES as i64 - 1)?.into_iter().map(|q| q as u32).collect()) },
         share: if js.is_nullish(6) {
             None
         } else {
