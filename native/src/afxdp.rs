@@ -276,10 +276,12 @@ impl Queue {
         self.reap_completions();
         let cap = area.cap().min(CHUNK);
         let mut prod = self.tx.prod().load(Ordering::Relaxed);
+        // the ring's free entries, read once a burst (the consumer index is the kernel's cache
+        // line): the kernel only frees more meanwhile, so this never overfills the ring
+        let mut room = TX_RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
         let mut sent = 0usize;
         for i in 0..count {
             let Some(len) = tx_frame_len(area, i, port_index, 14, cap, c) else { continue };
-            let room = TX_RING - prod.wrapping_sub(self.tx.cons().load(Ordering::Acquire));
             let Some(addr) = (if room > 0 { self.tx_free.pop() } else { None }) else {
                 c.tx_errors += 1; // TX ring or frames exhausted: dropped, never blocks
                 continue;
@@ -289,6 +291,7 @@ impl Queue {
             unsafe { std::ptr::copy_nonoverlapping(area.slot(i).as_ptr(), self.umem.ptr().add(addr as usize), len) };
             self.tx.set_desc(prod, addr, len as u32);
             prod = prod.wrapping_add(1);
+            room -= 1;
             c.tx_packets += 1;
             c.tx_bytes += len as u64;
             sent += 1;
