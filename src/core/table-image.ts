@@ -29,7 +29,7 @@
 import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
-import { TableWriter, tableSetBytes, type TableCapacities } from './table-writer.js';
+import { TableWriter, tableSetBytes, TABLE_REGIONS, type TableCapacities } from './table-writer.js';
 import { hashFinish, hashMix, HASH_START } from './hash.js';
 import { IrIds, rehomeAffinity, type BackendRef, type FlowIdLookup, type FrontendRef } from './flow-export.js';
 import type { Family } from '../util/addr.js';
@@ -121,7 +121,7 @@ export function decodeImageHead(head: Buffer, size: number): ImageHead {
   let meta: unknown;
   try { meta = JSON.parse(metaBytes.toString('utf8')); } catch (e) { throw new ImageError(`metadata is not JSON (corrupt?): ${(e as Error).message}`); }
   const caps = isObj(meta) ? meta.caps : undefined;
-  if (!isObj(meta) || !isObj(caps) || !isNums(meta.offsets, 6) || !isNums(meta.lengths, 6) || !Array.isArray(meta.cfg) || meta.cfg.length !== CFG_RANGES.length ||
+  if (!isObj(meta) || !isObj(caps) || !isNums(meta.offsets, TABLE_REGIONS) || !isNums(meta.lengths, TABLE_REGIONS) || !Array.isArray(meta.cfg) || meta.cfg.length !== CFG_RANGES.length ||
       typeof meta.revision !== 'string' || typeof meta.inputsHash !== 'string' || !Number.isInteger(meta.worker) || !Number.isInteger(meta.workers) ||
       !isNums([meta.routeCount, meta.localCount], 2) || !isNums([caps.frontends, caps.backends, caps.maglevWords, caps.cidrs, caps.routes], 5) ||
       !Array.isArray(meta.announced)) {
@@ -146,7 +146,7 @@ export type ImageFill = (u8: Uint8Array, base: number, meta: ImageMeta) => void;
 /** The fill of a payload already in memory (checked by decodeImage). */
 export const fillFrom = (payload: Buffer): ImageFill => (u8, base, meta) => {
   let at = 0;
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < TABLE_REGIONS; i++) {
     u8.set(payload.subarray(at, at + meta.lengths[i]), base + meta.offsets[i]);
     at += meta.lengths[i];
   }
@@ -165,8 +165,8 @@ export function imageProblem(meta: ImageMeta, want: ImageExpect): string | null 
   if (meta.inputsHash !== want.inputsHash) return inputsProblem(meta.inputsHash, want.inputsHash);
   const offsets = TableWriter.regionOffsets(meta.caps), bytes = tableSetBytes(meta.caps);
   if (offsets.some((o, i) => o !== meta.offsets[i])) return 'its table regions are laid out differently from this build\'s for the same capacities';
-  for (let i = 0; i < 6; i++) {
-    const end = i < 5 ? offsets[i + 1] : bytes;
+  for (let i = 0; i < TABLE_REGIONS; i++) {
+    const end = i + 1 < TABLE_REGIONS ? offsets[i + 1] : bytes;
     if (meta.offsets[i] + meta.lengths[i] > end) return `region ${i} (${meta.lengths[i]} bytes) overruns its capacity`;
   }
   return null;
@@ -287,7 +287,7 @@ export function catchUp(core: Core, imageBase: number, imageExtents: Array<[numb
   const t0 = performance.now();
   const ext = core.tables.imageExtents(), u8 = core.u8;
   let equal = ext.regions.every(([o], i) => o === imageExtents[i][0]);
-  for (let i = 0; equal && i < 6; i++) {
+  for (let i = 0; equal && i < TABLE_REGIONS; i++) {
     const n = Math.max(ext.regions[i][1], imageExtents[i][1]), o = ext.regions[i][0];
     equal = Buffer.compare(Buffer.from(u8.buffer, ext.base + o, n), Buffer.from(u8.buffer, imageBase + o, n)) === 0;
   }

@@ -81,6 +81,9 @@ function setLayout(base: number, caps: TableCapacities): SetLayout & { end: numb
  * CIDRs, routes (usedBytes gives their extents in the same order). */
 function regionStarts(s: SetLayout): number[] { return [s.svcmap, s.front, s.backend, s.maglev, s.cidr, s.route]; }
 
+/** How many regions a set has (regionStarts' length): a table image saves each. */
+export const TABLE_REGIONS = 6;
+
 export function tableSetBytes(caps: TableCapacities): number {
   return setLayout(0, caps).end;
 }
