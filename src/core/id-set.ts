@@ -12,27 +12,18 @@ export class IdSet {
 
   /** The set of `ids` (each checked as add() does), its bitmap allocated once for the highest. */
   static of(ids: ArrayLike<number>): IdSet {
-    const set = new IdSet();
     let max = 0;
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${MAX_ID}`);
-      if (id > max) max = id;
-    }
-    const bits = set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
-    let count = 0;
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i], w = id >>> 5, m = 1 << (id & 31);
-      if ((bits[w] & m) === 0) { bits[w] |= m; count++; }
-    }
-    set.count = count;
+    for (let i = 0; i < ids.length; i++) { checkId(ids[i]); if (ids[i] > max) max = ids[i]; }
+    const set = new IdSet();
+    set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
+    for (let i = 0; i < ids.length; i++) set.add(ids[i]); // (never grows the bitmap now)
     return set;
   }
 
   has(id: number): boolean { const w = id >>> 5; return w < this.bits.length && (this.bits[w] & (1 << (id & 31))) !== 0; }
 
   add(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${MAX_ID}`);
+    checkId(id);
     const w = id >>> 5;
     if (w >= this.bits.length) { const b = new Uint32Array(Math.max(w + 1, this.bits.length * 2)); b.set(this.bits); this.bits = b; }
     const m = 1 << (id & 31);
@@ -58,4 +49,8 @@ export class IdSet {
       }
     }
   }
+}
+
+function checkId(id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${MAX_ID}`);
 }
