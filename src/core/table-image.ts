@@ -238,6 +238,9 @@ class SetReader {
   }
 }
 
+/** The little-endian u32 at b[at] (a saved flow entry's id: no DataView per flow restored). */
+const u32At = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+
 /** Ids as the loaded image names them: the flows saved at the same stop name the same ones, so
  * they are imported unchanged (a backend id whose entry no longer matches the flow is re-selected
  * by the core on the flow's next packet, as always). */
@@ -245,11 +248,11 @@ export class ImageIds implements FlowIdLookup {
   private readonly set: SetReader;
   constructor(core: Core, base: number) { this.set = new SetReader(core, base); }
   flowFront(e: Uint8Array): number | undefined {
-    const id = new DataView(e.buffer, e.byteOffset, e.byteLength).getUint32(L.CT_FRONT, true);
+    const id = u32At(e, L.CT_FRONT);
     return this.set.fe(id) >= 0 ? id : undefined;
   }
   flowBackend(_front: number, e: Uint8Array): number {
-    const id = new DataView(e.buffer, e.byteOffset, e.byteLength).getUint32(L.CT_BACKEND_ID, true);
+    const id = u32At(e, L.CT_BACKEND_ID);
     return this.set.be(id) >= 0 ? id : 0;
   }
   affinityFront(savedId: number, _ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined {
