@@ -1,5 +1,5 @@
 // The table writer's record of which backend ids it wrote.
-import { MAX_ID } from '../ir/id-map.js';
+import { checkId } from '../ir/id-map.js';
 
 /** A set of ids as a bitmap: the table writer's record of which backend ids it wrote (100k at
  * 10k services × 10 endpoints). A Set<number> of that size was ~30 ms to build on every regrow;
@@ -13,7 +13,7 @@ export class IdSet {
   /** The set of `ids` (each checked as add() does), its bitmap allocated once for the highest. */
   static of(ids: ArrayLike<number>): IdSet {
     let max = 0;
-    for (let i = 0; i < ids.length; i++) { checkId(ids[i]); if (ids[i] > max) max = ids[i]; }
+    for (let i = 0; i < ids.length; i++) { checkId('IdSet', ids[i]); if (ids[i] > max) max = ids[i]; }
     const set = new IdSet();
     set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
     for (let i = 0; i < ids.length; i++) set.add(ids[i]); // (never grows the bitmap now)
@@ -23,7 +23,7 @@ export class IdSet {
   has(id: number): boolean { const w = id >>> 5; return w < this.bits.length && (this.bits[w] & (1 << (id & 31))) !== 0; }
 
   add(id: number): void {
-    checkId(id);
+    checkId('IdSet', id);
     const w = id >>> 5;
     if (w >= this.bits.length) { const b = new Uint32Array(Math.max(w + 1, this.bits.length * 2)); b.set(this.bits); this.bits = b; }
     const m = 1 << (id & 31);
@@ -49,8 +49,4 @@ export class IdSet {
       }
     }
   }
-}
-
-function checkId(id: number): void {
-  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${MAX_ID}`);
 }

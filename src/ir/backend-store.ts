@@ -11,7 +11,7 @@
 // when none of its rows is current any more (an endpoint change replaces one row by an object).
 import type { IrBackend, IrRecords } from './ir.js';
 import type { IrList } from './list.js';
-import { MAX_ID } from './id-map.js';
+import { checkId } from './id-map.js';
 import { BackendColumnList } from './backend-columns.js';
 
 const OBJECT = -1;
@@ -28,7 +28,7 @@ export class BackendStore implements IrRecords<IrBackend> {
   get [Symbol.toStringTag](): string { return 'BackendStore'; }
 
   private room(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`BackendStore: id ${id} is not an integer in 0..${MAX_ID}`);
+    checkId('BackendStore', id);
     if (id < this.where.length) return;
     let n = this.where.length;
     while (n <= id) n *= 2;

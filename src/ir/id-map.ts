@@ -12,6 +12,11 @@
 /** Largest id accepted: ids index the core's u32-addressed tables; beyond this is a caller bug. */
 export const MAX_ID = 0x7fffffff;
 
+/** Throws unless `id` is an integer in 0..MAX_ID (`who`: the container, named in the message). */
+export function checkId(who: string, id: number): void {
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`${who}: id ${id} is not an integer in 0..${MAX_ID}`);
+}
+
 export class IdMap<T> implements Map<number, T> {
   private items: Array<T | undefined> = [undefined];
   private count = 0;
@@ -23,7 +28,7 @@ export class IdMap<T> implements Map<number, T> {
   has(id: number): boolean { return this.get(id) !== undefined; }
 
   set(id: number, value: T): this {
-    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new RangeError(`IdMap: id ${id} is not an integer in 0..${MAX_ID}`);
+    checkId('IdMap', id);
     if (value === undefined) throw new TypeError('IdMap: undefined is not a storable value (it marks a free id)');
     const items = this.items;
     // grow by appending, never by writing past the end: a far write would turn the array's
