@@ -173,13 +173,14 @@ class Worker {
           // the kernel puts a frame on the worker that owns the client's address, as far as the
           // port's role tells which side the client is (fanout-program.ts); steering does the rest
           ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'cbpf' as const, program: fanoutProgram(spec.role === 'uplink' ? 'src' : 'dst') } } : {}) };
+        const xdp = { ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }; // AF_XDP only
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
-        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }, spec.fanout.xsk);
+        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
-          const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) });
+          const r = nat.openAfXdpOrPacket!({ ...packet, ...xdp });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
@@ -218,15 +219,15 @@ class Worker {
     if (nq < workers) throw new Error(`AF_XDP interface ${opts.ifname} has ${nq} receive queue(s), fewer than the ${workers} workers sharing it (give it at least ${workers}: ethtool -L, or a veth's numrxqueues)`);
     const queues = Array.from({ length: nq }, (_, q) => q).filter((q) => q % workers === self);
     const shared = new Int32Array(xsk);
+    let port: NativePortLike;
     if (self === 0) {
-      const port = new nat.AfXdpPort!({ ...opts, queues });
+      port = new nat.AfXdpPort!({ ...opts, queues });
       Atomics.store(shared, 0, port.handle);
       Atomics.notify(shared, 0);
-      this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
-      return port;
+    } else {
+      if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
+      port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
     }
-    if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
-    const port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
     this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
     return port;
   }
