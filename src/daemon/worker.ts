@@ -115,6 +115,14 @@ class Worker {
     // configured pods without a MAC: asked for on their own port only
     for (const a of p.probe) this.probeRing.hold(a, [p.index]);
   }
+  /** What addSpec (and the L2 responder) keep of a port that is gone: a runtime port removed, or
+   * a saved one not opened at start. */
+  private dropSpec(index: number): void {
+    this.specs.delete(index);
+    this.ownPorts.delete(index);
+    this.l2.removePort(index);
+    this.probeRing.dropPort(index);
+  }
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
     this.post({ type: 'log', level, msg, data });
   }
@@ -146,7 +154,7 @@ class Worker {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
           this.unopened.push(spec.name);
-          this.specs.delete(spec.index); this.ownPorts.delete(spec.index); this.l2.removePort(spec.index); this.probeRing.dropPort(spec.index);
+          this.dropSpec(spec.index);
         }
       }
     } catch (e) {
@@ -285,11 +293,8 @@ class Worker {
     this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
-    this.specs.delete(index);
-    this.ownPorts.delete(index);
+    this.dropSpec(index);
     this.kinds.delete(index);
-    this.l2.removePort(index);
-    this.probeRing.dropPort(index);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
     this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });
