@@ -1,6 +1,8 @@
-// What the A/B harnesses in bench/ share: their options, and the runs of each build's dist/ in
-// alternating fresh processes (drift in a shared machine's load hits every build alike).
+// What the A/B harnesses in bench/ share: their options, the runs of each build's dist/ in
+// alternating fresh processes (drift in a shared machine's load hits every build alike), and
+// the medians of those runs.
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,4 +27,15 @@ export function alternate(script, o, childVar) {
     }
   }
   return by;
+}
+
+/** alternate(), then the medians of `fields` per build (printed, or one JSON line with --json),
+ * for the harnesses whose children print one flat JSON object each. */
+export function runAlternating({ script, argv, childVar, fields }) {
+  const o = abOptions(argv);
+  const by = alternate(script, o, childVar);
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));
+  if (o.json) console.log(JSON.stringify(out));
+  else for (const x of out) console.log(`${x.dist}: medians of ${x.runs} fresh processes: ${fields.map((f) => `${f} ${x[f]}`).join(', ')} (load ${x.loadavg_1m})`);
 }

@@ -5,7 +5,7 @@
 // 64 KiB chunks as the HTTP server hands them over.
 //
 //   npm run build
-//   node bench/profile-sync-front.mjs [--dist DIR]... [--services 10000] [--endpoints 10] [--runs 5]
+//   node bench/profile-sync-front.mjs [--dist DIR]... [--services 10000] [--endpoints 10] [--runs 5] [--json]
 //
 // Each --dist is a build's dist/ (A/B: they alternate fresh processes). A build with the body
 // reader (src/model/json-array-reader.ts) parses and validates each chunk as it comes, so its
@@ -13,27 +13,15 @@
 // last byte (copy, depth scan, parse, validation). Figures: the main thread's own CPU
 // (/proc/self/task/<pid>/schedstat; compare medians), and the process's (GC threads included).
 import { readFileSync, existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { abOptions, alternate } from './ab-builds.mjs';
+import { abOptions, runAlternating } from './ab-builds.mjs';
 
-const opts = abOptions();
-const { services, endpoints, runs } = opts;
+const argv = process.argv.slice(2);
+const { services, endpoints } = abOptions(argv);
+const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'main_cpu_ms', 'process_cpu_after_last_byte_ms', 'process_cpu_ms'];
 
 if (process.env.WDP_SYNC_FRONT_CHILD) await child(process.env.WDP_SYNC_FRONT_CHILD);
-else parent();
-
-function parent() {
-  const load = [loadavg()[0]];
-  const by = alternate(fileURLToPath(import.meta.url), opts, 'WDP_SYNC_FRONT_CHILD');
-  load.push(loadavg()[0]);
-  const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-  console.log(`${services} Services x ${endpoints} endpoints, ${runs} alternating runs, load ${load.map((l) => l.toFixed(1)).join(' -> ')}; ms, median (all)`);
-  for (const [d, rs] of by) {
-    console.log(d);
-    for (const k of Object.keys(rs[0])) console.log(`  ${k.padEnd(34)} ${med(rs.map((x) => x[k])).toFixed(0).padStart(5)}  (${rs.map((x) => x[k].toFixed(0)).join(' ')})`);
-  }
-}
+else runAlternating({ script: fileURLToPath(import.meta.url), argv, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS });
 
 async function child(dist) {
   const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
@@ -69,7 +57,7 @@ async function child(dist) {
   if (index.check(objs, new Map(), new Set(), null).length) throw new Error('conflicts in the bench set');
   const m2 = main(), p2 = proc();
   console.log(JSON.stringify({
-    'main CPU while the body arrives': m1 - m0, 'main CPU after the last byte': m2 - m1, 'main CPU total': m2 - m0,
-    'process CPU after the last byte': p2 - p1, 'process CPU total': p2 - p0,
+    main_cpu_while_arriving_ms: m1 - m0, main_cpu_after_last_byte_ms: m2 - m1, main_cpu_ms: m2 - m0,
+    process_cpu_after_last_byte_ms: p2 - p1, process_cpu_ms: p2 - p0,
   }));
 }

@@ -14,24 +14,15 @@
 // whole process's CPU during the compile (V8's compiler and GC threads included) and wall time.
 // On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { readFileSync, readdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { abOptions, alternate } from './ab-builds.mjs';
+import { abOptions, runAlternating } from './ab-builds.mjs';
 
-const opts = abOptions();
-const { services, endpoints, json } = opts;
+const argv = process.argv.slice(2);
+const { services, endpoints } = abOptions(argv);
+const FIELDS = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_ms', 'encode_cpu_ms', 'post_cpu_ms', 'main_cpu_ms', 'compile_wall_ms'];
 
 if (process.env.WDP_SYNC_MAIN_CHILD) await child(process.env.WDP_SYNC_MAIN_CHILD);
-else parent();
-
-function parent() {
-  const by = alternate(fileURLToPath(import.meta.url), opts, 'WDP_SYNC_MAIN_CHILD');
-  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-  const fields = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_ms', 'encode_cpu_ms', 'post_cpu_ms', 'main_cpu_ms', 'compile_wall_ms'];
-  const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));
-  if (json) console.log(JSON.stringify(out));
-  else for (const o of out) console.log(`${o.dist}: medians of ${o.runs} fresh processes, ms: ${fields.map((f) => `${f} ${o[f]}`).join(', ')} (load ${o.loadavg_1m})`);
-}
+else runAlternating({ script: fileURLToPath(import.meta.url), argv, childVar: 'WDP_SYNC_MAIN_CHILD', fields: FIELDS });
 
 async function child(dist) {
   const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);

@@ -15,10 +15,10 @@
 // minor page faults (/proc/thread-self/stat) and wall time. `answer` is receive + apply: what the
 // main thread waits for. On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { pathToFileURL, fileURLToPath } from 'node:url';
-import { harnessArgs, runAlternating } from './fresh-process-runs.mjs';
+import { abOptions, runAlternating } from './ab-builds.mjs';
 
 const argv = process.argv.slice(2);
-const { services, endpoints } = harnessArgs(argv);
+const { services, endpoints } = abOptions(argv);
 const FIELDS = ['receive_cpu_ms', 'apply_cpu_ms', 'answer_cpu_ms', 'answer_faults', 'answer_wall_ms', 'copy_after_cpu_ms', 'copy_after_faults'];
 
 // the worker thread's side: what the daemon's forwarding worker does with an apply

@@ -5,7 +5,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { sinkRuleset, timeSplitOf, SIDE_FIELDS, CONTENDERS } from '../dist/src/bench/e2e.js';
 import { ovsFlows, ovsUnavailable, OVS_TOOLS } from '../dist/src/bench/peers/ovs.js';
-import { forwarderCpuSeconds, CpuMeter, processTree, processCpuSeconds } from '../dist/src/bench/cpu-account.js';
+import { forwarderCpuSeconds, CpuMeter, processTree, processCpuSeconds, threadSchedStats, schedTotals } from '../dist/src/bench/cpu-account.js';
 import { e2eMarkdown } from '../dist/src/bench/cli.js';
 import { commandExists } from '../dist/src/bench/peers/netns.js';
 
@@ -79,4 +79,18 @@ test('markdown: a skipped contender is n/a with its reason, the generator column
   t.regex(md, /\| UDP 64 B, one flow \(Mpps\) +\| +1 \| +1 \| +n\/a \| +1\.50 \|/);
   t.regex(md, /- ovs: Open vSwitch is not installed/);
   t.regex(md, /wdp ports: native-afxdp/);
+});
+
+// (a kernel without schedstats has no /proc/PID/task/TID/schedstat: nothing to check there)
+const schedstatTest = threadSchedStats(process.pid).length ? test : test.skip;
+schedstatTest('per-thread schedstat: this process has its main thread, totals sum the threads; a missing process is empty', (t) => {
+  const threads = threadSchedStats(process.pid);
+  t.true(threads.some(([tid]) => tid === process.pid), 'the main thread (tid = pid) is listed');
+  for (const [, run, wait] of threads) { t.true(run >= 0); t.true(wait >= 0); }
+  const [run, wait] = schedTotals(process.pid);
+  t.true(run >= threads.reduce((a, [, r]) => a + r, 0) * 0.5 && run > 0);
+  t.true(wait >= 0);
+  t.deepEqual(threadSchedStats(undefined), []);
+  t.is(schedTotals(undefined), null);
+  t.deepEqual(threadSchedStats(2 ** 22 + 12345), []);
 });

@@ -140,7 +140,7 @@ test('fanout: every port shared by all workers, afpacket only, never with worker
   t.regex(both.message, /ports\[0\]\.worker: a fanout port is in every worker: leave worker out/);
 });
 
-test('worker tuning: by default busy-poll off, worker and control plane at nice 0, workers under normal scheduling (no SCHED_FIFO), unless configured; out-of-range values named', (t) => {
+test('worker tuning: busy-poll off, worker and control plane at the default nice, normal scheduling (no SCHED_FIFO), unless configured; out-of-range values named', (t) => {
   const c = parseConfig(good);
   t.is(c.busyPollUs, 0);
   t.is(c.workerNice, 0, 'the worker is not raised by default (docs/running.md, workerNice: it cost connection rate on a quiet node)');

@@ -5,7 +5,7 @@
 // gives (the config names none). Then an endpoint change, a dropped watch and a deletion.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
-import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
 import {
   rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api, arpAnswered,
 } from './lib/topology.js';
@@ -24,12 +24,7 @@ const service = (extra = {}) => ({
   },
   status: { loadBalancer: {} },
 });
-const slice = (pods) => ({
-  metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-  addressType: 'IPv4',
-  endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
-  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-});
+const slice = webSlice;
 
 test.before(async () => {
   if (!root) return;

@@ -9,7 +9,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
 import { rootGate, buildTopology, startPods, startDaemon, destroyTopology, curlOk, api, WDP, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -54,11 +54,7 @@ test.before(async () => {
       spec: { type: 'ClusterIP', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], sessionAffinity: 'None' },
       status: { loadBalancer: {} },
     });
-    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
-      metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
-      addressType: 'IPv4', endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
-      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-    });
+    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', webSlice(topo.pods));
     await startDaemon(topo);
     await startPods(topo);
   } catch (e) {

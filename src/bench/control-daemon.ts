@@ -16,14 +16,14 @@
 //                  what the daemon's restore summary says lay between the two (forwardingAfterMs
 //                  and readyAfterMs, both from the process's start); null for a build without it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.js';
 import { commandExists, nsArgv, withNamespaces } from './peers/netns.js';
-import { processCpuSeconds } from './cpu-account.js';
+import { processCpuSeconds, schedTotals, threadSchedStats } from './cpu-account.js';
 import type { BenchService } from './peers/service-set.js';
 import type { Progress } from './report.js';
 
@@ -85,29 +85,6 @@ export interface DaemonFigures {
 function cpuMs(pid: number | undefined): number | null {
   const s = pid === undefined ? null : processCpuSeconds(pid);
   return s === null ? null : s * 1000;
-}
-
-/** Per thread of process `pid`: [tid, ns on a CPU, ns runnable but waiting for one]
- * (/proc/PID/task/TID/schedstat: nanoseconds, unlike /proc/PID/stat's 10 ms ticks); empty when
- * not readable (a kernel without schedstats, or the process is gone). */
-function threadSchedStats(pid: number | undefined): Array<[number, number, number]> {
-  if (pid === undefined) return [];
-  const out: Array<[number, number, number]> = [];
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const [run, wait] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ').map(Number);
-        if (Number.isFinite(run) && Number.isFinite(wait)) out.push([Number(t), run, wait]);
-      } catch { /* the thread ended */ }
-    }
-  } catch { return []; }
-  return out;
-}
-
-/** threadSchedStats summed: [ns on a CPU, ns waiting for one], or null. */
-function schedTotals(pid: number | undefined): [number, number] | null {
-  const ts = threadSchedStats(pid);
-  return ts.length ? ts.reduce<[number, number]>((a, [, r, w]) => [a[0] + r, a[1] + w], [0, 0]) : null;
 }
 
 /** Why the daemon cannot be measured here, or null. */

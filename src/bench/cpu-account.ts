@@ -21,6 +21,9 @@
 // path for OVS. Divided by the frames that reached the server translated. Resolution: USER_HZ
 // ticks (10 ms) sampled at the kernel's tick rate, so a 3 s window is good to ~1%; other load on
 // the machine that lands in ksoftirqd is counted too (small: this topology's softirqs run inline).
+//
+// Also per-thread CPU and run-queue wait in ns from schedstat (threadSchedStats), for `wdp bench
+// control`'s per-change figures of the daemon.
 import { readFileSync, readdirSync } from 'node:fs';
 
 const CLK_TCK = 100; // USER_HZ: /proc/PID/stat is in 1/100 s on every Linux ABI
@@ -97,4 +100,27 @@ export interface GeneratorBaseline { cpuPerFrameS: number }
 export function forwarderCpuSeconds(w: { forwarderS: number; generatorS: number; offered: number }, base: GeneratorBaseline | null): number | null {
   if (!base) return null;
   return Math.max(0, w.forwarderS + w.generatorS - base.cpuPerFrameS * w.offered);
+}
+
+/** Per thread of process `pid`: [tid, ns on a CPU, ns runnable but waiting for one]
+ * (/proc/PID/task/TID/schedstat: nanoseconds, unlike /proc/PID/stat's 10 ms ticks); empty when
+ * not readable (a kernel without schedstats, or the process is gone). */
+export function threadSchedStats(pid: number | undefined): Array<[number, number, number]> {
+  if (pid === undefined) return [];
+  const out: Array<[number, number, number]> = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const [run, wait] = readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ').map(Number);
+        if (Number.isFinite(run) && Number.isFinite(wait)) out.push([Number(t), run, wait]);
+      } catch { /* the thread ended */ }
+    }
+  } catch { return []; }
+  return out;
+}
+
+/** threadSchedStats summed: [ns on a CPU, ns waiting for one], or null. */
+export function schedTotals(pid: number | undefined): [number, number] | null {
+  const ts = threadSchedStats(pid);
+  return ts.length ? ts.reduce<[number, number]>((a, [, r, w]) => [a[0] + r, a[1] + w], [0, 0]) : null;
 }

@@ -8,6 +8,15 @@ import { fileURLToPath } from 'node:url';
 
 const DOUBLE = fileURLToPath(new URL('./apiserver-double.js', import.meta.url));
 
+/** The EndpointSlice `web-abc` of Service default/web the kube tests seed: `pods` ready on node-a,
+ * port http 8080/TCP. */
+export const webSlice = (pods) => ({
+  metadata: { name: 'web-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType: 'IPv4',
+  endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+});
+
 /** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, double(method, path, body) }. */
 export async function startDoubleInNs(topo) {
   const controlSock = join(topo.dir, 'double.sock');
