@@ -14,6 +14,7 @@
 // without setsid shares the group with the shell and everything else started from it, which it
 // must not raise. Lowering a group's nice needs CAP_SYS_NICE, as lowering a thread's does.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { badNice, priorityRefusal } from './thread-priority.js';
 
 export type AutogroupResult = { raised: true; from: number; to: number } | { raised: false; reason: string };
 
@@ -40,7 +41,8 @@ export function autogroupNice(): number | null {
 /** Raises this process's autogroup to `nice` when the process leads its session and the group's
  * nice is higher; otherwise says why not (nothing changed). */
 export function raiseAutogroup(nice: number): AutogroupResult {
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) return { raised: false, reason: `nice must be an integer in -20..19, got ${nice}` };
+  const bad = badNice(nice);
+  if (bad) return { raised: false, reason: bad };
   if (!existsSync('/proc/self/autogroup')) return { raised: false, reason: 'no autogroup scheduling here (/proc/self/autogroup missing)' };
   try {
     if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() === '0') return { raised: false, reason: 'autogroup scheduling is off (kernel.sched_autogroup_enabled = 0)' };
@@ -50,10 +52,7 @@ export function raiseAutogroup(nice: number): AutogroupResult {
   const from = autogroupNice();
   if (from === null) return { raised: false, reason: 'the autogroup\'s nice value is unreadable' };
   if (from <= nice) return { raised: false, reason: `the session's group is at nice ${from} already` };
-  try { writeFileSync('/proc/self/autogroup', String(nice)); } catch (e) {
-    const code = (e as { code?: string }).code;
-    return { raised: false, reason: code === 'EPERM' || code === 'EACCES' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message };
-  }
+  try { writeFileSync('/proc/self/autogroup', String(nice)); } catch (e) { return { raised: false, reason: priorityRefusal(e) }; }
   return { raised: true, from, to: autogroupNice() ?? nice };
 }
 

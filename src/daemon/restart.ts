@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import * as L from '../../assembly/layout.js';
 import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
-import type { WorkerDataplane } from './worker-dataplane.js';
+import { addImportStats, type WorkerDataplane } from './worker-dataplane.js';
 import type { Neighbour } from './l2.js';
 import type { ImportStats } from '../core/flow-export.js';
 import type { ImageStartResult, WorkerImageInit } from './table-image-file.js';
@@ -101,11 +101,7 @@ export class FlowCheckpointer {
     const done = new Set(images.filter((r) => r.used).map((r) => r.worker));
     try {
       const s: ImportStats = await dataplane.importFlows(c.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
-      for (const r of images) {
-        if (!r.flows) continue;
-        s.flows += r.flows.flows; s.affinity += r.flows.affinity; s.staleBackends += r.flows.staleBackends;
-        for (const [k, n] of Object.entries(r.flows.dropped)) s.dropped[k] = (s.dropped[k] ?? 0) + n;
-      }
+      for (const r of images) if (r.flows) addImportStats(s, r.flows);
       Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });
     } catch (e) {
       this.summaryData.problem = `importing the saved flows failed: ${(e as Error).message}`;

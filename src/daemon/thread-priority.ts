@@ -32,25 +32,31 @@ export function currentTid(): number | null {
   } catch { return null; }
 }
 
+/** Why `nice` is not a nice value, or null when it is (also the session group's: autogroup.ts). */
+export function badNice(nice: number): string | null {
+  return Number.isInteger(nice) && nice >= -20 && nice <= 19 ? null : `nice must be an integer in -20..19, got ${nice}`;
+}
+
+/** A refused priority change said as such (EPERM/EACCES: `needs` CAP_SYS_NICE), else its message. */
+export function priorityRefusal(e: unknown, what = 'raising priority'): string {
+  const code = (e as { code?: string }).code;
+  return code === 'EPERM' || code === 'EACCES' ? `not permitted (${what} needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
+}
+
 /** Sets this thread's nice value; null on success, else why not (the thread keeps its nice). */
 export function setThreadNice(nice: number): string | null {
-  if (!Number.isInteger(nice) || nice < -20 || nice > 19) return `nice must be an integer in -20..19, got ${nice}`;
+  const bad = badNice(nice);
+  if (bad) return bad;
   const tid = currentTid();
   if (tid === null) return 'no /proc/thread-self (per-thread priority needs Linux)';
-  try { setPriority(tid, nice); return null; } catch (e) {
-    const code = (e as { code?: string }).code;
-    return code === 'EACCES' || code === 'EPERM' ? `not permitted (raising priority needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
-  }
+  try { setPriority(tid, nice); return null; } catch (e) { return priorityRefusal(e); }
 }
 
 /** Puts this thread in SCHED_FIFO at `priority` (1..99; 0: back to SCHED_OTHER), through the
  * native addon; null on success, else why not (the thread keeps its policy). */
 export function setThreadRealtime(priority: number): string | null {
   if (!Number.isInteger(priority) || priority < 0 || priority > 99) return `real-time priority must be an integer in 0..99, got ${priority}`;
-  try { nativeAddon().setThreadRealtime(priority); return null; } catch (e) {
-    const code = (e as { code?: string }).code;
-    return code === 'EPERM' || code === 'EACCES' ? `not permitted (a real-time policy needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
-  }
+  try { nativeAddon().setThreadRealtime(priority); return null; } catch (e) { return priorityRefusal(e, 'a real-time policy'); }
 }
 
 /** Pins this thread to `cpu` (sched_setaffinity through the native addon: Node has no API for

@@ -288,13 +288,10 @@ export class WorkerDataplane implements Dataplane {
    * restored learned ones) go to every worker, which keeps those of its own ports to re-verify. */
   async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number, neighbours: Neighbour[] = []): Promise<ImportStats> {
     const total: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
-    const add = (k: string, n: number) => { if (n) total.dropped[k] = (total.dropped[k] ?? 0) + n; };
     await Promise.all(saved.map(async (w) => {
       const h = this.workers.find((x) => x.index === w.worker);
-      if (!h) { add('workerGone', w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE); return; }
-      const s = await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours });
-      total.flows += s.flows; total.affinity += s.affinity; total.staleBackends += s.staleBackends;
-      for (const [k, n] of Object.entries(s.dropped)) add(k, n);
+      if (!h) { addImportStats(total, { flows: 0, affinity: 0, staleBackends: 0, dropped: { workerGone: w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE } }); return; }
+      addImportStats(total, await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours }));
     }));
     return total;
   }
@@ -314,4 +311,10 @@ export class WorkerDataplane implements Dataplane {
       h.port.close();
     }));
   }
+}
+
+/** Adds one worker's flow import (`s`) to `total` (dropped reasons by name, zeros left out). */
+export function addImportStats(total: ImportStats, s: ImportStats): void {
+  total.flows += s.flows; total.affinity += s.affinity; total.staleBackends += s.staleBackends;
+  for (const [k, n] of Object.entries(s.dropped)) if (n) total.dropped[k] = (total.dropped[k] ?? 0) + n;
 }

@@ -115,6 +115,14 @@ class Worker {
     // configured pods without a MAC: asked for on their own port only
     for (const a of p.probe) this.probeRing.hold(a, [p.index]);
   }
+  /** What addSpec (and the L2 responder) keep of a port that is gone: a runtime port removed, or
+   * a saved one not opened at start. */
+  private dropSpec(index: number): void {
+    this.specs.delete(index);
+    this.ownPorts.delete(index);
+    this.l2.removePort(index);
+    this.probeRing.dropPort(index);
+  }
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
     this.post({ type: 'log', level, msg, data });
   }
@@ -146,7 +154,7 @@ class Worker {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
           this.unopened.push(spec.name);
-          this.specs.delete(spec.index); this.ownPorts.delete(spec.index); this.l2.removePort(spec.index); this.probeRing.dropPort(spec.index);
+          this.dropSpec(spec.index);
         }
       }
     } catch (e) {
@@ -173,13 +181,14 @@ class Worker {
           // the kernel puts a frame on the worker that owns the client's address, as far as the
           // port's role tells which side the client is (fanout-program.ts); steering does the rest
           ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'cbpf' as const, program: fanoutProgram(spec.role === 'uplink' ? 'src' : 'dst') } } : {}) };
+        const xdp = { ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }; // AF_XDP only
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
         if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
-        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }, spec.fanout.xsk);
+        else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
-          const r = nat.openAfXdpOrPacket!({ ...packet, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) });
+          const r = nat.openAfXdpOrPacket!({ ...packet, ...xdp });
           if (r.fallback) this.log('warn', 'AF_XDP unavailable, using AF_PACKET on this interface', { port: spec.name, reason: r.fallback });
           else this.log('info', 'AF_XDP port open', { port: spec.name, mode: r.port.zeroCopy ? 'zero-copy' : 'copy' });
           port = r.port;
@@ -218,15 +227,15 @@ class Worker {
     if (nq < workers) throw new Error(`AF_XDP interface ${opts.ifname} has ${nq} receive queue(s), fewer than the ${workers} workers sharing it (give it at least ${workers}: ethtool -L, or a veth's numrxqueues)`);
     const queues = Array.from({ length: nq }, (_, q) => q).filter((q) => q % workers === self);
     const shared = new Int32Array(xsk);
+    let port: NativePortLike;
     if (self === 0) {
-      const port = new nat.AfXdpPort!({ ...opts, queues });
+      port = new nat.AfXdpPort!({ ...opts, queues });
       Atomics.store(shared, 0, port.handle);
       Atomics.notify(shared, 0);
-      this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
-      return port;
+    } else {
+      if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
+      port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
     }
-    if (Atomics.wait(shared, 0, 0, 30_000) === 'timed-out') throw new Error(`AF_XDP port ${opts.name}: worker 0 did not open it within 30 s`);
-    const port = new nat.AfXdpPort!({ ...opts, queues, shareWith: { handle: Atomics.load(shared, 0) } });
     this.log('info', 'AF_XDP port open', { port: opts.name, mode: port.zeroCopy ? 'zero-copy' : 'copy', queues });
     return port;
   }
@@ -284,11 +293,8 @@ class Worker {
     this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
-    this.specs.delete(index);
-    this.ownPorts.delete(index);
+    this.dropSpec(index);
     this.kinds.delete(index);
-    this.l2.removePort(index);
-    this.probeRing.dropPort(index);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
     this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });

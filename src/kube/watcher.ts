@@ -44,13 +44,17 @@ export interface KubeWatcherOptions {
   informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number] };
 }
 
+/** One GET of the Node object `name`. */
+const getNode = async (kc: KubeConfig, name: string, timeoutMs: number): Promise<NodeInfo> =>
+  nodeInfo(await getJson(kc, `${NODES_PATH}/${encodeURIComponent(name)}`, timeoutMs) as KubeObject);
+
 /** GET this node's Node object once (startup: the workers need the node addresses before they
  * start). Retries for `waitSeconds`; null when it cannot be read (logged). */
 export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: number, log: Logger): Promise<NodeInfo | null> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (let delay = 500; ; delay = Math.min(delay * 2, 5000)) {
     try {
-      return nodeInfo(await getJson(kc, `${NODES_PATH}/${encodeURIComponent(name)}`, 10_000) as KubeObject);
+      return await getNode(kc, name, 10_000);
     } catch (e) {
       const left = deadline - Date.now();
       const msg = e instanceof KubeApiError && e.statusCode === 404 ? `node ${name} does not exist (is hostnameOverride right?)` : (e as Error).message;
@@ -64,7 +68,7 @@ export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: numbe
 /** One GET of this node's Node object, no retries (a start that does not wait for it: the
  * watcher reads it anyway); null, logged at debug, when it cannot be read. */
 export async function readNodeOnce(kc: KubeConfig, name: string, log: Logger): Promise<NodeInfo | null> {
-  try { return nodeInfo(await getJson(kc, `${NODES_PATH}/${encodeURIComponent(name)}`, 5_000) as KubeObject); } catch (e) {
+  try { return await getNode(kc, name, 5_000); } catch (e) {
     log.debug({ node: name, error: (e as Error).message }, 'the Node could not be read at start: the watcher reads it');
     return null;
   }

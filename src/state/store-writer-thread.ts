@@ -11,6 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
+import { DELETE_OBJECT_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
 import type { WriterReply, WriterRequest, WriterSettings } from './store-writer.js';
 
 const settings = workerData as WriterSettings;
@@ -25,13 +26,10 @@ function open(): void {
   const c = new Database(settings.path, { fileMustExist: true });
   try {
     c.pragma(`busy_timeout = ${settings.busyTimeoutMs}`);
-    c.pragma('synchronous = FULL');
-    // no checkpoint inside a COMMIT, before its answer: this thread checkpoints after answering
-    // (below), the main thread's connection after its own commits
-    c.pragma('wal_autocheckpoint = 0');
-    c.pragma(`cache_size = -${settings.cacheKiB}`);
-    up = c.prepare('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
-    del = c.prepare('DELETE FROM objects WHERE kind = ? AND key = ?');
+    // (this thread checkpoints after answering a commit: below)
+    setWriteSettings(c, settings.cacheKiB);
+    up = c.prepare(UPSERT_OBJECT_SQL);
+    del = c.prepare(DELETE_OBJECT_SQL);
   } catch (e) {
     try { c.close(); } catch { /* closing anyway */ }
     throw e;

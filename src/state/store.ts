@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { StoreWriterThread } from './store-writer.js';
+import { DELETE_OBJECT_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError } from './types.js';
@@ -166,10 +167,7 @@ export class StateStore {
       const qc = db.pragma('quick_check', { simple: true }) as string;
       if (qc !== 'ok') refuse(`the database is corrupt (quick_check: ${qc})`);
       db.pragma('journal_mode = WAL');
-      // FULL: a commit returns only after the WAL is fsynced — the apply is acknowledged after that
-      db.pragma('synchronous = FULL');
-      db.pragma('wal_autocheckpoint = 0'); // checkpoints run after the acknowledgement (commit())
-      db.pragma(`cache_size = -${CACHE_KIB}`);
+      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
@@ -235,8 +233,8 @@ export class StateStore {
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
     if (!m) setRev.run(REVISION_KEY, `${rev.id}:0`); // a store without one (created before revisions): once
-    const up = db.prepare<[string, string, string, number]>('INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc');
-    const del = db.prepare<[string, string]>('DELETE FROM objects WHERE kind = ? AND key = ?');
+    const up = db.prepare<[string, string, string, number]>(UPSERT_OBJECT_SQL);
+    const del = db.prepare<[string, string]>(DELETE_OBJECT_SQL);
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
       let bytes = 0;
       for (const o of w.upsert) {

@@ -1,0 +1,18 @@
+// The statements and connection settings both of the store's writing connections use — the main
+// thread's (store.ts) and the store writer thread's (store-writer-thread.ts) — so that a row
+// written by either is the same row, kept as durably.
+import type Database from 'better-sqlite3';
+
+/** One object's row, inserted or replaced: (kind, key, body, crc32(body)). */
+export const UPSERT_OBJECT_SQL = 'INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc';
+/** One object's row removed: (kind, key). */
+export const DELETE_OBJECT_SQL = 'DELETE FROM objects WHERE kind = ? AND key = ?';
+
+/** A connection that commits: FULL (a commit returns only after the WAL is fsynced — the apply is
+ * acknowledged after that) and no automatic checkpoint inside a COMMIT, before its answer (the
+ * store checkpoints after answering: store.ts, CHECKPOINT_BYTES). */
+export function setWriteSettings(db: Database.Database, cacheKiB: number): void {
+  db.pragma('synchronous = FULL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.pragma(`cache_size = -${cacheKiB}`);
+}
