@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Core } from '../core/host.js';
 import { decodeImageHead, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { TABLE_REGIONS } from '../core/table-writer.js';
 import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
 
@@ -149,7 +150,7 @@ export function startFromImage(core: Core, worker: number, workers: number, init
     // the payload straight into the set it becomes (no second copy), its CRC over it there
     resume = new ImageResume(core, head.meta, (u8, base, meta) => {
       let crc = crc32(head.metaBytes), at = head.payloadAt;
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < TABLE_REGIONS; i++) {
         const region = u8.subarray(base + meta.offsets[i], base + meta.offsets[i] + meta.lengths[i]);
         readAt(fd, region, at);
         crc = crc32(region, crc);
