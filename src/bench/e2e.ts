@@ -772,7 +772,7 @@ async function interleavedLatency(res: E2eResult, runnable: Contender[], tests: 
     ratio_range_level: figs.find((f) => f.rtt_p99_ratio_range)?.rtt_p99_ratio_range?.level ?? 0.9,
     load_start: round(loadStart, 2), load_end: round(loadEnd, 2),
     rtt_p99_us_rounds: by((f) => f.rtt_p99_us_rounds),
-    rtt_p99_per_kernel_rounds: by((f) => (f.ratio_to === 'kernel' ? f.rtt_p99_ratio_rounds : [])),
+    rtt_p99_per_kernel_rounds: Object.fromEntries(figs.filter((f) => f.ratio_to === 'kernel' && f.name !== 'kernel').map((f) => [f.name, f.rtt_p99_ratio_rounds])),
     conn_per_s_chunks: by((f) => f.conn_per_s_chunks),
     process_cpu_us_per_rtt: by((f) => f.process_cpu_us_per_rtt),
   };
