@@ -224,6 +224,28 @@ test.serial('bench e2e: generator and kernel figures positive; wdp and ovs posit
   t.regex(r.stdout, /round-trip floor: cpuidle .* CPUs, load /);
 });
 
+(isRoot ? test.serial : test.skip)('bench e2e latency rounds: bounded in time (fewer samples, reported), and a variant that cannot start is reported while the others are measured (needs root: namespaces)', async (t) => {
+  const r = await wdp(['bench', 'e2e', '--contenders', 'kernel', '--tests', 'rtt', '--rounds', '2', '--rtt-samples', '200000', '--rtt-seconds', '0.6', '--json', '--quiet']);
+  const j = oneJson(t, r);
+  t.true(j.kernel_rtt_samples > 0 && j.kernel_rtt_samples < 200000, String(j.kernel_rtt_samples));
+  t.is(j.interleave.rtt_chunk, 100000);
+  t.is(j.kernel_conn_per_s, null);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ab-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'ab.json');
+  const ab = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--rounds', '2', '--rtt-chunk', '20', '--conn-seconds', '0',
+    '--json', out, '--variant', 'kernel=kernel', '--variant', `broken=wdp,bin=${join(dir, 'no-such-wdp.js')}`], { cwd: ROOT, timeout: 240_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+  t.is(ab.code, 0, ab.stderr);
+  const res = JSON.parse(readFileSync(out, 'utf8')).res;
+  const broken = res.find((x) => x.name === 'broken'), kernel = res.find((x) => x.name === 'kernel');
+  t.regex(broken.unavailable_reason, /broken did not come up: /);
+  t.is(broken.rtt_samples, 0);
+  t.is(broken.rtt_p99_ratio, null);
+  t.is(kernel.unavailable_reason, undefined);
+  t.is(kernel.rtt_samples + kernel.rtt_lost, 40);
+  t.regex(ab.stdout, /broken: broken did not come up/);
+});
+
 test.serial('bench core: rows from runCoreBench, or a clear message while it has not landed', async (t) => {
   const built = existsSync(join(ROOT, 'dist/src/bench/core.js'));
   const r = await wdp(['bench', 'core', '--sweep', 'services', '--points', '10,100', '--endpoints', '2', '--flows', '1000', '--ct-capacity', '65536', '--seconds', '0.3', '--json', '--quiet']);
