@@ -1,0 +1,181 @@
+// The examples/ manifests as a user applies them (`wdp apply -f examples/X.yaml` through the CLI,
+// README "Using it"), checked with real clients against what the Kubernetes docs say each
+// Service does. The daemon runs in its own namespace; three pod namespaces carry the examples'
+// endpoint addresses (several each) and answer on the examples' target ports; the pod server
+// names the address a connection reached (x-local-address), so each endpoint is identified.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import {
+  buildTopology, startDaemon, startPods, destroyTopology, curl, udpMany, rootGate, ROOT, WDP, NODE_V4,
+} from './lib/topology.js';
+
+const gate = rootGate(test);
+const serial = gate.serial;
+let topo;
+
+// the examples' endpoint addresses, spread over the three pod namespaces
+const EXTRA = [
+  ['10.244.1.10', '10.244.1.21', '10.244.1.31', '10.244.1.41', '10.244.1.61', 'fd00:244:1::41'],
+  ['10.244.2.11', '10.244.2.22', '10.244.2.32', '10.244.2.42', '10.244.1.62', 'fd00:244:2::42'],
+  ['10.244.3.23', '10.244.1.24', '10.244.2.63'],
+];
+const LB_CLIENT = '203.0.113.5'; // inside examples/loadbalancer.yaml's loadBalancerSourceRanges
+
+test.before(async () => {
+  if (!gate.ok) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
+  try {
+    await startDaemon(topo);
+    await startPods(topo, { http: [53, 6379, 8080, 8443, 9090, 9153], udp: [5353] });
+    topo.pods.forEach((pod, i) => {
+      for (const a of EXTRA[i]) topo.lab.addr(pod.ns, pod.ifname, a.includes(':') ? `${a}/128` : `${a}/32`);
+    });
+    topo.lab.addr(topo.ns.remote, 'eth0', `${LB_CLIENT}/32`);
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+/** `wdp ARGS --server unix:SOCK`: { code, stdout, stderr } */
+function wdp(args) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [WDP, ...args, '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT, timeout: 30000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+  });
+}
+
+async function applyExample(t, file) {
+  const r = await wdp(['apply', '-f', `examples/${file}`]);
+  t.is(r.code, 0, `wdp apply -f examples/${file}: ${r.stderr}${r.stdout}`);
+  return r;
+}
+
+/** Which endpoint addresses (and client addresses as the pods saw them) answered `n` curl requests. */
+async function addressesOf(t, ns, url, n = 16, extra = []) {
+  const seen = new Set(); const peers = new Set();
+  for (let i = 0; i < n; i++) {
+    const r = await curl(topo, ns, url, { timeout: 3, extra });
+    t.is(r.code, 0, `${url} request ${i}: ${r.stderr}`);
+    if (r.code !== 0) break;
+    seen.add(r.headers['x-local-address']); peers.add(r.headers['x-peer'].replace('::ffff:', ''));
+  }
+  return { addrs: [...seen].sort(), peers: [...peers].sort() };
+}
+
+/** A UDP echo bound to one address (answers `addr:payload`), until the topology goes. */
+async function udpEchoOn(ns, addr, port) {
+  const script = `const s=require('dgram').createSocket('udp4');
+    s.on('message',(m,r)=>s.send(Buffer.concat([Buffer.from('${addr}:'),m]),r.port,r.address));
+    s.bind(${port},'${addr}',()=>console.log('ready'));`;
+  const child = topo.lab.spawn(ns, process.execPath, ['-e', script]);
+  topo.podProcs.push(child);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`udp echo on ${addr} not ready`)), 10000);
+    child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+  });
+}
+
+serial('examples/clusterip-dns.yaml: UDP and TCP port 53 and TCP 9153 on the ClusterIP reach the DNS endpoints; an undefined port is refused', async (t) => {
+  await applyExample(t, 'clusterip-dns.yaml');
+  // a DNS server answers from the address it was asked at; the pod server's wildcard UDP socket
+  // would answer from the pod's first address, which no conntrack (kube-proxy's either) matches
+  for (const [i, addr] of [[0, '10.244.1.10'], [1, '10.244.2.11']]) await udpEchoOn(topo.pods[i].ns, addr, 53);
+  const tcp = await addressesOf(t, topo.ns.client, 'http://10.96.0.10:53/', 12);
+  t.true(tcp.addrs.length >= 1 && tcp.addrs.every((a) => ['10.244.1.10', '10.244.2.11'].includes(a)), JSON.stringify(tcp));
+  const metrics = await addressesOf(t, topo.ns.client, 'http://10.96.0.10:9153/', 4);
+  t.true(metrics.addrs.every((a) => ['10.244.1.10', '10.244.2.11'].includes(a)), JSON.stringify(metrics));
+  const udp = await udpMany(topo, topo.ns.client, '10.96.0.10', 53, Array.from({ length: 8 }, (_, i) => ({ payload: `q${i}` })));
+  for (const r of udp) {
+    t.regex(r.reply ?? '', /^10\.244\.(1\.10|2\.11):q\d$/, JSON.stringify(r));
+    t.is(r.from, '10.96.0.10', 'the reply comes back from the ClusterIP');
+  }
+  // a port the Service does not define: kube-proxy rejects (TCP RST -> connection refused)
+  const refused = await curl(topo, topo.ns.client, 'http://10.96.0.10:80/', { timeout: 3 });
+  t.is(refused.code, 7, `curl to an undefined ClusterIP port must be refused quickly: ${refused.stderr}`);
+});
+
+serial('examples/nodeport.yaml: the node port from outside the node is masqueraded and reaches only the ready endpoints; ClusterIP too', async (t) => {
+  await applyExample(t, 'nodeport.yaml');
+  const np = await addressesOf(t, topo.ns.remote, `http://${NODE_V4}:30080/`, 20);
+  t.deepEqual(np.addrs, ['10.244.1.21', '10.244.2.22'], 'ready endpoints only (not the terminating or the not-ready one)');
+  t.deepEqual(np.peers, [NODE_V4], 'externalTrafficPolicy Cluster: masqueraded to the node address');
+  const cip = await addressesOf(t, topo.ns.client, 'http://10.96.12.34/', 12);
+  t.true(cip.addrs.every((a) => ['10.244.1.21', '10.244.2.22'].includes(a)), JSON.stringify(cip));
+});
+
+serial('examples/loadbalancer.yaml: the LB IP only from the source ranges, externalTrafficPolicy Local keeps the client address and the local endpoint', async (t) => {
+  await applyExample(t, 'loadbalancer.yaml');
+  const inRange = await addressesOf(t, topo.ns.remote, 'http://192.0.2.50:443/', 8, ['--interface', LB_CLIENT]);
+  t.deepEqual(inRange.addrs, ['10.244.1.31'], 'node-local endpoint only');
+  t.deepEqual(inRange.peers, [LB_CLIENT], 'client address preserved');
+  const outOfRange = await curl(topo, topo.ns.remote, 'http://192.0.2.50:443/', { timeout: 2 });
+  t.not(outOfRange.code, 0, 'a client outside loadBalancerSourceRanges must not be served');
+  // loadBalancerSourceRanges filter the load-balancer IP only, not the node port
+  const np = await addressesOf(t, topo.ns.remote, `http://${NODE_V4}:31443/`, 6);
+  t.deepEqual(np.addrs, ['10.244.1.31']);
+  t.deepEqual(np.peers, ['192.168.100.10']);
+  // the ClusterIP is not subject to externalTrafficPolicy
+  const cip = await addressesOf(t, topo.ns.client, 'http://10.96.40.1:443/', 20);
+  t.deepEqual(cip.addrs, ['10.244.1.31', '10.244.2.32']);
+});
+
+serial('examples/dual-stack.yaml: both cluster IPs and the external IP reach the endpoints of their family', async (t) => {
+  await applyExample(t, 'dual-stack.yaml');
+  const v6 = await addressesOf(t, topo.ns.client, 'http://[fd00:96::a]:9090/', 12);
+  t.true(v6.addrs.length > 0 && v6.addrs.every((a) => ['fd00:244:1::41', 'fd00:244:2::42'].includes(a)), JSON.stringify(v6));
+  const v4 = await addressesOf(t, topo.ns.client, 'http://10.96.50.5:9090/', 12);
+  t.true(v4.addrs.length > 0 && v4.addrs.every((a) => ['10.244.1.41', '10.244.2.42'].includes(a)), JSON.stringify(v4));
+  const ext = await addressesOf(t, topo.ns.remote, 'http://198.51.100.200:9090/', 8);
+  t.true(ext.addrs.length > 0 && ext.addrs.every((a) => ['10.244.1.41', '10.244.2.42'].includes(a)), JSON.stringify(ext));
+  t.deepEqual(ext.peers, [NODE_V4], 'external IP, externalTrafficPolicy Cluster: masqueraded');
+});
+
+serial('examples/affinity.yaml: ClientIP affinity keeps one endpoint; internalTrafficPolicy Local uses node-local endpoints only', async (t) => {
+  await applyExample(t, 'affinity.yaml');
+  const a = await addressesOf(t, topo.ns.client, 'http://10.96.60.6:6379/', 12);
+  t.is(a.addrs.length, 1, `one endpoint for one client: ${JSON.stringify(a)}`);
+  t.true(['10.244.1.61', '10.244.1.62'].includes(a.addrs[0]), 'a node-local endpoint');
+});
+
+serial('examples/headless-and-externalname.yaml: stored, nothing programmed', async (t) => {
+  await applyExample(t, 'headless-and-externalname.yaml');
+  const svcs = await wdp(['get', 'services', '-n', 'shop', '-o', 'json']);
+  t.is(svcs.code, 0, svcs.stderr);
+  const names = JSON.parse(svcs.stdout).items?.map((s) => s.metadata.name) ?? JSON.parse(svcs.stdout).map?.((s) => s.metadata.name);
+  t.true(names.includes('db') && names.includes('payments-provider'), svcs.stdout.slice(0, 500));
+  const fe = await wdp(['get', 'frontends', '--service', 'shop/db', '-o', 'json']);
+  t.is(fe.code, 0, fe.stderr);
+  t.false(fe.stdout.includes('5432'), `a headless service has no frontend: ${fe.stdout.slice(0, 500)}`);
+});
+
+serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP port unreachable', async (t) => {
+  const empty = JSON.stringify({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'empty', namespace: 'default' },
+    spec: { clusterIP: '10.96.70.7', ports: [{ name: 'tcp', port: 80, protocol: 'TCP' }, { name: 'udp', port: 53, protocol: 'UDP' }] },
+  });
+  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
+  const done = new Promise((resolve) => child.on('exit', resolve));
+  child.stdin.end(empty);
+  t.is(await done, 0);
+  const c = await curl(topo, topo.ns.client, 'http://10.96.70.7/', { timeout: 3 });
+  t.is(c.code, 7, `connection refused expected: ${c.stderr}`);
+  const script = `const s=require('dgram').createSocket('udp4');
+    const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);
+    s.on('error',(e)=>{clearTimeout(t);console.log(e.code);process.exit(0)});
+    s.connect(53,'10.96.70.7',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});`;
+  const u = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: 10000 });
+  t.is(u.stdout.trim(), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
+});
+
+serial('wdp apply -f examples/ (README "Using it"): every example applies, NodeConfig included', async (t) => {
+  const diff = await wdp(['diff', '-f', 'examples/']);
+  t.true(diff.code === 0 || diff.code === 1, `diff exits 0 or 1: ${diff.code} ${diff.stderr}`);
+  const r = await applyExample(t, '');
+  t.regex(r.stdout + r.stderr, /nodeconfig|NodeConfig/i);
+  const nc = await wdp(['get', 'nodeconfig', '-o', 'json']);
+  t.is(nc.code, 0, nc.stderr);
+  t.true(nc.stdout.includes('192.168.10.11'), nc.stdout.slice(0, 500));
+});
