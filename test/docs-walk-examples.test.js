@@ -4,7 +4,9 @@
 // endpoint addresses (several each) and answer on the examples' target ports; the pod server
 // names the address a connection reached (x-local-address), so each endpoint is identified.
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { statSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   buildTopology, startDaemon, startPods, destroyTopology, curl, udpMany, rootGate, ROOT, WDP, NODE_V4,
 } from './lib/topology.js';
@@ -104,6 +106,31 @@ serial('examples/nodeport.yaml: the node port from outside the node is masquerad
   t.deepEqual(np.peers, [NODE_V4], 'externalTrafficPolicy Cluster: masqueraded to the node address');
   const cip = await addressesOf(t, topo.ns.client, 'http://10.96.12.34/', 12);
   t.true(cip.addrs.every((a) => ['10.244.1.21', '10.244.2.22'].includes(a)), JSON.stringify(cip));
+});
+
+serial('docs/observe.md: a capture of a client\'s connection, the state exported as the recipe says (appended -o yaml outputs), replayed: the SYN is forwarded as the daemon did', async (t) => {
+  const cap = join(topo.dir, 'client.pcap');
+  const capture = wdp(['capture', '--port', 'client', '--direction', 'in', '--proto', 'TCP', '--dport', '80', '-c', '10', '--duration', '5s', '-w', cap]);
+  const started = () => { try { return statSync(cap).size >= 24; } catch { return false; } };
+  for (let i = 0; i < 100 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
+  const c = await curl(topo, topo.ns.client, 'http://10.96.12.34/', { timeout: 3 });
+  t.is(c.code, 0, c.stderr);
+  t.is((await capture).code, 0);
+  const sh = `set -e; wdp() { ${JSON.stringify(process.execPath)} ${JSON.stringify(WDP)} "$@"; }; cd ${JSON.stringify(topo.dir)}
+    wdp get services -o yaml > state.yaml
+    wdp get endpointslices -o yaml >> state.yaml
+    wdp get nodeconfig -o yaml >> state.yaml
+    wdp get ports -o yaml > ports.yaml
+    wdp replay client.pcap -f state.yaml --in-port client --ports ports.yaml -w translated.pcap -o json > replay.ndjson`;
+  const r = await new Promise((resolve) => {
+    const child = spawn('bash', ['-c', sh], { cwd: ROOT, env: { ...process.env, WDP_SERVER: `unix:${topo.config.api.listen}` }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = ''; child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+  t.is(r.code, 0, r.stderr);
+  const events = readFileSync(join(topo.dir, 'replay.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const syn = events.find((e) => e.verdict === 'forward' && JSON.stringify(e).includes('shop/web'));
+  t.truthy(syn, `the replayed connection must match shop/web: ${JSON.stringify(events[0])}`);
 });
 
 serial('examples/loadbalancer.yaml: the LB IP only from the source ranges, externalTrafficPolicy Local keeps the client address and the local endpoint', async (t) => {
