@@ -161,8 +161,7 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
  * connections that already work, and connections that ended cannot hold the table full for their
  * closing timeout either. */
 @inline export function evictable(st: u32): bool {
-  return st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP
-    || st == L.CTS_TCP_CLOSING || st == L.CTS_TCP_HALF_CLOSED_ORIG || st == L.CTS_TCP_HALF_CLOSED_REPLY;
+  return st < <u32>L.CTS_COUNT && ((<u32>L.EVICTABLE_CT_STATES >>> st) & 1) != 0;
 }
 
 /** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)

@@ -235,6 +235,13 @@ export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply
 export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the client only (kernel FIN_WAIT/CLOSE_WAIT)
 export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
 export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
+// The states whose flows may be evicted when the table is full (bit s = state s): not confirmed
+// in both directions (TCP SYN sent, SYN-ACK seen, picked up mid-stream; UDP without a reply), or
+// TCP half-closed or closing — the kernel's early drop (not ASSURED, or tcp_can_early_drop). The
+// core's eviction (conntrack.ts evictable) and a restore's order (src/core/flow-export.ts, these
+// last) both read it. (Not named CTS_*: it shapes no record, so the checkpoint's record layout hash
+// — src/daemon/checkpoint.ts, which hashes the CT_/CTS_/CTF_ names — stays the same.)
+export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY);
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
 export const CTF_REPLIED = 2;    // a reply was seen

@@ -322,7 +322,7 @@ class Tables {
   }
   /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
    * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
-   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpLeftServing. */
+   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
   udpLeftServing(bv: BackView, p: Parsed): boolean {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
     const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
@@ -678,7 +678,7 @@ export class ReferenceModel {
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
     let bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
-    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpLeftServing
+    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpReselectFront
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The backend left the current generation (or its id now names another backend, or the
