@@ -194,8 +194,8 @@ test('what cannot be restored is counted, never thrown: expired, service gone, p
   const recs = exportFlows(a, PORTS_A, 1003);
   t.is(recs.flows.length, 2 * L.CT_SIZE);
 
-  // 7 h of downtime: the SYN-only flow (60 s) and the established one (6 h) have both expired
-  t.deepEqual(importFlows(mkCore(newIr()), recs, PORTS_B, 7 * 3600_000, 5).dropped, { expired: 2 });
+  // 25 h of downtime: the SYN-only flow (60 s) and the established one (24 h) have both expired
+  t.deepEqual(importFlows(mkCore(newIr()), recs, PORTS_B, 25 * 3600_000, 5).dropped, { expired: 2 });
   // the Service is gone
   const other = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.9.9', port: 80, service: 'default/x' }, [])], backends: [] });
   t.deepEqual(importFlows(mkCore(other), recs, PORTS_B, 0, 5).dropped, { noFrontend: 2 });
