@@ -4,11 +4,13 @@
 //     the new pod's (pkg/proxy/endpointslicecache.go addEndpoints prefers the copy that is not
 //     terminating): while the new pod is not ready the Service has no endpoint and refuses; the
 //     node of the new pod decides whether it is local;
+//   - sessionAffinity holds a client to its pod only while that pod is in the chain's endpoints:
+//     once it starts terminating (and others are ready) new connections go to a ready pod;
 //   - loadBalancerSourceRanges padded with spaces or with host bits set are read as their prefixes
 //     (serviceport.go: TrimSpace, ParseCIDRSloppy) instead of the Service being refused.
 // The node (node-a) has pod-a; pod-b is on node-b.
 import test from 'ava';
-import { curl, curlOk, e2eSuite, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';
+import { curl, curlOk, e2eSuite, httpMany, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { kind: 'aud', pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
 const { serial, apply } = suite;
@@ -69,4 +71,21 @@ serial('loadBalancerSourceRanges with spaces and host bits: the Service is serve
   t.is(ok.body.trim(), 'pod-a');
   const out = await curl(topo, topo.ns.remote, 'http://203.0.113.52/', { timeout: 2 });
   t.is(out.code, 28, `the remote client (192.168.100.10) is outside: dropped; got ${out.code}`);
+});
+
+serial('sessionAffinity: a client pinned to a pod that starts terminating opens its next connections to the ready pod', async (t) => {
+  const [a, b] = topo.pods;
+  const aff = { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } };
+  await apply([
+    serviceYaml({ name: 'stick', clusterIP: '10.96.9.13', ports: PORTS, extra: aff }),
+    slice('stick-1', 'stick', [[a, 'node-a', { ready: true }], [b, 'node-b', { ready: true }]]),
+  ]);
+  const first = await httpMany(topo, topo.ns.client, 'http://10.96.9.13/', 6);
+  const pinned = [...new Set(first.map((r) => r.pod))];
+  t.is(pinned.length, 1, `pinned: ${JSON.stringify(first)}`);
+  const [p, other] = pinned[0] === 'pod-a' ? [a, b] : [b, a];
+  await apply([slice('stick-1', 'stick', [[p, p === a ? 'node-a' : 'node-b', DRAINING], [other, other === a ? 'node-a' : 'node-b', { ready: true }]])]);
+  const after = await httpMany(topo, topo.ns.client, 'http://10.96.9.13/', 6);
+  t.deepEqual(after.filter((r) => r.error), []);
+  t.deepEqual([...new Set(after.map((r) => r.pod))], [other.name], 'the terminating pod is not in kube-proxy\'s chain while another is ready');
 });

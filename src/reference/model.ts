@@ -755,7 +755,7 @@ export class ReferenceModel {
   // ---- new flows -------------------------------------------------------------------------------
 
   /** Affinity table: home slot = hash & mask, AFF_PROBE slots examined; the client's own entry is
-   *  used while fresh and its backend is ready/serving-terminating, else overwritten; a new entry
+   *  used while fresh and its backend is ready (serving-terminating on a fallback frontend), else overwritten; a new entry
    *  goes to the first empty slot, else replaces the least recently seen of the window. */
   private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
     const f = fv.f;
@@ -772,7 +772,7 @@ export class ReferenceModel {
       if (s.front === key && s.hash === h && eqBytes(s.client, client)) {
         if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
           const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
-          if (st === L.BES_READY || st === L.BES_TERMINATING_SERVING) {
+          if (st === L.BES_READY || (st === L.BES_TERMINATING_SERVING && (f.flags & L.FEF_FALLBACK) !== 0)) {
             if (this.live) { s.lastSeen = this.now; this.global[L.GC_AFF_HIT]++; }
             x.t.select = L.TRSEL_AFFINITY;
             return s.backend;
