@@ -383,7 +383,7 @@ export const FE_PROTO = 50;
 export const FE_FAMILY = 51;
 
 export const FEF_AFFINITY = 1;     // sessionAffinity: ClientIP
-export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster)
+export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster; a ClusterIP with masqueradeAll)
 export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints

@@ -131,7 +131,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
       fe = frontendAt(cf);
-      flags = fe.flags;
+      // the cluster front's FEF_MASQUERADE (masqueradeAll) is for traffic addressed to its
+      // ClusterIP (kube-proxy matches the daddr), not for traffic short-circuited to its endpoints
+      flags = fe.flags & ~L.FEF_MASQUERADE;
       fr.front = cf;
       fr.stages |= L.TS_LOCAL_SOURCE;
       masqLocal = kind == L.RTK_LOCAL_NODE;

@@ -722,7 +722,9 @@ export class Compiler {
 
       portState.built = 0;
       portState.portStart = out.nFronts;
-      const outsideMasq = this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
+      // kube-proxy's internal chain: with --masquerade-all every flow to the ClusterIP is
+      // masqueraded, else (with a local-traffic detector) those not from a pod
+      const outsideMasq = this.node?.masqueradeAll ? L.FEF_MASQUERADE : this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
       for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
       // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's

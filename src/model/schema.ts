@@ -311,6 +311,8 @@ const nodeConfigSchema = z.object({
     // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
     // address in them that no Service owns is dropped instead of leaking to the default route
     serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
+    // kube-proxy's --masquerade-all: every new flow to a ClusterIP is masqueraded (pods' too)
+    masqueradeAll: z.boolean().nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -795,6 +797,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
     ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     ...(n.spec.zone ? { zone: n.spec.zone } : {}),
+    ...(n.spec.masqueradeAll ? { masqueradeAll: true as const } : {}),
     raw,
   };
 }

@@ -809,6 +809,7 @@ export class ReferenceModel {
     // core: pipeline.ts newFlow — externalTrafficPolicy Local holds for outside sources only: a pod
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
+    let masqFront = (f.flags & L.FEF_MASQUERADE) !== 0;
     if (f.clusterFront && !(f.flags & L.FEF_AFFINITY_SHARED)) {
       const hit = this.tables.localSource(client, x.inPort);
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
@@ -817,6 +818,8 @@ export class ReferenceModel {
         t.front = f.id;
         t.stages |= L.TS_LOCAL_SOURCE;
         masqLocal = hit.node;
+        masqFront = false; // core: the cluster front's masqueradeAll is for its ClusterIP's own traffic
+
       }
     } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
       // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
@@ -856,7 +859,7 @@ export class ReferenceModel {
     const self = eqBytes(p.src, bv.addr);
     const beNode = snatAddr !== undefined && (eqBytes(bv.addr, snatAddr) || this.tables.nodeAddress(bv.addr, p.family));
     hairpin = beNode && hp !== undefined && (self || eqBytes(p.src, snatAddr!) || this.tables.nodeAddress(p.src, p.family));
-    if (snatAddr && (hairpin || ((masqLocal || (f.flags & L.FEF_MASQUERADE)) && !beNode) || self)) {
+    if (snatAddr && (hairpin || ((masqLocal || masqFront) && !beNode) || self)) {
       snat = hairpin ? hp! : snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);
