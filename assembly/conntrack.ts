@@ -256,9 +256,17 @@ export function ctAlloc(): u32 {
   return L.CTS_TCP_CLOSING;
 }
 
+/** Whether UDP flow e becomes a stream on this packet: it is not one yet, a reply was seen before
+ * this packet, and its first packet was more than UDP_STREAM_MS ago (the kernel's
+ * nf_conntrack_proto_udp: replied and "still active after two seconds"). */
+@inline function udpStreams(e: CtFlow): bool {
+  return <u32>e.state == L.CTS_UDP && (e.flags & L.CTF_REPLIED) != 0 && gNow - e.created > <u32>L.UDP_STREAM_MS;
+}
+
 /** Original-direction packet (live only). */
 @inline export function stateOnOrig(e: CtFlow, fr: Frame): void {
-  if (<u32>fr.proto == IPPROTO_TCP) {
+  if (udpStreams(e)) e.state = <u8>L.CTS_UDP_REPLIED;
+  else if (<u32>fr.proto == IPPROTO_TCP) {
     const fl = <u32>fr.tcpFlags;
     let st = <u32>e.state;
     if ((fl & (TCP_FIN | TCP_RST)) != 0) st = closeState(st, fl, L.CTS_TCP_HALF_CLOSED_ORIG);
@@ -284,7 +292,8 @@ export function ctAlloc(): u32 {
       st = L.CTS_TCP_EST;
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
-  } else if (st == L.CTS_UDP) {
+  } else if (udpStreams(e)) {
+    // (the first reply itself never makes a stream: CTF_REPLIED is set after this check)
     st = L.CTS_UDP_REPLIED;
   }
   e.state = <u8>st;

@@ -33,7 +33,7 @@ const orig = (proto, flags, src, sport = 40000) =>
 const reply = (proto, flags, dst) =>
   ({ frame: frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: BE, dst, proto, sport: 8080, dport: 40000, ...(flags ? { flags } : {}) }), inPort: 1 });
 
-// how each state is reached by client c: [direction, protocol, TCP flags]
+// how each state is reached by client c: [direction, protocol, TCP flags, ms after T0]
 const ROADS = {
   tcp_syn: [['o', 'TCP', 'S']],
   tcp_syn_recv: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA']],
@@ -43,28 +43,34 @@ const ROADS = {
   tcp_half_closed_client: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A'], ['o', 'TCP', 'FA']],
   tcp_half_closed_backend: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A'], ['r', 'TCP', 'FA']],
   udp: [['o', 'UDP']],
-  udp_replied: [['o', 'UDP'], ['r', 'UDP']],
+  // answered at once: still udp (the kernel's UDP conntrack: not ASSURED, early-droppable)
+  'udp (answered)': [['o', 'UDP'], ['r', 'UDP']],
+  // answered, and active more than 2 s after the first packet: a stream
+  udp_replied: [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2500]],
   sctp: [['o', 'SCTP']],
 };
-const framesOf = (road) => {
-  const out = [];
-  for (const [dir, proto, flags] of road) {
-    for (let c = 1; c <= FLOWS; c++) out.push(dir === 'o' ? orig(proto, flags, `10.0.1.${c}`) : reply(proto, flags, `10.0.1.${c}`));
+/** Drives every client along `road`; returns the time of its last step. */
+function drive(t, s, road, name) {
+  let now = T0;
+  for (const [dir, proto, flags, dt = 0] of road) {
+    now = T0 + dt;
+    const frames = [];
+    for (let c = 1; c <= FLOWS; c++) frames.push(dir === 'o' ? orig(proto, flags, `10.0.1.${c}`) : reply(proto, flags, `10.0.1.${c}`));
+    t.falsy(firstMismatch(runBoth(s.core, s.model, frames, now)), `${name}: core = model on the way there`);
   }
-  return out;
-};
+  return now;
+}
 
 test('the core evicts exactly the states EVICTABLE_CT_STATES names, and evictableState says the same', (t) => {
   const evicted = [];
   for (const [name, road] of Object.entries(ROADS)) {
     const s = setup();
-    const state = CT_STATE_NAMES.indexOf(name);
-    let pairs = runBoth(s.core, s.model, framesOf(road), T0);
-    t.falsy(firstMismatch(pairs), `${name}: core = model on the way there`);
-    t.deepEqual([...new Set(s.core.flows({}, T0).map((f) => f.state))], [name], `${name} reached`);
-    t.is(s.core.flows({}, T0).length, FLOWS, 'the table is full');
-    // a new connection from another client needs the only entry
-    pairs = runBoth(s.core, s.model, [orig('TCP', 'S', '10.0.2.1', 41000)], T0 + 1);
+    const stateName = name.split(' ')[0], state = CT_STATE_NAMES.indexOf(stateName);
+    const now = drive(t, s, road, name);
+    t.deepEqual([...new Set(s.core.flows({}, now).map((f) => f.state))], [stateName], `${name} reached`);
+    t.is(s.core.flows({}, now).length, FLOWS, 'the table is full');
+    // a new connection from another client needs an entry
+    const pairs = runBoth(s.core, s.model, [orig('TCP', 'S', '10.0.2.1', 41000)], now + 1);
     t.falsy(firstMismatch(pairs), `${name}: core = model for the new connection`);
     const reason = pairs[0].core.reason;
     if (evictableState(state)) {
@@ -76,6 +82,6 @@ test('the core evicts exactly the states EVICTABLE_CT_STATES names, and evictabl
     }
   }
   // the kernel's early drop: everything but the confirmed states (ASSURED) goes first
-  t.deepEqual(evicted.sort(), ['tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp']);
+  t.deepEqual(evicted.sort(), ['tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (answered)']);
   for (let st = L.CTS_COUNT; st < 256; st++) t.false(evictableState(st), `state ${st} is no state`);
 });

@@ -700,7 +700,8 @@ export class ReferenceModel {
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (this.live) {
-      if (p.proto === 6) {
+      if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED;
+      else if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
         else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
           // the client's ACK of the SYN-ACK completes the handshake in both directions
@@ -714,6 +715,12 @@ export class ReferenceModel {
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
     this.countFrontBackend(fl.front, fl.backendId, x.len);
+  }
+
+  /** core: conntrack.ts udpStreams — a UDP flow becomes a stream (CTS_UDP_REPLIED) on a packet
+   *  after a reply, more than UDP_STREAM_MS after its first packet (the kernel's UDP conntrack). */
+  private udpStreams(fl: ModelFlow): boolean {
+    return fl.state === L.CTS_UDP && (fl.flags & L.CTF_REPLIED) !== 0 && ((this.now - fl.created) >>> 0) > L.UDP_STREAM_MS;
   }
 
   private hitReply(x: Frame, fl: ModelFlow): void {
@@ -732,7 +739,7 @@ export class ReferenceModel {
           fl.state = L.CTS_TCP_EST;
           fl.flags |= L.CTF_CONFIRMED;
         }
-      } else if (fl.state === L.CTS_UDP) fl.state = L.CTS_UDP_REPLIED;
+      } else if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED; // (before CTF_REPLIED: the first reply never makes a stream)
       fl.flags |= L.CTF_REPLIED;
       fl.lastSeen = this.now;
       this.global[L.GC_CT_HIT]++;
