@@ -69,3 +69,23 @@ test('wdp replay x.pcap | head: the reader going away ends the output, no EPIPE 
     t.is(code, 0);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('a daemon with a token (docs/api.md "Listeners"): the CLI without one says how to give it; with --token or WDP_TOKEN it works', async (t) => {
+  const { startControlPlane } = await import('./lib/server.js');
+  const token = 'a-token-of-16-chars';
+  const { cp } = await startControlPlane(t, { token });
+  const runAsync = (args, env = {}) => new Promise((resolve) => {
+    const child = spawn(process.execPath, [WDP, ...args], { cwd: ROOT, env: { ...process.env, WDP_TOKEN: '', ...env } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; }); child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+  const none = await runAsync(['get', 'services', '--server', cp.url]);
+  t.is(none.status, 1);
+  t.regex(none.stderr, /^error: missing bearer token \(the API needs a token: --token or WDP_TOKEN\)\n$/);
+  const flag = await runAsync(['get', 'services', '--server', cp.url, '--token', token]);
+  t.is(flag.status, 0, flag.stderr);
+  const env = await runAsync(['status'], { WDP_SERVER: cp.url, WDP_TOKEN: token });
+  t.is(env.status, 0, env.stderr);
+  t.regex(env.stdout, /^generation \d+/);
+});

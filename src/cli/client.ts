@@ -16,6 +16,11 @@ const PAGED_LISTS = ['items', 'services', 'backends'];
 
 type Paged = Record<string, unknown> & { metadata?: { continue?: string; remainingItemCount?: number } };
 
+/** The daemon's message, with what to do about a 401 (the CLI's side of it). */
+function withHint(msg: string, status: number): string {
+  return status === 401 ? `${msg} (the API needs a token: --token or WDP_TOKEN)` : msg;
+}
+
 export class ApiClient {
   private readonly socketPath?: string;
   private readonly host?: string;
@@ -77,7 +82,7 @@ export class ApiClient {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
       const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
-      throw new ApiError(msg, status, parsed);
+      throw new ApiError(withHint(msg, status), status, parsed);
     }
     return parsed;
   }
@@ -97,7 +102,7 @@ export class ApiClient {
             const text = Buffer.concat(chunks).toString('utf8');
             let msg = `HTTP ${status}`;
             try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
-            reject(new ApiError(msg, status, text));
+            reject(new ApiError(withHint(msg, status), status, text));
           });
           return;
         }
