@@ -197,6 +197,41 @@ serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP p
   t.is(u.stdout.trim(), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
 });
 
+serial('running.md "Pods that come and go": wdp port add with the documented flags attaches a pod that then serves its Service; wdp port remove detaches it', async (t) => {
+  const { lab } = topo;
+  const ns = lab.namespace('px');
+  lab.veth(ns, 'eth0', topo.ns.dp, 'vx');
+  lab.up(ns, 'eth0');
+  lab.addr(ns, 'eth0', '10.244.1.20/32');
+  lab.route(ns, '10.244.0.1', undefined, 'eth0');
+  lab.route(ns, 'default', '10.244.0.1', 'eth0');
+  const server = lab.spawn(ns, process.execPath, [new URL('../dist/src/demo/pod-server.js', import.meta.url).pathname, 'pod-x', '--http', '8080']);
+  topo.podProcs.push(server);
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('pod-x server not ready')), 10000);
+    server.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+  });
+  const add = await wdp(['port', 'add', '--name', 'pod-x', '--type', 'afpacket', '--ifname', 'vx', '--gateway', '10.244.0.1', '--pod', '10.244.1.20']);
+  t.is(add.code, 0, add.stderr);
+  const ports = await wdp(['get', 'ports', '-o', 'json']);
+  const px = JSON.parse(ports.stdout).items.find((p) => p.name === 'pod-x');
+  t.is(px?.origin, 'api');
+  const svc = JSON.stringify([
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'px', namespace: 'default' }, spec: { clusterIP: '10.96.80.8', ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'px-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'px' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.1.20'] }], ports: [{ name: 'http', port: 8080 }] },
+  ]);
+  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
+  const applied = new Promise((resolve) => child.on('exit', resolve));
+  child.stdin.end(svc);
+  t.is(await applied, 0);
+  const ok = await addressesOf(t, topo.ns.client, 'http://10.96.80.8/', 3);
+  t.deepEqual(ok.addrs, ['10.244.1.20']);
+  const rm = await wdp(['port', 'remove', 'pod-x']);
+  t.is(rm.code, 0, rm.stderr);
+  const gone = await curl(topo, topo.ns.client, 'http://10.96.80.8/', { timeout: 2 });
+  t.not(gone.code, 0, 'the pod is no longer reachable through wdp');
+});
+
 serial('wdp apply -f examples/ (README "Using it"): every example applies, NodeConfig included', async (t) => {
   const diff = await wdp(['diff', '-f', 'examples/']);
   t.true(diff.code === 0 || diff.code === 1, `diff exits 0 or 1: ${diff.code} ${diff.stderr}`);
