@@ -197,6 +197,32 @@ serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP p
   t.is(u.stdout.trim(), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
 });
 
+serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and UDP (Kubernetes e2e "session affinity: udp", "same port, different protocols")', async (t) => {
+  const ports = [
+    { name: 'dns-udp', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 },
+    { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 8080, nodePort: 30053 },
+  ];
+  const body = JSON.stringify([
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'udp-aff', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '10.96.90.9', sessionAffinity: 'ClientIP', ports } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'udp-aff-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'udp-aff' } }, addressType: 'IPv4',
+      endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
+      ports: [{ name: 'dns-udp', protocol: 'UDP', port: 5353 }, { name: 'dns-tcp', protocol: 'TCP', port: 8080 }] },
+  ]);
+  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
+  const applied = new Promise((resolve) => child.on('exit', resolve));
+  child.stdin.end(body);
+  t.is(await applied, 0);
+  const pods = (rs) => [...new Set(rs.map((r) => (r.reply ?? `none ${JSON.stringify(r)}`).split(':')[0]))];
+  const asks = Array.from({ length: 10 }, (_, i) => ({ payload: `a${i}` }));
+  const cip = await udpMany(topo, topo.ns.client, '10.96.90.9', 53, asks);
+  t.is(pods(cip).length, 1, `every datagram of one client (fresh source ports) to one pod: ${JSON.stringify(cip)}`);
+  const np = await udpMany(topo, topo.ns.remote, NODE_V4, 30053, asks);
+  t.is(pods(np).length, 1, `the node port too: ${JSON.stringify(np)}`);
+  t.true(np.every((r) => r.from === NODE_V4), 'answers come from the node address');
+  const tcp = await curl(topo, topo.ns.remote, `http://${NODE_V4}:30053/`, { timeout: 3 });
+  t.is(tcp.code, 0, `the TCP port with the same nodePort number: ${tcp.stderr}`);
+});
+
 serial('running.md "Pods that come and go": wdp port add with the documented flags attaches a pod that then serves its Service; wdp port remove detaches it', async (t) => {
   const { lab } = topo;
   const ns = lab.namespace('px');
