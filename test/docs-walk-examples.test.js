@@ -49,6 +49,15 @@ function wdp(args) {
   });
 }
 
+/** Applies `objs` with `wdp apply -f -` (stdin). */
+async function applyStdin(t, objs) {
+  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
+  let stderr = ''; child.stderr.on('data', (d) => { stderr += d; });
+  const applied = new Promise((resolve) => child.on('exit', resolve));
+  child.stdin.end(JSON.stringify(objs));
+  t.is(await applied, 0, stderr);
+}
+
 async function applyExample(t, file) {
   const r = await wdp(['apply', '-f', `examples/${file}`]);
   t.is(r.code, 0, `wdp apply -f examples/${file}: ${r.stderr}${r.stdout}`);
@@ -179,14 +188,11 @@ serial('examples/headless-and-externalname.yaml: stored, nothing programmed', as
 });
 
 serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP port unreachable', async (t) => {
-  const empty = JSON.stringify({
+  const empty = ({
     apiVersion: 'v1', kind: 'Service', metadata: { name: 'empty', namespace: 'default' },
     spec: { clusterIP: '10.96.70.7', ports: [{ name: 'tcp', port: 80, protocol: 'TCP' }, { name: 'udp', port: 53, protocol: 'UDP' }] },
   });
-  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
-  const done = new Promise((resolve) => child.on('exit', resolve));
-  child.stdin.end(empty);
-  t.is(await done, 0);
+  await applyStdin(t, empty);
   const c = await curl(topo, topo.ns.client, 'http://10.96.70.7/', { timeout: 3 });
   t.is(c.code, 7, `connection refused expected: ${c.stderr}`);
   const script = `const s=require('dgram').createSocket('udp4');
@@ -202,16 +208,13 @@ serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and U
     { name: 'dns-udp', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 },
     { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 8080, nodePort: 30053 },
   ];
-  const body = JSON.stringify([
+  const body = ([
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'udp-aff', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '10.96.90.9', sessionAffinity: 'ClientIP', ports } },
     { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'udp-aff-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'udp-aff' } }, addressType: 'IPv4',
       endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })),
       ports: [{ name: 'dns-udp', protocol: 'UDP', port: 5353 }, { name: 'dns-tcp', protocol: 'TCP', port: 8080 }] },
   ]);
-  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
-  const applied = new Promise((resolve) => child.on('exit', resolve));
-  child.stdin.end(body);
-  t.is(await applied, 0);
+  await applyStdin(t, body);
   const pods = (rs) => [...new Set(rs.map((r) => (r.reply ?? `none ${JSON.stringify(r)}`).split(':')[0]))];
   const asks = Array.from({ length: 10 }, (_, i) => ({ payload: `a${i}` }));
   const cip = await udpMany(topo, topo.ns.client, '10.96.90.9', 53, asks);
@@ -221,6 +224,43 @@ serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and U
   t.true(np.every((r) => r.from === NODE_V4), 'answers come from the node address');
   const tcp = await curl(topo, topo.ns.remote, `http://${NODE_V4}:30053/`, { timeout: 3 });
   t.is(tcp.code, 0, `the TCP port with the same nodePort number: ${tcp.stderr}`);
+});
+
+serial('dual-stack NodePort: IPv6 from outside at the node\'s IPv6 address, masqueraded to it; IPv6 without endpoints refused (RST, ICMPv6); a ping to a ClusterIP is answered port unreachable', async (t) => {
+  const svc = (name, clusterIPs, nodePort) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' },
+    spec: { type: nodePort ? 'NodePort' : 'ClusterIP', ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], clusterIP: clusterIPs[0], clusterIPs,
+      ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(nodePort ? { nodePort } : {}) }, { name: 'udp', port: 53, targetPort: 5353, protocol: 'UDP', ...(nodePort ? { nodePort } : {}) }] } });
+  const slice = (family, key) => ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `ds-${family.toLowerCase()}`, namespace: 'default', labels: { 'kubernetes.io/service-name': 'ds' } },
+    addressType: family, endpoints: topo.pods.map((p) => ({ addresses: [p[key]], conditions: { ready: true }, nodeName: 'node-a' })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'udp', port: 5353, protocol: 'UDP' }] });
+  await applyStdin(t, [svc('ds', ['10.96.91.1', 'fd00:96::91'], 30091), slice('IPv6', 'ip6'), slice('IPv4', 'ip'), svc('ds-empty', ['10.96.92.1', 'fd00:96::92'])]);
+  const NODE_V6 = 'fd00:100::2';
+  const v6 = await addressesOf(t, topo.ns.remote, `http://[${NODE_V6}]:30091/`, 6);
+  t.true(v6.addrs.length > 0 && v6.addrs.every((a) => topo.pods.some((p) => p.ip6 === a)), JSON.stringify(v6));
+  t.deepEqual(v6.peers, [NODE_V6], 'externalTrafficPolicy Cluster: masqueraded to the node\'s IPv6 address');
+  const u6 = await udpMany(topo, topo.ns.remote, NODE_V6, 30091, [{ payload: 'x' }]);
+  t.truthy(u6[0].reply, JSON.stringify(u6));
+  const refused = await curl(topo, topo.ns.client, 'http://[fd00:96::92]/', { timeout: 3 });
+  t.is(refused.code, 7, `IPv6 Service without endpoints: connection refused: ${refused.stderr}`);
+  const udpScript = `const s=require('dgram').createSocket('udp6');
+    const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);
+    s.on('error',(e)=>{clearTimeout(t);console.log(e.code);process.exit(0)});
+    s.connect(53,'fd00:96::92',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});`;
+  const u = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', udpScript], { timeoutMs: 10000 });
+  t.is(u.stdout.trim(), 'ECONNREFUSED', 'ICMPv6 port unreachable for UDP');
+  // ICMP echo to a ClusterIP: kube-proxy (nftables) rejects what no service port matches
+  const ping = `import socket,struct,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP); s.settimeout(3)
+def csum(b):
+    b+=b'\\0'*(len(b)%2); x=sum(struct.unpack('!%dH'%(len(b)//2),b)); x=(x>>16)+(x&0xffff); x+=x>>16; return ~x&0xffff
+h=struct.pack('!BBHHH',8,0,0,0x77,1)+b'walk'; h=h[:2]+struct.pack('!H',csum(h))+h[4:]
+s.sendto(h,('10.96.91.1',0))
+try:
+    while True:
+        d,a=s.recvfrom(2048); ihl=(d[0]&15)*4; print(a[0],d[ihl],d[ihl+1]); break
+except socket.timeout: print('timeout')`;
+  const p = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', ping], { timeoutMs: 10000 });
+  t.is(p.stdout.trim(), '10.96.91.1 3 3', `ICMP port unreachable from the ClusterIP: ${p.stdout}${p.stderr}`);
 });
 
 serial('running.md "Pods that come and go": wdp port add with the documented flags attaches a pod that then serves its Service; wdp port remove detaches it', async (t) => {
@@ -242,14 +282,11 @@ serial('running.md "Pods that come and go": wdp port add with the documented fla
   const ports = await wdp(['get', 'ports', '-o', 'json']);
   const px = JSON.parse(ports.stdout).items.find((p) => p.name === 'pod-x');
   t.is(px?.origin, 'api');
-  const svc = JSON.stringify([
+  const svc = ([
     { apiVersion: 'v1', kind: 'Service', metadata: { name: 'px', namespace: 'default' }, spec: { clusterIP: '10.96.80.8', ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
     { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'px-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'px' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.1.20'] }], ports: [{ name: 'http', port: 8080 }] },
   ]);
-  const child = execFile(process.execPath, [WDP, 'apply', '-f', '-', '--server', `unix:${topo.config.api.listen}`], { cwd: ROOT });
-  const applied = new Promise((resolve) => child.on('exit', resolve));
-  child.stdin.end(svc);
-  t.is(await applied, 0);
+  await applyStdin(t, svc);
   const ok = await addressesOf(t, topo.ns.client, 'http://10.96.80.8/', 3);
   t.deepEqual(ok.addrs, ['10.244.1.20']);
   const rm = await wdp(['port', 'remove', 'pod-x']);
