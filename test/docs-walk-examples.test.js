@@ -58,6 +58,16 @@ async function applyStdin(t, objs) {
   t.is(await applied, 0, stderr);
 }
 
+/** Two datagrams from a connected UDP socket: the error the second send reports ('ECONNREFUSED'
+ * once an ICMP port unreachable came back), or 'timeout'. */
+async function udpConnectedError(ns, host, port) {
+  const script = `const s=require('dgram').createSocket('${host.includes(':') ? 'udp6' : 'udp4'}');
+    const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);
+    s.on('error',(e)=>{clearTimeout(t);console.log(e.code);process.exit(0)});
+    s.connect(${port},'${host}',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});`;
+  return (await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 })).stdout.trim();
+}
+
 async function applyExample(t, file) {
   const r = await wdp(['apply', '-f', `examples/${file}`]);
   t.is(r.code, 0, `wdp apply -f examples/${file}: ${r.stderr}${r.stdout}`);
@@ -195,12 +205,7 @@ serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP p
   await applyStdin(t, empty);
   const c = await curl(topo, topo.ns.client, 'http://10.96.70.7/', { timeout: 3 });
   t.is(c.code, 7, `connection refused expected: ${c.stderr}`);
-  const script = `const s=require('dgram').createSocket('udp4');
-    const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);
-    s.on('error',(e)=>{clearTimeout(t);console.log(e.code);process.exit(0)});
-    s.connect(53,'10.96.70.7',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});`;
-  const u = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', script], { timeoutMs: 10000 });
-  t.is(u.stdout.trim(), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
+  t.is(await udpConnectedError(topo.ns.client, '10.96.70.7', 53), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
 });
 
 serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and UDP (Kubernetes e2e "session affinity: udp", "same port, different protocols")', async (t) => {
@@ -235,19 +240,30 @@ serial('dual-stack NodePort: IPv6 from outside at the node\'s IPv6 address, masq
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'udp', port: 5353, protocol: 'UDP' }] });
   await applyStdin(t, [svc('ds', ['10.96.91.1', 'fd00:96::91'], 30091), slice('IPv6', 'ip6'), slice('IPv4', 'ip'), svc('ds-empty', ['10.96.92.1', 'fd00:96::92'])]);
   const NODE_V6 = 'fd00:100::2';
+  // every backend resolved to a port (its neighbour learned or probed), as `wdp get backends` shows
+  for (let i = 0; i < 50; i++) {
+    const b = JSON.parse((await wdp(['get', 'backends', '--service', 'default/ds', '-o', 'json'])).stdout);
+    if (b.items.length === 6 && b.items.every((x) => x.outPort !== null)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const v6 = await addressesOf(t, topo.ns.remote, `http://[${NODE_V6}]:30091/`, 6);
   t.true(v6.addrs.length > 0 && v6.addrs.every((a) => topo.pods.some((p) => p.ip6 === a)), JSON.stringify(v6));
   t.deepEqual(v6.peers, [NODE_V6], 'externalTrafficPolicy Cluster: masqueraded to the node\'s IPv6 address');
-  const u6 = await udpMany(topo, topo.ns.remote, NODE_V6, 30091, [{ payload: 'x' }]);
+  // a backend's IPv6 neighbour may still be being probed for (a UDP datagram to an unresolved
+  // backend is dropped, drop_no_route): a client retries, as DNS clients do
+  let u6;
+  for (let i = 0; i < 5 && !u6?.[0]?.reply; i++) u6 = await udpMany(topo, topo.ns.remote, NODE_V6, 30091, [{ payload: 'x' }], { timeoutMs: 1000 });
+  if (!u6[0].reply) {
+    const dbg = await wdp(['get', 'backends', '--service', 'default/ds']);
+    const fe = await wdp(['get', 'frontends', '--service', 'default/ds']);
+    const ct = await wdp(['get', 'conntrack', '--service', 'default/ds']);
+    const cn = await wdp(['get', 'counters']);
+    t.log(dbg.stdout, fe.stdout, ct.stdout, cn.stdout);
+  }
   t.truthy(u6[0].reply, JSON.stringify(u6));
   const refused = await curl(topo, topo.ns.client, 'http://[fd00:96::92]/', { timeout: 3 });
   t.is(refused.code, 7, `IPv6 Service without endpoints: connection refused: ${refused.stderr}`);
-  const udpScript = `const s=require('dgram').createSocket('udp6');
-    const t=setTimeout(()=>{console.log('timeout');process.exit(0)},3000);
-    s.on('error',(e)=>{clearTimeout(t);console.log(e.code);process.exit(0)});
-    s.connect(53,'fd00:96::92',()=>{s.send('x');setTimeout(()=>s.send('y'),300)});`;
-  const u = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e', udpScript], { timeoutMs: 10000 });
-  t.is(u.stdout.trim(), 'ECONNREFUSED', 'ICMPv6 port unreachable for UDP');
+  t.is(await udpConnectedError(topo.ns.client, 'fd00:96::92', 53), 'ECONNREFUSED', 'ICMPv6 port unreachable for UDP');
   // ICMP echo to a ClusterIP: kube-proxy (nftables) rejects what no service port matches
   const ping = `import socket,struct,sys
 s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP); s.settimeout(3)
