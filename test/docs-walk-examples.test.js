@@ -208,6 +208,26 @@ serial('a Service without endpoints: TCP refused (RST), UDP answered with ICMP p
   t.is(await udpConnectedError(topo.ns.client, '10.96.70.7', 53), 'ECONNREFUSED', 'a connected UDP socket sees the ICMP port unreachable');
 });
 
+serial('no endpoints from outside: a NodePort and an LB IP reject (RST, ICMP); externalTrafficPolicy Local with endpoints only on other nodes drops', async (t) => {
+  const ports = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30099 }, { name: 'udp', port: 53, targetPort: 5353, protocol: 'UDP', nodePort: 30099 }];
+  await applyStdin(t, [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'lb-empty', namespace: 'default' }, spec: { type: 'LoadBalancer', clusterIP: '10.96.93.1', ports }, status: { loadBalancer: { ingress: [{ ip: '192.0.2.93' }] } } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'etp-remote', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '10.96.93.2', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30098 }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'etp-remote-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'etp-remote' } }, addressType: 'IPv4',
+      endpoints: [{ addresses: [topo.pods[0].ip], conditions: { ready: true }, nodeName: 'node-b' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
+  ]);
+  for (const url of [`http://${NODE_V4}:30099/`, 'http://192.0.2.93/']) {
+    const r = await curl(topo, topo.ns.remote, url, { timeout: 3 });
+    t.is(r.code, 7, `${url}: connection refused expected: ${r.stderr}`);
+  }
+  t.is(await udpConnectedError(topo.ns.remote, NODE_V4, 30099), 'ECONNREFUSED');
+  const dropped = await curl(topo, topo.ns.remote, `http://${NODE_V4}:30098/`, { timeout: 2 });
+  t.is(dropped.code, 28, `no local endpoint but endpoints elsewhere: dropped (timeout), not refused: ${dropped.stderr}`);
+  // the ClusterIP is not subject to externalTrafficPolicy
+  const cip = await curl(topo, topo.ns.client, 'http://10.96.93.2/', { timeout: 3 });
+  t.is(cip.code, 0, cip.stderr);
+});
+
 serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and UDP (Kubernetes e2e "session affinity: udp", "same port, different protocols")', async (t) => {
   const ports = [
     { name: 'dns-udp', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 },
