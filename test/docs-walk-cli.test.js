@@ -89,3 +89,17 @@ test('a daemon with a token (docs/api.md "Listeners"): the CLI without one says 
   t.is(env.status, 0, env.stderr);
   t.regex(env.stdout, /^generation \d+/);
 });
+
+test('wdp diff: an error exits 2, not 1 (1 means "changes"; kubectl diff\'s convention), usage errors included', (t) => {
+  for (const [args, msg] of [
+    [['diff', '-f', '/nonexistent.yaml', ...NO_SERVER], /cannot read \/nonexistent\.yaml/],
+    [['diff', '-f', 'examples/nodeport.yaml', ...NO_SERVER], /cannot reach the wdp API/],
+    [['diff'], /required option '-f, --filename/],
+    [['diff', '-f', 'examples/', '--bogus'], /unknown option '--bogus'/],
+  ]) {
+    const r = run(args);
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, msg);
+  }
+  t.is(run(['diff', '--help']).status, 0);
+});

@@ -16,9 +16,9 @@ const PAGED_LISTS = ['items', 'services', 'backends'];
 
 type Paged = Record<string, unknown> & { metadata?: { continue?: string; remainingItemCount?: number } };
 
-/** The daemon's message, with what to do about a 401 (the CLI's side of it). */
-function withHint(msg: string, status: number): string {
-  return status === 401 ? `${msg} (the API needs a token: --token or WDP_TOKEN)` : msg;
+/** The daemon's message, with what to do about a 401 when no token was sent. */
+function withHint(msg: string, status: number, sentToken: boolean): string {
+  return status === 401 && !sentToken ? `${msg} (the API needs a token: --token or WDP_TOKEN)` : msg;
 }
 
 export class ApiClient {
@@ -82,7 +82,7 @@ export class ApiClient {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
       const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
-      throw new ApiError(withHint(msg, status), status, parsed);
+      throw new ApiError(withHint(msg, status, !!this.opts.token), status, parsed);
     }
     return parsed;
   }
@@ -102,7 +102,7 @@ export class ApiClient {
             const text = Buffer.concat(chunks).toString('utf8');
             let msg = `HTTP ${status}`;
             try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
-            reject(new ApiError(withHint(msg, status), status, text));
+            reject(new ApiError(withHint(msg, status, !!this.opts.token), status, text));
           });
           return;
         }

@@ -269,8 +269,13 @@ function packageVersion(): string {
   catch { return 'unknown'; }
 }
 
+/** What a failure exits with: 1, except for `wdp diff`, whose 1 means "changes" (kubectl diff's
+ * convention: above 1 is an error), so a script can tell the two apart. */
+let failureExit = 1;
+
 export function buildProgram(): Command {
   const program = new Command();
+  program.hook('preSubcommand', (_p, sub) => { failureExit = sub.name() === 'diff' ? 2 : 1; });
   program.name('wdp')
     .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
@@ -328,7 +333,7 @@ export function buildProgram(): Command {
     .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
-  program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes)')
+  program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes, 2: error)')
     .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin')
     .option('-R, --recursive', 'descend into subdirectories')
     .action(async (o, cmd: Command) => {
@@ -412,16 +417,19 @@ export async function main(argv: string[]): Promise<number> {
     process.exit(1);
   });
   const program = buildProgram();
-  program.exitOverride();
+  // every command, not only the root: a subcommand's usage error then comes back here too
+  const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
+  override(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string };
-    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander already printed it (help, version, usage error)
+    // commander already printed it (help, version: 0; a usage error: 1)
+    if (err.code?.startsWith('commander.')) return (err.exitCode ?? 1) === 1 ? failureExit : err.exitCode!;
     const msg = e instanceof ApiError || e instanceof CliError ? (e as Error).message : `${(e as Error).message ?? String(e)}`;
     for (const line of msg.split('\n')) process.stderr.write(`error: ${line}\n`);
-    return 1;
+    return failureExit;
   }
 }
 
