@@ -228,6 +228,20 @@ serial('no endpoints from outside: a NodePort and an LB IP reject (RST, ICMP); e
   t.is(cip.code, 0, cip.stderr);
 });
 
+serial('LoadBalancer with allocateLoadBalancerNodePorts: false (no nodePort): the ingress IP serves, no node port is opened', async (t) => {
+  await applyStdin(t, [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'lb-nonp', namespace: 'default' },
+      spec: { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, clusterIP: '10.96.94.1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+      status: { loadBalancer: { ingress: [{ ip: '192.0.2.94' }] } } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'lb-nonp-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'lb-nonp' } }, addressType: 'IPv4',
+      endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] },
+  ]);
+  const r = await addressesOf(t, topo.ns.remote, 'http://192.0.2.94/', 4);
+  t.true(r.addrs.length > 0 && r.addrs.every((a) => topo.pods.some((p) => p.ip === a)), JSON.stringify(r));
+  const fe = JSON.parse((await wdp(['get', 'frontends', '--service', 'default/lb-nonp', '-o', 'json'])).stdout);
+  t.deepEqual(fe.items.map((f) => f.kind).sort(), ['ClusterIP', 'LoadBalancer']);
+});
+
 serial('UDP with sessionAffinity ClientIP, and one nodePort number for TCP and UDP (Kubernetes e2e "session affinity: udp", "same port, different protocols")', async (t) => {
   const ports = [
     { name: 'dns-udp', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 },
