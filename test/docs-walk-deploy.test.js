@@ -3,7 +3,7 @@
 // with that config; every `wdp ...` command line the manifests' comments suggest is one the CLI
 // takes (flags included).
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -94,4 +94,16 @@ test('every `wdp ...` command line in deploy/ is one the CLI takes', (t) => {
     }
   }
   t.true(n > 0);
+});
+
+test('kubectl apply -k deploy/: the kustomization lists every manifest in deploy/, each a Kubernetes object with a kind and a name', (t) => {
+  const [k] = docs('kustomization.yaml');
+  const manifests = readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+  t.deepEqual([...k.resources].sort(), manifests);
+  for (const f of manifests) {
+    for (const o of docs(f)) {
+      t.truthy(o.apiVersion && o.kind && o.metadata?.name, `${f}: ${JSON.stringify(o).slice(0, 100)}`);
+      if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) t.is(o.metadata.namespace, 'kube-system', `${f}: ${o.kind}`);
+    }
+  }
 });
