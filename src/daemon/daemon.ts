@@ -216,6 +216,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
+    if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
     if (facts.zone) spec.zone = facts.zone;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
