@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
 import { StoreWriterThread } from '../dist/src/state/store-writer.js';
+import { StateStore } from '../dist/src/state/store.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
@@ -217,13 +218,40 @@ test('a writer thread whose connection failed to open part-way (prestart) opens 
   writer.prestart();
   await writer.request({ op: 'checkpoint' }).catch(() => undefined); // (after the open: the thread answers in order)
   const db = new Database(path);
-  db.exec('CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key))');
+  db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key));
+           CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
   db.close();
   const body = JSON.stringify({ kind: 'Service' });
-  const staged = await writer.request({ op: 'stage', kinds: ['Service'], keys: ['shop/web'], text: '', starts: new Int32Array(1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [] });
+  const staged = await writer.request({ op: 'stage', kinds: ['Service'], keys: ['shop/web'], text: '', starts: new Int32Array(1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [], meta: [] });
   t.is(staged.rows, 1);
   await writer.request({ op: 'commit' });
   const check = new Database(path, { readonly: true });
   t.deepEqual(check.prepare('SELECT kind, key FROM objects').all(), [{ kind: 'Service', key: 'shop/web' }]);
   check.close();
+});
+
+test('a staged write commits the store revision in its own transaction: the revision never lags the rows it names', async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  const r0 = s.revision();
+  // this thread's connection cannot write any more: whatever moves the revision must be the thread's commit
+  s.db.pragma('query_only = ON');
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/web', raw: svc('web', '10.96.0.10') }], remove: [] }).commit();
+  t.deepEqual(storedRows(dir), ['Service shop/web']);
+  const n0 = Number(r0.split(':')[1]);
+  t.is(s.revision(), `${r0.split(':')[0]}:${n0 + 1}`);
+  t.is(StateStore.peekRevision(dir), s.revision(), 'the file names the revision of the rows it holds');
+  // an aborted write moves neither
+  const aborted = s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  aborted.abort();
+  await s.writerThreadForTests.idle();
+  t.deepEqual(storedRows(dir), ['Service shop/web']);
+  t.is(StateStore.peekRevision(dir), s.revision());
+  s.db.pragma('query_only = OFF');
+  s.commit({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  t.is(s.revision(), `${r0.split(':')[0]}:${n0 + 2}`, 'the next commit counts on from the staged one');
+  t.is(StateStore.peekRevision(dir), s.revision());
 });

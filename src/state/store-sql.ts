@@ -5,6 +5,8 @@ import type Database from 'better-sqlite3';
 
 /** One object's row, inserted or replaced: (kind, key, body, crc32(body)). */
 export const UPSERT_OBJECT_SQL = 'INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc';
+/** One meta row (the store's revision) inserted or replaced: (key, value). */
+export const SET_META_SQL = 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value';
 /** One object's row removed: (kind, key). */
 export const DELETE_OBJECT_SQL = 'DELETE FROM objects WHERE kind = ? AND key = ?';
 

@@ -13,9 +13,10 @@ import { Worker } from 'node:worker_threads';
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
 
 /** What the main thread asks of the thread (`stage` carries the rows by column; a row's body is
- * bodies[i], or text.slice(starts[i], ends[i]) where bodies[i] is null). */
+ * bodies[i], or text.slice(starts[i], ends[i]) where bodies[i] is null; `meta`: [key, value] rows
+ * of the meta table written in the same transaction, e.g. the store's next revision). */
 export type WriterCall =
-  | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
+  | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]> }
   | { op: 'commit' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { StoreWriterThread } from './store-writer.js';
-import { DELETE_OBJECT_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError } from './types.js';
@@ -58,8 +58,7 @@ const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
 
 /** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
  * per store (a store moved away and created afresh never repeats an earlier revision) and a
- * counter every commit raises (in its transaction; a write staged on the writer thread right after
- * its commit, on this thread's connection). A table image (src/daemon/table-image-file.ts)
+ * counter every commit raises in its own transaction, whichever connection commits it. A table image (src/daemon/table-image-file.ts)
  * records it, with the store files' size and time, and is trusted only while it is unchanged.
  * One row: read without reading the objects. */
 const REVISION_KEY = 'revision';
@@ -116,7 +115,6 @@ export class StateStore {
   private checkpointing = false;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
-  private setRev: Database.Statement<[string, string]> | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
   /** WAL bytes (as counted by committed()) from which a checkpoint runs (tests lower it). */
@@ -219,16 +217,12 @@ export class StateStore {
   /** The revision now (changes with every commit); null before open(). */
   revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
 
-  /** After a write the writer thread committed: the revision moves in a transaction of its own
-   * (best effort: the store files' size and time, which a table image also records, moved anyway). */
-  private bumpRevision(): void {
-    if (!this.rev || !this.setRev) return;
-    try { this.setRev.run(REVISION_KEY, `${this.rev.id}:${this.rev.n + 1}`); this.rev.n++; } catch { /* see above */ }
-  }
+  /** The revision row naming commit count `n`, written in that commit's transaction. */
+  private revisionRow(n: number): [string, string] { return [REVISION_KEY, `${this.rev!.id}:${n}`]; }
 
   private prepare(db: Database.Database): void {
     this.db = db;
-    const setRev = this.setRev = db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const have = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -243,7 +237,7 @@ export class StateStore {
         up.run(o.kind, o.key, body, crc32(body));
       }
       for (const r of w.remove) del.run(r.kind, r.key);
-      setRev.run(REVISION_KEY, `${rev.id}:${rev.n + 1}`);
+      setRev.run(...this.revisionRow(rev.n + 1));
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
     const tx = this.writeTx;
@@ -358,7 +352,11 @@ export class StateStore {
       if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; bodies[i] = null; }
       else bodies[i] = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
     }
-    const staged = writer.request({ op: 'stage', kinds, keys, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
+    // The revision goes in the thread's transaction: committed with the rows or not at all. The
+    // counter it names stays right until the commit: the thread's transaction holds the database's
+    // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
+    const revision = this.rev!.n + 1;
+    const staged = writer.request({ op: 'stage', kinds, keys, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] });
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot
     let settled = false;
@@ -368,7 +366,7 @@ export class StateStore {
         settled = true;
         const stats = await staged;
         await writer.request({ op: 'commit' }, thread);
-        this.bumpRevision();
+        this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
         return stats;
       },
