@@ -222,7 +222,7 @@ test('a writer thread whose connection failed to open part-way (prestart) opens 
            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
   db.close();
   const body = JSON.stringify({ kind: 'Service' });
-  const staged = await writer.request({ op: 'stage', kinds: ['Service'], keys: ['shop/web'], text: '', starts: new Int32Array(1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [], meta: [] });
+  const staged = await writer.request({ op: 'stage', kinds: Uint8Array.of(0), keys: 'shop/web', keyEnds: Int32Array.of(8), text: '', starts: Int32Array.of(-1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [], meta: [] });
   t.is(staged.rows, 1);
   await writer.request({ op: 'commit' });
   const check = new Database(path, { readonly: true });
@@ -254,4 +254,29 @@ test('a staged write commits the store revision in its own transaction: the revi
   s.commit({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
   t.is(s.revision(), `${r0.split(':')[0]}:${n0 + 2}`, 'the next commit counts on from the staged one');
   t.is(StateStore.peekRevision(dir), s.revision());
+});
+
+// (Buffer.from of a short string takes a slice of Node's shared pool, which cannot move: copied)
+for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared pool, copied', 'pooled'], ['ASCII bytes of their own, moved to the thread', 'own']]) test(`a staged write stores every row as given: keys of any length, the empty NodeConfig key, bodies from the text (${what}) and serialised ones`, async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  const a = svc('a', '10.96.0.10'), long = svc('x'.repeat(200), '10.96.0.11'), sl = slice('a-1', 'a', ['10.244.1.5']);
+  const str = ` [${JSON.stringify(a)},${JSON.stringify(sl)}]`;
+  const text = bytes === 'pooled' ? Buffer.from(str, 'latin1') : bytes === 'own' ? Buffer.alloc(str.length, str, 'latin1') : str;
+  const at = (o) => ({ text, start: str.indexOf(JSON.stringify(o)), end: str.indexOf(JSON.stringify(o)) + JSON.stringify(o).length });
+  const node = { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: {} };
+  await s.stage({ upsert: [
+    { kind: 'Service', key: 'shop/a', raw: a, source: at(a) },
+    { kind: 'Service', key: `shop/${'x'.repeat(200)}`, raw: long },
+    { kind: 'NodeConfig', key: '', raw: node },
+    { kind: 'EndpointSlice', key: 'shop/a-1', raw: sl, source: at(sl) },
+  ], remove: [] }).commit();
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  t.teardown(() => db.close());
+  const rows = Object.fromEntries(db.prepare('SELECT kind, key, body FROM objects').all().map((r) => [`${r.kind} ${r.key}`, JSON.parse(r.body)]));
+  t.deepEqual(rows, { 'Service shop/a': a, [`Service shop/${'x'.repeat(200)}`]: long, 'NodeConfig ': node, 'EndpointSlice shop/a-1': sl });
+  if (bytes) t.is(text.length, bytes === 'own' ? 0 : str.length, bytes === 'own' ? 'moved, not copied' : 'copied, left as they were');
 });

@@ -10,8 +10,9 @@
 // `open` (StoreWriterThread.prestart) only opens the connection ahead of the first write.
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { bodySlice } from '../util/body-text.js';
 import Database from 'better-sqlite3';
-import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
 import type { WriterReply, WriterRequest, WriterSettings } from './store-writer.js';
 
 const settings = workerData as WriterSettings;
@@ -65,12 +66,14 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
       db.exec('BEGIN IMMEDIATE');
-      let bytes = 0;
-      const { kinds, keys, bodies, text, starts, ends } = m;
+      let bytes = 0, own = 0, keyStart = 0;
+      const { kinds, keys, keyEnds, bodies, starts, ends } = m;
+      const text = typeof m.text === 'string' ? m.text : Buffer.from(m.text.buffer, m.text.byteOffset, m.text.byteLength);
       for (let i = 0; i < kinds.length; i++) {
-        const body = bodies[i] ?? text.slice(starts[i], ends[i]);
+        const body = starts[i] < 0 ? bodies[own++] : bodySlice(text, starts[i], ends[i]);
         bytes += body.length;
-        up.run(kinds[i], keys[i], body, crc32(body));
+        up.run(STORED_KINDS[kinds[i]], keys.slice(keyStart, keyEnds[i]), body, crc32(body));
+        keyStart = keyEnds[i];
       }
       for (let i = 0; i < m.removeKinds.length; i++) del.run(m.removeKinds[i], m.removeKeys[i]);
       for (const [k, v] of m.meta) setMeta.run(k, v);
