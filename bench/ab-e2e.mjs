@@ -3,7 +3,11 @@
 // wdp with other options, or another build's bin/wdp.js — then rounds of short latency and
 // connection-rate chunks, the order rotating every round, so load drift on a shared machine hits
 // all alike. Prints each variant's pooled RTT p50/p99, median conn/s, the ratios to the first
-// variant (the kernel, usually) and the forwarder's CPU per round trip.
+// variant (the kernel, usually) with the p99 ratio's 90% range (a bootstrap over whole rounds) and
+// its value in every round, the forwarder's CPU per round trip, and the host's round-trip floor
+// (cpuidle, guest_halt_poll_ns, autogroup, CPUs, load). `ovs` is the private Open vSwitch
+// (stopped outside its own chunks: its PMD thread polls a CPU). `wdp bench e2e` takes its latency
+// and connection figures the same way (kernel, wdp and ovs as the variants).
 //
 //   node bench/ab-e2e.mjs --rounds 6 --rtt-chunk 500 --conn-seconds 1 \
 //     --variant kernel=kernel --variant old=wdp,bin=/tmp/old/bin/wdp.js \
@@ -22,6 +26,7 @@
 import { loadavg } from 'node:os';
 import { runE2eInterleaved } from '../dist/src/bench/e2e.js';
 import { Progress } from '../dist/src/bench/report.js';
+import { rttFloorFacts, formatRttFloor } from '../dist/src/bench/platform.js';
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -30,7 +35,7 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] !== '--variant') continue;
   const [name, spec] = args[i + 1].split('=', 2).length === 2 ? [args[i + 1].slice(0, args[i + 1].indexOf('=')), args[i + 1].slice(args[i + 1].indexOf('=') + 1)] : [args[i + 1], args[i + 1]];
   const [contender, ...kv] = spec.split(',');
-  if (contender !== 'kernel' && contender !== 'wdp' && contender !== 'generator') { console.error(`--variant ${args[i + 1]}: generator, kernel or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE]`); process.exit(2); }
+  if (!['kernel', 'wdp', 'ovs', 'generator'].includes(contender)) { console.error(`--variant ${args[i + 1]}: generator, kernel, ovs or wdp[,bin=PATH][,busyPoll=US][,nice=N][,rt=PRIO][,port=afxdp|afpacket][,rxRing=N][,xdpMode=native|generic][,cfg.KEY=JSON][,env.NAME=VALUE]`); process.exit(2); }
   const wdp = {};
   for (const x of kv) {
     const k = x.slice(0, x.indexOf('=')), v = x.slice(x.indexOf('=') + 1);
@@ -44,13 +49,15 @@ for (let i = 0; i < args.length; i++) {
   }
   variants.push({ name, contender, wdp });
 }
-if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp[,...]'); process.exit(2); }
+if (variants.length < 2) { console.error('at least two --variant NAME=kernel|wdp|ovs[,...]'); process.exit(2); }
+const platform = rttFloorFacts();
 const load0 = loadavg()[0];
 const t0 = new Date().toISOString();
 const blasts = opt('--blast', '') ? opt('--blast', '').split(',') : [];
 const rttChunk = Number(opt('--rtt-chunk', '500')), connSeconds = Number(opt('--conn-seconds', '1'));
 const res = await runE2eInterleaved({
   variants, rounds: Number(opt('--rounds', '6')), rttChunk, connSeconds,
+  ...(opt('--rtt-chunk-seconds') ? { rttChunkSeconds: Number(opt('--rtt-chunk-seconds')) } : {}),
   blasts, blastSeconds: Number(opt('--blast-seconds', '2')),
   progress: new Progress(true),
   // --hold SECONDS: keep the topologies up that long before the rounds (profile or trace them by
@@ -61,7 +68,8 @@ const res = await runE2eInterleaved({
   } : undefined,
 });
 const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 100) / 100 : null);
-if (opt('--json')) (await import('node:fs')).writeFileSync(opt('--json'), JSON.stringify({ started: t0, load0, res }, null, 2));
+if (opt('--json')) (await import('node:fs')).writeFileSync(opt('--json'), JSON.stringify({ started: t0, load0, platform, res }, null, 2));
+for (const r of res) if (r.unavailable_reason) console.log(`${r.name}: ${r.unavailable_reason}`);
 for (const b of blasts) {
   const kernel = res.find((r) => r.name === 'kernel');
   console.log(`\n${b === 'one' ? 'one flow' : 'new flow per packet'}: Mpps forwarded (offered), CPU ns per packet (process alone), chunks`);
@@ -73,11 +81,16 @@ for (const b of blasts) {
     console.log(`| ${r.name} | ${f.mpps ?? '—'} | ${f.offered_mpps} | ${ratio(f.mpps, kernel?.blasts[b]?.mpps) ?? '—'} | ${f.cpu_ns_per_packet ?? '—'} | ${f.process_cpu_ns_per_packet ?? '—'} | ${ts?.busy_pct ?? '—'} | ${ts?.frames_per_batch ?? '—'} | ${ts?.busy_us_per_batch ?? '—'} | ${f.mpps_chunks.join(' ')} |`);
   }
 }
-if (!(rttChunk > 0 || connSeconds > 0)) { console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`); process.exit(0); }
+const floor = `round-trip floor: ${formatRttFloor(platform)}`;
+if (!(rttChunk > 0 || connSeconds > 0)) { console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; ${floor}`); process.exit(0); }
 const base = res[0];
-console.log(`| variant | RTT p50 µs | RTT p99 µs | conn/s (median chunk) | p50 / ${base.name} | p99 / ${base.name} | conn/s / ${base.name} | forwarder CPU µs per round trip | samples (lost) |`);
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+const range = (g) => (g ? `${g.lo.toFixed(2)}–${g.hi.toFixed(2)}` : '—');
+console.log(`| variant | RTT p50 µs | RTT p99 µs | conn/s (median chunk) | p50 / ${base.name} | p99 / ${base.name} | its 90% range | conn/s / ${base.name} | forwarder CPU µs per round trip | samples (lost) |`);
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of res) {
-  console.log(`| ${r.name} | ${r.rtt_p50_us} | ${r.rtt_p99_us} | ${r.conn_per_s} | ${ratio(r.rtt_p50_us, base.rtt_p50_us)} | ${ratio(r.rtt_p99_us, base.rtt_p99_us)} | ${ratio(r.conn_per_s, base.conn_per_s)} | ${r.process_cpu_us_per_rtt ?? '—'} | ${r.rtt_samples} (${r.rtt_lost}) |`);
+  console.log(`| ${r.name} | ${r.rtt_p50_us} | ${r.rtt_p99_us} | ${r.conn_per_s} | ${ratio(r.rtt_p50_us, base.rtt_p50_us)} | ${ratio(r.rtt_p99_us, base.rtt_p99_us)} | ${range(r.rtt_p99_ratio_range)} | ${ratio(r.conn_per_s, base.conn_per_s)} | ${r.process_cpu_us_per_rtt ?? '—'} | ${r.rtt_samples} (${r.rtt_lost}) |`);
 }
-console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; conn/s chunks: ${res.map((r) => `${r.name} ${r.conn_per_s_chunks.join(' ')}`).join('; ')}`);
+const cells = (xs) => xs.map((v) => v ?? '—').join(' ');
+console.log(`\np99 / ${base.name} per round: ${res.slice(1).map((r) => `${r.name} ${cells(r.rtt_p99_ratio_rounds)}`).join('; ')}`);
+console.log(`${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; conn/s chunks: ${res.map((r) => `${r.name} ${r.conn_per_s_chunks.join(' ')}`).join('; ')}`);
+console.log(floor);

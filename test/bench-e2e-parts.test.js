@@ -81,6 +81,31 @@ test('markdown: a skipped contender is n/a with its reason, the generator column
   t.regex(md, /wdp ports: native-afxdp/);
 });
 
+test('markdown: the interleaved rounds per round, the p99 ratio with its range, the host\'s round-trip floor', (t) => {
+  const r = { suite: 'e2e', seconds: 3, vip: '10.96.99.10', port: 80, generator_mpps: null, generator_new_flow_mpps: null, generator_cpu_ns_per_frame: null, wdp_time_split: null, wdp_port_type: null, ovs_port_type: null, notes: [] };
+  for (const c of CONTENDERS) for (const f of SIDE_FIELDS) r[`${c}_${f}`] = null;
+  Object.assign(r, { kernel_rtt_p99_us: 600, wdp_rtt_p99_us: 900, wdp_rtt_p99_per_kernel: 1.5, wdp_rtt_p99_per_kernel_lo: 1.2, wdp_rtt_p99_per_kernel_hi: 1.9, wdp_rtt_samples: 10000, kernel_rtt_samples: 10000 });
+  r.ovs_unavailable_reason = 'not requested';
+  r.interleave = {
+    rounds: 3, rtt_chunk: 1000, rtt_seconds: 60, conn_chunk_s: 0.3, ratio_range_level: 0.9, load_start: 3.2, load_end: 4.1,
+    rtt_p99_us_rounds: { kernel: [500, 700, null], wdp: [800, 1000, 900] },
+    rtt_p99_per_kernel_rounds: { kernel: [1, 1, null], wdp: [1.6, 1.43, null] },
+    conn_per_s_chunks: { kernel: [9000, 9100, 9200], wdp: [9500, 9600, 9700] },
+    process_cpu_us_per_rtt: { kernel: null, wdp: 60 },
+  };
+  r.platform = { cpuidle_driver: 'haltpoll', cpuidle_governor: 'haltpoll', cpuidle_states: 'POLL', guest_halt_poll_ns: 0, sched_autogroup_enabled: 1, nproc: 2, loadavg: [3.2, 2, 1] };
+  const md = e2eMarkdown(r);
+  t.regex(md, /\| RTT p99 \/ kernel's +\| +1\.50 \| +n\/a \| +n\/a \| +n\/a \|/);
+  t.regex(md, /\| · its 90% range over the rounds, low +\| +1\.20 \|/);
+  t.regex(md, /\| UDP round trips measured +\| +10,000 \| +10,000 \|/);
+  t.regex(md, /3 rounds × \(1,000 UDP round trips \+ 0\.300 s of TCP connections\) per contender \(kernel, wdp\).*load 3\.2 → 4\.1/);
+  t.regex(md, /\| kernel RTT p99 µs +\| +500 \| +700 \| +n\/a \|/);
+  t.regex(md, /\| wdp p99 \/ kernel's +\| +1\.60 \| +1\.43 \| +n\/a \|/);
+  t.notRegex(md, /kernel p99 \/ kernel's/);
+  t.regex(md, /\| wdp conn\/s +\| +9,500 \| +9,600 \| +9,700 \|/);
+  t.regex(md, /Round-trip floor of this host: cpuidle haltpoll .*guest_halt_poll_ns 0, sched_autogroup_enabled 1, 2 CPUs, load 3\.2 2 1/);
+});
+
 // (a kernel without schedstats has no /proc/PID/task/TID/schedstat: nothing to check there)
 const schedstatTest = threadSchedStats(process.pid).length ? test : test.skip;
 schedstatTest('per-thread schedstat: this process has its main thread, totals sum the threads; a missing process is empty', (t) => {

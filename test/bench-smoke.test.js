@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ovsUnavailable } from '../dist/src/bench/peers/ovs.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const WDP = join(ROOT, 'bin/wdp.js');
@@ -123,9 +124,21 @@ test.serial('bench e2e: generator and kernel figures positive; wdp and ovs posit
     t.is(r.stdout, '');
     return;
   }
-  const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--rtt-samples', '50', '--json']);
+  const r = await wdp(['bench', 'e2e', '--seconds', '0.3', '--rtt-samples', '50', '--rounds', '5', '--json']);
   const j = oneJson(t, r);
   t.is(j.suite, 'e2e');
+  // latency and connections from interleaved rounds: 5 rounds × 10 round trips per contender
+  t.is(j.interleave.rounds, 5);
+  t.is(j.interleave.rtt_chunk, 10);
+  t.is(j.kernel_rtt_samples + j.kernel_rtt_lost, 50);
+  t.is(j.interleave.rtt_p99_us_rounds.kernel.length, 5);
+  t.is(typeof j.platform.nproc, 'number');
+  t.true('guest_halt_poll_ns' in j.platform && 'sched_autogroup_enabled' in j.platform && 'cpuidle_driver' in j.platform);
+  if (j.wdp_unavailable_reason === undefined) {
+    positive(t, j, 'wdp_rtt_p99_per_kernel');
+    t.true(j.wdp_rtt_p99_per_kernel_lo <= j.wdp_rtt_p99_per_kernel_hi);
+    t.is(j.interleave.rtt_p99_per_kernel_rounds.wdp.length, 5);
+  }
   for (const k of ['generator_mpps', 'generator_new_flow_mpps', 'generator_cpu_ns_per_frame']) positive(t, j, k);
   for (const k of ['kernel_mpps', 'kernel_new_flow_mpps', 'kernel_offered_mpps', 'kernel_conn_per_s', 'kernel_rtt_p50_us', 'kernel_rtt_p99_us']) positive(t, j, k);
   t.true(j.kernel_rtt_p99_us >= j.kernel_rtt_p50_us);
@@ -181,7 +194,56 @@ test.serial('bench e2e: generator and kernel figures positive; wdp and ovs posit
   t.regex(r.stdout, /\| wdp \| [0-9.]+ \| [0-9.]+ \|/);
   const bad = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--variant', 'a=kernel', '--variant', 'b=vpp'], { cwd: ROOT }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stderr })));
   t.not(bad.code, 0);
-  t.regex(bad.stderr, /generator, kernel or wdp/);
+  t.regex(bad.stderr, /generator, kernel, ovs or wdp/);
+});
+
+(isRoot ? test.serial : test.skip)('bench/ab-e2e.mjs latency rounds: per-round p99 ratios and a range against the first variant, the host\'s round-trip floor (needs root: namespaces)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ab-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'ab.json');
+  const variants = ['kernel=kernel', 'wdp=wdp', ...(ovsUnavailable() ? [] : ['ovs=ovs'])].flatMap((v) => ['--variant', v]);
+  const r = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--rounds', '3', '--rtt-chunk', '40', '--conn-seconds', '0.2',
+    '--json', out, ...variants], { cwd: ROOT, timeout: 240_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+  t.is(r.code, 0, r.stderr);
+  const j = JSON.parse(readFileSync(out, 'utf8'));
+  t.is(typeof j.platform.nproc, 'number');
+  for (const x of j.res) {
+    t.is(x.unavailable_reason, undefined, `${x.name}: ${x.unavailable_reason}`);
+    t.is(x.rtt_samples + x.rtt_lost, 120, x.name);
+    t.is(x.rtt_p99_us_rounds.length, 3);
+    t.is(x.conn_per_s_chunks.length, 3);
+    t.true(x.conn_per_s > 0, x.name);
+    t.is(x.ratio_to, 'kernel');
+    t.is(x.rtt_p99_ratio_rounds.length, 3);
+  }
+  const wdpFig = j.res.find((x) => x.name === 'wdp');
+  t.true(wdpFig.rtt_p99_ratio > 0);
+  t.true(wdpFig.rtt_p99_ratio_range.lo <= wdpFig.rtt_p99_ratio_range.hi, JSON.stringify(wdpFig.rtt_p99_ratio_range));
+  t.is(wdpFig.rtt_p99_ratio_range.rounds, 3);
+  t.regex(r.stdout, /p99 \/ kernel per round: wdp [0-9.]+ [0-9.]+ [0-9.]+/);
+  t.regex(r.stdout, /round-trip floor: cpuidle .* CPUs, load /);
+});
+
+(isRoot ? test.serial : test.skip)('bench e2e latency rounds: bounded in time (fewer samples, reported), and a variant that cannot start is reported while the others are measured (needs root: namespaces)', async (t) => {
+  const r = await wdp(['bench', 'e2e', '--contenders', 'kernel', '--tests', 'rtt', '--rounds', '2', '--rtt-samples', '200000', '--rtt-seconds', '0.6', '--json', '--quiet']);
+  const j = oneJson(t, r);
+  t.true(j.kernel_rtt_samples > 0 && j.kernel_rtt_samples < 200000, String(j.kernel_rtt_samples));
+  t.is(j.interleave.rtt_chunk, 100000);
+  t.is(j.kernel_conn_per_s, null);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ab-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'ab.json');
+  const ab = await new Promise((resolve) => execFile(process.execPath, [join(ROOT, 'bench/ab-e2e.mjs'), '--rounds', '2', '--rtt-chunk', '20', '--conn-seconds', '0',
+    '--json', out, '--variant', 'kernel=kernel', '--variant', `broken=wdp,bin=${join(dir, 'no-such-wdp.js')}`], { cwd: ROOT, timeout: 240_000 }, (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr })));
+  t.is(ab.code, 0, ab.stderr);
+  const res = JSON.parse(readFileSync(out, 'utf8')).res;
+  const broken = res.find((x) => x.name === 'broken'), kernel = res.find((x) => x.name === 'kernel');
+  t.regex(broken.unavailable_reason, /broken did not come up: /);
+  t.is(broken.rtt_samples, 0);
+  t.is(broken.rtt_p99_ratio, null);
+  t.is(kernel.unavailable_reason, undefined);
+  t.is(kernel.rtt_samples + kernel.rtt_lost, 40);
+  t.regex(ab.stdout, /broken: broken did not come up/);
 });
 
 test.serial('bench core: rows from runCoreBench, or a clear message while it has not landed', async (t) => {

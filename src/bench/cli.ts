@@ -7,10 +7,11 @@ import { availableParallelism, loadavg, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolve as resolvePath } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { Progress, mdTable, kvTable, round, type Cell } from './report.js';
+import { Progress, mdTable, kvTable, round, fmt, type Cell } from './report.js';
 import { lineChart, barChart, stack } from './svg.js';
 import type { ControlBenchResult, PeerName } from './control.js';
 import type { E2eResult } from './e2e.js';
+import { formatRttFloor } from './platform.js';
 import type { CoreWorkersBenchResult } from './core-workers.js';
 import { registerKubeBench } from './kube.js';
 
@@ -292,9 +293,16 @@ export function e2eMarkdown(r: E2eResult): string {
     row('forwarder CPU per packet, one flow (ns)', 'cpu_ns_per_packet', r.generator_cpu_ns_per_frame),
     row('forwarder CPU per packet, new flows (ns)', 'new_flow_cpu_ns_per_packet'),
     row('forwarder process CPU per packet, one flow (ns)', 'process_cpu_ns_per_packet'),
-    row('TCP connections / s', 'conn_per_s'),
+    row('TCP connections / s (median round)', 'conn_per_s'),
+    row('TCP connections / s, / kernel\'s', 'conn_per_kernel'),
     row('UDP round trip p50 (µs)', 'rtt_p50_us'),
     row('UDP round trip p99 (µs)', 'rtt_p99_us'),
+    row('RTT p50 / kernel\'s', 'rtt_p50_per_kernel'),
+    row('RTT p99 / kernel\'s', 'rtt_p99_per_kernel'),
+    row(`· its ${Math.round((r.interleave?.ratio_range_level ?? 0.9) * 100)}% range over the rounds, low`, 'rtt_p99_per_kernel_lo'),
+    row('· high', 'rtt_p99_per_kernel_hi'),
+    row('UDP round trips measured', 'rtt_samples'),
+    row('UDP round trips lost', 'rtt_lost'),
     row('forwarder CPU seconds over both blasts', 'cpu_s'),
     row('frames that reached the server untranslated', 'untranslated_frames'),
   ];
@@ -302,11 +310,28 @@ export function e2eMarkdown(r: E2eResult): string {
   const ports = [r.wdp_port_type && `wdp ports: ${r.wdp_port_type}`, r.ovs_port_type && `ovs ports: ${r.ovs_port_type}`].filter(Boolean).join('; ');
   if (ports) s += `${ports}\n\n`;
   s += mdTable(['test', 'wdp', 'kernel nftables DNAT', 'OVS userspace ct(nat)', 'generator alone'], rows);
+  if (r.interleave) s += '\n' + e2eInterleaveMarkdown(r);
+  if (r.platform) s += `\nRound-trip floor of this host: ${formatRttFloor(r.platform)}\n`;
   if (r.wdp_time_split) s += '\nwdp worker loop time:\n\n' + kvTable(r.wdp_time_split as unknown as Record<string, unknown>);
   const reasons = [...cols.map((c) => r[`${c}_unavailable_reason`] && `${c}: ${r[`${c}_unavailable_reason`]}`), r.generator_unavailable_reason && `generator: ${r.generator_unavailable_reason}`];
   const notes = [...reasons, ...r.notes].filter(Boolean);
   if (notes.length) s += '\n' + notes.map((n) => `- ${n}`).join('\n') + '\n';
   return s;
+}
+
+/** How the latency and connection figures were taken, and how firm they are: per round. */
+export function e2eInterleaveMarkdown(r: E2eResult): string {
+  const iv = r.interleave!;
+  const names = Object.keys(iv.rtt_p99_us_rounds) as Array<'wdp' | 'kernel' | 'ovs'>;
+  let s = `Latency and connection rate: ${iv.rounds} rounds × (${fmt(iv.rtt_chunk)} UDP round trips + ${fmt(iv.conn_chunk_s)} s of TCP connections) ` +
+    `per contender (${names.join(', ')}), every topology up at once, the order rotating every round; load ${iv.load_start} → ${iv.load_end}.\n\n`;
+  const rounds = Array.from({ length: iv.rounds }, (_, i) => String(i + 1));
+  const one = (v: number | null | undefined): Cell => v ?? null;
+  const rows: Cell[][] = [];
+  for (const c of names) rows.push([`${c} RTT p99 µs`, ...rounds.map((_, i) => one(iv.rtt_p99_us_rounds[c]?.[i]))]);
+  for (const c of names) if (iv.rtt_p99_per_kernel_rounds[c]?.length && c !== 'kernel') rows.push([`${c} p99 / kernel's`, ...rounds.map((_, i) => one(iv.rtt_p99_per_kernel_rounds[c]?.[i]))]);
+  for (const c of names) if (iv.conn_per_s_chunks[c]?.length) rows.push([`${c} conn/s`, ...rounds.map((_, i) => one(iv.conn_per_s_chunks[c]?.[i]))]);
+  return s + mdTable(['round', ...rounds], rows);
 }
 
 export function e2ePlot(r: E2eResult): string {
@@ -345,8 +370,10 @@ function registerE2e(bench: Command): void {
   const contenders = ['wdp', 'kernel', 'ovs'] as const, tests = ['rtt', 'conn', 'one', 'new'] as const;
   bench.command('e2e')
     .description('end-to-end through namespaces: wdp daemon vs kernel nftables DNAT vs Open vSwitch userspace ct(nat), same topology and generator, and the generator alone')
-    .option('--seconds <s>', 'duration of each traffic test', numOpt('--seconds', 0.1, 600), 3)
-    .option('--rtt-samples <n>', 'UDP ping-pong round trips for the latency figures', intOpt('--rtt-samples', 10, 1_000_000), 2000)
+    .option('--seconds <s>', 'duration of each blast; the TCP connection test per contender, split over the rounds', numOpt('--seconds', 0.1, 600), 3)
+    .option('--rtt-samples <n>', 'UDP ping-pong round trips per contender for the latency figures, split over the rounds', intOpt('--rtt-samples', 10, 1_000_000), 10_000)
+    .option('--rtt-seconds <s>', "time bound of one contender's round trips over all rounds (fewer samples when it runs out)", numOpt('--rtt-seconds', 0.1, 3600), 60)
+    .option('--rounds <n>', 'latency and connection rate: rounds of short chunks, every contender up at once, the order rotating', intOpt('--rounds', 1, 1000), 10)
     .addOption(new Option('--only <side>', 'measure one side').choices(['wdp', 'kernel']))
     .option('--contenders <list>', `which dataplanes (${contenders.join(',')}); OVS is skipped with a reason when not installed`, choiceListOpt('--contenders', contenders))
     .option('--tests <list>', `which tests (${tests.join(',')})`, choiceListOpt('--tests', tests))
@@ -359,11 +386,11 @@ function registerE2e(bench: Command): void {
     .option('--json', 'one JSON object on stdout')
     .option('--plot <file.svg>', 'draw side-by-side bars')
     .option('--quiet', 'no progress on stderr')
-    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number; wdpWorkerRealtime?: number }) => {
+    .action(guarded(async (o: CommonOpts & { seconds: number; rttSamples: number; rttSeconds: number; rounds: number; only?: 'wdp' | 'kernel'; contenders?: Array<typeof contenders[number]>; tests?: Array<typeof tests[number]>; generator: boolean; wdpPort: 'afxdp' | 'afpacket'; wdpBusyPoll?: number; wdpBin?: string; wdpWorkerNice?: number; wdpWorkerRealtime?: number }) => {
       if (o.only && o.contenders) throw new Error('--only and --contenders: use one of them');
       const { runE2eBench } = await import('./e2e.js');
       const r = await runE2eBench({
-        seconds: o.seconds, rttSamples: o.rttSamples, only: o.only, contenders: o.contenders, tests: o.tests,
+        seconds: o.seconds, rttSamples: o.rttSamples, rttSeconds: o.rttSeconds, rounds: o.rounds, only: o.only, contenders: o.contenders, tests: o.tests,
         generator: o.generator, wdpPort: o.wdpPort, wdpBusyPollUs: o.wdpBusyPoll, wdpBin: o.wdpBin ? resolvePath(o.wdpBin) : undefined, wdpWorkerNice: o.wdpWorkerNice, wdpWorkerRealtime: o.wdpWorkerRealtime, progress: progressFor(o),
       });
       emit(o, r, () => e2eMarkdown(r), () => e2ePlot(r));

@@ -20,7 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +29,8 @@ import { nftRuleset } from './peers/nftables.js';
 import { ovsUnavailable, startOvs, type OvsService } from './peers/ovs.js';
 import type { BenchService } from './peers/service-set.js';
 import { Progress, median, round } from './report.js';
+import { rotation, pooledQuantile, roundRatios, bootstrapRatioRange, type RatioRange } from './paired-rounds.js';
+import { rttFloorFacts, type RttFloorFacts } from './platform.js';
 import { serviceObject, sliceObject } from './control.js';
 import { CpuMeter, ksoftirqdPids, forwarderCpuSeconds, type GeneratorBaseline } from './cpu-account.js';
 
@@ -42,8 +44,15 @@ export const E2E_TESTS = ['rtt', 'conn', 'one', 'new'] as const;
 export type E2eTest = typeof E2E_TESTS[number];
 
 export interface E2eOptions {
-  seconds: number;          // per traffic test
-  rttSamples?: number;      // UDP ping-pongs
+  /** Per blast test; the TCP connection test's total per contender (split over the rounds). */
+  seconds: number;
+  /** UDP ping-pongs per contender (split over the rounds; default 10,000). */
+  rttSamples?: number;
+  /** The time bound of one contender's ping-pongs over all rounds (default 60 s): on a loaded
+   * machine the chunks stop early, with fewer samples (reported), rather than run for minutes. */
+  rttSeconds?: number;
+  /** Latency and connection rate: interleaved rounds, the order rotating (default 10). */
+  rounds?: number;
   connConcurrency?: number; // parallel TCP connect loops
   /** Measure one contender (kept for `--only`); `contenders` says which in general. */
   only?: 'wdp' | 'kernel';
@@ -83,9 +92,25 @@ type SideField =
   | 'mpps' | 'new_flow_mpps' | 'offered_mpps' | 'conn_per_s' | 'conn_failures'
   | 'rtt_p50_us' | 'rtt_p99_us' | 'cpu_s'
   | 'cpu_ns_per_packet' | 'new_flow_cpu_ns_per_packet' | 'process_cpu_ns_per_packet'
-  | 'untranslated_frames';
+  | 'untranslated_frames'
+  | 'rtt_samples' | 'rtt_lost' | 'rtt_p50_per_kernel' | 'rtt_p99_per_kernel' | 'rtt_p99_per_kernel_lo' | 'rtt_p99_per_kernel_hi' | 'conn_per_kernel';
 export const SIDE_FIELDS: SideField[] = ['mpps', 'new_flow_mpps', 'offered_mpps', 'conn_per_s', 'conn_failures', 'rtt_p50_us', 'rtt_p99_us', 'cpu_s',
-  'cpu_ns_per_packet', 'new_flow_cpu_ns_per_packet', 'process_cpu_ns_per_packet', 'untranslated_frames'];
+  'cpu_ns_per_packet', 'new_flow_cpu_ns_per_packet', 'process_cpu_ns_per_packet', 'untranslated_frames',
+  'rtt_samples', 'rtt_lost', 'rtt_p50_per_kernel', 'rtt_p99_per_kernel', 'rtt_p99_per_kernel_lo', 'rtt_p99_per_kernel_hi', 'conn_per_kernel'];
+
+/** How the latency and connection-rate figures were taken (runE2eInterleaved): every
+ * contender's topology up at once, `rounds` rounds of `rtt_chunk` round trips and `conn_chunk_s`
+ * seconds of connections per contender, the order rotating every round. Per contender: each
+ * round's p99 and its ratio to the kernel's p99 in the same round, and the connection rate per
+ * round. `ratio_range_level`: the level of the `*_per_kernel_lo/hi` bootstrap range. */
+export interface E2eInterleave {
+  rounds: number; rtt_chunk: number; rtt_seconds: number; conn_chunk_s: number; ratio_range_level: number;
+  load_start: number; load_end: number;
+  rtt_p99_us_rounds: Partial<Record<Contender, Array<number | null>>>;
+  rtt_p99_per_kernel_rounds: Partial<Record<Contender, Array<number | null>>>;
+  conn_per_s_chunks: Partial<Record<Contender, number[]>>;
+  process_cpu_us_per_rtt: Partial<Record<Contender, number | null>>;
+}
 type SideFields = { [K in `${Contender}_${SideField}`]: number | null };
 type SideReasons = { [K in `${Contender}_unavailable_reason`]?: string };
 
@@ -104,6 +129,10 @@ export type E2eResult = {
   wdp_time_split: TimeSplit | null;
   wdp_port_type: string | null;
   ovs_port_type: string | null;
+  /** Latency and connection rate: how they were taken and their spread; null when neither ran. */
+  interleave: E2eInterleave | null;
+  /** What sets a round trip's floor on this host (platform.ts), read at the start. */
+  platform: RttFloorFacts;
   notes: string[];
 } & SideFields & SideReasons;
 
@@ -237,12 +266,14 @@ console.log(JSON.stringify({ ok, fail, seconds: (performance.now() - t0) / 1000 
 
 const RTT_JS = `
 import dgram from 'node:dgram';
-const [host, port, n, raw] = process.argv.slice(2);
+const [host, port, n, raw, maxSeconds] = process.argv.slice(2);
 const s = dgram.createSocket('udp4');
 await new Promise((r) => s.connect(Number(port), host, r));
 const rtts = []; let lost = 0;
 const payload = Buffer.alloc(18);
-for (let i = 0; i < Number(n); i++) {
+// bounded in time as well as in count: on a loaded machine a chunk stops early, with fewer samples
+const deadline = performance.now() + (Number(maxSeconds) > 0 ? Number(maxSeconds) * 1000 : Infinity);
+for (let i = 0; i < Number(n) && performance.now() < deadline; i++) {
   payload.writeUInt32BE(i, 0);
   const t0 = process.hrtime.bigint();
   const got = await new Promise((res) => {
@@ -400,45 +431,25 @@ async function blast(t: Topology, dir: string, newFlows: boolean, seconds: numbe
 
 function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
-interface SideResult {
-  one: BlastResult | null; many: BlastResult | null;
-  connPerS: number | null; connFailures: number | null;
-  rttP50: number | null; rttP99: number | null;
-}
+interface SideResult { one: BlastResult | null; many: BlastResult | null }
 
-async function measureSide(t: Topology, dir: string, o: E2eOptions, p: Progress, label: string, forwarderPids: number[]): Promise<SideResult> {
+/** A contender's blasts, one after the other in its own topology (latency and connection rate
+ * come from the interleaved rounds instead, runE2eInterleaved). */
+async function blastSide(t: Topology, dir: string, o: E2eOptions, p: Progress, label: string, forwarderPids: number[]): Promise<SideResult> {
   const tests = new Set(o.tests ?? E2E_TESTS);
-  const serverJs = join(dir, 'server.mjs'), connJs = join(dir, 'conn.mjs'), rttJs = join(dir, 'rtt.mjs');
-  const srv = startInNs(t.server, ['node', serverJs, String(SINK_PORT), String(ECHO_PORT)]);
-  const out: SideResult = { one: null, many: null, connPerS: null, connFailures: null, rttP50: null, rttP99: null };
-  try {
-    await waitForLine(srv, 'ready', 10_000);
-    // latency and connection rate first: the new-flow blast fills the kernel's conntrack table
-    // (262144 entries here), which would then slow every later test on the kernel side
-    if (tests.has('rtt')) {
-      const rtt = await p.step(`${label}: UDP ping-pong x${o.rttSamples ?? 2000}`, () =>
-        nodeJson<{ p50: number | null; p99: number | null; samples: number; lost: number }>(t.client, rttJs, [VIP_ECHO, String(SVC_PORT), String(o.rttSamples ?? 2000)], 120_000));
-      if (rtt.samples === 0) throw new Error(`${label}: no UDP echo came back through ${VIP_ECHO}:${SVC_PORT} (${rtt.lost} lost)`);
-      out.rttP50 = rtt.p50; out.rttP99 = rtt.p99;
-    }
-    if (tests.has('conn')) {
-      const conn = await p.step(`${label}: TCP connection rate ${o.seconds} s`, () =>
-        nodeJson<{ ok: number; fail: number; seconds: number }>(t.client, connJs, [VIP_TCP, String(SVC_PORT), String(o.seconds), String(o.connConcurrency ?? 16)], o.seconds * 1000 + 30_000));
-      if (conn.ok === 0) throw new Error(`${label}: no TCP connection to ${VIP_TCP}:${SVC_PORT} succeeded (${conn.fail} failed)`);
-      out.connPerS = conn.ok / conn.seconds; out.connFailures = conn.fail;
-    }
-    if (tests.has('one')) out.one = await p.step(`${label}: UDP 64 B one flow ${o.seconds} s`, () => blast(t, dir, false, o.seconds, forwarderPids));
-    if (tests.has('new')) out.many = await p.step(`${label}: UDP 64 B new flow per packet ${o.seconds} s`, () => blast(t, dir, true, o.seconds, forwarderPids));
-    return out;
-  } finally {
-    srv.stdin!.end();
-    await stopChild(srv, 'SIGTERM');
-  }
+  return {
+    one: tests.has('one') ? await p.step(`${label}: UDP 64 B one flow ${o.seconds} s`, () => blast(t, dir, false, o.seconds, forwarderPids)) : null,
+    many: tests.has('new') ? await p.step(`${label}: UDP 64 B new flow per packet ${o.seconds} s`, () => blast(t, dir, true, o.seconds, forwarderPids)) : null,
+  };
 }
 
-/** Writes a contender's figures into the result (`${c}_*`). */
-function fillSide(res: E2eResult, c: Contender, s: SideResult, base: GeneratorBaseline | null): void {
-  const set = (f: SideField, v: number | null, digits: number) => { res[`${c}_${f}`] = v === null || !Number.isFinite(v) ? null : round(v, digits); };
+function setField(res: E2eResult, c: Contender, f: SideField, v: number | null, digits: number): void {
+  res[`${c}_${f}`] = v === null || !Number.isFinite(v) ? null : round(v, digits);
+}
+
+/** Writes a contender's blast figures into the result (`${c}_*`). */
+function fillBlasts(res: E2eResult, c: Contender, s: SideResult, base: GeneratorBaseline | null): void {
+  const set = (f: SideField, v: number | null, digits: number) => setField(res, c, f, v, digits);
   const nsPerPacket = (b: BlastResult | null, forwarderOnly: boolean): number | null => {
     if (!b || b.forwarded === 0) return null;
     const cpu = forwarderOnly ? b.forwarderS : forwarderCpuSeconds(b, base);
@@ -448,10 +459,6 @@ function fillSide(res: E2eResult, c: Contender, s: SideResult, base: GeneratorBa
   set('new_flow_mpps', s.many?.mpps ?? null, 4);
   const offered = [s.one, s.many].filter((b): b is BlastResult => !!b).map((b) => b.offeredMpps);
   set('offered_mpps', offered.length ? Math.max(...offered) : null, 4);
-  set('conn_per_s', s.connPerS, 1);
-  set('conn_failures', s.connFailures, 0);
-  set('rtt_p50_us', s.rttP50, 1);
-  set('rtt_p99_us', s.rttP99, 1);
   const blasts = [s.one, s.many].filter((b): b is BlastResult => !!b);
   const cpus = blasts.map((b) => forwarderCpuSeconds(b, base));
   set('cpu_s', blasts.length && cpus.every((x) => x !== null) ? cpus.reduce((a, x) => a + x!, 0) : null, 2);
@@ -459,6 +466,33 @@ function fillSide(res: E2eResult, c: Contender, s: SideResult, base: GeneratorBa
   set('new_flow_cpu_ns_per_packet', nsPerPacket(s.many, false), 0);
   set('process_cpu_ns_per_packet', c === 'kernel' ? null : nsPerPacket(s.one, true), 0);
   set('untranslated_frames', blasts.length ? blasts.reduce((a, b) => a + b.untranslated, 0) : null, 0);
+}
+
+/** Writes a contender's interleaved latency and connection figures into the result; throws
+ * (the side then fails with the reason) when a requested test got nothing through. */
+function fillLatency(res: E2eResult, c: Contender, f: InterleaveFigures, tests: Set<E2eTest>): void {
+  if (f.unavailable_reason) throw new Error(f.unavailable_reason);
+  if (tests.has('rtt') && f.rtt_samples === 0) throw new Error(`no UDP echo came back through ${VIP_ECHO}:${SVC_PORT} (${f.rtt_lost} lost)`);
+  if (tests.has('conn') && !f.conn_per_s) throw new Error(`no TCP connection to ${VIP_TCP}:${SVC_PORT} succeeded (${f.conn_failures} failed)`);
+  const set = (k: SideField, v: number | null, digits: number) => setField(res, c, k, v, digits);
+  const vsKernel = f.ratio_to === 'kernel' && c !== 'kernel';
+  if (tests.has('rtt')) {
+    set('rtt_p50_us', f.rtt_p50_us, 1);
+    set('rtt_p99_us', f.rtt_p99_us, 1);
+    set('rtt_samples', f.rtt_samples, 0);
+    set('rtt_lost', f.rtt_lost, 0);
+    if (vsKernel) {
+      set('rtt_p50_per_kernel', f.rtt_p50_ratio, 3);
+      set('rtt_p99_per_kernel', f.rtt_p99_ratio, 3);
+      set('rtt_p99_per_kernel_lo', f.rtt_p99_ratio_range?.lo ?? null, 3);
+      set('rtt_p99_per_kernel_hi', f.rtt_p99_ratio_range?.hi ?? null, 3);
+    }
+  }
+  if (tests.has('conn')) {
+    set('conn_per_s', f.conn_per_s, 1);
+    set('conn_failures', f.conn_failures, 0);
+    if (vsKernel) set('conn_per_kernel', f.conn_ratio, 3);
+  }
 }
 
 // ---- the wdp contender -------------------------------------------------------------------------
@@ -602,12 +636,13 @@ function emptyResult(seconds: number): E2eResult {
   const r = {
     suite: 'e2e', seconds, vip: VIP_BLAST, port: SVC_PORT,
     generator_mpps: null, generator_new_flow_mpps: null, generator_cpu_ns_per_frame: null,
-    wdp_time_split: null, wdp_port_type: null, ovs_port_type: null,
+    wdp_time_split: null, wdp_port_type: null, ovs_port_type: null, interleave: null, platform: rttFloorFacts(),
     notes: [
       'one trafgen process; 60-byte frames (64 on the wire); Mpps counted at the server interface, translated frames only (an nftables counter on s0 ingress)',
       'generator_*: trafgen with the router dropping every frame at r0 netdev ingress — the ceiling of every blast figure in this run',
       '*_cpu_ns_per_packet: the forwarder\'s CPU per translated frame = (forwarder processes + trafgen + ksoftirqd utime+stime − the generator-alone CPU per offered frame × frames offered) / frames forwarded (src/bench/cpu-account.ts); *_process_cpu_ns_per_packet: the forwarder process alone (its kernel rx path runs in the sender\'s softirq and is not in it); *_cpu_s: that forwarder CPU over both blast windows',
       'on veth the kernel forwards in the sender\'s softirq, on the generator\'s CPU: a slower kernel path also lowers the offered rate, so compare *_mpps with generator_mpps and *_offered_mpps',
+      'latency and connection rate: every contender\'s topology up at once, short chunks per contender in rounds, the order rotating every round, so load drift hits all alike; RTT percentiles pool every round\'s samples, conn/s is the median chunk; *_per_kernel are ratios to the kernel in the same rounds, *_lo/_hi a bootstrap range over whole rounds (interleave.*)',
     ],
   } as Partial<E2eResult> & Record<string, unknown>;
   for (const c of CONTENDERS) for (const f of SIDE_FIELDS) r[`${c}_${f}`] = null;
@@ -625,6 +660,7 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-e2e-'));
   let base: GeneratorBaseline | null = null;
   const skip = (c: Contender, why: string) => { res[`${c}_unavailable_reason`] = why; };
+  const failed = (c: Contender) => res[`${c}_unavailable_reason`] !== undefined;
   /** A contender that fails reports why and keeps its figures null; the others stay valid. */
   const side = async (c: Contender, fn: () => Promise<void>) => {
     try { await fn(); } catch (e) {
@@ -634,10 +670,6 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
     }
   };
   try {
-    writeFileSync(join(dir, 'server.mjs'), SERVER_JS);
-    writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
-    writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
-
     if (o.generator === false || !blasts) res.generator_unavailable_reason = o.generator === false ? 'not requested' : 'no blast test requested';
     else {
       try {
@@ -660,47 +692,43 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
       }
     }
 
+    const runnable: Contender[] = [];
     for (const c of CONTENDERS) {
-      if (!contenders.has(c)) { skip(c, 'not requested'); continue; }
+      const why = !contenders.has(c) ? 'not requested' : c === 'wdp' ? wdpDaemonUnavailable() : c === 'ovs' ? ovsUnavailable() : null;
+      if (why) { skip(c, why); if (c === 'ovs' && contenders.has(c)) p.note(`ovs skipped: ${why}`); } else runnable.push(c);
+    }
+
+    if ((tests.has('rtt') || tests.has('conn')) && runnable.length) await interleavedLatency(res, runnable, tests, o, p, side);
+
+    if (blasts) for (const c of runnable) {
+      if (failed(c)) continue;
       if (c === 'kernel') {
         await side(c, () => withNamespaces(['kc', 'kr', 'ks'], async (names) => {
           const t = await wire(names);
           await kernelRouter(t);
-          fillSide(res, c, await measureSide(t, dir, o, p, 'kernel', []), base);
+          fillBlasts(res, c, await blastSide(t, dir, o, p, 'kernel', []), base);
         }));
       } else if (c === 'wdp') {
-        const why = wdpDaemonUnavailable();
-        if (why) { skip(c, why); continue; }
         await side(c, () => withNamespaces(['wc', 'wr', 'ws'], async (names) => {
           const t = await wire(names);
           const d = await startWdpRouter(t, dir, o);
           try {
             let w: SideResult;
-            try { w = await measureSide(t, dir, o, p, 'wdp', [d.pid]); } catch (e) {
+            try { w = await blastSide(t, dir, o, p, 'wdp', [d.pid]); } catch (e) {
               throw new Error(`${(e as Error).message}\n  daemon log (last lines): ${d.log().trim().split('\n').slice(-8).join('\n  ')}`);
             }
-            fillSide(res, c, w, base);
+            fillBlasts(res, c, w, base);
             res.wdp_port_type = await d.portKinds();
             res.wdp_time_split = await d.timeSplit();
             if (!res.wdp_time_split) res.notes.push('wdp_time_split is null: the daemon does not report how its time divides between rx, core and tx');
           } finally { await d.stop(); }
         }));
       } else {
-        const why = ovsUnavailable();
-        if (why) { skip(c, why); p.note(`ovs skipped: ${why}`); continue; }
         await side(c, () => withNamespaces(['oc', 'or', 'os'], async (names) => {
           const t = await wire(names);
-          await staticGatewayNeighbours(t);
-          const ovs = await startOvs({
-            router: t.router, toClient: { dev: 'r0', mac: t.routerMacC }, toServer: { dev: 'r1', mac: t.routerMacS },
-            clientMac: t.clientMac, serverMac: t.serverMac, clientPrefix: `10.131.0.0/${CLIENT_PLEN}`,
-          }, ovsServices(), dir, {
-            startInNs: (ns, argv, env) => { const ch = startInNs(ns, argv, env); ch.stdout!.resume(); ch.stderr!.resume(); return ch; },
-            stopChild: (ch, sig) => stopChild(ch as ChildProcess, sig),
-            sleep,
-          }, CONNTRACK_MAX);
+          const ovs = await startOvsRouter(t, dir);
           try {
-            fillSide(res, c, await measureSide(t, dir, o, p, 'ovs', [ovs.vswitchdPid]), base);
+            fillBlasts(res, c, await blastSide(t, dir, o, p, 'ovs', [ovs.vswitchdPid]), base);
             res.ovs_port_type = ovs.portType;
           } finally { await ovs.stop(); }
         }));
@@ -712,23 +740,93 @@ export async function runE2eBench(o: E2eOptions): Promise<E2eResult> {
   return res;
 }
 
-// ---- interleaved A/B ---------------------------------------------------------------------------
+/** The latency and connection-rate tests of every runnable contender, interleaved (every
+ * topology up at once, rounds of short chunks, the order rotating), into `res`. */
+async function interleavedLatency(res: E2eResult, runnable: Contender[], tests: Set<E2eTest>, o: E2eOptions, p: Progress,
+  side: (c: Contender, fn: () => Promise<void>) => Promise<void>): Promise<void> {
+  const rounds = o.rounds ?? 10;
+  const rttSeconds = o.rttSeconds ?? 60;
+  const rttChunk = tests.has('rtt') ? Math.max(1, Math.ceil((o.rttSamples ?? 10_000) / rounds)) : 0;
+  const connSeconds = tests.has('conn') ? o.seconds / rounds : 0;
+  const wdp: WdpVariantOptions = {
+    wdpBin: o.wdpBin, wdpBusyPollUs: o.wdpBusyPollUs, wdpWorkerNice: o.wdpWorkerNice, wdpWorkerRealtime: o.wdpWorkerRealtime,
+    wdpPort: o.wdpPort, wdpRxRing: o.wdpRxRing, wdpXdpMode: o.wdpXdpMode, wdpExtra: o.wdpExtra, wdpEnv: o.wdpEnv,
+  };
+  const loadStart = loadavg()[0];
+  p.note(`latency and connection rate: ${rounds} rounds × (${rttChunk} round trips + ${round(connSeconds, 2)} s of connections) per contender, ${runnable.join(', ')} up at once, order rotating`);
+  let figs: InterleaveFigures[];
+  try {
+    figs = await runE2eInterleaved({
+      variants: runnable.map((c) => ({ name: c, contender: c, ...(c === 'wdp' ? { wdp } : {}) })),
+      rounds, rttChunk, rttChunkSeconds: rttSeconds / rounds, connSeconds, connConcurrency: o.connConcurrency,
+      baseline: runnable.includes('kernel') ? 'kernel' : undefined, progress: p,
+    });
+  } catch (e) {
+    for (const c of runnable) await side(c, () => Promise.reject(e));
+    return;
+  }
+  const loadEnd = loadavg()[0];
+  const by = <T>(pick: (f: InterleaveFigures) => T) => Object.fromEntries(figs.map((f) => [f.name, pick(f)])) as Partial<Record<Contender, T>>;
+  res.interleave = {
+    rounds, rtt_chunk: rttChunk, rtt_seconds: rttSeconds, conn_chunk_s: round(connSeconds, 3),
+    ratio_range_level: figs.find((f) => f.rtt_p99_ratio_range)?.rtt_p99_ratio_range?.level ?? 0.9,
+    load_start: round(loadStart, 2), load_end: round(loadEnd, 2),
+    rtt_p99_us_rounds: by((f) => f.rtt_p99_us_rounds),
+    rtt_p99_per_kernel_rounds: Object.fromEntries(figs.filter((f) => f.ratio_to === 'kernel' && f.name !== 'kernel').map((f) => [f.name, f.rtt_p99_ratio_rounds])),
+    conn_per_s_chunks: by((f) => f.conn_per_s_chunks),
+    process_cpu_us_per_rtt: by((f) => f.process_cpu_us_per_rtt),
+  };
+  for (const f of figs) {
+    const c = f.name as Contender;
+    await side(c, async () => {
+      fillLatency(res, c, f, tests);
+      if (c === 'wdp') { res.wdp_port_type = f.port_kinds; res.wdp_time_split = f.time_split; }
+      if (c === 'ovs') res.ovs_port_type = f.port_kinds;
+    });
+  }
+}
 
-/** One contender of an interleaved comparison: the kernel, or wdp with its own options. */
+// ---- interleaved rounds ------------------------------------------------------------------------
+
+/** wdp's options a variant (or the bench's wdp contender) can set. */
+export type WdpVariantOptions = Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra' | 'wdpEnv'>;
+
+/** One contender of an interleaved comparison: the kernel, wdp with its own options, or OVS. */
 export interface InterleaveVariant {
   name: string;
   /** 'generator': the router drops every frame at r0's ingress (blasts only): the ceiling and
-   * the CPU baseline of the blast figures, measured in the same rounds. */
-  contender: 'kernel' | 'wdp' | 'generator';
-  wdp?: Pick<E2eOptions, 'wdpBin' | 'wdpBusyPollUs' | 'wdpWorkerNice' | 'wdpWorkerRealtime' | 'wdpPort' | 'wdpRxRing' | 'wdpXdpMode' | 'wdpExtra' | 'wdpEnv'>;
+   * the CPU baseline of the blast figures, measured in the same rounds. 'ovs': the private Open
+   * vSwitch (peers/ovs.ts), stopped (SIGSTOP) outside its own chunks — its PMD thread polls a CPU
+   * all the time, which would otherwise take half of a 2-CPU machine from every other contender. */
+  contender: 'kernel' | 'wdp' | 'ovs' | 'generator';
+  wdp?: WdpVariantOptions;
 }
 
 export interface InterleaveFigures {
   name: string;
+  /** Why this variant's figures are missing or partial: it did not come up, or a chunk failed
+   * (it then sat out the remaining rounds). Absent when every round ran. */
+  unavailable_reason?: string;
   rtt_p50_us: number | null; rtt_p99_us: number | null; rtt_samples: number; rtt_lost: number;
+  /** Each round's chunk p99 (null where the variant had no samples that round). */
+  rtt_p99_us_rounds: Array<number | null>;
+  /** The variant the ratios below are against (`baseline`, default the first variant measuring
+   * latency); null when it has no figures. */
+  ratio_to: string | null;
+  /** Pooled p50 / p99 over the baseline's pooled p50 / p99 (same rounds). */
+  rtt_p50_ratio: number | null; rtt_p99_ratio: number | null;
+  /** Per round: this variant's chunk p99 over the baseline's chunk p99 in the same round. */
+  rtt_p99_ratio_rounds: Array<number | null>;
+  /** A 90% range of the pooled ratios, by a bootstrap over whole rounds (paired-rounds.ts). */
+  rtt_p99_ratio_range: RatioRange | null;
+  rtt_p50_ratio_range: RatioRange | null;
   conn_per_s: number | null;          // median over the rounds' chunks
   conn_per_s_chunks: number[];
-  /** The forwarder process's CPU per round trip in the latency chunks (wdp only): what a
+  conn_failures: number;
+  /** Median chunk over the baseline's median chunk, and per round. */
+  conn_ratio: number | null;
+  conn_ratio_rounds: Array<number | null>;
+  /** The forwarder process's CPU per round trip in the latency chunks (wdp, OVS): what a
    * busy-poll costs shows here. */
   process_cpu_us_per_rtt: number | null;
   /** Per blast test ('one', 'new'), pooled over the rounds: frames forwarded (translated, at the
@@ -738,6 +836,8 @@ export interface InterleaveFigures {
   blasts: Partial<Record<'one' | 'new', InterleaveBlast>>;
   /** wdp: the worker's time split since start (all rounds). */
   time_split: TimeSplit | null;
+  /** wdp: what its ports are, with their counters since start; OVS: its port type. */
+  port_kinds: string | null;
 }
 
 export interface InterleaveBlast {
@@ -745,18 +845,50 @@ export interface InterleaveBlast {
   mpps_chunks: number[];
 }
 
-/**
- * Every variant's topology up at once, then rounds of short chunks — `rttChunk` UDP round trips
- * and `connSeconds` of TCP connections per variant, the order rotating every round — so a load
- * change on the machine hits every variant alike (paired, unlike runs one after the other). RTT
- * percentiles come from all rounds' samples pooled; the connection rate is the median chunk.
- */
-export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; rounds: number; rttChunk: number; connSeconds: number;
+export interface InterleaveOptions {
+  variants: InterleaveVariant[];
+  rounds: number;
+  /** UDP round trips per variant and round (0: none). */
+  rttChunk: number;
+  /** A chunk's time bound: it stops early with fewer samples (default: none but the count). */
+  rttChunkSeconds?: number;
+  /** Seconds of TCP connections per variant and round (0: none), `connConcurrency` loops (16). */
+  connSeconds: number;
+  connConcurrency?: number;
+  /** The variant every ratio is against (default: the first variant that measures latency). */
+  baseline?: string;
   /** blast tests per round and variant ('one', 'new'), each `blastSeconds` long (default 2) */
   blasts?: Array<'one' | 'new'>; blastSeconds?: number; progress?: Progress;
   /** Called once every variant is up, before the rounds (e.g. to profile or trace them by hand:
    * the namespaces and the daemon's pid); the rounds start when it resolves. */
-  onUp?: (up: Array<{ name: string; client: string; router: string; server: string; pid: number | null; echo: string; tcp: string }>) => Promise<void> }): Promise<InterleaveFigures[]> {
+  onUp?: (up: Array<{ name: string; client: string; router: string; server: string; pid: number | null; echo: string; tcp: string }>) => Promise<void>;
+}
+
+const OVS_DEPS = {
+  startInNs: (ns: string, argv: string[], env?: Record<string, string>) => { const ch = startInNs(ns, argv, env); ch.stdout!.resume(); ch.stderr!.resume(); return ch; },
+  stopChild: (ch: unknown, sig?: NodeJS.Signals) => stopChild(ch as ChildProcess, sig),
+  sleep,
+};
+
+/** Starts the private OVS in the topology's router namespace (state under `dir`). */
+async function startOvsRouter(t: Topology, dir: string) {
+  await staticGatewayNeighbours(t);
+  return startOvs({
+    router: t.router, toClient: { dev: 'r0', mac: t.routerMacC }, toServer: { dev: 'r1', mac: t.routerMacS },
+    clientMac: t.clientMac, serverMac: t.serverMac, clientPrefix: `10.131.0.0/${CLIENT_PLEN}`,
+  }, ovsServices(), dir, OVS_DEPS, CONNTRACK_MAX);
+}
+
+/**
+ * Every variant's topology up at once, then rounds of short chunks — `rttChunk` UDP round trips
+ * and `connSeconds` of TCP connections per variant, the order rotating every round — so a load
+ * change on the machine hits every variant alike (paired, unlike runs one after the other). RTT
+ * percentiles come from all rounds' samples pooled; the connection rate is the median chunk; the
+ * ratios to the baseline come with their per-round values and a bootstrap range over the rounds.
+ * A variant that fails to come up or fails a chunk is reported with its reason and sits out the
+ * remaining rounds; the others go on.
+ */
+export async function runE2eInterleaved(o: InterleaveOptions): Promise<InterleaveFigures[]> {
   const blastTests = o.blasts ?? [];
   requireTools(['ip', 'nft', 'sysctl', 'ethtool', ...(blastTests.length ? ['trafgen'] : [])]);
   if (o.variants.some((v) => v.contender === 'generator') && (o.rttChunk > 0 || o.connSeconds > 0)) throw new Error('a generator variant measures blasts only: --rtt-chunk 0 --conn-seconds 0');
@@ -766,62 +898,89 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
   writeFileSync(join(dir, 'conn.mjs'), CONN_JS);
   writeFileSync(join(dir, 'rtt.mjs'), RTT_JS);
   interface Pooled { forwarded: number; offered: number; dt: number; forwarderS: number; generatorS: number; chunks: number[] }
-  interface Live { v: InterleaveVariant; t: Topology; pid: number | null; rtts: number[]; lost: number; conns: number[]; cpuS: number; cpuSamples: number;
-    pooled: Partial<Record<'one' | 'new', Pooled>>; timeSplit: TimeSplit | null }
+  interface Live {
+    v: InterleaveVariant; t: Topology | null; pid: number | null; failed?: string;
+    /** SIGSTOP/SIGCONT for a contender that must not run outside its chunks (OVS's PMD). */
+    pause: ((on: boolean) => void) | null;
+    rttRounds: Array<number[] | null>; lost: number; conns: Array<number | null>; connFail: number; cpuS: number; cpuSamples: number;
+    pooled: Partial<Record<'one' | 'new', Pooled>>; timeSplit: TimeSplit | null; portKinds: string | null;
+  }
   const live: Live[] = [];
   const stops: Array<() => Promise<void>> = [];
   const up = async (k: number): Promise<void> => {
     if (k === o.variants.length) return run();
     const v = o.variants[k];
     await withNamespaces([`a${k}c`, `a${k}r`, `a${k}s`], async (names) => {
-      const t = await wire(names);
-      let pid: number | null = null;
-      if (v.contender === 'kernel') await kernelRouter(t);
-      else if (v.contender === 'generator') await dropRouter(t);
-      else {
-        const own = join(dir, `v${k}`);   // each daemon its own socket, state and config
-        mkdirSync(own, { recursive: true });
-        const d = await startWdpRouter(t, own, { seconds: 1, ...v.wdp });
-        stops.push(async () => { const x = live.find((l) => l.pid === d.pid); if (x) x.timeSplit = await d.timeSplit(); await d.stop(); });
-        pid = d.pid;
+      const x: Live = { v, t: null, pid: null, pause: null, rttRounds: [], lost: 0, conns: [], connFail: 0, cpuS: 0, cpuSamples: 0, pooled: {}, timeSplit: null, portKinds: null };
+      live.push(x);
+      try {
+        const t = await wire(names);
+        const own = join(dir, `v${k}`);   // each contender its own socket, state and config
+        if (v.contender === 'kernel') await kernelRouter(t);
+        else if (v.contender === 'generator') await dropRouter(t);
+        else if (v.contender === 'ovs') {
+          const ovs = await startOvsRouter(t, own);
+          const pid = ovs.vswitchdPid;
+          x.pause = (on) => { try { process.kill(-pid, on ? 'SIGSTOP' : 'SIGCONT'); } catch { /* gone: its chunk fails */ } };
+          stops.push(async () => { x.pause?.(false); await ovs.stop(); });
+          x.pid = pid; x.portKinds = ovs.portType;
+        } else {
+          const d = await startWdpRouter(t, own, { seconds: 1, ...v.wdp });
+          stops.push(async () => { x.timeSplit = await d.timeSplit(); x.portKinds = await d.portKinds(); await d.stop(); });
+          x.pid = d.pid;
+        }
+        const srv = startInNs(t.server, ['node', join(dir, 'server.mjs'), String(SINK_PORT), String(ECHO_PORT)]);
+        stops.push(async () => { srv.stdin!.end(); await stopChild(srv, 'SIGTERM'); });
+        await waitForLine(srv, 'ready', 10_000);
+        x.t = t;
+        x.pause?.(true);
+      } catch (e) {
+        x.failed = `${v.name} did not come up: ${(e as Error).message}`;
+        p.note(x.failed);
       }
-      const srv = startInNs(t.server, ['node', join(dir, 'server.mjs'), String(SINK_PORT), String(ECHO_PORT)]);
-      stops.push(async () => { srv.stdin!.end(); await stopChild(srv, 'SIGTERM'); });
-      await waitForLine(srv, 'ready', 10_000);
-      live.push({ v, t, pid, rtts: [], lost: 0, conns: [], cpuS: 0, cpuSamples: 0, pooled: {}, timeSplit: null });
       try { await up(k + 1); } finally { while (stops.length) await stops.pop()!(); }
     });
   };
+  const turn = async (x: Live, t: Topology, r: number): Promise<void> => {
+    if (o.rttChunk > 0) {
+      const meter = x.pid ? new CpuMeter([x.pid]) : null;
+      const c0 = meter?.seconds() ?? 0;
+      const bound = o.rttChunkSeconds ?? 0;
+      const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(t.client, join(dir, 'rtt.mjs'),
+        [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw', String(bound)], Math.max(120, bound + 60) * 1000);
+      if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
+      x.rttRounds[r] = rtt.rtts; x.lost += rtt.lost;
+    }
+    if (o.connSeconds > 0) {
+      const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(t.client, join(dir, 'conn.mjs'),
+        [VIP_TCP, String(SVC_PORT), String(o.connSeconds), String(o.connConcurrency ?? 16)], o.connSeconds * 1000 + 30_000);
+      x.conns[r] = conn.ok / conn.seconds; x.connFail += conn.fail;
+    }
+    for (const b of blastTests) {
+      const gen = x.v.contender === 'generator';
+      const res = await blast(t, join(dir, `v${live.indexOf(x)}`), b === 'new', o.blastSeconds ?? 2, x.pid ? [x.pid] : [], !gen);
+      const pl = (x.pooled[b] ??= { forwarded: 0, offered: 0, dt: 0, forwarderS: 0, generatorS: 0, chunks: [] });
+      pl.forwarded += res.forwarded; pl.offered += res.offered; pl.dt += res.dt; pl.forwarderS += res.forwarderS; pl.generatorS += res.generatorS;
+      pl.chunks.push(round(gen ? res.offeredMpps : res.mpps, 3));
+    }
+  };
   const run = async () => {
-    if (o.onUp) await o.onUp(live.map((x) => ({ name: x.v.name, client: x.t.client, router: x.t.router, server: x.t.server, pid: x.pid, echo: `${VIP_ECHO}:${SVC_PORT}`, tcp: `${VIP_TCP}:${SVC_PORT}` })));
+    if (o.onUp) await o.onUp(live.filter((x) => x.t).map((x) => ({ name: x.v.name, client: x.t!.client, router: x.t!.router, server: x.t!.server, pid: x.pid, echo: `${VIP_ECHO}:${SVC_PORT}`, tcp: `${VIP_TCP}:${SVC_PORT}` })));
     for (let r = 0; r < o.rounds; r++) {
-      const order = live.map((_, i) => live[(i + r) % live.length]);
-      for (const x of order) {
-        if (o.rttChunk > 0) {
-          const meter = x.pid ? new CpuMeter([x.pid]) : null;
-          const c0 = meter?.seconds() ?? 0;
-          const rtt = await nodeJson<{ samples: number; lost: number; rtts: number[] }>(x.t.client, join(dir, 'rtt.mjs'), [VIP_ECHO, String(SVC_PORT), String(o.rttChunk), 'raw'], 120_000);
-          if (meter) { x.cpuS += meter.seconds() - c0; x.cpuSamples += rtt.samples; }
-          x.rtts.push(...rtt.rtts); x.lost += rtt.lost;
-        }
-        if (o.connSeconds > 0) {
-          const conn = await nodeJson<{ ok: number; fail: number; seconds: number }>(x.t.client, join(dir, 'conn.mjs'), [VIP_TCP, String(SVC_PORT), String(o.connSeconds), '16'], o.connSeconds * 1000 + 30_000);
-          x.conns.push(conn.ok / conn.seconds);
-        }
-        for (const b of blastTests) {
-          const gen = x.v.contender === 'generator';
-          const r = await blast(x.t, join(dir, `v${live.indexOf(x)}`), b === 'new', o.blastSeconds ?? 2, x.pid ? [x.pid] : [], !gen);
-          const pl = (x.pooled[b] ??= { forwarded: 0, offered: 0, dt: 0, forwarderS: 0, generatorS: 0, chunks: [] });
-          pl.forwarded += r.forwarded; pl.offered += r.offered; pl.dt += r.dt; pl.forwarderS += r.forwarderS; pl.generatorS += r.generatorS;
-          pl.chunks.push(round(gen ? r.offeredMpps : r.mpps, 3));
-        }
+      for (const i of rotation(live.length, r)) {
+        const x = live[i];
+        if (x.failed || !x.t) continue;
+        x.pause?.(false);
+        try { await turn(x, x.t, r); } catch (e) {
+          x.failed = `${x.v.name} failed in round ${r + 1} and sat out the rest: ${(e as Error).message}`;
+          p.note(x.failed);
+        } finally { x.pause?.(true); }
       }
-      p.note(`round ${r + 1}/${o.rounds} done`);
+      p.note(`round ${r + 1}/${o.rounds} done (load ${loadavg()[0].toFixed(1)})`);
     }
   };
   for (let k = 0; k < o.variants.length; k++) mkdirSync(join(dir, `v${k}`), { recursive: true });
   try { await up(0); } finally { rmSync(dir, { recursive: true, force: true }); }
-  const pct = (xs: number[], q: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] : null;
   // the generator alone's CPU per offered frame, pooled over its rounds and blast tests
   const gens = live.filter((x) => x.v.contender === 'generator').flatMap((x) => Object.values(x.pooled));
   const genFrames = gens.reduce((a, g) => a + g.offered, 0);
@@ -840,15 +999,38 @@ export async function runE2eInterleaved(o: { variants: InterleaveVariant[]; roun
     }
     return out;
   };
-  return live.map((x) => {
-    const s = [...x.rtts].sort((a, b) => a - b);
-    const r1 = (v: number | null) => v === null ? null : round(v, 1);
+  const rounds = (xs: Array<number[] | null>) => Array.from({ length: o.rounds }, (_, r) => xs[r] ?? null);
+  const sampled = (x: Live) => x.rttRounds.some((c) => c?.length) || x.conns.some((c) => c != null);
+  const ref = live.find((x) => (o.baseline ? x.v.name === o.baseline : x.v.contender !== 'generator') && sampled(x)) ?? null;
+  const r1 = (v: number | null) => v === null ? null : round(v, 1);
+  const r3 = (v: number | null) => v === null ? null : round(v, 3);
+  const div = (a: number | null, b: number | null) => a !== null && b !== null && b > 0 ? a / b : null;
+  const refP50 = ref ? pooledQuantile(ref.rttRounds, 0.5) : null, refP99 = ref ? pooledQuantile(ref.rttRounds, 0.99) : null;
+  const median0 = (xs: Array<number | null>) => { const v = xs.filter((c): c is number => c != null); return v.length ? median(v) : null; };
+  const refConn = ref ? median0(ref.conns) : null;
+  const range = (x: Live, q: number) => {
+    const g = ref && x !== ref ? bootstrapRatioRange(rounds(x.rttRounds), rounds(ref.rttRounds), q) : null;
+    return g && { ...g, lo: round(g.lo, 3), hi: round(g.hi, 3) };
+  };
+  return live.map((x): InterleaveFigures => {
+    const p50 = pooledQuantile(x.rttRounds, 0.5), p99 = pooledQuantile(x.rttRounds, 0.99);
+    const samples = x.rttRounds.reduce((a, c) => a + (c?.length ?? 0), 0);
+    const conn = median0(x.conns);
     return {
-      name: x.v.name, rtt_p50_us: r1(pct(s, 0.5)), rtt_p99_us: r1(pct(s, 0.99)), rtt_samples: s.length, rtt_lost: x.lost,
-      conn_per_s: r1(x.conns.length ? median(x.conns) : null),
-      conn_per_s_chunks: x.conns.map((v) => Math.round(v)),
+      name: x.v.name, ...(x.failed ? { unavailable_reason: x.failed } : {}),
+      rtt_p50_us: r1(p50), rtt_p99_us: r1(p99), rtt_samples: samples, rtt_lost: x.lost,
+      rtt_p99_us_rounds: rounds(x.rttRounds).map((c) => r1(c?.length ? pooledQuantile([c], 0.99) : null)),
+      ratio_to: ref?.v.name ?? null,
+      rtt_p50_ratio: r3(div(p50, refP50)), rtt_p99_ratio: r3(div(p99, refP99)),
+      rtt_p99_ratio_rounds: ref ? roundRatios(rounds(x.rttRounds), rounds(ref.rttRounds), 0.99).map(r3) : [],
+      rtt_p99_ratio_range: range(x, 0.99), rtt_p50_ratio_range: range(x, 0.5),
+      conn_per_s: r1(conn),
+      conn_per_s_chunks: x.conns.filter((c): c is number => c != null).map((v) => Math.round(v)),
+      conn_failures: x.connFail,
+      conn_ratio: r3(div(conn, refConn)),
+      conn_ratio_rounds: ref ? Array.from({ length: o.rounds }, (_, r) => r3(div(x.conns[r] ?? null, ref.conns[r] ?? null))) : [],
       process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
-      blasts: blastFigures(x), time_split: x.timeSplit,
+      blasts: blastFigures(x), time_split: x.timeSplit, port_kinds: x.portKinds,
     };
   });
 }
