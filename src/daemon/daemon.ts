@@ -82,7 +82,7 @@ export interface RunningDaemon {
 }
 
 /** How long after it is ready a daemon that restored a saved state starts the threads a large sync
- * needs (see startDaemon's firstStart). */
+ * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
 
 /** A set of canonical addresses as one comparable string. */
@@ -98,10 +98,11 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // the second core is mostly idle (first start to ready unchanged at load 6–7; the full sync's
   // CPU −9 %: docs/performance.md). A daemon that restores a saved state starts them after it is
   // ready (SYNC_THREADS_AFTER_MS): its next syncs mostly repeat what it restored, and a restart's
-  // readiness would pay for the boots.
-  const firstStart = !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
+  // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
+  // nice from the thread that starts it, and the main thread's is set only once the workers exist.
+  const syncThreadsAtStart = !cfg.controlNice && !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
   const startMaglevThread = (): void => { void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined); };
-  if (firstStart) startMaglevThread();
+  if (syncThreadsAtStart) startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
@@ -352,7 +353,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     throw e;
   }
   adoptSavedNodeFacts(saved.load.state?.node ?? null);
-  if (firstStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
+  if (syncThreadsAtStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
   if (cfg.controlNice) {
@@ -513,11 +514,12 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     stopped,
   };
   programming.start();
-  // after a restore: the sync threads once the daemon is ready (see firstStart), not at once: the
-  // answers that say it is ready (a restart's readiness polls) would compete with the boots
-  // (measured +0.4 s at load 9). Both are unref'd (never keep the process alive); what they cost
-  // idle is their memory (docs/running.md). A sync that comes first starts them itself.
-  if (!firstStart) {
+  // after a restore (or with controlNice): the sync threads once the daemon is ready (see
+  // syncThreadsAtStart), not at once: the answers that say it is ready (a restart's readiness
+  // polls) would compete with the boots (measured +0.4 s at load 9). Both are unref'd (never keep
+  // the process alive); what they cost idle is their memory (docs/running.md). A sync that comes
+  // first starts them itself.
+  if (!syncThreadsAtStart) {
     setTimeout(() => {
       if (stopping) return;
       startMaglevThread();
