@@ -2,8 +2,9 @@
 // write (a full sync: 20k rows at 10k Services × 10) is inserted by another thread, on its own
 // connection to the same WAL database, while the main thread compiles and programs the change.
 // The main thread pays only for serialising the objects that did not come as text (JSON.stringify,
-// ~70–100 ms at 10k × 10; those that did go as places in the request's text) and posting the
-// strings (~10 ms); the inserts (~0.1–0.5 s) and the commit's fsync leave its critical path.
+// ~70–100 ms at 10k × 10; those that did go as places in the request's text, whose bytes are moved
+// to the thread, not copied) and posting the rest (a few ms); the inserts (~0.1–0.5 s) and the
+// commit's fsync leave its critical path.
 //
 // Requests are answered in order. A thread that fails (an exception, exit, terminate) rejects
 // every request in flight and is replaced by a new one on the next write; its uncommitted

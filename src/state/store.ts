@@ -10,9 +10,10 @@
 // checksums do not match).
 //
 // A large write (STAGE_ON_THREAD_ROWS rows or more: a full sync) is staged ahead of its commit
-// (stage()): serialised here, inserted by the store writer thread (src/state/store-writer.ts) in a
-// transaction of its own connection while this thread compiles the change, and committed only
-// when the caller says so — the same one durable transaction, off the main thread's critical path.
+// (stage()): handed over here (the request's text, or its bytes, and each object's place in it;
+// the objects that did not come as text serialised), inserted by the store writer thread
+// (src/state/store-writer.ts) in a transaction of its own connection while this thread compiles
+// the change, and committed only when the caller says so — the same one durable transaction, off the main thread's critical path.
 // Until then nothing of it is durable: an abort, a failed insert or a crash discards it.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
