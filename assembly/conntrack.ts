@@ -161,8 +161,7 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
  * connections that already work, and connections that ended cannot hold the table full for their
  * closing timeout either. */
 @inline export function evictable(st: u32): bool {
-  return st == L.CTS_TCP_SYN || st == L.CTS_TCP_SYN_RECV || st == L.CTS_TCP_MIDSTREAM || st == L.CTS_UDP
-    || st == L.CTS_TCP_CLOSING || st == L.CTS_TCP_HALF_CLOSED_ORIG || st == L.CTS_TCP_HALF_CLOSED_REPLY;
+  return st < <u32>L.CTS_COUNT && ((<u32>L.EVICTABLE_CT_STATES >>> st) & 1) != 0;
 }
 
 /** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)
@@ -257,9 +256,17 @@ export function ctAlloc(): u32 {
   return L.CTS_TCP_CLOSING;
 }
 
+/** Whether UDP flow e becomes a stream on this packet: it is not one yet, a reply was seen before
+ * this packet, and its first packet was more than UDP_STREAM_MS ago (the kernel's
+ * nf_conntrack_proto_udp: replied and "still active after two seconds"). */
+@inline function udpStreams(e: CtFlow): bool {
+  return <u32>e.state == L.CTS_UDP && (e.flags & L.CTF_REPLIED) != 0 && gNow - e.created > <u32>L.UDP_STREAM_MS;
+}
+
 /** Original-direction packet (live only). */
 @inline export function stateOnOrig(e: CtFlow, fr: Frame): void {
-  if (<u32>fr.proto == IPPROTO_TCP) {
+  if (udpStreams(e)) e.state = <u8>L.CTS_UDP_REPLIED;
+  else if (<u32>fr.proto == IPPROTO_TCP) {
     const fl = <u32>fr.tcpFlags;
     let st = <u32>e.state;
     if ((fl & (TCP_FIN | TCP_RST)) != 0) st = closeState(st, fl, L.CTS_TCP_HALF_CLOSED_ORIG);
@@ -285,7 +292,8 @@ export function ctAlloc(): u32 {
       st = L.CTS_TCP_EST;
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
-  } else if (st == L.CTS_UDP) {
+  } else if (udpStreams(e)) {
+    // (the first reply itself never makes a stream: CTF_REPLIED is set after this check)
     st = L.CTS_UDP_REPLIED;
   }
   e.state = <u8>st;

@@ -227,14 +227,27 @@ export const CTS_NONE = 0;       // entry unused
 export const CTS_TCP_SYN = 1;    // embryonic: SYN seen, no reply
 export const CTS_TCP_EST = 2;    // reply seen
 export const CTS_TCP_CLOSING = 3; // FIN or RST seen
-export const CTS_UDP = 4;        // UDP/SCTP: no reply yet
-export const CTS_UDP_REPLIED = 5;
+export const CTS_UDP = 4;        // UDP: not a stream (yet): no reply, or replied within UDP_STREAM_MS of its first packet
+export const CTS_UDP_REPLIED = 5; // UDP stream: a packet after a reply, more than UDP_STREAM_MS after the first (kernel: ASSURED)
 export const CTS_SCTP = 6;
 export const CTS_TCP_SYN_RECV = 7; // the backend's SYN-ACK seen, the client's ACK not yet (kernel SYN_RECV)
 export const CTS_TCP_MIDSTREAM = 8; // created by a non-SYN TCP packet, no reply yet (kernel's loose pick-up)
 export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the client only (kernel FIN_WAIT/CLOSE_WAIT)
 export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
 export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
+// The states whose flows may be evicted when the table is full (bit s = state s): not confirmed
+// in both directions (TCP SYN sent, SYN-ACK seen, picked up mid-stream; UDP without a reply), or
+// TCP half-closed or closing — the kernel's early drop (not ASSURED, or tcp_can_early_drop). The
+// core's eviction (conntrack.ts evictable) and a restore's order (src/core/flow-export.ts, these
+// last) both read it. (Not named CTS_*: it shapes no record, so the checkpoint's record layout hash
+// — src/daemon/checkpoint.ts, which hashes the CT_/CTS_/CTF_ names — stays the same.)
+export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY);
+
+// A UDP flow is a stream (CTS_UDP_REPLIED: the long timeout, never evicted) once a packet, either
+// way, follows a reply more than this long after the flow's first packet — the kernel's
+// nf_conntrack_proto_udp ("still active after two seconds? extend timeout", then ASSURED). A
+// query answered at once (DNS) keeps the unreplied timeout and stays evictable, as there.
+export const UDP_STREAM_MS = 2000;
 
 export const CTF_SNAT = 1;       // source translated (masquerade or hairpin)
 export const CTF_REPLIED = 2;    // a reply was seen
@@ -376,7 +389,7 @@ export const FE_PROTO = 50;
 export const FE_FAMILY = 51;
 
 export const FEF_AFFINITY = 1;     // sessionAffinity: ClientIP
-export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster)
+export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster; a ClusterIP with masqueradeAll)
 export const FEF_SOURCE_RANGES = 4; // check client against CIDR list
 export const FEF_EXTERNAL = 8;     // NodePort / LoadBalancer / externalIP frontend
 export const FEF_FALLBACK = 16;    // maglev table built from serving-terminating endpoints

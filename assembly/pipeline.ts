@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { flowBackend, reopensClosed, udpLeftServing } from "./stale";
+import { flowBackend, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -35,7 +35,9 @@ let gSink: u32 = 0;
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
   let be: Backend | null = reopensClosed(e, fr) ? null : flowBackend(e);
-  if (be != null && udpLeftServing(be, fr)) be = null;
+  // a UDP flow whose backend stopped serving: the frontend it re-selects on (one service lookup)
+  let front: u32 = 0;
+  if (be != null) { front = udpReselectFront(be, fr); if (front != 0) be = null; }
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
@@ -43,7 +45,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     // flow's SNAT address is gone): re-select instead of black-holing the flow. A new SYN on a
     // closing flow re-selects too (a new connection, load-balanced like Linux conntrack does), and
     // so does a UDP packet whose backend stopped serving (kube-proxy's UDP conntrack cleanup).
-    const front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
+    if (front == 0) front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
       fr.stages |= L.TS_STALE_RESELECT;
@@ -129,7 +131,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
       front = cf;
       fe = frontendAt(cf);
-      flags = fe.flags;
+      // the cluster front's FEF_MASQUERADE (masqueradeAll) is for traffic addressed to its
+      // ClusterIP (kube-proxy matches the daddr), not for traffic short-circuited to its endpoints
+      flags = fe.flags & ~L.FEF_MASQUERADE;
       fr.front = cf;
       fr.stages |= L.TS_LOCAL_SOURCE;
       masqLocal = kind == L.RTK_LOCAL_NODE;

@@ -137,8 +137,11 @@ export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usiz
     if (af == front && a.hash == h && addrEq(a.clientAddr, client)) {
       const bid = a.backend;
       if (gNow - a.lastSeen <= fe.affTimeout && bid != 0 && bid <= tBeMax) {
+        // a pin holds while its backend is in the frontend's set: ready, or serving-terminating
+        // when the set is the fallback (kube-proxy consults the affinity of its chain's endpoints
+        // only, so a client pinned to a pod that starts terminating moves to a ready one)
         const st = backendAt(bid).state;
-        if (st == L.BES_READY || st == L.BES_TERMINATING_SERVING) {
+        if (st == L.BES_READY || (st == L.BES_TERMINATING_SERVING && (fe.flags & L.FEF_FALLBACK) != 0)) {
           if (gLive) { a.lastSeen = gNow; count(L.GC_AFF_HIT, 1); }
           fr.select = <u8>L.TRSEL_AFFINITY;
           return bid;

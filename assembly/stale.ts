@@ -53,14 +53,15 @@ import { backendUsable, svcLookup } from "./select";
     (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN;
 }
 
-/** Whether frame fr (a UDP hit in the original direction) reaches backend be that no longer
- * serves (BES_NOT_SERVING) while the service port it addresses has serving endpoints (a Maglev
- * set, or FEF_POLICY_DROP: endpoints elsewhere) — kube-proxy's UDP conntrack cleanup. Such a flow
- * is stale: it is freed and the packet selects a backend again. */
-@inline export function udpLeftServing(be: Backend, fr: Frame): bool {
-  if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return false;
+/** For frame fr (a UDP hit in the original direction) on backend be: when be no longer serves
+ * (BES_NOT_SERVING) while the service port the packet addresses has serving endpoints (a Maglev
+ * set, or FEF_POLICY_DROP: endpoints elsewhere) — kube-proxy's UDP conntrack cleanup — the flow is
+ * stale and this is that port's frontend, which the packet selects a backend of again (the caller
+ * frees the flow); else 0. Returning the frontend spares the re-selection a second lookup. */
+@inline export function udpReselectFront(be: Backend, fr: Frame): u32 {
+  if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return 0;
   const front = svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
-  if (front == 0) return false;
+  if (front == 0) return 0;
   const fe = frontendAt(front);
-  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0;
+  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0 ? front : 0;
 }

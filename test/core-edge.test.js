@@ -174,17 +174,22 @@ test('expiry: budgeted sweep frees idle flows; an expired hit is a miss', (t) =>
   for (let i = 0; i < 8; i++) frames.push(frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 1000 + i, dport: 53 }));
   core.run(frames, T0, 1);
   t.is(core.counters().global.ct_active, 8);
-  // a reply keeps flow 0 alive longer (udp_replied timeout)
-  core.run([frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'UDP', sport: 53, dport: 1000 })], T0 + 500, 1);
+  // replies keep flow 0 alive; one more than 2 s after its first packet makes it a stream, which
+  // gets the udp_replied timeout (the kernel's UDP conntrack)
+  const reply0 = frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'UDP', sport: 53, dport: 1000 });
+  for (const dt of [900, 1800]) core.run([reply0], T0 + dt, 1);
+  t.is(core.flows({}, T0 + 1800).find((f) => f.clientPort === 1000).state, 'udp');
   // an expired flow's reply is no longer translated
   const late = core.run([frame({ src: '10.1.0.1', dst: '10.0.0.5', proto: 'UDP', sport: 53, dport: 1001 })], T0 + 2000, 1)[0];
   t.is(late.reason, 'host_no_match');
+  core.run([reply0], T0 + 2700, 1);
+  t.is(core.flows({}, T0 + 2700).find((f) => f.clientPort === 1000).state, 'udp_replied');
   // sweeping: each batch examines 4 entries
-  for (let k = 0; k < 4; k++) core.process(0, T0 + 2100 + k);
+  for (let k = 0; k < 4; k++) core.process(0, T0 + 2800 + k);
   const c = core.counters().global;
   t.is(c.ct_active, 1);
   t.is(c.ct_expired, 7);
-  t.is(core.flows({}, T0 + 2200)[0].clientPort, 1000);
+  t.is(core.flows({}, T0 + 2900)[0].clientPort, 1000);
   t.is(core.exports.ct_expire_all(T0 + 10_000), 1);
   t.is(core.counters().global.ct_active, 0);
   t.is(core.counters().global.ct_expired, 8);

@@ -4,29 +4,19 @@
 // an ICMP error about such a flow's reply is dropped. Every case runs the Wasm core and the
 // reference model side by side (core = model) and checks the bytes on the wire.
 import test from 'ava';
-import { Core } from '../dist/src/core/host.js';
-import { ReferenceModel } from '../dist/src/reference/model.js';
 import * as B from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+import { corePair, flipPair, runPair } from './lib/core-pair.js';
 
 const OPTS = { flows: 64, batchMax: 16, snatPortMin: 40000, snatPortMax: 40063 };
 const VIP = '10.96.0.1';
 const CLIENT = '10.0.0.1';
 const SNAT = '10.255.0.1';
 
-function pair(gen0) {
-  const core = Core.create(OPTS);
-  core.applyIr(gen0);
-  return { core, model: new ReferenceModel(gen0, OPTS) };
-}
-function flip(s, ir) { s.core.applyIr(ir); s.model.setIr(ir); }
-/** Runs frames through both, asserts core = model (with trace records), returns the core results. */
-function run(t, s, frames, now) {
-  const pairs = runBoth(s.core, s.model, frames, now, 3, { trace: true });
-  t.is(firstMismatch(pairs), undefined, 'core = model');
-  return pairs.map((p) => ({ ...p.core, p: p.core.verdict === 'forward' ? parseFrame(B.fromHex(p.core.hex)) : undefined }));
-}
+const pair = (gen0) => corePair(gen0, OPTS);
+const flip = flipPair;
+const run = runPair;
 const tcp = (flags, o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: o.src ?? CLIENT, dst: VIP, proto: 'TCP', sport: o.sport ?? 1000, dport: 80, flags });
 const svc = (bes, flags = 0) => frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP', flags }, bes);
 

@@ -60,7 +60,7 @@ for (const { fam, client, vip, be } of FAMILIES) {
           expect: reply(toCli({ proto: 'UDP', src: vip, dst: client, sport: 53, dport: 33333, payload: 'answer!', ttl: 63 })) },
       ],
     });
-    t.like(core.flows()[0], { state: 'udp_replied' });
+    t.like(core.flows()[0], { state: 'udp', flags: ['replied'] }); // answered at once: not a stream (the kernel's UDP conntrack)
   });
 
   test(`IPv${fam} SCTP: DNAT recomputes the CRC32c (INIT and DATA)`, (t) => {
@@ -640,27 +640,47 @@ test('expiry: an idle UDP flow times out; its late reply no longer matches; the 
   const aOut = toCli({ proto: 'UDP', src: '10.96.0.10', dst: '10.0.0.1', sport: 53, dport: 999, ttl: 63 });
   const { core, model } = runScenario(t, {
     tables: singleService({ vip: '10.96.0.10', port: 53, proto: 'UDP', be: '10.1.0.5', bport: 53 }),
-    opts: { timeouts: { udpMs: 1000, udpRepliedMs: 5000 } },
+    opts: { timeouts: { udpMs: 1500, udpRepliedMs: 5000 } },
     steps: [
       { label: 'query', in: q, expect: fwd(BE_PORT, qOut), now: 1000 },
       { label: 'answer within 1 s', in: a, expect: reply(aOut), now: 1999, inPort: BE_PORT },
-      { label: 'answer after 5 s idle (replied timeout) still matches', in: a, expect: reply(aOut), now: 1999 + 5000, inPort: BE_PORT },
-      { label: 'answer 5.001 s after that: expired', in: a, expect: { verdict: 'to_host', reason: 'host_no_match' }, now: 1999 + 10001, inPort: BE_PORT },
-      { label: 'the client again: a new flow', in: q, expect: fwd(BE_PORT, qOut), now: 1999 + 10002 },
+      // replied, and active more than 2 s after the first packet: a stream (the kernel's UDP conntrack)
+      { label: 'another query 2.001 s after the first: the flow becomes a stream', in: q, expect: fwd(BE_PORT, qOut), now: 3001 },
+      { label: 'answer after 5 s idle (replied timeout) still matches', in: a, expect: reply(aOut), now: 3001 + 5000, inPort: BE_PORT },
+      { label: 'answer 5.001 s after that: expired', in: a, expect: { verdict: 'to_host', reason: 'host_no_match' }, now: 3001 + 10001, inPort: BE_PORT },
+      { label: 'the client again: a new flow', in: q, expect: fwd(BE_PORT, qOut), now: 3001 + 10002 },
     ],
   });
   t.is(core.counters().global.ct_new, 2);
   t.is(core.counters().global.ct_expired, 1);
   // ct_expire_all frees every expired flow at once, in the core and in the model
-  t.is(core.exports.ct_expire_all(1999 + 10002 + 999), 0);
-  t.is(model.expireAll(1999 + 10002 + 999), 0);
-  t.is(core.exports.ct_expire_all(1999 + 10002 + 1001), 1);
-  t.is(model.expireAll(1999 + 10002 + 1001), 1);
+  t.is(core.exports.ct_expire_all(3001 + 10002 + 1499), 0);
+  t.is(model.expireAll(3001 + 10002 + 1499), 0);
+  t.is(core.exports.ct_expire_all(3001 + 10002 + 1501), 1);
+  t.is(model.expireAll(3001 + 10002 + 1501), 1);
   t.deepEqual(core.flows(), []);
   t.deepEqual(model.activeFlows(), []);
 });
 
-test('eviction: a full table evicts an unreplied flow, never a replied one', (t) => {
+test('a query answered at once keeps the unreplied timeout: the answer alone makes no stream (the kernel\'s UDP conntrack)', (t) => {
+  const q = cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport: 998, dport: 53 });
+  const qOut = toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport: 998, dport: 53, ttl: 63 });
+  const a = fromBe({ proto: 'UDP', src: '10.1.0.5', dst: '10.0.0.1', sport: 53, dport: 998 });
+  const aOut = toCli({ proto: 'UDP', src: '10.96.0.10', dst: '10.0.0.1', sport: 53, dport: 998, ttl: 63 });
+  const { core } = runScenario(t, {
+    tables: singleService({ vip: '10.96.0.10', port: 53, proto: 'UDP', be: '10.1.0.5', bport: 53 }),
+    opts: { timeouts: { udpMs: 1500, udpRepliedMs: 5000 } },
+    steps: [
+      { label: 'query', in: q, expect: fwd(BE_PORT, qOut), now: 1000 },
+      { label: 'answer at once', in: a, expect: reply(aOut), now: 1050, inPort: BE_PORT },
+      { label: 'a second answer 1.5 s later still matches', in: a, expect: reply(aOut), now: 2550, inPort: BE_PORT },
+      { label: 'one 1.501 s after that: expired (30 s in the kernel, not its 120 s stream timeout)', in: a, expect: { verdict: 'to_host', reason: 'host_no_match' }, now: 4051, inPort: BE_PORT },
+    ],
+  });
+  t.is(core.counters().global.ct_expired, 1);
+});
+
+test('eviction: a full table evicts an unreplied flow or one answered at once, never a stream', (t) => {
   const q = (sport) => cli({ proto: 'UDP', src: '10.0.0.1', dst: '10.96.0.10', sport, dport: 53 });
   const qOut = (sport) => toBe({ proto: 'UDP', src: '10.0.0.1', dst: '10.1.0.5', sport, dport: 53, ttl: 63 });
   const a = (sport) => fromBe({ proto: 'UDP', src: '10.1.0.5', dst: '10.0.0.1', sport: 53, dport: sport });
@@ -670,13 +690,16 @@ test('eviction: a full table evicts an unreplied flow, never a replied one', (t)
     opts: { flows: 16 },
     steps: [
       ...Array.from({ length: 16 }, (_, i) => ({ label: `flow ${i}`, in: q(2000 + i), expect: fwd(BE_PORT, qOut(2000 + i)) })),
+      ...Array.from({ length: 16 }, (_, i) => ({ label: `reply ${i}`, in: a(2000 + i), expect: reply(aOut(2000 + i)), inPort: BE_PORT })),
+      // every flow but 9 goes on after 2 s: streams
       ...Array.from({ length: 16 }, (_, i) => i).filter((i) => i !== 9)
-        .map((i) => ({ label: `reply ${i}`, in: a(2000 + i), expect: reply(aOut(2000 + i)), inPort: BE_PORT })),
-      { label: '17th flow evicts the only unreplied one', in: q(3000), expect: fwd(BE_PORT, qOut(3000)) },
-      { label: 'the evicted flow lost its state', in: a(2009), expect: { verdict: 'to_host', reason: 'host_no_match' }, inPort: BE_PORT },
-      { label: 'reply to the 17th', in: a(3000), expect: reply(aOut(3000)), inPort: BE_PORT },
-      { label: '18th flow: all replied -> table full', in: q(3001), expect: dropped('drop_ct_full') },
-      { label: 'replied flows keep working', in: a(2003), expect: reply(aOut(2003)), inPort: BE_PORT },
+        .map((i) => ({ label: `query again ${i}`, in: q(2000 + i), expect: fwd(BE_PORT, qOut(2000 + i)), now: 3500 })),
+      { label: '17th flow evicts the only one answered at once', in: q(3000), expect: fwd(BE_PORT, qOut(3000)), now: 3500 },
+      { label: 'the evicted flow lost its state', in: a(2009), expect: { verdict: 'to_host', reason: 'host_no_match' }, inPort: BE_PORT, now: 3500 },
+      { label: 'reply to the 17th', in: a(3000), expect: reply(aOut(3000)), inPort: BE_PORT, now: 3500 },
+      { label: 'the 17th goes on after 2 s: a stream', in: q(3000), expect: fwd(BE_PORT, qOut(3000)), now: 6000 },
+      { label: '18th flow: all streams -> table full', in: q(3001), expect: dropped('drop_ct_full'), now: 6000 },
+      { label: 'streams keep working', in: a(2003), expect: reply(aOut(2003)), inPort: BE_PORT, now: 6000 },
     ],
   });
   t.is(core.counters().global.ct_evicted, 1);

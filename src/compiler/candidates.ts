@@ -17,10 +17,16 @@ export class Candidates {
   readonly hop: Array<NextHop | null> = [];
   // the endpoint's hints.forZones / hints.forNodes (the model's arrays)
   readonly zoneHints: Array<string[] | undefined> = []; readonly nodeHints: Array<string[] | undefined> = [];
-  push(id: number, addr: string, key: number, port: number, family: Family, state: number, node: string | undefined, zone: string | undefined, hop: NextHop | null, zoneHints: string[] | undefined, nodeHints: string[] | undefined): void {
+  // the endpoint's terminating condition: which of two copies of one address wins (compiler.ts)
+  readonly terminating: boolean[] = [];
+  push(id: number, addr: string, key: number, port: number, family: Family, state: number, terminating: boolean, node: string | undefined, zone: string | undefined, hop: NextHop | null, zoneHints: string[] | undefined, nodeHints: string[] | undefined): void {
     const i = this.n++;
     this.id[i] = id; this.addr[i] = addr; this.key[i] = key; this.port[i] = port; this.family[i] = family; this.state[i] = state;
-    this.node[i] = node; this.zone[i] = zone; this.hop[i] = hop; this.zoneHints[i] = zoneHints; this.nodeHints[i] = nodeHints;
+    this.terminating[i] = terminating; this.node[i] = node; this.zone[i] = zone; this.hop[i] = hop; this.zoneHints[i] = zoneHints; this.nodeHints[i] = nodeHints;
+  }
+  /** Candidate i takes another copy's conditions, node and hints (same address, port and id). */
+  retake(i: number, state: number, terminating: boolean, node: string | undefined, zone: string | undefined, zoneHints: string[] | undefined, nodeHints: string[] | undefined): void {
+    this.state[i] = state; this.terminating[i] = terminating; this.node[i] = node; this.zone[i] = zone; this.zoneHints[i] = zoneHints; this.nodeHints[i] = nodeHints;
   }
   /** Drops the references (strings, next hops) so scratch holds nothing between compiles. */
   release(): void {

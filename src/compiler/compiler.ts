@@ -695,12 +695,22 @@ export class Compiler {
           if (seen !== null) { const at = seen.get(addr); from = at === undefined ? n : at; }
           const key = family === 4 ? ep.v4 | 0 : 0; // int32 (validated: the address's value): a small integer to V8 whatever the address
           for (let i = from; i < n; i++) if (cKey[i] === key && cPort[i] === port && cAddr[i] === addr) { dup = i; break; }
-          if (dup >= 0) { if (state < cands.state[dup]) cands.state[dup] = state; continue; }
+          if (dup >= 0) {
+            // one address listed twice (in two slices, or twice in one): as kube-proxy's
+            // endpointslicecache, a copy that is not terminating replaces a terminating one — an
+            // address the pod network gave a new pod before the old, terminating one's Pod object
+            // is gone is the new pod's, its conditions, node and hints; between copies alike the
+            // best state wins (where kube-proxy's slice map order decides)
+            const wasTerm = cands.terminating[dup];
+            if (wasTerm && !ep.terminating) cands.retake(dup, state, false, ep.nodeName, ep.zone, ep.zoneHints, ep.nodeHints);
+            else if (wasTerm === ep.terminating && state < cands.state[dup]) cands.state[dup] = state;
+            continue;
+          }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.backendIdPool.allocate(undo);
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
+          cands.push(id, addr, key, port, family, state, ep.terminating, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -712,7 +722,9 @@ export class Compiler {
 
       portState.built = 0;
       portState.portStart = out.nFronts;
-      const outsideMasq = this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
+      // kube-proxy's internal chain: with --masquerade-all every flow to the ClusterIP is
+      // masqueraded, else (with a local-traffic detector) those not from a pod
+      const outsideMasq = this.node?.masqueradeAll ? L.FEF_MASQUERADE : this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
       for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
       // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's

@@ -66,6 +66,10 @@ export interface ImportStats {
   dropped: Record<string, number>;
 }
 
+/** Whether the core may evict a flow in conntrack state `st` (assembly/conntrack.ts evictable reads
+ * the same EVICTABLE_CT_STATES of layout.ts). */
+export const evictableState = (st: number): boolean => st < L.CTS_COUNT && ((L.EVICTABLE_CT_STATES >>> st) & 1) !== 0;
+
 const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
 /** (address, port) as a Map key without building a string for IPv4 — the import looks up two per
  * flow: the address's 32 bits × 65536 + the port (below 2^48); IPv6 as text. */
@@ -184,14 +188,10 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const e = new Uint8Array(L.CT_SIZE);
   const ev = new DataView(e.buffer);
   // Established and replied flows first: when the new table is smaller, the ones the
-  // core would evict anyway (TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING, half-closed, unreplied UDP;
-  // docs/core.md "TCP states") are the ones left out. The capacity check
+  // core would evict anyway (EVICTABLE_CT_STATES: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING,
+  // half-closed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
-  const embryonic = (o: number) => {
-    const st = recs.flows[o + L.CT_STATE];
-    return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP ||
-      st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
-  };
+  const embryonic = (o: number) => evictableState(recs.flows[o + L.CT_STATE]);
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);

@@ -1,6 +1,8 @@
 // Conntrack timeouts, shared by the host (written into CFG_TO_*) and the reference model, so a
-// default Core and a default model agree. Modelled on Linux nf_conntrack / kube-proxy defaults,
-// with days-long ones shortened: an idle established TCP flow is forgotten after 6 h.
+// default Core and a default model agree. Modelled on Linux nf_conntrack / kube-proxy defaults:
+// an idle established TCP flow is kept 24 h, kube-proxy's --conntrack-tcp-timeout-established
+// (the kernel's own 5 days shortened the way kube-proxy shortens it), so a connection idle for
+// hours through wdp lives exactly as long as through kube-proxy.
 export interface Timeouts {
   tcpSynMs: number; tcpEstablishedMs: number; tcpCloseMs: number;
   udpMs: number; udpRepliedMs: number; sctpMs: number;
@@ -16,7 +18,7 @@ export interface Timeouts {
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
-  tcpSynMs: 60_000, tcpEstablishedMs: 6 * 3600_000, tcpCloseMs: 10_000,
+  tcpSynMs: 60_000, tcpEstablishedMs: 24 * 3600_000, tcpCloseMs: 10_000,
   udpMs: 30_000, udpRepliedMs: 120_000, sctpMs: 6 * 3600_000, tcpUnconfirmedMs: 60_000,
   tcpHalfClosedMs: 3600_000,
   fragmentMs: 5_000,

@@ -123,6 +123,17 @@ const cidr = str.superRefine((s, ctx) => {
   const why = cidrProblem(s);
   if (why) ctx.addIssue({ code: 'custom', message: why, input: s, params: { reason: 'FieldValueInvalid' } });
 });
+/** A Service's loadBalancerSourceRanges entry as the API server takes it, and kube-proxy reads it
+ * (serviceport.go: TrimSpace, then ParseCIDRSloppy): padded with spaces (a historical accident the
+ * API server still accepts) and with host bits set ("10.1.2.3/8" is 10.0.0.0/8). Refusing either
+ * would leave the whole Service unprogrammed where kube-proxy serves it. canonSourceRange reads it. */
+const sourceRange = str.superRefine((s, ctx) => {
+  const t = s.trim();
+  let ok = t.includes('/') && !t.includes('%');
+  if (ok) { try { parseCidr(unsloppy(t)); } catch { ok = false; } }
+  if (!ok) ctx.addIssue({ code: 'custom', message: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)', input: s, params: { reason: 'FieldValueInvalid' } });
+});
+const canonSourceRange = (s: string): string => canonCidr(s.trim());
 const mac = str.refine((s) => { try { parseMac(s); return true; } catch { return false; } },
   { message: 'must be a MAC address like 02:00:00:00:00:01', params: { reason: 'FieldValueInvalid' } });
 
@@ -151,7 +162,7 @@ const serviceSchema = z.object({
       }).nullish(),
     }).nullish(),
     externalIPs: z.array(serviceAddress).nullish(),
-    loadBalancerSourceRanges: z.array(cidr).nullish(),
+    loadBalancerSourceRanges: z.array(sourceRange).nullish(),
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     externalName: str.nullish(),
@@ -300,6 +311,8 @@ const nodeConfigSchema = z.object({
     // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
     // address in them that no Service owns is dropped instead of leaking to the default route
     serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
+    // kube-proxy's --masquerade-all: every new flow to a ClusterIP is masqueraded (pods' too)
+    masqueradeAll: z.boolean().nullish(),
   }),
 }).superRefine(tolerant((n, ctx) => {
   const m = n.spec.masquerade;
@@ -689,7 +702,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     // ipMode Proxy (KEP-1860): the load balancer proxies, so its address is not the node's to
     // capture — kube-proxy programs only ingress IPs with ipMode unset or VIP
     lbIngress: ingress.length ? [...new Set(ingress.filter((i) => i.ip && (i.ipMode ?? 'VIP') === 'VIP').map((i) => canon(i.ip!)))] : [],
-    sourceRanges: ranges.length ? [...new Set(ranges.map(canonCidr))] : [],
+    sourceRanges: ranges.length ? [...new Set(ranges.map(canonSourceRange))] : [],
     externalLocal: sp.externalTrafficPolicy === 'Local',
     internalLocal: sp.internalTrafficPolicy === 'Local',
     raw,
@@ -784,6 +797,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
     serviceCIDRs: (n.spec.serviceCIDRs ?? []).map(canonCidr),
     ...(n.spec.serviceProxyName ? { serviceProxyName: n.spec.serviceProxyName } : {}),
     ...(n.spec.zone ? { zone: n.spec.zone } : {}),
+    ...(n.spec.masqueradeAll ? { masqueradeAll: true as const } : {}),
     raw,
   };
 }

@@ -87,6 +87,7 @@ export interface NodeSpec {
   podPorts: number[];         // dataplane ports of role pod (detectLocalMode PodPort), ascending
   serviceProxyName?: string;
   zone?: string;              // the node's topology.kubernetes.io/zone: picks hinted endpoints
+  masqueradeAll?: true;       // kube-proxy's --masquerade-all: every new flow to a ClusterIP is masqueraded
   serviceCIDRs: string[];     // canonical; addresses in them that no service owns are dropped  // services labelled service-proxy-name with another value are not programmed
   raw: Record<string, unknown>;
 }

@@ -322,7 +322,7 @@ class Tables {
   }
   /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
    * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
-   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpLeftServing. */
+   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
   udpLeftServing(bv: BackView, p: Parsed): boolean {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
     const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
@@ -678,7 +678,7 @@ export class ReferenceModel {
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
     let bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
-    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpLeftServing
+    if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpReselectFront
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The backend left the current generation (or its id now names another backend, or the
@@ -700,7 +700,8 @@ export class ReferenceModel {
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (this.live) {
-      if (p.proto === 6) {
+      if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED;
+      else if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
         else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
           // the client's ACK of the SYN-ACK completes the handshake in both directions
@@ -714,6 +715,12 @@ export class ReferenceModel {
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
     this.countFrontBackend(fl.front, fl.backendId, x.len);
+  }
+
+  /** core: conntrack.ts udpStreams — a UDP flow becomes a stream (CTS_UDP_REPLIED) on a packet
+   *  after a reply, more than UDP_STREAM_MS after its first packet (the kernel's UDP conntrack). */
+  private udpStreams(fl: ModelFlow): boolean {
+    return fl.state === L.CTS_UDP && (fl.flags & L.CTF_REPLIED) !== 0 && ((this.now - fl.created) >>> 0) > L.UDP_STREAM_MS;
   }
 
   private hitReply(x: Frame, fl: ModelFlow): void {
@@ -732,7 +739,7 @@ export class ReferenceModel {
           fl.state = L.CTS_TCP_EST;
           fl.flags |= L.CTF_CONFIRMED;
         }
-      } else if (fl.state === L.CTS_UDP) fl.state = L.CTS_UDP_REPLIED;
+      } else if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED; // (before CTF_REPLIED: the first reply never makes a stream)
       fl.flags |= L.CTF_REPLIED;
       fl.lastSeen = this.now;
       this.global[L.GC_CT_HIT]++;
@@ -755,7 +762,7 @@ export class ReferenceModel {
   // ---- new flows -------------------------------------------------------------------------------
 
   /** Affinity table: home slot = hash & mask, AFF_PROBE slots examined; the client's own entry is
-   *  used while fresh and its backend is ready/serving-terminating, else overwritten; a new entry
+   *  used while fresh and its backend is ready (serving-terminating on a fallback frontend), else overwritten; a new entry
    *  goes to the first empty slot, else replaces the least recently seen of the window. */
   private selectAffinity(x: Frame, fv: FrontView, client: Uint8Array): number {
     const f = fv.f;
@@ -772,7 +779,7 @@ export class ReferenceModel {
       if (s.front === key && s.hash === h && eqBytes(s.client, client)) {
         if (((this.now - s.lastSeen) >>> 0) <= f.affinityTimeoutMs && s.backend !== 0) {
           const st = this.tables.backs.get(s.backend)?.b.state ?? L.BES_ABSENT;
-          if (st === L.BES_READY || st === L.BES_TERMINATING_SERVING) {
+          if (st === L.BES_READY || (st === L.BES_TERMINATING_SERVING && (f.flags & L.FEF_FALLBACK) !== 0)) {
             if (this.live) { s.lastSeen = this.now; this.global[L.GC_AFF_HIT]++; }
             x.t.select = L.TRSEL_AFFINITY;
             return s.backend;
@@ -809,6 +816,7 @@ export class ReferenceModel {
     // core: pipeline.ts newFlow — externalTrafficPolicy Local holds for outside sources only: a pod
     // or the node itself goes to the cluster front's table, the node masqueraded
     let masqLocal = false;
+    let masqFront = (f.flags & L.FEF_MASQUERADE) !== 0;
     if (f.clusterFront && !(f.flags & L.FEF_AFFINITY_SHARED)) {
       const hit = this.tables.localSource(client, x.inPort);
       if (hit && !(hit.node && (f.flags & L.FEF_NODE_SOURCE_DROP))) {
@@ -817,6 +825,8 @@ export class ReferenceModel {
         t.front = f.id;
         t.stages |= L.TS_LOCAL_SOURCE;
         masqLocal = hit.node;
+        masqFront = false; // core: the cluster front's masqueradeAll is for its ClusterIP's own traffic
+
       }
     } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
       // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
@@ -856,7 +866,7 @@ export class ReferenceModel {
     const self = eqBytes(p.src, bv.addr);
     const beNode = snatAddr !== undefined && (eqBytes(bv.addr, snatAddr) || this.tables.nodeAddress(bv.addr, p.family));
     hairpin = beNode && hp !== undefined && (self || eqBytes(p.src, snatAddr!) || this.tables.nodeAddress(p.src, p.family));
-    if (snatAddr && (hairpin || ((masqLocal || (f.flags & L.FEF_MASQUERADE)) && !beNode) || self)) {
+    if (snatAddr && (hairpin || ((masqLocal || masqFront) && !beNode) || self)) {
       snat = hairpin ? hp! : snatAddr;
       const min = this.opts.snatPortMin, max = this.opts.snatPortMax;
       if (max < min || min === 0) return this.drop(x, L.REASON_DROP_SNAT_EXHAUSTED);

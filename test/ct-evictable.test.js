@@ -1,0 +1,87 @@
+// One source of truth for which conntrack states the core may evict when its table is full:
+// EVICTABLE_CT_STATES of assembly/layout.ts, read by the core's eviction (assembly/conntrack.ts) and
+// by a restore's order (src/core/flow-export.ts evictableState, the evictable flows last). Each
+// state is reached by real packets in every entry of a full table (16 flows, the least a core
+// holds), then a new connection either evicts it or
+// finds the table full; the TypeScript side must say the same, and the reference model (the
+// differential tests' oracle, with its own list) must agree frame for frame.
+import test from 'ava';
+import { Core } from '../dist/src/core/host.js';
+import { ReferenceModel } from '../dist/src/reference/model.js';
+import { frame } from '../dist/src/packet/build.js';
+import { CT_STATE_NAMES } from '../dist/src/core/names.js';
+import { evictableState } from '../dist/src/core/flow-export.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+
+const VIP = '10.96.0.10';
+const BE = '10.1.0.1';
+const T0 = 1000;
+const FLOWS = 16;
+
+function setup() {
+  const b = backend({ id: 1, addr: BE, port: 8080, outPort: 1 });
+  const fronts = ['TCP', 'UDP', 'SCTP'].map((proto, i) => frontend({ id: i + 1, addr: VIP, port: 80, proto }, [b]));
+  const ir = mkIr({ frontends: fronts, backends: [b] });
+  const o = { batchMax: 64, affinitySlots: 64, flows: FLOWS, evictWindow: FLOWS };
+  const core = Core.create(o);
+  core.applyIr(ir);
+  return { core, model: new ReferenceModel(ir, o) };
+}
+
+const orig = (proto, flags, src, sport = 40000) =>
+  ({ frame: frame({ srcMac: MAC.client, dstMac: MAC.node, src, dst: VIP, proto, sport, dport: 80, ...(flags ? { flags } : {}) }), inPort: 3 });
+const reply = (proto, flags, dst) =>
+  ({ frame: frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: BE, dst, proto, sport: 8080, dport: 40000, ...(flags ? { flags } : {}) }), inPort: 1 });
+
+// how each state is reached by client c: [direction, protocol, TCP flags, ms after T0]
+const ROADS = {
+  tcp_syn: [['o', 'TCP', 'S']],
+  tcp_syn_recv: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA']],
+  tcp_established: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A']],
+  tcp_midstream: [['o', 'TCP', 'A']],
+  tcp_closing: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A'], ['o', 'TCP', 'R']],
+  tcp_half_closed_client: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A'], ['o', 'TCP', 'FA']],
+  tcp_half_closed_backend: [['o', 'TCP', 'S'], ['r', 'TCP', 'SA'], ['o', 'TCP', 'A'], ['r', 'TCP', 'FA']],
+  udp: [['o', 'UDP']],
+  // answered at once: still udp (the kernel's UDP conntrack: not ASSURED, early-droppable)
+  'udp (answered)': [['o', 'UDP'], ['r', 'UDP']],
+  // answered, and active more than 2 s after the first packet: a stream
+  udp_replied: [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2500]],
+  sctp: [['o', 'SCTP']],
+};
+/** Drives every client along `road`; returns the time of its last step. */
+function drive(t, s, road, name) {
+  let now = T0;
+  for (const [dir, proto, flags, dt = 0] of road) {
+    now = T0 + dt;
+    const frames = [];
+    for (let c = 1; c <= FLOWS; c++) frames.push(dir === 'o' ? orig(proto, flags, `10.0.1.${c}`) : reply(proto, flags, `10.0.1.${c}`));
+    t.falsy(firstMismatch(runBoth(s.core, s.model, frames, now)), `${name}: core = model on the way there`);
+  }
+  return now;
+}
+
+test('the core evicts exactly the states EVICTABLE_CT_STATES names, and evictableState says the same', (t) => {
+  const evicted = [];
+  for (const [name, road] of Object.entries(ROADS)) {
+    const s = setup();
+    const stateName = name.split(' ')[0], state = CT_STATE_NAMES.indexOf(stateName);
+    const now = drive(t, s, road, name);
+    t.deepEqual([...new Set(s.core.flows({}, now).map((f) => f.state))], [stateName], `${name} reached`);
+    t.is(s.core.flows({}, now).length, FLOWS, 'the table is full');
+    // a new connection from another client needs an entry
+    const pairs = runBoth(s.core, s.model, [orig('TCP', 'S', '10.0.2.1', 41000)], now + 1);
+    t.falsy(firstMismatch(pairs), `${name}: core = model for the new connection`);
+    const reason = pairs[0].core.reason;
+    if (evictableState(state)) {
+      t.is(reason, 'fwd_nat', `${name} is evictable: the new connection takes its entry`);
+      t.is(s.core.counters().global.ct_evicted, 1, `${name} counted evicted`);
+      evicted.push(name);
+    } else {
+      t.is(reason, 'drop_ct_full', `${name} is kept: the table is full`);
+    }
+  }
+  // the kernel's early drop: everything but the confirmed states (ASSURED) goes first
+  t.deepEqual(evicted.sort(), ['tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (answered)']);
+  for (let st = L.CTS_COUNT; st < 256; st++) t.false(evictableState(st), `state ${st} is no state`);
+});

@@ -1,0 +1,29 @@
+// End to end, with real UDP clients through `wdp start` in namespaces: DNS-like traffic — each query
+// from a fresh socket, answered at once — through a conntrack table far smaller than the number of
+// queries. As the kernel's UDP conntrack (which kube-proxy leaves as it is), a flow answered at
+// once is not a stream: it keeps the unreplied timeout and may be evicted, so every query is
+// answered. wdp used to make every answered flow a 120 s one that nothing may evict: after as many
+// queries as the table has entries, the next ones were dropped (drop_ct_full) for two minutes.
+import test from 'ava';
+import { e2eSuite, serviceYaml, sliceYaml, udpMany, api } from './lib/topology.js';
+
+const FLOWS = 32;
+const suite = e2eSuite(test, { kind: 'uds', pods: [{ name: 'pod-a', attach: 'afpacket' }], configure: (c) => { c.conntrack = { flows: FLOWS }; } });
+const { serial, apply } = suite;
+let topo;
+test.before(() => { topo = suite.topo; });
+
+serial('queries answered at once never fill the table: four times as many as it holds are all answered', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'dns', clusterIP: '10.96.9.53', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'dns-1', service: 'dns', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: [a.ip], conditions: { ready: true } }] }),
+  ]);
+  const n = 4 * FLOWS;
+  const replies = await udpMany(topo, topo.ns.client, '10.96.9.53', 53, Array.from({ length: n }, (_, i) => ({ payload: `q${i}` })), { timeoutMs: 800 });
+  const lost = replies.map((r, i) => (r.reply === `pod-a:q${i}` ? null : i)).filter((i) => i !== null);
+  t.deepEqual(lost, [], `every query answered (a ${FLOWS}-flow table)`);
+  const g = (await api(topo, 'GET', '/api/v1/counters')).json;
+  t.true(g.global.ct_evicted >= n - FLOWS, `answered flows were evicted to make room: ${g.global.ct_evicted}`);
+  t.falsy(g.reasons?.drop_ct_full, 'no query met a full table');
+});
