@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Standalone harness for the main thread's front of a daemon's first full sync: from the request
-// body's bytes to validated, conflict-checked objects (cold, as the daemon's first sync is: one
-// fresh process per run). The same body as `wdp bench control` (one JSON array), delivered in
+// body's bytes to validated, conflict-checked objects handed to the store's writer thread (cold,
+// as the daemon's first sync is: one fresh process per run). The same body as `wdp bench control` (one JSON array), delivered in
 // 64 KiB chunks as the HTTP server hands them over.
 //
 //   npm run build
@@ -10,9 +10,14 @@
 // Each --dist is a build's dist/ (A/B: they alternate fresh processes). A build with the body
 // reader (src/model/json-array-reader.ts) parses and validates each chunk as it comes, so its
 // "after the last byte" is only what is left then; a build without it does everything after the
-// last byte (copy, depth scan, parse, validation). Figures: the main thread's own CPU
+// last byte (copy, depth scan, parse, validation). After the checks the objects are staged in a
+// fresh store (StateStore.stage: what the main thread does before the writer thread inserts them;
+// its thread prestarted and idle, as in the daemon), each as its place in the body's text, as
+// the control plane passes them. Figures: the main thread's own CPU
 // (/proc/self/task/<pid>/schedstat; compare medians), and the process's (GC threads included).
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { abOptions, runAlternating } from './ab-builds.mjs';
 
@@ -30,6 +35,12 @@ async function child(dist) {
   const { parseManifestSources } = await imp('src/model/load.js');
   const schema = await imp('src/model/schema.js');
   const { AddressIndex } = await imp('src/model/conflicts.js');
+  const { StateStore } = await imp('src/state/store.js');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-sync-front-'));
+  const store = new StateStore(dir);
+  store.open();
+  store.prestartWriter();
+  await store.checkpoint(); // (answered once the thread booted and opened its connection)
   const reader = existsSync(`${dist}/src/model/json-array-reader.js`) ? (await imp('src/model/json-array-reader.js')).JsonArrayReader : null;
   const body = Buffer.from(JSON.stringify(benchObjects(makeServiceSet({ services, endpoints }))));
   const chunks = [];
@@ -38,7 +49,7 @@ async function child(dist) {
   const proc = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
   const index = new AddressIndex({ node: () => null, services: () => [], slices: () => [], sliceCount: () => 0 });
   const m0 = main(), p0 = proc();
-  let objs, m1, p1;
+  let objs, texts, m1, p1;
   if (reader) {
     const verdicts = [];
     const r = new reader(body.length, true, (o) => { verdicts.push(schema.validateObject(o)); });
@@ -47,15 +58,25 @@ async function child(dist) {
     const { parsed } = r.finish();
     if (!parsed) throw new Error('the body reader stepped aside');
     objs = schema.validatedAll(verdicts);
+    texts = parsed.texts;
   } else {
     const copied = [];
     for (const c of chunks) copied.push(c); // (fastify's reader: the chunks kept as they come)
     m1 = main(); p1 = proc();
     const text = Buffer.concat(copied, body.length).toString('utf8');
-    objs = schema.validateAll(parseManifestSources(text).objs);
+    const r = parseManifestSources(text);
+    objs = schema.validateAll(r.objs);
+    texts = r.texts;
   }
   if (index.check(objs, new Map(), new Set(), null).length) throw new Error('conflicts in the bench set');
+  const staged = store.stage({
+    upsert: objs.map((o, i) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: texts && { text: texts.text, start: texts.spans[2 * i], end: texts.spans[2 * i + 1] } })),
+    remove: [],
+  });
   const m2 = main(), p2 = proc();
+  await staged.commit();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
   console.log(JSON.stringify({
     main_cpu_while_arriving_ms: m1 - m0, main_cpu_after_last_byte_ms: m2 - m1, main_cpu_ms: m2 - m0,
     process_cpu_after_last_byte_ms: p2 - p1, process_cpu_ms: p2 - p0,

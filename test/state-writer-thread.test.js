@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
 import { StoreWriterThread } from '../dist/src/state/store-writer.js';
+import { StateStore } from '../dist/src/state/store.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
@@ -217,13 +218,65 @@ test('a writer thread whose connection failed to open part-way (prestart) opens 
   writer.prestart();
   await writer.request({ op: 'checkpoint' }).catch(() => undefined); // (after the open: the thread answers in order)
   const db = new Database(path);
-  db.exec('CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key))');
+  db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key));
+           CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
   db.close();
   const body = JSON.stringify({ kind: 'Service' });
-  const staged = await writer.request({ op: 'stage', kinds: ['Service'], keys: ['shop/web'], text: '', starts: new Int32Array(1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [] });
+  const staged = await writer.request({ op: 'stage', kinds: Uint8Array.of(0), keys: 'shop/web', keyEnds: Int32Array.of(8), text: '', starts: Int32Array.of(-1), ends: new Int32Array(1), bodies: [body], removeKinds: [], removeKeys: [], meta: [] });
   t.is(staged.rows, 1);
   await writer.request({ op: 'commit' });
   const check = new Database(path, { readonly: true });
   t.deepEqual(check.prepare('SELECT kind, key FROM objects').all(), [{ kind: 'Service', key: 'shop/web' }]);
   check.close();
+});
+
+test('a staged write commits the store revision in its own transaction: the revision never lags the rows it names', async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  const r0 = s.revision();
+  // this thread's connection cannot write any more: whatever moves the revision must be the thread's commit
+  s.db.pragma('query_only = ON');
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/web', raw: svc('web', '10.96.0.10') }], remove: [] }).commit();
+  t.deepEqual(storedRows(dir), ['Service shop/web']);
+  const n0 = Number(r0.split(':')[1]);
+  t.is(s.revision(), `${r0.split(':')[0]}:${n0 + 1}`);
+  t.is(StateStore.peekRevision(dir), s.revision(), 'the file names the revision of the rows it holds');
+  // an aborted write moves neither
+  const aborted = s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  aborted.abort();
+  await s.writerThreadForTests.idle();
+  t.deepEqual(storedRows(dir), ['Service shop/web']);
+  t.is(StateStore.peekRevision(dir), s.revision());
+  s.db.pragma('query_only = OFF');
+  s.commit({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  t.is(s.revision(), `${r0.split(':')[0]}:${n0 + 2}`, 'the next commit counts on from the staged one');
+  t.is(StateStore.peekRevision(dir), s.revision());
+});
+
+// (Buffer.from of a short string takes a slice of Node's shared pool, which cannot move: copied)
+for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared pool, copied', 'pooled'], ['ASCII bytes of their own, moved to the thread', 'own']]) test(`a staged write stores every row as given: keys of any length, the empty NodeConfig key, bodies from the text (${what}) and serialised ones`, async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  const a = svc('a', '10.96.0.10'), long = svc('x'.repeat(200), '10.96.0.11'), sl = slice('a-1', 'a', ['10.244.1.5']);
+  const str = ` [${JSON.stringify(a)},${JSON.stringify(sl)}]`;
+  const text = bytes === 'pooled' ? Buffer.from(str, 'latin1') : bytes === 'own' ? Buffer.alloc(str.length, str, 'latin1') : str;
+  const at = (o) => ({ text, start: str.indexOf(JSON.stringify(o)), end: str.indexOf(JSON.stringify(o)) + JSON.stringify(o).length });
+  const node = { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: {} };
+  await s.stage({ upsert: [
+    { kind: 'Service', key: 'shop/a', raw: a, source: at(a) },
+    { kind: 'Service', key: `shop/${'x'.repeat(200)}`, raw: long },
+    { kind: 'NodeConfig', key: '', raw: node },
+    { kind: 'EndpointSlice', key: 'shop/a-1', raw: sl, source: at(sl) },
+  ], remove: [] }).commit();
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  t.teardown(() => db.close());
+  const rows = Object.fromEntries(db.prepare('SELECT kind, key, body FROM objects').all().map((r) => [`${r.kind} ${r.key}`, JSON.parse(r.body)]));
+  t.deepEqual(rows, { 'Service shop/a': a, [`Service shop/${'x'.repeat(200)}`]: long, 'NodeConfig ': node, 'EndpointSlice shop/a-1': sl });
+  if (bytes) t.is(text.length, bytes === 'own' ? 0 : str.length, bytes === 'own' ? 'moved, not copied' : 'copied, left as they were');
 });

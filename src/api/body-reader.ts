@@ -2,7 +2,7 @@
 // and errors (fastify's rawBody: 413 beyond the limit, announced or received; 400 when the bytes
 // do not match Content-Length or the stream fails), so that an apply's JSON objects are parsed
 // while the body is still arriving (src/model/json-array-reader.ts). The handler's `req.body` is
-// the text, as before; the objects parsed early are kept on the request (earlyObjects).
+// the text, as before — or, for an apply body parsed on the way, its objects (earlyObjects).
 import type { IncomingMessage } from 'node:http';
 import { errorCodes, type FastifyRequest } from 'fastify';
 import { JsonArrayReader } from '../model/json-array-reader.js';
@@ -11,23 +11,22 @@ import { validateObject, type Validated } from '../model/schema.js';
 import { MAX_OBJECTS } from '../model/limits.js';
 
 /** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
- * arrived; `text` is the request's body, `texts` as parseManifestSources answers them. */
-export interface EarlyObjects { text: string; objs: unknown[]; texts: ObjectTexts | null; validated: Validated[] }
+ * arrived; `texts` as parseManifestSources answers them (over the body's bytes when ASCII). */
+export class EarlyObjects {
+  constructor(readonly objs: unknown[], readonly texts: ObjectTexts | null, readonly validated: Validated[]) {}
+}
 
-const early = new WeakMap<FastifyRequest, EarlyObjects>();
-
-/** The objects parsed from `req`'s body while it arrived, when it had the common shape (a JSON
- * array of objects) and `text` is that body; else null (parse `text`). */
-export function earlyObjects(req: FastifyRequest, text: string): EarlyObjects | null {
-  const e = early.get(req);
-  return e && e.text === text ? e : null;
+/** The objects parsed from `req`'s body while it arrived (its body is then not a text), else null
+ * (the body is its text: parse it). */
+export function earlyObjects(req: FastifyRequest): EarlyObjects | null {
+  return req.body instanceof EarlyObjects ? req.body : null;
 }
 
 /** A fastify content-type parser (the payload form): reads the body within `limit` bytes and
- * answers its text. `parseEarly(req)`: whether to parse and validate a JSON array's objects on
- * the way. */
+ * answers its text, or its EarlyObjects. `parseEarly(req)`: whether to parse and validate a JSON
+ * array's objects on the way. */
 export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => boolean) {
-  return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string) => void): void => {
+  return (req: FastifyRequest, payload: IncomingMessage, done: (err: Error | null, body?: string | EarlyObjects) => void): void => {
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
     const validated: Validated[] = [];
@@ -55,9 +54,8 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
         return;
       }
       if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
-      const { text, parsed } = reader.finish();
-      if (parsed) early.set(req, { text, objs: parsed.objs, texts: parsed.texts, validated });
-      done(null, text);
+      const r = reader.finish();
+      done(null, r.parsed ? new EarlyObjects(r.parsed.objs, r.parsed.texts, validated) : r.text);
     }
     payload.on('data', onData);
     payload.on('end', onEnd);

@@ -256,9 +256,11 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   });
 
   const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> & { validated?: Validated[] } => {
+    const early = earlyObjects(req);
+    if (early) return early;
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return earlyObjects(req, text) ?? parseManifestSources(text, 'request body');
+    return parseManifestSources(text, 'request body');
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {

@@ -180,6 +180,8 @@ export const daemonConfigSchema = z.object({
     // the node's zone, for topology-aware routing (endpoints hinted for it are preferred); in a
     // cluster the Node's topology.kubernetes.io/zone label wins when set
     zone: z.string().min(1).max(63).optional(),
+    // kube-proxy's --masquerade-all: every new flow to a ClusterIP leaves with the node's source
+    masqueradeAll: z.boolean().default(false),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),

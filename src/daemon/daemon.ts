@@ -13,7 +13,8 @@
 //   stop(): API closed, forwarding paused, flow checkpoint and table images written, workers stopped
 //   after their current batch (ports closed); the desired state is already on disk (every
 //   acknowledged apply was persisted before it was acknowledged).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 // the control plane's modules (Fastify, the store's reader, the compiler, validation: ~0.3 s of
@@ -35,7 +36,7 @@ import type { NodeInfo } from '../kube/node.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
-import { StateStore } from '../state/store.js';
+import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
 import { holdSessionGroup } from './autogroup.js';
@@ -80,7 +81,8 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
-/** How long after it is ready the daemon starts the threads a large sync needs (see startDaemon). */
+/** How long after it is ready a daemon that restored a saved state starts the threads a large sync
+ * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
 
 /** A set of canonical addresses as one comparable string. */
@@ -88,6 +90,19 @@ function addressKey(addrs: string[]): string { return [...addrs].sort().join(','
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const startedAt = performance.now();
+  // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
+  // its connection — each take ~80 ms of CPU to boot (~150–200 ms on a loaded node), and started
+  // by the sync itself they compete with its parse and compile for the node's cores. A daemon
+  // with nothing saved (its first start) gets everything in its first sync (the informer's list,
+  // `wdp apply` of the cluster): it starts them now, while its main thread loads modules and
+  // the second core is mostly idle (first start to ready unchanged at load 6–7; the full sync's
+  // CPU −9 %: docs/performance.md). A daemon that restores a saved state starts them after it is
+  // ready (SYNC_THREADS_AFTER_MS): its next syncs mostly repeat what it restored, and a restart's
+  // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
+  // nice from the thread that starts it, and the main thread's is set only once the workers exist.
+  const syncThreadsAtStart = !cfg.controlNice && !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
+  const startMaglevThread = (): void => { void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined); };
+  if (syncThreadsAtStart) startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
@@ -216,6 +231,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
+    if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
     if (facts.zone) spec.zone = facts.zone;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
@@ -338,6 +354,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     throw e;
   }
   adoptSavedNodeFacts(saved.load.state?.node ?? null);
+  if (syncThreadsAtStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
   if (cfg.controlNice) {
@@ -498,18 +515,17 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     stopped,
   };
   programming.start();
-  // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
-  // its connection — boot in the background once the daemon is ready: started by the first full
-  // sync itself, each was ~130–200 ms of CPU inside it, competing with its parse and compile for
-  // the node's cores. Not at once: the answers that say the daemon is ready (a restart's
-  // readiness polls) would compete with the boots instead (measured +0.4 s at load 9). Both are
-  // unref'd (never keep the process alive); what they cost idle is their memory (docs/running.md).
-  // A sync that comes first starts them itself, as before.
-  setTimeout(() => {
-    if (stopping) return;
-    void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined);
-    saved.store.prestartWriter();
-  }, SYNC_THREADS_AFTER_MS).unref();
-
+  // after a restore (or with controlNice): the sync threads once the daemon is ready (see
+  // syncThreadsAtStart), not at once: the answers that say it is ready (a restart's readiness
+  // polls) would compete with the boots (measured +0.4 s at load 9). Both are unref'd (never keep
+  // the process alive); what they cost idle is their memory (docs/running.md). A sync that comes
+  // first starts them itself.
+  if (!syncThreadsAtStart) {
+    setTimeout(() => {
+      if (stopping) return;
+      startMaglevThread();
+      saved.store.prestartWriter();
+    }, SYNC_THREADS_AFTER_MS).unref();
+  }
   return daemon;
 }

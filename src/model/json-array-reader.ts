@@ -16,6 +16,7 @@
 // array each element's span in the text.
 import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
+import { bodySlice, type BodyText } from '../util/body-text.js';
 import type { ObjectTexts } from './load.js';
 
 // where the scan is, outside the elements
@@ -84,25 +85,34 @@ export class JsonArrayReader {
     if (this.phase !== OFF) this.scan();
   }
 
-  /** The body as text, and its objects when the reader parsed them all (null: parse the text);
-   * `texts` as parseManifestSources answers them (null for a List). */
-  finish(): { text: string; parsed: { objs: unknown[]; texts: ObjectTexts | null } | null } {
+  /** The body's objects when the reader parsed them all — `texts` as parseManifestSources answers
+   * them (null for a List), over the body's bytes when they are all ASCII (the caller owns them
+   * then: no decoded copy of the whole body is made) — else the body's text, to be parsed whole. */
+  finish(): { parsed: { objs: unknown[]; texts: ObjectTexts | null }; text?: undefined } | { parsed: null; text: string } {
     const bytes = this.buf.subarray(0, this.len);
-    // all ASCII (a vectorised check): decoded as one byte per character, a copy (utf8 validates);
-    // the spans (byte offsets) are then the text's character offsets
+    // all ASCII (a vectorised check): a byte is a character, so the spans (byte offsets) are the
+    // text's character offsets and the bytes can stand for the text
     const ascii = isAscii(bytes);
+    if (this.phase === DONE && ascii) {
+      if (this.base === 1) return { parsed: { objs: this.objs, texts: { text: bytes, spans: this.spans } } };
+      if (this.isList(bytes)) return { parsed: { objs: this.objs, texts: null } };
+    }
+    // (decoded as one byte per character when ASCII: a copy; utf8 validates)
     const text = bytes.toString(ascii ? 'latin1' : 'utf8');
-    if (this.phase !== DONE || !(ascii || text.length === this.len)) return { text, parsed: null };
-    if (this.base === 1) return { text, parsed: { objs: this.objs, texts: { text, spans: this.spans } } };
-    return { text, parsed: this.isList(text) ? { objs: this.objs, texts: null } : null };
+    // not ASCII but one character per byte (each byte that is not UTF-8 one replacement
+    // character): the spans hold on the decoded text
+    if (this.phase !== DONE || ascii || text.length !== this.len) return { text, parsed: null };
+    if (this.base === 1) return { parsed: { objs: this.objs, texts: { text, spans: this.spans } } };
+    return this.isList(text) ? { parsed: { objs: this.objs, texts: null } } : { text, parsed: null };
   }
 
   /** Whether the root object, its items aside, is a List (small enough that no object in it can
    * be over the size limit unmeasured): parseManifestSources then answers its items. */
-  private isList(text: string): boolean {
+  private isList(body: BodyText): boolean {
     if (this.itemsOpen < 0 || this.itemsClose < 0) return false;
-    const rest = `${text.slice(0, this.itemsOpen)}[]${text.slice(this.itemsClose + 1)}`;
-    if (rest.length >= SPAN_WITHIN_LIMIT) return false;
+    // (the text without the items' elements: the List's own members, and "[]" for the items)
+    if (this.itemsOpen + 2 + body.length - (this.itemsClose + 1) >= SPAN_WITHIN_LIMIT) return false;
+    const rest = `${bodySlice(body, 0, this.itemsOpen)}[]${bodySlice(body, this.itemsClose + 1, body.length)}`;
     let root: unknown;
     try { root = JSON.parse(rest); } catch { return false; }
     const kind = (root as { kind?: unknown }).kind;

@@ -2,6 +2,7 @@
 // Syntax errors carry the document index and position so a 200-object file points at the line.
 import { parseAllDocuments } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
+import type { BodyText } from '../util/body-text.js';
 import { checkJsonDepth, checkObjects, checkYamlDepth, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
@@ -26,8 +27,9 @@ export function parseManifests(text: string, source = 'request body'): unknown[]
   return parseManifestSources(text, source).objs;
 }
 
-/** Where each object of a body is in its text: objs[i] is text[spans[2i] .. spans[2i+1]]. */
-export interface ObjectTexts { text: string; spans: number[] }
+/** Where each object of a body is in its text: objs[i] is text[spans[2i] .. spans[2i+1]]
+ * (bodySlice: the text may be the body's ASCII bytes, src/util/body-text.ts). */
+export interface ObjectTexts { text: BodyText; spans: number[] }
 
 /** parseManifests, and when the body is a JSON array of objects, where each object's own text is
  * (null otherwise): what the store keeps for an object that validation did not change, instead

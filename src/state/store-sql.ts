@@ -2,9 +2,15 @@
 // thread's (store.ts) and the store writer thread's (store-writer-thread.ts) — so that a row
 // written by either is the same row, kept as durably.
 import type Database from 'better-sqlite3';
+import type { StoredKind } from './types.js';
+
+/** The kinds of stored objects; a staged write names them by index (store-writer.ts). */
+export const STORED_KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
 
 /** One object's row, inserted or replaced: (kind, key, body, crc32(body)). */
 export const UPSERT_OBJECT_SQL = 'INSERT INTO objects (kind, key, body, crc) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, crc = excluded.crc';
+/** One meta row (the store's revision) inserted or replaced: (key, value). */
+export const SET_META_SQL = 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value';
 /** One object's row removed: (kind, key). */
 export const DELETE_OBJECT_SQL = 'DELETE FROM objects WHERE kind = ? AND key = ?';
 

@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { DELETE_OBJECT_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
 import type { WriterReply, WriterRequest, WriterSettings } from './store-writer.js';
 
 const settings = workerData as WriterSettings;
@@ -19,6 +19,7 @@ const port = parentPort!;
 let db: Database.Database;
 let up: Database.Statement<[string, string, string, number]>;
 let del: Database.Statement<[string, string]>;
+let setMeta: Database.Statement<[string, string]>;
 
 /** Opens the connection; `db` is set only once it is ready (a failure part-way leaves it unset and
  * the connection closed, so the next request opens it again instead of using a half-made one). */
@@ -30,6 +31,7 @@ function open(): void {
     setWriteSettings(c, settings.cacheKiB);
     up = c.prepare(UPSERT_OBJECT_SQL);
     del = c.prepare(DELETE_OBJECT_SQL);
+    setMeta = c.prepare(SET_META_SQL);
   } catch (e) {
     try { c.close(); } catch { /* closing anyway */ }
     throw e;
@@ -63,14 +65,19 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
       db.exec('BEGIN IMMEDIATE');
-      let bytes = 0;
-      const { kinds, keys, bodies, text, starts, ends } = m;
+      let bytes = 0, own = 0, keyStart = 0;
+      const { kinds, keys, keyEnds, bodies, starts, ends } = m;
+      // bytes (ASCII: one character each) decoded once, here: a row is then a slice of the string,
+      // where decoding each row's bytes alone cost ~1 µs a call (~0.1 s at 20k rows, profiled)
+      const text = typeof m.text === 'string' ? m.text : Buffer.from(m.text.buffer, m.text.byteOffset, m.text.byteLength).toString('latin1');
       for (let i = 0; i < kinds.length; i++) {
-        const body = bodies[i] ?? text.slice(starts[i], ends[i]);
+        const body = starts[i] < 0 ? bodies[own++] : text.slice(starts[i], ends[i]);
         bytes += body.length;
-        up.run(kinds[i], keys[i], body, crc32(body));
+        up.run(STORED_KINDS[kinds[i]], keys.slice(keyStart, keyEnds[i]), body, crc32(body));
+        keyStart = keyEnds[i];
       }
       for (let i = 0; i < m.removeKinds.length; i++) del.run(m.removeKinds[i], m.removeKeys[i]);
+      for (const [k, v] of m.meta) setMeta.run(k, v);
       return { id: m.id, ok: true, rows: kinds.length + m.removeKinds.length, bytes };
     }
     if (m.op === 'commit') {

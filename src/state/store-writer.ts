@@ -2,8 +2,9 @@
 // write (a full sync: 20k rows at 10k Services × 10) is inserted by another thread, on its own
 // connection to the same WAL database, while the main thread compiles and programs the change.
 // The main thread pays only for serialising the objects that did not come as text (JSON.stringify,
-// ~70–100 ms at 10k × 10; those that did go as places in the request's text) and posting the
-// strings (~10 ms); the inserts (~0.1–0.5 s) and the commit's fsync leave its critical path.
+// ~70–100 ms at 10k × 10; those that did go as places in the request's text, whose bytes are moved
+// to the thread, not copied) and posting the rest (a few ms); the inserts (~0.1–0.5 s) and the
+// commit's fsync leave its critical path.
 //
 // Requests are answered in order. A thread that fails (an exception, exit, terminate) rejects
 // every request in flight and is replaced by a new one on the next write; its uncommitted
@@ -12,10 +13,14 @@ import { Worker } from 'node:worker_threads';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
 
-/** What the main thread asks of the thread (`stage` carries the rows by column; a row's body is
- * bodies[i], or text.slice(starts[i], ends[i]) where bodies[i] is null). */
+/** What the main thread asks of the thread. `stage` carries its rows by column, in few and flat
+ * values (a structured clone pays per value: 20k keys as strings were ~10 ms to post): row i is
+ * of kind STORED_KINDS[kinds[i]], its key keys.slice(keyEnds[i - 1] ?? 0, keyEnds[i]), and its body
+ * text.slice(starts[i], ends[i]) — or, where starts[i] is -1, the next of `bodies`; a text of bytes
+ * holds ASCII only (src/util/body-text.ts). `meta`: [key,
+ * value] rows of the meta table written in the same transaction (the store's next revision). */
 export type WriterCall =
-  | { op: 'stage'; kinds: string[]; keys: string[]; text: string; starts: Int32Array; ends: Int32Array; bodies: Array<string | null>; removeKinds: string[]; removeKeys: string[] }
+  | { op: 'stage'; kinds: Uint8Array; keys: string; keyEnds: Int32Array; text: string | Uint8Array; starts: Int32Array; ends: Int32Array; bodies: string[]; removeKinds: string[]; removeKeys: string[]; meta: Array<[string, string]> }
   | { op: 'commit' }
   | { op: 'rollback' }
   | { op: 'checkpoint' };
@@ -34,8 +39,10 @@ export class StoreWriterThread {
 
   constructor(private readonly settings: WriterSettings) {}
 
-  /** Sends `m` (without its id); resolves with the thread's answer, rejects with its error. */
-  request(m: WriterCall, thread?: number): Promise<{ rows: number; bytes: number }> {
+  /** Sends `m` (without its id); resolves with the thread's answer, rejects with its error.
+   * `handOver`: a buffer `m` holds that the caller gives up (moved to the thread, not copied; it
+   * is copied when it cannot be moved). */
+  request(m: WriterCall, thread?: number, handOver?: ArrayBufferLike): Promise<{ rows: number; bytes: number }> {
     if (thread !== undefined && (thread !== this.threadNo || !this.worker)) {
       // (a commit or rollback of a write staged by a thread that stopped since: it took the write with it)
       return Promise.reject(new Error('the store writer thread stopped before the commit: nothing of the write was kept'));
@@ -44,7 +51,11 @@ export class StoreWriterThread {
     const id = this.nextId++;
     const p = new Promise<{ rows: number; bytes: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     w.ref(); // a write in flight keeps the process alive
-    w.postMessage({ ...m, id });
+    const msg = { ...m, id };
+    if (!handOver || !(handOver instanceof ArrayBuffer)) w.postMessage(msg);
+    else {
+      try { w.postMessage(msg, [handOver]); } catch { w.postMessage(msg); } // (a pooled buffer cannot move)
+    }
     // a checkpoint holds no lock a write on another connection waits for: idle() does not wait for it
     if (m.op !== 'checkpoint') this.tail = p.catch(() => undefined);
     return p;

@@ -10,9 +10,10 @@
 // checksums do not match).
 //
 // A large write (STAGE_ON_THREAD_ROWS rows or more: a full sync) is staged ahead of its commit
-// (stage()): serialised here, inserted by the store writer thread (src/state/store-writer.ts) in a
-// transaction of its own connection while this thread compiles the change, and committed only
-// when the caller says so — the same one durable transaction, off the main thread's critical path.
+// (stage()): handed over here (the request's text, or its bytes, and each object's place in it;
+// the objects that did not come as text serialised), inserted by the store writer thread
+// (src/state/store-writer.ts) in a transaction of its own connection while this thread compiles
+// the change, and committed only when the caller says so — the same one durable transaction, off the main thread's critical path.
 // Until then nothing of it is durable: an abort, a failed insert or a crash discards it.
 //
 // Read path (start): the file is opened (a file that is not a database fails here), checked with
@@ -30,7 +31,8 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { StoreWriterThread } from './store-writer.js';
-import { DELETE_OBJECT_SQL, setWriteSettings, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { bodySlice } from '../util/body-text.js';
+import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError } from './types.js';
@@ -54,12 +56,9 @@ const CHECKPOINT_BYTES = 4 << 20;
  * one row) commit on the caller's thread, without a thread's round trip on their latency. */
 export const STAGE_ON_THREAD_ROWS = 1000;
 
-const KINDS: readonly StoredKind[] = ['Service', 'EndpointSlice', 'NodeConfig'];
-
 /** The meta row naming the store's revision: "<store id>:<commit count>" — a random id made once
  * per store (a store moved away and created afresh never repeats an earlier revision) and a
- * counter every commit raises (in its transaction; a write staged on the writer thread right after
- * its commit, on this thread's connection). A table image (src/daemon/table-image-file.ts)
+ * counter every commit raises in its own transaction, whichever connection commits it. A table image (src/daemon/table-image-file.ts)
  * records it, with the store files' size and time, and is trusted only while it is unchanged.
  * One row: read without reading the objects. */
 const REVISION_KEY = 'revision';
@@ -116,7 +115,6 @@ export class StateStore {
   private checkpointing = false;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
-  private setRev: Database.Statement<[string, string]> | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
   /** WAL bytes (as counted by committed()) from which a checkpoint runs (tests lower it). */
@@ -185,7 +183,7 @@ export class StateStore {
     }
     for (const r of rows) {
       const where = `${r.kind} ${r.key || '(node)'}`;
-      if (!KINDS.includes(r.kind as StoredKind)) { bad.push(`${where}: unknown kind`); continue; }
+      if (!STORED_KINDS.includes(r.kind as StoredKind)) { bad.push(`${where}: unknown kind`); continue; }
       if (typeof r.body !== 'string' || crc32(r.body) !== r.crc) { bad.push(`${where}: checksum mismatch (the row was modified or damaged)`); continue; }
       let obj: unknown;
       try { obj = JSON.parse(r.body); } catch (e) { bad.push(`${where}: not JSON: ${(e as Error).message}`); continue; }
@@ -219,16 +217,12 @@ export class StateStore {
   /** The revision now (changes with every commit); null before open(). */
   revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
 
-  /** After a write the writer thread committed: the revision moves in a transaction of its own
-   * (best effort: the store files' size and time, which a table image also records, moved anyway). */
-  private bumpRevision(): void {
-    if (!this.rev || !this.setRev) return;
-    try { this.setRev.run(REVISION_KEY, `${this.rev.id}:${this.rev.n + 1}`); this.rev.n++; } catch { /* see above */ }
-  }
+  /** The revision row naming commit count `n`, written in that commit's transaction. */
+  private revisionRow(n: number): [string, string] { return [REVISION_KEY, `${this.rev!.id}:${n}`]; }
 
   private prepare(db: Database.Database): void {
     this.db = db;
-    const setRev = this.setRev = db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const have = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -238,12 +232,12 @@ export class StateStore {
     this.writeTx = db.transaction((w: StoreWrite): CommitStats => {
       let bytes = 0;
       for (const o of w.upsert) {
-        const body = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
+        const body = o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw);
         bytes += body.length;
         up.run(o.kind, o.key, body, crc32(body));
       }
       for (const r of w.remove) del.run(r.kind, r.key);
-      setRev.run(REVISION_KEY, `${rev.id}:${rev.n + 1}`);
+      setRev.run(...this.revisionRow(rev.n + 1));
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
     const tx = this.writeTx;
@@ -338,7 +332,9 @@ export class StateStore {
   /** Begins one apply's write, to be committed (or aborted) once the change is known to be good.
    * A large write is serialised now and inserted by the writer thread meanwhile; a small one is
    * written by commit() on this thread, after any earlier staged write was answered (the thread's
-   * transaction holds the database's write lock until then). */
+   * transaction holds the database's write lock until then). A large write whose source texts are
+   * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
+   * body, read by no one once its apply began). */
   stage(w: StoreWrite): StagedWrite {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
     if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
@@ -346,19 +342,29 @@ export class StateStore {
       return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
     }
     const writer = this.writerThread();
-    // objects that came as text go as places in that one text (posted once: one copy, no string
-    // per object on either side); the others serialised
+    // objects that came as text go as places in that one text (posted once, no string per object
+    // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
+    // as codes, keys as one string
     const n = w.upsert.length;
     const text = w.upsert.find((o) => o.source)?.source?.text ?? '';
-    const kinds = new Array<string>(n), keys = new Array<string>(n), bodies = new Array<string | null>(n);
-    const starts = new Int32Array(n), ends = new Int32Array(n);
+    const kinds = new Uint8Array(n), keyEnds = new Int32Array(n), starts = new Int32Array(n), ends = new Int32Array(n);
+    const bodies: string[] = [];
+    let keys = '';
     for (let i = 0; i < n; i++) {
       const o = w.upsert[i];
-      kinds[i] = o.kind; keys[i] = o.key;
-      if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; bodies[i] = null; }
-      else bodies[i] = o.source ? o.source.text.slice(o.source.start, o.source.end) : JSON.stringify(o.raw);
+      kinds[i] = STORED_KINDS.indexOf(o.kind);
+      keys += o.key;
+      keyEnds[i] = keys.length;
+      if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; continue; }
+      starts[i] = -1;
+      bodies.push(o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw));
     }
-    const staged = writer.request({ op: 'stage', kinds, keys, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key) });
+    // The revision goes in the thread's transaction: committed with the rows or not at all. The
+    // counter it names stays right until the commit: the thread's transaction holds the database's
+    // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
+    const revision = this.rev!.n + 1;
+    const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
+      undefined, typeof text === 'string' ? undefined : text.buffer);
     const thread = writer.threadNo; // the transaction lives in that thread's connection
     staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot
     let settled = false;
@@ -368,7 +374,7 @@ export class StateStore {
         settled = true;
         const stats = await staged;
         await writer.request({ op: 'commit' }, thread);
-        this.bumpRevision();
+        this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
         return stats;
       },

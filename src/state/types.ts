@@ -1,4 +1,5 @@
 // What the desired-state store holds and how it fails; shared by the store and the legacy reader.
+import type { BodyText } from '../util/body-text.js';
 
 /** The objects exactly as applied (after unknown fields were pruned), in key order. */
 export interface DesiredState {
@@ -13,8 +14,8 @@ export type StoredKind = 'Service' | 'EndpointSlice' | 'NodeConfig';
  * (there is one per daemon). */
 export interface StoredRef { kind: StoredKind; key: string }
 
-/** An object's JSON text as the client sent it: text.slice(start, end). */
-export interface SourceText { text: string; start: number; end: number }
+/** An object's JSON text as the client sent it: bodySlice(text, start, end). */
+export interface SourceText { text: BodyText; start: number; end: number }
 
 /** One transaction: the objects an apply changed, nothing else. `source`, when given, is `raw`'s
  * text (JSON.parse of it equals raw), stored as it is; otherwise raw is serialised. */

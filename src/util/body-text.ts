@@ -1,0 +1,12 @@
+// A request body's text as the API keeps it: the decoded string, or — for a body of ASCII bytes
+// only, where a byte is a character — the bytes themselves, so that a 13 MB full sync is never
+// decoded whole on the main thread (each stored object's span is decoded where it is written).
+import { Buffer } from 'node:buffer';
+
+/** A body's text: a string, or a Buffer holding ASCII bytes only (offsets are character offsets). */
+export type BodyText = string | Buffer;
+
+/** text[start, end) as a string. */
+export function bodySlice(text: BodyText, start: number, end: number): string {
+  return typeof text === 'string' ? text.slice(start, end) : text.toString('latin1', start, end);
+}
