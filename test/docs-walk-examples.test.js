@@ -152,6 +152,19 @@ serial('docs/observe.md: a capture of a client\'s connection, the state exported
   t.truthy(syn, `the replayed connection must match shop/web: ${JSON.stringify(events[0])}`);
 });
 
+serial('docs/observe.md: wdp capture -w - | a reader that stops early: wdp ends quietly with status 0', async (t) => {
+  const sh = `${JSON.stringify(process.execPath)} ${JSON.stringify(WDP)} capture --port client -w - --duration 8s | head -c 100 > /dev/null; echo "status \${PIPESTATUS[0]}"`;
+  const child = spawn('bash', ['-c', sh], { cwd: ROOT, env: { ...process.env, WDP_SERVER: `unix:${topo.config.api.listen}` } });
+  let out = '', err = '';
+  child.stdout.on('data', (d) => { out += d; }); child.stderr.on('data', (d) => { err += d; });
+  const done = new Promise((resolve) => child.on('exit', resolve));
+  await new Promise((r) => setTimeout(r, 1500));
+  for (let i = 0; i < 3; i++) await curl(topo, topo.ns.client, 'http://10.96.12.34/', { timeout: 2 });
+  await done;
+  t.is(out.trim(), 'status 0', err);
+  t.notRegex(err, /cannot reach|EPIPE|\n\s+at /, err);
+});
+
 serial('examples/loadbalancer.yaml: the LB IP only from the source ranges, externalTrafficPolicy Local keeps the client address and the local endpoint', async (t) => {
   await applyExample(t, 'loadbalancer.yaml');
   const inRange = await addressesOf(t, topo.ns.remote, 'http://192.0.2.50:443/', 8, ['--interface', LB_CLIENT]);

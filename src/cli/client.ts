@@ -107,7 +107,14 @@ export class ApiClient {
           return;
         }
         req.setTimeout(0);
-        res.on('data', (c: Buffer) => { try { onData(c); } catch (e) { req.destroy(e as Error); } });
+        res.on('data', (c: Buffer) => {
+          try { onData(c); } catch (e) {
+            // the reader of our output went away (`wdp capture -w - | tcpdump -c 5`): the stream is
+            // done, not the daemon unreachable; closing the request ends the daemon's session
+            if ((e as NodeJS.ErrnoException).code === 'EPIPE') { resolve(); req.destroy(); return; }
+            req.destroy(e as Error);
+          }
+        });
         res.on('end', () => resolve());
         res.on('error', reject);
       });
