@@ -15,7 +15,7 @@
 // rows here straight from its own columns (FrontendColumnsWriter.add takes parts, not an object):
 // a full sync's frontends are never objects on the main thread.
 import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type IrFrontend, type MaglevSlots } from './ir.js';
-import { columnsHold, offsetsFit, OwnerRuns } from './backend-columns.js';
+import { columnsHold, offsetsFit, OwnerRuns } from './wire-columns.js';
 
 /** The wire form (what postMessage clones). */
 export interface FrontendColumns {
