@@ -4,7 +4,7 @@
 // appended to one file (observe.md's state.yaml recipe) read back as every object.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../dist/src/packet/build.js';
@@ -102,4 +102,13 @@ test('wdp diff: an error exits 2, not 1 (1 means "changes"; kubectl diff\'s conv
     t.regex(r.stderr, msg);
   }
   t.is(run(['diff', '--help']).status, 0);
+});
+
+test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) => {
+  for (const b of ['core', 'control', 'e2e', 'io', 'kube']) {
+    const help = run(['bench', b, '--help']).stdout;
+    t.regex(help, /--json/, b);
+    if (b !== 'kube') t.regex(help, /--plot/, b);
+  }
+  t.regex(readFileSync(join(ROOT, 'README.md'), 'utf8'), /`wdp bench core\|control\|e2e\|io\|kube \[--json\]` \(`--plot FILE\.svg` for all but `kube`\)/);
 });
