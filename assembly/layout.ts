@@ -242,6 +242,11 @@ export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout
 // last) both read it. (Not named CTS_*: it shapes no record, so the checkpoint's record layout hash
 // — src/daemon/checkpoint.ts, which hashes the CT_/CTS_/CTF_ names — stays the same.)
 export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY);
+// The states whose flows may be evicted until CTF_CONFIRMED (bit s = state s): SCTP, one state
+// for its whole life, confirmed when the client sends after the backend answered (the kernel sets
+// ASSURED once the association's handshake completes, and early-drops SCTP entries without it).
+// Evictable for ever, a flood of INITs would hold the table for CFG_TO_SCTP (6 h).
+export const EVICTABLE_UNCONFIRMED_CT_STATES = 1 << CTS_SCTP;
 
 // A UDP flow is a stream (CTS_UDP_REPLIED: the long timeout, never evicted) once a packet, either
 // way, follows a reply more than this long after the flow's first packet — the kernel's

@@ -66,9 +66,11 @@ export interface ImportStats {
   dropped: Record<string, number>;
 }
 
-/** Whether the core may evict a flow in conntrack state `st` (assembly/conntrack.ts evictable reads
- * the same EVICTABLE_CT_STATES of layout.ts). */
-export const evictableState = (st: number): boolean => st < L.CTS_COUNT && ((L.EVICTABLE_CT_STATES >>> st) & 1) !== 0;
+/** Whether the core may evict a flow in conntrack state `st` with CT_FLAGS `flags`
+ * (assembly/conntrack.ts evictable reads the same EVICTABLE_CT_STATES and
+ * EVICTABLE_UNCONFIRMED_CT_STATES of layout.ts). */
+export const evictableState = (st: number, flags: number): boolean => st < L.CTS_COUNT &&
+  ((((flags & L.CTF_CONFIRMED) ? L.EVICTABLE_CT_STATES : L.EVICTABLE_CT_STATES | L.EVICTABLE_UNCONFIRMED_CT_STATES) >>> st) & 1) !== 0;
 
 /** The state of the flow record at byte `o` of `flows` (ages, as exported) as this build reads
  * it. A UDP stream (CTS_UDP_REPLIED) has had a packet more than UDP_STREAM_MS after its first
@@ -206,7 +208,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   // half-closed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
   const rv = new DataView(recs.flows.buffer, recs.flows.byteOffset, recs.flows.byteLength);
-  const embryonic = (o: number) => evictableState(savedState(recs.flows, rv, o));
+  const embryonic = (o: number) => evictableState(savedState(recs.flows, rv, o), recs.flows[o + L.CT_FLAGS]);
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
