@@ -828,7 +828,6 @@ export class ReferenceModel {
         t.stages |= L.TS_LOCAL_SOURCE;
         masqLocal = hit.node;
         masqFront = false; // core: the cluster front's masqueradeAll is for its ClusterIP's own traffic
-
       }
     } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
       // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded
