@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
+import { isLoopbackHost } from '../api/request-guards.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -190,7 +191,15 @@ export const daemonConfigSchema = z.object({
     // kube-proxy style health endpoint on its own listener ("off" for none)
     healthz: z.string().min(1).default(DEFAULT_HEALTHZ_LISTEN).refine((s) => s === 'off' || validListen(s), { message: 'must be host:port, [v6]:port, unix:/path, /path or "off"' }),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
-  }).strict().default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
+  }).strict().superRefine((a, ctx) => {
+    // the API refuses to listen there without a token; said here so the whole file is checked
+    // before any port opens (exit 2), not after
+    let l: ReturnType<typeof parseListen> | undefined;
+    try { l = parseListen(a.listen); } catch { return; }
+    if ('host' in l && !a.token && !isLoopbackHost(l.host)) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) is not a loopback address or a unix socket` });
+    }
+  }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
   stateDir: z.string().min(1).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
