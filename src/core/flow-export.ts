@@ -25,7 +25,8 @@
 //   clash        a live flow already owns its original or reply key (a damaged file, or
 //                flows created in this core before the import)
 //   invalid      a field outside the layout's values
-//   full         the table is full (established, closing and replied flows are restored first)
+//   full         the table is full (flows the core may not evict — established TCP, UDP streams,
+//                confirmed SCTP — are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
 // next original-direction packet, exactly as it does when a backend disappears while running
 // (docs/core.md, "Original-direction hit"), and its replies still translate.
@@ -203,9 +204,9 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
 
   const e = new Uint8Array(L.CT_SIZE);
   const ev = new DataView(e.buffer);
-  // Established and replied flows first: when the new table is smaller, the ones the
+  // Flows the core may not evict first: when the new table is smaller, the ones the
   // core would evict anyway (EVICTABLE_CT_STATES: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING,
-  // half-closed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
+  // half-closed, UDP not a stream; unconfirmed SCTP; docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
   const rv = new DataView(recs.flows.buffer, recs.flows.byteOffset, recs.flows.byteLength);
   const embryonic = (o: number) => evictableState(savedState(recs.flows, rv, o), recs.flows[o + L.CT_FLAGS]);
