@@ -47,6 +47,9 @@ const ROADS = {
   'udp (answered)': [['o', 'UDP'], ['r', 'UDP']],
   // answered, and active more than 2 s after the first packet: a stream
   udp_replied: [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2500]],
+  // the boundary: the kernel's time_after(now, first + 2 s) — exactly 2 s is not after
+  'udp (again at exactly 2 s)': [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2000]],
+  'udp_replied (again at 2.001 s)': [['o', 'UDP'], ['r', 'UDP'], ['o', 'UDP', undefined, 2001]],
   // SCTP: one state; evictable until the client sends after the backend answered (the kernel
   // early-drops an association not ASSURED): a flood of INITs must not hold the table for 6 h
   sctp: [['o', 'SCTP']],
@@ -87,6 +90,6 @@ test('the core evicts exactly the states EVICTABLE_CT_STATES (and, unconfirmed, 
     }
   }
   // the kernel's early drop: everything but the confirmed states (ASSURED) goes first
-  t.deepEqual(evicted.sort(), ['sctp', 'sctp (answered)', 'tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (answered)']);
+  t.deepEqual(evicted.sort(), ['sctp', 'sctp (answered)', 'tcp_closing', 'tcp_half_closed_backend', 'tcp_half_closed_client', 'tcp_midstream', 'tcp_syn', 'tcp_syn_recv', 'udp', 'udp (again at exactly 2 s)', 'udp (answered)']);
   for (let st = L.CTS_COUNT; st < 256; st++) t.false(evictableState(st, 0), `state ${st} is no state`);
 });
