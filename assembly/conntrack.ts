@@ -154,8 +154,8 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 @inline function nextCursor(c: u32): u32 { return c >= gCtMax ? 1 : c + 1; }
 
 /** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
- * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP and other: no reply yet), or a TCP flow
- * that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
+ * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP: not a stream; SCTP: no original-direction
+ * packet after a reply, CTF_CONFIRMED unset), or a TCP flow that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
  * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop):
  * an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out the
  * connections that already work, and connections that ended cannot hold the table full for their
