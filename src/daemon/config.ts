@@ -160,6 +160,8 @@ const kubernetesSchema = z.object({
 }).strict();
 export type KubernetesConfig = z.output<typeof kubernetesSchema>;
 
+const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 1000)).optional();
+
 export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
@@ -204,14 +206,15 @@ export const daemonConfigSchema = z.object({
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   conntrack: z.object({
+    // the core's clock counts ms in 32 bits: a timeout holds at most 2^32 - 1 ms (~49.7 days)
     flows: z.number().int().min(16).max(1 << 22).default(65536),
-    tcpEstablishedSeconds: z.number().int().min(1).optional(),
-    udpSeconds: z.number().int().min(1).optional(),
+    tcpEstablishedSeconds: ctTimeoutSeconds,
+    udpSeconds: ctTimeoutSeconds,
     // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
-    tcpSynSeconds: z.number().int().min(1).optional(),
-    tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    tcpSynSeconds: ctTimeoutSeconds,
+    tcpUnconfirmedSeconds: ctTimeoutSeconds,
     // established TCP after a FIN from one side only (kube-proxy's --conntrack-tcp-timeout-close-wait)
-    tcpHalfClosedSeconds: z.number().int().min(1).optional(),
+    tcpHalfClosedSeconds: ctTimeoutSeconds,
     // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
     // how long a first fragment's ports are remembered
     fragments: z.number().int().min(0).max(1 << 22).optional(),
