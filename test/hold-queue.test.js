@@ -114,3 +114,15 @@ test('the free slots never leak over many hold / release / expire rounds', (t) =
   for (let i = 0; i < 8; i++) if (q.hold(`z${i}`, frame(1, 16), 0, 16, 0, now) === 'held') held++;
   t.is(held, 8);
 });
+
+test('a frame taken and held again keeps its first hold time: holdMs bounds its whole wait', (t) => {
+  const q = new HoldQueue({ slotBytes: 256, holdMs: 3000 });
+  const dst = new Uint8Array(256);
+  q.hold('a', frame(1), 0, 64, 1, 1000);
+  q.release('a');   // e.g. its backend removed: decided again, the next pick is another unresolved one
+  t.is(q.takeReleased(dst, 0) & 0xffff, 64);
+  t.is(q.takenArrivedAt, 1000, 'the time it was first held comes with it');
+  t.is(q.hold('b', dst, 0, 64, 1, q.takenArrivedAt), 'held');
+  t.is(q.expire(3900), 0);
+  t.is(q.expire(4001), 1, '3 s after it first arrived, not after it was held again');
+});

@@ -67,7 +67,9 @@ export class HoldQueue {
   /** Frames released, to be put at the start of the next rx batch. */
   get releasedPending(): number { return this.readyLen; }
 
-  /** Keeps a copy of `src[off, off+len)`, received on `port` at `now`, until `addr` resolves. */
+  /** Keeps a copy of `src[off, off+len)`, received on `port` at `now`, until `addr` resolves. A
+   * frame taken and held again is passed the `takenArrivedAt` it was taken with, so holdMs bounds
+   * its whole wait, not each turn (a backend removed while its Service has others unresolved). */
   hold(addr: string, src: Uint8Array, off: number, len: number, port: number, now: number): HoldResult {
     const have = this.perAddr.get(addr) ?? 0;
     if (have >= this.perAddress || this.nFree === 0 || len > this.slotBytes) return 'overflow';
@@ -121,14 +123,19 @@ export class HoldQueue {
     return n;
   }
 
+  /** When the frame takeReleased last returned was first held. */
+  takenArrivedAt = 0;
+
   /** The next released frame is copied to `dst[off…]` (room for slotBytes); returns its length and
-   * in port as `len + port * 0x10000` (no object per frame), or -1 when none is released. */
+   * in port as `len + port * 0x10000` (no object per frame; its first hold time in takenArrivedAt),
+   * or -1 when none is released. */
   takeReleased(dst: Uint8Array, off: number): number {
     if (this.readyLen === 0) return -1;
     const s = this.ready[this.readyHead];
     this.readyHead = (this.readyHead + 1) % this.capacity;
     this.readyLen--;
     const len = this.len[s];
+    this.takenArrivedAt = this.at[s];
     dst.set(this.buf.subarray(s * this.slotBytes, s * this.slotBytes + len), off);
     this.free[this.nFree++] = s;
     return len + this.port[s] * 0x10000;

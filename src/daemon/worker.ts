@@ -99,6 +99,7 @@ class Worker {
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
     keepBackendsAsReceived(this.core);
     this.awaitingNeighbour = new HoldQueue({ slotBytes: this.core.slotSize });
+    this.heldSince = new Float64Array(this.core.batchMax);
     // an apply is answered once the new tables are live; the other set is copied afterwards
     this.core.tables.deferSecondSet = true;
     if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
@@ -271,6 +272,10 @@ class Worker {
    * backend is unresolved the core writes a trace record per frame (~14 stores: which backend a
    * no-route drop chose), otherwise never. */
   private readonly awaitingNeighbour: HoldQueue;
+  /** Batch slots [releasedFrom, releasedTo) hold released frames, first held at heldSince[slot]. */
+  private readonly heldSince: Float64Array;
+  private releasedFrom = 0;
+  private releasedTo = 0;
 
   /** A port added at runtime (a pod created): opened, then it takes part in the next batch. */
   private addPort(id: number, spec: WorkerPortSpec): void {
@@ -558,20 +563,24 @@ class Worker {
     const addr = this.unresolved.get(core.dv.getUint32(core.map.trace + i * L.TRACE_SIZE + L.TR_BACKEND, true));
     if (addr === undefined) return;
     const len = Math.min(core.dv.getUint16(d + L.D_LEN, true), core.slotSize);
-    const r = this.awaitingNeighbour.hold(addr, core.u8, core.slotOffset(i), len, core.dv.getUint16(d + L.D_IN_PORT, true), now);
+    const since = i >= this.releasedFrom && i < this.releasedTo ? this.heldSince[i] : now;
+    const r = this.awaitingNeighbour.hold(addr, core.u8, core.slotOffset(i), len, core.dv.getUint16(d + L.D_IN_PORT, true), since);
     this.count(r === 'held' ? 'hold_queued' : 'hold_overflow');
   }
 
   /** Frames released by a diff go first in the batch (slots from `n` on); returns the new length. */
   private takeReleased(n: number): number {
     const core = this.core, q = this.awaitingNeighbour;
+    this.releasedFrom = n;
     while (q.releasedPending > 0 && n < core.batchMax) {
       const r = q.takeReleased(core.u8, core.slotOffset(n));
+      this.heldSince[n] = q.takenArrivedAt;
       const d = core.descOffset(n);
       core.dv.setUint16(d + L.D_LEN, r & 0xffff, true);
       core.dv.setUint16(d + L.D_IN_PORT, Math.floor(r / 0x10000), true);
       n++;
     }
+    this.releasedTo = n;
     return n;
   }
 
@@ -655,6 +664,7 @@ class Worker {
       // frames the other workers handed over come first; they were steered already
       let n = this.steering ? this.steering.receive(core.batchMax) : 0;
       // and frames that waited for their backend's neighbour (this worker's own: not steered again)
+      this.releasedFrom = this.releasedTo = 0;
       if (this.awaitingNeighbour.releasedPending > 0) n = this.takeReleased(n);
       const fromPeers = n;
       // rotate the first port so one busy port cannot starve the others of batch slots
