@@ -10,7 +10,12 @@
 // that the first SYN itself got through is read from the counters — held, released, none expired
 // or refused — not from how soon the connect finished.
 import test from 'ava';
-import { e2eSuite, api, serviceYaml, sliceYaml, spawnNode, waitFor } from './lib/topology.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { e2eSuite, api, serviceYaml, sliceYaml, spawnNode, waitFor, sleep, WDP } from './lib/topology.js';
+import { readPcap } from '../dist/src/ports/pcap.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }] });
 const { serial, apply } = suite;
@@ -50,11 +55,30 @@ process.stdin.once('data', () => {
 console.log('ready');
 `;
 
+/** `wdp capture` of the client port's received UDP to :53 (from the root namespace: the API is a
+ * unix socket), once it runs in the worker: { done, file }. */
+async function captureClientDns(dir) {
+  const file = join(dir, 'in.pcap');
+  const child = spawn(process.execPath, [WDP, 'capture', '--port', 'client', '--direction', 'in', '--proto', 'UDP', '--dport', '53',
+    '--duration', '8s', '-c', '20', '-w', file, '--server', `unix:${topo.config.api.listen}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+  const done = new Promise((resolve) => child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); }));
+  // running once the file has its header (written when every worker has the session)
+  const started = () => { try { return statSync(file).size >= 24; } catch { return false; } };
+  for (let i = 0; i < 200 && !started() && child.exitCode === null; i++) await sleep(100);
+  if (!started()) { child.kill('SIGKILL'); throw new Error(`the capture did not start: ${stderr}`); }
+  return { done, file };
+}
+
 serial('the first UDP datagram and the first SYN to a backend still being resolved are held and answered', async (t) => {
   const pod = topo.pods[0];
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-hold-'));
   const client = spawnNode(topo, topo.ns.client, CLIENT, ['10.96.4.1', '53', '80']);
   try {
     await waitFor('the client to start', async () => client.out.includes('ready'), 10000);
+    const capture = await captureClientDns(dir);
     const before = await counters();
     await apply([
       serviceYaml({ name: 'fresh', clusterIP: '10.96.4.1', ports: [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }, { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
@@ -77,8 +101,14 @@ serial('the first UDP datagram and the first SYN to a backend still being resolv
     // frame was released: none waited out the hold time, so the first SYN itself was sent on
     t.is(moved('slowpath_hold_expired'), 0, 'nothing held expired');
     t.true((await backends('default/fresh')).every((b) => b.outPort !== null && b.outPort !== undefined), 'the pod resolved');
+    // a capture's `in` is what the port received: the datagram once, not again when released
+    const c = await capture.done;
+    t.is(c.code, 0, c.stderr);
+    const dns = readPcap(capture.file).records.filter((r) => r.data[23] === 17 && r.data.subarray(30, 34).join('.') === '10.96.4.1');
+    t.is(dns.length, 1, 'the held datagram is captured once, as received');
   } finally {
     client.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -677,7 +677,7 @@ class Worker {
       let t1 = t0, t2 = t0;
       if (n > 0) {
         const observing = this.observer.active;
-        if (observing) this.observer.before(core, n);
+        if (observing) this.observer.before(core, n, this.releasedFrom, this.releasedTo);
         t1 = clock();
         // which backend a no-route drop chose is in its trace record: written only while some
         // backend is unresolved (a trace request between batches resets it)

@@ -95,10 +95,11 @@ export class WorkerObserver {
   }
 
   /** Before core.process(n): the live traces' budgets (and ids after a table change), the
-   * captured input frames. */
-  before(core: Core, n: number): void {
+   * captured input frames — not those of slots [heldFrom, heldTo): frames the worker held for a
+   * neighbour (src/daemon/hold-queue.ts), captured when received, now decided again. */
+  before(core: Core, n: number, heldFrom = 0, heldTo = 0): void {
     if (this.traces.length) this.arm(core);
-    if (this.capturingIn) this.captureIn(core, n);
+    if (this.capturingIn) this.captureIn(core, n, heldFrom, heldTo);
   }
 
   private arm(core: Core): void {
@@ -125,9 +126,10 @@ export class WorkerObserver {
 
   // The capture loops read descriptor fields as bytes of core.u8 (a DataView call per field cost
   // ~2x as much per frame): they run for every frame while a capture is active.
-  private captureIn(core: Core, n: number): void {
+  private captureIn(core: Core, n: number, heldFrom: number, heldTo: number): void {
     const u8 = core.u8, dv = core.dv, desc = core.descOffset(0), wanted = this.inPorts;
     for (let i = 0; i < n; i++) {
+      if (i === heldFrom && heldTo > heldFrom) { i = heldTo - 1; continue; }
       const d = desc + i * L.DESC_SIZE;
       const inPort = u8[d + L.D_IN_PORT] | (u8[d + L.D_IN_PORT + 1] << 8);
       if (!wanted[inPort]) continue;
