@@ -414,7 +414,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
     process.stderr.write(`error: writing the output: ${e.message}\n`);
-    process.exit(1);
+    process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
   const program = buildProgram();
   // every command, not only the root: a subcommand's usage error then comes back here too
