@@ -34,7 +34,7 @@ export class ApiClient {
       const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1];
       if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       let u: URL;
-      try { u = new URL(/^https?:\/\//.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
+      try { u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
       if (u.protocol !== 'http:') throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       this.host = u.hostname.replace(/^\[|\]$/g, '');
       this.port = Number(u.port || 80);
