@@ -1,7 +1,7 @@
 // The statistics of interleaved rounds (src/bench/paired-rounds.ts): the rotation of the order,
 // quantiles by nearest rank below, pooling, per-round ratios and the bootstrap range over rounds.
 import test from 'ava';
-import { rotation, quantileSorted, pooledQuantile, roundRatios, bootstrapRatioRange } from '../dist/src/bench/paired-rounds.js';
+import { rotation, quantileSorted, pooledQuantile, pairedRounds, pairedPooledRatio, roundRatios, bootstrapRatioRange } from '../dist/src/bench/paired-rounds.js';
 import { mulberry32 } from '../dist/src/util/rng.js';
 
 test('rotation: each contender runs in each position once over n rounds', (t) => {
@@ -26,6 +26,17 @@ test('pooled quantile: chunks merged and sorted, missing chunks skipped', (t) =>
   t.is(pooledQuantile([[5, 1], null, [3, 2, 4]], 0.5), 3);
   t.is(pooledQuantile([[10], [1, 2, 3]], 0.99), 10);
   t.is(pooledQuantile([null, []], 0.5), null);
+});
+
+test('paired pooled ratio: only the rounds both ran, so a baseline that sat out the loaded rounds is not compared with them', (t) => {
+  // the load doubles from round 3 on; the baseline failed after round 2 (it sat out the rest)
+  const a = [[2, 2], [2, 2], [4, 4], [4, 4]];
+  const b = [[1, 1], [1, 1], null, null];
+  t.deepEqual(pairedRounds(a, b), [0, 1]);
+  t.is(pairedPooledRatio(a, b, 0.99), 2);   // the rounds both ran: 2 / 1
+  t.not(pooledQuantile(a, 0.99) / pooledQuantile(b, 0.99), 2);   // (unpaired: 4 / 1)
+  t.is(pairedPooledRatio([[1], null], [null, [1]], 0.5), null);   // no round in common
+  t.is(pairedPooledRatio([[1]], [[0]], 0.5), null);
 });
 
 test('round ratios: per round, null where either side has no chunk', (t) => {

@@ -41,6 +41,22 @@ export function roundRatios(a: Array<ArrayLike<number> | null>, b: Array<ArrayLi
   });
 }
 
+/** The rounds where both `a` and `b` have samples: a ratio between them is paired only over
+ * these (a contender that sat out rounds, having failed, is compared on the rounds it ran). */
+export function pairedRounds(a: ArrayLike<ArrayLike<number> | null>, b: ArrayLike<ArrayLike<number> | null>): number[] {
+  const both: number[] = [];
+  for (let r = 0; r < Math.min(a.length, b.length); r++) if (a[r]?.length && b[r]?.length) both.push(r);
+  return both;
+}
+
+/** The pooled `q`-quantile of `a` over that of `b`, both over the rounds where both have samples
+ * (pairedRounds); null when there are none or `b`'s is not positive. */
+export function pairedPooledRatio(a: Array<ArrayLike<number> | null>, b: Array<ArrayLike<number> | null>, q: number): number | null {
+  const both = pairedRounds(a, b);
+  const x = pooledQuantile(both.map((r) => a[r]), q), y = pooledQuantile(both.map((r) => b[r]), q);
+  return x !== null && y !== null && y > 0 ? x / y : null;
+}
+
 export interface RatioRange { lo: number; hi: number; level: number; iterations: number; rounds: number }
 
 /**
@@ -52,8 +68,7 @@ export interface RatioRange { lo: number; hi: number; level: number; iterations:
 export function bootstrapRatioRange(a: Array<ArrayLike<number> | null>, b: Array<ArrayLike<number> | null>, q: number,
   o: { iterations?: number; level?: number; seed?: number } = {}): RatioRange | null {
   const iterations = o.iterations ?? 400, level = o.level ?? 0.9;
-  const both: number[] = [];
-  for (let r = 0; r < Math.min(a.length, b.length); r++) if (a[r]?.length && b[r]?.length) both.push(r);
+  const both = pairedRounds(a, b);
   if (both.length < 3) return null;
   const rnd = mulberry32(o.seed ?? 1);   // the same data gives the same range on every run
   const ratios: number[] = [];
