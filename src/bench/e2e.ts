@@ -285,7 +285,7 @@ for (let i = 0; i < Number(n) && performance.now() < deadline; i++) {
   if (got) rtts.push(Number(process.hrtime.bigint() - t0) / 1000); else lost++;
 }
 rtts.sort((a, b) => a - b);
-const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))] : null;
+const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.max(0, Math.ceil(p * rtts.length - 1e-9) - 1))] : null; // (quantileSorted's nearest rank)
 console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, ...(raw === 'raw' ? { rtts } : {}) }));
 s.close();
 `;

@@ -13,11 +13,13 @@ export function rotation(n: number, round: number): number[] {
   return Array.from({ length: n }, (_, i) => (i + round) % n);
 }
 
-/** The `q` quantile of ascending `sorted` by nearest rank below (index floor(q·n), the last one
- * for q = 1); null for none. The same definition every e2e figure uses. */
+/** The `q` quantile of ascending `sorted` by nearest rank: the smallest sample with at least q·n
+ * samples at or below it (rank ⌈q·n⌉, at least 1), so the p99 of 100 samples is the 99th, not the
+ * largest, and the p50 of 2 the smaller. (q·n is taken a hair low: 0.07 × 100 is 7.000000000000001
+ * in floating point, which is rank 7.) Null for none. The same definition every e2e figure uses. */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number | null {
   const n = sorted.length;
-  return n ? sorted[Math.min(n - 1, Math.floor(q * n))] : null;
+  return n ? sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n - 1e-9) - 1))] : null;
 }
 
 /** The `q` quantile of the chunks pooled (missing chunks, null, are skipped). */
@@ -32,7 +34,7 @@ export function pooledQuantile(chunks: Array<ArrayLike<number> | null>, q: numbe
 }
 
 /** Per round: the `q` quantile of `a`'s chunk over `b`'s, null where either has no samples that
- * round. With 1,000 samples a chunk's p99 is its 10th-worst sample: one round's ratio is a rough
+ * round. With 1,000 samples a chunk's p99 is its 11th-worst sample: one round's ratio is a rough
  * figure; their spread is what shows how firm the pooled ratio is. */
 export function roundRatios(a: Array<ArrayLike<number> | null>, b: Array<ArrayLike<number> | null>, q: number): Array<number | null> {
   return Array.from({ length: Math.max(a.length, b.length) }, (_, r) => {
@@ -79,6 +81,7 @@ export function bootstrapRatioRange(a: Array<ArrayLike<number> | null>, b: Array
   }
   if (!ratios.length) return null;
   ratios.sort((u, v) => u - v);
-  const tail = (1 - level) / 2;
-  return { lo: quantileSorted(ratios, tail)!, hi: quantileSorted(ratios, 1 - tail)!, level, iterations, rounds: both.length };
+  // equal tails: as many draws left out below lo as above hi
+  const k = Math.min((ratios.length - 1) >> 1, Math.floor(((1 - level) / 2) * ratios.length + 1e-9));
+  return { lo: ratios[k], hi: ratios[ratios.length - 1 - k], level, iterations, rounds: both.length };
 }
