@@ -154,14 +154,16 @@ export function ctLookup(h: u32, src: usize, dst: usize, ports: u32, proto: u32,
 @inline function nextCursor(c: u32): u32 { return c >= gCtMax ? 1 : c + 1; }
 
 /** Whether a flow may be evicted to make room: one not confirmed by traffic in both directions
- * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP and other: no reply yet), or a TCP flow
- * that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
+ * (TCP: SYN sent, SYN-ACK seen, picked up mid-stream; UDP: not a stream; SCTP: no original-direction
+ * packet after a reply, CTF_CONFIRMED unset), or a TCP flow that is half-closed or closing. Like the kernel's early drop, which drops flows that are not ASSURED and,
  * ASSURED or not, TCP flows in FIN_WAIT/CLOSE_WAIT/LAST_ACK/TIME_WAIT/CLOSE (tcp_can_early_drop):
  * an established flow is never evicted, so a flood of SYNs or bare ACKs cannot push out the
  * connections that already work, and connections that ended cannot hold the table full for their
  * closing timeout either. */
-@inline export function evictable(st: u32): bool {
-  return st < <u32>L.CTS_COUNT && ((<u32>L.EVICTABLE_CT_STATES >>> st) & 1) != 0;
+@inline export function evictable(st: u32, flags: u32): bool {
+  if (st >= <u32>L.CTS_COUNT) return false;
+  const states = (flags & L.CTF_CONFIRMED) != 0 ? <u32>L.EVICTABLE_CT_STATES : <u32>(L.EVICTABLE_CT_STATES | L.EVICTABLE_UNCONFIRMED_CT_STATES);
+  return ((states >>> st) & 1) != 0;
 }
 
 /** A free flow entry: free list first, else evict the first expired or unconfirmed (evictable)
@@ -180,7 +182,7 @@ export function ctAlloc(): u32 {
       c = nextCursor(c);
       if (st == L.CTS_NONE) continue;
       if (flowExpired(e)) { ctFree(cur); count(L.GC_CT_EXPIRED, 1); victim = cur; break; }
-      if (evictable(st)) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
+      if (evictable(st, <u32>e.flags)) { ctFree(cur); count(L.GC_CT_EVICTED, 1); victim = cur; break; }
     }
     gEvictCursor = c;
     if (victim == 0) return 0;
@@ -276,6 +278,9 @@ export function ctAlloc(): u32 {
       e.flags = e.flags | <u8>L.CTF_CONFIRMED;
     }
     e.state = <u8>st;
+  } else if (<u32>fr.proto == IPPROTO_SCTP && (e.flags & L.CTF_REPLIED) != 0) {
+    // the client answers the backend (COOKIE-ECHO after INIT-ACK): no longer evictable
+    e.flags = e.flags | <u8>L.CTF_CONFIRMED;
   }
   e.lastSeen = gNow;
 }

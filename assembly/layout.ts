@@ -236,12 +236,17 @@ export const CTS_TCP_HALF_CLOSED_ORIG = 9;  // established, then a FIN from the 
 export const CTS_TCP_HALF_CLOSED_REPLY = 10; // established, then a FIN from the backend only
 export const CTS_COUNT = 16;       // states are < CTS_COUNT (the core's timeout table has this many entries)
 // The states whose flows may be evicted when the table is full (bit s = state s): not confirmed
-// in both directions (TCP SYN sent, SYN-ACK seen, picked up mid-stream; UDP without a reply), or
+// in both directions (TCP SYN sent, SYN-ACK seen, picked up mid-stream; UDP not a stream), or
 // TCP half-closed or closing — the kernel's early drop (not ASSURED, or tcp_can_early_drop). The
 // core's eviction (conntrack.ts evictable) and a restore's order (src/core/flow-export.ts, these
 // last) both read it. (Not named CTS_*: it shapes no record, so the checkpoint's record layout hash
 // — src/daemon/checkpoint.ts, which hashes the CT_/CTS_/CTF_ names — stays the same.)
 export const EVICTABLE_CT_STATES = (1 << CTS_TCP_SYN) | (1 << CTS_TCP_SYN_RECV) | (1 << CTS_TCP_MIDSTREAM) | (1 << CTS_UDP) | (1 << CTS_TCP_CLOSING) | (1 << CTS_TCP_HALF_CLOSED_ORIG) | (1 << CTS_TCP_HALF_CLOSED_REPLY);
+// The states whose flows may be evicted until CTF_CONFIRMED (bit s = state s): SCTP, one state
+// for its whole life, confirmed when the client sends after the backend answered (the kernel sets
+// ASSURED once the association's handshake completes, and early-drops SCTP entries without it).
+// Were they never evicted, a flood of INITs would hold the table for CFG_TO_SCTP (6 h).
+export const EVICTABLE_UNCONFIRMED_CT_STATES = 1 << CTS_SCTP;
 
 // A UDP flow is a stream (CTS_UDP_REPLIED: the long timeout, never evicted) once a packet, either
 // way, follows a reply more than this long after the flow's first packet — the kernel's

@@ -4,7 +4,7 @@ import { statSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { createControlPlane } from '../dist/src/api/server.js';
+import { createControlPlane, statusReason } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
 import { frame } from '../dist/src/packet/build.js';
 import { startControlPlane } from './lib/server.js';
@@ -294,4 +294,18 @@ test('unix socket listener has mode 0600 and serves the API', async (t) => {
   });
   t.is(body.status, 200);
   t.is(body.json.services, 0);
+});
+
+test('error answers carry the Kubernetes Status reason of their code; a trace with a bad src names src alone', async (t) => {
+  const { req } = await start(t);
+  const bad = await req('POST', '/api/v1/trace', JSON.stringify({ src: 'nowhere', dst: '10.96.0.10', proto: 'TCP', dport: 80 }));
+  t.is(bad.status, 422, bad.text);
+  t.is(bad.json.reason, 'Invalid');
+  t.regex(bad.json.message, /src/);
+  t.notRegex(bad.json.message, /same address family/, 'an invalid src is not also a family mismatch');
+  const mixed = await req('POST', '/api/v1/trace', JSON.stringify({ src: '10.1.0.7', dst: 'fd00::1', proto: 'TCP', dport: 80 }));
+  t.is(mixed.status, 422);
+  t.regex(mixed.json.message, /same address family/);
+  // the routes that throw an HTTP error (ports, capture, live trace) answer through one mapping
+  for (const [code, reason] of [[404, 'NotFound'], [409, 'Conflict'], [422, 'Invalid'], [429, 'TooManyRequests'], [503, 'ServiceUnavailable'], [500, 'InternalError']]) t.is(statusReason(code), reason);
 });

@@ -2,9 +2,9 @@
 // endpointslicecache (addEndpoints) lets a copy that is not terminating replace a terminating one —
 // "the pod network reuses the IP from a terminating pod before the Pod object is fully deleted ...
 // we want to prefer the running pod over the terminating one" — conditions, node and hints
-// together. wdp took the best state of the copies and the first copy's node, so a new pod that was
-// not ready yet got traffic as the old pod's serving-terminating fallback, and an old pod's node
-// made the new pod "local".
+// together. Taking the best state of the copies and the first copy's node instead would send a
+// new pod that is not ready yet traffic as the old pod's serving-terminating fallback, and make
+// the new pod "local" by the old pod's node.
 import test from 'ava';
 import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll } from '../dist/src/model/schema.js';

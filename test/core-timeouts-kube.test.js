@@ -7,7 +7,7 @@ import { Core } from '../dist/src/core/host.js';
 import { ReferenceModel } from '../dist/src/reference/model.js';
 import { frame } from '../dist/src/packet/build.js';
 import { DEFAULT_TIMEOUTS } from '../dist/src/core/timeouts.js';
-import { backend, frontend, mkIr, runBoth, firstMismatch, MAC } from './lib/packets.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
 
 const VIP = '10.96.0.10';
 const BE = '10.1.0.1';
@@ -57,4 +57,14 @@ test('an established connection idle for 23 h keeps its flow; after 24 h it is f
   t.is(s.core.flows({}, gone).length, 0);
   both(t, s, [orig('PA')], gone);
   t.like(s.core.counters().global, { ct_expired: 1, ct_new: 2 });
+});
+
+test('a timeout the core\'s 32-bit ms clock cannot hold is refused with its name, never wrapped', (t) => {
+  const o = { batchMax: 64, affinitySlots: 64, flows: 64 };
+  // 50 days: written as u32 it would wrap to ~7 h 35 min and expire connections far too early
+  t.throws(() => Core.create({ ...o, timeouts: { tcpEstablishedMs: 50 * 24 * HOUR } }), { instanceOf: RangeError, message: /tcpEstablishedMs/ });
+  t.throws(() => Core.create({ ...o, timeouts: { udpMs: -1 } }), { instanceOf: RangeError, message: /udpMs/ });
+  t.throws(() => Core.create({ ...o, timeouts: { sctpMs: 1.5 } }), { instanceOf: RangeError, message: /sctpMs/ });
+  // the largest it holds is taken as given
+  t.is(Core.create({ ...o, timeouts: { tcpEstablishedMs: 0xffffffff } }).flowTimeouts()[L.CTS_TCP_EST], 0xffffffff);
 });

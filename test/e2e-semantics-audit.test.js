@@ -7,7 +7,7 @@
 //   - sessionAffinity holds a client to its pod only while that pod is in the chain's endpoints:
 //     once it starts terminating (and others are ready) new connections go to a ready pod;
 //   - loadBalancerSourceRanges padded with spaces or with host bits set are read as their prefixes
-//     (serviceport.go: TrimSpace, ParseCIDRSloppy) instead of the Service being refused.
+//     (serviceport.go: TrimSpace, ParseCIDRSloppy), the Service served.
 // The node (node-a) has pod-a; pod-b is on node-b.
 import test from 'ava';
 import { curl, curlOk, e2eSuite, httpMany, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';

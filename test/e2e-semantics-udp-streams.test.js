@@ -2,8 +2,8 @@
 // from a fresh socket, answered at once — through a conntrack table far smaller than the number of
 // queries. As the kernel's UDP conntrack (which kube-proxy leaves as it is), a flow answered at
 // once is not a stream: it keeps the unreplied timeout and may be evicted, so every query is
-// answered. wdp used to make every answered flow a 120 s one that nothing may evict: after as many
-// queries as the table has entries, the next ones were dropped (drop_ct_full) for two minutes.
+// answered. Were every answered flow a 120 s one that nothing may evict, after as many queries as
+// the table has entries the next ones would be dropped (drop_ct_full) for two minutes.
 import test from 'ava';
 import { e2eSuite, serviceYaml, sliceYaml, udpMany, api } from './lib/topology.js';
 

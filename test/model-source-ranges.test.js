@@ -1,7 +1,7 @@
 // loadBalancerSourceRanges as the API server accepts them and kube-proxy reads them
 // (pkg/proxy/serviceport.go: each entry TrimSpace'd, then ParseCIDRSloppy, which keeps the prefix of
-// an address with host bits set): " 10.0.0.0/8 " and "10.1.2.3/8" are 10.0.0.0/8. wdp refused both,
-// so in a cluster such a Service was skipped by the watcher and not served at all.
+// an address with host bits set): " 10.0.0.0/8 " and "10.1.2.3/8" are 10.0.0.0/8. Refused, such a
+// Service would be skipped by the watcher in a cluster and not served at all.
 import test from 'ava';
 import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll, validateObject } from '../dist/src/model/schema.js';

@@ -290,3 +290,26 @@ function check(t, idx) {
   t.is(idx.of('ns/c', 'http').size, 0);
   t.is(idx.of('ns/a', 'http'), http, 'built once per Service port');
 }
+
+test('a UDP flow saved as replied by a build before UDP streams (every answered query) is restored as udp: evictable, the UDP timeout; a stream stays one', (t) => {
+  const dns = (frontId, ids) => {
+    const backends = ADDRS.slice(0, 2).map((a, i) => backend({ id: ids[i], addr: a, port: 5353, service: 'default/dns' }));
+    return mkIr({ frontends: [frontend({ id: frontId, addr: VIP, port: 53, proto: 'UDP', service: 'default/dns' }, backends)], backends });
+  };
+  const a = mkCore(dns(1, [1, 2]));
+  const q = (sport) => frame({ src: '10.0.0.5', dst: VIP, proto: 'UDP', sport, dport: 53, srcMac: MAC.client, dstMac: MAC.node });
+  const answer = (be, dport) => frame({ src: be, dst: '10.0.0.5', proto: 'UDP', sport: 5353, dport, srcMac: MAC.beDst, dstMac: MAC.beSrc });
+  // a query answered at once, and a stream (a query again 3 s after the first)
+  for (const sport of [3333, 4444]) a.run([answer(parseFrame(a.run([q(sport)], 1000, 0)[0].frame).dst, sport)], 1001, 1);
+  a.run([q(4444)], 4000, 0);
+  const recs = exportFlows(a, PORTS_A, 4000);
+  const byPort = (flows) => Object.fromEntries(flows.map((f) => [f.clientPort, f.state]));
+  t.deepEqual(byPort(a.flows({}, 4000)), { 3333: 'udp', 4444: 'udp_replied' });
+  // the build before streams saved every answered UDP flow as UDP_REPLIED
+  for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) recs.flows[o + L.CT_STATE] = L.CTS_UDP_REPLIED;
+  const b = mkCore(dns(5, [7, 8]));
+  t.deepEqual(importFlows(b, recs, PORTS_B, 0, 10).dropped, {});
+  t.deepEqual(byPort(b.flows({}, 10)), { 3333: 'udp', 4444: 'udp_replied' }, 'the answered query is no stream: evictable, not held 120 s');
+  // and past the UDP timeout (30 s idle), the old record is not restored at all
+  t.deepEqual(importFlows(mkCore(dns(5, [7, 8])), recs, PORTS_B, 40_000, 10).dropped, { expired: 1 });
+});

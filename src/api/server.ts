@@ -69,6 +69,24 @@ export interface ControlPlane {
 }
 
 /** Kubernetes-style Status body. */
+/** The Kubernetes Status reason (metav1.StatusReason) of an error answer's code. */
+export function statusReason(code: number): string {
+  switch (code) {
+    case 400: return 'BadRequest';
+    case 401: return 'Unauthorized';
+    case 403: return 'Forbidden';
+    case 404: return 'NotFound';
+    case 405: return 'MethodNotAllowed';
+    case 409: return 'Conflict';
+    case 413: return 'RequestEntityTooLarge';
+    case 415: return 'UnsupportedMediaType';
+    case 422: return 'Invalid';
+    case 429: return 'TooManyRequests';
+    case 503: return 'ServiceUnavailable';
+    default: return code >= 500 ? 'InternalError' : 'Unknown';
+  }
+}
+
 function status(code: number, reason: string, message: string, causes?: FieldError[]): Record<string, unknown> {
   return {
     kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message,
@@ -117,7 +135,7 @@ const traceSchema = z.object({
   inPort: z.coerce.number().int().min(0).max(65534).optional(),
   srcMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
   dstMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
-}).refine((t) => isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
+}).refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
 
 const conntrackQuery = z.object({
   service: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'must be namespace/name').optional(),
@@ -252,7 +270,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (code === 413) return reply.code(413).send(status(413, 'RequestEntityTooLarge', `request body is larger than the limit of ${bodyLimit} bytes`));
     if (code >= 500) app.log.error(err);
-    return reply.code(code).send(status(code, code === 400 ? 'BadRequest' : code === 415 ? 'UnsupportedMediaType' : code >= 500 ? 'InternalError' : 'Error', err.message));
+    return reply.code(code).send(status(code, statusReason(code), err.message));
   });
 
   const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> & { validated?: Validated[] } => {

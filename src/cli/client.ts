@@ -16,6 +16,11 @@ const PAGED_LISTS = ['items', 'services', 'backends'];
 
 type Paged = Record<string, unknown> & { metadata?: { continue?: string; remainingItemCount?: number } };
 
+/** The daemon's message, with what to do about a 401 when no token was sent. */
+function withHint(msg: string, status: number, sentToken: boolean): string {
+  return status === 401 && !sentToken ? `${msg} (the API needs a token: --token or WDP_TOKEN)` : msg;
+}
+
 export class ApiClient {
   private readonly socketPath?: string;
   private readonly host?: string;
@@ -26,6 +31,8 @@ export class ApiClient {
     if (s.startsWith('unix:')) this.socketPath = s.replace(/^unix:(\/\/)?/, '');
     else if (s.startsWith('/')) this.socketPath = s;
     else {
+      const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1];
+      if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       let u: URL;
       try { u = new URL(/^https?:\/\//.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
       if (u.protocol !== 'http:') throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
@@ -75,7 +82,7 @@ export class ApiClient {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
       const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
-      throw new ApiError(msg, status, parsed);
+      throw new ApiError(withHint(msg, status, !!this.opts.token), status, parsed);
     }
     return parsed;
   }
@@ -95,12 +102,19 @@ export class ApiClient {
             const text = Buffer.concat(chunks).toString('utf8');
             let msg = `HTTP ${status}`;
             try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
-            reject(new ApiError(msg, status, text));
+            reject(new ApiError(withHint(msg, status, !!this.opts.token), status, text));
           });
           return;
         }
         req.setTimeout(0);
-        res.on('data', (c: Buffer) => { try { onData(c); } catch (e) { req.destroy(e as Error); } });
+        res.on('data', (c: Buffer) => {
+          try { onData(c); } catch (e) {
+            // the reader of our output went away (`wdp capture -w - | tcpdump -c 5`): the stream is
+            // done, not the daemon unreachable; closing the request ends the daemon's session
+            if ((e as NodeJS.ErrnoException).code === 'EPIPE') { resolve(); req.destroy(); return; }
+            req.destroy(e as Error);
+          }
+        });
         res.on('end', () => resolve());
         res.on('error', reject);
       });

@@ -60,7 +60,9 @@ function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersi
 
 function print(data: unknown, output: string | undefined, human: () => string): void {
   if (output === 'json') process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-  else if (output === 'yaml') process.stdout.write(toYaml(data));
+  // each document starts with "---": outputs appended to one file (`wdp get services -o yaml >
+  // state.yaml; wdp get endpointslices -o yaml >> state.yaml`, docs/observe.md) stay separate documents
+  else if (output === 'yaml') process.stdout.write(`---\n${toYaml(data)}`);
   else process.stdout.write(human());
 }
 
@@ -141,7 +143,10 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     case 'conntrack': case 'ct': case 'flows': {
       const q = new URLSearchParams();
       if (o.service) q.set('service', o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`);
-      if (o.limit) q.set('limit', o.limit);
+      if (o.limit !== undefined) {
+        if (!/^[1-9]\d*$/.test(o.limit)) throw new CliError(`--limit takes a positive integer, got ${JSON.stringify(o.limit)}`);
+        q.set('limit', o.limit);
+      }
       const res = await api.call('GET', `/api/v1/conntrack${q.size ? `?${q}` : ''}`) as Raw;
       return print(res, structured, () => {
         if (!res.items.length) return 'No flows.\n';
@@ -156,11 +161,11 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     }
     case 'counters': case 'stats': {
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
+      const secs = Number(o.rate);
+      if (o.rate !== undefined && !(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
       let c = await api.getAll(countersPath) as Raw;
       if (o.rate !== undefined) {
         // live rates: two snapshots `--rate` seconds apart, differences per second
-        const secs = Number(o.rate);
-        if (!(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
         const c0 = c;
         await new Promise((r) => setTimeout(r, secs * 1000));
         c = await api.getAll(countersPath) as Raw;
@@ -264,8 +269,13 @@ function packageVersion(): string {
   catch { return 'unknown'; }
 }
 
+/** What a failure exits with: 1, except for `wdp diff`, whose 1 means "changes" (kubectl diff's
+ * convention: above 1 is an error), so a script can tell the two apart. */
+let failureExit = 1;
+
 export function buildProgram(): Command {
   const program = new Command();
+  program.hook('preSubcommand', (_p, sub) => { failureExit = sub.name() === 'diff' ? 2 : 1; });
   program.name('wdp')
     .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
@@ -323,7 +333,7 @@ export function buildProgram(): Command {
     .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
-  program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes)')
+  program.command('diff').description('show what applying the manifests would change in the dataplane (exit 0: no change, 1: changes, 2: error)')
     .requiredOption('-f, --filename <path...>', 'file, directory or - for stdin')
     .option('-R, --recursive', 'descend into subdirectories')
     .action(async (o, cmd: Command) => {
@@ -400,17 +410,26 @@ function restoreLines(r: Raw): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // a reader that goes away (`wdp replay x.pcap | head`) ends the output, not with a stack trace
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    process.stderr.write(`error: writing the output: ${e.message}\n`);
+    process.exit(1);
+  });
   const program = buildProgram();
-  program.exitOverride();
+  // every command, not only the root: a subcommand's usage error then comes back here too
+  const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
+  override(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string };
-    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander already printed it (help, version, usage error)
+    // commander already printed it (help, version: 0; a usage error: 1)
+    if (err.code?.startsWith('commander.')) return (err.exitCode ?? 1) === 1 ? failureExit : err.exitCode!;
     const msg = e instanceof ApiError || e instanceof CliError ? (e as Error).message : `${(e as Error).message ?? String(e)}`;
     for (const line of msg.split('\n')) process.stderr.write(`error: ${line}\n`);
-    return 1;
+    return failureExit;
   }
 }
 

@@ -183,7 +183,7 @@ function replayCommand(o: Raw, file: string): void {
 export function registerReplayCommand(program: Command): void {
   const collect = (v: string, prev: string[] = []) => [...prev, v];
   program.command('replay <file>').description('run a pcap capture offline through the same core with the given state; print each frame\'s verdict and trace')
-    .requiredOption('-f, --filename <file>', 'Services/EndpointSlices/NodeConfig (YAML/JSON; repeatable; e.g. from wdp get services,endpointslices,nodeconfig -o yaml)', collect)
+    .requiredOption('-f, --filename <file>', 'Services/EndpointSlices/NodeConfig (YAML/JSON; repeatable; e.g. the output of wdp get services|endpointslices|nodeconfig -o yaml, docs/observe.md)', collect)
     .option('--in-port <port>', 'dataplane port the frames arrived on: its name (with --ports) or index (default 0)')
     .option('--ports <file>', 'port names: the output of "wdp get ports -o yaml", or the daemon config file')
     .option('--flows <n>', 'conntrack capacity (default 65536, as the daemon)')

@@ -25,7 +25,8 @@
 //   clash        a live flow already owns its original or reply key (a damaged file, or
 //                flows created in this core before the import)
 //   invalid      a field outside the layout's values
-//   full         the table is full (established, closing and replied flows are restored first)
+//   full         the table is full (flows the core may not evict — established TCP, UDP streams,
+//                confirmed SCTP — are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
 // next original-direction packet, exactly as it does when a backend disappears while running
 // (docs/core.md, "Original-direction hit"), and its replies still translate.
@@ -66,9 +67,25 @@ export interface ImportStats {
   dropped: Record<string, number>;
 }
 
-/** Whether the core may evict a flow in conntrack state `st` (assembly/conntrack.ts evictable reads
- * the same EVICTABLE_CT_STATES of layout.ts). */
-export const evictableState = (st: number): boolean => st < L.CTS_COUNT && ((L.EVICTABLE_CT_STATES >>> st) & 1) !== 0;
+/** Whether the core may evict a flow in conntrack state `st` with CT_FLAGS `flags`
+ * (assembly/conntrack.ts evictable reads the same EVICTABLE_CT_STATES and
+ * EVICTABLE_UNCONFIRMED_CT_STATES of layout.ts). */
+export const evictableState = (st: number, flags: number): boolean => st < L.CTS_COUNT &&
+  ((((flags & L.CTF_CONFIRMED) ? L.EVICTABLE_CT_STATES : L.EVICTABLE_CT_STATES | L.EVICTABLE_UNCONFIRMED_CT_STATES) >>> st) & 1) !== 0;
+
+/** The state of the flow record at byte `o` of `flows` (ages, as exported) as this build reads
+ * it. A UDP stream (CTS_UDP_REPLIED) has had a packet more than UDP_STREAM_MS after its first
+ * (assembly/conntrack.ts udpStreams), so its last packet came later than that after its creation;
+ * a record in that state whose last packet came sooner is no stream: a build before streams
+ * saved every answered UDP flow so (a DNS query answered at once). It is CTS_UDP — evictable, the
+ * UDP timeout — else an upgrade's restore would hold a table full of answered queries that
+ * nothing may evict for CFG_TO_UDP_REPLIED. */
+function savedState(flows: Uint8Array, v: DataView, o: number): number {
+  const st = flows[o + L.CT_STATE];
+  if (st !== L.CTS_UDP_REPLIED) return st;
+  const sinceCreated = v.getUint32(o + L.CT_CREATED, true) - v.getUint32(o + L.CT_LAST_SEEN, true);
+  return sinceCreated > L.UDP_STREAM_MS ? st : L.CTS_UDP;
+}
 
 const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
 /** (address, port) as a Map key without building a string for IPv4 — the import looks up two per
@@ -187,17 +204,19 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
 
   const e = new Uint8Array(L.CT_SIZE);
   const ev = new DataView(e.buffer);
-  // Established and replied flows first: when the new table is smaller, the ones the
+  // Flows the core may not evict first: when the new table is smaller, the ones the
   // core would evict anyway (EVICTABLE_CT_STATES: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING,
-  // half-closed, unreplied UDP; docs/core.md "TCP states") are the ones left out. The capacity check
+  // half-closed, UDP not a stream; unconfirmed SCTP; docs/core.md "TCP states") are the ones left out. The capacity check
   // keeps the core's eviction out of the restore: its clock has not started yet.
-  const embryonic = (o: number) => evictableState(recs.flows[o + L.CT_STATE]);
+  const rv = new DataView(recs.flows.buffer, recs.flows.byteOffset, recs.flows.byteLength);
+  const embryonic = (o: number) => evictableState(savedState(recs.flows, rv, o), recs.flows[o + L.CT_FLAGS]);
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
   for (const o of order) {
     if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
     e.set(recs.flows.subarray(o, o + L.CT_SIZE));
+    e[L.CT_STATE] = savedState(recs.flows, rv, o);
     const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
     if (st < L.CTS_TCP_SYN || st > L.CTS_TCP_HALF_CLOSED_REPLY || (fam !== 4 && fam !== 6) || (proto !== 6 && proto !== 17 && proto !== 132)) { drop('invalid'); continue; }
     const family = fam as Family;

@@ -187,6 +187,11 @@ export class Core {
     this.dvcache = new DataView(this.memory.buffer);
 
     const t = { ...DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) };
+    // CFG_TO_* are u32 ms, compared with differences of the core's u32 ms clock: a larger value
+    // written would wrap (50 days became ~7.6 h), so it is refused by name instead
+    for (const [name, ms] of Object.entries(t)) {
+      if (!(Number.isInteger(ms) && ms >= 0 && ms <= 0xffffffff)) throw new RangeError(`timeouts.${name} must be an integer number of ms in 0..4294967295 (about 49.7 days: the core's clock is 32-bit ms), not ${ms}`);
+    }
     const dv = this.dv;
     const w = (off: number, v: number) => dv.setUint32(cfg + off, v >>> 0, true);
     this.u8.fill(0, cfg, cfg + L.CFG_SIZE);

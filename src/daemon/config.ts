@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
+import { isLoopbackHost } from '../api/request-guards.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -159,6 +160,8 @@ const kubernetesSchema = z.object({
 }).strict();
 export type KubernetesConfig = z.output<typeof kubernetesSchema>;
 
+const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 1000)).optional();
+
 export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
@@ -190,19 +193,28 @@ export const daemonConfigSchema = z.object({
     // kube-proxy style health endpoint on its own listener ("off" for none)
     healthz: z.string().min(1).default(DEFAULT_HEALTHZ_LISTEN).refine((s) => s === 'off' || validListen(s), { message: 'must be host:port, [v6]:port, unix:/path, /path or "off"' }),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
-  }).strict().default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
+  }).strict().superRefine((a, ctx) => {
+    // the API refuses to listen there without a token; said here so the whole file is checked
+    // before any port opens (exit 2), not after
+    let l: ReturnType<typeof parseListen> | undefined;
+    try { l = parseListen(a.listen); } catch { return; }
+    if ('host' in l && !a.token && !isLoopbackHost(l.host)) {
+      ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) is not a loopback address or a unix socket` });
+    }
+  }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
   stateDir: z.string().min(1).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   conntrack: z.object({
+    // the core's clock counts ms in 32 bits: a timeout holds at most 2^32 - 1 ms (~49.7 days)
     flows: z.number().int().min(16).max(1 << 22).default(65536),
-    tcpEstablishedSeconds: z.number().int().min(1).optional(),
-    udpSeconds: z.number().int().min(1).optional(),
+    tcpEstablishedSeconds: ctTimeoutSeconds,
+    udpSeconds: ctTimeoutSeconds,
     // unconfirmed TCP flows (docs/core.md "TCP states"): SYN sent, SYN-ACK seen, mid-stream pick-up
-    tcpSynSeconds: z.number().int().min(1).optional(),
-    tcpUnconfirmedSeconds: z.number().int().min(1).optional(),
+    tcpSynSeconds: ctTimeoutSeconds,
+    tcpUnconfirmedSeconds: ctTimeoutSeconds,
     // established TCP after a FIN from one side only (kube-proxy's --conntrack-tcp-timeout-close-wait)
-    tcpHalfClosedSeconds: z.number().int().min(1).optional(),
+    tcpHalfClosedSeconds: ctTimeoutSeconds,
     // fragment table (docs/core.md "Fragments"): entries (0 = later fragments always drop), and
     // how long a first fragment's ports are remembered
     fragments: z.number().int().min(0).max(1 << 22).optional(),

@@ -4,7 +4,8 @@
 //                                                                     — between batches only
 //   rx burst from every port straight into the core's arena slots
 //   core.process(n)                                                   — one Wasm call per batch
-//   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning)
+//   slow path for V_TO_HOST frames (ARP/ND replies rewritten in place, neighbour learning), and
+//   new flows' frames to a backend still being resolved kept until it is (hold-queue.ts)
 //   captures see what each port is about to send (observer.sent)
 //   tx burst on every port (each sends the frames whose out_port is its index)
 //   idle: block in the native `waitAny` (or await relay data) for up to IDLE_WAIT_MS, or until the
@@ -22,6 +23,7 @@ import { formatMac } from '../util/addr.js';
 import { L2Responder, canonicalAddr, type Neighbour } from './l2.js';
 import { NeighbourCache } from './neighbour-cache.js';
 import { ProbeRing } from './probe-ring.js';
+import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
@@ -96,6 +98,7 @@ class Worker {
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
       ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
     keepBackendsAsReceived(this.core);
+    this.awaitingNeighbour = new HoldQueue({ slotBytes: this.core.slotSize });
     // an apply is answered once the new tables are live; the other set is copied afterwards
     this.core.tables.deferSecondSet = true;
     if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
@@ -264,6 +267,10 @@ class Worker {
 
   /** Backends without a next hop (id -> address; probeUnresolved asks for them), from the diffs. */
   private readonly unresolved = new Map<number, string>();
+  /** Frames to those backends, kept until a diff gives them a next hop (or expired): while any
+   * backend is unresolved the core writes a trace record per frame (~14 stores: which backend a
+   * no-route drop chose), otherwise never. */
+  private readonly awaitingNeighbour: HoldQueue;
 
   /** A port added at runtime (a pod created): opened, then it takes part in the next batch. */
   private addPort(id: number, spec: WorkerPortSpec): void {
@@ -297,6 +304,7 @@ class Worker {
     this.kinds.delete(index);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
+    this.countN('hold_port_removed', this.awaitingNeighbour.dropPort(index));
     this.post({ type: 'reply', id, ok: true, value: { removed: port.name } });
   }
 
@@ -333,6 +341,9 @@ class Worker {
             if (a === undefined) return;
             this.unresolved.delete(id);
             this.probeRing.release(a);
+            // its frames are decided again in the next batch: now forwarded (or, if still no
+            // backend of theirs has a next hop, held again)
+            this.countN('hold_released', this.awaitingNeighbour.release(a));
           };
           for (const id of d.backendsRemove) resolved(id);
           const rows = backendRows(d.backendsUpsert);
@@ -487,6 +498,7 @@ class Worker {
   }
 
   private count(why: string): void { this.slow[why] = (this.slow[why] ?? 0) + 1; }
+  private countN(why: string, n: number): void { if (n > 0) this.slow[why] = (this.slow[why] ?? 0) + n; }
   /** Where loop time goes (ms; reported in ns as slowpath_time_*_ns) and the batches and frames
    * the core saw: fixed fields added to on every batch, not properties looked up by a built name. */
   private readonly loopMs = { rx: 0, core: 0, slow: 0, tx: 0, wait: 0, spin: 0 };
@@ -507,11 +519,14 @@ class Worker {
 
   /** Slow path over the batch just processed: frames handed to the host are answered in place
    * (the reply goes out of the port the request came in on) or consumed. */
-  private slowPath(n: number): void {
+  private slowPath(n: number, now: number): void {
     const core = this.core;
+    const holding = this.unresolved.size > 0;
     for (let i = 0; i < n; i++) {
       const d = core.descOffset(i);
-      if (core.dv.getUint8(d + L.D_VERDICT) !== L.V_TO_HOST) continue;
+      const verdict = core.dv.getUint8(d + L.D_VERDICT);
+      if (holding && verdict === L.V_DROP && core.dv.getUint8(d + L.D_REASON) === L.REASON_DROP_NO_ROUTE) { this.holdForNeighbour(i, d, now); continue; }
+      if (verdict !== L.V_TO_HOST) continue;
       const inPort = core.dv.getUint16(d + L.D_IN_PORT, true);
       const res = this.l2.handle(core.readFrame(i), inPort);
       if (res.action === 'bridge') {
@@ -534,6 +549,30 @@ class Worker {
         this.count(res.action === 'reply' ? 'reply_oversize' : res.why);
       }
     }
+  }
+
+  /** Frame `i` was dropped for want of a route: when the backend the core chose is one still being
+   * resolved, a copy waits for it (the frame is as received: nothing rewritten, no flow made). */
+  private holdForNeighbour(i: number, d: number, now: number): void {
+    const core = this.core;
+    const addr = this.unresolved.get(core.dv.getUint32(core.map.trace + i * L.TRACE_SIZE + L.TR_BACKEND, true));
+    if (addr === undefined) return;
+    const len = Math.min(core.dv.getUint16(d + L.D_LEN, true), core.slotSize);
+    const r = this.awaitingNeighbour.hold(addr, core.u8, core.slotOffset(i), len, core.dv.getUint16(d + L.D_IN_PORT, true), now);
+    this.count(r === 'held' ? 'hold_queued' : 'hold_overflow');
+  }
+
+  /** Frames released by a diff go first in the batch (slots from `n` on); returns the new length. */
+  private takeReleased(n: number): number {
+    const core = this.core, q = this.awaitingNeighbour;
+    while (q.releasedPending > 0 && n < core.batchMax) {
+      const r = q.takeReleased(core.u8, core.slotOffset(n));
+      const d = core.descOffset(n);
+      core.dv.setUint16(d + L.D_LEN, r & 0xffff, true);
+      core.dv.setUint16(d + L.D_IN_PORT, Math.floor(r / 0x10000), true);
+      n++;
+    }
+    return n;
   }
 
   private heard(n: Neighbour): void {
@@ -609,11 +648,14 @@ class Worker {
       this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
+      if (this.awaitingNeighbour.waiting > 0) this.countN('hold_expired', this.awaitingNeighbour.expire(now));
       const area = core.burstArea();
       const np = this.ports.length;
       const t0 = clock();
       // frames the other workers handed over come first; they were steered already
       let n = this.steering ? this.steering.receive(core.batchMax) : 0;
+      // and frames that waited for their backend's neighbour (this worker's own: not steered again)
+      if (this.awaitingNeighbour.releasedPending > 0) n = this.takeReleased(n);
       const fromPeers = n;
       // rotate the first port so one busy port cannot starve the others of batch slots
       for (let k = 0; k < np && n < core.batchMax; k++) {
@@ -627,10 +669,13 @@ class Worker {
         const observing = this.observer.active;
         if (observing) this.observer.before(core, n);
         t1 = clock();
+        // which backend a no-route drop chose is in its trace record: written only while some
+        // backend is unresolved (a trace request between batches resets it)
+        core.setCfg32(L.CFG_TRACE, this.unresolved.size > 0 ? L.TRACE_ON : 0);
         core.process(n, now);
         t2 = clock();
         if (observing) this.observer.after(core, n);
-        this.slowPath(n);
+        this.slowPath(n, now);
         if (this.multiWorker) this.dropForeign(n);
       }
       const total = this.appendInjected(n);

@@ -66,6 +66,8 @@ async function main(): Promise<void> {
       res.writeHead(200, {
         'content-type': 'text/plain', 'x-pod': name, connection: 'close',
         'x-peer': req.socket.remoteAddress ?? '', 'x-local-port': String(req.socket.localPort ?? ''),
+        // which of the pod's addresses (the endpoint) the dataplane sent the connection to
+        'x-local-address': (req.socket.localAddress ?? '').replace(/^::ffff:/, ''),
       });
       res.end(body);
     });

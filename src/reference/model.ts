@@ -468,9 +468,11 @@ export class ReferenceModel {
   }
 
   /** Core: evictable = not confirmed in both directions (TCP SYN, SYN_RECV, MIDSTREAM; UDP
-   *  without a reply) or TCP half-closed or closing (the kernel's tcp_can_early_drop). */
+   *  not a stream; SCTP without CTF_CONFIRMED) or TCP half-closed or closing (the kernel's
+   *  tcp_can_early_drop). */
   private static evictable(fl: ModelFlow): boolean {
     const st = fl.state;
+    if (st === L.CTS_SCTP) return (fl.flags & L.CTF_CONFIRMED) === 0;
     return st === L.CTS_TCP_SYN || st === L.CTS_TCP_SYN_RECV || st === L.CTS_TCP_MIDSTREAM || st === L.CTS_UDP
       || st === L.CTS_TCP_CLOSING || st === L.CTS_TCP_HALF_CLOSED_ORIG || st === L.CTS_TCP_HALF_CLOSED_REPLY;
   }
@@ -708,7 +710,7 @@ export class ReferenceModel {
           fl.state = L.CTS_TCP_EST;
           fl.flags |= L.CTF_CONFIRMED;
         }
-      }
+      } else if (p.proto === 132 && (fl.flags & L.CTF_REPLIED)) fl.flags |= L.CTF_CONFIRMED; // core: conntrack.ts stateOnOrig (SCTP)
       fl.lastSeen = this.now;
       this.global[L.GC_CT_HIT]++;
     }
@@ -826,7 +828,6 @@ export class ReferenceModel {
         t.stages |= L.TS_LOCAL_SOURCE;
         masqLocal = hit.node;
         masqFront = false; // core: the cluster front's masqueradeAll is for its ClusterIP's own traffic
-
       }
     } else if (f.flags & L.FEF_MASQUERADE_OUTSIDE) {
       // core: pipeline.ts newFlow — a ClusterIP reached from outside the pods is masqueraded

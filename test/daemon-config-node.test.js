@@ -1,5 +1,5 @@
-// End to end, `node.masqueradeAll` in the daemon's config (kube-proxy's --masquerade-all): the
-// daemon's own NodeConfig carries it, and a pod's connection to a ClusterIP reaches the endpoint
+// The daemon config's node and conntrack settings. End to end, `node.masqueradeAll` (kube-proxy's
+// --masquerade-all): the daemon's own NodeConfig carries it, and a pod's connection to a ClusterIP reaches the endpoint
 // from the node's address, not the pod's. pod-b is the endpoint, pod-a the client.
 import test from 'ava';
 import { curlOk, e2eSuite, api, serviceYaml, sliceYaml } from './lib/topology.js';
@@ -32,4 +32,12 @@ suite.serial('node.masqueradeAll: the NodeConfig says so and a pod reaches a Clu
   t.is(r.code, 0, `from pod-a: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is(r.body.trim(), 'pod-b');
   t.not(r.headers['x-peer'].replace('::ffff:', ''), podA.ip, 'masqueraded: the endpoint does not see the pod\'s address');
+});
+
+test('conntrack timeouts over what the core\'s 32-bit ms clock holds are a config error naming the field, not a worker that fails to start', (t) => {
+  const base = { node: { name: 'n1' }, ports: [{ name: 'p', type: 'tap', ifname: 'wdpx0', role: 'pod' }] };
+  t.is(parseConfig({ ...base, conntrack: { tcpEstablishedSeconds: 4_294_967 } }).conntrack.tcpEstablishedSeconds, 4_294_967);
+  for (const k of ['tcpEstablishedSeconds', 'udpSeconds', 'tcpSynSeconds', 'tcpUnconfirmedSeconds', 'tcpHalfClosedSeconds']) {
+    t.throws(() => parseConfig({ ...base, conntrack: { [k]: 50 * 86400 } }), { message: new RegExp(`conntrack\\.${k}`) });
+  }
 });

@@ -1,0 +1,114 @@
+// The CLI as docs/api.md ("CLI") and docs/observe.md describe it, without a daemon: bad flags and
+// unreachable or unsupported servers are one `error:` line and exit 1 (never a stack trace); a
+// reader that stops early (`wdp replay x.pcap | head`) ends the output quietly; `-o yaml` outputs
+// appended to one file (observe.md's state.yaml recipe) read back as every object.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { frame } from '../dist/src/packet/build.js';
+import { encodePcap } from '../dist/src/ports/pcap.js';
+
+const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
+const ROOT = new URL('../', import.meta.url).pathname;
+const run = (args) => spawnSync(process.execPath, [WDP, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 30000 });
+const NO_SERVER = ['--server', 'unix:/nonexistent/wdp.sock'];
+
+const bad = [
+  [['--bogus'], /unknown option '--bogus'/],
+  [['get'], /missing required argument 'resource'/],
+  [['get', 'widgets', ...NO_SERVER], /unknown resource "widgets"/],
+  [['get', 'conntrack', '--limit', 'x', ...NO_SERVER], /--limit takes a positive integer, got "x"/],
+  [['get', 'conntrack', '--limit', '0', ...NO_SERVER], /--limit takes a positive integer/],
+  [['get', 'counters', '--rate', 'abc', ...NO_SERVER], /--rate takes a number of seconds/],
+  [['get', 'services', '--server', 'ftp://x'], /invalid --server "ftp:\/\/x": only http:\/\/ and unix: are supported/],
+  [['get', 'services', '--server', 'http://127.0.0.1:1'], /cannot reach the wdp API at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
+  [['apply'], /required option '-f, --filename/],
+  [['apply', '-f', '/nonexistent.yaml', ...NO_SERVER], /cannot read \/nonexistent\.yaml/],
+  [['apply', '-f', 'examples/node.yaml', '-o', 'xml'], /argument 'xml' is invalid/],
+  [['delete', 'widget', 'x', ...NO_SERVER], /unknown resource "widget"/],
+  [['trace', '--dst', '10.96.0.10', ...NO_SERVER], /needs --src and --dst/],
+  [['trace', '--live', '--duration', 'forever', ...NO_SERVER], /--duration takes a duration/],
+  [['capture', '--port', 'client'], /required option '-w, --write/],
+  [['capture', '--port', 'client', '-w', '/dev/null', '--direction', 'sideways'], /argument 'sideways' is invalid/],
+  [['replay', '/nonexistent.pcap', '-f', 'examples/nodeport.yaml'], /cannot read pcap file/],
+  [['replay', 'examples/nodeport.yaml', '-f', 'examples/nodeport.yaml'], /not a pcap file/],
+];
+for (const [args, msg] of bad) {
+  test(`wdp ${args.join(' ')}: one clear error, exit 1`, (t) => {
+    const r = run(args);
+    t.is(r.status, 1, r.stderr);
+    t.regex(r.stderr, msg);
+    t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+}
+
+test('demo flags: a bad --rounds / --duration is a usage error (exit 2) before anything is built', (t) => {
+  for (const args of [['--rounds', '0'], ['--rounds', 'abc'], ['--duration', '-3']]) {
+    const r = run(['demo', ...args]);
+    t.is(r.status, 2, `${args}: ${r.stderr}`);
+    t.regex(r.stderr, /wdp demo: --(rounds|duration) must be a positive/);
+  }
+});
+
+test('wdp replay x.pcap | head: the reader going away ends the output, no EPIPE stack trace', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-walk-cli-'));
+  try {
+    const frames = Array.from({ length: 3000 }, (_, i) => ({
+      tsNs: BigInt(i) * 1000n,
+      data: frame({ src: '10.0.0.2', dst: '10.96.12.34', proto: 'TCP', sport: 10000 + i, dport: 80, flags: 'S' }),
+    }));
+    writeFileSync(join(dir, 'in.pcap'), encodePcap(frames));
+    const child = spawn(process.execPath, [WDP, 'replay', join(dir, 'in.pcap'), '-f', 'examples/nodeport.yaml'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.once('data', () => child.stdout.destroy()); // `head -1`
+    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    t.notRegex(stderr, /EPIPE|\n\s+at /, stderr);
+    t.is(code, 0);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('a daemon with a token (docs/api.md "Listeners"): the CLI without one says how to give it; with --token or WDP_TOKEN it works', async (t) => {
+  const { startControlPlane } = await import('./lib/server.js');
+  const token = 'a-token-of-16-chars';
+  const { cp } = await startControlPlane(t, { token });
+  const runAsync = (args, env = {}) => new Promise((resolve) => {
+    const child = spawn(process.execPath, [WDP, ...args], { cwd: ROOT, env: { ...process.env, WDP_TOKEN: '', ...env } });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; }); child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+  const none = await runAsync(['get', 'services', '--server', cp.url]);
+  t.is(none.status, 1);
+  t.regex(none.stderr, /^error: missing bearer token \(the API needs a token: --token or WDP_TOKEN\)\n$/);
+  const flag = await runAsync(['get', 'services', '--server', cp.url, '--token', token]);
+  t.is(flag.status, 0, flag.stderr);
+  const env = await runAsync(['status'], { WDP_SERVER: cp.url, WDP_TOKEN: token });
+  t.is(env.status, 0, env.stderr);
+  t.regex(env.stdout, /^generation \d+/);
+});
+
+test('wdp diff: an error exits 2, not 1 (1 means "changes"; kubectl diff\'s convention), usage errors included', (t) => {
+  for (const [args, msg] of [
+    [['diff', '-f', '/nonexistent.yaml', ...NO_SERVER], /cannot read \/nonexistent\.yaml/],
+    [['diff', '-f', 'examples/nodeport.yaml', ...NO_SERVER], /cannot reach the wdp API/],
+    [['diff'], /required option '-f, --filename/],
+    [['diff', '-f', 'examples/', '--bogus'], /unknown option '--bogus'/],
+  ]) {
+    const r = run(args);
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, msg);
+  }
+  t.is(run(['diff', '--help']).status, 0);
+});
+
+test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) => {
+  for (const b of ['core', 'control', 'e2e', 'io', 'kube']) {
+    const help = run(['bench', b, '--help']).stdout;
+    t.regex(help, /--json/, b);
+    if (b !== 'kube') t.regex(help, /--plot/, b);
+  }
+  t.regex(readFileSync(join(ROOT, 'README.md'), 'utf8'), /`wdp bench core\|control\|e2e\|io\|kube \[--json\]` \(`--plot FILE\.svg` for all but `kube`\)/);
+});
