@@ -68,7 +68,6 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-/** Kubernetes-style Status body. */
 /** The Kubernetes Status reason (metav1.StatusReason) of an error answer's code. */
 export function statusReason(code: number): string {
   switch (code) {
@@ -87,6 +86,7 @@ export function statusReason(code: number): string {
   }
 }
 
+/** Kubernetes-style Status body. */
 function status(code: number, reason: string, message: string, causes?: FieldError[]): Record<string, unknown> {
   return {
     kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message,
