@@ -27,21 +27,27 @@ const variants = specs.map((s) => {
     const k = kv.slice(0, kv.indexOf('=')), v = kv.slice(kv.indexOf('=') + 1);
     env[k === 'bin' ? 'WDP_BENCH_DAEMON_BIN' : k] = v;
   }
-  return { name: eq < 0 ? s : s.slice(0, eq), env, runs: [] };
+  return { name: eq < 0 ? s : s.slice(0, eq), env, runs: [], failed: 0 };
 });
 const FIELDS = ['daemon_full_sync_ms', 'daemon_full_sync_cpu_ms', 'daemon_restart_to_forwarding_ms', 'daemon_restart_to_ready_ms', 'daemon_restart_cpu_ms', 'daemon_one_endpoint_visible_p50_ms'];
 const short = (f) => f.replace('daemon_', '');
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+// (over the runs that measured the field: a null, e.g. a restart the bench skipped, is no 0)
+const median = (xs) => {
+  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return !s.length ? null : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 for (let r = 0; r < Number(rounds); r++) {
   for (const v of r % 2 ? [...variants].reverse() : variants) {
     const load = loadavg()[0];
     const p = spawnSync(process.execPath, [WDP, 'bench', 'control', ...benchArgs, '--json'], { env: { ...process.env, ...v.env }, encoding: 'utf8' });
-    if (p.status !== 0) { console.error(`${v.name}: the bench failed: ${p.stderr.slice(-2000)}`); continue; }
+    if (p.status !== 0) { v.failed++; console.error(`${v.name}: the bench failed: ${p.stderr.slice(-2000)}`); continue; }
     const d = JSON.parse(p.stdout.trim().split('\n').pop());
     v.runs.push(d);
     console.log(`${new Date().toISOString().slice(11, 19)} ${v.name.padEnd(10)} load ${load.toFixed(1)} ${FIELDS.map((f) => `${short(f)}=${d[f]}`).join(' ')}`);
   }
 }
 for (const v of variants) {
-  console.log(`MEDIAN ${v.name.padEnd(10)} n=${v.runs.length} ${FIELDS.map((f) => `${short(f)}=${Math.round(median(v.runs.map((d) => d[f])) * 10) / 10}`).join(' ')}`);
+  const med = (f) => { const m = median(v.runs.map((d) => d[f])); return m === null ? '—' : Math.round(m * 10) / 10; };
+  console.log(`MEDIAN ${v.name.padEnd(10)} n=${v.runs.length}${v.failed ? ` FAILED=${v.failed}` : ''} ${FIELDS.map((f) => `${short(f)}=${med(f)}`).join(' ')}`);
 }

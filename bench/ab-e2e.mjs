@@ -57,6 +57,9 @@ const blasts = opt('--blast', '') ? opt('--blast', '').split(',') : [];
 const rttChunk = Number(opt('--rtt-chunk', '500')), connSeconds = Number(opt('--conn-seconds', '1'));
 const res = await runE2eInterleaved({
   variants, rounds: Number(opt('--rounds', '6')), rttChunk, connSeconds,
+  // every ratio, range and per-round ratio against the first variant, as the table says (none
+  // when it failed: not silently against another)
+  baseline: variants[0].name,
   ...(opt('--rtt-chunk-seconds') ? { rttChunkSeconds: Number(opt('--rtt-chunk-seconds')) } : {}),
   blasts, blastSeconds: Number(opt('--blast-seconds', '2')),
   progress: new Progress(true),
@@ -84,11 +87,13 @@ for (const b of blasts) {
 const floor = `round-trip floor: ${formatRttFloor(platform)}`;
 if (!(rttChunk > 0 || connSeconds > 0)) { console.log(`\n${t0} → ${new Date().toISOString()}, load average ${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}; ${floor}`); process.exit(0); }
 const base = res[0];
+// (the ratios over the rounds both ran: a variant that failed sat out the rest)
+const two = (v) => (v == null ? '—' : v.toFixed(2));
 const range = (g) => (g ? `${g.lo.toFixed(2)}–${g.hi.toFixed(2)}` : '—');
 console.log(`| variant | RTT p50 µs | RTT p99 µs | conn/s (median chunk) | p50 / ${base.name} | p99 / ${base.name} | its 90% range | conn/s / ${base.name} | forwarder CPU µs per round trip | samples (lost) |`);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of res) {
-  console.log(`| ${r.name} | ${r.rtt_p50_us} | ${r.rtt_p99_us} | ${r.conn_per_s} | ${ratio(r.rtt_p50_us, base.rtt_p50_us)} | ${ratio(r.rtt_p99_us, base.rtt_p99_us)} | ${range(r.rtt_p99_ratio_range)} | ${ratio(r.conn_per_s, base.conn_per_s)} | ${r.process_cpu_us_per_rtt ?? '—'} | ${r.rtt_samples} (${r.rtt_lost}) |`);
+  console.log(`| ${r.name} | ${r.rtt_p50_us} | ${r.rtt_p99_us} | ${r.conn_per_s} | ${two(r.rtt_p50_ratio)} | ${two(r.rtt_p99_ratio)} | ${range(r.rtt_p99_ratio_range)} | ${two(r.conn_ratio)} | ${r.process_cpu_us_per_rtt ?? '—'} | ${r.rtt_samples} (${r.rtt_lost}) |`);
 }
 const cells = (xs) => xs.map((v) => v ?? '—').join(' ');
 console.log(`\np99 / ${base.name} per round: ${res.slice(1).map((r) => `${r.name} ${cells(r.rtt_p99_ratio_rounds)}`).join('; ')}`);

@@ -280,3 +280,40 @@ for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared poo
   t.deepEqual(rows, { 'Service shop/a': a, [`Service shop/${'x'.repeat(200)}`]: long, 'NodeConfig ': node, 'EndpointSlice shop/a-1': sl });
   if (bytes) t.is(text.length, bytes === 'own' ? 0 : str.length, bytes === 'own' ? 'moved, not copied' : 'copied, left as they were');
 });
+
+// A body's bytes move to the thread with the first large stage that holds them: a second write
+// over the same bytes (none does today; a retry that kept the request's objects would) must be
+// refused, not store empty bodies or wait forever for a message the thread could not read.
+for (const rows of [1, 1000]) test(`bytes already handed over are refused by a later write (${rows === 1 ? 'staged on the thread' : 'committed on this thread'}), and the stored row stays`, async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  const a = svc('a', '10.96.0.10'), str = JSON.stringify(a);
+  const text = Buffer.alloc(str.length, str, 'latin1');
+  const w = { upsert: [{ kind: 'Service', key: 'shop/a', raw: a, source: { text, start: 0, end: str.length } }], remove: [] };
+  await s.stage(w).commit();
+  t.is(text.length, 0, 'moved');
+  const rev = s.revision();
+  s.stageOnThreadRows = rows;
+  const again = (async () => s.stage(w).commit())();
+  const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, 'no answer in 10 s')).then((why) => { throw new Error(why); });
+  await t.throwsAsync(Promise.race([again, timeout]), { message: /past|handed over/ });
+  t.is(s.revision(), rev);
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  t.teardown(() => db.close());
+  t.deepEqual(db.prepare('SELECT body FROM objects').all().map((r) => JSON.parse(r.body)), [a]);
+});
+
+test('a request the thread cannot be sent (a detached buffer) rejects and leaves nothing in flight', async (t) => {
+  const dir = stateDir(t);
+  const writer = new StoreWriterThread({ path: join(dir, 'w.db'), busyTimeoutMs: 1000, cacheKiB: 1024 });
+  t.teardown(() => writer.close());
+  const ab = new ArrayBuffer(8), view = new Uint8Array(ab);
+  structuredClone(ab, { transfer: [ab] });
+  // (the DataCloneError is a DOMException: not an Error to t.throwsAsync)
+  const sent = writer.request({ op: 'stage', kinds: Uint8Array.of(0), keys: 'a/b', keyEnds: Int32Array.of(3), text: view, starts: Int32Array.of(0), ends: Int32Array.of(2), bodies: [], removeKinds: [], removeKeys: [], meta: [] });
+  t.regex(await sent.then(() => 'sent', (e) => e.message), /detached/);
+  t.false(writer.busy);
+});

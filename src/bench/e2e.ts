@@ -29,7 +29,7 @@ import { nftRuleset } from './peers/nftables.js';
 import { ovsUnavailable, startOvs, type OvsService } from './peers/ovs.js';
 import type { BenchService } from './peers/service-set.js';
 import { Progress, median, round } from './report.js';
-import { rotation, pooledQuantile, roundRatios, bootstrapRatioRange, type RatioRange } from './paired-rounds.js';
+import { rotation, pooledQuantile, pairedPooledRatio, roundRatios, bootstrapRatioRange, type RatioRange } from './paired-rounds.js';
 import { rttFloorFacts, type RttFloorFacts } from './platform.js';
 import { serviceObject, sliceObject } from './control.js';
 import { CpuMeter, ksoftirqdPids, forwarderCpuSeconds, type GeneratorBaseline } from './cpu-account.js';
@@ -285,7 +285,7 @@ for (let i = 0; i < Number(n) && performance.now() < deadline; i++) {
   if (got) rtts.push(Number(process.hrtime.bigint() - t0) / 1000); else lost++;
 }
 rtts.sort((a, b) => a - b);
-const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.floor(p * rtts.length))] : null;
+const q = (p) => rtts.length ? rtts[Math.min(rtts.length - 1, Math.max(0, Math.ceil(p * rtts.length - 1e-9) - 1))] : null; // (quantileSorted's nearest rank)
 console.log(JSON.stringify({ p50: q(0.5), p99: q(0.99), samples: rtts.length, lost, ...(raw === 'raw' ? { rtts } : {}) }));
 s.close();
 `;
@@ -813,7 +813,7 @@ export interface InterleaveFigures {
   /** The variant the ratios below are against (`baseline`, default the first variant measuring
    * latency); null when it has no figures. */
   ratio_to: string | null;
-  /** Pooled p50 / p99 over the baseline's pooled p50 / p99 (same rounds). */
+  /** Pooled p50 / p99 over the baseline's, both pooled over the rounds both ran (pairedPooledRatio). */
   rtt_p50_ratio: number | null; rtt_p99_ratio: number | null;
   /** Per round: this variant's chunk p99 over the baseline's chunk p99 in the same round. */
   rtt_p99_ratio_rounds: Array<number | null>;
@@ -823,7 +823,7 @@ export interface InterleaveFigures {
   conn_per_s: number | null;          // median over the rounds' chunks
   conn_per_s_chunks: number[];
   conn_failures: number;
-  /** Median chunk over the baseline's median chunk, and per round. */
+  /** Median chunk over the baseline's median chunk (the rounds both ran), and per round. */
   conn_ratio: number | null;
   conn_ratio_rounds: Array<number | null>;
   /** The forwarder process's CPU per round trip in the latency chunks (wdp, OVS): what a
@@ -1005,9 +1005,14 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
   const r1 = (v: number | null) => v === null ? null : round(v, 1);
   const r3 = (v: number | null) => v === null ? null : round(v, 3);
   const div = (a: number | null, b: number | null) => a !== null && b !== null && b > 0 ? a / b : null;
-  const refP50 = ref ? pooledQuantile(ref.rttRounds, 0.5) : null, refP99 = ref ? pooledQuantile(ref.rttRounds, 0.99) : null;
   const median0 = (xs: Array<number | null>) => { const v = xs.filter((c): c is number => c != null); return v.length ? median(v) : null; };
-  const refConn = ref ? median0(ref.conns) : null;
+  // a ratio to the baseline pairs the rounds both ran (one that failed sat out the rest)
+  const rttRatio = (x: Live, q: number) => ref ? pairedPooledRatio(rounds(x.rttRounds), rounds(ref.rttRounds), q) : null;
+  const connRatio = (x: Live) => {
+    if (!ref) return null;
+    const both = Array.from({ length: o.rounds }, (_, r) => r).filter((r) => x.conns[r] != null && ref.conns[r] != null);
+    return div(median0(both.map((r) => x.conns[r]!)), median0(both.map((r) => ref.conns[r]!)));
+  };
   const range = (x: Live, q: number) => {
     const g = ref && x !== ref ? bootstrapRatioRange(rounds(x.rttRounds), rounds(ref.rttRounds), q) : null;
     return g && { ...g, lo: round(g.lo, 3), hi: round(g.hi, 3) };
@@ -1021,13 +1026,13 @@ export async function runE2eInterleaved(o: InterleaveOptions): Promise<Interleav
       rtt_p50_us: r1(p50), rtt_p99_us: r1(p99), rtt_samples: samples, rtt_lost: x.lost,
       rtt_p99_us_rounds: rounds(x.rttRounds).map((c) => r1(c?.length ? pooledQuantile([c], 0.99) : null)),
       ratio_to: ref?.v.name ?? null,
-      rtt_p50_ratio: r3(div(p50, refP50)), rtt_p99_ratio: r3(div(p99, refP99)),
+      rtt_p50_ratio: r3(rttRatio(x, 0.5)), rtt_p99_ratio: r3(rttRatio(x, 0.99)),
       rtt_p99_ratio_rounds: ref ? roundRatios(rounds(x.rttRounds), rounds(ref.rttRounds), 0.99).map(r3) : [],
       rtt_p99_ratio_range: range(x, 0.99), rtt_p50_ratio_range: range(x, 0.5),
       conn_per_s: r1(conn),
       conn_per_s_chunks: x.conns.filter((c): c is number => c != null).map((v) => Math.round(v)),
       conn_failures: x.connFail,
-      conn_ratio: r3(div(conn, refConn)),
+      conn_ratio: r3(connRatio(x)),
       conn_ratio_rounds: ref ? Array.from({ length: o.rounds }, (_, r) => r3(div(x.conns[r] ?? null, ref.conns[r] ?? null))) : [],
       process_cpu_us_per_rtt: x.pid && x.cpuSamples ? r1((x.cpuS / x.cpuSamples) * 1e6) : null,
       blasts: blastFigures(x), time_split: x.timeSplit, port_kinds: x.portKinds,

@@ -385,6 +385,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   } catch (e) {
     hostStack?.teardown();
     await dataplane.close();
+    await saved.store.close(); // (and its writer thread, started already on a first start)
     sessionGroup?.stop();
     throw e;
   }

@@ -52,9 +52,16 @@ export class StoreWriterThread {
     const p = new Promise<{ rows: number; bytes: number }>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     w.ref(); // a write in flight keeps the process alive
     const msg = { ...m, id };
-    if (!handOver || !(handOver instanceof ArrayBuffer)) w.postMessage(msg);
-    else {
-      try { w.postMessage(msg, [handOver]); } catch { w.postMessage(msg); } // (a pooled buffer cannot move)
+    try {
+      if (!handOver || !(handOver instanceof ArrayBuffer)) w.postMessage(msg);
+      else {
+        try { w.postMessage(msg, [handOver]); } catch { w.postMessage(msg); } // (a pooled buffer cannot move)
+      }
+    } catch (e) {
+      // not sent (e.g. a detached buffer cannot be cloned): nothing will answer it
+      this.pending.delete(id);
+      if (!this.pending.size) w.unref();
+      return Promise.reject(e as Error);
     }
     // a checkpoint holds no lock a write on another connection waits for: idle() does not wait for it
     if (m.op !== 'checkpoint') this.tail = p.catch(() => undefined);

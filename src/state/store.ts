@@ -355,7 +355,11 @@ export class StateStore {
       kinds[i] = STORED_KINDS.indexOf(o.kind);
       keys += o.key;
       keyEnds[i] = keys.length;
-      if (o.source && o.source.text === text) { starts[i] = o.source.start; ends[i] = o.source.end; continue; }
+      if (o.source && o.source.text === text) {
+        // (bytes moved by an earlier stage are empty here: the thread would store empty bodies)
+        if (o.source.end > text.length) throw new StateError(`${o.kind} ${o.key}: its text [${o.source.start}, ${o.source.end}) is past the body's ${text.length} characters (its bytes were handed over already)`);
+        starts[i] = o.source.start; ends[i] = o.source.end; continue;
+      }
       starts[i] = -1;
       bodies.push(o.source ? bodySlice(o.source.text, o.source.start, o.source.end) : JSON.stringify(o.raw));
     }
