@@ -97,12 +97,14 @@ export class HoldQueue {
     return order.length;
   }
 
-  /** Frames held longer than holdMs are dropped; returns how many. */
+  /** Frames held longer than holdMs are dropped; returns how many. `now` is the core's 32-bit ms
+   * clock: the age is taken modulo 2^32, so frames held across its wrap (every ~49.7 days) still
+   * expire (a plain difference is negative there: the slots and the address's quota were lost). */
   expire(now: number): number {
     if (this.waitingCount === 0) return 0;
     let n = 0;
     for (let s = 0; s < this.capacity; s++) {
-      if (this.addr[s] !== undefined && now - this.at[s] > this.holdMs) { this.dropSlot(s); n++; }
+      if (this.addr[s] !== undefined && ((now - this.at[s]) >>> 0) > this.holdMs) { this.dropSlot(s); n++; }
     }
     return n;
   }
