@@ -122,7 +122,7 @@ serial('a frame to a backend that never resolves is dropped after the hold time,
   const r = await topo.lab.execAsync(topo.ns.client, process.execPath, ['-e',
     "const s = require('dgram').createSocket('udp4'); s.send('x', 53, '10.96.4.2', () => s.close());"]);
   t.is(r.code, 0, r.stderr);
-  await waitFor('the datagram held', async () => ((await counters()).slowpath_hold_queued ?? 0) > (before.slowpath_hold_queued ?? 0), 5000);
+  await waitFor('the datagram held', async () => ((await counters()).slowpath_hold_queued ?? 0) > (before.slowpath_hold_queued ?? 0), 15000);
   // 3 s hold; expiry is checked on the worker's next loop (it wakes at least every idle wait)
   const c = await waitFor('the datagram expired', async () => {
     const now = await counters();
