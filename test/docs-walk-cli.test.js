@@ -24,6 +24,7 @@ const bad = [
   [['get', 'counters', '--rate', 'abc', ...NO_SERVER], /--rate takes a number of seconds/],
   [['get', 'services', '--server', 'ftp://x'], /invalid --server "ftp:\/\/x": only http:\/\/ and unix: are supported/],
   [['get', 'services', '--server', 'http://127.0.0.1:1'], /cannot reach the wdp API at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
+  [['get', 'services', '--server', 'unix:'], /invalid --server "unix:": expected unix:\/path/],
   [['get', 'services', '--server', 'HTTP://127.0.0.1:1'], /cannot reach the wdp API at HTTP:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/],
   [['apply'], /required option '-f, --filename/],
   [['apply', '-f', '/nonexistent.yaml', ...NO_SERVER], /cannot read \/nonexistent\.yaml/],

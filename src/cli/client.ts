@@ -28,8 +28,10 @@ export class ApiClient {
 
   constructor(private readonly opts: ClientOptions) {
     const s = opts.server;
-    if (s.startsWith('unix:')) this.socketPath = s.replace(/^unix:(\/\/)?/, '');
-    else if (s.startsWith('/')) this.socketPath = s;
+    if (s.startsWith('unix:')) {
+      this.socketPath = s.replace(/^unix:(\/\/)?/, '');
+      if (!this.socketPath) throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected unix:/path`, 0, null);
+    } else if (s.startsWith('/')) this.socketPath = s;
     else {
       const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1];
       if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
