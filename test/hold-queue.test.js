@@ -127,10 +127,15 @@ test('a frame taken and held again keeps its first hold time: holdMs bounds its 
   t.is(q.expire(4001), 1, '3 s after it first arrived, not after it was held again');
 });
 
-test('the core clock wraps (32-bit ms, ~49.7 days): frames held just before still expire', (t) => {
+test('the core clock wraps (32-bit ms, ~49.7 days): frames held just before still expire, and come back oldest first', (t) => {
   const q = new HoldQueue({ slotBytes: 256, holdMs: 3000, perAddress: 1 });
   q.hold('a', frame(1), 0, 64, 1, 0xffffff00);   // 256 ms before the wrap
   t.is(q.expire(0x100), 0, '512 ms old');
   t.is(q.expire(3000), 1, 'over 3 s old across the wrap');
   t.is(q.hold('a', frame(2), 0, 64, 1, 3000), 'held', 'the address has its quota back');
+  const r = new HoldQueue({ slotBytes: 256 });
+  r.hold('b', frame(1), 0, 64, 1, 0xffffff00);
+  r.hold('b', frame(2), 0, 64, 1, 0x100);
+  r.release('b');
+  t.deepEqual(drain(r, 256).map((f) => f.tag), [1, 2], 'oldest first across the wrap');
 });

@@ -87,7 +87,7 @@ export class HoldQueue {
     if (!this.perAddr.has(addr)) return 0;
     const order: number[] = [];
     for (let s = 0; s < this.capacity; s++) if (this.addr[s] === addr) order.push(s);
-    order.sort((a, b) => this.at[a] - this.at[b]);
+    order.sort((a, b) => (this.at[a] - this.at[b]) | 0);   // the 32-bit clock's signed difference: across its wrap too
     for (const s of order) {
       this.addr[s] = undefined;
       this.ready[(this.readyHead + this.readyLen++) % this.capacity] = s;
