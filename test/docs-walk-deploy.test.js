@@ -65,7 +65,7 @@ test('the ConfigMap is loaded by the daemon\'s config loader with the DaemonSet\
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('the DaemonSet\'s command is accepted by `wdp start`: a bad flag or a config error would exit 2 before anything starts', (t) => {
+test('the DaemonSet\'s command is accepted by `wdp start`: a bad flag (exit 1) or a config error (exit 2) would stop it before anything starts', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-deploy-'));
   try {
     const file = join(dir, 'wdp.yaml');
