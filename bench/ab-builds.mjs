@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** --dist DIR (repeatable; default this checkout's dist/), --services, --endpoints, --runs, --json. */
 export function abOptions(argv = process.argv.slice(2)) {
@@ -38,4 +38,13 @@ export function runAlternating({ script, argv, childVar, fields }) {
   const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));
   if (o.json) console.log(JSON.stringify(out));
   else for (const x of out) console.log(`${x.dist}: medians of ${x.runs} fresh processes: ${fields.map((f) => `${f} ${x[f]}`).join(', ')} (load ${x.loadavg_1m})`);
+}
+
+/** A harness's entry point: in a child (env[childVar] names one build's dist/) runs
+ * `child(imp, dist)`, `imp(path)` importing that build's module at dist/path; otherwise runs the
+ * children alternately over the --dist builds (runAlternating). */
+export async function harness({ url, childVar, fields, child }) {
+  const dist = process.env[childVar];
+  if (dist) return child((p) => import(pathToFileURL(`${dist}/${p}`).href), dist);
+  runAlternating({ script: fileURLToPath(url), argv: process.argv.slice(2), childVar, fields });
 }

@@ -18,18 +18,14 @@
 import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
-import { abOptions, runAlternating } from './ab-builds.mjs';
+import { abOptions, harness } from './ab-builds.mjs';
 
-const argv = process.argv.slice(2);
-const { services, endpoints } = abOptions(argv);
+const { services, endpoints } = abOptions();
 const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'main_cpu_ms', 'process_cpu_after_last_byte_ms', 'process_cpu_ms'];
 
-if (process.env.WDP_SYNC_FRONT_CHILD) await child(process.env.WDP_SYNC_FRONT_CHILD);
-else runAlternating({ script: fileURLToPath(import.meta.url), argv, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS });
+await harness({ url: import.meta.url, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS, child });
 
-async function child(dist) {
-  const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
+async function child(imp, dist) {
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { parseManifestSources } = await imp('src/model/load.js');

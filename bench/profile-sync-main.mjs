@@ -14,18 +14,14 @@
 // whole process's CPU during the compile (V8's compiler and GC threads included) and wall time.
 // On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { readFileSync, readdirSync } from 'node:fs';
-import { pathToFileURL, fileURLToPath } from 'node:url';
-import { abOptions, runAlternating } from './ab-builds.mjs';
+import { abOptions, harness } from './ab-builds.mjs';
 
-const argv = process.argv.slice(2);
-const { services, endpoints } = abOptions(argv);
+const { services, endpoints } = abOptions();
 const FIELDS = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_ms', 'encode_cpu_ms', 'post_cpu_ms', 'main_cpu_ms', 'compile_wall_ms'];
 
-if (process.env.WDP_SYNC_MAIN_CHILD) await child(process.env.WDP_SYNC_MAIN_CHILD);
-else runAlternating({ script: fileURLToPath(import.meta.url), argv, childVar: 'WDP_SYNC_MAIN_CHILD', fields: FIELDS });
+await harness({ url: import.meta.url, childVar: 'WDP_SYNC_MAIN_CHILD', fields: FIELDS, child });
 
-async function child(dist) {
-  const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
+async function child(imp, dist) {
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { validateAll } = await imp('src/model/schema.js');

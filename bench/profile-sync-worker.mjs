@@ -14,11 +14,9 @@
 // (/proc/thread-self/schedstat, scheduler-tick resolution: compare medians of several runs), its
 // minor page faults (/proc/thread-self/stat) and wall time. `answer` is receive + apply: what the
 // main thread waits for. On a shared machine wall time mostly measures the scheduler: compare CPU.
-import { pathToFileURL, fileURLToPath } from 'node:url';
-import { abOptions, runAlternating } from './ab-builds.mjs';
+import { abOptions, harness } from './ab-builds.mjs';
 
-const argv = process.argv.slice(2);
-const { services, endpoints } = abOptions(argv);
+const { services, endpoints } = abOptions();
 const FIELDS = ['receive_cpu_ms', 'apply_cpu_ms', 'answer_cpu_ms', 'answer_faults', 'answer_wall_ms', 'copy_after_cpu_ms', 'copy_after_faults'];
 
 // the worker thread's side: what the daemon's forwarding worker does with an apply
@@ -51,11 +49,9 @@ const WORKER = `
   })();
 `;
 
-if (process.env.WDP_SYNC_WORKER_CHILD) await child(process.env.WDP_SYNC_WORKER_CHILD);
-else runAlternating({ script: fileURLToPath(import.meta.url), argv, childVar: 'WDP_SYNC_WORKER_CHILD', fields: FIELDS });
+await harness({ url: import.meta.url, childVar: 'WDP_SYNC_WORKER_CHILD', fields: FIELDS, child });
 
-async function child(dist) {
-  const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
+async function child(imp, dist) {
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { validateAll } = await imp('src/model/schema.js');

@@ -124,13 +124,20 @@ rootTest('a burst larger than the rings: kernel drops are counted, what arrives 
   t.deepEqual(after.map((g) => g.len), [200], 'frames flow again');
 });
 
-rootTest('one txBurst of 200 frames: all of them leave (a copy-mode kick sends at most its budget; the port kicks until the ring drains)', (t) => {
+/** An AF_PACKET port on va and an AF_XDP port on vb (closed at the test's end), and a tx area of
+ * `n` frames `frameAt(k)` for vb's port to send. */
+function burstPair(t, n, frameAt) {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
   const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
   t.teardown(() => { a.close(); x.close(); });
+  const tx = makeArea(n, 2048);
+  for (let k = 0; k < n; k++) putTx(tx, k, frameAt(k), 1);
+  return { a, x, tx };
+}
+
+rootTest('one txBurst of 200 frames: all of them leave (a copy-mode kick sends at most its budget; the port kicks until the ring drains)', (t) => {
   const N = 200;
-  const tx = makeArea(N, 2048);
-  for (let k = 0; k < N; k++) putTx(tx, k, frame(100, 5000 + k), 1);
+  const { a, x, tx } = burstPair(t, N, (k) => frame(100, 5000 + k));
   t.is(x.txBurst(tx, N), N);
   const got = ofEthertype(receive(a, makeArea(256, 2048), N, 3000), ETHERTYPE);
   t.is(got.length, N, 'every frame of the one burst arrived, no second burst needed');
@@ -146,12 +153,8 @@ function kernelHasTxBudget() {
 }
 
 rootTest('one txBurst of 256 frames (a whole batch) is one transmit kick where the kernel takes a larger budget, at most 8 (32 a kick) elsewhere; txKicks counts them, rxFrames the frames received', (t) => {
-  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
-  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
-  t.teardown(() => { a.close(); x.close(); });
   const N = 256;
-  const tx = makeArea(N, 2048);
-  for (let k = 0; k < N; k++) putTx(tx, k, frame(80, 7000 + k), 1);
+  const { a, x, tx } = burstPair(t, N, (k) => frame(80, 7000 + k));
   const kicks0 = x.stats().txKicks;
   t.is(x.txBurst(tx, N), N);
   const kicks = x.stats().txKicks - kicks0;
