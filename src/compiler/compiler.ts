@@ -718,8 +718,8 @@ export class Compiler {
             // address the pod network gave a new pod before the old, terminating one's Pod object
             // is gone is the new pod's, its conditions, node and hints; between copies alike the
             // best state wins (where kube-proxy's slice map order decides)
-            const wasTerm = cands.terminating[dup];
-            if (wasTerm && !ep.terminating) cands.retake(dup, state, false, ep.nodeName, ep.zone, ep.zoneHints, ep.nodeHints);
+            const wasTerm = cands.ep[dup]!.terminating;
+            if (wasTerm && !ep.terminating) cands.retake(dup, state, ep);
             else if (wasTerm === ep.terminating && state < cands.state[dup]) cands.state[dup] = state;
             continue;
           }
@@ -727,7 +727,7 @@ export class Compiler {
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.terminating, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
+          cands.push(id, addr, key, port, family, state, hop, ep);
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -852,11 +852,11 @@ export class Compiler {
     const node = this.node;
     if (node === null) return TOPO_NONE;
     const name = node.name, zone = node.zone;
-    const cands = this.cands, cFamily = cands.family, cState = cands.state, cZone = cands.zoneHints, cNode = cands.nodeHints;
+    const cands = this.cands, cFamily = cands.family, cState = cands.state, cEp = cands.ep;
     let allNode = true, forNode = false, allZone = zone !== undefined, forZone = false;
     for (let i = 0; i < cands.n && (allNode || allZone); i++) {
       if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
-      const nh = cNode[i], zh = cZone[i];
+      const ep = cEp[i]!, nh = ep.nodeHints, zh = ep.zoneHints;
       if (nh === undefined) allNode = false; else if (!forNode && nh.includes(name)) forNode = true;
       if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone!)) forZone = true;
     }
@@ -882,17 +882,16 @@ export class Compiler {
     if (SCRATCH.readyIdx.length < cands.n) { SCRATCH.readyIdx = new Int32Array(cands.n * 2); SCRATCH.terminatingIdx = new Int32Array(cands.n * 2); }
     const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
-    const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
+    const cFamily = cands.family, cState = cands.state, cEp = cands.ep, cAddr = cands.addr, cPort = cands.port;
     // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints): the
     // ready endpoints hinted for this node, or for its zone
     const topo = localNode === undefined ? this.topologyMode(family) : TOPO_NONE;
     const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone! : '';
-    const cHints = topo === TOPO_NODE ? cands.nodeHints : cands.zoneHints;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
-      if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
+      if (localNode !== undefined && (localNode === null || cEp[i]!.nodeName !== localNode)) continue;
       const state = cState[i];
-      if (state === L.BES_READY) { if (topo === TOPO_NONE || cHints[i]!.includes(want)) ready[nReady++] = i; }
+      if (state === L.BES_READY) { if (topo === TOPO_NONE || (topo === TOPO_NODE ? cEp[i]!.nodeHints : cEp[i]!.zoneHints)!.includes(want)) ready[nReady++] = i; }
       else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
     let active = ready, n = nReady, fallback = false;
