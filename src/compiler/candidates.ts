@@ -8,7 +8,9 @@ import { dropRefs } from './service-output.js';
 /** One service port's candidates, by column: scratch reused for every port, so a full
  * compile makes no object per endpoint (100k short-lived objects would be ~11 MB of garbage a
  * compile). What is read of the endpoint only now and then (its node, zone, hints, terminating
- * condition) is read from the endpoint itself (`ep`): five columns fewer to store per endpoint. */
+ * condition) is read from the endpoint itself (`ep`): five columns fewer to store per endpoint.
+ * compileService appends rows by storing into the columns itself (row n, then n + 1): a push()
+ * call per endpoint cost while its code was not optimised yet, as in a daemon's one full sync. */
 export class Candidates {
   n = 0;
   readonly id: number[] = []; readonly addr: string[] = []; readonly port: number[] = []; readonly family: Family[] = [];
@@ -20,11 +22,6 @@ export class Candidates {
   // the endpoint whose conditions, node, zone and hints the candidate has: of two copies of one
   // address, the one that wins (compiler.ts)
   readonly ep: Array<EndpointSpec | null> = [];
-  push(id: number, addr: string, key: number, port: number, family: Family, state: number, hop: NextHop | null, ep: EndpointSpec): void {
-    const i = this.n++;
-    this.id[i] = id; this.addr[i] = addr; this.key[i] = key; this.port[i] = port; this.family[i] = family; this.state[i] = state;
-    this.hop[i] = hop; this.ep[i] = ep;
-  }
   /** Candidate i takes another copy's conditions, node and hints (same address, port and id). */
   retake(i: number, state: number, ep: EndpointSpec): void { this.state[i] = state; this.ep[i] = ep; }
   /** Drops the references (strings, next hops, endpoints) so scratch holds nothing between compiles. */

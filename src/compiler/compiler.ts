@@ -688,7 +688,7 @@ export class Compiler {
       // backend whose best state wins; found by a scan while the port is small, by an address
       // index beyond that
       cands.n = 0;
-      const cAddr = cands.addr, cPort = cands.port, cKey = cands.key;
+      const cId = cands.id, cAddr = cands.addr, cPort = cands.port, cKey = cands.key, cFamily = cands.family, cState = cands.state, cHop = cands.hop, cEp = cands.ep;
       let seen: Map<string, number> | null = null;
       for (let si = 0; si < nSlices; si++) {
         const sl = Array.isArray(sliceEntry) ? sliceEntry[si] : sliceEntry!;
@@ -718,16 +718,17 @@ export class Compiler {
             // address the pod network gave a new pod before the old, terminating one's Pod object
             // is gone is the new pod's, its conditions, node and hints; between copies alike the
             // best state wins (where kube-proxy's slice map order decides)
-            const wasTerm = cands.ep[dup]!.terminating;
+            const wasTerm = cEp[dup]!.terminating;
             if (wasTerm && !ep.terminating) cands.retake(dup, state, ep);
-            else if (wasTerm === ep.terminating && state < cands.state[dup]) cands.state[dup] = state;
+            else if (wasTerm === ep.terminating && state < cState[dup]) cState[dup] = state;
             continue;
           }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.backendIdPool.allocate(undo);
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, hop, ep);
+          cId[n] = id; cAddr[n] = addr; cKey[n] = key; cPort[n] = port; cFamily[n] = family; cState[n] = state; cHop[n] = hop; cEp[n] = ep;
+          cands.n = n + 1;
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port

@@ -26,11 +26,7 @@ export interface ServiceSink {
 export class TableSink implements ServiceSink {
   constructor(private readonly backendTable: BackendTable, private readonly frontendTable: FrontendTable) {}
   backends(owner: PortOwner, cands: Candidates): void {
-    const t = this.backendTable;
-    for (let i = 0; i < cands.n; i++) {
-      const hop = cands.hop[i], ep = cands.ep[i]!;
-      t.put(cands.id[i], owner, cands.addr[i], cands.family[i], cands.port[i], cands.state[i], hop ? t.hopOfObject(hop) : 0, ep.nodeName, ep.zone);
-    }
+    this.backendTable.putRun(owner, cands);
   }
   frontend(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
     flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet, clusterFront: number): void {
