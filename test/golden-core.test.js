@@ -609,6 +609,42 @@ test('stale backend: a flow whose backend vanished is re-selected to a live one'
   });
 });
 
+// kube-proxy leaves TCP/SCTP conntrack entries alone: an open connection whose endpoint left the
+// Service goes on to the old pod's address, by the route that reaches it (here the old pod's
+// neighbour host route, on its own port and MACs); with that route gone it is dropped.
+for (const { fam, client, vip, be } of FAMILIES) {
+  test(`IPv${fam}: an open TCP connection whose backend left goes on to its old address by the route to it; a new SYN goes to the backend in force; no route: dropped`, (t) => {
+    const other = fam === 4 ? '10.1.0.6' : 'fd00:1::6';
+    const hostRoute = { prefix: `${be}/${fam === 4 ? 32 : 128}`, outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+    const old = [backend({ id: 1, addr: be, port: 8080, outPort: BE_PORT })];
+    const now = [backend({ id: 2, addr: other, port: 8080, outPort: BE_PORT })];
+    const fe = (bes) => frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, bes);
+    const base = { proto: 'TCP', sport: 40000, ttl: 64 };
+    const toRoute = (spec) => B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, ...spec });
+    runScenario(t, {
+      tables: mkIr({ frontends: [fe(old)], backends: old, routes: [hostRoute] }),
+      steps: [
+        { label: 'SYN', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'S', seq: 7 }),
+          expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'S', seq: 7, ttl: 63 })) },
+        { label: 'SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: be, dst: client, sport: 8080, dport: 40000, flags: 'SA', seq: 99, ack: 8 }),
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: client, sport: 80, dport: 40000, flags: 'SA', seq: 99, ack: 8, ttl: 63 })) },
+        { label: 'ACK', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'A', seq: 8, ack: 100 }),
+          expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'A', seq: 8, ack: 100, ttl: 63 })) },
+        { apply: mkIr({ frontends: [fe(now)], backends: now, routes: [hostRoute] }) },
+        { label: 'data after the backend left', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'PA', seq: 8, ack: 100, payload: 'still there?' }),
+          expect: fwd(6, toRoute({ ...base, src: client, dst: be, dport: 8080, flags: 'PA', seq: 8, ack: 100, payload: 'still there?', ttl: 63 })) },
+        { label: 'the old pod answers', inPort: 6, in: fromBe({ proto: 'TCP', src: be, dst: client, sport: 8080, dport: 40000, flags: 'PA', seq: 100, ack: 20, payload: 'yes' }),
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: client, sport: 80, dport: 40000, flags: 'PA', seq: 100, ack: 20, payload: 'yes', ttl: 63 })) },
+        { label: 'a new connection', in: cli({ ...base, sport: 40001, src: client, dst: vip, dport: 80, flags: 'S', seq: 1 }),
+          expect: fwd(BE_PORT, toBe({ ...base, sport: 40001, src: client, dst: other, dport: 8080, flags: 'S', seq: 1, ttl: 63 })) },
+        { apply: mkIr({ frontends: [fe(now)], backends: now }) },
+        { label: 'the old pod unreachable', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'PA', seq: 20, ack: 103, payload: 'hello?' }),
+          expect: dropped('drop_backend_unreachable') },
+      ],
+    });
+  });
+}
+
 test('malformed frames get their specific drop reason', (t) => {
   const good = cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 });
   const badDoff = cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 });
