@@ -103,9 +103,9 @@ export const STEER_LOCAL = 255;
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16
 //   +------+--------+---------+--------+--------+------------+-----------+
-//   | len  | in_port| out_port| verdict| reason | flow hash  | flags     |
+//   | len  | in_port| out_port| verdict| reason | flow hash  | aux       |
 //   +------+--------+---------+--------+--------+------------+-----------+
-//   in: len, in_port.  out: len (may change on reject), out_port, verdict, reason, hash.
+//   in: len, in_port.  out: len (may change on reject), out_port, verdict, reason, hash, aux.
 export const DESC_SIZE = 16;
 export const D_LEN = 0;       // u16
 export const D_IN_PORT = 2;   // u16
@@ -113,7 +113,10 @@ export const D_OUT_PORT = 4;  // u16
 export const D_VERDICT = 6;   // u8
 export const D_REASON = 7;    // u8
 export const D_HASH = 8;      // u32
-export const D_FLAGS = 12;    // u32 (reserved for the host: e.g. rx timestamp index)
+export const D_AUX = 12;      // u32 out: with reason drop_no_route, the id of the backend the frame was
+                              // meant for (its next hop is unresolved: the worker's hold queue keeps
+                              // the frame until a diff resolves it), 0 when no backend was chosen (an
+                              // unusable Maglev pick, a plain route without a port); 0 for every other reason
 
 export const PORT_NONE = 0xffff;
 

@@ -348,6 +348,8 @@ export function processBatch(n: u32, now: u32): void {
       d.verdict = fr.verdict;
       d.reason = fr.reason;
       d.hash = fr.hash;
+      // the backend a no-route drop waited on (the hold queue's key); a select, no branch
+      d.aux = fr.reason == L.REASON_DROP_NO_ROUTE ? fr.backend : 0;
       if (live) {
         bytes += len;
         if (verdict == L.V_FORWARD) fwd++;
