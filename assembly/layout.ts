@@ -171,7 +171,7 @@ export const GC_CT_NEW = 7;
 export const GC_CT_EXPIRED = 8;
 export const GC_CT_EVICTED = 9;
 export const GC_CT_ACTIVE = 10;        // gauge: flows in use
-export const GC_CT_RESELECT = 11;      // stale flows re-selected (backend gone or reused id, SNAT address changed, a new SYN on a closing flow)
+export const GC_CT_RESELECT = 11;      // stale flows re-selected (a UDP flow's backend gone or its id reused, SNAT address changed, a new SYN on a closing flow or on one whose backend left)
 export const GC_AFF_HIT = 12;
 export const GC_AFF_NEW = 13;
 export const GC_BATCHES = 14;
@@ -425,7 +425,7 @@ export const BE_OUT_PORT = 20;
 export const BE_DST_MAC = 24;
 export const BE_SRC_MAC = 30;
 
-export const BES_ABSENT = 0;       // not in this generation: flows to it are re-selected
+export const BES_ABSENT = 0;       // not in this generation: UDP flows to it are re-selected, open TCP/SCTP ones keep its address (docs/core.md)
 export const BES_READY = 1;
 export const BES_TERMINATING_SERVING = 2;
 export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing TCP/SCTP flows only (UDP ones re-select while the port has serving endpoints)
