@@ -340,6 +340,31 @@ for (const { fam, vip, node, hairpin } of [
     t.is(core.counters().global.snat, 1);
   });
 
+  test(`IPv${fam} host hairpin: the connection goes on from the hairpin address after its endpoint (the node) left the Service, by the route to the node`, (t) => {
+    const nport = nportOf(45000, 6, 80);
+    const hostRoute = { prefix: `${node}/${fam === 4 ? 32 : 128}`, outPort: 9, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+    const other = fam === 4 ? '10.1.0.7' : 'fd00:1::7';
+    const left = [backend({ id: 2, addr: other, port: 8080, outPort: BE_PORT })];
+    const after = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, left)], backends: left, routes: [hostRoute],
+      [`snatV${fam}`]: node, [`hairpinV${fam}`]: hairpin });
+    runScenario(t, {
+      tables: tables(true),
+      steps: [
+        { label: 'SYN from the node to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+        { apply: after },
+        { label: 'data after the node left the endpoints', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 1, ack: 6, payload: 'GET /' }),
+          expect: fwd(9, B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 63 })) },
+        { label: 'its answer to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'A', seq: 5, ack: 6 }),
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'A', seq: 5, ack: 6, ttl: 63 })) },
+        // without its hairpin address the flow's reply key no longer holds: re-selected as before
+        { apply: mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, left)], backends: left, routes: [hostRoute], [`snatV${fam}`]: node }) },
+        { label: 'hairpin address removed', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 6, ack: 6, payload: '!' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: other, sport: 45000, dport: 8080, flags: 'PA', seq: 6, ack: 6, payload: '!', ttl: 63 })) },
+      ],
+    });
+  });
+
   test(`IPv${fam} host hairpin over UDP; an ICMP error from the node about it is translated back`, (t) => {
     const nport = nportOf(5353, 17, 80);
     const q = { proto: 'UDP', payload: 'query' };
