@@ -78,19 +78,25 @@ export class BackendStore implements IrRecords<IrBackend> {
     const prevWhere = new Int32Array(n), prevRow = new Uint32Array(n);
     const prevObjects = new Map<number, IrBackend>();
     const released: Array<[number, BackendColumnList]> = [];
+    const ids = list.c.id;
     let max = 0;
-    for (let i = 0; i < n; i++) if (list.idAt(i) > max) max = list.idAt(i);
+    for (let i = 0; i < n; i++) if (ids[i] > max) max = ids[i];
     this.room(max); // once: not one doubling copy after another while 100k ids arrive
+    const where = this.where, row = this.row; // (not reallocated below: room() was made)
     for (let i = 0; i < n; i++) {
-      const id = list.idAt(i);
-      const w = this.where[id];
-      prevWhere[i] = w; prevRow[i] = this.row[id];
-      if (w === OBJECT && !prevObjects.has(id)) prevObjects.set(id, this.objects.get(id)!);
-      if (w > 0 && w !== k && this.live[w - 1] === 1) released.push([w - 1, this.batches[w - 1]!]); // drop() is about to release it
-      this.drop(id);
-      this.where[id] = k; this.row[id] = i; this.live[k - 1]++; this.count++;
+      const id = ids[i], w = where[id];
+      prevWhere[i] = w;
+      if (w !== 0) { // (a first sync's ids hold nothing: no drop())
+        prevRow[i] = row[id];
+        if (w === OBJECT && !prevObjects.has(id)) prevObjects.set(id, this.objects.get(id)!);
+        if (w > 0 && w !== k && this.live[w - 1] === 1) released.push([w - 1, this.batches[w - 1]!]); // drop() is about to release it
+        this.drop(id);
+      }
+      where[id] = k; row[id] = i;
     }
-    this.batches[k - 1] = n > 0 ? list : null; // (an id listed twice dropped its first row: the count passed 0 on the way)
+    // every row counted at once (an id listed twice dropped its first row above, below 0 on the way)
+    this.live[k - 1] += n; this.count += n;
+    this.batches[k - 1] = n > 0 ? list : null;
     return () => {
       for (const [b, l] of released) this.batches[b] = l;
       for (let i = n - 1; i >= 0; i--) { // in reverse: a repeated id ends with what it held first
