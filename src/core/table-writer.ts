@@ -354,7 +354,7 @@ export class TableWriter {
     // (the extents for a copy: after this diff, as account() below will record them)
     let maxFront = this.maxFront, maxBack = this.maxBack;
     for (const f of ups) if (f.id > maxFront) maxFront = f.id;
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > maxBack) maxBack = id; });
+    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
     if (this.secondSetByCopy && this.copyBeatsReplay(diff) && sameShape(this.sets[0], this.sets[1])) this.copySet(this.sets[inactive], this.sets[active], maxFront, maxBack, false);
     else this.writeDiff(this.sets[active], diff, recs, mOffs, cOffs, vipChanges);
     this.account(diff); // (reads the records before this diff)
@@ -710,7 +710,7 @@ export class TableWriter {
       maglevWords += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
       cidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > maxBack) maxBack = id; });
+    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
@@ -734,7 +734,7 @@ export class TableWriter {
       this.totalMaglev += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
       this.totalCidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > this.maxBack) this.maxBack = id; });
+    this.maxBack = Math.max(this.maxBack, maxBackendId(diff.backendsUpsert));
   }
 
   /** backendIdList(next), once per apply (a regrow's capacities and its rewrite both need it). */
@@ -788,12 +788,15 @@ export class TableWriter {
     // every backend: the diff's columns when they are every backend of next (a full sync's
     // diff), else read from next's columns when it keeps them so (no object per backend)
     const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
-    const allCols = cols !== null && cols.length === next.backends.size && distinctIds(cols) ? cols : null;
+    // (their ids as a set first: distinct when it holds as many; the set is kept, below)
+    const colSet = cols !== null && cols.length === next.backends.size ? IdSet.of(cols.c.id) : null;
+    const allCols = colSet !== null && colSet.size === cols!.length ? cols : null;
     const idList = allCols ? null : this.backendIdsOf(next);
     const backIds: ArrayLike<number> = allCols ? allCols.c.id : idList!; // (the columns' ids: no list of next's)
     const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(idList!) ?? idList!.map((id) => next.backends.get(id)!);
     let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
-    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    if (allCols) maxBack = allCols.maxId;
+    else for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
     // the capacities asked for, grown further if what is written needs more (they came from totals
     // a caller may have over a diff that is not all of next): the placements below cannot fail
     const grow = (have: number, want: number) => { let c = have; while (c < want) c *= 2; return c; };
@@ -863,7 +866,7 @@ export class TableWriter {
     const recs = FrontRecords.sized(maxFront);
     for (let i = 0; i < fronts.length; i++) recs.set(fronts[i], mOffs[i], cOffs[i]);
     this.fronts = recs;
-    this.backendIds = IdSet.of(backIds);
+    this.backendIds = allCols ? colSet! : IdSet.of(backIds);
     this.maxFront = maxFront; this.maxBack = maxBack; this.totalMaglev = maglevWords; this.totalCidrs = cidrs;
     this.ir = next;
     this.generation++;
@@ -873,6 +876,14 @@ export class TableWriter {
 /** The list as received columns, when it is. */
 function backendColumnsOf(list: IrList<IrBackend>): BackendColumnList | null {
   return list instanceof BackendColumnList ? list : null;
+}
+
+/** The highest backend id of `list` (0: none); by column, computed once per list. */
+function maxBackendId(list: IrList<IrBackend>): number {
+  if (list instanceof BackendColumnList) return list.maxId;
+  let max = 0;
+  forEachBackendId(list, (id) => { if (id > max) max = id; });
+  return max;
 }
 
 /** fn(id) for every backend of `list`, in order (without reading the rows when the list can). */
@@ -888,16 +899,6 @@ function ascending(fs: IrFrontend[]): boolean {
 /** Whether no id of an ascending list is listed twice. */
 function distinctSorted(fs: IrFrontend[]): boolean {
   for (let i = 1; i < fs.length; i++) if (fs[i].id === fs[i - 1].id) return false;
-  return true;
-}
-
-/** Whether no id is listed twice. */
-function distinctIds(c: BackendColumnList): boolean {
-  const ids = c.c.id;
-  let max = 0;
-  for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
-  const seen = new Uint8Array(max + 1);
-  for (let i = 0; i < ids.length; i++) { if (seen[ids[i]]) return false; seen[ids[i]] = 1; }
   return true;
 }
 
