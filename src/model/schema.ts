@@ -441,7 +441,12 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
   // through zod, so error messages come from one place
   if (fastPath && isObject(raw)) {
     const fast = raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-    if (fast) return { ok: true, obj: raw.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
+    if (fast) {
+      if (raw.kind === 'Service') return { ok: true, obj: normService(fast as z.infer<typeof serviceSchema>, fast) };
+      const endpoints = fastEndpoints;
+      fastEndpoints = null;
+      return { ok: true, obj: normSlice(fast as z.infer<typeof endpointSliceSchema>, fast, endpoints) };
+    }
   }
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
@@ -624,6 +629,8 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
   if (!want) return null; // FQDN and invalid types: zod
   const eps = raw.endpoints;
+  const endpoints: EndpointSpec[] = [];
+  fastEndpoints = null;
   // no field the schema does not know, anywhere (the common case): the object is its own pruned form
   let clean = onlyKeys(raw, SLICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (!absent(eps)) {
@@ -634,7 +641,16 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (clean && !onlyKeys(ep, ENDPOINT_KEYS)) clean = false;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
+      let v0 = -1;
+      for (let j = 0; j < addrs.length; j++) {
+        const a = addrs[j];
+        if (typeof a !== 'string') return null;
+        if (want === 4) {
+          const v = ipv4Value(a);
+          if (v < 0 && isIP(a) !== 4) return null;
+          if (j === 0) v0 = v;
+        } else if (isPlainIP(a) !== 6) return null;
+      }
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
         if (clean && !onlyKeys(cond, CONDITION_KEYS)) clean = false;
@@ -642,6 +658,8 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
       if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
       if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
+      // (checked: the model's endpoint, from what was just read; pruning leaves what it reads)
+      endpoints.push(modelEndpoint(ep as RawEndpoint, want === 4 ? 'IPv4' : 'IPv6', v0));
     }
   }
   const ports = raw.ports;
@@ -658,8 +676,12 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
+  fastEndpoints = endpoints;
   return clean ? raw : prunedSlice(raw);
 }
+/** The model's endpoints of the slice fastSlice accepted last (built while it checked them: one
+ * pass over the endpoints instead of two); taken by validateObject for normSlice. */
+let fastEndpoints: EndpointSpec[] | null = null;
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
 export function fastPathData(raw: unknown): Record<string, unknown> | null {
@@ -724,16 +746,17 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   return out;
 }
 
-function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>): SliceSpec {
+function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>, built: EndpointSpec[] | null = null): SliceSpec {
   const namespace = s.metadata.namespace || 'default';
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
   // the endpoints by a loop of their own (no closure per slice), before the literal so that the
   // address range goes in with it (a field written after the literal turns from constant to
   // mutable, which deoptimised the code that had read it as constant)
+  // (`built`: the endpoints fastSlice made as it checked them)
   const eps = s.endpoints ?? [];
-  const endpoints: EndpointSpec[] = eps.length === 1 ? [modelEndpoint(eps[0], s.addressType)] : [];
-  if (eps.length > 1) for (let i = 0; i < eps.length; i++) endpoints.push(modelEndpoint(eps[i], s.addressType));
+  const endpoints: EndpointSpec[] = built ?? [];
+  if (!built) for (let i = 0; i < eps.length; i++) endpoints.push(modelEndpoint(eps[i], s.addressType));
   let v4Low = -1, v4High = -1;
   if (s.addressType === 'IPv4') {
     for (let i = 0; i < endpoints.length; i++) {
@@ -760,12 +783,13 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
 
 type RawEndpoint = NonNullable<z.infer<typeof endpointSliceSchema>['endpoints']>[number];
 
-/** One endpoint of a slice in the model; `v4` is its first address's value (IPv4 slices). */
-function modelEndpoint(e: RawEndpoint, addressType: 'IPv4' | 'IPv6' | 'FQDN'): EndpointSpec {
+/** One endpoint of a slice in the model; its `v4` is its first address's value (IPv4 slices),
+ * `first` when the caller has it already. */
+function modelEndpoint(e: RawEndpoint, addressType: 'IPv4' | 'IPv6' | 'FQDN', first?: number): EndpointSpec {
   let addresses = e.addresses, v4 = -1;
   if (addressType === 'IPv4') {
     // one canonical address (the common endpoint): its value says it is canonical
-    v4 = ipv4Value(addresses[0]);
+    v4 = first ?? ipv4Value(addresses[0]);
     if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
   } else if (addressType !== 'FQDN') addresses = canonList(addresses);
   const c = e.conditions;
