@@ -32,11 +32,6 @@ const ROOT = 7;        // in a root object (a List), outside its items array
 /** The bytes of "items" (with its quotes): a List's member that holds the objects. */
 const ITEMS = Buffer.from('"items"');
 
-// what a byte is inside an element: nothing to see (most), a quote, an opening or closing bracket
-const QUOTE = 1, OPEN = 2, CLOSE = 3;
-const BYTE_CLASS = new Uint8Array(256);
-BYTE_CLASS[34] = QUOTE; BYTE_CLASS[123] = OPEN; BYTE_CLASS[91] = OPEN; BYTE_CLASS[125] = CLOSE; BYTE_CLASS[93] = CLOSE;
-
 function isSpace(c: number): boolean { return c === 32 || c === 10 || c === 13 || c === 9; }
 
 export class JsonArrayReader {
@@ -141,32 +136,6 @@ export class JsonArrayReader {
     const b = this.buf, n = this.len, base = this.base;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
     while (i < n) {
-      if (phase === IN && !inString) {
-        // an element's inside (most of the body), in a loop of its own: strings to their closing
-        // quote, brackets counted, every other byte skipped by three compares
-        let closed = false;
-        while (i < n) {
-          const k = BYTE_CLASS[b[i++]];
-          if (k === 0) continue;
-          if (k === QUOTE) {
-            // a backslash skips the next byte, which may not be here yet (pos past len)
-            while (i < n) {
-              const d = b[i];
-              if (d === 34) break;
-              i += d === 92 ? 2 : 1;
-            }
-            if (i >= n) { inString = true; break; }
-            i++;
-          } else if (k === OPEN) {
-            if (++depth > MAX_DEPTH) { this.off(); return; }
-          } else if (--depth === base) { closed = true; break; }
-        }
-        if (closed) {
-          if (!this.element(this.elemStart, i)) return;
-          phase = AFTER;
-        }
-        continue;
-      }
       if (phase === IN || phase === ROOT) {
         if (inString) {
           // to the closing quote, in a loop of its own (most of a manifest's bytes are in
@@ -263,27 +232,13 @@ export class JsonArrayReader {
    * start to the last's end, in brackets, is an array of exactly them (the separators between
    * them were scanned); one decode and one parse per chunk instead of per object. Off when it
    * does not parse, an element is a List, or onObject throws. */
-  /** "[" + the text of buf[first, last) + "]", decoded once: the bytes beside the span (a
-   * separator or whitespace before it, one after it when it has come) are the brackets while it
-   * is decoded, so that JSON.parse gets one flat string instead of a concatenation it would copy
-   * again (13 MB of a 10k sync). */
-  private bracketed(first: number, last: number): string {
-    const b = this.buf;
-    if (first < 1 || last >= this.len) return `[${b.toString('utf8', first, last)}]`;
-    const before = b[first - 1], after = b[last];
-    b[first - 1] = 91; b[last] = 93;
-    const text = b.toString('utf8', first - 1, last + 1);
-    b[first - 1] = before; b[last] = after;
-    return text;
-  }
-
   private parsePending(): void {
     const k = this.pending, sp = this.spans;
     this.pending = 0;
     const first = sp[sp.length - 2 * k], last = sp[sp.length - 1];
     let arr: unknown;
     // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
-    try { arr = JSON.parse(this.bracketed(first, last)); } catch { this.off(); return; }
+    try { arr = JSON.parse(`[${this.buf.toString('utf8', first, last)}]`); } catch { this.off(); return; }
     if (!Array.isArray(arr) || arr.length !== k) { this.off(); return; }
     for (let i = 0; i < k; i++) {
       const o = arr[i] as { kind?: unknown; items?: unknown };
