@@ -29,6 +29,9 @@ const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'ma
 await harness({ url: import.meta.url, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS, child });
 
 async function child(imp, dist) {
+  // as bin/wdp.js sets it for the daemon, before any of wdp is loaded: where a function's first
+  // calls leave feedback decides what TurboFan compiles and how often it deoptimises
+  setFlagsFromString('--no-lazy-feedback-allocation');
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { parseManifestSources } = await imp('src/model/load.js');
