@@ -750,10 +750,9 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
   const namespace = s.metadata.namespace || 'default';
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
-  // the endpoints by a loop of their own (no closure per slice), before the literal so that the
-  // address range goes in with it (a field written after the literal turns from constant to
-  // mutable, which deoptimised the code that had read it as constant)
-  // (`built`: the endpoints fastSlice made as it checked them)
+  // the endpoints (`built`: those fastSlice made as it checked them; else by a loop, no closure
+  // per slice) before the literal, so that the address range goes in with it (a field written
+  // after the literal turns from constant to mutable, which deoptimised the code that had read it)
   const eps = s.endpoints ?? [];
   const endpoints: EndpointSpec[] = built ?? [];
   if (!built) for (let i = 0; i < eps.length; i++) endpoints.push(modelEndpoint(eps[i], s.addressType));
