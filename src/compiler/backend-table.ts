@@ -135,8 +135,8 @@ export class BackendTable implements IrRecords<IrBackend> {
 
   /** Stores a service port's backends, rows 0 .. run.n - 1 of `run` (the compiler's candidates):
    * put() for each, in one call with the chunk, the last label and the last next hop kept in
-   * locals — while the compiler's code is not optimised yet (a daemon's one full sync, mostly) the
-   * five calls put() made per backend were a good part of its cost. */
+   * locals, where put() made five calls per backend — calls that cost while the compiler's code is
+   * not optimised yet (a daemon's one full sync, mostly). */
   putRun(owner: PortOwner, run: BackendRun): void {
     const chunks = this.chunks, ids = run.id, eps = run.ep, hops = run.hop;
     let c: Chunk | undefined, base = -1, lastNode: string | undefined | null = null, lastNodeIdx = 0, lastHop: NextHop | null = null, lastHopIdx = 0;

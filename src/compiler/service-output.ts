@@ -22,7 +22,7 @@ export class CompiledService {
   nBackIds = 0;
   readonly warnings: string[] = [];
   // (length = 0 only when there is something to drop: setting an array's length is a call into
-  // the runtime, ~0.5 µs a service while the code is not optimised yet)
+  // the runtime, once per service)
   reset(): void { this.nFronts = 0; this.nBackIds = 0; if (this.warnings.length !== 0) this.warnings.length = 0; }
   /** Drops every reference (between changes). */
   release(): void { this.reset(); dropRefs(this.frontAddrs, ''); }
