@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
-import type { WriterReply, WriterRequest, WriterSettings } from './store-writer.js';
+import { THREAD_LOST_REQUEST, type WriterReply, type WriterRequest, type WriterSettings } from './store-writer.js';
 
 const settings = workerData as WriterSettings;
 const port = parentPort!;
@@ -104,4 +104,14 @@ port.on('message', (m: WriterRequest) => {
     // the page cache filled by the write (~13 MB at 10k × 10) is not needed until the next one
     try { db.pragma('shrink_memory'); } catch { /* only memory */ }
   }
+});
+// A request that cannot be deserialised: which one it was (a stage, a commit, a rollback) is not
+// known here, and its sender waits for an answer. The thread drops any staged write, says why, and
+// exits: the main thread then rejects every request in flight and starts a new thread for the next
+// write (store-writer.ts).
+port.on('messageerror', (e: Error) => {
+  dropTransaction();
+  try { db?.close(); } catch { /* closed */ }
+  port.postMessage({ id: THREAD_LOST_REQUEST, ok: false, error: `a request to the thread could not be read: ${e.message}` } satisfies WriterReply);
+  process.exit(1);
 });

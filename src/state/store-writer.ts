@@ -26,6 +26,9 @@ export type WriterCall =
   | { op: 'checkpoint' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
+/** The id of the thread's last words when it could not deserialise a request (it exits next). */
+export const THREAD_LOST_REQUEST = 0;
+
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
 
 type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
@@ -110,17 +113,31 @@ export class StoreWriterThread {
     this.nThreads++;
     w.unref();
     w.on('message', (r: WriterReply) => {
+      if (r.id === THREAD_LOST_REQUEST) { stopping ??= (r as { error: string }).error; return; } // (it exits next)
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
       if (!this.pending.size) w.unref();
       if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes }); else p.reject(new Error(r.error));
     });
+    // why the thread is being stopped, when this side stops it (an unreadable message): what the
+    // requests in flight are rejected with once it exited
+    let stopping: string | null = null;
     const fail = (why: string) => {
       if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(new Error(`the store writer thread stopped (${why}): nothing of the write was kept`));
+      for (const p of this.pending.values()) p.reject(new Error(`the store writer thread stopped (${stopping ?? why}): nothing of the write was kept`));
       this.pending.clear();
     };
+    // A message that cannot be deserialised, either way, leaves a request that nothing answers
+    // (and which one is not known): the thread is stopped instead, which rejects every request in
+    // flight once it exited — its connection closed, so an uncommitted write is gone by then (a
+    // commit whose answer was lost is told apart by the store: StateStore.stage) — and the next
+    // write starts a new thread. The thread's side says so before it exits (THREAD_LOST_REQUEST).
+    w.on('messageerror', (e) => {
+      stopping ??= `an answer of the thread could not be read: ${(e as Error).message}`;
+      if (this.worker === w) this.worker = null;
+      void w.terminate().catch(() => undefined);
+    });
     w.on('error', (e) => fail((e as Error).message));
     w.on('exit', (code) => fail(`exit code ${code}`));
     this.worker = w;
