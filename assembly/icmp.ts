@@ -3,7 +3,6 @@
 // so path MTU discovery and error reporting work through the NAT. Semantics: docs/core.md
 // "ICMP error translation".
 import * as L from "./layout";
-import { Backend } from "./records";
 import { flowHash } from "./hash";
 import { csumApply, sumBytes, csumFinal } from "./checksum";
 import { addrEq, addrCopy, addrSet4, macCopy } from "./addr";
@@ -16,8 +15,8 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { flowBackend } from "./stale";
-import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff, macsToBackend } from "./rewrite";
+import { snatHolds, backendHolds, keepsAddress, keptRoute } from "./stale";
+import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
 // Quoted (inner) and outer addresses as 16-byte values: [0..15] inner, [16..31] outer.
@@ -102,7 +101,7 @@ export function icmpError(f: usize, fr: Frame): bool {
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
   let nOsrc: usize = 0, nOdst: usize = 0;
   let out: u32;
-  let be = changetype<Backend>(0);
+  let dstMac: usize = 0, srcMac: usize = 0;
   const osrc = l3 + srcOff(family), odst = l3 + dstOff(family);
   const outerSrc = TMP_A + 16, outerDst = TMP_B + 16;
   if (family == 4) addrSet4(outerSrc, load<u32>(osrc)); else addrCopy(outerSrc, osrc);
@@ -113,14 +112,25 @@ export function icmpError(f: usize, fr: Frame): bool {
     if (snatFlag) { nIsrc = e.clientAddr; nIsport = <u32>e.cport; nOdst = e.clientAddr; }
     if (addrEq(outerSrc, e.backendAddr)) nOsrc = e.vipAddr;
     out = <u32>e.clientPort;
+    dstMac = e.clientMacPtr; srcMac = e.localMacPtr;
   } else {
     // (b) from the client about a reply we sent it
-    // a stale flow (backend gone or its id reused, SNAT address gone) has no path to its backend
-    const cur = flowBackend(e);
-    if (cur == null) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
-    be = cur;
-    out = <u32>be.outPort;
-    if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+    // a stale flow (SNAT address gone; a UDP flow's backend gone or its id reused) has no path to
+    // its backend; a TCP/SCTP flow whose backend left goes to its own address, as its packets do
+    const snatOk = snatHolds(e);
+    const be = snatOk ? backendHolds(e) : null;
+    if (be != null) {
+      out = <u32>be.outPort;
+      if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+      dstMac = be.dstMacPtr; srcMac = be.srcMacPtr;
+    } else if (snatOk && keepsAddress(e)) {
+      fr.stages |= L.TS_BACKEND_LEFT;
+      fr.backend = 0;
+      const rt = keptRoute(e);
+      if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
+      out = <u32>rt.outPort;
+      dstMac = rt.dstMacPtr; srcMac = rt.srcMacPtr;
+    } else { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
     nIsrc = e.backendAddr; nIsport = <u32>e.bport;
     if (snatFlag) {
       nIdst = flowSnatAddr(<u32>e.flags, family); nIdport = <u32>e.nport;
@@ -154,12 +164,8 @@ export function icmpError(f: usize, fr: Frame): bool {
     s += sumBytes(osrc, 32) + <u64>bswap<u16>(<u16>(ilen >>> 16)) + <u64>bswap<u16>(<u16>ilen) + (<u64>IPPROTO_ICMPV6 << 8);
   }
   store<u16>(l4, <u16>csumFinal(s), ICMP_CSUM);
-  if (ref & 1) {
-    macCopy(f + ETH_DST, e.clientMacPtr);
-    macCopy(f + ETH_SRC, e.localMacPtr);
-  } else {
-    macsToBackend(f, be);
-  }
+  macCopy(f + ETH_DST, dstMac);
+  macCopy(f + ETH_SRC, srcMac);
   setResult(fr, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
   countFrontBackend(fr.front, fr.backend, <u32>fr.len);
   return true;

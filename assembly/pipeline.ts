@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { flowBackend, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -34,17 +34,24 @@ let gSink: u32 = 0;
 // ---- conntrack hits ---------------------------------------------------------------------------------
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
-  let be: Backend | null = reopensClosed(e, fr) ? null : flowBackend(e);
+  let be: Backend | null = null;
+  if (!reopensClosed(e, fr) && snatHolds(e)) {
+    be = backendHolds(e);
+    // the backend left the endpoints: an open TCP/SCTP connection stays on its address, as the
+    // kernel's conntrack keeps it under kube-proxy; a new SYN on its tuple re-selects (below)
+    if (be == null && keepsAddress(e) && !pureSyn(fr)) { hitLeft(f, fr, flow); return; }
+  }
   // a UDP flow whose backend stopped serving: the frontend it re-selects on (one service lookup)
   let front: u32 = 0;
   if (be != null) { front = udpReselectFront(be, fr); if (front != 0) be = null; }
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
-    // The backend left the current generation (or its id now names another backend, or the
-    // flow's SNAT address is gone): re-select instead of black-holing the flow. A new SYN on a
-    // closing flow re-selects too (a new connection, load-balanced like Linux conntrack does), and
-    // so does a UDP packet whose backend stopped serving (kube-proxy's UDP conntrack cleanup).
+    // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
+    // its id now names another backend): re-select instead of black-holing the flow. A new SYN
+    // on a closing flow, or on one whose backend left, re-selects too (a new connection,
+    // load-balanced like Linux conntrack does), and so does a UDP packet whose backend stopped
+    // serving (kube-proxy's UDP conntrack cleanup).
     if (front == 0) front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
@@ -68,6 +75,31 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
   fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be);
   countFrontBackend(fr.front, bid, <u32>fr.len);
+}
+
+/** An original-direction hit on a TCP/SCTP flow whose backend left the endpoints (or whose
+ * backend id names another one now): translated to the address and port it was created with and
+ * forwarded by the route to that address (stale.ts keptRoute), as the kernel keeps translating a
+ * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
+ * longer names the flow's backend: trace and counters carry backend 0. */
+function hitLeft(f: usize, fr: Frame, flow: u32): void {
+  const e = flowAt(flow);
+  fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
+  fr.ct = <u8>L.TRCT_HIT_ORIG;
+  fr.select = <u8>L.TRSEL_EXISTING;
+  fr.flow = flow;
+  fr.front = e.front;
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  const rt = keptRoute(e);
+  if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
+  if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
+  const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
+  natRewrite(f, fr, snat, <u32>e.nport, e.backendAddr, <u32>e.bport);
+  macCopy(f + ETH_DST, rt.dstMacPtr);
+  macCopy(f + ETH_SRC, rt.srcMacPtr);
+  fr.stages |= L.TS_DNAT | (snat != 0 ? L.TS_SNAT : 0);
+  setResult(fr, L.V_FORWARD, L.REASON_FWD_NAT, <u32>rt.outPort);
+  countFrontBackend(fr.front, 0, <u32>fr.len);
 }
 
 @inline function hitReply(f: usize, fr: Frame, flow: u32): void {
@@ -316,6 +348,8 @@ export function processBatch(n: u32, now: u32): void {
       d.verdict = fr.verdict;
       d.reason = fr.reason;
       d.hash = fr.hash;
+      // the backend a no-route drop waited on (the hold queue's key); a select, no branch
+      d.aux = fr.reason == L.REASON_DROP_NO_ROUTE ? fr.backend : 0;
       if (live) {
         bytes += len;
         if (verdict == L.V_FORWARD) fwd++;

@@ -93,7 +93,7 @@ import * as L from "./layout";
   verdict: u8;
   reason: u8;
   hash: u32;
-  flags: u32;
+  aux: u32;
 }
 
 // ---- Per-frontend / per-backend counter pair (PC_SIZE = 16) -------------------------------------
@@ -384,7 +384,7 @@ if (offsetof<Config>("magic") != L.CFG_MAGIC || offsetof<Config>("version") != L
 if (offsetof<Desc>("len") != L.D_LEN || offsetof<Desc>("inPort") != L.D_IN_PORT ||
     offsetof<Desc>("outPort") != L.D_OUT_PORT || offsetof<Desc>("verdict") != L.D_VERDICT ||
     offsetof<Desc>("reason") != L.D_REASON || offsetof<Desc>("hash") != L.D_HASH ||
-    offsetof<Desc>("flags") != L.D_FLAGS || offsetof<Desc>() != L.DESC_SIZE) ERROR("Desc disagrees with layout.ts");
+    offsetof<Desc>("aux") != L.D_AUX || offsetof<Desc>() != L.DESC_SIZE) ERROR("Desc disagrees with layout.ts");
 if (offsetof<CounterPair>("packets") != L.PC_PACKETS || offsetof<CounterPair>("bytes") != L.PC_BYTES ||
     offsetof<CounterPair>() != L.PC_SIZE) ERROR("CounterPair disagrees with layout.ts");
 if (offsetof<CtSlot>("hash") != L.CTI_HASH || offsetof<CtSlot>("ref") != L.CTI_REF ||

@@ -7,6 +7,10 @@
 // the hairpin address for a flow translated to it (CTF_HAIRPIN).
 // Cost on a hit: one 16-byte compare and two small ones on the backend entry the hit loads anyway;
 // masqueraded flows also hash their reply key once.
+// A TCP or SCTP flow whose backend left (its id no longer names its address) is not stale: like
+// the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
+// forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
+// opens a new connection on its 5-tuple. Cost: a route scan per packet of such flows only.
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -17,40 +21,79 @@
 // keeps its source port reaches a serving pod instead of one that went away; TCP and SCTP flows
 // are left alone, as there, and with no serving endpoint left nothing is cleaned. Cost: one
 // compare on a UDP hit; the service lookup only for a flow whose backend is not serving.
-// Semantics: docs/core.md "Original-direction hit" step 1.
+// Semantics: docs/core.md "Original-direction hit" (terms, steps 1 and 2).
 import * as L from "./layout";
-import { CtFlow, Backend } from "./records";
+import { CtFlow, Backend, Route } from "./records";
 import { Frame } from "./frame";
-import { IPPROTO_TCP, IPPROTO_UDP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
+import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import { addrEq } from "./addr";
 import { backendAt, frontendAt, hasSnat, hasHairpin, flowSnatAddr } from "./regions";
 import { replyKeyHash } from "./conntrack";
-import { backendUsable, svcLookup } from "./select";
+import { backendUsable, svcLookup, routeLookup } from "./select";
 
-/** The flow's backend entry if the flow still holds in the generation in force, else null (the
- * flow is stale: re-select it, or drop what cannot be re-selected). */
-@inline export function flowBackend(e: CtFlow): Backend | null {
+/** Whether a source-translated flow's SNAT (or hairpin) address is still CONFIG's address of its
+ * family; true for a flow without CTF_SNAT. Without it the rewrite would write a zeroed source,
+ * with another one the flow's replies (addressed to the old one) are lost: the flow is stale
+ * whatever became of its backend. */
+@inline export function snatHolds(e: CtFlow): bool {
+  if ((e.flags & L.CTF_SNAT) == 0) return true;
+  const family = <u32>e.family;
+  if (!hasSnat(family) || ((e.flags & L.CTF_HAIRPIN) != 0 && !hasHairpin(family))) return false;
+  // The flow does not store its SNAT address, but its reply-key hash was made with it: a
+  // different hash under CONFIG's address means the address changed (its replies, addressed to
+  // the old one, no longer reach it). Costs one key hash, on masqueraded flows' hits only.
+  return replyKeyHash(e.backendAddr, flowSnatAddr(<u32>e.flags, family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) == e.replyHash;
+}
+
+/** The flow's backend entry if its id is usable in the generation in force and still names the
+ * address, port and family the flow was translated to; else null (the backend left the
+ * endpoints, or its id was handed to another one). */
+@inline export function backendHolds(e: CtFlow): Backend | null {
   const bid = e.backendId;
   if (!backendUsable(bid)) return null;
   const be = backendAt(bid);
   if (<u32>be.port != <u32>e.bport || be.family != e.family || !addrEq(be.addrPtr, e.backendAddr)) return null;
-  if ((e.flags & L.CTF_SNAT) != 0) {
-    const family = <u32>e.family;
-    if (!hasSnat(family) || ((e.flags & L.CTF_HAIRPIN) != 0 && !hasHairpin(family))) return null;
-    // The flow does not store its SNAT address, but its reply-key hash was made with it: a
-    // different hash under CONFIG's address means the address changed (its replies, addressed to
-    // the old one, no longer reach it). Costs one key hash, on masqueraded flows' hits only.
-    if (replyKeyHash(e.backendAddr, flowSnatAddr(<u32>e.flags, family), <u32>e.bport, <u32>e.nport, <u32>e.proto, family) != e.replyHash) return null;
-  }
   return be;
+}
+
+/** The flow's backend entry if the flow still holds in the generation in force (its backend and
+ * its SNAT address), else null. */
+@inline export function flowBackend(e: CtFlow): Backend | null {
+  return snatHolds(e) ? backendHolds(e) : null;
+}
+
+/** Whether flow e, whose backend left (backendHolds null, snatHolds true), stays on the address
+ * and port it was translated to: TCP and SCTP flows, whose conntrack entries kube-proxy never
+ * cleans (pkg/proxy/conntrack/cleanup.go cleans UDP only), so the kernel keeps translating an
+ * open connection to the old pod, which keeps serving it while it runs (a blue/green switch of
+ * a Service's selector, a targetPort change). UDP flows re-select (kube-proxy's UDP cleanup). A
+ * pure SYN on such a flow is a new connection on the old 5-tuple and re-selects instead (the
+ * caller checks it): a new connection must reach a current endpoint. */
+@inline export function keepsAddress(e: CtFlow): bool {
+  const proto = <u32>e.proto;
+  return proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
+}
+
+/** Whether fr is a pure TCP SYN (SYN without ACK, FIN or RST): a new connection. */
+@inline export function pureSyn(fr: Frame): bool {
+  return <u32>fr.proto == IPPROTO_TCP && (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN;
+}
+
+/** The route a kept flow (keepsAddress) reaches its own backend address by, as plain routing
+ * would reach it (select.ts routeLookup: a neighbour's host route, else a NodeConfig route); null
+ * when none does, when the address lies in a service CIDR, or when the route has no port: the
+ * address is unreachable (the pod is gone), the packet is dropped, never sent elsewhere. */
+export function keptRoute(e: CtFlow): Route | null {
+  const rt = routeLookup(e.backendAddr, <u32>e.family);
+  if (rt == null || <u32>rt.kind != L.RTK_FORWARD || <u32>rt.outPort == L.PORT_NONE) return null;
+  return rt;
 }
 
 /** Whether frame fr (a hit in the original direction of flow e) opens a new connection on the
  * 5-tuple of a closed one: TCP, the flow is closing and fr is a pure SYN (no ACK, FIN or RST).
  * Such a flow is stale: it is freed and the SYN selects a backend again. */
 @inline export function reopensClosed(e: CtFlow, fr: Frame): bool {
-  return <u32>fr.proto == IPPROTO_TCP && <u32>e.state == L.CTS_TCP_CLOSING &&
-    (<u32>fr.tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) == TCP_SYN;
+  return <u32>e.state == L.CTS_TCP_CLOSING && pureSyn(fr);
 }
 
 /** For frame fr (a UDP hit in the original direction) on backend be: when be no longer serves

@@ -1,7 +1,8 @@
-// Stale flows (docs/core.md "Original-direction hit" step 1, assembly/stale.ts): a flow whose
-// backend id now names another backend (the compiler reuses freed ids), or whose SNAT address is
-// gone, is re-selected on its next client packet and never forwarded with the old translation;
-// an ICMP error about such a flow's reply is dropped. Every case runs the Wasm core and the
+// Stale flows (docs/core.md "Original-direction hit" step 2, assembly/stale.ts): a UDP flow whose
+// backend id now names another backend (the compiler reuses freed ids), or any flow whose SNAT
+// address is gone, is re-selected on its next client packet and never forwarded with the old
+// translation; an ICMP error about such a flow's reply is dropped. (A TCP/SCTP flow whose backend
+// left keeps its own address: core-backend-left.) Every case runs the Wasm core and the
 // reference model side by side (core = model) and checks the bytes on the wire.
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
@@ -19,14 +20,16 @@ const flip = flipPair;
 const run = runPair;
 const tcp = (flags, o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: o.src ?? CLIENT, dst: VIP, proto: 'TCP', sport: o.sport ?? 1000, dport: 80, flags });
 const svc = (bes, flags = 0) => frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP', flags }, bes);
+const udp = (o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: o.src ?? CLIENT, dst: VIP, proto: 'UDP', sport: o.sport ?? 1000, dport: 80 });
+const usvc = (bes) => frontend({ id: 1, addr: VIP, port: 80, proto: 'UDP' }, bes);
 
-test('an id reused for a backend at another port re-selects the flow (address equal, port differs)', (t) => {
+test('an id reused for a backend at another port re-selects a UDP flow (address equal, port differs)', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
-  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
-  t.is(run(t, s, [tcp('S')], 1000)[0].p.dport, 8080);
+  const s = pair(mkIr({ frontends: [usvc([a])], backends: [a] }));
+  t.is(run(t, s, [udp()], 1000)[0].p.dport, 8080);
   const b = backend({ id: 1, addr: '10.1.0.1', port: 9090 });
-  flip(s, mkIr({ frontends: [svc([b])], backends: [b] }));
-  const [r] = run(t, s, [tcp('A')], 1100);
+  flip(s, mkIr({ frontends: [usvc([b])], backends: [b] }));
+  const [r] = run(t, s, [udp()], 1100);
   t.is(r.reason, 'fwd_nat');
   t.is(r.p.dport, 9090);
   t.is(r.trace.ct, L.TRCT_RESELECT);
@@ -48,19 +51,19 @@ test('an id reused for the same address and port keeps the flow (it is the same 
   t.is(s.core.counters().global.ct_reselect, 0);
 });
 
-test('an id reused under a frontend that is gone: the stale flow goes to the no-service path', (t) => {
+test('an id reused under a frontend that is gone: the stale UDP flow goes to the no-service path', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
-  const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
-  run(t, s, [tcp('S')], 1000);
+  const s = pair(mkIr({ frontends: [usvc([a])], backends: [a] }));
+  run(t, s, [udp()], 1000);
   const b = backend({ id: 1, addr: '10.1.0.9', port: 8080, service: 'default/other' });
-  const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'TCP' }, [b]);
+  const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'UDP' }, [b]);
   flip(s, mkIr({ frontends: [other], backends: [b] }));
-  const [r] = run(t, s, [tcp('A')], 1100);
+  const [r] = run(t, s, [udp()], 1100);
   t.is(r.reason, 'host_no_match');
   t.is(s.core.counters().global.ct_active, 0, 'the stale flow was freed');
 });
 
-test('an ICMP error from the client about a reply of a flow whose backend id was reused is dropped', (t) => {
+test('an ICMP error from the client about a reply of a TCP flow whose backend id was reused goes to the old address by its route, or is dropped without one', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
   const s = pair(mkIr({ frontends: [svc([a])], backends: [a] }));
   run(t, s, [tcp('S')], 1000);
@@ -72,7 +75,27 @@ test('an ICMP error from the client about a reply of a flow whose backend id was
   t.is(run(t, s, [err()], 1020)[0].reason, 'fwd_icmp_error', 'translated while the flow holds');
   const b = backend({ id: 1, addr: '10.1.0.2', port: 8080 });
   flip(s, mkIr({ frontends: [svc([b])], backends: [b] }));
-  t.is(run(t, s, [err()], 1030)[0].reason, 'drop_no_route');
+  const [gone] = run(t, s, [err()], 1030);
+  t.is(gone.reason, 'drop_backend_unreachable', 'no route reaches the old address');
+  t.true((gone.trace.stages & L.TS_BACKEND_LEFT) !== 0);
+  t.is(gone.trace.backend, 0, 'the id names another backend now');
+  flip(s, mkIr({ frontends: [svc([b])], backends: [b], routes: [{ prefix: '10.1.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc }] }));
+  const [r] = run(t, s, [err()], 1040);
+  t.is(r.reason, 'fwd_icmp_error');
+  t.is(r.outPort, 7, 'out of the route to the old address');
+  t.is(r.p.dst, '10.1.0.1', 'to the old backend, never to the one its id names now');
+});
+
+test('an ICMP error from the client about a reply of a UDP flow whose backend id was reused is dropped', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+  const route = { prefix: '10.1.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+  const s = pair(mkIr({ frontends: [usvc([a])], backends: [a], routes: [route] }));
+  run(t, s, [udp()], 1000);
+  const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'UDP', sport: 80, dport: 1000 });
+  const err = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+  const b = backend({ id: 1, addr: '10.1.0.2', port: 8080 });
+  flip(s, mkIr({ frontends: [usvc([b])], backends: [b], routes: [route] }));
+  t.is(run(t, s, [err], 1030)[0].reason, 'drop_no_route');
 });
 
 test('SNAT address removed: the masqueraded flow is re-selected without SNAT, its replies to the old address no longer match; restored: new flows masquerade again', (t) => {

@@ -9,7 +9,9 @@
 // the first large generation grows (reallocates) the table sets mid-run.
 // Checked: every packet's verdict, reason, out port and output bytes (and trace record on traced
 // batches) equal the model's; no new flow is sent to a backend that is not in the generation in
-// force; at every flip and at the end the counters and the set of live flows are equal.
+// force (an open TCP/SCTP flow whose backend left goes to its own address through the pod routes,
+// which some generations have and others not); at every flip and at the end the counters and the
+// set of live flows are equal.
 // A fresh seed every run (printed; WDP_DIFF_SWAP_SEED=n replays it).
 import test from 'ava';
 import { randomInt } from 'node:crypto';
@@ -84,7 +86,7 @@ function randomEndpoint(g) {
 }
 
 function randomTables(g, nServices) {
-  return { services: Array.from({ length: nServices }, () => randomService(g)), snat: { 4: g.chance(0.9) ? 1 : 0, 6: g.chance(0.9) ? 1 : 0 }, routes: g.chance(0.8) };
+  return { services: Array.from({ length: nServices }, () => randomService(g)), snat: { 4: g.chance(0.9) ? 1 : 0, 6: g.chance(0.9) ? 1 : 0 }, routes: g.chance(0.8), podRoutes: g.chance(0.6) };
 }
 
 /** The next generation: some services removed and added, endpoints changed, flags flipped. */
@@ -102,7 +104,7 @@ function mutateTables(g, d) {
   // a family's SNAT address is sometimes removed, restored or changed (0: none, 1 or 2: one of two
   // addresses) under live masqueraded flows: those flows are then stale (re-selected, docs/core.md)
   const snat = { 4: g.chance(0.1) ? g.int(3) : d.snat[4], 6: g.chance(0.1) ? g.int(3) : d.snat[6] };
-  return { services, snat, routes: g.chance(0.1) ? !d.routes : d.routes };
+  return { services, snat, routes: g.chance(0.1) ? !d.routes : d.routes, podRoutes: g.chance(0.2) ? !d.podRoutes : d.podRoutes };
 }
 
 /** Stable ids; freed ids reused first-in-first-out from the next generation on (the compiler's
@@ -154,6 +156,9 @@ function buildIr(d, feIds, beIds) {
     { prefix: '172.16.0.0/12', outPort: 5, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
     { prefix: 'fd00:aaaa::/32', outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
   ] : [];
+  // the endpoints' address space (what a kept flow whose backend left is routed by): out ports no
+  // backend has, so the stray check can tell such a packet
+  if (d.podRoutes) routes.push(...POD_ROUTES);
   return mkIr({ frontends, backends, routes, snatV4: d.snat[4] ? `10.255.0.${d.snat[4]}` : undefined, snatV6: d.snat[6] ? `fd00:ff::${d.snat[6]}` : undefined });
 }
 
@@ -219,14 +224,26 @@ function stateProblems(core, model) {
   return problems.slice(0, 20);
 }
 
+const POD_ROUTES = [
+  { prefix: '10.64.0.0/10', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+  { prefix: 'fd00:1::/64', outPort: 8, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+];
+const POD_ROUTE_PORTS = new Set(POD_ROUTES.map((r) => r.outPort));
+
 /** Client-side packets go to a backend of the generation in force: the destination of every
- * fwd_nat output of a client frame (new flow or existing one) must be one of the Ir's backends. */
+ * fwd_nat output of a client frame (new flow or existing one) must be one of the Ir's backends —
+ * or, sent out of a pod route's port (no backend has one), the own address of a TCP/SCTP flow
+ * whose backend left (the trace, when there is one, says so). */
 function strayBackend(pairs, ir, clientIdx) {
   const valid = new Set([...ir.backends.values()].map((b) => `${b.addr}|${b.port}`));
   for (const i of clientIdx) {
     const p = pairs[i];
     if (p.core.reason !== 'fwd_nat') continue;
     const out = parseFrame(B.fromHex(p.core.hex));
+    if (POD_ROUTE_PORTS.has(p.core.outPort)) {
+      if (out.proto === 17 || (p.core.trace && !(p.core.trace.stages & L.TS_BACKEND_LEFT))) return `packet ${i} (${p.input}) routed to ${out.dst}:${out.dport} but is no kept flow`;
+      continue;
+    }
     if (!valid.has(`${out.dst}|${out.dport}`)) return `packet ${i} (${p.input}) sent to ${out.dst}:${out.dport}, not a backend of this generation`;
   }
   return undefined;
@@ -244,7 +261,7 @@ function swapRun(t, reuseIds) {
   const core = Core.create(OPTS);
   const model = new ReferenceModel(ir, OPTS);
   core.applyIr(ir);
-  let now = 1000, packets = 0, flips = 0, maxFe = ir.frontends.size, maxBe = ir.backends.size;
+  let now = 1000, packets = 0, flips = 0, kept = 0, maxFe = ir.frontends.size, maxBe = ir.backends.size;
   const reasons = new Map();
   const GENERATIONS = Number(process.env.WDP_DIFF_SWAP_GENERATIONS ?? 60);
   const where = () => `seed ${seed} (WDP_DIFF_SWAP_SEED=${seed}), generation ${flips}, t=${now}`;
@@ -260,6 +277,7 @@ function swapRun(t, reuseIds) {
       const stray = reuseIds ? undefined : strayBackend(pairs, ir, clientIdx);
       if (stray) { t.fail(`${where()}: ${stray}`); return; }
       for (const p of pairs) reasons.set(p.core.reason, (reasons.get(p.core.reason) ?? 0) + 1);
+      kept += pairs.filter((p) => p.core.reason === 'fwd_nat' && POD_ROUTE_PORTS.has(p.core.outPort)).length;
       packets += pairs.length;
       if (process.env.WDP_DIFF_SWAP_EVERY_BATCH) {
         const p = stateProblems(core, model);
@@ -285,11 +303,13 @@ function swapRun(t, reuseIds) {
   // the run reached what it claims to test
   t.true(maxFe > OPTS.capacities.frontends && maxBe > OPTS.capacities.backends, 'the tables outgrew their initial capacity');
   t.true(c.ct_reselect > 0, 'some flow lost its backend in a flip and was re-selected');
+  t.true(kept > 0, 'some open TCP/SCTP flow whose backend left went on to its own address');
+  t.true((reasons.get('drop_backend_unreachable') ?? 0) > 0, 'some such flow found no route to its address');
   if (reuseIds) t.true(beIds.reused > 0 && feIds.reused > 0, `ids were reused (${feIds.reused} frontend, ${beIds.reused} backend ids)`);
   for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error']) t.true((reasons.get(r) ?? 0) > 0, `no ${r} seen`);
 }
 
-test('core = model over large random tables, generation flips mid-traffic, every client packet to a backend in force (fresh seed)', (t) => {
+test('core = model over large random tables, generation flips mid-traffic, every client packet to a backend in force or a kept flow\'s own address (fresh seed)', (t) => {
   swapRun(t, false);
 });
 
@@ -300,23 +320,45 @@ test('core = model over large random tables, generation flips mid-traffic, ids r
 // A flow remembers its backend by id and by the address it was translated to. When that backend is
 // removed and, in a later apply, its id is handed to another backend (src/compiler/ids.ts reuses
 // freed ids first-in-first-out, with no minimum delay), the id is usable again but names another
-// pod: the flow is stale and is re-selected (assembly/stale.ts), never sent to the old address
-// through the new backend's port and MACs.
-test('a flow pinned to a removed backend whose id now names another backend is re-selected, not sent to the old address', (t) => {
+// pod: the flow is never sent to the old address through the new backend's port and MACs
+// (assembly/stale.ts). A UDP flow is re-selected; an open TCP connection stays on its old
+// address, forwarded by the route to it (as kube-proxy leaves its conntrack entry), or dropped
+// when no route reaches it.
+test('a flow pinned to a removed backend whose id now names another backend is never sent to the old address by the new backend\'s hop: UDP re-selected, TCP routed to its own address', (t) => {
   const opts = { flows: 64, batchMax: 16 };
-  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
-  const gen0 = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP' }, [a])], backends: [a] });
-  const b = backend({ id: 1, addr: '10.1.0.2', port: 8080, outPort: 2 });   // same id, another pod
-  const gen1 = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP' }, [b])], backends: [b] });
-  const core = Core.create(opts);
-  core.applyIr(gen0);
-  const syn = B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: '10.0.0.1', dst: '10.96.0.1', proto: 'TCP', sport: 1000, dport: 80, flags: 'S' });
-  const ack = B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: '10.0.0.1', dst: '10.96.0.1', proto: 'TCP', sport: 1000, dport: 80, flags: 'A' });
-  t.is(parseFrame(core.run([syn], 1000, 3)[0].frame).dst, '10.1.0.1');
-  core.applyIr(gen1);
-  const r = core.run([ack], 1100, 3)[0];
-  t.is(r.reason, 'fwd_nat');
-  t.is(parseFrame(r.frame).dst, '10.1.0.2', 'the flow goes to a backend of the generation in force');
+  const gens = (proto, routes) => {
+    const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
+    const b = backend({ id: 1, addr: '10.1.0.2', port: 8080, outPort: 2 });   // same id, another pod
+    return [mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80, proto }, [a])], backends: [a], routes }),
+      mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80, proto }, [b])], backends: [b], routes })];
+  };
+  const pkt = (proto, flags) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: '10.0.0.1', dst: '10.96.0.1', proto, sport: 1000, dport: 80, flags });
+  const route = { prefix: '10.1.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+  for (const [proto, routes, first, second, want] of [
+    ['UDP', [route], undefined, undefined, { reason: 'fwd_nat', dst: '10.1.0.2', out: 2 }],
+    ['TCP', [route], 'S', 'A', { reason: 'fwd_nat', dst: '10.1.0.1', out: 7 }],
+    ['TCP', [], 'S', 'A', { reason: 'drop_backend_unreachable' }],
+    ['TCP', [route], 'S', 'S', { reason: 'fwd_nat', dst: '10.1.0.2', out: 2 }],   // a new connection on the tuple
+  ]) {
+    const [gen0, gen1] = gens(proto, routes);
+    const core = Core.create(opts);
+    core.applyIr(gen0);
+    const model = new ReferenceModel(gen0, opts);
+    const go = (flags, now) => {
+      const pairs = runBoth(core, model, [{ frame: pkt(proto, flags), inPort: 3 }], now, 0, { trace: true });
+      t.is(firstMismatch(pairs), undefined, 'core = model');
+      return pairs[0].core;
+    };
+    t.is(parseFrame(B.fromHex(go(first, 1000).hex)).dst, '10.1.0.1');
+    core.applyIr(gen1); model.setIr(gen1);
+    const r = go(second, 1100);
+    const what = `${proto} ${second ?? ''} routes ${routes.length}`;
+    t.is(r.reason, want.reason, what);
+    if (want.dst) {
+      t.is(parseFrame(B.fromHex(r.hex)).dst, want.dst, what);
+      t.is(r.outPort, want.out, what);
+    }
+  }
 });
 
 // A masqueraded flow whose family's SNAT address is removed by the generation in force is stale

@@ -340,6 +340,31 @@ for (const { fam, vip, node, hairpin } of [
     t.is(core.counters().global.snat, 1);
   });
 
+  test(`IPv${fam} host hairpin: the connection goes on from the hairpin address after its endpoint (the node) left the Service, by the route to the node`, (t) => {
+    const nport = nportOf(45000, 6, 80);
+    const hostRoute = { prefix: `${node}/${fam === 4 ? 32 : 128}`, outPort: 9, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+    const other = fam === 4 ? '10.1.0.7' : 'fd00:1::7';
+    const left = [backend({ id: 2, addr: other, port: 8080, outPort: BE_PORT })];
+    const after = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, left)], backends: left, routes: [hostRoute],
+      [`snatV${fam}`]: node, [`hairpinV${fam}`]: hairpin });
+    runScenario(t, {
+      tables: tables(true),
+      steps: [
+        { label: 'SYN from the node to the VIP', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'S' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'S', ttl: 63 })) },
+        { apply: after },
+        { label: 'data after the node left the endpoints', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 1, ack: 6, payload: 'GET /' }),
+          expect: fwd(9, B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, proto: 'TCP', src: hairpin, dst: node, sport: nport, dport: 8080, flags: 'PA', seq: 1, ack: 6, payload: 'GET /', ttl: 63 })) },
+        { label: 'its answer to the hairpin address', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: hairpin, sport: 8080, dport: nport, flags: 'A', seq: 5, ack: 6 }),
+          expect: reverse(toBe({ proto: 'TCP', src: vip, dst: node, sport: 80, dport: 45000, flags: 'A', seq: 5, ack: 6, ttl: 63 })) },
+        // without its hairpin address the flow's reply key no longer holds: re-selected as before
+        { apply: mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, left)], backends: left, routes: [hostRoute], [`snatV${fam}`]: node }) },
+        { label: 'hairpin address removed', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: node, dst: vip, sport: 45000, dport: 80, flags: 'PA', seq: 6, ack: 6, payload: '!' }),
+          expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: node, dst: other, sport: 45000, dport: 8080, flags: 'PA', seq: 6, ack: 6, payload: '!', ttl: 63 })) },
+      ],
+    });
+  });
+
   test(`IPv${fam} host hairpin over UDP; an ICMP error from the node about it is translated back`, (t) => {
     const nport = nportOf(5353, 17, 80);
     const q = { proto: 'UDP', payload: 'query' };
@@ -608,6 +633,42 @@ test('stale backend: a flow whose backend vanished is re-selected to a live one'
     ],
   });
 });
+
+// kube-proxy leaves TCP/SCTP conntrack entries alone: an open connection whose endpoint left the
+// Service goes on to the old pod's address, by the route that reaches it (here the old pod's
+// neighbour host route, on its own port and MACs); with that route gone it is dropped.
+for (const { fam, client, vip, be } of FAMILIES) {
+  test(`IPv${fam}: an open TCP connection whose backend left goes on to its old address by the route to it; a new SYN goes to the backend in force; no route: dropped`, (t) => {
+    const other = fam === 4 ? '10.1.0.6' : 'fd00:1::6';
+    const hostRoute = { prefix: `${be}/${fam === 4 ? 32 : 128}`, outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+    const old = [backend({ id: 1, addr: be, port: 8080, outPort: BE_PORT })];
+    const now = [backend({ id: 2, addr: other, port: 8080, outPort: BE_PORT })];
+    const fe = (bes) => frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, bes);
+    const base = { proto: 'TCP', sport: 40000, ttl: 64 };
+    const toRoute = (spec) => B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, ...spec });
+    runScenario(t, {
+      tables: mkIr({ frontends: [fe(old)], backends: old, routes: [hostRoute] }),
+      steps: [
+        { label: 'SYN', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'S', seq: 7 }),
+          expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'S', seq: 7, ttl: 63 })) },
+        { label: 'SYN-ACK', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: be, dst: client, sport: 8080, dport: 40000, flags: 'SA', seq: 99, ack: 8 }),
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: client, sport: 80, dport: 40000, flags: 'SA', seq: 99, ack: 8, ttl: 63 })) },
+        { label: 'ACK', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'A', seq: 8, ack: 100 }),
+          expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, flags: 'A', seq: 8, ack: 100, ttl: 63 })) },
+        { apply: mkIr({ frontends: [fe(now)], backends: now, routes: [hostRoute] }) },
+        { label: 'data after the backend left', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'PA', seq: 8, ack: 100, payload: 'still there?' }),
+          expect: fwd(6, toRoute({ ...base, src: client, dst: be, dport: 8080, flags: 'PA', seq: 8, ack: 100, payload: 'still there?', ttl: 63 })) },
+        { label: 'the old pod answers', inPort: 6, in: fromBe({ proto: 'TCP', src: be, dst: client, sport: 8080, dport: 40000, flags: 'PA', seq: 100, ack: 20, payload: 'yes' }),
+          expect: reply(toCli({ proto: 'TCP', src: vip, dst: client, sport: 80, dport: 40000, flags: 'PA', seq: 100, ack: 20, payload: 'yes', ttl: 63 })) },
+        { label: 'a new connection', in: cli({ ...base, sport: 40001, src: client, dst: vip, dport: 80, flags: 'S', seq: 1 }),
+          expect: fwd(BE_PORT, toBe({ ...base, sport: 40001, src: client, dst: other, dport: 8080, flags: 'S', seq: 1, ttl: 63 })) },
+        { apply: mkIr({ frontends: [fe(now)], backends: now }) },
+        { label: 'the old pod unreachable', in: cli({ ...base, src: client, dst: vip, dport: 80, flags: 'PA', seq: 20, ack: 103, payload: 'hello?' }),
+          expect: dropped('drop_backend_unreachable') },
+      ],
+    });
+  });
+}
 
 test('malformed frames get their specific drop reason', (t) => {
   const good = cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 });

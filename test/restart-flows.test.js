@@ -142,18 +142,26 @@ test('a hairpin flow (the node to a Service whose backend is the node) keeps its
   t.deepEqual(importFlows(d, { ...recs, hairpinV4: undefined }, PORTS_B, 0, 10).dropped, { snatChanged: 1 });
 });
 
-test('a flow whose backend vanished is kept with backend 0: replies translate, the next packet re-selects', (t) => {
+test('a flow whose backend vanished is kept with backend 0: replies translate, the next packet goes on to its old address by the route to it (dropped without one), a new SYN re-selects', (t) => {
   const a = mkCore(oldIr());
   const [r1] = a.run([syn('10.0.0.5', 40000)], 1000, 0);
   const gone = parseFrame(r1.frame).dst;
   a.run([fromBackend(gone, '10.0.0.5', 40000)], 1001, 1);
   const recs = exportFlows(a, PORTS_A, 1002);
   const left = ADDRS.filter((x) => x !== gone);
-  const b = mkCore(irOf({ frontId: 2, ids: [11, 12, 13], addrs: left }));
+  const irB = irOf({ frontId: 2, ids: [11, 12, 13], addrs: left });
+  const b = mkCore(irB);
   t.deepEqual(importFlows(b, recs, PORTS_B, 0, 5), { flows: 1, affinity: 0, staleBackends: 1, dropped: {} });
   t.is(b.flows({}, 5)[0].backendId, 0);
   t.is(b.run([fromBackend(gone, '10.0.0.5', 40000, { flags: 'A' })], 6, 1)[0].reason, 'fwd_reply');
-  const [r2] = b.run([ack('10.0.0.5', 40000, NEW_UPLINK_MAC)], 7, 2);
+  // an open TCP connection whose backend left stays on its address (docs/core.md "Original-direction hit")
+  t.is(b.run([ack('10.0.0.5', 40000, NEW_UPLINK_MAC)], 7, 2)[0].reason, 'drop_backend_unreachable', 'no route reaches the old address');
+  b.applyIr({ ...irB, routes: [{ prefix: `${gone}/32`, outPort: 1, dstMac: MAC.beDst, srcMac: MAC.beSrc }] });
+  const [kept] = b.run([ack('10.0.0.5', 40000, NEW_UPLINK_MAC)], 8, 2);
+  t.is(kept.reason, 'fwd_nat');
+  t.is(parseFrame(kept.frame).dst, gone, 'the old pod, by the route to it');
+  // a new connection on the same tuple is load-balanced over the endpoints in force
+  const [r2] = b.run([syn('10.0.0.5', 40000, { dstMac: NEW_UPLINK_MAC })], 9, 2);
   t.is(r2.reason, 'fwd_nat');
   t.true(left.includes(parseFrame(r2.frame).dst));
   t.is(b.counters().global.ct_reselect, 1);

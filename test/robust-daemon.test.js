@@ -309,7 +309,7 @@ serial('applies at a steady rate while new connections arrive: none answered by 
 // even when it was now only terminating and ready endpoints existed. Linux conntrack (kube-proxy)
 // treats such a SYN as a new connection and load-balances it again; Kubernetes sends new
 // connections to terminating endpoints only when no endpoint is ready. Now the core does the same
-// (docs/core.md "Original-direction hit" step 1). Forced here with a fixed client port.
+// (docs/core.md "Original-direction hit" step 2). Forced here with a fixed client port.
 serial('(issue 14) a new connection reusing a closed connection\'s client port goes to a ready pod, not to the old, now terminating one', async (t) => {
   const [p0, p1] = topo.pods;
   const objs = (endpoints) => [svc('reuse', REUSE_VIP, [HTTP]), sliceYaml({ name: 'reuse-1', service: 'reuse', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints })];

@@ -27,9 +27,10 @@
 //   invalid      a field outside the layout's values
 //   full         the table is full (flows the core may not evict — established TCP, UDP streams,
 //                confirmed SCTP — are restored first)
-// A flow whose backend no longer exists is kept with backend id 0: the core re-selects it on the
-// next original-direction packet, exactly as it does when a backend disappears while running
-// (docs/core.md, "Original-direction hit"), and its replies still translate.
+// A flow whose backend no longer exists is kept with backend id 0: the core treats it exactly as
+// when a backend disappears while running (docs/core.md, "Original-direction hit": an open TCP or
+// SCTP connection goes on to its own address by the route to it, a UDP flow or a new SYN
+// re-selects), and its replies still translate.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
@@ -62,7 +63,7 @@ export interface FlowRecords {
 export interface ImportStats {
   flows: number;
   affinity: number;
-  /** Restored flows whose backend is gone (kept with backend id 0: re-selected on their next packet). */
+  /** Restored flows whose backend is gone (kept with backend id 0: handled as a backend that left). */
   staleBackends: number;
   dropped: Record<string, number>;
 }

@@ -268,9 +268,8 @@ class Worker {
 
   /** Backends without a next hop (id -> address; probeUnresolved asks for them), from the diffs. */
   private readonly unresolved = new Map<number, string>();
-  /** Frames to those backends, kept until a diff gives them a next hop (or expired): while any
-   * backend is unresolved the core writes a trace record per frame (~14 stores: which backend a
-   * no-route drop chose), otherwise never. */
+  /** Frames to those backends, kept until a diff gives them a next hop (or expired): the core
+   * names the backend a no-route drop was meant for in the frame's descriptor (D_AUX). */
   private readonly awaitingNeighbour: HoldQueue;
   /** Batch slots [releasedFrom, releasedTo) hold released frames, first held at heldSince[slot]. */
   private readonly heldSince: Float64Array;
@@ -560,7 +559,7 @@ class Worker {
    * resolved, a copy waits for it (the frame is as received: nothing rewritten, no flow made). */
   private holdForNeighbour(i: number, d: number, now: number): void {
     const core = this.core;
-    const addr = this.unresolved.get(core.dv.getUint32(core.map.trace + i * L.TRACE_SIZE + L.TR_BACKEND, true));
+    const addr = this.unresolved.get(core.dv.getUint32(d + L.D_AUX, true));
     if (addr === undefined) return;
     const len = Math.min(core.dv.getUint16(d + L.D_LEN, true), core.slotSize);
     const since = i >= this.releasedFrom && i < this.releasedTo ? this.heldSince[i] : now;
@@ -679,9 +678,6 @@ class Worker {
         const observing = this.observer.active;
         if (observing) this.observer.before(core, n, this.releasedFrom, this.releasedTo);
         t1 = clock();
-        // which backend a no-route drop chose is in its trace record: written only while some
-        // backend is unresolved (a trace request between batches resets it)
-        core.setCfg32(L.CFG_TRACE, this.unresolved.size > 0 ? L.TRACE_ON : 0);
         core.process(n, now);
         t2 = clock();
         if (observing) this.observer.after(core, n);

@@ -112,7 +112,18 @@ const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
  * conntrack deletes the old entry and looks the packet up afresh). Mirrors assembly/stale.ts
  * reopensClosed. */
 function reopensClosed(state: number, proto: number, tcpFlags: number): boolean {
-  return proto === 6 && state === L.CTS_TCP_CLOSING && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
+  return state === L.CTS_TCP_CLOSING && pureSyn(proto, tcpFlags);
+}
+
+/** A pure TCP SYN: a new connection. Mirrors assembly/stale.ts pureSyn. */
+function pureSyn(proto: number, tcpFlags: number): boolean {
+  return proto === 6 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
+}
+
+/** TCP and SCTP flows whose backend left stay on its address (kube-proxy cleans UDP conntrack
+ * entries only). Mirrors assembly/stale.ts keepsAddress. */
+function keepsAddress(proto: number): boolean {
+  return proto === 6 || proto === 132;
 }
 
 /** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
@@ -306,19 +317,28 @@ class Tables {
     const b = this.backs.get(id);
     return b && b.b.state !== L.BES_ABSENT ? b : undefined;
   }
-  /** The flow's backend if the flow still holds in this generation: its id is usable and still
-   * names the address, port and family the flow was translated to (ids are reused), and a
-   * source-NATed flow's SNAT address is still the family's. Mirrors assembly/stale.ts. */
-  flowBackend(fl: ModelFlow): BackView | undefined {
+  /** Whether a source-NATed flow's SNAT (or hairpin) address is still the family's (true without
+   * CTF_SNAT). Mirrors assembly/stale.ts snatHolds (which compares the flow's reply-key hash, made
+   * with that address, against one made with CONFIG's). */
+  snatHolds(fl: ModelFlow): boolean {
+    if (!(fl.flags & L.CTF_SNAT)) return true;
+    const cur = this.snatFor(fl.flags, fl.family);
+    return !!cur && eqBytes(cur, fl.natDst);
+  }
+  /** The flow's backend if its id is usable and still names the address, port and family the flow
+   * was translated to (ids are reused). Mirrors assembly/stale.ts backendHolds. */
+  backendHolds(fl: ModelFlow): BackView | undefined {
     const bv = this.usable(fl.backendId);
     if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
-    if (fl.flags & L.CTF_SNAT) {
-      // the SNAT address the flow was created with must still be the family's (the core compares
-      // the flow's reply-key hash, made with that address, against one made with CONFIG's)
-      const cur = this.snatFor(fl.flags, fl.family);
-      if (!cur || !eqBytes(cur, fl.natDst)) return undefined;
-    }
     return bv;
+  }
+  /** The route a TCP/SCTP flow whose backend left reaches its own address by (the first route of
+   * the family holding it, as plain routing), or undefined when none does, it is a service CIDR's
+   * or it has no port. Mirrors assembly/stale.ts keptRoute. */
+  keptRoute(fl: ModelFlow): RouteView | undefined {
+    const dst = { family: fl.family, bytes: fl.backend };
+    const r = this.routes.find((rt) => cidrContains(rt.c, dst));
+    return r && !r.serviceCidr && r.outPort !== L.PORT_NONE ? r : undefined;
   }
   /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
    * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
@@ -679,13 +699,19 @@ export class ReferenceModel {
 
   private hitOrig(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
-    let bv = reopensClosed(fl.state, p.proto, p.tcpFlags) ? undefined : this.tables.flowBackend(fl);
+    let bv: BackView | undefined;
+    if (!reopensClosed(fl.state, p.proto, p.tcpFlags) && this.tables.snatHolds(fl)) {
+      bv = this.tables.backendHolds(fl);
+      // core: pipeline.ts hitOrig — a TCP/SCTP flow whose backend left stays on its address
+      // (kube-proxy leaves its conntrack entry alone); a pure SYN on it re-selects
+      if (!bv && keepsAddress(fl.proto) && !pureSyn(p.proto, p.tcpFlags)) return this.hitLeft(x, fl);
+    }
     if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpReselectFront
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
-      // The backend left the current generation (or its id now names another backend, or the
-      // flow's SNAT address is gone), or a new SYN reopens the closing flow's tuple, or a UDP
-      // flow's backend stopped serving while the port has serving endpoints: the flow is
+      // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
+      // its id now names another backend), or a new SYN reopens a closing flow's tuple or one
+      // whose backend left, or a UDP flow's backend stopped serving while the port has serving endpoints: the flow is
       // re-created toward a backend of the same frontend; with the frontend gone too, the packet is handled as having no service.
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
@@ -701,22 +727,47 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
-    if (this.live) {
-      if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED;
-      else if (p.proto === 6) {
-        if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
-        else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
-          // the client's ACK of the SYN-ACK completes the handshake in both directions
-          fl.state = L.CTS_TCP_EST;
-          fl.flags |= L.CTF_CONFIRMED;
-        }
-      } else if (p.proto === 132 && (fl.flags & L.CTF_REPLIED)) fl.flags |= L.CTF_CONFIRMED; // core: conntrack.ts stateOnOrig (SCTP)
-      fl.lastSeen = this.now;
-      this.global[L.GC_CT_HIT]++;
-    }
+    this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
     this.countFrontBackend(fl.front, fl.backendId, x.len);
+  }
+
+  /** Core: pipeline.ts hitLeft — a TCP/SCTP flow whose backend left, translated as created and
+   * forwarded by the route to its own address; none: dropped. Trace and counters: backend 0. */
+  private hitLeft(x: Frame, fl: ModelFlow): void {
+    const p = x.p, t = x.t;
+    t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
+    t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
+    t.flow = fl.index; t.front = fl.front;
+    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    const r = this.tables.keptRoute(fl);
+    if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
+    this.origState(x, fl);
+    const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
+    natRewrite(x.f, p, snat, fl.nport, fl.backend, fl.bport);
+    x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
+    t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
+    this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, r.outPort);
+    this.countFrontBackend(fl.front, 0, x.len);
+  }
+
+  /** Live: the state change of an original-direction packet forwarded on flow fl (core:
+   * conntrack.ts stateOnOrig), last_seen, GC_CT_HIT. */
+  private origState(x: Frame, fl: ModelFlow): void {
+    const p = x.p;
+    if (!this.live) return;
+    if (this.udpStreams(fl)) fl.state = L.CTS_UDP_REPLIED;
+    else if (p.proto === 6) {
+      if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_ORIG);
+      else if (fl.state === L.CTS_TCP_SYN_RECV && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_ACK) {
+        // the client's ACK of the SYN-ACK completes the handshake in both directions
+        fl.state = L.CTS_TCP_EST;
+        fl.flags |= L.CTF_CONFIRMED;
+      }
+    } else if (p.proto === 132 && (fl.flags & L.CTF_REPLIED)) fl.flags |= L.CTF_CONFIRMED; // core: conntrack.ts stateOnOrig (SCTP)
+    fl.lastSeen = this.now;
+    this.global[L.GC_CT_HIT]++;
   }
 
   /** core: conntrack.ts udpStreams — a UDP flow becomes a stream (CTS_UDP_REPLIED) on a packet
@@ -993,13 +1044,22 @@ export class ReferenceModel {
       out = fl.clientPort; dstMac = fl.clientMac; srcMac = fl.localMac;
     } else {
       // (b) from the client, about a reply sent to it
-      const bv = this.tables.flowBackend(fl);
-      if (!bv) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
-      if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
+      // core: icmp.ts — a TCP/SCTP flow whose backend left goes to its own address by its route
+      const snatOk = this.tables.snatHolds(fl);
+      const bv = snatOk ? this.tables.backendHolds(fl) : undefined;
+      if (bv) {
+        if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
+        out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
+      } else if (snatOk && keepsAddress(fl.proto)) {
+        t.stages |= L.TS_BACKEND_LEFT;
+        t.backend = 0;
+        const r = this.tables.keptRoute(fl);
+        if (!r) { this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
+        out = r.outPort; dstMac = r.dstMac; srcMac = r.srcMac;
+      } else { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
       inner = { src: fl.backend, sport: fl.bport };
       if (snatFlag) { inner.dst = snatAddr; inner.dport = fl.nport; oSrc = snatAddr; }
       if (eqBytes(p.dst, fl.vip)) oDst = fl.backend;
-      out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
     }
     rewriteQuoted(f, q, inner);
     // outer addresses + TTL (IPv4 header checksum incrementally)
@@ -1015,7 +1075,7 @@ export class ReferenceModel {
     wr16(f, p.l4 + 2, internetChecksum(f, p.l4, p.end, init));
     f.set(dstMac, 0); f.set(srcMac, 6);
     this.result(x, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
-    this.countFrontBackend(fl.front, fl.backendId, x.len);
+    this.countFrontBackend(fl.front, t.backend, x.len);
     return true;
   }
 }

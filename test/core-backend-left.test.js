@@ -1,0 +1,184 @@
+// Open TCP/SCTP connections whose endpoint left the Service (docs/core.md "Original-direction
+// hit", assembly/stale.ts keepsAddress / keptRoute, pipeline.ts hitLeft): kube-proxy never cleans
+// TCP or SCTP conntrack entries (pkg/proxy/conntrack/cleanup.go cleans UDP only), so the kernel
+// keeps translating such a connection to the old pod's address, which keeps serving it while it
+// runs (a blue/green switch of a selector, a targetPort change). The core does the same: the flow
+// keeps its address and port, forwarded by the route to that address; no route → dropped
+// (drop_backend_unreachable), never sent elsewhere; a pure SYN on the tuple is a new connection
+// and is load-balanced over the endpoints in force; UDP flows re-select as before. Every case runs
+// the Wasm core and the reference model side by side (core = model) and checks the wire bytes.
+import test from 'ava';
+import * as B from '../dist/src/packet/build.js';
+import { backend, frontend, mkIr, runBoth, firstMismatch, MAC, L } from './lib/packets.js';
+import { corePair, flipPair as flip, runPair as run } from './lib/core-pair.js';
+
+const OPTS = { flows: 64, batchMax: 16, snatPortMin: 40000, snatPortMax: 40063 };
+const VIP = '10.96.0.1';
+const CLIENT = '10.0.0.1';
+const SNAT = '10.255.0.1';
+const OLD = '10.1.0.1', NEW = '10.1.0.2';
+// the neighbour host route of the old pod (what the daemon programs for a learned neighbour), with
+// MACs and a port of its own so the test can tell it from the backend's next hop
+const OLD_ROUTE = { prefix: `${OLD}/32`, outPort: 6, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+
+const a = backend({ id: 1, addr: OLD, port: 8080 });
+const b = backend({ id: 2, addr: NEW, port: 8080, outPort: 2 });
+const svc = (bes, o = {}) => frontend({ id: 1, addr: VIP, port: 80, proto: o.proto ?? 'TCP', flags: o.flags ?? 0 }, bes);
+const ir = (bes, o = {}) => mkIr({ frontends: [svc(bes, o)], backends: bes, routes: o.routes ?? [OLD_ROUTE], snatV4: o.snat });
+const fromClient = (flags, o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: o.proto ?? 'TCP', sport: o.sport ?? 1000, dport: 80, flags, ttl: o.ttl, payload: o.payload });
+const fromPod = (flags, o = {}) => B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: o.src ?? OLD, dst: o.dst ?? CLIENT, proto: o.proto ?? 'TCP', sport: 8080, dport: o.dport ?? 1000, flags });
+const flowOf = (s, sport = 1000) => s.core.flows({ includeExpired: true }).find((f) => f.clientPort === sport);
+
+/** A connection through the VIP to `a` (handshake complete: TCP_EST), then `a` leaves for `b`. */
+function established(t, o = {}) {
+  const s = corePair(ir([a], o), OPTS);
+  const [syn] = run(t, s, [fromClient('S', o)], 1000);
+  t.is(syn.p.dst, OLD);
+  const natd = syn.p.src, nport = syn.p.sport;
+  t.is(run(t, s, [fromPod('SA', { dst: natd, dport: nport })], 1001)[0].reason, 'fwd_reply');
+  t.is(run(t, s, [fromClient('A', o)], 1002)[0].reason, 'fwd_nat');
+  t.is(flowOf(s).state, 'tcp_established');
+  flip(s, ir([b], o));
+  return { s, natd, nport };
+}
+
+test('an open TCP connection whose backend left keeps its address and port through the route to it; replies come back; new connections go to the endpoints in force', (t) => {
+  const { s } = established(t);
+  const before = s.core.counters();
+  const [r] = run(t, s, [fromClient('PA', { payload: new Uint8Array([1, 2, 3]) })], 2000);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.dst, OLD, 'the old pod, not the one in force');
+  t.is(r.p.dport, 8080);
+  t.is(r.outPort, OLD_ROUTE.outPort, 'out of the route to the old address');
+  t.is(r.p.dstMac, MAC.rtDst);
+  t.is(r.p.srcMac, MAC.rtSrc);
+  t.is(r.trace.ct, L.TRCT_HIT_ORIG);
+  t.is(r.trace.select, L.TRSEL_EXISTING);
+  t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, 'traced as a flow whose backend left');
+  t.is(r.trace.backend, 0, 'no backend id names it any more');
+  t.is(r.trace.front, 1);
+  const after = s.core.counters();
+  t.is(after.global.ct_reselect, 0);
+  t.is(after.global.ct_hit, before.global.ct_hit + 1);
+  t.is(after.frontends[1].packets, before.frontends[1].packets + 1, 'the frontend counts it');
+  t.is(after.backends[2].packets, 0, 'the backend in force does not');
+  // the old pod answers: translated back to the client as before
+  const [back] = run(t, s, [fromPod('PA')], 2001);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.src, VIP);
+  t.is(back.p.sport, 80);
+  // a new connection is load-balanced over the endpoints in force
+  const [fresh] = run(t, s, [fromClient('S', { sport: 2000 })], 2002);
+  t.is(fresh.p.dst, NEW);
+  t.is(fresh.trace.ct, L.TRCT_NEW);
+  t.is(flowOf(s).state, 'tcp_established');
+});
+
+test('the connection closes through its old pod (FIN, FIN, last ACK), then a SYN reusing the tuple goes to the endpoints in force', (t) => {
+  const { s } = established(t);
+  const fin = run(t, s, [fromClient('FA')], 2000)[0];
+  t.is(fin.p.dst, OLD);
+  t.is(flowOf(s).state, 'tcp_half_closed_client');
+  t.is(run(t, s, [fromPod('FA')], 2001)[0].reason, 'fwd_reply');
+  t.is(flowOf(s).state, 'tcp_closing');
+  const last = run(t, s, [fromClient('A')], 2002)[0];
+  t.is(last.p.dst, OLD, 'the last ACK reaches the old pod, which can close cleanly');
+  const [syn] = run(t, s, [fromClient('S')], 3000);
+  t.is(syn.p.dst, NEW);
+  t.is(syn.trace.ct, L.TRCT_RESELECT);
+});
+
+test('a pure SYN on an open flow whose backend left is a new connection: load-balanced over the endpoints in force', (t) => {
+  const { s } = established(t);
+  const [syn] = run(t, s, [fromClient('S')], 2000);
+  t.is(syn.reason, 'fwd_nat');
+  t.is(syn.p.dst, NEW);
+  t.is(syn.trace.ct, L.TRCT_RESELECT);
+  t.true((syn.trace.stages & L.TS_STALE_RESELECT) !== 0);
+  t.is(s.core.counters().global.ct_reselect, 1);
+  t.is(flowOf(s).backend, NEW);
+  t.is(s.core.counters().global.ct_active, 1, 'the old flow was replaced');
+});
+
+test('no route to the old address (the pod is gone), a route without a port, or one of a service CIDR: dropped as drop_backend_unreachable, never sent elsewhere, the flow not refreshed', (t) => {
+  const cases = [
+    ['no route', []],
+    ['route without a port', [{ ...OLD_ROUTE, outPort: L.PORT_NONE }]],
+    ['service CIDR', [{ prefix: '10.1.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true }]],
+  ];
+  for (const [what, routes] of cases) {
+    const { s } = established(t);
+    flip(s, ir([b], { routes }));
+    const idle = flowOf(s).idleMs;
+    const [r] = run(t, s, [fromClient('PA')], 9000);
+    t.is(r.verdict, 'drop', what);
+    t.is(r.reason, 'drop_backend_unreachable', what);
+    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
+    t.is(s.core.counters().reasons.drop_backend_unreachable, 1, what);
+    t.is(s.core.counters().global.ct_reselect, 0, `${what}: not re-selected`);
+    t.true(flowOf(s).idleMs >= idle, `${what}: last_seen unchanged`);
+    // the pod's address is reachable again (its neighbour answers): the connection goes on
+    flip(s, ir([b]));
+    t.is(run(t, s, [fromClient('PA')], 9100)[0].p.dst, OLD, what);
+  }
+});
+
+test('TTL 1 on a flow whose backend left: drop_ttl_exceeded, as on any hit', (t) => {
+  const { s } = established(t);
+  t.is(run(t, s, [fromClient('PA', { ttl: 1 })], 2000)[0].reason, 'drop_ttl_exceeded');
+});
+
+test('SCTP keeps its address like TCP; UDP is re-selected (kube-proxy cleans UDP entries only)', (t) => {
+  for (const [proto, want] of [['SCTP', OLD], ['UDP', NEW]]) {
+    const s = corePair(ir([a], { proto }), OPTS);
+    t.is(run(t, s, [fromClient(undefined, { proto })], 1000)[0].p.dst, OLD, proto);
+    flip(s, ir([b], { proto }));
+    const [r] = run(t, s, [fromClient(undefined, { proto })], 1100);
+    t.is(r.reason, 'fwd_nat', proto);
+    t.is(r.p.dst, want, proto);
+  }
+});
+
+test('a masqueraded connection keeps its SNAT source and port, its replies to the SNAT address come back; a changed SNAT address still re-selects it', (t) => {
+  const o = { flags: L.FEF_MASQUERADE, snat: SNAT };
+  const { s, natd, nport } = established(t, o);
+  t.is(natd, SNAT);
+  const [r] = run(t, s, [fromClient('PA', o)], 2000);
+  t.is(r.p.dst, OLD);
+  t.is(r.p.src, SNAT, 'the source the flow was created with');
+  t.is(r.p.sport, nport);
+  t.is(r.outPort, OLD_ROUTE.outPort);
+  const [back] = run(t, s, [fromPod('PA', { dst: SNAT, dport: nport })], 2001);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.dst, CLIENT);
+  t.is(back.p.dport, 1000);
+  // the reply key no longer holds (another SNAT address): the flow is stale whatever its backend
+  flip(s, ir([b], { ...o, snat: '10.255.0.2' }));
+  const [moved] = run(t, s, [fromClient('PA', o)], 2002);
+  t.is(moved.trace.ct, L.TRCT_RESELECT);
+  t.is(moved.p.dst, NEW);
+  t.is(moved.p.src, '10.255.0.2');
+});
+
+test('an ICMP error from the client about the old pod\'s reply goes to the old pod by its route', (t) => {
+  const { s } = established(t);
+  const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'TCP', sport: 80, dport: 1000, flags: 'A' });
+  const err = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+  const [r] = run(t, s, [err], 2000);
+  t.is(r.reason, 'fwd_icmp_error');
+  t.is(r.p.dst, OLD);
+  t.is(r.outPort, OLD_ROUTE.outPort);
+  t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0);
+});
+
+test('dry run: a flow whose backend left is traced as a hit on its old address, nothing changes', (t) => {
+  const { s } = established(t);
+  const c0 = s.core.counters();
+  const dry = runBoth(s.core, s.model, [fromClient('FA')], 2000, 3, { dryRun: true });
+  t.is(firstMismatch(dry), undefined, 'core = model (dry run)');
+  t.is(dry[0].core.reason, 'fwd_nat');
+  t.is(dry[0].core.trace.ct, L.TRCT_HIT_ORIG);
+  t.true((dry[0].core.trace.stages & L.TS_BACKEND_LEFT) !== 0);
+  t.is(flowOf(s).state, 'tcp_established', 'the FIN changed no state');
+  t.is(s.core.counters().global.ct_hit, c0.global.ct_hit);
+});
