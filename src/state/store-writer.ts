@@ -6,9 +6,10 @@
 // to the thread, not copied) and posting the rest (a few ms); the inserts (~0.1–0.5 s) and the
 // commit's fsync leave its critical path.
 //
-// Requests are answered in order. A thread that fails (an exception, exit, terminate) rejects
-// every request in flight and is replaced by a new one on the next write; its uncommitted
-// transaction dies with its connection, so nothing of that write stays.
+// Requests are answered in order. A thread that fails (an exception, exit, terminate, a message
+// either way that cannot be deserialised) rejects every request in flight and is replaced by a new
+// one on the next write; its uncommitted transaction dies with its connection, so nothing of that
+// write stays.
 import { Worker } from 'node:worker_threads';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
