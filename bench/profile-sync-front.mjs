@@ -14,18 +14,24 @@
 // fresh store (StateStore.stage: what the main thread does before the writer thread inserts them;
 // its thread prestarted and idle, as in the daemon), each as its place in the body's text, as
 // the control plane passes them. Figures: the main thread's own CPU
-// (/proc/self/task/<pid>/schedstat; compare medians), and the process's (GC threads included).
+// (/proc/self/task/<pid>/schedstat; compare medians), the process's (GC threads included), and
+// the heap the checked objects keep (heap used after a full GC, before and after; not timed).
 import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { abOptions, harness } from './ab-builds.mjs';
 
 const { services, endpoints } = abOptions();
-const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'main_cpu_ms', 'process_cpu_after_last_byte_ms', 'process_cpu_ms'];
+const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'main_cpu_ms', 'process_cpu_after_last_byte_ms', 'process_cpu_ms', 'heap_retained_mb'];
 
 await harness({ url: import.meta.url, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS, child });
 
 async function child(imp, dist) {
+  // as bin/wdp.js sets it for the daemon, before any of wdp is loaded: where a function's first
+  // calls leave feedback decides what TurboFan compiles and how often it deoptimises
+  setFlagsFromString('--no-lazy-feedback-allocation');
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { parseManifestSources } = await imp('src/model/load.js');
@@ -44,6 +50,12 @@ async function child(imp, dist) {
   const main = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
   const proc = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
   const index = new AddressIndex({ node: () => null, services: () => [], slices: () => [], sliceCount: () => 0 });
+  // the heap the checked objects keep (raw and model), after a full GC on either side (measured
+  // outside the CPU figures): what every later scavenge and mark of the sync copies or visits
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const heap = () => { gc(); return process.memoryUsage().heapUsed / 1e6; };
+  const h0 = heap();
   const m0 = main(), p0 = proc();
   let objs, texts, m1, p1;
   if (reader) {
@@ -70,11 +82,12 @@ async function child(imp, dist) {
     remove: [],
   });
   const m2 = main(), p2 = proc();
+  const h1 = heap();
   await staged.commit();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
   console.log(JSON.stringify({
     main_cpu_while_arriving_ms: m1 - m0, main_cpu_after_last_byte_ms: m2 - m1, main_cpu_ms: m2 - m0,
-    process_cpu_after_last_byte_ms: p2 - p1, process_cpu_ms: p2 - p0,
+    process_cpu_after_last_byte_ms: p2 - p1, process_cpu_ms: p2 - p0, heap_retained_mb: h1 - h0,
   }));
 }

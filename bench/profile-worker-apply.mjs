@@ -67,13 +67,16 @@ const worker = applyMod ? {
   apply(wire) {
     const { diff } = applyMod.applyReceived(core, wire);
     for (const id of diff.backendsRemove) unresolved.delete(id);
-    applyMod.forEachBackendHop(diff.backendsUpsert, (id, outPort, addr) => {
+    const rows = applyMod.backendRows(diff.backendsUpsert);
+    for (let i = 0; i < rows.length; i++) {
+      const id = rows.idAt(i), outPort = rows.outPortAt(i);
+      if (outPort !== PORT_NONE && unresolved.size === 0) continue;
       const had = unresolved.get(id);
-      if (outPort !== PORT_NONE && had === undefined) return;
-      const a = canonicalAddr(addr());
+      if (outPort !== PORT_NONE && had === undefined) continue;
+      const a = canonicalAddr(rows.addrAt(i));
       if (outPort !== PORT_NONE || had !== a) unresolved.delete(id);
       if (outPort === PORT_NONE && had !== a) unresolved.set(id, a);
-    });
+    }
   },
 } : null;
 if (applyMod) applyMod.keepBackendsAsReceived(core);

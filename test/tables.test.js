@@ -131,6 +131,38 @@ test('an unchanged Ir is an empty diff and changing one backend touches one entr
   checkCore(t, core, changed);
 });
 
+test('a Maglev table naming no backend is rejected before anything is written: indexed tables of each width, an id table with id 0', (t) => {
+  const core = Core.create({ flows: 64 });
+  const good = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }, { id: 2, addr: '10.0.1.2', port: 80 }] });
+  core.applyIr(good);
+  const gen = core.generation;
+  const tryTable = (maglev, indexed, message) => {
+    const bad = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }, { id: 2, addr: '10.96.0.2', port: 80, proto: 'TCP', mask: 3, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }, { id: 2, addr: '10.0.1.2', port: 80 }] });
+    const f = bad.frontends.get(2);
+    f.maglev = maglev; f.maglevIndexed = indexed;
+    t.throws(() => core.applyIr(bad), { message });
+    t.is(core.generation, gen);
+    checkCore(t, core, good);
+  };
+  // frontend 2 has 2 backends: index 2 names none (the last slot, so every slot before it is read)
+  tryTable(Uint8Array.of(0, 1, 0, 1, 2), true, /frontend 2: Maglev slot names backend index 2 of 2/);
+  tryTable(Uint16Array.of(1, 0, 300), true, /frontend 2: Maglev slot names backend index 300 of 2/);
+  tryTable(Uint32Array.of(0, 70000, 1), true, /frontend 2: Maglev slot names backend index 70000 of 2/);
+  tryTable(Uint32Array.of(1, 2, 0, 1), false, /frontend 2: Maglev table contains backend id 0/);
+  // the same slots within range are written, widened to the backends' ids
+  for (const m of [Uint8Array.of(1, 0, 1), Uint16Array.of(0, 1, 1), Uint32Array.of(1, 1, 0)]) {
+    const core = Core.create({ flows: 64 });
+    const ok = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }, { id: 2, addr: '10.0.1.2', port: 80 }] });
+    const f = ok.frontends.get(1);
+    f.maglev = m; f.maglevIndexed = true;
+    core.applyIr(ok);
+    const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], dv = core.dv;
+    const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true) + 1 * L.FE_SIZE;
+    const mag = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + dv.getUint32(fe + L.FE_MAGLEV_OFF, true) * 4;
+    t.deepEqual([0, 1, 2].map((i) => dv.getUint32(mag + i * 4, true)), [...m].map((k) => f.backends[k]));
+  }
+});
+
 test('invalid addresses in a diff are rejected before anything is written', (t) => {
   const core = Core.create({ flows: 64 });
   const good = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 1, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }] });

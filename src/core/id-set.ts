@@ -16,7 +16,13 @@ export class IdSet {
     for (let i = 0; i < ids.length; i++) { checkId('IdSet', ids[i]); if (ids[i] > max) max = ids[i]; }
     const set = new IdSet();
     set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
-    for (let i = 0; i < ids.length; i++) set.add(ids[i]); // (never grows the bitmap now)
+    const bits = set.bits; // (ids checked above, the bitmap sized for them: no add() per id)
+    let count = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const w = ids[i] >>> 5, m = 1 << (ids[i] & 31);
+      if ((bits[w] & m) === 0) { bits[w] |= m; count++; }
+    }
+    set.count = count;
     return set;
   }
 

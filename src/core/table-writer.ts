@@ -21,6 +21,7 @@ import { ipv4ValueAt, parseAddr, parseCidr, parseMacShared as parseMac, writeAdd
 import { BackendColumnList } from '../ir/backend-columns.js';
 import { HASH_START, hashFinish, hashMix } from './hash.js';
 import { IdSet } from './id-set.js';
+import { FrontRecords } from './front-records.js';
 
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 const scratchWords = new Uint32Array(scratch16.buffer); // (little-endian, as linear memory)
@@ -110,8 +111,6 @@ class RangeAllocator {
   get used(): number { return this.top; }
 }
 
-interface FrontPlacement { maglevOff: number; maglevLen: number; cidrOff: number; cidrLen: number }
-
 export class TableWriter {
   ir: Ir = emptyIr();
   generation = 0;
@@ -119,10 +118,8 @@ export class TableWriter {
   private sets: [SetLayout, SetLayout];
   private maglev: RangeAllocator;
   private cidrs: RangeAllocator;
-  private placement = new Map<number, FrontPlacement>();
-  /** The service-map key each frontend id was written with. The Ir handed to apply() may be the
-   * caller's live object, already mutated to the next state, so old keys are remembered here. */
-  private keys = new Map<number, FrontKey>();
+  /** Each frontend id's placement and the service-map key it was written with (front-records.ts). */
+  private fronts = new FrontRecords();
   private backendIds = new IdSet();
   /** ClusterIP frontend ids by address ("family|addr"): each address has one catch-all key in the
    * service map naming the lowest of them (the core rejects a miss that hits it). One id as a
@@ -318,54 +315,55 @@ export class TableWriter {
       return;
     }
     // placements: reuse a frontend's ranges when sizes are unchanged, else allocate fresh ones and
-    // release the old ones after both sets are written (the active set may still read them)
+    // release the old ones after both sets are written (the active set may still read them).
+    // By the diff's list position (an id listed twice gets two: the last is recorded).
     const released: Array<[RangeAllocator, number, number]> = [];
-    const newPlacement = new Map<number, FrontPlacement>();
-    for (const f of diff.frontendsUpsert) {
-      const old = this.placement.get(f.id);
-      const p: FrontPlacement = { maglevOff: 0, maglevLen: f.maglev.length, cidrOff: 0, cidrLen: f.sourceRanges.length };
-      if (old && old.maglevLen === p.maglevLen) p.maglevOff = old.maglevOff;
+    const recs = this.fronts, ups = diff.frontendsUpsert;
+    const mOffs = new Int32Array(ups.length), cOffs = new Int32Array(ups.length);
+    let i = -1;
+    for (const f of ups) {
+      i++;
+      const had = recs.has(f.id), m = f.maglev.length, r = f.sourceRanges.length;
+      let mo: number, co: number;
+      if (had && recs.maglevLen(f.id) === m) mo = recs.maglevOff(f.id);
       else {
-        p.maglevOff = this.maglev.alloc(p.maglevLen);
-        if (old) released.push([this.maglev, old.maglevOff, old.maglevLen]);
+        mo = this.maglev.alloc(m);
+        if (had) released.push([this.maglev, recs.maglevOff(f.id), recs.maglevLen(f.id)]);
       }
-      if (old && old.cidrLen === p.cidrLen) p.cidrOff = old.cidrOff;
+      if (had && recs.cidrLen(f.id) === r) co = recs.cidrOff(f.id);
       else {
-        p.cidrOff = this.cidrs.alloc(p.cidrLen);
-        if (old) released.push([this.cidrs, old.cidrOff, old.cidrLen]);
+        co = this.cidrs.alloc(r);
+        if (had) released.push([this.cidrs, recs.cidrOff(f.id), recs.cidrLen(f.id)]);
       }
-      if (p.maglevOff < 0 || p.cidrOff < 0) {
+      if (mo < 0 || co < 0) {
         // fragmented beyond capacity: rewrite everything compactly into larger sets
         this.regrow(this.grownCaps(next, true), next, diff);
         return;
       }
-      newPlacement.set(f.id, p);
+      mOffs[i] = mo; cOffs[i] = co;
     }
     for (const id of diff.frontendsRemove) {
-      const old = this.placement.get(id);
-      if (old) { released.push([this.maglev, old.maglevOff, old.maglevLen], [this.cidrs, old.cidrOff, old.cidrLen]); }
+      if (recs.has(id)) released.push([this.maglev, recs.maglevOff(id), recs.maglevLen(id)], [this.cidrs, recs.cidrOff(id), recs.cidrLen(id)]);
     }
-    const prev = this.keys;
-    const vipChanges = this.vipChanges(diff, prev);
+    const vipChanges = this.vipChanges(diff, recs);
     const active = this.core.cfg32(L.CFG_GEN) & 1;
     const inactive = active ^ 1;
-    this.writeDiff(this.sets[inactive], diff, prev, newPlacement, vipChanges);
+    this.writeDiff(this.sets[inactive], diff, recs, mOffs, cOffs, vipChanges);
     if (diff.snat) this.writeSnat(diff.snat);
     this.core.setCfg32(L.CFG_GEN, inactive);
     // (the extents for a copy: after this diff, as account() below will record them)
     let maxFront = this.maxFront, maxBack = this.maxBack;
-    for (const f of diff.frontendsUpsert) if (f.id > maxFront) maxFront = f.id;
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > maxBack) maxBack = id; });
+    for (const f of ups) if (f.id > maxFront) maxFront = f.id;
+    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
     if (this.secondSetByCopy && this.copyBeatsReplay(diff) && sameShape(this.sets[0], this.sets[1])) this.copySet(this.sets[inactive], this.sets[active], maxFront, maxBack, false);
-    else this.writeDiff(this.sets[active], diff, prev, newPlacement, vipChanges);
-    for (const id of diff.frontendsRemove) this.keys.delete(id);
-    for (const f of diff.frontendsUpsert) this.keys.set(f.id, keyOf(f));
+    else this.writeDiff(this.sets[active], diff, recs, mOffs, cOffs, vipChanges);
+    this.account(diff); // (reads the records before this diff)
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
     forEachBackendId(diff.backendsUpsert, (id) => { this.backendIds.add(id); });
-    this.account(diff, this.placement);
-    for (const id of diff.frontendsRemove) { this.placement.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
+    for (const id of diff.frontendsRemove) { recs.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
     for (const id of diff.backendsRemove) this.zeroCounters(this.core.map.beCounters, id);
-    for (const [id, p] of newPlacement) this.placement.set(id, p);
+    i = -1;
+    for (const f of ups) { i++; recs.set(f, mOffs[i], cOffs[i]); }
     for (const [alloc, at, n] of released) alloc.release(at, n);
     this.ir = next;
     this.generation++;
@@ -437,24 +435,31 @@ export class TableWriter {
   // ---- one set ---------------------------------------------------------------------------------
 
   /** The ClusterIP addresses whose frontends `diff` changes, with the id their catch-all key names
-   * afterwards (0: none left, the key goes). Updates this.vips. */
-  private vipChanges(diff: IrDiff, prev: Map<number, FrontKey>): VipChange[] {
+   * afterwards (0: none left, the key goes). Updates this.vips. `prev`: the frontends written
+   * before (null: none, fresh sets — each address's first ClusterIP frontend adds its change). */
+  private vipChanges(diff: IrDiff, prev: FrontRecords | null): VipChanges {
     // keyed by the address string alone: an IPv6 address's has a ':', an IPv4 one's none (and
     // validate() refused an address of another family than its frontend's)
-    const touched = new Map<string, VipChange>();
-    const leave = (k: FrontKey | undefined) => {
-      if (!k || k.kind !== 'ClusterIP') return;
-      const key = k.addr, ids = this.vips.get(key);
-      if (ids === k.id) this.vips.delete(key); else if (typeof ids === 'object') ids.delete(k.id);
-      if (!touched.has(key)) touched.set(key, { addr: k.addr, family: k.family, id: 0, words: null, at: 0 });
-    };
-    for (const id of diff.frontendsRemove) leave(prev.get(id));
     const words = this.frontAddrWords(diff.frontendsUpsert);
+    const ch: VipChanges = { addr: [], family: [], id: [], at: [], words };
+    const touched = prev === null ? null : new Map<string, number>(); // address -> its change
+    const touch = (addr: string, family: number, at: number) => {
+      const k = touched?.get(addr);
+      if (k !== undefined) { if (at >= 0) ch.at[k] = at; return; }
+      touched?.set(addr, ch.addr.length);
+      ch.addr.push(addr); ch.family.push(family); ch.id.push(0); ch.at.push(at);
+    };
+    const leave = (id: number) => {
+      if (prev === null || !prev.has(id) || prev.kindOf(id) !== 'ClusterIP') return;
+      const key = prev.addrOf(id), ids = this.vips.get(key);
+      if (ids === id) this.vips.delete(key); else if (typeof ids === 'object') ids.delete(id);
+      touch(key, prev.familyOf(id), -1);
+    };
+    for (const id of diff.frontendsRemove) leave(id);
     let i = -1;
     for (const f of diff.frontendsUpsert) {
       i++;
-      const old = prev.get(f.id);
-      if (old && (old.kind !== f.kind || old.addr !== f.addr || old.family !== f.family)) leave(old);
+      if (prev !== null && prev.has(f.id) && (prev.kindOf(f.id) !== f.kind || prev.addrOf(f.id) !== f.addr || prev.familyOf(f.id) !== f.family)) leave(f.id);
       if (f.kind !== 'ClusterIP') continue;
       const key = f.addr;
       const ids = this.vips.get(key);
@@ -462,25 +467,24 @@ export class TableWriter {
       if (ids === undefined) this.vips.set(key, f.id);
       else if (typeof ids === 'number') this.vips.set(key, new Set([ids, f.id]));
       else ids.add(f.id);
-      touched.set(key, { addr: f.addr, family: f.family, id: 0, words, at: i * 4 });
+      if (touched !== null || ids === undefined) touch(key, f.family, i * 4);
     }
-    for (const [key, c] of touched) {
-      const ids = this.vips.get(key);
+    for (let k = 0; k < ch.addr.length; k++) {
+      const key = ch.addr[k], ids = this.vips.get(key);
       if (ids === undefined || (typeof ids === 'object' && ids.size === 0)) { this.vips.delete(key); continue; }
-      if (typeof ids === 'number') { c.id = ids; continue; }
+      if (typeof ids === 'number') { ch.id[k] = ids; continue; }
       let min = 0;
       for (const id of ids) if (min === 0 || id < min) min = id;
-      c.id = min;
+      ch.id[k] = min;
     }
-    return [...touched.values()];
+    return ch;
   }
 
   /** Writes `diff` into set `s`; `fresh`: the set is new, every byte zero (a regrow's), so rows
    * need no clearing first. */
-  private writeDiff(s: SetLayout, diff: IrDiff, prev: Map<number, FrontKey>, placement: Map<number, FrontPlacement>, vipChanges: VipChange[], fresh = false): void {
+  private writeDiff(s: SetLayout, diff: IrDiff, prev: FrontRecords | null, mOffs: Int32Array, cOffs: Int32Array, vip: VipChanges, fresh = false): void {
     for (const id of diff.frontendsRemove) {
-      const old = prev.get(id);
-      if (old) this.svcmapDelete(s, old); // (reads the old address from its entry: before the entry is cleared)
+      if (prev !== null && prev.has(id)) this.svcmapDelete(s, prev, id); // (reads the old address from its entry: before the entry is cleared)
       this.core.u8.fill(0, s.front + id * L.FE_SIZE, s.front + (id + 1) * L.FE_SIZE);
     }
     for (const id of diff.backendsRemove) {
@@ -491,34 +495,35 @@ export class TableWriter {
     else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b, fresh));
     const words = this.frontAddrWords(diff.frontendsUpsert);
     let i = -1;
-    for (const f of diff.frontendsUpsert) { // (words: in the list's order)
+    for (const f of diff.frontendsUpsert) { // (words, placements: in the list's order)
       i++;
-      const old = prev.get(f.id);
-      const moved = old !== undefined && !sameKey(old, f);
+      const had = prev !== null && prev.has(f.id);
+      const moved = had && !prev.sameKey(f.id, f);
       // (the old key's address is read from the frontend's entry: before it is rewritten)
-      if (moved) this.svcmapDelete(s, old);
-      this.writeFrontend(s, f, placement.get(f.id)!, words, i * 4);
-      if (old === undefined || moved) this.svcmapInsert(s, f, words, i * 4);
+      if (moved) this.svcmapDelete(s, prev, f.id);
+      this.writeFrontend(s, f, mOffs[i], cOffs[i], words, i * 4);
+      if (!had || moved) this.svcmapInsert(s, f, words, i * 4);
     }
-    for (const c of vipChanges) {
-      let w = c.words, at = c.at;
-      if (!w) { w = scratchWords; at = 0; writeAddr(c.addr, scratch16, 0); } // (an address a frontend left: rare)
+    for (let k = 0; k < vip.addr.length; k++) {
+      let w = vip.words, at = vip.at[k];
+      if (at < 0) { w = scratchWords; at = 0; writeAddr(vip.addr[k], scratch16, 0); } // (an address a frontend left: rare)
       // (a fresh set holds no catch-all key but those this loop inserts, one per address)
-      if (!fresh) this.svcmapDeleteKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, 0);
-      if (c.id !== 0) this.svcmapInsertKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, c.family, c.id);
+      if (!fresh) this.svcmapDeleteKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, vip.family[k], 0);
+      if (vip.id[k] !== 0) this.svcmapInsertKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, vip.family[k], vip.id[k]);
     }
     if (diff.routes) this.writeRoutes(s, diff.routes);
   }
 
-  /** Frontend `f` (its address as 4 words at words[at]) into set `s` at placement `p`. */
-  private writeFrontend(s: SetLayout, f: IrFrontend, p: FrontPlacement, words: Uint32Array, at: number): void {
+  /** Frontend `f` (its address as 4 words at words[at]) into set `s`, its Maglev words at
+   * `maglevOff` and CIDRs at `cidrOff` (range allocator offsets). */
+  private writeFrontend(s: SetLayout, f: IrFrontend, maglevOff: number, cidrOff: number, words: Uint32Array, at: number): void {
     const u8 = this.core.u8, dv = this.core.dv;
     if (f.maglevIndexed) { // the compiler's index table: widened to the core's u32 ids here, in table memory
-      const m32 = this.core.u32, base = (s.maglev >>> 2) + p.maglevOff, ids = f.backends, t = f.maglev;
+      const m32 = this.core.u32, base = (s.maglev >>> 2) + maglevOff, ids = f.backends, t = f.maglev;
       for (let i = 0; i < t.length; i++) m32[base + i] = ids[t[i]];
-    } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + p.maglevOff * 4);
+    } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + maglevOff * 4);
     for (let i = 0; i < f.sourceRanges.length; i++) { // (a loop: no closure per frontend)
-      const cidr = parseCidr(f.sourceRanges[i]), c = s.cidr + (p.cidrOff + i) * L.CIDR_SIZE;
+      const cidr = parseCidr(f.sourceRanges[i]), c = s.cidr + (cidrOff + i) * L.CIDR_SIZE;
       u8.fill(0, c, c + L.CIDR_SIZE);
       u8.set(cidr.bytes, c + L.CIDR_ADDR);
       u8[c + L.CIDR_PLEN] = cidr.plen;
@@ -527,10 +532,10 @@ export class TableWriter {
     const e = s.front + f.id * L.FE_SIZE;
     u8.fill(0, e, e + L.FE_SIZE);
     dv.setUint32(e + L.FE_FLAGS, f.flags, true);
-    dv.setUint32(e + L.FE_MAGLEV_OFF, p.maglevOff, true);
+    dv.setUint32(e + L.FE_MAGLEV_OFF, maglevOff, true);
     dv.setUint32(e + L.FE_MAGLEV_SIZE, f.maglev.length, true);
     dv.setUint32(e + L.FE_AFF_TIMEOUT, f.affinityTimeoutMs, true);
-    dv.setUint32(e + L.FE_CIDR_OFF, p.cidrOff, true);
+    dv.setUint32(e + L.FE_CIDR_OFF, cidrOff, true);
     dv.setUint32(e + L.FE_CIDR_COUNT, f.sourceRanges.length, true);
     dv.setUint32(e + L.FE_NBACKENDS, f.backends.length, true);
     dv.setUint32(e + L.FE_CLUSTER_FRONT, f.clusterFront ?? 0, true);
@@ -649,11 +654,12 @@ export class TableWriter {
     throw new Error('service map full'); // unreachable: capacity checked, load <= 0.5
   }
 
-  /** Deletes frontend key `f` from set `s`. Its address is read from the frontend's entry in `s`
-   * (written from the same key; a set's entry is rewritten only after this). */
-  private svcmapDelete(s: SetLayout, f: FrontKey & { id: number }): void {
-    if (f.kind === 'ClusterPolicy') return;
-    this.svcmapDeleteKey(s, this.core.u32, (s.front + f.id * L.FE_SIZE + L.FE_ADDR) >>> 2, f.port, PROTO_NUMBER[f.proto], f.family, f.id);
+  /** Deletes the service-map key frontend `id` was written with (`prev`) from set `s`. Its address
+   * is read from the frontend's entry in `s` (written from the same key; a set's entry is
+   * rewritten only after this). */
+  private svcmapDelete(s: SetLayout, prev: FrontRecords, id: number): void {
+    if (prev.kindOf(id) === 'ClusterPolicy') return;
+    this.svcmapDeleteKey(s, this.core.u32, (s.front + id * L.FE_SIZE + L.FE_ADDR) >>> 2, prev.portOf(id), PROTO_NUMBER[prev.protoOf(id)], prev.familyOf(id), id);
   }
 
   /** Deletes the entry of (address words[at..at+4), port, proto, family) written for `id` (0:
@@ -695,40 +701,41 @@ export class TableWriter {
   private capacityFor(diff: IrDiff, next: Ir): TableCapacities | null {
     let maxFront = this.maxFront, maxBack = this.maxBack;
     let maglevWords = this.totalMaglev, cidrs = this.totalCidrs;
+    const recs = this.fronts;
     for (const id of diff.frontendsRemove) {
-      const p = this.placement.get(id);
-      if (p) { maglevWords -= p.maglevLen; cidrs -= p.cidrLen; }
+      if (recs.has(id)) { maglevWords -= recs.maglevLen(id); cidrs -= recs.cidrLen(id); }
     }
     for (const f of diff.frontendsUpsert) {
       if (f.id > maxFront) maxFront = f.id;
-      const p = this.placement.get(f.id);
-      maglevWords += f.maglev.length - (p?.maglevLen ?? 0);
-      cidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
+      const had = recs.has(f.id);
+      maglevWords += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
+      cidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > maxBack) maxBack = id; });
+    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
       maglevWords <= c.maglevWords && cidrs <= c.cidrs) return null;
     // a first apply into an empty writer (a first full sync): these totals are next's own (not
     // upper bounds), and next need not be read again (10k frontends, 100k backend ids)
-    const first = this.keys.size === 0 && this.backendIds.size === 0 && diff.frontendsRemove.length === 0 && diff.backendsRemove.length === 0;
+    const first = this.fronts.size === 0 && this.backendIds.size === 0 && diff.frontendsRemove.length === 0 && diff.backendsRemove.length === 0;
     return this.grownCaps(next, false, first ? { maxFront, maxBack, maglevWords, cidrs } : undefined);
   }
 
-  /** Updates the incremental totals after a diff (a regrow sets them from scratch). */
-  private account(diff: IrDiff, placementBefore: Map<number, FrontPlacement>): void {
+  /** Updates the incremental totals after a diff (a regrow sets them from scratch). Before the
+   * records are updated: it reads each frontend's placement before the diff. */
+  private account(diff: IrDiff): void {
+    const recs = this.fronts;
     for (const id of diff.frontendsRemove) {
-      const p = placementBefore.get(id);
-      if (p) { this.totalMaglev -= p.maglevLen; this.totalCidrs -= p.cidrLen; }
+      if (recs.has(id)) { this.totalMaglev -= recs.maglevLen(id); this.totalCidrs -= recs.cidrLen(id); }
     }
     for (const f of diff.frontendsUpsert) {
-      const p = placementBefore.get(f.id);
+      const had = recs.has(f.id);
       if (f.id > this.maxFront) this.maxFront = f.id;
-      this.totalMaglev += f.maglev.length - (p?.maglevLen ?? 0);
-      this.totalCidrs += f.sourceRanges.length - (p?.cidrLen ?? 0);
+      this.totalMaglev += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
+      this.totalCidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    forEachBackendId(diff.backendsUpsert, (id) => { if (id > this.maxBack) this.maxBack = id; });
+    this.maxBack = Math.max(this.maxBack, maxBackendId(diff.backendsUpsert));
   }
 
   /** backendIdList(next), once per apply (a regrow's capacities and its rewrite both need it). */
@@ -782,12 +789,15 @@ export class TableWriter {
     // every backend: the diff's columns when they are every backend of next (a full sync's
     // diff), else read from next's columns when it keeps them so (no object per backend)
     const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
-    const allCols = cols !== null && cols.length === next.backends.size && distinctIds(cols) ? cols : null;
+    // (their ids as a set first: distinct when it holds as many; the set is kept, below)
+    const colSet = cols !== null && cols.length === next.backends.size ? IdSet.of(cols.c.id) : null;
+    const allCols = colSet !== null && colSet.size === cols!.length ? cols : null;
     const idList = allCols ? null : this.backendIdsOf(next);
     const backIds: ArrayLike<number> = allCols ? allCols.c.id : idList!; // (the columns' ids: no list of next's)
     const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(idList!) ?? idList!.map((id) => next.backends.get(id)!);
     let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
-    for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    if (allCols) maxBack = allCols.maxId;
+    else for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
     // the capacities asked for, grown further if what is written needs more (they came from totals
     // a caller may have over a diff that is not all of next): the placements below cannot fail
     const grow = (have: number, want: number) => { let c = have; while (c < want) c *= 2; return c; };
@@ -814,13 +824,13 @@ export class TableWriter {
     }
     this.maglev = new RangeAllocator(caps.maglevWords);
     this.cidrs = new RangeAllocator(caps.cidrs);
-    const placement = new Map<number, FrontPlacement>();
+    const mOffs = new Int32Array(fronts.length), cOffs = new Int32Array(fronts.length);
     for (let i = 0; i < fronts.length; i++) {
-      const f = fronts[i], m = f.maglev.length, r = f.sourceRanges.length;
-      placement.set(f.id, { maglevOff: this.maglev.alloc(m), maglevLen: m, cidrOff: this.cidrs.alloc(r), cidrLen: r });
+      mOffs[i] = this.maglev.alloc(fronts[i].maglev.length); cOffs[i] = this.cidrs.alloc(fronts[i].sourceRanges.length);
     }
     const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [], routes: next.routes };
-    const removedFronts = [...this.keys.keys()].filter((id) => !next.frontends.has(id));
+    const removedFronts: number[] = [];
+    this.fronts.forEachId((id) => { if (!next.frontends.has(id)) removedFronts.push(id); });
     const removedBacks: number[] = [];
     this.backendIds.forEach((id) => { if (!next.backends.has(id)) removedBacks.push(id); });
     // The second set is a copy of the first: its body holds no absolute addresses (only ids and
@@ -832,13 +842,13 @@ export class TableWriter {
     const active = core.cfg32(L.CFG_GEN) & 1;
     const inactive = active ^ 1;
     this.vips = new Map();
-    const vipChanges = this.vipChanges(full, new Map());
+    const vipChanges = this.vipChanges(full, null);
     this.writeHeader(sets[inactive], 0);
-    this.writeDiff(sets[inactive], full, new Map(), placement, vipChanges, true);
+    this.writeDiff(sets[inactive], full, null, mOffs, cOffs, vipChanges, true);
     if (this.secondSetByCopy && sameShape(sets[0], sets[1])) this.copySet(sets[inactive], sets[active], maxFront, maxBack, true);
     else {
       this.writeHeader(sets[active], 0);
-      this.writeDiff(sets[active], full, new Map(), placement, vipChanges, true);
+      this.writeDiff(sets[active], full, null, mOffs, cOffs, vipChanges, true);
     }
     this.writeSnat(snatOf(next));
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,
@@ -854,11 +864,10 @@ export class TableWriter {
     core.map.tableSets = bases;
     for (const id of removedFronts) this.zeroCounters(core.map.svcCounters, id);
     for (const id of removedBacks) this.zeroCounters(core.map.beCounters, id);
-    this.placement = placement;
-    const keys = new Map<number, FrontKey>();
-    for (let i = 0; i < fronts.length; i++) keys.set(fronts[i].id, keyOf(fronts[i]));
-    this.keys = keys;
-    this.backendIds = IdSet.of(backIds);
+    const recs = FrontRecords.sized(maxFront);
+    for (let i = 0; i < fronts.length; i++) recs.set(fronts[i], mOffs[i], cOffs[i]);
+    this.fronts = recs;
+    this.backendIds = allCols ? colSet! : IdSet.of(backIds);
     this.maxFront = maxFront; this.maxBack = maxBack; this.totalMaglev = maglevWords; this.totalCidrs = cidrs;
     this.ir = next;
     this.generation++;
@@ -868,6 +877,14 @@ export class TableWriter {
 /** The list as received columns, when it is. */
 function backendColumnsOf(list: IrList<IrBackend>): BackendColumnList | null {
   return list instanceof BackendColumnList ? list : null;
+}
+
+/** The highest backend id of `list` (0: none); by column, computed once per list. */
+function maxBackendId(list: IrList<IrBackend>): number {
+  if (list instanceof BackendColumnList) return list.maxId;
+  let max = 0;
+  forEachBackendId(list, (id) => { if (id > max) max = id; });
+  return max;
 }
 
 /** fn(id) for every backend of `list`, in order (without reading the rows when the list can). */
@@ -883,16 +900,6 @@ function ascending(fs: IrFrontend[]): boolean {
 /** Whether no id of an ascending list is listed twice. */
 function distinctSorted(fs: IrFrontend[]): boolean {
   for (let i = 1; i < fs.length; i++) if (fs[i].id === fs[i - 1].id) return false;
-  return true;
-}
-
-/** Whether no id is listed twice. */
-function distinctIds(c: BackendColumnList): boolean {
-  const ids = c.c.id;
-  let max = 0;
-  for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
-  const seen = new Uint8Array(max + 1);
-  for (let i = 0; i < ids.length; i++) { if (seen[ids[i]]) return false; seen[ids[i]] = 1; }
   return true;
 }
 
@@ -936,17 +943,10 @@ function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen
   } else for (const f of fronts.values()) fn(f.id, f.maglev.length, f.sourceRanges.length);
 }
 
-interface FrontKey { id: number; kind: IrFrontend['kind']; addr: string; port: number; proto: IrFrontend['proto']; family: IrFrontend['family'] }
-function keyOf(f: IrFrontend): FrontKey { return { id: f.id, kind: f.kind, addr: f.addr, port: f.port, proto: f.proto, family: f.family }; }
-
-/** A ClusterIP address whose catch-all service-map key changes: it names `id` (0: removed). Its
- * address as words at words[at] when parsed already (null: parse `addr`). */
-interface VipChange { addr: string; family: IrFrontend['family']; id: number; words: Uint32Array | null; at: number }
-
-function sameKey(a: FrontKey, b: FrontKey): boolean {
-  return a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family &&
-    (a.kind === 'ClusterPolicy') === (b.kind === 'ClusterPolicy'); // in the service map or not
-}
+/** ClusterIP addresses whose catch-all service-map key changes, by column: address k's key names
+ * frontend id[k] afterwards (0: the key goes); the address as 4 words at words[at[k]] when parsed
+ * already (-1: parse addr[k]). */
+interface VipChanges { addr: string[]; family: number[]; id: number[]; at: number[]; words: Uint32Array }
 
 /** Whether two sets have their regions at the same offsets from their bases (so one can be a
  * byte copy of the other). True for sets of the same capacities on equally aligned bases. */

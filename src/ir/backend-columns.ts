@@ -140,6 +140,18 @@ export class BackendColumnList implements IrList<IrBackend> {
 
   get length(): number { return this.c.n; }
   idAt(i: number): number { return this.c.id[i]; }
+  /** The highest id of the rows (0: none), computed once (the writer's capacity checks, its
+   * regrow and the worker's BackendStore each need it: 100k ids at 10k services). */
+  get maxId(): number {
+    if (this.maxIdMemo < 0) {
+      const ids = this.c.id;
+      let max = 0;
+      for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
+      this.maxIdMemo = max;
+    }
+    return this.maxIdMemo;
+  }
+  private maxIdMemo = -1;
   addrAt(i: number): string { return this.c.addrs.slice(this.c.addrAt[i], this.c.addrAt[i + 1]); }
   outPortAt(i: number): number { return this.c.hopOutPort[this.c.hop[i]]; }
 

@@ -75,32 +75,38 @@ export class BackendStore implements IrRecords<IrBackend> {
   setRows(list: BackendColumnList): () => void {
     const k = this.batches.length + 1, n = list.length;
     this.batches.push(list); this.live.push(0);
-    const prevWhere = new Int32Array(n), prevRow = new Uint32Array(n);
+    // what each row's id held before: made at the first id that held something (a first sync's
+    // ids hold nothing: no 800 KB of fresh pages at 100k rows); absent, every id held nothing
+    let prevWhere: Int32Array | null = null, prevRow: Uint32Array | null = null;
     const prevObjects = new Map<number, IrBackend>();
     const released: Array<[number, BackendColumnList]> = [];
-    let max = 0;
-    for (let i = 0; i < n; i++) if (list.idAt(i) > max) max = list.idAt(i);
-    this.room(max); // once: not one doubling copy after another while 100k ids arrive
+    const ids = list.c.id;
+    this.room(list.maxId); // once: not one doubling copy after another while 100k ids arrive
+    const where = this.where, row = this.row; // (not reallocated below: room() was made)
     for (let i = 0; i < n; i++) {
-      const id = list.idAt(i);
-      const w = this.where[id];
-      prevWhere[i] = w; prevRow[i] = this.row[id];
-      if (w === OBJECT && !prevObjects.has(id)) prevObjects.set(id, this.objects.get(id)!);
-      if (w > 0 && w !== k && this.live[w - 1] === 1) released.push([w - 1, this.batches[w - 1]!]); // drop() is about to release it
-      this.drop(id);
-      this.where[id] = k; this.row[id] = i; this.live[k - 1]++; this.count++;
+      const id = ids[i], w = where[id];
+      if (w !== 0) { // (a first sync's ids hold nothing: no drop())
+        if (prevWhere === null || prevRow === null) { prevWhere = new Int32Array(n); prevRow = new Uint32Array(n); }
+        prevWhere[i] = w; prevRow[i] = row[id];
+        if (w === OBJECT && !prevObjects.has(id)) prevObjects.set(id, this.objects.get(id)!);
+        if (w > 0 && w !== k && this.live[w - 1] === 1) released.push([w - 1, this.batches[w - 1]!]); // drop() is about to release it
+        this.drop(id);
+      }
+      where[id] = k; row[id] = i;
     }
-    this.batches[k - 1] = n > 0 ? list : null; // (an id listed twice dropped its first row: the count passed 0 on the way)
+    // every row counted at once (an id listed twice dropped its first row above, below 0 on the way)
+    this.live[k - 1] += n; this.count += n;
+    this.batches[k - 1] = n > 0 ? list : null;
     return () => {
       for (const [b, l] of released) this.batches[b] = l;
       for (let i = n - 1; i >= 0; i--) { // in reverse: a repeated id ends with what it held first
         const id = list.idAt(i);
         this.drop(id);
-        const w = prevWhere[i];
+        const w = prevWhere === null ? 0 : prevWhere[i];
         if (w === 0) continue;
         this.where[id] = w; this.count++;
         if (w === OBJECT) this.objects.set(id, prevObjects.get(id)!);
-        else { this.row[id] = prevRow[i]; this.live[w - 1]++; }
+        else { this.row[id] = prevRow![i]; this.live[w - 1]++; }
       }
     };
   }

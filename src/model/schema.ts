@@ -13,7 +13,7 @@ import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
-  type SliceSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,
+  type SliceSpec, type EndpointSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,
 } from './types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -364,8 +364,14 @@ export function canonList(ips: string[]): string[] {
  * 10k sync): the compiler's optimised code then meets the model's arrays in a second shape and
  * deoptimises (docs/performance.md, the main thread's middle). */
 function packed<T, U>(xs: readonly T[], f: (x: T) => U): U[] {
+  // one or two items (most of the model's lists: a Service's cluster IPs, families and ports, a
+  // slice's ports) as a literal of exactly that length: pushes grow an empty array's store to 17
+  // slots, ~130 bytes unused per short list, ~5 MB of a 10k sync's model that every GC copies
+  const n = xs.length;
+  if (n === 1) return [f(xs[0])];
+  if (n === 2) return [f(xs[0]), f(xs[1])];
   const out: U[] = [];
-  for (let i = 0; i < xs.length; i++) out.push(f(xs[i]));
+  for (let i = 0; i < n; i++) out.push(f(xs[i]));
   return out;
 }
 
@@ -435,7 +441,12 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
   // through zod, so error messages come from one place
   if (fastPath && isObject(raw)) {
     const fast = raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-    if (fast) return { ok: true, obj: raw.kind === 'Service' ? normService(fast as z.infer<typeof serviceSchema>, fast) : normSlice(fast as z.infer<typeof endpointSliceSchema>, fast) };
+    if (fast) {
+      if (raw.kind === 'Service') return { ok: true, obj: normService(fast as z.infer<typeof serviceSchema>, fast) };
+      const endpoints = fastEndpoints;
+      fastEndpoints = null;
+      return { ok: true, obj: normSlice(fast as z.infer<typeof endpointSliceSchema>, fast, endpoints) };
+    }
   }
   const id = identify(raw);
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
@@ -618,6 +629,8 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
   if (!want) return null; // FQDN and invalid types: zod
   const eps = raw.endpoints;
+  const endpoints: EndpointSpec[] = [];
+  fastEndpoints = null;
   // no field the schema does not know, anywhere (the common case): the object is its own pruned form
   let clean = onlyKeys(raw, SLICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (!absent(eps)) {
@@ -628,7 +641,16 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (clean && !onlyKeys(ep, ENDPOINT_KEYS)) clean = false;
       const addrs = ep.addresses, cond = ep.conditions;
       if (!Array.isArray(addrs) || addrs.length < 1 || addrs.length > 100) return null;
-      for (const a of addrs) if (typeof a !== 'string' || (want === 4 ? ipv4Value(a) < 0 && isIP(a) !== 4 : isPlainIP(a) !== 6)) return null;
+      let v0 = -1;
+      for (let j = 0; j < addrs.length; j++) {
+        const a = addrs[j];
+        if (typeof a !== 'string') return null;
+        if (want === 4) {
+          const v = ipv4Value(a);
+          if (v < 0 && isIP(a) !== 4) return null;
+          if (j === 0) v0 = v;
+        } else if (isPlainIP(a) !== 6) return null;
+      }
       if (!absent(cond)) {
         if (!isObject(cond) || !optBool(cond.ready) || !optBool(cond.serving) || !optBool(cond.terminating)) return null;
         if (clean && !onlyKeys(cond, CONDITION_KEYS)) clean = false;
@@ -636,6 +658,8 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!optString(ep.nodeName) || !optString(ep.zone)) return null;
       if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
       if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
+      // (checked: the model's endpoint, from what was just read; pruning leaves what it reads)
+      endpoints.push(modelEndpoint(ep as RawEndpoint, want === 4 ? 'IPv4' : 'IPv6', v0));
     }
   }
   const ports = raw.ports;
@@ -652,8 +676,12 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
+  fastEndpoints = endpoints;
   return clean ? raw : prunedSlice(raw);
 }
+/** The model's endpoints of the slice fastSlice accepted last (built while it checked them: one
+ * pass over the endpoints instead of two); taken by validateObject for normSlice. */
+let fastEndpoints: EndpointSpec[] | null = null;
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
 export function fastPathData(raw: unknown): Record<string, unknown> | null {
@@ -682,7 +710,8 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const sp = s.spec;
   const type = sp.type ?? 'ClusterIP';
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
-  const clusterIPs = type === 'ExternalName' || headless ? [] : packed(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []), canon);
+  // (canonical cluster IPs, the common case, are the object's own list: canonList)
+  const clusterIPs = type === 'ExternalName' || headless ? [] : canonList(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []));
   const families: Family[] = sp.ipFamilies?.length ? packed(sp.ipFamilies, (f) => (f === 'IPv6' ? 6 : 4) as Family) : packed(clusterIPs, familyOf);
   // optional fields are added, not spread in: an object literal with a spread is built by the
   // generic copy path (~0.4 KB of garbage per service), and empty lists skip their Set
@@ -717,57 +746,75 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   return out;
 }
 
-function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>): SliceSpec {
+function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>, built: EndpointSpec[] | null = null): SliceSpec {
   const namespace = s.metadata.namespace || 'default';
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
   const trig = s.metadata.annotations?.[TRIGGER_TIME_ANNOTATION];
+  // the endpoints (`built`: those fastSlice made as it checked them; else by a loop, no closure
+  // per slice) before the literal, so that the address range goes in with it (a field written
+  // after the literal turns from constant to mutable, which deoptimised the code that had read it)
+  const eps = s.endpoints ?? [];
+  const endpoints: EndpointSpec[] = built ?? [];
+  if (!built) for (let i = 0; i < eps.length; i++) endpoints.push(modelEndpoint(eps[i], s.addressType));
   let v4Low = -1, v4High = -1;
+  if (s.addressType === 'IPv4') {
+    for (let i = 0; i < endpoints.length; i++) {
+      const ep = endpoints[i], as = ep.addresses;
+      for (let j = 0; j < as.length; j++) {
+        const v = j === 0 ? ep.v4 : ipv4Value(as[j]);
+        if (v4Low < 0 || v < v4Low) v4Low = v;
+        if (v > v4High) v4High = v;
+      }
+    }
+  }
   const out: SliceSpec = {
     kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
     service: svcName ? objectKey(namespace, svcName) : null,
     addressType: s.addressType,
-    endpoints: packed(s.endpoints ?? [], (e) => {
-      const ready = e.conditions?.ready ?? true;
-      // every field in the literal, absent ones undefined: a spread of a temporary object per
-      // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
-      // and a field added afterwards needs a property array of its own (~40 bytes an endpoint,
-      // kept with the model: 4 MB at 100k endpoints)
-      let addresses = e.addresses, v4 = -1;
-      if (s.addressType === 'IPv4') {
-        // one canonical address (the common endpoint): its value says it is canonical
-        v4 = ipv4Value(addresses[0]);
-        if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
-        for (let j = 0; j < addresses.length; j++) {
-          const v = j === 0 ? v4 : ipv4Value(addresses[j]);
-          if (v4Low < 0 || v < v4Low) v4Low = v;
-          if (v > v4High) v4High = v;
-        }
-      } else if (s.addressType !== 'FQDN') addresses = canonList(addresses);
-      return {
-        addresses,
-        v4,
-        ready,
-        // unset serving is true, not "as ready": kube-proxy's endpointslicecache reads
-        // `Serving == nil || *Serving`, so {ready: false, terminating: true} is serving-terminating
-        serving: e.conditions?.serving ?? true,
-        terminating: e.conditions?.terminating ?? false,
-        nodeName: e.nodeName || undefined,
-        zone: e.zone || undefined,
-        zoneHints: e.hints?.forZones?.length ? packed(e.hints.forZones, (h) => h.name) : undefined,
-        nodeHints: e.hints?.forNodes?.length ? packed(e.hints.forNodes, (h) => h.name) : undefined,
-      };
-    }),
-    v4Low: -1, v4High: -1,
-    ports: packed(s.ports ?? [], (p) => {
-      const port: SlicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto };
-      if (p.port != null) port.port = p.port;
-      return port;
-    }),
+    endpoints,
+    v4Low, v4High,
+    ports: packed(s.ports ?? [], slicePort),
     raw,
   };
-  out.v4Low = v4Low; out.v4High = v4High; // (known once the endpoints were read)
   if (trig !== undefined) out.triggerTimeMs = Date.parse(trig);
   return out;
+}
+
+type RawEndpoint = NonNullable<z.infer<typeof endpointSliceSchema>['endpoints']>[number];
+
+/** One endpoint of a slice in the model; its `v4` is its first address's value (IPv4 slices),
+ * `first` when the caller has it already. */
+function modelEndpoint(e: RawEndpoint, addressType: 'IPv4' | 'IPv6' | 'FQDN', first?: number): EndpointSpec {
+  let addresses = e.addresses, v4 = -1;
+  if (addressType === 'IPv4') {
+    // one canonical address (the common endpoint): its value says it is canonical
+    v4 = first ?? ipv4Value(addresses[0]);
+    if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
+  } else if (addressType !== 'FQDN') addresses = canonList(addresses);
+  const c = e.conditions;
+  // every field in the literal, absent ones undefined: a spread of a temporary object per
+  // optional field took the generic object-copy path (~1 KB of garbage per 10-endpoint slice),
+  // and a field added afterwards needs a property array of its own (~40 bytes an endpoint,
+  // kept with the model: 4 MB at 100k endpoints)
+  return {
+    addresses,
+    v4,
+    ready: c?.ready ?? true,
+    // unset serving is true, not "as ready": kube-proxy's endpointslicecache reads
+    // `Serving == nil || *Serving`, so {ready: false, terminating: true} is serving-terminating
+    serving: c?.serving ?? true,
+    terminating: c?.terminating ?? false,
+    nodeName: e.nodeName || undefined,
+    zone: e.zone || undefined,
+    zoneHints: e.hints?.forZones?.length ? packed(e.hints.forZones, hintName) : undefined,
+    nodeHints: e.hints?.forNodes?.length ? packed(e.hints.forNodes, hintName) : undefined,
+  };
+}
+const hintName = (h: { name: string }): string => h.name;
+function slicePort(p: { name?: string | null; port?: number | null; protocol?: string | null }): SlicePortSpec {
+  const port: SlicePortSpec = { name: p.name ?? '', protocol: (p.protocol ?? 'TCP') as Proto };
+  if (p.port != null) port.port = p.port;
+  return port;
 }
 
 function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unknown>): NodeSpec {
