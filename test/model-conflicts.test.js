@@ -11,7 +11,9 @@ function index(state) {
   const objs = validateAll(state);
   const idx = new AddressIndex({
     node: () => null, services: () => objs.filter((o) => o.kind === 'Service'),
-    slices: () => objs.filter((o) => o.kind === 'EndpointSlice'), sliceCount: () => objs.filter((o) => o.kind === 'EndpointSlice').length,
+    slices: () => objs.filter((o) => o.kind === 'EndpointSlice'),
+    // (any order: the counts do not depend on it; an error names a slice in key order, from slices())
+    eachSlice: () => objs.filter((o) => o.kind === 'EndpointSlice').reverse(), sliceCount: () => objs.filter((o) => o.kind === 'EndpointSlice').length,
   });
   idx.reset();
   return { idx, objs };

@@ -138,6 +138,7 @@ export class ControlPlaneCore {
     node: () => this.compiler.getNode(),
     services: () => this.compiler.listServices(),
     slices: () => this.compiler.listSlices(),
+    eachSlice: () => this.compiler.eachSlice(),
     sliceCount: () => this.compiler.sliceCount(),
   });
 

@@ -221,6 +221,8 @@ export class Compiler {
     return out.sort((a, b) => cmp(a.key, b.key));
   }
   listSlices(): SliceSpec[] { return [...this.slices.values()].sort((a, b) => cmp(a.key, b.key)); }
+  /** The slices in no particular order, without listSlices' copy and sort (~10k keys). */
+  eachSlice(): IterableIterator<SliceSpec> { return this.slices.values(); }
   serviceCount(): number { return this.nServices; }
   sliceCount(): number { return this.slices.size; }
   frontendIdsOf(serviceKey: string): number[] { return this.recs.get(serviceKey)?.out?.frontIds() ?? []; }

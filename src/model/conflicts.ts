@@ -12,7 +12,10 @@ import { ipv4Value } from '../util/addr.js';
 export interface ModelView {
   node(): NodeSpec | null;
   services(): Iterable<ServiceSpec>;
+  /** In key order (an error names the first slice that holds an address). */
   slices(): Iterable<SliceSpec>;
+  /** In any order (the address counts). */
+  eachSlice(): Iterable<SliceSpec>;
   sliceCount(): number;
 }
 
@@ -43,7 +46,7 @@ export class AddressIndex {
   private podIndex(): AddressMap<number> {
     if (!this.pods) {
       this.pods = new AddressMap();
-      for (const es of this.view.slices()) this.count(es, 1);
+      for (const es of this.view.eachSlice()) this.count(es, 1);
     }
     return this.pods;
   }
