@@ -4,7 +4,8 @@
 // (applyReceived: the Ir patched in place — backends into a BackendStore — then the tables), from
 // tables far too small so that they grow. Some applies are refused (a bad record appended to the
 // diff): nothing may change then, in the tables, the writer's own records or the worker's Ir, and
-// the compiler's change is rolled back as the daemon does. After every step the tables are exactly
+// the compiler's change is rolled back as the daemon does. Now and then the worker restarts from a
+// table image of its tables, caught up by the whole Ir, and goes on with the next diffs. After every step the tables are exactly
 // the worker's Ir (both sets, the service map with its ClusterIP catch-alls, the entries), the
 // worker's Ir is the compiler's, and a core that gets the final Ir in one apply finds the same.
 import test from 'ava';
@@ -15,6 +16,9 @@ import { encodeDiff } from '../dist/src/ir/diff-wire.js';
 import { encodeBackendColumns } from '../dist/src/ir/backend-columns.js';
 import { encodeFrontendColumns, frontendObjects } from '../dist/src/ir/frontend-columns.js';
 import { applyReceived, keepBackendsAsReceived } from '../dist/src/daemon/worker-apply.js';
+import { captureImage, decodeImage, ImageResume } from '../dist/src/core/table-image.js';
+import { emptyIr } from '../dist/src/ir/ir.js';
+import { diffIr } from '../dist/src/ir/diff.js';
 import { checkCore } from './lib/table-check.js';
 import { model, objectArb, stepArb } from './lib/service-batch-gen.js';
 
@@ -42,17 +46,35 @@ function plain(ir) {
 const BAD_FRONTEND = { service: 'x/y', portName: '', kind: 'ClusterIP', addr: 'not-an-address', port: 1, proto: 'TCP', family: 4, flags: 0,
   affinityTimeoutMs: 0, sourceRanges: [], backends: [], maglev: new Uint8Array(0), maglevIndexed: true, clusterFront: 0 };
 
-const stepsArb = fc.array(fc.record({ step: stepArb, byColumn: fc.boolean(), refuse: fc.constantFrom(false, false, false, 'frontend', 'backend') }), { maxLength: 10 });
+const stepsArb = fc.array(fc.record({ step: stepArb, byColumn: fc.boolean(), refuse: fc.constantFrom(false, false, false, 'frontend', 'backend'), restart: fc.constantFrom(false, false, false, false, true) }), { maxLength: 10 });
+const WHO = { worker: 0, workers: 1, revision: 'r', inputsHash: 'h', announced: [] };
 
-test('compiled diffs applied as a worker applies them keep the tables exactly the Ir, across growth, id reuse and refused applies', (t) => {
-  let applied = 0, refusedApplies = 0, reused = 0;
+/** A worker restarted from a table image of `core`: it forwards from the image until the catch-up
+ * (the whole Ir `ir` as one diff, same ids) rewrites everything; its writer's records, ClusterIP
+ * catch-alls and totals are then rebuilt from that rewrite. */
+function restarted(core, ir, byColumn) {
+  const { meta, payload } = decodeImage(captureImage(core, WHO));
+  const next = Core.create({ flows: 64, capacities: SMALL });
+  keepBackendsAsReceived(next);
+  const resume = new ImageResume(next, meta, payload);
+  applyReceived(next, wireOf(diffIr(emptyIr(), ir), byColumn));
+  // (byte-identical only when the image's capacities suffice for a rewrite: incremental growth may
+  // have left less headroom than a rewrite asks for; the ids are the same either way)
+  const r = resume.afterApply();
+  if (!r || r.remapped !== 0) throw new Error(`the catch-up ${r ? `remapped ${r.remapped} flows` : 'did not happen'}`);
+  return next;
+}
+
+test('compiled diffs applied as a worker applies them keep the tables exactly the Ir, across growth, id reuse, refused applies and restarts from a table image', (t) => {
+  let applied = 0, refusedApplies = 0, reused = 0, restarts = 0;
   fc.assert(fc.property(fc.array(objectArb, { minLength: 1, maxLength: 10 }), fc.boolean(), stepsArb, (batch, firstByColumn, steps) => {
     const c = new Compiler({ maglevWorker: 'never' });
-    const core = Core.create({ flows: 64, capacities: SMALL });
+    let core = Core.create({ flows: 64, capacities: SMALL });
     keepBackendsAsReceived(core);
     const freed = new Set(); // frontend and backend ids an applied diff removed
-    const all = [{ step: { upsert: batch, remove: [] }, byColumn: firstByColumn, refuse: false }, ...steps];
-    for (const { step, byColumn, refuse } of all) {
+    const all = [{ step: { upsert: batch, remove: [] }, byColumn: firstByColumn, refuse: false, restart: false }, ...steps];
+    for (const { step, byColumn, refuse, restart } of all) {
+      if (restart) { core = restarted(core, c.ir, byColumn); restarts++; checkCore(t, core, core.ir); }
       let ch;
       // (removals of what exists: a removal of an absent object refuses the whole change)
       const have = new Set([...c.listServices(), ...c.listSlices()].map((o) => `${o.kind}/${o.key}`));
@@ -91,8 +113,9 @@ test('compiled diffs applied as a worker applies them keep the tables exactly th
     checkCore(t, once, c.ir);
     return true;
   }), { numRuns: 400, seed: 2718 });
-  t.log(`applied ${applied}, refused applies ${refusedApplies}, freed ids reused ${reused}`);
+  t.log(`applied ${applied}, refused applies ${refusedApplies}, freed ids reused ${reused}, restarts ${restarts}`);
   t.true(applied > 400, `applied ${applied}`);
   t.true(refusedApplies > 50, `refused applies ${refusedApplies}`);
   t.true(reused > 20, `freed ids reused ${reused}`);
+  t.true(restarts > 100, `restarts ${restarts}`);
 });
