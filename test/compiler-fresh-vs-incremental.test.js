@@ -3,7 +3,7 @@
 // batches whose Services clash on cluster IPs, node ports, external IPs and LB ingress addresses,
 // list objects twice, hold unlabelled slices, slices of absent Services and Services without
 // slices, both refuse with the same errors in the same order or both accept with the same
-// warnings and the same Ir (up to ids). Then the same random incremental changes on both give the
+// warnings and the same Ir, ids included. Then the same random incremental changes on both give the
 // same answers at every step: the fresh path left the claims, the model's maps and the records as
 // the incremental path would have.
 import test from 'ava';
@@ -39,8 +39,18 @@ function canonical(ir) {
   return { fronts, backs, routes: ir.routes, snatV4: ir.snatV4, snatV6: ir.snatV6 };
 }
 
+/** Each record's id by what it names; frontend ids less `shift` (the bystander's own frontend took
+ * id 1 before the incremental compiler saw the batch: its ids are the fresh ones plus one). */
+function idsOf(ir, shift) {
+  const fronts = [...ir.frontends.values()].filter((f) => f.service !== BYSTANDER).map((f) => `${f.service}|${f.portName}|${f.kind}|${f.addr} ${f.id - shift}`).sort();
+  const backs = [...ir.backends.values()].map((b) => `${b.service}|${b.portName}|${b.addr}|${b.port} ${b.id}`).sort();
+  return { fronts, backs };
+}
+
 function sameState(t, fresh, inc, what) {
   t.deepEqual(canonical(fresh.ir), canonical(inc.ir), `${what}: the Ir`);
+  // the same ids too: the full compile numbers them as the incremental path does from there
+  t.deepEqual(idsOf(fresh.ir, 0), idsOf(inc.ir, 1), `${what}: the ids`);
   const svcs = (c) => c.listServices().filter((s) => s.key !== BYSTANDER);
   t.deepEqual(svcs(fresh).map((s) => s.key), svcs(inc).map((s) => s.key), `${what}: the Services`);
   t.deepEqual(fresh.listSlices().map((s) => s.key), inc.listSlices().map((s) => s.key), `${what}: the slices`);
