@@ -34,11 +34,12 @@ function wireOf(d, byColumn) {
   return structuredClone(w);
 }
 
-/** Plain, comparable form of an Ir (ids kept). */
+/** Plain, comparable form of an Ir (ids kept; a record's fields in name order). */
+const text = (o) => JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 function plain(ir) {
   return {
-    fronts: [...ir.frontends.values()].sort((a, b) => a.id - b.id).map((f) => JSON.stringify({ ...f, maglev: Array.from(f.maglev), backends: Array.from(f.backends) })),
-    backs: [...ir.backends.values()].sort((a, b) => a.id - b.id).map((b) => JSON.stringify(b)),
+    fronts: [...ir.frontends.values()].sort((a, b) => a.id - b.id).map((f) => text({ ...f, maglev: Array.from(f.maglev), backends: Array.from(f.backends) })),
+    backs: [...ir.backends.values()].sort((a, b) => a.id - b.id).map(text),
   };
 }
 

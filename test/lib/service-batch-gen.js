@@ -26,13 +26,21 @@ export const svcArb = fc.record({
   lb: fc.subarray([0, 1]),
   // the http port's number: a change keeps the frontend's id under another service-map key
   httpPort: fc.constantFrom(80, 81),
+  // both Local: a ClusterPolicy frontend (outside the service map) per cluster IP and port
+  local: fc.boolean(),
+  ranges: fc.subarray(['203.0.113.0/24', '2001:db8:1::/48']),
 });
 function serviceRaw(g) {
   const metadata = { name: `s${g.i}`, namespace: 'default' };
   const ports = g.ports.map((k, n) => ({ ...PORTS[k], ...(k === 0 ? { port: g.httpPort } : {}), ...(g.type === 'NodePort' || g.type === 'LoadBalancer' ? { nodePort: g.nodePorts[n] } : {}) }));
   if (g.type === 'Headless') return { apiVersion: 'v1', kind: 'Service', metadata, spec: { clusterIP: 'None', ports } };
   const ips = [CIPS4[g.cip], ...(g.v6 !== null ? [CIPS6[g.v6]] : [])];
-  const spec = { type: g.type, clusterIP: ips[0], clusterIPs: ips, ports, ...(g.ext.length ? { externalIPs: g.ext.map((k) => (k === 2 ? ips[0] : EXT[k])) } : {}) };
+  const external = g.type === 'NodePort' || g.type === 'LoadBalancer' || g.ext.length > 0;
+  const spec = {
+    type: g.type, clusterIP: ips[0], clusterIPs: ips, ports, ...(g.ext.length ? { externalIPs: g.ext.map((k) => (k === 2 ? ips[0] : EXT[k])) } : {}),
+    ...(g.local ? { internalTrafficPolicy: 'Local', ...(external ? { externalTrafficPolicy: 'Local' } : {}) } : {}),
+    ...(g.type === 'LoadBalancer' && g.ranges.length ? { loadBalancerSourceRanges: g.ranges } : {}),
+  };
   const status = g.type === 'LoadBalancer' && g.lb.length ? { loadBalancer: { ingress: g.lb.map((k) => ({ ip: LB[k] })) } } : undefined;
   return { apiVersion: 'v1', kind: 'Service', metadata, spec, ...(status ? { status } : {}) };
 }
