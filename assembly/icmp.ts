@@ -15,7 +15,7 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, keepsAddress, keptRoute } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -95,7 +95,9 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
-  fr.backend = e.backendId;
+  // the flow's backend id only while it names the flow's backend (see hitReply)
+  fr.backend = heldBackendId(e);
+  if (fr.backend == 0 && keepsAddress(e) && snatHolds(e)) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
@@ -124,8 +126,7 @@ export function icmpError(f: usize, fr: Frame): bool {
       if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
       dstMac = be.dstMacPtr; srcMac = be.srcMacPtr;
     } else if (snatOk && keepsAddress(e)) {
-      fr.stages |= L.TS_BACKEND_LEFT;
-      fr.backend = 0;
+      // (stage backend_left and backend 0 set above)
       const rt = keptRoute(e);
       if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
       out = <u32>rt.outPort;

@@ -486,7 +486,7 @@ export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CID
 export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
 export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or another query) or a protocol without ports to an allocated ClusterIP
 export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
-export const TS_BACKEND_LEFT = 32768;    // stage: a TCP/SCTP flow whose backend left the endpoints, kept on its own address through the routes
+export const TS_BACKEND_LEFT = 32768;    // stage: a TCP/SCTP flow whose backend left the endpoints, kept on its own address through the routes (its packets, replies and ICMP errors: trace backend 0)
 export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a TCP/SCTP flow kept on the address of a backend that left: no route reaches that address any more
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.

@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -109,7 +109,11 @@ function hitLeft(f: usize, fr: Frame, flow: u32): void {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
-  fr.backend = e.backendId;
+  // a reply from a pod that left the endpoints (its flow kept, or a UDP flow not yet re-selected)
+  // is no backend's: its id may name another backend by now
+  const bid = heldBackendId(e);
+  fr.backend = bid;
+  if (bid == 0 && keepsAddress(e)) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;

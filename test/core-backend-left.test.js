@@ -62,6 +62,8 @@ test('an open TCP connection whose backend left keeps its address and port throu
   t.is(after.global.ct_hit, before.global.ct_hit + 1);
   t.is(after.frontends[1].packets, before.frontends[1].packets + 1, 'the frontend counts it');
   t.is(after.backends[2].packets, 0, 'the backend in force does not');
+  t.is(flowOf(s).backendId, 0, 'listed without a backend id');
+  t.true(flowOf(s).flags.includes('backend_left'));
   // the old pod answers: translated back to the client as before
   const [back] = run(t, s, [fromPod('PA')], 2001);
   t.is(back.reason, 'fwd_reply');
@@ -181,4 +183,39 @@ test('dry run: a flow whose backend left is traced as a hit on its old address, 
   t.true((dry[0].core.trace.stages & L.TS_BACKEND_LEFT) !== 0);
   t.is(flowOf(s).state, 'tcp_established', 'the FIN changed no state');
   t.is(s.core.counters().global.ct_hit, c0.global.ct_hit);
+});
+
+// The id a flow was created with may name another backend once its own left (the compiler hands a
+// freed id to the next new backend): the old pod's replies and ICMP errors about the flow are then
+// no backend's — traced with backend 0 (stage backend_left), never counted on the id's new owner.
+test('replies and ICMP errors of a kept flow whose backend id now names another backend: backend 0, not counted on the id\'s new owner', (t) => {
+  const { s } = established(t);
+  const c = backend({ id: 1, addr: '10.1.0.3', port: 8080, outPort: 2 });
+  flip(s, ir([c, b]));
+  const before = s.core.counters();
+  const [back] = run(t, s, [fromPod('PA')], 2000);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.src, VIP, 'still reverse-translated');
+  t.is(back.trace.backend, 0, 'the reply is no backend\'s');
+  t.true((back.trace.stages & L.TS_BACKEND_LEFT) !== 0);
+  // an ICMP error from the old pod's side about a packet sent to it (reply key), and one from the
+  // client about a reply (original key)
+  const toPod = B.ipPacket({ src: CLIENT, dst: OLD, proto: 'TCP', sport: 1000, dport: 8080, flags: 'A' });
+  const fromPodSide = B.icmpError({ src: OLD, dst: CLIENT, kind: 'port_unreachable', inner: toPod, srcMac: MAC.beDst, dstMac: MAC.beSrc });
+  const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'TCP', sport: 80, dport: 1000, flags: 'A' });
+  const fromClientSide = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+  for (const [what, frame] of [['from the pod side', fromPodSide], ['from the client', fromClientSide]]) {
+    const [r] = run(t, s, [frame], 2001);
+    t.is(r.reason, 'fwd_icmp_error', what);
+    t.is(r.trace.backend, 0, what);
+    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
+  }
+  const after = s.core.counters();
+  t.is(after.backends[1].packets, before.backends[1].packets, 'the id\'s new owner counts none of them');
+  // the conntrack listing: the address the flow goes to, no backend id (id 1 is 10.1.0.3's now)
+  const fl = flowOf(s);
+  t.is(fl.backend, OLD);
+  t.is(fl.backendId, 0);
+  t.true(fl.flags.includes('backend_left'));
+  t.is(after.frontends[1].packets, before.frontends[1].packets + 3);
 });

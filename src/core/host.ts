@@ -11,7 +11,7 @@ import type { Ir, Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
-import { formatAddr } from '../util/addr.js';
+import { formatAddr, parseAddr } from '../util/addr.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {
@@ -523,11 +523,25 @@ export class Core {
       idleMs: (now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0,
       flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
     };
+    // a flow whose backend left the endpoints goes on to its own address (docs/core.md
+    // "Original-direction hit"; `backend` above), and the id it was created with may name another
+    // backend by now: listed as backend id 0, flag backend_left, as the core traces it
+    if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
+    if (info.backendId === 0) info.flags.push('backend_left');
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
     }
     return info;
+  }
+
+  /** Whether backend `id` exists in the generation in force and names `addr` (canonical) and
+   * `port` (assembly/stale.ts backendHolds, on the compiler's view of the same tables). */
+  private idNamesBackend(id: number, addr: string, port: number): boolean {
+    const be = this.tables.ir.backends.get(id);
+    if (!be || be.port !== port) return false;
+    const a = parseAddr(be.addr);
+    return formatAddr(a.bytes, a.family) === addr;
   }
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */

@@ -332,6 +332,9 @@ class Tables {
     if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
     return bv;
   }
+  /** The flow's backend id while it names the flow's backend (backendHolds), else 0. Mirrors
+   * assembly/stale.ts heldBackendId. */
+  heldBackendId(fl: ModelFlow): number { return this.backendHolds(fl) ? fl.backendId : 0; }
   /** The route a TCP/SCTP flow whose backend left reaches its own address by (the first route of
    * the family holding it, as plain routing), or undefined when none does, it is a service CIDR's
    * or it has no port. Mirrors assembly/stale.ts keptRoute. */
@@ -780,7 +783,9 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
+    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0 && keepsAddress(fl.proto)) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
@@ -802,7 +807,7 @@ export class ReferenceModel {
     x.f.set(fl.clientMac, 0); x.f.set(fl.localMac, 6);
     t.stages |= L.TS_REVERSE_NAT;
     this.result(x, L.V_FORWARD, L.REASON_FWD_REPLY, fl.clientPort);
-    this.countFrontBackend(fl.front, fl.backendId, x.len);
+    this.countFrontBackend(fl.front, t.backend, x.len);
   }
 
   private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, bv: BackView): void {
@@ -1031,7 +1036,9 @@ export class ReferenceModel {
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
     t.ct = hit.dir ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG;
     t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    // core: icmp.ts — the flow's backend id only while it names the flow's backend
+    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0 && keepsAddress(fl.proto) && this.tables.snatHolds(fl)) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
@@ -1051,8 +1058,6 @@ export class ReferenceModel {
         if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
         out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
       } else if (snatOk && keepsAddress(fl.proto)) {
-        t.stages |= L.TS_BACKEND_LEFT;
-        t.backend = 0;
         const r = this.tables.keptRoute(fl);
         if (!r) { this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
         out = r.outPort; dstMac = r.dstMac; srcMac = r.srcMac;
