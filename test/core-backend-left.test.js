@@ -63,7 +63,7 @@ test('an open TCP connection whose backend left keeps its address and port throu
   t.is(after.frontends[1].packets, before.frontends[1].packets + 1, 'the frontend counts it');
   t.is(after.backends[2].packets, 0, 'the backend in force does not');
   t.is(flowOf(s).backendId, 0, 'listed without a backend id');
-  t.true(flowOf(s).flags.includes('backend_left'));
+  t.true(flowOf(s).backendLeft);
   // the old pod answers: translated back to the client as before
   const [back] = run(t, s, [fromPod('PA')], 2001);
   t.is(back.reason, 'fwd_reply');
@@ -130,7 +130,7 @@ test('TTL 1 on a flow whose backend left: drop_ttl_exceeded, as on any hit', (t)
   t.is(run(t, s, [fromClient('PA', { ttl: 1 })], 2000)[0].reason, 'drop_ttl_exceeded');
 });
 
-test('SCTP keeps its address like TCP; UDP is re-selected (kube-proxy cleans UDP entries only)', (t) => {
+test('SCTP keeps its address like TCP; UDP is re-selected while its port has serving endpoints (kube-proxy cleans UDP entries only)', (t) => {
   for (const [proto, want] of [['SCTP', OLD], ['UDP', NEW]]) {
     const s = corePair(ir([a], { proto }), OPTS);
     t.is(run(t, s, [fromClient(undefined, { proto })], 1000)[0].p.dst, OLD, proto);
@@ -216,6 +216,37 @@ test('replies and ICMP errors of a kept flow whose backend id now names another 
   const fl = flowOf(s);
   t.is(fl.backend, OLD);
   t.is(fl.backendId, 0);
-  t.true(fl.flags.includes('backend_left'));
+  t.true(fl.backendLeft);
   t.is(after.frontends[1].packets, before.frontends[1].packets + 3);
+});
+
+// kube-proxy's UDP cleanup (pkg/proxy/conntrack/cleanup.go) skips a service port without serving
+// endpoints, and a Service that is gone: the kernel keeps DNATing such a UDP flow to the old
+// pod's address. The core keeps it on that address by the route to it until the port has serving
+// endpoints again, then re-selects it — never refused while the entry would live under kube-proxy.
+test('a UDP flow whose backend left while its port has no serving endpoint (or the Service is gone) keeps its address by the route; re-selected once the port serves again', (t) => {
+  const o = { proto: 'UDP' };
+  const s = corePair(ir([a], o), OPTS);
+  t.is(run(t, s, [fromClient(undefined, o)], 1000)[0].p.dst, OLD);
+  let now = 1100;
+  for (const [what, next] of [['no endpoints', ir([], o)], ['Service gone', mkIr({ frontends: [], backends: [], routes: [OLD_ROUTE] })]]) {
+    flip(s, next);
+    const [r] = run(t, s, [fromClient(undefined, o)], now++);
+    t.is(r.reason, 'fwd_nat', what);
+    t.is(r.p.dst, OLD, `${what}: the old pod's address, as the kernel's entry`);
+    t.is(r.outPort, OLD_ROUTE.outPort, what);
+    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
+    t.is(r.trace.backend, 0, what);
+    const [back] = run(t, s, [fromPod(undefined, { proto: 'UDP' })], now++);
+    t.is(back.reason, 'fwd_reply', what);
+    t.is(back.p.src, VIP, what);
+  }
+  // the pod is gone (no route): dropped, not refused
+  flip(s, ir([], { ...o, routes: [] }));
+  t.is(run(t, s, [fromClient(undefined, o)], 1200)[0].reason, 'drop_backend_unreachable');
+  // a serving endpoint again: the next packet is re-selected to it
+  flip(s, ir([b], o));
+  const [r] = run(t, s, [fromClient(undefined, o)], 1300);
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.is(r.p.dst, NEW);
 });

@@ -27,7 +27,10 @@ export interface FlowInfo {
   state: string;                                 // tcp_syn | tcp_syn_recv | tcp_midstream | tcp_established | tcp_half_closed_client | tcp_half_closed_backend | tcp_closing | udp | udp_replied | sctp
   frontendId: number; backendId: number;
   ageMs: number; idleMs: number;
-  flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin; backend_left: its backend left the endpoints (backendId 0; it goes on to `backend`, docs/core.md)
+  flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin
+  /** Its backend left the endpoints (no id names it: backendId 0); it goes on to `backend`, or is
+   * re-selected by its next packet (docs/core.md "Original-direction hit"). */
+  backendLeft?: true;
 }
 
 export interface FlowFilter {

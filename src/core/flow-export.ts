@@ -17,12 +17,6 @@
 //
 // What import does with entries that no longer fit (counted in ImportStats.dropped):
 //   expired      idle longer than its state's timeout, counting the downtime
-//   noFrontend   a UDP flow whose Service port is gone (its next packet would re-select into no
-//                service; kube-proxy deletes the UDP entries of a deleted Service's IPs). A TCP or
-//                SCTP flow whose Service port is gone is restored without a frontend (CT_FRONT 0:
-//                no per-frontend counter) and backend: its connection goes on to its old address,
-//                as it does live after the Service was deleted (its backends left with it) and as
-//                the kernel's conntrack keeps it under kube-proxy
 //   portGone     the port the client side came in on is not configured any more
 //   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
 //                the old address: the connection cannot continue); for a hairpin flow, the
@@ -34,8 +28,11 @@
 //                confirmed SCTP — are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core treats it exactly as
 // when a backend disappears while running (docs/core.md, "Original-direction hit": an open TCP or
-// SCTP connection goes on to its own address by the route to it, a UDP flow or a new SYN
-// re-selects), and its replies still translate.
+// SCTP connection — a UDP flow while its port has no serving endpoint — goes on to its own
+// address by the route to it, another UDP flow or a new SYN re-selects), and its replies still
+// translate. So is a flow whose Service port is gone, with frontend id 0 too (no per-frontend
+// counter): live, its connection goes on to its old address after the Service was deleted (its
+// backends left with it), as the kernel's conntrack keeps it under kube-proxy.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
@@ -69,7 +66,7 @@ export interface ImportStats {
   flows: number;
   affinity: number;
   /** Restored flows whose backend is gone (kept with backend id 0: handled as a backend that
-   * left), TCP/SCTP ones whose Service port is gone among them (kept with frontend id 0 too). */
+   * left), those whose Service port is gone among them (kept with frontend id 0 too). */
   staleBackends: number;
   dropped: Record<string, number>;
 }
@@ -231,7 +228,6 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
     const front = ids.flowFront(e, proto, family, vport);
-    if (front === undefined && proto === 17) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
     let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);

@@ -525,9 +525,9 @@ export class Core {
     };
     // a flow whose backend left the endpoints goes on to its own address (docs/core.md
     // "Original-direction hit"; `backend` above), and the id it was created with may name another
-    // backend by now: listed as backend id 0, flag backend_left, as the core traces it
+    // backend by now: listed as backend id 0 and backendLeft, as the core traces it
     if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
-    if (info.backendId === 0) info.flags.push('backend_left');
+    if (info.backendId === 0) info.backendLeft = true;
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);

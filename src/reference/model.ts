@@ -120,12 +120,6 @@ function pureSyn(proto: number, tcpFlags: number): boolean {
   return proto === 6 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
 }
 
-/** TCP and SCTP flows whose backend left stay on its address (kube-proxy cleans UDP conntrack
- * entries only). Mirrors assembly/stale.ts keepsAddress. */
-function keepsAddress(proto: number): boolean {
-  return proto === 6 || proto === 132;
-}
-
 /** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
  * direction; a repeated FIN of the same side keeps it); the other side's FIN, a RST, or a FIN on
  * a flow never established closes it. Mirrors assembly/conntrack.ts closeState. */
@@ -348,8 +342,19 @@ class Tables {
    * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
   udpLeftServing(bv: BackView, p: Parsed): boolean {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
-    const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+    return this.udpServing(p.dst, p.dport, p.family);
+  }
+  /** Whether the UDP service port (addr, port, family) has serving endpoints (a Maglev set, or
+   * FEF_POLICY_DROP). Mirrors assembly/stale.ts udpServingFront. */
+  udpServing(addr: Uint8Array, port: number, family: 4 | 6): boolean {
+    const fv = this.svc.get(svcKey(addr, port, 17, family));
     return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
+  }
+  /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
+   * conntrack entries only), UDP while its service port has no serving endpoints or is gone (the
+   * cleanup skips it). Mirrors assembly/stale.ts keepsAddress. */
+  keepsAddress(fl: ModelFlow): boolean {
+    return fl.proto === 6 || fl.proto === 132 || !this.udpServing(fl.vip, fl.vport, fl.family);
   }
 }
 
@@ -446,6 +451,9 @@ export class ReferenceModel {
   }
 
   activeFlows(): ModelFlow[] { return this.flows.filter((f): f is ModelFlow => f !== undefined); }
+  /** The backend id the core's conntrack listing gives flow fl: its id while that still names the
+   * flow's backend, else 0 (src/core/host.ts flowEntry). */
+  listedBackendId(fl: ModelFlow): number { return this.tables.heldBackendId(fl); }
 
   // ---- conntrack -------------------------------------------------------------------------------
 
@@ -707,7 +715,7 @@ export class ReferenceModel {
       bv = this.tables.backendHolds(fl);
       // core: pipeline.ts hitOrig — a TCP/SCTP flow whose backend left stays on its address
       // (kube-proxy leaves its conntrack entry alone); a pure SYN on it re-selects
-      if (!bv && keepsAddress(fl.proto) && !pureSyn(p.proto, p.tcpFlags)) return this.hitLeft(x, fl);
+      if (!bv && !pureSyn(p.proto, p.tcpFlags) && this.tables.keepsAddress(fl)) return this.hitLeft(x, fl);
     }
     if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpReselectFront
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
@@ -785,7 +793,7 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
     t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0 && keepsAddress(fl.proto)) t.stages |= L.TS_BACKEND_LEFT;
+    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
@@ -1038,7 +1046,7 @@ export class ReferenceModel {
     t.select = L.TRSEL_EXISTING;
     // core: icmp.ts — the flow's backend id only while it names the flow's backend
     t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0 && keepsAddress(fl.proto) && this.tables.snatHolds(fl)) t.stages |= L.TS_BACKEND_LEFT;
+    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
@@ -1057,7 +1065,7 @@ export class ReferenceModel {
       if (bv) {
         if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
         out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
-      } else if (snatOk && keepsAddress(fl.proto)) {
+      } else if (snatOk && this.tables.keepsAddress(fl)) {
         const r = this.tables.keptRoute(fl);
         if (!r) { this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
         out = r.outPort; dstMac = r.dstMac; srcMac = r.srcMac;
