@@ -8,6 +8,9 @@
 //         ENV=VALUE settings for that variant's bench and daemon
 //   e.g. node bench/ab-control-daemon.mjs 8 main=bin=/tmp/main/bin/wdp.js new=bin=$PWD/bin/wdp.js
 //
+// Per run: the load (1-minute average) at its start and the fields below; then each variant's
+// medians with the range of loads, and each variant's medians over the first variant's.
+//
 // Default bench arguments: --services 10000 --endpoints 10 --peers none --changes 20. The bench
 // client is this checkout's (bin/wdp.js next to this file); the daemon the variant's.
 import { spawnSync } from 'node:child_process';
@@ -29,7 +32,8 @@ const variants = specs.map((s) => {
   }
   return { name: eq < 0 ? s : s.slice(0, eq), env, runs: [], failed: 0 };
 });
-const FIELDS = ['daemon_full_sync_ms', 'daemon_full_sync_cpu_ms', 'daemon_restart_to_forwarding_ms', 'daemon_restart_to_ready_ms', 'daemon_restart_cpu_ms', 'daemon_one_endpoint_visible_p50_ms'];
+const FIELDS = ['daemon_full_sync_ms', 'daemon_full_sync_cpu_ms', 'daemon_restart_to_forwarding_ms', 'daemon_restart_to_ready_ms', 'daemon_restart_cpu_ms',
+  'daemon_one_endpoint_visible_p50_ms', 'daemon_one_endpoint_visible_p99_ms', 'daemon_one_endpoint_visible_p999_ms', 'daemon_one_endpoint_daemon_p99_ms', 'daemon_one_endpoint_daemon_cpu_ms'];
 const short = (f) => f.replace('daemon_', '');
 // (over the runs that measured the field: a null, e.g. a restart the bench skipped, is no 0)
 const median = (xs) => {
@@ -43,11 +47,18 @@ for (let r = 0; r < Number(rounds); r++) {
     const p = spawnSync(process.execPath, [WDP, 'bench', 'control', ...benchArgs, '--json'], { env: { ...process.env, ...v.env }, encoding: 'utf8' });
     if (p.status !== 0) { v.failed++; console.error(`${v.name}: the bench failed: ${p.stderr.slice(-2000)}`); continue; }
     const d = JSON.parse(p.stdout.trim().split('\n').pop());
+    d.load = load;
     v.runs.push(d);
     console.log(`${new Date().toISOString().slice(11, 19)} ${v.name.padEnd(10)} load ${load.toFixed(1)} ${FIELDS.map((f) => `${short(f)}=${d[f]}`).join(' ')}`);
   }
 }
+const med = (v, f) => median(v.runs.map((d) => d[f]));
+const fmt = (x) => x === null ? '—' : Math.round(x * 100) / 100;
 for (const v of variants) {
-  const med = (f) => { const m = median(v.runs.map((d) => d[f])); return m === null ? '—' : Math.round(m * 10) / 10; };
-  console.log(`MEDIAN ${v.name.padEnd(10)} n=${v.runs.length}${v.failed ? ` FAILED=${v.failed}` : ''} ${FIELDS.map((f) => `${short(f)}=${med(f)}`).join(' ')}`);
+  const loads = v.runs.map((d) => d.load).sort((a, b) => a - b);
+  console.log(`MEDIAN ${v.name.padEnd(10)} n=${v.runs.length}${v.failed ? ` FAILED=${v.failed}` : ''} load ${loads.length ? `${loads[0].toFixed(1)}–${loads[loads.length - 1].toFixed(1)}` : '—'} ${FIELDS.map((f) => `${short(f)}=${fmt(med(v, f))}`).join(' ')}`);
+}
+// each later variant against the first: the ratio of medians (below 1: smaller than the first's)
+for (const v of variants.slice(1)) {
+  console.log(`RATIO  ${v.name}/${variants[0].name} ${FIELDS.map((f) => { const a = med(variants[0], f), b = med(v, f); return `${short(f)}=${a && b !== null ? (b / a).toFixed(2) : '—'}`; }).join(' ')}`);
 }

@@ -6,6 +6,7 @@ import test from 'ava';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
 import { StoreWriterThread } from '../dist/src/state/store-writer.js';
@@ -35,6 +36,14 @@ const storedRows = (dir) => {
   const db = new Database(join(dir, 'state.db'), { readonly: true });
   try { return db.prepare('SELECT kind, key FROM objects ORDER BY kind, key').all().map((r) => `${r.kind} ${r.key}`); } finally { db.close(); }
 };
+/** An open store that stages every write on the writer thread. */
+function stagingStore(t, dir) {
+  const s = new StateStore(dir);
+  s.open();
+  t.teardown(() => s.close());
+  s.stageOnThreadRows = 1;
+  return s;
+}
 const apply = (a, objs) => a.req('POST', '/api/v1/apply', JSON.stringify(objs));
 
 test('a large write is committed by the writer thread, survives a restart, and small writes still commit here', async (t) => {
@@ -232,10 +241,7 @@ test('a writer thread whose connection failed to open part-way (prestart) opens 
 
 test('a staged write commits the store revision in its own transaction: the revision never lags the rows it names', async (t) => {
   const dir = stateDir(t);
-  const s = new StateStore(dir);
-  s.open();
-  t.teardown(() => s.close());
-  s.stageOnThreadRows = 1;
+  const s = stagingStore(t, dir);
   const r0 = s.revision();
   // this thread's connection cannot write any more: whatever moves the revision must be the thread's commit
   s.db.pragma('query_only = ON');
@@ -259,10 +265,7 @@ test('a staged write commits the store revision in its own transaction: the revi
 // (Buffer.from of a short string takes a slice of Node's shared pool, which cannot move: copied)
 for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared pool, copied', 'pooled'], ['ASCII bytes of their own, moved to the thread', 'own']]) test(`a staged write stores every row as given: keys of any length, the empty NodeConfig key, bodies from the text (${what}) and serialised ones`, async (t) => {
   const dir = stateDir(t);
-  const s = new StateStore(dir);
-  s.open();
-  t.teardown(() => s.close());
-  s.stageOnThreadRows = 1;
+  const s = stagingStore(t, dir);
   const a = svc('a', '10.96.0.10'), long = svc('x'.repeat(200), '10.96.0.11'), sl = slice('a-1', 'a', ['10.244.1.5']);
   const str = ` [${JSON.stringify(a)},${JSON.stringify(sl)}]`;
   const text = bytes === 'pooled' ? Buffer.from(str, 'latin1') : bytes === 'own' ? Buffer.alloc(str.length, str, 'latin1') : str;
@@ -278,6 +281,9 @@ for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared poo
   t.teardown(() => db.close());
   const rows = Object.fromEntries(db.prepare('SELECT kind, key, body FROM objects').all().map((r) => [`${r.kind} ${r.key}`, JSON.parse(r.body)]));
   t.deepEqual(rows, { 'Service shop/a': a, [`Service shop/${'x'.repeat(200)}`]: long, 'NodeConfig ': node, 'EndpointSlice shop/a-1': sl });
+  // every row is TEXT, whether its body was bound as a string or as bytes, and matches its CRC-32
+  t.deepEqual(db.prepare('SELECT DISTINCT typeof(body) AS t FROM objects').all(), [{ t: 'text' }]);
+  for (const r of db.prepare('SELECT kind, key, body, crc FROM objects').all()) t.is(crc32(r.body), r.crc, `${r.kind} ${r.key}`);
   if (bytes) t.is(text.length, bytes === 'own' ? 0 : str.length, bytes === 'own' ? 'moved, not copied' : 'copied, left as they were');
 });
 
@@ -286,10 +292,7 @@ for (const [what, bytes] of [['a string', null], ['ASCII bytes of the shared poo
 // refused, not store empty bodies or wait forever for a message the thread could not read.
 for (const rows of [1, 1000]) test(`bytes already handed over are refused by a later write (${rows === 1 ? 'staged on the thread' : 'committed on this thread'}), and the stored row stays`, async (t) => {
   const dir = stateDir(t);
-  const s = new StateStore(dir);
-  s.open();
-  t.teardown(() => s.close());
-  s.stageOnThreadRows = 1;
+  const s = stagingStore(t, dir);
   const a = svc('a', '10.96.0.10'), str = JSON.stringify(a);
   const text = Buffer.alloc(str.length, str, 'latin1');
   const w = { upsert: [{ kind: 'Service', key: 'shop/a', raw: a, source: { text, start: 0, end: str.length } }], remove: [] };
@@ -315,5 +318,103 @@ test('a request the thread cannot be sent (a detached buffer) rejects and leaves
   // (the DataCloneError is a DOMException: not an Error to t.throwsAsync)
   const sent = writer.request({ op: 'stage', kinds: Uint8Array.of(0), keys: 'a/b', keyEnds: Int32Array.of(3), text: view, starts: Int32Array.of(0), ends: Int32Array.of(2), bodies: [], removeKinds: [], removeKeys: [], meta: [] });
   t.regex(await sent.then(() => 'sent', (e) => e.message), /detached/);
+  t.false(writer.busy);
+});
+
+// A message that cannot be deserialised leaves a request nothing answers: the apply must fail with
+// a clear error, not wait forever. Node raises 'messageerror' for it; no message of the store's
+// kinds fails to deserialise on demand, so the tests raise the event where Node would.
+const oneRow = (key) => ({ op: 'stage', kinds: Uint8Array.of(0), keys: key, keyEnds: Int32Array.of(key.length), text: '', starts: Int32Array.of(-1), ends: new Int32Array(1), bodies: [JSON.stringify({ kind: 'Service' })], removeKinds: [], removeKeys: [], meta: [] });
+const withTimeout = (p, ms = 10_000) => Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms))]);
+
+test('an answer of the writer thread that cannot be read fails the request in flight clearly, drops its write, and the next write gets a new thread', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/web', raw: svc('web', '10.96.0.10') }], remove: [] }).commit(); // (starts the thread)
+  const writer = s.writerThreadForTests, first = writer.threadForTests;
+  const rev = s.revision();
+  const staged = s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  // (whether the stage's own answer came before the thread stopped or not: the commit fails with the reason)
+  first.emit('messageerror', new Error('simulated: the answer could not be deserialised'));
+  // a request sent now goes to a new thread, and the old one's exit does not take it along
+  const onNew = writer.request({ op: 'checkpoint' });
+  t.not(writer.threadForTests, first);
+  await t.throwsAsync(withTimeout(staged.commit()), { message: /the store writer thread stopped (before the commit )?\(an answer of the thread could not be read: simulated: the answer could not be deserialised\): nothing of the write was kept/ });
+  t.is(s.revision(), rev);
+  await t.notThrowsAsync(withTimeout(onNew));
+  t.deepEqual(storedRows(dir), ['Service shop/web'], 'nothing of the write');
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/db', raw: svc('db', '10.96.0.12') }], remove: [] }).commit();
+  t.deepEqual(storedRows(dir), ['Service shop/db', 'Service shop/web']);
+});
+
+test('a commit whose answer cannot be read, but which the thread made durable, is reported committed', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  s.prestartWriter();
+  const w = s.writerThreadForTests.threadForTests;
+  // the stage's answer goes through; the commit's (the next one) arrives unreadable
+  const deliver = w.listeners('message');
+  w.removeAllListeners('message');
+  let staged = false;
+  w.on('message', (r) => {
+    if (staged) return void w.emit('messageerror', new Error('simulated'));
+    staged = r.rows > 0; // (the prestart's open answers first, with no rows)
+    for (const l of deliver) l.call(w, r);
+  });
+  const rev = s.revision();
+  const stats = await withTimeout(s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] }).commit());
+  t.is(stats.rows, 1);
+  t.is(s.revision(), `${rev.split(':')[0]}:${Number(rev.split(':')[1]) + 1}`);
+  t.deepEqual(storedRows(dir), ['Service shop/api']);
+  t.is(StateStore.peekRevision(dir), s.revision());
+});
+
+test('a request the writer thread cannot read: it drops its staged write, says why and exits; every request in flight fails with that reason', async (t) => {
+  const dir = stateDir(t);
+  const path = join(dir, 'state.db');
+  const s = new StateStore(dir);
+  s.open();
+  s.close();
+  // the thread's own module, in a thread whose test port can raise 'messageerror' on its parentPort
+  const { Worker, MessageChannel } = await import('node:worker_threads');
+  const { port1, port2 } = new MessageChannel();
+  const entry = new URL('../dist/src/state/store-writer-thread.js', import.meta.url).href;
+  const w = new Worker(`const { parentPort, workerData } = require('node:worker_threads');
+    workerData.test.on('message', () => parentPort.emit('messageerror', new Error('simulated: the request could not be deserialised')));
+    import(${JSON.stringify(entry)}).then(() => workerData.test.postMessage('ready'));`,
+  { eval: true, workerData: { path, busyTimeoutMs: 200, cacheKiB: 1024, test: port2 }, transferList: [port2] });
+  t.teardown(() => { port1.close(); return w.terminate(); });
+  const answers = [];
+  w.on('message', (r) => answers.push(r));
+  const exited = new Promise((resolve) => w.once('exit', resolve));
+  await new Promise((resolve) => port1.once('message', resolve));
+  w.postMessage({ ...oneRow('shop/web'), id: 1 });
+  for (let i = 0; i < 200 && !answers.length; i++) await new Promise((r) => setTimeout(r, 25));
+  t.like(answers[0], { id: 1, ok: true, rows: 1 }, 'staged: its transaction holds the write lock');
+  port1.postMessage('lose the next request');
+  t.is(await withTimeout(exited), 1);
+  t.like(answers[1], { id: 0, ok: false });
+  t.regex(answers[1].error, /a request to the thread could not be read: simulated: the request could not be deserialised/);
+  // the staged rows are gone and the lock is free: a write on another connection goes through at once
+  const db = new Database(path);
+  t.teardown(() => db.close());
+  db.pragma('busy_timeout = 0');
+  t.deepEqual(db.prepare('SELECT key FROM objects').all(), []);
+  t.notThrows(() => db.exec("INSERT INTO meta (key, value) VALUES ('x', 'y')"));
+});
+
+test('the writer thread\'s reason for exiting is what the requests in flight are rejected with', async (t) => {
+  const dir = stateDir(t);
+  const s = new StateStore(dir);
+  s.open();
+  s.close();
+  const writer = new StoreWriterThread({ path: join(dir, 'state.db'), busyTimeoutMs: 200, cacheKiB: 1024 });
+  t.teardown(() => writer.close());
+  const pending = writer.request(oneRow('shop/web'));
+  const w = writer.threadForTests;
+  // what the thread posts before it exits when it could not read a request, then its exit
+  w.emit('message', { id: 0, ok: false, error: 'a request to the thread could not be read: simulated' });
+  await w.terminate();
+  await t.throwsAsync(withTimeout(pending), { message: /the store writer thread stopped \(a request to the thread could not be read: simulated\): nothing of the write was kept/ });
   t.false(writer.busy);
 });

@@ -8,10 +8,11 @@ import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import type { Dataplane, Programmed } from '../core/dataplane-types.js';
-import type { SourceText, StagedWrite, StateStore, StoreWrite } from '../state/store.js';
+import { STAGE_ON_THREAD_ROWS, type SourceText, type StagedWrite, type StateStore, type StoreWrite } from '../state/store.js';
 import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
 import { jsonEqual } from '../util/json-equal.js';
+import { promoteYoungGeneration } from '../util/young-generation.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -340,6 +341,8 @@ export class ControlPlaneCore {
     const programming: Promise<Programmed> = isEmptyDiff(ch.diff) ? Promise.resolve({ generation: this.dataplane.generation(), programmedAtNs: Number(t0) })
       : this.dataplane.apply(ch.diff, this.compiler.ir, ch.undoDiff);
     programming.catch(() => undefined); // awaited below, after the commit
+    let programmedYet = false;
+    programming.then(() => { programmedYet = true; }, () => undefined);
     // the answer's view of the diff, built while the workers apply it (the diff went to them
     // already: dataplane.apply encodes and posts it before its first await)
     const view = diffView(ch);
@@ -349,6 +352,9 @@ export class ControlPlaneCore {
         if (staged instanceof Error) throw staged;
         await staged.commit();
         this.persistError = null;
+        // a large apply's survivors promoted while this thread waits for the workers anyway, not
+        // in the first scavenge after it, on a later change (src/util/young-generation.ts)
+        if (objs.length >= STAGE_ON_THREAD_ROWS && !programmedYet) promoteYoungGeneration();
       } catch (e) {
         saveError = e as Error;
         this.persistError = saveError.message;

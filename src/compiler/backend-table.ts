@@ -28,6 +28,15 @@ import { NextHop } from './next-hops.js';
 
 const NO_MAC = '00:00:00:00:00:00';
 
+/** Rows 0 .. n-1 of a service port's backends by column, for putRun (the compiler's candidates). */
+export interface BackendRun {
+  readonly n: number;
+  readonly id: ArrayLike<number>; readonly addr: ArrayLike<string>; readonly family: ArrayLike<Family>;
+  readonly port: ArrayLike<number>; readonly state: ArrayLike<number>; readonly hop: ArrayLike<NextHop | null>;
+  /** the endpoint each row is: its node and zone names */
+  readonly ep: ArrayLike<{ readonly nodeName?: string; readonly zone?: string } | null>;
+}
+
 // Columns come in chunks of 4096 ids: growing the table allocates one more chunk and never copies
 // what is there. A single doubling copy of 100k-entry columns was a ~25 ms stall on the first
 // endpoint change after a full compile (the change's new id fell past the end).
@@ -121,6 +130,26 @@ export class BackendTable implements IrRecords<IrBackend> {
     if (c.family[i] === 0) this.count++;
     c.addr[i] = addr; c.nodeName[i] = this.labelOf(nodeName); c.zone[i] = this.labelOf(zone);
     c.owner[i] = owner; c.hop[i] = hop; c.port[i] = port; c.family[i] = family; c.state[i] = state;
+    this.version++;
+  }
+
+  /** Stores a service port's backends, rows 0 .. run.n - 1 of `run` (the compiler's candidates):
+   * put() for each, in one call with the chunk, the last label and the last next hop kept in
+   * locals, where put() made five calls per backend — calls that cost while the compiler's code is
+   * not optimised yet (a daemon's one full sync, mostly). */
+  putRun(owner: PortOwner, run: BackendRun): void {
+    const chunks = this.chunks, ids = run.id, eps = run.ep, hops = run.hop;
+    let c: Chunk | undefined, base = -1, lastNode: string | undefined | null = null, lastNodeIdx = 0, lastHop: NextHop | null = null, lastHopIdx = 0;
+    for (let r = 0; r < run.n; r++) {
+      const id = ids[r], k = id >>> CHUNK_BITS;
+      if (k !== base) { c = chunks[k] ?? this.reserve(id); base = k; }
+      const i = id & MASK, ep = eps[r]!, node = ep.nodeName, hop = hops[r];
+      if (c!.family[i] === 0) this.count++;
+      if (node !== lastNode) { lastNode = node; lastNodeIdx = this.labelOf(node); }
+      if (hop !== lastHop) { lastHop = hop; lastHopIdx = hop ? this.hopOfObject(hop) : 0; }
+      c!.addr[i] = run.addr[r]; c!.nodeName[i] = lastNodeIdx; c!.zone[i] = ep.zone === undefined ? 0 : this.labelOf(ep.zone);
+      c!.owner[i] = owner; c!.hop[i] = lastHopIdx; c!.port[i] = run.port[r]; c!.family[i] = run.family[r]; c!.state[i] = run.state[r];
+    }
     this.version++;
   }
 

@@ -27,7 +27,7 @@ import { backendKeyCmp, ipv4KeyRank, maglevIndexTableAt, maglevSlotWidth } from 
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
 import { claimKeys, describeClaim, forEachClaim, type Claim } from './claims.js';
-import { backendBound, duplicateError, groupFresh, unlabelledSliceWarnings } from './batch.js';
+import { duplicateError, groupFresh, unlabelledSliceWarnings, unlabelledWarning } from './batch.js';
 import { sliceCount, type ServiceRecord } from './service-record.js';
 import { CompiledService, dropRefs, ServiceOutput } from './service-output.js';
 import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
@@ -144,6 +144,7 @@ function noNodeWarning(backends: number): string {
 interface NodeState { node: NodeSpec | null; hops: NodeHops; routes: Ir['routes']; snat: SnatAddresses }
 
 const NO_RECORDS: ServiceRecord[] = Object.freeze([]) as unknown as ServiceRecord[];
+const NO_REPLACED: ReadonlySet<string> = new Set();
 /** A Service's place in the model's map while indexFresh checks the batch for duplicates. */
 const PENDING: ServiceRecord = Object.freeze({ spec: undefined, slices: undefined, out: undefined }) as ServiceRecord;
 const NOTHING_COMPILED = new CompiledService();
@@ -275,7 +276,7 @@ export class Compiler {
     // the backend columns (16 bytes a backend), the active sets' ids (4 bytes a backend) and the
     // Maglev tables (~20 one-byte slots a backend at the default size): whole 2 MiB pages, 1 MiB
     // for small compiles
-    const bound = backendBound(upserts);
+    const group = groupFresh(upserts), bound = group.bound;
     const want = bound * 40 + (2 << 20);
     const pool = this.opts.maglevWorker ?? 'auto';
     // a job per table of >= 2 backends; an endpoint is in at most 2 sets of its family
@@ -289,13 +290,14 @@ export class Compiler {
       // the batch's claims are all the claims there are
       const batchClaims = new Map<Claim, string>();
       this.claims = batchClaims;
-      const group = groupFresh(upserts);
       if (group.node) { const prev = this.node; this.node = group.node; this.nodeChanged(prev, diff, null); }
       const warnings: string[] = [];
       this.compileRecords(group.recs, warnings);
-      // the model's maps, the duplicate checks and the claims, while the Maglev thread works
-      this.indexFresh(upserts, group.batchRecs, group.orphans, errors);
-      this.claimBatch(upserts, true, new Set(), batchClaims, [], errors);
+      // the model's maps, the duplicate checks and the claims (in one pass), while the Maglev
+      // thread works
+      const claimErrors: FieldError[] = [];
+      this.indexFresh(upserts, group.batchRecs, group.orphans, errors, this.freshClaims(batchClaims, claimErrors));
+      for (let i = 0; i < claimErrors.length; i++) errors.push(claimErrors[i]);
       if (errors.length) throw new ValidationError(errors);
       this.maglevJobs?.drain(); // every table filled before anything reads one
       // ids were handed out 1, 2, 3, ... and every one became a frontend or a backend: the diff
@@ -305,7 +307,7 @@ export class Compiler {
       if (this.frontends.size !== nFronts) throw new Error(`internal: fresh compile wrote ${this.frontends.size} frontends for ${nFronts} ids`);
       const result: IrDiff = { ...diff, frontendsUpsert: this.frontends.rows(nFronts), backendsUpsert: this.backends.rows(nBacks) };
       if (!this.node && nBacks) warnings.push(noNodeWarning(nBacks));
-      unlabelledSliceWarnings(upserts, warnings);
+      for (let i = 0; i < group.unlabelled.length; i++) warnings.push(unlabelledWarning(group.unlabelled[i]));
       let done = false;
       const rollback = (): void => { if (!done) { done = true; this.reset(base); } };
       // everything this change programmed is new: undoing it removes it all
@@ -331,9 +333,10 @@ export class Compiler {
     const errors: FieldError[] = [];
     const seen = new SeenObjects();
     // the model's maps serve as the upserts' duplicate check, as in a full compile
-    seen.node = this.indexFresh(upserts, null, NO_RECORDS, errors);
+    const claimErrors: FieldError[] = [];
+    seen.node = this.indexFresh(upserts, null, NO_RECORDS, errors, this.freshClaims(new Map(), claimErrors));
     for (const r of removes) removeErrors(r, seen, false, errors);
-    this.claimBatch(upserts, true, new Set(), new Map(), [], errors);
+    errors.push(...claimErrors);
     this.reset();
     throw new ValidationError(errors);
   }
@@ -358,7 +361,7 @@ export class Compiler {
       for (const r of removes) if (r.kind === 'Service') replaced.add(refKey(r.namespace, r.name));
     }
     const upsertClaims: Array<Claim[] | undefined> = new Array(upserts.length); // by upsert index, reused by setClaims
-    this.claimBatch(upserts, false, replaced, new Map(), upsertClaims, errors);
+    this.claimBatch(upserts, replaced, upsertClaims, errors);
     if (errors.length) throw new ValidationError(errors);
 
     const undo: Array<() => void> = [];
@@ -502,20 +505,27 @@ export class Compiler {
     });
   }
 
-  /** The batch's Services against the claims (cluster IPs, node ports, frontend tuples) of the
-   * current state minus `replaced` and of the batch so far. `upsertClaims[u]` gets upsert u's
-   * claims, for setClaims (not in a full compile, which keeps no claims per service). */
-  private claimBatch(upserts: ModelObject[], full: boolean, replaced: Set<string>, batchClaims: Map<Claim, string>, upsertClaims: Array<Claim[] | undefined>, errors: FieldError[]): void {
-    let svc: ServiceSpec, n = 0;
-    const take = (claim: Claim): void => { this.takeClaim(svc, claim, n++, replaced, batchClaims, errors); };
+  /** An incremental batch's Services against the claims (cluster IPs, node ports, frontend
+   * tuples) of the current state minus `replaced` and of the batch so far. `upsertClaims[u]` gets
+   * upsert u's claims, for setClaims. */
+  private claimBatch(upserts: ModelObject[], replaced: Set<string>, upsertClaims: Array<Claim[] | undefined>, errors: FieldError[]): void {
+    const batchClaims = new Map<Claim, string>();
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (o.kind !== 'Service') continue;
-      if (full) { svc = o; n = 0; forEachClaim(o, take); continue; }
       const keys = claimKeys(o);
       upsertClaims[u] = keys;
       for (let i = 0; i < keys.length; i++) this.takeClaim(o, keys[i], i, replaced, batchClaims, errors);
     }
+  }
+
+  /** A batch from empty: what claims one Service after another into `batchClaims` (the batch's
+   * claims are all there are), a clash an error in `errors`. One visitor for the whole batch: a
+   * closure per service was garbage. */
+  private freshClaims(batchClaims: Map<Claim, string>, errors: FieldError[]): (o: ServiceSpec) => void {
+    let svc: ServiceSpec, n = 0;
+    const take = (claim: Claim): void => { this.takeClaim(svc, claim, n++, NO_REPLACED, batchClaims, errors); };
+    return (o) => { svc = o; n = 0; forEachClaim(o, take); };
   }
 
   /** A full compile's services, in order (key order), straight into the tables; keeps what each
@@ -533,18 +543,25 @@ export class Compiler {
   /** From empty (after the compile): every Service and EndpointSlice of the batch into the
    * model's maps, which serve as the duplicate check (errors in batch order); a Service as its
    * record (`batchRecs`, the batch's services in batch order: a placeholder when null), then the
-   * records of slices naming a service the batch does not hold. True when the batch holds a
+   * records of slices naming a service the batch does not hold; `claim` is called with every
+   * Service in batch order (the same pass: one look at each object). True when the batch holds a
    * NodeConfig. */
-  private indexFresh(upserts: ModelObject[], batchRecs: ServiceRecord[] | null, orphans: ServiceRecord[], errors: FieldError[]): boolean {
+  private indexFresh(upserts: ModelObject[], batchRecs: ServiceRecord[] | null, orphans: ServiceRecord[], errors: FieldError[], claim: (o: ServiceSpec) => void): boolean {
     let nodes = 0, s = 0;
     const recs = this.recs, slices = this.slices;
     for (let u = 0; u < upserts.length; u++) {
       const o = upserts[u];
       if (o.kind === 'NodeConfig') { if (nodes++ > 0) errors.push(duplicateError(o)); continue; }
-      const map: Map<string, unknown> = o.kind === 'Service' ? recs : slices;
-      const n = map.size;
-      map.set(o.key, o.kind === 'Service' ? (batchRecs ? batchRecs[s++] : PENDING) : o);
-      if (map.size === n) errors.push(duplicateError(o));
+      if (o.kind === 'Service') {
+        const n = recs.size;
+        recs.set(o.key, batchRecs ? batchRecs[s++] : PENDING);
+        if (recs.size === n) errors.push(duplicateError(o));
+        claim(o);
+      } else {
+        const n = slices.size;
+        slices.set(o.key, o);
+        if (slices.size === n) errors.push(duplicateError(o));
+      }
     }
     for (let k = 0; k < orphans.length; k++) {
       const sl = orphans[k].slices!;
@@ -556,7 +573,7 @@ export class Compiler {
 
   /** Claim number i of service o (forEachClaim's order), against the current claims minus those
    * of `replaced` services and the batch's so far; a clash is an error naming the other service. */
-  private takeClaim(o: ServiceSpec, claim: Claim, i: number, replaced: Set<string>, batchClaims: Map<Claim, string>, errors: FieldError[]): void {
+  private takeClaim(o: ServiceSpec, claim: Claim, i: number, replaced: ReadonlySet<string>, batchClaims: Map<Claim, string>, errors: FieldError[]): void {
     // (in a full compile there are no current claims: this.claims is batchClaims)
     const owner = this.claims === batchClaims || this.claims.size === 0 ? undefined : this.claims.get(claim);
     const other = owner !== undefined && owner !== o.key && !replaced.has(owner) ? owner : batchClaims.get(claim);
@@ -671,7 +688,7 @@ export class Compiler {
       // backend whose best state wins; found by a scan while the port is small, by an address
       // index beyond that
       cands.n = 0;
-      const cAddr = cands.addr, cPort = cands.port, cKey = cands.key;
+      const cId = cands.id, cAddr = cands.addr, cPort = cands.port, cKey = cands.key, cFamily = cands.family, cState = cands.state, cHop = cands.hop, cEp = cands.ep;
       let seen: Map<string, number> | null = null;
       for (let si = 0; si < nSlices; si++) {
         const sl = Array.isArray(sliceEntry) ? sliceEntry[si] : sliceEntry!;
@@ -701,16 +718,17 @@ export class Compiler {
             // address the pod network gave a new pod before the old, terminating one's Pod object
             // is gone is the new pod's, its conditions, node and hints; between copies alike the
             // best state wins (where kube-proxy's slice map order decides)
-            const wasTerm = cands.terminating[dup];
-            if (wasTerm && !ep.terminating) cands.retake(dup, state, false, ep.nodeName, ep.zone, ep.zoneHints, ep.nodeHints);
-            else if (wasTerm === ep.terminating && state < cands.state[dup]) cands.state[dup] = state;
+            const wasTerm = cEp[dup]!.terminating;
+            if (wasTerm && !ep.terminating) cands.retake(dup, state, ep);
+            else if (wasTerm === ep.terminating && state < cState[dup]) cState[dup] = state;
             continue;
           }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.backendIdPool.allocate(undo);
           const hop = family === 6 ? this.hops.lookup(addr) : this.hops.lookup4(key, addr);
           if (!hop) (unresolved ??= []).push(addr);
           if (seen !== null && !seen.has(addr)) seen.set(addr, n);
-          cands.push(id, addr, key, port, family, state, ep.terminating, ep.nodeName, ep.zone, hop, ep.zoneHints, ep.nodeHints);
+          cId[n] = id; cAddr[n] = addr; cKey[n] = key; cPort[n] = port; cFamily[n] = family; cState[n] = state; cHop[n] = hop; cEp[n] = ep;
+          cands.n = n + 1;
         }
       }
       // the port's backends, final states known, to the sink; the owner object names the port
@@ -835,11 +853,11 @@ export class Compiler {
     const node = this.node;
     if (node === null) return TOPO_NONE;
     const name = node.name, zone = node.zone;
-    const cands = this.cands, cFamily = cands.family, cState = cands.state, cZone = cands.zoneHints, cNode = cands.nodeHints;
+    const cands = this.cands, cFamily = cands.family, cState = cands.state, cEp = cands.ep;
     let allNode = true, forNode = false, allZone = zone !== undefined, forZone = false;
     for (let i = 0; i < cands.n && (allNode || allZone); i++) {
       if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
-      const nh = cNode[i], zh = cZone[i];
+      const ep = cEp[i]!, nh = ep.nodeHints, zh = ep.zoneHints;
       if (nh === undefined) allNode = false; else if (!forNode && nh.includes(name)) forNode = true;
       if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone!)) forZone = true;
     }
@@ -865,17 +883,16 @@ export class Compiler {
     if (SCRATCH.readyIdx.length < cands.n) { SCRATCH.readyIdx = new Int32Array(cands.n * 2); SCRATCH.terminatingIdx = new Int32Array(cands.n * 2); }
     const ready = SCRATCH.readyIdx, terminating = SCRATCH.terminatingIdx;
     let nReady = 0, nTerminating = 0;
-    const cFamily = cands.family, cState = cands.state, cNode = cands.node, cAddr = cands.addr, cPort = cands.port;
+    const cFamily = cands.family, cState = cands.state, cEp = cands.ep, cAddr = cands.addr, cPort = cands.port;
     // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints): the
     // ready endpoints hinted for this node, or for its zone
     const topo = localNode === undefined ? this.topologyMode(family) : TOPO_NONE;
     const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone! : '';
-    const cHints = topo === TOPO_NODE ? cands.nodeHints : cands.zoneHints;
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
-      if (localNode !== undefined && (localNode === null || cNode[i] !== localNode)) continue;
+      if (localNode !== undefined && (localNode === null || cEp[i]!.nodeName !== localNode)) continue;
       const state = cState[i];
-      if (state === L.BES_READY) { if (topo === TOPO_NONE || cHints[i]!.includes(want)) ready[nReady++] = i; }
+      if (state === L.BES_READY) { if (topo === TOPO_NONE || (topo === TOPO_NODE ? cEp[i]!.nodeHints : cEp[i]!.zoneHints)!.includes(want)) ready[nReady++] = i; }
       else if (state === L.BES_TERMINATING_SERVING) terminating[nTerminating++] = i;
     }
     let active = ready, n = nReady, fallback = false;
@@ -927,7 +944,8 @@ export class Compiler {
  * protocol — what the EndpointSlice controller writes, and the only match kube-proxy's
  * endpointslicecache makes (a slice port of another name, e.g. the targetPort's, serves nothing). */
 export function matchSlicePort(sp: ServicePortSpec, sl: SliceSpec): { name: string; port?: number } | undefined {
-  for (const p of sl.ports) if (p.protocol === sp.protocol && p.name === sp.name) return p;
+  const ports = sl.ports; // (indexed: an iterator per slice while the code is not optimised yet)
+  for (let i = 0; i < ports.length; i++) if (ports[i].protocol === sp.protocol && ports[i].name === sp.name) return ports[i];
   return undefined;
 }
 

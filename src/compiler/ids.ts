@@ -4,9 +4,11 @@
 // belongs to what is kept per service by the compiler (it looks the previous ids up in the
 // service's previous output), so a full compile of 100k backends builds no global key→id map.
 //
-// Freed ids are reused first-in-first-out: the id freed longest ago comes back first, which gives
-// flows still pinned to a removed backend id the longest time to be re-selected before the id
-// names something else.
+// Freed ids are reused first-in-first-out: the id freed longest ago comes back first, so a removed
+// backend's id names something else as late as possible. A flow never relies on that: the core
+// compares the flow's address and port with what its id names in force (assembly/stale.ts) — a
+// UDP flow (or a new SYN) whose backend left is re-selected, an open TCP/SCTP one keeps its
+// address, forwarded by the route to it (docs/core.md, "Original-direction hit").
 /** Undo log of a transaction; null when the transaction cannot need one (it started from empty). */
 export type Undo = Array<() => void> | null;
 

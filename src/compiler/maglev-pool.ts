@@ -155,6 +155,10 @@ export class MaglevJobs {
   /** Backend j's start and step — or its IPv4 address (as int32) and port for a job published
    * with `keys` — at `at` = reserve()'s answer. */
   setBackend(at: number, j: number, pos: number, skip: number): void { this.posIn[at + j] = pos; this.skipIn[at + j] = skip; }
+  setKeys(at: number, n: number, v4: number[], ports: number[]): void {
+    const posIn = this.posIn, skipIn = this.skipIn;
+    for (let j = 0; j < n; j++) { posIn[at + j] = v4[j] | 0; skipIn[at + j] = ports[j]; }
+  }
 
   /** Publishes the job whose inputs were set at `at`: its table, table[off .. off + m), is filled
    * by the worker or by drain(). `keys`: the inputs are addresses and ports, to be hashed. */

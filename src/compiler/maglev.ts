@@ -133,6 +133,9 @@ export interface MaglevJobQueue {
   reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number;
   /** Backend j of job `at`: its permutation's start and step, or (keys) its IPv4 address and port. */
   setBackend(at: number, j: number, pos: number, skip: number): void;
+  /** Backends 0 .. n-1 of job `at` as keys: IPv4 addresses (int32) and ports — setBackend for
+   * each, in one call (a call per backend costs while the compiler's code is not optimised). */
+  setKeys(at: number, n: number, v4: number[], ports: number[]): void;
   /** Hands job `at` over: its table is out[off .. off + m). */
   publish(at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, keys: boolean): void;
 }
@@ -214,7 +217,7 @@ export function maglevIndexTableAt(addrs: string[], ports: number[], m: number, 
   if (n <= 1) return;
   const at = jobs ? jobs.reserve(n, out) : -1;
   if (at >= 0) { // filled by the pool's worker or its drain()
-    if (v4) for (let j = 0; j < n; j++) jobs!.setBackend(at, j, v4[j] | 0, ports[j]);
+    if (v4) jobs!.setKeys(at, n, v4, ports);
     else for (let j = 0; j < n; j++) { // hashed here (the strings are here)
       keyHashesAddrPort(addrs[j], ports[j], hashes);
       jobs!.setBackend(at, j, hashes[0] % m, (hashes[1] % (m - 1)) + 1);

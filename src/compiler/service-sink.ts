@@ -26,11 +26,7 @@ export interface ServiceSink {
 export class TableSink implements ServiceSink {
   constructor(private readonly backendTable: BackendTable, private readonly frontendTable: FrontendTable) {}
   backends(owner: PortOwner, cands: Candidates): void {
-    const t = this.backendTable;
-    for (let i = 0; i < cands.n; i++) {
-      const hop = cands.hop[i];
-      t.put(cands.id[i], owner, cands.addr[i], cands.family[i], cands.port[i], cands.state[i], hop ? t.hopOfObject(hop) : 0, cands.node[i], cands.zone[i]);
-    }
+    this.backendTable.putRun(owner, cands);
   }
   frontend(id: number, owner: PortOwner, kind: FrontendKind, addr: string, family: Family, port: number, proto: Proto,
     flags: number, affinityTimeoutMs: number, ranges: string[], set: ActiveSet, clusterFront: number): void {
@@ -50,7 +46,7 @@ export class ObjectSink implements ServiceSink {
 
   backends(owner: PortOwner, cands: Candidates): void {
     for (let i = 0; i < cands.n; i++) {
-      const hop = cands.hop[i], nodeName = cands.node[i], zone = cands.zone[i];
+      const hop = cands.hop[i], ep = cands.ep[i]!, nodeName = ep.nodeName, zone = ep.zone;
       const b: IrBackend = {
         id: cands.id[i], service: owner.service, portName: owner.portName, addr: cands.addr[i], family: cands.family[i], port: cands.port[i], state: cands.state[i],
         outPort: hop ? hop.outPort : L.PORT_NONE, dstMac: hop ? hop.dstMac : NO_MAC, srcMac: hop ? hop.srcMac : NO_MAC,

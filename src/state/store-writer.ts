@@ -6,9 +6,10 @@
 // to the thread, not copied) and posting the rest (a few ms); the inserts (~0.1–0.5 s) and the
 // commit's fsync leave its critical path.
 //
-// Requests are answered in order. A thread that fails (an exception, exit, terminate) rejects
-// every request in flight and is replaced by a new one on the next write; its uncommitted
-// transaction dies with its connection, so nothing of that write stays.
+// Requests are answered in order. A thread that fails (an exception, exit, terminate, a message
+// either way that cannot be deserialised) rejects every request in flight and is replaced by a new
+// one on the next write; its uncommitted transaction dies with its connection, so nothing of that
+// write stays.
 import { Worker } from 'node:worker_threads';
 
 export interface WriterSettings { path: string; busyTimeoutMs: number; cacheKiB: number }
@@ -26,16 +27,23 @@ export type WriterCall =
   | { op: 'checkpoint' };
 export type WriterRequest = (WriterCall & { id: number }) | { op: 'open'; id: number } | { op: 'close' };
 
+/** The id of the thread's last words when it could not deserialise a request (it exits next). */
+export const THREAD_LOST_REQUEST = 0;
+
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
 
 type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
 
 export class StoreWriterThread {
   private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
+  /** The requests in flight to the current thread (each thread has its own: one that stopped
+   * rejects only its own, even when its exit comes after a new thread took requests). */
+  private pending = new Map<number, Pending>();
   private nextId = 1;
   private tail: Promise<unknown> = Promise.resolve();
   private nThreads = 0;
+  /** Why the last thread stopped (null: none did). */
+  private lastStop: string | null = null;
 
   constructor(private readonly settings: WriterSettings) {}
 
@@ -45,7 +53,7 @@ export class StoreWriterThread {
   request(m: WriterCall, thread?: number, handOver?: ArrayBufferLike): Promise<{ rows: number; bytes: number }> {
     if (thread !== undefined && (thread !== this.threadNo || !this.worker)) {
       // (a commit or rollback of a write staged by a thread that stopped since: it took the write with it)
-      return Promise.reject(new Error('the store writer thread stopped before the commit: nothing of the write was kept'));
+      return Promise.reject(new Error(`the store writer thread stopped before the commit${this.lastStop ? ` (${this.lastStop})` : ''}: nothing of the write was kept`));
     }
     const w = this.thread();
     const id = this.nextId++;
@@ -109,18 +117,35 @@ export class StoreWriterThread {
     }
     this.nThreads++;
     w.unref();
+    const pending = this.pending = new Map<number, Pending>();
     w.on('message', (r: WriterReply) => {
-      const p = this.pending.get(r.id);
+      if (r.id === THREAD_LOST_REQUEST) { stopping ??= (r as { error: string }).error; return; } // (it exits next)
+      const p = pending.get(r.id);
       if (!p) return;
-      this.pending.delete(r.id);
-      if (!this.pending.size) w.unref();
+      pending.delete(r.id);
+      if (!pending.size) w.unref();
       if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes }); else p.reject(new Error(r.error));
     });
+    // why the thread is being stopped, when this side stops it (an unreadable message): what the
+    // requests in flight are rejected with once it exited
+    let stopping: string | null = null;
     const fail = (why: string) => {
       if (this.worker === w) this.worker = null;
-      for (const p of this.pending.values()) p.reject(new Error(`the store writer thread stopped (${why}): nothing of the write was kept`));
-      this.pending.clear();
+      this.lastStop = stopping ?? why;
+      for (const p of pending.values()) p.reject(new Error(`the store writer thread stopped (${stopping ?? why}): nothing of the write was kept`));
+      pending.clear();
     };
+    // A message that cannot be deserialised, either way, leaves a request that nothing answers
+    // (and which one is not known): the thread is stopped instead, which rejects every request in
+    // flight once it exited — its connection closed, so an uncommitted write is gone by then (a
+    // commit whose answer was lost is told apart by the store: StateStore.stage) — and the next
+    // write starts a new thread. The thread's side says so before it exits (THREAD_LOST_REQUEST).
+    w.on('messageerror', (e) => {
+      stopping ??= `an answer of the thread could not be read: ${(e as Error).message}`;
+      if (this.worker === w) this.worker = null;
+      this.lastStop = stopping;
+      void w.terminate().catch(() => undefined);
+    });
     w.on('error', (e) => fail((e as Error).message));
     w.on('exit', (code) => fail(`exit code ${code}`));
     this.worker = w;

@@ -214,6 +214,12 @@ export class StateStore {
     } catch { return null; }
   }
 
+  /** The revision row as the database holds it now (this connection's read: every commit of
+   * either connection that returned), or null when it cannot be read. */
+  private storedRevision(): string | null {
+    try { return (this.db?.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined)?.value ?? null; } catch { return null; }
+  }
+
   /** The revision now (changes with every commit); null before open(). */
   revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
 
@@ -377,7 +383,11 @@ export class StateStore {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
         const stats = await staged;
-        await writer.request({ op: 'commit' }, thread);
+        try { await writer.request({ op: 'commit' }, thread); } catch (e) {
+          // a thread that stopped after its COMMIT and before its answer (it exited, or the answer
+          // could not be read) committed all the same: the revision row it wrote tells
+          if (this.storedRevision() !== `${this.rev!.id}:${revision}`) throw e;
+        }
         this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
         return stats;
