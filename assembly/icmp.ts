@@ -15,7 +15,7 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, heldBackendId, keepsAddress, keptRoute } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -97,7 +97,7 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.front = e.front;
   // the flow's backend id only while it names the flow's backend (see hitReply)
   fr.backend = heldBackendId(e);
-  if (fr.backend == 0) fr.stages |= L.TS_BACKEND_LEFT;
+  if (fr.backend == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;

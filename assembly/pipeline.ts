@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, heldBackendId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -83,14 +83,15 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * backend id names another one now): translated to the address and port it was created with and
  * forwarded by the route to that address (stale.ts keptRoute), as the kernel keeps translating a
  * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
- * longer names the flow's backend: trace and counters carry backend 0. */
+ * longer names the flow's backend: trace and counters carry backend 0 (and frontend 0 once the
+ * Service port is gone too: stale.ts heldFrontId). */
 function hitLeft(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
   fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = e.front;
+  fr.front = heldFrontId(e);
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const rt = keptRoute(e);
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
@@ -115,7 +116,7 @@ function hitLeft(f: usize, fr: Frame, flow: u32): void {
   // is no backend's: its id may name another backend by now
   const bid = heldBackendId(e);
   fr.backend = bid;
-  if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
+  if (bid == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;

@@ -67,6 +67,18 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
   return backendHolds(e) != null ? e.backendId : 0;
 }
 
+/** The frontend id a hit on flow e, whose backend left, is traced and counted under: CT_FRONT
+ * while it is still the frontend the flow's (VIP, port, protocol) names, or that frontend's
+ * cluster front (where an externalTrafficPolicy Local frontend sends in-cluster sources); else 0 —
+ * the Service port is gone (its backends left with it) and the compiler may have handed its id
+ * to another frontend. Costs a service lookup, on hits of flows whose backend left only. */
+export function heldFrontId(e: CtFlow): u32 {
+  const front = e.front;
+  const fid = svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
+  if (fid == 0) return 0;
+  return fid == front || frontendAt(fid).clusterFront == front ? front : 0;
+}
+
 /** The flow's backend entry if the flow still holds in the generation in force (its backend and
  * its SNAT address), else null. */
 @inline export function flowBackend(e: CtFlow): Backend | null {

@@ -250,3 +250,27 @@ test('a UDP flow whose backend left while its port has no serving endpoint (or t
   t.is(r.trace.ct, L.TRCT_RESELECT);
   t.is(r.p.dst, NEW);
 });
+
+// The Service deleted: the open connection goes on (its backend left with it), and the compiler may
+// hand the Service's frontend id to another Service's frontend — the kept flow's packets are then
+// no frontend's either, never counted or traced (or listed) under the other Service.
+test('a kept flow whose Service is gone and whose frontend id now names another Service: traced, counted and listed without a frontend', (t) => {
+  const { s } = established(t);
+  const c = backend({ id: 1, addr: '10.1.0.3', port: 8080, outPort: 2, service: 'default/other' });
+  const other = frontend({ id: 1, addr: '10.96.0.9', port: 80, proto: 'TCP', service: 'default/other' }, [c]);
+  flip(s, mkIr({ frontends: [other], backends: [c], routes: [OLD_ROUTE] }));
+  const before = s.core.counters();
+  const [r] = run(t, s, [fromClient('PA')], 2000);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.dst, OLD, 'the connection goes on to its old pod');
+  t.is(r.trace.front, 0, 'frontend id 1 names another Service now');
+  const [back] = run(t, s, [fromPod('PA')], 2001);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.trace.front, 0);
+  t.is(s.core.counters().frontends[1].packets, before.frontends[1].packets, 'the other Service counts none of it');
+  t.like(flowOf(s), { frontendId: 0, backendId: 0, backendLeft: true, backend: OLD });
+  // while the flow's own Service is there, its frontend id is kept (first test): here too once it is back
+  flip(s, ir([b]));
+  t.is(run(t, s, [fromClient('PA')], 2002)[0].trace.front, 1);
+  t.is(flowOf(s).frontendId, 1);
+});

@@ -28,8 +28,9 @@ export interface FlowInfo {
   frontendId: number; backendId: number;
   ageMs: number; idleMs: number;
   flags: string[];                               // snat, replied, affinity, fallback, confirmed, hairpin
-  /** Its backend left the endpoints (no id names it: backendId 0); it goes on to `backend`, or is
-   * re-selected by its next packet (docs/core.md "Original-direction hit"). */
+  /** Its backend left the endpoints (no id names it: backendId 0 — and frontendId 0 once its
+   * Service port is gone too); it goes on to `backend`, or is re-selected by its next packet
+   * (docs/core.md "Original-direction hit"). */
   backendLeft?: true;
 }
 

@@ -527,7 +527,11 @@ export class Core {
     // "Original-direction hit"; `backend` above), and the id it was created with may name another
     // backend by now: listed as backend id 0 and backendLeft, as the core traces it
     if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
-    if (info.backendId === 0) info.backendLeft = true;
+    if (info.backendId === 0) {
+      info.backendLeft = true;
+      // and once its Service port is gone too, its frontend id may name another frontend
+      if (!this.idNamesFront(info.frontendId, info.vip, info.vipPort, info.proto)) info.frontendId = 0;
+    }
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
@@ -543,6 +547,25 @@ export class Core {
     const a = parseAddr(be.addr);
     return formatAddr(a.bytes, a.family) === addr;
   }
+
+  /** Whether frontend `id` is, in the generation in force, the frontend of (vip, port, proto) or
+   * that frontend's cluster front (assembly/stale.ts heldFrontId). The index is built once per
+   * generation, when a listed flow's backend left. */
+  private idNamesFront(id: number, vip: string, port: number, proto: string): boolean {
+    if (this.frontIndexGen !== this.generation) {
+      this.frontIndex.clear();
+      for (const fe of this.tables.ir.frontends.values()) {
+        if (fe.kind === 'ClusterPolicy') continue; // no packet is addressed to it
+        const a = parseAddr(fe.addr);
+        this.frontIndex.set(`${fe.proto}|${formatAddr(a.bytes, a.family)}|${fe.port}`, fe.id);
+      }
+      this.frontIndexGen = this.generation;
+    }
+    const fid = this.frontIndex.get(`${proto}|${vip}|${port}`);
+    return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
+  }
+  private frontIndexGen = -1;
+  private readonly frontIndex = new Map<string, number>();
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
   snatAddress(family: 4 | 6): string | null {

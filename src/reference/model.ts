@@ -329,6 +329,14 @@ class Tables {
   /** The flow's backend id while it names the flow's backend (backendHolds), else 0. Mirrors
    * assembly/stale.ts heldBackendId. */
   heldBackendId(fl: ModelFlow): number { return this.backendHolds(fl) ? fl.backendId : 0; }
+  /** The frontend id of a hit on a flow whose backend left: its own while the frontend its (VIP,
+   * port, protocol) names is it or has it as cluster front, else 0. Mirrors assembly/stale.ts
+   * heldFrontId. */
+  heldFrontId(fl: ModelFlow): number {
+    const fv = this.svc.get(svcKey(fl.vip, fl.vport, fl.proto, fl.family));
+    if (!fv) return 0;
+    return fv.f.id === fl.front || (fv.f.clusterFront ?? 0) === fl.front ? fl.front : 0;
+  }
   /** The route a TCP/SCTP flow whose backend left reaches its own address by (the first route of
    * the family holding it, as plain routing), or undefined when none does, it is a service CIDR's
    * or it has no port. Mirrors assembly/stale.ts keptRoute. */
@@ -750,7 +758,7 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front;
+    t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
@@ -760,7 +768,7 @@ export class ReferenceModel {
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
     this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, r.outPort);
-    this.countFrontBackend(fl.front, 0, x.len);
+    this.countFrontBackend(t.front, 0, x.len);
   }
 
   /** Live: the state change of an original-direction packet forwarded on flow fl (core:
@@ -793,7 +801,7 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
     t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
+    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
@@ -815,7 +823,7 @@ export class ReferenceModel {
     x.f.set(fl.clientMac, 0); x.f.set(fl.localMac, 6);
     t.stages |= L.TS_REVERSE_NAT;
     this.result(x, L.V_FORWARD, L.REASON_FWD_REPLY, fl.clientPort);
-    this.countFrontBackend(fl.front, t.backend, x.len);
+    this.countFrontBackend(t.front, t.backend, x.len);
   }
 
   private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, bv: BackView): void {
@@ -1046,7 +1054,7 @@ export class ReferenceModel {
     t.select = L.TRSEL_EXISTING;
     // core: icmp.ts — the flow's backend id only while it names the flow's backend
     t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
+    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
     if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
@@ -1088,7 +1096,7 @@ export class ReferenceModel {
     wr16(f, p.l4 + 2, internetChecksum(f, p.l4, p.end, init));
     f.set(dstMac, 0); f.set(srcMac, 6);
     this.result(x, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
-    this.countFrontBackend(fl.front, t.backend, x.len);
+    this.countFrontBackend(t.front, t.backend, x.len);
     return true;
   }
 }
