@@ -53,3 +53,44 @@ for (const [name, base, paths] of [['Service', service, servicePaths], ['Endpoin
     t.true(fast > 50, `the fast path was exercised (${fast} times)`);
   });
 }
+
+// Addresses in every form the API server stores (leading-zero IPv4, upper-case and long IPv6,
+// IPv4-mapped, several per endpoint, duplicates), hints and node names: the fast path — which
+// shares canonical address lists with the object and builds a slice's endpoints while it checks
+// them — and zod give the same model; validation never changes the object it was given; and the
+// object kept (what GET returns) validates to the same model again.
+const v4Forms = ['10.244.1.11', '10.244.1.011', '010.244.001.011', '10.96.0.10', '10.096.0.010', '0.0.0.0', '255.255.255.255', '10.244.1.256'];
+const v6Forms = ['fd00::11', 'FD00::0011', 'fd00:0:0:0:0:0:0:11', '::ffff:10.0.0.1', 'fe80::1%eth0', 'fd00::96:10', 'FD00::96:A'];
+const addrList = fc.array(fc.constantFrom(...v4Forms, ...v6Forms), { minLength: 1, maxLength: 3 });
+const addrPaths = [
+  [['endpoints', 0, 'addresses'], addrList], [['endpoints', 1, 'addresses'], addrList],
+  [['endpoints', 0, 'addresses', 0], fc.constantFrom(...v4Forms, ...v6Forms)],
+  [['addressType'], fc.constantFrom('IPv4', 'IPv6')],
+  [['endpoints', 0, 'hints'], fc.constantFrom({ forZones: [{ name: 'z1' }] }, { forNodes: [{ name: 'n1' }, { name: 'n2' }] }, { forZones: [{ name: '' }] }, { forZones: [{ name: 'z1', x: 1 }] })],
+  [['endpoints', 1, 'nodeName'], fc.constantFrom('n1', '', null)],
+  [['endpoints', 0, 'conditions'], fc.constantFrom(null, {}, { ready: null, serving: false, terminating: true })],
+];
+const cipPaths = [
+  [['spec', 'clusterIP'], fc.constantFrom(...v4Forms, ...v6Forms)],
+  [['spec', 'clusterIPs'], fc.array(fc.constantFrom(...v4Forms, ...v6Forms), { minLength: 1, maxLength: 2 })],
+];
+for (const [name, base, paths] of [['EndpointSlice', slice, addrPaths], ['Service', service, cipPaths]]) {
+  test(`${name}: address forms give one model on both paths, the object given is not changed and the one kept validates to it again`, (t) => {
+    let fast = 0;
+    fc.assert(fc.property(fc.array(fc.oneof(...paths.map(([p, v]) => v.map((x) => [p, x]))), { minLength: 1, maxLength: 3 }), (muts) => {
+      const raw = base();
+      for (const [p, v] of muts) mutate(raw, p, structuredClone(v));
+      if (name === 'Service' && Array.isArray(raw.spec.clusterIPs) && muts.some(([p]) => p[1] === 'clusterIPs')) raw.spec.clusterIP = raw.spec.clusterIPs[0];
+      const given = structuredClone(raw);
+      if (fastPathData(structuredClone(raw))) fast++;
+      const a = validateObject(given);
+      t.deepEqual(given, raw, 'validation leaves the object it was given as it was');
+      t.deepEqual(a, validateObjectZod(structuredClone(raw)), JSON.stringify(raw));
+      if (a.ok) {
+        const again = validateObject(JSON.parse(JSON.stringify(a.obj.raw)));
+        t.deepEqual(again, a, 'the object kept validates to the same model');
+      }
+    }), { numRuns: 1500 });
+    t.true(fast > 200, `the fast path was exercised (${fast} times)`);
+  });
+}

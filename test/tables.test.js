@@ -8,10 +8,8 @@ import { Core } from '../dist/src/core/host.js';
 import { diffIr } from '../dist/src/ir/diff.js';
 import { defaultMaglevSize } from './lib/maglev-reference.js';
 import { backend, frontend, mkIr } from './lib/ir-fixture.js';
-import { svcmapHash } from '../dist/src/core/table-writer.js';
-import { parseAddr, formatAddr } from '../dist/src/util/addr.js';
-
-const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
+import { formatAddr } from '../dist/src/util/addr.js';
+import { checkCore, lookup, setBytes } from './lib/table-check.js';
 
 /** The Ir of a random spec: frontend f over the backends (in id order) its `mask` bits select,
  * with a Maglev table of defaultMaglevSize (none without backends). */
@@ -24,68 +22,6 @@ function makeIr(spec) {
     return use.length ? frontend(o, use, defaultMaglevSize(use.length)) : frontend({ ...o, maglev: new Uint32Array(0) }, use);
   });
   return mkIr({ frontends: fes, backends: bes });
-}
-
-function setBytes(core, i) {
-  const base = core.map.tableSets[i];
-  const next = i === 0 ? core.map.tableSets[1] : null;
-  const dv = core.dv;
-  const end = dv.getUint32(base + L.TSH_ROUTE_OFF, true) + dv.getUint32(base + L.TSH_ROUTE_MAX, true) * L.RT_SIZE;
-  void next;
-  return core.u8.slice(base + L.TSH_SIZE, end).map((x) => x); // offsets inside differ per set; compare relative
-}
-
-function lookup(core, setIdx, addr, port, proto) {
-  const dv = core.dv, u8 = core.u8;
-  const base = core.map.tableSets[setIdx];
-  const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
-  const a = parseAddr(addr);
-  const pn = typeof proto === 'number' ? proto : PROTO[proto];
-  const h = svcmapHash(a.bytes, port, pn, a.family);
-  for (let i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, n++) {
-    const e = sm + i * L.SM_SIZE;
-    const front = dv.getUint32(e + L.SM_FRONT, true);
-    if (front === 0) return 0;
-    if (dv.getUint32(e + L.SM_HASH, true) === h && dv.getUint16(e + L.SM_PORT, true) === port &&
-      u8[e + L.SM_PROTO] === pn && u8[e + L.SM_FAMILY] === a.family &&
-      a.bytes.every((x, k) => u8[e + L.SM_ADDR + k] === x)) return front;
-  }
-  return 0;
-}
-
-function checkCore(t, core, ir) {
-  const a = setBytes(core, 0), b = setBytes(core, 1);
-  t.is(a.length, b.length);
-  t.true(Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0, 'both table sets identical');
-  const active = core.cfg32(L.CFG_GEN) & 1;
-  let count = 0;
-  const dv = core.dv, base = core.map.tableSets[active];
-  const sm = dv.getUint32(base + L.TSH_SVCMAP_OFF, true), mask = dv.getUint32(base + L.TSH_SVCMAP_MASK, true);
-  for (let i = 0; i <= mask; i++) if (dv.getUint32(sm + i * L.SM_SIZE + L.SM_FRONT, true)) count++;
-  // every frontend's key, plus one catch-all key per ClusterIP address naming its lowest
-  // ClusterIP frontend (the core rejects other ports of a ClusterIP through it: issue 14)
-  const vips = new Map();
-  for (const f of ir.frontends.values()) {
-    if (f.kind !== 'ClusterIP') continue;
-    const k = `${f.family}|${f.addr}`;
-    if (!vips.has(k) || f.id < vips.get(k).id) vips.set(k, f);
-  }
-  t.is(count, ir.frontends.size + vips.size, 'service map holds exactly the frontends and one catch-all per ClusterIP address');
-  for (const f of vips.values()) t.is(lookup(core, active, f.addr, L.SM_ANY_PORT, L.SM_ANY_PROTO), f.id, `catch-all ${f.addr}`);
-  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), mg = dv.getUint32(base + L.TSH_MAGLEV_OFF, true);
-  for (const f of ir.frontends.values()) {
-    t.is(lookup(core, active, f.addr, f.port, f.proto), f.id, `lookup ${f.addr}:${f.port}/${f.proto}`);
-    const e = fe + f.id * L.FE_SIZE;
-    t.is(dv.getUint32(e + L.FE_MAGLEV_SIZE, true), f.maglev.length);
-    const off = dv.getUint32(e + L.FE_MAGLEV_OFF, true);
-    for (let k = 0; k < f.maglev.length; k += 97) t.is(dv.getUint32(mg + (off + k) * 4, true), f.maglev[k]);
-    t.is(formatAddr(core.u8, f.family, e + L.FE_ADDR), formatAddr(parseAddr(f.addr).bytes, f.family));
-  }
-  const be = dv.getUint32(base + L.TSH_BACKEND_OFF, true);
-  for (const b of ir.backends.values()) {
-    t.is(core.u8[be + b.id * L.BE_SIZE + L.BE_STATE], b.state);
-    t.is(dv.getUint16(be + b.id * L.BE_SIZE + L.BE_PORT, true), b.port);
-  }
 }
 
 const addrArb = fc.oneof(

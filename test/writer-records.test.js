@@ -1,0 +1,71 @@
+// The table writer's own records by column (src/core/front-records.ts, src/core/id-set.ts) against
+// plain Maps and Sets: random sets and deletes of ids far past the first capacity (the columns
+// grow by doubling, or start sized for a regrow), an id reused by another frontend after a delete,
+// IdSet.of with repeated ids and ids on every bit of a word.
+import test from 'ava';
+import fc from 'fast-check';
+import { FrontRecords } from '../dist/src/core/front-records.js';
+import { IdSet } from '../dist/src/core/id-set.js';
+
+const frontArb = fc.record({
+  id: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 5000 })),
+  kind: fc.constantFrom('ClusterIP', 'NodePort', 'ExternalIP', 'LoadBalancer', 'ClusterPolicy'),
+  addr: fc.constantFrom('10.96.0.1', '10.96.0.2', 'fd00::1'),
+  port: fc.constantFrom(1, 80, 65535),
+  proto: fc.constantFrom('TCP', 'UDP', 'SCTP'),
+  maglev: fc.integer({ min: 0, max: 3 }),
+  ranges: fc.integer({ min: 0, max: 2 }),
+  mOff: fc.integer({ min: 0, max: 1 << 20 }),
+  cOff: fc.integer({ min: 0, max: 1000 }),
+});
+const opArb = fc.oneof(frontArb.map((f) => ({ set: f })), fc.integer({ min: 0, max: 5000 }).map((id) => ({ del: id })));
+
+const irFront = (g) => ({ id: g.id, kind: g.kind, addr: g.addr, family: g.addr.includes(':') ? 6 : 4, port: g.port, proto: g.proto,
+  maglev: new Uint8Array(g.maglev), sourceRanges: Array.from({ length: g.ranges }, () => '10.0.0.0/8') });
+
+test('FrontRecords keeps what a Map of records would, across growth and id reuse', (t) => {
+  fc.assert(fc.property(fc.option(fc.integer({ min: 0, max: 3000 })), fc.array(opArb, { maxLength: 60 }), (sized, ops) => {
+    const r = sized === null ? new FrontRecords() : FrontRecords.sized(sized);
+    const m = new Map();
+    for (const op of ops) {
+      if (op.set) { const f = irFront(op.set); r.set(f, op.set.mOff, op.set.cOff); m.set(f.id, { f, mOff: op.set.mOff, cOff: op.set.cOff }); }
+      else { r.delete(op.del); m.delete(op.del); }
+      t.is(r.size, m.size);
+    }
+    const ids = [];
+    r.forEachId((id) => ids.push(id));
+    t.deepEqual(ids, [...m.keys()].sort((a, b) => a - b));
+    for (let id = 0; id <= 5001; id += id < 80 ? 1 : 97) t.is(r.has(id), m.has(id), `has ${id}`);
+    for (const [id, { f, mOff, cOff }] of m) {
+      t.deepEqual([r.kindOf(id), r.addrOf(id), r.familyOf(id), r.portOf(id), r.protoOf(id)], [f.kind, f.addr, f.family, f.port, f.proto]);
+      t.deepEqual([r.maglevOff(id), r.maglevLen(id), r.cidrOff(id), r.cidrLen(id)], [mOff, f.maglev.length, cOff, f.sourceRanges.length]);
+      t.true(r.sameKey(id, f));
+      // another key: another address, port, protocol or family, or in / out of the service map
+      t.false(r.sameKey(id, { ...f, port: f.port === 80 ? 81 : 80 }));
+      t.false(r.sameKey(id, { ...f, proto: f.proto === 'TCP' ? 'UDP' : 'TCP' }));
+      t.false(r.sameKey(id, { ...f, addr: f.addr === '10.96.0.1' ? '10.96.0.2' : '10.96.0.1', family: 4 }));
+      t.is(r.sameKey(id, { ...f, kind: f.kind === 'ClusterPolicy' ? 'ClusterIP' : 'ClusterPolicy' }), false);
+      t.is(r.sameKey(id, { ...f, kind: f.kind === 'NodePort' ? 'ExternalIP' : f.kind === 'ClusterPolicy' ? 'ClusterPolicy' : 'NodePort' }), true, 'the kind is not part of the key');
+    }
+    return true;
+  }), { numRuns: 300, seed: 77 });
+});
+
+test('IdSet.of holds each id once, whatever its bit in its word; add and delete go on from there', (t) => {
+  fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 1 << 20 }), fc.constantFrom(31, 63, 32, 0)), { maxLength: 80 }),
+    fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 20 }), (ids, more) => {
+      const s = IdSet.of(ids), m = new Set(ids);
+      t.is(s.size, m.size);
+      const got = [];
+      s.forEach((id) => got.push(id));
+      t.deepEqual(got, [...m].sort((a, b) => a - b));
+      for (const id of more) {
+        if (id % 3 === 0) { t.is(s.delete(id), m.delete(id)); } else { s.add(id); m.add(id); }
+        t.is(s.size, m.size);
+        t.is(s.has(id), m.has(id));
+      }
+      for (const id of m) t.true(s.has(id));
+      return true;
+    }), { numRuns: 300, seed: 78 });
+  t.throws(() => IdSet.of([1, -1]), { instanceOf: RangeError });
+});
