@@ -15,7 +15,7 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, keepsAddress, keptRoute } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -95,7 +95,9 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
-  fr.backend = e.backendId;
+  // the flow's backend id only while it names the flow's backend (see hitReply)
+  fr.backend = heldBackendId(e);
+  if (fr.backend == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
@@ -115,8 +117,9 @@ export function icmpError(f: usize, fr: Frame): bool {
     dstMac = e.clientMacPtr; srcMac = e.localMacPtr;
   } else {
     // (b) from the client about a reply we sent it
-    // a stale flow (SNAT address gone; a UDP flow's backend gone or its id reused) has no path to
-    // its backend; a TCP/SCTP flow whose backend left goes to its own address, as its packets do
+    // a stale flow (SNAT address gone; a UDP flow's backend gone or its id reused while its port
+    // has serving endpoints) has no path to its backend; a flow whose backend left and that
+    // keeps its address (stale.ts keepsAddress) goes to it, as its packets do
     const snatOk = snatHolds(e);
     const be = snatOk ? backendHolds(e) : null;
     if (be != null) {
@@ -124,8 +127,6 @@ export function icmpError(f: usize, fr: Frame): bool {
       if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
       dstMac = be.dstMacPtr; srcMac = be.srcMacPtr;
     } else if (snatOk && keepsAddress(e)) {
-      fr.stages |= L.TS_BACKEND_LEFT;
-      fr.backend = 0;
       const rt = keptRoute(e);
       if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
       out = <u32>rt.outPort;

@@ -171,7 +171,7 @@ export const GC_CT_NEW = 7;
 export const GC_CT_EXPIRED = 8;
 export const GC_CT_EVICTED = 9;
 export const GC_CT_ACTIVE = 10;        // gauge: flows in use
-export const GC_CT_RESELECT = 11;      // stale flows re-selected (a UDP flow's backend gone or its id reused, SNAT address changed, a new SYN on a closing flow or on one whose backend left)
+export const GC_CT_RESELECT = 11;      // stale flows re-selected (a UDP flow's backend gone or its id reused while its port has serving endpoints, SNAT address changed, a new SYN on a closing flow or on one whose backend left)
 export const GC_AFF_HIT = 12;
 export const GC_AFF_NEW = 13;
 export const GC_BATCHES = 14;
@@ -425,7 +425,7 @@ export const BE_OUT_PORT = 20;
 export const BE_DST_MAC = 24;
 export const BE_SRC_MAC = 30;
 
-export const BES_ABSENT = 0;       // not in this generation: UDP flows to it are re-selected, open TCP/SCTP ones keep its address (docs/core.md)
+export const BES_ABSENT = 0;       // not in this generation: UDP flows to it are re-selected while their port has serving endpoints, open TCP/SCTP ones (and other UDP ones) keep its address (docs/core.md)
 export const BES_READY = 1;
 export const BES_TERMINATING_SERVING = 2;
 export const BES_NOT_SERVING = 3;  // not ready / terminating-not-serving: existing TCP/SCTP flows only (UDP ones re-select while the port has serving endpoints)
@@ -486,8 +486,8 @@ export const REASON_DROP_NO_SERVICE_IP = 34; // destination inside a service CID
 export const REASON_REJECT_INVALID_PORT = 35; // reject: a ClusterIP on a port/protocol its Service does not define
 export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or another query) or a protocol without ports to an allocated ClusterIP
 export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
-export const TS_BACKEND_LEFT = 32768;    // stage: a TCP/SCTP flow whose backend left the endpoints, kept on its own address through the routes
-export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a TCP/SCTP flow kept on the address of a backend that left: no route reaches that address any more
+export const TS_BACKEND_LEFT = 32768;    // stage: a hit on a flow whose backend left the endpoints (its id no longer names it: trace backend 0); in the original direction, kept on its own address through the routes
+export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a flow kept on the address of a backend that left (TCP/SCTP; UDP while its port serves nothing): no route reaches that address any more
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
 export const SM_ANY_PORT = 0;

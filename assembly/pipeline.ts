@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -37,9 +37,10 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   let be: Backend | null = null;
   if (!reopensClosed(e, fr) && snatHolds(e)) {
     be = backendHolds(e);
-    // the backend left the endpoints: an open TCP/SCTP connection stays on its address, as the
-    // kernel's conntrack keeps it under kube-proxy; a new SYN on its tuple re-selects (below)
-    if (be == null && keepsAddress(e) && !pureSyn(fr)) { hitLeft(f, fr, flow); return; }
+    // the backend left the endpoints: an open TCP/SCTP connection (a UDP flow of a port with
+    // nothing serving) stays on its address, as the kernel's conntrack keeps it under kube-proxy;
+    // a new SYN on its tuple re-selects (below)
+    if (be == null && !pureSyn(fr) && keepsAddress(e)) { hitLeft(f, fr, flow); return; }
   }
   // a UDP flow whose backend stopped serving: the frontend it re-selects on (one service lookup)
   let front: u32 = 0;
@@ -48,7 +49,8 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
-    // its id now names another backend): re-select instead of black-holing the flow. A new SYN
+    // its id now names another backend) while its port has serving endpoints: re-select instead
+    // of black-holing the flow. A new SYN
     // on a closing flow, or on one whose backend left, re-selects too (a new connection,
     // load-balanced like Linux conntrack does), and so does a UDP packet whose backend stopped
     // serving (kube-proxy's UDP conntrack cleanup).
@@ -77,18 +79,19 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   countFrontBackend(fr.front, bid, <u32>fr.len);
 }
 
-/** An original-direction hit on a TCP/SCTP flow whose backend left the endpoints (or whose
+/** An original-direction hit on a flow whose backend left the endpoints (or whose
  * backend id names another one now): translated to the address and port it was created with and
  * forwarded by the route to that address (stale.ts keptRoute), as the kernel keeps translating a
  * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
- * longer names the flow's backend: trace and counters carry backend 0. */
+ * longer names the flow's backend: trace and counters carry backend 0 (and frontend 0 once the
+ * Service port is gone too: stale.ts heldFrontId). */
 function hitLeft(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
   fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = e.front;
+  fr.front = heldFrontId(e);
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const rt = keptRoute(e);
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
@@ -109,7 +112,11 @@ function hitLeft(f: usize, fr: Frame, flow: u32): void {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
-  fr.backend = e.backendId;
+  // a reply from a pod that left the endpoints (its flow kept, or a UDP flow not yet re-selected)
+  // is no backend's: its id may name another backend by now
+  const bid = heldBackendId(e);
+  fr.backend = bid;
+  if (bid == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;

@@ -10,7 +10,9 @@
 // A TCP or SCTP flow whose backend left (its id no longer names its address) is not stale: like
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
-// opens a new connection on its 5-tuple. Cost: a route scan per packet of such flows only.
+// opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
+// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: a route scan per packet of
+// such flows only (and a service lookup for UDP ones).
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -18,8 +20,9 @@
 // A UDP flow whose backend stopped serving (BES_NOT_SERVING: not ready and not a serving
 // terminating one) is stale while the port its packet addresses has serving endpoints:
 // kube-proxy deletes such UDP conntrack entries (pkg/proxy/conntrack/cleanup.go), so a client that
-// keeps its source port reaches a serving pod instead of one that went away; TCP and SCTP flows
-// are left alone, as there, and with no serving endpoint left nothing is cleaned. Cost: one
+// keeps its source port reaches a serving pod instead of one that went away (a UDP flow whose
+// backend left alike); TCP and SCTP flows are left alone, as there, and with no serving endpoint
+// left nothing is cleaned. Cost: one
 // compare on a UDP hit; the service lookup only for a flow whose backend is not serving.
 // Semantics: docs/core.md "Original-direction hit" (terms, steps 1 and 2).
 import * as L from "./layout";
@@ -56,6 +59,26 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
   return be;
 }
 
+/** The backend id a hit on flow e is traced and counted under: its id while that still names the
+ * flow's backend (backendHolds), else 0 — a backend that left, whose id may name another backend
+ * by now (a reply from the old pod, an ICMP error about it), is no backend's traffic. Costs the
+ * compares of backendHolds on an entry the prefetch has loaded (stage 3). */
+@inline export function heldBackendId(e: CtFlow): u32 {
+  return backendHolds(e) != null ? e.backendId : 0;
+}
+
+/** The frontend id a hit on flow e, whose backend left, is traced and counted under: CT_FRONT
+ * while it is still the frontend the flow's (VIP, port, protocol) names, or that frontend's
+ * cluster front (where an externalTrafficPolicy Local frontend sends in-cluster sources); else 0 —
+ * the Service port is gone (its backends left with it) and the compiler may have handed its id
+ * to another frontend. Costs a service lookup, on hits of flows whose backend left only. */
+export function heldFrontId(e: CtFlow): u32 {
+  const front = e.front;
+  const fid = svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
+  if (fid == 0) return 0;
+  return fid == front || frontendAt(fid).clusterFront == front ? front : 0;
+}
+
 /** The flow's backend entry if the flow still holds in the generation in force (its backend and
  * its SNAT address), else null. */
 @inline export function flowBackend(e: CtFlow): Backend | null {
@@ -63,15 +86,18 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
 }
 
 /** Whether flow e, whose backend left (backendHolds null, snatHolds true), stays on the address
- * and port it was translated to: TCP and SCTP flows, whose conntrack entries kube-proxy never
- * cleans (pkg/proxy/conntrack/cleanup.go cleans UDP only), so the kernel keeps translating an
- * open connection to the old pod, which keeps serving it while it runs (a blue/green switch of
- * a Service's selector, a targetPort change). UDP flows re-select (kube-proxy's UDP cleanup). A
- * pure SYN on such a flow is a new connection on the old 5-tuple and re-selects instead (the
- * caller checks it): a new connection must reach a current endpoint. */
-@inline export function keepsAddress(e: CtFlow): bool {
+ * and port it was translated to, forwarded by the route to it (keptRoute), as the kernel keeps
+ * translating a conntrack entry kube-proxy leaves alone: TCP and SCTP flows, which kube-proxy
+ * never cleans (pkg/proxy/conntrack/cleanup.go cleans UDP only) — the old pod keeps serving an
+ * open connection while it runs (a blue/green switch of a Service's selector, a targetPort
+ * change); and a UDP flow while the service port it addresses (its VIP, port) has no serving
+ * endpoints or is gone, which that cleanup skips. Other UDP flows re-select. A pure SYN re-selects
+ * instead (the caller checks it): a new connection must reach a current endpoint. Cost: a UDP
+ * flow's packets do one service lookup here. */
+export function keepsAddress(e: CtFlow): bool {
   const proto = <u32>e.proto;
-  return proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) return true;
+  return udpServingFront(e.vipAddr, <u32>e.vport, <u32>e.family) == 0;
 }
 
 /** Whether fr is a pure TCP SYN (SYN without ACK, FIN or RST): a new connection. */
@@ -97,13 +123,21 @@ export function keptRoute(e: CtFlow): Route | null {
 }
 
 /** For frame fr (a UDP hit in the original direction) on backend be: when be no longer serves
- * (BES_NOT_SERVING) while the service port the packet addresses has serving endpoints (a Maglev
- * set, or FEF_POLICY_DROP: endpoints elsewhere) — kube-proxy's UDP conntrack cleanup — the flow is
- * stale and this is that port's frontend, which the packet selects a backend of again (the caller
- * frees the flow); else 0. Returning the frontend spares the re-selection a second lookup. */
+ * (BES_NOT_SERVING) while the service port the packet addresses has serving endpoints —
+ * kube-proxy's UDP conntrack cleanup — the flow is stale and this is that port's frontend, which
+ * the packet selects a backend of again (the caller frees the flow); else 0. Returning the
+ * frontend spares the re-selection a second lookup. */
 @inline export function udpReselectFront(be: Backend, fr: Frame): u32 {
   if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return 0;
-  const front = svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
+  return udpServingFront(fr.dstAddr, <u32>fr.dport, <u32>fr.family);
+}
+
+/** The UDP frontend of (addr, port, family) when that service port has serving endpoints (a
+ * Maglev set, or FEF_POLICY_DROP: endpoints elsewhere), else 0: kube-proxy's UDP conntrack cleanup
+ * deletes the entries of such a port whose DNAT target is not a serving endpoint, and skips a port
+ * without serving endpoints (and a Service that is gone). */
+function udpServingFront(addr: usize, port: u32, family: u32): u32 {
+  const front = svcLookup(addr, port, IPPROTO_UDP, family);
   if (front == 0) return 0;
   const fe = frontendAt(front);
   return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0 ? front : 0;

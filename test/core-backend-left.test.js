@@ -62,6 +62,8 @@ test('an open TCP connection whose backend left keeps its address and port throu
   t.is(after.global.ct_hit, before.global.ct_hit + 1);
   t.is(after.frontends[1].packets, before.frontends[1].packets + 1, 'the frontend counts it');
   t.is(after.backends[2].packets, 0, 'the backend in force does not');
+  t.is(flowOf(s).backendId, 0, 'listed without a backend id');
+  t.true(flowOf(s).backendLeft);
   // the old pod answers: translated back to the client as before
   const [back] = run(t, s, [fromPod('PA')], 2001);
   t.is(back.reason, 'fwd_reply');
@@ -128,7 +130,7 @@ test('TTL 1 on a flow whose backend left: drop_ttl_exceeded, as on any hit', (t)
   t.is(run(t, s, [fromClient('PA', { ttl: 1 })], 2000)[0].reason, 'drop_ttl_exceeded');
 });
 
-test('SCTP keeps its address like TCP; UDP is re-selected (kube-proxy cleans UDP entries only)', (t) => {
+test('SCTP keeps its address like TCP; UDP is re-selected while its port has serving endpoints (kube-proxy cleans UDP entries only)', (t) => {
   for (const [proto, want] of [['SCTP', OLD], ['UDP', NEW]]) {
     const s = corePair(ir([a], { proto }), OPTS);
     t.is(run(t, s, [fromClient(undefined, { proto })], 1000)[0].p.dst, OLD, proto);
@@ -181,4 +183,94 @@ test('dry run: a flow whose backend left is traced as a hit on its old address, 
   t.true((dry[0].core.trace.stages & L.TS_BACKEND_LEFT) !== 0);
   t.is(flowOf(s).state, 'tcp_established', 'the FIN changed no state');
   t.is(s.core.counters().global.ct_hit, c0.global.ct_hit);
+});
+
+// The id a flow was created with may name another backend once its own left (the compiler hands a
+// freed id to the next new backend): the old pod's replies and ICMP errors about the flow are then
+// no backend's — traced with backend 0 (stage backend_left), never counted on the id's new owner.
+test('replies and ICMP errors of a kept flow whose backend id now names another backend: backend 0, not counted on the id\'s new owner', (t) => {
+  const { s } = established(t);
+  const c = backend({ id: 1, addr: '10.1.0.3', port: 8080, outPort: 2 });
+  flip(s, ir([c, b]));
+  const before = s.core.counters();
+  const [back] = run(t, s, [fromPod('PA')], 2000);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.p.src, VIP, 'still reverse-translated');
+  t.is(back.trace.backend, 0, 'the reply is no backend\'s');
+  t.true((back.trace.stages & L.TS_BACKEND_LEFT) !== 0);
+  // an ICMP error from the old pod's side about a packet sent to it (reply key), and one from the
+  // client about a reply (original key)
+  const toPod = B.ipPacket({ src: CLIENT, dst: OLD, proto: 'TCP', sport: 1000, dport: 8080, flags: 'A' });
+  const fromPodSide = B.icmpError({ src: OLD, dst: CLIENT, kind: 'port_unreachable', inner: toPod, srcMac: MAC.beDst, dstMac: MAC.beSrc });
+  const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'TCP', sport: 80, dport: 1000, flags: 'A' });
+  const fromClientSide = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+  for (const [what, frame] of [['from the pod side', fromPodSide], ['from the client', fromClientSide]]) {
+    const [r] = run(t, s, [frame], 2001);
+    t.is(r.reason, 'fwd_icmp_error', what);
+    t.is(r.trace.backend, 0, what);
+    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
+  }
+  const after = s.core.counters();
+  t.is(after.backends[1].packets, before.backends[1].packets, 'the id\'s new owner counts none of them');
+  // the conntrack listing: the address the flow goes to, no backend id (id 1 is 10.1.0.3's now)
+  const fl = flowOf(s);
+  t.is(fl.backend, OLD);
+  t.is(fl.backendId, 0);
+  t.true(fl.backendLeft);
+  t.is(after.frontends[1].packets, before.frontends[1].packets + 3);
+});
+
+// kube-proxy's UDP cleanup (pkg/proxy/conntrack/cleanup.go) skips a service port without serving
+// endpoints, and a Service that is gone: the kernel keeps DNATing such a UDP flow to the old
+// pod's address. The core keeps it on that address by the route to it until the port has serving
+// endpoints again, then re-selects it — never refused while the entry would live under kube-proxy.
+test('a UDP flow whose backend left while its port has no serving endpoint (or the Service is gone) keeps its address by the route; re-selected once the port serves again', (t) => {
+  const o = { proto: 'UDP' };
+  const s = corePair(ir([a], o), OPTS);
+  t.is(run(t, s, [fromClient(undefined, o)], 1000)[0].p.dst, OLD);
+  let now = 1100;
+  for (const [what, next] of [['no endpoints', ir([], o)], ['Service gone', mkIr({ frontends: [], backends: [], routes: [OLD_ROUTE] })]]) {
+    flip(s, next);
+    const [r] = run(t, s, [fromClient(undefined, o)], now++);
+    t.is(r.reason, 'fwd_nat', what);
+    t.is(r.p.dst, OLD, `${what}: the old pod's address, as the kernel's entry`);
+    t.is(r.outPort, OLD_ROUTE.outPort, what);
+    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
+    t.is(r.trace.backend, 0, what);
+    const [back] = run(t, s, [fromPod(undefined, { proto: 'UDP' })], now++);
+    t.is(back.reason, 'fwd_reply', what);
+    t.is(back.p.src, VIP, what);
+  }
+  // the pod is gone (no route): dropped, not refused
+  flip(s, ir([], { ...o, routes: [] }));
+  t.is(run(t, s, [fromClient(undefined, o)], 1200)[0].reason, 'drop_backend_unreachable');
+  // a serving endpoint again: the next packet is re-selected to it
+  flip(s, ir([b], o));
+  const [r] = run(t, s, [fromClient(undefined, o)], 1300);
+  t.is(r.trace.ct, L.TRCT_RESELECT);
+  t.is(r.p.dst, NEW);
+});
+
+// The Service deleted: the open connection goes on (its backend left with it), and the compiler may
+// hand the Service's frontend id to another Service's frontend — the kept flow's packets are then
+// no frontend's either, never counted or traced (or listed) under the other Service.
+test('a kept flow whose Service is gone and whose frontend id now names another Service: traced, counted and listed without a frontend', (t) => {
+  const { s } = established(t);
+  const c = backend({ id: 1, addr: '10.1.0.3', port: 8080, outPort: 2, service: 'default/other' });
+  const other = frontend({ id: 1, addr: '10.96.0.9', port: 80, proto: 'TCP', service: 'default/other' }, [c]);
+  flip(s, mkIr({ frontends: [other], backends: [c], routes: [OLD_ROUTE] }));
+  const before = s.core.counters();
+  const [r] = run(t, s, [fromClient('PA')], 2000);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.p.dst, OLD, 'the connection goes on to its old pod');
+  t.is(r.trace.front, 0, 'frontend id 1 names another Service now');
+  const [back] = run(t, s, [fromPod('PA')], 2001);
+  t.is(back.reason, 'fwd_reply');
+  t.is(back.trace.front, 0);
+  t.is(s.core.counters().frontends[1].packets, before.frontends[1].packets, 'the other Service counts none of it');
+  t.like(flowOf(s), { frontendId: 0, backendId: 0, backendLeft: true, backend: OLD });
+  // while the flow's own Service is there, its frontend id is kept (first test): here too once it is back
+  flip(s, ir([b]));
+  t.is(run(t, s, [fromClient('PA')], 2002)[0].trace.front, 1);
+  t.is(flowOf(s).frontendId, 1);
 });

@@ -51,7 +51,7 @@ test('an id reused for the same address and port keeps the flow (it is the same 
   t.is(s.core.counters().global.ct_reselect, 0);
 });
 
-test('an id reused under a frontend that is gone: the stale UDP flow goes to the no-service path', (t) => {
+test('an id reused under a frontend that is gone: the UDP flow keeps its address (kube-proxy\'s cleanup walks the Services in force), dropped without a route to it', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
   const s = pair(mkIr({ frontends: [usvc([a])], backends: [a] }));
   run(t, s, [udp()], 1000);
@@ -59,8 +59,9 @@ test('an id reused under a frontend that is gone: the stale UDP flow goes to the
   const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'UDP' }, [b]);
   flip(s, mkIr({ frontends: [other], backends: [b] }));
   const [r] = run(t, s, [udp()], 1100);
-  t.is(r.reason, 'host_no_match');
-  t.is(s.core.counters().global.ct_active, 0, 'the stale flow was freed');
+  t.is(r.reason, 'drop_backend_unreachable');
+  t.is(r.trace.backend, 0, 'id 1 names another backend now');
+  t.is(s.core.counters().global.ct_active, 1, 'the flow is kept');
 });
 
 test('an ICMP error from the client about a reply of a TCP flow whose backend id was reused goes to the old address by its route, or is dropped without one', (t) => {

@@ -9,7 +9,7 @@
 // the first large generation grows (reallocates) the table sets mid-run.
 // Checked: every packet's verdict, reason, out port and output bytes (and trace record on traced
 // batches) equal the model's; no new flow is sent to a backend that is not in the generation in
-// force (an open TCP/SCTP flow whose backend left goes to its own address through the pod routes,
+// force (an open TCP/SCTP flow whose backend left — a UDP one of a port with nothing serving — goes to its own address through the pod routes,
 // which some generations have and others not); at every flip and at the end the counters and the
 // set of live flows are equal.
 // A fresh seed every run (printed; WDP_DIFF_SWAP_SEED=n replays it).
@@ -218,7 +218,8 @@ function stateProblems(core, model) {
     if (v.packets !== m.packets || v.bytes !== m.bytes) problems.push(`backend ${id}: core ${JSON.stringify(v)}, model ${JSON.stringify(m)}`);
   }
   const coreFlows = new Set(core.flows({ includeExpired: true }).map((f) => `${f.flow} ${f.client}.${f.clientPort} ${f.vip}.${f.vipPort} ${f.backend}.${f.backendPort} b${f.backendId}`));
-  const modelFlows = new Set(model.activeFlows().map((f) => `${f.index} ${formatAddr(f.client, f.family)}.${f.cport} ${formatAddr(f.vip, f.family)}.${f.vport} ${formatAddr(f.backend, f.family)}.${f.bport} b${f.backendId}`));
+  // the listing gives a flow whose backend left backend id 0 (its id may name another backend)
+  const modelFlows = new Set(model.activeFlows().map((f) => `${f.index} ${formatAddr(f.client, f.family)}.${f.cport} ${formatAddr(f.vip, f.family)}.${f.vport} ${formatAddr(f.backend, f.family)}.${f.bport} b${model.listedBackendId(f)}`));
   for (const k of coreFlows) if (!modelFlows.has(k)) problems.push(`flow only in the core: ${k}`);
   for (const k of modelFlows) if (!coreFlows.has(k)) problems.push(`flow only in the model: ${k}`);
   return problems.slice(0, 20);
@@ -232,8 +233,8 @@ const POD_ROUTE_PORTS = new Set(POD_ROUTES.map((r) => r.outPort));
 
 /** Client-side packets go to a backend of the generation in force: the destination of every
  * fwd_nat output of a client frame (new flow or existing one) must be one of the Ir's backends —
- * or, sent out of a pod route's port (no backend has one), the own address of a TCP/SCTP flow
- * whose backend left (the trace, when there is one, says so). */
+ * or, sent out of a pod route's port (no backend has one), the own address of a flow whose
+ * backend left and that keeps it (the trace, when there is one, says so). */
 function strayBackend(pairs, ir, clientIdx) {
   const valid = new Set([...ir.backends.values()].map((b) => `${b.addr}|${b.port}`));
   for (const i of clientIdx) {
@@ -241,7 +242,8 @@ function strayBackend(pairs, ir, clientIdx) {
     if (p.core.reason !== 'fwd_nat') continue;
     const out = parseFrame(B.fromHex(p.core.hex));
     if (POD_ROUTE_PORTS.has(p.core.outPort)) {
-      if (out.proto === 17 || (p.core.trace && !(p.core.trace.stages & L.TS_BACKEND_LEFT))) return `packet ${i} (${p.input}) routed to ${out.dst}:${out.dport} but is no kept flow`;
+      // (a UDP flow too, while its service port has no serving endpoint or is gone)
+      if (p.core.trace && !(p.core.trace.stages & L.TS_BACKEND_LEFT)) return `packet ${i} (${p.input}) routed to ${out.dst}:${out.dport} but is no kept flow`;
       continue;
     }
     if (!valid.has(`${out.dst}|${out.dport}`)) return `packet ${i} (${p.input}) sent to ${out.dst}:${out.dport}, not a backend of this generation`;

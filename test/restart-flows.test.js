@@ -167,6 +167,34 @@ test('a flow whose backend vanished is kept with backend 0: replies translate, t
   t.is(b.counters().global.ct_reselect, 1);
 });
 
+// A live core keeps an open TCP connection whose Service was deleted (its backend left with it)
+// on the old pod's address by the route to it, as the kernel keeps its conntrack entry under
+// kube-proxy (docs/core.md "Original-direction hit"): a restore in between must not drop it.
+test('an open connection whose Service was deleted goes on to its old pod after a restore, as it does live: kept without a frontend or backend', (t) => {
+  const route = (addr) => ({ prefix: `${addr}/32`, outPort: 1, dstMac: MAC.beDst, srcMac: MAC.beSrc });
+  const a = mkCore(oldIr());
+  const [r1] = a.run([syn('10.0.0.5', 40000)], 1000, 0);
+  const pod = parseFrame(r1.frame).dst;
+  a.run([fromBackend(pod, '10.0.0.5', 40000)], 1001, 1);
+  a.run([ack('10.0.0.5', 40000)], 1002, 0);
+  // the Service is deleted while the daemon runs: the connection goes on (the live behaviour)
+  const none = mkIr({ frontends: [], backends: [], routes: [route(pod)] });
+  a.applyIr(none);
+  const [live] = a.run([ack('10.0.0.5', 40000)], 1003, 0);
+  t.is(live.reason, 'fwd_nat');
+  t.is(parseFrame(live.frame).dst, pod);
+  // restart: the same connection, restored into a core without the Service
+  const b = mkCore(none);
+  t.deepEqual(importFlows(b, exportFlows(a, PORTS_A, 1004), PORTS_B, 0, 5), { flows: 1, affinity: 0, staleBackends: 1, dropped: {} });
+  t.like(b.flows({}, 5)[0], { frontendId: 0, backendId: 0, backend: pod, state: 'tcp_established' });
+  const [kept] = b.run([ack('10.0.0.5', 40000, NEW_UPLINK_MAC)], 6, 2);
+  t.is(kept.reason, 'fwd_nat');
+  t.is(parseFrame(kept.frame).dst, pod, 'to the old pod, by the route to it');
+  const [back] = b.run([fromBackend(pod, '10.0.0.5', 40000, { flags: 'A' })], 7, 1);
+  t.is(back.reason, 'fwd_reply');
+  t.is(parseFrame(back.frame).src, VIP);
+});
+
 test('affinity entries are restored under the new frontend id and win over a fresh Maglev pick', (t) => {
   const o = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 };
   const irA = oldIr(o), irB = newIr(o);
@@ -195,7 +223,7 @@ test('affinity entries are restored under the new frontend id and win over a fre
   t.like(importFlows(late, recs, PORTS_B, 8000, 20), { affinity: 0, dropped: { affinityExpired: 1 } });
 });
 
-test('what cannot be restored is counted, never thrown: expired, service gone, port gone, invalid, duplicate', (t) => {
+test('what cannot be restored is counted, never thrown: expired, port gone, invalid, duplicate (a gone service\'s flows are kept)', (t) => {
   const a = mkCore(oldIr());
   a.run([syn('10.0.0.5', 40000), syn('10.0.0.6', 40001)], 1000, 0);
   a.run([fromBackend(parseFrame(a.run([ack('10.0.0.5', 40000)], 1001, 0)[0].frame).dst, '10.0.0.5', 40000)], 1002, 1);
@@ -204,9 +232,13 @@ test('what cannot be restored is counted, never thrown: expired, service gone, p
 
   // 25 h of downtime: the SYN-only flow (60 s) and the established one (24 h) have both expired
   t.deepEqual(importFlows(mkCore(newIr()), recs, PORTS_B, 25 * 3600_000, 5).dropped, { expired: 2 });
-  // the Service is gone
+  // the Service is gone: its flows are kept, as live (test below)
   const other = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.9.9', port: 80, service: 'default/x' }, [])], backends: [] });
-  t.deepEqual(importFlows(mkCore(other), recs, PORTS_B, 0, 5).dropped, { noFrontend: 2 });
+  t.deepEqual(importFlows(mkCore(other), recs, PORTS_B, 0, 5), { flows: 2, affinity: 0, staleBackends: 2, dropped: {} });
+  const udpBackend = backend({ id: 1, addr: ADDRS[0], port: 8080, service: 'default/web' });
+  const u = mkCore(mkIr({ frontends: [frontend({ id: 1, addr: VIP, port: 80, proto: 'UDP', service: 'default/web' }, [udpBackend])], backends: [udpBackend] }));
+  u.run([frame({ src: '10.0.0.7', dst: VIP, proto: 'UDP', sport: 5353, dport: 80, srcMac: MAC.client, dstMac: MAC.node })], 1000, 0);
+  t.deepEqual(importFlows(mkCore(other), exportFlows(u, PORTS_A, 1001), PORTS_B, 0, 5), { flows: 1, affinity: 0, staleBackends: 1, dropped: {} });
   // the port the clients came in on is not configured any more
   t.deepEqual(importFlows(mkCore(newIr()), recs, [PORTS_B[0]], 0, 5).dropped, { portGone: 2 });
   // a damaged record, and the same record twice

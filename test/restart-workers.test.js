@@ -32,9 +32,10 @@ test('records go back to the worker of their index; a missing worker is counted,
   t.is(out[0].flows.length, 0);
   const recs = savedRecords();
   t.is(recs.flows.length, 3 * L.CT_SIZE);
-  // worker 0 exists but has no service and no port named "uplink"; worker 1 is gone
+  // worker 0 exists but has no service (flows would be kept without one) and no port named
+  // "uplink"; worker 1 is gone
   const s = await dp.importFlows([{ ...recs, worker: 0 }, { ...recs, worker: 1 }], 0);
-  t.deepEqual(s, { flows: 0, affinity: 0, staleBackends: 0, dropped: { noFrontend: 3, workerGone: 3 } });
+  t.deepEqual(s, { flows: 0, affinity: 0, staleBackends: 0, dropped: { portGone: 3, workerGone: 3 } });
   // forwarding: the export runs in slices between batches and still completes
   await dp.setForwarding(true);
   t.is((await dp.exportFlows()).length, 1);

@@ -17,7 +17,6 @@
 //
 // What import does with entries that no longer fit (counted in ImportStats.dropped):
 //   expired      idle longer than its state's timeout, counting the downtime
-//   noFrontend   the Service port is gone (the core would treat the next packet as no-service)
 //   portGone     the port the client side came in on is not configured any more
 //   snatChanged  masqueraded, and the masquerade address of its family changed (replies go to
 //                the old address: the connection cannot continue); for a hairpin flow, the
@@ -29,8 +28,11 @@
 //                confirmed SCTP — are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core treats it exactly as
 // when a backend disappears while running (docs/core.md, "Original-direction hit": an open TCP or
-// SCTP connection goes on to its own address by the route to it, a UDP flow or a new SYN
-// re-selects), and its replies still translate.
+// SCTP connection — a UDP flow while its port has no serving endpoint — goes on to its own
+// address by the route to it, another UDP flow or a new SYN re-selects), and its replies still
+// translate. So is a flow whose Service port is gone, with frontend id 0 too (no per-frontend
+// counter): live, its connection goes on to its old address after the Service was deleted (its
+// backends left with it), as the kernel's conntrack keeps it under kube-proxy.
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
@@ -63,7 +65,8 @@ export interface FlowRecords {
 export interface ImportStats {
   flows: number;
   affinity: number;
-  /** Restored flows whose backend is gone (kept with backend id 0: handled as a backend that left). */
+  /** Restored flows whose backend is gone (kept with backend id 0: handled as a backend that
+   * left), those whose Service port is gone among them (kept with frontend id 0 too). */
   staleBackends: number;
   dropped: Record<string, number>;
 }
@@ -225,7 +228,6 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
     const front = ids.flowFront(e, proto, family, vport);
-    if (front === undefined) { drop('noFrontend'); continue; }
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
     let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
@@ -236,7 +238,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
       natd = b;
     }
     const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
-    const bid = ids.flowBackend(front, e, family, bport);
+    const bid = front === undefined ? 0 : ids.flowBackend(front, e, family, bport);
     const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
     const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
@@ -246,7 +248,7 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     ev.setUint16(L.CT_OUT_PORT, portMap.get(ev.getUint16(L.CT_OUT_PORT, true))?.now.index ?? L.PORT_NONE, true);
     ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
     ev.setUint32(L.CT_CREATED, (now - age(ev.getUint32(L.CT_CREATED, true))) >>> 0, true);
-    ev.setUint32(L.CT_FRONT, front, true);
+    ev.setUint32(L.CT_FRONT, front ?? 0, true);
     ev.setUint32(L.CT_BACKEND_ID, bid, true);
     ev.setUint32(L.CT_REPLY_HASH, replyHash, true);
     const flow = core.restoreFlowEntry(e, origHash, now);

@@ -11,7 +11,7 @@ import type { Ir, Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
-import { formatAddr } from '../util/addr.js';
+import { formatAddr, parseAddr } from '../util/addr.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {
@@ -523,12 +523,49 @@ export class Core {
       idleMs: (now - dv.getUint32(e + L.CT_LAST_SEEN, true)) >>> 0,
       flags: CT_FLAG_NAMES.filter(([b]) => (flags & b) !== 0).map(([, n]) => n),
     };
+    // a flow whose backend left the endpoints goes on to its own address (docs/core.md
+    // "Original-direction hit"; `backend` above), and the id it was created with may name another
+    // backend by now: listed as backend id 0 and backendLeft, as the core traces it
+    if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
+    if (info.backendId === 0) {
+      info.backendLeft = true;
+      // and once its Service port is gone too, its frontend id may name another frontend
+      if (!this.idNamesFront(info.frontendId, info.vip, info.vipPort, info.proto)) info.frontendId = 0;
+    }
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
     }
     return info;
   }
+
+  /** Whether backend `id` exists in the generation in force and names `addr` (canonical) and
+   * `port` (assembly/stale.ts backendHolds, on the compiler's view of the same tables). */
+  private idNamesBackend(id: number, addr: string, port: number): boolean {
+    const be = this.tables.ir.backends.get(id);
+    if (!be || be.port !== port) return false;
+    const a = parseAddr(be.addr);
+    return formatAddr(a.bytes, a.family) === addr;
+  }
+
+  /** Whether frontend `id` is, in the generation in force, the frontend of (vip, port, proto) or
+   * that frontend's cluster front (assembly/stale.ts heldFrontId). The index is built once per
+   * generation, when a listed flow's backend left. */
+  private idNamesFront(id: number, vip: string, port: number, proto: string): boolean {
+    if (this.frontIndexGen !== this.generation) {
+      this.frontIndex.clear();
+      for (const fe of this.tables.ir.frontends.values()) {
+        if (fe.kind === 'ClusterPolicy') continue; // no packet is addressed to it
+        const a = parseAddr(fe.addr);
+        this.frontIndex.set(`${fe.proto}|${formatAddr(a.bytes, a.family)}|${fe.port}`, fe.id);
+      }
+      this.frontIndexGen = this.generation;
+    }
+    const fid = this.frontIndex.get(`${proto}|${vip}|${port}`);
+    return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
+  }
+  private frontIndexGen = -1;
+  private readonly frontIndex = new Map<string, number>();
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
   snatAddress(family: 4 | 6): string | null {

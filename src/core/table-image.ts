@@ -242,8 +242,9 @@ class SetReader {
 const u32At = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 
 /** Ids as the loaded image names them: the flows saved at the same stop name the same ones, so
- * they are imported unchanged (a backend id whose entry no longer matches the flow is re-selected
- * by the core on the flow's next packet, as always). */
+ * they are imported unchanged (a backend id whose entry no longer matches the flow is handled by
+ * the core as a backend that left, as always: a UDP flow or a new SYN re-selects, an open TCP/SCTP
+ * connection goes on to its own address — docs/core.md "Original-direction hit"). */
 export class ImageIds implements FlowIdLookup {
   private readonly set: SetReader;
   constructor(core: Core, base: number) { this.set = new SetReader(core, base); }

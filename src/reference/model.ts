@@ -120,12 +120,6 @@ function pureSyn(proto: number, tcpFlags: number): boolean {
   return proto === 6 && (tcpFlags & (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)) === TCP_SYN;
 }
 
-/** TCP and SCTP flows whose backend left stay on its address (kube-proxy cleans UDP conntrack
- * entries only). Mirrors assembly/stale.ts keepsAddress. */
-function keepsAddress(proto: number): boolean {
-  return proto === 6 || proto === 132;
-}
-
 /** State after a FIN or RST: an established flow's first FIN half-closes it (`half` for this
  * direction; a repeated FIN of the same side keeps it); the other side's FIN, a RST, or a FIN on
  * a flow never established closes it. Mirrors assembly/conntrack.ts closeState. */
@@ -332,6 +326,17 @@ class Tables {
     if (!bv || bv.b.port !== fl.bport || bv.b.family !== fl.family || !eqBytes(bv.addr, fl.backend)) return undefined;
     return bv;
   }
+  /** The flow's backend id while it names the flow's backend (backendHolds), else 0. Mirrors
+   * assembly/stale.ts heldBackendId. */
+  heldBackendId(fl: ModelFlow): number { return this.backendHolds(fl) ? fl.backendId : 0; }
+  /** The frontend id of a hit on a flow whose backend left: its own while the frontend its (VIP,
+   * port, protocol) names is it or has it as cluster front, else 0. Mirrors assembly/stale.ts
+   * heldFrontId. */
+  heldFrontId(fl: ModelFlow): number {
+    const fv = this.svc.get(svcKey(fl.vip, fl.vport, fl.proto, fl.family));
+    if (!fv) return 0;
+    return fv.f.id === fl.front || (fv.f.clusterFront ?? 0) === fl.front ? fl.front : 0;
+  }
   /** The route a TCP/SCTP flow whose backend left reaches its own address by (the first route of
    * the family holding it, as plain routing), or undefined when none does, it is a service CIDR's
    * or it has no port. Mirrors assembly/stale.ts keptRoute. */
@@ -345,8 +350,19 @@ class Tables {
    * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
   udpLeftServing(bv: BackView, p: Parsed): boolean {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
-    const fv = this.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+    return this.udpServing(p.dst, p.dport, p.family);
+  }
+  /** Whether the UDP service port (addr, port, family) has serving endpoints (a Maglev set, or
+   * FEF_POLICY_DROP). Mirrors assembly/stale.ts udpServingFront. */
+  udpServing(addr: Uint8Array, port: number, family: 4 | 6): boolean {
+    const fv = this.svc.get(svcKey(addr, port, 17, family));
     return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
+  }
+  /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
+   * conntrack entries only), UDP while its service port has no serving endpoints or is gone (the
+   * cleanup skips it). Mirrors assembly/stale.ts keepsAddress. */
+  keepsAddress(fl: ModelFlow): boolean {
+    return fl.proto === 6 || fl.proto === 132 || !this.udpServing(fl.vip, fl.vport, fl.family);
   }
 }
 
@@ -443,6 +459,9 @@ export class ReferenceModel {
   }
 
   activeFlows(): ModelFlow[] { return this.flows.filter((f): f is ModelFlow => f !== undefined); }
+  /** The backend id the core's conntrack listing gives flow fl: its id while that still names the
+   * flow's backend, else 0 (src/core/host.ts flowEntry). */
+  listedBackendId(fl: ModelFlow): number { return this.tables.heldBackendId(fl); }
 
   // ---- conntrack -------------------------------------------------------------------------------
 
@@ -704,7 +723,7 @@ export class ReferenceModel {
       bv = this.tables.backendHolds(fl);
       // core: pipeline.ts hitOrig — a TCP/SCTP flow whose backend left stays on its address
       // (kube-proxy leaves its conntrack entry alone); a pure SYN on it re-selects
-      if (!bv && keepsAddress(fl.proto) && !pureSyn(p.proto, p.tcpFlags)) return this.hitLeft(x, fl);
+      if (!bv && !pureSyn(p.proto, p.tcpFlags) && this.tables.keepsAddress(fl)) return this.hitLeft(x, fl);
     }
     if (bv && this.tables.udpLeftServing(bv, p)) bv = undefined;  // core: stale.ts udpReselectFront
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
@@ -739,7 +758,7 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front;
+    t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
@@ -749,7 +768,7 @@ export class ReferenceModel {
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
     this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, r.outPort);
-    this.countFrontBackend(fl.front, 0, x.len);
+    this.countFrontBackend(t.front, 0, x.len);
   }
 
   /** Live: the state change of an original-direction packet forwarded on flow fl (core:
@@ -780,7 +799,9 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
+    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
@@ -802,7 +823,7 @@ export class ReferenceModel {
     x.f.set(fl.clientMac, 0); x.f.set(fl.localMac, 6);
     t.stages |= L.TS_REVERSE_NAT;
     this.result(x, L.V_FORWARD, L.REASON_FWD_REPLY, fl.clientPort);
-    this.countFrontBackend(fl.front, fl.backendId, x.len);
+    this.countFrontBackend(t.front, t.backend, x.len);
   }
 
   private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, bv: BackView): void {
@@ -1031,7 +1052,9 @@ export class ReferenceModel {
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
     t.ct = hit.dir ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG;
     t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    // core: icmp.ts — the flow's backend id only while it names the flow's backend
+    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
     if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
@@ -1050,9 +1073,7 @@ export class ReferenceModel {
       if (bv) {
         if (bv.b.outPort === L.PORT_NONE) { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
         out = bv.b.outPort; dstMac = bv.dstMac; srcMac = bv.srcMac;
-      } else if (snatOk && keepsAddress(fl.proto)) {
-        t.stages |= L.TS_BACKEND_LEFT;
-        t.backend = 0;
+      } else if (snatOk && this.tables.keepsAddress(fl)) {
         const r = this.tables.keptRoute(fl);
         if (!r) { this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
         out = r.outPort; dstMac = r.dstMac; srcMac = r.srcMac;
@@ -1075,7 +1096,7 @@ export class ReferenceModel {
     wr16(f, p.l4 + 2, internetChecksum(f, p.l4, p.end, init));
     f.set(dstMac, 0); f.set(srcMac, 6);
     this.result(x, L.V_FORWARD, L.REASON_FWD_ICMP_ERROR, out);
-    this.countFrontBackend(fl.front, t.backend, x.len);
+    this.countFrontBackend(t.front, t.backend, x.len);
     return true;
   }
 }
