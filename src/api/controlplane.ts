@@ -196,8 +196,17 @@ export class ControlPlaneCore {
       const t = opts.texts;
       // (validateAll answers one object per raw, in order; a pruned object is a new one)
       const withTexts = !!t && t.spans.length === 2 * raws.length;
-      const results: ObjectResult[] = [], changed: ModelObject[] = [], sources: Array<SourceText | undefined> = [];
-      this.sortOutChanged(objs, raws, withTexts ? t : null, results, changed, sources);
+      const results: ObjectResult[] = [];
+      // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
+      const changed: ModelObject[] = [];
+      const sources: Array<SourceText | undefined> = [];
+      for (let i = 0; i < objs.length; i++) {
+        const o = objs[i], r = this.objectResult(o);
+        results.push(r);
+        if (r.action === 'unchanged') continue;
+        changed.push(o);
+        sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
+      }
       return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined);
     });
   }
@@ -269,21 +278,6 @@ export class ControlPlaneCore {
         }
       }
     });
-  }
-
-  /** Each object's result into `results`; the changed ones into `changed`, each with its JSON text
-   * (`t`: where each of `raws` is) into `sources`. Identical re-applies (a periodic full resync)
-   * cost nothing: only changed objects compile. (Its own function, returning nothing: the loop is
-   * compiled on stack during a full sync, and code after it would bail out on every later apply —
-   * see changedOfKind.) */
-  private sortOutChanged(objs: ModelObject[], raws: unknown[], t: ObjectTexts | null, results: ObjectResult[], changed: ModelObject[], sources: Array<SourceText | undefined>): void {
-    for (let i = 0; i < objs.length; i++) {
-      const o = objs[i], r = this.objectResult(o);
-      results.push(r);
-      if (r.action === 'unchanged') continue;
-      changed.push(o);
-      sources.push(t && o.raw === raws[i] ? { text: t.text, start: t.spans[2 * i], end: t.spans[2 * i + 1] } : undefined);
-    }
   }
 
   private objectResult(o: ModelObject): ObjectResult {
@@ -398,36 +392,22 @@ export class ControlPlaneCore {
       for (const fn of this.nodeListeners) { try { fn(node); } catch { /* the listener reports its own failures */ } }
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (this.observer.onSync) this.observer.onSync({
-      seconds, serviceChanges: changedOfKind(results, 'Service'), endpointChanges: changedOfKind(results, 'EndpointSlice'), triggerTimesMs: triggerTimes(objs),
-    });
+    if (this.observer.onSync) {
+      // plain loops: on the answer's path, and a flatMap of 20k one-element arrays cost ~10 ms
+      let serviceChanges = 0, endpointChanges = 0;
+      for (const r of results) {
+        if (r.action === 'unchanged') continue;
+        if (r.kind === 'Service') serviceChanges++; else if (r.kind === 'EndpointSlice') endpointChanges++;
+      }
+      const triggerTimesMs: number[] = [];
+      for (const o of objs) if (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined) triggerTimesMs.push(o.triggerTimeMs);
+      this.observer.onSync({ seconds, serviceChanges, endpointChanges, triggerTimesMs });
+    }
     return {
       dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
       programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,
     };
   }
-}
-
-// The two loops over a batch's objects live outside `run` on purpose: a loop in `run` is compiled
-// on stack (OSR) during a full sync's 20k iterations, before the code after it ever ran; V8 keeps
-// that code for the loop and enters it again on every later change, each time to bail out at the
-// first property access after the loop ("insufficient type feedback", --trace-deopt) — one
-// deoptimisation of the transaction's whole frame per one-endpoint change. Here the code after
-// each loop only returns what the loop built (a literal built there would bail out the same way).
-
-/** How many of the batch's objects of `kind` changed (a plain loop: on the answer's path, and a
- * flatMap of 20k one-element arrays cost ~10 ms). */
-function changedOfKind(results: readonly ObjectResult[], kind: string): number {
-  let n = 0;
-  for (const r of results) if (r.kind === kind && r.action !== 'unchanged') n++;
-  return n;
-}
-
-/** The changed slices' endpoints.kubernetes.io/last-change-trigger-time values, in ms. */
-function triggerTimes(objs: readonly ModelObject[]): number[] {
-  const out: number[] = [];
-  for (const o of objs) if (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined) out.push(o.triggerTimeMs);
-  return out;
 }
 
 /** The store rows that undo storeWrite(_, changed): the objects as they were (`old`, by refKey),

@@ -1,7 +1,7 @@
 // A forwarding worker's part of an apply: the received diff patched into its core's Ir and
 // written into its tables, without an object per backend for a diff that came by column.
 import type { Core } from '../core/host.js';
-import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
+import type { IrBackend, IrFrontend } from '../ir/ir.js';
 import type { IrList } from '../ir/list.js';
 import { receiveDiff, type IrDiffWire } from '../ir/diff-wire.js';
 import { BackendColumnList } from '../ir/backend-columns.js';
@@ -22,21 +22,12 @@ export type ReceivedDiff = ReturnType<typeof receiveDiff>;
  * then its tables. Returns the diff and the frontends it replaced or removed. O(diff). */
 export function applyReceived(core: Core, wire: IrDiffWire): { diff: ReceivedDiff; replaced: IrFrontend[] } {
   const ir = core.ir, d = receiveDiff(wire);
-  const replaced = frontendsReplaced(ir.frontends, d);
+  const replaced: IrFrontend[] = [];
+  for (const id of d.frontendsRemove) { const f = ir.frontends.get(id); if (f) replaced.push(f); }
+  for (const f of d.frontendsUpsert) { const o = ir.frontends.get(f.id); if (o) replaced.push(o); }
   const undo = patchIrInPlace(ir, d);
   try { core.applyDiff(d, ir); } catch (e) { undo(); throw e; }
   return { diff: d, replaced };
-}
-
-/** The frontends of `frontends` that `d` replaces or removes. Its own function, the loops last in
- * it: during a full sync V8 compiles a loop over 10k frontends on stack (OSR) before the code after
- * it ever ran, and re-enters that code at the loop on later applies — code after the loop that
- * needs type feedback bailed out there on each of the first ~10 changes (--trace-deopt). */
-function frontendsReplaced(frontends: Ir['frontends'], d: ReceivedDiff): IrFrontend[] {
-  const replaced: IrFrontend[] = [];
-  for (const id of d.frontendsRemove) { const f = frontends.get(id); if (f) replaced.push(f); }
-  for (const f of d.frontendsUpsert) { const o = frontends.get(f.id); if (o) replaced.push(o); }
-  return replaced;
 }
 
 /** The backends of `list` by row: id, out port and address (made only when asked: by column it is
