@@ -493,23 +493,9 @@ export class TableWriter {
     const cols = backendColumnsOf(diff.backendsUpsert);
     if (cols) this.writeBackendColumns(s, cols, fresh);
     else diff.backendsUpsert.forEach((b) => this.writeBackend(s, b, fresh));
-    this.writeFrontends(s, diff.frontendsUpsert, prev, mOffs, cOffs);
-    this.writeCatchAlls(s, vip, fresh);
-    if (diff.routes) this.writeRoutes(s, diff.routes);
-  }
-
-  // writeFrontends and writeCatchAlls end with their loop, in methods of their own: a full sync
-  // runs each loop 10k times, and V8 compiles it on stack (OSR) before the code after it ran; it
-  // re-enters that code at the loop on later applies, and code after the loop in the same function
-  // bailed out there ("wrong map": the full sync's diff and frontends have other shapes than a
-  // one-endpoint change's) on each of the first ~10 changes (--trace-deopt).
-
-  /** The upserted frontends' entries and service-map keys into set `s` (words, placements: in the
-   * list's order). */
-  private writeFrontends(s: SetLayout, frontends: IrDiff['frontendsUpsert'], prev: FrontRecords | null, mOffs: Int32Array, cOffs: Int32Array): void {
-    const words = this.frontAddrWords(frontends);
+    const words = this.frontAddrWords(diff.frontendsUpsert);
     let i = -1;
-    for (const f of frontends) {
+    for (const f of diff.frontendsUpsert) { // (words, placements: in the list's order)
       i++;
       const had = prev !== null && prev.has(f.id);
       const moved = had && !prev.sameKey(f.id, f);
@@ -518,10 +504,6 @@ export class TableWriter {
       this.writeFrontend(s, f, mOffs[i], cOffs[i], words, i * 4);
       if (!had || moved) this.svcmapInsert(s, f, words, i * 4);
     }
-  }
-
-  /** Each changed ClusterIP address's catch-all key in set `s` (`fresh`: a new set, none there). */
-  private writeCatchAlls(s: SetLayout, vip: VipChanges, fresh: boolean): void {
     for (let k = 0; k < vip.addr.length; k++) {
       let w = vip.words, at = vip.at[k];
       if (at < 0) { w = scratchWords; at = 0; writeAddr(vip.addr[k], scratch16, 0); } // (an address a frontend left: rare)
@@ -529,6 +511,7 @@ export class TableWriter {
       if (!fresh) this.svcmapDeleteKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, vip.family[k], 0);
       if (vip.id[k] !== 0) this.svcmapInsertKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, vip.family[k], vip.id[k]);
     }
+    if (diff.routes) this.writeRoutes(s, diff.routes);
   }
 
   /** Frontend `f` (its address as 4 words at words[at]) into set `s`, its Maglev words at
