@@ -111,6 +111,28 @@ test('a NodeConfig with other node addresses re-points every worker\'s ARP/ND an
   t.deepEqual(seen, [['192.168.100.2', '192.168.100.9'], null], 'a removed NodeConfig is reported as null');
 });
 
+test('the daemon\'s own NodeConfig, queued behind a user\'s apply, is read when its turn comes: it keeps the user\'s node addresses (apply of a function)', async (t) => {
+  // The daemon re-programs its NodeConfig (a learned neighbour, a port removed) while a user's
+  // NodeConfig apply may be ahead of it in the control plane's queue. The daemon adopts a
+  // NodeConfig's node addresses through onNodeChange; its own apply must be built after that,
+  // or it overwrites the user's acknowledged addresses with the ones it held when it queued.
+  const dp = await WorkerDataplane.start([init(0, 2)]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  const node = (addresses) => ({ ...objects[0], spec: { ...objects[0].spec, nodeAddresses: addresses } });
+  await cp.apply(objects);
+  let adopted = ['192.168.100.2'];
+  cp.onNodeChange((n) => { if (n?.addresses?.length) adopted = n.addresses; });
+  const user = cp.apply([node(['192.168.100.2', '192.168.100.9'])]);
+  const own = cp.apply(() => [node(adopted)]); // queued after the user's, as the daemon's debounced program
+  const [, ownResult] = await Promise.all([user, own]);
+  t.is(ownResult.objects[0].action, 'unchanged', 'the daemon\'s apply carried the user\'s addresses');
+  t.deepEqual(adopted, ['192.168.100.2', '192.168.100.9'], 'the node config in force has the user\'s addresses');
+  // built when queued (an array), it would have put the old addresses back
+  await Promise.all([cp.apply([node(['192.168.100.2', '192.168.100.7'])]), cp.apply([node(adopted)])]);
+  t.deepEqual(adopted, ['192.168.100.2', '192.168.100.9']);
+});
+
 test('a posted diff wakes an idle worker: its idle wait ends on the wake, not on its timeout', async (t) => {
   // No timing: worker_wakeups counts idle waits that ended (or were skipped) because a message
   // was posted. Between one counters reply and the next request the worker must pass through an

@@ -187,9 +187,13 @@ export class ControlPlaneCore {
 
   /** `opts.texts`: where in the request's JSON text each of `raws` is (parseManifestSources): an
    * object validation left unchanged is stored as that text. `opts.validated`: validateObject's
-   * verdict on each of `raws`, when the API validated them as the body arrived. */
-  apply(raws: unknown[], opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[] } = {}): Promise<ApplyResult> {
+   * verdict on each of `raws`, when the API validated them as the body arrived. `raws` may be a
+   * function, called when the transaction starts (after every earlier one): the daemon's own
+   * NodeConfig is read then, so it carries what an apply queued before it changed (a user's node
+   * addresses), not what held when it was queued. */
+  apply(objects: unknown[] | (() => unknown[]), opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[] } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
+      const raws = typeof objects === 'function' ? objects() : objects;
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
       const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);

@@ -150,7 +150,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
-  const programming = new NodeProgramming(async () => { await control!.apply([nodeConfig()]); }, opts.neighbourDebounceMs ?? 50,
+  const programming = new NodeProgramming(async () => { await control!.apply(() => [nodeConfig()]); }, opts.neighbourDebounceMs ?? 50,
     (e) => log.error({ error: e.message }, 'programming the node config failed'));
   const neighbours = new NeighbourTable();
   // a port's configured pods with a MAC are static neighbours for as long as the port exists
