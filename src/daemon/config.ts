@@ -233,7 +233,7 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling
   workerRealtimePriority: z.number().int().min(0).max(99).default(WORKER_REALTIME_PRIORITY_DEFAULT),
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
-  // workerNice, what a change waits for on a busy node (docs/performance.md, "until packets see it")
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "One-endpoint change: the tail is waiting for a CPU")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   // pin worker i to CPU workerCpus[i] (sched_setaffinity of the worker thread alone), one entry
   // per worker; a CPU this process may not use leaves the worker unpinned, with a warning.
