@@ -133,6 +133,20 @@ test('the daemon\'s own NodeConfig, queued behind a user\'s apply, is read when 
   t.deepEqual(adopted, ['192.168.100.2', '192.168.100.9']);
 });
 
+test('an apply of a function that throws when its turn comes fails that apply only: the queue goes on, nothing changed', async (t) => {
+  // (the daemon's nodeConfig() reads its ports: one removed meanwhile must not stall later applies)
+  const dp = await WorkerDataplane.start([init(0, 2)]);
+  t.teardown(() => dp.close());
+  const cp = new ControlPlaneCore(dp, null);
+  await cp.apply(objects);
+  const generation = dp.generation();
+  const failed = cp.apply(() => { throw new Error('the port is gone'); });
+  const next = cp.apply(() => [{ ...objects[0], spec: { ...objects[0].spec, nodeAddresses: ['192.168.100.2', '192.168.100.9'] } }]);
+  await t.throwsAsync(failed, { message: 'the port is gone' });
+  t.is((await next).objects[0].action, 'configured');
+  t.is(dp.generation(), generation + 1, 'only the second apply programmed');
+});
+
 test('a posted diff wakes an idle worker: its idle wait ends on the wake, not on its timeout', async (t) => {
   // No timing: worker_wakeups counts idle waits that ended (or were skipped) because a message
   // was posted. Between one counters reply and the next request the worker must pass through an

@@ -18,3 +18,16 @@ test('runs two scavenges now, synchronously, and leaves no gc() in the caller\'s
   t.is(keep.length, 50_000);
   t.is(typeof globalThis.gc, 'undefined', 'the extension stays out of this context');
 });
+
+test('leaves no gc() in worker threads or vm contexts made afterwards (the flag it sets is process-wide)', async (t) => {
+  // A store writer thread that replaces a stopped one, a restarted dataplane worker: every thread
+  // started after a large apply would otherwise have a global gc().
+  const { Worker } = await import('node:worker_threads');
+  const { runInNewContext } = await import('node:vm');
+  promoteYoungGeneration();
+  t.is(runInNewContext('typeof gc'), 'undefined', 'a vm context made after it');
+  const w = new Worker('require("node:worker_threads").parentPort.postMessage(typeof gc)', { eval: true });
+  t.teardown(() => w.terminate());
+  const seen = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  t.is(seen, 'undefined', 'a worker thread started after it');
+});

@@ -445,7 +445,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
     if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone });
-    await programming.first(() => core.apply([nodeConfig()]).then(() => undefined));
+    await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();
     await checkpointer.restoreFlows(dataplane, images);
     await dataplane.setForwarding(true);

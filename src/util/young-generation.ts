@@ -9,9 +9,13 @@
 // costs the same while the main thread would otherwise wait, and the changes after the apply
 // start with a young generation of their own garbage only.
 //
-// V8 offers this only through its `gc` extension: the flag is set when first needed, and the
-// function taken from a fresh context (the extension is installed in contexts made after the flag).
-// Without it (a V8 that refuses the flag) nothing runs: the collection is an optimisation only.
+// V8 offers this only through its `gc` extension: the flag is set when first needed, the
+// function taken from a fresh context (the extension is installed in contexts made after the flag),
+// and the flag cleared again at once — it is process-wide: left set, every worker thread started
+// later (a store writer thread that replaces one, a restarted dataplane worker) and every vm
+// context would get a global `gc`. The function taken keeps working without it.
+// Without it (a V8 that refuses the flag) nothing runs: the collection is an optimisation only, and
+// one that throws is ignored (it runs on the apply's path, after the commit).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -20,10 +24,14 @@ let gc: GcFunction | null | undefined;
 
 function gcFunction(): GcFunction | null {
   if (gc !== undefined) return gc;
+  // (a process started with --expose-gc has it here already: its flag is left as it is)
+  const own = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return (gc = own as GcFunction);
   try {
     setFlagsFromString('--expose-gc');
-    const f = runInNewContext('typeof gc === "function" ? gc : null') as GcFunction | null;
-    gc = f;
+    try {
+      gc = runInNewContext('typeof gc === "function" ? gc : null') as GcFunction | null;
+    } finally { setFlagsFromString('--no-expose-gc'); }
   } catch { gc = null; }
   return gc;
 }
@@ -33,6 +41,8 @@ function gcFunction(): GcFunction | null {
 export function promoteYoungGeneration(): void {
   const f = gcFunction();
   if (!f) return;
-  f({ type: 'minor' });
-  f({ type: 'minor' });
+  try {
+    f({ type: 'minor' });
+    f({ type: 'minor' });
+  } catch { /* an optimisation only */ }
 }
