@@ -50,10 +50,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
     // its id now names another backend) while its port has serving endpoints: re-select instead
-    // of black-holing the flow. A new SYN
-    // on a closing flow, or on one whose backend left, re-selects too (a new connection,
-    // load-balanced like Linux conntrack does), and so does a UDP packet whose backend stopped
-    // serving (kube-proxy's UDP conntrack cleanup).
+    // of black-holing the flow. A new SYN on a closing flow, or on one whose backend left,
+    // re-selects too (a new connection, load-balanced like Linux conntrack does), and so does a
+    // UDP packet whose backend stopped serving (kube-proxy's UDP conntrack cleanup).
     if (front == 0) front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {

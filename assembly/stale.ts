@@ -79,12 +79,6 @@ export function heldFrontId(e: CtFlow): u32 {
   return fid == front || frontendAt(fid).clusterFront == front ? front : 0;
 }
 
-/** The flow's backend entry if the flow still holds in the generation in force (its backend and
- * its SNAT address), else null. */
-@inline export function flowBackend(e: CtFlow): Backend | null {
-  return snatHolds(e) ? backendHolds(e) : null;
-}
-
 /** Whether flow e, whose backend left (backendHolds null, snatHolds true), stays on the address
  * and port it was translated to, forwarded by the route to it (keptRoute), as the kernel keeps
  * translating a conntrack entry kube-proxy leaves alone: TCP and SCTP flows, which kube-proxy
