@@ -15,7 +15,7 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, keptRoute } from "./stale";
+import { snatHolds, backendHolds, heldFrontId, flowFrontLookup, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -95,9 +95,12 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = e.front;
-  // the flow's backend id only while it names the flow's backend (see hitReply)
-  fr.backend = heldBackendId(e);
-  if (fr.backend == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
+  // the flow's backend id only while it names the flow's backend (see hitReply); the checks and
+  // the service lookup are made once, for the trace and for case (b) below
+  const held = backendHolds(e);
+  const fid = held == null ? flowFrontLookup(e) : 0;
+  fr.backend = held != null ? e.backendId : 0;
+  if (held == null) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e, fid); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;
@@ -121,12 +124,12 @@ export function icmpError(f: usize, fr: Frame): bool {
     // has serving endpoints) has no path to its backend; a flow whose backend left and that
     // keeps its address (stale.ts keepsAddress) goes to it, as its packets do
     const snatOk = snatHolds(e);
-    const be = snatOk ? backendHolds(e) : null;
+    const be = snatOk ? held : null;
     if (be != null) {
       out = <u32>be.outPort;
       if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
       dstMac = be.dstMacPtr; srcMac = be.srcMacPtr;
-    } else if (snatOk && keepsAddress(e)) {
+    } else if (snatOk && keepsAddress(e, fid)) {
       const rt = keptRoute(e);
       if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
       out = <u32>rt.outPort;

@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, flowFrontLookup, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -35,15 +35,22 @@ let gSink: u32 = 0;
 function hitOrig(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
   let be: Backend | null = null;
+  // the frontend a stale flow re-selects on, when a check below already looked it up
+  let front: u32 = 0;
   if (!reopensClosed(e, fr) && snatHolds(e)) {
     be = backendHolds(e);
     // the backend left the endpoints: an open TCP/SCTP connection (a UDP flow of a port with
     // nothing serving) stays on its address, as the kernel's conntrack keeps it under kube-proxy;
-    // a new SYN on its tuple re-selects (below)
-    if (be == null && !pureSyn(fr) && keepsAddress(e)) { hitLeft(f, fr, flow); return; }
+    // a new SYN on its tuple re-selects (below). One service lookup serves both the keep test
+    // and the trace's frontend (or, a UDP flow that re-selects, the re-selection): the flow's
+    // (VIP, port, protocol) is this packet's destination.
+    if (be == null && !pureSyn(fr)) {
+      const fid = flowFrontLookup(e);
+      if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontId(e, fid)); return; }
+      front = fid;
+    }
   }
   // a UDP flow whose backend stopped serving: the frontend it re-selects on (one service lookup)
-  let front: u32 = 0;
   if (be != null) { front = udpReselectFront(be, fr); if (front != 0) be = null; }
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
@@ -84,13 +91,13 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
  * longer names the flow's backend: trace and counters carry backend 0 (and frontend 0 once the
  * Service port is gone too: stale.ts heldFrontId). */
-function hitLeft(f: usize, fr: Frame, flow: u32): void {
+function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   const e = flowAt(flow);
   fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = heldFrontId(e);
+  fr.front = front;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const rt = keptRoute(e);
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
@@ -115,7 +122,7 @@ function hitLeft(f: usize, fr: Frame, flow: u32): void {
   // is no backend's: its id may name another backend by now
   const bid = heldBackendId(e);
   fr.backend = bid;
-  if (bid == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e); }
+  if (bid == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e, flowFrontLookup(e)); }
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;

@@ -11,8 +11,8 @@
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
 // opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
-// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: a route scan per packet of
-// such flows only (and a service lookup for UDP ones).
+// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: one service lookup and a
+// route scan per packet of such flows only.
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -67,15 +67,21 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
   return backendHolds(e) != null ? e.backendId : 0;
 }
 
+/** The frontend the flow's (VIP, port, protocol) names in the generation in force (0: none) —
+ * one service lookup, which a hit on a flow whose backend left makes once and hands to
+ * heldFrontId and keepsAddress. */
+@inline export function flowFrontLookup(e: CtFlow): u32 {
+  return svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
+}
+
 /** The frontend id a hit on flow e, whose backend left, is traced and counted under: CT_FRONT
- * while it is still the frontend the flow's (VIP, port, protocol) names, or that frontend's
- * cluster front (where an externalTrafficPolicy Local frontend sends in-cluster sources); else 0 —
- * the Service port is gone (its backends left with it) and the compiler may have handed its id
- * to another frontend. Costs a service lookup, on hits of flows whose backend left only. */
-export function heldFrontId(e: CtFlow): u32 {
-  const front = e.front;
-  const fid = svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
+ * while it is still fid (flowFrontLookup: the frontend the flow's (VIP, port, protocol) names),
+ * or fid's cluster front (where an externalTrafficPolicy Local frontend sends in-cluster
+ * sources); else 0 — the Service port is gone (its backends left with it) and the compiler may
+ * have handed its id to another frontend. */
+@inline export function heldFrontId(e: CtFlow, fid: u32): u32 {
   if (fid == 0) return 0;
+  const front = e.front;
   return fid == front || frontendAt(fid).clusterFront == front ? front : 0;
 }
 
@@ -86,12 +92,13 @@ export function heldFrontId(e: CtFlow): u32 {
  * open connection while it runs (a blue/green switch of a Service's selector, a targetPort
  * change); and a UDP flow while the service port it addresses (its VIP, port) has no serving
  * endpoints or is gone, which that cleanup skips. Other UDP flows re-select. A pure SYN re-selects
- * instead (the caller checks it): a new connection must reach a current endpoint. Cost: a UDP
- * flow's packets do one service lookup here. */
-export function keepsAddress(e: CtFlow): bool {
+ * instead (the caller checks it): a new connection must reach a current endpoint. fid is the
+ * flow's flowFrontLookup (for a UDP flow that does not keep its address: the frontend it
+ * re-selects on). */
+@inline export function keepsAddress(e: CtFlow, fid: u32): bool {
   const proto = <u32>e.proto;
   if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) return true;
-  return udpServingFront(e.vipAddr, <u32>e.vport, <u32>e.family) == 0;
+  return !hasServing(fid);
 }
 
 /** Whether fr is a pure TCP SYN (SYN without ACK, FIN or RST): a new connection. */
@@ -123,16 +130,16 @@ export function keptRoute(e: CtFlow): Route | null {
  * frontend spares the re-selection a second lookup. */
 @inline export function udpReselectFront(be: Backend, fr: Frame): u32 {
   if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return 0;
-  return udpServingFront(fr.dstAddr, <u32>fr.dport, <u32>fr.family);
+  const front = svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
+  return hasServing(front) ? front : 0;
 }
 
-/** The UDP frontend of (addr, port, family) when that service port has serving endpoints (a
- * Maglev set, or FEF_POLICY_DROP: endpoints elsewhere), else 0: kube-proxy's UDP conntrack cleanup
- * deletes the entries of such a port whose DNAT target is not a serving endpoint, and skips a port
- * without serving endpoints (and a Service that is gone). */
-function udpServingFront(addr: usize, port: u32, family: u32): u32 {
-  const front = svcLookup(addr, port, IPPROTO_UDP, family);
-  if (front == 0) return 0;
+/** Whether frontend `front` (0: none) has serving endpoints (a Maglev set, or FEF_POLICY_DROP:
+ * endpoints elsewhere): kube-proxy's UDP conntrack cleanup deletes the entries of such a service
+ * port whose DNAT target is not a serving endpoint, and skips a port without serving endpoints
+ * (and a Service that is gone). */
+@inline function hasServing(front: u32): bool {
+  if (front == 0) return false;
   const fe = frontendAt(front);
-  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0 ? front : 0;
+  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0;
 }
