@@ -81,7 +81,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
-  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be);
+  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
   countFrontBackend(fr.front, bid, <u32>fr.len);
 }
 
@@ -103,11 +103,7 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
-  natRewrite(f, fr, snat, <u32>e.nport, e.backendAddr, <u32>e.bport);
-  macCopy(f + ETH_DST, rt.dstMacPtr);
-  macCopy(f + ETH_SRC, rt.srcMacPtr);
-  fr.stages |= L.TS_DNAT | (snat != 0 ? L.TS_SNAT : 0);
-  setResult(fr, L.V_FORWARD, L.REASON_FWD_NAT, <u32>rt.outPort);
+  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, rt.dstMacPtr, rt.srcMacPtr, <u32>rt.outPort);
   countFrontBackend(fr.front, 0, <u32>fr.len);
 }
 
@@ -249,7 +245,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     // a RST creates no flow; it is translated like the flow's packets would be
     fr.ct = <u8>L.TRCT_NONE;
   }
-  fwdOrig(f, fr, beAddr, bport, snat, nport, be);
+  fwdOrig(f, fr, beAddr, bport, snat, nport, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
   countFrontBackend(front, bid, <u32>fr.len);
 }
 

@@ -2,7 +2,6 @@
 // (RFC 1624), the one TTL / hop-limit decrement, SCTP's CRC, and the Ethernet header toward a
 // backend. Semantics: docs/core.md "Rewrite and checksums".
 import * as L from "./layout";
-import { Backend } from "./records";
 import { d32, d16, csumApply, crc32c } from "./checksum";
 import { macCopy } from "./addr";
 import {
@@ -80,18 +79,15 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
   }
 }
 
-/** Sets the Ethernet addresses of a frame sent toward a backend. */
-@inline export function macsToBackend(f: usize, be: Backend): void {
-  macCopy(f + ETH_DST, be.dstMacPtr);
-  macCopy(f + ETH_SRC, be.srcMacPtr);
-}
-
-/** Forward toward the backend: DNAT to (backend addr, bport), SNAT to (snat, nport) when snat != 0. */
-export function fwdOrig(f: usize, fr: Frame, beAddr: usize, bport: u32, snat: usize, nport: u32, be: Backend): void {
+/** Forward toward the backend: DNAT to (backend addr, bport), SNAT to (snat, nport) when snat != 0,
+ * out of port `out` to next hop dstMac from srcMac (the backend entry's hop, or for a flow whose
+ * backend left, the route's to its address). */
+export function fwdOrig(f: usize, fr: Frame, beAddr: usize, bport: u32, snat: usize, nport: u32, dstMac: usize, srcMac: usize, out: u32): void {
   natRewrite(f, fr, snat, nport, beAddr, bport);
-  macsToBackend(f, be);
+  macCopy(f + ETH_DST, dstMac);
+  macCopy(f + ETH_SRC, srcMac);
   fr.stages |= L.TS_DNAT | (snat != 0 ? L.TS_SNAT : 0);
-  setResult(fr, L.V_FORWARD, L.REASON_FWD_NAT, <u32>be.outPort);
+  setResult(fr, L.V_FORWARD, L.REASON_FWD_NAT, out);
 }
 
 @inline export function ttlOk(fr: Frame): bool { return fr.ttl > 1; }
