@@ -353,7 +353,7 @@ class Tables {
     return this.udpServing(p.dst, p.dport, p.family);
   }
   /** Whether the UDP service port (addr, port, family) has serving endpoints (a Maglev set, or
-   * FEF_POLICY_DROP). Mirrors assembly/stale.ts udpServingFront. */
+   * FEF_POLICY_DROP). Mirrors assembly/stale.ts hasServing (on the lookup it is handed). */
   udpServing(addr: Uint8Array, port: number, family: 4 | 6): boolean {
     const fv = this.svc.get(svcKey(addr, port, 17, family));
     return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
