@@ -39,6 +39,7 @@ import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir
 import { flowHash, affinityHash } from './hash.js';
 import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 import { BackendStore } from '../ir/backend-store.js';
+import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
 
 /** A frontend an affinity record names (old id → what it was). */
 export interface FrontendRef { id: number; addr: string; port: number; proto: number }
@@ -92,14 +93,6 @@ function savedState(flows: Uint8Array, v: DataView, o: number): number {
 }
 
 const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
-/** (address, port) as a Map key without building a string for IPv4 — the import looks up two per
- * flow: the address's 32 bits × 65536 + the port (below 2^48); IPv6 as text. */
-function addrPortKey(b: Uint8Array, off: number, family: Family, port: number): number | string {
-  if (family === 6) return `${formatAddr(b, 6, off)}|${port}`;
-  return (((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0) * 65536 + port;
-}
-const keyOf = (addr: string, port: number) => { const a = parseAddr(addr); return addrPortKey(a.bytes, 0, a.family, port); };
-
 /** An export in slices: a forwarding worker scans its tables a slice at a time between batches
  * instead of pausing for a whole pass (4M flows are ~400 MB to read). step() reads up to `budget`
  * entries (flow entries, then affinity slots) and says whether all have been read; each entry's
@@ -328,18 +321,6 @@ export class IrIds implements FlowIdLookup {
     const fe = this.ir.frontends.get(front);
     return ref && fe ? this.backendsOf(fe).get(keyOf(ref.addr, ref.port)) : undefined;
   }
-}
-
-/** Frontend ids by protocol number, then by (VIP, port). */
-function frontendIndex(ir: Ir): Map<number, Map<number | string, number>> {
-  const frontBy = new Map<number, Map<number | string, number>>();
-  for (const [id, fe] of ir.frontends) {
-    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
-    const proto = PROTO_NUMBER[fe.proto];
-    if (!frontBy.has(proto)) frontBy.set(proto, new Map());
-    frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);
-  }
-  return frontBy;
 }
 
 /** Backend ids of a Service port by (address, port). One pass groups the backend ids by Service

@@ -12,6 +12,7 @@ import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
 import { formatAddr, parseAddr } from '../util/addr.js';
+import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {
@@ -530,7 +531,7 @@ export class Core {
     if (info.backendId === 0) {
       info.backendLeft = true;
       // and once its Service port is gone too, its frontend id may name another frontend
-      if (!this.idNamesFront(info.frontendId, info.vip, info.vipPort, info.proto)) info.frontendId = 0;
+      if (!this.idNamesFront(info.frontendId, e, family)) info.frontendId = 0;
     }
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
@@ -548,24 +549,19 @@ export class Core {
     return formatAddr(a.bytes, a.family) === addr;
   }
 
-  /** Whether frontend `id` is, in the generation in force, the frontend of (vip, port, proto) or
-   * that frontend's cluster front (assembly/stale.ts heldFrontId). The index is built once per
-   * generation, when a listed flow's backend left. */
-  private idNamesFront(id: number, vip: string, port: number, proto: string): boolean {
-    if (this.frontIndexGen !== this.generation) {
-      this.frontIndex.clear();
-      for (const fe of this.tables.ir.frontends.values()) {
-        if (fe.kind === 'ClusterPolicy') continue; // no packet is addressed to it
-        const a = parseAddr(fe.addr);
-        this.frontIndex.set(`${fe.proto}|${formatAddr(a.bytes, a.family)}|${fe.port}`, fe.id);
-      }
+  /** Whether frontend `id` is, in the generation in force, the frontend of the (VIP, port,
+   * protocol) of flow entry `e` or that frontend's cluster front (assembly/stale.ts heldFrontId).
+   * The index is built once per generation, when a listed flow's backend left. */
+  private idNamesFront(id: number, e: number, family: 4 | 6): boolean {
+    if (this.frontIndexGen !== this.generation || !this.frontIndex) {
+      this.frontIndex = frontendIndex(this.tables.ir);
       this.frontIndexGen = this.generation;
     }
-    const fid = this.frontIndex.get(`${proto}|${vip}|${port}`);
+    const fid = this.frontIndex.get(this.u8[e + L.CT_PROTO])?.get(addrPortKey(this.u8, e + L.CT_VIP, family, this.dv.getUint16(e + L.CT_VPORT, true)));
     return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
   }
   private frontIndexGen = -1;
-  private readonly frontIndex = new Map<string, number>();
+  private frontIndex: FrontendIndex | null = null;
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
   snatAddress(family: 4 | 6): string | null {
