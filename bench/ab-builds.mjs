@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from '../dist/src/bench/report.js';
 
 /** --dist DIR (repeatable; default this checkout's dist/), --services, --endpoints, --runs, --json. */
 export function abOptions(argv = process.argv.slice(2)) {
@@ -34,7 +35,6 @@ export function alternate(script, o, childVar) {
 export function runAlternating({ script, argv, childVar, fields }) {
   const o = abOptions(argv);
   const by = alternate(script, o, childVar);
-  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
   const out = [...by].map(([dist, rs]) => ({ dist, runs: rs.length, ...Object.fromEntries(fields.map((f) => [f, Math.round(median(rs.map((x) => x[f])) * 10) / 10])), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 }));
   if (o.json) console.log(JSON.stringify(out));
   else for (const x of out) console.log(`${x.dist}: medians of ${x.runs} fresh processes: ${fields.map((f) => `${f} ${x[f]}`).join(', ')} (load ${x.loadavg_1m})`);

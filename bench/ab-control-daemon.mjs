@@ -16,6 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { median as medianOf } from '../dist/src/bench/report.js';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -37,9 +38,8 @@ const FIELDS = ['daemon_full_sync_ms', 'daemon_full_sync_cpu_ms', 'daemon_restar
 const short = (f) => f.replace('daemon_', '');
 // (over the runs that measured the field: a null, e.g. a restart the bench skipped, is no 0)
 const median = (xs) => {
-  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return !s.length ? null : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
+  return s.length ? medianOf(s) : null;
 };
 for (let r = 0; r < Number(rounds); r++) {
   for (const v of r % 2 ? [...variants].reverse() : variants) {

@@ -21,6 +21,7 @@ import { validateAll } from '../dist/src/model/schema.js';
 import { compileAll } from '../dist/src/compiler/compiler.js';
 import { maglevIds } from '../dist/src/ir/ir.js';
 import { minorFaults, pageFaultCostUs } from '../dist/src/bench/faults.js';
+import { median } from '../dist/src/bench/report.js';
 
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,7 +33,6 @@ const repeat = arg('repeat', 5);
 const json = process.argv.includes('--json');
 const wantImbalance = process.argv.includes('--imbalance');
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 const svcs = makeServiceSet({ services, endpoints });

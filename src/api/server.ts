@@ -95,7 +95,7 @@ function status(code: number, reason: string, message: string, causes?: FieldErr
 }
 
 function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
-  if (e instanceof BodyLimitError) return reply.code(e.status).send(status(e.status, e.status === 413 ? 'RequestEntityTooLarge' : 'BadRequest', e.message, e.errors));
+  if (e instanceof BodyLimitError) return reply.code(e.status).send(status(e.status, statusReason(e.status), e.message, e.errors));
   const parse = e.errors.some((x) => x.reason === 'ParseError');
   const notFound = e.errors.every((x) => x.reason === 'NotFound');
   const code = parse ? 400 : notFound ? 404 : 422;
@@ -103,7 +103,7 @@ function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
   const n = e.errors.length;
   const shown = n > CAUSES_MAX ? e.errors.slice(0, CAUSES_MAX) : e.errors;
   const message = n > CAUSES_MAX ? `${n} errors (the first ${CAUSES_MAX} listed):\n${shown.map((x) => '  ' + x.message).join('\n')}\n  ... and ${n - CAUSES_MAX} more` : e.message;
-  return reply.code(code).send(status(code, parse ? 'BadRequest' : notFound ? 'NotFound' : 'Invalid', message, shown));
+  return reply.code(code).send(status(code, statusReason(code), message, shown));
 }
 
 declare module 'fastify' {
@@ -268,7 +268,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (err instanceof ApplyFailure) { m.syncErrors.inc({ stage: 'apply' }); return reply.code(err.statusCode).send(status(err.statusCode, 'InternalError', err.message)); }
     if (err instanceof PageError) return reply.code(400).send(status(400, 'BadRequest', err.message));
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (code === 413) return reply.code(413).send(status(413, 'RequestEntityTooLarge', `request body is larger than the limit of ${bodyLimit} bytes`));
+    if (code === 413) return reply.code(413).send(status(413, statusReason(413), `request body is larger than the limit of ${bodyLimit} bytes`));
     if (code >= 500) app.log.error(err);
     return reply.code(code).send(status(code, statusReason(code), err.message));
   });

@@ -63,6 +63,11 @@ export const STAGE_ON_THREAD_ROWS = 1000;
  * One row: read without reading the objects. */
 const REVISION_KEY = 'revision';
 
+/** The revision row's value as `db` reads it now; null when the store has none yet. */
+function readRevisionRow(db: Database.Database): string | null {
+  return (db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined)?.value ?? null;
+}
+
 export interface LoadResult {
   state: DesiredState | null;      // null: nothing saved yet
   source: 'store' | 'migrated' | 'none';
@@ -208,8 +213,7 @@ export class StateStore {
       const db = new Database(path, { fileMustExist: true, readonly: true });
       try {
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-        const r = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
-        return r?.value ?? null;
+        return readRevisionRow(db);
       } finally { db.close(); }
     } catch { return null; }
   }
@@ -217,7 +221,7 @@ export class StateStore {
   /** The revision row as the database holds it now (this connection's read: every commit of
    * either connection that returned), or null when it cannot be read. */
   private storedRevision(): string | null {
-    try { return (this.db?.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined)?.value ?? null; } catch { return null; }
+    try { return this.db ? readRevisionRow(this.db) : null; } catch { return null; }
   }
 
   /** The revision now (changes with every commit); null before open(). */
@@ -229,8 +233,7 @@ export class StateStore {
   private prepare(db: Database.Database): void {
     this.db = db;
     const setRev = db.prepare<[string, string]>(SET_META_SQL);
-    const have = db.prepare('SELECT value FROM meta WHERE key = ?').get(REVISION_KEY) as { value: string } | undefined;
-    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(have?.value ?? '');
+    const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
     if (!m) setRev.run(REVISION_KEY, `${rev.id}:0`); // a store without one (created before revisions): once
     const up = db.prepare<[string, string, string, number]>(UPSERT_OBJECT_SQL);
