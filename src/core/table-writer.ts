@@ -440,8 +440,7 @@ export class TableWriter {
   private vipChanges(diff: IrDiff, prev: FrontRecords | null): VipChanges {
     // keyed by the address string alone: an IPv6 address's has a ':', an IPv4 one's none (and
     // validate() refused an address of another family than its frontend's)
-    const words = this.frontAddrWords(diff.frontendsUpsert);
-    const ch: VipChanges = { addr: [], family: [], id: [], at: [], words };
+    const ch: VipChanges = { addr: [], family: [], id: [], at: [] };
     const touched = prev === null ? null : new Map<string, number>(); // address -> its change
     const touch = (addr: string, family: number, at: number) => {
       const k = touched?.get(addr);
@@ -505,7 +504,7 @@ export class TableWriter {
       if (!had || moved) this.svcmapInsert(s, f, words, i * 4);
     }
     for (let k = 0; k < vip.addr.length; k++) {
-      let w = vip.words, at = vip.at[k];
+      let w = words, at = vip.at[k];
       if (at < 0) { w = scratchWords; at = 0; writeAddr(vip.addr[k], scratch16, 0); } // (an address a frontend left: rare)
       // (a fresh set holds no catch-all key but those this loop inserts, one per address)
       if (!fresh) this.svcmapDeleteKey(s, w, at, L.SM_ANY_PORT, L.SM_ANY_PROTO, vip.family[k], 0);
@@ -944,9 +943,9 @@ function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen
 }
 
 /** ClusterIP addresses whose catch-all service-map key changes, by column: address k's key names
- * frontend id[k] afterwards (0: the key goes); the address as 4 words at words[at[k]] when parsed
- * already (-1: parse addr[k]). */
-interface VipChanges { addr: string[]; family: number[]; id: number[]; at: number[]; words: Uint32Array }
+ * frontend id[k] afterwards (0: the key goes); the address as 4 words at at[k] of the diff's parsed
+ * frontend addresses (frontAddrWords) when a frontend of the diff has it (-1: parse addr[k]). */
+interface VipChanges { addr: string[]; family: number[]; id: number[]; at: number[] }
 
 /** Whether two sets have their regions at the same offsets from their bases (so one can be a
  * byte copy of the other). True for sets of the same capacities on equally aligned bases. */

@@ -440,12 +440,13 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
   // apply); anything the fast check is not sure about — including every invalid object — goes
   // through zod, so error messages come from one place
   if (fastPath && isObject(raw)) {
-    const fast = raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
-    if (fast) {
-      if (raw.kind === 'Service') return { ok: true, obj: normService(fast as z.infer<typeof serviceSchema>, fast) };
-      const endpoints = fastEndpoints;
-      fastEndpoints = null;
-      return { ok: true, obj: normSlice(fast as z.infer<typeof endpointSliceSchema>, fast, endpoints) };
+    if (raw.kind === 'Service') {
+      const fast = fastService(raw);
+      if (fast) return { ok: true, obj: normService(fast as z.infer<typeof serviceSchema>, fast) };
+    } else if (raw.kind === 'EndpointSlice') {
+      const endpoints: EndpointSpec[] = []; // (the model's endpoints, made as fastSlice checks them)
+      const fast = fastSlice(raw, endpoints);
+      if (fast) return { ok: true, obj: normSlice(fast as z.infer<typeof endpointSliceSchema>, fast, endpoints) };
     }
   }
   const id = identify(raw);
@@ -622,15 +623,16 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   return clean ? raw : prunedService(raw);
 }
 
-function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null {
+/** The slice's pruned form when the fast check accepts it, else null; `endpoints` (when given)
+ * gets the model's endpoints, built while they are checked: one pass over them instead of two
+ * (valid only when the answer is not null). */
+function fastSlice(raw: Record<string, unknown>, endpoints: EndpointSpec[] | null): Record<string, unknown> | null {
   if (raw.apiVersion !== 'discovery.k8s.io/v1' || raw.kind !== 'EndpointSlice' || !fastMetadata(raw.metadata)) return null;
   const trig = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[TRIGGER_TIME_ANNOTATION];
   if (trig !== undefined && Number.isNaN(Date.parse(trig))) return null;
   const want = raw.addressType === 'IPv4' ? 4 : raw.addressType === 'IPv6' ? 6 : 0;
   if (!want) return null; // FQDN and invalid types: zod
   const eps = raw.endpoints;
-  const endpoints: EndpointSpec[] = [];
-  fastEndpoints = null;
   // no field the schema does not know, anywhere (the common case): the object is its own pruned form
   let clean = onlyKeys(raw, SLICE_KEYS) && onlyKeys(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (!absent(eps)) {
@@ -659,7 +661,7 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       if (!absent(ep.hints) && !plainHints(ep.hints)) return null;
       if (!absent(ep.hostname) && !(typeof ep.hostname === 'string' && ep.hostname.length <= 63 && DNS_LABEL.test(ep.hostname))) return null;
       // (checked: the model's endpoint, from what was just read; pruning leaves what it reads)
-      endpoints.push(modelEndpoint(ep as RawEndpoint, want === 4 ? 'IPv4' : 'IPv6', v0));
+      if (endpoints !== null) endpoints.push(modelEndpoint(ep as RawEndpoint, want === 4 ? 'IPv4' : 'IPv6', v0));
     }
   }
   const ports = raw.ports;
@@ -676,17 +678,13 @@ function fastSlice(raw: Record<string, unknown>): Record<string, unknown> | null
       for (let j = 0; j < i; j++) if (((ports[j] as Record<string, unknown>).name ?? '') === nn) return null;
     }
   }
-  fastEndpoints = endpoints;
   return clean ? raw : prunedSlice(raw);
 }
-/** The model's endpoints of the slice fastSlice accepted last (built while it checked them: one
- * pass over the endpoints instead of two); taken by validateObject for normSlice. */
-let fastEndpoints: EndpointSpec[] | null = null;
 
 /** The fast path's verdict alone (tests compare it with zod's): the object it would normalise, or null. */
 export function fastPathData(raw: unknown): Record<string, unknown> | null {
   if (!isObject(raw)) return null;
-  return raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw) : null;
+  return raw.kind === 'Service' ? fastService(raw) : raw.kind === 'EndpointSlice' ? fastSlice(raw, null) : null;
 }
 
 /** validateObject without the fast path: zod only (tests compare the two). */
