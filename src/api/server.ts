@@ -11,6 +11,7 @@ import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-t
 import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifestSources } from '../model/load.js';
 import { bodyParser, earlyObjects } from './body-reader.js';
+import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
@@ -288,9 +289,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  app.post('/api/v1/apply', async (req) => {
+  app.post('/api/v1/apply', async (req, reply) => {
     const { objs, texts, validated } = sources(req);
-    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated }));
+    // a large answer's text is written while the workers apply the change (apply-answer.ts)
+    let prepared: PreparedAnswer | null = null;
+    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
+    const text = (prepared as PreparedAnswer | null)?.text(r);
+    return text ? reply.type('application/json; charset=utf-8').send(text) : r;
   });
   app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>
