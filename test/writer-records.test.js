@@ -6,6 +6,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { FrontRecords } from '../dist/src/core/front-records.js';
 import { IdSet } from '../dist/src/core/id-set.js';
+import { Core } from '../dist/src/core/host.js';
+import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 
 const frontArb = fc.record({
   id: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 5000 })),
@@ -54,7 +56,7 @@ test('FrontRecords keeps what a Map of records would, across growth and id reuse
 test('IdSet.of holds each id once, whatever its bit in its word; add and delete go on from there', (t) => {
   fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 1 << 20 }), fc.constantFrom(31, 63, 32, 0)), { maxLength: 80 }),
     fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 20 }), (ids, more) => {
-      const s = IdSet.of(ids), m = new Set(ids);
+      const s = IdSet.of(ids, Math.max(0, ...ids)), m = new Set(ids);
       t.is(s.size, m.size);
       const got = [];
       s.forEach((id) => got.push(id));
@@ -67,5 +69,29 @@ test('IdSet.of holds each id once, whatever its bit in its word; add and delete 
       for (const id of m) t.true(s.has(id));
       return true;
     }), { numRuns: 300, seed: 78 });
-  t.throws(() => IdSet.of([1, -1]), { instanceOf: RangeError });
+  t.throws(() => IdSet.of([1, -1], 1), { instanceOf: RangeError });
+});
+
+test('IdSet.of takes the highest id from its caller and refuses an id it does not hold: above it, a fraction, a negative, NaN', (t) => {
+  t.is(IdSet.of([3, 70, 5], 70).size, 3);
+  t.is(IdSet.of([], 0).size, 0);
+  for (const [ids, max] of [[[3, 71], 70], [[1, 1.5], 2], [[2, -1], 2], [[NaN], 5], [[1], -1], [[1], 1.5]]) {
+    t.throws(() => IdSet.of(ids, max), { instanceOf: RangeError }, `${ids} / ${max}`);
+  }
+});
+
+test('the table writer finds a diff\'s highest backend id once per apply (capacities, the copy\'s extents, the totals), not once for each', (t) => {
+  const core = Core.create({ flows: 64, capacities: { frontends: 4, backends: 64, maglevWords: 1024, cidrs: 2, routes: 2 } });
+  // a backend list (IrList) that counts the passes over its ids
+  let passes = 0;
+  const counted = (bs) => Object.assign(bs, { forEachId(fn) { passes++; for (const b of bs) fn(b.id); } });
+  const bes = [1, 2, 3].map((id) => backend({ id, addr: `10.0.1.${id}`, port: 80 }));
+  const ir = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80 }, bes)], backends: bes });
+  core.applyDiff({ frontendsUpsert: [...ir.frontends.values()], frontendsRemove: [], backendsUpsert: counted([...bes]), backendsRemove: [] }, ir);
+  const changed = backend({ id: 2, addr: '10.0.1.9', port: 81 });
+  ir.backends.set(2, changed);
+  passes = 0;
+  core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: counted([changed]), backendsRemove: [] }, ir);
+  t.is(passes, 2, 'one for the highest id, one recording the ids written');
+  t.is(core.ir.backends.get(2).addr, '10.0.1.9');
 });
