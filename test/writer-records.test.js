@@ -53,6 +53,22 @@ test('FrontRecords keeps what a Map of records would, across growth and id reuse
   }), { numRuns: 300, seed: 77 });
 });
 
+test('FrontRecords grows by chunks: an id past the end adds columns and moves none of those already there', (t) => {
+  const r = new FrontRecords(), f = (id) => ({ id, kind: 'ClusterIP', addr: '10.96.0.1', family: 4, port: 80, proto: 'TCP', maglev: new Uint8Array(3), sourceRanges: [] });
+  r.set(f(1), 7, 8);
+  const first = r.chunks[0]; // (the columns of ids 0..4095)
+  for (const id of [4095, 4096, 70000]) r.set(f(id), id, 1);
+  t.is(r.chunks[0], first, 'the first ids\' columns are the same arrays (no copy)');
+  t.is(r.chunks.length, (70000 >>> 12) + 1);
+  const ids = [];
+  r.forEachId((id) => ids.push(id));
+  t.deepEqual(ids, [1, 4095, 4096, 70000]);
+  t.deepEqual([r.maglevOff(1), r.cidrOff(1), r.maglevOff(70000), r.maglevLen(70000)], [7, 8, 70000, 3]);
+  t.false(r.has(69999)); t.false(r.has(1 << 20)); t.false(r.has(-1)); t.false(r.has(1.5));
+  t.throws(() => r.set(f(-1), 0, 0), { instanceOf: RangeError });
+  t.is(FrontRecords.sized(10000).chunks.length, 3, 'sized: the chunks for ids up to 10000, at once');
+});
+
 test('IdSet.of holds each id once, whatever its bit in its word; add and delete go on from there', (t) => {
   fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 1 << 20 }), fc.constantFrom(31, 63, 32, 0)), { maxLength: 80 }),
     fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 20 }), (ids, more) => {
