@@ -413,6 +413,35 @@ test('a commit whose answer is lost and whose revision cannot be read back is re
   t.deepEqual(storedRows(dir), ['Service shop/db', 'Service shop/web']);
 });
 
+test('an apply whose commit outcome is not known is refused and undone everywhere: healthz 503 and applies refused until the store is readable, then the store holds what the daemon kept', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  const store = a.cp.core.store;
+  loseTheCommitAnswer(store);
+  const fault = failRevisionReads(store);
+  const r = await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]);
+  t.is(r.status, 500);
+  t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store's state is uncertain/);
+  t.deepEqual(frontends(a.dp), ['shop/web']);
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web'], 'durable after all');
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 503);
+  const again = await apply(a, [svc('db', '10.96.0.12'), svc('db2', '10.96.0.13')]);
+  t.is(again.status, 500);
+  t.regex(again.json.message, /uncertain/);
+  fault.on = false;
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 200, 'the probe settles it');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/web'], 'the refused change was undone in the store');
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  t.teardown(() => db.close());
+  t.is(JSON.parse(db.prepare("SELECT body FROM objects WHERE kind = 'EndpointSlice'").get().body).endpoints[0].addresses[0], '10.244.1.5');
+  t.is((await apply(a, [svc('api', '10.96.0.11'), svc('db', '10.96.0.12')])).status, 200);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['api', 'db', 'web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+});
+
 test('a commit sent to a thread that stopped before making it durable, the revision unreadable: uncertain, then settled as not committed (nothing to undo)', async (t) => {
   const dir = stateDir(t);
   const s = stagingStore(t, dir);
