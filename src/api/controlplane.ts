@@ -312,8 +312,9 @@ export class ControlPlaneCore {
   }
 
   /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
-  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], sources?: ReadonlyArray<SourceText | undefined>): StagedWrite | Error {
-    try { return this.store!.stage(storeWrite(batch, objs, sources)); } catch (e) { return e as Error; }
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], old: ReadonlyMap<string, ModelObject>, sources?: ReadonlyArray<SourceText | undefined>): StagedWrite | Error {
+    // (the undo: for a commit whose outcome is not known, which this apply then refuses)
+    try { return this.store!.stage(storeWrite(batch, objs, sources), () => inverseWrite(objs, old)); } catch (e) { return e as Error; }
   }
 
   /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged.
@@ -331,7 +332,7 @@ export class ControlPlaneCore {
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change.
-    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, sources) : null;
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, old, sources) : null;
     let ch: Change;
     try {
       ch = this.compiler.change(batch);

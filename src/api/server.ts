@@ -19,10 +19,10 @@ import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
-import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
+import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import type { Proto } from '../ir/ir.js';
 
-import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, type Listen } from './listen.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason, type Listen } from './listen.js';
 export { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen };
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -207,9 +207,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const healthzListen = opts.healthz === false ? null : parseListen(opts.healthz ?? DEFAULT_HEALTHZ_LISTEN);
-  if ('host' in listen && !opts.token && !isLoopbackHost(listen.host)) {
+  const tokenless = tokenRequiredReason(listen, opts.token);
+  if (tokenless) {
     opts.saved?.store.close();
-    throw new Error(`refusing to listen on ${listen.host}:${listen.port} without a token: anyone who can reach that address could change the dataplane. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
+    throw new Error(`refusing to listen on ${opts.listen} without a token: that address ${tokenless}. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
   }
   const saved = opts.saved ?? (opts.stateDir ? openSavedState(opts.stateDir) : null);
   const store = saved?.store ?? null;
