@@ -25,8 +25,6 @@
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
-//!   jsonScan(bytes, to, state: Int32Array(7), maxDepth, spans: Int32Array) -> 4 * elements + why
-//!                                       it stopped (json_scan.rs: an apply body's byte scan)
 //!   layout: the descriptor constants compiled in (checked against assembly/layout.ts by a test)
 //! `memory` is an ArrayBuffer or a typed array over the Wasm memory (use a Uint8Array for a
 //! SharedArrayBuffer).
@@ -36,7 +34,6 @@ mod afxdp;
 mod area;
 mod device;
 mod ffi;
-mod json_scan;
 mod netns;
 mod offload;
 mod ports;
@@ -226,36 +223,6 @@ fn advise_huge_pages(js: &Js) -> NResult<napi_value> {
     let mem = js.bytes(0, "memory")?;
     let n = ffi::advise_huge_pages(mem).map_err(|e| NErr::errno(e, "madvise(MADV_HUGEPAGE)"))?;
     js.num(n as f64)
-}
-
-/// jsonScan(bytes, to, state, maxDepth, spans): json_scan::scan over bytes[state[0]..to], its
-/// state read from and written back to `state` ([pos, depth, inString, phase, base, elemStart,
-/// status]); returns 4 * (elements appended to `spans`) + status.
-fn json_scan(js: &Js) -> NResult<napi_value> {
-    let b = js.bytes(0, "bytes")?;
-    let to = js.int(1, "to", 0, u32::MAX as i64)? as usize;
-    let state = js.bytes(2, "state")?;
-    let max_depth = js.int(3, "maxDepth", 1, 1 << 20)? as i32;
-    let spans = js.bytes(4, "spans")?;
-    if state.len() < 28 {
-        return Err(NErr::new("EINVAL", "state must be an Int32Array of 7"));
-    }
-    let word = |k: usize| i32::from_ne_bytes([state[4 * k], state[4 * k + 1], state[4 * k + 2], state[4 * k + 3]]);
-    let (pos, depth, base, elem_start) = (word(0), word(1), word(4), word(5));
-    if pos < 0 || elem_start < 0 {
-        return Err(NErr::new("EINVAL", "state: negative position"));
-    }
-    let mut st = json_scan::ScanState { pos: pos as usize, depth, in_string: word(2) != 0, phase: word(3), base, elem_start: elem_start as usize };
-    let mut out = vec![0i32; spans.len() / 4 / 2 * 2];
-    let (status, n) = if st.pos >= to.min(b.len()) { (json_scan::STOP_END, 0) } else { json_scan::scan(b, to, &mut st, max_depth, &mut out) };
-    for (k, v) in out[..2 * n].iter().enumerate() {
-        spans[4 * k..4 * k + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-    let back = [st.pos as i32, st.depth, st.in_string as i32, st.phase, st.base, st.elem_start as i32, status];
-    for (k, v) in back.iter().enumerate() {
-        state[4 * k..4 * k + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-    js.num((4 * n) as f64 + status as f64)
 }
 
 fn rx_burst(js: &Js) -> NResult<napi_value> {
@@ -460,7 +427,6 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("close", close)?;
     ex.function("removeTap", remove_tap)?;
     ex.function("adviseHugePages", advise_huge_pages)?;
-    ex.function("jsonScan", json_scan)?;
     ex.value("layout", layout)?;
     ex.value("version", |js| js.str(env!("CARGO_PKG_VERSION")))?;
     Ok(())

@@ -18,7 +18,6 @@ import { isAscii } from 'node:buffer';
 import { MAX_DEPTH, SPAN_WITHIN_LIMIT } from './limits.js';
 import { bodySlice, type BodyText } from '../util/body-text.js';
 import type { ObjectTexts } from './load.js';
-import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
 // where the scan is, outside the elements
 const BEFORE = 0;      // before the root '[' or '{'
@@ -34,33 +33,6 @@ const ROOT = 7;        // in a root object (a List), outside its items array
 const ITEMS = Buffer.from('"items"');
 
 function isSpace(c: number): boolean { return c === 32 || c === 10 || c === 13 || c === 9; }
-
-/** The native addon's scan of the states FIRST..IN (native/src/json_scan.rs): `state` is
- * [pos, depth, inString, phase, base, elemStart, status] in and out; the elements that closed go
- * to `spans` as (start, end) pairs; returns 4 * their count + why it stopped (below). The same
- * steps as scan()'s own loop in those states, without a JavaScript step per byte: at 10k
- * Services the loop was ~25 ms of the main thread's parse, cold. */
-type NativeJsonScan = (bytes: Uint8Array, to: number, state: Int32Array, maxDepth: number, spans: Int32Array) => number;
-const STOP_END = 0, STOP_JS = 1, STOP_FULL = 2, STOP_DEEP = 3;
-let nativeScan: NativeJsonScan | null | undefined;
-/** The native scan when the addon has it (and it is not turned off), else null. */
-function nativeJsonScan(): NativeJsonScan | null {
-  if (nativeScan === undefined) {
-    nativeScan = null;
-    try {
-      const f = nativeAvailable().ok ? (nativeAddon() as unknown as { jsonScan?: unknown }).jsonScan : undefined;
-      if (typeof f === 'function') nativeScan = f as NativeJsonScan;
-    } catch { /* the reader's own loop */ }
-  }
-  return nativeScan;
-}
-/** For tests: which scan readers made from now on use ('auto': the native one when the addon has
- * it); answers whether that one is the native scan. */
-export function useNativeJsonScan(which: 'auto' | 'never'): boolean {
-  nativeScan = undefined;
-  if (which === 'never') nativeScan = null;
-  return nativeJsonScan() !== null;
-}
 
 export class JsonArrayReader {
   private buf: Buffer;
@@ -84,9 +56,6 @@ export class JsonArrayReader {
   private readonly spans: number[] = [];
   /** Elements closed (their spans the last ones) but not parsed yet. */
   private pending = 0;
-  private readonly native = nativeJsonScan();
-  private readonly nativeState = new Int32Array(7);
-  private readonly nativeSpans = new Int32Array(2 * 512);
 
   /** `expected`: the body's announced length, if any (the buffer grows beyond it if needed; it is
    * not allocated whole before the bytes come: a client announcing 16 MB and sending nothing
@@ -166,22 +135,7 @@ export class JsonArrayReader {
   private scan(): void {
     const b = this.buf, n = this.len, base = this.base;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
-    const nat = this.native;
     while (i < n) {
-      if (nat !== null && phase >= FIRST && phase <= IN) {
-        // the elements and what lies between them, natively: up to a byte of another state (the
-        // array's ']', a stray byte: taken below as the loop would), too deep a nesting, or the end
-        const st = this.nativeState, found = this.nativeSpans;
-        st[0] = i; st[1] = depth; st[2] = inString ? 1 : 0; st[3] = phase; st[4] = base; st[5] = this.elemStart;
-        const r = nat(b, n, st, MAX_DEPTH, found);
-        i = st[0]; depth = st[1]; inString = st[2] !== 0; phase = st[3]; this.elemStart = st[5];
-        for (let e = 0, k = r >> 2; e < k; e++) if (!this.element(found[2 * e], found[2 * e + 1])) return;
-        const why = r & 3;
-        if (why === STOP_DEEP) { this.off(); return; }
-        if (why === STOP_FULL) continue;
-        if (why !== STOP_JS) break; // STOP_END: every byte scanned
-        // STOP_JS: the byte at i, in FIRST, NEXT or AFTER
-      }
       if (phase === IN || phase === ROOT) {
         if (inString) {
           // to the closing quote, in a loop of its own (most of a manifest's bytes are in
