@@ -24,6 +24,9 @@ serial('queries answered at once never fill the table: four times as many as it 
   const lost = replies.map((r, i) => (r.reply === `pod-a:q${i}` ? null : i)).filter((i) => i !== null);
   t.deepEqual(lost, [], `every query answered (a ${FLOWS}-flow table)`);
   const g = (await api(topo, 'GET', '/api/v1/counters')).json;
-  t.true(g.global.ct_evicted >= n - FLOWS, `answered flows were evicted to make room: ${g.global.ct_evicted}`);
+  // (a flow whose unreplied timeout ran out before the table needed its room is freed as expired:
+  // on a loaded machine the queries can take longer than that timeout)
+  const freed = g.global.ct_evicted + g.global.ct_expired;
+  t.true(freed >= n - FLOWS, `answered flows were evicted or expired to make room: ${g.global.ct_evicted} evicted, ${g.global.ct_expired} expired`);
   t.falsy(g.reasons?.drop_ct_full, 'no query met a full table');
 });
