@@ -1,0 +1,76 @@
+// A rehearsal of the one-object change, once, when the control plane is idle after a large apply
+// (a full sync, a restore).
+//
+// Why: a large apply takes the full compile's path; the next one-endpoint change takes the
+// incremental one (the conflict check of one object, the incremental compile and its undo log,
+// the diff's view, the rollback), which the process then runs for the first time. V8 compiles
+// each of those functions to bytecode on its first call and interprets it: the first change after
+// a full sync spent milliseconds there that later ones do not (docs/performance.md, "One-endpoint
+// change: the first change's path, rehearsed").
+//
+// What: a dry run (ControlPlaneCore.apply, dryRun) of one stored EndpointSlice of a Service with
+// its first endpoint's readiness flipped: a change the control plane checks and compiles like a
+// client's (the service's backends and Maglev table are recomputed), then rolls back.
+//
+// Relies on: a dry run changes nothing — it stages no store write, posts nothing to the
+// dataplane, counts no sync and rolls the compiler back (the API's dryRun, the same path; tested
+// in test/rehearsal.test.js). It is queued like any transaction and starts only when none is
+// queued or running: a real apply that arrives first goes first; one that arrives while the
+// rehearsal runs waits for it (its own work: under a millisecond once warm, a few the first time).
+//
+// Costs: one dry run of one object on the control plane's thread per large apply; nothing when no
+// EndpointSlice of a Service is stored.
+import type { ControlPlaneCore } from './controlplane.js';
+import type { SliceSpec } from '../model/types.js';
+
+/** How often a rehearsal that found the control plane busy looks again, and for how long. */
+const RETRY_MS = 20;
+const RETRIES = 50;
+/** Stored slices looked at for one that belongs to a Service and has an endpoint. */
+const LOOK_AT = 100;
+
+export class ChangeRehearsal {
+  private due = false;
+  /** Rehearsals run (for tests and the daemon's debug log). */
+  runs = 0;
+
+  constructor(private readonly core: Pick<ControlPlaneCore, 'idle' | 'apply' | 'compiler'>) {}
+
+  /** After a large apply or a restore: rehearse once the control plane is idle (at most once for
+   * several large applies in a row). */
+  schedule(): void {
+    if (this.due) return;
+    this.due = true;
+    // after the large apply's answer went out (this runs from within its transaction)
+    setImmediate(() => this.whenIdle(RETRIES));
+  }
+
+  private whenIdle(tries: number): void {
+    if (!this.core.idle) {
+      if (tries > 0) setTimeout(() => this.whenIdle(tries - 1), RETRY_MS).unref();
+      else this.due = false;
+      return;
+    }
+    this.due = false;
+    const raw = rehearsalObject(this.core.compiler.eachSlice());
+    if (!raw) return;
+    this.runs++;     // (its answer and any refusal are of no interest: it changes nothing either way)
+    this.core.apply([raw], { dryRun: true }).catch(() => undefined);
+  }
+}
+
+/** A stored slice of a Service with its first endpoint's readiness flipped (as a client would
+ * send it), or null when none of the first LOOK_AT slices has a Service and an endpoint. */
+export function rehearsalObject(slices: Iterable<SliceSpec>): Record<string, unknown> | null {
+  let n = 0;
+  for (const s of slices) {
+    if (++n > LOOK_AT) break;
+    const eps = s.raw.endpoints;
+    if (s.service === null || !Array.isArray(eps) || eps.length === 0) continue;
+    const ep = eps[0] as Record<string, unknown>;
+    const cond = (typeof ep.conditions === 'object' && ep.conditions !== null ? ep.conditions : {}) as Record<string, unknown>;
+    // (an absent `ready` means ready, as in Kubernetes)
+    return { ...s.raw, endpoints: [{ ...ep, conditions: { ...cond, ready: cond.ready === false } }, ...eps.slice(1)] };
+  }
+  return null;
+}
