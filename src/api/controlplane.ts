@@ -192,7 +192,6 @@ export class ControlPlaneCore {
       }
       this.addresses.reset();
       this.lastUpdated = new Date();
-      this.rehearsal.schedule();
     });
   }
 

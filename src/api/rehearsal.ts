@@ -40,8 +40,9 @@ export class ChangeRehearsal {
 
   constructor(private readonly core: Pick<ControlPlaneCore, 'idle' | 'apply' | 'compiler'>) {}
 
-  /** After a large apply or a restore: rehearse once the control plane is idle (at most once for
-   * several large applies in a row). */
+  /** After a large apply (ControlPlaneCore.run), or once the daemon forwards from a restored state
+   * (daemon.ts: not in the middle of its start): rehearse once the control plane is idle (at most
+   * once for several calls in a row). */
   schedule(): void {
     if (this.due) return;
     this.due = true;
