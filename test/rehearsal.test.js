@@ -114,14 +114,36 @@ test('it never runs while a transaction is queued or running: a real apply that 
   t.is(dp.applied.length, 2, 'the rehearsal posted nothing');
 });
 
-test('skipped when nothing is stored to rehearse with: a restore of nothing, services without slices', async (t) => {
+test('skipped when nothing is stored to rehearse with: services without slices', async (t) => {
   const dp = recordingDataplane();
   const cp = new ControlPlaneCore(dp, null);
-  await cp.restore(null);
   // services alone (no slice): a large apply, nothing to rehearse with
   const svcsOnly = large(1200).filter((o) => o.kind !== 'EndpointSlice');
   await cp.apply(svcsOnly);
   for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 10));
   t.is(cp.rehearsal.runs, 0);
   t.true(cp.idle);
+  // scheduled by hand (as the daemon does once it forwards from a restored state): nothing either
+  cp.rehearsal.schedule();
+  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(cp.rehearsal.runs, 0);
+});
+
+test('scheduled by hand after a restore (as the daemon does once it forwards), it runs once and changes nothing', async (t) => {
+  const dp = recordingDataplane();
+  const src = new ControlPlaneCore(recordingDataplane(), null);
+  await src.apply(large(50)); // a small state to restore from
+  const cp = new ControlPlaneCore(dp, null);
+  await cp.restore({ objects: [...src.compiler.listServices(), ...src.compiler.listSlices(), src.compiler.getNode()], load: { problems: [], source: 'store', state: { node: src.compiler.getNode() } } });
+  t.is(dp.applied.length, 1);
+  const before = snapshot(cp);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(cp.rehearsal.runs, 0, 'a restore alone schedules none (the daemon does, once it forwards)');
+  cp.rehearsal.schedule();
+  cp.rehearsal.schedule(); // (twice in a row: one rehearsal)
+  await settle(cp, 1);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(cp.rehearsal.runs, 1);
+  t.is(snapshot(cp), before);
+  t.is(dp.applied.length, 1);
 });
