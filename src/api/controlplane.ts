@@ -13,7 +13,6 @@ import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
 import { jsonEqual } from '../util/json-equal.js';
 import { promoteYoungGeneration } from '../util/young-generation.js';
-import { ChangeRehearsal } from './rehearsal.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
 
@@ -125,10 +124,6 @@ export interface SyncObserver {
 export class ControlPlaneCore {
   readonly compiler = new Compiler();
   private queue: Promise<unknown> = Promise.resolve();
-  /** Transactions queued or running. */
-  private inFlight = 0;
-  /** The one-object change rehearsed after a large apply (src/api/rehearsal.ts). */
-  readonly rehearsal = new ChangeRehearsal(this);
   lastUpdated = new Date();
   /** Problems found while restoring state (shown by the API and logged by the daemon). */
   restoreProblems: string[] = [];
@@ -164,14 +159,9 @@ export class ControlPlaneCore {
    * re-points its workers' ARP/ND answers at the node addresses. */
   onNodeChange(fn: (node: NodeSpec | null) => void): void { this.nodeListeners.push(fn); }
 
-  /** No transaction is queued or running. */
-  get idle(): boolean { return this.inFlight === 0; }
-
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    this.inFlight++;
-    const counted = async (): Promise<T> => { try { return await fn(); } finally { this.inFlight--; } };
-    const p = this.queue.then(counted, counted);
+    const p = this.queue.then(fn, fn);
     this.queue = p.catch(() => undefined);
     return p;
   }
@@ -400,7 +390,6 @@ export class ControlPlaneCore {
     }
     this.addresses.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
-    if (objs.length >= STAGE_ON_THREAD_ROWS) this.rehearsal.schedule(); // the first change's path, while idle
     const node = this.compiler.getNode();
     if (node !== nodeBefore) {
       // the change is applied and saved: a listener that throws must not turn it into an error reply

@@ -453,7 +453,6 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),
       { controlPlaneMs: Math.round(controlPlaneAt), images });
     checkpointer.startPeriodic(dataplane, learnedNeighbours);
-    core.rehearsal.schedule(); // forwarding from the restored state: the first change's path, while idle
     if (kubeStart) kubeWatcher = await kubeStart(seen);
   } catch (e) {
     await controlPlane?.close().catch(() => undefined);
