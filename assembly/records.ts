@@ -293,6 +293,7 @@ import * as L from "./layout";
   port: u16;
   proto: u8;
   family: u8;
+  @inline get addrPtr(): usize { return changetype<usize>(this) + offsetof<Frontend>("addr"); }
 }
 
 // ---- Backend entry (BE_SIZE = 64, index = backend id) --------------------------------------------

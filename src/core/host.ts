@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
-import type { Ir, Proto } from '../ir/ir.js';
+import { PROTO_NUMBER, type Ir, type Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
@@ -528,11 +528,10 @@ export class Core {
     // "Original-direction hit"; `backend` above), and the id it was created with may name another
     // backend by now: listed as backend id 0 and backendLeft, as the core traces it
     if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
-    if (info.backendId === 0) {
-      info.backendLeft = true;
-      // and once its Service port is gone too, its frontend id may name another frontend
-      if (!this.idNamesFront(info.frontendId, e, family)) info.frontendId = 0;
-    }
+    if (info.backendId === 0) info.backendLeft = true;
+    // once its Service port is gone (or re-created at another address), its frontend id may name
+    // another frontend, whatever became of its backend
+    if (!this.idNamesFront(info.frontendId, e, family, info.vip)) info.frontendId = 0;
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
@@ -549,15 +548,19 @@ export class Core {
     return formatAddr(a.bytes, a.family) === addr;
   }
 
-  /** Whether frontend `id` is, in the generation in force, the frontend of the (VIP, port,
-   * protocol) of flow entry `e` or that frontend's cluster front (assembly/stale.ts heldFrontId).
-   * The index is built once per generation, when a listed flow's backend left. */
-  private idNamesFront(id: number, e: number, family: 4 | 6): boolean {
+  /** Whether frontend `id` is, in the generation in force, a frontend of the (VIP, port,
+   * protocol) of flow entry `e` (`vip` its canonical text) — its own key, else the one the
+   * service map has for it or that frontend's cluster front (assembly/stale.ts heldFrontId).
+   * The index is built once per generation, when a listed flow's frontend is not its own key's. */
+  private idNamesFront(id: number, e: number, family: 4 | 6, vip: string): boolean {
+    const proto = this.u8[e + L.CT_PROTO], vport = this.dv.getUint16(e + L.CT_VPORT, true);
+    const own = this.tables.ir.frontends.get(id);
+    if (own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && formatAddr(parseAddr(own.addr).bytes, family) === vip) return true;
     if (this.frontIndexGen !== this.generation || !this.frontIndex) {
       this.frontIndex = frontendIndex(this.tables.ir);
       this.frontIndexGen = this.generation;
     }
-    const fid = this.frontIndex.get(this.u8[e + L.CT_PROTO])?.get(addrPortKey(this.u8, e + L.CT_VIP, family, this.dv.getUint16(e + L.CT_VPORT, true)));
+    const fid = this.frontIndex.get(proto)?.get(addrPortKey(this.u8, e + L.CT_VIP, family, vport));
     return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
   }
   private frontIndexGen = -1;
