@@ -89,6 +89,22 @@ const SYNC_THREADS_AFTER_MS = 500;
 function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  // a first start boots the Maglev thread before anything can fail: a start that fails stops the
+  // thread it started (each other failure path closes what it opened)
+  const boot: StartThreads = { maglev: Promise.resolve(null) };
+  try {
+    return await startDaemonWith(cfg, opts, boot);
+  } catch (e) {
+    const w = await boot.maglev;
+    if (w) await (await import('../compiler/maglev-pool.js')).stopMaglevWorker(w).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** The threads a daemon start booted early (startDaemon stops them when the start fails). */
+interface StartThreads { maglev: Promise<import('node:worker_threads').Worker | null> }
+
+async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: StartThreads): Promise<RunningDaemon> {
   const startedAt = performance.now();
   // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
   // its connection — each take ~80 ms of CPU to boot (~150–200 ms on a loaded node), and started
@@ -101,8 +117,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
   // nice from the thread that starts it, and the main thread's is set only once the workers exist.
   const syncThreadsAtStart = !cfg.controlNice && !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
-  const startMaglevThread = (): void => { void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined); };
-  if (syncThreadsAtStart) startMaglevThread();
+  const startMaglevThread = (): Promise<import('node:worker_threads').Worker | null> => import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => null);
+  if (syncThreadsAtStart) boot.maglev = startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
@@ -524,7 +540,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (!syncThreadsAtStart) {
     setTimeout(() => {
       if (stopping) return;
-      startMaglevThread();
+      void startMaglevThread();
       saved.store.prestartWriter();
     }, SYNC_THREADS_AFTER_MS).unref();
   }
