@@ -55,6 +55,10 @@ export interface DaemonOptions {
   /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
   restoreHold?: () => Promise<void>;
+  /** Test hook: called right before the daemon queues its first NodeConfig program, with the
+   * control plane and the node config as the daemon builds it (test/daemon-first-program.test.js
+   * queues an apply ahead of that program). */
+  beforeFirstProgram?: (core: ControlPlaneCore, nodeConfig: () => Record<string, unknown>) => void;
 }
 
 export interface RunningDaemon {
@@ -461,6 +465,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
     if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone });
+    opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();
     await checkpointer.restoreFlows(dataplane, images);
