@@ -15,7 +15,8 @@
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
 // opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
 // endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: one service lookup and a
-// route scan per packet of such flows only.
+// route-cache lookup per packet of such flows only (the route scan once per address and table
+// generation: route-cache.ts).
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -35,7 +36,8 @@ import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_
 import { addrEq } from "./addr";
 import { backendAt, frontendAt, hasSnat, hasHairpin, flowSnatAddr, tFeMax } from "./regions";
 import { replyKeyHash } from "./conntrack";
-import { backendUsable, svcLookup, routeLookup } from "./select";
+import { backendUsable, svcLookup } from "./select";
+import { cachedRouteLookup } from "./route-cache";
 
 /** Whether a source-translated flow's SNAT (or hairpin) address is still CONFIG's address of its
  * family; true for a flow without CTF_SNAT. Without it the rewrite would write a zeroed source,
@@ -134,11 +136,12 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
 }
 
 /** The route a kept flow (keepsAddress) reaches its own backend address by, as plain routing
- * would reach it (select.ts routeLookup: a neighbour's host route, else a NodeConfig route); null
+ * would reach it (select.ts routeLookup: a neighbour's host route, else a NodeConfig route;
+ * remembered per address while the tables are unchanged, route-cache.ts); null
  * when none does, when the address lies in a service CIDR, or when the route has no port: the
  * address is unreachable (the pod is gone), the packet is dropped, never sent elsewhere. */
 export function keptRoute(e: CtFlow): Route | null {
-  const rt = routeLookup(e.backendAddr, <u32>e.family);
+  const rt = cachedRouteLookup(e.backendAddr, <u32>e.family);
   if (rt == null || <u32>rt.kind != L.RTK_FORWARD || <u32>rt.outPort == L.PORT_NONE) return null;
   return rt;
 }

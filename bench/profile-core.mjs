@@ -8,8 +8,8 @@
 // per fill decile of the conntrack table (a cost growing with the fill level shows up there).
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
-//        [--ct 1048576] [--phase est|new|both] [--batches N] [--seconds 2] [--masq] [--wasm path]
-//        [--ab other.wasm] [--cycles]
+//        [--ct 1048576] [--phase est|new|both|kept] [--batches N] [--seconds 2] [--masq] [--wasm path]
+//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
@@ -19,6 +19,12 @@
 // --ct N: conntrack capacity (default max(flows, 1M), as `wdp bench core`); the new-flow phase
 //   sends N unique tuples at most.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
+// --phase kept: the established flows once every backend left (the Services keep their ports
+//   without endpoints: the UDP flows keep their addresses, docs/core.md "Original-direction hit"
+//   step 1), so every frame takes the route to its flow's own address (stale.ts keptRoute). The
+//   route table is a node's: --neighbours host routes (its pods; none of them a backend) before
+//   --node-routes /24s (one per node's pod CIDR, in a shuffled order; the backends' are among
+//   them), as the compiler writes them (longest prefix first).
 // Frames are 60-byte IPv4/UDP with correct checksums, refilled into the slots by the host before
 // each process() call; only process() is timed.
 import { spawnSync } from 'node:child_process';
@@ -40,6 +46,8 @@ const phase = opt('phase', 'both');
 const fixedBatches = opt('batches', undefined) === undefined ? 0 : Number(opt('batches'));
 const seconds = Number(opt('seconds', 2));
 const masq = flag('masq');
+const neighbours = Number(opt('neighbours', 110));
+const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
 
@@ -125,6 +133,22 @@ function buildIr(m) {
   return { frontends, backends, routes: [], snatV4: masq ? '192.168.255.1' : undefined };
 }
 
+/** `ir` once every backend left (the frontends keep their ports without endpoints), with a node's
+ * route table: host routes of its pods (10.200.x.y, no backend among them), then one /24 per
+ * node (10.128.0.0/24 + i), shuffled; backend k (10.128.0.0 + k) is in node route k >> 8. */
+function keptIr(base) {
+  const mac = { dstMac: '02:00:00:00:be:02', srcMac: '02:00:00:00:00:bb' };
+  const routes = [];
+  for (let i = 0; i < neighbours; i++) routes.push({ prefix: `${intToIp((ip4(10, 200, 0, 0) + i) >>> 0)}/32`, outPort: 1, ...mac });
+  const order = Array.from({ length: nodeRoutes }, (_, i) => i);
+  let a = 7;
+  for (let i = order.length - 1; i > 0; i--) { a = (a * 1103515245 + 12345) >>> 0; const j = a % (i + 1); [order[i], order[j]] = [order[j], order[i]]; }
+  for (const i of order) routes.push({ prefix: `${intToIp((ip4(10, 128, 0, 0) + i * 256) >>> 0)}/24`, outPort: 1, ...mac });
+  const frontends = new Map();
+  for (const [id, f] of base.frontends) frontends.set(id, { ...f, backends: [], maglev: new Uint32Array(0) });
+  return { frontends, backends: new Map(), routes, snatV4: base.snatV4 };
+}
+
 function csum(u8, start, end, initial) {
   let s = initial;
   for (let i = start; i < end; i += 2) s += (u8[i] << 8) | u8[i + 1];
@@ -166,7 +190,7 @@ const now = () => (1000 + (performance.now() - t0)) >>> 0;
 function setup(path) {
   const core = Core.create({
     batchMax: BATCH, slotSize: 2048, flows: ct, wasmPath: path,
-    capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: 16 },
+    capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: neighbours + nodeRoutes + 16 },
     timeouts: { udpMs: 0x7fffffff, udpRepliedMs: 0x7fffffff },
   });
   core.applyIr(ir);
@@ -211,7 +235,9 @@ const summary = (st) => ({ frames: st.frames, ns_per_frame: +(Number(st.ns) / st
   median_mpps: +(1e3 / median(st.perBatch)).toFixed(3) });
 const limitNs = BigInt(Math.round(seconds * 1e9));
 
-if (phase === 'est' || phase === 'both') {
+if (phase === 'kept') for (const c of cores) c.core.applyIr(keptIr(ir));
+
+if (phase === 'est' || phase === 'both' || phase === 'kept') {
   const perm = new Uint32Array(flows);
   for (let i = 0; i < flows; i++) perm[i] = i;
   let a = 42;
@@ -230,9 +256,11 @@ if (phase === 'est' || phase === 'both') {
     batches++;
   }
   perf('disable');
-  const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames }));
-  report.est = res[0];
-  if (abPath) report.est_b = res[1];
+  const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames,
+    forward_fraction: (c.g().forward - before[ci].forward) / st[ci].frames }));
+  const name = phase === 'kept' ? 'kept' : 'est';
+  report[name] = res[0];
+  if (abPath) report[`${name}_b`] = res[1];
 }
 
 if (phase === 'new' || phase === 'both') {
@@ -257,5 +285,5 @@ if (phase === 'new' || phase === 'both') {
   report.new = res[0];
   if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq, wasm: cores[0].path, ab: abPath };
+report.args = { services, endpoints, flows, ct, masq, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}) };
 console.log(JSON.stringify(report));

@@ -335,3 +335,31 @@ test('a pod\'s flow through an externalTrafficPolicy Local LoadBalancer IP, shor
   t.is(run(t, s, [toLb('A')], 1002)[0].trace.front, 0);
   t.is(flowOf(s).frontendId, 0);
 });
+
+// The route a kept flow takes is remembered per address while the tables are unchanged
+// (assembly/route-cache.ts, stamped with CFG_TABLE_EPOCH): every table publish must make it look
+// again — also two publishes between two packets, which leave the same table set in force with
+// other routes at the remembered position.
+test('a kept flow follows every route change, also two generations between two of its packets', (t) => {
+  const { s } = established(t);
+  const rt = (prefix, outPort) => ({ prefix, outPort, dstMac: MAC.rtDst, srcMac: MAC.rtSrc });
+  const send = (now) => run(t, s, [fromClient('PA')], now)[0];
+  t.is(send(2000).outPort, OLD_ROUTE.outPort);
+  t.is(send(2001).outPort, OLD_ROUTE.outPort, 'remembered');
+  flip(s, ir([b], { routes: [rt(`${OLD}/32`, 7)] }));
+  t.is(send(2002).outPort, 7, 'a new route for the address');
+  flip(s, ir([b], { routes: [rt('10.1.0.0/24', 4)] }));
+  t.is(send(2003).outPort, 4, 'the host route gone: the pod CIDR\'s');
+  flip(s, ir([b], { routes: [] }));
+  t.is(send(2004).reason, 'drop_backend_unreachable', 'no route');
+  flip(s, ir([b], { routes: [rt(`${OLD}/32`, 7)] }));
+  t.is(send(2005).outPort, 7);
+  // two generations between two packets: the same table set is in force again, and the first
+  // route entry (where the old route was) is another address's now
+  flip(s, ir([b], { routes: [rt('10.1.0.0/24', 4)] }));
+  flip(s, ir([b], { routes: [rt('10.9.9.9/32', 5), rt(`${OLD}/32`, 8)] }));
+  const r = send(2006);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.outPort, 8, 'the address\'s own route, not the entry it used to be at');
+  t.is(r.p.dst, OLD);
+});

@@ -297,7 +297,15 @@ export class Core {
   }
 
   cfg32(off: number): number { return this.dv.getUint32(this.map.cfg + off, true); }
-  setCfg32(off: number, v: number): void { this.dv.setUint32(this.map.cfg + off, v >>> 0, true); }
+  /** Stores a CONFIG word. Storing CFG_GEN or a CFG_TABLESETn_OFF publishes tables: CFG_TABLE_EPOCH
+   * changes with it, so what the core caches of the active set (assembly/route-cache.ts) is
+   * looked up again. */
+  setCfg32(off: number, v: number): void {
+    this.dv.setUint32(this.map.cfg + off, v >>> 0, true);
+    if (off === L.CFG_GEN || off === L.CFG_TABLESET0_OFF || off === L.CFG_TABLESET1_OFF) {
+      this.dv.setUint32(this.map.cfg + L.CFG_TABLE_EPOCH, (this.dv.getUint32(this.map.cfg + L.CFG_TABLE_EPOCH, true) + 1) >>> 0, true);
+    }
+  }
 
   /** Milliseconds on the core clock (u32, wraps after 49 days; the core compares wrap-safely). */
   now(): number { return (performance.now() - this.t0) >>> 0; }
