@@ -9,7 +9,7 @@
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
 //        [--ct 1048576] [--phase est|new|both|kept] [--batches N] [--seconds 2] [--masq] [--wasm path]
-//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100]
+//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
@@ -19,6 +19,8 @@
 // --ct N: conntrack capacity (default max(flows, 1M), as `wdp bench core`); the new-flow phase
 //   sends N unique tuples at most.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
+// --replies: the established (or kept) phase sends the flows' replies (backend -> client) instead
+//   of their client packets.
 // --phase kept: the established flows once every backend left (the Services keep their ports
 //   without endpoints: the UDP flows keep their addresses, docs/core.md "Original-direction hit"
 //   step 1), so every frame takes the route to its flow's own address (stale.ts keptRoute). The
@@ -46,6 +48,7 @@ const phase = opt('phase', 'both');
 const fixedBatches = opt('batches', undefined) === undefined ? 0 : Number(opt('batches'));
 const seconds = Number(opt('seconds', 2));
 const masq = flag('masq');
+const replies = flag('replies');
 const neighbours = Number(opt('neighbours', 110));
 const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
@@ -110,6 +113,7 @@ const perf = (cmd) => {
 };
 
 const ip4 = (a, b, c, d) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+const ipv4Int = (s) => { const [a, b, c, d] = s.split('.').map(Number); return ip4(a, b, c, d); };
 const vipOf = (s) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
@@ -212,6 +216,12 @@ function setup(path) {
     for (let i = 0; i < n; i++) fill(i, estRegion + (base + i) * STRIDE);
     core.process(n, now());
   }
+  if (replies) { // each flow's reply (backend -> client, or -> the SNAT address and port) in its place
+    for (const fl of core.flows({ includeExpired: true })) {
+      const f = (ipv4Int(fl.client) - ip4(100, 64, 0, 0)) >>> 0;
+      writeFrame(u8, estRegion + f * STRIDE, ipv4Int(fl.backend), ipv4Int(fl.natSource ?? fl.client), fl.backendPort, fl.natSourcePort ?? fl.clientPort);
+    }
+  }
   return { core, fill, estRegion, newRegion, g: () => core.counters().global, path: path ?? 'build/core.wasm' };
 }
 
@@ -285,5 +295,5 @@ if (phase === 'new' || phase === 'both') {
   report.new = res[0];
   if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}) };
+report.args = { services, endpoints, flows, ct, masq, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}) };
 console.log(JSON.stringify(report));
