@@ -557,19 +557,20 @@ export class Core {
   }
 
   /** Whether frontend `id` is, in the generation in force, a frontend of the (VIP, port,
-   * protocol) of flow entry `e` (`vip` its canonical text) — its own key, else the one the
-   * service map has for it or that frontend's cluster front (assembly/stale.ts heldFrontId).
-   * The index is built once per generation, when a listed flow's frontend is not its own key's. */
+   * protocol) of flow entry `e` (`vip` its canonical text): the one the service map has for it or
+   * that frontend's cluster front, else one whose own key it is (a ClusterPolicy frontend's;
+   * assembly/stale.ts heldFrontId). The index is built once per generation. */
   private idNamesFront(id: number, e: number, family: 4 | 6, vip: string): boolean {
-    const proto = this.u8[e + L.CT_PROTO], vport = this.dv.getUint16(e + L.CT_VPORT, true);
-    const own = this.tables.ir.frontends.get(id);
-    if (own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && formatAddr(parseAddr(own.addr).bytes, family) === vip) return true;
+    if (id === 0) return false;
     if (this.frontIndexGen !== this.generation || !this.frontIndex) {
       this.frontIndex = frontendIndex(this.tables.ir);
       this.frontIndexGen = this.generation;
     }
+    const proto = this.u8[e + L.CT_PROTO], vport = this.dv.getUint16(e + L.CT_VPORT, true);
     const fid = this.frontIndex.get(proto)?.get(addrPortKey(this.u8, e + L.CT_VIP, family, vport));
-    return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
+    if (fid !== undefined && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id)) return true;
+    const own = this.tables.ir.frontends.get(id);
+    return !!own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && formatAddr(parseAddr(own.addr).bytes, family) === vip;
   }
   private frontIndexGen = -1;
   private frontIndex: FrontendIndex | null = null;
