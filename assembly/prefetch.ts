@@ -1,7 +1,7 @@
 // The prefetch pass over a parsed chunk. Wasm has no prefetch instruction. What it does have:
 // independent loads issued back to back, which the CPU overlaps instead of paying them one by one
 // in the decision pass. A frame's path is a chain of dependent misses (index slot -> flow entry ->
-// backend entry and counters; for a new flow: index slot -> service-map slot -> frontend -> Maglev
+// backend and frontend entries and counters; for a new flow: index slot -> service-map slot -> frontend -> Maglev
 // word -> backend -> reply index slot), so each link is a stage over the whole chunk: a compute
 // loop writes up to three addresses per frame (Frame.touchA/B/C, 0 = nothing: address 0 is static
 // data, always cached), then touch() loads them in a loop of a few instructions per frame. The
