@@ -16,18 +16,33 @@ export function abOptions(argv = process.argv.slice(2)) {
   return { argv, dists, services: Number(arg('services', 10000)), endpoints: Number(arg('endpoints', 10)), runs: Number(arg('runs', 5)), json: argv.includes('--json') };
 }
 
-/** Runs `script` once per build per round, with env[childVar] naming the build's dist/; each
- * child prints one JSON line last. Answers each build's results, in run order. */
-export function alternate(script, o, childVar) {
-  const by = new Map(o.dists.map((d) => [d, []]));
-  for (let r = 0; r < o.runs; r++) {
-    for (const d of o.dists) {
-      const p = spawnSync(process.execPath, [script, ...o.argv], { env: { ...process.env, [childVar]: d }, encoding: 'utf8' });
-      if (p.status !== 0) throw new Error(`run failed: ${p.stderr}`);
-      by.get(d).push(JSON.parse(p.stdout.trim().split('\n').pop()));
+/** Runs `run(v)` once per variant per round, `rounds` rounds, the variants' order reversed every
+ * other round (ABBA: drift in a shared machine's load hits every variant alike, where ABAB favours
+ * whichever runs second). Answers each variant's results in run order (`run` answering undefined:
+ * a run that failed, left out). */
+export function alternateRuns(rounds, variants, run) {
+  const by = new Map(variants.map((v) => [v, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const v of r % 2 ? [...variants].reverse() : variants) {
+      const x = run(v);
+      if (x !== undefined) by.get(v).push(x);
     }
   }
   return by;
+}
+
+/** Runs `node script ...args` with `env` added; answers its last stdout line as JSON, or throws
+ * with its stderr's tail when it failed. */
+export function runJsonChild(script, args, env) {
+  const p = spawnSync(process.execPath, [script, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (p.status !== 0) throw new Error(`run failed: ${p.stderr.slice(-2000)}`);
+  return JSON.parse(p.stdout.trim().split('\n').pop());
+}
+
+/** Runs `script` once per build per round (alternateRuns), with env[childVar] naming the build's
+ * dist/; each child prints one JSON line last. Answers each build's results, in run order. */
+export function alternate(script, o, childVar) {
+  return alternateRuns(o.runs, o.dists, (d) => runJsonChild(script, o.argv, { [childVar]: d }));
 }
 
 /** alternate(), then the medians of `fields` per build (printed, or one JSON line with --json),

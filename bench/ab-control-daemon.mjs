@@ -13,10 +13,10 @@
 //
 // Default bench arguments: --services 10000 --endpoints 10 --peers none --changes 20. The bench
 // client is this checkout's (bin/wdp.js next to this file); the daemon the variant's.
-import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { median as medianOf } from '../dist/src/bench/report.js';
+import { alternateRuns, runJsonChild } from './ab-builds.mjs';
 
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
@@ -41,17 +41,14 @@ const median = (xs) => {
   const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
   return s.length ? medianOf(s) : null;
 };
-for (let r = 0; r < Number(rounds); r++) {
-  for (const v of r % 2 ? [...variants].reverse() : variants) {
-    const load = loadavg()[0];
-    const p = spawnSync(process.execPath, [WDP, 'bench', 'control', ...benchArgs, '--json'], { env: { ...process.env, ...v.env }, encoding: 'utf8' });
-    if (p.status !== 0) { v.failed++; console.error(`${v.name}: the bench failed: ${p.stderr.slice(-2000)}`); continue; }
-    const d = JSON.parse(p.stdout.trim().split('\n').pop());
-    d.load = load;
-    v.runs.push(d);
-    console.log(`${new Date().toISOString().slice(11, 19)} ${v.name.padEnd(10)} load ${load.toFixed(1)} ${FIELDS.map((f) => `${short(f)}=${d[f]}`).join(' ')}`);
-  }
-}
+alternateRuns(Number(rounds), variants, (v) => {
+  const load = loadavg()[0];
+  let d;
+  try { d = runJsonChild(WDP, ['bench', 'control', ...benchArgs, '--json'], v.env); } catch (e) { v.failed++; console.error(`${v.name}: the bench failed: ${e.message}`); return; }
+  d.load = load;
+  v.runs.push(d);
+  console.log(`${new Date().toISOString().slice(11, 19)} ${v.name.padEnd(10)} load ${load.toFixed(1)} ${FIELDS.map((f) => `${short(f)}=${d[f]}`).join(' ')}`);
+});
 const med = (v, f) => median(v.runs.map((d) => d[f]));
 const fmt = (x) => x === null ? '—' : Math.round(x * 100) / 100;
 for (const v of variants) {

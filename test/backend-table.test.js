@@ -64,3 +64,23 @@ test('rows over the range 1..n (a fresh compile) read ids 1..n', (t) => {
   t.deepEqual(diff.backendsUpsert.slice(0, 2).map((b) => b.addr), ['10.0.0.1', '10.0.0.2']);
   t.deepEqual([...diff.backendsUpsert].map((b) => b.id), [1, 2, 3]);
 });
+
+test('putRun and set check every id the same way: one out of 1..16777215 is refused, also inside a chunk already open', (t) => {
+  const hop = null, ep = { nodeName: 'node-a' };
+  const run = (ids) => ({ n: ids.length, id: ids, addr: ids.map(() => '10.0.0.1'), family: ids.map(() => 4), port: ids.map(() => 80), state: ids.map(() => L.BES_READY), hop: ids.map(() => hop), ep: ids.map(() => ep) });
+  const owner = { service: 'default/a', portName: 'http' };
+  for (const bad of [0, 1.5, -1, NaN, 0x1000000, 2 ** 32 + 1]) {
+    const bt = new BackendTable();
+    const v = bt.version;
+    // (id 1 opens chunk 0 first: the bad id falls in it, or past the range)
+    t.throws(() => bt.putRun(owner, run([1, bad])), { instanceOf: RangeError, message: /out of range 1\.\.16777215/ }, String(bad));
+    t.not(bt.version, v, 'a table a run wrote part of moved on');
+    t.deepEqual(bt.idArray(), [1], `${bad}: nothing stored for it`);
+    t.throws(() => bt.set(bad, { id: bad, service: 'default/a', portName: 'http', addr: '10.0.0.1', family: 4, port: 80, state: L.BES_READY, outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' }), { instanceOf: RangeError }, String(bad));
+    t.is(bt.size, 1);
+  }
+  const bt = new BackendTable();
+  bt.putRun(owner, run([1, 4095, 4096, 0xffffff]));
+  t.deepEqual(bt.idArray(), [1, 4095, 4096, 0xffffff]);
+  t.like(bt.get(4096), { nodeName: 'node-a', addr: '10.0.0.1', port: 80 });
+});

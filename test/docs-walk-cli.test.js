@@ -106,19 +106,22 @@ test('wdp diff: an error exits 2, not 1 (1 means "changes"; kubectl diff\'s conv
   t.is(run(['diff', '--help']).status, 0);
 });
 
-test('wdp diff: output that cannot be written (a full disk) is an error, exit 2, not "changes"', async (t) => {
+test('output that cannot be written (a full disk) is an error: exit 2 for wdp diff (not "changes"), 1 for other commands', async (t) => {
   const { startControlPlane } = await import('./lib/server.js');
   const { cp } = await startControlPlane(t);
   // spawned, not spawnSync: the API answers from this process
-  const out = await new Promise((resolve) => {
-    const child = spawn('sh', ['-c', 'exec "$0" "$1" diff -f examples/nodeport.yaml --server "$2" > /dev/full', process.execPath, WDP, cp.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const toFull = (args) => new Promise((resolve) => {
+    const child = spawn('sh', ['-c', `exec "$0" "$1" ${args} --server "$2" > /dev/full`, process.execPath, WDP, cp.url], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
     child.on('exit', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
   });
-  t.is(out.status, 2, out.stderr);
-  t.regex(out.stderr, /^error: writing the output: .*ENOSPC/m);
+  for (const [args, status] of [['diff -f examples/nodeport.yaml', 2], ['get services', 1]]) {
+    const out = await toFull(args);
+    t.is(out.status, status, `${args}: ${out.stderr}`);
+    t.regex(out.stderr, /^error: writing the output: .*ENOSPC/m, args);
+  }
 });
 
 test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) => {

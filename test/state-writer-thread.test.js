@@ -10,7 +10,7 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
 import { StoreWriterThread } from '../dist/src/state/store-writer.js';
-import { StateStore } from '../dist/src/state/store.js';
+import { StateStore, StoreStateUncertain } from '../dist/src/state/store.js';
 
 function stateDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-state-thread-'));
@@ -347,12 +347,11 @@ test('an answer of the writer thread that cannot be read fails the request in fl
   t.deepEqual(storedRows(dir), ['Service shop/db', 'Service shop/web']);
 });
 
-test('a commit whose answer cannot be read, but which the thread made durable, is reported committed', async (t) => {
-  const dir = stateDir(t);
-  const s = stagingStore(t, dir);
+/** Starts `s`'s writer thread; the next stage's answer goes through, the commit's (the one after
+ * it) arrives unreadable. */
+function loseTheCommitAnswer(s) {
   s.prestartWriter();
   const w = s.writerThreadForTests.threadForTests;
-  // the stage's answer goes through; the commit's (the next one) arrives unreadable
   const deliver = w.listeners('message');
   w.removeAllListeners('message');
   let staged = false;
@@ -361,12 +360,142 @@ test('a commit whose answer cannot be read, but which the thread made durable, i
     staged = r.rows > 0; // (the prestart's open answers first, with no rows)
     for (const l of deliver) l.call(w, r);
   });
+  return w;
+}
+
+/** Makes reads of `s`'s revision row fail while `fault.on` (an I/O error on this connection). */
+function failRevisionReads(s) {
+  const fault = { on: true }, prepare = s.db.prepare.bind(s.db);
+  s.db.prepare = (sql) => {
+    if (fault.on && /FROM meta WHERE key/.test(sql)) throw new Error('simulated: disk I/O error');
+    return prepare(sql);
+  };
+  return fault;
+}
+
+test('a commit whose answer cannot be read, but which the thread made durable, is reported committed', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  loseTheCommitAnswer(s);
   const rev = s.revision();
   const stats = await withTimeout(s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] }).commit());
   t.is(stats.rows, 1);
   t.is(s.revision(), `${rev.split(':')[0]}:${Number(rev.split(':')[1]) + 1}`);
   t.deepEqual(storedRows(dir), ['Service shop/api']);
   t.is(StateStore.peekRevision(dir), s.revision());
+});
+
+const revPlus = (rev, k) => `${rev.split(':')[0]}:${Number(rev.split(':')[1]) + k}`;
+const apiRow = { upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] };
+const undoApi = () => ({ upsert: [], remove: [{ kind: 'Service', key: 'shop/api' }] });
+
+test('a commit whose answer is lost and whose revision cannot be read back is reported uncertain, not failed; once readable, the store puts the previous objects back before the next write', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  s.commit({ upsert: [{ kind: 'Service', key: 'shop/web', raw: svc('web', '10.96.0.10') }], remove: [] });
+  loseTheCommitAnswer(s);
+  const rev = s.revision();
+  const fault = failRevisionReads(s);
+  const e = await t.throwsAsync(withTimeout(s.stage(apiRow, undoApi).commit()), { instanceOf: StoreStateUncertain });
+  t.regex(e.message, /the store's state is uncertain: the store writer thread stopped \(an answer of the thread could not be read: simulated\) after the commit was sent, and .*state\.db's revision, which tells whether it is durable, cannot be read \(simulated: disk I\/O error\)/);
+  t.is(s.revision(), null, 'no revision while what the store holds is not known (no table image is stamped with one)');
+  t.deepEqual(storedRows(dir), ['Service shop/api', 'Service shop/web'], 'the commit was durable after all');
+  // while the revision cannot be read, every write (a probe, a small or a staged one) is refused
+  t.throws(() => s.probe(), { instanceOf: StoreStateUncertain, message: /writes are refused until it can be read/ });
+  t.throws(() => s.commit(apiRow), { instanceOf: StoreStateUncertain });
+  t.throws(() => s.stage({ upsert: [{ kind: 'Service', key: 'shop/db', raw: svc('db', '10.96.0.12') }], remove: [] }), { instanceOf: StoreStateUncertain });
+  fault.on = false;
+  s.probe(); // (healthz's probe settles it)
+  t.deepEqual(storedRows(dir), ['Service shop/web'], 'the refused write was undone');
+  t.is(s.revision(), revPlus(rev, 2), 'the durable commit and its undo');
+  t.is(StateStore.peekRevision(dir), s.revision());
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/db', raw: svc('db', '10.96.0.12') }], remove: [] }).commit();
+  t.deepEqual(storedRows(dir), ['Service shop/db', 'Service shop/web']);
+});
+
+test('an apply whose commit outcome is not known is refused and undone everywhere: healthz 503 and applies refused until the store is readable, then the store holds what the daemon kept', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  const store = a.cp.core.store;
+  loseTheCommitAnswer(store);
+  const fault = failRevisionReads(store);
+  const r = await apply(a, [svc('api', '10.96.0.11'), slice('web-1', 'web', ['10.244.1.9'])]);
+  t.is(r.status, 500);
+  t.regex(r.json.message, /saving the desired state failed \(nothing applied; the dataplane was restored to the previous state\): the store's state is uncertain/);
+  t.deepEqual(frontends(a.dp), ['shop/web']);
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/api', 'Service shop/web'], 'durable after all');
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 503);
+  const again = await apply(a, [svc('db', '10.96.0.12'), svc('db2', '10.96.0.13')]);
+  t.is(again.status, 500);
+  t.regex(again.json.message, /uncertain/);
+  fault.on = false;
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 200, 'the probe settles it');
+  t.deepEqual(storedRows(dir), ['EndpointSlice shop/web-1', 'Service shop/web'], 'the refused change was undone in the store');
+  const db = new Database(join(dir, 'state.db'), { readonly: true });
+  t.teardown(() => db.close());
+  t.is(JSON.parse(db.prepare("SELECT body FROM objects WHERE kind = 'EndpointSlice'").get().body).endpoints[0].addresses[0], '10.244.1.5');
+  t.is((await apply(a, [svc('api', '10.96.0.11'), svc('db', '10.96.0.12')])).status, 200);
+  await a.close();
+  const b = await server(t, dir);
+  t.deepEqual(await names(b.req), ['api', 'db', 'web']);
+  t.is((await b.req('GET', '/api/v1/namespaces/shop/endpointslices/web-1')).json.endpoints[0].addresses[0], '10.244.1.5');
+});
+
+test('a commit sent to a thread that stopped before making it durable, the revision unreadable: uncertain, then settled as not committed (nothing to undo)', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  s.prestartWriter();
+  const w = s.writerThreadForTests.threadForTests;
+  // the commit is posted (so its outcome is not known here) but the thread never gets it: it stops
+  const post = w.postMessage.bind(w);
+  w.postMessage = (m, tr) => { if (m.op === 'commit') { void w.terminate(); return; } post(m, tr); };
+  const rev = s.revision();
+  const fault = failRevisionReads(s);
+  await t.throwsAsync(withTimeout(s.stage(apiRow, undoApi).commit()), { instanceOf: StoreStateUncertain, message: /the store writer thread stopped \(exit code 1\) after the commit was sent/ });
+  t.is(s.revision(), null);
+  fault.on = false;
+  await s.stage({ upsert: [{ kind: 'Service', key: 'shop/db', raw: svc('db', '10.96.0.12') }], remove: [] }).commit(); // (settles first)
+  t.deepEqual(storedRows(dir), ['Service shop/db']);
+  t.is(s.revision(), revPlus(rev, 1), 'the lost commit made no revision, and no undo was written');
+});
+
+test('a commit the thread never got (it stopped before it was sent) is a plain failure: nothing was committed, no revision read needed', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  s.prestartWriter();
+  const rev = s.revision();
+  const staged = s.stage(apiRow, undoApi);
+  await s.writerThreadForTests.idle(); // (the stage answered)
+  s.writerThreadForTests.threadForTests.emit('messageerror', new Error('simulated'));
+  failRevisionReads(s);
+  const e = await t.throwsAsync(withTimeout(staged.commit()), { message: /stopped before the commit .*nothing of the write was kept/ });
+  t.false(e instanceof StoreStateUncertain);
+  t.is(s.revision(), rev);
+});
+
+test('a writer thread that stopped but has not exited yet counts as busy: healthz answers at once (503) instead of probing into its write lock', async (t) => {
+  const dir = stateDir(t);
+  const a = await server(t, dir);
+  const core = a.cp.core, store = core.store;
+  t.is((await apply(a, [svc('web', '10.96.0.10'), slice('web-1', 'web', ['10.244.1.5'])])).status, 200);
+  const writer = store.writerThreadForTests, w = writer.threadForTests;
+  // a staged write holds the database's write lock in the thread's connection
+  await withTimeout(writer.request(oneRow('shop/x')));
+  let probes = 0;
+  const probe = store.probe.bind(store);
+  store.probe = () => { probes++; return probe(); };
+  core.persistError = 'simulated: an earlier save failed';
+  const exited = new Promise((resolve) => w.once('exit', resolve));
+  w.emit('messageerror', new Error('simulated')); // (the thread is being terminated: not exited yet)
+  t.true(store.stagingBusy);
+  t.false(core.persistOk());
+  t.is(probes, 0, 'no probe while the stopping thread may still hold the lock');
+  await withTimeout(exited);
+  t.false(store.stagingBusy);
+  t.true(core.persistOk(), 'once it exited the probe goes through (its lock went with it)');
+  t.is(probes, 1);
+  t.is((await fetch(a.cp.healthzUrl + '/healthz')).status, 200);
 });
 
 test('a request the writer thread cannot read: it drops its staged write, says why and exits; every request in flight fails with that reason', async (t) => {

@@ -6,6 +6,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import { FrontRecords } from '../dist/src/core/front-records.js';
 import { IdSet } from '../dist/src/core/id-set.js';
+import { Core } from '../dist/src/core/host.js';
+import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 
 const frontArb = fc.record({
   id: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 5000 })),
@@ -51,10 +53,26 @@ test('FrontRecords keeps what a Map of records would, across growth and id reuse
   }), { numRuns: 300, seed: 77 });
 });
 
+test('FrontRecords grows by chunks: an id past the end adds columns and moves none of those already there', (t) => {
+  const r = new FrontRecords(), f = (id) => ({ id, kind: 'ClusterIP', addr: '10.96.0.1', family: 4, port: 80, proto: 'TCP', maglev: new Uint8Array(3), sourceRanges: [] });
+  r.set(f(1), 7, 8);
+  const first = r.chunks[0]; // (the columns of ids 0..4095)
+  for (const id of [4095, 4096, 70000]) r.set(f(id), id, 1);
+  t.is(r.chunks[0], first, 'the first ids\' columns are the same arrays (no copy)');
+  t.is(r.chunks.length, (70000 >>> 12) + 1);
+  const ids = [];
+  r.forEachId((id) => ids.push(id));
+  t.deepEqual(ids, [1, 4095, 4096, 70000]);
+  t.deepEqual([r.maglevOff(1), r.cidrOff(1), r.maglevOff(70000), r.maglevLen(70000)], [7, 8, 70000, 3]);
+  t.false(r.has(69999)); t.false(r.has(1 << 20)); t.false(r.has(-1)); t.false(r.has(1.5));
+  t.throws(() => r.set(f(-1), 0, 0), { instanceOf: RangeError });
+  t.is(FrontRecords.sized(10000).chunks.length, 3, 'sized: the chunks for ids up to 10000, at once');
+});
+
 test('IdSet.of holds each id once, whatever its bit in its word; add and delete go on from there', (t) => {
   fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 0, max: 1 << 20 }), fc.constantFrom(31, 63, 32, 0)), { maxLength: 80 }),
     fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 20 }), (ids, more) => {
-      const s = IdSet.of(ids), m = new Set(ids);
+      const s = IdSet.of(ids, Math.max(0, ...ids)), m = new Set(ids);
       t.is(s.size, m.size);
       const got = [];
       s.forEach((id) => got.push(id));
@@ -67,5 +85,29 @@ test('IdSet.of holds each id once, whatever its bit in its word; add and delete 
       for (const id of m) t.true(s.has(id));
       return true;
     }), { numRuns: 300, seed: 78 });
-  t.throws(() => IdSet.of([1, -1]), { instanceOf: RangeError });
+  t.throws(() => IdSet.of([1, -1], 1), { instanceOf: RangeError });
+});
+
+test('IdSet.of takes the highest id from its caller and refuses an id it does not hold: above it, a fraction, a negative, NaN', (t) => {
+  t.is(IdSet.of([3, 70, 5], 70).size, 3);
+  t.is(IdSet.of([], 0).size, 0);
+  for (const [ids, max] of [[[3, 71], 70], [[1, 1.5], 2], [[2, -1], 2], [[NaN], 5], [[1], -1], [[1], 1.5]]) {
+    t.throws(() => IdSet.of(ids, max), { instanceOf: RangeError }, `${ids} / ${max}`);
+  }
+});
+
+test('the table writer finds a diff\'s highest backend id once per apply (capacities, the copy\'s extents, the totals), not once for each', (t) => {
+  const core = Core.create({ flows: 64, capacities: { frontends: 4, backends: 64, maglevWords: 1024, cidrs: 2, routes: 2 } });
+  // a backend list (IrList) that counts the passes over its ids
+  let passes = 0;
+  const counted = (bs) => Object.assign(bs, { forEachId(fn) { passes++; for (const b of bs) fn(b.id); } });
+  const bes = [1, 2, 3].map((id) => backend({ id, addr: `10.0.1.${id}`, port: 80 }));
+  const ir = mkIr({ frontends: [frontend({ id: 1, addr: '10.96.0.1', port: 80 }, bes)], backends: bes });
+  core.applyDiff({ frontendsUpsert: [...ir.frontends.values()], frontendsRemove: [], backendsUpsert: counted([...bes]), backendsRemove: [] }, ir);
+  const changed = backend({ id: 2, addr: '10.0.1.9', port: 81 });
+  ir.backends.set(2, changed);
+  passes = 0;
+  core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: counted([changed]), backendsRemove: [] }, ir);
+  t.is(passes, 2, 'one for the highest id, one recording the ids written');
+  t.is(core.ir.backends.get(2).addr, '10.0.1.9');
 });

@@ -60,6 +60,10 @@ export interface ApplyResult {
   receivedToProgrammedSeconds?: number;
 }
 
+/** The parts of an apply's answer that are final once the change went to the dataplane (the same
+ * objects the ApplyResult holds): handed to `prepare` while the workers apply it. */
+export interface AnswerParts { objects: ObjectResult[]; diff: DiffView; warnings: string[] }
+
 /** Warnings per response: a 10k-object apply with a systematic problem must stay readable. */
 export const WARNINGS_MAX = 100;
 function capWarnings(ws: string[]): string[] {
@@ -191,7 +195,7 @@ export class ControlPlaneCore {
    * function, called when the transaction starts (after every earlier one): the daemon's own
    * NodeConfig is read then, so it carries what an apply queued before it changed (a user's node
    * addresses), not what held when it was queued. */
-  apply(objects: unknown[] | (() => unknown[]), opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[] } = {}): Promise<ApplyResult> {
+  apply(objects: unknown[] | (() => unknown[]), opts: { dryRun?: boolean; texts?: ObjectTexts | null; validated?: readonly Validated[]; prepare?: (parts: AnswerParts) => void } = {}): Promise<ApplyResult> {
     return this.serial(async () => {
       const raws = typeof objects === 'function' ? objects() : objects;
       if (this.compiler.serviceCount() === 0) warmMaglevWorker(raws); // a first sync: maybe a big one
@@ -211,7 +215,7 @@ export class ControlPlaneCore {
         changed.push(o);
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
-      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined);
+      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined, opts.prepare);
     });
   }
 
@@ -308,12 +312,16 @@ export class ControlPlaneCore {
   }
 
   /** The store's write of a change, begun (StateStore.stage), or why it could not begin. */
-  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], sources?: ReadonlyArray<SourceText | undefined>): StagedWrite | Error {
-    try { return this.store!.stage(storeWrite(batch, objs, sources)); } catch (e) { return e as Error; }
+  private stageWrite(batch: Parameters<Compiler['change']>[0], objs: ModelObject[], old: ReadonlyMap<string, ModelObject>, sources?: ReadonlyArray<SourceText | undefined>): StagedWrite | Error {
+    // (the undo: for a commit whose outcome is not known, which this apply then refuses)
+    try { return this.store!.stage(storeWrite(batch, objs, sources), () => inverseWrite(objs, old)); } catch (e) { return e as Error; }
   }
 
-  /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged. */
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, sources?: ReadonlyArray<SourceText | undefined>): Promise<ApplyResult> {
+  /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged.
+   * `prepare`: called with the answer's final parts while the dataplane and the store take the
+   * change (the main thread waits for them then); a throw there changes nothing. */
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, sources?: ReadonlyArray<SourceText | undefined>,
+    prepare?: (parts: AnswerParts) => void): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
@@ -324,7 +332,7 @@ export class ControlPlaneCore {
     // The store's write starts before the compile (a large one is inserted by the store's writer
     // thread meanwhile) and is committed only once the change compiled and went to the dataplane;
     // it is aborted when the compile refuses the change.
-    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, sources) : null;
+    const staged = this.store && !dryRun && modelChanged ? this.stageWrite(batch, objs, old, sources) : null;
     let ch: Change;
     try {
       ch = this.compiler.change(batch);
@@ -351,11 +359,16 @@ export class ControlPlaneCore {
     // the answer's view of the diff, built while the workers apply it (the diff went to them
     // already: dataplane.apply encodes and posts it before its first await)
     const view = diffView(ch);
+    const warnings = capWarnings(ch.warnings);
+    // the store's commit begins (on its thread) before the answer's parts are prepared here
+    const committing = staged && !(staged instanceof Error) ? staged.commit() : null;
+    committing?.catch(() => undefined); // awaited below
+    if (prepare) try { prepare({ objects: results, diff: view, warnings }); } catch { /* the answer is then written at the end */ }
     let saveError: Error | null = null;
     if (staged) {
       try {
         if (staged instanceof Error) throw staged;
-        await staged.commit();
+        await committing;
         this.persistError = null;
         // a large apply's survivors promoted while this thread waits for the workers anyway, not
         // in the first scavenge after it, on a later change (src/util/young-generation.ts)
@@ -408,7 +421,7 @@ export class ControlPlaneCore {
       this.observer.onSync({ seconds, serviceChanges, endpointChanges, triggerTimesMs });
     }
     return {
-      dryRun, generation, objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
+      dryRun, generation, objects: results, diff: view, warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
       programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,
     };
   }

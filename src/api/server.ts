@@ -11,6 +11,7 @@ import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-t
 import { Counter, Gauge } from '../util/prom-client.js';
 import { parseManifestSources } from '../model/load.js';
 import { bodyParser, earlyObjects } from './body-reader.js';
+import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
 import { BodyLimitError } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
@@ -18,10 +19,10 @@ import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
-import { checkOrigin, contentTypeProblem, isLoopbackHost } from './request-guards.js';
+import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import type { Proto } from '../ir/ir.js';
 
-import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, type Listen } from './listen.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason, type Listen } from './listen.js';
 export { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen };
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
 
@@ -206,9 +207,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const healthzListen = opts.healthz === false ? null : parseListen(opts.healthz ?? DEFAULT_HEALTHZ_LISTEN);
-  if ('host' in listen && !opts.token && !isLoopbackHost(listen.host)) {
+  const tokenless = tokenRequiredReason(listen, opts.token);
+  if (tokenless) {
     opts.saved?.store.close();
-    throw new Error(`refusing to listen on ${listen.host}:${listen.port} without a token: anyone who can reach that address could change the dataplane. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
+    throw new Error(`refusing to listen on ${opts.listen} without a token: that address ${tokenless}. Configure api.token, or listen on 127.0.0.1 or a unix socket`);
   }
   const saved = opts.saved ?? (opts.stateDir ? openSavedState(opts.stateDir) : null);
   const store = saved?.store ?? null;
@@ -288,9 +290,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  app.post('/api/v1/apply', async (req) => {
+  app.post('/api/v1/apply', async (req, reply) => {
     const { objs, texts, validated } = sources(req);
-    return withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated }));
+    // a large answer's text is written while the workers apply the change (apply-answer.ts)
+    let prepared: PreparedAnswer | null = null;
+    const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
+    const text = (prepared as PreparedAnswer | null)?.text(r);
+    return text ? reply.type('application/json; charset=utf-8').send(text) : r;
   });
   app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>

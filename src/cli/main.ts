@@ -269,13 +269,14 @@ function packageVersion(): string {
   catch { return 'unknown'; }
 }
 
-/** What a failure exits with: 1, except for `wdp diff`, whose 1 means "changes" (kubectl diff's
- * convention: above 1 is an error), so a script can tell the two apart. */
-let failureExit = 1;
+/** What a failure of `command` exits with: 1, except for `wdp diff`, whose 1 means "changes"
+ * (kubectl diff's convention: above 1 is an error), so a script can tell the two apart. */
+export function failureExitOf(command: string | null): number { return command === 'diff' ? 2 : 1; }
 
-export function buildProgram(): Command {
+/** The CLI; `onSubcommand(name)` is called with the subcommand about to run (before its action). */
+export function buildProgram(onSubcommand: (name: string) => void = () => {}): Command {
   const program = new Command();
-  program.hook('preSubcommand', (_p, sub) => { failureExit = sub.name() === 'diff' ? 2 : 1; });
+  program.hook('preSubcommand', (_p, sub) => { onSubcommand(sub.name()); });
   program.name('wdp')
     .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
@@ -410,13 +411,14 @@ function restoreLines(r: Raw): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let failureExit = failureExitOf(null); // (the subcommand's, once it is known: below)
   // a reader that goes away (`wdp replay x.pcap | head`) ends the output, not with a stack trace
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
-  const program = buildProgram();
+  const program = buildProgram((name) => { failureExit = failureExitOf(name); });
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
   override(program);

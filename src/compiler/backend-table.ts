@@ -114,8 +114,8 @@ export class BackendTable implements IrRecords<IrBackend> {
   }
 
   // ---- column writes ------------------------------------------------------------------------
+  /** Chunks up to the one of `id` (which must be in range), allocated now. */
   private reserve(id: number, alloc?: SlabAllocator): Chunk {
-    if (!Number.isInteger(id) || id < 1 || id > 0xffffff) throw new RangeError(`backend id ${id} out of range 1..16777215`);
     while (this.chunks.length <= id >>> CHUNK_BITS) this.chunks.push(new Chunk(alloc));
     return this.chunks[id >>> CHUNK_BITS];
   }
@@ -124,24 +124,29 @@ export class BackendTable implements IrRecords<IrBackend> {
    * typed columns carved from `alloc` when given. */
   grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
 
-  /** Stores one backend from its parts, no object (the compiler's bulk path). */
+  /** Stores one backend from its parts, no object: putRun() of one row (a scratch run reused). */
   put(id: number, owner: PortOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
-    const c = this.reserve(id), i = id & MASK;
-    if (c.family[i] === 0) this.count++;
-    c.addr[i] = addr; c.nodeName[i] = this.labelOf(nodeName); c.zone[i] = this.labelOf(zone);
-    c.owner[i] = owner; c.hop[i] = hop; c.port[i] = port; c.family[i] = family; c.state[i] = state;
-    this.version++;
+    const one = this.one;
+    one.id[0] = id; one.addr[0] = addr; one.family[0] = family; one.port[0] = port; one.state[0] = state;
+    one.hop[0] = this.hops[hop] ?? null; one.ep[0].nodeName = nodeName; one.ep[0].zone = zone;
+    try { this.putRun(owner, one); } finally { one.addr[0] = ''; one.hop[0] = null; one.ep[0].nodeName = undefined; one.ep[0].zone = undefined; }
   }
+  private readonly one = { n: 1, id: [0], addr: [''], family: [4] as Family[], port: [0], state: [0], hop: [null] as Array<NextHop | null>, ep: [{ nodeName: undefined as string | undefined, zone: undefined as string | undefined }] };
 
   /** Stores a service port's backends, rows 0 .. run.n - 1 of `run` (the compiler's candidates):
-   * put() for each, in one call with the chunk, the last label and the last next hop kept in
-   * locals, where put() made five calls per backend — calls that cost while the compiler's code is
-   * not optimised yet (a daemon's one full sync, mostly). */
+   * the one write of the columns (put() is a run of one row). The chunk, the last label and the
+   * last next hop are kept in locals: put() once made five calls per backend — calls that cost
+   * while the compiler's code is not optimised yet (a daemon's one full sync, mostly). Every id is
+   * checked: a RangeError for one that is not an integer in 1..16777215, before anything of the
+   * run is written after it. */
   putRun(owner: PortOwner, run: BackendRun): void {
     const chunks = this.chunks, ids = run.id, eps = run.ep, hops = run.hop;
     let c: Chunk | undefined, base = -1, lastNode: string | undefined | null = null, lastNodeIdx = 0, lastHop: NextHop | null = null, lastHopIdx = 0;
     for (let r = 0; r < run.n; r++) {
       const id = ids[r], k = id >>> CHUNK_BITS;
+      // (id & 0xffffff) === id: an integer in 0..2^24-1 (a fraction, a negative, NaN or a larger
+      // number differs from its masked value): one compare per row
+      if ((id & 0xffffff) !== id || id === 0) { this.version++; throw new RangeError(`backend id ${id} out of range 1..16777215`); }
       if (k !== base) { c = chunks[k] ?? this.reserve(id); base = k; }
       const i = id & MASK, ep = eps[r]!, node = ep.nodeName, hop = hops[r];
       if (c!.family[i] === 0) this.count++;

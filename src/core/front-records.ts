@@ -5,27 +5,43 @@
 //
 // By column, indexed by id, like IdMap: a full sync records 10k frontends, and a Map of an object
 // per frontend for each of the two records was 20k objects that all survive — scavenged, promoted,
-// and fresh heap pages faulted in — on the worker's critical path. Memory follows the highest id.
+// and fresh heap pages faulted in — on the worker's critical path. The columns come in chunks of
+// 4096 ids, as the compiler's tables do (src/compiler/backend-table.ts): a new id past the end adds
+// a chunk and copies nothing (doubling copied every column). Memory follows the highest id.
+//
+// Why the key is kept here, when the compiler's frontend table holds the same fields: the writer
+// runs in the forwarding worker (src/daemon/worker-apply.ts), and that table is in the main
+// thread; the worker's own Ir is patched to the next state before the write (patchIrInPlace), and
+// an in-process caller hands its live Ir, already mutated. The key a write must delete from the
+// service map (and the ClusterIP address a frontend leaves) is known only here. The placements
+// (Maglev and CIDR offsets) are the writer's own.
 import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type FrontendKind, type IrFrontend, type Proto } from '../ir/ir.js';
 import { checkId } from '../ir/id-map.js';
 
 /** Where a frontend's Maglev words and source-range CIDRs are (range allocator offsets). */
 export interface FrontPlacement { maglevOff: number; maglevLen: number; cidrOff: number; cidrLen: number }
 
-export class FrontRecords {
+const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
+
+/** Ids k * 4096 .. k * 4096 + 4095 of every column. */
+class Chunk {
   /** FRONTEND_KIND_CODE + 1 of each id's frontend; 0: no record. */
-  private kind = new Uint8Array(64);
-  private port = new Uint16Array(64);
-  private proto = new Uint8Array(64);
-  private family = new Uint8Array(64);
-  private addr: string[] = [];
-  private mOff = new Int32Array(64);
-  private mLen = new Int32Array(64);
-  private cOff = new Int32Array(64);
-  private cLen = new Int32Array(64);
+  readonly kind = new Uint8Array(CHUNK);
+  readonly port = new Uint16Array(CHUNK);
+  readonly proto = new Uint8Array(CHUNK);
+  readonly family = new Uint8Array(CHUNK);
+  readonly addr: string[] = new Array<string>(CHUNK).fill('');
+  readonly mOff = new Int32Array(CHUNK);
+  readonly mLen = new Int32Array(CHUNK);
+  readonly cOff = new Int32Array(CHUNK);
+  readonly cLen = new Int32Array(CHUNK);
+}
+
+export class FrontRecords {
+  private chunks: Chunk[] = [];
   private count = 0;
 
-  /** Records sized for ids up to `maxId` at once (a regrow's: no doubling copies). */
+  /** Records with the chunks for ids up to `maxId` allocated at once (a regrow's). */
   static sized(maxId: number): FrontRecords {
     const r = new FrontRecords();
     r.room(maxId);
@@ -34,61 +50,62 @@ export class FrontRecords {
 
   get size(): number { return this.count; }
 
-  has(id: number): boolean { return id >= 0 && id < this.kind.length && this.kind[id] !== 0; }
+  has(id: number): boolean {
+    const c = this.chunks[id >>> CHUNK_BITS];
+    return c !== undefined && (id >>> 0) === id && c.kind[id & MASK] !== 0;
+  }
 
   /** Records frontend `f` written with its Maglev words at `maglevOff` and CIDRs at `cidrOff`. */
   set(f: IrFrontend, maglevOff: number, cidrOff: number): void {
-    const id = f.id;
-    this.room(id);
-    if (this.kind[id] === 0) this.count++;
-    this.kind[id] = FRONTEND_KIND_CODE[f.kind] + 1;
-    this.port[id] = f.port; this.proto[id] = PROTO_CODE[f.proto]; this.family[id] = f.family;
-    while (this.addr.length < id) this.addr.push(''); // (appended, never written past the end: a dense array)
-    this.addr[id] = f.addr;
-    this.mOff[id] = maglevOff; this.mLen[id] = f.maglev.length;
-    this.cOff[id] = cidrOff; this.cLen[id] = f.sourceRanges.length;
+    const id = f.id, c = this.room(id), i = id & MASK;
+    if (c.kind[i] === 0) this.count++;
+    c.kind[i] = FRONTEND_KIND_CODE[f.kind] + 1;
+    c.port[i] = f.port; c.proto[i] = PROTO_CODE[f.proto]; c.family[i] = f.family; c.addr[i] = f.addr;
+    c.mOff[i] = maglevOff; c.mLen[i] = f.maglev.length;
+    c.cOff[i] = cidrOff; c.cLen[i] = f.sourceRanges.length;
   }
 
   delete(id: number): void {
     if (!this.has(id)) return;
-    this.kind[id] = 0; this.addr[id] = '';
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    c.kind[i] = 0; c.addr[i] = '';
     this.count--;
   }
 
   /** Id `id`'s placement (it has a record). */
-  maglevOff(id: number): number { return this.mOff[id]; }
-  maglevLen(id: number): number { return this.mLen[id]; }
-  cidrOff(id: number): number { return this.cOff[id]; }
-  cidrLen(id: number): number { return this.cLen[id]; }
+  maglevOff(id: number): number { return this.chunks[id >>> CHUNK_BITS].mOff[id & MASK]; }
+  maglevLen(id: number): number { return this.chunks[id >>> CHUNK_BITS].mLen[id & MASK]; }
+  cidrOff(id: number): number { return this.chunks[id >>> CHUNK_BITS].cOff[id & MASK]; }
+  cidrLen(id: number): number { return this.chunks[id >>> CHUNK_BITS].cLen[id & MASK]; }
 
   /** Whether `f` has the service-map key id `id` was written with (the same entry, or none for
    * both: a ClusterPolicy frontend is not in the service map). */
   sameKey(id: number, f: IrFrontend): boolean {
-    return this.addr[id] === f.addr && this.port[id] === f.port && this.proto[id] === PROTO_CODE[f.proto] && this.family[id] === f.family &&
-      (this.kind[id] - 1 === FRONTEND_KIND_CODE.ClusterPolicy) === (f.kind === 'ClusterPolicy');
+    const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
+    return c.addr[i] === f.addr && c.port[i] === f.port && c.proto[i] === PROTO_CODE[f.proto] && c.family[i] === f.family &&
+      (c.kind[i] - 1 === FRONTEND_KIND_CODE.ClusterPolicy) === (f.kind === 'ClusterPolicy');
   }
 
-  kindOf(id: number): FrontendKind { return FRONTEND_KINDS[this.kind[id] - 1]; }
-  addrOf(id: number): string { return this.addr[id]; }
-  familyOf(id: number): Family { return this.family[id] as Family; }
-  portOf(id: number): number { return this.port[id]; }
-  protoOf(id: number): Proto { return PROTOS[this.proto[id]]; }
+  kindOf(id: number): FrontendKind { return FRONTEND_KINDS[this.chunks[id >>> CHUNK_BITS].kind[id & MASK] - 1]; }
+  addrOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].addr[id & MASK]; }
+  familyOf(id: number): Family { return this.chunks[id >>> CHUNK_BITS].family[id & MASK] as Family; }
+  portOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].port[id & MASK]; }
+  protoOf(id: number): Proto { return PROTOS[this.chunks[id >>> CHUNK_BITS].proto[id & MASK]]; }
 
   /** fn(id) for every recorded id, ascending. */
   forEachId(fn: (id: number) => void): void {
-    const kind = this.kind;
-    for (let id = 1; id < kind.length; id++) if (kind[id] !== 0) fn(id);
+    const chunks = this.chunks;
+    for (let k = 0; k < chunks.length; k++) {
+      const kind = chunks[k].kind, base = k << CHUNK_BITS;
+      for (let i = 0; i < CHUNK; i++) if (kind[i] !== 0 && base + i !== 0) fn(base + i);
+    }
   }
 
-  private room(id: number): void {
+  /** The chunk of `id` (checked), allocated with those below it if need be: nothing is copied. */
+  private room(id: number): Chunk {
     checkId('FrontRecords', id);
-    if (id < this.kind.length) return;
-    let n = this.kind.length;
-    while (n <= id) n *= 2;
-    const grow = <A extends Uint8Array | Uint16Array | Int32Array>(a: A, make: (n: number) => A): A => { const b = make(n); b.set(a); return b; };
-    this.kind = grow(this.kind, (k) => new Uint8Array(k)); this.port = grow(this.port, (k) => new Uint16Array(k));
-    this.proto = grow(this.proto, (k) => new Uint8Array(k)); this.family = grow(this.family, (k) => new Uint8Array(k));
-    this.mOff = grow(this.mOff, (k) => new Int32Array(k)); this.mLen = grow(this.mLen, (k) => new Int32Array(k));
-    this.cOff = grow(this.cOff, (k) => new Int32Array(k)); this.cLen = grow(this.cLen, (k) => new Int32Array(k));
+    const k = id >>> CHUNK_BITS;
+    while (this.chunks.length <= k) this.chunks.push(new Chunk());
+    return this.chunks[k];
   }
 }

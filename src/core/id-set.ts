@@ -10,16 +10,19 @@ export class IdSet {
 
   get size(): number { return this.count; }
 
-  /** The set of `ids` (each checked as add() does), its bitmap allocated once for the highest. */
-  static of(ids: ArrayLike<number>): IdSet {
-    let max = 0;
-    for (let i = 0; i < ids.length; i++) { checkId('IdSet', ids[i]); if (ids[i] > max) max = ids[i]; }
+  /** The set of `ids`, the highest of which is `maxId` (the caller has it: a regrow's capacities
+   * needed it; a second pass to find it was ~100k ids again), its bitmap allocated once for it.
+   * Each id is checked as add() does, and against maxId (a RangeError above it). */
+  static of(ids: ArrayLike<number>, maxId: number): IdSet {
+    checkId('IdSet', maxId);
     const set = new IdSet();
-    set.bits = new Uint32Array(Math.max(64, (max >>> 5) + 1));
-    const bits = set.bits; // (ids checked above, the bitmap sized for them: no add() per id)
+    const bits = set.bits = new Uint32Array(Math.max(64, (maxId >>> 5) + 1)); // (no add() per id)
     let count = 0;
     for (let i = 0; i < ids.length; i++) {
-      const w = ids[i] >>> 5, m = 1 << (ids[i] & 31);
+      const id = ids[i];
+      // (id >>> 0) === id: an integer in 0..2^32-1 (a fraction, a negative or NaN differs)
+      if ((id >>> 0) !== id || id > maxId) throw new RangeError(`IdSet: id ${id} is not an integer in 0..${maxId}`);
+      const w = id >>> 5, m = 1 << (id & 31);
       if ((bits[w] & m) === 0) { bits[w] |= m; count++; }
     }
     set.count = count;

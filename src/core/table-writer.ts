@@ -304,12 +304,15 @@ export class TableWriter {
 
   private validateAndWrite(diff: IrDiff, next: Ir): void {
     this.validate(diff);
+    // the diff's highest backend id, once (capacities, the copy's extents, the totals: by column a
+    // list keeps it; otherwise each was a pass over the rows)
+    const diffMaxBack = maxBackendId(diff.backendsUpsert);
     if (this.rewriteNext) {
       this.regrow(this.grownCaps(next, false), next, diff);
       this.rewriteNext = false;
       return;
     }
-    const need = this.capacityFor(diff, next);
+    const need = this.capacityFor(diff, next, diffMaxBack);
     if (need) {
       this.regrow(need, next, diff);
       return;
@@ -354,10 +357,10 @@ export class TableWriter {
     // (the extents for a copy: after this diff, as account() below will record them)
     let maxFront = this.maxFront, maxBack = this.maxBack;
     for (const f of ups) if (f.id > maxFront) maxFront = f.id;
-    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
+    maxBack = Math.max(maxBack, diffMaxBack);
     if (this.secondSetByCopy && this.copyBeatsReplay(diff) && sameShape(this.sets[0], this.sets[1])) this.copySet(this.sets[inactive], this.sets[active], maxFront, maxBack, false);
     else this.writeDiff(this.sets[active], diff, recs, mOffs, cOffs, vipChanges);
-    this.account(diff); // (reads the records before this diff)
+    this.account(diff, diffMaxBack); // (reads the records before this diff)
     for (const id of diff.backendsRemove) this.backendIds.delete(id);
     forEachBackendId(diff.backendsUpsert, (id) => { this.backendIds.add(id); });
     for (const id of diff.frontendsRemove) { recs.delete(id); this.zeroCounters(this.core.map.svcCounters, id); }
@@ -697,7 +700,7 @@ export class TableWriter {
    * O(size of the diff): totals are kept incrementally (ids only as upper bounds — removing the
    * highest id does not shrink anything). Fragmentation of the range allocators can still make an
    * allocation fail; apply() then regrows with force. */
-  private capacityFor(diff: IrDiff, next: Ir): TableCapacities | null {
+  private capacityFor(diff: IrDiff, next: Ir, diffMaxBack: number): TableCapacities | null {
     let maxFront = this.maxFront, maxBack = this.maxBack;
     let maglevWords = this.totalMaglev, cidrs = this.totalCidrs;
     const recs = this.fronts;
@@ -710,7 +713,7 @@ export class TableWriter {
       maglevWords += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
       cidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    maxBack = Math.max(maxBack, maxBackendId(diff.backendsUpsert));
+    maxBack = Math.max(maxBack, diffMaxBack);
     const routes = diff.routes ? diff.routes.length : next.routes.length;
     const c = this.caps;
     if (maxFront <= c.frontends && maxBack <= c.backends && routes <= c.routes &&
@@ -723,7 +726,7 @@ export class TableWriter {
 
   /** Updates the incremental totals after a diff (a regrow sets them from scratch). Before the
    * records are updated: it reads each frontend's placement before the diff. */
-  private account(diff: IrDiff): void {
+  private account(diff: IrDiff, diffMaxBack: number): void {
     const recs = this.fronts;
     for (const id of diff.frontendsRemove) {
       if (recs.has(id)) { this.totalMaglev -= recs.maglevLen(id); this.totalCidrs -= recs.cidrLen(id); }
@@ -734,18 +737,21 @@ export class TableWriter {
       this.totalMaglev += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
       this.totalCidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
-    this.maxBack = Math.max(this.maxBack, maxBackendId(diff.backendsUpsert));
+    this.maxBack = Math.max(this.maxBack, diffMaxBack);
   }
 
-  /** backendIdList(next), once per apply (a regrow's capacities and its rewrite both need it). */
-  private backendIdsOf(next: Ir): number[] {
+  /** backendIdList(next) and its highest id (0: none), once per apply (a regrow's capacities, its
+   * rewrite and its id set each need them). */
+  private backendIdsOf(next: Ir): { ids: number[]; max: number } {
     const m = this.backIdsMemo;
-    if (m && m.ir === next) return m.ids;
+    if (m && m.ir === next) return m;
     const ids = backendIdList(next);
-    this.backIdsMemo = { ir: next, ids };
-    return ids;
+    let max = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
+    for (let i = 0; i < ids.length; i++) if (ids[i] > max) max = ids[i];
+    this.backIdsMemo = { ir: next, ids, max };
+    return this.backIdsMemo;
   }
-  private backIdsMemo: { ir: Ir; ids: number[] } | null = null;
+  private backIdsMemo: { ir: Ir; ids: number[]; max: number } | null = null;
 
   /** Capacities for `next` (doubling the current ones); `totals`: next's, when the caller has them. */
   private grownCaps(next: Ir, force: boolean, totals?: { maxFront: number; maxBack: number; maglevWords: number; cidrs: number }): TableCapacities {
@@ -753,8 +759,7 @@ export class TableWriter {
     if (totals) ({ maxFront, maxBack, maglevWords, cidrs } = totals);
     else {
       forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
-      const backIds = this.backendIdsOf(next);
-      for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+      maxBack = this.backendIdsOf(next).max;
     }
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
     const c = this.caps;
@@ -789,14 +794,12 @@ export class TableWriter {
     // diff), else read from next's columns when it keeps them so (no object per backend)
     const cols = diff && diff.backendsRemove.length === 0 ? backendColumnsOf(diff.backendsUpsert) : null;
     // (their ids as a set first: distinct when it holds as many; the set is kept, below)
-    const colSet = cols !== null && cols.length === next.backends.size ? IdSet.of(cols.c.id) : null;
+    const colSet = cols !== null && cols.length === next.backends.size ? IdSet.of(cols.c.id, cols.maxId) : null;
     const allCols = colSet !== null && colSet.size === cols!.length ? cols : null;
-    const idList = allCols ? null : this.backendIdsOf(next);
-    const backIds: ArrayLike<number> = allCols ? allCols.c.id : idList!; // (the columns' ids: no list of next's)
-    const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(idList!) ?? idList!.map((id) => next.backends.get(id)!);
-    let maxBack = 0; // (an Ir may keep its backends in a plain Map: not necessarily ascending)
-    if (allCols) maxBack = allCols.maxId;
-    else for (let i = 0; i < backIds.length; i++) if (backIds[i] > maxBack) maxBack = backIds[i];
+    const nextIds = allCols ? null : this.backendIdsOf(next);
+    const backIds: ArrayLike<number> = allCols ? allCols.c.id : nextIds!.ids; // (the columns' ids: no list of next's)
+    const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(nextIds!.ids) ?? nextIds!.ids.map((id) => next.backends.get(id)!);
+    const maxBack = allCols ? allCols.maxId : nextIds!.max;
     // the capacities asked for, grown further if what is written needs more (they came from totals
     // a caller may have over a diff that is not all of next): the placements below cannot fail
     const grow = (have: number, want: number) => { let c = have; while (c < want) c *= 2; return c; };
@@ -866,7 +869,7 @@ export class TableWriter {
     const recs = FrontRecords.sized(maxFront);
     for (let i = 0; i < fronts.length; i++) recs.set(fronts[i], mOffs[i], cOffs[i]);
     this.fronts = recs;
-    this.backendIds = allCols ? colSet! : IdSet.of(backIds);
+    this.backendIds = allCols ? colSet! : IdSet.of(backIds, maxBack);
     this.maxFront = maxFront; this.maxBack = maxBack; this.totalMaglev = maglevWords; this.totalCidrs = cidrs;
     this.ir = next;
     this.generation++;

@@ -23,8 +23,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
-import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen } from '../api/listen.js';
-import { isLoopbackHost } from '../api/request-guards.js';
+import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -198,9 +197,8 @@ export const daemonConfigSchema = z.object({
     // before any port opens (exit 2), not after
     let l: ReturnType<typeof parseListen> | undefined;
     try { l = parseListen(a.listen); } catch { return; }
-    if ('host' in l && !a.token && !isLoopbackHost(l.host)) {
-      ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) is not a loopback address or a unix socket` });
-    }
+    const why = tokenRequiredReason(l, a.token);
+    if (why) ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) ${why}` });
   }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
   stateDir: z.string().min(1).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),

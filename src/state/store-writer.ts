@@ -32,6 +32,9 @@ export const THREAD_LOST_REQUEST = 0;
 
 export type WriterReply = { id: number; ok: true; rows: number; bytes: number } | { id: number; ok: false; error: string };
 
+/** A request that was never sent to a thread (it stopped before): whatever it asked did not happen. */
+export class NotSentError extends Error {}
+
 type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
 
 export class StoreWriterThread {
@@ -52,8 +55,9 @@ export class StoreWriterThread {
    * is copied when it cannot be moved). */
   request(m: WriterCall, thread?: number, handOver?: ArrayBufferLike): Promise<{ rows: number; bytes: number }> {
     if (thread !== undefined && (thread !== this.threadNo || !this.worker)) {
-      // (a commit or rollback of a write staged by a thread that stopped since: it took the write with it)
-      return Promise.reject(new Error(`the store writer thread stopped before the commit${this.lastStop ? ` (${this.lastStop})` : ''}: nothing of the write was kept`));
+      // (a commit or rollback of a write staged by a thread that stopped since: it took the write
+      // with it, and this request was never sent)
+      return Promise.reject(new NotSentError(`the store writer thread stopped before the commit${this.lastStop ? ` (${this.lastStop})` : ''}: nothing of the write was kept`));
     }
     const w = this.thread();
     const id = this.nextId++;
@@ -95,8 +99,13 @@ export class StoreWriterThread {
    * thread holds no transaction then, unless a stage was the last one); a checkpoint may still run. */
   idle(): Promise<unknown> { return this.tail; }
 
-  /** Whether requests are in flight. */
-  get busy(): boolean { return this.pending.size > 0; }
+  /** Whether requests are in flight, or a thread that stopped has not exited yet: until it has,
+   * its connection may hold the database's write lock (a staged write), which a write on another
+   * connection would wait for (up to its busy timeout). */
+  get busy(): boolean { return this.pending.size > 0 || this.exiting.size > 0; }
+
+  /** Threads that stopped (an error, an unreadable message: being terminated) and have not exited. */
+  private readonly exiting = new Set<Worker>();
 
   /** The thread, for tests that make it fail (null: none running). */
   get threadForTests(): Worker | null { return this.worker; }
@@ -131,6 +140,7 @@ export class StoreWriterThread {
     let stopping: string | null = null;
     const fail = (why: string) => {
       if (this.worker === w) this.worker = null;
+      this.exiting.add(w); // (until its 'exit')
       this.lastStop = stopping ?? why;
       for (const p of pending.values()) p.reject(new Error(`the store writer thread stopped (${stopping ?? why}): nothing of the write was kept`));
       pending.clear();
@@ -143,11 +153,12 @@ export class StoreWriterThread {
     w.on('messageerror', (e) => {
       stopping ??= `an answer of the thread could not be read: ${(e as Error).message}`;
       if (this.worker === w) this.worker = null;
+      this.exiting.add(w);
       this.lastStop = stopping;
       void w.terminate().catch(() => undefined);
     });
     w.on('error', (e) => fail((e as Error).message));
-    w.on('exit', (code) => fail(`exit code ${code}`));
+    w.on('exit', (code) => { fail(`exit code ${code}`); this.exiting.delete(w); });
     this.worker = w;
     return w;
   }

@@ -30,12 +30,12 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
-import { StoreWriterThread } from './store-writer.js';
+import { NotSentError, StoreWriterThread } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
 import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
-import { StateError, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
+import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
-export { StateError } from './types.js';
+export { StateError, StoreStateUncertain } from './types.js';
 export type { DesiredState, SourceText, StoredKind, StoredRef, StoreWrite } from './types.js';
 
 export const STATE_DB = 'state.db';
@@ -120,6 +120,10 @@ export class StateStore {
   private checkpointing = false;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
+  /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
+   * made, and the write that puts the previous objects back if it was durable after all (null:
+   * keep it). `durable`: it was, and only the undo is left. Settled before any other write. */
+  private unsettled: { revision: number; undo: StoreWrite | null; durable: boolean } | null = null;
   /** Rows from which stage() uses the writer thread (tests lower it). */
   stageOnThreadRows = STAGE_ON_THREAD_ROWS;
   /** WAL bytes (as counted by committed()) from which a checkpoint runs (tests lower it). */
@@ -218,14 +222,43 @@ export class StateStore {
     } catch { return null; }
   }
 
-  /** The revision row as the database holds it now (this connection's read: every commit of
-   * either connection that returned), or null when it cannot be read. */
-  private storedRevision(): string | null {
-    try { return this.db ? readRevisionRow(this.db) : null; } catch { return null; }
+  /** The revision now (changes with every commit); null before open(), and while the outcome of a
+   * commit is not known (StoreStateUncertain: what the store holds is not known either). */
+  revision(): string | null { return this.rev && !this.unsettled ? `${this.rev.id}:${this.rev.n}` : null; }
+
+  /** Settles a commit whose outcome was not known (stage's commit) before anything else is
+   * written: reads the revision row (this connection's read: every commit of either connection
+   * that returned) — the commit's revision: it was durable, and its undo is committed now, so the
+   * store holds what the caller kept (the apply was refused); the revision before it: it was not.
+   * Throws StoreStateUncertain while the row cannot be read or the undo cannot be committed. */
+  private settle(): void {
+    const u = this.unsettled;
+    if (!u || !this.db) return;
+    const rev = this.rev!, name = (n: number) => `${rev.id}:${n}`;
+    if (!u.durable) {
+      let now: string | null;
+      try { now = readRevisionRow(this.db); } catch (e) {
+        throw new StoreStateUncertain(`the store's state is uncertain (whether a refused write's commit is durable is not known: ${this.path}'s revision cannot be read: ${(e as Error).message}); writes are refused until it can be read`);
+      }
+      if (now === name(rev.n)) { this.unsettled = null; return; } // (not committed: nothing to undo)
+      if (now !== name(u.revision)) throw new StoreStateUncertain(`the store's revision is ${now}, neither ${name(rev.n)} nor ${name(u.revision)}: another process wrote to ${this.path}; restart wdp to resynchronise`);
+      u.durable = true;
+      rev.n = u.revision;
+    }
+    if (u.undo) {
+      try { this.lastCommit = this.writeTx!(u.undo); } catch (e) {
+        this.rollbackOpen();
+        throw new StoreStateUncertain(`the store holds a write that was refused (its commit was durable after all), and putting the previous objects back failed: ${(e as Error).message}; writes are refused until it succeeds`);
+      }
+      this.committed(this.lastCommit);
+    }
+    this.unsettled = null;
   }
 
-  /** The revision now (changes with every commit); null before open(). */
-  revision(): string | null { return this.rev ? `${this.rev.id}:${this.rev.n}` : null; }
+  /** Rolls back a transaction a failed COMMIT (I/O error, lock) left open: nothing of it stays. */
+  private rollbackOpen(): void {
+    if (this.db?.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+  }
 
   /** The revision row naming commit count `n`, written in that commit's transaction. */
   private revisionRow(n: number): [string, string] { return [REVISION_KEY, `${this.rev!.id}:${n}`]; }
@@ -317,9 +350,9 @@ export class StateStore {
    * Not while a staged write is in flight (stage: its commit waits for the thread). */
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.settle();
     try { this.lastCommit = this.writeTx(w); } catch (e) {
-      // a COMMIT that failed (I/O error, lock) can leave the transaction open: nothing of it stays
-      if (this.db.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+      this.rollbackOpen();
       throw e;
     }
     this.committed(this.lastCommit);
@@ -343,9 +376,12 @@ export class StateStore {
    * written by commit() on this thread, after any earlier staged write was answered (the thread's
    * transaction holds the database's write lock until then). A large write whose source texts are
    * bytes (a Buffer) hands them to the thread: they are unusable here afterwards (the request's
-   * body, read by no one once its apply began). */
-  stage(w: StoreWrite): StagedWrite {
+   * body, read by no one once its apply began). `undo()`: the write that puts back what `w`
+   * replaces, for a commit whose outcome is not known (StoreStateUncertain): committed before the
+   * next write if it was durable after all (without one, such a commit is kept). */
+  stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.settle();
     if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
       const before = this.writer?.idle();
       return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
@@ -387,9 +423,19 @@ export class StateStore {
         settled = true;
         const stats = await staged;
         try { await writer.request({ op: 'commit' }, thread); } catch (e) {
+          // (a commit never sent: nothing was committed)
+          if (e instanceof NotSentError) throw e;
           // a thread that stopped after its COMMIT and before its answer (it exited, or the answer
           // could not be read) committed all the same: the revision row it wrote tells
-          if (this.storedRevision() !== `${this.rev!.id}:${revision}`) throw e;
+          let now: string | null;
+          try { now = readRevisionRow(this.db!); } catch (e2) {
+            // not known: say so, and settle it before the next write (the caller refuses the
+            // change, so a durable commit is undone then: the store ends as the caller's state)
+            this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
+            throw new StoreStateUncertain(`the store's state is uncertain: ${(e as Error).message.replace(/: nothing of the write was kept$/, '')} after the commit was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
+              'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
+          }
+          if (now !== `${this.rev!.id}:${revision}`) throw e;
         }
         this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
@@ -421,8 +467,9 @@ export class StateStore {
    * again (healthz calls it while saves are failing). Throws like commit. */
   probe(): void {
     if (!this.db) throw new StateError(`${this.path} is not open`);
+    this.settle();
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
-      if (this.db.inTransaction) { try { this.db.exec('ROLLBACK'); } catch { /* rolled back already */ } }
+      this.rollbackOpen();
       throw e;
     }
   }

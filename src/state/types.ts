@@ -24,3 +24,11 @@ export interface StoreWrite { upsert: Array<StoredRef & { raw: unknown; source?:
 export class StateError extends Error {
   constructor(message: string) { super(message); this.name = 'StateError'; }
 }
+
+/** A commit whose outcome is not known: the store writer thread stopped after it was sent and the
+ * revision row that would tell could not be read back. The store puts the previous objects back
+ * (if the commit was durable after all) before its next write, and refuses writes until it can
+ * tell (StateStore.settle). */
+export class StoreStateUncertain extends StateError {
+  constructor(message: string) { super(message); this.name = 'StoreStateUncertain'; }
+}
