@@ -12,10 +12,10 @@
 //   +-----+---+---+--------+---------+----------+-----------+---+---+---+--------+-------+-------+---+---+
 //   | len |prt|spc|svc hash|spec frnt|spec bknd |spec rhash |t.a|t.b|t.c|out port|len out|in port|ct |sel|
 //   +-----+---+---+--------+---------+----------+-----------+---+---+---+--------+-------+-------+---+---+
-//   96       100      104       108      112      116 117 .. 128
-//   +--------+--------+---------+--------+--------+---+
-//   | stages | front  | backend | flow   |frag id |lfr|
-//   +--------+--------+---------+--------+--------+---+
+//   96       100      104       108      112      116 117 120   124 .. 128
+//   +--------+--------+---------+--------+--------+---+---+-----+
+//   | stages | front  | backend | flow   |frag id |lfr|   | t.d |
+//   +--------+--------+---------+--------+--------+---+---+-----+
 import * as L from "./layout";
 
 @unmanaged export class Frame {
@@ -60,6 +60,7 @@ import * as L from "./layout";
   // ---- fragments (parse)
   fragId: u32;          // IP ID of a fragment (IPv4 16 bits, IPv6 32 bits; host order)
   laterFragment: u8;    // 1: a fragment with offset != 0 (no L4 header; ports from the fragment table)
+  touchD: u32;          // a fourth address the next touch() loads (0 = none)
 
   @inline get srcAddr(): usize { return changetype<usize>(this) + offsetof<Frame>("src"); }
   @inline get dstAddr(): usize { return changetype<usize>(this) + offsetof<Frame>("dst"); }

@@ -15,7 +15,7 @@ import {
 } from "./net";
 import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
 import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, heldFrontId, flowFrontLookup, keepsAddress, keptRoute } from "./stale";
+import { snatHolds, backendHolds, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 
@@ -94,13 +94,13 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.ct = <u8>((ref & 1) ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG);
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = e.front;
-  // the flow's backend id only while it names the flow's backend (see hitReply); the checks and
-  // the service lookup are made once, for the trace and for case (b) below
+  // the flow's backend and frontend ids only while they name the flow's own (see hitReply); the
+  // checks and the service lookup are made once, for the trace and for case (b) below
   const held = backendHolds(e);
   const fid = held == null ? flowFrontLookup(e) : 0;
   fr.backend = held != null ? e.backendId : 0;
-  if (held == null) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e, fid); }
+  fr.front = held != null ? heldFrontId(e) : heldFrontIdOf(e, fid);
+  if (held == null) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return true; }
   // new inner addresses/ports (0 = unchanged) and outer ones
   let nIsrc: usize = 0, nIsport: u32 = 0, nIdst: usize = 0, nIdport: u32 = 0;

@@ -9,6 +9,7 @@
 //   frame.ts      the per-frame record: parse output, prefetch cache, decision
 //   parse.ts      pass 1                       conntrack.ts  index, flows, expiry, state machine
 //   select.ts     service map, source ranges, Maglev, affinity, routes
+//   route-cache.ts the routes kept flows take, remembered while the tables are unchanged
 //   snat.ts       SNAT decision and port allocation
 //   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
 //   prefetch.ts   the staged loads between the passes
@@ -23,6 +24,7 @@ import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
 import { ctRestore } from "./ct-restore";
 import { steerBatch } from "./steer";
+import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
 
 let gInitialized: bool = false;
@@ -44,6 +46,7 @@ export function init(): u32 {
   if (err != 0) return err;
   crcInit();
   clearCounters();
+  routeCacheClear();
   gInitialized = true;
   ctFlushAll();
   return 0;

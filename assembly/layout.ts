@@ -96,6 +96,9 @@ export const CFG_HAIRPIN_V4 = 192;
 export const CFG_HAIRPIN_V6 = 208;
 export const CFG_TO_TCP_HALF_CLOSED = 224; // ms: established TCP with a FIN from one side only (kube-proxy's
                                      // CLOSE_WAIT timeout: the other side may go on sending)
+export const CFG_TABLE_EPOCH = 228;  // u32: changed by the host whenever it publishes tables (every store of
+                                     // CFG_GEN or a CFG_TABLESETn_OFF): what the core caches of the active
+                                     // set (route-cache.ts) holds while it is unchanged
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;

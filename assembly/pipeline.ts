@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, flowFrontLookup, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -46,7 +46,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     // (VIP, port, protocol) is this packet's destination.
     if (be == null && !pureSyn(fr)) {
       const fid = flowFrontLookup(e);
-      if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontId(e, fid)); return; }
+      if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontIdOf(e, fid)); return; }
       front = fid;
     }
   }
@@ -74,7 +74,9 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = e.front;
+  // the flow's frontend id, while it is still its frontend's (a Service re-created with a new
+  // ClusterIP may leave the backend in place and hand the id to another frontend)
+  fr.front = heldFrontId(e);
   const bid = e.backendId;
   fr.backend = bid;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
@@ -90,7 +92,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * forwarded by the route to that address (stale.ts keptRoute), as the kernel keeps translating a
  * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
  * longer names the flow's backend: trace and counters carry backend 0 (and frontend 0 once the
- * Service port is gone too: stale.ts heldFrontId). */
+ * Service port is gone too: stale.ts heldFrontIdOf). */
 function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   const e = flowAt(flow);
   fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
@@ -113,12 +115,12 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   fr.ct = <u8>L.TRCT_HIT_REPLY;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  fr.front = e.front;
+  fr.front = heldFrontId(e);
   // a reply from a pod that left the endpoints (its flow kept, or a UDP flow not yet re-selected)
   // is no backend's: its id may name another backend by now
   const bid = heldBackendId(e);
   fr.backend = bid;
-  if (bid == 0) { fr.stages |= L.TS_BACKEND_LEFT; fr.front = heldFrontId(e, flowFrontLookup(e)); }
+  if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;

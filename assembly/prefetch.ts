@@ -1,7 +1,7 @@
 // The prefetch pass over a parsed chunk. Wasm has no prefetch instruction. What it does have:
 // independent loads issued back to back, which the CPU overlaps instead of paying them one by one
 // in the decision pass. A frame's path is a chain of dependent misses (index slot -> flow entry ->
-// backend entry and counters; for a new flow: index slot -> service-map slot -> frontend -> Maglev
+// backend and frontend entries and counters; for a new flow: index slot -> service-map slot -> frontend -> Maglev
 // word -> backend -> reply index slot), so each link is a stage over the whole chunk: a compute
 // loop writes up to three addresses per frame (Frame.touchA/B/C, 0 = nothing: address 0 is static
 // data, always cached), then touch() loads them in a loop of a few instructions per frame. The
@@ -17,7 +17,7 @@ import * as L from "./layout";
 import { Backend } from "./records";
 import { svcKeyHash } from "./hash";
 import {
-  gBeCnt, gBeCntMax, gSvcCnt, gSvcMax, tSm, tBeMax, flowAt, backendAt, frontendAt,
+  gBeCnt, gBeCntMax, gSvcCnt, gSvcMax, tSm, tBeMax, tFeMax, flowAt, backendAt, frontendAt,
 } from "./regions";
 import { probeNear, homeSlot, replyKeyHash } from "./conntrack";
 import { svcLookupH, svcSlotAt, maglevWord } from "./select";
@@ -25,14 +25,14 @@ import { snatKind, snatSource, snatRangeOk, snatFirstPort, snatReplyHash, SNAT_N
 import { Frame, frameAt, SPEC_SVCH, SPEC_FRONT, SPEC_BID, SPEC_RHASH } from "./frame";
 
 @inline function setTouch(fr: Frame, a: usize, b: usize, c: usize): void {
-  fr.touchA = <u32>a; fr.touchB = <u32>b; fr.touchC = <u32>c;
+  fr.touchA = <u32>a; fr.touchB = <u32>b; fr.touchC = <u32>c; fr.touchD = 0;
 }
 
 function touch(n: u32): u32 {
   let sink: u32 = 0;
   for (let k: u32 = 0; k < n; k++) {
     const fr = frameAt(k);
-    sink ^= load<u32>(fr.touchA) ^ load<u32>(fr.touchB) ^ load<u32>(fr.touchC);
+    sink ^= load<u32>(fr.touchA) ^ load<u32>(fr.touchB) ^ load<u32>(fr.touchC) ^ load<u32>(fr.touchD);
   }
   return sink;
 }
@@ -78,10 +78,11 @@ export function prefetchChunk(n: u32): u32 {
     }
     sink ^= touch(n);
   }
-  // 3: existing flow -> its backend entry and counters; likely new flow -> service lookup, frontend
+  // 3: existing flow -> its backend entry, its frontend entry (stale.ts heldFrontId) and their
+  // counters; likely new flow -> service lookup, frontend
   for (let k: u32 = 0; k < n; k++) {
     const fr = frameAt(k);
-    let ta: usize = 0, tb: usize = 0, tc: usize = 0;
+    let ta: usize = 0, tb: usize = 0, tc: usize = 0, td: usize = 0;
     if (fr.hasPorts) {
       if (fr.spec) {
         const front = svcLookupH(fr.specSvcHash, fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
@@ -95,11 +96,14 @@ export function prefetchChunk(n: u32): u32 {
           const bid = e.backendId;
           if (bid <= tBeMax) ta = changetype<usize>(backendAt(bid));
           tb = beCountersPtr(bid);
-          tc = svcCountersPtr(e.front);
+          const front = e.front;
+          tc = svcCountersPtr(front);
+          if (front <= tFeMax) td = changetype<usize>(frontendAt(front));
         }
       }
     }
     setTouch(fr, ta, tb, tc);
+    fr.touchD = <u32>td;
   }
   sink ^= touch(n);
   if (!spec) return sink;

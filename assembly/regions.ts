@@ -32,6 +32,7 @@ export let gPortMin: u32 = 0;
 export let gPortMax: u32 = 0;
 export let gSteerWorkers: u32 = 0;  // > 1: SNAT ports are taken only where owner.ts names this core
 export let gSteerSelf: u32 = 0;
+export let gTableEpoch: u32 = 0;    // CFG_TABLE_EPOCH of this batch
 
 // ---- active table set (from the header CFG_GEN names) ---------------------------------------------
 export let tSm: usize = 0;
@@ -78,6 +79,7 @@ export function loadConfig(): void {
   gPortMax = c.snatPortMax;
   gSteerWorkers = c.steerWorkers;
   gSteerSelf = c.steerSelf;
+  gTableEpoch = c.tableEpoch;
   store<u32>(TO_TABLE, 0);
   store<u32>(TO_TABLE + (L.CTS_TCP_SYN << 2), c.toTcpSyn);
   store<u32>(TO_TABLE + (L.CTS_TCP_EST << 2), c.toTcpEst);

@@ -6,13 +6,17 @@
 // (without one the rewrite would write a zeroed source; with another one its replies are lost) —
 // the hairpin address for a flow translated to it (CTF_HAIRPIN).
 // Cost on a hit: one 16-byte compare and two small ones on the backend entry the hit loads anyway;
-// masqueraded flows also hash their reply key once.
+// masqueraded flows also hash their reply key once. The frontend id likewise (heldFrontId): a
+// Service re-created at a new ClusterIP may keep the flow's backend while its id names another
+// frontend; a 16-byte compare on the frontend entry (prefetched with the backend's), measured at
+// +3-15 ns per established frame (docs/performance.md).
 // A TCP or SCTP flow whose backend left (its id no longer names its address) is not stale: like
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
 // opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
 // endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: one service lookup and a
-// route scan per packet of such flows only.
+// route-cache lookup per packet of such flows only (the route scan once per address and table
+// generation: route-cache.ts).
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -30,9 +34,10 @@ import { CtFlow, Backend, Route } from "./records";
 import { Frame } from "./frame";
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import { addrEq } from "./addr";
-import { backendAt, frontendAt, hasSnat, hasHairpin, flowSnatAddr } from "./regions";
+import { backendAt, frontendAt, hasSnat, hasHairpin, flowSnatAddr, tFeMax } from "./regions";
 import { replyKeyHash } from "./conntrack";
-import { backendUsable, svcLookup, routeLookup } from "./select";
+import { backendUsable, svcLookup } from "./select";
+import { cachedRouteLookup } from "./route-cache";
 
 /** Whether a source-translated flow's SNAT (or hairpin) address is still CONFIG's address of its
  * family; true for a flow without CTF_SNAT. Without it the rewrite would write a zeroed source,
@@ -69,20 +74,44 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
 
 /** The frontend the flow's (VIP, port, protocol) names in the generation in force (0: none) —
  * one service lookup, which a hit on a flow whose backend left makes once and hands to
- * heldFrontId and keepsAddress. */
+ * heldFrontIdOf and keepsAddress. */
 @inline export function flowFrontLookup(e: CtFlow): u32 {
   return svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
 }
 
-/** The frontend id a hit on flow e, whose backend left, is traced and counted under: CT_FRONT
- * while it is still fid (flowFrontLookup: the frontend the flow's (VIP, port, protocol) names),
- * or fid's cluster front (where an externalTrafficPolicy Local frontend sends in-cluster
- * sources); else 0 — the Service port is gone (its backends left with it) and the compiler may
- * have handed its id to another frontend. */
-@inline export function heldFrontId(e: CtFlow, fid: u32): u32 {
-  if (fid == 0) return 0;
+/** Whether flow e's frontend id names, in the generation in force, a frontend of the flow's own
+ * (VIP, port, protocol, family): that frontend's entry holds the key (a removed frontend's entry
+ * is zeroed; an id handed to another frontend holds that frontend's key). The common case of
+ * heldFrontId, without a service lookup. Costs the frontend entry's load (the prefetch loads it,
+ * stage 3) and a 16-byte compare. */
+@inline function frontNamesFlow(e: CtFlow): bool {
   const front = e.front;
-  return fid == front || frontendAt(fid).clusterFront == front ? front : 0;
+  if (front == 0 || front > tFeMax) return false;
+  const fe = frontendAt(front);
+  return fe.family == e.family && <u32>fe.port == <u32>e.vport && fe.proto == e.proto && addrEq(fe.addrPtr, e.vipAddr);
+}
+
+/** Whether fid (the frontend the service map has for the flow's key, 0: none) is the flow's
+ * frontend or names it as its cluster front. */
+@inline function fidHoldsFront(e: CtFlow, fid: u32): bool {
+  const front = e.front;
+  return fid != 0 && (fid == front || frontendAt(fid).clusterFront == front);
+}
+
+/** heldFrontId with the flow's flowFrontLookup (fid) already made. */
+@inline export function heldFrontIdOf(e: CtFlow, fid: u32): u32 {
+  return frontNamesFlow(e) || fidHoldsFront(e, fid) ? e.front : 0;
+}
+
+/** The frontend id a hit on flow e is traced and counted under, whatever became of its backend:
+ * CT_FRONT while that frontend is still the flow's — its entry names the flow's (VIP, port,
+ * protocol, family) (frontNamesFlow), or it is the cluster front (where an externalTrafficPolicy
+ * Local frontend sends in-cluster sources) of the frontend the service map has for that key —
+ * else 0: the Service port is gone or was re-created elsewhere (a new ClusterIP), and the compiler
+ * may have handed its id to another frontend, which must not count or trace this traffic. A
+ * service lookup only for flows of a cluster front or whose frontend is not theirs any more. */
+@inline export function heldFrontId(e: CtFlow): u32 {
+  return frontNamesFlow(e) || fidHoldsFront(e, flowFrontLookup(e)) ? e.front : 0;
 }
 
 /** Whether flow e, whose backend left (backendHolds null, snatHolds true), stays on the address
@@ -107,11 +136,12 @@ import { backendUsable, svcLookup, routeLookup } from "./select";
 }
 
 /** The route a kept flow (keepsAddress) reaches its own backend address by, as plain routing
- * would reach it (select.ts routeLookup: a neighbour's host route, else a NodeConfig route); null
+ * would reach it (select.ts routeLookup: a neighbour's host route, else a NodeConfig route;
+ * remembered per address while the tables are unchanged, route-cache.ts); null
  * when none does, when the address lies in a service CIDR, or when the route has no port: the
  * address is unreachable (the pod is gone), the packet is dropped, never sent elsewhere. */
 export function keptRoute(e: CtFlow): Route | null {
-  const rt = routeLookup(e.backendAddr, <u32>e.family);
+  const rt = cachedRouteLookup(e.backendAddr, <u32>e.family);
   if (rt == null || <u32>rt.kind != L.RTK_FORWARD || <u32>rt.outPort == L.PORT_NONE) return null;
   return rt;
 }

@@ -8,8 +8,8 @@
 // per fill decile of the conntrack table (a cost growing with the fill level shows up there).
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
-//        [--ct 1048576] [--phase est|new|both] [--batches N] [--seconds 2] [--masq] [--wasm path]
-//        [--ab other.wasm] [--cycles]
+//        [--ct 1048576] [--phase est|new|both|kept] [--batches N] [--seconds 2] [--masq] [--wasm path]
+//        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
 // --ab other.wasm: also measure another build, alternating batches (same load for both).
@@ -19,6 +19,14 @@
 // --ct N: conntrack capacity (default max(flows, 1M), as `wdp bench core`); the new-flow phase
 //   sends N unique tuples at most.
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
+// --replies: the established (or kept) phase sends the flows' replies (backend -> client) instead
+//   of their client packets.
+// --phase kept: the established flows once every backend left (the Services keep their ports
+//   without endpoints: the UDP flows keep their addresses, docs/core.md "Original-direction hit"
+//   step 1), so every frame takes the route to its flow's own address (stale.ts keptRoute). The
+//   route table is a node's: --neighbours host routes (its pods; none of them a backend) before
+//   --node-routes /24s (one per node's pod CIDR, in a shuffled order; the backends' are among
+//   them), as the compiler writes them (longest prefix first).
 // Frames are 60-byte IPv4/UDP with correct checksums, refilled into the slots by the host before
 // each process() call; only process() is timed.
 import { spawnSync } from 'node:child_process';
@@ -40,6 +48,9 @@ const phase = opt('phase', 'both');
 const fixedBatches = opt('batches', undefined) === undefined ? 0 : Number(opt('batches'));
 const seconds = Number(opt('seconds', 2));
 const masq = flag('masq');
+const replies = flag('replies');
+const neighbours = Number(opt('neighbours', 110));
+const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
 
@@ -102,6 +113,7 @@ const perf = (cmd) => {
 };
 
 const ip4 = (a, b, c, d) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+const ipv4Int = (s) => { const [a, b, c, d] = s.split('.').map(Number); return ip4(a, b, c, d); };
 const vipOf = (s) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
@@ -123,6 +135,22 @@ function buildIr(m) {
       port: 53, proto: 'UDP', flags: masq ? L.FEF_MASQUERADE : 0, affinityTimeoutMs: 0, sourceRanges: [], backends: ids, maglev });
   }
   return { frontends, backends, routes: [], snatV4: masq ? '192.168.255.1' : undefined };
+}
+
+/** `ir` once every backend left (the frontends keep their ports without endpoints), with a node's
+ * route table: host routes of its pods (10.200.x.y, no backend among them), then one /24 per
+ * node (10.128.0.0/24 + i), shuffled; backend k (10.128.0.0 + k) is in node route k >> 8. */
+function keptIr(base) {
+  const mac = { dstMac: '02:00:00:00:be:02', srcMac: '02:00:00:00:00:bb' };
+  const routes = [];
+  for (let i = 0; i < neighbours; i++) routes.push({ prefix: `${intToIp((ip4(10, 200, 0, 0) + i) >>> 0)}/32`, outPort: 1, ...mac });
+  const order = Array.from({ length: nodeRoutes }, (_, i) => i);
+  let a = 7;
+  for (let i = order.length - 1; i > 0; i--) { a = (a * 1103515245 + 12345) >>> 0; const j = a % (i + 1); [order[i], order[j]] = [order[j], order[i]]; }
+  for (const i of order) routes.push({ prefix: `${intToIp((ip4(10, 128, 0, 0) + i * 256) >>> 0)}/24`, outPort: 1, ...mac });
+  const frontends = new Map();
+  for (const [id, f] of base.frontends) frontends.set(id, { ...f, backends: [], maglev: new Uint32Array(0) });
+  return { frontends, backends: new Map(), routes, snatV4: base.snatV4 };
 }
 
 function csum(u8, start, end, initial) {
@@ -166,7 +194,7 @@ const now = () => (1000 + (performance.now() - t0)) >>> 0;
 function setup(path) {
   const core = Core.create({
     batchMax: BATCH, slotSize: 2048, flows: ct, wasmPath: path,
-    capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: 16 },
+    capacities: { frontends: services, backends: services * endpoints, maglevWords: services * m, cidrs: 16, routes: neighbours + nodeRoutes + 16 },
     timeouts: { udpMs: 0x7fffffff, udpRepliedMs: 0x7fffffff },
   });
   core.applyIr(ir);
@@ -187,6 +215,12 @@ function setup(path) {
     const n = Math.min(BATCH, flows - base);
     for (let i = 0; i < n; i++) fill(i, estRegion + (base + i) * STRIDE);
     core.process(n, now());
+  }
+  if (replies) { // each flow's reply (backend -> client, or -> the SNAT address and port) in its place
+    for (const fl of core.flows({ includeExpired: true })) {
+      const f = (ipv4Int(fl.client) - ip4(100, 64, 0, 0)) >>> 0;
+      writeFrame(u8, estRegion + f * STRIDE, ipv4Int(fl.backend), ipv4Int(fl.natSource ?? fl.client), fl.backendPort, fl.natSourcePort ?? fl.clientPort);
+    }
   }
   return { core, fill, estRegion, newRegion, g: () => core.counters().global, path: path ?? 'build/core.wasm' };
 }
@@ -211,7 +245,9 @@ const summary = (st) => ({ frames: st.frames, ns_per_frame: +(Number(st.ns) / st
   median_mpps: +(1e3 / median(st.perBatch)).toFixed(3) });
 const limitNs = BigInt(Math.round(seconds * 1e9));
 
-if (phase === 'est' || phase === 'both') {
+if (phase === 'kept') for (const c of cores) c.core.applyIr(keptIr(ir));
+
+if (phase === 'est' || phase === 'both' || phase === 'kept') {
   const perm = new Uint32Array(flows);
   for (let i = 0; i < flows; i++) perm[i] = i;
   let a = 42;
@@ -230,9 +266,11 @@ if (phase === 'est' || phase === 'both') {
     batches++;
   }
   perf('disable');
-  const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames }));
-  report.est = res[0];
-  if (abPath) report.est_b = res[1];
+  const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames,
+    forward_fraction: (c.g().forward - before[ci].forward) / st[ci].frames }));
+  const name = phase === 'kept' ? 'kept' : 'est';
+  report[name] = res[0];
+  if (abPath) report[`${name}_b`] = res[1];
 }
 
 if (phase === 'new' || phase === 'both') {
@@ -257,5 +295,5 @@ if (phase === 'new' || phase === 'both') {
   report.new = res[0];
   if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq, wasm: cores[0].path, ab: abPath };
+report.args = { services, endpoints, flows, ct, masq, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}) };
 console.log(JSON.stringify(report));

@@ -274,3 +274,92 @@ test('a kept flow whose Service is gone and whose frontend id now names another 
   t.is(run(t, s, [fromClient('PA')], 2002)[0].trace.front, 1);
   t.is(flowOf(s).frontendId, 1);
 });
+
+// The frontend half of the same rule, for a flow whose backend stays: a Service deleted and
+// re-created with a new ClusterIP (or another Service given its frontend id) may keep the same pod
+// and backend id, so the open connection goes on to its backend as before — but its frontend id
+// names another (VIP, port) now, whose counters and traces must not carry the old address's
+// traffic (stale.ts heldFrontId; the conntrack listing alike).
+test('a flow whose backend stays but whose Service was re-created at a new ClusterIP (its frontend id reused): forwarded to its backend, traced, counted and listed without a frontend', (t) => {
+  const s = corePair(ir([a]), OPTS);
+  t.is(run(t, s, [fromClient('S')], 1000)[0].p.dst, OLD);
+  t.is(run(t, s, [fromPod('SA')], 1001)[0].reason, 'fwd_reply');
+  const moved = (id) => mkIr({ frontends: [frontend({ id, addr: '10.96.0.9', port: 80, proto: 'TCP' }, [a])], backends: [a], routes: [OLD_ROUTE] });
+  let now = 1002;
+  for (const [what, next, id] of [['the same id at a new ClusterIP', moved(1), 1], ['a new id at a new ClusterIP, the old id free', moved(2), 2]]) {
+    flip(s, next);
+    const before = s.core.counters();
+    const [r] = run(t, s, [fromClient('A')], now++);
+    t.is(r.reason, 'fwd_nat', what);
+    t.is(r.p.dst, OLD, `${what}: the connection goes on to its backend`);
+    t.is(r.outPort, a.outPort, `${what}: by the backend's next hop (it has not left)`);
+    t.is(r.trace.backend, 1, what);
+    t.is(r.trace.front, 0, `${what}: frontend id 1 is not the old ClusterIP's any more`);
+    t.is((r.trace.stages & L.TS_BACKEND_LEFT), 0, what);
+    const [back] = run(t, s, [fromPod('PA')], now++);
+    t.is(back.reason, 'fwd_reply', what);
+    t.is(back.trace.front, 0, what);
+    t.is(back.trace.backend, 1, what);
+    const after = s.core.counters();
+    t.is(after.frontends[id].packets, before.frontends[id].packets, `${what}: the new frontend counts none of it`);
+    t.is(after.backends[1].packets, before.backends[1].packets + 2, `${what}: its backend counts it`);
+    t.like(flowOf(s), { frontendId: 0, backendId: 1 }, what);
+    t.falsy(flowOf(s).backendLeft, what);
+  }
+  // the Service at its old address again: the flow is its frontend's once more
+  flip(s, ir([a]));
+  t.is(run(t, s, [fromClient('A')], now)[0].trace.front, 1);
+  t.is(flowOf(s).frontendId, 1);
+});
+
+// A flow short-circuited from an externalTrafficPolicy Local frontend to its cluster front carries
+// the cluster front's id while its VIP is the external one: still its frontend (no service lookup
+// finds the id under the VIP, the external frontend names it as its cluster front).
+test('a pod\'s flow through an externalTrafficPolicy Local LoadBalancer IP, short-circuited to the ClusterIP\'s endpoints, stays counted under the ClusterIP frontend', (t) => {
+  const LB = '198.51.100.1';
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const lbIr = (lbAddr) => mkIr({
+    frontends: [svc([a]), frontend({ id: 2, kind: 'LoadBalancer', addr: lbAddr, port: 80, proto: 'TCP', flags: L.FEF_EXTERNAL | L.FEF_POLICY_DROP, clusterFront: 1 }, [])],
+    backends: [a], routes: [OLD_ROUTE, { prefix: '10.0.0.0/24', ...none, localSource: 'pod' }],
+  });
+  const s = corePair(lbIr(LB), OPTS);
+  const toLb = (flags) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: LB, proto: 'TCP', sport: 1000, dport: 80, flags });
+  const [syn] = run(t, s, [toLb('S')], 1000);
+  t.is(syn.p.dst, OLD);
+  t.is(syn.trace.front, 1, 'the cluster front');
+  const [ack] = run(t, s, [toLb('A')], 1001);
+  t.is(ack.trace.front, 1, 'a hit on it: still the ClusterIP frontend');
+  t.is(flowOf(s).frontendId, 1);
+  // the LoadBalancer IP gone (the ClusterIP stays): the flow's VIP names no frontend, id 1 is the ClusterIP's
+  flip(s, lbIr('198.51.100.2'));
+  t.is(run(t, s, [toLb('A')], 1002)[0].trace.front, 0);
+  t.is(flowOf(s).frontendId, 0);
+});
+
+// The route a kept flow takes is remembered per address while the tables are unchanged
+// (assembly/route-cache.ts, stamped with CFG_TABLE_EPOCH): every table publish must make it look
+// again — also two publishes between two packets, which leave the same table set in force with
+// other routes at the remembered position.
+test('a kept flow follows every route change, also two generations between two of its packets', (t) => {
+  const { s } = established(t);
+  const rt = (prefix, outPort) => ({ prefix, outPort, dstMac: MAC.rtDst, srcMac: MAC.rtSrc });
+  const send = (now) => run(t, s, [fromClient('PA')], now)[0];
+  t.is(send(2000).outPort, OLD_ROUTE.outPort);
+  t.is(send(2001).outPort, OLD_ROUTE.outPort, 'remembered');
+  flip(s, ir([b], { routes: [rt(`${OLD}/32`, 7)] }));
+  t.is(send(2002).outPort, 7, 'a new route for the address');
+  flip(s, ir([b], { routes: [rt('10.1.0.0/24', 4)] }));
+  t.is(send(2003).outPort, 4, 'the host route gone: the pod CIDR\'s');
+  flip(s, ir([b], { routes: [] }));
+  t.is(send(2004).reason, 'drop_backend_unreachable', 'no route');
+  flip(s, ir([b], { routes: [rt(`${OLD}/32`, 7)] }));
+  t.is(send(2005).outPort, 7);
+  // two generations between two packets: the same table set is in force again, and the first
+  // route entry (where the old route was) is another address's now
+  flip(s, ir([b], { routes: [rt('10.1.0.0/24', 4)] }));
+  flip(s, ir([b], { routes: [rt('10.9.9.9/32', 5), rt(`${OLD}/32`, 8)] }));
+  const r = send(2006);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.outPort, 8, 'the address\'s own route, not the entry it used to be at');
+  t.is(r.p.dst, OLD);
+});

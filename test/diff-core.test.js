@@ -71,8 +71,10 @@ const irArb = fc.record({
   localDetector: fc.constantFrom(undefined, 'cidr', 'cidr', 'port'),
 });
 
-/** Ir from a generated description. `dropBackends` removes some backends (a later generation). */
-function buildIr(d, dropMask = 0) {
+/** Ir from a generated description. `dropMask` removes some backends, `rotate` hands every
+ * frontend id to another frontend (a later generation: Services re-created elsewhere, their ids
+ * reused, while their backends stay). */
+function buildIr(d, dropMask = 0, rotate = 0) {
   const frontends = [], backends = [];
   let feId = 1, beId = 1;
   d.services.forEach((svc, s) => {
@@ -123,6 +125,10 @@ function buildIr(d, dropMask = 0) {
   );
   const snat = d.node === 'none' ? SNAT : NODE_SNAT;
   const hairpin = d.node === 'clientHairpin' && !(dropMask & 0x8000);
+  if (rotate % frontends.length) {
+    const moved = (id) => ((id - 1 + rotate) % frontends.length) + 1;
+    for (const f of frontends) { f.id = moved(f.id); if (f.clusterFront) f.clusterFront = moved(f.clusterFront); }
+  }
   return mkIr({ frontends, backends, routes, snatV4: d.snatV4 ? snat[4] : undefined, snatV6: d.snatV6 ? snat[6] : undefined,
     hairpinV4: hairpin ? HAIRPIN[4] : undefined, hairpinV6: hairpin ? HAIRPIN[6] : undefined });
 }
@@ -138,7 +144,7 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stray'), fam: fc.constantFrom(4, 6), dst: fc.constantFrom('route', 'noroute', 'vipOtherPort', 'icmpEcho'), sport: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('junk'), bytes: fc.uint8Array({ minLength: 0, maxLength: 80 }), base: fc.nat(), cut: fc.nat(), flip: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('time'), ms: fc.constantFrom(1, 500, 1500, 2600, 3500, 7000, 20000) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('gen'), dropMask: fc.nat(0xffff) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('gen'), dropMask: fc.nat(0xffff), rotate: fc.constantFrom(0, 0, 1, 2) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dry') }) },
   // a datagram in 2-4 fragments toward a frontend or back from a flow's backend (docs/core.md
@@ -321,7 +327,7 @@ function runProperty(t, opts, arb, numRuns, seed) {
       for (const op of ops) {
         if (op.kind === 'dry') { dryRun = true; continue; }
         if (op.kind === 'time') { now += op.ms; continue; }
-        if (op.kind === 'gen') { ir = buildIr(d, op.dropMask); core.applyIr(ir); model.setIr(ir); continue; }
+        if (op.kind === 'gen') { ir = buildIr(d, op.dropMask, op.rotate); core.applyIr(ir); model.setIr(ir); continue; }
         if (op.kind === 'flush') { core.ctFlush(); model.flush(); continue; }
         // frames of one batch are built against the model state before the batch
         frames.push(...framesFor(op, ir, model, recent));

@@ -73,31 +73,46 @@ function ring(): void {
   Atomics.notify(bell, B_SEQ);
 }
 
-/** Starts the worker if it is not running (no-op once it failed to start). */
-export function startMaglevWorker(): void { ensureWorker(); }
+/** Starts the worker if it is not running (no-op once it failed to start); returns the thread
+ * this call started, or null (one ran already, or none could start). Whoever started it for a
+ * start that then failed stops it again (stopMaglevWorker with that thread): unref'd, it would
+ * not keep the process alive, but it would stay in a process that goes on (a supervisor that
+ * retries, a test). */
+export function startMaglevWorker(): Worker | null {
+  if (worker || workerFailed) return null;
+  return ensureWorker();
+}
 
 /** Whether the worker is running (tests). */
 export function maglevWorkerRunning(): boolean { return worker !== null; }
 
 function ensureWorker(): Worker | null {
   if (worker || workerFailed) return worker;
+  let w: Worker | null = null;
   try {
-    worker = new Worker(new URL('./maglev-worker.js', import.meta.url), { workerData: { bell: bell.buffer } });
-    worker.unref();
-    worker.on('error', () => { worker = null; workerFailed = true; });
-    worker.on('exit', () => { worker = null; });
+    w = new Worker(new URL('./maglev-worker.js', import.meta.url), { workerData: { bell: bell.buffer } });
+    w.unref();
+    const started = w;
+    // a thread that failed is terminated, not only forgotten (an error may come before it exits);
+    // only the pool's current thread is cleared: an old one's late exit must not orphan a new one
+    started.on('error', () => { if (worker === started) worker = null; workerFailed = true; void started.terminate().catch(() => undefined); });
+    started.on('exit', () => { if (worker === started) worker = null; });
+    worker = started;
   } catch {
     workerFailed = true;
-    worker = null;
+    if (w) void w.terminate().catch(() => undefined);
   }
   return worker;
 }
 
-/** Stops the worker (tests; a process never needs to: the worker is unref'd). */
-export async function stopMaglevWorker(): Promise<void> {
+/** Stops the worker — `only`: only if it is still that thread (what startMaglevWorker returned to
+ * a start that failed). Tests, and a daemon start that failed; a running process never needs to:
+ * the worker is unref'd. A compile holding jobs meanwhile fills them itself (its watchdog). */
+export async function stopMaglevWorker(only?: Worker): Promise<void> {
   const w = worker;
+  if (!w || (only && w !== only)) return;
   worker = null;
-  if (w) await w.terminate();
+  await w.terminate();
 }
 
 /** What claims a compile's jobs: it is sent PoolMessages (the pool's worker). */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
-import type { Ir, Proto } from '../ir/ir.js';
+import { PROTO_NUMBER, type Ir, type Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
@@ -297,7 +297,15 @@ export class Core {
   }
 
   cfg32(off: number): number { return this.dv.getUint32(this.map.cfg + off, true); }
-  setCfg32(off: number, v: number): void { this.dv.setUint32(this.map.cfg + off, v >>> 0, true); }
+  /** Stores a CONFIG word. Storing CFG_GEN or a CFG_TABLESETn_OFF publishes tables: CFG_TABLE_EPOCH
+   * changes with it, so what the core caches of the active set (assembly/route-cache.ts) is
+   * looked up again. */
+  setCfg32(off: number, v: number): void {
+    this.dv.setUint32(this.map.cfg + off, v >>> 0, true);
+    if (off === L.CFG_GEN || off === L.CFG_TABLESET0_OFF || off === L.CFG_TABLESET1_OFF) {
+      this.dv.setUint32(this.map.cfg + L.CFG_TABLE_EPOCH, (this.dv.getUint32(this.map.cfg + L.CFG_TABLE_EPOCH, true) + 1) >>> 0, true);
+    }
+  }
 
   /** Milliseconds on the core clock (u32, wraps after 49 days; the core compares wrap-safely). */
   now(): number { return (performance.now() - this.t0) >>> 0; }
@@ -528,11 +536,10 @@ export class Core {
     // "Original-direction hit"; `backend` above), and the id it was created with may name another
     // backend by now: listed as backend id 0 and backendLeft, as the core traces it
     if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
-    if (info.backendId === 0) {
-      info.backendLeft = true;
-      // and once its Service port is gone too, its frontend id may name another frontend
-      if (!this.idNamesFront(info.frontendId, e, family)) info.frontendId = 0;
-    }
+    if (info.backendId === 0) info.backendLeft = true;
+    // once its Service port is gone (or re-created at another address), its frontend id may name
+    // another frontend, whatever became of its backend
+    if (!this.idNamesFront(info.frontendId, e, family, info.vip)) info.frontendId = 0;
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
@@ -549,16 +556,21 @@ export class Core {
     return formatAddr(a.bytes, a.family) === addr;
   }
 
-  /** Whether frontend `id` is, in the generation in force, the frontend of the (VIP, port,
-   * protocol) of flow entry `e` or that frontend's cluster front (assembly/stale.ts heldFrontId).
-   * The index is built once per generation, when a listed flow's backend left. */
-  private idNamesFront(id: number, e: number, family: 4 | 6): boolean {
+  /** Whether frontend `id` is, in the generation in force, a frontend of the (VIP, port,
+   * protocol) of flow entry `e` (`vip` its canonical text): the one the service map has for it or
+   * that frontend's cluster front, else one whose own key it is (a ClusterPolicy frontend's;
+   * assembly/stale.ts heldFrontId). The index is built once per generation. */
+  private idNamesFront(id: number, e: number, family: 4 | 6, vip: string): boolean {
+    if (id === 0) return false;
     if (this.frontIndexGen !== this.generation || !this.frontIndex) {
       this.frontIndex = frontendIndex(this.tables.ir);
       this.frontIndexGen = this.generation;
     }
-    const fid = this.frontIndex.get(this.u8[e + L.CT_PROTO])?.get(addrPortKey(this.u8, e + L.CT_VIP, family, this.dv.getUint16(e + L.CT_VPORT, true)));
-    return fid !== undefined && id !== 0 && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id);
+    const proto = this.u8[e + L.CT_PROTO], vport = this.dv.getUint16(e + L.CT_VPORT, true);
+    const fid = this.frontIndex.get(proto)?.get(addrPortKey(this.u8, e + L.CT_VIP, family, vport));
+    if (fid !== undefined && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id)) return true;
+    const own = this.tables.ir.frontends.get(id);
+    return !!own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && formatAddr(parseAddr(own.addr).bytes, family) === vip;
   }
   private frontIndexGen = -1;
   private frontIndex: FrontendIndex | null = null;

@@ -55,6 +55,10 @@ export interface DaemonOptions {
   /** Test hook: the control plane starts restoring once this resolves (workers that resumed from
    * their table images forward meanwhile; the others stay held). */
   restoreHold?: () => Promise<void>;
+  /** Test hook: called right before the daemon queues its first NodeConfig program, with the
+   * control plane and the node config as the daemon builds it (test/daemon-first-program.test.js
+   * queues an apply ahead of that program). */
+  beforeFirstProgram?: (core: ControlPlaneCore, nodeConfig: () => Record<string, unknown>) => void;
 }
 
 export interface RunningDaemon {
@@ -89,6 +93,22 @@ const SYNC_THREADS_AFTER_MS = 500;
 function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  // a first start boots the Maglev thread before anything can fail: a start that fails stops the
+  // thread it started (each other failure path closes what it opened)
+  const boot: StartThreads = { maglev: Promise.resolve(null) };
+  try {
+    return await startDaemonWith(cfg, opts, boot);
+  } catch (e) {
+    const w = await boot.maglev;
+    if (w) await (await import('../compiler/maglev-pool.js')).stopMaglevWorker(w).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** The threads a daemon start booted early (startDaemon stops them when the start fails). */
+interface StartThreads { maglev: Promise<import('node:worker_threads').Worker | null> }
+
+async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: StartThreads): Promise<RunningDaemon> {
   const startedAt = performance.now();
   // The threads a large sync needs — the compile's Maglev thread, the store's writer thread with
   // its connection — each take ~80 ms of CPU to boot (~150–200 ms on a loaded node), and started
@@ -101,8 +121,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
   // nice from the thread that starts it, and the main thread's is set only once the workers exist.
   const syncThreadsAtStart = !cfg.controlNice && !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
-  const startMaglevThread = (): void => { void import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => undefined); };
-  if (syncThreadsAtStart) startMaglevThread();
+  const startMaglevThread = (): Promise<import('node:worker_threads').Worker | null> => import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => null);
+  if (syncThreadsAtStart) boot.maglev = startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   let daemon: RunningDaemon | undefined;
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
@@ -445,6 +465,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
     if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone });
+    opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();
     await checkpointer.restoreFlows(dataplane, images);
@@ -524,7 +545,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   if (!syncThreadsAtStart) {
     setTimeout(() => {
       if (stopping) return;
-      startMaglevThread();
+      void startMaglevThread();
       saved.store.prestartWriter();
     }, SYNC_THREADS_AFTER_MS).unref();
   }

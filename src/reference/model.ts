@@ -329,10 +329,14 @@ class Tables {
   /** The flow's backend id while it names the flow's backend (backendHolds), else 0. Mirrors
    * assembly/stale.ts heldBackendId. */
   heldBackendId(fl: ModelFlow): number { return this.backendHolds(fl) ? fl.backendId : 0; }
-  /** The frontend id of a hit on a flow whose backend left: its own while the frontend its (VIP,
-   * port, protocol) names is it or has it as cluster front, else 0. Mirrors assembly/stale.ts
+  /** The frontend id a hit on flow fl is traced and counted under: its own while that frontend
+   * names the flow's (VIP, port, protocol, family), or while the frontend the service map has
+   * for that key is it or has it as cluster front; else 0 (the Service port is gone or was
+   * re-created elsewhere; the id may name another frontend). Mirrors assembly/stale.ts
    * heldFrontId. */
   heldFrontId(fl: ModelFlow): number {
+    const own = this.fronts.get(fl.front);
+    if (own && own.f.family === fl.family && own.f.port === fl.vport && own.protoNum === fl.proto && eqBytes(own.addr, fl.vip)) return fl.front;
     const fv = this.svc.get(svcKey(fl.vip, fl.vport, fl.proto, fl.family));
     if (!fv) return 0;
     return fv.f.id === fl.front || (fv.f.clusterFront ?? 0) === fl.front ? fl.front : 0;
@@ -743,13 +747,14 @@ export class ReferenceModel {
     }
     t.stages |= L.TS_CT_HIT_ORIG;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
-    t.flow = fl.index; t.front = fl.front; t.backend = fl.backendId;
+    // core: pipeline.ts hitOrig — the flow's frontend id only while it is still its frontend's
+    t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
-    this.countFrontBackend(fl.front, fl.backendId, x.len);
+    this.countFrontBackend(t.front, fl.backendId, x.len);
   }
 
   /** Core: pipeline.ts hitLeft — a TCP/SCTP flow whose backend left, translated as created and
@@ -800,8 +805,8 @@ export class ReferenceModel {
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
-    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
+    t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (this.live) {
       if (p.proto === 6) {
@@ -1053,8 +1058,8 @@ export class ReferenceModel {
     t.ct = hit.dir ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG;
     t.select = L.TRSEL_EXISTING;
     // core: icmp.ts — the flow's backend id only while it names the flow's backend
-    t.flow = fl.index; t.front = fl.front; t.backend = this.tables.heldBackendId(fl);
-    if (t.backend === 0) { t.stages |= L.TS_BACKEND_LEFT; t.front = this.tables.heldFrontId(fl); }
+    t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
+    if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) { this.drop(x, L.REASON_DROP_TTL_EXCEEDED); return true; }
     let inner: { src?: Uint8Array; sport?: number; dst?: Uint8Array; dport?: number };
     let oSrc: Uint8Array | undefined, oDst: Uint8Array | undefined;
