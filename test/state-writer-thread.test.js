@@ -373,6 +373,21 @@ function failRevisionReads(s) {
   return fault;
 }
 
+test('a commit begun after the stage answered is posted to the thread within the commit() call (the caller\'s synchronous work after it does not hold it back)', async (t) => {
+  const dir = stateDir(t);
+  const s = stagingStore(t, dir);
+  s.prestartWriter();
+  const staged = s.stage({ upsert: [{ kind: 'Service', key: 'shop/api', raw: svc('api', '10.96.0.11') }], remove: [] });
+  await withTimeout(s.writerThreadForTests.idle()); // (the stage answered)
+  const w = s.writerThreadForTests.threadForTests;
+  const posted = [], post = w.postMessage.bind(w);
+  w.postMessage = (m, tr) => { posted.push(m.op); return post(m, tr); };
+  const committing = staged.commit();
+  t.deepEqual(posted, ['commit'], 'the COMMIT went to the thread before commit() returned');
+  t.is((await withTimeout(committing)).rows, 1);
+  t.deepEqual(storedRows(dir), ['Service shop/api']);
+});
+
 test('a commit whose answer cannot be read, but which the thread made durable, is reported committed', async (t) => {
   const dir = stateDir(t);
   const s = stagingStore(t, dir);

@@ -415,13 +415,18 @@ export class StateStore {
     const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
       undefined, typeof text === 'string' ? undefined : text.buffer);
     const thread = writer.threadNo; // the transaction lives in that thread's connection
-    staged.catch(() => undefined); // answered through commit(); an aborted write's failure is moot
+    // answered through commit(); an aborted write's failure is moot. Its answer kept: a commit
+    // begun once the stage answered is posted within the commit() call, not after an `await` — a
+    // caller that begins the commit and then works on (an apply preparing its answer) would hold
+    // the thread's COMMIT back until that work is done
+    let stagedStats: { rows: number; bytes: number } | null = null;
+    staged.then((r) => { stagedStats = r; }, () => undefined);
     let settled = false;
     return {
       commit: async () => {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
-        const stats = await staged;
+        const stats = stagedStats ?? await staged;
         try { await writer.request({ op: 'commit' }, thread); } catch (e) {
           // (a commit never sent: nothing was committed)
           if (e instanceof NotSentError) throw e;
