@@ -26,6 +26,7 @@ import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flo
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
+import { routeCacheEpoch } from "./route-cache";
 
 // Keeps the prefetch loads alive: a value that depends on all of them, stored where the optimizer
 // cannot prove it unread.
@@ -324,6 +325,7 @@ function laterFragment(f: usize, fr: Frame): void {
 export function processBatch(n: u32, now: u32): void {
   loadConfig();
   loadTableSet();
+  routeCacheEpoch();
   const traceFlags = config().trace;
   const traceOn = (traceFlags & L.TRACE_ON) != 0;
   const live = (traceFlags & L.TRACE_DRY_RUN) == 0;

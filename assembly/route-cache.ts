@@ -8,8 +8,10 @@
 // A direct-mapped table of ROUTE_CACHE_SLOTS entries in static memory, keyed by (address,
 // family), each stamped with CFG_TABLE_EPOCH: the host changes that word whenever it publishes
 // tables (the only way the active set's routes change), so an entry holds exactly while the
-// tables it was looked up in are in force. A slot another address took is looked up again. Kept
-// flows to one pod share an entry. Not state: the answer is the scan's, whoever asked (a dry run
+// tables it was looked up in are in force. The word counts up and wraps after 2^32 publishes, when
+// an old stamp would match again: a batch that sees it lower than the last batch did empties the
+// cache (routeCacheEpoch; 128 KiB cleared once per 2^32 publishes). A slot another address took
+// is looked up again. Kept flows to one pod share an entry. Not state: the answer is the scan's, whoever asked (a dry run
 // may fill it too). Cost on a hit: an address hash and a 16-byte compare.
 import * as L from "./layout";
 import { Route } from "./records";
@@ -28,6 +30,16 @@ const CACHE: usize = memory.data(<i32>(ROUTE_CACHE_SLOTS * RC_SIZE), 64);
 
 /** Empties the cache (init: a core whose host starts its epochs again). */
 export function routeCacheClear(): void { memory.fill(CACHE, 0, ROUTE_CACHE_SLOTS * RC_SIZE); }
+
+let gSeenEpoch: u32 = 0;   // CFG_TABLE_EPOCH of the last batch
+
+/** Once per batch, after loadConfig: an epoch below the last batch's went round past 0 (the host
+ * only counts up, far fewer than 2^31 times between two batches), so entries stamped a round ago
+ * could match again with other tables in force: the cache is emptied. */
+export function routeCacheEpoch(): void {
+  if (gTableEpoch < gSeenEpoch) routeCacheClear();
+  gSeenEpoch = gTableEpoch;
+}
 
 /** routeLookup(addr, family), remembered while the tables are unchanged. */
 export function cachedRouteLookup(addr: usize, family: u32): Route | null {

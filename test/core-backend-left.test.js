@@ -363,3 +363,25 @@ test('a kept flow follows every route change, also two generations between two o
   t.is(r.outPort, 8, 'the address\'s own route, not the entry it used to be at');
   t.is(r.p.dst, OLD);
 });
+
+// The stamp is a u32 the host counts up at every publish: after 2^32 publishes it comes round to
+// a value an entry still holds, whose route index then names another route (or none). The core
+// empties the cache when the word goes down (it wrapped). 2^32 publishes are simulated by writing
+// the word the host's counter would hold: near the top, a batch, then round to the entry's stamp.
+test('a remembered route does not come back when the table epoch wraps round to its stamp', (t) => {
+  const { s } = established(t);
+  const epoch = () => s.core.cfg32(L.CFG_TABLE_EPOCH);
+  const setEpoch = (v) => s.core.dv.setUint32(s.core.map.cfg + L.CFG_TABLE_EPOCH, v >>> 0, true);
+  const rt = (prefix, outPort) => ({ prefix, outPort, dstMac: MAC.rtDst, srcMac: MAC.rtSrc });
+  t.is(run(t, s, [fromClient('PA')], 2000)[0].outPort, OLD_ROUTE.outPort);
+  const stamp = epoch();
+  // the counter near its top: a batch sees it (a new connection, to the endpoint in force)
+  setEpoch(0xfffffff0);
+  flip(s, ir([b], { routes: [rt('10.9.9.9/32', 5), rt(`${OLD}/32`, 8)] }));
+  t.is(run(t, s, [fromClient('S', { sport: 2000 })], 2001)[0].p.dst, NEW);
+  // ... and round past 0 to the stamp of the remembered entry, these routes in force
+  setEpoch(stamp);
+  const [r] = run(t, s, [fromClient('PA')], 2002);
+  t.is(r.reason, 'fwd_nat');
+  t.is(r.outPort, 8, 'the address\'s own route, not the entry at the remembered position');
+});

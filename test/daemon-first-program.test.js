@@ -16,7 +16,7 @@ import { startDaemon } from '../dist/src/daemon/daemon.js';
 
 const root = canUseNetns();
 
-(root ? test : test.skip)('an apply queued ahead of the daemon\'s first NodeConfig program keeps its node addresses: the program is built at its turn', async (t) => {
+(root ? test : test.skip)(`an apply queued ahead of the daemon's first NodeConfig program keeps its node addresses: the program is built at its turn${root ? '' : ' (skipped: needs root and ip: the TAP port goes in a network namespace)'}`, async (t) => {
   const lab = new NetnsLab('fp');
   const dir = mkdtempSync(join(tmpdir(), 'wdp-firstprog-'));
   let daemon;
