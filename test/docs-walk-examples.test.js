@@ -290,7 +290,8 @@ serial('dual-stack NodePort: IPv6 from outside at the node\'s IPv6 address, masq
   // every backend resolved to a port (its neighbour learned or probed), as `wdp get backends` shows
   for (let i = 0; i < 50; i++) {
     const b = JSON.parse((await wdp(['get', 'backends', '--service', 'default/ds', '-o', 'json'])).stdout);
-    if (b.items.length === 6 && b.items.every((x) => x.outPort !== null)) break;
+    // (3 pods x 2 families x 2 target ports: 12 backends)
+    if (b.items.length === 12 && b.items.every((x) => x.outPort !== null)) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   const v6 = await addressesOf(t, topo.ns.remote, `http://[${NODE_V6}]:30091/`, 6);

@@ -7,7 +7,7 @@
 // the daemon has arrived by then.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
 import { rootGate, buildTopology, startPods, startDaemon, destroyTopology, curlOk, api, WDP, waitFor } from './lib/topology.js';
@@ -83,10 +83,21 @@ serial('with node.addresses configured a restart forwards from its table image; 
   t.is(await stop(), 0);
   t.true(existsSync(join(topo.config.stateDir, 'tables.0.img')));
   await double('PUT', '/api/v1/nodes/node-a', nodeObject('10.244.9.0/24', 'zone-b'));
-  // the control plane held back 3 s: the Node read in the background since the start has arrived
-  // by its first program, which carries it already (before the API listens, before the watcher)
-  process.env.WDP_TEST_RESTORE_DELAY_MS = '3000';
-  try { await startDaemon(topo); } finally { delete process.env.WDP_TEST_RESTORE_DELAY_MS; }
+  // the control plane held back (WDP_TEST_RESTORE_HOLD_FILE) until the double answered the Node read
+  // started with the daemon: it has arrived by the first program, which carries it already (before
+  // the API listens, before the watcher)
+  const gets = async () => (await double('GET', '/__double/stats')).gets?.nodes ?? 0;
+  const getsBefore = await gets();
+  const hold = join(topo.config.stateDir, '..', `restore-hold-${process.pid}`);
+  writeFileSync(hold, '');
+  process.env.WDP_TEST_RESTORE_HOLD_FILE = hold;
+  const started = startDaemon(topo);
+  delete process.env.WDP_TEST_RESTORE_HOLD_FILE;
+  try {
+    await waitFor('the Node read at start answered', async () => (await gets()) > getsBefore, 30000);
+    await new Promise((r) => setTimeout(r, 200)); // (its answer parsed by the daemon)
+  } finally { rmSync(hold, { force: true }); }
+  await started;
   st = status();
   t.like(st.restore.images[0], { worker: 0, used: true }, JSON.stringify(st.restore.images));
   const log = topo.daemonLog;
