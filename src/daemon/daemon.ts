@@ -155,7 +155,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
     nodeReadAtStart = needNode;
     const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
-    if (!needNode) void kube.readNodeOnce(kc, cfg.node.name, log).then((n) => { nodeEarly = n; });
+    // (logged when it lands: test/restart-image-kube.test.js holds the restore until it has)
+    if (!needNode) {
+      void kube.readNodeOnce(kc, cfg.node.name, log).then((n) => {
+        nodeEarly = n;
+        if (n) log.info({ podCIDRs: n.podCIDRs, zone: n.zone }, 'the Node read at start');
+      });
+    }
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
     if (node?.zone) nodeZone = node.zone;

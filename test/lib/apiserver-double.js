@@ -84,7 +84,7 @@ export class ApiServerDouble {
     this.bookmarkIntervalMs = bookmarkIntervalMs;
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, gets: {}, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -252,7 +252,6 @@ export class ApiServerDouble {
       }
       if (isWatch) return this.watch(req, res, r, url);
       if (r.name) {
-        this.stats.gets[r.resource] = (this.stats.gets[r.resource] ?? 0) + 1; // (a single object's GET)
         const o = this.state[r.resource].get(keyOf(r.resource, r.namespace, r.name));
         return o ? this.send(res, 200, o) : this.send(res, 404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`));
       }
