@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { startControlPlane } from './lib/server.js';
-import { StoreWriterThread } from '../dist/src/state/store-writer.js';
+import { NotSentError, StoreWriterThread } from '../dist/src/state/store-writer.js';
 import { StateStore, StoreStateUncertain } from '../dist/src/state/store.js';
 
 function stateDir(t) {
@@ -547,18 +547,35 @@ test('a request the writer thread cannot read: it drops its staged write, says w
   t.notThrows(() => db.exec("INSERT INTO meta (key, value) VALUES ('x', 'y')"));
 });
 
-test('the writer thread\'s reason for exiting is what the requests in flight are rejected with', async (t) => {
+/** A StoreWriterThread of its own on an empty store, closed when the test ends. */
+function bareWriter(t) {
   const dir = stateDir(t);
   const s = new StateStore(dir);
   s.open();
   s.close();
   const writer = new StoreWriterThread({ path: join(dir, 'state.db'), busyTimeoutMs: 200, cacheKiB: 1024 });
   t.teardown(() => writer.close());
+  return writer;
+}
+
+test('the writer thread\'s reason for exiting is what the requests in flight are rejected with', async (t) => {
+  const writer = bareWriter(t);
   const pending = writer.request(oneRow('shop/web'));
   const w = writer.threadForTests;
   // what the thread posts before it exits when it could not read a request, then its exit
   w.emit('message', { id: 0, ok: false, error: 'a request to the thread could not be read: simulated' });
   await w.terminate();
   await t.throwsAsync(withTimeout(pending), { message: /the store writer thread stopped \(a request to the thread could not be read: simulated\): nothing of the write was kept/ });
+  t.false(writer.busy);
+});
+
+test('a writer thread that failed with an error keeps that reason once it exited: a later commit for its write names it, not the exit code', async (t) => {
+  const writer = bareWriter(t);
+  const pending = writer.request(oneRow('shop/web'));
+  const w = writer.threadForTests, thread = writer.threadNo;
+  w.emit('error', new Error('simulated: the thread threw'));
+  await t.throwsAsync(withTimeout(pending), { message: /stopped \(simulated: the thread threw\)/ });
+  await w.terminate(); // (its 'exit' follows the error)
+  await t.throwsAsync(writer.request({ op: 'commit' }, thread), { instanceOf: NotSentError, message: /stopped before the commit \(simulated: the thread threw\)/ });
   t.false(writer.busy);
 });

@@ -135,14 +135,19 @@ export class StoreWriterThread {
       if (!pending.size) w.unref();
       if (r.ok) p.resolve({ rows: r.rows, bytes: r.bytes }); else p.reject(new Error(r.error));
     });
-    // why the thread is being stopped, when this side stops it (an unreadable message): what the
-    // requests in flight are rejected with once it exited
+    // why the thread stopped: the first reason given (its last words, an unreadable message, an
+    // error), which its 'exit' that follows keeps — what the requests in flight are rejected with
     let stopping: string | null = null;
-    const fail = (why: string) => {
+    /** The thread is no longer used for new requests; it counts as busy until its 'exit'. */
+    const detach = (why: string): string => {
+      stopping ??= why;
       if (this.worker === w) this.worker = null;
-      this.exiting.add(w); // (until its 'exit')
-      this.lastStop = stopping ?? why;
-      for (const p of pending.values()) p.reject(new Error(`the store writer thread stopped (${stopping ?? why}): nothing of the write was kept`));
+      this.exiting.add(w);
+      return this.lastStop = stopping;
+    };
+    const fail = (why: string) => {
+      const reason = detach(why);
+      for (const p of pending.values()) p.reject(new Error(`the store writer thread stopped (${reason}): nothing of the write was kept`));
       pending.clear();
     };
     // A message that cannot be deserialised, either way, leaves a request that nothing answers
@@ -151,10 +156,7 @@ export class StoreWriterThread {
     // commit whose answer was lost is told apart by the store: StateStore.stage) — and the next
     // write starts a new thread. The thread's side says so before it exits (THREAD_LOST_REQUEST).
     w.on('messageerror', (e) => {
-      stopping ??= `an answer of the thread could not be read: ${(e as Error).message}`;
-      if (this.worker === w) this.worker = null;
-      this.exiting.add(w);
-      this.lastStop = stopping;
+      detach(`an answer of the thread could not be read: ${(e as Error).message}`);
       void w.terminate().catch(() => undefined);
     });
     w.on('error', (e) => fail((e as Error).message));
