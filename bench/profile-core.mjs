@@ -81,7 +81,7 @@ if (flag('cycles')) {
     const hdr = spawnSync('perf', ['report', '-i', data, '--stdio', '--header-only'], { encoding: 'utf8' }).stdout;
     const unit = /name = cpu-clock/.test(hdr) ? 'ns_on_cpu' : /name = cycles/.test(hdr) ? 'cycles' : event;
     const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', '--sort', 'sym', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0);
+    const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0) + (out.kept?.frames ?? 0);
     const fns = {};
     let total = 0;
     for (const x of rep.stdout.matchAll(/^\s*(\d+)\s+\[\.\] JS:wasm-function\[(\d+)\]/gm)) {
