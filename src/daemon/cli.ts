@@ -55,7 +55,7 @@ export function registerDaemonCommands(program: Command): void {
       process.on('SIGINT', () => onSignal('SIGINT'));
       process.on('SIGTERM', () => onSignal('SIGTERM'));
       try {
-        // test hook (test/restart-image-daemon.test.js): the control plane restores only once this
+        // test hook (test/restart-image-daemon.test.js, restart-image-kube.test.js): the control plane restores only once this
         // file is gone (at most a minute later), however slowly a loaded machine runs the test
         const holdFile = process.env.WDP_TEST_RESTORE_HOLD_FILE;
         const restoreHold = holdFile ? () => holdWhileExists(holdFile, 60_000) : undefined;
