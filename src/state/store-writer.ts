@@ -35,6 +35,11 @@ export type WriterReply = { id: number; ok: true; rows: number; bytes: number } 
 /** A request that was never sent to a thread (it stopped before): whatever it asked did not happen. */
 export class NotSentError extends Error {}
 
+/** A request in flight to a thread that stopped (`reason`: why) before it answered. */
+export class ThreadStoppedError extends Error {
+  constructor(readonly reason: string) { super(`the store writer thread stopped (${reason}): nothing of the write was kept`); }
+}
+
 type Pending = { resolve(r: { rows: number; bytes: number }): void; reject(e: Error): void };
 
 export class StoreWriterThread {
@@ -147,7 +152,7 @@ export class StoreWriterThread {
     };
     const fail = (why: string) => {
       const reason = detach(why);
-      for (const p of pending.values()) p.reject(new Error(`the store writer thread stopped (${reason}): nothing of the write was kept`));
+      for (const p of pending.values()) p.reject(new ThreadStoppedError(reason));
       pending.clear();
     };
     // A message that cannot be deserialised, either way, leaves a request that nothing answers

@@ -30,7 +30,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSy
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
-import { NotSentError, StoreWriterThread } from './store-writer.js';
+import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
 import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
@@ -437,7 +437,7 @@ export class StateStore {
             // not known: say so, and settle it before the next write (the caller refuses the
             // change, so a durable commit is undone then: the store ends as the caller's state)
             this.unsettled = { revision, undo: undo?.() ?? null, durable: false };
-            throw new StoreStateUncertain(`the store's state is uncertain: ${(e as Error).message.replace(/: nothing of the write was kept$/, '')} after the commit was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
+            throw new StoreStateUncertain(`the store's state is uncertain: ${e instanceof ThreadStoppedError ? `the store writer thread stopped (${e.reason})` : (e as Error).message} after the commit was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
               'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
           }
           if (now !== `${this.rev!.id}:${revision}`) throw e;
