@@ -6,16 +6,15 @@ import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient, BODY_SLICE } from '../dist/src/cli/client.js';
+import { EventEmitter } from 'node:events';
+import { ApiClient, BODY_SLICE, writeBody } from '../dist/src/cli/client.js';
 
 /** A server on a unix socket that answers each request with what it received: the body's text,
  * its byte count and the announced Content-Length. `slow`: it pauses the request now and then. */
 async function echoServer(t, slow = false) {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-client-body-'));
   const sock = join(dir, 'api.sock');
-  const heads = [];
   const server = createServer((req, res) => {
-    heads.push(process.hrtime.bigint());
     const chunks = [];
     let n = 0;
     req.on('data', (c) => {
@@ -30,7 +29,7 @@ async function echoServer(t, slow = false) {
   });
   await new Promise((r) => server.listen(sock, r));
   t.teardown(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
-  return { client: new ApiClient({ server: `unix:${sock}`, timeoutMs: 60_000 }), heads };
+  return { client: new ApiClient({ server: `unix:${sock}`, timeoutMs: 60_000 }) };
 }
 
 test('a body of several slices arrives as given, a surrogate pair across a slice boundary included', async (t) => {
@@ -57,4 +56,22 @@ test('small and empty bodies are sent as before', async (t) => {
   t.deepEqual(await client.call('POST', '/x', '{"a":1}'), { text: '{"a":1}', bytes: 7, announced: 7 });
   t.deepEqual(await client.call('POST', '/x', ''), { text: '', bytes: 0, announced: 0 });
   t.deepEqual(await client.call('GET', '/x'), { text: '', bytes: 0, announced: null });
+});
+
+test('a large body goes in slices of at most BODY_SLICE characters, the next one only once a full socket drained', (t) => {
+  // (a request stand-in: what writeBody calls, recorded)
+  const req = new EventEmitter();
+  const writes = [];
+  let full = true, ended = false;
+  req.write = (chunk) => { writes.push(chunk); return !full; };
+  req.end = () => { ended = true; };
+  const body = 'x'.repeat(3 * BODY_SLICE + 5);
+  writeBody(req, body);
+  t.is(writes.length, 1, 'nothing more written until the socket drains');
+  t.false(ended);
+  full = false;
+  req.emit('drain');
+  t.deepEqual(writes.map((w) => w.length), [BODY_SLICE, BODY_SLICE, BODY_SLICE, 5]);
+  t.is(writes.join(''), body);
+  t.true(ended);
 });
