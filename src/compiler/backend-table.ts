@@ -124,18 +124,9 @@ export class BackendTable implements IrRecords<IrBackend> {
    * typed columns carved from `alloc` when given. */
   grow(slots: number, alloc?: SlabAllocator): void { if (slots > 1) this.reserve(Math.min(slots - 1, 0xffffff), alloc); }
 
-  /** Stores one backend from its parts, no object: putRun() of one row (a scratch run reused). */
-  put(id: number, owner: PortOwner, addr: string, family: Family, port: number, state: number, hop: number, nodeName: string | undefined, zone: string | undefined): void {
-    const one = this.one;
-    one.id[0] = id; one.addr[0] = addr; one.family[0] = family; one.port[0] = port; one.state[0] = state;
-    one.hop[0] = this.hops[hop] ?? null; one.ep[0].nodeName = nodeName; one.ep[0].zone = zone;
-    try { this.putRun(owner, one); } finally { one.addr[0] = ''; one.hop[0] = null; one.ep[0].nodeName = undefined; one.ep[0].zone = undefined; }
-  }
-  private readonly one = { n: 1, id: [0], addr: [''], family: [4] as Family[], port: [0], state: [0], hop: [null] as Array<NextHop | null>, ep: [{ nodeName: undefined as string | undefined, zone: undefined as string | undefined }] };
-
   /** Stores a service port's backends, rows 0 .. run.n - 1 of `run` (the compiler's candidates):
-   * the one write of the columns (put() is a run of one row). The chunk, the last label and the
-   * last next hop are kept in locals: put() once made five calls per backend — calls that cost
+   * the one write of the columns (set() is a run of one row). The chunk, the last label and the
+   * last next hop are kept in locals: a put() per backend once made five calls — calls that cost
    * while the compiler's code is not optimised yet (a daemon's one full sync, mostly). Every id is
    * checked: a RangeError for one that is not an integer in 1..16777215, before anything of the
    * run is written after it. */
@@ -162,9 +153,14 @@ export class BackendTable implements IrRecords<IrBackend> {
     // one owner object per set() unless the id keeps its owner (an update of the same backend)
     const c = this.chunks[id >>> CHUNK_BITS], cur = c !== undefined && id >= 1 ? c.owner[id & MASK] : undefined;
     const owner = cur !== undefined && cur.service === b.service && cur.portName === b.portName ? cur : { service: b.service, portName: b.portName };
-    this.put(id, owner, b.addr, b.family, b.port, b.state, this.hopOf(b.outPort, b.dstMac, b.srcMac), b.nodeName, b.zone);
+    // putRun() of one row (a scratch run reused): the columns have one write
+    const one = this.one;
+    one.id[0] = id; one.addr[0] = b.addr; one.family[0] = b.family; one.port[0] = b.port; one.state[0] = b.state;
+    one.hop[0] = this.hops[this.hopOf(b.outPort, b.dstMac, b.srcMac)]; one.ep[0].nodeName = b.nodeName; one.ep[0].zone = b.zone;
+    try { this.putRun(owner, one); } finally { one.addr[0] = ''; one.hop[0] = null; one.ep[0].nodeName = undefined; one.ep[0].zone = undefined; }
     return this;
   }
+  private readonly one = { n: 1, id: [0], addr: [''], family: [4] as Family[], port: [0], state: [0], hop: [null] as Array<NextHop | null>, ep: [{ nodeName: undefined as string | undefined, zone: undefined as string | undefined }] };
 
   delete(id: number): boolean {
     if (!this.has(id)) return false;

@@ -167,9 +167,9 @@ export class MaglevJobs {
     return this.inUsed;
   }
 
-  /** Backend j's start and step — or its IPv4 address (as int32) and port for a job published
-   * with `keys` — at `at` = reserve()'s answer. */
+  /** Backend j's start and step at `at` = reserve()'s answer. */
   setBackend(at: number, j: number, pos: number, skip: number): void { this.posIn[at + j] = pos; this.skipIn[at + j] = skip; }
+  /** Backends 0 .. n-1's IPv4 addresses (as int32) and ports at `at`, for a job published with `keys`. */
   setKeys(at: number, n: number, v4: number[], ports: number[]): void {
     const posIn = this.posIn, skipIn = this.skipIn;
     for (let j = 0; j < n; j++) { posIn[at + j] = v4[j] | 0; skipIn[at + j] = ports[j]; }

@@ -131,10 +131,10 @@ function hashUnits(n: number, hashOut: Uint32Array): void {
 export interface MaglevJobQueue {
   /** A job's index for a table over n backends, or -1 when the queue is full (filled here). */
   reserve(n: number, table: Uint8Array | Uint16Array | Uint32Array): number;
-  /** Backend j of job `at`: its permutation's start and step, or (keys) its IPv4 address and port. */
+  /** Backend j of job `at`: its permutation's start and step (a job published without `keys`). */
   setBackend(at: number, j: number, pos: number, skip: number): void;
-  /** Backends 0 .. n-1 of job `at` as keys: IPv4 addresses (int32) and ports — setBackend for
-   * each, in one call (a call per backend costs while the compiler's code is not optimised). */
+  /** Backends 0 .. n-1 of job `at` as keys (a job published with `keys`): IPv4 addresses (int32)
+   * and ports, in one call (a call per backend costs while the compiler's code is not optimised). */
   setKeys(at: number, n: number, v4: number[], ports: number[]): void;
   /** Hands job `at` over: its table is out[off .. off + m). */
   publish(at: number, n: number, m: number, out: Uint8Array | Uint16Array | Uint32Array, off: number, keys: boolean): void;

@@ -18,9 +18,6 @@
 import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type FrontendKind, type IrFrontend, type Proto } from '../ir/ir.js';
 import { checkId } from '../ir/id-map.js';
 
-/** Where a frontend's Maglev words and source-range CIDRs are (range allocator offsets). */
-export interface FrontPlacement { maglevOff: number; maglevLen: number; cidrOff: number; cidrLen: number }
-
 const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
 
 /** Ids k * 4096 .. k * 4096 + 4095 of every column. */
