@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keepsAnyway, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -42,10 +42,12 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     be = backendHolds(e);
     // the backend left the endpoints: an open TCP/SCTP connection (a UDP flow of a port with
     // nothing serving) stays on its address, as the kernel's conntrack keeps it under kube-proxy;
-    // a new SYN on its tuple re-selects (below). One service lookup serves both the keep test
-    // and the trace's frontend (or, a UDP flow that re-selects, the re-selection): the flow's
-    // (VIP, port, protocol) is this packet's destination.
+    // a new SYN on its tuple re-selects (below). A TCP/SCTP flow needs no service lookup but the
+    // one heldFrontId makes when its frontend entry does not name it. For a UDP flow one lookup
+    // serves the keep test and the trace's frontend (or the re-selection): the flow's (VIP,
+    // port, protocol) is this packet's destination.
     if (be == null && !pureSyn(fr)) {
+      if (keepsAnyway(e)) { hitLeft(f, fr, flow, heldFrontId(e)); return; }
       const fid = flowFrontLookup(e);
       if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontIdOf(e, fid)); return; }
       front = fid;
