@@ -22,7 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keepsAnyway, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -42,10 +42,12 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     be = backendHolds(e);
     // the backend left the endpoints: an open TCP/SCTP connection (a UDP flow of a port with
     // nothing serving) stays on its address, as the kernel's conntrack keeps it under kube-proxy;
-    // a new SYN on its tuple re-selects (below). One service lookup serves both the keep test
-    // and the trace's frontend (or, a UDP flow that re-selects, the re-selection): the flow's
-    // (VIP, port, protocol) is this packet's destination.
+    // a new SYN on its tuple re-selects (below). A TCP/SCTP flow needs no service lookup but the
+    // one heldFrontId makes when its frontend entry does not name it. For a UDP flow one lookup
+    // serves the keep test and the trace's frontend (or the re-selection): the flow's (VIP,
+    // port, protocol) is this packet's destination.
     if (be == null && !pureSyn(fr)) {
+      if (keepsAnyway(e)) { hitLeft(f, fr, flow, heldFrontId(e)); return; }
       const fid = flowFrontLookup(e);
       if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontIdOf(e, fid)); return; }
       front = fid;
@@ -71,20 +73,33 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
     }
     return;
   }
-  fr.stages |= L.TS_CT_HIT_ORIG;
+  // the flow's frontend id, while it is still its frontend's (a Service re-created with a new
+  // ClusterIP may leave the backend in place and hand the id to another frontend)
+  const bid = e.backendId;
+  if (!hitOrigBegin(fr, flow, heldFrontId(e), bid, L.TS_CT_HIT_ORIG)) return;
+  if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  hitOrigForward(f, fr, e, bid, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
+}
+
+/** The trace fields of an original-direction hit on flow `flow`, traced under frontend `front`
+ * and backend `bid` with `stages`; false (the frame dropped) when its TTL is spent. */
+@inline function hitOrigBegin(fr: Frame, flow: u32, front: u32, bid: u32, stages: u32): bool {
+  fr.stages |= stages;
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
-  // the flow's frontend id, while it is still its frontend's (a Service re-created with a new
-  // ClusterIP may leave the backend in place and hand the id to another frontend)
-  fr.front = heldFrontId(e);
-  const bid = e.backendId;
+  fr.front = front;
   fr.backend = bid;
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
-  if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return false; }
+  return true;
+}
+
+/** An original-direction hit on flow e forwarded: state, the flow's translation, out of port
+ * `out` to next hop dstMac from srcMac, counted under fr.front and backend `bid`. */
+@inline function hitOrigForward(f: usize, fr: Frame, e: CtFlow, bid: u32, dstMac: usize, srcMac: usize, out: u32): void {
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
-  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
+  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, dstMac, srcMac, out);
   countFrontBackend(fr.front, bid, <u32>fr.len);
 }
 
@@ -96,18 +111,10 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * Service port is gone too: stale.ts heldFrontIdOf). */
 function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   const e = flowAt(flow);
-  fr.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
-  fr.ct = <u8>L.TRCT_HIT_ORIG;
-  fr.select = <u8>L.TRSEL_EXISTING;
-  fr.flow = flow;
-  fr.front = front;
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  if (!hitOrigBegin(fr, flow, front, 0, L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT)) return;
   const rt = keptRoute(e);
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
-  if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
-  const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
-  fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, rt.dstMacPtr, rt.srcMacPtr, <u32>rt.outPort);
-  countFrontBackend(fr.front, 0, <u32>fr.len);
+  hitOrigForward(f, fr, e, 0, rt.dstMacPtr, rt.srcMacPtr, <u32>rt.outPort);
 }
 
 @inline function hitReply(f: usize, fr: Frame, flow: u32): void {

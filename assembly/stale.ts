@@ -14,9 +14,10 @@
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
 // opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
-// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost: one service lookup and a
-// route-cache lookup per packet of such flows only (the route scan once per address and table
-// generation: route-cache.ts).
+// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost per packet of such flows
+// only: a route-cache lookup (the route scan once per address and table generation:
+// route-cache.ts), and a service lookup for a UDP flow (whether its port serves) or a TCP/SCTP
+// one whose frontend entry no longer names it (heldFrontId).
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
@@ -125,9 +126,14 @@ import { cachedRouteLookup } from "./route-cache";
  * flow's flowFrontLookup (for a UDP flow that does not keep its address: the frontend it
  * re-selects on). */
 @inline export function keepsAddress(e: CtFlow, fid: u32): bool {
+  return keepsAnyway(e) || !hasServing(fid);
+}
+
+/** Whether flow e keeps its address whatever its port serves (keepsAddress without the service
+ * lookup): TCP and SCTP. */
+@inline export function keepsAnyway(e: CtFlow): bool {
   const proto = <u32>e.proto;
-  if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) return true;
-  return !hasServing(fid);
+  return proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
 }
 
 /** Whether fr is a pure TCP SYN (SYN without ACK, FIN or RST): a new connection. */

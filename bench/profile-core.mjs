@@ -36,6 +36,7 @@ import * as L from '../dist/assembly/layout.js';
 import { defaultMaglevSize } from '../dist/src/ir/maglev-size.js';
 import { maglevTable } from '../dist/src/compiler/maglev.js';
 import { intToIp } from '../dist/src/bench/peers/service-set.js';
+import { ipv4Value } from '../dist/src/util/addr.js';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : def; };
@@ -113,7 +114,6 @@ const perf = (cmd) => {
 };
 
 const ip4 = (a, b, c, d) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-const ipv4Int = (s) => { const [a, b, c, d] = s.split('.').map(Number); return ip4(a, b, c, d); };
 const vipOf = (s) => (ip4(10, 96, 0, 0) + s) >>> 0;
 const backendOf = (k) => (ip4(10, 128, 0, 0) + k) >>> 0;
 
@@ -218,8 +218,8 @@ function setup(path) {
   }
   if (replies) { // each flow's reply (backend -> client, or -> the SNAT address and port) in its place
     for (const fl of core.flows({ includeExpired: true })) {
-      const f = (ipv4Int(fl.client) - ip4(100, 64, 0, 0)) >>> 0;
-      writeFrame(u8, estRegion + f * STRIDE, ipv4Int(fl.backend), ipv4Int(fl.natSource ?? fl.client), fl.backendPort, fl.natSourcePort ?? fl.clientPort);
+      const f = (ipv4Value(fl.client) - ip4(100, 64, 0, 0)) >>> 0;
+      writeFrame(u8, estRegion + f * STRIDE, ipv4Value(fl.backend), ipv4Value(fl.natSource ?? fl.client), fl.backendPort, fl.natSourcePort ?? fl.clientPort);
     }
   }
   return { core, fill, estRegion, newRegion, g: () => core.counters().global, path: path ?? 'build/core.wasm' };

@@ -37,7 +37,7 @@ import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
 import { flowHash, affinityHash } from './hash.js';
-import { formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
+import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
 
@@ -92,7 +92,6 @@ function savedState(flows: Uint8Array, v: DataView, o: number): number {
   return sinceCreated > L.UDP_STREAM_MS ? st : L.CTS_UDP;
 }
 
-const canon = (addr: string): string => { const a = parseAddr(addr); return formatAddr(a.bytes, a.family); };
 /** An export in slices: a forwarding worker scans its tables a slice at a time between batches
  * instead of pausing for a whole pass (4M flows are ~400 MB to read). step() reads up to `budget`
  * entries (flow entries, then affinity slots) and says whether all have been read; each entry's
@@ -129,8 +128,8 @@ export class FlowExport {
       if (!fe || !be || ((now - dv.getUint32(a + L.AFF_LAST_SEEN, true)) >>> 0) > fe.affinityTimeoutMs) continue;
       affs.push(a);
       // the references as the Ir names them now (ids are stable while the object exists)
-      if (!this.frontends.has(front)) this.frontends.set(front, { id: front, addr: canon(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
-      if (!this.backends.has(bid)) this.backends.set(bid, { id: bid, addr: canon(be.addr), port: be.port });
+      if (!this.frontends.has(front)) this.frontends.set(front, { id: front, addr: canonicalAddr(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
+      if (!this.backends.has(bid)) this.backends.set(bid, { id: bid, addr: canonicalAddr(be.addr), port: be.port });
     }
     if (affs.length) this.affChunks.push(copyEntries(core, affs, L.AFF_SIZE, [L.AFF_LAST_SEEN], L.AFF_HASH, now));
     return this.nextFlow > map.ctFlowsMax && this.nextAff >= map.affSlots;

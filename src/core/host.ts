@@ -11,7 +11,7 @@ import { PROTO_NUMBER, type Ir, type Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
-import { formatAddr, parseAddr } from '../util/addr.js';
+import { canonicalAddr, formatAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
@@ -551,9 +551,7 @@ export class Core {
    * `port` (assembly/stale.ts backendHolds, on the compiler's view of the same tables). */
   private idNamesBackend(id: number, addr: string, port: number): boolean {
     const be = this.tables.ir.backends.get(id);
-    if (!be || be.port !== port) return false;
-    const a = parseAddr(be.addr);
-    return formatAddr(a.bytes, a.family) === addr;
+    return !!be && be.port === port && canonicalAddr(be.addr) === addr;
   }
 
   /** Whether frontend `id` is, in the generation in force, a frontend of the (VIP, port,
@@ -570,7 +568,7 @@ export class Core {
     const fid = this.frontIndex.get(proto)?.get(addrPortKey(this.u8, e + L.CT_VIP, family, vport));
     if (fid !== undefined && (fid === id || (this.tables.ir.frontends.get(fid)?.clusterFront ?? 0) === id)) return true;
     const own = this.tables.ir.frontends.get(id);
-    return !!own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && formatAddr(parseAddr(own.addr).bytes, family) === vip;
+    return !!own && own.family === family && own.port === vport && PROTO_NUMBER[own.proto] === proto && canonicalAddr(own.addr) === vip;
   }
   private frontIndexGen = -1;
   private frontIndex: FrontendIndex | null = null;

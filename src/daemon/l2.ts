@@ -19,7 +19,7 @@
 //
 // Cost: a few hundred ns of JS per slow-path frame plus an allocation for replies — fine for
 // ARP/ND rates; nothing here runs for forwarded traffic.
-import { parseAddr, formatAddr, formatMac, parseMac } from '../util/addr.js';
+import { parseAddr, formatAddr, formatMac, parseMac, canonicalAddr } from '../util/addr.js';
 import { arp, ethernet, ipPacket, neighborSolicitation, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, IPPROTO_ICMPV6 } from '../packet/build.js';
 
 export type PortRole = 'pod' | 'uplink' | 'host';
@@ -68,11 +68,8 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
   return !zero;                                             // :: is DAD
 }
 
-/** Canonical text form, so "fd00::0a" and "fd00::a" are the same key. */
-export function canonicalAddr(s: string): string {
-  const a = parseAddr(s);
-  return formatAddr(a.bytes, a.family);
-}
+/** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
+export { canonicalAddr };
 
 type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> };
 

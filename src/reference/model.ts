@@ -753,7 +753,7 @@ export class ReferenceModel {
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
-    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv);
+    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv.dstMac, bv.srcMac, bv.b.outPort);
     this.countFrontBackend(t.front, fl.backendId, x.len);
   }
 
@@ -769,10 +769,7 @@ export class ReferenceModel {
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
-    natRewrite(x.f, p, snat, fl.nport, fl.backend, fl.bport);
-    x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
-    t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
-    this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, r.outPort);
+    this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, r.dstMac, r.srcMac, r.outPort);
     this.countFrontBackend(t.front, 0, x.len);
   }
 
@@ -831,11 +828,13 @@ export class ReferenceModel {
     this.countFrontBackend(t.front, t.backend, x.len);
   }
 
-  private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, bv: BackView): void {
+  /** Core: rewrite.ts fwdOrig — out of port `out` to next hop dstMac from srcMac (the backend's
+   * hop, or for a flow whose backend left, the route's to its address). */
+  private fwdOrig(x: Frame, beAddr: Uint8Array, bport: number, snat: Uint8Array | undefined, nport: number, dstMac: Uint8Array, srcMac: Uint8Array, out: number): void {
     natRewrite(x.f, x.p, snat, nport, beAddr, bport);
-    x.f.set(bv.dstMac, 0); x.f.set(bv.srcMac, 6);
+    x.f.set(dstMac, 0); x.f.set(srcMac, 6);
     x.t.stages |= L.TS_DNAT | (snat ? L.TS_SNAT : 0);
-    this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, bv.b.outPort);
+    this.result(x, L.V_FORWARD, L.REASON_FWD_NAT, out);
   }
 
   // ---- new flows -------------------------------------------------------------------------------
@@ -1002,7 +1001,7 @@ export class ReferenceModel {
     } else {
       t.ct = L.TRCT_NONE;
     }
-    this.fwdOrig(x, bv.addr, bport, snat, nport, bv);
+    this.fwdOrig(x, bv.addr, bport, snat, nport, bv.dstMac, bv.srcMac, bv.b.outPort);
     this.countFrontBackend(f.id, bid, x.len);
   }
 

@@ -85,6 +85,12 @@ export function parseAddr(s: string): Addr {
   throw new Error(`invalid IP address: ${JSON.stringify(s)}`);
 }
 
+/** Canonical text form (RFC 5952 for IPv6), so "fd00::0a" and "fd00::a" are the same key. */
+export function canonicalAddr(s: string): string {
+  const a = parseAddr(s);
+  return formatAddr(a.bytes, a.family);
+}
+
 export function isIp(s: string): boolean { return isIPv4(s) || isIPv6(s); }
 
 export function formatAddr(bytes: Uint8Array, family: Family, off = 0): string {
