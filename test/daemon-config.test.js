@@ -145,6 +145,9 @@ test('worker tuning: busy-poll off, worker and control plane at the default nice
   t.is(c.busyPollUs, 0);
   t.is(c.workerNice, 0, 'the worker is not raised by default (docs/running.md, workerNice: it cost connection rate on a quiet node)');
   t.is(c.controlNice, 0);
+  t.is(c.helperNice, 5, 'the runtime\'s helper threads below the daemon\'s own by default (docs/running.md, helperNice)');
+  t.is(parseConfig({ ...good, helperNice: 0 }).helperNice, 0);
+  t.regex(t.throws(() => parseConfig({ ...good, helperNice: 20 }), { instanceOf: ConfigError }).message, /helperNice/);
   const d = parseConfig({ ...good, busyPollUs: 200, workerNice: -10, controlNice: -5 });
   t.is(d.busyPollUs, 200);
   t.is(d.workerNice, -10);

@@ -68,6 +68,11 @@ serial('busy-poll on, worker and control plane at raised priority: TCP and UDP f
   t.not(raised[0].tid, topo.daemon.pid, 'not the main thread');
   // and the main thread (the control plane: API, compile, store) carries controlNice
   t.is(threads.find((x) => x.tid === topo.daemon.pid)?.nice, CONTROL_NICE, JSON.stringify(threads));
+  // the runtime's helper threads (V8's platform threads among them) at helperNice (default 5),
+  // neither the main thread nor the worker
+  const helpers = threads.filter((x) => x.nice === 5);
+  t.true(helpers.length >= 4, JSON.stringify(threads));
+  t.false(helpers.some((x) => x.tid === topo.daemon.pid || x.tid === raised[0].tid), JSON.stringify(threads));
   // the daemon shares this test's session: it must leave the session's scheduling group alone
   // (src/daemon/autogroup.ts raises only a group the daemon leads)
   if (GROUP_BEFORE !== null) t.is(readFileSync('/proc/self/autogroup', 'utf8'), GROUP_BEFORE, 'the shared session group is not raised');

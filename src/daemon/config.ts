@@ -9,7 +9,7 @@
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
-//   workerRealtimePriority?, workerCpus?, controlNice,
+//   workerRealtimePriority?, workerCpus?, controlNice, helperNice,
 //   conntrack: { flows?, tcpEstablishedSeconds?, udpSeconds?, tcpHalfClosedSeconds?, checkpointSeconds? },
 //   announce: { loadBalancerIPs, externalIPs }, neighbourReachableMs
 //   kubernetes: { kubeconfig?, hostnameOverride?, minSyncPeriod, syncPeriod, clusterCIDRs,
@@ -33,6 +33,10 @@ export const BUSY_POLL_US_DEFAULT = 0;
 export const WORKER_NICE_DEFAULT = 0;
 /** controlNice when the config does not say: see docs/running.md, "Worker scheduling". */
 export const CONTROL_NICE_DEFAULT = 0;
+/** helperNice when the config does not say: the runtime's helper threads (V8's collection and
+ * compile threads) below the daemon's own, so that a change or a frame does not wait for a CPU
+ * behind a background compile (src/daemon/helper-threads.ts; docs/performance.md). */
+export const HELPER_NICE_DEFAULT = 5;
 /** SCHED_FIFO priority of the forwarding workers when the config does not say: normal scheduling.
  * A real-time worker cuts the round-trip tail on a node whose CPUs are contended but costs
  * request/response traffic most of its connection rate on a quiet one (docs/running.md, "Worker
@@ -233,6 +237,9 @@ export const daemonConfigSchema = z.object({
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
   // workerNice, what a change waits for on a busy node (docs/performance.md, "One-endpoint change: the tail is waiting for a CPU")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
+  // the runtime's helper threads (V8's garbage-collection and background-compile threads, Node's
+  // and libuv's: src/daemon/helper-threads.ts) at this nice value; below 0 needs CAP_SYS_NICE
+  helperNice: z.number().int().min(-20).max(19).default(HELPER_NICE_DEFAULT),
   // pin worker i to CPU workerCpus[i] (sched_setaffinity of the worker thread alone), one entry
   // per worker; a CPU this process may not use leaves the worker unpinned, with a warning.
   // Absent: the scheduler places the workers.

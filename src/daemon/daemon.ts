@@ -39,6 +39,7 @@ import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
 import { setThreadNice } from './thread-priority.js';
+import { setHelperThreadsNice } from './helper-threads.js';
 import { holdSessionGroup } from './autogroup.js';
 import { nativeAddon, nativeAvailable } from '../ports/native.js';
 
@@ -124,6 +125,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const startMaglevThread = (): Promise<import('node:worker_threads').Worker | null> => import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => null);
   if (syncThreadsAtStart) boot.maglev = startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
+  if (cfg.helperNice) {
+    const h = setHelperThreadsNice(cfg.helperNice);
+    if ('reason' in h) log.warn({ nice: cfg.helperNice, reason: h.reason }, 'the runtime\'s helper threads keep their default priority');
+    else log.debug({ nice: cfg.helperNice, threads: h.set }, 'helper thread priority set');
+  }
   let daemon: RunningDaemon | undefined;
   let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
   let stopping = false;

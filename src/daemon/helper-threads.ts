@@ -1,0 +1,46 @@
+// The runtime's helper threads — V8's platform threads (its parallel and concurrent garbage
+// collection, its background optimising compiles), Node's own and libuv's pool — at a lower
+// priority than the daemon's own threads (helperNice).
+//
+// Why: after a full sync V8 spends ~0.4 s of CPU compiling the functions the sync made hot, on
+// these threads, while the first one-endpoint changes run; on a 2-CPU node the forwarding worker
+// and the main thread then wait 2–10 ms for a CPU, which set the changes' p99 (docs/performance.md,
+// "One-endpoint change: the runtime's helper threads"). A helper at a higher nice still runs
+// whenever a CPU is idle; the daemon's main thread does more of a parallel collection itself when
+// the helpers are slow to start (V8's jobs are joined by the thread that posts them).
+//
+// Which threads: every thread of the process other than the main thread when this module is
+// evaluated — before the daemon starts any thread of its own (forwarding workers, the Maglev and
+// store-writer threads take their nice from the main thread that starts them, so they are not
+// touched). Node names none of them, so "existed before the daemon started a thread" is the rule.
+// Only in the process's main thread: wdp started in a worker thread (a test runner's) leaves
+// the process's threads alone.
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+import { badNice, priorityRefusal } from './thread-priority.js';
+
+/** The helper threads' ids: every thread but the main one when this module was evaluated. */
+const HELPERS: readonly number[] = isMainThread ? threadIdsBut(process.pid) : [];
+
+function threadIdsBut(main: number): number[] {
+  try { return readdirSync('/proc/self/task').map(Number).filter((t) => Number.isInteger(t) && t !== main); } catch { return []; }
+}
+
+export type HelperNiceResult = { set: number } | { set: 0; reason: string };
+
+/** Sets every helper thread's nice (those that still exist); says how many, or why none. */
+export function setHelperThreadsNice(nice: number): HelperNiceResult {
+  const bad = badNice(nice);
+  if (bad) return { set: 0, reason: bad };
+  if (!isMainThread) return { set: 0, reason: 'not the process\'s main thread: the process\'s threads are not the daemon\'s' };
+  if (!HELPERS.length) return { set: 0, reason: 'no helper threads found (/proc/self/task unreadable)' };
+  let set = 0, refused: unknown;
+  for (const tid of HELPERS) {
+    try { setPriority(tid, nice); set++; } catch (e) {
+      // a thread that ended meanwhile (ESRCH) is no failure
+      if ((e as { code?: string }).code !== 'ESRCH') refused ??= e;
+    }
+  }
+  return set || refused === undefined ? { set } : { set: 0, reason: priorityRefusal(refused) };
+}
