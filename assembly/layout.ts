@@ -491,6 +491,7 @@ export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or anoth
 export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
 export const TS_BACKEND_LEFT = 32768;    // stage: a hit on a flow whose backend left the endpoints (its id no longer names it: trace backend 0); in the original direction, kept on its own address through the routes
 export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a flow kept on the address of a backend that left (TCP/SCTP; UDP while its port serves nothing): no route reaches that address any more
+export const REASON_DROP_ICMP_STALE_FLOW = 38; // ICMP error from the client about a reply of a stale flow (SNAT address gone or changed; UDP backend left while its port serves): the flow's own next packet re-selects, an error cannot
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
 export const SM_ANY_PORT = 0;
