@@ -223,7 +223,7 @@ export const CT_LAST_SEEN = 60;  // u32 ms
 export const CT_FRONT = 64;      // u32 frontend id (= per-service counter id)
 export const CT_BACKEND_ID = 68; // u32
 export const CT_CLIENT_PORT = 72; // u16 port the client side arrived on
-export const CT_OUT_PORT = 74;   // u16 reserved: not written (nothing read it; forwarding uses the backend's current BE_OUT_PORT)
+export const CT_OUT_PORT = 74;   // u16 reserved: not written, so 0 (entries are zeroed when freed); a restore sets 0 too (src/core/flow-export.ts). Nothing reads it: forwarding uses the backend's current BE_OUT_PORT
 export const CT_CLIENT_MAC = 76; // 6 bytes
 export const CT_LOCAL_MAC = 82;  // 6 bytes
 export const CT_CREATED = 88;    // u32 ms
