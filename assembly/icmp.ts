@@ -120,9 +120,11 @@ export function icmpError(f: usize, fr: Frame): bool {
     dstMac = e.clientMacPtr; srcMac = e.localMacPtr;
   } else {
     // (b) from the client about a reply we sent it
-    // a stale flow (SNAT address gone; a UDP flow's backend gone or its id reused while its port
-    // has serving endpoints) has no path to its backend; a flow whose backend left and that
-    // keeps its address (stale.ts keepsAddress) goes to it, as its packets do
+    // a flow whose backend left and that keeps its address (stale.ts keepsAddress) goes to it, as
+    // its packets do. A stale flow (SNAT address gone; a UDP flow's backend gone or its id reused
+    // while its port has serving endpoints) has no path: its own next packet re-selects a backend,
+    // which an error cannot do. Its own reason, never drop_no_route: that one names fr.backend in
+    // D_AUX and the worker would hold the frame for a next hop that can never send it anywhere.
     const snatOk = snatHolds(e);
     const be = snatOk ? held : null;
     if (be != null) {
@@ -134,7 +136,7 @@ export function icmpError(f: usize, fr: Frame): bool {
       if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
       out = <u32>rt.outPort;
       dstMac = rt.dstMacPtr; srcMac = rt.srcMacPtr;
-    } else { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
+    } else { drop(fr, L.REASON_DROP_ICMP_STALE_FLOW); return true; }
     nIsrc = e.backendAddr; nIsport = <u32>e.bport;
     if (snatFlag) {
       nIdst = flowSnatAddr(<u32>e.flags, family); nIdport = <u32>e.nport;

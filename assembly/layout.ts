@@ -223,7 +223,7 @@ export const CT_LAST_SEEN = 60;  // u32 ms
 export const CT_FRONT = 64;      // u32 frontend id (= per-service counter id)
 export const CT_BACKEND_ID = 68; // u32
 export const CT_CLIENT_PORT = 72; // u16 port the client side arrived on
-export const CT_OUT_PORT = 74;   // u16 reserved: not written (nothing read it; forwarding uses the backend's current BE_OUT_PORT)
+export const CT_OUT_PORT = 74;   // u16 reserved: not written, so 0 (entries are zeroed when freed); a restore sets 0 too (src/core/flow-export.ts). Nothing reads it: forwarding uses the backend's current BE_OUT_PORT
 export const CT_CLIENT_MAC = 76; // 6 bytes
 export const CT_LOCAL_MAC = 82;  // 6 bytes
 export const CT_CREATED = 88;    // u32 ms
@@ -491,6 +491,7 @@ export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or anoth
 export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
 export const TS_BACKEND_LEFT = 32768;    // stage: a hit on a flow whose backend left the endpoints (its id no longer names it: trace backend 0); in the original direction, kept on its own address through the routes
 export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a flow kept on the address of a backend that left (TCP/SCTP; UDP while its port serves nothing): no route reaches that address any more
+export const REASON_DROP_ICMP_STALE_FLOW = 38; // ICMP error from the client about a reply of a stale flow (SNAT address gone or changed; UDP backend left while its port serves): the flow's own next packet re-selects, an error cannot
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.
 export const SM_ANY_PORT = 0;

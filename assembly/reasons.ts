@@ -62,6 +62,7 @@ export const REASON_TABLE: readonly ReasonInfo[] = [
   { code: L.REASON_REJECT_INVALID_PORT, verdict: 'reject', severity: 'notice', description: 'New flow to a ClusterIP on a port or protocol its Service does not define: answered with a TCP RST or an ICMP port unreachable (kube-proxy rejects invalid ClusterIP ports).' },
   { code: L.REASON_REJECT_CLUSTER_IP_PROTO, verdict: 'reject', severity: 'notice', description: 'ICMP echo (or another ICMP query the kernel tracks as new) or a protocol without ports to an allocated ClusterIP: answered with an ICMP port unreachable, as kube-proxy\'s cluster-ips check rejects it.' },
   { code: L.REASON_DROP_BACKEND_UNREACHABLE, verdict: 'drop', severity: 'notice', description: "Packet of a flow whose endpoint left the Service (an open TCP or SCTP connection; a UDP flow while its port has no serving endpoint), kept on that endpoint's address as kube-proxy's conntrack keeps it, when no route reaches that address any more (the pod is gone): dropped, so the client times out as under kube-proxy." },
+  { code: L.REASON_DROP_ICMP_STALE_FLOW, verdict: 'drop', severity: 'notice', description: "ICMP error from a client about a reply of a stale flow (its SNAT address is gone or changed; a UDP flow whose endpoint left while its port has serving endpoints): the flow's own next packet would pick a backend again, which an error cannot do, so it is dropped, never held for a next hop." },
 ];
 
 /** Reason code -> name, from the REASON_* constant names (REASON_DROP_FRAGMENT -> drop_fragment). */

@@ -167,7 +167,7 @@ import * as L from "./layout";
   front: u32;
   backendId: u32;
   clientPort: u16;
-  outPort: u16;        // reserved (CT_OUT_PORT): not written
+  outPort: u16;        // reserved (CT_OUT_PORT): not written, 0 (a restore sets 0 too)
   clientMac: u32;
   clientMacTail: u16;
   localMac: u16;

@@ -1,9 +1,10 @@
 // Stale flows (docs/core.md "Original-direction hit" step 2, assembly/stale.ts): a UDP flow whose
 // backend id now names another backend (the compiler reuses freed ids), or any flow whose SNAT
 // address is gone, is re-selected on its next client packet and never forwarded with the old
-// translation; an ICMP error about such a flow's reply is dropped. (A TCP/SCTP flow whose backend
-// left keeps its own address: core-backend-left.) Every case runs the Wasm core and the
-// reference model side by side (core = model) and checks the bytes on the wire.
+// translation; an ICMP error about such a flow's reply is dropped (drop_icmp_stale_flow, D_AUX 0:
+// never held for a next hop). (A TCP/SCTP flow whose backend left keeps its own address:
+// core-backend-left.) Every case runs the Wasm core and the reference model side by side
+// (core = model) and checks the bytes on the wire.
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
@@ -22,6 +23,8 @@ const tcp = (flags, o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, s
 const svc = (bes, flags = 0) => frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP', flags }, bes);
 const udp = (o = {}) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: o.src ?? CLIENT, dst: VIP, proto: 'UDP', sport: o.sport ?? 1000, dport: 80 });
 const usvc = (bes) => frontend({ id: 1, addr: VIP, port: 80, proto: 'UDP' }, bes);
+/** The core's D_AUX of the first frame of the last batch (docs/core.md "Batch"). */
+const aux = (s) => s.core.dv.getUint32(s.core.descOffset(0) + L.D_AUX, true);
 
 test('an id reused for a backend at another port re-selects a UDP flow (address equal, port differs)', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
@@ -96,7 +99,43 @@ test('an ICMP error from the client about a reply of a UDP flow whose backend id
   const err = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
   const b = backend({ id: 1, addr: '10.1.0.2', port: 8080 });
   flip(s, mkIr({ frontends: [usvc([b])], backends: [b], routes: [route] }));
-  t.is(run(t, s, [err], 1030)[0].reason, 'drop_no_route');
+  t.is(run(t, s, [err], 1030)[0].reason, 'drop_icmp_stale_flow');
+  t.is(aux(s), 0, 'no backend to wait for');
+});
+
+// The flow's own next packet would be re-selected (step 2); an error cannot start a flow, so it is
+// dropped under its own reason — never drop_no_route naming the flow's backend in D_AUX, which
+// would make the worker hold it for that backend's next hop (src/daemon/worker.ts), though
+// resolving it could never send the frame anywhere.
+test('an ICMP error from the client about a reply of a masqueraded flow whose SNAT address is gone or changed: drop_icmp_stale_flow, D_AUX 0, its held backend traced', (t) => {
+  for (const [what, snatV4] of [['removed', undefined], ['changed', '10.255.0.2']]) {
+    for (const outPort of [L.PORT_NONE, 2]) {
+      const a = backend({ id: 4, addr: '10.1.0.1', port: 8080 });
+      const fe = svc([a], L.FEF_MASQUERADE);
+      const s = pair(mkIr({ frontends: [fe], backends: [a], snatV4: SNAT }));
+      const [syn] = run(t, s, [tcp('S')], 1000);
+      t.is(syn.p.src, SNAT);
+      const reply = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: SNAT, proto: 'TCP', sport: 8080, dport: syn.p.sport, flags: 'SA' });
+      t.is(run(t, s, [reply], 1010)[0].reason, 'fwd_reply');
+      const quoted = B.ipPacket({ src: VIP, dst: CLIENT, proto: 'TCP', sport: 80, dport: 1000, flags: 'SA' });
+      const err = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
+      // the backend holds (same id, address, port); outPort PORT_NONE: its next hop is unresolved
+      const held = backend({ id: 4, addr: '10.1.0.1', port: 8080, outPort });
+      flip(s, mkIr({ frontends: [svc([held], L.FEF_MASQUERADE)], backends: [held], snatV4 }));
+      const m = `SNAT ${what}, out port ${outPort}`;
+      const [r] = run(t, s, [err], 1020);
+      t.is(r.verdict, 'drop', m);
+      t.is(r.reason, 'drop_icmp_stale_flow', m);
+      t.is(aux(s), 0, `${m}: D_AUX 0, never held`);
+      t.is(r.trace.ct, L.TRCT_HIT_ORIG, m);
+      t.true((r.trace.stages & L.TS_ICMP_INNER) !== 0, m);
+      t.is(r.trace.backend, 4, `${m}: the id still names the flow's backend`);
+      t.false((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, m);
+      t.is(r.trace.front, 1, m);
+      t.is(s.core.counters().reasons.drop_icmp_stale_flow, 1, m);
+      t.is(s.core.counters().global.ct_active, 1, `${m}: the flow is left for its own next packet to re-select`);
+    }
+  }
 });
 
 test('SNAT address removed: the masqueraded flow is re-selected without SNAT, its replies to the old address no longer match; restored: new flows masquerade again', (t) => {

@@ -249,6 +249,35 @@ test('what cannot be restored is counted, never thrown: expired, port gone, inva
   t.throws(() => importFlows(mkCore(newIr()), { ...recs, flows: recs.flows.subarray(1) }, PORTS_B), { message: /whole entries/ });
 });
 
+// CT_OUT_PORT is a reserved field the core never writes (nor reads): a flow it creates has 0
+// there, and an imported one must look the same, whatever the file holds — not a saved port index
+// remapped to the current port order (which turned the core's 0, saved port 0 = uplink, into 2).
+test('the reserved CT_OUT_PORT is imported as 0, as the core leaves it in a flow it creates, never remapped as a port index', (t) => {
+  /** CT_OUT_PORT of every flow in use in `core`. */
+  const outPorts = (core) => {
+    const out = [];
+    for (let f = 1; f <= core.map.ctFlowsMax; f++) {
+      const e = core.map.ctFlows + f * L.CT_SIZE;
+      if (core.dv.getUint8(e + L.CT_STATE) !== L.CTS_NONE) out.push(core.dv.getUint16(e + L.CT_OUT_PORT, true));
+    }
+    return out;
+  };
+  const a = mkCore(oldIr());
+  a.run([syn('10.0.0.5', 40000)], 1000, 0);
+  t.deepEqual(outPorts(a), [0], 'the core leaves it 0');
+  const recs = exportFlows(a, PORTS_A, 1001);
+  const rv = new DataView(recs.flows.buffer, recs.flows.byteOffset, recs.flows.byteLength);
+  t.is(rv.getUint16(L.CT_OUT_PORT, true), 0, 'saved as the core had it');
+  // 0 and 1 are port indexes of the saved run (uplink, pods: now 2 and 1), 7 none, 0xffff PORT_NONE
+  for (const saved of [0, 1, 7, L.PORT_NONE]) {
+    const flows = recs.flows.slice();
+    new DataView(flows.buffer).setUint16(L.CT_OUT_PORT, saved, true);
+    const b = mkCore(newIr());
+    t.is(importFlows(b, { ...recs, flows }, PORTS_B, 0, 5).flows, 1);
+    t.deepEqual(outPorts(b), [0], `saved ${saved}`);
+  }
+});
+
 test('a smaller table takes what fits and counts the rest as full', (t) => {
   const a = mkCore(oldIr());
   const frames = [];

@@ -177,3 +177,62 @@ test('startFromImage: a flow import that fails after the load keeps the image\'s
   t.is(r.reason, 'fwd_nat');
   t.is(conns.length, 1);
 });
+
+// Between the image's load and the catch-up apply the control plane's view of the tables (the Ir)
+// is empty while the core forwards from the image: the conntrack listing checks a flow's ids
+// against the image's own tables then, as the core does (assembly/stale.ts backendHolds,
+// heldFrontId) — the old process's listing, not every flow with ids 0 and backendLeft.
+test('while the tables are the image, the conntrack listing checks ids on the image: the old process\'s ids and backendLeft; a service filter is refused (the image has no names)', async (t) => {
+  const { Core } = await import('../dist/src/core/host.js');
+  const { backend, frontend, mkIr } = await import('./lib/packets.js');
+  const ROUTES = [
+    { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
+    { prefix: '10.244.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
+  ];
+  const b7 = backend({ id: 7, addr: '10.244.1.5', port: 8080 }), b9 = backend({ id: 9, addr: '10.244.2.5', port: 8080 });
+  const b11 = backend({ id: 11, addr: '10.244.3.5', port: 8080 }), b12 = backend({ id: 12, addr: '10.244.3.6', port: 8080 });
+  const f5 = frontend({ id: 5, addr: '10.96.0.1', port: 80 }, [b7, b9]);
+  // a NodePort with externalTrafficPolicy Local: a pod's flow is short-circuited to f5 (its cluster front)
+  const f6 = frontend({ id: 6, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 5 }, [b7]);
+  const f8 = (bes) => frontend({ id: 8, addr: '10.96.0.2', port: 80 }, bes);
+  const f10 = frontend({ id: 10, addr: '10.96.0.3', port: 80 }, [b12]);
+  const a = Core.create({ flows: 64, batchMax: 8 });
+  a.applyIr(mkIr({ frontends: [f5, f6, f8([b11]), f10], backends: [b7, b9, b11, b12], routes: ROUTES }));
+  const open = (src, dst, dport, sport) => {
+    const [r] = a.run([frame({ src, dst, proto: 'TCP', sport, dport, flags: 'S', seq: 1 })], 1000, 0);
+    t.is(r.reason, 'fwd_nat', `${src} -> ${dst}:${dport}`);
+  };
+  open(CLIENT, '10.96.0.1', 80, 1001);
+  open('10.244.1.7', '192.168.0.1', 30080, 1002);
+  open(CLIENT, '10.96.0.2', 80, 1003);
+  open(CLIENT, '10.96.0.3', 80, 1004);
+  // b11 leaves its Service, f10 is deleted with b12: their open connections are kept
+  a.applyIr(mkIr({ frontends: [f5, f6, f8([])], backends: [b7, b9], routes: ROUTES }));
+  const view = (flows) => Object.fromEntries(flows.map((f) => [`${f.client}:${f.clientPort}`, { frontendId: f.frontendId, backendId: f.backendId, backendLeft: f.backendLeft ?? false }]));
+  const before = view(a.flows({}, 1010));
+  t.like(before, {
+    [`${CLIENT}:1001`]: { frontendId: 5, backendLeft: false },
+    '10.244.1.7:1002': { frontendId: 5, backendId: 7, backendLeft: false },
+    [`${CLIENT}:1003`]: { frontendId: 8, backendId: 0, backendLeft: true },
+    [`${CLIENT}:1004`]: { frontendId: 0, backendId: 0, backendLeft: true },
+  });
+  const image = captureImage(a, WHO);
+  const saved = exportFlows(a, PORTS, 1010);
+
+  const b = Core.create({ flows: 64, batchMax: 8 });
+  const { meta, payload } = decodeImage(image);
+  const resume = new ImageResume(b, meta, payload);
+  t.is(importFlows(b, saved, PORTS, 0, 50, resume.ids()).flows, 4);
+  t.is(b.ir.frontends.size, 0, 'nothing compiled yet');
+  t.deepEqual(view(b.flows({}, 50)), before, 'the listing from the image = the old process\'s');
+  t.deepEqual(view(b.flows({ frontendId: 5 }, 50)), { [`${CLIENT}:1001`]: before[`${CLIENT}:1001`], '10.244.1.7:1002': before['10.244.1.7:1002'] });
+  t.throws(() => b.flows({ service: 'default/svc' }, 50), { message: /service.*table image/ });
+  // the catch-up: the listing checks ids on the control plane's tables again
+  b.applyIr(mkIr({ frontends: [f5, f6, f8([])], backends: [b7, b9], routes: ROUTES }));
+  t.truthy(resume.afterApply());
+  const after = view(b.flows({}, 60));
+  // (the catch-up re-finds frontends by VIP and port: the short-circuited flow's is the NodePort's now)
+  t.like(after, { ...before, '10.244.1.7:1002': { backendId: 7, backendLeft: false } });
+  t.true(after['10.244.1.7:1002'].frontendId !== 0);
+  t.is(b.flows({ service: 'default/svc' }, 60).length, 3, 'a service filter works again (f10\'s flow has no frontend)');
+});

@@ -10,7 +10,8 @@
 //   * frontend and backend ids are the compiler's, assigned afresh from the restored state;
 //     a flow's frontend is found again by its VIP, port and protocol, its backend by (service
 //     port, address, port); the affinity hash covers the frontend id, so slots move too;
-//   * port indexes follow the config order; flows are re-attached to ports by name;
+//   * port indexes follow the config order; flows are re-attached to ports by name (the client
+//     side's CT_CLIENT_PORT; the reserved CT_OUT_PORT is imported as the core's 0);
 //   * the table capacity (conntrack.flows) may differ between the two runs.
 // A wholesale copy would only be right when all of these happen to match, and the saving (a few
 // ms per 100k flows at restore) does not pay for a second, rarely exercised restore path.
@@ -237,7 +238,8 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     // to another of our addresses (keep that one)
     if (cp.savedMac.every((b, i) => e[L.CT_LOCAL_MAC + i] === b)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
     ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
-    ev.setUint16(L.CT_OUT_PORT, portMap.get(ev.getUint16(L.CT_OUT_PORT, true))?.now.index ?? L.PORT_NONE, true);
+    // reserved, never written by the core (a flow it creates has 0 there): whatever the file holds
+    ev.setUint16(L.CT_OUT_PORT, 0, true);
     ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
     ev.setUint32(L.CT_CREATED, (now - age(ev.getUint32(L.CT_CREATED, true))) >>> 0, true);
     ev.setUint32(L.CT_FRONT, front ?? 0, true);

@@ -13,6 +13,7 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
 import { canonicalAddr, formatAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
+import { SetFlowIds } from './set-flow-ids.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
 import { adviseHugePages, type HugePageStatus } from './hugepages.js';
 import {
@@ -482,6 +483,10 @@ export class Core {
     const out: FlowInfo[] = [];
     const limit = filter.limit ?? Infinity;
     const timeout = this.flowTimeouts();
+    // the image's tables carry ids, not names: until the catch-up no id can be matched to a Service
+    if (filter.service !== undefined && this.tables.fromImage) {
+      throw new Error('cannot list flows by service while forwarding from the table image of a restart: the image holds ids, not names (the control plane has not caught up yet)');
+    }
     for (let f = 1; f <= this.map.ctFlowsMax && out.length < limit; f++) {
       const info = this.flowEntry(f, now, filter.includeExpired ? undefined : timeout);
       if (!info) continue;
@@ -534,12 +539,15 @@ export class Core {
     };
     // a flow whose backend left the endpoints goes on to its own address (docs/core.md
     // "Original-direction hit"; `backend` above), and the id it was created with may name another
-    // backend by now: listed as backend id 0 and backendLeft, as the core traces it
-    if (info.backendId !== 0 && !this.idNamesBackend(info.backendId, info.backend, info.backendPort)) info.backendId = 0;
+    // backend by now: listed as backend id 0 and backendLeft, as the core traces it. While the
+    // tables are a restart's image the control plane's view is still empty: the image's own
+    // tables say it, as the core reads them (set-flow-ids.ts)
+    const image = this.imageFlowIds();
+    if (info.backendId !== 0 && !(image ? image.backendHolds(e) : this.idNamesBackend(info.backendId, info.backend, info.backendPort))) info.backendId = 0;
     if (info.backendId === 0) info.backendLeft = true;
     // once its Service port is gone (or re-created at another address), its frontend id may name
     // another frontend, whatever became of its backend
-    if (!this.idNamesFront(info.frontendId, e, family, info.vip)) info.frontendId = 0;
+    if (!(image ? image.frontHolds(e) : this.idNamesFront(info.frontendId, e, family, info.vip))) info.frontendId = 0;
     if (flags & L.CTF_SNAT) {
       info.natSource = (flags & L.CTF_HAIRPIN ? this.hairpinAddress(family) : this.snatAddress(family)) ?? '';
       info.natSourcePort = dv.getUint16(e + L.CT_NPORT, true);
@@ -572,6 +580,14 @@ export class Core {
   }
   private frontIndexGen = -1;
   private frontIndex: FrontendIndex | null = null;
+
+  /** The id checks on the active set while the tables are an image no apply has rewritten yet
+   * (TableWriter.fromImage), else null. Built once: nothing writes the tables until that apply. */
+  private imageFlowIds(): SetFlowIds | null {
+    if (!this.tables.fromImage) { this.imageIds = null; return null; }
+    return (this.imageIds ??= new SetFlowIds(this, this.map.tableSets[this.cfg32(L.CFG_GEN) & 1]));
+  }
+  private imageIds: SetFlowIds | null = null;
 
   /** The masquerade source of `family`, or null when none is set (CFG_HAS_SNAT). */
   snatAddress(family: 4 | 6): string | null {

@@ -1081,7 +1081,7 @@ export class ReferenceModel {
         const r = this.tables.keptRoute(fl);
         if (!r) { this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
         out = r.outPort; dstMac = r.dstMac; srcMac = r.srcMac;
-      } else { this.drop(x, L.REASON_DROP_NO_ROUTE); return true; }
+      } else { this.drop(x, L.REASON_DROP_ICMP_STALE_FLOW); return true; }  // a stale flow: its own packets re-select
       inner = { src: fl.backend, sport: fl.bport };
       if (snatFlag) { inner.dst = snatAddr; inner.dport = fl.nport; oSrc = snatAddr; }
       if (eqBytes(p.dst, fl.vip)) oDst = fl.backend;
