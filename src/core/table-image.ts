@@ -285,8 +285,9 @@ export interface CatchUpResult {
 /** After the first apply over an image (the control plane caught up): compares the new active set
  * with the image's (`imageBase`, still in memory: the bump allocator never reuses it) and, unless
  * they are identical, rewrites every live flow's frontend and backend ids to what the same
- * addresses are now, and re-places the affinity entries (their slot hashes the frontend id).
- * Between batches only. O(conntrack capacity + affinity slots + the used tables). */
+ * addresses are now (a flow short-circuited to its frontend's cluster front: that one's, as the
+ * core records it — Core.recordedFront), and re-places the affinity entries (their slot hashes
+ * the frontend id). Between batches only. O(conntrack capacity + affinity slots + the used tables). */
 export function catchUp(core: Core, imageBase: number, imageExtents: Array<[number, number]>): CatchUpResult {
   const t0 = performance.now();
   const ext = core.tables.imageExtents(), u8 = core.u8;
@@ -308,14 +309,17 @@ export function catchUp(core: Core, imageBase: number, imageExtents: Array<[numb
 }
 
 function remapIds(core: Core, old: SetReader, res: CatchUpResult): void {
-  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core.ir);
+  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core);
   for (let f = 1; f <= map.ctFlowsMax; f++) {
     const e = map.ctFlows + f * L.CT_SIZE;
     if (u8[e + L.CT_STATE] === L.CTS_NONE) continue;
     const family = u8[e + L.CT_FAMILY] as Family;
-    const front = ids.front(u8[e + L.CT_PROTO], u8, e + L.CT_VIP, family, dv.getUint16(e + L.CT_VPORT, true));
+    const found = ids.front(u8[e + L.CT_PROTO], u8, e + L.CT_VIP, family, dv.getUint16(e + L.CT_VPORT, true));
     const oldFront = dv.getUint32(e + L.CT_FRONT, true), oldBack = dv.getUint32(e + L.CT_BACKEND_ID, true);
-    if (front === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); continue; }
+    if (found === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); continue; }
+    // as the core records the flow: a pod's or the node's to an externalTrafficPolicy Local
+    // frontend under its cluster front (the core reads the new tables, the catch-up's apply made)
+    const front = core.recordedFront(e, found);
     const back = ids.backend(front, u8, e + L.CT_BACKEND, family, dv.getUint16(e + L.CT_BPORT, true));
     if (front !== oldFront || back !== oldBack) res.remapped++;
     dv.setUint32(e + L.CT_FRONT, front, true);
