@@ -398,15 +398,15 @@ const PORTS_ETP_B = [{ index: 2, name: 'uplink', mac: NEW_UPLINK_MAC }, { index:
  * ETP.local is on this node); `ids`: { cluster, nodePort, local, remote, policy? } — with `policy`
  * (internalTrafficPolicy Local too) the cluster front is a ClusterPolicy frontend of that id and
  * the ClusterIP holds the local endpoint only. `pods`: the pods port's index. */
-function etpIr(ids, pods) {
-  const svc = { service: 'default/etp' };
+function etpIr(ids, pods, aff = false) {
+  const svc = { service: 'default/etp', ...(aff ? { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 } : {}) };
   const local = backend({ id: ids.local, addr: ETP.local, port: 8080, outPort: pods, ...svc });
   const remote = backend({ id: ids.remote, addr: ETP.remote, port: 8080, outPort: pods, ...svc });
   const cf = ids.policy ?? ids.cluster;
   const fronts = [
     frontend({ id: ids.cluster, addr: CLUSTER_IP, port: 80, ...svc }, ids.policy ? [local] : [local, remote]),
     ...(ids.policy ? [frontend({ id: ids.policy, addr: CLUSTER_IP, port: 80, kind: 'ClusterPolicy', ...svc }, [local, remote])] : []),
-    frontend({ id: ids.nodePort, addr: NODE_IP, port: NODE_PORT, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: cf, ...svc }, [local]),
+    frontend({ id: ids.nodePort, addr: NODE_IP, port: NODE_PORT, kind: 'NodePort', clusterFront: cf, ...svc, flags: L.FEF_EXTERNAL | (svc.flags ?? 0) }, [local]),
   ];
   const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
   const routes = [
@@ -480,4 +480,43 @@ test('a flow short-circuited to its cluster front (externalTrafficPolicy Local, 
     t.is(counters[4].packets, 1, `${what}: the outside client under the NodePort`);
     t.is(b.counters().global.ct_new, 0, what);
   }
+});
+
+// With internalTrafficPolicy Local too the cluster front is the port's ClusterPolicy frontend,
+// which shares the ClusterIP's (VIP, port) but not its endpoints (every one, versus the local
+// ones): a pod short-circuited from the NodePort keys its sessionAffinity entry by the
+// ClusterPolicy frontend. A restore must put that entry back under the new ClusterPolicy
+// frontend — under the ClusterIP it would pin the pod's next ClusterIP connection to a remote
+// endpoint that internalTrafficPolicy Local excludes, and lose the NodePort pin.
+test('an affinity entry of a ClusterPolicy cluster front (both traffic policies Local) is restored under the new ClusterPolicy frontend, not the ClusterIP that shares its VIP and port', (t) => {
+  const idsA = { cluster: 1, nodePort: 2, local: 1, remote: 2, policy: 3 }, idsB = { cluster: 7, nodePort: 4, local: 9, remote: 5, policy: 11 };
+  const toNodePort = (src, sport, inPort = 1) => ({ inPort, frame: frame({ src, dst: NODE_IP, proto: 'TCP', sport, dport: NODE_PORT, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) });
+  const toClusterIP = (src, sport, inPort = 3) => ({ inPort, frame: frame({ src, dst: CLUSTER_IP, proto: 'TCP', sport, dport: 80, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) });
+  // a pod whose fresh pick (the affinity's) on the ClusterPolicy frontend is the remote endpoint
+  let pod;
+  for (let i = 2; i < 250 && !pod; i++) {
+    const scratch = mkCore(etpIr(idsA, 1, true));
+    if (parseFrame(scratch.run([toNodePort(`10.244.1.${i}`, 5000)], 1000)[0].frame).dst === ETP.remote) pod = `10.244.1.${i}`;
+  }
+  t.truthy(pod);
+  const a = mkCore(etpIr(idsA, 1, true));
+  t.is(parseFrame(a.run([toNodePort(pod, 5000)], 1000)[0].frame).dst, ETP.remote);
+  const recs = exportFlows(a, PORTS_ETP_A, 1001);
+  t.is(recs.affinity.length, L.AFF_SIZE);
+  t.deepEqual(recs.frontends, [{ id: 3, addr: CLUSTER_IP, port: 80, proto: 6, kind: 'ClusterPolicy' }]);
+
+  const b = mkCore(etpIr(idsB, 3, true));
+  t.like(importFlows(b, recs, PORTS_ETP_B, 0, 20), { flows: 1, affinity: 1, dropped: {} });
+  // the pod's next NodePort connection: the restored pin (the remote endpoint)
+  const [np] = b.run([toNodePort(pod, 6000, 3)], 30);
+  t.is(parseFrame(np.frame).dst, ETP.remote);
+  t.is(b.counters().global.aff_hit, 1, 'the pin decided');
+  // its ClusterIP connections: the local endpoint only (internalTrafficPolicy Local)
+  for (let sport = 7000; sport < 7008; sport++) t.is(parseFrame(b.run([toClusterIP(pod, sport)], 31)[0].frame).dst, ETP.local, `ClusterIP ${sport}`);
+  // internalTrafficPolicy Cluster now: no ClusterPolicy frontend, the ClusterIP (every endpoint)
+  // is the cluster front, and the entry goes there
+  const c = mkCore(etpIr({ cluster: 7, nodePort: 4, local: 9, remote: 5 }, 3, true));
+  t.like(importFlows(c, recs, PORTS_ETP_B, 0, 20), { flows: 1, affinity: 1, dropped: {} });
+  t.is(parseFrame(c.run([toNodePort(pod, 6000, 3)], 30)[0].frame).dst, ETP.remote);
+  t.is(c.counters().global.aff_hit, 1, 'the pin decided (under the ClusterIP)');
 });

@@ -23,6 +23,15 @@ const svcs = makeServiceSet({ services: 1500, endpoints: 10 });
 // the saved state in the store's order (kind, then namespace/name), as a restart reads it
 const storeOrder = (objs) => [...objs].sort((a, b) => (a.kind + ' ' + a.metadata.namespace + '/' + a.metadata.name).localeCompare(b.kind + ' ' + b.metadata.namespace + '/' + b.metadata.name));
 
+const NO_NEXT_HOP = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+/** A default route out of port 1, and the local-traffic detector's entries: the pod CIDR, and
+ * the node's own address when `node` is given. */
+const detectorRoutes = (node) => [
+  { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
+  { prefix: '10.244.0.0/16', ...NO_NEXT_HOP, localSource: 'pod' },
+  ...(node ? [{ prefix: `${node}/32`, ...NO_NEXT_HOP, localSource: 'node' }] : []),
+];
+
 const syn = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'S', seq: 1 });
 const ack = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'A', seq: 2, ack: 2 });
 const reply = (s, backendAddr, sport) => frame({ src: backendAddr, dst: CLIENT, proto: 'TCP', sport: 8080, dport: sport, flags: 'SA', seq: 9, ack: 2 });
@@ -185,10 +194,7 @@ test('startFromImage: a flow import that fails after the load keeps the image\'s
 test('while the tables are the image, the conntrack listing checks ids on the image: the old process\'s ids and backendLeft; a service filter is refused (the image has no names)', async (t) => {
   const { Core } = await import('../dist/src/core/host.js');
   const { backend, frontend, mkIr } = await import('./lib/packets.js');
-  const ROUTES = [
-    { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
-    { prefix: '10.244.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
-  ];
+  const ROUTES = detectorRoutes();
   const b7 = backend({ id: 7, addr: '10.244.1.5', port: 8080 }), b9 = backend({ id: 9, addr: '10.244.2.5', port: 8080 });
   const b11 = backend({ id: 11, addr: '10.244.3.5', port: 8080 }), b12 = backend({ id: 12, addr: '10.244.3.6', port: 8080 });
   const f5 = frontend({ id: 5, addr: '10.96.0.1', port: 80 }, [b7, b9]);
@@ -245,12 +251,7 @@ test('while the tables are the image, the conntrack listing checks ids on the im
 test('the catch-up gives a flow short-circuited to its cluster front (externalTrafficPolicy Local, a pod or the node) the new cluster front\'s id, as the core records it; an outside client\'s stays the NodePort\'s', async (t) => {
   const { Core } = await import('../dist/src/core/host.js');
   const { backend, frontend, mkIr } = await import('./lib/packets.js');
-  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
-  const ROUTES = [
-    { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
-    { prefix: '10.244.0.0/16', ...none, localSource: 'pod' },
-    { prefix: '192.168.0.1/32', ...none, localSource: 'node' },
-  ];
+  const ROUTES = detectorRoutes('192.168.0.1');
   /** ClusterIP `cf` over both endpoints, an externalTrafficPolicy Local NodePort `np` over the local one. */
   const irOf = (cf, np, localId, remoteId) => {
     const local = backend({ id: localId, addr: '10.244.1.5', port: 8080 }), remote = backend({ id: remoteId, addr: '10.244.2.5', port: 8080 });
@@ -297,4 +298,48 @@ test('the catch-up gives a flow short-circuited to its cluster front (externalTr
   t.deepEqual(hits, conns.map((c, i) => ['fwd_nat', c.dst, i < 2 ? 15 : 12]));
   t.like(b.counters().frontends, { 15: { packets: 2 }, 12: { packets: 1 } });
   t.is(b.counters().global.ct_new, 0);
+});
+
+// The same for the affinity entries the catch-up re-places: one keyed by a ClusterPolicy
+// frontend (the cluster front while both traffic policies are Local), which shares the
+// ClusterIP's (VIP, port), goes to the new ClusterPolicy frontend — under the ClusterIP, whose set
+// is the local endpoints only, it would pin the pod's ClusterIP connections to a remote one.
+test('the catch-up re-places an affinity entry of a ClusterPolicy cluster front under the new ClusterPolicy frontend, not the ClusterIP sharing its VIP and port', async (t) => {
+  const { Core } = await import('../dist/src/core/host.js');
+  const { backend, frontend, mkIr } = await import('./lib/packets.js');
+  const ROUTES = detectorRoutes();
+  const aff = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 60_000 };
+  /** ClusterIP `ci` (local endpoint), ClusterPolicy `cp` (both), externalTrafficPolicy Local NodePort `np` (local). */
+  const irOf = (ci, cp, np, localId, remoteId) => {
+    const local = backend({ id: localId, addr: '10.244.1.5', port: 8080 }), remote = backend({ id: remoteId, addr: '10.244.2.5', port: 8080 });
+    return mkIr({
+      frontends: [frontend({ id: ci, addr: '10.96.0.1', port: 80, ...aff }, [local]),
+        frontend({ id: cp, addr: '10.96.0.1', port: 80, kind: 'ClusterPolicy', ...aff }, [local, remote]),
+        frontend({ id: np, addr: '192.168.0.1', port: 30080, kind: 'NodePort', ...aff, flags: L.FEF_EXTERNAL | L.FEF_AFFINITY, clusterFront: cp }, [local])],
+      backends: [local, remote], routes: ROUTES,
+    });
+  };
+  const syn = (src, dst, dport, sport) => frame({ src, dst, proto: 'TCP', sport, dport, flags: 'S', seq: 1 });
+  // a pod whose pin (the ClusterPolicy frontend's fresh pick) is the remote endpoint
+  let pod;
+  for (let i = 2; i < 250 && !pod; i++) {
+    const s = Core.create({ flows: 64, batchMax: 8 });
+    s.applyIr(irOf(5, 6, 8, 7, 9));
+    if (parseFrame(s.run([syn(`10.244.1.${i}`, '192.168.0.1', 30080, 1000)], 1000, 0)[0].frame).dst === '10.244.2.5') pod = `10.244.1.${i}`;
+  }
+  t.truthy(pod);
+  const a = Core.create({ flows: 64, batchMax: 8 });
+  a.applyIr(irOf(5, 6, 8, 7, 9));
+  t.is(parseFrame(a.run([syn(pod, '192.168.0.1', 30080, 1000)], 1000, 0)[0].frame).dst, '10.244.2.5');
+
+  const b = Core.create({ flows: 64, batchMax: 8 });
+  const { meta, payload } = decodeImage(captureImage(a, WHO));
+  const resume = new ImageResume(b, meta, payload);
+  t.like(importFlows(b, exportFlows(a, PORTS, 1001), PORTS, 0, 50, resume.ids()), { flows: 1, affinity: 1 });
+  b.applyIr(irOf(15, 12, 3, 4, 11));
+  t.like(resume.afterApply(), { equal: false, affinity: 1, affinityDropped: 0 });
+  // the pod's next NodePort connection: its pin; its ClusterIP ones: the local endpoint only
+  t.is(parseFrame(b.run([syn(pod, '192.168.0.1', 30080, 2000)], 60, 0)[0].frame).dst, '10.244.2.5');
+  t.is(b.counters().global.aff_hit, 1, 'the pin decided');
+  for (let sport = 3000; sport < 3008; sport++) t.is(parseFrame(b.run([syn(pod, '10.96.0.1', 80, sport)], 61, 0)[0].frame).dst, '10.244.1.5', `ClusterIP ${sport}`);
 });

@@ -44,8 +44,11 @@ import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } fro
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
 
-/** A frontend an affinity record names (old id → what it was). */
-export interface FrontendRef { id: number; addr: string; port: number; proto: number }
+/** A frontend an affinity record names (old id → what it was). `kind` 'ClusterPolicy': the
+ * port's ClusterPolicy frontend (the cluster front of its externalTrafficPolicy Local frontends
+ * while internalTrafficPolicy is Local too), which shares the ClusterIP's (VIP, port) but not its
+ * endpoints; absent for every other kind (and in checkpoints written before it existed). */
+export interface FrontendRef { id: number; addr: string; port: number; proto: number; kind?: 'ClusterPolicy' }
 /** A backend an affinity record names. */
 export interface BackendRef { id: number; addr: string; port: number }
 /** A dataplane port: flows remember the port index and our MAC on the client side. */
@@ -131,7 +134,9 @@ export class FlowExport {
       if (!fe || !be || ((now - dv.getUint32(a + L.AFF_LAST_SEEN, true)) >>> 0) > fe.affinityTimeoutMs) continue;
       affs.push(a);
       // the references as the Ir names them now (ids are stable while the object exists)
-      if (!this.frontends.has(front)) this.frontends.set(front, { id: front, addr: canonicalAddr(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
+      if (!this.frontends.has(front)) {
+        this.frontends.set(front, { id: front, addr: canonicalAddr(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto], ...(fe.kind === 'ClusterPolicy' ? { kind: fe.kind } : {}) });
+      }
       if (!this.backends.has(bid)) this.backends.set(bid, { id: bid, addr: canonicalAddr(be.addr), port: be.port });
     }
     if (affs.length) this.affChunks.push(copyEntries(core, affs, L.AFF_SIZE, [L.AFF_LAST_SEEN], L.AFF_HASH, now));
@@ -291,22 +296,28 @@ export interface FlowIdLookup {
 /** Ids by what they name in the core's Ir (the restored state's compile: its ids are new).
  * Frontends by protocol, then (VIP, port) — a flow's then as the core records it
  * (Core.recordedFront: a pod's or the node's flow to an externalTrafficPolicy Local frontend is
- * its cluster front's); backends by Service port, then (address, port). Built on first use:
- * at 10k Services x 10 endpoints a key string per backend was ~100 ms of the worker, which a
- * restore with no flow or affinity entry left to place (nothing saved, or everything expired or
- * invalid) never needs; and only the Service ports a restored entry names get their (address,
- * port) map. */
+ * its cluster front's), an affinity entry's by its saved FrontendRef (a ClusterPolicy one's:
+ * the ClusterPolicy frontend of that key); backends by Service port, then (address, port).
+ * Built on first use: at 10k Services x 10 endpoints a key string per backend was ~100 ms of
+ * the worker, which a restore with no flow or affinity entry left to place (nothing saved, or
+ * everything expired or invalid) never needs; and only the Service ports a restored entry names
+ * get their (address, port) map. */
 export class IrIds implements FlowIdLookup {
   private frontIndex: Map<number, Map<number | string, number>> | null = null;
+  private policyIndex: Map<number, Map<number | string, number>> | null = null;
   private backendIndex: BackendIndex | null = null;
   private readonly frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
   private readonly ir: Ir;
   constructor(private readonly core: Core) { this.ir = core.ir; }
   private frontBy(): Map<number, Map<number | string, number>> { return this.frontIndex ??= frontendIndex(this.ir); }
   private backendsOf(fe: IrFrontend): Map<number | string, number> { return (this.backendIndex ??= new BackendIndex(this.ir)).of(fe.service, fe.portName); }
-  /** The frontend id of (protocol, address bytes at b[off], port). */
-  front(proto: number, b: Uint8Array, off: number, family: Family, port: number): number | undefined {
-    return this.frontBy().get(proto)?.get(addrPortKey(b, off, family, port));
+  /** The frontend id of (protocol, address bytes at b[off], port): the service map's — with
+   * `clusterPolicy` the ClusterPolicy frontend of that key while there is one (else the service
+   * map's: with internalTrafficPolicy Cluster now the ClusterIP is the cluster front). */
+  front(proto: number, b: Uint8Array, off: number, family: Family, port: number, clusterPolicy = false): number | undefined {
+    const key = addrPortKey(b, off, family, port);
+    const policy = clusterPolicy ? (this.policyIndex ??= frontendIndex(this.ir, true)).get(proto)?.get(key) : undefined;
+    return policy ?? this.frontBy().get(proto)?.get(key);
   }
   /** The backend id of (address bytes at b[off], port) under frontend `front`; 0 when none. */
   backend(front: number, b: Uint8Array, off: number, family: Family, port: number): number {
@@ -324,7 +335,8 @@ export class IrIds implements FlowIdLookup {
   }
   flowBackend(front: number, e: Uint8Array, family: Family, bport: number): number { return this.backend(front, e, L.CT_BACKEND, family, bport); }
   affinityFront(_savedId: number, ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined {
-    const id = ref && this.frontBy().get(ref.proto)?.get(keyOf(ref.addr, ref.port));
+    const a = ref && parseAddr(ref.addr);
+    const id = a && this.front(ref.proto, a.bytes, 0, a.family, ref.port, ref.kind === 'ClusterPolicy');
     const fe = id !== undefined ? this.ir.frontends.get(id) : undefined;
     return fe && (fe.flags & L.FEF_AFFINITY) ? { id: id!, timeoutMs: fe.affinityTimeoutMs } : undefined;
   }
