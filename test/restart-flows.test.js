@@ -520,3 +520,49 @@ test('an affinity entry of a ClusterPolicy cluster front (both traffic policies 
   t.is(parseFrame(c.run([toNodePort(pod, 6000, 3)], 30)[0].frame).dst, ETP.remote);
   t.is(c.counters().global.aff_hit, 1, 'the pin decided (under the ClusterIP)');
 });
+
+// Core.recordedFront (assembly/ct-restore.ts) must decide as newFlow does: for every flow the core
+// creates — frontends with and without a cluster front, FEF_AFFINITY_SHARED (the cluster front
+// only keys affinity), FEF_NODE_SOURCE_DROP; outside clients, pods by address and by port, the
+// node — it gives the CT_FRONT the core wrote from the service map's frontend.
+test('Core.recordedFront gives, for every flow the core creates, the frontend the core recorded it under', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 3 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 3 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [local, remote]),
+    frontend({ id: 2, addr: NODE_IP, port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_NODE_SOURCE_DROP, clusterFront: 1 }, [local]),
+    frontend({ id: 4, addr: '198.51.100.8', port: 80, kind: 'LoadBalancer', flags: L.FEF_AFFINITY | L.FEF_AFFINITY_SHARED, affinityTimeoutMs: 5000, clusterFront: 1 }, [local, remote]),
+    frontend({ id: 5, addr: '10.96.0.2', port: 80 }, [remote]),
+  ];
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 3, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.244.0.0/16', ...none, localSource: 'pod' },
+    { prefix: '0.0.0.0/0', ...none, outPort: 4, localSource: 'podPort' },
+    { prefix: `${NODE_IP}/32`, ...none, localSource: 'node' },
+  ];
+  const core = mkCore(mkIr({ frontends: fronts, backends: [local, remote], routes, snatV4: NODE_IP }));
+  const clients = [['203.0.113.9', 0], ['10.244.1.7', 0], ['172.16.0.9', 4], [NODE_IP, 0]];
+  let sport = 30000;
+  for (const [src, inPort] of clients) {
+    for (const f of fronts) {
+      const [r] = core.run([{ inPort, frame: frame({ src, dst: f.addr, proto: 'TCP', sport: sport++, dport: f.port, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) }], 1000);
+      t.is(r.reason, 'fwd_nat', `${src} -> ${f.addr}`);
+    }
+  }
+  const byKey = new Map(fronts.map((f) => [`${f.addr}:${f.port}`, f.id]));
+  const seen = [];
+  for (const fl of core.flows({}, 1000)) {
+    const e = core.map.ctFlows + fl.flow * L.CT_SIZE;
+    const recorded = core.dv.getUint32(e + L.CT_FRONT, true), found = byKey.get(`${fl.vip}:${fl.vipPort}`);
+    t.is(core.recordedFront(e, found), recorded, `${fl.client} -> ${fl.vip}`);
+    t.is(core.recordedFront(core.u8.slice(e, e + L.CT_SIZE), found), recorded, `${fl.client} -> ${fl.vip} (staged)`);
+    seen.push(`${fl.client}>${found}:${recorded}`);
+  }
+  t.is(seen.length, clients.length * fronts.length);
+  // the short-circuited ones: pods (by address and by port) to 2, 3; the node to 2 only
+  t.deepEqual(seen.filter((x) => x.split('>')[1].split(':')[0] !== x.split(':')[1]).sort(),
+    [`10.244.1.7>2:1`, `10.244.1.7>3:1`, `172.16.0.9>2:1`, `172.16.0.9>3:1`, `${NODE_IP}>2:1`].sort());
+  t.is(core.recordedFront(core.map.ctFlows + core.flows({}, 1000)[0].flow * L.CT_SIZE, 0), 0, 'no frontend: none');
+});
