@@ -3,10 +3,13 @@
 // and this inserts it through the core's own lookup, allocation and index insert: the free list,
 // the active count and the index stay exactly as if the core had created the flow. Its reply-key
 // index slot is what marks a masqueraded flow's SNAT port as taken (the port allocator probes the
-// index), so restored flows and new ones never share a port.
+// index), so restored flows and new ones never share a port. ctRecordedFront gives the host the
+// frontend id the core records such a flow under, on the tables in force.
 import * as L from "./layout";
-import { loadConfig, beginBatch, flowAt, flowSnatAddr } from "./regions";
+import { loadConfig, loadTableSet, beginBatch, flowAt, flowSnatAddr, frontendAt, tFeMax } from "./regions";
+import { CtFlow } from "./records";
 import { ctAlloc, ctLookup, idxInsert } from "./conntrack";
+import { shortCircuits, shortCircuitKind } from "./select";
 
 /** ct_restore's answer when the entry's original or reply key belongs to a live flow already. */
 export const RESTORE_CLASH: u32 = 0xffffffff;
@@ -33,4 +36,20 @@ export function ctRestore(src: usize, origHash: u32, now: u32): u32 {
   idxInsert(origHash, flow << 1);
   idxInsert(load<u32>(e, L.CT_REPLY_HASH), (flow << 1) | 1);
   return flow;
+}
+
+/** The frontend id the core records a flow like the entry at `e` under (pipeline.ts newFlow) when
+ * the service map has frontend `front` for its (VIP, port, protocol) in the table set in force:
+ * front's cluster front when front short-circuits the entry's client — its address, and the port
+ * it came in on (CT_CLIENT_PORT, as the host has it now) — else front (0 stays 0). A restore finds
+ * a saved flow's frontend by (VIP, port) and derives this, so that a pod's or the node's flow to
+ * an externalTrafficPolicy Local frontend is the cluster front's again, as it was before: counted,
+ * traced and listed under it (stale.ts heldFrontId). Costs a scan of the local-source entries. */
+export function ctRecordedFront(e: usize, front: u32): u32 {
+  loadTableSet();
+  if (front == 0 || front > tFeMax) return front;
+  const fe = frontendAt(front);
+  if (!shortCircuits(fe)) return front;
+  const f = changetype<CtFlow>(e);
+  return shortCircuitKind(fe, f.clientAddr, <u32>f.family, <u32>f.clientPort) != 0 ? fe.clusterFront : front;
 }

@@ -22,7 +22,7 @@ import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regio
 import { crcInit } from "./checksum";
 import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
-import { ctRestore } from "./ct-restore";
+import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
@@ -82,6 +82,14 @@ export function ct_active(): u32 { return flowsActive(); }
 export function ct_restore(src: usize, origHash: u32, now: u32): u32 {
   if (!gInitialized) return 0;
   return ctRestore(src, origHash, now);
+}
+
+/** The frontend id the core records a flow like the entry at `e` (CT_SIZE bytes in memory) under
+ * when the service map has frontend `front` for its (VIP, port, protocol): front's cluster front
+ * for a client it short-circuits, else front. On the table set in force. See ct-restore.ts. */
+export function ct_recorded_front(e: usize, front: u32): u32 {
+  if (!gInitialized) return front;
+  return ctRecordedFront(e, front);
 }
 
 /** Several workers on one interface: the owning worker of frames first..count-1 into D_VERDICT

@@ -9,7 +9,7 @@ import { macCopy } from "./addr";
 import { ETH_DST, ETH_SRC, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, TCP_SYN, TCP_ACK, TCP_FIN, TCP_RST } from "./net";
 import {
   gLive, loadConfig, loadTableSet, beginBatch, config, descAt, slotAt, traceAt, flowAt,
-  backendAt, frontendAt, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax, tFeMax,
+  backendAt, frontendAt, flowSnatAddr, count, countFrontBackend, setFlowsActive, gBatchMax,
 } from "./regions";
 import { Frame, frameAt, CHUNK, SPEC_FRONT, SPEC_BID, SPEC_RHASH, setResult, drop } from "./frame";
 import { parse } from "./parse";
@@ -17,7 +17,7 @@ import { prefetchChunk } from "./prefetch";
 import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
-import { svcLookup, sourceAllowed, localSource, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
+import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
 import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
@@ -177,9 +177,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   let masqLocal = false;
   const cf = fe.clusterFront;
   // with FEF_AFFINITY_SHARED the cluster front only keys the affinity entries (below)
-  if (cf != 0 && cf <= tFeMax && (flags & L.FEF_AFFINITY_SHARED) == 0) {
-    const kind = localSource(client, family, <u32>fr.inPort);
-    if (kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (flags & L.FEF_NODE_SOURCE_DROP) == 0)) {
+  if (shortCircuits(fe)) {
+    const kind = shortCircuitKind(fe, client, family, <u32>fr.inPort);
+    if (kind != 0) {
       front = cf;
       fe = frontendAt(cf);
       // the cluster front's FEF_MASQUERADE (masqueradeAll) is for traffic addressed to its

@@ -80,6 +80,25 @@ export function localSource(src: usize, family: u32, inPort: u32): u32 {
   return 0;
 }
 
+/** Whether frontend fe short-circuits in-cluster sources to its cluster front (FE_CLUSTER_FRONT,
+ * a valid id): an externalTrafficPolicy Local frontend — kube-proxy's "short-circuit pod traffic"
+ * sends pods, and the node itself, to the cluster policy chain. Not with FEF_AFFINITY_SHARED,
+ * where the cluster front only keys the affinity entries. */
+@inline export function shortCircuits(fe: Frontend): bool {
+  const cf = fe.clusterFront;
+  return cf != 0 && cf <= tFeMax && (fe.flags & L.FEF_AFFINITY_SHARED) == 0;
+}
+
+/** For a frontend that shortCircuits: the local-source kind (localSource) of a client it sends
+ * to its cluster front — RTK_LOCAL_POD (a pod), RTK_LOCAL_NODE (the node itself, unless
+ * FEF_NODE_SOURCE_DROP: the nftables proxier drops it before DNAT) — else 0 (the client keeps the
+ * frontend's own endpoints). pipeline.ts newFlow decides a new flow by it, and a restore derives
+ * the frontend a saved flow was recorded under by it (ct-restore.ts ctRecordedFront). */
+@inline export function shortCircuitKind(fe: Frontend, client: usize, family: u32, inPort: u32): u32 {
+  const kind = localSource(client, family, inPort);
+  return kind == L.RTK_LOCAL_POD || (kind == L.RTK_LOCAL_NODE && (fe.flags & L.FEF_NODE_SOURCE_DROP) == 0) ? kind : 0;
+}
+
 /** Whether addr is one of the node's own addresses: an RTK_LOCAL_NODE entry of the detector (the
  * node addresses and masquerade addresses, written after the pod entries) holds it. Linear scan
  * over a handful of entries, only for new flows in a family with a SNAT address. */

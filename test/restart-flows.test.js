@@ -382,3 +382,187 @@ test('a UDP flow saved as replied by a build before UDP streams (every answered 
   // and past the UDP timeout (30 s idle), the old record is not restored at all
   t.deepEqual(importFlows(mkCore(dns(5, [7, 8])), recs, PORTS_B, 40_000, 10).dropped, { expired: 1 });
 });
+
+// externalTrafficPolicy Local: a pod's or the node's own flow to the NodePort is short-circuited
+// to the port's cluster front (its ClusterIP, or its ClusterPolicy frontend) and recorded under
+// it (assembly/pipeline.ts newFlow); an outside client's stays the NodePort's. A restore finds the
+// NodePort by the flow's (VIP, port) and must then derive the cluster front as the core does, on
+// the new tables: the flow is counted, traced and listed under the same frontend as before.
+const NODE_IP = '192.168.0.1', NODE_PORT = 30080, CLUSTER_IP = '10.96.0.10';
+const ETP = { local: '10.244.1.5', remote: '10.244.2.5' };
+// the pods port: 1 in the old run, 3 in the new one (a pod outside the pod CIDR is known by it)
+const PORTS_ETP_A = [{ index: 0, name: 'uplink', mac: MAC.node }, { index: 1, name: 'pods', mac: MAC.beSrc }];
+const PORTS_ETP_B = [{ index: 2, name: 'uplink', mac: NEW_UPLINK_MAC }, { index: 3, name: 'pods', mac: MAC.beSrc }];
+
+/** The Ir of a Service with a ClusterIP and an externalTrafficPolicy Local NodePort (only
+ * ETP.local is on this node); `ids`: { cluster, nodePort, local, remote, policy? } — with `policy`
+ * (internalTrafficPolicy Local too) the cluster front is a ClusterPolicy frontend of that id and
+ * the ClusterIP holds the local endpoint only. `pods`: the pods port's index. */
+function etpIr(ids, pods, aff = false) {
+  const svc = { service: 'default/etp', ...(aff ? { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 } : {}) };
+  const local = backend({ id: ids.local, addr: ETP.local, port: 8080, outPort: pods, ...svc });
+  const remote = backend({ id: ids.remote, addr: ETP.remote, port: 8080, outPort: pods, ...svc });
+  const cf = ids.policy ?? ids.cluster;
+  const fronts = [
+    frontend({ id: ids.cluster, addr: CLUSTER_IP, port: 80, ...svc }, ids.policy ? [local] : [local, remote]),
+    ...(ids.policy ? [frontend({ id: ids.policy, addr: CLUSTER_IP, port: 80, kind: 'ClusterPolicy', ...svc }, [local, remote])] : []),
+    frontend({ id: ids.nodePort, addr: NODE_IP, port: NODE_PORT, kind: 'NodePort', clusterFront: cf, ...svc, flags: L.FEF_EXTERNAL | (svc.flags ?? 0) }, [local]),
+  ];
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: pods, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.244.0.0/16', ...none, localSource: 'pod' },
+    { prefix: '0.0.0.0/0', ...none, outPort: pods, localSource: 'podPort' },
+    { prefix: `${NODE_IP}/32`, ...none, localSource: 'node' },
+  ];
+  return mkIr({ frontends: fronts, backends: [local, remote], routes, snatV4: NODE_IP });
+}
+
+test('a flow short-circuited to its cluster front (externalTrafficPolicy Local, an in-cluster source) is restored under the new cluster front, as the core records it: listed, traced and counted so; it keeps its backend', (t) => {
+  const idsA = { cluster: 1, nodePort: 2, local: 1, remote: 2 };
+  const a = mkCore(etpIr(idsA, 1));
+  const toNodePort = (c, flags, inPort, dstMac = MAC.node) => ({ inPort, frame: frame({
+    src: c.src, dst: NODE_IP, proto: 'TCP', sport: c.sport, dport: NODE_PORT, flags, seq: flags === 'S' ? 1 : 2, ...(flags === 'S' ? {} : { ack: 10 }), srcMac: MAC.client, dstMac,
+  }) });
+  // a pod (pod CIDR), a pod known by its port (outside the pod CIDR), the node itself (masqueraded), an outside client
+  const clients = [
+    { name: 'pod', src: '10.244.1.7', inPort: 1, inPortB: 3 },
+    { name: 'podPort', src: '172.16.0.9', inPort: 1, inPortB: 3 },
+    { name: 'node', src: NODE_IP, inPort: 0, inPortB: 2 },
+    { name: 'outside', src: '203.0.113.9', inPort: 0, inPortB: 2 },
+  ];
+  // the in-cluster sources take a port whose flow goes to the remote endpoint (not in the NodePort's set)
+  const scratch = mkCore(etpIr(idsA, 1));
+  let now = 1000;
+  for (const c of clients) {
+    c.sport = 20000;
+    while (c.name !== 'outside' && parseFrame(scratch.run([toNodePort(c, 'S', c.inPort)], now)[0].frame).dst !== ETP.remote) c.sport++;
+    const [r] = a.run([toNodePort(c, 'S', c.inPort)], ++now);
+    t.is(r.reason, 'fwd_nat', c.name);
+    const out = parseFrame(r.frame);
+    c.backend = out.dst;
+    // the backend answers, the client acknowledges: established
+    const [back] = a.run([fromBackend(out.dst, out.src, out.sport, { srcMac: MAC.beDst })], ++now, 1);
+    t.is(back.reason, 'fwd_reply', c.name);
+    t.is(a.run([toNodePort(c, 'A', c.inPort)], ++now)[0].reason, 'fwd_nat', c.name);
+  }
+  const trace = (core, c, at, inPort, dstMac) => {
+    core.setCfg32(L.CFG_TRACE, L.TRACE_ON);
+    try {
+      const [r] = core.run([toNodePort(c, 'A', inPort, dstMac)], at);
+      return { reason: r.reason, dst: parseFrame(r.frame).dst, front: core.traceRecord(0).front, ct: core.traceRecord(0).ct };
+    } finally { core.setCfg32(L.CFG_TRACE, 0); }
+  };
+  const flowOf = (core, c, at) => core.flows({ client: c.src }, at).find((f) => f.clientPort === c.sport);
+  // live: the in-cluster sources' flows are the cluster front's, the outside client's the NodePort's
+  t.deepEqual(clients.map((c) => flowOf(a, c, now).state), ['tcp_established', 'tcp_established', 'tcp_established', 'tcp_established']);
+  t.deepEqual(clients.map((c) => flowOf(a, c, now).frontendId), [1, 1, 1, 2]);
+  t.deepEqual(clients.map((c) => trace(a, c, ++now, c.inPort).front), [1, 1, 1, 2]);
+  t.true(flowOf(a, clients[2], now).flags.includes('snat'), 'the node is masqueraded');
+  const recs = exportFlows(a, PORTS_ETP_A, ++now);
+  // only the outside client's flow went to the local endpoint (the NodePort's set)
+  t.deepEqual(clients.map((c) => c.backend), [ETP.remote, ETP.remote, ETP.remote, ETP.local]);
+
+  for (const [what, idsB, cf] of [
+    ['ClusterIP cluster front', { cluster: 7, nodePort: 4, local: 9, remote: 5 }, 7],
+    ['ClusterPolicy cluster front (internalTrafficPolicy Local now)', { cluster: 7, nodePort: 4, local: 9, remote: 5, policy: 11 }, 11],
+  ]) {
+    const b = mkCore(etpIr(idsB, 3));
+    t.deepEqual(importFlows(b, recs, PORTS_ETP_B, 0, 50), { flows: 4, affinity: 0, staleBackends: 0, dropped: {} }, what);
+    t.deepEqual(clients.map((c) => flowOf(b, c, 50).frontendId), [cf, cf, cf, 4], `${what}: listed`);
+    // the connections go on to their backends (the remote one too, which the NodePort's own set
+    // lacks), traced and counted under the frontend the flow was recorded under
+    const hits = clients.map((c) => trace(b, c, 60, c.inPortB, c.inPortB === 2 ? NEW_UPLINK_MAC : MAC.node));
+    t.deepEqual(hits.map((h) => [h.reason, h.dst, h.front, h.ct]), clients.map((c, i) =>
+      ['fwd_nat', c.backend, i < 3 ? cf : 4, L.TRCT_HIT_ORIG]), `${what}: forwarded`);
+    const counters = b.counters().frontends;
+    t.is(counters[cf].packets, 3, `${what}: counted under the cluster front`);
+    t.is(counters[4].packets, 1, `${what}: the outside client under the NodePort`);
+    t.is(b.counters().global.ct_new, 0, what);
+  }
+});
+
+// With internalTrafficPolicy Local too the cluster front is the port's ClusterPolicy frontend,
+// which shares the ClusterIP's (VIP, port) but not its endpoints (every one, versus the local
+// ones): a pod short-circuited from the NodePort keys its sessionAffinity entry by the
+// ClusterPolicy frontend. A restore must put that entry back under the new ClusterPolicy
+// frontend — under the ClusterIP it would pin the pod's next ClusterIP connection to a remote
+// endpoint that internalTrafficPolicy Local excludes, and lose the NodePort pin.
+test('an affinity entry of a ClusterPolicy cluster front (both traffic policies Local) is restored under the new ClusterPolicy frontend, not the ClusterIP that shares its VIP and port', (t) => {
+  const idsA = { cluster: 1, nodePort: 2, local: 1, remote: 2, policy: 3 }, idsB = { cluster: 7, nodePort: 4, local: 9, remote: 5, policy: 11 };
+  const toNodePort = (src, sport, inPort = 1) => ({ inPort, frame: frame({ src, dst: NODE_IP, proto: 'TCP', sport, dport: NODE_PORT, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) });
+  const toClusterIP = (src, sport, inPort = 3) => ({ inPort, frame: frame({ src, dst: CLUSTER_IP, proto: 'TCP', sport, dport: 80, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) });
+  // a pod whose fresh pick (the affinity's) on the ClusterPolicy frontend is the remote endpoint
+  let pod;
+  for (let i = 2; i < 250 && !pod; i++) {
+    const scratch = mkCore(etpIr(idsA, 1, true));
+    if (parseFrame(scratch.run([toNodePort(`10.244.1.${i}`, 5000)], 1000)[0].frame).dst === ETP.remote) pod = `10.244.1.${i}`;
+  }
+  t.truthy(pod);
+  const a = mkCore(etpIr(idsA, 1, true));
+  t.is(parseFrame(a.run([toNodePort(pod, 5000)], 1000)[0].frame).dst, ETP.remote);
+  const recs = exportFlows(a, PORTS_ETP_A, 1001);
+  t.is(recs.affinity.length, L.AFF_SIZE);
+  t.deepEqual(recs.frontends, [{ id: 3, addr: CLUSTER_IP, port: 80, proto: 6, kind: 'ClusterPolicy' }]);
+
+  const b = mkCore(etpIr(idsB, 3, true));
+  t.like(importFlows(b, recs, PORTS_ETP_B, 0, 20), { flows: 1, affinity: 1, dropped: {} });
+  // the pod's next NodePort connection: the restored pin (the remote endpoint)
+  const [np] = b.run([toNodePort(pod, 6000, 3)], 30);
+  t.is(parseFrame(np.frame).dst, ETP.remote);
+  t.is(b.counters().global.aff_hit, 1, 'the pin decided');
+  // its ClusterIP connections: the local endpoint only (internalTrafficPolicy Local)
+  for (let sport = 7000; sport < 7008; sport++) t.is(parseFrame(b.run([toClusterIP(pod, sport)], 31)[0].frame).dst, ETP.local, `ClusterIP ${sport}`);
+  // internalTrafficPolicy Cluster now: no ClusterPolicy frontend, the ClusterIP (every endpoint)
+  // is the cluster front, and the entry goes there
+  const c = mkCore(etpIr({ cluster: 7, nodePort: 4, local: 9, remote: 5 }, 3, true));
+  t.like(importFlows(c, recs, PORTS_ETP_B, 0, 20), { flows: 1, affinity: 1, dropped: {} });
+  t.is(parseFrame(c.run([toNodePort(pod, 6000, 3)], 30)[0].frame).dst, ETP.remote);
+  t.is(c.counters().global.aff_hit, 1, 'the pin decided (under the ClusterIP)');
+});
+
+// Core.recordedFront (assembly/ct-restore.ts) must decide as newFlow does: for every flow the core
+// creates — frontends with and without a cluster front, FEF_AFFINITY_SHARED (the cluster front
+// only keys affinity), FEF_NODE_SOURCE_DROP; outside clients, pods by address and by port, the
+// node — it gives the CT_FRONT the core wrote from the service map's frontend.
+test('Core.recordedFront gives, for every flow the core creates, the frontend the core recorded it under', (t) => {
+  const local = backend({ id: 1, addr: '10.244.1.5', port: 8080, outPort: 3 });
+  const remote = backend({ id: 2, addr: '10.244.2.5', port: 8080, outPort: 3 });
+  const fronts = [
+    frontend({ id: 1, addr: '10.96.0.1', port: 80 }, [local, remote]),
+    frontend({ id: 2, addr: NODE_IP, port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: 1 }, [local]),
+    frontend({ id: 3, addr: '198.51.100.7', port: 80, kind: 'LoadBalancer', flags: L.FEF_EXTERNAL | L.FEF_NODE_SOURCE_DROP, clusterFront: 1 }, [local]),
+    frontend({ id: 4, addr: '198.51.100.8', port: 80, kind: 'LoadBalancer', flags: L.FEF_AFFINITY | L.FEF_AFFINITY_SHARED, affinityTimeoutMs: 5000, clusterFront: 1 }, [local, remote]),
+    frontend({ id: 5, addr: '10.96.0.2', port: 80 }, [remote]),
+  ];
+  const none = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+  const routes = [
+    { prefix: '0.0.0.0/0', outPort: 3, dstMac: MAC.rtDst, srcMac: MAC.rtSrc },
+    { prefix: '10.244.0.0/16', ...none, localSource: 'pod' },
+    { prefix: '0.0.0.0/0', ...none, outPort: 4, localSource: 'podPort' },
+    { prefix: `${NODE_IP}/32`, ...none, localSource: 'node' },
+  ];
+  const core = mkCore(mkIr({ frontends: fronts, backends: [local, remote], routes, snatV4: NODE_IP }));
+  const clients = [['203.0.113.9', 0], ['10.244.1.7', 0], ['172.16.0.9', 4], [NODE_IP, 0]];
+  let sport = 30000;
+  for (const [src, inPort] of clients) {
+    for (const f of fronts) {
+      const [r] = core.run([{ inPort, frame: frame({ src, dst: f.addr, proto: 'TCP', sport: sport++, dport: f.port, flags: 'S', seq: 1, srcMac: MAC.client, dstMac: MAC.node }) }], 1000);
+      t.is(r.reason, 'fwd_nat', `${src} -> ${f.addr}`);
+    }
+  }
+  const byKey = new Map(fronts.map((f) => [`${f.addr}:${f.port}`, f.id]));
+  const seen = [];
+  for (const fl of core.flows({}, 1000)) {
+    const e = core.map.ctFlows + fl.flow * L.CT_SIZE;
+    const recorded = core.dv.getUint32(e + L.CT_FRONT, true), found = byKey.get(`${fl.vip}:${fl.vipPort}`);
+    t.is(core.recordedFront(e, found), recorded, `${fl.client} -> ${fl.vip}`);
+    t.is(core.recordedFront(core.u8.slice(e, e + L.CT_SIZE), found), recorded, `${fl.client} -> ${fl.vip} (staged)`);
+    seen.push(`${fl.client}>${found}:${recorded}`);
+  }
+  t.is(seen.length, clients.length * fronts.length);
+  // the short-circuited ones: pods (by address and by port) to 2, 3; the node to 2 only
+  t.deepEqual(seen.filter((x) => x.split('>')[1].split(':')[0] !== x.split(':')[1]).sort(),
+    [`10.244.1.7>2:1`, `10.244.1.7>3:1`, `172.16.0.9>2:1`, `172.16.0.9>3:1`, `${NODE_IP}>2:1`].sort());
+  t.is(core.recordedFront(core.map.ctFlows + core.flows({}, 1000)[0].flow * L.CT_SIZE, 0), 0, 'no frontend: none');
+});

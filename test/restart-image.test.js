@@ -23,6 +23,15 @@ const svcs = makeServiceSet({ services: 1500, endpoints: 10 });
 // the saved state in the store's order (kind, then namespace/name), as a restart reads it
 const storeOrder = (objs) => [...objs].sort((a, b) => (a.kind + ' ' + a.metadata.namespace + '/' + a.metadata.name).localeCompare(b.kind + ' ' + b.metadata.namespace + '/' + b.metadata.name));
 
+const NO_NEXT_HOP = { outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00' };
+/** A default route out of port 1, and the local-traffic detector's entries: the pod CIDR, and
+ * the node's own address when `node` is given. */
+const detectorRoutes = (node) => [
+  { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
+  { prefix: '10.244.0.0/16', ...NO_NEXT_HOP, localSource: 'pod' },
+  ...(node ? [{ prefix: `${node}/32`, ...NO_NEXT_HOP, localSource: 'node' }] : []),
+];
+
 const syn = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'S', seq: 1 });
 const ack = (s, sport) => frame({ src: CLIENT, dst: s.clusterIP, proto: 'TCP', sport, dport: s.port, flags: 'A', seq: 2, ack: 2 });
 const reply = (s, backendAddr, sport) => frame({ src: backendAddr, dst: CLIENT, proto: 'TCP', sport: 8080, dport: sport, flags: 'SA', seq: 9, ack: 2 });
@@ -185,10 +194,7 @@ test('startFromImage: a flow import that fails after the load keeps the image\'s
 test('while the tables are the image, the conntrack listing checks ids on the image: the old process\'s ids and backendLeft; a service filter is refused (the image has no names)', async (t) => {
   const { Core } = await import('../dist/src/core/host.js');
   const { backend, frontend, mkIr } = await import('./lib/packets.js');
-  const ROUTES = [
-    { prefix: '0.0.0.0/0', outPort: 1, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
-    { prefix: '10.244.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', localSource: 'pod' },
-  ];
+  const ROUTES = detectorRoutes();
   const b7 = backend({ id: 7, addr: '10.244.1.5', port: 8080 }), b9 = backend({ id: 9, addr: '10.244.2.5', port: 8080 });
   const b11 = backend({ id: 11, addr: '10.244.3.5', port: 8080 }), b12 = backend({ id: 12, addr: '10.244.3.6', port: 8080 });
   const f5 = frontend({ id: 5, addr: '10.96.0.1', port: 80 }, [b7, b9]);
@@ -231,8 +237,109 @@ test('while the tables are the image, the conntrack listing checks ids on the im
   b.applyIr(mkIr({ frontends: [f5, f6, f8([])], backends: [b7, b9], routes: ROUTES }));
   t.truthy(resume.afterApply());
   const after = view(b.flows({}, 60));
-  // (the catch-up re-finds frontends by VIP and port: the short-circuited flow's is the NodePort's now)
-  t.like(after, { ...before, '10.244.1.7:1002': { backendId: 7, backendLeft: false } });
-  t.true(after['10.244.1.7:1002'].frontendId !== 0);
+  // the catch-up re-finds frontends by VIP and port, the short-circuited flow's as the core
+  // records it: its cluster front f5 (not the NodePort f6 its VIP and port name)
+  t.deepEqual(after, before);
   t.is(b.flows({ service: 'default/svc' }, 60).length, 3, 'a service filter works again (f10\'s flow has no frontend)');
+});
+
+// The catch-up compile may number everything anew: a flow the old process had short-circuited to
+// its Service's cluster front (a pod's or the node's to an externalTrafficPolicy Local NodePort)
+// is found by its (VIP, port) — the NodePort's — and must then be the new cluster front's, as the
+// running core records such a flow (assembly/pipeline.ts newFlow): listed, traced and counted
+// under it, on its old backend (here one the NodePort's own set lacks).
+test('the catch-up gives a flow short-circuited to its cluster front (externalTrafficPolicy Local, a pod or the node) the new cluster front\'s id, as the core records it; an outside client\'s stays the NodePort\'s', async (t) => {
+  const { Core } = await import('../dist/src/core/host.js');
+  const { backend, frontend, mkIr } = await import('./lib/packets.js');
+  const ROUTES = detectorRoutes('192.168.0.1');
+  /** ClusterIP `cf` over both endpoints, an externalTrafficPolicy Local NodePort `np` over the local one. */
+  const irOf = (cf, np, localId, remoteId) => {
+    const local = backend({ id: localId, addr: '10.244.1.5', port: 8080 }), remote = backend({ id: remoteId, addr: '10.244.2.5', port: 8080 });
+    return mkIr({
+      frontends: [frontend({ id: cf, addr: '10.96.0.1', port: 80 }, [local, remote]),
+        frontend({ id: np, addr: '192.168.0.1', port: 30080, kind: 'NodePort', flags: L.FEF_EXTERNAL, clusterFront: cf }, [local])],
+      backends: [local, remote], routes: ROUTES, snatV4: '192.168.0.1',
+    });
+  };
+  const toNodePort = (src, sport, flags = 'S') => frame({ src, dst: '192.168.0.1', proto: 'TCP', sport, dport: 30080, flags, seq: 1 });
+  // a pod and the node to the remote endpoint (a port found on a scratch core), an outside
+  // client (to the local one: the NodePort's only)
+  const scratch = Core.create({ flows: 64, batchMax: 8 });
+  scratch.applyIr(irOf(5, 6, 7, 9));
+  const conns = ['10.244.1.7', '192.168.0.1', CLIENT].map((src) => {
+    let sport = 1000;
+    while (src !== CLIENT && parseFrame(scratch.run([toNodePort(src, sport)], 1000, 0)[0].frame).dst !== '10.244.2.5') sport++;
+    return { src, sport };
+  });
+  const a = Core.create({ flows: 64, batchMax: 8 });
+  a.applyIr(irOf(5, 6, 7, 9));
+  for (const c of conns) {
+    const [r] = a.run([toNodePort(c.src, c.sport)], 1000, 0);
+    t.is(r.reason, 'fwd_nat');
+    c.dst = parseFrame(r.frame).dst;
+  }
+  t.deepEqual(conns.map((c) => c.dst), ['10.244.2.5', '10.244.2.5', '10.244.1.5']);
+  const fronts = (core, now) => conns.map((c) => core.flows({ client: c.src }, now).find((f) => f.clientPort === c.sport).frontendId);
+  t.deepEqual(fronts(a, 1001), [5, 5, 6], 'live: the pod\'s and the node\'s flows are the cluster front\'s');
+
+  const b = Core.create({ flows: 64, batchMax: 8 });
+  const { meta, payload } = decodeImage(captureImage(a, WHO));
+  const resume = new ImageResume(b, meta, payload);
+  t.is(importFlows(b, exportFlows(a, PORTS, 1001), PORTS, 0, 50, resume.ids()).flows, 3);
+  t.deepEqual(fronts(b, 50), [5, 5, 6], 'from the image: the old process\'s ids');
+  // the catch-up compile numbers everything anew
+  b.applyIr(irOf(15, 12, 3, 4));
+  t.truthy(resume.afterApply());
+  t.deepEqual(fronts(b, 60), [15, 15, 12], 'after the catch-up: the new cluster front\'s id');
+  // the connections go on to their backends, traced and counted under those frontends
+  b.setCfg32(L.CFG_TRACE, L.TRACE_ON);
+  const hits = conns.map((c) => { const [r] = b.run([toNodePort(c.src, c.sport, 'A')], 61, 0); return [r.reason, parseFrame(r.frame).dst, b.traceRecord(0).front]; });
+  b.setCfg32(L.CFG_TRACE, 0);
+  t.deepEqual(hits, conns.map((c, i) => ['fwd_nat', c.dst, i < 2 ? 15 : 12]));
+  t.like(b.counters().frontends, { 15: { packets: 2 }, 12: { packets: 1 } });
+  t.is(b.counters().global.ct_new, 0);
+});
+
+// The same for the affinity entries the catch-up re-places: one keyed by a ClusterPolicy
+// frontend (the cluster front while both traffic policies are Local), which shares the
+// ClusterIP's (VIP, port), goes to the new ClusterPolicy frontend — under the ClusterIP, whose set
+// is the local endpoints only, it would pin the pod's ClusterIP connections to a remote one.
+test('the catch-up re-places an affinity entry of a ClusterPolicy cluster front under the new ClusterPolicy frontend, not the ClusterIP sharing its VIP and port', async (t) => {
+  const { Core } = await import('../dist/src/core/host.js');
+  const { backend, frontend, mkIr } = await import('./lib/packets.js');
+  const ROUTES = detectorRoutes();
+  const aff = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 60_000 };
+  /** ClusterIP `ci` (local endpoint), ClusterPolicy `cp` (both), externalTrafficPolicy Local NodePort `np` (local). */
+  const irOf = (ci, cp, np, localId, remoteId) => {
+    const local = backend({ id: localId, addr: '10.244.1.5', port: 8080 }), remote = backend({ id: remoteId, addr: '10.244.2.5', port: 8080 });
+    return mkIr({
+      frontends: [frontend({ id: ci, addr: '10.96.0.1', port: 80, ...aff }, [local]),
+        frontend({ id: cp, addr: '10.96.0.1', port: 80, kind: 'ClusterPolicy', ...aff }, [local, remote]),
+        frontend({ id: np, addr: '192.168.0.1', port: 30080, kind: 'NodePort', ...aff, flags: L.FEF_EXTERNAL | L.FEF_AFFINITY, clusterFront: cp }, [local])],
+      backends: [local, remote], routes: ROUTES,
+    });
+  };
+  const syn = (src, dst, dport, sport) => frame({ src, dst, proto: 'TCP', sport, dport, flags: 'S', seq: 1 });
+  // a pod whose pin (the ClusterPolicy frontend's fresh pick) is the remote endpoint
+  let pod;
+  for (let i = 2; i < 250 && !pod; i++) {
+    const s = Core.create({ flows: 64, batchMax: 8 });
+    s.applyIr(irOf(5, 6, 8, 7, 9));
+    if (parseFrame(s.run([syn(`10.244.1.${i}`, '192.168.0.1', 30080, 1000)], 1000, 0)[0].frame).dst === '10.244.2.5') pod = `10.244.1.${i}`;
+  }
+  t.truthy(pod);
+  const a = Core.create({ flows: 64, batchMax: 8 });
+  a.applyIr(irOf(5, 6, 8, 7, 9));
+  t.is(parseFrame(a.run([syn(pod, '192.168.0.1', 30080, 1000)], 1000, 0)[0].frame).dst, '10.244.2.5');
+
+  const b = Core.create({ flows: 64, batchMax: 8 });
+  const { meta, payload } = decodeImage(captureImage(a, WHO));
+  const resume = new ImageResume(b, meta, payload);
+  t.like(importFlows(b, exportFlows(a, PORTS, 1001), PORTS, 0, 50, resume.ids()), { flows: 1, affinity: 1 });
+  b.applyIr(irOf(15, 12, 3, 4, 11));
+  t.like(resume.afterApply(), { equal: false, affinity: 1, affinityDropped: 0 });
+  // the pod's next NodePort connection: its pin; its ClusterIP ones: the local endpoint only
+  t.is(parseFrame(b.run([syn(pod, '192.168.0.1', 30080, 2000)], 60, 0)[0].frame).dst, '10.244.2.5');
+  t.is(b.counters().global.aff_hit, 1, 'the pin decided');
+  for (let sport = 3000; sport < 3008; sport++) t.is(parseFrame(b.run([syn(pod, '10.96.0.1', 80, sport)], 61, 0)[0].frame).dst, '10.244.1.5', `ClusterIP ${sport}`);
 });

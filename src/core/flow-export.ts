@@ -8,8 +8,10 @@
 // probe window as the core's write does — rather than copying the regions wholesale, because
 // nothing index-shaped survives a restart unchanged:
 //   * frontend and backend ids are the compiler's, assigned afresh from the restored state;
-//     a flow's frontend is found again by its VIP, port and protocol, its backend by (service
-//     port, address, port); the affinity hash covers the frontend id, so slots move too;
+//     a flow's frontend is found again by its VIP, port and protocol — then, as the core records
+//     a new flow, its cluster front when that frontend short-circuits the flow's client (a pod or
+//     the node to an externalTrafficPolicy Local frontend: Core.recordedFront) — its backend by
+//     (service port, address, port); the affinity hash covers the frontend id, so slots move too;
 //   * port indexes follow the config order; flows are re-attached to ports by name (the client
 //     side's CT_CLIENT_PORT; the reserved CT_OUT_PORT is imported as the core's 0);
 //   * the table capacity (conntrack.flows) may differ between the two runs.
@@ -42,8 +44,11 @@ import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } fro
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
 
-/** A frontend an affinity record names (old id → what it was). */
-export interface FrontendRef { id: number; addr: string; port: number; proto: number }
+/** A frontend an affinity record names (old id → what it was). `kind` 'ClusterPolicy': the
+ * port's ClusterPolicy frontend (the cluster front of its externalTrafficPolicy Local frontends
+ * while internalTrafficPolicy is Local too), which shares the ClusterIP's (VIP, port) but not its
+ * endpoints; absent for every other kind (and in checkpoints written before it existed). */
+export interface FrontendRef { id: number; addr: string; port: number; proto: number; kind?: 'ClusterPolicy' }
 /** A backend an affinity record names. */
 export interface BackendRef { id: number; addr: string; port: number }
 /** A dataplane port: flows remember the port index and our MAC on the client side. */
@@ -129,7 +134,9 @@ export class FlowExport {
       if (!fe || !be || ((now - dv.getUint32(a + L.AFF_LAST_SEEN, true)) >>> 0) > fe.affinityTimeoutMs) continue;
       affs.push(a);
       // the references as the Ir names them now (ids are stable while the object exists)
-      if (!this.frontends.has(front)) this.frontends.set(front, { id: front, addr: canonicalAddr(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto] });
+      if (!this.frontends.has(front)) {
+        this.frontends.set(front, { id: front, addr: canonicalAddr(fe.addr), port: fe.port, proto: PROTO_NUMBER[fe.proto], ...(fe.kind === 'ClusterPolicy' ? { kind: fe.kind } : {}) });
+      }
       if (!this.backends.has(bid)) this.backends.set(bid, { id: bid, addr: canonicalAddr(be.addr), port: be.port });
     }
     if (affs.length) this.affChunks.push(copyEntries(core, affs, L.AFF_SIZE, [L.AFF_LAST_SEEN], L.AFF_HASH, now));
@@ -179,7 +186,7 @@ function copyEntries(core: Core, at: number[], size: number, times: number[], ze
  * the core stay). `current` are the ports as configured now; `extraAgeMs` is added to every age
  * (the time the daemon was down). Bad records are counted, never thrown on; only records of the
  * wrong size throw (the caller checked the file's format before). */
-export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow(), ids: FlowIdLookup = new IrIds(core.ir)): ImportStats {
+export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], extraAgeMs = 0, now = core.clockNow(), ids: FlowIdLookup = new IrIds(core)): ImportStats {
   if (recs.flows.length % L.CT_SIZE !== 0 || recs.affinity.length % L.AFF_SIZE !== 0) {
     throw new RangeError(`flow records must be whole entries (${L.CT_SIZE} / ${L.AFF_SIZE} bytes)`);
   }
@@ -220,9 +227,11 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
     const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
-    const front = ids.flowFront(e, proto, family, vport);
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
+    // the port index it has now: the frontend lookup may depend on it (a pod known by its port)
+    ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
+    const front = ids.flowFront(e, proto, family, vport);
     let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
     if (e[L.CT_FLAGS] & L.CTF_SNAT) {
       const which = e[L.CT_FLAGS] & L.CTF_HAIRPIN ? 1 : 0;
@@ -237,7 +246,6 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
     // to another of our addresses (keep that one)
     if (cp.savedMac.every((b, i) => e[L.CT_LOCAL_MAC + i] === b)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
-    ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
     // reserved, never written by the core (a flow it creates has 0 there): whatever the file holds
     ev.setUint16(L.CT_OUT_PORT, 0, true);
     ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
@@ -273,7 +281,8 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
 
 /** How a restore finds the ids that saved records name now. */
 export interface FlowIdLookup {
-  /** The frontend of a flow entry `e` (its VIP, port and protocol), undefined when there is none. */
+  /** The frontend of a flow entry `e` (its VIP, port and protocol; CT_CLIENT_PORT already the
+   * current port index), undefined when there is none. */
   flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined;
   /** The backend of flow entry `e` under frontend `front` (its address and port); 0 when gone. */
   flowBackend(front: number, e: Uint8Array, family: Family, bport: number): number;
@@ -284,22 +293,31 @@ export interface FlowIdLookup {
   affinityBackend(front: number, savedId: number, ref: BackendRef | undefined): number | undefined;
 }
 
-/** Ids by what they name in `ir` (the restored state's compile: its ids are new). Frontends by
- * protocol, then (VIP, port); backends by Service port, then (address, port). Built on first use:
- * at 10k Services x 10 endpoints a key string per backend was ~100 ms of the worker, which a
- * restore with no flow or affinity entry left to place (nothing saved, or everything expired or
- * invalid) never needs; and only the Service ports a restored entry names get their (address,
- * port) map. */
+/** Ids by what they name in the core's Ir (the restored state's compile: its ids are new).
+ * Frontends by protocol, then (VIP, port) — a flow's then as the core records it
+ * (Core.recordedFront: a pod's or the node's flow to an externalTrafficPolicy Local frontend is
+ * its cluster front's), an affinity entry's by its saved FrontendRef (a ClusterPolicy one's:
+ * the ClusterPolicy frontend of that key); backends by Service port, then (address, port).
+ * Built on first use: at 10k Services x 10 endpoints a key string per backend was ~100 ms of
+ * the worker, which a restore with no flow or affinity entry left to place (nothing saved, or
+ * everything expired or invalid) never needs; and only the Service ports a restored entry names
+ * get their (address, port) map. */
 export class IrIds implements FlowIdLookup {
   private frontIndex: Map<number, Map<number | string, number>> | null = null;
+  private policyIndex: Map<number, Map<number | string, number>> | null = null;
   private backendIndex: BackendIndex | null = null;
   private readonly frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
-  constructor(private readonly ir: Ir) {}
+  private readonly ir: Ir;
+  constructor(private readonly core: Core) { this.ir = core.ir; }
   private frontBy(): Map<number, Map<number | string, number>> { return this.frontIndex ??= frontendIndex(this.ir); }
   private backendsOf(fe: IrFrontend): Map<number | string, number> { return (this.backendIndex ??= new BackendIndex(this.ir)).of(fe.service, fe.portName); }
-  /** The frontend id of (protocol, address bytes at b[off], port). */
-  front(proto: number, b: Uint8Array, off: number, family: Family, port: number): number | undefined {
-    return this.frontBy().get(proto)?.get(addrPortKey(b, off, family, port));
+  /** The frontend id of (protocol, address bytes at b[off], port): the service map's — with
+   * `clusterPolicy` the ClusterPolicy frontend of that key while there is one (else the service
+   * map's: with internalTrafficPolicy Cluster now the ClusterIP is the cluster front). */
+  front(proto: number, b: Uint8Array, off: number, family: Family, port: number, clusterPolicy = false): number | undefined {
+    const key = addrPortKey(b, off, family, port);
+    const policy = clusterPolicy ? (this.policyIndex ??= frontendIndex(this.ir, true)).get(proto)?.get(key) : undefined;
+    return policy ?? this.frontBy().get(proto)?.get(key);
   }
   /** The backend id of (address bytes at b[off], port) under frontend `front`; 0 when none. */
   backend(front: number, b: Uint8Array, off: number, family: Family, port: number): number {
@@ -311,10 +329,14 @@ export class IrIds implements FlowIdLookup {
     }
     return group.get(addrPortKey(b, off, family, port)) ?? 0;
   }
-  flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined { return this.front(proto, e, L.CT_VIP, family, vport); }
+  flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined {
+    const id = this.front(proto, e, L.CT_VIP, family, vport);
+    return id === undefined ? undefined : this.core.recordedFront(e, id);
+  }
   flowBackend(front: number, e: Uint8Array, family: Family, bport: number): number { return this.backend(front, e, L.CT_BACKEND, family, bport); }
   affinityFront(_savedId: number, ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined {
-    const id = ref && this.frontBy().get(ref.proto)?.get(keyOf(ref.addr, ref.port));
+    const a = ref && parseAddr(ref.addr);
+    const id = a && this.front(ref.proto, a.bytes, 0, a.family, ref.port, ref.kind === 'ClusterPolicy');
     const fe = id !== undefined ? this.ir.frontends.get(id) : undefined;
     return fe && (fe.flags & L.FEF_AFFINITY) ? { id: id!, timeoutMs: fe.affinityTimeoutMs } : undefined;
   }

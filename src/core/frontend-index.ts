@@ -18,11 +18,14 @@ export const keyOf = (addr: string, port: number): number | string => { const a 
 /** Frontend ids by protocol number, then by addrPortKey(VIP, port). */
 export type FrontendIndex = Map<number, Map<number | string, number>>;
 
-/** The FrontendIndex of `ir`. */
-export function frontendIndex(ir: Ir): FrontendIndex {
+/** The FrontendIndex of `ir`: the frontends packets are addressed to (the service map's). A
+ * ClusterPolicy frontend shares its ClusterIP's (VIP, port) and no packet is addressed to it:
+ * with `clusterPolicy` the index holds those instead (an affinity entry keyed by one is restored
+ * under the ClusterPolicy frontend of the same key). */
+export function frontendIndex(ir: Ir, clusterPolicy = false): FrontendIndex {
   const frontBy: FrontendIndex = new Map();
   for (const [id, fe] of ir.frontends) {
-    if (fe.kind === 'ClusterPolicy') continue; // shares its ClusterIP's (VIP, port); no packet is addressed to it
+    if ((fe.kind === 'ClusterPolicy') !== clusterPolicy) continue;
     const proto = PROTO_NUMBER[fe.proto];
     if (!frontBy.has(proto)) frontBy.set(proto, new Map());
     frontBy.get(proto)!.set(keyOf(fe.addr, fe.port), id);

@@ -98,6 +98,7 @@ interface CoreExports {
   process(count: number, now: number): void;
   ct_flush(): void;
   ct_restore(src: number, origHash: number, now: number): number;
+  ct_recorded_front(e: number, front: number): number;
   ct_active(): number;
   steer(first: number, count: number): number;
   [k: string]: unknown;
@@ -609,6 +610,23 @@ export class Core {
     this.u8.set(entry, at);
     const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
     return r === 0xffffffff ? -1 : r;
+  }
+
+  /** The frontend id the core records a flow like `entry` under (CT_SIZE bytes in the layout's
+   * format, CT_CLIENT_PORT a current port index; or the address of an entry in core memory) when
+   * the service map has frontend `front` for its (VIP, port, protocol): front's cluster front when
+   * front short-circuits the flow's client (a pod's or the node's flow to an
+   * externalTrafficPolicy Local frontend), else front — as assembly/pipeline.ts newFlow decides
+   * it, on the tables in force (assembly/ct-restore.ts ctRecordedFront). An entry given as bytes
+   * is staged in packet slot 0: never while a batch is in flight. */
+  recordedFront(entry: Uint8Array | number, front: number): number {
+    let at = entry as number;
+    if (typeof entry !== 'number') {
+      if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
+      at = this.slotOffset(0);
+      this.u8.set(entry, at);
+    }
+    return this.exports.ct_recorded_front(at, front >>> 0) >>> 0;
   }
 
   private cfgAddr(off: number, family: 4 | 6): string {

@@ -56,8 +56,14 @@ export class SetFlowIds {
       if (u8[fe + L.FE_FAMILY] === family && dv.getUint16(fe + L.FE_PORT, true) === vport && u8[fe + L.FE_PROTO] === proto &&
         equal16(u8, fe + L.FE_ADDR, e + L.CT_VIP)) return true;
     }
-    const fid = this.svcmap.get(proto)?.get(addrPortKey(u8, e + L.CT_VIP, family === 6 ? 6 : 4, vport)) ?? 0;
+    const fid = this.serviceFront(proto, e + L.CT_VIP, family === 6 ? 6 : 4, vport);
     return fid !== 0 && (fid === id || dv.getUint32(this.front + fid * L.FE_SIZE + L.FE_CLUSTER_FRONT, true) === id);
+  }
+
+  /** The service map's frontend of (protocol, the address at `off` of the memory, port) in the
+   * set; 0 for none. */
+  serviceFront(proto: number, off: number, family: 4 | 6, port: number): number {
+    return this.svcmap.get(proto)?.get(addrPortKey(this.mem.u8, off, family, port)) ?? 0;
   }
 }
 

@@ -33,6 +33,7 @@ import { TableWriter, tableSetBytes, TABLE_REGIONS, type TableCapacities } from 
 import { hashFinish, hashMix, HASH_START } from './hash.js';
 import { IrIds, rehomeAffinity, type BackendRef, type FlowIdLookup, type FrontendRef } from './flow-export.js';
 import type { Family } from '../util/addr.js';
+import { SetFlowIds } from './set-flow-ids.js';
 
 export const IMAGE_MAGIC = 'WDPTABLE';
 export const IMAGE_VERSION = 1;
@@ -285,8 +286,9 @@ export interface CatchUpResult {
 /** After the first apply over an image (the control plane caught up): compares the new active set
  * with the image's (`imageBase`, still in memory: the bump allocator never reuses it) and, unless
  * they are identical, rewrites every live flow's frontend and backend ids to what the same
- * addresses are now, and re-places the affinity entries (their slot hashes the frontend id).
- * Between batches only. O(conntrack capacity + affinity slots + the used tables). */
+ * addresses are now (a flow short-circuited to its frontend's cluster front: that one's, as the
+ * core records it — Core.recordedFront), and re-places the affinity entries (their slot hashes
+ * the frontend id). Between batches only. O(conntrack capacity + affinity slots + the used tables). */
 export function catchUp(core: Core, imageBase: number, imageExtents: Array<[number, number]>): CatchUpResult {
   const t0 = performance.now();
   const ext = core.tables.imageExtents(), u8 = core.u8;
@@ -297,7 +299,7 @@ export function catchUp(core: Core, imageBase: number, imageExtents: Array<[numb
   }
   const res: CatchUpResult = { equal, remapped: 0, unmatched: 0, affinity: 0, affinityDropped: 0, ms: 0 };
   if (!equal) {
-    remapIds(core, new SetReader(core, imageBase), res);
+    remapIds(core, imageBase, res);
     // what was counted under the image's ids would now be shown under other objects
     const map = core.map;
     u8.fill(0, map.svcCounters, map.svcCounters + (map.svcMax + 1) * L.PC_SIZE);
@@ -307,26 +309,34 @@ export function catchUp(core: Core, imageBase: number, imageExtents: Array<[numb
   return res;
 }
 
-function remapIds(core: Core, old: SetReader, res: CatchUpResult): void {
-  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core.ir);
+function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
+  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core), old = new SetReader(core, imageBase);
   for (let f = 1; f <= map.ctFlowsMax; f++) {
     const e = map.ctFlows + f * L.CT_SIZE;
     if (u8[e + L.CT_STATE] === L.CTS_NONE) continue;
     const family = u8[e + L.CT_FAMILY] as Family;
-    const front = ids.front(u8[e + L.CT_PROTO], u8, e + L.CT_VIP, family, dv.getUint16(e + L.CT_VPORT, true));
+    const found = ids.front(u8[e + L.CT_PROTO], u8, e + L.CT_VIP, family, dv.getUint16(e + L.CT_VPORT, true));
     const oldFront = dv.getUint32(e + L.CT_FRONT, true), oldBack = dv.getUint32(e + L.CT_BACKEND_ID, true);
-    if (front === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); continue; }
+    if (found === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); continue; }
+    // as the core records the flow: a pod's or the node's to an externalTrafficPolicy Local
+    // frontend under its cluster front (the core reads the new tables, the catch-up's apply made)
+    const front = core.recordedFront(e, found);
     const back = ids.backend(front, u8, e + L.CT_BACKEND, family, dv.getUint16(e + L.CT_BPORT, true));
     if (front !== oldFront || back !== oldBack) res.remapped++;
     dv.setUint32(e + L.CT_FRONT, front, true);
     dv.setUint32(e + L.CT_BACKEND_ID, back, true);
   }
   // affinity: the old ids' entries in the image's set say what they named
+  let oldMap: SetFlowIds | null = null;   // the image's service map, once an entry asks
   const moved = rehomeAffinity(core, (frontId, backId) => {
     const fe = old.fe(frontId), be = old.be(backId);
     if (fe < 0 || be < 0) return undefined;
-    const family = u8[fe + L.FE_FAMILY] as Family;
-    const front = ids.front(u8[fe + L.FE_PROTO], u8, fe + L.FE_ADDR, family, dv.getUint16(fe + L.FE_PORT, true));
+    const family = u8[fe + L.FE_FAMILY] as Family, proto = u8[fe + L.FE_PROTO], port = dv.getUint16(fe + L.FE_PORT, true);
+    // a frontend its own (VIP, port) does not lead to was a ClusterPolicy frontend (the cluster
+    // front of externalTrafficPolicy Local ones with internalTrafficPolicy Local): its entries
+    // go to the ClusterPolicy frontend of that key now, not the ClusterIP with its local endpoints
+    const policy = (oldMap ??= new SetFlowIds(core, imageBase)).serviceFront(proto, fe + L.FE_ADDR, family, port) !== frontId;
+    const front = ids.front(proto, u8, fe + L.FE_ADDR, family, port, policy);
     if (front === undefined) return undefined;
     const back = ids.backend(front, u8, be + L.BE_ADDR, u8[be + L.BE_FAMILY] as Family, dv.getUint16(be + L.BE_PORT, true));
     return back ? { front, back } : undefined;
