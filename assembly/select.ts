@@ -158,7 +158,11 @@ export function selectAffinity(fr: Frame, fe: Frontend, front: u32, client: usiz
       if (gNow - a.lastSeen <= fe.affTimeout && bid != 0 && bid <= tBeMax) {
         // a pin holds while its backend is in the frontend's set: ready, or serving-terminating
         // when the set is the fallback (kube-proxy consults the affinity of its chain's endpoints
-        // only, so a client pinned to a pod that starts terminating moves to a ready one)
+        // only, so a client pinned to a pod that starts terminating moves to a ready one). A
+        // backend that left the set while staying ready (a traffic policy turned Local: ids are
+        // shared by the port's frontends) is not checked here — that would scan the Maglev table
+        // per new flow — the host voids those pins (backend 0) when it applies the new set
+        // (src/core/affinity-pins.ts)
         const st = backendAt(bid).state;
         if (st == L.BES_READY || (st == L.BES_TERMINATING_SERVING && (fe.flags & L.FEF_FALLBACK) != 0)) {
           if (gLive) { a.lastSeen = gNow; count(L.GC_AFF_HIT, 1); }

@@ -223,6 +223,25 @@ test('affinity entries are restored under the new frontend id and win over a fre
   t.like(importFlows(late, recs, PORTS_B, 8000, 20), { affinity: 0, dropped: { affinityExpired: 1 } });
 });
 
+// A pin holds only while its backend is in its frontend's set (src/core/affinity-pins.ts): an
+// internalTrafficPolicy turned Local while the daemon was down leaves the endpoint in the Service
+// but out of the ClusterIP's set.
+test('an affinity entry whose backend left its frontend\'s set while the daemon was down is not restored', (t) => {
+  const o = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 10_000 };
+  const a = mkCore(oldIr(o));
+  const client = '10.0.1.7';
+  const chosen = parseFrame(a.run([syn(client, 5000)], 1000, 0)[0].frame).dst;
+  const recs = exportFlows(a, PORTS_A, 4000);
+  const bes = ADDRS.map((addr, i) => backend({ id: [7, 5, 6, 8][i], addr, port: 8080, service: 'default/web' }));
+  const f = frontend({ id: 3, addr: VIP, port: 80, service: 'default/web', ...o }, bes.filter((b) => b.addr !== chosen));
+  const b = mkCore(mkIr({ frontends: [f], backends: bes, snatV4: '192.168.0.100' }));
+  t.deepEqual(importFlows(b, recs, PORTS_B, 1000, 20), { flows: 1, affinity: 0, staleBackends: 0, dropped: { affinityStaleBackend: 1 } });
+  const [r2] = b.run([syn(client, 6000)], 30, 2);
+  t.is(r2.reason, 'fwd_nat');
+  t.not(parseFrame(r2.frame).dst, chosen, 'a fresh pick among the set');
+  t.is(b.counters().global.aff_hit, 0);
+});
+
 test('what cannot be restored is counted, never thrown: expired, port gone, invalid, duplicate (a gone service\'s flows are kept)', (t) => {
   const a = mkCore(oldIr());
   a.run([syn('10.0.0.5', 40000), syn('10.0.0.6', 40001)], 1000, 0);

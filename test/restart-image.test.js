@@ -304,23 +304,25 @@ test('the catch-up gives a flow short-circuited to its cluster front (externalTr
 // frontend (the cluster front while both traffic policies are Local), which shares the
 // ClusterIP's (VIP, port), goes to the new ClusterPolicy frontend — under the ClusterIP, whose set
 // is the local endpoints only, it would pin the pod's ClusterIP connections to a remote one.
-test('the catch-up re-places an affinity entry of a ClusterPolicy cluster front under the new ClusterPolicy frontend, not the ClusterIP sharing its VIP and port', async (t) => {
+/** A core `a` over a ClusterIP `ci` (local endpoint), a ClusterPolicy `cp` (both) and an
+ * externalTrafficPolicy Local NodePort `np` (local), with a pod pinned through the NodePort (the
+ * ClusterPolicy frontend's fresh pick) to the remote endpoint; and its image's resume in core `b`
+ * with the flows imported. `irOf(ci, cp, np, localId, remoteId, cpRemote = true)`. */
+async function clusterPolicyPin(t) {
   const { Core } = await import('../dist/src/core/host.js');
   const { backend, frontend, mkIr } = await import('./lib/packets.js');
   const ROUTES = detectorRoutes();
   const aff = { flags: L.FEF_AFFINITY, affinityTimeoutMs: 60_000 };
-  /** ClusterIP `ci` (local endpoint), ClusterPolicy `cp` (both), externalTrafficPolicy Local NodePort `np` (local). */
-  const irOf = (ci, cp, np, localId, remoteId) => {
+  const irOf = (ci, cp, np, localId, remoteId, cpRemote = true) => {
     const local = backend({ id: localId, addr: '10.244.1.5', port: 8080 }), remote = backend({ id: remoteId, addr: '10.244.2.5', port: 8080 });
     return mkIr({
       frontends: [frontend({ id: ci, addr: '10.96.0.1', port: 80, ...aff }, [local]),
-        frontend({ id: cp, addr: '10.96.0.1', port: 80, kind: 'ClusterPolicy', ...aff }, [local, remote]),
+        frontend({ id: cp, addr: '10.96.0.1', port: 80, kind: 'ClusterPolicy', ...aff }, cpRemote ? [local, remote] : [local]),
         frontend({ id: np, addr: '192.168.0.1', port: 30080, kind: 'NodePort', ...aff, flags: L.FEF_EXTERNAL | L.FEF_AFFINITY, clusterFront: cp }, [local])],
       backends: [local, remote], routes: ROUTES,
     });
   };
   const syn = (src, dst, dport, sport) => frame({ src, dst, proto: 'TCP', sport, dport, flags: 'S', seq: 1 });
-  // a pod whose pin (the ClusterPolicy frontend's fresh pick) is the remote endpoint
   let pod;
   for (let i = 2; i < 250 && !pod; i++) {
     const s = Core.create({ flows: 64, batchMax: 8 });
@@ -331,15 +333,40 @@ test('the catch-up re-places an affinity entry of a ClusterPolicy cluster front 
   const a = Core.create({ flows: 64, batchMax: 8 });
   a.applyIr(irOf(5, 6, 8, 7, 9));
   t.is(parseFrame(a.run([syn(pod, '192.168.0.1', 30080, 1000)], 1000, 0)[0].frame).dst, '10.244.2.5');
-
   const b = Core.create({ flows: 64, batchMax: 8 });
   const { meta, payload } = decodeImage(captureImage(a, WHO));
   const resume = new ImageResume(b, meta, payload);
   t.like(importFlows(b, exportFlows(a, PORTS, 1001), PORTS, 0, 50, resume.ids()), { flows: 1, affinity: 1 });
+  return { b, resume, irOf, syn, pod };
+}
+
+test('the catch-up re-places an affinity entry of a ClusterPolicy cluster front under the new ClusterPolicy frontend, not the ClusterIP sharing its VIP and port', async (t) => {
+  const { b, resume, irOf, syn, pod } = await clusterPolicyPin(t);
   b.applyIr(irOf(15, 12, 3, 4, 11));
   t.like(resume.afterApply(), { equal: false, affinity: 1, affinityDropped: 0 });
   // the pod's next NodePort connection: its pin; its ClusterIP ones: the local endpoint only
   t.is(parseFrame(b.run([syn(pod, '192.168.0.1', 30080, 2000)], 60, 0)[0].frame).dst, '10.244.2.5');
   t.is(b.counters().global.aff_hit, 1, 'the pin decided');
   for (let sport = 3000; sport < 3008; sport++) t.is(parseFrame(b.run([syn(pod, '10.96.0.1', 80, sport)], 61, 0)[0].frame).dst, '10.244.1.5', `ClusterIP ${sport}`);
+});
+
+// A pin holds only while its backend is in its frontend's set (src/core/affinity-pins.ts): the
+// catch-up checks the entries it re-places against the new sets. The apply over the image does
+// not check them itself: they still carry the image's ids, which may name other frontends now.
+test('the catch-up keeps a re-placed pin whose backend is in the new set, even when its old frontend id is now another frontend\'s', async (t) => {
+  const { b, resume, irOf, syn, pod } = await clusterPolicyPin(t);
+  // the image's ClusterPolicy id 6 is the ClusterIP (local endpoint only) now
+  b.applyIr(irOf(6, 5, 3, 4, 11));
+  t.like(resume.afterApply(), { equal: false, affinity: 1, affinityDropped: 0 });
+  t.is(parseFrame(b.run([syn(pod, '192.168.0.1', 30080, 2000)], 60, 0)[0].frame).dst, '10.244.2.5');
+  t.is(b.counters().global.aff_hit, 1, 'the pin decided');
+});
+
+test('the catch-up drops a pin whose backend left its frontend\'s set while the daemon was down', async (t) => {
+  const { b, resume, irOf, syn, pod } = await clusterPolicyPin(t);
+  // the remote endpoint still exists but the ClusterPolicy frontend no longer selects it
+  b.applyIr(irOf(15, 12, 3, 4, 11, false));
+  t.like(resume.afterApply(), { equal: false, affinity: 0, affinityDropped: 1 });
+  t.is(parseFrame(b.run([syn(pod, '192.168.0.1', 30080, 2000)], 60, 0)[0].frame).dst, '10.244.1.5');
+  t.is(b.counters().global.aff_hit, 0);
 });

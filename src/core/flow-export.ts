@@ -289,7 +289,8 @@ export interface FlowIdLookup {
   /** The frontend an affinity record saved as `savedId` (described by `ref`) is now, with its
    * affinity timeout; undefined when there is none or it has no session affinity. */
   affinityFront(savedId: number, ref: FrontendRef | undefined): { id: number; timeoutMs: number } | undefined;
-  /** The backend an affinity record saved as `savedId` names now under frontend `front`. */
+  /** The backend an affinity record saved as `savedId` names now under frontend `front`
+   * (IrIds: only one in that frontend's set — a pin holds only while its backend is in it). */
   affinityBackend(front: number, savedId: number, ref: BackendRef | undefined): number | undefined;
 }
 
@@ -307,6 +308,7 @@ export class IrIds implements FlowIdLookup {
   private policyIndex: Map<number, Map<number | string, number>> | null = null;
   private backendIndex: BackendIndex | null = null;
   private readonly frontBackends = new Map<number, Map<number | string, number>>();   // per frontend id: no string per flow
+  private readonly frontSets = new Map<number, Set<number> | null>();   // per frontend id: its set's backend ids
   private readonly ir: Ir;
   constructor(private readonly core: Core) { this.ir = core.ir; }
   private frontBy(): Map<number, Map<number | string, number>> { return this.frontIndex ??= frontendIndex(this.ir); }
@@ -329,6 +331,18 @@ export class IrIds implements FlowIdLookup {
     }
     return group.get(addrPortKey(b, off, family, port)) ?? 0;
   }
+  /** Whether backend `back` is in the set frontend `front` selects from now: what a re-placed
+   * affinity entry must name (a pin holds only while its backend is in the set, affinity-pins.ts).
+   * A Set per frontend asked about, once. */
+  inSet(front: number, back: number): boolean {
+    let set = this.frontSets.get(front);
+    if (set === undefined) {
+      const fe = this.ir.frontends.get(front);
+      set = fe ? new Set(fe.backends) : null;
+      this.frontSets.set(front, set);
+    }
+    return set !== null && set.has(back);
+  }
   flowFront(e: Uint8Array, proto: number, family: Family, vport: number): number | undefined {
     const id = this.front(proto, e, L.CT_VIP, family, vport);
     return id === undefined ? undefined : this.core.recordedFront(e, id);
@@ -342,7 +356,8 @@ export class IrIds implements FlowIdLookup {
   }
   affinityBackend(front: number, _savedId: number, ref: BackendRef | undefined): number | undefined {
     const fe = this.ir.frontends.get(front);
-    return ref && fe ? this.backendsOf(fe).get(keyOf(ref.addr, ref.port)) : undefined;
+    const id = ref && fe ? this.backendsOf(fe).get(keyOf(ref.addr, ref.port)) : undefined;
+    return id !== undefined && this.inSet(front, id) ? id : undefined;
   }
 }
 

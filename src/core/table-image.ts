@@ -339,7 +339,7 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     const front = ids.front(proto, u8, fe + L.FE_ADDR, family, port, policy);
     if (front === undefined) return undefined;
     const back = ids.backend(front, u8, be + L.BE_ADDR, u8[be + L.BE_FAMILY] as Family, dv.getUint16(be + L.BE_PORT, true));
-    return back ? { front, back } : undefined;
+    return back && ids.inSet(front, back) ? { front, back } : undefined;
   });
   res.affinity = moved.kept; res.affinityDropped = moved.dropped;
 }

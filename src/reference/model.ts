@@ -437,6 +437,20 @@ export class ReferenceModel {
     for (const id of this.ir.backends.keys()) if (!ir.backends.has(id)) this.backCounters.delete(id);
     this.ir = ir;
     this.tables = new Tables(ir);
+    this.voidStalePins();
+  }
+
+  /** A pin holds only while its backend is in the set its (key) frontend selects from now:
+   * kube-proxy's chain consults the affinity of its own endpoint list only. Every entry keyed by a
+   * frontend with FEF_AFFINITY whose set lacks its backend gets backend 0 (kept in its slot, as a
+   * match to overwrite; core: src/core/affinity-pins.ts, which checks the frontends an apply
+   * rewrites — the same entries, as an unchanged set keeps its entries' backends). */
+  private voidStalePins(): void {
+    for (const s of this.affinity) {
+      if (!s || s.backend === 0) continue;
+      const f = this.tables.fronts.get(s.front)?.f;
+      if (f && (f.flags & L.FEF_AFFINITY) && !Array.prototype.includes.call(f.backends, s.backend)) s.backend = 0;
+    }
   }
 
   /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
