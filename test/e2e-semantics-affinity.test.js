@@ -37,3 +37,32 @@ serial('sessionAffinity timeout: sticky while the entry lives, a fresh pick afte
   }
   t.true(new Set(picks).size > 1, `over 8 expiries the client reached more than one pod: ${picks}`);
 });
+
+// A pin holds only while its pod is in the set the Service selects from now (kube-proxy's chain
+// consults the affinity of its own endpoints): pinned to a pod that is remote (node-b), the client
+// stays there under internalTrafficPolicy Cluster and leaves it once the policy turns Local.
+serial('sessionAffinity and internalTrafficPolicy Cluster -> Local: a pin on a remote pod stops holding', async (t) => {
+  const svc = (extra) => serviceYaml({
+    name: 'aff-itp', clusterIP: '10.96.8.20', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+    extra: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } }, ...extra },
+  });
+  const slice = (remoteIp) => sliceYaml({
+    name: 'aff-itp-1', service: 'aff-itp', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: p.ip === remoteIp ? 'node-b' : 'node-a' })),
+  });
+  const pods = async () => {
+    const res = await httpMany(topo, topo.ns.client, 'http://10.96.8.20/', 3, { timeoutMs: 3000 });
+    t.deepEqual(res.filter((r) => r.error), []);
+    return [...new Set(res.map((r) => r.pod))];
+  };
+  await apply([svc({}), slice(null)]);
+  t.is((await curlOk(topo, topo.ns.client, 'http://10.96.8.20/')).code, 0);
+  const [pinned] = await pods();
+  // the pinned pod moves to node-b: still in the cluster-wide set, the pin holds
+  await apply([slice(topo.pods.find((p) => p.name === pinned).ip)]);
+  t.deepEqual(await pods(), [pinned], 'pinned under internalTrafficPolicy Cluster');
+  await apply([svc({ internalTrafficPolicy: 'Local' })]);
+  const after = await pods();
+  t.is(after.length, 1, `the new pin holds (${after})`);
+  t.not(after[0], pinned, 'the remote pod is not in the local set');
+});
