@@ -11,7 +11,7 @@ import { PROTO_NUMBER, type Ir, type Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
-import { voidStalePins } from './affinity-pins.js';
+import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { canonicalAddr, formatAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
@@ -451,14 +451,16 @@ export class Core {
   }
 
   /** Apply a diff the caller computed; `next` is the resulting whole Ir. The sessionAffinity
-   * pins the diff left on a backend outside their frontend's new set are voided (affinity-pins.ts:
-   * one pass over the affinity table when the diff rewrites a frontend with affinity). */
+   * pins the diff left on a backend outside their frontend's new set, or keyed by a frontend it
+   * removed or took affinity from, are voided (affinity-pins.ts: one pass over the affinity table
+   * when the diff rewrites a frontend with affinity or one loses it). */
   applyDiff(diff: IrDiff, next: Ir): void {
     // the first apply over a table image: the entries still carry the image's ids, which
     // table-image.ts catchUp re-places under the new ones (checking the sets there)
     const overImage = this.tables.fromImage;
+    const fronts = overImage ? null : pinFronts(this, diff);   // (reads the set in force until the apply's flip)
     this.tables.apply(diff, next);
-    if (!overImage) voidStalePins(this, diff.frontendsUpsert, next);
+    voidStalePins(this, fronts, next);
   }
 
   ctFlush(): void { this.exports.ct_flush(); }
