@@ -616,11 +616,18 @@ export class Core {
    * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
    * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
   restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
+    const r = this.exports.ct_restore(this.stageFlowEntry(entry), origHash >>> 0, now >>> 0) >>> 0;
+    return r === 0xffffffff ? -1 : r;
+  }
+
+  /** Copies a flow entry (CT_SIZE bytes) into packet slot 0 for a core call that reads one there;
+   * returns its address. Never while a batch is in flight: the worker makes these calls from its
+   * control messages, between batches (src/daemon/worker.ts run: drainControl). */
+  private stageFlowEntry(entry: Uint8Array): number {
     if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
     const at = this.slotOffset(0);
     this.u8.set(entry, at);
-    const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
-    return r === 0xffffffff ? -1 : r;
+    return at;
   }
 
   /** The frontend id the core records a flow like `entry` under (CT_SIZE bytes in the layout's
@@ -631,12 +638,7 @@ export class Core {
    * it, on the tables in force (assembly/ct-restore.ts ctRecordedFront). An entry given as bytes
    * is staged in packet slot 0: never while a batch is in flight. */
   recordedFront(entry: Uint8Array | number, front: number): number {
-    let at = entry as number;
-    if (typeof entry !== 'number') {
-      if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
-      at = this.slotOffset(0);
-      this.u8.set(entry, at);
-    }
+    const at = typeof entry === 'number' ? entry : this.stageFlowEntry(entry);
     return this.exports.ct_recorded_front(at, front >>> 0) >>> 0;
   }
 
