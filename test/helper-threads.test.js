@@ -1,9 +1,13 @@
 // helperNice (src/daemon/helper-threads.ts): the threads a process has before the daemon starts
-// any of its own — V8's platform threads among them — get the nice value; the main thread and
-// every thread started afterwards (a forwarding worker, the Maglev thread) keep theirs.
+// any of its own — V8's platform threads among them — get the nice value; the main thread, V8's
+// CPU profiler thread and every thread started afterwards (a forwarding worker, the Maglev
+// thread) keep theirs.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 
 const MODULE = fileURLToPath(new URL('../dist/src/daemon/helper-threads.js', import.meta.url));
 
@@ -18,13 +22,15 @@ const w = new Worker('setInterval(() => {}, 1000)', { eval: true });
 await new Promise((r) => w.once('online', r));
 const later = readdirSync('/proc/self/task').map(Number).filter((t) => !before.has(t));
 const result = setHelperThreadsNice(Number(process.argv[1]));
-const out = { result, main: nice(process.pid), helpers: [...before].filter((t) => t !== process.pid).map(nice), later: later.map(nice) };
+const name = (tid) => readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim();
+const others = [...before].filter((t) => t !== process.pid);
+const out = { result, main: nice(process.pid), helpers: others.filter((t) => name(t) !== 'v8:ProfEvntProc').map(nice), profiler: others.filter((t) => name(t) === 'v8:ProfEvntProc').map(nice), later: later.map(nice) };
 await w.terminate();
 console.log(JSON.stringify(out));
 `;
 
-function run(nice) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', SCRIPT, String(nice)], { encoding: 'utf8' });
+function run(nice, nodeArgs = []) {
+  const r = spawnSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', SCRIPT, String(nice)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -37,6 +43,16 @@ test('the threads found at import get the nice value; the main thread and thread
   t.is(r.main, 0);
   t.true(r.later.length >= 1, 'the worker thread started after the import');
   t.true(r.later.every((n) => n === 0), JSON.stringify(r));
+});
+
+test('V8\'s CPU profiler thread (--cpu-prof) keeps its nice: it samples the main thread as the workers\' profiler threads sample theirs', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-helper-prof-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = run(7, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  t.is(r.profiler.length, 1, `the profiler's thread exists at import: ${JSON.stringify(r)}`);
+  t.deepEqual(r.profiler, [0], JSON.stringify(r));
+  t.true(r.helpers.length >= 4 && r.helpers.every((n) => n === 7), JSON.stringify(r));
+  t.deepEqual(r.result, { set: r.helpers.length });
 });
 
 test('a nice value out of range is refused with its reason and changes nothing', (t) => {
