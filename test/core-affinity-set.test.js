@@ -108,3 +108,34 @@ test('frontends rewritten with their set unchanged (a new affinity timeout) keep
   t.deepEqual(again.map((r) => r.dst), first.map((r) => r.dst), 'frontends upserted, sets unchanged: every pin holds');
   t.true(again.every((r) => r.select === L.TRSEL_AFFINITY));
 });
+
+// kube-proxy deletes the affinity sets of a Service port without ClientIP affinity at once
+// (syncProxyRules: sets outside activeAffinitySets), so affinity turned off and on again, or a
+// Service deleted and created again, starts without pins. The compiler hands freed ids out again
+// (first in, first out): a re-created Service gets its old frontend and backend ids back, and the
+// entries keyed by them would otherwise hold again for the rest of their timeout.
+test('sessionAffinity turned off and on again: no pin of before holds', (t) => {
+  const s = setup({});
+  connect(t, s, CLIENTS, '10.96.0.1', 80, 42000, T0);
+  t.true(connect(t, s, CLIENTS, '10.96.0.1', 80, 42001, T0 + 1).every((r) => r.select === L.TRSEL_AFFINITY), 'pinned');
+  s.change({ sessionAffinity: 'None' });
+  connect(t, s, CLIENTS, '10.96.0.1', 80, 42002, T0 + 2);
+  s.change({});
+  const again = connect(t, s, CLIENTS, '10.96.0.1', 80, 42003, T0 + 3);
+  t.deepEqual(again.map((r) => r.select), CLIENTS.map(() => L.TRSEL_MAGLEV), 'every client picks afresh');
+  t.true(connect(t, s, CLIENTS, '10.96.0.1', 80, 42004, T0 + 4).every((r) => r.select === L.TRSEL_AFFINITY), 'and is pinned again');
+});
+
+test('a Service deleted and created again (its ids handed out again): no pin of before holds', (t) => {
+  const s = setup({});
+  const before = new Map([...s.c.ir.frontends].map(([id, f]) => [id, f.kind]));
+  connect(t, s, CLIENTS, '10.96.0.1', 80, 43000, T0);
+  t.true(connect(t, s, CLIENTS, '10.96.0.1', 80, 43001, T0 + 1).every((r) => r.select === L.TRSEL_AFFINITY), 'pinned');
+  const apply = (ch) => { s.core.applyDiff(ch.diff, s.c.ir); s.model.setIr(s.c.ir); };
+  apply(s.c.change({ remove: [{ kind: 'Service', namespace: 'shop', name: 'web' }] }));
+  t.is(s.c.ir.frontends.size, 0);
+  apply(s.c.change({ upsert: validateAll([svc({})]) }));
+  t.deepEqual(new Map([...s.c.ir.frontends].map(([id, f]) => [id, f.kind])), before, 'the same frontend ids again');
+  const again = connect(t, s, CLIENTS, '10.96.0.1', 80, 43002, T0 + 2);
+  t.deepEqual(again.map((r) => r.select), CLIENTS.map(() => L.TRSEL_MAGLEV), 'every client picks afresh');
+});

@@ -11,7 +11,7 @@ import { PROTO_NUMBER, type Ir, type Proto } from '../ir/ir.js';
 import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
-import { voidStalePins } from './affinity-pins.js';
+import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { canonicalAddr, formatAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
@@ -451,14 +451,16 @@ export class Core {
   }
 
   /** Apply a diff the caller computed; `next` is the resulting whole Ir. The sessionAffinity
-   * pins the diff left on a backend outside their frontend's new set are voided (affinity-pins.ts:
-   * one pass over the affinity table when the diff rewrites a frontend with affinity). */
+   * pins the diff left on a backend outside their frontend's new set, or keyed by a frontend it
+   * removed or took affinity from, are voided (affinity-pins.ts: one pass over the affinity table
+   * when the diff rewrites a frontend with affinity or one loses it). */
   applyDiff(diff: IrDiff, next: Ir): void {
     // the first apply over a table image: the entries still carry the image's ids, which
     // table-image.ts catchUp re-places under the new ones (checking the sets there)
     const overImage = this.tables.fromImage;
+    const fronts = overImage ? null : pinFronts(this, diff);   // (reads the set in force until the apply's flip)
     this.tables.apply(diff, next);
-    if (!overImage) voidStalePins(this, diff.frontendsUpsert, next);
+    voidStalePins(this, fronts, next);
   }
 
   ctFlush(): void { this.exports.ct_flush(); }
@@ -614,11 +616,18 @@ export class Core {
    * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
    * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
   restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
+    const r = this.exports.ct_restore(this.stageFlowEntry(entry), origHash >>> 0, now >>> 0) >>> 0;
+    return r === 0xffffffff ? -1 : r;
+  }
+
+  /** Copies a flow entry (CT_SIZE bytes) into packet slot 0 for a core call that reads one there;
+   * returns its address. Never while a batch is in flight: the worker makes these calls from its
+   * control messages, between batches (src/daemon/worker.ts run: drainControl). */
+  private stageFlowEntry(entry: Uint8Array): number {
     if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
     const at = this.slotOffset(0);
     this.u8.set(entry, at);
-    const r = this.exports.ct_restore(at, origHash >>> 0, now >>> 0) >>> 0;
-    return r === 0xffffffff ? -1 : r;
+    return at;
   }
 
   /** The frontend id the core records a flow like `entry` under (CT_SIZE bytes in the layout's
@@ -629,12 +638,7 @@ export class Core {
    * it, on the tables in force (assembly/ct-restore.ts ctRecordedFront). An entry given as bytes
    * is staged in packet slot 0: never while a batch is in flight. */
   recordedFront(entry: Uint8Array | number, front: number): number {
-    let at = entry as number;
-    if (typeof entry !== 'number') {
-      if (entry.length !== L.CT_SIZE) throw new RangeError(`a flow entry is ${L.CT_SIZE} bytes, got ${entry.length}`);
-      at = this.slotOffset(0);
-      this.u8.set(entry, at);
-    }
+    const at = typeof entry === 'number' ? entry : this.stageFlowEntry(entry);
     return this.exports.ct_recorded_front(at, front >>> 0) >>> 0;
   }
 

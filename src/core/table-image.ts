@@ -217,28 +217,6 @@ export function loadImage(core: Core, meta: ImageMeta, fill: ImageFill): number 
   return base;
 }
 
-/** The tables of one set, read from its bytes: what an id named when the set was written. */
-class SetReader {
-  readonly front: number; readonly frontMax: number; readonly backend: number; readonly backendMax: number;
-  constructor(readonly core: Core, base: number) {
-    const dv = core.dv;
-    this.front = dv.getUint32(base + L.TSH_FRONT_OFF, true); this.frontMax = dv.getUint32(base + L.TSH_FRONT_MAX, true);
-    this.backend = dv.getUint32(base + L.TSH_BACKEND_OFF, true); this.backendMax = dv.getUint32(base + L.TSH_BACKEND_MAX, true);
-  }
-  /** Frontend entry address, or -1 when `id` names none. */
-  fe(id: number): number {
-    if (!(id >= 1 && id <= this.frontMax)) return -1;
-    const e = this.front + id * L.FE_SIZE;
-    return this.core.u8[e + L.FE_FAMILY] !== 0 ? e : -1;
-  }
-  /** Backend entry address, or -1 when `id` names none. */
-  be(id: number): number {
-    if (!(id >= 1 && id <= this.backendMax)) return -1;
-    const e = this.backend + id * L.BE_SIZE;
-    return this.core.u8[e + L.BE_FAMILY] !== 0 ? e : -1;
-  }
-}
-
 /** The little-endian u32 at b[at] (a saved flow entry's id: no DataView per flow restored). */
 const u32At = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 
@@ -247,8 +225,8 @@ const u32At = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) |
  * the core as a backend that left, as always: a UDP flow or a new SYN re-selects, an open TCP/SCTP
  * connection goes on to its own address — docs/core.md "Original-direction hit"). */
 export class ImageIds implements FlowIdLookup {
-  private readonly set: SetReader;
-  constructor(core: Core, base: number) { this.set = new SetReader(core, base); }
+  private readonly set: SetFlowIds;
+  constructor(core: Core, base: number) { this.set = new SetFlowIds(core, base); }
   flowFront(e: Uint8Array): number | undefined {
     const id = u32At(e, L.CT_FRONT);
     return this.set.fe(id) >= 0 ? id : undefined;
@@ -264,7 +242,7 @@ export class ImageIds implements FlowIdLookup {
     return this.set.be(savedId) >= 0 ? savedId : undefined;
   }
   private affinity(id: number): { id: number; timeoutMs: number } | undefined {
-    const e = this.set.fe(id), dv = this.set.core.dv;
+    const e = this.set.fe(id), dv = this.set.mem.dv;
     if (e < 0 || !(dv.getUint32(e + L.FE_FLAGS, true) & L.FEF_AFFINITY)) return undefined;
     return { id, timeoutMs: dv.getUint32(e + L.FE_AFF_TIMEOUT, true) };
   }
@@ -310,7 +288,8 @@ export function catchUp(core: Core, imageBase: number, imageExtents: Array<[numb
 }
 
 function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
-  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core), old = new SetReader(core, imageBase);
+  // what the image's ids named: its set is still in memory
+  const u8 = core.u8, dv = core.dv, map = core.map, ids = new IrIds(core), old = new SetFlowIds(core, imageBase);
   for (let f = 1; f <= map.ctFlowsMax; f++) {
     const e = map.ctFlows + f * L.CT_SIZE;
     if (u8[e + L.CT_STATE] === L.CTS_NONE) continue;
@@ -327,7 +306,6 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     dv.setUint32(e + L.CT_BACKEND_ID, back, true);
   }
   // affinity: the old ids' entries in the image's set say what they named
-  let oldMap: SetFlowIds | null = null;   // the image's service map, once an entry asks
   const moved = rehomeAffinity(core, (frontId, backId) => {
     const fe = old.fe(frontId), be = old.be(backId);
     if (fe < 0 || be < 0) return undefined;
@@ -335,7 +313,7 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     // a frontend its own (VIP, port) does not lead to was a ClusterPolicy frontend (the cluster
     // front of externalTrafficPolicy Local ones with internalTrafficPolicy Local): its entries
     // go to the ClusterPolicy frontend of that key now, not the ClusterIP with its local endpoints
-    const policy = (oldMap ??= new SetFlowIds(core, imageBase)).serviceFront(proto, fe + L.FE_ADDR, family, port) !== frontId;
+    const policy = old.serviceFront(proto, fe + L.FE_ADDR, family, port) !== frontId;
     const front = ids.front(proto, u8, fe + L.FE_ADDR, family, port, policy);
     if (front === undefined) return undefined;
     const back = ids.backend(front, u8, be + L.BE_ADDR, u8[be + L.BE_FAMILY] as Family, dv.getUint16(be + L.BE_PORT, true));

@@ -422,6 +422,7 @@ export class ReferenceModel {
     this.flows = new Array(this.opts.flows + 1).fill(undefined);
     this.affinity = new Array(aff).fill(undefined);
     this.resetFreeList();
+    this.affinityFronts = this.affinityFrontIds();
   }
 
   private resetFreeList(): void {
@@ -440,17 +441,32 @@ export class ReferenceModel {
     this.voidStalePins();
   }
 
+  /** The frontend ids with FEF_AFFINITY at the last setIr (or construction): the Ir a caller
+   * passes may be one object patched in place (the compiler's), so the previous one cannot say. */
+  private affinityFronts = new Set<number>();
+
   /** A pin holds only while its backend is in the set its (key) frontend selects from now:
-   * kube-proxy's chain consults the affinity of its own endpoint list only. Every entry keyed by a
-   * frontend with FEF_AFFINITY whose set lacks its backend gets backend 0 (kept in its slot, as a
-   * match to overwrite; core: src/core/affinity-pins.ts, which checks the frontends an apply
-   * rewrites — the same entries, as an unchanged set keeps its entries' backends). */
+   * kube-proxy's chain consults the affinity of its own endpoint list only, and deletes the
+   * affinity sets of a Service port without ClientIP affinity. Every entry keyed by a frontend
+   * with FEF_AFFINITY whose set lacks its backend, or by a frontend that had FEF_AFFINITY in
+   * the previous generation and has not now (gone, or without it), gets backend 0 (kept in its
+   * slot, as a match to overwrite; core: src/core/affinity-pins.ts, which checks the frontends an
+   * apply rewrites or removes — the same entries, as an unchanged set keeps its entries' backends). */
   private voidStalePins(): void {
+    const had = this.affinityFronts;
+    this.affinityFronts = this.affinityFrontIds();
     for (const s of this.affinity) {
       if (!s || s.backend === 0) continue;
       const f = this.tables.fronts.get(s.front)?.f;
-      if (f && (f.flags & L.FEF_AFFINITY) && !Array.prototype.includes.call(f.backends, s.backend)) s.backend = 0;
+      if (f && (f.flags & L.FEF_AFFINITY)) { if (!Array.prototype.includes.call(f.backends, s.backend)) s.backend = 0; }
+      else if (had.has(s.front)) s.backend = 0;
     }
+  }
+
+  private affinityFrontIds(): Set<number> {
+    const out = new Set<number>();
+    for (const [id, f] of this.ir.frontends) if (f.flags & L.FEF_AFFINITY) out.add(id);
+    return out;
   }
 
   /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
