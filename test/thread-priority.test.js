@@ -3,6 +3,7 @@
 // a throw.
 import test from 'ava';
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { currentTid, setThreadNice, pinThread } from '../dist/src/daemon/thread-priority.js';
@@ -32,6 +33,16 @@ const linux = process.platform === 'linux';
     t.is(niceOf(tid), Math.min(19, before + 3));
     t.is(niceOf(mainTid), before);
   } finally { await w.terminate(); }
+});
+
+const ROOT = process.getuid?.() === 0;
+const SETPRIV = spawnSync('setpriv', ['--version']).status === 0;
+(linux && (!ROOT || SETPRIV) ? test : test.skip)(`raising priority without CAP_SYS_NICE: the reason says what it needs${linux && (!ROOT || SETPRIV) ? '' : ' (skipped: Linux only; as root this needs setpriv to drop CAP_SYS_NICE)'}`, (t) => {
+  // in a process of its own without the capability (as root: dropped from the bounding set)
+  const cmd = [process.execPath, '--input-type=module', '-e', `console.log(JSON.stringify((await import(${JSON.stringify(MODULE)})).setThreadNice(-1)))`];
+  const r = ROOT ? spawnSync('setpriv', ['--bounding-set=-sys_nice', ...cmd], { encoding: 'utf8' }) : spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.regex(JSON.parse(r.stdout), /^not permitted \(raising priority needs CAP_SYS_NICE\): .*EACCES/);
 });
 
 test('bad nice values are a reason, not a throw', (t) => {

@@ -127,7 +127,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
   if (cfg.helperNice) {
     const h = setHelperThreadsNice(cfg.helperNice);
-    if ('reason' in h) log.warn({ nice: cfg.helperNice, reason: h.reason }, 'the runtime\'s helper threads keep their default priority');
+    if (h.reason) log.warn({ nice: cfg.helperNice, threads: h.set, reason: h.reason }, h.set ? 'some of the runtime\'s helper threads keep their priority' : 'the runtime\'s helper threads keep their priority');
     else log.debug({ nice: cfg.helperNice, threads: h.set }, 'helper thread priority set');
   }
   let daemon: RunningDaemon | undefined;

@@ -37,9 +37,17 @@ export function badNice(nice: number): string | null {
   return Number.isInteger(nice) && nice >= -20 && nice <= 19 ? null : `nice must be an integer in -20..19, got ${nice}`;
 }
 
+/** The errno name of a failed call: Node's os.setPriority throws a SystemError whose `code` is
+ * ERR_SYSTEM_ERROR and whose `info.code` is the errno's (EACCES, ESRCH); fs calls and the native
+ * addon put it in `code`. */
+export function errnoCode(e: unknown): string | undefined {
+  const err = e as { code?: string; info?: { code?: string } };
+  return err.info?.code ?? err.code;
+}
+
 /** A refused priority change said as such (EPERM/EACCES: `needs` CAP_SYS_NICE), else its message. */
 export function priorityRefusal(e: unknown, what = 'raising priority'): string {
-  const code = (e as { code?: string }).code;
+  const code = errnoCode(e);
   return code === 'EPERM' || code === 'EACCES' ? `not permitted (${what} needs CAP_SYS_NICE): ${(e as Error).message}` : (e as Error).message;
 }
 
