@@ -415,8 +415,9 @@ async function blast(t: Topology, dir: string, newFlows: boolean, seconds: numbe
     await sleep(Math.min(500, seconds * 250));
     // ... and until the contender forwarded a frame: Open vSwitch installs its datapath flows after
     // its first upcalls, which on a loaded machine outlasts a short blast's warm-up (a 0.3 s blast
-    // then measured 0). Bounded: a contender that forwards nothing is measured as such.
-    for (const until = Date.now() + WARMUP_FORWARDING_MS; countServer && Date.now() < until && (await sinkCounters(t.server)).ok === before;) await sleep(20);
+    // then measured 0). Bounded, and over once trafgen exited (reported below): a contender that
+    // forwards nothing is measured as such.
+    for (const until = Date.now() + WARMUP_FORWARDING_MS; countServer && gen.exitCode === null && Date.now() < until && (await sinkCounters(t.server)).ok === before;) await sleep(20);
     if (gen.exitCode !== null) throw new Error(`trafgen exited early (code ${gen.exitCode}): ${genErr.trim()}`);
     // trafgen's worker is a child of the process started: the tree is resolved after warm-up
     const meters: Meters = { generator: new CpuMeter([gen.pid!], ksoftirqdPids()), forwarder: forwarderPids.length ? new CpuMeter(forwarderPids) : null };
