@@ -306,3 +306,66 @@ test('node hints (trafficDistribution PreferSameNode): every ready endpoint hint
   const partial = compile(node({ zone: 'zone-b' }), svc(spec), slice([...eps, hinted('10.244.3.10', 'node-c', null, ['zone-b'])]));
   t.deepEqual(addrsOf(partial.c, byKind(partial.fronts, 'ClusterIP')[0]), ['10.244.3.10', '10.244.3.9']);
 });
+
+// EndpointSlice merge rules of kube-proxy's endpointslicecache (addEndpoints, endpointSliceCacheKeys)
+// and CategorizeEndpoints, one case each
+const backKeys = (c, f) => f.backends.map((id) => `${c.ir.backends.get(id).addr}:${c.ir.backends.get(id).port}`).sort();
+const webSpec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };
+
+test('slices kube-proxy ignores: addressType FQDN, no kubernetes.io/service-name label, an empty one', (t) => {
+  const fqdn = slice([{ addresses: ['web.example.com'] }], undefined, 'web-fqdn', 'FQDN');
+  const unlabelled = { ...slice([ep('10.244.1.2')], undefined, 'web-u'), metadata: { name: 'web-u', namespace: 'shop' } };
+  const empty = { ...slice([ep('10.244.1.3')], undefined, 'web-e'), metadata: { name: 'web-e', namespace: 'shop', labels: { 'kubernetes.io/service-name': '' } } };
+  const { c, fronts, backs } = compile(node(), svc(webSpec), slice([ep('10.244.1.1')]), fqdn, unlabelled, empty);
+  t.deepEqual(addrsOf(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.1']);
+  t.deepEqual(backs.map((b) => b.addr), ['10.244.1.1']);
+});
+
+test('one address:port in several slices of one port is one backend; the same address at another port number is another', (t) => {
+  const { c, fronts, backs } = compile(node(), svc(webSpec),
+    slice([ep('10.244.1.1'), ep('10.244.1.2')], [{ name: 'http', port: 8080 }], 'web-1'),
+    slice([ep('10.244.1.1')], [{ name: 'http', port: 8080 }], 'web-2'),
+    slice([ep('10.244.1.1')], [{ name: 'http', port: 9090 }], 'web-3'));
+  t.deepEqual(backKeys(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.1:8080', '10.244.1.1:9090', '10.244.1.2:8080']);
+  t.is(backs.length, 3);
+});
+
+test('addresses compare in canonical form (kube-proxy ParseIPSloppy(...).String()); only the first address of an endpoint counts', (t) => {
+  const { c, fronts, backs } = compile(node(), svc({ ...webSpec, clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }),
+    slice([ep('fd00:244::7')], undefined, 'web-6a', 'IPv6'),
+    slice([ep('FD00:244:0::0007')], undefined, 'web-6b', 'IPv6'),
+    slice([{ addresses: ['10.244.1.1', '10.244.1.9'] }], undefined, 'web-4a'),
+    slice([ep('010.244.001.001')], undefined, 'web-4b')); // legacy leading zeros: decimal, as ParseIPSloppy
+  t.deepEqual(byKind(fronts, 'ClusterIP').map((f) => backKeys(c, f)).sort(), [['10.244.1.1:8080'], ['fd00:244::7:8080']]);
+  t.is(backs.length, 2);
+});
+
+test('ready wins over terminating: {ready: true, terminating: true} is ready; unset conditions are ready', (t) => {
+  const { c, fronts } = compile(node(), svc(webSpec),
+    slice([ep('10.244.1.1', 'node-a', { ready: true, serving: true, terminating: true }), ep('10.244.1.2', 'node-a', { ready: false, serving: true, terminating: true }), ep('10.244.1.3')]));
+  const f = byKind(fronts, 'ClusterIP')[0];
+  t.deepEqual(addrsOf(c, f), ['10.244.1.1', '10.244.1.3']);
+  t.is(f.flags & L.FEF_FALLBACK, 0);
+});
+
+test('Local traffic policy: local ready endpoints, else local serving-terminating ones even when remote ones are ready (CategorizeEndpoints)', (t) => {
+  const spec = { ...webSpec, internalTrafficPolicy: 'Local' };
+  const draining = { ready: false, serving: true, terminating: true };
+  const a = compile(node(), svc(spec), slice([ep('10.244.1.1', 'node-a', draining), ep('10.244.2.1', 'node-b')]));
+  const fa = byKind(a.fronts, 'ClusterIP')[0];
+  t.deepEqual(addrsOf(a.c, fa), ['10.244.1.1']);
+  t.is(fa.flags & L.FEF_FALLBACK, L.FEF_FALLBACK);
+  const b = compile(node(), svc(spec), slice([ep('10.244.1.1', 'node-a', draining), ep('10.244.1.2', 'node-a'), ep('10.244.2.1', 'node-b')]));
+  const fb = byKind(b.fronts, 'ClusterIP')[0];
+  t.deepEqual(addrsOf(b.c, fb), ['10.244.1.2']);
+  t.is(fb.flags & L.FEF_FALLBACK, 0);
+  // the Cluster policy falls back only when no endpoint anywhere is ready
+  const cl = compile(node(), svc(webSpec), slice([ep('10.244.1.1', 'node-a', draining), ep('10.244.2.1', 'node-b')]));
+  t.deepEqual(addrsOf(cl.c, byKind(cl.fronts, 'ClusterIP')[0]), ['10.244.2.1']);
+});
+
+test('a slice port without a name serves the unnamed Service port (the API server defaults the name to "")', (t) => {
+  const { c, fronts } = compile(node(), svc({ clusterIP: '10.96.0.1', ports: [{ port: 80, targetPort: 8080 }] }),
+    slice([ep('10.244.1.1')], [{ port: 8080 }]));
+  t.deepEqual(backKeys(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.1:8080']);
+});
