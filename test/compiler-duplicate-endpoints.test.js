@@ -62,3 +62,20 @@ test('two copies alike keep the best state (deterministic)', (t) => {
     slice('web-b', [{ addresses: ['10.244.1.7'], conditions: { ready: true } }]));
   t.is(backs[0].state, L.BES_READY);
 });
+
+// kube-proxy keeps one copy whole (addEndpoints replaces the map entry): which of two copies alike
+// wins depends on its slice map's order, but its result is always one copy's conditions with that
+// copy's node and hints — never one copy's state with another's node
+for (const [what, worse, better] of [
+  ['neither terminating', { ready: false }, { ready: true }],
+  ['both terminating', { ready: false, serving: false, terminating: true }, { ready: false, serving: true, terminating: true }],
+]) {
+  test(`two copies alike (${what}): the best copy wins whole, its node with its state`, (t) => {
+    const { kind, backs } = compile(node,
+      svc({ type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }),
+      slice('web-a', [{ addresses: ['10.244.1.7'], nodeName: 'node-b', conditions: worse }]),
+      slice('web-b', [{ addresses: ['10.244.1.7'], nodeName: 'node-a', conditions: better }]));
+    t.is(backs.length, 1);
+    t.deepEqual(kind('NodePort').backends, [backs[0].id], 'the better copy is on node-a: local');
+  });
+}

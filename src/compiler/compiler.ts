@@ -719,10 +719,10 @@ export class Compiler {
             // endpointslicecache, a copy that is not terminating replaces a terminating one — an
             // address the pod network gave a new pod before the old, terminating one's Pod object
             // is gone is the new pod's, its conditions, node and hints; between copies alike the
-            // best state wins (where kube-proxy's slice map order decides)
+            // one with the best state wins (where kube-proxy's slice map order decides), whole:
+            // kube-proxy's result is always one copy, never one's state with another's node
             const wasTerm = cEp[dup]!.terminating;
-            if (wasTerm && !ep.terminating) cands.retake(dup, state, ep);
-            else if (wasTerm === ep.terminating && state < cState[dup]) cState[dup] = state;
+            if ((wasTerm && !ep.terminating) || (wasTerm === ep.terminating && state < cState[dup])) cands.retake(dup, state, ep);
             continue;
           }
           const id = (prevBack !== null && prevBack.get(`${sp.name}|${addr}|${port}`)) || this.backendIdPool.allocate(undo);
