@@ -369,3 +369,21 @@ test('a slice port without a name serves the unnamed Service port (the API serve
     slice([ep('10.244.1.1')], [{ port: 8080 }]));
   t.deepEqual(backKeys(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.1:8080']);
 });
+
+test('EndpointSlices kube-proxy\'s informer leaves out (labelled service.kubernetes.io/headless, or another proxy\'s service-proxy-name) add no endpoints', (t) => {
+  const labelled = (name, addr, labels) => {
+    const s = slice([ep(addr, 'node-a')], undefined, name);
+    s.metadata.labels = { ...s.metadata.labels, ...labels };
+    return s;
+  };
+  const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };
+  const { c, fronts } = compile(node(), svc(spec), slice([ep('10.244.1.7', 'node-a')]),
+    labelled('web-h', '10.244.1.8', { 'service.kubernetes.io/headless': '' }),
+    labelled('web-o', '10.244.1.9', { 'service.kubernetes.io/service-proxy-name': 'other' }));
+  t.deepEqual(addrsOf(c, byKind(fronts, 'ClusterIP')[0]), ['10.244.1.7']);
+  // a slice labelled with the name this node serves is its own, like such a Service
+  const named = compile(node({ serviceProxyName: 'wdp' }), svc(spec), slice([ep('10.244.1.7', 'node-a')]),
+    labelled('web-w', '10.244.1.8', { 'service.kubernetes.io/service-proxy-name': 'wdp' }),
+    labelled('web-o', '10.244.1.9', { 'service.kubernetes.io/service-proxy-name': 'other' }));
+  t.deepEqual(addrsOf(named.c, byKind(named.fronts, 'ClusterIP')[0]), ['10.244.1.7', '10.244.1.8']);
+});

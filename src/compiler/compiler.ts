@@ -694,7 +694,7 @@ export class Compiler {
       let seen: Map<string, number> | null = null;
       for (let si = 0; si < nSlices; si++) {
         const sl = Array.isArray(sliceEntry) ? sliceEntry[si] : sliceEntry!;
-        if (sl.addressType === 'FQDN') continue;
+        if (sl.addressType === 'FQDN' || !this.serves(sl)) continue;
         const slPort = matchSlicePort(sp, sl);
         if (!slPort) continue;
         // no port number: kube-proxy ignores the slice port ("invalid endpoint port")
@@ -778,10 +778,11 @@ export class Compiler {
    * labelled headless, nor when it names a service proxy other than the node config's
    * serviceProxyName (none by default). Checked here, where the control API's applies and the
    * Kubernetes watcher's syncs both pass, so adding or removing a label (a recompile of the
-   * service) programs or removes it. */
-  private serves(svc: ServiceSpec): boolean {
-    if (svc.headlessLabel) return false;
-    return svc.proxyName === undefined || svc.proxyName === this.node?.serviceProxyName;
+   * service) programs or removes it. The same for an EndpointSlice: kube-proxy's slice informer
+   * has the same selector, so a slice so labelled adds no endpoints. */
+  private serves(obj: ServiceSpec | SliceSpec): boolean {
+    if (obj.headlessLabel) return false;
+    return obj.proxyName === undefined || obj.proxyName === this.node?.serviceProxyName;
   }
 
   /** One frontend of the current service port (this.portState), unless the port has it already.

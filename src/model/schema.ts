@@ -736,12 +736,16 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
   const labels = s.metadata.labels;
-  if (labels) {
-    const proxyName = labels[SERVICE_PROXY_NAME_LABEL];
-    if (proxyName !== undefined) out.proxyName = proxyName;
-    if (labels[HEADLESS_LABEL] !== undefined) out.headlessLabel = true;
-  }
+  if (labels) proxyLabels(labels, out);
   return out;
+}
+
+/** The labels kube-proxy's informers select on (`!service-proxy-name,!headless`), for Services
+ * and EndpointSlices alike; the compiler decides (`serves`), where the node's proxy name is known. */
+function proxyLabels(labels: Record<string, string>, out: { proxyName?: string; headlessLabel?: true }): void {
+  const proxyName = labels[SERVICE_PROXY_NAME_LABEL];
+  if (proxyName !== undefined) out.proxyName = proxyName;
+  if (labels[HEADLESS_LABEL] !== undefined) out.headlessLabel = true;
 }
 
 function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, unknown>, built: EndpointSpec[] | null = null): SliceSpec {
@@ -775,6 +779,9 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
     raw,
   };
   if (trig !== undefined) out.triggerTimeMs = Date.parse(trig);
+  // (an added field, like triggerTimeMs: a labelled slice is rare, and a field in the literal costs every slice)
+  const labels = s.metadata.labels;
+  if (labels && (labels[SERVICE_PROXY_NAME_LABEL] !== undefined || labels[HEADLESS_LABEL] !== undefined)) proxyLabels(labels, out);
   return out;
 }
 

@@ -65,6 +65,8 @@ export interface SliceSpec {
   v4High: number;
   ports: SlicePortSpec[];
   triggerTimeMs?: number;     // endpoints.kubernetes.io/last-change-trigger-time, for the programming-latency metric
+  proxyName?: string;         // label service.kubernetes.io/service-proxy-name (absent: undefined)
+  headlessLabel?: true;       // label service.kubernetes.io/headless present: its endpoints are not used
   raw: Record<string, unknown>;
 }
 
