@@ -387,3 +387,18 @@ test('EndpointSlices kube-proxy\'s informer leaves out (labelled service.kuberne
     labelled('web-o', '10.244.1.9', { 'service.kubernetes.io/service-proxy-name': 'other' }));
   t.deepEqual(addrsOf(named.c, byKind(named.fronts, 'ClusterIP')[0]), ['10.244.1.7', '10.244.1.8']);
 });
+
+test('kube-proxy service rules: externalIPs follow externalTrafficPolicy; hostname-only ingress and allocateLoadBalancerNodePorts false add nothing; one port number per protocol', (t) => {
+  const { c, fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', allocateLoadBalancerNodePorts: false, externalIPs: ['198.51.100.1'],
+    ports: [{ name: 'dns-tcp', port: 53, protocol: 'TCP' }, { name: 'dns-udp', port: 53, protocol: 'UDP' }, { name: 'dns-sctp', port: 53, protocol: 'SCTP' }],
+  }, {}, { loadBalancer: { ingress: [{ hostname: 'lb.example.com' }, { ip: '192.0.2.1', hostname: 'lb2.example.com' }] } }),
+  slice([ep('10.244.1.7', 'node-a'), ep('10.244.2.8', 'node-b')], [{ name: 'dns-tcp', port: 53, protocol: 'TCP' }, { name: 'dns-udp', port: 53, protocol: 'UDP' }, { name: 'dns-sctp', port: 53, protocol: 'SCTP' }]));
+  t.is(byKind(fronts, 'NodePort').length, 0, 'no nodePorts allocated: no NodePort frontends');
+  t.deepEqual(byKind(fronts, 'LoadBalancer').map((f) => f.addr), ['192.0.2.1', '192.0.2.1', '192.0.2.1'], 'an ingress entry with only a hostname is not an address');
+  for (const kind of ['ClusterIP', 'ExternalIP', 'LoadBalancer']) t.deepEqual(byKind(fronts, kind).map((f) => f.proto).sort(), ['SCTP', 'TCP', 'UDP'], kind);
+  for (const f of byKind(fronts, 'ExternalIP')) {
+    t.is(f.flags & (L.FEF_EXTERNAL | L.FEF_MASQUERADE), L.FEF_EXTERNAL, 'externalIPs are external traffic: eTP Local does not masquerade');
+    t.deepEqual(addrsOf(c, f), ['10.244.1.7'], 'and uses local endpoints only');
+  }
+});
