@@ -111,6 +111,15 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   const twoPorts = apiSlice('web-5', 'web', ['10.244.1.8']);
   twoPorts.ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'none', protocol: 'TCP' }];
   t.is(localReadyEndpoints([twoPorts], 'node-a'), 2);
+  // slices kube-proxy's informer leaves out count nothing: headless, or another proxy's
+  const headless = apiSlice('web-6', 'web', ['10.244.1.10']);
+  headless.metadata.labels['service.kubernetes.io/headless'] = '';
+  const theirs = apiSlice('web-7', 'web', ['10.244.1.11']);
+  theirs.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'other-proxy';
+  const ours = apiSlice('web-8', 'web', ['10.244.1.12']);
+  ours.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'wdp';
+  t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a'), 2, 'without a proxy name: only the unlabelled slice');
+  t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a', 'wdp'), 3, 'with the proxy name wdp: its own slice too');
 });
 
 test('config: the kubernetes section, durations, node name from the hostname', (t) => {

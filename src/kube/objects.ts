@@ -8,6 +8,7 @@
 // from the API server has ipFamilies, internalTrafficPolicy: Cluster and an empty status, and
 // without this every one of 10k Services took the ~30 µs full validation.
 import type { KubeObject } from './client.js';
+import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
 
 export const SERVICES_PATH = '/api/v1/services';
 export const ENDPOINTSLICES_PATH = '/apis/discovery.k8s.io/v1/endpointslices';
@@ -97,10 +98,16 @@ export function healthCheckNodePort(o: KubeObject): number | null {
 /** Ready endpoints of `slices` on node `nodeName` — kube-proxy's local endpoint count for the
  * health check (EndpointsMap.LocalReadyEndpoints): one per (slice port name, protocol, address,
  * port number), so a pod serving two ports counts twice and one listed in two slices once. Slice
- * ports without a number are skipped, as kube-proxy's endpointslicecache does. */
-export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string): number {
+ * ports without a number are skipped, as kube-proxy's endpointslicecache does. A slice labelled
+ * headless, or for a service proxy other than `serviceProxyName`, adds nothing: kube-proxy's
+ * informer never sees it, and the compiler forwards to none of its endpoints (Compiler.serves). */
+export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): number {
   const seen = new Set<string>();
   for (const s of slices) {
+    const labels = s.metadata?.labels ?? {};
+    if (labels[HEADLESS_LABEL] !== undefined) continue;
+    const proxy = labels[SERVICE_PROXY_NAME_LABEL];
+    if (proxy !== undefined && proxy !== serviceProxyName) continue;
     const ports = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
     for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
       if (!isObj(e) || e.nodeName !== nodeName) continue;

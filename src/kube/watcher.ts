@@ -210,7 +210,7 @@ export class KubeWatcher {
         const svc = serviceNameOf(sl);
         if (svc && want.has(svc)) slicesBy.set(svc, [...(slicesBy.get(svc) ?? []), sl]);
       }
-      for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName));
+      for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName));
     }
     let ext = 0, int = 0;
     const hc = new Map<string, { port: number; localEndpoints: number }>();
