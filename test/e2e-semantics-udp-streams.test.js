@@ -25,8 +25,10 @@ serial('queries answered at once never fill the table: four times as many as it 
   t.deepEqual(lost, [], `every query answered (a ${FLOWS}-flow table)`);
   const g = (await api(topo, 'GET', '/api/v1/counters')).json;
   // (a flow whose unreplied timeout ran out before the table needed its room is freed as expired:
-  // on a loaded machine the queries can take longer than that timeout)
-  const freed = g.global.ct_evicted + g.global.ct_expired;
-  t.true(freed >= n - FLOWS, `answered flows were evicted or expired to make room: ${g.global.ct_evicted} evicted, ${g.global.ct_expired} expired`);
+  // on a loaded machine the queries can take longer than that timeout; and a fresh socket may get
+  // a source port an earlier query had, whose flow is still in the table: a hit, no new flow)
+  const created = g.global.ct_new, freed = g.global.ct_evicted + g.global.ct_expired;
+  t.true(created > 2 * FLOWS, `the queries overran the table: ${created} flows created`);
+  t.true(freed >= created - FLOWS, `answered flows were evicted or expired to make room: ${created} created, ${g.global.ct_evicted} evicted, ${g.global.ct_expired} expired`);
   t.falsy(g.reasons?.drop_ct_full, 'no query met a full table');
 });
