@@ -207,9 +207,12 @@ export class NetnsLab {
   }
 
   /** Add an address (`10.0.0.2/24`, `fd00::2/64`); IPv6 addresses are added `nodad`. */
-  addr(ns: string, ifname: string, cidr: string): void {
+  addr(ns: string, ifname: string, cidr: string, opts: { deprecated?: boolean } = {}): void {
     const args = ['-n', ns, 'addr', 'add', cidr, 'dev', ifname];
     if (cidr.includes(':')) args.push('nodad');
+    // deprecated (IPv6): answered, but never chosen as the source of a reply from a socket bound
+    // to the wildcard (RFC 6724 rule 3), so that such replies come from the interface's first address
+    if (opts.deprecated && cidr.includes(':')) args.push('preferred_lft', '0');
     must('ip', args);
   }
 
