@@ -34,7 +34,7 @@ import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
 import { Candidates } from './candidates.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
-  type ServiceSpec, type SliceSpec,
+  type ServiceSpec, type SliceSpec, servedByProxy,
 } from '../model/types.js';
 
 const NO_RANGES: string[] = Object.freeze([]) as unknown as string[];
@@ -781,8 +781,7 @@ export class Compiler {
    * service) programs or removes it. The same for an EndpointSlice: kube-proxy's slice informer
    * has the same selector, so a slice so labelled adds no endpoints. */
   private serves(obj: ServiceSpec | SliceSpec): boolean {
-    if (obj.headlessLabel) return false;
-    return obj.proxyName === undefined || obj.proxyName === this.node?.serviceProxyName;
+    return servedByProxy(obj, this.node?.serviceProxyName);
   }
 
   /** One frontend of the current service port (this.portState), unless the port has it already.

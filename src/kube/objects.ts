@@ -9,6 +9,7 @@
 // without this every one of 10k Services took the ~30 µs full validation.
 import type { KubeObject } from './client.js';
 import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
+import { servedByProxy } from '../model/types.js';
 
 export const SERVICES_PATH = '/api/v1/services';
 export const ENDPOINTSLICES_PATH = '/apis/discovery.k8s.io/v1/endpointslices';
@@ -105,9 +106,7 @@ export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: str
   const seen = new Set<string>();
   for (const s of slices) {
     const labels = s.metadata?.labels ?? {};
-    if (labels[HEADLESS_LABEL] !== undefined) continue;
-    const proxy = labels[SERVICE_PROXY_NAME_LABEL];
-    if (proxy !== undefined && proxy !== serviceProxyName) continue;
+    if (!servedByProxy({ proxyName: labels[SERVICE_PROXY_NAME_LABEL], headlessLabel: labels[HEADLESS_LABEL] !== undefined || undefined }, serviceProxyName)) continue;
     const ports = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
     for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
       if (!isObj(e) || e.nodeName !== nodeName) continue;

@@ -14,6 +14,7 @@ import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
   type SliceSpec, type EndpointSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,
+  type ProxyLabels,
 } from './types.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -742,7 +743,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
 
 /** The labels kube-proxy's informers select on (`!service-proxy-name,!headless`), for Services
  * and EndpointSlices alike; the compiler decides (`serves`), where the node's proxy name is known. */
-function proxyLabels(labels: Record<string, string>, out: { proxyName?: string; headlessLabel?: true }): void {
+function proxyLabels(labels: Record<string, string>, out: ProxyLabels): void {
   const proxyName = labels[SERVICE_PROXY_NAME_LABEL];
   if (proxyName !== undefined) out.proxyName = proxyName;
   if (labels[HEADLESS_LABEL] !== undefined) out.headlessLabel = true;

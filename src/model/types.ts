@@ -122,3 +122,14 @@ export function fieldError(kind: string, namespace: string | undefined, name: st
   const where = field ? `${field}: ` : '';
   return { kind, namespace, name, field, reason, message: `${objectLabel(kind, namespace, name)}: ${where}${detail}` };
 }
+
+/** What a Service or EndpointSlice says of the labels kube-proxy's informers select on. */
+export interface ProxyLabels { proxyName?: string; headlessLabel?: true }
+
+/** Whether a proxy named `served` (the node config's serviceProxyName; none by default) takes an
+ * object so labelled: kube-proxy's informers select `!service-proxy-name,!headless`, so not one
+ * labelled headless, nor one naming another service proxy. The compiler (Services, slices) and
+ * the healthCheckNodePort's endpoint count (src/kube/objects.ts) both decide by it. */
+export function servedByProxy(o: ProxyLabels, served: string | undefined): boolean {
+  return !o.headlessLabel && (o.proxyName === undefined || o.proxyName === served);
+}
