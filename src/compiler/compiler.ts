@@ -32,6 +32,7 @@ import { sliceCount, type ServiceRecord } from './service-record.js';
 import { CompiledService, dropRefs, ServiceOutput } from './service-output.js';
 import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
 import { Candidates } from './candidates.js';
+import { firewallSources } from './firewall-sources.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
   type ServiceSpec, type SliceSpec, servedByProxy,
@@ -806,7 +807,10 @@ export class Compiler {
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
     // the ranges of the frontend's family; none of it = no check (kube-proxy filters the ranges by
     // family and programs its firewall only when some are left)
-    const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    let fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    // and the LB IPs when a range holds the node IP (kube-proxy's allowFromNode); without a node
+    // config kube-proxy's fallback node IP, the loopback address
+    if (fRanges.length) fRanges = firewallSources(fRanges, family, family === 6 ? this.node?.nodeIPv6 ?? '::1' : this.node?.nodeIPv4 ?? '127.0.0.1', svc.lbIngress);
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
     // sessionAffinity is per service port in kube-proxy (one affinity set per endpoint, which every
     // IP of the port consults): with both policies Cluster an external frontend's set is its

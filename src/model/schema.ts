@@ -288,6 +288,10 @@ const nodeConfigSchema = z.object({
   spec: z.object({
     nodeName: str.min(1).nullish(),
     nodeAddresses: z.array(ipAddress).nullish(),
+    // kube-proxy's node IP per family (the Node's primary IPs, or --bind-address): a
+    // loadBalancerSourceRange holding it admits the LB IPs as sources too. Default: the first
+    // node address of each family
+    nodeIPs: z.array(ipAddress).max(2, 'must have at most 2 items').nullish(),
     masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     // the source address the node's own connections get when a Service sends them back to the
     // node itself (a backend at the masquerade address): routed to the host port, never local
@@ -328,6 +332,12 @@ const nodeConfigSchema = z.object({
     const own = [...(n.spec.nodeAddresses ?? []), m?.[k] ?? ''].filter((x) => x && isIP(x) === fam).map(canon);
     if (own.includes(canon(a))) issue(ctx, ['spec', 'hairpin', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must not be a node or masquerade address`);
   }
+  const ipFamilies = new Set<number>();
+  (n.spec.nodeIPs ?? []).forEach((a, i) => {
+    const fam = isIP(a);
+    if (fam !== 0 && ipFamilies.has(fam)) issue(ctx, ['spec', 'nodeIPs', i], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: may have at most one IP of each family`);
+    ipFamilies.add(fam);
+  });
   const seen = new Set<string>();
   (n.spec.neighbours ?? []).forEach((nb, i) => {
     if (isIP(nb.address) === 0) return;
@@ -837,10 +847,12 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   const m = n.spec.masquerade;
   const snatV4 = m?.ipv4 ? canon(m.ipv4) : addresses.find((a) => familyOf(a) === 4);
   const snatV6 = m?.ipv6 ? canon(m.ipv6) : addresses.find((a) => familyOf(a) === 6);
+  const nodeIPs = (n.spec.nodeIPs ?? []).map(canon);
+  const nodeIPOf = (fam: 4 | 6): string => nodeIPs.find((a) => familyOf(a) === fam) ?? addresses.find((a) => familyOf(a) === fam) ?? (fam === 4 ? '127.0.0.1' : '::1');
   const hairpinV4 = n.spec.hairpin?.ipv4 ? canon(n.spec.hairpin.ipv4) : undefined;
   const hairpinV6 = n.spec.hairpin?.ipv6 ? canon(n.spec.hairpin.ipv6) : undefined;
   return {
-    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
+    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses, nodeIPv4: nodeIPOf(4), nodeIPv6: nodeIPOf(6),
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
     ...(hairpinV4 ? { hairpinV4 } : {}), ...(hairpinV6 ? { hairpinV6 } : {}),
     neighbours, routes,
