@@ -328,6 +328,19 @@ test('loadBalancerSourceRanges holding the node IP also admit the LB IPs as sour
   t.deepEqual(ch.diff.frontendsUpsert.filter((f) => f.kind === 'LoadBalancer' && f.family === 4).map((f) => f.sourceRanges), [v4, v4, v4]);
 });
 
+test('loadBalancerSourceRanges guard an LB IP that is an externalIP of the service too (the nftables proxier keys its firewall by the LB IP and port)', (t) => {
+  // kube-proxy's firewall-ips map holds every LB VIP and port whatever else the address is; wdp
+  // programs the address once (as the ExternalIP, emitted first): that frontend takes the ranges
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', externalIPs: ['192.0.2.1', '198.51.100.1'], loadBalancerSourceRanges: ['203.0.113.0/24'],
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '192.0.2.2' }] } }), slice([ep('10.244.1.7', 'node-a')]));
+  const at = (addr) => fronts.filter((f) => f.addr === addr).map((f) => ({ kind: f.kind, guarded: (f.flags & L.FEF_SOURCE_RANGES) !== 0, ranges: f.sourceRanges }));
+  t.deepEqual(at('192.0.2.1'), [{ kind: 'ExternalIP', guarded: true, ranges: ['203.0.113.0/24'] }]);
+  t.deepEqual(at('192.0.2.2'), [{ kind: 'LoadBalancer', guarded: true, ranges: ['203.0.113.0/24'] }]);
+  t.deepEqual(at('198.51.100.1'), [{ kind: 'ExternalIP', guarded: false, ranges: [] }], 'an externalIP alone is not guarded');
+});
+
 test('node hints (trafficDistribution PreferSameNode): every ready endpoint hinted for nodes and one for this node: those only; else zone hints apply', (t) => {
   const hinted = (addr, nodeName, nodes, zones) => ({ ...ep(addr, nodeName), hints: { ...(nodes ? { forNodes: nodes.map((name) => ({ name })) } : {}), ...(zones ? { forZones: zones.map((name) => ({ name })) } : {}) } });
   const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };

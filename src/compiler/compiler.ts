@@ -758,12 +758,14 @@ export class Compiler {
           if (this.ofFamily(fam, a)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
       // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
-      // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a
+      // firewall-ips map holds LoadBalancerVIPs), not externalIPs as such; and external / LB IPs of a
       // family the service has no cluster IP of are not programmed (kube-proxy's per-family
       // proxier does not know the service)
       // (indexed loops: an array iterator per loop per service was ~0.6 MB of a 10k-service compile)
-      const ext = svc.externalIPs, lb = svc.lbIngress;
-      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, NO_RANGES);
+      // An externalIP that is an LB IP too is one frontend, the ExternalIP, and takes the ranges:
+      // kube-proxy's firewall is keyed by LB IP and port, whatever else the address is
+      const ext = svc.externalIPs, lb = svc.lbIngress, guarded = svc.sourceRanges.length !== 0;
+      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, guarded && lb.includes(ext[i]) ? svc.sourceRanges : NO_RANGES);
       for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
     portState.built = 0;
