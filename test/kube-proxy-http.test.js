@@ -6,6 +6,7 @@
 import test from 'ava';
 import pino from 'pino';
 import { ServiceHealthServers } from '../dist/src/kube/service-health.js';
+import { startKube, apiService, until } from './lib/kube-fixture.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -37,4 +38,30 @@ test('healthCheckNodePort: the body is kube-proxy\'s, byte for byte (tab-indente
   const sick = await fetch(`http://127.0.0.1:${port}/`);
   t.is(sick.status, 503);
   t.deepEqual(await sick.json(), { service: { namespace: 'ns-a', name: 'web' }, localEndpoints: 1, serviceProxyHealthy: false });
+});
+
+test('metrics port (:10249): /healthz and /healthz/ping answer "ok" as kube-proxy\'s (the apiserver healthz handler), /proxyMode and /metrics as before, the rest 404', async (t) => {
+  const k = await startKube(t, { seed: (d) => d.create('services', apiService('m', '10.96.21.1')) });
+  await until(() => k.compiler.getService('default', 'm'), { what: 'first sync' });
+  const base = k.watcher.metricsUrl;
+  for (const path of ['/healthz', '/healthz/ping', '/healthz?exclude=x']) {
+    const r = await fetch(base + path);
+    t.is(r.status, 200, path);
+    t.is(r.headers.get('content-type'), 'text/plain; charset=utf-8', path);
+    t.is(r.headers.get('x-content-type-options'), 'nosniff', path);
+    t.is(await r.text(), 'ok', path);
+  }
+  const verbose = await fetch(`${base}/healthz?verbose`);
+  t.is(await verbose.text(), '[+]ping ok\nhealthz check passed\n');
+  const mode = await fetch(`${base}/proxyMode`);
+  t.is(mode.status, 200);
+  t.is(mode.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.is(mode.headers.get('x-content-type-options'), 'nosniff');
+  t.is(await mode.text(), 'wdp');
+  const m = await fetch(`${base}/metrics`);
+  t.is(m.status, 200);
+  t.regex(await m.text(), /^kubeproxy_sync_proxy_rules_service_changes_pending 0$/m);
+  const none = await fetch(`${base}/livez`);
+  t.is(none.status, 404, 'livez is the healthz port\'s (10256), not this one');
+  t.is(await none.text(), '404 page not found\n');
 });
