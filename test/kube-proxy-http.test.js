@@ -4,8 +4,10 @@
 // serveMetrics, :10249). Load balancers, kubelet probes, the Kubernetes e2e tests and operators'
 // scripts read these bytes, so the tests compare bytes, not just parsed JSON.
 import test from 'ava';
+import { networkInterfaces } from 'node:os';
 import pino from 'pino';
 import { ServiceHealthServers } from '../dist/src/kube/service-health.js';
+import { ProxyHealth, serveProxyHealth } from '../dist/src/kube/healthz.js';
 import { startKube, apiService, until } from './lib/kube-fixture.js';
 
 const silent = pino({ level: 'silent' });
@@ -64,4 +66,27 @@ test('metrics port (:10249): /healthz and /healthz/ping answer "ok" as kube-prox
   const none = await fetch(`${base}/livez`);
   t.is(none.status, 404, 'livez is the healthz port\'s (10256), not this one');
   t.is(await none.text(), '404 page not found\n');
+});
+
+// Go's net.Listen("tcp", "0.0.0.0:port") listens on every address of both families (a dual-stack
+// socket; kube-proxy's service_health.go says so), so kube-proxy's health ports answer a load
+// balancer or kubelet probing the node's IPv6 address. The same from wdp's listeners.
+const HAS_V6_LOOPBACK = Object.values(networkInterfaces()).flat().some((a) => a?.address === '::1');
+(HAS_V6_LOOPBACK ? test : test.skip)(`listeners bound to 0.0.0.0, :port or :: answer over IPv6 and IPv4 alike, as Go's${HAS_V6_LOOPBACK ? '' : ' (skipped: no ::1 on this host)'}`, async (t) => {
+  const hc = new ServiceHealthServers('0.0.0.0', () => true, silent);
+  t.teardown(() => hc.close());
+  await hc.sync(new Map([['ns-a/web', { port: 0, localEndpoints: 1 }]]));
+  const { port } = hc.ports()[0];
+  const v6 = await fetch(`http://[::1]:${port}/`).catch((e) => e);
+  t.is(v6.status, 200, `healthCheckNodePort on 0.0.0.0 reached over ::1 (${v6.cause?.code ?? v6.status})`);
+  t.is((await fetch(`http://127.0.0.1:${port}/`)).status, 200);
+  const health = new ProxyHealth(60_000);
+  for (const bind of ['0.0.0.0:0', ':0', '[::]:0']) {
+    const l = await serveProxyHealth(bind, health, { healthz: { inc() {} }, livez: { inc() {} } });
+    t.teardown(() => l.close());
+    for (const host of ['[::1]', '127.0.0.1']) {
+      const r = await fetch(`http://${host}:${l.port}/livez`).catch((e) => e);
+      t.is(r.status, 200, `${bind} reached over ${host} (${r.cause?.code ?? r.status})`);
+    }
+  }
 });
