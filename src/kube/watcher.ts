@@ -11,10 +11,10 @@ import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
-import { KubeMetrics } from './metrics.js';
+import { KubeMetrics, serveMetrics } from './metrics.js';
 import { ProxyHealth, serveProxyHealth } from './healthz.js';
 import { ServiceHealthServers } from './service-health.js';
-import { listenHttp, type HttpListener } from './listen.js';
+import type { HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
@@ -142,16 +142,10 @@ export class KubeWatcher {
         w.listeners.push(l); w.healthzUrl = l.url;
       }
       if (o.config.metricsBindAddress !== 'off') {
-        const l = await listenHttp(bindOf(o.config.metricsBindAddress), (req, res) => {
-          const path = (req.url ?? '').split('?')[0];
-          if (path === '/proxyMode') { res.writeHead(200, { 'content-type': 'text/plain' }).end('wdp'); return; }
-          if (path !== '/metrics') { res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n'); return; }
-          void (async () => {
-            let snap: CounterSnapshot | null = null;
-            try { snap = o.counters ? await o.counters() : null; } catch { /* counters unavailable: the rest still renders */ }
-            const text = await o.metrics.render(snap);
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
-          })().catch((e) => { if (!res.headersSent) res.writeHead(500); res.end(String(e)); });
+        const l = await serveMetrics(bindOf(o.config.metricsBindAddress), async () => {
+          let snap: CounterSnapshot | null = null;
+          try { snap = o.counters ? await o.counters() : null; } catch { /* counters unavailable: the rest still renders */ }
+          return o.metrics.render(snap);
         });
         w.listeners.push(l); w.metricsUrl = l.url;
       }
