@@ -341,6 +341,17 @@ test('loadBalancerSourceRanges guard an LB IP that is an externalIP of the servi
   t.deepEqual(at('198.51.100.1'), [{ kind: 'ExternalIP', guarded: false, ranges: [] }], 'an externalIP alone is not guarded');
 });
 
+test('a family the service has no cluster IP of gets no frontend, whatever ipFamilies lists (kube-proxy: the family\'s proxier skips a service without a cluster IP of its family)', (t) => {
+  // ipFamilies [IPv4, IPv6] with one IPv4 cluster IP (wdp allocates nothing, the API server would
+  // have added the IPv6 one): no IPv6 NodePort, external or LB frontend
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'PreferDualStack',
+    externalIPs: ['198.51.100.1', '2001:db8::5'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '2001:db8::1' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]), slice([ep('fd00:244::7', 'node-a')], undefined, 'web-6', 'IPv6'));
+  t.deepEqual(fronts.map((f) => `${f.kind} ${f.addr}`).sort(), ['ClusterIP 10.96.0.1', 'ExternalIP 198.51.100.1', 'LoadBalancer 192.0.2.1', 'NodePort 192.168.0.1']);
+});
+
 test('node hints (trafficDistribution PreferSameNode): every ready endpoint hinted for nodes and one for this node: those only; else zone hints apply', (t) => {
   const hinted = (addr, nodeName, nodes, zones) => ({ ...ep(addr, nodeName), hints: { ...(nodes ? { forNodes: nodes.map((name) => ({ name })) } : {}), ...(zones ? { forZones: zones.map((name) => ({ name })) } : {}) } });
   const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };

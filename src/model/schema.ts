@@ -721,7 +721,10 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
   // (canonical cluster IPs, the common case, are the object's own list: canonList)
   const clusterIPs = type === 'ExternalName' || headless ? [] : canonList(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []));
-  const families: Family[] = sp.ipFamilies?.length ? packed(sp.ipFamilies, (f) => (f === 'IPv6' ? 6 : 4) as Family) : packed(clusterIPs, familyOf);
+  // the families of the cluster IPs, not ipFamilies (validated against them): kube-proxy's proxier
+  // of a family skips a Service without a cluster IP of it, and an ipFamilies entry past the
+  // cluster IPs names one wdp does not allocate
+  const families: Family[] = packed(clusterIPs, familyOf);
   // optional fields are added, not spread in: an object literal with a spread is built by the
   // generic copy path (~0.4 KB of garbage per service), and empty lists skip their Set
   const ports: ServicePortSpec[] = packed(sp.ports ?? [], (p) => {

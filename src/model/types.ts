@@ -22,7 +22,7 @@ export interface ServiceSpec {
   type: ServiceType;
   headless: boolean;          // clusterIP: None — no dataplane entries
   clusterIPs: string[];       // empty for headless and ExternalName
-  families: Family[];         // from ipFamilies, else from clusterIPs
+  families: Family[];         // the cluster IPs' (ipFamilies only validated against them)
   ports: ServicePortSpec[];
   affinityTimeoutMs: number;  // 0: no session affinity
   externalIPs: string[];
