@@ -117,7 +117,7 @@ serial('loadBalancerSourceRanges holding the node IP admit a request whose sourc
     await sh('ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'); undo.push(['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
     await sh('ip', 'route', 'add', 'default', 'via', '192.168.100.1', 'dev', 'eth0', 'table', '77'); undo.push(['ip', 'route', 'flush', 'table', '77']);
     await sh('ip', 'rule', 'add', 'pref', '50', 'to', vip, 'iif', 'lo', 'lookup', '77'); undo.push(['ip', 'rule', 'del', 'pref', '50']);
-    for (const [k, v] of [['net.ipv4.conf.all.accept_local', '1'], ['net.ipv4.conf.eth0.accept_local', '1'], ['net.ipv4.conf.eth0.arp_announce', '2']]) await sh('sysctl', '-qw', `${k}=${v}`);
+    topo.lab.sysctl(ns, 'net.ipv4.conf.all.accept_local', '1', ['net.ipv4.conf.eth0.accept_local', '1'], ['net.ipv4.conf.eth0.arp_announce', '2']);
     const from = () => curl(topo, ns, `http://${vip}/`, { timeout: 3, extra: ['--interface', `host!${vip}`] });
     let admitted;
     for (let i = 0; i < 10 && !(admitted?.code === 0 && admitted.body); i++) admitted = await from();
