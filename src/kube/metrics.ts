@@ -25,7 +25,7 @@ export class KubeMetrics {
   readonly endpointsPending: Gauge;
   readonly healthz: Counter<'code'>;
   readonly livez: Counter<'code'>;
-  readonly noLocalEndpoints: Gauge<'traffic_policy'>;
+  readonly noLocalEndpoints: Gauge<'traffic_policy' | 'ip_family'>;
   readonly skipped: Counter<'kind' | 'stage'>;
   readonly skippedNow: Gauge<'kind'>;
   readonly syncFailures: Counter;
@@ -40,7 +40,7 @@ export class KubeMetrics {
     this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules EndpointSlice changes', registers: r });
     this.healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Cumulative proxy healthz HTTP status', labelNames: ['code'], registers: r });
     this.livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Cumulative proxy livez HTTP status', labelNames: ['code'], registers: r });
-    this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints on this node', labelNames: ['traffic_policy'], registers: r });
+    this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints', labelNames: ['traffic_policy', 'ip_family'], registers: r });
     this.skipped = new Counter({ name: 'wdp_kube_objects_skipped_total', help: 'Services/EndpointSlices left out of a sync: invalid, or clashing with another object', labelNames: ['kind', 'stage'], registers: r });
     this.skippedNow = new Gauge({ name: 'wdp_kube_objects_skipped', help: 'Services/EndpointSlices currently left out (their last version was refused)', labelNames: ['kind'], registers: r });
     this.syncFailures = new Counter({ name: 'wdp_kube_sync_failures_total', help: 'Syncs the dataplane or persistence refused (retried with backoff)', registers: r });

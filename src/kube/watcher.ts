@@ -17,7 +17,7 @@ import { ServiceHealthServers } from './service-health.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, noLocalEndpointPorts, objectKey, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodePortAddresses };
@@ -197,28 +197,29 @@ export class KubeWatcher {
       if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
     }
     const counts = new Map<string, number>();
+    const slicesBy = new Map<string, KubeObject[]>();
     if (local.length) {
       const want = new Set(local.map(objectKey));
-      const slicesBy = new Map<string, KubeObject[]>();
       for (const sl of this.informers.slices.list()) {
         const svc = serviceNameOf(sl);
         if (svc && want.has(svc)) slicesBy.set(svc, [...(slicesBy.get(svc) ?? []), sl]);
       }
       for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName));
     }
-    let ext = 0, int = 0;
+    // kube-proxy's gauge: per service port and IP family (noLocalEndpointPorts)
+    const none = { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } };
     const hc = new Map<string, { port: number; localEndpoints: number }>();
     for (const s of local) {
       const k = objectKey(s);
-      const n = counts.get(k) ?? 0;
-      const spec = s.spec as { externalTrafficPolicy?: string; internalTrafficPolicy?: string; type?: string };
-      if (n === 0 && spec.externalTrafficPolicy === 'Local' && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) ext++;
-      if (n === 0 && spec.internalTrafficPolicy === 'Local') int++;
+      const c = noLocalEndpointPorts(s, slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName);
+      for (const f of ['IPv4', 'IPv6'] as const) { none.internal[f] += c.internal[f]; none.external[f] += c.external[f]; }
       const port = healthCheckNodePort(s);
-      if (port !== null) hc.set(k, { port, localEndpoints: n });
+      if (port !== null) hc.set(k, { port, localEndpoints: counts.get(k) ?? 0 });
     }
-    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'External' }, ext);
-    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'Internal' }, int);
+    for (const f of ['IPv4', 'IPv6'] as const) {
+      this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
+      this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
+    }
     await this.serviceHealth?.sync(hc);
   }
 }
