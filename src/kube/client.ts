@@ -1,14 +1,28 @@
 // Credentials and plain reads against the Kubernetes API server. Credentials come from
 // @kubernetes/client-node's KubeConfig: the pod's service account (in-cluster: token file, CA,
-// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file. The library re-reads the token
-// file every 60 s (as client-go), so rotated service-account tokens are picked up without a restart.
+// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file — with what the library reads
+// differently from client-go (kube-proxy's client) put right here:
+//
+// * a kubeconfig user's `tokenFile` (client-go's field; kubeadm's kube-proxy kubeconfig
+//   authenticates with nothing else) is ignored by the library, which knows only a
+//   non-standard `token-file` and reads it once: wdp sends the file's token, read again as it
+//   rotates (token-file.ts); `token` takes precedence, as in client-go;
+// * the in-cluster token is trimmed and re-read after a 401 as well (token-file.ts), the server
+//   is always https (the library picks http for ports 80/8080/8001 and then refuses it) and both
+//   KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are required (client-go's
+//   ErrNotInCluster); an IPv6 host is bracketed.
 //
 // Lists are read as raw JSON rather than through the generated API classes: the watch stream
 // delivers raw objects, and the model validates raw Kubernetes objects, so list and watch hand
 // the same shapes on (the generated classes turn timestamps into Dates and cost ~3x the parse).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { dirname, isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import { TOKEN_FILE_PROVIDER, TokenFile, tokenFileAuthenticator } from './token-file.js';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -23,18 +37,56 @@ export class KubeApiError extends Error {
   constructor(message: string, readonly statusCode: number, readonly reason?: string) { super(message); this.name = 'KubeApiError'; }
 }
 
+/** The token file each KubeConfig loaded here authenticates with (a 401 resets it). */
+const tokenFiles = new WeakMap<KubeConfig, TokenFile>();
+
 /** `inClusterRoot` prefixes the service account's files (/var/run/secrets/...): tests only. */
 export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: string }): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else {
-    if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST is not set): give kubernetes.kubeconfig (or --kubeconfig)');
+  let tokenFile: string | undefined;
+  if (opts.kubeconfig) {
+    kc.loadFromFile(opts.kubeconfig);
+    tokenFile = kubeconfigTokenFile(opts.kubeconfig, kc);
+  } else {
+    const host = process.env.KUBERNETES_SERVICE_HOST, port = process.env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) {
+      throw new Error(`not running in a cluster (KUBERNETES_SERVICE_${host ? 'PORT' : 'HOST'} is not set): give kubernetes.kubeconfig (or --kubeconfig)`);
     }
     kc.loadFromCluster(opts.inClusterRoot);
+    const cluster = kc.getCurrentCluster()!;
+    kc.clusters = kc.clusters.map((c) => (c === cluster ? { ...c, server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}` } : c));
+    tokenFile = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: string } } | undefined)?.config?.tokenFile;
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
+  if (tokenFile) {
+    const file = new TokenFile(tokenFile);
+    file.current(); // unreadable or empty: a clear error at start rather than 401s forever
+    const user = kc.getCurrentUser()!;
+    kc.users = kc.users.map((u) => (u === user ? { ...u, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
+    kc.addAuthenticator(tokenFileAuthenticator(file));
+    tokenFiles.set(kc, file);
+  }
   return kc;
+}
+
+/** The current user's `tokenFile` when it has no `token` (the library drops the field), made
+ * absolute against the kubeconfig's directory as client-go resolves its paths. */
+function kubeconfigTokenFile(path: string, kc: KubeConfig): string | undefined {
+  const user = kc.getCurrentUser();
+  if (!user || user.token) return undefined;
+  const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
+  const f = raw?.users?.find((u) => u?.name === user.name)?.user?.tokenFile;
+  if (typeof f !== 'string' || !f) return undefined;
+  return isAbsolute(f) ? f : join(dirname(path), f);
+}
+
+/** The request options (TLS, credentials) for one request to the API server, and what to call
+ * with the answer's status (a 401 makes the token file be read again). */
+export async function requestOptions(kc: KubeConfig, headers: Record<string, string>): Promise<{ opts: RequestOptions; answered(status: number): void }> {
+  const sentAt = Date.now();
+  const opts: RequestOptions = { method: 'GET', headers: { ...headers } };
+  await kc.applyToHTTPSOptions(opts);
+  return { opts, answered: (status) => { if (status === 401) tokenFiles.get(kc)?.reset(sentAt); } };
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -44,8 +96,7 @@ const MAX_BODY = 512 * 1024 * 1024;
 export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
   const server = kc.getCurrentCluster()!.server;
   const url = new URL(server.replace(/\/+$/, '') + path);
-  const opts: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(opts);
+  const { opts, answered } = await requestOptions(kc, { accept: 'application/json' });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(url, opts, (res: IncomingMessage) => {
@@ -62,6 +113,7 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
         let body: unknown;
         try { body = JSON.parse(text); } catch { body = undefined; }
         const code = res.statusCode ?? 0;
+        answered(code);
         if (code < 200 || code > 299) {
           const st = body as { message?: string; reason?: string } | undefined;
           reject(new KubeApiError(`GET ${path}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason));
