@@ -346,3 +346,19 @@ test('service-proxy-name: without a configured name labelled Services are not li
   await until(() => named.compiler.getService('default', 'plain') && named.compiler.getService('default', 'mine'), { what: 'own-name service synced' });
   t.falsy(named.compiler.getService('default', 'headless'), 'headless Services are never listed');
 });
+
+test('a watch whose connection goes silent, and a watch the server accepts and never answers, are given up after watchIdleSeconds and resumed from the resourceVersion: the change made meanwhile arrives, no re-list', async (t) => {
+  // healthy watches hear a bookmark every 200 ms (the real server: about every minute)
+  const k = await startKube(t, { double: { bookmarkIntervalMs: 200 }, informer: { watchIdleSeconds: 1 }, seed: (d) => { d.create('services', apiService('a', '10.96.30.1')); } });
+  await until(() => k.compiler.serviceCount() === 1, { what: 'first sync' });
+  const listsBefore = k.double.stats.lists;
+  k.double.holdWatches = true;
+  k.double.freezeWatches();
+  k.double.create('services', apiService('b', '10.96.30.2'));
+  // 3 informers: more than 3 held requests means a held (never answered) one was given up too
+  await until(() => k.double.stats.held > 3, { what: 'silent watches given up, the held ones too' });
+  k.double.holdWatches = false;
+  await until(() => k.compiler.getService('default', 'b'), { what: 'the change made while the watches were silent' });
+  t.is(k.double.stats.lists, listsBefore, 'resumed from the resourceVersion: no re-list');
+  t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /nothing from the API server in 1 s/.test(l.error)));
+});

@@ -158,3 +158,85 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
     }
   }
 }
+
+/** A watch's idle limit when the caller gives none: the API server sends a watch that asked for
+ * bookmarks one about every minute (its cacher's bookmark frequency), so two minutes without a
+ * byte means the connection or the server is gone. */
+export const WATCH_IDLE_MS = 120_000;
+
+/**
+ * GET `path` with `watch=true` and `params`, handing each event to `onEvent` as it arrives and
+ * calling `done` once when the stream ends (null: ended by the server) or fails. Returns the
+ * controller that ends it (abort(reason)).
+ *
+ * The library's Watch has no timeout of its own: a server (or a load balancer in front of it)
+ * that accepts the connection and never answers holds it forever, and a connection that dies
+ * without a reset is noticed only when TCP gives up (13-30 min; client-go closes such a
+ * connection after ~45 s with HTTP/2 pings). Here the socket may stay silent for at most
+ * `idleMs` — connecting, waiting for the headers, or between events — before the watch fails
+ * and is resumed from its resourceVersion. A line that is not JSON fails the watch too (resumed,
+ * the event is delivered again) where the library skipped it (the event was lost).
+ */
+export async function openWatch(
+  kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>,
+  onEvent: (type: string, object: any, raw: unknown) => void, done: (err: unknown) => void, idleMs = WATCH_IDLE_MS,
+): Promise<AbortController> {
+  const url = new URL(kc.getCurrentCluster()!.server.replace(/\/+$/, '') + path);
+  url.searchParams.set('watch', 'true');
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+  const controller = new AbortController();
+  let finished = false;
+  let req: ReturnType<typeof httpRequest> | undefined;
+  const finish = (err: unknown) => {
+    if (finished) return;
+    finished = true;
+    req?.destroy();
+    done(err);
+  };
+  controller.signal.addEventListener('abort', () => {
+    const r = controller.signal.reason;
+    finish(r instanceof Error ? r : new Error('the watch was stopped'));
+  });
+  let prepared;
+  try { prepared = await requestOptions(kc, { accept: 'application/json' }); } catch (e) { finish(e); return controller; }
+  if (finished) return controller;
+  const { opts, answered } = prepared;
+  opts.timeout = idleMs;
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  req = send(url, opts, (res: IncomingMessage) => {
+    const code = res.statusCode ?? 0;
+    answered(code);
+    res.setEncoding('utf8');
+    if (code !== 200) {
+      let text = '';
+      res.on('data', (c: string) => { if (text.length < 65536) text += c; });
+      res.on('end', () => {
+        let st: { message?: string; reason?: string } | undefined;
+        try { st = JSON.parse(text); } catch { st = undefined; }
+        finish(new KubeApiError(`watch ${path}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason));
+      });
+      res.on('error', finish);
+      return;
+    }
+    res.socket?.setKeepAlive(true, 30_000);
+    let rest = '';
+    const line = (l: string) => {
+      if (finished || !l.trim()) return;
+      let ev: { type?: string; object?: unknown };
+      try { ev = JSON.parse(l); } catch { finish(new Error(`watch ${path}: an event is not JSON`)); return; }
+      onEvent(String(ev?.type), ev?.object, ev);
+    };
+    res.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) line(l);
+    });
+    res.on('end', () => { line(rest); finish(null); });
+    res.on('error', finish);
+    res.on('close', () => finish(new Error(`watch ${path}: the stream was cut`)));
+  });
+  req.on('timeout', () => req!.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
+  req.on('error', finish);
+  req.end();
+  return controller;
+}

@@ -21,8 +21,10 @@
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
 //   every open watch), failRequests(n, code) (the next n list/watch requests fail), a
-//   per-event hook to break a stream after a given number of events, and endWatchesAtOnce (every
-//   watch answered with an empty, finished stream).
+//   per-event hook to break a stream after a given number of events, endWatchesAtOnce (every
+//   watch answered with an empty, finished stream), freezeWatches() (the open watches stay
+//   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
+//   holdWatches (new watch requests are accepted and never answered).
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
@@ -84,7 +86,7 @@ export class ApiServerDouble {
     this.bookmarkIntervalMs = bookmarkIntervalMs;
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -204,6 +206,12 @@ export class ApiServerDouble {
   expireWatches() {
     for (const w of this.watchers) this.endWithGone(w.res, w.since);
     this.watchers.clear();
+  }
+
+  /** The open watches receive nothing more (their connections stay up): what a client sees when
+   * the server or the path to it dies without a reset. */
+  freezeWatches() {
+    for (const w of this.watchers) w.frozen = true;
   }
 
   /** A BOOKMARK at the current resourceVersion to watches that asked for bookmarks. */
@@ -346,6 +354,7 @@ export class ApiServerDouble {
     let match;
     try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
     this.stats.watches++;
+    if (this.holdWatches) { this.stats.held++; return; } // accepted, never answered (close() resets it)
     const rvParam = url.searchParams.get('resourceVersion') ?? '';
     this.stats.watchFrom[r.resource].push(rvParam);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -387,7 +396,7 @@ export class ApiServerDouble {
   }
 
   write(w, ev) {
-    if (w.res.destroyed) return;
+    if (w.res.destroyed || w.frozen) return;
     w.res.write(JSON.stringify(ev) + '\n');
     w.sent++;
     if (this.breakAfter !== undefined && --this.breakAfter <= 0) {
