@@ -495,12 +495,14 @@ export class StateStore {
 
   /** Closes the store. The writer thread's connection closes after this one's (the last one
    * checkpoints and removes the WAL); the promise resolves once it did (the files no longer
-   * change: a table image stamps them at stop), or after 5 s; never rejects. */
+   * change: a table image stamps them at stop), or after 5 s; never rejects. This connection
+   * closes before the thread is told to: two connections closing at once can each find the other
+   * still open, and then neither checkpoints, and the WAL stays. */
   close(): Promise<void> {
-    const writerClosed = this.writer?.close() ?? Promise.resolve();
-    this.writer = null;
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
+    const writerClosed = this.writer?.close() ?? Promise.resolve();
+    this.writer = null;
     return writerClosed;
   }
 }
