@@ -10,6 +10,7 @@ const sliceKeys = (c) => c.listSlices().map((s) => s.key).sort();
 
 test('created, changed and deleted Services and EndpointSlices reach the dataplane', async (t) => {
   const k = await startKube(t, {
+    double: { watchCache: false }, // every list is paged (a "0" list too)
     seed: (d) => {
       // 5 services: more than one list page (listPageSize 3)
       for (let i = 1; i <= 5; i++) {
@@ -361,4 +362,40 @@ test('a watch whose connection goes silent, and a watch the server accepts and n
   await until(() => k.compiler.getService('default', 'b'), { what: 'the change made while the watches were silent' });
   t.is(k.double.stats.lists, listsBefore, 'resumed from the resourceVersion: no re-list');
   t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /nothing from the API server in 1 s/.test(l.error)));
+});
+
+test('lists as client-go\'s reflector: the first at resourceVersion 0 (the watch cache answers), a re-list after a 410 not older than the last resourceVersion seen and unpaged, a consistent paged list only when that version is unavailable', async (t) => {
+  const k = await startKube(t, { seed: (d) => { for (let i = 1; i <= 5; i++) d.create('services', apiService(`s${i}`, `10.96.31.${i}`)); } });
+  await until(() => k.compiler.serviceCount() === 5, { what: 'first sync' });
+  const from = k.double.stats.listFrom;
+  for (const r of ['services', 'endpointslices', 'nodes']) t.deepEqual(from[r], [{ resourceVersion: '0', limit: 3 }], `${r}: first list`);
+  // an event moves the last resourceVersion seen; then the history goes and the watches expire
+  k.double.create('services', apiService('s6', '10.96.31.6'));
+  await until(() => k.compiler.getService('default', 's6'), { what: 's6' });
+  await until(() => k.double.watchers.size === 3, { what: 'the three watches open' });
+  const gone = k.double.delete('services', 'default', 's1'); // the watch delivers it before the 410
+  k.double.compact();
+  k.double.expireWatches();
+  await until(() => from.services.length === 2 && !k.compiler.getService('default', 's1'), { what: 're-listed: s1 gone' });
+  t.deepEqual(from.services[1], { resourceVersion: gone.metadata.resourceVersion, limit: 0 }, 'not older than the last seen, unpaged');
+  // a lagging API server does not have that version yet: at once a consistent, paged list
+  k.double.failRequests(1, 504, 'list', { reason: 'Timeout', message: 'Too large resource version', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }] } });
+  await until(() => k.double.watchers.size === 3, { what: 'the three watches open again' });
+  k.double.delete('services', 'default', 's2');
+  k.double.compact();
+  k.double.expireWatches();
+  const consistentLists = () => Object.values(from).flat().filter((l) => l.resourceVersion === '');
+  await until(() => consistentLists().length && Object.values(from).every((l) => l.length === 3) && !k.compiler.getService('default', 's2'), { what: 're-listed: s2 gone' });
+  const consistent = consistentLists();
+  t.deepEqual(consistent, [{ resourceVersion: '', limit: 3 }], 'one consistent paged list, after the 504');
+  t.deepEqual(svcKeys(k.compiler), ['default/s3', 'default/s4', 'default/s5', 'default/s6']);
+});
+
+test('lists without a watch cache: a first list that came in pages keeps later lists paged (client-go\'s paginatedResult)', async (t) => {
+  const k = await startKube(t, { double: { watchCache: false }, seed: (d) => { for (let i = 1; i <= 5; i++) d.create('services', apiService(`s${i}`, `10.96.32.${i}`)); } });
+  await until(() => k.compiler.serviceCount() === 5 && k.double.watchers.size === 3, { what: 'first sync, watching' });
+  const gone = k.double.delete('services', 'default', 's1');
+  k.double.expireWatches(); // (no compaction: the version asked for is still there)
+  await until(() => k.double.stats.listFrom.services.length === 2 && !k.compiler.getService('default', 's1'), { what: 're-list' });
+  t.deepEqual(k.double.stats.listFrom.services, [{ resourceVersion: '0', limit: 3 }, { resourceVersion: gone.metadata.resourceVersion, limit: 3 }]);
 });

@@ -34,7 +34,32 @@ export interface KubeList { apiVersion?: string; kind?: string; metadata?: { res
 
 /** An HTTP error from the API server, with the Status object's reason when it sent one. */
 export class KubeApiError extends Error {
-  constructor(message: string, readonly statusCode: number, readonly reason?: string) { super(message); this.name = 'KubeApiError'; }
+  constructor(message: string, readonly statusCode: number, readonly reason?: string, readonly causes: Array<{ reason?: string; message?: string }> = []) {
+    super(message); this.name = 'KubeApiError';
+  }
+}
+
+/** The Status an error answer carries (message, reason, causes), when its body is one. */
+function statusError(what: string, code: number, text: string): KubeApiError {
+  let st: { message?: string; reason?: string; details?: { causes?: unknown } } | undefined;
+  try { st = JSON.parse(text); } catch { st = undefined; }
+  const causes = Array.isArray(st?.details?.causes) ? st.details.causes as Array<{ reason?: string; message?: string }> : [];
+  return new KubeApiError(`${what}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason, causes);
+}
+
+/** 410: the resourceVersion (or continue token) asked for was compacted away (reason Expired;
+ * Gone from servers before 1.18), as client-go's isExpiredError. */
+export function isExpired(e: unknown): boolean {
+  return e instanceof KubeApiError && e.statusCode === 410;
+}
+
+/** The server has not seen the resourceVersion asked for yet (a lagging API server after a
+ * restore or a failover): cause ResourceVersionTooLarge, or the older servers' message, as
+ * client-go's isTooLargeResourceVersionError. */
+export function isTooLargeResourceVersion(e: unknown): boolean {
+  if (!(e instanceof KubeApiError)) return false;
+  return e.causes.some((c) => c?.reason === 'ResourceVersionTooLarge' || c?.message === 'Too large resource version')
+    || (e.statusCode === 504 && /Too large resource version/.test(e.message));
 }
 
 /** The token file each KubeConfig loaded here authenticates with (a 401 resets it). */
@@ -114,10 +139,8 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
         try { body = JSON.parse(text); } catch { body = undefined; }
         const code = res.statusCode ?? 0;
         answered(code);
-        if (code < 200 || code > 299) {
-          const st = body as { message?: string; reason?: string } | undefined;
-          reject(new KubeApiError(`GET ${path}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason));
-        } else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
+        if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text));
+        else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
         else resolve(body);
       });
     });
@@ -127,36 +150,50 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
   });
 }
 
-export interface ListOptions { labelSelector?: string; fieldSelector?: string; limit?: number }
+export interface ListOptions {
+  labelSelector?: string; fieldSelector?: string;
+  /** Page size; 0 or unset: one answer. */
+  limit?: number;
+  /** '' (unset): the newest state, a consistent read from etcd. '0': any state (the API server's
+   * watch cache answers). N: without a limit not older than N (the watch cache answers), with a
+   * limit exactly N (etcd answers; 410 once compacted) — KEP-2523. */
+  resourceVersion?: string;
+}
 
-/** A consistent list in pages of `limit` (`continue` tokens), like client-go's pager. A continue
- * token that expired between pages (410 Gone: the snapshot it reads was compacted away) restarts
- * the list from the first page, at a new snapshot; the resourceVersion returned is that of the
- * snapshot every page came from, which the watch then starts after. */
-export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {}): Promise<KubeList> {
-  for (let attempt = 0; ; attempt++) {
-    const items: KubeObject[] = [];
-    let cont: string | undefined;
-    let rv = '';
-    try {
-      do {
-        const q = new URLSearchParams();
-        if (o.labelSelector) q.set('labelSelector', o.labelSelector);
-        if (o.fieldSelector) q.set('fieldSelector', o.fieldSelector);
-        if (o.limit) q.set('limit', String(o.limit));
-        if (cont) q.set('continue', cont);
-        const page = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
-        if (!page || !Array.isArray(page.items ?? [])) throw new Error(`GET ${path}: not a list`);
-        for (const it of page.items ?? []) items.push(it);
-        rv = page.metadata?.resourceVersion ?? '';
-        cont = page.metadata?.continue || undefined;
-      } while (cont);
-      return { metadata: { resourceVersion: rv }, items };
-    } catch (e) {
-      if (e instanceof KubeApiError && e.statusCode === 410 && cont !== undefined && attempt < 3) continue;
-      throw e;
+/** A list in pages of `limit` (`continue` tokens), as client-go's pager: the resourceVersion goes
+ * with the first page only (the server refuses it next to a continue token), and a continue token
+ * that expired between pages (410: the snapshot it reads was compacted away) falls back to one
+ * unpaged list at the resourceVersion asked for. The resourceVersion returned is that of the
+ * snapshot the list shows, which the watch then starts after; `paginated`: it came in pages. */
+export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {}): Promise<KubeList & { paginated: boolean }> {
+  const page = async (limit: number, cont?: string) => {
+    const q = new URLSearchParams();
+    if (o.labelSelector) q.set('labelSelector', o.labelSelector);
+    if (o.fieldSelector) q.set('fieldSelector', o.fieldSelector);
+    if (o.resourceVersion && !cont) q.set('resourceVersion', o.resourceVersion);
+    if (limit) q.set('limit', String(limit));
+    if (cont) q.set('continue', cont);
+    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
+    if (!p || !Array.isArray(p.items ?? [])) throw new Error(`GET ${path}: not a list`);
+    return p;
+  };
+  const items: KubeObject[] = [];
+  let cont: string | undefined;
+  let rv = '';
+  let pages = 0;
+  do {
+    let p: KubeList;
+    try { p = await page(o.limit ?? 0, cont); } catch (e) {
+      if (!isExpired(e) || cont === undefined) throw e;
+      const full = await page(0);
+      return { metadata: { resourceVersion: full.metadata?.resourceVersion ?? '' }, items: full.items ?? [], paginated: true };
     }
-  }
+    pages++;
+    for (const it of p.items ?? []) items.push(it);
+    rv = p.metadata?.resourceVersion ?? '';
+    cont = p.metadata?.continue || undefined;
+  } while (cont);
+  return { metadata: { resourceVersion: rv }, items, paginated: pages > 1 };
 }
 
 /** A watch's idle limit when the caller gives none: the API server sends a watch that asked for
@@ -210,11 +247,7 @@ export async function openWatch(
     if (code !== 200) {
       let text = '';
       res.on('data', (c: string) => { if (text.length < 65536) text += c; });
-      res.on('end', () => {
-        let st: { message?: string; reason?: string } | undefined;
-        try { st = JSON.parse(text); } catch { st = undefined; }
-        finish(new KubeApiError(`watch ${path}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason));
-      });
+      res.on('end', () => finish(statusError(`watch ${path}`, code, text)));
       res.on('error', finish);
       return;
     }

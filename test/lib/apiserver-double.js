@@ -20,7 +20,8 @@
 //   a DELETED for that watcher, one that starts matching an ADDED.
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
-//   every open watch), failRequests(n, code) (the next n list/watch requests fail), a
+//   every open watch), failRequests(n, code, match, status) (the next n list/watch requests
+//   fail, `status` merged into the Status answered), a
 //   per-event hook to break a stream after a given number of events, endWatchesAtOnce (every
 //   watch answered with an empty, finished stream), freezeWatches() (the open watches stay
 //   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
@@ -76,8 +77,9 @@ function parseFieldSelector(s) {
 export class ApiServerDouble {
   /** `tls: { key, cert, ca }` serves HTTPS (as every real API server), `token` requires it as a
    * bearer token (as a service account's). */
-  constructor({ bookmarkIntervalMs = 60_000, token, tls } = {}) {
+  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true } = {}) {
     this.tls = tls;
+    this.watchCache = watchCache;
     this.rv = 100; // like a real cluster, not starting at 1
     this.compactedRv = this.rv;
     this.state = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
@@ -86,7 +88,7 @@ export class ApiServerDouble {
     this.bookmarkIntervalMs = bookmarkIntervalMs;
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] }, listFrom: { services: [], endpointslices: [], nodes: [] } };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -223,7 +225,7 @@ export class ApiServerDouble {
   }
 
   /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code`. */
-  failRequests(count, code = 500, match = 'any') { this.failures.push({ count, code, match }); }
+  failRequests(count, code = 500, match = 'any', status = {}) { this.failures.push({ count, code, match, status }); }
 
   /** After the next `n` events written to any watch, that watch's connection is reset. */
   breakWatchAfter(n) { this.breakAfter = n; }
@@ -256,7 +258,7 @@ export class ApiServerDouble {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
         const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')));
-        if (f) { f.count--; return this.send(res, f.code, status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure')); }
+        if (f) { f.count--; return this.send(res, f.code, { ...status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure'), ...f.status }); }
       }
       if (isWatch) return this.watch(req, res, r, url);
       if (r.name) {
@@ -318,9 +320,26 @@ export class ApiServerDouble {
   list(res, r, url) {
     let match;
     try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
-    const limit = Number(url.searchParams.get('limit') || 0);
     const cont = url.searchParams.get('continue');
+    const rvParam = url.searchParams.get('resourceVersion') ?? '';
+    const limit = this.watchCache && rvParam === '0' ? 0 : Number(url.searchParams.get('limit') || 0);
     let snapshotRv = this.rv, after = null;
+    if (cont && rvParam) return this.send(res, 400, status(400, 'BadRequest', 'specifying resource version is not allowed when using continue'));
+    if (!cont) this.stats.listFrom[r.resource].push({ resourceVersion: rvParam, limit: Number(url.searchParams.get('limit') || 0) });
+    if (!cont && rvParam !== '' && rvParam !== '0') {
+      const n = Number(rvParam);
+      if (!Number.isInteger(n) || n < 1) return this.send(res, 400, status(400, 'BadRequest', `invalid resourceVersion ${JSON.stringify(rvParam)}`));
+      if (n > this.rv) {
+        return this.send(res, 504, { ...status(504, 'Timeout', `Too large resource version: ${n}, current: ${this.rv}`), details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 } });
+      }
+      if (limit > 0) { // exactly n (from "etcd")
+        if (n < this.compactedRv) {
+          this.stats.gone++;
+          return this.send(res, 410, status(410, 'Expired', `The resourceVersion for the provided list is too old.`));
+        }
+        snapshotRv = n;
+      } // else not older than n: the newest state
+    }
     if (cont) {
       try { ({ rv: snapshotRv, after } = JSON.parse(Buffer.from(cont, 'base64url').toString())); } catch {
         return this.send(res, 400, status(400, 'BadRequest', 'invalid continue token'));
