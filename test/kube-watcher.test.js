@@ -399,3 +399,14 @@ test('lists without a watch cache: a first list that came in pages keeps later l
   await until(() => k.double.stats.listFrom.services.length === 2 && !k.compiler.getService('default', 's1'), { what: 're-list' });
   t.deepEqual(k.double.stats.listFrom.services, [{ resourceVersion: '0', limit: 3 }, { resourceVersion: gone.metadata.resourceVersion, limit: 3 }]);
 });
+
+test('a watch event that is not JSON fails the watch, which resumes from the last resourceVersion: the event comes again (the library skipped it: lost)', async (t) => {
+  const k = await startKube(t, { seed: (d) => { d.create('services', apiService('a', '10.96.33.1')); } });
+  await until(() => k.compiler.serviceCount() === 1 && k.double.watchers.size === 3, { what: 'first sync, watching' });
+  const lists = k.double.stats.lists;
+  k.double.garbleNextEvent = true;
+  k.double.create('services', apiService('b', '10.96.33.2'));
+  await until(() => k.compiler.getService('default', 'b'), { what: 'the garbled event delivered again' });
+  t.is(k.double.stats.lists, lists, 'resumed, not re-listed');
+  t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /not JSON/.test(l.error)));
+});

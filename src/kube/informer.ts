@@ -101,6 +101,7 @@ class BookmarkWatch extends Watch {
     const onDone = (err: any) => { clearTimeout(this.deadline); done(err); };
     const c = await openWatch(this.kc, path, params, onEvent, onDone, this.informer.watchIdleMs);
     this.lastController = c;
+    if (this.stopped) { c.abort(); return c; } // stopped while the request was being prepared
     this.deadline = setTimeout(() => c.abort(new Error(`the watch of ${path} outlived its timeout (${timeout} s) by 30 s`)), (timeout + 30) * 1000);
     this.deadline.unref?.();
     return c;

@@ -25,7 +25,8 @@
 //   per-event hook to break a stream after a given number of events, endWatchesAtOnce (every
 //   watch answered with an empty, finished stream), freezeWatches() (the open watches stay
 //   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
-//   holdWatches (new watch requests are accepted and never answered).
+//   holdWatches (new watch requests are accepted and never answered), garbleNextEvent (the next
+//   event written to a watch is cut short: a line that is not JSON).
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
@@ -416,7 +417,8 @@ export class ApiServerDouble {
 
   write(w, ev) {
     if (w.res.destroyed || w.frozen) return;
-    w.res.write(JSON.stringify(ev) + '\n');
+    const line = JSON.stringify(ev);
+    if (this.garbleNextEvent && ev.type !== 'BOOKMARK') { this.garbleNextEvent = false; w.res.write(line.slice(0, line.length >> 1) + '\n'); } else w.res.write(line + '\n');
     w.sent++;
     if (this.breakAfter !== undefined && --this.breakAfter <= 0) {
       this.breakAfter = undefined;
