@@ -187,7 +187,7 @@ test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"
     seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: '203.0.113.7' }] })),
   });
   await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
-  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'], zone: '' });
+  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
   // the zone label (topology-aware routing) arrives as an update too
   const zoned = apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }] });
   zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
