@@ -1,0 +1,200 @@
+// End to end: dual-stack and IPv6 Services through `wdp start` in namespaces, checked against
+// kube-proxy, which runs one proxier per IP family (the metaproxier) and so decides everything —
+// endpoints, rejects, the local-traffic detector, masquerade, NodePorts, affinity — per family.
+// The node's detector here is IPv4 only (clusterCIDRs 10.244.0.0/16, as a cluster whose
+// --cluster-cidr names no IPv6 range): kube-proxy's IPv6 proxier then has the no-op detector and
+// masquerades nothing to an IPv6 ClusterIP, while its IPv4 proxier masquerades off-cluster clients.
+import test from 'ava';
+import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, NODE_V6 } from './lib/topology.js';
+
+const suite = e2eSuite(test, {
+  kind: 'ds',
+  pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
+  node: { clusterCIDRs: ['10.244.0.0/16'], serviceCIDRs: ['10.96.0.0/16', 'fd00:96::/64'] },
+});
+const { serial, apply } = suite;
+let topo;
+test.before(() => { topo = suite.topo; });
+
+const http = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }];
+const dns = [{ name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP' }];
+const slicePorts = (ports) => ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: p.protocol }));
+const eps = (pods, family) => pods.map((p) => ({ addresses: [family === 6 ? p.ip6 : p.ip], conditions: { ready: true }, nodeName: 'node-a' }));
+/** One slice per family of `pods` (a family's list may be empty: the slice has no endpoints). */
+const slices = (name, ports, v4pods, v6pods) => [
+  sliceYaml({ name: `${name}-v4`, service: name, ports: slicePorts(ports), endpoints: eps(v4pods, 4) }),
+  sliceYaml({ name: `${name}-v6`, service: name, addressType: 'IPv6', ports: slicePorts(ports), endpoints: eps(v6pods, 6) }),
+];
+const dual = (ips, policy = 'RequireDualStack') => ({ clusterIPs: ips, ipFamilies: ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: policy });
+const url = (ip, port = 80) => (ip.includes(':') ? `http://[${ip}]:${port}/` : `http://${ip}:${port}/`);
+
+/** A UDP datagram from a connected socket; 'refused' when an ICMP(v6) port unreachable came back. */
+async function udpConnected(ns, host, port) {
+  const py = `
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((sys.argv[1], int(sys.argv[2])))
+try:
+    s.send(b'q')
+    print('reply ' + s.recv(100).decode())
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+`;
+  const r = await topo.lab.execAsync(ns, 'python3', ['-c', py, host, String(port)], { timeoutMs: 10000 });
+  return r.stdout.trim() || `error ${r.stderr.trim()}`;
+}
+
+/** A TCP connect from `ns`: 'connected', 'refused' (a RST or a port unreachable came back) or 'timeout'. */
+async function tcpConnect(ns, host, port) {
+  const py = `
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(3)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    print('connected')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('timeout')
+except OSError as e:
+    print('error ' + str(e))
+`;
+  const r = await topo.lab.execAsync(ns, 'python3', ['-c', py, host, String(port)], { timeoutMs: 10000 });
+  return r.stdout.trim() || `error ${r.stderr.trim()}`;
+}
+
+/** An ICMPv6 echo request from `ns` to `host`; the first ICMPv6 answer that quotes or echoes it:
+ * { type, code, from } or { timeout: true }. */
+async function ping6(ns, host) {
+  const py = `
+import socket, sys, struct, time, json
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.settimeout(0.5)
+ident = 0x5d5d
+s.sendto(struct.pack('!BBHHH', 128, 0, 0, ident, 1) + b'wdp-dual-stack', (sys.argv[1], 0))
+end = time.time() + 3
+while time.time() < end:
+    try:
+        data, addr = s.recvfrom(2000)
+    except socket.timeout:
+        continue
+    t, c = data[0], data[1]
+    if (t == 129 and struct.unpack('!H', data[4:6])[0] == ident) or (t in (1, 2, 3, 4) and len(data) >= 8 + 40 + 6 and data[8 + 40] == 128 and struct.unpack('!H', data[8 + 44:8 + 46])[0] == ident):
+        print(json.dumps({'type': t, 'code': c, 'from': addr[0]}))
+        sys.exit(0)
+print(json.dumps({'timeout': True}))
+`;
+  const r = await topo.lab.execAsync(ns, 'python3', ['-c', py, host], { timeoutMs: 10000 });
+  try { return JSON.parse(r.stdout.trim()); } catch { return { error: `${r.code}: ${r.stderr}` }; }
+}
+
+serial('dual-stack ClusterIPs in either primary family: each answers with its own family\'s endpoints, TCP and UDP', async (t) => {
+  const [a, b] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'ds46', clusterIP: '10.96.20.1', ports: [...http, ...dns], extra: dual(['10.96.20.1', 'fd00:96::14:1'], 'PreferDualStack') }),
+    ...slices('ds46', [...http, ...dns], [a], [b]),
+    serviceYaml({ name: 'ds64', clusterIP: 'fd00:96::14:2', ports: http, extra: dual(['fd00:96::14:2', '10.96.20.2']) }),
+    ...slices('ds64', http, [b], [a]),
+  ]);
+  for (const [ip, pod] of [['10.96.20.1', 'pod-a'], ['fd00:96::14:1', 'pod-b'], ['fd00:96::14:2', 'pod-a'], ['10.96.20.2', 'pod-b']]) {
+    const r = await curlOk(topo, topo.ns.client, url(ip));
+    t.is(r.code, 0, `${ip}: ${r.stderr}`);
+    t.is(r.body.trim(), pod, `${ip} goes to the endpoint of its own family`);
+  }
+  t.is(await udpConnected(topo.ns.client, 'fd00:96::14:1', 53), 'reply pod-b:q');
+  t.is(await udpConnected(topo.ns.client, '10.96.20.1', 53), 'reply pod-a:q');
+});
+
+serial('a dual-stack Service whose IPv6 slice is empty: the IPv6 ClusterIP refuses (TCP RST, ICMPv6 port unreachable), IPv4 answers', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'half', clusterIP: '10.96.20.3', ports: [...http, ...dns], extra: dual(['10.96.20.3', 'fd00:96::14:3']) }),
+    ...slices('half', [...http, ...dns], [a], []),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, url('10.96.20.3'))).body.trim(), 'pod-a');
+  t.is(await tcpConnect(topo.ns.client, 'fd00:96::14:3', 80), 'refused', 'a RST at once, not a timeout');
+  t.is(await tcpConnect(topo.ns.client, '10.96.20.3', 80), 'connected');
+  t.is(await udpConnected(topo.ns.client, 'fd00:96::14:3', 53), 'refused');
+  t.is(await udpConnected(topo.ns.client, '10.96.20.3', 53), 'reply pod-a:q');
+});
+
+serial('ICMPv6 echo to an IPv6 ClusterIP is answered with a port unreachable (kube-proxy\'s cluster-ips check)', async (t) => {
+  await apply([
+    serviceYaml({ name: 'echo6', clusterIP: 'fd00:96::14:4', ports: http, extra: dual(['fd00:96::14:4']) }),
+    ...slices('echo6', http, [], topo.pods.slice(0, 1)),
+  ]);
+  const r = await ping6(topo.ns.client, 'fd00:96::14:4');
+  t.deepEqual(r, { type: 1, code: 4, from: 'fd00:96::14:4' });
+});
+
+serial('single stack -> dual stack -> single stack in place: the second ClusterIP is served, then no longer', async (t) => {
+  const [a, b] = topo.pods;
+  const single = serviceYaml({ name: 'grow', clusterIP: '10.96.20.5', ports: http, extra: { ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' } });
+  const both = serviceYaml({ name: 'grow', clusterIP: '10.96.20.5', ports: http, extra: dual(['10.96.20.5', 'fd00:96::14:5'], 'PreferDualStack') });
+  await apply([single, ...slices('grow', http, [a], [b])]);
+  t.is((await curlOk(topo, topo.ns.client, url('10.96.20.5'))).body.trim(), 'pod-a');
+  t.not((await curl(topo, topo.ns.client, url('fd00:96::14:5'), { timeout: 2 })).code, 0, 'no IPv6 ClusterIP yet');
+  await apply([both]);
+  t.is((await curlOk(topo, topo.ns.client, url('fd00:96::14:5'))).body.trim(), 'pod-b');
+  t.is((await curlOk(topo, topo.ns.client, url('10.96.20.5'))).body.trim(), 'pod-a');
+  await apply([single]);
+  const gone = await curl(topo, topo.ns.client, url('fd00:96::14:5'), { timeout: 2 });
+  t.not(gone.code, 0, 'the removed IPv6 ClusterIP is not served');
+  t.is((await curlOk(topo, topo.ns.client, url('10.96.20.5'))).body.trim(), 'pod-a');
+  const fronts = await api(topo, 'GET', '/api/v1/frontends?service=default/grow');
+  t.is(fronts.status, 200);
+  t.false(fronts.text.includes('fd00:96::14:5'), 'no frontend names the removed address');
+  t.true(fronts.text.includes('10.96.20.5'));
+});
+
+serial('an IPv6 pod to an IPv6 ClusterIP is not masqueraded when the local-traffic detector has no IPv6 range (kube-proxy: the IPv6 proxier\'s no-op detector)', async (t) => {
+  const [a, b] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'masq', clusterIP: '10.96.20.6', ports: http, extra: dual(['10.96.20.6', 'fd00:96::14:6']) }),
+    ...slices('masq', http, [b], [b]),
+  ]);
+  // IPv4: the detector knows the pods; a pod keeps its address, the off-cluster client is masqueraded
+  const p4 = await curlOk(topo, a.ns, url('10.96.20.6'));
+  t.is(p4.headers['x-peer']?.replace('::ffff:', ''), a.ip);
+  const c4 = await curlOk(topo, topo.ns.client, url('10.96.20.6'));
+  t.is(c4.headers['x-peer']?.replace('::ffff:', ''), NODE_V4);
+  // IPv6: no detector, no masquerade rule (IfNotLocal is not implemented): every source kept
+  const p6 = await curlOk(topo, a.ns, url('fd00:96::14:6'));
+  t.is(p6.body.trim(), 'pod-b');
+  t.is(p6.headers['x-peer'], a.ip6, 'the pod\'s own IPv6 address reaches the endpoint');
+  const c6 = await curlOk(topo, topo.ns.client, url('fd00:96::14:6'));
+  t.is(c6.headers['x-peer'], 'fd00::2');
+});
+
+serial('NodePort on the node\'s IPv6 address: masqueraded under externalTrafficPolicy Cluster, the client\'s address kept under Local', async (t) => {
+  const [a] = topo.pods;
+  const svc = (policy) => serviceYaml({
+    name: 'np6', type: 'NodePort', clusterIP: '10.96.20.7', ports: [{ ...http[0], nodePort: 30620 }],
+    extra: { ...dual(['10.96.20.7', 'fd00:96::14:7']), externalTrafficPolicy: policy },
+  });
+  await apply([svc('Cluster'), ...slices('np6', http, [a], [a])]);
+  const c = await curlOk(topo, topo.ns.remote, url(NODE_V6, 30620));
+  t.is(c.body.trim(), 'pod-a');
+  t.is(c.headers['x-peer'], NODE_V6, 'masqueraded to the node\'s IPv6 address');
+  await apply([svc('Local')]);
+  const l = await curlOk(topo, topo.ns.remote, url(NODE_V6, 30620));
+  t.is(l.body.trim(), 'pod-a');
+  t.is(l.headers['x-peer'], 'fd00:100::10', 'the remote client\'s IPv6 address reaches the endpoint');
+  const l4 = await curlOk(topo, topo.ns.remote, url(NODE_V4, 30620));
+  t.is(l4.headers['x-peer']?.replace('::ffff:', ''), '192.168.100.10');
+});
+
+serial('sessionAffinity ClientIP on an IPv6 ClusterIP: one client sticks to one endpoint', async (t) => {
+  await apply([
+    serviceYaml({ name: 'aff6', clusterIP: 'fd00:96::14:8', ports: http, extra: { ...dual(['fd00:96::14:8']), sessionAffinity: 'ClientIP' } }),
+    ...slices('aff6', http, [], topo.pods),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, url('fd00:96::14:8'))).code, 0);
+  const res = await httpMany(topo, topo.ns.client, url('fd00:96::14:8'), 12);
+  t.deepEqual(res.filter((r) => r.error), []);
+  t.is(new Set(res.map((r) => r.pod)).size, 1, 'all connections of the client on one pod');
+});
