@@ -5,6 +5,7 @@
 // --cluster-cidr names no IPv6 range): kube-proxy's IPv6 proxier then has the no-op detector and
 // masquerades nothing to an IPv6 ClusterIP, while its IPv4 proxier masquerades off-cluster clients.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, NODE_V6 } from './lib/topology.js';
 
 const suite = e2eSuite(test, {
@@ -13,6 +14,7 @@ const suite = e2eSuite(test, {
   node: { clusterCIDRs: ['10.244.0.0/16'], serviceCIDRs: ['10.96.0.0/16', 'fd00:96::/64'] },
 });
 const { serial, apply } = suite;
+const hasTcpdump = spawnSync('sh', ['-c', 'command -v tcpdump'], { stdio: 'ignore' }).status === 0;
 let topo;
 test.before(() => { topo = suite.topo; });
 
@@ -197,4 +199,94 @@ serial('sessionAffinity ClientIP on an IPv6 ClusterIP: one client sticks to one 
   const res = await httpMany(topo, topo.ns.client, url('fd00:96::14:8'), 12);
   t.deepEqual(res.filter((r) => r.error), []);
   t.is(new Set(res.map((r) => r.pod)).size, 1, 'all connections of the client on one pod');
+});
+
+serial('an ICMPv6 Packet Too Big about a reply of a translated UDP flow reaches the backend translated: the pod learns the path MTU to its client', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'ptb6', clusterIP: 'fd00:96::14:9', ports: dns, extra: dual(['fd00:96::14:9']) }),
+    ...slices('ptb6', dns, [], [a]),
+  ]);
+  const routeMtu = async () => /\bmtu (\d+)/.exec((await topo.lab.execAsync(a.ns, 'ip', ['-6', 'route', 'get', 'fd00::2'])).stdout)?.[1];
+  t.is(await routeMtu(), undefined, 'no path MTU learnt yet');
+  // the client's UDP flow to the ClusterIP, then (as a router on its side would) a Packet Too Big
+  // to the ClusterIP quoting the pod's translated reply: VIP:53 -> client:40053
+  const py = `
+import socket, struct, sys
+vip, client, cport = sys.argv[1], 'fd00::2', 40053
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(('::', cport))
+u.settimeout(2)
+for i in range(5):
+    u.sendto(b'q', (vip, 53))
+    try:
+        print('reply ' + u.recv(100).decode())
+        break
+    except socket.timeout:
+        pass
+payload = b'x' * 1400
+udp = struct.pack('!HHHH', 53, cport, 8 + len(payload), 0) + payload
+ip6 = struct.pack('!IHBB', 0x60000000, len(udp), 17, 63) + socket.inet_pton(socket.AF_INET6, vip) + socket.inet_pton(socket.AF_INET6, client)
+quote = (ip6 + udp)[:1280 - 48]
+r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+r.sendto(struct.pack('!BBHI', 2, 0, 0, 1280) + quote, (vip, 0))
+print('sent')
+`;
+  const sent = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', py, 'fd00:96::14:9'], { timeoutMs: 20000 });
+  t.regex(sent.stdout, /reply pod-a:q\nsent/, sent.stderr);
+  let mtu;
+  for (let i = 0; i < 30 && mtu === undefined; i++) { await new Promise((r) => setTimeout(r, 100)); mtu = await routeMtu(); }
+  t.is(mtu, '1280', 'the pod\'s route to the client carries the path MTU of the Packet Too Big');
+});
+
+serial('IPv6 extension headers on service traffic: TCP with a hop-by-hop header and UDP with a destination options header reach the pod and come back', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'ext6', clusterIP: 'fd00:96::14:a', ports: [...http, ...dns], extra: dual(['fd00:96::14:a']) }),
+    ...slices('ext6', [...http, ...dns], [], [a]),
+  ]);
+  t.is((await curlOk(topo, topo.ns.client, url('fd00:96::14:a'))).body.trim(), 'pod-a');
+  // PadN options: an 8-byte header that changes nothing but its presence
+  const py = `
+import socket, sys
+vip = sys.argv[1]
+pad = bytes([0, 0, 1, 4, 0, 0, 0, 0])
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, 54, pad)  # IPV6_HOPOPTS: every segment carries it
+s.settimeout(3)
+s.connect((vip, 80))
+s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
+data = b''
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    data += d
+print('tcp ' + data.split(b'\\r\\n\\r\\n', 1)[1].decode().strip())
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IPV6, 59, pad)  # IPV6_DSTOPTS
+u.settimeout(2)
+for i in range(5):
+    u.sendto(b'q', (vip, 53))
+    try:
+        print('udp ' + u.recv(100).decode())
+        break
+    except socket.timeout:
+        pass
+`;
+  // the pod's side sees the headers (the packets the test means to send, translated): captured
+  // with tcpdump where it is installed
+  const cap = hasTcpdump ? topo.lab.spawn(a.ns, 'tcpdump', ['-i', a.ifname, '-n', '-l', '-c', '50', 'ip6[6] == 0 or ip6[6] == 60']) : null;
+  let seen = '';
+  const capDone = cap && new Promise((resolve) => { cap.stdout.on('data', (d) => { seen += d; }); cap.on('exit', resolve); });
+  if (cap) await new Promise((r) => setTimeout(r, 1000)); // tcpdump listening
+  const r = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', py, 'fd00:96::14:a'], { timeoutMs: 20000 });
+  t.is(r.stdout.trim(), 'tcp pod-a\nudp pod-a:q', r.stderr);
+  if (cap) {
+    await new Promise((res) => setTimeout(res, 500));
+    if (cap.exitCode === null) cap.kill();
+    await capDone;
+    t.regex(seen, /IP6 fd00::2 > fd00:244::11: HBH .* > 8080: Flags \[S\]/, `a SYN with its hop-by-hop header reached the pod: ${seen}`);
+    t.regex(seen, /IP6 fd00::2 > fd00:244::11: DSTOPT \d+ > 5353: /, `the datagram with its destination options reached the pod: ${seen}`);
+  } else t.log('tcpdump not installed: the extension headers on the wire are not checked');
 });
