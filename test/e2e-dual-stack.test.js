@@ -30,6 +30,20 @@ const slices = (name, ports, v4pods, v6pods) => [
 const dual = (ips, policy = 'RequireDualStack') => ({ clusterIPs: ips, ipFamilies: ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: policy });
 const url = (ip, port = 80) => (ip.includes(':') ? `http://[${ip}]:${port}/` : `http://${ip}:${port}/`);
 
+/** Python: `ask(u, vip, label)` sends 'q' from UDP socket `u` to vip:53 until an answer comes
+ * (at most 5 tries of 2 s: the first may race the backend's neighbour) and prints "label answer". */
+const PY_ASK = `
+def ask(u, vip, label):
+    u.settimeout(2)
+    for i in range(5):
+        u.sendto(b'q', (vip, 53))
+        try:
+            print(label + ' ' + u.recv(100).decode())
+            return
+        except socket.timeout:
+            pass
+`;
+
 /** A UDP datagram from a connected socket; 'refused' when an ICMP(v6) port unreachable came back. */
 async function udpConnected(ns, host, port) {
   const py = `
@@ -216,14 +230,8 @@ import socket, struct, sys
 vip, client, cport = sys.argv[1], 'fd00::2', 40053
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 u.bind(('::', cport))
-u.settimeout(2)
-for i in range(5):
-    u.sendto(b'q', (vip, 53))
-    try:
-        print('reply ' + u.recv(100).decode())
-        break
-    except socket.timeout:
-        pass
+${PY_ASK}
+ask(u, vip, 'reply')
 payload = b'x' * 1400
 udp = struct.pack('!HHHH', 53, cport, 8 + len(payload), 0) + payload
 ip6 = struct.pack('!IHBB', 0x60000000, len(udp), 17, 63) + socket.inet_pton(socket.AF_INET6, vip) + socket.inet_pton(socket.AF_INET6, client)
@@ -265,14 +273,8 @@ while True:
 print('tcp ' + data.split(b'\\r\\n\\r\\n', 1)[1].decode().strip())
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 u.setsockopt(socket.IPPROTO_IPV6, 59, pad)  # IPV6_DSTOPTS
-u.settimeout(2)
-for i in range(5):
-    u.sendto(b'q', (vip, 53))
-    try:
-        print('udp ' + u.recv(100).decode())
-        break
-    except socket.timeout:
-        pass
+${PY_ASK}
+ask(u, vip, 'udp')
 `;
   // the pod's side sees the headers (the packets the test means to send, translated): captured
   // with tcpdump where it is installed
