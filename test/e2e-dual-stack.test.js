@@ -292,3 +292,28 @@ ask(u, vip, 'udp')
     t.regex(seen, /IP6 fd00::2 > fd00:244::11: DSTOPT \d+ > 5353: /, `the datagram with its destination options reached the pod: ${seen}`);
   } else t.log('tcpdump not installed: the extension headers on the wire are not checked');
 });
+
+serial('external IPs and LoadBalancer ingress IPs of each family, and only of a family the Service has a ClusterIP of', async (t) => {
+  const [a] = topo.pods;
+  const ports = [{ ...http[0], nodePort: 30621 }];
+  await apply([
+    serviceYaml({
+      name: 'lb46', type: 'LoadBalancer', clusterIP: '10.96.20.11', ports, lbIngress: ['203.0.113.11', 'fd00:200::11'],
+      extra: { ...dual(['10.96.20.11', 'fd00:96::14:b']), externalIPs: ['203.0.113.12', 'fd00:200::12'] },
+    }),
+    ...slices('lb46', http, [a], [a]),
+    // IPv4 only: its IPv6 external and LB IPs belong to no proxier of kube-proxy's
+    serviceYaml({
+      name: 'lb4', type: 'LoadBalancer', clusterIP: '10.96.20.12', ports: [{ ...http[0], nodePort: 30622 }], lbIngress: ['203.0.113.13', 'fd00:200::13'],
+      extra: { ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', externalIPs: ['fd00:200::14'] },
+    }),
+    ...slices('lb4', http, [a], [a]),
+  ]);
+  for (const ip of ['203.0.113.11', 'fd00:200::11', '203.0.113.12', 'fd00:200::12', '203.0.113.13']) {
+    const r = await curlOk(topo, topo.ns.remote, url(ip));
+    t.is(r.body.trim(), 'pod-a', `${ip}: ${r.stderr}`);
+  }
+  for (const ip of ['fd00:200::13', 'fd00:200::14']) {
+    t.not((await curl(topo, topo.ns.remote, url(ip), { timeout: 2 })).code, 0, `${ip} is not served`);
+  }
+});
