@@ -27,7 +27,7 @@ const slices = (name, ports, v4pods, v6pods) => [
   sliceYaml({ name: `${name}-v4`, service: name, ports: slicePorts(ports), endpoints: eps(v4pods, 4) }),
   sliceYaml({ name: `${name}-v6`, service: name, addressType: 'IPv6', ports: slicePorts(ports), endpoints: eps(v6pods, 6) }),
 ];
-const dual = (ips, policy = 'RequireDualStack') => ({ clusterIPs: ips, ipFamilies: ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: policy });
+const dual = (ips, policy = ips.length === 2 ? 'RequireDualStack' : 'SingleStack') => ({ clusterIPs: ips, ipFamilies: ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: policy });
 const url = (ip, port = 80) => (ip.includes(':') ? `http://[${ip}]:${port}/` : `http://${ip}:${port}/`);
 
 /** Python: `ask(u, vip, label)` sends 'q' from UDP socket `u` to vip:53 until an answer comes
