@@ -66,6 +66,7 @@ test('metrics port (:10249): /healthz and /healthz/ping answer "ok" as kube-prox
   const none = await fetch(`${base}/livez`);
   t.is(none.status, 404, 'livez is the healthz port\'s (10256), not this one');
   t.is(await none.text(), '404 page not found\n');
+  t.is(none.headers.get('x-content-type-options'), 'nosniff');
 });
 
 // Go's net.Listen("tcp", "0.0.0.0:port") listens on every address of both families (a dual-stack
@@ -89,4 +90,14 @@ const HAS_V6_LOOPBACK = Object.values(networkInterfaces()).flat().some((a) => a?
       t.is(r.status, 200, `${bind} reached over ${host} (${r.cause?.code ?? r.status})`);
     }
   }
+});
+
+test('healthz port (:10256): a path other than /healthz and /livez is Go\'s 404, with its headers', async (t) => {
+  const l = await serveProxyHealth('127.0.0.1:0', new ProxyHealth(60_000), { healthz: { inc() {} }, livez: { inc() {} } });
+  t.teardown(() => l.close());
+  const r = await fetch(`${l.url}/metrics`);
+  t.is(r.status, 404);
+  t.is(await r.text(), '404 page not found\n');
+  t.is(r.headers.get('content-type'), 'text/plain; charset=utf-8');
+  t.is(r.headers.get('x-content-type-options'), 'nosniff');
 });

@@ -10,6 +10,15 @@ export function parseBindAddress(s: string): { host: string; port: number } {
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
+/** Go's text responses (http.Error, http.NotFound, the healthz handlers): kube-proxy's listeners
+ * answer with these headers. */
+export const GO_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' } as const;
+
+/** Go's http.NotFound, what kube-proxy's muxes answer for a path they do not serve. */
+export function notFound(res: ServerResponse): void {
+  res.writeHead(404, GO_TEXT_HEADERS).end('404 page not found\n');
+}
+
 export interface HttpListener { readonly server: Server; readonly port: number; readonly url: string; close(): Promise<void> }
 
 export async function listenHttp(bind: string | { host: string; port: number }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpListener> {

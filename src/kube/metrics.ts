@@ -14,7 +14,7 @@
 // change it programs; the watcher also sets the last-sync timestamp after syncs that changed
 // nothing, as kube-proxy does.
 import { Counter, Gauge, Histogram, type Registry } from '../util/prom-client.js';
-import { listenHttp, type HttpListener } from './listen.js';
+import { GO_TEXT_HEADERS, listenHttp, notFound, type HttpListener } from './listen.js';
 
 const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
@@ -49,8 +49,6 @@ export class KubeMetrics {
   }
 }
 
-const TEXT = { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' };
-
 /** The metrics listener (metricsBindAddress, kube-proxy's :10249), its routes as kube-proxy's
  * serveMetrics: /metrics; /proxyMode (kube-proxy names its mode, wdp says "wdp", so the e2e tests
  * gated on "iptables" skip); /healthz and /healthz/ping, the apiserver's healthz handler with its
@@ -61,14 +59,14 @@ export function serveMetrics(bind: string, render: () => Promise<string>): Promi
     const [path, query = ''] = (req.url ?? '').split('?', 2);
     if (path === '/healthz' || path === '/healthz/ping') {
       const verbose = path === '/healthz' && new URLSearchParams(query).has('verbose');
-      res.writeHead(200, TEXT).end(verbose ? '[+]ping ok\nhealthz check passed\n' : 'ok');
+      res.writeHead(200, GO_TEXT_HEADERS).end(verbose ? '[+]ping ok\nhealthz check passed\n' : 'ok');
       return;
     }
-    if (path === '/proxyMode') { res.writeHead(200, TEXT).end('wdp'); return; }
-    if (path !== '/metrics') { res.writeHead(404, TEXT).end('404 page not found\n'); return; }
+    if (path === '/proxyMode') { res.writeHead(200, GO_TEXT_HEADERS).end('wdp'); return; }
+    if (path !== '/metrics') { notFound(res); return; }
     render().then(
       (text) => { res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text); },
-      (e) => { if (!res.headersSent) res.writeHead(500, TEXT); res.end(String(e)); },
+      (e) => { if (!res.headersSent) res.writeHead(500, GO_TEXT_HEADERS); res.end(String(e)); },
     );
   });
 }

@@ -23,7 +23,9 @@ import {
 export { loadKubeConfig, nodePortAddresses };
 
 /** What the Node object contributes to the node config. */
-export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string }
+/** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
+ * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
+export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
 
 export interface KubeWatcherOptions {
   config: KubernetesConfig;
@@ -41,7 +43,7 @@ export interface KubeWatcherOptions {
   isForwarding?: () => boolean;
   log: Logger;
   /** Test knobs: informer backoff and watch timeouts. */
-  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number] };
+  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
 }
 
 /** One GET of the Node object `name`. */
@@ -172,7 +174,7 @@ export class KubeWatcher {
   nodeState(): NodeInfo | null { return this.node; }
 
   private nodeUpdate(): NodeUpdate {
-    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '' };
+    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
   }
 
   private nodeChanged(obj: KubeObject): void {
