@@ -125,6 +125,15 @@ serial('dual-stack ClusterIPs in either primary family: each answers with its ow
   t.is(await udpConnected(topo.ns.client, '10.96.20.1', 53), 'reply pod-a:q');
 });
 
+serial('an IPv6 ClusterIP refuses ports its Service does not define; an unallocated address of the IPv6 service CIDR is dropped', async (t) => {
+  // (ds46 from the first test: TCP 80 and UDP 53 on 10.96.20.1 and fd00:96::14:1)
+  t.is(await tcpConnect(topo.ns.client, 'fd00:96::14:1', 80), 'connected');
+  t.is(await tcpConnect(topo.ns.client, 'fd00:96::14:1', 81), 'refused', 'another TCP port: a RST');
+  t.is(await tcpConnect(topo.ns.client, 'fd00:96::14:1', 53), 'refused', 'the UDP port\'s number over TCP: a RST');
+  t.is(await udpConnected(topo.ns.client, 'fd00:96::14:1', 54), 'refused', 'another UDP port: ICMPv6 port unreachable');
+  t.is(await tcpConnect(topo.ns.client, 'fd00:96::99', 80), 'timeout', 'no Service owns it: dropped, not refused');
+});
+
 serial('a dual-stack Service whose IPv6 slice is empty: the IPv6 ClusterIP refuses (TCP RST, ICMPv6 port unreachable), IPv4 answers', async (t) => {
   const [a] = topo.pods;
   await apply([
