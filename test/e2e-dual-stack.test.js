@@ -6,6 +6,8 @@
 // masquerades nothing to an IPv6 ClusterIP, while its IPv4 proxier masquerades off-cluster clients.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, NODE_V6 } from './lib/topology.js';
 
 const suite = e2eSuite(test, {
@@ -174,6 +176,74 @@ serial('single stack -> dual stack -> single stack in place: the second ClusterI
   t.is(fronts.status, 200);
   t.false(fronts.text.includes('fd00:96::14:5'), 'no frontend names the removed address');
   t.true(fronts.text.includes('10.96.20.5'));
+});
+
+serial('a TCP connection open to the IPv6 ClusterIP lives on after the Service drops to single stack (kube-proxy leaves its conntrack entry); new ones are not served', async (t) => {
+  const [, b] = topo.pods;
+  const echo = [{ name: 'echo', port: 7000, targetPort: 7000, protocol: 'TCP' }];
+  const server = topo.lab.spawn(b.ns, 'python3', ['-c', `
+import socket, threading
+srv = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(('::', 7000))
+srv.listen(8)
+print('ready', flush=True)
+def serve(c):
+    while True:
+        d = c.recv(100)
+        if not d:
+            break
+        c.sendall(d)
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+`]);
+  topo.podProcs.push(server);
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('echo server not ready')), 10000);
+      server.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+    });
+    const svc = (ips) => serviceYaml({ name: 'shrink', clusterIP: ips[0], ports: echo, extra: dual(ips) });
+    await apply([svc(['10.96.20.8', 'fd00:96::14:c']), ...slices('shrink', echo, [b], [b])]);
+    const go = join(topo.dir, 'shrink-go');
+    // one connection: an echo, then (once the test has applied the single-stack Service) another
+    const client = topo.lab.execAsync(topo.ns.client, 'python3', ['-c', `
+import socket, os, sys, time
+s = None
+for i in range(20):
+    try:
+        s = socket.create_connection(('fd00:96::14:c', 7000), timeout=2)
+        break
+    except OSError:
+        time.sleep(0.2)
+s.sendall(b'one')
+print(s.recv(100).decode(), flush=True)
+end = time.time() + 20
+while not os.path.exists(sys.argv[1]) and time.time() < end:
+    time.sleep(0.05)
+s.settimeout(5)
+s.sendall(b'two')
+try:
+    print(s.recv(100).decode() or 'closed')
+except OSError as e:
+    print('error ' + type(e).__name__)
+`, go], { timeoutMs: 40000 });
+    // wait for the first echo: the flow exists before the downgrade
+    let flows = [];
+    for (let i = 0; i < 50 && !flows.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const ct = await api(topo, 'GET', '/api/v1/conntrack');
+      flows = JSON.stringify(ct.json ?? '').includes('fd00:96::14:c') ? [1] : [];
+    }
+    t.true(flows.length > 0, 'the connection is a flow before the downgrade');
+    await apply([serviceYaml({ name: 'shrink', clusterIP: '10.96.20.8', ports: echo, extra: { ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' } })]);
+    writeFileSync(go, '');
+    const r = await client;
+    t.is(r.stdout.trim(), 'one\ntwo', r.stderr);
+    t.not(await tcpConnect(topo.ns.client, 'fd00:96::14:c', 7000), 'connected', 'a new connection to the released address is not served');
+  } finally {
+    server.kill();
+  }
 });
 
 serial('an IPv6 pod to an IPv6 ClusterIP is not masqueraded when the local-traffic detector has no IPv6 range (kube-proxy: the IPv6 proxier\'s no-op detector)', async (t) => {
