@@ -709,10 +709,6 @@ export function validateObjectZod(raw: unknown): ReturnType<typeof validateObjec
   return validateObject(raw, false);
 }
 
-/** "namespace/name", as one flat string. A template literal of 13 or more characters is a V8
- * cons string (a pair of pointers to its parts), and comparing two of them walks both parts on
- * every compare: the compiler sorts and merges 10k service keys and slices' service names on a
- * full compile, ~10x slower on cons strings. charCodeAt flattens one in place (~50 ns). */
 /** Why `policy` (spec.ipFamilyPolicy) cannot go with `ips` cluster IPs of a Service that has
  * cluster IPs, or '' when it can. The API server allocates a RequireDualStack Service's second
  * cluster IP and refuses two with SingleStack (its clusterIPs/ipFamilies/ipFamilyPolicy checks);
@@ -724,6 +720,10 @@ function ipFamilyPolicyProblem(policy: unknown, ips: number): string {
   return '';
 }
 
+/** "namespace/name", as one flat string. A template literal of 13 or more characters is a V8
+ * cons string (a pair of pointers to its parts), and comparing two of them walks both parts on
+ * every compare: the compiler sorts and merges 10k service keys and slices' service names on a
+ * full compile, ~10x slower on cons strings. charCodeAt flattens one in place (~50 ns). */
 function objectKey(namespace: string, name: string): string {
   const key = `${namespace}/${name}`;
   key.charCodeAt(0);
