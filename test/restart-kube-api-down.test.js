@@ -7,8 +7,8 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
-import { rootGate, buildTopology, startPods, startDaemon, destroyTopology, curlOk, api } from './lib/topology.js';
+import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
+import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
@@ -26,18 +26,17 @@ test.before(async () => {
       kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: 'off', metricsBindAddress: 'off', nodeWaitSeconds: 60,
     };
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await double('POST', '/api/v1/nodes', {
-      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+    await seedWebAndStart(topo, double, {
+      node: {
+        metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+      },
+      service: {
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }], sessionAffinity: 'None' },
+        status: { loadBalancer: {} },
+      },
     });
-    await double('POST', '/api/v1/namespaces/default/services', {
-      metadata: { name: 'web', namespace: 'default' },
-      spec: { type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }], sessionAffinity: 'None' },
-      status: { loadBalancer: {} },
-    });
-    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', webSlice(topo.pods));
-    await startDaemon(topo);
-    await startPods(topo);
   } catch (e) {
     await destroyTopology(topo);
     topo = undefined;
