@@ -10,23 +10,33 @@
 //   DEL    removes that port (no port, or no daemon: success — DEL must succeed when there is
 //          nothing left to delete; the daemon forgets ports whose interface is gone at restart);
 //   CHECK  the port exists, on that interface, with those pod addresses;
+//   STATUS (spec 1.1.0) ready when the daemon answers its health check; else code 50, so the
+//          runtime (containerd, CRI-O) reports the node's network as not ready;
+//   GC     (spec 1.1.0) succeeds without removing anything: a port's name says which attachment
+//          it is (portName), not which network, so a GC of one network cannot tell another
+//          network's ports from stale ones — libcni itself DELs the cached attachments that are
+//          not in the valid set before it sends GC, which reaches this plugin's DEL;
 //   VERSION the versions below.
 //
 // Network config (stdin): { cniVersion, name, type: "wdp-cni", server?: "unix:/run/wdp/api.sock"
 // | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
 // prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
 // from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
-// 11 try again later: the daemon is not answering) and 100+ for wdp's own.
+// 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's own.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
 
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
+// 1.1.0's results are 1.0.0's plus optional fields: prevResult passes through either way. A
+// configuration list may name several versions (cniVersions); libcni then sends the highest it
+// implements without asking the plugins, so every version of the list must be here.
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 const CHECK_FROM = '0.4.0'; // CHECK exists from spec 0.4.0 on
+const STATUS_GC_FROM = '1.1.0'; // and STATUS and GC from 1.1.0 on
 
-export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11;
+export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11, E_UNAVAILABLE = 50;
 export const E_ATTACH = 100, E_CHECK = 101;
 
 export class CniError extends Error {
@@ -151,8 +161,23 @@ async function del(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps, log: (s: s
   }
 }
 
+function needVersion(cmd: string, conf: Json, from: string): void {
+  if (cmpVersion(conf.cniVersion, from) < 0) throw new CniError(E_INCOMPATIBLE, `${cmd} needs CNI version ${from} or later, the configuration says ${conf.cniVersion}`);
+}
+
+/** STATUS: whether an ADD could be served now. The daemon's health check answers 200 when it
+ * forwards; a daemon that does not answer, or answers otherwise, makes the network not ready. */
+async function status(conf: Json, deps: CniDeps): Promise<void> {
+  try {
+    await call(deps.api(conf), 'GET', '/healthz');
+  } catch (e) {
+    const why = e instanceof CniError ? `${e.message}: ${e.details}` : (e as Error).message;
+    throw new CniError(E_UNAVAILABLE, 'the wdp daemon cannot attach pods now', why);
+  }
+}
+
 async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<void> {
-  if (cmpVersion(conf.cniVersion, CHECK_FROM) < 0) throw new CniError(E_INCOMPATIBLE, `CHECK needs CNI version ${CHECK_FROM} or later, the configuration says ${conf.cniVersion}`);
+  needVersion('CHECK', conf, CHECK_FROM);
   const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
   const a = attachmentOf(conf, netns, ifname);
   const name = portName(id, ifname);
@@ -166,6 +191,11 @@ async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise
   if (want !== got) throw new CniError(E_CHECK, `port ${name} serves ${got || 'no pods'}, expected ${want}`);
 }
 
+function versionAsked(stdin: string): string {
+  try { const v = (JSON.parse(stdin) as Json | null)?.cniVersion; if (typeof v === 'string' && v) return v; } catch { /* no or bad stdin */ }
+  return SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1];
+}
+
 /** One plugin invocation, exactly as a runtime makes it: the environment, the config on stdin.
  * Never throws: errors become the spec's error JSON and a non-zero exit. */
 export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDeps = defaultDeps, log: (s: string) => void = () => undefined): Promise<CniOutcome> {
@@ -174,15 +204,17 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
     const cmd = env.CNI_COMMAND;
     if (!cmd) throw new CniError(E_ENV, 'CNI_COMMAND is not set');
     if (cmd === 'VERSION') {
-      // stdin carries {"cniVersion": ...}; the answer does not depend on it
-      return { stdout: JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
+      // the answer's cniVersion is the one on stdin ({"cniVersion": ...}), the list does not depend on it
+      return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
     }
-    if (!['ADD', 'DEL', 'CHECK'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK and VERSION are');
+    if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK, STATUS, GC and VERSION are');
     const conf = parseConf(stdin);
     version = conf.cniVersion;
     if (cmd === 'ADD') return { stdout: await add(env, conf, deps), exitCode: 0 };
-    if (cmd === 'DEL') { await del(env, conf, deps, log); return { stdout: '', exitCode: 0 }; }
-    await check(env, conf, deps);
+    if (cmd === 'DEL') await del(env, conf, deps, log);
+    else if (cmd === 'CHECK') await check(env, conf, deps);
+    else if (cmd === 'STATUS') { needVersion(cmd, conf, STATUS_GC_FROM); await status(conf, deps); }
+    else needVersion(cmd, conf, STATUS_GC_FROM); // GC: see the header
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(E_ATTACH, (e as Error).message);
