@@ -13,6 +13,10 @@ const prevResult = {
 const conf = (o = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'k8s', type: 'wdp-cni', server: 'unix:/nonexistent.sock', prevResult, ...o });
 const env = (cmd, o = {}) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/var/run/netns/pod1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', ...o });
 
+/** The host's interfaces as `ip -d link` would describe them: the pod's veth, a bridge and its
+ * port, the IFB device `bandwidth` creates. */
+const LINKS = { veth1a2b: { kind: 'veth' }, cni0: { kind: 'bridge' }, vethbr01: { kind: 'veth', master: 'cni0' }, bwp5f3a9c: { kind: 'ifb' } };
+
 function fakeDeps(handler) {
   const calls = [], flushed = [];
   return {
@@ -20,6 +24,7 @@ function fakeDeps(handler) {
     deps: {
       api: () => ({ call: async (method, path, body) => { calls.push({ method, path, body: body && JSON.parse(body) }); return handler(method, path, body && JSON.parse(body)); } }),
       flushAddresses: (ifname) => flushed.push(ifname),
+      linkInfo: (ifname) => LINKS[ifname],
     },
   };
 }
@@ -81,6 +86,23 @@ test('ADD attaches the host-side veth as a pod port and prints prevResult in the
   });
   t.regex(portName('c0ffee', 'eth0'), /^cni-[0-9a-f]{16}$/);
   t.not(portName('c0ffee', 'eth0'), portName('c0ffee', 'eth1'));
+});
+
+test('ADD after `bandwidth` in the chain (its IFB device appended to prevResult\'s interfaces) attaches the pod\'s veth, not the IFB; a bridge\'s port is refused', async (t) => {
+  const shaped = { ...prevResult, interfaces: [...prevResult.interfaces, { name: 'bwp5f3a9c', mac: '0a:00:00:00:00:03' }] };
+  const f = fakeDeps(() => ({}));
+  const r = await runCni(env('ADD'), conf({ prevResult: shaped }), f.deps);
+  t.is(r.exitCode, 0, r.stdout);
+  t.deepEqual(JSON.parse(r.stdout), { ...shaped, cniVersion: '1.0.0' }, 'prevResult passes through, the IFB included');
+  t.deepEqual(f.flushed, ['veth1a2b']);
+  t.is(f.calls[0].body.ifname, 'veth1a2b');
+  const bridged = { ...prevResult, interfaces: [{ name: 'cni0' }, { name: 'vethbr01' }, prevResult.interfaces[1]] };
+  const g = fakeDeps(() => ({}));
+  const b = await runCni(env('ADD'), conf({ prevResult: bridged }), g.deps);
+  t.is(b.exitCode, 1);
+  t.like(JSON.parse(b.stdout), { code: 7 });
+  t.regex(JSON.parse(b.stdout).details, /cni0: bridge, vethbr01: veth in cni0/);
+  t.is(g.calls.length + g.flushed.length, 0, 'nothing changed for a refused ADD');
 });
 
 test('ADD retried by the runtime for the same attachment succeeds; a clash on another interface is an error', async (t) => {

@@ -3,7 +3,8 @@
 // chained plugin: it runs after the plugin that created the pod's veth pair and gave it its
 // addresses (e.g. `ptp` with host-local IPAM), takes that plugin's result (prevResult), and
 //
-//   ADD    finds the host-side veth (an interface of prevResult without `sandbox`), removes the
+//   ADD    finds the host-side veth (the interface of prevResult without `sandbox` that is a veth
+//          of its own: not a bridge's port, not the IFB device `bandwidth` appends), removes the
 //          addresses the previous plugin put on it (the dataplane answers for the pod's gateway
 //          now: prevResult's gateways + the config's `gateways`), and adds an AF_PACKET pod port
 //          on it with the pod's addresses and MAC; prints prevResult (unchanged) as its result;
@@ -25,7 +26,6 @@
 // 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's own.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
 
@@ -52,11 +52,20 @@ export interface CniDeps {
   api(conf: Json): Pick<ApiClient, 'call'>;
   /** Remove the previous plugin's addresses from the host-side interface. */
   flushAddresses(ifname: string): void;
+  /** The interface's kind (veth, bridge, ifb, ...) and its master, if any; undefined if there is
+   * no such interface. */
+  linkInfo(ifname: string): { kind?: string; master?: string } | undefined;
 }
 
 export const defaultDeps: CniDeps = {
   api: (conf) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs: 20000 }),
   flushAddresses: (ifname) => { execFileSync('ip', ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
+  linkInfo: (ifname) => {
+    let out: string;
+    try { out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return undefined; }
+    const l = (JSON.parse(out) as Json[])[0];
+    return l ? { kind: l.linkinfo?.info_kind, master: l.master } : undefined;
+  },
 };
 
 /** The port's name for this attachment: stable per (container, interface), valid as a port name. */
@@ -93,16 +102,22 @@ interface Attachment { hostIf: string; pods: Array<{ ip: string; mac?: string }>
 
 /** What prevResult says about this attachment: the host-side interface, the pod's addresses and
  * MAC (the sandbox interface named CNI_IFNAME), the gateways the pod routes through. */
-export function attachmentOf(conf: Json, netns: string, ifname: string): Attachment {
+export function attachmentOf(conf: Json, netns: string, ifname: string, linkInfo: CniDeps['linkInfo']): Attachment {
   const prev = conf.prevResult as Json | undefined;
   if (!prev || typeof prev !== 'object') throw new CniError(E_CONFIG, 'wdp-cni is a chained plugin: the configuration has no prevResult', 'list it after a plugin that creates the pod\'s veth pair, e.g. ptp');
   const ifs: Json[] = Array.isArray(prev.interfaces) ? prev.interfaces : [];
   const podIdx = ifs.findIndex((i) => i && i.name === ifname && (!i.sandbox || i.sandbox === netns));
-  const hostIfs = ifs.filter((i) => i && typeof i.name === 'string' && !i.sandbox);
-  // a bridge (and what is enslaved to one) is shared by many pods: not a port of one pod
-  const own = hostIfs.filter((i) => !existsSync(`/sys/class/net/${i.name}/bridge`) && !existsSync(`/sys/class/net/${i.name}/master`));
-  if (!own.length) throw new CniError(E_CONFIG, 'prevResult has no host-side interface of the pod\'s own', 'chain wdp-cni after a plugin that gives each pod a veth pair (ptp), not a bridge');
-  const hostIf = String(own[own.length - 1].name);
+  const hostIfs = ifs.filter((i) => i && typeof i.name === 'string' && !i.sandbox).map((i) => String(i.name));
+  // The pod's end on the host is a veth. A bridge (and what is enslaved to one) is shared by many
+  // pods; other host interfaces are not the pod's link either — `bandwidth` appends the IFB device
+  // it shapes the pod's egress on, which carries no frame of the pod's own.
+  const kinds = hostIfs.map((n) => ({ n, info: linkInfo(n) }));
+  const own = kinds.filter(({ info }) => info?.kind === 'veth' && !info.master);
+  if (!own.length) {
+    const seen = kinds.map(({ n, info }) => `${n}: ${info ? `${info.kind ?? 'no kind'}${info.master ? ` in ${info.master}` : ''}` : 'not found'}`).join(', ');
+    throw new CniError(E_CONFIG, 'prevResult has no host-side veth of the pod\'s own', `chain wdp-cni after a plugin that gives each pod a veth pair (ptp), not a bridge; host interfaces in prevResult: ${seen || 'none'}`);
+  }
+  const hostIf = own[0].n;
   const ips: Json[] = Array.isArray(prev.ips) ? prev.ips : [];
   const mine = ips.filter((x) => x && (x.interface === undefined || x.interface === podIdx));
   if (!mine.length) throw new CniError(E_CONFIG, 'prevResult has no addresses for the pod\'s interface');
@@ -128,7 +143,7 @@ async function call(api: Pick<ApiClient, 'call'>, method: string, path: string, 
 
 async function add(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<string> {
   const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname);
+  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
   const name = portName(id, ifname);
   const api = deps.api(conf);
   if (conf.flushHostAddresses !== false) {
@@ -179,7 +194,7 @@ async function status(conf: Json, deps: CniDeps): Promise<void> {
 async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<void> {
   needVersion('CHECK', conf, CHECK_FROM);
   const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname);
+  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
   const name = portName(id, ifname);
   let have: Json | undefined;
   try { have = await call(deps.api(conf), 'GET', `/api/v1/ports/${name}`); } catch (e) {
