@@ -86,6 +86,10 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
+/** How often the ports' interfaces are checked for having gone away (PortManager.reapGone): a
+ * sysfs read per AF_PACKET / AF_XDP port. */
+const LINK_WATCH_MS = 2000;
+
 /** How long after it is ready a daemon that restored a saved state starts the threads a large sync
  * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
@@ -528,6 +532,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
   const api = controlPlane;
 
+  let linkWatch: NodeJS.Timeout | undefined;
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
     restoreSummary: () => checkpointer.summary(),
@@ -540,6 +545,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     async stop() {
       if (stopping) return stopped;
       stopping = true;
+      clearInterval(linkWatch);
       const programmed = programming.stop();
       log.info('stopping');
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
@@ -589,5 +595,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       saved.store.prestartWriter();
     }, SYNC_THREADS_AFTER_MS).unref();
   }
+  // ports whose interface goes away while the daemon runs (a pod deleted without a CNI DEL that
+  // reached the daemon): runtime ones removed, config ones logged (PortManager.reapGone)
+  linkWatch = setInterval(() => { void portManager.reapGone().catch((e) => log.error({ error: (e as Error).message }, 'checking the ports\' interfaces failed')); }, LINK_WATCH_MS);
+  linkWatch.unref();
   return daemon;
 }

@@ -31,14 +31,35 @@ export function inNs(netns: string | undefined, cmd: string, args: string[]): vo
   else execFileSync(cmd, args, { stdio: 'pipe' });
 }
 
-function linkMac(ifname: string, netns?: string): string {
+/** An interface's MAC and ifindex (`ip -o link` begins "INDEX: NAME..."). */
+function linkOf(ifname: string, netns?: string): { mac: string; ifindex: number } {
   let out: string;
   try { out = ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]); } catch {
     throw new ConfigError(`interface "${ifname}" does not exist in ${netns ? `namespace ${netns}` : 'this network namespace'}`);
   }
   const m = /link\/ether ([0-9a-f:]{17})/.exec(out);
   if (!m) throw new ConfigError(`interface "${ifname}" is not an Ethernet interface`);
-  return m[1];
+  return { mac: m[1], ifindex: parseInt(out, 10) };
+}
+
+/** The ifindex each of `names` has now in `netns` (absent: no interface by that name). Without a
+ * namespace a sysfs read per name (the daemon's own namespace: cheap enough every few seconds);
+ * in one, one `ip -n` listing for all of them. */
+function ifindexesNow(names: string[], netns?: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!netns) {
+    for (const n of names) {
+      try { out.set(n, parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10)); } catch { /* gone */ }
+    }
+    return out;
+  }
+  let text = '';
+  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return out; }
+  for (const line of text.split('\n')) {
+    const m = /^(\d+): ([^:@\s]+)/.exec(line);
+    if (m && names.includes(m[2])) out.set(m[2], Number(m[1]));
+  }
+  return out;
 }
 
 /** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
@@ -116,6 +137,10 @@ export class PortManager {
   private nextIndex: number;
   private queue: Promise<unknown> = Promise.resolve();
   private dp?: PortDataplane;
+  /** The ifindex each AF_PACKET / AF_XDP port's interface had when it was opened (reapGone). */
+  private readonly ifindexOf = new Map<number, number>();
+  /** Config ports whose interface is gone (logged once). */
+  private readonly goneConfig = new Set<number>();
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: 'added' | 'removed') => Promise<void> | void } = {}) {
@@ -164,9 +189,10 @@ export class PortManager {
     const netns = this.portNetns;
     let mac = p.mac;
     if (p.type === 'afpacket' || p.type === 'afxdp') {
-      const have = linkMac(p.ifname, netns);
-      if (mac && mac !== have) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
-      mac ??= have;
+      const have = linkOf(p.ifname, netns);
+      if (mac && mac !== have.mac) ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'address', mac]);
+      mac ??= have.mac;
+      this.ifindexOf.set(index, have.ifindex);
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
       // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
       // partial checksums and segments super-frames (native/src/offload.rs).
@@ -290,15 +316,57 @@ export class PortManager {
       const p = this.byName(name);
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
-      for (const w of this.workersOf(p)) await this.dp.removePort(w, p.spec.index);
-      if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
-      const view = this.view(p, this.info.get(p.spec.index));
-      this.byIndex.delete(p.spec.index);
-      this.info.delete(p.spec.index);
-      this.save();
+      const view = await this.drop(p);
       this.log.info({ port: name, index: p.spec.index }, 'port removed');
-      await this.hooks.changed?.(p, 'removed');
       return view;
+    });
+  }
+
+  /** Closes a runtime port in its workers and forgets it (remove, reapGone). */
+  private async drop(p: ManagedPort): Promise<PortView> {
+    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index);
+    if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    const view = this.view(p, this.info.get(p.spec.index));
+    this.byIndex.delete(p.spec.index);
+    this.info.delete(p.spec.index);
+    this.ifindexOf.delete(p.spec.index);
+    this.save();
+    await this.hooks.changed?.(p, 'removed');
+    return view;
+  }
+
+  /** Ports whose interface went away while the daemon runs: a pod deleted without a CNI DEL
+   * reaching the daemon (it came while the daemon restarted, or the runtime lost it), its veth
+   * gone with its namespace — or re-created under the same name for another pod (another
+   * ifindex). A runtime port so left is removed as a DEL would (what was learned on it is
+   * forgotten, its pod addresses can be claimed again); a config-file port stays (a restart opens
+   * its interface again), logged once. A TAP port in a namespace that is gone
+   * went with it. Returns the names of the runtime ports removed. */
+  reapGone(): Promise<string[]> {
+    return this.serial(async () => {
+      if (!this.dp) return [];
+      const watched = this.all().filter((p) => this.ifindexOf.has(p.spec.index));
+      const now = ifindexesNow(watched.map((p) => p.spec.ifname), this.portNetns);
+      const gone = (p: ManagedPort): boolean => p.spec.type === 'tap'
+        ? !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns))
+        : this.ifindexOf.has(p.spec.index) && now.get(p.spec.ifname) !== this.ifindexOf.get(p.spec.index);
+      const removed: string[] = [];
+      for (const p of this.all()) {
+        if (!gone(p)) continue;
+        if (p.origin === 'config') {
+          if (!this.goneConfig.has(p.spec.index)) this.log.error({ port: p.spec.name, ifname: p.spec.ifname }, 'a port\'s interface is gone (deleted, or re-created under its name): nothing is received or sent on it until the daemon is restarted');
+          this.goneConfig.add(p.spec.index);
+          continue;
+        }
+        try {
+          await this.drop(p);
+          removed.push(p.spec.name);
+          this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, index: p.spec.index }, 'runtime port removed: its interface is gone (its pod was deleted without a CNI DEL reaching the daemon?)');
+        } catch (e) {
+          this.log.error({ port: p.spec.name, error: (e as Error).message }, 'removing a runtime port whose interface is gone failed');
+        }
+      }
+      return removed;
     });
   }
 
