@@ -26,6 +26,7 @@ import { ProbeRing } from './probe-ring.js';
 import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
+import { interfaceMtu } from './port-mtu.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
@@ -154,7 +155,7 @@ class Worker {
     }
     try {
       for (const spec of this.init.ports) {
-        try { this.ports.push(await this.openPort(spec)); } catch (e) {
+        try { this.ports.push(await this.openPort(spec)); this.programMtu(spec); } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
           this.unopened.push(spec.name);
@@ -221,6 +222,20 @@ class Worker {
     return relay;
   }
 
+  /** The core checks what leaves by this port against its interface's MTU, read now (docs/core.md
+   * "Egress MTU"); unreadable: 0, unchecked (the port's send still refuses an oversize frame). */
+  private programMtu(spec: WorkerPortSpec): void {
+    const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
+    const mtu = interfaceMtu(spec.ifname, where);
+    if (typeof mtu === 'number') {
+      this.core.setPortMtu(spec.index, mtu);
+      this.log('debug', 'port MTU', { port: spec.name, mtu });
+    } else {
+      this.core.setPortMtu(spec.index, 0);
+      this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
+    }
+  }
+
   /** An AF_XDP port every worker shares (fanout): worker w binds the receive queues q with
    * q % workers == w; worker 0 attaches the XDP program and publishes its port's handle, the
    * others join its XSKMAP (they open after it: at start by the join turn, at runtime in worker
@@ -285,6 +300,7 @@ class Worker {
     this.pendingOpens++;
     this.openPort(spec).then((port) => {
       this.ports.push(port);
+      this.programMtu(spec);
       this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
@@ -306,6 +322,7 @@ class Worker {
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
     this.dropSpec(index);
     this.kinds.delete(index);
+    this.core.setPortMtu(index, 0);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
     this.countN('hold_port_removed', this.awaitingNeighbour.dropPort(index));
