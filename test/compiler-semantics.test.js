@@ -293,6 +293,65 @@ test('loadBalancerSourceRanges per family: a family without ranges is not checke
   t.deepEqual(v4only.fronts.filter((f) => f.kind === 'LoadBalancer' || f.kind === 'ExternalIP').map((f) => f.addr).sort(), ['192.0.2.2', '198.51.100.1']);
 });
 
+test('loadBalancerSourceRanges holding the node IP also admit the LB IPs as sources, per family (nftables proxier allowFromNode)', (t) => {
+  // kube-proxy's per-family proxier: a range of family F containing its node IP of F (the Node's
+  // primary IP of F, else 127.0.0.1 / ::1) adds the service's LB VIPs of F to the firewall's
+  // allowed sources (a VIP looped back by the node has itself as source)
+  const lbSvc = (ranges, ingress) => svc({
+    type: 'LoadBalancer', clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], loadBalancerSourceRanges: ranges,
+  }, {}, { loadBalancer: { ingress } });
+  const slices = [slice([ep('10.244.1.7', 'node-a')]), slice([ep('fd00:244::7', 'node-a')], undefined, 'web-6', 'IPv6')];
+  const ingress = [{ ip: '192.0.2.1' }, { ip: '192.0.2.3', ipMode: 'VIP' }, { ip: '192.0.2.9', ipMode: 'Proxy' }, { ip: '2001:db8::1' }, { ip: '203.0.113.5' }];
+  const rangesOf = (fronts) => Object.fromEntries(byKind(fronts, 'LoadBalancer').map((f) => [f.addr, f.sourceRanges]));
+  // the IPv4 range holds the node IP 192.168.0.1: the IPv4 VIPs not already in a range are added
+  // (203.0.113.5 is); the IPv6 range does not hold fd00:1::1: nothing added there
+  const v4 = ['192.168.0.0/24', '203.0.113.0/24'];
+  const both = compile(node(), lbSvc([...v4, '2001:db8:ff::/48'], ingress), ...slices);
+  const withVips = [...v4, '192.0.2.1/32', '192.0.2.3/32'];
+  t.deepEqual(rangesOf(both.fronts), { '192.0.2.1': withVips, '192.0.2.3': withVips, '203.0.113.5': withVips, '2001:db8::1': ['2001:db8:ff::/48'] });
+  // the IPv6 range holds the node's IPv6 address: its VIPs are added; the IPv4 range holds no node IP
+  const six = compile(node(), lbSvc(['198.51.100.0/24', 'fd00:1::/64'], ingress), ...slices);
+  t.deepEqual(rangesOf(six.fronts)['2001:db8::1'], ['fd00:1::/64', '2001:db8::1/128']);
+  t.deepEqual(rangesOf(six.fronts)['192.0.2.1'], ['198.51.100.0/24']);
+  // the node IP is the first node address of the family, or the NodeConfig's nodeIPs
+  const second = compile(node({ nodeAddresses: ['192.168.9.1', '192.168.0.1'] }), lbSvc(v4, ingress), ...slices);
+  t.deepEqual(rangesOf(second.fronts)['192.0.2.1'], v4, '192.168.0.1 is not the node IP');
+  const named = compile(node({ nodeAddresses: ['192.168.9.1', '192.168.0.1'], nodeIPs: ['fd00:1::1', '192.168.0.1'] }), lbSvc(v4, ingress), ...slices);
+  t.deepEqual(rangesOf(named.fronts)['192.0.2.1'], withVips);
+  // no node address of the family: kube-proxy's node IP is the loopback address
+  const loop = compile(node({ nodeAddresses: ['fd00:1::1'] }), lbSvc(['127.0.0.0/8'], ingress), ...slices);
+  t.deepEqual(rangesOf(loop.fronts)['192.0.2.1'], ['127.0.0.0/8', '192.0.2.1/32', '192.0.2.3/32', '203.0.113.5/32']);
+  // a change of the node IP recompiles the guarded frontends
+  const c = both.c;
+  const ch = c.change({ upsert: validateAll([node({ nodeAddresses: ['192.168.9.1', 'fd00:1::1'] })]) });
+  t.deepEqual(ch.diff.frontendsUpsert.filter((f) => f.kind === 'LoadBalancer' && f.family === 4).map((f) => f.sourceRanges), [v4, v4, v4]);
+});
+
+test('loadBalancerSourceRanges guard an LB IP that is an externalIP of the service too (the nftables proxier keys its firewall by the LB IP and port)', (t) => {
+  // kube-proxy's firewall-ips map holds every LB VIP and port whatever else the address is; wdp
+  // programs the address once (as the ExternalIP, emitted first): that frontend takes the ranges
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', externalIPs: ['192.0.2.1', '198.51.100.1'], loadBalancerSourceRanges: ['203.0.113.0/24'],
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '192.0.2.2' }] } }), slice([ep('10.244.1.7', 'node-a')]));
+  const at = (addr) => fronts.filter((f) => f.addr === addr).map((f) => ({ kind: f.kind, guarded: (f.flags & L.FEF_SOURCE_RANGES) !== 0, ranges: f.sourceRanges }));
+  t.deepEqual(at('192.0.2.1'), [{ kind: 'ExternalIP', guarded: true, ranges: ['203.0.113.0/24'] }]);
+  t.deepEqual(at('192.0.2.2'), [{ kind: 'LoadBalancer', guarded: true, ranges: ['203.0.113.0/24'] }]);
+  t.deepEqual(at('198.51.100.1'), [{ kind: 'ExternalIP', guarded: false, ranges: [] }], 'an externalIP alone is not guarded');
+});
+
+test('a family the service has no cluster IP of gets no frontend, whatever ipFamilies lists (kube-proxy: the family\'s proxier skips a service without a cluster IP of its family)', (t) => {
+  // ipFamilies [IPv4, IPv6] with one IPv4 cluster IP (wdp allocates nothing, the API server would
+  // have added the IPv6 one): no IPv6 NodePort, external or LB frontend
+  const { fronts } = compile(node(), svc({
+    type: 'LoadBalancer', clusterIP: '10.96.0.1', ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'PreferDualStack',
+    externalIPs: ['198.51.100.1', '2001:db8::5'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+  }, {}, { loadBalancer: { ingress: [{ ip: '192.0.2.1' }, { ip: '2001:db8::1' }] } }),
+  slice([ep('10.244.1.7', 'node-a')]), slice([ep('fd00:244::7', 'node-a')], undefined, 'web-6', 'IPv6'));
+  t.deepEqual(fronts.map((f) => `${f.kind} ${f.addr}`).sort(), ['ClusterIP 10.96.0.1', 'ExternalIP 198.51.100.1', 'LoadBalancer 192.0.2.1', 'NodePort 192.168.0.1']);
+});
+
 test('node hints (trafficDistribution PreferSameNode): every ready endpoint hinted for nodes and one for this node: those only; else zone hints apply', (t) => {
   const hinted = (addr, nodeName, nodes, zones) => ({ ...ep(addr, nodeName), hints: { ...(nodes ? { forNodes: nodes.map((name) => ({ name })) } : {}), ...(zones ? { forZones: zones.map((name) => ({ name })) } : {}) } });
   const spec = { clusterIP: '10.96.0.1', ports: [{ name: 'http', port: 80, targetPort: 8080 }] };

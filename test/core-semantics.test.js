@@ -458,3 +458,25 @@ test('sessionAffinity is per service port: a client pinned through the ClusterIP
   c.change({ upsert: validateAll([lb(spec({ sessionAffinity: 'None' }))]) });
   t.is(byKind('LoadBalancer').flags & L.FEF_AFFINITY_SHARED, 0);
 });
+
+// kube-proxy's firewall "allowFromNode" (pkg/proxy/nftables/proxier.go): a loadBalancerSourceRange
+// holding the node IP also admits the LB IPs as sources — a node holding the VIP as a local address
+// sends its own requests to it with the VIP as source
+test('loadBalancerSourceRanges holding the node IP: a request with an LB IP as its source is served; other outsiders are dropped', (t) => {
+  const lbSvc = (ranges) => ({ ...svc({ type: 'LoadBalancer', clusterIP: '10.96.0.1', loadBalancerSourceRanges: ranges, ports: [{ port: 80, targetPort: 8080, nodePort: 30080 }] }),
+    status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { ip: '203.0.113.8' }] } } });
+  const c = new Compiler();
+  c.change({ upsert: validateAll([node(), lbSvc(['192.168.0.0/24']), slice([ep('10.244.1.5', 'node-a')])]) });
+  const { core, model } = both(c.ir);
+  const from = (src, dst, sport) => cli({ proto: 'TCP', src, dst, sport, dport: 80, flags: 'S' });
+  const frames = [from('203.0.113.7', '203.0.113.7', 4000), from('203.0.113.8', '203.0.113.7', 4001), from('192.168.0.9', '203.0.113.8', 4002), from('203.0.113.9', '203.0.113.7', 4003)];
+  const pairs = runBoth(core, model, frames, T0, 3, { trace: true });
+  t.is(firstMismatch(pairs), undefined);
+  t.deepEqual(pairs.map((p) => p.core.reason), ['fwd_nat', 'fwd_nat', 'fwd_nat', 'drop_source_range']);
+  // a range without the node IP admits no LB IP
+  c.change({ upsert: validateAll([lbSvc(['192.168.1.0/24'])]) });
+  const again = both(c.ir);
+  const refused = runBoth(again.core, again.model, [from('203.0.113.7', '203.0.113.7', 4010)], T0, 3, { trace: true });
+  t.is(firstMismatch(refused), undefined);
+  t.is(refused[0].core.reason, 'drop_source_range');
+});

@@ -1,6 +1,7 @@
 // End to end, external traffic: NodePort on the node address, LoadBalancer ingress IPs and
 // externalIPs from a remote client; externalTrafficPolicy Local vs Cluster (masquerade);
-// loadBalancerSourceRanges refusing clients outside the ranges. `wdp start` runs in its own
+// loadBalancerSourceRanges refusing clients outside the ranges, and admitting the LB IP itself as a
+// source when they hold the node IP (kube-proxy's allowFromNode). `wdp start` runs in its own
 // namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
 import test from 'ava';
 import {
@@ -88,4 +89,47 @@ serial('loadBalancerSourceRanges: clients outside the ranges are dropped, inside
   t.is(outside.code, 28, `remote client must time out (dropped), got ${outside.code}: ${outside.body}`);
   const after = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
   t.true(after > before, `drop_source_range ${before} -> ${after}`);
+});
+
+// kube-proxy's firewall "allowFromNode": a range holding the node IP also admits the LB IPs as
+// sources — a node holding the VIP as a local address sends its own requests to it from the VIP.
+// The remote namespace plays that node: the VIP on its lo, its own requests to the VIP routed out
+// eth0 (a rule ahead of the local table for locally sent packets only), replies to it delivered.
+serial('loadBalancerSourceRanges holding the node IP admit a request whose source is the LB IP itself; ranges without it do not', async (t) => {
+  const vip = '203.0.113.14', ns = topo.ns.remote;
+  const lbn = (ranges) => serviceYaml({
+    name: 'lbn', type: 'LoadBalancer', clusterIP: '10.96.1.14', lbIngress: [vip],
+    extra: { loadBalancerSourceRanges: ranges },
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30084, protocol: 'TCP' }],
+  });
+  // 192.168.100.0/30 holds the node address (192.168.100.2), not the remote client (.10)
+  await apply([lbn(['192.168.100.0/30']), slice('lbn-1', 'lbn')]);
+  const outside = await curl(topo, ns, `http://${vip}/`, { timeout: 2 });
+  t.is(outside.code, 28, `the remote client's own address is outside the ranges: dropped, got ${outside.code}`);
+  const sh = async (cmd, ...args) => {
+    const r = await topo.lab.execAsync(ns, cmd, args);
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  };
+  const undo = [];
+  try {
+    await sh('ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo'); undo.push(['ip', 'addr', 'del', `${vip}/32`, 'dev', 'lo']);
+    await sh('ip', 'rule', 'add', 'pref', '1000', 'lookup', 'local'); undo.push(['ip', 'rule', 'del', 'pref', '1000', 'lookup', 'local']);
+    await sh('ip', 'rule', 'del', 'pref', '0', 'lookup', 'local'); undo.push(['ip', 'rule', 'add', 'pref', '0', 'lookup', 'local']);
+    await sh('ip', 'route', 'add', 'default', 'via', '192.168.100.1', 'dev', 'eth0', 'table', '77'); undo.push(['ip', 'route', 'flush', 'table', '77']);
+    await sh('ip', 'rule', 'add', 'pref', '50', 'to', vip, 'iif', 'lo', 'lookup', '77'); undo.push(['ip', 'rule', 'del', 'pref', '50']);
+    topo.lab.sysctl(ns, 'net.ipv4.conf.all.accept_local', '1', ['net.ipv4.conf.eth0.accept_local', '1'], ['net.ipv4.conf.eth0.arp_announce', '2']);
+    const from = () => curl(topo, ns, `http://${vip}/`, { timeout: 3, extra: ['--interface', `host!${vip}`] });
+    let admitted;
+    for (let i = 0; i < 10 && !(admitted?.code === 0 && admitted.body); i++) admitted = await from();
+    t.is(admitted.code, 0, `a request from the VIP itself is admitted, got ${admitted.code}: ${admitted.stderr}`);
+    t.true(['pod-a', 'pod-b', 'pod-c'].includes(admitted.body.trim()), `served by an endpoint, got ${JSON.stringify(admitted.body)}`);
+    // the ranges no longer hold the node IP: the VIP as source is outside them like any other
+    await apply([lbn(['192.168.101.0/24'])]);
+    const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+    const refused = await from();
+    t.is(refused.code, 28, `ranges without the node IP admit no LB IP, got ${refused.code}`);
+    t.true((await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range > before);
+  } finally {
+    for (const u of undo.reverse()) await topo.lab.execAsync(ns, u[0], u.slice(1));
+  }
 });

@@ -73,6 +73,7 @@ serial('Services and EndpointSlices from the API carry real traffic: ClusterIP a
   const node = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
   t.deepEqual(node.nodeAddresses, ['192.168.100.2']);
   t.deepEqual(node.podCIDRs, ['10.244.1.0/24']);
+  t.deepEqual(node.nodeIPs, ['192.168.100.2'], 'kube-proxy\'s node IP (the first InternalIP): loadBalancerSourceRanges holding it admit the LB IPs too');
   t.deepEqual(node.clusterCIDRs, ['10.244.0.0/16']);
   t.is(node.detectLocalMode, 'NodeCIDR');
   const nc = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10256/healthz');

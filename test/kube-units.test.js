@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
-import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
+import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort, noLocalEndpointPorts } from '../dist/src/kube/objects.js';
 import { listAll } from '../dist/src/kube/client.js';
 import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
 import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
@@ -107,10 +107,14 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   const notReady = apiSlice('web-3', 'web', ['10.244.1.7'], { ready: false });
   const dup = apiSlice('web-4', 'web', ['10.244.1.5']);
   t.is(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), 2);
-  // per service port, as kube-proxy's LocalReadyEndpoints: a pod serving two ports counts twice
+  // by address, as kube-proxy's LocalReadyEndpoints ("squash the data by IP"): a pod serving two
+  // ports counts once; a slice without a numbered port adds nothing
   const twoPorts = apiSlice('web-5', 'web', ['10.244.1.8']);
   twoPorts.ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'none', protocol: 'TCP' }];
-  t.is(localReadyEndpoints([twoPorts], 'node-a'), 2);
+  t.is(localReadyEndpoints([twoPorts], 'node-a'), 1);
+  const noNumber = apiSlice('web-9', 'web', ['10.244.1.9']);
+  noNumber.ports = [{ name: 'http', protocol: 'TCP' }];
+  t.is(localReadyEndpoints([twoPorts, noNumber], 'node-a'), 1);
   // slices kube-proxy's informer leaves out count nothing: headless, or another proxy's
   const headless = apiSlice('web-6', 'web', ['10.244.1.10']);
   headless.metadata.labels['service.kubernetes.io/headless'] = '';
@@ -120,6 +124,32 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   ours.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'wdp';
   t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a'), 2, 'without a proxy name: only the unlabelled slice');
   t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a', 'wdp'), 3, 'with the proxy name wdp: its own slice too');
+});
+
+test('no-local-endpoints gauge: per service port and IP family, only ports with usable endpoints elsewhere (kube-proxy syncProxyRules)', (t) => {
+  const ports = [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }];
+  const both = apiService('web', '10.96.0.5', { type: 'NodePort', ports, extra: { clusterIPs: ['10.96.0.5', 'fd00::5'], ipFamilies: ['IPv4', 'IPv6'], externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' } });
+  const remote = apiSlice('web-1', 'web', ['10.244.2.5'], { nodeName: 'node-b' });
+  const dns = apiSlice('web-2', 'web', ['10.244.2.5'], { nodeName: 'node-b', port: 53, portName: 'dns' });
+  dns.ports[0].protocol = 'UDP';
+  // two ports with remote endpoints only, IPv4; none of IPv6 at all: not counted (kube-proxy rejects those)
+  t.deepEqual(noLocalEndpointPorts(both, [remote, dns], 'node-a'), { internal: { IPv4: 2, IPv6: 0 }, external: { IPv4: 2, IPv6: 0 } });
+  // a local serving-terminating endpoint is the Local policy's fallback: the port has local endpoints
+  const terminating = apiSlice('web-3', 'web', ['10.244.1.7']);
+  terminating.endpoints[0].conditions = { ready: false, serving: true, terminating: true };
+  t.deepEqual(noLocalEndpointPorts(both, [remote, dns, terminating], 'node-a'), { internal: { IPv4: 1, IPv6: 0 }, external: { IPv4: 1, IPv6: 0 } });
+  // only not-ready endpoints elsewhere: no usable endpoint at all, not counted
+  const notReady = apiSlice('web-4', 'web', ['10.244.2.6'], { nodeName: 'node-b', ready: false });
+  t.deepEqual(noLocalEndpointPorts(both, [notReady], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
+  // externalTrafficPolicy counts only for a Service reachable from outside: a ClusterIP without externalIPs is not
+  const clusterOnly = apiService('c', '10.96.0.6', { extra: { externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' } });
+  const cRemote = apiSlice('c-1', 'c', ['10.244.2.7'], { nodeName: 'node-b' });
+  t.deepEqual(noLocalEndpointPorts(clusterOnly, [cRemote], 'node-a'), { internal: { IPv4: 1, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
+  const withExternalIP = apiService('c', '10.96.0.6', { extra: { externalTrafficPolicy: 'Local', externalIPs: ['192.0.2.9'] } });
+  t.deepEqual(noLocalEndpointPorts(withExternalIP, [cRemote], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 1, IPv6: 0 } });
+  // headless: not kube-proxy's
+  const headless = apiService('h', 'None', { extra: { clusterIPs: ['None'], internalTrafficPolicy: 'Local' } });
+  t.deepEqual(noLocalEndpointPorts(headless, [apiSlice('h-1', 'h', ['10.244.2.8'], { nodeName: 'node-b' })], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
 });
 
 test('config: the kubernetes section, durations, node name from the hostname', (t) => {
@@ -201,7 +231,8 @@ test('healthCheckNodePort: 200 with the local endpoint count while this node has
   r = await until(async () => { const x = await get(); return x?.code === 503 && x; }, { what: '503' });
   t.is(r.body.localEndpoints, 0);
   const m = await k.cp.metrics.registry.metrics();
-  t.regex(m, /kubeproxy_sync_proxy_rules_no_local_endpoints_total\{traffic_policy="External"\} 1/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_no_local_endpoints_total\{traffic_policy="external",ip_family="IPv4"\} 1/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_no_local_endpoints_total\{traffic_policy="internal",ip_family="IPv4"\} 0/);
   // policy back to Cluster: no health check server
   k.double.apply('services', { ...lb, spec: { ...lb.spec, externalTrafficPolicy: 'Cluster', healthCheckNodePort: undefined } });
   await until(async () => (await get()) === null, { what: 'port closed' });

@@ -37,3 +37,20 @@ test('what is no CIDR at all is still refused, with its field', (t) => {
     if (!v.ok) t.deepEqual(v.errors.map((e) => e.field), ['spec.loadBalancerSourceRanges[1]'], JSON.stringify(bad));
   }
 });
+
+// the node IP a range is checked against (kube-proxy's per-family nodeIP, allowFromNode)
+test('NodeConfig nodeIPs: one per family, canonical; default the first node address of the family, else loopback', (t) => {
+  const nc = (spec) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' }, spec });
+  const named = validateObject(nc({ nodeAddresses: ['192.168.0.1', '192.168.0.2'], nodeIPs: ['fd00:0:0::2', '192.168.0.2'] }));
+  t.true(named.ok);
+  t.like(named.obj, { nodeIPv4: '192.168.0.2', nodeIPv6: 'fd00::2' });
+  const dflt = validateObject(nc({ nodeAddresses: ['fd00::9', '192.168.0.1', '192.168.0.2'] }));
+  t.like(dflt.obj, { nodeIPv4: '192.168.0.1', nodeIPv6: 'fd00::9' });
+  t.like(validateObject(nc({})).obj, { nodeIPv4: '127.0.0.1', nodeIPv6: '::1' });
+  const two = validateObject(nc({ nodeIPs: ['192.168.0.1', '192.168.0.2'] }));
+  t.false(two.ok);
+  if (!two.ok) t.deepEqual(two.errors.map((e) => e.field), ['spec.nodeIPs[1]']);
+  const bad = validateObject(nc({ nodeIPs: ['192.168.0.300'] }));
+  t.false(bad.ok);
+  if (!bad.ok) t.deepEqual(bad.errors.map((e) => e.field), ['spec.nodeIPs[0]']);
+});

@@ -32,6 +32,7 @@ import { sliceCount, type ServiceRecord } from './service-record.js';
 import { CompiledService, dropRefs, ServiceOutput } from './service-output.js';
 import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
 import { Candidates } from './candidates.js';
+import { firewallSources } from './firewall-sources.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
   type ServiceSpec, type SliceSpec, servedByProxy,
@@ -757,12 +758,14 @@ export class Compiler {
           if (this.ofFamily(fam, a)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
       // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its
-      // firewall-ips map holds LoadBalancerVIPs), never externalIPs; and external / LB IPs of a
+      // firewall-ips map holds LoadBalancerVIPs), not externalIPs as such; and external / LB IPs of a
       // family the service has no cluster IP of are not programmed (kube-proxy's per-family
       // proxier does not know the service)
       // (indexed loops: an array iterator per loop per service was ~0.6 MB of a 10k-service compile)
-      const ext = svc.externalIPs, lb = svc.lbIngress;
-      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, NO_RANGES);
+      // An externalIP that is an LB IP too is one frontend, the ExternalIP, and takes the ranges:
+      // kube-proxy's firewall is keyed by LB IP and port, whatever else the address is
+      const ext = svc.externalIPs, lb = svc.lbIngress, guarded = svc.sourceRanges.length !== 0;
+      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, guarded && lb.includes(ext[i]) ? svc.sourceRanges : NO_RANGES);
       for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
     portState.built = 0;
@@ -806,7 +809,10 @@ export class Compiler {
     const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
     // the ranges of the frontend's family; none of it = no check (kube-proxy filters the ranges by
     // family and programs its firewall only when some are left)
-    const fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    let fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
+    // and the LB IPs when a range holds the node IP (kube-proxy's allowFromNode); without a node
+    // config kube-proxy's fallback node IP, the loopback address
+    if (fRanges.length) fRanges = firewallSources(fRanges, family, family === 6 ? this.node?.nodeIPv6 ?? '::1' : this.node?.nodeIPv4 ?? '127.0.0.1', svc.lbIngress);
     const fflags = flags | portState.aff | policyDrop | (set.fallback ? L.FEF_FALLBACK : 0) | (fRanges.length ? L.FEF_SOURCE_RANGES : 0);
     // sessionAffinity is per service port in kube-proxy (one affinity set per endpoint, which every
     // IP of the port consults): with both policies Cluster an external frontend's set is its

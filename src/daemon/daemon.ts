@@ -140,6 +140,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let nodeAddresses = cfg.node.addresses;
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
+  let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
   // node.addresses configured (the start does not wait for the API then): the table image is
@@ -170,6 +171,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     }
     nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
     podCIDRs = node?.podCIDRs ?? [];
+    nodeIPs = node?.primary ?? [];
     if (node?.zone) nodeZone = node.zone;
     kubeStart = (seen: NodeInfo | null) => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
@@ -237,14 +239,14 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
 
   // The Node's addresses, pod CIDRs and zone as the node config takes them; when the start did not
   // read it, says whether the config changed from the last seen (the saved one, a table image's)
-  const takeNode = (u: { addresses: string[]; podCIDRs: string[]; zone: string }) => {
+  const takeNode = (u: { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
     const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
-    nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || '';
+    nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
     if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
   };
-  // facts: the Node's pod CIDRs and zone in force (the image's key leaves them out when they are
-  // not known before the workers start)
-  const nodeConfig = (facts: { podCIDRs: string[]; zone: string } = { podCIDRs, zone: nodeZone }): Record<string, unknown> => {
+  // facts: the Node's pod CIDRs, zone and primary IPs in force (the image's key leaves them out
+  // when they are not known before the workers start)
+  const nodeConfig = (facts: { podCIDRs: string[]; zone: string; nodeIPs: string[] } = { podCIDRs, zone: nodeZone, nodeIPs }): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
@@ -265,6 +267,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
     if (facts.zone) spec.zone = facts.zone;
+    // kube-proxy's node IP per family: a loadBalancerSourceRange holding it admits the LB IPs too
+    if (facts.nodeIPs.length) spec.nodeIPs = facts.nodeIPs;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
     if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
@@ -283,14 +287,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // are in its key only when the start knows them (else a stop and the next start could never
   // agree): the image's tables then carry the last Node seen, as the saved NodeConfig does
   const imageInputs = (specs: WorkerPortSpec[]) =>
-    imageInputsHash(nodeReadAtStart ? nodeConfig() : nodeConfig({ podCIDRs: [], zone: cfg.node.zone ?? '' }), specs);
+    imageInputsHash(nodeReadAtStart ? nodeConfig() : nodeConfig({ podCIDRs: [], zone: cfg.node.zone ?? '', nodeIPs: [] }), specs);
   // Until the watcher reads the Node: its facts as last seen, from the NodeConfig saved by the
   // last program (the image's tables were compiled with it: same store revision), so the restore
   // compiles what the image forwards with instead of tables without them
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown } } | null)?.spec;
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown } } | null)?.spec;
     if (nodeReadAtStart || !spec) return;
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
+    if (Array.isArray(spec.nodeIPs) && spec.nodeIPs.every((c) => typeof c === 'string')) nodeIPs = spec.nodeIPs as string[];
     if (typeof spec.zone === 'string') nodeZone = spec.zone;
     log.debug({ podCIDRs, zone: nodeZone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
   };
@@ -476,7 +481,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the Node read in the background since the start, if it has arrived: in this first program
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
-    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone });
+    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();

@@ -12,7 +12,7 @@
 // * /livez: healthy only (a node being deleted is still alive).
 // Also unhealthy while the daemon is stopping (the dataplane no longer forwards).
 import type { Counter } from '../util/prom-client.js';
-import { listenHttp, type HttpListener } from './listen.js';
+import { listenHttp, notFound, type HttpListener } from './listen.js';
 
 export class ProxyHealth {
   private lastUpdated = 0;
@@ -47,7 +47,7 @@ export function serveProxyHealth(bind: string, health: ProxyHealth, counters: { 
   return listenHttp(bind, (req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/healthz' && path !== '/livez') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
+      notFound(res);
       return;
     }
     const [code, body] = health.answer(path === '/healthz');

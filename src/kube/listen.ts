@@ -2,11 +2,21 @@
 // health checks): a handful of fixed routes each, probed by kubelets and load balancers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
-/** "host:port", "[v6]:port" or ":port" (every address, as kube-proxy's bind addresses). */
+/** "host:port", "[v6]:port" or ":port" (every address of both families, as kube-proxy's bind
+ * addresses; 0.0.0.0 and [::] mean the same, see listenHttp). */
 export function parseBindAddress(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]*):(\d+)$/.exec(s);
   if (!m || Number(m[2]) > 65535) throw new Error(`invalid bind address ${JSON.stringify(s)}: expected host:port, [v6]:port or :port`);
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+/** Go's text responses (http.Error, http.NotFound, the healthz handlers): kube-proxy's listeners
+ * answer with these headers. */
+export const GO_TEXT_HEADERS = { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' } as const;
+
+/** Go's http.NotFound, what kube-proxy's muxes answer for a path they do not serve. */
+export function notFound(res: ServerResponse): void {
+  res.writeHead(404, GO_TEXT_HEADERS).end('404 page not found\n');
 }
 
 export interface HttpListener { readonly server: Server; readonly port: number; readonly url: string; close(): Promise<void> }
@@ -20,9 +30,14 @@ export async function listenHttp(bind: string | { host: string; port: number }, 
     }
   });
   server.keepAliveTimeout = 5000;
+  // Go's net.Listen("tcp", "0.0.0.0:p") — kube-proxy's — takes every address of both families;
+  // Node's 0.0.0.0 is IPv4 only, and a load balancer or kubelet probing the node's IPv6 address
+  // would be refused. Without a host Node opens a dual-stack [::] socket (0.0.0.0 where the host
+  // has no IPv6). A specific address is bound as given.
+  const everyAddress = host === '0.0.0.0' || host === '::';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(everyAddress ? { port } : { port, host }, () => { server.off('error', reject); resolve(); });
   });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;

@@ -1,5 +1,6 @@
 // The watcher's metrics, beside the control plane's (src/api/metrics.ts) in one registry, so
-// the metrics listener (metricsBindAddress, :10249) and the control API's /metrics show both.
+// the metrics listener (metricsBindAddress, :10249; serveMetrics below) and the control API's
+// /metrics show both.
 // Names and meanings are kube-proxy's where it has one:
 //   kubeproxy_sync_full_proxy_rules_duration_seconds / ..._partial_...: one histogram per sync
 //     kind (their _count is the number of full and partial syncs);
@@ -13,6 +14,7 @@
 // change it programs; the watcher also sets the last-sync timestamp after syncs that changed
 // nothing, as kube-proxy does.
 import { Counter, Gauge, Histogram, type Registry } from '../util/prom-client.js';
+import { GO_TEXT_HEADERS, listenHttp, notFound, type HttpListener } from './listen.js';
 
 const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
@@ -23,7 +25,7 @@ export class KubeMetrics {
   readonly endpointsPending: Gauge;
   readonly healthz: Counter<'code'>;
   readonly livez: Counter<'code'>;
-  readonly noLocalEndpoints: Gauge<'traffic_policy'>;
+  readonly noLocalEndpoints: Gauge<'traffic_policy' | 'ip_family'>;
   readonly skipped: Counter<'kind' | 'stage'>;
   readonly skippedNow: Gauge<'kind'>;
   readonly syncFailures: Counter;
@@ -38,11 +40,33 @@ export class KubeMetrics {
     this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules EndpointSlice changes', registers: r });
     this.healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Cumulative proxy healthz HTTP status', labelNames: ['code'], registers: r });
     this.livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Cumulative proxy livez HTTP status', labelNames: ['code'], registers: r });
-    this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints on this node', labelNames: ['traffic_policy'], registers: r });
+    this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints', labelNames: ['traffic_policy', 'ip_family'], registers: r });
     this.skipped = new Counter({ name: 'wdp_kube_objects_skipped_total', help: 'Services/EndpointSlices left out of a sync: invalid, or clashing with another object', labelNames: ['kind', 'stage'], registers: r });
     this.skippedNow = new Gauge({ name: 'wdp_kube_objects_skipped', help: 'Services/EndpointSlices currently left out (their last version was refused)', labelNames: ['kind'], registers: r });
     this.syncFailures = new Counter({ name: 'wdp_kube_sync_failures_total', help: 'Syncs the dataplane or persistence refused (retried with backoff)', registers: r });
     this.watchErrors = new Counter({ name: 'wdp_kube_watch_errors_total', help: 'List/watch failures per resource (each followed by a restart with backoff)', labelNames: ['resource'], registers: r });
     this.lists = new Counter({ name: 'wdp_kube_lists_total', help: 'Full lists per resource (the first one, and re-lists after 410 Gone)', labelNames: ['resource'], registers: r });
   }
+}
+
+/** The metrics listener (metricsBindAddress, kube-proxy's :10249), its routes as kube-proxy's
+ * serveMetrics: /metrics; /proxyMode (kube-proxy names its mode, wdp says "wdp", so the e2e tests
+ * gated on "iptables" skip); /healthz and /healthz/ping, the apiserver's healthz handler with its
+ * only check, ping — "ok" whenever the process answers, not the proxy's health (that is :10256);
+ * anything else 404 as Go's mux. Not served: /configz, /flagz, /statusz, /metrics/slis. */
+export function serveMetrics(bind: string, render: () => Promise<string>): Promise<HttpListener> {
+  return listenHttp(bind, (req, res) => {
+    const [path, query = ''] = (req.url ?? '').split('?', 2);
+    if (path === '/healthz' || path === '/healthz/ping') {
+      const verbose = path === '/healthz' && new URLSearchParams(query).has('verbose');
+      res.writeHead(200, GO_TEXT_HEADERS).end(verbose ? '[+]ping ok\nhealthz check passed\n' : 'ok');
+      return;
+    }
+    if (path === '/proxyMode') { res.writeHead(200, GO_TEXT_HEADERS).end('wdp'); return; }
+    if (path !== '/metrics') { notFound(res); return; }
+    render().then(
+      (text) => { res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text); },
+      (e) => { if (!res.headersSent) res.writeHead(500, GO_TEXT_HEADERS); res.end(String(e)); },
+    );
+  });
 }

@@ -96,28 +96,82 @@ export function healthCheckNodePort(o: KubeObject): number | null {
   return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536 ? p : null;
 }
 
+/** Whether a Service or slice is one kube-proxy's informer takes (not headless, not another
+ * proxy's). */
+function servedObject(s: KubeObject, serviceProxyName?: string): boolean {
+  const labels = s.metadata?.labels ?? {};
+  return servedByProxy({ proxyName: labels[SERVICE_PROXY_NAME_LABEL], headlessLabel: labels[HEADLESS_LABEL] !== undefined || undefined }, serviceProxyName);
+}
+
 /** Ready endpoints of `slices` on node `nodeName` — kube-proxy's local endpoint count for the
- * health check (EndpointsMap.LocalReadyEndpoints): one per (slice port name, protocol, address,
- * port number), so a pod serving two ports counts twice and one listed in two slices once. Slice
- * ports without a number are skipped, as kube-proxy's endpointslicecache does. A slice labelled
- * headless, or for a service proxy other than `serviceProxyName`, adds nothing: kube-proxy's
- * informer never sees it, and the compiler forwards to none of its endpoints (Compiler.serves). */
+ * health check (EndpointsMap.LocalReadyEndpoints): distinct addresses ("squash the data by IP"),
+ * so a pod serving two ports counts once, and one listed in two slices once. An endpoint counts
+ * when its slice has a port with a number (kube-proxy's endpointslicecache skips the others). A
+ * slice labelled headless, or for a service proxy other than `serviceProxyName`, adds nothing:
+ * kube-proxy's informer never sees it, and the compiler forwards to none of its endpoints
+ * (Compiler.serves). */
 export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): number {
   const seen = new Set<string>();
   for (const s of slices) {
-    const labels = s.metadata?.labels ?? {};
-    if (!servedByProxy({ proxyName: labels[SERVICE_PROXY_NAME_LABEL], headlessLabel: labels[HEADLESS_LABEL] !== undefined || undefined }, serviceProxyName)) continue;
+    if (!servedObject(s, serviceProxyName)) continue;
     const ports = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
+    if (!ports.some((p) => isObj(p) && typeof p.port === 'number' && p.port > 0)) continue;
     for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
       if (!isObj(e) || e.nodeName !== nodeName) continue;
       const c = isObj(e.conditions) ? e.conditions : {};
       if (c.ready === false) continue;
       const a = Array.isArray(e.addresses) ? e.addresses[0] : undefined;
-      if (typeof a !== 'string') continue;
-      for (const p of ports) if (isObj(p) && typeof p.port === 'number' && p.port > 0) seen.add(`${p.name ?? ''}/${p.protocol ?? 'TCP'}/${a}/${p.port}`);
+      if (typeof a === 'string') seen.add(a);
     }
   }
   return seen.size;
+}
+
+export type IpFamily = 'IPv4' | 'IPv6';
+/** Service ports of one Service, per IP family, whose Local traffic policy leaves them no
+ * endpoint on this node while they have usable endpoints elsewhere (the traffic the dataplane
+ * drops, FEF_POLICY_DROP): kube-proxy's `sync_proxy_rules_no_local_endpoints_total`, which its
+ * proxier counts per service port in `syncProxyRules` (`!hasInternalEndpoints` /
+ * `!hasExternalEndpoints` of a port that `hasEndpoints`, with CategorizeEndpoints' sets: local =
+ * ready, else serving-terminating; "any" = some ready or serving-terminating endpoint). */
+export interface NoLocalCounts { internal: Record<IpFamily, number>; external: Record<IpFamily, number> }
+
+export function noLocalEndpointPorts(svc: KubeObject, slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): NoLocalCounts {
+  const out: NoLocalCounts = { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } };
+  const spec = isObj(svc.spec) ? svc.spec : {};
+  const internalLocal = spec.internalTrafficPolicy === 'Local';
+  // kube-proxy: externalPolicyLocal only for a Service reachable from outside (NodePort,
+  // LoadBalancer, or one with externalIPs)
+  const external = spec.type === 'NodePort' || spec.type === 'LoadBalancer' || (Array.isArray(spec.externalIPs) && spec.externalIPs.length > 0);
+  const externalLocal = external && spec.externalTrafficPolicy === 'Local';
+  // (kube-proxy skips a headless or ExternalName Service, and one another proxy serves)
+  if ((!internalLocal && !externalLocal) || spec.type === 'ExternalName' || !servedObject(svc, serviceProxyName)) return out;
+  const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === 'string' ? [spec.clusterIP] : [];
+  const families = new Set(ips.filter((ip) => typeof ip === 'string' && /^[0-9a-fA-F.:]+$/.test(ip) && /[.:]/.test(ip)).map(familyOf) as IpFamily[]);
+  const ports = (Array.isArray(spec.ports) ? spec.ports : []) as Raw[];
+  for (const family of families) {
+    for (const p of ports) {
+      if (!isObj(p)) continue;
+      const name = typeof p.name === 'string' ? p.name : '', proto = typeof p.protocol === 'string' ? p.protocol : 'TCP';
+      let any = false, localReady = false, localServing = false;
+      for (const s of slices) {
+        if (s.addressType !== family || !servedObject(s, serviceProxyName)) continue;
+        const sp = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
+        if (!sp.some((q) => isObj(q) && (typeof q.name === 'string' ? q.name : '') === name && (typeof q.protocol === 'string' ? q.protocol : 'TCP') === proto && typeof q.port === 'number' && q.port > 0)) continue;
+        for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
+          if (!isObj(e) || !Array.isArray(e.addresses) || typeof e.addresses[0] !== 'string') continue;
+          const c = isObj(e.conditions) ? e.conditions : {};
+          const ready = c.ready !== false, serving = c.serving !== false, terminating = c.terminating === true;
+          const local = e.nodeName === nodeName;
+          if (ready) { any = true; if (local) localReady = true; } else if (serving && terminating) { any = true; if (local) localServing = true; }
+        }
+      }
+      if (!any || localReady || localServing) continue;
+      if (internalLocal) out.internal[family]++;
+      if (externalLocal) out.external[family]++;
+    }
+  }
+  return out;
 }
 
 export function objectKey(o: KubeObject): string {

@@ -2,8 +2,10 @@
 // LoadBalancer Service with externalTrafficPolicy Local, an HTTP server on its
 // healthCheckNodePort answering 200 while this node has ready local endpoints for it (and the
 // proxy itself is healthy), 503 otherwise, so the cloud load balancer sends only to nodes that
-// can serve the traffic locally. Body as kube-proxy's:
+// can serve the traffic locally. Body as kube-proxy's, in its layout (tab-indented, no trailing
+// newline — scripts grep for `"localEndpoints": 0`):
 //   {"service": {"namespace": ..., "name": ...}, "localEndpoints": N, "serviceProxyHealthy": bool}
+// Every path and method gets that answer: kube-proxy's handler has no routes either.
 //
 // The listeners are the host's (wdp runs with hostNetwork in a cluster), on `bindHost`
 // (default every address, as kube-proxy when nodePortAddresses match all). A port that cannot be
@@ -44,7 +46,7 @@ export class ServiceHealthServers {
         const n = cur?.localEndpoints ?? 0;
         const healthy = this.proxyHealthy();
         res.writeHead(n > 0 && healthy ? 200 : 503, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff' })
-          .end(JSON.stringify({ service: { namespace: ns, name }, localEndpoints: n, serviceProxyHealthy: healthy }));
+          .end(JSON.stringify({ service: { namespace: ns, name }, localEndpoints: n, serviceProxyHealthy: healthy }, null, '\t'));
       }).then((l) => {
         if (this.services.get(key) === next) { next.listener = l; this.log.info({ service: key, port: w.port }, 'opened service health check'); }
         else void l.close();

@@ -89,6 +89,10 @@ export class KubeSync {
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
+    // kube-proxy's SyncLoop marks the health updated as it starts "in case Sync() never succeeds":
+    // from here on, changes that wait are judged (what the informers listed, from now)
+    this.o.health?.updated();
+    if (this.pending.size) this.o.health?.queued();
     this.fullDue = true;
     this.request();
   }
@@ -169,6 +173,7 @@ export class KubeSync {
       // nothing was applied: the changes go back (unless a newer state arrived meanwhile)
       for (const p of taken) { const k = keyOf(p.kind, p.namespace, p.name); if (!this.pending.has(k)) { this.pending.set(k, p); this.pendingCount[p.kind]++; } }
       if (full) this.fullDue = true;
+      this.o.health?.queued(); // (kept when set: the oldest waiting change's time)
       this.updatePendingGauges();
       this.failures++;
       this.stats.failures++;
@@ -182,7 +187,11 @@ export class KubeSync {
     this.stats.lastSeconds = seconds;
     if (full) { this.stats.full++; this.o.metrics?.fullSync.observe(seconds); } else { this.stats.partial++; this.o.metrics?.partialSync.observe(seconds); }
     this.o.lastSync?.set(Date.now() / 1000);
-    if (!this.pending.size) this.o.health?.updated();
+    // kube-proxy's Updated() after every successful sync: the changes it took are programmed.
+    // Those that arrived meanwhile are judged from now on (kube-proxy leaves them unjudged until
+    // the next event), so a loop that then stops still turns unhealthy.
+    this.o.health?.updated();
+    if (this.pending.size) this.o.health?.queued();
     if (full) {
       clearTimeout(this.fullTimer);
       this.fullTimer = setTimeout(() => this.requestFull(), this.o.syncPeriodMs);

@@ -11,19 +11,21 @@ import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
-import { KubeMetrics } from './metrics.js';
+import { KubeMetrics, serveMetrics } from './metrics.js';
 import { ProxyHealth, serveProxyHealth } from './healthz.js';
 import { ServiceHealthServers } from './service-health.js';
-import { listenHttp, type HttpListener } from './listen.js';
+import type { HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, noLocalEndpointPorts, objectKey, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodePortAddresses };
 
 /** What the Node object contributes to the node config. */
-export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string }
+/** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
+ * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
+export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
 
 export interface KubeWatcherOptions {
   config: KubernetesConfig;
@@ -142,16 +144,10 @@ export class KubeWatcher {
         w.listeners.push(l); w.healthzUrl = l.url;
       }
       if (o.config.metricsBindAddress !== 'off') {
-        const l = await listenHttp(bindOf(o.config.metricsBindAddress), (req, res) => {
-          const path = (req.url ?? '').split('?')[0];
-          if (path === '/proxyMode') { res.writeHead(200, { 'content-type': 'text/plain' }).end('wdp'); return; }
-          if (path !== '/metrics') { res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n'); return; }
-          void (async () => {
-            let snap: CounterSnapshot | null = null;
-            try { snap = o.counters ? await o.counters() : null; } catch { /* counters unavailable: the rest still renders */ }
-            const text = await o.metrics.render(snap);
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
-          })().catch((e) => { if (!res.headersSent) res.writeHead(500); res.end(String(e)); });
+        const l = await serveMetrics(bindOf(o.config.metricsBindAddress), async () => {
+          let snap: CounterSnapshot | null = null;
+          try { snap = o.counters ? await o.counters() : null; } catch { /* counters unavailable: the rest still renders */ }
+          return o.metrics.render(snap);
         });
         w.listeners.push(l); w.metricsUrl = l.url;
       }
@@ -178,7 +174,7 @@ export class KubeWatcher {
   nodeState(): NodeInfo | null { return this.node; }
 
   private nodeUpdate(): NodeUpdate {
-    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '' };
+    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
   }
 
   private nodeChanged(obj: KubeObject): void {
@@ -203,28 +199,29 @@ export class KubeWatcher {
       if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
     }
     const counts = new Map<string, number>();
+    const slicesBy = new Map<string, KubeObject[]>();
     if (local.length) {
       const want = new Set(local.map(objectKey));
-      const slicesBy = new Map<string, KubeObject[]>();
       for (const sl of this.informers.slices.list()) {
         const svc = serviceNameOf(sl);
         if (svc && want.has(svc)) slicesBy.set(svc, [...(slicesBy.get(svc) ?? []), sl]);
       }
       for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName));
     }
-    let ext = 0, int = 0;
+    // kube-proxy's gauge: per service port and IP family (noLocalEndpointPorts)
+    const none = { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } };
     const hc = new Map<string, { port: number; localEndpoints: number }>();
     for (const s of local) {
       const k = objectKey(s);
-      const n = counts.get(k) ?? 0;
-      const spec = s.spec as { externalTrafficPolicy?: string; internalTrafficPolicy?: string; type?: string };
-      if (n === 0 && spec.externalTrafficPolicy === 'Local' && (spec.type === 'NodePort' || spec.type === 'LoadBalancer')) ext++;
-      if (n === 0 && spec.internalTrafficPolicy === 'Local') int++;
+      const c = noLocalEndpointPorts(s, slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName);
+      for (const f of ['IPv4', 'IPv6'] as const) { none.internal[f] += c.internal[f]; none.external[f] += c.external[f]; }
       const port = healthCheckNodePort(s);
-      if (port !== null) hc.set(k, { port, localEndpoints: n });
+      if (port !== null) hc.set(k, { port, localEndpoints: counts.get(k) ?? 0 });
     }
-    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'External' }, ext);
-    this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'Internal' }, int);
+    for (const f of ['IPv4', 'IPv6'] as const) {
+      this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
+      this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
+    }
     await this.serviceHealth?.sync(hc);
   }
 }

@@ -288,6 +288,10 @@ const nodeConfigSchema = z.object({
   spec: z.object({
     nodeName: str.min(1).nullish(),
     nodeAddresses: z.array(ipAddress).nullish(),
+    // kube-proxy's node IP per family (the Node's primary IPs, or --bind-address): a
+    // loadBalancerSourceRange holding it admits the LB IPs as sources too. Default: the first
+    // node address of each family
+    nodeIPs: z.array(ipAddress).max(2, 'must have at most 2 items').nullish(),
     masquerade: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     // the source address the node's own connections get when a Service sends them back to the
     // node itself (a backend at the masquerade address): routed to the host port, never local
@@ -328,6 +332,12 @@ const nodeConfigSchema = z.object({
     const own = [...(n.spec.nodeAddresses ?? []), m?.[k] ?? ''].filter((x) => x && isIP(x) === fam).map(canon);
     if (own.includes(canon(a))) issue(ctx, ['spec', 'hairpin', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must not be a node or masquerade address`);
   }
+  const ipFamilies = new Set<number>();
+  (n.spec.nodeIPs ?? []).forEach((a, i) => {
+    const fam = isIP(a);
+    if (fam !== 0 && ipFamilies.has(fam)) issue(ctx, ['spec', 'nodeIPs', i], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: may have at most one IP of each family`);
+    ipFamilies.add(fam);
+  });
   const seen = new Set<string>();
   (n.spec.neighbours ?? []).forEach((nb, i) => {
     if (isIP(nb.address) === 0) return;
@@ -711,7 +721,10 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
   // (canonical cluster IPs, the common case, are the object's own list: canonList)
   const clusterIPs = type === 'ExternalName' || headless ? [] : canonList(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []));
-  const families: Family[] = sp.ipFamilies?.length ? packed(sp.ipFamilies, (f) => (f === 'IPv6' ? 6 : 4) as Family) : packed(clusterIPs, familyOf);
+  // the families of the cluster IPs, not ipFamilies (validated against them): kube-proxy's proxier
+  // of a family skips a Service without a cluster IP of it, and an ipFamilies entry past the
+  // cluster IPs names one wdp does not allocate
+  const families: Family[] = packed(clusterIPs, familyOf);
   // optional fields are added, not spread in: an object literal with a spread is built by the
   // generic copy path (~0.4 KB of garbage per service), and empty lists skip their Set
   const ports: ServicePortSpec[] = packed(sp.ports ?? [], (p) => {
@@ -837,10 +850,12 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   const m = n.spec.masquerade;
   const snatV4 = m?.ipv4 ? canon(m.ipv4) : addresses.find((a) => familyOf(a) === 4);
   const snatV6 = m?.ipv6 ? canon(m.ipv6) : addresses.find((a) => familyOf(a) === 6);
+  const nodeIPs = (n.spec.nodeIPs ?? []).map(canon);
+  const nodeIPOf = (fam: 4 | 6): string => nodeIPs.find((a) => familyOf(a) === fam) ?? addresses.find((a) => familyOf(a) === fam) ?? (fam === 4 ? '127.0.0.1' : '::1');
   const hairpinV4 = n.spec.hairpin?.ipv4 ? canon(n.spec.hairpin.ipv4) : undefined;
   const hairpinV6 = n.spec.hairpin?.ipv6 ? canon(n.spec.hairpin.ipv6) : undefined;
   return {
-    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses,
+    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses, nodeIPv4: nodeIPOf(4), nodeIPv6: nodeIPOf(6),
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
     ...(hairpinV4 ? { hairpinV4 } : {}), ...(hairpinV6 ? { hairpinV6 } : {}),
     neighbours, routes,

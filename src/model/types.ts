@@ -22,7 +22,7 @@ export interface ServiceSpec {
   type: ServiceType;
   headless: boolean;          // clusterIP: None — no dataplane entries
   clusterIPs: string[];       // empty for headless and ExternalName
-  families: Family[];         // from ipFamilies, else from clusterIPs
+  families: Family[];         // the cluster IPs' (ipFamilies only validated against them)
   ports: ServicePortSpec[];
   affinityTimeoutMs: number;  // 0: no session affinity
   externalIPs: string[];
@@ -77,6 +77,11 @@ export interface NodeSpec {
   kind: 'NodeConfig';
   name: string;               // node name: endpoints with this nodeName are local
   addresses: string[];        // NodePort frontends are created on each
+  /** kube-proxy's node IP per family (its per-family proxier's nodeIP): the NodeConfig's nodeIPs,
+   * else the first node address of the family, else 127.0.0.1 / ::1 as kube-proxy's fallback.
+   * A loadBalancerSourceRange holding it also admits the service's LB IPs as sources. */
+  nodeIPv4: string;
+  nodeIPv6: string;
   snatV4?: string;            // masquerade source; defaults to the first IPv4 node address
   snatV6?: string;
   hairpinV4?: string;         // source of the node's own flows to a backend at a node address (itself); none by default

@@ -1,0 +1,61 @@
+// kube-proxy's proxy health as the sync loop drives it (src/kube/sync.ts → src/kube/healthz.ts):
+// ProxierHealthServer.Updated() after every successful sync, whatever arrived meanwhile.
+import test from 'ava';
+import { KubeSync } from '../dist/src/kube/sync.js';
+import { ProxyHealth } from '../dist/src/kube/healthz.js';
+
+const svc = (name) => ({ metadata: { name, namespace: 'ns', resourceVersion: name }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80 }] } });
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+test('under steady churn (a change arrives during every sync) healthz stays healthy while syncs succeed, and turns unhealthy once they stop', async (t) => {
+  let now = 1_000;
+  const health = new ProxyHealth(60_000, () => now);
+  const services = [svc('a')];
+  let during = null; // what the next apply does while it runs
+  let applies = 0;
+  const target = {
+    compiler: { listServices: () => [], listSlices: () => [] },
+    async applyEach() { applies++; if (during) during(); return { skipped: [], generation: applies }; },
+  };
+  const sync = new KubeSync(target, { services: () => services, slices: () => [] }, { minSyncPeriodMs: 0, syncPeriodMs: 3_600_000, log: quiet, health });
+  t.teardown(() => sync.stop());
+  const settle = async (n) => { for (let i = 0; i < 200 && applies < n; i++) await new Promise((r) => setTimeout(r, 5)); await new Promise((r) => setTimeout(r, 20)); };
+  sync.queue('Service', services[0]);
+  sync.start();
+  await settle(1);
+  t.true(health.healthy());
+  // every sync takes 40 s of the clock, and a change arrives during it
+  let k = 0;
+  during = () => { now += 40_000; const s = svc(`c${k++}`); services.push(s); sync.queue('Service', s); };
+  sync.queue('Service', svc('b'));
+  await settle(5);
+  t.true(applies >= 5, `${applies} syncs`);
+  t.true(health.healthy(), 'each sync succeeded: the changes waiting are younger than the timeout (kube-proxy: Updated() after every sync)');
+  // the loop stops taking changes: what waits is judged from the last sync's end
+  await sync.stop();
+  now += 59_000;
+  t.true(health.healthy(), 'younger than the timeout');
+  now += 2_000;
+  t.false(health.healthy(), 'a change has waited longer than the timeout');
+});
+
+test('a first sync that never succeeds turns healthz unhealthy once the listed changes waited longer than the timeout (kube-proxy marks the health updated as its sync loop starts)', async (t) => {
+  let now = 1_000;
+  const health = new ProxyHealth(60_000, () => now);
+  let applies = 0;
+  const target = {
+    compiler: { listServices: () => [], listSlices: () => [] },
+    async applyEach() { applies++; throw new Error('the dataplane refused it'); },
+  };
+  const services = [svc('a')];
+  const sync = new KubeSync(target, { services: () => services, slices: () => [] }, { minSyncPeriodMs: 0, syncPeriodMs: 3_600_000, log: quiet, health });
+  t.teardown(() => sync.stop());
+  sync.queue('Service', services[0]);
+  t.true(health.healthy(), 'still listing: not judged');
+  sync.start();
+  for (let i = 0; i < 200 && applies < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  t.true(applies >= 1);
+  t.true(health.healthy(), 'younger than the timeout');
+  now += 61_000;
+  t.false(health.healthy(), 'the listed change has waited 61 s: before, a loop that never synced stayed healthy');
+});
