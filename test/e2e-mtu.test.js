@@ -4,13 +4,15 @@
 // ICMPv6 packet too big carrying 1280 and quoting the client's own packet (for the ClusterIP: the
 // kernel matches it to the socket connected to the ClusterIP, so the quote names the ClusterIP);
 // the client's kernel learns the path MTU (`ip route get` shows it, the socket's IP_MTU is 1280,
-// a second big send fails with EMSGSIZE) and a datagram that fits is answered by the pod.
+// a second big send fails with EMSGSIZE) and a datagram that fits is answered by the pod. pod-a is
+// behind a veth (an AF_PACKET port: the daemon reads the interface's MTU), pod-b behind a TAP the
+// daemon creates with the port's `mtu`.
 import test from 'ava';
 import { e2eSuite, serviceYaml, sliceYaml, api } from './lib/topology.js';
 
 const POD_MTU = 1280;
 const suite = e2eSuite(test, {
-  pods: [{ name: 'pod-a', attach: 'afpacket' }],
+  pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }],
   // both ends of the pod's veth: the daemon reads its own end's MTU when it opens the port
   // the pod is a static neighbour (a host route for plain forwarding), the client's subnet routed
   // back out of the client port (its replies to the client)
@@ -19,14 +21,18 @@ const suite = e2eSuite(test, {
     lab.exec(ns.dp, 'ip', ['link', 'set', 'dev', 'v0', 'mtu', String(POD_MTU)]);
     lab.exec(pods[0].ns, 'ip', ['link', 'set', 'dev', 'eth0', 'mtu', String(POD_MTU)]);
     config.ports.find((p) => p.name === 'pod-a').pods = [{ ip: pods[0].ip }, { ip: pods[0].ip6 }];
+    config.ports.find((p) => p.name === 'pod-b').mtu = POD_MTU;
     const clientMac = lab.exec(ns.client, 'cat', ['/sys/class/net/eth0/address']).stdout.trim();
     config.routes = [{ prefix: '10.0.0.0/24', port: 'client', mac: clientMac }, { prefix: 'fd00::/64', port: 'client', mac: clientMac }];
   },
 });
 const { serial, apply } = suite;
-const VIP = '10.96.0.30', VIP6 = 'fd00:96::30';
+const VIP = '10.96.0.30', VIP6 = 'fd00:96::30', VIP_TAP = '10.96.0.31';
 
-const services = (pod) => [
+const services = (pod, tapPod) => [
+  serviceYaml({ name: 'echo-tap', clusterIP: VIP_TAP, ports: [{ name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+  sliceYaml({ name: 'echo-tap-1', service: 'echo-tap', ports: [{ name: 'echo', port: 5353, protocol: 'UDP' }],
+    endpoints: [{ addresses: [tapPod.ip], conditions: { ready: true } }] }),
   serviceYaml({ name: 'echo', clusterIP: VIP, ports: [{ name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
   sliceYaml({ name: 'echo-1', service: 'echo', ports: [{ name: 'echo', port: 5353, protocol: 'UDP' }],
     endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
@@ -103,7 +109,7 @@ const EMSGSIZE = 90;
 for (const fam of [4, 6]) {
   serial(`IPv${fam} ClusterIP: a DF datagram bigger than the pod link's MTU gets ${fam === 4 ? 'ICMP fragmentation needed' : 'ICMPv6 packet too big'} from the ClusterIP quoting the client's packet; the client learns PMTU ${POD_MTU}; a smaller one is answered`, async (t) => {
     const topo = suite.topo;
-    await apply(services(topo.pods[0]));
+    await apply(services(topo.pods[0], topo.pods[1]));
     const vip = fam === 4 ? VIP : VIP6;
     const r = await probe(topo, vip, 53);
     t.log(JSON.stringify(r));
@@ -123,7 +129,7 @@ for (const fam of [4, 6]) {
 
 serial('plain routing to the pod address: the DF datagram too big for the pod link is answered, the client learns the path MTU', async (t) => {
   const topo = suite.topo;
-  await apply(services(topo.pods[0]));
+  await apply(services(topo.pods[0], topo.pods[1]));
   const pod = topo.pods[0];
   const r = await probe(topo, pod.ip, 5353);
   t.log(JSON.stringify(r));
@@ -131,4 +137,16 @@ serial('plain routing to the pod address: the DF datagram too big for the pod li
   t.is(r.pmtu, POD_MTU);
   t.is(r.secondBig, EMSGSIZE);
   t.is(typeof r.smallReply, 'number', `the pod answers a datagram that fits: ${r.smallReply}`);
+});
+
+serial('a TAP pod port created with mtu: 1280: the ClusterIP client gets fragmentation needed with 1280 and learns it', async (t) => {
+  const topo = suite.topo;
+  await apply(services(topo.pods[0], topo.pods[1]));
+  const dev = topo.lab.exec(topo.pods[1].ns, 'ip', ['-o', 'link', 'show', 'dev', topo.pods[1].ifname]).stdout;
+  t.regex(dev, new RegExp(`mtu ${POD_MTU} `), 'the daemon created the TAP with the configured MTU');
+  const r = await probe(topo, VIP_TAP, 53);
+  t.log(JSON.stringify(r));
+  t.like(r, { origin: 2, type: 3, code: 4, info: POD_MTU, offender: VIP_TAP }, `no ICMP error reached the client: ${JSON.stringify(r)}`);
+  t.is(r.pmtu, POD_MTU);
+  t.is(r.smallReply, 1200 - 28 + 'pod-b:'.length);
 });

@@ -186,6 +186,7 @@ export class PortManager {
       ...(p.xdpMode ? { xdpMode: p.xdpMode } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
+      ...(p.mtu !== undefined ? { mtu: p.mtu } : {}),
       ...(p.fanout ? { fanout: { group: fanoutGroup(index), ...(p.type === 'afxdp' ? { xsk: new SharedArrayBuffer(4) } : {}) } } : {}),
     };
   }

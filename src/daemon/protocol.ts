@@ -20,6 +20,7 @@ export interface WorkerPortSpec extends L2Port {
   xdpMode?: 'native' | 'generic'; // AF_XDP: where the XDP program runs (config `xdpMode`)
   offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
   persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
+  mtu?: number;                // TAP: the device's MTU (config `mtu`); absent: the kernel's
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here

@@ -190,7 +190,7 @@ class Worker {
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
-        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
+        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}), ...(spec.mtu ? { mtu: spec.mtu } : {}) });
         else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
           const r = nat.openAfXdpOrPacket!({ ...packet, ...xdp });
@@ -217,6 +217,7 @@ class Worker {
       if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
       const at = spec.netns ? ['-n', spec.netns] : [];
       if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+      if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
       ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
