@@ -1,21 +1,27 @@
 // A port's egress MTU: its interface's MTU, read when the port opens, which the worker programs
 // into its core (Core.setPortMtu) so a packet too big for the link is answered with ICMP
 // fragmentation needed / packet too big instead of being lost in the port's send (docs/core.md
-// "Egress MTU"). Read from sysfs in the daemon's own namespace (a file read), with `ip -n` in
-// another one (a TAP created in its pod's namespace; about 2 ms, once per port).
+// "Egress MTU"). With the native addon: SIOCGIFMTU inside the interface's namespace (a setns pair
+// and an ioctl, microseconds); without it (the python relay): sysfs in this namespace, `ip -n` in
+// another (a fork, ~2-5 ms).
 import { readFileSync } from 'node:fs';
 import { ipCmd } from './port-manager.js';
 
-/** The MTU of interface `ifname` (in namespace `netns`, else this one), or an error message. */
-export function interfaceMtu(ifname: string, netns?: string): number | string {
+/** What reads an MTU natively (src/ports/native.ts NativeAddon). */
+export interface MtuReader { interfaceMtu(name: string, netns: string | null): number }
+
+/** The MTU of interface `ifname` (in namespace `netns`, else this one), or why it is unknown. */
+export function interfaceMtu(ifname: string, netns: string | undefined, native?: MtuReader): number | string {
   if (!/^[^/\s\0]{1,15}$/.test(ifname)) return `"${ifname}" is not an interface name`;
   let text: string;
   try {
-    text = netns ? /\bmtu (\d+)\b/.exec(ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]))?.[1] ?? ''
-      : readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8');
+    if (native) text = String(native.interfaceMtu(ifname, netns ?? null));
+    else if (netns) text = /\bmtu (\d+)\b/.exec(ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]))?.[1] ?? '';
+    else text = readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8');
   } catch (e) {
     return (e as Error).message.split('\n')[0];
   }
   const mtu = Number(text.trim());
-  return Number.isInteger(mtu) && mtu >= 68 && mtu <= 0xffff ? mtu : `no MTU in "${text.trim()}"`;
+  // above 65535 (loopback's 65536): no IP packet is bigger, so 65535 checks nothing either
+  return Number.isInteger(mtu) && mtu >= 68 ? Math.min(mtu, 0xffff) : `no MTU in "${text.trim()}"`;
 }

@@ -227,7 +227,7 @@ class Worker {
    * "Egress MTU"); unreadable: 0, unchecked (the port's send still refuses an oversize frame). */
   private programMtu(spec: WorkerPortSpec): void {
     const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
-    const mtu = interfaceMtu(spec.ifname, where);
+    const mtu = interfaceMtu(spec.ifname, where, this.native?.nativeAddon());
     if (typeof mtu === 'number') {
       this.core.setPortMtu(spec.index, mtu);
       this.log('debug', 'port MTU', { port: spec.name, mtu });
