@@ -32,7 +32,7 @@
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
 //   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
-//   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0 = unknown, unchecked)
+//   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0xffff = unknown, unchecked)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
@@ -101,8 +101,9 @@ export const CFG_TABLE_EPOCH = 228;  // u32: changed by the host whenever it pub
                                      // CFG_GEN or a CFG_TABLESETn_OFF): what the core caches of the active
                                      // set (route-cache.ts) holds while it is unchanged
 export const CFG_PORT_MTU_OFF = 232;  // PORT_MTU region: PORT_MTU_ENTRIES x u16, entry i = the MTU (largest IP packet, bytes)
-                                     // of port i's interface; 0 = unknown: nothing is checked (docs/core.md "Egress MTU")
-export const PORT_MTU_ENTRIES = 65536; // one per port index (0..0xfffe) and PORT_NONE (always 0)
+                                     // of port i's interface; 0xffff = unknown: nothing is checked, as no
+                                     // IP packet is bigger (docs/core.md "Egress MTU")
+export const PORT_MTU_ENTRIES = 65536; // one per port index (0..0xfffe) and PORT_NONE (always 0xffff)
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;

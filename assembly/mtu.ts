@@ -8,7 +8,8 @@
 // docs/core.md "Egress MTU".
 //
 // Cost: one u16 load and one compare per forwarded packet (fitsPort, inlined at each call site
-// before the rewrite); the answer is built only for packets that do not fit.
+// before the rewrite: an unknown MTU is stored as 0xffff, which every packet fits); the answer is
+// built only for packets that do not fit.
 import * as L from "./layout";
 import {
   IP4_FRAG, IP4_DF, IP4_OFFSET, IP6_MIN_MTU, IPPROTO_ICMP, IPPROTO_ICMPV6,
@@ -24,8 +25,7 @@ import { isIcmpError } from "./icmp";
  * the frame is rewritten: the answer quotes it as received. */
 @inline export function fitsPort(f: usize, fr: Frame, out: u32): bool {
   const mtu = <u32>load<u16>(gPortMtu + (<usize>(out & 0xffff) << 1));
-  if (<u32>fr.end - <u32>fr.l3 <= mtu) return true;
-  return mtu == 0 || fitsClamped(f, fr, mtu);
+  return <u32>fr.end - <u32>fr.l3 <= mtu || fitsClamped(f, fr, mtu);
 }
 
 /** A packet larger than the port's MTU `mtu`: IPv6 reports (and checks against) at least 1280,

@@ -241,7 +241,8 @@ export class Core {
     w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
     w(L.CFG_TO_FRAG, t.fragmentMs);
     w(L.CFG_PORT_MTU_OFF, map.portMtu);
-    this.u8.fill(0, map.portMtu, map.portMtu + L.PORT_MTU_ENTRIES * 2);
+    // every port unknown (stored 0xffff: the core's one compare passes every packet)
+    this.u8.fill(0xff, map.portMtu, map.portMtu + L.PORT_MTU_ENTRIES * 2);
     for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
@@ -312,12 +313,13 @@ export class Core {
   setPortMtu(port: number, mtu: number): void {
     if (!(Number.isInteger(port) && port >= 0 && port < L.PORT_NONE)) throw new RangeError(`port index must be an integer in 0..${L.PORT_NONE - 1}, not ${port}`);
     if (!(Number.isInteger(mtu) && mtu >= 0 && mtu <= 0xffff)) throw new RangeError(`MTU must be an integer in 0..65535 (0 = unknown), not ${mtu}`);
-    this.dv.setUint16(this.map.portMtu + port * 2, mtu, true);
+    this.dv.setUint16(this.map.portMtu + port * 2, mtu === 0 ? 0xffff : mtu, true);
   }
 
   /** Port `port`'s egress MTU as set (0 = unknown). */
   portMtu(port: number): number {
-    return port >= 0 && port < L.PORT_MTU_ENTRIES ? this.dv.getUint16(this.map.portMtu + port * 2, true) : 0;
+    const v = port >= 0 && port < L.PORT_MTU_ENTRIES ? this.dv.getUint16(this.map.portMtu + port * 2, true) : 0xffff;
+    return v === 0xffff ? 0 : v;
   }
 
   cfg32(off: number): number { return this.dv.getUint32(this.map.cfg + off, true); }
