@@ -144,6 +144,10 @@ serial('a TAP pod port created with mtu: 1280: the ClusterIP client gets fragmen
   await apply(services(topo.pods[0], topo.pods[1]));
   const dev = topo.lab.exec(topo.pods[1].ns, 'ip', ['-o', 'link', 'show', 'dev', topo.pods[1].ifname]).stdout;
   t.regex(dev, new RegExp(`mtu ${POD_MTU} `), 'the daemon created the TAP with the configured MTU');
+  // the ports API shows the MTU each port's core checks
+  const ports = await api(topo, 'GET', '/api/v1/ports');
+  const mtus = Object.fromEntries(ports.json.items.map((p) => [p.name, p.mtu]));
+  t.like(mtus, { 'pod-a': POD_MTU, 'pod-b': POD_MTU, client: 1500 }, ports.text);
   const r = await probe(topo, VIP_TAP, 53);
   t.log(JSON.stringify(r));
   t.like(r, { origin: 2, type: 3, code: 4, info: POD_MTU, offender: VIP_TAP }, `no ICMP error reached the client: ${JSON.stringify(r)}`);

@@ -87,7 +87,7 @@ export interface ManagedPort {
 /** What `GET /api/v1/ports` shows for a port. */
 export interface PortView {
   name: string; index: number; type: string; ifname: string; role: string; worker: number;
-  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[];
+  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[]; mtu?: number;
   pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
 }
 
@@ -235,7 +235,7 @@ export class PortManager {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
       worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
       kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
-      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live ? { stats: live.stats } : {}),
+      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
     };
   }
 

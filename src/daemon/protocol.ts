@@ -85,7 +85,9 @@ export type ToWorker =
   // at a clean stop, forwarding paused: this worker's table image to dir (table-image-file.ts)
   | { type: 'writeImage'; id: number; dir: string; revision: string; inputsHash: string };
 
-export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
+export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats;
+  /** the egress MTU the worker's core checks (the interface's; 0 = unknown, unchecked) */
+  mtu?: number }
 
 export type FromWorker =
   // waker: the worker's native waker handle (worker-wake.ts), 0 without native ports

@@ -279,7 +279,7 @@ class Worker {
   }
 
   portInfo(): PortInfo[] {
-    return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
+    return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', mtu: this.core.portMtu(p.index), stats: p.stats() }));
   }
 
   /** Backends without a next hop (id -> address; probeUnresolved asks for them), from the diffs. */
