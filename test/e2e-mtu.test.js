@@ -154,3 +154,15 @@ serial('a TAP pod port created with mtu: 1280: the ClusterIP client gets fragmen
   t.is(r.pmtu, POD_MTU);
   t.is(r.smallReply, 1200 - 28 + 'pod-b:'.length);
 });
+
+serial('a port added at runtime (the ports API, as the CNI plugin does) takes its interface MTU; removing it forgets it', async (t) => {
+  const topo = suite.topo;
+  const ns = topo.lab.namespace('rt');
+  topo.lab.veth(ns, 'eth0', topo.ns.dp, 'v9', { mtu: 1400 });
+  const add = await api(topo, 'POST', '/api/v1/ports', { name: 'pod-rt', type: 'afpacket', ifname: 'v9', role: 'pod', gateways: ['10.244.0.1'] });
+  t.is(add.status, 201, add.text);
+  const one = await api(topo, 'GET', '/api/v1/ports/pod-rt');
+  t.is(one.json.mtu, 1400, one.text);
+  const del = await api(topo, 'DELETE', '/api/v1/ports/pod-rt');
+  t.is(del.status, 200, del.text);
+});
