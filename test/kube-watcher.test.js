@@ -10,6 +10,7 @@ const sliceKeys = (c) => c.listSlices().map((s) => s.key).sort();
 
 test('created, changed and deleted Services and EndpointSlices reach the dataplane', async (t) => {
   const k = await startKube(t, {
+    double: { watchCache: false }, // every list is paged (a "0" list too)
     seed: (d) => {
       // 5 services: more than one list page (listPageSize 3)
       for (let i = 1; i <= 5; i++) {
@@ -186,7 +187,7 @@ test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"
     seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: '203.0.113.7' }] })),
   });
   await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
-  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'], zone: '' });
+  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
   // the zone label (topology-aware routing) arrives as an update too
   const zoned = apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }] });
   zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
@@ -345,4 +346,67 @@ test('service-proxy-name: without a configured name labelled Services are not li
   const named = await startKube(t, { seed, serviceProxyName: 'wdp' });
   await until(() => named.compiler.getService('default', 'plain') && named.compiler.getService('default', 'mine'), { what: 'own-name service synced' });
   t.falsy(named.compiler.getService('default', 'headless'), 'headless Services are never listed');
+});
+
+test('a watch whose connection goes silent, and a watch the server accepts and never answers, are given up after watchIdleSeconds and resumed from the resourceVersion: the change made meanwhile arrives, no re-list', async (t) => {
+  // healthy watches hear a bookmark every 200 ms (the real server: about every minute)
+  const k = await startKube(t, { double: { bookmarkIntervalMs: 200 }, informer: { watchIdleSeconds: 1 }, seed: (d) => { d.create('services', apiService('a', '10.96.30.1')); } });
+  await until(() => k.compiler.serviceCount() === 1, { what: 'first sync' });
+  const listsBefore = k.double.stats.lists;
+  k.double.holdWatches = true;
+  k.double.freezeWatches();
+  k.double.create('services', apiService('b', '10.96.30.2'));
+  // 3 informers: more than 3 held requests means a held (never answered) one was given up too
+  await until(() => k.double.stats.held > 3, { what: 'silent watches given up, the held ones too' });
+  k.double.holdWatches = false;
+  await until(() => k.compiler.getService('default', 'b'), { what: 'the change made while the watches were silent' });
+  t.is(k.double.stats.lists, listsBefore, 'resumed from the resourceVersion: no re-list');
+  t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /nothing from the API server in 1 s/.test(l.error)));
+});
+
+test('lists as client-go\'s reflector: the first at resourceVersion 0 (the watch cache answers), a re-list after a 410 not older than the last resourceVersion seen and unpaged, a consistent paged list only when that version is unavailable', async (t) => {
+  const k = await startKube(t, { seed: (d) => { for (let i = 1; i <= 5; i++) d.create('services', apiService(`s${i}`, `10.96.31.${i}`)); } });
+  await until(() => k.compiler.serviceCount() === 5, { what: 'first sync' });
+  const from = k.double.stats.listFrom;
+  for (const r of ['services', 'endpointslices', 'nodes']) t.deepEqual(from[r], [{ resourceVersion: '0', limit: 3 }], `${r}: first list`);
+  // an event moves the last resourceVersion seen; then the history goes and the watches expire
+  k.double.create('services', apiService('s6', '10.96.31.6'));
+  await until(() => k.compiler.getService('default', 's6'), { what: 's6' });
+  await until(() => k.double.watchers.size === 3, { what: 'the three watches open' });
+  const gone = k.double.delete('services', 'default', 's1'); // the watch delivers it before the 410
+  k.double.compact();
+  k.double.expireWatches();
+  await until(() => from.services.length === 2 && !k.compiler.getService('default', 's1'), { what: 're-listed: s1 gone' });
+  t.deepEqual(from.services[1], { resourceVersion: gone.metadata.resourceVersion, limit: 0 }, 'not older than the last seen, unpaged');
+  // a lagging API server does not have that version yet: at once a consistent, paged list
+  k.double.failRequests(1, 504, 'list', { reason: 'Timeout', message: 'Too large resource version', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }] } });
+  await until(() => k.double.watchers.size === 3, { what: 'the three watches open again' });
+  k.double.delete('services', 'default', 's2');
+  k.double.compact();
+  k.double.expireWatches();
+  const consistentLists = () => Object.values(from).flat().filter((l) => l.resourceVersion === '');
+  await until(() => consistentLists().length && Object.values(from).every((l) => l.length === 3) && !k.compiler.getService('default', 's2'), { what: 're-listed: s2 gone' });
+  const consistent = consistentLists();
+  t.deepEqual(consistent, [{ resourceVersion: '', limit: 3 }], 'one consistent paged list, after the 504');
+  t.deepEqual(svcKeys(k.compiler), ['default/s3', 'default/s4', 'default/s5', 'default/s6']);
+});
+
+test('lists without a watch cache: a first list that came in pages keeps later lists paged (client-go\'s paginatedResult)', async (t) => {
+  const k = await startKube(t, { double: { watchCache: false }, seed: (d) => { for (let i = 1; i <= 5; i++) d.create('services', apiService(`s${i}`, `10.96.32.${i}`)); } });
+  await until(() => k.compiler.serviceCount() === 5 && k.double.watchers.size === 3, { what: 'first sync, watching' });
+  const gone = k.double.delete('services', 'default', 's1');
+  k.double.expireWatches(); // (no compaction: the version asked for is still there)
+  await until(() => k.double.stats.listFrom.services.length === 2 && !k.compiler.getService('default', 's1'), { what: 're-list' });
+  t.deepEqual(k.double.stats.listFrom.services, [{ resourceVersion: '0', limit: 3 }, { resourceVersion: gone.metadata.resourceVersion, limit: 3 }]);
+});
+
+test('a watch event that is not JSON fails the watch, which resumes from the last resourceVersion: the event comes again (the library skipped it: lost)', async (t) => {
+  const k = await startKube(t, { seed: (d) => { d.create('services', apiService('a', '10.96.33.1')); } });
+  await until(() => k.compiler.serviceCount() === 1 && k.double.watchers.size === 3, { what: 'first sync, watching' });
+  const lists = k.double.stats.lists;
+  k.double.garbleNextEvent = true;
+  k.double.create('services', apiService('b', '10.96.33.2'));
+  await until(() => k.compiler.getService('default', 'b'), { what: 'the garbled event delivered again' });
+  t.is(k.double.stats.lists, lists, 'resumed, not re-listed');
+  t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /not JSON/.test(l.error)));
 });

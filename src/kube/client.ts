@@ -1,14 +1,28 @@
 // Credentials and plain reads against the Kubernetes API server. Credentials come from
 // @kubernetes/client-node's KubeConfig: the pod's service account (in-cluster: token file, CA,
-// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file. The library re-reads the token
-// file every 60 s (as client-go), so rotated service-account tokens are picked up without a restart.
+// KUBERNETES_SERVICE_HOST/PORT) by default, or a kubeconfig file — with what the library reads
+// differently from client-go (kube-proxy's client) put right here:
+//
+// * a kubeconfig user's `tokenFile` (client-go's field; kubeadm's kube-proxy kubeconfig
+//   authenticates with nothing else) is ignored by the library, which knows only a
+//   non-standard `token-file` and reads it once: wdp sends the file's token, read again as it
+//   rotates (token-file.ts); `token` takes precedence, as in client-go;
+// * the in-cluster token is trimmed and re-read after a 401 as well (token-file.ts), the server
+//   is always https (the library picks http for ports 80/8080/8001 and then refuses it) and both
+//   KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are required (client-go's
+//   ErrNotInCluster); an IPv6 host is bracketed.
 //
 // Lists are read as raw JSON rather than through the generated API classes: the watch stream
 // delivers raw objects, and the model validates raw Kubernetes objects, so list and watch hand
 // the same shapes on (the generated classes turn timestamps into Dates and cost ~3x the parse).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { dirname, isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import { TOKEN_FILE_PROVIDER, TokenFile, tokenFileAuthenticator } from './token-file.js';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -20,21 +34,84 @@ export interface KubeList { apiVersion?: string; kind?: string; metadata?: { res
 
 /** An HTTP error from the API server, with the Status object's reason when it sent one. */
 export class KubeApiError extends Error {
-  constructor(message: string, readonly statusCode: number, readonly reason?: string) { super(message); this.name = 'KubeApiError'; }
+  constructor(message: string, readonly statusCode: number, readonly reason?: string, readonly causes: Array<{ reason?: string; message?: string }> = []) {
+    super(message); this.name = 'KubeApiError';
+  }
 }
+
+/** The Status an error answer carries (message, reason, causes), when its body is one. */
+function statusError(what: string, code: number, text: string): KubeApiError {
+  let st: { message?: string; reason?: string; details?: { causes?: unknown } } | undefined;
+  try { st = JSON.parse(text); } catch { st = undefined; }
+  const causes = Array.isArray(st?.details?.causes) ? st.details.causes as Array<{ reason?: string; message?: string }> : [];
+  return new KubeApiError(`${what}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason, causes);
+}
+
+/** 410: the resourceVersion (or continue token) asked for was compacted away (reason Expired;
+ * Gone from servers before 1.18), as client-go's isExpiredError. */
+export function isExpired(e: unknown): boolean {
+  return e instanceof KubeApiError && e.statusCode === 410;
+}
+
+/** The server has not seen the resourceVersion asked for yet (a lagging API server after a
+ * restore or a failover): cause ResourceVersionTooLarge, or the older servers' message, as
+ * client-go's isTooLargeResourceVersionError. */
+export function isTooLargeResourceVersion(e: unknown): boolean {
+  if (!(e instanceof KubeApiError)) return false;
+  return e.causes.some((c) => c?.reason === 'ResourceVersionTooLarge' || c?.message === 'Too large resource version')
+    || (e.statusCode === 504 && /Too large resource version/.test(e.message));
+}
+
+/** The token file each KubeConfig loaded here authenticates with (a 401 resets it). */
+const tokenFiles = new WeakMap<KubeConfig, TokenFile>();
 
 /** `inClusterRoot` prefixes the service account's files (/var/run/secrets/...): tests only. */
 export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: string }): KubeConfig {
   const kc = new KubeConfig();
-  if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else {
-    if (!process.env.KUBERNETES_SERVICE_HOST) {
-      throw new Error('not running in a cluster (KUBERNETES_SERVICE_HOST is not set): give kubernetes.kubeconfig (or --kubeconfig)');
+  let tokenFile: string | undefined;
+  if (opts.kubeconfig) {
+    kc.loadFromFile(opts.kubeconfig);
+    tokenFile = kubeconfigTokenFile(opts.kubeconfig, kc);
+  } else {
+    const host = process.env.KUBERNETES_SERVICE_HOST, port = process.env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) {
+      throw new Error(`not running in a cluster (KUBERNETES_SERVICE_${host ? 'PORT' : 'HOST'} is not set): give kubernetes.kubeconfig (or --kubeconfig)`);
     }
     kc.loadFromCluster(opts.inClusterRoot);
+    const cluster = kc.getCurrentCluster()!;
+    kc.clusters = kc.clusters.map((c) => (c === cluster ? { ...c, server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}` } : c));
+    tokenFile = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: string } } | undefined)?.config?.tokenFile;
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
+  if (tokenFile) {
+    const file = new TokenFile(tokenFile);
+    file.current(); // unreadable or empty: a clear error at start rather than 401s forever
+    const user = kc.getCurrentUser()!;
+    kc.users = kc.users.map((u) => (u === user ? { ...u, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
+    kc.addAuthenticator(tokenFileAuthenticator(file));
+    tokenFiles.set(kc, file);
+  }
   return kc;
+}
+
+/** The current user's `tokenFile` when it has no `token` (the library drops the field), made
+ * absolute against the kubeconfig's directory as client-go resolves its paths. */
+function kubeconfigTokenFile(path: string, kc: KubeConfig): string | undefined {
+  const user = kc.getCurrentUser();
+  if (!user || user.token) return undefined;
+  const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
+  const f = raw?.users?.find((u) => u?.name === user.name)?.user?.tokenFile;
+  if (typeof f !== 'string' || !f) return undefined;
+  return isAbsolute(f) ? f : join(dirname(path), f);
+}
+
+/** The request options (TLS, credentials) for one request to the API server, and what to call
+ * with the answer's status (a 401 makes the token file be read again). */
+export async function requestOptions(kc: KubeConfig, headers: Record<string, string>): Promise<{ opts: RequestOptions; answered(status: number): void }> {
+  const sentAt = Date.now();
+  const opts: RequestOptions = { method: 'GET', headers: { ...headers } };
+  await kc.applyToHTTPSOptions(opts);
+  return { opts, answered: (status) => { if (status === 401) tokenFiles.get(kc)?.reset(sentAt); } };
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -44,8 +121,7 @@ const MAX_BODY = 512 * 1024 * 1024;
 export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<unknown> {
   const server = kc.getCurrentCluster()!.server;
   const url = new URL(server.replace(/\/+$/, '') + path);
-  const opts: RequestOptions = { method: 'GET', headers: { accept: 'application/json' } };
-  await kc.applyToHTTPSOptions(opts);
+  const { opts, answered } = await requestOptions(kc, { accept: 'application/json' });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(url, opts, (res: IncomingMessage) => {
@@ -62,10 +138,9 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
         let body: unknown;
         try { body = JSON.parse(text); } catch { body = undefined; }
         const code = res.statusCode ?? 0;
-        if (code < 200 || code > 299) {
-          const st = body as { message?: string; reason?: string } | undefined;
-          reject(new KubeApiError(`GET ${path}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason));
-        } else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
+        answered(code);
+        if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text));
+        else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
         else resolve(body);
       });
     });
@@ -75,34 +150,126 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
   });
 }
 
-export interface ListOptions { labelSelector?: string; fieldSelector?: string; limit?: number }
+export interface ListOptions {
+  labelSelector?: string; fieldSelector?: string;
+  /** Page size; 0 or unset: one answer. */
+  limit?: number;
+  /** '' (unset): the newest state, a consistent read from etcd. '0': any state (the API server's
+   * watch cache answers). N: without a limit not older than N (the watch cache answers), with a
+   * limit exactly N (etcd answers; 410 once compacted) — KEP-2523. */
+  resourceVersion?: string;
+}
 
-/** A consistent list in pages of `limit` (`continue` tokens), like client-go's pager. A continue
- * token that expired between pages (410 Gone: the snapshot it reads was compacted away) restarts
- * the list from the first page, at a new snapshot; the resourceVersion returned is that of the
- * snapshot every page came from, which the watch then starts after. */
-export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {}): Promise<KubeList> {
-  for (let attempt = 0; ; attempt++) {
-    const items: KubeObject[] = [];
-    let cont: string | undefined;
-    let rv = '';
-    try {
-      do {
-        const q = new URLSearchParams();
-        if (o.labelSelector) q.set('labelSelector', o.labelSelector);
-        if (o.fieldSelector) q.set('fieldSelector', o.fieldSelector);
-        if (o.limit) q.set('limit', String(o.limit));
-        if (cont) q.set('continue', cont);
-        const page = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
-        if (!page || !Array.isArray(page.items ?? [])) throw new Error(`GET ${path}: not a list`);
-        for (const it of page.items ?? []) items.push(it);
-        rv = page.metadata?.resourceVersion ?? '';
-        cont = page.metadata?.continue || undefined;
-      } while (cont);
-      return { metadata: { resourceVersion: rv }, items };
-    } catch (e) {
-      if (e instanceof KubeApiError && e.statusCode === 410 && cont !== undefined && attempt < 3) continue;
-      throw e;
+/** A list in pages of `limit` (`continue` tokens), as client-go's pager: the resourceVersion goes
+ * with the first page only (the server refuses it next to a continue token), and a continue token
+ * that expired between pages (410: the snapshot it reads was compacted away) falls back to one
+ * unpaged list at the resourceVersion asked for. The resourceVersion returned is that of the
+ * snapshot the list shows, which the watch then starts after; `paginated`: it came in pages. */
+export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {}): Promise<KubeList & { paginated: boolean }> {
+  const page = async (limit: number, cont?: string) => {
+    const q = new URLSearchParams();
+    if (o.labelSelector) q.set('labelSelector', o.labelSelector);
+    if (o.fieldSelector) q.set('fieldSelector', o.fieldSelector);
+    if (o.resourceVersion && !cont) q.set('resourceVersion', o.resourceVersion);
+    if (limit) q.set('limit', String(limit));
+    if (cont) q.set('continue', cont);
+    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
+    if (!p || !Array.isArray(p.items ?? [])) throw new Error(`GET ${path}: not a list`);
+    return p;
+  };
+  const items: KubeObject[] = [];
+  let cont: string | undefined;
+  let rv = '';
+  let pages = 0;
+  do {
+    let p: KubeList;
+    try { p = await page(o.limit ?? 0, cont); } catch (e) {
+      if (!isExpired(e) || cont === undefined) throw e;
+      const full = await page(0);
+      return { metadata: { resourceVersion: full.metadata?.resourceVersion ?? '' }, items: full.items ?? [], paginated: true };
     }
-  }
+    pages++;
+    for (const it of p.items ?? []) items.push(it);
+    rv = p.metadata?.resourceVersion ?? '';
+    cont = p.metadata?.continue || undefined;
+  } while (cont);
+  return { metadata: { resourceVersion: rv }, items, paginated: pages > 1 };
+}
+
+/** A watch's idle limit when the caller gives none: the API server sends a watch that asked for
+ * bookmarks one about every minute (its cacher's bookmark frequency), so two minutes without a
+ * byte means the connection or the server is gone. */
+export const WATCH_IDLE_MS = 120_000;
+
+/**
+ * GET `path` with `watch=true` and `params`, handing each event to `onEvent` as it arrives and
+ * calling `done` once when the stream ends (null: ended by the server) or fails. Returns the
+ * controller that ends it (abort(reason)).
+ *
+ * The library's Watch has no timeout of its own: a server (or a load balancer in front of it)
+ * that accepts the connection and never answers holds it forever, and a connection that dies
+ * without a reset is noticed only when TCP gives up (13-30 min; client-go closes such a
+ * connection after ~45 s with HTTP/2 pings). Here the socket may stay silent for at most
+ * `idleMs` — connecting, waiting for the headers, or between events — before the watch fails
+ * and is resumed from its resourceVersion. A line that is not JSON fails the watch too (resumed,
+ * the event is delivered again) where the library skipped it (the event was lost).
+ */
+export async function openWatch(
+  kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>,
+  onEvent: (type: string, object: any, raw: unknown) => void, done: (err: unknown) => void, idleMs = WATCH_IDLE_MS,
+): Promise<AbortController> {
+  const url = new URL(kc.getCurrentCluster()!.server.replace(/\/+$/, '') + path);
+  url.searchParams.set('watch', 'true');
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+  const controller = new AbortController();
+  let finished = false;
+  let req: ReturnType<typeof httpRequest> | undefined;
+  const finish = (err: unknown) => {
+    if (finished) return;
+    finished = true;
+    req?.destroy();
+    done(err);
+  };
+  controller.signal.addEventListener('abort', () => {
+    const r = controller.signal.reason;
+    finish(r instanceof Error ? r : new Error('the watch was stopped'));
+  });
+  let prepared;
+  try { prepared = await requestOptions(kc, { accept: 'application/json' }); } catch (e) { finish(e); return controller; }
+  if (finished) return controller;
+  const { opts, answered } = prepared;
+  opts.timeout = idleMs;
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  req = send(url, opts, (res: IncomingMessage) => {
+    const code = res.statusCode ?? 0;
+    answered(code);
+    res.setEncoding('utf8');
+    if (code !== 200) {
+      let text = '';
+      res.on('data', (c: string) => { if (text.length < 65536) text += c; });
+      res.on('end', () => finish(statusError(`watch ${path}`, code, text)));
+      res.on('error', finish);
+      return;
+    }
+    res.socket?.setKeepAlive(true, 30_000);
+    let rest = '';
+    const line = (l: string) => {
+      if (finished || !l.trim()) return;
+      let ev: { type?: string; object?: unknown };
+      try { ev = JSON.parse(l); } catch { finish(new Error(`watch ${path}: an event is not JSON`)); return; }
+      onEvent(String(ev?.type), ev?.object, ev);
+    };
+    res.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) line(l);
+    });
+    res.on('end', () => { line(rest); finish(null); });
+    res.on('error', finish);
+    res.on('close', () => finish(new Error(`watch ${path}: the stream was cut`)));
+  });
+  req.on('timeout', () => req!.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
+  req.on('error', finish);
+  req.end();
+  return controller;
 }

@@ -13,17 +13,28 @@
 //   allowWatchBookmarks (bookmarks advance the resourceVersion without changes, so a resume after a
 //   quiet period does not fall behind the server's history and re-list) and for timeoutSeconds
 //   (a random 5-10 minutes, as client-go): the server ends the watch and the next one starts
-//   from the last resourceVersion. A client-side deadline a little later aborts a watch the server
-//   never ended (a half-open TCP connection delivers nothing and reports nothing).
+//   from the last resourceVersion. A client-side deadline 30 s later aborts a watch the server
+//   never ended.
 // * stop() during a list let the library start a watch anyway; the watch here refuses to start
 //   once stopped.
 // * A watch that ends at once with nothing delivered is re-opened by the library immediately
 //   (a busy loop against a server or proxy that closes watches); here the next one waits,
 //   doubling from 0.2 s.
-// * The first connection of a watch has no timeout of its own (the library's is never armed):
-//   a server that accepts and never answers holds it until TCP gives up.
+// * Its lists (the function it is given) are the caller's. They are made here as client-go's
+//   reflector makes them, so that thousands of nodes (re-)listing at once — a DaemonSet rollout,
+//   every watch expiring after an API server restart — are answered from the API server's watch
+//   cache, not each read from etcd: the first list asks for resourceVersion "0" (any state),
+//   a re-list for "not older than" the last resourceVersion seen (unpaged: the cache serves only
+//   unpaged lists of a given version); only when that resourceVersion is unavailable (410, or
+//   too large for a lagging server) does it fall back at once to a consistent paged read ("").
+//   A first list that came in pages says the cache is off: later lists are paged too.
+// * Its watch has no timeout of its own: a server that accepts and never answers holds it
+//   forever, a connection that dies silently is noticed when TCP gives up. The watch here is
+//   client.ts's openWatch: the socket may stay silent for at most watchIdleSeconds (2 minutes;
+//   the server sends bookmarks about every minute), then the watch fails and resumes from its
+//   resourceVersion.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { listAll, type KubeObject } from './client.js';
+import { isExpired, isTooLargeResourceVersion, listAll, openWatch, WATCH_IDLE_MS, type KubeObject } from './client.js';
 
 /** The informer's cache keeps every object: managedFields (often larger than the rest of the
  * object, and never read here) are dropped on the way in, as kube-proxy's informers do. */
@@ -41,6 +52,8 @@ export interface InformerOptions {
   pageSize?: number;
   /** Watch timeout range in seconds (server-side, then the client's deadline 30 s later). */
   watchTimeoutSeconds?: [number, number];
+  /** How long a watch's connection may stay silent before it is given up (default 120 s). */
+  watchIdleSeconds?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   onAdd(obj: KubeObject): void;
@@ -60,7 +73,7 @@ class BookmarkWatch extends Watch {
   private startedAt = 0;
   private events = 0;
   private emptyWatches = 0;
-  constructor(kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
+  constructor(private readonly kc: KubeConfig, private readonly informer: ResilientInformer) { super(kc); }
 
   override async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
     if (this.stopped) { const c = new AbortController(); c.abort(); return c; }
@@ -81,13 +94,15 @@ class BookmarkWatch extends Watch {
     const onEvent = (phase: string, obj: any, w?: any) => {
       this.events++;
       this.informer.delivered();
+      if (phase !== 'ERROR') this.informer.seen(obj?.metadata?.resourceVersion);
       stripManagedFields(obj);
       callback(phase, obj, w);
     };
     const onDone = (err: any) => { clearTimeout(this.deadline); done(err); };
-    const c = await super.watch(path, params, onEvent, onDone);
+    const c = await openWatch(this.kc, path, params, onEvent, onDone, this.informer.watchIdleMs);
     this.lastController = c;
-    this.deadline = setTimeout(() => c.abort(), (timeout + 30) * 1000);
+    if (this.stopped) { c.abort(); return c; } // stopped while the request was being prepared
+    this.deadline = setTimeout(() => c.abort(new Error(`the watch of ${path} outlived its timeout (${timeout} s) by 30 s`)), (timeout + 30) * 1000);
     this.deadline.unref?.();
     return c;
   }
@@ -107,18 +122,39 @@ export class ResilientInformer {
   private backoffMs: number;
   private listedOnce = false;
   private listing = false;
+  /** client-go's lastSyncResourceVersion (the newest resourceVersion seen, by a list or an
+   * event), whether the server said it was unavailable, and whether lists are served in pages. */
+  private lastSyncResourceVersion = '';
+  private lastSyncUnavailable = false;
+  private pagedLists = false;
   readonly timeoutRange: [number, number];
+  readonly watchIdleMs: number;
   /** Counters the tests and metrics read. */
   readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0 };
 
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
+    this.watchIdleMs = o.watchIdleSeconds !== undefined ? o.watchIdleSeconds * 1000 : WATCH_IDLE_MS;
     this.backoffMs = o.backoffInitialMs ?? 800;
     this.watch = new BookmarkWatch(kc, this);
     const list = async () => {
       this.listing = true;
       this.stats.lists++;
-      const l = await listAll(kc, o.path, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.pageSize ?? 500 });
+      const pageSize = o.pageSize ?? 500;
+      const at = (resourceVersion: string) => listAll(kc, o.path, {
+        labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion,
+        limit: resourceVersion === '' || resourceVersion === '0' || this.pagedLists ? pageSize : 0,
+      });
+      const rv = this.lastSyncUnavailable ? '' : this.lastSyncResourceVersion || '0';
+      let l;
+      try { l = await at(rv); } catch (e) {
+        if (rv === '' || (!isExpired(e) && !isTooLargeResourceVersion(e))) throw e;
+        this.lastSyncUnavailable = true;
+        l = await at('');
+      }
+      if (rv === '0' && l.paginated) this.pagedLists = true;
+      this.lastSyncUnavailable = false;
+      this.seen(l.metadata?.resourceVersion);
       for (const it of l.items) stripManagedFields(it);
       this.delivered();
       return l as never;
@@ -158,6 +194,9 @@ export class ResilientInformer {
       this.o.onListed?.();
     }
   }
+
+  /** The resourceVersion of a list or of a watch event (a bookmark's too). */
+  seen(rv: unknown): void { if (typeof rv === 'string' && rv) this.lastSyncResourceVersion = rv; }
 
   /** A list or a watch event arrived: the connection works, the backoff starts over. */
   delivered(): void { this.backoffMs = this.o.backoffInitialMs ?? 800; }

@@ -43,7 +43,7 @@ export interface KubeWatcherOptions {
   isForwarding?: () => boolean;
   log: Logger;
   /** Test knobs: informer backoff and watch timeouts. */
-  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number] };
+  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
 }
 
 /** One GET of the Node object `name`. */

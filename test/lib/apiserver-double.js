@@ -20,9 +20,13 @@
 //   a DELETED for that watcher, one that starts matching an ADDED.
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
-//   every open watch), failRequests(n, code) (the next n list/watch requests fail), a
-//   per-event hook to break a stream after a given number of events, and endWatchesAtOnce (every
-//   watch answered with an empty, finished stream).
+//   every open watch), failRequests(n, code, match, status) (the next n list/watch requests
+//   fail, `status` merged into the Status answered), a
+//   per-event hook to break a stream after a given number of events, endWatchesAtOnce (every
+//   watch answered with an empty, finished stream), freezeWatches() (the open watches stay
+//   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
+//   holdWatches (new watch requests are accepted and never answered), garbleNextEvent (the next
+//   event written to a watch is cut short: a line that is not JSON).
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
@@ -74,8 +78,9 @@ function parseFieldSelector(s) {
 export class ApiServerDouble {
   /** `tls: { key, cert, ca }` serves HTTPS (as every real API server), `token` requires it as a
    * bearer token (as a service account's). */
-  constructor({ bookmarkIntervalMs = 60_000, token, tls } = {}) {
+  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true } = {}) {
     this.tls = tls;
+    this.watchCache = watchCache;
     this.rv = 100; // like a real cluster, not starting at 1
     this.compactedRv = this.rv;
     this.state = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
@@ -84,7 +89,7 @@ export class ApiServerDouble {
     this.bookmarkIntervalMs = bookmarkIntervalMs;
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] } };
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] }, listFrom: { services: [], endpointslices: [], nodes: [] } };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -206,6 +211,12 @@ export class ApiServerDouble {
     this.watchers.clear();
   }
 
+  /** The open watches receive nothing more (their connections stay up): what a client sees when
+   * the server or the path to it dies without a reset. */
+  freezeWatches() {
+    for (const w of this.watchers) w.frozen = true;
+  }
+
   /** A BOOKMARK at the current resourceVersion to watches that asked for bookmarks. */
   bookmark() {
     for (const w of this.watchers) {
@@ -215,7 +226,7 @@ export class ApiServerDouble {
   }
 
   /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code`. */
-  failRequests(count, code = 500, match = 'any') { this.failures.push({ count, code, match }); }
+  failRequests(count, code = 500, match = 'any', status = {}) { this.failures.push({ count, code, match, status }); }
 
   /** After the next `n` events written to any watch, that watch's connection is reset. */
   breakWatchAfter(n) { this.breakAfter = n; }
@@ -248,7 +259,7 @@ export class ApiServerDouble {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
         const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')));
-        if (f) { f.count--; return this.send(res, f.code, status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure')); }
+        if (f) { f.count--; return this.send(res, f.code, { ...status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure'), ...f.status }); }
       }
       if (isWatch) return this.watch(req, res, r, url);
       if (r.name) {
@@ -310,9 +321,26 @@ export class ApiServerDouble {
   list(res, r, url) {
     let match;
     try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
-    const limit = Number(url.searchParams.get('limit') || 0);
     const cont = url.searchParams.get('continue');
+    const rvParam = url.searchParams.get('resourceVersion') ?? '';
+    const limit = this.watchCache && rvParam === '0' ? 0 : Number(url.searchParams.get('limit') || 0);
     let snapshotRv = this.rv, after = null;
+    if (cont && rvParam) return this.send(res, 400, status(400, 'BadRequest', 'specifying resource version is not allowed when using continue'));
+    if (!cont) this.stats.listFrom[r.resource].push({ resourceVersion: rvParam, limit: Number(url.searchParams.get('limit') || 0) });
+    if (!cont && rvParam !== '' && rvParam !== '0') {
+      const n = Number(rvParam);
+      if (!Number.isInteger(n) || n < 1) return this.send(res, 400, status(400, 'BadRequest', `invalid resourceVersion ${JSON.stringify(rvParam)}`));
+      if (n > this.rv) {
+        return this.send(res, 504, { ...status(504, 'Timeout', `Too large resource version: ${n}, current: ${this.rv}`), details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 } });
+      }
+      if (limit > 0) { // exactly n (from "etcd")
+        if (n < this.compactedRv) {
+          this.stats.gone++;
+          return this.send(res, 410, status(410, 'Expired', `The resourceVersion for the provided list is too old.`));
+        }
+        snapshotRv = n;
+      } // else not older than n: the newest state
+    }
     if (cont) {
       try { ({ rv: snapshotRv, after } = JSON.parse(Buffer.from(cont, 'base64url').toString())); } catch {
         return this.send(res, 400, status(400, 'BadRequest', 'invalid continue token'));
@@ -346,6 +374,7 @@ export class ApiServerDouble {
     let match;
     try { match = this.matcher(r, url); } catch (e) { return this.send(res, 400, status(400, 'BadRequest', e.message)); }
     this.stats.watches++;
+    if (this.holdWatches) { this.stats.held++; return; } // accepted, never answered (close() resets it)
     const rvParam = url.searchParams.get('resourceVersion') ?? '';
     this.stats.watchFrom[r.resource].push(rvParam);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -387,8 +416,9 @@ export class ApiServerDouble {
   }
 
   write(w, ev) {
-    if (w.res.destroyed) return;
-    w.res.write(JSON.stringify(ev) + '\n');
+    if (w.res.destroyed || w.frozen) return;
+    const line = JSON.stringify(ev);
+    if (this.garbleNextEvent && ev.type !== 'BOOKMARK') { this.garbleNextEvent = false; w.res.write(line.slice(0, line.length >> 1) + '\n'); } else w.res.write(line + '\n');
     w.sent++;
     if (this.breakAfter !== undefined && --this.breakAfter <= 0) {
       this.breakAfter = undefined;
