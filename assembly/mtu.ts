@@ -18,7 +18,6 @@ import {
 import { gPortMtu } from "./regions";
 import { Frame, drop } from "./frame";
 import { answer } from "./reject";
-import { isIcmpError } from "./icmp";
 
 /** Whether the frame's IP packet may leave by port `out` (its MTU is unknown, or the packet fits);
  * false: it does not fit and has been answered or dropped (verdict and reason set). Call before
@@ -26,6 +25,14 @@ import { isIcmpError } from "./icmp";
 @inline export function fitsPort(f: usize, fr: Frame, out: u32): bool {
   const mtu = <u32>load<u16>(gPortMtu + (<usize>(out & 0xffff) << 1));
   return <u32>fr.end - <u32>fr.l3 <= mtu || fitsClamped(f, fr, mtu);
+}
+
+/** An ICMP message the kernel never answers with an error: ICMPv4 destination unreachable, source
+ * quench, redirect, time exceeded, parameter problem and any type above 18 (icmp_send: "an ICMP
+ * error to an ICMP error"); ICMPv6 types below 128, the errors (icmpv6_send's is_ineligible). */
+@inline function icmpNeverAnswered(family: u32, type: u32): bool {
+  if (family == 6) return type < 128;
+  return type == 3 || type == 4 || type == 5 || type == 11 || type == 12 || type > 18;
 }
 
 /** A packet larger than the port's MTU `mtu`: IPv6 reports (and checks against) at least 1280,
@@ -40,7 +47,7 @@ function fitsClamped(f: usize, fr: Frame, mtu: u32): bool {
   }
   const proto = <u32>fr.proto;
   const icmpErr = ((family == 4 && proto == IPPROTO_ICMP) || (family == 6 && proto == IPPROTO_ICMPV6)) &&
-    !fr.laterFragment && isIcmpError(family, <u32>fr.icmpType);
+    !fr.laterFragment && icmpNeverAnswered(family, <u32>fr.icmpType);
   if (family == 4) {
     const frag = <u32>bswap<u16>(load<u16>(l3, IP4_FRAG));
     if ((frag & IP4_DF) == 0 || (frag & IP4_OFFSET) != 0 || icmpErr) { drop(fr, L.REASON_DROP_PACKET_TOO_BIG); return false; }

@@ -131,3 +131,27 @@ test('Core.setPortMtu refuses bad values and reads back', async (t) => {
   t.throws(() => core.setPortMtu(1, 70000), { instanceOf: RangeError });
   t.throws(() => core.setPortMtu(1, 1.5), { instanceOf: RangeError });
 });
+
+test('ICMP: an echo request too big is answered (ping -M do learns the MTU), an ICMP error never is; both families', (t) => {
+  const { client: c4, vip, be, routed, far: far4 } = FAMILIES[0];
+  const { client: c6, far: far6 } = FAMILIES[1];
+  const ir = udpService({ vip, be, routed });
+  ir.routes.push({ prefix: FAMILIES[1].routed, outPort: ROUTE_PORT, dstMac: MAC.rtDst, srcMac: MAC.rtSrc });
+  const big = payloadOf(1400);
+  const echo4 = { proto: 'ICMP', icmpType: 8, icmpId: 7, icmpSeq: 1, src: c4, dst: far4, df: true, payload: big };
+  const echo6 = { proto: 'ICMP', icmpType: 128, icmpId: 7, icmpSeq: 1, src: c6, dst: far6, payload: big };
+  const inner6 = B.ipPacket({ proto: 'UDP', src: far6, dst: c6, sport: 2, dport: 1, payload: big });
+  runScenario(t, {
+    tables: ir,
+    opts: { portMtu: { [ROUTE_PORT]: 1280 } },
+    steps: [
+      { label: 'echo v4', in: cli(echo4),
+        expect: tooBig(B.icmpError({ kind: 'frag_needed', ttl: 64, id: 0, df: true, srcMac: MAC.node, dstMac: MAC.client, src: far4, dst: c4, mtu: 1280, quoteLen: 576 - 28, inner: B.ipPacket(echo4) })) },
+      { label: 'echo v6', in: cli(echo6),
+        expect: tooBig(B.icmpError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: far6, dst: c6, mtu: 1280, quoteLen: 1280 - 48, inner: B.ipPacket(echo6) })) },
+      { label: 'ICMPv6 error', in: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: c6, dst: far6, kind: 'port_unreachable', inner: inner6, quoteLen: 1300 }),
+        expect: dropped('drop_packet_too_big') },
+      { label: 'ICMPv4 redirect', in: cli({ proto: 'ICMP', icmpType: 5, icmpCode: 1, src: c4, dst: far4, df: true, payload: big }), expect: dropped('drop_packet_too_big') },
+    ],
+  });
+});

@@ -1077,7 +1077,9 @@ export class ReferenceModel {
     const len = p.end - p.l3;
     if (mtu === 0 || len <= mtu) return true;
     if (p.family === 6 && mtu < 1280) { mtu = 1280; if (len <= mtu) return true; }
-    const icmpErr = p.proto === (p.family === 4 ? 1 : 58) && !p.later && isIcmpError(p.family, p.icmpType);
+    // core: mtu.ts icmpNeverAnswered — what icmp_send / icmpv6_send never answer
+    const icmpErr = p.proto === (p.family === 4 ? 1 : 58) && !p.later &&
+      (p.family === 6 ? p.icmpType < 128 : [3, 4, 5, 11, 12].includes(p.icmpType) || p.icmpType > 18);
     if (p.family === 4) {
       const fo = rd16(x.f, p.l3 + 6);
       if ((fo & 0x4000) === 0 || (fo & 0x1fff) !== 0 || icmpErr) { this.drop(x, L.REASON_DROP_PACKET_TOO_BIG); return false; }
