@@ -25,28 +25,27 @@ const SCRATCH: usize = memory.data(2048, 64);
  * slot; the verdict is reject with `reason`. A TCP RST is never answered: it is dropped. */
 export function reject(f: usize, fr: Frame, reason: u32): void {
   const family = <u32>fr.family;
-  answer(f, fr, reason, family == 4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH, family == 4 ? ICMP_PORT_UNREACH : ICMP6_PORT_UNREACH, 0);
+  const tcp = <u32>fr.proto == IPPROTO_TCP;
+  if (tcp && (<u32>fr.tcpFlags & TCP_RST) != 0) {
+    drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
+    fr.stages |= L.TS_REJECT;
+    return;
+  }
+  answer(f, fr, reason, tcp, family == 4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH, family == 4 ? ICMP_PORT_UNREACH : ICMP6_PORT_UNREACH, 0);
 }
 
 /** The answer to the frame, sent back out of its in port from the address it was sent to, with
- * verdict reject and `reason`: a TCP RST for a TCP segment when `reason` is a port's reject, else
+ * verdict reject and `reason`: a TCP RST (tcpRst: the frame is a TCP segment without RST), else
  * the ICMP error `type`/`code` with `rest` in its 4 type-specific bytes, quoting the IP packet as
  * received (cut so the answer is at most 576 / 1280 bytes, as the kernel's icmp_send and
  * icmpv6_send cut theirs, and fits the slot). */
-export function answer(f: usize, fr: Frame, reason: u32, type: u32, code: u32, rest: u32): void {
-  const family = <u32>fr.family, proto = <u32>fr.proto;
-  const portReject = reason != L.REASON_REJECT_PACKET_TOO_BIG;
+export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32, code: u32, rest: u32): void {
+  const family = <u32>fr.family;
   const l3o = <u32>fr.l3;
   const l3 = f + <usize>l3o;
   const l4 = f + <usize>fr.l4;
   const end = f + <usize>fr.end;
   const tcpf = <u32>fr.tcpFlags;
-  if (portReject && proto == IPPROTO_TCP && (tcpf & TCP_RST) != 0) {
-    drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
-    fr.stages |= L.TS_REJECT;
-    return;
-  }
-  const tcpRst = portReject && proto == IPPROTO_TCP;
   const o = SCRATCH;
   // Ethernet (+ VLAN tag and ethertype kept as received), MACs swapped
   memory.copy(o, f, l3o);
