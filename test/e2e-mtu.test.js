@@ -166,3 +166,25 @@ serial('a port added at runtime (the ports API, as the CNI plugin does) takes it
   const del = await api(topo, 'DELETE', '/api/v1/ports/pod-rt');
   t.is(del.status, 200, del.text);
 });
+
+serial('an MTU changed on a port\'s interface while the daemon runs reaches the core within seconds', async (t) => {
+  const topo = suite.topo;
+  const pod = topo.pods[0];
+  const vip = '10.96.0.32';   // a destination the client has no path MTU for yet
+  await apply([
+    serviceYaml({ name: 'echo-late', clusterIP: vip, ports: [{ name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'echo-late-1', service: 'echo-late', ports: [{ name: 'echo', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
+  ]);
+  topo.lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'dev', 'v0', 'mtu', '1300']);
+  topo.lab.exec(pod.ns, 'ip', ['link', 'set', 'dev', 'eth0', 'mtu', '1300']);
+  let seen;
+  for (let i = 0; i < 60 && seen !== 1300; i++) {
+    seen = (await api(topo, 'GET', '/api/v1/ports/pod-a')).json?.mtu;
+    if (seen !== 1300) await new Promise((r) => setTimeout(r, 250));
+  }
+  t.is(seen, 1300, 'the ports API shows the new MTU within 15 s');
+  const r = await probe(topo, vip, 53);
+  t.log(JSON.stringify(r));
+  t.like(r, { origin: 2, type: 3, code: 4, info: 1300, offender: vip });
+  t.is(r.pmtu, 1300);
+});

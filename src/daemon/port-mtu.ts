@@ -1,4 +1,5 @@
-// A port's egress MTU: its interface's MTU, read when the port opens, which the worker programs
+// A port's egress MTU: its interface's MTU, read when the port opens (and again while it runs,
+// a few ports a second: worker.ts refreshMtus), which the worker programs
 // into its core (Core.setPortMtu) so a packet too big for the link is answered with ICMP
 // fragmentation needed / packet too big instead of being lost in the port's send (docs/core.md
 // "Egress MTU"). With the native addon: SIOCGIFMTU inside the interface's namespace (a setns pair

@@ -45,6 +45,11 @@ const EXPORT_SLICE = 8192;
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
+/** Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin), so an
+ * `ip link set ... mtu` on a port's interface reaches the core within ports / 4 seconds; each read
+ * is an ioctl (a helper thread entering the namespace for a TAP in a pod's: ~0.1 ms). */
+const MTU_REFRESH_MS = 1000;
+const MTU_REFRESH_PORTS = 4;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
@@ -76,6 +81,8 @@ class Worker {
   private pendingOpens = 0;                                   // ports being opened asynchronously
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
+  private lastMtuRefresh = 0;
+  private mtuCursor = 0;
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
@@ -225,15 +232,27 @@ class Worker {
 
   /** The core checks what leaves by this port against its interface's MTU, read now (docs/core.md
    * "Egress MTU"); unreadable: 0, unchecked (the port's send still refuses an oversize frame). */
-  private programMtu(spec: WorkerPortSpec): void {
+  private programMtu(spec: WorkerPortSpec, opening = true): void {
     const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
     const mtu = interfaceMtu(spec.ifname, where, this.native?.nativeAddon());
-    if (typeof mtu === 'number') {
-      this.core.setPortMtu(spec.index, mtu);
-      this.log('debug', 'port MTU', { port: spec.name, mtu });
-    } else {
-      this.core.setPortMtu(spec.index, 0);
-      this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
+    const value = typeof mtu === 'number' ? mtu : 0;
+    const before = this.core.portMtu(spec.index);
+    if (!opening && value === before) return;
+    this.core.setPortMtu(spec.index, value);
+    if (typeof mtu !== 'number') this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
+    else if (opening) this.log('debug', 'port MTU', { port: spec.name, mtu });
+    else this.log('info', 'port MTU changed', { port: spec.name, mtu, was: before });
+  }
+
+  /** Reads the next few ports' MTUs again (MTU_REFRESH_*): with the native addon only (without
+   * it a read in another namespace is a fork). */
+  private refreshMtus(now: number): void {
+    if (!this.native || now - this.lastMtuRefresh < MTU_REFRESH_MS || this.ports.length === 0) return;
+    this.lastMtuRefresh = now;
+    for (let k = 0; k < MTU_REFRESH_PORTS && k < this.ports.length; k++) {
+      this.mtuCursor = (this.mtuCursor + 1) % this.ports.length;
+      const spec = this.specs.get(this.ports[this.mtuCursor].index);
+      if (spec) this.programMtu(spec, false);
     }
   }
 
@@ -674,6 +693,7 @@ class Worker {
       this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
+      this.refreshMtus(now);
       if (this.awaitingNeighbour.waiting > 0) this.countN('hold_expired', this.awaitingNeighbour.expire(now));
       const area = core.burstArea();
       const np = this.ports.length;
