@@ -5,9 +5,9 @@
 // gives (the config names none). Then an endpoint change, a dropped watch and a deletion.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
-import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
+import { startDoubleInNs, seedWebAndStart, webSlice } from './lib/apiserver-double-ns.js';
 import {
-  rootGate, buildTopology, startPods, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api, arpAnswered,
+  rootGate, buildTopology, startDaemon, destroyTopology, curl, curlOk, httpMany, sleep, api, arpAnswered,
 } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -44,14 +44,13 @@ test.before(async () => {
       hostAddresses: ['192.168.100.2/24'], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }],
     });
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await double('POST', '/api/v1/nodes', {
-      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] },
+    await seedWebAndStart(topo, double, {
+      node: {
+        metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] },
+      },
+      service: service(),
     });
-    await double('POST', '/api/v1/namespaces/default/services', service());
-    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', slice(topo.pods));
-    await startDaemon(topo);
-    await startPods(topo);
   } catch (e) {
     await destroyTopology(topo);
     topo = undefined;

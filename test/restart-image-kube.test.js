@@ -9,8 +9,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDoubleInNs, webSlice } from './lib/apiserver-double-ns.js';
-import { rootGate, buildTopology, startPods, startDaemon, destroyTopology, curlOk, api, WDP, waitFor } from './lib/topology.js';
+import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
+import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, WDP, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
@@ -48,15 +48,14 @@ test.before(async () => {
       clusterCIDRs: ['10.244.0.0/16'], detectLocalMode: 'NodeCIDR',
     };
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await double('POST', '/api/v1/nodes', nodeObject('10.244.1.0/24', 'zone-a'));
-    await double('POST', '/api/v1/namespaces/default/services', {
-      metadata: { name: 'web', namespace: 'default' },
-      spec: { type: 'ClusterIP', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], sessionAffinity: 'None' },
-      status: { loadBalancer: {} },
+    await seedWebAndStart(topo, double, {
+      node: nodeObject('10.244.1.0/24', 'zone-a'),
+      service: {
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { type: 'ClusterIP', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], sessionAffinity: 'None' },
+        status: { loadBalancer: {} },
+      },
     });
-    await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', webSlice(topo.pods));
-    await startDaemon(topo);
-    await startPods(topo);
   } catch (e) {
     await destroyTopology(topo);
     topo = undefined;

@@ -744,9 +744,12 @@ export class Compiler {
       portState.built = 0;
       portState.portStart = out.nFronts;
       // kube-proxy's internal chain: with --masquerade-all every flow to the ClusterIP is
-      // masqueraded, else (with a local-traffic detector) those not from a pod
-      const outsideMasq = this.node?.masqueradeAll ? L.FEF_MASQUERADE : this.hops.detectsPods() ? L.FEF_MASQUERADE_OUTSIDE : 0;
-      for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterIP', svc.clusterIPs[i], sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
+      // masqueraded, else (with a local-traffic detector of the ClusterIP's family) those not from a pod
+      for (let i = 0; i < svc.clusterIPs.length; i++) {
+        const ip = svc.clusterIPs[i];
+        const outsideMasq = this.node?.masqueradeAll ? L.FEF_MASQUERADE : this.hops.detectsPods(ip.includes(':') ? 6 : 4) ? L.FEF_MASQUERADE_OUTSIDE : 0;
+        this.emit('ClusterIP', ip, sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
+      }
       // both traffic policies Local: the ClusterIP spreads over local endpoints only, so the
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
       // cluster policy chain) is a frontend of its own, outside the service map

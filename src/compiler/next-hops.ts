@@ -53,12 +53,18 @@ export class NodeHops {
     return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix)).concat(this.localSources());
   }
 
-  /** Whether the local-traffic detector has pod entries (kube-proxy's `IsImplemented()`): then a
-   * ClusterIP masquerades the sources it does not take for pods (FEF_MASQUERADE_OUTSIDE). */
-  detectsPods(): boolean {
+  /** Whether the local-traffic detector of `family` has pod entries (kube-proxy's
+   * `IsImplemented()`): then a ClusterIP of that family masquerades the sources it does not take
+   * for pods (FEF_MASQUERADE_OUTSIDE). kube-proxy builds one detector per family (server.go
+   * getLocalDetectors): a family that the cluster or pod CIDRs do not cover gets the no-op one,
+   * so its ClusterIPs masquerade nothing; pod ports (interface-based modes) detect both. */
+  detectsPods(family: 4 | 6): boolean {
     const n = this.node;
     if (!n) return false;
-    return (n.detectLocalMode === 'PodPort' ? n.podPorts : n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs).length > 0;
+    if (n.detectLocalMode === 'PodPort') return n.podPorts.length > 0;
+    const cidrs = n.detectLocalMode === 'NodeCIDR' ? n.podCIDRs : n.clusterCIDRs;
+    for (let i = 0; i < cidrs.length; i++) if (cidrs[i].includes(':') === (family === 6)) return true;
+    return false;
   }
 
   /** kube-proxy's local-traffic detector as Ir entries after the routes: the pod sources

@@ -121,7 +121,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // ready (SYNC_THREADS_AFTER_MS): its next syncs mostly repeat what it restored, and a restart's
   // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
   // nice from the thread that starts it, and the main thread's is set only once the workers exist.
-  const syncThreadsAtStart = !cfg.controlNice && !existsSync(join(cfg.stateDir, STATE_DB)) && !existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
+  const hasSavedState = existsSync(join(cfg.stateDir, STATE_DB)) || existsSync(join(cfg.stateDir, LEGACY_STATE_FILE));
+  const syncThreadsAtStart = !cfg.controlNice && !hasSavedState;
   const startMaglevThread = (): Promise<import('node:worker_threads').Worker | null> => import('../compiler/maglev-pool.js').then((m) => m.startMaglevWorker(), () => null);
   if (syncThreadsAtStart) boot.maglev = startMaglevThread();
   const log = opts.logger ?? pino({ level: cfg.logLevel, base: { node: cfg.node.name } });
@@ -147,6 +148,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // keyed without them, the saved NodeConfig's (the last Node seen) stand in until the watcher
   // reads the Node, which reprograms what changed (imageInputs, adoptSavedNodeFacts)
   let nodeReadAtStart = true;
+  // ...and whether the saved NodeConfig's node addresses stand in too (a restart whose read of the
+  // Node failed: the API server is away)
+  let nodeFromSaved = false;
   // ...and then read in the background from the start: when it has arrived by the control plane's
   // first program, that program already carries the Node as it is now
   let nodeEarly: NodeInfo | null = null;
@@ -161,7 +165,18 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // workers need at start: no wait (the watcher still reads it for pod CIDRs and eligibility)
     const needNode = !cfg.node.addresses.length || k8s.nodePortAddresses.length > 0;
     nodeReadAtStart = needNode;
-    const node = needNode ? await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log) : null;
+    // A restart (a saved state) does not wait for an API server that is away: kube-proxy's rules
+    // outlive its restarts, and so should the node's service traffic. One read, else the saved
+    // NodeConfig (the Node as last seen: its NodePort addresses and facts) stands in until the
+    // watcher reads the Node (adoptSavedNodeFacts).
+    let node: NodeInfo | null = null;
+    if (needNode && hasSavedState) {
+      node = await kube.readNodeOnce(kc, cfg.node.name, log);
+      if (!node) {
+        nodeReadAtStart = false; nodeFromSaved = true;
+        log.warn({ node: cfg.node.name }, 'cannot read the Node object: starting with the node addresses last seen (the saved node config) until the API server answers');
+      }
+    } else if (needNode) node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
     // (logged when it lands: test/restart-image-kube.test.js holds the restore until it has)
     if (!needNode) {
       void kube.readNodeOnce(kc, cfg.node.name, log).then((n) => {
@@ -292,8 +307,12 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // last program (the image's tables were compiled with it: same store revision), so the restore
   // compiles what the image forwards with instead of tables without them
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown } } | null)?.spec;
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown } } | null)?.spec;
     if (nodeReadAtStart || !spec) return;
+    if (nodeFromSaved && Array.isArray(spec.nodeAddresses) && spec.nodeAddresses.every((a) => typeof a === 'string')) {
+      nodeAddresses = spec.nodeAddresses as string[];
+      setHostNeighbours(nodeAddresses);
+    }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
     if (Array.isArray(spec.nodeIPs) && spec.nodeIPs.every((c) => typeof c === 'string')) nodeIPs = spec.nodeIPs as string[];
     if (typeof spec.zone === 'string') nodeZone = spec.zone;
@@ -394,6 +413,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   if (syncThreadsAtStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
+  // the workers started before the saved NodeConfig was read: when its node addresses stand in
+  // for the Node's (adoptSavedNodeFacts), the uplinks answer ARP/ND for them from now on
+  const answeringAtStart = nodeFromSaved ? nodeAddresses.map(canonicalAddr) : inits[0]?.nodeAddresses ?? [];
+  if (nodeFromSaved && nodeAddresses.length) await dataplane.setNodeAddresses(answeringAtStart);
   if (cfg.controlNice) {
     // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
     // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
@@ -450,7 +473,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // with; the host port's TAP carries them (and routes the hairpin addresses from the new
     // masquerade source), the host port is their static neighbour, and the daemon's own node
     // config keeps them when it next re-programs (a learned neighbour)
-    let answering = addressKey(inits[0]?.nodeAddresses ?? []);
+    let answering = addressKey(answeringAtStart);
     let hostSnat = JSON.stringify(snatOf(nodeAddresses));
     core.onNodeChange((node) => {
       const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);

@@ -5,8 +5,9 @@
 //
 // * It stops for good after any other error (a list that failed, a watch connection reset): the
 //   library calls the error callbacks and returns (kubernetes-client/javascript#1496, #364). Here
-//   every error schedules one restart with exponential backoff (0.8 s doubling to 30 s, reset
-//   once a list or watch delivers again, like client-go's reflector). Exactly one restart is
+//   every error schedules one restart with client-go's reflector backoff (src/kube/backoff.ts:
+//   0.8 s doubling to 30 s, each wait jittered up to twice it, back to 0.8 s after 2 minutes
+//   without a failure). Exactly one restart is
 //   pending at a time: restarting from several error callbacks multiplied the watches
 //   (kubernetes-client/javascript#1933).
 // * Its watch requests neither bookmarks nor a timeout. The watch here asks for
@@ -33,6 +34,7 @@
 //   client.ts's openWatch: the socket may stay silent for at most watchIdleSeconds (2 minutes;
 //   the server sends bookmarks about every minute), then the watch fails and resumes from its
 //   resourceVersion.
+import { Backoff } from './backoff.js';
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { isExpired, isTooLargeResourceVersion, listAll, openWatch, WATCH_IDLE_MS, type KubeObject } from './client.js';
 
@@ -56,6 +58,8 @@ export interface InformerOptions {
   watchIdleSeconds?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
+  backoffResetMs?: number;
   onAdd(obj: KubeObject): void;
   onUpdate(obj: KubeObject): void;
   onDelete(obj: KubeObject): void;
@@ -93,7 +97,6 @@ class BookmarkWatch extends Watch {
     clearTimeout(this.deadline);
     const onEvent = (phase: string, obj: any, w?: any) => {
       this.events++;
-      this.informer.delivered();
       if (phase !== 'ERROR') this.informer.seen(obj?.metadata?.resourceVersion);
       stripManagedFields(obj);
       callback(phase, obj, w);
@@ -119,7 +122,7 @@ export class ResilientInformer {
   private readonly watch: BookmarkWatch;
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private listedOnce = false;
   private listing = false;
   /** client-go's lastSyncResourceVersion (the newest resourceVersion seen, by a list or an
@@ -135,7 +138,7 @@ export class ResilientInformer {
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
     this.watchIdleMs = o.watchIdleSeconds !== undefined ? o.watchIdleSeconds * 1000 : WATCH_IDLE_MS;
-    this.backoffMs = o.backoffInitialMs ?? 800;
+    this.backoff = new Backoff({ initialMs: o.backoffInitialMs ?? 800, capMs: o.backoffMaxMs ?? 30_000, ...(o.backoffResetMs !== undefined ? { resetMs: o.backoffResetMs } : {}) });
     this.watch = new BookmarkWatch(kc, this);
     const list = async () => {
       this.listing = true;
@@ -156,7 +159,6 @@ export class ResilientInformer {
       this.lastSyncUnavailable = false;
       this.seen(l.metadata?.resourceVersion);
       for (const it of l.items) stripManagedFields(it);
-      this.delivered();
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
@@ -198,15 +200,11 @@ export class ResilientInformer {
   /** The resourceVersion of a list or of a watch event (a bookmark's too). */
   seen(rv: unknown): void { if (typeof rv === 'string' && rv) this.lastSyncResourceVersion = rv; }
 
-  /** A list or a watch event arrived: the connection works, the backoff starts over. */
-  delivered(): void { this.backoffMs = this.o.backoffInitialMs ?? 800; }
-
   private failed(err: unknown): void {
     this.listing = false;
     this.stats.errors++;
     if (this.stopped || this.restartTimer) return;
-    const wait = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.o.backoffMaxMs ?? 30_000);
+    const wait = this.backoff.next();
     this.o.onError?.(err, wait);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

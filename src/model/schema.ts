@@ -155,6 +155,7 @@ const serviceSchema = z.object({
     clusterIP: str.nullish(),
     clusterIPs: z.array(str).max(2, 'must have at most two entries (one per family)').nullish(),
     ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).max(2, 'must have at most two entries').nullish(),
+    ipFamilyPolicy: z.enum(['SingleStack', 'PreferDualStack', 'RequireDualStack']).nullish(),
     ports: z.array(servicePort).nullish(),
     sessionAffinity: z.enum(['None', 'ClientIP']).nullish(),
     sessionAffinityConfig: z.object({
@@ -200,6 +201,8 @@ const serviceSchema = z.object({
         });
         if (s.ipFamilies.length === 2 && s.ipFamilies[0] === s.ipFamilies[1]) issue(ctx, ['spec', 'ipFamilies', 1], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(s.ipFamilies[1])}`);
       }
+      const policyProblem = ipFamilyPolicyProblem(s.ipFamilyPolicy, ips.length);
+      if (policyProblem) issue(ctx, ['spec', 'ipFamilyPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.ipFamilyPolicy)}: ${policyProblem}`);
     }
     if (!ports.length && !headless) issue(ctx, ['spec', 'ports'], 'FieldValueRequired', 'Required value');
   }
@@ -544,7 +547,7 @@ function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
   return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
 }
 const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
 const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
 const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
 const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone', 'hints']);
@@ -577,6 +580,7 @@ function fastMetadata(md: unknown): md is Record<string, unknown> {
   return stringMap(md.labels) && stringMap(md.annotations) && annotationBytes(md.annotations as Record<string, unknown> | null | undefined) <= MAX_ANNOTATION_BYTES;
 }
 
+const IP_FAMILY_POLICIES = new Set<unknown>(['SingleStack', 'PreferDualStack', 'RequireDualStack']);
 const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
@@ -607,6 +611,8 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     if (f === 0 || f === fam0 || specialAddressProblem(ip)) return null;
     fam0 = f;
   }
+  const policy = sp.ipFamilyPolicy;
+  if (!absent(policy) && (!IP_FAMILY_POLICIES.has(policy as string) || ipFamilyPolicyProblem(policy, ips.length))) return null;
   // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
   const ports = sp.ports;
   if (!Array.isArray(ports) || !ports.length) return null;
@@ -701,6 +707,17 @@ export function fastPathData(raw: unknown): Record<string, unknown> | null {
 /** validateObject without the fast path: zod only (tests compare the two). */
 export function validateObjectZod(raw: unknown): ReturnType<typeof validateObject> {
   return validateObject(raw, false);
+}
+
+/** Why `policy` (spec.ipFamilyPolicy) cannot go with `ips` cluster IPs of a Service that has
+ * cluster IPs, or '' when it can. The API server allocates a RequireDualStack Service's second
+ * cluster IP and refuses two with SingleStack (its clusterIPs/ipFamilies/ipFamilyPolicy checks);
+ * wdp allocates nothing, so RequireDualStack needs both given — else the Service would be
+ * programmed single-stack without a word. */
+function ipFamilyPolicyProblem(policy: unknown, ips: number): string {
+  if (policy === 'SingleStack' && ips > 1) return 'a SingleStack Service has one cluster IP (release the secondary one from clusterIPs, or ask for PreferDualStack / RequireDualStack)';
+  if (policy === 'RequireDualStack' && ips < 2) return 'needs a cluster IP of each family in clusterIPs (wdp does not allocate cluster IPs)';
+  return '';
 }
 
 /** "namespace/name", as one flat string. A template literal of 13 or more characters is a V8

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPods, startDaemon } from '../../dist/src/demo/topology.js';
 
 const DOUBLE = fileURLToPath(new URL('./apiserver-double.js', import.meta.url));
 
@@ -45,4 +46,14 @@ export async function startDoubleInNs(topo) {
     req.end();
   });
   return { kubeconfig, double };
+}
+
+/** Seeds the double with the Node `node`, the Service `service` (default/web) and its slice
+ * (webSlice of the topology's pods), then starts the daemon and the pods. */
+export async function seedWebAndStart(topo, double, { node, service }) {
+  await double('POST', '/api/v1/nodes', node);
+  await double('POST', '/api/v1/namespaces/default/services', service);
+  await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', webSlice(topo.pods));
+  await startDaemon(topo);
+  await startPods(topo);
 }

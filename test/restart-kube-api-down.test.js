@@ -1,0 +1,73 @@
+// A restart while the API server is away (`wdp start` in network namespaces, watching the API-server
+// double; node addresses from the Node, not configured). kube-proxy's rules outlive a restart of
+// kube-proxy, so a node's service traffic does not depend on the API server answering at that
+// moment: wdp with a saved state does not wait for the Node either — one read, then the node
+// addresses last seen (the saved NodeConfig) stand in until the watcher reads the Node: the
+// NodePort on the Node's address is served, and its ARP answered, at once.
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
+import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api } from './lib/topology.js';
+
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
+
+const VIP = '10.96.52.10';
+const NODE_IP = '192.168.100.2';
+let topo;
+
+test.before(async () => {
+  if (!root) return;
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }], kind: 'd' });
+  try {
+    const { kubeconfig, double } = await startDoubleInNs(topo);
+    topo.config.node = { name: 'node-a' }; // addresses: the Node's
+    topo.config.kubernetes = {
+      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: 'off', metricsBindAddress: 'off', nodeWaitSeconds: 60,
+    };
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await seedWebAndStart(topo, double, {
+      node: {
+        metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+      },
+      service: {
+        metadata: { name: 'web', namespace: 'default' },
+        spec: { type: 'NodePort', clusterIP: VIP, clusterIPs: [VIP], ipFamilies: ['IPv4'], internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }], sessionAffinity: 'None' },
+        status: { loadBalancer: {} },
+      },
+    });
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+serial('a restart with the API server away serves the NodePort on the Node\'s address at once, from the node config last seen', async (t) => {
+  t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort before the restart');
+  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
+  topo.daemon.kill('SIGTERM');
+  t.is(await exited, 0);
+  // the API server is away: nothing listens where the kubeconfig points now
+  const away = join(topo.dir, 'kubeconfig-away');
+  writeFileSync(away, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
+    clusters: [{ name: 'd', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
+  }));
+  topo.config.kubernetes.kubeconfig = away;
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  // the remote forgets the node's MAC: the uplink must answer ARP for the node address again
+  topo.lab.exec(topo.ns.remote, 'ip', ['neigh', 'flush', 'all']);
+  const t0 = Date.now();
+  await startDaemon(topo);
+  const tookMs = Date.now() - t0;
+  t.true(tookMs < 30_000, `the start waited ${tookMs} ms (it waits up to nodeWaitSeconds = 60 s for the Node without a saved state)`);
+  t.regex(topo.daemonLog, /starting with the node addresses last seen/);
+  t.deepEqual((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses, [NODE_IP]);
+  const r = await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50);
+  t.is(r.code, 0, `the NodePort after the restart: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0, 'and the ClusterIP');
+});
