@@ -105,7 +105,8 @@ export const portSchema = z.object({
   persist: z.boolean().optional(),
   // TAP only: the device's MTU, set when the daemon creates (or re-attaches) it — the pod's link
   // MTU, and what the core checks what leaves by this port against (docs/core.md "Egress MTU").
-  // Default: the kernel's (1500). Other ports take their interface's MTU as it is.
+  // Default: the kernel's (1500); a host port's: its uplink's. Other ports take their interface's
+  // MTU as it is.
   mtu: z.number().int().min(68).max(65521).optional(),
   // host port only: the uplink it is bridged with (default: the only uplink), the addresses
   // the daemon puts on the TAP (the node addresses, moved off the uplink NIC) and the routes

@@ -5,8 +5,8 @@
 // "Egress MTU"). With the native addon: SIOCGIFMTU inside the interface's namespace (a setns pair
 // and an ioctl, microseconds); without it (the python relay): sysfs in this namespace, `ip -n` in
 // another (a fork, ~2-5 ms).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ipCmd } from './port-manager.js';
 
 /** What reads an MTU natively (src/ports/native.ts NativeAddon). */
 export interface MtuReader { interfaceMtu(name: string, netns: string | null): number }
@@ -17,7 +17,7 @@ export function interfaceMtu(ifname: string, netns: string | undefined, native?:
   let text: string;
   try {
     if (native) text = String(native.interfaceMtu(ifname, netns ?? null));
-    else if (netns) text = /\bmtu (\d+)\b/.exec(ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]))?.[1] ?? '';
+    else if (netns) text = /\bmtu (\d+)\b/.exec(execFileSync('ip', ['-n', netns, '-o', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? '';
     else text = readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8');
   } catch (e) {
     return (e as Error).message.split('\n')[0];
