@@ -1,12 +1,31 @@
 #!/usr/bin/env node
-// The wdp CNI plugin (src/cni/plugin.ts): install it as /opt/cni/bin/wdp-cni and chain it after
-// the plugin that creates the pod's veth pair (docs/running.md, "Pods that come and go").
+// The wdp CNI plugin (src/cni/plugin.ts). Install it with `node bin/wdp-cni.js install [DIR]`
+// (DIR: the runtime's CNI bin directory, /opt/cni/bin by default; src/cni/install.ts) and chain
+// it after the plugin that creates the pod's veth pair (docs/running.md, "Pods that come and go").
+// Runtimes pass no arguments, so `install` cannot be mistaken for a CNI call.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const mod = new URL('../dist/src/cni/plugin.js', import.meta.url);
-if (!existsSync(fileURLToPath(mod))) {
-  process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', code: 5, msg: 'wdp-cni is not built: run `npm run build` in the wdp directory' }));
+const modPath = fileURLToPath(mod);
+if (process.argv[2] === 'install') {
+  const installer = new URL('../dist/src/cni/install.js', import.meta.url);
+  if (!existsSync(fileURLToPath(installer))) { process.stderr.write('wdp-cni install: wdp is not built: run `npm run build` first\n'); process.exit(1); }
+  const { installPlugin, DEFAULT_CNI_BIN_DIR } = await import(installer.href);
+  try {
+    const at = installPlugin(process.argv[3] ?? DEFAULT_CNI_BIN_DIR, fileURLToPath(import.meta.url), modPath);
+    process.stdout.write(`installed ${at}\n`);
+    process.exit(0);
+  } catch (e) {
+    process.stderr.write(`wdp-cni install: ${e.message}\n`);
+    process.exit(1);
+  }
+}
+if (!existsSync(modPath)) {
+  process.stdout.write(JSON.stringify({
+    cniVersion: '1.0.0', code: 5, msg: `wdp-cni cannot find wdp's build at ${modPath}`,
+    details: 'install the plugin with `node <wdp directory>/bin/wdp-cni.js install /opt/cni/bin` (a launcher naming wdp\'s directory), not a copy of bin/wdp-cni.js; or run `npm run build` in the wdp directory',
+  }));
   process.exit(1);
 }
 const { runCni } = await import(mod.href);

@@ -13,6 +13,10 @@ const prevResult = {
 const conf = (o = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'k8s', type: 'wdp-cni', server: 'unix:/nonexistent.sock', prevResult, ...o });
 const env = (cmd, o = {}) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: 'c0ffee', CNI_NETNS: '/var/run/netns/pod1', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', ...o });
 
+/** The host's interfaces as `ip -d link` would describe them: the pod's veth, a bridge and its
+ * port, the IFB device `bandwidth` creates. */
+const LINKS = { veth1a2b: { kind: 'veth' }, cni0: { kind: 'bridge' }, vethbr01: { kind: 'veth', master: 'cni0' }, bwp5f3a9c: { kind: 'ifb' } };
+
 function fakeDeps(handler) {
   const calls = [], flushed = [];
   return {
@@ -20,6 +24,7 @@ function fakeDeps(handler) {
     deps: {
       api: () => ({ call: async (method, path, body) => { calls.push({ method, path, body: body && JSON.parse(body) }); return handler(method, path, body && JSON.parse(body)); } }),
       flushAddresses: (ifname) => flushed.push(ifname),
+      linkInfo: (ifname) => LINKS[ifname],
     },
   };
 }
@@ -28,6 +33,42 @@ test('VERSION prints the supported versions', async (t) => {
   const r = await runCni({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
   t.is(r.exitCode, 0);
   t.deepEqual(JSON.parse(r.stdout), { cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS });
+});
+
+test('spec 1.1.0 (a list\'s cniVersion, or the highest of its cniVersions, which libcni sends without asking the plugin): ADD, DEL, CHECK served; VERSION lists it and answers in the version asked', async (t) => {
+  const f = fakeDeps((m) => (m === 'GET' ? { ifname: 'veth1a2b', pods: [{ ip: '10.244.1.20' }, { ip: 'fd00:244::20' }] } : {}));
+  const add = await runCni(env('ADD'), conf({ cniVersion: '1.1.0' }), f.deps);
+  t.is(add.exitCode, 0, add.stdout);
+  t.deepEqual(JSON.parse(add.stdout), { ...prevResult, cniVersion: '1.1.0' });
+  t.deepEqual(await runCni(env('CHECK'), conf({ cniVersion: '1.1.0' }), f.deps), { stdout: '', exitCode: 0 });
+  t.deepEqual(await runCni(env('DEL'), conf({ cniVersion: '1.1.0' }), f.deps), { stdout: '', exitCode: 0 });
+  t.deepEqual(f.calls.map((c) => c.method), ['POST', 'GET', 'DELETE']);
+  const v = JSON.parse((await runCni({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.1.0"}')).stdout);
+  t.deepEqual(v, { cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  t.is(JSON.parse((await runCni({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}')).stdout).cniVersion, '0.4.0');
+});
+
+test('STATUS (1.1.0): success when the daemon\'s health check answers; code 50 when the daemon is not answering or not forwarding; refused before 1.1.0', async (t) => {
+  const statusConf = JSON.stringify({ cniVersion: '1.1.0', name: 'k8s', type: 'wdp-cni', server: 'unix:/nonexistent.sock' });
+  const up = fakeDeps(() => ({ nodeEligible: true }));
+  t.deepEqual(await runCni({ CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, statusConf, up.deps), { stdout: '', exitCode: 0 });
+  t.deepEqual(up.calls.map((c) => `${c.method} ${c.path}`), ['GET /healthz']);
+  const down = fakeDeps(() => { throw new ApiError('cannot reach', 0, null); });
+  let r = await runCni({ CNI_COMMAND: 'STATUS' }, statusConf, down.deps);
+  t.is(r.exitCode, 1);
+  t.like(JSON.parse(r.stdout), { cniVersion: '1.1.0', code: 50 });
+  const unhealthy = fakeDeps(() => { throw new ApiError('HTTP 503', 503, null); });
+  r = await runCni({ CNI_COMMAND: 'STATUS' }, statusConf, unhealthy.deps);
+  t.is(JSON.parse(r.stdout).code, 50);
+  r = await runCni({ CNI_COMMAND: 'STATUS' }, statusConf.replace('1.1.0', '1.0.0'), up.deps);
+  t.is(JSON.parse(r.stdout).code, 1, 'STATUS does not exist before 1.1.0');
+});
+
+test('GC (1.1.0) succeeds with no output and removes no port (it cannot tell this network\'s ports from another\'s)', async (t) => {
+  const f = fakeDeps(() => ({}));
+  const gcConf = JSON.stringify({ cniVersion: '1.1.0', name: 'k8s', type: 'wdp-cni', 'cni.dev/valid-attachments': [{ containerID: 'c0ffee', ifname: 'eth0' }] });
+  t.deepEqual(await runCni({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, gcConf, f.deps), { stdout: '', exitCode: 0 });
+  t.is(f.calls.length, 0);
 });
 
 test('ADD attaches the host-side veth as a pod port and prints prevResult in the config\'s version', async (t) => {
@@ -45,6 +86,23 @@ test('ADD attaches the host-side veth as a pod port and prints prevResult in the
   });
   t.regex(portName('c0ffee', 'eth0'), /^cni-[0-9a-f]{16}$/);
   t.not(portName('c0ffee', 'eth0'), portName('c0ffee', 'eth1'));
+});
+
+test('ADD after `bandwidth` in the chain (its IFB device appended to prevResult\'s interfaces) attaches the pod\'s veth, not the IFB; a bridge\'s port is refused', async (t) => {
+  const shaped = { ...prevResult, interfaces: [...prevResult.interfaces, { name: 'bwp5f3a9c', mac: '0a:00:00:00:00:03' }] };
+  const f = fakeDeps(() => ({}));
+  const r = await runCni(env('ADD'), conf({ prevResult: shaped }), f.deps);
+  t.is(r.exitCode, 0, r.stdout);
+  t.deepEqual(JSON.parse(r.stdout), { ...shaped, cniVersion: '1.0.0' }, 'prevResult passes through, the IFB included');
+  t.deepEqual(f.flushed, ['veth1a2b']);
+  t.is(f.calls[0].body.ifname, 'veth1a2b');
+  const bridged = { ...prevResult, interfaces: [{ name: 'cni0' }, { name: 'vethbr01' }, prevResult.interfaces[1]] };
+  const g = fakeDeps(() => ({}));
+  const b = await runCni(env('ADD'), conf({ prevResult: bridged }), g.deps);
+  t.is(b.exitCode, 1);
+  t.like(JSON.parse(b.stdout), { code: 7 });
+  t.regex(JSON.parse(b.stdout).details, /cni0: bridge, vethbr01: veth in cni0/);
+  t.is(g.calls.length + g.flushed.length, 0, 'nothing changed for a refused ADD');
 });
 
 test('ADD retried by the runtime for the same attachment succeeds; a clash on another interface is an error', async (t) => {
@@ -83,7 +141,7 @@ test('errors: spec codes and JSON on stdout, non-zero exit', async (t) => {
   t.is(await code({}, conf()), 4);
   t.is(await code(env('ADD', { CNI_NETNS: '' }), conf()), 4);
   t.is(await code(env('ADD', { CNI_CONTAINERID: undefined }), conf()), 4);
-  t.is(await code(env('GC'), conf()), 4);
+  t.is(await code(env('FOO'), conf()), 4);
   t.is(await code(env('ADD'), '{not json'), 6);
   t.is(await code(env('ADD'), conf({ cniVersion: '9.9.9' })), 1);
   t.is(await code(env('ADD'), conf({ prevResult: undefined })), 7);

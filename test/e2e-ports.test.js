@@ -17,9 +17,11 @@ test.before(() => { topo = suite.topo; });
 const CNI = join(ROOT, 'bin/wdp-cni.js');
 const server = () => `unix:${topo.config.api.listen}`;
 
-async function cni(command, { id, netnsPath, ifname = 'eth0', prevResult }) {
-  const conf = { cniVersion: '1.0.0', name: 'wdp-e2e', type: 'wdp-cni', server: server(), ...(prevResult ? { prevResult } : {}) };
-  const envs = [`CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`, `CNI_NETNS=${netnsPath}`, `CNI_IFNAME=${ifname}`, 'CNI_PATH=/opt/cni/bin'];
+async function cni(command, { id, netnsPath, ifname = 'eth0', prevResult, cniVersion = '1.0.0' } = {}) {
+  const conf = { cniVersion, name: 'wdp-e2e', type: 'wdp-cni', server: server(), ...(prevResult ? { prevResult } : {}) };
+  // STATUS is about the plugin, not an attachment: no container, namespace or interface
+  const attachment = command === 'STATUS' ? [] : [`CNI_CONTAINERID=${id}`, `CNI_NETNS=${netnsPath}`, `CNI_IFNAME=${ifname}`];
+  const envs = [`CNI_COMMAND=${command}`, ...attachment, 'CNI_PATH=/opt/cni/bin'];
   // the runtime runs plugins in the node's namespace: here, the dataplane namespace
   const r = await topo.lab.execAsync(topo.ns.dp, 'env', [...envs, process.execPath, CNI], { input: JSON.stringify(conf), timeoutMs: 30000 });
   return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
@@ -257,6 +259,36 @@ serial('an IPv6-only pod attached by CNI ADD serves its Service over IPv6 (UDP t
   await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
 });
 
+serial('CNI 1.1.0: STATUS is ready with the daemon forwarding; a pod whose prevResult lists another host interface after its veth (bandwidth\'s IFB) is attached on its veth', async (t) => {
+  t.deepEqual(await cni('STATUS', { cniVersion: '1.1.0' }), { code: 0, out: undefined, stderr: '' });
+  const pod = ptpLike(10);
+  // what `bandwidth` appends for egress shaping: the IFB device it creates, after the pod's veth
+  // (a VXLAN device, another host device of no pod's own, where the ifb module is missing)
+  const extra = `bwp${process.pid % 100000}`;
+  let made = await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'add', extra, 'type', 'ifb']);
+  if (made.code !== 0) made = await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'add', extra, 'type', 'vxlan', 'id', '42', 'dstport', '4789']);
+  t.is(made.code, 0, made.stderr);
+  t.teardown(() => topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', extra]));
+  pod.prevResult = { ...pod.prevResult, cniVersion: '1.1.0', interfaces: [...pod.prevResult.interfaces, { name: extra, mac: topo.lab.mac(topo.ns.dp, extra) }] };
+  const srv = await startServer(pod.ns, 'shaped');
+  t.teardown(() => srv.kill('SIGKILL'));
+  const add = await cni('ADD', { ...pod, cniVersion: '1.1.0' });
+  t.is(add.code, 0, JSON.stringify(add));
+  t.deepEqual(add.out, pod.prevResult);
+  const { portName } = await import('../dist/src/cni/plugin.js');
+  t.is((await api(topo, 'GET', `/api/v1/ports/${portName(pod.id, 'eth0')}`)).json.ifname, pod.hostIf);
+  t.is((await cni('CHECK', { ...pod, cniVersion: '1.1.0' })).code, 0);
+  await apply([
+    serviceYaml({ name: 'shaped', clusterIP: '10.96.7.9', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'shaped-1', service: 'shaped', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
+  ]);
+  const r = await curlOk(topo, topo.ns.client, 'http://10.96.7.9/');
+  t.is(r.body.trim(), 'shaped', `${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  await apply([sliceYaml({ name: 'shaped-1', service: 'shaped', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [] })]);
+  t.is((await cni('DEL', { ...pod, cniVersion: '1.1.0' })).code, 0);
+  await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', pod.hostIf]);
+});
+
 serial('runtime ports survive a daemon restart; those whose interface is gone are dropped', async (t) => {
   const keep = ptpLike(8), gone = ptpLike(9);
   t.is((await cni('ADD', keep)).code, 0);
@@ -264,6 +296,9 @@ serial('runtime ports survive a daemon restart; those whose interface is gone ar
   const { startDaemon } = await import('./lib/topology.js');
   topo.daemon.kill('SIGTERM');
   await new Promise((r) => topo.daemon.once('exit', r));
+  const down = await cni('STATUS', { cniVersion: '1.1.0' });
+  t.is(down.code, 1);
+  t.is(down.out.code, 50, 'STATUS: not available while the daemon is down');
   await topo.lab.execAsync(topo.ns.dp, 'ip', ['link', 'del', gone.hostIf]);
   await startDaemon(topo);
   const names = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout).items.map((p) => p.name);

@@ -23,7 +23,7 @@ const linux = process.platform === 'linux';
       const tid = m.currentTid();
       const why = m.setThreadNice(Math.min(19, ${before} + 3));
       parentPort.postMessage({ tid, why });
-      setTimeout(() => {}, 300);   // alive while the parent reads its nice
+      parentPort.on('message', () => {});   // alive (a listening port) until terminated: the parent reads its nice first
     });
   `, { eval: true });
   const { tid, why } = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
@@ -63,7 +63,7 @@ const allowedOf = (tid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc
       const bad = m.pinThread(1023);
       const why = m.pinThread(${cpu});
       parentPort.postMessage({ tid, why, bad });
-      setTimeout(() => {}, 300);   // alive while the parent reads its affinity
+      parentPort.on('message', () => {});   // alive (a listening port) until terminated: the parent reads its affinity first
     });
   `, { eval: true });
   const { tid, why, bad } = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });

@@ -3,30 +3,40 @@
 // chained plugin: it runs after the plugin that created the pod's veth pair and gave it its
 // addresses (e.g. `ptp` with host-local IPAM), takes that plugin's result (prevResult), and
 //
-//   ADD    finds the host-side veth (an interface of prevResult without `sandbox`), removes the
+//   ADD    finds the host-side veth (the interface of prevResult without `sandbox` that is a veth
+//          of its own: not a bridge's port, not the IFB device `bandwidth` appends), removes the
 //          addresses the previous plugin put on it (the dataplane answers for the pod's gateway
 //          now: prevResult's gateways + the config's `gateways`), and adds an AF_PACKET pod port
 //          on it with the pod's addresses and MAC; prints prevResult (unchanged) as its result;
 //   DEL    removes that port (no port, or no daemon: success — DEL must succeed when there is
 //          nothing left to delete; the daemon forgets ports whose interface is gone at restart);
 //   CHECK  the port exists, on that interface, with those pod addresses;
+//   STATUS (spec 1.1.0) ready when the daemon answers its health check; else code 50, so the
+//          runtime (containerd, CRI-O) reports the node's network as not ready;
+//   GC     (spec 1.1.0) succeeds without removing anything: a port's name says which attachment
+//          it is (portName), not which network, so a GC of one network cannot tell another
+//          network's ports from stale ones — libcni itself DELs the cached attachments that are
+//          not in the valid set before it sends GC, which reaches this plugin's DEL;
 //   VERSION the versions below.
 //
 // Network config (stdin): { cniVersion, name, type: "wdp-cni", server?: "unix:/run/wdp/api.sock"
 // | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
 // prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
 // from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
-// 11 try again later: the daemon is not answering) and 100+ for wdp's own.
+// 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's own.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
 
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
+// 1.1.0's results are 1.0.0's plus optional fields: prevResult passes through either way. A
+// configuration list may name several versions (cniVersions); libcni then sends the highest it
+// implements without asking the plugins, so every version of the list must be here.
+export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 const CHECK_FROM = '0.4.0'; // CHECK exists from spec 0.4.0 on
+const STATUS_GC_FROM = '1.1.0'; // and STATUS and GC from 1.1.0 on
 
-export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11;
+export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11, E_UNAVAILABLE = 50;
 export const E_ATTACH = 100, E_CHECK = 101;
 
 export class CniError extends Error {
@@ -42,11 +52,20 @@ export interface CniDeps {
   api(conf: Json): Pick<ApiClient, 'call'>;
   /** Remove the previous plugin's addresses from the host-side interface. */
   flushAddresses(ifname: string): void;
+  /** The interface's kind (veth, bridge, ifb, ...) and its master, if any; undefined if there is
+   * no such interface. */
+  linkInfo(ifname: string): { kind?: string; master?: string } | undefined;
 }
 
 export const defaultDeps: CniDeps = {
   api: (conf) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs: 20000 }),
   flushAddresses: (ifname) => { execFileSync('ip', ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
+  linkInfo: (ifname) => {
+    let out: string;
+    try { out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return undefined; }
+    const l = (JSON.parse(out) as Json[])[0];
+    return l ? { kind: l.linkinfo?.info_kind, master: l.master } : undefined;
+  },
 };
 
 /** The port's name for this attachment: stable per (container, interface), valid as a port name. */
@@ -83,16 +102,22 @@ interface Attachment { hostIf: string; pods: Array<{ ip: string; mac?: string }>
 
 /** What prevResult says about this attachment: the host-side interface, the pod's addresses and
  * MAC (the sandbox interface named CNI_IFNAME), the gateways the pod routes through. */
-export function attachmentOf(conf: Json, netns: string, ifname: string): Attachment {
+export function attachmentOf(conf: Json, netns: string, ifname: string, linkInfo: CniDeps['linkInfo']): Attachment {
   const prev = conf.prevResult as Json | undefined;
   if (!prev || typeof prev !== 'object') throw new CniError(E_CONFIG, 'wdp-cni is a chained plugin: the configuration has no prevResult', 'list it after a plugin that creates the pod\'s veth pair, e.g. ptp');
   const ifs: Json[] = Array.isArray(prev.interfaces) ? prev.interfaces : [];
   const podIdx = ifs.findIndex((i) => i && i.name === ifname && (!i.sandbox || i.sandbox === netns));
-  const hostIfs = ifs.filter((i) => i && typeof i.name === 'string' && !i.sandbox);
-  // a bridge (and what is enslaved to one) is shared by many pods: not a port of one pod
-  const own = hostIfs.filter((i) => !existsSync(`/sys/class/net/${i.name}/bridge`) && !existsSync(`/sys/class/net/${i.name}/master`));
-  if (!own.length) throw new CniError(E_CONFIG, 'prevResult has no host-side interface of the pod\'s own', 'chain wdp-cni after a plugin that gives each pod a veth pair (ptp), not a bridge');
-  const hostIf = String(own[own.length - 1].name);
+  const hostIfs = ifs.filter((i) => i && typeof i.name === 'string' && !i.sandbox).map((i) => String(i.name));
+  // The pod's end on the host is a veth. A bridge (and what is enslaved to one) is shared by many
+  // pods; other host interfaces are not the pod's link either — `bandwidth` appends the IFB device
+  // it shapes the pod's egress on, which carries no frame of the pod's own.
+  const kinds = hostIfs.map((n) => ({ n, info: linkInfo(n) }));
+  const own = kinds.filter(({ info }) => info?.kind === 'veth' && !info.master);
+  if (!own.length) {
+    const seen = kinds.map(({ n, info }) => `${n}: ${info ? `${info.kind ?? 'no kind'}${info.master ? ` in ${info.master}` : ''}` : 'not found'}`).join(', ');
+    throw new CniError(E_CONFIG, 'prevResult has no host-side veth of the pod\'s own', `chain wdp-cni after a plugin that gives each pod a veth pair (ptp), not a bridge; host interfaces in prevResult: ${seen || 'none'}`);
+  }
+  const hostIf = own[0].n;
   const ips: Json[] = Array.isArray(prev.ips) ? prev.ips : [];
   const mine = ips.filter((x) => x && (x.interface === undefined || x.interface === podIdx));
   if (!mine.length) throw new CniError(E_CONFIG, 'prevResult has no addresses for the pod\'s interface');
@@ -118,7 +143,7 @@ async function call(api: Pick<ApiClient, 'call'>, method: string, path: string, 
 
 async function add(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<string> {
   const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname);
+  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
   const name = portName(id, ifname);
   const api = deps.api(conf);
   if (conf.flushHostAddresses !== false) {
@@ -151,10 +176,25 @@ async function del(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps, log: (s: s
   }
 }
 
+function needVersion(cmd: string, conf: Json, from: string): void {
+  if (cmpVersion(conf.cniVersion, from) < 0) throw new CniError(E_INCOMPATIBLE, `${cmd} needs CNI version ${from} or later, the configuration says ${conf.cniVersion}`);
+}
+
+/** STATUS: whether an ADD could be served now. The daemon's health check answers 200 when it
+ * forwards; a daemon that does not answer, or answers otherwise, makes the network not ready. */
+async function status(conf: Json, deps: CniDeps): Promise<void> {
+  try {
+    await call(deps.api(conf), 'GET', '/healthz');
+  } catch (e) {
+    const why = e instanceof CniError ? `${e.message}: ${e.details}` : (e as Error).message;
+    throw new CniError(E_UNAVAILABLE, 'the wdp daemon cannot attach pods now', why);
+  }
+}
+
 async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<void> {
-  if (cmpVersion(conf.cniVersion, CHECK_FROM) < 0) throw new CniError(E_INCOMPATIBLE, `CHECK needs CNI version ${CHECK_FROM} or later, the configuration says ${conf.cniVersion}`);
+  needVersion('CHECK', conf, CHECK_FROM);
   const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname);
+  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
   const name = portName(id, ifname);
   let have: Json | undefined;
   try { have = await call(deps.api(conf), 'GET', `/api/v1/ports/${name}`); } catch (e) {
@@ -166,6 +206,11 @@ async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise
   if (want !== got) throw new CniError(E_CHECK, `port ${name} serves ${got || 'no pods'}, expected ${want}`);
 }
 
+function versionAsked(stdin: string): string {
+  try { const v = (JSON.parse(stdin) as Json | null)?.cniVersion; if (typeof v === 'string' && v) return v; } catch { /* no or bad stdin */ }
+  return SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1];
+}
+
 /** One plugin invocation, exactly as a runtime makes it: the environment, the config on stdin.
  * Never throws: errors become the spec's error JSON and a non-zero exit. */
 export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDeps = defaultDeps, log: (s: string) => void = () => undefined): Promise<CniOutcome> {
@@ -174,15 +219,17 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
     const cmd = env.CNI_COMMAND;
     if (!cmd) throw new CniError(E_ENV, 'CNI_COMMAND is not set');
     if (cmd === 'VERSION') {
-      // stdin carries {"cniVersion": ...}; the answer does not depend on it
-      return { stdout: JSON.stringify({ cniVersion: '1.0.0', supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
+      // the answer's cniVersion is the one on stdin ({"cniVersion": ...}), the list does not depend on it
+      return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
     }
-    if (!['ADD', 'DEL', 'CHECK'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK and VERSION are');
+    if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK, STATUS, GC and VERSION are');
     const conf = parseConf(stdin);
     version = conf.cniVersion;
     if (cmd === 'ADD') return { stdout: await add(env, conf, deps), exitCode: 0 };
-    if (cmd === 'DEL') { await del(env, conf, deps, log); return { stdout: '', exitCode: 0 }; }
-    await check(env, conf, deps);
+    if (cmd === 'DEL') await del(env, conf, deps, log);
+    else if (cmd === 'CHECK') await check(env, conf, deps);
+    else if (cmd === 'STATUS') { needVersion(cmd, conf, STATUS_GC_FROM); await status(conf, deps); }
+    else needVersion(cmd, conf, STATUS_GC_FROM); // GC: see the header
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(E_ATTACH, (e as Error).message);
