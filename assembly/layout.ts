@@ -32,6 +32,7 @@
 //   CT_FLOWS ..... (CT_FLOWS_MAX+1) x 96   conntrack flow entries
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
 //   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
+//   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0xffff = unknown, unchecked)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
@@ -99,6 +100,10 @@ export const CFG_TO_TCP_HALF_CLOSED = 224; // ms: established TCP with a FIN fro
 export const CFG_TABLE_EPOCH = 228;  // u32: changed by the host whenever it publishes tables (every store of
                                      // CFG_GEN or a CFG_TABLESETn_OFF): what the core caches of the active
                                      // set (route-cache.ts) holds while it is unchanged
+export const CFG_PORT_MTU_OFF = 232;  // PORT_MTU region: PORT_MTU_ENTRIES x u16, entry i = the MTU (largest IP packet, bytes)
+                                     // of port i's interface; 0xffff = unknown: nothing is checked, as no
+                                     // IP packet is bigger (docs/core.md "Egress MTU")
+export const PORT_MTU_ENTRIES = 65536; // one per port index (0..0xfffe) and PORT_NONE (always 0xffff)
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;
@@ -491,6 +496,8 @@ export const REASON_REJECT_CLUSTER_IP_PROTO = 36; // reject: ICMP echo (or anoth
 export const TS_LOCAL_SOURCE = 16384;    // stage: an externalTrafficPolicy Local frontend sent an in-cluster source to its cluster front
 export const TS_BACKEND_LEFT = 32768;    // stage: a hit on a flow whose backend left the endpoints (its id no longer names it: trace backend 0); in the original direction, kept on its own address through the routes
 export const REASON_DROP_BACKEND_UNREACHABLE = 37; // a flow kept on the address of a backend that left (TCP/SCTP; UDP while its port serves nothing): no route reaches that address any more
+export const REASON_REJECT_PACKET_TOO_BIG = 30; // reject: IP packet larger than its egress port's MTU (IPv4 with DF, IPv6): ICMP fragmentation needed / ICMPv6 packet too big to its source
+export const REASON_DROP_PACKET_TOO_BIG = 31;   // IPv4 packet without DF (the core does not fragment), or an ICMP error, larger than its egress port's MTU
 export const REASON_DROP_ICMP_STALE_FLOW = 38; // ICMP error from the client about a reply of a stale flow (SNAT address gone or changed; UDP backend left while its port serves): the flow's own next packet re-selects, an error cannot
 // Service map: each ClusterIP address also has a catch-all key (addr, port SM_ANY_PORT, proto
 // SM_ANY_PROTO) naming one of its frontends; a miss on the real key that hits it is that case.

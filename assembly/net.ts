@@ -95,6 +95,7 @@ export const ICMP_CSUM: usize = 2;
 export const ICMP_REST: usize = 4;
 export const ICMP_DEST_UNREACH: u32 = 3;
 export const ICMP_PORT_UNREACH: u32 = 3;  // code
+export const ICMP_FRAG_NEEDED: u32 = 4;   // code: fragmentation needed and DF set (RFC 1191: next-hop MTU in the low 16 bits of the rest)
 export const ICMP_TIME_EXCEEDED: u32 = 11;
 export const ICMP_PARAMETERPROB: u32 = 12;
 export const ICMP6_DST_UNREACH: u32 = 1;

@@ -22,6 +22,7 @@ import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./
 import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
+import { fitsPort } from "./mtu";
 import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keepsAnyway, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
@@ -97,6 +98,8 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
 /** An original-direction hit on flow e forwarded: state, the flow's translation, out of port
  * `out` to next hop dstMac from srcMac, counted under fr.front and backend `bid`. */
 @inline function hitOrigForward(f: usize, fr: Frame, e: CtFlow, bid: u32, dstMac: usize, srcMac: usize, out: u32): void {
+  // too big for the port: answered or dropped, the flow's state untouched (mtu.ts)
+  if (!fitsPort(f, fr, out)) return;
   if (gLive) { stateOnOrig(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) ? flowSnatAddr(<u32>e.flags, <u32>e.family) : 0;
   fwdOrig(f, fr, e.backendAddr, <u32>e.bport, snat, <u32>e.nport, dstMac, srcMac, out);
@@ -130,6 +133,7 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   fr.backend = bid;
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  if (!fitsPort(f, fr, <u32>e.clientPort)) return;
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;
   natRewrite(f, fr, e.vipAddr, <u32>e.vport, snat ? e.clientAddr : 0, <u32>e.cport);
@@ -218,6 +222,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
   if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  // too big for the backend's port: answered or dropped before any flow exists (the kernel's
+  // conntrack entry of a packet ip_forward drops is never confirmed)
+  if (!fitsPort(f, fr, <u32>be.outPort)) return;
   const beAddr = be.addrPtr;
   const bport = <u32>be.port;
   let nport = <u32>fr.sport;
@@ -271,6 +278,7 @@ function noService(f: usize, fr: Frame): void {
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
+  if (!fitsPort(f, fr, out)) return;
   ttlDecrement(f + <usize>fr.l3, family, 0);
   macCopy(f + ETH_DST, rt.dstMacPtr);
   macCopy(f + ETH_SRC, rt.srcMacPtr);

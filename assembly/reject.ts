@@ -1,5 +1,7 @@
 // Reject for a frontend without endpoints: a TCP RST, or an ICMP / ICMPv6 port unreachable that
-// quotes the packet, sent back where the frame came from. Semantics: docs/core.md "Reject".
+// quotes the packet, sent back where the frame came from. Semantics: docs/core.md "Reject". The
+// ICMP answer is also the one an oversize packet gets (mtu.ts: fragmentation needed / packet too
+// big), with its own type, code and MTU field.
 import * as L from "./layout";
 import { sumBytes, csumFinal } from "./checksum";
 import { addrCopy, macCopy } from "./addr";
@@ -22,18 +24,28 @@ const SCRATCH: usize = memory.data(2048, 64);
 /** Builds a TCP RST or ICMP port unreachable answering the frame (in SCRATCH), copies it into the
  * slot; the verdict is reject with `reason`. A TCP RST is never answered: it is dropped. */
 export function reject(f: usize, fr: Frame, reason: u32): void {
-  const family = <u32>fr.family, proto = <u32>fr.proto;
+  const family = <u32>fr.family;
+  const tcp = <u32>fr.proto == IPPROTO_TCP;
+  if (tcp && (<u32>fr.tcpFlags & TCP_RST) != 0) {
+    drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
+    fr.stages |= L.TS_REJECT;
+    return;
+  }
+  answer(f, fr, reason, tcp, family == 4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH, family == 4 ? ICMP_PORT_UNREACH : ICMP6_PORT_UNREACH, 0);
+}
+
+/** The answer to the frame, sent back out of its in port from the address it was sent to, with
+ * verdict reject and `reason`: a TCP RST (tcpRst: the frame is a TCP segment without RST), else
+ * the ICMP error `type`/`code` with `rest` in its 4 type-specific bytes, quoting the IP packet as
+ * received (cut so the answer is at most 576 / 1280 bytes, as the kernel's icmp_send and
+ * icmpv6_send cut theirs, and fits the slot). */
+export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32, code: u32, rest: u32): void {
+  const family = <u32>fr.family;
   const l3o = <u32>fr.l3;
   const l3 = f + <usize>l3o;
   const l4 = f + <usize>fr.l4;
   const end = f + <usize>fr.end;
   const tcpf = <u32>fr.tcpFlags;
-  if (proto == IPPROTO_TCP && (tcpf & TCP_RST) != 0) {
-    drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
-    fr.stages |= L.TS_REJECT;
-    return;
-  }
-  const tcpRst = proto == IPPROTO_TCP;
   const o = SCRATCH;
   // Ethernet (+ VLAN tag and ethertype kept as received), MACs swapped
   memory.copy(o, f, l3o);
@@ -74,10 +86,10 @@ export function reject(f: usize, fr: Frame, reason: u32): void {
     if (qlen > maxTotal - iphl - ICMP_HLEN) qlen = maxTotal - iphl - ICMP_HLEN;
     if (l3o + iphl + ICMP_HLEN + qlen > gSlot) qlen = gSlot - l3o - iphl - ICMP_HLEN;
     l4len = ICMP_HLEN + qlen;
-    store<u8>(t, <u8>(family == 4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH), ICMP_TYPE);
-    store<u8>(t, <u8>(family == 4 ? ICMP_PORT_UNREACH : ICMP6_PORT_UNREACH), ICMP_CODE);
+    store<u8>(t, <u8>type, ICMP_TYPE);
+    store<u8>(t, <u8>code, ICMP_CODE);
     store<u16>(t, 0, ICMP_CSUM);
-    store<u32>(t, 0, ICMP_REST);
+    store<u32>(t, bswap<u32>(rest), ICMP_REST);
     memory.copy(t + ICMP_HLEN, l3, qlen);
   }
   // IP header, from the VIP back to the sender

@@ -183,3 +183,18 @@ test('AF_XDP rxRing, xdpMode and workerCpus: accepted where they apply, bad valu
   t.regex(r.message, /ports\[0\]\.rxRing/);
   t.regex(r.message, /workerCpus\[0\]/);
 });
+
+test('mtu: a TAP port is created with it (68..65521); any other port refuses it, in the file and at runtime', async (t) => {
+  const { parsePortConfig } = await import('../dist/src/daemon/config.js');
+  const ok = structuredClone(good);
+  ok.ports[1].mtu = 1280;
+  t.is(parseConfig(ok).ports[1].mtu, 1280);
+  const bad = structuredClone(good);
+  bad.ports[0].mtu = 1280;
+  bad.ports[1].mtu = 67;
+  const e = t.throws(() => parseConfig(bad), { instanceOf: ConfigError });
+  t.regex(e.message, /ports\[0\]\.mtu: only a TAP port is created with an MTU/);
+  t.regex(e.message, /ports\[1\]\.mtu/);
+  t.is(parsePortConfig({ name: 't', type: 'tap', ifname: 'tap1', role: 'pod', mtu: 9000 }).mtu, 9000);
+  t.throws(() => parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', mtu: 9000 }), { message: /mtu: only a TAP port/ });
+});

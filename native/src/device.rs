@@ -105,6 +105,23 @@ pub fn tx_frame_len(area: &Area, i: usize, port_index: u16, min: usize, cap: usi
     Some(len)
 }
 
+/// The MTU of interface `name` in namespace `netns` (this one when None): SIOCGIFMTU on a datagram
+/// socket of that namespace — a setns pair and one ioctl, no fork (the worker reads it for every
+/// port it opens: the core answers packets too big for it, docs/core.md "Egress MTU").
+pub fn interface_mtu(name: &str, netns: Option<&str>) -> NResult<u32> {
+    validate_ifname(name)?;
+    let name = name.to_string();
+    crate::netns::run_in(netns, move || {
+        let ctl = crate::ffi::sys_socket(crate::ffi::AF_INET, crate::ffi::SOCK_DGRAM | crate::ffi::SOCK_CLOEXEC, 0)
+            .map_err(|e| NErr::errno(e, "control socket"))?;
+        let mut r = crate::ffi::IfReq::new(&name);
+        crate::ffi::ioctl_ifreq(std::os::fd::AsRawFd::as_raw_fd(&ctl), crate::ffi::SIOCGIFMTU, &mut r).map_err(|e| {
+            if e == crate::ffi::ENODEV { NErr::new("ENODEV", format!("interface '{name}' does not exist")) } else { NErr::errno(e, format!("read the MTU of '{name}'")) }
+        })?;
+        Ok(r.int() as u32)
+    })
+}
+
 pub fn validate_ifname(name: &str) -> NResult<()> {
     if name.is_empty() {
         return Err(NErr::new("EINVAL", "interface name is empty"));

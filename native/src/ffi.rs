@@ -159,6 +159,7 @@ pub const TUNSETPERSIST: c_ulong = 0x400454cb; // _IOW('T', 203, int)
 pub const TUNSETOFFLOAD: c_ulong = 0x400454d0; // _IOW('T', 208, unsigned int)
 pub const SIOCGIFFLAGS: c_ulong = 0x8913;
 pub const SIOCSIFFLAGS: c_ulong = 0x8914;
+pub const SIOCGIFMTU: c_ulong = 0x8921;
 pub const SIOCSIFMTU: c_ulong = 0x8922;
 pub const SIOCSIFHWADDR: c_ulong = 0x8924;
 pub const SIOCGIFHWADDR: c_ulong = 0x8927;

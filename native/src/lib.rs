@@ -22,6 +22,7 @@
 //!   wakerStats(waker) -> {posted, taken} (wake calls; wake-ups a wait took, several may coalesce)
 //!   setThreadAffinity(cpus[])   the calling thread runs only on these CPUs (a pinned worker)
 //!   rxQueues(name, netns|null) -> the interface's receive queues (those an AF_XDP port binds)
+//!   interfaceMtu(name, netns|null) -> the interface's MTU (SIOCGIFMTU in that namespace)
 //!   stats(handle) -> counters          close(handle, removeInterface = false)
 //!   removeTap(name, netns|null, multiQueue = false) -> whether a persistent TAP was deleted
 //!   adviseHugePages(memory) -> bytes marked MADV_HUGEPAGE (the whole 2 MiB pages inside it)
@@ -196,6 +197,14 @@ fn rx_queues(js: &Js) -> NResult<napi_value> {
     let name = js.string(0, "name")?;
     let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
     let n = afxdp::rx_queues(&name, netns.as_deref())?;
+    js.num(n as f64)
+}
+
+/// interfaceMtu(name, netns|null): the interface's MTU.
+fn interface_mtu(js: &Js) -> NResult<napi_value> {
+    let name = js.string(0, "name")?;
+    let netns = js.opt_string(1, "netns")?.filter(|s| !s.is_empty());
+    let n = device::interface_mtu(&name, netns.as_deref())?;
     js.num(n as f64)
 }
 
@@ -419,6 +428,7 @@ fn init(ex: &Exports) -> NResult<()> {
     ex.function("setThreadRealtime", set_thread_realtime)?;
     ex.function("setThreadAffinity", set_thread_affinity)?;
     ex.function("rxQueues", rx_queues)?;
+    ex.function("interfaceMtu", interface_mtu)?;
     ex.function("stats", stats)?;
     ex.function("wakerOpen", waker_open)?;
     ex.function("wake", wake)?;

@@ -41,6 +41,10 @@ export interface CoreOptions {
    * one this core is; SNAT ports are then taken only where the owner function names this core.
    * Default: alone (1, 0). */
   steer?: { workers: number; self: number };
+  /** Egress MTU per port index (the port's interface MTU: the largest IP packet it sends; 0 =
+   *  unknown, unchecked — every port's default). Changed later with setPortMtu. Docs: docs/core.md
+   *  "Egress MTU". */
+  portMtu?: Record<number, number>;
   wasmPath?: string;
   /** Put the table sets on transparent huge pages (default false; see src/core/hugepages.ts for
    * what it gains and what it cost on the VM we measure on). */
@@ -110,7 +114,7 @@ export interface MemoryMap {
   cfg: number; desc: number; arena: number; trace: number; counters: number;
   svcCounters: number; svcMax: number; beCounters: number; beMax: number;
   ctIndex: number; ctIndexSlots: number; ctFlows: number; ctFlowsMax: number;
-  aff: number; affSlots: number; frag: number; fragBuckets: number; tableSets: [number, number]; end: number;
+  aff: number; affSlots: number; frag: number; fragBuckets: number; portMtu: number; tableSets: [number, number]; end: number;
 }
 
 export class Core {
@@ -179,6 +183,7 @@ export class Core {
       ctFlows: take((flows + 1) * L.CT_SIZE), ctFlowsMax: flows,
       aff: take(affSlots * L.AFF_SIZE), affSlots,
       frag: fragBuckets ? take(fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE) : 0, fragBuckets,
+      portMtu: take(L.PORT_MTU_ENTRIES * 2),
       tableSets: [0, 0], end: 0,
     };
     const setBytes = tableSetBytes(caps);
@@ -235,6 +240,10 @@ export class Core {
     w(L.CFG_FRAG_OFF, map.frag);
     w(L.CFG_FRAG_MASK, fragBuckets ? fragBuckets - 1 : 0);
     w(L.CFG_TO_FRAG, t.fragmentMs);
+    w(L.CFG_PORT_MTU_OFF, map.portMtu);
+    // every port unknown (stored 0xffff: the core's one compare passes every packet)
+    this.u8.fill(0xff, map.portMtu, map.portMtu + L.PORT_MTU_ENTRIES * 2);
+    for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
@@ -297,6 +306,20 @@ export class Core {
     // (a DataView of a detached buffer throws on byteLength: its buffer's is 0)
     if (this.dvcache.buffer.byteLength === 0) this.dvcache = new DataView(this.memory.buffer);
     return this.dvcache;
+  }
+
+  /** Sets port `port`'s egress MTU (bytes of IP packet; 0 = unknown: nothing checked). The core
+   *  reads it per packet, so a change applies from the next batch. */
+  setPortMtu(port: number, mtu: number): void {
+    if (!(Number.isInteger(port) && port >= 0 && port < L.PORT_NONE)) throw new RangeError(`port index must be an integer in 0..${L.PORT_NONE - 1}, not ${port}`);
+    if (!(Number.isInteger(mtu) && mtu >= 0 && mtu <= 0xffff)) throw new RangeError(`MTU must be an integer in 0..65535 (0 = unknown), not ${mtu}`);
+    this.dv.setUint16(this.map.portMtu + port * 2, mtu === 0 ? 0xffff : mtu, true);
+  }
+
+  /** Port `port`'s egress MTU as set (0 = unknown). */
+  portMtu(port: number): number {
+    const v = port >= 0 && port < L.PORT_MTU_ENTRIES ? this.dv.getUint16(this.map.portMtu + port * 2, true) : 0xffff;
+    return v === 0xffff ? 0 : v;
   }
 
   cfg32(off: number): number { return this.dv.getUint32(this.map.cfg + off, true); }

@@ -4,7 +4,7 @@
 //
 //   node:     { name, addresses: [node IPs NodePorts answer on] }
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
-//                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, xdpMode?, offloads?, persist?, worker?, fanout?,
+//                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, xdpMode?, offloads?, persist?, mtu?, worker?, fanout?,
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
 //   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
@@ -103,6 +103,11 @@ export const portSchema = z.object({
   // port is removed at runtime (the port is closed with removeInterface), by removeTap() in
   // src/ports, or with its namespace; a stop or crash of the daemon keeps it.
   persist: z.boolean().optional(),
+  // TAP only: the device's MTU, set when the daemon creates (or re-attaches) it — the pod's link
+  // MTU, and what the core checks what leaves by this port against (docs/core.md "Egress MTU").
+  // Default: the kernel's (1500); a host port's: its uplink's. Other ports take their interface's
+  // MTU as it is.
+  mtu: z.number().int().min(68).max(65521).optional(),
   // host port only: the uplink it is bridged with (default: the only uplink), the addresses
   // the daemon puts on the TAP (the node addresses, moved off the uplink NIC) and the routes
   // it adds through it (pod and service CIDRs via a gateway of this port, the default route)
@@ -264,6 +269,7 @@ export const daemonConfigSchema = z.object({
     ifs.set(p.ifname, i);
     if (p.netns && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'netns'], message: 'only a TAP port can be moved into another namespace' });
     if (p.persist !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'persist'], message: 'only a TAP port can be persistent' });
+    if (p.mtu !== undefined && p.type !== 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'mtu'], message: 'only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)' });
     if (p.rxRing !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'rxRing'], message: 'only an afxdp port has an AF_XDP RX ring' });
     if (p.xdpMode !== undefined && p.type !== 'afxdp') ctx.addIssue({ code: 'custom', path: ['ports', i, 'xdpMode'], message: 'only an afxdp port attaches an XDP program' });
     if (p.worker !== undefined && p.worker >= c.workers) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: `worker ${p.worker} does not exist (workers: ${c.workers})` });
@@ -328,6 +334,7 @@ export function parsePortConfig(raw: unknown): PortConfig {
   const problems: string[] = [];
   if (p.role === 'host') problems.push('  role: a host port can only be configured in the config file');
   if (p.netns && p.type !== 'tap') problems.push('  netns: only a TAP port can be moved into another namespace');
+  if (p.mtu !== undefined && p.type !== 'tap') problems.push('  mtu: only a TAP port is created with an MTU (other ports take their interface\'s: set it with ip link)');
   if (p.fanout && p.type !== 'afpacket') problems.push(p.type === 'tap' ? '  fanout: only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' : '  fanout: an afxdp port shared by the workers can only be configured in the config file (at runtime: afpacket)');
   if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
 import { systemTool } from '../util/system-tool.js';
+import { interfaceMtu } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 
@@ -108,7 +109,7 @@ export interface ManagedPort {
 /** What `GET /api/v1/ports` shows for a port. */
 export interface PortView {
   name: string; index: number; type: string; ifname: string; role: string; worker: number;
-  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[];
+  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[]; mtu?: number;
   pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
 }
 
@@ -123,6 +124,8 @@ export class PortError extends Error {
 }
 
 const MAX_INDEX = 0xfffe;
+/** The largest MTU a TAP takes (the kernel's tun driver). */
+const TAP_MTU_MAX = 65521;
 
 /** A PACKET_FANOUT group id for port `index` of this daemon: groups are per network namespace and
  * interface, so an id another process already uses on another interface would refuse the join;
@@ -150,12 +153,18 @@ export class PortManager {
     };
     const specs = cfg.ports.map((p, index) => this.prepare(p, index));
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
-    // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire
+    // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
+    // the port sets mtu) the uplink's MTU: the node's stack sees the link it had on the NIC, and
+    // the core does not refuse what the NIC carries (a jumbo uplink) on its way to the host
     cfg.ports.forEach((p, i) => {
       if (p.role !== 'host') return;
       const u = uplinkOf(p);
       specs[i].bridge = u; specs[u].bridge = i;
       specs[i].deviceMac = specs[u].mac;
+      if (specs[i].mtu === undefined) {
+        const mtu = interfaceMtu(specs[u].ifname, portNetns);
+        if (typeof mtu === 'number') specs[i].mtu = Math.min(mtu, TAP_MTU_MAX);
+      }
     });
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
@@ -212,6 +221,7 @@ export class PortManager {
       ...(p.xdpMode ? { xdpMode: p.xdpMode } : {}),
       ...(p.offloads !== undefined ? { offloads: p.offloads } : {}),
       ...(p.persist !== undefined ? { persist: p.persist } : {}),
+      ...(p.mtu !== undefined ? { mtu: p.mtu } : {}),
       ...(p.fanout ? { fanout: { group: fanoutGroup(index), ...(p.type === 'afxdp' ? { xsk: new SharedArrayBuffer(4) } : {}) } } : {}),
     };
   }
@@ -260,7 +270,7 @@ export class PortManager {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
       worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
       kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
-      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live ? { stats: live.stats } : {}),
+      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
     };
   }
 

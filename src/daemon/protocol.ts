@@ -20,6 +20,7 @@ export interface WorkerPortSpec extends L2Port {
   xdpMode?: 'native' | 'generic'; // AF_XDP: where the XDP program runs (config `xdpMode`)
   offloads?: boolean;          // finish offloaded frames in the port (config `offloads`, default on)
   persist?: boolean;           // TAP: persistent device, re-attached on start (config `persist`)
+  mtu?: number;                // TAP: the device's MTU (config `mtu`); absent: the kernel's
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
@@ -84,7 +85,9 @@ export type ToWorker =
   // at a clean stop, forwarding paused: this worker's table image to dir (table-image-file.ts)
   | { type: 'writeImage'; id: number; dir: string; revision: string; inputsHash: string };
 
-export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats }
+export interface PortInfo { name: string; index: number; mac: string; kind: string; stats: PortStats;
+  /** the egress MTU the worker's core checks (the interface's; 0 = unknown, unchecked) */
+  mtu?: number }
 
 export type FromWorker =
   // waker: the worker's native waker handle (worker-wake.ts), 0 without native ports

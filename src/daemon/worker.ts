@@ -26,6 +26,7 @@ import { ProbeRing } from './probe-ring.js';
 import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
+import { interfaceMtu } from './port-mtu.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
@@ -44,6 +45,11 @@ const EXPORT_SLICE = 8192;
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
+/** Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin), so an
+ * `ip link set ... mtu` on a port's interface reaches the core within ports / 4 seconds; each read
+ * is an ioctl (a helper thread entering the namespace for a TAP in a pod's: ~0.1 ms). */
+const MTU_REFRESH_MS = 1000;
+const MTU_REFRESH_PORTS = 4;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
@@ -75,6 +81,8 @@ class Worker {
   private pendingOpens = 0;                                   // ports being opened asynchronously
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
+  private lastMtuRefresh = 0;
+  private mtuCursor = 0;
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
   private readonly multiWorker: boolean;
@@ -154,7 +162,7 @@ class Worker {
     }
     try {
       for (const spec of this.init.ports) {
-        try { this.ports.push(await this.openPort(spec)); } catch (e) {
+        try { this.ports.push(await this.openPort(spec)); this.programMtu(spec); } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
           this.unopened.push(spec.name);
@@ -189,7 +197,7 @@ class Worker {
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)
-        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}) });
+        if (spec.type === 'tap') port = new nat.TapPort!({ ...common, persist: spec.persist ?? spec.role === 'pod', ...(spec.deviceMac ? { deviceMac: spec.deviceMac } : {}), ...(spec.mtu ? { mtu: spec.mtu } : {}) });
         else if (spec.type === 'afxdp' && spec.fanout?.xsk) port = this.openSharedXdp(nat, { ...common, ...xdp }, spec.fanout.xsk);
         else if (spec.type === 'afxdp') {
           const r = nat.openAfXdpOrPacket!({ ...packet, ...xdp });
@@ -216,9 +224,36 @@ class Worker {
       if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
       const at = spec.netns ? ['-n', spec.netns] : [];
       if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+      if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
       ip([...at, 'link', 'set', spec.ifname, 'up']);
     }
     return relay;
+  }
+
+  /** The core checks what leaves by this port against its interface's MTU, read now (docs/core.md
+   * "Egress MTU"); unreadable: 0, unchecked (the port's send still refuses an oversize frame). */
+  private programMtu(spec: WorkerPortSpec, opening = true): void {
+    const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
+    const mtu = interfaceMtu(spec.ifname, where, this.native?.nativeAddon());
+    const value = typeof mtu === 'number' ? mtu : 0;
+    const before = this.core.portMtu(spec.index);
+    if (!opening && value === before) return;
+    this.core.setPortMtu(spec.index, value);
+    if (typeof mtu !== 'number') this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
+    else if (opening) this.log('debug', 'port MTU', { port: spec.name, mtu });
+    else this.log('info', 'port MTU changed', { port: spec.name, mtu, was: before });
+  }
+
+  /** Reads the next few ports' MTUs again (MTU_REFRESH_*): with the native addon only (without
+   * it a read in another namespace is a fork). */
+  private refreshMtus(now: number): void {
+    if (!this.native || now - this.lastMtuRefresh < MTU_REFRESH_MS || this.ports.length === 0) return;
+    this.lastMtuRefresh = now;
+    for (let k = 0; k < MTU_REFRESH_PORTS && k < this.ports.length; k++) {
+      this.mtuCursor = (this.mtuCursor + 1) % this.ports.length;
+      const spec = this.specs.get(this.ports[this.mtuCursor].index);
+      if (spec) this.programMtu(spec, false);
+    }
   }
 
   /** An AF_XDP port every worker shares (fanout): worker w binds the receive queues q with
@@ -263,7 +298,7 @@ class Worker {
   }
 
   portInfo(): PortInfo[] {
-    return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', stats: p.stats() }));
+    return this.ports.map((p) => ({ name: p.name, index: p.index, mac: formatMac(p.mac), kind: this.kinds.get(p.index) ?? 'unknown', mtu: this.core.portMtu(p.index), stats: p.stats() }));
   }
 
   /** Backends without a next hop (id -> address; probeUnresolved asks for them), from the diffs. */
@@ -285,6 +320,7 @@ class Worker {
     this.pendingOpens++;
     this.openPort(spec).then((port) => {
       this.ports.push(port);
+      this.programMtu(spec);
       this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
@@ -306,6 +342,7 @@ class Worker {
     try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a removed port failed', { port: port.name, error: (e as Error).message }); }
     this.dropSpec(index);
     this.kinds.delete(index);
+    this.core.setPortMtu(index, 0);
     for (const n of this.learned.forgetPort(index)) this.post({ type: 'neighbour-lost', neighbour: n });
     for (let k = this.inject.length - 1; k >= 0; k--) if (this.inject[k].port === index) this.inject.splice(k, 1);
     this.countN('hold_port_removed', this.awaitingNeighbour.dropPort(index));
@@ -656,6 +693,7 @@ class Worker {
       this.exportStep();
       const now = core.now();
       this.probeUnresolved(now);
+      this.refreshMtus(now);
       if (this.awaitingNeighbour.waiting > 0) this.countN('hold_expired', this.awaitingNeighbour.expire(now));
       const area = core.burstArea();
       const np = this.ports.length;

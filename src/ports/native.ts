@@ -76,6 +76,8 @@ export interface NativeAddon {
   rxFrames(): number;
   /** The interface's receive queues (those an AF_XDP port binds by default). */
   rxQueues(name: string, netns: string | null): number;
+  /** The interface's MTU (SIOCGIFMTU inside `netns`; no fork). */
+  interfaceMtu(name: string, netns: string | null): number;
   stats(handle: number): NativePortStats;
   /** removeInterface: also delete a persistent TAP (otherwise it outlives the port). */
   close(handle: number, removeInterface?: boolean): void;

@@ -32,6 +32,7 @@ export interface ModelOptions {
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
   fragments?: number;       // fragment table entries (default 4096, as the host; 0 = none)
+  portMtu?: Record<number, number>; // egress MTU per port index (0 / absent = unknown, unchecked; as the host)
 }
 
 /** A fragment table entry (the core's FragEntry): a first fragment's ports. */
@@ -383,7 +384,9 @@ interface Frame {
 }
 
 export class ReferenceModel {
-  readonly opts: Required<Omit<ModelOptions, 'timeouts'>> & { timeouts: Timeouts };
+  readonly opts: Required<Omit<ModelOptions, 'timeouts' | 'portMtu'>> & { timeouts: Timeouts };
+  /** egress MTU per port index (core: the PORT_MTU region; absent = 0 = unchecked) */
+  private readonly portMtus = new Map<number, number>();
   private tables: Tables;
   ir: Ir;
   /** flows[i], i in 1..capacity; undefined = free. */
@@ -423,6 +426,12 @@ export class ReferenceModel {
     this.affinity = new Array(aff).fill(undefined);
     this.resetFreeList();
     this.affinityFronts = this.affinityFrontIds();
+    for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
+  }
+
+  /** Port `port`'s egress MTU (0 = unknown: unchecked), as Core.setPortMtu. */
+  setPortMtu(port: number, mtu: number): void {
+    if (mtu === 0) this.portMtus.delete(port); else this.portMtus.set(port, mtu);
   }
 
   private resetFreeList(): void {
@@ -781,6 +790,7 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    if (!this.fitsPort(x, bv.b.outPort)) return;
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, bv.dstMac, bv.srcMac, bv.b.outPort);
@@ -797,6 +807,7 @@ export class ReferenceModel {
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
+    if (!this.fitsPort(x, r.outPort)) return;
     this.origState(x, fl);
     const snat = (fl.flags & L.CTF_SNAT) ? this.tables.snatFor(fl.flags, fl.family) : undefined;
     this.fwdOrig(x, fl.backend, fl.bport, snat, fl.nport, r.dstMac, r.srcMac, r.outPort);
@@ -835,6 +846,7 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (!this.fitsPort(x, fl.clientPort)) return;
     if (this.live) {
       if (p.proto === 6) {
         if (p.tcpFlags & (TCP_FIN | TCP_RST)) fl.state = closeState(fl.state, p.tcpFlags, L.CTS_TCP_HALF_CLOSED_REPLY);
@@ -961,6 +973,8 @@ export class ReferenceModel {
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
+    if (!this.fitsPort(x, bv.b.outPort)) return;
     const bport = bv.b.port;
     let nport = p.sport;
     let snat: Uint8Array | undefined;
@@ -1045,10 +1059,36 @@ export class ReferenceModel {
     if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
     if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
+    if (!this.fitsPort(x, r.outPort)) return;
     decTtl(x.f, p, new CsumDelta());
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     x.t.stages |= L.TS_ROUTED;
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
+  }
+
+  // ---- egress MTU (core: assembly/mtu.ts) ---------------------------------------------------------
+
+  /** Whether the IP packet may leave by port `out`; false: answered with ICMP fragmentation
+   *  needed / packet too big (IPv4 with DF, IPv6; the MTU reported is at least 1280 for IPv6), or
+   *  dropped (IPv4 without DF, a non-first IPv4 fragment, an ICMP error). */
+  private fitsPort(x: Frame, out: number): boolean {
+    const p = x.p;
+    let mtu = this.portMtus.get(out) ?? 0;
+    const len = p.end - p.l3;
+    if (mtu === 0 || len <= mtu) return true;
+    if (p.family === 6 && mtu < 1280) { mtu = 1280; if (len <= mtu) return true; }
+    // core: mtu.ts icmpNeverAnswered — what icmp_send / icmpv6_send never answer
+    const icmpErr = p.proto === (p.family === 4 ? 1 : 58) && !p.later &&
+      (p.family === 6 ? p.icmpType < 128 : [3, 4, 5, 11, 12].includes(p.icmpType) || p.icmpType > 18);
+    if (p.family === 4) {
+      const fo = rd16(x.f, p.l3 + 6);
+      if ((fo & 0x4000) === 0 || (fo & 0x1fff) !== 0 || icmpErr) { this.drop(x, L.REASON_DROP_PACKET_TOO_BIG); return false; }
+      this.answer(x, L.REASON_REJECT_PACKET_TOO_BIG, 3, 4, mtu);
+    } else {
+      if (icmpErr) { this.drop(x, L.REASON_DROP_PACKET_TOO_BIG); return false; }
+      this.answer(x, L.REASON_REJECT_PACKET_TOO_BIG, 2, 0, mtu);
+    }
+    return false;
   }
 
   // ---- reject (no endpoints) --------------------------------------------------------------------
@@ -1060,9 +1100,21 @@ export class ReferenceModel {
       // never answer a RST with a RST: dropped, counted under its own reason
       return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
+    if (p.proto === 6) return this.answerWith(x, reason, buildRst(f, p));
+    this.answer(x, reason, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0);
+  }
+
+  /** An ICMP error type/code with `rest` in its type-specific word, quoting the packet, back out of
+   *  the in port (core: reject.ts answer). */
+  private answer(x: Frame, reason: number, type: number, code: number, rest: number): void {
+    x.t.stages |= L.TS_REJECT;
+    this.answerWith(x, reason, buildIcmpError(x.f, x.p, this.opts.slotSize, type, code, rest));
+  }
+
+  private answerWith(x: Frame, reason: number, l3: Uint8Array): void {
+    const f = x.f, p = x.p;
     const eth = f.slice(0, p.l3);
     eth.set(f.subarray(6, 12), 0); eth.set(f.subarray(0, 6), 6); // swap MACs, keep any VLAN tag
-    const l3 = p.proto === 6 ? buildRst(f, p) : buildPortUnreachable(f, p, this.opts.slotSize);
     const out = new Uint8Array(eth.length + l3.length);
     out.set(eth, 0); out.set(l3, eth.length);
     x.out = out;
@@ -1277,14 +1329,15 @@ function buildRst(f: Uint8Array, p: Parsed): Uint8Array {
   return ipHeader(p.family, src, dst, 6, tcp);
 }
 
-/** ICMP (type 3 code 3) / ICMPv6 (type 1 code 4) port unreachable from the VIP, quoting the IP
- *  packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
-function buildPortUnreachable(f: Uint8Array, p: Parsed, slotSize: number): Uint8Array {
+/** An ICMP / ICMPv6 error (port unreachable: v4 type 3 code 3, v6 type 1 code 4; too big: v4 type
+ *  3 code 4, v6 type 2) from the packet's destination, `rest` in its 4 type-specific bytes, quoting
+ *  the IP packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
+function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number, code: number, rest: number): Uint8Array {
   const iphl = p.family === 4 ? 20 : 40;
   let qlen = Math.min(p.end - p.l3, (p.family === 4 ? 576 : 1280) - iphl - 8);
   if (p.l3 + iphl + 8 + qlen > slotSize) qlen = slotSize - p.l3 - iphl - 8;
   const icmp = new Uint8Array(8 + qlen);
-  icmp[0] = p.family === 4 ? 3 : 1; icmp[1] = p.family === 4 ? 3 : 4;
+  icmp[0] = type; icmp[1] = code; wr32(icmp, 4, rest);
   icmp.set(f.subarray(p.l3, p.l3 + qlen), 8);
   const w = p.family === 4 ? 4 : 16;
   const src = p.dst.subarray(0, w), dst = p.src.subarray(0, w);

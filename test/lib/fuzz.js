@@ -53,6 +53,9 @@ export const FUZZ_CORE_OPTS = {
   timeouts: { tcpSynMs: 3000, tcpEstablishedMs: 20000, tcpCloseMs: 2000, udpMs: 4000, udpRepliedMs: 8000, sctpMs: 10000 },
   // small table sets: comparing both with their copy after every batch stays cheap (~120 KB)
   capacities: { frontends: 64, backends: 256, maglevWords: 8192, cidrs: 64, routes: 16 },
+  // egress MTUs (docs/core.md "Egress MTU"): port 1's 720 stops the 700-byte seed, port 2's 64
+  // nearly everything, port 4 (the routes) below the IPv6 minimum exercises the 1280 clamp
+  portMtu: { 1: 720, 2: 64, 3: 1500, 4: 100 },
 };
 
 /** The seed of this run: WDP_FUZZ_SEED if set (decimal or 0x hex), else a fresh random one. */
@@ -130,7 +133,7 @@ export function fuzzCorpus() {
     cli({ src: v4, dst: '10.96.0.2', proto: 'UDP', sport: 1011, dport: 53, udpChecksum: false, payload: 'q' }),
     cli({ src: v6, dst: 'fd00:96::1', proto: 'TCP', sport: 1002, dport: 80, flags: 'PA', payload: 'hello' }),
     cli({ src: v6, dst: 'fd00:96::2', proto: 'SCTP', sport: 1003, dport: 7000, payload: 'data!' }),
-    cli({ src: v4, dst: '10.96.0.3', proto: 'UDP', sport: 1004, dport: 53, payload: new Uint8Array(700) }),
+    cli({ src: v4, dst: '10.96.0.3', proto: 'UDP', sport: 1004, dport: 53, payload: new Uint8Array(700), df: true }),
     cli({ src: v6, dst: 'fd00:96::3', proto: 'TCP', sport: 1005, dport: 80, flags: 'S' }),
     cli({ src: v4, dst: '10.96.0.1', proto: 'TCP', sport: 1006, dport: 80, flags: 'S', vlan: 9 }),
     cli({ src: v4, dst: '10.96.0.2', proto: 'UDP', sport: 1007, dport: 53, ipOptions: [1, 1, 1, 1, 7, 3, 4], mf: true }),
