@@ -43,24 +43,35 @@ function linkOf(ifname: string, netns?: string): { mac: string; ifindex: number 
   return { mac: m[1], ifindex: parseInt(out, 10) };
 }
 
-/** The ifindex each of `names` has now in `netns` (absent: no interface by that name). Without a
- * namespace a sysfs read per name (the daemon's own namespace: cheap enough every few seconds);
- * in one, one `ip -n` listing for all of them. */
-function ifindexesNow(names: string[], netns?: string): Map<string, number> {
-  const out = new Map<string, number>();
+/** What the link check found for an interface name: its ifindex now, 'gone' (no interface by that
+ * name), or 'unknown' (it could not be read this time: nothing is judged from it). */
+type IfindexNow = number | 'gone' | 'unknown';
+
+/** The ifindex each of `names` has now in `netns`. Without a namespace a sysfs read per name (the
+ * daemon's own namespace: cheap enough every few seconds; only ENOENT says gone); in one, one
+ * `ip -n` listing for all of them — a listing that fails (a fork refused under memory pressure)
+ * says nothing about the interfaces, so every name is unknown, never gone. */
+function ifindexesNow(names: string[], netns?: string): (name: string) => IfindexNow {
   if (!netns) {
+    const out = new Map<string, IfindexNow>();
     for (const n of names) {
-      try { out.set(n, parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10)); } catch { /* gone */ }
+      try {
+        const i = parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10);
+        out.set(n, Number.isInteger(i) ? i : 'unknown');
+      } catch (e) {
+        out.set(n, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unknown');
+      }
     }
-    return out;
+    return (n) => out.get(n) ?? 'unknown';
   }
-  let text = '';
-  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return out; }
+  let text: string;
+  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return () => 'unknown'; }
+  const found = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = /^(\d+): ([^:@\s]+)/.exec(line);
-    if (m && names.includes(m[2])) out.set(m[2], Number(m[1]));
+    if (m && names.includes(m[2])) found.set(m[2], Number(m[1]));
   }
-  return out;
+  return (n) => found.get(n) ?? 'gone';
 }
 
 /** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
@@ -357,9 +368,11 @@ export class PortManager {
       if (!this.dp) return [];
       const watched = this.all().filter((p) => this.ifindexOf.has(p.spec.index));
       const now = ifindexesNow(watched.map((p) => p.spec.ifname), this.portNetns);
-      const gone = (p: ManagedPort): boolean => p.spec.type === 'tap'
-        ? !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns))
-        : this.ifindexOf.has(p.spec.index) && now.get(p.spec.ifname) !== this.ifindexOf.get(p.spec.index);
+      const gone = (p: ManagedPort): boolean => {
+        if (p.spec.type === 'tap') return !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns));
+        const had = this.ifindexOf.get(p.spec.index), at = had === undefined ? 'unknown' : now(p.spec.ifname);
+        return at !== 'unknown' && at !== had;
+      };
       const removed: string[] = [];
       for (const p of this.all()) {
         if (!gone(p)) continue;
