@@ -155,6 +155,10 @@ export class PortManager {
   private readonly ifindexOf = new Map<number, number>();
   /** Config ports whose interface is gone (logged once). */
   private readonly goneConfig = new Set<number>();
+  /** The link check queued or under way (reapGone): a timer tick meanwhile joins it. */
+  private reaping?: Promise<string[]>;
+  /** Set at the daemon's stop (close): no port change starts any more. */
+  private closed = false;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: 'added' | 'removed') => Promise<void> | void } = {}) {
@@ -288,7 +292,7 @@ export class PortManager {
   /** Adds a port while the workers forward (validated like a config port). */
   add(raw: unknown, o: { save?: boolean } = {}): Promise<PortView> {
     return this.serial(async () => {
-      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       let p: PortConfig;
       try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
       this.checkAdd(p);
@@ -333,7 +337,7 @@ export class PortManager {
   /** Removes a port added through the API; the config file's ports stay. */
   remove(name: string): Promise<PortView> {
     return this.serial(async () => {
-      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       const p = this.byName(name);
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
@@ -364,8 +368,12 @@ export class PortManager {
    * its interface again), logged once. A TAP port in a namespace that is gone
    * went with it. Returns the names of the runtime ports removed. */
   reapGone(): Promise<string[]> {
-    return this.serial(async () => {
-      if (!this.dp) return [];
+    // one check queued at a time: a tick while one waits behind a slow add joins it (once it has
+    // started, the next tick queues another: the one under way may have read before a change)
+    if (this.reaping) return this.reaping;
+    const check = this.serial(async () => {
+      this.reaping = undefined;
+      if (!this.dp || this.closed) return [];
       const watched = this.all().filter((p) => this.ifindexOf.has(p.spec.index));
       const now = ifindexesNow(watched.map((p) => p.spec.ifname), this.portNetns);
       const gone = (p: ManagedPort): boolean => {
@@ -391,6 +399,16 @@ export class PortManager {
       }
       return removed;
     });
+    this.reaping = check;
+    return check;
+  }
+
+  /** At the daemon's stop, before the workers pause: no add, remove or link check starts from now
+   * on (an add or remove is refused, 503); resolves once the one under way has finished, so the
+   * stop's checkpoint, table images and saved ports see the ports as they stay. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.queue.then(() => undefined);
   }
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */
