@@ -347,9 +347,13 @@ export class PortManager {
     });
   }
 
-  /** Closes a runtime port in its workers and forgets it (remove, reapGone). */
+  /** Closes a runtime port in its workers and forgets it (remove, reapGone). A worker that fails
+   * (a timeout) does not stop the others; the port is then kept, and a retry closes it where it is
+   * still open (a worker's removal of a port it does not have succeeds). */
   private async drop(p: ManagedPort): Promise<PortView> {
-    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index);
+    let failed: unknown;
+    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index).catch((e: unknown) => { failed ??= e; });
+    if (failed) throw failed;
     if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
     const view = this.view(p, this.info.get(p.spec.index));
     this.byIndex.delete(p.spec.index);
