@@ -1,6 +1,8 @@
 // Restoring saved flows (a daemon restart or upgrade; src/core/flow-export.ts is the host side).
-// The host stages one flow entry in the layout's CT_SIZE format, with CT_REPLY_HASH already set,
-// and this inserts it through the core's own lookup, allocation and index insert: the free list,
+// The host stages one flow entry in the layout's CT_SIZE format, and this hashes its two keys with
+// the core's own flowHash (the same words a packet of either direction hashes: one source of
+// truth, and no hashing on the host), sets CT_REPLY_HASH and inserts it through the core's own
+// lookup, allocation and index insert: the free list,
 // the active count and the index stay exactly as if the core had created the flow. Its reply-key
 // index slot is what marks a masqueraded flow's SNAT port as taken (the port allocator probes the
 // index), so restored flows and new ones never share a port. ctRecordedFront gives the host the
@@ -9,24 +11,30 @@ import * as L from "./layout";
 import { loadConfig, loadTableSet, beginBatch, flowAt, flowSnatAddr, frontendAt, tFeMax } from "./regions";
 import { CtFlow } from "./records";
 import { ctAlloc, ctLookup, idxInsert } from "./conntrack";
+import { flowHash } from "./hash";
 import { shortCircuits, shortCircuitKind } from "./select";
 
 /** ct_restore's answer when the entry's original or reply key belongs to a live flow already. */
 export const RESTORE_CLASH: u32 = 0xffffffff;
 
-/** Inserts the flow entry staged at `src` (CT_SIZE bytes); `origHash` is its original key's flow
- * hash, `now` the core clock its times are relative to. Returns the flow index; RESTORE_CLASH
- * when a live flow owns its original or reply key (an expired one is freed, as a lookup does);
- * 0 when no entry is free. The host stops before the free list runs out (ct_active() < flows),
- * so a restore never evicts. Call only after a successful init(). */
-export function ctRestore(src: usize, origHash: u32, now: u32): u32 {
+/** Inserts the flow entry staged at `src` (CT_SIZE bytes; CT_REPLY_HASH is overwritten), `now`
+ * the core clock its times are relative to. Its original key (client, VIP, CT_CPORT's ports word)
+ * and reply key (backend, the flow's SNAT or hairpin address when masqueraded else the client,
+ * CT_BPORT's ports word) are hashed as a packet of that direction is. Returns the flow index;
+ * RESTORE_CLASH when a live flow owns its original or reply key (an expired one is freed, as a
+ * lookup does); 0 when no entry is free. The host stops before the free list runs out
+ * (ct_active() < flows), so a restore never evicts. Call only after a successful init(). */
+export function ctRestore(src: usize, now: u32): u32 {
   loadConfig();
   beginBatch(now, true);
   const proto = <u32>load<u8>(src, L.CT_PROTO), family = <u32>load<u8>(src, L.CT_FAMILY);
   const flags = <u32>load<u8>(src, L.CT_FLAGS);
   const natd = (flags & L.CTF_SNAT) ? flowSnatAddr(flags, family) : src + L.CT_CLIENT;
+  const origHash = flowHash(src + L.CT_CLIENT, src + L.CT_VIP, load<u32>(src, L.CT_CPORT), proto);
+  const replyHash = flowHash(src + L.CT_BACKEND, natd, load<u32>(src, L.CT_BPORT), proto);
+  store<u32>(src, replyHash, L.CT_REPLY_HASH);
   if (ctLookup(origHash, src + L.CT_CLIENT, src + L.CT_VIP, load<u32>(src, L.CT_CPORT), proto, family) != 0 ||
-      ctLookup(load<u32>(src, L.CT_REPLY_HASH), src + L.CT_BACKEND, natd, load<u32>(src, L.CT_BPORT), proto, family) != 0) {
+      ctLookup(replyHash, src + L.CT_BACKEND, natd, load<u32>(src, L.CT_BPORT), proto, family) != 0) {
     return RESTORE_CLASH;
   }
   const flow = ctAlloc();
@@ -34,7 +42,7 @@ export function ctRestore(src: usize, origHash: u32, now: u32): u32 {
   const e = flowAt(flow).ptr;
   memory.copy(e, src, L.CT_SIZE);
   idxInsert(origHash, flow << 1);
-  idxInsert(load<u32>(e, L.CT_REPLY_HASH), (flow << 1) | 1);
+  idxInsert(replyHash, (flow << 1) | 1);
   return flow;
 }
 

@@ -76,12 +76,13 @@ export function ct_expire_all(now: u32): u32 {
 /** Flows in use. */
 export function ct_active(): u32 { return flowsActive(); }
 
-/** Inserts the saved flow entry staged at `src` (CT_SIZE bytes, CT_REPLY_HASH set, times on the
- * clock of `now`) through the core's lookup, allocator and index; returns its flow index, 0 (none
- * free) or 0xffffffff (a live flow owns one of its keys). See ct-restore.ts. */
-export function ct_restore(src: usize, origHash: u32, now: u32): u32 {
+/** Inserts the saved flow entry staged at `src` (CT_SIZE bytes, times on the clock of `now`; the
+ * core hashes its keys and sets CT_REPLY_HASH) through the core's lookup, allocator and index;
+ * returns its flow index, 0 (none free) or 0xffffffff (a live flow owns one of its keys). See
+ * ct-restore.ts. */
+export function ct_restore(src: usize, now: u32): u32 {
   if (!gInitialized) return 0;
-  return ctRestore(src, origHash, now);
+  return ctRestore(src, now);
 }
 
 /** The frontend id the core records a flow like the entry at `e` (CT_SIZE bytes in memory) under

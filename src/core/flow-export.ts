@@ -39,7 +39,7 @@
 import * as L from '../../assembly/layout.js';
 import type { Core } from './host.js';
 import { PROTO_NUMBER, type Ir, type IrBackend, type IrFrontend } from '../ir/ir.js';
-import { flowHash, affinityHash } from './hash.js';
+import { affinityHash } from './hash.js';
 import { canonicalAddr, formatAddr, parseAddr, parseMacShared, type Family } from '../util/addr.js';
 import { BackendStore } from '../ir/backend-store.js';
 import { addrPortKey, keyOf, frontendIndex } from './frontend-index.js';
@@ -199,15 +199,17 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     if (c) portMap.set(p.index, { now: c, savedMac: parseMacShared(p.mac), nowMac: parseMacShared(c.mac) });
   }
   const timeout = core.flowTimeouts();
-  // per family: [masquerade, hairpin] address now, as saved, and now's bytes
+  // per family: [masquerade, hairpin] address now and as saved
   const snatNow = { 4: [core.snatAddress(4), core.hairpinAddress(4)], 6: [core.snatAddress(6), core.hairpinAddress(6)] } as const;
   const snatSaved = { 4: [recs.snatV4, recs.hairpinV4 ?? null], 6: [recs.snatV6, recs.hairpinV6 ?? null] } as const;
-  const bytesOf = (a: string | null) => a ? parseAddr(a).bytes : null;
-  const snatBytes = { 4: snatNow[4].map(bytesOf), 6: snatNow[6].map(bytesOf) };
   const age = (saved: number) => Math.min(saved + extraAgeMs, 0xffffffff);
 
-  const e = new Uint8Array(L.CT_SIZE);
-  const ev = new DataView(e.buffer);
+  // Each entry is built in the core's staging area, where ct_restore and ct_recorded_front read
+  // it: no copy per core call. The view holds for the whole loop: nothing in it grows the core's
+  // memory (its core calls are ct_recorded_front, ct_restore and ct_active).
+  const e = core.flowStage();
+  const at = e.byteOffset;
+  const ev = new DataView(e.buffer, at, L.CT_SIZE);
   // Flows the core may not evict first: when the new table is smaller, the ones the
   // core would evict anyway (EVICTABLE_CT_STATES: TCP_SYN, TCP_SYN_RECV, TCP_MIDSTREAM, TCP_CLOSING,
   // half-closed, UDP not a stream; unconfirmed SCTP; docs/core.md "TCP states") are the ones left out. The capacity check
@@ -217,8 +219,14 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
+  // The capacity check without a core call per flow: `active` is never below the core's count —
+  // in this loop only ct_restore changes it, +1 per flow restored, and the lookups it makes may
+  // free expired flows (fewer) — so while it is below the capacity the table is not full; at the
+  // capacity the core's own count decides, as before.
+  const max = core.map.ctFlowsMax;
+  let active = core.exports.ct_active();
   for (const o of order) {
-    if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
+    if (active >= max && (active = core.exports.ct_active()) >= max) { drop('full'); continue; }
     e.set(recs.flows.subarray(o, o + L.CT_SIZE));
     e[L.CT_STATE] = savedState(recs.flows, rv, o);
     const st = e[L.CT_STATE], fam = e[L.CT_FAMILY], proto = e[L.CT_PROTO];
@@ -226,35 +234,31 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const family = fam as Family;
     const idle = age(ev.getUint32(L.CT_LAST_SEEN, true));
     if (idle > (timeout[st] ?? 0)) { drop('expired'); continue; }
-    const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true), nport = ev.getUint16(L.CT_NPORT, true);
+    const vport = ev.getUint16(L.CT_VPORT, true), bport = ev.getUint16(L.CT_BPORT, true);
     const cp = portMap.get(ev.getUint16(L.CT_CLIENT_PORT, true));
     if (!cp) { drop('portGone'); continue; }
     // the port index it has now: the frontend lookup may depend on it (a pod known by its port)
     ev.setUint16(L.CT_CLIENT_PORT, cp.now.index, true);
     const front = ids.flowFront(e, proto, family, vport);
-    let natd: Uint8Array = e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16);
     if (e[L.CT_FLAGS] & L.CTF_SNAT) {
+      // the core hashes the reply key with the address it has now (ct-restore.ts): only a flow
+      // saved with that same address can continue
       const which = e[L.CT_FLAGS] & L.CTF_HAIRPIN ? 1 : 0;
-      const b = snatBytes[family][which];
-      if (!b || snatNow[family][which] !== snatSaved[family][which]) { drop('snatChanged'); continue; }
-      natd = b;
+      if (!snatNow[family][which] || snatNow[family][which] !== snatSaved[family][which]) { drop('snatChanged'); continue; }
     }
-    const backendAddr = e.subarray(L.CT_BACKEND, L.CT_BACKEND + 16);
     const bid = front === undefined ? 0 : ids.flowBackend(front, e, family, bport);
-    const origHash = flowHash(e.subarray(L.CT_CLIENT, L.CT_CLIENT + 16), e.subarray(L.CT_VIP, L.CT_VIP + 16), ev.getUint16(L.CT_CPORT, true), vport, proto);
-    const replyHash = flowHash(backendAddr, natd, bport, nport, proto);
     // our MAC on the client side: the port's MAC as it was, unless the frame had been addressed
     // to another of our addresses (keep that one)
-    if (cp.savedMac.every((b, i) => e[L.CT_LOCAL_MAC + i] === b)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
+    if (sameBytes(e, L.CT_LOCAL_MAC, cp.savedMac)) e.set(cp.nowMac, L.CT_LOCAL_MAC);
     // reserved, never written by the core (a flow it creates has 0 there): whatever the file holds
     ev.setUint16(L.CT_OUT_PORT, 0, true);
     ev.setUint32(L.CT_LAST_SEEN, (now - idle) >>> 0, true);
     ev.setUint32(L.CT_CREATED, (now - age(ev.getUint32(L.CT_CREATED, true))) >>> 0, true);
     ev.setUint32(L.CT_FRONT, front ?? 0, true);
     ev.setUint32(L.CT_BACKEND_ID, bid, true);
-    ev.setUint32(L.CT_REPLY_HASH, replyHash, true);
-    const flow = core.restoreFlowEntry(e, origHash, now);
+    const flow = core.restoreFlowEntry(at, now);
     if (flow <= 0) { drop(flow < 0 ? 'clash' : 'full'); continue; }
+    active++;
     stats.flows++;
     if (bid === 0) stats.staleBackends++;
   }
@@ -277,6 +281,12 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     stats.affinity++;
   }
   return stats;
+}
+
+/** Whether b[off..] starts with the bytes of `x` (a loop: no closure per flow restored). */
+function sameBytes(b: Uint8Array, off: number, x: Uint8Array): boolean {
+  for (let i = 0; i < x.length; i++) if (b[off + i] !== x[i]) return false;
+  return true;
 }
 
 /** How a restore finds the ids that saved records name now. */

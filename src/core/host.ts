@@ -102,7 +102,7 @@ interface CoreExports {
   init(): number;
   process(count: number, now: number): void;
   ct_flush(): void;
-  ct_restore(src: number, origHash: number, now: number): number;
+  ct_restore(src: number, now: number): number;
   ct_recorded_front(e: number, front: number): number;
   ct_active(): number;
   steer(first: number, count: number): number;
@@ -634,13 +634,24 @@ export class Core {
     return (this.cfg32(L.CFG_HAS_SNAT) & (family === 4 ? 4 : 8)) ? this.cfgAddr(family === 4 ? L.CFG_HAIRPIN_V4 : L.CFG_HAIRPIN_V6, family) : null;
   }
 
-  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, CT_REPLY_HASH set, its
-   * times on the clock of `now`) through the core's own lookup, allocator and index insert
-   * (assembly/ct-restore.ts). Staged in packet slot 0, so never call it while a batch is in
-   * flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
-  restoreFlowEntry(entry: Uint8Array, origHash: number, now: number): number {
-    const r = this.exports.ct_restore(this.stageFlowEntry(entry), origHash >>> 0, now >>> 0) >>> 0;
+  /** Inserts one saved flow entry (CT_SIZE bytes in the layout's format, its times on the clock
+   * of `now`; the core hashes its keys and sets CT_REPLY_HASH) through the core's own lookup,
+   * allocator and index insert (assembly/ct-restore.ts). Given as bytes it is staged in packet
+   * slot 0; given as an address (flowStage's view) it is read there. Never call it while a batch
+   * is in flight. Returns the flow index, 0 = no free entry, -1 = a live flow owns one of its keys. */
+  restoreFlowEntry(entry: Uint8Array | number, now: number): number {
+    const at = typeof entry === 'number' ? entry : this.stageFlowEntry(entry);
+    const r = this.exports.ct_restore(at, now >>> 0) >>> 0;
     return r === 0xffffffff ? -1 : r;
+  }
+
+  /** The staging area of restoreFlowEntry and recordedFront (packet slot 0, CT_SIZE bytes) as a
+   * view into core memory: a restore that builds each entry there saves a copy per call. The view
+   * holds while the memory does not grow (no core call a restore makes grows it); never while a
+   * batch is in flight. */
+  flowStage(): Uint8Array {
+    const at = this.slotOffset(0);
+    return this.u8.subarray(at, at + L.CT_SIZE);
   }
 
   /** Copies a flow entry (CT_SIZE bytes) into packet slot 0 for a core call that reads one there;
@@ -658,10 +669,11 @@ export class Core {
    * the service map has frontend `front` for its (VIP, port, protocol): front's cluster front when
    * front short-circuits the flow's client (a pod's or the node's flow to an
    * externalTrafficPolicy Local frontend), else front — as assembly/pipeline.ts newFlow decides
-   * it, on the tables in force (assembly/ct-restore.ts ctRecordedFront). An entry given as bytes
-   * is staged in packet slot 0: never while a batch is in flight. */
+   * it, on the tables in force (assembly/ct-restore.ts ctRecordedFront). Bytes that are a view
+   * into core memory (flowStage's) are read where they are; other bytes are staged in packet slot
+   * 0: never while a batch is in flight. */
   recordedFront(entry: Uint8Array | number, front: number): number {
-    const at = typeof entry === 'number' ? entry : this.stageFlowEntry(entry);
+    const at = typeof entry === 'number' ? entry : entry.buffer === this.u8.buffer ? entry.byteOffset : this.stageFlowEntry(entry);
     return this.exports.ct_recorded_front(at, front >>> 0) >>> 0;
   }
 
