@@ -65,3 +65,42 @@ gate.serial('a link check that cannot read the interfaces removes nothing; a vet
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+gate.serial('an ADD on an interface re-created under a stale runtime port\'s name (before the link check saw it) replaces that port; a live one is still a 409', async (t) => {
+  const lab = new NetnsLab('pmr');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-pmr-'));
+  try {
+    const ns = lab.namespace('a');
+    const peer = lab.namespace('b');
+    lab.veth(ns, 'up0', peer, 'eth0');
+    lab.veth(ns, 'r1', peer, 'eth1');
+    const lines = [];
+    const log = pino({ level: 'info' }, { write: (s) => lines.push(s) });
+    const cfg = parseConfig({
+      node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir,
+      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'] }],
+    });
+    const removed = [];
+    const dp = {
+      addPort: async (_w, spec) => ({ name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} }),
+      removePort: async (_w, index) => { removed.push(index); },
+      ports: async () => [{ name: 'uplink', index: 0, mac: '02:00:00:00:00:01', kind: 'stand-in', stats: {} }],
+    };
+    const pm = new PortManager(cfg, log, ns);
+    await pm.attach(dp);
+    const old = await pm.add({ name: 'pod-old', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: ['10.244.0.1'] });
+    // a live port on the interface: a second port on it is refused
+    await t.throwsAsync(pm.add({ name: 'pod-new', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: ['10.244.0.1'] }), { message: /already port "pod-old"/ });
+    // the old pod's veth goes and a new pod's comes under the same name (another ifindex)
+    lab.exec(peer, 'ip', ['link', 'del', 'eth1']);
+    lab.veth(ns, 'r1', peer, 'eth1');
+    const added = await pm.add({ name: 'pod-new', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: ['10.244.0.1'] });
+    t.deepEqual(removed, [old.index], 'the stale port was removed first');
+    t.is(pm.byName('pod-old'), undefined);
+    t.is(pm.byName('pod-new')?.spec.index, added.index);
+    t.true(lines.some((l) => /runtime port removed: its interface is gone/.test(l)));
+  } finally {
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
