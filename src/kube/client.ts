@@ -6,7 +6,8 @@
 // * a kubeconfig user's `tokenFile` (client-go's field; kubeadm's kube-proxy kubeconfig
 //   authenticates with nothing else) is ignored by the library, which knows only a
 //   non-standard `token-file` and reads it once: wdp sends the file's token, read again as it
-//   rotates (token-file.ts); `token` takes precedence, as in client-go;
+//   rotates (token-file.ts); a `token` beside it is sent only while the file gives none (client-go's
+//   NewBearerAuthWithRefreshRoundTripper: the last token read from the file wins);
 // * the in-cluster token is trimmed and re-read after a 401 as well (token-file.ts), the server
 //   is always https (the library picks http for ports 80/8080/8001 and then refuses it) and both
 //   KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are required (client-go's
@@ -84,21 +85,23 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
   if (tokenFile) {
-    const file = new TokenFile(tokenFile);
-    file.current(); // unreadable or empty: a clear error at start rather than 401s forever
     const user = kc.getCurrentUser()!;
-    kc.users = kc.users.map((u) => (u === user ? { ...u, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
+    // a kubeconfig's `token` beside `tokenFile` is sent only while the file gives none (client-go)
+    const file = new TokenFile(tokenFile, user.token || undefined);
+    file.current(); // unreadable or empty, with no token beside it: a clear error at start rather than 401s forever
+    // (the library sends a user's `token` over whatever the authenticator set: it goes into the file's fallback)
+    kc.users = kc.users.map((u) => (u === user ? { ...u, token: undefined, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
     kc.addAuthenticator(tokenFileAuthenticator(file));
     tokenFiles.set(kc, file);
   }
   return kc;
 }
 
-/** The current user's `tokenFile` when it has no `token` (the library drops the field), made
- * absolute against the kubeconfig's directory as client-go resolves its paths. */
+/** The current user's `tokenFile` (the library drops the field), made absolute against the
+ * kubeconfig's directory as client-go resolves its paths. */
 function kubeconfigTokenFile(path: string, kc: KubeConfig): string | undefined {
   const user = kc.getCurrentUser();
-  if (!user || user.token) return undefined;
+  if (!user) return undefined;
   const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
   const f = raw?.users?.find((u) => u?.name === user.name)?.user?.tokenFile;
   if (typeof f !== 'string' || !f) return undefined;
