@@ -8,7 +8,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort, noLocalEndpointPorts } from '../dist/src/kube/objects.js';
-import { listAll } from '../dist/src/kube/client.js';
+import { listAll, openWatch } from '../dist/src/kube/client.js';
+import { createServer as createHttpServer } from 'node:http';
 import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
 import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
 import { ApiServerDouble } from './lib/apiserver-double.js';
@@ -360,4 +361,20 @@ const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).statu
   const kc2 = new KubeConfig();
   kc2.loadFromString(k.double.kubeconfig().replace('sa-token-0123456789', 'wrong-token'));
   await t.throwsAsync(() => listAll(kc2, '/api/v1/services'), { message: /401/ });
+});
+
+test('a watch event without a type, or whose object has no metadata, fails the watch instead of reaching the library (which would dereference it unhandled)', async (t) => {
+  const lines = ['{"type":"ADDED","object":null}', '123', '{"type":"MODIFIED","object":{"kind":"Service"}}', '{"object":{"metadata":{}}}'];
+  let i = 0;
+  const server = createHttpServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`${lines[i++]}\n`); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  for (const line of lines) {
+    const events = [];
+    const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type, obj) => events.push([type, obj]), resolve, 10_000); });
+    t.deepEqual(events, [], line);
+    t.regex(String(err?.message), /is not \{type, object with metadata\}/, line);
+  }
 });

@@ -215,7 +215,8 @@ export const WATCH_IDLE_MS = 120_000;
  * connection after ~45 s with HTTP/2 pings). Here the socket may stay silent for at most
  * `idleMs` — connecting, waiting for the headers, or between events — before the watch fails
  * and is resumed from its resourceVersion. A line that is not JSON fails the watch too (resumed,
- * the event is delivered again) where the library skipped it (the event was lost).
+ * the event is delivered again) where the library skipped it (the event was lost); so does an
+ * event without a type or an object with metadata.
  */
 export async function openWatch(
   kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>,
@@ -258,9 +259,16 @@ export async function openWatch(
     let rest = '';
     const line = (l: string) => {
       if (finished || !l.trim()) return;
-      let ev: { type?: string; object?: unknown };
+      let ev: { type?: unknown; object?: { metadata?: unknown } | null };
       try { ev = JSON.parse(l); } catch { finish(new Error(`watch ${path}: an event is not JSON`)); return; }
-      onEvent(String(ev?.type), ev?.object, ev);
+      // the library's handler reads object.metadata (ERROR: object.code) in an async function
+      // whose rejection nobody handles: an event without them would end the process
+      const o = ev?.object;
+      if (typeof ev?.type !== 'string' || !o || typeof o !== 'object' || (ev.type !== 'ERROR' && (!o.metadata || typeof o.metadata !== 'object'))) {
+        finish(new Error(`watch ${path}: an event is not {type, object with metadata}: ${l.slice(0, 100)}`));
+        return;
+      }
+      onEvent(ev.type, o, ev);
     };
     res.on('data', (chunk: string) => {
       const lines = (rest + chunk).split('\n');
