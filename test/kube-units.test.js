@@ -116,6 +116,10 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   const noNumber = apiSlice('web-9', 'web', ['10.244.1.9']);
   noNumber.ports = [{ name: 'http', protocol: 'TCP' }];
   t.is(localReadyEndpoints([twoPorts, noNumber], 'node-a'), 1);
+  // an FQDN slice's endpoints are not forwarded to (kube-proxy supports IPv4 and IPv6 slices only)
+  const fqdn = apiSlice('web-f', 'web', ['db.example.com']);
+  fqdn.addressType = 'FQDN';
+  t.is(localReadyEndpoints([twoPorts, fqdn], 'node-a'), 1);
   // slices kube-proxy's informer leaves out count nothing: headless, or another proxy's
   const headless = apiSlice('web-6', 'web', ['10.244.1.10']);
   headless.metadata.labels['service.kubernetes.io/headless'] = '';
