@@ -21,7 +21,9 @@ import { Frame } from "./frame";
   fr.verdict = <u8>verdict;
 }
 
-@inline function isIp6ExtHeader(proto: u32): bool {
+/** The IPv6 extension headers the core follows (hop-by-hop, routing, fragment, destination
+ * options); here and in the quote of an ICMPv6 error (icmp.ts readQuote). */
+@inline export function isIp6ExtHeader(proto: u32): bool {
   return proto == IPPROTO_HOPOPTS || proto == IPPROTO_ROUTING || proto == IPPROTO_DSTOPTS || proto == IPPROTO_FRAGMENT;
 }
 

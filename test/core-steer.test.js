@@ -4,7 +4,7 @@
 // ICMP errors quoting it — must be processed by the one core that holds its conntrack entry.
 import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
-import { frame } from '../dist/src/packet/build.js';
+import { frame, ipPacket, icmpError } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { Steering, steerRingsFor } from '../dist/src/daemon/steering.js';
 import { CLIENT_MAC, LOCAL_MAC, irFrom, mkCore } from './lib/core-fixture.js';
@@ -134,4 +134,28 @@ test('ARP goes to worker 0; one worker alone steers nothing; SNAT ports are the 
   t.is(alone.steer(0, 1), 0);
   t.is(alone.descriptor(0).verdict, L.STEER_LOCAL);
   t.throws(() => mkCore(ir, { steer: { workers: 2, self: 2 } }), { instanceOf: RangeError });
+});
+
+test('ICMPv6 Packet Too Big quoting the first fragment of a masqueraded UDP datagram (fragment header in the quote) reaches the worker with the flow and is translated', (t) => {
+  const SNAT6 = 'fd00:ff::1';
+  const ir = irFrom({
+    frontends: [{ id: 1, addr: 'fd00:96::b', port: 53, proto: 'UDP', flags: L.FEF_MASQUERADE, backends: [1, 2] }],
+    backends: [{ id: 1, addr: 'fd00:1::1', port: 5353 }, { id: 2, addr: 'fd00:1::2', port: 5353 }], snatV6: SNAT6,
+  });
+  const { cores, deliver } = twoWorkers(ir, 3);
+  const queries = [];
+  for (let k = 0; k < 60; k++) queries.push({ frame: frame({ src: `fd00::${k + 2}`, dst: 'fd00:96::b', proto: 'UDP', sport: 41000 + k, dport: 53, payload: 'q', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: 0 });
+  const out = deliver(queries, T0);
+  t.true(out.every((o) => o.verdict === L.V_FORWARD && parseFrame(o.frame).src === SNAT6), 'every query masqueraded');
+  t.is(new Set(out.map((o) => o.worker)).size, 2, 'both workers own some');
+  // a router on the backend side: Packet Too Big about the first fragment of each datagram as sent
+  const errors = out.map((o) => {
+    const p = parseFrame(o.frame);
+    const inner = ipPacket({ src: p.src, dst: p.dst, proto: 'UDP', sport: p.sport, dport: p.dport, ttl: 63, payload: new Uint8Array(64), v6Ext: [{ type: 44, more: true }] });
+    return { frame: icmpError({ src: 'fd00:1::fe', dst: SNAT6, kind: 'packet_too_big', mtu: 1280, inner, srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 };
+  });
+  const back = deliver(errors, T0 + 1);
+  const translated = back.filter((o) => o.verdict === L.V_FORWARD && parseFrame(o.frame).dst.startsWith('fd00::'));
+  t.is(translated.length, errors.length, 'every error translated to its client by the worker with the flow');
+  t.is(cores.reduce((a, c) => a + (c.counters().reasons.fwd_icmp_error ?? 0), 0), errors.length);
 });

@@ -142,7 +142,7 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replyAll'), flags: fc.constantFrom('SA', 'A', 'PA') }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('reply'), flow: fc.nat(), flags: flagsArb, ttl: fc.constantFrom(64, 64, 1), payload: fc.nat(40), df: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('again'), flow: fc.nat(), flags: flagsArb }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60), errKind: fc.constantFrom('port_unreachable', 'time_exceeded', 'host_unreachable', 'mtu') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('icmp'), flow: fc.nat(), fromBackend: fc.boolean(), quote: fc.constantFrom(undefined, 28, 48, 60, 72), errKind: fc.constantFrom('port_unreachable', 'time_exceeded', 'host_unreachable', 'mtu'), quoteExt: fc.constantFrom('none', 'none', 'hop', 'frag0', 'fragLater') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stray'), fam: fc.constantFrom(4, 6), dst: fc.constantFrom('route', 'noroute', 'vipOtherPort', 'icmpEcho'), sport: fc.nat(65535) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('junk'), bytes: fc.uint8Array({ minLength: 0, maxLength: 80 }), base: fc.nat(), cut: fc.nat(), flip: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('time'), ms: fc.constantFrom(1, 500, 1500, 2600, 3500, 7000, 20000) }) },
@@ -157,6 +157,7 @@ const opArb = fc.oneof(
 
 // ---- interpretation ---------------------------------------------------------------------------
 
+const QUOTE_EXT = { none: undefined, hop: [{ type: 0 }, { type: 60, bytes: 16 }], frag0: [{ type: 44, more: true, id: 9 }], fragLater: [{ type: 44, offset: 3, id: 9 }] };
 const errKindOf = (k, fam) => (k === 'mtu' ? { kind: fam === 4 ? 'frag_needed' : 'packet_too_big', mtu: 1400 } : { kind: k });
 
 function payloadOf(n) { return new Uint8Array(n).map((_, i) => (i * 7 + n) & 0xff); }
@@ -250,11 +251,14 @@ function frameFor(op, ir, model, recent) {
       const fl = flowAt(op.flow);
       if (!fl) return undefined;
       const fam = fl.family, f = (a) => formatAddr(a, fam);
+      // IPv6 quotes with extension headers (docs/core.md "ICMP error translation"): skipped, but
+      // a non-first fragment is not translated
+      const v6Ext = fam === 6 ? QUOTE_EXT[op.quoteExt] : undefined;
       if (op.fromBackend) {
-        const inner = B.ipPacket({ src: f(fl.natDst), dst: f(fl.backend), proto: fl.proto, sport: fl.nport, dport: fl.bport, ttl: 63, payload: payloadOf(30) });
+        const inner = B.ipPacket({ src: f(fl.natDst), dst: f(fl.backend), proto: fl.proto, sport: fl.nport, dport: fl.bport, ttl: 63, payload: payloadOf(30), v6Ext });
         return { frame: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: f(fl.backend), dst: f(fl.natDst), inner, quoteLen: op.quote, ...errKindOf(op.errKind, fam) }), inPort: 2 };
       }
-      const inner = B.ipPacket({ src: f(fl.vip), dst: f(fl.client), proto: fl.proto, sport: fl.vport, dport: fl.cport, ttl: 63, payload: payloadOf(30) });
+      const inner = B.ipPacket({ src: f(fl.vip), dst: f(fl.client), proto: fl.proto, sport: fl.vport, dport: fl.cport, ttl: 63, payload: payloadOf(30), v6Ext });
       return { frame: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: f(fl.client), dst: f(fl.vip), inner, quoteLen: op.quote, ...errKindOf(op.errKind, fam) }), inPort: 3 };
     }
     case 'stray': {

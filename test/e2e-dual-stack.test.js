@@ -294,36 +294,65 @@ serial('sessionAffinity ClientIP on an IPv6 ClusterIP: one client sticks to one 
   t.is(new Set(res.map((r) => r.pod)).size, 1, 'all connections of the client on one pod');
 });
 
-serial('an ICMPv6 Packet Too Big about a reply of a translated UDP flow reaches the backend translated: the pod learns the path MTU to its client', async (t) => {
-  const [a] = topo.pods;
-  await apply([
-    serviceYaml({ name: 'ptb6', clusterIP: 'fd00:96::14:9', ports: dns, extra: dual(['fd00:96::14:9']) }),
-    ...slices('ptb6', dns, [], [a]),
-  ]);
-  const routeMtu = async () => /\bmtu (\d+)/.exec((await topo.lab.execAsync(a.ns, 'ip', ['-6', 'route', 'get', 'fd00::2'])).stdout)?.[1];
-  t.is(await routeMtu(), undefined, 'no path MTU learnt yet');
-  // the client's UDP flow to the ClusterIP, then (as a router on its side would) a Packet Too Big
-  // to the ClusterIP quoting the pod's translated reply: VIP:53 -> client:40053
+/** From the client namespace: a UDP flow to `vip`:53 (answered by the pod), then, as a router on
+ * the client's side would, an ICMPv6 Packet Too Big of `mtu` to the ClusterIP quoting the pod's
+ * translated reply (VIP:53 -> client:40053) with `frag` = a fragment header (offset 0, M set)
+ * between the IPv6 and the UDP header, as the first fragment of a fragmented answer has it.
+ * Returns the script's output ("reply pod-x:q\nsent"). */
+async function packetTooBigAboutReply(vip, { mtu, frag }) {
   const py = `
 import socket, struct, sys
-vip, client, cport = sys.argv[1], 'fd00::2', 40053
+vip, client, cport, mtu, frag = sys.argv[1], 'fd00::2', 40053, int(sys.argv[2]), sys.argv[3] == '1'
 u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 u.bind(('::', cport))
 ${PY_ASK}
 ask(u, vip, 'reply')
 payload = b'x' * 1400
 udp = struct.pack('!HHHH', 53, cport, 8 + len(payload), 0) + payload
-ip6 = struct.pack('!IHBB', 0x60000000, len(udp), 17, 63) + socket.inet_pton(socket.AF_INET6, vip) + socket.inet_pton(socket.AF_INET6, client)
-quote = (ip6 + udp)[:1280 - 48]
+ext = struct.pack('!BBHI', 17, 0, 1, 0x5151) if frag else b''  # next UDP, offset 0, M, ID
+ip6 = struct.pack('!IHBB', 0x60000000, len(ext) + len(udp), 44 if frag else 17, 63) + socket.inet_pton(socket.AF_INET6, vip) + socket.inet_pton(socket.AF_INET6, client)
+quote = (ip6 + ext + udp)[:1280 - 48]
 r = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-r.sendto(struct.pack('!BBHI', 2, 0, 0, 1280) + quote, (vip, 0))
+r.sendto(struct.pack('!BBHI', 2, 0, 0, mtu) + quote, (vip, 0))
 print('sent')
 `;
-  const sent = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', py, 'fd00:96::14:9'], { timeoutMs: 20000 });
-  t.regex(sent.stdout, /reply pod-a:q\nsent/, sent.stderr);
+  const r = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', py, vip, String(mtu), frag ? '1' : '0'], { timeoutMs: 20000 });
+  return `${r.stdout}${r.stderr}`;
+}
+
+/** The path MTU `pod`'s kernel holds for its route to the client fd00::2 (undefined: none learnt). */
+async function podPathMtu(pod) {
+  return /\bmtu (\d+)/.exec((await topo.lab.execAsync(pod.ns, 'ip', ['-6', 'route', 'get', 'fd00::2'])).stdout)?.[1];
+}
+
+/** Polls podPathMtu for up to 3 s (the error crosses the daemon and the pod's kernel). */
+async function awaitPathMtu(pod) {
   let mtu;
-  for (let i = 0; i < 30 && mtu === undefined; i++) { await new Promise((r) => setTimeout(r, 100)); mtu = await routeMtu(); }
-  t.is(mtu, '1280', 'the pod\'s route to the client carries the path MTU of the Packet Too Big');
+  for (let i = 0; i < 30 && mtu === undefined; i++) { await new Promise((r) => setTimeout(r, 100)); mtu = await podPathMtu(pod); }
+  return mtu;
+}
+
+serial('an ICMPv6 Packet Too Big about a reply of a translated UDP flow reaches the backend translated: the pod learns the path MTU to its client', async (t) => {
+  const [a] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'ptb6', clusterIP: 'fd00:96::14:9', ports: dns, extra: dual(['fd00:96::14:9']) }),
+    ...slices('ptb6', dns, [], [a]),
+  ]);
+  t.is(await podPathMtu(a), undefined, 'no path MTU learnt yet');
+  t.regex(await packetTooBigAboutReply('fd00:96::14:9', { mtu: 1280, frag: false }), /reply pod-a:q\nsent/);
+  t.is(await awaitPathMtu(a), '1280', 'the pod\'s route to the client carries the path MTU of the Packet Too Big');
+});
+
+serial('an ICMPv6 Packet Too Big quoting the first fragment (fragment header, offset 0, M set) of a translated UDP reply reaches the backend translated: the pod learns the path MTU', async (t) => {
+  // pod-b: pod-a's route to the client may already hold a path MTU (the test above)
+  const [, b] = topo.pods;
+  await apply([
+    serviceYaml({ name: 'ptb6f', clusterIP: 'fd00:96::14:1c', ports: dns, extra: dual(['fd00:96::14:1c']) }),
+    ...slices('ptb6f', dns, [], [b]),
+  ]);
+  t.is(await podPathMtu(b), undefined, 'no path MTU learnt yet');
+  t.regex(await packetTooBigAboutReply('fd00:96::14:1c', { mtu: 1300, frag: true }), /reply pod-b:q\nsent/);
+  t.is(await awaitPathMtu(b), '1300', 'the pod\'s route to the client carries the path MTU of the Packet Too Big about its fragment');
 });
 
 serial('IPv6 extension headers on service traffic: TCP with a hop-by-hop header and UDP with a destination options header reach the pod and come back', async (t) => {

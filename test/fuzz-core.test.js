@@ -74,6 +74,7 @@ function validFrames() {
     B.icmpError({ ...be, src: '10.1.0.1', dst: '10.0.0.1', inner: B.ipPacket({ src: '10.0.0.1', dst: '10.1.0.1', proto: 'TCP', sport: 1000, dport: 8080, ttl: 63 }), quoteLen: 28 }),
     B.icmpError({ ...be, src: '10.1.0.2', dst: '10.0.0.1', kind: 'time_exceeded', inner: B.ipPacket({ src: '10.0.0.1', dst: '10.1.0.2', proto: 'TCP', sport: 1000, dport: 8080, ttl: 63, payload: 'xx' }) }),
     B.icmpError({ ...be, src: 'fd00:1::1', dst: 'fd00::1', kind: 'packet_too_big', mtu: 1280, inner: B.ipPacket({ src: 'fd00::1', dst: 'fd00:1::1', proto: 'TCP', sport: 1002, dport: 8080, ttl: 63, payload: 'hello' }) }),
+    B.icmpError({ ...be, src: 'fd00:1::1', dst: 'fd00::1', kind: 'packet_too_big', mtu: 1280, inner: B.ipPacket({ src: 'fd00::1', dst: 'fd00:1::1', proto: 'TCP', sport: 1002, dport: 8080, ttl: 63, payload: 'hello', v6Ext: [{ type: 0 }, { type: 44, more: true }] }) }),
     B.icmpError({ ...c, src: '10.0.0.1', dst: '10.96.0.1', inner: B.ipPacket({ src: '10.96.0.1', dst: '10.0.0.1', proto: 'TCP', sport: 80, dport: 1000, ttl: 63 }) }),
   ];
   return fr;

@@ -208,6 +208,95 @@ test('ICMP error quoting no known flow is routed / sent to the host', (t) => {
   });
 });
 
+// ---- ICMPv6 errors whose quote carries extension headers ----------------------------------------
+// The kernel's conntrack finds the quoted packet's L4 header past its extension headers
+// (ipv6_get_l4proto: ipv6_skip_exthdr) and gives up only on a non-first fragment; so does the core.
+
+{
+  const vip = 'fd00:96::a', be = 'fd00:1::5', client = 'fd00::1', router = 'fd00::fe';
+  const big = new Uint8Array(1200).map((_, i) => (i * 13) & 0xff);
+  const frag0 = [{ type: 44, offset: 0, more: true, id: 0x5151 }];
+  const udpSvc = () => singleService({ vip, port: 53, proto: 'UDP', be, bport: 5353 });
+  const query = { label: 'query', in: cli({ proto: 'UDP', src: client, dst: vip, sport: 1111, dport: 53, payload: 'q' }),
+    expect: fwd(BE_PORT, toBe({ proto: 'UDP', src: client, dst: be, sport: 1111, dport: 5353, payload: 'q', ttl: 63 })) };
+  const ptb = (src, dst, inner, quoteLen, extra = {}) => B.icmpError({ src, dst, kind: 'packet_too_big', mtu: 1280, inner, quoteLen, ...extra });
+
+  test('ICMPv6 Packet Too Big quoting a first fragment (fragment header, offset 0, M set) of a translated UDP reply is translated toward the backend', (t) => {
+    const r = { proto: 'UDP', sport: 5353, dport: 1111, payload: big, v6Ext: frag0 };
+    // the first fragment of the answer as the client side got it (from the VIP) and as the backend sent it
+    const sent = B.ipPacket({ ...r, src: vip, dst: client, sport: 53, ttl: 63 });
+    const orig = B.ipPacket({ ...r, src: be, dst: client, ttl: 63 });
+    const { core } = runScenario(t, {
+      tables: udpSvc(),
+      steps: [
+        query,
+        { label: 'answer, first fragment', inPort: BE_PORT, in: fromBe({ ...r, src: be, dst: client }),
+          expect: reply(toCli({ ...r, src: vip, dst: client, sport: 53, ttl: 63 })) },
+        // a router on the client side cuts the quote inside the UDP payload (the UDP checksum is there)
+        { label: 'packet too big from the client side', in: ptb(router, vip, sent, 600, { srcMac: MAC.client, dstMac: MAC.node }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: BE_PORT,
+            frame: ptb(router, be, orig, 600, { srcMac: MAC.beSrc, dstMac: MAC.beDst, ttl: 63 }) } },
+      ],
+    });
+    t.is(core.counters().reasons.fwd_icmp_error, 1);
+  });
+
+  test('ICMPv6 Packet Too Big quoting a first fragment of a client datagram is translated toward the client (VIP and service port restored)', (t) => {
+    const q = { proto: 'UDP', sport: 1111, payload: big, v6Ext: frag0 };
+    const toBackend = B.ipPacket({ ...q, src: client, dst: be, dport: 5353, ttl: 63 });
+    const asSent = B.ipPacket({ ...q, src: client, dst: vip, dport: 53, ttl: 63 });
+    runScenario(t, {
+      tables: udpSvc(),
+      steps: [
+        { label: 'query, first fragment', in: cli({ ...q, src: client, dst: vip, dport: 53 }), expect: fwd(BE_PORT, toBe({ ...q, src: client, dst: be, dport: 5353, ttl: 63 })) },
+        { label: 'packet too big from the backend', inPort: BE_PORT, in: ptb(be, client, toBackend, 1232, { srcMac: MAC.beDst, dstMac: MAC.beSrc }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT,
+            frame: ptb(vip, client, asSent, 1232, { srcMac: MAC.node, dstMac: MAC.client, ttl: 63 }) } },
+      ],
+    });
+  });
+
+  test('ICMPv6 errors quoting hop-by-hop / destination-options / routing headers before TCP are translated; the TCP checksum past them is adjusted', (t) => {
+    const base = { proto: 'TCP', sport: 40000, flags: 'PA', seq: 1, ack: 1, payload: new Uint8Array(100).fill(7) };
+    const exts = [[{ type: 0 }], [{ type: 60, bytes: 24 }], [{ type: 0 }, { type: 43, bytes: 16 }, { type: 60 }, ...frag0]];
+    const steps = [{ label: 'data', in: cli({ ...base, src: client, dst: vip, dport: 80 }), expect: fwd(BE_PORT, toBe({ ...base, src: client, dst: be, dport: 8080, ttl: 63 })) }];
+    for (const v6Ext of exts) {
+      const quoted = B.ipPacket({ ...base, v6Ext, src: client, dst: be, dport: 8080, ttl: 63 });
+      const expectInner = B.ipPacket({ ...base, v6Ext, src: client, dst: vip, dport: 80, ttl: 63 });
+      const types = v6Ext.map((e) => e.type).join('+');
+      steps.push(
+        { label: `packet too big, quote with ${types}`, inPort: BE_PORT,
+          in: ptb(router, client, quoted, 160, { srcMac: MAC.beDst, dstMac: MAC.beSrc }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT,
+            frame: ptb(router, client, expectInner, 160, { srcMac: MAC.node, dstMac: MAC.client, ttl: 63 }) } },
+        { label: `time exceeded, quote with ${types}`, inPort: BE_PORT,
+          in: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: router, dst: client, kind: 'time_exceeded', inner: quoted }),
+          expect: { verdict: 'forward', reason: 'fwd_icmp_error', outPort: CLIENT_PORT,
+            frame: B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: router, dst: client, kind: 'time_exceeded', inner: expectInner, ttl: 63 }) } });
+    }
+    runScenario(t, { tables: singleService({ vip, port: 80, proto: 'TCP', be, bport: 8080 }), steps });
+  });
+
+  test('ICMPv6 errors quoting a non-first fragment, or extension headers the quote cuts or that are too many, are not translated', (t) => {
+    const r = { proto: 'UDP', src: vip, dst: client, sport: 53, dport: 1111, ttl: 63 };
+    // a later fragment of the answer: its first bytes are payload, here shaped like the flow's ports
+    const later = B.ipPacket({ ...r, rawL4: [0, 53, 0x04, 0x57, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8], v6Ext: [{ type: 44, offset: 150, more: false, id: 0x5151 }] });
+    const nine = B.ipPacket({ ...r, payload: 'a', v6Ext: Array.from({ length: 9 }, () => ({ type: 60 })) });
+    const cut = B.ipPacket({ ...r, payload: 'a', v6Ext: [{ type: 0 }, { type: 60, bytes: 64 }] });
+    const untranslated = { verdict: 'to_host', reason: 'host_no_match' };
+    const { core } = runScenario(t, {
+      tables: udpSvc(),
+      steps: [
+        query,
+        { label: 'non-first fragment', in: ptb(client, vip, later, undefined, { srcMac: MAC.client, dstMac: MAC.node }), expect: untranslated },
+        { label: 'nine extension headers', in: ptb(client, vip, nine, undefined, { srcMac: MAC.client, dstMac: MAC.node }), expect: untranslated },
+        { label: 'quote ends inside an extension header', in: ptb(client, vip, cut, 40 + 8 + 40, { srcMac: MAC.client, dstMac: MAC.node }), expect: untranslated },
+      ],
+    });
+    t.falsy(core.counters().reasons.fwd_icmp_error);
+  });
+}
+
 // ---- backend selection -----------------------------------------------------------------------
 
 test('Maglev selection: the backend is maglev[flowHash % M] for each of many flows', (t) => {

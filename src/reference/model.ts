@@ -1258,7 +1258,9 @@ function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport
 interface Quoted { l3: number; l4: number; end: number; family: 4 | 6; proto: number; src: Uint8Array; dst: Uint8Array; sport: number; dport: number }
 
 /** The quoted packet of an ICMP error: a whole IP header of the outer family (IPv4: not a
- *  non-first fragment; IPv6: no extension headers followed), TCP/UDP/SCTP, port bytes present. */
+ *  non-first fragment; IPv6: extension headers 0/43/60/44 skipped as parse() does — at most 8,
+ *  each within the quote — and a fragment header with offset != 0 is not translated),
+ *  TCP/UDP/SCTP, port bytes present. */
 function parseQuoted(f: Uint8Array, l3: number, end: number, family: 4 | 6): Quoted | undefined {
   let l4: number, proto: number, src: Uint8Array, dst: Uint8Array;
   if (family === 4) {
@@ -1274,6 +1276,19 @@ function parseQuoted(f: Uint8Array, l3: number, end: number, family: 4 | 6): Quo
     l4 = l3 + 40;
     proto = f[l3 + 6];
     src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
+    let n = 0;
+    while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
+      if (++n > 8 || l4 + 8 > end) return undefined;
+      const next = f[l4];
+      if (proto === 44) {
+        if ((rd16(f, l4 + 2) & 0xfff8) !== 0) return undefined;
+        l4 += 8;
+      } else {
+        l4 += (f[l4 + 1] + 1) * 8;
+        if (l4 > end) return undefined;
+      }
+      proto = next;
+    }
   }
   if (proto !== 6 && proto !== 17 && proto !== 132) return undefined;
   if (l4 + 4 > end) return undefined;
