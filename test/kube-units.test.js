@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort, noLocalEndpointPorts } from '../dist/src/kube/objects.js';
-import { listAll, openWatch } from '../dist/src/kube/client.js';
+import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
 import { createServer as createHttpServer } from 'node:http';
 import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
 import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
@@ -381,4 +381,23 @@ test('a watch event without a type, or whose object has no metadata, fails the w
     t.deepEqual(events, [], line);
     t.regex(String(err?.message), /is not \{type, object with metadata\}/, line);
   }
+});
+
+test('a watch stream that never ends its line fails the watch once the line passes MAX_WATCH_EVENT, instead of buffering without bound', async (t) => {
+  const chunk = 'x'.repeat(1024 * 1024);
+  let written = 0;
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // (bounded: a little more than the limit, then the stream stays open)
+    const more = () => { while (written <= MAX_WATCH_EVENT + chunk.length) { written += chunk.length; if (!res.write(chunk)) { res.once('drain', more); return; } } };
+    more();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  const events = [];
+  const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type) => events.push(type), resolve, 60_000); });
+  t.deepEqual(events, []);
+  t.regex(String(err?.message), /an event is longer than/);
 });

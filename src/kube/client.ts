@@ -204,6 +204,11 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
  * byte means the connection or the server is gone. */
 export const WATCH_IDLE_MS = 120_000;
 
+/** The longest watch event line taken (characters): the API server refuses request bodies over
+ * 3 MiB, so an event is a few MiB at most; a stream that never ends its line (a broken proxy)
+ * fails the watch here instead of growing the buffer without bound. */
+export const MAX_WATCH_EVENT = 16 * 1024 * 1024;
+
 /**
  * GET `path` with `watch=true` and `params`, handing each event to `onEvent` as it arrives and
  * calling `done` once when the stream ends (null: ended by the server) or fails. Returns the
@@ -274,6 +279,7 @@ export async function openWatch(
       const lines = (rest + chunk).split('\n');
       rest = lines.pop()!;
       for (const l of lines) line(l);
+      if (rest.length > MAX_WATCH_EVENT) finish(new Error(`watch ${path}: an event is longer than ${MAX_WATCH_EVENT} characters`));
     });
     res.on('end', () => { line(rest); finish(null); });
     res.on('error', finish);
