@@ -367,14 +367,20 @@ const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).statu
   await t.throwsAsync(() => listAll(kc2, '/api/v1/services'), { message: /401/ });
 });
 
+/** A KubeConfig for a plain-HTTP test server on loopback, no credentials. */
+function plainKubeConfig(server) {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  return kc;
+}
+
 test('a watch event without a type, or whose object has no metadata, fails the watch instead of reaching the library (which would dereference it unhandled)', async (t) => {
   const lines = ['{"type":"ADDED","object":null}', '123', '{"type":"MODIFIED","object":{"kind":"Service"}}', '{"object":{"metadata":{}}}'];
   let i = 0;
   const server = createHttpServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`${lines[i++]}\n`); });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  const kc = plainKubeConfig(server);
   for (const line of lines) {
     const events = [];
     const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type, obj) => events.push([type, obj]), resolve, 10_000); });
@@ -394,8 +400,7 @@ test('a watch stream that never ends its line fails the watch once the line pass
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => { server.closeAllConnections(); server.close(); });
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  const kc = plainKubeConfig(server);
   const events = [];
   const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type) => events.push(type), resolve, 60_000); });
   t.deepEqual(events, []);
