@@ -160,3 +160,10 @@ test('a posted diff wakes an idle worker: its idle wait ends on the wake, not on
   const after = (await dp.counters()).global.worker_wakeups;
   t.true(after >= before + 1, `wake-ups ${before} -> ${after}`);
 });
+
+test('removing a port a worker does not have succeeds (a fanout port one worker could not open, a retried removal)', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);
+  t.teardown(() => dp.close());
+  await t.notThrowsAsync(dp.removePort(1, 5));
+  t.deepEqual(await dp.ports(), []);
+});

@@ -155,7 +155,7 @@ serial('a TAP pod port created with mtu: 1280: the ClusterIP client gets fragmen
   t.is(r.smallReply, 1200 - 28 + 'pod-b:'.length);
 });
 
-serial('a port added at runtime (the ports API, as the CNI plugin does) takes its interface MTU; removing it forgets it', async (t) => {
+serial('a port added at runtime (the ports API, as the CNI plugin does) takes its interface MTU', async (t) => {
   const topo = suite.topo;
   const ns = topo.lab.namespace('rt');
   topo.lab.veth(ns, 'eth0', topo.ns.dp, 'v9', { mtu: 1400 });

@@ -26,3 +26,33 @@ test('saved runtime ports keep their indexes; one whose index is taken gets one 
   t.is(new Set(specs.map((s) => s.index)).size, specs.length, `distinct indexes: ${JSON.stringify(byName)}`);
   t.true(specs.every((s) => s.index >= 0 && s.index <= 0xfffe));
 });
+
+test('close (the daemon\'s stop) waits for the port change under way; after it no add, remove or link check starts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ports-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = parseConfig({ node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir, ports: [tap('cfg-0')] });
+  const pm = new PortManager(cfg, pino({ level: 'silent' }));
+  let open;
+  const opened = new Promise((r) => { open = r; });
+  const calls = [];
+  await pm.attach({
+    addPort: async (_w, spec) => { calls.push(`add ${spec.name}`); await opened; return { name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} }; },
+    removePort: async (_w, index) => { calls.push(`remove ${index}`); },
+    ports: async () => [],
+  });
+  const adding = pm.add(tap('a'));
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(calls, ['add a']);
+  let closed = false;
+  const closing = pm.close().then(() => { closed = true; });
+  await new Promise((r) => setTimeout(r, 20));
+  t.false(closed, 'close waits for the add under way');
+  open();
+  await adding;
+  await closing;
+  t.true(closed);
+  t.deepEqual(await pm.reapGone(), []);
+  await t.throwsAsync(pm.add(tap('b')), { message: /not running/ });
+  await t.throwsAsync(pm.remove('a'), { message: /not running/ });
+  t.deepEqual(calls, ['add a'], 'nothing reached the dataplane after close');
+});

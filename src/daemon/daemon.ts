@@ -418,9 +418,19 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
   // the workers started before the saved NodeConfig was read: when its node addresses stand in
-  // for the Node's (adoptSavedNodeFacts), the uplinks answer ARP/ND for them from now on
-  const answeringAtStart = nodeFromSaved ? nodeAddresses.map(canonicalAddr) : inits[0]?.nodeAddresses ?? [];
-  if (nodeFromSaved && nodeAddresses.length) await dataplane.setNodeAddresses(answeringAtStart);
+  // for the Node's (adoptSavedNodeFacts), the uplinks answer ARP/ND for them from now on. Not
+  // fatal when a worker does not take them: the first program's node config sets them again
+  // (onNodeChange below compares with what the workers answer)
+  let answeringAtStart = inits[0]?.nodeAddresses ?? [];
+  if (nodeFromSaved && nodeAddresses.length) {
+    const lastSeen = nodeAddresses.map(canonicalAddr);
+    try {
+      await dataplane.setNodeAddresses(lastSeen);
+      answeringAtStart = lastSeen;
+    } catch (e) {
+      log.warn({ addresses: lastSeen, error: (e as Error).message }, 'the uplinks could not take the node addresses last seen yet');
+    }
+  }
   if (cfg.controlNice) {
     // this thread only (Linux keeps nice per thread), after the workers exist: they set their own
     // (workerNice); threads started from here on (the compile's Maglev thread) inherit it
@@ -554,6 +564,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       await programmed;
       try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await answeringDone;
+      // a port add, remove or link check under way finishes first; none starts after
+      await portManager.close();
       checkpointer.stopPeriodic();
       // no frame moves between the last checkpoint and the workers' stop
       try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }

@@ -43,24 +43,35 @@ function linkOf(ifname: string, netns?: string): { mac: string; ifindex: number 
   return { mac: m[1], ifindex: parseInt(out, 10) };
 }
 
-/** The ifindex each of `names` has now in `netns` (absent: no interface by that name). Without a
- * namespace a sysfs read per name (the daemon's own namespace: cheap enough every few seconds);
- * in one, one `ip -n` listing for all of them. */
-function ifindexesNow(names: string[], netns?: string): Map<string, number> {
-  const out = new Map<string, number>();
+/** What the link check found for an interface name: its ifindex now, 'gone' (no interface by that
+ * name), or 'unknown' (it could not be read this time: nothing is judged from it). */
+type IfindexNow = number | 'gone' | 'unknown';
+
+/** The ifindex each of `names` has now in `netns`. Without a namespace a sysfs read per name (the
+ * daemon's own namespace: cheap enough every few seconds; only ENOENT says gone); in one, one
+ * `ip -n` listing for all of them — a listing that fails (a fork refused under memory pressure)
+ * says nothing about the interfaces, so every name is unknown, never gone. */
+function ifindexesNow(names: string[], netns?: string): (name: string) => IfindexNow {
   if (!netns) {
+    const out = new Map<string, IfindexNow>();
     for (const n of names) {
-      try { out.set(n, parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10)); } catch { /* gone */ }
+      try {
+        const i = parseInt(readFileSync(`/sys/class/net/${n}/ifindex`, 'utf8'), 10);
+        out.set(n, Number.isInteger(i) ? i : 'unknown');
+      } catch (e) {
+        out.set(n, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'unknown');
+      }
     }
-    return out;
+    return (n) => out.get(n) ?? 'unknown';
   }
-  let text = '';
-  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return out; }
+  let text: string;
+  try { text = ipCmd(netns, ['-o', 'link', 'show']); } catch { return () => 'unknown'; }
+  const found = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = /^(\d+): ([^:@\s]+)/.exec(line);
-    if (m && names.includes(m[2])) out.set(m[2], Number(m[1]));
+    if (m && names.includes(m[2])) found.set(m[2], Number(m[1]));
   }
-  return out;
+  return (n) => found.get(n) ?? 'gone';
 }
 
 /** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
@@ -144,6 +155,10 @@ export class PortManager {
   private readonly ifindexOf = new Map<number, number>();
   /** Config ports whose interface is gone (logged once). */
   private readonly goneConfig = new Set<number>();
+  /** The link check queued or under way (reapGone): a timer tick meanwhile joins it. */
+  private reaping?: Promise<string[]>;
+  /** Set at the daemon's stop (close): no port change starts any more. */
+  private closed = false;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: 'added' | 'removed') => Promise<void> | void } = {}) {
@@ -277,7 +292,7 @@ export class PortManager {
   /** Adds a port while the workers forward (validated like a config port). */
   add(raw: unknown, o: { save?: boolean } = {}): Promise<PortView> {
     return this.serial(async () => {
-      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       let p: PortConfig;
       try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
       this.checkAdd(p);
@@ -322,7 +337,7 @@ export class PortManager {
   /** Removes a port added through the API; the config file's ports stay. */
   remove(name: string): Promise<PortView> {
     return this.serial(async () => {
-      if (!this.dp) throw new PortError('the dataplane is not running', 503);
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       const p = this.byName(name);
       if (!p) throw new PortError(`no port "${name}"`, 404);
       if (p.origin === 'config') throw new PortError(`port "${name}" is defined in the config file; remove it there and restart`, 409);
@@ -332,9 +347,13 @@ export class PortManager {
     });
   }
 
-  /** Closes a runtime port in its workers and forgets it (remove, reapGone). */
+  /** Closes a runtime port in its workers and forgets it (remove, reapGone). A worker that fails
+   * (a timeout) does not stop the others; the port is then kept, and a retry closes it where it is
+   * still open (a worker's removal of a port it does not have succeeds). */
   private async drop(p: ManagedPort): Promise<PortView> {
-    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index);
+    let failed: unknown;
+    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index).catch((e: unknown) => { failed ??= e; });
+    if (failed) throw failed;
     if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
     const view = this.view(p, this.info.get(p.spec.index));
     this.byIndex.delete(p.spec.index);
@@ -353,13 +372,19 @@ export class PortManager {
    * its interface again), logged once. A TAP port in a namespace that is gone
    * went with it. Returns the names of the runtime ports removed. */
   reapGone(): Promise<string[]> {
-    return this.serial(async () => {
-      if (!this.dp) return [];
+    // one check queued at a time: a tick while one waits behind a slow add joins it (once it has
+    // started, the next tick queues another: the one under way may have read before a change)
+    if (this.reaping) return this.reaping;
+    const check = this.serial(async () => {
+      this.reaping = undefined;
+      if (!this.dp || this.closed) return [];
       const watched = this.all().filter((p) => this.ifindexOf.has(p.spec.index));
       const now = ifindexesNow(watched.map((p) => p.spec.ifname), this.portNetns);
-      const gone = (p: ManagedPort): boolean => p.spec.type === 'tap'
-        ? !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns))
-        : this.ifindexOf.has(p.spec.index) && now.get(p.spec.ifname) !== this.ifindexOf.get(p.spec.index);
+      const gone = (p: ManagedPort): boolean => {
+        if (p.spec.type === 'tap') return !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns));
+        const had = this.ifindexOf.get(p.spec.index), at = had === undefined ? 'unknown' : now(p.spec.ifname);
+        return at !== 'unknown' && at !== had;
+      };
       const removed: string[] = [];
       for (const p of this.all()) {
         if (!gone(p)) continue;
@@ -378,6 +403,16 @@ export class PortManager {
       }
       return removed;
     });
+    this.reaping = check;
+    return check;
+  }
+
+  /** At the daemon's stop, before the workers pause: no add, remove or link check starts from now
+   * on (an add or remove is refused, 503); resolves once the one under way has finished, so the
+   * stop's checkpoint, table images and saved ports see the ports as they stay. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.queue.then(() => undefined);
   }
 
   /** After the workers closed their ports: AF_PACKET interfaces are handed back to the kernel. */

@@ -335,7 +335,10 @@ class Worker {
    * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
   private removePort(id: number, index: number): void {
     const i = this.ports.findIndex((p) => p.index === index);
-    if (i < 0) { this.post({ type: 'reply', id, ok: false, error: `no port with index ${index} in this worker` }); return; }
+    // not open here: a saved fanout port this worker could not open at start, or a removal that
+    // failed on another worker and is retried. Nothing to close; an error would leave the port
+    // half removed for good (every retry failing here)
+    if (i < 0) { this.post({ type: 'reply', id, ok: true, value: { removed: null } }); return; }
     const [port] = this.ports.splice(i, 1);
     this.idler?.setPorts(this.ports);
     // a port removed at runtime (its pod deleted) takes a persistent TAP along: nothing leaks
