@@ -22,7 +22,6 @@ import {
 
 export { loadKubeConfig, nodePortAddresses };
 
-/** What the Node object contributes to the node config. */
 /** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
  * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
 export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
