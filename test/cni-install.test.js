@@ -2,7 +2,8 @@
 // path with the runtime's environment (whose PATH need not hold node), the config on stdin.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdtempSync, rmSync, statSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { installPlugin } from '../dist/src/cni/install.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,4 +51,15 @@ test('install into a directory that does not exist fails and says why; a copy of
   t.is(err.code, 5);
   t.regex(err.msg, /cannot find wdp's build/);
   t.regex(err.details, /bin\/wdp-cni\.js install/);
+});
+
+test('install never writes through a symlink planted at its temporary name', (t) => {
+  const dir = tempDir(t);
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'keep me\n');
+  symlinkSync(victim, join(dir, `wdp-cni.tmp-${process.pid}`));
+  const at = installPlugin(dir, PLUGIN, join(ROOT, 'dist/src/cni/plugin.js'));
+  t.is(readFileSync(victim, 'utf8'), 'keep me\n', 'the symlink\'s target is untouched');
+  t.true(readFileSync(at, 'utf8').startsWith('#!/bin/sh'));
+  t.false(lstatSync(at).isSymbolicLink());
 });

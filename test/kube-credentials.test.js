@@ -52,13 +52,18 @@ test('a kubeconfig user with tokenFile (kubeadm\'s kube-proxy kubeconfig) sends 
   t.deepEqual(again.items.map((o) => o.metadata.name), ['web'], 'the next request reads the rotated token');
 });
 
-test('kubeconfig: token takes precedence over tokenFile (as client-go); an unreadable tokenFile is a clear error at start', async (t) => {
-  const d = await double(t, 'inline-token-0123456789');
+test('kubeconfig: with token and tokenFile the file\'s token is sent, the token only while the file gives none (as client-go); an unreadable tokenFile alone is a clear error at start', async (t) => {
+  const d = await double(t, 'file-token-0123456789');
   const dir = tempDir(t);
   writeFileSync(join(dir, 'token'), 'file-token-0123456789');
   writeFileSync(join(dir, 'both'), kubeadmStyleKubeconfig(d.url, { token: 'inline-token-0123456789', tokenFile: join(dir, 'token') }));
   const l = await listAll(loadKubeConfig({ kubeconfig: join(dir, 'both') }), '/api/v1/services');
-  t.is(l.items.length, 1);
+  t.is(l.items.length, 1, 'the file\'s token, not the inline one');
+  writeFileSync(join(dir, 'gone'), kubeadmStyleKubeconfig(d.url, { token: 'inline-token-0123456789', tokenFile: join(dir, 'nope') }));
+  const kc = loadKubeConfig({ kubeconfig: join(dir, 'gone') });
+  await t.throwsAsync(() => listAll(kc, '/api/v1/services'), { message: /401/ }, 'no file: the inline token is sent (and refused here)');
+  d.token = 'inline-token-0123456789';
+  t.is((await listAll(kc, '/api/v1/services')).items.length, 1, 'no file: the inline token');
   writeFileSync(join(dir, 'missing'), kubeadmStyleKubeconfig(d.url, { tokenFile: join(dir, 'nope') }));
   t.throws(() => loadKubeConfig({ kubeconfig: join(dir, 'missing') }), { message: /cannot read the token file .*nope/ });
 });
@@ -67,7 +72,7 @@ test('token file: re-read once its minute (less 10 s) is up, kept when a re-read
   const dir = tempDir(t);
   const path = join(dir, 'token');
   let now = 1_000_000;
-  const f = new TokenFile(path, 60_000, 10_000, () => now);
+  const f = new TokenFile(path, undefined, 60_000, 10_000, () => now);
   t.throws(() => f.current(), { message: /cannot read the token file/ });
   writeFileSync(path, '  a-token \n');
   t.is(f.current(), 'a-token');

@@ -8,7 +8,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort, noLocalEndpointPorts } from '../dist/src/kube/objects.js';
-import { listAll } from '../dist/src/kube/client.js';
+import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
+import { createServer as createHttpServer } from 'node:http';
 import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
 import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
 import { ApiServerDouble } from './lib/apiserver-double.js';
@@ -115,6 +116,10 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   const noNumber = apiSlice('web-9', 'web', ['10.244.1.9']);
   noNumber.ports = [{ name: 'http', protocol: 'TCP' }];
   t.is(localReadyEndpoints([twoPorts, noNumber], 'node-a'), 1);
+  // an FQDN slice's endpoints are not forwarded to (kube-proxy supports IPv4 and IPv6 slices only)
+  const fqdn = apiSlice('web-f', 'web', ['db.example.com']);
+  fqdn.addressType = 'FQDN';
+  t.is(localReadyEndpoints([twoPorts, fqdn], 'node-a'), 1);
   // slices kube-proxy's informer leaves out count nothing: headless, or another proxy's
   const headless = apiSlice('web-6', 'web', ['10.244.1.10']);
   headless.metadata.labels['service.kubernetes.io/headless'] = '';
@@ -360,4 +365,44 @@ const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).statu
   const kc2 = new KubeConfig();
   kc2.loadFromString(k.double.kubeconfig().replace('sa-token-0123456789', 'wrong-token'));
   await t.throwsAsync(() => listAll(kc2, '/api/v1/services'), { message: /401/ });
+});
+
+/** A KubeConfig for a plain-HTTP test server on loopback, no credentials. */
+function plainKubeConfig(server) {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${server.address().port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  return kc;
+}
+
+test('a watch event without a type, or whose object has no metadata, fails the watch instead of reaching the library (which would dereference it unhandled)', async (t) => {
+  const lines = ['{"type":"ADDED","object":null}', '123', '{"type":"MODIFIED","object":{"kind":"Service"}}', '{"object":{"metadata":{}}}'];
+  let i = 0;
+  const server = createHttpServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(`${lines[i++]}\n`); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const kc = plainKubeConfig(server);
+  for (const line of lines) {
+    const events = [];
+    const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type, obj) => events.push([type, obj]), resolve, 10_000); });
+    t.deepEqual(events, [], line);
+    t.regex(String(err?.message), /is not \{type, object with metadata\}/, line);
+  }
+});
+
+test('a watch stream that never ends its line fails the watch once the line passes MAX_WATCH_EVENT, instead of buffering without bound', async (t) => {
+  const chunk = 'x'.repeat(1024 * 1024);
+  let written = 0;
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // (bounded: a little more than the limit, then the stream stays open)
+    const more = () => { while (written <= MAX_WATCH_EVENT + chunk.length) { written += chunk.length; if (!res.write(chunk)) { res.once('drain', more); return; } } };
+    more();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  const kc = plainKubeConfig(server);
+  const events = [];
+  const err = await new Promise((resolve) => { void openWatch(kc, '/api/v1/services', {}, (type) => events.push(type), resolve, 60_000); });
+  t.deepEqual(events, []);
+  t.regex(String(err?.message), /an event is longer than/);
 });

@@ -28,7 +28,11 @@ export function installPlugin(dir: string, pluginScript: string, builtModule: st
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory (the runtime's CNI bin directory, e.g. ${DEFAULT_CNI_BIN_DIR})`);
   const target = join(dir, PLUGIN_NAME), tmp = `${target}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, launcherScript(nodePath, realpathSync(pluginScript)), { mode: 0o755 });
+    // never through a file or symlink already at the temporary name (a bin directory others can
+    // write to could hold one pointing anywhere, and this runs as root): removed, then created
+    // exclusively (O_EXCL does not follow a symlink)
+    try { unlinkSync(tmp); } catch { /* none */ }
+    writeFileSync(tmp, launcherScript(nodePath, realpathSync(pluginScript)), { mode: 0o755, flag: 'wx' });
     chmodSync(tmp, 0o755); // the umask may have taken bits off
     renameSync(tmp, target);
   } catch (e) {

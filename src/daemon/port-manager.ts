@@ -295,6 +295,10 @@ export class PortManager {
       if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       let p: PortConfig;
       try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
+      // a runtime port on an interface of this name that is gone (re-created for this pod before
+      // the link check saw it) is the old pod's: removed first, as the check would
+      const stale = this.goneOf(this.all().filter((q) => q.origin === 'api' && q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
+      for (const q of stale) await this.reap(q);
       this.checkAdd(p);
       const worker = p.worker ?? 0;
       const index = this.allocIndex();
@@ -378,33 +382,43 @@ export class PortManager {
     const check = this.serial(async () => {
       this.reaping = undefined;
       if (!this.dp || this.closed) return [];
-      const watched = this.all().filter((p) => this.ifindexOf.has(p.spec.index));
-      const now = ifindexesNow(watched.map((p) => p.spec.ifname), this.portNetns);
-      const gone = (p: ManagedPort): boolean => {
-        if (p.spec.type === 'tap') return !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns));
-        const had = this.ifindexOf.get(p.spec.index), at = had === undefined ? 'unknown' : now(p.spec.ifname);
-        return at !== 'unknown' && at !== had;
-      };
       const removed: string[] = [];
-      for (const p of this.all()) {
-        if (!gone(p)) continue;
+      for (const p of this.goneOf(this.all())) {
         if (p.origin === 'config') {
           if (!this.goneConfig.has(p.spec.index)) this.log.error({ port: p.spec.name, ifname: p.spec.ifname }, 'a port\'s interface is gone (deleted, or re-created under its name): nothing is received or sent on it until the daemon is restarted');
           this.goneConfig.add(p.spec.index);
           continue;
         }
-        try {
-          await this.drop(p);
-          removed.push(p.spec.name);
-          this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, index: p.spec.index }, 'runtime port removed: its interface is gone (its pod was deleted without a CNI DEL reaching the daemon?)');
-        } catch (e) {
-          this.log.error({ port: p.spec.name, error: (e as Error).message }, 'removing a runtime port whose interface is gone failed');
-        }
+        if (await this.reap(p)) removed.push(p.spec.name);
       }
       return removed;
     });
     this.reaping = check;
     return check;
+  }
+
+  /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's name missing or
+   * another ifindex now (a failed look is not "gone": checked again later), a TAP's pod
+   * namespace gone. */
+  private goneOf(ports: ManagedPort[]): ManagedPort[] {
+    const now = ifindexesNow(ports.filter((p) => this.ifindexOf.has(p.spec.index)).map((p) => p.spec.ifname), this.portNetns);
+    return ports.filter((p) => {
+      if (p.spec.type === 'tap') return !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns));
+      const had = this.ifindexOf.get(p.spec.index), at = had === undefined ? 'unknown' : now(p.spec.ifname);
+      return at !== 'unknown' && at !== had;
+    });
+  }
+
+  /** Removes runtime port `p`, whose interface is gone, as a DEL would; whether it went. */
+  private async reap(p: ManagedPort): Promise<boolean> {
+    try {
+      await this.drop(p);
+      this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, index: p.spec.index }, 'runtime port removed: its interface is gone (its pod was deleted without a CNI DEL reaching the daemon?)');
+      return true;
+    } catch (e) {
+      this.log.error({ port: p.spec.name, error: (e as Error).message }, 'removing a runtime port whose interface is gone failed');
+      return false;
+    }
   }
 
   /** At the daemon's stop, before the workers pause: no add, remove or link check starts from now

@@ -6,7 +6,8 @@
 // * a kubeconfig user's `tokenFile` (client-go's field; kubeadm's kube-proxy kubeconfig
 //   authenticates with nothing else) is ignored by the library, which knows only a
 //   non-standard `token-file` and reads it once: wdp sends the file's token, read again as it
-//   rotates (token-file.ts); `token` takes precedence, as in client-go;
+//   rotates (token-file.ts); a `token` beside it is sent only while the file gives none (client-go's
+//   NewBearerAuthWithRefreshRoundTripper: the last token read from the file wins);
 // * the in-cluster token is trimmed and re-read after a 401 as well (token-file.ts), the server
 //   is always https (the library picks http for ports 80/8080/8001 and then refuses it) and both
 //   KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are required (client-go's
@@ -84,21 +85,23 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
   if (tokenFile) {
-    const file = new TokenFile(tokenFile);
-    file.current(); // unreadable or empty: a clear error at start rather than 401s forever
     const user = kc.getCurrentUser()!;
-    kc.users = kc.users.map((u) => (u === user ? { ...u, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
+    // a kubeconfig's `token` beside `tokenFile` is sent only while the file gives none (client-go)
+    const file = new TokenFile(tokenFile, user.token || undefined);
+    file.current(); // unreadable or empty, with no token beside it: a clear error at start rather than 401s forever
+    // (the library sends a user's `token` over whatever the authenticator set: it goes into the file's fallback)
+    kc.users = kc.users.map((u) => (u === user ? { ...u, token: undefined, authProvider: { name: TOKEN_FILE_PROVIDER, config: {} } } as User : u));
     kc.addAuthenticator(tokenFileAuthenticator(file));
     tokenFiles.set(kc, file);
   }
   return kc;
 }
 
-/** The current user's `tokenFile` when it has no `token` (the library drops the field), made
- * absolute against the kubeconfig's directory as client-go resolves its paths. */
+/** The current user's `tokenFile` (the library drops the field), made absolute against the
+ * kubeconfig's directory as client-go resolves its paths. */
 function kubeconfigTokenFile(path: string, kc: KubeConfig): string | undefined {
   const user = kc.getCurrentUser();
-  if (!user || user.token) return undefined;
+  if (!user) return undefined;
   const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
   const f = raw?.users?.find((u) => u?.name === user.name)?.user?.tokenFile;
   if (typeof f !== 'string' || !f) return undefined;
@@ -201,6 +204,11 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
  * byte means the connection or the server is gone. */
 export const WATCH_IDLE_MS = 120_000;
 
+/** The longest watch event line taken (characters): the API server refuses request bodies over
+ * 3 MiB, so an event is a few MiB at most; a stream that never ends its line (a broken proxy)
+ * fails the watch here instead of growing the buffer without bound. */
+export const MAX_WATCH_EVENT = 16 * 1024 * 1024;
+
 /**
  * GET `path` with `watch=true` and `params`, handing each event to `onEvent` as it arrives and
  * calling `done` once when the stream ends (null: ended by the server) or fails. Returns the
@@ -212,7 +220,8 @@ export const WATCH_IDLE_MS = 120_000;
  * connection after ~45 s with HTTP/2 pings). Here the socket may stay silent for at most
  * `idleMs` — connecting, waiting for the headers, or between events — before the watch fails
  * and is resumed from its resourceVersion. A line that is not JSON fails the watch too (resumed,
- * the event is delivered again) where the library skipped it (the event was lost).
+ * the event is delivered again) where the library skipped it (the event was lost); so does an
+ * event without a type or an object with metadata.
  */
 export async function openWatch(
   kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>,
@@ -255,14 +264,22 @@ export async function openWatch(
     let rest = '';
     const line = (l: string) => {
       if (finished || !l.trim()) return;
-      let ev: { type?: string; object?: unknown };
+      let ev: { type?: unknown; object?: { metadata?: unknown } | null };
       try { ev = JSON.parse(l); } catch { finish(new Error(`watch ${path}: an event is not JSON`)); return; }
-      onEvent(String(ev?.type), ev?.object, ev);
+      // the library's handler reads object.metadata (ERROR: object.code) in an async function
+      // whose rejection nobody handles: an event without them would end the process
+      const o = ev?.object;
+      if (typeof ev?.type !== 'string' || !o || typeof o !== 'object' || (ev.type !== 'ERROR' && (!o.metadata || typeof o.metadata !== 'object'))) {
+        finish(new Error(`watch ${path}: an event is not {type, object with metadata}: ${l.slice(0, 100)}`));
+        return;
+      }
+      onEvent(ev.type, o, ev);
     };
     res.on('data', (chunk: string) => {
       const lines = (rest + chunk).split('\n');
       rest = lines.pop()!;
       for (const l of lines) line(l);
+      if (rest.length > MAX_WATCH_EVENT) finish(new Error(`watch ${path}: an event is longer than ${MAX_WATCH_EVENT} characters`));
     });
     res.on('end', () => { line(rest); finish(null); });
     res.on('error', finish);

@@ -3,7 +3,8 @@
 //
 // * queued(): a Service/EndpointSlice change arrived that is not programmed yet. The oldest such
 //   moment is kept until the next successful sync (updated()).
-// * healthy: still starting (no sync succeeded yet), nothing is pending, or the oldest pending change is younger than healthTimeout
+// * healthy: still starting (the sync loop has not started: KubeSync.start() marks it updated, as
+//   kube-proxy's SyncLoop), nothing is pending, or the oldest pending change is younger than healthTimeout
 //   (kube-proxy: 2 x syncPeriod). A sync loop that is stuck or failing therefore turns unhealthy
 //   once changes wait too long — not merely because nothing changed for a while.
 // * /healthz: healthy AND the node is eligible (not being deleted, not tainted
@@ -26,7 +27,7 @@ export class ProxyHealth {
 
   healthy(): boolean {
     if (!this.forwarding()) return false;
-    // healthy while starting up (kube-proxy: until the first successful sync nothing is judged)
+    // healthy while starting up (kube-proxy: until its sync loop starts nothing is judged)
     return !this.lastUpdated || !this.oldestPending || this.now() - this.oldestPending < this.healthTimeoutMs;
   }
 

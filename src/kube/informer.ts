@@ -66,6 +66,8 @@ export interface InformerOptions {
   /** After each list has been delivered (the first one: the informer is synced). */
   onListed?(): void;
   onError?(err: unknown, retryInMs: number): void;
+  /** onAdd / onUpdate / onDelete threw for `obj` (the watch goes on). */
+  onHandlerError?(err: unknown, obj: KubeObject): void;
 }
 
 /** A Watch that asks for bookmarks and a timeout, tracks its request, and knows when a list
@@ -133,7 +135,7 @@ export class ResilientInformer {
   readonly timeoutRange: [number, number];
   readonly watchIdleMs: number;
   /** Counters the tests and metrics read. */
-  readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0 };
+  readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0 };
 
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
@@ -162,9 +164,15 @@ export class ResilientInformer {
       return l as never;
     };
     this.lw = new ListWatch(o.path, this.watch, list, false, o.labelSelector, o.fieldSelector);
-    this.lw.on('add', (obj) => o.onAdd(obj as KubeObject));
-    this.lw.on('update', (obj) => o.onUpdate(obj as KubeObject));
-    this.lw.on('delete', (obj) => o.onDelete(obj as KubeObject));
+    // The library calls these from an async function nobody awaits: a handler that throws would be
+    // an unhandled rejection, which ends the daemon (and its forwarding). Caught here, reported;
+    // the object stays in the cache, so the next full sync reconciles it.
+    const deliver = (fn: (obj: KubeObject) => void) => (obj: unknown) => {
+      try { fn(obj as KubeObject); } catch (e) { this.stats.handlerErrors++; o.onHandlerError?.(e, obj as KubeObject); }
+    };
+    this.lw.on('add', deliver(o.onAdd));
+    this.lw.on('update', deliver(o.onUpdate));
+    this.lw.on('delete', deliver(o.onDelete));
     this.lw.on('error', (err) => this.failed(err));
   }
 

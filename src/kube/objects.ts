@@ -106,14 +106,16 @@ function servedObject(s: KubeObject, serviceProxyName?: string): boolean {
 /** Ready endpoints of `slices` on node `nodeName` — kube-proxy's local endpoint count for the
  * health check (EndpointsMap.LocalReadyEndpoints): distinct addresses ("squash the data by IP"),
  * so a pod serving two ports counts once, and one listed in two slices once. An endpoint counts
- * when its slice has a port with a number (kube-proxy's endpointslicecache skips the others). A
+ * when its slice is of address type IPv4 or IPv6 and has a port with a number (kube-proxy's
+ * endpointslicecache skips the others). A
  * slice labelled headless, or for a service proxy other than `serviceProxyName`, adds nothing:
  * kube-proxy's informer never sees it, and the compiler forwards to none of its endpoints
  * (Compiler.serves). */
 export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): number {
   const seen = new Set<string>();
   for (const s of slices) {
-    if (!servedObject(s, serviceProxyName)) continue;
+    // (kube-proxy takes IPv4 and IPv6 slices only; an FQDN slice's endpoints are not forwarded to)
+    if ((s.addressType !== 'IPv4' && s.addressType !== 'IPv6') || !servedObject(s, serviceProxyName)) continue;
     const ports = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
     if (!ports.some((p) => isObj(p) && typeof p.port === 'number' && p.port > 0)) continue;
     for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {

@@ -90,7 +90,9 @@ export class KubeSync {
     if (this.started || this.stopped) return;
     this.started = true;
     // kube-proxy's SyncLoop marks the health updated as it starts "in case Sync() never succeeds":
-    // from here on, changes that wait are judged (what the informers listed, from now)
+    // from here on, changes that wait are judged — what the informers listed too, from now (kube-proxy
+    // runs its first sync without QueuedUpdate, so a first sync that keeps failing in a quiet
+    // cluster never turns it unhealthy; here it does, after the health timeout)
     this.o.health?.updated();
     if (this.pending.size) this.o.health?.queued();
     this.fullDue = true;

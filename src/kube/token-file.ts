@@ -9,7 +9,8 @@
 //   file: a token rotated since is used at once, not up to a minute later);
 // * surrounding whitespace is not part of the token (a file written with a trailing newline);
 // * a file that cannot be read (mid-rotation, or gone) keeps the last good token; with none, the
-//   request fails with the reason.
+//   `fallback` (a kubeconfig's `token` beside its `tokenFile`), and without that the request fails
+//   with the reason.
 // The cost: one small synchronous read per request at most once a minute.
 import { readFileSync } from 'node:fs';
 import type { User } from '@kubernetes/client-node';
@@ -21,23 +22,28 @@ export class TokenFile {
   private token: string | null = null;
   private readAt = 0;
 
-  constructor(readonly path: string, private readonly periodMs = 60_000, private readonly leewayMs = 10_000, private readonly now = Date.now) {}
+  constructor(
+    readonly path: string, private readonly fallback?: string,
+    private readonly periodMs = 60_000, private readonly leewayMs = 10_000, private readonly now = Date.now,
+  ) {}
 
   /** The token to send now (throws when the file never gave one). */
   current(): string {
     if (this.token !== null && this.now() < this.readAt + this.periodMs - this.leewayMs) return this.token;
     let text: string;
     try { text = readFileSync(this.path, 'utf8').trim(); } catch (e) {
-      if (this.token !== null) return this.token;
-      throw new Error(`cannot read the token file ${this.path}: ${(e as Error).message}`);
+      return this.lastGood(`cannot read the token file ${this.path}: ${(e as Error).message}`);
     }
-    if (!text) {
-      if (this.token !== null) return this.token;
-      throw new Error(`the token file ${this.path} is empty`);
-    }
+    if (!text) return this.lastGood(`the token file ${this.path} is empty`);
     this.token = text;
     this.readAt = this.now();
     return text;
+  }
+
+  private lastGood(why: string): string {
+    if (this.token !== null) return this.token;
+    if (this.fallback) return this.fallback;
+    throw new Error(why);
   }
 
   /** A request sent at `sentAt` got 401: a token read before then is not used again. */

@@ -22,7 +22,6 @@ import {
 
 export { loadKubeConfig, nodePortAddresses };
 
-/** What the Node object contributes to the node config. */
 /** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
  * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
 export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
@@ -116,21 +115,24 @@ export class KubeWatcher {
       this.kubeMetrics.watchErrors.inc({ resource });
       log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs }, 'list/watch failed; restarting');
     };
+    const onHandlerError = (resource: string) => (err: unknown, obj: KubeObject) => {
+      log.error({ resource, object: `${obj?.metadata?.namespace ?? ''}/${obj?.metadata?.name ?? ''}`, error: (err as Error)?.stack ?? String(err) }, 'handling a watch event failed; the next full sync reconciles the object');
+    };
     informers.services = new ResilientInformer(o.kubeConfig, {
       ...common, path: SERVICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('Service', x), onUpdate: (x) => this.sync.queue('Service', x), onDelete: (x) => this.sync.queue('Service', x, true),
-      onListed: onListed('services'), onError: onError('services'),
+      onListed: onListed('services'), onError: onError('services'), onHandlerError: onHandlerError('services'),
     });
     informers.slices = new ResilientInformer(o.kubeConfig, {
       ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
-      onListed: onListed('endpointslices'), onError: onError('endpointslices'),
+      onListed: onListed('endpointslices'), onError: onError('endpointslices'), onHandlerError: onHandlerError('endpointslices'),
     });
     const node = new ResilientInformer(o.kubeConfig, {
       ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
       onAdd: (x) => this.nodeChanged(x), onUpdate: (x) => this.nodeChanged(x),
       onDelete: () => { this.health.nodeEligible = false; log.warn({ node: o.nodeName }, 'the Node object was deleted'); },
-      onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'),
+      onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'), onHandlerError: onHandlerError('nodes'),
     });
     this.informers = { services: informers.services, slices: informers.slices, node };
   }
