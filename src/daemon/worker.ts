@@ -47,7 +47,9 @@ const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
 /** Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin), so an
  * `ip link set ... mtu` on a port's interface reaches the core within ports / 4 seconds; each read
- * is an ioctl (a helper thread entering the namespace for a TAP in a pod's: ~0.1 ms). */
+ * is an ioctl on this (the forwarding) thread, a few µs. A TAP in a pod's namespace is read when
+ * it opens only: a read there starts a helper thread to enter the namespace (~0.1 ms, a stall of
+ * the forwarding loop), and its MTU is the daemon's to set (the port's `mtu:`). */
 const MTU_REFRESH_MS = 1000;
 const MTU_REFRESH_PORTS = 4;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
@@ -252,7 +254,7 @@ class Worker {
     for (let k = 0; k < MTU_REFRESH_PORTS && k < this.ports.length; k++) {
       this.mtuCursor = (this.mtuCursor + 1) % this.ports.length;
       const spec = this.specs.get(this.ports[this.mtuCursor].index);
-      if (spec) this.programMtu(spec, false);
+      if (spec && !(spec.type === 'tap' && spec.netns)) this.programMtu(spec, false);
     }
   }
 
