@@ -8,11 +8,12 @@ import { validateObject, validateObjectZod, fastPathData } from '../dist/src/mod
 const svc = (spec) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80 }], ...spec } });
 const both = (raw) => [validateObject(structuredClone(raw)), validateObjectZod(structuredClone(raw))];
 
-test('RequireDualStack with one cluster IP and SingleStack with two are refused on spec.ipFamilyPolicy; an unknown policy is not supported', (t) => {
+test('RequireDualStack with one cluster IP and SingleStack with two cluster IPs or two ipFamilies are refused on spec.ipFamilyPolicy; an unknown policy is not supported', (t) => {
   for (const [spec, reason, text] of [
     [{ clusterIP: '10.96.0.1', clusterIPs: ['10.96.0.1'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }, 'FieldValueInvalid', /"RequireDualStack": needs a cluster IP of each family/],
     [{ clusterIP: 'fd00:96::1', ipFamilyPolicy: 'RequireDualStack' }, 'FieldValueInvalid', /does not allocate cluster IPs/],
     [{ clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilyPolicy: 'SingleStack' }, 'FieldValueInvalid', /"SingleStack": a SingleStack Service has one cluster IP/],
+    [{ clusterIP: '10.96.0.1', ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'SingleStack' }, 'FieldValueInvalid', /"SingleStack": must be RequireDualStack or PreferDualStack when multiple 'ipFamilies' are specified/],
     [{ clusterIP: '10.96.0.1', ipFamilyPolicy: 'DualStack' }, 'FieldValueNotSupported', /Unsupported value: "DualStack"/],
   ]) {
     for (const r of both(svc(spec))) {

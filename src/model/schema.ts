@@ -201,7 +201,9 @@ const serviceSchema = z.object({
         });
         if (s.ipFamilies.length === 2 && s.ipFamilies[0] === s.ipFamilies[1]) issue(ctx, ['spec', 'ipFamilies', 1], 'FieldValueDuplicate', `Duplicate value: ${JSON.stringify(s.ipFamilies[1])}`);
       }
-      const policyProblem = ipFamilyPolicyProblem(s.ipFamilyPolicy, ips.length);
+      const policyProblem = ipFamilyPolicyProblem(s.ipFamilyPolicy, ips.length)
+        // (the API server's allocator refuses two ipFamilies under SingleStack as it refuses two clusterIPs)
+        || (s.ipFamilyPolicy === 'SingleStack' && (s.ipFamilies?.length ?? 0) > 1 ? 'must be RequireDualStack or PreferDualStack when multiple \'ipFamilies\' are specified' : '');
       if (policyProblem) issue(ctx, ['spec', 'ipFamilyPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.ipFamilyPolicy)}: ${policyProblem}`);
     }
     if (!ports.length && !headless) issue(ctx, ['spec', 'ports'], 'FieldValueRequired', 'Required value');
