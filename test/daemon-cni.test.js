@@ -123,6 +123,13 @@ test('DEL removes the port; an absent port or an absent daemon is success; DEL n
   t.is((await runCni(env('DEL'), conf(), gone.deps)).exitCode, 0);
   const down = fakeDeps(() => { throw new ApiError('cannot reach', 0, null); });
   t.is((await runCni(env('DEL'), conf(), down.deps)).exitCode, 0);
+  // a config whose gateways or worker went bad after its pods were added: ADD refuses it, their DELs
+  // still remove the ports (a failed DEL is retried by the runtime, the pod stays Terminating)
+  const bad = conf({ gateways: ['not-an-ip'], worker: -1 });
+  t.is(JSON.parse((await runCni(env('ADD'), bad, f.deps)).stdout).code, 7);
+  const again = fakeDeps(() => ({}));
+  t.deepEqual(await runCni(env('DEL'), bad, again.deps), { stdout: '', exitCode: 0 });
+  t.deepEqual(again.calls.map((c) => `${c.method} ${c.path}`), [`DELETE /api/v1/ports/${portName('c0ffee', 'eth0')}`]);
 });
 
 test('CHECK: the port on the interface with the pod addresses, else an error', async (t) => {

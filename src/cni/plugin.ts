@@ -85,15 +85,18 @@ function need(env: NodeJS.ProcessEnv, name: string): string {
   return v;
 }
 
-function parseConf(stdin: string): Json {
+/** The network configuration on stdin, checked. `forDel`: only what a DEL uses (version, server):
+ * a config whose other fields went bad after its pods were added must not fail their DELs (the
+ * runtime retries a failed DEL, and the pod stays Terminating). */
+function parseConf(stdin: string, forDel = false): Json {
   let conf: unknown;
   try { conf = JSON.parse(stdin); } catch (e) { throw new CniError(E_DECODE, 'network configuration on stdin is not JSON', (e as Error).message); }
   if (!conf || typeof conf !== 'object' || Array.isArray(conf)) throw new CniError(E_DECODE, 'network configuration on stdin must be a JSON object');
   const c = conf as Json;
   if (typeof c.cniVersion !== 'string') throw new CniError(E_CONFIG, 'cniVersion is missing');
   if (!SUPPORTED_VERSIONS.includes(c.cniVersion)) throw new CniError(E_INCOMPATIBLE, `CNI version ${c.cniVersion} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
-  if (c.gateways !== undefined && (!Array.isArray(c.gateways) || c.gateways.some((g: unknown) => typeof g !== 'string' || isIP(g) === 0))) throw new CniError(E_CONFIG, 'gateways must be a list of IP addresses');
-  if (c.worker !== undefined && !(Number.isInteger(c.worker) && c.worker >= 0)) throw new CniError(E_CONFIG, 'worker must be a non-negative integer');
+  if (!forDel && c.gateways !== undefined && (!Array.isArray(c.gateways) || c.gateways.some((g: unknown) => typeof g !== 'string' || isIP(g) === 0))) throw new CniError(E_CONFIG, 'gateways must be a list of IP addresses');
+  if (!forDel && c.worker !== undefined && !(Number.isInteger(c.worker) && c.worker >= 0)) throw new CniError(E_CONFIG, 'worker must be a non-negative integer');
   if (c.server !== undefined && typeof c.server !== 'string') throw new CniError(E_CONFIG, 'server must be a string (unix:/path or http://host:port)');
   return c;
 }
@@ -223,7 +226,7 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
       return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
     }
     if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK, STATUS, GC and VERSION are');
-    const conf = parseConf(stdin);
+    const conf = parseConf(stdin, cmd === 'DEL');
     version = conf.cniVersion;
     if (cmd === 'ADD') return { stdout: await add(env, conf, deps), exitCode: 0 };
     if (cmd === 'DEL') await del(env, conf, deps, log);
