@@ -332,27 +332,25 @@ async function awaitPathMtu(pod) {
   return mtu;
 }
 
-serial('an ICMPv6 Packet Too Big about a reply of a translated UDP flow reaches the backend translated: the pod learns the path MTU to its client', async (t) => {
-  const [a] = topo.pods;
+/** A UDP Service `name` at `vip` on `pod` alone; the client's Packet Too Big (`mtu`, quoting the
+ * pod's reply, or its first fragment with `frag`) must reach the pod translated: it learns the MTU. */
+async function packetTooBigReachesPod(t, pod, name, vip, { mtu, frag }, what) {
   await apply([
-    serviceYaml({ name: 'ptb6', clusterIP: 'fd00:96::14:9', ports: dns, extra: dual(['fd00:96::14:9']) }),
-    ...slices('ptb6', dns, [], [a]),
+    serviceYaml({ name, clusterIP: vip, ports: dns, extra: dual([vip]) }),
+    ...slices(name, dns, [], [pod]),
   ]);
-  t.is(await podPathMtu(a), undefined, 'no path MTU learnt yet');
-  t.regex(await packetTooBigAboutReply('fd00:96::14:9', { mtu: 1280, frag: false }), /reply pod-a:q\nsent/);
-  t.is(await awaitPathMtu(a), '1280', 'the pod\'s route to the client carries the path MTU of the Packet Too Big');
+  t.is(await podPathMtu(pod), undefined, 'no path MTU learnt yet');
+  t.regex(await packetTooBigAboutReply(vip, { mtu, frag }), new RegExp(`reply ${pod.name}:q\\nsent`));
+  t.is(await awaitPathMtu(pod), String(mtu), `the pod's route to the client carries the path MTU of the Packet Too Big${what}`);
+}
+
+serial('an ICMPv6 Packet Too Big about a reply of a translated UDP flow reaches the backend translated: the pod learns the path MTU to its client', async (t) => {
+  await packetTooBigReachesPod(t, topo.pods[0], 'ptb6', 'fd00:96::14:9', { mtu: 1280, frag: false }, '');
 });
 
 serial('an ICMPv6 Packet Too Big quoting the first fragment (fragment header, offset 0, M set) of a translated UDP reply reaches the backend translated: the pod learns the path MTU', async (t) => {
   // pod-b: pod-a's route to the client may already hold a path MTU (the test above)
-  const [, b] = topo.pods;
-  await apply([
-    serviceYaml({ name: 'ptb6f', clusterIP: 'fd00:96::14:1c', ports: dns, extra: dual(['fd00:96::14:1c']) }),
-    ...slices('ptb6f', dns, [], [b]),
-  ]);
-  t.is(await podPathMtu(b), undefined, 'no path MTU learnt yet');
-  t.regex(await packetTooBigAboutReply('fd00:96::14:1c', { mtu: 1300, frag: true }), /reply pod-b:q\nsent/);
-  t.is(await awaitPathMtu(b), '1300', 'the pod\'s route to the client carries the path MTU of the Packet Too Big about its fragment');
+  await packetTooBigReachesPod(t, topo.pods[1], 'ptb6f', 'fd00:96::14:1c', { mtu: 1300, frag: true }, ' about its fragment');
 });
 
 serial('IPv6 extension headers on service traffic: TCP with a hop-by-hop header and UDP with a destination options header reach the pod and come back', async (t) => {
