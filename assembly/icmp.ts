@@ -8,8 +8,7 @@ import { csumApply, sumBytes, csumFinal } from "./checksum";
 import { addrEq, addrCopy, addrSet4, macCopy } from "./addr";
 import {
   ETH_DST, ETH_SRC, IP4_HLEN, IP4_VER_IHL, IP4_FRAG, IP4_OFFSET, IP4_PROTO, IP4_CSUM, IP4_SRC, IP4_DST,
-  IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IP6_EXT_MAX, IP6_EXT_MIN, IP6_EXT_NEXT, IP6_EXT_LEN, IP6_FRAG_HLEN,
-  IP6_FRAG_OFFLG, IP6_FRAG_OFFSET, IPPROTO_FRAGMENT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
+  IP6_HLEN, IP6_NEXT, IP6_SRC, IP6_DST, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6,
   L4_SPORT, L4_DPORT, TCP_CSUM, UDP_HLEN, UDP_CSUM, UDP_CSUM_ZERO, ICMP_HLEN, ICMP_CSUM,
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
   ICMP_ECHO, ICMP_TIMESTAMP, ICMP_INFO_REQUEST, ICMP_ADDRESS, ICMP6_ECHO_REQUEST, ICMP6_NI_QUERY,
@@ -19,7 +18,7 @@ import { ctLookup } from "./conntrack";
 import { snatHolds, backendHolds, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keptRoute } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
-import { isIp6ExtHeader } from "./parse";
+import { ip6SkipExt, gExtProto, gExtFrag, EXT_FRAG_LATER } from "./parse";
 
 // Quoted (inner) and outer addresses as 16-byte values: [0..15] inner, [16..31] outer.
 const TMP_A: usize = memory.data(32, 16);   // inner source, outer source
@@ -44,10 +43,9 @@ export let gQuoteProto: u32 = 0;
 /** Reads the packet an ICMP error quotes at q (its IP header; the frame's IP packet ends at end):
  * its addresses into isrc/idst (16 bytes each, IPv4 zero-padded), its protocol into
  * gQuoteProto; returns the address of its L4 header — 0 when it is not a whole, first-fragment
- * TCP/UDP/SCTP header with ports. IPv6: extension headers are skipped as the main parser does
- * (parse.ts: at most IP6_EXT_MAX, each within end), as the kernel's conntrack does for the quote
- * (ipv6_get_l4proto: ipv6_skip_exthdr, no tuple for a non-first fragment). Runs for ICMP errors
- * only. */
+ * TCP/UDP/SCTP header with ports. IPv6: extension headers are skipped by the main parser's walk
+ * (parse.ts ip6SkipExt), as the kernel's conntrack does for the quote (ipv6_get_l4proto:
+ * ipv6_skip_exthdr, no tuple for a non-first fragment). Runs for ICMP errors only. */
 export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: usize): usize {
   let il4: usize;
   let iproto: u32;
@@ -65,20 +63,10 @@ export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: 
     if ((load<u8>(q) >>> 4) != 6) return 0;
     il4 = q + IP6_HLEN;
     iproto = <u32>load<u8>(q, IP6_NEXT);
-    let n: u32 = 0;
-    while (isIp6ExtHeader(iproto)) {
-      if (++n > IP6_EXT_MAX || il4 + IP6_EXT_MIN > end) return 0;
-      const next = <u32>load<u8>(il4, IP6_EXT_NEXT);
-      if (iproto == IPPROTO_FRAGMENT) {
-        // a non-first fragment quotes no L4 header
-        if ((<u32>bswap<u16>(load<u16>(il4, IP6_FRAG_OFFLG)) & IP6_FRAG_OFFSET) != 0) return 0;
-        il4 += IP6_FRAG_HLEN;
-      } else {
-        il4 += (<usize>load<u8>(il4, IP6_EXT_LEN) + 1) << 3;
-        if (il4 > end) return 0;
-      }
-      iproto = next;
-    }
+    il4 = ip6SkipExt(il4, iproto, end);
+    // (a non-first fragment quotes no L4 header)
+    if (il4 == 0 || gExtFrag == EXT_FRAG_LATER) return 0;
+    iproto = gExtProto;
     addrCopy(isrc, q + IP6_SRC);
     addrCopy(idst, q + IP6_DST);
   }

@@ -22,9 +22,46 @@ import { Frame } from "./frame";
 }
 
 /** The IPv6 extension headers the core follows (hop-by-hop, routing, fragment, destination
- * options); here and in the quote of an ICMPv6 error (icmp.ts readQuote). */
-@inline export function isIp6ExtHeader(proto: u32): bool {
+ * options). */
+@inline function isIp6ExtHeader(proto: u32): bool {
   return proto == IPPROTO_HOPOPTS || proto == IPPROTO_ROUTING || proto == IPPROTO_DSTOPTS || proto == IPPROTO_FRAGMENT;
+}
+
+/** What ip6SkipExt found: the protocol after the extension headers, and the fragment header's
+ * identification and state (EXT_FRAG_*) when there was one. */
+export let gExtProto: u32 = 0;
+export let gExtFrag: u32 = 0;
+export let gExtFragId: u32 = 0;
+export const EXT_FRAG_NONE: u32 = 0;   // no fragment header
+export const EXT_FRAG_WHOLE: u32 = 1;  // one with offset 0 and M clear (the whole datagram)
+export const EXT_FRAG_FIRST: u32 = 2;  // offset 0, M set
+export const EXT_FRAG_LATER: u32 = 3;  // offset != 0: what follows its header is datagram data
+
+/** Walks the IPv6 extension headers starting at `at` (the first one, of type `proto`) within
+ * `end` (absolute addresses), for the packet's own headers (parse) and for the packet an ICMPv6
+ * error quotes (icmp.ts readQuote), as the kernel's ipv6_skip_exthdr: at most IP6_EXT_MAX, each
+ * within end. Returns the address past them — past a later fragment's fragment header, whatever
+ * follows — with gExtProto / gExtFrag / gExtFragId set; 0 when they are malformed. */
+@inline export function ip6SkipExt(at: usize, proto: u32, end: usize): usize {
+  gExtFrag = EXT_FRAG_NONE;
+  let n: u32 = 0;
+  while (isIp6ExtHeader(proto)) {
+    if (++n > IP6_EXT_MAX || at + IP6_EXT_MIN > end) return 0;
+    const next = <u32>load<u8>(at, IP6_EXT_NEXT);
+    if (proto == IPPROTO_FRAGMENT) {
+      const fo = <u32>bswap<u16>(load<u16>(at, IP6_FRAG_OFFLG));
+      gExtFragId = bswap<u32>(load<u32>(at, IP6_FRAG_ID));
+      at += IP6_FRAG_HLEN;
+      if ((fo & IP6_FRAG_OFFSET) != 0) { gExtFrag = EXT_FRAG_LATER; proto = next; break; }
+      gExtFrag = (fo & IP6_FRAG_M) ? EXT_FRAG_FIRST : EXT_FRAG_WHOLE;
+    } else {
+      at += (<usize>load<u8>(at, IP6_EXT_LEN) + 1) << 3;
+      if (at > end) return 0;
+    }
+    proto = next;
+  }
+  gExtProto = proto;
+  return at;
 }
 
 export function parse(i: u32, fr: Frame): void {
@@ -99,27 +136,15 @@ export function parse(i: u32, fr: Frame): void {
     if (<u32>load<u8>(p, IP6_SRC) == IP6_MULTICAST) { early(fr, L.V_DROP, L.REASON_DROP_MARTIAN); return; }
     proto = <u32>load<u8>(p, IP6_NEXT);
     l4 = l3 + IP6_HLEN;
-    let n: u32 = 0;
-    while (isIp6ExtHeader(proto)) {
-      if (++n > IP6_EXT_MAX || l4 + IP6_EXT_MIN > end) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
-      const x = f + <usize>l4;
-      const next = <u32>load<u8>(x, IP6_EXT_NEXT);
-      if (proto == IPPROTO_FRAGMENT) {
-        const fo = <u32>bswap<u16>(load<u16>(x, IP6_FRAG_OFFLG));
-        fr.fragId = bswap<u32>(load<u32>(x, IP6_FRAG_ID));
-        l4 += IP6_FRAG_HLEN;
-        if ((fo & IP6_FRAG_OFFSET) != 0) {
-          // a later fragment: what follows is part of the datagram, no header to parse
-          fr.laterFragment = 1;
-          proto = next;
-          break;
-        }
-        if (fo & IP6_FRAG_M) fr.firstFragment = 1;
-      } else {
-        l4 += (<u32>load<u8>(x, IP6_EXT_LEN) + 1) << 3;
-        if (l4 > end) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
-      }
-      proto = next;
+    if (isIp6ExtHeader(proto)) {
+      const past = ip6SkipExt(f + <usize>l4, proto, f + <usize>end);
+      if (past == 0) { early(fr, L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS); return; }
+      l4 = <u32>(past - f);
+      proto = gExtProto;
+      if (gExtFrag != EXT_FRAG_NONE) fr.fragId = gExtFragId;
+      // a later fragment: what follows is part of the datagram, no header to parse
+      if (gExtFrag == EXT_FRAG_LATER) fr.laterFragment = 1;
+      else if (gExtFrag == EXT_FRAG_FIRST) fr.firstFragment = 1;
     }
   } else {
     early(fr, L.V_TO_HOST, L.REASON_HOST_NOT_IP);
