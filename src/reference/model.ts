@@ -199,24 +199,12 @@ export function parseForCore(f: Uint8Array, len: number): ParseOutcome {
     src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
     if (isMartian(src, 6)) return stop(L.V_DROP, L.REASON_DROP_MARTIAN);
     proto = f[l3 + 6]; l4 = l3 + 40;
-    // extension headers: at most 8, each must fit; a fragment header with offset != 0 ends the
-    // headers (what follows is part of the datagram)
-    let n = 0;
-    while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
-      if (++n > 8 || l4 + 8 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
-      const next = f[l4];
-      if (proto === 44) {
-        const fo = rd16(f, l4 + 2);
-        fragId = ((rd16(f, l4 + 4) << 16) | rd16(f, l4 + 6)) >>> 0;
-        l4 += 8;
-        if ((fo & 0xfff8) !== 0) { later = true; proto = next; break; }
-        if (fo & 1) fragment = true;
-      } else {
-        l4 += (f[l4 + 1] + 1) * 8;
-        if (l4 > end) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
-      }
-      proto = next;
-    }
+    const x = skipIp6Ext(f, l4, proto, end);
+    if (!x) return stop(L.V_DROP, L.REASON_DROP_IPV6_EXT_HEADERS);
+    ({ l4, proto } = x);
+    if (x.frag !== 'none') fragId = x.fragId;
+    if (x.frag === 'later') later = true;
+    else if (x.frag === 'first') fragment = true;
   } else {
     return stop(L.V_TO_HOST, L.REASON_HOST_NOT_IP);
   }
@@ -1257,6 +1245,29 @@ function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport
 
 interface Quoted { l3: number; l4: number; end: number; family: 4 | 6; proto: number; src: Uint8Array; dst: Uint8Array; sport: number; dport: number }
 
+/** IPv6 extension headers from l4 (the first of type proto) within end, for a packet's own headers
+ * and an ICMPv6 error's quote: at most 8, each must fit (undefined: malformed); a fragment header
+ * with offset != 0 ends them (what follows is datagram data). */
+function skipIp6Ext(f: Uint8Array, l4: number, proto: number, end: number): { l4: number; proto: number; frag: 'none' | 'whole' | 'first' | 'later'; fragId: number } | undefined {
+  let n = 0, frag: 'none' | 'whole' | 'first' | 'later' = 'none', fragId = 0;
+  while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
+    if (++n > 8 || l4 + 8 > end) return undefined;
+    const next = f[l4];
+    if (proto === 44) {
+      const fo = rd16(f, l4 + 2);
+      fragId = ((rd16(f, l4 + 4) << 16) | rd16(f, l4 + 6)) >>> 0;
+      l4 += 8;
+      if ((fo & 0xfff8) !== 0) return { l4, proto: next, frag: 'later', fragId };
+      frag = fo & 1 ? 'first' : 'whole';
+    } else {
+      l4 += (f[l4 + 1] + 1) * 8;
+      if (l4 > end) return undefined;
+    }
+    proto = next;
+  }
+  return { l4, proto, frag, fragId };
+}
+
 /** The quoted packet of an ICMP error: a whole IP header of the outer family (IPv4: not a
  *  non-first fragment; IPv6: extension headers 0/43/60/44 skipped as parse() does — at most 8,
  *  each within the quote — and a fragment header with offset != 0 is not translated),
@@ -1276,19 +1287,10 @@ function parseQuoted(f: Uint8Array, l3: number, end: number, family: 4 | 6): Quo
     l4 = l3 + 40;
     proto = f[l3 + 6];
     src = addr16(f, l3 + 8, 6); dst = addr16(f, l3 + 24, 6);
-    let n = 0;
-    while (proto === 0 || proto === 43 || proto === 60 || proto === 44) {
-      if (++n > 8 || l4 + 8 > end) return undefined;
-      const next = f[l4];
-      if (proto === 44) {
-        if ((rd16(f, l4 + 2) & 0xfff8) !== 0) return undefined;
-        l4 += 8;
-      } else {
-        l4 += (f[l4 + 1] + 1) * 8;
-        if (l4 > end) return undefined;
-      }
-      proto = next;
-    }
+    // (a non-first fragment quotes no L4 header)
+    const x = skipIp6Ext(f, l4, proto, end);
+    if (!x || x.frag === 'later') return undefined;
+    ({ l4, proto } = x);
   }
   if (proto !== 6 && proto !== 17 && proto !== 132) return undefined;
   if (l4 + 4 > end) return undefined;
