@@ -71,7 +71,7 @@ const metadata = z.object({
   creationTimestamp: str.max(64).nullish(),
 });
 /** The metadata keys kept; the fast path hands objects with any other key to zod (which prunes). */
-const METADATA_KEYS: KeySet = (k) => k === 'name' || k === 'namespace' || k === 'labels' || k === 'annotations' || k === 'uid' || k === 'resourceVersion' || k === 'generation' || k === 'creationTimestamp';
+const METADATA_KEYS = new Set(['name', 'namespace', 'labels', 'annotations', 'uid', 'resourceVersion', 'generation', 'creationTimestamp']);
 
 /** An IP address as Kubernetes writes one: no IPv6 zone ("fe80::1%eth0" names an interface of
  * some host; node's isIP accepts it, and the zone would be silently dropped). */
@@ -503,21 +503,16 @@ function stringMap(v: unknown): boolean {
   return true;
 }
 
-/** The keys of an object the schema knows, as one comparison per key (a key from for-in and a
- * literal are both internalized strings: each === is a pointer compare once optimised, where a
- * Set's lookup hashed every key of every endpoint: ~0.4 M lookups at 10k x 10). */
-type KeySet = (k: string) => boolean;
-
-function onlyKeys(o: Record<string, unknown>, known: KeySet): boolean {
-  for (const k in o) if (!known(k)) return false;
+function onlyKeys(o: Record<string, unknown>, known: Set<string>): boolean {
+  for (const k in o) if (!known.has(k)) return false;
   return true;
 }
 /** `o` itself when all its keys are `known` (the common case: no copy), else a copy of those: the
  * fast path's pruning, the same as zod's strip (a test compares them). */
-function pick(o: Record<string, unknown>, known: KeySet): Record<string, unknown> {
+function pick(o: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
   if (onlyKeys(o, known)) return o;
   const out: Record<string, unknown> = {};
-  for (const k in o) if (known(k)) out[k] = o[k];
+  for (const k in o) if (known.has(k)) out[k] = o[k];
   return out;
 }
 /** `parent` with `list` (its array at `key`) replaced by the pruned items, when any item changed. */
@@ -532,7 +527,7 @@ function withPrunedList(parent: Record<string, unknown>, key: string, prune: (x:
   return out ? { ...parent, [key]: out } : parent;
 }
 /** A fast-path object without the fields the schema does not know (`raw` itself when it has none). */
-function pruned(raw: Record<string, unknown>, top: KeySet, rest: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
+function pruned(raw: Record<string, unknown>, top: Set<string>, rest: (x: Record<string, unknown>) => Record<string, unknown>): Record<string, unknown> {
   let out = pick(raw, top);
   const md = pick(raw.metadata as Record<string, unknown>, METADATA_KEYS);
   if (md !== raw.metadata) out = { ...out, metadata: md };
@@ -553,13 +548,13 @@ const pruneEndpoint = (ep: Record<string, unknown>) => {
 function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
   return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
 }
-const SERVICE_KEYS: KeySet = (k) => k === 'apiVersion' || k === 'kind' || k === 'metadata' || k === 'spec' || k === 'status';
-const SERVICE_SPEC_KEYS: KeySet = (k) => k === 'type' || k === 'clusterIP' || k === 'clusterIPs' || k === 'ipFamilies' || k === 'ipFamilyPolicy' || k === 'ports' || k === 'sessionAffinity' || k === 'sessionAffinityConfig' || k === 'externalIPs' || k === 'loadBalancerSourceRanges' || k === 'externalTrafficPolicy' || k === 'internalTrafficPolicy' || k === 'externalName';
-const SERVICE_PORT_KEYS: KeySet = (k) => k === 'name' || k === 'protocol' || k === 'port' || k === 'targetPort' || k === 'nodePort';
-const SLICE_KEYS: KeySet = (k) => k === 'apiVersion' || k === 'kind' || k === 'metadata' || k === 'addressType' || k === 'endpoints' || k === 'ports';
-const ENDPOINT_KEYS: KeySet = (k) => k === 'addresses' || k === 'conditions' || k === 'hostname' || k === 'nodeName' || k === 'zone' || k === 'hints';
-const CONDITION_KEYS: KeySet = (k) => k === 'ready' || k === 'serving' || k === 'terminating';
-const SLICE_PORT_KEYS: KeySet = (k) => k === 'name' || k === 'port' || k === 'protocol';
+const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
+const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
+const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone', 'hints']);
+const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
+const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
 
 /** Whether `h` is exactly `{forZones?: [{name}, ...], forNodes?: [{name}, ...]}` with non-empty
  * names (anything else: zod, which drops unknown keys and reports bad values). */
