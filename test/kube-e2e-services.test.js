@@ -1,0 +1,441 @@
+// Kubernetes' own Service e2e scenarios (test/e2e/network/service.go, loadbalancer.go's ESIPP
+// tests) that no other wdp test ran end to end, each as close to the upstream test as one node
+// allows: `wdp start` in its network namespace, fed by the API-server double (Services,
+// EndpointSlices and the Node written to it as the API server and the EndpointSlice controller
+// would), real curl / UDP clients in the client, remote and pod namespaces, and the node's own
+// stack (healthCheckNodePort servers, hostNetwork clients and endpoints) behind wdp's host port.
+// pod-a and pod-b are on this node (node-a), pod-c is said to be on node-b. The map from upstream
+// test names to wdp tests is docs/e2e-coverage.md.
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import {
+  rootGate, buildTopology, startDaemon, startPods, destroyTopology, curl, httpMany, sleep, waitFor, NODE_V4, POD_SERVER,
+} from './lib/topology.js';
+
+const { ok: root, serial } = rootGate(test, { tools: ['curl', 'ss'] });
+
+const REMOTE = '192.168.100.10';
+const HOST_HTTP = 10180; // a hostNetwork pod's port (service.go picks an uncommon one too)
+let topo;
+let double;
+
+const READY = { ready: true, serving: true, terminating: false };
+const TERMINATING = { ready: false, serving: true, terminating: true }; // deleted, still serving (delay-shutdown)
+
+// ---- objects as the API server and the EndpointSlice controller write them ---------------------
+
+function service(name, { lbIP, ...spec }, labels) {
+  return {
+    metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
+    spec: { sessionAffinity: 'None', selector: { app: name }, ...spec },
+    status: { loadBalancer: lbIP ? { ingress: [{ ip: lbIP, ipMode: 'VIP' }] } : {} },
+  };
+}
+/** spec fields of a Service with a cluster IP (defaults the API server fills in). */
+const cluster = (ip, ports, extra = {}) => ({
+  type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
+  internalTrafficPolicy: 'Cluster', ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...extra,
+});
+const http = (extra = {}) => ({ name: 'http', port: 80, targetPort: 8080, ...extra });
+
+/** An EndpointSlice of `svc`: endpoints [pod, conditions, node?] (address may be a string). */
+function slice(name, svc, ports, endpoints, labels = {}) {
+  return {
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io', ...labels } },
+    addressType: 'IPv4',
+    ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
+    endpoints: endpoints.map(([pod, conditions, nodeName = 'node-a']) => ({ addresses: [typeof pod === 'string' ? pod : pod.ip], conditions, nodeName })),
+  };
+}
+
+const SVC = '/api/v1/namespaces/default/services';
+const EPS = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
+/** Create or replace (as `kubectl apply` would, without a resourceVersion). */
+async function put(path, obj) {
+  try { return await double('PUT', `${path}/${obj.metadata.name}`, obj); } catch (e) {
+    if (!/: 404 /.test(e.message)) throw e;
+    return double('POST', path, obj);
+  }
+}
+const del = (path, name) => double('DELETE', `${path}/${name}`);
+
+// ---- clients -------------------------------------------------------------------------------------
+
+/** One GET from `ns`: the answering pod's name, or null (refused, timed out: "not served"). */
+async function who(ns, url, timeout = 2) {
+  const r = await curl(topo, ns, url, { timeout });
+  return r.code === 0 && r.body.trim() ? r.body.trim() : null;
+}
+/** Polls (bounded) until `fn()` equals `want`; returns the last value. */
+async function until(want, fn, tries = 40) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await fn();
+    if (JSON.stringify(last) === JSON.stringify(want)) return last;
+    await sleep(250);
+  }
+  return last;
+}
+/** The pods that answered n GETs from `ns` (errors as their code), sorted. */
+async function pods(ns, url, n = 10) {
+  const r = await httpMany(topo, ns, url, n, { timeoutMs: 2000 });
+  return [...new Set(r.map((x) => x.pod || x.error))].sort();
+}
+/** One UDP datagram from `ns`: the answering pod, 'refused' (ICMP port unreachable) or null. */
+async function udpWho(ns, host, port) {
+  // a connected socket (as the upstream tests' net.Dial("udp")): an ICMP port unreachable is ECONNREFUSED
+  const script = `
+    const s = require('dgram').createSocket('udp4');
+    const t = setTimeout(() => { console.log('null'); process.exit(0); }, 1500);
+    s.on('error', (e) => { clearTimeout(t); console.log(JSON.stringify(e.code === 'ECONNREFUSED' ? 'refused' : e.code)); process.exit(0); });
+    s.on('message', (m) => { clearTimeout(t); console.log(JSON.stringify(String(m).split(':')[0])); process.exit(0); });
+    s.connect(${port}, ${JSON.stringify(host)}, () => { s.send('hostname'); setTimeout(() => s.send('hostname'), 300); });`;
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 8000 });
+  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { return `no output: ${r.stderr}`; }
+}
+/** The HTTP status of a healthCheckNodePort (or of any URL) from `ns`; 0 when nothing answers. */
+async function status(ns, url) {
+  const r = await topo.lab.execAsync(ns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', url], { timeoutMs: 8000 });
+  return Number(r.stdout.trim()) || 0;
+}
+
+test.before(async () => {
+  if (!root) return;
+  // pod-d is the exec pod of the tests that need a client pod that is no endpoint
+  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'afpacket' }, { name: 'pod-d', attach: 'afpacket' }], kind: 'ks' });
+  try {
+    let kubeconfig;
+    ({ kubeconfig, double } = await startDoubleInNs(topo));
+    topo.config.node = { name: 'node-a' }; // its addresses: the Node's
+    topo.config.kubernetes = {
+      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: 'off', nodeWaitSeconds: 20,
+      clusterCIDRs: ['10.244.0.0/16'], healthCheckBindAddress: '0.0.0.0',
+    };
+    // the node's own stack behind the host port: healthCheckNodePort servers, hostNetwork pods
+    topo.config.ports.push({
+      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+      hostAddresses: [`${NODE_V4}/24`], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' }],
+    });
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    await double('POST', '/api/v1/nodes', {
+      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+      status: { addresses: [{ type: 'InternalIP', address: NODE_V4 }, { type: 'Hostname', address: 'node-a' }] },
+    });
+    await startDaemon(topo);
+    await startPods(topo);
+    // a hostNetwork pod's server, on the node (the dataplane namespace), answering "node-a"
+    const host = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'node-a', '--http', String(HOST_HTTP), '--udp', String(HOST_HTTP)]);
+    topo.podProcs.push(host);
+    let out = '';
+    host.stdout.on('data', (d) => { out += d; });
+    await waitFor('the hostNetwork server', () => out.includes('ready'), 10000);
+  } catch (e) {
+    await destroyTopology(topo);
+    topo = undefined;
+    throw e;
+  }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+serial('service.go "should be able to change the type from ExternalName to ClusterIP / NodePort" and back "from ClusterIP / NodePort to ExternalName"', async (t) => {
+  const [a, b] = topo.pods;
+  const ext = { type: 'ExternalName', externalName: 'externalsvc.default.svc.cluster.local', ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] };
+  await put(SVC, service('extname', ext));
+  await put(SVC, service('extname', cluster('10.96.53.10', [http()])));
+  await put(EPS, slice('extname-x1', 'extname', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY]]));
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, 'http://10.96.53.10/')), ['pod-a', 'pod-b'], 'ExternalName → ClusterIP: the cluster IP reaches both pods');
+  await put(SVC, service('extname', ext)); // the API server clears the cluster IP
+  t.is(await until(null, () => who(topo.ns.client, 'http://10.96.53.10/')), null, 'ClusterIP → ExternalName: the old cluster IP is no longer served');
+
+  await put(SVC, service('extname', cluster('10.96.53.11', [http({ nodePort: 30531 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.remote, `http://${NODE_V4}:30531/`)), ['pod-a', 'pod-b'], 'ExternalName → NodePort: the node port');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.11/'), ['pod-a', 'pod-b'], 'and its cluster IP');
+  await put(SVC, service('extname', ext));
+  t.is(await until(null, () => who(topo.ns.remote, `http://${NODE_V4}:30531/`)), null, 'NodePort → ExternalName: the node port is released');
+  t.is(await who(topo.ns.client, 'http://10.96.53.11/'), null, 'and the cluster IP');
+  await del(EPS, 'extname-x1');
+  await del(SVC, 'extname');
+});
+
+serial('service.go "should be updated after adding or deleting ports" (named target ports, one pod per port)', async (t) => {
+  const [a, b] = topo.pods;
+  const p1 = { name: 'portname1', port: 80, targetPort: 'svc1' };
+  const p2 = { name: 'portname2', port: 81, targetPort: 'svc2' };
+  await put(SVC, service('editport', cluster('10.96.53.20', [p1])));
+  // the EndpointSlice controller: one slice per distinct port set (pod1 serves svc1 on 8080)
+  await put(EPS, slice('editport-p1', 'editport', [{ name: 'portname1', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.96.53.20/')), 'pod-a');
+  await put(SVC, service('editport', cluster('10.96.53.20', [p1, p2])));
+  await put(EPS, slice('editport-p2', 'editport', [{ name: 'portname2', port: 9090 }], [[b, READY]]));
+  t.is(await until('pod-b', () => who(topo.ns.client, 'http://10.96.53.20:81/')), 'pod-b', 'the added port reaches pod2');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.20/'), ['pod-a'], 'the first port still only pod1');
+  // the port is deleted from the Service; pod2's slice is still there (the controller lags)
+  await put(SVC, service('editport', cluster('10.96.53.20', [p1])));
+  t.is(await until(null, () => who(topo.ns.client, 'http://10.96.53.20:81/')), null, 'the deleted port no longer forwards');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.20/'), ['pod-a']);
+  await del(EPS, 'editport-p2');
+  await del(EPS, 'editport-p1');
+  await del(SVC, 'editport');
+});
+
+serial('service.go "should serve endpoints on same port and different protocols": TCP+UDP, then TCP only, then UDP only', async (t) => {
+  const [a] = topo.pods;
+  const tcp = { name: 'tcp-port', port: 80, targetPort: 8080, protocol: 'TCP' };
+  const udp = { name: 'udp-port', port: 80, targetPort: 5353, protocol: 'UDP' };
+  const vip = '10.96.53.30';
+  await put(SVC, service('multiproto', cluster(vip, [tcp, udp])));
+  await put(EPS, slice('multiproto-1', 'multiproto', [{ name: 'tcp-port', port: 8080, protocol: 'TCP' }, { name: 'udp-port', port: 5353, protocol: 'UDP' }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(topo.ns.client, `http://${vip}/`)), 'pod-a', 'TCP');
+  t.is(await until('pod-a', () => udpWho(topo.ns.client, vip, 80)), 'pod-a', 'UDP');
+  await put(SVC, service('multiproto', cluster(vip, [tcp])));
+  t.is(await until('refused', () => udpWho(topo.ns.client, vip, 80)), 'refused', 'TCP only: UDP refused (ICMP port unreachable: a port the Service does not define)');
+  t.is(await who(topo.ns.client, `http://${vip}/`), 'pod-a', 'TCP only: TCP still served');
+  await put(SVC, service('multiproto', cluster(vip, [udp])));
+  t.is(await until(7, async () => (await curl(topo, topo.ns.client, `http://${vip}/`, { timeout: 2 })).code), 7, 'UDP only: TCP refused');
+  t.is(await until('pod-a', () => udpWho(topo.ns.client, vip, 80)), 'pod-a', 'UDP only: UDP served');
+  await del(EPS, 'multiproto-1');
+  await del(SVC, 'multiproto');
+});
+
+serial('service.go "should work after the service has been recreated" and "should be able to up and down services"', async (t) => {
+  const [a, b, c] = topo.pods;
+  const up = async (name, ip, eps) => {
+    await put(SVC, service(name, cluster(ip, [http()])));
+    await put(EPS, slice(`${name}-1`, name, [{ name: 'http', port: 8080 }], eps));
+  };
+  await up('updown-1', '10.96.53.41', [[a, READY]]);
+  await up('updown-2', '10.96.53.42', [[b, READY], [c, READY, 'node-b']]);
+  t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.96.53.41/')), 'pod-a');
+  t.deepEqual(await until(['pod-b', 'pod-c'], () => pods(topo.ns.client, 'http://10.96.53.42/')), ['pod-b', 'pod-c']);
+  // the Service is deleted (its slices go with it, garbage-collected by their owner reference)
+  await del(SVC, 'updown-1');
+  await del(EPS, 'updown-1-1');
+  t.is(await until(null, () => who(topo.ns.client, 'http://10.96.53.41/')), null, 'a deleted Service is down');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.42/'), ['pod-b', 'pod-c'], 'the other one still up');
+  // recreated (the API server gives it a new cluster IP), and a third one
+  await up('updown-1', '10.96.53.43', [[a, READY]]);
+  await up('updown-3', '10.96.53.44', [[c, READY, 'node-b']]);
+  t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.96.53.43/')), 'pod-a', 'the recreated Service is up on its new cluster IP');
+  t.is(await until('pod-c', () => who(topo.ns.client, 'http://10.96.53.44/')), 'pod-c');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.42/'), ['pod-b', 'pod-c']);
+  t.is(await who(topo.ns.client, 'http://10.96.53.41/'), null, 'the old cluster IP stays down');
+  for (const n of ['updown-1', 'updown-2', 'updown-3']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
+
+for (const [label, value, what] of [['service.kubernetes.io/service-proxy-name', 'foo-bar', 'service-proxy-name'], ['service.kubernetes.io/headless', '', 'headless']]) {
+  serial(`service.go "should implement service.kubernetes.io/${what}": labelled never served, the label toggled on a live Service`, async (t) => {
+    const [a, b] = topo.pods;
+    const lab = { [label]: value };
+    const vipOff = what === 'headless' ? '10.96.53.52' : '10.96.53.50', vipOn = what === 'headless' ? '10.96.53.53' : '10.96.53.51';
+    const eps = [[a, READY], [b, READY]];
+    // the EndpointSlice controller copies the Service's labels to its slices
+    await put(SVC, service(`${what}-disabled`, cluster(vipOff, [http()]), lab));
+    await put(EPS, slice(`${what}-disabled-1`, `${what}-disabled`, [{ name: 'http', port: 8080 }], eps, lab));
+    await put(SVC, service(`${what}-toggled`, cluster(vipOn, [http()])));
+    await put(EPS, slice(`${what}-toggled-1`, `${what}-toggled`, [{ name: 'http', port: 8080 }], eps));
+    t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, `http://${vipOn}/`)), ['pod-a', 'pod-b'], 'the unlabelled Service is up');
+    t.is(await who(topo.ns.client, `http://${vipOff}/`), null, 'the labelled one is not');
+    await put(SVC, service(`${what}-toggled`, cluster(vipOn, [http()]), lab));
+    await put(EPS, slice(`${what}-toggled-1`, `${what}-toggled`, [{ name: 'http', port: 8080 }], eps, lab));
+    t.is(await until(null, () => who(topo.ns.client, `http://${vipOn}/`)), null, 'labelled: down');
+    await put(SVC, service(`${what}-toggled`, cluster(vipOn, [http()])));
+    await put(EPS, slice(`${what}-toggled-1`, `${what}-toggled`, [{ name: 'http', port: 8080 }], eps));
+    t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, `http://${vipOn}/`)), ['pod-a', 'pod-b'], 'the label removed: up again');
+    t.is(await who(topo.ns.client, `http://${vipOff}/`), null, 'the labelled one is still not');
+    for (const n of [`${what}-disabled`, `${what}-toggled`]) { await del(EPS, `${n}-1`); await del(SVC, n); }
+  });
+}
+
+serial('externalTrafficPolicy Local with a healthCheckNodePort: 200 with a ready local endpoint; only terminating ones: 503 while the node port still serves them; switched to Cluster the port closes, back to Local it opens (service.go, loadbalancer.go ESIPP)', async (t) => {
+  const [a, , c] = topo.pods;
+  const lbSpec = (etp, hc) => ({
+    ...cluster('10.96.53.60', [http({ nodePort: 30560 })], { type: 'LoadBalancer', externalTrafficPolicy: etp, ...(hc ? { healthCheckNodePort: hc } : {}) }), lbIP: '203.0.113.60',
+  });
+  const np = `http://${NODE_V4}:30560/`;
+  await put(SVC, service('esipp', lbSpec('Local', 32560)));
+  await put(EPS, slice('esipp-1', 'esipp', [{ name: 'http', port: 8080 }], [[a, READY], [c, READY, 'node-b']]));
+  t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32560/healthz`)), 200, 'a ready local endpoint: 200');
+  const body = (await curl(topo, topo.ns.remote, `http://${NODE_V4}:32560/healthz`)).body;
+  t.is(JSON.parse(body).localEndpoints, 1, body);
+  const local = await httpMany(topo, topo.ns.remote, np, 8);
+  t.deepEqual([...new Set(local.map((x) => x.pod || x.error))], ['pod-a'], 'Local: only the local endpoint');
+  t.deepEqual([...new Set(local.map((x) => x.peer))], [REMOTE], 'and the client address is kept');
+
+  // the local pod is deleted (still serving through its grace period); pod-c on node-b stays ready
+  await put(EPS, slice('esipp-1', 'esipp', [{ name: 'http', port: 8080 }], [[a, TERMINATING], [c, READY, 'node-b']]));
+  t.is(await until(503, () => status(topo.ns.remote, `http://${NODE_V4}:32560/healthz`)), 503, 'only a terminating local endpoint: 503');
+  t.deepEqual(await pods(topo.ns.remote, np), ['pod-a'], 'while the node port still reaches the local terminating endpoint (fallback)');
+
+  // externalTrafficPolicy Cluster: the API server drops the healthCheckNodePort
+  await put(SVC, service('esipp', lbSpec('Cluster')));
+  t.is(await until(0, () => status(topo.ns.remote, `http://${NODE_V4}:32560/healthz`)), 0, 'Cluster: the health check port is closed');
+  t.is((await topo.lab.execAsync(topo.ns.dp, 'ss', ['-Hltn', 'sport = :32560'])).stdout.trim(), '', 'nothing listens on it');
+  const clusterRes = await httpMany(topo, topo.ns.remote, np, 8);
+  t.deepEqual([...new Set(clusterRes.map((x) => x.pod || x.error))], ['pod-c'], 'Cluster: the ready endpoint elsewhere');
+  t.notDeepEqual([...new Set(clusterRes.map((x) => x.peer))], [REMOTE], 'masqueraded');
+
+  // back to Local, with a new healthCheckNodePort; the local pod ready again (a new one)
+  await put(SVC, service('esipp', lbSpec('Local', 32561)));
+  t.is(await until(503, () => status(topo.ns.remote, `http://${NODE_V4}:32561/healthz`)), 503, 'Local again: the new port answers, 503 with no ready local endpoint');
+  await put(EPS, slice('esipp-1', 'esipp', [{ name: 'http', port: 8080 }], [[a, READY], [c, READY, 'node-b']]));
+  t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32561/healthz`)), 200);
+  t.deepEqual(await until([REMOTE], async () => [...new Set((await httpMany(topo, topo.ns.remote, `http://203.0.113.60/`, 6)).map((x) => x.peer || x.error))]), [REMOTE], 'the LB IP keeps the client address again');
+  await del(EPS, 'esipp-1');
+  await del(SVC, 'esipp');
+  t.is(await until(0, () => status(topo.ns.remote, `http://${NODE_V4}:32561/healthz`)), 0, 'the Service deleted: its health check port closes');
+});
+
+serial('service.go "should release NodePorts on delete": nothing listens on the node port, and a new Service takes the same one', async (t) => {
+  const [a, b] = topo.pods;
+  await put(SVC, service('np-reuse', cluster('10.96.53.70', [http({ nodePort: 30570 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('np-reuse-1', 'np-reuse', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(topo.ns.remote, `http://${NODE_V4}:30570/`)), 'pod-a');
+  await del(SVC, 'np-reuse');
+  await del(EPS, 'np-reuse-1');
+  t.is(await until(null, () => who(topo.ns.remote, `http://${NODE_V4}:30570/`)), null, 'deleted: the node port is not served');
+  const ss = await topo.lab.execAsync(topo.ns.dp, 'ss', ['-Hltun', 'sport = :30570']);
+  t.is(ss.stdout.trim(), '', `nothing listens on the node port on the node: ${ss.stdout}`);
+  await put(SVC, service('np-reuse2', cluster('10.96.53.71', [http({ nodePort: 30570 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('np-reuse2-1', 'np-reuse2', [{ name: 'http', port: 8080 }], [[b, READY]]));
+  t.is(await until('pod-b', () => who(topo.ns.remote, `http://${NODE_V4}:30570/`)), 'pod-b', 'a new Service with the same node port is served');
+  await del(EPS, 'np-reuse2-1');
+  await del(SVC, 'np-reuse2');
+});
+
+serial('service.go "should respect internalTrafficPolicy=Local Pod (hostNetwork: true) to Pod" and "Pod and Node, to Pod (hostNetwork: true)"', async (t) => {
+  const [a, b, c] = topo.pods;
+  const itp = { internalTrafficPolicy: 'Local' };
+  // a pod endpoint on this node: the node itself (a hostNetwork client) and a pod reach it
+  await put(SVC, service('itp-pod', cluster('10.96.53.80', [http()], itp)));
+  await put(EPS, slice('itp-pod-1', 'itp-pod', [{ name: 'http', port: 8080 }], [[a, READY], [c, READY, 'node-b']]));
+  t.deepEqual(await until(['pod-a'], () => pods(topo.ns.dp, 'http://10.96.53.80/', 6)), ['pod-a'], 'hostNetwork client → the local endpoint only');
+  t.deepEqual(await pods(b.ns, 'http://10.96.53.80/', 6), ['pod-a'], 'pod client → the local endpoint only');
+  // only an endpoint on another node: the node's own connection fails, as a pod's
+  await put(EPS, slice('itp-pod-1', 'itp-pod', [{ name: 'http', port: 8080 }], [[c, READY, 'node-b']]));
+  t.is(await until(null, () => who(topo.ns.dp, 'http://10.96.53.80/')), null, 'hostNetwork client, no local endpoint: fails');
+  t.is(await who(b.ns, 'http://10.96.53.80/'), null, 'pod client, no local endpoint: fails');
+
+  // a hostNetwork endpoint (the node's address, an uncommon port) with internalTrafficPolicy Local
+  await put(SVC, service('itp-host', cluster('10.96.53.81', [http({ targetPort: HOST_HTTP })], itp)));
+  await put(EPS, slice('itp-host-1', 'itp-host', [{ name: 'http', port: HOST_HTTP }], [[NODE_V4, READY]]));
+  t.is(await until('node-a', () => who(b.ns, 'http://10.96.53.81/')), 'node-a', 'pod → the hostNetwork endpoint on its node');
+  t.is(await until('node-a', () => who(topo.ns.dp, 'http://10.96.53.81/')), 'node-a', 'node → the hostNetwork endpoint on itself');
+  for (const n of ['itp-pod', 'itp-host']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
+
+serial('service.go "should work after restarting apiserver": while the API server is away forwarding goes on; back (watch cache rebuilt: 410 on resume) the Services stay up and a new one is served', async (t) => {
+  const [a, b] = topo.pods;
+  await put(SVC, service('restart-apiserver-1', cluster('10.96.53.90', [http()])));
+  await put(EPS, slice('restart-apiserver-1-1', 'restart-apiserver-1', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY]]));
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, 'http://10.96.53.90/')), ['pod-a', 'pod-b']);
+  // the API server goes away: watches cut, the next lists and watches refused; its restarted
+  // watch cache starts at the current revision, so resuming from an older one gets 410 Gone
+  await double('POST', '/__double/fail-requests?count=4&code=503');
+  await double('POST', '/__double/compact');
+  await double('POST', '/__double/drop-watches');
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.90/'), ['pod-a', 'pod-b'], 'forwarding goes on while the API server is away');
+  await put(SVC, service('restart-apiserver-2', cluster('10.96.53.91', [http()])));
+  await put(EPS, slice('restart-apiserver-2-1', 'restart-apiserver-2', [{ name: 'http', port: 8080 }], [[b, READY]]));
+  t.is(await until('pod-b', () => who(topo.ns.client, 'http://10.96.53.91/'), 160), 'pod-b', `a Service created after the restart is served\n${topo.daemonLog.slice(-2000)}`);
+  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.90/'), ['pod-a', 'pod-b'], 'the first one is still up');
+  const h = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10256/healthz');
+  t.is(h.code, 0);
+  t.true(JSON.parse(h.body).lastUpdated !== undefined);
+  for (const n of ['restart-apiserver-1', 'restart-apiserver-2']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
+
+/** Which pods answer `n` GETs of `url` from `ns`, in order (errors as their code). */
+async function trace(ns, url, n) {
+  return (await httpMany(topo, ns, url, n, { timeoutMs: 2000 })).map((x) => x.pod || x.error);
+}
+
+serial('service.go "should have session affinity (timeout) work for NodePort service" and "should be able to switch session affinity for NodePort service", from an exec pod', async (t) => {
+  const [a, b, c, d] = topo.pods;
+  const np = `http://${NODE_V4}:30580/`;
+  const spec = (affinity) => cluster('10.96.53.100', [http({ nodePort: 30580 })], {
+    type: 'NodePort', externalTrafficPolicy: 'Cluster', sessionAffinity: affinity,
+    ...(affinity === 'ClientIP' ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: 2 } } } : {}),
+  });
+  await put(SVC, service('affinity-nodeport', spec('ClientIP')));
+  await put(EPS, slice('affinity-nodeport-1', 'affinity-nodeport', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY], [c, READY, 'node-b']]));
+  t.is((await until(1, async () => new Set(await trace(d.ns, np, 3)).size)), 1);
+  const sticky = await trace(d.ns, np, 15);
+  t.is(new Set(sticky).size, 1, `sticky until the timeout: ${sticky}`);
+  // after the timeout a fresh pick: across several expiries, more than one pod
+  const picks = new Set();
+  for (let i = 0; i < 12 && picks.size < 2; i++) { await sleep(2600); picks.add((await trace(d.ns, np, 1))[0]); }
+  t.true(picks.size > 1, `a fresh pick after each expiry: ${[...picks]}`);
+  // switched off and on again (the Service object itself, as UpdateService does)
+  await put(SVC, service('affinity-nodeport', spec('None')));
+  t.true((await until(3, async () => new Set(await trace(d.ns, np, 15)).size)) > 1, 'None: spread');
+  await put(SVC, service('affinity-nodeport', spec('ClientIP')));
+  t.is(await until(1, async () => new Set(await trace(d.ns, np, 15)).size), 1, 'ClientIP again: one pod');
+  await del(EPS, 'affinity-nodeport-1');
+  await del(SVC, 'affinity-nodeport');
+});
+
+for (const etp of ['Cluster', 'Local']) {
+  serial(`loadbalancer.go "should have session affinity work for LoadBalancer service with ESIPP ${etp === 'Local' ? 'on' : 'off'}" and switched off and on, from outside`, async (t) => {
+    const [a, b, c] = topo.pods;
+    const lbIP = etp === 'Local' ? '203.0.113.71' : '203.0.113.70';
+    const vip = etp === 'Local' ? '10.96.53.111' : '10.96.53.110';
+    const spec = (affinity) => ({
+      ...cluster(vip, [http({ nodePort: etp === 'Local' ? 30591 : 30590 })], {
+        type: 'LoadBalancer', externalTrafficPolicy: etp, sessionAffinity: affinity, ...(etp === 'Local' ? { healthCheckNodePort: 32591 } : {}),
+      }),
+      lbIP,
+    });
+    // Local: the two endpoints on this node are the candidates (pod-c is elsewhere)
+    await put(SVC, service(`affinity-lb-${etp.toLowerCase()}`, spec('ClientIP')));
+    await put(EPS, slice(`affinity-lb-${etp.toLowerCase()}-1`, `affinity-lb-${etp.toLowerCase()}`, [{ name: 'http', port: 8080 }], [[a, READY], [b, READY], [c, READY, 'node-b']]));
+    t.is(await until(1, async () => new Set(await trace(topo.ns.remote, `http://${lbIP}/`, 15)).size, 10), 1, 'ClientIP: one pod');
+    await put(SVC, service(`affinity-lb-${etp.toLowerCase()}`, spec('None')));
+    const spread = await until(etp === 'Local' ? ['pod-a', 'pod-b'] : ['pod-a', 'pod-b', 'pod-c'], async () => [...new Set(await trace(topo.ns.remote, `http://${lbIP}/`, 20))].sort(), 10);
+    t.deepEqual(spread, etp === 'Local' ? ['pod-a', 'pod-b'] : ['pod-a', 'pod-b', 'pod-c'], 'None: spread (Local: over the local endpoints)');
+    await put(SVC, service(`affinity-lb-${etp.toLowerCase()}`, spec('ClientIP')));
+    t.is(await until(1, async () => new Set(await trace(topo.ns.remote, `http://${lbIP}/`, 15)).size, 10), 1, 'ClientIP again: one pod');
+    await del(EPS, `affinity-lb-${etp.toLowerCase()}-1`);
+    await del(SVC, `affinity-lb-${etp.toLowerCase()}`);
+  });
+}
+
+serial('service.go "should be rejected for evicted pods (no endpoints exist)": publishNotReadyAddresses, a slice without endpoints or ports (null, as the API server serializes them): refused', async (t) => {
+  const [a] = topo.pods;
+  await put(SVC, service('evicted-pods', cluster('10.96.53.120', [http()], { publishNotReadyAddresses: true })));
+  await put(EPS, slice('evicted-pods-1', 'evicted-pods', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(d().ns, 'http://10.96.53.120/')), 'pod-a');
+  // the pod evicted: the controller's placeholder slice, its empty lists read back from etcd as null
+  await put(EPS, { ...slice('evicted-pods-1', 'evicted-pods', [], []), ports: null, endpoints: null });
+  t.is(await until(7, async () => (await curl(topo, d().ns, 'http://10.96.53.120/', { timeout: 3 })).code), 7, 'connection refused (REFUSED), not a timeout');
+  await del(EPS, 'evicted-pods-1');
+  await del(SVC, 'evicted-pods');
+});
+const d = () => topo.pods[3];
+
+serial('service.go "should be possible to connect to a service via ExternalIP when the external IP is not assigned to a node", and loadbalancer.go ESIPP "should work from pods": from an exec pod, its address kept', async (t) => {
+  const [a, b] = topo.pods;
+  await put(SVC, service('externalip-test', cluster('10.96.53.130', [http()], { externalIPs: ['203.0.113.250'] })));
+  await put(SVC, service('esipp-pods', { ...cluster('10.96.53.131', [http({ nodePort: 30631 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32631 }), lbIP: '203.0.113.131' }));
+  await put(EPS, slice('externalip-test-1', 'externalip-test', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY]]));
+  await put(EPS, slice('esipp-pods-1', 'esipp-pods', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  const ext = await until(['pod-a', 'pod-b'], async () => [...new Set(await trace(d().ns, 'http://203.0.113.250/', 10))].sort());
+  t.deepEqual(ext, ['pod-a', 'pod-b'], 'the external IP from a pod');
+  const peers = await httpMany(topo, d().ns, 'http://203.0.113.131/', 4);
+  t.deepEqual([...new Set(peers.map((x) => x.pod || x.error))], ['pod-a']);
+  t.deepEqual([...new Set(peers.map((x) => x.peer))], [d().ip], 'the LB IP from a pod: the pod\'s address is what the endpoint sees');
+  for (const n of ['externalip-test', 'esipp-pods']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
+
+serial('hairpin through every address of a Service: a pod reaching itself through the ClusterIP, its node\'s NodePort, an external IP and the LB IP (service.go "should allow pods to hairpin back to themselves through services")', async (t) => {
+  const [a] = topo.pods;
+  await put(SVC, service('hairpin-test', { ...cluster('10.96.53.140', [http({ nodePort: 30640 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', externalIPs: ['203.0.113.141'] }), lbIP: '203.0.113.140' }));
+  await put(EPS, slice('hairpin-test-1', 'hairpin-test', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  for (const url of ['http://10.96.53.140/', `http://${NODE_V4}:30640/`, 'http://203.0.113.141/', 'http://203.0.113.140/']) {
+    t.is(await until('pod-a', () => who(a.ns, url)), 'pod-a', `${url}: the pod reaches itself`);
+    const r = await httpMany(topo, a.ns, url, 2);
+    t.notDeepEqual(r.map((x) => x.peer), [a.ip, a.ip], `${url}: masqueraded (the pod would answer itself directly)`);
+  }
+  await del(EPS, 'hairpin-test-1');
+  await del(SVC, 'hairpin-test');
+});
