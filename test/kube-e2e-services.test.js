@@ -439,3 +439,28 @@ serial('hairpin through every address of a Service: a pod reaching itself throug
   await del(EPS, 'hairpin-test-1');
   await del(SVC, 'hairpin-test');
 });
+
+serial('service.go "should fallback to (local) terminating endpoints when there are no ready endpoints" with internalTrafficPolicy Cluster and Local and externalTrafficPolicy Cluster', async (t) => {
+  const [a, , c] = topo.pods;
+  // internalTrafficPolicy Cluster: the only endpoint terminating (on the other node), still serving
+  await put(SVC, service('term-itp-cluster', cluster('10.96.53.150', [http({ nodePort: 30650 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('term-itp-cluster-1', 'term-itp-cluster', [{ name: 'http', port: 8080 }], [[c, READY, 'node-b']]));
+  t.is(await until('pod-c', () => who(d().ns, 'http://10.96.53.150/')), 'pod-c');
+  await put(EPS, slice('term-itp-cluster-1', 'term-itp-cluster', [{ name: 'http', port: 8080 }], [[c, TERMINATING, 'node-b']]));
+  await sleep(1000);
+  for (let i = 0; i < 3; i++) {
+    t.is(await who(d().ns, 'http://10.96.53.150/'), 'pod-c', 'iTP Cluster: a pod reaches the terminating endpoint');
+    t.is(await who(topo.ns.remote, `http://${NODE_V4}:30650/`), 'pod-c', 'eTP Cluster: the node port reaches it from outside');
+  }
+  // internalTrafficPolicy Local: the local terminating endpoint serves the pods of its node
+  await put(SVC, service('term-itp-local', cluster('10.96.53.151', [http()], { internalTrafficPolicy: 'Local' })));
+  await put(EPS, slice('term-itp-local-1', 'term-itp-local', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(d().ns, 'http://10.96.53.151/')), 'pod-a');
+  await put(EPS, slice('term-itp-local-1', 'term-itp-local', [{ name: 'http', port: 8080 }], [[a, TERMINATING]]));
+  await sleep(1000);
+  for (let i = 0; i < 3; i++) t.is(await who(d().ns, 'http://10.96.53.151/'), 'pod-a', 'iTP Local: the local terminating endpoint');
+  // ... but not a terminating endpoint on another node
+  await put(EPS, slice('term-itp-local-1', 'term-itp-local', [{ name: 'http', port: 8080 }], [[c, TERMINATING, 'node-b']]));
+  t.is(await until(28, async () => (await curl(topo, d().ns, 'http://10.96.53.151/', { timeout: 2 })).code), 28, 'iTP Local, terminating only elsewhere: dropped (a timeout)');
+  for (const n of ['term-itp-cluster', 'term-itp-local']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
