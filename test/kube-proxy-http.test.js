@@ -161,3 +161,31 @@ test('healthCheckNodePort listens on the node addresses nodePortAddresses select
   await until(async () => (await get('127.0.0.1')) === null, { what: 'listener on the old address closed' });
   t.pass();
 });
+
+test('healthz port (:10256): /healthz and /livez bodies are kube-proxy\'s ProxyHealth as Go\'s json.Marshal writes it (healthy, per-family status, Go times), byte for byte', async (t) => {
+  const T0 = Date.parse('2026-12-05T10:00:00.120Z');
+  let now = T0, families = ['IPv4'];
+  const h = new ProxyHealth(60_000, () => now, () => true, () => families);
+  const l = await serveProxyHealth('127.0.0.1:0', h, { healthz: { inc() {} }, livez: { inc() {} } });
+  t.teardown(() => l.close());
+  const get = async (path) => { const r = await fetch(l.url + path); return [r.status, await r.text()]; };
+  // starting (the sync loop has not run): healthy, no family status, lastUpdated "now"
+  t.deepEqual(await get('/healthz'), [200, '{"lastUpdated":"2026-12-05T10:00:00.12Z","currentTime":"2026-12-05T10:00:00.12Z","nodeEligible":true,"healthy":true}']);
+  t.deepEqual(await get('/livez'), [200, '{"lastUpdated":"2026-12-05T10:00:00.12Z","currentTime":"2026-12-05T10:00:00.12Z","healthy":true}']);
+  h.updated(); now += 880;
+  t.deepEqual(await get('/healthz'), [200, '{"lastUpdated":"2026-12-05T10:00:01Z","currentTime":"2026-12-05T10:00:01Z","nodeEligible":true,"healthy":true,"status":{"IPv4":{"lastUpdated":"2026-12-05T10:00:00.12Z","healthy":true}}}']);
+  // a dual-stack node: one status per family proxier
+  families = ['IPv6', 'IPv4'];
+  h.queued(); now += 61_000;
+  const stale = '"status":{"IPv4":{"lastUpdated":"2026-12-05T10:00:00.12Z","healthy":false},"IPv6":{"lastUpdated":"2026-12-05T10:00:00.12Z","healthy":false}}';
+  t.deepEqual(await get('/healthz'), [503, `{"lastUpdated":"2026-12-05T10:00:00.12Z","currentTime":"2026-12-05T10:01:02Z","nodeEligible":true,"healthy":false,${stale}}`], 'unhealthy: lastUpdated is the last sync');
+  t.deepEqual(await get('/livez'), [503, `{"lastUpdated":"2026-12-05T10:00:00.12Z","currentTime":"2026-12-05T10:01:02Z","healthy":false,${stale}}`]);
+  // the node being deleted: /healthz 503 while the proxy itself is healthy ("healthy":true), /livez 200
+  h.updated(); h.nodeEligible = false; now += 500;
+  t.deepEqual(await get('/healthz'), [503, '{"lastUpdated":"2026-12-05T10:01:02Z","currentTime":"2026-12-05T10:01:02.5Z","nodeEligible":false,"healthy":true,"status":{"IPv4":{"lastUpdated":"2026-12-05T10:01:02Z","healthy":true},"IPv6":{"lastUpdated":"2026-12-05T10:01:02Z","healthy":true}}}']);
+  t.is((await get('/livez'))[0], 200);
+  // never synced and not eligible: Go's zero time
+  const fresh = new ProxyHealth(60_000, () => T0);
+  fresh.nodeEligible = false;
+  t.deepEqual(fresh.answer(true), [503, { lastUpdated: '0001-01-01T00:00:00Z', currentTime: '2026-12-05T10:00:00.12Z', nodeEligible: false, healthy: true }]);
+});

@@ -12,7 +12,7 @@ import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
 import { KubeMetrics, serveMetrics } from './metrics.js';
-import { ProxyHealth, serveProxyHealth } from './healthz.js';
+import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
 import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type LocalCounts } from './service-health.js';
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
@@ -95,7 +95,7 @@ export class KubeWatcher {
     const log = o.log;
     this.kubeMetrics = new KubeMetrics(o.metrics.registry);
     // kube-proxy: healthz turns unhealthy when changes wait longer than 2 x syncPeriod
-    this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true));
+    this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true), () => this.ipFamilies());
     this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(this.healthCheckAddresses(), () => this.health.healthy(), log);
     const informers = { services: null as unknown as ResilientInformer, slices: null as unknown as ResilientInformer };
     this.sync = new KubeSync(o.control, {
@@ -197,6 +197,16 @@ export class KubeWatcher {
     this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
     this.o.onNode?.(u);
     void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
+  }
+
+  /** The IP families kube-proxy would run a proxier for: those of the node's IPs (its primary
+   * IP per family), IPv4 when none is known (kube-proxy's fallback node IP is 127.0.0.1). */
+  private ipFamilies(): IpFamilyName[] {
+    const primary = this.node?.primary ?? [];
+    const out: IpFamilyName[] = [];
+    if (primary.some((a) => !a.includes(':'))) out.push('IPv4');
+    if (primary.some((a) => a.includes(':'))) out.push('IPv6');
+    return out.length ? out : ['IPv4'];
   }
 
   /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
