@@ -102,7 +102,7 @@ export class KubeWatcher {
       services: () => informers.services.list(),
       slices: () => informers.slices.list(),
     }, {
-      minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health,
+      minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health, families: () => this.ipFamilies(),
       lastSync: o.metrics.lastSync, lastQueued: o.metrics.lastQueued,
       afterSync: () => this.afterSync(),
     });
