@@ -134,7 +134,9 @@ test('healthCheckNodePort addresses: kube-proxy\'s per-family nodePortAddresses 
 
 test('healthCheckNodePort listens on the node addresses nodePortAddresses selects, and follows them when the Node\'s addresses change', async (t) => {
   const port = await freePort();
-  const lb = apiService('lb', '10.96.7.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const lb = apiService('lb', '10.96.7.1', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], extra: {
+    externalTrafficPolicy: 'Local', healthCheckNodePort: port, clusterIPs: ['10.96.7.1', 'fd00:96::7'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+  } });
   // both families restricted to loopback addresses: nothing listens on a wildcard of the test host
   const addrs = (ip) => [{ type: 'InternalIP', address: ip }, ...(HAS_V6_LOOPBACK ? [{ type: 'InternalIP', address: '::1' }] : [])];
   const k = await startKube(t, {
@@ -188,4 +190,21 @@ test('healthz port (:10256): /healthz and /livez bodies are kube-proxy\'s ProxyH
   const fresh = new ProxyHealth(60_000, () => T0);
   fresh.nodeEligible = false;
   t.deepEqual(fresh.answer(true), [503, { lastUpdated: '0001-01-01T00:00:00Z', currentTime: '2026-12-05T10:00:00.12Z', nodeEligible: false, healthy: true }]);
+});
+
+(HAS_V6_LOOPBACK ? test : test.skip)(`healthCheckNodePort: a single-stack Service is served on its own family\'s addresses only (the other family\'s kube-proxy does not know it)${HAS_V6_LOOPBACK ? '' : ' (skipped: no ::1 on this host)'}`, async (t) => {
+  const hc = new ServiceHealthServers([{ host: '127.0.0.1', family: 4 }, { host: '::1', family: 6 }], () => true, silent);
+  t.teardown(() => hc.close());
+  const want = (families) => new Map([['ns-a/web', { port: 0, families, localEndpoints: { IPv4: 1, IPv6: 1 } }]]);
+  const hosts = () => hc.ports().map((p) => p.host);
+  await hc.sync(want([4]));
+  t.deepEqual(hosts(), ['127.0.0.1']);
+  await hc.sync(want([4, 6]));
+  t.deepEqual(hosts(), ['127.0.0.1', '::1'], 'made dual-stack: the IPv6 listener opens');
+  const v6 = hc.ports()[1].port;
+  t.is((await fetch(`http://[::1]:${v6}/`)).status, 200);
+  await hc.sync(want([4]));
+  t.deepEqual(hosts(), ['127.0.0.1'], 'single-stack again: the IPv6 listener closes');
+  const gone = await fetch(`http://[::1]:${v6}/`).catch((e) => e);
+  t.not(gone.status, 200);
 });

@@ -7,6 +7,7 @@
 // the model, because the model's fast validation path only takes the plain shapes: a Service
 // from the API server has ipFamilies, internalTrafficPolicy: Cluster and an empty status, and
 // without this every one of 10k Services took the ~30 µs full validation.
+import { isIP } from 'node:net';
 import type { KubeObject } from './client.js';
 import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
 import { servedByProxy } from '../model/types.js';
@@ -94,6 +95,15 @@ export function healthCheckNodePort(o: KubeObject): number | null {
   const s = isObj(o.spec) ? o.spec : {};
   const p = s.healthCheckNodePort;
   return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536 ? p : null;
+}
+
+/** The IP families of a Service's cluster IPs (the family proxiers of kube-proxy that know it). */
+export function clusterIPFamilies(o: KubeObject): Array<4 | 6> {
+  const s = isObj(o.spec) ? o.spec : {};
+  const ips = Array.isArray(s.clusterIPs) ? s.clusterIPs : typeof s.clusterIP === 'string' ? [s.clusterIP] : [];
+  const out: Array<4 | 6> = [];
+  for (const ip of ips) { const f = typeof ip === 'string' ? isIP(ip) : 0; if ((f === 4 || f === 6) && !out.includes(f)) out.push(f); }
+  return out;
 }
 
 /** Whether a Service or slice is one kube-proxy's informer takes (not headless, not another

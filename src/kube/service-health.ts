@@ -14,7 +14,9 @@
 // configured CIDRs, or every address of the family when no CIDR of it is configured (an IPv4
 // socket on 0.0.0.0, an IPv6-only one on ::, since kubernetes#137370; before it both families'
 // servers tried one dual-stack 0.0.0.0 socket and the second failed). So a listener answers with
-// its family's local endpoint count: a dual-stack pod is one endpoint to each. kube-proxy reads
+// its family's local endpoint count: a dual-stack pod is one endpoint to each; and a Service is
+// served only on the families of its cluster IPs (the other family's proxier does not know a
+// single-stack Service). kube-proxy reads
 // the addresses once at start and exits to be restarted when the node's IPs change; here the
 // listeners follow the node's addresses in place (setAddresses). The listeners are the host's
 // (wdp runs with hostNetwork in a cluster). A listener that cannot be opened is logged once and
@@ -55,11 +57,17 @@ export function boundHealthCheckAddresses(ip: string): HealthCheckAddress[] {
   return [{ host: ip, family: isIP(ip) === 6 ? 6 : 4 }];
 }
 
-interface Instance { port: number; counts: LocalCounts; listeners: Map<string, HttpListener> }
+/** One Service's health check: its port, local endpoints per family, and the families of its
+ * cluster IPs (the listeners of other families are not opened). */
+export interface HealthCheckWant { port: number; localEndpoints: LocalCounts; families?: ReadonlyArray<4 | 6> }
+
+interface Instance { port: number; counts: LocalCounts; families: ReadonlyArray<4 | 6>; listeners: Map<string, HttpListener> }
+
+const BOTH: ReadonlyArray<4 | 6> = [4, 6];
 
 export class ServiceHealthServers {
   private readonly services = new Map<string, Instance>();
-  private want = new Map<string, { port: number; localEndpoints: LocalCounts }>();
+  private want = new Map<string, HealthCheckWant>();
   /** Reconciliations run one after another (a sync and an address change may ask at once). */
   private queue: Promise<void> = Promise.resolve();
   /** The last error opening a (service, address): logged once, not at every retry. */
@@ -68,9 +76,8 @@ export class ServiceHealthServers {
 
   constructor(private addresses: HealthCheckAddress[], private readonly proxyHealthy: () => boolean, private readonly log: Logger) {}
 
-  /** Makes the set of servers equal `want` (service key "ns/name" -> port, local endpoint count
-   * per family). */
-  sync(want: Map<string, { port: number; localEndpoints: LocalCounts }>): Promise<void> {
+  /** Makes the set of servers equal `want` (by service key "ns/name"). */
+  sync(want: Map<string, HealthCheckWant>): Promise<void> {
     this.want = want;
     return this.reconcile();
   }
@@ -91,7 +98,7 @@ export class ServiceHealthServers {
 
   private async apply(): Promise<void> {
     if (this.closed) return;
-    const want = this.want, hosts = new Set(this.addresses.map((a) => a.host));
+    const want = this.want;
     for (const [key, inst] of this.services) {
       const w = want.get(key);
       if (!w || w.port !== inst.port) {
@@ -101,14 +108,16 @@ export class ServiceHealthServers {
         continue;
       }
       inst.counts = w.localEndpoints;
+      inst.families = w.families ?? BOTH;
+      const hosts = new Set(this.addresses.filter((a) => inst.families.includes(a.family)).map((a) => a.host));
       for (const [host, l] of inst.listeners) if (!hosts.has(host)) { inst.listeners.delete(host); await l.close(); }
     }
     for (const k of this.failed.keys()) if (!want.has(k.slice(0, k.lastIndexOf('|')))) this.failed.delete(k);
     const opening: Array<Promise<void>> = [];
     for (const [key, w] of want) {
       let inst = this.services.get(key);
-      if (!inst) this.services.set(key, inst = { port: w.port, counts: w.localEndpoints, listeners: new Map() });
-      for (const a of this.addresses) if (!inst.listeners.has(a.host)) opening.push(this.open(key, inst, a));
+      if (!inst) this.services.set(key, inst = { port: w.port, counts: w.localEndpoints, families: w.families ?? BOTH, listeners: new Map() });
+      for (const a of this.addresses) if (inst.families.includes(a.family) && !inst.listeners.has(a.host)) opening.push(this.open(key, inst, a));
     }
     await Promise.all(opening);
   }

@@ -13,12 +13,12 @@ import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
 import { KubeMetrics, serveMetrics } from './metrics.js';
 import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
-import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type LocalCounts } from './service-health.js';
+import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type HealthCheckWant } from './service-health.js';
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodePortAddresses };
@@ -233,16 +233,16 @@ export class KubeWatcher {
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
     }
     if (!this.serviceHealth) return;
-    const hc = new Map<string, { port: number; localEndpoints: LocalCounts }>();
-    const ports = new Map<string, number>();
-    for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), port); }
+    const hc = new Map<string, HealthCheckWant>();
+    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
+    for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), { port, families: clusterIPFamilies(s) }); }
     if (ports.size) {
       const slicesBy = new Map<string, KubeObject[]>();
       for (const sl of this.informers.slices.list()) {
         const svc = serviceNameOf(sl);
         if (svc && ports.has(svc)) { const l = slicesBy.get(svc); if (l) l.push(sl); else slicesBy.set(svc, [sl]); }
       }
-      for (const [k, port] of ports) hc.set(k, { port, localEndpoints: localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName) });
+      for (const [k, { port, families }] of ports) hc.set(k, { port, families, localEndpoints: localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName) });
     }
     await this.serviceHealth.sync(hc);
   }
