@@ -464,3 +464,24 @@ serial('service.go "should fallback to (local) terminating endpoints when there 
   t.is(await until(28, async () => (await curl(topo, d().ns, 'http://10.96.53.151/', { timeout: 2 })).code), 28, 'iTP Local, terminating only elsewhere: dropped (a timeout)');
   for (const n of ['term-itp-cluster', 'term-itp-local']) { await del(EPS, `${n}-1`); await del(SVC, n); }
 });
+
+serial('loadbalancer.go "should only allow access from service loadbalancer source ranges": pods as clients, the ranges changed on the live Service, then removed', async (t) => {
+  const [a, b] = topo.pods;
+  const lb = (ranges) => service('lb-sourcerange', {
+    ...cluster('10.96.53.160', [http({ nodePort: 30660 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', ...(ranges ? { loadBalancerSourceRanges: ranges } : {}) }), lbIP: '203.0.113.160',
+  });
+  const url = 'http://203.0.113.160/';
+  await put(SVC, lb([`${d().ip}/32`]));
+  await put(EPS, slice('lb-sourcerange-1', 'lb-sourcerange', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(d().ns, url)), 'pod-a', 'the accepted pod reaches the LB IP');
+  t.is(await who(b.ns, url), null, 'the other pod does not');
+  await put(SVC, lb([`${b.ip}/32`]));
+  t.is(await until('pod-a', () => who(b.ns, url)), 'pod-a', 'ranges swapped: the other pod now reaches it');
+  t.is(await until(null, () => who(d().ns, url)), null, 'and the first one no longer');
+  await put(SVC, lb(null));
+  t.is(await until('pod-a', () => who(d().ns, url)), 'pod-a', 'ranges removed: every client');
+  t.is(await until('pod-a', () => who(b.ns, url)), 'pod-a');
+  t.is(await who(topo.ns.remote, url), 'pod-a', 'from outside too');
+  await del(EPS, 'lb-sourcerange-1');
+  await del(SVC, 'lb-sourcerange');
+});
