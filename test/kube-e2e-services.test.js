@@ -485,3 +485,23 @@ serial('loadbalancer.go "should only allow access from service loadbalancer sour
   await del(EPS, 'lb-sourcerange-1');
   await del(SVC, 'lb-sourcerange');
 });
+
+serial('dual_stack.go through the API: a PreferDualStack Service (IPv6 primary) reaches each family\'s EndpointSlice; turned SingleStack the second cluster IP stops', async (t) => {
+  const [a, b] = topo.pods;
+  const ds = (ips, policy) => service('dualstack', {
+    type: 'ClusterIP', clusterIP: ips[0], clusterIPs: ips, ipFamilies: ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')), ipFamilyPolicy: policy,
+    internalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+  });
+  await put(SVC, ds(['fd00:96::53:170', '10.96.53.170'], 'PreferDualStack'));
+  // the EndpointSlice controller: one slice per address family
+  await put(EPS, slice('dualstack-v4', 'dualstack', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  await put(EPS, { ...slice('dualstack-v6', 'dualstack', [{ name: 'http', port: 8080 }], [[b.ip6, READY]]), addressType: 'IPv6' });
+  t.is(await until('pod-b', () => who(topo.ns.client, 'http://[fd00:96::53:170]/')), 'pod-b', 'the IPv6 cluster IP: the IPv6 endpoint');
+  t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.96.53.170/')), 'pod-a', 'the IPv4 cluster IP: the IPv4 endpoint');
+  await put(SVC, ds(['fd00:96::53:170'], 'SingleStack'));
+  t.is(await until(null, () => who(topo.ns.client, 'http://10.96.53.170/')), null, 'single stack again: the IPv4 cluster IP is gone');
+  t.is(await who(topo.ns.client, 'http://[fd00:96::53:170]/'), 'pod-b');
+  await del(EPS, 'dualstack-v4');
+  await del(EPS, 'dualstack-v6');
+  await del(SVC, 'dualstack');
+});
