@@ -505,3 +505,15 @@ serial('dual_stack.go through the API: a PreferDualStack Service (IPv6 primary) 
   await del(EPS, 'dualstack-v6');
   await del(SVC, 'dualstack');
 });
+
+serial('a named targetPort that is a different number on each pod: one slice per port number, each pod reached on its own port (service.go "should serve multiport endpoints from pods")', async (t) => {
+  const [a, b] = topo.pods;
+  await put(SVC, service('namedport', cluster('10.96.53.180', [http({ targetPort: 'web' })])));
+  await put(EPS, slice('namedport-8080', 'namedport', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  await put(EPS, slice('namedport-9090', 'namedport', [{ name: 'http', port: 9090 }], [[b, READY]]));
+  const seen = await until(['pod-a:8080', 'pod-b:9090'], async () => [...new Set((await httpMany(topo, d().ns, 'http://10.96.53.180/', 12)).map((x) => (x.pod ? `${x.pod}:${x.localPort}` : x.error)))].sort());
+  t.deepEqual(seen, ['pod-a:8080', 'pod-b:9090']);
+  await del(EPS, 'namedport-8080');
+  await del(EPS, 'namedport-9090');
+  await del(SVC, 'namedport');
+});
