@@ -517,3 +517,36 @@ serial('a named targetPort that is a different number on each pod: one slice per
   await del(EPS, 'namedport-9090');
   await del(SVC, 'namedport');
 });
+
+serial('events in either order: a slice seen before its Service, and a Service deleted and recreated over the slice that stayed (the two informers are independent)', async (t) => {
+  const [a, b] = topo.pods;
+  await put(EPS, slice('order-1', 'order', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY]]));
+  await sleep(500);
+  await put(SVC, service('order', cluster('10.96.53.190', [http()])));
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(d().ns, 'http://10.96.53.190/')), ['pod-a', 'pod-b'], 'the slice that came first is programmed with its Service');
+  await del(SVC, 'order');
+  t.is(await until(null, () => who(d().ns, 'http://10.96.53.190/')), null);
+  await put(SVC, service('order', cluster('10.96.53.191', [http()])));
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(d().ns, 'http://10.96.53.191/')), ['pod-a', 'pod-b'], 'recreated over the remaining slice');
+  await del(EPS, 'order-1');
+  t.is(await until(7, async () => (await curl(topo, d().ns, 'http://10.96.53.191/', { timeout: 2 })).code), 7, 'its slice deleted: no endpoints, refused');
+  await del(SVC, 'order');
+});
+
+serial('service.go "should work after restarting kube-proxy": wdp restarted, both Services up from the first requests, a healthCheckNodePort served again', async (t) => {
+  const [a, b, c] = topo.pods;
+  await put(SVC, service('restart-proxy-1', cluster('10.96.53.200', [http()])));
+  await put(EPS, slice('restart-proxy-1-1', 'restart-proxy-1', [{ name: 'http', port: 8080 }], [[a, READY], [b, READY], [c, READY, 'node-b']]));
+  await put(SVC, service('restart-proxy-2', { ...cluster('10.96.53.201', [http({ nodePort: 30701 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32701 }), lbIP: '203.0.113.201' }));
+  await put(EPS, slice('restart-proxy-2-1', 'restart-proxy-2', [{ name: 'http', port: 8080 }], [[a, READY], [c, READY, 'node-b']]));
+  t.deepEqual(await until(['pod-a', 'pod-b', 'pod-c'], () => pods(d().ns, 'http://10.96.53.200/', 15)), ['pod-a', 'pod-b', 'pod-c']);
+  t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32701/healthz`)), 200);
+  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
+  topo.daemon.kill('SIGTERM');
+  t.is(await exited, 0);
+  await startDaemon(topo);
+  t.deepEqual(await until(['pod-a', 'pod-b', 'pod-c'], () => pods(d().ns, 'http://10.96.53.200/', 15)), ['pod-a', 'pod-b', 'pod-c'], 'the first Service after the restart');
+  t.deepEqual(await until(['pod-a'], () => pods(topo.ns.remote, `http://${NODE_V4}:30701/`, 6)), ['pod-a'], 'the second one\'s node port, Local');
+  t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32701/healthz`)), 200, `its healthCheckNodePort again\n${topo.daemonLog.slice(-1500)}`);
+  for (const n of ['restart-proxy-1', 'restart-proxy-2']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
