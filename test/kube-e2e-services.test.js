@@ -10,7 +10,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import {
-  rootGate, buildTopology, startDaemon, startPods, destroyTopology, curl, httpMany, sleep, waitFor, NODE_V4, POD_SERVER,
+  rootGate, buildTopology, startDaemon, startPods, destroyTopology, curl, httpMany, udpAsk, sleep, waitFor, NODE_V4, POD_SERVER,
 } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl', 'ss'] });
@@ -549,4 +549,38 @@ serial('service.go "should work after restarting kube-proxy": wdp restarted, bot
   t.deepEqual(await until(['pod-a'], () => pods(topo.ns.remote, `http://${NODE_V4}:30701/`, 6)), ['pod-a'], 'the second one\'s node port, Local');
   t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32701/healthz`)), 200, `its healthCheckNodePort again\n${topo.daemonLog.slice(-1500)}`);
   for (const n of ['restart-proxy-1', 'restart-proxy-2']) { await del(EPS, `${n}-1`); await del(SVC, n); }
+});
+
+serial('networking.go "Granular Checks: Services should function for pod-Service, node-Service and endpoint-Service: udp" (ClusterIP and NodePort)', async (t) => {
+  const [a, b] = topo.pods;
+  await put(SVC, service('netudp', cluster('10.96.53.210', [{ name: 'udp', port: 90, targetPort: 5353, protocol: 'UDP', nodePort: 30710 }], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('netudp-1', 'netudp', [{ name: 'udp', port: 5353, protocol: 'UDP' }], [[a, READY], [b, READY]]));
+  /** the endpoints that answer UDP datagrams from `ns` (fresh sockets) to host:port */
+  const reached = async (ns, host, port) => {
+    const seen = new Set();
+    for (let i = 0; i < 16 && seen.size < 2; i++) { const w = await udpWho(ns, host, port); if (w) seen.add(w); }
+    return [...seen].sort();
+  };
+  for (const [who_, ns] of [['pod', d().ns], ['node', topo.ns.dp], ['endpoint', a.ns]]) {
+    t.deepEqual(await until(['pod-a', 'pod-b'], () => reached(ns, '10.96.53.210', 90), 10), ['pod-a', 'pod-b'], `${who_} → ClusterIP`);
+    t.deepEqual(await until(['pod-a', 'pod-b'], () => reached(ns, NODE_V4, 30710), 10), ['pod-a', 'pod-b'], `${who_} → NodePort on its node's address`);
+  }
+  await del(EPS, 'netudp-1');
+  await del(SVC, 'netudp');
+});
+
+serial('loadbalancer.go "should be able to preserve UDP traffic when server pod cycles for a LoadBalancer service": a client outside keeping its source port follows the replaced pod through the LB IP', async (t) => {
+  const [a, b] = topo.pods;
+  const lbIP = '203.0.113.220';
+  await put(SVC, service('lb-udp-cycle', { ...cluster('10.96.53.220', [{ name: 'udp', port: 80, targetPort: 5353, protocol: 'UDP', nodePort: 30720 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP }));
+  await put(EPS, slice('lb-udp-cycle-1', 'lb-udp-cycle', [{ name: 'udp', port: 5353, protocol: 'UDP' }], [[a, READY]]));
+  const ask = async () => { const r = await udpAsk(topo, topo.ns.remote, lbIP, 80, 'hostname', { bindPort: 12346, timeoutMs: 1000 }); return r.reply ? r.reply.split(':')[0] : null; };
+  t.is(await until('pod-a', ask), 'pod-a', 'the first server pod');
+  // a second server pod ready, the first one deleted (terminating, its server gone), then removed
+  await put(EPS, slice('lb-udp-cycle-1', 'lb-udp-cycle', [{ name: 'udp', port: 5353, protocol: 'UDP' }], [[a, { ready: false, serving: false, terminating: true }], [b, READY]]));
+  t.is(await until('pod-b', ask, 20), 'pod-b', 'the same source port reaches the new pod');
+  await put(EPS, slice('lb-udp-cycle-1', 'lb-udp-cycle', [{ name: 'udp', port: 5353, protocol: 'UDP' }], [[b, READY]]));
+  t.is(await ask(), 'pod-b');
+  await del(EPS, 'lb-udp-cycle-1');
+  await del(SVC, 'lb-udp-cycle');
 });
