@@ -78,7 +78,7 @@ async function until(want, fn, tries = 40) {
   return last;
 }
 /** The pods that answered n GETs from `ns` (errors as their code), sorted. */
-async function pods(ns, url, n = 10) {
+async function pods(ns, url, n = 16) {
   const r = await httpMany(topo, ns, url, n, { timeoutMs: 2000 });
   return [...new Set(r.map((x) => x.pod || x.error))].sort();
 }
@@ -150,7 +150,7 @@ serial('service.go "should be able to change the type from ExternalName to Clust
 
   await put(SVC, service('extname', cluster('10.96.53.11', [http({ nodePort: 30531 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
   t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.remote, `http://${NODE_V4}:30531/`)), ['pod-a', 'pod-b'], 'ExternalName → NodePort: the node port');
-  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.11/'), ['pod-a', 'pod-b'], 'and its cluster IP');
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, 'http://10.96.53.11/'), 4), ['pod-a', 'pod-b'], 'and its cluster IP');
   await put(SVC, service('extname', ext));
   t.is(await until(null, () => who(topo.ns.remote, `http://${NODE_V4}:30531/`)), null, 'NodePort → ExternalName: the node port is released');
   t.is(await who(topo.ns.client, 'http://10.96.53.11/'), null, 'and the cluster IP');
@@ -212,13 +212,13 @@ serial('service.go "should work after the service has been recreated" and "shoul
   await del(SVC, 'updown-1');
   await del(EPS, 'updown-1-1');
   t.is(await until(null, () => who(topo.ns.client, 'http://10.96.53.41/')), null, 'a deleted Service is down');
-  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.42/'), ['pod-b', 'pod-c'], 'the other one still up');
+  t.deepEqual(await until(['pod-b', 'pod-c'], () => pods(topo.ns.client, 'http://10.96.53.42/'), 4), ['pod-b', 'pod-c'], 'the other one still up');
   // recreated (the API server gives it a new cluster IP), and a third one
   await up('updown-1', '10.96.53.43', [[a, READY]]);
   await up('updown-3', '10.96.53.44', [[c, READY, 'node-b']]);
   t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.96.53.43/')), 'pod-a', 'the recreated Service is up on its new cluster IP');
   t.is(await until('pod-c', () => who(topo.ns.client, 'http://10.96.53.44/')), 'pod-c');
-  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.42/'), ['pod-b', 'pod-c']);
+  t.deepEqual(await until(['pod-b', 'pod-c'], () => pods(topo.ns.client, 'http://10.96.53.42/'), 4), ['pod-b', 'pod-c']);
   t.is(await who(topo.ns.client, 'http://10.96.53.41/'), null, 'the old cluster IP stays down');
   for (const n of ['updown-1', 'updown-2', 'updown-3']) { await del(EPS, `${n}-1`); await del(SVC, n); }
 });
@@ -334,11 +334,11 @@ serial('service.go "should work after restarting apiserver": while the API serve
   await double('POST', '/__double/fail-requests?count=4&code=503');
   await double('POST', '/__double/compact');
   await double('POST', '/__double/drop-watches');
-  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.90/'), ['pod-a', 'pod-b'], 'forwarding goes on while the API server is away');
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, 'http://10.96.53.90/'), 4), ['pod-a', 'pod-b'], 'forwarding goes on while the API server is away');
   await put(SVC, service('restart-apiserver-2', cluster('10.96.53.91', [http()])));
   await put(EPS, slice('restart-apiserver-2-1', 'restart-apiserver-2', [{ name: 'http', port: 8080 }], [[b, READY]]));
   t.is(await until('pod-b', () => who(topo.ns.client, 'http://10.96.53.91/'), 160), 'pod-b', `a Service created after the restart is served\n${topo.daemonLog.slice(-2000)}`);
-  t.deepEqual(await pods(topo.ns.client, 'http://10.96.53.90/'), ['pod-a', 'pod-b'], 'the first one is still up');
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(topo.ns.client, 'http://10.96.53.90/'), 4), ['pod-a', 'pod-b'], 'the first one is still up');
   const h = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10256/healthz');
   t.is(h.code, 0);
   t.true(JSON.parse(h.body).lastUpdated !== undefined);
