@@ -122,6 +122,7 @@ export interface PortView {
   name: string; index: number; type: string; ifname: string; role: string; worker: number;
   origin: 'config' | 'api'; mac: string; kind: string; gateways: string[]; mtu?: number;
   pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
+  attachment?: PortConfig['attachment'];
 }
 
 export interface PortDataplane {
@@ -285,7 +286,7 @@ export class PortManager {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
       worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
       kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
-      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
+      pods: p.config.pods, ...(p.config.attachment ? { attachment: p.config.attachment } : {}), ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
     };
   }
 
@@ -348,6 +349,27 @@ export class PortManager {
       const view = await this.drop(p);
       this.log.info({ port: name, index: p.spec.index }, 'port removed');
       return view;
+    });
+  }
+
+  /** Removes the runtime ports `pick` chooses among those there are when this change's turn comes
+   * (a CNI GC, src/daemon/cni-gc.ts), each as remove does; one that fails does not stop the
+   * others (it stays, and is listed with its error). */
+  removeWhere(pick: (runtimePorts: ManagedPort[]) => ManagedPort[], why: string): Promise<{ removed: string[]; failed: Array<{ name: string; error: string }> }> {
+    return this.serial(async () => {
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
+      const removed: string[] = [], failed: Array<{ name: string; error: string }> = [];
+      for (const p of pick(this.all().filter((q) => q.origin === 'api'))) {
+        try {
+          await this.drop(p);
+          removed.push(p.spec.name);
+          this.log.info({ port: p.spec.name, index: p.spec.index, why }, 'port removed');
+        } catch (e) {
+          failed.push({ name: p.spec.name, error: (e as Error).message });
+          this.log.error({ port: p.spec.name, error: (e as Error).message, why }, 'removing a port failed');
+        }
+      }
+      return { removed, failed };
     });
   }
 
