@@ -66,11 +66,23 @@ test('attachments are saved with their ports and survive a restart; a GC after i
   const first = await setup(t);
   await first.pm.add(tap('a1', att('net-a', 'c1')));
   await first.pm.add(tap('a2', att('net-a', 'c2')));
-  t.deepEqual(savedFile(first.dir).ports.map((p) => p.attachment), [att('net-a', 'c1'), att('net-a', 'c2')]);
+  const saved = savedFile(first.dir);
+  t.deepEqual(saved.attachments, [att('net-a', 'c1'), att('net-a', 'c2')]);
+  // beside the ports, not in them: a wdp from before attachments (a downgrade) reads the ports as
+  // it wrote them (its strict schema would drop a port with an unknown field)
+  t.true(saved.ports.every((p) => !('attachment' in p)), JSON.stringify(saved.ports));
+  await first.pm.add(tap('manual'));
+  t.deepEqual(savedFile(first.dir).attachments, [att('net-a', 'c1'), att('net-a', 'c2'), null]);
   await first.pm.close();
   const again = await setup(t, { dir: first.dir });
-  t.deepEqual(again.pm.all().filter((p) => p.origin === 'api').map((p) => [p.spec.name, p.config.attachment]), [['a1', att('net-a', 'c1')], ['a2', att('net-a', 'c2')]]);
+  t.deepEqual(again.pm.all().filter((p) => p.origin === 'api').map((p) => [p.spec.name, p.config.attachment]), [['a1', att('net-a', 'c1')], ['a2', att('net-a', 'c2')], ['manual', undefined]]);
   t.deepEqual((await cniGc(again.pm, { network: 'net-a', validAttachments: [{ containerID: 'c2', ifname: 'eth0' }] })).removed, ['a1']);
+  t.deepEqual(savedFile(first.dir).attachments, [att('net-a', 'c2'), null]);
+});
+
+test('a saved attachment that is not valid drops its port at the start, with a warning, as any bad saved port', async (t) => {
+  const { pm } = await setup(t, { saved: { ports: [tap('a1'), tap('a2')], indexes: [5, 6], attachments: [att('net-a', '-bad'), att('net-a', 'c2')] } });
+  t.deepEqual(await names(pm), ['a2', 'cfg-0']);
 });
 
 test('ports saved before attachments were recorded are restored and never GC\'d', async (t) => {

@@ -28,26 +28,27 @@ suite.serial('GC of a network removes its ports whose attachment is not valid (a
     t.is(r.code, 0, JSON.stringify(r));
     return pod;
   };
+  const restart = async (edit) => {
+    topo.daemon.kill('SIGTERM');
+    await new Promise((r) => topo.daemon.once('exit', r));
+    const file = join(topo.config.stateDir, 'ports.json');
+    if (edit) writeFileSync(file, JSON.stringify(edit(JSON.parse(readFileSync(file, 'utf8')))));
+    await startDaemon(topo);
+  };
+  // a port saved by a wdp from before attachments were recorded: ports.json without them
+  const legacy = await add(ptpLike(topo, 4, { prefix: 'gc' }), NET_A);
+  await restart(({ attachments, ...older }) => {
+    t.deepEqual(attachments, [{ network: NET_A, containerID: legacy.id, ifname: 'eth0' }]);
+    return older;
+  });
+  t.is((await ports()).find((p) => p.name === portOf(legacy))?.attachment, undefined, 'the legacy port is restored, without an attachment');
   const valid = await add(ptpLike(topo, 1, { prefix: 'gc' }), NET_A);
   const stale = await add(ptpLike(topo, 2, { prefix: 'gc' }), NET_A);
   const other = await add(ptpLike(topo, 3, { prefix: 'gc' }), NET_B);
-  const legacy = await add(ptpLike(topo, 4, { prefix: 'gc' }), NET_A);
   t.like((await ports()).find((p) => p.name === portOf(stale)), { attachment: { network: NET_A, containerID: stale.id, ifname: 'eth0' } });
-
-  // a restart; the legacy port's attachment is taken out of ports.json meanwhile (as a wdp before
-  // attachments were recorded saved it)
-  topo.daemon.kill('SIGTERM');
-  await new Promise((r) => topo.daemon.once('exit', r));
-  const file = join(topo.config.stateDir, 'ports.json');
-  const saved = JSON.parse(readFileSync(file, 'utf8'));
-  const entry = saved.ports.find((p) => p.name === portOf(legacy));
-  t.truthy(entry?.attachment, 'saved with its attachment');
-  delete entry.attachment;
-  writeFileSync(file, JSON.stringify(saved));
-  await startDaemon(topo);
+  await restart();
   const restored = await ports();
   t.like(restored.find((p) => p.name === portOf(stale)), { attachment: { network: NET_A, containerID: stale.id, ifname: 'eth0' } }, 'the attachment survived the restart');
-  t.is(restored.find((p) => p.name === portOf(legacy))?.attachment, undefined, 'the legacy port is restored without one');
 
   // refused whole: no list (code 7), before 1.1.0 (code 1); nothing removed
   const noList = await cniCall(topo, 'GC', { cniVersion: '1.1.0', network: NET_A });

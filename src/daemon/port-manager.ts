@@ -190,13 +190,14 @@ export class PortManager {
   /** The runtime ports saved at the last stop, under their saved indexes (a free one when that is
    * taken, e.g. by a port added to the config since), opened by the workers at start. */
   private restoreSaved(): void {
-    const { ports, indexes } = this.loadSaved();
+    const { ports, indexes, attachments } = this.loadSaved();
     // new indexes (for a saved one that is taken) above every saved one (above the highest, the
     // indexes have run out: allocIndex then takes the lowest free one, never a taken one)
     for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n <= MAX_INDEX) this.nextIndex = n + 1;
     ports.forEach((raw, i) => {
       try {
-        const p = parsePortConfig(raw);
+        const a = attachments[i];
+        const p = parsePortConfig(a && raw && typeof raw === 'object' ? { ...raw, attachment: a } : raw);
         this.checkAdd(p);
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
@@ -473,24 +474,30 @@ export class PortManager {
 
   private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
 
-  /** The saved runtime ports and their indexes (a file without indexes: an older wdp's). */
-  private loadSaved(): { ports: unknown[]; indexes: number[] } {
+  /** The saved runtime ports, their indexes and CNI attachments (a file without indexes or
+   * attachments: an older wdp's). */
+  private loadSaved(): { ports: unknown[]; indexes: number[]; attachments: unknown[] } {
+    const none = { ports: [], indexes: [], attachments: [] };
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return { ports: [], indexes: [] }; }
+    try { text = readFileSync(this.file, 'utf8'); } catch { return none; }
     try {
-      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown };
-      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [] };
+      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown };
+      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
     } catch { /* fall through */ }
     this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
-    return { ports: [], indexes: [] };
+    return none;
   }
 
   private save(): void {
     const runtime = this.all().filter((p) => p.origin === 'api');
-    const ports = runtime.map((p) => p.config), indexes = runtime.map((p) => p.spec.index);
+    // a port's CNI attachment is saved beside it, not in it: a wdp from before attachments (a
+    // downgrade) reads the ports as it wrote them (its strict schema would refuse the field and
+    // drop the port) and ignores the attachments
+    const ports = runtime.map(({ config: { attachment: _, ...rest } }) => rest), indexes = runtime.map((p) => p.spec.index);
+    const attachments = runtime.map((p) => p.config.attachment ?? null);
     try {
       const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ports, indexes }, null, 1));
+      writeFileSync(tmp, JSON.stringify({ ports, indexes, attachments }, null, 1));
       renameSync(tmp, this.file);
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
