@@ -8,7 +8,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, startDaemon } from './lib/topology.js';
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, startDaemon, WDP } from './lib/topology.js';
 import { cniCall, ptpLike, startServer } from './lib/cni-pods.js';
 import { portName } from '../dist/src/cni/plugin.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
@@ -46,6 +46,9 @@ suite.serial('GC of a network removes its ports whose attachment is not valid (a
   const stale = await add(ptpLike(topo, 2, { prefix: 'gc' }), NET_A);
   const other = await add(ptpLike(topo, 3, { prefix: 'gc' }), NET_B);
   t.like((await ports()).find((p) => p.name === portOf(stale)), { attachment: { network: NET_A, containerID: stale.id, ifname: 'eth0' } });
+  const wide = await topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, 'get', 'ports', '-o', 'wide', '--server', `unix:${topo.config.api.listen}`]);
+  t.regex(wide.stdout, new RegExp(`^${portOf(stale)}\\s.*\\s${NET_A}/${stale.id}/eth0\\s*$`, 'm'), 'wdp get ports -o wide shows the attachment');
+  t.regex(wide.stdout, new RegExp(`^${portOf(legacy)}\\s.*\\s-\\s*$`, 'm'));
   await restart();
   const restored = await ports();
   t.like(restored.find((p) => p.name === portOf(stale)), { attachment: { network: NET_A, containerID: stale.id, ifname: 'eth0' } }, 'the attachment survived the restart');

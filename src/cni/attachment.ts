@@ -8,12 +8,12 @@
 export interface CniAttachment { network: string; containerID: string; ifname: string }
 
 /** The spec's rule for a network name and a container ID: an alphanumeric, then alphanumerics,
- * `_`, `.` or `-` (CNI SPEC.md, "Attachment parameters" and "Network configuration"). The length
- * cap is wdp's: what it records must stay bounded. */
+ * `_`, `.` or `-` (CNI SPEC.md, "Attachment parameters" and "Network configuration"; libcni checks
+ * the same). The length cap is wdp's: what it records must stay bounded. */
 export const CNI_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,1023}$/;
 
-/** The spec's rule for CNI_IFNAME: at most 15 characters (IFNAMSIZ), no `/`, `:` or whitespace,
- * not `.` or `..`. */
+/** libcni's rule for CNI_IFNAME (the spec says only that a plugin refuses a name it cannot use):
+ * at most 15 characters (IFNAMSIZ), no `/`, `:` or whitespace, not `.` or `..`. */
 export function validCniIfname(s: string): boolean {
   return /^[^/:\s]{1,15}$/.test(s) && s !== '.' && s !== '..';
 }
