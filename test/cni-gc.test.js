@@ -80,9 +80,11 @@ test('attachments are saved with their ports and survive a restart; a GC after i
   t.deepEqual(savedFile(first.dir).attachments, [att('net-a', 'c2'), null]);
 });
 
-test('a saved attachment that is not valid drops its port at the start, with a warning, as any bad saved port', async (t) => {
+test('a saved attachment that is not valid costs its port only the attachment: restored without it, never GC\'d', async (t) => {
   const { pm } = await setup(t, { saved: { ports: [tap('a1'), tap('a2')], indexes: [5, 6], attachments: [att('net-a', '-bad'), att('net-a', 'c2')] } });
-  t.deepEqual(await names(pm), ['a2', 'cfg-0']);
+  t.deepEqual(await names(pm), ['a1', 'a2', 'cfg-0']);
+  t.is(pm.byName('a1').config.attachment, undefined);
+  t.deepEqual((await cniGc(pm, { network: 'net-a', validAttachments: [] })).removed, ['a2']);
 });
 
 test('ports saved before attachments were recorded are restored and never GC\'d', async (t) => {

@@ -196,8 +196,13 @@ export class PortManager {
     for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n <= MAX_INDEX) this.nextIndex = n + 1;
     ports.forEach((raw, i) => {
       try {
-        const a = attachments[i];
-        const p = parsePortConfig(a && raw && typeof raw === 'object' ? { ...raw, attachment: a } : raw);
+        let p = parsePortConfig(raw);
+        // its CNI attachment (cni-gc.ts), if one was saved: a bad one costs the port only that
+        if (attachments[i]) {
+          try { p = parsePortConfig({ ...p, attachment: attachments[i] }); } catch (e) {
+            this.log.warn({ port: p.name, error: (e as Error).message }, 'saved CNI attachment unreadable: the port is restored without it (a CNI GC leaves it alone)');
+          }
+        }
         this.checkAdd(p);
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
