@@ -584,3 +584,39 @@ serial('loadbalancer.go "should be able to preserve UDP traffic when server pod 
   await del(EPS, 'lb-udp-cycle-1');
   await del(SVC, 'lb-udp-cycle');
 });
+
+serial('the same Service and slice names in two namespaces (as parallel e2e tests create them) are two Services', async (t) => {
+  const [a, b] = topo.pods;
+  const inNs = (o, ns) => ({ ...o, metadata: { ...o.metadata, namespace: ns } });
+  const nsPaths = (ns) => [`/api/v1/namespaces/${ns}/services`, `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`];
+  const [svc1, eps1] = nsPaths('services-1111'), [svc2, eps2] = nsPaths('services-2222');
+  await double('POST', svc1, inNs(service('hairpin-test', cluster('10.96.53.230', [http()])), 'services-1111'));
+  await double('POST', eps1, inNs(slice('hairpin-test-abcde', 'hairpin-test', [{ name: 'http', port: 8080 }], [[a, READY]]), 'services-1111'));
+  await double('POST', svc2, inNs(service('hairpin-test', cluster('10.96.53.231', [http()])), 'services-2222'));
+  await double('POST', eps2, inNs(slice('hairpin-test-abcde', 'hairpin-test', [{ name: 'http', port: 8080 }], [[b, READY]]), 'services-2222'));
+  t.is(await until('pod-a', () => who(d().ns, 'http://10.96.53.230/')), 'pod-a');
+  t.is(await until('pod-b', () => who(d().ns, 'http://10.96.53.231/')), 'pod-b');
+  await double('DELETE', `${svc1}/hairpin-test`);
+  await double('DELETE', `${eps1}/hairpin-test-abcde`);
+  t.is(await until(null, () => who(d().ns, 'http://10.96.53.230/')), null, 'one namespace\'s Service deleted');
+  t.deepEqual(await until(['pod-b'], () => pods(d().ns, 'http://10.96.53.231/', 6)), ['pod-b'], 'the other namespace\'s still served');
+  await double('DELETE', `${svc2}/hairpin-test`);
+  await double('DELETE', `${eps2}/hairpin-test-abcde`);
+});
+
+serial('a Service deleted and another created at once with its node port and cluster IP (one sync sees both): the new one is served', async (t) => {
+  const [a, b] = topo.pods;
+  const np = (name) => service(name, cluster('10.96.53.240', [http({ nodePort: 30740 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' }));
+  await put(SVC, np('nodeport-collision-1'));
+  await put(EPS, slice('nodeport-collision-1-1', 'nodeport-collision-1', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  t.is(await until('pod-a', () => who(topo.ns.remote, `http://${NODE_V4}:30740/`)), 'pod-a');
+  // the create reaches wdp in the same sync as the delete, possibly before it (two informers)
+  await Promise.all([
+    put(SVC, np('nodeport-collision-2')).then(() => put(EPS, slice('nodeport-collision-2-1', 'nodeport-collision-2', [{ name: 'http', port: 8080 }], [[b, READY]]))),
+    del(EPS, 'nodeport-collision-1-1').then(() => del(SVC, 'nodeport-collision-1')),
+  ]);
+  t.is(await until('pod-b', () => who(topo.ns.remote, `http://${NODE_V4}:30740/`), 40), 'pod-b', `the node port\n${topo.daemonLog.slice(-1500)}`);
+  t.is(await until('pod-b', () => who(d().ns, 'http://10.96.53.240/')), 'pod-b', 'the cluster IP');
+  await del(EPS, 'nodeport-collision-2-1');
+  await del(SVC, 'nodeport-collision-2');
+});
