@@ -620,3 +620,29 @@ serial('a Service deleted and another created at once with its node port and clu
   await del(EPS, 'nodeport-collision-2-1');
   await del(SVC, 'nodeport-collision-2');
 });
+
+serial('topology_hints.go / traffic_distribution.go through the API: the Node\'s zone label picks the endpoints hinted for it; relabelled, the other zone\'s', async (t) => {
+  const [a, b, c] = topo.pods;
+  const node = (zone) => ({
+    metadata: { name: 'node-a', labels: zone ? { 'topology.kubernetes.io/zone': zone } : {} }, spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [{ type: 'InternalIP', address: NODE_V4 }, { type: 'Hostname', address: 'node-a' }] },
+  });
+  const hinted = (pod, zone, nodeName) => ({ addresses: [pod.ip], conditions: READY, nodeName, zone, hints: { forZones: [{ name: zone }] } });
+  await double('PUT', '/api/v1/nodes/node-a', node('zone-a'));
+  await put(SVC, service('topo', cluster('10.96.53.250', [http()], { trafficDistribution: 'PreferClose' })));
+  await put(EPS, { ...slice('topo-1', 'topo', [{ name: 'http', port: 8080 }], []), endpoints: [hinted(a, 'zone-a', 'node-a'), hinted(b, 'zone-b', 'node-a'), hinted(c, 'zone-b', 'node-b')] });
+  t.deepEqual(await until(['pod-a'], () => pods(d().ns, 'http://10.96.53.250/')), ['pod-a'], 'zone-a: the endpoint hinted for zone-a');
+  await double('PUT', '/api/v1/nodes/node-a', node('zone-b'));
+  t.deepEqual(await until(['pod-b', 'pod-c'], () => pods(d().ns, 'http://10.96.53.250/')), ['pod-b', 'pod-c'], 'the node relabelled zone-b: zone-b\'s endpoints');
+  await double('PUT', '/api/v1/nodes/node-a', node(null));
+  t.deepEqual(await until(['pod-a', 'pod-b', 'pod-c'], () => pods(d().ns, 'http://10.96.53.250/')), ['pod-a', 'pod-b', 'pod-c'], 'no zone label: hints ignored');
+  // PreferSameNode: the controller adds node hints; every endpoint has one, one names this node
+  await double('PUT', '/api/v1/nodes/node-a', node('zone-b'));
+  const sameNode = (pod, zone, nodeName) => ({ ...hinted(pod, zone, nodeName), hints: { forZones: [{ name: zone }], forNodes: [{ name: nodeName }] } });
+  await put(SVC, service('topo', cluster('10.96.53.250', [http()], { trafficDistribution: 'PreferSameNode' })));
+  await put(EPS, { ...slice('topo-1', 'topo', [{ name: 'http', port: 8080 }], []), endpoints: [sameNode(a, 'zone-a', 'node-c'), sameNode(b, 'zone-b', 'node-a'), sameNode(c, 'zone-b', 'node-b')] });
+  t.deepEqual(await until(['pod-b'], () => pods(d().ns, 'http://10.96.53.250/')), ['pod-b'], 'PreferSameNode: the endpoint hinted for this node');
+  await del(EPS, 'topo-1');
+  await del(SVC, 'topo');
+  await double('PUT', '/api/v1/nodes/node-a', node(null));
+});
