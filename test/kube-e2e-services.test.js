@@ -646,3 +646,25 @@ serial('topology_hints.go / traffic_distribution.go through the API: the Node\'s
   await del(SVC, 'topo');
   await double('PUT', '/api/v1/nodes/node-a', node(null));
 });
+
+serial('dual_stack.go "should be able to reach pod on ipv4 and ipv6 ip" through a dual-stack NodePort: the Node\'s IPv6 InternalIP serves the IPv6 endpoints', async (t) => {
+  const [a, b] = topo.pods;
+  const NODE6 = 'fd00:100::2';
+  const node = (addrs) => ({
+    metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24', 'fd00:244::/64'] },
+    status: { addresses: [...addrs.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: 'node-a' }] },
+  });
+  await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4, NODE6]));
+  await put(SVC, service('ds-nodeport', {
+    type: 'NodePort', clusterIP: '10.96.53.251', clusterIPs: ['10.96.53.251', 'fd00:96::53:251'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30751, protocol: 'TCP' }],
+  }));
+  await put(EPS, slice('ds-nodeport-v4', 'ds-nodeport', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  await put(EPS, { ...slice('ds-nodeport-v6', 'ds-nodeport', [{ name: 'http', port: 8080 }], [[b.ip6, READY]]), addressType: 'IPv6' });
+  t.is(await until('pod-a', () => who(topo.ns.remote, `http://${NODE_V4}:30751/`)), 'pod-a', 'IPv4 node address: the IPv4 endpoint');
+  t.is(await until('pod-b', () => who(topo.ns.remote, `http://[${NODE6}]:30751/`)), 'pod-b', `IPv6 node address: the IPv6 endpoint\n${topo.daemonLog.slice(-1500)}`);
+  await del(EPS, 'ds-nodeport-v4');
+  await del(EPS, 'ds-nodeport-v6');
+  await del(SVC, 'ds-nodeport');
+  await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4]));
+});
