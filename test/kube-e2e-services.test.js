@@ -1,11 +1,12 @@
-// Kubernetes' own Service e2e scenarios (test/e2e/network/service.go, loadbalancer.go's ESIPP
-// tests) that no other wdp test ran end to end, each as close to the upstream test as one node
-// allows: `wdp start` in its network namespace, fed by the API-server double (Services,
+// Kubernetes' own Service e2e scenarios (test/e2e/network/service.go, loadbalancer.go,
+// networking.go, dual_stack.go, topology hints) that no other wdp test ran end to end or only
+// through the control API, each as close to the upstream test as one node allows: `wdp start` in its network namespace, fed by the API-server double (Services,
 // EndpointSlices and the Node written to it as the API server and the EndpointSlice controller
 // would), real curl / UDP clients in the client, remote and pod namespaces, and the node's own
 // stack (healthCheckNodePort servers, hostNetwork clients and endpoints) behind wdp's host port.
-// pod-a and pod-b are on this node (node-a), pod-c is said to be on node-b. The map from upstream
-// test names to wdp tests is docs/e2e-coverage.md.
+// pod-a and pod-b are on this node (node-a), pod-c is said to be on node-b, pod-d is the exec pod
+// (a client pod that is no endpoint). Tests run in order on one daemon (one restarts it) and each
+// deletes what it created. The map from upstream test names to wdp tests is docs/e2e-coverage.md.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
@@ -19,6 +20,8 @@ const REMOTE = '192.168.100.10';
 const HOST_HTTP = 10180; // a hostNetwork pod's port (service.go picks an uncommon one too)
 let topo;
 let double;
+/** The exec pod. */
+const d = () => topo.pods[3];
 
 const READY = { ready: true, serving: true, terminating: false };
 const TERMINATING = { ready: false, serving: true, terminating: true }; // deleted, still serving (delay-shutdown)
@@ -411,7 +414,6 @@ serial('service.go "should be rejected for evicted pods (no endpoints exist)": p
   await del(EPS, 'evicted-pods-1');
   await del(SVC, 'evicted-pods');
 });
-const d = () => topo.pods[3];
 
 serial('service.go "should be possible to connect to a service via ExternalIP when the external IP is not assigned to a node", and loadbalancer.go ESIPP "should work from pods": from an exec pod, its address kept', async (t) => {
   const [a, b] = topo.pods;
