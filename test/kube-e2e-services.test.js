@@ -670,3 +670,16 @@ serial('dual_stack.go "should be able to reach pod on ipv4 and ipv6 ip" through 
   await del(SVC, 'ds-nodeport');
   await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4]));
 });
+
+serial('externalTrafficPolicy Local whose only local endpoint is a hostNetwork pod: the node port and LB IP reach it from outside with the client address, its healthCheckNodePort 200', async (t) => {
+  await put(SVC, service('esipp-host', { ...cluster('10.96.53.252', [http({ targetPort: HOST_HTTP, nodePort: 30752 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32752 }), lbIP: '203.0.113.252' }));
+  await put(EPS, slice('esipp-host-1', 'esipp-host', [{ name: 'http', port: HOST_HTTP }], [[NODE_V4, READY]]));
+  t.is(await until(200, () => status(topo.ns.remote, `http://${NODE_V4}:32752/healthz`)), 200);
+  for (const url of [`http://${NODE_V4}:30752/`, 'http://203.0.113.252/']) {
+    t.is(await until('node-a', () => who(topo.ns.remote, url)), 'node-a', url);
+    const r = await httpMany(topo, topo.ns.remote, url, 2);
+    t.deepEqual(r.map((x) => x.peer), [REMOTE, REMOTE], `${url}: the client address kept`);
+  }
+  await del(EPS, 'esipp-host-1');
+  await del(SVC, 'esipp-host');
+});
