@@ -683,3 +683,19 @@ serial('externalTrafficPolicy Local whose only local endpoint is a hostNetwork p
   await del(EPS, 'esipp-host-1');
   await del(SVC, 'esipp-host');
 });
+
+serial('networking.go "should function for multiple endpoint-Services with same selector": two Services over the same pods, one deleted, the other unchanged', async (t) => {
+  const [a, b] = topo.pods;
+  for (const [n, ip] of [['same-sel-1', '10.96.53.253'], ['same-sel-2', '10.96.53.254']]) {
+    await put(SVC, service(n, cluster(ip, [http()])));
+    await put(EPS, slice(`${n}-1`, n, [{ name: 'http', port: 8080 }], [[a, READY], [b, READY]]));
+  }
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(d().ns, 'http://10.96.53.253/')), ['pod-a', 'pod-b']);
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(d().ns, 'http://10.96.53.254/')), ['pod-a', 'pod-b']);
+  await del(EPS, 'same-sel-1-1');
+  await del(SVC, 'same-sel-1');
+  t.is(await until(null, () => who(d().ns, 'http://10.96.53.253/')), null, 'the deleted one is down');
+  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(d().ns, 'http://10.96.53.254/'), 4), ['pod-a', 'pod-b'], 'the other still reaches both pods');
+  await del(EPS, 'same-sel-2-1');
+  await del(SVC, 'same-sel-2');
+});
