@@ -85,7 +85,7 @@ test('GC (1.1.0) asks the daemon to remove this network\'s ports whose attachmen
   t.is((await runCni(gcEnv, gcConf({ gateways: ['nope'] }), e.deps)).exitCode, 0);
 });
 
-test('GC with a null valid list (libcni as CRI-O and containerd call it when no pod of the network is left: Go\'s nil slice) is an empty list: every port of the network goes', async (t) => {
+test('GC with a null valid list (libcni as CRI-O calls it when no pod of the network is left: Go\'s nil slice) is an empty list: every port of the network goes', async (t) => {
   const f = fakeDeps(() => ({ removed: ['cni-1'], failed: [] }));
   const r = await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null }), f.deps);
   t.deepEqual(r, { stdout: '', exitCode: 0 });

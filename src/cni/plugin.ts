@@ -247,8 +247,8 @@ async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise
 
 /** GC: the attachments the runtime still holds valid, from `cni.dev/valid-attachments` (libcni
  * also sends it as `cni.dev/attachments`, the name an early text of the spec used). `null` is the
- * empty list: libcni marshals Go's nil slice so, which is what CRI-O and containerd pass for a
- * network none of their pods is on any more. Refused whole (code 7) when missing or malformed: a
+ * empty list: libcni marshals Go's nil slice so, which is what a runtime that builds the list by
+ * appending (CRI-O's ocicni) passes for a network none of its pods is on any more. Refused whole (code 7) when missing or malformed: a
  * list misread would remove live pods' ports. */
 function validAttachments(conf: Json): Array<{ containerID: string; ifname: string }> {
   const a: unknown = conf['cni.dev/valid-attachments'], b: unknown = conf['cni.dev/attachments'];
