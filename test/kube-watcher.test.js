@@ -299,12 +299,14 @@ test('programming latency from the EndpointSlice trigger-time annotation, pendin
   k.double.create('endpointslices', apiSlice('p-1', 'p', ['10.244.11.1'], { trigger: new Date(Date.now() - 1500).toISOString() }));
   await until(() => k.compiler.getSlice('default', 'p-1'), { what: 'slice' });
   const m = await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text();
-  t.regex(m, /kubeproxy_network_programming_duration_seconds_count 1\b/);
-  t.regex(m, /kubeproxy_network_programming_duration_seconds_bucket\{le="1"\} 0\b/, 'observed as at least 1.5 s');
+  t.regex(m, /kubeproxy_network_programming_duration_seconds_count\{ip_family="IPv4"\} 1\b/, 'the slice\'s family');
+  t.regex(m, /kubeproxy_network_programming_duration_seconds_bucket\{le="1",ip_family="IPv4"\} 0\b/, 'observed as at least 1.5 s');
   t.regex(m, /kubeproxy_sync_proxy_rules_endpoint_changes_pending 0\b/);
   t.regex(m, /kubeproxy_sync_proxy_rules_service_changes_pending 0\b/);
   t.regex(m, /kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
-  t.regex(m, /kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds [1-9]/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds\{ip_family="IPv4"\} [1-9]/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
+  t.notRegex(m, /^kubeproxy_(sync_proxy_rules_(duration|last_)|sync_(full|partial)_|network_programming)\S*\{[^}]*ip_family="IPv6"/m, 'no IPv6 proxier: the Node has no IPv6 address');
   t.regex(m, /wdp_kube_lists_total\{resource="services"\} 1\b/);
   t.is(await (await fetch(`${k.watcher.metricsUrl}/proxyMode`)).text(), 'wdp');
 });
