@@ -40,6 +40,7 @@ export function ipFamiliesOf(addrs: readonly string[]): IpFamilyLabel[] {
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
   private snapshot: CounterSnapshot | null = null;
+  private readonly startedMs = Date.now();
   readonly syncDuration: Histogram<'ip_family'>;
   readonly programmingDuration: Histogram<'ip_family'>;
   readonly lastSync: Gauge<'ip_family'>;
@@ -123,10 +124,12 @@ export class ControlPlaneMetrics {
     for (const ip_family of families) this.lastQueued.set({ ip_family }, now);
   }
 
-  /** A slice of `family` whose change was triggered at `triggerMs` is programmed now. */
+  /** A slice of `family` whose change was triggered at `triggerMs` is programmed now. As
+   * kube-proxy's change tracker: a trigger from before this process started is not its latency
+   * (a first list's slices carry days-old times), and one ahead of this clock (skew) is observed
+   * as it is, in the 0 bucket. */
   programmed(triggerMs: number, family: IpFamilyLabel): void {
-    const now = Date.now();
-    if (triggerMs <= now) this.programmingDuration.observe({ ip_family: family }, (now - triggerMs) / 1000);
+    if (triggerMs > this.startedMs) this.programmingDuration.observe({ ip_family: family }, (Date.now() - triggerMs) / 1000);
   }
 
   async render(snapshot: CounterSnapshot | null): Promise<string> {
