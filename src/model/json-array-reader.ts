@@ -136,24 +136,19 @@ export class JsonArrayReader {
     const b = this.buf, n = this.len, base = this.base;
     let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
     while (i < n) {
-      if (phase === IN) {
-        // an element's inside: most of the body's bytes (insideElement)
-        i = insideElement(b, i, n, depth, inString, base);
-        if (i < 0) { this.off(); return; }
-        depth = insideDepth; inString = insideString;
-        if (depth === base) {
-          if (!this.element(this.elemStart, i)) return;
-          phase = AFTER;
-        }
-        continue;
-      }
-      if (phase === ROOT) {
+      if (phase === IN || phase === ROOT) {
         if (inString) {
-          i = stringEnd(b, i, n);
+          // to the closing quote, in a loop of its own (most of a manifest's bytes are in
+          // strings); a backslash skips the next byte, which may not be here yet (pos past len)
+          while (i < n) {
+            const d = b[i];
+            if (d === 34) break;
+            i += d === 92 ? 2 : 1;
+          }
           if (i >= n) break;
           inString = false;
           i++;
-          if (depth === 1) {
+          if (phase === ROOT && depth === 1) {
             // a top-level string with an escape may be "items" spelled otherwise ("ite\u006dms"),
             // which JSON.parse takes as the items when it comes last: the whole text decides
             if (this.hasEscape(this.stringStart, i)) { this.off(); return; }
@@ -162,7 +157,7 @@ export class JsonArrayReader {
           continue;
         }
         const c = b[i++];
-        if (depth === 1) {
+        if (phase === ROOT && depth === 1) {
           // a List's top level: find its "items": [ (once); its other members are skipped here
           // and parsed at the end (isList)
           if (isSpace(c)) continue;
@@ -181,7 +176,11 @@ export class JsonArrayReader {
         else if (c === 123 || c === 91) {
           if (++depth > MAX_DEPTH) { this.off(); return; }
         } else if (c === 125 || c === 93) {
-          if (--depth === 0) phase = DONE;
+          --depth;
+          if (phase === IN && depth === base) {
+            if (!this.element(this.elemStart, i)) return;
+            phase = AFTER;
+          } else if (phase === ROOT && depth === 0) phase = DONE;
         }
         continue;
       }
@@ -250,52 +249,4 @@ export class JsonArrayReader {
       if (this.onObject) try { this.onObject(o, this.objs); } catch { this.off(); return; }
     }
   }
-}
-
-/** Where the string that b[i] is in closes: the index of its closing quote, or n or more when that
- * has not arrived (past n when a backslash's escaped byte has not). A loop of its own: most of a
- * manifest's bytes are in strings. */
-function stringEnd(b: Buffer, i: number, n: number): number {
-  while (i < n) {
-    const d = b[i];
-    if (d === 34) break;
-    i += d === 92 ? 2 : 1;
-  }
-  return i;
-}
-
-// where insideElement stopped: the depth then, and whether inside a string (module state rather
-// than a returned object: no allocation per call)
-let insideDepth = 0;
-let insideString = false;
-
-/** Scans an element's bytes from i (`depth` levels open, within a string when `inString`) up to
- * the byte that closes it (the depth back to `base`) or the end of the bytes (n): the index after
- * the last byte scanned (past n when an escape's second byte has not arrived yet), the depth and
- * string state then in insideDepth / insideString; -1 past MAX_DEPTH. A function of its own,
- * without `this` and with no rare branch inside its loop: TurboFan optimises it early, and no path
- * its feedback has not seen deoptimises it (the reader's scan, with the List's and the array's
- * states in the same loop, was re-entered by OSR and deoptimised at the end of each chunk). */
-function insideElement(b: Buffer, i: number, n: number, depth: number, inString: boolean, base: number): number {
-  for (;;) {
-    if (inString) {
-      i = stringEnd(b, i, n);
-      if (i >= n) break;
-      inString = false;
-      i++;
-    }
-    while (i < n) {
-      const c = b[i++];
-      if (c === 34) { inString = true; break; }
-      if (c === 123 || c === 91) {
-        if (++depth > MAX_DEPTH) return -1;
-      } else if ((c === 125 || c === 93) && --depth === base) {
-        insideDepth = depth; insideString = false;
-        return i;
-      }
-    }
-    if (!inString) break;
-  }
-  insideDepth = depth; insideString = inString;
-  return i;
 }
