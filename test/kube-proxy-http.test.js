@@ -132,6 +132,8 @@ test('healthCheckNodePort addresses: kube-proxy\'s per-family nodePortAddresses 
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5'], ['primary'], ['10.1.1.5'])), ['4:10.1.1.5', '6:::']);
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', 'fd00::5'], ['primary'], ['10.1.1.5', 'fd00::5'])), ['4:10.1.1.5', '6:fd00::5']);
   t.deepEqual(hosts(healthCheckAddresses([], ['primary'], [])), ['4:0.0.0.0', '6:::']);
+  // a loopback node IP is none to kube-proxy's "primary": that family is unrestricted
+  t.deepEqual(hosts(healthCheckAddresses(['127.0.0.1', '10.1.1.5', 'fd00::5'], ['primary'], ['127.0.0.1', 'fd00::5'])), ['4:0.0.0.0', '6:fd00::5']);
   // healthCheckBindAddress: one address, or both wildcards
   t.deepEqual(hosts(boundHealthCheckAddresses('127.0.0.1')), ['4:127.0.0.1']);
   t.deepEqual(hosts(boundHealthCheckAddresses('::')), ['4:0.0.0.0', '6:::']);

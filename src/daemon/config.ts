@@ -170,7 +170,8 @@ const kubernetesSchema = z.object({
   clusterCIDRs: z.array(cidr).default([]),
   detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
   // which node addresses NodePorts are served on: CIDRs, or ["primary"] (the node's primary IP
-  // per family) alone, as kube-proxy validates it (below)
+  // per family) alone, as kube-proxy validates it (below); read per IP family as kube-proxy does
+  // (src/kube/nodeport-addresses.ts: a family the list has no CIDR of is unrestricted)
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
