@@ -177,7 +177,8 @@ const kubernetesSchema = z.object({
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
   // where the healthCheckNodePort servers listen: unset = kube-proxy's rule (per IP family, the
   // node addresses nodePortAddresses selects, or every address of a family it does not restrict);
-  // an address = there only (0.0.0.0 / :: = every address of both families); "off": none
+  // an address = there only, every Service's of either family (0.0.0.0 / :: = every address of
+  // both families); "off": none
   healthCheckBindAddress: z.union([ip, z.literal('off')]).optional(),
   // how long startup waits for the Node object (its addresses are the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
