@@ -1,8 +1,9 @@
-// The link check (src/daemon/port-manager.ts reapGone) removes a runtime port only when its
+// The link check (src/daemon/port-manager.ts checkLinks) removes a runtime port only when its
 // interface is known to be gone: a check that cannot read the interfaces this time (here `ip`
 // fails, as a fork refused under memory pressure would) removes nothing and reports no config
-// port gone; once the veth is really deleted the runtime port is removed. The interfaces are
-// veths in namespaces this test creates; the dataplane is a stand-in that records what it is told.
+// port gone; once the veth is really deleted the runtime port is removed. A config-file port whose
+// veth goes is closed and absent until a veth of its name is back, then reopened. The interfaces
+// are veths in namespaces this test creates; the dataplane is a stand-in that records what it is told.
 import test from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,14 +34,20 @@ async function withPorts(prefix, fn) {
       ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'] }],
     });
     const removed = [];
+    const changes = [];
     const dp = {
-      addPort: async (_w, spec) => ({ name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} }),
+      failAdd: undefined, addTries: 0,
+      addPort: async (_w, spec) => {
+        dp.addTries++;
+        if (dp.failAdd) throw new Error(dp.failAdd);
+        return { name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} };
+      },
       removePort: async (_w, index) => { removed.push(index); },
       ports: async () => [{ name: 'uplink', index: 0, mac: '02:00:00:00:00:01', kind: 'stand-in', stats: {} }],
     };
-    const pm = new PortManager(cfg, log, ns);
+    const pm = new PortManager(cfg, log, ns, { changed: (p, how) => { changes.push([p.spec.name, how]); } });
     await pm.attach(dp);
-    await fn({ lab, ns, peer, dir, pm, removed, lines });
+    await fn({ lab, ns, peer, dir, pm, removed, lines, dp, changes });
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -58,7 +65,7 @@ gate.serial('a link check that cannot read the interfaces removes nothing; a vet
       writeFileSync(join(bin, 'ip'), '#!/bin/sh\nexit 1\n');
       chmodSync(join(bin, 'ip'), 0o755);
       process.env.PATH = `${bin}:${savedPath}`;
-      const first = await pm.reapGone();
+      const first = await pm.checkLinks();
       process.env.PATH = savedPath;
       t.deepEqual(first, [], 'nothing removed when the interfaces cannot be read');
       t.truthy(pm.byName('r1'));
@@ -66,7 +73,7 @@ gate.serial('a link check that cannot read the interfaces removes nothing; a vet
       t.false(lines.some((l) => /interface is gone/.test(l)), lines.join(''));
       // the veth really goes: the runtime port is removed, the config port (still there) is not
       lab.exec(peer, 'ip', ['link', 'del', 'eth1']);
-      t.deepEqual(await pm.reapGone(), ['r1']);
+      t.deepEqual(await pm.checkLinks(), ['r1']);
       t.deepEqual(removed, [added.index]);
       t.is(pm.byName('r1'), undefined);
       t.truthy(pm.byName('uplink'));
@@ -87,5 +94,40 @@ gate.serial('an ADD on an interface re-created under a stale runtime port\'s nam
     t.is(pm.byName('pod-old'), undefined);
     t.is(pm.byName('pod-new')?.spec.index, added.index);
     t.true(lines.some((l) => /runtime port removed: its interface is gone/.test(l)));
+  });
+});
+
+gate.serial('a config-file port whose veth is gone is closed and shown absent; re-created, it is reopened under its index (a failed reopen is retried, logged once)', async (t) => {
+  await withPorts('pmb', async ({ lab, ns, peer, pm, removed, lines, dp, changes }) => {
+    const uplink = pm.byName('uplink');
+    const index = uplink.spec.index;
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    t.deepEqual(await pm.checkLinks(), []);
+    t.deepEqual(removed, [index], 'closed in its worker');
+    const absent = (await pm.list()).find((p) => p.name === 'uplink');
+    t.is(absent.state, 'absent');
+    t.truthy(absent.absentSince);
+    await pm.checkLinks();
+    t.is(lines.filter((l) => /a port's interface is gone/.test(l)).length, 1, 'logged once');
+    t.deepEqual(removed, [index], 'closed once');
+    // the veth is back, but the worker cannot open it yet: retried at every check, logged once
+    lab.veth(ns, 'up0', peer, 'eth0');
+    dp.failAdd = 'no such device (in the stand-in)';
+    await pm.checkLinks();
+    await pm.checkLinks();
+    t.is(lines.filter((l) => /reopening a port failed/.test(l)).length, 1, lines.join(''));
+    t.is(dp.addTries, 2);
+    t.is((await pm.list()).find((p) => p.name === 'uplink').state, 'absent');
+    dp.failAdd = undefined;
+    await pm.checkLinks();
+    const back = (await pm.list()).find((p) => p.name === 'uplink');
+    t.like(back, { state: 'up', index, origin: 'config' });
+    t.is(back.absentSince, undefined);
+    t.deepEqual(changes, [['uplink', 'reopened']]);
+    t.is(lines.filter((l) => /port reopened on it/.test(l)).length, 1);
+    // the port is watched again: deleted once more, it is absent again
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    t.is((await pm.list()).find((p) => p.name === 'uplink').state, 'absent');
   });
 });

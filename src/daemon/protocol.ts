@@ -73,6 +73,7 @@ export type ToWorker =
   | { type: 'ports'; id: number }
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
   | { type: 'removePort'; id: number; index: number }
+  | { type: 'setPortMtu'; id: number; index: number; mtu: number } // read by the main thread (a TAP in a pod's namespace)
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
   | { type: 'observe-stop'; id: number; session: number }

@@ -241,6 +241,11 @@ export class WorkerDataplane implements Dataplane {
     await this.request(this.handle(worker), { type: 'removePort', index });
   }
 
+  /** Has worker `worker`'s core check `mtu` on port `index` (an MTU the main thread read). */
+  async setPortMtu(worker: number, index: number, mtu: number): Promise<void> {
+    await this.request(this.handle(worker), { type: 'setPortMtu', index, mtu });
+  }
+
   /** Tells every worker to forget a learned neighbour (it is learned afresh when heard from). */
   async forgetNeighbour(addr: string): Promise<void> {
     await Promise.all(this.workers.map((h) => this.request(h, { type: 'forgetNeighbour', addr }).catch(() => undefined)));

@@ -26,7 +26,7 @@ import { ProbeRing } from './probe-ring.js';
 import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
-import { interfaceMtu } from './port-mtu.js';
+import { interfaceMtu, MTU_REFRESH_MS, MTU_REFRESH_PORTS } from './port-mtu.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
@@ -45,13 +45,11 @@ const EXPORT_SLICE = 8192;
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
-/** Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin), so an
- * `ip link set ... mtu` on a port's interface reaches the core within ports / 4 seconds; each read
- * is an ioctl on this (the forwarding) thread, a few µs. A TAP in a pod's namespace is read when
- * it opens only: a read there starts a helper thread to enter the namespace (~0.1 ms, a stall of
- * the forwarding loop), and its MTU is the daemon's to set (the port's `mtu:`). */
-const MTU_REFRESH_MS = 1000;
-const MTU_REFRESH_PORTS = 4;
+// Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin); each
+// read is an ioctl on this (the forwarding) thread, a few µs. A TAP in a pod's namespace is read
+// here when it opens only: a read there starts a helper thread to enter the namespace (~0.1 ms, a
+// stall of the forwarding loop); the main thread reads it while it runs and sends a change
+// (`setPortMtu`, PortManager.refreshNamespacedMtus).
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
@@ -246,6 +244,18 @@ class Worker {
     else this.log('info', 'port MTU changed', { port: spec.name, mtu, was: before });
   }
 
+  /** An MTU read outside this thread (a TAP in a pod's namespace) for port `index`, if it is open
+   * here; whether it was. */
+  private setPortMtu(index: number, mtu: number): boolean {
+    const spec = this.specs.get(index);
+    if (!spec || !this.ports.some((p) => p.index === index)) return false;
+    const was = this.core.portMtu(index);
+    if (was === mtu) return true;
+    this.core.setPortMtu(index, mtu);
+    this.log('info', 'port MTU changed', { port: spec.name, mtu, was });
+    return true;
+  }
+
   /** Reads the next few ports' MTUs again (MTU_REFRESH_*): with the native addon only (without
    * it a read in another namespace is a fork). */
   private refreshMtus(now: number): void {
@@ -437,6 +447,9 @@ class Worker {
           return;
         case 'removePort':
           this.removePort(m.id, m.index);
+          return;
+        case 'setPortMtu':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.setPortMtu(m.index, m.mtu) });
           return;
         case 'forgetNeighbour':
           // the daemon dropped it (e.g. its port went away in another worker): learn it afresh
