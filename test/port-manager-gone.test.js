@@ -19,7 +19,7 @@ const gate = rootGate(test);
 /** A PortManager over veths in namespaces this test creates — `up0` (the config file's uplink)
  * and `r1` in namespace a, their peers in b — with a stand-in dataplane that records the ports it
  * is told to remove; fn gets them and the log's lines; everything is removed after. */
-async function withPorts(prefix, fn) {
+async function withPorts(prefix, fn, daemon = {}) {
   const lab = new NetnsLab(prefix);
   const dir = mkdtempSync(join(tmpdir(), `wdp-${prefix}-`));
   try {
@@ -31,18 +31,20 @@ async function withPorts(prefix, fn) {
     const log = pino({ level: 'info' }, { write: (s) => lines.push(s) });
     const cfg = parseConfig({
       node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir,
-      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'] }],
+      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'], ...daemon.uplink }],
+      ...(daemon.workers ? { workers: daemon.workers } : {}),
     });
     const removed = [];
     const changes = [];
     const dp = {
-      failAdd: undefined, addTries: 0,
-      addPort: async (_w, spec) => {
+      failAdd: undefined, addTries: 0, workers: [],
+      addPort: async (w, spec) => {
         dp.addTries++;
+        dp.workers.push(w);
         if (dp.failAdd) throw new Error(dp.failAdd);
         return { name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} };
       },
-      removePort: async (_w, index) => { removed.push(index); },
+      removePort: async (w, index) => { removed.push(index); dp.workers.push(-w - 1); },
       ports: async () => [{ name: 'uplink', index: 0, mac: '02:00:00:00:00:01', kind: 'stand-in', stats: {} }],
     };
     const pm = new PortManager(cfg, log, ns, { changed: (p, how) => { changes.push([p.spec.name, how]); } });
@@ -130,4 +132,15 @@ gate.serial('a config-file port whose veth is gone is closed and shown absent; r
     await pm.checkLinks();
     t.is((await pm.list()).find((p) => p.name === 'uplink').state, 'absent');
   });
+});
+
+gate.serial('a config-file port of worker 1 is closed and reopened in worker 1', async (t) => {
+  await withPorts('pmw', async ({ lab, ns, peer, pm, dp }) => {
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    lab.veth(ns, 'up0', peer, 'eth0');
+    await pm.checkLinks();
+    t.deepEqual(dp.workers, [-2, 1], 'closed in worker 1 (-2), opened in worker 1');
+    t.like((await pm.list())[0], { name: 'uplink', worker: 1, state: 'up' });
+  }, { workers: 2, uplink: { worker: 1 } });
 });
