@@ -213,11 +213,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     for (const pod of p.config.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: p.spec.index, mac: pod.mac, source: 'static' });
   };
   let dataplaneRef: WorkerDataplane | undefined;
+  // the host port's TAP created again (its device was deleted): its addresses, routes and rules
+  // set up again as at start (set once the host stack is)
+  let hostReopened: (() => void) | undefined;
   const portManager = new PortManager(cfg, log, opts.portNetns, {
     changed: async (p, how) => {
       // a port reopened on its re-created interface keeps its static pods (set again: the same)
       // and is programmed with the MAC it has now
       if (how !== 'removed') staticPods(p);
+      if (how === 'reopened' && p.spec.role === 'host') hostReopened?.();
       else {
         for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
       }
@@ -457,7 +461,14 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      hostStack = setUpHost();
+      // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
+      hostReopened = () => {
+        try { hostStack = setUpHost(); } catch (e) {
+          log.error({ port: host.spec.name, error: (e as Error).message.split('\n')[0] }, 'the host port was reopened, but its addresses and routes could not be set up again');
+        }
+      };
     }
     await portManager.attach(dataplane);
   } catch (e) {

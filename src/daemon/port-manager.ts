@@ -427,9 +427,9 @@ export class PortManager {
    * learned on it is forgotten, its pod addresses can be claimed again). A config-file port is
    * closed in its workers and kept, `absent`, logged once; once an interface of its name exists
    * again (a TAP: its namespace does; the daemon creates the device) it is opened on it as at
-   * start — same index, worker and config — logged once; a close or reopen that fails is tried
-   * again at the next check (logged once per error). A host port is not reopened (its addresses,
-   * routes and rules are set up at start). Returns the names of the runtime ports removed. */
+   * start — same index, worker and config — logged once (the daemon then sets a host port's
+   * stack up again); a close or reopen that fails is tried again at the next check (logged once
+   * per error). Returns the names of the runtime ports removed. */
   checkLinks(): Promise<string[]> {
     // one check queued at a time: a tick while one waits behind a slow add joins it (once it has
     // started, the next tick queues another: the one under way may have read before a change)
@@ -441,9 +441,8 @@ export class PortManager {
       for (const p of this.goneOf(this.all().filter((q) => !this.absent.has(q.spec.index)))) {
         if (p.origin === 'config') {
           this.absent.set(p.spec.index, { since: Date.now(), closed: false });
-          this.log.error({ port: p.spec.name, ifname: p.spec.ifname, ...(p.spec.netns ? { netns: p.spec.netns } : {}) }, p.spec.role === 'host'
-            ? 'a port\'s interface is gone (deleted, or re-created under its name): port closed; a host port is opened again by a restart only'
-            : 'a port\'s interface is gone (deleted, or re-created under its name): port closed, opened again when an interface of that name is back');
+          this.log.error({ port: p.spec.name, ifname: p.spec.ifname, ...(p.spec.netns ? { netns: p.spec.netns } : {}) },
+            'a port\'s interface is gone (deleted, or re-created under its name): port closed, opened again when an interface of that name is back');
           continue;
         }
         if (await this.reap(p)) removed.push(p.spec.name);
@@ -451,7 +450,7 @@ export class PortManager {
       for (const [index, a] of this.absent) {
         const p = this.byIndex.get(index)!;
         if (!a.closed) await this.closeAbsent(p, a);
-        if (a.closed && p.spec.role !== 'host' && this.presentAgain(p)) await this.reopen(p, a);
+        if (a.closed && this.presentAgain(p)) await this.reopen(p, a);
       }
       return removed;
     });
