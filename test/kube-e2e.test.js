@@ -37,6 +37,8 @@ test.before(async () => {
     topo.config.kubernetes = {
       kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20,
       clusterCIDRs: ['10.244.0.0/16'], detectLocalMode: 'NodeCIDR',
+      // IPv4 restricted to the node subnet: health-check listeners on the Node's addresses there
+      nodePortAddresses: ['192.168.100.0/24'],
     };
     // the node's own stack behind a host port: its addresses follow the Node's (docs/running.md)
     topo.config.ports.push({
@@ -80,7 +82,7 @@ serial('Services and EndpointSlices from the API carry real traffic: ClusterIP a
   t.true(JSON.parse(nc.body).nodeEligible);
   const m = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10249/metrics');
   t.regex(m.body, /kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/);
-  t.regex(m.body, /kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]/);
+  t.regex(m.body, /kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
 });
 
 serial('an endpoint change reaches the traffic; so does one made while the watch was down', async (t) => {
@@ -105,6 +107,24 @@ serial('an endpoint change reaches the traffic; so does one made while the watch
     await sleep(200);
   }
   t.deepEqual(seen, ['pod-a', 'pod-b']);
+});
+
+const HC_PORT = 32001;
+
+serial('healthCheckNodePort: answered on the Node\'s address nodePortAddresses selects, from outside through the host port, with the local endpoint count; not on other addresses', async (t) => {
+  await double('PUT', '/api/v1/namespaces/default/services/web', service({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: HC_PORT }));
+  let r;
+  for (let i = 0; i < 50; i++) {
+    r = await curl(topo, topo.ns.remote, `http://192.168.100.2:${HC_PORT}/`, { timeout: 2 });
+    if (r.code === 0) break;
+    await sleep(200);
+  }
+  t.is(r.code, 0, `health check on the Node's address: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
+  t.deepEqual(JSON.parse(r.body), { service: { namespace: 'default', name: 'web' }, localEndpoints: 2, serviceProxyHealthy: true });
+  t.is(r.headers['x-load-balancing-endpoint-weight'], '2');
+  // kube-proxy's rule: IPv4 is restricted to the node subnet, so no IPv4 wildcard listener
+  const lo = await curl(topo, topo.ns.dp, `http://127.0.0.1:${HC_PORT}/`, { timeout: 2 });
+  t.not(lo.code, 0, 'nothing listens on 127.0.0.1: not a node address in nodePortAddresses');
 });
 
 serial('a Node address added while wdp runs gets its NodePort and ARP answers on the uplink, without a restart', async (t) => {
@@ -141,6 +161,15 @@ serial('a Node address added while wdp runs gets its NodePort and ARP answers on
     if (got !== 'host') await sleep(300);
   }
   t.is(got, 'host', `the host answers on the Node's new address from outside\n${topo.daemonLog.slice(-2000)}`);
+  // the health-check listeners followed the Node's addresses (kube-proxy restarts to re-read them)
+  let hc;
+  for (let i = 0; i < 50; i++) {
+    hc = await curl(topo, topo.ns.remote, `http://${added}:${HC_PORT}/`, { timeout: 2 });
+    if (hc.code === 0) break;
+    await sleep(200);
+  }
+  t.is(hc.code, 0, `health check on the Node's new address: ${hc.stderr}`);
+  t.is(JSON.parse(hc.body).localEndpoints, 2);
 });
 
 serial('a deleted Service stops answering', async (t) => {

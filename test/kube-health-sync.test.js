@@ -59,3 +59,27 @@ test('a first sync that never succeeds turns healthz unhealthy once the listed c
   now += 61_000;
   t.false(health.healthy(), 'the listed change has waited 61 s: before, a loop that never synced stayed healthy');
 });
+
+test('sync durations are observed per IP family, as kube-proxy\'s family proxiers each observe theirs (kubeproxy_sync_{full,partial}_proxy_rules_duration_seconds{ip_family})', async (t) => {
+  const { Registry } = await import('../dist/src/util/prom-client.js');
+  const { KubeMetrics } = await import('../dist/src/kube/metrics.js');
+  const registry = new Registry();
+  const metrics = new KubeMetrics(registry);
+  let applies = 0, families = ['IPv4', 'IPv6'];
+  const target = { compiler: { listServices: () => [], listSlices: () => [] }, async applyEach() { applies++; return { skipped: [], generation: applies }; } };
+  const services = [svc('a')];
+  const sync = new KubeSync(target, { services: () => services, slices: () => [] }, { minSyncPeriodMs: 0, syncPeriodMs: 3_600_000, log: quiet, metrics, families: () => families });
+  t.teardown(() => sync.stop());
+  const settle = async (n) => { for (let i = 0; i < 400 && applies < n; i++) await new Promise((r) => setTimeout(r, 5)); await new Promise((r) => setTimeout(r, 20)); };
+  sync.start();
+  await settle(1);
+  let m = await registry.metrics();
+  t.regex(m, /^kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} 1$/m);
+  t.regex(m, /^kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv6"\} 1$/m);
+  families = ['IPv4'];
+  sync.queue('Service', svc('b'));
+  await settle(2);
+  m = await registry.metrics();
+  t.regex(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} 1$/m);
+  t.notRegex(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv6"\}/m, 'a single-stack node has no IPv6 proxier');
+});

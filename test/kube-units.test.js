@@ -2,18 +2,17 @@
 // API-object trimming (same meaning, fast validation path), the kubernetes: config section,
 // chunked lists whose continue token expires, and the per-service health check servers.
 import test from 'ava';
-import { createServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
-import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort, noLocalEndpointPorts } from '../dist/src/kube/objects.js';
+import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
 import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
 import { createServer as createHttpServer } from 'node:http';
 import { fastPathData, validateObject, validateObjectZod } from '../dist/src/model/schema.js';
 import { parseConfig, parseDuration } from '../dist/src/daemon/config.js';
 import { ApiServerDouble } from './lib/apiserver-double.js';
-import { apiService, apiSlice, apiNode, startKube, until } from './lib/kube-fixture.js';
+import { apiService, apiSlice, apiNode, startKube, until, freePort } from './lib/kube-fixture.js';
 
 test('healthz: healthy while starting and while changes are younger than the timeout; 503 once one waits longer', (t) => {
   let now = 1_000_000;
@@ -103,23 +102,24 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   t.deepEqual(validateObject(sraw).obj.endpoints[0].zoneHints, ['a']);
   t.deepEqual(validateObject(sraw).obj.endpoints[0].nodeHints, ['node-a']);
   t.is(validateObject(sraw).obj.triggerTimeMs, Date.parse('2026-01-01T00:00:00Z'));
-  // local ready endpoints: by address, this node only, not-ready excluded
+  // local ready endpoints: by address, this node only, not-ready excluded; per IP family
+  const v4 = (n) => ({ IPv4: n, IPv6: 0 });
   const other = apiSlice('web-2', 'web', ['10.244.9.9'], { nodeName: 'node-b' });
   const notReady = apiSlice('web-3', 'web', ['10.244.1.7'], { ready: false });
   const dup = apiSlice('web-4', 'web', ['10.244.1.5']);
-  t.is(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), 2);
+  t.deepEqual(localReadyEndpoints([sl, other, notReady, dup], 'node-a'), v4(2));
   // by address, as kube-proxy's LocalReadyEndpoints ("squash the data by IP"): a pod serving two
   // ports counts once; a slice without a numbered port adds nothing
   const twoPorts = apiSlice('web-5', 'web', ['10.244.1.8']);
   twoPorts.ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }, { name: 'none', protocol: 'TCP' }];
-  t.is(localReadyEndpoints([twoPorts], 'node-a'), 1);
+  t.deepEqual(localReadyEndpoints([twoPorts], 'node-a'), v4(1));
   const noNumber = apiSlice('web-9', 'web', ['10.244.1.9']);
   noNumber.ports = [{ name: 'http', protocol: 'TCP' }];
-  t.is(localReadyEndpoints([twoPorts, noNumber], 'node-a'), 1);
+  t.deepEqual(localReadyEndpoints([twoPorts, noNumber], 'node-a'), v4(1));
   // an FQDN slice's endpoints are not forwarded to (kube-proxy supports IPv4 and IPv6 slices only)
   const fqdn = apiSlice('web-f', 'web', ['db.example.com']);
   fqdn.addressType = 'FQDN';
-  t.is(localReadyEndpoints([twoPorts, fqdn], 'node-a'), 1);
+  t.deepEqual(localReadyEndpoints([twoPorts, fqdn], 'node-a'), v4(1));
   // slices kube-proxy's informer leaves out count nothing: headless, or another proxy's
   const headless = apiSlice('web-6', 'web', ['10.244.1.10']);
   headless.metadata.labels['service.kubernetes.io/headless'] = '';
@@ -127,34 +127,12 @@ test('API objects are trimmed to what the model reads, mean the same, and take t
   theirs.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'other-proxy';
   const ours = apiSlice('web-8', 'web', ['10.244.1.12']);
   ours.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'wdp';
-  t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a'), 2, 'without a proxy name: only the unlabelled slice');
-  t.is(localReadyEndpoints([sl, headless, theirs, ours], 'node-a', 'wdp'), 3, 'with the proxy name wdp: its own slice too');
-});
-
-test('no-local-endpoints gauge: per service port and IP family, only ports with usable endpoints elsewhere (kube-proxy syncProxyRules)', (t) => {
-  const ports = [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }];
-  const both = apiService('web', '10.96.0.5', { type: 'NodePort', ports, extra: { clusterIPs: ['10.96.0.5', 'fd00::5'], ipFamilies: ['IPv4', 'IPv6'], externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' } });
-  const remote = apiSlice('web-1', 'web', ['10.244.2.5'], { nodeName: 'node-b' });
-  const dns = apiSlice('web-2', 'web', ['10.244.2.5'], { nodeName: 'node-b', port: 53, portName: 'dns' });
-  dns.ports[0].protocol = 'UDP';
-  // two ports with remote endpoints only, IPv4; none of IPv6 at all: not counted (kube-proxy rejects those)
-  t.deepEqual(noLocalEndpointPorts(both, [remote, dns], 'node-a'), { internal: { IPv4: 2, IPv6: 0 }, external: { IPv4: 2, IPv6: 0 } });
-  // a local serving-terminating endpoint is the Local policy's fallback: the port has local endpoints
-  const terminating = apiSlice('web-3', 'web', ['10.244.1.7']);
-  terminating.endpoints[0].conditions = { ready: false, serving: true, terminating: true };
-  t.deepEqual(noLocalEndpointPorts(both, [remote, dns, terminating], 'node-a'), { internal: { IPv4: 1, IPv6: 0 }, external: { IPv4: 1, IPv6: 0 } });
-  // only not-ready endpoints elsewhere: no usable endpoint at all, not counted
-  const notReady = apiSlice('web-4', 'web', ['10.244.2.6'], { nodeName: 'node-b', ready: false });
-  t.deepEqual(noLocalEndpointPorts(both, [notReady], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
-  // externalTrafficPolicy counts only for a Service reachable from outside: a ClusterIP without externalIPs is not
-  const clusterOnly = apiService('c', '10.96.0.6', { extra: { externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local' } });
-  const cRemote = apiSlice('c-1', 'c', ['10.244.2.7'], { nodeName: 'node-b' });
-  t.deepEqual(noLocalEndpointPorts(clusterOnly, [cRemote], 'node-a'), { internal: { IPv4: 1, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
-  const withExternalIP = apiService('c', '10.96.0.6', { extra: { externalTrafficPolicy: 'Local', externalIPs: ['192.0.2.9'] } });
-  t.deepEqual(noLocalEndpointPorts(withExternalIP, [cRemote], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 1, IPv6: 0 } });
-  // headless: not kube-proxy's
-  const headless = apiService('h', 'None', { extra: { clusterIPs: ['None'], internalTrafficPolicy: 'Local' } });
-  t.deepEqual(noLocalEndpointPorts(headless, [apiSlice('h-1', 'h', ['10.244.2.8'], { nodeName: 'node-b' })], 'node-a'), { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } });
+  t.deepEqual(localReadyEndpoints([sl, headless, theirs, ours], 'node-a'), v4(2), 'without a proxy name: only the unlabelled slice');
+  t.deepEqual(localReadyEndpoints([sl, headless, theirs, ours], 'node-a', 'wdp'), v4(3), 'with the proxy name wdp: its own slice too');
+  // per family, as each kube-proxy family proxier's count: a dual-stack pod is one endpoint of each
+  const v6 = apiSlice('web-v6', 'web', ['fd00:244:1::5', 'fd00:244:1::6']);
+  v6.addressType = 'IPv6';
+  t.deepEqual(localReadyEndpoints([sl, v6], 'node-a'), { IPv4: 2, IPv6: 2 });
 });
 
 test('config: the kubernetes section, durations, node name from the hostname', (t) => {
@@ -206,14 +184,6 @@ test('chunked list: a continue token that expires between pages falls back to on
   t.deepEqual(l.items.map((o) => o.metadata.name), ['s0', 's1', 's2', 's4', 's5', 's7']);
   t.is(l.metadata.resourceVersion, String(d.rv));
 });
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 test('healthCheckNodePort: 200 with the local endpoint count while this node has ready endpoints, 503 without; closed when the service goes', async (t) => {
   const port = await freePort();

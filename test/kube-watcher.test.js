@@ -178,7 +178,7 @@ test('the periodic full sync repairs what changed behind the watcher and removes
   await until(() => k.watcher.sync.stats.full > fulls && !k.compiler.getService('default', 'stray'), { what: 'full sync' });
   t.is(k.compiler.getService('default', 'keep').ports[0].port, 80);
   const m = await k.cp.metrics.registry.metrics();
-  t.regex(m, /kubeproxy_sync_full_proxy_rules_duration_seconds_count [1-9]/);
+  t.regex(m, /kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
 });
 
 test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"), pod CIDRs, healthz eligibility', async (t) => {
@@ -303,7 +303,7 @@ test('programming latency from the EndpointSlice trigger-time annotation, pendin
   t.regex(m, /kubeproxy_network_programming_duration_seconds_bucket\{le="1"\} 0\b/, 'observed as at least 1.5 s');
   t.regex(m, /kubeproxy_sync_proxy_rules_endpoint_changes_pending 0\b/);
   t.regex(m, /kubeproxy_sync_proxy_rules_service_changes_pending 0\b/);
-  t.regex(m, /kubeproxy_sync_partial_proxy_rules_duration_seconds_count [1-9]/);
+  t.regex(m, /kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
   t.regex(m, /kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds [1-9]/);
   t.regex(m, /wdp_kube_lists_total\{resource="services"\} 1\b/);
   t.is(await (await fetch(`${k.watcher.metricsUrl}/proxyMode`)).text(), 'wdp');

@@ -33,6 +33,7 @@ import { CompiledService, dropRefs, ServiceOutput } from './service-output.js';
 import { ObjectSink, TableSink, type ServiceSink } from './service-sink.js';
 import { Candidates } from './candidates.js';
 import { firewallSources } from './firewall-sources.js';
+import { noLocalEndpoint } from './local-policy.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServicePortSpec,
   type ServiceSpec, type SliceSpec, servedByProxy,
@@ -809,7 +810,9 @@ export class Compiler {
     const i = out.nFronts++;
     out.frontIds[i] = id; kinds[i] = kind; addrs[i] = addr;
     // an empty local set while the service has endpoints elsewhere: drop, not reject (kube-proxy)
-    const policyDrop = localOnly && set.idsLen === 0 && this.hasServingEndpoint(family) ? L.FEF_POLICY_DROP : 0;
+    // (the local set is empty exactly when no usable endpoint is local: noLocalEndpoint is then
+    // "the port has a usable endpoint elsewhere"; the gauge of src/kube applies the same rule)
+    const policyDrop = localOnly && set.idsLen === 0 && noLocalEndpoint(this.cands, family, this.node?.name ?? null) ? L.FEF_POLICY_DROP : 0;
     // the ranges of the frontend's family; none of it = no check (kube-proxy filters the ranges by
     // family and programs its firewall only when some are left)
     let fRanges = ranges.length ? ranges.filter((c) => (c.includes(':') ? 6 : 4) === family) : NO_RANGES;
@@ -842,17 +845,6 @@ export class Compiler {
       if (kinds[i] === kind && (addrs[i].includes(':') ? 6 : 4) === family) return out.frontIds[i];
     }
     return 0;
-  }
-
-  /** Whether the current port has a ready or serving-terminating endpoint of `family` on any
-   * node (kube-proxy's "hasEndpoints": a service without one is rejected, one whose traffic
-   * policy leaves none usable is dropped). O(candidates), only for an empty local set. */
-  private hasServingEndpoint(family: Family): boolean {
-    const cands = this.cands, cFamily = cands.family, cState = cands.state;
-    for (let i = 0; i < cands.n; i++) {
-      if (cFamily[i] === family && (cState[i] === L.BES_READY || cState[i] === L.BES_TERMINATING_SERVING)) return true;
-    }
-    return false;
   }
 
   /** How the current port's `family` endpoints are filtered by their hints (kube-proxy's

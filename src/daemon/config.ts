@@ -160,8 +160,10 @@ const kubernetesSchema = z.object({
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
-  // host address the healthCheckNodePort servers listen on ("off": none)
-  healthCheckBindAddress: z.union([ip, z.literal('off')]).default('0.0.0.0'),
+  // where the healthCheckNodePort servers listen: unset = kube-proxy's rule (per IP family, the
+  // node addresses nodePortAddresses selects, or every address of a family it does not restrict);
+  // an address = there only (0.0.0.0 / :: = every address of both families); "off": none
+  healthCheckBindAddress: z.union([ip, z.literal('off')]).optional(),
   // how long startup waits for the Node object (its addresses are the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),

@@ -8,19 +8,36 @@
 //   (kube-proxy: 2 x syncPeriod). A sync loop that is stuck or failing therefore turns unhealthy
 //   once changes wait too long — not merely because nothing changed for a while.
 // * /healthz: healthy AND the node is eligible (not being deleted, not tainted
-//   ToBeDeletedByClusterAutoscaler); 200 or 503 with {lastUpdated, currentTime, nodeEligible}.
-//   lastUpdated is "now" while healthy, as kube-proxy keeps it for old clients.
-// * /livez: healthy only (a node being deleted is still alive).
+//   ToBeDeletedByClusterAutoscaler); 200 or 503 with kube-proxy's ProxyHealth as Go's
+//   json.Marshal writes it (kubernetes#129271, 1.33+): compact, in its field order,
+//     {"lastUpdated","currentTime","nodeEligible","healthy","status":{"IPv4":{"lastUpdated","healthy"},...}}
+//   "healthy" is the proxy's own health (a node being deleted answers 503 with "healthy":true);
+//   "status" has one entry per IP family proxier that has synced — kube-proxy runs one per family
+//   of the node's IPs; wdp's one sync loop programs both, so each family present shows the same
+//   (none before the loop starts). lastUpdated is "now" while healthy, as kube-proxy keeps it for
+//   old clients, else the last successful sync (Go's zero time when there was none). Times are
+//   RFC 3339 in UTC with the fraction's trailing zeros dropped, as Go's.
+// * /livez: the same without nodeEligible, healthy only (a node being deleted is still alive).
 // Also unhealthy while the daemon is stopping (the dataplane no longer forwards).
 import type { Counter } from '../util/prom-client.js';
 import { listenHttp, notFound, type HttpListener } from './listen.js';
+
+export type IpFamilyName = 'IPv4' | 'IPv6';
+
+/** Go's time.Time as json.Marshal writes it (RFC 3339 with nanoseconds, trailing zeros dropped),
+ * from milliseconds since the epoch, in UTC; 0 = Go's zero time. */
+export function goJsonTime(ms: number): string {
+  return ms ? new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z') : '0001-01-01T00:00:00Z';
+}
 
 export class ProxyHealth {
   private lastUpdated = 0;
   private oldestPending = 0;
   nodeEligible = true;
 
-  constructor(readonly healthTimeoutMs: number, private readonly now: () => number = Date.now, private readonly forwarding: () => boolean = () => true) {}
+  /** `families`: the IP families kube-proxy would run a proxier for (the node's IPs'). */
+  constructor(readonly healthTimeoutMs: number, private readonly now: () => number = Date.now, private readonly forwarding: () => boolean = () => true,
+    private readonly families: () => readonly IpFamilyName[] = () => ['IPv4']) {}
 
   queued(): void { if (!this.oldestPending) this.oldestPending = this.now(); }
   updated(): void { this.oldestPending = 0; this.lastUpdated = this.now(); }
@@ -33,13 +50,20 @@ export class ProxyHealth {
 
   /** [status code, body] of /healthz (withNode) or /livez. */
   answer(withNode: boolean): [number, Record<string, unknown>] {
-    const ok = this.healthy() && (!withNode || this.nodeEligible);
+    const healthy = this.healthy();
+    const ok = healthy && (!withNode || this.nodeEligible);
     const now = this.now();
     const body: Record<string, unknown> = {
-      lastUpdated: new Date(ok ? now : this.lastUpdated || now).toISOString(),
-      currentTime: new Date(now).toISOString(),
+      lastUpdated: goJsonTime(ok ? now : this.lastUpdated),
+      currentTime: goJsonTime(now),
     };
     if (withNode) body.nodeEligible = this.nodeEligible;
+    body.healthy = healthy;
+    if (this.lastUpdated) {
+      const status: Record<string, { lastUpdated: string; healthy: boolean }> = {};
+      for (const f of [...this.families()].sort()) status[f] = { lastUpdated: goJsonTime(this.lastUpdated), healthy };
+      body.status = status;
+    }
     return [ok ? 200 : 503, body];
   }
 }

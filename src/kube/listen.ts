@@ -21,8 +21,11 @@ export function notFound(res: ServerResponse): void {
 
 export interface HttpListener { readonly server: Server; readonly port: number; readonly url: string; close(): Promise<void> }
 
-export async function listenHttp(bind: string | { host: string; port: number }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpListener> {
+/** `family` binds that family only: 0.0.0.0 an IPv4 socket, :: an IPv6-only one (a service
+ * health check's per-family listeners, service-health.ts). */
+export async function listenHttp(bind: string | { host: string; port: number; family?: 4 | 6 }, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpListener> {
   const { host, port } = typeof bind === 'string' ? parseBindAddress(bind) : bind;
+  const family = typeof bind === 'string' ? undefined : bind.family;
   const server = createServer((req, res) => {
     try { handler(req, res); } catch (e) {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -34,10 +37,10 @@ export async function listenHttp(bind: string | { host: string; port: number }, 
   // Node's 0.0.0.0 is IPv4 only, and a load balancer or kubelet probing the node's IPv6 address
   // would be refused. Without a host Node opens a dual-stack [::] socket (0.0.0.0 where the host
   // has no IPv6). A specific address is bound as given.
-  const everyAddress = host === '0.0.0.0' || host === '::';
+  const everyAddress = family === undefined && (host === '0.0.0.0' || host === '::');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(everyAddress ? { port } : { port, host }, () => { server.off('error', reject); resolve(); });
+    server.listen(everyAddress ? { port } : { port, host, ...(family === 6 ? { ipv6Only: true } : {}) }, () => { server.off('error', reject); resolve(); });
   });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;

@@ -2,8 +2,10 @@
 // the metrics listener (metricsBindAddress, :10249; serveMetrics below) and the control API's
 // /metrics show both.
 // Names and meanings are kube-proxy's where it has one:
-//   kubeproxy_sync_full_proxy_rules_duration_seconds / ..._partial_...: one histogram per sync
-//     kind (their _count is the number of full and partial syncs);
+//   kubeproxy_sync_full_proxy_rules_duration_seconds / ..._partial_... {ip_family}: one histogram
+//     per sync kind (their _count is the number of full and partial syncs), each sync observed
+//     once per IP family kube-proxy would run a proxier for (kube-proxy 1.33+ labels them by the
+//     family proxier that synced; wdp's one sync serves every family);
 //   kubeproxy_sync_proxy_rules_{service,endpoint}_changes_pending: changes received, not synced;
 //   kubeproxy_proxy_healthz_total / _livez_total {code}: healthz answers;
 //   kubeproxy_sync_proxy_rules_no_local_endpoints_total {traffic_policy}: services with a Local
@@ -19,8 +21,8 @@ import { GO_TEXT_HEADERS, listenHttp, notFound, type HttpListener } from './list
 const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
 export class KubeMetrics {
-  readonly fullSync: Histogram;
-  readonly partialSync: Histogram;
+  readonly fullSync: Histogram<'ip_family'>;
+  readonly partialSync: Histogram<'ip_family'>;
   readonly servicesPending: Gauge;
   readonly endpointsPending: Gauge;
   readonly healthz: Counter<'code'>;
@@ -34,8 +36,8 @@ export class KubeMetrics {
 
   constructor(registry: Registry) {
     const r = [registry];
-    this.fullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for full resyncs', buckets: SYNC_BUCKETS, registers: r });
-    this.partialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for partial resyncs', buckets: SYNC_BUCKETS, registers: r });
+    this.fullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for full resyncs', labelNames: ['ip_family'], buckets: SYNC_BUCKETS, registers: r });
+    this.partialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for partial resyncs', labelNames: ['ip_family'], buckets: SYNC_BUCKETS, registers: r });
     this.servicesPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Pending proxy rules Service changes', registers: r });
     this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules EndpointSlice changes', registers: r });
     this.healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Cumulative proxy healthz HTTP status', labelNames: ['code'], registers: r });

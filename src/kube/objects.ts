@@ -7,6 +7,7 @@
 // the model, because the model's fast validation path only takes the plain shapes: a Service
 // from the API server has ipFamilies, internalTrafficPolicy: Cluster and an empty status, and
 // without this every one of 10k Services took the ~30 µs full validation.
+import { isIP } from 'node:net';
 import type { KubeObject } from './client.js';
 import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
 import { servedByProxy } from '../model/types.js';
@@ -96,6 +97,15 @@ export function healthCheckNodePort(o: KubeObject): number | null {
   return s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local' && typeof p === 'number' && Number.isInteger(p) && p > 0 && p < 65536 ? p : null;
 }
 
+/** The IP families of a Service's cluster IPs (the family proxiers of kube-proxy that know it). */
+export function clusterIPFamilies(o: KubeObject): Array<4 | 6> {
+  const s = isObj(o.spec) ? o.spec : {};
+  const ips = Array.isArray(s.clusterIPs) ? s.clusterIPs : typeof s.clusterIP === 'string' ? [s.clusterIP] : [];
+  const out: Array<4 | 6> = [];
+  for (const ip of ips) { const f = typeof ip === 'string' ? isIP(ip) : 0; if ((f === 4 || f === 6) && !out.includes(f)) out.push(f); }
+  return out;
+}
+
 /** Whether a Service or slice is one kube-proxy's informer takes (not headless, not another
  * proxy's). */
 function servedObject(s: KubeObject, serviceProxyName?: string): boolean {
@@ -103,16 +113,17 @@ function servedObject(s: KubeObject, serviceProxyName?: string): boolean {
   return servedByProxy({ proxyName: labels[SERVICE_PROXY_NAME_LABEL], headlessLabel: labels[HEADLESS_LABEL] !== undefined || undefined }, serviceProxyName);
 }
 
-/** Ready endpoints of `slices` on node `nodeName` — kube-proxy's local endpoint count for the
- * health check (EndpointsMap.LocalReadyEndpoints): distinct addresses ("squash the data by IP"),
- * so a pod serving two ports counts once, and one listed in two slices once. An endpoint counts
+/** Ready endpoints of `slices` on node `nodeName`, per IP family — kube-proxy's local endpoint
+ * count for the health check (EndpointsMap.LocalReadyEndpoints of each family's proxier):
+ * distinct addresses ("squash the data by IP"), so a pod serving two ports counts once, and one
+ * listed in two slices once; a dual-stack pod is one endpoint of each family. An endpoint counts
  * when its slice is of address type IPv4 or IPv6 and has a port with a number (kube-proxy's
  * endpointslicecache skips the others). A
  * slice labelled headless, or for a service proxy other than `serviceProxyName`, adds nothing:
  * kube-proxy's informer never sees it, and the compiler forwards to none of its endpoints
  * (Compiler.serves). */
-export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): number {
-  const seen = new Set<string>();
+export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): Record<'IPv4' | 'IPv6', number> {
+  const seen = { IPv4: new Set<string>(), IPv6: new Set<string>() };
   for (const s of slices) {
     // (kube-proxy takes IPv4 and IPv6 slices only; an FQDN slice's endpoints are not forwarded to)
     if ((s.addressType !== 'IPv4' && s.addressType !== 'IPv6') || !servedObject(s, serviceProxyName)) continue;
@@ -123,57 +134,10 @@ export function localReadyEndpoints(slices: readonly KubeObject[], nodeName: str
       const c = isObj(e.conditions) ? e.conditions : {};
       if (c.ready === false) continue;
       const a = Array.isArray(e.addresses) ? e.addresses[0] : undefined;
-      if (typeof a === 'string') seen.add(a);
+      if (typeof a === 'string') seen[s.addressType].add(a);
     }
   }
-  return seen.size;
-}
-
-export type IpFamily = 'IPv4' | 'IPv6';
-/** Service ports of one Service, per IP family, whose Local traffic policy leaves them no
- * endpoint on this node while they have usable endpoints elsewhere (the traffic the dataplane
- * drops, FEF_POLICY_DROP): kube-proxy's `sync_proxy_rules_no_local_endpoints_total`, which its
- * proxier counts per service port in `syncProxyRules` (`!hasInternalEndpoints` /
- * `!hasExternalEndpoints` of a port that `hasEndpoints`, with CategorizeEndpoints' sets: local =
- * ready, else serving-terminating; "any" = some ready or serving-terminating endpoint). */
-export interface NoLocalCounts { internal: Record<IpFamily, number>; external: Record<IpFamily, number> }
-
-export function noLocalEndpointPorts(svc: KubeObject, slices: readonly KubeObject[], nodeName: string, serviceProxyName?: string): NoLocalCounts {
-  const out: NoLocalCounts = { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } };
-  const spec = isObj(svc.spec) ? svc.spec : {};
-  const internalLocal = spec.internalTrafficPolicy === 'Local';
-  // kube-proxy: externalPolicyLocal only for a Service reachable from outside (NodePort,
-  // LoadBalancer, or one with externalIPs)
-  const external = spec.type === 'NodePort' || spec.type === 'LoadBalancer' || (Array.isArray(spec.externalIPs) && spec.externalIPs.length > 0);
-  const externalLocal = external && spec.externalTrafficPolicy === 'Local';
-  // (kube-proxy skips a headless or ExternalName Service, and one another proxy serves)
-  if ((!internalLocal && !externalLocal) || spec.type === 'ExternalName' || !servedObject(svc, serviceProxyName)) return out;
-  const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === 'string' ? [spec.clusterIP] : [];
-  const families = new Set(ips.filter((ip) => typeof ip === 'string' && /^[0-9a-fA-F.:]+$/.test(ip) && /[.:]/.test(ip)).map(familyOf) as IpFamily[]);
-  const ports = (Array.isArray(spec.ports) ? spec.ports : []) as Raw[];
-  for (const family of families) {
-    for (const p of ports) {
-      if (!isObj(p)) continue;
-      const name = typeof p.name === 'string' ? p.name : '', proto = typeof p.protocol === 'string' ? p.protocol : 'TCP';
-      let any = false, localReady = false, localServing = false;
-      for (const s of slices) {
-        if (s.addressType !== family || !servedObject(s, serviceProxyName)) continue;
-        const sp = (Array.isArray(s.ports) ? s.ports : []) as Raw[];
-        if (!sp.some((q) => isObj(q) && (typeof q.name === 'string' ? q.name : '') === name && (typeof q.protocol === 'string' ? q.protocol : 'TCP') === proto && typeof q.port === 'number' && q.port > 0)) continue;
-        for (const e of (Array.isArray(s.endpoints) ? s.endpoints : []) as Raw[]) {
-          if (!isObj(e) || !Array.isArray(e.addresses) || typeof e.addresses[0] !== 'string') continue;
-          const c = isObj(e.conditions) ? e.conditions : {};
-          const ready = c.ready !== false, serving = c.serving !== false, terminating = c.terminating === true;
-          const local = e.nodeName === nodeName;
-          if (ready) { any = true; if (local) localReady = true; } else if (serving && terminating) { any = true; if (local) localServing = true; }
-        }
-      }
-      if (!any || localReady || localServing) continue;
-      if (internalLocal) out.internal[family]++;
-      if (externalLocal) out.external[family]++;
-    }
-  }
-  return out;
+  return { IPv4: seen.IPv4.size, IPv6: seen.IPv6.size };
 }
 
 export function objectKey(o: KubeObject): string {

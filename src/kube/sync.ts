@@ -23,7 +23,7 @@ import type { PartialApplyResult, SkippedObject } from '../api/controlplane.js';
 import type { ServiceSpec, SliceSpec } from '../model/types.js';
 import type { KubeObject } from './client.js';
 import type { KubeMetrics } from './metrics.js';
-import type { ProxyHealth } from './healthz.js';
+import type { IpFamilyName, ProxyHealth } from './healthz.js';
 import { serviceForModel, sliceForModel } from './objects.js';
 
 export type SyncKind = 'Service' | 'EndpointSlice';
@@ -43,6 +43,9 @@ export interface KubeSyncOptions {
   log: Logger;
   metrics?: KubeMetrics;
   health?: ProxyHealth;
+  /** The IP families kube-proxy would run a proxier for: each sync's duration is observed once
+   * per family (default IPv4). */
+  families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's gauges). */
   lastSync?: { set(v: number): void };
   lastQueued?: { set(v: number): void };
@@ -187,7 +190,11 @@ export class KubeSync {
     this.recordSkips(upserts, removes, result.skipped);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.stats.lastSeconds = seconds;
-    if (full) { this.stats.full++; this.o.metrics?.fullSync.observe(seconds); } else { this.stats.partial++; this.o.metrics?.partialSync.observe(seconds); }
+    if (full) this.stats.full++; else this.stats.partial++;
+    if (this.o.metrics) {
+      const h = full ? this.o.metrics.fullSync : this.o.metrics.partialSync;
+      for (const ip_family of this.o.families?.() ?? ['IPv4']) h.observe({ ip_family }, seconds);
+    }
     this.o.lastSync?.set(Date.now() / 1000);
     // kube-proxy's Updated() after every successful sync: the changes it took are programmed.
     // Those that arrived meanwhile are judged from now on (kube-proxy leaves them unjudged until

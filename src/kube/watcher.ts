@@ -12,12 +12,13 @@ import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
 import { KubeMetrics, serveMetrics } from './metrics.js';
-import { ProxyHealth, serveProxyHealth } from './healthz.js';
-import { ServiceHealthServers } from './service-health.js';
+import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
+import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type HealthCheckWant } from './service-health.js';
+import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, healthCheckNodePort, localReadyEndpoints, noLocalEndpointPorts, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodePortAddresses };
@@ -34,7 +35,9 @@ export interface KubeWatcherOptions {
   /** node.serviceProxyName of the daemon config: Services labelled with it are served too. */
   serviceProxyName?: string;
   kubeConfig: KubeConfig;
-  control: SyncTarget;
+  /** The control plane: what the sync programs into, and the compiled state the
+   * no-local-endpoints gauge reads. */
+  control: SyncTarget & { readonly compiler: CompiledServices };
   metrics: ControlPlaneMetrics;
   counters?: () => Promise<CounterSnapshot>;
   /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
@@ -92,14 +95,14 @@ export class KubeWatcher {
     const log = o.log;
     this.kubeMetrics = new KubeMetrics(o.metrics.registry);
     // kube-proxy: healthz turns unhealthy when changes wait longer than 2 x syncPeriod
-    this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true));
-    this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(c.healthCheckBindAddress, () => this.health.healthy(), log);
+    this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true), () => this.ipFamilies());
+    this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(this.healthCheckAddresses(), () => this.health.healthy(), log);
     const informers = { services: null as unknown as ResilientInformer, slices: null as unknown as ResilientInformer };
     this.sync = new KubeSync(o.control, {
       services: () => informers.services.list(),
       slices: () => informers.slices.list(),
     }, {
-      minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health,
+      minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health, families: () => this.ipFamilies(),
       lastSync: o.metrics.lastSync, lastQueued: o.metrics.lastQueued,
       afterSync: () => this.afterSync(),
     });
@@ -139,7 +142,10 @@ export class KubeWatcher {
 
   static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
     const w = new KubeWatcher(o);
-    if (initialNode) { w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify(w.nodeUpdate()); }
+    if (initialNode) {
+      w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify(w.nodeUpdate());
+      void w.serviceHealth?.setAddresses(w.healthCheckAddresses());
+    }
     try {
       if (o.config.healthzBindAddress !== 'off') {
         const l = await serveProxyHealth(bindOf(o.config.healthzBindAddress), w.health, { healthz: w.kubeMetrics.healthz, livez: w.kubeMetrics.livez });
@@ -190,41 +196,55 @@ export class KubeWatcher {
     this.lastNodeUpdate = text;
     this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
     this.o.onNode?.(u);
+    void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
-  /** Service health checks and the no-local-endpoints gauge, from the informers' state. */
+  /** The IP families kube-proxy would run a proxier for: those of the node's IPs (its primary
+   * IP per family), IPv4 when none is known (kube-proxy's fallback node IP is 127.0.0.1). */
+  private ipFamilies(): IpFamilyName[] {
+    const primary = this.node?.primary ?? [];
+    const out: IpFamilyName[] = [];
+    if (primary.some((a) => !a.includes(':'))) out.push('IPv4');
+    if (primary.some((a) => a.includes(':'))) out.push('IPv6');
+    return out.length ? out : ['IPv4'];
+  }
+
+  /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
+   * kube-proxy's per-family rule over the NodePort addresses (service-health.ts). */
+  private healthCheckAddresses(): HealthCheckAddress[] {
+    const c = this.o.config;
+    if (c.healthCheckBindAddress !== undefined && c.healthCheckBindAddress !== 'off') return boundHealthCheckAddresses(c.healthCheckBindAddress);
+    return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), c.nodePortAddresses, this.node?.primary ?? []);
+  }
+
+  /** Service health checks (from the informers' state, as kube-proxy's LocalReadyEndpoints) and
+   * the no-local-endpoints gauge (from the compiled state: what the dataplane drops). Both only
+   * for Services with a Local policy. */
   private async afterSync(): Promise<void> {
-    const services = this.informers.services.list();
     const local: KubeObject[] = [];
-    for (const s of services) {
+    for (const s of this.informers.services.list()) {
       const spec = (s.spec ?? {}) as { externalTrafficPolicy?: string; internalTrafficPolicy?: string };
       if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
     }
-    const counts = new Map<string, number>();
-    const slicesBy = new Map<string, KubeObject[]>();
-    if (local.length) {
-      const want = new Set(local.map(objectKey));
-      for (const sl of this.informers.slices.list()) {
-        const svc = serviceNameOf(sl);
-        if (svc && want.has(svc)) slicesBy.set(svc, [...(slicesBy.get(svc) ?? []), sl]);
-      }
-      for (const k of want) counts.set(k, localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName));
-    }
-    // kube-proxy's gauge: per service port and IP family (noLocalEndpointPorts)
-    const none = { internal: { IPv4: 0, IPv6: 0 }, external: { IPv4: 0, IPv6: 0 } };
-    const hc = new Map<string, { port: number; localEndpoints: number }>();
-    for (const s of local) {
-      const k = objectKey(s);
-      const c = noLocalEndpointPorts(s, slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName);
-      for (const f of ['IPv4', 'IPv6'] as const) { none.internal[f] += c.internal[f]; none.external[f] += c.external[f]; }
-      const port = healthCheckNodePort(s);
-      if (port !== null) hc.set(k, { port, localEndpoints: counts.get(k) ?? 0 });
-    }
+    const none = noLocalCounts();
+    for (const s of local) addNoLocalEndpointPorts(this.o.control.compiler, s.metadata?.namespace || 'default', s.metadata?.name ?? '', none);
     for (const f of ['IPv4', 'IPv6'] as const) {
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
     }
-    await this.serviceHealth?.sync(hc);
+    if (!this.serviceHealth) return;
+    const hc = new Map<string, HealthCheckWant>();
+    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
+    for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), { port, families: clusterIPFamilies(s) }); }
+    if (ports.size) {
+      const slicesBy = new Map<string, KubeObject[]>();
+      for (const sl of this.informers.slices.list()) {
+        const svc = serviceNameOf(sl);
+        if (svc && ports.has(svc)) { const l = slicesBy.get(svc); if (l) l.push(sl); else slicesBy.set(svc, [sl]); }
+      }
+      for (const [k, { port, families }] of ports) hc.set(k, { port, families, localEndpoints: localReadyEndpoints(slicesBy.get(k) ?? [], this.o.nodeName, this.o.serviceProxyName) });
+    }
+    await this.serviceHealth.sync(hc);
   }
 }
 

@@ -1,6 +1,7 @@
 // The watcher's test frame: the API-server double on loopback, a control plane over an in-thread
 // core (LocalDataplane), and the real watcher (src/kube/) between them, with short periods.
 import { Writable } from 'node:stream';
+import { createServer } from 'node:net';
 import pino from 'pino';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerDouble } from './apiserver-double.js';
@@ -101,4 +102,13 @@ export function apiNode(name, { addresses = [{ type: 'InternalIP', address: '192
 /** Where a TCP SYN from a client to addr:port goes, per the in-thread core. */
 export async function traceTo(dp, addr, port, sport = 40000) {
   return dp.trace({ src: '10.0.0.2', dst: addr, proto: 'TCP', sport, dport: port });
+}
+
+/** A TCP port free on 127.0.0.1 right now (a healthCheckNodePort for a test Service). */
+export async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
 }
