@@ -9,7 +9,19 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { e2eSuite, api, waitFor, serviceYaml, sliceYaml, readyEndpoints, curl, curlOk, addressPod, POD_SERVER } from './lib/topology.js';
 
-const suite = e2eSuite(test, { kind: 'pb', pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-x', attach: 'afxdp' }] });
+// pod-a is a static neighbour (its MAC in the config): it stays programmed while its port is
+// absent — what is routed to it is dropped and counted — and serves again once the port is back
+// (its veth re-created with the same MAC); pod-x is learned, and learned afresh.
+let podAMac;
+const suite = e2eSuite(test, {
+  kind: 'pb',
+  pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-x', attach: 'afxdp' }],
+  configure(config) {
+    const pod = suite.topo.pods[0];
+    podAMac = suite.topo.lab.exec(pod.ns, 'cat', ['/sys/class/net/eth0/address']).stdout.trim();
+    config.ports.find((p) => p.name === 'pod-a').pods = [{ ip: pod.ip, mac: podAMac }];
+  },
+});
 const serial = suite.serial;
 
 const portView = async (name) => (await api(suite.topo, 'GET', `/api/v1/ports/${name}`)).json;
@@ -67,7 +79,11 @@ for (const [podName, vip, index] of [['pod-a', '10.96.0.61', 0], ['pod-x', '10.9
     t.is(before.state, 'up');
     topo.lab.exec(pod.ns, 'ip', ['link', 'del', 'eth0']);
     await seesAbsent(t, podName, url);
-    topo.lab.veth(pod.ns, 'eth0', topo.ns.dp, `v${index}`);
+    if (podName === 'pod-a') {
+      const c = (await api(topo, 'GET', '/api/v1/counters')).json;
+      t.true((c.global.slowpath_port_absent ?? 0) > 0, 'what the static neighbour routes to the absent port is counted');
+    }
+    topo.lab.veth(pod.ns, 'eth0', topo.ns.dp, `v${index}`, podName === 'pod-a' ? { macA: podAMac } : {});
     addressPod(suite.topo.lab, pod);
     await seesBack(t, podName, url, pod);
     const after = await portView(podName);

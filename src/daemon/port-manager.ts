@@ -128,7 +128,7 @@ export interface PortView {
 
 export interface PortDataplane {
   addPort(worker: number, spec: WorkerPortSpec): Promise<PortInfo>;
-  removePort(worker: number, index: number): Promise<void>;
+  removePort(worker: number, index: number, absent?: boolean): Promise<void>;
   /** The egress MTU the worker's core checks on port `index` (read outside the worker). */
   setPortMtu(worker: number, index: number, mtu: number): Promise<void>;
   ports(): Promise<PortInfo[]>;
@@ -374,9 +374,9 @@ export class PortManager {
   /** Closes port `p` in its workers; the first error, after every worker was asked. A worker that
    * fails (a timeout) does not stop the others; a retry closes it where it is still open (a
    * worker's removal of a port it does not have succeeds). */
-  private async closeIn(p: ManagedPort): Promise<unknown> {
+  private async closeIn(p: ManagedPort, absent = false): Promise<unknown> {
     let failed: unknown;
-    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index).catch((e: unknown) => { failed ??= e; });
+    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index, absent).catch((e: unknown) => { failed ??= e; });
     return failed;
   }
 
@@ -494,9 +494,9 @@ export class PortManager {
    * sent to a dead socket (a TAP detached from its device polls readable for ever). What was
    * learned on it is forgotten (the worker reports it lost); its MAC and index stay, so the
    * neighbours and routes that name it (static ones, the config's routes) are there again when it
-   * reopens. */
+   * reopens — meanwhile what they route to it is dropped and counted (slowpath_port_absent). */
   private async closeAbsent(p: ManagedPort, a: Absence): Promise<void> {
-    const failed = await this.closeIn(p);
+    const failed = await this.closeIn(p, true);
     if (failed) { this.failedOnce(p, a, 'closing a port whose interface is gone', failed); return; }
     a.closed = true;
     a.failed = undefined;
@@ -516,7 +516,11 @@ export class PortManager {
   private async reopen(p: ManagedPort, a: Absence): Promise<void> {
     const old = p.spec;
     let spec: WorkerPortSpec;
-    try { spec = this.prepare(p.config, old.index); } catch (e) { this.failedOnce(p, a, 'reopening a port', e); return; }
+    try { spec = this.prepare(p.config, old.index); } catch (e) {
+      this.ifindexOf.delete(old.index);
+      this.failedOnce(p, a, 'reopening a port', e);
+      return;
+    }
     // what the start derived from the other ports (a host port's uplink) stays as it was
     if (old.bridge !== undefined) spec.bridge = old.bridge;
     if (old.deviceMac !== undefined) spec.deviceMac = old.deviceMac;

@@ -85,6 +85,8 @@ class Worker {
   private mtuCursor = 0;
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
+  /** Config-file ports closed while their interface is gone (removePort `absent`), until opened again. */
+  private readonly absentPorts = new Set<number>();
   private readonly multiWorker: boolean;
   private readonly observer: WorkerObserver;
   private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
@@ -336,6 +338,7 @@ class Worker {
       this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
+      this.absentPorts.delete(spec.index);
       this.lastProbe = 0;
       this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
     }, (e: Error) => {
@@ -345,7 +348,8 @@ class Worker {
 
   /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
    * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
-  private removePort(id: number, index: number): void {
+  private removePort(id: number, index: number, absent: boolean): void {
+    if (absent) this.absentPorts.add(index);
     const i = this.ports.findIndex((p) => p.index === index);
     // not open here: a saved fanout port this worker could not open at start, or a removal that
     // failed on another worker and is retried. Nothing to close; an error would leave the port
@@ -446,7 +450,7 @@ class Worker {
           this.addPort(m.id, m.spec);
           return;
         case 'removePort':
-          this.removePort(m.id, m.index);
+          this.removePort(m.id, m.index, m.absent ?? false);
           return;
         case 'setPortMtu':
           this.post({ type: 'reply', id: m.id, ok: true, value: this.setPortMtu(m.index, m.mtu) });
@@ -642,16 +646,21 @@ class Worker {
     if (this.learned.confirm(n, this.core.now())) this.post({ type: 'neighbour', neighbour: n });
   }
 
-  /** With several workers, a frame routed to a port another worker owns cannot be sent from
-   * here (and its reply would miss this worker's conntrack): count it instead of losing it
-   * silently. The config documents that flows must stay within one worker's ports. */
-  private dropForeign(n: number): void {
+  /** Frames routed to a port this worker cannot send from are counted instead of lost silently:
+   * a config-file port closed while its interface is gone (`port_absent`), and with several
+   * workers a port another worker owns (`foreign_port`: its reply would miss this worker's
+   * conntrack; the config documents that flows must stay within one worker's ports). A Set
+   * lookup a forwarded frame, only with several workers or an absent port. */
+  private dropUnsendable(n: number): void {
     const core = this.core, dv = core.dv;
     for (let i = 0; i < n; i++) {
       const d = core.descOffset(i);
       const v = dv.getUint8(d + L.D_VERDICT);
       if (v !== L.V_FORWARD && v !== L.V_REJECT) continue;
-      if (this.ownPorts.has(dv.getUint16(d + L.D_OUT_PORT, true))) continue;
+      const out = dv.getUint16(d + L.D_OUT_PORT, true);
+      if (this.ownPorts.has(out)) continue;
+      if (this.absentPorts.has(out)) { dv.setUint8(d + L.D_VERDICT, L.V_DROP); this.count('port_absent'); continue; }
+      if (!this.multiWorker) continue;
       dv.setUint8(d + L.D_VERDICT, L.V_DROP);
       this.count('foreign_port');
     }
@@ -738,7 +747,7 @@ class Worker {
         t2 = clock();
         if (observing) this.observer.after(core, n);
         this.slowPath(n, now);
-        if (this.multiWorker) this.dropForeign(n);
+        if (this.multiWorker || this.absentPorts.size > 0) this.dropUnsendable(n);
       }
       const total = this.appendInjected(n);
       if (total > 0 && this.observer.capturing) this.observer.sent(core, total);
