@@ -88,6 +88,12 @@ for (const [podName, vip, index] of [['pod-a', '10.96.0.61', 0], ['pod-x', '10.9
     await seesBack(t, podName, url, pod);
     const after = await portView(podName);
     t.like(after, { index: before.index, worker: before.worker, type: before.type, ifname: before.ifname });
+    if (podName === 'pod-a') {
+      // the static neighbour is programmed with the MAC the re-created interface has
+      t.not(after.mac, before.mac, 'a new veth, another MAC');
+      const node = (await api(topo, 'GET', '/api/v1/nodeconfig')).json;
+      t.like(node.spec.neighbours.find((n) => n.address === pod.ip), { port: before.index, mac: podAMac, localMac: after.mac }, JSON.stringify(node.spec.neighbours));
+    }
   });
 }
 
