@@ -9,8 +9,10 @@
 // workers as they start, with the config's ports — so the flows through them, the node config
 // that names them and a table image (which all name ports by index) find them as they were. A
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
-// found either here before the start or by its worker, which opens it as optional. Changes are
-// serialised: one add/remove at a time.
+// found either here before the start or by its worker, which opens it as optional. A port whose
+// interface goes away while the daemon runs is found by the link check (checkLinks): a runtime one
+// is removed, a config-file one closed and opened again once its interface is back. Changes are
+// serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
