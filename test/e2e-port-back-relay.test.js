@@ -1,8 +1,8 @@
 // Config-file ports whose interface goes away and comes back (src/daemon/port-manager.ts
 // checkLinks), with the python relay ports (`--ports relay`, no native addon): an AF_PACKET pod
 // port's veth deleted (absent) and re-created, a TAP deleted in its pod's namespace (created again
-// by the daemon); each is reopened with a new relay and its pod is reached again. The native
-// ports: e2e-port-back.
+// by the daemon); each is reopened with a new relay and its pod is reached again. A TAP the relay
+// could not move into its namespace is not left behind. The native ports: e2e-port-back.
 import test from 'ava';
 import { buildTopology, startDaemon, startPods, destroyTopology, api, waitFor, serviceYaml, sliceYaml, readyEndpoints, curlOk, addressPod, rootGate } from './lib/topology.js';
 
@@ -38,5 +38,15 @@ gate.serial('relay ports: an AF_PACKET port\'s veth and a TAP deleted and re-cre
       t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-3000)}`);
       t.regex(r.body, new RegExp(pod.name));
     }
+    // a TAP the relay created but could not move into its namespace is not left behind (its
+    // helper would keep the name: the next try, into a namespace that exists, would find it busy)
+    const tap = (netns) => ({ name: 'pod-z', type: 'tap', ifname: 'tapz', role: 'pod', gateways: ['10.244.0.1'], netns });
+    const bad = await api(topo, 'POST', '/api/v1/ports', tap(`${topo.lab.tag}-none`));
+    t.is(bad.status, 500, bad.text);
+    // (the helper is stopped: its TAP goes when it has exited)
+    await waitFor('no TAP left in the daemon\'s namespace', () => topo.lab.exec(topo.ns.dp, 'ip', ['link', 'show', 'tapz']).code !== 0, 5000);
+    const ns = topo.lab.namespace('z');
+    const good = await api(topo, 'POST', '/api/v1/ports', tap(ns));
+    t.is(good.status, 201, good.text);
   } finally { await destroyTopology(topo); }
 });

@@ -221,13 +221,20 @@ class Worker {
     this.kinds.set(spec.index, `relay-${kind}`);
     if (spec.type === 'tap') {
       // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
+      // When that fails the relay goes (and its TAP with it: else it keeps the name taken)
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
       const ip = (args: string[]) => execFileSync('ip', [...inNs, ...args], { stdio: 'pipe' });
-      if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
-      const at = spec.netns ? ['-n', spec.netns] : [];
-      if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
-      if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
-      ip([...at, 'link', 'set', spec.ifname, 'up']);
+      try {
+        if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
+        const at = spec.netns ? ['-n', spec.netns] : [];
+        if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+        if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
+        ip([...at, 'link', 'set', spec.ifname, 'up']);
+      } catch (e) {
+        relay.close();
+        this.kinds.delete(spec.index);
+        throw e;
+      }
     }
     return relay;
   }
