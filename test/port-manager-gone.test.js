@@ -6,6 +6,7 @@
 // are veths in namespaces this test creates; the dataplane is a stand-in that records what it is told.
 import test from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -31,7 +32,8 @@ async function withPorts(prefix, fn, daemon = {}) {
     const log = pino({ level: 'info' }, { write: (s) => lines.push(s) });
     const cfg = parseConfig({
       node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir,
-      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'], ...daemon.uplink }],
+      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'], ...daemon.uplink },
+        ...(daemon.tapIn ? [{ name: 'pod-t', type: 'tap', ifname: 'tapt', role: 'pod', gateways: ['10.244.0.1'], netns: daemon.tapIn(lab) }] : [])],
       ...(daemon.workers ? { workers: daemon.workers } : {}),
     });
     const removed = [];
@@ -143,4 +145,24 @@ gate.serial('a config-file port of worker 1 is closed and reopened in worker 1',
     t.deepEqual(dp.workers, [-2, 1], 'closed in worker 1 (-2), opened in worker 1');
     t.like((await pm.list())[0], { name: 'uplink', worker: 1, state: 'up' });
   }, { workers: 2, uplink: { worker: 1 } });
+});
+
+gate.serial('a config TAP whose pod namespace went is reopened once the namespace is back, not while its name is a file being set up', async (t) => {
+  let podNs;
+  await withPorts('pmt', async ({ pm, dp, lines }) => {
+    execFileSync('ip', ['netns', 'del', podNs]);
+    await pm.checkLinks();
+    t.is((await pm.list()).find((p) => p.name === 'pod-t').state, 'absent');
+    // `ip netns add` creates the file, then mounts the namespace on it: not yet a namespace
+    writeFileSync(`/run/netns/${podNs}`, '');
+    try {
+      await pm.checkLinks();
+      t.is(dp.addTries, 0, 'no reopen into a file that is not a namespace');
+    } finally { rmSync(`/run/netns/${podNs}`, { force: true }); }
+    execFileSync('ip', ['netns', 'add', podNs]);
+    await pm.checkLinks();
+    t.is(dp.addTries, 1);
+    t.is((await pm.list()).find((p) => p.name === 'pod-t').state, 'up');
+    t.false(lines.some((l) => /reopening a port failed/.test(l)), lines.join(''));
+  }, { tapIn: (lab) => (podNs = lab.namespace('p')) });
 });

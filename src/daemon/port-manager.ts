@@ -15,7 +15,7 @@
 // serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
@@ -75,6 +75,14 @@ function ifindexesNow(names: string[], netns?: string): (name: string) => Ifinde
   }
   return (n) => found.get(n) ?? 'gone';
 }
+
+/** Whether network namespace `name` is there: /run/netns/NAME with a namespace mounted on it (a
+ * device other than the directory's). `ip netns add` creates the file, then mounts; `ip netns del`
+ * unmounts, then unlinks: a bare file is a namespace coming or going, not one to open a TAP in. */
+function netnsMounted(name: string): boolean {
+  try { return statSync(join(NETNS_DIR, name)).dev !== statSync(NETNS_DIR).dev; } catch { return false; }
+}
+const NETNS_DIR = '/run/netns';
 
 /** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
  * the node's (a host port), the node addresses are local there, and the kernel would answer ARP
@@ -218,7 +226,7 @@ export class PortManager {
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
         const spec = { ...this.prepare(p, index), optional: true };
-        if (spec.type === 'tap' && spec.netns && !existsSync(join('/run/netns', spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
+        if (spec.type === 'tap' && spec.netns && !existsSync(join(NETNS_DIR, spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
         this.byIndex.set(index, { config: p, spec, worker: p.worker ?? 0, origin: 'api' });
       } catch (e) {
         this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
@@ -476,7 +484,7 @@ export class PortManager {
       return look(p.spec.ifname);
     };
     return ports.filter((p) => {
-      if (p.spec.type === 'tap' && p.spec.netns && !existsSync(join('/run/netns', p.spec.netns))) return true;
+      if (p.spec.type === 'tap' && p.spec.netns && !netnsMounted(p.spec.netns)) return true;
       const had = this.ifindexOf.get(p.spec.index);
       if (had === undefined) return false;
       const at = now(p);
@@ -508,7 +516,7 @@ export class PortManager {
   /** Whether absent port `p` can be opened again: an interface of its name exists (a TAP: its
    * namespace exists; the device is the daemon's to create). */
   private presentAgain(p: ManagedPort): boolean {
-    if (p.spec.type === 'tap') return !p.spec.netns || existsSync(join('/run/netns', p.spec.netns));
+    if (p.spec.type === 'tap') return !p.spec.netns || netnsMounted(p.spec.netns);
     return typeof ifindexesNow([p.spec.ifname], this.portNetns)(p.spec.ifname) === 'number';
   }
 
