@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
+import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -122,6 +123,15 @@ export const portSchema = z.object({
   // address they would come back from a local address and the answer would stay in the host.
   // Routed through this port. Default [169.254.42.1] (Cilium's loopback address); [] for none.
   hostHairpin: z.array(ip).max(2).optional(),
+  // runtime ports only: the CNI attachment the plugin's ADD made this port for (network config
+  // name, CNI_CONTAINERID, CNI_IFNAME), saved with the port; a CNI GC of that network removes the
+  // port when the runtime no longer lists the attachment as valid (src/daemon/cni-gc.ts). A port
+  // without one (added by hand, or saved by a wdp before attachments were recorded) is never GC'd.
+  attachment: z.object({
+    network: z.string().regex(CNI_ID_RE, 'must be a CNI network name (an alphanumeric, then alphanumerics, "_", "." or "-")'),
+    containerID: z.string().regex(CNI_ID_RE, 'must be a CNI container ID (an alphanumeric, then alphanumerics, "_", "." or "-")'),
+    ifname: z.string().refine(validCniIfname, { message: 'must be a CNI interface name (1-15 characters, no "/", ":" or whitespace, not "." or "..")' }),
+  }).strict().optional(),
 }).strict();
 
 /** The host port's hairpin addresses (hostHairpin, else the IPv4 default). */
@@ -301,6 +311,7 @@ export const daemonConfigSchema = z.object({
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
   c.ports.forEach((p, i) => {
+    if (p.attachment) ctx.addIssue({ code: 'custom', path: ['ports', i, 'attachment'], message: 'only a port the CNI plugin adds through the ports API has a CNI attachment' });
     if (p.fanout && p.type === 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' });
     if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
   });
