@@ -6,7 +6,8 @@
 // the client's kernel learns the path MTU (`ip route get` shows it, the socket's IP_MTU is 1280,
 // a second big send fails with EMSGSIZE) and a datagram that fits is answered by the pod. pod-a is
 // behind a veth (an AF_PACKET port: the daemon reads the interface's MTU), pod-b behind a TAP the
-// daemon creates with the port's `mtu`.
+// daemon creates with the port's `mtu`. An MTU changed while the daemon runs is taken: on a veth
+// (read by its worker) and on the TAP inside the pod's namespace (read by the main thread).
 import test from 'ava';
 import { e2eSuite, serviceYaml, sliceYaml, api } from './lib/topology.js';
 
