@@ -85,6 +85,17 @@ test('GC (1.1.0) asks the daemon to remove this network\'s ports whose attachmen
   t.is((await runCni(gcEnv, gcConf({ gateways: ['nope'] }), e.deps)).exitCode, 0);
 });
 
+test('GC with a null valid list (libcni as CRI-O calls it when no pod of the network is left: Go\'s nil slice) is an empty list: every port of the network goes', async (t) => {
+  const f = fakeDeps(() => ({ removed: ['cni-1'], failed: [] }));
+  const r = await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null }), f.deps);
+  t.deepEqual(r, { stdout: '', exitCode: 0 });
+  t.deepEqual(f.calls.map((c) => c.body), [{ network: 'k8s', validAttachments: [] }]);
+  // one name null, the other a list (not what libcni sends, but not a reason to lose the list)
+  const g = fakeDeps(() => ({ removed: [], failed: [] }));
+  t.is((await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': null, 'cni.dev/attachments': [{ containerID: 'c1', ifname: 'eth0' }] }), g.deps)).exitCode, 0);
+  t.deepEqual(g.calls[0].body.validAttachments, [{ containerID: 'c1', ifname: 'eth0' }]);
+});
+
 test('GC errors: a missing or malformed valid list or network name is refused whole (7), nothing asked of the daemon; stale ports left behind (102); daemon down (11); before 1.1.0 (1)', async (t) => {
   const f = fakeDeps(() => ({ removed: [], failed: [] }));
   const code = async (stdin, deps = f.deps) => { const r = await runCni(gcEnv, stdin, deps); t.is(r.exitCode, 1); const j = JSON.parse(r.stdout); t.is(typeof j.msg, 'string'); return j; };

@@ -246,10 +246,13 @@ async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise
 }
 
 /** GC: the attachments the runtime still holds valid, from `cni.dev/valid-attachments` (libcni
- * also sends it as `cni.dev/attachments`, the name an early text of the spec used). Refused whole
- * (code 7) when missing or malformed: a list misread would remove live pods' ports. */
+ * also sends it as `cni.dev/attachments`, the name an early text of the spec used). `null` is the
+ * empty list: libcni marshals Go's nil slice so, which is what a runtime that builds the list by
+ * appending (CRI-O's ocicni) passes for a network none of its pods is on any more. Refused whole (code 7) when missing or malformed: a
+ * list misread would remove live pods' ports. */
 function validAttachments(conf: Json): Array<{ containerID: string; ifname: string }> {
-  const list: unknown = conf['cni.dev/valid-attachments'] ?? conf['cni.dev/attachments'];
+  const a: unknown = conf['cni.dev/valid-attachments'], b: unknown = conf['cni.dev/attachments'];
+  const list = a ?? b ?? (a === null || b === null ? [] : undefined);
   if (!Array.isArray(list)) throw new CniError(E_CONFIG, 'GC needs cni.dev/valid-attachments: a list of { containerID, ifname }', 'nothing was removed');
   return list.map((x: unknown, i) => {
     const o = x as Json | null;

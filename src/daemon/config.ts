@@ -162,11 +162,15 @@ const kubernetesSchema = z.object({
   // the Node object to watch; default node.name, else the hostname (kube-proxy --hostname-override)
   hostnameOverride: nodeName.optional(),
   minSyncPeriod: duration.default(1000),
-  syncPeriod: duration.default(30_000),
-  // local-traffic detection inputs (kept in the node config for the dataplane)
+  // kube-proxy refuses 0: the full resync would run back to back, and healthz (2 x syncPeriod)
+  // would time out the moment a change waits
+  syncPeriod: duration.refine((ms) => ms > 0, { message: 'must be greater than 0' }).default(30_000),
+  // local-traffic detection inputs (kept in the node config for the dataplane); in ClusterCIDR
+  // mode one CIDR or a dual-stack pair, as kube-proxy validates them (below)
   clusterCIDRs: z.array(cidr).default([]),
   detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
-  // which node addresses NodePorts are served on: CIDRs, and/or "primary" (the node's primary IPs)
+  // which node addresses NodePorts are served on: CIDRs, or ["primary"] (the node's primary IP
+  // per family) alone, as kube-proxy validates it (below)
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
@@ -177,7 +181,20 @@ const kubernetesSchema = z.object({
   // how long startup waits for the Node object (its addresses are the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),
-}).strict();
+}).strict().superRefine((k, ctx) => {
+  // kube-proxy's validateKubeProxyNodePortAddress: "primary" only as the one entry, reported at
+  // the first "primary"
+  const primary = k.nodePortAddresses.indexOf('primary');
+  if (primary >= 0 && k.nodePortAddresses.length !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['nodePortAddresses', primary], message: 'can\'t use both "primary" and CIDRs: "primary" (the node\'s primary IP per family) must be the only entry' });
+  }
+  // kube-proxy's validateDualStackCIDRStrings, checked in ClusterCIDR mode only (NodeCIDR does
+  // not read them)
+  const cidrs = k.clusterCIDRs;
+  if (k.detectLocalMode === 'ClusterCIDR' && (cidrs.length > 2 || (cidrs.length === 2 && parseCidr(cidrs[0]).family === parseCidr(cidrs[1]).family))) {
+    ctx.addIssue({ code: 'custom', path: ['clusterCIDRs'], message: 'must be either a single CIDR or a dual-stack pair of CIDRs (e.g. [10.100.0.0/16, fde4:8dba:82e1::/48])' });
+  }
+});
 export type KubernetesConfig = z.output<typeof kubernetesSchema>;
 
 const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 1000)).optional();
