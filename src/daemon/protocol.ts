@@ -72,7 +72,10 @@ export type ToWorker =
   | { type: 'trace'; id: number; spec: TracePacketSpec }
   | { type: 'ports'; id: number }
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
-  | { type: 'removePort'; id: number; index: number }
+  // absent: a config-file port closed while its interface is gone; its index stays in the tables,
+  // so what is routed to it is dropped and counted (slowpath_port_absent) until it is added again
+  | { type: 'removePort'; id: number; index: number; absent?: boolean }
+  | { type: 'setPortMtu'; id: number; index: number; mtu: number } // read by the main thread (a TAP in a pod's namespace)
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
   | { type: 'observe-stop'; id: number; session: number }
