@@ -6,7 +6,9 @@
 // node's primary IP per family as a /32 and a /128 — skipping a loopback one, which kube-proxy's
 // node-IP detection uses as "none" — so a family without a primary IP matches all of it.
 // Both the NodePort addresses (nodePortAddresses) and the health-check listen addresses
-// (service-health.ts) are read from nodePortFamilies, so the rule is written once.
+// (service-health.ts) are read from nodePortFamilies, so the rule is written once. The list
+// arrives defaulted: unset is "primary", as kube-proxy's nftables mode (daemon/config.ts,
+// withNodePortDefault), except with node.addresses configured, where it stays empty.
 import { isIP } from 'node:net';
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
@@ -38,7 +40,8 @@ export function selectsAddress(families: readonly NodePortFamily[], addr: string
   return !!f && (f.matchAll || f.cidrs.some((c) => cidrContains(c, a)));
 }
 
-/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
+/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty (only with node.addresses
+ * configured, the config defaults it to "primary" otherwise) = every node address,
  * else per family (nodePortFamilies) the node addresses its CIDRs hold, or all of a family the
  * list does not restrict. `configured` (the daemon config's node.addresses) are node addresses
  * too, and with no nodePortAddresses they are used alone: an operator who listed them meant
