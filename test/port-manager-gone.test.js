@@ -39,14 +39,14 @@ async function withPorts(prefix, fn, daemon = {}) {
     const removed = [];
     const changes = [];
     const dp = {
-      failAdd: undefined, addTries: 0, workers: [],
+      failAdd: undefined, failAddIn: undefined, addTries: 0, workers: [], removals: [],
       addPort: async (w, spec) => {
         dp.addTries++;
         dp.workers.push(w);
-        if (dp.failAdd) throw new Error(dp.failAdd);
+        if (dp.failAdd && (dp.failAddIn === undefined || dp.failAddIn === w)) throw new Error(dp.failAdd);
         return { name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} };
       },
-      removePort: async (w, index) => { removed.push(index); dp.workers.push(-w - 1); },
+      removePort: async (w, index, absent) => { removed.push(index); dp.workers.push(-w - 1); dp.removals.push({ worker: w, index, absent: absent === true }); },
       ports: async () => [{ name: 'uplink', index: 0, mac: '02:00:00:00:00:01', kind: 'stand-in', stats: {} }],
     };
     const pm = new PortManager(cfg, log, ns, { changed: (p, how) => { changes.push([p.spec.name, how]); } });
@@ -165,4 +165,25 @@ gate.serial('a config TAP whose pod namespace went is reopened once the namespac
     t.is((await pm.list()).find((p) => p.name === 'pod-t').state, 'up');
     t.false(lines.some((l) => /reopening a port failed/.test(l)), lines.join(''));
   }, { tapIn: (lab) => (podNs = lab.namespace('p')) });
+});
+
+gate.serial('a fanout config port whose reopen fails in one worker is closed again as absent in the workers that opened it', async (t) => {
+  await withPorts('pmf', async ({ lab, ns, peer, pm, dp }) => {
+    const index = pm.byName('uplink').spec.index;
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    t.deepEqual(dp.removals, [{ worker: 0, index, absent: true }, { worker: 1, index, absent: true }]);
+    lab.veth(ns, 'up0', peer, 'eth0');
+    dp.failAdd = 'worker 1 cannot open it (in the stand-in)';
+    dp.failAddIn = 1;
+    dp.removals.length = 0;
+    await pm.checkLinks();
+    t.is((await pm.list())[0].state, 'absent');
+    // worker 0 opened it, then closed it again: still absent there (what is routed to it is
+    // counted as port_absent, not as another worker's port)
+    t.deepEqual(dp.removals, [{ worker: 0, index, absent: true }]);
+    dp.failAdd = undefined;
+    await pm.checkLinks();
+    t.like((await pm.list())[0], { name: 'uplink', state: 'up' });
+  }, { workers: 2, uplink: { fanout: true } });
 });

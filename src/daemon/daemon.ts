@@ -218,12 +218,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let hostReopened: (() => void) | undefined;
   const portManager = new PortManager(cfg, log, opts.portNetns, {
     changed: async (p, how) => {
-      // a port reopened on its re-created interface keeps its static pods (set again: the same)
-      // and is programmed with the MAC it has now
-      if (how !== 'removed') staticPods(p);
-      if (how === 'reopened' && p.spec.role === 'host') hostReopened?.();
-      else {
+      if (how === 'removed') {
         for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
+      } else {
+        // a port reopened on its re-created interface keeps its static pods (set again: the same)
+        // and is programmed with the MAC it has now
+        staticPods(p);
+        if (how === 'reopened' && p.spec.role === 'host') hostReopened?.();
       }
       if (!control) { programming.changed(); return; }  // saved ports re-added at start: in the first program
       await programming.now();

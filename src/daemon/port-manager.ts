@@ -374,8 +374,9 @@ export class PortManager {
   }
 
   /** Opens port `p` (its spec) in its workers; what one of them reports of it. When one fails,
-   * those that opened it close it again and the error is thrown. */
-  private async openIn(p: ManagedPort): Promise<PortInfo> {
+   * those that opened it close it again (`absent`: as a port that stays absent, a reopen) and the
+   * error is thrown. */
+  private async openIn(p: ManagedPort, absent = false): Promise<PortInfo> {
     let info: PortInfo | undefined;
     const opened: number[] = [];
     try {
@@ -383,7 +384,7 @@ export class PortManager {
       if (!info) throw new Error('no worker opened it');
       return info;
     } catch (e) {
-      for (const w of opened) await this.dp!.removePort(w, p.spec.index).catch(() => undefined);
+      for (const w of opened) await this.dp!.removePort(w, p.spec.index, absent).catch(() => undefined);
       throw e;
     }
   }
@@ -565,7 +566,7 @@ export class PortManager {
     if (spec.mtu === undefined && old.mtu !== undefined) spec.mtu = old.mtu;
     p.spec = spec;
     let info: PortInfo;
-    try { info = await this.openIn(p); } catch (e) {
+    try { info = await this.openIn(p, true); } catch (e) {
       this.ifindexOf.delete(spec.index);
       this.failedOnce(p, a, 'reopening a port', e);
       return;
