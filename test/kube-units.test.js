@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo } from '../dist/src/kube/node.js';
-import { nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
 import { healthCheckAddresses } from '../dist/src/kube/service-health.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
 import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
@@ -64,6 +64,22 @@ test('node addresses: configured addresses alone by default; CIDR filters or "pr
   t.deepEqual(nodePortAddresses(info, [], ['primary']), ['10.1.1.5', 'fd00::5']);
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), ['192.168.0.1', 'fd00::5']);
   t.deepEqual(nodePortAddresses(null, [], ['primary']), [], 'no Node object: no primary IPs');
+});
+
+// nodePortAddresses narrows where NodePorts are served, as kube-proxy's: the node's other addresses
+// stay node addresses (the NodeConfig's nodeAddresses: answered for, on the host port's TAP)
+test('node addresses beside the NodePort addresses: every Node address (or node.addresses configured) under "primary", a CIDR filter or none', (t) => {
+  const info = nodeInfo(apiNode('n', { addresses: [
+    { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
+    { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::0005' },
+  ] }));
+  const both = (configured, filter) => { const np = nodePortAddresses(info, configured, filter); return { addresses: nodeAddressList(info, configured, np), nodePortAddresses: np }; };
+  t.deepEqual(both([], ['primary']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['10.1.1.5', 'fd00::5'] }, 'the primary default: every Node address answered, NodePorts on the primary IPs');
+  t.deepEqual(both([], ['203.0.113.0/24']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['fd00::5', '203.0.113.7'] });
+  t.deepEqual(both([], ['0.0.0.0/0', '::/0']), { addresses: info.addresses, nodePortAddresses: info.addresses });
+  t.deepEqual(both(['192.168.0.1'], []), { addresses: ['192.168.0.1'], nodePortAddresses: ['192.168.0.1'] }, 'node.addresses configured: those alone');
+  t.deepEqual(both(['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), { addresses: ['192.168.0.1', 'fd00::5'], nodePortAddresses: ['192.168.0.1', 'fd00::5'] }, 'a Node address the filter selects beside node.addresses is a node address too');
+  t.deepEqual(nodeAddressList(null, [], []), [], 'no Node, nothing configured: none');
 });
 
 // kube-proxy runs one proxier per IP family, each with NewNodePortAddresses(family, cidrs): the

@@ -145,6 +145,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // In a cluster the Node object names the node addresses (unless configured): read before the
   // workers start, which answer ARP/ND for the node addresses they are given.
   let nodeAddresses = cfg.node.addresses;
+  // ...and, in a cluster, those of them NodePorts are served on (kubernetes.nodePortAddresses as
+  // kube-proxy selects them); unset without a cluster: NodePorts on every node address
+  let nodePortAddrs: string[] | undefined;
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
   let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
@@ -190,7 +193,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         if (n) log.info({ podCIDRs: n.podCIDRs, zone: n.zone }, 'the Node read at start');
       });
     }
-    nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    // the NodePort addresses narrow where NodePorts are served only: every Node address stays a
+    // node address (answered for, on the host port's TAP), as kube-proxy leaves the host alone
+    nodePortAddrs = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    nodeAddresses = kube.nodeAddressList(node, cfg.node.addresses, nodePortAddrs);
     podCIDRs = node?.podCIDRs ?? [];
     nodeIPs = node?.primary ?? [];
     if (node?.zone) nodeZone = node.zone;
@@ -267,9 +273,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
 
   // The Node's addresses, pod CIDRs and zone as the node config takes them; when the start did not
   // read it, says whether the config changed from the last seen (the saved one, a table image's)
-  const takeNode = (u: { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
+  const takeNode = (u: { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
     const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
-    nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
+    nodeAddresses = u.addresses; nodePortAddrs = u.nodePortAddresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
     if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
   };
   // facts: the Node's pod CIDRs, zone and primary IPs in force (the image's key leaves them out
@@ -281,6 +287,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
       nodeAddresses,
+      // (those still node addresses: a NodeConfig applied through the API may have changed them)
+      ...(nodePortAddrs ? { nodePortAddresses: nodePortAddrs.filter((a) => nodeAddresses.some((n) => canonicalAddr(n) === canonicalAddr(a))) } : {}),
       neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
         const i = portManager.byName(r.port)!.spec.index;
@@ -320,10 +328,14 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // last program (the image's tables were compiled with it: same store revision), so the restore
   // compiles what the image forwards with instead of tables without them
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown } } | null)?.spec;
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown } } | null)?.spec;
     if (nodeReadAtStart || !spec) return;
-    if (nodeFromSaved && Array.isArray(spec.nodeAddresses) && spec.nodeAddresses.every((a) => typeof a === 'string')) {
-      nodeAddresses = spec.nodeAddresses as string[];
+    const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string');
+    if (nodeFromSaved && strings(spec.nodeAddresses)) {
+      // every node address as last seen is answered for; NodePorts on those saved as NodePort
+      // addresses (a state saved before the field existed: all of them, as it meant)
+      nodeAddresses = spec.nodeAddresses;
+      nodePortAddrs = strings(spec.nodePortAddresses) ? spec.nodePortAddresses : [...nodeAddresses];
       setHostNeighbours(nodeAddresses);
     }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
@@ -534,7 +546,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the Node read in the background since the start, if it has arrived: in this first program
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
-    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
+    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, nodePortAddresses: nodePortAddrs ?? nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();

@@ -52,3 +52,13 @@ export function nodePortAddresses(info: NodeInfo | null, configured: string[], f
   const families = nodePortFamilies(filter, info?.primary ?? []);
   return [...new Set([...own, ...(info?.addresses ?? [])])].filter((a) => selectsAddress(families, a));
 }
+
+/** The node addresses (the NodeConfig's nodeAddresses: answered for on the uplinks, on the host
+ * port's TAP) beside the NodePort addresses `selected` (nodePortAddresses above), which narrow
+ * where NodePorts are served and nothing else: node.addresses configured, else every address of
+ * the Node (InternalIPs and ExternalIPs), plus any selected address not among them (a Node
+ * address a filter picked beside node.addresses) so the NodePort addresses are node addresses. */
+export function nodeAddressList(info: NodeInfo | null, configured: string[], selected: readonly string[]): string[] {
+  const own = configured.map(canon);
+  return [...new Set([...(own.length ? own : info?.addresses ?? []), ...selected])];
+}
