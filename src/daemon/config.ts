@@ -186,7 +186,8 @@ const kubernetesSchema = z.object({
   // an address = there only, every Service's of either family (0.0.0.0 / :: = every address of
   // both families); "off": none
   healthCheckBindAddress: z.union([ip, z.literal('off')]).optional(),
-  // how long startup waits for the Node object (its addresses are the NodePort addresses)
+  // how long startup waits for the Node object (its addresses are the node addresses, among which
+  // nodePortAddresses picks the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),
 }).strict().superRefine((k, ctx) => {

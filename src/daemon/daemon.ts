@@ -176,7 +176,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     nodeReadAtStart = needNode;
     // A restart (a saved state) does not wait for an API server that is away: kube-proxy's rules
     // outlive its restarts, and so should the node's service traffic. One read, else the saved
-    // NodeConfig (the Node as last seen: its NodePort addresses and facts) stands in until the
+    // NodeConfig (the Node as last seen: its node and NodePort addresses and facts) stands in until the
     // watcher reads the Node (adoptSavedNodeFacts).
     let node: NodeInfo | null = null;
     if (needNode && hasSavedState) {

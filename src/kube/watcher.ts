@@ -32,7 +32,8 @@ export interface NodeUpdate { addresses: string[]; nodePortAddresses: string[]; 
 export interface KubeWatcherOptions {
   config: KubernetesConfig;
   nodeName: string;
-  /** node.addresses of the daemon config (used alone when nodePortAddresses is empty). */
+  /** node.addresses of the daemon config: the node addresses instead of the Node's (and the
+   * NodePort addresses too when nodePortAddresses is empty). */
   configuredAddresses: string[];
   /** node.serviceProxyName of the daemon config: Services labelled with it are served too. */
   serviceProxyName?: string;
