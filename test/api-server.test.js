@@ -263,6 +263,55 @@ test('GET /metrics is valid Prometheus exposition with kube-proxy and wdp metric
   t.throws(() => parseExposition('y 1\n'));
 });
 
+test('/metrics: the kube-proxy metrics carry kube-proxy 1.33+ labels (ip_family: every sync per family of the node, programming latency per slice family), types and buckets', async (t) => {
+  const { req } = await start(t);
+  const startedMs = Date.now(); // (after the control plane was created)
+  const metrics = async () => parseExposition((await req('GET', '/metrics')).text);
+  const same = (a, b) => Object.keys(a).length === Object.keys(b).length && Object.entries(b).every(([k, v]) => a[k] === v);
+  const value = (samples, name, labels) => samples.find((s) => s.name === name && same(s.labels, labels))?.value;
+  // an IPv4-only node: IPv4 alone
+  t.is((await req('POST', '/api/v1/apply', NODE)).status, 200);
+  let { types, samples } = await metrics();
+  t.is(value(samples, 'kubeproxy_sync_proxy_rules_duration_seconds_count', { ip_family: 'IPv4' }), 1);
+  t.true(value(samples, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', { ip_family: 'IPv4' }) > 1.7e9);
+  t.true(value(samples, 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', { ip_family: 'IPv4' }) > 1.7e9);
+  t.false(samples.some((s) => s.name.startsWith('kubeproxy_') && s.labels.ip_family === 'IPv6'), 'no IPv6 proxier on an IPv4 node');
+  t.false(samples.some((s) => /^kubeproxy_(sync_proxy_rules_(duration_seconds|last_)|network_programming)/.test(s.name) && !s.labels.ip_family), 'no unlabelled series');
+  // kube-proxy's buckets: ExponentialBuckets(0.001, 2, 15) for syncs; MergeBuckets (with its leading 0) for programming latency
+  const les = (name, labels) => samples.filter((s) => s.name === `${name}_bucket` && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).map((s) => s.labels.le);
+  t.deepEqual(les('kubeproxy_sync_proxy_rules_duration_seconds', { ip_family: 'IPv4' }), [...Array.from({ length: 15 }, (_, i) => String(0.001 * 2 ** i)), '+Inf']);
+  // a dual-stack node, then a change with an IPv6 slice triggered after the start, at least 1.1 s ago
+  t.is((await req('POST', '/api/v1/apply', NODE.replace('nodeAddresses: [192.168.0.1]', 'nodeAddresses: [192.168.0.1, "fd00::1"]'))).status, 200);
+  await new Promise((r) => setTimeout(r, Math.max(0, startedMs + 1300 - Date.now())));
+  const trigger = new Date(startedMs + 100).toISOString();
+  const v6 = WEB.replace('clusterIP: 10.96.0.10', 'clusterIPs: ["fd00:96::10"]\n  ipFamilies: [IPv6]').replace('name: web-1', 'name: web-6')
+    .replace('labels: {kubernetes.io/service-name: web}}', `labels: {kubernetes.io/service-name: web}, annotations: {endpoints.kubernetes.io/last-change-trigger-time: "${trigger}"}}`)
+    .replace('addressType: IPv4', 'addressType: IPv6').replace('[10.244.1.5]', '["fd00:244::5"]').replace('[10.244.1.6]', '["fd00:244::6"]');
+  t.is((await req('POST', '/api/v1/apply', v6)).status, 200, v6);
+  ({ types, samples } = await metrics());
+  t.is(value(samples, 'kubeproxy_sync_proxy_rules_duration_seconds_count', { ip_family: 'IPv4' }), 3);
+  t.is(value(samples, 'kubeproxy_sync_proxy_rules_duration_seconds_count', { ip_family: 'IPv6' }), 2);
+  t.true(value(samples, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', { ip_family: 'IPv6' }) > 1.7e9);
+  t.true(value(samples, 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', { ip_family: 'IPv6' }) > 1.7e9);
+  t.is(value(samples, 'kubeproxy_network_programming_duration_seconds_count', { ip_family: 'IPv6' }), 1);
+  t.is(value(samples, 'kubeproxy_network_programming_duration_seconds_bucket', { ip_family: 'IPv6', le: '1' }), 0, 'observed as at least 1.1 s');
+  t.is(value(samples, 'kubeproxy_network_programming_duration_seconds_count', { ip_family: 'IPv4' }), undefined, 'the IPv4 proxier did not program that slice');
+  // a trigger time from before the start is not this proxy's latency (kube-proxy: after its change tracker started)
+  const old = v6.replace(trigger, new Date(startedMs - 3_600_000).toISOString()).replace('["fd00:244::6"]', '["fd00:244::7"]');
+  t.is((await req('POST', '/api/v1/apply', old)).status, 200);
+  ({ samples } = await metrics());
+  t.is(value(samples, 'kubeproxy_network_programming_duration_seconds_count', { ip_family: 'IPv6' }), 1, 'not observed');
+  t.is(value(samples, 'kubeproxy_sync_proxy_rules_endpoint_changes_total', {}), 2);
+  const programming = les('kubeproxy_network_programming_duration_seconds', { ip_family: 'IPv6' });
+  t.is(programming.length, 82, '0, 0.25, 0.5, 1..59, 60..115 by 5, 120..300 by 30, +Inf');
+  t.deepEqual([programming[0], programming[1], programming[3], programming[61], programming[62], programming[74], programming[80]], ['0', '0.25', '1', '59', '60', '120', '300']);
+  // kube-proxy's types; the change counters have no labels (the change trackers serve every family)
+  for (const [name, type] of [['kubeproxy_sync_proxy_rules_duration_seconds', 'histogram'], ['kubeproxy_network_programming_duration_seconds', 'histogram'],
+    ['kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'gauge'], ['kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'gauge'],
+    ['kubeproxy_sync_proxy_rules_service_changes_total', 'counter'], ['kubeproxy_sync_proxy_rules_endpoint_changes_total', 'counter']]) t.is(types.get(name), type, name);
+  t.deepEqual(samples.filter((s) => s.name === 'kubeproxy_sync_proxy_rules_endpoint_changes_total').map((s) => [s.labels, s.value]), [[{}, 2]]);
+});
+
 test('healthz: kube-proxy shape on its own listener, 503 when not forwarding', async (t) => {
   let forwarding = true;
   const { cp, req } = await start(t, { isForwarding: () => forwarding, token: 'sekret' });

@@ -64,11 +64,55 @@ test('STATUS (1.1.0): success when the daemon\'s health check answers; code 50 w
   t.is(JSON.parse(r.stdout).code, 1, 'STATUS does not exist before 1.1.0');
 });
 
-test('GC (1.1.0) succeeds with no output and removes no port (it cannot tell this network\'s ports from another\'s)', async (t) => {
-  const f = fakeDeps(() => ({}));
-  const gcConf = JSON.stringify({ cniVersion: '1.1.0', name: 'k8s', type: 'wdp-cni', 'cni.dev/valid-attachments': [{ containerID: 'c0ffee', ifname: 'eth0' }] });
-  t.deepEqual(await runCni({ CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' }, gcConf, f.deps), { stdout: '', exitCode: 0 });
+const gcConf = (o = {}) => JSON.stringify({ cniVersion: '1.1.0', name: 'k8s', type: 'wdp-cni', server: 'unix:/nonexistent.sock', 'cni.dev/valid-attachments': [{ containerID: 'c0ffee', ifname: 'eth0' }], ...o });
+const gcEnv = { CNI_COMMAND: 'GC', CNI_PATH: '/opt/cni/bin' };
+
+test('GC (1.1.0) asks the daemon to remove this network\'s ports whose attachment is not in cni.dev/valid-attachments; no output on success', async (t) => {
+  const f = fakeDeps(() => ({ kind: 'CniGcResult', network: 'k8s', removed: ['cni-1'], failed: [] }));
+  const logged = [];
+  t.deepEqual(await runCni(gcEnv, gcConf(), f.deps, (s) => logged.push(s)), { stdout: '', exitCode: 0 });
+  t.deepEqual(f.calls, [{ method: 'POST', path: '/api/v1/cni/gc', body: { network: 'k8s', validAttachments: [{ containerID: 'c0ffee', ifname: 'eth0' }] } }]);
+  t.regex(logged.join('\n'), /removed ports cni-1/);
+  // libcni sends the list under both names (an early spec text said cni.dev/attachments)
+  const g = fakeDeps(() => ({ removed: [], failed: [] }));
+  t.is((await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': undefined, 'cni.dev/attachments': [{ containerID: 'x', ifname: 'net1', extra: 1 }] }), g.deps)).exitCode, 0);
+  t.deepEqual(g.calls[0].body.validAttachments, [{ containerID: 'x', ifname: 'net1' }]);
+  // an empty list: nothing of this network is valid any more
+  const e = fakeDeps(() => ({ removed: [], failed: [] }));
+  t.is((await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': [] }), e.deps)).exitCode, 0);
+  t.deepEqual(e.calls[0].body, { network: 'k8s', validAttachments: [] });
+  // only what GC uses is checked: a config whose gateways went bad does not stop it
+  t.is((await runCni(gcEnv, gcConf({ gateways: ['nope'] }), e.deps)).exitCode, 0);
+});
+
+test('GC with a null valid list (libcni as CRI-O calls it when no pod of the network is left: Go\'s nil slice) is an empty list: every port of the network goes', async (t) => {
+  const f = fakeDeps(() => ({ removed: ['cni-1'], failed: [] }));
+  const r = await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null }), f.deps);
+  t.deepEqual(r, { stdout: '', exitCode: 0 });
+  t.deepEqual(f.calls.map((c) => c.body), [{ network: 'k8s', validAttachments: [] }]);
+  // one name null, the other a list (not what libcni sends, but not a reason to lose the list)
+  const g = fakeDeps(() => ({ removed: [], failed: [] }));
+  t.is((await runCni(gcEnv, gcConf({ 'cni.dev/valid-attachments': null, 'cni.dev/attachments': [{ containerID: 'c1', ifname: 'eth0' }] }), g.deps)).exitCode, 0);
+  t.deepEqual(g.calls[0].body.validAttachments, [{ containerID: 'c1', ifname: 'eth0' }]);
+});
+
+test('GC errors: a missing or malformed valid list or network name is refused whole (7), nothing asked of the daemon; stale ports left behind (102); daemon down (11); before 1.1.0 (1)', async (t) => {
+  const f = fakeDeps(() => ({ removed: [], failed: [] }));
+  const code = async (stdin, deps = f.deps) => { const r = await runCni(gcEnv, stdin, deps); t.is(r.exitCode, 1); const j = JSON.parse(r.stdout); t.is(typeof j.msg, 'string'); return j; };
+  t.like(await code(gcConf({ 'cni.dev/valid-attachments': undefined })), { cniVersion: '1.1.0', code: 7 });
+  t.is((await code(gcConf({ 'cni.dev/valid-attachments': { containerID: 'c', ifname: 'eth0' } }))).code, 7);
+  t.is((await code(gcConf({ 'cni.dev/valid-attachments': [{ containerID: 'c', ifname: 'eth0' }, { containerID: 'd' }] }))).code, 7);
+  t.is((await code(gcConf({ 'cni.dev/valid-attachments': [null] }))).code, 7);
+  t.is((await code(gcConf({ name: undefined }))).code, 7);
+  t.is((await code(gcConf({ name: '-bad name' }))).code, 7);
+  t.is((await code(gcConf({ cniVersion: '1.0.0' }))).code, 1, 'GC does not exist before 1.1.0');
   t.is(f.calls.length, 0);
+  const partly = fakeDeps(() => ({ removed: ['cni-1'], failed: [{ name: 'cni-2', error: 'worker timed out' }] }));
+  const p = await code(gcConf(), partly.deps);
+  t.is(p.code, 102);
+  t.regex(p.details, /cni-2: worker timed out/);
+  t.is((await code(gcConf(), fakeDeps(() => { throw new ApiError('cannot reach', 0, null); }).deps)).code, 11);
+  t.is((await code(gcConf(), fakeDeps(() => { throw new ApiError('invalid', 422, null); }).deps)).code, 102);
 });
 
 test('ADD attaches the host-side veth as a pod port and prints prevResult in the config\'s version', async (t) => {
@@ -83,6 +127,7 @@ test('ADD attaches the host-side veth as a pod port and prints prevResult in the
     name: portName('c0ffee', 'eth0'), type: 'afpacket', ifname: 'veth1a2b', role: 'pod',
     gateways: ['10.244.0.1', 'fd00:244::1', '10.244.0.254'],
     pods: [{ ip: '10.244.1.20', mac: '0a:00:00:00:00:02' }, { ip: 'fd00:244::20', mac: '0a:00:00:00:00:02' }],
+    attachment: { network: 'k8s', containerID: 'c0ffee', ifname: 'eth0' },
   });
   t.regex(portName('c0ffee', 'eth0'), /^cni-[0-9a-f]{16}$/);
   t.not(portName('c0ffee', 'eth0'), portName('c0ffee', 'eth1'));
@@ -105,13 +150,44 @@ test('ADD after `bandwidth` in the chain (its IFB device appended to prevResult\
   t.is(g.calls.length + g.flushed.length, 0, 'nothing changed for a refused ADD');
 });
 
-test('ADD retried by the runtime for the same attachment succeeds; a clash on another interface is an error', async (t) => {
-  const f = fakeDeps((m) => { if (m === 'POST') throw new ApiError('exists', 409, null); return { ifname: 'veth1a2b' }; });
-  t.is((await runCni(env('ADD'), conf(), f.deps)).exitCode, 0);
-  const g = fakeDeps((m) => { if (m === 'POST') throw new ApiError('exists', 409, null); return { ifname: 'vethother' }; });
-  const r = await runCni(env('ADD'), conf(), g.deps);
-  t.is(r.exitCode, 1);
+test('ADD repeated for an attachment whose port is there as ADD makes it succeeds (a port saved without an attachment too); another interface, other addresses or another attachment is an error', async (t) => {
+  const pods = [{ ip: '10.244.1.20' }, { ip: 'fd00:244::20' }];
+  const attachment = { network: 'k8s', containerID: 'c0ffee', ifname: 'eth0' };
+  const existing = (port) => fakeDeps((m) => { if (m === 'POST') throw new ApiError('exists', 409, null); return port; });
+  for (const port of [{ ifname: 'veth1a2b', pods, attachment }, { ifname: 'veth1a2b', pods }]) {
+    const r = await runCni(env('ADD'), conf(), existing(port).deps);
+    t.is(r.exitCode, 0, r.stdout);
+    t.deepEqual(JSON.parse(r.stdout), { ...prevResult, cniVersion: '1.0.0' });
+  }
+  for (const [port, why] of [
+    [{ ifname: 'vethother', pods, attachment }, /on vethother/],
+    [{ ifname: 'veth1a2b', pods: [{ ip: '10.244.1.99' }], attachment }, /serves 10\.244\.1\.99/],
+    [{ ifname: 'veth1a2b', pods, attachment: { ...attachment, network: 'other' } }, /attachment/],
+  ]) {
+    const r = await runCni(env('ADD'), conf(), existing(port).deps);
+    t.is(r.exitCode, 1);
+    t.is(JSON.parse(r.stdout).code, 100);
+    t.regex(JSON.parse(r.stdout).msg, why);
+  }
+  // the interface is another port's (the daemon's 409), no port of this attachment
+  const clash = fakeDeps((m) => { throw new ApiError(m === 'POST' ? 'interface "veth1a2b" is already port "x"' : 'no port', m === 'POST' ? 409 : 404, null); });
+  const r = await runCni(env('ADD'), conf(), clash.deps);
   t.is(JSON.parse(r.stdout).code, 100);
+  t.regex(JSON.parse(r.stdout).details, /already port/);
+});
+
+test('ADD and CHECK: CNI_CONTAINERID and CNI_IFNAME as the spec forms them (4), a network name (7); nothing reaches the daemon', async (t) => {
+  const f = fakeDeps(() => ({}));
+  for (const [e, c, want] of [
+    [env('ADD', { CNI_CONTAINERID: '-abc' }), conf(), 4], [env('ADD', { CNI_CONTAINERID: 'a b' }), conf(), 4],
+    [env('ADD', { CNI_IFNAME: 'eth0/x' }), conf(), 4], [env('ADD', { CNI_IFNAME: 'sixteen-chars-xx' }), conf(), 4],
+    [env('CHECK', { CNI_IFNAME: '..' }), conf(), 4], [env('ADD'), conf({ name: undefined }), 7], [env('ADD'), conf({ name: 'a/b' }), 7],
+  ]) {
+    const r = await runCni(e, c, f.deps);
+    t.is(JSON.parse(r.stdout).code, want, JSON.stringify(e));
+    if (want === 4) t.regex(JSON.parse(r.stdout).msg, /CNI_CONTAINERID|CNI_IFNAME/, 'the message names the variable');
+  }
+  t.is(f.calls.length + f.flushed.length, 0);
 });
 
 test('DEL removes the port; an absent port or an absent daemon is success; DEL needs no netns', async (t) => {
@@ -132,12 +208,21 @@ test('DEL removes the port; an absent port or an absent daemon is success; DEL n
   t.deepEqual(again.calls.map((c) => `${c.method} ${c.path}`), [`DELETE /api/v1/ports/${portName('c0ffee', 'eth0')}`]);
 });
 
-test('CHECK: the port on the interface with the pod addresses, else an error', async (t) => {
-  const ok = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: 'fd00:244::20' }, { ip: '10.244.1.20' }] }));
+test('CHECK: the port on the interface with the pod addresses, for this attachment, else an error', async (t) => {
+  const attachment = { network: 'k8s', containerID: 'c0ffee', ifname: 'eth0' };
+  const ok = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: 'fd00:244::20' }, { ip: '10.244.1.20' }], attachment }));
   t.deepEqual(await runCni(env('CHECK'), conf(), ok.deps), { stdout: '', exitCode: 0 });
-  const wrong = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: '10.244.1.21' }] }));
-  const r = await runCni(env('CHECK'), conf(), wrong.deps);
+  const unrecorded = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: 'fd00:244::20' }, { ip: '10.244.1.20' }] }));
+  t.deepEqual(await runCni(env('CHECK'), conf(), unrecorded.deps), { stdout: '', exitCode: 0 }, 'a port saved before attachments were recorded');
+  const wrong = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: '10.244.1.21' }], attachment }));
+  let r = await runCni(env('CHECK'), conf(), wrong.deps);
   t.is(JSON.parse(r.stdout).code, 101);
+  const other = fakeDeps(() => ({ ifname: 'veth1a2b', pods: [{ ip: 'fd00:244::20' }, { ip: '10.244.1.20' }], attachment: { ...attachment, network: 'other' } }));
+  r = await runCni(env('CHECK'), conf(), other.deps);
+  t.is(JSON.parse(r.stdout).code, 101);
+  t.regex(JSON.parse(r.stdout).msg, /attachment/);
+  const gone = fakeDeps(() => { throw new ApiError('no port', 404, null); });
+  t.is(JSON.parse((await runCni(env('CHECK'), conf(), gone.deps)).stdout).code, 101);
   const old = await runCni(env('CHECK'), conf({ cniVersion: '0.3.1' }), ok.deps);
   t.is(JSON.parse(old.stdout).code, 1, 'CHECK does not exist before 0.4.0');
 });

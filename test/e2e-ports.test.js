@@ -4,102 +4,31 @@
 // while other pods' connections (a long-lived TCP session, a stream of HTTP requests) keep running.
 // Also `wdp get ports` / `wdp port add|remove` through the CLI, and the ports API's errors.
 import test from 'ava';
-import { join } from 'node:path';
 import {
-  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, POD_SERVER, WDP, ROOT, NODE_V6,
+  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, POD_SERVER, WDP, NODE_V6,
 } from './lib/topology.js';
+import { cniCall, ptpLike as ptpPod, startServer as podServer } from './lib/cni-pods.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }] });
 const { serial, apply } = suite;
 let topo;
 test.before(() => { topo = suite.topo; });
 
-const CNI = join(ROOT, 'bin/wdp-cni.js');
 const server = () => `unix:${topo.config.api.listen}`;
-
-async function cni(command, { id, netnsPath, ifname = 'eth0', prevResult, cniVersion = '1.0.0' } = {}) {
-  const conf = { cniVersion, name: 'wdp-e2e', type: 'wdp-cni', server: server(), ...(prevResult ? { prevResult } : {}) };
-  // STATUS is about the plugin, not an attachment: no container, namespace or interface
-  const attachment = command === 'STATUS' ? [] : [`CNI_CONTAINERID=${id}`, `CNI_NETNS=${netnsPath}`, `CNI_IFNAME=${ifname}`];
-  const envs = [`CNI_COMMAND=${command}`, ...attachment, 'CNI_PATH=/opt/cni/bin'];
-  // the runtime runs plugins in the node's namespace: here, the dataplane namespace
-  const r = await topo.lab.execAsync(topo.ns.dp, 'env', [...envs, process.execPath, CNI], { input: JSON.stringify(conf), timeoutMs: 30000 });
-  return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
-}
+const cni = (command, opts) => cniCall(topo, command, opts);
 
 async function wdp(args) {
   const r = await topo.lab.execAsync(topo.ns.dp, process.execPath, [WDP, ...args, '--server', server()], { timeoutMs: 30000 });
   return r;
 }
 
-/** What the previous plugin of the chain (ptp) does: a veth pair, the pod end named eth0 in the
- * pod's namespace with its /32 and routes via the gateway, the gateway address on the host end. */
-function ptpLike(i) {
-  const ns = topo.lab.namespace(`n${i}`);
-  const hostIf = `wv${i}`;
-  topo.lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
-  const ip = `10.244.2.${10 + i}`;
-  topo.lab.up(ns, 'eth0');
-  topo.lab.addr(ns, 'eth0', `${ip}/32`);
-  topo.lab.route(ns, '10.244.0.1', undefined, 'eth0');
-  topo.lab.route(ns, 'default', '10.244.0.1', 'eth0');
-  topo.lab.addr(topo.ns.dp, hostIf, '10.244.0.1/32');
-  const prevResult = {
-    cniVersion: '1.0.0',
-    interfaces: [{ name: hostIf, mac: topo.lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: topo.lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
-    ips: [{ address: `${ip}/32`, gateway: '10.244.0.1', interface: 1 }],
-    routes: [{ dst: '0.0.0.0/0', gw: '10.244.0.1' }], dns: {},
-  };
-  return { ns, hostIf, ip, prevResult, id: `ctr-${i}-${process.pid}`, netnsPath: `/var/run/netns/${ns}` };
-}
+const ptpLike = (i) => ptpPod(topo, i);
+/** A dual-stack pod (host-local with an IPv4 and an IPv6 range): a /32 and a /128. */
+const ptpLikeDual = (i) => ptpPod(topo, i, { ip6: `fd00:244:2::${(0x10 + i).toString(16)}` });
+/** An IPv6-only pod: a /128 and an on-link route to the IPv6 gateway, nothing else. */
+const ptpLike6 = (i) => ptpPod(topo, i, { ip: null, ip6: `fd00:244:2::${(0x10 + i).toString(16)}` });
 
-/** ptpLike for a dual-stack pod (host-local with an IPv4 and an IPv6 range): the pod gets a /32 and
- * a /128 with on-link routes to both gateways, the host end both gateway addresses. */
-function ptpLikeDual(i) {
-  const pod = ptpLike(i);
-  const ip6 = `fd00:244:2::${(0x10 + i).toString(16)}`;
-  topo.lab.sysctl(pod.ns, 'net.ipv6.conf.eth0.disable_ipv6', '0');
-  topo.lab.addr(pod.ns, 'eth0', `${ip6}/128`);
-  topo.lab.route(pod.ns, 'fd00:244::1', undefined, 'eth0');
-  topo.lab.route(pod.ns, 'default', 'fd00:244::1', 'eth0');
-  topo.lab.sysctl(topo.ns.dp, `net.ipv6.conf.${pod.hostIf}.disable_ipv6`, '0');
-  topo.lab.addr(topo.ns.dp, pod.hostIf, 'fd00:244::1/128');
-  pod.prevResult.ips.push({ address: `${ip6}/128`, gateway: 'fd00:244::1', interface: 1 });
-  pod.prevResult.routes.push({ dst: '::/0', gw: 'fd00:244::1' });
-  return { ...pod, ip6 };
-}
-
-/** ptpLike for an IPv6-only pod: a /128 and an on-link route to the IPv6 gateway, nothing else. */
-function ptpLike6(i) {
-  const ns = topo.lab.namespace(`n${i}`);
-  const hostIf = `wv${i}`;
-  topo.lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
-  const ip6 = `fd00:244:2::${(0x10 + i).toString(16)}`;
-  topo.lab.sysctl(ns, 'net.ipv6.conf.eth0.disable_ipv6', '0');
-  topo.lab.up(ns, 'eth0');
-  topo.lab.addr(ns, 'eth0', `${ip6}/128`);
-  topo.lab.route(ns, 'fd00:244::1', undefined, 'eth0');
-  topo.lab.route(ns, 'default', 'fd00:244::1', 'eth0');
-  topo.lab.sysctl(topo.ns.dp, `net.ipv6.conf.${hostIf}.disable_ipv6`, '0');
-  topo.lab.addr(topo.ns.dp, hostIf, 'fd00:244::1/128');
-  const prevResult = {
-    cniVersion: '1.0.0',
-    interfaces: [{ name: hostIf, mac: topo.lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: topo.lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
-    ips: [{ address: `${ip6}/128`, gateway: 'fd00:244::1', interface: 1 }],
-    routes: [{ dst: '::/0', gw: 'fd00:244::1' }], dns: {},
-  };
-  return { ns, hostIf, ip6, prevResult, id: `ctr-${i}-${process.pid}`, netnsPath: `/var/run/netns/${ns}` };
-}
-
-function startServer(ns, name) {
-  const child = topo.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', '8080']);
-  topo.podProcs.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`${name} not ready`)), 10000);
-    child.stdout.on('data', (d) => { out += d; if (out.includes('ready')) { clearTimeout(t); resolve(child); } });
-  });
-}
+const startServer = (ns, name) => podServer(topo, ns, name);
 
 // a long-lived TCP session through a ClusterIP to pod-a: one line every 50 ms, each echoed
 const ECHO = "require('net').createServer((s) => { s.on('data', (d) => s.write(d)); s.on('error', () => {}); }).listen(7000, () => console.log('ready'));";

@@ -81,7 +81,7 @@ serial('Services and EndpointSlices from the API carry real traffic: ClusterIP a
   t.is(nc.code, 0);
   t.true(JSON.parse(nc.body).nodeEligible);
   const m = await curl(topo, topo.ns.dp, 'http://127.0.0.1:10249/metrics');
-  t.regex(m.body, /kubeproxy_sync_proxy_rules_last_timestamp_seconds [1-9]/);
+  t.regex(m.body, /kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv4"\} [1-9]/);
   t.regex(m.body, /kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
 });
 

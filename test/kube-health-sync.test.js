@@ -83,3 +83,35 @@ test('sync durations are observed per IP family, as kube-proxy\'s family proxier
   t.regex(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} 1$/m);
   t.notRegex(m, /^kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv6"\}/m, 'a single-stack node has no IPv6 proxier');
 });
+
+test('the last-queued timestamp is set per family as kube-proxy\'s family proxiers queue theirs: an EndpointSlice\'s for its own family, a Service\'s for every family; a sync sets the last-sync time (ControlPlaneMetrics)', async (t) => {
+  const { ControlPlaneMetrics } = await import('../dist/src/api/metrics.js');
+  const metrics = new ControlPlaneMetrics({ getNode: () => null }, () => 0);
+  let families = ['IPv4', 'IPv6'];
+  metrics.ipFamilies = () => families;
+  let applies = 0;
+  const target = { compiler: { listServices: () => [], listSlices: () => [] }, async applyEach() { applies++; return { skipped: [], generation: applies }; } };
+  const sync = new KubeSync(target, { services: () => [], slices: () => [] }, { minSyncPeriodMs: 3_600_000, syncPeriodMs: 3_600_000, log: quiet, timestamps: metrics, families: () => families });
+  t.teardown(() => sync.stop());
+  const gauge = async (name) => {
+    const out = {};
+    for (const m of (await metrics.registry.getSingleMetricAsString(name)).matchAll(new RegExp(`^${name}\\{ip_family="(IPv[46])"\\} (\\S+)$`, 'gm'))) out[m[1]] = Number(m[2]);
+    return out;
+  };
+  const slice = (name, addressType) => ({ metadata: { name, namespace: 'ns' }, addressType, endpoints: [] });
+  sync.queue('EndpointSlice', slice('v6', 'IPv6'));
+  let q = await gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds');
+  t.deepEqual(Object.keys(q), ['IPv6'], 'only the IPv6 proxier has a change waiting');
+  sync.queue('Service', svc('a'));
+  q = await gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds');
+  t.deepEqual(Object.keys(q).sort(), ['IPv4', 'IPv6'], 'a Service concerns both');
+  families = ['IPv4'];
+  metrics.lastQueued.reset();
+  sync.queue('EndpointSlice', slice('v6b', 'IPv6'));
+  t.deepEqual(Object.keys(await gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds')), ['IPv4'],
+    'no IPv6 proxier: the change waits for the one sync there is (no queued time without a last-sync time of that family)');
+  sync.start();
+  for (let i = 0; i < 400 && applies < 1; i++) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 20));
+  t.true((await gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds')).IPv4 > 1.7e9);
+});

@@ -99,13 +99,17 @@ test('no-local-endpoints gauge: without a node config nothing is local (the data
   t.deepEqual(gauge(c), fromFlags(c));
 });
 
-test('no-local-endpoints gauge: a Service the compiler does not hold, or a ClusterIP Service\'s externalTrafficPolicy, counts nothing', (t) => {
+test('no-local-endpoints gauge: a Service the compiler does not hold counts nothing; a ClusterIP Service is "external" only with externalIPs', (t) => {
   const c = compile([node]);
   t.deepEqual(gauge(c), counts(0, 0, 0, 0));
-  const raws = [node, svc({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8080 }], externalTrafficPolicy: 'Local' }), slice('w1', [ep('10.244.2.8', 'node-b')])];
-  let c2;
-  try { c2 = compile(raws); } catch { t.pass('the model refuses externalTrafficPolicy on a ClusterIP Service'); return; }
-  t.deepEqual(gauge(c2), counts(0, 0, 0, 0), 'not reachable from outside: kube-proxy ignores its externalTrafficPolicy');
+  const clusterIP = (spec) => svc({ type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8080 }], externalTrafficPolicy: 'Local', ...spec });
+  // not reachable from outside: the model refuses its externalTrafficPolicy, as the API server does
+  // (so no compiled Service has a Local external policy it would not apply)
+  t.throws(() => compile([node, clusterIP({}), slice('w1', [ep('10.244.2.8', 'node-b')])]), { message: /externally-accessible/ });
+  // with externalIPs it is reachable from outside (kube-proxy's ExternallyAccessible): counted
+  const withIPs = compile([node, clusterIP({ externalIPs: ['203.0.113.9'] }), slice('w1', [ep('10.244.2.8', 'node-b')])]);
+  t.deepEqual(gauge(withIPs), counts(0, 0, 1, 0));
+  t.deepEqual(gauge(withIPs), fromFlags(withIPs));
 });
 
 test('no-local-endpoints gauge agrees with the compiled FEF_POLICY_DROP flags on random services', (t) => {

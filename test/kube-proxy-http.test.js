@@ -121,6 +121,11 @@ test('healthCheckNodePort addresses: kube-proxy\'s per-family nodePortAddresses 
   // an IPv4 CIDR restricts IPv4 only: the IPv6 proxier has no CIDR of its family and matches all
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', '10.1.1.6'], ['10.0.0.0/8'], [])), ['4:10.1.1.5', '4:10.1.1.6', '6:::']);
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', 'fd00::5'], ['10.0.0.0/8', 'fd00::/64'], [])), ['4:10.1.1.5', '6:fd00::5']);
+  // a zero CIDR matches everything: kube-proxy's MatchAll for that family (IsZeroCIDR), the wildcard
+  // even beside narrower CIDRs of the family
+  t.deepEqual(hosts(healthCheckAddresses(node, ['0.0.0.0/0'], [])), ['4:0.0.0.0', '6:::']);
+  t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', 'fd00::5'], ['10.0.0.0/8', '0.0.0.0/0', '::/0'], [])), ['4:0.0.0.0', '6:::']);
+  t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', 'fd00::5'], ['10.0.0.0/8', '::/0'], [])), ['4:10.1.1.5', '6:::']);
   // a CIDR that holds no node address: no listener of that family (kube-proxy's empty GetNodeIPs)
   t.deepEqual(hosts(healthCheckAddresses([], ['192.0.2.0/24'], [])), ['6:::']);
   // "primary": the node IP of each family it has (kube-proxy: its /32 and /128); none = all

@@ -42,7 +42,7 @@ test('healthz: healthy while starting and while changes are younger than the tim
   t.is(stopping.answer(false)[0], 503, 'a stopping daemon is not healthy');
 });
 
-test('node addresses: configured addresses alone by default; CIDR filters and "primary" select among all', (t) => {
+test('node addresses: configured addresses alone by default; CIDR filters or "primary" select among all', (t) => {
   const info = nodeInfo(apiNode('n', { addresses: [
     { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
     { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::0005' },
@@ -151,10 +151,42 @@ test('config: the kubernetes section, durations, node name from the hostname', (
   t.is(parseConfig({ ...base, node: { name: 'x' }, kubernetes: { hostnameOverride: 'node-7' } }).node.name, 'node-7');
   const e = t.throws(() => parseConfig({ ...base, node: {} }));
   t.regex(e.message, /node\.name: required/);
-  const bad = t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: 'soon', nodePortAddresses: ['10.0.0.0/33', 'primary'], detectLocalMode: 'Bridge', healthzBindAddress: 'nowhere', bogus: 1 } }));
+  const bad = t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: 'soon', nodePortAddresses: ['10.0.0.0/33'], detectLocalMode: 'Bridge', healthzBindAddress: 'nowhere', bogus: 1 } }));
   for (const re of [/kubernetes\.minSyncPeriod: must be a duration/, /kubernetes\.nodePortAddresses\[0\]/, /kubernetes\.detectLocalMode/, /kubernetes\.healthzBindAddress/, /Unrecognized key: "bogus"/]) t.regex(bad.message, re);
   t.regex(t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: '10s', syncPeriod: '1s' } })).message, /kubernetes\.minSyncPeriod: must not be longer than syncPeriod/);
-  t.notRegex(bad.message, /nodePortAddresses\[1\]/, '"primary" is accepted');
+  t.deepEqual(parseConfig({ ...base, node: {}, kubernetes: { nodePortAddresses: ['primary'] } }).kubernetes.nodePortAddresses, ['primary']);
+});
+
+test('config: nodePortAddresses "primary" must stand alone, as kube-proxy refuses "primary" mixed with CIDRs (at the first "primary")', (t) => {
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }], node: {} };
+  const mixed = (list) => t.throws(() => parseConfig({ ...base, kubernetes: { nodePortAddresses: list } })).message;
+  t.regex(mixed(['primary', '10.0.0.0/8']), /kubernetes\.nodePortAddresses\[0\]: can't use both "primary" and CIDRs/);
+  t.regex(mixed(['10.0.0.0/8', 'primary']), /kubernetes\.nodePortAddresses\[1\]: can't use both "primary" and CIDRs/);
+  t.regex(mixed(['primary', 'primary']), /kubernetes\.nodePortAddresses\[0\]: can't use both/);
+  t.notRegex(mixed(['primary', 'primary']), /nodePortAddresses\[1\]/, 'reported once, at the first "primary"');
+  t.deepEqual(parseConfig({ ...base, kubernetes: { nodePortAddresses: ['10.0.0.0/8', 'fd00::/64'] } }).kubernetes.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64']);
+});
+
+test('config: syncPeriod must be greater than 0, as kube-proxy validates it (0 would resync without pause and make healthz time out at once)', (t) => {
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }], node: {} };
+  for (const syncPeriod of [0, '0s', '0ms']) {
+    t.regex(t.throws(() => parseConfig({ ...base, kubernetes: { syncPeriod, minSyncPeriod: 0 } })).message, /kubernetes\.syncPeriod: must be greater than 0/);
+  }
+  t.is(parseConfig({ ...base, kubernetes: { syncPeriod: '1ms', minSyncPeriod: 0 } }).kubernetes.syncPeriod, 1);
+  t.is(parseConfig({ ...base, kubernetes: { minSyncPeriod: 0 } }).kubernetes.minSyncPeriod, 0, 'minSyncPeriod 0 stays allowed');
+});
+
+test('config: clusterCIDRs are one CIDR or a dual-stack pair in detectLocalMode ClusterCIDR, as kube-proxy validates them', (t) => {
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }], node: {} };
+  const k = (kubernetes) => parseConfig({ ...base, kubernetes });
+  const err = (kubernetes) => t.throws(() => k(kubernetes)).message;
+  t.deepEqual(k({ clusterCIDRs: ['10.244.0.0/16'] }).kubernetes.clusterCIDRs, ['10.244.0.0/16']);
+  t.deepEqual(k({ clusterCIDRs: ['fd00:244::/56', '10.244.0.0/16'] }).kubernetes.clusterCIDRs, ['fd00:244::/56', '10.244.0.0/16']);
+  t.deepEqual(k({ clusterCIDRs: [] }).kubernetes.clusterCIDRs, []);
+  t.regex(err({ clusterCIDRs: ['10.244.0.0/16', '10.245.0.0/16'] }), /kubernetes\.clusterCIDRs: must be either a single CIDR or a dual-stack pair/);
+  t.regex(err({ clusterCIDRs: ['10.244.0.0/16', 'fd00::/56', '10.245.0.0/16'] }), /kubernetes\.clusterCIDRs: must be either a single CIDR or a dual-stack pair/);
+  t.deepEqual(k({ detectLocalMode: 'NodeCIDR', clusterCIDRs: ['10.244.0.0/16', '10.245.0.0/16'] }).kubernetes.clusterCIDRs, ['10.244.0.0/16', '10.245.0.0/16'],
+    'NodeCIDR does not read them: kube-proxy checks them in ClusterCIDR mode only');
 });
 
 test('chunked list: a continue token that expires between pages falls back to one unpaged list (client-go\'s pager), which misses nothing and shows no deleted object', async (t) => {

@@ -181,13 +181,13 @@ test('the periodic full sync repairs what changed behind the watcher and removes
   t.regex(m, /kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
 });
 
-test('the Node object: NodePort addresses (nodePortAddresses CIDRs and "primary"), pod CIDRs, healthz eligibility', async (t) => {
+test('the Node object: NodePort addresses (nodePortAddresses "primary": the primary IP, not the other InternalIP or the ExternalIP), pod CIDRs, healthz eligibility', async (t) => {
   const k = await startKube(t, {
-    config: { nodePortAddresses: ['192.168.0.0/16', 'primary'] },
+    config: { nodePortAddresses: ['primary'] },
     seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: '203.0.113.7' }] })),
   });
   await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
-  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
+  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
   // the zone label (topology-aware routing) arrives as an update too
   const zoned = apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }] });
   zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
@@ -295,16 +295,20 @@ test('bookmarks keep a quiet watch\'s resourceVersion current: after compaction 
 
 test('programming latency from the EndpointSlice trigger-time annotation, pending changes and sync counts are exported', async (t) => {
   const k = await startKube(t, { seed: (d) => d.create('services', apiService('p', '10.96.11.1')) });
+  const started = Date.now(); // (a trigger time from before the control plane started is not observed, as kube-proxy's)
   await until(() => k.compiler.getService('default', 'p'), { what: 'first sync' });
+  await new Promise((r) => setTimeout(r, Math.max(0, started + 1600 - Date.now())));
   k.double.create('endpointslices', apiSlice('p-1', 'p', ['10.244.11.1'], { trigger: new Date(Date.now() - 1500).toISOString() }));
   await until(() => k.compiler.getSlice('default', 'p-1'), { what: 'slice' });
   const m = await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text();
-  t.regex(m, /kubeproxy_network_programming_duration_seconds_count 1\b/);
-  t.regex(m, /kubeproxy_network_programming_duration_seconds_bucket\{le="1"\} 0\b/, 'observed as at least 1.5 s');
+  t.regex(m, /kubeproxy_network_programming_duration_seconds_count\{ip_family="IPv4"\} 1\b/, 'the slice\'s family');
+  t.regex(m, /kubeproxy_network_programming_duration_seconds_bucket\{le="1",ip_family="IPv4"\} 0\b/, 'observed as at least 1.5 s');
   t.regex(m, /kubeproxy_sync_proxy_rules_endpoint_changes_pending 0\b/);
   t.regex(m, /kubeproxy_sync_proxy_rules_service_changes_pending 0\b/);
   t.regex(m, /kubeproxy_sync_partial_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
-  t.regex(m, /kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds [1-9]/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds\{ip_family="IPv4"\} [1-9]/);
+  t.regex(m, /kubeproxy_sync_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
+  t.notRegex(m, /^kubeproxy_(sync_proxy_rules_(duration|last_)|sync_(full|partial)_|network_programming)\S*\{[^}]*ip_family="IPv6"/m, 'no IPv6 proxier: the Node has no IPv6 address');
   t.regex(m, /wdp_kube_lists_total\{resource="services"\} 1\b/);
   t.is(await (await fetch(`${k.watcher.metricsUrl}/proxyMode`)).text(), 'wdp');
 });

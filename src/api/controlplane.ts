@@ -122,7 +122,8 @@ function diffView(ch: Change): DiffView {
 
 export interface SyncObserver {
   /** Called after every successful (non-dry-run) change with how long it took. */
-  onSync?(info: { seconds: number; serviceChanges: number; endpointChanges: number; triggerTimesMs: number[] }): void;
+  /** `triggers`: the changed IPv4/IPv6 EndpointSlices' last-change-trigger-time annotations. */
+  onSync?(info: { seconds: number; serviceChanges: number; endpointChanges: number; triggers: Array<{ ms: number; family: 'IPv4' | 'IPv6' }> }): void;
 }
 
 export class ControlPlaneCore {
@@ -428,9 +429,10 @@ export class ControlPlaneCore {
         if (r.action === 'unchanged') continue;
         if (r.kind === 'Service') serviceChanges++; else if (r.kind === 'EndpointSlice') endpointChanges++;
       }
-      const triggerTimesMs: number[] = [];
-      for (const o of objs) if (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined) triggerTimesMs.push(o.triggerTimeMs);
-      this.observer.onSync({ seconds, serviceChanges, endpointChanges, triggerTimesMs });
+      // (an FQDN slice programs nothing, and kube-proxy has no proxier for it)
+      const triggers: Array<{ ms: number; family: 'IPv4' | 'IPv6' }> = [];
+      for (const o of objs) if (o.kind === 'EndpointSlice' && o.triggerTimeMs !== undefined && o.addressType !== 'FQDN') triggers.push({ ms: o.triggerTimeMs, family: o.addressType });
+      this.observer.onSync({ seconds, serviceChanges, endpointChanges, triggers });
     }
     return {
       dryRun, generation, objects: results, diff: view, warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,

@@ -2,25 +2,51 @@
 // (kubeproxy_sync_proxy_rules_*, kubeproxy_network_programming_duration_seconds), plus wdp's own
 // packet/drop/per-service counters. Dataplane counters are read once per scrape (one snapshot,
 // handed to every collector) rather than once per metric.
+//
+// The kube-proxy metrics have kube-proxy 1.33+'s names, types, buckets, help and labels: those
+// its family proxiers observe are labelled ip_family. wdp's one sync serves every family, so a
+// sync is observed (and its timestamps set) once per family kube-proxy would run a proxier for
+// (ipFamilies: the watcher's, else the node config's addresses', IPv4 when none); a slice's
+// programming latency once, with the slice's family (kube-proxy's proxier of that family
+// programs it). The change counters have no label (kube-proxy's change trackers serve every
+// family).
 import { Counter, Gauge, Histogram, Registry } from '../util/prom-client.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
 import { reasonsHelp } from '../../assembly/reasons.js';
 
-const SYNC_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+export type IpFamilyLabel = 'IPv4' | 'IPv6';
+
+/** kube-proxy's sync latency buckets: ExponentialBuckets(0.001, 2, 15), 1 ms .. 16.384 s. */
+export const KUBE_PROXY_SYNC_BUCKETS: readonly number[] = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
 // The reason help texts come from the one reason table (assembly/reasons.ts), as docs/core.md's list.
 const DROPS_HELP = `Dropped packets by reason. ${reasonsHelp('drop')}`;
 const VERDICT_REASONS_HELP = 'Packets by verdict reason (every verdict, not only drops; drop_* reasons as in wdp_drops_total). ' +
   `${reasonsHelp('forward')} ${reasonsHelp('reject')} ${reasonsHelp('to_host')}`;
-const PROGRAMMING_BUCKETS = [0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 45, 60, 120, 180, 240, 300];
+/** kube-proxy's programming latency buckets: MergeBuckets (which starts with a 0 bucket) of
+ * 0.25, 0.5; 1..59 s by 1; 60..115 by 5; 120..300 by 30. */
+const PROGRAMMING_BUCKETS: readonly number[] = [0, 0.25, 0.5, ...steps(1, 1, 59), ...steps(60, 5, 12), ...steps(120, 30, 7)];
+function steps(start: number, width: number, count: number): number[] { return Array.from({ length: count }, (_, i) => start + i * width); }
+
+/** The families of these addresses, IPv4 when there are none (kube-proxy's fallback node IP is
+ * 127.0.0.1). */
+export function ipFamiliesOf(addrs: readonly string[]): IpFamilyLabel[] {
+  const out: IpFamilyLabel[] = [];
+  if (addrs.some((a) => !a.includes(':'))) out.push('IPv4');
+  if (addrs.some((a) => a.includes(':'))) out.push('IPv6');
+  return out.length ? out : ['IPv4'];
+}
 
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
   private snapshot: CounterSnapshot | null = null;
-  readonly syncDuration: Histogram;
-  readonly programmingDuration: Histogram;
-  readonly lastSync: Gauge;
-  readonly lastQueued: Gauge;
+  private readonly startedMs = Date.now();
+  readonly syncDuration: Histogram<'ip_family'>;
+  readonly programmingDuration: Histogram<'ip_family'>;
+  readonly lastSync: Gauge<'ip_family'>;
+  readonly lastQueued: Gauge<'ip_family'>;
+  /** The IP families kube-proxy would run a proxier for (the watcher sets its own: the Node's). */
+  ipFamilies: () => readonly IpFamilyLabel[];
   readonly serviceChanges: Counter;
   readonly endpointChanges: Counter;
   readonly syncErrors: Counter;
@@ -28,12 +54,16 @@ export class ControlPlaneMetrics {
 
   constructor(private readonly compiler: Compiler, private readonly generation: () => number) {
     const r = [this.registry];
-    this.syncDuration = new Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds: validate, compile, program the dataplane, persist', buckets: SYNC_BUCKETS, registers: r });
-    this.programmingDuration = new Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds (from the EndpointSlice last-change-trigger-time annotation to programmed)', buckets: PROGRAMMING_BUCKETS, registers: r });
-    this.lastSync = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', help: 'The last time proxy rules were successfully synced', registers: r });
-    this.lastQueued = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', help: 'The last time a sync of proxy rules was queued', registers: r });
+    this.ipFamilies = () => ipFamiliesOf(compiler.getNode()?.addresses ?? []);
+    const ip_family = ['ip_family'] as const;
+    // (a sync: validate, compile, program the dataplane, persist)
+    this.syncDuration = new Histogram({ name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds', labelNames: ip_family, buckets: [...KUBE_PROXY_SYNC_BUCKETS], registers: r });
+    // (from the EndpointSlice's endpoints.kubernetes.io/last-change-trigger-time to programmed)
+    this.programmingDuration = new Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', labelNames: ip_family, buckets: [...PROGRAMMING_BUCKETS], registers: r });
+    this.lastSync = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', help: 'The last time proxy rules were successfully synced', labelNames: ip_family, registers: r });
+    this.lastQueued = new Gauge({ name: 'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', help: 'The last time a sync of proxy rules was queued', labelNames: ip_family, registers: r });
     this.serviceChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers: r });
-    this.endpointChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules EndpointSlice changes', registers: r });
+    this.endpointChanges = new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules Endpoint changes', registers: r });
     this.syncErrors = new Counter({ name: 'wdp_sync_errors_total', help: 'Applies refused by validation, the dataplane or persistence', labelNames: ['stage'], registers: r });
     this.apiRequests = new Counter({ name: 'wdp_api_requests_total', help: 'Control API requests by route and status code', labelNames: ['method', 'route', 'code'], registers: r });
     const self = this;
@@ -72,6 +102,34 @@ export class ControlPlaneMetrics {
     };
     new Counter({ name: 'wdp_service_packets_total', help: 'Packets per service frontend', labelNames: ['service', 'port', 'kind', 'address'], registers: r, collect: perService('packets') });
     new Counter({ name: 'wdp_service_bytes_total', help: 'Bytes per service frontend', labelNames: ['service', 'port', 'kind', 'address'], registers: r, collect: perService('bytes') });
+  }
+
+  /** A sync that took `seconds` succeeded: observed, and its time set, for every family. */
+  synced(seconds: number): void {
+    for (const ip_family of this.ipFamilies()) this.syncDuration.observe({ ip_family }, seconds);
+    this.markSynced();
+  }
+
+  /** The rules are in sync now (a sync, also one that changed nothing; a restore). */
+  markSynced(): void {
+    const now = Date.now() / 1000;
+    for (const ip_family of this.ipFamilies()) this.lastSync.set({ ip_family }, now);
+  }
+
+  /** A change now waits for a sync: that of `family` (an EndpointSlice's, when kube-proxy runs a
+   * proxier of it), else that of every family (a Service, a NodeConfig, an apply). */
+  queued(family?: IpFamilyLabel): void {
+    const now = Date.now() / 1000, families = this.ipFamilies();
+    if (family && families.includes(family)) { this.lastQueued.set({ ip_family: family }, now); return; }
+    for (const ip_family of families) this.lastQueued.set({ ip_family }, now);
+  }
+
+  /** A slice of `family` whose change was triggered at `triggerMs` is programmed now. As
+   * kube-proxy's change tracker: a trigger from before this process started is not its latency
+   * (a first list's slices carry days-old times), and one ahead of this clock (skew) is observed
+   * as it is, in the 0 bucket. */
+  programmed(triggerMs: number, family: IpFamilyLabel): void {
+    if (triggerMs > this.startedMs) this.programmingDuration.observe({ ip_family: family }, (Date.now() - triggerMs) / 1000);
   }
 
   async render(snapshot: CounterSnapshot | null): Promise<string> {

@@ -7,10 +7,15 @@
 //   POST   /api/v1/ports           body: one port as in the config file's ports: (JSON or YAML);
 //                                  201 with the port; 409 name/interface taken; 422 invalid
 //   DELETE /api/v1/ports/:name     a runtime port; 404 none; 409 a config-file port
+//   POST   /api/v1/cni/gc          CNI GC (src/daemon/cni-gc.ts): body { network, validAttachments:
+//                                  [{ containerID, ifname }] }; removes that network's runtime ports
+//                                  whose attachment is not listed; 200 { network, removed, failed };
+//                                  422 invalid (nothing removed)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
+import { cniGc, type GcPorts } from '../daemon/cni-gc.js';
 
-export interface PortsService {
+export interface PortsService extends GcPorts {
   list(): Promise<Array<{ name: string }>>;
   add(raw: unknown): Promise<unknown>;
   remove(name: string): Promise<unknown>;
@@ -20,12 +25,12 @@ function httpError(statusCode: number, message: string): Error & { statusCode: n
   return Object.assign(new Error(message), { statusCode });
 }
 
-function bodyObject(req: FastifyRequest): Record<string, unknown> {
+function bodyObject(req: FastifyRequest, what = 'one port object (name, type, ifname, role, ...)'): Record<string, unknown> {
   const text = typeof req.body === 'string' ? req.body : '';
-  if (!text.trim()) throw httpError(400, 'request body is empty: expected one port (JSON or YAML)');
+  if (!text.trim()) throw httpError(400, `request body is empty: expected ${what} (JSON or YAML)`);
   let v: unknown;
   try { v = parseYaml(text); } catch (e) { throw httpError(400, `request body is not JSON or YAML: ${(e as Error).message}`); }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, 'request body must be one port object (name, type, ifname, role, ...)');
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, `request body must be ${what}`);
   return v as Record<string, unknown>;
 }
 
@@ -42,4 +47,10 @@ export function registerPortRoutes(app: FastifyInstance, ports: PortsService): v
     return reply.code(201).send(view);
   });
   app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => ports.remove(req.params.name));
+  app.post('/api/v1/cni/gc', async (req) => {
+    const body = bodyObject(req, 'one CNI GC request { network, validAttachments }');
+    let run: ReturnType<typeof cniGc>;
+    try { run = cniGc(ports, body); } catch (e) { throw httpError(422, (e as Error).message); }
+    return { kind: 'CniGcResult', ...await run };
+  });
 }

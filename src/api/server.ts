@@ -218,12 +218,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const core = new ControlPlaneCore(opts.dataplane, store, {
     onSync(info) {
       if (!metrics) return;
-      metrics.syncDuration.observe(info.seconds);
-      metrics.lastSync.set(Date.now() / 1000);
+      metrics.synced(info.seconds);
       metrics.serviceChanges.inc(info.serviceChanges);
       metrics.endpointChanges.inc(info.endpointChanges);
-      const now = Date.now();
-      for (const t of info.triggerTimesMs) if (t <= now) metrics.programmingDuration.observe((now - t) / 1000);
+      for (const t of info.triggers) metrics.programmed(t.ms, t.family);
     },
   });
   const ports = opts.ports;
@@ -285,7 +283,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
     const d = isTrue((req.query as Record<string, unknown>).dryRun);
-    if (!d) m.lastQueued.set(Date.now() / 1000); // a real change is now waiting for its turn
+    if (!d) m.queued(); // a real change is now waiting for its turn
     return d;
   };
 
@@ -441,7 +439,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   for (const register of opts.extraRoutes ?? []) register(app);
 
   try { await restoring; } catch (e) { store?.close(); await app.close().catch(() => undefined); throw e; }
-  if (core.restoredFrom !== 'disabled') m.lastSync.set(Date.now() / 1000);
+  if (core.restoredFrom !== 'disabled') m.markSynced();
 
   let healthApp: FastifyInstance | null = null;
   let url: string;

@@ -16,8 +16,10 @@ export function portsTable(items: Raw[], wide: boolean): string {
   const rows = items.map((p) => [p.name, p.index, p.type, p.netns ? `${p.ifname}@${p.netns}` : p.ifname, p.role, p.origin, p.kind, p.mac,
     p.mtu ?? '-', p.stats?.rxPackets ?? '-', p.stats?.txPackets ?? '-']);
   if (!wide) return table(head, rows);
-  return table([...head, 'WORKER', 'GATEWAYS', 'PODS'], rows.map((r, i) => [...r, items[i].worker,
-    items[i].gateways.join(',') || '-', items[i].pods.map((x: Raw) => x.ip).join(',') || '-']));
+  // ATTACHMENT: the CNI attachment a plugin's ADD recorded (network/container/interface), what a GC goes by
+  const attachment = (a: Raw | undefined) => (a ? `${a.network}/${a.containerID}/${a.ifname}` : '-');
+  return table([...head, 'WORKER', 'GATEWAYS', 'PODS', 'ATTACHMENT'], rows.map((r, i) => [...r, items[i].worker,
+    items[i].gateways.join(',') || '-', items[i].pods.map((x: Raw) => x.ip).join(',') || '-', attachment(items[i].attachment)]));
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -7,27 +7,32 @@
 //          of its own: not a bridge's port, not the IFB device `bandwidth` appends), removes the
 //          addresses the previous plugin put on it (the dataplane answers for the pod's gateway
 //          now: prevResult's gateways + the config's `gateways`), and adds an AF_PACKET pod port
-//          on it with the pod's addresses and MAC; prints prevResult (unchanged) as its result;
+//          on it with the pod's addresses and MAC and the attachment it is for (network `name`,
+//          CNI_CONTAINERID, CNI_IFNAME: saved with the port, src/cni/attachment.ts); prints
+//          prevResult (unchanged) as its result. An ADD repeated for an attachment whose port is
+//          there (the same interface, addresses and attachment) succeeds; otherwise it is an error;
 //   DEL    removes that port (no port, or no daemon: success — DEL must succeed when there is
-//          nothing left to delete; the daemon forgets ports whose interface is gone at restart);
-//   CHECK  the port exists, on that interface, with those pod addresses;
+//          nothing left to delete; the daemon drops ports whose interface is gone, and GC those
+//          whose attachment is gone);
+//   CHECK  the port exists, on that interface, with those pod addresses, for this attachment;
 //   STATUS (spec 1.1.0) ready when the daemon answers its health check; else code 50, so the
 //          runtime (containerd, CRI-O) reports the node's network as not ready;
-//   GC     (spec 1.1.0) succeeds without removing anything: a port's name says which attachment
-//          it is (portName), not which network, so a GC of one network cannot tell another
-//          network's ports from stale ones — libcni itself DELs the cached attachments that are
-//          not in the valid set before it sends GC, which reaches this plugin's DEL;
+//   GC     (spec 1.1.0) asks the daemon to remove every port of this network (`name`) whose
+//          attachment is not in `cni.dev/valid-attachments` (src/daemon/cni-gc.ts), as DEL
+//          would; ports of other networks and ports without an attachment stay;
 //   VERSION the versions below.
 //
 // Network config (stdin): { cniVersion, name, type: "wdp-cni", server?: "unix:/run/wdp/api.sock"
 // | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
 // prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
 // from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
-// 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's own.
+// 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's
+// own (100 the daemon refused the change, 101 CHECK failed, 102 GC left stale ports behind).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
+import { CNI_ID_RE, sameAttachment, validCniIfname, type CniAttachment } from './attachment.js';
 
 // 1.1.0's results are 1.0.0's plus optional fields: prevResult passes through either way. A
 // configuration list may name several versions (cniVersions); libcni then sends the highest it
@@ -37,7 +42,7 @@ const CHECK_FROM = '0.4.0'; // CHECK exists from spec 0.4.0 on
 const STATUS_GC_FROM = '1.1.0'; // and STATUS and GC from 1.1.0 on
 
 export const E_INCOMPATIBLE = 1, E_ENV = 4, E_DECODE = 6, E_CONFIG = 7, E_TRY_LATER = 11, E_UNAVAILABLE = 50;
-export const E_ATTACH = 100, E_CHECK = 101;
+export const E_ATTACH = 100, E_CHECK = 101, E_GC = 102;
 
 export class CniError extends Error {
   constructor(readonly code: number, message: string, readonly details = '') { super(message); this.name = 'CniError'; }
@@ -85,9 +90,9 @@ function need(env: NodeJS.ProcessEnv, name: string): string {
   return v;
 }
 
-/** The network configuration on stdin, checked. `forDel`: only what a DEL uses (version, server):
- * a config whose other fields went bad after its pods were added must not fail their DELs (the
- * runtime retries a failed DEL, and the pod stays Terminating). */
+/** The network configuration on stdin, checked. `forDel`: only what a DEL or a GC uses (version,
+ * server): a config whose other fields went bad after its pods were added must not fail their
+ * DELs (the runtime retries a failed DEL, and the pod stays Terminating) nor the GC. */
 function parseConf(stdin: string, forDel = false): Json {
   let conf: unknown;
   try { conf = JSON.parse(stdin); } catch (e) { throw new CniError(E_DECODE, 'network configuration on stdin is not JSON', (e as Error).message); }
@@ -144,23 +149,54 @@ async function call(api: Pick<ApiClient, 'call'>, method: string, path: string, 
   }
 }
 
+/** The network's name from the configuration (spec: required, an alphanumeric then
+ * alphanumerics, `_`, `.`, `-`): what a port records and a GC names. */
+function networkName(conf: Json): string {
+  if (typeof conf.name !== 'string' || !CNI_ID_RE.test(conf.name)) throw new CniError(E_CONFIG, 'the network configuration\'s name is missing or not a valid network name', 'an alphanumeric, then alphanumerics, "_", "." or "-"');
+  return conf.name;
+}
+
+/** This call's attachment: the network, CNI_CONTAINERID and CNI_IFNAME (checked as the spec
+ * says they are formed: the error names the variable). */
+function attachmentFor(env: NodeJS.ProcessEnv, conf: Json): CniAttachment {
+  const containerID = need(env, 'CNI_CONTAINERID'), ifname = need(env, 'CNI_IFNAME');
+  if (!CNI_ID_RE.test(containerID)) throw new CniError(E_ENV, 'CNI_CONTAINERID is not a valid container ID', 'an alphanumeric, then alphanumerics, "_", "." or "-"');
+  if (!validCniIfname(ifname)) throw new CniError(E_ENV, 'CNI_IFNAME is not a valid interface name', 'at most 15 characters, no "/", ":" or whitespace, not "." or ".."');
+  return { network: networkName(conf), containerID, ifname };
+}
+
+/** Why the daemon's port `have` is not the one this attachment's ADD makes (undefined: it is). A
+ * port saved before attachments were recorded has none: its name (portName) already says which
+ * container and interface it is for. */
+function differs(have: Json | undefined, a: Attachment, att: CniAttachment): string | undefined {
+  if (!have) return 'no such port';
+  if (have.ifname !== a.hostIf) return `it is on ${have.ifname}, not ${a.hostIf}`;
+  const want = a.pods.map((p) => p.ip).sort().join(','), got = ((have.pods ?? []) as Json[]).map((p) => p.ip).sort().join(',');
+  if (want !== got) return `it serves ${got || 'no pods'}, expected ${want}`;
+  const rec = have.attachment as CniAttachment | undefined;
+  if (rec && !sameAttachment(rec, att)) return `it is attachment ${JSON.stringify(rec)}, not ${JSON.stringify(att)}`;
+  return undefined;
+}
+
 async function add(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<string> {
-  const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
-  const name = portName(id, ifname);
+  const att = attachmentFor(env, conf), netns = need(env, 'CNI_NETNS');
+  const a = attachmentOf(conf, netns, att.ifname, deps.linkInfo);
+  const name = portName(att.containerID, att.ifname);
   const api = deps.api(conf);
   if (conf.flushHostAddresses !== false) {
     try { deps.flushAddresses(a.hostIf); } catch (e) { throw new CniError(E_ATTACH, `cannot remove the addresses of ${a.hostIf}`, (e as Error).message); }
   }
   try {
-    await call(api, 'POST', '/api/v1/ports', { name, type: 'afpacket', ifname: a.hostIf, role: 'pod', gateways: a.gateways, pods: a.pods, ...(conf.worker !== undefined ? { worker: conf.worker } : {}) });
+    await call(api, 'POST', '/api/v1/ports', { name, type: 'afpacket', ifname: a.hostIf, role: 'pod', gateways: a.gateways, pods: a.pods, attachment: att, ...(conf.worker !== undefined ? { worker: conf.worker } : {}) });
   } catch (e) {
     if (e instanceof CniError) throw e;
     const err = e as ApiError;
-    // an ADD retried by the runtime: the same attachment is already there
+    // an ADD repeated by the runtime: this attachment's port is already there, as this ADD makes it
     if (err.status === 409) {
       const have = await call(api, 'GET', `/api/v1/ports/${name}`).catch(() => undefined);
-      if (have?.ifname === a.hostIf) return JSON.stringify({ ...conf.prevResult, cniVersion: conf.cniVersion });
+      const why = differs(have, a, att);
+      if (!why) return JSON.stringify({ ...conf.prevResult, cniVersion: conf.cniVersion });
+      if (have) throw new CniError(E_ATTACH, `port ${name} exists for this container and interface, but ${why}`, 'DEL the attachment first');
     }
     throw new CniError(E_ATTACH, `the daemon refused port ${name} on ${a.hostIf}`, err.message);
   }
@@ -173,7 +209,7 @@ async function del(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps, log: (s: s
   try {
     await call(deps.api(conf), 'DELETE', `/api/v1/ports/${name}`);
   } catch (e) {
-    if (e instanceof CniError && e.code === E_TRY_LATER) { log(`wdp-cni: ${e.message}; port ${name} is dropped at the daemon's next start if its interface is gone`); return; }
+    if (e instanceof CniError && e.code === E_TRY_LATER) { log(`wdp-cni: ${e.message}; port ${name} is dropped by the daemon once its interface is gone, or by the runtime's next GC`); return; }
     if ((e as ApiError).status === 404) return;
     throw new CniError(E_ATTACH, `the daemon could not remove port ${name}`, (e as Error).message);
   }
@@ -196,17 +232,47 @@ async function status(conf: Json, deps: CniDeps): Promise<void> {
 
 async function check(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps): Promise<void> {
   needVersion('CHECK', conf, CHECK_FROM);
-  const id = need(env, 'CNI_CONTAINERID'), netns = need(env, 'CNI_NETNS'), ifname = need(env, 'CNI_IFNAME');
-  const a = attachmentOf(conf, netns, ifname, deps.linkInfo);
-  const name = portName(id, ifname);
+  const netns = need(env, 'CNI_NETNS');
+  const att = attachmentFor(env, conf);
+  const a = attachmentOf(conf, netns, att.ifname, deps.linkInfo);
+  const name = portName(att.containerID, att.ifname);
   let have: Json | undefined;
   try { have = await call(deps.api(conf), 'GET', `/api/v1/ports/${name}`); } catch (e) {
     if (e instanceof CniError) throw e;
     throw new CniError(E_CHECK, `port ${name} is not attached`, (e as Error).message);
   }
-  if (have?.ifname !== a.hostIf) throw new CniError(E_CHECK, `port ${name} is on ${have?.ifname}, not ${a.hostIf}`);
-  const want = a.pods.map((p) => p.ip).sort().join(','), got = ((have?.pods ?? []) as Json[]).map((p) => p.ip).sort().join(',');
-  if (want !== got) throw new CniError(E_CHECK, `port ${name} serves ${got || 'no pods'}, expected ${want}`);
+  const why = differs(have, a, att);
+  if (why) throw new CniError(E_CHECK, `port ${name} is not as ADD made it: ${why}`);
+}
+
+/** GC: the attachments the runtime still holds valid, from `cni.dev/valid-attachments` (libcni
+ * also sends it as `cni.dev/attachments`, the name an early text of the spec used). `null` is the
+ * empty list: libcni marshals Go's nil slice so, which is what a runtime that builds the list by
+ * appending (CRI-O's ocicni) passes for a network none of its pods is on any more. Refused whole (code 7) when missing or malformed: a
+ * list misread would remove live pods' ports. */
+function validAttachments(conf: Json): Array<{ containerID: string; ifname: string }> {
+  const a: unknown = conf['cni.dev/valid-attachments'], b: unknown = conf['cni.dev/attachments'];
+  const list = a ?? b ?? (a === null || b === null ? [] : undefined);
+  if (!Array.isArray(list)) throw new CniError(E_CONFIG, 'GC needs cni.dev/valid-attachments: a list of { containerID, ifname }', 'nothing was removed');
+  return list.map((x: unknown, i) => {
+    const o = x as Json | null;
+    if (!o || typeof o !== 'object' || typeof o.containerID !== 'string' || typeof o.ifname !== 'string') throw new CniError(E_CONFIG, `cni.dev/valid-attachments[${i}] is not { containerID, ifname }`, 'nothing was removed');
+    return { containerID: o.containerID, ifname: o.ifname };
+  });
+}
+
+async function gc(conf: Json, deps: CniDeps, log: (s: string) => void): Promise<void> {
+  needVersion('GC', conf, STATUS_GC_FROM);
+  const network = networkName(conf);
+  const valid = validAttachments(conf);
+  let r: Json | undefined;
+  try { r = await call(deps.api(conf), 'POST', '/api/v1/cni/gc', { network, validAttachments: valid }); } catch (e) {
+    if (e instanceof CniError) throw e;
+    throw new CniError(E_GC, `the daemon could not GC network ${network}`, (e as Error).message);
+  }
+  const removed = (r?.removed ?? []) as string[], failed = (r?.failed ?? []) as Array<{ name: string; error: string }>;
+  if (removed.length) log(`wdp-cni: GC of network ${network} removed ports ${removed.join(', ')}`);
+  if (failed.length) throw new CniError(E_GC, `GC of network ${network}: ${failed.length} stale port(s) could not be removed`, failed.map((f) => `${f.name}: ${f.error}`).join('; '));
 }
 
 function versionAsked(stdin: string): string {
@@ -226,13 +292,13 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
       return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
     }
     if (!['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'].includes(cmd)) throw new CniError(E_ENV, `CNI_COMMAND ${JSON.stringify(cmd)} is not supported`, 'ADD, DEL, CHECK, STATUS, GC and VERSION are');
-    const conf = parseConf(stdin, cmd === 'DEL');
+    const conf = parseConf(stdin, cmd === 'DEL' || cmd === 'GC');
     version = conf.cniVersion;
     if (cmd === 'ADD') return { stdout: await add(env, conf, deps), exitCode: 0 };
     if (cmd === 'DEL') await del(env, conf, deps, log);
     else if (cmd === 'CHECK') await check(env, conf, deps);
     else if (cmd === 'STATUS') { needVersion(cmd, conf, STATUS_GC_FROM); await status(conf, deps); }
-    else needVersion(cmd, conf, STATUS_GC_FROM); // GC: see the header
+    else await gc(conf, deps, log);
     return { stdout: '', exitCode: 0 };
   } catch (e) {
     const err = e instanceof CniError ? e : new CniError(E_ATTACH, (e as Error).message);

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
+import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -122,6 +123,15 @@ export const portSchema = z.object({
   // address they would come back from a local address and the answer would stay in the host.
   // Routed through this port. Default [169.254.42.1] (Cilium's loopback address); [] for none.
   hostHairpin: z.array(ip).max(2).optional(),
+  // runtime ports only: the CNI attachment the plugin's ADD made this port for (network config
+  // name, CNI_CONTAINERID, CNI_IFNAME), saved with the port; a CNI GC of that network removes the
+  // port when the runtime no longer lists the attachment as valid (src/daemon/cni-gc.ts). A port
+  // without one (added by hand, or saved by a wdp before attachments were recorded) is never GC'd.
+  attachment: z.object({
+    network: z.string().regex(CNI_ID_RE, 'must be a CNI network name (an alphanumeric, then alphanumerics, "_", "." or "-")'),
+    containerID: z.string().regex(CNI_ID_RE, 'must be a CNI container ID (an alphanumeric, then alphanumerics, "_", "." or "-")'),
+    ifname: z.string().refine(validCniIfname, { message: 'must be a CNI interface name (1-15 characters, no "/", ":" or whitespace, not "." or "..")' }),
+  }).strict().optional(),
 }).strict();
 
 /** The host port's hairpin addresses (hostHairpin, else the IPv4 default). */
@@ -152,11 +162,15 @@ const kubernetesSchema = z.object({
   // the Node object to watch; default node.name, else the hostname (kube-proxy --hostname-override)
   hostnameOverride: nodeName.optional(),
   minSyncPeriod: duration.default(1000),
-  syncPeriod: duration.default(30_000),
-  // local-traffic detection inputs (kept in the node config for the dataplane)
+  // kube-proxy refuses 0: the full resync would run back to back, and healthz (2 x syncPeriod)
+  // would time out the moment a change waits
+  syncPeriod: duration.refine((ms) => ms > 0, { message: 'must be greater than 0' }).default(30_000),
+  // local-traffic detection inputs (kept in the node config for the dataplane); in ClusterCIDR
+  // mode one CIDR or a dual-stack pair, as kube-proxy validates them (below)
   clusterCIDRs: z.array(cidr).default([]),
   detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
-  // which node addresses NodePorts are served on: CIDRs, and/or "primary" (the node's primary IPs)
+  // which node addresses NodePorts are served on: CIDRs, or ["primary"] (the node's primary IP
+  // per family) alone, as kube-proxy validates it (below)
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
@@ -167,7 +181,20 @@ const kubernetesSchema = z.object({
   // how long startup waits for the Node object (its addresses are the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),
-}).strict();
+}).strict().superRefine((k, ctx) => {
+  // kube-proxy's validateKubeProxyNodePortAddress: "primary" only as the one entry, reported at
+  // the first "primary"
+  const primary = k.nodePortAddresses.indexOf('primary');
+  if (primary >= 0 && k.nodePortAddresses.length !== 1) {
+    ctx.addIssue({ code: 'custom', path: ['nodePortAddresses', primary], message: 'can\'t use both "primary" and CIDRs: "primary" (the node\'s primary IP per family) must be the only entry' });
+  }
+  // kube-proxy's validateDualStackCIDRStrings, checked in ClusterCIDR mode only (NodeCIDR does
+  // not read them)
+  const cidrs = k.clusterCIDRs;
+  if (k.detectLocalMode === 'ClusterCIDR' && (cidrs.length > 2 || (cidrs.length === 2 && parseCidr(cidrs[0]).family === parseCidr(cidrs[1]).family))) {
+    ctx.addIssue({ code: 'custom', path: ['clusterCIDRs'], message: 'must be either a single CIDR or a dual-stack pair of CIDRs (e.g. [10.100.0.0/16, fde4:8dba:82e1::/48])' });
+  }
+});
 export type KubernetesConfig = z.output<typeof kubernetesSchema>;
 
 const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 1000)).optional();
@@ -301,6 +328,7 @@ export const daemonConfigSchema = z.object({
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });
   c.ports.forEach((p, i) => {
+    if (p.attachment) ctx.addIssue({ code: 'custom', path: ['ports', i, 'attachment'], message: 'only a port the CNI plugin adds through the ports API has a CNI attachment' });
     if (p.fanout && p.type === 'tap') ctx.addIssue({ code: 'custom', path: ['ports', i, 'fanout'], message: 'only an afpacket or afxdp port can be shared by the workers (a TAP fd is one queue)' });
     if (p.fanout && p.worker !== undefined) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a fanout port is in every worker: leave worker out' });
   });

@@ -122,6 +122,7 @@ export interface PortView {
   name: string; index: number; type: string; ifname: string; role: string; worker: number;
   origin: 'config' | 'api'; mac: string; kind: string; gateways: string[]; mtu?: number;
   pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
+  attachment?: PortConfig['attachment'];
 }
 
 export interface PortDataplane {
@@ -189,13 +190,19 @@ export class PortManager {
   /** The runtime ports saved at the last stop, under their saved indexes (a free one when that is
    * taken, e.g. by a port added to the config since), opened by the workers at start. */
   private restoreSaved(): void {
-    const { ports, indexes } = this.loadSaved();
+    const { ports, indexes, attachments } = this.loadSaved();
     // new indexes (for a saved one that is taken) above every saved one (above the highest, the
     // indexes have run out: allocIndex then takes the lowest free one, never a taken one)
     for (const n of indexes) if (Number.isInteger(n) && n >= this.nextIndex && n <= MAX_INDEX) this.nextIndex = n + 1;
     ports.forEach((raw, i) => {
       try {
-        const p = parsePortConfig(raw);
+        let p = parsePortConfig(raw);
+        // its CNI attachment (cni-gc.ts), if one was saved: a bad one costs the port only that
+        if (attachments[i]) {
+          try { p = parsePortConfig({ ...p, attachment: attachments[i] }); } catch (e) {
+            this.log.warn({ port: p.name, error: (e as Error).message }, 'saved CNI attachment unreadable: the port is restored without it (a CNI GC leaves it alone)');
+          }
+        }
         this.checkAdd(p);
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
@@ -285,7 +292,7 @@ export class PortManager {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
       worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
       kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
-      pods: p.config.pods, ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
+      pods: p.config.pods, ...(p.config.attachment ? { attachment: p.config.attachment } : {}), ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
     };
   }
 
@@ -348,6 +355,27 @@ export class PortManager {
       const view = await this.drop(p);
       this.log.info({ port: name, index: p.spec.index }, 'port removed');
       return view;
+    });
+  }
+
+  /** Removes the runtime ports `pick` chooses among those there are when this change's turn comes
+   * (a CNI GC, src/daemon/cni-gc.ts), each as remove does; one that fails does not stop the
+   * others (it stays, and is listed with its error). */
+  removeWhere(pick: (runtimePorts: ManagedPort[]) => ManagedPort[], why: string): Promise<{ removed: string[]; failed: Array<{ name: string; error: string }> }> {
+    return this.serial(async () => {
+      if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
+      const removed: string[] = [], failed: Array<{ name: string; error: string }> = [];
+      for (const p of pick(this.all().filter((q) => q.origin === 'api'))) {
+        try {
+          await this.drop(p);
+          removed.push(p.spec.name);
+          this.log.info({ port: p.spec.name, index: p.spec.index, why }, 'port removed');
+        } catch (e) {
+          failed.push({ name: p.spec.name, error: (e as Error).message });
+          this.log.error({ port: p.spec.name, error: (e as Error).message, why }, 'removing a port failed');
+        }
+      }
+      return { removed, failed };
     });
   }
 
@@ -451,24 +479,30 @@ export class PortManager {
 
   private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
 
-  /** The saved runtime ports and their indexes (a file without indexes: an older wdp's). */
-  private loadSaved(): { ports: unknown[]; indexes: number[] } {
+  /** The saved runtime ports, their indexes and CNI attachments (a file without indexes or
+   * attachments: an older wdp's). */
+  private loadSaved(): { ports: unknown[]; indexes: number[]; attachments: unknown[] } {
+    const none = { ports: [], indexes: [], attachments: [] };
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return { ports: [], indexes: [] }; }
+    try { text = readFileSync(this.file, 'utf8'); } catch { return none; }
     try {
-      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown };
-      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [] };
+      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown };
+      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
     } catch { /* fall through */ }
     this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
-    return { ports: [], indexes: [] };
+    return none;
   }
 
   private save(): void {
     const runtime = this.all().filter((p) => p.origin === 'api');
-    const ports = runtime.map((p) => p.config), indexes = runtime.map((p) => p.spec.index);
+    // a port's CNI attachment is saved beside it, not in it: a wdp from before attachments (a
+    // downgrade) reads the ports as it wrote them (its strict schema would refuse the field and
+    // drop the port) and ignores the attachments
+    const ports = runtime.map(({ config: { attachment: _, ...rest } }) => rest), indexes = runtime.map((p) => p.spec.index);
+    const attachments = runtime.map((p) => p.config.attachment ?? null);
     try {
       const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ports, indexes }, null, 1));
+      writeFileSync(tmp, JSON.stringify({ ports, indexes, attachments }, null, 1));
       renameSync(tmp, this.file);
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');

@@ -11,14 +11,15 @@
 //   kubeproxy_sync_proxy_rules_no_local_endpoints_total {traffic_policy}: services with a Local
 //     policy and no local endpoint at the last sync (a gauge in meaning, as kube-proxy's).
 // kubeproxy_sync_proxy_rules_duration_seconds, ..._last_timestamp_seconds,
-// ..._last_queued_timestamp_seconds and kubeproxy_network_programming_duration_seconds (from the
-// EndpointSlice last-change-trigger-time annotation) are the control plane's, observed on every
-// change it programs; the watcher also sets the last-sync timestamp after syncs that changed
-// nothing, as kube-proxy does.
+// ..._last_queued_timestamp_seconds {ip_family} and kubeproxy_network_programming_duration_seconds
+// {ip_family} (from the EndpointSlice last-change-trigger-time annotation) are the control
+// plane's (src/api/metrics.ts), observed on every change it programs, per the families the
+// watcher gives it (ipFamilies below); the watcher also sets the last-sync timestamp after syncs
+// that changed nothing, as kube-proxy does, and the last-queued one per change: an EndpointSlice's
+// for its own family, a Service's for every family (kube-proxy's family proxiers each queue theirs).
 import { Counter, Gauge, Histogram, type Registry } from '../util/prom-client.js';
+import { KUBE_PROXY_SYNC_BUCKETS } from '../api/metrics.js';
 import { GO_TEXT_HEADERS, listenHttp, notFound, type HttpListener } from './listen.js';
-
-const SYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
 export class KubeMetrics {
   readonly fullSync: Histogram<'ip_family'>;
@@ -36,10 +37,10 @@ export class KubeMetrics {
 
   constructor(registry: Registry) {
     const r = [registry];
-    this.fullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for full resyncs', labelNames: ['ip_family'], buckets: SYNC_BUCKETS, registers: r });
-    this.partialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for partial resyncs', labelNames: ['ip_family'], buckets: SYNC_BUCKETS, registers: r });
+    this.fullSync = new Histogram({ name: 'kubeproxy_sync_full_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for full resyncs', labelNames: ['ip_family'], buckets: [...KUBE_PROXY_SYNC_BUCKETS], registers: r });
+    this.partialSync = new Histogram({ name: 'kubeproxy_sync_partial_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds for partial resyncs', labelNames: ['ip_family'], buckets: [...KUBE_PROXY_SYNC_BUCKETS], registers: r });
     this.servicesPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Pending proxy rules Service changes', registers: r });
-    this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules EndpointSlice changes', registers: r });
+    this.endpointsPending = new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules Endpoint changes', registers: r });
     this.healthz = new Counter({ name: 'kubeproxy_proxy_healthz_total', help: 'Cumulative proxy healthz HTTP status', labelNames: ['code'], registers: r });
     this.livez = new Counter({ name: 'kubeproxy_proxy_livez_total', help: 'Cumulative proxy livez HTTP status', labelNames: ['code'], registers: r });
     this.noLocalEndpoints = new Gauge({ name: 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', help: 'Number of services with a Local traffic policy and no endpoints', labelNames: ['traffic_policy', 'ip_family'], registers: r });

@@ -48,15 +48,16 @@ function inCidr(addr: string, cidr: string): boolean {
 }
 
 /** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
- * else the node addresses inside any of the CIDRs, plus the primary IPs for "primary".
- * `configured` (the daemon config's node.addresses) are node addresses too, and with no
- * nodePortAddresses they are used alone: an operator who listed them meant exactly those. */
+ * ["primary"] = the node's primary IPs, else the node addresses inside any of the CIDRs (the
+ * config refuses "primary" mixed with CIDRs, as kube-proxy). `configured` (the daemon config's
+ * node.addresses) are node addresses too, and with no nodePortAddresses they are used alone: an
+ * operator who listed them meant exactly those. */
 export function nodePortAddresses(info: NodeInfo | null, configured: string[], filter: string[]): string[] {
   const own = configured.map(canon);
   if (!filter.length) return own.length ? own : info?.addresses ?? [];
   const candidates = [...new Set([...own, ...(info?.addresses ?? [])])];
   const out = new Set<string>();
-  for (const a of candidates) if (filter.some((f) => f !== 'primary' && inCidr(a, f))) out.add(a);
   if (filter.includes('primary')) for (const a of info?.primary ?? []) out.add(a);
+  else for (const a of candidates) if (filter.some((f) => inCidr(a, f))) out.add(a);
   return candidates.filter((a) => out.has(a));
 }

@@ -24,6 +24,7 @@
 // all of a family's listeners of the service then and retries them together).
 import type { Logger } from 'pino';
 import { isIP } from 'node:net';
+import { parseCidr } from '../util/addr.js';
 import { listenHttp, type HttpListener } from './listen.js';
 import type { IpFamily } from './no-local-endpoints.js';
 
@@ -38,12 +39,16 @@ const WILDCARD = { 4: '0.0.0.0', 6: '::' } as const;
 /** Where the health-check servers listen, as kube-proxy: per family, the node addresses of that
  * family among `nodePortAddresses` (what node.ts `nodePortAddresses` selected) when the
  * nodePortAddresses config (`filter`) restricts the family — a CIDR of the family, or "primary"
- * with a primary IP of the family (kube-proxy turns "primary" into the node IPs' /32 and /128) —
- * none at all when it restricts the family to no address; else the family's wildcard. */
+ * with a primary IP of the family (kube-proxy turns "primary" into the node IPs' /32 and /128),
+ * and no zero CIDR of the family (0.0.0.0/0, ::/0: kube-proxy's MatchAll) — none at all when it
+ * restricts the family to no address; else the family's wildcard. */
 export function healthCheckAddresses(nodePortAddresses: readonly string[], filter: readonly string[], primary: readonly string[]): HealthCheckAddress[] {
   const out: HealthCheckAddress[] = [];
   for (const family of [4, 6] as const) {
-    const restricted = filter.some((f) => (f === 'primary' ? primary.some((a) => isIP(a) === family) : isIP(f.split('/')[0]) === family));
+    const cidrs = filter.filter((f) => f !== 'primary' && isIP(f.split('/')[0]) === family);
+    // a zero CIDR of the family (0.0.0.0/0, ::/0) matches all, whatever else is listed (kube-proxy's IsZeroCIDR)
+    const matchAll = cidrs.some((f) => parseCidr(f).plen === 0);
+    const restricted = !matchAll && (cidrs.length > 0 || (filter.includes('primary') && primary.some((a) => isIP(a) === family)));
     if (!restricted) { out.push({ host: WILDCARD[family], family }); continue; }
     for (const a of nodePortAddresses) if (isIP(a) === family) out.push({ host: a, family });
   }

@@ -46,9 +46,9 @@ export interface KubeSyncOptions {
   /** The IP families kube-proxy would run a proxier for: each sync's duration is observed once
    * per family (default IPv4). */
   families?: () => readonly IpFamilyName[];
-  /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's gauges). */
-  lastSync?: { set(v: number): void };
-  lastQueued?: { set(v: number): void };
+  /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
+   * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
+  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void };
   /** After every successful sync (service health checks, node-local counts). */
   afterSync?: () => Promise<void> | void;
 }
@@ -83,7 +83,8 @@ export class KubeSync {
     if (!this.pending.has(k)) this.pendingCount[kind]++;
     this.pending.set(k, { kind, namespace: ns, name, obj: deleted ? null : obj });
     this.o.health?.queued();
-    this.o.lastQueued?.set(Date.now() / 1000);
+    const family = kind === 'EndpointSlice' ? (obj as { addressType?: unknown }).addressType : undefined;
+    this.o.timestamps?.queued(family === 'IPv4' || family === 'IPv6' ? family : undefined);
     this.updatePendingGauges();
     this.request();
   }
@@ -195,7 +196,7 @@ export class KubeSync {
       const h = full ? this.o.metrics.fullSync : this.o.metrics.partialSync;
       for (const ip_family of this.o.families?.() ?? ['IPv4']) h.observe({ ip_family }, seconds);
     }
-    this.o.lastSync?.set(Date.now() / 1000);
+    this.o.timestamps?.markSynced();
     // kube-proxy's Updated() after every successful sync: the changes it took are programmed.
     // Those that arrived meanwhile are judged from now on (kube-proxy leaves them unjudged until
     // the next event), so a loop that then stops still turns unhealthy.

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../daemon/config.js';
-import type { ControlPlaneMetrics } from '../api/metrics.js';
+import { ipFamiliesOf, type ControlPlaneMetrics } from '../api/metrics.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
 import { ResilientInformer } from './informer.js';
@@ -94,6 +94,8 @@ export class KubeWatcher {
     const c = o.config;
     const log = o.log;
     this.kubeMetrics = new KubeMetrics(o.metrics.registry);
+    // every kube-proxy metric labelled by the same families (the Node's IPs')
+    o.metrics.ipFamilies = () => this.ipFamilies();
     // kube-proxy: healthz turns unhealthy when changes wait longer than 2 x syncPeriod
     this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true), () => this.ipFamilies());
     this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(this.healthCheckAddresses(), () => this.health.healthy(), log);
@@ -103,7 +105,7 @@ export class KubeWatcher {
       slices: () => informers.slices.list(),
     }, {
       minSyncPeriodMs: c.minSyncPeriod, syncPeriodMs: c.syncPeriod, log, metrics: this.kubeMetrics, health: this.health, families: () => this.ipFamilies(),
-      lastSync: o.metrics.lastSync, lastQueued: o.metrics.lastQueued,
+      timestamps: o.metrics,
       afterSync: () => this.afterSync(),
     });
     const common = {
@@ -201,13 +203,7 @@ export class KubeWatcher {
 
   /** The IP families kube-proxy would run a proxier for: those of the node's IPs (its primary
    * IP per family), IPv4 when none is known (kube-proxy's fallback node IP is 127.0.0.1). */
-  private ipFamilies(): IpFamilyName[] {
-    const primary = this.node?.primary ?? [];
-    const out: IpFamilyName[] = [];
-    if (primary.some((a) => !a.includes(':'))) out.push('IPv4');
-    if (primary.some((a) => a.includes(':'))) out.push('IPv6');
-    return out.length ? out : ['IPv4'];
-  }
+  private ipFamilies(): IpFamilyName[] { return ipFamiliesOf(this.node?.primary ?? []); }
 
   /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
    * kube-proxy's per-family rule over the NodePort addresses (service-health.ts). */

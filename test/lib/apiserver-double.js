@@ -31,7 +31,8 @@
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
 // prints {"url": "http://127.0.0.1:PORT"} and serves the same API, plus POST /__double/<fault>
-// and GET /__double/stats, on the control socket.
+// (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=) and GET
+// /__double/stats, on the control socket.
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
@@ -297,6 +298,7 @@ export class ApiServerDouble {
     else if (what === 'drop-watches') return this.send(res, 200, { dropped: this.dropWatches() });
     else if (what === 'expire-watches') this.expireWatches();
     else if (what === 'bookmark') this.bookmark();
+    else if (what === 'fail-requests') this.failRequests(Number(url.searchParams.get('count') ?? 1), Number(url.searchParams.get('code') ?? 503), url.searchParams.get('match') ?? 'any');
     else return this.send(res, 404, {});
     return this.send(res, 200, { ok: true });
   }
