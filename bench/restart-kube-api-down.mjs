@@ -10,7 +10,8 @@
 //      the server is not — a blackholed one adds the start's one Node read, up to 5 s), start,
 //      and time spawn → forwarding: spawn → ready (the API answers with every Service programmed
 //      and forwarding resumed) less what the restore summary says lay between forwarding and
-//      ready (as `wdp bench control` does); also whether the table images were used and the node
+//      ready (as `wdp bench control` does); with the images, the process's CPU time until it forwarded
+//      from them (all threads); also whether the table images were used and the node
 //      addresses it answers NodePorts on (the Node's, as last seen); SIGTERM.
 // Builds alternate ABBA (drift in a shared machine's load hits each alike); prints every run, each
 // build's medians and their ratio to the first build's. Needs root (namespaces, a TAP port).
@@ -125,9 +126,10 @@ async function main() {
       // the NodePort addresses the restart answers on while the Node cannot be read
       const addrs = (await api.call('GET', '/api/v1/nodeconfig')).spec?.nodeAddresses ?? [];
       await stop(d);
-      const x = { load, toForwarding, toReady, images: `${used}/${(r.images ?? []).length}`, problem: r.images?.find((i) => !i.used)?.problem, addrs };
+      const x = { load, toForwarding, toReady, images: `${used}/${(r.images ?? []).length}`, problem: r.images?.find((i) => !i.used)?.problem, addrs,
+        cpuToForwarding: Math.min(...(r.images ?? []).filter((i) => i.used && i.cpuMs !== undefined).map((i) => i.cpuMs)) };
       b.runs.push(x);
-      console.log(`${new Date().toISOString().slice(11, 19)} ${b.name.padEnd(8)} load ${load.toFixed(1)} restart_to_forwarding_ms=${Math.round(toForwarding)} restart_to_ready_ms=${Math.round(toReady)} images_used=${x.images}${x.problem ? ` (${x.problem})` : ''} node_addresses=${JSON.stringify(addrs)}`);
+      console.log(`${new Date().toISOString().slice(11, 19)} ${b.name.padEnd(8)} load ${load.toFixed(1)} restart_to_forwarding_ms=${Math.round(toForwarding)} restart_to_ready_ms=${Math.round(toReady)}${Number.isFinite(x.cpuToForwarding) ? ` cpu_to_forwarding_ms=${x.cpuToForwarding}` : ''} images_used=${x.images}${x.problem ? ` (${x.problem})` : ''} node_addresses=${JSON.stringify(addrs)}`);
     };
     for (let i = 0; i < Number(rounds); i++) for (const b of i % 2 ? [...builds].reverse() : builds) await run(b);
     const med = (b, f) => median(b.runs.map((x) => x[f]));
