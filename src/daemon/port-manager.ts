@@ -11,8 +11,9 @@
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
 // found either here before the start or by its worker, which opens it as optional. A port whose
 // interface goes away while the daemon runs is found by the link check (checkLinks): a runtime one
-// is removed, a config-file one closed and opened again once its interface is back. Changes are
-// serialised: one add/remove/link check at a time.
+// is removed, a config-file one closed and opened again once its interface is back; a config-file
+// pod port whose interface is missing at start starts closed the same way (missingAtStart).
+// Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -211,9 +212,6 @@ export class PortManager {
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
     this.restoreSaved();
-    if (this.absent.size === this.byIndex.size) {
-      log.warn({ ports: cfg.ports.map((p) => p.name) }, 'every port is absent: the daemon runs (API, health) but forwards nothing until an interface appears');
-    }
   }
 
   /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
@@ -327,7 +325,7 @@ export class PortManager {
   opensIn(spec: WorkerPortSpec, worker: number): boolean { return !!spec.fanout || this.byIndex.get(spec.index)?.worker === worker; }
 
   /** Once the workers run: their ports' MACs and kinds; a saved runtime port no worker could open
-   * (its interface went away meanwhile) is dropped. */
+   * (its interface went away meanwhile) is dropped. Every port absent is said (warn). */
   async attach(dp: PortDataplane): Promise<void> {
     this.dp = dp;
     for (const i of await dp.ports()) this.info.set(i.index, i);
@@ -340,6 +338,9 @@ export class PortManager {
       await this.hooks.changed?.(p, 'removed');
     }
     this.save();
+    if (this.all().every((p) => this.absent.has(p.spec.index))) {
+      this.log.warn({ ports: this.all().map((p) => p.spec.name) }, 'every port is absent: the daemon runs (API, health) but forwards nothing until an interface appears');
+    }
   }
 
   /** The namespace a port's interface is in: a TAP's own (`netns:`), else the ports' namespace. */
