@@ -115,6 +115,24 @@ test('GC errors: a missing or malformed valid list or network name is refused wh
   t.is((await code(gcConf(), fakeDeps(() => { throw new ApiError('invalid', 422, null); }).deps)).code, 102);
 });
 
+test('GC against a daemon that is stopping (503) is code 11, try again later, as against one not answering', async (t) => {
+  const stopping = fakeDeps(() => { throw new ApiError('Service Unavailable', 503, null); });
+  const r = await runCni(gcEnv, gcConf(), stopping.deps);
+  t.is(r.exitCode, 1);
+  const j = JSON.parse(r.stdout);
+  t.is(j.code, 11);
+  t.regex(j.msg, /not serving|stopping|try again/i);
+});
+
+test('GC against a daemon from before CNI GC (no route: 404) succeeds removing nothing and says why on stderr: its ports record no attachment, so none is collectable', async (t) => {
+  const logged = [];
+  const old = fakeDeps(() => { throw new ApiError('no route POST /api/v1/cni/gc; see docs/api.md', 404, null); });
+  t.deepEqual(await runCni(gcEnv, gcConf(), old.deps, (s) => logged.push(s)), { stdout: '', exitCode: 0 });
+  t.is(logged.length, 1);
+  t.regex(logged[0], /predates CNI GC/);
+  t.regex(logged[0], /upgrade/);
+});
+
 test('ADD attaches the host-side veth as a pod port and prints prevResult in the config\'s version', async (t) => {
   const f = fakeDeps(() => ({ name: 'x' }));
   const r = await runCni(env('ADD'), conf({ gateways: ['10.244.0.254'] }), f.deps);

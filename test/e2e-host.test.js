@@ -6,7 +6,7 @@
 // hostNetwork backend (a server on the node address) behind a Service reached from a pod and
 // from outside, and — after wdp stops — the recipe's restore giving management back.
 import test from 'ava';
-import { e2eSuite, api, arpAnswered, curlOk, serviceYaml, sliceYaml, sleep, udpAsk, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, arpAnswered, curlOk, serviceYaml, sliceYaml, sleep, udpAsk, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const SSH_PORT = 2222;
 const HOST_HTTP = 8081;
@@ -308,6 +308,26 @@ serial('ARP: the node address and announced LB IPs are answered on the uplink, n
   t.false(await ask(topo.ns.remote, 'eth0', '198.51.100.50'), 'external IPs are not announced unless configured');
   await api(topo, 'DELETE', '/api/v1/namespaces/default/services/lb');
   t.false(await ask(topo.ns.remote, 'eth0', '203.0.113.50'), 'no longer answered once the Service is gone');
+});
+
+serial('the host port\'s TAP deleted while wdp runs is created again and configured as at start: management traffic and the host\'s own NodePort work again, its rules installed once', async (t) => {
+  const rules = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout.split('\n').filter((l) => l.includes('lookup 4242')).length;
+  const before = await rules();
+  const ifindex = () => { const r = topo.lab.exec(topo.ns.dp, 'ip', ['-o', 'link', 'show', 'dev', 'wdp-host']); return r.code === 0 ? parseInt(r.stdout, 10) : undefined; };
+  const had = ifindex();
+  const configured = () => (topo.daemonLog.match(/host port configured/g) ?? []).length;
+  const configuredBefore = configured();
+  topo.lab.exec(topo.ns.dp, 'ip', ['link', 'del', 'wdp-host']);
+  await waitFor('the host TAP created again', () => { const i = ifindex(); return i !== undefined && i !== had; }, 20000);
+  await waitFor('the host port reopened and configured again', () => /"port":"host"[^\n]*reopened/.test(topo.daemonLog) && configured() > configuredBefore, 20000);
+  t.is((await api(topo, 'GET', '/api/v1/ports/host')).json.state, 'up');
+  const addrs = topo.lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host']).stdout;
+  t.true(addrs.includes(` ${NODE_V4}/24 `), addrs);
+  t.is(await rules(), before, 'the NodePort rules installed once');
+  const r = await ssh(topo.ns.remote, NODE_V4);
+  t.falsy(r.error, `${JSON.stringify(r)}\n${topo.daemonLog.slice(-3000)}`);
+  const np = await curlOk(topo, topo.ns.dp, `http://${NODE_V4}:30085/`);
+  t.is(np.code, 0, `the host's own NodePort after the TAP came back: ${np.stderr}`);
 });
 
 serial('after a crash (SIGKILL) and a restart the host port works again, its rules installed once', async (t) => {

@@ -6,7 +6,8 @@
 // the client's kernel learns the path MTU (`ip route get` shows it, the socket's IP_MTU is 1280,
 // a second big send fails with EMSGSIZE) and a datagram that fits is answered by the pod. pod-a is
 // behind a veth (an AF_PACKET port: the daemon reads the interface's MTU), pod-b behind a TAP the
-// daemon creates with the port's `mtu`.
+// daemon creates with the port's `mtu`. An MTU changed while the daemon runs is taken: on a veth
+// (read by its worker) and on the TAP inside the pod's namespace (read by the main thread).
 import test from 'ava';
 import { e2eSuite, serviceYaml, sliceYaml, api } from './lib/topology.js';
 
@@ -106,6 +107,22 @@ async function probe(topo, host, port, { big = 1400, small = 1200 } = {}) {
 
 const EMSGSIZE = 90;
 
+/** A UDP echo ClusterIP `vip` (port 53) on `pod` alone. */
+const echoService = (name, vip, pod) => [
+  serviceYaml({ name, clusterIP: vip, ports: [{ name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+  sliceYaml({ name: `${name}-1`, service: name, ports: [{ name: 'echo', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
+];
+
+/** The MTU the ports API shows for `port` once it is `want` (polled up to 15 s), else the last seen. */
+async function mtuShown(topo, port, want) {
+  let seen;
+  for (let i = 0; i < 60 && seen !== want; i++) {
+    seen = (await api(topo, 'GET', `/api/v1/ports/${port}`)).json?.mtu;
+    if (seen !== want) await new Promise((r) => setTimeout(r, 250));
+  }
+  return seen;
+}
+
 for (const fam of [4, 6]) {
   serial(`IPv${fam} ClusterIP: a DF datagram bigger than the pod link's MTU gets ${fam === 4 ? 'ICMP fragmentation needed' : 'ICMPv6 packet too big'} from the ClusterIP quoting the client's packet; the client learns PMTU ${POD_MTU}; a smaller one is answered`, async (t) => {
     const topo = suite.topo;
@@ -171,20 +188,27 @@ serial('an MTU changed on a port\'s interface while the daemon runs reaches the 
   const topo = suite.topo;
   const pod = topo.pods[0];
   const vip = '10.96.0.32';   // a destination the client has no path MTU for yet
-  await apply([
-    serviceYaml({ name: 'echo-late', clusterIP: vip, ports: [{ name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
-    sliceYaml({ name: 'echo-late-1', service: 'echo-late', ports: [{ name: 'echo', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: { ready: true } }] }),
-  ]);
+  await apply(echoService('echo-late', vip, pod));
   topo.lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'dev', 'v0', 'mtu', '1300']);
   topo.lab.exec(pod.ns, 'ip', ['link', 'set', 'dev', 'eth0', 'mtu', '1300']);
-  let seen;
-  for (let i = 0; i < 60 && seen !== 1300; i++) {
-    seen = (await api(topo, 'GET', '/api/v1/ports/pod-a')).json?.mtu;
-    if (seen !== 1300) await new Promise((r) => setTimeout(r, 250));
-  }
-  t.is(seen, 1300, 'the ports API shows the new MTU within 15 s');
+  t.is(await mtuShown(topo, 'pod-a', 1300), 1300, 'the ports API shows the new MTU within 15 s');
   const r = await probe(topo, vip, 53);
   t.log(JSON.stringify(r));
   t.like(r, { origin: 2, type: 3, code: 4, info: 1300, offender: vip });
   t.is(r.pmtu, 1300);
+});
+
+serial('an MTU changed on a TAP inside its pod\'s namespace while the daemon runs reaches the core within seconds (read by the main thread)', async (t) => {
+  const topo = suite.topo;
+  const pod = topo.pods[1];
+  const vip = '10.96.0.33';   // a destination the client has no path MTU for yet
+  await apply(echoService('echo-tap-late', vip, pod));
+  topo.lab.exec(pod.ns, 'ip', ['link', 'set', 'dev', pod.ifname, 'mtu', '1320']);
+  t.is(await mtuShown(topo, 'pod-b', 1320), 1320, 'the ports API shows the TAP\'s new MTU within 15 s');
+  t.regex(topo.daemonLog, /"port":"pod-b"[^\n]*"mtu":1320[^\n]*port MTU changed/);
+  const r = await probe(topo, vip, 53);
+  t.log(JSON.stringify(r));
+  t.like(r, { origin: 2, type: 3, code: 4, info: 1320, offender: vip }, `no ICMP error with the new MTU: ${JSON.stringify(r)}`);
+  t.is(r.pmtu, 1320);
+  t.is(r.smallReply, 1200 - 28 + 'pod-b:'.length, 'a datagram that fits is echoed by the pod');
 });

@@ -45,11 +45,13 @@ serial('wdp get ports lists the config file\'s ports; the CLI adds and removes a
   const list = await wdp(['get', 'ports']);
   t.is(list.code, 0, list.stderr);
   for (const n of ['client', 'remote', 'pod-a', 'pod-b']) t.regex(list.stdout, new RegExp(`^${n}\\s`, 'm'));
-  // the MTU column: the egress MTU the core checks (the veths' 1500)
-  t.regex(list.stdout, /^NAME\s+INDEX\s+TYPE\s+IFNAME\s+ROLE\s+ORIGIN\s+KIND\s+MAC\s+MTU\s+RX\s+TX/m);
-  t.regex(list.stdout, /^client\s.*\s1500\s+\d+\s+\d+\s*$/m);
+  // the STATE column (up; absent: a config port whose interface is gone) and the MTU column: the
+  // egress MTU the core checks (the veths' 1500)
+  t.regex(list.stdout, /^NAME\s+INDEX\s+TYPE\s+IFNAME\s+ROLE\s+ORIGIN\s+STATE\s+KIND\s+MAC\s+MTU\s+RX\s+TX/m);
+  t.regex(list.stdout, /^client\s.*\sconfig\s+up\s.*\s1500\s+\d+\s+\d+\s*$/m);
   const j = JSON.parse((await wdp(['get', 'ports', '-o', 'json'])).stdout);
   t.deepEqual(j.items.map((p) => p.origin), ['config', 'config', 'config', 'config']);
+  t.deepEqual(j.items.map((p) => p.state), ['up', 'up', 'up', 'up']);
   // a TAP created at runtime inside a fresh namespace
   const ns = topo.lab.namespace('tcl');
   const add = await wdp(['port', 'add', '--name', 'pod-cli', '--type', 'tap', '--ifname', 'tapcli', '--netns', ns, '--gateway', '10.244.0.1', '--pod', '10.244.3.1']);

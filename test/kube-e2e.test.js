@@ -172,6 +172,49 @@ serial('a Node address added while wdp runs gets its NodePort and ARP answers on
   t.is(JSON.parse(hc.body).localEndpoints, 2);
 });
 
+serial('nodePortAddresses of one family (IPv4 CIDRs only) leaves the other unrestricted, as kube-proxy\'s IPv6 proxier: a dual-stack NodePort is served on the Node\'s IPv6 address, not on an IPv4 one outside the CIDRs', async (t) => {
+  const [a, b] = topo.pods;
+  const NODE6 = 'fd00:100::2', OUTSIDE = '198.51.100.2';
+  const node = (extra) => ({
+    metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24', 'fd00:244::/64'] },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, ...extra, { type: 'Hostname', address: 'node-a' }] },
+  });
+  await double('PUT', '/api/v1/nodes/node-a', node([{ type: 'InternalIP', address: NODE6 }, { type: 'ExternalIP', address: OUTSIDE }]));
+  await double('POST', '/api/v1/namespaces/default/services', {
+    metadata: { name: 'ds', namespace: 'default' },
+    spec: {
+      type: 'NodePort', clusterIP: '10.96.50.20', clusterIPs: ['10.96.50.20', 'fd00:96::50:20'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+      internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', sessionAffinity: 'None', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: 30081 }],
+    },
+    status: { loadBalancer: {} },
+  });
+  const dsSlice = (name, addressType, ip) => ({
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': 'ds' } }, addressType,
+    endpoints: [{ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', dsSlice('ds-v4', 'IPv4', a.ip));
+  await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', dsSlice('ds-v6', 'IPv6', b.ip6));
+  try {
+    let addrs;
+    for (let i = 0; i < 50; i++) {
+      addrs = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses;
+      if (addrs.includes(NODE6)) break;
+      await sleep(200);
+    }
+    t.deepEqual(addrs, ['192.168.100.2', NODE6], `the IPv6 InternalIP is a NodePort address, the IPv4 ExternalIP outside 192.168.100.0/24 is not\n${topo.daemonLog.slice(-1500)}`);
+    const v6 = await curlOk(topo, topo.ns.remote, `http://[${NODE6}]:30081/`, 30);
+    t.is(v6.code, 0, `NodePort on the Node's IPv6 address: ${v6.stderr}\n${topo.daemonLog.slice(-1500)}`);
+    t.is(v6.body, 'pod-b\n', 'the IPv6 endpoint');
+    const v4 = await curlOk(topo, topo.ns.remote, 'http://192.168.100.2:30081/', 30);
+    t.is(v4.body, 'pod-a\n', 'the IPv4 endpoint on the address inside the CIDR');
+  } finally {
+    await double('DELETE', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/ds-v4');
+    await double('DELETE', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/ds-v6');
+    await double('DELETE', '/api/v1/namespaces/default/services/ds');
+    await double('PUT', '/api/v1/nodes/node-a', node([]));
+  }
+});
+
 serial('a deleted Service stops answering', async (t) => {
   await double('DELETE', '/api/v1/namespaces/default/services/web');
   let r;

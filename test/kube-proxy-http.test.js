@@ -8,7 +8,7 @@ import { networkInterfaces } from 'node:os';
 import pino from 'pino';
 import { ServiceHealthServers, healthCheckAddresses, boundHealthCheckAddresses } from '../dist/src/kube/service-health.js';
 import { ProxyHealth, serveProxyHealth } from '../dist/src/kube/healthz.js';
-import { startKube, apiService, apiSlice, apiNode, until, freePort } from './lib/kube-fixture.js';
+import { startKube, apiService, apiSlice, apiNode, until, freePort, memoryLogger } from './lib/kube-fixture.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -132,6 +132,8 @@ test('healthCheckNodePort addresses: kube-proxy\'s per-family nodePortAddresses 
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5'], ['primary'], ['10.1.1.5'])), ['4:10.1.1.5', '6:::']);
   t.deepEqual(hosts(healthCheckAddresses(['10.1.1.5', 'fd00::5'], ['primary'], ['10.1.1.5', 'fd00::5'])), ['4:10.1.1.5', '6:fd00::5']);
   t.deepEqual(hosts(healthCheckAddresses([], ['primary'], [])), ['4:0.0.0.0', '6:::']);
+  // a loopback node IP is none to kube-proxy's "primary": that family is unrestricted
+  t.deepEqual(hosts(healthCheckAddresses(['127.0.0.1', '10.1.1.5', 'fd00::5'], ['primary'], ['127.0.0.1', 'fd00::5'])), ['4:0.0.0.0', '6:fd00::5']);
   // healthCheckBindAddress: one address, or both wildcards
   t.deepEqual(hosts(boundHealthCheckAddresses('127.0.0.1')), ['4:127.0.0.1']);
   t.deepEqual(hosts(boundHealthCheckAddresses('::')), ['4:0.0.0.0', '6:::']);
@@ -212,4 +214,30 @@ test('healthz port (:10256): /healthz and /livez bodies are kube-proxy\'s ProxyH
   t.deepEqual(hosts(), ['127.0.0.1'], 'single-stack again: the IPv6 listener closes');
   const gone = await fetch(`http://[::1]:${v6}/`).catch((e) => e);
   t.not(gone.status, 200);
+});
+
+// healthCheckBindAddress pinned to one address (a wdp setting; kube-proxy has none for these
+// servers): as kube-proxy's one --healthz-bind-address serves the node's health for both family
+// proxiers, the pinned address serves every Service's health check — one of the other family
+// only answers there with its own family's count — and the operator is told once
+test('healthCheckBindAddress of one family: a Service of only the other family is served there too, with its own family\'s count; logged once', async (t) => {
+  const { log, lines } = memoryLogger();
+  const hc = new ServiceHealthServers(boundHealthCheckAddresses('127.0.0.1'), () => true, log);
+  t.teardown(() => hc.close());
+  const svc = (families, v4, v6) => ({ port: 0, families, localEndpoints: { IPv4: v4, IPv6: v6 } });
+  await hc.sync(new Map([['ns-a/v6only', svc([6], 0, 3)], ['ns-a/v6too', svc([6], 0, 0)], ['ns-a/dual', svc([4, 6], 1, 5)]]));
+  const by = Object.fromEntries(hc.ports().map((p) => [p.service, p]));
+  t.deepEqual(Object.keys(by).sort(), ['ns-a/dual', 'ns-a/v6only', 'ns-a/v6too'], 'every Service gets its listener on the pinned address');
+  t.like(by['ns-a/v6only'], { host: '127.0.0.1', localEndpoints: 3 });
+  const r = await fetch(`http://127.0.0.1:${by['ns-a/v6only'].port}/`);
+  t.is(r.status, 200);
+  t.like(await r.json(), { service: { namespace: 'ns-a', name: 'v6only' }, localEndpoints: 3 });
+  t.is((await fetch(`http://127.0.0.1:${by['ns-a/v6too'].port}/`)).status, 503, 'no IPv6 local endpoint: 503');
+  const dual = await (await fetch(`http://127.0.0.1:${by['ns-a/dual'].port}/`)).json();
+  t.is(dual.localEndpoints, 1, 'a Service of the address\'s family answers with that family\'s count');
+  await hc.sync(new Map([['ns-a/v6only', svc([6], 0, 4)], ['ns-a/other', svc([6], 0, 1)]]));
+  const told = lines.filter((l) => /healthCheckBindAddress/.test(l.msg));
+  t.is(told.length, 1, JSON.stringify(told));
+  t.like(told[0], { address: '127.0.0.1' });
+  t.regex(told[0].msg, /IPv4.*IPv6/);
 });

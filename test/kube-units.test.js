@@ -5,7 +5,8 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
-import { nodeInfo, nodePortAddresses } from '../dist/src/kube/node.js';
+import { nodeInfo } from '../dist/src/kube/node.js';
+import { nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
 import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
 import { createServer as createHttpServer } from 'node:http';
@@ -58,10 +59,41 @@ test('node addresses: configured addresses alone by default; CIDR filters or "pr
   t.false(nodeInfo(apiNode('n', { deleting: true })).eligible);
   t.deepEqual(nodePortAddresses(info, [], []), info.addresses, 'no filter, nothing configured: every node address');
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], []), ['192.168.0.1'], 'configured addresses are used alone');
-  t.deepEqual(nodePortAddresses(info, [], ['203.0.113.0/24']), ['203.0.113.7']);
+  t.deepEqual(nodePortAddresses(info, [], ['203.0.113.0/24']), ['fd00::5', '203.0.113.7'], 'an IPv4 CIDR restricts IPv4 only');
   t.deepEqual(nodePortAddresses(info, [], ['primary']), ['10.1.1.5', 'fd00::5']);
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), ['192.168.0.1', 'fd00::5']);
   t.deepEqual(nodePortAddresses(null, [], ['primary']), [], 'no Node object: no primary IPs');
+});
+
+// kube-proxy runs one proxier per IP family, each with NewNodePortAddresses(family, cidrs): the
+// CIDRs of its family, or — none of its family listed — the zero CIDR, which matches every address
+// of the family (MatchAll); "primary" is the node IP of each family as a /32 or /128 (a family with
+// no node IP, or a loopback one, gets none: all of it)
+test('nodePortAddresses per IP family, as kube-proxy\'s per-family proxiers: a family without a CIDR of its own matches all its node addresses', (t) => {
+  const info = nodeInfo(apiNode('n', { addresses: [
+    { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
+    { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::5' }, { type: 'ExternalIP', address: '2001:db8::7' },
+  ] }));
+  t.deepEqual(info.addresses, ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7', '2001:db8::7']);
+  const all = info.addresses;
+  t.deepEqual(nodePortAddresses(info, [], ['10.0.0.0/8']), ['10.1.1.5', '10.1.1.6', 'fd00::5', '2001:db8::7'], 'IPv4 CIDRs only: every IPv6 node address');
+  t.deepEqual(nodePortAddresses(info, [], ['fd00::/64']), ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], 'IPv6 CIDRs only: every IPv4 node address');
+  t.deepEqual(nodePortAddresses(info, [], ['10.0.0.0/8', 'fd00::/64']), ['10.1.1.5', '10.1.1.6', 'fd00::5'], 'both families restricted');
+  t.deepEqual(nodePortAddresses(info, [], ['192.0.2.0/24']), ['fd00::5', '2001:db8::7'], 'an IPv4 CIDR holding no node address: no IPv4, still every IPv6');
+  // zero CIDRs: that family's MatchAll (whatever else of the family is listed)
+  t.deepEqual(nodePortAddresses(info, [], ['0.0.0.0/0']), all);
+  t.deepEqual(nodePortAddresses(info, [], ['::/0']), all);
+  t.deepEqual(nodePortAddresses(info, [], ['10.0.0.0/8', '0.0.0.0/0', 'fd00::/64']), ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7']);
+  // configured node addresses are candidates beside the Node's once a filter is set
+  t.deepEqual(nodePortAddresses(null, ['10.0.0.1', 'fd00::1'], ['10.0.0.0/8']), ['10.0.0.1', 'fd00::1']);
+  t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], ['192.168.0.0/16']), ['192.168.0.1', 'fd00::5', '2001:db8::7']);
+  // "primary": the primary IP per family; a family with none matches all (kube-proxy adds no CIDR for it)
+  const v4only = nodeInfo(apiNode('n', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' }] }));
+  t.deepEqual(nodePortAddresses(v4only, ['fd00::7', 'fd00::8'], ['primary']), ['fd00::7', 'fd00::8', '10.1.1.5']);
+  t.deepEqual(nodePortAddresses(info, [], ['primary']), ['10.1.1.5', 'fd00::5']);
+  // a loopback node IP is no node IP to kube-proxy ("primary" skips it): the family matches all
+  const lo = nodeInfo(apiNode('n', { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: 'fd00::5' }, { type: 'InternalIP', address: 'fd00::6' }] }));
+  t.deepEqual(nodePortAddresses(lo, [], ['primary']), ['127.0.0.1', '10.1.1.5', 'fd00::5']);
 });
 
 test('API objects are trimmed to what the model reads, mean the same, and take the fast validation path', (t) => {

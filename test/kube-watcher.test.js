@@ -206,6 +206,15 @@ test('the Node object: NodePort addresses (nodePortAddresses "primary": the prim
   t.regex(m, /kubeproxy_proxy_healthz_total\{code="503"\} [1-9]/);
 });
 
+test('the Node object: nodePortAddresses with IPv4 CIDRs only keeps every IPv6 node address (kube-proxy\'s IPv6 proxier has no CIDR of its family: all)', async (t) => {
+  const k = await startKube(t, {
+    config: { nodePortAddresses: ['192.168.100.0/24'] },
+    seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'InternalIP', address: 'fd00:100::2' }, { type: 'ExternalIP', address: '2001:db8::2' }] })),
+  });
+  await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
+  t.deepEqual(k.nodeUpdates.at(-1).addresses, ['192.168.100.2', 'fd00:100::2', '2001:db8::2']);
+});
+
 test('restart: the saved state is programmed before the API answers; the first sync removes what was deleted meanwhile', async (t) => {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');

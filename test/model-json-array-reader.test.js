@@ -82,6 +82,16 @@ test('every other body steps aside, so the whole-text parser gives its answer an
   same(t, JSON.stringify([svc(0, { big: 'x'.repeat(Math.ceil(MAX_OBJECT_BYTES / 5)) })]), false);
 });
 
+test('the nesting limit holds to the level inside an element, and escapes hold at every chunk boundary', (t) => {
+  const nest = (n) => JSON.parse('['.repeat(n) + ']'.repeat(n));
+  // the root array and the Service are 2 levels, n arrays n more: MAX_DEPTH exactly is parsed on the way, one more
+  // steps aside (and the whole text answers its 400)
+  same(t, JSON.stringify([svc(0), svc(1, { deep: nest(MAX_DEPTH - 2) })]), true);
+  same(t, JSON.stringify([svc(0), svc(1, { deep: nest(MAX_DEPTH - 1) })]), false);
+  // strings ending in escaped backslashes and quotes, brackets in strings, an element closing at the last byte
+  same(t, JSON.stringify([svc(0, { a: 'x\\', b: '\\"}]', c: ['\\', '"', '{[']}), svc(1)]), true);
+});
+
 test('a byte that is not UTF-8 parses as in the whole text (one replacement character for it: the spans hold)', (t) => {
   const good = Buffer.from(JSON.stringify([svc(0, { note: 'AB' })]));
   good[good.indexOf('AB')] = 0xff;

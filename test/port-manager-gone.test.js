@@ -1,10 +1,12 @@
-// The link check (src/daemon/port-manager.ts reapGone) removes a runtime port only when its
+// The link check (src/daemon/port-manager.ts checkLinks) removes a runtime port only when its
 // interface is known to be gone: a check that cannot read the interfaces this time (here `ip`
 // fails, as a fork refused under memory pressure would) removes nothing and reports no config
-// port gone; once the veth is really deleted the runtime port is removed. The interfaces are
-// veths in namespaces this test creates; the dataplane is a stand-in that records what it is told.
+// port gone; once the veth is really deleted the runtime port is removed. A config-file port whose
+// veth goes is closed and absent until a veth of its name is back, then reopened. The interfaces
+// are veths in namespaces this test creates; the dataplane is a stand-in that records what it is told.
 import test from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -18,7 +20,7 @@ const gate = rootGate(test);
 /** A PortManager over veths in namespaces this test creates — `up0` (the config file's uplink)
  * and `r1` in namespace a, their peers in b — with a stand-in dataplane that records the ports it
  * is told to remove; fn gets them and the log's lines; everything is removed after. */
-async function withPorts(prefix, fn) {
+async function withPorts(prefix, fn, daemon = {}) {
   const lab = new NetnsLab(prefix);
   const dir = mkdtempSync(join(tmpdir(), `wdp-${prefix}-`));
   try {
@@ -30,17 +32,26 @@ async function withPorts(prefix, fn) {
     const log = pino({ level: 'info' }, { write: (s) => lines.push(s) });
     const cfg = parseConfig({
       node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir,
-      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'] }],
+      ports: [{ name: 'uplink', type: 'afpacket', ifname: 'up0', role: 'uplink', gateways: ['192.168.100.1'], ...daemon.uplink },
+        ...(daemon.tapIn ? [{ name: 'pod-t', type: 'tap', ifname: 'tapt', role: 'pod', gateways: ['10.244.0.1'], netns: daemon.tapIn(lab) }] : [])],
+      ...(daemon.workers ? { workers: daemon.workers } : {}),
     });
     const removed = [];
+    const changes = [];
     const dp = {
-      addPort: async (_w, spec) => ({ name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} }),
-      removePort: async (_w, index) => { removed.push(index); },
+      failAdd: undefined, failAddIn: undefined, addTries: 0, workers: [], removals: [],
+      addPort: async (w, spec) => {
+        dp.addTries++;
+        dp.workers.push(w);
+        if (dp.failAdd && (dp.failAddIn === undefined || dp.failAddIn === w)) throw new Error(dp.failAdd);
+        return { name: spec.name, index: spec.index, mac: spec.mac, kind: 'stand-in', stats: {} };
+      },
+      removePort: async (w, index, absent) => { removed.push(index); dp.workers.push(-w - 1); dp.removals.push({ worker: w, index, absent: absent === true }); },
       ports: async () => [{ name: 'uplink', index: 0, mac: '02:00:00:00:00:01', kind: 'stand-in', stats: {} }],
     };
-    const pm = new PortManager(cfg, log, ns);
+    const pm = new PortManager(cfg, log, ns, { changed: (p, how) => { changes.push([p.spec.name, how]); } });
     await pm.attach(dp);
-    await fn({ lab, ns, peer, dir, pm, removed, lines });
+    await fn({ lab, ns, peer, dir, pm, removed, lines, dp, changes });
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -58,7 +69,7 @@ gate.serial('a link check that cannot read the interfaces removes nothing; a vet
       writeFileSync(join(bin, 'ip'), '#!/bin/sh\nexit 1\n');
       chmodSync(join(bin, 'ip'), 0o755);
       process.env.PATH = `${bin}:${savedPath}`;
-      const first = await pm.reapGone();
+      const first = await pm.checkLinks();
       process.env.PATH = savedPath;
       t.deepEqual(first, [], 'nothing removed when the interfaces cannot be read');
       t.truthy(pm.byName('r1'));
@@ -66,7 +77,7 @@ gate.serial('a link check that cannot read the interfaces removes nothing; a vet
       t.false(lines.some((l) => /interface is gone/.test(l)), lines.join(''));
       // the veth really goes: the runtime port is removed, the config port (still there) is not
       lab.exec(peer, 'ip', ['link', 'del', 'eth1']);
-      t.deepEqual(await pm.reapGone(), ['r1']);
+      t.deepEqual(await pm.checkLinks(), ['r1']);
       t.deepEqual(removed, [added.index]);
       t.is(pm.byName('r1'), undefined);
       t.truthy(pm.byName('uplink'));
@@ -88,4 +99,91 @@ gate.serial('an ADD on an interface re-created under a stale runtime port\'s nam
     t.is(pm.byName('pod-new')?.spec.index, added.index);
     t.true(lines.some((l) => /runtime port removed: its interface is gone/.test(l)));
   });
+});
+
+gate.serial('a config-file port whose veth is gone is closed and shown absent; re-created, it is reopened under its index (a failed reopen is retried, logged once)', async (t) => {
+  await withPorts('pmb', async ({ lab, ns, peer, pm, removed, lines, dp, changes }) => {
+    const uplink = pm.byName('uplink');
+    const index = uplink.spec.index;
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    t.deepEqual(await pm.checkLinks(), []);
+    t.deepEqual(removed, [index], 'closed in its worker');
+    const absent = (await pm.list()).find((p) => p.name === 'uplink');
+    t.is(absent.state, 'absent');
+    t.truthy(absent.absentSince);
+    await pm.checkLinks();
+    t.is(lines.filter((l) => /a port's interface is gone/.test(l)).length, 1, 'logged once');
+    t.deepEqual(removed, [index], 'closed once');
+    // the veth is back, but the worker cannot open it yet: retried at every check, logged once
+    lab.veth(ns, 'up0', peer, 'eth0');
+    dp.failAdd = 'no such device (in the stand-in)';
+    await pm.checkLinks();
+    await pm.checkLinks();
+    t.is(lines.filter((l) => /reopening a port failed/.test(l)).length, 1, lines.join(''));
+    t.is(dp.addTries, 2);
+    t.is((await pm.list()).find((p) => p.name === 'uplink').state, 'absent');
+    dp.failAdd = undefined;
+    await pm.checkLinks();
+    const back = (await pm.list()).find((p) => p.name === 'uplink');
+    t.like(back, { state: 'up', index, origin: 'config' });
+    t.is(back.absentSince, undefined);
+    t.deepEqual(changes, [['uplink', 'reopened']]);
+    t.is(lines.filter((l) => /port reopened on it/.test(l)).length, 1);
+    // the port is watched again: deleted once more, it is absent again
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    t.is((await pm.list()).find((p) => p.name === 'uplink').state, 'absent');
+  });
+});
+
+gate.serial('a config-file port of worker 1 is closed and reopened in worker 1', async (t) => {
+  await withPorts('pmw', async ({ lab, ns, peer, pm, dp }) => {
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    lab.veth(ns, 'up0', peer, 'eth0');
+    await pm.checkLinks();
+    t.deepEqual(dp.workers, [-2, 1], 'closed in worker 1 (-2), opened in worker 1');
+    t.like((await pm.list())[0], { name: 'uplink', worker: 1, state: 'up' });
+  }, { workers: 2, uplink: { worker: 1 } });
+});
+
+gate.serial('a config TAP whose pod namespace went is reopened once the namespace is back, not while its name is a file being set up', async (t) => {
+  let podNs;
+  await withPorts('pmt', async ({ pm, dp, lines }) => {
+    execFileSync('ip', ['netns', 'del', podNs]);
+    await pm.checkLinks();
+    t.is((await pm.list()).find((p) => p.name === 'pod-t').state, 'absent');
+    // `ip netns add` creates the file, then mounts the namespace on it: not yet a namespace
+    writeFileSync(`/run/netns/${podNs}`, '');
+    try {
+      await pm.checkLinks();
+      t.is(dp.addTries, 0, 'no reopen into a file that is not a namespace');
+    } finally { rmSync(`/run/netns/${podNs}`, { force: true }); }
+    execFileSync('ip', ['netns', 'add', podNs]);
+    await pm.checkLinks();
+    t.is(dp.addTries, 1);
+    t.is((await pm.list()).find((p) => p.name === 'pod-t').state, 'up');
+    t.false(lines.some((l) => /reopening a port failed/.test(l)), lines.join(''));
+  }, { tapIn: (lab) => (podNs = lab.namespace('p')) });
+});
+
+gate.serial('a fanout config port whose reopen fails in one worker is closed again as absent in the workers that opened it', async (t) => {
+  await withPorts('pmf', async ({ lab, ns, peer, pm, dp }) => {
+    const index = pm.byName('uplink').spec.index;
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    await pm.checkLinks();
+    t.deepEqual(dp.removals, [{ worker: 0, index, absent: true }, { worker: 1, index, absent: true }]);
+    lab.veth(ns, 'up0', peer, 'eth0');
+    dp.failAdd = 'worker 1 cannot open it (in the stand-in)';
+    dp.failAddIn = 1;
+    dp.removals.length = 0;
+    await pm.checkLinks();
+    t.is((await pm.list())[0].state, 'absent');
+    // worker 0 opened it, then closed it again: still absent there (what is routed to it is
+    // counted as port_absent, not as another worker's port)
+    t.deepEqual(dp.removals, [{ worker: 0, index, absent: true }]);
+    dp.failAdd = undefined;
+    await pm.checkLinks();
+    t.like((await pm.list())[0], { name: 'uplink', state: 'up' });
+  }, { workers: 2, uplink: { fanout: true } });
 });

@@ -51,7 +51,7 @@ test('close (the daemon\'s stop) waits for the port change under way; after it n
   await adding;
   await closing;
   t.true(closed);
-  t.deepEqual(await pm.reapGone(), []);
+  t.deepEqual(await pm.checkLinks(), []);
   await t.throwsAsync(pm.add(tap('b')), { message: /not running/ });
   await t.throwsAsync(pm.remove('a'), { message: /not running/ });
   t.deepEqual(calls, ['add a'], 'nothing reached the dataplane after close');

@@ -12,8 +12,8 @@ import { table } from './format.js';
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function portsTable(items: Raw[], wide: boolean): string {
-  const head = ['NAME', 'INDEX', 'TYPE', 'IFNAME', 'ROLE', 'ORIGIN', 'KIND', 'MAC', 'MTU', 'RX', 'TX'];
-  const rows = items.map((p) => [p.name, p.index, p.type, p.netns ? `${p.ifname}@${p.netns}` : p.ifname, p.role, p.origin, p.kind, p.mac,
+  const head = ['NAME', 'INDEX', 'TYPE', 'IFNAME', 'ROLE', 'ORIGIN', 'STATE', 'KIND', 'MAC', 'MTU', 'RX', 'TX'];
+  const rows = items.map((p) => [p.name, p.index, p.type, p.netns ? `${p.ifname}@${p.netns}` : p.ifname, p.role, p.origin, p.state ?? '-', p.kind, p.mac,
     p.mtu ?? '-', p.stats?.rxPackets ?? '-', p.stats?.txPackets ?? '-']);
   if (!wide) return table(head, rows);
   // ATTACHMENT: the CNI attachment a plugin's ADD recorded (network/container/interface), what a GC goes by

@@ -26,7 +26,7 @@
 // | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
 // prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
 // from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
-// 11 try again later: the daemon is not answering, 50 (STATUS) not available) and 100+ for wdp's
+// 11 try again later: the daemon is not answering, or (GC) answers 503, 50 (STATUS) not available) and 100+ for wdp's
 // own (100 the daemon refused the change, 101 CHECK failed, 102 GC left stale ports behind).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -268,6 +268,13 @@ async function gc(conf: Json, deps: CniDeps, log: (s: string) => void): Promise<
   let r: Json | undefined;
   try { r = await call(deps.api(conf), 'POST', '/api/v1/cni/gc', { network, validAttachments: valid }); } catch (e) {
     if (e instanceof CniError) throw e;
+    const status = (e as ApiError).status;
+    // stopping (or its dataplane not running yet): the runtime's next GC finds it serving
+    if (status === 503) throw new CniError(E_TRY_LATER, 'the wdp daemon is not serving (stopping or starting): try again later', (e as Error).message);
+    // The route never answers 404 itself: this daemon predates GC. It recorded no attachment
+    // with its ports (both came in one change), and a port without one is never collected, so
+    // there is nothing GC could remove: success, as the spec's "remove what you can".
+    if (status === 404) { log(`wdp-cni: the wdp daemon predates CNI GC (no POST /api/v1/cni/gc): network ${network} not collected — its ports record no attachment, so none of them is stale to GC; upgrade the daemon for GC`); return; }
     throw new CniError(E_GC, `the daemon could not GC network ${network}`, (e as Error).message);
   }
   const removed = (r?.removed ?? []) as string[], failed = (r?.failed ?? []) as Array<{ name: string; error: string }>;

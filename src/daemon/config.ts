@@ -170,13 +170,15 @@ const kubernetesSchema = z.object({
   clusterCIDRs: z.array(cidr).default([]),
   detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
   // which node addresses NodePorts are served on: CIDRs, or ["primary"] (the node's primary IP
-  // per family) alone, as kube-proxy validates it (below)
+  // per family) alone, as kube-proxy validates it (below); read per IP family as kube-proxy does
+  // (src/kube/nodeport-addresses.ts: a family the list has no CIDR of is unrestricted)
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
   // where the healthCheckNodePort servers listen: unset = kube-proxy's rule (per IP family, the
   // node addresses nodePortAddresses selects, or every address of a family it does not restrict);
-  // an address = there only (0.0.0.0 / :: = every address of both families); "off": none
+  // an address = there only, every Service's of either family (0.0.0.0 / :: = every address of
+  // both families); "off": none
   healthCheckBindAddress: z.union([ip, z.literal('off')]).optional(),
   // how long startup waits for the Node object (its addresses are the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),

@@ -30,6 +30,7 @@ import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
 import { ConfigError, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
+import { MTU_REFRESH_MS } from './port-mtu.js';
 import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
@@ -87,8 +88,9 @@ export interface RunningDaemon {
   readonly stopped: Promise<void>;
 }
 
-/** How often the ports' interfaces are checked for having gone away (PortManager.reapGone): a
- * sysfs read per AF_PACKET / AF_XDP port. */
+/** How often the ports' interfaces are checked for having gone away, and absent config-file ports
+ * for having come back (PortManager.checkLinks): a sysfs read per AF_PACKET / AF_XDP port (and
+ * per config-file TAP in this namespace; one `ip -n` listing per other namespace). */
 const LINK_WATCH_MS = 2000;
 
 /** How long after it is ready a daemon that restored a saved state starts the threads a large sync
@@ -212,11 +214,18 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     for (const pod of p.config.pods) if (pod.mac) neighbours.set({ addr: pod.ip, family: pod.ip.includes(':') ? 6 : 4, port: p.spec.index, mac: pod.mac, source: 'static' });
   };
   let dataplaneRef: WorkerDataplane | undefined;
+  // the host port's TAP created again (its device was deleted): its addresses, routes and rules
+  // set up again as at start (set once the host stack is)
+  let hostReopened: (() => void) | undefined;
   const portManager = new PortManager(cfg, log, opts.portNetns, {
     changed: async (p, how) => {
-      if (how === 'added') staticPods(p);
-      else {
+      if (how === 'removed') {
         for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
+      } else {
+        // a port reopened on its re-created interface keeps its static pods (set again: the same)
+        // and is programmed with the MAC it has now
+        staticPods(p);
+        if (how === 'reopened' && p.spec.role === 'host') hostReopened?.();
       }
       if (!control) { programming.changed(); return; }  // saved ports re-added at start: in the first program
       await programming.now();
@@ -461,7 +470,14 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      hostStack = configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      hostStack = setUpHost();
+      // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
+      hostReopened = () => {
+        try { hostStack = setUpHost(); } catch (e) {
+          log.error({ port: host.spec.name, error: (e as Error).message.split('\n')[0] }, 'the host port was reopened, but its addresses and routes could not be set up again');
+        }
+      };
     }
     await portManager.attach(dataplane);
   } catch (e) {
@@ -551,6 +567,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const api = controlPlane;
 
   let linkWatch: NodeJS.Timeout | undefined;
+  let mtuWatch: NodeJS.Timeout | undefined;
   daemon = {
     config: cfg, control: control!, dataplane, neighbours, ports: portInfo, portManager, logger: log, kube: kubeWatcher,
     restoreSummary: () => checkpointer.summary(),
@@ -564,6 +581,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       if (stopping) return stopped;
       stopping = true;
       clearInterval(linkWatch);
+      clearInterval(mtuWatch);
       const programmed = programming.stop();
       log.info('stopping');
       try { await kubeWatcher?.stop(); } catch (e) { log.warn({ error: (e as Error).message }, 'stopping the Kubernetes watcher failed'); }
@@ -616,8 +634,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     }, SYNC_THREADS_AFTER_MS).unref();
   }
   // ports whose interface goes away while the daemon runs (a pod deleted without a CNI DEL that
-  // reached the daemon): runtime ones removed, config ones logged (PortManager.reapGone)
-  linkWatch = setInterval(() => { void portManager.reapGone().catch((e) => log.error({ error: (e as Error).message }, 'checking the ports\' interfaces failed')); }, LINK_WATCH_MS);
+  // reached the daemon): runtime ones removed, config ones closed and reopened once their
+  // interface is back (PortManager.checkLinks)
+  linkWatch = setInterval(() => { void portManager.checkLinks().catch((e) => log.error({ error: (e as Error).message }, 'checking the ports\' interfaces failed')); }, LINK_WATCH_MS);
   linkWatch.unref();
+  // the MTU of TAPs in pod namespaces, which the workers do not read while they run (with the
+  // native addon, as the workers' own reads)
+  const mtuReader = opts.portBackend !== 'relay' && nativeAvailable().ok ? nativeAddon() : undefined;
+  if (mtuReader) {
+    mtuWatch = setInterval(() => { void portManager.refreshNamespacedMtus(mtuReader).catch((e) => log.error({ error: (e as Error).message }, 'reading the namespaced TAPs\' MTU failed')); }, MTU_REFRESH_MS);
+    mtuWatch.unref();
+  }
   return daemon;
 }

@@ -9,16 +9,19 @@
 // workers as they start, with the config's ports — so the flows through them, the node config
 // that names them and a table image (which all name ports by index) find them as they were. A
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
-// found either here before the start or by its worker, which opens it as optional. Changes are
-// serialised: one add/remove at a time.
+// found either here before the start or by its worker, which opens it as optional. A port whose
+// interface goes away while the daemon runs is found by the link check (checkLinks): a runtime one
+// is removed, a config-file one closed and opened again once its interface is back; a config-file
+// pod port whose interface is missing at start starts closed the same way (missingAtStart).
+// Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
 import { systemTool } from '../util/system-tool.js';
-import { interfaceMtu } from './port-mtu.js';
+import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 
@@ -74,6 +77,14 @@ function ifindexesNow(names: string[], netns?: string): (name: string) => Ifinde
   return (n) => found.get(n) ?? 'gone';
 }
 
+/** Whether network namespace `name` is there: /run/netns/NAME with a namespace mounted on it (a
+ * device other than the directory's). `ip netns add` creates the file, then mounts; `ip netns del`
+ * unmounts, then unlinks: a bare file is a namespace coming or going, not one to open a TAP in. */
+function netnsMounted(name: string): boolean {
+  try { return statSync(join(NETNS_DIR, name)).dev !== statSync(NETNS_DIR).dev; } catch { return false; }
+}
+const NETNS_DIR = '/run/netns';
+
 /** The kernel must not process what arrives on a dataplane port: when the daemon's namespace is
  * the node's (a host port), the node addresses are local there, and the kernel would answer ARP
  * for them on pod ports and take TCP for them on the uplink (a RST from the host for every
@@ -117,19 +128,31 @@ export interface ManagedPort {
   origin: 'config' | 'api';
 }
 
-/** What `GET /api/v1/ports` shows for a port. */
+/** What `GET /api/v1/ports` shows for a port. `state`: `up` (open in its workers), `absent` (a
+ * config-file port whose interface is gone: closed until an interface of its name is back,
+ * `absentSince` says since when). */
 export interface PortView {
   name: string; index: number; type: string; ifname: string; role: string; worker: number;
-  origin: 'config' | 'api'; mac: string; kind: string; gateways: string[]; mtu?: number;
+  origin: 'config' | 'api'; state: 'up' | 'absent'; absentSince?: string; mac: string; kind: string; gateways: string[]; mtu?: number;
   pods: Array<{ ip: string; mac?: string }>; netns?: string; stats?: PortInfo['stats'];
   attachment?: PortConfig['attachment'];
 }
 
 export interface PortDataplane {
   addPort(worker: number, spec: WorkerPortSpec): Promise<PortInfo>;
-  removePort(worker: number, index: number): Promise<void>;
+  removePort(worker: number, index: number, absent?: boolean): Promise<void>;
+  /** The egress MTU the worker's core checks on port `index` (read outside the worker). */
+  setPortMtu(worker: number, index: number, mtu: number): Promise<void>;
   ports(): Promise<PortInfo[]>;
 }
+
+/** What the daemon is told of a port change: `reopened` is a config-file port opened again on its
+ * re-created interface (same index; its MAC may be another). */
+export type PortChange = 'added' | 'removed' | 'reopened';
+
+/** A config-file port whose interface is gone: closed in its workers once `closed`; `failed`: the
+ * last close / reopen error, logged once until another one. */
+interface Absence { since: number; closed: boolean; failed?: string }
 
 export class PortError extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'PortError'; }
@@ -152,22 +175,26 @@ export class PortManager {
   private nextIndex: number;
   private queue: Promise<unknown> = Promise.resolve();
   private dp?: PortDataplane;
-  /** The ifindex each AF_PACKET / AF_XDP port's interface had when it was opened (reapGone). */
+  /** The ifindex each AF_PACKET / AF_XDP port's interface, and each config-file TAP's device, had
+   * when it was opened (checkLinks). */
   private readonly ifindexOf = new Map<number, number>();
-  /** Config ports whose interface is gone (logged once). */
-  private readonly goneConfig = new Set<number>();
-  /** The link check queued or under way (reapGone): a timer tick meanwhile joins it. */
+  /** Config-file ports whose interface is gone, by index (checkLinks). */
+  private readonly absent = new Map<number, Absence>();
+  /** The link check queued or under way (checkLinks): a timer tick meanwhile joins it. */
   private reaping?: Promise<string[]>;
+  /** The namespaced TAPs' MTU read queued or under way (refreshNamespacedMtus), and where it goes on. */
+  private mtuReading?: Promise<void>;
+  private mtuCursor = 0;
   /** Set at the daemon's stop (close): no port change starts any more. */
   private closed = false;
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
-    private readonly hooks: { changed?: (p: ManagedPort, how: 'added' | 'removed') => Promise<void> | void } = {}) {
+    private readonly hooks: { changed?: (p: ManagedPort, how: PortChange) => Promise<void> | void } = {}) {
     const uplinkOf = (p: PortConfig) => {
       const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
       return cfg.ports.findIndex((q) => q.name === up);
     };
-    const specs = cfg.ports.map((p, index) => this.prepare(p, index));
+    const specs = cfg.ports.map((p, index) => this.missingAtStart(p) ? this.startAbsent(p, index) : this.prepare(p, index));
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
     // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
     // the port sets mtu) the uplink's MTU: the node's stack sees the link it had on the NIC, and
@@ -185,6 +212,37 @@ export class PortManager {
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
     this.restoreSaved();
+  }
+
+  /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
+   * failing the start (a pod's veth gone while the daemon was down; the link check opens it when
+   * it appears, as it reopens one that goes while the daemon runs): an AF_PACKET / AF_XDP port
+   * whose interface name does not exist, a TAP whose pod namespace does not. Not for the uplink or
+   * host port: the node's own link must be there at start (docs/running.md says why) — a missing
+   * one fails the start naming it. An interface that exists but is no Ethernet, or that a worker
+   * cannot open, fails the start as before; so does one whose namespace cannot be read now. */
+  private missingAtStart(p: PortConfig): boolean {
+    const missing = p.type === 'tap'
+      ? !!p.netns && !netnsMounted(p.netns)
+      : ifindexesNow([p.ifname], this.portNetns)(p.ifname) === 'gone';
+    if (missing && (p.role === 'uplink' || p.role === 'host')) {
+      throw new ConfigError(`port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
+        'the node\'s own link must exist at start (only pod ports start absent)');
+    }
+    return missing;
+  }
+
+  /** The spec of config-file port `p`, whose interface is missing at start: the workers keep it
+   * closed (`absent`: what is routed to it is dropped and counted, slowpath_port_absent) until the
+   * link check opens it (reopen, as for a port whose interface went while the daemon ran). Its
+   * MAC until then is its `mac:` or a stable made-up one — the neighbours and routes naming it are
+   * programmed again with the real one when it opens. Logged once. */
+  private startAbsent(p: PortConfig, index: number): WorkerPortSpec {
+    this.absent.set(index, { since: Date.now(), closed: true });
+    this.log.warn({ port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) },
+      p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
+        : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears');
+    return { ...this.specOf(p, index, p.mac ?? this.madeUpMac(p)), absent: true };
   }
 
   /** The runtime ports saved at the last stop, under their saved indexes (a free one when that is
@@ -207,7 +265,7 @@ export class PortManager {
         const want = indexes[i];
         const index = Number.isInteger(want) && want >= this.cfg.ports.length && want <= MAX_INDEX && !this.byIndex.has(want) ? want : this.allocIndex();
         const spec = { ...this.prepare(p, index), optional: true };
-        if (spec.type === 'tap' && spec.netns && !existsSync(join('/run/netns', spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
+        if (spec.type === 'tap' && spec.netns && !existsSync(join(NETNS_DIR, spec.netns))) throw new Error(`network namespace ${spec.netns} is gone`);
         this.byIndex.set(index, { config: p, spec, worker: p.worker ?? 0, origin: 'api' });
       } catch (e) {
         this.log.warn({ port: (raw as { name?: string }).name, error: (e as Error).message }, 'saved runtime port not restored (its pod is gone?)');
@@ -230,9 +288,15 @@ export class PortManager {
       try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
-    } else {
-      mac ??= stableMac(`wdp/${this.cfg.node.name}/${p.name}`);
     }
+    return this.specOf(p, index, mac ?? this.madeUpMac(p));
+  }
+
+  /** The MAC of a TAP's dataplane side without `mac:` (and of a port absent at start until it opens). */
+  private madeUpMac(p: PortConfig): string { return stableMac(`wdp/${this.cfg.node.name}/${p.name}`); }
+
+  /** What the workers are told of port `p` under `index` with `mac`. */
+  private specOf(p: PortConfig, index: number, mac: string): WorkerPortSpec {
     return {
       index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
       gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
@@ -261,10 +325,11 @@ export class PortManager {
   opensIn(spec: WorkerPortSpec, worker: number): boolean { return !!spec.fanout || this.byIndex.get(spec.index)?.worker === worker; }
 
   /** Once the workers run: their ports' MACs and kinds; a saved runtime port no worker could open
-   * (its interface went away meanwhile) is dropped. */
+   * (its interface went away meanwhile) is dropped. Every port absent is said (warn). */
   async attach(dp: PortDataplane): Promise<void> {
     this.dp = dp;
     for (const i of await dp.ports()) this.info.set(i.index, i);
+    this.noteTapIfindexes(this.all().filter((p) => p.origin === 'config' && this.info.has(p.spec.index)));
     for (const p of this.all()) {
       if (p.origin !== 'api' || this.info.has(p.spec.index)) continue;
       this.byIndex.delete(p.spec.index);
@@ -273,6 +338,25 @@ export class PortManager {
       await this.hooks.changed?.(p, 'removed');
     }
     this.save();
+    if (this.all().every((p) => this.absent.has(p.spec.index))) {
+      this.log.warn({ ports: this.all().map((p) => p.spec.name) }, 'every port is absent: the daemon runs (API, health) but forwards nothing until an interface appears');
+    }
+  }
+
+  /** The namespace a port's interface is in: a TAP's own (`netns:`), else the ports' namespace. */
+  private nsOf(spec: WorkerPortSpec): string | undefined {
+    return spec.type === 'tap' ? spec.netns ?? this.portNetns : this.portNetns;
+  }
+
+  /** Records the ifindex of the TAPs among `ports`, once their workers created them, so the link
+   * check sees one deleted (or its namespace gone) and opens it again (checkLinks). A TAP whose
+   * device cannot be read now is not watched. */
+  private noteTapIfindexes(ports: ManagedPort[]): void {
+    for (const p of ports) {
+      if (p.spec.type !== 'tap') continue;
+      const at = ifindexesNow([p.spec.ifname], this.nsOf(p.spec))(p.spec.ifname);
+      if (typeof at === 'number') this.ifindexOf.set(p.spec.index, at);
+    }
   }
 
   get(index: number): ManagedPort | undefined { return this.byIndex.get(index); }
@@ -288,9 +372,11 @@ export class PortManager {
   }
 
   private view(p: ManagedPort, live?: PortInfo): PortView {
+    const absent = this.absent.get(p.spec.index);
     return {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
-      worker: p.worker, origin: p.origin, mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
+      worker: p.worker, origin: p.origin, state: absent ? 'absent' : 'up', ...(absent ? { absentSince: new Date(absent.since).toISOString() } : {}),
+      mac: live?.mac ?? this.mac(p.spec.index) ?? p.spec.mac,
       kind: live?.kind ?? this.info.get(p.spec.index)?.kind ?? 'unknown', gateways: p.spec.gateways,
       pods: p.config.pods, ...(p.config.attachment ? { attachment: p.config.attachment } : {}), ...(p.spec.netns ? { netns: p.spec.netns } : {}), ...(live?.mtu ? { mtu: live.mtu } : {}), ...(live ? { stats: live.stats } : {}),
     };
@@ -315,14 +401,9 @@ export class PortManager {
       // registered before the workers open it: a neighbour the first one learns there while the
       // others still open it must find the port (it is not reported again until it ages)
       this.byIndex.set(index, mp);
-      let info: PortInfo | undefined;
-      const opened: number[] = [];
-      try {
-        for (const w of this.workersOf(mp)) { const i = await this.dp.addPort(w, spec); info ??= i; opened.push(w); }
-        if (!info) throw new Error('no worker opened it');
-      } catch (e) {
+      let info: PortInfo;
+      try { info = await this.openIn(mp); } catch (e) {
         this.byIndex.delete(index);
-        for (const w of opened) await this.dp.removePort(w, index).catch(() => undefined);
         throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500);
       }
       this.info.set(index, info);
@@ -331,6 +412,31 @@ export class PortManager {
       await this.hooks.changed?.(mp, 'added');
       return this.view(mp, info);
     });
+  }
+
+  /** Opens port `p` (its spec) in its workers; what one of them reports of it. When one fails,
+   * those that opened it close it again (`absent`: as a port that stays absent, a reopen) and the
+   * error is thrown. */
+  private async openIn(p: ManagedPort, absent = false): Promise<PortInfo> {
+    let info: PortInfo | undefined;
+    const opened: number[] = [];
+    try {
+      for (const w of this.workersOf(p)) { const i = await this.dp!.addPort(w, p.spec); info ??= i; opened.push(w); }
+      if (!info) throw new Error('no worker opened it');
+      return info;
+    } catch (e) {
+      for (const w of opened) await this.dp!.removePort(w, p.spec.index, absent).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Closes port `p` in its workers; the first error, after every worker was asked. A worker that
+   * fails (a timeout) does not stop the others; a retry closes it where it is still open (a
+   * worker's removal of a port it does not have succeeds). */
+  private async closeIn(p: ManagedPort, absent = false): Promise<unknown> {
+    let failed: unknown;
+    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index, absent).catch((e: unknown) => { failed ??= e; });
+    return failed;
   }
 
   /** Throws PortError when `p` cannot be added next to the ports there are. */
@@ -379,12 +485,10 @@ export class PortManager {
     });
   }
 
-  /** Closes a runtime port in its workers and forgets it (remove, reapGone). A worker that fails
-   * (a timeout) does not stop the others; the port is then kept, and a retry closes it where it is
-   * still open (a worker's removal of a port it does not have succeeds). */
+  /** Closes a runtime port in its workers and forgets it (remove, checkLinks); when a worker
+   * fails, the port is kept (closeIn: a retry closes it where it is still open). */
   private async drop(p: ManagedPort): Promise<PortView> {
-    let failed: unknown;
-    for (const w of this.workersOf(p)) await this.dp!.removePort(w, p.spec.index).catch((e: unknown) => { failed ??= e; });
+    const failed = await this.closeIn(p);
     if (failed) throw failed;
     if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
     const view = this.view(p, this.info.get(p.spec.index));
@@ -396,14 +500,17 @@ export class PortManager {
     return view;
   }
 
-  /** Ports whose interface went away while the daemon runs: a pod deleted without a CNI DEL
-   * reaching the daemon (it came while the daemon restarted, or the runtime lost it), its veth
-   * gone with its namespace — or re-created under the same name for another pod (another
-   * ifindex). A runtime port so left is removed as a DEL would (what was learned on it is
-   * forgotten, its pod addresses can be claimed again); a config-file port stays (a restart opens
-   * its interface again), logged once. A TAP port in a namespace that is gone
-   * went with it. Returns the names of the runtime ports removed. */
-  reapGone(): Promise<string[]> {
+  /** The link check, every few seconds. Ports whose interface went away while the daemon runs: a
+   * pod deleted without a CNI DEL reaching the daemon (it came while the daemon restarted, or the
+   * runtime lost it), its veth gone with its namespace — or re-created under the same name for
+   * another pod (another ifindex). A runtime port so left is removed as a DEL would (what was
+   * learned on it is forgotten, its pod addresses can be claimed again). A config-file port is
+   * closed in its workers and kept, `absent`, logged once; once an interface of its name exists
+   * again (a TAP: its namespace does; the daemon creates the device) it is opened on it as at
+   * start — same index, worker and config — logged once (the daemon then sets a host port's
+   * stack up again); a close or reopen that fails is tried again at the next check (logged once
+   * per error). Returns the names of the runtime ports removed. */
+  checkLinks(): Promise<string[]> {
     // one check queued at a time: a tick while one waits behind a slow add joins it (once it has
     // started, the next tick queues another: the one under way may have read before a change)
     if (this.reaping) return this.reaping;
@@ -411,13 +518,19 @@ export class PortManager {
       this.reaping = undefined;
       if (!this.dp || this.closed) return [];
       const removed: string[] = [];
-      for (const p of this.goneOf(this.all())) {
+      for (const p of this.goneOf(this.all().filter((q) => !this.absent.has(q.spec.index)))) {
         if (p.origin === 'config') {
-          if (!this.goneConfig.has(p.spec.index)) this.log.error({ port: p.spec.name, ifname: p.spec.ifname }, 'a port\'s interface is gone (deleted, or re-created under its name): nothing is received or sent on it until the daemon is restarted');
-          this.goneConfig.add(p.spec.index);
+          this.absent.set(p.spec.index, { since: Date.now(), closed: false });
+          this.log.error({ port: p.spec.name, ifname: p.spec.ifname, ...(p.spec.netns ? { netns: p.spec.netns } : {}) },
+            'a port\'s interface is gone (deleted, or re-created under its name): port closed, opened again when an interface of that name is back');
           continue;
         }
         if (await this.reap(p)) removed.push(p.spec.name);
+      }
+      for (const [index, a] of this.absent) {
+        const p = this.byIndex.get(index)!;
+        if (!a.closed) await this.closeAbsent(p, a);
+        if (a.closed && this.presentAgain(p)) await this.reopen(p, a);
       }
       return removed;
     });
@@ -425,16 +538,114 @@ export class PortManager {
     return check;
   }
 
-  /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's name missing or
-   * another ifindex now (a failed look is not "gone": checked again later), a TAP's pod
-   * namespace gone. */
+  /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file
+   * TAP's) name missing or another ifindex now (a failed look is not "gone": checked again later),
+   * a TAP's pod namespace gone. One look per namespace. */
   private goneOf(ports: ManagedPort[]): ManagedPort[] {
-    const now = ifindexesNow(ports.filter((p) => this.ifindexOf.has(p.spec.index)).map((p) => p.spec.ifname), this.portNetns);
+    const watched = ports.filter((p) => this.ifindexOf.has(p.spec.index));
+    const looks = new Map<string, (name: string) => IfindexNow>();
+    const now = (p: ManagedPort): IfindexNow => {
+      const ns = this.nsOf(p.spec), key = ns ?? '';
+      let look = looks.get(key);
+      if (!look) {
+        look = ifindexesNow(watched.filter((q) => (this.nsOf(q.spec) ?? '') === key).map((q) => q.spec.ifname), ns);
+        looks.set(key, look);
+      }
+      return look(p.spec.ifname);
+    };
     return ports.filter((p) => {
-      if (p.spec.type === 'tap') return !!p.spec.netns && !existsSync(join('/run/netns', p.spec.netns));
-      const had = this.ifindexOf.get(p.spec.index), at = had === undefined ? 'unknown' : now(p.spec.ifname);
+      if (p.spec.type === 'tap' && p.spec.netns && !netnsMounted(p.spec.netns)) return true;
+      const had = this.ifindexOf.get(p.spec.index);
+      if (had === undefined) return false;
+      const at = now(p);
       return at !== 'unknown' && at !== had;
     });
+  }
+
+  /** Logs `error` for absent port `p` unless it is the one last logged for it. */
+  private failedOnce(p: ManagedPort, a: Absence, what: string, error: unknown): void {
+    const message = (error as Error).message.split('\n')[0];
+    if (a.failed === message) return;
+    a.failed = message;
+    this.log.error({ port: p.spec.name, error: message }, `${what} failed: tried again at the next link check`);
+  }
+
+  /** Closes config-file port `p`, whose interface is gone, in its workers: nothing is read from or
+   * sent to a dead socket (a TAP detached from its device polls readable for ever). What was
+   * learned on it is forgotten (the worker reports it lost); its MAC and index stay, so the
+   * neighbours and routes that name it (static ones, the config's routes) are there again when it
+   * reopens — meanwhile what they route to it is dropped and counted (slowpath_port_absent). */
+  private async closeAbsent(p: ManagedPort, a: Absence): Promise<void> {
+    const failed = await this.closeIn(p, true);
+    if (failed) { this.failedOnce(p, a, 'closing a port whose interface is gone', failed); return; }
+    a.closed = true;
+    a.failed = undefined;
+    this.ifindexOf.delete(p.spec.index);
+  }
+
+  /** Whether absent port `p` can be opened again: an interface of its name exists (a TAP: its
+   * namespace exists; the device is the daemon's to create). */
+  private presentAgain(p: ManagedPort): boolean {
+    if (p.spec.type === 'tap') return !p.spec.netns || netnsMounted(p.spec.netns);
+    return typeof ifindexesNow([p.spec.ifname], this.portNetns)(p.spec.ifname) === 'number';
+  }
+
+  /** Opens absent config-file port `p` again as at start (prepare: its MAC, the kernel kept off,
+   * IPv6 off, the link up) under the same index, in the same workers; the daemon then programs
+   * its MAC (another interface may have another) for the neighbours and routes through it. */
+  private async reopen(p: ManagedPort, a: Absence): Promise<void> {
+    const old = p.spec;
+    let spec: WorkerPortSpec;
+    try { spec = this.prepare(p.config, old.index); } catch (e) {
+      this.ifindexOf.delete(old.index);
+      this.failedOnce(p, a, 'reopening a port', e);
+      return;
+    }
+    // what the start derived from the other ports (a host port's uplink) stays as it was
+    if (old.bridge !== undefined) spec.bridge = old.bridge;
+    if (old.deviceMac !== undefined) spec.deviceMac = old.deviceMac;
+    if (spec.mtu === undefined && old.mtu !== undefined) spec.mtu = old.mtu;
+    p.spec = spec;
+    let info: PortInfo;
+    try { info = await this.openIn(p, true); } catch (e) {
+      this.ifindexOf.delete(spec.index);
+      this.failedOnce(p, a, 'reopening a port', e);
+      return;
+    }
+    this.info.set(spec.index, info);
+    if (spec.type === 'tap') this.noteTapIfindexes([p]);
+    this.absent.delete(spec.index);
+    this.log.info({ port: spec.name, index: spec.index, ifname: spec.ifname, mac: info.mac, kind: info.kind, worker: p.worker, absentMs: Date.now() - a.since },
+      'a port\'s interface is back: port reopened on it');
+    await this.hooks.changed?.(p, 'reopened');
+  }
+
+  /** Reads the MTU of the next few TAPs inside pod namespaces (MTU_REFRESH_PORTS a call,
+   * round-robin) and has the workers that own them check a changed one: the workers read every
+   * other port's MTU themselves (worker.ts refreshMtus), but a read in another namespace would
+   * stall a forwarding thread ~0.1 ms, so these are read here, on the main thread. An unreadable
+   * MTU leaves the one in force (the link check sees a namespace gone). */
+  refreshNamespacedMtus(reader: MtuReader): Promise<void> {
+    if (this.mtuReading) return this.mtuReading;
+    const run = this.serial(async () => {
+      this.mtuReading = undefined;
+      if (!this.dp || this.closed) return;
+      const taps = this.all().filter((p) => p.spec.type === 'tap' && p.spec.netns && !this.absent.has(p.spec.index) && this.info.has(p.spec.index));
+      for (let k = 0; k < MTU_REFRESH_PORTS && k < taps.length; k++) {
+        this.mtuCursor = (this.mtuCursor + 1) % taps.length;
+        const p = taps[this.mtuCursor], index = p.spec.index, info = this.info.get(index)!;
+        const mtu = interfaceMtu(p.spec.ifname, p.spec.netns, reader);
+        if (typeof mtu !== 'number' || mtu === (info.mtu ?? 0)) continue;
+        try {
+          for (const w of this.workersOf(p)) await this.dp.setPortMtu(w, index, mtu);
+          this.info.set(index, { ...info, mtu });
+        } catch (e) {
+          this.log.warn({ port: p.spec.name, mtu, error: (e as Error).message }, 'a port\'s new MTU did not reach its worker: tried again');
+        }
+      }
+    });
+    this.mtuReading = run;
+    return run;
   }
 
   /** Removes runtime port `p`, whose interface is gone, as a DEL would; whether it went. */

@@ -1,5 +1,6 @@
 // A port's egress MTU: its interface's MTU, read when the port opens (and again while it runs,
-// a few ports a second: worker.ts refreshMtus), which the worker programs
+// a few ports a second: worker.ts refreshMtus; a TAP in a pod's namespace by the main thread,
+// PortManager.refreshNamespacedMtus), which the worker programs
 // into its core (Core.setPortMtu) so a packet too big for the link is answered with ICMP
 // fragmentation needed / packet too big instead of being lost in the port's send (docs/core.md
 // "Egress MTU"). With the native addon: SIOCGIFMTU inside the interface's namespace (a setns pair
@@ -7,6 +8,11 @@
 // another (a fork, ~2-5 ms).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+/** Ports' MTUs are read again while they run, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS
+ * (round-robin), so an `ip link set ... mtu` reaches the core within ports / 4 seconds. */
+export const MTU_REFRESH_MS = 1000;
+export const MTU_REFRESH_PORTS = 4;
 
 /** What reads an MTU natively (src/ports/native.ts NativeAddon). */
 export interface MtuReader { interfaceMtu(name: string, netns: string | null): number }

@@ -26,6 +26,9 @@ export interface WorkerPortSpec extends L2Port {
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
   optional?: boolean;          // a saved runtime port at start: one that cannot be opened is left
                                // out (its pod went away), not a failed start
+  absent?: boolean;            // a config-file port whose interface is missing at start: not
+                               // opened; what is routed to it is dropped (port_absent) until
+                               // the daemon opens it (addPort)
   fanout?: { group: number;    // AF_PACKET: opened by every worker in this PACKET_FANOUT group
     xsk?: SharedArrayBuffer };   // AF_XDP: worker 0's port handle (Int32 [0]), whose XDP program
                                  // and XSKMAP the other workers' ports join with their queues
@@ -72,7 +75,10 @@ export type ToWorker =
   | { type: 'trace'; id: number; spec: TracePacketSpec }
   | { type: 'ports'; id: number }
   | { type: 'addPort'; id: number; spec: WorkerPortSpec }
-  | { type: 'removePort'; id: number; index: number }
+  // absent: a config-file port closed while its interface is gone; its index stays in the tables,
+  // so what is routed to it is dropped and counted (slowpath_port_absent) until it is added again
+  | { type: 'removePort'; id: number; index: number; absent?: boolean }
+  | { type: 'setPortMtu'; id: number; index: number; mtu: number } // read by the main thread (a TAP in a pod's namespace)
   | { type: 'forgetNeighbour'; id: number; addr: string }
   | { type: 'observe-start'; id: number; spec: ObserveSpec }   // live trace / capture (src/observe)
   | { type: 'observe-stop'; id: number; session: number }

@@ -236,9 +236,15 @@ export class WorkerDataplane implements Dataplane {
     return this.request<PortInfo>(this.handle(worker), { type: 'addPort', spec });
   }
 
-  /** Closes a port between two batches of its worker (a pod deleted). */
-  async removePort(worker: number, index: number): Promise<void> {
-    await this.request(this.handle(worker), { type: 'removePort', index });
+  /** Closes a port between two batches of its worker (a pod deleted; `absent`: a config-file
+   * port whose interface is gone, kept in the tables). */
+  async removePort(worker: number, index: number, absent = false): Promise<void> {
+    await this.request(this.handle(worker), { type: 'removePort', index, ...(absent ? { absent } : {}) });
+  }
+
+  /** Has worker `worker`'s core check `mtu` on port `index` (an MTU the main thread read). */
+  async setPortMtu(worker: number, index: number, mtu: number): Promise<void> {
+    await this.request(this.handle(worker), { type: 'setPortMtu', index, mtu });
   }
 
   /** Tells every worker to forget a learned neighbour (it is learned afresh when heard from). */

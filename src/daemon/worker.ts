@@ -26,7 +26,7 @@ import { ProbeRing } from './probe-ring.js';
 import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
-import { interfaceMtu } from './port-mtu.js';
+import { interfaceMtu, MTU_REFRESH_MS, MTU_REFRESH_PORTS } from './port-mtu.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
@@ -45,13 +45,11 @@ const EXPORT_SLICE = 8192;
  * each at most this many per probe interval (round-robin, see ProbeRing). */
 const PROBES_PER_ROUND = 32;
 const NEIGHBOUR_MAX_PROBES = 3;
-/** Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin), so an
- * `ip link set ... mtu` on a port's interface reaches the core within ports / 4 seconds; each read
- * is an ioctl on this (the forwarding) thread, a few µs. A TAP in a pod's namespace is read when
- * it opens only: a read there starts a helper thread to enter the namespace (~0.1 ms, a stall of
- * the forwarding loop), and its MTU is the daemon's to set (the port's `mtu:`). */
-const MTU_REFRESH_MS = 1000;
-const MTU_REFRESH_PORTS = 4;
+// Ports' MTUs are read again, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS (round-robin); each
+// read is an ioctl on this (the forwarding) thread, a few µs. A TAP in a pod's namespace is read
+// here when it opens only: a read there starts a helper thread to enter the namespace (~0.1 ms, a
+// stall of the forwarding loop); the main thread reads it while it runs and sends a change
+// (`setPortMtu`, PortManager.refreshNamespacedMtus).
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
@@ -87,6 +85,8 @@ class Worker {
   private mtuCursor = 0;
   private readonly slow: Record<string, number> = {};
   private readonly ownPorts = new Set<number>();
+  /** Config-file ports closed while their interface is gone (removePort `absent`), until opened again. */
+  private readonly absentPorts = new Set<number>();
   private readonly multiWorker: boolean;
   private readonly observer: WorkerObserver;
   private held: boolean;                                      // forwarding paused (start-up restore, stop checkpoint)
@@ -164,6 +164,7 @@ class Worker {
     }
     try {
       for (const spec of this.init.ports) {
+        if (spec.absent) { this.absentPorts.add(spec.index); this.dropSpec(spec.index); continue; }
         try { this.ports.push(await this.openPort(spec)); this.programMtu(spec); } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
@@ -221,13 +222,20 @@ class Worker {
     this.kinds.set(spec.index, `relay-${kind}`);
     if (spec.type === 'tap') {
       // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
+      // When that fails the relay goes (and its TAP with it: else it keeps the name taken)
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
       const ip = (args: string[]) => execFileSync('ip', [...inNs, ...args], { stdio: 'pipe' });
-      if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
-      const at = spec.netns ? ['-n', spec.netns] : [];
-      if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
-      if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
-      ip([...at, 'link', 'set', spec.ifname, 'up']);
+      try {
+        if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
+        const at = spec.netns ? ['-n', spec.netns] : [];
+        if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+        if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
+        ip([...at, 'link', 'set', spec.ifname, 'up']);
+      } catch (e) {
+        relay.close();
+        this.kinds.delete(spec.index);
+        throw e;
+      }
     }
     return relay;
   }
@@ -244,6 +252,18 @@ class Worker {
     if (typeof mtu !== 'number') this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
     else if (opening) this.log('debug', 'port MTU', { port: spec.name, mtu });
     else this.log('info', 'port MTU changed', { port: spec.name, mtu, was: before });
+  }
+
+  /** An MTU read outside this thread (a TAP in a pod's namespace) for port `index`, if it is open
+   * here; whether it was. */
+  private setPortMtu(index: number, mtu: number): boolean {
+    const spec = this.specs.get(index);
+    if (!spec || !this.ports.some((p) => p.index === index)) return false;
+    const was = this.core.portMtu(index);
+    if (was === mtu) return true;
+    this.core.setPortMtu(index, mtu);
+    this.log('info', 'port MTU changed', { port: spec.name, mtu, was });
+    return true;
   }
 
   /** Reads the next few ports' MTUs again (MTU_REFRESH_*): with the native addon only (without
@@ -326,6 +346,7 @@ class Worker {
       this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);
+      this.absentPorts.delete(spec.index);
       this.lastProbe = 0;
       this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
     }, (e: Error) => {
@@ -335,7 +356,8 @@ class Worker {
 
   /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
    * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
-  private removePort(id: number, index: number): void {
+  private removePort(id: number, index: number, absent: boolean): void {
+    if (absent) this.absentPorts.add(index);
     const i = this.ports.findIndex((p) => p.index === index);
     // not open here: a saved fanout port this worker could not open at start, or a removal that
     // failed on another worker and is retried. Nothing to close; an error would leave the port
@@ -436,7 +458,10 @@ class Worker {
           this.addPort(m.id, m.spec);
           return;
         case 'removePort':
-          this.removePort(m.id, m.index);
+          this.removePort(m.id, m.index, m.absent ?? false);
+          return;
+        case 'setPortMtu':
+          this.post({ type: 'reply', id: m.id, ok: true, value: this.setPortMtu(m.index, m.mtu) });
           return;
         case 'forgetNeighbour':
           // the daemon dropped it (e.g. its port went away in another worker): learn it afresh
@@ -629,16 +654,21 @@ class Worker {
     if (this.learned.confirm(n, this.core.now())) this.post({ type: 'neighbour', neighbour: n });
   }
 
-  /** With several workers, a frame routed to a port another worker owns cannot be sent from
-   * here (and its reply would miss this worker's conntrack): count it instead of losing it
-   * silently. The config documents that flows must stay within one worker's ports. */
-  private dropForeign(n: number): void {
+  /** Frames routed to a port this worker cannot send from are counted instead of lost silently:
+   * a config-file port closed while its interface is gone (`port_absent`), and with several
+   * workers a port another worker owns (`foreign_port`: its reply would miss this worker's
+   * conntrack; the config documents that flows must stay within one worker's ports). A Set
+   * lookup a forwarded frame, only with several workers or an absent port. */
+  private dropUnsendable(n: number): void {
     const core = this.core, dv = core.dv;
     for (let i = 0; i < n; i++) {
       const d = core.descOffset(i);
       const v = dv.getUint8(d + L.D_VERDICT);
       if (v !== L.V_FORWARD && v !== L.V_REJECT) continue;
-      if (this.ownPorts.has(dv.getUint16(d + L.D_OUT_PORT, true))) continue;
+      const out = dv.getUint16(d + L.D_OUT_PORT, true);
+      if (this.ownPorts.has(out)) continue;
+      if (this.absentPorts.has(out)) { dv.setUint8(d + L.D_VERDICT, L.V_DROP); this.count('port_absent'); continue; }
+      if (!this.multiWorker) continue;
       dv.setUint8(d + L.D_VERDICT, L.V_DROP);
       this.count('foreign_port');
     }
@@ -725,7 +755,7 @@ class Worker {
         t2 = clock();
         if (observing) this.observer.after(core, n);
         this.slowPath(n, now);
-        if (this.multiWorker) this.dropForeign(n);
+        if (this.multiWorker || this.absentPorts.size > 0) this.dropUnsendable(n);
       }
       const total = this.appendInjected(n);
       if (total > 0 && this.observer.capturing) this.observer.sent(core, total);

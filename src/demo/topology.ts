@@ -104,14 +104,7 @@ export async function startPods(topo: Topology, { http = [8080, 9090], udp = [53
     await lab.waitLink(pod.ns, pod.ifname, 15000);
     // a persistent TAP that kept its addresses and routes across a daemon restart: as it was
     if (lab.exec(pod.ns, 'ip', ['-o', 'addr', 'show', 'dev', pod.ifname]).stdout.includes(` ${pod.ip}/32 `)) continue;
-    lab.sysctl(pod.ns, `net.ipv6.conf.${pod.ifname}.disable_ipv6`, '0');
-    lab.up(pod.ns, pod.ifname);
-    lab.addr(pod.ns, pod.ifname, `${pod.ip}/32`);
-    lab.addr(pod.ns, pod.ifname, `${pod.ip6}/128`);
-    lab.route(pod.ns, '10.244.0.1', undefined, pod.ifname);
-    lab.route(pod.ns, 'default', '10.244.0.1', pod.ifname);
-    lab.route(pod.ns, 'fd00:244::1', undefined, pod.ifname);
-    lab.route(pod.ns, 'default', 'fd00:244::1', pod.ifname);
+    addressPod(lab, pod);
   }
   await Promise.all(topo.pods.map((pod) => new Promise<void>((resolve, reject) => {
     const child = lab.spawn(pod.ns, process.execPath, [POD_SERVER, pod.name, '--http', http.join(','), '--udp', udp.join(',')]);
@@ -122,6 +115,18 @@ export async function startPods(topo: Topology, { http = [8080, 9090], udp = [53
     child.stderr!.on('data', (d) => { err += d; });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`pod ${pod.name} server exited ${code}: ${err}`)); });
   })));
+}
+
+/** The pod's addresses (a /32 and a /128) and its routes via the gateways, on its interface. */
+export function addressPod(lab: NetnsLab, pod: Pod): void {
+  lab.sysctl(pod.ns, `net.ipv6.conf.${pod.ifname}.disable_ipv6`, '0');
+  lab.up(pod.ns, pod.ifname);
+  lab.addr(pod.ns, pod.ifname, `${pod.ip}/32`);
+  lab.addr(pod.ns, pod.ifname, `${pod.ip6}/128`);
+  lab.route(pod.ns, '10.244.0.1', undefined, pod.ifname);
+  lab.route(pod.ns, 'default', '10.244.0.1', pod.ifname);
+  lab.route(pod.ns, 'fd00:244::1', undefined, pod.ifname);
+  lab.route(pod.ns, 'default', 'fd00:244::1', pod.ifname);
 }
 
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }

@@ -1,8 +1,9 @@
-// What wdp takes from its own Node object: the addresses NodePorts are served on, the pod CIDRs
-// (for local-traffic detection, detectLocalMode NodeCIDR) and whether the node is being deleted
-// (kube-proxy's healthz then answers 503 so load balancers drain it).
+// What wdp takes from its own Node object: its addresses (NodePorts are served on those
+// nodeport-addresses.ts selects), the pod CIDRs (for local-traffic detection, detectLocalMode
+// NodeCIDR) and whether the node is being deleted (kube-proxy's healthz then answers 503 so load
+// balancers drain it).
 import { isIP } from 'node:net';
-import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
+import { parseCidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
 import type { KubeObject } from './client.js';
 
@@ -41,23 +42,4 @@ export function nodeInfo(o: KubeObject): NodeInfo {
   const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
   const zone = o.metadata?.labels?.[ZONE_LABEL];
   return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };
-}
-
-function inCidr(addr: string, cidr: string): boolean {
-  return cidrContains(parseCidr(cidr), parseAddr(addr));
-}
-
-/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
- * ["primary"] = the node's primary IPs, else the node addresses inside any of the CIDRs (the
- * config refuses "primary" mixed with CIDRs, as kube-proxy). `configured` (the daemon config's
- * node.addresses) are node addresses too, and with no nodePortAddresses they are used alone: an
- * operator who listed them meant exactly those. */
-export function nodePortAddresses(info: NodeInfo | null, configured: string[], filter: string[]): string[] {
-  const own = configured.map(canon);
-  if (!filter.length) return own.length ? own : info?.addresses ?? [];
-  const candidates = [...new Set([...own, ...(info?.addresses ?? [])])];
-  const out = new Set<string>();
-  if (filter.includes('primary')) for (const a of info?.primary ?? []) out.add(a);
-  else for (const a of candidates) if (filter.some((f) => inCidr(a, f))) out.add(a);
-  return candidates.filter((a) => out.has(a));
 }

@@ -16,7 +16,8 @@
 // servers tried one dual-stack 0.0.0.0 socket and the second failed). So a listener answers with
 // its family's local endpoint count: a dual-stack pod is one endpoint to each; and a Service is
 // served only on the families of its cluster IPs (the other family's proxier does not know a
-// single-stack Service). kube-proxy reads
+// single-stack Service) — except on a healthCheckBindAddress that is one address (wdp's setting,
+// boundHealthCheckAddresses), which serves every Service. kube-proxy reads
 // the addresses once at start and exits to be restarted when the node's IPs change; here the
 // listeners follow the node's addresses in place (setAddresses). The listeners are the host's
 // (wdp runs with hostNetwork in a cluster). A listener that cannot be opened is logged once and
@@ -24,42 +25,54 @@
 // all of a family's listeners of the service then and retries them together).
 import type { Logger } from 'pino';
 import { isIP } from 'node:net';
-import { parseCidr } from '../util/addr.js';
+import { nodePortFamilies } from './nodeport-addresses.js';
 import { listenHttp, type HttpListener } from './listen.js';
 import type { IpFamily } from './no-local-endpoints.js';
 
-/** One health-check listen address: a node address, or a family's every-address wildcard. */
-export interface HealthCheckAddress { host: string; family: 4 | 6 }
+/** One health-check listen address: a node address, or a family's every-address wildcard.
+ * `pinned`: the one address healthCheckBindAddress names, which serves every Service whatever its
+ * families (boundHealthCheckAddresses). */
+export interface HealthCheckAddress { host: string; family: 4 | 6; pinned?: boolean }
 
 export type LocalCounts = Record<IpFamily, number>;
 
 const FAMILY_NAME = { 4: 'IPv4', 6: 'IPv6' } as const;
 const WILDCARD = { 4: '0.0.0.0', 6: '::' } as const;
 
-/** Where the health-check servers listen, as kube-proxy: per family, the node addresses of that
- * family among `nodePortAddresses` (what node.ts `nodePortAddresses` selected) when the
- * nodePortAddresses config (`filter`) restricts the family — a CIDR of the family, or "primary"
- * with a primary IP of the family (kube-proxy turns "primary" into the node IPs' /32 and /128),
- * and no zero CIDR of the family (0.0.0.0/0, ::/0: kube-proxy's MatchAll) — none at all when it
- * restricts the family to no address; else the family's wildcard. */
+/** Where the health-check servers listen, as kube-proxy: per family (nodePortFamilies, the one
+ * reading of the nodePortAddresses config `filter`), that family's wildcard when the list does not
+ * restrict it (MatchAll: no CIDR of the family, a zero CIDR, or "primary" without a primary IP of
+ * the family), else the node addresses of the family among `nodePortAddresses` (what
+ * nodeport-addresses.ts `nodePortAddresses` selected) — none when it selects no address of it. */
 export function healthCheckAddresses(nodePortAddresses: readonly string[], filter: readonly string[], primary: readonly string[]): HealthCheckAddress[] {
   const out: HealthCheckAddress[] = [];
-  for (const family of [4, 6] as const) {
-    const cidrs = filter.filter((f) => f !== 'primary' && isIP(f.split('/')[0]) === family);
-    // a zero CIDR of the family (0.0.0.0/0, ::/0) matches all, whatever else is listed (kube-proxy's IsZeroCIDR)
-    const matchAll = cidrs.some((f) => parseCidr(f).plen === 0);
-    const restricted = !matchAll && (cidrs.length > 0 || (filter.includes('primary') && primary.some((a) => isIP(a) === family)));
-    if (!restricted) { out.push({ host: WILDCARD[family], family }); continue; }
+  for (const { family, matchAll } of nodePortFamilies(filter, primary)) {
+    if (matchAll) { out.push({ host: WILDCARD[family], family }); continue; }
     for (const a of nodePortAddresses) if (isIP(a) === family) out.push({ host: a, family });
   }
   return out;
 }
 
-/** A configured healthCheckBindAddress: that address alone; 0.0.0.0 or :: every address of both
- * families (one wildcard listener per family, as without the setting and without a filter). */
+/** A configured healthCheckBindAddress: 0.0.0.0 or :: every address of both families (one
+ * wildcard listener per family, as without the setting and without a filter); another address
+ * alone, pinned: every Service's health check is there, a Service of only the other family's
+ * too (answering with that family's count) — as kube-proxy's one --healthz-bind-address serves
+ * the node's health for both family proxiers. The operator named where health checks answer:
+ * leaving such a Service without one would fail its load balancer's checks with nothing said. */
 export function boundHealthCheckAddresses(ip: string): HealthCheckAddress[] {
   if (ip === '0.0.0.0' || ip === '::') return [{ host: WILDCARD[4], family: 4 }, { host: WILDCARD[6], family: 6 }];
-  return [{ host: ip, family: isIP(ip) === 6 ? 6 : 4 }];
+  return [{ host: ip, family: isIP(ip) === 6 ? 6 : 4, pinned: true }];
+}
+
+/** Whether `a` serves a Service of `families`. */
+function serves(a: HealthCheckAddress, families: ReadonlyArray<4 | 6>): boolean {
+  return a.pinned === true || families.includes(a.family);
+}
+
+/** The family whose local endpoints a listener on `a` counts for a Service of `families`: the
+ * address's own, or (a pinned address of the other family) the Service's. */
+function countedFamily(a: HealthCheckAddress, families: ReadonlyArray<4 | 6>): 4 | 6 {
+  return families.includes(a.family) ? a.family : families[0] ?? a.family;
 }
 
 /** One Service's health check: its port, local endpoints per family, and the families of its
@@ -77,6 +90,8 @@ export class ServiceHealthServers {
   private queue: Promise<void> = Promise.resolve();
   /** The last error opening a (service, address): logged once, not at every retry. */
   private readonly failed = new Map<string, string>();
+  /** Whether a pinned address serving a Service of the other family only was logged (once). */
+  private crossFamilyLogged = false;
   private closed = false;
 
   constructor(private addresses: HealthCheckAddress[], private readonly proxyHealthy: () => boolean, private readonly log: Logger) {}
@@ -114,7 +129,7 @@ export class ServiceHealthServers {
       }
       inst.counts = w.localEndpoints;
       inst.families = w.families ?? BOTH;
-      const hosts = new Set(this.addresses.filter((a) => inst.families.includes(a.family)).map((a) => a.host));
+      const hosts = new Set(this.addresses.filter((a) => serves(a, inst.families)).map((a) => a.host));
       for (const [host, l] of inst.listeners) if (!hosts.has(host)) { inst.listeners.delete(host); await l.close(); }
     }
     for (const k of this.failed.keys()) if (!want.has(k.slice(0, k.lastIndexOf('|')))) this.failed.delete(k);
@@ -122,18 +137,25 @@ export class ServiceHealthServers {
     for (const [key, w] of want) {
       let inst = this.services.get(key);
       if (!inst) this.services.set(key, inst = { port: w.port, counts: w.localEndpoints, families: w.families ?? BOTH, listeners: new Map() });
-      for (const a of this.addresses) if (inst.families.includes(a.family) && !inst.listeners.has(a.host)) opening.push(this.open(key, inst, a));
+      for (const a of this.addresses) {
+        if (!serves(a, inst.families)) continue;
+        if (!inst.families.includes(a.family) && !this.crossFamilyLogged) {
+          this.crossFamilyLogged = true;
+          const [own, other] = [FAMILY_NAME[a.family], FAMILY_NAME[countedFamily(a, inst.families)]];
+          this.log.info({ address: a.host, service: key }, `healthCheckBindAddress is ${own}: Services of ${other} only get their health check there too, answering with their ${other} local endpoints (logged once)`);
+        }
+        if (!inst.listeners.has(a.host)) opening.push(this.open(key, inst, a));
+      }
     }
     await Promise.all(opening);
   }
 
   private async open(key: string, inst: Instance, a: HealthCheckAddress): Promise<void> {
     const [ns, name] = key.split('/');
-    const family = FAMILY_NAME[a.family];
     const failKey = `${key}|${a.host}`;
     try {
       const l = await listenHttp({ host: a.host, port: inst.port, family: a.family }, (_req, res) => {
-        const n = inst.counts[family];
+        const n = inst.counts[FAMILY_NAME[countedFamily(a, inst.families)]];
         const healthy = this.proxyHealthy();
         res.writeHead(n > 0 && healthy ? 200 : 503, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', 'x-load-balancing-endpoint-weight': String(n) })
           .end(JSON.stringify({ service: { namespace: ns, name }, localEndpoints: n, serviceProxyHealthy: healthy }, null, '\t'));
@@ -152,8 +174,8 @@ export class ServiceHealthServers {
     const out: Array<{ service: string; host: string; family: 4 | 6; port: number; localEndpoints: number }> = [];
     for (const [service, inst] of this.services) {
       for (const [host, l] of inst.listeners) {
-        const family = this.addresses.find((a) => a.host === host)?.family ?? (isIP(host) === 6 ? 6 : 4);
-        out.push({ service, host, family, port: l.port, localEndpoints: inst.counts[FAMILY_NAME[family]] });
+        const a = this.addresses.find((x) => x.host === host) ?? { host, family: isIP(host) === 6 ? 6 : 4 };
+        out.push({ service, host, family: a.family, port: l.port, localEndpoints: inst.counts[FAMILY_NAME[countedFamily(a, inst.families)]] });
       }
     }
     return out;

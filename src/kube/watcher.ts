@@ -16,7 +16,8 @@ import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
 import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type HealthCheckWant } from './service-health.js';
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
-import { nodeInfo, nodePortAddresses, type NodeInfo } from './node.js';
+import { nodeInfo, type NodeInfo } from './node.js';
+import { nodePortAddresses } from './nodeport-addresses.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';

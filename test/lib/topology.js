@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { buildTopology, startPods, startDaemon, destroyTopology, api } from '../../dist/src/demo/topology.js';
 export {
-  buildTopology, startPods, startDaemon, destroyTopology, api, sleep, NODE_V4, NODE_V6, POD_SERVER, WDP_BIN as WDP,
+  buildTopology, startPods, startDaemon, destroyTopology, api, sleep, addressPod, NODE_V4, NODE_V6, POD_SERVER, WDP_BIN as WDP,
 } from '../../dist/src/demo/topology.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;

@@ -1,0 +1,51 @@
+// kubernetes.nodePortAddresses read as kube-proxy reads --nodeport-addresses. kube-proxy runs one
+// proxier per IP family, each built with NewNodePortAddresses(family, cidrs): the CIDRs of its
+// family, or, when none of the list is of its family, the zero CIDR — every address of the family
+// (MatchAll). A zero CIDR (0.0.0.0/0, ::/0) matches all of its family whatever else is listed.
+// "primary" (which must stand alone: the config refuses it beside CIDRs) is turned first into the
+// node's primary IP per family as a /32 and a /128 — skipping a loopback one, which kube-proxy's
+// node-IP detection uses as "none" — so a family without a primary IP matches all of it.
+// Both the NodePort addresses (nodePortAddresses) and the health-check listen addresses
+// (service-health.ts) are read from nodePortFamilies, so the rule is written once.
+import { isIP } from 'node:net';
+import { cidrContains, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
+import { canon } from '../model/schema.js';
+import type { NodeInfo } from './node.js';
+
+/** One family's proxier's view of the list: all of the family, or the node addresses in `cidrs`. */
+export interface NodePortFamily { family: 4 | 6; matchAll: boolean; cidrs: Cidr[] }
+
+function loopback(a: string): boolean {
+  return isIP(a) === 4 ? a.startsWith('127.') : canon(a) === '::1';
+}
+
+/** The list as kube-proxy's two proxiers hold it: per family, MatchAll or its CIDRs. `primary`
+ * is the node's primary IP per family (NodeInfo.primary). */
+export function nodePortFamilies(filter: readonly string[], primary: readonly string[]): NodePortFamily[] {
+  const cidrs = filter.includes('primary')
+    ? primary.filter((a) => !loopback(a)).map((a) => `${a}/${isIP(a) === 6 ? 128 : 32}`)
+    : filter;
+  return ([4, 6] as const).map((family) => {
+    const own = cidrs.map(parseCidr).filter((c) => c.family === family);
+    return { family, matchAll: own.length === 0 || own.some((c) => c.plen === 0), cidrs: own };
+  });
+}
+
+/** Whether `addr` is a NodePort address under `families` (nodePortFamilies). */
+export function selectsAddress(families: readonly NodePortFamily[], addr: string): boolean {
+  const a = parseAddr(addr);
+  const f = families.find((x) => x.family === a.family);
+  return !!f && (f.matchAll || f.cidrs.some((c) => cidrContains(c, a)));
+}
+
+/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
+ * else per family (nodePortFamilies) the node addresses its CIDRs hold, or all of a family the
+ * list does not restrict. `configured` (the daemon config's node.addresses) are node addresses
+ * too, and with no nodePortAddresses they are used alone: an operator who listed them meant
+ * exactly those (the start does not wait for the Node then). */
+export function nodePortAddresses(info: NodeInfo | null, configured: string[], filter: string[]): string[] {
+  const own = configured.map(canon);
+  if (!filter.length) return own.length ? own : info?.addresses ?? [];
+  const families = nodePortFamilies(filter, info?.primary ?? []);
+  return [...new Set([...own, ...(info?.addresses ?? [])])].filter((a) => selectsAddress(families, a));
+}
