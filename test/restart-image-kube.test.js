@@ -1,8 +1,8 @@
 // Table images in a cluster with node.addresses configured (`wdp start` in network namespaces,
 // watching the API-server double): the start does not wait for the API, so the Node's pod CIDRs
-// and zone are unknown when the workers start. The image is keyed without them and used; until the
-// watcher reads the Node the last seen facts (the saved NodeConfig, which the image's tables were
-// compiled with) stand in, so the catch-up is byte-identical; a Node changed while wdp was down is
+// and zone are unknown when the workers start: until the watcher reads the Node the last seen facts
+// (the saved NodeConfig, which the image's tables were compiled with) stand in, the image is keyed
+// with them as the stop keyed it and used, and the catch-up is byte-identical; a Node changed while wdp was down is
 // reprogrammed once it is read — in the control plane's first program when the read started with
 // the daemon has arrived by then.
 import test from 'ava';

@@ -12,6 +12,7 @@ import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
 import { ControlPlaneCore } from '../dist/src/api/controlplane.js';
 import { twoPodObjects } from './lib/two-pod-objects.js';
 import { StateStore } from '../dist/src/state/store.js';
+import Database from 'better-sqlite3';
 import { imageFile } from '../dist/src/daemon/table-image-file.js';
 
 const init = (extra = {}) => ({ worker: 0, workers: 1, ports: [], nodeAddresses: ['192.168.100.2'], core: { flows: 1024 }, probeIntervalMs: 1000, portBackend: 'relay', ...extra });
@@ -116,6 +117,27 @@ test('the store revision: read alone, changed by every commit (staged on the wri
   fresh.open();
   t.not(fresh.revision().split(':')[0], r2.split(':')[0]);
   fresh.close();
+});
+
+test('the store peeked at start: its revision with the NodeConfig saved at it (the node facts the image is keyed with), none when damaged', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-peek-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.deepEqual(StateStore.peek(dir), { revision: null, node: null });
+  const s = new StateStore(dir);
+  s.open();
+  t.deepEqual(StateStore.peek(dir), { revision: s.revision(), node: null }, 'no NodeConfig saved');
+  const node = (zone) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: { nodeName: 'n', nodeAddresses: ['192.168.100.2'], zone } });
+  s.commit({ upsert: [{ kind: 'NodeConfig', key: '', raw: node('zone-a') }], remove: [] });
+  t.deepEqual(StateStore.peek(dir), { revision: s.revision(), node: node('zone-a') });
+  s.commit({ upsert: [{ kind: 'NodeConfig', key: '', raw: node('zone-b') }], remove: [] });
+  const at = s.revision();
+  t.deepEqual(StateStore.peek(dir), { revision: at, node: node('zone-b') });
+  s.close();
+  // a row that fails its checksum stands in for nothing (the real open refuses the store)
+  const db = new Database(join(dir, 'state.db'));
+  db.prepare("UPDATE objects SET body = replace(body, 'zone-b', 'zone-c') WHERE kind = 'NodeConfig'").run();
+  db.close();
+  t.like(StateStore.peek(dir), { node: null });
 });
 
 test('after an apply whose undo failed (the tables may differ from the saved state) no image is written, so none is trusted', async (t) => {

@@ -3,12 +3,14 @@
 // kube-proxy, so a node's service traffic does not depend on the API server answering at that
 // moment: wdp with a saved state does not wait for the Node either — one read, then the node
 // addresses last seen (the saved NodeConfig) stand in until the watcher reads the Node: the
-// NodePort on the Node's address is served, and its ARP answered, at once.
+// NodePort on the Node's address is served, and its ARP answered, at once. The per-worker table
+// image written at the stop is used (forwarding resumes before the store's restore compiles): the
+// start keys it with the node facts last seen, as the stop did; a changed config still refuses it.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
-import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, arpAnswered } from './lib/topology.js';
+import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, arpAnswered, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
@@ -46,6 +48,21 @@ test.before(async () => {
 });
 test.after.always(async () => { await destroyTopology(topo); });
 
+const restore = async () => (await api(topo, 'GET', '/api/v1/generation')).json.restore;
+const stop = async () => {
+  const exited = new Promise((res) => topo.daemon.once('exit', (code, sig) => res(code ?? sig)));
+  topo.daemon.kill('SIGTERM');
+  return exited;
+};
+/** The image of worker 0 was used at this start, and the control plane's catch-up over it was
+ * byte-identical (the image forwarded with the tables the restore compiled). */
+const imageUsedAndEqual = async (t, what) => {
+  const r = await restore();
+  t.like(r.images?.[0], { worker: 0, used: true }, `${what}: ${JSON.stringify(r.images)}`);
+  await waitFor('the catch-up reported', async () => (await restore()).images?.[0]?.catchUp);
+  t.like((await restore()).images[0].catchUp, { equal: true, remapped: 0, unmatched: 0 }, what);
+};
+
 serial('a restart with the API server away serves the NodePort on the Node\'s address at once, from the node config last seen (its node addresses answered, NodePorts on its NodePort addresses)', async (t) => {
   t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort before the restart');
   const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
@@ -76,4 +93,33 @@ serial('a restart with the API server away serves the NodePort on the Node\'s ad
   const r = await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50);
   t.is(r.code, 0, `the NodePort after the restart: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0, 'and the ClusterIP');
+  await imageUsedAndEqual(t, 'the image written while the API answered');
+});
+
+serial('a second restart with the API server still away forwards from the image the first one wrote', async (t) => {
+  t.is(await stop(), 0);
+  t.regex(topo.daemonLog, /table images written/);
+  await startDaemon(topo);
+  t.regex(topo.daemonLog, /starting with the node addresses last seen/);
+  await imageUsedAndEqual(t, 'the image written by a daemon that never read the Node');
+  t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort');
+});
+
+serial('with the API server away, an image written for another node config is refused (the store restores)', async (t) => {
+  t.is(await stop(), 0);
+  t.regex(topo.daemonLog, /table images written/);
+  // the config changes while wdp is down: the node config compiled at start is another one
+  topo.config.node.masqueradeAll = true;
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  try {
+    await startDaemon(topo);
+    const r = await restore();
+    t.like(r.images?.[0], { worker: 0, used: false }, JSON.stringify(r.images));
+    t.regex(r.images[0].problem, /node configuration changed/);
+    t.true((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.masqueradeAll);
+    t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort, from the store\'s restore');
+  } finally {
+    delete topo.config.node.masqueradeAll;
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  }
 });

@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { createControlPlane } from '../dist/src/api/server.js';
 import { LocalDataplane } from '../dist/src/core/dataplane.js';
+import { StateStore } from '../dist/src/state/store.js';
 import { startControlPlane } from './lib/server.js';
 
 function stateDir(t) {
@@ -203,6 +204,14 @@ test('a saved state without a node config is restored with the configured one', 
   t.is(backends.length, 1);
   t.is(backends[0].outPort, 1, 'the configured node config resolved the backend\'s next hop');
   t.deepEqual([...b.dp.core.ir.frontends.values()].map((f) => f.addr), ['10.96.0.10']);
+  // and saved: an apply of the same node config (the daemon's first program) is unchanged and
+  // saves nothing, yet a restart takes the saved one as the node last seen (the Kubernetes API
+  // server away; the table images' key)
+  t.like(StateStore.peek(dir).node, { kind: 'NodeConfig', metadata: { name: 'node-a' }, spec: { nodeAddresses: ['192.168.0.1'] } });
+  t.is((await b.req('POST', '/api/v1/apply', JSON.stringify(node))).json.objects[0].action, 'unchanged');
+  await b.close();
+  const c = await server(t, dir);
+  t.is((await c.req('GET', '/api/v1/nodeconfig')).json.metadata.name, 'node-a', 'restored from the store alone');
 });
 
 test('a change the dataplane refuses is not kept in the store either (it was committed alongside, then undone)', async (t) => {

@@ -178,7 +178,8 @@ export class ControlPlaneCore {
       if (saved) { this.restoreProblems = saved.load.problems; this.restoredFrom = saved.load.source; }
       const savedNode = saved?.load.state?.node;
       // not validated twice: the saved objects as validated, plus the configured node when the state has none
-      const objs: ModelObject[] = [...(saved?.objects ?? []), ...(!savedNode && node ? validateAll([node]) : [])];
+      const configured = !savedNode && node ? validateAll([node]) : [];
+      const objs: ModelObject[] = [...(saved?.objects ?? []), ...configured];
       if (!objs.length) return;
       const ch = this.compiler.change({ upsert: objs });
       try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
@@ -187,6 +188,17 @@ export class ControlPlaneCore {
       }
       this.addresses.reset();
       this.lastUpdated = new Date();
+      // the configured node config is in force now: saved, as an apply of it would be. An apply of
+      // the same node config later (the daemon's first program) changes nothing and saves nothing,
+      // and a restart needs it: the node as last seen when the Kubernetes API server is away, and
+      // the table images' key (src/daemon/daemon.ts). One small commit, once per store
+      if (configured.length && this.store) {
+        try { this.store.commit({ upsert: [{ kind: 'NodeConfig', key: '', raw: configured[0].raw }], remove: [] }); } catch (e) {
+          this.persistError = (e as Error).message;
+          this.persistFailures++;
+          this.restoreProblems = [...this.restoreProblems, `the configured node config could not be saved: ${(e as Error).message}`];
+        }
+      }
     });
   }
 

@@ -31,7 +31,7 @@ async function loadDouble(): Promise<new (o?: object) => DoubleLike> {
 
 const ip = (base: number, i: number) => `${base}.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 
-function service(i: number): object {
+export function service(i: number): object {
   const cip = ip(10, (96 << 16) + i);
   return {
     metadata: { name: `svc-${i}`, namespace: `ns-${i % 50}` },
@@ -40,7 +40,7 @@ function service(i: number): object {
   };
 }
 
-function slice(i: number, m: number, gen = 0): object {
+export function slice(i: number, m: number, gen = 0): object {
   return {
     metadata: { name: `svc-${i}-abcde`, namespace: `ns-${i % 50}`, labels: { 'kubernetes.io/service-name': `svc-${i}`, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
     addressType: 'IPv4',

@@ -23,6 +23,7 @@ import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
+import { isIp } from '../util/addr.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
@@ -153,9 +154,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
-  // node.addresses configured (the start does not wait for the API then): the table image is
-  // keyed without them, the saved NodeConfig's (the last Node seen) stand in until the watcher
-  // reads the Node, which reprograms what changed (imageInputs, adoptSavedNodeFacts)
+  // node.addresses configured (the start does not wait for the API then): the saved NodeConfig's
+  // (the last Node seen) stand in from before the workers start until the watcher reads the Node,
+  // which reprograms what changed (adoptSavedNodeFacts; the table image is keyed with them: imageInputs)
   let nodeReadAtStart = true;
   // ...and whether the saved NodeConfig's node addresses stand in too (a restart whose read of the
   // Node failed: the API server is away)
@@ -278,9 +279,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     nodeAddresses = u.addresses; nodePortAddrs = u.nodePortAddresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
     if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
   };
-  // facts: the Node's pod CIDRs, zone and primary IPs in force (the image's key leaves them out
-  // when they are not known before the workers start)
-  const nodeConfig = (facts: { podCIDRs: string[]; zone: string; nodeIPs: string[] } = { podCIDRs, zone: nodeZone, nodeIPs }): Record<string, unknown> => {
+  const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
@@ -302,16 +301,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
-    if (facts.zone) spec.zone = facts.zone;
+    if (nodeZone) spec.zone = nodeZone;
     // kube-proxy's node IP per family: a loadBalancerSourceRange holding it admits the LB IPs too
-    if (facts.nodeIPs.length) spec.nodeIPs = facts.nodeIPs;
+    if (nodeIPs.length) spec.nodeIPs = nodeIPs;
     if (cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.node.clusterCIDRs;
     if (cfg.node.podCIDRs.length) spec.podCIDRs = cfg.node.podCIDRs;
     if (cfg.node.detectLocalMode) spec.detectLocalMode = cfg.node.detectLocalMode;
     // ports pods are attached to (runtime-added ones included: a port change reprograms)
     if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
-      if (facts.podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = facts.podCIDRs;
+      if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
       if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
       spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
@@ -319,23 +318,28 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   };
 
   // each worker's table image (table-image-file.ts): trusted only for the store's revision and
-  // the node config as they are now; the flows saved at the same stop go with it. The Node's facts
-  // are in its key only when the start knows them (else a stop and the next start could never
-  // agree): the image's tables then carry the last Node seen, as the saved NodeConfig does
-  const imageInputs = (specs: WorkerPortSpec[]) =>
-    imageInputsHash(nodeReadAtStart ? nodeConfig() : nodeConfig({ podCIDRs: [], zone: cfg.node.zone ?? '', nodeIPs: [] }), specs);
+  // the node config as they are now; the flows saved at the same stop go with it. The key is the
+  // node config in force, Node facts included: at a stop the ones the last program committed; at
+  // a start that did not read the Node the same ones, from the NodeConfig saved at the store's
+  // revision (adoptSavedNodeFacts, before the key is taken), so a stop and the next start agree
+  // whether the API server answered at either or not
+  const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
   // Until the watcher reads the Node: its facts as last seen, from the NodeConfig saved by the
   // last program (the image's tables were compiled with it: same store revision), so the restore
-  // compiles what the image forwards with instead of tables without them
+  // compiles what the image forwards with instead of tables without them. Taken from the store
+  // peeked before the workers start (they answer ARP/ND for these node addresses from the start),
+  // and again once the saved state is loaded (the same row, unless another process wrote it)
   const adoptSavedNodeFacts = (savedNode: unknown) => {
     const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown } } | null)?.spec;
     if (nodeReadAtStart || !spec) return;
-    const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string');
-    if (nodeFromSaved && strings(spec.nodeAddresses)) {
+    // (the full load validates the row; the peek checked its checksum only: addresses the workers
+    // take must parse)
+    const addrs = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
+    if (nodeFromSaved && addrs(spec.nodeAddresses)) {
       // every node address as last seen is answered for; NodePorts on those saved as NodePort
       // addresses (a state saved before the field existed: all of them, as it meant)
       nodeAddresses = spec.nodeAddresses;
-      nodePortAddrs = strings(spec.nodePortAddresses) ? spec.nodePortAddresses : [...nodeAddresses];
+      nodePortAddrs = addrs(spec.nodePortAddresses) ? spec.nodePortAddresses : [...nodeAddresses];
       setHostNeighbours(nodeAddresses);
     }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
@@ -344,7 +348,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     log.debug({ podCIDRs, zone: nodeZone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
   };
   removeStaleImages(cfg.stateDir, cfg.workers);
-  const imageAt = { revision: storeRevisionStamp(cfg.stateDir, () => StateStore.peekRevision(cfg.stateDir)), inputsHash: imageInputs(ports) };
+  let peekedNode: unknown = null;   // the NodeConfig saved at the revision the image must have
+  const revision = storeRevisionStamp(cfg.stateDir, () => { const p = StateStore.peek(cfg.stateDir); peekedNode = p.node; return p.revision; });
+  adoptSavedNodeFacts(peekedNode);
+  const imageAt = { revision, inputsHash: imageInputs(ports) };
 
   const timeouts: Record<string, number> = {};
   if (cfg.conntrack.tcpEstablishedSeconds) timeouts.tcpEstablishedMs = cfg.conntrack.tcpEstablishedSeconds * 1000;
@@ -438,12 +445,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   if (syncThreadsAtStart) saved.store.prestartWriter(); // (its connection needs the store created: now)
   let dataplane: WorkerDataplane;
   try { dataplane = await starting; } catch (e) { saved.store.close(); sessionGroup?.stop(); throw e; }
-  // the workers started before the saved NodeConfig was read: when its node addresses stand in
-  // for the Node's (adoptSavedNodeFacts), the uplinks answer ARP/ND for them from now on. Not
-  // fatal when a worker does not take them: the first program's node config sets them again
-  // (onNodeChange below compares with what the workers answer)
+  // the workers started with the node addresses of the peeked NodeConfig when they stand in for
+  // the Node's (adoptSavedNodeFacts); the loaded one differs only when the peek could not read it
+  // or another process wrote the store meanwhile: the uplinks answer ARP/ND for its addresses from
+  // now on. Not fatal when a worker does not take them: the first program's node config sets them
+  // again (onNodeChange below compares with what the workers answer)
   let answeringAtStart = inits[0]?.nodeAddresses ?? [];
-  if (nodeFromSaved && nodeAddresses.length) {
+  if (nodeFromSaved && nodeAddresses.length && addressKey(nodeAddresses.map(canonicalAddr)) !== addressKey(answeringAtStart)) {
     const lastSeen = nodeAddresses.map(canonicalAddr);
     try {
       await dataplane.setNodeAddresses(lastSeen);

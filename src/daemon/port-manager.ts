@@ -11,8 +11,9 @@
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
 // found either here before the start or by its worker, which opens it as optional. A port whose
 // interface goes away while the daemon runs is found by the link check (checkLinks): a runtime one
-// is removed, a config-file one closed and opened again once its interface is back. Changes are
-// serialised: one add/remove/link check at a time.
+// is removed, a config-file one closed and opened again once its interface is back; a config-file
+// pod port whose interface is missing at start starts closed the same way (missingAtStart).
+// Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -193,7 +194,7 @@ export class PortManager {
       const up = p.uplink ?? cfg.ports.find((q) => q.role === 'uplink')?.name;
       return cfg.ports.findIndex((q) => q.name === up);
     };
-    const specs = cfg.ports.map((p, index) => this.prepare(p, index));
+    const specs = cfg.ports.map((p, index) => this.missingAtStart(p) ? this.startAbsent(p, index) : this.prepare(p, index));
     // a host port and its uplink are bridged (frames the dataplane does not claim cross over);
     // the host's TAP carries the uplink's MAC, so the node keeps one MAC on the wire, and (unless
     // the port sets mtu) the uplink's MTU: the node's stack sees the link it had on the NIC, and
@@ -211,6 +212,37 @@ export class PortManager {
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
     this.restoreSaved();
+  }
+
+  /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
+   * failing the start (a pod's veth gone while the daemon was down; the link check opens it when
+   * it appears, as it reopens one that goes while the daemon runs): an AF_PACKET / AF_XDP port
+   * whose interface name does not exist, a TAP whose pod namespace does not. Not for the uplink or
+   * host port: the node's own link must be there at start (docs/running.md says why) — a missing
+   * one fails the start naming it. An interface that exists but is no Ethernet, or that a worker
+   * cannot open, fails the start as before; so does one whose namespace cannot be read now. */
+  private missingAtStart(p: PortConfig): boolean {
+    const missing = p.type === 'tap'
+      ? !!p.netns && !netnsMounted(p.netns)
+      : ifindexesNow([p.ifname], this.portNetns)(p.ifname) === 'gone';
+    if (missing && (p.role === 'uplink' || p.role === 'host')) {
+      throw new ConfigError(`port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
+        'the node\'s own link must exist at start (only pod ports start absent)');
+    }
+    return missing;
+  }
+
+  /** The spec of config-file port `p`, whose interface is missing at start: the workers keep it
+   * closed (`absent`: what is routed to it is dropped and counted, slowpath_port_absent) until the
+   * link check opens it (reopen, as for a port whose interface went while the daemon ran). Its
+   * MAC until then is its `mac:` or a stable made-up one — the neighbours and routes naming it are
+   * programmed again with the real one when it opens. Logged once. */
+  private startAbsent(p: PortConfig, index: number): WorkerPortSpec {
+    this.absent.set(index, { since: Date.now(), closed: true });
+    this.log.warn({ port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) },
+      p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
+        : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears');
+    return { ...this.specOf(p, index, p.mac ?? this.madeUpMac(p)), absent: true };
   }
 
   /** The runtime ports saved at the last stop, under their saved indexes (a free one when that is
@@ -256,9 +288,15 @@ export class PortManager {
       try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
-    } else {
-      mac ??= stableMac(`wdp/${this.cfg.node.name}/${p.name}`);
     }
+    return this.specOf(p, index, mac ?? this.madeUpMac(p));
+  }
+
+  /** The MAC of a TAP's dataplane side without `mac:` (and of a port absent at start until it opens). */
+  private madeUpMac(p: PortConfig): string { return stableMac(`wdp/${this.cfg.node.name}/${p.name}`); }
+
+  /** What the workers are told of port `p` under `index` with `mac`. */
+  private specOf(p: PortConfig, index: number, mac: string): WorkerPortSpec {
     return {
       index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
       gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
@@ -287,7 +325,7 @@ export class PortManager {
   opensIn(spec: WorkerPortSpec, worker: number): boolean { return !!spec.fanout || this.byIndex.get(spec.index)?.worker === worker; }
 
   /** Once the workers run: their ports' MACs and kinds; a saved runtime port no worker could open
-   * (its interface went away meanwhile) is dropped. */
+   * (its interface went away meanwhile) is dropped. Every port absent is said (warn). */
   async attach(dp: PortDataplane): Promise<void> {
     this.dp = dp;
     for (const i of await dp.ports()) this.info.set(i.index, i);
@@ -300,6 +338,9 @@ export class PortManager {
       await this.hooks.changed?.(p, 'removed');
     }
     this.save();
+    if (this.all().every((p) => this.absent.has(p.spec.index))) {
+      this.log.warn({ ports: this.all().map((p) => p.spec.name) }, 'every port is absent: the daemon runs (API, health) but forwards nothing until an interface appears');
+    }
   }
 
   /** The namespace a port's interface is in: a TAP's own (`netns:`), else the ports' namespace. */

@@ -26,6 +26,9 @@ export interface WorkerPortSpec extends L2Port {
   probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
   optional?: boolean;          // a saved runtime port at start: one that cannot be opened is left
                                // out (its pod went away), not a failed start
+  absent?: boolean;            // a config-file port whose interface is missing at start: not
+                               // opened; what is routed to it is dropped (port_absent) until
+                               // the daemon opens it (addPort)
   fanout?: { group: number;    // AF_PACKET: opened by every worker in this PACKET_FANOUT group
     xsk?: SharedArrayBuffer };   // AF_XDP: worker 0's port handle (Int32 [0]), whose XDP program
                                  // and XSKMAP the other workers' ports join with their queues

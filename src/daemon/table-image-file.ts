@@ -7,15 +7,16 @@
 //   * written at a clean stop (SIGTERM: `stop()`), after the last commit: the API and the node
 //     programming are closed first, so nothing commits after the revision it records — and only
 //     when that stop's flow checkpoint was written (its flows are imported with the image's ids);
-//   * the store's revision at start equals the image's (StateStore.peekRevision: one row; every
+//   * the store's revision at start equals the image's (StateStore.peek: one row; every
 //     commit changes it, and a store created afresh has another id), and so do the size and
 //     modification time of the store's files (a write by another tool: storeRevisionStamp);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
-//     (imageInputsHash). In a cluster whose Node is not read before the workers start
-//     (node.addresses configured) the Node's pod CIDRs and zone are left out of it, at the stop and
-//     at the start: the daemon takes them from the saved NodeConfig until the Node is read;
+//     (imageInputsHash). The Node's facts in it (node addresses, pod CIDRs, zone, node IPs) are
+//     those in force: at a start that does not read the Node (node.addresses configured, or the
+//     API server away) the NodeConfig saved at the store's revision, read with it (StateStore.peek),
+//     which are the ones the stop wrote the image with;
 //   * the tables were never in doubt: after an apply that failed at the dataplane (its undo may
 //     have failed, leaving them apart from the store) no image is written at all;
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same

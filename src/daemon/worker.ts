@@ -164,6 +164,7 @@ class Worker {
     }
     try {
       for (const spec of this.init.ports) {
+        if (spec.absent) { this.absentPorts.add(spec.index); this.dropSpec(spec.index); continue; }
         try { this.ports.push(await this.openPort(spec)); this.programMtu(spec); } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });

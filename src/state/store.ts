@@ -206,20 +206,34 @@ export class StateStore {
     return state;
   }
 
-  /** The store's revision (REVISION_KEY) without opening it for use: one row read, no
-   * quick_check, no objects. null when there is no store or it has no revision yet. Never throws
-   * (a store this cannot read fails the real open later, with its reason). */
-  static peekRevision(dir: string): string | null {
+  /** The store's revision alone (peek). */
+  static peekRevision(dir: string): string | null { return StateStore.peek(dir).revision; }
+
+  /** The store's revision (REVISION_KEY) and its NodeConfig without opening it for use: two rows
+   * read in one read transaction (the node config is the one at that revision), no quick_check, no
+   * other objects. revision null when there is no store or it has no revision yet; node null when
+   * none is saved, or its row fails its CRC-32 or is not JSON (the real open reports that). Never
+   * throws (a store this cannot read fails the real open later, with its reason). */
+  static peek(dir: string): { revision: string | null; node: unknown } {
+    const none = { revision: null, node: null };
     const path = join(dir, STATE_DB);
-    if (!existsSync(path)) return null;
+    if (!existsSync(path)) return none;
     try {
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
       try {
         db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-        return readRevisionRow(db);
+        return db.transaction(() => {
+          const revision = readRevisionRow(db);
+          const row = db.prepare('SELECT body, crc FROM objects WHERE kind = ? AND key = ?').get('NodeConfig', '') as { body: unknown; crc: number } | undefined;
+          let node: unknown = null;
+          if (row && typeof row.body === 'string' && crc32(row.body) === row.crc) {
+            try { node = JSON.parse(row.body); } catch { /* reported by the real open */ }
+          }
+          return { revision, node };
+        })();
       } finally { db.close(); }
-    } catch { return null; }
+    } catch { return none; }
   }
 
   /** The revision now (changes with every commit); null before open(), and while the outcome of a
