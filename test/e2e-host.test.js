@@ -292,6 +292,31 @@ serial('the host port follows node addresses that change (a NodeConfig applied t
   t.is(self.body?.trim(), 'host');
 });
 
+serial('the host port\'s NodePort rules are for the NodeConfig\'s nodePortAddresses only: another node address is on the TAP without them, and gains them once it is a NodePort address', async (t) => {
+  const OTHER_V4 = '192.168.100.21';
+  const tapAddrs = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout;
+  const rules = async () => (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout;
+  const until = async (what, f) => { for (let i = 0; i < 50; i++) { if (await f()) return true; await sleep(100); } t.fail(`${what}\n${await rules()}\n${topo.daemonLog.slice(-2000)}`); return false; };
+  const cur = await api(topo, 'GET', '/api/v1/nodeconfig');
+  t.is(cur.status, 200, cur.text);
+  const set = (spec) => apply([{ ...cur.json, spec: { ...cur.json.spec, ...spec } }]);
+  try {
+    await set({ nodeAddresses: [NODE_V4, NODE_V6, OTHER_V4], nodePortAddresses: [NODE_V4, NODE_V6] });
+    await until('the other node address on the TAP', async () => /inet 192\.168\.100\.21\/24 /.test(await tapAddrs()));
+    await sleep(300);
+    t.notRegex(await rules(), /to 192\.168\.100\.21 /, 'no NodePort rule for a node address NodePorts are not served on');
+    t.deepEqual((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodePortAddresses, [NODE_V4, NODE_V6], 'the daemon\'s own re-program (the host port\'s neighbour) keeps them');
+    t.regex(await rules(), new RegExp(`to ${NODE_V4.replace(/\./g, '\\.')} iif lo ipproto tcp dport 30000-32767 lookup 4242`), 'the NodePort address keeps its rule');
+    await set({ nodeAddresses: [NODE_V4, NODE_V6, OTHER_V4], nodePortAddresses: [NODE_V6, OTHER_V4] });
+    await until('the rule for the address that became a NodePort address', async () => /to 192\.168\.100\.21 iif lo ipproto tcp dport 30000-32767 lookup 4242/.test(await rules()));
+    await until('no rule for the address that stopped being one', async () => !new RegExp(`to ${NODE_V4.replace(/\./g, '\\.')} `).test(await rules()));
+  } finally {
+    const { nodePortAddresses, ...spec } = cur.json.spec;
+    await apply([{ ...cur.json, spec: { ...spec, nodeAddresses: [NODE_V4, NODE_V6] } }]);
+  }
+  await until('the other node address gone, the node address\'s rule back', async () => !/192\.168\.100\.21\//.test(await tapAddrs()) && new RegExp(`to ${NODE_V4.replace(/\./g, '\\.')} iif lo`).test(await rules()));
+});
+
 serial('ARP: the node address and announced LB IPs are answered on the uplink, not on pod ports; ClusterIPs and unannounced IPs nowhere', async (t) => {
   const ask = (ns, dev, ip) => arpAnswered(topo, ns, dev, ip);
   t.true(await ask(topo.ns.remote, 'eth0', NODE_V4), 'the uplink answers for the node address');

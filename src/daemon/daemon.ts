@@ -469,6 +469,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
+  // the NodePort addresses the host port's rules are for (the NodeConfig in force; unset: every
+  // node address)
+  let hostNodePorts: string[] | undefined = nodePortAddrs;
   const images = dataplane.imageResults();
   for (const r of images) {
     if (r.used) {
@@ -482,7 +485,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      const setUpHost = () => configureHostStack(host, { nodeAddresses, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses, nodePortAddresses: hostNodePorts, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
       hostStack = setUpHost();
       // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
       hostReopened = () => {
@@ -528,11 +531,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     core.onNodeChange((node) => {
       const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
-      if (stopping || (key === answering && JSON.stringify(snat) === hostSnat)) return;
+      const nodePorts = node?.nodePortAddresses, nodePortsKey = JSON.stringify(nodePorts ?? null);
+      if (stopping || (key === answering && JSON.stringify(snat) === hostSnat && nodePortsKey === JSON.stringify(hostNodePorts ?? null))) return;
       hostSnat = JSON.stringify(snat);
       if (addrs.length) {
-        try { hostStack?.update({ nodeAddresses: addrs, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
+        hostNodePorts = nodePorts;
+        try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
         if (key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
+        // ...and its NodePort addresses, or the daemon's next re-program would drop them (absent
+        // from its node config without a cluster: NodePorts on every node address again)
+        if (nodePorts && (nodePortAddrs !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) nodePortAddrs = nodePorts;
         if (setHostNeighbours(addrs)) programming.changed();
       }
       if (key === answering) return;

@@ -24,7 +24,8 @@
 // When the node addresses change (the Node object, or a NodeConfig applied through the API),
 // update() follows: new addresses are added (with the prefix length of the hostAddresses entry
 // whose subnet holds them, else /32 or /128) before anything is removed, their NodePort rules are
-// added, the hairpin routes take the new masquerade source, and only then are the addresses that
+// added (for the NodePort addresses among them; an address that stops or starts being one loses or
+// gains its rules), the hairpin routes take the new masquerade source, and only then are the addresses that
 // are no longer node addresses removed (hostAddresses that never were node addresses stay).
 // Addresses that stay are never touched: their connections go on. Each step is an `ip` /
 // `sysctl` fork (~2-5 ms); a start costs a dozen or two, a change a few per changed address.
@@ -44,8 +45,9 @@ const PROTOS = ['tcp', 'udp', 'sctp'];
 type Fam = '-4' | '-6';
 const famOf = (a: string): Fam => (a.includes(':') ? '-6' : '-4');
 
-/** What the host stack follows: the node addresses in force and the masquerade source per family. */
-export interface HostAddresses { nodeAddresses: string[]; snat: { v4?: string; v6?: string } }
+/** What the host stack follows: the node addresses in force, those of them NodePorts are served
+ * on (the NodeConfig's nodePortAddresses; unset: all of them) and the masquerade source per family. */
+export interface HostAddresses { nodeAddresses: string[]; nodePortAddresses?: string[]; snat: { v4?: string; v6?: string } }
 
 export interface HostStack {
   /** The node addresses (or the masquerade sources) changed: the TAP's addresses, the NodePort
@@ -135,7 +137,11 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
     if (!st?.addrs.delete(a)) return;
     for (const proto of PROTOS) { try { ruleCmd(famOf(a), a, proto, 'del'); } catch { /* not there (no SCTP) */ } }
   };
-  for (const a of startNode) addNodePortRules(a);
+  // only the NodePort addresses: the host's own connection to another node address and a port in
+  // the range is delivered locally, as without wdp (kube-proxy serves no NodePort there)
+  const nodePortSet = (a: HostAddresses) => new Set((a.nodePortAddresses ?? a.nodeAddresses).map(canonicalAddr));
+  const startNodePorts = nodePortSet(start);
+  for (const a of startNode) if (startNodePorts.has(a)) addNodePortRules(a);
 
   // ---- hairpin routes ----------------------------------------------------------------------------
   const hairpin = hostHairpinOf(c).map(canonicalAddr);
@@ -168,10 +174,12 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
         return;
       }
       const added: string[] = [], removed: string[] = [];
+      const nodePortsNext = nodePortSet(next);
       for (const a of want) {
-        if (onTap.has(a)) continue;
-        try { onTap.set(a, addAddress(a)); added.push(a); } catch (e) { warn(`cannot add the node address ${a} to the host port`, e); continue; }
-        addNodePortRules(a);
+        if (!onTap.has(a)) {
+          try { onTap.set(a, addAddress(a)); added.push(a); } catch (e) { warn(`cannot add the node address ${a} to the host port`, e); continue; }
+        }
+        if (nodePortsNext.has(a)) addNodePortRules(a); else removeNodePortRules(a);
       }
       applyHairpin(next.snat);
       for (const [a, ap] of onTap) {
