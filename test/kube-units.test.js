@@ -3,6 +3,7 @@
 // chunked lists whose continue token expires, and the per-service health check servers.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo } from '../dist/src/kube/node.js';
@@ -251,6 +252,9 @@ test('config: hostnameOverride is trimmed and lowercased, as kube-proxy\'s GetHo
   t.is(name(' Node-A.Example.COM\n'), 'node-a.example.com');
   t.is(name('node-7'), 'node-7');
   t.regex(t.throws(() => name('   ')).message, /kubernetes\.hostnameOverride: empty hostname is invalid/);
+  // an empty override is no override (kube-proxy's config file writes hostnameOverride: "" by default)
+  t.is(name(''), hostname().trim().toLowerCase(), 'empty: the hostname, as kube-proxy');
+  t.is(parseConfig({ ...base, node: { name: 'node-b' }, kubernetes: { hostnameOverride: '' } }).node.name, 'node-b');
   t.regex(t.throws(() => name('node_7')).message, /kubernetes\.hostnameOverride: must be an RFC 1123 name/);
   t.regex(t.throws(() => name('-node')).message, /kubernetes\.hostnameOverride/);
 });

@@ -140,10 +140,11 @@ export function hostHairpinOf(p: { hostHairpin?: string[] }): string[] { return 
 
 const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const nodeName = z.string().regex(NODE_NAME_RE, 'must be a lowercase RFC 1123 name').max(253);
-// kube-proxy's GetHostname: spaces around it trimmed, then lowercased (as the kubelet names its
-// Node); nothing left is refused, as there. What remains must still be a name a Node can have.
-const hostnameOverride = z.string().transform((s) => s.trim().toLowerCase())
-  .pipe(z.string().min(1, 'empty hostname is invalid').regex(NODE_NAME_RE, 'must be an RFC 1123 name (letters, digits, "-" and ".")').max(253));
+// kube-proxy's GetHostname: "" is no override (its config file writes one by default: the
+// hostname); else spaces around it trimmed, then lowercased (as the kubelet names its Node);
+// nothing left is refused, as there. What remains must still be a name a Node can have.
+const hostnameOverride = z.string().transform((s) => (s === '' ? undefined : s.trim().toLowerCase()))
+  .pipe(z.string().min(1, 'empty hostname is invalid').regex(NODE_NAME_RE, 'must be an RFC 1123 name (letters, digits, "-" and ".")').max(253).optional());
 
 /** A duration as kube-proxy's config writes them ("1s", "500ms", "30s", "1m", "1h30m") or seconds. */
 export function parseDuration(v: string | number): number {
