@@ -117,3 +117,22 @@ serial('with the API server away, an image written for another node config is re
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
   }
 });
+
+serial('with the API server away, a nodePortAddresses changed meanwhile applies to the node addresses last seen (the image is refused)', async (t) => {
+  t.is(await stop(), 0);
+  t.regex(topo.daemonLog, /table images written/);
+  // the operator narrows the NodePort addresses while wdp is down: the Node's address is no longer
+  // one (kube-proxy's --nodeport-addresses), even though the Node cannot be read to say so
+  topo.config.kubernetes.nodePortAddresses = ['10.255.0.0/16'];
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  try {
+    await startDaemon(topo);
+    t.regex(topo.daemonLog, /starting with the node addresses last seen/);
+    t.deepEqual((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses, [], 'the saved NodePort addresses, filtered as configured now');
+    const r = await restore();
+    t.like(r.images?.[0], { worker: 0, used: false }, JSON.stringify(r.images));
+  } finally {
+    delete topo.config.kubernetes.nodePortAddresses;
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  }
+});

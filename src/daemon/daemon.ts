@@ -35,6 +35,7 @@ import { configureHostStack, type HostAddresses, type HostStack } from './host-s
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
+import { nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
@@ -327,7 +328,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // (the full load validates the row; the peek checked its checksum only: addresses the workers
     // take must parse)
     if (nodeFromSaved && Array.isArray(spec.nodeAddresses) && spec.nodeAddresses.every((a) => typeof a === 'string' && isIp(a))) {
-      nodeAddresses = spec.nodeAddresses as string[];
+      // the Node's addresses as last seen, selected as configured now: a nodePortAddresses or
+      // node.addresses changed while wdp was down must not keep (nor key the image with) addresses
+      // it no longer selects. Unchanged config: the saved list as it is
+      const primary = Array.isArray(spec.nodeIPs) && spec.nodeIPs.every((a) => typeof a === 'string' && isIp(a)) ? spec.nodeIPs as string[] : [];
+      nodeAddresses = nodePortAddresses({ name: cfg.node.name, addresses: spec.nodeAddresses as string[], primary, podCIDRs: [], zone: '', eligible: true }, cfg.node.addresses, cfg.kubernetes?.nodePortAddresses ?? []);
       setHostNeighbours(nodeAddresses);
     }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
