@@ -53,6 +53,23 @@ test('LoadBalancer: one frontend per address kind, flags per kube-proxy semantic
   t.is(c.ir.snatV4, '192.168.0.1');
 });
 
+test('NodePort frontends only on the NodeConfig\'s nodePortAddresses (unset: every node address); the other node addresses stay node addresses (SNAT source, no Service frontend)', (t) => {
+  const nodePort = svc({ type: 'NodePort', clusterIP: '10.96.0.1', ipFamilyPolicy: 'PreferDualStack', clusterIPs: ['10.96.0.1', 'fd00:96::1'], ipFamilies: ['IPv4', 'IPv6'], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] });
+  const npAddrs = (n) => byKind(compile(n, nodePort, slice([ep('10.244.1.7', 'node-a')])).fronts, 'NodePort').map((f) => f.addr).sort();
+  const addresses = ['192.168.0.1', '192.168.0.2', 'fd00:1::1'];
+  t.deepEqual(npAddrs(node({ nodeAddresses: addresses })), ['192.168.0.1', '192.168.0.2', 'fd00:1::1'], 'absent: every node address');
+  t.deepEqual(npAddrs(node({ nodeAddresses: addresses, nodePortAddresses: ['192.168.0.2'] })), ['192.168.0.2'], 'only the listed one');
+  t.deepEqual(npAddrs(node({ nodeAddresses: addresses, nodePortAddresses: [] })), [], 'an empty list: none');
+  const { c } = compile(node({ nodeAddresses: addresses, nodePortAddresses: ['192.168.0.2'] }), nodePort);
+  t.is(c.ir.snatV4, '192.168.0.1', 'the masquerade source is still the first node address');
+  // the list changing on a compiled service moves its NodePort frontends
+  const c2 = new Compiler();
+  c2.change({ upsert: validateAll([node({ nodeAddresses: addresses, nodePortAddresses: ['192.168.0.1'] }), nodePort]) });
+  const ch = c2.change({ upsert: validateAll([node({ nodeAddresses: addresses, nodePortAddresses: ['192.168.0.2', 'fd00:1::1'] })]) });
+  t.deepEqual([...c2.ir.frontends.values()].filter((f) => f.kind === 'NodePort').map((f) => f.addr).sort(), ['192.168.0.2', 'fd00:1::1']);
+  t.truthy(ch);
+});
+
 test('externalTrafficPolicy Local: external frontends use local endpoints and do not masquerade', (t) => {
   const { c, fronts } = compile(node(), svc({
     type: 'NodePort', clusterIP: '10.96.0.1', externalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],

@@ -124,6 +124,28 @@ test('GC against a daemon that is stopping (503) is code 11, try again later, as
   t.regex(j.msg, /not serving|stopping|try again/i);
 });
 
+// SPEC.md's code 11, "try again later": a transient condition the runtime should retry — a daemon
+// stopping (or its dataplane not running yet) answers 503
+test('ADD and CHECK against a daemon that is stopping or starting (503) are code 11, try again later, as against one not answering; DEL then fails with 11 too (retried), where a daemon not answering lets it succeed', async (t) => {
+  const stopping = () => fakeDeps(() => { throw new ApiError('HTTP 503: the dataplane is not running', 503, null); });
+  for (const cmd of ['ADD', 'CHECK']) {
+    const f = stopping();
+    const r = await runCni(env(cmd), conf(), f.deps);
+    t.is(r.exitCode, 1, cmd);
+    const j = JSON.parse(r.stdout);
+    t.is(j.code, 11, cmd);
+    t.regex(j.msg, /not serving|stopping|try again/i, cmd);
+    t.regex(j.details, /dataplane is not running/, `${cmd}: the daemon's answer in details`);
+    t.is(f.calls.length, 1, `${cmd}: one call, nothing more asked`);
+  }
+  const logged = [];
+  const r = await runCni(env('DEL'), conf(), stopping().deps, (s) => logged.push(s));
+  t.is(r.exitCode, 1);
+  t.is(JSON.parse(r.stdout).code, 11);
+  t.deepEqual(logged, [], 'not taken for a daemon that is away');
+  t.is(JSON.parse((await runCni(env('ADD'), conf(), fakeDeps(() => { throw new ApiError('invalid', 422, null); }).deps)).stdout).code, 100, 'a refusal is still 100');
+});
+
 test('GC against a daemon from before CNI GC (no route: 404) succeeds removing nothing and says why on stderr: its ports record no attachment, so none is collectable', async (t) => {
   const logged = [];
   const old = fakeDeps(() => { throw new ApiError('no route POST /api/v1/cni/gc; see docs/api.md', 404, null); });

@@ -11,7 +11,7 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import {
-  rootGate, buildTopology, startDaemon, startPods, destroyTopology, curl, httpMany, udpAsk, sleep, waitFor, NODE_V4, POD_SERVER,
+  rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, arpAnswered, curl, httpMany, udpAsk, sleep, waitFor, NODE_V4, POD_SERVER,
 } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl', 'ss'] });
@@ -669,6 +669,50 @@ serial('dual_stack.go "should be able to reach pod on ipv4 and ipv6 ip" through 
   await del(EPS, 'ds-nodeport-v6');
   await del(SVC, 'ds-nodeport');
   await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4]));
+});
+
+// not an upstream test: kube-proxy's nftables mode defaults --nodeport-addresses to "primary", and so
+// does wdp with nodePortAddresses unset (this file's config sets none)
+serial('nodePortAddresses unset is kube-proxy nftables\' "primary": a NodePort is served on the Node\'s primary IP, not on its other InternalIP, which stays a node address (answered by ARP, on the host port\'s TAP: a host listener answers on it from outside)', async (t) => {
+  const [a] = topo.pods;
+  const SECOND = '192.168.100.22';
+  const node = (addresses, zone) => ({
+    metadata: { name: 'node-a', labels: zone ? { 'topology.kubernetes.io/zone': zone } : {} }, spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [...addresses.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: 'node-a' }] },
+  });
+  const url = (host) => `http://${host}:30745/`;
+  await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4, SECOND], 'zone-np'));
+  try {
+    // the zone label says the Node update is programmed: its addresses come in the same program
+    let spec;
+    for (let i = 0; i < 60; i++) {
+      spec = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+      if (spec.zone === 'zone-np') break;
+      await sleep(250);
+    }
+    t.is(spec.zone, 'zone-np', `the Node update was programmed\n${topo.daemonLog.slice(-1500)}`);
+    t.deepEqual(spec.nodePortAddresses, [NODE_V4], 'the primary IP (the first InternalIP) is the one NodePort address');
+    t.deepEqual(spec.nodeAddresses, [NODE_V4, SECOND], 'the other InternalIP is still a node address');
+    await put(SVC, service('np-primary', cluster('10.96.53.245', [http({ nodePort: 30745 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+    await put(EPS, slice('np-primary-1', 'np-primary', [{ name: 'http', port: 8080 }], [[a, READY]]));
+    t.is(await until('pod-a', () => who(topo.ns.remote, url(NODE_V4))), 'pod-a', 'served on the primary IP');
+    // the other InternalIP is the node's as kube-proxy leaves it: the uplink answers ARP for it
+    // and the host port's TAP carries it, so the host (a hostNetwork server) answers on it from outside
+    let answered = false;
+    for (let i = 0; i < 5 && !answered; i++) answered = await arpAnswered(topo, topo.ns.remote, 'eth0', SECOND);
+    t.true(answered, `the uplink answers ARP for the other InternalIP\n${topo.daemonLog.slice(-1500)}`);
+    let tap = '';
+    for (let i = 0; i < 50 && !tap.includes(`inet ${SECOND}/`); i++) { tap = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout; await sleep(100); }
+    t.true(tap.includes(`inet ${SECOND}/`), `the host port's TAP carries it: ${tap}`);
+    t.is(await until('node-a', () => who(topo.ns.remote, `http://${SECOND}:${HOST_HTTP}/`)), 'node-a', 'a host listener answers on it from outside through the host port');
+    // ...but it is no NodePort address: the node port on it reaches the host, where nothing listens
+    for (let i = 0; i < 3; i++) t.is(await who(topo.ns.remote, url(SECOND)), null, 'not served on the other InternalIP');
+    t.is(await who(topo.ns.remote, url(NODE_V4)), 'pod-a', 'still on the primary IP');
+  } finally {
+    await del(EPS, 'np-primary-1').catch(() => undefined);
+    await del(SVC, 'np-primary').catch(() => undefined);
+    await double('PUT', '/api/v1/nodes/node-a', node([NODE_V4]));
+  }
 });
 
 serial('externalTrafficPolicy Local whose only local endpoint is a hostNetwork pod: the node port and LB IP reach it from outside with the client address, its healthCheckNodePort 200', async (t) => {

@@ -195,13 +195,14 @@ serial('nodePortAddresses of one family (IPv4 CIDRs only) leaves the other unres
   await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', dsSlice('ds-v4', 'IPv4', a.ip));
   await double('POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', dsSlice('ds-v6', 'IPv6', b.ip6));
   try {
-    let addrs;
+    let spec;
     for (let i = 0; i < 50; i++) {
-      addrs = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses;
-      if (addrs.includes(NODE6)) break;
+      spec = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+      if ((spec.nodePortAddresses ?? []).includes(NODE6)) break;
       await sleep(200);
     }
-    t.deepEqual(addrs, ['192.168.100.2', NODE6], `the IPv6 InternalIP is a NodePort address, the IPv4 ExternalIP outside 192.168.100.0/24 is not\n${topo.daemonLog.slice(-1500)}`);
+    t.deepEqual(spec.nodePortAddresses, ['192.168.100.2', NODE6], `the IPv6 InternalIP is a NodePort address, the IPv4 ExternalIP outside 192.168.100.0/24 is not\n${topo.daemonLog.slice(-1500)}`);
+    t.deepEqual(spec.nodeAddresses, ['192.168.100.2', NODE6, OUTSIDE], 'every Node address stays a node address');
     const v6 = await curlOk(topo, topo.ns.remote, `http://[${NODE6}]:30081/`, 30);
     t.is(v6.code, 0, `NodePort on the Node's IPv6 address: ${v6.stderr}\n${topo.daemonLog.slice(-1500)}`);
     t.is(v6.body, 'pod-b\n', 'the IPv6 endpoint');

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo } from '../dist/src/kube/node.js';
-import { nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
+import { healthCheckAddresses } from '../dist/src/kube/service-health.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
 import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
 import { createServer as createHttpServer } from 'node:http';
@@ -57,12 +58,28 @@ test('node addresses: configured addresses alone by default; CIDR filters or "pr
   const zoned = apiNode('n'); zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
   t.is(nodeInfo(zoned).zone, 'zone-a', 'the zone label (topology-aware routing)');
   t.false(nodeInfo(apiNode('n', { deleting: true })).eligible);
-  t.deepEqual(nodePortAddresses(info, [], []), info.addresses, 'no filter, nothing configured: every node address');
+  t.deepEqual(nodePortAddresses(info, [], []), info.addresses, 'an empty filter with nothing configured (the config never passes one: it defaults to "primary") is every node address');
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], []), ['192.168.0.1'], 'configured addresses are used alone');
   t.deepEqual(nodePortAddresses(info, [], ['203.0.113.0/24']), ['fd00::5', '203.0.113.7'], 'an IPv4 CIDR restricts IPv4 only');
   t.deepEqual(nodePortAddresses(info, [], ['primary']), ['10.1.1.5', 'fd00::5']);
   t.deepEqual(nodePortAddresses(info, ['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), ['192.168.0.1', 'fd00::5']);
   t.deepEqual(nodePortAddresses(null, [], ['primary']), [], 'no Node object: no primary IPs');
+});
+
+// nodePortAddresses narrows where NodePorts are served, as kube-proxy's: the node's other addresses
+// stay node addresses (the NodeConfig's nodeAddresses: answered for, on the host port's TAP)
+test('node addresses beside the NodePort addresses: every Node address (or node.addresses configured) under "primary", a CIDR filter or none', (t) => {
+  const info = nodeInfo(apiNode('n', { addresses: [
+    { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
+    { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::0005' },
+  ] }));
+  const both = (configured, filter) => { const np = nodePortAddresses(info, configured, filter); return { addresses: nodeAddressList(info, configured, np), nodePortAddresses: np }; };
+  t.deepEqual(both([], ['primary']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['10.1.1.5', 'fd00::5'] }, 'the primary default: every Node address answered, NodePorts on the primary IPs');
+  t.deepEqual(both([], ['203.0.113.0/24']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['fd00::5', '203.0.113.7'] });
+  t.deepEqual(both([], ['0.0.0.0/0', '::/0']), { addresses: info.addresses, nodePortAddresses: info.addresses });
+  t.deepEqual(both(['192.168.0.1'], []), { addresses: ['192.168.0.1'], nodePortAddresses: ['192.168.0.1'] }, 'node.addresses configured: those alone');
+  t.deepEqual(both(['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), { addresses: ['192.168.0.1', 'fd00::5'], nodePortAddresses: ['192.168.0.1', 'fd00::5'] }, 'a Node address the filter selects beside node.addresses is a node address too');
+  t.deepEqual(nodeAddressList(null, [], []), [], 'no Node, nothing configured: none');
 });
 
 // kube-proxy runs one proxier per IP family, each with NewNodePortAddresses(family, cidrs): the
@@ -197,6 +214,45 @@ test('config: nodePortAddresses "primary" must stand alone, as kube-proxy refuse
   t.regex(mixed(['primary', 'primary']), /kubernetes\.nodePortAddresses\[0\]: can't use both/);
   t.notRegex(mixed(['primary', 'primary']), /nodePortAddresses\[1\]/, 'reported once, at the first "primary"');
   t.deepEqual(parseConfig({ ...base, kubernetes: { nodePortAddresses: ['10.0.0.0/8', 'fd00::/64'] } }).kubernetes.nodePortAddresses, ['10.0.0.0/8', 'fd00::/64']);
+});
+
+// kube-proxy's nftables mode: an empty --nodeport-addresses is "primary" (platformApplyDefaults,
+// the nftables backend's Init), for the NodePorts and the health-check node ports alike (both read
+// the one list); "0.0.0.0/0,::/0" is how it asks for every address
+test('config: nodePortAddresses unset is "primary" as kube-proxy nftables\' default: NodePorts and health checks on the primary IP per family, not the other node addresses; [0.0.0.0/0, ::/0] serves every one; node.addresses configured keeps those alone', (t) => {
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }] };
+  const k = (node, kubernetes = {}) => parseConfig({ ...base, node, kubernetes }).kubernetes;
+  t.deepEqual(k({}).nodePortAddresses, ['primary']);
+  t.deepEqual(k({}, { nodePortAddresses: [] }).nodePortAddresses, ['primary'], 'an empty list is unset, as kube-proxy\'s len() == 0');
+  t.deepEqual(k({}, { nodePortAddresses: ['0.0.0.0/0', '::/0'] }).nodePortAddresses, ['0.0.0.0/0', '::/0']);
+  t.deepEqual(k({ addresses: ['192.168.0.1'] }).nodePortAddresses, [], 'node.addresses configured: no default');
+  const info = nodeInfo(apiNode('n', { addresses: [
+    { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
+    { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::5' }, { type: 'ExternalIP', address: '2001:db8::7' },
+  ] }));
+  const served = (cfg, configured = []) => nodePortAddresses(info, configured, cfg.nodePortAddresses);
+  t.deepEqual(served(k({})), ['10.1.1.5', 'fd00::5'], 'the default: the primary IP per family only');
+  t.deepEqual(served(k({}, { nodePortAddresses: ['0.0.0.0/0', '::/0'] })), info.addresses, 'every node address, asked for');
+  t.deepEqual(served(k({ addresses: ['192.168.0.1'] }), ['192.168.0.1']), ['192.168.0.1']);
+  const hosts = (cfg) => healthCheckAddresses(served(cfg), cfg.nodePortAddresses, info.primary).map((a) => a.host);
+  t.deepEqual(hosts(k({})), ['10.1.1.5', 'fd00::5'], 'health checks on the primary IPs, not the wildcard');
+  t.deepEqual(hosts(k({}, { nodePortAddresses: ['0.0.0.0/0', '::/0'] })), ['0.0.0.0', '::']);
+  // a Node without a primary IP of a family (none, or a loopback one): kube-proxy adds no CIDR of
+  // it, so that family is unrestricted — every address of it, its wildcard for health checks
+  const v4only = nodeInfo(apiNode('n', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' }] }));
+  t.deepEqual(nodePortAddresses(v4only, [], k({}).nodePortAddresses), ['10.1.1.5']);
+  t.deepEqual(healthCheckAddresses(['10.1.1.5'], k({}).nodePortAddresses, v4only.primary).map((a) => `${a.family}:${a.host}`), ['4:10.1.1.5', '6:::']);
+  t.deepEqual(nodePortAddresses(null, [], k({}).nodePortAddresses), [], 'no Node read yet: no node address');
+});
+
+test('config: hostnameOverride is trimmed and lowercased, as kube-proxy\'s GetHostname; empty after trimming, or not a name a Node can have, is refused', (t) => {
+  const base = { ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }], node: {} };
+  const name = (h) => parseConfig({ ...base, kubernetes: { hostnameOverride: h } }).node.name;
+  t.is(name(' Node-A.Example.COM\n'), 'node-a.example.com');
+  t.is(name('node-7'), 'node-7');
+  t.regex(t.throws(() => name('   ')).message, /kubernetes\.hostnameOverride: empty hostname is invalid/);
+  t.regex(t.throws(() => name('node_7')).message, /kubernetes\.hostnameOverride: must be an RFC 1123 name/);
+  t.regex(t.throws(() => name('-node')).message, /kubernetes\.hostnameOverride/);
 });
 
 test('config: syncPeriod must be greater than 0, as kube-proxy validates it (0 would resync without pause and make healthz time out at once)', (t) => {

@@ -181,13 +181,13 @@ test('the periodic full sync repairs what changed behind the watcher and removes
   t.regex(m, /kubeproxy_sync_full_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]/);
 });
 
-test('the Node object: NodePort addresses (nodePortAddresses "primary": the primary IP, not the other InternalIP or the ExternalIP), pod CIDRs, healthz eligibility', async (t) => {
+test('the Node object: node addresses (every InternalIP and ExternalIP) and NodePort addresses (nodePortAddresses "primary": the primary IP, not the other InternalIP or the ExternalIP), pod CIDRs, healthz eligibility', async (t) => {
   const k = await startKube(t, {
     config: { nodePortAddresses: ['primary'] },
     seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'ExternalIP', address: '203.0.113.7' }] })),
   });
   await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
-  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
+  t.deepEqual(k.nodeUpdates.at(-1), { addresses: ['10.1.1.5', '192.168.100.2', '203.0.113.7'], nodePortAddresses: ['10.1.1.5'], podCIDRs: ['10.244.1.0/24'], zone: '', primary: ['10.1.1.5'] });
   // the zone label (topology-aware routing) arrives as an update too
   const zoned = apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }] });
   zoned.metadata.labels = { 'topology.kubernetes.io/zone': 'zone-a' };
@@ -212,7 +212,8 @@ test('the Node object: nodePortAddresses with IPv4 CIDRs only keeps every IPv6 n
     seed: (d) => d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '192.168.100.2' }, { type: 'InternalIP', address: 'fd00:100::2' }, { type: 'ExternalIP', address: '2001:db8::2' }] })),
   });
   await until(() => k.nodeUpdates.length >= 1, { what: 'node update' });
-  t.deepEqual(k.nodeUpdates.at(-1).addresses, ['192.168.100.2', 'fd00:100::2', '2001:db8::2']);
+  t.deepEqual(k.nodeUpdates.at(-1).nodePortAddresses, ['192.168.100.2', 'fd00:100::2', '2001:db8::2']);
+  t.deepEqual(k.nodeUpdates.at(-1).addresses, ['10.1.1.5', '192.168.100.2', 'fd00:100::2', '2001:db8::2'], 'every Node address stays a node address');
 });
 
 test('restart: the saved state is programmed before the API answers; the first sync removes what was deleted meanwhile', async (t) => {

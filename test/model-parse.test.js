@@ -101,6 +101,22 @@ test('node config: routes sorted longest prefix first, masquerade defaults to no
   t.is(n.hairpinV4, undefined, 'no hairpin address unless given');
 });
 
+test('node config: nodePortAddresses are canonical node addresses, each one of nodeAddresses; unset is every node address', (t) => {
+  const node = (spec) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' }, spec: { nodeAddresses: ['192.168.0.1', '192.168.0.2', 'fd00::1'], ...spec } });
+  const [all] = validateAll([node({})]);
+  t.deepEqual(all.addresses, ['192.168.0.1', '192.168.0.2', 'fd00::1']);
+  t.deepEqual(all.nodePortAddresses, all.addresses, 'absent: NodePorts on every node address (what every NodeConfig before the field meant)');
+  const [some] = validateAll([node({ nodePortAddresses: ['192.168.0.1', 'FD00:0::1'] })]);
+  t.deepEqual(some.nodePortAddresses, ['192.168.0.1', 'fd00::1'], 'canonical');
+  t.deepEqual(some.addresses, ['192.168.0.1', '192.168.0.2', 'fd00::1'], 'the node addresses stay all of them');
+  const [none] = validateAll([node({ nodePortAddresses: [] })]);
+  t.deepEqual(none.nodePortAddresses, [], 'an empty list: no NodePort address');
+  const msg = (spec) => t.throws(() => validateAll([node(spec)])).message;
+  t.regex(msg({ nodePortAddresses: ['192.168.0.1', '192.168.0.9'] }), /spec\.nodePortAddresses\[1\]: Invalid value: "192\.168\.0\.9": must be one of spec\.nodeAddresses/);
+  t.regex(msg({ nodePortAddresses: ['10.0.0.0/8'] }), /spec\.nodePortAddresses\[0\]/);
+  t.regex(msg({ nodeAddresses: undefined, nodePortAddresses: ['192.168.0.1'] }), /spec\.nodePortAddresses\[0\]: .*must be one of spec\.nodeAddresses/);
+});
+
 test('node config: hairpin addresses of their family, never a node or masquerade address', (t) => {
   const node = (hairpin, masquerade) => ({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' },
     spec: { nodeAddresses: ['192.168.0.1', 'fd00::1'], hairpin, ...(masquerade ? { masquerade } : {}) } });

@@ -10,12 +10,13 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
-import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, waitFor } from './lib/topology.js';
+import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, arpAnswered, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
 const VIP = '10.96.52.10';
 const NODE_IP = '192.168.100.2';
+const SECOND = '192.168.100.22'; // a second InternalIP: a node address, no NodePort address (the "primary" default)
 let topo;
 
 test.before(async () => {
@@ -31,7 +32,7 @@ test.before(async () => {
     await seedWebAndStart(topo, double, {
       node: {
         metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-        status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+        status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'InternalIP', address: SECOND }, { type: 'Hostname', address: 'node-a' }] },
       },
       service: {
         metadata: { name: 'web', namespace: 'default' },
@@ -62,7 +63,7 @@ const imageUsedAndEqual = async (t, what) => {
   t.like((await restore()).images[0].catchUp, { equal: true, remapped: 0, unmatched: 0 }, what);
 };
 
-serial('a restart with the API server away serves the NodePort on the Node\'s address at once, from the node config last seen', async (t) => {
+serial('a restart with the API server away serves the NodePort on the Node\'s address at once, from the node config last seen (its node addresses answered, NodePorts on its NodePort addresses)', async (t) => {
   t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort before the restart');
   const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
   topo.daemon.kill('SIGTERM');
@@ -83,7 +84,12 @@ serial('a restart with the API server away serves the NodePort on the Node\'s ad
   const tookMs = Date.now() - t0;
   t.true(tookMs < 30_000, `the start waited ${tookMs} ms (it waits up to nodeWaitSeconds = 60 s for the Node without a saved state)`);
   t.regex(topo.daemonLog, /starting with the node addresses last seen/);
-  t.deepEqual((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses, [NODE_IP]);
+  const spec = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+  t.deepEqual(spec.nodeAddresses, [NODE_IP, SECOND], 'every Node address as last seen');
+  t.deepEqual(spec.nodePortAddresses, [NODE_IP], 'NodePorts on the primary IP as last seen');
+  let answered = false;
+  for (let i = 0; i < 5 && !answered; i++) answered = await arpAnswered(topo, topo.ns.remote, 'eth0', SECOND);
+  t.true(answered, `the uplink answers ARP for the second InternalIP as last seen\n${topo.daemonLog.slice(-1500)}`);
   const r = await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50);
   t.is(r.code, 0, `the NodePort after the restart: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0, 'and the ClusterIP');
@@ -118,19 +124,23 @@ serial('with the API server away, an image written for another node config is re
   }
 });
 
-serial('with the API server away, a nodePortAddresses changed meanwhile applies to the node addresses last seen (the image is refused)', async (t) => {
+serial('with the API server away, a nodePortAddresses changed meanwhile selects among the node addresses last seen (the image is refused)', async (t) => {
   t.is(await stop(), 0);
   t.regex(topo.daemonLog, /table images written/);
-  // the operator narrows the NodePort addresses while wdp is down: the Node's address is no longer
-  // one (kube-proxy's --nodeport-addresses), even though the Node cannot be read to say so
-  topo.config.kubernetes.nodePortAddresses = ['10.255.0.0/16'];
+  // the operator widens the NodePort addresses while wdp is down (kube-proxy's
+  // --nodeport-addresses): the second InternalIP, a node address last seen, is one now, though the
+  // Node cannot be read to say so
+  topo.config.kubernetes.nodePortAddresses = ['0.0.0.0/0'];
   writeFileSync(topo.configFile, JSON.stringify(topo.config));
   try {
     await startDaemon(topo);
     t.regex(topo.daemonLog, /starting with the node addresses last seen/);
-    t.deepEqual((await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec.nodeAddresses, [], 'the saved NodePort addresses, filtered as configured now');
+    const spec = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+    t.deepEqual(spec.nodeAddresses, [NODE_IP, SECOND], 'every Node address as last seen');
+    t.deepEqual(spec.nodePortAddresses, [NODE_IP, SECOND], 'the NodePort addresses selected as configured now');
     const r = await restore();
     t.like(r.images?.[0], { worker: 0, used: false }, JSON.stringify(r.images));
+    t.is((await curlOk(topo, topo.ns.remote, `http://${SECOND}:30080/`, 50)).code, 0, 'the NodePort on the second address');
   } finally {
     delete topo.config.kubernetes.nodePortAddresses;
     writeFileSync(topo.configFile, JSON.stringify(topo.config));

@@ -13,7 +13,8 @@
 //          there (the same interface, addresses and attachment) succeeds; otherwise it is an error;
 //   DEL    removes that port (no port, or no daemon: success — DEL must succeed when there is
 //          nothing left to delete; the daemon drops ports whose interface is gone, and GC those
-//          whose attachment is gone);
+//          whose attachment is gone; a daemon that answers 503, stopping or starting, is there
+//          to remove it once it serves: code 11, and the runtime retries the DEL);
 //   CHECK  the port exists, on that interface, with those pod addresses, for this attachment;
 //   STATUS (spec 1.1.0) ready when the daemon answers its health check; else code 50, so the
 //          runtime (containerd, CRI-O) reports the node's network as not ready;
@@ -26,8 +27,9 @@
 // | "http://127.0.0.1:9440", token?, gateways?: [...], worker?: n, flushHostAddresses?: true,
 // prevResult }. Errors: JSON { cniVersion, code, msg, details } on stdout, non-zero exit; codes
 // from the spec (1 incompatible version, 4 bad environment, 6 undecodable config, 7 invalid config,
-// 11 try again later: the daemon is not answering, or (GC) answers 503, 50 (STATUS) not available) and 100+ for wdp's
-// own (100 the daemon refused the change, 101 CHECK failed, 102 GC left stale ports behind).
+// 11 try again later: the daemon is not answering, or answers 503 — stopping, or its dataplane not
+// running yet —, 50 (STATUS) not available) and 100+ for wdp's own (100 the daemon refused the
+// change, 101 CHECK failed, 102 GC left stale ports behind).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
@@ -140,11 +142,20 @@ export function attachmentOf(conf: Json, netns: string, ifname: string, linkInfo
   return { hostIf, pods, gateways };
 }
 
+/** The daemon cannot serve the call now: it does not answer, or it answers 503 (stopping, or its
+ * dataplane not running yet). Both are the spec's code 11, a transient condition the runtime
+ * retries; only DEL tells them apart (del). */
+class DaemonUnavailable extends CniError {
+  constructor(readonly answering: boolean, details: string) {
+    super(E_TRY_LATER, answering ? 'the wdp daemon is not serving (stopping or starting): try again later' : 'the wdp daemon is not answering', details);
+  }
+}
+
 async function call(api: Pick<ApiClient, 'call'>, method: string, path: string, body?: unknown): Promise<Json | undefined> {
   try {
     return await api.call(method, path, body === undefined ? undefined : JSON.stringify(body)) as Json;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 0) throw new CniError(E_TRY_LATER, 'the wdp daemon is not answering', e.message);
+    if (e instanceof ApiError && (e.status === 0 || e.status === 503)) throw new DaemonUnavailable(e.status === 503, e.message);
     throw e;
   }
 }
@@ -209,7 +220,10 @@ async function del(env: NodeJS.ProcessEnv, conf: Json, deps: CniDeps, log: (s: s
   try {
     await call(deps.api(conf), 'DELETE', `/api/v1/ports/${name}`);
   } catch (e) {
-    if (e instanceof CniError && e.code === E_TRY_LATER) { log(`wdp-cni: ${e.message}; port ${name} is dropped by the daemon once its interface is gone, or by the runtime's next GC`); return; }
+    if (e instanceof DaemonUnavailable && !e.answering) { log(`wdp-cni: ${e.message}; port ${name} is dropped by the daemon once its interface is gone, or by the runtime's next GC`); return; }
+    // a daemon that answers but is stopping or starting (503) is there to remove the port once it
+    // serves: the DEL fails with code 11 and the runtime retries it
+    if (e instanceof CniError) throw e;
     if ((e as ApiError).status === 404) return;
     throw new CniError(E_ATTACH, `the daemon could not remove port ${name}`, (e as Error).message);
   }
@@ -269,8 +283,6 @@ async function gc(conf: Json, deps: CniDeps, log: (s: string) => void): Promise<
   try { r = await call(deps.api(conf), 'POST', '/api/v1/cni/gc', { network, validAttachments: valid }); } catch (e) {
     if (e instanceof CniError) throw e;
     const status = (e as ApiError).status;
-    // stopping (or its dataplane not running yet): the runtime's next GC finds it serving
-    if (status === 503) throw new CniError(E_TRY_LATER, 'the wdp daemon is not serving (stopping or starting): try again later', (e as Error).message);
     // The route never answers 404 itself: this daemon predates GC. It recorded no attachment
     // with its ports (both came in one change), and a port without one is never collected, so
     // there is nothing GC could remove: success, as the spec's "remove what you can".

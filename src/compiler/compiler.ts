@@ -757,8 +757,8 @@ export class Compiler {
       if (svc.internalLocal && svc.externalLocal && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
         for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
-        for (let i = 0; i < this.node.addresses.length; i++) {
-          const a = this.node.addresses[i];
+        for (let i = 0; i < this.node.nodePortAddresses.length; i++) {
+          const a = this.node.nodePortAddresses[i];
           if (this.ofFamily(fam, a)) this.emit('NodePort', a, sp.nodePort, external, svc.externalLocal, NO_RANGES);
         }
       // as the nftables proxier: loadBalancerSourceRanges guard LB ingress IPs only (its

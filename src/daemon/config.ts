@@ -138,7 +138,12 @@ export const portSchema = z.object({
 export const DEFAULT_HOST_HAIRPIN = ['169.254.42.1'];
 export function hostHairpinOf(p: { hostHairpin?: string[] }): string[] { return p.hostHairpin ?? DEFAULT_HOST_HAIRPIN; }
 
-const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a lowercase RFC 1123 name').max(253);
+const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const nodeName = z.string().regex(NODE_NAME_RE, 'must be a lowercase RFC 1123 name').max(253);
+// kube-proxy's GetHostname: spaces around it trimmed, then lowercased (as the kubelet names its
+// Node); nothing left is refused, as there. What remains must still be a name a Node can have.
+const hostnameOverride = z.string().transform((s) => s.trim().toLowerCase())
+  .pipe(z.string().min(1, 'empty hostname is invalid').regex(NODE_NAME_RE, 'must be an RFC 1123 name (letters, digits, "-" and ".")').max(253));
 
 /** A duration as kube-proxy's config writes them ("1s", "500ms", "30s", "1m", "1h30m") or seconds. */
 export function parseDuration(v: string | number): number {
@@ -160,7 +165,7 @@ const kubernetesSchema = z.object({
   // credentials: the pod's service account (in-cluster) unless a kubeconfig file is given
   kubeconfig: z.string().min(1).optional(),
   // the Node object to watch; default node.name, else the hostname (kube-proxy --hostname-override)
-  hostnameOverride: nodeName.optional(),
+  hostnameOverride: hostnameOverride.optional(),
   minSyncPeriod: duration.default(1000),
   // kube-proxy refuses 0: the full resync would run back to back, and healthz (2 x syncPeriod)
   // would time out the moment a change waits
@@ -171,7 +176,8 @@ const kubernetesSchema = z.object({
   detectLocalMode: z.enum(['ClusterCIDR', 'NodeCIDR']).default('ClusterCIDR'),
   // which node addresses NodePorts are served on: CIDRs, or ["primary"] (the node's primary IP
   // per family) alone, as kube-proxy validates it (below); read per IP family as kube-proxy does
-  // (src/kube/nodeport-addresses.ts: a family the list has no CIDR of is unrestricted)
+  // (src/kube/nodeport-addresses.ts: a family the list has no CIDR of is unrestricted). Empty is
+  // "primary" unless node.addresses are configured (withNodePortDefault, below)
   nodePortAddresses: z.array(z.union([z.literal('primary'), cidr])).default([]),
   healthzBindAddress: bindAddress.default('0.0.0.0:10256'),
   metricsBindAddress: bindAddress.default('127.0.0.1:10249'),
@@ -180,7 +186,8 @@ const kubernetesSchema = z.object({
   // an address = there only, every Service's of either family (0.0.0.0 / :: = every address of
   // both families); "off": none
   healthCheckBindAddress: z.union([ip, z.literal('off')]).optional(),
-  // how long startup waits for the Node object (its addresses are the NodePort addresses)
+  // how long startup waits for the Node object (its addresses are the node addresses, among which
+  // nodePortAddresses picks the NodePort addresses)
   nodeWaitSeconds: z.number().min(0).max(600).default(30),
   listPageSize: z.number().int().min(1).max(10_000).default(500),
 }).strict().superRefine((k, ctx) => {
@@ -349,10 +356,21 @@ export const daemonConfigSchema = z.object({
   ...c,
   // the node's name: kubernetes.hostnameOverride, else node.name, else (watching the API) the hostname
   node: { ...c.node, name: c.kubernetes?.hostnameOverride ?? c.node.name ?? defaultNodeName() },
+  kubernetes: c.kubernetes && withNodePortDefault(c.kubernetes, c.node.addresses),
 }));
 
-/** The hostname as a node name (kubelet lowercases it the same way). */
-export function defaultNodeName(): string { return hostname().toLowerCase(); }
+/** kube-proxy's nftables proxier defaults an empty nodePortAddresses to "primary" (its
+ * platformApplyDefaults / the nftables backend's Init): NodePorts and health-check node ports on
+ * the node's primary IP per family only, not on every address of the node. ["0.0.0.0/0", "::/0"]
+ * is its way to ask for every address, and is wdp's too. Not applied with node.addresses
+ * configured: with no nodePortAddresses those addresses alone are served (an operator who listed
+ * them meant exactly those; src/kube/nodeport-addresses.ts). */
+function withNodePortDefault(k: KubernetesConfig, configured: readonly string[]): KubernetesConfig {
+  return k.nodePortAddresses.length || configured.length ? k : { ...k, nodePortAddresses: ['primary'] };
+}
+
+/** The hostname as a node name (kubelet and kube-proxy trim and lowercase it the same way). */
+export function defaultNodeName(): string { return hostname().trim().toLowerCase(); }
 
 export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
 export type PortConfig = DaemonConfig['ports'][number];

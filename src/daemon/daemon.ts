@@ -35,7 +35,7 @@ import { configureHostStack, type HostAddresses, type HostStack } from './host-s
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
-import { nodePortAddresses } from '../kube/nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
@@ -147,6 +147,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // In a cluster the Node object names the node addresses (unless configured): read before the
   // workers start, which answer ARP/ND for the node addresses they are given.
   let nodeAddresses = cfg.node.addresses;
+  // ...and, in a cluster, those of them NodePorts are served on (kubernetes.nodePortAddresses as
+  // kube-proxy selects them); unset without a cluster: NodePorts on every node address
+  let nodePortAddrs: string[] | undefined;
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
   let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
@@ -175,7 +178,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     nodeReadAtStart = needNode;
     // A restart (a saved state) does not wait for an API server that is away: kube-proxy's rules
     // outlive its restarts, and so should the node's service traffic. One read, else the saved
-    // NodeConfig (the Node as last seen: its NodePort addresses and facts) stands in until the
+    // NodeConfig (the Node as last seen: its node and NodePort addresses and facts) stands in until the
     // watcher reads the Node (adoptSavedNodeFacts).
     let node: NodeInfo | null = null;
     if (needNode && hasSavedState) {
@@ -192,7 +195,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         if (n) log.info({ podCIDRs: n.podCIDRs, zone: n.zone }, 'the Node read at start');
       });
     }
-    nodeAddresses = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    // the NodePort addresses narrow where NodePorts are served only: every Node address stays a
+    // node address (answered for, on the host port's TAP), as kube-proxy leaves the host alone
+    nodePortAddrs = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
+    nodeAddresses = kube.nodeAddressList(node, cfg.node.addresses, nodePortAddrs);
     podCIDRs = node?.podCIDRs ?? [];
     nodeIPs = node?.primary ?? [];
     if (node?.zone) nodeZone = node.zone;
@@ -269,9 +275,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
 
   // The Node's addresses, pod CIDRs and zone as the node config takes them; when the start did not
   // read it, says whether the config changed from the last seen (the saved one, a table image's)
-  const takeNode = (u: { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
+  const takeNode = (u: { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
     const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
-    nodeAddresses = u.addresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
+    nodeAddresses = u.addresses; nodePortAddrs = u.nodePortAddresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
     if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
   };
   const nodeConfig = (): Record<string, unknown> => {
@@ -281,6 +287,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
       nodeAddresses,
+      // (those still node addresses: a NodeConfig applied through the API may have changed them)
+      ...(nodePortAddrs ? { nodePortAddresses: nodePortAddrs.filter((a) => nodeAddresses.some((n) => canonicalAddr(n) === canonicalAddr(a))) } : {}),
       neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
         const i = portManager.byName(r.port)!.spec.index;
@@ -323,16 +331,19 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // peeked before the workers start (they answer ARP/ND for these node addresses from the start),
   // and again once the saved state is loaded (the same row, unless another process wrote it)
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown } } | null)?.spec;
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown } } | null)?.spec;
     if (nodeReadAtStart || !spec) return;
     // (the full load validates the row; the peek checked its checksum only: addresses the workers
     // take must parse)
-    if (nodeFromSaved && Array.isArray(spec.nodeAddresses) && spec.nodeAddresses.every((a) => typeof a === 'string' && isIp(a))) {
-      // the Node's addresses as last seen, selected as configured now: a nodePortAddresses or
-      // node.addresses changed while wdp was down must not keep (nor key the image with) addresses
-      // it no longer selects. Unchanged config: the saved list as it is
-      const primary = Array.isArray(spec.nodeIPs) && spec.nodeIPs.every((a) => typeof a === 'string' && isIp(a)) ? spec.nodeIPs as string[] : [];
-      nodeAddresses = nodePortAddresses({ name: cfg.node.name, addresses: spec.nodeAddresses as string[], primary, podCIDRs: [], zone: '', eligible: true }, cfg.node.addresses, cfg.kubernetes?.nodePortAddresses ?? []);
+    const addrs = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
+    if (nodeFromSaved && addrs(spec.nodeAddresses)) {
+      // every node address as last seen is answered for; the NodePort addresses selected among
+      // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),
+      // not as saved: a list changed while wdp was down must not keep serving NodePorts (nor key
+      // the table image) on addresses it no longer selects. Unchanged config: the saved lists
+      const last: NodeInfo = { name: cfg.node.name, addresses: spec.nodeAddresses, primary: addrs(spec.nodeIPs) ? spec.nodeIPs : [], podCIDRs: [], zone: '', eligible: true };
+      nodePortAddrs = nodePortAddresses(last, cfg.node.addresses, cfg.kubernetes?.nodePortAddresses ?? []);
+      nodeAddresses = nodeAddressList(last, cfg.node.addresses, nodePortAddrs);
       setHostNeighbours(nodeAddresses);
     }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
@@ -547,7 +558,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the Node read in the background since the start, if it has arrived: in this first program
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
-    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
+    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, nodePortAddresses: nodePortAddrs ?? nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
     const controlPlaneAt = performance.now();

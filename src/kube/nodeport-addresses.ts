@@ -6,7 +6,9 @@
 // node's primary IP per family as a /32 and a /128 — skipping a loopback one, which kube-proxy's
 // node-IP detection uses as "none" — so a family without a primary IP matches all of it.
 // Both the NodePort addresses (nodePortAddresses) and the health-check listen addresses
-// (service-health.ts) are read from nodePortFamilies, so the rule is written once.
+// (service-health.ts) are read from nodePortFamilies, so the rule is written once. The list
+// arrives defaulted: unset is "primary", as kube-proxy's nftables mode (daemon/config.ts,
+// withNodePortDefault), except with node.addresses configured, where it stays empty.
 import { isIP } from 'node:net';
 import { cidrContains, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
@@ -38,7 +40,8 @@ export function selectsAddress(families: readonly NodePortFamily[], addr: string
   return !!f && (f.matchAll || f.cidrs.some((c) => cidrContains(c, a)));
 }
 
-/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty = every node address,
+/** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty (only with node.addresses
+ * configured, the config defaults it to "primary" otherwise) = every node address,
  * else per family (nodePortFamilies) the node addresses its CIDRs hold, or all of a family the
  * list does not restrict. `configured` (the daemon config's node.addresses) are node addresses
  * too, and with no nodePortAddresses they are used alone: an operator who listed them meant
@@ -48,4 +51,14 @@ export function nodePortAddresses(info: NodeInfo | null, configured: string[], f
   if (!filter.length) return own.length ? own : info?.addresses ?? [];
   const families = nodePortFamilies(filter, info?.primary ?? []);
   return [...new Set([...own, ...(info?.addresses ?? [])])].filter((a) => selectsAddress(families, a));
+}
+
+/** The node addresses (the NodeConfig's nodeAddresses: answered for on the uplinks, on the host
+ * port's TAP) beside the NodePort addresses `selected` (nodePortAddresses above), which narrow
+ * where NodePorts are served and nothing else: node.addresses configured, else every address of
+ * the Node (InternalIPs and ExternalIPs), plus any selected address not among them (a Node
+ * address a filter picked beside node.addresses) so the NodePort addresses are node addresses. */
+export function nodeAddressList(info: NodeInfo | null, configured: string[], selected: readonly string[]): string[] {
+  const own = configured.map(canon);
+  return [...new Set([...(own.length ? own : info?.addresses ?? []), ...selected])];
 }

@@ -17,21 +17,23 @@ import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, 
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, type NodeInfo } from './node.js';
-import { nodePortAddresses } from './nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses } from './nodeport-addresses.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';
 
-export { loadKubeConfig, nodePortAddresses };
+export { loadKubeConfig, nodeAddressList, nodePortAddresses };
 
 /** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
  * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
-export interface NodeUpdate { addresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
+/** addresses: the node addresses (nodeAddressList); nodePortAddresses: those NodePorts are served on. */
+export interface NodeUpdate { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
 
 export interface KubeWatcherOptions {
   config: KubernetesConfig;
   nodeName: string;
-  /** node.addresses of the daemon config (used alone when nodePortAddresses is empty). */
+  /** node.addresses of the daemon config: the node addresses instead of the Node's (and the
+   * NodePort addresses too when nodePortAddresses is empty). */
   configuredAddresses: string[];
   /** node.serviceProxyName of the daemon config: Services labelled with it are served too. */
   serviceProxyName?: string;
@@ -185,7 +187,8 @@ export class KubeWatcher {
   nodeState(): NodeInfo | null { return this.node; }
 
   private nodeUpdate(): NodeUpdate {
-    return { addresses: nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
+    const np = nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses);
+    return { addresses: nodeAddressList(this.node, this.o.configuredAddresses, np), nodePortAddresses: np, podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
   }
 
   private nodeChanged(obj: KubeObject): void {
@@ -197,7 +200,7 @@ export class KubeWatcher {
     const text = JSON.stringify(u);
     if (text === this.lastNodeUpdate) return;
     this.lastNodeUpdate = text;
-    this.o.log.info({ nodePortAddresses: u.addresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
+    this.o.log.info({ addresses: u.addresses, nodePortAddresses: u.nodePortAddresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
     this.o.onNode?.(u);
     void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }

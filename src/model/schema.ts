@@ -293,6 +293,10 @@ const nodeConfigSchema = z.object({
   spec: z.object({
     nodeName: str.min(1).nullish(),
     nodeAddresses: z.array(ipAddress).nullish(),
+    // the node addresses NodePorts are served on (kube-proxy's --nodeport-addresses as applied to
+    // this node); each one of nodeAddresses. Unset: all of them. The node addresses it leaves out
+    // are still the node's (answered for, on the host port, never a Service's)
+    nodePortAddresses: z.array(ipAddress).nullish(),
     // kube-proxy's node IP per family (the Node's primary IPs, or --bind-address): a
     // loadBalancerSourceRange holding it admits the LB IPs as sources too. Default: the first
     // node address of each family
@@ -337,6 +341,10 @@ const nodeConfigSchema = z.object({
     const own = [...(n.spec.nodeAddresses ?? []), m?.[k] ?? ''].filter((x) => x && isIP(x) === fam).map(canon);
     if (own.includes(canon(a))) issue(ctx, ['spec', 'hairpin', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must not be a node or masquerade address`);
   }
+  const nodeAddrs = new Set((n.spec.nodeAddresses ?? []).filter((x) => isIP(x) !== 0).map(canon));
+  (n.spec.nodePortAddresses ?? []).forEach((a, i) => {
+    if (isIP(a) !== 0 && !nodeAddrs.has(canon(a))) issue(ctx, ['spec', 'nodePortAddresses', i], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: must be one of spec.nodeAddresses`);
+  });
   const ipFamilies = new Set<number>();
   (n.spec.nodeIPs ?? []).forEach((a, i) => {
     const fam = isIP(a);
@@ -857,6 +865,7 @@ function slicePort(p: { name?: string | null; port?: number | null; protocol?: s
 
 function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unknown>): NodeSpec {
   const addresses = (n.spec.nodeAddresses ?? []).map(canon);
+  const nodePortAddresses = n.spec.nodePortAddresses ? [...new Set(n.spec.nodePortAddresses.map(canon))] : addresses;
   const routes: RouteSpec[] = (n.spec.routes ?? []).map((r) => {
     const c = parseCidr(unsloppy(r.prefix));
     return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':'), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
@@ -874,7 +883,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   const hairpinV4 = n.spec.hairpin?.ipv4 ? canon(n.spec.hairpin.ipv4) : undefined;
   const hairpinV6 = n.spec.hairpin?.ipv6 ? canon(n.spec.hairpin.ipv6) : undefined;
   return {
-    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses, nodeIPv4: nodeIPOf(4), nodeIPv6: nodeIPOf(6),
+    kind: 'NodeConfig', name: n.spec.nodeName ?? n.metadata.name, addresses, nodePortAddresses, nodeIPv4: nodeIPOf(4), nodeIPv6: nodeIPOf(6),
     ...(snatV4 ? { snatV4 } : {}), ...(snatV6 ? { snatV6 } : {}),
     ...(hairpinV4 ? { hairpinV4 } : {}), ...(hairpinV6 ? { hairpinV6 } : {}),
     neighbours, routes,

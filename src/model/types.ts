@@ -76,7 +76,8 @@ export interface RouteSpec { prefix: string; family: Family; plen: number; port:
 export interface NodeSpec {
   kind: 'NodeConfig';
   name: string;               // node name: endpoints with this nodeName are local
-  addresses: string[];        // NodePort frontends are created on each
+  addresses: string[];        // the node's own: answered for, on the host port, SNAT/nodeIP defaults
+  nodePortAddresses: string[]; // NodePort frontends are created on each (a subset of addresses)
   /** kube-proxy's node IP per family (its per-family proxier's nodeIP): the NodeConfig's nodeIPs,
    * else the first node address of the family, else 127.0.0.1 / ::1 as kube-proxy's fallback.
    * A loadBalancerSourceRange holding it also admits the service's LB IPs as sources. */

@@ -17,10 +17,11 @@ export function memoryLogger() {
   return { log: pino({ level: 'debug' }, stream), lines };
 }
 
-/** The kubernetes: section as the daemon config validates it, with test-friendly defaults. */
-export function kubeSection(over = {}) {
+/** The kubernetes: section as the daemon config validates it, with test-friendly defaults;
+ * `addresses` are the config's node.addresses (they decide the nodePortAddresses default). */
+export function kubeSection(over = {}, addresses = []) {
   return parseConfig({
-    node: { name: 'node-a' }, ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }],
+    node: { name: 'node-a', addresses }, ports: [{ name: 'p', type: 'tap', ifname: 't0', role: 'pod' }],
     kubernetes: { minSyncPeriod: '50ms', syncPeriod: '2s', healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '127.0.0.1:0', healthCheckBindAddress: '127.0.0.1', listPageSize: 3, ...over },
   }).kubernetes;
 }
@@ -36,7 +37,7 @@ export async function startKube(t, { config = {}, informer = {}, double: doubleO
   const { log, lines } = memoryLogger();
   const nodeUpdates = [];
   const watcher = await KubeWatcher.start({
-    config: kubeSection(config), nodeName, configuredAddresses, serviceProxyName, kubeConfig: kc,
+    config: kubeSection(config, configuredAddresses), nodeName, configuredAddresses, serviceProxyName, kubeConfig: kc,
     control: cp.core, metrics: cp.metrics, counters: () => dp.counters(), log,
     onNode: (u) => nodeUpdates.push(u),
     informer: { backoffInitialMs: 50, backoffMaxMs: 400, watchTimeoutSeconds: [30, 40], ...informer },
