@@ -123,3 +123,26 @@ serial('with the API server away, an image written for another node config is re
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
   }
 });
+
+serial('with the API server away, a nodePortAddresses changed meanwhile selects among the node addresses last seen (the image is refused)', async (t) => {
+  t.is(await stop(), 0);
+  t.regex(topo.daemonLog, /table images written/);
+  // the operator widens the NodePort addresses while wdp is down (kube-proxy's
+  // --nodeport-addresses): the second InternalIP, a node address last seen, is one now, though the
+  // Node cannot be read to say so
+  topo.config.kubernetes.nodePortAddresses = ['0.0.0.0/0'];
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  try {
+    await startDaemon(topo);
+    t.regex(topo.daemonLog, /starting with the node addresses last seen/);
+    const spec = (await api(topo, 'GET', '/api/v1/nodeconfig')).json.spec;
+    t.deepEqual(spec.nodeAddresses, [NODE_IP, SECOND], 'every Node address as last seen');
+    t.deepEqual(spec.nodePortAddresses, [NODE_IP, SECOND], 'the NodePort addresses selected as configured now');
+    const r = await restore();
+    t.like(r.images?.[0], { worker: 0, used: false }, JSON.stringify(r.images));
+    t.is((await curlOk(topo, topo.ns.remote, `http://${SECOND}:30080/`, 50)).code, 0, 'the NodePort on the second address');
+  } finally {
+    delete topo.config.kubernetes.nodePortAddresses;
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  }
+});

@@ -35,6 +35,7 @@ import { configureHostStack, type HostAddresses, type HostStack } from './host-s
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
+import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
@@ -336,10 +337,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // take must parse)
     const addrs = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
     if (nodeFromSaved && addrs(spec.nodeAddresses)) {
-      // every node address as last seen is answered for; NodePorts on those saved as NodePort
-      // addresses (a state saved before the field existed: all of them, as it meant)
-      nodeAddresses = spec.nodeAddresses;
-      nodePortAddrs = addrs(spec.nodePortAddresses) ? spec.nodePortAddresses : [...nodeAddresses];
+      // every node address as last seen is answered for; the NodePort addresses selected among
+      // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),
+      // not as saved: a list changed while wdp was down must not keep serving NodePorts (nor key
+      // the table image) on addresses it no longer selects. Unchanged config: the saved lists
+      const last: NodeInfo = { name: cfg.node.name, addresses: spec.nodeAddresses, primary: addrs(spec.nodeIPs) ? spec.nodeIPs : [], podCIDRs: [], zone: '', eligible: true };
+      nodePortAddrs = nodePortAddresses(last, cfg.node.addresses, cfg.kubernetes?.nodePortAddresses ?? []);
+      nodeAddresses = nodeAddressList(last, cfg.node.addresses, nodePortAddrs);
       setHostNeighbours(nodeAddresses);
     }
     if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
