@@ -704,6 +704,9 @@ serial('nodePortAddresses unset is kube-proxy nftables\' "primary": a NodePort i
     let tap = '';
     for (let i = 0; i < 50 && !tap.includes(`inet ${SECOND}/`); i++) { tap = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host'])).stdout; await sleep(100); }
     t.true(tap.includes(`inet ${SECOND}/`), `the host port's TAP carries it: ${tap}`);
+    const rules = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['rule', 'show'])).stdout;
+    t.true(rules.includes(`to ${NODE_V4} iif lo`), `the host's own NodePort connections to the primary IP go through wdp: ${rules}`);
+    t.false(rules.includes(`to ${SECOND} `), `...to the other InternalIP they stay local (no NodePort there): ${rules}`);
     t.is(await until('node-a', () => who(topo.ns.remote, `http://${SECOND}:${HOST_HTTP}/`)), 'node-a', 'a host listener answers on it from outside through the host port');
     // ...but it is no NodePort address: the node port on it reaches the host, where nothing listens
     for (let i = 0; i < 3; i++) t.is(await who(topo.ns.remote, url(SECOND)), null, 'not served on the other InternalIP');
