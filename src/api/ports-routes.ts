@@ -7,18 +7,19 @@
 //   POST   /api/v1/ports           body: one port as in the config file's ports: (JSON or YAML);
 //                                  201 with the port; 409 name/interface taken; 422 invalid
 //   DELETE /api/v1/ports/:name     a runtime port; 404 none; 409 a config-file port
-//   POST   /api/v1/cni/gc          CNI GC (src/daemon/cni-gc.ts): body { network, validAttachments:
+//   POST   /api/v1/cni/gc          CNI GC (src/daemon/cni-gc.ts, run by the port manager): body { network, validAttachments:
 //                                  [{ containerID, ifname }] }; removes that network's runtime ports
 //                                  whose attachment is not listed; 200 { network, removed, failed };
 //                                  422 invalid (nothing removed)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse as parseYaml } from 'yaml';
-import { cniGc, type GcPorts } from '../daemon/cni-gc.js';
 
-export interface PortsService extends GcPorts {
+export interface PortsService {
   list(): Promise<Array<{ name: string }>>;
   add(raw: unknown): Promise<unknown>;
   remove(name: string): Promise<unknown>;
+  /** A CNI GC request run; throws at once (nothing removed) when the request cannot be read. */
+  cniGc(body: unknown): Promise<{ network: string; removed: string[]; failed: Array<{ name: string; error: string }> }>;
 }
 
 function httpError(statusCode: number, message: string): Error & { statusCode: number } {
@@ -49,8 +50,8 @@ export function registerPortRoutes(app: FastifyInstance, ports: PortsService): v
   app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => ports.remove(req.params.name));
   app.post('/api/v1/cni/gc', async (req) => {
     const body = bodyObject(req, 'one CNI GC request { network, validAttachments }');
-    let run: ReturnType<typeof cniGc>;
-    try { run = cniGc(ports, body); } catch (e) { throw httpError(422, (e as Error).message); }
+    let run: ReturnType<PortsService['cniGc']>;
+    try { run = ports.cniGc(body); } catch (e) { throw httpError(422, (e as Error).message); }
     return { kind: 'CniGcResult', ...await run };
   });
 }

@@ -7,16 +7,19 @@
 // without an attachment (config-file ports, ports added by hand, ports saved before wdp recorded
 // attachments) are never touched. A port that fails to go does not stop the others; the answer
 // lists both, and the plugin reports the failures to the runtime, which GCs again later.
-import { CNI_ID_RE, attachmentKey } from '../cni/attachment.js';
-import type { ManagedPort } from './port-manager.js';
+import { CNI_ID_RE, attachmentKey, type CniAttachment } from '../cni/attachment.js';
+
+/** What a GC reads of a port (the port manager's ManagedPort): who made it, and the attachment
+ * its ADD recorded. */
+export interface GcPort { origin: string; config: { attachment?: CniAttachment } }
 
 export interface CniGcRequest { network: string; valid: Set<string> }
 
 export interface RemovedPorts { removed: string[]; failed: Array<{ name: string; error: string }> }
 
 /** What a GC needs of the port manager: its runtime ports, removed in its queue. */
-export interface GcPorts {
-  removeWhere(pick: (runtimePorts: ManagedPort[]) => ManagedPort[], why: string): Promise<RemovedPorts>;
+export interface GcPorts<P extends GcPort = GcPort> {
+  removeWhere(pick: (runtimePorts: P[]) => P[], why: string): Promise<RemovedPorts>;
 }
 
 /** A GC request body, checked whole: any problem refuses it (nothing is removed on a list that is
@@ -47,7 +50,7 @@ export function parseCniGcRequest(body: unknown): CniGcRequest {
 }
 
 /** The runtime ports a GC of `req` removes: recorded for its network, attachment not valid. */
-export function staleAttachmentPorts(runtimePorts: ManagedPort[], req: CniGcRequest): ManagedPort[] {
+export function staleAttachmentPorts<P extends GcPort>(runtimePorts: P[], req: CniGcRequest): P[] {
   return runtimePorts.filter((p) => {
     const a = p.origin === 'api' ? p.config.attachment : undefined;
     return !!a && a.network === req.network && !req.valid.has(attachmentKey(a));
@@ -56,7 +59,7 @@ export function staleAttachmentPorts(runtimePorts: ManagedPort[], req: CniGcRequ
 
 /** Runs a GC: removes the stale ports of the network (in the port manager's queue, so the
  * choice is made on the ports as they are when it runs). */
-export function cniGc(ports: GcPorts, body: unknown): Promise<RemovedPorts & { network: string }> {
+export function cniGc<P extends GcPort>(ports: GcPorts<P>, body: unknown): Promise<RemovedPorts & { network: string }> {
   const req = parseCniGcRequest(body);
   return ports.removeWhere((rt) => staleAttachmentPorts(rt, req), `CNI GC of network ${req.network}: its attachment is not valid any more`)
     .then((r) => ({ network: req.network, ...r }));

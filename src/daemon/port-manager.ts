@@ -24,6 +24,7 @@ import { systemTool } from '../util/system-tool.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
+import { cniGc, type RemovedPorts } from './cni-gc.js';
 
 export function ipCmd(netns: string | undefined, args: string[]): string {
   const full = netns ? ['-n', netns, ...args] : args;
@@ -463,6 +464,10 @@ export class PortManager {
       return view;
     });
   }
+
+  /** A CNI GC (src/daemon/cni-gc.ts) run on these ports; throws at once, removing nothing, when
+   * the request cannot be read. */
+  cniGc(body: unknown): Promise<RemovedPorts & { network: string }> { return cniGc(this, body); }
 
   /** Removes the runtime ports `pick` chooses among those there are when this change's turn comes
    * (a CNI GC, src/daemon/cni-gc.ts), each as remove does; one that fails does not stop the
