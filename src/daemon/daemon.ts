@@ -100,6 +100,12 @@ const SYNC_THREADS_AFTER_MS = 500;
 
 /** A set of canonical addresses as one comparable string. */
 function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
+/** A node config's node addresses and NodePort addresses as one key (NodePort addresses absent:
+ * every node address, as the model reads them). */
+function nodeAddressesKey(addrs: string[], nodePorts: string[] | undefined): string {
+  const a = addrs.map(canonicalAddr);
+  return `${addressKey(a)}|${addressKey(nodePorts ? [...new Set(nodePorts.map(canonicalAddr))] : a)}`;
+}
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
@@ -213,7 +219,19 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
-  const programming = new NodeProgramming(async () => { await control!.apply(() => [nodeConfig()]); }, opts.neighbourDebounceMs ?? 50,
+  // The node config the daemon is programming, by its addresses, while its apply runs. The node
+  // change that apply causes (onNodeChange below) carries the addresses as they were when the
+  // config was built, and the daemon's own lists may have moved on meanwhile (a Node update read
+  // during the apply): only a NodeConfig applied through the API is adopted into them there.
+  let programmingOwn: string | null = null;
+  const ownNodeConfig = (): Record<string, unknown> => {
+    const c = nodeConfig(), spec = c.spec as { nodeAddresses: string[]; nodePortAddresses?: string[] };
+    programmingOwn = nodeAddressesKey(spec.nodeAddresses, spec.nodePortAddresses);
+    return c;
+  };
+  const applyOwnNodeConfig = (apply: (objs: () => Record<string, unknown>[]) => Promise<unknown>): Promise<void> =>
+    apply(() => [ownNodeConfig()]).then(() => undefined).finally(() => { programmingOwn = null; });
+  const programming = new NodeProgramming(() => applyOwnNodeConfig((objs) => control!.apply(objs)), opts.neighbourDebounceMs ?? 50,
     (e) => log.error({ error: e.message }, 'programming the node config failed'));
   const neighbours = new NeighbourTable();
   // a port's configured pods with a MAC are static neighbours for as long as the port exists
@@ -541,10 +559,12 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       if (addrs.length) {
         hostNodePorts = nodePorts;
         try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
-        if (key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
-        // ...and its NodePort addresses, or the daemon's next re-program would drop them (absent
-        // from its node config without a cluster: NodePorts on every node address again)
-        if (nodePorts && (nodePortAddrs !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) nodePortAddrs = nodePorts;
+        // a NodeConfig applied through the API: the daemon's next re-program keeps its addresses...
+        const own = programmingOwn !== null && programmingOwn === nodeAddressesKey(addrs, nodePorts);
+        if (!own && key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
+        // ...and its NodePort addresses, or that re-program would drop them (absent from its node
+        // config without a cluster: NodePorts on every node address again)
+        if (!own && nodePorts && (nodePortAddrs !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) nodePortAddrs = nodePorts;
         if (setHostNeighbours(addrs)) programming.changed();
       }
       if (key === answering) return;
@@ -568,7 +588,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     const seen = nodeEarly as NodeInfo | null;
     if (seen && kubeStart) takeNode({ addresses: nodeAddresses, nodePortAddresses: nodePortAddrs ?? nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
     opts.beforeFirstProgram?.(core, () => nodeConfig());
-    await programming.first(() => core.apply(() => [nodeConfig()]).then(() => undefined));
+    await programming.first(() => applyOwnNodeConfig((objs) => core.apply(objs)));
     const controlPlaneAt = performance.now();
     await checkpointer.restoreFlows(dataplane, images);
     await dataplane.setForwarding(true);
