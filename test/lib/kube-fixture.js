@@ -105,11 +105,16 @@ export async function traceTo(dp, addr, port, sport = 40000) {
   return dp.trace({ src: '10.0.0.2', dst: addr, proto: 'TCP', sport, dport: port });
 }
 
-/** A TCP port free on 127.0.0.1 right now (a healthCheckNodePort for a test Service). */
+/** A TCP port free on 127.0.0.1 right now (a healthCheckNodePort for a test Service), below the
+ * ephemeral range: a port the kernel handed out for `listen(0)` and then freed can be handed out
+ * again to the next `listen(0)` (the fixture's healthz and metrics servers), which then answers in
+ * the Service's place. */
 export async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
+  for (let i = 0; i < 100; i++) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    const s = createServer();
+    const ok = await new Promise((r) => { s.once('error', () => r(false)); s.listen(port, '127.0.0.1', () => r(true)); });
+    if (ok) { await new Promise((r) => s.close(r)); return port; }
+  }
+  throw new Error('no free TCP port in 20000-29999 on 127.0.0.1');
 }
