@@ -223,9 +223,7 @@ export class PortManager {
    * one fails the start naming it. An interface that exists but is no Ethernet, or that a worker
    * cannot open, fails the start as before; so does one whose namespace cannot be read now. */
   private missingAtStart(p: PortConfig): boolean {
-    const missing = p.type === 'tap'
-      ? !!p.netns && !netnsMounted(p.netns)
-      : ifindexesNow([p.ifname], this.portNetns)(p.ifname) === 'gone';
+    const missing = this.linkNow(p) === 'gone';
     if (missing && (p.role === 'uplink' || p.role === 'host')) {
       throw new ConfigError(`port "${p.name}" (role ${p.role}): ${p.type === 'tap' ? `network namespace ${p.netns}` : `interface "${p.ifname}"`} does not exist: ` +
         'the node\'s own link must exist at start (only pod ports start absent)');
@@ -535,7 +533,7 @@ export class PortManager {
       for (const [index, a] of this.absent) {
         const p = this.byIndex.get(index)!;
         if (!a.closed) await this.closeAbsent(p, a);
-        if (a.closed && this.presentAgain(p)) await this.reopen(p, a);
+        if (a.closed && this.linkNow(p.spec) === 'present') await this.reopen(p, a);
       }
       return removed;
     });
@@ -588,11 +586,13 @@ export class PortManager {
     this.ifindexOf.delete(p.spec.index);
   }
 
-  /** Whether absent port `p` can be opened again: an interface of its name exists (a TAP: its
-   * namespace exists; the device is the daemon's to create). */
-  private presentAgain(p: ManagedPort): boolean {
-    if (p.spec.type === 'tap') return !p.spec.netns || netnsMounted(p.spec.netns);
-    return typeof ifindexesNow([p.spec.ifname], this.portNetns)(p.spec.ifname) === 'number';
+  /** Whether port `p`'s interface is there now: an interface of its name (a TAP: its namespace;
+   * the device is the daemon's to create), 'unknown' when the look failed. A port missing at start
+   * is one that is 'gone'; an absent one is opened again once it is 'present'. */
+  private linkNow(p: { type: string; ifname: string; netns?: string }): 'present' | 'gone' | 'unknown' {
+    if (p.type === 'tap') return !p.netns || netnsMounted(p.netns) ? 'present' : 'gone';
+    const at = ifindexesNow([p.ifname], this.portNetns)(p.ifname);
+    return typeof at === 'number' ? 'present' : at;
   }
 
   /** Opens absent config-file port `p` again as at start (prepare: its MAC, the kernel kept off,
