@@ -136,6 +136,29 @@ gate.serial('a config-file port whose veth is gone is closed and shown absent; r
   });
 });
 
+gate.serial('a port seen gone is shown absent without live stats even before its worker has closed it', async (t) => {
+  await withPorts('pms', async ({ lab, peer, pm, dp }) => {
+    let release;
+    const closing = new Promise((r) => { release = r; });
+    const removePort = dp.removePort;
+    dp.removePort = async (...a) => { await closing; return removePort(...a); };
+    t.truthy((await pm.list()).find((p) => p.name === 'uplink').stats, 'live stats while up');
+    lab.exec(peer, 'ip', ['link', 'del', 'eth0']);
+    const check = pm.checkLinks();
+    let seen;
+    for (let i = 0; i < 200 && !seen; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      const v = (await pm.list()).find((p) => p.name === 'uplink');
+      if (v.state === 'absent') seen = v;
+    }
+    t.truthy(seen, 'absent while its close is under way');
+    t.is(seen.stats, undefined, 'no live stats for a port whose interface is gone');
+    release();
+    await check;
+    t.is((await pm.list()).find((p) => p.name === 'uplink').stats, undefined);
+  });
+});
+
 gate.serial('a config-file port of worker 1 is closed and reopened in worker 1', async (t) => {
   await withPorts('pmw', async ({ lab, ns, peer, pm, dp }) => {
     lab.exec(peer, 'ip', ['link', 'del', 'eth0']);

@@ -372,6 +372,9 @@ export class PortManager {
 
   private view(p: ManagedPort, live?: PortInfo): PortView {
     const absent = this.absent.get(p.spec.index);
+    // an absent port has no live figures, even in the moment between the link check seeing its
+    // interface gone and its worker closing it (the worker's last stats are of a dead device)
+    if (absent) live = undefined;
     return {
       name: p.spec.name, index: p.spec.index, type: p.spec.type, ifname: p.spec.ifname, role: p.spec.role,
       worker: p.worker, origin: p.origin, state: absent ? 'absent' : 'up', ...(absent ? { absentSince: new Date(absent.since).toISOString() } : {}),
