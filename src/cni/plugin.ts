@@ -314,7 +314,12 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
   let version = '1.0.0';
   try {
     const cmd = env.CNI_COMMAND;
-    if (!cmd) throw new CniError(E_ENV, 'CNI_COMMAND is not set');
+    if (!cmd) {
+      // run by hand, not by a runtime: say what this is, as the reference plugins' skel does
+      log('CNI wdp-cni plugin: attaches pods to the wdp dataplane (docs/running.md, "Pods that come and go")');
+      log(`CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+      return { stdout: '', exitCode: 0 };
+    }
     if (cmd === 'VERSION') {
       // the answer's cniVersion is the one on stdin ({"cniVersion": ...}), the list does not depend on it
       return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };
