@@ -2,25 +2,8 @@
 // backends of the namespace's services only, a bare service name in -n's namespace (else
 // default), as `get conntrack --service` and `get services -n` already read them.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runWdp as wdp } from './lib/wdp-cli.js';
 import { startControlPlane } from './lib/server.js';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'wdp.js');
-
-function wdp(args, server) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, WDP_SERVER: server, WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-    p.stdin.end();
-  });
-}
 
 const services = (r) => [...new Set(JSON.parse(r.stdout).items.map((x) => x.service))].sort();
 

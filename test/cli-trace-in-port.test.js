@@ -2,24 +2,8 @@
 // refused with the ports it has, instead of a dry-run trace from a port that does not exist (or a
 // live trace filter that never matches).
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { runWdp as wdp } from './lib/wdp-cli.js';
 import { createServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
-
-const BIN = join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'wdp.js');
-
-function wdp(args, server) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, WDP_SERVER: server, WDP_TOKEN: '' } });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-    p.stdin.end();
-  });
-}
 
 /** A stand-in daemon: two ports (0 pod-a, 1 uplink); records the traces asked for. `ports404`: a
  * control plane without the ports routes (an embedding). */
