@@ -7,6 +7,18 @@ export class ApiError extends Error {
   constructor(message: string, readonly status: number, readonly body: unknown) { super(message); this.name = 'ApiError'; }
 }
 
+/** The client gave up waiting for an answer (status 0, as a daemon not reached): the daemon may be
+ * busy with the request, which it then still completes. */
+export class ApiTimeoutError extends ApiError {
+  constructor(server: string, timeoutMs: number) {
+    super(`no answer from the wdp API at ${server} within ${timeoutMs / 1000} s (the daemon is busy or stuck): a change sent may still be applied — check with wdp status or wdp get`, 0, null);
+    this.name = 'ApiTimeoutError';
+  }
+}
+
+/** Default per-request timeout of the client. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 export interface ClientOptions { server: string; token?: string; timeoutMs?: number }
 
 /** Items a paged GET asks for at a time: bounded bodies (a few MB at most) and few round trips. */
@@ -69,6 +81,14 @@ export class ApiClient {
     }
   }
 
+  private get timeoutMs(): number { return this.opts.timeoutMs ?? DEFAULT_TIMEOUT_MS; }
+
+  /** A request's error: ours (a timeout, an answer's error) as it is, else the daemon not reached. */
+  private unreachable(e: NodeJS.ErrnoException): ApiError {
+    return e instanceof ApiError ? e : new ApiError(
+      `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null);
+  }
+
   /** GETs every page of a paged route (following `metadata.continue`) and returns the first page's
    * body with the later pages' items appended: what an unpaged GET returned. */
   async getAll(path: string): Promise<Paged> {
@@ -92,15 +112,14 @@ export class ApiClient {
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     if (body !== undefined) { headers['content-type'] = contentType; headers['content-length'] = String(Buffer.byteLength(body)); }
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.opts.timeoutMs ?? 30000 }, (res) => {
+      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(new ApiError(
-        `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null)));
+      req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.unreachable(e)));
       if (body === undefined) req.end(); else writeBody(req, body);
     });
     let parsed: unknown = text;
@@ -120,7 +139,7 @@ export class ApiClient {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     await new Promise<void>((resolve, reject) => {
-      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.opts.timeoutMs ?? 30000 }, (res) => {
+      const req = request({ method, path, headers, socketPath: this.socketPath, host: this.host, port: this.port, timeout: this.timeoutMs }, (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 400) {
           const chunks: Buffer[] = [];
@@ -145,9 +164,8 @@ export class ApiClient {
         res.on('end', () => resolve());
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(e instanceof ApiError ? e : new ApiError(
-        `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null)));
+      req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.unreachable(e)));
       req.write(body);
       req.end();
     });

@@ -122,6 +122,14 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
   const wide = o.output === 'wide';
   const structured = o.output === 'json' || o.output === 'yaml' ? o.output : undefined;
+  // --service NS/NAME, or a bare NAME in -n's namespace (else default), as `get services -n`
+  const service = o.service === undefined ? undefined : o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`;
+  /** A frontends/backends list: one service's, or (-n) the namespace's services' (the whole list is read). */
+  const perService = async (path: string): Promise<Raw> => {
+    const res = await api.getAll(`${path}${service ? `?service=${encodeURIComponent(service)}` : ''}`) as Raw;
+    if (ns && !service) res.items = (res.items as Raw[]).filter((x) => String(x.service).startsWith(`${ns}/`));
+    return res;
+  };
   switch (resource) {
     case 'services': case 'service': case 'svc': {
       if (name) {
@@ -141,8 +149,11 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       return print(list, structured, () => (list.items.length ? sliceTable(list.items, wide) : 'No endpointslices found.\n'));
     }
     case 'conntrack': case 'ct': case 'flows': {
+      // the daemon lists flows per service or all of them (a page at a time): -n alone would
+      // filter one page only
+      if (ns && !service) throw new CliError(`get conntrack -n ${ns}: give the service too (--service NAME), or -A for every flow`);
       const q = new URLSearchParams();
-      if (o.service) q.set('service', o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`);
+      if (service) q.set('service', service);
       if (o.limit !== undefined) {
         if (!/^[1-9]\d*$/.test(o.limit)) throw new CliError(`--limit takes a positive integer, got ${JSON.stringify(o.limit)}`);
         q.set('limit', o.limit);
@@ -206,12 +217,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'frontends': case 'fe': {
-      const res = await api.getAll(`/api/v1/frontends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await perService('/api/v1/frontends');
       return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
         res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
     }
     case 'backends': case 'be': {
-      const res = await api.getAll(`/api/v1/backends${o.service ? `?service=${encodeURIComponent(o.service)}` : ''}`) as Raw;
+      const res = await perService('/api/v1/backends');
       return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
         res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
     }

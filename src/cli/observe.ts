@@ -2,7 +2,7 @@
 // (src/api/observe-routes.ts; docs/observe.md).
 import { openSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { ApiClient } from './client.js';
+import { ApiError, type ApiClient } from './client.js';
 import { parseManifests } from '../model/load.js';
 import { ValidationError } from '../model/types.js';
 import { readPcap, encodePcap } from '../ports/pcap.js';
@@ -88,12 +88,24 @@ export function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) =>
   };
 }
 
-/** An --in-port value for the running daemon: an index, or a port name it has (wdp get ports). */
+/** An --in-port value for the running daemon: a port name it has (wdp get ports), or the index of
+ * one — refused otherwise, naming its ports. A control plane without the ports routes (404, an
+ * embedding) takes an index as given. */
 export async function daemonInPort(api: ApiClient, value: string): Promise<number> {
-  if (/^\d+$/.test(value)) return resolveInPort(value, undefined);
-  const res = await api.call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+  const numeric = /^\d+$/.test(value);
+  let ports: Map<string, number> | undefined;
   try {
-    return resolveInPort(value, new Map(res.items.map((p) => [p.name, p.index])), 'the daemon');
+    const res = await api.call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+    ports = new Map(res.items.map((p) => [p.name, p.index]));
+  } catch (e) {
+    if (!numeric || !(e instanceof ApiError) || e.status !== 404) throw e;
+  }
+  try {
+    const n = resolveInPort(value, ports, 'the daemon');
+    if (ports && numeric && ![...ports.values()].includes(n)) {
+      throw new Error(`--in-port ${value}: the daemon has no port of that index (ports: ${[...ports].map(([k, v]) => `${k} (${v})`).join(', ')})`);
+    }
+    return n;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -56,7 +56,8 @@ export interface CniOutcome { stdout: string; exitCode: number }
 
 /** What the plugin needs from the outside world (a test substitutes the network calls). */
 export interface CniDeps {
-  api(conf: Json): Pick<ApiClient, 'call'>;
+  /** The daemon's API client; `timeoutMs`: how long one call waits for its answer. */
+  api(conf: Json, timeoutMs?: number): Pick<ApiClient, 'call'>;
   /** Remove the previous plugin's addresses from the host-side interface. */
   flushAddresses(ifname: string): void;
   /** The interface's kind (veth, bridge, ifb, ...) and its master, if any; undefined if there is
@@ -64,8 +65,16 @@ export interface CniDeps {
   linkInfo(ifname: string): { kind?: string; master?: string } | undefined;
 }
 
+/** How long a call waits for the daemon's answer: ADD, DEL, CHECK and STATUS are one port each. A
+ * GC removes every stale port of the network in one request, one after another (each closed in
+ * its worker, let back to the kernel, saved, the node config re-programmed), which goes on in the
+ * daemon whether the plugin waits or not: it is waited for much longer (the runtime bounds the
+ * plugin's run itself), so that many stale ports are reported removed rather than "not answering". */
+export const CALL_TIMEOUT_MS = 20_000;
+export const GC_TIMEOUT_MS = 300_000;
+
 export const defaultDeps: CniDeps = {
-  api: (conf) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs: 20000 }),
+  api: (conf, timeoutMs = CALL_TIMEOUT_MS) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs }),
   flushAddresses: (ifname) => { execFileSync('ip', ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
   linkInfo: (ifname) => {
     let out: string;
@@ -280,7 +289,7 @@ async function gc(conf: Json, deps: CniDeps, log: (s: string) => void): Promise<
   const network = networkName(conf);
   const valid = validAttachments(conf);
   let r: Json | undefined;
-  try { r = await call(deps.api(conf), 'POST', '/api/v1/cni/gc', { network, validAttachments: valid }); } catch (e) {
+  try { r = await call(deps.api(conf, GC_TIMEOUT_MS), 'POST', '/api/v1/cni/gc', { network, validAttachments: valid }); } catch (e) {
     if (e instanceof CniError) throw e;
     const status = (e as ApiError).status;
     // The route never answers 404 itself: this daemon predates GC. It recorded no attachment
@@ -305,7 +314,12 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, deps: CniDep
   let version = '1.0.0';
   try {
     const cmd = env.CNI_COMMAND;
-    if (!cmd) throw new CniError(E_ENV, 'CNI_COMMAND is not set');
+    if (!cmd) {
+      // run by hand, not by a runtime: say what this is, as the reference plugins' skel does
+      log('CNI wdp-cni plugin: attaches pods to the wdp dataplane (docs/running.md, "Pods that come and go")');
+      log(`CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}`);
+      return { stdout: '', exitCode: 0 };
+    }
     if (cmd === 'VERSION') {
       // the answer's cniVersion is the one on stdin ({"cniVersion": ...}), the list does not depend on it
       return { stdout: JSON.stringify({ cniVersion: versionAsked(stdin), supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0 };

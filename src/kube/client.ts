@@ -84,6 +84,10 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
     tokenFile = (kc.getCurrentUser()?.authProvider as { config?: { tokenFile?: string } } | undefined)?.config?.tokenFile;
   }
   if (!kc.getCurrentCluster()) throw new Error(`no current cluster in ${opts.kubeconfig ?? 'the in-cluster config'}`);
+  // An http:// server (kubectl proxy, an insecure port) is used as client-go and kubectl use it:
+  // there is no TLS to verify. The library refuses http:// unless verification is marked off,
+  // which is what it then needs to pick a plain HTTP agent.
+  kc.clusters = kc.clusters.map((c) => (/^http:/i.test(c.server) && !c.skipTLSVerify ? { ...c, skipTLSVerify: true } : c));
   if (tokenFile) {
     const user = kc.getCurrentUser()!;
     // a kubeconfig's `token` beside `tokenFile` is sent only while the file gives none (client-go)

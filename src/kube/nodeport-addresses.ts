@@ -40,6 +40,18 @@ export function selectsAddress(families: readonly NodePortFamily[], addr: string
   return !!f && (f.matchAll || f.cidrs.some((c) => cidrContains(c, a)));
 }
 
+/** The list the NodePort addresses are selected by, per family (what nodePortFamilies reads):
+ * `filter`, or — empty, which the config leaves it only beside node.addresses — the `configured`
+ * addresses as host CIDRs, since NodePorts are then served on exactly those (nodePortAddresses
+ * below). The health-check listeners are chosen by it (service-health.ts), so they listen where
+ * NodePorts are served, as kube-proxy's listen on its nodePortAddresses (nftables' default:
+ * the node IP); a family with no configured address stays unrestricted, as "primary" leaves a
+ * family without a node IP. */
+export function nodePortFilter(filter: readonly string[], configured: readonly string[]): string[] {
+  if (filter.length || !configured.length) return [...filter];
+  return configured.map((a) => `${canon(a)}/${isIP(a) === 6 ? 128 : 32}`);
+}
+
 /** The NodePort addresses, as kube-proxy's --nodeport-addresses: empty (only with node.addresses
  * configured, the config defaults it to "primary" otherwise) = every node address,
  * else per family (nodePortFamilies) the node addresses its CIDRs hold, or all of a family the

@@ -17,7 +17,7 @@ import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, 
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, type NodeInfo } from './node.js';
-import { nodeAddressList, nodePortAddresses } from './nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses, nodePortFilter } from './nodeport-addresses.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
 } from './objects.js';
@@ -210,11 +210,13 @@ export class KubeWatcher {
   private ipFamilies(): IpFamilyName[] { return ipFamiliesOf(this.node?.primary ?? []); }
 
   /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
-   * kube-proxy's per-family rule over the NodePort addresses (service-health.ts). */
+   * kube-proxy's per-family rule over the NodePort addresses and the list that selected them
+   * (service-health.ts, nodePortFilter). */
   private healthCheckAddresses(): HealthCheckAddress[] {
     const c = this.o.config;
     if (c.healthCheckBindAddress !== undefined && c.healthCheckBindAddress !== 'off') return boundHealthCheckAddresses(c.healthCheckBindAddress);
-    return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), c.nodePortAddresses, this.node?.primary ?? []);
+    const filter = nodePortFilter(c.nodePortAddresses, this.o.configuredAddresses);
+    return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), filter, this.node?.primary ?? []);
   }
 
   /** Service health checks (from the informers' state, as kube-proxy's LocalReadyEndpoints) and
