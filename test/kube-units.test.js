@@ -205,6 +205,10 @@ test('config: the kubernetes section, durations, node name from the hostname', (
   for (const re of [/kubernetes\.minSyncPeriod: must be a duration/, /kubernetes\.nodePortAddresses\[0\]/, /kubernetes\.detectLocalMode/, /kubernetes\.healthzBindAddress/, /Unrecognized key: "bogus"/]) t.regex(bad.message, re);
   t.regex(t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { minSyncPeriod: '10s', syncPeriod: '1s' } })).message, /kubernetes\.minSyncPeriod: must not be longer than syncPeriod/);
   t.deepEqual(parseConfig({ ...base, node: {}, kubernetes: { nodePortAddresses: ['primary'] } }).kubernetes.nodePortAddresses, ['primary']);
+  // a bind address's port is checked in every form, ":port" too (else the start failed late)
+  for (const [field, v] of [['metricsBindAddress', ':99999'], ['healthzBindAddress', ':65536'], ['metricsBindAddress', '127.0.0.1:70000'], ['healthzBindAddress', '/run/wdp-healthz.sock']])
+    t.regex(t.throws(() => parseConfig({ ...base, node: {}, kubernetes: { [field]: v } })).message, new RegExp(`kubernetes\\.${field}: must be host:port`), `${field} ${v}`);
+  t.is(parseConfig({ ...base, node: {}, kubernetes: { metricsBindAddress: ':10249' } }).kubernetes.metricsBindAddress, ':10249');
 });
 
 test('config: nodePortAddresses "primary" must stand alone, as kube-proxy refuses "primary" mixed with CIDRs (at the first "primary")', (t) => {

@@ -25,6 +25,7 @@ import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
+import { parseBindAddress } from '../kube/listen.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
  * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
@@ -159,7 +160,8 @@ const duration = z.union([z.number().min(0), z.string()]).transform((v, ctx) => 
   if (!Number.isFinite(ms) || ms < 0) { ctx.addIssue({ code: 'custom', message: 'must be a duration like "1s", "500ms", "30s", "1m" or a number of seconds' }); return z.NEVER; }
   return ms;
 });
-const bindAddress = z.string().refine((s) => s === 'off' || validListen(s) || /^:\d+$/.test(s), { message: 'must be host:port, [v6]:port, :port or "off"' });
+// kube-proxy's bind addresses: the one parser the listeners use (a unix path is no bind address)
+const bindAddress = z.string().refine((s) => { if (s === 'off') return true; try { parseBindAddress(s); return true; } catch { return false; } }, { message: 'must be host:port, [v6]:port, :port or "off"' });
 
 /** The API-server watcher (src/kube/): kube-proxy's configuration where it applies to wdp. */
 const kubernetesSchema = z.object({
