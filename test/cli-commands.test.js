@@ -239,3 +239,28 @@ test('get pages through large lists transparently: every object once', async (t)
   const fe = JSON.parse((await run(['get', 'frontends', '-o', 'json'])).stdout);
   t.is(fe.items.length, 5200);
 });
+
+test('a daemon whose Services and EndpointSlices another writer owns (its Kubernetes watcher) warns on every change of them, as the API server warns; `wdp` prints it as kubectl does', async (t) => {
+  const followed = 'this daemon follows the Kubernetes API server: "put back" at its next full sync';
+  const { run, cp } = await start(t, { objectsFollowed: followed });
+  const dir = tmp(t);
+  const svc = join(dir, 'svc.yaml');
+  writeFileSync(svc, 'apiVersion: v1\nkind: Service\nmetadata: {name: w, namespace: default}\nspec: {clusterIP: 10.96.7.7, ports: [{port: 80}]}\n');
+  const warned = (r) => r.stderr.split('\n').filter((l) => l === `Warning: ${followed}`).length;
+  const applied = await run(['apply', '-f', svc]);
+  t.is(applied.code, 0, applied.stderr);
+  t.is(warned(applied), 1, applied.stderr);
+  const deleted = await run(['delete', 'service', 'w']);
+  t.is(deleted.code, 0, deleted.stderr);
+  t.is(warned(deleted), 1, deleted.stderr);
+  // the header as the API server sends it
+  const res = await fetch(`${cp.url}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {clusterIP: 10.96.7.7, ports: [{port: 80}]}\n' });
+  t.is(res.status, 200);
+  t.is(res.headers.get('warning'), `299 - ${JSON.stringify(followed)}`);
+  // a change of the node config alone, or a daemon without another writer: no warning
+  const node = await fetch(`${cp.url}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'apiVersion: wdp.io/v1alpha1\nkind: NodeConfig\nmetadata: {name: n}\nspec: {}\n' });
+  t.is(node.headers.get('warning'), null, await node.text());
+  const plain = await start(t);
+  const r = await plain.run(['apply', '-f', svc]);
+  t.is(r.stderr, '');
+});

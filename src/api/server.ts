@@ -56,6 +56,11 @@ export interface ControlPlaneOptions {
   extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
   logger?: boolean | Record<string, unknown>;
+  /** Set when another writer owns the Services and EndpointSlices (the daemon's Kubernetes
+   * watcher, which puts them back to the API server's at its next full sync): an apply or delete
+   * of either through this API is answered with this text as a `Warning: 299 - "..."` header, the
+   * way the Kubernetes API server sends warnings (kubectl, and `wdp`, print them). */
+  objectsFollowed?: string;
 }
 
 export interface ControlPlane {
@@ -288,19 +293,34 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
+  const followedWarning = opts.objectsFollowed ? `299 - ${JSON.stringify(opts.objectsFollowed.replace(/[^\x20-\x7e]/g, ' '))}` : undefined;
+  /** The Warning header when `kinds` holds a Service or an EndpointSlice and another writer owns them. */
+  const warnFollowed = (reply: FastifyReply, kinds: unknown[]): void => {
+    if (followedWarning && kinds.some((k) => k === 'Service' || k === 'EndpointSlice')) reply.header('warning', followedWarning);
+  };
+  const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
   app.post('/api/v1/apply', async (req, reply) => {
     const { objs, texts, validated } = sources(req);
+    warnFollowed(reply, kindsOf(objs));
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
     let prepared: PreparedAnswer | null = null;
     const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
     const text = (prepared as PreparedAnswer | null)?.text(r);
     return text ? reply.type('application/json; charset=utf-8').send(text) : r;
   });
-  app.post('/api/v1/delete', async (req) => withReceived(req, await core.remove(body(req), { dryRun: dry(req) })));
-  app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req) =>
-    withReceived(req, await core.removeRefs([{ kind: 'Service', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) })));
-  app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/endpointslices/:name', async (req) =>
-    withReceived(req, await core.removeRefs([{ kind: 'EndpointSlice', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) })));
+  app.post('/api/v1/delete', async (req, reply) => {
+    const objs = body(req);
+    warnFollowed(reply, kindsOf(objs));
+    return withReceived(req, await core.remove(objs, { dryRun: dry(req) }));
+  });
+  app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req, reply) => {
+    warnFollowed(reply, ['Service']);
+    return withReceived(req, await core.removeRefs([{ kind: 'Service', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) }));
+  });
+  app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/endpointslices/:name', async (req, reply) => {
+    warnFollowed(reply, ['EndpointSlice']);
+    return withReceived(req, await core.removeRefs([{ kind: 'EndpointSlice', namespace: req.params.ns, name: req.params.name }], { dryRun: dry(req) }));
+  });
 
   // ---- reads ---------------------------------------------------------------------------------
   const nsOf = (req: FastifyRequest): string | undefined => (req.params as { ns?: string }).ns ?? ((req.query as { namespace?: string }).namespace || undefined);

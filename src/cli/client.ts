@@ -19,7 +19,18 @@ export class ApiTimeoutError extends ApiError {
 /** Default per-request timeout of the client. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
-export interface ClientOptions { server: string; token?: string; timeoutMs?: number }
+export interface ClientOptions {
+  server: string; token?: string; timeoutMs?: number;
+  /** Called with the text of each `Warning: 299 - "text"` header of an answer (how the daemon, like
+   * the Kubernetes API server, says that a change may not last). */
+  onWarning?: (text: string) => void;
+}
+
+/** The texts of Warning headers (`299 - "text"`, RFC 7234; several may be joined by commas). */
+export function warningTexts(header: string | string[] | undefined): string[] {
+  const all = Array.isArray(header) ? header.join(', ') : header ?? '';
+  return [...all.matchAll(/\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1].replace(/\\(.)/g, '$1'));
+}
 
 /** Items a paged GET asks for at a time: bounded bodies (a few MB at most) and few round trips. */
 export const CLIENT_PAGE = 5000;
@@ -117,6 +128,7 @@ export class ApiClient {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
+        if (this.opts.onWarning) for (const w of warningTexts(res.headers.warning)) this.opts.onWarning(w);
       });
       req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.unreachable(e)));

@@ -540,6 +540,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       isForwarding: () => !stopping && forwarding,
       restoreSummary: () => checkpointer.summary(),
       extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
+      ...(cfg.kubernetes ? { objectsFollowed: `this daemon follows the Kubernetes API server: Services and EndpointSlices applied or deleted through the wdp API are put back to the API server's at its next full sync (kubernetes.syncPeriod ${cfg.kubernetes.syncPeriod / 1000}s); change them in Kubernetes` } : {}),
     });
     const core = controlPlane.core;
     control = core;
