@@ -424,3 +424,24 @@ test('a watch event that is not JSON fails the watch, which resumes from the las
   t.is(k.double.stats.lists, lists, 'resumed, not re-listed');
   t.true(k.lines.some((l) => l.msg === 'list/watch failed; restarting' && /not JSON/.test(l.error)));
 });
+
+test('the change counters count the informers\' events as kube-proxy\'s change trackers do: every Service event (a no-op update too), an EndpointSlice\'s only for a family the node proxies; the watcher\'s own applies are not counted again', async (t) => {
+  const k = await startKube(t, { seed: (d) => d.create('services', apiService('c', '10.96.12.1')) });
+  await until(() => k.compiler.getService('default', 'c'), { what: 'first sync' });
+  const total = async (what) => Number(new RegExp(`^kubeproxy_sync_proxy_rules_${what}_changes_total (\\S+)$`, 'm').exec(await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text())?.[1]);
+  t.is(await total('service'), 1, 'the listed Service');
+  t.is(await total('endpoint'), 0);
+  // an update that changes nothing wdp programs (a label) is still an event
+  const c = k.double.get('services', 'default', 'c');
+  k.double.update('services', { ...c, metadata: { ...c.metadata, labels: { team: 'x' } } });
+  await until(async () => (await total('service')) === 2, { what: 'the no-op update counted' });
+  k.double.create('endpointslices', apiSlice('c-1', 'c', ['10.244.12.1']));
+  const v6 = apiSlice('c-v6', 'c', ['fd00::12']);
+  k.double.create('endpointslices', { ...v6, addressType: 'IPv6' });
+  const fqdn = apiSlice('c-fqdn', 'c', ['pod.example']);
+  k.double.create('endpointslices', { ...fqdn, addressType: 'FQDN' });
+  await until(() => k.compiler.getSlice('default', 'c-1'), { what: 'slice' });
+  await new Promise((r) => setTimeout(r, 1500)); // a sync of all three (minSyncPeriod) has run
+  t.is(await total('endpoint'), 1, 'the IPv4 slice; no IPv6 proxier on an IPv4 node, no FQDN one');
+  t.is(await total('service'), 2, 'the syncs\' applies add nothing');
+});

@@ -8,8 +8,8 @@
 // sync is observed (and its timestamps set) once per family kube-proxy would run a proxier for
 // (ipFamilies: the watcher's, else the node config's addresses', IPv4 when none); a slice's
 // programming latency once, with the slice's family (kube-proxy's proxier of that family
-// programs it). The change counters have no label (kube-proxy's change trackers serve every
-// family).
+// programs it). The change counters have no label; with a Kubernetes watcher they count its
+// informers' events as kube-proxy's change trackers do (changeEvent), else each apply's objects.
 import { Counter, Gauge, Histogram, Registry } from '../util/prom-client.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
@@ -108,6 +108,27 @@ export class ControlPlaneMetrics {
   synced(seconds: number): void {
     for (const ip_family of this.ipFamilies()) this.syncDuration.observe({ ip_family }, seconds);
     this.markSynced();
+  }
+
+  /** What kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total count: the objects each
+   * apply changes (`applies`, the API's writers), or — once a Kubernetes watcher feeds the
+   * daemon — its informers' events, as kube-proxy's change trackers count them (changeEvent). */
+  changesCountedBy: 'applies' | 'events' = 'applies';
+
+  /** The objects an apply changed (while changes are counted by applies). */
+  appliedChanges(services: number, endpointSlices: number): void {
+    if (this.changesCountedBy !== 'applies') return;
+    this.serviceChanges.inc(services);
+    this.endpointChanges.inc(endpointSlices);
+  }
+
+  /** An informer event (add, update — a no-op one too —, delete), counted as kube-proxy's change
+   * trackers count it: a Service's by each family proxier (every family), an EndpointSlice's by
+   * the proxier of its address type only (an FQDN slice, or one of a family not run: none). */
+  changeEvent(kind: 'Service' | 'EndpointSlice', family?: IpFamilyLabel): void {
+    if (this.changesCountedBy !== 'events') return;
+    if (kind === 'Service') this.serviceChanges.inc(this.ipFamilies().length);
+    else if (family && this.ipFamilies().includes(family)) this.endpointChanges.inc();
   }
 
   /** The rules are in sync now (a sync, also one that changed nothing; a restore). */

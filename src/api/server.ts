@@ -224,8 +224,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     onSync(info) {
       if (!metrics) return;
       metrics.synced(info.seconds);
-      metrics.serviceChanges.inc(info.serviceChanges);
-      metrics.endpointChanges.inc(info.endpointChanges);
+      metrics.appliedChanges(info.serviceChanges, info.endpointChanges);
       for (const t of info.triggers) metrics.programmed(t.ms, t.family);
     },
   });

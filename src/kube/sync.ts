@@ -48,7 +48,7 @@ export interface KubeSyncOptions {
   families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
    * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
-  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void };
+  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void; changeEvent?(kind: SyncKind, family?: IpFamilyName): void };
   /** After every successful sync (service health checks, node-local counts). */
   afterSync?: () => Promise<void> | void;
 }
@@ -83,8 +83,10 @@ export class KubeSync {
     if (!this.pending.has(k)) this.pendingCount[kind]++;
     this.pending.set(k, { kind, namespace: ns, name, obj: deleted ? null : obj });
     this.o.health?.queued();
-    const family = kind === 'EndpointSlice' ? (obj as { addressType?: unknown }).addressType : undefined;
-    this.o.timestamps?.queued(family === 'IPv4' || family === 'IPv6' ? family : undefined);
+    const addressType = kind === 'EndpointSlice' ? (obj as { addressType?: unknown }).addressType : undefined;
+    const family = addressType === 'IPv4' || addressType === 'IPv6' ? addressType : undefined;
+    this.o.timestamps?.queued(family);
+    this.o.timestamps?.changeEvent?.(kind, family);
     this.updatePendingGauges();
     this.request();
   }
