@@ -376,12 +376,19 @@ export function canon(ip: string): string {
   return formatAddr(a.bytes, a.family);
 }
 
-/** The addresses in canonical form: the same array when they already are (the common case: the
- * model then shares it with the object it came from, and never changes either), else a copy.
- * A new array per endpoint was ~4 MB of a 100k-endpoint sync, kept for the model's lifetime. */
+/** The addresses in canonical form, in an array of the model's own: the parsed object's array
+ * dies with it when the model keeps the object as its text (src/model/kept-text.ts), and the
+ * model's is allocated old once V8 sees them live long, instead of copied by each scavenge. */
 export function canonList(ips: string[]): string[] {
   for (let i = 0; i < ips.length; i++) if (canon(ips[i]) !== ips[i]) return packed(ips, canon);
-  return ips;
+  return copied(ips);
+}
+
+/** A copy of a list the model keeps (not the parsed object's own: that one can then die young
+ * with the object, src/model/kept-text.ts; a literal's site is allocated old once V8 sees its
+ * arrays live long). */
+function copied(xs: string[]): string[] {
+  return xs.length === 1 ? [xs[0]] : xs.length === 2 ? [xs[0], xs[1]] : xs.slice();
 }
 
 /** xs.map(f) by a loop of pushes: always a PACKED array. Array.prototype.map's result is PACKED
@@ -747,7 +754,6 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const sp = s.spec;
   const type = sp.type ?? 'ClusterIP';
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
-  // (canonical cluster IPs, the common case, are the object's own list: canonList)
   const clusterIPs = type === 'ExternalName' || headless ? [] : canonList(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []));
   // the families of the cluster IPs, not ipFamilies (validated against them): kube-proxy's proxier
   // of a family skips a Service without a cluster IP of it, and an ipFamilies entry past the
@@ -838,7 +844,7 @@ function modelEndpoint(e: RawEndpoint, addressType: 'IPv4' | 'IPv6' | 'FQDN', fi
   if (addressType === 'IPv4') {
     // one canonical address (the common endpoint): its value says it is canonical
     v4 = first ?? ipv4Value(addresses[0]);
-    if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
+    if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); } else addresses = [addresses[0]];
   } else if (addressType !== 'FQDN') addresses = canonList(addresses);
   const c = e.conditions;
   // every field in the literal, absent ones undefined: a spread of a temporary object per
