@@ -9,13 +9,9 @@ import { JsonArrayReader } from '../model/json-array-reader.js';
 import type { ObjectTexts } from '../model/load.js';
 import { validateObject, type Validated } from '../model/schema.js';
 import { MAX_OBJECTS } from '../model/limits.js';
-import { KeptSpan, KeptText } from '../model/kept-text.js';
 
 /** An apply body's objects, parsed and validated (validated[i] is objs[i]'s verdict) as it
- * arrived; `texts` as parseManifestSources answers them (over the body's bytes when ASCII). An
- * element of a JSON array that validation took as it was is not kept parsed: its model object
- * keeps its place in a copy of the body's text (src/model/kept-text.ts), and stands in `objs`
- * for it (objs[i] === validated[i].obj: what the control plane stores as its text). */
+ * arrived; `texts` as parseManifestSources answers them (over the body's bytes when ASCII). */
 export class EarlyObjects {
   constructor(readonly objs: unknown[], readonly texts: ObjectTexts | null, readonly validated: Validated[]) {}
 }
@@ -34,19 +30,11 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
     const announced = Number(req.headers['content-length']);
     if (announced > limit) { done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()); return; }
     const validated: Validated[] = [];
-    // (its text is the body's, copied once the body is complete)
-    const kept = new KeptText();
     // past MAX_OBJECTS the reader steps aside (a throw turns it off) and drops what it validated:
     // the whole text's parse then refuses the body with its count
-    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o, start, end, inList) => {
+    const reader = new JsonArrayReader(Number.isFinite(announced) ? announced : 0, parseEarly(req), (o) => {
       if (validated.length >= MAX_OBJECTS) { validated.length = 0; throw new Error('too many objects'); }
-      const v = validateObject(o);
-      validated.push(v);
-      // (a List's items have no texts the store takes: src/model/load.ts; they stay parsed)
-      if (inList || !v.ok || v.obj.kind === 'NodeConfig' || v.obj.src !== o) return undefined;
-      v.obj.src = new KeptSpan(kept, start, end);
-      kept.live += end - start;
-      return v.obj;
+      validated.push(validateObject(o));
     });
     const stop = (): void => {
       payload.removeListener('data', onData);
@@ -67,13 +55,7 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => b
       }
       if (!Number.isNaN(announced) && reader.length !== announced) { done(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()); return; }
       const r = reader.finish();
-      if (!r.parsed) { done(null, r.text); return; }
-      // the body's bytes go to the store's writer thread (StateStore.stage moves them): the model
-      // keeps a copy, off the JS heap (a decoded text is kept as it is)
-      const t = r.parsed.texts?.text;
-      if (t !== undefined) kept.text = typeof t === 'string' ? t : Buffer.from(t);
-      else if (kept.live) { done(null, reader.text()); return; } // (no texts: cannot be, as the reader answers)
-      done(null, new EarlyObjects(r.parsed.objs, r.parsed.texts, validated));
+      done(null, r.parsed ? new EarlyObjects(r.parsed.objs, r.parsed.texts, validated) : r.text);
     }
     payload.on('data', onData);
     payload.on('end', onEnd);

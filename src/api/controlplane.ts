@@ -11,7 +11,7 @@ import type { Dataplane, Programmed } from '../core/dataplane-types.js';
 import { STAGE_ON_THREAD_ROWS, type SourceText, type StagedWrite, type StateStore, type StoreWrite } from '../state/store.js';
 import type { ObjectTexts } from '../model/load.js';
 import type { SavedState } from './saved-state.js';
-import { compact, keptSpan, release, sameRaw, wasteful, KeptSpan, KeptText } from '../model/kept-text.js';
+import { jsonEqual } from '../util/json-equal.js';
 import { promoteYoungGeneration } from '../util/young-generation.js';
 
 export interface ObjectResult { kind: string; namespace?: string; name: string; action: 'created' | 'configured' | 'unchanged' | 'deleted' }
@@ -215,29 +215,18 @@ export class ControlPlaneCore {
       const objs = opts.validated?.length === raws.length ? validatedAll(opts.validated) : validateAll(raws);
       if (!objs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body contains no objects')]);
       const t = opts.texts;
-      // (validateAll answers one object per raw, in order; a pruned object is a new one; an
-      // object validated as the body arrived and kept as its text stands for itself in `raws`)
+      // (validateAll answers one object per raw, in order; a pruned object is a new one)
       const withTexts = !!t && t.spans.length === 2 * raws.length;
       const results: ObjectResult[] = [];
       // identical re-applies (a periodic full resync) cost nothing: only changed objects compile
       const changed: ModelObject[] = [];
       const sources: Array<SourceText | undefined> = [];
-      // a decoded text (not the body's bytes, which the store's writer thread takes) is kept as it
-      // is by the objects validation took as they were (those parsed on the way are already)
-      const keep = withTexts && typeof t!.text === 'string' ? new KeptText() : null;
       for (let i = 0; i < objs.length; i++) {
         const o = objs[i], r = this.objectResult(o);
         results.push(r);
-        if (r.action === 'unchanged') { release(o); continue; } // (not taken: its text is not held for it)
+        if (r.action === 'unchanged') continue;
         changed.push(o);
-        const asGiven = raws[i] === o || (o.kind !== 'NodeConfig' && o.src === raws[i]);
-        const start = withTexts ? t!.spans[2 * i] : 0, end = withTexts ? t!.spans[2 * i + 1] : 0;
-        sources.push(withTexts && asGiven ? { text: t!.text, start, end } : undefined);
-        if (keep && asGiven && o.kind !== 'NodeConfig' && !keptSpan(o)) {
-          keep.text = t!.text;
-          keep.live += end - start;
-          o.src = new KeptSpan(keep, start, end);
-        }
+        sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
       return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined, opts.prepare);
     });
@@ -312,28 +301,9 @@ export class ControlPlaneCore {
     });
   }
 
-  /** Counts the texts of objects that left the model out of their bodies' (src/model/kept-text.ts);
-   * a body's text that is then mostly held for nothing — theirs, or that of the objects that came
-   * in, most of their body unchanged — gives its live objects a text of their own. */
-  private releaseTexts(gone: Iterable<ModelObject>, came: readonly ModelObject[]): void {
-    let waste: Set<KeptText> | null = null;
-    const check = (o: ModelObject): void => {
-      const s = keptSpan(o);
-      if (s && wasteful(s)) (waste ??= new Set()).add(s.kept);
-    };
-    for (const o of gone) { release(o); check(o); }
-    for (const o of came) check(o);
-    if (!waste) return;
-    const spans: KeptSpan[] = [];
-    const take = (o: ModelObject): void => { const s = keptSpan(o); if (s && waste!.has(s.kept)) spans.push(s); };
-    for (const o of this.compiler.listServices()) take(o);
-    for (const o of this.compiler.listSlices()) take(o);
-    compact(spans);
-  }
-
   private objectResult(o: ModelObject): ObjectResult {
     const old = o.kind === 'NodeConfig' ? this.compiler.getNode() : this.current(o.kind, o.namespace, o.name);
-    const action = !old ? 'created' : sameRaw(old, o) ? 'unchanged' : 'configured';
+    const action = !old ? 'created' : jsonEqual(old.raw, o.raw) ? 'unchanged' : 'configured';
     return o.kind === 'NodeConfig' ? { kind: 'NodeConfig', name: o.name, action } : { kind: o.kind, namespace: o.namespace, name: o.name, action };
   }
 
@@ -445,7 +415,6 @@ export class ControlPlaneCore {
       throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${saveError.message}`, 500);
     }
     this.addresses.update(old.values(), batch.upsert ?? []);
-    this.releaseTexts(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
     const node = this.compiler.getNode();
     if (node !== nodeBefore) {
@@ -485,8 +454,7 @@ function inverseWrite(changed: ModelObject[], old: ReadonlyMap<string, ModelObje
  * changed[i] came as, when it is `raw` unchanged. */
 function storeWrite(batch: Parameters<Compiler['change']>[0], changed: ModelObject[], sources?: ReadonlyArray<SourceText | undefined>): StoreWrite {
   return {
-    // (`raw` read only for a row without its text: a kept object's is parsed when read)
-    upsert: changed.map((o, i) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: sources?.[i] ? null : o.raw, source: sources?.[i] })),
+    upsert: changed.map((o, i) => ({ kind: o.kind, key: o.kind === 'NodeConfig' ? '' : o.key, raw: o.raw, source: sources?.[i] })),
     remove: (batch.remove ?? []).map((r) => ({ kind: r.kind, key: r.kind === 'NodeConfig' ? '' : `${r.namespace || 'default'}/${r.name}` })),
   };
 }

@@ -60,11 +60,9 @@ export class JsonArrayReader {
   /** `expected`: the body's announced length, if any (the buffer grows beyond it if needed; it is
    * not allocated whole before the bytes come: a client announcing 16 MB and sending nothing
    * holds little). `parse`: false only collects the bytes. `onObject`: called with each object
-   * as it is parsed, with its place in the body's text ([start, end), as finish() answers the
-   * spans) and whether it is a List's item; its work is done while the rest of the body arrives,
-   * and what it answers other than undefined stands for the object in finish()'s `objs` (the
-   * parsed object is then not kept). Nothing it is told counts until finish() answers `parsed`. */
-  constructor(expected = 0, parse = true, private readonly onObject?: (o: unknown, start: number, end: number, inList: boolean) => unknown) {
+   * as it is parsed (and the objects so far, it included); its work is done while the rest of
+   * the body arrives. Nothing it is told counts until finish() answers `parsed`. */
+  constructor(expected = 0, parse = true, private readonly onObject?: (o: unknown, objs: readonly unknown[]) => void) {
     this.buf = Buffer.allocUnsafe(Math.max(4096, Math.min(expected, 1 << 20)));
     this.expected = expected;
     if (!parse) this.phase = OFF;
@@ -107,9 +105,6 @@ export class JsonArrayReader {
     if (this.base === 1) return { parsed: { objs: this.objs, texts: { text, spans: this.spans } } };
     return this.isList(text) ? { parsed: { objs: this.objs, texts: null } } : { text, parsed: null };
   }
-
-  /** The body's whole text, decoded (to parse it whole after all). */
-  text(): string { return this.buf.toString('utf8', 0, this.len); }
 
   /** Whether the root object, its items aside, is a List (small enough that no object in it can
    * be over the size limit unmeasured): parseManifestSources then answers its items. */
@@ -245,15 +240,13 @@ export class JsonArrayReader {
     // (decoded alone as the whole text is: an element starts and ends with an ASCII byte)
     try { arr = JSON.parse(`[${this.buf.toString('utf8', first, last)}]`); } catch { this.off(); return; }
     if (!Array.isArray(arr) || arr.length !== k) { this.off(); return; }
-    const at = sp.length - 2 * k;
     for (let i = 0; i < k; i++) {
       const o = arr[i] as { kind?: unknown; items?: unknown };
       if (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items)) { this.off(); return; }
+      this.objs.push(o);
       // (it runs in the request's data listener, where a throw would be uncaught: the whole text's
       // path meets the same error in the handler, which answers it)
-      let kept: unknown;
-      if (this.onObject) try { kept = this.onObject(o, sp[at + 2 * i], sp[at + 2 * i + 1], this.base === 2); } catch { this.off(); return; }
-      this.objs.push(kept === undefined ? o : kept);
+      if (this.onObject) try { this.onObject(o, this.objs); } catch { this.off(); return; }
     }
   }
 }

@@ -11,7 +11,6 @@ import { isIP, unsloppy } from './sloppy-ip.js';
 import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import type { Family, Proto } from '../ir/ir.js';
-import { RAW_FROM_SOURCE } from './kept-text.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
   type SliceSpec, type EndpointSpec, type RouteSpec, type NeighbourSpec, type ServicePortSpec, type SlicePortSpec,
@@ -376,19 +375,12 @@ export function canon(ip: string): string {
   return formatAddr(a.bytes, a.family);
 }
 
-/** The addresses in canonical form, in an array of the model's own: the parsed object's array
- * dies with it when the model keeps the object as its text (src/model/kept-text.ts), and the
- * model's is allocated old once V8 sees them live long, instead of copied by each scavenge. */
+/** The addresses in canonical form: the same array when they already are (the common case: the
+ * model then shares it with the object it came from, and never changes either), else a copy.
+ * A new array per endpoint was ~4 MB of a 100k-endpoint sync, kept for the model's lifetime. */
 export function canonList(ips: string[]): string[] {
   for (let i = 0; i < ips.length; i++) if (canon(ips[i]) !== ips[i]) return packed(ips, canon);
-  return copied(ips);
-}
-
-/** A copy of a list the model keeps (not the parsed object's own: that one can then die young
- * with the object, src/model/kept-text.ts; a literal's site is allocated old once V8 sees its
- * arrays live long). */
-function copied(xs: string[]): string[] {
-  return xs.length === 1 ? [xs[0]] : xs.length === 2 ? [xs[0], xs[1]] : xs.slice();
+  return ips;
 }
 
 /** xs.map(f) by a loop of pushes: always a PACKED array. Array.prototype.map's result is PACKED
@@ -754,6 +746,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const sp = s.spec;
   const type = sp.type ?? 'ClusterIP';
   const headless = sp.clusterIP === 'None' || sp.clusterIPs?.[0] === 'None';
+  // (canonical cluster IPs, the common case, are the object's own list: canonList)
   const clusterIPs = type === 'ExternalName' || headless ? [] : canonList(sp.clusterIPs ?? (sp.clusterIP ? [sp.clusterIP] : []));
   // the families of the cluster IPs, not ipFamilies (validated against them): kube-proxy's proxier
   // of a family skips a Service without a cluster IP of it, and an ipFamilies entry past the
@@ -770,7 +763,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
   const ann = s.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
   const ingress = type === 'LoadBalancer' ? s.status?.loadBalancer?.ingress ?? [] : [];
   const ranges = sp.loadBalancerSourceRanges ?? [];
-  const out = {
+  const out: ServiceSpec = {
     kind: 'Service', key: objectKey(namespace, name), namespace, name, type, headless, clusterIPs, families, ports,
     affinityTimeoutMs: affinity ? (sp.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_S) * 1000 : 0,
     externalIPs: type === 'ExternalName' || headless || !sp.externalIPs?.length ? [] : packed(sp.externalIPs, canon),
@@ -780,9 +773,8 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     sourceRanges: ranges.length ? [...new Set(ranges.map(canonSourceRange))] : [],
     externalLocal: sp.externalTrafficPolicy === 'Local',
     internalLocal: sp.internalTrafficPolicy === 'Local',
-    src: raw,
-  } as Omit<ServiceSpec, 'raw'> as ServiceSpec;
-  Object.setPrototypeOf(out, RAW_FROM_SOURCE);
+    raw,
+  };
   if (ann !== undefined) out.maglevSize = Number(ann);
   const labels = s.metadata.labels;
   if (labels) proxyLabels(labels, out);
@@ -818,16 +810,15 @@ function normSlice(s: z.infer<typeof endpointSliceSchema>, raw: Record<string, u
       }
     }
   }
-  const out = {
+  const out: SliceSpec = {
     kind: 'EndpointSlice', key: objectKey(namespace, s.metadata.name), namespace, name: s.metadata.name,
     service: svcName ? objectKey(namespace, svcName) : null,
     addressType: s.addressType,
     endpoints,
     v4Low, v4High,
     ports: packed(s.ports ?? [], slicePort),
-    src: raw,
-  } as Omit<SliceSpec, 'raw'> as SliceSpec;
-  Object.setPrototypeOf(out, RAW_FROM_SOURCE);
+    raw,
+  };
   if (trig !== undefined) out.triggerTimeMs = Date.parse(trig);
   // (an added field, like triggerTimeMs: a labelled slice is rare, and a field in the literal costs every slice)
   const labels = s.metadata.labels;
@@ -844,7 +835,7 @@ function modelEndpoint(e: RawEndpoint, addressType: 'IPv4' | 'IPv6' | 'FQDN', fi
   if (addressType === 'IPv4') {
     // one canonical address (the common endpoint): its value says it is canonical
     v4 = first ?? ipv4Value(addresses[0]);
-    if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); } else addresses = [addresses[0]];
+    if (v4 < 0 || addresses.length > 1) { addresses = canonList(addresses); if (v4 < 0) v4 = ipv4Value(addresses[0]); }
   } else if (addressType !== 'FQDN') addresses = canonList(addresses);
   const c = e.conditions;
   // every field in the literal, absent ones undefined: a spread of a temporary object per

@@ -1,11 +1,8 @@
 // The validated, normalised Kubernetes model the compiler reads. Every address here is in
 // canonical text form (formatAddr(parseAddr(x))) so that "fd00::0001" and "fd00::1" are one key.
 // `raw` is the object exactly as applied: it is what GET returns and what the state file stores,
-// so a restart re-validates the same input instead of trusting a derived form. A Service's or an
-// EndpointSlice's `raw` is read from its `src`: the object, or where its JSON text is kept
-// (src/model/kept-text.ts: parsed on each read — hold on to the answer rather than read it twice).
+// so a restart re-validates the same input instead of trusting a derived form.
 import type { Family, Proto } from '../ir/ir.js';
-import type { RawSource } from './kept-text.js';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 
@@ -36,8 +33,7 @@ export interface ServiceSpec {
   maglevSize?: number;        // wdp.io/maglev-table-size annotation
   proxyName?: string;         // label service.kubernetes.io/service-proxy-name (absent: undefined)
   headlessLabel?: true;       // label service.kubernetes.io/headless present: not programmed
-  readonly raw: Record<string, unknown>;
-  src: RawSource;
+  raw: Record<string, unknown>;
 }
 
 export interface EndpointSpec {
@@ -71,8 +67,7 @@ export interface SliceSpec {
   triggerTimeMs?: number;     // endpoints.kubernetes.io/last-change-trigger-time, for the programming-latency metric
   proxyName?: string;         // label service.kubernetes.io/service-proxy-name (absent: undefined)
   headlessLabel?: true;       // label service.kubernetes.io/headless present: its endpoints are not used
-  readonly raw: Record<string, unknown>;
-  src: RawSource;
+  raw: Record<string, unknown>;
 }
 
 export interface NeighbourSpec { address: string; family: Family; port: number; mac: string; localMac: string }
