@@ -216,6 +216,12 @@ serial('nodePortAddresses of one family (IPv4 CIDRs only) leaves the other unres
   }
 });
 
+serial('an apply of a Service through the wdp API of a daemon that follows the API server is answered with a warning that it will be put back', async (t) => {
+  const r = await api(topo, 'POST', '/api/v1/apply?dryRun=true', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'by-hand', namespace: 'default' }, spec: { clusterIP: '10.96.50.99', ports: [{ port: 80 }] } });
+  t.is(r.status, 200, r.text);
+  t.regex(String(r.headers.warning), /^299 - "this daemon follows the Kubernetes API server: .*next full sync \(kubernetes\.syncPeriod \d+(\.\d+)?s\)/);
+});
+
 serial('a deleted Service stops answering', async (t) => {
   await double('DELETE', '/api/v1/namespaces/default/services/web');
   let r;

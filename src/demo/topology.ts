@@ -12,7 +12,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsLab, sweepStale } from '../netns.js';
 
@@ -131,7 +131,7 @@ export function addressPod(lab: NetnsLab, pod: Pod): void {
 
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
-export interface ApiResponse { status: number; text: string; json: any }
+export interface ApiResponse { status: number; text: string; json: any; headers: IncomingHttpHeaders }
 
 /** HTTP request to the daemon's API over its unix socket. */
 export function api(topo: Topology, method: string, path: string, body?: unknown): Promise<ApiResponse> {
@@ -145,7 +145,7 @@ export function api(topo: Topology, method: string, path: string, body?: unknown
       res.on('data', (d) => { text += d; });
       res.on('end', () => {
         let json: unknown; try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode ?? 0, text, json });
+        resolve({ status: res.statusCode ?? 0, text, json, headers: res.headers });
       });
     });
     req.on('error', reject);
