@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { pathToFileURL } from 'node:url';
 import { abOptions, harness } from './ab-builds.mjs';
 
 const { services, endpoints } = abOptions();
@@ -29,9 +30,10 @@ const FIELDS = ['main_cpu_while_arriving_ms', 'main_cpu_after_last_byte_ms', 'ma
 await harness({ url: import.meta.url, childVar: 'WDP_SYNC_FRONT_CHILD', fields: FIELDS, child });
 
 async function child(imp, dist) {
-  // as bin/wdp.js sets it for the daemon, before any of wdp is loaded: where a function's first
-  // calls leave feedback decides what TurboFan compiles and how often it deoptimises
-  setFlagsFromString('--no-lazy-feedback-allocation');
+  // the V8 flags that build's bin/wdp.js sets for the daemon, before any of wdp is loaded (where
+  // a function's first calls leave feedback, and when it is optimised, decide what TurboFan
+  // compiles); a build from before bin/v8-flags.js set only this one
+  try { await import(pathToFileURL(join(dist, '..', 'bin', 'v8-flags.js')).href); } catch { setFlagsFromString('--no-lazy-feedback-allocation'); }
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { parseManifestSources } = await imp('src/model/load.js');
