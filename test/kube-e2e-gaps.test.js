@@ -12,11 +12,12 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import {
-  rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, curl, httpMany, udpAsk, sleep, spawnNode, waitFor, NODE_V4,
+  rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, curl, httpMany, udpAsk, sleep, spawnNode, waitFor, NODE_V4, POD_SERVER,
 } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
+const REMOTE = '192.168.100.10'; // node-b's address in the tests that need another node's host
 let topo;
 let double;
 
@@ -90,6 +91,10 @@ test.before(async () => {
       name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
       hostAddresses: [`${NODE_V4}/24`], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' }],
     });
+    // node-b's address is the remote namespace's: a hostNetwork endpoint there is reached out of
+    // the uplink, as backends on other nodes are (the config's routes)
+    const mac = (await topo.lab.execAsync(topo.ns.remote, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+    topo.config.routes = [{ prefix: `${REMOTE}/32`, port: 'remote', mac }];
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
     await double('POST', '/api/v1/nodes', {
       metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
@@ -199,14 +204,28 @@ for (const etp of ['Cluster', 'Local']) {
 
 // ---- networking.go "should update nodePort: http / udp" ---------------------------------------
 
-serial('networking.go "should update nodePort: http" and "... udp": the node reaches its NodePort (TCP and UDP), then the Service is deleted and its node port answers neither', async (t) => {
-  const [a, b] = topo.pods;
-  const np = 30890;
+/** A hostNetwork pod's server (HTTP and UDP on `port`) in `ns`, answering `name`; killed at teardown. */
+async function hostServer(t, ns, name, port) {
+  const child = topo.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port), '--udp', String(port)]);
+  t.teardown(() => { if (child.exitCode === null) child.kill(); });
+  let out = '';
+  child.stdout.on('data', (x) => { out += x; });
+  await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
+}
+
+// networking.go's NewNetworkingTestConfig(UseHostNetwork): the endpoints are hostNetwork pods, one
+// per node (the node's own address, and node-b's — the remote namespace's address here), and the
+// node dials its own NodePort.
+serial('networking.go "should support basic nodePort: udp functionality", "should update nodePort: http" and "... udp": the node reaches its NodePort\'s hostNetwork endpoints (itself and another node), then the Service is deleted and its node port answers neither', async (t) => {
+  const np = 30890, hostPort = 10190;
+  await hostServer(t, topo.ns.dp, 'node-a', hostPort);
+  await hostServer(t, topo.ns.remote, 'node-b', hostPort);
   await put(SVC, service('node-port-service', cluster('10.96.58.90', [
-    { name: 'http', port: 80, targetPort: 8080, nodePort: np },
-    { name: 'udp', port: 90, targetPort: 5353, protocol: 'UDP', nodePort: np },
+    { name: 'http', port: 80, targetPort: hostPort, nodePort: np },
+    { name: 'udp', port: 90, targetPort: hostPort, protocol: 'UDP', nodePort: np },
   ], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
-  await put(EPS, slice('node-port-service-1', 'node-port-service', [{ name: 'http', port: 8080 }, { name: 'udp', port: 5353, protocol: 'UDP' }], [[a, READY], [b, READY]]));
+  await put(EPS, slice('node-port-service-1', 'node-port-service', [{ name: 'http', port: hostPort }, { name: 'udp', port: hostPort, protocol: 'UDP' }],
+    [[{ ip: NODE_V4, name: 'node-a' }, READY], [{ ip: REMOTE, name: 'node-b' }, READY, 'node-b']]));
   const node = topo.ns.dp;
   /** the endpoints that answer UDP datagrams from the node (fresh sockets, as upstream's nc) */
   const udpReached = async (tries) => {
@@ -214,14 +233,14 @@ serial('networking.go "should update nodePort: http" and "... udp": the node rea
     for (let i = 0; i < tries && seen.size < 2; i++) { const r = await udpAsk(topo, node, NODE_V4, np, 'hostname', { timeoutMs: 1000 }); if (r.reply) seen.add(r.reply.split(':')[0]); }
     return [...seen].sort();
   };
-  t.deepEqual(await until(['pod-a', 'pod-b'], () => pods(node, `http://${NODE_V4}:${np}/`)), ['pod-a', 'pod-b'], 'http: the node reaches both endpoints');
-  t.deepEqual(await until(['pod-a', 'pod-b'], () => udpReached(16), 10), ['pod-a', 'pod-b'], 'udp: the node reaches both endpoints');
+  t.deepEqual(await until(['node-a', 'node-b'], () => pods(node, `http://${NODE_V4}:${np}/`)), ['node-a', 'node-b'], 'http: the node reaches every host endpoint');
+  t.deepEqual(await until(['node-a', 'node-b'], () => udpReached(16), 10), ['node-a', 'node-b'], 'udp: the node reaches every host endpoint');
 
   await del(SVC, 'node-port-service');
   await del(EPS, 'node-port-service-1');
   t.is(await until(null, async () => (await curl(topo, node, `http://${NODE_V4}:${np}/`, { timeout: 2 })).body.trim() || null), null, 'http: the deleted Service\'s node port no longer serves');
   t.deepEqual(await until([], () => udpReached(4), 10), [], 'udp: nothing answers on the deleted node port');
-  t.deepEqual(await udpReached(6), [], 'udp: still nothing (upstream polls maxTries times)');
+  t.deepEqual(await udpReached(6), [], 'udp: still nothing (upstream polls 10 times)');
 });
 
 // ---- networking.go "should be able to handle large requests: http" ------------------------------
@@ -319,4 +338,66 @@ serial('kube_proxy.go "should set TCP CLOSE_WAIT timeout": the server sends its 
   t.true(server.out.includes('received late-nodeport'), `and the NodePort client's:\n${server.out}`);
   await del(EPS, 'closewait-1');
   await del(SVC, 'closewait');
+});
+
+// ---- a UDP 5-tuple across a Service deleted and recreated ----------------------------------------
+
+// service.go "should work after the service has been recreated" and "should release NodePorts on
+// delete" (a new Service takes the node port), with a UDP client that keeps its source port, as
+// conntrack.go's clients do: kube-proxy's conntrack cleanup (pkg/proxy/conntrack/cleanup.go) clears
+// every UDP entry to a Service IP:port or a NodePort whose endpoint is not one of the Service's
+// serving endpoints, so the kept 5-tuple reaches the recreated Service's pod, not the old one.
+serial('a UDP client keeping its source port follows a Service deleted and recreated on the same cluster IP and node port with another pod (kube-proxy clears the stale conntrack entries)', async (t) => {
+  const [a, b, , d] = topo.pods;
+  const vip = '10.96.58.130', np = 30930;
+  const up = async (pod) => {
+    await put(SVC, service('udp-recreated', cluster(vip, [{ name: 'udp', port: 90, targetPort: 5353, protocol: 'UDP', nodePort: np }], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+    await put(EPS, slice('udp-recreated-1', 'udp-recreated', [{ name: 'udp', port: 5353, protocol: 'UDP' }], [[pod, READY]]));
+  };
+  const ask = async (ns, host, port, bindPort) => { const r = await udpAsk(topo, ns, host, port, 'hostname', { bindPort, timeoutMs: 1000 }); return r.reply ? r.reply.split(':')[0] : null; };
+  const viaVip = () => ask(d.ns, vip, 90, 23457);
+  const viaNodePort = () => ask(topo.ns.remote, NODE_V4, np, 23458);
+  await up(a);
+  t.is(await until('pod-a', viaVip), 'pod-a', 'ClusterIP: the first Service\'s pod');
+  t.is(await until('pod-a', viaNodePort), 'pod-a', 'NodePort: the first Service\'s pod');
+  await del(EPS, 'udp-recreated-1');
+  await del(SVC, 'udp-recreated');
+  await sleep(500);
+  await up(b);
+  t.is(await until('pod-b', viaVip, 20), 'pod-b', 'ClusterIP: the same 5-tuple reaches the recreated Service\'s pod');
+  t.is(await until('pod-b', viaNodePort, 20), 'pod-b', 'NodePort: the same 5-tuple reaches the new Service\'s pod');
+  await del(EPS, 'udp-recreated-1');
+  await del(SVC, 'udp-recreated');
+});
+
+// ---- session affinity across a rolling update ---------------------------------------------------
+
+// service.go "should have session affinity work for service with type clusterIP" while the pods
+// roll (as in loadbalancer.go's rolling update): kube-proxy's affinity is per endpoint and only
+// endpoints the Service uses for new connections are matched, so a client pinned to a pod that
+// starts terminating is pinned anew to a ready one. When the first pod is ready again the client
+// is in both pods' affinity sets and kube-proxy takes the first in its endpoint order: one pod,
+// either of them.
+serial('sessionAffinity ClientIP while the pods roll: the pin moves off a terminating pod to a ready one; both ready again, still one pod', async (t) => {
+  const [a, b, , d] = topo.pods;
+  const vip = '10.96.58.140';
+  await put(SVC, service('affinity-roll', cluster(vip, [{ name: 'http', port: 80, targetPort: 8080 }], { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } })));
+  const eps = (list) => put(EPS, slice('affinity-roll-1', 'affinity-roll', [{ name: 'http', port: 8080 }], list));
+  await eps([[a, READY], [b, READY]]);
+  const url = `http://${vip}/`;
+  const first = await until(1, async () => (await pods(d.ns, url, 8)).filter((x) => x.startsWith('pod-')).length);
+  t.is(first, 1, 'pinned to one pod');
+  const [pinned] = await pods(d.ns, url, 4);
+  const [x, y] = pinned === 'pod-a' ? [a, b] : [b, a];
+  await eps([[x, TERMINATING], [y, READY]]);
+  t.deepEqual(await until([y.name], () => pods(d.ns, url, 8)), [y.name], `${x.name} terminating: every new connection to the ready ${y.name}`);
+  await eps([[x, READY], [y, READY]]);
+  await sleep(500);
+  const again = await pods(d.ns, url, 12);
+  t.is(again.length, 1, `${x.name} ready again: the client is still pinned to one pod (${again})`);
+  t.true(again[0] === 'pod-a' || again[0] === 'pod-b', `${again}`);
+  await eps([[x, READY], [y, TERMINATING]]);
+  t.deepEqual(await until([x.name], () => pods(d.ns, url, 8)), [x.name], `${y.name} terminating: back to ${x.name}`);
+  await del(EPS, 'affinity-roll-1');
+  await del(SVC, 'affinity-roll');
 });
