@@ -10,7 +10,7 @@
 import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import { READY, STARTING, TERMINATING, SVC, EPS, service, cluster, slice, kit, kubeNode } from './lib/kube-e2e-kit.js';
 import {
   rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, curl, httpMany, udpAsk, sleep, spawnNode, waitFor, NODE_V4, POD_SERVER,
 } from './lib/topology.js';
@@ -21,92 +21,18 @@ const REMOTE = '192.168.100.10'; // node-b's address in the tests that need anot
 let topo;
 let double;
 
-const READY = { ready: true, serving: true, terminating: false };
-const STARTING = { ready: false, serving: false, terminating: false }; // created, not ready yet
-const TERMINATING = { ready: false, serving: true, terminating: true }; // deleted, still serving (delay-shutdown)
-
-function service(name, { lbIP, ...spec }) {
-  return {
-    metadata: { name, namespace: 'default' },
-    spec: { sessionAffinity: 'None', selector: { app: name }, ...spec },
-    status: { loadBalancer: lbIP ? { ingress: [{ ip: lbIP, ipMode: 'VIP' }] } : {} },
-  };
-}
-const cluster = (ip, ports, extra = {}) => ({
-  type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
-  internalTrafficPolicy: 'Cluster', ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...extra,
-});
-/** An EndpointSlice of `svc`: endpoints [pod, conditions, node?]. */
-function slice(name, svc, ports, endpoints) {
-  return {
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
-    addressType: 'IPv4',
-    ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
-    endpoints: endpoints.map(([pod, conditions, nodeName = 'node-a']) => ({ addresses: [pod.ip], conditions, nodeName, targetRef: { kind: 'Pod', namespace: 'default', name: pod.name } })),
-  };
-}
-const SVC = '/api/v1/namespaces/default/services';
-const EPS = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
-async function put(path, obj) {
-  try { return await double('PUT', `${path}/${obj.metadata.name}`, obj); } catch (e) {
-    if (!/: 404 /.test(e.message)) throw e;
-    return double('POST', path, obj);
-  }
-}
-const del = (path, name) => double('DELETE', `${path}/${name}`);
-
-/** One GET from `ns`: the answering pod's name, or null. */
-async function who(ns, url, timeout = 2) {
-  const r = await curl(topo, ns, url, { timeout });
-  return r.code === 0 && r.body.trim() ? r.body.trim() : null;
-}
-/** Polls (bounded) until `fn()` equals `want`; returns the last value. */
-async function until(want, fn, tries = 40) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await fn();
-    if (JSON.stringify(last) === JSON.stringify(want)) return last;
-    await sleep(250);
-  }
-  return last;
-}
-async function pods(ns, url, n = 16) {
-  const r = await httpMany(topo, ns, url, n, { timeoutMs: 2000 });
-  return [...new Set(r.map((x) => x.pod || x.error))].sort();
-}
+const { put, del, who, until, pods } = kit(() => topo, () => double);
 
 test.before(async () => {
   if (!root) return;
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'afpacket' }, { name: 'pod-d', attach: 'afpacket' }], kind: 'kg' });
-  try {
-    let kubeconfig;
-    ({ kubeconfig, double } = await startDoubleInNs(topo));
-    topo.config.node = { name: 'node-a' };
-    topo.config.kubernetes = {
-      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: 'off', nodeWaitSeconds: 20,
-      clusterCIDRs: ['10.244.0.0/16'], healthCheckBindAddress: '0.0.0.0',
-    };
-    // the node's own stack behind the host port: the node as a client (networking.go's DialFromNode)
-    topo.config.ports.push({
-      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-      hostAddresses: [`${NODE_V4}/24`], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' }],
-    });
+  ({ topo, double } = await kubeNode('kg', {
     // node-b's address is the remote namespace's: a hostNetwork endpoint there is reached out of
     // the uplink, as backends on other nodes are (the config's routes)
-    const mac = (await topo.lab.execAsync(topo.ns.remote, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
-    topo.config.routes = [{ prefix: `${REMOTE}/32`, port: 'remote', mac }];
-    writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await double('POST', '/api/v1/nodes', {
-      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: NODE_V4 }, { type: 'Hostname', address: 'node-a' }] },
-    });
-    await startDaemon(topo);
-    await startPods(topo);
-  } catch (e) {
-    await destroyTopology(topo);
-    topo = undefined;
-    throw e;
-  }
+    async configure(topo) {
+      const mac = (await topo.lab.execAsync(topo.ns.remote, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+      topo.config.routes = [{ prefix: `${REMOTE}/32`, port: 'remote', mac }];
+    },
+  }));
 });
 test.after.always(async () => { await destroyTopology(topo); });
 

@@ -8,8 +8,7 @@
 // (a client pod that is no endpoint). Tests run in order on one daemon (one restarts it) and each
 // deletes what it created. The map from upstream test names to wdp tests is docs/e2e-coverage.md.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
-import { startDoubleInNs } from './lib/apiserver-double-ns.js';
+import { READY, TERMINATING, SVC, EPS, service, cluster, slice, kit, kubeNode } from './lib/kube-e2e-kit.js';
 import {
   rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, arpAnswered, curl, httpMany, udpAsk, sleep, waitFor, NODE_V4, POD_SERVER,
 } from './lib/topology.js';
@@ -23,68 +22,14 @@ let double;
 /** The exec pod. */
 const d = () => topo.pods[3];
 
-const READY = { ready: true, serving: true, terminating: false };
-const TERMINATING = { ready: false, serving: true, terminating: true }; // deleted, still serving (delay-shutdown)
-
 // ---- objects as the API server and the EndpointSlice controller write them ---------------------
 
-function service(name, { lbIP, ...spec }, labels) {
-  return {
-    metadata: { name, namespace: 'default', ...(labels ? { labels } : {}) },
-    spec: { sessionAffinity: 'None', selector: { app: name }, ...spec },
-    status: { loadBalancer: lbIP ? { ingress: [{ ip: lbIP, ipMode: 'VIP' }] } : {} },
-  };
-}
-/** spec fields of a Service with a cluster IP (defaults the API server fills in). */
-const cluster = (ip, ports, extra = {}) => ({
-  type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
-  internalTrafficPolicy: 'Cluster', ports: ports.map((p) => ({ protocol: 'TCP', ...p })), ...extra,
-});
 const http = (extra = {}) => ({ name: 'http', port: 80, targetPort: 8080, ...extra });
 
-/** An EndpointSlice of `svc`: endpoints [pod, conditions, node?] (address may be a string). */
-function slice(name, svc, ports, endpoints, labels = {}) {
-  return {
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': svc, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io', ...labels } },
-    addressType: 'IPv4',
-    ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
-    endpoints: endpoints.map(([pod, conditions, nodeName = 'node-a']) => ({ addresses: [typeof pod === 'string' ? pod : pod.ip], conditions, nodeName })),
-  };
-}
-
-const SVC = '/api/v1/namespaces/default/services';
-const EPS = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
-/** Create or replace (as `kubectl apply` would, without a resourceVersion). */
-async function put(path, obj) {
-  try { return await double('PUT', `${path}/${obj.metadata.name}`, obj); } catch (e) {
-    if (!/: 404 /.test(e.message)) throw e;
-    return double('POST', path, obj);
-  }
-}
-const del = (path, name) => double('DELETE', `${path}/${name}`);
+const { put, del, who, until, pods } = kit(() => topo, () => double);
 
 // ---- clients -------------------------------------------------------------------------------------
 
-/** One GET from `ns`: the answering pod's name, or null (refused, timed out: "not served"). */
-async function who(ns, url, timeout = 2) {
-  const r = await curl(topo, ns, url, { timeout });
-  return r.code === 0 && r.body.trim() ? r.body.trim() : null;
-}
-/** Polls (bounded) until `fn()` equals `want`; returns the last value. */
-async function until(want, fn, tries = 40) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await fn();
-    if (JSON.stringify(last) === JSON.stringify(want)) return last;
-    await sleep(250);
-  }
-  return last;
-}
-/** The pods that answered n GETs from `ns` (errors as their code), sorted. */
-async function pods(ns, url, n = 16) {
-  const r = await httpMany(topo, ns, url, n, { timeoutMs: 2000 });
-  return [...new Set(r.map((x) => x.pod || x.error))].sort();
-}
 /** One UDP datagram from `ns`: the answering pod, 'refused' (ICMP port unreachable) or null. */
 async function udpWho(ns, host, port) {
   // a connected socket (as the upstream tests' net.Dial("udp")): an ICMP port unreachable is ECONNREFUSED
@@ -106,38 +51,16 @@ async function status(ns, url) {
 test.before(async () => {
   if (!root) return;
   // pod-d is the exec pod of the tests that need a client pod that is no endpoint
-  topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'afpacket' }, { name: 'pod-d', attach: 'afpacket' }], kind: 'ks' });
-  try {
-    let kubeconfig;
-    ({ kubeconfig, double } = await startDoubleInNs(topo));
-    topo.config.node = { name: 'node-a' }; // its addresses: the Node's
-    topo.config.kubernetes = {
-      kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: 'off', nodeWaitSeconds: 20,
-      clusterCIDRs: ['10.244.0.0/16'], healthCheckBindAddress: '0.0.0.0',
-    };
-    // the node's own stack behind the host port: healthCheckNodePort servers, hostNetwork pods
-    topo.config.ports.push({
-      name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-      hostAddresses: [`${NODE_V4}/24`], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' }],
-    });
-    writeFileSync(topo.configFile, JSON.stringify(topo.config));
-    await double('POST', '/api/v1/nodes', {
-      metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: NODE_V4 }, { type: 'Hostname', address: 'node-a' }] },
-    });
-    await startDaemon(topo);
-    await startPods(topo);
-    // a hostNetwork pod's server, on the node (the dataplane namespace), answering "node-a"
-    const host = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'node-a', '--http', String(HOST_HTTP), '--udp', String(HOST_HTTP)]);
-    topo.podProcs.push(host);
-    let out = '';
-    host.stdout.on('data', (d) => { out += d; });
-    await waitFor('the hostNetwork server', () => out.includes('ready'), 10000);
-  } catch (e) {
-    await destroyTopology(topo);
-    topo = undefined;
-    throw e;
-  }
+  ({ topo, double } = await kubeNode('ks', {
+    async started(topo) {
+      // a hostNetwork pod's server, on the node (the dataplane namespace), answering "node-a"
+      const host = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'node-a', '--http', String(HOST_HTTP), '--udp', String(HOST_HTTP)]);
+      topo.podProcs.push(host);
+      let out = '';
+      host.stdout.on('data', (d) => { out += d; });
+      await waitFor('the hostNetwork server', () => out.includes('ready'), 10000);
+    },
+  }));
 });
 test.after.always(async () => { await destroyTopology(topo); });
 
