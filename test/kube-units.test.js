@@ -343,6 +343,37 @@ test('healthCheckNodePort: 200 with the local endpoint count while this node has
   t.pass();
 });
 
+test('healthCheckNodePort counts the local endpoints the syncs programmed: a slice that arrives while a sync runs counts once the next sync has programmed it (as kube-proxy syncs its health servers from the maps it has just written)', async (t) => {
+  const { LocalDataplane } = await import('../dist/src/core/dataplane.js');
+  const port = await freePort();
+  const lb = apiService('lb', '10.96.7.2', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const dp = new LocalDataplane();
+  const apply = dp.apply.bind(dp);
+  let hold = null, entered = 0;
+  dp.apply = async (...a) => { entered++; if (hold) await hold; return apply(...a); };
+  const k = await startKube(t, { seed: (d) => { d.create('nodes', apiNode('node-a')); d.create('services', lb); }, dataplane: dp });
+  const get = async () => { try { const r = await fetch(`http://127.0.0.1:${port}/`); return { code: r.status, body: await r.json() }; } catch { return null; } };
+  await until(async () => (await get())?.code === 503, { what: 'the health check port, no local endpoint yet' });
+  // a sync under way (another Service), held in the dataplane while the slice arrives
+  let release1, release2;
+  hold = new Promise((r) => { release1 = r; });
+  const before = entered;
+  k.double.create('services', apiService('other', '10.96.7.3'));
+  await until(() => entered > before, { what: 'the sync in the dataplane' });
+  k.double.create('endpointslices', apiSlice('lb-1', 'lb', ['10.244.1.10']));
+  await until(() => k.watcher.informers.slices.list().length === 1, { what: 'the slice in the informer' });
+  hold = new Promise((r) => { release2 = r; });
+  release1();
+  // that sync is done (the next one, with the slice, waits in the dataplane): its rules have no local endpoint
+  await until(() => entered > before + 1, { what: 'the next sync in the dataplane' });
+  const mid = await get();
+  t.is(mid?.code, 503, JSON.stringify(mid));
+  t.is(mid?.body.localEndpoints, 0);
+  release2();
+  const r = await until(async () => { const x = await get(); return x?.code === 200 && x; }, { what: '200 once the slice is programmed' });
+  t.is(r.body.localEndpoints, 1);
+});
+
 test('wdp bench kube runs briefly and reports well-formed figures', async (t) => {
   const { runKubeBench } = await import('../dist/src/bench/kube.js');
   const r = await runKubeBench({ services: 40, endpoints: 3, pageSize: 7 });

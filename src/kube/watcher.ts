@@ -241,8 +241,15 @@ export class KubeWatcher {
     const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
     for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), { port, families: clusterIPFamilies(s) }); }
     if (ports.size) {
+      // the local endpoints the syncs programmed (the model's slices), not the informers' newest:
+      // a slice that arrived while this sync ran is programmed by the next one, and until then
+      // the health check answers for the rules as they are (kube-proxy's proxier syncs its health
+      // servers from the endpoints map it has just written). (The port itself follows the
+      // informer's Service: the model keeps no healthCheckNodePort; opened a sync early it
+      // answers from the programmed endpoints.)
       const slicesBy = new Map<string, KubeObject[]>();
-      for (const sl of this.informers.slices.list()) {
+      for (const { raw } of this.o.control.compiler.listSlices()) {
+        const sl = raw as KubeObject; // (validated: its metadata is there)
         const svc = serviceNameOf(sl);
         if (svc && ports.has(svc)) { const l = slicesBy.get(svc); if (l) l.push(sl); else slicesBy.set(svc, [sl]); }
       }
