@@ -37,6 +37,7 @@ import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
 import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
+import { lockStateDir } from './state-lock.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
@@ -111,9 +112,15 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
   // thread it started (each other failure path closes what it opened)
   const boot: StartThreads = { maglev: Promise.resolve(null) };
+  // one daemon per state directory, taken before anything of the start (state-lock.ts)
+  const lock = lockStateDir(cfg.stateDir);
   try {
-    return await startDaemonWith(cfg, opts, boot);
+    const d = await startDaemonWith(cfg, opts, boot);
+    if (lock.tookOver) d.logger.info({ holder: lock.tookOver }, 'state directory lock taken over from a wdp that is gone');
+    void d.stopped.then(() => lock.release());
+    return d;
   } catch (e) {
+    lock.release();
     const w = await boot.maglev;
     if (w) await (await import('../compiler/maglev-pool.js')).stopMaglevWorker(w).catch(() => undefined);
     throw e;
