@@ -393,6 +393,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
   const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
+  const placement = { workers: cfg.workers, steering: steerRings !== undefined };   // where saved flows go (flow-placement.ts)
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
@@ -410,7 +411,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
       startHeld: true,
-      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w) },
+      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w, placement) },
     });
   }
 
@@ -597,7 +598,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => applyOwnNodeConfig((objs) => core.apply(objs)));
     const controlPlaneAt = performance.now();
-    await checkpointer.restoreFlows(dataplane, images);
+    await checkpointer.restoreFlows(dataplane, images, placement);
     await dataplane.setForwarding(true);
     forwarding = true;
     checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),
