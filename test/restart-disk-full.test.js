@@ -85,3 +85,19 @@ console.log(JSON.stringify({ error, freeBefore, names: readdirSync(dir).sort(), 
   t.deepEqual(r.names, ['filler'], 'no tables.0.img.tmp left');
   t.true(r.free >= r.freeBefore);
 });
+
+serial('a full disk does not keep a start from taking the state directory\'s lock', (t) => {
+  const r = onSmallTmpfs(t, `${common}
+import { lockStateDir, LOCK_FILE } from '${DIST}daemon/state-lock.js';
+import { readlinkSync } from 'node:fs';
+fill(0);
+let fileError = '';
+try { writeFileSync(join(dir, 'probe'), 'x'.repeat(20)); } catch (e) { fileError = e.code; }
+let lockError = '', held = '';
+try { const l = lockStateDir(dir); held = readlinkSync(join(dir, LOCK_FILE)); l.release(); } catch (e) { lockError = e.code ?? e.message; }
+console.log(JSON.stringify({ fileError, lockError, held }));
+`);
+  t.is(r.fileError, 'ENOSPC', 'the disk is full: a file with content cannot be written');
+  t.is(r.lockError, '');
+  t.regex(r.held, /^\d+ \d+$/);
+});

@@ -4,7 +4,7 @@
 // (SIGKILL, crash, a pid the kernel reused) never keeps the next start out.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
@@ -20,11 +20,11 @@ test('the lock: a second holder is refused naming the first; released, it can be
   const dir = tmp();
   try {
     const a = lockStateDir(dir);
-    t.regex(readFileSync(join(dir, LOCK_FILE), 'utf8'), new RegExp(`^${process.pid} \\d+\\n$`));
+    t.regex(readlinkSync(join(dir, LOCK_FILE)), new RegExp(`^${process.pid} \\d+$`));
     const e = t.throws(() => lockStateDir(dir), { instanceOf: StateDirInUseError });
     t.regex(e.message, new RegExp(`in use by another wdp \\(pid ${process.pid}`));
     a.release();
-    t.false(existsSync(join(dir, LOCK_FILE)));
+    t.throws(() => lstatSync(join(dir, LOCK_FILE)), { code: 'ENOENT' });
     const b = lockStateDir(dir);
     t.is(b.tookOver, undefined);
     b.release();
@@ -35,17 +35,17 @@ test('the lock of a process that is gone, or of a pid now another process\'s, is
   const dir = tmp();
   try {
     const gone = spawnSync('true').pid;   // exited: no such process (until the pid is reused)
-    writeFileSync(join(dir, LOCK_FILE), `${gone} 12345\n`);
+    symlinkSync(`${gone} 12345`, join(dir, LOCK_FILE));
     const a = lockStateDir(dir);
     t.is(a.tookOver, `${gone} 12345`);
     a.release();
     // a live process whose start time is not the holder's: the pid was reused
-    writeFileSync(join(dir, LOCK_FILE), `${process.ppid} 1\n`);
+    symlinkSync(`${process.ppid} 1`, join(dir, LOCK_FILE));
     const b = lockStateDir(dir);
     t.is(b.tookOver, `${process.ppid} 1`);
     b.release();
     // this process's pid, not held by it (a daemon of this process that never stopped): taken over
-    writeFileSync(join(dir, LOCK_FILE), `${process.pid} ${startTimeOf(process.pid)}\n`);
+    symlinkSync(`${process.pid} ${startTimeOf(process.pid)}`, join(dir, LOCK_FILE));
     const c = lockStateDir(dir);
     t.truthy(c.tookOver);
     c.release();
@@ -57,10 +57,10 @@ test('a live other process holding the lock keeps it', async (t) => {
   const other = spawn('sleep', ['30'], { stdio: 'ignore' });
   try {
     await new Promise((r) => other.once('spawn', r));
-    writeFileSync(join(dir, LOCK_FILE), `${other.pid} ${startTimeOf(other.pid)}\n`);
+    symlinkSync(`${other.pid} ${startTimeOf(other.pid)}`, join(dir, LOCK_FILE));
     const e = t.throws(() => lockStateDir(dir), { instanceOf: StateDirInUseError });
     t.regex(e.message, new RegExp(`pid ${other.pid}`));
-    t.is(readFileSync(join(dir, LOCK_FILE), 'utf8'), `${other.pid} ${startTimeOf(other.pid)}\n`, 'the holder\'s lock is left as it was');
+    t.is(readlinkSync(join(dir, LOCK_FILE)), `${other.pid} ${startTimeOf(other.pid)}`, 'the holder\'s lock is left as it was');
   } finally {
     other.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +109,7 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   const killed = new Promise((res) => first.once('exit', res));
   first.kill('SIGKILL');
   await killed;
-  t.true(existsSync(join(topo.config.stateDir, LOCK_FILE)));
+  t.true(lstatSync(join(topo.config.stateDir, LOCK_FILE)).isSymbolicLink());
   await startDaemon(topo);
   t.regex(topo.daemonLog, /state directory lock taken over from a wdp that is gone/);
   await waitFor('the service again', async () => (await curlOk(topo, topo.ns.client, 'http://10.96.7.10/')).body.includes('pod-a'), 30000);
@@ -117,5 +117,5 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   const stopped = new Promise((res) => topo.daemon.once('exit', res));
   topo.daemon.kill('SIGTERM');
   t.is(await stopped, 0);
-  t.false(existsSync(join(topo.config.stateDir, LOCK_FILE)), 'a clean stop removes its lock');
+  t.throws(() => lstatSync(join(topo.config.stateDir, LOCK_FILE)), { code: 'ENOENT' }, 'a clean stop removes its lock');
 });

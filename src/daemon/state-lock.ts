@@ -1,11 +1,13 @@
 // One daemon per state directory. Two daemons on one state directory would both forward on the
 // same ports, write the same store, checkpoint and table images, and the second would take the
-// first's API socket (a stale socket is unlinked before listening). `stateDir/wdp.lock` names its
-// holder as "<pid> <start time>" (the start time is /proc/<pid>/stat's field 22, so a pid the
-// kernel reused for another process is not taken for the holder). It is taken before anything
+// first's API socket (a stale socket is unlinked before listening). `stateDir/wdp.lock` is a
+// symbolic link whose target names its holder, "<pid> <start time>" (the start time is
+// /proc/<pid>/stat's field 22, so a pid the kernel reused for another process is not taken for
+// the holder): created in one step with its content, and needing no data block (a short target
+// lives in the inode), so a full disk does not keep a start from taking it. It is taken before anything
 // else of the start and removed at stop; a lock whose holder is gone (SIGKILL, a crash, OOM) is
 // taken over, so a crash never keeps the next start out.
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'wdp.lock';
@@ -43,7 +45,7 @@ export function lockStateDir(dir: string): StateDirLock {
   let tookOver: string | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      writeFileSync(file, `${me}\n`, { flag: 'wx', mode: 0o600 });
+      symlinkSync(me, file);
       held.add(file);
       let released = false;
       return {
@@ -52,14 +54,17 @@ export function lockStateDir(dir: string): StateDirLock {
           if (released) return;
           released = true;
           held.delete(file);
-          try { if (readFileSync(file, 'utf8').trim() === me) unlinkSync(file); } catch { /* gone */ }
+          try { if (readlinkSync(file) === me) unlinkSync(file); } catch { /* gone */ }
         },
       };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     let text = '';
-    try { text = readFileSync(file, 'utf8').trim(); } catch { continue; /* removed meanwhile */ }
+    try { text = readlinkSync(file).trim(); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;   // removed meanwhile
+      text = '';   // not a link (another tool's file): nobody's
+    }
     const [pidText, start = ''] = text.split(' ');
     const pid = Number(pidText);
     const now = Number.isInteger(pid) && pid > 0 ? startTime(pid) : null;
