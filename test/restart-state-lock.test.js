@@ -52,6 +52,29 @@ test('the lock of a process that is gone, or of a pid now another process\'s, is
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
+test('a holder that has exited but is not reaped yet (a zombie) is gone: its lock is taken over', async (t) => {
+  const dir = tmp();
+  // a shell whose child exits at once and is never waited for while the shell sleeps
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = Number(await new Promise((r) => parent.stdout.once('data', (d) => r(String(d).trim()))));
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'Z'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = s.slice(s.lastIndexOf(')') + 2).split(' ')[0];
+    }
+    t.is(state, 'Z', 'the holder is a zombie');
+    symlinkSync(`${pid} ${startTimeOf(pid)}`, join(dir, LOCK_FILE));
+    const l = lockStateDir(dir);
+    t.truthy(l.tookOver);
+    l.release();
+  } finally {
+    parent.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a live other process holding the lock keeps it', async (t) => {
   const dir = tmp();
   const other = spawn('sleep', ['30'], { stdio: 'ignore' });

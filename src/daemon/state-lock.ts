@@ -19,12 +19,15 @@ export class StateDirInUseError extends Error {
 /** State directories this process holds (an in-process start on one of them is refused too). */
 const held = new Set<string>();
 
-/** The start time of process `pid` (clock ticks since boot), null when it does not exist; '' when
- * /proc cannot tell (then only the pid is compared). */
+/** The start time of process `pid` (clock ticks since boot), null when it does not exist or has
+ * exited (a zombie its parent has not reaped yet); '' when /proc cannot tell (then only the pid is
+ * compared). */
 function startTime(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? '';
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return '';
     return null;
