@@ -81,17 +81,17 @@ function open(cores) {
 
 /** Saves `cores`' flows as a checkpoint file, restores it through the FlowCheckpointer into
  * `into` (the new configuration's cores); the restore summary. */
-async function restart(cores, into, placement) {
+async function restart(cores, into, placement, portsOf = () => PORTS, savedPortsOf = () => PORTS) {
   const dir = mkdtempSync(join(tmpdir(), `wdp-t${process.pid}-wc-`));
   try {
-    writeCheckpoint(dir, { savedAt: Date.now(), reason: 'stop', neighbours: [], workers: cores.map((c, worker) => ({ ...exportFlows(c, PORTS, T0 + 2), worker })) });
+    writeCheckpoint(dir, { savedAt: Date.now(), reason: 'stop', neighbours: [], workers: cores.map((c, worker) => ({ ...exportFlows(c, savedPortsOf(worker), T0 + 2), worker })) });
     const cp = new FlowCheckpointer(dir, silent, 0);
     const dataplane = {
       async importFlows(saved, extraAgeMs) {
         const total = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
         for (const w of saved) {
           if (!into[w.worker]) addImportStats(total, { flows: 0, affinity: 0, staleBackends: 0, dropped: { workerGone: w.flows.length / L.CT_SIZE } });
-          else addImportStats(total, importFlows(into[w.worker], w, PORTS, extraAgeMs));
+          else addImportStats(total, importFlows(into[w.worker], w, portsOf(w.worker), extraAgeMs));
         }
         return total;
       },
@@ -164,4 +164,28 @@ test('the same number of fanout workers: every flow goes back to the worker that
   const a = after(again, before);
   t.is(a.created, 0);
   t.is(a.kept, 120);
+});
+
+test('ports of their own (worker: N), moved to the other worker: each flow goes to the worker that has its client\'s port now, its affinity with it', async (t) => {
+  // worker 0 had uplink-a and pods-a, worker 1 uplink-b and pods-b; now the other way round
+  const SPLIT = [{ index: 0, name: 'uplink-a', mac: '02:00:00:00:00:01' }, { index: 1, name: 'pods-a', mac: '02:00:00:00:00:02' }, { index: 2, name: 'uplink-b', mac: '02:00:00:00:00:03' }, { index: 3, name: 'pods-b', mac: '02:00:00:00:00:04' }];
+  const had = (w) => SPLIT.slice(2 * w, 2 * w + 2), has = (w) => had(1 - w);
+  const sticky = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2, 3], flags: L.FEF_AFFINITY, affinityTimeoutMs: 600000 }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 }] });
+  const saved = [0, 1].map(() => mkCore(sticky, { flows: 4096 }));
+  saved.forEach((c, w) => {
+    const syns = [];
+    for (let k = 0; k < 20; k++) syns.push({ frame: frame({ src: `10.0.${w}.${k + 2}`, dst: '10.96.0.10', proto: 'TCP', sport: 40000 + k, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: 2 * w });
+    run(c, syns, T0);
+  });
+  const into = [0, 1].map(() => mkCore(sticky, { flows: 4096 }));
+  const workerOf = new Map(SPLIT.map((p, i) => [p.name, i < 2 ? 1 : 0]));
+  const s = await restart(saved, into, { workers: 2, steering: false, portWorker: (name) => workerOf.get(name) }, has, had);
+  t.is(s.flows, 40);
+  t.is(s.affinity, 40);
+  t.deepEqual(s.dropped, {}, 'none lost as portGone');
+  t.deepEqual(into.map((c) => c.counters().global.ct_active), [20, 20]);
+  // worker 1 now has uplink-a: the clients worker 0 saved (10.0.0.x), with their affinity
+  const rec = exportFlows(into[1], SPLIT, T0 + 3);
+  t.true([...Array(rec.flows.length / L.CT_SIZE).keys()].every((i) => rec.flows[i * L.CT_SIZE + L.CT_CLIENT + 2] === 0), 'worker 1 holds the 10.0.0.x clients');
+  t.is(rec.affinity.length / L.AFF_SIZE, 20, 'and their affinity entries');
 });

@@ -393,7 +393,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
   const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
-  const placement = { workers: cfg.workers, steering: steerRings !== undefined };   // where saved flows go (flow-placement.ts)
+  // where saved flows go (flow-placement.ts)
+  const placement = { workers: cfg.workers, steering: steerRings !== undefined, portWorker: (name: string) => portManager.byName(name)?.worker };
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,

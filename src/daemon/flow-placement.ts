@@ -10,8 +10,11 @@
 //     port). A masqueraded flow whose two directions now key to different workers cannot continue
 //     (its SNAT port was allocated under the old count) and is left out, counted `workerChanged`;
 //     an affinity entry goes to the owner of its client;
-//   * several workers on ports of their own ("worker: N"): each worker's records go back to it, as
-//     saved (a flow's port is in the worker that saved it).
+//   * several workers on ports of their own ("worker: N"): a flow enters and leaves through ports
+//     of one worker, so it goes to the worker that has its client's port (by name) now — the one
+//     that saved it unless the port moved — and an affinity entry to the worker of a flow of the
+//     same client (else back to the one that saved it). A flow whose port is gone stays with the
+//     worker that saved it, whose import counts it portGone.
 // With the configuration unchanged every record stays where it was saved.
 import * as L from '../../assembly/layout.js';
 import { parseAddr } from '../util/addr.js';
@@ -21,6 +24,8 @@ export interface Placement {
   workers: number;
   /** Fanout ports shared by the workers: frames are steered to their flow's owner. */
   steering: boolean;
+  /** Without steering: the worker that has the port of this name now (undefined: no such port). */
+  portWorker?: (name: string) => number | undefined;
 }
 
 /** assembly/owner.ts ownerOf: the worker of `workers` that owns (16-byte address at b[off], port). */
@@ -40,6 +45,8 @@ const sameAddr = (a: Uint8Array, off: number, b: Uint8Array | null): boolean => 
   for (let i = 0; i < 16; i++) if (a[off + i] !== b[i]) return false;
   return true;
 };
+
+const clientKey = (b: Uint8Array, off: number): string => Buffer.from(b.buffer, b.byteOffset + off, 16).toString('hex');
 
 /** The worker steering hands both directions of flow record `o` to under `workers`, -1 when the
  * two directions key to different workers (steer.ts ownerOfKey, for a flow to a frontend). */
@@ -84,21 +91,38 @@ function merge(parts: WorkerCheckpoint[], worker: number): WorkerCheckpoint {
 export function placeSavedFlows(saved: WorkerCheckpoint[], p: Placement): { workers: WorkerCheckpoint[]; dropped: Record<string, number> } {
   if (!saved.length) return { workers: saved, dropped: {} };
   if (p.workers === 1) return { workers: [merge(saved, 0)], dropped: {} };
-  if (!p.steering) return { workers: saved, dropped: {} };
-  const n = p.workers;
+  if (!p.steering && !p.portWorker) return { workers: saved, dropped: {} };
+  // a saved worker index the configuration lacks keeps its records (the dataplane counts them)
+  const n = Math.max(p.workers, ...saved.map((r) => r.worker + 1));
   const flows: number[][][] = Array.from({ length: n }, () => saved.map(() => []));
   const aff: number[][][] = Array.from({ length: n }, () => saved.map(() => []));
   let changed = 0;
   saved.forEach((r, i) => {
     const v = new DataView(r.flows.buffer, r.flows.byteOffset, r.flows.byteLength);
-    const snat = { 4: addr16(r.snatV4), 6: addr16(r.snatV6) }, hairpin = { 4: addr16(r.hairpinV4), 6: addr16(r.hairpinV6) };
-    for (let o = 0; o < r.flows.length; o += L.CT_SIZE) {
-      const w = flowOwner(r, v, o, n, snat, hairpin);
-      if (w < 0) changed++; else flows[w]![i]!.push(o);
+    if (p.steering) {
+      const snat = { 4: addr16(r.snatV4), 6: addr16(r.snatV6) }, hairpin = { 4: addr16(r.hairpinV4), 6: addr16(r.hairpinV6) };
+      for (let o = 0; o < r.flows.length; o += L.CT_SIZE) {
+        const w = flowOwner(r, v, o, p.workers, snat, hairpin);
+        if (w < 0) changed++; else flows[w]![i]!.push(o);
+      }
+      for (let o = 0; o < r.affinity.length; o += L.AFF_SIZE) aff[ownerOf(r.affinity, o + L.AFF_CLIENT, 0, p.workers)]![i]!.push(o);
+      return;
     }
-    for (let o = 0; o < r.affinity.length; o += L.AFF_SIZE) aff[ownerOf(r.affinity, o + L.AFF_CLIENT, 0, n)]![i]!.push(o);
+    // ports of their own: the worker of the client's port now; its clients' affinity with it
+    const portName = new Map(r.ports.map((x) => [x.index, x.name]));
+    const clientWorker = new Map<string, number>();
+    for (let o = 0; o < r.flows.length; o += L.CT_SIZE) {
+      const name = portName.get(v.getUint16(o + L.CT_CLIENT_PORT, true));
+      const now = name === undefined ? undefined : p.portWorker!(name);
+      const w = now !== undefined && now < p.workers ? now : r.worker;
+      flows[w]![i]!.push(o);
+      const client = clientKey(r.flows, o + L.CT_CLIENT);
+      if (!clientWorker.has(client)) clientWorker.set(client, w);
+    }
+    for (let o = 0; o < r.affinity.length; o += L.AFF_SIZE) aff[clientWorker.get(clientKey(r.affinity, o + L.AFF_CLIENT)) ?? r.worker]![i]!.push(o);
   });
   const pick = (src: Uint8Array, offs: number[], size: number) => { const out = new Uint8Array(offs.length * size); offs.forEach((o, k) => out.set(src.subarray(o, o + size), k * size)); return out; };
-  const workers = Array.from({ length: n }, (_, w) => merge(saved.map((r, i) => ({ ...r, flows: pick(r.flows, flows[w]![i]!, L.CT_SIZE), affinity: pick(r.affinity, aff[w]![i]!, L.AFF_SIZE) })), w));
+  const workers = Array.from({ length: n }, (_, w) => merge(saved.map((r, i) => ({ ...r, flows: pick(r.flows, flows[w]![i]!, L.CT_SIZE), affinity: pick(r.affinity, aff[w]![i]!, L.AFF_SIZE) })), w))
+    .filter((w) => w.worker < p.workers || w.flows.length || w.affinity.length);
   return { workers, dropped: changed ? { workerChanged: changed } : {} };
 }
