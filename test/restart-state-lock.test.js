@@ -1,10 +1,11 @@
 // One daemon per state directory: a second `wdp start` on a state directory a live daemon holds
 // fails at once with a clear error, before it opens a port, reads the checkpoint or takes the
 // API socket — the first keeps its API and forwards on. A lock left by a daemon that is gone
-// (SIGKILL, crash, a pid the kernel reused) never keeps the next start out.
+// (SIGKILL, crash, OOM) never keeps the next start out; a holder in another PID namespace (a
+// container without hostPID beside a start on the host) is seen as alive.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, existsSync, lstatSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
@@ -14,78 +15,104 @@ import { lockStateDir, LOCK_FILE, StateDirInUseError } from '../dist/src/daemon/
 const { serial } = rootGate(test);
 
 const tmp = () => mkdtempSync(join(tmpdir(), `wdp-lock-${process.pid}-`));
-const startTimeOf = (pid) => { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' ')[19]; };
 
-test('the lock: a second holder is refused naming the first; released, it can be taken again', (t) => {
+/** A node process listening on `path` as a holder does (answering its pid), via `sh` when
+ * `zombie` (then killing it leaves it unreaped under the shell). Resolves { pid, child }. */
+async function holderProcess(path, { zombie = false } = {}) {
+  const listen = `require('net').createServer((s) => s.end(process.pid + '\\n')).listen(process.argv[1], () => console.log('up ' + process.pid))`;
+  const child = zombie
+    ? spawn('sh', ['-c', `"$0" -e "$1" "$2" & exec sleep 30`, process.execPath, listen, path], { stdio: ['ignore', 'pipe', 'ignore'] })
+    : spawn(process.execPath, ['-e', listen, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const pid = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('holder did not listen')), 10000);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; const m = /up (\d+)/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
+  });
+  return { pid, child };
+}
+const stateOf = (pid) => { try { const s = readFileSync(`/proc/${pid}/stat`, 'utf8'); return s.slice(s.lastIndexOf(')') + 2).split(' ')[0]; } catch { return 'gone'; } };
+
+test('the lock: a second holder is refused naming the first; released, it can be taken again', async (t) => {
   const dir = tmp();
   try {
-    const a = lockStateDir(dir);
-    t.regex(readlinkSync(join(dir, LOCK_FILE)), new RegExp(`^${process.pid} \\d+$`));
-    const e = t.throws(() => lockStateDir(dir), { instanceOf: StateDirInUseError });
-    t.regex(e.message, new RegExp(`in use by another wdp \\(pid ${process.pid}`));
+    const a = await lockStateDir(dir);
+    t.true(lstatSync(join(dir, LOCK_FILE)).isSocket());
+    const e = await t.throwsAsync(lockStateDir(dir), { instanceOf: StateDirInUseError });
+    t.regex(e.message, new RegExp(`in use by another wdp \\(pid ${process.pid} in its PID namespace`));
     a.release();
     t.throws(() => lstatSync(join(dir, LOCK_FILE)), { code: 'ENOENT' });
-    const b = lockStateDir(dir);
+    const b = await lockStateDir(dir);
     t.is(b.tookOver, undefined);
     b.release();
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('the lock of a process that is gone, or of a pid now another process\'s, is taken over', (t) => {
+test('a live holder in another process keeps it; killed (SIGKILL), or a zombie not reaped yet, its lock is taken over', async (t) => {
   const dir = tmp();
+  const path = join(dir, LOCK_FILE);
+  const procs = [];
   try {
-    const gone = spawnSync('true').pid;   // exited: no such process (until the pid is reused)
-    symlinkSync(`${gone} 12345`, join(dir, LOCK_FILE));
-    const a = lockStateDir(dir);
-    t.is(a.tookOver, `${gone} 12345`);
+    const live = await holderProcess(path);
+    procs.push(live.child);
+    const e = await t.throwsAsync(lockStateDir(dir), { instanceOf: StateDirInUseError });
+    t.regex(e.message, new RegExp(`pid ${live.pid} in its PID namespace`));
+    t.true(lstatSync(path).isSocket(), 'the holder\'s lock is left as it was');
+    live.child.kill('SIGKILL');
+    await new Promise((r) => live.child.once('exit', r));
+    t.true(lstatSync(path).isSocket(), 'a killed holder leaves its socket');
+    const a = await lockStateDir(dir);
+    t.true(a.tookOver);
     a.release();
-    // a live process whose start time is not the holder's: the pid was reused
-    symlinkSync(`${process.ppid} 1`, join(dir, LOCK_FILE));
-    const b = lockStateDir(dir);
-    t.is(b.tookOver, `${process.ppid} 1`);
-    b.release();
-    // this process's pid, not held by it (a daemon of this process that never stopped): taken over
-    symlinkSync(`${process.pid} ${startTimeOf(process.pid)}`, join(dir, LOCK_FILE));
-    const c = lockStateDir(dir);
-    t.truthy(c.tookOver);
-    c.release();
-  } finally { rmSync(dir, { recursive: true, force: true }); }
-});
 
-test('a holder that has exited but is not reaped yet (a zombie) is gone: its lock is taken over', async (t) => {
-  const dir = tmp();
-  // a shell whose child exits at once and is never waited for while the shell sleeps
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  try {
-    const pid = Number(await new Promise((r) => parent.stdout.once('data', (d) => r(String(d).trim()))));
-    let state = '';
-    for (let i = 0; i < 100 && state !== 'Z'; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      state = s.slice(s.lastIndexOf(')') + 2).split(' ')[0];
-    }
-    t.is(state, 'Z', 'the holder is a zombie');
-    symlinkSync(`${pid} ${startTimeOf(pid)}`, join(dir, LOCK_FILE));
-    const l = lockStateDir(dir);
-    t.truthy(l.tookOver);
-    l.release();
+    const z = await holderProcess(path, { zombie: true });
+    procs.push(z.child);
+    process.kill(z.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && stateOf(z.pid) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+    t.is(stateOf(z.pid), 'Z', 'the holder is a zombie');
+    const b = await lockStateDir(dir);
+    t.true(b.tookOver);
+    b.release();
+
+    writeFileSync(path, 'not a socket');
+    const c = await lockStateDir(dir);
+    t.true(c.tookOver, 'a file of another kind at the path is nobody\'s');
+    c.release();
   } finally {
-    parent.kill('SIGKILL');
+    for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('a live other process holding the lock keeps it', async (t) => {
-  const dir = tmp();
-  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+test('a state directory whose path is longer than a socket address holds is locked too', async (t) => {
+  const base = tmp();
+  const dir = join(base, 'x'.repeat(60), 'y'.repeat(60));
   try {
-    await new Promise((r) => other.once('spawn', r));
-    symlinkSync(`${other.pid} ${startTimeOf(other.pid)}`, join(dir, LOCK_FILE));
-    const e = t.throws(() => lockStateDir(dir), { instanceOf: StateDirInUseError });
-    t.regex(e.message, new RegExp(`pid ${other.pid}`));
-    t.is(readlinkSync(join(dir, LOCK_FILE)), `${other.pid} ${startTimeOf(other.pid)}`, 'the holder\'s lock is left as it was');
+    const a = await lockStateDir(dir);
+    t.true(lstatSync(join(dir, LOCK_FILE)).isSocket());
+    await t.throwsAsync(lockStateDir(dir), { instanceOf: StateDirInUseError });
+    a.release();
+    (await lockStateDir(dir)).release();
+  } finally { rmSync(base, { recursive: true, force: true }); }
+});
+
+const { serial: pidnsSerial } = rootGate(test, { tools: ['unshare'] });
+pidnsSerial('a holder in another PID namespace (its pid means nothing here) keeps the lock', async (t) => {
+  const dir = tmp();
+  const path = join(dir, LOCK_FILE);
+  const listen = `require('net').createServer((s) => s.end(process.pid + '\\n')).listen(process.argv[1], () => console.log('up ' + process.pid))`;
+  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', listen, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const inside = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('holder did not listen')), 10000);
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; const m = /up (\d+)/.exec(out); if (m) { clearTimeout(timer); resolve(Number(m[1])); } });
+    });
+    t.is(inside, 1, 'the holder is pid 1 of its own namespace');
+    const e = await t.throwsAsync(lockStateDir(dir), { instanceOf: StateDirInUseError });
+    t.regex(e.message, /pid 1 in its PID namespace/);
   } finally {
-    other.kill('SIGKILL');
+    child.kill('SIGKILL');
+    await new Promise((r) => { if (child.exitCode !== null || child.signalCode !== null) r(); else child.once('exit', r); });
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -117,7 +144,7 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   const code = await Promise.race([exit, new Promise((res) => setTimeout(() => res('still running'), 60000))]);
   if (code === 'still running') { second.kill('SIGKILL'); await exit; }
   t.is(code, 1, `the second start must fail: ${out.slice(-3000)}`);
-  t.regex(out, new RegExp(`wdp start: cannot start: the state directory \\S+ is in use by another wdp \\(pid ${first.pid}`));
+  t.regex(out, new RegExp(`wdp start: cannot start: the state directory \\S+ is in use by another wdp \\(pid ${first.pid} in its PID namespace`));
   t.notRegex(out, /port open|AF_PACKET|control API listening/, 'nothing of the start happened');
 
   t.is(first.exitCode, null, 'the first daemon runs on');
@@ -132,7 +159,7 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   const killed = new Promise((res) => first.once('exit', res));
   first.kill('SIGKILL');
   await killed;
-  t.true(lstatSync(join(topo.config.stateDir, LOCK_FILE)).isSymbolicLink());
+  t.true(lstatSync(join(topo.config.stateDir, LOCK_FILE)).isSocket(), 'a killed daemon leaves its lock socket');
   await startDaemon(topo);
   t.regex(topo.daemonLog, /state directory lock taken over from a wdp that is gone/);
   await waitFor('the service again', async () => (await curlOk(topo, topo.ns.client, 'http://10.96.7.10/')).body.includes('pod-a'), 30000);

@@ -113,7 +113,7 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // thread it started (each other failure path closes what it opened)
   const boot: StartThreads = { maglev: Promise.resolve(null) };
   // one daemon per state directory, taken before anything of the start (state-lock.ts)
-  const lock = lockStateDir(cfg.stateDir);
+  const lock = await lockStateDir(cfg.stateDir);
   try {
     const d = await startDaemonWith(cfg, opts, boot);
     if (lock.tookOver) d.logger.info({ holder: lock.tookOver }, 'state directory lock taken over from a wdp that is gone');

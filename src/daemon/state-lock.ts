@@ -1,81 +1,86 @@
 // One daemon per state directory. Two daemons on one state directory would both forward on the
 // same ports, write the same store, checkpoint and table images, and the second would take the
-// first's API socket (a stale socket is unlinked before listening). `stateDir/wdp.lock` is a
-// symbolic link whose target names its holder, "<pid> <start time>" (the start time is
-// /proc/<pid>/stat's field 22, so a pid the kernel reused for another process is not taken for
-// the holder): created in one step with its content, and needing no data block (a short target
-// lives in the inode), so a full disk does not keep a start from taking it. It is taken before anything
-// else of the start and removed at stop; a lock whose holder is gone (SIGKILL, a crash, OOM) is
-// taken over, so a crash never keeps the next start out.
-import { mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+// first's API socket (a stale socket is unlinked before listening).
+//
+// The lock is a unix socket, `stateDir/wdp.lock`, that the holder listens on (answering each
+// connection with its pid, for the error message). A start that finds the path connects to it: an
+// answer means a live holder, in whatever PID or network namespace it runs (a daemon in a
+// container without hostPID and one started on the host see each other: a pid in a lock file
+// would not say so); a refused connection means the holder is gone — the kernel closes a killed
+// process's socket (SIGKILL, a crash, OOM) — and the path is taken over. Creating it needs an
+// inode, no data block, so a full disk does not keep a start from taking it. It is removed at stop.
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'wdp.lock';
+/** sun_path holds 108 bytes with its NUL. */
+const MAX_SOCKET_PATH = 107;
 
 export class StateDirInUseError extends Error {
   constructor(message: string) { super(message); this.name = 'StateDirInUseError'; }
 }
 
-/** State directories this process holds (an in-process start on one of them is refused too). */
-const held = new Set<string>();
-
-/** The start time of process `pid` (clock ticks since boot), null when it does not exist or has
- * exited (a zombie its parent has not reaped yet); '' when /proc cannot tell (then only the pid is
- * compared). */
-function startTime(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return null;
-    return fields[19] ?? '';
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return '';
-    return null;
-  }
-}
-
 export interface StateDirLock {
-  /** The holder found gone and replaced, if any (its "<pid> <start time>"). */
-  tookOver?: string;
+  /** Set when a lock left by a holder that is gone was taken over. */
+  tookOver?: true;
   release(): void;
 }
 
-/** Takes `dir`'s lock; throws StateDirInUseError when a live process holds it. */
-export function lockStateDir(dir: string): StateDirLock {
+function listen(path: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((s) => { s.on('error', () => {}); s.end(`${process.pid}\n`); });
+    server.once('error', reject);
+    server.listen(path, () => { server.off('error', reject); server.on('error', () => {}); server.unref(); resolve(server); });
+  });
+}
+
+/** The pid a live holder answers with ('' when it said nothing), null when nothing listens. */
+function holder(path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    let said = '';
+    const done = (v: string | null) => { clearTimeout(t); c.destroy(); resolve(v); };
+    // a holder that accepts but cannot answer (stopped, overloaded) is alive all the same
+    const t = setTimeout(() => done(said.trim()), 2000);
+    c.on('data', (d) => { said += d; });
+    c.on('end', () => done(said.trim()));
+    c.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : said.trim()));
+  });
+}
+
+/** Takes `dir`'s lock; rejects with StateDirInUseError when a live daemon holds it. */
+export async function lockStateDir(dir: string): Promise<StateDirLock> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, LOCK_FILE);
-  const me = `${process.pid} ${startTime(process.pid) ?? ''}`;
-  let tookOver: string | undefined;
+  // a path longer than a socket address holds is reached through the directory's descriptor
+  const dirFd = Buffer.byteLength(file) > MAX_SOCKET_PATH ? openSync(dir, 'r') : undefined;
+  try { return await lockAt(dir, file, dirFd === undefined ? file : `/proc/self/fd/${dirFd}/${LOCK_FILE}`); } finally { if (dirFd !== undefined) closeSync(dirFd); }
+}
+
+async function lockAt(dir: string, file: string, path: string): Promise<StateDirLock> {
+  let tookOver = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      symlinkSync(me, file);
-      held.add(file);
+      const server = await listen(path);
       let released = false;
       return {
-        ...(tookOver !== undefined ? { tookOver } : {}),
+        ...(tookOver ? { tookOver: true as const } : {}),
         release() {
           if (released) return;
           released = true;
-          held.delete(file);
-          try { if (readlinkSync(file) === me) unlinkSync(file); } catch { /* gone */ }
+          server.close();
+          try { unlinkSync(file); } catch { /* gone */ }
         },
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
     }
-    let text = '';
-    try { text = readlinkSync(file).trim(); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;   // removed meanwhile
-      text = '';   // not a link (another tool's file): nobody's
+    const pid = await holder(path);
+    if (pid !== null) {
+      throw new StateDirInUseError(`the state directory ${dir} is in use by another wdp (${pid ? `pid ${pid} in its PID namespace` : 'it did not say its pid'}; its lock ${file} answers); stop it first, or give this one another stateDir`);
     }
-    const [pidText, start = ''] = text.split(' ');
-    const pid = Number(pidText);
-    const now = Number.isInteger(pid) && pid > 0 ? startTime(pid) : null;
-    const alive = now !== null && (now === '' || start === '' || now === start) && (pid !== process.pid || held.has(file));
-    if (alive) {
-      throw new StateDirInUseError(`the state directory ${dir} is in use by another wdp (pid ${pid}, ${file}); stop it first, or give this one another stateDir`);
-    }
-    tookOver = text;
+    tookOver = true;
     try { unlinkSync(file); } catch { /* removed meanwhile */ }
   }
   throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back)`);
