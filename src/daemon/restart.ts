@@ -97,8 +97,9 @@ export class FlowCheckpointer {
     return { ...(w ? { flows: w } : {}), extraAgeMs: c ? Math.max(0, Date.now() - c.savedAt) : 0, neighbours: this.neighbours };
   }
 
-  /** Imports the saved flows into the (held) workers — but for the workers that resumed from a
-   * table image, which imported theirs already (`images`). Never throws: a failure is logged and
+  /** Imports the saved flows into the (held) workers, each record into the worker that handles
+   * its frames in the configuration `p` (flow-placement.ts) — but for the workers that resumed
+   * from a table image, which imported theirs already (`images`). Never throws: a failure is logged and
    * the daemon goes on with whatever was imported. */
   async restoreFlows(dataplane: Pick<WorkerDataplane, 'importFlows'>, images: ImageStartResult[], p: Placement): Promise<void> {
     const c = this.loaded.checkpoint;
