@@ -74,6 +74,7 @@ function flowOwner(r: WorkerCheckpoint, v: DataView, o: number, workers: number,
 
 /** Records of several workers as one (their id and port references are one process's: merged). */
 function merge(parts: WorkerCheckpoint[], worker: number): WorkerCheckpoint {
+  if (parts.length === 1) return { ...parts[0]!, worker };   // no copy of a large table's records
   const cat = (xs: Uint8Array[]) => { const out = new Uint8Array(xs.reduce((n, x) => n + x.length, 0)); let at = 0; for (const x of xs) { out.set(x, at); at += x.length; } return out; };
   const byId = <T extends { id: number }>(xs: T[]) => [...new Map(xs.map((x) => [x.id, x])).values()];
   const first = parts[0];
