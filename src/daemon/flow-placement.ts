@@ -122,6 +122,9 @@ export function placeSavedFlows(saved: WorkerCheckpoint[], p: Placement): { work
     }
     for (let o = 0; o < r.affinity.length; o += L.AFF_SIZE) aff[clientWorker.get(clientKey(r.affinity, o + L.AFF_CLIENT)) ?? r.worker]![i]!.push(o);
   });
+  // nothing moves (the configuration is the one they were saved with): the records as they are
+  const stays = saved.every((r, i) => r.worker < p.workers && flows[r.worker]![i]!.length * L.CT_SIZE === r.flows.length && aff[r.worker]![i]!.length * L.AFF_SIZE === r.affinity.length);
+  if (stays && !changed) return { workers: saved, dropped: {} };
   const pick = (src: Uint8Array, offs: number[], size: number) => { const out = new Uint8Array(offs.length * size); offs.forEach((o, k) => out.set(src.subarray(o, o + size), k * size)); return out; };
   const workers = Array.from({ length: n }, (_, w) => merge(saved.map((r, i) => ({ ...r, flows: pick(r.flows, flows[w]![i]!, L.CT_SIZE), affinity: pick(r.affinity, aff[w]![i]!, L.AFF_SIZE) })), w))
     .filter((w) => w.worker < p.workers || w.flows.length || w.affinity.length);
