@@ -5,7 +5,7 @@
 // container without hostPID beside a start on the host) is seen as alive.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
@@ -83,6 +83,31 @@ test('a live holder in another process keeps it; killed (SIGKILL), or a zombie n
   }
 });
 
+test('something at the lock\'s path that cannot be removed (a directory) fails the lock with a clear error', async (t) => {
+  const dir = tmp();
+  try {
+    mkdirSync(join(dir, LOCK_FILE));
+    const e = await t.throwsAsync(lockStateDir(dir), { instanceOf: StateDirInUseError });
+    t.regex(e.message, /could not be locked \(\S+wdp\.lock keeps coming back: something there that is not a live wdp's socket cannot be removed\)/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+const { serial: mountSerial } = rootGate(test, { tools: ['unshare', 'mount'] });
+mountSerial('a read-only state directory (no socket can be made there) is not locked, and says so: the start goes on', (t) => {
+  const dir = tmp();
+  const script = join(dir, '..', `${dir.split('/').pop()}.mjs`);
+  writeFileSync(script, `import { lockStateDir } from '${new URL('../dist/src/daemon/state-lock.js', import.meta.url).pathname}';
+const l = await lockStateDir(process.argv[2]); console.log(JSON.stringify({ unlocked: l.unlocked ?? null })); l.release();`);
+  try {
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o ro,size=64k wdp-test "$1" && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script], { encoding: 'utf8', timeout: 30000 });
+    t.is(r.status, 0, r.stderr);
+    t.regex(JSON.parse(r.stdout.trim()).unlocked ?? '', /EROFS/);
+  } finally {
+    rmSync(script, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a state directory whose path is longer than a socket address holds is locked too', async (t) => {
   const base = tmp();
   const dir = join(base, 'x'.repeat(60), 'y'.repeat(60));
@@ -100,7 +125,7 @@ pidnsSerial('a holder in another PID namespace (its pid means nothing here) keep
   const dir = tmp();
   const path = join(dir, LOCK_FILE);
   const listen = `require('net').createServer((s) => s.end(process.pid + '\\n')).listen(process.argv[1], () => console.log('up ' + process.pid))`;
-  const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', listen, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, '-e', listen, path], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const inside = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('holder did not listen')), 10000);

@@ -116,7 +116,8 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   const lock = await lockStateDir(cfg.stateDir);
   try {
     const d = await startDaemonWith(cfg, opts, boot);
-    if (lock.tookOver) d.logger.info({ holder: lock.tookOver }, 'state directory lock taken over from a wdp that is gone');
+    if (lock.tookOver) d.logger.info('state directory lock taken over from a wdp that is gone');
+    if (lock.unlocked) d.logger.warn({ error: lock.unlocked }, 'the state directory could not be locked: a second wdp on it would not be refused');
     void d.stopped.then(() => lock.release());
     return d;
   } catch (e) {

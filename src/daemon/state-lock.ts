@@ -24,6 +24,9 @@ export class StateDirInUseError extends Error {
 export interface StateDirLock {
   /** Set when a lock left by a holder that is gone was taken over. */
   tookOver?: true;
+  /** Set when the directory could not be locked (a filesystem without unix sockets, say): the
+   * start goes on, but another daemon on it would not be noticed. */
+  unlocked?: string;
   release(): void;
 }
 
@@ -74,14 +77,20 @@ async function lockAt(dir: string, file: string, path: string): Promise<StateDir
         },
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') return { unlocked: (e as Error).message, release() {} };
     }
-    const pid = await holder(path);
+    let pid = await holder(path);
+    // a holder that accepted without answering may be one being torn down (a killed process's
+    // threads exit one by one; its socket closes with the last): asked again, a gone one refuses
+    for (let again = 0; pid === '' && again < 3; again++) {
+      await new Promise((r) => setTimeout(r, 250));
+      pid = await holder(path);
+    }
     if (pid !== null) {
       throw new StateDirInUseError(`the state directory ${dir} is in use by another wdp (${pid ? `pid ${pid} in its PID namespace` : 'it did not say its pid'}; its lock ${file} answers); stop it first, or give this one another stateDir`);
     }
     tookOver = true;
     try { unlinkSync(file); } catch { /* removed meanwhile */ }
   }
-  throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back)`);
+  throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back: something there that is not a live wdp's socket cannot be removed)`);
 }
