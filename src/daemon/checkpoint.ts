@@ -16,7 +16,8 @@
 //   payload: meta (JSON: save time, per worker its counts, id references, masquerade addresses
 //   and ports; the neighbours), then per worker its flow records, then its affinity records.
 // A newer wdp reading an older file either understands its version and layout hash or refuses
-// it with the reason; a refused file is renamed to flows.ckpt.rejected-<time> (kept for
+// it with the reason; so is a file whose metadata does not parse (every address, MAC and
+// reference is checked with the file, not when the start uses it); a refused file is renamed to flows.ckpt.rejected-<time> (kept for
 // inspection, never deleted) and the daemon starts with empty tables.
 //
 // Writes are atomic: flows.ckpt.tmp is written and fsynced, renamed over flows.ckpt, and the
@@ -30,6 +31,7 @@ import { hashFinish, hashMix, HASH_START } from '../core/hash.js';
 import type { FlowRecords } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { isIp, parseAddr, parseMacShared } from '../util/addr.js';
 
 export const CHECKPOINT_FILE = 'flows.ckpt';
 export const CHECKPOINT_MAGIC = 'WDPFLOWS';
@@ -88,6 +90,37 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isAddr = (x: unknown, family?: unknown): boolean => {
+  if (typeof x !== 'string' || !isIp(x)) return false;
+  try { const a = parseAddr(x); return family === undefined || a.family === family; } catch { return false; }
+};
+const isMac = (x: unknown): boolean => { try { return typeof x === 'string' && parseMacShared(x).length === 6; } catch { return false; } };
+const isUint = (x: unknown, max = 0xffffffff): boolean => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= max;
+
+/** What is wrong with the metadata's references and neighbours (null: nothing). Checked here, with
+ * the file, so that a checkpoint the start cannot use is refused and kept aside like a damaged one
+ * — a neighbour or port reference that no parser takes would otherwise fail the start itself, and
+ * every start after it, since the file stays. */
+function metaProblem(meta: Record<string, unknown>): string | null {
+  const bad = (what: string, i: number, x: unknown) => `metadata is malformed (${what} ${i}: ${JSON.stringify(x).slice(0, 200)})`;
+  const seen = new Set<number>();
+  for (const [i, n] of (meta.neighbours as unknown[]).entries()) {
+    if (!isObj(n) || (n.family !== 4 && n.family !== 6) || !isAddr(n.addr, n.family) || !isMac(n.mac) || typeof n.portName !== 'string') return bad('neighbour', i, n);
+  }
+  for (const [i, w] of (meta.workers as Array<Record<string, unknown>>).entries()) {
+    if (!isUint(w.worker, 0xffff) || seen.has(w.worker as number)) return bad('worker', i, w.worker);
+    seen.add(w.worker as number);
+    for (const f of w.frontends as unknown[]) {
+      if (!isObj(f) || !isUint(f.id) || !isAddr(f.addr) || !isUint(f.port, 0xffff) || !isUint(f.proto, 0xff) || (f.kind !== undefined && f.kind !== 'ClusterPolicy')) return bad('frontend reference of worker', i, f);
+    }
+    for (const b of w.backends as unknown[]) if (!isObj(b) || !isUint(b.id) || !isAddr(b.addr) || !isUint(b.port, 0xffff)) return bad('backend reference of worker', i, b);
+    for (const p of w.ports as unknown[]) if (!isObj(p) || !isUint(p.index, 0xffff) || typeof p.name !== 'string' || !isMac(p.mac)) return bad('port of worker', i, p);
+    for (const k of ['snatV4', 'snatV6', 'hairpinV4', 'hairpinV6']) {
+      if (w[k] !== undefined && w[k] !== null && !isAddr(w[k], k.endsWith('4') ? 4 : 6)) return bad(`${k} of worker`, i, w[k]);
+    }
+  }
+  return null;
+}
 
 /** Parses and checks a checkpoint; throws CheckpointError saying exactly what is wrong. */
 export function decodeCheckpoint(buf: Buffer): Checkpoint {
@@ -116,13 +149,17 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
   if (!isObj(meta) || typeof meta.savedAt !== 'number' || !Array.isArray(meta.workers) || !Array.isArray(meta.neighbours)) {
     throw new CheckpointError('metadata is malformed');
   }
-  let at = metaLen;
-  const workers: WorkerCheckpoint[] = [];
   for (const w of meta.workers as unknown[]) {
     if (!isObj(w) || !Number.isInteger(w.worker) || !Number.isInteger(w.flows) || !Number.isInteger(w.affinity) ||
         !Array.isArray(w.frontends) || !Array.isArray(w.backends) || !Array.isArray(w.ports)) {
       throw new CheckpointError('metadata is malformed (worker entry)');
     }
+  }
+  const problem = metaProblem(meta);
+  if (problem) throw new CheckpointError(problem);
+  let at = metaLen;
+  const workers: WorkerCheckpoint[] = [];
+  for (const w of meta.workers as Array<Record<string, unknown>>) {
     const nf = (w.flows as number) * ctSize, na = (w.affinity as number) * affSize;
     if (at + nf + na > payload.length) throw new CheckpointError('metadata counts exceed the payload');
     // copies: the records outlive the file buffer and cross to a worker thread

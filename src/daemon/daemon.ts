@@ -37,6 +37,7 @@ import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
 import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
+import { lockStateDir } from './state-lock.js';
 import { NodeProgramming } from './node-programming.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
@@ -111,9 +112,16 @@ export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): 
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
   // thread it started (each other failure path closes what it opened)
   const boot: StartThreads = { maglev: Promise.resolve(null) };
+  // one daemon per state directory, taken before anything of the start (state-lock.ts)
+  const lock = await lockStateDir(cfg.stateDir);
   try {
-    return await startDaemonWith(cfg, opts, boot);
+    const d = await startDaemonWith(cfg, opts, boot);
+    if (lock.tookOver) d.logger.info('state directory lock taken over from a wdp that is gone');
+    if (lock.unlocked) d.logger.warn({ error: lock.unlocked }, 'the state directory could not be locked: a second wdp on it would not be refused');
+    void d.stopped.then(() => lock.release());
+    return d;
   } catch (e) {
+    lock.release();
     const w = await boot.maglev;
     if (w) await (await import('../compiler/maglev-pool.js')).stopMaglevWorker(w).catch(() => undefined);
     throw e;
@@ -386,6 +394,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
   const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
+  // where saved flows go (flow-placement.ts)
+  const placement = { workers: cfg.workers, steering: steerRings !== undefined, portWorker: (name: string) => portManager.byName(name)?.worker };
   for (let w = 0; w < cfg.workers; w++) {
     inits.push({
       worker: w, workers: cfg.workers,
@@ -403,7 +413,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       portBackend: opts.portBackend ?? 'auto',
       ...(opts.portNetns ? { portNetns: opts.portNetns } : {}),
       startHeld: true,
-      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w) },
+      image: { dir: cfg.stateDir, ...imageAt, ...checkpointer.savedFor(w, placement) },
     });
   }
 
@@ -591,7 +601,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => applyOwnNodeConfig((objs) => core.apply(objs)));
     const controlPlaneAt = performance.now();
-    await checkpointer.restoreFlows(dataplane, images);
+    await checkpointer.restoreFlows(dataplane, images, placement);
     await dataplane.setForwarding(true);
     forwarding = true;
     checkpointer.restored({ services: core.compiler.serviceCount(), endpointSlices: core.compiler.sliceCount() }, Math.round(performance.now() - startedAt),

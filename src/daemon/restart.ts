@@ -15,6 +15,7 @@ import { addImportStats, type WorkerDataplane } from './worker-dataplane.js';
 import type { Neighbour } from './l2.js';
 import type { ImportStats } from '../core/flow-export.js';
 import type { ImageStartResult, WorkerImageInit } from './table-image-file.js';
+import { placeSavedFlows, type Placement } from './flow-placement.js';
 
 /** A learned neighbour as saved: with its port's name (port indexes follow the config order). */
 export type SavedNeighbour = Neighbour & { portName: string };
@@ -81,18 +82,26 @@ export class FlowCheckpointer {
     return out;
   }
 
-  /** What worker `worker` needs to import its saved flows itself, with its table image (the
-   * flows of the same stop, how long ago that was, the restored neighbours). */
-  savedFor(worker: number): Pick<WorkerImageInit, 'flows' | 'extraAgeMs' | 'neighbours'> {
+  /** The checkpoint's records regrouped by the worker they go to in this configuration
+   * (flow-placement.ts), and what has no worker; one grouping per start. */
+  private placed(p: Placement): ReturnType<typeof placeSavedFlows> {
+    return this.placement ??= placeSavedFlows(this.loaded.checkpoint?.workers ?? [], p);
+  }
+  private placement: ReturnType<typeof placeSavedFlows> | undefined;
+
+  /** What worker `worker` (of the configuration `p`) needs to import its saved flows itself, with
+   * its table image (the flows of the same stop, how long ago that was, the restored neighbours). */
+  savedFor(worker: number, p: Placement): Pick<WorkerImageInit, 'flows' | 'extraAgeMs' | 'neighbours'> {
     const c = this.loaded.checkpoint;
-    const w = c?.workers.find((x) => x.worker === worker);
+    const w = this.placed(p).workers.find((x) => x.worker === worker);
     return { ...(w ? { flows: w } : {}), extraAgeMs: c ? Math.max(0, Date.now() - c.savedAt) : 0, neighbours: this.neighbours };
   }
 
-  /** Imports the saved flows into the (held) workers — but for the workers that resumed from a
-   * table image, which imported theirs already (`images`). Never throws: a failure is logged and
+  /** Imports the saved flows into the (held) workers, each record into the worker that handles
+   * its frames in the configuration `p` (flow-placement.ts) — but for the workers that resumed
+   * from a table image, which imported theirs already (`images`). Never throws: a failure is logged and
    * the daemon goes on with whatever was imported. */
-  async restoreFlows(dataplane: WorkerDataplane, images: ImageStartResult[] = []): Promise<void> {
+  async restoreFlows(dataplane: Pick<WorkerDataplane, 'importFlows'>, images: ImageStartResult[], p: Placement): Promise<void> {
     const c = this.loaded.checkpoint;
     if (!c) return;
     const downtimeMs = Math.max(0, Date.now() - c.savedAt);
@@ -100,8 +109,10 @@ export class FlowCheckpointer {
     this.summaryData.downtimeMs = downtimeMs;
     const done = new Set(images.filter((r) => r.used).map((r) => r.worker));
     try {
-      const s: ImportStats = await dataplane.importFlows(c.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
+      const placed = this.placed(p);
+      const s: ImportStats = await dataplane.importFlows(placed.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
       for (const r of images) if (r.flows) addImportStats(s, r.flows);
+      addImportStats(s, { flows: 0, affinity: 0, staleBackends: 0, dropped: placed.dropped });
       Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });
     } catch (e) {
       this.summaryData.problem = `importing the saved flows failed: ${(e as Error).message}`;

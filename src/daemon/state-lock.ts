@@ -1,0 +1,96 @@
+// One daemon per state directory. Two daemons on one state directory would both forward on the
+// same ports, write the same store, checkpoint and table images, and the second would take the
+// first's API socket (a stale socket is unlinked before listening).
+//
+// The lock is a unix socket, `stateDir/wdp.lock`, that the holder listens on (answering each
+// connection with its pid, for the error message). A start that finds the path connects to it: an
+// answer means a live holder, in whatever PID or network namespace it runs (a daemon in a
+// container without hostPID and one started on the host see each other: a pid in a lock file
+// would not say so); a refused connection means the holder is gone — the kernel closes a killed
+// process's socket (SIGKILL, a crash, OOM) — and the path is taken over. Creating it needs an
+// inode, no data block, so a full disk does not keep a start from taking it. It is removed at stop.
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+
+export const LOCK_FILE = 'wdp.lock';
+/** sun_path holds 108 bytes with its NUL. */
+const MAX_SOCKET_PATH = 107;
+
+export class StateDirInUseError extends Error {
+  constructor(message: string) { super(message); this.name = 'StateDirInUseError'; }
+}
+
+export interface StateDirLock {
+  /** Set when a lock left by a holder that is gone was taken over. */
+  tookOver?: true;
+  /** Set when the directory could not be locked (a filesystem without unix sockets, say): the
+   * start goes on, but another daemon on it would not be noticed. */
+  unlocked?: string;
+  release(): void;
+}
+
+function listen(path: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((s) => { s.on('error', () => {}); s.end(`${process.pid}\n`); });
+    server.once('error', reject);
+    server.listen(path, () => { server.off('error', reject); server.on('error', () => {}); server.unref(); resolve(server); });
+  });
+}
+
+/** The pid a live holder answers with ('' when it said nothing), null when nothing listens. */
+function holder(path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const c = createConnection(path);
+    let said = '';
+    const done = (v: string | null) => { clearTimeout(t); c.destroy(); resolve(v); };
+    // a holder that accepts but cannot answer (stopped, overloaded) is alive all the same
+    const t = setTimeout(() => done(said.trim()), 2000);
+    c.on('data', (d) => { said += d; });
+    c.on('end', () => done(said.trim()));
+    c.on('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? null : said.trim()));
+  });
+}
+
+/** Takes `dir`'s lock; rejects with StateDirInUseError when a live daemon holds it. */
+export async function lockStateDir(dir: string): Promise<StateDirLock> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, LOCK_FILE);
+  // a path longer than a socket address holds is reached through the directory's descriptor
+  const dirFd = Buffer.byteLength(file) > MAX_SOCKET_PATH ? openSync(dir, 'r') : undefined;
+  try { return await lockAt(dir, file, dirFd === undefined ? file : `/proc/self/fd/${dirFd}/${LOCK_FILE}`); } finally { if (dirFd !== undefined) closeSync(dirFd); }
+}
+
+async function lockAt(dir: string, file: string, path: string): Promise<StateDirLock> {
+  let tookOver = false;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const server = await listen(path);
+      let released = false;
+      return {
+        ...(tookOver ? { tookOver: true as const } : {}),
+        release() {
+          if (released) return;
+          released = true;
+          server.close();
+          try { unlinkSync(file); } catch { /* gone */ }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') return { unlocked: (e as Error).message, release() {} };
+    }
+    let pid = await holder(path);
+    // a holder that accepted without answering may be one being torn down (a killed process's
+    // threads exit one by one; its socket closes with the last): asked again, a gone one refuses
+    for (let again = 0; pid === '' && again < 3; again++) {
+      await new Promise((r) => setTimeout(r, 250));
+      pid = await holder(path);
+    }
+    if (pid !== null) {
+      throw new StateDirInUseError(`the state directory ${dir} is in use by another wdp (${pid ? `pid ${pid} in its PID namespace` : 'it did not say its pid'}; its lock ${file} answers); stop it first, or give this one another stateDir`);
+    }
+    tookOver = true;
+    try { unlinkSync(file); } catch { /* removed meanwhile */ }
+  }
+  throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back: something there that is not a live wdp's socket cannot be removed)`);
+}
