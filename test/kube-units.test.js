@@ -352,10 +352,11 @@ test('healthCheckNodePort counts the local endpoints the syncs programmed: a sli
   let hold = null, entered = 0;
   dp.apply = async (...a) => { entered++; if (hold) await hold; return apply(...a); };
   const k = await startKube(t, { seed: (d) => { d.create('nodes', apiNode('node-a')); d.create('services', lb); }, dataplane: dp });
-  const get = async () => { try { const r = await fetch(`http://127.0.0.1:${port}/`); return { code: r.status, body: await r.json() }; } catch { return null; } };
+  const get = async () => { try { const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }); return { code: r.status, body: await r.json() }; } catch { return null; } };
   await until(async () => (await get())?.code === 503, { what: 'the health check port, no local endpoint yet' });
   // a sync under way (another Service), held in the dataplane while the slice arrives
   let release1, release2;
+  t.teardown(() => { hold = null; release1?.(); release2?.(); }); // (before the watcher stops: no sync left waiting)
   hold = new Promise((r) => { release1 = r; });
   const before = entered;
   k.double.create('services', apiService('other', '10.96.7.3'));
