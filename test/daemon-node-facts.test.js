@@ -1,0 +1,96 @@
+// What a daemon following a Kubernetes Node saves for a restart keeps the Node's facts apart from
+// the config file's fallbacks: a restart whose read of the Node fails (the API server is away)
+// takes the Node's facts as last seen and the fallbacks from the config file as it is now — an old
+// config's zone, pod CIDRs or node.addresses are never taken for what the Node said. The daemon
+// runs in this process against the API-server double on loopback (then against a port nothing
+// listens on); its one TAP port is created in a network namespace the test makes
+// (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import pino from 'pino';
+import { canUseNetns, NetnsLab } from '../dist/src/netns.js';
+import { parseConfig } from '../dist/src/daemon/config.js';
+import { startDaemon } from '../dist/src/daemon/daemon.js';
+import { ApiServerDouble } from './lib/apiserver-double.js';
+
+const root = canUseNetns();
+const serial = root ? test.serial : (title, ...rest) => test.skip(`${title} (skipped: needs root and ip: the TAP port goes in a network namespace)`, ...rest);
+
+const AWAY = JSON.stringify({
+  apiVersion: 'v1', kind: 'Config', 'current-context': 'away',
+  clusters: [{ name: 'away', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+  users: [{ name: 'away', user: {} }], contexts: [{ name: 'away', context: { cluster: 'away', user: 'away' } }],
+});
+
+/** A lab (namespace for the TAP), a state dir, the double serving `node`, and start(node, kubernetes, away). */
+async function setUp(t, tag, node) {
+  const lab = new NetnsLab(tag);
+  const dir = mkdtempSync(join(tmpdir(), `wdp-nodefacts-${tag}-`));
+  const double = new ApiServerDouble();
+  let daemon;
+  t.teardown(async () => {
+    await daemon?.stop().catch(() => undefined);
+    await double.close().catch(() => undefined);
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const ns = lab.namespace('dp');
+  await double.listen();
+  double.create('nodes', node);
+  writeFileSync(join(dir, 'kubeconfig'), double.kubeconfig());
+  writeFileSync(join(dir, 'kubeconfig-away'), AWAY);
+  return {
+    async start(nodeCfg, k8s, { away = false } = {}) {
+      await daemon?.stop();
+      const cfg = parseConfig({
+        node: { name: 'n1', ...nodeCfg }, stateDir: join(dir, 'state'), workers: 1,
+        api: { listen: `unix:${join(dir, 'api.sock')}`, healthz: 'off' },
+        ports: [{ name: 'pods', type: 'tap', ifname: `wdp${tag}0`, role: 'pod' }],
+        kubernetes: {
+          kubeconfig: join(dir, away ? 'kubeconfig-away' : 'kubeconfig'), minSyncPeriod: '100ms', syncPeriod: '5s',
+          healthzBindAddress: 'off', metricsBindAddress: 'off', nodeWaitSeconds: 20, ...k8s,
+        },
+      });
+      daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
+      await daemon.settled();
+      return daemon;
+    },
+  };
+}
+
+const nodeObject = (addresses, extra = {}) => ({
+  metadata: { name: 'n1', ...(extra.zone ? { labels: { 'topology.kubernetes.io/zone': extra.zone } } : {}) },
+  spec: extra.podCIDR ? { podCIDRs: [extra.podCIDR] } : {},
+  status: { addresses: addresses.map((address) => ({ type: 'InternalIP', address })) },
+});
+
+serial('a restart with the API server away takes the zone and pod CIDRs the config file gives now as fallbacks, not the old config\'s as the Node\'s', async (t) => {
+  const s = await setUp(t, 'nfa', nodeObject(['192.168.100.2']));   // no zone label, no pod CIDRs
+  let d = await s.start({ zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] }, {});
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2'], zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] }, 'the config\'s fallbacks while the Node has none');
+  d = await s.start({ zone: 'zone-b', podCIDRs: ['10.244.8.0/24'] }, {}, { away: true });
+  const spec = d.nodeConfig().spec;
+  t.deepEqual(spec.nodeAddresses, ['192.168.100.2'], 'the Node\'s addresses as last seen');
+  t.is(spec.zone, 'zone-b', 'the zone of the config file as it is now');
+  t.deepEqual(spec.podCIDRs, ['10.244.8.0/24'], 'the pod CIDRs of the config file as it is now');
+});
+
+serial('a restart with the API server away keeps what the Node said over the config file: its zone and pod CIDR win over the fallbacks, changed or not', async (t) => {
+  const s = await setUp(t, 'nfb', nodeObject(['192.168.100.2'], { zone: 'zone-n', podCIDR: '10.244.3.0/24' }));
+  let d = await s.start({ zone: 'zone-a', podCIDRs: ['10.244.3.0/24'] }, {});
+  t.like(d.nodeConfig().spec, { zone: 'zone-n', podCIDRs: ['10.244.3.0/24'] });
+  d = await s.start({}, {}, { away: true });
+  t.like(d.nodeConfig().spec, { zone: 'zone-n', podCIDRs: ['10.244.3.0/24'] }, 'the Node\'s facts as last seen, with no fallback configured');
+});
+
+serial('a restart with the API server away selects among the Node\'s addresses as last seen and node.addresses as configured now: an address only the old config listed is gone', async (t) => {
+  const s = await setUp(t, 'nfc', nodeObject(['192.168.100.2']));
+  // a nodePortAddresses beside node.addresses: the start reads the Node (it may select its addresses)
+  let d = await s.start({ addresses: ['192.168.100.5'] }, { nodePortAddresses: ['0.0.0.0/0'] });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.5', '192.168.100.2'], nodePortAddresses: ['192.168.100.5', '192.168.100.2'] });
+  d = await s.start({ addresses: ['192.168.100.6'] }, { nodePortAddresses: ['0.0.0.0/0'] }, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.6', '192.168.100.2'], nodePortAddresses: ['192.168.100.6', '192.168.100.2'] },
+    'the configured address now and the Node\'s; not 192.168.100.5, which only the old config named');
+});
