@@ -23,7 +23,6 @@ import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
-import { isIp } from '../util/addr.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
@@ -35,10 +34,11 @@ import { configureHostStack, type HostAddresses, type HostStack } from './host-s
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
-import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { lockStateDir } from './state-lock.js';
 import { NodeProgramming } from './node-programming.js';
+import { factsOfSavedNodeConfig } from './node-facts-file.js';
+import { addressKey, NodeAddresses, type NodeFacts } from './node-addresses.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
@@ -99,15 +99,6 @@ const LINK_WATCH_MS = 2000;
  * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
 
-/** A set of canonical addresses as one comparable string. */
-function addressKey(addrs: string[]): string { return [...addrs].sort().join(','); }
-/** A node config's node addresses and NodePort addresses as one key (NodePort addresses absent:
- * every node address, as the model reads them). */
-function nodeAddressesKey(addrs: string[], nodePorts: string[] | undefined): string {
-  const a = addrs.map(canonicalAddr);
-  return `${addressKey(a)}|${addressKey(nodePorts ? [...new Set(nodePorts.map(canonicalAddr))] : a)}`;
-}
-
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
   // thread it started (each other failure path closes what it opened)
@@ -159,14 +150,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let forwarding = false;                      // workers start held: set once flows are restored
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
   // In a cluster the Node object names the node addresses (unless configured): read before the
-  // workers start, which answer ARP/ND for the node addresses they are given.
-  let nodeAddresses = cfg.node.addresses;
-  // ...and, in a cluster, those of them NodePorts are served on (kubernetes.nodePortAddresses as
-  // kube-proxy selects them); unset without a cluster: NodePorts on every node address
-  let nodePortAddrs: string[] | undefined;
-  let podCIDRs: string[] = [];
-  let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
-  let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
+  // workers start, which answer ARP/ND for the node addresses they are given; and, in a cluster,
+  // those of them NodePorts are served on (kubernetes.nodePortAddresses as kube-proxy selects
+  // them), its pod CIDRs, zone and primary IPs (node-addresses.ts)
+  const nodeAddrs = new NodeAddresses({
+    configured: cfg.node.addresses, podCIDRs: cfg.node.podCIDRs, ...(cfg.node.zone ? { zone: cfg.node.zone } : {}),
+    ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses } : {}),
+  });
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
   // node.addresses configured (the start does not wait for the API then): the saved NodeConfig's
@@ -211,34 +201,28 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     }
     // the NodePort addresses narrow where NodePorts are served only: every Node address stays a
     // node address (answered for, on the host port's TAP), as kube-proxy leaves the host alone
-    nodePortAddrs = kube.nodePortAddresses(node, cfg.node.addresses, k8s.nodePortAddresses);
-    nodeAddresses = kube.nodeAddressList(node, cfg.node.addresses, nodePortAddrs);
-    podCIDRs = node?.podCIDRs ?? [];
-    nodeIPs = node?.primary ?? [];
-    if (node?.zone) nodeZone = node.zone;
+    nodeAddrs.takeNode(node);
     kubeStart = (seen: NodeInfo | null) => kube.KubeWatcher.start({
       config: k8s, nodeName: cfg.node.name, configuredAddresses: cfg.node.addresses, serviceProxyName: cfg.node.serviceProxyName, kubeConfig: kc,
       control: control!, metrics: controlPlane!.metrics, counters: () => dataplane.counters(), isForwarding: () => !stopping && forwarding, log,
       onNode: (u) => { // the workers' ARP/ND answers follow through onNodeChange below
-        takeNode(u);
-        setHostNeighbours(nodeAddresses);   // in the same program as the addresses
+        // (the Node as the watcher read it; its update's addresses are selected from it as takeNode does)
+        takeNode(kubeWatcher?.nodeState() ?? { addresses: u.addresses, primary: u.primary, podCIDRs: u.podCIDRs, zone: u.zone });
+        setHostNeighbours(nodeAddrs.addresses);   // in the same program as the addresses
         void programming.now();
       },
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
-  // The node config the daemon is programming, by its addresses, while its apply runs. The node
-  // change that apply causes (onNodeChange below) carries the addresses as they were when the
-  // config was built, and the daemon's own lists may have moved on meanwhile (a Node update read
-  // during the apply): only a NodeConfig applied through the API is adopted into them there.
-  let programmingOwn: string | null = null;
+  // The node config the daemon is programming, by its addresses, while its apply runs: the node
+  // change that apply causes (onNodeChange below) is not adopted back (NodeAddresses.adoptApplied)
   const ownNodeConfig = (): Record<string, unknown> => {
-    const c = nodeConfig(), spec = c.spec as { nodeAddresses: string[]; nodePortAddresses?: string[] };
-    programmingOwn = nodeAddressesKey(spec.nodeAddresses, spec.nodePortAddresses);
+    const c = nodeConfig();
+    nodeAddrs.ownProgram(c.spec as { nodeAddresses: string[]; nodePortAddresses?: string[] });
     return c;
   };
   const applyOwnNodeConfig = (apply: (objs: () => Record<string, unknown>[]) => Promise<unknown>): Promise<void> =>
-    apply(() => [ownNodeConfig()]).then(() => undefined).finally(() => { programmingOwn = null; });
+    apply(() => [ownNodeConfig()]).then(() => undefined).finally(() => nodeAddrs.ownProgramDone());
   const programming = new NodeProgramming(() => applyOwnNodeConfig((objs) => control!.apply(objs)), opts.neighbourDebounceMs ?? 50,
     (e) => log.error({ error: e.message }, 'programming the node config failed'));
   const neighbours = new NeighbourTable();
@@ -284,7 +268,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     for (const a of want) changed = neighbours.set({ addr: a, family: a.includes(':') ? 6 : 4, port: host.spec.index, mac: host.spec.deviceMac!, source: 'static' }) || changed;
     return changed;
   };
-  setHostNeighbours(nodeAddresses);
+  setHostNeighbours(nodeAddrs.addresses);
   // the masquerade source per family, as the NodeConfig derives it (src/model/schema.ts)
   const snatOf = (addrs: string[]): HostAddresses['snat'] => ({
     v4: cfg.masquerade?.ipv4 ?? addrs.find((a) => !a.includes(':')), v6: cfg.masquerade?.ipv6 ?? addrs.find((a) => a.includes(':')),
@@ -299,22 +283,22 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     return p ? [{ ...n, portName: p.spec.name }] : [];
   });
 
-  // The Node's addresses, pod CIDRs and zone as the node config takes them; when the start did not
-  // read it, says whether the config changed from the last seen (the saved one, a table image's)
-  const takeNode = (u: { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }) => {
+  // The Node read (by the watcher, or at start in the background); when the start did not read
+  // it, says whether the config changed from the last seen (the saved one, a table image's)
+  const takeNode = (node: NodeFacts) => {
     const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
-    nodeAddresses = u.addresses; nodePortAddrs = u.nodePortAddresses; podCIDRs = u.podCIDRs; nodeZone = u.zone || cfg.node.zone || ''; nodeIPs = u.primary;
-    if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs, zone: nodeZone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
+    nodeAddrs.takeNode(node);
+    if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs: node.podCIDRs, zone: nodeAddrs.zone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
   };
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
     const portMac = (i: number) => portManager.mac(i)!;
+    const nodePorts = nodeAddrs.nodePortSpec(), podCIDRs = nodeAddrs.podCIDRsSpec(), nodeZone = nodeAddrs.zone, nodeIPs = nodeAddrs.nodeIPs;
     const spec: Record<string, unknown> = {
       nodeName: cfg.node.name,
-      nodeAddresses,
-      // (those still node addresses: a NodeConfig applied through the API may have changed them)
-      ...(nodePortAddrs ? { nodePortAddresses: nodePortAddrs.filter((a) => nodeAddresses.some((n) => canonicalAddr(n) === canonicalAddr(a))) } : {}),
+      nodeAddresses: nodeAddrs.addresses,
+      ...(nodePorts ? { nodePortAddresses: nodePorts } : {}),
       neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       routes: cfg.routes.map((r) => {
         const i = portManager.byName(r.port)!.spec.index;
@@ -337,7 +321,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // ports pods are attached to (runtime-added ones included: a port change reprograms)
     if (cfg.node.detectLocalMode === 'PodPort') spec.podPorts = portManager.all().filter((p) => p.spec.role === 'pod').map((p) => p.spec.index);
     if (cfg.kubernetes) {
-      if (podCIDRs.length || !cfg.node.podCIDRs.length) spec.podCIDRs = podCIDRs;
+      spec.podCIDRs = podCIDRs;
       if (cfg.kubernetes.clusterCIDRs.length || !cfg.node.clusterCIDRs.length) spec.clusterCIDRs = cfg.kubernetes.clusterCIDRs;
       spec.detectLocalMode = cfg.node.detectLocalMode ?? cfg.kubernetes.detectLocalMode;
     }
@@ -357,25 +341,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // peeked before the workers start (they answer ARP/ND for these node addresses from the start),
   // and again once the saved state is loaded (the same row, unless another process wrote it)
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown } } | null)?.spec;
-    if (nodeReadAtStart || !spec) return;
-    // (the full load validates the row; the peek checked its checksum only: addresses the workers
-    // take must parse)
-    const addrs = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
-    if (nodeFromSaved && addrs(spec.nodeAddresses)) {
-      // every node address as last seen is answered for; the NodePort addresses selected among
-      // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),
-      // not as saved: a list changed while wdp was down must not keep serving NodePorts (nor key
-      // the table image) on addresses it no longer selects. Unchanged config: the saved lists
-      const last: NodeInfo = { name: cfg.node.name, addresses: spec.nodeAddresses, primary: addrs(spec.nodeIPs) ? spec.nodeIPs : [], podCIDRs: [], zone: '', eligible: true };
-      nodePortAddrs = nodePortAddresses(last, cfg.node.addresses, cfg.kubernetes?.nodePortAddresses ?? []);
-      nodeAddresses = nodeAddressList(last, cfg.node.addresses, nodePortAddrs);
-      setHostNeighbours(nodeAddresses);
-    }
-    if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.every((c) => typeof c === 'string')) podCIDRs = spec.podCIDRs as string[];
-    if (Array.isArray(spec.nodeIPs) && spec.nodeIPs.every((c) => typeof c === 'string')) nodeIPs = spec.nodeIPs as string[];
-    if (typeof spec.zone === 'string') nodeZone = spec.zone;
-    log.debug({ podCIDRs, zone: nodeZone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
+    const last = nodeReadAtStart ? null : factsOfSavedNodeConfig(savedNode);
+    if (!last) return;
+    // every node address as last seen is answered for; the NodePort addresses selected among
+    // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),
+    // not as saved: a list changed while wdp was down must not keep serving NodePorts (nor key
+    // the table image) on addresses it no longer selects. Unchanged config: the saved lists
+    nodeAddrs.takeNode(last);
+    setHostNeighbours(nodeAddrs.addresses);
+    log.debug({ podCIDRs: last.podCIDRs, zone: nodeAddrs.zone }, 'the Node\'s pod CIDRs and zone as last seen, until the Node is read');
   };
   removeStaleImages(cfg.stateDir, cfg.workers);
   let peekedNode: unknown = null;   // the NodeConfig saved at the revision the image must have
@@ -401,7 +375,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       worker: w, workers: cfg.workers,
       ports: ports.filter((s) => portManager.opensIn(s, w)),
       ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
-      nodeAddresses: nodeAddresses.map(canonicalAddr),
+      nodeAddresses: nodeAddrs.addresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,
       busyPollUs: cfg.busyPollUs,
@@ -483,8 +457,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // now on. Not fatal when a worker does not take them: the first program's node config sets them
   // again (onNodeChange below compares with what the workers answer)
   let answeringAtStart = inits[0]?.nodeAddresses ?? [];
-  if (nodeFromSaved && nodeAddresses.length && addressKey(nodeAddresses.map(canonicalAddr)) !== addressKey(answeringAtStart)) {
-    const lastSeen = nodeAddresses.map(canonicalAddr);
+  if (nodeFromSaved && nodeAddrs.addresses.length && addressKey(nodeAddrs.addresses.map(canonicalAddr)) !== addressKey(answeringAtStart)) {
+    const lastSeen = nodeAddrs.addresses.map(canonicalAddr);
     try {
       await dataplane.setNodeAddresses(lastSeen);
       answeringAtStart = lastSeen;
@@ -503,7 +477,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let hostStack: HostStack | undefined;
   // the NodePort addresses the host port's rules are for (the NodeConfig in force; unset: every
   // node address)
-  let hostNodePorts: string[] | undefined = nodePortAddrs;
+  let hostNodePorts: string[] | undefined = nodeAddrs.nodePortAddresses;
   const images = dataplane.imageResults();
   for (const r of images) {
     if (r.used) {
@@ -517,7 +491,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      const setUpHost = () => configureHostStack(host, { nodeAddresses, nodePortAddresses: hostNodePorts, snat: snatOf(nodeAddresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: hostNodePorts, snat: snatOf(nodeAddrs.addresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
       hostStack = setUpHost();
       // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
       hostReopened = () => {
@@ -560,7 +534,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // masquerade source), the host port is their static neighbour, and the daemon's own node
     // config keeps them when it next re-programs (a learned neighbour)
     let answering = addressKey(answeringAtStart);
-    let hostSnat = JSON.stringify(snatOf(nodeAddresses));
+    let hostSnat = JSON.stringify(snatOf(nodeAddrs.addresses));
     core.onNodeChange((node) => {
       const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
@@ -570,12 +544,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       if (addrs.length) {
         hostNodePorts = nodePorts;
         try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
-        // a NodeConfig applied through the API: the daemon's next re-program keeps its addresses...
-        const own = programmingOwn !== null && programmingOwn === nodeAddressesKey(addrs, nodePorts);
-        if (!own && key !== addressKey(nodeAddresses.map(canonicalAddr))) nodeAddresses = addrs;
-        // ...and its NodePort addresses, or that re-program would drop them (absent from its node
-        // config without a cluster: NodePorts on every node address again)
-        if (!own && nodePorts && (nodePortAddrs !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) nodePortAddrs = nodePorts;
+        // a NodeConfig applied through the API: the daemon's next re-program keeps its node and
+        // NodePort addresses, or that re-program would drop them
+        nodeAddrs.adoptApplied(addrs, nodePorts);
         if (setHostNeighbours(addrs)) programming.changed();
       }
       if (key === answering) return;
@@ -597,7 +568,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the Node read in the background since the start, if it has arrived: in this first program
     // (else the watcher's first read reprograms)
     const seen = nodeEarly as NodeInfo | null;
-    if (seen && kubeStart) takeNode({ addresses: nodeAddresses, nodePortAddresses: nodePortAddrs ?? nodeAddresses, podCIDRs: seen.podCIDRs, zone: seen.zone, primary: seen.primary });
+    if (seen && kubeStart) takeNode(seen);
     opts.beforeFirstProgram?.(core, () => nodeConfig());
     await programming.first(() => applyOwnNodeConfig((objs) => core.apply(objs)));
     const controlPlaneAt = performance.now();

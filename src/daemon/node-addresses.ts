@@ -1,0 +1,126 @@
+// The node's addresses and the Node's other facts as the daemon's NodeConfig takes them, kept in
+// one place with their transitions:
+//
+//   * the Node's facts — what the Kubernetes Node object said (its InternalIP/ExternalIP
+//     addresses, primary IP per family, pod CIDRs, zone label), null while none is known; set from
+//     a read of the Node (at start, by the watcher) or, at a start that did not read it, from the
+//     facts saved when it was last seen (node-facts.ts). The config file's fallbacks (node.zone,
+//     node.podCIDRs, node.addresses, kubernetes.nodePortAddresses) are never part of them: they
+//     are applied when the NodeConfig is built, from the config as it is now;
+//   * the node addresses and NodePort addresses in force — selected from the Node's addresses with
+//     node.addresses and nodePortAddresses (kube/nodeport-addresses.ts) whenever the facts are
+//     taken, or adopted from a NodeConfig applied through the API (the last of the two wins);
+//   * the daemon's own NodeConfig program in flight, by its addresses: the node change that
+//     program causes carries the addresses it was built with, which may be older than a Node
+//     update read meanwhile, so it is not adopted back (adoptApplied).
+import { canonicalAddr } from './l2.js';
+import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
+
+/** What the Node object said (kube/node.ts NodeInfo without its name and eligibility). */
+export interface NodeFacts {
+  /** InternalIP and ExternalIP addresses, canonical, in the Node's order. */
+  addresses: string[];
+  /** The primary IP per family (kube-proxy's node IP). */
+  primary: string[];
+  podCIDRs: string[];
+  /** The topology.kubernetes.io/zone label, '' when unset. */
+  zone: string;
+}
+
+/** The daemon config's part in the node's addresses and facts: its fallbacks and selectors. */
+export interface NodeAddressConfig {
+  /** node.addresses: the node addresses instead of the Node's (unless nodePortAddresses selects more). */
+  configured: string[];
+  /** node.zone: the zone when the Node has no zone label. */
+  zone?: string;
+  /** node.podCIDRs: the pod CIDRs when the Node has none (in a cluster), else the only ones. */
+  podCIDRs: string[];
+  /** In a cluster, kubernetes.nodePortAddresses (as defaulted); undefined without one. */
+  nodePortFilter?: string[];
+}
+
+/** A set of canonical addresses as one comparable string. */
+export function addressKey(addrs: readonly string[]): string { return [...addrs].sort().join(','); }
+
+/** A node config's node addresses and NodePort addresses as one key (NodePort addresses absent:
+ * every node address, as the model reads them). */
+export function nodeAddressesKey(addrs: readonly string[], nodePorts: readonly string[] | undefined): string {
+  const a = addrs.map(canonicalAddr);
+  return `${addressKey(a)}|${addressKey(nodePorts ? [...new Set(nodePorts.map(canonicalAddr))] : a)}`;
+}
+
+/** The facts of a NodeInfo-shaped object (extra fields left out, arrays copied). */
+export function nodeFactsOf(n: NodeFacts): NodeFacts {
+  return { addresses: [...n.addresses], primary: [...n.primary], podCIDRs: [...n.podCIDRs], zone: n.zone };
+}
+
+export class NodeAddresses {
+  private addrs: string[];
+  private nodePorts: string[] | undefined;
+  private node: NodeFacts | null = null;
+  private own: string | null = null;
+
+  /** `factsChanged` is called with the Node's facts each time they change (to save them). */
+  constructor(private readonly cfg: NodeAddressConfig, private readonly factsChanged?: (facts: NodeFacts | null) => void) {
+    this.addrs = cfg.configured;
+  }
+
+  /** The node addresses in force (answered for on the uplinks, carried by the host port). */
+  get addresses(): string[] { return this.addrs; }
+  /** The NodePort addresses in force as last set (undefined without a cluster and none applied:
+   * every node address); nodePortSpec() is what the NodeConfig carries. */
+  get nodePortAddresses(): string[] | undefined { return this.nodePorts; }
+  /** What the Node said, null when not known. */
+  get facts(): NodeFacts | null { return this.node; }
+  /** The Node's primary IP per family (the NodeConfig's nodeIPs). */
+  get nodeIPs(): string[] { return this.node?.primary ?? []; }
+  /** The zone: the Node's label, else node.zone, else ''. */
+  get zone(): string { return this.node?.zone || this.cfg.zone || ''; }
+
+  /** The NodeConfig's nodePortAddresses: those still node addresses (a NodeConfig applied through
+   * the API may have changed the node addresses); undefined: every node address. */
+  nodePortSpec(): string[] | undefined {
+    const np = this.nodePorts;
+    return np ? np.filter((a) => this.addrs.some((n) => canonicalAddr(n) === canonicalAddr(a))) : undefined;
+  }
+
+  /** The NodeConfig's podCIDRs: in a cluster the Node's, else node.podCIDRs (possibly none);
+   * without a cluster node.podCIDRs, undefined when none. */
+  podCIDRsSpec(): string[] | undefined {
+    if (this.cfg.nodePortFilter === undefined) return this.cfg.podCIDRs.length ? this.cfg.podCIDRs : undefined;
+    const fromNode = this.node?.podCIDRs ?? [];
+    return fromNode.length || !this.cfg.podCIDRs.length ? fromNode : this.cfg.podCIDRs;
+  }
+
+  /** The Node as read, or as last seen (a start that did not read it), or null (not known): its
+   * facts replace the last ones and the node and NodePort addresses are selected from them with
+   * the config (what the watcher computes for its updates: kube/watcher.ts nodeUpdate). */
+  takeNode(node: NodeFacts | null): void {
+    const before = JSON.stringify(this.node);
+    this.node = node ? nodeFactsOf(node) : null;
+    if (this.cfg.nodePortFilter !== undefined) {
+      const info = this.node ? { name: '', eligible: true, ...this.node } : null;
+      this.nodePorts = nodePortAddresses(info, this.cfg.configured, this.cfg.nodePortFilter);
+      this.addrs = nodeAddressList(info, this.cfg.configured, this.nodePorts);
+    }
+    if (JSON.stringify(this.node) !== before) this.factsChanged?.(this.node);
+  }
+
+  /** The daemon's own NodeConfig with these addresses is being applied (until ownProgramDone). */
+  ownProgram(spec: { nodeAddresses: string[]; nodePortAddresses?: string[] }): void {
+    this.own = nodeAddressesKey(spec.nodeAddresses, spec.nodePortAddresses);
+  }
+  ownProgramDone(): void { this.own = null; }
+
+  /** A NodeConfig with these (canonical, non-empty) node addresses and NodePort addresses is in
+   * force. Unless it is the daemon's own program's, its node addresses are adopted when they are
+   * another set, and its NodePort addresses when it names them and they say something (a list
+   * was in force, or it is not every node address); returns whether the lists in force changed. */
+  adoptApplied(addrs: string[], nodePorts: string[] | undefined): boolean {
+    if (this.own !== null && this.own === nodeAddressesKey(addrs, nodePorts)) return false;
+    const key = addressKey(addrs), before = nodeAddressesKey(this.addrs, this.nodePorts);
+    if (key !== addressKey(this.addrs.map(canonicalAddr))) this.addrs = addrs;
+    if (nodePorts && (this.nodePorts !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) this.nodePorts = nodePorts;
+    return nodeAddressesKey(this.addrs, this.nodePorts) !== before;
+  }
+}
