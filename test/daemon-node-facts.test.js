@@ -42,6 +42,7 @@ async function setUp(t, tag, node) {
   writeFileSync(join(dir, 'kubeconfig'), double.kubeconfig());
   writeFileSync(join(dir, 'kubeconfig-away'), AWAY);
   return {
+    double,
     async start(nodeCfg, k8s, { away = false } = {}) {
       await daemon?.stop();
       const cfg = parseConfig({
@@ -93,4 +94,35 @@ serial('a restart with the API server away selects among the Node\'s addresses a
   d = await s.start({ addresses: ['192.168.100.6'] }, { nodePortAddresses: ['0.0.0.0/0'] }, { away: true });
   t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.6', '192.168.100.2'], nodePortAddresses: ['192.168.100.6', '192.168.100.2'] },
     'the configured address now and the Node\'s; not 192.168.100.5, which only the old config named');
+});
+
+serial('node.addresses configured (the start does not wait for the Node): a restart that cannot read it takes the zone the config file gives now', async (t) => {
+  const s = await setUp(t, 'nfd', nodeObject(['192.168.100.2']));
+  let d = await s.start({ addresses: ['192.168.100.2'], zone: 'zone-a' }, {});
+  // the Node is read in the background: its facts (no zone) are saved once read
+  for (let i = 0; i < 100 && !d.kube?.nodeState(); i++) await new Promise((r) => setTimeout(r, 100));
+  await d.settled();
+  t.is(d.nodeConfig().spec.zone, 'zone-a');
+  d = await s.start({ addresses: ['192.168.100.2'], zone: 'zone-b' }, {}, { away: true });
+  t.is(d.nodeConfig().spec.zone, 'zone-b');
+});
+
+serial('the facts the watcher reads later are the ones a restart takes; a Node never seen leaves none: the config file\'s fallbacks as they are now', async (t) => {
+  const s = await setUp(t, 'nfe', nodeObject(['192.168.100.2']));
+  let d = await s.start({ podCIDRs: ['10.244.7.0/24'] }, {});
+  // the Node changes while the daemon watches it: a second InternalIP (now its primary) and a pod CIDR
+  s.double.update('nodes', nodeObject(['192.168.100.3', '192.168.100.2'], { podCIDR: '10.244.4.0/24', zone: 'zone-n' }));
+  for (let i = 0; i < 100 && d.nodeConfig().spec.zone !== 'zone-n'; i++) await new Promise((r) => setTimeout(r, 100));
+  await d.settled();
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.3', '192.168.100.2'], nodePortAddresses: ['192.168.100.3'], podCIDRs: ['10.244.4.0/24'], zone: 'zone-n' });
+  d = await s.start({ podCIDRs: ['10.244.7.0/24'] }, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.3', '192.168.100.2'], nodePortAddresses: ['192.168.100.3'], nodeIPs: ['192.168.100.3'], podCIDRs: ['10.244.4.0/24'], zone: 'zone-n' },
+    'the Node as the watcher read it last');
+
+  // a state directory whose daemon never read the Node (the API server away at its first start)
+  const s2 = await setUp(t, 'nff', nodeObject(['192.168.100.2']));
+  d = await s2.start({ podCIDRs: ['10.244.7.0/24'] }, { nodeWaitSeconds: 0 }, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: [], podCIDRs: ['10.244.7.0/24'] });
+  d = await s2.start({ podCIDRs: ['10.244.8.0/24'] }, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: [], podCIDRs: ['10.244.8.0/24'] }, 'no Node facts: the pod CIDRs configured now');
 });

@@ -37,7 +37,7 @@ import type { NodeInfo } from '../kube/node.js';
 import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './restart.js';
 import { lockStateDir } from './state-lock.js';
 import { NodeProgramming } from './node-programming.js';
-import { factsOfSavedNodeConfig } from './node-facts-file.js';
+import { factsOfSavedNodeConfig, readNodeFacts, writeNodeFacts } from './node-facts-file.js';
 import { addressKey, NodeAddresses, type NodeFacts } from './node-addresses.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
@@ -153,17 +153,26 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // workers start, which answer ARP/ND for the node addresses they are given; and, in a cluster,
   // those of them NodePorts are served on (kubernetes.nodePortAddresses as kube-proxy selects
   // them), its pod CIDRs, zone and primary IPs (node-addresses.ts)
+  // The Node's facts are saved whenever they change (node-facts-file.ts), from once the start has
+  // taken them (the state directory exists then): a restart that cannot read the Node takes them
+  // with the config file's fallbacks as they are then
+  let savingFacts = false;
+  const saveFacts = (facts: NodeFacts | null) => {
+    try { writeNodeFacts(cfg.stateDir, facts); } catch (e) {
+      log.warn({ error: (e as Error).message }, 'the Node\'s facts could not be saved: a restart that cannot read the Node takes the ones saved before');
+    }
+  };
   const nodeAddrs = new NodeAddresses({
     configured: cfg.node.addresses, podCIDRs: cfg.node.podCIDRs, ...(cfg.node.zone ? { zone: cfg.node.zone } : {}),
     ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses } : {}),
-  });
+  }, (facts) => { if (savingFacts) saveFacts(facts); });
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
-  // node.addresses configured (the start does not wait for the API then): the saved NodeConfig's
-  // (the last Node seen) stand in from before the workers start until the watcher reads the Node,
+  // node.addresses configured (the start does not wait for the API then): the facts saved when
+  // the Node was last seen stand in from before the workers start until the watcher reads the Node,
   // which reprograms what changed (adoptSavedNodeFacts; the table image is keyed with them: imageInputs)
   let nodeReadAtStart = true;
-  // ...and whether the saved NodeConfig's node addresses stand in too (a restart whose read of the
+  // ...and whether the saved facts' node addresses stand in too (a restart whose read of the
   // Node failed: the API server is away)
   let nodeFromSaved = false;
   // ...and then read in the background from the start: when it has arrived by the control plane's
@@ -189,7 +198,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       node = await kube.readNodeOnce(kc, cfg.node.name, log);
       if (!node) {
         nodeReadAtStart = false; nodeFromSaved = true;
-        log.warn({ node: cfg.node.name }, 'cannot read the Node object: starting with the node addresses last seen (the saved node config) until the API server answers');
+        log.warn({ node: cfg.node.name }, 'cannot read the Node object: starting with the node addresses last seen (saved when the Node was last read) until the API server answers');
       }
     } else if (needNode) node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
     // (logged when it lands: test/restart-image-kube.test.js holds the restore until it has)
@@ -330,18 +339,22 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
 
   // each worker's table image (table-image-file.ts): trusted only for the store's revision and
   // the node config as they are now; the flows saved at the same stop go with it. The key is the
-  // node config in force, Node facts included: at a stop the ones the last program committed; at
-  // a start that did not read the Node the same ones, from the NodeConfig saved at the store's
-  // revision (adoptSavedNodeFacts, before the key is taken), so a stop and the next start agree
-  // whether the API server answered at either or not
+  // node config in force, Node facts included: at a stop the ones in force (saved as they
+  // changed); at a start that did not read the Node the same ones, from the saved facts
+  // (adoptSavedNodeFacts, before the key is taken), so a stop and the next start agree whether
+  // the API server answered at either or not
   const imageInputs = (specs: WorkerPortSpec[]) => imageInputsHash(nodeConfig(), specs);
-  // Until the watcher reads the Node: its facts as last seen, from the NodeConfig saved by the
-  // last program (the image's tables were compiled with it: same store revision), so the restore
-  // compiles what the image forwards with instead of tables without them. Taken from the store
-  // peeked before the workers start (they answer ARP/ND for these node addresses from the start),
-  // and again once the saved state is loaded (the same row, unless another process wrote it)
+  // Until the watcher reads the Node: its facts as last seen (those the image's tables were
+  // compiled with), so the restore compiles what the image forwards with instead of tables
+  // without them. From node-facts.json; a state directory without it (an older wdp's) has them
+  // only inside its saved NodeConfig, mixed with the config fallbacks of then: taken from the
+  // store peeked before the workers start (they answer ARP/ND for these node addresses from the
+  // start), and again once the saved state is loaded (the same row, unless another process wrote it)
+  const savedFacts = cfg.kubernetes && !nodeReadAtStart ? readNodeFacts(cfg.stateDir) : undefined;
+  if (savedFacts?.state === 'unusable') log.warn({ reason: savedFacts.reason }, 'the saved Node facts are unusable: taking them from the saved node config');
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const last = nodeReadAtStart ? null : factsOfSavedNodeConfig(savedNode);
+    if (nodeReadAtStart || !savedFacts) return;
+    const last = savedFacts.state === 'saved' ? savedFacts.node : factsOfSavedNodeConfig(savedNode);
     if (!last) return;
     // every node address as last seen is answered for; the NodePort addresses selected among
     // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),
@@ -355,6 +368,12 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let peekedNode: unknown = null;   // the NodeConfig saved at the revision the image must have
   const revision = storeRevisionStamp(cfg.stateDir, () => { const p = StateStore.peek(cfg.stateDir); peekedNode = p.node; return p.revision; });
   adoptSavedNodeFacts(peekedNode);
+  // from now on every change of the Node's facts is saved; the start's are, when not yet
+  if (cfg.kubernetes) {
+    savingFacts = true;
+    const onDisk = savedFacts ?? readNodeFacts(cfg.stateDir);
+    if (onDisk.state !== 'saved' || JSON.stringify(onDisk.node) !== JSON.stringify(nodeAddrs.facts)) saveFacts(nodeAddrs.facts);
+  }
   const imageAt = { revision, inputsHash: imageInputs(ports) };
 
   const timeouts: Record<string, number> = {};
