@@ -247,6 +247,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     changed: async (p, how) => {
       if (how === 'removed') {
         for (const n of neighbours.list()) if (n.port === p.spec.index) { neighbours.delete(n.addr); void dataplaneRef?.forgetNeighbour(n.addr); }
+      } else if (how === 'mac') {
+        setHostNeighbours(nodeAddrs.addresses);   // (the node addresses behind the host port's MAC now)
       } else {
         // a port reopened on its re-created interface keeps its static pods (set again: the same)
         // and is programmed with the MAC it has now

@@ -6,7 +6,7 @@
 // whenever the facts change (write to a temporary file, fsync, rename: a crash leaves the old or
 // the new one). A state directory without it (written by an older wdp) has the facts only mixed
 // into its saved NodeConfig: factsOfSavedNodeConfig reads them from there.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIp } from '../util/addr.js';
 import type { NodeFacts } from './node-addresses.js';
@@ -47,15 +47,22 @@ export function readNodeFacts(dir: string): SavedNodeFacts {
   return typeof node === 'string' ? { state: 'unusable', reason: node } : { state: 'saved', node };
 }
 
-/** Saves `node` in `dir` (throws on failure; the previous file stays then). */
+/** Saves `node` in `dir` (throws on failure, its temporary file removed; the previous file stays then). */
 export function writeNodeFacts(dir: string, node: NodeFacts | null): void {
   const path = join(dir, NODE_FACTS_FILE), tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, `${JSON.stringify({ version: VERSION, node })}\n`);
-    fsyncSync(fd);
-  } finally { closeSync(fd); }
-  renameSync(tmp, path);
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify({ version: VERSION, node })}\n`);
+      fsyncSync(fd);
+    } finally { closeSync(fd); }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });   // (a full disk: the space goes back to the store's commits)
+    throw e;
+  }
+  // the rename itself survives a crash once the directory is synced
+  try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* the file is written */ }
 }
 
 /** The Node's facts as a saved NodeConfig holds them (a state directory an older wdp wrote):

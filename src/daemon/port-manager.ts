@@ -47,6 +47,15 @@ function linkOf(ifname: string, netns?: string): { mac: string; ifindex: number 
   return { mac: m[1], ifindex: parseInt(out, 10) };
 }
 
+/** The MAC interface `ifname` has now (lowercase), null when it cannot be read. Without a
+ * namespace a sysfs read; in one, `ip -n`. */
+function macNow(ifname: string, netns?: string): string | null {
+  try {
+    if (!netns) return readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim().toLowerCase();
+    return /link\/ether ([0-9a-f:]{17})/.exec(ipCmd(netns, ['-o', 'link', 'show', 'dev', ifname]))?.[1] ?? null;
+  } catch { return null; }
+}
+
 /** What the link check found for an interface name: its ifindex now, 'gone' (no interface by that
  * name), or 'unknown' (it could not be read this time: nothing is judged from it). */
 type IfindexNow = number | 'gone' | 'unknown';
@@ -148,8 +157,9 @@ export interface PortDataplane {
 }
 
 /** What the daemon is told of a port change: `reopened` is a config-file port opened again on its
- * re-created interface (same index; its MAC may be another). */
-export type PortChange = 'added' | 'removed' | 'reopened';
+ * re-created interface (same index; its MAC may be another); `mac`: the host port's TAP has
+ * another MAC (spec.deviceMac) that could not be set back. */
+export type PortChange = 'added' | 'removed' | 'reopened' | 'mac';
 
 /** A config-file port whose interface is gone: closed in its workers once `closed`; `failed`: the
  * last close / reopen error, logged once until another one. */
@@ -538,6 +548,7 @@ export class PortManager {
         if (!a.closed) await this.closeAbsent(p, a);
         if (a.closed && this.linkNow(p.spec) === 'present') await this.reopen(p, a);
       }
+      for (const p of this.all()) if (p.spec.role === 'host' && !this.absent.has(p.spec.index)) await this.checkHostMac(p);
       return removed;
     });
     this.reaping = check;
@@ -566,6 +577,26 @@ export class PortManager {
       const at = now(p);
       return at !== 'unknown' && at !== had;
     });
+  }
+
+  /** The host port's TAP keeps the MAC it was created with (its uplink's: the node has one MAC on
+   * the wire, and the node addresses' frames are sent to it): one changed under the daemon (by
+   * hand, or a udev MAC policy applied after the daemon set it) is set back. When it cannot be,
+   * the daemon follows the MAC the TAP has (`mac`: the node addresses' neighbours are programmed
+   * with it), so the host still gets its frames. */
+  private async checkHostMac(p: ManagedPort): Promise<void> {
+    const want = p.spec.deviceMac?.toLowerCase(), ns = this.nsOf(p.spec);
+    const have = want ? macNow(p.spec.ifname, ns) : null;
+    if (!want || !have || have === want) return;
+    try {
+      ipCmd(ns, ['link', 'set', 'dev', p.spec.ifname, 'address', want]);
+      this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, mac: have, set: want }, 'the host port\'s MAC was changed under the daemon: set back to the one it was created with (its uplink\'s)');
+    } catch (e) {
+      this.log.error({ port: p.spec.name, ifname: p.spec.ifname, mac: have, was: want, error: (e as Error).message.split('\n')[0] },
+        'the host port\'s MAC was changed under the daemon and cannot be set back: its frames are sent to the new one');
+      p.spec.deviceMac = have;
+      await this.hooks.changed?.(p, 'mac');
+    }
   }
 
   /** Logs `error` for absent port `p` unless it is the one last logged for it. */
