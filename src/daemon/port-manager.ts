@@ -579,21 +579,25 @@ export class PortManager {
     });
   }
 
-  /** The host port's TAP keeps the MAC it was created with (its uplink's: the node has one MAC on
-   * the wire, and the node addresses' frames are sent to it): one changed under the daemon (by
-   * hand, or a udev MAC policy applied after the daemon set it) is set back. When it cannot be,
-   * the daemon follows the MAC the TAP has (`mac`: the node addresses' neighbours are programmed
-   * with it), so the host still gets its frames. */
-  private async checkHostMac(p: ManagedPort): Promise<void> {
+  /** The host port's TAP has the MAC of its uplink (spec.deviceMac: the node has one MAC on the
+   * wire, and the node addresses' frames are sent to it): one changed under the daemon (by hand,
+   * or a udev MAC policy applied after the daemon set it) is set back, and after the uplink was
+   * reopened with another MAC (`uplinkMoved`: deviceMac is that one now) it is set to it. When it
+   * cannot be, the daemon follows the MAC the TAP has (`mac`: the node addresses' neighbours are
+   * programmed with it), so the host still gets its frames. */
+  private async checkHostMac(p: ManagedPort, uplinkMoved = false): Promise<void> {
     const want = p.spec.deviceMac?.toLowerCase(), ns = this.nsOf(p.spec);
     const have = want ? macNow(p.spec.ifname, ns) : null;
-    if (!want || !have || have === want) return;
+    if (!want || !have || have === want) { if (uplinkMoved) await this.hooks.changed?.(p, 'mac'); return; }
     try {
       ipCmd(ns, ['link', 'set', 'dev', p.spec.ifname, 'address', want]);
-      this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, mac: have, set: want }, 'the host port\'s MAC was changed under the daemon: set back to the one it was created with (its uplink\'s)');
+      if (uplinkMoved) {
+        this.log.info({ port: p.spec.name, ifname: p.spec.ifname, mac: want, was: have }, 'the host port takes the MAC of its uplink, reopened with another');
+        await this.hooks.changed?.(p, 'mac');
+      } else this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, mac: have, set: want }, 'the host port\'s MAC was changed under the daemon: set back to the one it was created with (its uplink\'s)');
     } catch (e) {
       this.log.error({ port: p.spec.name, ifname: p.spec.ifname, mac: have, was: want, error: (e as Error).message.split('\n')[0] },
-        'the host port\'s MAC was changed under the daemon and cannot be set back: its frames are sent to the new one');
+        'the host port\'s MAC cannot be set to its uplink\'s: its frames are sent to the one it has');
       p.spec.deviceMac = have;
       await this.hooks.changed?.(p, 'mac');
     }
@@ -657,6 +661,12 @@ export class PortManager {
     this.log.info({ port: spec.name, index: spec.index, ifname: spec.ifname, mac: info.mac, kind: info.kind, worker: p.worker, absentMs: Date.now() - a.since },
       'a port\'s interface is back: port reopened on it');
     await this.hooks.changed?.(p, 'reopened');
+    // the host port bridged with a reopened uplink takes its MAC (a re-created veth has another)
+    const host = spec.role === 'uplink' && spec.bridge !== undefined ? this.byIndex.get(spec.bridge) : undefined;
+    if (host?.spec.role === 'host' && host.spec.deviceMac?.toLowerCase() !== spec.mac.toLowerCase()) {
+      host.spec.deviceMac = spec.mac;
+      if (!this.absent.has(host.spec.index)) await this.checkHostMac(host, true);
+    }
   }
 
   /** Reads the MTU of the next few TAPs inside pod namespaces (MTU_REFRESH_PORTS a call,
