@@ -6,7 +6,7 @@
 // listens on); its one TAP port is created in a network namespace the test makes
 // (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pino from 'pino';
@@ -43,6 +43,7 @@ async function setUp(t, tag, node) {
   writeFileSync(join(dir, 'kubeconfig-away'), AWAY);
   return {
     double,
+    stateDir: join(dir, 'state'),
     async start(nodeCfg, k8s, { away = false } = {}) {
       await daemon?.stop();
       const cfg = parseConfig({
@@ -125,4 +126,19 @@ serial('the facts the watcher reads later are the ones a restart takes; a Node n
   t.like(d.nodeConfig().spec, { nodeAddresses: [], podCIDRs: ['10.244.7.0/24'] });
   d = await s2.start({ podCIDRs: ['10.244.8.0/24'] }, {}, { away: true });
   t.like(d.nodeConfig().spec, { nodeAddresses: [], podCIDRs: ['10.244.8.0/24'] }, 'no Node facts: the pod CIDRs configured now');
+});
+
+serial('a state directory without saved Node facts (an older wdp\'s), or with a damaged file: the Node as last seen from the saved node config', async (t) => {
+  const s = await setUp(t, 'nfg', nodeObject(['192.168.100.2', '192.168.100.22'], { zone: 'zone-n' }));
+  let d = await s.start({}, {});
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' });
+  await d.stop();
+  rmSync(join(s.stateDir, 'node-facts.json'));
+  d = await s.start({}, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' }, 'no file');
+  t.true(existsSync(join(s.stateDir, 'node-facts.json')), 'the facts in force are saved');
+  await d.stop();
+  writeFileSync(join(s.stateDir, 'node-facts.json'), '{"version":1,"node":{"addr');
+  d = await s.start({}, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' }, 'a damaged file');
 });

@@ -299,7 +299,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const takeNode = (node: NodeFacts) => {
     const before = nodeReadAtStart ? '' : JSON.stringify(nodeConfig().spec);
     nodeAddrs.takeNode(node);
-    if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs: node.podCIDRs, zone: nodeAddrs.zone }, 'the Node differs from the one last seen (the saved node config, the table image): reprogrammed');
+    if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs: node.podCIDRs, zone: nodeAddrs.zone }, 'the Node differs from the one last seen (its saved facts, the table image\'s): reprogrammed');
   };
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
