@@ -25,6 +25,7 @@ import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
 import { cniGc, type RemovedPorts } from './cni-gc.js';
+import { packetSocketIfindexes } from './packet-bindings.js';
 
 export function ipCmd(netns: string | undefined, args: string[]): string {
   const full = netns ? ['-n', netns, ...args] : args;
@@ -557,7 +558,9 @@ export class PortManager {
 
   /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file
    * TAP's) name missing or another ifindex now (a failed look is not "gone": checked again later),
-   * a TAP's pod namespace gone. One look per namespace. */
+   * a TAP's pod namespace gone, or a native AF_PACKET port's interface there under its name and
+   * ifindex but none of its sockets bound to it any more (it left the namespace and came back:
+   * packet-bindings.ts). One look per namespace. */
   private goneOf(ports: ManagedPort[]): ManagedPort[] {
     const watched = ports.filter((p) => this.ifindexOf.has(p.spec.index));
     const looks = new Map<string, (name: string) => IfindexNow>();
@@ -570,12 +573,23 @@ export class PortManager {
       }
       return look(p.spec.ifname);
     };
+    const bindings = new Map<string, Set<number> | null>();
+    const unbound = (p: ManagedPort, ifindex: number): boolean => {
+      if (this.info.get(p.spec.index)?.kind !== 'native-afpacket') return false;
+      const ns = this.nsOf(p.spec), key = ns ?? '';
+      if (!bindings.has(key)) bindings.set(key, packetSocketIfindexes(ns));
+      const bound = bindings.get(key);
+      if (!bound || bound.has(ifindex)) return false;
+      this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, ifindex }, 'a port\'s sockets are bound to nothing: its interface left the namespace and came back (same name and ifindex)');
+      return true;
+    };
     return ports.filter((p) => {
       if (p.spec.type === 'tap' && p.spec.netns && !netnsMounted(p.spec.netns)) return true;
       const had = this.ifindexOf.get(p.spec.index);
       if (had === undefined) return false;
       const at = now(p);
-      return at !== 'unknown' && at !== had;
+      if (at === had) return unbound(p, had);
+      return at !== 'unknown';
     });
   }
 
