@@ -5,12 +5,15 @@
 //           learned neighbours from it, let the control plane restore the desired state, import
 //           each worker's flows and affinity entries, then resume forwarding — healthz answers
 //           503 until then. What was restored, and how long it took, is summary().
-//   run:    a checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses
-//           at most that interval of new flows.
+//   run:    the checkpoint restored is retired once its flows are in the running workers (a
+//           crash later must not bring back that moment's flows): with checkpointSeconds 0 it is
+//           removed, else a checkpoint of the flows now is written over it at once. Then a
+//           checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses at
+//           most that interval of new flows.
 //   stop:   forwarding paused, a last checkpoint written, then the workers stop.
 import type { Logger } from 'pino';
 import * as L from '../../assembly/layout.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
+import { readCheckpoint, retireCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
 import { addImportStats, type WorkerDataplane } from './worker-dataplane.js';
 import type { Neighbour } from './l2.js';
 import type { ImportStats } from '../core/flow-export.js';
@@ -138,11 +141,31 @@ export class FlowCheckpointer {
 
   summary(): RestoreSummary { return this.summaryData; }
 
-  /** Starts the periodic checkpoint. */
+  /** Called once the restored flows are in the running workers (forwarding resumed): retires the
+   * checkpoint they came from, then starts the periodic checkpoint. */
   startPeriodic(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[]): void {
+    this.retireRestored(dataplane, neighbours);
     if (this.periodSeconds <= 0) return;
     this.timer = setInterval(() => { void this.save(dataplane, neighbours, 'periodic'); }, this.periodSeconds * 1000);
     this.timer.unref();
+  }
+
+  /** A checkpoint is restored once. Without periodic checkpoints it is removed; with them, one of
+   * the flows now replaces it at once (a crash before the first period then restores those, as a
+   * crash right after any periodic checkpoint would), and removed if that write fails. Until then
+   * the file stays as it was: a crash during the restore restores it again. Never throws. */
+  private retireRestored(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[]): void {
+    if (!this.loaded.checkpoint) return;
+    const remove = () => {
+      try {
+        retireCheckpoint(this.stateDir);
+        this.log.info({ savedAt: this.summaryData.savedAt }, 'the restored flow checkpoint is removed (restored once; conntrack.checkpointSeconds 0: the next is written at the stop)');
+      } catch (e) {
+        this.log.warn({ error: (e as Error).message }, 'the restored flow checkpoint could not be removed: a crash before the next stop restores its flows again');
+      }
+    };
+    if (this.periodSeconds <= 0) { remove(); return; }
+    void this.save(dataplane, neighbours, 'periodic').then((ok) => { if (!ok) remove(); });
   }
 
   stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }

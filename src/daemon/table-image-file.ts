@@ -9,7 +9,9 @@
 //     when that stop's flow checkpoint was written (its flows are imported with the image's ids);
 //   * the store's revision at start equals the image's (StateStore.peek: one row; every
 //     commit changes it, and a store created afresh has another id), and so do the size and
-//     modification time of the store's files (a write by another tool: storeRevisionStamp);
+//     modification time of the store's files (a write by another tool: storeRevisionStamp) and
+//     of the flow checkpoint (the image's flows are that stop's; a checkpoint restored since is
+//     retired, a later run's rewritten);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
@@ -23,15 +25,18 @@
 //     worker index and worker count, region offsets this build gives the image's capacities, and
 //     the file's CRC.
 // Each worker reads its file and deletes it at once, used or not: an image is used at most once,
-// so after a crash (SIGKILL, power loss: no image written) the next start never finds one from an
-// earlier stop, even when no apply happened in between. Only the next clean stop writes a new one.
+// so after a crash (SIGKILL: no image written) the next start never finds one from an earlier
+// stop, even when no apply happened in between. Only the next clean stop writes a new one. (An
+// image a power loss brings back — its unlink not yet durable — is refused unless the store and
+// the checkpoint are also as that stop left them, and then it describes them exactly.)
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Core } from '../core/host.js';
-import { decodeImageHead, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { decodeImageHead, IMAGE_FLOWS_MARK, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { CHECKPOINT_FILE } from './checkpoint.js';
 import { TABLE_REGIONS } from '../core/table-writer.js';
 import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
@@ -72,18 +77,22 @@ export interface ImageStartResult {
   catchUp?: CatchUpResult;
 }
 
-/** The store's revision as an image records it: the revision row (every wdp commit changes it)
- * and the size and modification time of the store's files, which any other writer changes too
- * (the `sqlite3` tool, a restored backup). Taken with the store closed: at a stop after the API
- * closed it, at a start before anything opens it. null without a revision. */
+/** The saved state as an image records it: the store's revision row (every wdp commit changes
+ * it) and the size and modification time of the store's files, which any other writer changes too
+ * (the `sqlite3` tool, a restored backup) — then, after IMAGE_FLOWS_MARK, those of the flow
+ * checkpoint: the image is used only with the checkpoint of its own stop, whose flows name its
+ * ids (one restored and retired since, or rewritten by a later run, names another process's).
+ * Taken with the store closed: at a stop after the API closed it and the checkpoint was written,
+ * at a start after the checkpoint was read and before anything opens the store. null without a
+ * revision. */
 export function storeRevisionStamp(dir: string, readRevision: () => string | null): string | null {
   // the files first: reading the revision leaves an empty WAL behind (SQLite, read-only), which
   // counts as none
-  const stamp = ['state.db', 'state.db-wal'].map((f) => {
+  const stamp = ['state.db', 'state.db-wal', CHECKPOINT_FILE].map((f) => {
     try { const st = statSync(join(dir, f), { bigint: true }); return st.size ? `${st.size}/${st.mtimeNs}` : '-'; } catch { return '-'; }
   });
   const revision = readRevision();
-  return revision === null ? null : `${revision}@${stamp.join(',')}`;
+  return revision === null ? null : `${revision}@${stamp[0]},${stamp[1]}${IMAGE_FLOWS_MARK}${stamp[2]}`;
 }
 
 /** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports,
