@@ -92,7 +92,7 @@ const records = (worker, n) => ({ worker, flows: new Uint8Array(n * L.CT_SIZE), 
 const standIn = (live) => ({
   imported: [],
   async importFlows(w) { this.imported.push(...w); return { flows: 0, affinity: 0, staleBackends: 0, dropped: {} }; },
-  async exportFlows() { return [records(0, live)]; },
+  async exportFlows() { return { workers: [records(0, live)], failed: [] }; },
 });
 const placement = { workers: 1, steering: false };
 

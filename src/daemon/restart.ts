@@ -50,7 +50,11 @@ export interface RestoreSummary {
    * whether its tables were byte-identical to the image and how many flows got new ids. */
   images?: ImageStartResult[];
   /** Last checkpoint written by this run. */
-  lastCheckpoint?: { at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number };
+  lastCheckpoint?: {
+    at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number;
+    /** Workers whose flows it lacks (dead, or not answering), with why. */
+    lostWorkers?: Array<{ worker: number; error: string }>;
+  };
 }
 
 export class FlowCheckpointer {
@@ -177,14 +181,19 @@ export class FlowCheckpointer {
     this.saving = (async () => {
       const t0 = performance.now();
       try {
-        const workers = await dataplane.exportFlows();
+        // a worker that died or hangs costs its own flows, not the others' (the next start
+        // restores what the live workers gave)
+        const { workers, failed } = await dataplane.exportFlows();
+        for (const f of failed) this.log.error({ reason, worker: f.worker, error: f.error }, `flow checkpoint: worker ${f.worker} gave no flows (they are not saved; the other workers' are)`);
+        if (!workers.length) throw new Error(`no worker gave its flows (${failed.map((f) => `worker ${f.worker}: ${f.error}`).join('; ')})`);
         const c: Checkpoint = { savedAt: Date.now(), reason, workers, neighbours: neighbours() };
         const bytes = writeCheckpoint(this.stateDir, c);
         const flows = workers.reduce((n, w) => n + w.flows.length, 0) / L.CT_SIZE;
         const affinity = workers.reduce((n, w) => n + w.affinity.length, 0) / L.AFF_SIZE;
         const ms = Math.round(performance.now() - t0);
-        this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms };
-        this.log[reason === 'stop' ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms }, 'flow checkpoint written');
+        const lost = failed.length ? { lostWorkers: failed } : {};
+        this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms, ...lost };
+        this.log[reason === 'stop' || failed.length ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms, ...lost }, 'flow checkpoint written');
         return true;
       } catch (e) {
         this.log.error({ reason, error: (e as Error).message }, 'writing the flow checkpoint failed');
