@@ -77,26 +77,22 @@ async function convergeAndClean(t, pod, r) {
   t.false(await chainOn(pod), 'the interface is the kernel\'s again');
 }
 
-suite.serial('the daemon killed (SIGKILL) with an ADD in flight: the ADD completes or fails with code 11; after the restart, DEL and retry nothing is left over', async (t) => {
+/** Pods `pods` (ptpLike indexes), each ADDed with the daemon interrupted by `signal`, restarted
+ * and converged. */
+async function interruptEach(t, pods, signal) {
   await suite.ready;
   t.truthy(nft, 'nft is installed');
-  for (let i = 1; i <= 3; i++) {
+  for (const i of pods) {
     const pod = ptpLike(suite.topo, i, { prefix: 'ck' });
-    const r = await addInterrupted(t, pod, 'SIGKILL');
+    const r = await addInterrupted(t, pod, signal);
     await startDaemon(suite.topo);
     await convergeAndClean(t, pod, r);
   }
-});
+}
 
-suite.serial('the daemon stopped (SIGTERM) with an ADD in flight: the same', async (t) => {
-  await suite.ready;
-  for (let i = 4; i <= 5; i++) {
-    const pod = ptpLike(suite.topo, i, { prefix: 'ck' });
-    const r = await addInterrupted(t, pod, 'SIGTERM');
-    await startDaemon(suite.topo);
-    await convergeAndClean(t, pod, r);
-  }
-});
+suite.serial('the daemon killed (SIGKILL) with an ADD in flight: the ADD completes or fails with code 11; after the restart, DEL and retry nothing is left over', (t) => interruptEach(t, [1, 2, 3], 'SIGKILL'));
+
+suite.serial('the daemon stopped (SIGTERM) with an ADD in flight: the same', (t) => interruptEach(t, [4, 5], 'SIGTERM'));
 
 suite.serial('an ADD while the daemon is down fails with code 11 (not answering); once it serves, the retry attaches', async (t) => {
   await suite.ready;

@@ -7,14 +7,13 @@
 // (`wdp start` in network namespaces for the first; FlowCheckpointer over a stand-in dataplane
 // for the others.)
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { rootGate } from './lib/root-gate.js';
 import { ECHO_PORT, ECHO_CLIENT, report, startEchoServers } from './lib/echo-traffic.js';
-import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, WDP, spawnNode, waitFor } from './lib/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, spawnNode, waitFor } from './lib/topology.js';
 import * as L from '../dist/assembly/layout.js';
 import { CHECKPOINT_FILE, readCheckpoint, writeCheckpoint } from '../dist/src/daemon/checkpoint.js';
 import { FlowCheckpointer } from '../dist/src/daemon/restart.js';
@@ -23,17 +22,14 @@ import { imageProblem, layoutHash } from '../dist/src/core/table-image.js';
 
 const { ok: root, serial } = rootGate(test);
 
-const status = (topo) => {
-  const r = spawnSync(process.execPath, [WDP, 'status', '--server', `unix:${topo.config.api.listen}`, '-o', 'json'], { encoding: 'utf8', timeout: 20000 });
-  if (r.status !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout);
-};
-const stop = async (topo, signal) => {
-  const d = topo.daemon;
-  const exited = new Promise((res) => d.once('exit', (code, sig) => res(code ?? sig)));
-  d.kill(signal);
+/** What `wdp status -o json` shows under `restore` (the API's generation answer). */
+const restored = async (topo) => (await api(topo, 'GET', '/api/v1/generation')).json.restore;
+/** Signals the daemon; its exit code or signal. */
+function stop(topo, signal) {
+  const exited = new Promise((res) => topo.daemon.once('exit', (code, sig) => res(code ?? sig)));
+  topo.daemon.kill(signal);
   return exited;
-};
+}
 
 let topo;
 const clients = [];
@@ -63,7 +59,7 @@ serial('checkpointSeconds 0: a restart restores the stop\'s flows once; a crash 
   t.is(await stop(topo, 'SIGTERM'), 0);
   t.true(existsSync(ckpt), 'the stop wrote its checkpoint');
   await startDaemon(topo);
-  const first = status(topo).restore;
+  const first = await restored(topo);
   t.is(first.from, 'checkpoint');
   t.true(first.flows >= 3, `the stop's flows are restored: ${JSON.stringify(first)}`);
   t.like(first.images[0], { used: true }, 'and its table image, which goes with that checkpoint');
@@ -75,7 +71,7 @@ serial('checkpointSeconds 0: a restart restores the stop\'s flows once; a crash 
   c.stdin.write('stop\n');
   t.is(await stop(topo, 'SIGKILL'), 'SIGKILL');
   await startDaemon(topo);
-  const second = status(topo).restore;
+  const second = await restored(topo);
   t.is(second.from, 'none', `nothing restored a second time: ${JSON.stringify(second)}`);
   t.is(second.flows, 0);
   t.like(second.images[0], { used: false, problem: 'none' });
