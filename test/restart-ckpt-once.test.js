@@ -7,7 +7,7 @@
 // (`wdp start` in network namespaces for the first; FlowCheckpointer over a stand-in dataplane
 // for the others.)
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -123,6 +123,18 @@ test('periodic checkpoints: the restored checkpoint is replaced at once by one o
   const after = readCheckpoint(dir).checkpoint;
   t.true(after.savedAt > before.savedAt);
   t.is(after.workers[0].flows.length, 5 * L.CT_SIZE, 'the flows as they are now');
+});
+
+test('periodic checkpoints, and the replacing write fails: the restored checkpoint is removed all the same', async (t) => {
+  const dir = dirWithCheckpoint(t);
+  const cp = new FlowCheckpointer(dir, silent, 3600);
+  const dp = standIn(5);
+  await cp.restoreFlows(dp, [], placement);
+  mkdirSync(join(dir, `${CHECKPOINT_FILE}.tmp`));   // where the write goes: it fails
+  cp.startPeriodic(dp, () => []);
+  t.teardown(() => cp.stopPeriodic());
+  await waitFor('the restored checkpoint removed', () => !existsSync(join(dir, CHECKPOINT_FILE)), 5000);
+  t.is(cp.summary().lastCheckpoint, undefined, 'nothing was written');
 });
 
 test('a table image goes only with the checkpoint of its stop: a revision stamp names the checkpoint file too', (t) => {

@@ -163,20 +163,21 @@ export class FlowCheckpointer {
     const remove = () => {
       try {
         retireCheckpoint(this.stateDir);
-        this.log.info({ savedAt: this.summaryData.savedAt }, 'the restored flow checkpoint is removed (restored once; conntrack.checkpointSeconds 0: the next is written at the stop)');
+        this.log.info({ savedAt: this.summaryData.savedAt }, 'the restored flow checkpoint is removed (a checkpoint is restored once)');
       } catch (e) {
         this.log.warn({ error: (e as Error).message }, 'the restored flow checkpoint could not be removed: a crash before the next stop restores its flows again');
       }
     };
     if (this.periodSeconds <= 0) { remove(); return; }
-    void this.save(dataplane, neighbours, 'periodic').then((ok) => { if (!ok) remove(); });
+    void this.save(dataplane, neighbours, 'periodic', remove);
   }
 
   stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
 
   /** Exports every worker's tables and writes the checkpoint. One at a time; never throws.
-   * Resolves with whether the checkpoint was written (a stop's table images go only with it). */
-  async save(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason']): Promise<boolean> {
+   * Resolves with whether the checkpoint was written (a stop's table images go only with it).
+   * `ifFailed` runs when it was not, before the next save can start. */
+  async save(dataplane: Pick<WorkerDataplane, 'exportFlows'>, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason'], ifFailed?: () => void): Promise<boolean> {
     while (this.saving) await this.saving;
     this.saving = (async () => {
       const t0 = performance.now();
@@ -197,6 +198,7 @@ export class FlowCheckpointer {
         return true;
       } catch (e) {
         this.log.error({ reason, error: (e as Error).message }, 'writing the flow checkpoint failed');
+        ifFailed?.();
         return false;
       }
     })();
