@@ -19,7 +19,7 @@ import type { HttpListener } from './listen.js';
 import { nodeInfo, type NodeInfo } from './node.js';
 import { nodeAddressList, nodePortAddresses, nodePortFilter } from './nodeport-addresses.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodeAddressList, nodePortAddresses };
@@ -221,34 +221,31 @@ export class KubeWatcher {
     return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), filter, this.node?.primary ?? []);
   }
 
-  /** Service health checks (from the informers' state, as kube-proxy's LocalReadyEndpoints) and
-   * the no-local-endpoints gauge (from the compiled state: what the dataplane drops). Both only
-   * for Services with a Local policy. */
+  /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
+   * (the model's Services and slices: what the dataplane forwards by), only for Services with a
+   * Local policy. A healthCheckNodePort opens with the sync that programs its Service's Local
+   * policy and closes with the one that removes it, as kube-proxy's proxier syncs its health
+   * servers from the service map it has just written; the local endpoint counts likewise: a slice
+   * that arrived while this sync ran is counted once the next one has programmed it. */
   private async afterSync(): Promise<void> {
-    const local: KubeObject[] = [];
-    for (const s of this.informers.services.list()) {
-      const spec = (s.spec ?? {}) as { externalTrafficPolicy?: string; internalTrafficPolicy?: string };
-      if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
-    }
+    const compiled = this.o.control.compiler;
     const none = noLocalCounts();
-    for (const s of local) addNoLocalEndpointPorts(this.o.control.compiler, s.metadata?.namespace || 'default', s.metadata?.name ?? '', none);
+    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
+    for (const svc of compiled.eachService()) {
+      if (!svc.externalLocal && !svc.internalLocal) continue;
+      addNoLocalEndpointPorts(compiled, svc.namespace, svc.name, none);
+      // (the model keeps a healthCheckNodePort only for a LoadBalancer with externalTrafficPolicy Local)
+      if (svc.healthCheckNodePort !== undefined) ports.set(svc.key, { port: svc.healthCheckNodePort, families: svc.families });
+    }
     for (const f of ['IPv4', 'IPv6'] as const) {
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
     }
     if (!this.serviceHealth) return;
     const hc = new Map<string, HealthCheckWant>();
-    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
-    for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), { port, families: clusterIPFamilies(s) }); }
     if (ports.size) {
-      // the local endpoints the syncs programmed (the model's slices), not the informers' newest:
-      // a slice that arrived while this sync ran is programmed by the next one, and until then
-      // the health check answers for the rules as they are (kube-proxy's proxier syncs its health
-      // servers from the endpoints map it has just written). (The port itself follows the
-      // informer's Service: the model keeps no healthCheckNodePort; opened a sync early it
-      // answers from the programmed endpoints.)
       const slicesBy = new Map<string, KubeObject[]>();
-      for (const { raw } of this.o.control.compiler.listSlices()) {
+      for (const { raw } of compiled.eachSlice()) {
         const sl = raw as KubeObject; // (validated: its metadata is there)
         const svc = serviceNameOf(sl);
         if (svc && ports.has(svc)) { const l = slicesBy.get(svc); if (l) l.push(sl); else slicesBy.set(svc, [sl]); }

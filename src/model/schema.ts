@@ -168,6 +168,7 @@ const serviceSchema = z.object({
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     externalName: str.nullish(),
+    healthCheckNodePort: portNumber.nullish(),
   }),
   status: z.object({
     loadBalancer: z.object({
@@ -246,6 +247,9 @@ const serviceSchema = z.object({
     issue(ctx, ['spec', 'loadBalancerSourceRanges'], 'FieldValueForbidden', 'Forbidden: may only be used when `type` is \'LoadBalancer\' or externalIPs are set');
   if (s.externalTrafficPolicy && type !== 'NodePort' && type !== 'LoadBalancer' && !(s.externalIPs?.length))
     issue(ctx, ['spec', 'externalTrafficPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.externalTrafficPolicy)}: may only be set for externally-accessible services`);
+  // (the API server allocates one for every such Service; wdp allocates nothing, so it is not required)
+  if (s.healthCheckNodePort != null && !(type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
+    issue(ctx, ['spec', 'healthCheckNodePort'], 'FieldValueInvalid', `Invalid value: ${s.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`);
   const ann = svc.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann)))
     issue(ctx, ['metadata', 'annotations', MAGLEV_SIZE_ANNOTATION], 'FieldValueNotSupported', `Unsupported value: ${JSON.stringify(ann)}: supported values: ${MAGLEV_SIZES.map((m) => `"${m}"`).join(', ')}`);
@@ -557,7 +561,7 @@ function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
   return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
 }
 const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName', 'healthCheckNodePort']);
 const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
 const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
 const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone', 'hints']);
@@ -591,7 +595,7 @@ function fastMetadata(md: unknown): md is Record<string, unknown> {
 }
 
 const IP_FAMILY_POLICIES = new Set<unknown>(['SingleStack', 'PreferDualStack', 'RequireDualStack']);
-const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
+const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName', 'healthCheckNodePort'];
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
   if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
@@ -776,6 +780,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     raw,
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
+  if (sp.healthCheckNodePort != null && type === 'LoadBalancer' && out.externalLocal) out.healthCheckNodePort = sp.healthCheckNodePort;
   const labels = s.metadata.labels;
   if (labels) proxyLabels(labels, out);
   return out;
