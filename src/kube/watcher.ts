@@ -1,14 +1,17 @@
 // `wdp start` with `kubernetes:` — the daemon fed by the API server, as kube-proxy is: informers
-// on Services, EndpointSlices and this node's Node; the level-triggered sync (sync.ts) into the
-// control plane; kube-proxy's healthz (healthzBindAddress), metrics (metricsBindAddress) and
-// per-service health checks (healthCheckNodePort). The daemon keeps owning the node config
-// (ports, neighbours, routes); the Node object only feeds it addresses and pod CIDRs (onNode).
+// on Services, EndpointSlices, this node's Node and the cluster's ServiceCIDRs; the
+// level-triggered sync (sync.ts) into the control plane; kube-proxy's healthz
+// (healthzBindAddress), metrics (metricsBindAddress) and per-service health checks
+// (healthCheckNodePort). The daemon keeps owning the node config (ports, neighbours, routes); the
+// Node object only feeds it addresses and pod CIDRs (onNode), the ServiceCIDRs its service CIDRs
+// (onServiceCIDRs).
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../daemon/config.js';
 import { ipFamiliesOf, type ControlPlaneMetrics } from '../api/metrics.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
+import { combineServiceCIDRs, serviceCIDRsOf, SERVICECIDRS_PATH } from './service-cidrs.js';
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
 import { KubeMetrics, serveMetrics } from './metrics.js';
@@ -45,6 +48,11 @@ export interface KubeWatcherOptions {
   counters?: () => Promise<CounterSnapshot>;
   /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
   onNode?(u: NodeUpdate): void;
+  /** node.serviceCIDRs of the daemon config: kept among the service CIDRs (service-cidrs.ts). */
+  configuredServiceCIDRs?: string[];
+  /** The node config's serviceCIDRs: node.serviceCIDRs and the cluster's ServiceCIDRs' CIDRs,
+   * once they are listed (or known not to be served), then whenever they change. */
+  onServiceCIDRs?(cidrs: string[]): void;
   isForwarding?: () => boolean;
   log: Logger;
   /** Test knobs: informer backoff and watch timeouts. */
@@ -85,11 +93,18 @@ export class KubeWatcher {
   readonly sync: KubeSync;
   readonly health: ProxyHealth;
   readonly kubeMetrics: KubeMetrics;
-  readonly informers: { services: ResilientInformer; slices: ResilientInformer; node: ResilientInformer };
+  readonly informers: { services: ResilientInformer; slices: ResilientInformer; node: ResilientInformer; serviceCIDRs: ResilientInformer };
   readonly serviceHealth: ServiceHealthServers | null;
   private listeners: HttpListener[] = [];
   private node: NodeInfo | null = null;
   private lastNodeUpdate = '';
+  /** The service CIDRs last given to onServiceCIDRs (null: none yet), whether the API server was
+   * last seen not to serve ServiceCIDRs (logged once per such spell), a recompute pending. */
+  private lastServiceCIDRs: string | null = null;
+  private serviceCIDRsUnserved: string | null = null;
+  private serviceCIDRsPending = false;
+  private stopped = false;
+  private readonly loggedOnce = new Set<string>();
   healthzUrl: string | null = null;
   metricsUrl: string | null = null;
 
@@ -144,7 +159,32 @@ export class KubeWatcher {
       onDelete: () => { this.health.nodeEligible = false; log.warn({ node: o.nodeName }, 'the Node object was deleted'); },
       onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'), onHandlerError: onHandlerError('nodes'),
     });
-    this.informers = { services: informers.services, slices: informers.slices, node };
+    // ServiceCIDRs: their CIDRs are read whole after each change (a burst of events, a re-list,
+    // coalesced into one read); an API server that does not serve them (404: older than 1.33
+    // without the beta API, or the resource turned off) or does not let wdp read them (403: the
+    // ClusterRole of an older deploy/) leaves the service CIDRs to node.serviceCIDRs, logged once,
+    // while the informer keeps retrying with its backoff (an upgraded server is picked up)
+    const serviceCIDRs = new ResilientInformer(o.kubeConfig, {
+      ...common, path: SERVICECIDRS_PATH,
+      onAdd: () => this.serviceCIDRsChanged(), onUpdate: () => this.serviceCIDRsChanged(), onDelete: () => this.serviceCIDRsChanged(),
+      onListed: () => { this.kubeMetrics.lists.inc({ resource: 'servicecidrs' }); this.serviceCIDRsUnserved = null; this.serviceCIDRsChanged(); },
+      onError: (err, retryInMs) => {
+        const code = err instanceof KubeApiError ? err.statusCode : 0;
+        if (code !== 404 && code !== 403) { onError('servicecidrs')(err, retryInMs); return; }
+        if (code === 403) this.kubeMetrics.watchErrors.inc({ resource: 'servicecidrs' });
+        const why = code === 404 ? 'not served' : 'forbidden';
+        if (this.serviceCIDRsUnserved !== why) {
+          this.serviceCIDRsUnserved = why;
+          const msg = code === 404
+            ? 'the API server does not serve ServiceCIDRs (networking.k8s.io/v1): the service CIDRs are node.serviceCIDRs alone'
+            : 'reading ServiceCIDRs (networking.k8s.io/v1) is forbidden (grant list/watch on servicecidrs: deploy/clusterrole.yaml): the service CIDRs are node.serviceCIDRs alone';
+          log[code === 404 ? 'info' : 'warn']({ resource: 'servicecidrs', error: (err as Error).message, retryInMs }, msg);
+        }
+        this.setServiceCIDRs([]);
+      },
+      onHandlerError: onHandlerError('servicecidrs'),
+    });
+    this.informers = { services: informers.services, slices: informers.slices, node, serviceCIDRs };
   }
 
   static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
@@ -173,11 +213,13 @@ export class KubeWatcher {
     w.informers.node.start();
     w.informers.services.start();
     w.informers.slices.start();
+    w.informers.serviceCIDRs.start();
     o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl }, 'watching the Kubernetes API');
     return w;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const i of Object.values(this.informers)) i.stop();
     await this.sync.stop();
     await this.serviceHealth?.close();
@@ -187,6 +229,41 @@ export class KubeWatcher {
 
   /** The node information last seen (tests, logs). */
   nodeState(): NodeInfo | null { return this.node; }
+
+  /** The service CIDRs last given to the daemon (null before the ServiceCIDRs were listed). */
+  serviceCIDRs(): string[] | null { return this.lastServiceCIDRs === null ? null : JSON.parse(this.lastServiceCIDRs) as string[]; }
+
+  private serviceCIDRsChanged(): void {
+    if (this.serviceCIDRsPending) return;
+    this.serviceCIDRsPending = true;
+    setImmediate(() => {
+      this.serviceCIDRsPending = false;
+      if (this.stopped) return;
+      const inf = this.informers.serviceCIDRs;
+      if (!inf.synced) return; // (a first list's events: read once it is delivered)
+      const { cidrs, invalid } = serviceCIDRsOf(inf.list());
+      for (const bad of invalid) this.logOnce(`invalid ${bad}`, 'warn', { entry: bad }, 'a ServiceCIDR entry that is not a CIDR is ignored');
+      this.setServiceCIDRs(cidrs);
+    });
+  }
+
+  private setServiceCIDRs(cluster: string[]): void {
+    if (this.stopped) return;
+    const configured = this.o.configuredServiceCIDRs ?? [];
+    const { cidrs, left } = combineServiceCIDRs(configured, cluster);
+    const text = JSON.stringify(cidrs);
+    if (text === this.lastServiceCIDRs) return;
+    this.lastServiceCIDRs = text;
+    if (left.length) this.logOnce(`left ${JSON.stringify(left)}`, 'warn', { left }, `more service CIDRs than a node config holds (${cidrs.length}): traffic to unallocated addresses of these is routed, not dropped`);
+    this.o.log.info({ serviceCIDRs: cidrs, fromServiceCIDRs: cluster }, 'service CIDRs');
+    this.o.onServiceCIDRs?.(cidrs);
+  }
+
+  private logOnce(key: string, level: 'warn' | 'info', fields: Record<string, unknown>, msg: string): void {
+    if (this.loggedOnce.has(key)) return;
+    this.loggedOnce.add(key);
+    this.o.log[level](fields, msg);
+  }
 
   private nodeUpdate(): NodeUpdate {
     const np = nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses);

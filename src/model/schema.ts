@@ -25,6 +25,8 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
 export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
+/** How many service CIDRs a NodeConfig holds (each is a route of the core's). */
+export const MAX_SERVICE_CIDRS = 16;
 
 // Kubernetes object names: DNS subdomain (<= 253, lowercase alphanumerics, '-' and '.').
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -328,7 +330,7 @@ const nodeConfigSchema = z.object({
     zone: str.min(1).max(63).nullish(),
     // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
     // address in them that no Service owns is dropped instead of leaking to the default route
-    serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
+    serviceCIDRs: z.array(cidr).max(MAX_SERVICE_CIDRS, `must have at most ${MAX_SERVICE_CIDRS} items`).nullish(),
     // kube-proxy's --masquerade-all: every new flow to a ClusterIP is masqueraded (pods' too)
     masqueradeAll: z.boolean().nullish(),
   }),
