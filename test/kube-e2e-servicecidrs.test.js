@@ -4,9 +4,13 @@
 // ports of ClusterIPs"): an address of a ServiceCIDR created at runtime that no Service has is
 // dropped (drop_no_service_ip) from the moment it is listed, and routed again once the ServiceCIDR
 // is deleted; the allocated ClusterIP inside it is served, and refused on a port it does not define.
+// A restart while the API server is away keeps dropping them (the service CIDRs last programmed
+// stand in until the ServiceCIDRs are listed) and forwards from the table image the stop wrote.
 import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { READY, SVC, EPS, service, cluster, slice, kit, kubeNode } from './lib/kube-e2e-kit.js';
-import { rootGate, destroyTopology, api, curl } from './lib/topology.js';
+import { rootGate, destroyTopology, api, curl, startDaemon, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 const CIDRS = '/apis/networking.k8s.io/v1/servicecidrs';
@@ -53,4 +57,33 @@ serial('a ServiceCIDR created at runtime: its unallocated addresses are dropped 
   t.is(await who(topo.ns.client, 'http://10.99.61.10/'), 'pod-a', 'the Service is served either way');
   await del(EPS, 'incidr-1');
   await del(SVC, 'incidr');
+});
+
+serial('a restart while the API server is away keeps the ServiceCIDRs last seen: their unallocated addresses still dropped, forwarding from the table image written at the stop', async (t) => {
+  const [a] = topo.pods;
+  await put(SVC, service('kept', cluster('10.99.62.10', [{ name: 'http', port: 80, targetPort: 8080 }])));
+  await put(EPS, slice('kept-1', 'kept', [{ name: 'http', port: 8080 }], [[a, READY]]));
+  await double('POST', CIDRS, { metadata: { name: 'kept' }, spec: { cidrs: ['10.99.62.0/24'] } });
+  t.deepEqual(await until(['10.99.62.0/24'], serviceCIDRs), ['10.99.62.0/24']);
+  t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.99.62.10/')), 'pod-a');
+  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
+  topo.daemon.kill('SIGTERM');
+  t.is(await exited, 0);
+  // the API server is away: nothing listens where the kubeconfig points now
+  const away = join(topo.dir, 'kubeconfig-away');
+  writeFileSync(away, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
+    clusters: [{ name: 'd', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
+  }));
+  topo.config.kubernetes.kubeconfig = away;
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  await startDaemon(topo);
+  t.deepEqual(await serviceCIDRs(), ['10.99.62.0/24'], 'the service CIDRs last programmed');
+  const restore = (await api(topo, 'GET', '/api/v1/generation')).json.restore;
+  t.like(restore.images?.[0], { worker: 0, used: true }, JSON.stringify(restore.images));
+  await waitFor('the ClusterIP', async () => (await who(topo.ns.client, 'http://10.99.62.10/')) === 'pod-a');
+  const dropped = await attempt('http://10.99.62.99/', 'drop_no_service_ip');
+  t.is(dropped.code, 28);
+  t.true(dropped.counted > 0, 'still dropped as unallocated');
 });
