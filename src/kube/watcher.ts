@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../daemon/config.js';
-import { ipFamiliesOf, type ControlPlaneMetrics } from '../api/metrics.js';
+import type { ControlPlaneMetrics } from '../api/metrics.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
 import { combineServiceCIDRs, serviceCIDRsOf, SERVICECIDRS_PATH } from './service-cidrs.js';
@@ -19,7 +19,8 @@ import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
 import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type HealthCheckWant } from './service-health.js';
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
-import { nodeInfo, type NodeInfo } from './node.js';
+import { nodeInfo, proxierFamilies, type NodeInfo } from './node.js';
+import { existsSync } from 'node:fs';
 import { nodeAddressList, nodePortAddresses, nodePortFilter } from './nodeport-addresses.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf,
@@ -55,6 +56,9 @@ export interface KubeWatcherOptions {
   onServiceCIDRs?(cidrs: string[]): void;
   isForwarding?: () => boolean;
   log: Logger;
+  /** Whether the host has IPv6 (kube-proxy: /proc/net/if_inet6 exists; read once at start when
+   * not given): both families' proxiers then, else one (proxierFamilies). */
+  hostIPv6?: boolean;
   /** Test knobs: informer backoff and watch timeouts. */
   informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
 }
@@ -105,14 +109,16 @@ export class KubeWatcher {
   private serviceCIDRsPending = false;
   private stopped = false;
   private readonly loggedOnce = new Set<string>();
+  private readonly hostIPv6: boolean;
   healthzUrl: string | null = null;
   metricsUrl: string | null = null;
 
   private constructor(private readonly o: KubeWatcherOptions) {
     const c = o.config;
     const log = o.log;
+    this.hostIPv6 = o.hostIPv6 ?? existsSync('/proc/net/if_inet6');
     this.kubeMetrics = new KubeMetrics(o.metrics.registry);
-    // every kube-proxy metric labelled by the same families (the Node's IPs')
+    // every kube-proxy metric labelled by the same families (proxierFamilies)
     o.metrics.ipFamilies = () => this.ipFamilies();
     // the change counters count this watcher's informer events, as kube-proxy's (not the applies)
     o.metrics.changesCountedBy = 'events';
@@ -214,7 +220,7 @@ export class KubeWatcher {
     w.informers.services.start();
     w.informers.slices.start();
     w.informers.serviceCIDRs.start();
-    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl }, 'watching the Kubernetes API');
+    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl, proxierFamilies: w.ipFamilies() }, 'watching the Kubernetes API');
     return w;
   }
 
@@ -284,9 +290,10 @@ export class KubeWatcher {
     void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
-  /** The IP families kube-proxy would run a proxier for: those of the node's IPs (its primary
-   * IP per family), IPv4 when none is known (kube-proxy's fallback node IP is 127.0.0.1). */
-  private ipFamilies(): IpFamilyName[] { return ipFamiliesOf(this.node?.primary ?? []); }
+  /** The IP families kube-proxy would run a proxier for (node.ts proxierFamilies): both on a
+   * host with IPv6, else the primary IP's. wdp's one sync serves every family; these label its
+   * metrics and healthz status as kube-proxy's family proxiers would. */
+  private ipFamilies(): IpFamilyName[] { return proxierFamilies(this.node?.primary ?? [], this.hostIPv6); }
 
   /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
    * kube-proxy's per-family rule over the NodePort addresses and the list that selected them

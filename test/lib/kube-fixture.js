@@ -26,7 +26,7 @@ export function kubeSection(over = {}, addresses = []) {
   }).kubernetes;
 }
 
-export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], configuredServiceCIDRs, serviceProxyName, stateDir, dataplane } = {}) {
+export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], configuredServiceCIDRs, hostIPv6, serviceProxyName, stateDir, dataplane } = {}) {
   const double = existing ?? new ApiServerDouble(doubleOpts);
   if (!existing) await double.listen();
   if (seed) seed(double);
@@ -41,7 +41,7 @@ export async function startKube(t, { config = {}, informer = {}, double: doubleO
     config: kubeSection(config, configuredAddresses), nodeName, configuredAddresses, serviceProxyName, kubeConfig: kc,
     control: cp.core, metrics: cp.metrics, counters: () => dp.counters(), log,
     onNode: (u) => nodeUpdates.push(u),
-    configuredServiceCIDRs, onServiceCIDRs: (c) => serviceCIDRUpdates.push(c),
+    configuredServiceCIDRs, onServiceCIDRs: (c) => serviceCIDRUpdates.push(c), hostIPv6,
     informer: { backoffInitialMs: 50, backoffMaxMs: 400, watchTimeoutSeconds: [30, 40], ...informer },
   });
   let stopped = false;
