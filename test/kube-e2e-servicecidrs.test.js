@@ -7,9 +7,7 @@
 // A restart while the API server is away keeps dropping them (the service CIDRs last programmed
 // stand in until the ServiceCIDRs are listed) and forwards from the table image the stop wrote.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { READY, SVC, EPS, service, cluster, slice, kit, kubeNode } from './lib/kube-e2e-kit.js';
+import { READY, SVC, EPS, service, cluster, slice, kit, kubeNode, stopWithApiAway } from './lib/kube-e2e-kit.js';
 import { rootGate, destroyTopology, api, curl, startDaemon, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -66,18 +64,7 @@ serial('a restart while the API server is away keeps the ServiceCIDRs last seen:
   await double('POST', CIDRS, { metadata: { name: 'kept' }, spec: { cidrs: ['10.99.62.0/24'] } });
   t.deepEqual(await until(['10.99.62.0/24'], serviceCIDRs), ['10.99.62.0/24']);
   t.is(await until('pod-a', () => who(topo.ns.client, 'http://10.99.62.10/')), 'pod-a');
-  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
-  topo.daemon.kill('SIGTERM');
-  t.is(await exited, 0);
-  // the API server is away: nothing listens where the kubeconfig points now
-  const away = join(topo.dir, 'kubeconfig-away');
-  writeFileSync(away, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
-    clusters: [{ name: 'd', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
-  }));
-  topo.config.kubernetes.kubeconfig = away;
-  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  t.is(await stopWithApiAway(topo), 0);
   await startDaemon(topo);
   t.deepEqual(await serviceCIDRs(), ['10.99.62.0/24'], 'the service CIDRs last programmed');
   const restore = (await api(topo, 'GET', '/api/v1/generation')).json.restore;
