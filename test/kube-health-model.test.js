@@ -99,3 +99,22 @@ test('a healthCheckNodePort opens with the sync that programs its Service\'s Loc
   await until(async () => (await get()) === null, { what: 'the port closed once programmed' });
   t.pass();
 });
+
+test('a Service stored without its healthCheckNodePort at the API\'s resourceVersion (a saved state from a model that pruned it) is programmed again by the full sync: its health check opens', async (t) => {
+  const port = await freePort();
+  const lb = apiService('lb', '10.96.7.9', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30089 }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: port } });
+  const k = await startKube(t, { seed: (d) => { d.create('nodes', apiNode('node-a')); d.create('services', lb); d.create('endpointslices', apiSlice('lb-1', 'lb', ['10.244.1.10'])); } });
+  const get = async () => { try { const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }); return r.status; } catch { return null; } };
+  await until(async () => (await get()) === 200, { what: 'the health check open' });
+  // the model as an older wdp stored it: the same object and resourceVersion, no healthCheckNodePort
+  const cur = k.compiler.getService('default', 'lb').raw;
+  const { healthCheckNodePort: _, ...spec } = cur.spec;
+  await k.cp.core.apply([{ ...cur, spec }]);
+  t.is(k.compiler.getService('default', 'lb').healthCheckNodePort, undefined);
+  t.is(k.compiler.getService('default', 'lb').raw.metadata.resourceVersion, k.double.get('services', 'default', 'lb').metadata.resourceVersion);
+  const fulls = k.watcher.sync.stats.full;
+  k.watcher.sync.requestFull();
+  await until(() => k.watcher.sync.stats.full > fulls, { what: 'a full sync' });
+  t.is(k.compiler.getService('default', 'lb').healthCheckNodePort, port, 'programmed again with it');
+  t.is(await until(async () => (await get()) === 200 && 200, { what: 'the health check answers' }), 200);
+});
