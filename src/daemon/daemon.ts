@@ -167,6 +167,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   let podCIDRs: string[] = [];
   let nodeZone = cfg.node.zone ?? ''; // the Node's zone label replaces it in a cluster (when set)
   let nodeIPs: string[] = []; // in a cluster the Node's primary IP per family (kube-proxy's nodeIP)
+  // node.serviceCIDRs; in a cluster with the ServiceCIDRs' (the watcher's onServiceCIDRs; until it
+  // has listed them, those last programmed: adoptSavedNodeFacts)
+  let serviceCIDRs = cfg.node.serviceCIDRs;
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
   // node.addresses configured (the start does not wait for the API then): the saved NodeConfig's
@@ -224,6 +227,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         setHostNeighbours(nodeAddresses);   // in the same program as the addresses
         void programming.now();
       },
+      configuredServiceCIDRs: cfg.node.serviceCIDRs,
+      onServiceCIDRs: (c) => { serviceCIDRs = c; void programming.now(); },
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
@@ -325,7 +330,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the host's own connections that a Service sends back to the host get this source (core: CTF_HAIRPIN)
     const h4 = hairpin.find((a) => !a.includes(':')), h6 = hairpin.find((a) => a.includes(':'));
     if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
-    if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
+    if (serviceCIDRs.length) spec.serviceCIDRs = serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
     if (nodeZone) spec.zone = nodeZone;
@@ -357,7 +362,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // peeked before the workers start (they answer ARP/ND for these node addresses from the start),
   // and again once the saved state is loaded (the same row, unless another process wrote it)
   const adoptSavedNodeFacts = (savedNode: unknown) => {
-    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown } } | null)?.spec;
+    const spec = (savedNode as { spec?: { podCIDRs?: unknown; zone?: unknown; nodeIPs?: unknown; nodeAddresses?: unknown; nodePortAddresses?: unknown; serviceCIDRs?: unknown } } | null)?.spec;
+    if (cfg.kubernetes && Array.isArray(spec?.serviceCIDRs) && spec.serviceCIDRs.every((c) => typeof c === 'string')) serviceCIDRs = spec.serviceCIDRs as string[];
     if (nodeReadAtStart || !spec) return;
     // (the full load validates the row; the peek checked its checksum only: addresses the workers
     // take must parse)
