@@ -24,6 +24,7 @@ import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
+import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
 
@@ -98,4 +99,12 @@ export function ct_recorded_front(e: usize, front: u32): u32 {
 export function steer(first: u32, count: u32): u32 {
   if (!gInitialized) return 0;
   return steerBatch(first, count);
+}
+
+/** Inspection export, for tests only (nothing in the daemon calls it): owner.ts ownerOf of the
+ * 16-byte address at `addr` and `port` among `workers` (0 workers: 0). The daemon places saved
+ * flows with a TypeScript copy of it (src/daemon/flow-placement.ts); test restart-owner-of checks
+ * that the two agree. */
+export function owner_of(addr: usize, port: u32, workers: u32): u32 {
+  return workers == 0 ? 0 : ownerOf(addr, port, workers);
 }

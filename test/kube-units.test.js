@@ -396,7 +396,8 @@ test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the Daem
   const verbs = new Set(role.rules.flatMap((r) => r.verbs));
   t.deepEqual([...verbs].sort(), ['get', 'list', 'watch'], 'no write verb');
   const byRes = Object.fromEntries(role.rules.flatMap((r) => r.resources.map((x) => [x, r.verbs])));
-  t.deepEqual(Object.keys(byRes).sort(), ['endpointslices', 'nodes', 'services']);
+  t.deepEqual(Object.keys(byRes).sort(), ['endpointslices', 'nodes', 'servicecidrs', 'services']);
+  t.deepEqual(role.rules.find((r) => r.resources.includes('servicecidrs')), { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['list', 'watch'] });
   const [ds] = read('daemonset.yaml');
   const pod = ds.spec.template.spec;
   t.true(pod.hostNetwork);

@@ -22,6 +22,8 @@ const slice = () => ({
 const servicePaths = [['spec', 'type'], ['spec', 'clusterIP'], ['spec', 'clusterIPs'], ['spec', 'ports', 0, 'port'],
   ['spec', 'ports', 0, 'protocol'], ['spec', 'ports', 1, 'targetPort'], ['spec', 'ports', 0, 'name'], ['metadata', 'name'],
   ['metadata', 'namespace'], ['spec', 'ipFamilies'], ['spec', 'ipFamilyPolicy'], ['spec', 'ports'], ['spec', 'sessionAffinity'], ['spec', 'unknownField'], ['spec'],
+  // healthCheckNodePort: kept by the model, valid only on a LoadBalancer with externalTrafficPolicy Local
+  ['spec', 'healthCheckNodePort'], ['spec', 'healthCheckNodePort'], ['spec', 'externalTrafficPolicy'],
   // fields the schema does not know, at every level: pruned the same way on both paths
   ['spec', 'ports', 0, 'appProtocol'], ['metadata', 'managedFields'], ['metadata', 'uid'], ['selector'], ['spec', 'selector']];
 const slicePaths = [['addressType'], ['endpoints', 0, 'addresses'], ['endpoints', 0, 'addresses', 0], ['endpoints', 0, 'conditions'],
@@ -30,7 +32,7 @@ const slicePaths = [['addressType'], ['endpoints', 0, 'addresses'], ['endpoints'
   ['endpoints', 0, 'hints'], ['endpoints', 1, 'conditions', 'future'], ['ports', 0, 'appProtocol'], ['metadata', 'ownerReferences']];
 const values = fc.constantFrom(undefined, null, 0, -1, 65536, 80, 1.5, '', 'x', 'TCP', 'udp', 'SCTP', 'None', 'NodePort', 'ClientIP',
   '10.96.0.11', '10.96.0.300', 'fd00::10', [], ['10.96.0.10', 'fd00::10'], ['IPv4', 'IPv6'], {}, true, 'IPv6', 'FQDN', [{}],
-  'SingleStack', 'PreferDualStack', 'RequireDualStack');
+  'SingleStack', 'PreferDualStack', 'RequireDualStack', 'LoadBalancer', 'Local', 'Cluster', 32000);
 
 function mutate(obj, path, value) {
   let o = obj;

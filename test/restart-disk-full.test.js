@@ -54,7 +54,7 @@ const afterDirect = { names: readdirSync(dir).sort(), free: free() };
 const lines = [];
 const log = pino({ level: 'info' }, { write: (s) => lines.push(JSON.parse(s)) });
 const cp = new FlowCheckpointer(dir, log, 0);
-const dataplane = { exportFlows: async () => rec(2000).workers };
+const dataplane = { exportFlows: async () => ({ workers: rec(2000).workers, failed: [] }) };
 const saved = await cp.save(dataplane, () => [], 'periodic');
 const back = readCheckpoint(dir);
 console.log(JSON.stringify({ error, freeBefore, afterDirect, saved, names: readdirSync(dir).sort(), free: free(),

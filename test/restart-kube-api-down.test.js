@@ -8,8 +8,8 @@
 // start keys it with the node facts last seen, as the stop did; a changed config still refuses it.
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { startDoubleInNs, seedWebAndStart } from './lib/apiserver-double-ns.js';
+import { stopWithApiAway } from './lib/kube-e2e-kit.js';
 import { rootGate, buildTopology, startDaemon, destroyTopology, curlOk, api, arpAnswered, waitFor } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -65,18 +65,7 @@ const imageUsedAndEqual = async (t, what) => {
 
 serial('a restart with the API server away serves the NodePort on the Node\'s address at once, from the node config last seen (its node addresses answered, NodePorts on its NodePort addresses)', async (t) => {
   t.is((await curlOk(topo, topo.ns.remote, `http://${NODE_IP}:30080/`, 50)).code, 0, 'the NodePort before the restart');
-  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
-  topo.daemon.kill('SIGTERM');
-  t.is(await exited, 0);
-  // the API server is away: nothing listens where the kubeconfig points now
-  const away = join(topo.dir, 'kubeconfig-away');
-  writeFileSync(away, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
-    clusters: [{ name: 'd', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
-  }));
-  topo.config.kubernetes.kubeconfig = away;
-  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  t.is(await stopWithApiAway(topo), 0); // the API server is away from the next start
   // the remote forgets the node's MAC: the uplink must answer ARP for the node address again
   topo.lab.exec(topo.ns.remote, 'ip', ['neigh', 'flush', 'all']);
   const t0 = Date.now();

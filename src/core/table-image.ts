@@ -38,6 +38,9 @@ import { SetFlowIds } from './set-flow-ids.js';
 export const IMAGE_MAGIC = 'WDPTABLE';
 export const IMAGE_VERSION = 1;
 const PREFIX = 24;
+/** In an image's revision (src/daemon/table-image-file.ts storeRevisionStamp): what follows it
+ * stamps the flow checkpoint saved with the image, what precedes it the store. */
+export const IMAGE_FLOWS_MARK = ';flows ';
 // CONFIG bytes the service tables own besides the sets: the masquerade and hairpin addresses
 const CFG_RANGES: Array<[number, number]> = [[L.CFG_SNAT_V4, L.CFG_HAS_SNAT + 4], [L.CFG_HAIRPIN_V4, L.CFG_HAIRPIN_V6 + 16]];
 
@@ -162,7 +165,11 @@ export function imageProblem(meta: ImageMeta, want: ImageExpect): string | null 
   if (meta.layoutHash !== layoutHash()) return `written with another table layout (${hex(meta.layoutHash)}, this build ${hex(layoutHash())})`;
   if (meta.worker !== want.worker || meta.workers !== want.workers) return `written by worker ${meta.worker} of ${meta.workers}; this is worker ${want.worker} of ${want.workers}`;
   if (want.revision === null) return 'the state store has no revision (no store, or it cannot be read)';
-  if (meta.revision !== want.revision) return `the saved state changed since it was written (store revision ${want.revision}, image ${meta.revision})`;
+  if (meta.revision !== want.revision) {
+    const [had, hadFlows] = meta.revision.split(IMAGE_FLOWS_MARK), [now, nowFlows] = want.revision.split(IMAGE_FLOWS_MARK);
+    if (had === now && hadFlows !== nowFlows) return `the flow checkpoint is not the one written with it (restored once since, or rewritten by a later run: its flows would name other ids) (checkpoint ${nowFlows}, image's ${hadFlows})`;
+    return `the saved state changed since it was written (store revision ${want.revision}, image ${meta.revision})`;
+  }
   if (meta.inputsHash !== want.inputsHash) return inputsProblem(meta.inputsHash, want.inputsHash);
   const offsets = TableWriter.regionOffsets(meta.caps), bytes = tableSetBytes(meta.caps);
   if (offsets.some((o, i) => o !== meta.offsets[i])) return 'its table regions are laid out differently from this build\'s for the same capacities';

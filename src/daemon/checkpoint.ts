@@ -20,10 +20,14 @@
 // reference is checked with the file, not when the start uses it); a refused file is renamed to flows.ckpt.rejected-<time> (kept for
 // inspection, never deleted) and the daemon starts with empty tables.
 //
+// A checkpoint describes one moment and is restored once: when its flows are in the running
+// workers the start retires it (retireCheckpoint, or a fresh checkpoint written over it), so a
+// crash later never brings back flows that ended, or whose 5-tuple a new connection took, since.
+//
 // Writes are atomic: flows.ckpt.tmp is written and fsynced, renamed over flows.ckpt, and the
 // directory is fsynced; a crash leaves the old checkpoint or the new one, never a mix. Cost: one
 // pass over each worker's tables (~6 MB to scan at 65,536 flows) and ~100 bytes per flow on disk.
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import * as L from '../../assembly/layout.js';
@@ -201,4 +205,12 @@ export function readCheckpoint(dir: string): CheckpointLoad {
     const keptAs = `${file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try { renameSync(file, keptAs); return { checkpoint: null, problem, keptAs }; } catch { return { checkpoint: null, problem }; }
   }
+}
+
+/** Removes the checkpoint in `dir` durably (the directory fsynced: a power loss does not bring it
+ * back). Throws when it cannot (it then stays, and a later start restores it again). */
+export function retireCheckpoint(dir: string): void {
+  try { unlinkSync(join(dir, CHECKPOINT_FILE)); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  const d = openSync(dir, 'r');
+  try { fsyncSync(d); } finally { closeSync(d); }
 }

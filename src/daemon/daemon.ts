@@ -166,6 +166,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     configured: cfg.node.addresses, podCIDRs: cfg.node.podCIDRs, ...(cfg.node.zone ? { zone: cfg.node.zone } : {}),
     ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses } : {}),
   }, (facts) => { if (savingFacts) saveFacts(facts); });
+  // node.serviceCIDRs; in a cluster with the ServiceCIDRs' (the watcher's onServiceCIDRs; until it
+  // has listed them, those last programmed: adoptSavedNodeFacts)
+  let serviceCIDRs = cfg.node.serviceCIDRs;
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
   // node.addresses configured (the start does not wait for the API then): the facts saved when
@@ -220,6 +223,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         setHostNeighbours(nodeAddrs.addresses);   // in the same program as the addresses
         void programming.now();
       },
+      configuredServiceCIDRs: cfg.node.serviceCIDRs,
+      onServiceCIDRs: (c) => { serviceCIDRs = c; void programming.now(); },
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
@@ -320,7 +325,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // the host's own connections that a Service sends back to the host get this source (core: CTF_HAIRPIN)
     const h4 = hairpin.find((a) => !a.includes(':')), h6 = hairpin.find((a) => a.includes(':'));
     if (h4 || h6) spec.hairpin = { ...(h4 ? { ipv4: h4 } : {}), ...(h6 ? { ipv6: h6 } : {}) };
-    if (cfg.node.serviceCIDRs.length) spec.serviceCIDRs = cfg.node.serviceCIDRs;
+    if (serviceCIDRs.length) spec.serviceCIDRs = serviceCIDRs;
     if (cfg.node.serviceProxyName) spec.serviceProxyName = cfg.node.serviceProxyName;
     if (cfg.node.masqueradeAll) spec.masqueradeAll = true;
     if (nodeZone) spec.zone = nodeZone;
@@ -355,6 +360,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const savedFacts = cfg.kubernetes && !nodeReadAtStart ? readNodeFacts(cfg.stateDir) : undefined;
   if (savedFacts?.state === 'unusable') log.warn({ reason: savedFacts.reason }, 'the saved Node facts are unusable: taking them from the saved node config');
   const adoptSavedNodeFacts = (savedNode: unknown) => {
+    const spec = (savedNode as { spec?: { serviceCIDRs?: unknown } } | null)?.spec;
+    if (cfg.kubernetes && Array.isArray(spec?.serviceCIDRs) && spec.serviceCIDRs.every((c) => typeof c === 'string')) serviceCIDRs = spec.serviceCIDRs as string[];
     if (nodeReadAtStart || !savedFacts) return;
     const last = savedFacts.state === 'saved' ? savedFacts.node : factsOfSavedNodeConfig(savedNode);
     if (!last) return;

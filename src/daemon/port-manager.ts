@@ -408,8 +408,14 @@ export class PortManager {
       this.checkAdd(p);
       const worker = p.worker ?? 0;
       const index = this.allocIndex();
+      // saved before anything touches its interface (prepare keeps the kernel off it): a crash
+      // from here on restarts with the port, which the runtime's DEL (its ADD failed) or GC
+      // removes, handing the interface back — never a drop chain that no port accounts for
+      if (o.save !== false) this.save({ config: p, index });
+      // a failure from here on leaves nothing either: the interface the kernel's again, unsaved
+      const undo = () => { if (p.type !== 'tap') letKernelIn(p.ifname, this.portNetns); if (o.save !== false) this.save(); };
       let spec: WorkerPortSpec;
-      try { spec = this.prepare(p, index); } catch (e) { throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
+      try { spec = this.prepare(p, index); } catch (e) { undo(); throw new PortError((e as Error).message, e instanceof ConfigError ? 422 : 500); }
       const mp: ManagedPort = { config: p, spec, worker, origin: 'api' };
       // registered before the workers open it: a neighbour the first one learns there while the
       // others still open it must find the port (it is not reported again until it ages)
@@ -417,6 +423,7 @@ export class PortManager {
       let info: PortInfo;
       try { info = await this.openIn(mp); } catch (e) {
         this.byIndex.delete(index);
+        undo();
         throw new PortError(`port ${p.name}: ${(e as Error).message}`, 500);
       }
       this.info.set(index, info);
@@ -767,8 +774,10 @@ export class PortManager {
     return none;
   }
 
-  private save(): void {
-    const runtime = this.all().filter((p) => p.origin === 'api');
+  /** Writes the runtime ports (and `adding`, one being added: not registered yet). */
+  private save(adding?: { config: PortConfig; index: number }): void {
+    const runtime: Array<Pick<ManagedPort, 'config'> & { spec: { index: number } }> = this.all().filter((p) => p.origin === 'api');
+    if (adding) runtime.push({ config: adding.config, spec: { index: adding.index } });
     // a port's CNI attachment is saved beside it, not in it: a wdp from before attachments (a
     // downgrade) reads the ports as it wrote them (its strict schema would refuse the field and
     // drop the port) and ignores the attachments

@@ -5,12 +5,15 @@
 //           learned neighbours from it, let the control plane restore the desired state, import
 //           each worker's flows and affinity entries, then resume forwarding — healthz answers
 //           503 until then. What was restored, and how long it took, is summary().
-//   run:    a checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses
-//           at most that interval of new flows.
+//   run:    the checkpoint restored is retired once its flows are in the running workers (a
+//           crash later must not bring back that moment's flows): with checkpointSeconds 0 it is
+//           removed, else a checkpoint of the flows now is written over it at once. Then a
+//           checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses at
+//           most that interval of new flows.
 //   stop:   forwarding paused, a last checkpoint written, then the workers stop.
 import type { Logger } from 'pino';
 import * as L from '../../assembly/layout.js';
-import { readCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
+import { readCheckpoint, retireCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
 import { addImportStats, type WorkerDataplane } from './worker-dataplane.js';
 import type { Neighbour } from './l2.js';
 import type { ImportStats } from '../core/flow-export.js';
@@ -47,7 +50,11 @@ export interface RestoreSummary {
    * whether its tables were byte-identical to the image and how many flows got new ids. */
   images?: ImageStartResult[];
   /** Last checkpoint written by this run. */
-  lastCheckpoint?: { at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number };
+  lastCheckpoint?: {
+    at: string; reason: string; flows: number; affinity: number; bytes: number; ms: number;
+    /** Workers whose flows it lacks (dead, or not answering), with why. */
+    lostWorkers?: Array<{ worker: number; error: string }>;
+  };
 }
 
 export class FlowCheckpointer {
@@ -138,33 +145,60 @@ export class FlowCheckpointer {
 
   summary(): RestoreSummary { return this.summaryData; }
 
-  /** Starts the periodic checkpoint. */
+  /** Called once the restored flows are in the running workers (forwarding resumed): retires the
+   * checkpoint they came from, then starts the periodic checkpoint. */
   startPeriodic(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[]): void {
+    this.retireRestored(dataplane, neighbours);
     if (this.periodSeconds <= 0) return;
     this.timer = setInterval(() => { void this.save(dataplane, neighbours, 'periodic'); }, this.periodSeconds * 1000);
     this.timer.unref();
   }
 
+  /** A checkpoint is restored once. Without periodic checkpoints it is removed; with them, one of
+   * the flows now replaces it at once (a crash before the first period then restores those, as a
+   * crash right after any periodic checkpoint would), and removed if that write fails. Until then
+   * the file stays as it was: a crash during the restore restores it again. Never throws. */
+  private retireRestored(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[]): void {
+    if (!this.loaded.checkpoint) return;
+    const remove = () => {
+      try {
+        retireCheckpoint(this.stateDir);
+        this.log.info({ savedAt: this.summaryData.savedAt }, 'the restored flow checkpoint is removed (a checkpoint is restored once)');
+      } catch (e) {
+        this.log.warn({ error: (e as Error).message }, 'the restored flow checkpoint could not be removed: a crash before the next stop restores its flows again');
+      }
+    };
+    if (this.periodSeconds <= 0) { remove(); return; }
+    void this.save(dataplane, neighbours, 'periodic', remove);
+  }
+
   stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
 
   /** Exports every worker's tables and writes the checkpoint. One at a time; never throws.
-   * Resolves with whether the checkpoint was written (a stop's table images go only with it). */
-  async save(dataplane: WorkerDataplane, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason']): Promise<boolean> {
+   * Resolves with whether the checkpoint was written (a stop's table images go only with it).
+   * `ifFailed` runs when it was not, before the next save can start. */
+  async save(dataplane: Pick<WorkerDataplane, 'exportFlows'>, neighbours: () => SavedNeighbour[], reason: Checkpoint['reason'], ifFailed?: () => void): Promise<boolean> {
     while (this.saving) await this.saving;
     this.saving = (async () => {
       const t0 = performance.now();
       try {
-        const workers = await dataplane.exportFlows();
+        // a worker that died or hangs costs its own flows, not the others' (the next start
+        // restores what the live workers gave)
+        const { workers, failed } = await dataplane.exportFlows();
+        for (const f of failed) this.log.error({ reason, worker: f.worker, error: f.error }, `flow checkpoint: worker ${f.worker} gave no flows (they are not saved; the other workers' are)`);
+        if (!workers.length) throw new Error(`no worker gave its flows (${failed.map((f) => `worker ${f.worker}: ${f.error}`).join('; ')})`);
         const c: Checkpoint = { savedAt: Date.now(), reason, workers, neighbours: neighbours() };
         const bytes = writeCheckpoint(this.stateDir, c);
         const flows = workers.reduce((n, w) => n + w.flows.length, 0) / L.CT_SIZE;
         const affinity = workers.reduce((n, w) => n + w.affinity.length, 0) / L.AFF_SIZE;
         const ms = Math.round(performance.now() - t0);
-        this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms };
-        this.log[reason === 'stop' ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms }, 'flow checkpoint written');
+        const lost = failed.length ? { lostWorkers: failed } : {};
+        this.summaryData.lastCheckpoint = { at: new Date(c.savedAt).toISOString(), reason, flows, affinity, bytes, ms, ...lost };
+        this.log[reason === 'stop' || failed.length ? 'info' : 'debug']({ reason, flows, affinity, bytes, ms, ...lost }, 'flow checkpoint written');
         return true;
       } catch (e) {
         this.log.error({ reason, error: (e as Error).message }, 'writing the flow checkpoint failed');
+        ifFailed?.();
         return false;
       }
     })();

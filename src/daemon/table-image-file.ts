@@ -9,7 +9,9 @@
 //     when that stop's flow checkpoint was written (its flows are imported with the image's ids);
 //   * the store's revision at start equals the image's (StateStore.peek: one row; every
 //     commit changes it, and a store created afresh has another id), and so do the size and
-//     modification time of the store's files (a write by another tool: storeRevisionStamp);
+//     modification time of the store's files (a write by another tool: storeRevisionStamp) and
+//     of the flow checkpoint (the image's flows are that stop's; a checkpoint restored since is
+//     retired, a later run's rewritten);
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
@@ -22,16 +24,19 @@
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same
 //     worker index and worker count, region offsets this build gives the image's capacities, and
 //     the file's CRC.
-// Each worker reads its file and deletes it at once, used or not: an image is used at most once,
-// so after a crash (SIGKILL, power loss: no image written) the next start never finds one from an
-// earlier stop, even when no apply happened in between. Only the next clean stop writes a new one.
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs';
+// Each worker takes its file at once (renamed, deleted once read; a damaged one kept aside), used or not: an image is used at most once,
+// so after a crash (SIGKILL: no image written) the next start never finds one from an earlier
+// stop, even when no apply happened in between. Only the next clean stop writes a new one. (An
+// image a power loss brings back — its unlink not yet durable — is refused unless the store and
+// the checkpoint are also as that stop left them, and then it describes them exactly.)
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Core } from '../core/host.js';
-import { decodeImageHead, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { decodeImageHead, IMAGE_FLOWS_MARK, IMAGE_PREFIX_BYTES, imageMetaBytes, ImageError, imageProblem, ImageResume, type CatchUpResult } from '../core/table-image.js';
+import { CHECKPOINT_FILE } from './checkpoint.js';
 import { TABLE_REGIONS } from '../core/table-writer.js';
 import { importFlows, type FlowRecords, type ImportStats, type PortRef } from '../core/flow-export.js';
 import type { Neighbour } from './l2.js';
@@ -39,7 +44,9 @@ import type { Neighbour } from './l2.js';
 const cpuMsNow = (): number => { const u = process.cpuUsage(); return Math.round((u.user + u.system) / 1000); };
 
 export const imageFile = (worker: number): string => `tables.${worker}.img`;
-const IMAGE_NAME = /^tables\.(\d+)\.img(\.tmp)?$/;
+// `.tmp`: a write a crash cut short; `.loading`: an image a start took (a crash cut its load short)
+const IMAGE_NAME = /^tables\.(\d+)\.img(\.tmp|\.loading)?$/;
+const LOADING = '.loading';
 
 /** What a worker is told at start: where its image is, what it must match, and the flows saved at
  * the same stop (imported with the image's ids when it is used). */
@@ -72,18 +79,22 @@ export interface ImageStartResult {
   catchUp?: CatchUpResult;
 }
 
-/** The store's revision as an image records it: the revision row (every wdp commit changes it)
- * and the size and modification time of the store's files, which any other writer changes too
- * (the `sqlite3` tool, a restored backup). Taken with the store closed: at a stop after the API
- * closed it, at a start before anything opens it. null without a revision. */
+/** The saved state as an image records it: the store's revision row (every wdp commit changes
+ * it) and the size and modification time of the store's files, which any other writer changes too
+ * (the `sqlite3` tool, a restored backup) — then, after IMAGE_FLOWS_MARK, those of the flow
+ * checkpoint: the image is used only with the checkpoint of its own stop, whose flows name its
+ * ids (one restored and retired since, or rewritten by a later run, names another process's).
+ * Taken with the store closed: at a stop after the API closed it and the checkpoint was written,
+ * at a start after the checkpoint was read and before anything opens the store. null without a
+ * revision. */
 export function storeRevisionStamp(dir: string, readRevision: () => string | null): string | null {
   // the files first: reading the revision leaves an empty WAL behind (SQLite, read-only), which
   // counts as none
-  const stamp = ['state.db', 'state.db-wal'].map((f) => {
+  const stamp = ['state.db', 'state.db-wal', CHECKPOINT_FILE].map((f) => {
     try { const st = statSync(join(dir, f), { bigint: true }); return st.size ? `${st.size}/${st.mtimeNs}` : '-'; } catch { return '-'; }
   });
   const revision = readRevision();
-  return revision === null ? null : `${revision}@${stamp.join(',')}`;
+  return revision === null ? null : `${revision}@${stamp[0]},${stamp[1]}${IMAGE_FLOWS_MARK}${stamp[2]}`;
 }
 
 /** A digest of the compile's inputs outside the store: the daemon's NodeConfig and its ports,
@@ -122,46 +133,74 @@ function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
   return into;
 }
 
-/** In the worker, before it forwards: reads (and deletes) its image, checks it, loads it into
- * `core` and imports the saved flows with its ids. Never throws: anything wrong before the load is
- * the result's problem and `core` is untouched (the normal path follows); a flow import that fails
- * after it leaves the image's tables without flows and says so in the problem. */
-/** `unopened`: saved runtime ports this worker was to open at start and could not (their pod went
+/** The CRC-32 of `len` bytes of `fd` from `pos`, continuing `crc`, read through one fixed
+ * buffer: the whole image is verified before anything its header sizes is allocated. */
+function crcOf(fd: number, pos: number, len: number, crc: number): number {
+  const buf = Buffer.allocUnsafe(Math.min(CRC_CHUNK, Math.max(len, 1)));
+  for (let done = 0; done < len;) {
+    const n = Math.min(buf.length, len - done);
+    readAt(fd, buf.subarray(0, n), pos + done);
+    crc = crc32(buf.subarray(0, n), crc);
+    done += n;
+  }
+  return crc;
+}
+const CRC_CHUNK = 1 << 20;
+
+/** In the worker, before it forwards: takes its image (renamed to `.loading` at once: whatever
+ * happens next, it is never read as an image again), checks it, loads it into `core` and imports
+ * the saved flows with its ids. Never throws: anything wrong before the load is the result's
+ * problem and `core` is untouched (the normal path follows); a flow import that fails after it
+ * leaves the image's tables without flows and says so in the problem. A damaged image (its
+ * framing, metadata or CRC) is kept aside as `tables.<worker>.img.rejected-<time>` for inspection,
+ * as a refused checkpoint is; one refused for what it describes (another revision, config, build)
+ * is deleted. The whole file is checked (length, CRC) before the set its capacities size is
+ * allocated: a damaged header with plausible capacities costs a read, not memory.
+ * `unopened`: saved runtime ports this worker was to open at start and could not (their pod went
  * away while wdp was down): the daemon keyed the image with them, but its tables name ports this
  * worker does not have, so it is refused like any other change of the ports. */
 export function startFromImage(core: Core, worker: number, workers: number, init: WorkerImageInit, ports: PortRef[], unopened: string[] = []): { resume?: ImageResume; result: ImageStartResult } {
   const t0 = performance.now();
-  const file = join(init.dir, imageFile(worker));
+  const file = join(init.dir, imageFile(worker)), taken = `${file}${LOADING}`;
   if (!existsSync(file)) return { result: { worker, used: false, problem: 'none' } };
   let fd: number;
-  try { fd = openSync(file, 'r'); } catch (e) {
-    try { unlinkSync(file); } catch { /* cannot: its revision no longer matches after the next commit */ }
+  try { renameSync(file, taken); fd = openSync(taken, 'r'); } catch (e) {
+    for (const f of [file, taken]) try { unlinkSync(f); } catch { /* cannot: its revision no longer matches after the next commit */ }
     return { result: { worker, used: false, problem: `cannot read ${file}: ${(e as Error).message}` } };
   }
-  let resume: ImageResume, size = 0;
+  let resume: ImageResume, size = 0, damaged = false;
   try {
-    try { unlinkSync(file); } catch { /* gone already: the open descriptor still reads it */ }
     size = fstatSync(fd).size;
     // the head first: a refused image costs its metadata, not its 19 MB (at 10k x 10)
-    const prefix = readAt(fd, Buffer.allocUnsafe(IMAGE_PREFIX_BYTES), 0);
+    const prefix = readAt(fd, Buffer.allocUnsafe(Math.min(IMAGE_PREFIX_BYTES, size)), 0);
+    damaged = true;
     const head = decodeImageHead(Buffer.concat([prefix, readAt(fd, Buffer.allocUnsafe(Math.min(imageMetaBytes(prefix), size)), prefix.length)]), size);
+    damaged = false;
     const problem = imageProblem(head.meta, { moduleHash: core.moduleHash, worker, workers, revision: init.revision, inputsHash: init.inputsHash }) ??
       (unopened.length ? `the ports changed since it was written (saved runtime port ${unopened.join(', ')} could not be opened: its pod went away while wdp was down?)` : null);
     if (problem) return { result: { worker, used: false, problem, bytes: size } };
-    // the payload straight into the set it becomes (no second copy), its CRC over it there
+    damaged = true;
+    if (crcOf(fd, head.payloadAt, size - head.payloadAt, crc32(head.metaBytes)) !== head.crc) throw new ImageError('checksum mismatch (corrupt)');
+    damaged = false;
+    // checked whole: the payload straight into the set it becomes (no second copy)
     resume = new ImageResume(core, head.meta, (u8, base, meta) => {
-      let crc = crc32(head.metaBytes), at = head.payloadAt;
+      let at = head.payloadAt;
       for (let i = 0; i < TABLE_REGIONS; i++) {
-        const region = u8.subarray(base + meta.offsets[i], base + meta.offsets[i] + meta.lengths[i]);
-        readAt(fd, region, at);
-        crc = crc32(region, crc);
+        readAt(fd, u8.subarray(base + meta.offsets[i], base + meta.offsets[i] + meta.lengths[i]), at);
         at += meta.lengths[i];
       }
-      if (crc !== head.crc) throw new ImageError('checksum mismatch (corrupt)');
     });
   } catch (e) {
-    return { result: { worker, used: false, problem: e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`, bytes: size } };
-  } finally { closeSync(fd); }
+    let problem = e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`;
+    if (damaged) {
+      const keptAs = `${file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      try { renameSync(taken, keptAs); problem += `; kept as ${keptAs}`; } catch { /* removed below */ }
+    }
+    return { result: { worker, used: false, problem, bytes: size } };
+  } finally {
+    closeSync(fd);
+    try { unlinkSync(taken); } catch { /* kept aside, or gone */ }
+  }
   // the tables are in place from here on: a failing flow import leaves them and says so (the
   // checkpoint's format was checked when it was read, so this is not expected)
   let flows: ImportStats | undefined, flowsProblem: string | undefined;

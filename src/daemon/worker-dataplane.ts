@@ -284,9 +284,18 @@ export class WorkerDataplane implements Dataplane {
     }));
   }
 
-  /** Every worker's live flow and affinity records (src/core/flow-export.ts), by worker index. */
-  async exportFlows(): Promise<Array<FlowRecords & { worker: number }>> {
-    return Promise.all(this.workers.map(async (h) => ({ ...(await this.request<FlowRecords>(h, { type: 'exportFlows' })), worker: h.index })));
+  /** Every worker's live flow and affinity records (src/core/flow-export.ts), by worker index. A
+   * worker that cannot give them (dead, or not answering in time) is in `failed` with the reason;
+   * the others' records are returned all the same. */
+  async exportFlows(): Promise<{ workers: Array<FlowRecords & { worker: number }>; failed: Array<{ worker: number; error: string }> }> {
+    const res = await Promise.allSettled(this.workers.map((h) => this.request<FlowRecords>(h, { type: 'exportFlows' })));
+    const out: Awaited<ReturnType<WorkerDataplane['exportFlows']>> = { workers: [], failed: [] };
+    res.forEach((r, i) => {
+      const worker = this.workers[i].index;
+      if (r.status === 'fulfilled') out.workers.push({ ...r.value, worker });
+      else out.failed.push({ worker, error: (r.reason as Error).message });
+    });
+    return out;
   }
 
   /** Gives each worker the records saved from the worker of the same index; records of workers

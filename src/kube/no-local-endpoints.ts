@@ -21,6 +21,8 @@ export interface NoLocalCounts { internal: Record<IpFamily, number>; external: R
 /** The compiler's read side the gauge needs (the control plane's Compiler). */
 export interface CompiledServices {
   getService(namespace: string, name: string): ServiceSpec | undefined;
+  eachService(): IterableIterator<ServiceSpec>;
+  eachSlice(): IterableIterator<{ readonly raw: Record<string, unknown> }>;
   backendIdsOf(serviceKey: string): number[];
   getNode(): { readonly name: string } | null;
   readonly ir: { readonly backends: { get(id: number): IrBackend | undefined } };

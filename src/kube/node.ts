@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { parseCidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
 import type { KubeObject } from './client.js';
+import type { IpFamilyName } from './healthz.js';
 
 export interface NodeInfo {
   name: string;
@@ -42,4 +43,13 @@ export function nodeInfo(o: KubeObject): NodeInfo {
   const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
   const zone = o.metadata?.labels?.[ZONE_LABEL];
   return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };
+}
+
+/** The IP families kube-proxy's nftables mode runs a proxier for: both whenever the host has
+ * IPv6 (its platformCheckSupported: nft serves both families, and only a missing
+ * /proc/net/if_inet6 — IPv6 disabled in the kernel — makes it single-stack), whatever the Node's
+ * IPs; else one, the family of the node's primary IP (`primary`, IPv4 when none is known). */
+export function proxierFamilies(primary: readonly string[], hostIPv6: boolean): IpFamilyName[] {
+  if (hostIPv6) return ['IPv4', 'IPv6'];
+  return [primary.length && isIP(primary[0]) === 6 ? 'IPv6' : 'IPv4'];
 }

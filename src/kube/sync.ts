@@ -215,7 +215,7 @@ export class KubeSync {
     }
   }
 
-  /** Every difference between the informers' state and the model. */
+  /** Every difference between the informers' state and the model (by resourceVersion). */
   private fullBatch(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[]): void {
     const want = new Set<string>();
     const have = new Map<string, unknown>();
@@ -225,8 +225,8 @@ export class KubeSync {
       const k = keyOf(kind, obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
       want.add(k);
       const rv = obj.metadata?.resourceVersion;
-      const cur = have.get(k) as { metadata?: { resourceVersion?: string } } | undefined;
-      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv) {
+      const cur = have.get(k) as StoredObject | undefined;
+      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !prunedByOlderModel(kind, cur, obj)) {
         this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
         return;
       }
@@ -291,4 +291,13 @@ export class KubeSync {
       this.o.metrics.skippedNow.set({ kind: 'EndpointSlice' }, e);
     }
   }
+}
+
+type StoredObject = { metadata?: { resourceVersion?: string }; spec?: { healthCheckNodePort?: unknown } };
+
+/** A Service the model holds at the API's resourceVersion but without the healthCheckNodePort the
+ * API's has: stored by a wdp whose model did not keep that field (a saved state from before it
+ * did). Programmed again, or its health check would wait for the Service's next change. */
+function prunedByOlderModel(kind: SyncKind, cur: StoredObject, obj: KubeObject): boolean {
+  return kind === 'Service' && cur.spec?.healthCheckNodePort === undefined && (obj.spec as StoredObject['spec'] | undefined)?.healthCheckNodePort !== undefined;
 }

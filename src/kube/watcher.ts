@@ -1,14 +1,17 @@
 // `wdp start` with `kubernetes:` — the daemon fed by the API server, as kube-proxy is: informers
-// on Services, EndpointSlices and this node's Node; the level-triggered sync (sync.ts) into the
-// control plane; kube-proxy's healthz (healthzBindAddress), metrics (metricsBindAddress) and
-// per-service health checks (healthCheckNodePort). The daemon keeps owning the node config
-// (ports, neighbours, routes); the Node object only feeds it addresses and pod CIDRs (onNode).
+// on Services, EndpointSlices, this node's Node and the cluster's ServiceCIDRs; the
+// level-triggered sync (sync.ts) into the control plane; kube-proxy's healthz
+// (healthzBindAddress), metrics (metricsBindAddress) and per-service health checks
+// (healthCheckNodePort). The daemon keeps owning the node config (ports, neighbours, routes); the
+// Node object only feeds it addresses and pod CIDRs (onNode), the ServiceCIDRs its service CIDRs
+// (onServiceCIDRs).
 import type { Logger } from 'pino';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { KubernetesConfig } from '../daemon/config.js';
-import { ipFamiliesOf, type ControlPlaneMetrics } from '../api/metrics.js';
+import type { ControlPlaneMetrics } from '../api/metrics.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import { getJson, KubeApiError, loadKubeConfig, type KubeObject } from './client.js';
+import { combineServiceCIDRs, serviceCIDRsOf, SERVICECIDRS_PATH } from './service-cidrs.js';
 import { ResilientInformer } from './informer.js';
 import { KubeSync, type SyncTarget } from './sync.js';
 import { KubeMetrics, serveMetrics } from './metrics.js';
@@ -16,10 +19,11 @@ import { ProxyHealth, serveProxyHealth, type IpFamilyName } from './healthz.js';
 import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, type HealthCheckAddress, type HealthCheckWant } from './service-health.js';
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
-import { nodeInfo, type NodeInfo } from './node.js';
+import { nodeInfo, proxierFamilies, type NodeInfo } from './node.js';
+import { existsSync } from 'node:fs';
 import { nodeAddressList, nodePortAddresses, nodePortFilter } from './nodeport-addresses.js';
 import {
-  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, clusterIPFamilies, healthCheckNodePort, localReadyEndpoints, objectKey, serviceNameOf,
+  ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf,
 } from './objects.js';
 
 export { loadKubeConfig, nodeAddressList, nodePortAddresses };
@@ -45,8 +49,16 @@ export interface KubeWatcherOptions {
   counters?: () => Promise<CounterSnapshot>;
   /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
   onNode?(u: NodeUpdate): void;
+  /** node.serviceCIDRs of the daemon config: kept among the service CIDRs (service-cidrs.ts). */
+  configuredServiceCIDRs?: string[];
+  /** The node config's serviceCIDRs: node.serviceCIDRs and the cluster's ServiceCIDRs' CIDRs,
+   * once they are listed (or known not to be served), then whenever they change. */
+  onServiceCIDRs?(cidrs: string[]): void;
   isForwarding?: () => boolean;
   log: Logger;
+  /** Whether the host has IPv6 (kube-proxy: /proc/net/if_inet6 exists; read once at start when
+   * not given): both families' proxiers then, else one (proxierFamilies). */
+  hostIPv6?: boolean;
   /** Test knobs: informer backoff and watch timeouts. */
   informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
 }
@@ -85,19 +97,28 @@ export class KubeWatcher {
   readonly sync: KubeSync;
   readonly health: ProxyHealth;
   readonly kubeMetrics: KubeMetrics;
-  readonly informers: { services: ResilientInformer; slices: ResilientInformer; node: ResilientInformer };
+  readonly informers: { services: ResilientInformer; slices: ResilientInformer; node: ResilientInformer; serviceCIDRs: ResilientInformer };
   readonly serviceHealth: ServiceHealthServers | null;
   private listeners: HttpListener[] = [];
   private node: NodeInfo | null = null;
   private lastNodeUpdate = '';
+  /** The service CIDRs last given to onServiceCIDRs (null: none yet), whether the API server was
+   * last seen not to serve ServiceCIDRs (logged once per such spell), a recompute pending. */
+  private lastServiceCIDRs: string | null = null;
+  private serviceCIDRsUnserved: string | null = null;
+  private serviceCIDRsPending = false;
+  private stopped = false;
+  private readonly loggedOnce = new Set<string>();
+  private readonly hostIPv6: boolean;
   healthzUrl: string | null = null;
   metricsUrl: string | null = null;
 
   private constructor(private readonly o: KubeWatcherOptions) {
     const c = o.config;
     const log = o.log;
+    this.hostIPv6 = o.hostIPv6 ?? existsSync('/proc/net/if_inet6');
     this.kubeMetrics = new KubeMetrics(o.metrics.registry);
-    // every kube-proxy metric labelled by the same families (the Node's IPs')
+    // every kube-proxy metric labelled by the same families (proxierFamilies)
     o.metrics.ipFamilies = () => this.ipFamilies();
     // the change counters count this watcher's informer events, as kube-proxy's (not the applies)
     o.metrics.changesCountedBy = 'events';
@@ -144,7 +165,32 @@ export class KubeWatcher {
       onDelete: () => { this.health.nodeEligible = false; log.warn({ node: o.nodeName }, 'the Node object was deleted'); },
       onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'), onHandlerError: onHandlerError('nodes'),
     });
-    this.informers = { services: informers.services, slices: informers.slices, node };
+    // ServiceCIDRs: their CIDRs are read whole after each change (a burst of events, a re-list,
+    // coalesced into one read); an API server that does not serve them (404: older than 1.33
+    // without the beta API, or the resource turned off) or does not let wdp read them (403: the
+    // ClusterRole of an older deploy/) leaves the service CIDRs to node.serviceCIDRs, logged once,
+    // while the informer keeps retrying with its backoff (an upgraded server is picked up)
+    const serviceCIDRs = new ResilientInformer(o.kubeConfig, {
+      ...common, path: SERVICECIDRS_PATH,
+      onAdd: () => this.serviceCIDRsChanged(), onUpdate: () => this.serviceCIDRsChanged(), onDelete: () => this.serviceCIDRsChanged(),
+      onListed: () => { this.kubeMetrics.lists.inc({ resource: 'servicecidrs' }); this.serviceCIDRsUnserved = null; this.serviceCIDRsChanged(); },
+      onError: (err, retryInMs) => {
+        const code = err instanceof KubeApiError ? err.statusCode : 0;
+        if (code !== 404 && code !== 403) { onError('servicecidrs')(err, retryInMs); return; }
+        if (code === 403) this.kubeMetrics.watchErrors.inc({ resource: 'servicecidrs' });
+        const why = code === 404 ? 'not served' : 'forbidden';
+        if (this.serviceCIDRsUnserved !== why) {
+          this.serviceCIDRsUnserved = why;
+          const msg = code === 404
+            ? 'the API server does not serve ServiceCIDRs (networking.k8s.io/v1): the service CIDRs are node.serviceCIDRs alone'
+            : 'reading ServiceCIDRs (networking.k8s.io/v1) is forbidden (grant list/watch on servicecidrs: deploy/clusterrole.yaml): the service CIDRs are node.serviceCIDRs alone';
+          log[code === 404 ? 'info' : 'warn']({ resource: 'servicecidrs', error: (err as Error).message, retryInMs }, msg);
+        }
+        this.setServiceCIDRs([]);
+      },
+      onHandlerError: onHandlerError('servicecidrs'),
+    });
+    this.informers = { services: informers.services, slices: informers.slices, node, serviceCIDRs };
   }
 
   static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
@@ -173,11 +219,13 @@ export class KubeWatcher {
     w.informers.node.start();
     w.informers.services.start();
     w.informers.slices.start();
-    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl }, 'watching the Kubernetes API');
+    w.informers.serviceCIDRs.start();
+    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl, proxierFamilies: w.ipFamilies() }, 'watching the Kubernetes API');
     return w;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const i of Object.values(this.informers)) i.stop();
     await this.sync.stop();
     await this.serviceHealth?.close();
@@ -187,6 +235,41 @@ export class KubeWatcher {
 
   /** The node information last seen (tests, logs). */
   nodeState(): NodeInfo | null { return this.node; }
+
+  /** The service CIDRs last given to the daemon (null before the ServiceCIDRs were listed). */
+  serviceCIDRs(): string[] | null { return this.lastServiceCIDRs === null ? null : JSON.parse(this.lastServiceCIDRs) as string[]; }
+
+  private serviceCIDRsChanged(): void {
+    if (this.serviceCIDRsPending) return;
+    this.serviceCIDRsPending = true;
+    setImmediate(() => {
+      this.serviceCIDRsPending = false;
+      if (this.stopped) return;
+      const inf = this.informers.serviceCIDRs;
+      if (!inf.synced) return; // (a first list's events: read once it is delivered)
+      const { cidrs, invalid } = serviceCIDRsOf(inf.list());
+      for (const bad of invalid) this.logOnce(`invalid ${bad}`, 'warn', { entry: bad }, 'a ServiceCIDR entry that is not a CIDR is ignored');
+      this.setServiceCIDRs(cidrs);
+    });
+  }
+
+  private setServiceCIDRs(cluster: string[]): void {
+    if (this.stopped) return;
+    const configured = this.o.configuredServiceCIDRs ?? [];
+    const { cidrs, left } = combineServiceCIDRs(configured, cluster);
+    const text = JSON.stringify(cidrs);
+    if (text === this.lastServiceCIDRs) return;
+    this.lastServiceCIDRs = text;
+    if (left.length) this.logOnce(`left ${JSON.stringify(left)}`, 'warn', { left }, `more service CIDRs than a node config holds (${cidrs.length}): traffic to unallocated addresses of these is routed, not dropped`);
+    this.o.log.info({ serviceCIDRs: cidrs, fromServiceCIDRs: cluster }, 'service CIDRs');
+    this.o.onServiceCIDRs?.(cidrs);
+  }
+
+  private logOnce(key: string, level: 'warn' | 'info', fields: Record<string, unknown>, msg: string): void {
+    if (this.loggedOnce.has(key)) return;
+    this.loggedOnce.add(key);
+    this.o.log[level](fields, msg);
+  }
 
   private nodeUpdate(): NodeUpdate {
     const np = nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses);
@@ -207,9 +290,10 @@ export class KubeWatcher {
     void this.serviceHealth?.setAddresses(this.healthCheckAddresses());
   }
 
-  /** The IP families kube-proxy would run a proxier for: those of the node's IPs (its primary
-   * IP per family), IPv4 when none is known (kube-proxy's fallback node IP is 127.0.0.1). */
-  private ipFamilies(): IpFamilyName[] { return ipFamiliesOf(this.node?.primary ?? []); }
+  /** The IP families kube-proxy would run a proxier for (node.ts proxierFamilies): both on a
+   * host with IPv6, else the primary IP's. wdp's one sync serves every family; these label its
+   * metrics and healthz status as kube-proxy's family proxiers would. */
+  private ipFamilies(): IpFamilyName[] { return proxierFamilies(this.node?.primary ?? [], this.hostIPv6); }
 
   /** Where the healthCheckNodePort servers listen: healthCheckBindAddress when set, else
    * kube-proxy's per-family rule over the NodePort addresses and the list that selected them
@@ -221,34 +305,31 @@ export class KubeWatcher {
     return healthCheckAddresses(nodePortAddresses(this.node, this.o.configuredAddresses, c.nodePortAddresses), filter, this.node?.primary ?? []);
   }
 
-  /** Service health checks (from the informers' state, as kube-proxy's LocalReadyEndpoints) and
-   * the no-local-endpoints gauge (from the compiled state: what the dataplane drops). Both only
-   * for Services with a Local policy. */
+  /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
+   * (the model's Services and slices: what the dataplane forwards by), only for Services with a
+   * Local policy. A healthCheckNodePort opens with the sync that programs its Service's Local
+   * policy and closes with the one that removes it, as kube-proxy's proxier syncs its health
+   * servers from the service map it has just written; the local endpoint counts likewise: a slice
+   * that arrived while this sync ran is counted once the next one has programmed it. */
   private async afterSync(): Promise<void> {
-    const local: KubeObject[] = [];
-    for (const s of this.informers.services.list()) {
-      const spec = (s.spec ?? {}) as { externalTrafficPolicy?: string; internalTrafficPolicy?: string };
-      if (spec.externalTrafficPolicy === 'Local' || spec.internalTrafficPolicy === 'Local') local.push(s);
-    }
+    const compiled = this.o.control.compiler;
     const none = noLocalCounts();
-    for (const s of local) addNoLocalEndpointPorts(this.o.control.compiler, s.metadata?.namespace || 'default', s.metadata?.name ?? '', none);
+    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
+    for (const svc of compiled.eachService()) {
+      if (!svc.externalLocal && !svc.internalLocal) continue;
+      addNoLocalEndpointPorts(compiled, svc.namespace, svc.name, none);
+      // (the model keeps a healthCheckNodePort only for a LoadBalancer with externalTrafficPolicy Local)
+      if (svc.healthCheckNodePort !== undefined) ports.set(svc.key, { port: svc.healthCheckNodePort, families: svc.families });
+    }
     for (const f of ['IPv4', 'IPv6'] as const) {
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
     }
     if (!this.serviceHealth) return;
     const hc = new Map<string, HealthCheckWant>();
-    const ports = new Map<string, { port: number; families: Array<4 | 6> }>();
-    for (const s of local) { const port = healthCheckNodePort(s); if (port !== null) ports.set(objectKey(s), { port, families: clusterIPFamilies(s) }); }
     if (ports.size) {
-      // the local endpoints the syncs programmed (the model's slices), not the informers' newest:
-      // a slice that arrived while this sync ran is programmed by the next one, and until then
-      // the health check answers for the rules as they are (kube-proxy's proxier syncs its health
-      // servers from the endpoints map it has just written). (The port itself follows the
-      // informer's Service: the model keeps no healthCheckNodePort; opened a sync early it
-      // answers from the programmed endpoints.)
       const slicesBy = new Map<string, KubeObject[]>();
-      for (const { raw } of this.o.control.compiler.listSlices()) {
+      for (const { raw } of compiled.eachSlice()) {
         const sl = raw as KubeObject; // (validated: its metadata is there)
         const svc = serviceNameOf(sl);
         if (svc && ports.has(svc)) { const l = slicesBy.get(svc); if (l) l.push(sl); else slicesBy.set(svc, [sl]); }

@@ -25,6 +25,8 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
 export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
+/** How many service CIDRs a NodeConfig holds (each is a route of the core's). */
+export const MAX_SERVICE_CIDRS = 16;
 
 // Kubernetes object names: DNS subdomain (<= 253, lowercase alphanumerics, '-' and '.').
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -168,6 +170,7 @@ const serviceSchema = z.object({
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     externalName: str.nullish(),
+    healthCheckNodePort: portNumber.nullish(),
   }),
   status: z.object({
     loadBalancer: z.object({
@@ -246,6 +249,9 @@ const serviceSchema = z.object({
     issue(ctx, ['spec', 'loadBalancerSourceRanges'], 'FieldValueForbidden', 'Forbidden: may only be used when `type` is \'LoadBalancer\' or externalIPs are set');
   if (s.externalTrafficPolicy && type !== 'NodePort' && type !== 'LoadBalancer' && !(s.externalIPs?.length))
     issue(ctx, ['spec', 'externalTrafficPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.externalTrafficPolicy)}: may only be set for externally-accessible services`);
+  // (the API server allocates one for every such Service; wdp allocates nothing, so it is not required)
+  if (s.healthCheckNodePort != null && !(type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
+    issue(ctx, ['spec', 'healthCheckNodePort'], 'FieldValueInvalid', `Invalid value: ${s.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`);
   const ann = svc.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann)))
     issue(ctx, ['metadata', 'annotations', MAGLEV_SIZE_ANNOTATION], 'FieldValueNotSupported', `Unsupported value: ${JSON.stringify(ann)}: supported values: ${MAGLEV_SIZES.map((m) => `"${m}"`).join(', ')}`);
@@ -324,7 +330,7 @@ const nodeConfigSchema = z.object({
     zone: str.min(1).max(63).nullish(),
     // the cluster's service CIDRs (kube-apiserver --service-cluster-ip-range): traffic to an
     // address in them that no Service owns is dropped instead of leaking to the default route
-    serviceCIDRs: z.array(cidr).max(16, 'must have at most 16 items').nullish(),
+    serviceCIDRs: z.array(cidr).max(MAX_SERVICE_CIDRS, `must have at most ${MAX_SERVICE_CIDRS} items`).nullish(),
     // kube-proxy's --masquerade-all: every new flow to a ClusterIP is masqueraded (pods' too)
     masqueradeAll: z.boolean().nullish(),
   }),
@@ -557,7 +563,7 @@ function prunedSlice(raw: Record<string, unknown>): Record<string, unknown> {
   return pruned(raw, SLICE_KEYS, (o) => withPrunedList(withPrunedList(o, 'endpoints', pruneEndpoint), 'ports', (p) => pick(p, SLICE_PORT_KEYS)));
 }
 const SERVICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status']);
-const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName']);
+const SERVICE_SPEC_KEYS = new Set(['type', 'clusterIP', 'clusterIPs', 'ipFamilies', 'ipFamilyPolicy', 'ports', 'sessionAffinity', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName', 'healthCheckNodePort']);
 const SERVICE_PORT_KEYS = new Set(['name', 'protocol', 'port', 'targetPort', 'nodePort']);
 const SLICE_KEYS = new Set(['apiVersion', 'kind', 'metadata', 'addressType', 'endpoints', 'ports']);
 const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName', 'zone', 'hints']);
@@ -591,7 +597,7 @@ function fastMetadata(md: unknown): md is Record<string, unknown> {
 }
 
 const IP_FAMILY_POLICIES = new Set<unknown>(['SingleStack', 'PreferDualStack', 'RequireDualStack']);
-const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName'];
+const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName', 'healthCheckNodePort'];
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
   if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
@@ -776,6 +782,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     raw,
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
+  if (sp.healthCheckNodePort != null && type === 'LoadBalancer' && out.externalLocal) out.healthCheckNodePort = sp.healthCheckNodePort;
   const labels = s.metadata.labels;
   if (labels) proxyLabels(labels, out);
   return out;

@@ -33,6 +33,10 @@ export interface ServiceSpec {
   maglevSize?: number;        // wdp.io/maglev-table-size annotation
   proxyName?: string;         // label service.kubernetes.io/service-proxy-name (absent: undefined)
   headlessLabel?: true;       // label service.kubernetes.io/headless present: not programmed
+  /** spec.healthCheckNodePort of a LoadBalancer with externalTrafficPolicy Local (the only
+   * Services that may have one): where its health check answers (src/kube/service-health.ts).
+   * Not a dataplane field: the compiler never reads it. */
+  healthCheckNodePort?: number;
   raw: Record<string, unknown>;
 }
 

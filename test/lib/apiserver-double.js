@@ -2,8 +2,10 @@
 // conventions the real server follows, over real HTTP on loopback, so the real client library
 // (@kubernetes/client-node) runs unmodified against it. What it implements:
 //
-// * Services (v1), EndpointSlices (discovery.k8s.io/v1) and Nodes (v1, cluster-scoped); create
-//   (POST), update (PUT), delete (DELETE), get, list and watch, per namespace or across all.
+// * Services (v1), EndpointSlices (discovery.k8s.io/v1), Nodes (v1, cluster-scoped) and
+//   ServiceCIDRs (networking.k8s.io/v1, cluster-scoped; `serviceCIDRs: false` serves none: an
+//   older API server's 404 for the path); create (POST), update (PUT), delete (DELETE), get, list
+//   and watch, per namespace or across all.
 // * One resourceVersion counter for everything (etcd's revision): every write gets the next
 //   value, set on the object; a list carries the resourceVersion of its snapshot.
 // * Chunked lists: `limit` and `continue`. The continue token names the snapshot's
@@ -30,7 +32,8 @@
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
-// prints {"url": "http://127.0.0.1:PORT"} and serves the same API, plus POST /__double/<fault>
+// prints {"url": "http://127.0.0.1:PORT"} and serves the same API (`--no-servicecidrs`: without
+// ServiceCIDRs), plus POST /__double/<fault>
 // (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=) and GET
 // /__double/stats, on the control socket.
 import { createServer } from 'node:http';
@@ -42,6 +45,7 @@ const RESOURCES = {
   services: { group: '', version: 'v1', kind: 'Service', listKind: 'ServiceList', namespaced: true },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', listKind: 'EndpointSliceList', namespaced: true },
   nodes: { group: '', version: 'v1', kind: 'Node', listKind: 'NodeList', namespaced: false },
+  servicecidrs: { group: 'networking.k8s.io', version: 'v1', kind: 'ServiceCIDR', listKind: 'ServiceCIDRList', namespaced: false },
 };
 const apiVersionOf = (r) => (RESOURCES[r].group ? `${RESOURCES[r].group}/${RESOURCES[r].version}` : RESOURCES[r].version);
 const clone = (o) => (o === undefined ? undefined : structuredClone(o));
@@ -79,18 +83,20 @@ function parseFieldSelector(s) {
 export class ApiServerDouble {
   /** `tls: { key, cert, ca }` serves HTTPS (as every real API server), `token` requires it as a
    * bearer token (as a service account's). */
-  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true } = {}) {
+  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true, serviceCIDRs = true } = {}) {
     this.tls = tls;
+    this.serveServiceCIDRs = serviceCIDRs;
     this.watchCache = watchCache;
     this.rv = 100; // like a real cluster, not starting at 1
     this.compactedRv = this.rv;
-    this.state = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
+    this.state = Object.fromEntries(Object.keys(RESOURCES).map((r) => [r, new Map()]));
     this.history = []; // { rv, resource, key, type, object, prev }
     this.watchers = new Set();
     this.bookmarkIntervalMs = bookmarkIntervalMs;
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, byResource: {}, watchFrom: { services: [], endpointslices: [], nodes: [] }, listFrom: { services: [], endpointslices: [], nodes: [] } };
+    const perResource = () => Object.fromEntries(Object.keys(RESOURCES).map((r) => [r, []]));
+    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -241,6 +247,7 @@ export class ApiServerDouble {
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/(services)(?:\/([^/]+))?$/.exec(p))) return { resource: m[2], namespace: m[1], name: m[3] ?? null };
     if ((m = /^\/apis\/discovery\.k8s\.io\/v1\/(endpointslices)(?:\/([^/]+))?$/.exec(p))) return { resource: m[1], namespace: null, name: m[2] ?? null };
     if ((m = /^\/apis\/discovery\.k8s\.io\/v1\/namespaces\/([^/]+)\/(endpointslices)(?:\/([^/]+))?$/.exec(p))) return { resource: m[2], namespace: m[1], name: m[3] ?? null };
+    if (this.serveServiceCIDRs && (m = /^\/apis\/networking\.k8s\.io\/v1\/(servicecidrs)(?:\/([^/]+))?$/.exec(p))) return { resource: m[1], namespace: null, name: m[2] ?? null };
     return null;
   }
 
@@ -254,8 +261,8 @@ export class ApiServerDouble {
     if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
     if (this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const r = this.route(url);
-    if (!r) return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`));
-    if (r.name && r.resource !== 'nodes' && r.namespace === null) return this.send(res, 404, status(404, 'NotFound', 'namespaced resources need a namespace'));
+    if (!r) { this.stats.notFound++; return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`)); }
+    if (r.name && RESOURCES[r.resource].namespaced && r.namespace === null) return this.send(res, 404, status(404, 'NotFound', 'namespaced resources need a namespace'));
     if (req.method === 'GET') {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
@@ -435,7 +442,7 @@ export class ApiServerDouble {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (n, d) => { const i = process.argv.indexOf(n); return i > 0 ? process.argv[i + 1] : d; };
   const [host, port] = arg('--listen', '127.0.0.1:0').split(/:(?=\d+$)/);
-  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')) });
+  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')), serviceCIDRs: !process.argv.includes('--no-servicecidrs') });
   await d.listen(host, Number(port));
   const control = arg('--control');
   if (control) await d.listenControl(control);

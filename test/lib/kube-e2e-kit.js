@@ -3,6 +3,7 @@
 // the API-server double, and the clients' questions (which pod answered). `kit(() => topo,
 // () => double)` binds the calls to a test file's topology and double, set in its before().
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startDoubleInNs } from './apiserver-double-ns.js';
 import { buildTopology, curl, destroyTopology, httpMany, NODE_V4, sleep, startDaemon, startPods } from './topology.js';
 
@@ -104,4 +105,21 @@ export async function kubeNode(kind, { configure, started } = {}) {
     await destroyTopology(topo);
     throw e;
   }
+}
+
+/** Stops the daemon (SIGTERM; resolves with its exit code) and points its config at an API server
+ * that is away (nothing listens where the kubeconfig points), for the next start. */
+export async function stopWithApiAway(topo) {
+  const exited = new Promise((res) => topo.daemon.once('exit', (code) => res(code)));
+  topo.daemon.kill('SIGTERM');
+  const code = await exited;
+  const away = join(topo.dir, 'kubeconfig-away');
+  writeFileSync(away, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
+    clusters: [{ name: 'd', cluster: { server: 'http://127.0.0.1:9', 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'd', user: {} }], contexts: [{ name: 'd', context: { cluster: 'd', user: 'd' } }],
+  }));
+  topo.config.kubernetes.kubeconfig = away;
+  writeFileSync(topo.configFile, JSON.stringify(topo.config));
+  return code;
 }

@@ -26,7 +26,7 @@ export function kubeSection(over = {}, addresses = []) {
   }).kubernetes;
 }
 
-export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], serviceProxyName, stateDir, dataplane } = {}) {
+export async function startKube(t, { config = {}, informer = {}, double: doubleOpts = {}, existing, seed, nodeName = 'node-a', configuredAddresses = [], configuredServiceCIDRs, hostIPv6, serviceProxyName, stateDir, dataplane } = {}) {
   const double = existing ?? new ApiServerDouble(doubleOpts);
   if (!existing) await double.listen();
   if (seed) seed(double);
@@ -36,16 +36,18 @@ export async function startKube(t, { config = {}, informer = {}, double: doubleO
   kc.loadFromString(double.kubeconfig());
   const { log, lines } = memoryLogger();
   const nodeUpdates = [];
+  const serviceCIDRUpdates = [];
   const watcher = await KubeWatcher.start({
     config: kubeSection(config, configuredAddresses), nodeName, configuredAddresses, serviceProxyName, kubeConfig: kc,
     control: cp.core, metrics: cp.metrics, counters: () => dp.counters(), log,
     onNode: (u) => nodeUpdates.push(u),
+    configuredServiceCIDRs, onServiceCIDRs: (c) => serviceCIDRUpdates.push(c), hostIPv6,
     informer: { backoffInitialMs: 50, backoffMaxMs: 400, watchTimeoutSeconds: [30, 40], ...informer },
   });
   let stopped = false;
   const stop = async () => { if (stopped) return; stopped = true; await watcher.stop(); await cp.close(); };
   t.teardown(async () => { await stop(); if (!existing) await double.close(); });
-  return { double, dp, cp, watcher, lines, nodeUpdates, compiler: cp.core.compiler, stop };
+  return { double, dp, cp, watcher, lines, nodeUpdates, serviceCIDRUpdates, compiler: cp.core.compiler, stop };
 }
 
 /** Polls `fn` until it returns a truthy value (bounded: generous for a loaded 2-core VM). */
