@@ -4,7 +4,7 @@
 //   * the Node's facts — what the Kubernetes Node object said (its InternalIP/ExternalIP
 //     addresses, primary IP per family, pod CIDRs, zone label), null while none is known; set from
 //     a read of the Node (at start, by the watcher) or, at a start that did not read it, from the
-//     facts saved when it was last seen (node-facts.ts). The config file's fallbacks (node.zone,
+//     facts saved when it was last seen (node-facts-file.ts). The config file's fallbacks (node.zone,
 //     node.podCIDRs, node.addresses, kubernetes.nodePortAddresses) are never part of them: they
 //     are applied when the NodeConfig is built, from the config as it is now;
 //   * the node addresses and NodePort addresses in force — selected from the Node's addresses with
