@@ -9,7 +9,8 @@
 //   e.g. node bench/ab-control-daemon.mjs 8 main=bin=/tmp/main/bin/wdp.js new=bin=$PWD/bin/wdp.js
 //
 // Per run: the load (1-minute average) at its start and the fields below; then each variant's
-// medians with the range of loads, and each variant's medians over the first variant's.
+// medians with the range of loads, each variant's medians over the first variant's, and each
+// variant's per-round ratios to the first's (their median, and in how many rounds lower).
 //
 // Default bench arguments: --services 10000 --endpoints 10 --peers none --changes 20. The bench
 // client is this checkout's (bin/wdp.js next to this file); the daemon the variant's.
@@ -41,11 +42,14 @@ const median = (xs) => {
   const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x));
   return s.length ? medianOf(s) : null;
 };
+let calls = 0;
 alternateRuns(Number(rounds), variants, (v) => {
+  const round = Math.floor(calls++ / variants.length);
   const load = loadavg()[0];
   let d;
   try { d = runJsonChild(WDP, ['bench', 'control', ...benchArgs, '--json'], v.env); } catch (e) { v.failed++; console.error(`${v.name}: the bench failed: ${e.message}`); return; }
   d.load = load;
+  d.round = round;
   v.runs.push(d);
   console.log(`${new Date().toISOString().slice(11, 19)} ${v.name.padEnd(10)} load ${load.toFixed(1)} ${FIELDS.map((f) => `${short(f)}=${d[f]}`).join(' ')}`);
 });
@@ -58,4 +62,19 @@ for (const v of variants) {
 // each later variant against the first: the ratio of medians (below 1: smaller than the first's)
 for (const v of variants.slice(1)) {
   console.log(`RATIO  ${v.name}/${variants[0].name} ${FIELDS.map((f) => { const a = med(variants[0], f), b = med(v, f); return `${short(f)}=${a && b !== null ? (b / a).toFixed(2) : '—'}`; }).join(' ')}`);
+}
+// each later variant against the first round by round: the median of the per-round ratios and in
+// how many rounds it was lower. A shared machine's load swings within a set; a ratio of medians
+// can follow one bad minute, the per-round count shows whether a difference keeps its sign
+// (identical builds have given per-round medians of ~0.85–1.17 at loads 3–9: docs/performance.md)
+for (const v of variants.slice(1)) {
+  console.log(`PAIRED ${v.name}/${variants[0].name} ${FIELDS.map((f) => {
+    const rs = [];
+    for (const d of v.runs) {
+      const a = variants[0].runs.find((x) => x.round === d.round)?.[f], b = d[f];
+      if (typeof a === 'number' && typeof b === 'number' && a > 0) rs.push(b / a);
+    }
+    const m = median(rs);
+    return `${short(f)}=${m === null ? '—' : `${m.toFixed(2)}(${rs.filter((x) => x < 1).length}/${rs.length})`}`;
+  }).join(' ')}`);
 }

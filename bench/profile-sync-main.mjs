@@ -14,6 +14,8 @@
 // whole process's CPU during the compile (V8's compiler and GC threads included) and wall time.
 // On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { abOptions, harness } from './ab-builds.mjs';
 
 const { services, endpoints } = abOptions();
@@ -22,6 +24,8 @@ const FIELDS = ['compile_cpu_ms', 'maglev_thread_cpu_ms', 'compile_process_cpu_m
 await harness({ url: import.meta.url, childVar: 'WDP_SYNC_MAIN_CHILD', fields: FIELDS, child });
 
 async function child(imp, dist) {
+  // the V8 flags that build's bin/wdp.js sets for the daemon, before any of wdp is loaded
+  try { await import(pathToFileURL(join(dist, '..', 'bin', 'v8-flags.js')).href); } catch { /* a build from before them */ }
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { validateAll } = await imp('src/model/schema.js');

@@ -14,6 +14,8 @@
 // (/proc/thread-self/schedstat, scheduler-tick resolution: compare medians of several runs), its
 // minor page faults (/proc/thread-self/stat) and wall time. `answer` is receive + apply: what the
 // main thread waits for. On a shared machine wall time mostly measures the scheduler: compare CPU.
+import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { abOptions, harness } from './ab-builds.mjs';
 
 const { services, endpoints } = abOptions();
@@ -52,6 +54,10 @@ const WORKER = `
 await harness({ url: import.meta.url, childVar: 'WDP_SYNC_WORKER_CHILD', fields: FIELDS, child });
 
 async function child(imp, dist) {
+  // the V8 flags that build's bin/wdp.js sets for the daemon (and so for its worker threads),
+  // before any of wdp is loaded: the worker's cold apply costs ~1.4x the CPU with them
+  // (docs/performance.md, "The worker's apply under the daemon's V8 flags")
+  try { await import(pathToFileURL(join(dist, '..', 'bin', 'v8-flags.js')).href); } catch { /* a build from before them */ }
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');
   const { validateAll } = await imp('src/model/schema.js');
