@@ -634,6 +634,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     async stop() {
       if (stopping) return stopped;
       stopping = true;
+      // from here a worker that does not answer is waited for once, briefly (a pod's grace period)
+      dataplane.stopping();
       clearInterval(linkWatch);
       clearInterval(mtuWatch);
       const programmed = programming.stop();
@@ -646,10 +648,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       await answeringDone;
       // a port add, remove or link check under way finishes first; none starts after
       await portManager.close();
-      checkpointer.stopPeriodic();
-      // no frame moves between the last checkpoint and the workers' stop
-      try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
-      const flowsSaved = await checkpointer.save(dataplane, learnedNeighbours, 'stop');
+      const flowsSaved = await checkpointer.saveAtStop(dataplane, learnedNeighbours);
       // the tables as they are, for the next start (nothing commits any more: the API and the
       // node programming are closed). Only with this stop's flow checkpoint: the next start
       // imports the checkpoint's flows with the image's ids as they are, and an older checkpoint's

@@ -1,0 +1,76 @@
+// A worker that hangs at a stop: the stop's requests wait for it once, with the stop's short
+// time-out (WorkerDataplane.stopping), and never again — the pause and export of the others go on,
+// their flows are checkpointed, and the stop ends well inside a pod's grace period (30 s by
+// default) instead of waiting 30 s at the pause and again at the export. The hung worker is faked
+// by dropping every message posted to it (its thread runs, it just never hears a request).
+import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { WorkerDataplane, STOP_REQUEST_TIMEOUT_MS } from '../dist/src/daemon/worker-dataplane.js';
+import { readCheckpoint } from '../dist/src/daemon/checkpoint.js';
+import { FlowCheckpointer } from '../dist/src/daemon/restart.js';
+
+const init = (worker, workers) => ({
+  worker, workers, ports: [], nodeAddresses: ['192.168.100.2'], core: { flows: 1024 }, probeIntervalMs: 1000, portBackend: 'relay',
+});
+
+async function setup(t, workers = 3) {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-hung-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dp = await WorkerDataplane.start(Array.from({ length: workers }, (_, w) => init(w, workers)));
+  t.teardown(() => dp.close());
+  const lines = [];
+  const log = pino({ level: 'info' }, { write: (s) => lines.push(JSON.parse(s)) });
+  return { dir, dp, lines, cp: new FlowCheckpointer(dir, log, 0) };
+}
+
+/** Worker `i` hears nothing from now on; returns the types of the requests posted to it. */
+function hang(dp, i) {
+  const asked = [];
+  dp.workers[i].port.postMessage = (m) => { asked.push(m.type); };
+  return asked;
+}
+
+test('a hung worker at a stop: asked once (the pause), the others\' flows checkpointed, the stop completes', async (t) => {
+  const { dir, dp, lines, cp } = await setup(t);
+  const asked = hang(dp, 1);
+  t.true(await cp.saveAtStop(dp, () => []), 'the checkpoint is written');
+  t.deepEqual(readCheckpoint(dir).checkpoint.workers.map((w) => w.worker), [0, 2]);
+  const lost = cp.summary().lastCheckpoint.lostWorkers;
+  t.is(lost.length, 1);
+  t.like(lost[0], { worker: 1 });
+  t.regex(lost[0].error, /worker 1 is not asked at the stop: it did not answer forward within 5000 ms/);
+  t.truthy(lines.find((l) => l.msg === 'pausing forwarding failed' && new RegExp(`within ${STOP_REQUEST_TIMEOUT_MS} ms`).test(l.error)), JSON.stringify(lines));
+  // the table images and the workers' stop do not wait for it either
+  const images = await dp.writeImages(dir, 'rev', 'inputs');
+  t.regex(images.find((w) => w.worker === 1).error, /not asked at the stop/);
+  await dp.close();
+  t.deepEqual(asked, ['forward'], 'the hung worker was asked once');
+});
+
+test('a request in flight when the stop begins gets the stop\'s time-out', async (t) => {
+  const { dir, dp, cp } = await setup(t, 2);
+  hang(dp, 0);
+  const periodic = cp.save(dp, () => [], 'periodic');   // its export waits on worker 0 (30 s before the stop)
+  await new Promise((r) => setTimeout(r, 50));
+  t.true(await cp.saveAtStop(dp, () => []));
+  t.true(await periodic);
+  t.regex(cp.summary().lastCheckpoint.lostWorkers[0].error, /worker 0 is not asked at the stop/);
+  t.deepEqual(readCheckpoint(dir).checkpoint.workers.map((w) => w.worker), [1]);
+  const c = readCheckpoint(dir).checkpoint;
+  t.is(c.reason, 'stop');
+});
+
+test('a worker that answers again after a time-out is asked again', async (t) => {
+  const { dp } = await setup(t, 1);
+  const h = dp.workers[0];
+  const post = h.port.postMessage.bind(h.port);
+  hang(dp, 0);
+  await t.throwsAsync(dp.request(h, { type: 'counters' }, 50), { message: /did not answer counters within 50 ms/ });
+  h.port.postMessage = post;
+  await dp.counters();
+  dp.stopping();
+  await t.notThrowsAsync(dp.exportFlows().then((r) => { if (r.failed.length) throw new Error(JSON.stringify(r.failed)); }));
+});
