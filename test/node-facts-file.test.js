@@ -36,7 +36,8 @@ test('a damaged file is unusable with its reason, never thrown', (t) => {
 test('a failed write leaves the previous file', (t) => {
   const dir = dirFor(t);
   writeNodeFacts(dir, FACTS);
-  t.throws(() => writeNodeFacts(join(dir, 'missing'), null));
+  writeFileSync(join(dir, 'a-file'), '');
+  t.throws(() => writeNodeFacts(join(dir, 'a-file', 'dir'), null));
   t.deepEqual(readNodeFacts(dir), { state: 'saved', node: FACTS });
 });
 

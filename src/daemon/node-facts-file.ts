@@ -6,9 +6,10 @@
 // whenever the facts change (write to a temporary file, fsync, rename: a crash leaves the old or
 // the new one). A state directory without it (written by an older wdp) has the facts only mixed
 // into its saved NodeConfig: factsOfSavedNodeConfig reads them from there.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIp } from '../util/addr.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { NodeFacts } from './node-addresses.js';
 
 export const NODE_FACTS_FILE = 'node-facts.json';
@@ -49,20 +50,7 @@ export function readNodeFacts(dir: string): SavedNodeFacts {
 
 /** Saves `node` in `dir` (throws on failure, its temporary file removed; the previous file stays then). */
 export function writeNodeFacts(dir: string, node: NodeFacts | null): void {
-  const path = join(dir, NODE_FACTS_FILE), tmp = `${path}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify({ version: VERSION, node })}\n`);
-      fsyncSync(fd);
-    } finally { closeSync(fd); }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });   // (a full disk: the space goes back to the store's commits)
-    throw e;
-  }
-  // the rename itself survives a crash once the directory is synced
-  try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* the file is written */ }
+  writeFileAtomic(dir, NODE_FACTS_FILE, Buffer.from(`${JSON.stringify({ version: VERSION, node })}\n`));
 }
 
 /** The Node's facts as a saved NodeConfig holds them (a state directory an older wdp wrote):

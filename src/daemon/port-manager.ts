@@ -4,8 +4,9 @@
 // and routes name it by; a removed port's index is not handed out again until the indexes run
 // out (a late reply of a deleted pod's flow must not reach the next pod).
 //
-// Runtime ports are saved in <stateDir>/ports.json (written whole, then renamed) after every
-// change, with their indexes, and opened again at the next start under the same indexes, by the
+// Runtime ports are saved in <stateDir>/ports.json (written whole to a temporary file, fsynced,
+// renamed over it, the directory fsynced: a crash or power loss leaves the old or the new one)
+// after every change, with their indexes, and opened again at the next start under the same indexes, by the
 // workers as they start, with the config's ports — so the flows through them, the node config
 // that names them and a table image (which all name ports by index) find them as they were. A
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
@@ -16,11 +17,12 @@
 // Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
 import { systemTool } from '../util/system-tool.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
@@ -171,6 +173,7 @@ export class PortError extends Error {
 }
 
 const MAX_INDEX = 0xfffe;
+const PORTS_FILE = 'ports.json';
 /** The largest MTU a TAP takes (the kernel's tun driver). */
 const TAP_MTU_MAX = 65521;
 
@@ -758,19 +761,29 @@ export class PortManager {
     return this.nextIndex++;
   }
 
-  private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
+  private get file(): string { return join(this.cfg.stateDir, PORTS_FILE); }
 
   /** The saved runtime ports, their indexes and CNI attachments (a file without indexes or
    * attachments: an older wdp's). */
   private loadSaved(): { ports: unknown[]; indexes: number[]; attachments: unknown[] } {
     const none = { ports: [], indexes: [], attachments: [] };
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return none; }
+    try { text = readFileSync(this.file, 'utf8'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ file: this.file, error: (e as Error).message }, 'saved runtime ports unreadable: starting without them');
+      return none;
+    }
+    let problem: string;
     try {
-      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown };
-      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
-    } catch { /* fall through */ }
-    this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
+      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown } | null;
+      if (Array.isArray(j?.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
+      problem = 'no list of ports';
+    } catch (e) { problem = `not JSON: ${(e as Error).message}`; }
+    // kept for inspection (the next save writes a new one): their pods' interfaces are not
+    // opened, so their pods have no connectivity until their CNI plugin attaches them again
+    const keptAs = `${this.file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    let kept = true;
+    try { renameSync(this.file, keptAs); } catch { kept = false; }
+    this.log.error({ file: this.file, problem, ...(kept ? { keptAs } : {}) }, 'saved runtime ports unreadable: starting without them');
     return none;
   }
 
@@ -784,9 +797,7 @@ export class PortManager {
     const ports = runtime.map(({ config: { attachment: _, ...rest } }) => rest), indexes = runtime.map((p) => p.spec.index);
     const attachments = runtime.map((p) => p.config.attachment ?? null);
     try {
-      const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ports, indexes, attachments }, null, 1));
-      renameSync(tmp, this.file);
+      writeFileAtomic(this.cfg.stateDir, PORTS_FILE, Buffer.from(JSON.stringify({ ports, indexes, attachments }, null, 1)));
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
     }
