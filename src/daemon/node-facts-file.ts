@@ -20,7 +20,7 @@ const VERSION = 1;
 
 const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string');
-const cidrs = (v: unknown): v is string[] => strings(v) && v.every((c) => { try { parseCidr(c); return true; } catch { return false; } });
+const cidrs = (v: unknown): v is string[] => strings(v) && v.every((c) => { try { return c.includes('/') && !!parseCidr(c); } catch { return false; } });
 
 /** The facts in a parsed file's `node`, or an error saying what is wrong. */
 function parseFacts(v: unknown): NodeFacts | null | string {
