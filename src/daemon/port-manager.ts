@@ -545,7 +545,10 @@ export class PortManager {
       this.reaping = undefined;
       if (!this.dp || this.closed) return [];
       const removed: string[] = [];
-      for (const p of this.goneOf(this.all().filter((q) => !this.absent.has(q.spec.index)))) {
+      const watched = this.all().filter((q) => !this.absent.has(q.spec.index));
+      // an AF_XDP port's sockets say themselves whether the kernel unbound them (stats.unboundQueues)
+      const xsk = watched.some((q) => this.info.get(q.spec.index)?.kind === 'native-afxdp') ? await this.freshStats() : undefined;
+      for (const p of this.goneOf(watched, xsk)) {
         if (p.origin === 'config') {
           this.absent.set(p.spec.index, { since: Date.now(), closed: false });
           this.log.error({ port: p.spec.name, ifname: p.spec.ifname, ...(p.spec.netns ? { netns: p.spec.netns } : {}) },
@@ -566,12 +569,19 @@ export class PortManager {
     return check;
   }
 
+  /** The ports' stats as their workers have them now, by index (undefined when they cannot say). */
+  private async freshStats(): Promise<Map<number, PortInfo> | undefined> {
+    try { return new Map((await this.dp!.ports()).map((i) => [i.index, i])); } catch { return undefined; }
+  }
+
   /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file
    * TAP's) name missing or another ifindex now (a failed look is not "gone": checked again later),
-   * a TAP's pod namespace gone, or a native AF_PACKET port's interface there under its name and
-   * ifindex but none of its sockets bound to it any more (it left the namespace and came back:
-   * packet-bindings.ts). One look per namespace. */
-  private goneOf(ports: ManagedPort[]): ManagedPort[] {
+   * a TAP's pod namespace gone, or its interface there under its name and ifindex but the port's
+   * sockets no longer bound to it (it left the namespace and came back): a native AF_PACKET port's
+   * none of them (packet-bindings.ts), a native AF_XDP port's any of them (`xsk`: the ports' stats
+   * now, unboundQueues: the kernel set ENETDOWN on them when it unbound them). One look per
+   * namespace. */
+  private goneOf(ports: ManagedPort[], xsk?: Map<number, PortInfo>): ManagedPort[] {
     const watched = ports.filter((p) => this.ifindexOf.has(p.spec.index));
     const looks = new Map<string, (name: string) => IfindexNow>();
     const now = (p: ManagedPort): IfindexNow => {
@@ -585,11 +595,16 @@ export class PortManager {
     };
     const bindings = new Map<string, Set<number> | null>();
     const unbound = (p: ManagedPort, ifindex: number): boolean => {
-      if (this.info.get(p.spec.index)?.kind !== 'native-afpacket') return false;
-      const ns = this.nsOf(p.spec), key = ns ?? '';
-      if (!bindings.has(key)) bindings.set(key, packetSocketIfindexes(ns));
-      const bound = bindings.get(key);
-      if (!bound || bound.has(ifindex)) return false;
+      const kind = this.info.get(p.spec.index)?.kind;
+      if (kind === 'native-afxdp') {
+        if (!((xsk?.get(p.spec.index)?.stats as { unboundQueues?: number } | undefined)?.unboundQueues)) return false;
+      } else {
+        if (kind !== 'native-afpacket') return false;
+        const ns = this.nsOf(p.spec), key = ns ?? '';
+        if (!bindings.has(key)) bindings.set(key, packetSocketIfindexes(ns));
+        const bound = bindings.get(key);
+        if (!bound || bound.has(ifindex)) return false;
+      }
       this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, ifindex }, 'a port\'s sockets are bound to nothing: its interface left the namespace and came back (same name and ifindex)');
       return true;
     };
