@@ -50,12 +50,14 @@ export interface WorkerDataplaneEvents {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
-/** At a stop (WorkerDataplane.stopping): the most any request waits (the pause, the export, a
- * request in flight), and the most a worker's table image write waits (it writes and fsyncs its
- * tables: ~190 MB at 100k Services × 10 endpoints). A worker that left a request unanswered is not
- * asked again, so one hung worker delays a stop by STOP_REQUEST_TIMEOUT_MS once. */
+/** At a stop (WorkerDataplane.stopping): the most a request of the stop waits (the pause, the
+ * export), and the most one already in flight when the stop begins (an apply writing large tables:
+ * up to ~7 s at 100k Services × 10 endpoints under load) or a table image write (~190 MB written
+ * and fsynced at that size) waits. A worker that left a request unanswered is not asked again, so
+ * one hung worker delays a stop once: by STOP_REQUEST_TIMEOUT_MS, or STOP_LONG_TIMEOUT_MS when it
+ * hung in a request under way. */
 export const STOP_REQUEST_TIMEOUT_MS = 5_000;
-export const STOP_IMAGE_TIMEOUT_MS = 15_000;
+export const STOP_LONG_TIMEOUT_MS = 15_000;
 /** At close: how long a worker's thread may take to end once told to (then it is left behind). */
 const TERMINATE_WAIT_MS = 2_000;
 
@@ -289,12 +291,12 @@ export class WorkerDataplane implements Dataplane {
   generation(): number { return this.gen; }
 
   /** The daemon stops: from now on no request waits more than STOP_REQUEST_TIMEOUT_MS (those in
-   * flight included; a table image write STOP_IMAGE_TIMEOUT_MS), and a worker that left one
-   * unanswered is not asked again — a hung worker costs its own flows and image, once, not every
-   * worker's at the end of the grace period. */
+   * flight and a table image write STOP_LONG_TIMEOUT_MS), and a worker that left one unanswered is
+   * not asked again until it answers — a hung worker costs its own flows and image, once, not
+   * every worker's at the end of the grace period. */
   stopping(): void {
     this.atStop = true;
-    for (const h of this.workers) for (const p of h.pending.values()) p.timeoutWithin?.(STOP_REQUEST_TIMEOUT_MS);
+    for (const h of this.workers) for (const p of h.pending.values()) p.timeoutWithin?.(STOP_LONG_TIMEOUT_MS);
   }
 
   /** Why the tables may differ from the saved state (a failed apply since the start), or null. */
@@ -310,7 +312,7 @@ export class WorkerDataplane implements Dataplane {
   async writeImages(dir: string, revision: string, inputsHash: string): Promise<Array<{ worker: number; bytes?: number; ms?: number; error?: string }>> {
     if (this.doubt) return this.workers.map((h) => ({ worker: h.index, error: `not written: ${this.doubt}; the tables may differ from the saved state` }));
     return Promise.all(this.workers.map(async (h) => {
-      try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash }, this.atStop ? STOP_IMAGE_TIMEOUT_MS : REQUEST_TIMEOUT_MS)) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
+      try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash }, this.atStop ? STOP_LONG_TIMEOUT_MS : REQUEST_TIMEOUT_MS)) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
     }));
   }
 
