@@ -80,6 +80,17 @@ test('a worker that answers again after a time-out is asked again', async (t) =>
   await t.notThrowsAsync(dp.exportFlows().then((r) => { if (r.failed.length) throw new Error(JSON.stringify(r.failed)); }));
 });
 
+test('a worker that timed out before the stop (and was not asked since) is asked at the stop', async (t) => {
+  const { dp } = await setup(t, 1);
+  const h = dp.workers[0];
+  const post = h.port.postMessage.bind(h.port);
+  hang(dp, 0);
+  await t.throwsAsync(dp.request(h, { type: 'counters' }, 50));
+  h.port.postMessage = post;
+  dp.stopping();
+  await t.notThrowsAsync(dp.exportFlows().then((r) => { if (r.failed.length) throw new Error(JSON.stringify(r.failed)); }));
+});
+
 const root = canUseNetns();
 (root ? test : test.skip)(`the daemon's stop with a hung worker: the others' flows and table images written, the hung one skipped after one time-out${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
   const lab = new NetnsLab('hs');

@@ -296,7 +296,11 @@ export class WorkerDataplane implements Dataplane {
    * every worker's at the end of the grace period. */
   stopping(): void {
     this.atStop = true;
-    for (const h of this.workers) for (const p of h.pending.values()) p.timeoutWithin?.(STOP_LONG_TIMEOUT_MS);
+    for (const h of this.workers) {
+      // a time-out before the stop (a load spike) does not count: each worker is asked at the stop
+      delete h.unanswered;
+      for (const p of h.pending.values()) p.timeoutWithin?.(STOP_LONG_TIMEOUT_MS);
+    }
   }
 
   /** Why the tables may differ from the saved state (a failed apply since the start), or null. */
