@@ -174,6 +174,7 @@ export class PortError extends Error {
 
 const MAX_INDEX = 0xfffe;
 const PORTS_FILE = 'ports.json';
+const LINK_STATS_WAIT_MS = 2_000;
 /** The largest MTU a TAP takes (the kernel's tun driver). */
 const TAP_MTU_MAX = 65521;
 
@@ -569,9 +570,16 @@ export class PortManager {
     return check;
   }
 
-  /** The ports' stats as their workers have them now, by index (undefined when they cannot say). */
+  /** The ports' stats as their workers have them now, by index (undefined when they cannot say
+   * within LINK_STATS_WAIT_MS: a busy or hung worker does not hold up the port changes queued
+   * behind the check; nothing is judged from it then). */
   private async freshStats(): Promise<Map<number, PortInfo> | undefined> {
-    try { return new Map((await this.dp!.ports()).map((i) => [i.index, i])); } catch { return undefined; }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), LINK_STATS_WAIT_MS); });
+    try {
+      const got = await Promise.race([this.dp!.ports(), late]);
+      return got && new Map(got.map((i) => [i.index, i]));
+    } catch { return undefined; } finally { clearTimeout(timer); }
   }
 
   /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file
