@@ -40,6 +40,7 @@ function hang(dp, i) {
 test('a hung worker at a stop: asked once (the pause), the others\' flows checkpointed, the stop completes', async (t) => {
   const { dir, dp, lines, cp } = await setup(t);
   const asked = hang(dp, 1);
+  dp.stopping();   // (as the daemon's stop does first; saveAtStop calls it again)
   t.true(await cp.saveAtStop(dp, () => []), 'the checkpoint is written');
   t.deepEqual(readCheckpoint(dir).checkpoint.workers.map((w) => w.worker), [0, 2]);
   const lost = cp.summary().lastCheckpoint.lostWorkers;
@@ -50,6 +51,8 @@ test('a hung worker at a stop: asked once (the pause), the others\' flows checkp
   // the table images and the workers' stop do not wait for it either
   const images = await dp.writeImages(dir, 'rev', 'inputs');
   t.regex(images.find((w) => w.worker === 1).error, /not asked at the stop/);
+  dp.stopping();   // once in stop mode, calling it again asks nobody again
+  t.regex((await dp.exportFlows()).failed[0]?.error ?? '', /not asked at the stop/);
   await dp.close();
   t.deepEqual(asked, ['forward'], 'the hung worker was asked once');
 });

@@ -295,6 +295,7 @@ export class WorkerDataplane implements Dataplane {
    * not asked again until it answers — a hung worker costs its own flows and image, once, not
    * every worker's at the end of the grace period. */
   stopping(): void {
+    if (this.atStop) return;
     this.atStop = true;
     for (const h of this.workers) {
       // a time-out before the stop (a load spike) does not count: each worker is asked at the stop
