@@ -142,3 +142,24 @@ serial('a state directory without saved Node facts (an older wdp\'s), or with a 
   d = await s.start({}, {}, { away: true });
   t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' }, 'a damaged file');
 });
+
+serial('a restart with the API server away takes the cluster\'s ServiceCIDRs as last seen with node.serviceCIDRs as the config file gives them now: a CIDR removed from the config is not kept', async (t) => {
+  const s = await setUp(t, 'nfh', nodeObject(['192.168.100.2']));
+  s.double.create('servicecidrs', { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.99.62.0/24'] } });
+  let d = await s.start({ serviceCIDRs: ['10.96.0.0/16'] }, {});
+  for (let i = 0; i < 100 && !d.kube?.serviceCIDRs(); i++) await new Promise((r) => setTimeout(r, 100));
+  await d.settled();
+  t.deepEqual(d.nodeConfig().spec.serviceCIDRs, ['10.96.0.0/16', '10.99.62.0/24'], 'the config\'s and the cluster\'s');
+  d = await s.start({}, {}, { away: true });
+  t.deepEqual(d.nodeConfig().spec.serviceCIDRs, ['10.99.62.0/24'], 'the cluster\'s as last seen; not the config\'s of before');
+  d = await s.start({ serviceCIDRs: ['10.97.0.0/16'] }, {}, { away: true });
+  t.deepEqual(d.nodeConfig().spec.serviceCIDRs, ['10.97.0.0/16', '10.99.62.0/24'], 'the config\'s now beside the cluster\'s as last seen');
+  // the cluster's ServiceCIDR deleted while the daemon watches: a restart drops it too
+  d = await s.start({}, {});
+  s.double.delete('servicecidrs', null, 'kubernetes');
+  for (let i = 0; i < 100 && d.nodeConfig().spec.serviceCIDRs?.length; i++) await new Promise((r) => setTimeout(r, 100));
+  await d.settled();
+  t.deepEqual(d.nodeConfig().spec.serviceCIDRs ?? [], []);
+  d = await s.start({ serviceCIDRs: ['10.97.0.0/16'] }, {}, { away: true });
+  t.deepEqual(d.nodeConfig().spec.serviceCIDRs, ['10.97.0.0/16']);
+});

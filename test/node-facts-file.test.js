@@ -36,7 +36,8 @@ test('a damaged file is unusable with its reason, never thrown', (t) => {
 test('a failed write leaves the previous file', (t) => {
   const dir = dirFor(t);
   writeNodeFacts(dir, FACTS);
-  t.throws(() => writeNodeFacts(join(dir, 'missing'), null));
+  writeFileSync(join(dir, 'a-file'), '');
+  t.throws(() => writeNodeFacts(join(dir, 'a-file', 'dir'), null));
   t.deepEqual(readNodeFacts(dir), { state: 'saved', node: FACTS });
 });
 
@@ -46,4 +47,16 @@ test('an older wdp\'s saved NodeConfig: its addresses, node IPs, pod CIDRs and z
   t.deepEqual(factsOfSavedNodeConfig({ spec: { nodeAddresses: ['192.168.1.2'], nodeIPs: ['192.168.1.2'], podCIDRs: ['10.244.1.0/24'], zone: 'z', nodePortAddresses: ['192.168.1.2'] } }),
     { addresses: ['192.168.1.2'], primary: ['192.168.1.2'], podCIDRs: ['10.244.1.0/24'], zone: 'z' });
   t.deepEqual(factsOfSavedNodeConfig({ spec: { nodeAddresses: ['x'], nodeIPs: 'y' } }), { addresses: [], primary: [], podCIDRs: [], zone: '' });
+});
+
+test('the cluster\'s ServiceCIDRs beside the Node\'s facts: absent (not listed yet), saved, or unusable when not CIDRs', (t) => {
+  const dir = dirFor(t);
+  writeNodeFacts(dir, FACTS);
+  t.deepEqual(readNodeFacts(dir), { state: 'saved', node: FACTS });
+  writeNodeFacts(dir, FACTS, ['10.99.62.0/24', 'fd00:99::/112']);
+  t.deepEqual(readNodeFacts(dir), { state: 'saved', node: FACTS, serviceCIDRs: ['10.99.62.0/24', 'fd00:99::/112'] });
+  writeNodeFacts(dir, null, []);
+  t.deepEqual(readNodeFacts(dir), { state: 'saved', node: null, serviceCIDRs: [] });
+  writeFileSync(join(dir, NODE_FACTS_FILE), JSON.stringify({ version: 1, node: null, serviceCIDRs: ['10.99.62.0'] }));
+  t.like(readNodeFacts(dir), { state: 'unusable', reason: 'serviceCIDRs is not a list of CIDRs' });
 });

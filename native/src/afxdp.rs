@@ -162,6 +162,10 @@ struct Queue {
     drops_seen: u64,
     /// bound in zero-copy mode (XDP_OPTIONS after bind)
     zero_copy: bool,
+    /// unbound by the kernel: its interface was unregistered in the socket's namespace (it left
+    /// the namespace, even if it came back: the socket stays unbound). Seen as the socket error
+    /// ENETDOWN the kernel sets then, read once (SO_ERROR clears it).
+    unbound: bool,
 }
 
 impl Queue {
@@ -193,6 +197,7 @@ impl Queue {
             fd,
             drops_seen: 0,
             zero_copy: false,
+            unbound: false,
         };
         // every RX frame starts out in the fill ring
         for k in 0..rx_ring {
@@ -270,6 +275,18 @@ impl Queue {
             self.tx_free.push(self.comp.addr(cons.wrapping_add(k)) & !(CHUNK as u64 - 1));
         }
         self.comp.cons().store(prod, Ordering::Release);
+    }
+
+    /// Reads (and clears) the socket's pending error; ENETDOWN marks it unbound for good.
+    fn take_error(&mut self, c: &mut Counters) {
+        let mut err: i32 = 0;
+        if ffi::getsockopt_raw(self.fd.as_raw_fd(), ffi::SOL_SOCKET, ffi::SO_ERROR, &mut err).is_ok() && err != 0 {
+            if err == ffi::ENETDOWN {
+                self.unbound = true;
+            } else {
+                c.rx_errors += 1;
+            }
+        }
     }
 
     fn tx(&mut self, area: &Area, count: usize, port_index: u16, c: &mut Counters) -> usize {
@@ -545,6 +562,9 @@ impl Device for Xdp {
     /// XDP_STATISTICS counts since the socket opened, so the growth since the last read is added.
     fn poll_kernel_stats(&mut self, c: &mut Counters) {
         for q in &mut self.queues {
+            if !q.unbound {
+                q.take_error(c);
+            }
             let mut st = ffi::XdpStatistics::default();
             if ffi::getsockopt_raw(q.fd.as_raw_fd(), ffi::SOL_XDP, ffi::XDP_STATISTICS, &mut st).is_ok() {
                 // an empty fill ring shows in both rx_dropped and rx_fill_ring_empty_descs; a
@@ -556,6 +576,16 @@ impl Device for Xdp {
                 c.rx_dropped += new;
             }
         }
+        c.unbound_queues = self.queues.iter().filter(|q| q.unbound).count() as u64;
+    }
+
+    fn clear_error(&mut self, c: &mut Counters) {
+        for q in &mut self.queues {
+            if !q.unbound {
+                q.take_error(c);
+            }
+        }
+        c.unbound_queues = self.queues.iter().filter(|q| q.unbound).count() as u64;
     }
 
     fn rx_burst(&mut self, area: &mut Area, first: usize, max: usize, in_port: u16, c: &mut Counters) -> NResult<usize> {

@@ -33,6 +33,9 @@ pub struct Counters {
     pub offload_errors: u64,
     /// AF_XDP: transmit kicks (sendto calls); tx_packets / tx_kicks is the frames per kick
     pub tx_kicks: u64,
+    /// AF_XDP: sockets the kernel unbound (their interface left the namespace): the port receives
+    /// and sends nothing on them until it is opened again
+    pub unbound_queues: u64,
 }
 
 /// The interface a device was opened on, as the kernel reports it.

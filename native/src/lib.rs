@@ -394,6 +394,7 @@ fn stats(js: &Js) -> NResult<napi_value> {
         ("gsoSegments", js.num(c.gso_segments as f64)?),
         ("offloadErrors", js.num(c.offload_errors as f64)?),
         ("txKicks", js.num(c.tx_kicks as f64)?),
+        ("unboundQueues", js.num(c.unbound_queues as f64)?),
     ])
 }
 

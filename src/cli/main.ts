@@ -421,6 +421,8 @@ function restoreLines(r: Raw): string {
   if (dropped) lines.push(`  not restored: ${dropped}`);
   if (r.problem) lines.push(`  checkpoint problem: ${r.problem}${r.keptAs ? ` (kept as ${r.keptAs})` : ''}`);
   if (r.lastCheckpoint) lines.push(`last checkpoint ${r.lastCheckpoint.at} (${r.lastCheckpoint.reason}): ${r.lastCheckpoint.flows} flows, ${r.lastCheckpoint.affinity} affinity entries, ${r.lastCheckpoint.bytes} bytes in ${r.lastCheckpoint.ms} ms`);
+  const lost = (r.lastCheckpoint?.lostWorkers ?? []) as Array<{ worker: number; error: string }>;
+  if (lost.length) lines.push(`  without the flows of ${lost.length} worker${lost.length === 1 ? '' : 's'}: ${lost.map((w) => `worker ${w.worker} (${w.error})`).join(', ')}`);
   return lines.join('\n') + '\n';
 }
 

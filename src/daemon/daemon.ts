@@ -38,6 +38,7 @@ import { FlowCheckpointer, type RestoreSummary, type SavedNeighbour } from './re
 import { lockStateDir } from './state-lock.js';
 import { NodeProgramming } from './node-programming.js';
 import { factsOfSavedNodeConfig, readNodeFacts, writeNodeFacts } from './node-facts-file.js';
+import { combineServiceCIDRs } from '../kube/service-cidrs.js';
 import { addressKey, NodeAddresses, type NodeFacts } from './node-addresses.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
@@ -157,8 +158,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // taken them (the state directory exists then): a restart that cannot read the Node takes them
   // with the config file's fallbacks as they are then
   let savingFacts = false;
+  // the cluster's ServiceCIDRs' CIDRs as last listed (saved beside the Node's facts; undefined:
+  // not known), combined with node.serviceCIDRs as configured now at a restart that cannot list them
+  let clusterServiceCIDRs: string[] | undefined;
   const saveFacts = (facts: NodeFacts | null) => {
-    try { writeNodeFacts(cfg.stateDir, facts); } catch (e) {
+    try { writeNodeFacts(cfg.stateDir, facts, clusterServiceCIDRs); } catch (e) {
       log.warn({ error: (e as Error).message }, 'the Node\'s facts could not be saved: a restart that cannot read the Node takes the ones saved before');
     }
   };
@@ -167,7 +171,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses } : {}),
   }, (facts) => { if (savingFacts) saveFacts(facts); });
   // node.serviceCIDRs; in a cluster with the ServiceCIDRs' (the watcher's onServiceCIDRs; until it
-  // has listed them, those last programmed: adoptSavedNodeFacts)
+  // has listed them, those last listed with node.serviceCIDRs as configured now: adoptSavedNodeFacts)
   let serviceCIDRs = cfg.node.serviceCIDRs;
   let kubeStart: ((seen: NodeInfo | null) => Promise<KubeWatcher>) | undefined;
   // Whether the Node's facts (pod CIDRs, zone) are known before the workers start. Not with
@@ -224,7 +228,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         void programming.now();
       },
       configuredServiceCIDRs: cfg.node.serviceCIDRs,
-      onServiceCIDRs: (c) => { serviceCIDRs = c; void programming.now(); },
+      onServiceCIDRs: (c, fromCluster) => {
+        serviceCIDRs = c;
+        if (JSON.stringify(fromCluster) !== JSON.stringify(clusterServiceCIDRs)) { clusterServiceCIDRs = fromCluster; if (savingFacts) saveFacts(nodeAddrs.facts); }
+        void programming.now();
+      },
     }, node ?? seen);
   }
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
@@ -357,11 +365,17 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // only inside its saved NodeConfig, mixed with the config fallbacks of then: taken from the
   // store peeked before the workers start (they answer ARP/ND for these node addresses from the
   // start), and again once the saved state is loaded (the same row, unless another process wrote it)
-  const savedFacts = cfg.kubernetes && !nodeReadAtStart ? readNodeFacts(cfg.stateDir) : undefined;
-  if (savedFacts?.state === 'unusable') log.warn({ reason: savedFacts.reason }, 'the saved Node facts are unusable: taking them from the saved node config');
+  const factsFile = cfg.kubernetes ? readNodeFacts(cfg.stateDir) : undefined;
+  const savedFacts = nodeReadAtStart ? undefined : factsFile;
+  if (factsFile?.state === 'unusable') log.warn({ reason: factsFile.reason }, 'the saved Node facts are unusable: taking them from the saved node config');
+  if (factsFile?.state === 'saved') clusterServiceCIDRs = factsFile.serviceCIDRs;
   const adoptSavedNodeFacts = (savedNode: unknown) => {
+    // the service CIDRs until the watcher lists the ServiceCIDRs: theirs as last listed with
+    // node.serviceCIDRs as configured now; from a state directory that has them only combined
+    // (an older wdp's), the saved node config's list
     const spec = (savedNode as { spec?: { serviceCIDRs?: unknown } } | null)?.spec;
-    if (cfg.kubernetes && Array.isArray(spec?.serviceCIDRs) && spec.serviceCIDRs.every((c) => typeof c === 'string')) serviceCIDRs = spec.serviceCIDRs as string[];
+    if (cfg.kubernetes && clusterServiceCIDRs) serviceCIDRs = combineServiceCIDRs(cfg.node.serviceCIDRs, clusterServiceCIDRs).cidrs;
+    else if (cfg.kubernetes && Array.isArray(spec?.serviceCIDRs) && spec.serviceCIDRs.every((c) => typeof c === 'string')) serviceCIDRs = spec.serviceCIDRs as string[];
     if (nodeReadAtStart || !savedFacts) return;
     const last = savedFacts.state === 'saved' ? savedFacts.node : factsOfSavedNodeConfig(savedNode);
     if (!last) return;
@@ -380,8 +394,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // from now on every change of the Node's facts is saved; the start's are, when not yet
   if (cfg.kubernetes) {
     savingFacts = true;
-    const onDisk = savedFacts ?? readNodeFacts(cfg.stateDir);
-    if (onDisk.state !== 'saved' || JSON.stringify(onDisk.node) !== JSON.stringify(nodeAddrs.facts)) saveFacts(nodeAddrs.facts);
+    if (factsFile?.state !== 'saved' || JSON.stringify(factsFile.node) !== JSON.stringify(nodeAddrs.facts)) saveFacts(nodeAddrs.facts);
   }
   const imageAt = { revision, inputsHash: imageInputs(ports) };
 
@@ -634,6 +647,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     async stop() {
       if (stopping) return stopped;
       stopping = true;
+      // from here a worker that does not answer is waited for once, briefly (a pod's grace period)
+      dataplane.stopping();
       clearInterval(linkWatch);
       clearInterval(mtuWatch);
       const programmed = programming.stop();
@@ -646,10 +661,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       await answeringDone;
       // a port add, remove or link check under way finishes first; none starts after
       await portManager.close();
-      checkpointer.stopPeriodic();
-      // no frame moves between the last checkpoint and the workers' stop
-      try { await dataplane.setForwarding(false); } catch (e) { log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
-      const flowsSaved = await checkpointer.save(dataplane, learnedNeighbours, 'stop');
+      const flowsSaved = await checkpointer.saveAtStop(dataplane, learnedNeighbours);
       // the tables as they are, for the next start (nothing commits any more: the API and the
       // node programming are closed). Only with this stop's flow checkpoint: the next start
       // imports the checkpoint's flows with the image's ids as they are, and an older checkpoint's

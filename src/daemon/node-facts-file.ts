@@ -1,14 +1,18 @@
-// The Node's facts as last seen (node-addresses.ts NodeFacts), saved in the state directory for a
-// restart that cannot read the Node (the API server is away): what the Node said, apart from the
-// config file's fallbacks, which a restart takes from the config as it is then.
+// The cluster's facts about this node as last seen, saved in the state directory for a restart
+// that cannot read them (the API server is away): the Node's (node-addresses.ts NodeFacts) and the
+// CIDRs of the cluster's ServiceCIDR objects (src/kube/service-cidrs.ts) — what the cluster said,
+// apart from the config file's fallbacks and node.serviceCIDRs, which a restart takes from the
+// config as it is then.
 //
-// `node-facts.json`: { "version": 1, "node": NodeFacts | null } — null: no Node seen yet. Written
-// whenever the facts change (write to a temporary file, fsync, rename: a crash leaves the old or
-// the new one). A state directory without it (written by an older wdp) has the facts only mixed
-// into its saved NodeConfig: factsOfSavedNodeConfig reads them from there.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+// `node-facts.json`: { "version": 1, "node": NodeFacts | null, "serviceCIDRs"?: string[] } — node
+// null: no Node seen yet; no serviceCIDRs: the ServiceCIDRs not listed yet. Written whenever either
+// changes (a temporary file, fsynced, renamed, the directory fsynced: a crash leaves the old or the
+// new one). A state directory without it, or without serviceCIDRs (written by an older wdp), has
+// them only mixed into its saved NodeConfig: factsOfSavedNodeConfig reads the Node's from there.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIp } from '../util/addr.js';
+import { isIp, parseCidr } from '../util/addr.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { NodeFacts } from './node-addresses.js';
 
 export const NODE_FACTS_FILE = 'node-facts.json';
@@ -16,6 +20,7 @@ const VERSION = 1;
 
 const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string');
+const cidrs = (v: unknown): v is string[] => strings(v) && v.every((c) => { try { return c.includes('/') && !!parseCidr(c); } catch { return false; } });
 
 /** The facts in a parsed file's `node`, or an error saying what is wrong. */
 function parseFacts(v: unknown): NodeFacts | null | string {
@@ -31,7 +36,7 @@ function parseFacts(v: unknown): NodeFacts | null | string {
 
 export type SavedNodeFacts =
   | { state: 'none' }                       // no file (a first start, or an older wdp's state)
-  | { state: 'saved'; node: NodeFacts | null }
+  | { state: 'saved'; node: NodeFacts | null; serviceCIDRs?: string[] }
   | { state: 'unusable'; reason: string };
 
 /** The facts saved in `dir`. Never throws. */
@@ -40,29 +45,20 @@ export function readNodeFacts(dir: string): SavedNodeFacts {
   try { text = readFileSync(join(dir, NODE_FACTS_FILE), 'utf8'); } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? { state: 'none' } : { state: 'unusable', reason: (e as Error).message };
   }
-  let doc: { version?: unknown; node?: unknown };
+  let doc: { version?: unknown; node?: unknown; serviceCIDRs?: unknown };
   try { doc = JSON.parse(text) as typeof doc; } catch (e) { return { state: 'unusable', reason: `not JSON: ${(e as Error).message}` }; }
   if (typeof doc !== 'object' || doc === null || doc.version !== VERSION) return { state: 'unusable', reason: `not version ${VERSION}` };
   const node = parseFacts(doc.node);
-  return typeof node === 'string' ? { state: 'unusable', reason: node } : { state: 'saved', node };
+  if (typeof node === 'string') return { state: 'unusable', reason: node };
+  if (doc.serviceCIDRs === undefined) return { state: 'saved', node };
+  if (!cidrs(doc.serviceCIDRs)) return { state: 'unusable', reason: 'serviceCIDRs is not a list of CIDRs' };
+  return { state: 'saved', node, serviceCIDRs: doc.serviceCIDRs };
 }
 
-/** Saves `node` in `dir` (throws on failure, its temporary file removed; the previous file stays then). */
-export function writeNodeFacts(dir: string, node: NodeFacts | null): void {
-  const path = join(dir, NODE_FACTS_FILE), tmp = `${path}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify({ version: VERSION, node })}\n`);
-      fsyncSync(fd);
-    } finally { closeSync(fd); }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });   // (a full disk: the space goes back to the store's commits)
-    throw e;
-  }
-  // the rename itself survives a crash once the directory is synced
-  try { const d = openSync(dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch { /* the file is written */ }
+/** Saves `node` and the ServiceCIDRs' CIDRs (undefined: not listed yet) in `dir` (throws on
+ * failure, its temporary file removed; the previous file stays then). */
+export function writeNodeFacts(dir: string, node: NodeFacts | null, serviceCIDRs?: readonly string[]): void {
+  writeFileAtomic(dir, NODE_FACTS_FILE, Buffer.from(`${JSON.stringify({ version: VERSION, node, ...(serviceCIDRs ? { serviceCIDRs } : {}) })}\n`));
 }
 
 /** The Node's facts as a saved NodeConfig holds them (a state directory an older wdp wrote):

@@ -4,8 +4,9 @@
 // and routes name it by; a removed port's index is not handed out again until the indexes run
 // out (a late reply of a deleted pod's flow must not reach the next pod).
 //
-// Runtime ports are saved in <stateDir>/ports.json (written whole, then renamed) after every
-// change, with their indexes, and opened again at the next start under the same indexes, by the
+// Runtime ports are saved in <stateDir>/ports.json (written whole to a temporary file, fsynced,
+// renamed over it, the directory fsynced: a crash or power loss leaves the old or the new one)
+// after every change, with their indexes, and opened again at the next start under the same indexes, by the
 // workers as they start, with the config's ports — so the flows through them, the node config
 // that names them and a table image (which all name ports by index) find them as they were. A
 // saved port whose interface is gone (the pod was deleted while the daemon was down) is dropped,
@@ -16,11 +17,12 @@
 // Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
 import { systemTool } from '../util/system-tool.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
 import { ConfigError, parsePortConfig, type DaemonConfig, type PortConfig } from './config.js';
 import type { PortInfo, WorkerPortSpec } from './protocol.js';
@@ -171,6 +173,8 @@ export class PortError extends Error {
 }
 
 const MAX_INDEX = 0xfffe;
+const PORTS_FILE = 'ports.json';
+const LINK_STATS_WAIT_MS = 2_000;
 /** The largest MTU a TAP takes (the kernel's tun driver). */
 const TAP_MTU_MAX = 65521;
 
@@ -542,7 +546,10 @@ export class PortManager {
       this.reaping = undefined;
       if (!this.dp || this.closed) return [];
       const removed: string[] = [];
-      for (const p of this.goneOf(this.all().filter((q) => !this.absent.has(q.spec.index)))) {
+      const watched = this.all().filter((q) => !this.absent.has(q.spec.index));
+      // an AF_XDP port's sockets say themselves whether the kernel unbound them (stats.unboundQueues)
+      const xsk = watched.some((q) => this.info.get(q.spec.index)?.kind === 'native-afxdp') ? await this.freshStats() : undefined;
+      for (const p of this.goneOf(watched, xsk)) {
         if (p.origin === 'config') {
           this.absent.set(p.spec.index, { since: Date.now(), closed: false });
           this.log.error({ port: p.spec.name, ifname: p.spec.ifname, ...(p.spec.netns ? { netns: p.spec.netns } : {}) },
@@ -563,12 +570,26 @@ export class PortManager {
     return check;
   }
 
+  /** The ports' stats as their workers have them now, by index (undefined when they cannot say
+   * within LINK_STATS_WAIT_MS: a busy or hung worker does not hold up the port changes queued
+   * behind the check; nothing is judged from it then). */
+  private async freshStats(): Promise<Map<number, PortInfo> | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), LINK_STATS_WAIT_MS); });
+    try {
+      const got = await Promise.race([this.dp!.ports(), late]);
+      return got && new Map(got.map((i) => [i.index, i]));
+    } catch { return undefined; } finally { clearTimeout(timer); }
+  }
+
   /** Those of `ports` whose interface is gone: an AF_PACKET / AF_XDP port's (or a config-file
    * TAP's) name missing or another ifindex now (a failed look is not "gone": checked again later),
-   * a TAP's pod namespace gone, or a native AF_PACKET port's interface there under its name and
-   * ifindex but none of its sockets bound to it any more (it left the namespace and came back:
-   * packet-bindings.ts). One look per namespace. */
-  private goneOf(ports: ManagedPort[]): ManagedPort[] {
+   * a TAP's pod namespace gone, or its interface there under its name and ifindex but the port's
+   * sockets no longer bound to it (it left the namespace and came back): a native AF_PACKET port's
+   * none of them (packet-bindings.ts), a native AF_XDP port's any of them (`xsk`: the ports' stats
+   * now, unboundQueues: the kernel set ENETDOWN on them when it unbound them). One look per
+   * namespace. */
+  private goneOf(ports: ManagedPort[], xsk?: Map<number, PortInfo>): ManagedPort[] {
     const watched = ports.filter((p) => this.ifindexOf.has(p.spec.index));
     const looks = new Map<string, (name: string) => IfindexNow>();
     const now = (p: ManagedPort): IfindexNow => {
@@ -582,11 +603,16 @@ export class PortManager {
     };
     const bindings = new Map<string, Set<number> | null>();
     const unbound = (p: ManagedPort, ifindex: number): boolean => {
-      if (this.info.get(p.spec.index)?.kind !== 'native-afpacket') return false;
-      const ns = this.nsOf(p.spec), key = ns ?? '';
-      if (!bindings.has(key)) bindings.set(key, packetSocketIfindexes(ns));
-      const bound = bindings.get(key);
-      if (!bound || bound.has(ifindex)) return false;
+      const kind = this.info.get(p.spec.index)?.kind;
+      if (kind === 'native-afxdp') {
+        if (!((xsk?.get(p.spec.index)?.stats as { unboundQueues?: number } | undefined)?.unboundQueues)) return false;
+      } else {
+        if (kind !== 'native-afpacket') return false;
+        const ns = this.nsOf(p.spec), key = ns ?? '';
+        if (!bindings.has(key)) bindings.set(key, packetSocketIfindexes(ns));
+        const bound = bindings.get(key);
+        if (!bound || bound.has(ifindex)) return false;
+      }
       this.log.warn({ port: p.spec.name, ifname: p.spec.ifname, ifindex }, 'a port\'s sockets are bound to nothing: its interface left the namespace and came back (same name and ifindex)');
       return true;
     };
@@ -758,19 +784,29 @@ export class PortManager {
     return this.nextIndex++;
   }
 
-  private get file(): string { return join(this.cfg.stateDir, 'ports.json'); }
+  private get file(): string { return join(this.cfg.stateDir, PORTS_FILE); }
 
   /** The saved runtime ports, their indexes and CNI attachments (a file without indexes or
    * attachments: an older wdp's). */
   private loadSaved(): { ports: unknown[]; indexes: number[]; attachments: unknown[] } {
     const none = { ports: [], indexes: [], attachments: [] };
     let text: string;
-    try { text = readFileSync(this.file, 'utf8'); } catch { return none; }
+    try { text = readFileSync(this.file, 'utf8'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ file: this.file, error: (e as Error).message }, 'saved runtime ports unreadable: starting without them');
+      return none;
+    }
+    let problem: string;
     try {
-      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown };
-      if (Array.isArray(j.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
-    } catch { /* fall through */ }
-    this.log.warn({ file: this.file }, 'saved runtime ports unreadable: ignored');
+      const j = JSON.parse(text) as { ports?: unknown; indexes?: unknown; attachments?: unknown } | null;
+      if (Array.isArray(j?.ports)) return { ports: j.ports, indexes: Array.isArray(j.indexes) ? j.indexes as number[] : [], attachments: Array.isArray(j.attachments) ? j.attachments : [] };
+      problem = 'no list of ports';
+    } catch (e) { problem = `not JSON: ${(e as Error).message}`; }
+    // kept for inspection (the next save writes a new one): their pods' interfaces are not
+    // opened, so their pods have no connectivity until their CNI plugin attaches them again
+    const keptAs = `${this.file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    let kept = true;
+    try { renameSync(this.file, keptAs); } catch { kept = false; }
+    this.log.error({ file: this.file, problem, ...(kept ? { keptAs } : {}) }, 'saved runtime ports unreadable: starting without them');
     return none;
   }
 
@@ -784,9 +820,7 @@ export class PortManager {
     const ports = runtime.map(({ config: { attachment: _, ...rest } }) => rest), indexes = runtime.map((p) => p.spec.index);
     const attachments = runtime.map((p) => p.config.attachment ?? null);
     try {
-      const tmp = `${this.file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ ports, indexes, attachments }, null, 1));
-      renameSync(tmp, this.file);
+      writeFileAtomic(this.cfg.stateDir, PORTS_FILE, Buffer.from(JSON.stringify({ ports, indexes, attachments }, null, 1)));
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
     }

@@ -10,7 +10,9 @@
 //           removed, else a checkpoint of the flows now is written over it at once. Then a
 //           checkpoint every conntrack.checkpointSeconds (0: only on stop), so a crash loses at
 //           most that interval of new flows.
-//   stop:   forwarding paused, a last checkpoint written, then the workers stop.
+//   stop:   forwarding paused, a last checkpoint written, then the workers stop. A worker that
+//           does not answer costs its own flows and, once, the stop's per-request time-out
+//           (WorkerDataplane.stopping): the stop stays well inside a pod's grace period.
 import type { Logger } from 'pino';
 import * as L from '../../assembly/layout.js';
 import { readCheckpoint, retireCheckpoint, writeCheckpoint, type Checkpoint, type CheckpointLoad } from './checkpoint.js';
@@ -173,6 +175,18 @@ export class FlowCheckpointer {
   }
 
   stopPeriodic(): void { if (this.timer) clearInterval(this.timer); this.timer = undefined; }
+
+  /** The stop's checkpoint: forwarding paused on every worker (nothing moves between it and the
+   * workers' stop), then the flows of those that answer written. The dataplane is in its stop
+   * mode (`stopping()`, called first: a periodic save in flight is bounded too), so a hung worker
+   * is waited for once, at the pause, and not asked for its flows. Never throws; resolves with
+   * whether the checkpoint was written. */
+  async saveAtStop(dataplane: Pick<WorkerDataplane, 'stopping' | 'setForwarding' | 'exportFlows'>, neighbours: () => SavedNeighbour[]): Promise<boolean> {
+    dataplane.stopping();
+    this.stopPeriodic();
+    try { await dataplane.setForwarding(false); } catch (e) { this.log.warn({ error: (e as Error).message }, 'pausing forwarding failed'); }
+    return this.save(dataplane, neighbours, 'stop');
+  }
 
   /** Exports every worker's tables and writes the checkpoint. One at a time; never throws.
    * Resolves with whether the checkpoint was written (a stop's table images go only with it).

@@ -23,7 +23,7 @@ type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never
 /** A live trace or capture without its session number (the dataplane assigns it). */
 export type ObserveRequest = DistributiveOmitSession<ObserveSpec>;
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timeoutWithin?: (ms: number) => void };
 
 interface WorkerHandle {
   index: number;
@@ -32,6 +32,8 @@ interface WorkerHandle {
   wake: WakeSender;
   pending: Map<number, Pending>;
   dead?: string;
+  /** The request it left unanswered past its time-out, until it answers anything again. */
+  unanswered?: string;
   ports: PortInfo[];
   waker: number;               // the worker's native waker handle (0: none)
   image?: ImageStartResult;    // what became of its table image at start
@@ -48,6 +50,16 @@ export interface WorkerDataplaneEvents {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** At a stop (WorkerDataplane.stopping): the most a request of the stop waits (the pause, the
+ * export), and the most one already in flight when the stop begins (an apply writing large tables:
+ * up to ~7 s at 100k Services × 10 endpoints under load) or a table image write (~190 MB written
+ * and fsynced at that size) waits. A worker that left a request unanswered is not asked again, so
+ * one hung worker delays a stop once: by STOP_REQUEST_TIMEOUT_MS, or STOP_LONG_TIMEOUT_MS when it
+ * hung in a request under way. */
+export const STOP_REQUEST_TIMEOUT_MS = 5_000;
+export const STOP_LONG_TIMEOUT_MS = 15_000;
+/** At close: how long a worker's thread may take to end once told to (then it is left behind). */
+const TERMINATE_WAIT_MS = 2_000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -56,6 +68,7 @@ export class WorkerDataplane implements Dataplane {
   private nextId = 1;
   private gen = 0;
   private closed = false;
+  private atStop = false;
   // Set by the first apply that failed since the start: its undo (here on the workers that took
   // it, or the control plane's of the store or of the dataplane) may have failed too, leaving the
   // tables apart from the saved state; a table image of them would be trusted for the store's
@@ -111,6 +124,7 @@ export class WorkerDataplane implements Dataplane {
             break;
           case 'fatal': fail(`worker ${h.index}: ${m.message}`); break;
           case 'reply': {
+            delete h.unanswered;
             const p = h.pending.get(m.id);
             if (!p) break;
             h.pending.delete(m.id);
@@ -134,17 +148,26 @@ export class WorkerDataplane implements Dataplane {
     });
   }
 
-  private request<T>(h: WorkerHandle, msg: DistributiveOmit<ToWorker, 'id'>, timeoutMs = REQUEST_TIMEOUT_MS): Promise<T> {
+  private request<T>(h: WorkerHandle, msg: DistributiveOmit<ToWorker, 'id'>, timeoutMs = this.atStop ? STOP_REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS): Promise<T> {
     if (h.dead) return Promise.reject(new Error(`dataplane worker ${h.index} is not running (${h.dead})`));
+    if (this.atStop && h.unanswered) return Promise.reject(new Error(`dataplane worker ${h.index} is not asked at the stop: ${h.unanswered}`));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        h.pending.delete(id);
-        reject(new Error(`dataplane worker ${h.index} did not answer ${msg.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      let timer: NodeJS.Timeout;
+      const arm = (ms: number) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          h.pending.delete(id);
+          h.unanswered ??= `it did not answer ${msg.type} within ${ms} ms`;
+          reject(new Error(`dataplane worker ${h.index} did not answer ${msg.type} within ${ms} ms`));
+        }, ms);
+      };
+      const deadline = Date.now() + timeoutMs;
+      arm(timeoutMs);
       h.pending.set(id, {
         resolve: (v) => { clearTimeout(timer); resolve(v as T); },
         reject: (e) => { clearTimeout(timer); reject(e); },
+        timeoutWithin: (ms) => { if (deadline - Date.now() > ms) arm(ms); },
       });
       h.port.postMessage({ ...msg, id } as ToWorker);
       h.wake.wake(); // after the post: the worker's wait returns and finds the message queued
@@ -267,6 +290,20 @@ export class WorkerDataplane implements Dataplane {
 
   generation(): number { return this.gen; }
 
+  /** The daemon stops: from now on no request waits more than STOP_REQUEST_TIMEOUT_MS (those in
+   * flight and a table image write STOP_LONG_TIMEOUT_MS), and a worker that left one unanswered is
+   * not asked again until it answers — a hung worker costs its own flows and image, once, not
+   * every worker's at the end of the grace period. */
+  stopping(): void {
+    if (this.atStop) return;
+    this.atStop = true;
+    for (const h of this.workers) {
+      // a time-out before the stop (a load spike) does not count: each worker is asked at the stop
+      delete h.unanswered;
+      for (const p of h.pending.values()) p.timeoutWithin?.(STOP_LONG_TIMEOUT_MS);
+    }
+  }
+
   /** Why the tables may differ from the saved state (a failed apply since the start), or null. */
   tablesInDoubt(): string | null { return this.doubt; }
 
@@ -280,7 +317,7 @@ export class WorkerDataplane implements Dataplane {
   async writeImages(dir: string, revision: string, inputsHash: string): Promise<Array<{ worker: number; bytes?: number; ms?: number; error?: string }>> {
     if (this.doubt) return this.workers.map((h) => ({ worker: h.index, error: `not written: ${this.doubt}; the tables may differ from the saved state` }));
     return Promise.all(this.workers.map(async (h) => {
-      try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash })) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
+      try { return { worker: h.index, ...(await this.request<{ bytes: number; ms: number }>(h, { type: 'writeImage', dir, revision, inputsHash }, this.atStop ? STOP_LONG_TIMEOUT_MS : REQUEST_TIMEOUT_MS)) }; } catch (e) { return { worker: h.index, error: (e as Error).message }; }
     }));
   }
 
@@ -313,7 +350,11 @@ export class WorkerDataplane implements Dataplane {
 
   /** Pauses (false) or resumes (true) forwarding on every worker, between two batches. */
   async setForwarding(on: boolean): Promise<void> {
-    await Promise.all(this.workers.map((h) => this.request(h, { type: 'forward', on })));
+    // every worker's answer (or time-out) before this resolves or rejects: a worker that does not
+    // answer does not leave the others' requests in flight behind the caller
+    const res = await Promise.allSettled(this.workers.map((h) => this.request(h, { type: 'forward', on })));
+    const failed = res.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length) throw new Error(failed.map((r) => (r.reason as Error).message).join('; '));
   }
 
   /** Stops every worker after its current batch (ports closed), then terminates the threads. */
@@ -322,7 +363,10 @@ export class WorkerDataplane implements Dataplane {
     this.closed = true;
     await Promise.all(this.workers.map(async (h) => {
       if (!h.dead) await this.request(h, { type: 'stop' }, 5000).catch(() => undefined);
-      await h.thread.terminate().catch(() => undefined);
+      // a thread stuck in a native call ends when it returns: the stop does not wait for that
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([h.thread.terminate().catch(() => undefined), new Promise((r) => { timer = setTimeout(r, TERMINATE_WAIT_MS); })]);
+      clearTimeout(timer);
       h.port.close();
     }));
   }

@@ -52,8 +52,9 @@ export interface KubeWatcherOptions {
   /** node.serviceCIDRs of the daemon config: kept among the service CIDRs (service-cidrs.ts). */
   configuredServiceCIDRs?: string[];
   /** The node config's serviceCIDRs: node.serviceCIDRs and the cluster's ServiceCIDRs' CIDRs,
-   * once they are listed (or known not to be served), then whenever they change. */
-  onServiceCIDRs?(cidrs: string[]): void;
+   * once they are listed (or known not to be served), then whenever they change; `cluster`: the
+   * ServiceCIDRs' CIDRs alone (saved for a restart that cannot list them). */
+  onServiceCIDRs?(cidrs: string[], cluster: string[]): void;
   isForwarding?: () => boolean;
   log: Logger;
   /** Whether the host has IPv6 (kube-proxy: /proc/net/if_inet6 exists; read once at start when
@@ -105,6 +106,7 @@ export class KubeWatcher {
   /** The service CIDRs last given to onServiceCIDRs (null: none yet), whether the API server was
    * last seen not to serve ServiceCIDRs (logged once per such spell), a recompute pending. */
   private lastServiceCIDRs: string | null = null;
+  private lastClusterCIDRs: string | null = null;
   private serviceCIDRsUnserved: string | null = null;
   private serviceCIDRsPending = false;
   private stopped = false;
@@ -257,12 +259,12 @@ export class KubeWatcher {
     if (this.stopped) return;
     const configured = this.o.configuredServiceCIDRs ?? [];
     const { cidrs, left } = combineServiceCIDRs(configured, cluster);
-    const text = JSON.stringify(cidrs);
-    if (text === this.lastServiceCIDRs) return;
-    this.lastServiceCIDRs = text;
+    const text = JSON.stringify(cidrs), clusterText = JSON.stringify(cluster);
+    if (text === this.lastServiceCIDRs && clusterText === this.lastClusterCIDRs) return;
+    this.lastServiceCIDRs = text; this.lastClusterCIDRs = clusterText;
     if (left.length) this.logOnce(`left ${JSON.stringify(left)}`, 'warn', { left }, `more service CIDRs than a node config holds (${cidrs.length}): traffic to unallocated addresses of these is routed, not dropped`);
     this.o.log.info({ serviceCIDRs: cidrs, fromServiceCIDRs: cluster }, 'service CIDRs');
-    this.o.onServiceCIDRs?.(cidrs);
+    this.o.onServiceCIDRs?.(cidrs, cluster);
   }
 
   private logOnce(key: string, level: 'warn' | 'info', fields: Record<string, unknown>, msg: string): void {

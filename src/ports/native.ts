@@ -37,6 +37,7 @@ export interface NativePortStats extends PortStats {
   gsoSegments: number;  // ... and the segments made (also in rxPackets)
   offloadErrors: number; // offloaded frames that could not be finished (also in rxDropped)
   txKicks: number;      // AF_XDP: transmit system calls (sendto); txPackets / txKicks = frames per kick
+  unboundQueues: number; // AF_XDP: sockets the kernel unbound (the interface left the namespace): reopen the port
 }
 
 type Mem = ArrayBuffer | ArrayBufferView;
