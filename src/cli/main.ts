@@ -125,12 +125,26 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
   const wide = o.output === 'wide';
   const structured = o.output === 'json' || o.output === 'yaml' ? o.output : undefined;
-  // --service NS/NAME, or a bare NAME in -n's namespace (else default), as `get services -n`
-  const service = o.service === undefined ? undefined : o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`;
+  // --service NS/NAME, or a bare NAME in -n's namespace (else default), as `get services -n`; the
+  // NAME argument of the per-service resources (conntrack, frontends, backends) is that service
+  const qualify = (s: string) => (s.includes('/') ? s : `${ns ?? 'default'}/${s}`);
+  const perServiceResource = ['conntrack', 'ct', 'flows', 'frontends', 'fe', 'backends', 'be'].includes(resource);
+  if (name !== undefined && perServiceResource && o.service !== undefined && qualify(name) !== qualify(o.service)) {
+    throw new CliError(`get ${resource} ${name} --service ${o.service}: name one service (NAME is the same as --service NAME)`);
+  }
+  const serviceArg = o.service ?? (perServiceResource ? name : undefined);
+  const service = serviceArg === undefined ? undefined : qualify(serviceArg);
+  /** Nothing listed for a named service: an error when the service does not exist (the API's 404). */
+  const serviceExists = async (): Promise<void> => {
+    if (!service) return;
+    const [sns, sname] = service.split('/', 2);
+    await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(sns)}/services/${encodeURIComponent(sname)}`);
+  };
   /** A frontends/backends list: one service's, or (-n) the namespace's services' (the whole list is read). */
   const perService = async (path: string): Promise<Raw> => {
     const res = await api.getAll(`${path}${service ? `?service=${encodeURIComponent(service)}` : ''}`) as Raw;
     if (ns && !service) res.items = (res.items as Raw[]).filter((x) => String(x.service).startsWith(`${ns}/`));
+    if (!res.items.length) await serviceExists();
     return res;
   };
   switch (resource) {
@@ -162,6 +176,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         q.set('limit', o.limit);
       }
       const res = await api.call('GET', `/api/v1/conntrack${q.size ? `?${q}` : ''}`) as Raw;
+      if (!res.items.length) await serviceExists();
       return print(res, structured, () => {
         if (!res.items.length) return 'No flows.\n';
         const h = ['PROTO', 'CLIENT', 'SERVICE-ADDRESS', 'BACKEND', 'STATE', 'SERVICE', 'IDLE'];
@@ -174,6 +189,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'counters': case 'stats': {
+      if (name !== undefined) throw new CliError(`get counters takes no name (got ${JSON.stringify(name)}): -n NS for a namespace's services, -o wide for every frontend and backend`);
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
       const secs = Number(o.rate);
       if (o.rate !== undefined && !(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
@@ -221,16 +237,17 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     }
     case 'frontends': case 'fe': {
       const res = await perService('/api/v1/frontends');
-      return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
-        res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
+      return print(res, structured, () => (!res.items.length ? 'No frontends found.\n' : table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
+        res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-']))));
     }
     case 'backends': case 'be': {
       const res = await perService('/api/v1/backends');
-      return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
-        res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
+      return print(res, structured, () => (!res.items.length ? 'No backends found.\n' : table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
+        res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-']))));
     }
     case 'nodeconfig': case 'node': {
       const n = await api.call('GET', '/api/v1/nodeconfig') as Raw;
+      if (name !== undefined && name !== n.metadata?.name) throw new CliError(`NodeConfig ${JSON.stringify(name)} not found (the daemon's is ${JSON.stringify(n.metadata?.name)})`);
       return print(n, structured ?? 'yaml', () => '');
     }
     case 'ports': case 'port': {
@@ -339,7 +356,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
 
   program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
     .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
-    .argument('[name]', 'a single service or endpointslice')
+    .argument('[name]', 'a single service or endpointslice; the service of conntrack, frontends and backends (as --service NAME); a port')
     .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')

@@ -1,0 +1,73 @@
+// `wdp get RESOURCE NAME` as kubectl reads it: the NAME of frontends, backends and conntrack is
+// their Service (in -n's namespace, else default), the same as `--service NAME`; a Service that does
+// not exist is an error, not an empty table; a resource that has no names (counters) or one name
+// (nodeconfig) refuses a NAME it cannot honour instead of silently showing everything.
+import test from 'ava';
+import { runWdp as wdp } from './lib/wdp-cli.js';
+import { startControlPlane } from './lib/server.js';
+
+const services = (r) => [...new Set(JSON.parse(r.stdout).items.map((x) => x.service))].sort();
+
+async function withExamples(t) {
+  const { cp } = await startControlPlane(t);
+  const run = (args) => wdp(args, cp.url);
+  const applied = await run(['apply', '-f', 'examples/']);
+  t.is(applied.code, 0, applied.stderr);
+  return run;
+}
+
+test('get frontends|backends NAME: that Service\'s only, in -n\'s namespace (else default)', async (t) => {
+  const run = await withExamples(t);
+  for (const res of ['frontends', 'backends']) {
+    const r = await run(['get', res, 'web', '-n', 'shop', '-o', 'json']);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(services(r), ['shop/web'], `${res} web -n shop`);
+    const table = await run(['get', res, 'web', '-n', 'shop']);
+    t.is(table.code, 0, table.stderr);
+    t.false(/kube-system\/kube-dns|shop\/api/.test(table.stdout), table.stdout);
+    t.deepEqual(services(await run(['get', res, 'kube-dns', '-n', 'kube-system', '-o', 'json'])), ['kube-system/kube-dns']);
+    // a NAME and a different --service: which one is meant is not guessed
+    const both = await run(['get', res, 'web', '--service', 'shop/api']);
+    t.is(both.code, 1);
+    t.regex(both.stderr, /^error: .*web.*shop\/api/m);
+  }
+});
+
+test('get conntrack NAME -n NS: the Service\'s flows (no "give the service too" error)', async (t) => {
+  const run = await withExamples(t);
+  const r = await run(['get', 'conntrack', 'web', '-n', 'shop']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, 'No flows.\n');
+});
+
+test('get frontends|backends|conntrack of a Service that does not exist: an error naming it', async (t) => {
+  const run = await withExamples(t);
+  for (const args of [['frontends', '--service', 'shop/nosuch'], ['backends', 'nosuch', '-n', 'shop'], ['conntrack', '--service', 'shop/nosuch'], ['frontends', 'nosuch']]) {
+    const r = await run(['get', ...args]);
+    t.is(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+    t.regex(r.stderr, /^error: Service (shop|default)\/nosuch not found$/m, args.join(' '));
+    t.is(r.stdout, '', args.join(' '));
+  }
+});
+
+test('get frontends|backends with nothing to list says so instead of printing a bare header', async (t) => {
+  const run = await withExamples(t);
+  const f = await run(['get', 'frontends', '-n', 'empty-ns']);
+  t.is(f.code, 0, f.stderr);
+  t.is(f.stdout, 'No frontends found.\n');
+  const b = await run(['get', 'backends', '-n', 'empty-ns']);
+  t.is(b.stdout, 'No backends found.\n');
+});
+
+test('get counters NAME and get nodeconfig OTHER are refused; get nodeconfig with its own name shows it', async (t) => {
+  const run = await withExamples(t);
+  const c = await run(['get', 'counters', 'web']);
+  t.is(c.code, 1);
+  t.regex(c.stderr, /^error: get counters takes no name/m);
+  const other = await run(['get', 'nodeconfig', 'node-b']);
+  t.is(other.code, 1);
+  t.regex(other.stderr, /^error: NodeConfig "node-b" not found \(the daemon's is "node-a"\)$/m);
+  const own = await run(['get', 'nodeconfig', 'node-a', '-o', 'json']);
+  t.is(own.code, 0, own.stderr);
+  t.is(JSON.parse(own.stdout).metadata.name, 'node-a');
+});
