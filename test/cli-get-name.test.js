@@ -71,3 +71,37 @@ test('get counters NAME and get nodeconfig OTHER are refused; get nodeconfig wit
   t.is(own.code, 0, own.stderr);
   t.is(JSON.parse(own.stdout).metadata.name, 'node-a');
 });
+
+test('get conntrack --client/--backend/--proto: the API\'s flow filters (docs/api.md), checked locally', async (t) => {
+  const { cp, dp } = await startControlPlane(t);
+  const run = (args) => wdp(args, cp.url);
+  t.is((await run(['apply', '-f', 'examples/node.yaml', '-f', 'examples/nodeport.yaml'])).code, 0);
+  const { frame } = await import('../dist/src/packet/build.js');
+  dp.core.run([frame({ src: '10.1.0.1', dst: '10.96.12.34', proto: 'TCP', sport: 41000, dport: 80, flags: 'S' }),
+    frame({ src: '10.1.0.2', dst: '10.96.12.34', proto: 'TCP', sport: 41001, dport: 80, flags: 'S' })]);
+  const clients = (r) => JSON.parse(r.stdout).items.map((f) => f.client).sort();
+  t.deepEqual(clients(await run(['get', 'conntrack', '-o', 'json'])), ['10.1.0.1', '10.1.0.2']);
+  const one = await run(['get', 'conntrack', '--client', '10.1.0.2', '-o', 'json']);
+  t.is(one.code, 0, one.stderr);
+  t.deepEqual(clients(one), ['10.1.0.2']);
+  t.deepEqual(clients(await run(['get', 'conntrack', '--proto', 'udp', '-o', 'json'])), []);
+  t.deepEqual(clients(await run(['get', 'ct', 'web', '-n', 'shop', '--proto', 'TCP', '-o', 'json'])), ['10.1.0.1', '10.1.0.2']);
+  const backend = JSON.parse(one.stdout).items[0].backend;
+  t.true(clients(await run(['get', 'conntrack', '--backend', backend, '-o', 'json'])).includes('10.1.0.2'));
+  const bad = await run(['get', 'conntrack', '--client', '10.1.0']);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /^error: --client takes an IP address, got "10\.1\.0"$/m);
+  const badProto = await run(['get', 'conntrack', '--proto', 'icmp']);
+  t.regex(badProto.stderr, /^error: --proto takes TCP, UDP or SCTP, got "icmp"$/m);
+});
+
+test('an option of another resource is refused, not ignored', async (t) => {
+  const run = await withExamples(t);
+  const r = await run(['get', 'frontends', '--client', '10.1.0.1']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^error: --client is an option of get conntrack, not of get frontends$/m);
+  const s = await run(['get', 'services', '--service', 'shop/web']);
+  t.regex(s.stderr, /^error: --service is an option of get conntrack, frontends and backends, not of get services$/m);
+  const rate = await run(['get', 'services', '--rate', '1']);
+  t.regex(rate.stderr, /^error: --rate is an option of get counters, not of get services$/m);
+});

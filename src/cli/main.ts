@@ -2,6 +2,7 @@
 // `bench` are registered by their own modules.
 import { Command, Option } from 'commander';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { parseManifests } from '../model/load.js';
@@ -119,7 +120,7 @@ function svcClusterIP(s: Raw): string {
   return (s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])).join(',') || '<none>';
 }
 
-async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string }): Promise<void> {
+async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string; client?: string; backend?: string; proto?: string }): Promise<void> {
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
@@ -131,6 +132,18 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
   const perServiceResource = ['conntrack', 'ct', 'flows', 'frontends', 'fe', 'backends', 'be'].includes(resource);
   if (name !== undefined && perServiceResource && o.service !== undefined && qualify(name) !== qualify(o.service)) {
     throw new CliError(`get ${resource} ${name} --service ${o.service}: name one service (NAME is the same as --service NAME)`);
+  }
+  // an option of another resource would be ignored: refused, as commander refuses an unknown one
+  const optionOf: Record<string, { flag: string; resources: string[] }> = {
+    service: { flag: '--service', resources: ['conntrack', 'ct', 'flows', 'frontends', 'fe', 'backends', 'be'] },
+    limit: { flag: '--limit', resources: ['conntrack', 'ct', 'flows'] },
+    client: { flag: '--client', resources: ['conntrack', 'ct', 'flows'] },
+    backend: { flag: '--backend', resources: ['conntrack', 'ct', 'flows'] },
+    proto: { flag: '--proto', resources: ['conntrack', 'ct', 'flows'] },
+    rate: { flag: '--rate', resources: ['counters', 'stats'] },
+  };
+  for (const [k, { flag, resources }] of Object.entries(optionOf)) {
+    if ((o as Record<string, unknown>)[k] !== undefined && !resources.includes(resource)) throw new CliError(`${flag} is an option of get ${resources[0]}${resources.length > 3 ? `, ${resources[3]} and ${resources[5]}` : ''}, not of get ${resource}`);
   }
   const serviceArg = o.service ?? (perServiceResource ? name : undefined);
   const service = serviceArg === undefined ? undefined : qualify(serviceArg);
@@ -171,6 +184,16 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       if (ns && !service) throw new CliError(`get conntrack -n ${ns}: give the service too (--service NAME), or -A for every flow`);
       const q = new URLSearchParams();
       if (service) q.set('service', service);
+      for (const k of ['client', 'backend'] as const) {
+        const v = o[k];
+        if (v === undefined) continue;
+        if (isIP(v) === 0) throw new CliError(`--${k} takes an IP address, got ${JSON.stringify(v)}`);
+        q.set(k, v);
+      }
+      if (o.proto !== undefined) {
+        if (!/^(tcp|udp|sctp)$/i.test(o.proto)) throw new CliError(`--proto takes TCP, UDP or SCTP, got ${JSON.stringify(o.proto)}`);
+        q.set('proto', o.proto.toUpperCase());
+      }
       if (o.limit !== undefined) {
         if (!/^[1-9]\d*$/.test(o.limit)) throw new CliError(`--limit takes a positive integer, got ${JSON.stringify(o.limit)}`);
         q.set('limit', o.limit);
@@ -362,6 +385,9 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
     .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
     .option('--limit <n>', 'conntrack: at most this many flows (default 1000)')
+    .option('--client <ip>', 'conntrack: only flows from this client address')
+    .option('--backend <ip>', 'conntrack: only flows translated to this backend address')
+    .option('--proto <p>', 'conntrack: only flows of this protocol (TCP, UDP, SCTP)')
     .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
