@@ -8,6 +8,7 @@ import { ValidationError } from '../model/types.js';
 import { readPcap, encodePcap } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
+import { parse as parseYaml } from 'yaml';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -163,19 +164,26 @@ function replayCommand(o: Raw, file: string): void {
     objects.push(...parseManifests(text, f));
   }
   let inPort = 0;
+  let portMac: string | undefined;
   if (o.inPort !== undefined) {
     let ports: Map<string, number> | undefined;
+    let text = '';
     if (o.ports !== undefined) {
-      let text: string;
       try { text = readFileSync(o.ports, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${o.ports}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
       try { ports = portIndexes(text, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
     }
     try { inPort = resolveInPort(String(o.inPort), ports, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
+    if (ports) portMac = portMacOf(text, inPort);
   }
   const pcap = readPcap(file);
+  // a capture of --direction out or both holds what the dataplane sent on the port (from the
+  // port's own MAC): not frames that arrived there
+  const own = portMac ? macBytes(portMac) : null;
+  const records = own ? pcap.records.filter((r) => !(r.data.length >= 12 && own.every((b, i) => r.data[6 + i] === b))) : pcap.records;
+  const skipped = pcap.records.length - records.length;
   let results;
   try {
-    results = replay(objects, pcap.records, { inPort, flows: num(o.flows, 'flows') });
+    results = replay(objects, records, { inPort, flows: num(o.flows, 'flows') });
   } catch (e) {
     if (e instanceof ValidationError) throw new UsageError(e.errors.map((x) => x.message).join('\n'));
     throw e;
@@ -190,7 +198,18 @@ function replayCommand(o: Raw, file: string): void {
     writeFileSync(o.write, encodePcap(sent.map((r) => ({ tsNs: r.tsNs, data: r.frame }))));
   }
   process.stderr.write(`${results.length} frame(s) replayed: ${Object.entries(verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${o.write ? `; ${o.write} holds the forwarded/rejected frames as translated` : ''}\n`);
+  if (skipped) process.stderr.write(`skipped ${skipped} frame(s) the dataplane sent on port ${o.inPort} (source MAC ${portMac}, the port's own: a capture of --direction out or both); capture with --direction in to replay what arrived\n`);
 }
+
+/** The MAC of port `index` in a ports file (wdp get ports -o yaml|json, or a daemon config's
+ * ports: with mac set), if it says. */
+function portMacOf(text: string, index: number): string | undefined {
+  const d = (parseYaml(text) ?? {}) as Raw;
+  const p = Array.isArray(d.items) ? (d.items as Raw[]).find((x) => x?.index === index) : Array.isArray(d.ports) ? (d.ports as Raw[])[index] : undefined;
+  return typeof p?.mac === 'string' && /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(p.mac) ? p.mac : undefined;
+}
+
+const macBytes = (mac: string): number[] => mac.split(/[:-]/).map((x) => parseInt(x, 16));
 
 export function registerReplayCommand(program: Command): void {
   const collect = (v: string, prev: string[] = []) => [...prev, v];
