@@ -487,7 +487,8 @@ export async function main(argv: string[]): Promise<number> {
     // commander already printed it (help, version: 0; a usage error: 1)
     if (err.code?.startsWith('commander.')) return (err.exitCode ?? 1) === 1 ? failureExit : err.exitCode!;
     const msg = e instanceof ApiError || e instanceof CliError ? (e as Error).message : `${(e as Error).message ?? String(e)}`;
-    for (const line of msg.split('\n')) process.stderr.write(`error: ${line}\n`);
+    const lines = msg.split('\n').filter((line) => line.trim());
+    for (const line of lines.length ? lines : [msg.trim() || 'failed (no message)']) process.stderr.write(`error: ${line}\n`);
     return failureExit;
   }
 }
