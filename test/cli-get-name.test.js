@@ -105,3 +105,13 @@ test('an option of another resource is refused, not ignored', async (t) => {
   const rate = await run(['get', 'services', '--rate', '1']);
   t.regex(rate.stderr, /^error: --rate is an option of get counters, not of get services$/m);
 });
+
+test('get services NAME -o wide counts its frontends and backends as the list does', async (t) => {
+  const run = await withExamples(t);
+  const row = (out) => out.split('\n').find((l) => /^shop\s+web\s/.test(l))?.split(/\s+/).join(' ');
+  const list = await run(['get', 'services', '-n', 'shop', '-o', 'wide']);
+  const one = await run(['get', 'services', 'web', '-n', 'shop', '-o', 'wide']);
+  t.is(one.code, 0, one.stderr);
+  t.regex(row(list.stdout), /\s[1-9]\d*\s+[1-9]\d*\s+None\s/, list.stdout);
+  t.is(row(one.stdout), row(list.stdout));
+});

@@ -164,7 +164,8 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     case 'services': case 'service': case 'svc': {
       if (name) {
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
-        return print(s, structured, () => serviceTable([s], wide, null));
+        const fronts = wide ? (await api.getAll(`/api/v1/frontends?service=${encodeURIComponent(`${ns ?? 'default'}/${name}`)}`) as Raw).items as Raw[] : null;
+        return print(s, structured, () => serviceTable([s], wide, fronts));
       }
       const list = await api.getAll(`/api/v1/services${nsQuery}`) as Raw;
       const fronts = wide ? (await api.getAll('/api/v1/frontends') as Raw).items as Raw[] : null;
