@@ -3,6 +3,9 @@
 // not exist is an error, not an empty table; a resource that has no names (counters) or one name
 // (nodeconfig) refuses a NAME it cannot honour instead of silently showing everything.
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runWdp as wdp } from './lib/wdp-cli.js';
 import { startControlPlane } from './lib/server.js';
 
@@ -114,4 +117,29 @@ test('get services NAME -o wide counts its frontends and backends as the list do
   t.is(one.code, 0, one.stderr);
   t.regex(row(list.stdout), /\s[1-9]\d*\s+[1-9]\d*\s+None\s/, list.stdout);
   t.is(row(one.stdout), row(list.stdout));
+});
+
+test('get services EXTERNAL-IP as kubectl prints it: an ExternalName\'s name, LB ingress IPs or hostnames then external IPs', async (t) => {
+  const run = await withExamples(t);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-cli-ext-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'lb.yaml'), `apiVersion: v1
+kind: Service
+metadata: {name: lbh, namespace: shop}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.70.7
+  externalIPs: [198.51.100.77]
+  ports: [{port: 80, nodePort: 30777}]
+status:
+  loadBalancer:
+    ingress: [{ip: 203.0.113.7}, {hostname: lb.example.com}]
+`);
+  const applied = await run(['apply', '-f', join(dir, 'lb.yaml')]);
+  t.is(applied.code, 0, applied.stderr);
+  const ext = (out, name) => out.split('\n').find((l) => new RegExp(`^shop\\s+${name}\\s`).test(l))?.split(/\s+/)[4];
+  const r = await run(['get', 'services', '-n', 'shop']);
+  t.is(ext(r.stdout, 'payments-provider'), 'api.payments.example.com', r.stdout);
+  t.is(ext(r.stdout, 'lbh'), '203.0.113.7,lb.example.com,198.51.100.77', r.stdout);
+  t.is(ext(r.stdout, 'api'), '198.51.100.200', r.stdout);
 });

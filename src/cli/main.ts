@@ -111,9 +111,17 @@ function warn(r: { warnings?: string[] }): void { for (const w of r.warnings ?? 
 function svcPorts(s: Raw): string {
   return (s.spec?.ports ?? []).map((p: Raw) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
 }
+/** kubectl's EXTERNAL-IP: an ExternalName's name; a LoadBalancer's ingress (each IP, else its
+ * hostname) then its external IPs, or <pending>; other types their external IPs. */
 function svcExternal(s: Raw): string {
-  const ext = [...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i: Raw) => i.ip).filter(Boolean))];
-  return ext.length ? ext.join(',') : s.spec?.type === 'LoadBalancer' ? '<pending>' : '<none>';
+  if (s.spec?.type === 'ExternalName') return s.spec?.externalName ?? '<none>';
+  const ext: string[] = [...(s.spec?.externalIPs ?? [])];
+  if (s.spec?.type === 'LoadBalancer') {
+    const lb = ((s.status?.loadBalancer?.ingress ?? []) as Raw[]).map((i) => i.ip || i.hostname).filter(Boolean);
+    ext.unshift(...lb);
+    if (!ext.length) return '<pending>';
+  }
+  return ext.length ? ext.join(',') : '<none>';
 }
 function svcClusterIP(s: Raw): string {
   if (s.spec?.type === 'ExternalName') return '<none>';
