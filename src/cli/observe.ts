@@ -23,9 +23,12 @@ function num(v: string | undefined, what: string): number | undefined {
 /** "30s", "2m", "500ms", "10" (seconds) -> milliseconds. */
 export function parseDuration(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 2m or 1h, got ${JSON.stringify(v)}`);
-  const ms = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number);
+  // Go's form (kube-proxy's, wdp's config): one or more number+unit parts (1m30s), or bare seconds
+  const text = v.trim();
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = /^\d+(\.\d+)?$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 1m30s or 1h, got ${JSON.stringify(v)}`);
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
   if (!(ms >= 1)) throw new UsageError(`--${what} must be at least 1ms`);
   return Math.round(ms);
 }
