@@ -52,7 +52,7 @@ export function addFilterOptions(c: Command, withTraceFields: boolean): Command 
     .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP');
   if (withTraceFields) {
     c.option('--port <port>', 'source or destination port');
-    c.option('--service <ns/name>', 'only packets that matched this Service').option('--backend <ip>', 'only packets sent to this backend')
+    c.option('--service <ns/name>', 'only packets that matched this Service (a bare NAME: default/NAME)').option('--backend <ip>', 'only packets sent to this backend')
       .option('--reason <reason>', 'only packets with this reason (e.g. reject_no_endpoints), or "drop" / "reject" for any');
   }
   return c;
@@ -118,6 +118,14 @@ export async function daemonInPort(api: ApiClient, value: string): Promise<numbe
 /** `wdp trace --live`: streams the daemon's matches until count/duration. */
 export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
   if (o.inPort !== undefined) o = { ...o, inPort: String(await daemonInPort(api, String(o.inPort))) };
+  if (o.service !== undefined) {
+    // a bare NAME is in the default namespace (as wdp get --service); a Service the daemon does not
+    // have would be a filter that never matches: refused (its 404) before anything is traced
+    const service = String(o.service).includes('/') ? String(o.service) : `default/${o.service}`;
+    const [ns, name] = service.split('/', 2);
+    await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(name)}`);
+    o = { ...o, service };
+  }
   const req: Raw = { filter: filterFromFlags(o) };
   const count = num(o.count, 'count'); if (count !== undefined) req.count = count;
   const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
@@ -148,13 +156,19 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     }
     const d = parseDuration(o.duration, 'duration'); if (d !== undefined) req.durationMs = d;
     const toStdout = o.write === '-';
-    const fd = toStdout ? 1 : openSync(o.write, 'w');
+    // the file is opened with the stream's first bytes (the pcap header): a capture the daemon
+    // refuses leaves no empty file
+    let fd = toStdout ? 1 : -1;
     let bytes = 0;
     try {
-      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => { writeSync(fd, chunk); bytes += chunk.length; });
+      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => {
+        if (fd < 0) fd = openSync(o.write, 'w');
+        writeSync(fd, chunk); bytes += chunk.length;
+      });
     } finally {
-      if (!toStdout) closeSync(fd);
+      if (!toStdout && fd >= 0) closeSync(fd);
     }
+    if (!toStdout && fd < 0) writeFileSync(o.write, ''); // answered with nothing at all
     if (!toStdout) process.stderr.write(`wrote ${bytes} bytes to ${o.write}\n`);
   });
 }
