@@ -264,6 +264,8 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         }
         const drops = Object.entries(c.drops as Record<string, number>).filter(([, n]) => n > 0);
         out += '\n' + (drops.length ? table(['DROP-REASON', 'PACKETS'], drops) : 'No drops.\n');
+        const rejects = Object.entries((c.reasons ?? {}) as Record<string, number>).filter(([k, n]) => k.startsWith('reject_') && n > 0);
+        if (rejects.length) out += '\n' + table(['REJECT-REASON', 'PACKETS'], rejects);
         return out;
       });
     }
