@@ -22,7 +22,12 @@ async function fakeApi(t) {
       if (req.method === 'GET' && req.url === '/api/v1/namespaces/default/services/web') return json(200, { kind: 'Service', metadata: { name: 'web', namespace: 'default' } });
       if (req.method === 'GET' && req.url.startsWith('/api/v1/namespaces/')) return json(404, status(404, `Service ${req.url.split('/')[4]}/${req.url.split('/')[6]} not found`));
       if (req.url === '/api/v1/trace/live') { res.writeHead(200, { 'content-type': 'application/x-ndjson' }); return res.end('{"kind":"TraceEnd","traced":0,"reason":"duration"}\n'); }
-      if (req.url === '/api/v1/capture') return json(404, status(404, 'no port "nosuch"'));
+      if (req.method === 'GET' && req.url === '/api/v1/ports') return json(200, { kind: 'PortList', items: [{ name: 'client', index: 0 }, { name: 'pod-a', index: 2 }] });
+      if (req.url === '/api/v1/capture') {
+        if (JSON.parse(body).port !== 'pod-a') return json(404, status(404, `no port ${JSON.stringify(JSON.parse(body).port)}`));
+        res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap' });
+        return res.end(Buffer.alloc(24));
+      }
       json(404, status(404, 'unknown route'));
     });
   });
@@ -53,4 +58,16 @@ test('capture refused by the daemon: an error, and no empty file left behind', a
   t.is(r.code, 1);
   t.is(r.stderr, 'error: no port "nosuch"\n');
   t.false(existsSync(file), 'no file written');
+});
+
+test('capture --port takes a port index too, as --in-port does (wdp get ports lists both)', async (t) => {
+  const { url, seen } = await fakeApi(t);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-cap-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const r = await runWdp(['capture', '--port', '2', '-w', join(dir, 'a.pcap'), '--duration', '1s'], url);
+  t.is(r.code, 0, r.stderr);
+  t.is(JSON.parse(seen.find((x) => x.url === '/api/v1/capture').body).port, 'pod-a');
+  const none = await runWdp(['capture', '--port', '7', '-w', join(dir, 'b.pcap')], url);
+  t.is(none.code, 1);
+  t.is(none.stderr, 'error: --port 7: the daemon has no port of that index (ports: client (0), pod-a (2))\n');
 });

@@ -141,7 +141,7 @@ export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
 
 export function registerObserveCommands(program: Command, client: (cmd: Command) => ApiClient): void {
   const cap = program.command('capture').description('write a port\'s frames from the running daemon to a pcap file (before and/or after translation)')
-    .requiredOption('--port <name>', 'dataplane port name (wdp get ports)')
+    .requiredOption('--port <name>', 'dataplane port: its name or index (wdp get ports)')
     .requiredOption('-w, --write <file>', 'pcap file to write ("-" for stdout)')
     .addOption(new Option('--direction <dir>', 'in: as received (before translation); out: as sent (after)').choices(['in', 'out', 'both']).default('both'))
     .option('-c, --count <n>', 'stop after this many frames (default 1000)')
@@ -150,7 +150,15 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     .option('-s, --snaplen <n>', 'bytes kept per frame (default 65535)');
   addFilterOptions(cap, false);
   cap.action(async (o: Raw, cmd: Command) => {
-    const req: Raw = { port: o.port, direction: o.direction, filter: filterFromFlags(o, false) };
+    let port = String(o.port);
+    if (/^\d+$/.test(port)) {
+      // an index, as wdp get ports lists them (and --in-port takes them): the port of that index
+      const res = await client(cmd).call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+      const p = res.items.find((x) => x.index === Number(port));
+      if (!p) throw new UsageError(`--port ${port}: the daemon has no port of that index (ports: ${res.items.map((x) => `${x.name} (${x.index})`).join(', ')})`);
+      port = p.name;
+    }
+    const req: Raw = { port, direction: o.direction, filter: filterFromFlags(o, false) };
     for (const [k, flag] of [['count', 'count'], ['maxBytes', 'max-bytes'], ['snaplen', 'snaplen']] as const) {
       const v = num(o[k], flag); if (v !== undefined) req[k] = v;
     }
