@@ -209,6 +209,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       }
       const res = await api.call('GET', `/api/v1/conntrack${q.size ? `?${q}` : ''}`) as Raw;
       if (!res.items.length) await serviceExists();
+      if (res.metadata?.continue) process.stderr.write(`showing the first ${res.items.length} flows: the daemon has more (raise --limit, or narrow with --service/--client/--backend/--proto)\n`);
       return print(res, structured, () => {
         if (!res.items.length) return 'No flows.\n';
         const h = ['PROTO', 'CLIENT', 'SERVICE-ADDRESS', 'BACKEND', 'STATE', 'SERVICE', 'IDLE'];
