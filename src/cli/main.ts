@@ -2,6 +2,7 @@
 // `bench` are registered by their own modules.
 import { Command, Option } from 'commander';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { parseManifests } from '../model/load.js';
@@ -110,34 +111,69 @@ function warn(r: { warnings?: string[] }): void { for (const w of r.warnings ?? 
 function svcPorts(s: Raw): string {
   return (s.spec?.ports ?? []).map((p: Raw) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>';
 }
+/** kubectl's EXTERNAL-IP: an ExternalName's name; a LoadBalancer's ingress (each IP, else its
+ * hostname) then its external IPs, or <pending>; other types their external IPs. */
 function svcExternal(s: Raw): string {
-  const ext = [...(s.spec?.externalIPs ?? []), ...((s.status?.loadBalancer?.ingress ?? []).map((i: Raw) => i.ip).filter(Boolean))];
-  return ext.length ? ext.join(',') : s.spec?.type === 'LoadBalancer' ? '<pending>' : '<none>';
+  if (s.spec?.type === 'ExternalName') return s.spec?.externalName ?? '<none>';
+  const ext: string[] = [...(s.spec?.externalIPs ?? [])];
+  if (s.spec?.type === 'LoadBalancer') {
+    const lb = ((s.status?.loadBalancer?.ingress ?? []) as Raw[]).map((i) => i.ip || i.hostname).filter(Boolean);
+    ext.unshift(...lb);
+    if (!ext.length) return '<pending>';
+  }
+  return ext.length ? ext.join(',') : '<none>';
 }
 function svcClusterIP(s: Raw): string {
   if (s.spec?.type === 'ExternalName') return '<none>';
   return (s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])).join(',') || '<none>';
 }
 
-async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string }): Promise<void> {
+async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string; client?: string; backend?: string; proto?: string }): Promise<void> {
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
   const wide = o.output === 'wide';
   const structured = o.output === 'json' || o.output === 'yaml' ? o.output : undefined;
-  // --service NS/NAME, or a bare NAME in -n's namespace (else default), as `get services -n`
-  const service = o.service === undefined ? undefined : o.service.includes('/') ? o.service : `${ns ?? 'default'}/${o.service}`;
+  // --service NS/NAME, or a bare NAME in -n's namespace (else default), as `get services -n`; the
+  // NAME argument of the per-service resources (conntrack, frontends, backends) is that service
+  const qualify = (s: string) => (s.includes('/') ? s : `${ns ?? 'default'}/${s}`);
+  const perServiceResource = ['conntrack', 'ct', 'flows', 'frontends', 'fe', 'backends', 'be'].includes(resource);
+  if (name !== undefined && perServiceResource && o.service !== undefined && qualify(name) !== qualify(o.service)) {
+    throw new CliError(`get ${resource} ${name} --service ${o.service}: name one service (NAME is the same as --service NAME)`);
+  }
+  // an option of another resource would be ignored: refused, as commander refuses an unknown one
+  const optionOf: Record<string, { flag: string; resources: string[] }> = {
+    service: { flag: '--service', resources: ['conntrack', 'ct', 'flows', 'frontends', 'fe', 'backends', 'be'] },
+    limit: { flag: '--limit', resources: ['conntrack', 'ct', 'flows'] },
+    client: { flag: '--client', resources: ['conntrack', 'ct', 'flows'] },
+    backend: { flag: '--backend', resources: ['conntrack', 'ct', 'flows'] },
+    proto: { flag: '--proto', resources: ['conntrack', 'ct', 'flows'] },
+    rate: { flag: '--rate', resources: ['counters', 'stats'] },
+  };
+  for (const [k, { flag, resources }] of Object.entries(optionOf)) {
+    if ((o as Record<string, unknown>)[k] !== undefined && !resources.includes(resource)) throw new CliError(`${flag} is an option of get ${resources[0]}${resources.length > 3 ? `, ${resources[3]} and ${resources[5]}` : ''}, not of get ${resource}`);
+  }
+  const serviceArg = o.service ?? (perServiceResource ? name : undefined);
+  const service = serviceArg === undefined ? undefined : qualify(serviceArg);
+  /** Nothing listed for a named service: an error when the service does not exist (the API's 404). */
+  const serviceExists = async (): Promise<void> => {
+    if (!service) return;
+    const [sns, sname] = service.split('/', 2);
+    await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(sns)}/services/${encodeURIComponent(sname)}`);
+  };
   /** A frontends/backends list: one service's, or (-n) the namespace's services' (the whole list is read). */
   const perService = async (path: string): Promise<Raw> => {
     const res = await api.getAll(`${path}${service ? `?service=${encodeURIComponent(service)}` : ''}`) as Raw;
     if (ns && !service) res.items = (res.items as Raw[]).filter((x) => String(x.service).startsWith(`${ns}/`));
+    if (!res.items.length) await serviceExists();
     return res;
   };
   switch (resource) {
     case 'services': case 'service': case 'svc': {
       if (name) {
         const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
-        return print(s, structured, () => serviceTable([s], wide, null));
+        const fronts = wide ? (await api.getAll(`/api/v1/frontends?service=${encodeURIComponent(`${ns ?? 'default'}/${name}`)}`) as Raw).items as Raw[] : null;
+        return print(s, structured, () => serviceTable([s], wide, fronts));
       }
       const list = await api.getAll(`/api/v1/services${nsQuery}`) as Raw;
       const fronts = wide ? (await api.getAll('/api/v1/frontends') as Raw).items as Raw[] : null;
@@ -157,11 +193,23 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       if (ns && !service) throw new CliError(`get conntrack -n ${ns}: give the service too (--service NAME), or -A for every flow`);
       const q = new URLSearchParams();
       if (service) q.set('service', service);
+      for (const k of ['client', 'backend'] as const) {
+        const v = o[k];
+        if (v === undefined) continue;
+        if (isIP(v) === 0) throw new CliError(`--${k} takes an IP address, got ${JSON.stringify(v)}`);
+        q.set(k, v);
+      }
+      if (o.proto !== undefined) {
+        if (!/^(tcp|udp|sctp)$/i.test(o.proto)) throw new CliError(`--proto takes TCP, UDP or SCTP, got ${JSON.stringify(o.proto)}`);
+        q.set('proto', o.proto.toUpperCase());
+      }
       if (o.limit !== undefined) {
         if (!/^[1-9]\d*$/.test(o.limit)) throw new CliError(`--limit takes a positive integer, got ${JSON.stringify(o.limit)}`);
         q.set('limit', o.limit);
       }
       const res = await api.call('GET', `/api/v1/conntrack${q.size ? `?${q}` : ''}`) as Raw;
+      if (!res.items.length) await serviceExists();
+      if (res.metadata?.continue) process.stderr.write(`showing the first ${res.items.length} flows: the daemon has more (raise --limit, or narrow with --service/--client/--backend/--proto)\n`);
       return print(res, structured, () => {
         if (!res.items.length) return 'No flows.\n';
         const h = ['PROTO', 'CLIENT', 'SERVICE-ADDRESS', 'BACKEND', 'STATE', 'SERVICE', 'IDLE'];
@@ -174,6 +222,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       });
     }
     case 'counters': case 'stats': {
+      if (name !== undefined) throw new CliError(`get counters takes no name (got ${JSON.stringify(name)}): -n NS for a namespace's services, -o wide for every frontend and backend`);
       const countersPath = `/api/v1/counters${ns ? `?namespace=${encodeURIComponent(ns)}` : ''}`;
       const secs = Number(o.rate);
       if (o.rate !== undefined && !(secs > 0 && secs <= 3600)) throw new CliError(`--rate takes a number of seconds in (0, 3600], got ${JSON.stringify(o.rate)}`);
@@ -216,21 +265,24 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         }
         const drops = Object.entries(c.drops as Record<string, number>).filter(([, n]) => n > 0);
         out += '\n' + (drops.length ? table(['DROP-REASON', 'PACKETS'], drops) : 'No drops.\n');
+        const rejects = Object.entries((c.reasons ?? {}) as Record<string, number>).filter(([k, n]) => k.startsWith('reject_') && n > 0);
+        if (rejects.length) out += '\n' + table(['REJECT-REASON', 'PACKETS'], rejects);
         return out;
       });
     }
     case 'frontends': case 'fe': {
       const res = await perService('/api/v1/frontends');
-      return print(res, structured, () => table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
-        res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-'])));
+      return print(res, structured, () => (!res.items.length ? 'No frontends found.\n' : table(['ID', 'SERVICE', 'PORT', 'KIND', 'ADDRESS', 'BACKENDS', 'FLAGS'],
+        res.items.map((f: Raw) => [f.id, f.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.backends.length, f.flags.join(',') || '-']))));
     }
     case 'backends': case 'be': {
       const res = await perService('/api/v1/backends');
-      return print(res, structured, () => table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
-        res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-'])));
+      return print(res, structured, () => (!res.items.length ? 'No backends found.\n' : table(['ID', 'SERVICE', 'ADDRESS', 'STATE', 'OUT-PORT', 'NODE'],
+        res.items.map((b: Raw) => [b.id, b.service, hp(b.addr, b.port), b.state, b.outPort ?? 'none', b.nodeName ?? '-']))));
     }
     case 'nodeconfig': case 'node': {
       const n = await api.call('GET', '/api/v1/nodeconfig') as Raw;
+      if (name !== undefined && name !== n.metadata?.name) throw new CliError(`NodeConfig ${JSON.stringify(name)} not found (the daemon's is ${JSON.stringify(n.metadata?.name)})`);
       return print(n, structured ?? 'yaml', () => '');
     }
     case 'ports': case 'port': {
@@ -339,12 +391,15 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
 
   program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
     .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
-    .argument('[name]', 'a single service or endpointslice')
+    .argument('[name]', 'a single service or endpointslice; the service of conntrack, frontends and backends (as --service NAME); a port')
     .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
     .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
     .option('--limit <n>', 'conntrack: at most this many flows (default 1000)')
+    .option('--client <ip>', 'conntrack: only flows from this client address')
+    .option('--backend <ip>', 'conntrack: only flows translated to this backend address')
+    .option('--proto <p>', 'conntrack: only flows of this protocol (TCP, UDP, SCTP)')
     .option('--rate <seconds>', 'counters: take two snapshots this many seconds apart and show live rates')
     .action(async (resource: string, name: string | undefined, o, cmd: Command) => getCommand(cmd, resource, name, o));
 
@@ -446,7 +501,8 @@ export async function main(argv: string[]): Promise<number> {
     // commander already printed it (help, version: 0; a usage error: 1)
     if (err.code?.startsWith('commander.')) return (err.exitCode ?? 1) === 1 ? failureExit : err.exitCode!;
     const msg = e instanceof ApiError || e instanceof CliError ? (e as Error).message : `${(e as Error).message ?? String(e)}`;
-    for (const line of msg.split('\n')) process.stderr.write(`error: ${line}\n`);
+    const lines = msg.split('\n').filter((line) => line.trim());
+    for (const line of lines.length ? lines : [msg.trim() || 'failed (no message)']) process.stderr.write(`error: ${line}\n`);
     return failureExit;
   }
 }

@@ -8,6 +8,7 @@ import { ValidationError } from '../model/types.js';
 import { readPcap, encodePcap } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
+import { parse as parseYaml } from 'yaml';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -22,9 +23,12 @@ function num(v: string | undefined, what: string): number | undefined {
 /** "30s", "2m", "500ms", "10" (seconds) -> milliseconds. */
 export function parseDuration(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 2m or 1h, got ${JSON.stringify(v)}`);
-  const ms = Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number);
+  // Go's form (kube-proxy's, wdp's config): one or more number+unit parts (1m30s), or bare seconds
+  const text = v.trim();
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = /^\d+(\.\d+)?$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== text) throw new UsageError(`--${what} takes a duration like 500ms, 30s, 1m30s or 1h, got ${JSON.stringify(v)}`);
+  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
   if (!(ms >= 1)) throw new UsageError(`--${what} must be at least 1ms`);
   return Math.round(ms);
 }
@@ -48,7 +52,7 @@ export function addFilterOptions(c: Command, withTraceFields: boolean): Command 
     .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP');
   if (withTraceFields) {
     c.option('--port <port>', 'source or destination port');
-    c.option('--service <ns/name>', 'only packets that matched this Service').option('--backend <ip>', 'only packets sent to this backend')
+    c.option('--service <ns/name>', 'only packets that matched this Service (a bare NAME: default/NAME)').option('--backend <ip>', 'only packets sent to this backend')
       .option('--reason <reason>', 'only packets with this reason (e.g. reject_no_endpoints), or "drop" / "reject" for any');
   }
   return c;
@@ -114,6 +118,14 @@ export async function daemonInPort(api: ApiClient, value: string): Promise<numbe
 /** `wdp trace --live`: streams the daemon's matches until count/duration. */
 export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
   if (o.inPort !== undefined) o = { ...o, inPort: String(await daemonInPort(api, String(o.inPort))) };
+  if (o.service !== undefined) {
+    // a bare NAME is in the default namespace (as wdp get --service); a Service the daemon does not
+    // have would be a filter that never matches: refused (its 404) before anything is traced
+    const service = String(o.service).includes('/') ? String(o.service) : `default/${o.service}`;
+    const [ns, name] = service.split('/', 2);
+    await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/services/${encodeURIComponent(name)}`);
+    o = { ...o, service };
+  }
   const req: Raw = { filter: filterFromFlags(o) };
   const count = num(o.count, 'count'); if (count !== undefined) req.count = count;
   const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
@@ -129,7 +141,7 @@ export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
 
 export function registerObserveCommands(program: Command, client: (cmd: Command) => ApiClient): void {
   const cap = program.command('capture').description('write a port\'s frames from the running daemon to a pcap file (before and/or after translation)')
-    .requiredOption('--port <name>', 'dataplane port name (wdp get ports)')
+    .requiredOption('--port <name>', 'dataplane port: its name or index (wdp get ports)')
     .requiredOption('-w, --write <file>', 'pcap file to write ("-" for stdout)')
     .addOption(new Option('--direction <dir>', 'in: as received (before translation); out: as sent (after)').choices(['in', 'out', 'both']).default('both'))
     .option('-c, --count <n>', 'stop after this many frames (default 1000)')
@@ -138,19 +150,33 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     .option('-s, --snaplen <n>', 'bytes kept per frame (default 65535)');
   addFilterOptions(cap, false);
   cap.action(async (o: Raw, cmd: Command) => {
-    const req: Raw = { port: o.port, direction: o.direction, filter: filterFromFlags(o, false) };
+    let port = String(o.port);
+    if (/^\d+$/.test(port)) {
+      // an index, as wdp get ports lists them (and --in-port takes them): the port of that index
+      const res = await client(cmd).call('GET', '/api/v1/ports') as { items: Array<{ name: string; index: number }> };
+      const p = res.items.find((x) => x.index === Number(port));
+      if (!p) throw new UsageError(`--port ${port}: the daemon has no port of that index (ports: ${res.items.map((x) => `${x.name} (${x.index})`).join(', ')})`);
+      port = p.name;
+    }
+    const req: Raw = { port, direction: o.direction, filter: filterFromFlags(o, false) };
     for (const [k, flag] of [['count', 'count'], ['maxBytes', 'max-bytes'], ['snaplen', 'snaplen']] as const) {
       const v = num(o[k], flag); if (v !== undefined) req[k] = v;
     }
     const d = parseDuration(o.duration, 'duration'); if (d !== undefined) req.durationMs = d;
     const toStdout = o.write === '-';
-    const fd = toStdout ? 1 : openSync(o.write, 'w');
+    // the file is opened with the stream's first bytes (the pcap header): a capture the daemon
+    // refuses leaves no empty file
+    let fd = toStdout ? 1 : -1;
     let bytes = 0;
     try {
-      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => { writeSync(fd, chunk); bytes += chunk.length; });
+      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => {
+        if (fd < 0) fd = openSync(o.write, 'w');
+        writeSync(fd, chunk); bytes += chunk.length;
+      });
     } finally {
-      if (!toStdout) closeSync(fd);
+      if (!toStdout && fd >= 0) closeSync(fd);
     }
+    if (!toStdout && fd < 0) writeFileSync(o.write, ''); // answered with nothing at all
     if (!toStdout) process.stderr.write(`wrote ${bytes} bytes to ${o.write}\n`);
   });
 }
@@ -163,19 +189,26 @@ function replayCommand(o: Raw, file: string): void {
     objects.push(...parseManifests(text, f));
   }
   let inPort = 0;
+  let portMac: string | undefined;
   if (o.inPort !== undefined) {
     let ports: Map<string, number> | undefined;
+    let text = '';
     if (o.ports !== undefined) {
-      let text: string;
       try { text = readFileSync(o.ports, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${o.ports}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
       try { ports = portIndexes(text, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
     }
     try { inPort = resolveInPort(String(o.inPort), ports, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
+    if (ports) portMac = portMacOf(text, inPort);
   }
   const pcap = readPcap(file);
+  // a capture of --direction out or both holds what the dataplane sent on the port (from the
+  // port's own MAC): not frames that arrived there
+  const own = portMac ? macBytes(portMac) : null;
+  const records = own ? pcap.records.filter((r) => !(r.data.length >= 12 && own.every((b, i) => r.data[6 + i] === b))) : pcap.records;
+  const skipped = pcap.records.length - records.length;
   let results;
   try {
-    results = replay(objects, pcap.records, { inPort, flows: num(o.flows, 'flows') });
+    results = replay(objects, records, { inPort, flows: num(o.flows, 'flows') });
   } catch (e) {
     if (e instanceof ValidationError) throw new UsageError(e.errors.map((x) => x.message).join('\n'));
     throw e;
@@ -190,7 +223,18 @@ function replayCommand(o: Raw, file: string): void {
     writeFileSync(o.write, encodePcap(sent.map((r) => ({ tsNs: r.tsNs, data: r.frame }))));
   }
   process.stderr.write(`${results.length} frame(s) replayed: ${Object.entries(verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}${o.write ? `; ${o.write} holds the forwarded/rejected frames as translated` : ''}\n`);
+  if (skipped) process.stderr.write(`skipped ${skipped} frame(s) the dataplane sent on port ${o.inPort} (source MAC ${portMac}, the port's own: a capture of --direction out or both); capture with --direction in to replay what arrived\n`);
 }
+
+/** The MAC of port `index` in a ports file (wdp get ports -o yaml|json, or a daemon config's
+ * ports: with mac set), if it says. */
+function portMacOf(text: string, index: number): string | undefined {
+  const d = (parseYaml(text) ?? {}) as Raw;
+  const p = Array.isArray(d.items) ? (d.items as Raw[]).find((x) => x?.index === index) : Array.isArray(d.ports) ? (d.ports as Raw[])[index] : undefined;
+  return typeof p?.mac === 'string' && /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(p.mac) ? p.mac : undefined;
+}
+
+const macBytes = (mac: string): number[] => mac.split(/[:-]/).map((x) => parseInt(x, 16));
 
 export function registerReplayCommand(program: Command): void {
   const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -38,10 +38,17 @@ export function registerPortCommands(program: Command, client: (cmd: Command) =>
     .addOption(new Option('-o, --output <format>').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       let body: Raw;
+      const flags = ['name', 'type', 'ifname', 'gateway', 'pod', 'netns', 'worker'].filter((k) => o[k] !== undefined);
       if (o.filename) {
-        const text = o.filename === '-' ? readFileSync(0, 'utf8') : readFileSync(o.filename, 'utf8');
-        body = parseYaml(text) as Raw;
+        if (flags.length) throw new Error('port add takes -f PORT.yaml or the port flags, not both');
+        let text: string;
+        try { text = o.filename === '-' ? readFileSync(0, 'utf8') : readFileSync(o.filename, 'utf8'); } catch (e) {
+          throw new Error(`cannot read ${o.filename}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+        try { body = parseYaml(text) as Raw; } catch (e) { throw new Error(`${o.filename}: not YAML or JSON: ${(e as Error).message}`); }
       } else {
+        const missing = ['name', 'type', 'ifname'].filter((k) => o[k] === undefined);
+        if (missing.length) throw new Error(`port add needs -f PORT.yaml, or --name, --type and --ifname (missing: ${missing.map((k) => `--${k}`).join(', ')})`);
         body = { name: o.name, type: o.type, ifname: o.ifname, role: o.role, gateways: o.gateway ?? [] };
         if (o.pod) body.pods = (o.pod as string[]).map((p) => { const [ip, mac] = p.split('='); return mac ? { ip, mac } : { ip }; });
         if (o.netns) body.netns = o.netns;
