@@ -323,6 +323,24 @@ test('programming latency from the EndpointSlice trigger-time annotation, pendin
   t.is(await (await fetch(`${k.watcher.metricsUrl}/proxyMode`)).text(), 'wdp');
 });
 
+test('the overall sync histogram counts every sync of the watcher, full and partial, those that changed nothing too (kube-proxy observes it on every syncProxyRules)', async (t) => {
+  const k = await startKube(t, { hostIPv6: false, config: { minSyncPeriod: '0s', syncPeriod: '300ms' }, seed: (d) => d.create('services', apiService('o', '10.96.14.1')) });
+  await until(() => k.compiler.getService('default', 'o'), { what: 'first sync' });
+  k.double.create('endpointslices', apiSlice('o-1', 'o', ['10.244.14.1']));
+  await until(() => k.compiler.getSlice('default', 'o-1'), { what: 'slice' });
+  const count = (m, name) => Number(new RegExp(`^${name}_count\\{ip_family="IPv4"\\} (\\d+)$`, 'm').exec(m)?.[1] ?? NaN);
+  let seen = null;
+  // full syncs every 300 ms that change nothing; a scrape between two observations of one sync
+  // may lag by one, so it is read until the three agree
+  await until(async () => {
+    const m = await (await fetch(`${k.watcher.metricsUrl}/metrics`)).text();
+    seen = { overall: count(m, 'kubeproxy_sync_proxy_rules_duration_seconds'), full: count(m, 'kubeproxy_sync_full_proxy_rules_duration_seconds'), partial: count(m, 'kubeproxy_sync_partial_proxy_rules_duration_seconds') };
+    return seen.full >= 4 && seen.overall === seen.full + seen.partial;
+  }, { what: 'overall = full + partial after several no-op full syncs', timeoutMs: 10_000 }).catch(() => {});
+  t.true(seen.full >= 4, `no-op full syncs ran: ${JSON.stringify(seen)}`);
+  t.is(seen.overall, seen.full + seen.partial, JSON.stringify(seen));
+});
+
 test('changes coalesce: many changes within minSyncPeriod are programmed in one or two syncs, newest state only', async (t) => {
   const k = await startKube(t, { config: { minSyncPeriod: '1s', syncPeriod: '30s' }, seed: (d) => d.create('services', apiService('base', '10.96.13.1')) });
   await until(() => k.compiler.getService('default', 'base'), { what: 'first sync' });

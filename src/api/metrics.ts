@@ -8,8 +8,12 @@
 // sync is observed (and its timestamps set) once per family kube-proxy would run a proxier for
 // (ipFamilies: the watcher's, else the node config's addresses', IPv4 when none); a slice's
 // programming latency once, with the slice's family (kube-proxy's proxier of that family
-// programs it). The change counters have no label; with a Kubernetes watcher they count its
-// informers' events as kube-proxy's change trackers do (changeEvent), else each apply's objects.
+// programs it). The change counters have no label. With a Kubernetes watcher (fedBy 'watcher')
+// the sync histogram is observed by the watcher's syncs — every full and partial one, also one
+// that changed nothing, as kube-proxy's syncProxyRules observes it on every run, so its count is
+// the full and partial counts together — and the change counters count the informers' events as
+// kube-proxy's change trackers do (changeEvent); else (fedBy 'applies') each programmed apply is
+// a sync and its objects are the changes.
 import { Counter, Gauge, Histogram, Registry } from '../util/prom-client.js';
 import type { CounterSnapshot } from '../core/dataplane-types.js';
 import type { Compiler } from '../compiler/compiler.js';
@@ -104,20 +108,33 @@ export class ControlPlaneMetrics {
     new Counter({ name: 'wdp_service_bytes_total', help: 'Bytes per service frontend', labelNames: ['service', 'port', 'kind', 'address'], registers: r, collect: perService('bytes') });
   }
 
-  /** A sync that took `seconds` succeeded: observed, and its time set, for every family. */
+  /** A programmed change that took `seconds` succeeded: its time set for every family, and — while
+   * applies are the syncs — observed for every family. */
   synced(seconds: number): void {
-    for (const ip_family of this.ipFamilies()) this.syncDuration.observe({ ip_family }, seconds);
+    if (this.fedBy === 'applies') this.observeSync(seconds);
     this.markSynced();
   }
 
-  /** What kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total count: the objects each
-   * apply changes (`applies`, the API's writers), or — once a Kubernetes watcher feeds the
-   * daemon — its informers' events, as kube-proxy's change trackers count them (changeEvent). */
-  changesCountedBy: 'applies' | 'events' = 'applies';
+  /** A watcher's sync (full or partial, one that changed nothing too) that took `seconds`:
+   * observed for every family (while the watcher feeds the daemon). */
+  watcherSynced(seconds: number): void {
+    if (this.fedBy === 'watcher') this.observeSync(seconds);
+  }
 
-  /** The objects an apply changed (while changes are counted by applies). */
+  private observeSync(seconds: number): void {
+    for (const ip_family of this.ipFamilies()) this.syncDuration.observe({ ip_family }, seconds);
+  }
+
+  /** What a sync is, for kubeproxy_sync_proxy_rules_duration_seconds, and what
+   * kubeproxy_sync_proxy_rules_{service,endpoint}_changes_total count: each programmed apply and
+   * the objects it changes (`applies`, the API's writers), or — once a Kubernetes watcher feeds
+   * the daemon — the watcher's syncs and its informers' events, as kube-proxy's proxier and
+   * change trackers count them (watcherSynced, changeEvent). */
+  fedBy: 'applies' | 'watcher' = 'applies';
+
+  /** The objects an apply changed (while applies feed the daemon). */
   appliedChanges(services: number, endpointSlices: number): void {
-    if (this.changesCountedBy !== 'applies') return;
+    if (this.fedBy !== 'applies') return;
     this.serviceChanges.inc(services);
     this.endpointChanges.inc(endpointSlices);
   }
@@ -126,7 +143,7 @@ export class ControlPlaneMetrics {
    * trackers count it: a Service's by each family proxier (every family), an EndpointSlice's by
    * the proxier of its address type only (an FQDN slice, or one of a family not run: none). */
   changeEvent(kind: 'Service' | 'EndpointSlice', family?: IpFamilyLabel): void {
-    if (this.changesCountedBy !== 'events') return;
+    if (this.fedBy !== 'watcher') return;
     if (kind === 'Service') this.serviceChanges.inc(this.ipFamilies().length);
     else if (family && this.ipFamilies().includes(family)) this.endpointChanges.inc();
   }

@@ -48,7 +48,7 @@ export interface KubeSyncOptions {
   families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
    * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
-  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void; changeEvent?(kind: SyncKind, family?: IpFamilyName): void };
+  timestamps?: { markSynced(): void; queued(family?: IpFamilyName): void; changeEvent?(kind: SyncKind, family?: IpFamilyName): void; watcherSynced?(seconds: number): void };
   /** After every successful sync (service health checks, node-local counts). */
   afterSync?: () => Promise<void> | void;
 }
@@ -198,6 +198,8 @@ export class KubeSync {
       const h = full ? this.o.metrics.fullSync : this.o.metrics.partialSync;
       for (const ip_family of this.o.families?.() ?? ['IPv4']) h.observe({ ip_family }, seconds);
     }
+    // kube-proxy observes its overall sync histogram on every syncProxyRules, full or partial
+    this.o.timestamps?.watcherSynced?.(seconds);
     this.o.timestamps?.markSynced();
     // kube-proxy's Updated() after every successful sync: the changes it took are programmed.
     // Those that arrived meanwhile are judged from now on (kube-proxy leaves them unjudged until

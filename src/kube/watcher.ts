@@ -123,7 +123,7 @@ export class KubeWatcher {
     // every kube-proxy metric labelled by the same families (proxierFamilies)
     o.metrics.ipFamilies = () => this.ipFamilies();
     // the change counters count this watcher's informer events, as kube-proxy's (not the applies)
-    o.metrics.changesCountedBy = 'events';
+    o.metrics.fedBy = 'watcher';
     // kube-proxy: healthz turns unhealthy when changes wait longer than 2 x syncPeriod
     this.health = new ProxyHealth(2 * c.syncPeriod, Date.now, o.isForwarding ?? (() => true), () => this.ipFamilies());
     this.serviceHealth = c.healthCheckBindAddress === 'off' ? null : new ServiceHealthServers(this.healthCheckAddresses(), () => this.health.healthy(), log);
