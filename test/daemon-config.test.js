@@ -123,6 +123,10 @@ test('host port: a TAP bridged with an uplink, one per daemon; its fields nowher
   t.throws(() => parsePortConfig({ name: 't', type: 'tap', ifname: 'tap1', role: 'pod', fanout: true }), { message: /a TAP fd is one queue/ });
   t.throws(() => parsePortConfig({ name: 'p', type: 'afpacket', ifname: 'veth1', role: 'pod', netns: 'x' }), { message: /only a TAP port/ });
   t.throws(() => parsePortConfig({ name: 'P!', type: 'afpacket', ifname: 'veth1', role: 'pod' }), { message: /name/ });
+  // a runtime port is a port, not the config file; a field left out is named as required
+  const missing = t.throws(() => parsePortConfig({ type: 'tap', role: 'pod' }));
+  t.is(missing.message, 'invalid port:\n  name: required (string)\n  ifname: required (string)');
+  t.throws(() => parseConfig({ ports: [{ name: 'p', type: 'tap', role: 'pod' }] }, 'x.yaml'), { message: /^invalid config x\.yaml:\n(.*\n)*  ports\[0\]\.ifname: required \(string\)$/m });
 });
 
 test('fanout: every port shared by all workers, afpacket only, never with worker: N', (t) => {

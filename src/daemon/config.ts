@@ -400,18 +400,21 @@ export class ConfigError extends Error {
   constructor(message: string) { super(message); this.name = 'ConfigError'; }
 }
 
-function formatIssues(source: string, error: z.ZodError): string {
+/** `what` names the input ("config FILE", "port"); one line per problem, with its field path. A
+ * field left out is "required", not zod's "expected string, received undefined". */
+function formatIssues(what: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => {
     const path = i.path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
-    return `  ${path || '(top level)'}: ${i.message}`;
+    const missing = i.code === 'invalid_type' && /received undefined$/.test(i.message);
+    return `  ${path || '(top level)'}: ${missing ? `required (${'expected' in i ? String(i.expected) : 'a value'})` : i.message}`;
   });
-  return `invalid config ${source}:\n${lines.join('\n')}`;
+  return `invalid ${what}:\n${lines.join('\n')}`;
 }
 
 /** Validates an already-parsed object. Throws ConfigError listing every problem. */
 export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
   const r = daemonConfigSchema.safeParse(raw);
-  if (!r.success) throw new ConfigError(formatIssues(source, r.error));
+  if (!r.success) throw new ConfigError(formatIssues(`config ${source}`, r.error));
   return r.data;
 }
 
