@@ -11,7 +11,9 @@ const modPath = fileURLToPath(mod);
 if (process.argv[2] === 'install') {
   const installer = new URL('../dist/src/cni/install.js', import.meta.url);
   if (!existsSync(fileURLToPath(installer))) { process.stderr.write('wdp-cni install: wdp is not built: run `npm run build` first\n'); process.exit(1); }
-  const { installPlugin, DEFAULT_CNI_BIN_DIR } = await import(installer.href);
+  const { installPlugin, installUsage, DEFAULT_CNI_BIN_DIR } = await import(installer.href);
+  // asked for: the usage on stdout, exit 0 (an unknown option is refused by installPlugin: exit 1)
+  if (process.argv[3] === '--help' || process.argv[3] === '-h') { process.stdout.write(`${installUsage(fileURLToPath(import.meta.url))}\n`); process.exit(0); }
   try {
     const at = installPlugin(process.argv[3] ?? DEFAULT_CNI_BIN_DIR, fileURLToPath(import.meta.url), modPath);
     process.stdout.write(`installed ${at}\n`);

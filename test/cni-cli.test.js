@@ -31,5 +31,9 @@ test('wdp-cni with CNI_COMMAND empty: the same (skel reads empty as unset)', (t)
 test('wdp-cni install --help: the usage, not "--help is not a directory"', (t) => {
   const r = run(['install', '--help']);
   t.notRegex(r.stderr, /is not a directory/);
-  t.regex(r.stdout + r.stderr, /usage: .*wdp-cni\.js install \[DIR\]/);
+  t.regex(r.stdout, /usage: .*wdp-cni\.js install \[DIR\]/);
+  t.is(r.status, 0, 'asked for, the usage is not an error');
+  const bad = run(['install', '--force']);
+  t.regex(bad.stderr, /usage: .*wdp-cni\.js install \[DIR\]/);
+  t.is(bad.status, 1, 'an unknown option is');
 });

@@ -22,9 +22,14 @@ export function launcherScript(nodePath: string, pluginScript: string): string {
   ].join('\n');
 }
 
+/** `install`'s usage line. */
+export function installUsage(pluginScript: string): string {
+  return `usage: node ${pluginScript} install [DIR] — writes DIR/${PLUGIN_NAME}, a launcher of this build (DIR: the runtime's CNI bin directory, default ${DEFAULT_CNI_BIN_DIR})`;
+}
+
 /** Writes `<dir>/wdp-cni`; returns its path. Throws with the reason when it cannot. */
 export function installPlugin(dir: string, pluginScript: string, builtModule: string, nodePath = process.execPath): string {
-  if (dir.startsWith('-')) throw new Error(`usage: node ${pluginScript} install [DIR] — writes DIR/${PLUGIN_NAME}, a launcher of this build (DIR: the runtime's CNI bin directory, default ${DEFAULT_CNI_BIN_DIR})`);
+  if (dir.startsWith('-')) throw new Error(installUsage(pluginScript));
   if (!existsSync(builtModule)) throw new Error(`wdp is not built (${builtModule} is missing): run \`npm run build\` first`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory (the runtime's CNI bin directory, e.g. ${DEFAULT_CNI_BIN_DIR})`);
   const target = join(dir, PLUGIN_NAME), tmp = `${target}.tmp-${process.pid}`;
