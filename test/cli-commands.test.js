@@ -242,7 +242,7 @@ test('get pages through large lists transparently: every object once', async (t)
 
 test('a daemon whose Services and EndpointSlices another writer owns (its Kubernetes watcher) warns on every change of them, as the API server warns; `wdp` prints it as kubectl does', async (t) => {
   const followed = 'this daemon follows the Kubernetes API server: "put back" at its next full sync';
-  const { run, cp } = await start(t, { objectsFollowed: followed });
+  const { run, cp } = await start(t, { followed: { objects: followed } });
   const dir = tmp(t);
   const svc = join(dir, 'svc.yaml');
   writeFileSync(svc, 'apiVersion: v1\nkind: Service\nmetadata: {name: w, namespace: default}\nspec: {clusterIP: 10.96.7.7, ports: [{port: 80}]}\n');
@@ -260,6 +260,14 @@ test('a daemon whose Services and EndpointSlices another writer owns (its Kubern
   // a change of the node config alone, or a daemon without another writer: no warning
   const node = await fetch(`${cp.url}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: 'apiVersion: wdp.io/v1alpha1\nkind: NodeConfig\nmetadata: {name: n}\nspec: {}\n' });
   t.is(node.headers.get('warning'), null, await node.text());
+  // the node config too, when the daemon builds it (from its Node): both warnings for both kinds
+  const nodeFollowed = 'this daemon builds its NodeConfig from its Node';
+  const both = await start(t, { followed: { objects: followed, nodeConfig: nodeFollowed } });
+  const nodeFile = join(dir, 'node.yaml');
+  writeFileSync(nodeFile, 'apiVersion: wdp.io/v1alpha1\nkind: NodeConfig\nmetadata: {name: n}\nspec: {}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: w, namespace: default}\nspec: {clusterIP: 10.96.7.7, ports: [{port: 80}]}\n');
+  const nodeApplied = await both.run(['apply', '-f', nodeFile]);
+  t.is(nodeApplied.code, 0, nodeApplied.stderr);
+  t.deepEqual(nodeApplied.stderr.split('\n').filter((l) => l.startsWith('Warning: ')), [`Warning: ${followed}`, `Warning: ${nodeFollowed}`]);
   const plain = await start(t);
   const r = await plain.run(['apply', '-f', svc]);
   t.is(r.stderr, '');

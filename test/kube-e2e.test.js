@@ -220,6 +220,9 @@ serial('an apply of a Service through the wdp API of a daemon that follows the A
   const r = await api(topo, 'POST', '/api/v1/apply?dryRun=true', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'by-hand', namespace: 'default' }, spec: { clusterIP: '10.96.50.99', ports: [{ port: 80 }] } });
   t.is(r.status, 200, r.text);
   t.regex(String(r.headers.warning), /^299 - "this daemon follows the Kubernetes API server: .*next full sync \(kubernetes\.syncPeriod \d+(\.\d+)?s\)/);
+  // the NodeConfig too: the daemon builds it from its Node and puts that back
+  const n = await api(topo, 'POST', '/api/v1/apply?dryRun=true', { apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node' }, spec: {} });
+  t.regex(String(n.headers.warning), /^299 - "this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node/, n.text);
 });
 
 serial('a deleted Service stops answering', async (t) => {

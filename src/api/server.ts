@@ -56,11 +56,12 @@ export interface ControlPlaneOptions {
   extraRoutes?: Array<(app: FastifyInstance) => void>;
   /** fastify logger option (pino); default off. */
   logger?: boolean | Record<string, unknown>;
-  /** Set when another writer owns the Services and EndpointSlices (the daemon's Kubernetes
-   * watcher, which puts them back to the API server's at its next full sync): an apply or delete
-   * of either through this API is answered with this text as a `Warning: 299 - "..."` header, the
-   * way the Kubernetes API server sends warnings (kubectl, and `wdp`, print them). */
-  objectsFollowed?: string;
+  /** Set when another writer owns what this API would change (the daemon's Kubernetes watcher):
+   * an apply or delete of a Service or EndpointSlice (`objects`: the watcher puts them back to
+   * the API server's at its next full sync) or of the NodeConfig (`nodeConfig`: the daemon builds
+   * it from the Node) is answered with that text as a `Warning: 299 - "..."` header, the way the
+   * Kubernetes API server sends warnings (kubectl, and `wdp`, print them). */
+  followed?: { objects?: string; nodeConfig?: string };
 }
 
 export interface ControlPlane {
@@ -292,10 +293,14 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  const followedWarning = opts.objectsFollowed ? `299 - ${JSON.stringify(opts.objectsFollowed.replace(/[^\x20-\x7e]/g, ' '))}` : undefined;
-  /** The Warning header when `kinds` holds a Service or an EndpointSlice and another writer owns them. */
+  const warning = (text: string | undefined) => (text ? `299 - ${JSON.stringify(text.replace(/[^\x20-\x7e]/g, ' '))}` : undefined);
+  const objectsWarning = warning(opts.followed?.objects), nodeConfigWarning = warning(opts.followed?.nodeConfig);
+  /** The Warning headers for the kinds among `kinds` another writer owns. */
   const warnFollowed = (reply: FastifyReply, kinds: unknown[]): void => {
-    if (followedWarning && kinds.some((k) => k === 'Service' || k === 'EndpointSlice')) reply.header('warning', followedWarning);
+    const texts: string[] = [];
+    if (objectsWarning && kinds.some((k) => k === 'Service' || k === 'EndpointSlice')) texts.push(objectsWarning);
+    if (nodeConfigWarning && kinds.includes('NodeConfig')) texts.push(nodeConfigWarning);
+    if (texts.length) reply.header('warning', texts.length === 1 ? texts[0] : texts);
   };
   const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
   app.post('/api/v1/apply', async (req, reply) => {
