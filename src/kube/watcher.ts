@@ -171,7 +171,10 @@ export class KubeWatcher {
     // coalesced into one read); an API server that does not serve them (404: older than 1.33
     // without the beta API, or the resource turned off) or does not let wdp read them (403: the
     // ClusterRole of an older deploy/) leaves the service CIDRs to node.serviceCIDRs, logged once,
-    // while the informer keeps retrying with its backoff (an upgraded server is picked up)
+    // while the informer keeps retrying with its backoff (an upgraded server is picked up). Once
+    // they have been listed, such a refusal keeps the CIDRs of the informer's cache (the ones last
+    // listed), as client-go's reflector keeps its store across failed lists in kube-proxy: one API
+    // server of several not serving them yet (an upgrade under way) drops nothing
     const serviceCIDRs = new ResilientInformer(o.kubeConfig, {
       ...common, path: SERVICECIDRS_PATH,
       onAdd: () => this.serviceCIDRsChanged(), onUpdate: () => this.serviceCIDRsChanged(), onDelete: () => this.serviceCIDRsChanged(),
@@ -181,6 +184,13 @@ export class KubeWatcher {
         if (code !== 404 && code !== 403) { onError('servicecidrs')(err, retryInMs); return; }
         if (code === 403) this.kubeMetrics.watchErrors.inc({ resource: 'servicecidrs' });
         const why = code === 404 ? 'not served' : 'forbidden';
+        if (this.informers.serviceCIDRs.synced) {
+          if (this.serviceCIDRsUnserved !== why) {
+            this.serviceCIDRsUnserved = why;
+            log.warn({ resource: 'servicecidrs', error: (err as Error).message, retryInMs }, `listing ServiceCIDRs (networking.k8s.io/v1) is ${code === 404 ? 'not served' : 'forbidden'} now: the service CIDRs stay those last listed until a list succeeds`);
+          }
+          return;
+        }
         if (this.serviceCIDRsUnserved !== why) {
           this.serviceCIDRsUnserved = why;
           const msg = code === 404

@@ -1,0 +1,34 @@
+// ServiceCIDRs the watcher has listed stay in force while a later list of them is refused (404:
+// an API server that no longer serves the resource, as one of an HA pair mid-upgrade; 403: a
+// ClusterRole changed): the informer's cache still holds them, as client-go's reflector keeps its
+// store across list errors in kube-proxy. Before any list has succeeded, node.serviceCIDRs alone
+// (kube-servicecidrs).
+import test from 'ava';
+import { apiNode, startKube, until } from './lib/kube-fixture.js';
+
+const cidrObject = (name, cidrs) => ({ metadata: { name }, spec: { cidrs } });
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+test('a 404 on the ServiceCIDRs after they were listed keeps the CIDRs last listed (not node.serviceCIDRs alone); served again, they follow the API', async (t) => {
+  const k = await startKube(t, {
+    configuredServiceCIDRs: ['10.96.0.0/16'],
+    informer: { backoffInitialMs: 20, backoffMaxMs: 40 },
+    seed: (d) => {
+      d.create('nodes', apiNode('node-a'));
+      d.create('servicecidrs', cidrObject('kubernetes', ['10.96.0.0/12']));
+      d.create('servicecidrs', cidrObject('extra', ['10.200.0.0/24']));
+    },
+  });
+  const listed = ['10.200.0.0/24', '10.96.0.0/12'];
+  await until(() => same(k.serviceCIDRUpdates.at(-1), listed), { what: 'the listed ServiceCIDRs' });
+  const errors = k.watcher.informers.serviceCIDRs.stats.errors;
+  k.double.serveServiceCIDRs = false;
+  k.double.expireWatches();
+  await until(() => k.watcher.informers.serviceCIDRs.stats.errors >= errors + 3, { what: 'the re-lists refused (404)' });
+  t.deepEqual(k.serviceCIDRUpdates.at(-1), listed, 'the CIDRs last listed stay');
+  t.deepEqual(k.watcher.serviceCIDRs(), listed);
+  t.true(k.lines.some((l) => /the service CIDRs stay those last listed/.test(l.msg)), 'logged');
+  k.double.serveServiceCIDRs = true;
+  k.double.delete('servicecidrs', null, 'extra');
+  await until(() => same(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/12']), { what: 'served again: the API\'s CIDRs' });
+});
