@@ -15,10 +15,12 @@
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
-//     (imageInputsHash). The Node's facts in it (node addresses, pod CIDRs, zone, node IPs) are
-//     those in force: at a start that does not read the Node (node.addresses configured, or the
-//     API server away) the NodeConfig saved at the store's revision, read with it (StateStore.peek),
-//     which are the ones the stop wrote the image with;
+//     (imageInputsHash). The cluster's facts in it (the Node's addresses, pod CIDRs, zone and node
+//     IPs; the ServiceCIDRs' CIDRs) are those in force: at a start that does not read the Node
+//     (node.addresses configured, or the API server away) and until the watcher lists the
+//     ServiceCIDRs, those saved as they changed (node-facts.json, node-facts-file.ts; from a state
+//     directory without it, the NodeConfig saved at the store's revision: StateStore.peek), which
+//     are the ones the stop wrote the image with;
 //   * the tables were never in doubt: after an apply that failed at the dataplane (its undo may
 //     have failed, leaving them apart from the store) no image is written at all;
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same
