@@ -29,8 +29,9 @@ function parseFacts(v: unknown): NodeFacts | null | string {
   if (typeof n !== 'object' || !n) return 'node is not an object';
   if (!ips(n.addresses)) return 'node.addresses is not a list of IP addresses';
   if (!ips(n.primary)) return 'node.primary is not a list of IP addresses';
-  if (!strings(n.podCIDRs)) return 'node.podCIDRs is not a list of strings';
+  if (!cidrs(n.podCIDRs)) return 'node.podCIDRs is not a list of CIDRs';
   if (typeof n.zone !== 'string') return 'node.zone is not a string';
+  if (n.zone.length > 63) return 'node.zone is longer than a label value (63)';
   return { addresses: n.addresses, primary: n.primary, podCIDRs: n.podCIDRs, zone: n.zone };
 }
 
