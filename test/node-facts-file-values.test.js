@@ -17,7 +17,7 @@ test('pod CIDRs that are not CIDRs, and a zone longer than a label value, make t
   const put = (node) => { writeFileSync(join(dir, NODE_FACTS_FILE), JSON.stringify({ version: 1, node })); return readNodeFacts(dir); };
   const nodeConfig = (f) => validateObject({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node' }, spec: { nodeName: 'node-a', nodeAddresses: f.addresses, podCIDRs: f.podCIDRs, ...(f.zone ? { zone: f.zone } : {}) } });
   t.true(nodeConfig(FACTS).ok, JSON.stringify(nodeConfig(FACTS).errors));
-  for (const bad of [{ podCIDRs: ['nonsense'] }, { podCIDRs: ['10.244.1.0'] }, { zone: 'z'.repeat(64) }]) {
+  for (const bad of [{ podCIDRs: ['nonsense'] }, { podCIDRs: ['10.244.1.0'] }, { podCIDRs: ['10.244.1.5/24'] }, { zone: 'z'.repeat(64) }]) {
     t.false(nodeConfig({ ...FACTS, ...bad }).ok, `a NodeConfig refuses ${JSON.stringify(bad)}`);
     t.like(put({ ...FACTS, ...bad }), { state: 'unusable' }, JSON.stringify(bad));
   }
