@@ -32,3 +32,26 @@ test('a 404 on the ServiceCIDRs after they were listed keeps the CIDRs last list
   k.double.delete('servicecidrs', null, 'extra');
   await until(() => same(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/12']), { what: 'served again: the API\'s CIDRs' });
 });
+
+test('a 403 on the ServiceCIDRs (a ClusterRole without them): before the first list node.serviceCIDRs alone, logged once and counted; after a list, the CIDRs last listed stay', async (t) => {
+  const k = await startKube(t, {
+    configuredServiceCIDRs: ['10.96.0.0/16'],
+    informer: { backoffInitialMs: 20, backoffMaxMs: 40 },
+    seed: (d) => {
+      d.create('nodes', apiNode('node-a'));
+      d.create('servicecidrs', cidrObject('kubernetes', ['10.96.0.0/12']));
+      d.failRequests(4, 403, 'list', { reason: 'Forbidden' }, 'servicecidrs');
+    },
+  });
+  await until(() => same(k.serviceCIDRUpdates[0], ['10.96.0.0/16']), { what: 'node.serviceCIDRs alone while forbidden' });
+  await until(() => same(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/12']), { what: 'the list allowed again: the cluster\'s' });
+  t.is(k.lines.filter((l) => /is forbidden/.test(l.msg)).length, 1, 'logged once');
+  t.true((await k.cp.metrics.registry.getSingleMetricAsString('wdp_kube_watch_errors_total')).includes('resource="servicecidrs"'), 'counted');
+  const n = k.serviceCIDRUpdates.length;
+  k.double.failRequests(3, 403, 'list', { reason: 'Forbidden' }, 'servicecidrs');
+  k.double.expireWatches();
+  const errors = k.watcher.informers.serviceCIDRs.stats.errors;
+  await until(() => k.watcher.informers.serviceCIDRs.stats.errors >= errors + 3, { what: 'the re-lists forbidden' });
+  t.deepEqual(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/12'], 'kept');
+  t.is(k.serviceCIDRUpdates.length, n, 'not given again');
+});
