@@ -47,7 +47,9 @@ export interface KubeWatcherOptions {
   control: SyncTarget & { readonly compiler: CompiledServices };
   metrics: ControlPlaneMetrics;
   counters?: () => Promise<CounterSnapshot>;
-  /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
+  /** The Node's facts changed (its addresses, primary IPs, pod CIDRs, zone) or the node and
+   * NodePort addresses selected from them: the daemon re-programs its node config and saves the
+   * facts (nodeState()). */
   onNode?(u: NodeUpdate): void;
   /** node.serviceCIDRs of the daemon config: kept among the service CIDRs (service-cidrs.ts). */
   configuredServiceCIDRs?: string[];
@@ -208,7 +210,7 @@ export class KubeWatcher {
   static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
     const w = new KubeWatcher(o);
     if (initialNode) {
-      w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify(w.nodeUpdate());
+      w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify([w.nodeUpdate(), initialNode.addresses]);
       void w.serviceHealth?.setAddresses(w.healthCheckAddresses());
     }
     try {
@@ -294,7 +296,8 @@ export class KubeWatcher {
     if (this.health.nodeEligible !== this.node.eligible) this.o.log.info({ eligible: this.node.eligible }, 'node eligibility changed');
     this.health.nodeEligible = this.node.eligible;
     const u = this.nodeUpdate();
-    const text = JSON.stringify(u);
+    // (the Node's own addresses too: the daemon saves them for a restart whose config may select others)
+    const text = JSON.stringify([u, this.node.addresses]);
     if (text === this.lastNodeUpdate) return;
     this.lastNodeUpdate = text;
     this.o.log.info({ addresses: u.addresses, nodePortAddresses: u.nodePortAddresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');
