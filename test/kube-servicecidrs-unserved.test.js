@@ -8,17 +8,20 @@ import { apiNode, startKube, until } from './lib/kube-fixture.js';
 
 const cidrObject = (name, cidrs) => ({ metadata: { name }, spec: { cidrs } });
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+/** The watcher with node.serviceCIDRs 10.96.0.0/16 and fast retries over a double holding `cidrs`
+ * (name -> CIDRs); `seed` prepares the double further. */
+const start = (t, cidrs, seed = () => {}) => startKube(t, {
+  configuredServiceCIDRs: ['10.96.0.0/16'],
+  informer: { backoffInitialMs: 20, backoffMaxMs: 40 },
+  seed: (d) => {
+    d.create('nodes', apiNode('node-a'));
+    for (const [name, list] of Object.entries(cidrs)) d.create('servicecidrs', cidrObject(name, list));
+    seed(d);
+  },
+});
 
 test('a 404 on the ServiceCIDRs after they were listed keeps the CIDRs last listed (not node.serviceCIDRs alone); served again, they follow the API', async (t) => {
-  const k = await startKube(t, {
-    configuredServiceCIDRs: ['10.96.0.0/16'],
-    informer: { backoffInitialMs: 20, backoffMaxMs: 40 },
-    seed: (d) => {
-      d.create('nodes', apiNode('node-a'));
-      d.create('servicecidrs', cidrObject('kubernetes', ['10.96.0.0/12']));
-      d.create('servicecidrs', cidrObject('extra', ['10.200.0.0/24']));
-    },
-  });
+  const k = await start(t, { kubernetes: ['10.96.0.0/12'], extra: ['10.200.0.0/24'] });
   const listed = ['10.200.0.0/24', '10.96.0.0/12'];
   await until(() => same(k.serviceCIDRUpdates.at(-1), listed), { what: 'the listed ServiceCIDRs' });
   const errors = k.watcher.informers.serviceCIDRs.stats.errors;
@@ -34,15 +37,7 @@ test('a 404 on the ServiceCIDRs after they were listed keeps the CIDRs last list
 });
 
 test('a 403 on the ServiceCIDRs (a ClusterRole without them): before the first list node.serviceCIDRs alone, logged once and counted; after a list, the CIDRs last listed stay', async (t) => {
-  const k = await startKube(t, {
-    configuredServiceCIDRs: ['10.96.0.0/16'],
-    informer: { backoffInitialMs: 20, backoffMaxMs: 40 },
-    seed: (d) => {
-      d.create('nodes', apiNode('node-a'));
-      d.create('servicecidrs', cidrObject('kubernetes', ['10.96.0.0/12']));
-      d.failRequests(4, 403, 'list', { reason: 'Forbidden' }, 'servicecidrs');
-    },
-  });
+  const k = await start(t, { kubernetes: ['10.96.0.0/12'] }, (d) => d.failRequests(4, 403, 'list', { reason: 'Forbidden' }, 'servicecidrs'));
   await until(() => same(k.serviceCIDRUpdates[0], ['10.96.0.0/16']), { what: 'node.serviceCIDRs alone while forbidden' });
   await until(() => same(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/12']), { what: 'the list allowed again: the cluster\'s' });
   t.is(k.lines.filter((l) => /is forbidden/.test(l.msg)).length, 1, 'logged once');
