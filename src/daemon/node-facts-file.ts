@@ -11,7 +11,8 @@
 // them only mixed into its saved NodeConfig: factsOfSavedNodeConfig reads the Node's from there.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isIp, parseCidr } from '../util/addr.js';
+import { isIp } from '../util/addr.js';
+import { canonCidr } from '../model/schema.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { NodeFacts } from './node-addresses.js';
 
@@ -20,7 +21,8 @@ const VERSION = 1;
 
 const ips = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string' && isIp(a));
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((a) => typeof a === 'string');
-const cidrs = (v: unknown): v is string[] => strings(v) && v.every((c) => { try { return c.includes('/') && !!parseCidr(c); } catch { return false; } });
+// canonical (host bits clear), as the NodeConfig takes them
+const cidrs = (v: unknown): v is string[] => strings(v) && v.every((c) => { try { return c.includes('/') && canonCidr(c) === c; } catch { return false; } });
 
 /** The facts in a parsed file's `node`, or an error saying what is wrong. */
 function parseFacts(v: unknown): NodeFacts | null | string {
@@ -29,8 +31,9 @@ function parseFacts(v: unknown): NodeFacts | null | string {
   if (typeof n !== 'object' || !n) return 'node is not an object';
   if (!ips(n.addresses)) return 'node.addresses is not a list of IP addresses';
   if (!ips(n.primary)) return 'node.primary is not a list of IP addresses';
-  if (!strings(n.podCIDRs)) return 'node.podCIDRs is not a list of strings';
+  if (!cidrs(n.podCIDRs)) return 'node.podCIDRs is not a list of CIDRs';
   if (typeof n.zone !== 'string') return 'node.zone is not a string';
+  if (n.zone.length > 63) return 'node.zone is longer than a label value (63)';
   return { addresses: n.addresses, primary: n.primary, podCIDRs: n.podCIDRs, zone: n.zone };
 }
 

@@ -119,7 +119,10 @@ export class FlowCheckpointer {
     const done = new Set(images.filter((r) => r.used).map((r) => r.worker));
     try {
       const placed = this.placed(p);
-      const s: ImportStats = await dataplane.importFlows(placed.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
+      const { failed, ...s } = await dataplane.importFlows(placed.workers.filter((w) => !done.has(w.worker)), downtimeMs, this.neighbours);
+      // a worker that cannot take its flows costs only them (counted workerFailed)
+      for (const f of failed ?? []) this.log.error({ worker: f.worker, error: f.error }, `the saved flows of worker ${f.worker} were not imported (the other workers' were)`);
+      if (failed?.length) this.summaryData.problem = failed.map((f) => `the saved flows of worker ${f.worker} were not imported: ${f.error}`).join('; ');
       for (const r of images) if (r.flows) addImportStats(s, r.flows);
       addImportStats(s, { flows: 0, affinity: 0, staleBackends: 0, dropped: placed.dropped });
       Object.assign(this.summaryData, { flows: s.flows, affinity: s.affinity, staleBackends: s.staleBackends, dropped: s.dropped });

@@ -15,10 +15,12 @@
 //   * the compile's inputs outside the store are the same: the daemon's own NodeConfig as computed
 //     at start (node addresses, neighbours, routes, ports and their MACs, masquerade, hairpin,
 //     CIDRs) and the ports, runtime ones included (opened at start under their saved indexes)
-//     (imageInputsHash). The Node's facts in it (node addresses, pod CIDRs, zone, node IPs) are
-//     those in force: at a start that does not read the Node (node.addresses configured, or the
-//     API server away) the NodeConfig saved at the store's revision, read with it (StateStore.peek),
-//     which are the ones the stop wrote the image with;
+//     (imageInputsHash). The cluster's facts in it (the Node's addresses, pod CIDRs, zone and node
+//     IPs; the ServiceCIDRs' CIDRs) are those in force: at a start that does not read the Node
+//     (node.addresses configured, or the API server away) and until the watcher lists the
+//     ServiceCIDRs, those saved as they changed (node-facts.json, node-facts-file.ts; from a state
+//     directory without it, the NodeConfig saved at the store's revision: StateStore.peek), which
+//     are the ones the stop wrote the image with;
 //   * the tables were never in doubt: after an apply that failed at the dataplane (its undo may
 //     have failed, leaving them apart from the store) no image is written at all;
 //   * the same build of the forwarding core (module CRC), the same layout constants, the same
@@ -123,6 +125,15 @@ export function removeStaleImages(dir: string, workers: number): void {
   }
 }
 
+/** Removes the damaged images kept aside for `worker` (one is kept: the newest; an image is a
+ * table set's size, and a fault that damages every stop's image must not fill the directory). */
+function removeRejected(dir: string, worker: number): void {
+  const prefix = `${imageFile(worker)}.rejected-`;
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) if (n.startsWith(prefix)) rmSync(join(dir, n), { force: true });
+}
+
 /** Fills `into` from `fd` at `pos`; throws ImageError when the file ends first. */
 function readAt<T extends Uint8Array>(fd: number, into: T, pos: number): T {
   for (let off = 0; off < into.length;) {
@@ -153,7 +164,7 @@ const CRC_CHUNK = 1 << 20;
  * problem and `core` is untouched (the normal path follows); a flow import that fails after it
  * leaves the image's tables without flows and says so in the problem. A damaged image (its
  * framing, metadata or CRC) is kept aside as `tables.<worker>.img.rejected-<time>` for inspection,
- * as a refused checkpoint is; one refused for what it describes (another revision, config, build)
+ * as a refused checkpoint is, replacing the one kept before for that worker; one refused for what it describes (another revision, config, build)
  * is deleted. The whole file is checked (length, CRC) before the set its capacities size is
  * allocated: a damaged header with plausible capacities costs a read, not memory.
  * `unopened`: saved runtime ports this worker was to open at start and could not (their pod went
@@ -194,6 +205,7 @@ export function startFromImage(core: Core, worker: number, workers: number, init
     let problem = e instanceof ImageError ? e.message : `cannot load: ${(e as Error).message}`;
     if (damaged) {
       const keptAs = `${file}.rejected-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      removeRejected(init.dir, worker);
       try { renameSync(taken, keptAs); problem += `; kept as ${keptAs}`; } catch { /* removed below */ }
     }
     return { result: { worker, used: false, problem, bytes: size } };

@@ -336,14 +336,22 @@ export class WorkerDataplane implements Dataplane {
   }
 
   /** Gives each worker the records saved from the worker of the same index; records of workers
-   * that no longer exist are not restored (counted under dropped.workerGone). `neighbours` (the
-   * restored learned ones) go to every worker, which keeps those of its own ports to re-verify. */
-  async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number, neighbours: Neighbour[] = []): Promise<ImportStats> {
-    const total: ImportStats = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
+   * that no longer exist are not restored (counted under dropped.workerGone), nor are those of a
+   * worker that cannot take them (dead, or not answering: dropped.workerFailed, and in `failed`
+   * with why) — the others' are imported and counted all the same. `neighbours` (the restored
+   * learned ones) go to every worker, which keeps those of its own ports to re-verify. */
+  async importFlows(saved: Array<FlowRecords & { worker: number }>, extraAgeMs: number, neighbours: Neighbour[] = []): Promise<ImportStats & { failed?: Array<{ worker: number; error: string }> }> {
+    const total: ImportStats & { failed?: Array<{ worker: number; error: string }> } = { flows: 0, affinity: 0, staleBackends: 0, dropped: {} };
+    const count = (w: FlowRecords) => w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE;
     await Promise.all(saved.map(async (w) => {
       const h = this.workers.find((x) => x.index === w.worker);
-      if (!h) { addImportStats(total, { flows: 0, affinity: 0, staleBackends: 0, dropped: { workerGone: w.flows.length / L.CT_SIZE + w.affinity.length / L.AFF_SIZE } }); return; }
-      addImportStats(total, await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours }));
+      if (!h) { addImportStats(total, { flows: 0, affinity: 0, staleBackends: 0, dropped: { workerGone: count(w) } }); return; }
+      try {
+        addImportStats(total, await this.request<ImportStats>(h, { type: 'importFlows', records: w, extraAgeMs, neighbours }));
+      } catch (e) {
+        addImportStats(total, { flows: 0, affinity: 0, staleBackends: 0, dropped: { workerFailed: count(w) } });
+        (total.failed ??= []).push({ worker: w.worker, error: (e as Error).message });
+      }
     }));
     return total;
   }

@@ -3,8 +3,7 @@
 // NodeCIDR) and whether the node is being deleted (kube-proxy's healthz then answers 503 so load
 // balancers drain it).
 import { isIP } from 'node:net';
-import { parseCidr } from '../util/addr.js';
-import { canon } from '../model/schema.js';
+import { canon, canonCidr } from '../model/schema.js';
 import type { KubeObject } from './client.js';
 import type { IpFamilyName } from './healthz.js';
 
@@ -39,7 +38,8 @@ export function nodeInfo(o: KubeObject): NodeInfo {
   // primary first: the first node address is the default masquerade source
   primary.sort((a, b) => addresses.indexOf(a) - addresses.indexOf(b));
   const cidrs = spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
-  const podCIDRs = cidrs.filter((c) => { try { parseCidr(c); return c.includes('/'); } catch { return false; } });
+  // canonical, host bits cleared (the API server accepts them; kube-proxy reads the network)
+  const podCIDRs = [...new Set(cidrs.flatMap((c) => { try { return typeof c === 'string' && c.includes('/') ? [canonCidr(c)] : []; } catch { return []; } }))];
   const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
   const zone = o.metadata?.labels?.[ZONE_LABEL];
   return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };

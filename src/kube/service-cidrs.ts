@@ -13,7 +13,7 @@ import type { KubeObject } from './client.js';
 
 export const SERVICECIDRS_PATH = '/apis/networking.k8s.io/v1/servicecidrs';
 
-/** Every CIDR of the ServiceCIDR objects, canonical, each once, in the objects' order, and the
+/** Every CIDR of the ServiceCIDR objects, canonical, each once, by object name, and the
  * entries that are not a CIDR (the API server validates them: not expected). */
 export function serviceCIDRsOf(objects: readonly KubeObject[]): { cidrs: string[]; invalid: string[] } {
   const cidrs: string[] = [], invalid: string[] = [];

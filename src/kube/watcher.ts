@@ -47,7 +47,9 @@ export interface KubeWatcherOptions {
   control: SyncTarget & { readonly compiler: CompiledServices };
   metrics: ControlPlaneMetrics;
   counters?: () => Promise<CounterSnapshot>;
-  /** Node addresses or pod CIDRs changed (the daemon re-programs its node config). */
+  /** The Node's facts changed (its addresses, primary IPs, pod CIDRs, zone) or the node and
+   * NodePort addresses selected from them: the daemon re-programs its node config and saves the
+   * facts (nodeState()). */
   onNode?(u: NodeUpdate): void;
   /** node.serviceCIDRs of the daemon config: kept among the service CIDRs (service-cidrs.ts). */
   configuredServiceCIDRs?: string[];
@@ -171,7 +173,10 @@ export class KubeWatcher {
     // coalesced into one read); an API server that does not serve them (404: older than 1.33
     // without the beta API, or the resource turned off) or does not let wdp read them (403: the
     // ClusterRole of an older deploy/) leaves the service CIDRs to node.serviceCIDRs, logged once,
-    // while the informer keeps retrying with its backoff (an upgraded server is picked up)
+    // while the informer keeps retrying with its backoff (an upgraded server is picked up). Once
+    // they have been listed, such a refusal keeps the CIDRs of the informer's cache (the ones last
+    // listed), as client-go's reflector keeps its store across failed lists in kube-proxy: one API
+    // server of several not serving them yet (an upgrade under way) drops nothing
     const serviceCIDRs = new ResilientInformer(o.kubeConfig, {
       ...common, path: SERVICECIDRS_PATH,
       onAdd: () => this.serviceCIDRsChanged(), onUpdate: () => this.serviceCIDRsChanged(), onDelete: () => this.serviceCIDRsChanged(),
@@ -181,6 +186,13 @@ export class KubeWatcher {
         if (code !== 404 && code !== 403) { onError('servicecidrs')(err, retryInMs); return; }
         if (code === 403) this.kubeMetrics.watchErrors.inc({ resource: 'servicecidrs' });
         const why = code === 404 ? 'not served' : 'forbidden';
+        if (this.informers.serviceCIDRs.synced) {
+          if (this.serviceCIDRsUnserved !== why) {
+            this.serviceCIDRsUnserved = why;
+            log.warn({ resource: 'servicecidrs', error: (err as Error).message, retryInMs }, `listing ServiceCIDRs (networking.k8s.io/v1) is ${code === 404 ? 'not served' : 'forbidden'} now: the service CIDRs stay those last listed until a list succeeds`);
+          }
+          return;
+        }
         if (this.serviceCIDRsUnserved !== why) {
           this.serviceCIDRsUnserved = why;
           const msg = code === 404
@@ -198,7 +210,7 @@ export class KubeWatcher {
   static async start(o: KubeWatcherOptions, initialNode: NodeInfo | null = null): Promise<KubeWatcher> {
     const w = new KubeWatcher(o);
     if (initialNode) {
-      w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify(w.nodeUpdate());
+      w.node = initialNode; w.health.nodeEligible = initialNode.eligible; w.lastNodeUpdate = JSON.stringify([w.nodeUpdate(), initialNode.addresses]);
       void w.serviceHealth?.setAddresses(w.healthCheckAddresses());
     }
     try {
@@ -284,7 +296,8 @@ export class KubeWatcher {
     if (this.health.nodeEligible !== this.node.eligible) this.o.log.info({ eligible: this.node.eligible }, 'node eligibility changed');
     this.health.nodeEligible = this.node.eligible;
     const u = this.nodeUpdate();
-    const text = JSON.stringify(u);
+    // (the Node's own addresses too: the daemon saves them for a restart whose config may select others)
+    const text = JSON.stringify([u, this.node.addresses]);
     if (text === this.lastNodeUpdate) return;
     this.lastNodeUpdate = text;
     this.o.log.info({ addresses: u.addresses, nodePortAddresses: u.nodePortAddresses, podCIDRs: u.podCIDRs, zone: u.zone }, 'node addresses from the Node object');

@@ -170,7 +170,8 @@ const serviceSchema = z.object({
     externalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     internalTrafficPolicy: z.enum(['Cluster', 'Local']).nullish(),
     externalName: str.nullish(),
-    healthCheckNodePort: portNumber.nullish(),
+    // (0 is "not set", as the API server's int32 field reads it)
+    healthCheckNodePort: z.union([z.literal(0), portNumber]).nullish(),
   }),
   status: z.object({
     loadBalancer: z.object({
@@ -250,7 +251,7 @@ const serviceSchema = z.object({
   if (s.externalTrafficPolicy && type !== 'NodePort' && type !== 'LoadBalancer' && !(s.externalIPs?.length))
     issue(ctx, ['spec', 'externalTrafficPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.externalTrafficPolicy)}: may only be set for externally-accessible services`);
   // (the API server allocates one for every such Service; wdp allocates nothing, so it is not required)
-  if (s.healthCheckNodePort != null && !(type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
+  if (s.healthCheckNodePort && !(type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
     issue(ctx, ['spec', 'healthCheckNodePort'], 'FieldValueInvalid', `Invalid value: ${s.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`);
   const ann = svc.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann)))
@@ -782,7 +783,7 @@ function normService(s: z.infer<typeof serviceSchema>, raw: Record<string, unkno
     raw,
   };
   if (ann !== undefined) out.maglevSize = Number(ann);
-  if (sp.healthCheckNodePort != null && type === 'LoadBalancer' && out.externalLocal) out.healthCheckNodePort = sp.healthCheckNodePort;
+  if (sp.healthCheckNodePort && type === 'LoadBalancer' && out.externalLocal) out.healthCheckNodePort = sp.healthCheckNodePort;
   const labels = s.metadata.labels;
   if (labels) proxyLabels(labels, out);
   return out;

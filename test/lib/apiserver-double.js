@@ -232,8 +232,9 @@ export class ApiServerDouble {
     }
   }
 
-  /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code`. */
-  failRequests(count, code = 500, match = 'any', status = {}) { this.failures.push({ count, code, match, status }); }
+  /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code` (those of
+   * `resource` only, when given). */
+  failRequests(count, code = 500, match = 'any', status = {}, resource = undefined) { this.failures.push({ count, code, match, status, resource }); }
 
   /** After the next `n` events written to any watch, that watch's connection is reset. */
   breakWatchAfter(n) { this.breakAfter = n; }
@@ -266,7 +267,7 @@ export class ApiServerDouble {
     if (req.method === 'GET') {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
-        const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')));
+        const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')) && (!x.resource || x.resource === r.resource));
         if (f) { f.count--; return this.send(res, f.code, { ...status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure'), ...f.status }); }
       }
       if (isWatch) return this.watch(req, res, r, url);
