@@ -657,7 +657,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       // the node config's program in flight finishes before the API closes the store: its commit
       // (or its undo) still has the store, so tables and store never part at stop
       await programmed;
-      try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
+      // (bounded: requests still in flight after a short grace are answered 503, connections closed)
+      try {
+        const cut = await api.close();
+        if (cut.answered || cut.ended) log.warn({ requests: cut.answered, streams: cut.ended }, 'the API\'s requests still in flight at the stop were answered 503 and its connections closed');
+      } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
       await answeringDone;
       // a port add, remove or link check under way finishes first; none starts after
       await portManager.close();
