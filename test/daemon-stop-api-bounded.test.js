@@ -7,7 +7,7 @@
 // request). The daemon's own stop runs in this process, its TAP ports in a network namespace the
 // test makes.
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import pino from 'pino';
 import { canUseNetns, NetnsLab } from '../dist/src/netns.js';
 import { parseConfig } from '../dist/src/daemon/config.js';
 import { startDaemon } from '../dist/src/daemon/daemon.js';
+import { ApiServerDouble } from './lib/apiserver-double.js';
 
 const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
 
@@ -93,4 +94,42 @@ const root = canUseNetns();
   t.is(tr.status, 200, 'the live trace had started');
   t.truthy(lines.find((l) => l.msg === 'stopped'));
   t.truthy(lines.find((l) => l.msg === 'the API\'s requests still in flight at the stop were answered 503 and its connections closed' && l.requests >= 2), JSON.stringify(lines.filter((l) => /API/.test(l.msg))));
+});
+
+(root ? test : test.skip)(`a stop with a hung worker and the Kubernetes watcher's sync waiting on it still ends${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
+  // (the stop must end inside a pod's grace period, deploy/daemonset.yaml's 60 s)
+  t.timeout(60_000);
+  const lab = new NetnsLab('sk');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-stopkube-'));
+  const double = new ApiServerDouble();
+  let daemon;
+  t.teardown(async () => {
+    await Promise.race([daemon?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+    await double.close().catch(() => undefined);
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const ns = lab.namespace('dp');
+  await double.listen();
+  double.create('nodes', { metadata: { name: 'n1' }, spec: {}, status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }] } });
+  writeFileSync(join(dir, 'kubeconfig'), double.kubeconfig());
+  const lines = [];
+  const cfg = parseConfig({
+    node: { name: 'n1', addresses: ['192.168.100.2'] }, stateDir: join(dir, 'state'), workers: 2,
+    api: { listen: `unix:${join(dir, 'api.sock')}`, healthz: 'off' },
+    ports: [0, 1].map((w) => ({ name: `pods${w}`, type: 'tap', ifname: `sk${process.pid % 10000}p${w}`, role: 'pod', worker: w, gateways: ['10.244.0.1'] })),
+    kubernetes: { kubeconfig: join(dir, 'kubeconfig'), minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: 'off', metricsBindAddress: 'off', nodeWaitSeconds: 20 },
+  });
+  daemon = await startDaemon(cfg, { logger: pino({ level: 'info' }, { write: (s) => lines.push(JSON.parse(s)) }), portNetns: ns });
+  await daemon.settled();
+  const asked = [];
+  daemon.dataplane.workers[1].port.postMessage = (m) => { asked.push(m.type); };
+  double.create('services', { metadata: { name: 'web', namespace: 'default' }, spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'], ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }] } });
+  for (let i = 0; i < 100 && !asked.includes('apply'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.true(asked.includes('apply'), `the watcher's sync waits on the hung worker (asked: ${asked.join(',')})`);
+  const t0 = performance.now();
+  await daemon.stop();
+  t.log(`stop took ${Math.round(performance.now() - t0)} ms with worker 1 hung and the watcher's sync waiting on it`);
+  daemon = undefined;
+  t.truthy(lines.find((l) => l.msg === 'stopped'));
 });
