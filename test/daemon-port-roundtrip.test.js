@@ -3,8 +3,8 @@
 // was unbound for good when it left (the XDP program, attached with a BPF link, stays), so the
 // port received nothing while name and ifindex matched. The link check sees none of an AF_PACKET
 // port's sockets bound to it (packet-bindings.ts), or an AF_XDP port's sockets report that the
-// kernel unbound them (stats.unboundQueues: the socket error ENETDOWN), closes the port and opens
-// it again. The daemon runs in this process, its ports in a network namespace the test makes
+// kernel unbound them (stats.unboundQueues: the socket error ENETDOWN), or a python relay's
+// helper ended on that error (stats.unboundQueues too), closes the port and opens it again. The daemon runs in this process, its ports in a network namespace the test makes
 // (DaemonOptions.portNetns), its API on a unix socket; raw broadcast frames from the peer are the
 // traffic counted.
 import test from 'ava';
@@ -18,8 +18,8 @@ import { startDaemon } from '../dist/src/daemon/daemon.js';
 
 const root = canUseNetns();
 
-for (const [type, tag, kind] of [['afpacket', 'rt', 'native-afpacket'], ['afxdp', 'rx', 'native-afxdp']]) {
-(root ? test : test.skip)(`an interface moved out of the namespace and back (same name and ifindex) is reopened: its ${type} port receives again${root ? '' : ' (skipped: needs root and ip: the ports go in a network namespace)'}`, async (t) => {
+for (const [type, tag, kind, backend] of [['afpacket', 'rt', 'native-afpacket'], ['afxdp', 'rx', 'native-afxdp'], ['afpacket', 'rr', 'relay-afpacket', 'relay']]) {
+(root ? test : test.skip)(`an interface moved out of the namespace and back (same name and ifindex) is reopened: its ${backend ?? 'native'} ${type} port receives again${root ? '' : ' (skipped: needs root and ip: the ports go in a network namespace)'}`, async (t) => {
   const lab = new NetnsLab(tag);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-roundtrip-'));
   let daemon;
@@ -32,7 +32,7 @@ for (const [type, tag, kind] of [['afpacket', 'rt', 'native-afpacket'], ['afxdp'
     api: { listen: `unix:${join(dir, 'api.sock')}`, healthz: 'off' },
     ports: [{ name: 'pods', type, ifname, role: 'pod', gateways: ['10.244.0.1'] }],
   });
-  daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns });
+  daemon = await startDaemon(cfg, { logger: pino({ level: 'silent' }), portNetns: ns, ...(backend ? { portBackend: backend } : {}) });
   await daemon.settled();
   const ifindex = () => Number(lab.exec(ns, 'cat', [`/sys/class/net/${ifname}/ifindex`]).stdout.trim());
   const port = async () => (await daemon.portManager.list()).find((p) => p.name === 'pods');

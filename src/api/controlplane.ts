@@ -164,8 +164,18 @@ export class ControlPlaneCore {
    * re-points its workers' ARP/ND answers at the node addresses. */
   onNodeChange(fn: (node: NodeSpec | null) => void): void { this.nodeListeners.push(fn); }
 
+  private closing = false;
+
+  /** No transaction starts from now on (each is refused 503); resolves once those under way have
+   * finished (the store can close then: tables and store never part). */
+  close(): Promise<void> {
+    this.closing = true;
+    return this.queue.then(() => undefined);
+  }
+
   /** Runs `fn` after every earlier transaction finished: requests are applied one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new ApplyFailure('the daemon is stopping: no change is applied any more', 503));
     const p = this.queue.then(fn, fn);
     this.queue = p.catch(() => undefined);
     return p;

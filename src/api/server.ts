@@ -20,6 +20,7 @@ import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyRe
 import { ControlPlaneMetrics } from './metrics.js';
 import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
+import { API_CLOSE_GRACE_MS, InFlightRequests, type BoundedCloseResult } from './bounded-close.js';
 import type { Proto } from '../ir/ir.js';
 
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason, type Listen } from './listen.js';
@@ -72,7 +73,10 @@ export interface ControlPlane {
   readonly app: FastifyInstance;
   /** The Prometheus registry behind /metrics (the Kubernetes watcher adds its metrics to it). */
   readonly metrics: ControlPlaneMetrics;
-  close(): Promise<void>;
+  /** Stops the API in bounded time: the requests in flight get API_CLOSE_GRACE_MS (`graceMs`),
+   * then are answered 503 and every connection closed (bounded-close.ts); the transactions under
+   * way finish before the store closes. Resolves with what was cut off. */
+  close(graceMs?: number): Promise<BoundedCloseResult>;
 }
 
 /** The Kubernetes Status reason (metav1.StatusReason) of an error answer's code. */
@@ -243,6 +247,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   const healthy = (): boolean => !closed && (opts.isForwarding ? opts.isForwarding() : true) && core.persistOk();
 
   const app = baseApp(opts, bodyLimit);
+  const inFlight = new InFlightRequests(app);
   const m = metrics;
   new Gauge({ name: 'wdp_state_store_writable', help: '1 when the desired-state store takes writes, 0 while saves fail (applies are refused then)', registers: [m.registry], collect() { this.set(core.persistOk() ? 1 : 0); } });
   new Counter({ name: 'wdp_state_save_failures_total', help: 'Applies refused because the desired state could not be saved', registers: [m.registry], collect() { this.reset(); this.inc(core.persistFailures); } });
@@ -466,12 +471,14 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   if (core.restoredFrom !== 'disabled') m.markSynced();
 
   let healthApp: FastifyInstance | null = null;
+  let healthInFlight: InFlightRequests | null = null;
   let url: string;
   let healthzUrl: string | null = null;
   try {
     url = await listenOn(app, listen);
     if (healthzListen) {
       healthApp = Fastify({ logger: false, schemaController: NO_SCHEMA_COMPILERS });
+      healthInFlight = new InFlightRequests(healthApp);
       healthApp.get('/healthz', healthzHandler);
       healthApp.get('/livez', healthzHandler);
       healthApp.setNotFoundHandler((req, reply) => reply.code(404).send(status(404, 'NotFound', `no route ${req.method} ${req.url}`)));
@@ -485,11 +492,14 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   }
   return {
     url, healthzUrl, core, app, metrics: m,
-    async close() {
+    async close(graceMs = API_CLOSE_GRACE_MS) {
       closed = true;
-      await app.close();
-      if (healthApp) await healthApp.close();
-      await store?.close(); // after the API: no apply is in flight any more (awaited: the files settle)
+      const stopping = () => status(503, 'ServiceUnavailable', `the daemon is stopping: this request was not answered within ${graceMs} ms of the stop; a change it asked for is applied as a whole or not at all (read it back once the daemon is up again)`);
+      const cut = await inFlight.close(app, graceMs, stopping);
+      if (healthApp && healthInFlight) await healthInFlight.close(healthApp, graceMs, stopping);
+      await core.close();
+      await store?.close(); // after the API and its transactions: no apply is in flight any more (awaited: the files settle)
+      return cut;
     },
   };
 }

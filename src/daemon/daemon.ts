@@ -40,6 +40,7 @@ import { NodeProgramming } from './node-programming.js';
 import { factsOfSavedNodeConfig, readNodeFacts, writeNodeFacts } from './node-facts-file.js';
 import { combineServiceCIDRs } from '../kube/service-cidrs.js';
 import { addressKey, NodeAddresses, type NodeFacts } from './node-addresses.js';
+import { NodeGiven } from './node-given.js';
 import { imageInputsHash, removeStaleImages, storeRevisionStamp } from './table-image-file.js';
 import { LEGACY_STATE_FILE, STATE_DB, StateStore } from '../state/store.js';
 import type { WorkerPortSpec } from './protocol.js';
@@ -146,7 +147,6 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     else log.debug({ nice: cfg.helperNice, threads: h.set }, 'helper thread priority set');
   }
   let daemon: RunningDaemon | undefined;
-  let answeringDone: Promise<void> = Promise.resolve(); // the workers' node addresses being updated
   let stopping = false;
   let forwarding = false;                      // workers start held: set once flows are restored
   let control: ControlPlaneCore | undefined;   // set once the control plane has restored its state
@@ -516,9 +516,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
-  // the NodePort addresses the host port's rules are for (the NodeConfig in force; unset: every
-  // node address)
-  let hostNodePorts: string[] | undefined = nodeAddrs.nodePortAddresses;
+  // what the workers (their answered node addresses) and the host port's TAP (its addresses,
+  // masquerade source and NodePort addresses) were last given (node-given.ts)
+  const given = new NodeGiven(answeringAtStart, { snat: snatOf(nodeAddrs.addresses), nodePorts: nodeAddrs.nodePortAddresses });
   const images = dataplane.imageResults();
   for (const r of images) {
     if (r.used) {
@@ -532,7 +532,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      const setUpHost = () => configureHostStack(host, { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: hostNodePorts, snat: snatOf(nodeAddrs.addresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: given.nodePorts, snat: snatOf(nodeAddrs.addresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
       hostStack = setUpHost();
       // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
       hostReopened = () => {
@@ -577,25 +577,21 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // with; the host port's TAP carries them (and routes the hairpin addresses from the new
     // masquerade source), the host port is their static neighbour, and the daemon's own node
     // config keeps them when it next re-programs (a learned neighbour)
-    let answering = addressKey(answeringAtStart);
-    let hostSnat = JSON.stringify(snatOf(nodeAddrs.addresses));
     core.onNodeChange((node) => {
-      const addrs = (node?.addresses ?? []).map(canonicalAddr), key = addressKey(addrs);
+      if (stopping) return;
+      const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
-      const nodePorts = node?.nodePortAddresses, nodePortsKey = JSON.stringify(nodePorts ?? null);
-      if (stopping || (key === answering && JSON.stringify(snat) === hostSnat && nodePortsKey === JSON.stringify(hostNodePorts ?? null))) return;
-      hostSnat = JSON.stringify(snat);
-      if (addrs.length) {
-        hostNodePorts = nodePorts;
+      const nodePorts = node?.nodePortAddresses;
+      const to = given.take({ addresses: addrs, nodePorts, snat });
+      if (to.host) {
         try { hostStack?.update({ nodeAddresses: addrs, nodePortAddresses: nodePorts, snat }); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the node addresses'); }
         // a NodeConfig applied through the API: the daemon's next re-program keeps its node and
         // NodePort addresses, or that re-program would drop them
         nodeAddrs.adoptApplied(addrs, nodePorts);
         if (setHostNeighbours(addrs)) programming.changed();
       }
-      if (key === answering) return;
-      answering = key;
-      answeringDone = answeringDone.then(async () => {
+      if (!to.workers) return;
+      given.queueWorkers(async () => {
         try {
           await dataplane.setNodeAddresses(addrs);
           log.info({ addresses: addrs }, 'uplinks answer ARP/ND for the new node addresses');
@@ -645,7 +641,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     nodeConfig,
     async settled() {
       await programming.settled();
-      await answeringDone;
+      await given.settled();
     },
     async stop() {
       if (stopping) return stopped;
@@ -660,8 +656,12 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       // the node config's program in flight finishes before the API closes the store: its commit
       // (or its undo) still has the store, so tables and store never part at stop
       await programmed;
-      try { await api.close(); } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
-      await answeringDone;
+      // (bounded: requests still in flight after a short grace are answered 503, connections closed)
+      try {
+        const cut = await api.close();
+        if (cut.answered || cut.ended) log.warn({ requests: cut.answered, streams: cut.ended }, 'the API\'s requests still in flight at the stop were answered 503 and its connections closed');
+      } catch (e) { log.warn({ error: (e as Error).message }, 'closing the API failed'); }
+      await given.settled();
       // a port add, remove or link check under way finishes first; none starts after
       await portManager.close();
       const flowsSaved = await checkpointer.saveAtStop(dataplane, learnedNeighbours);

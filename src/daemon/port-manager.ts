@@ -175,6 +175,9 @@ export class PortError extends Error {
 const MAX_INDEX = 0xfffe;
 const PORTS_FILE = 'ports.json';
 const LINK_STATS_WAIT_MS = 2_000;
+/** The port kinds whose stats say when the kernel unbound their sockets (unboundQueues): AF_XDP
+ * sockets (ENETDOWN set on them), the python relay's AF_PACKET helper (ended on ENETDOWN). */
+const SAYS_UNBOUND = new Set(['native-afxdp', 'relay-afpacket']);
 /** The largest MTU a TAP takes (the kernel's tun driver). */
 const TAP_MTU_MAX = 65521;
 
@@ -547,8 +550,9 @@ export class PortManager {
       if (!this.dp || this.closed) return [];
       const removed: string[] = [];
       const watched = this.all().filter((q) => !this.absent.has(q.spec.index));
-      // an AF_XDP port's sockets say themselves whether the kernel unbound them (stats.unboundQueues)
-      const xsk = watched.some((q) => this.info.get(q.spec.index)?.kind === 'native-afxdp') ? await this.freshStats() : undefined;
+      // an AF_XDP port's sockets, and a python relay's helper, say themselves whether the kernel
+      // unbound them (stats.unboundQueues)
+      const xsk = watched.some((q) => SAYS_UNBOUND.has(this.info.get(q.spec.index)?.kind ?? '')) ? await this.freshStats() : undefined;
       for (const p of this.goneOf(watched, xsk)) {
         if (p.origin === 'config') {
           this.absent.set(p.spec.index, { since: Date.now(), closed: false });
@@ -586,9 +590,9 @@ export class PortManager {
    * TAP's) name missing or another ifindex now (a failed look is not "gone": checked again later),
    * a TAP's pod namespace gone, or its interface there under its name and ifindex but the port's
    * sockets no longer bound to it (it left the namespace and came back): a native AF_PACKET port's
-   * none of them (packet-bindings.ts), a native AF_XDP port's any of them (`xsk`: the ports' stats
-   * now, unboundQueues: the kernel set ENETDOWN on them when it unbound them). One look per
-   * namespace. */
+   * none of them (packet-bindings.ts), a native AF_XDP port's any of them or a python relay's
+   * AF_PACKET one (`xsk`: the ports' stats now, unboundQueues: the kernel set ENETDOWN on them
+   * when it unbound them; the relay's helper ended on it). One look per namespace. */
   private goneOf(ports: ManagedPort[], xsk?: Map<number, PortInfo>): ManagedPort[] {
     const watched = ports.filter((p) => this.ifindexOf.has(p.spec.index));
     const looks = new Map<string, (name: string) => IfindexNow>();
@@ -604,7 +608,7 @@ export class PortManager {
     const bindings = new Map<string, Set<number> | null>();
     const unbound = (p: ManagedPort, ifindex: number): boolean => {
       const kind = this.info.get(p.spec.index)?.kind;
-      if (kind === 'native-afxdp') {
+      if (SAYS_UNBOUND.has(kind ?? '')) {
         if (!((xsk?.get(p.spec.index)?.stats as { unboundQueues?: number } | undefined)?.unboundQueues)) return false;
       } else {
         if (kind !== 'native-afpacket') return false;

@@ -8,8 +8,12 @@ import * as L from '../../assembly/layout.js';
 import type { BurstArea, Port, PortStats } from '../ports/port.js';
 import { parseMac } from '../util/addr.js';
 
+/** The helper's exit code when the kernel unbound its packet socket (ENETDOWN: the interface left
+ * the namespace). */
+const UNBOUND_EXIT = 75;
+
 const HELPER = String.raw`
-import os, sys, socket, struct, fcntl, select
+import os, sys, socket, struct, fcntl, select, errno
 mode, ifname = sys.argv[1], sys.argv[2]
 if mode == 'tap':
     fd = os.open('/dev/net/tun', os.O_RDWR)
@@ -97,6 +101,13 @@ while True:
                 fs = rd()
             except BlockingIOError:
                 break
+            except OSError as e:
+                # the kernel unbound the socket: its interface left the namespace (for good, also
+                # when it comes back under its name and ifindex)
+                if e.errno != errno.ENETDOWN:
+                    raise
+                sys.stderr.write('socket unbound: the interface left the namespace (ENETDOWN)\n')
+                sys.exit(${UNBOUND_EXIT})
             for f in fs or ():
                 if f:
                     os.write(out, struct.pack('>H', len(f)) + f)
@@ -116,6 +127,10 @@ while True:
             buf = buf[2 + n:]
 `;
 
+/** A relay port's stats: `unboundQueues` 1 once its helper ended because the kernel unbound its
+ * socket (as an AF_XDP port's: the link check reopens the port), else 0. */
+export interface RelayPortStats extends PortStats { unboundQueues: number }
+
 export interface RelayPortOptions {
   name: string; index: number; kind: 'tap' | 'afpacket'; ifname: string; mac: string;
   netns?: string;   // run the helper inside this namespace (the caller itself may be elsewhere)
@@ -132,6 +147,7 @@ export class RelayPort implements Port {
   private waiters: Array<() => void> = [];
   private readonly s: PortStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxDropped: 0, txErrors: 0, oversize: 0 };
   private closed = false;
+  private unbound = false;
   private readyResolve!: () => void;
   private readyReject!: (e: Error) => void;
   readonly ready: Promise<void>;
@@ -165,6 +181,7 @@ export class RelayPort implements Port {
     this.child.stderr!.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.on('error', (e) => this.readyReject(new Error(`port ${this.name}: cannot start python3 helper: ${e.message}`)));
     this.child.on('exit', (code) => {
+      if (code === UNBOUND_EXIT) this.unbound = true;
       if (!gotReady) this.readyReject(new Error(`port ${this.name}: helper for ${opts.kind} ${opts.ifname} exited (${code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
       this.closed = true;
       this.wake();
@@ -229,7 +246,7 @@ export class RelayPort implements Port {
     return out.length;
   }
 
-  stats(): PortStats { return { ...this.s }; }
+  stats(): RelayPortStats { return { ...this.s, unboundQueues: this.unbound ? 1 : 0 }; }
 
   close(): void {
     if (this.closed) return;
