@@ -40,9 +40,13 @@ function call(socketPath, method, path, body, agent) {
 }
 
 const root = canUseNetns();
+// deploy/daemonset.yaml's terminationGracePeriodSeconds less room for the process's exit: a stop
+// that waited on the hung worker for good, or for the hour-long trace, would not end at all
+const STOP_BOUND_MS = 50_000;
 (root ? test : test.skip)(`a stop with a hung worker and API clients that would hold it still ends: the in-flight requests answered 503, the streams and connections closed${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
-  // (the stop must end inside a pod's grace period, deploy/daemonset.yaml's 60 s)
-  t.timeout(60_000);
+  // the stop must end inside a pod's grace period (deploy/daemonset.yaml's 60 s): asserted on the
+  // stop alone; the test's own timeout leaves the set-up room on a loaded machine
+  t.timeout(180_000);
   const lab = new NetnsLab('sa');
   const dir = mkdtempSync(join(tmpdir(), 'wdp-stopapi-'));
   let daemon;
@@ -84,7 +88,9 @@ const root = canUseNetns();
 
   const t0 = performance.now();
   await daemon.stop();
-  t.log(`stop took ${Math.round(performance.now() - t0)} ms with worker 1 hung, an apply on it, a half-sent apply, a live trace and a keep-alive connection`);
+  const took = performance.now() - t0;
+  t.log(`stop took ${Math.round(took)} ms with worker 1 hung, an apply on it, a half-sent apply, a live trace and a keep-alive connection`);
+  t.true(took < STOP_BOUND_MS, `the stop ended inside the grace period (${Math.round(took)} ms)`);
   daemon = undefined;
   const [a, h, tr] = await Promise.all([apply.done, halfBody.done, trace.done]);
   await idleClosed;
@@ -97,8 +103,9 @@ const root = canUseNetns();
 });
 
 (root ? test : test.skip)(`a stop with a hung worker and the Kubernetes watcher's sync waiting on it still ends${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
-  // (the stop must end inside a pod's grace period, deploy/daemonset.yaml's 60 s)
-  t.timeout(60_000);
+  // the stop must end inside a pod's grace period (deploy/daemonset.yaml's 60 s): asserted on the
+  // stop alone; the test's own timeout leaves the set-up room on a loaded machine
+  t.timeout(180_000);
   const lab = new NetnsLab('sk');
   const dir = mkdtempSync(join(tmpdir(), 'wdp-stopkube-'));
   const double = new ApiServerDouble();
@@ -129,7 +136,9 @@ const root = canUseNetns();
   t.true(asked.includes('apply'), `the watcher's sync waits on the hung worker (asked: ${asked.join(',')})`);
   const t0 = performance.now();
   await daemon.stop();
-  t.log(`stop took ${Math.round(performance.now() - t0)} ms with worker 1 hung and the watcher's sync waiting on it`);
+  const took = performance.now() - t0;
+  t.log(`stop took ${Math.round(took)} ms with worker 1 hung and the watcher's sync waiting on it`);
+  t.true(took < STOP_BOUND_MS, `the stop ended inside the grace period (${Math.round(took)} ms)`);
   daemon = undefined;
   t.truthy(lines.find((l) => l.msg === 'stopped'));
 });
