@@ -67,6 +67,11 @@ serial('wdp get ports lists the config file\'s ports; the CLI adds and removes a
   t.regex(bad.json.message, /name/);
   t.regex(bad.json.message, /type/);
   t.is((await api(topo, 'POST', '/api/v1/ports', { name: 'nodev', type: 'afpacket', ifname: 'nosuchif0', role: 'pod' })).status, 422);
+  // a TAP for a namespace that is not there: refused before anything is created, as the others
+  const nons = await api(topo, 'POST', '/api/v1/ports', { name: 'pod-z', type: 'tap', ifname: 'tapz', netns: `${ns}-none`, role: 'pod', gateways: ['10.244.0.1'] });
+  t.is(nons.status, 422, JSON.stringify(nons.json));
+  t.regex(nons.json.message, /netns: there is no network namespace/);
+  t.notRegex((await wdp(['get', 'ports'])).stdout, /pod-z/, 'nothing left of it');
   t.is((await api(topo, 'POST', '/api/v1/ports', '{')).status, 400);
   t.is((await api(topo, 'DELETE', '/api/v1/ports/pod-a')).status, 409, 'config ports stay');
   t.is((await api(topo, 'DELETE', '/api/v1/ports/nope')).status, 404);

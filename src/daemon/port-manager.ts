@@ -470,6 +470,8 @@ export class PortManager {
   private checkAdd(p: PortConfig): void {
     const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
     if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+    // (checked before anything is saved or created: `ip link set netns` would fail after the TAP exists)
+    if (p.type === 'tap' && p.netns && !netnsMounted(p.netns)) throw new PortError(`netns: there is no network namespace "${p.netns}" (ip netns list)`, 422);
     const worker = p.worker ?? 0;
     if (worker >= this.cfg.workers) throw new PortError(`worker ${worker} does not exist (workers: ${this.cfg.workers})`, 422);
     const fanout = this.cfg.ports.some((q) => q.fanout);
