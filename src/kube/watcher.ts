@@ -226,6 +226,10 @@ export class KubeWatcher {
         });
         w.listeners.push(l); w.metricsUrl = l.url;
       }
+      // the restored model (the daemon restores the saved state before it starts the watcher) is
+      // what the dataplane forwards by until the first sync: its health checks answer from it at
+      // once, so a restart with the API server away does not drain the node at the load balancers
+      await w.afterSync();
     } catch (e) {
       await w.stop();
       throw e;
@@ -322,7 +326,7 @@ export class KubeWatcher {
 
   /** Service health checks and the no-local-endpoints gauge, both from what the syncs programmed
    * (the model's Services and slices: what the dataplane forwards by), only for Services with a
-   * Local policy. A healthCheckNodePort opens with the sync that programs its Service's Local
+   * Local policy; at start, from the model the daemon restored. A healthCheckNodePort opens with the sync that programs its Service's Local
    * policy and closes with the one that removes it, as kube-proxy's proxier syncs its health
    * servers from the service map it has just written; the local endpoint counts likewise: a slice
    * that arrived while this sync ran is counted once the next one has programmed it. */

@@ -500,8 +500,10 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
 // Each check returns the raw object itself (normService/normSlice read only schema fields, and
 // treat null like absent exactly as they treat zod's output) when it is CERTAIN that the zod schema
 // and its superRefine would accept it; otherwise null. It covers ClusterIP services with plain
-// ports and IPv4/IPv6 slices; every other feature (NodePort, LoadBalancer, external IPs, affinity,
-// traffic policies, headless, FQDN, ...) and every doubt falls back to zod.
+// ports — or NodePort and LoadBalancer ones, with node ports, traffic policies, a
+// healthCheckNodePort and a load balancer status — and IPv4/IPv6 slices; every other feature
+// (external IPs, source ranges, affinity, ipFamilies, headless, FQDN, ...) and every doubt falls
+// back to zod.
 
 const absent = (v: unknown): boolean => v === undefined || v === null;
 const optString = (v: unknown): boolean => v === undefined || v === null || typeof v === 'string';
@@ -598,17 +600,52 @@ function fastMetadata(md: unknown): md is Record<string, unknown> {
 }
 
 const IP_FAMILY_POLICIES = new Set<unknown>(['SingleStack', 'PreferDualStack', 'RequireDualStack']);
-const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalTrafficPolicy', 'internalTrafficPolicy', 'externalName', 'healthCheckNodePort'];
+const SERVICE_SPEC_UNHANDLED = ['ipFamilies', 'sessionAffinityConfig', 'externalIPs', 'loadBalancerSourceRanges', 'externalName'];
+const FAST_SERVICE_TYPES = new Set<unknown>(['ClusterIP', 'NodePort', 'LoadBalancer']);
+const TRAFFIC_POLICIES = new Set<unknown>(['Cluster', 'Local']);
+const STATUS_KEYS = new Set(['loadBalancer']);
+const LB_STATUS_KEYS = new Set(['ingress']);
+const INGRESS_KEYS = new Set(['ip', 'hostname', 'ipMode']);
+
+/** Whether a Service's status is one the schema accepts as it is: absent, or `loadBalancer.ingress`
+ * entries of a valid service address (or none), a hostname, an ipMode — and no field the schema
+ * does not know (pruning a status: zod). */
+function fastServiceStatus(st: unknown): boolean {
+  if (absent(st)) return true;
+  if (!isObject(st) || !onlyKeys(st, STATUS_KEYS)) return false;
+  const lb = st.loadBalancer;
+  if (absent(lb)) return true;
+  if (!isObject(lb) || !onlyKeys(lb, LB_STATUS_KEYS)) return false;
+  const ing = lb.ingress;
+  if (absent(ing)) return true;
+  if (!Array.isArray(ing)) return false;
+  for (const i of ing) {
+    if (!isObject(i) || !onlyKeys(i, INGRESS_KEYS) || !optString(i.hostname)) return false;
+    if (!absent(i.ipMode) && i.ipMode !== 'VIP' && i.ipMode !== 'Proxy') return false;
+    const ip = i.ip;
+    if (!absent(ip) && !(typeof ip === 'string' && isPlainIP(ip) !== 0 && !specialAddressProblem(ip))) return false;
+  }
+  return true;
+}
 
 function fastService(raw: Record<string, unknown>): Record<string, unknown> | null {
-  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !absent(raw.status)) return null;
+  if (raw.apiVersion !== 'v1' || raw.kind !== 'Service' || !fastMetadata(raw.metadata) || !fastServiceStatus(raw.status)) return null;
   const ann = (raw.metadata as { annotations?: Record<string, string> | null }).annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann))) return null;
   const sp = raw.spec;
   if (!isObject(sp)) return null;
-  if (!absent(sp.type) && sp.type !== 'ClusterIP') return null;
+  const type = absent(sp.type) ? 'ClusterIP' : sp.type;
+  if (!FAST_SERVICE_TYPES.has(type)) return null;
+  const external = type !== 'ClusterIP'; // (NodePort, LoadBalancer: node ports, externalTrafficPolicy)
   if (!absent(sp.sessionAffinity) && sp.sessionAffinity !== 'None') return null;
   for (const k of SERVICE_SPEC_UNHANDLED) if (!absent(sp[k])) return null;
+  // traffic policies; externalTrafficPolicy only on an externally-accessible type (no externalIPs here)
+  const etp = sp.externalTrafficPolicy;
+  if (!absent(etp) && !(external && TRAFFIC_POLICIES.has(etp))) return null;
+  if (!absent(sp.internalTrafficPolicy) && !TRAFFIC_POLICIES.has(sp.internalTrafficPolicy)) return null;
+  // healthCheckNodePort: 0 is unset; a port only on a LoadBalancer with externalTrafficPolicy Local
+  const hc = sp.healthCheckNodePort;
+  if (!absent(hc) && hc !== 0 && !(isPort(hc) && type === 'LoadBalancer' && etp === 'Local')) return null;
   // cluster IPs: one or two, valid, of different families, clusterIP = clusterIPs[0]; not headless
   const cip = sp.clusterIP, cips = sp.clusterIPs;
   if (!optString(cip) || cip === 'None') return null;
@@ -630,7 +667,8 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
   }
   const policy = sp.ipFamilyPolicy;
   if (!absent(policy) && (!IP_FAMILY_POLICIES.has(policy as string) || ipFamilyPolicyProblem(policy, ips.length))) return null;
-  // ports: named when more than one, names/targetPorts well-formed, no duplicates, no nodePort
+  // ports: named when more than one, names/targetPorts well-formed, no duplicates; node ports on
+  // NodePort (each port's required: wdp allocates none) and LoadBalancer only, not duplicated
   const ports = sp.ports;
   if (!Array.isArray(ports) || !ports.length) return null;
   if (ports.length > 16) return null; // duplicates are found by scanning the earlier ports (no Set per object)
@@ -641,14 +679,17 @@ function fastService(raw: Record<string, unknown>): Record<string, unknown> | nu
     if (!isObject(p)) return null;
     if (clean && !onlyKeys(p, SERVICE_PORT_KEYS)) clean = false;
     const name = p.name, proto = p.protocol, tp = p.targetPort;
-    if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port) || !absent(p.nodePort)) return null;
+    const np = p.nodePort;
+    if (!optString(name) || !(absent(proto) || isProto(proto)) || !isPort(p.port)) return null;
+    if (absent(np) ? type === 'NodePort' : !(external && isPort(np))) return null;
     if (name) {
       if (!((name as string).length <= 63 && DNS_LABEL.test(name as string))) return null;
     } else if (ports.length > 1) return null;
     const pr = (proto as string | null | undefined) ?? 'TCP';
     for (let j = 0; j < i; j++) { // (earlier ports passed the checks above: objects)
       const q = ports[j] as Record<string, unknown>;
-      if ((name && q.name === name) || (q.port === p.port && ((q.protocol as string | null | undefined) ?? 'TCP') === pr)) return null;
+      const samePr = ((q.protocol as string | null | undefined) ?? 'TCP') === pr;
+      if ((name && q.name === name) || (samePr && (q.port === p.port || (!absent(np) && q.nodePort === np)))) return null;
     }
     if (typeof tp === 'number') { if (!isPort(tp)) return null; }
     else if (typeof tp === 'string') { if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) return null; }
