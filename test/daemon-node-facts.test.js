@@ -6,7 +6,7 @@
 // listens on); its one TAP port is created in a network namespace the test makes
 // (DaemonOptions.portNetns), its API on a unix socket. No packets are sent.
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pino from 'pino';
@@ -136,11 +136,40 @@ serial('a state directory without saved Node facts (an older wdp\'s), or with a 
   rmSync(join(s.stateDir, 'node-facts.json'));
   d = await s.start({}, {}, { away: true });
   t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' }, 'no file');
+  // saved although read from a NodeConfig, not from the Node: the NodeConfig this start saves mixes
+  // in the config's fallbacks of now, and a next start that read it instead would take them for
+  // the Node's (the test below whose saved node config has no zone)
   t.true(existsSync(join(s.stateDir, 'node-facts.json')), 'the facts in force are saved');
   await d.stop();
   writeFileSync(join(s.stateDir, 'node-facts.json'), '{"version":1,"node":{"addr');
   d = await s.start({}, {}, { away: true });
   t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2', '192.168.100.22'], nodePortAddresses: ['192.168.100.2'], zone: 'zone-n' }, 'a damaged file');
+});
+
+serial('an older wdp\'s state directory whose saved node config holds the config\'s zone and pod CIDR fallbacks: a restart with the API server away takes them for the fallbacks, so a later one takes the fallbacks the config gives then', async (t) => {
+  const s = await setUp(t, 'nfi', nodeObject(['192.168.100.2']));   // no zone label, no pod CIDRs
+  let d = await s.start({ zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] }, {});
+  t.like(d.nodeConfig().spec, { zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] }, 'the fallbacks while the Node has none');
+  await d.stop();
+  rmSync(join(s.stateDir, 'node-facts.json'));                      // as an older wdp left it
+  d = await s.start({ zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] }, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2'], zone: 'zone-a', podCIDRs: ['10.244.7.0/24'] });
+  await d.stop();
+  t.like(JSON.parse(readFileSync(join(s.stateDir, 'node-facts.json'), 'utf8')).node, { zone: '', podCIDRs: [] }, 'the fallbacks\' zone and pod CIDRs: not saved as the Node\'s');
+  d = await s.start({ zone: 'zone-b', podCIDRs: ['10.244.8.0/24'] }, {}, { away: true });
+  t.like(d.nodeConfig().spec, { nodeAddresses: ['192.168.100.2'], zone: 'zone-b', podCIDRs: ['10.244.8.0/24'] }, 'the zone and pod CIDRs the config file gives now');
+});
+
+serial('an older wdp\'s state directory whose saved node config has no zone: a restart with the API server away and a zone fallback does not make that fallback the Node\'s for the next', async (t) => {
+  const s = await setUp(t, 'nfj', nodeObject(['192.168.100.2']));   // no zone label
+  let d = await s.start({}, {});
+  t.is(d.nodeConfig().spec.zone ?? '', '');
+  await d.stop();
+  rmSync(join(s.stateDir, 'node-facts.json'));                      // as an older wdp left it
+  d = await s.start({ zone: 'zone-x' }, {}, { away: true });
+  t.is(d.nodeConfig().spec.zone, 'zone-x', 'the fallback the config gives now');
+  d = await s.start({ zone: 'zone-y' }, {}, { away: true });
+  t.is(d.nodeConfig().spec.zone, 'zone-y', 'the fallback the config gives now, not the one of the restart before');
 });
 
 serial('a restart with the API server away takes the cluster\'s ServiceCIDRs as last seen with node.serviceCIDRs as the config file gives them now: a CIDR removed from the config is not kept', async (t) => {

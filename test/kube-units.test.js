@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProxyHealth } from '../dist/src/kube/healthz.js';
 import { nodeInfo } from '../dist/src/kube/node.js';
-import { nodeAddressList, nodePortAddresses } from '../dist/src/kube/nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses, selectNodeAddresses } from '../dist/src/kube/nodeport-addresses.js';
 import { healthCheckAddresses } from '../dist/src/kube/service-health.js';
 import { serviceForModel, sliceForModel, localReadyEndpoints, healthCheckNodePort } from '../dist/src/kube/objects.js';
 import { listAll, openWatch, MAX_WATCH_EVENT } from '../dist/src/kube/client.js';
@@ -74,13 +74,16 @@ test('node addresses beside the NodePort addresses: every Node address (or node.
     { type: 'InternalIP', address: '10.1.1.5' }, { type: 'InternalIP', address: '10.1.1.6' },
     { type: 'ExternalIP', address: '203.0.113.7' }, { type: 'InternalIP', address: 'fd00::0005' },
   ] }));
-  const both = (configured, filter) => { const np = nodePortAddresses(info, configured, filter); return { addresses: nodeAddressList(info, configured, np), nodePortAddresses: np }; };
+  const both = (configured, filter) => selectNodeAddresses(info, configured, filter);
   t.deepEqual(both([], ['primary']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['10.1.1.5', 'fd00::5'] }, 'the primary default: every Node address answered, NodePorts on the primary IPs');
   t.deepEqual(both([], ['203.0.113.0/24']), { addresses: ['10.1.1.5', '10.1.1.6', 'fd00::5', '203.0.113.7'], nodePortAddresses: ['fd00::5', '203.0.113.7'] });
   t.deepEqual(both([], ['0.0.0.0/0', '::/0']), { addresses: info.addresses, nodePortAddresses: info.addresses });
   t.deepEqual(both(['192.168.0.1'], []), { addresses: ['192.168.0.1'], nodePortAddresses: ['192.168.0.1'] }, 'node.addresses configured: those alone');
   t.deepEqual(both(['192.168.0.1'], ['192.168.0.0/16', 'fd00::/64']), { addresses: ['192.168.0.1', 'fd00::5'], nodePortAddresses: ['192.168.0.1', 'fd00::5'] }, 'a Node address the filter selects beside node.addresses is a node address too');
   t.deepEqual(nodeAddressList(null, [], []), [], 'no Node, nothing configured: none');
+  t.deepEqual(selectNodeAddresses(null, [], ['primary']), { addresses: [], nodePortAddresses: [] }, 'no Node under the primary default: none');
+  t.deepEqual(selectNodeAddresses(null, ['192.168.0.1', 'fd00::1'], ['192.168.0.0/16']), { addresses: ['192.168.0.1', 'fd00::1'], nodePortAddresses: ['192.168.0.1', 'fd00::1'] }, 'no Node, node.addresses configured: those, each family filtered by its own CIDRs');
+  t.deepEqual(selectNodeAddresses({ addresses: info.addresses, primary: info.primary }, [], ['primary']), both([], ['primary']), 'the facts alone (a saved Node: no name or eligibility) select the same');
 });
 
 // kube-proxy runs one proxier per IP family, each with NewNodePortAddresses(family, cidrs): the

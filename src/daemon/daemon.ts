@@ -369,6 +369,16 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   const savedFacts = nodeReadAtStart ? undefined : factsFile;
   if (factsFile?.state === 'unusable') log.warn({ reason: factsFile.reason }, 'the saved Node facts are unusable: taking them from the saved node config');
   if (factsFile?.state === 'saved') clusterServiceCIDRs = factsFile.serviceCIDRs;
+  // An older wdp's NodeConfig holds the Node's zone and pod CIDRs mixed with the config's
+  // fallbacks of then: one equal to the fallback configured now is taken for that fallback (the
+  // NodeConfig now is the same either way). The facts so read are saved at start: the NodeConfig
+  // this start saves mixes in the fallbacks of now, so the next start must not read it again,
+  // and it then takes a fallback changed meanwhile
+  const withoutFallbacksNow = (f: NodeFacts | null): NodeFacts | null => f && {
+    ...f,
+    zone: cfg.node.zone && f.zone === cfg.node.zone ? '' : f.zone,
+    podCIDRs: cfg.node.podCIDRs.length && addressKey(f.podCIDRs) === addressKey(cfg.node.podCIDRs) ? [] : f.podCIDRs,
+  };
   const adoptSavedNodeFacts = (savedNode: unknown) => {
     // the service CIDRs until the watcher lists the ServiceCIDRs: theirs as last listed with
     // node.serviceCIDRs as configured now; from a state directory that has them only combined
@@ -377,7 +387,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     if (cfg.kubernetes && clusterServiceCIDRs) serviceCIDRs = combineServiceCIDRs(cfg.node.serviceCIDRs, clusterServiceCIDRs).cidrs;
     else if (cfg.kubernetes && Array.isArray(spec?.serviceCIDRs) && spec.serviceCIDRs.every((c) => typeof c === 'string')) serviceCIDRs = spec.serviceCIDRs as string[];
     if (nodeReadAtStart || !savedFacts) return;
-    const last = savedFacts.state === 'saved' ? savedFacts.node : factsOfSavedNodeConfig(savedNode);
+    const last = savedFacts.state === 'saved' ? savedFacts.node : withoutFallbacksNow(factsOfSavedNodeConfig(savedNode));
     if (!last) return;
     // every node address as last seen is answered for; the NodePort addresses selected among
     // them as configured now (as the Node's are: kubernetes.nodePortAddresses, node.addresses),

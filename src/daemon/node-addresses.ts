@@ -14,7 +14,7 @@
 //     program causes carries the addresses it was built with, which may be older than a Node
 //     update read meanwhile, so it is not adopted back (adoptApplied).
 import { canonicalAddr } from './l2.js';
-import { nodeAddressList, nodePortAddresses } from '../kube/nodeport-addresses.js';
+import { selectNodeAddresses } from '../kube/nodeport-addresses.js';
 
 /** What the Node object said (kube/node.ts NodeInfo without its name and eligibility). */
 export interface NodeFacts {
@@ -94,14 +94,13 @@ export class NodeAddresses {
 
   /** The Node as read, or as last seen (a start that did not read it), or null (not known): its
    * facts replace the last ones and the node and NodePort addresses are selected from them with
-   * the config (what the watcher computes for its updates: kube/watcher.ts nodeUpdate). */
+   * the config (selectNodeAddresses, as the watcher's Node updates). */
   takeNode(node: NodeFacts | null): void {
     const before = JSON.stringify(this.node);
     this.node = node ? nodeFactsOf(node) : null;
     if (this.cfg.nodePortFilter !== undefined) {
-      const info = this.node ? { name: '', eligible: true, ...this.node } : null;
-      this.nodePorts = nodePortAddresses(info, this.cfg.configured, this.cfg.nodePortFilter);
-      this.addrs = nodeAddressList(info, this.cfg.configured, this.nodePorts);
+      const sel = selectNodeAddresses(this.node, this.cfg.configured, this.cfg.nodePortFilter);
+      this.nodePorts = sel.nodePortAddresses; this.addrs = sel.addresses;
     }
     if (JSON.stringify(this.node) !== before) this.factsChanged?.(this.node);
   }

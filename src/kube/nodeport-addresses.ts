@@ -14,6 +14,9 @@ import { cidrContains, parseAddr, parseCidr, type Cidr } from '../util/addr.js';
 import { canon } from '../model/schema.js';
 import type { NodeInfo } from './node.js';
 
+/** The Node's facts the selection reads: its addresses and its primary IP per family. */
+export type NodeAddressFacts = Pick<NodeInfo, 'addresses' | 'primary'>;
+
 /** One family's proxier's view of the list: all of the family, or the node addresses in `cidrs`. */
 export interface NodePortFamily { family: 4 | 6; matchAll: boolean; cidrs: Cidr[] }
 
@@ -58,7 +61,7 @@ export function nodePortFilter(filter: readonly string[], configured: readonly s
  * list does not restrict. `configured` (the daemon config's node.addresses) are node addresses
  * too, and with no nodePortAddresses they are used alone: an operator who listed them meant
  * exactly those (the start does not wait for the Node then). */
-export function nodePortAddresses(info: NodeInfo | null, configured: string[], filter: string[]): string[] {
+export function nodePortAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[]): string[] {
   const own = configured.map(canon);
   if (!filter.length) return own.length ? own : info?.addresses ?? [];
   const families = nodePortFamilies(filter, info?.primary ?? []);
@@ -70,7 +73,15 @@ export function nodePortAddresses(info: NodeInfo | null, configured: string[], f
  * where NodePorts are served and nothing else: node.addresses configured, else every address of
  * the Node (InternalIPs and ExternalIPs), plus any selected address not among them (a Node
  * address a filter picked beside node.addresses) so the NodePort addresses are node addresses. */
-export function nodeAddressList(info: NodeInfo | null, configured: string[], selected: readonly string[]): string[] {
+export function nodeAddressList(info: NodeAddressFacts | null, configured: readonly string[], selected: readonly string[]): string[] {
   const own = configured.map(canon);
   return [...new Set([...(own.length ? own : info?.addresses ?? []), ...selected])];
+}
+
+/** The node addresses and the NodePort addresses selected from the Node's facts (null: not known)
+ * with node.addresses (`configured`) and kubernetes.nodePortAddresses (`filter`, as defaulted):
+ * what the watcher reports for a Node update and what the daemon takes from facts it read or saved. */
+export function selectNodeAddresses(info: NodeAddressFacts | null, configured: readonly string[], filter: readonly string[]): { addresses: string[]; nodePortAddresses: string[] } {
+  const np = nodePortAddresses(info, configured, filter);
+  return { addresses: nodeAddressList(info, configured, np), nodePortAddresses: np };
 }

@@ -21,7 +21,7 @@ import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from '.
 import type { HttpListener } from './listen.js';
 import { nodeInfo, proxierFamilies, type NodeInfo } from './node.js';
 import { existsSync } from 'node:fs';
-import { nodeAddressList, nodePortAddresses, nodePortFilter } from './nodeport-addresses.js';
+import { nodeAddressList, nodePortAddresses, nodePortFilter, selectNodeAddresses } from './nodeport-addresses.js';
 import {
   ENDPOINTSLICES_PATH, NODES_PATH, proxyLabelSelector, SERVICES_PATH, localReadyEndpoints, serviceNameOf,
 } from './objects.js';
@@ -30,7 +30,7 @@ export { loadKubeConfig, nodeAddressList, nodePortAddresses };
 
 /** What the daemon's NodeConfig takes from the Node: NodePort addresses, pod CIDRs, zone, and
  * kube-proxy's node IP per family (`primary`: first InternalIP, else ExternalIP). */
-/** addresses: the node addresses (nodeAddressList); nodePortAddresses: those NodePorts are served on. */
+/** addresses: the node addresses; nodePortAddresses: those NodePorts are served on (selectNodeAddresses). */
 export interface NodeUpdate { addresses: string[]; nodePortAddresses: string[]; podCIDRs: string[]; zone: string; primary: string[] }
 
 export interface KubeWatcherOptions {
@@ -290,8 +290,7 @@ export class KubeWatcher {
   }
 
   private nodeUpdate(): NodeUpdate {
-    const np = nodePortAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses);
-    return { addresses: nodeAddressList(this.node, this.o.configuredAddresses, np), nodePortAddresses: np, podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
+    return { ...selectNodeAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
   }
 
   private nodeChanged(obj: KubeObject): void {
