@@ -53,14 +53,6 @@ export class WakeReceiver {
   private readonly seq: Int32Array;
   private seen = 0;
   private takenHere = 0;
-  /** The one waitAsync waiting for the counter to leave `value`, shared by every sleep until a
-   * wake ends it. A sleep that another promise wins (a relay port readable first) leaves its wait
-   * pending: one new wait per sleep piled up V8 waiters and their timeout tasks — a relay worker
-   * idling thousands of times a second then spun for seconds inside V8 with no JavaScript to
-   * run (its event loop stalled 6–16 s). */
-  private pending: { value: number; done: Promise<'ok'> } | null = null;
-  private waitsHere = 0;
-  private sleeps = 0;
 
   constructor(buffer: SharedArrayBuffer) { this.seq = new Int32Array(buffer); }
 
@@ -69,32 +61,17 @@ export class WakeReceiver {
   async sleep(ms: number): Promise<void> {
     const now = Atomics.load(this.seq, 0);
     if (now !== this.seen) { this.seen = now; this.takenHere++; return; }
-    const woken = this.wokenFrom(now);
-    if (!woken) { this.seen = Atomics.load(this.seq, 0); this.takenHere++; return; }
-    // a pending waitAsync does not keep the event loop alive (a worker with nothing else to do
-    // would exit): the timer does
-    let timer: NodeJS.Timeout | undefined;
-    const mine = ++this.sleeps;
-    const r = await Promise.race([woken, new Promise<'timed-out'>((res) => { timer = setTimeout(res, ms, 'timed-out'); })]);
-    clearTimeout(timer);
-    // a sleep another promise won, ended after a newer one began, is stale: the newer one counts
-    if (r !== 'timed-out' && mine === this.sleeps) { this.seen = Atomics.load(this.seq, 0); this.takenHere++; }
+    const w = waitAsync(this.seq, 0, now, ms);
+    let r: string = w.value as string;
+    if (w.async) {
+      // a pending waitAsync does not keep the event loop alive (a worker with nothing else to do
+      // would exit): the timer does
+      let timer: NodeJS.Timeout | undefined;
+      r = await Promise.race([w.value, new Promise<'timed-out'>((res) => { timer = setTimeout(res, ms, 'timed-out'); })]);
+      clearTimeout(timer);
+    }
+    if (r !== 'timed-out') { this.seen = Atomics.load(this.seq, 0); this.takenHere++; }
   }
-
-  /** A promise that settles when the counter leaves `value` (the shared pending wait, or a new
-   * one); null when it already has. */
-  private wokenFrom(value: number): Promise<'ok'> | null {
-    if (this.pending?.value === value) return this.pending.done;
-    const w = waitAsync(this.seq, 0, value, Infinity);
-    if (!w.async) return null; // 'not-equal' (no timeout: it cannot time out)
-    this.waitsHere++;
-    const entry = { value, done: (w.value as Promise<'ok' | 'timed-out'>).then(() => { if (this.pending === entry) this.pending = null; return 'ok' as const; }) };
-    this.pending = entry;
-    return entry.done;
-  }
-
-  /** waitAsync waits started: one per wake, however many sleeps share it. */
-  get waitsStarted(): number { return this.waitsHere; }
 
   /** After a native wait (which the waker ended, if a message came): what was posted until now
    * has been seen, so the next sleep does not count it again. */
