@@ -53,6 +53,14 @@ export class WakeReceiver {
   private readonly seq: Int32Array;
   private seen = 0;
   private takenHere = 0;
+  /** The counter value the one pending Atomics.waitAsync waits to leave (null: none pending), and
+   * the sleeps waiting on it. Every sleep shares that one wait: a sleep another promise won (a
+   * relay port readable first) only leaves its resolver here until its own timer takes it out. A
+   * new waitAsync per sleep, each left pending, piled up V8 waiters in a relay worker idling
+   * thousands of times a second, and its event loop stalled for seconds. */
+  private armed: number | null = null;
+  private readonly sleepers = new Set<() => void>();
+  private waitsHere = 0;
 
   constructor(buffer: SharedArrayBuffer) { this.seq = new Int32Array(buffer); }
 
@@ -61,17 +69,35 @@ export class WakeReceiver {
   async sleep(ms: number): Promise<void> {
     const now = Atomics.load(this.seq, 0);
     if (now !== this.seen) { this.seen = now; this.takenHere++; return; }
-    const w = waitAsync(this.seq, 0, now, ms);
-    let r: string = w.value as string;
-    if (w.async) {
-      // a pending waitAsync does not keep the event loop alive (a worker with nothing else to do
-      // would exit): the timer does
-      let timer: NodeJS.Timeout | undefined;
-      r = await Promise.race([w.value, new Promise<'timed-out'>((res) => { timer = setTimeout(res, ms, 'timed-out'); })]);
-      clearTimeout(timer);
-    }
-    if (r !== 'timed-out') { this.seen = Atomics.load(this.seq, 0); this.takenHere++; }
+    if (!this.arm(now)) { this.seen = Atomics.load(this.seq, 0); this.takenHere++; return; }
+    // a pending waitAsync does not keep the event loop alive (a worker with nothing else to do
+    // would exit): the timer does, and takes this sleep's resolver out when it fires
+    const woken = await new Promise<boolean>((resolve) => {
+      const wake = () => { clearTimeout(timer); resolve(true); };
+      const timer = setTimeout(() => { this.sleepers.delete(wake); resolve(false); }, ms);
+      this.sleepers.add(wake);
+    });
+    if (woken && Atomics.load(this.seq, 0) !== this.seen) { this.seen = Atomics.load(this.seq, 0); this.takenHere++; }
   }
+
+  /** Makes sure a waitAsync waits for the counter to leave `value`; false when it already has. */
+  private arm(value: number): boolean {
+    if (this.armed === value) return true;
+    const w = waitAsync(this.seq, 0, value, Infinity);
+    if (!w.async) return false; // 'not-equal' (no timeout: it cannot time out)
+    this.waitsHere++;
+    this.armed = value;
+    void w.value.then(() => {
+      this.armed = null;
+      const ready = [...this.sleepers];
+      this.sleepers.clear();
+      for (const wake of ready) wake();
+    });
+    return true;
+  }
+
+  /** waitAsync waits started: one per wake, however many sleeps shared it. */
+  get waitsStarted(): number { return this.waitsHere; }
 
   /** After a native wait (which the waker ended, if a message came): what was posted until now
    * has been seen, so the next sleep does not count it again. */
