@@ -55,9 +55,9 @@ export class WakeReceiver {
   private takenHere = 0;
   /** The counter value the one pending Atomics.waitAsync waits to leave (null: none pending), and
    * the sleeps waiting on it. Every sleep shares that one wait: a sleep another promise won (a
-   * relay port readable first) only leaves its resolver here until its own timer takes it out. A
-   * new waitAsync per sleep, each left pending, piled up V8 waiters in a relay worker idling
-   * thousands of times a second, and its event loop stalled for seconds. */
+   * relay port readable first) only leaves its resolver here until its own timer takes it out, so
+   * at most one V8 waiter is pending however often the worker idles (pending waiters pile up in
+   * V8 and stall the thread's event loop). */
   private armed: number | null = null;
   private readonly sleepers = new Set<() => void>();
   private waitsHere = 0;
