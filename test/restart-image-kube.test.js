@@ -94,11 +94,13 @@ serial('with node.addresses configured a restart forwards from its table image; 
     await waitFor('the Node read at start answered', () => /the Node read at start/.test(topo.daemonLog), 30000);
   } finally { rmSync(hold, { force: true }); }
   await started;
+  // the API answers before the start's last log line is written (and read through its pipe)
+  await waitFor('the start logged to its end', () => /control API listening/.test(topo.daemonLog));
   st = status();
   t.like(st.restore.images[0], { worker: 0, used: true }, JSON.stringify(st.restore.images));
   const log = topo.daemonLog;
   const differs = log.search(/the Node differs from the one last seen/);
-  t.true(differs >= 0 && differs < log.search(/control API listening/), 'reprogrammed in the control plane\'s first program');
+  t.true(differs >= 0 && differs < log.search(/control API listening/), `reprogrammed in the control plane's first program:\n${log}`);
   t.like(await nodeSpec(), { podCIDRs: ['10.244.9.0/24'], zone: 'zone-b' });
   t.is((await curlOk(topo, topo.ns.client, `http://${VIP}/`, 50)).code, 0);
 });
