@@ -32,6 +32,8 @@ async function child(imp, dist) {
   const { Compiler, warmMaglevWorker } = await imp('src/compiler/compiler.js');
   const { encodeDiff } = await imp('src/ir/diff-wire.js');
   const { MessageChannel } = await import('node:worker_threads');
+  // the buffers the daemon's post moves to a worker, when this build moves any
+  const { wireTransferList } = await imp('src/daemon/worker-dataplane.js');
   const threadCpu = (tid) => { try { return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6; } catch { return 0; } };
   const mainCpu = () => threadCpu(process.pid);
   const processCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
@@ -51,7 +53,7 @@ async function child(imp, dist) {
   const t1 = performance.now(), c1 = mainCpu(), p1 = processCpu(), m1 = maglevCpu();
   const wire = encodeDiff(ch.diff);
   const c2 = mainCpu();
-  port1.postMessage(wire);
+  port1.postMessage(wire, wireTransferList?.(wire) ?? []);
   const c3 = mainCpu();
   port1.close(); port2.close();
   console.log(JSON.stringify({

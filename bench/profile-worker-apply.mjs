@@ -11,12 +11,13 @@
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile-worker-apply.mjs
 //
 // --dist points at another build's dist/ (A/B: alternate fresh processes of the two builds).
-// Per stage: wall ms, process CPU ms (GC helper threads included), GC pause ms and minor page
-// faults. A run is one fresh process: the daemon's full sync and restart each write into a fresh
-// core once.
+// Per stage: wall ms, process CPU ms (GC helper threads included), this thread's own CPU ms
+// (thread_cpu), GC pause ms and minor page faults. A run is one fresh process: the daemon's full
+// sync and restart each write into a fresh core once.
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import { loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -38,11 +39,15 @@ const { minorFaults } = await imp('src/bench/faults.js');
 const applyMod = await imp('src/daemon/worker-apply.js').catch(() => null);
 const { patchIrInPlace } = applyMod ? {} : await imp('src/daemon/ir-patch.js');
 const { canonicalAddr } = await imp('src/daemon/l2.js');
+// the buffers the daemon's post moves to a worker, when this build moves any (worker-dataplane.ts)
+const { wireTransferList } = await imp('src/daemon/worker-dataplane.js');
 const PORT_NONE = 0xffff;
 
 const gcs = [];
 new PerformanceObserver((l) => { for (const e of l.getEntries()) gcs.push([e.startTime, e.duration]); }).observe({ entryTypes: ['gc'] });
 const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+// this thread's own CPU (ns resolution), without V8's helper threads
+const threadCpuMs = () => Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 
 /** The worker's handler for one received diff (worker.ts `apply`), as it was before worker-apply.ts. */
 function legacyApply(core, wire, unresolved) {
@@ -85,10 +90,14 @@ const { port1, port2 } = new MessageChannel();
 /** One diff through every stage; returns [ms, cpu, faults] per stage. */
 function through(diff) {
   const out = {};
-  let t = performance.now(), c = cpuMs(), f = minorFaults();
-  const lap = (name) => { const t2 = performance.now(), c2 = cpuMs(), f2 = minorFaults(); out[name] = { ms: t2 - t, cpu: c2 - c, faults: f2 - f, from: t, to: t2 }; t = t2; c = c2; f = f2; };
+  let t = performance.now(), c = cpuMs(), tc = threadCpuMs(), f = minorFaults();
+  const lap = (name) => {
+    const t2 = performance.now(), c2 = cpuMs(), tc2 = threadCpuMs(), f2 = minorFaults();
+    out[name] = { ms: t2 - t, cpu: c2 - c, thread_cpu: tc2 - tc, faults: f2 - f, from: t, to: t2 };
+    t = t2; c = c2; tc = tc2; f = f2;
+  };
   const wire = encodeDiff(diff); lap('encode');
-  port1.postMessage({ type: 'apply', diff: wire }); lap('post');
+  port1.postMessage({ type: 'apply', diff: wire }, wireTransferList?.(wire) ?? []); lap('post');
   const m = receiveMessageOnPort(port2).message; lap('receive');
   if (worker) worker.apply(m.diff); else legacyApply(core, m.diff, unresolved);
   lap('apply');
@@ -116,7 +125,7 @@ const q = (p) => one[Math.min(one.length - 1, Math.floor(p * one.length))];
 const r2 = (x) => Math.round(x * 100) / 100;
 const res = {
   dist, applyPath: applyMod ? 'worker-apply.js' : 'legacy', load: loadavg()[0],
-  ...Object.fromEntries(Object.entries(stages).map(([k, s]) => [k, { ms: r2(s.ms), cpu: r2(s.cpu), gc: r2(s.gc), faults: s.faults }])),
+  ...Object.fromEntries(Object.entries(stages).map(([k, s]) => [k, { ms: r2(s.ms), cpu: r2(s.cpu), thread_cpu: r2(s.thread_cpu), gc: r2(s.gc), faults: s.faults }])),
   total_ms: r2(Object.values(stages).reduce((a, s) => a + s.ms, 0)),
   one_endpoint_p50_ms: r2(q(0.5)), one_endpoint_p99_ms: r2(q(0.99)),
 };

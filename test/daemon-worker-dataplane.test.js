@@ -5,6 +5,8 @@ import test from 'ava';
 import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
 import { ControlPlaneCore } from '../dist/src/api/controlplane.js';
 import { twoPodObjects } from './lib/two-pod-objects.js';
+import { makeServiceSet } from '../dist/src/bench/peers/service-set.js';
+import { benchObjects } from '../dist/src/bench/control.js';
 
 const init = (worker, workers, extra = {}) => ({
   worker, workers, ports: [], nodeAddresses: ['192.168.100.2'], core: { flows: 1024 }, probeIntervalMs: 1000, portBackend: 'relay', ...extra,
@@ -36,6 +38,41 @@ test('diffs reach every worker; trace, counters and conntrack come from the work
   await cp.remove([objects[1]]);
   const gone = await dp.trace({ src: '10.0.0.2', dst: '10.96.0.10', proto: 'TCP', sport: 40000, dport: 80 });
   t.not(gone.verdict, 'forward');
+});
+
+test('a diff by column is copied to every worker but the last, which takes its buffers: every worker forwards every service', async (t) => {
+  const dp = await WorkerDataplane.start([init(0, 2), init(1, 2)]);
+  t.teardown(() => dp.close());
+  // what each worker's port was posted: the message and its transfer list
+  const posts = dp.workers.map((h) => {
+    const seen = [], post = h.port.postMessage.bind(h.port);
+    h.port.postMessage = (m, transfer) => { if (m.type === 'apply') seen.push({ diff: m.diff, transfer }); return post(m, transfer); };
+    return seen;
+  });
+  const svcs = makeServiceSet({ services: 200, endpoints: 5 }); // 1000 backends, 200 frontends: by column
+  const cp = new ControlPlaneCore(dp, null);
+  await cp.apply(benchObjects(svcs));
+  const [first, last] = posts.map((seen) => seen.at(-1));
+  t.false(Array.isArray(last.diff.backendsUpsert), 'backends went by column');
+  t.false(Array.isArray(last.diff.frontendsUpsert), 'frontends went by column');
+  t.true(last.transfer.length > 0, 'the last worker takes the columns\' buffers');
+  t.is(first.transfer, undefined, 'the first worker gets a copy');
+  t.is(last.diff.backendsUpsert.id.byteLength, 0, 'moved: the main thread no longer holds them');
+  t.is(last.diff.frontendsUpsert.maglev1.byteLength, 0);
+  // both workers hold the whole diff, and the compiler's own tables are intact (a later change)
+  for (const s of [svcs[0], svcs[137], svcs[199]]) {
+    for (const h of dp.workers) {
+      const tr = await dp.request(h, { type: 'trace', spec: { src: '10.0.0.2', dst: s.clusterIP, proto: 'TCP', sport: 40000, dport: 80 } });
+      t.is(tr.verdict, 'forward', `worker ${h.index}, ${s.name}`);
+      t.true(s.endpoints.some((e) => e.addr === tr.output.dst), `worker ${h.index}, ${s.name}: one of its endpoints`);
+    }
+  }
+  const moved = { ...svcs[137], endpoints: [{ addr: '10.255.255.1', port: 8080 }] };
+  await cp.apply(benchObjects([moved]).slice(1));
+  for (const h of dp.workers) {
+    const tr = await dp.request(h, { type: 'trace', spec: { src: '10.0.0.2', dst: moved.clusterIP, proto: 'TCP', sport: 40001, dport: 80 } });
+    t.is(tr.output.dst, '10.255.255.1', `worker ${h.index}`);
+  }
 });
 
 test('a diff one worker refuses is undone on the workers that took it: all stay on the previous tables', async (t) => {

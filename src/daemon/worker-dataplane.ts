@@ -11,7 +11,7 @@ import { Worker, MessageChannel, receiveMessageOnPort, type MessagePort } from '
 import * as L from '../../assembly/layout.js';
 import type { Ir } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
-import { encodeDiff } from '../ir/diff-wire.js';
+import { encodeDiff, type IrDiffWire } from '../ir/diff-wire.js';
 import type { CounterSnapshot, Dataplane, FlowFilter, FlowInfo, Programmed, TracePacketSpec, TraceResult } from '../core/dataplane-types.js';
 import type { Neighbour } from './l2.js';
 import { WakeSender, wakeSignalBuffer } from './worker-wake.js';
@@ -22,6 +22,20 @@ import type { ImageStartResult } from './table-image-file.js';
 type DistributiveOmitSession<T> = T extends unknown ? Omit<T, 'session'> : never;
 /** A live trace or capture without its session number (the dataplane assigns it). */
 export type ObserveRequest = DistributiveOmitSession<ObserveSpec>;
+
+/** The buffers of a diff's column lists, each once. encodeDiff writes every column list into typed
+ * arrays of its own, made for that message and read by no one after it (the compiler keeps none of
+ * them), so one worker's post moves them instead of copying (a full sync's ~3.5 MB: a copy into
+ * the message and another out of it, each a few thousand fresh pages). Lists sent as objects
+ * (a few records: their arrays may be the compiler's) are not listed. */
+export function wireTransferList(w: IrDiffWire): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const cols of [w.frontendsUpsert, w.backendsUpsert]) {
+    if (Array.isArray(cols)) continue;
+    for (const v of Object.values(cols)) if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.buffer.byteLength > 0) out.add(v.buffer);
+  }
+  return [...out];
+}
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timeoutWithin?: (ms: number) => void };
 
@@ -148,7 +162,9 @@ export class WorkerDataplane implements Dataplane {
     });
   }
 
-  private request<T>(h: WorkerHandle, msg: DistributiveOmit<ToWorker, 'id'>, timeoutMs = this.atStop ? STOP_REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS): Promise<T> {
+  /** `transfer`: buffers `msg` holds that the caller gives up (moved to the worker; copied when
+   * one cannot be moved). */
+  private request<T>(h: WorkerHandle, msg: DistributiveOmit<ToWorker, 'id'>, timeoutMs = this.atStop ? STOP_REQUEST_TIMEOUT_MS : REQUEST_TIMEOUT_MS, transfer?: ArrayBuffer[]): Promise<T> {
     if (h.dead) return Promise.reject(new Error(`dataplane worker ${h.index} is not running (${h.dead})`));
     if (this.atStop && h.unanswered) return Promise.reject(new Error(`dataplane worker ${h.index} is not asked at the stop: ${h.unanswered}`));
     const id = this.nextId++;
@@ -169,7 +185,11 @@ export class WorkerDataplane implements Dataplane {
         reject: (e) => { clearTimeout(timer); reject(e); },
         timeoutWithin: (ms) => { if (deadline - Date.now() > ms) arm(ms); },
       });
-      h.port.postMessage({ ...msg, id } as ToWorker);
+      const m = { ...msg, id } as ToWorker;
+      if (!transfer?.length) h.port.postMessage(m);
+      else {
+        try { h.port.postMessage(m, transfer); } catch { h.port.postMessage(m); } // (a buffer that cannot move is copied)
+      }
       h.wake.wake(); // after the post: the worker's wait returns and finds the message queued
     });
   }
@@ -177,7 +197,9 @@ export class WorkerDataplane implements Dataplane {
   async apply(diff: IrDiff, _ir: Ir, undo?: IrDiff): Promise<Programmed> {
     if (this.closed) throw new Error('dataplane is closed');
     const wire = encodeDiff(diff); // once for every worker
-    const res = await Promise.allSettled(this.workers.map((h) => this.request<Programmed>(h, { type: 'apply', diff: wire })));
+    // the last worker's post moves the columns' buffers (the others' copy them first: posted in order)
+    const moved = wireTransferList(wire), last = this.workers.length - 1;
+    const res = await Promise.allSettled(this.workers.map((h, i) => this.request<Programmed>(h, { type: 'apply', diff: wire }, undefined, i === last ? moved : undefined)));
     const failed = res.findIndex((r) => r.status === 'rejected');
     if (failed >= 0) {
       const reason = (res[failed] as PromiseRejectedResult).reason as Error;
