@@ -64,6 +64,8 @@ async function child(imp, dist) {
   const { Compiler } = await imp('src/compiler/compiler.js');
   const { encodeDiff } = await imp('src/ir/diff-wire.js');
   const { Worker, MessageChannel } = await import('node:worker_threads');
+  // the buffers the daemon's post moves to a worker, when this build moves any
+  const { wireTransferList } = await imp('src/daemon/worker-dataplane.js');
   const raws = JSON.parse(JSON.stringify(benchObjects(makeServiceSet({ services, endpoints }))));
   const wire = encodeDiff(new Compiler().change({ upsert: validateAll(raws) }).diff);
   // the worker loads the same modules as the daemon's and makes its core before anything is timed
@@ -72,7 +74,7 @@ async function child(imp, dist) {
   const w = new Worker(WORKER, { eval: true, workerData: { dist, port: port2, sync }, transferList: [port2] });
   const result = new Promise((res, rej) => { w.once('message', res); w.once('error', rej); });
   while (Atomics.load(sync, 0) === 0) await new Promise((r) => setTimeout(r, 5));
-  port1.postMessage(wire);
+  port1.postMessage(wire, wireTransferList?.(wire) ?? []);
   Atomics.store(sync, 1, 1); Atomics.notify(sync, 1);
   console.log(JSON.stringify(await result));
   process.exit(0);
