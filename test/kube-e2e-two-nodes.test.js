@@ -1,0 +1,314 @@
+// Kubernetes' Service e2e scenarios that need a second node running the proxy: two `wdp start`
+// daemons (node-a and node-b, each with its own pods, Node object and host port) fed by one
+// API-server double, their uplinks on one bridge with an outside client (test/lib/two-nodes.js).
+// Real clients (curl, node's http and dgram) in the pod and outside namespaces. Tests run in order
+// on the same two daemons and each deletes what it created. The map from upstream test names to
+// wdp tests is docs/e2e-coverage.md.
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { READY, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
+import { rootGate, api, curl, httpMany, udpAsk, sleep, waitFor, POD_SERVER } from './lib/topology.js';
+import { buildTwoNodes, destroyTwoNodes, routeVia, NODES, OUTSIDE } from './lib/two-nodes.js';
+
+const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
+
+let two;
+const { put, del, until, pods } = kit(() => two, () => two.double);
+
+test.before(async () => {
+  if (!root) return;
+  two = await buildTwoNodes();
+});
+test.after.always(async () => { await destroyTwoNodes(two); });
+
+const tcp = (p) => ({ name: 'http', port: 80, targetPort: 8080, ...p });
+const udp = (p) => ({ name: 'udp', port: 53, targetPort: 5353, protocol: 'UDP', ...p });
+const PORTS = [{ name: 'http', port: 8080 }, { name: 'udp', port: 5353, protocol: 'UDP' }];
+/** An endpoint tuple of the kit's slice(): the pod, ready, on its own node. */
+const on = (pod, conditions = READY) => [pod, conditions, pod.node];
+
+/** One GET from `ns`: { pod, peer } of the answer, or { error }. */
+async function get(ns, url) {
+  const [r] = await httpMany(two, ns, url, 1, { timeoutMs: 2000 });
+  return r.error ? { error: r.error } : { pod: r.pod, peer: r.peer };
+}
+/** One UDP datagram from `ns` (from `bindPort` when given): { pod, from } of the answer, or null. */
+async function ask(ns, host, port, bindPort) {
+  const r = await udpAsk(two, ns, host, port, 'hostname', { timeoutMs: 1000, bindPort });
+  return r.reply ? { pod: r.reply.split(':')[0], from: r.from } : null;
+}
+/** The tracked flows of `svc` in `node`'s wdp. */
+async function flows(node, svc) {
+  const r = await api(node, 'GET', `/api/v1/conntrack?service=default/${svc}`);
+  return r.json?.items ?? [];
+}
+/** A healthCheckNodePort's answer from `ns`: [HTTP status, localEndpoints]; [0, null] when nothing answers. */
+async function health(ns, ip, port) {
+  const r = await two.lab.execAsync(ns, 'curl', ['-s', '-w', '\\n%{http_code}', '--max-time', '2', `http://${ip}:${port}/healthz`], { timeoutMs: 7000 });
+  const lines = r.stdout.trim().split('\n');
+  const status = Number(lines.pop()) || 0;
+  let body; try { body = JSON.parse(lines.join('\n')); } catch { body = undefined; }
+  return [status, body?.localEndpoints ?? null];
+}
+
+// ---- ClusterIP across nodes -------------------------------------------------------------------
+
+serial('a pod on node-a reaches a ClusterIP whose only endpoint is a pod on node-b, TCP and UDP: DNAT on node-a, delivered untouched by node-b (client pod address kept), the reply reverse-translated by node-a; and the other way round', async (t) => {
+  const { a, b } = two.nodes;
+  const [a0, a1] = a.pods;
+  const [b0, b1] = b.pods;
+  const vip = '10.96.70.10';
+  await put(SVC, service('cross', cluster(vip, [tcp(), udp()])));
+  await put(EPS, slice('cross-1', 'cross', PORTS, [on(b0)]));
+  t.deepEqual(await until({ pod: b0.name, peer: a0.ip }, () => get(a0.ns, `http://${vip}/`)), { pod: b0.name, peer: a0.ip }, 'TCP: node-b\'s pod answers and sees the client pod\'s own address');
+  t.deepEqual(await until({ pod: b0.name, from: vip }, () => ask(a1.ns, vip, 53)), { pod: b0.name, from: vip }, 'UDP: answered from the ClusterIP (reverse NAT on node-a)');
+  t.true((await flows(a, 'cross')).length > 0, 'node-a tracks the translated flows');
+  t.deepEqual(await flows(b, 'cross'), [], 'node-b translated nothing: it delivered node-a\'s packets to its pod as they came');
+
+  await put(EPS, slice('cross-1', 'cross', PORTS, [on(a1)]));
+  t.deepEqual(await until({ pod: a1.name, peer: b1.ip }, () => get(b1.ns, `http://${vip}/`)), { pod: a1.name, peer: b1.ip }, 'node-b\'s pod to a pod on node-a, TCP');
+  t.deepEqual(await until({ pod: a1.name, from: vip }, () => ask(b0.ns, vip, 53)), { pod: a1.name, from: vip }, 'and UDP');
+  await del(EPS, 'cross-1');
+  await del(SVC, 'cross');
+});
+
+// ---- no_snat.go ---------------------------------------------------------------------------------
+
+serial('no_snat.go "Should be able to send traffic between Pods without SNAT": pod to pod across nodes, TCP and UDP, both ways, the server sees the client pod\'s address', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  for (const [from, to] of [[a0, b0], [a1, b1], [b0, a1], [b1, a0]]) {
+    t.deepEqual(await until({ pod: to.name, peer: from.ip }, () => get(from.ns, `http://${to.ip}:8080/`), 12), { pod: to.name, peer: from.ip }, `${from.name} → ${to.name}, TCP`);
+    t.deepEqual(await ask(from.ns, to.ip, 5353), { pod: to.name, from: to.ip }, `${from.name} → ${to.name}, UDP`);
+  }
+});
+
+// ---- NodePort across nodes ----------------------------------------------------------------------
+
+serial('service.go "should be able to create a functioning NodePort service" across nodes: from outside to either node\'s NodePort, the endpoint on node-a; externalTrafficPolicy Cluster masqueraded by the node reached, the reply back through it', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const np = 31010;
+  await put(SVC, service('np-cluster', cluster('10.96.70.20', [tcp({ nodePort: np }), udp({ nodePort: np })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('np-cluster-1', 'np-cluster', PORTS, [on(a0)]));
+  for (const node of [NODES.b, NODES.a]) {
+    t.deepEqual(await until({ pod: a0.name, peer: node.ip }, () => get(two.ns.out, `http://${node.ip}:${np}/`)), { pod: a0.name, peer: node.ip }, `TCP to ${node.name}'s NodePort: masqueraded to ${node.name}'s address`);
+    t.deepEqual(await until({ pod: a0.name, from: node.ip }, () => ask(two.ns.out, node.ip, np)), { pod: a0.name, from: node.ip }, `UDP to ${node.name}'s NodePort, answered from it`);
+  }
+  await del(EPS, 'np-cluster-1');
+  await del(SVC, 'np-cluster');
+});
+
+// a healthCheckNodePort is allocated for type LoadBalancer only (the API server refuses it on a
+// NodePort Service): a LoadBalancer whose load balancer has not reported an ingress IP yet
+serial('externalTrafficPolicy Local across nodes: the NodePort of the node without a local endpoint drops outside clients; the node with one keeps the client address; each node\'s healthCheckNodePort answers its own local endpoint count (200 / 503)', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0] = two.nodes.b.pods;
+  const np = 31020, hc = 32020;
+  await put(SVC, service('np-local', cluster('10.96.70.30', [tcp({ nodePort: np }), udp({ nodePort: np })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: hc })));
+  await put(EPS, slice('np-local-1', 'np-local', PORTS, [on(a0), on(a1)]));
+  t.deepEqual(await until([200, 2], () => health(two.ns.out, NODES.a.ip, hc)), [200, 2], 'node-a: two local endpoints');
+  t.deepEqual(await until([503, 0], () => health(two.ns.out, NODES.b.ip, hc)), [503, 0], 'node-b: none');
+  t.deepEqual(await until([a0.name, a1.name], () => pods(two.ns.out, `http://${NODES.a.ip}:${np}/`, 12)), [a0.name, a1.name], 'node-a\'s NodePort: its local endpoints');
+  t.is((await get(two.ns.out, `http://${NODES.a.ip}:${np}/`)).peer, OUTSIDE, 'the client address preserved');
+  t.true(await until(true, async () => [a0.name, a1.name].includes((await ask(two.ns.out, NODES.a.ip, np))?.pod)), 'UDP answered by node-a\'s endpoints');
+  t.deepEqual(await get(two.ns.out, `http://${NODES.b.ip}:${np}/`), { error: 'timeout' }, 'node-b\'s NodePort: no local endpoint, dropped (not forwarded to node-a, not refused)');
+  t.is(await ask(two.ns.out, NODES.b.ip, np), null, 'UDP too');
+
+  // an endpoint on node-b as well: its health check turns 200 and its NodePort serves only it
+  await put(EPS, slice('np-local-1', 'np-local', PORTS, [on(a0), on(a1), on(b0)]));
+  t.deepEqual(await until([200, 1], () => health(two.ns.out, NODES.b.ip, hc)), [200, 1], 'node-b: one local endpoint');
+  t.deepEqual(await health(two.ns.out, NODES.a.ip, hc), [200, 2], 'node-a: still two');
+  t.deepEqual(await until([b0.name], () => pods(two.ns.out, `http://${NODES.b.ip}:${np}/`, 8)), [b0.name], 'node-b\'s NodePort: only its own endpoint');
+  t.is((await get(two.ns.out, `http://${NODES.b.ip}:${np}/`)).peer, OUTSIDE, 'the client address preserved');
+  // node-a's endpoints gone: node-a 503 (none local), its NodePort drops
+  await put(EPS, slice('np-local-1', 'np-local', PORTS, [on(b0)]));
+  t.deepEqual(await until([503, 0], () => health(two.ns.out, NODES.a.ip, hc)), [503, 0], 'node-a: none left');
+  t.deepEqual(await until({ error: 'timeout' }, () => get(two.ns.out, `http://${NODES.a.ip}:${np}/`), 10), { error: 'timeout' }, 'node-a\'s NodePort drops');
+  await del(EPS, 'np-local-1');
+  await del(SVC, 'np-local');
+});
+
+serial('a pod on node-b reaches node-a\'s NodePort (externalTrafficPolicy Cluster: masqueraded by node-a, endpoints on both nodes) and, with externalTrafficPolicy Local, node-a\'s local endpoint with its own address (pods are not external clients)', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  const np = 31030, npLocal = 31031;
+  await put(SVC, service('np-from-pod', cluster('10.96.70.40', [tcp({ nodePort: np }), udp({ nodePort: np })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('np-from-pod-1', 'np-from-pod', PORTS, [on(a0), on(b0)]));
+  t.deepEqual(await until([a0.name, b0.name], () => pods(b1.ns, `http://${NODES.a.ip}:${np}/`, 16)), [a0.name, b0.name], 'both nodes\' endpoints through node-a\'s NodePort');
+  const r = await httpMany(two, b1.ns, `http://${NODES.a.ip}:${np}/`, 8, { timeoutMs: 2000 });
+  t.deepEqual([...new Set(r.map((x) => x.peer))], [NODES.a.ip], 'masqueraded to node-a\'s address');
+  t.deepEqual(await until(true, async () => ['pod-a0', 'pod-b0'].includes((await ask(b1.ns, NODES.a.ip, np))?.pod)), true, 'UDP answered');
+
+  await put(SVC, service('np-from-pod-local', cluster('10.96.70.41', [tcp({ nodePort: npLocal })], { type: 'NodePort', externalTrafficPolicy: 'Local' })));
+  await put(EPS, slice('np-from-pod-local-1', 'np-from-pod-local', PORTS.slice(0, 1), [on(a0)]));
+  t.deepEqual(await until({ pod: a0.name, peer: b1.ip }, () => get(b1.ns, `http://${NODES.a.ip}:${npLocal}/`)), { pod: a0.name, peer: b1.ip }, 'Local: node-a\'s endpoint, the pod\'s address kept');
+  t.deepEqual(await get(two.ns.out, `http://${NODES.b.ip}:${npLocal}/`), { error: 'timeout' }, 'while outside clients of node-b (no local endpoint) are dropped');
+  await del(EPS, 'np-from-pod-local-1');
+  await del(SVC, 'np-from-pod-local');
+  await del(EPS, 'np-from-pod-1');
+  await del(SVC, 'np-from-pod');
+});
+
+// ---- LoadBalancer IP routed to either node ----------------------------------------------------
+
+serial('a LoadBalancer IP routed to either node: Cluster answered through both (masqueraded by the node it reached), Local only through the node with the endpoint (client address kept); pods on either node reach it', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  const lbC = '203.0.113.50', lbL = '203.0.113.51';
+  await put(SVC, service('lb-cluster', { ...cluster('10.96.70.50', [tcp({ nodePort: 31050 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lbC }));
+  await put(EPS, slice('lb-cluster-1', 'lb-cluster', PORTS.slice(0, 1), [on(a0)]));
+  await put(SVC, service('lb-local', { ...cluster('10.96.70.51', [tcp({ nodePort: 31051 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32051 }), lbIP: lbL }));
+  await put(EPS, slice('lb-local-1', 'lb-local', PORTS.slice(0, 1), [on(a0)]));
+  try {
+    for (const node of [NODES.a, NODES.b]) {
+      routeVia(two, two.ns.out, `${lbC}/32`, node.ip);
+      routeVia(two, two.ns.out, `${lbL}/32`, node.ip);
+      t.deepEqual(await until({ pod: a0.name, peer: node.ip }, () => get(two.ns.out, `http://${lbC}/`)), { pod: a0.name, peer: node.ip }, `Cluster via ${node.name}: masqueraded by it`);
+      if (node === NODES.a) {
+        t.deepEqual(await until({ pod: a0.name, peer: OUTSIDE }, () => get(two.ns.out, `http://${lbL}/`)), { pod: a0.name, peer: OUTSIDE }, 'Local via node-a (its endpoint): the client address kept');
+      } else {
+        t.deepEqual(await until({ error: 'timeout' }, () => get(two.ns.out, `http://${lbL}/`), 10), { error: 'timeout' }, 'Local via node-b (no local endpoint): dropped');
+      }
+    }
+    // pods: node-b's own wdp takes the LB IP (as kube-proxy does for pods' traffic to an LB IP)
+    t.deepEqual(await until({ pod: a0.name, peer: b1.ip }, () => get(b1.ns, `http://${lbL}/`)), { pod: a0.name, peer: b1.ip }, 'a pod on node-b to the Local LB IP: node-a\'s endpoint, not dropped, not masqueraded');
+    t.is((await until(a0.name, async () => (await get(b0.ns, `http://${lbC}/`)).pod)), a0.name, 'a pod on node-b to the Cluster LB IP');
+  } finally {
+    await del(EPS, 'lb-local-1');
+    await del(SVC, 'lb-local');
+    await del(EPS, 'lb-cluster-1');
+    await del(SVC, 'lb-cluster');
+  }
+});
+
+// ---- conntrack.go "server pod cycles" across nodes -------------------------------------------------
+
+serial('conntrack.go "should be able to preserve UDP traffic when server pod cycles for a ClusterIP / NodePort service": the endpoint moves from node-a to node-b while each client keeps its source port', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0] = two.nodes.b.pods;
+  const vip = '10.96.70.60', np = 31060;
+  await put(SVC, service('cycles', cluster(vip, [udp({ nodePort: np })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), [on(a0)]));
+  const viaVip = async () => (await ask(a1.ns, vip, 53, 24601))?.pod ?? null; // a client pod on node-a
+  const viaNodePort = async () => (await ask(two.ns.out, NODES.b.ip, np, 24602))?.pod ?? null; // outside, through node-b
+  t.is(await until(a0.name, viaVip), a0.name, 'ClusterIP: the first server pod, on node-a');
+  t.is(await until(a0.name, viaNodePort), a0.name, 'NodePort of node-b: the first server pod, on node-a');
+  // the server pod deleted; its replacement scheduled on node-b
+  await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), []));
+  await sleep(300);
+  await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), [on(b0)]));
+  t.is(await until(b0.name, viaVip, 20), b0.name, 'ClusterIP: the same 5-tuple reaches the new pod on node-b');
+  t.is(await until(b0.name, viaNodePort, 20), b0.name, 'NodePort: the same 5-tuple reaches the new pod on node-b');
+  await del(EPS, 'cycles-1');
+  await del(SVC, 'cycles');
+});
+
+// ---- internalTrafficPolicy Local across nodes ----------------------------------------------------
+
+serial('service.go "should respect internalTrafficPolicy=Local Pod to Pod": a pod reaches only its own node\'s endpoints; a pod on a node without one gets nothing (dropped, not sent to the other node)', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  const vip = '10.96.70.70';
+  await put(SVC, service('itp-local', cluster(vip, [tcp(), udp()], { internalTrafficPolicy: 'Local' })));
+  await put(EPS, slice('itp-local-1', 'itp-local', PORTS, [on(b0)]));
+  t.deepEqual(await until({ pod: b0.name, peer: b1.ip }, () => get(b1.ns, `http://${vip}/`)), { pod: b0.name, peer: b1.ip }, 'node-b\'s pod: its node\'s endpoint');
+  t.deepEqual(await get(a1.ns, `http://${vip}/`), { error: 'timeout' }, 'node-a\'s pod: no endpoint on node-a, dropped');
+  t.is(await ask(a1.ns, vip, 53), null, 'UDP too');
+  await put(EPS, slice('itp-local-1', 'itp-local', PORTS, [on(a0), on(b0)]));
+  t.deepEqual(await until([a0.name], () => pods(a1.ns, `http://${vip}/`, 8)), [a0.name], 'node-a\'s pod: only node-a\'s endpoint');
+  t.deepEqual(await pods(b1.ns, `http://${vip}/`, 8), [b0.name], 'node-b\'s pod: only node-b\'s');
+  await del(EPS, 'itp-local-1');
+  await del(SVC, 'itp-local');
+});
+
+// ---- the nodes themselves (hostNetwork) as clients and endpoints ---------------------------------
+
+/** A hostNetwork server (HTTP and UDP on `port`) in `ns`, answering `name`; killed at teardown. */
+async function hostServer(t, ns, name, port) {
+  const child = two.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port), '--udp', String(port)]);
+  t.teardown(() => { if (child.exitCode === null) child.kill(); });
+  let out = '';
+  child.stdout.on('data', (x) => { out += x; });
+  await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
+}
+
+serial('networking.go "Granular Checks: Services should function for node-Service" and "for service endpoints using hostNetwork" across nodes: node-b (its own stack) reaches a ClusterIP and node-a\'s NodePort served by node-a\'s pod; a pod on node-a reaches node-b\'s hostNetwork endpoint', async (t) => {
+  const { a, b } = two.nodes;
+  const [a0, a1] = a.pods;
+  const hostPort = 10280;
+  await put(SVC, service('node-client', cluster('10.96.70.80', [tcp({ nodePort: 31080 }), udp({ nodePort: 31080 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('node-client-1', 'node-client', PORTS, [on(a0)]));
+  t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(b.ns.dp, 'http://10.96.70.80/')), { pod: a0.name, peer: NODES.b.ip }, 'node-b to the ClusterIP: node-a\'s pod sees node-b\'s address');
+  t.deepEqual(await until({ pod: a0.name, from: '10.96.70.80' }, () => ask(b.ns.dp, '10.96.70.80', 53)), { pod: a0.name, from: '10.96.70.80' }, 'UDP');
+  t.deepEqual(await until({ pod: a0.name, peer: NODES.a.ip }, () => get(b.ns.dp, `http://${NODES.a.ip}:31080/`)), { pod: a0.name, peer: NODES.a.ip }, 'node-b to node-a\'s NodePort: masqueraded by node-a');
+  t.deepEqual(await until({ pod: a0.name, from: NODES.a.ip }, () => ask(b.ns.dp, NODES.a.ip, 31080)), { pod: a0.name, from: NODES.a.ip }, 'UDP');
+
+  await hostServer(t, b.ns.dp, 'node-b', hostPort);
+  await put(SVC, service('host-ep', cluster('10.96.70.81', [tcp({ targetPort: hostPort }), udp({ targetPort: hostPort })])));
+  await put(EPS, slice('host-ep-1', 'host-ep', [{ name: 'http', port: hostPort }, { name: 'udp', port: hostPort, protocol: 'UDP' }], [[{ ip: NODES.b.ip, name: 'node-b' }, READY, 'node-b']]));
+  t.deepEqual(await until({ pod: 'node-b', peer: a1.ip }, () => get(a1.ns, 'http://10.96.70.81/')), { pod: 'node-b', peer: a1.ip }, 'a pod on node-a to node-b\'s hostNetwork endpoint: the pod\'s address kept');
+  t.deepEqual(await until({ pod: 'node-b', from: '10.96.70.81' }, () => ask(a1.ns, '10.96.70.81', 53)), { pod: 'node-b', from: '10.96.70.81' }, 'UDP');
+  await del(EPS, 'host-ep-1');
+  await del(SVC, 'host-ep');
+  await del(EPS, 'node-client-1');
+  await del(SVC, 'node-client');
+});
+
+// ---- hairpin through another node --------------------------------------------------------------
+
+serial('a pod reaching itself through the other node\'s NodePort: masqueraded by that node, the answer back through it', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  await put(SVC, service('hairpin-remote', cluster('10.96.70.90', [tcp({ nodePort: 31090 }), udp({ nodePort: 31090 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('hairpin-remote-1', 'hairpin-remote', PORTS, [on(a0)]));
+  t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(a0.ns, `http://${NODES.b.ip}:31090/`)), { pod: a0.name, peer: NODES.b.ip }, 'TCP');
+  t.deepEqual(await until({ pod: a0.name, from: NODES.b.ip }, () => ask(a0.ns, NODES.b.ip, 31090)), { pod: a0.name, from: NODES.b.ip }, 'UDP');
+  await del(EPS, 'hairpin-remote-1');
+  await del(SVC, 'hairpin-remote');
+});
+
+// ---- ICMP errors and large transfers across nodes ---------------------------------------------
+
+serial('an ICMP port unreachable from node-b\'s pod reaches the client on node-a translated back to the ClusterIP (and, from outside, to node-b\'s NodePort masqueraded by node-b)', async (t) => {
+  const [, a1] = two.nodes.a.pods;
+  const [b0] = two.nodes.b.pods;
+  // the Service's targetPort has no listener on the pod: the pod answers port unreachable
+  await put(SVC, service('icmp-remote', cluster('10.96.70.100', [udp({ targetPort: 5999, nodePort: 31100 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('icmp-remote-1', 'icmp-remote', [{ name: 'udp', port: 5999, protocol: 'UDP' }], [on(b0)]));
+  /** a connected UDP socket's view: 'refused' when an ICMP port unreachable came back, null for silence */
+  const refused = async (ns, host, port) => {
+    const script = `
+      const s = require('dgram').createSocket('udp4');
+      const t = setTimeout(() => { console.log('null'); process.exit(0); }, 1500);
+      s.on('error', (e) => { clearTimeout(t); console.log(JSON.stringify(e.code === 'ECONNREFUSED' ? 'refused' : e.code)); process.exit(0); });
+      s.on('message', (m) => { clearTimeout(t); console.log(JSON.stringify(String(m))); process.exit(0); });
+      s.connect(${port}, ${JSON.stringify(host)}, () => { s.send('hostname'); setTimeout(() => s.send('hostname'), 300); });`;
+    const r = await two.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 8000 });
+    try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { return `no output: ${r.stderr}`; }
+  };
+  t.is(await until('refused', () => refused(a1.ns, '10.96.70.100', 53)), 'refused', 'a pod on node-a, through the ClusterIP');
+  t.is(await until('refused', () => refused(two.ns.out, NODES.b.ip, 31100)), 'refused', 'outside, through node-b\'s NodePort');
+  await del(EPS, 'icmp-remote-1');
+  await del(SVC, 'icmp-remote');
+});
+
+serial('networking.go "should be able to handle large requests: http" across nodes: a 4 MiB upload from a pod on node-a through the ClusterIP to node-b\'s pod, and from outside through node-a\'s NodePort to it, bytes and order checked', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const [b0] = two.nodes.b.pods;
+  await put(SVC, service('large-remote', cluster('10.96.70.110', [tcp({ nodePort: 31110 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('large-remote-1', 'large-remote', PORTS.slice(0, 1), [on(b0)]));
+  t.is(await until(b0.name, async () => (await get(a0.ns, 'http://10.96.70.110/')).pod), b0.name);
+  const body = Buffer.alloc(4 << 20);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 11)) & 0xff;
+  const sha = createHash('sha256').update(body).digest('hex');
+  const file = join(two.dir, 'large-body');
+  writeFileSync(file, body);
+  for (const [label, ns, url] of [['ClusterIP from node-a\'s pod', a0.ns, 'http://10.96.70.110/sink'], ['node-a\'s NodePort from outside', two.ns.out, `http://${NODES.a.ip}:31110/sink`]]) {
+    const r = await curl(two, ns, url, { timeout: 30, extra: ['--data-binary', `@${file}`, '-H', 'content-type: application/octet-stream', '-H', 'Expect:'] });
+    t.is(r.code, 0, `${label}: curl ${r.stderr}`);
+    t.is(r.body.trim(), `${body.length} ${sha}`, `${label}: node-b's pod got every byte in order`);
+  }
+  await del(EPS, 'large-remote-1');
+  await del(SVC, 'large-remote');
+});
