@@ -9,8 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { READY, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
-import { rootGate, api, curl, httpMany, udpAsk, sleep, waitFor, POD_SERVER } from './lib/topology.js';
-import { buildTwoNodes, destroyTwoNodes, routeVia, NODES, OUTSIDE } from './lib/two-nodes.js';
+import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor, POD_SERVER } from './lib/topology.js';
+import { ECHO_PORT, ECHO_SERVER, ECHO_CLIENT, report } from './lib/echo-traffic.js';
+import { buildTwoNodes, destroyTwoNodes, routeVia, stopNode, NODES, OUTSIDE } from './lib/two-nodes.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
@@ -311,4 +312,115 @@ serial('networking.go "should be able to handle large requests: http" across nod
   }
   await del(EPS, 'large-remote-1');
   await del(SVC, 'large-remote');
+});
+
+// ---- UDP flows of externalTrafficPolicy Local when the node's local endpoint leaves ----------------
+
+// kube-proxy clears the UDP conntrack entries of an endpoint that stops serving
+// (pkg/proxy/conntrack/cleanup.go); the client's next datagram is a new flow, which
+// externalTrafficPolicy Local sends only to this node's endpoints: none left, dropped — not to
+// the other node's endpoint.
+serial('externalTrafficPolicy Local, UDP: an outside client\'s 5-tuple through node-b, whose only local endpoint leaves, is not moved to node-a\'s endpoint (dropped); a local endpoint back, it is answered again', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  const np = 31120;
+  await put(SVC, service('udp-local', cluster('10.96.70.120', [udp({ nodePort: np })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32120 })));
+  await put(EPS, slice('udp-local-1', 'udp-local', PORTS.slice(1), [on(a0), on(b0)]));
+  const viaB = async () => (await ask(two.ns.out, NODES.b.ip, np, 24610))?.pod ?? null;
+  t.is(await until(b0.name, viaB), b0.name, 'node-b\'s local endpoint');
+  await put(EPS, slice('udp-local-1', 'udp-local', PORTS.slice(1), [on(a0)]));
+  t.deepEqual(await until([503, 0], () => health(two.ns.out, NODES.b.ip, 32120)), [503, 0], 'node-b has no local endpoint');
+  const after = [];
+  for (let i = 0; i < 4; i++) after.push(await viaB());
+  t.deepEqual(after, [null, null, null, null], 'the same 5-tuple is dropped by node-b, never sent to node-a\'s endpoint');
+  await put(EPS, slice('udp-local-1', 'udp-local', PORTS.slice(1), [on(a0), on(b1)]));
+  t.is(await until(b1.name, viaB), b1.name, 'a new local endpoint on node-b answers the same 5-tuple');
+  await del(EPS, 'udp-local-1');
+  await del(SVC, 'udp-local');
+});
+
+// ---- restart of either node's proxy under cross-node connections ----------------------------------
+
+// service.go "should work after restarting kube-proxy" with the endpoints on the other node: a
+// pod's connection through a ClusterIP to node-b's pod (translated by node-a, routed by node-b)
+// and an outside client's through node-b's NodePort to node-a's pod (masqueraded by node-b, routed
+// by node-a), TCP and UDP, keep exchanging data while node-b's wdp restarts, then node-a's.
+serial('restarting either node\'s wdp keeps the cross-node connections: ClusterIP from a pod on node-a to node-b\'s pod, and node-b\'s masqueraded NodePort to node-a\'s pod (TCP and UDP)', async (t) => {
+  const { a, b } = two.nodes;
+  const [, a1] = a.pods;
+  const [, b1] = b.pods;
+  for (const pod of [a1, b1]) {
+    const s = spawnNode(two, pod.ns, ECHO_SERVER, [pod.name]);
+    t.teardown(() => { if (s.exitCode === null) s.kill(); });
+    await waitFor(`${pod.name} echo server`, () => s.out.includes('ready'));
+  }
+  const echoPorts = [{ name: 'echo', port: ECHO_PORT }, { name: 'udp', port: 5353, protocol: 'UDP' }];
+  const svcPorts = (np) => [{ name: 'echo', port: ECHO_PORT, targetPort: ECHO_PORT, nodePort: np }, udp({ nodePort: np })];
+  await put(SVC, service('to-b', cluster('10.96.70.130', svcPorts(31130), { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('to-b-1', 'to-b', echoPorts, [on(b1)]));
+  await put(SVC, service('to-a', cluster('10.96.70.131', svcPorts(31131), { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  await put(EPS, slice('to-a-1', 'to-a', echoPorts, [on(a1)]));
+  t.is(await until(b1.name, async () => (await ask(a1.ns, '10.96.70.130', 53))?.pod ?? null), b1.name, 'to-b programmed');
+  t.is(await until(a1.name, async () => (await ask(two.ns.out, NODES.b.ip, 31131))?.pod ?? null), a1.name, 'to-a programmed');
+
+  const kinds = {
+    'ClusterIP TCP (a pod on node-a to node-b\'s pod)': spawnNode(two, a1.ns, ECHO_CLIENT, ['10.96.70.130', String(ECHO_PORT), '3']),
+    'ClusterIP UDP': spawnNode(two, a1.ns, ECHO_CLIENT, ['10.96.70.130', '53', '3', 'udp']),
+    'node-b\'s NodePort TCP (outside to node-a\'s pod)': spawnNode(two, two.ns.out, ECHO_CLIENT, [NODES.b.ip, '31131', '3']),
+    'node-b\'s NodePort UDP': spawnNode(two, two.ns.out, ECHO_CLIENT, [NODES.b.ip, '31131', '3', 'udp']),
+  };
+  t.teardown(() => { for (const c of Object.values(kinds)) if (c.exitCode === null) c.kill('SIGKILL'); });
+  const last = {};
+  for (const [k, c] of Object.entries(kinds)) {
+    last[k] = await waitFor(`${k} flowing`, async () => { const s = await report(c); return s.every((x) => x.recv >= 3) && s; });
+    t.true(last[k].every((x) => x.pods.length === 1 && !x.closed && !x.errors.length), `${k}: ${JSON.stringify(last[k])}`);
+  }
+  for (const node of [b, a]) {
+    t.is(await stopNode(node), 0, `${node.name} stopped cleanly`);
+    await sleep(500); // the clients keep sending into the gap
+    await startDaemon(node);
+    for (const [k, c] of Object.entries(kinds)) {
+      const after = await waitFor(`${k} flowing after ${node.name}'s restart`, async () => {
+        const s = await report(c);
+        return s.every((x, i) => x.closed || x.errors.length || x.recv >= last[k][i].recv + 5) && s;
+      }, 30000).catch(async () => report(c));
+      after.forEach((x, i) => {
+        t.false(x.closed, `${k} #${i} after ${node.name}'s restart: ${JSON.stringify(x)}`);
+        t.deepEqual(x.errors, [], `${k} #${i} after ${node.name}'s restart`);
+        t.deepEqual(x.pods, last[k][i].pods, `${k} #${i} stays on its pod`);
+        t.true(x.recv >= last[k][i].recv + 5, `${k} #${i} answered after ${node.name}'s restart: ${JSON.stringify(x)}`);
+      });
+      last[k] = after;
+    }
+  }
+  for (const c of Object.values(kinds)) c.stdin.write('stop\n');
+  await del(EPS, 'to-a-1');
+  await del(SVC, 'to-a');
+  await del(EPS, 'to-b-1');
+  await del(SVC, 'to-b');
+});
+
+// ---- dual stack across nodes ----------------------------------------------------------------------
+
+serial('dual_stack.go across nodes: IPv6 pod to pod without SNAT, a dual-stack ClusterIP from node-a\'s pod to node-b\'s pod per family (TCP, UDP), and node-a\'s IPv6 NodePort from outside to it (masqueraded to node-a\'s IPv6 address)', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  for (const [from, to] of [[a1, b1], [b0, a0]]) {
+    t.deepEqual(await until({ pod: to.name, peer: from.ip6 }, () => get(from.ns, `http://[${to.ip6}]:8080/`), 12), { pod: to.name, peer: from.ip6 }, `${from.name} → ${to.name} over IPv6`);
+  }
+  const vip6 = 'fd00:96::70:140', np = 31140;
+  await put(SVC, service('ds-remote', {
+    type: 'NodePort', clusterIP: '10.96.70.140', clusterIPs: ['10.96.70.140', vip6], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ports: [tcp({ nodePort: np, protocol: 'TCP' }), udp({ nodePort: np })],
+  }));
+  await put(EPS, slice('ds-remote-v4', 'ds-remote', PORTS, [on(b0)]));
+  await put(EPS, { ...slice('ds-remote-v6', 'ds-remote', PORTS, [[b0.ip6, READY, 'node-b']]), addressType: 'IPv6' });
+  t.deepEqual(await until({ pod: b0.name, peer: a0.ip }, () => get(a0.ns, 'http://10.96.70.140/')), { pod: b0.name, peer: a0.ip }, 'IPv4 ClusterIP');
+  t.deepEqual(await until({ pod: b0.name, peer: a0.ip6 }, () => get(a0.ns, `http://[${vip6}]/`)), { pod: b0.name, peer: a0.ip6 }, 'IPv6 ClusterIP: node-b\'s pod sees the client pod\'s IPv6 address');
+  t.deepEqual(await until({ pod: b0.name, from: vip6 }, () => ask(a1.ns, vip6, 53)), { pod: b0.name, from: vip6 }, 'IPv6 UDP answered from the ClusterIP');
+  t.deepEqual(await until({ pod: b0.name, peer: NODES.a.ip6 }, () => get(two.ns.out, `http://[${NODES.a.ip6}]:${np}/`)), { pod: b0.name, peer: NODES.a.ip6 }, 'node-a\'s IPv6 NodePort from outside: masqueraded to node-a\'s IPv6 address');
+  t.deepEqual(await until({ pod: b0.name, from: NODES.b.ip6 }, () => ask(two.ns.out, NODES.b.ip6, np)), { pod: b0.name, from: NODES.b.ip6 }, 'node-b\'s IPv6 NodePort, UDP');
+  await del(EPS, 'ds-remote-v6');
+  await del(EPS, 'ds-remote-v4');
+  await del(SVC, 'ds-remote');
 });

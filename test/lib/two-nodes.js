@@ -1,13 +1,14 @@
 // Two Kubernetes nodes, each running its own `wdp start`, fed by one API-server double, in network
 // namespaces (nothing in the root namespace):
 //
-//   out (192.168.100.10)  ─┐                     ┌─ a-dp: wdp (node-a, 192.168.100.2)  ─ a0 (TAP), a1 (veth)  10.244.1.0/24
+//   out (192.168.100.10)  ─┐  (and IPv6: fd00:100::10, node-a fd00:100::2, node-b fd00:100::3, pods fd00:244:1::/64 and fd00:244:2::/64)                     ┌─ a-dp: wdp (node-a, 192.168.100.2)  ─ a0 (TAP), a1 (veth)  10.244.1.0/24
 //                          ├─ lan: bridge br0 ───┤
 //                          │                     └─ b-dp: wdp (node-b, 192.168.100.3)  ─ b0 (TAP), b1 (veth)  10.244.2.0/24
 //   ctl: the API-server double on 172.31.255.1, reached by both dp namespaces over a management
 //        veth each (a network of its own, as a node's control-plane NIC; not through wdp)
 //
-// Each pod's port lists the pod's address (as the CNI plugin registers it), so its node delivers
+// TAP pods' devices are persistent (they outlive a restart of their node's daemon, addresses and
+// all). Each pod's port lists the pod's address (as the CNI plugin registers it), so its node delivers
 // to it before the pod has sent anything. Each node's uplink is an AF_PACKET port on its veth to the bridge; its routes send the other
 // node's pod CIDR and node address out of the uplink to the other node's uplink MAC (what a
 // cluster's routed pod network does). Each node has a host port (its own stack: the
@@ -27,10 +28,12 @@ const API_HOST = '172.31.255.1';
 
 /** The two nodes: name, node address, pod CIDR, uplink MAC, management link. */
 export const NODES = {
-  a: { name: 'node-a', ip: '192.168.100.2', podCIDR: '10.244.1.0/24', podNet: '10.244.1', mac: '02:0a:00:00:00:01', mgmt: ['172.31.1.1', '172.31.1.2'] },
-  b: { name: 'node-b', ip: '192.168.100.3', podCIDR: '10.244.2.0/24', podNet: '10.244.2', mac: '02:0b:00:00:00:01', mgmt: ['172.31.2.1', '172.31.2.2'] },
+  a: { name: 'node-a', ip: '192.168.100.2', ip6: 'fd00:100::2', podCIDR: '10.244.1.0/24', podCIDR6: 'fd00:244:1::/64', podNet: '10.244.1', podNet6: 'fd00:244:1::', mac: '02:0a:00:00:00:01', mgmt: ['172.31.1.1', '172.31.1.2'] },
+  b: { name: 'node-b', ip: '192.168.100.3', ip6: 'fd00:100::3', podCIDR: '10.244.2.0/24', podCIDR6: 'fd00:244:2::/64', podNet: '10.244.2', podNet6: 'fd00:244:2::', mac: '02:0b:00:00:00:01', mgmt: ['172.31.2.1', '172.31.2.2'] },
 };
 export const OUTSIDE = '192.168.100.10';
+export const OUTSIDE6 = 'fd00:100::10';
+const POD_GATEWAYS = ['10.244.0.1', 'fd00:244::1'];
 
 function kubeconfigFor(url) {
   return {
@@ -63,16 +66,22 @@ function nodeConfig(dir, key, node, other, pods, kubeconfig) {
     ports: [
       { name: 'uplink', type: 'afpacket', ifname: 'eth1', role: 'uplink', gateways: [] },
       {
-        name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'uplink', gateways: ['10.244.0.1'],
-        hostAddresses: [`${node.ip}/24`], hostRoutes: [{ prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' }],
+        name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'uplink', gateways: POD_GATEWAYS,
+        hostAddresses: [`${node.ip}/24`, `${node.ip6}/64`],
+        hostRoutes: [
+          { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: '10.244.0.0/16', via: '10.244.0.1' },
+          { prefix: 'fd00:96::/108', via: 'fd00:244::1' }, { prefix: 'fd00:244::/32', via: 'fd00:244::1' },
+        ],
       },
       ...pods.map((p) => (p.attach === 'tap'
-        ? { name: p.name, type: 'tap', ifname: p.port, role: 'pod', gateways: ['10.244.0.1'], netns: p.ns, pods: [{ ip: p.ip }] }
-        : { name: p.name, type: 'afpacket', ifname: p.port, role: 'pod', gateways: ['10.244.0.1'], pods: [{ ip: p.ip }] })),
+        ? { name: p.name, type: 'tap', ifname: p.port, role: 'pod', gateways: POD_GATEWAYS, netns: p.ns, persist: true, pods: [{ ip: p.ip }, { ip: p.ip6 }] }
+        : { name: p.name, type: 'afpacket', ifname: p.port, role: 'pod', gateways: POD_GATEWAYS, pods: [{ ip: p.ip }, { ip: p.ip6 }] })),
     ],
     routes: [
       { prefix: other.podCIDR, port: 'uplink', mac: other.mac },
       { prefix: `${other.ip}/32`, port: 'uplink', mac: other.mac },
+      { prefix: other.podCIDR6, port: 'uplink', mac: other.mac },
+      { prefix: `${other.ip6}/128`, port: 'uplink', mac: other.mac },
     ],
     api: { listen: join(dir, `${key}-api.sock`), healthz: 'off' },
     stateDir: join(dir, `${key}-state`),
@@ -81,7 +90,7 @@ function nodeConfig(dir, key, node, other, pods, kubeconfig) {
     conntrack: { flows: 4096 },
     kubernetes: {
       kubeconfig, minSyncPeriod: '100ms', syncPeriod: '5s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: 'off', nodeWaitSeconds: 20,
-      clusterCIDRs: ['10.244.0.0/16'], healthCheckBindAddress: '0.0.0.0',
+      clusterCIDRs: ['10.244.0.0/16', 'fd00:244::/32'], healthCheckBindAddress: '0.0.0.0',
     },
   };
 }
@@ -104,12 +113,13 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
     const ctl = lab.namespace('ctl');
     two.ns = { lan, out, ctl };
     lab.sysctl(lan, 'net.ipv6.conf.all.disable_ipv6', '1', ['net.ipv6.conf.default.disable_ipv6', '1']);
-    must('ip', ['-n', lan, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    must('ip', ['-n', lan, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
     lab.up(lan, 'br0');
     const plug = (ifname) => must('ip', ['-n', lan, 'link', 'set', ifname, 'master', 'br0']);
     lab.veth(lan, 'lan-out', out, 'eth0');
     plug('lan-out');
     lab.addr(out, 'eth0', `${OUTSIDE}/24`);
+    lab.addr(out, 'eth0', `${OUTSIDE6}/64`);
     must('ip', ['-n', ctl, 'addr', 'add', `${API_HOST}/32`, 'dev', 'lo']);
 
     for (const key of ['a', 'b']) {
@@ -129,7 +139,7 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
         if (attach !== 'tap') lab.veth(ns, 'eth0', dp, port);
         return {
           name: `pod-${key}${i}`, attach, ns, port, node: node.name,
-          ip: `${node.podNet}.${11 + i}`, ip6: `fd00:244:${key === 'a' ? 1 : 2}::${11 + i}`, ifname: attach === 'tap' ? port : 'eth0',
+          ip: `${node.podNet}.${11 + i}`, ip6: `${node.podNet6}${11 + i}`, ifname: attach === 'tap' ? port : 'eth0',
         };
       });
       two.nodes[key] = { key, ...node, lab, dir, ns: { dp }, pods, config: undefined, configFile: join(dir, `${key}-wdp.yaml`), podProcs: [], daemon: undefined, daemonLog: '' };
@@ -153,8 +163,8 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
       n.config = nodeConfig(dir, key, NODES[key], NODES[otherKey], n.pods, kubeconfig);
       writeFileSync(n.configFile, JSON.stringify(n.config, null, 2));
       await two.double('POST', '/api/v1/nodes', {
-        metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, spec: { podCIDRs: [n.podCIDR] },
-        status: { addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'Hostname', address: n.name }] },
+        metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, spec: { podCIDRs: [n.podCIDR, n.podCIDR6] },
+        status: { addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'InternalIP', address: n.ip6 }, { type: 'Hostname', address: n.name }] },
       });
     }
     await Promise.all(Object.values(two.nodes).map((n) => startDaemon(n)));
@@ -169,14 +179,18 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
 /** Stops both daemons (SIGTERM, bounded), then removes every namespace and the temp dir. */
 export async function destroyTwoNodes(two) {
   if (!two) return;
-  await Promise.all(Object.values(two.nodes).map(async (n) => {
-    const d = n.daemon;
-    if (!d || d.exitCode !== null || d.signalCode !== null) return;
-    d.kill('SIGTERM');
-    await new Promise((r) => { const t = setTimeout(r, 5000); d.once('exit', () => { clearTimeout(t); r(); }); });
-  }));
+  await Promise.all(Object.values(two.nodes).map((n) => Promise.race([stopNode(n), sleep(5000)])));
   await two.lab.destroy();
   rmSync(two.dir, { recursive: true, force: true });
+}
+
+/** Stops `node`'s daemon (SIGTERM: its last checkpoint written; resolves with its exit code). */
+export async function stopNode(node) {
+  const d = node.daemon;
+  if (!d || d.exitCode !== null || d.signalCode !== null) return d?.exitCode ?? null;
+  const exited = new Promise((res) => d.once('exit', (code) => res(code)));
+  d.kill('SIGTERM');
+  return exited;
 }
 
 /** Routes `prefix` in `ns` via `via` (replacing any route to it). */
