@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { READY, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
 import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor, POD_SERVER } from './lib/topology.js';
 import { ECHO_PORT, ECHO_SERVER, ECHO_CLIENT, report } from './lib/echo-traffic.js';
-import { buildTwoNodes, destroyTwoNodes, routeVia, stopNode, NODES, OUTSIDE } from './lib/two-nodes.js';
+import { pmtuProbe, EMSGSIZE } from './lib/pmtu-probe.js';
+import { buildTwoNodes, destroyTwoNodes, nodeObject, routeVia, stopNode, NODES, OUTSIDE } from './lib/two-nodes.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
@@ -131,7 +132,7 @@ serial('externalTrafficPolicy Local across nodes: the NodePort of the node witho
   await del(SVC, 'np-local');
 });
 
-serial('a pod on node-b reaches node-a\'s NodePort (externalTrafficPolicy Cluster: masqueraded by node-a, endpoints on both nodes) and, with externalTrafficPolicy Local, node-a\'s local endpoint with its own address (pods are not external clients)', async (t) => {
+serial('a pod on node-b reaches node-a\'s NodePort (externalTrafficPolicy Cluster: masqueraded by node-a, endpoints on both nodes) and, with externalTrafficPolicy Local, node-a\'s local endpoint with its own address (pods are not external clients); a pod on node-a likewise node-b\'s', async (t) => {
   const [a0] = two.nodes.a.pods;
   const [b0, b1] = two.nodes.b.pods;
   const np = 31030, npLocal = 31031;
@@ -146,6 +147,9 @@ serial('a pod on node-b reaches node-a\'s NodePort (externalTrafficPolicy Cluste
   await put(EPS, slice('np-from-pod-local-1', 'np-from-pod-local', PORTS.slice(0, 1), [on(a0)]));
   t.deepEqual(await until({ pod: a0.name, peer: b1.ip }, () => get(b1.ns, `http://${NODES.a.ip}:${npLocal}/`)), { pod: a0.name, peer: b1.ip }, 'Local: node-a\'s endpoint, the pod\'s address kept');
   t.deepEqual(await get(two.ns.out, `http://${NODES.b.ip}:${npLocal}/`), { error: 'timeout' }, 'while outside clients of node-b (no local endpoint) are dropped');
+  // and the other way: a pod on node-a to node-b's NodePort, whose local endpoint answers it unmasqueraded
+  await put(EPS, slice('np-from-pod-local-1', 'np-from-pod-local', PORTS.slice(0, 1), [on(a0), on(b0)]));
+  t.deepEqual(await until({ pod: b0.name, peer: a0.ip }, () => get(a0.ns, `http://${NODES.b.ip}:${npLocal}/`)), { pod: b0.name, peer: a0.ip }, 'Local: a pod on node-a to node-b\'s NodePort: node-b\'s endpoint, the pod\'s address kept');
   await del(EPS, 'np-from-pod-local-1');
   await del(SVC, 'np-from-pod-local');
   await del(EPS, 'np-from-pod-1');
@@ -423,4 +427,66 @@ serial('dual_stack.go across nodes: IPv6 pod to pod without SNAT, a dual-stack C
   await del(EPS, 'ds-remote-v6');
   await del(EPS, 'ds-remote-v4');
   await del(SVC, 'ds-remote');
+});
+
+// ---- topology-aware routing: each node picks by its own zone and name -------------------------
+
+serial('topology_hints.go / traffic_distribution.go across nodes: node-a in zone-a and node-b in zone-b each send their pods to the endpoints hinted for their zone (PreferClose) and for their node (PreferSameNode)', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  await two.double('PUT', '/api/v1/nodes/node-a', nodeObject(NODES.a, { 'topology.kubernetes.io/zone': 'zone-a' }));
+  await two.double('PUT', '/api/v1/nodes/node-b', nodeObject(NODES.b, { 'topology.kubernetes.io/zone': 'zone-b' }));
+  try {
+    const vip = '10.96.70.150';
+    // a0 is in zone-a but hinted for zone-b (the controller's balancing moves hints across zones)
+    const hinted = (pod, zone, forZone, forNode) => ({ addresses: [pod.ip], conditions: READY, nodeName: pod.node, zone, targetRef: { kind: 'Pod', namespace: 'default', name: pod.name }, hints: { forZones: [{ name: forZone }], ...(forNode ? { forNodes: [{ name: forNode }] } : {}) } });
+    await put(SVC, service('topo', cluster(vip, [tcp()], { trafficDistribution: 'PreferClose' })));
+    await put(EPS, { ...slice('topo-1', 'topo', PORTS.slice(0, 1), []), endpoints: [hinted(a0, 'zone-a', 'zone-b'), hinted(a1, 'zone-a', 'zone-a'), hinted(b0, 'zone-b', 'zone-b')] });
+    t.deepEqual(await until([a1.name], () => pods(a0.ns, `http://${vip}/`)), [a1.name], 'node-a (zone-a): the endpoint hinted for zone-a');
+    t.deepEqual(await until([a0.name, b0.name], () => pods(b1.ns, `http://${vip}/`)), [a0.name, b0.name], 'node-b (zone-b): those hinted for zone-b, one of them on node-a');
+    await put(SVC, service('topo', cluster(vip, [tcp()], { trafficDistribution: 'PreferSameNode' })));
+    await put(EPS, { ...slice('topo-1', 'topo', PORTS.slice(0, 1), []), endpoints: [hinted(a0, 'zone-a', 'zone-a', 'node-a'), hinted(b0, 'zone-b', 'zone-b', 'node-b'), hinted(b1, 'zone-b', 'zone-b', 'node-b')] });
+    t.deepEqual(await until([a0.name], () => pods(a1.ns, `http://${vip}/`)), [a0.name], 'PreferSameNode on node-a: node-a\'s endpoint');
+    t.deepEqual(await until([b0.name, b1.name], () => pods(b0.ns, `http://${vip}/`)), [b0.name, b1.name], 'on node-b: node-b\'s');
+    await del(EPS, 'topo-1');
+    await del(SVC, 'topo');
+  } finally {
+    await two.double('PUT', '/api/v1/nodes/node-a', nodeObject(NODES.a));
+    await two.double('PUT', '/api/v1/nodes/node-b', nodeObject(NODES.b));
+  }
+});
+
+// ---- path MTU discovery across nodes ----------------------------------------------------------
+
+// node-b's pod link is narrower (1280) than the path to it: a DF datagram from node-a's pod through
+// the ClusterIP crosses node-a (DNAT) and the bridge and is too big for node-b's pod port; node-b
+// answers fragmentation needed quoting the translated packet, node-a turns the quote back into the
+// client's own packet (to the ClusterIP), and the client learns the path MTU.
+serial('path MTU discovery across nodes: a DF datagram through the ClusterIP too big for node-b\'s pod link gets fragmentation needed back at the client on node-a, IPv4 and IPv6; the client learns 1280 and a datagram that fits is answered', async (t) => {
+  const { b } = two.nodes;
+  const [a0] = two.nodes.a.pods;
+  const [, b1] = b.pods;
+  const setMtu = (mtu) => {
+    two.lab.exec(b.ns.dp, 'ip', ['link', 'set', 'dev', b1.port, 'mtu', String(mtu)]);
+    two.lab.exec(b1.ns, 'ip', ['link', 'set', 'dev', b1.ifname, 'mtu', String(mtu)]);
+  };
+  setMtu(1280);
+  t.teardown(() => setMtu(1500));
+  t.is(await until(1280, async () => (await api(b, 'GET', `/api/v1/ports/${b1.name}`)).json?.mtu), 1280, 'node-b\'s wdp took the pod link\'s MTU');
+  const vip6 = 'fd00:96::70:160';
+  await put(SVC, service('pmtu', { ...cluster('10.96.70.160', [udp()]), clusterIPs: ['10.96.70.160', vip6], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }));
+  await put(EPS, slice('pmtu-v4', 'pmtu', PORTS.slice(1), [on(b1)]));
+  await put(EPS, { ...slice('pmtu-v6', 'pmtu', PORTS.slice(1), [[b1.ip6, READY, 'node-b']]), addressType: 'IPv6' });
+  for (const [fam, vip] of [[4, '10.96.70.160'], [6, vip6]]) {
+    t.is(await until(b1.name, async () => (await ask(a0.ns, vip, 53))?.pod ?? null), b1.name, `IPv${fam}: programmed`);
+    const r = await pmtuProbe(two.lab, a0.ns, vip, 53);
+    t.log(`IPv${fam}`, JSON.stringify(r));
+    t.like(r, fam === 4 ? { origin: 2, type: 3, code: 4, info: 1280, errno: EMSGSIZE } : { origin: 3, type: 2, code: 0, info: 1280, errno: EMSGSIZE }, `IPv${fam}: the ICMP error reached the client`);
+    t.is(r.pmtu, 1280, `IPv${fam}: the client learnt the path MTU`);
+    t.is(r.secondBig, EMSGSIZE, `IPv${fam}: a second big datagram is refused by the client's kernel`);
+    t.is(r.smallReply, 1200 - (fam === 4 ? 28 : 48) + `${b1.name}:`.length, `IPv${fam}: a datagram that fits is echoed`);
+  }
+  await del(EPS, 'pmtu-v6');
+  await del(EPS, 'pmtu-v4');
+  await del(SVC, 'pmtu');
 });

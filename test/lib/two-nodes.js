@@ -35,6 +35,14 @@ export const OUTSIDE = '192.168.100.10';
 export const OUTSIDE6 = 'fd00:100::10';
 const POD_GATEWAYS = ['10.244.0.1', 'fd00:244::1'];
 
+/** The Node object of `node` (one of NODES), with `labels` beside its hostname label. */
+export function nodeObject(node, labels = {}) {
+  return {
+    metadata: { name: node.name, labels: { 'kubernetes.io/hostname': node.name, ...labels } }, spec: { podCIDRs: [node.podCIDR, node.podCIDR6] },
+    status: { addresses: [{ type: 'InternalIP', address: node.ip }, { type: 'InternalIP', address: node.ip6 }, { type: 'Hostname', address: node.name }] },
+  };
+}
+
 function kubeconfigFor(url) {
   return {
     apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
@@ -162,10 +170,7 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
       const n = two.nodes[key];
       n.config = nodeConfig(dir, key, NODES[key], NODES[otherKey], n.pods, kubeconfig);
       writeFileSync(n.configFile, JSON.stringify(n.config, null, 2));
-      await two.double('POST', '/api/v1/nodes', {
-        metadata: { name: n.name, labels: { 'kubernetes.io/hostname': n.name } }, spec: { podCIDRs: [n.podCIDR, n.podCIDR6] },
-        status: { addresses: [{ type: 'InternalIP', address: n.ip }, { type: 'InternalIP', address: n.ip6 }, { type: 'Hostname', address: n.name }] },
-      });
+      await two.double('POST', '/api/v1/nodes', nodeObject(NODES[key]));
     }
     await Promise.all(Object.values(two.nodes).map((n) => startDaemon(n)));
     await Promise.all(Object.values(two.nodes).map((n) => startPods(n)));
