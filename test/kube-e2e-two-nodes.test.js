@@ -8,10 +8,11 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { READY, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
+import { READY, TERMINATING, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
 import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor, POD_SERVER } from './lib/topology.js';
 import { ECHO_PORT, ECHO_SERVER, ECHO_CLIENT, report } from './lib/echo-traffic.js';
 import { pmtuProbe, EMSGSIZE } from './lib/pmtu-probe.js';
+import { must } from '../dist/src/netns.js';
 import { buildTwoNodes, destroyTwoNodes, nodeObject, routeVia, stopNode, NODES, OUTSIDE } from './lib/two-nodes.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -158,9 +159,10 @@ serial('a pod on node-b reaches node-a\'s NodePort (externalTrafficPolicy Cluste
 
 // ---- LoadBalancer IP routed to either node ----------------------------------------------------
 
-serial('a LoadBalancer IP routed to either node: Cluster answered through both (masqueraded by the node it reached), Local only through the node with the endpoint (client address kept); pods on either node reach it', async (t) => {
+serial('a LoadBalancer IP routed to either node: Cluster answered through both (masqueraded by the node it reached), Local only through the node with the endpoint (client address kept); pods on node-b reach the Local one (node-a\'s endpoint); node-b itself the Cluster one only', async (t) => {
+  const { b } = two.nodes;
   const [a0] = two.nodes.a.pods;
-  const [b0, b1] = two.nodes.b.pods;
+  const [b0, b1] = b.pods;
   const lbC = '203.0.113.50', lbL = '203.0.113.51';
   await put(SVC, service('lb-cluster', { ...cluster('10.96.70.50', [tcp({ nodePort: 31050 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lbC }));
   await put(EPS, slice('lb-cluster-1', 'lb-cluster', PORTS.slice(0, 1), [on(a0)]));
@@ -180,6 +182,13 @@ serial('a LoadBalancer IP routed to either node: Cluster answered through both (
     // pods: node-b's own wdp takes the LB IP (as kube-proxy does for pods' traffic to an LB IP)
     t.deepEqual(await until({ pod: a0.name, peer: b1.ip }, () => get(b1.ns, `http://${lbL}/`)), { pod: a0.name, peer: b1.ip }, 'a pod on node-b to the Local LB IP: node-a\'s endpoint, not dropped, not masqueraded');
     t.is((await until(a0.name, async () => (await get(b0.ns, `http://${lbC}/`)).pod)), a0.name, 'a pod on node-b to the Cluster LB IP');
+    // node-b's own stack (its LB traffic routed into wdp's host port, as a node's default route
+    // through the host port sends it): the Cluster LB IP answered, masqueraded; the Local one,
+    // without an endpoint on node-b, dropped — the nftables proxier's filter-output checks
+    // no-endpoint-services before DNAT, so only a NodePort short-circuits the node's own traffic
+    must('ip', ['-n', b.ns.dp, 'route', 'replace', '203.0.113.0/24', 'via', '10.244.0.1', 'dev', 'wdp-host', 'onlink']);
+    t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(b.ns.dp, `http://${lbC}/`)), { pod: a0.name, peer: NODES.b.ip }, 'node-b itself to the Cluster LB IP: node-a\'s endpoint');
+    t.deepEqual(await get(b.ns.dp, `http://${lbL}/`), { error: 'timeout' }, 'node-b itself to the Local LB IP without a local endpoint: dropped');
   } finally {
     await del(EPS, 'lb-local-1');
     await del(SVC, 'lb-local');
@@ -190,22 +199,27 @@ serial('a LoadBalancer IP routed to either node: Cluster answered through both (
 
 // ---- conntrack.go "server pod cycles" across nodes -------------------------------------------------
 
-serial('conntrack.go "should be able to preserve UDP traffic when server pod cycles for a ClusterIP / NodePort service": the endpoint moves from node-a to node-b while each client keeps its source port', async (t) => {
+serial('conntrack.go "should be able to preserve UDP traffic when server pod cycles for a ClusterIP / NodePort service", loadbalancer.go "... for a LoadBalancer service on different nodes": the endpoint moves from node-a to node-b while each client keeps its source port', async (t) => {
   const [a0, a1] = two.nodes.a.pods;
   const [b0] = two.nodes.b.pods;
   const vip = '10.96.70.60', np = 31060;
-  await put(SVC, service('cycles', cluster(vip, [udp({ nodePort: np })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  const lb = '203.0.113.60';
+  await put(SVC, service('cycles', { ...cluster(vip, [udp({ nodePort: np })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lb }));
+  routeVia(two, two.ns.out, `${lb}/32`, NODES.b.ip);
   await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), [on(a0)]));
   const viaVip = async () => (await ask(a1.ns, vip, 53, 24601))?.pod ?? null; // a client pod on node-a
   const viaNodePort = async () => (await ask(two.ns.out, NODES.b.ip, np, 24602))?.pod ?? null; // outside, through node-b
+  const viaLB = async () => (await ask(two.ns.out, lb, 53, 24603))?.pod ?? null; // outside, the LB IP routed to node-b
   t.is(await until(a0.name, viaVip), a0.name, 'ClusterIP: the first server pod, on node-a');
   t.is(await until(a0.name, viaNodePort), a0.name, 'NodePort of node-b: the first server pod, on node-a');
+  t.is(await until(a0.name, viaLB), a0.name, 'LB IP through node-b: the first server pod');
   // the server pod deleted; its replacement scheduled on node-b
   await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), []));
   await sleep(300);
   await put(EPS, slice('cycles-1', 'cycles', PORTS.slice(1), [on(b0)]));
   t.is(await until(b0.name, viaVip, 20), b0.name, 'ClusterIP: the same 5-tuple reaches the new pod on node-b');
   t.is(await until(b0.name, viaNodePort, 20), b0.name, 'NodePort: the same 5-tuple reaches the new pod on node-b');
+  t.is(await until(b0.name, viaLB, 20), b0.name, 'LB IP: the same 5-tuple reaches the new pod on node-b');
   await del(EPS, 'cycles-1');
   await del(SVC, 'cycles');
 });
@@ -239,7 +253,7 @@ async function hostServer(t, ns, name, port) {
   await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
 }
 
-serial('networking.go "Granular Checks: Services should function for node-Service" and "for service endpoints using hostNetwork" across nodes: node-b (its own stack) reaches a ClusterIP and node-a\'s NodePort served by node-a\'s pod; a pod on node-a reaches node-b\'s hostNetwork endpoint', async (t) => {
+serial('networking.go "Granular Checks: Services should function for node-Service", "Pods should function for node-pod communication" and "should function for service endpoints using hostNetwork" across nodes: node-b (its own stack) reaches a ClusterIP and node-a\'s NodePort served by node-a\'s pod, and node-a\'s pod directly; node-b\'s hostNetwork endpoint from a pod on node-a and from outside through node-a\'s NodePort', async (t) => {
   const { a, b } = two.nodes;
   const [a0, a1] = a.pods;
   const hostPort = 10280;
@@ -255,6 +269,13 @@ serial('networking.go "Granular Checks: Services should function for node-Servic
   await put(EPS, slice('host-ep-1', 'host-ep', [{ name: 'http', port: hostPort }, { name: 'udp', port: hostPort, protocol: 'UDP' }], [[{ ip: NODES.b.ip, name: 'node-b' }, READY, 'node-b']]));
   t.deepEqual(await until({ pod: 'node-b', peer: a1.ip }, () => get(a1.ns, 'http://10.96.70.81/')), { pod: 'node-b', peer: a1.ip }, 'a pod on node-a to node-b\'s hostNetwork endpoint: the pod\'s address kept');
   t.deepEqual(await until({ pod: 'node-b', from: '10.96.70.81' }, () => ask(a1.ns, '10.96.70.81', 53)), { pod: 'node-b', from: '10.96.70.81' }, 'UDP');
+  // from outside through node-a's NodePort: masqueraded by node-a, node-b's stack answers node-a's address
+  await put(SVC, service('host-ep', cluster('10.96.70.81', [tcp({ targetPort: hostPort, nodePort: 31081 }), udp({ targetPort: hostPort, nodePort: 31081 })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' })));
+  t.deepEqual(await until({ pod: 'node-b', peer: NODES.a.ip }, () => get(two.ns.out, `http://${NODES.a.ip}:31081/`)), { pod: 'node-b', peer: NODES.a.ip }, 'outside to node-a\'s NodePort, node-b\'s hostNetwork endpoint: masqueraded by node-a');
+  t.deepEqual(await until({ pod: 'node-b', from: NODES.a.ip }, () => ask(two.ns.out, NODES.a.ip, 31081)), { pod: 'node-b', from: NODES.a.ip }, 'UDP');
+  // networking.go "Granular Checks: Pods should function for node-pod communication": node-b's stack to node-a's pod and back
+  t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(b.ns.dp, `http://${a0.ip}:8080/`)), { pod: a0.name, peer: NODES.b.ip }, 'node-b to a pod on node-a, no Service');
+  t.deepEqual(await until({ pod: 'node-b', peer: a0.ip }, () => get(a0.ns, `http://${NODES.b.ip}:${hostPort}/`)), { pod: 'node-b', peer: a0.ip }, 'a pod on node-a to node-b\'s address, no Service');
   await del(EPS, 'host-ep-1');
   await del(SVC, 'host-ep');
   await del(EPS, 'node-client-1');
@@ -489,4 +510,31 @@ serial('path MTU discovery across nodes: a DF datagram through the ClusterIP too
   await del(EPS, 'pmtu-v6');
   await del(EPS, 'pmtu-v4');
   await del(SVC, 'pmtu');
+});
+
+// ---- terminating endpoints per node -------------------------------------------------------------
+
+// service.go "should fallback to local terminating endpoints when there are no ready endpoints with
+// externalTrafficPolicy=Local" / "... internalTrafficPolicy=Local": each node falls back to its own
+// serving-terminating endpoints only, whatever is ready on the other node; its healthCheckNodePort
+// says 503 (no ready local endpoint) while the node port still serves.
+serial('service.go "should fallback to local terminating endpoints when there are no ready endpoints with externalTrafficPolicy=Local / internalTrafficPolicy=Local" across nodes: node-b\'s only local endpoint terminating is still used by node-b (outside clients and its pods), not node-a\'s ready one; node-b\'s health check 503', async (t) => {
+  const [a0] = two.nodes.a.pods;
+  const [b0, b1] = two.nodes.b.pods;
+  const np = 31170, hc = 32170;
+  await put(SVC, service('fallback-local', cluster('10.96.70.170', [tcp({ nodePort: np })], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', healthCheckNodePort: hc })));
+  await put(EPS, slice('fallback-local-1', 'fallback-local', PORTS.slice(0, 1), [on(a0), on(b0, TERMINATING)]));
+  t.deepEqual(await until([b0.name], () => pods(two.ns.out, `http://${NODES.b.ip}:${np}/`, 8)), [b0.name], 'eTP Local via node-b: its terminating endpoint');
+  t.is((await get(two.ns.out, `http://${NODES.b.ip}:${np}/`)).peer, OUTSIDE, 'the client address kept');
+  t.deepEqual(await pods(two.ns.out, `http://${NODES.a.ip}:${np}/`, 8), [a0.name], 'via node-a: its ready endpoint');
+  t.deepEqual(await until([503, 0], () => health(two.ns.out, NODES.b.ip, hc)), [503, 0], 'node-b\'s health check: no ready local endpoint');
+  t.deepEqual(await health(two.ns.out, NODES.a.ip, hc), [200, 1], 'node-a\'s: one');
+  t.deepEqual(await until([b0.name], () => pods(b1.ns, 'http://10.96.70.170/', 8)), [b0.name], 'iTP Local, a pod on node-b: the local terminating endpoint');
+  t.deepEqual(await pods(two.nodes.a.pods[1].ns, 'http://10.96.70.170/', 8), [a0.name], 'a pod on node-a: node-a\'s ready one');
+  // no longer serving: node-b has nothing left
+  await put(EPS, slice('fallback-local-1', 'fallback-local', PORTS.slice(0, 1), [on(a0), on(b0, { ready: false, serving: false, terminating: true })]));
+  t.deepEqual(await until({ error: 'timeout' }, () => get(two.ns.out, `http://${NODES.b.ip}:${np}/`), 10), { error: 'timeout' }, 'node-b\'s node port drops once its endpoint stops serving');
+  t.deepEqual(await get(b1.ns, 'http://10.96.70.170/'), { error: 'timeout' }, 'and its pods get nothing (iTP Local)');
+  await del(EPS, 'fallback-local-1');
+  await del(SVC, 'fallback-local');
 });
