@@ -538,3 +538,37 @@ serial('service.go "should fallback to local terminating endpoints when there ar
   await del(EPS, 'fallback-local-1');
   await del(SVC, 'fallback-local');
 });
+
+// ---- a shared segment that floods unicast frames ------------------------------------------------
+
+// A switch floods a unicast frame whose destination it has not learnt (or has aged out) to every
+// port, so a node's uplink also receives frames addressed to the other node's MAC. The kernel's
+// IP stack ignores them (PACKET_OTHERHOST); neither may a node's wdp translate or route them:
+// node-a would masquerade the LB IP traffic routed to node-b as well, the endpoint would answer
+// both copies and the client see two answers (a duplicate UDP reply; a second SYN-ACK that
+// resets the connection). The bridge in hub mode (ageing_time 0: nothing learnt, every frame
+// flooded) makes that the rule.
+serial('a segment that floods unicast frames (a bridge learning nothing): each node\'s wdp takes only the frames addressed to its MAC — the LB IP routed to node-b is translated by node-b alone (one answer per request, TCP and UDP), pod to pod across nodes still untouched', async (t) => {
+  const { a, b } = two.nodes;
+  const [a0] = a.pods;
+  const [b0] = b.pods;
+  const lb = '203.0.113.180';
+  await put(SVC, service('flood', { ...cluster('10.96.70.180', [tcp({ nodePort: 31180 }), udp({ nodePort: 31180 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lb }));
+  await put(EPS, slice('flood-1', 'flood', PORTS, [on(a0)]));
+  routeVia(two, two.ns.out, `${lb}/32`, NODES.b.ip);
+  t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(two.ns.out, `http://${lb}/`)), { pod: a0.name, peer: NODES.b.ip }, 'programmed (the bridge still learning)');
+  must('ip', ['-n', two.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '0']);
+  t.teardown(() => must('ip', ['-n', two.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '30000']));
+  await sleep(300);
+  const r = await httpMany(two, two.ns.out, `http://${lb}/`, 12, { timeoutMs: 2000 });
+  t.deepEqual(r.map((x) => x.error ?? `${x.pod} via ${x.peer}`), Array(12).fill(`${a0.name} via ${NODES.b.ip}`), 'every GET answered once, through node-b');
+  const udpReplies = await two.lab.execAsync(two.ns.out, process.execPath, ['-e', `
+    const s = require('dgram').createSocket('udp4'); const got = [];
+    s.on('message', (m, r) => got.push(String(m).split(':')[0] + ' from ' + r.address));
+    s.send('hostname', 53, ${JSON.stringify(lb)}); setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, 1500);`], { timeoutMs: 8000 });
+  t.deepEqual(JSON.parse(udpReplies.stdout.trim() || '[]'), [`${a0.name} from ${lb}`], 'one UDP datagram, one answer');
+  t.deepEqual(await flows(a, 'flood'), [], 'node-a translated none of the frames addressed to node-b');
+  t.deepEqual(await get(a0.ns, `http://${b0.ip}:8080/`), { pod: b0.name, peer: a0.ip }, 'pod to pod across nodes, untouched');
+  await del(EPS, 'flood-1');
+  await del(SVC, 'flood');
+});

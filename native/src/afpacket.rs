@@ -79,6 +79,10 @@ pub struct PacketOpts {
     pub qdisc_bypass: bool,
     /// PACKET_VNET_HDR: finish offloaded frames (see the module comment)
     pub offloads: bool,
+    /// false: frames addressed to another host's MAC (PACKET_OTHERHOST: unicast a switch floods,
+    /// or any frame a promiscuous interface takes) are dropped by a socket filter, as the kernel's
+    /// IP stack drops them; true: they are received like the rest
+    pub other_host: bool,
 }
 
 pub struct Packet {
@@ -195,6 +199,11 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
         if o.qdisc_bypass {
             ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_QDISC_BYPASS, 1)
                 .map_err(|e| NErr::errno(e, format!("PACKET_QDISC_BYPASS on '{n}'")))?;
+        }
+        // before bind: no frame is queued unfiltered
+        if !o.other_host {
+            ffi::attach_filter(s, &ffi::other_host_filter())
+                .map_err(|e| NErr::errno(e, format!("SO_ATTACH_FILTER (frames for other hosts) on '{n}'")))?;
         }
         ffi::bind_packet(s, ifindex as i32, ffi::ETH_P_ALL).map_err(|e| match e {
             ffi::ENODEV | ffi::ENXIO => NErr::new("ENODEV", format!("interface '{n}' disappeared while binding")),

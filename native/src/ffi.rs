@@ -129,6 +129,8 @@ pub const PACKET_COPY_THRESH: c_int = 7;
 /// Every frame in the ring / every recv and send starts with a struct virtio_net_hdr.
 pub const PACKET_VNET_HDR: c_int = 15;
 pub const SO_RCVBUFFORCE: c_int = 33;
+/// SO_ATTACH_FILTER: the socket's classic BPF filter (a frame it returns 0 for is not queued)
+pub const SO_ATTACH_FILTER: c_int = 26;
 pub const PACKET_MR_PROMISC: u16 = 1;
 pub const TPACKET_V2: c_int = 1;
 pub const TPACKET_V3: c_int = 2;
@@ -490,6 +492,28 @@ pub struct SockFilter {
 struct SockFprog {
     len: u16,
     filter: *const SockFilter,
+}
+
+/// The receive filter that drops frames addressed to another host's MAC: the kernel's packet
+/// type PACKET_OTHERHOST (read as the ancillary SKF_AD_PKTTYPE), what its IP stack drops too.
+pub fn other_host_filter() -> [SockFilter; 4] {
+    const BPF_LD_W_ABS: u16 = 0x20;
+    const BPF_JEQ_K: u16 = 0x15;
+    const BPF_RET_K: u16 = 0x06;
+    const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4; // SKF_AD_OFF (-0x1000) + SKF_AD_PKTTYPE
+    const PACKET_OTHERHOST: u32 = 3;
+    [
+        SockFilter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: SKF_AD_PKTTYPE },
+        SockFilter { code: BPF_JEQ_K, jt: 0, jf: 1, k: PACKET_OTHERHOST },
+        SockFilter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 },
+        SockFilter { code: BPF_RET_K, jt: 0, jf: 0, k: u32::MAX },
+    ]
+}
+
+/// Attaches `prog` as the socket's receive filter (SO_ATTACH_FILTER; the kernel copies it).
+pub fn attach_filter(fd: RawFd, prog: &[SockFilter]) -> Result<(), i32> {
+    let fp = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
+    setsockopt_raw(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp)
 }
 
 /// Sets the classic BPF program of the PACKET_FANOUT_CBPF group `fd` belongs to (its return

@@ -5,9 +5,10 @@
 //!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
-//!                offloads = true, fanoutProgram = null) -> PortInfo
+//!                offloads = true, fanoutProgram = null, otherHost = true) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
-//!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF)
+//!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF; otherHost false: frames
+//!                addressed to another host's MAC are dropped by a socket filter)
 //!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
 //!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
 //!                shareWith = null | handle of an AF_XDP port on the same interface whose program
@@ -129,6 +130,7 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         qdisc_bypass: js.boolean(9, "qdiscBypass")?,
         offloads: opt_bool(js, 12, "offloads", true)?,
         fanout_prog: if js.is_nullish(13) { Vec::new() } else { cbpf_program(js.bytes(13, "fanoutProgram")?)? },
+        other_host: opt_bool(js, 14, "otherHost", true)?,
     };
     if (opts.fanout.map(|f| f.1) == Some(ffi::PACKET_FANOUT_CBPF)) != !opts.fanout_prog.is_empty() {
         return Err(NErr::new("EINVAL", "fanoutProgram is given exactly when fanoutMode is 6 (PACKET_FANOUT_CBPF)"));

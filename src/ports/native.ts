@@ -48,7 +48,7 @@ export interface NativeAddon {
     persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
     queues?: number[] | null, shareWith?: number | null): NativePortInfo;
@@ -276,6 +276,10 @@ export interface AfPacketPortOptions extends NativePortCommon {
   promisc?: boolean;
   /** Do not see our own transmitted frames (default true). */
   ignoreOutgoing?: boolean;
+  /** Frames addressed to another host's MAC (the kernel's PACKET_OTHERHOST: unicast a switch
+   * floods, or anything a promiscuous interface takes) are received (default true); false drops
+   * them in the kernel with a socket filter, as the kernel's own IP stack ignores them. */
+  otherHost?: boolean;
   /** Skip the qdisc layer on transmit (default false). */
   qdiscBypass?: boolean;
   /** PACKET_VNET_HDR: finish frames a local sender left to offload (CHECKSUM_PARTIAL, GSO/GRO
@@ -405,7 +409,7 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
-    o.offloads ?? true, o.fanout?.program ?? null);
+    o.offloads ?? true, o.fanout?.program ?? null, o.otherHost ?? true);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
