@@ -12,7 +12,7 @@ import { READY, TERMINATING, SVC, EPS, service, cluster, slice, kit } from './li
 import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor, POD_SERVER } from './lib/topology.js';
 import { ECHO_PORT, ECHO_SERVER, ECHO_CLIENT, report } from './lib/echo-traffic.js';
 import { pmtuProbe, EMSGSIZE } from './lib/pmtu-probe.js';
-import { must } from '../dist/src/netns.js';
+import { must, run } from '../dist/src/netns.js';
 import { buildTwoNodes, destroyTwoNodes, nodeObject, routeVia, stopNode, NODES, OUTSIDE } from './lib/two-nodes.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -548,27 +548,42 @@ serial('service.go "should fallback to local terminating endpoints when there ar
 // both copies and the client see two answers (a duplicate UDP reply; a second SYN-ACK that
 // resets the connection). The bridge in hub mode (ageing_time 0: nothing learnt, every frame
 // flooded) makes that the rule.
-serial('a segment that floods unicast frames (a bridge learning nothing): each node\'s wdp takes only the frames addressed to its MAC — the LB IP routed to node-b is translated by node-b alone (one answer per request, TCP and UDP), pod to pod across nodes still untouched', async (t) => {
-  const { a, b } = two.nodes;
+/** The flood scenario on topology T (its kit k): see above. */
+async function floodScenario(t, T, k) {
+  const { a, b } = T.nodes;
   const [a0] = a.pods;
   const [b0] = b.pods;
   const lb = '203.0.113.180';
-  await put(SVC, service('flood', { ...cluster('10.96.70.180', [tcp({ nodePort: 31180 }), udp({ nodePort: 31180 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lb }));
-  await put(EPS, slice('flood-1', 'flood', PORTS, [on(a0)]));
-  routeVia(two, two.ns.out, `${lb}/32`, NODES.b.ip);
-  t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(two.ns.out, `http://${lb}/`)), { pod: a0.name, peer: NODES.b.ip }, 'programmed (the bridge still learning)');
-  must('ip', ['-n', two.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '0']);
-  t.teardown(() => must('ip', ['-n', two.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '30000']));
+  await k.put(SVC, service('flood', { ...cluster('10.96.70.180', [tcp({ nodePort: 31180 }), udp({ nodePort: 31180 })], { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster' }), lbIP: lb }));
+  await k.put(EPS, slice('flood-1', 'flood', PORTS, [on(a0)]));
+  routeVia(T, T.ns.out, `${lb}/32`, NODES.b.ip);
+  t.deepEqual(await k.until({ pod: a0.name, peer: NODES.b.ip }, () => get(T.ns.out, `http://${lb}/`)), { pod: a0.name, peer: NODES.b.ip }, 'programmed (the bridge still learning)');
+  must('ip', ['-n', T.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '0']);
+  t.teardown(() => { run('ip', ['-n', T.ns.lan, 'link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '30000']); });
   await sleep(300);
-  const r = await httpMany(two, two.ns.out, `http://${lb}/`, 12, { timeoutMs: 2000 });
+  const r = await httpMany(T, T.ns.out, `http://${lb}/`, 12, { timeoutMs: 2000 });
   t.deepEqual(r.map((x) => x.error ?? `${x.pod} via ${x.peer}`), Array(12).fill(`${a0.name} via ${NODES.b.ip}`), 'every GET answered once, through node-b');
-  const udpReplies = await two.lab.execAsync(two.ns.out, process.execPath, ['-e', `
+  const udpReplies = await T.lab.execAsync(T.ns.out, process.execPath, ['-e', `
     const s = require('dgram').createSocket('udp4'); const got = [];
     s.on('message', (m, r) => got.push(String(m).split(':')[0] + ' from ' + r.address));
     s.send('hostname', 53, ${JSON.stringify(lb)}); setTimeout(() => { console.log(JSON.stringify(got)); process.exit(0); }, 1500);`], { timeoutMs: 8000 });
   t.deepEqual(JSON.parse(udpReplies.stdout.trim() || '[]'), [`${a0.name} from ${lb}`], 'one UDP datagram, one answer');
   t.deepEqual(await flows(a, 'flood'), [], 'node-a translated none of the frames addressed to node-b');
   t.deepEqual(await get(a0.ns, `http://${b0.ip}:8080/`), { pod: b0.name, peer: a0.ip }, 'pod to pod across nodes, untouched');
-  await del(EPS, 'flood-1');
-  await del(SVC, 'flood');
+  await k.del(EPS, 'flood-1');
+  await k.del(SVC, 'flood');
+}
+
+serial('a segment that floods unicast frames (a bridge learning nothing): each node\'s wdp takes only the frames addressed to its MAC — the LB IP routed to node-b is translated by node-b alone (one answer per request, TCP and UDP), pod to pod across nodes still untouched', async (t) => {
+  await floodScenario(t, two, { put, del, until });
+});
+
+serial('the same with AF_XDP uplinks (their XDP program leaves frames for other MACs to the kernel)', async (t) => {
+  const T = await buildTwoNodes({ kind: 'tnx', uplink: 'afxdp' });
+  t.teardown(() => destroyTwoNodes(T));
+  for (const n of Object.values(T.nodes)) {
+    const ports = (await api(n, 'GET', '/api/v1/ports')).json?.items ?? [];
+    t.is(ports.find((p) => p.name === 'uplink')?.kind, 'native-afxdp', `${n.name}'s uplink is AF_XDP: ${JSON.stringify(ports.find((p) => p.name === 'uplink'))}`);
+  }
+  await floodScenario(t, T, kit(() => T, () => T.double));
 });

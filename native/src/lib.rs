@@ -12,7 +12,9 @@
 //!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
 //!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
 //!                shareWith = null | handle of an AF_XDP port on the same interface whose program
-//!                and XSKMAP this one joins with its queues) -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
+//!                and XSKMAP this one joins with its queues, otherHost = true: false passes unicast
+//!                frames addressed to another MAC to the kernel instead)
+//!                -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
 //!   rxBurst(handle, memory, arenaOff, slotSize, descOff, first, max, inPortIndex) -> frames received
@@ -160,6 +162,7 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
         name: js.string(0, "name")?,
         netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
         offloads: opt_bool(js, 2, "offloads", true)?,
+        other_host: opt_bool(js, 7, "otherHost", true)?,
         // range-checked by afxdp::open with a message naming the option
         rx_ring: if js.is_nullish(3) { afxdp::RX_RING_DEFAULT } else { js.int(3, "rxRing", 0, u32::MAX as i64)? as u32 },
         generic: match js.opt_string(4, "xdpMode")?.as_deref() {

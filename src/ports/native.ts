@@ -51,7 +51,7 @@ export interface NativeAddon {
     ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
-    queues?: number[] | null, shareWith?: number | null): NativePortInfo;
+    queues?: number[] | null, shareWith?: number | null, otherHost?: boolean): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -431,6 +431,10 @@ export interface AfXdpPortOptions extends NativePortCommon {
    * its own `queues`: several ports (one per worker) on one multi-queue interface. The program is
    * attached while that first port is open: close it last. */
   shareWith?: { handle: number };
+  /** Unicast frames addressed to another MAC than the interface's (flooded by a switch) are
+   * redirected to the port like the rest (default true); false leaves them to the kernel, whose
+   * IP stack drops them. Set by the port that loads the program (not one that joins it). */
+  otherHost?: boolean;
 }
 
 /** AF_XDP on an existing interface: an XDP program (loaded by the addon with bpf(2)) redirects
@@ -451,7 +455,7 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null);
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null, o.otherHost ?? true);
   return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
 }
 

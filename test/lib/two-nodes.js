@@ -68,11 +68,11 @@ function doubleClient(controlSock) {
 }
 
 /** One node's daemon config (`other`: the other node, reached out of the uplink). */
-function nodeConfig(dir, key, node, other, pods, kubeconfig) {
+function nodeConfig(dir, key, node, other, pods, kubeconfig, uplink) {
   return {
     node: { name: node.name },
     ports: [
-      { name: 'uplink', type: 'afpacket', ifname: 'eth1', role: 'uplink', gateways: [] },
+      { name: 'uplink', type: uplink, ifname: 'eth1', role: 'uplink', gateways: [] },
       {
         name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'uplink', gateways: POD_GATEWAYS,
         hostAddresses: [`${node.ip}/24`, `${node.ip6}/64`],
@@ -104,13 +104,13 @@ function nodeConfig(dir, key, node, other, pods, kubeconfig) {
 }
 
 /**
- * Builds the two nodes, starts the double, writes both Node objects, starts both daemons and the
+ * Builds the two nodes (`uplink`: the uplinks' port type, afpacket or afxdp), starts the double, writes both Node objects, starts both daemons and the
  * pods' servers. Resolves with { lab, dir, ns: { lan, out, ctl }, nodes: { a, b }, double }, where
  * each node is shaped as the single-node Topology (lab, ns.dp, pods, config, configFile, podProcs,
  * daemon, daemonLog) so the topology helpers (startDaemon, api, curl, httpMany) take it. Every
  * namespace is removed if the set-up fails.
  */
-export async function buildTwoNodes({ kind = 'tn' } = {}) {
+export async function buildTwoNodes({ kind = 'tn', uplink = 'afpacket' } = {}) {
   sweepStale();
   const lab = new NetnsLab(kind);
   const dir = mkdtempSync(join(tmpdir(), 'wdp-two-'));
@@ -168,7 +168,7 @@ export async function buildTwoNodes({ kind = 'tn' } = {}) {
 
     for (const [key, otherKey] of [['a', 'b'], ['b', 'a']]) {
       const n = two.nodes[key];
-      n.config = nodeConfig(dir, key, NODES[key], NODES[otherKey], n.pods, kubeconfig);
+      n.config = nodeConfig(dir, key, NODES[key], NODES[otherKey], n.pods, kubeconfig, uplink);
       writeFileSync(n.configFile, JSON.stringify(n.config, null, 2));
       await two.double('POST', '/api/v1/nodes', nodeObject(NODES[key]));
     }
