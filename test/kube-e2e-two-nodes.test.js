@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { READY, TERMINATING, SVC, EPS, service, cluster, slice, kit } from './lib/kube-e2e-kit.js';
-import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor, POD_SERVER } from './lib/topology.js';
+import { rootGate, api, curl, httpMany, udpAsk, sleep, spawnNode, startDaemon, waitFor } from './lib/topology.js';
 import { ECHO_PORT, ECHO_SERVER, ECHO_CLIENT, report } from './lib/echo-traffic.js';
 import { pmtuProbe, EMSGSIZE } from './lib/pmtu-probe.js';
 import { must, run } from '../dist/src/netns.js';
@@ -18,7 +18,7 @@ import { buildTwoNodes, destroyTwoNodes, nodeObject, routeVia, stopNode, NODES, 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
 
 let two;
-const { put, del, until, pods } = kit(() => two, () => two.double);
+const { put, del, until, pods, hostServer } = kit(() => two, () => two.double);
 
 test.before(async () => {
   if (!root) return;
@@ -243,15 +243,6 @@ serial('service.go "should respect internalTrafficPolicy=Local Pod to Pod": a po
 });
 
 // ---- the nodes themselves (hostNetwork) as clients and endpoints ---------------------------------
-
-/** A hostNetwork server (HTTP and UDP on `port`) in `ns`, answering `name`; killed at teardown. */
-async function hostServer(t, ns, name, port) {
-  const child = two.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port), '--udp', String(port)]);
-  t.teardown(() => { if (child.exitCode === null) child.kill(); });
-  let out = '';
-  child.stdout.on('data', (x) => { out += x; });
-  await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
-}
 
 serial('networking.go "Granular Checks: Services should function for node-Service", "Pods should function for node-pod communication" and "should function for service endpoints using hostNetwork" across nodes: node-b (its own stack) reaches a ClusterIP and node-a\'s NodePort served by node-a\'s pod, and node-a\'s pod directly; node-b\'s hostNetwork endpoint from a pod on node-a and from outside through node-a\'s NodePort', async (t) => {
   const { a, b } = two.nodes;
