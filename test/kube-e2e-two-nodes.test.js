@@ -530,6 +530,33 @@ serial('service.go "should fallback to local terminating endpoints when there ar
   await del(SVC, 'fallback-local');
 });
 
+// ---- fragmented UDP across nodes -------------------------------------------------------------
+
+// networking.go "should be able to handle large requests: udp" across nodes: the client's kernel
+// fragments a 3000-byte datagram; the translating node sends every fragment (the later ones by the
+// first fragment's flow) to the other node, which routes them to its pod untouched; the pod's
+// fragmented answer comes back through both nodes and is translated back fragment by fragment.
+serial('networking.go "should be able to handle large requests: udp" across nodes: a 3000-byte datagram, fragmented, through the ClusterIP to node-b\'s pod (IPv4 and IPv6) and through node-b\'s NodePort to node-a\'s pod (masqueraded), answered whole', async (t) => {
+  const [a0, a1] = two.nodes.a.pods;
+  const [b0] = two.nodes.b.pods;
+  const vip6 = 'fd00:96::70:190', np = 31190;
+  const big = 'x'.repeat(3000);
+  await put(SVC, service('frag', { ...cluster('10.96.70.190', [udp({ nodePort: np })], { type: 'NodePort', externalTrafficPolicy: 'Cluster' }), clusterIPs: ['10.96.70.190', vip6], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }));
+  await put(EPS, slice('frag-v4', 'frag', PORTS.slice(1), [on(b0)]));
+  await put(EPS, { ...slice('frag-v6', 'frag', PORTS.slice(1), [[b0.ip6, READY, 'node-b']]), addressType: 'IPv6' });
+  const bigAsk = async (ns, host, port) => {
+    const r = await udpAsk(two, ns, host, port, big, { timeoutMs: 1500 });
+    return r.reply ? `${r.reply.split(':')[0]} ${r.reply.length} from ${r.from}` : JSON.stringify(r);
+  };
+  t.is(await until(`${b0.name} 3007 from 10.96.70.190`, () => bigAsk(a1.ns, '10.96.70.190', 53), 12), `${b0.name} 3007 from 10.96.70.190`, 'IPv4 ClusterIP, node-a\'s pod to node-b\'s');
+  t.is(await until(`${b0.name} 3007 from ${vip6}`, () => bigAsk(a1.ns, vip6, 53), 12), `${b0.name} 3007 from ${vip6}`, 'IPv6 ClusterIP');
+  await put(EPS, slice('frag-v4', 'frag', PORTS.slice(1), [on(a0)]));
+  t.is(await until(`${a0.name} 3007 from ${NODES.b.ip}`, () => bigAsk(two.ns.out, NODES.b.ip, np), 12), `${a0.name} 3007 from ${NODES.b.ip}`, 'node-b\'s NodePort from outside to node-a\'s pod, masqueraded by node-b');
+  await del(EPS, 'frag-v6');
+  await del(EPS, 'frag-v4');
+  await del(SVC, 'frag');
+});
+
 // ---- a shared segment that floods unicast frames ------------------------------------------------
 
 // A switch floods a unicast frame whose destination it has not learnt (or has aged out) to every
