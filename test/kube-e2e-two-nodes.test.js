@@ -181,7 +181,7 @@ serial('a LoadBalancer IP routed to either node: Cluster answered through both (
     }
     // pods: node-b's own wdp takes the LB IP (as kube-proxy does for pods' traffic to an LB IP)
     t.deepEqual(await until({ pod: a0.name, peer: b1.ip }, () => get(b1.ns, `http://${lbL}/`)), { pod: a0.name, peer: b1.ip }, 'a pod on node-b to the Local LB IP: node-a\'s endpoint, not dropped, not masqueraded');
-    t.is((await until(a0.name, async () => (await get(b0.ns, `http://${lbC}/`)).pod)), a0.name, 'a pod on node-b to the Cluster LB IP');
+    t.deepEqual(await until({ pod: a0.name, peer: NODES.b.ip }, () => get(b0.ns, `http://${lbC}/`)), { pod: a0.name, peer: NODES.b.ip }, 'a pod on node-b to the Cluster LB IP: masqueraded by node-b (kube-proxy masquerades all traffic to an external destination of policy Cluster)');
     // node-b's own stack (its LB traffic routed into wdp's host port, as a node's default route
     // through the host port sends it): the Cluster LB IP answered, masqueraded; the Local one,
     // without an endpoint on node-b, dropped — the nftables proxier's filter-output checks
