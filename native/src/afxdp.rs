@@ -62,9 +62,9 @@ pub struct XdpOpts {
     pub generic: Option<bool>,
     /// the receive queues this port binds (None: every queue of the interface)
     pub queues: Option<Vec<u32>>,
-    /// false: unicast frames addressed to another MAC than the interface's are passed to the
-    /// kernel (which drops them) instead of redirected to the sockets; a port that joins another
-    /// (share) has that port's program
+    /// false: unicast frames addressed to another MAC than the interface's when the port opens
+    /// are passed to the kernel (which drops them) instead of redirected to the sockets; a port
+    /// that joins another (share) has that port's program
     pub other_host: bool,
     /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
     /// (its sockets go into that map; the program stays attached while that port is open): how
@@ -372,10 +372,11 @@ pub struct Xdp {
     offloads: bool,
 }
 
-/// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS). With `own_mac`,
-/// a unicast frame addressed to another MAC is passed to the kernel instead (whose IP stack drops
-/// it as PACKET_OTHERHOST, as does the daemon's ingress chain): a frame a switch floods to every
-/// port is not this interface's; broadcast and multicast frames are redirected as before.
+/// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS). With `own_mac`
+/// (the interface's when the port opens, which the port answers ARP/ND with), a unicast frame
+/// addressed to another MAC is passed to the kernel instead (whose IP stack ignores it, as does
+/// the daemon's ingress chain): a frame a switch floods to every port is not this port's;
+/// broadcast and multicast frames are redirected as before.
 fn program(map_fd: i32, own_mac: Option<[u8; 6]>) -> Vec<u64> {
     fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
         let b = [code, dst | (src << 4)];

@@ -494,19 +494,29 @@ struct SockFprog {
     filter: *const SockFilter,
 }
 
-/// The receive filter that drops frames addressed to another host's MAC: the kernel's packet
-/// type PACKET_OTHERHOST (read as the ancillary SKF_AD_PKTTYPE), what its IP stack drops too.
-pub fn other_host_filter() -> [SockFilter; 4] {
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JEQ_K: u16 = 0x15;
-    const BPF_RET_K: u16 = 0x06;
-    const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4; // SKF_AD_OFF (-0x1000) + SKF_AD_PKTTYPE
-    const PACKET_OTHERHOST: u32 = 3;
+/// The receive filter that drops unicast frames addressed to another MAC than `own` (the MAC the
+/// port answers ARP/ND with, read when it opens): a frame a switch floods to every port is not
+/// this port's, as the kernel's IP stack ignores it (PACKET_OTHERHOST). Broadcast and multicast
+/// frames (the group bit) pass. Compared with `own` rather than the kernel's packet type so that
+/// a MAC changed under an open port (a udev policy applied late) does not cut off the peers
+/// still using the one the port advertises.
+pub fn other_host_filter(own: [u8; 6]) -> [SockFilter; 8] {
+    const LD_B_ABS: u16 = 0x30;
+    const LD_H_ABS: u16 = 0x28;
+    const LD_W_ABS: u16 = 0x20;
+    const JSET_K: u16 = 0x45;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let f = |code, jt, jf, k| SockFilter { code, jt, jf, k };
     [
-        SockFilter { code: BPF_LD_W_ABS, jt: 0, jf: 0, k: SKF_AD_PKTTYPE },
-        SockFilter { code: BPF_JEQ_K, jt: 0, jf: 1, k: PACKET_OTHERHOST },
-        SockFilter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 },
-        SockFilter { code: BPF_RET_K, jt: 0, jf: 0, k: u32::MAX },
+        f(LD_B_ABS, 0, 0, 0),                                              // 0: A = dst[0]
+        f(JSET_K, 4, 0, 1),                                                // 1: group bit -> 6 accept
+        f(LD_W_ABS, 0, 0, 0),                                              // 2: A = dst[0..4] (network order)
+        f(JEQ_K, 0, 3, u32::from_be_bytes([own[0], own[1], own[2], own[3]])), // 3: else -> 7 drop
+        f(LD_H_ABS, 0, 0, 4),                                              // 4: A = dst[4..6]
+        f(JEQ_K, 0, 1, u32::from(u16::from_be_bytes([own[4], own[5]]))),  // 5: else -> 7 drop
+        f(RET_K, 0, 0, u32::MAX),                                          // 6: accept the whole frame
+        f(RET_K, 0, 0, 0),                                                 // 7: drop
     ]
 }
 

@@ -7,8 +7,9 @@
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
 //!                offloads = true, fanoutProgram = null, otherHost = true) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
-//!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF; otherHost false: frames
-//!                addressed to another host's MAC are dropped by a socket filter)
+//!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF; otherHost false: unicast
+//!                frames addressed to another MAC than the interface's at open are dropped by a
+//!                socket filter)
 //!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
 //!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
 //!                shareWith = null | handle of an AF_XDP port on the same interface whose program

@@ -276,8 +276,8 @@ export interface AfPacketPortOptions extends NativePortCommon {
   promisc?: boolean;
   /** Do not see our own transmitted frames (default true). */
   ignoreOutgoing?: boolean;
-  /** Frames addressed to another host's MAC (the kernel's PACKET_OTHERHOST: unicast a switch
-   * floods, or anything a promiscuous interface takes) are received (default true); false drops
+  /** Unicast frames addressed to another MAC than the interface's when the port opens (flooded
+   * by a switch, or taken by a promiscuous interface) are received (default true); false drops
    * them in the kernel with a socket filter, as the kernel's own IP stack ignores them. */
   otherHost?: boolean;
   /** Skip the qdisc layer on transmit (default false). */
