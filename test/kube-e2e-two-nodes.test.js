@@ -1,9 +1,11 @@
 // Kubernetes' Service e2e scenarios that need a second node running the proxy: two `wdp start`
 // daemons (node-a and node-b, each with its own pods, Node object and host port) fed by one
 // API-server double, their uplinks on one bridge with an outside client (test/lib/two-nodes.js).
-// Real clients (curl, node's http and dgram) in the pod and outside namespaces. Tests run in order
-// on the same two daemons and each deletes what it created. The map from upstream test names to
-// wdp tests is docs/e2e-coverage.md.
+// Real clients (curl, node's http and dgram, python sockets) in the pod, node and outside
+// namespaces. Tests run in order on the same two daemons and each deletes what it created; the
+// last builds two more nodes with AF_XDP uplinks. The map from upstream test names to wdp tests is
+// docs/e2e-coverage.md; the segment that floods unicast frames is docs/running.md's "Frames
+// addressed to another host's MAC".
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,19 +1,21 @@
 // Two Kubernetes nodes, each running its own `wdp start`, fed by one API-server double, in network
 // namespaces (nothing in the root namespace):
 //
-//   out (192.168.100.10)  ─┐  (and IPv6: fd00:100::10, node-a fd00:100::2, node-b fd00:100::3, pods fd00:244:1::/64 and fd00:244:2::/64)                     ┌─ a-dp: wdp (node-a, 192.168.100.2)  ─ a0 (TAP), a1 (veth)  10.244.1.0/24
-//                          ├─ lan: bridge br0 ───┤
-//                          │                     └─ b-dp: wdp (node-b, 192.168.100.3)  ─ b0 (TAP), b1 (veth)  10.244.2.0/24
+//   out (192.168.100.10) ─┐                    ┌─ a-dp: wdp (node-a, 192.168.100.2) ─ a0 (TAP), a1 (veth)  10.244.1.0/24
+//                         ├─ lan: bridge br0 ──┤
+//                         │                    └─ b-dp: wdp (node-b, 192.168.100.3) ─ b0 (TAP), b1 (veth)  10.244.2.0/24
 //   ctl: the API-server double on 172.31.255.1, reached by both dp namespaces over a management
 //        veth each (a network of its own, as a node's control-plane NIC; not through wdp)
 //
-// TAP pods' devices are persistent (they outlive a restart of their node's daemon, addresses and
-// all). Each pod's port lists the pod's address (as the CNI plugin registers it), so its node delivers
-// to it before the pod has sent anything. Each node's uplink is an AF_PACKET port on its veth to the bridge; its routes send the other
-// node's pod CIDR and node address out of the uplink to the other node's uplink MAC (what a
-// cluster's routed pod network does). Each node has a host port (its own stack: the
-// healthCheckNodePort servers, hostNetwork clients) with its node address, as the kube-e2e kit's
-// single node. The outside client reaches node addresses on-link; LB IPs through the routes a test
+// IPv6 beside it: outside fd00:100::10, node-a fd00:100::2, node-b fd00:100::3, pods in
+// fd00:244:1::/64 and fd00:244:2::/64. Each node's uplink is an AF_PACKET (or AF_XDP) port on its
+// veth to the bridge; its routes send the other node's pod CIDRs and node addresses out of the
+// uplink to the other node's uplink MAC (what a cluster's routed pod network does). Each node has
+// a host port (its own stack: the healthCheckNodePort servers, hostNetwork clients) with its node
+// addresses, as the kube-e2e kit's single node. TAP pods' devices are persistent (they outlive a
+// restart of their node's daemon, addresses and all). Each pod's port lists the pod's addresses
+// (as the CNI plugin registers them), so its node delivers to it before the pod has sent
+// anything. The outside client reaches node addresses on-link; LB IPs through the routes a test
 // adds in its namespace.
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
