@@ -12,7 +12,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { READY, STARTING, TERMINATING, SVC, EPS, service, cluster, slice, kit, kubeNode } from './lib/kube-e2e-kit.js';
 import {
-  rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, curl, httpMany, udpAsk, sleep, spawnNode, waitFor, NODE_V4, POD_SERVER,
+  rootGate, buildTopology, startDaemon, startPods, destroyTopology, api, curl, httpMany, udpAsk, sleep, spawnNode, waitFor, NODE_V4,
 } from './lib/topology.js';
 
 const { ok: root, serial } = rootGate(test, { tools: ['curl'] });
@@ -21,7 +21,7 @@ const REMOTE = '192.168.100.10'; // node-b's address in the tests that need anot
 let topo;
 let double;
 
-const { put, del, who, until, pods } = kit(() => topo, () => double);
+const { put, del, who, until, pods, hostServer } = kit(() => topo, () => double);
 
 test.before(async () => {
   if (!root) return;
@@ -129,15 +129,6 @@ for (const etp of ['Cluster', 'Local']) {
 }
 
 // ---- networking.go "should update nodePort: http / udp" ---------------------------------------
-
-/** A hostNetwork pod's server (HTTP and UDP on `port`) in `ns`, answering `name`; killed at teardown. */
-async function hostServer(t, ns, name, port) {
-  const child = topo.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port), '--udp', String(port)]);
-  t.teardown(() => { if (child.exitCode === null) child.kill(); });
-  let out = '';
-  child.stdout.on('data', (x) => { out += x; });
-  await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
-}
 
 // networking.go's NewNetworkingTestConfig(UseHostNetwork): the endpoints are hostNetwork pods, one
 // per node (the node's own address, and node-b's — the remote namespace's address here), and the

@@ -195,6 +195,37 @@ rootTest('TPACKET_V2 with offloads (default): a frame longer than the ring frame
   t.is(b.stats().oversize, 0);
 });
 
+for (const ringVersion of [3, 2]) {
+rootTest(`TPACKET_V${ringVersion}: otherHost false drops unicast frames addressed to another MAC and keeps those to its own (the interface's when it opened, even once that is changed), broadcast and multicast; by default all arrive`, (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 3 });
+  t.teardown(() => a.close());
+  const dsts = { own: MAC_B, other: '02:0c:00:00:00:03', broadcast: 'ff:ff:ff:ff:ff:ff', multicast: '01:00:5e:00:00:fb' };
+  const sendAll = () => {
+    const tx = makeArea();
+    Object.values(dsts).forEach((dst, k) => putTx(tx, k, numberedFrame(80, k, { dst, src: MAC_A, ethertype: ETHERTYPE }), 3));
+    t.is(a.txBurst(tx, 4), 4);
+  };
+  const seqs = (frames) => ours(frames).map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(14)).sort();
+  const check = (b, want, what) => {
+    sendAll();
+    const got = receive(b, makeArea(), want.length);
+    t.deepEqual(seqs([...got, ...receive(b, makeArea(), 1, 200)]), want, `${what}: ${want.map((k) => Object.keys(dsts)[k])}`);
+  };
+  for (const [otherHost, want] of [[false, [0, 2, 3]], [undefined, [0, 1, 2, 3]]]) {
+    const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 7, ringVersion, ...(otherHost === undefined ? {} : { otherHost }) });
+    try {
+      check(b, want, `otherHost ${otherHost}`);
+      if (otherHost === false) {
+        // the interface's MAC changed under the open port (a late udev policy): the port still
+        // takes the frames to the MAC it opened with, which it answers ARP with
+        lab.mac(nsB, 'vb', dsts.other);
+        try { check(b, [0, 2, 3], 'MAC changed after open'); } finally { lab.mac(nsB, 'vb', MAC_B); }
+      }
+    } finally { b.close(); }
+  }
+});
+}
+
 rootTest('PACKET_FANOUT: two sockets in one group share the traffic', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
   const group = (process.pid % 60000) + 1;

@@ -92,6 +92,23 @@ rootTest('frames arrive byte-exact in both directions; the XDP program lives exa
   t.false(xdpAttached(), 'closing the port detaches the program');
 });
 
+rootTest('otherHost false: unicast frames addressed to another MAC are left to the kernel (not redirected); those to the port\'s own MAC, broadcast and multicast arrive; by default all arrive', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  t.teardown(() => a.close());
+  const dsts = [[2, 0x0a, 0, 0, 0, 0x0b], [2, 0x0a, 0, 0, 0, 0x0c], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], [1, 0, 0x5e, 0, 0, 0xfb]]; // own, other, broadcast, multicast
+  for (const [otherHost, want] of [[false, [0, 2, 3]], [undefined, [0, 1, 2, 3]]]) {
+    const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, ...(otherHost === undefined ? {} : { otherHost }) });
+    try {
+      const tx = makeArea(8, 2048);
+      dsts.forEach((dst, k) => { const f = frame(80, k); f.set(dst, 0); putTx(tx, k, f, 0); });
+      t.is(a.txBurst(tx, dsts.length), dsts.length);
+      const rx = makeArea(64, 2048);
+      const got = ofEthertype([...receive(x, rx, want.length, 3000), ...receive(x, rx, 1, 200)], ETHERTYPE);
+      t.deepEqual(got.map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(14)).sort(), want, `otherHost ${otherHost}`);
+    } finally { x.close(); }
+  }
+});
+
 rootTest('where XDP cannot be used, openAfXdpOrPacket falls back to AF_PACKET and says why', (t) => {
   const first = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
   t.teardown(() => first.close());

@@ -79,6 +79,10 @@ pub struct PacketOpts {
     pub qdisc_bypass: bool,
     /// PACKET_VNET_HDR: finish offloaded frames (see the module comment)
     pub offloads: bool,
+    /// false: unicast frames addressed to another MAC than the interface's when the port opens
+    /// (flooded by a switch, or taken by a promiscuous interface) are dropped by a socket filter,
+    /// as the kernel's IP stack ignores them; true: they are received like the rest
+    pub other_host: bool,
 }
 
 pub struct Packet {
@@ -196,6 +200,13 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
             ffi::setsockopt_int(s, ffi::SOL_PACKET, ffi::PACKET_QDISC_BYPASS, 1)
                 .map_err(|e| NErr::errno(e, format!("PACKET_QDISC_BYPASS on '{n}'")))?;
         }
+        let mut r = IfReq::new(n);
+        ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
+        // before bind: no frame is queued unfiltered
+        if !o.other_host {
+            ffi::attach_filter(s, &ffi::other_host_filter(r.hwaddr()))
+                .map_err(|e| NErr::errno(e, format!("SO_ATTACH_FILTER (frames for other hosts) on '{n}'")))?;
+        }
         ffi::bind_packet(s, ifindex as i32, ffi::ETH_P_ALL).map_err(|e| match e {
             ffi::ENODEV | ffi::ENXIO => NErr::new("ENODEV", format!("interface '{n}' disappeared while binding")),
             _ => perm(n, e, "bind an AF_PACKET socket"),
@@ -219,8 +230,6 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
                     .map_err(|e| NErr::errno(e, format!("PACKET_FANOUT_DATA ({} instructions) on '{n}'", o.fanout_prog.len())))?;
             }
         }
-        let mut r = IfReq::new(n);
-        ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         Ok((fd, ring, ifindex, r.hwaddr(), o.name.clone()))
     })?;
     let block_count = ring.len() / bs as usize;

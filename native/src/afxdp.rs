@@ -62,6 +62,10 @@ pub struct XdpOpts {
     pub generic: Option<bool>,
     /// the receive queues this port binds (None: every queue of the interface)
     pub queues: Option<Vec<u32>>,
+    /// false: unicast frames addressed to another MAC than the interface's when the port opens
+    /// are passed to the kernel (which drops them) instead of redirected to the sockets; a port
+    /// that joins another (share) has that port's program
+    pub other_host: bool,
     /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
     /// (its sockets go into that map; the program stays attached while that port is open): how
     /// several workers each take some of an interface's queues
@@ -368,8 +372,12 @@ pub struct Xdp {
     offloads: bool,
 }
 
-/// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS).
-fn program(map_fd: i32) -> [u64; 6] {
+/// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS). With `own_mac`
+/// (the interface's when the port opens, which the port answers ARP/ND with), a unicast frame
+/// addressed to another MAC is passed to the kernel instead (whose IP stack ignores it, as does
+/// the daemon's ingress chain): a frame a switch floods to every port is not this port's;
+/// broadcast and multicast frames are redirected as before.
+fn program(map_fd: i32, own_mac: Option<[u8; 6]>) -> Vec<u64> {
     fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
         let b = [code, dst | (src << 4)];
         let mut v = [0u8; 8];
@@ -381,19 +389,48 @@ fn program(map_fd: i32) -> [u64; 6] {
     const BPF_PSEUDO_MAP_FD: u8 = 1;
     const XDP_PASS: i32 = 2;
     const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-    [
-        insn(0x61, 2, 1, 16, 0),                    // r2 = *(u32 *)(r1 + 16)   ctx->rx_queue_index
+    // r6 = ctx; the redirect reads ctx->rx_queue_index through it
+    let redirect = [
+        insn(0x61, 2, 6, 16, 0),                    // r2 = *(u32 *)(r6 + 16)   ctx->rx_queue_index
         insn(0x18, 1, BPF_PSEUDO_MAP_FD, 0, map_fd), // r1 = &xskmap (ld_imm64, 2 slots)
         insn(0, 0, 0, 0, 0),
         insn(0xb7, 3, 0, 0, XDP_PASS),              // r3 = XDP_PASS (fallback action)
         insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // call bpf_redirect_map
         insn(0x95, 0, 0, 0, 0),                     // exit
-    ]
+    ];
+    let mut p = vec![insn(0xbf, 6, 1, 0, 0)]; // r6 = r1
+    if let Some(m) = own_mac {
+        // the MAC as the three 16-bit loads below read it (host byte order)
+        let half = |i: usize| i32::from(u16::from_ne_bytes([m[i], m[i + 1]]));
+        // jump offsets count from the next instruction: PASS is the 2 instructions after the
+        // redirect, which starts at index 15
+        p.extend_from_slice(&[
+            insn(0x61, 2, 6, 0, 0),     // 1: r2 = ctx->data
+            insn(0x61, 3, 6, 4, 0),     // 2: r3 = ctx->data_end
+            insn(0xbf, 4, 2, 0, 0),     // 3: r4 = r2
+            insn(0x07, 4, 0, 0, 6),     // 4: r4 += 6
+            insn(0x2d, 4, 3, 15, 0),    // 5: if r4 > r3 goto PASS (21): shorter than a MAC
+            insn(0x71, 5, 2, 0, 0),     // 6: r5 = *(u8 *)(r2 + 0)
+            insn(0x57, 5, 0, 0, 1),     // 7: r5 &= 1   the group bit: broadcast, multicast
+            insn(0x55, 5, 0, 6, 0),     // 8: if r5 != 0 goto REDIRECT (15)
+            insn(0x69, 5, 2, 0, 0),     // 9: r5 = *(u16 *)(r2 + 0)
+            insn(0x55, 5, 0, 10, half(0)), // 10: if r5 != mac[0..2] goto PASS
+            insn(0x69, 5, 2, 2, 0),     // 11: r5 = *(u16 *)(r2 + 2)
+            insn(0x55, 5, 0, 8, half(2)), // 12: if r5 != mac[2..4] goto PASS
+            insn(0x69, 5, 2, 4, 0),     // 13: r5 = *(u16 *)(r2 + 4)
+            insn(0x55, 5, 0, 6, half(4)), // 14: if r5 != mac[4..6] goto PASS
+        ]);
+    }
+    p.extend_from_slice(&redirect);
+    if own_mac.is_some() {
+        p.extend_from_slice(&[insn(0xb7, 0, 0, 0, XDP_PASS), insn(0x95, 0, 0, 0, 0)]); // PASS: r0 = XDP_PASS; exit
+    }
+    p
 }
 
 /// Loads the redirect program for `map` (an XSKMAP) with bpf(2); the verifier's log in the error.
-fn load_program(n: &str, map: &OwnedFd) -> NResult<OwnedFd> {
-    let insns = program(map.as_raw_fd());
+fn load_program(n: &str, map: &OwnedFd, own_mac: Option<[u8; 6]>) -> NResult<OwnedFd> {
+    let insns = program(map.as_raw_fd(), own_mac);
     let license = b"Dual BSD/GPL\0";
     let mut log = vec![0u8; 4096];
     let mut a = BpfAttr::new();
@@ -480,7 +517,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
                 let mut a = BpfAttr::new();
                 a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
                 let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
-                let prog = load_program(n, &map)?;
+                let prog = load_program(n, &map, if o.other_host { None } else { Some(mac) })?;
                 (map, Some(prog))
             }
         };

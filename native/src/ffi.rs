@@ -129,6 +129,8 @@ pub const PACKET_COPY_THRESH: c_int = 7;
 /// Every frame in the ring / every recv and send starts with a struct virtio_net_hdr.
 pub const PACKET_VNET_HDR: c_int = 15;
 pub const SO_RCVBUFFORCE: c_int = 33;
+/// SO_ATTACH_FILTER: the socket's classic BPF filter (a frame it returns 0 for is not queued)
+pub const SO_ATTACH_FILTER: c_int = 26;
 pub const PACKET_MR_PROMISC: u16 = 1;
 pub const TPACKET_V2: c_int = 1;
 pub const TPACKET_V3: c_int = 2;
@@ -490,6 +492,38 @@ pub struct SockFilter {
 struct SockFprog {
     len: u16,
     filter: *const SockFilter,
+}
+
+/// The receive filter that drops unicast frames addressed to another MAC than `own` (the MAC the
+/// port answers ARP/ND with, read when it opens): a frame a switch floods to every port is not
+/// this port's, as the kernel's IP stack ignores it (PACKET_OTHERHOST). Broadcast and multicast
+/// frames (the group bit) pass. Compared with `own` rather than the kernel's packet type so that
+/// a MAC changed under an open port (a udev policy applied late) does not cut off the peers
+/// still using the one the port advertises.
+pub fn other_host_filter(own: [u8; 6]) -> [SockFilter; 8] {
+    const LD_B_ABS: u16 = 0x30;
+    const LD_H_ABS: u16 = 0x28;
+    const LD_W_ABS: u16 = 0x20;
+    const JSET_K: u16 = 0x45;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    let f = |code, jt, jf, k| SockFilter { code, jt, jf, k };
+    [
+        f(LD_B_ABS, 0, 0, 0),                                              // 0: A = dst[0]
+        f(JSET_K, 4, 0, 1),                                                // 1: group bit -> 6 accept
+        f(LD_W_ABS, 0, 0, 0),                                              // 2: A = dst[0..4] (network order)
+        f(JEQ_K, 0, 3, u32::from_be_bytes([own[0], own[1], own[2], own[3]])), // 3: else -> 7 drop
+        f(LD_H_ABS, 0, 0, 4),                                              // 4: A = dst[4..6]
+        f(JEQ_K, 0, 1, u32::from(u16::from_be_bytes([own[4], own[5]]))),  // 5: else -> 7 drop
+        f(RET_K, 0, 0, u32::MAX),                                          // 6: accept the whole frame
+        f(RET_K, 0, 0, 0),                                                 // 7: drop
+    ]
+}
+
+/// Attaches `prog` as the socket's receive filter (SO_ATTACH_FILTER; the kernel copies it).
+pub fn attach_filter(fd: RawFd, prog: &[SockFilter]) -> Result<(), i32> {
+    let fp = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
+    setsockopt_raw(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp)
 }
 
 /// Sets the classic BPF program of the PACKET_FANOUT_CBPF group `fd` belongs to (its return

@@ -77,8 +77,9 @@ else:
         return out
     def rd():
         data, addr = s.recvfrom(70000)
-        # frames this host sends out of the interface are echoed to packet sockets: skip them
-        if addr[2] == socket.PACKET_OUTGOING or len(data) < 24:
+        # frames this host sends out of the interface are echoed to packet sockets, and frames
+        # addressed to another host's MAC (flooded by a switch) are not ours: skip them
+        if addr[2] in (socket.PACKET_OUTGOING, socket.PACKET_OTHERHOST) or len(data) < 24:
             return None
         flags, gso, _, gsz, cs, co = struct.unpack('<BBHHHH', data[:10])
         f = bytearray(data[10:])

@@ -192,11 +192,13 @@ class Worker {
     if (nat && this.init.portBackend !== 'relay') {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
-        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const,
+        // frames addressed to another host's MAC (flooded by a switch) are not the dataplane's:
+        // translated or routed here too they would reach their destination twice
+        const packet = { ...common, ringVersion: spec.ring === 'v3' ? 3 as const : 2 as const, otherHost: false,
           // the kernel puts a frame on the worker that owns the client's address, as far as the
           // port's role tells which side the client is (fanout-program.ts); steering does the rest
           ...(spec.fanout ? { fanout: { group: spec.fanout.group, mode: 'cbpf' as const, program: fanoutProgram(spec.role === 'uplink' ? 'src' : 'dst') } } : {}) };
-        const xdp = { ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }; // AF_XDP only
+        const xdp = { otherHost: false, ...(spec.rxRing ? { rxRing: spec.rxRing } : {}), ...(spec.xdpMode ? { xdpMode: spec.xdpMode } : {}) }; // AF_XDP only
         let port: NativePortLike;
         // pod TAPs persist across restarts (the pod keeps its interface, addresses, routes);
         // the host port's TAP does not (the node addresses go back to the NIC when wdp stops)

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDoubleInNs } from './apiserver-double-ns.js';
-import { buildTopology, curl, destroyTopology, httpMany, NODE_V4, sleep, startDaemon, startPods } from './topology.js';
+import { buildTopology, curl, destroyTopology, httpMany, NODE_V4, POD_SERVER, sleep, startDaemon, startPods, waitFor } from './topology.js';
 
 export const READY = { ready: true, serving: true, terminating: false };
 export const STARTING = { ready: false, serving: false, terminating: false }; // created, not ready yet
@@ -63,6 +63,15 @@ export function kit(topology, apiDouble) {
         await sleep(250);
       }
       return last;
+    },
+    /** A hostNetwork pod's server (HTTP and UDP on `port`) in `ns`, answering `name`; killed at
+     * the test's teardown. */
+    async hostServer(t, ns, name, port) {
+      const child = topology().lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port), '--udp', String(port)]);
+      t.teardown(() => { if (child.exitCode === null) child.kill(); });
+      let out = '';
+      child.stdout.on('data', (x) => { out += x; });
+      await waitFor(`${name}'s hostNetwork server`, () => out.includes('ready'), 10000);
     },
     /** The pods that answered n GETs from `ns` (errors as their code), sorted. */
     async pods(ns, url, n = 16) {
