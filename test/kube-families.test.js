@@ -1,7 +1,7 @@
 // src/kube/families.ts: what one family's proxier of kube-proxy keeps of the API's objects (the
 // watcher programs that when the host runs fewer than both families: kube-proxier-families).
 import test from 'ava';
-import { serviceInFamilies, serviceInFamiliesAtAll, sliceInFamilies, cidrsInFamilies, familyShape } from '../dist/src/kube/families.js';
+import { serviceInFamilies, serviceInFamiliesAtAll, sliceInFamilies, cidrsInFamilies, familyShape, familiesCanCut } from '../dist/src/kube/families.js';
 
 const svc = (spec, status) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'default' }, spec, ...(status ? { status } : {}) });
 const ds = () => svc({
@@ -54,4 +54,12 @@ test('familyShape: a copy cut for the families in force matches the API object u
   t.not(familyShape(ds(), null), familyShape(ds(), ['IPv4']));
   t.not(familyShape(cut, null), familyShape(ds(), null));
   t.is(familyShape(ds(), null), familyShape(ds(), ['IPv6', 'IPv4']));
+});
+
+test('familiesCanCut: only a Service with more than one cluster IP, or external IPs, source ranges or ingress entries', (t) => {
+  t.true(familiesCanCut(ds()));
+  t.false(familiesCanCut(svc({ clusterIP: '10.96.0.4', clusterIPs: ['10.96.0.4'], ports: [{ port: 80 }] })));
+  t.false(familiesCanCut(svc({ clusterIP: '10.96.0.4', externalIPs: [] }, { loadBalancer: { ingress: [] } })));
+  t.true(familiesCanCut(svc({ clusterIP: '10.96.0.4', externalIPs: ['192.0.2.4'] })));
+  t.true(familiesCanCut(svc({ clusterIP: '10.96.0.4' }, { loadBalancer: { ingress: [{ ip: '192.0.2.5' }] } })));
 });

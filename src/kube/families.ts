@@ -40,6 +40,16 @@ export function serviceInFamiliesAtAll(o: Readonly<Raw>, families: readonly IpFa
   return !fams.length || fams.some((f) => families.includes(f));
 }
 
+/** Whether what the proxiers keep of a Service can depend on the families at all: it has more
+ * than one cluster IP, or external IPs, source ranges or ingress entries. A Service with one
+ * cluster IP and none of those is kept whole or not at all (serviceInFamiliesAtAll). */
+export function familiesCanCut(o: Readonly<Raw>): boolean {
+  const spec = isObj(o.spec) ? o.spec : {};
+  const lb = isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer : {};
+  const some = (x: unknown) => Array.isArray(x) && x.length > 0;
+  return (Array.isArray(spec.clusterIPs) && spec.clusterIPs.length > 1) || some(spec.externalIPs) || some(spec.loadBalancerSourceRanges) || some(lb.ingress);
+}
+
 /** How many cluster IPs, external IPs, source ranges and ingress entries of a Service the proxiers
  * of `families` keep (null: every family). The full sync compares the model's copy (as it was
  * cut when programmed), counted whole, with the API's object counted under the families in force:

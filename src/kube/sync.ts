@@ -25,7 +25,7 @@ import type { KubeObject } from './client.js';
 import type { KubeMetrics } from './metrics.js';
 import type { IpFamilyName, ProxyHealth } from './healthz.js';
 import { serviceForModel, sliceForModel } from './objects.js';
-import { cutsFamilies, familyShape, serviceInFamilies, serviceInFamiliesAtAll, sliceInFamilies } from './families.js';
+import { cutsFamilies, familiesCanCut, familyShape, serviceInFamilies, serviceInFamiliesAtAll, sliceInFamilies } from './families.js';
 
 export type SyncKind = 'Service' | 'EndpointSlice';
 
@@ -250,7 +250,7 @@ export class KubeSync {
       const rv = obj.metadata?.resourceVersion;
       const cur = have.get(k) as StoredObject | undefined;
       if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !prunedByOlderModel(kind, cur, obj)
-        && (kind !== 'Service' || familyShape(cur, null) === familyShape(obj, cut))) {
+        && (kind !== 'Service' || !familiesCanCut(obj) || familyShape(cur, null) === familyShape(obj, cut))) {
         this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
         return;
       }
