@@ -94,3 +94,17 @@ test('keys: a set of addresses in any order and form; NodePort addresses absent 
   t.is(nodeAddressesKey(['fd00::0002', '10.0.0.1'], undefined), nodeAddressesKey(['10.0.0.1', 'fd00::2'], ['fd00::2', '10.0.0.1', '10.0.0.1']));
   t.not(nodeAddressesKey(['10.0.0.1', '10.0.0.2'], ['10.0.0.1']), nodeAddressesKey(['10.0.0.1', '10.0.0.2'], undefined));
 });
+
+test('in a cluster on a host without IPv6: NodePorts on the addresses of kube-proxy\'s one proxier family only; every Node address stays a node address', (t) => {
+  const dual = facts(['192.168.1.2', 'fd00:1::2'], { primary: ['192.168.1.2', 'fd00:1::2'] });
+  const withV6 = new NodeAddresses(cluster({ hostIPv6: true }));
+  withV6.takeNode(dual);
+  t.deepEqual(withV6.nodePortAddresses, ['192.168.1.2', 'fd00:1::2']);
+  const without = new NodeAddresses(cluster({ hostIPv6: false }));
+  without.takeNode(dual);
+  t.deepEqual(without.nodePortAddresses, ['192.168.1.2']);
+  t.deepEqual(without.addresses, ['192.168.1.2', 'fd00:1::2']);
+  const v6primary = new NodeAddresses(cluster({ hostIPv6: false }));
+  v6primary.takeNode(facts(['fd00:1::2', '192.168.1.2'], { primary: ['fd00:1::2', '192.168.1.2'] }));
+  t.deepEqual(v6primary.nodePortAddresses, ['fd00:1::2'], 'the primary IP\'s family');
+});

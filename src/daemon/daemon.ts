@@ -166,9 +166,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       log.warn({ error: (e as Error).message }, 'the Node\'s facts could not be saved: a restart that cannot read the Node takes the ones saved before');
     }
   };
+  // in a cluster: kube-proxy runs an IPv6 proxier only where the kernel has IPv6 (kube/node.ts proxierFamilies)
+  const hostIPv6 = existsSync('/proc/net/if_inet6');
   const nodeAddrs = new NodeAddresses({
     configured: cfg.node.addresses, podCIDRs: cfg.node.podCIDRs, ...(cfg.node.zone ? { zone: cfg.node.zone } : {}),
-    ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses } : {}),
+    ...(cfg.kubernetes ? { nodePortFilter: cfg.kubernetes.nodePortAddresses, hostIPv6 } : {}),
   }, (facts) => { if (savingFacts) saveFacts(facts); });
   // node.serviceCIDRs; in a cluster with the ServiceCIDRs' (the watcher's onServiceCIDRs; until it
   // has listed them, those last listed with node.serviceCIDRs as configured now: adoptSavedNodeFacts)
@@ -227,7 +229,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         setHostNeighbours(nodeAddrs.addresses);   // in the same program as the addresses
         void programming.now();
       },
-      configuredServiceCIDRs: cfg.node.serviceCIDRs,
+      configuredServiceCIDRs: cfg.node.serviceCIDRs, hostIPv6,
       onServiceCIDRs: (c, fromCluster) => {
         serviceCIDRs = c;
         if (JSON.stringify(fromCluster) !== JSON.stringify(clusterServiceCIDRs)) { clusterServiceCIDRs = fromCluster; if (savingFacts) saveFacts(nodeAddrs.facts); }

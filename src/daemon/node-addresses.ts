@@ -15,6 +15,8 @@
 //     update read meanwhile, so it is not adopted back (adoptApplied).
 import { canonicalAddr } from './l2.js';
 import { selectNodeAddresses } from '../kube/nodeport-addresses.js';
+import { cidrsInFamilies } from '../kube/families.js';
+import { proxierFamilies } from '../kube/node.js';
 
 /** What the Node object said (kube/node.ts NodeInfo without its name and eligibility). */
 export interface NodeFacts {
@@ -37,6 +39,9 @@ export interface NodeAddressConfig {
   podCIDRs: string[];
   /** In a cluster, kubernetes.nodePortAddresses (as defaulted); undefined without one. */
   nodePortFilter?: string[];
+  /** In a cluster, whether the host has IPv6: without it NodePorts are served on the NodePort
+   * addresses of kube-proxy's one proxier family only (kube/node.ts proxierFamilies). */
+  hostIPv6?: boolean;
 }
 
 /** A set of canonical addresses as one comparable string. */
@@ -100,7 +105,8 @@ export class NodeAddresses {
     this.node = node ? nodeFactsOf(node) : null;
     if (this.cfg.nodePortFilter !== undefined) {
       const sel = selectNodeAddresses(this.node, this.cfg.configured, this.cfg.nodePortFilter);
-      this.nodePorts = sel.nodePortAddresses; this.addrs = sel.addresses;
+      this.nodePorts = this.cfg.hostIPv6 === false ? cidrsInFamilies(sel.nodePortAddresses, proxierFamilies(this.node?.primary ?? [], false)) : sel.nodePortAddresses;
+      this.addrs = sel.addresses;
     }
     if (JSON.stringify(this.node) !== before) this.factsChanged?.(this.node);
   }

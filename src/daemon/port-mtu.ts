@@ -6,8 +6,11 @@
 // "Egress MTU"). With the native addon: SIOCGIFMTU inside the interface's namespace (a setns pair
 // and an ioctl, microseconds); without it (the python relay): sysfs in this namespace, `ip -n` in
 // another (a fork, ~2-5 ms).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 /** Ports' MTUs are read again while they run, MTU_REFRESH_PORTS of them every MTU_REFRESH_MS
  * (round-robin), so an `ip link set ... mtu` reaches the core within ports / 4 seconds. */
@@ -19,15 +22,37 @@ export interface MtuReader { interfaceMtu(name: string, netns: string | null): n
 
 /** The MTU of interface `ifname` (in namespace `netns`, else this one), or why it is unknown. */
 export function interfaceMtu(ifname: string, netns: string | undefined, native?: MtuReader): number | string {
-  if (!/^[^/\s\0]{1,15}$/.test(ifname)) return `"${ifname}" is not an interface name`;
+  if (!IFNAME.test(ifname)) return notAnInterface(ifname);
   let text: string;
   try {
     if (native) text = String(native.interfaceMtu(ifname, netns ?? null));
-    else if (netns) text = /\bmtu (\d+)\b/.exec(execFileSync('ip', ['-n', netns, '-o', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }))?.[1] ?? '';
+    else if (netns) text = mtuInLink(execFileSync('ip', ipLinkShow(ifname, netns), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
     else text = readFileSync(`/sys/class/net/${ifname}/mtu`, 'utf8');
   } catch (e) {
-    return (e as Error).message.split('\n')[0];
+    return firstLine(e);
   }
+  return mtuOf(text);
+}
+
+/** interfaceMtu without blocking this thread on a fork: `ip -n` (no native reader, another
+ * namespace) runs as a child process awaited on the event loop; the other reads are immediate. */
+export async function interfaceMtuAsync(ifname: string, netns: string | undefined, native?: MtuReader): Promise<number | string> {
+  if (native || !netns) return interfaceMtu(ifname, netns, native);
+  if (!IFNAME.test(ifname)) return notAnInterface(ifname);
+  try {
+    return mtuOf(mtuInLink((await execFileAsync('ip', ipLinkShow(ifname, netns), { encoding: 'utf8' })).stdout));
+  } catch (e) {
+    return firstLine(e);
+  }
+}
+
+const IFNAME = /^[^/\s\0]{1,15}$/;
+const notAnInterface = (ifname: string) => `"${ifname}" is not an interface name`;
+const firstLine = (e: unknown) => (e as Error).message.split('\n')[0];
+const ipLinkShow = (ifname: string, netns: string) => ['-n', netns, '-o', 'link', 'show', 'dev', ifname];
+const mtuInLink = (line: string) => /\bmtu (\d+)\b/.exec(line)?.[1] ?? '';
+
+function mtuOf(text: string): number | string {
   const mtu = Number(text.trim());
   // above 65535 (loopback's 65536): no IP packet is bigger, so 65535 checks nothing either
   return Number.isInteger(mtu) && mtu >= 68 ? Math.min(mtu, 0xffff) : `no MTU in "${text.trim()}"`;

@@ -14,7 +14,8 @@
 // Control messages are read with receiveMessageOnPort, synchronously, so a worker spinning on
 // traffic never has to yield to its event loop to see a diff. Replies go back on the same port.
 import { workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as L from '../../assembly/layout.js';
 import { Core } from '../core/host.js';
 import { traceOnCore } from '../core/dataplane.js';
@@ -26,7 +27,7 @@ import { ProbeRing } from './probe-ring.js';
 import { HoldQueue } from './hold-queue.js';
 import { applyReceived, backendRows, keepBackendsAsReceived } from './worker-apply.js';
 import { RelayPort } from './relay-port.js';
-import { interfaceMtu, MTU_REFRESH_MS, MTU_REFRESH_PORTS } from './port-mtu.js';
+import { interfaceMtu, interfaceMtuAsync, MTU_REFRESH_MS, MTU_REFRESH_PORTS } from './port-mtu.js';
 import type { FromWorker, PortInfo, ToWorker, WorkerInit, WorkerPortSpec } from './protocol.js';
 import type { IrFrontend } from '../ir/ir.js';
 import { WorkerObserver } from '../observe/worker-observer.js';
@@ -53,6 +54,8 @@ const NEIGHBOUR_MAX_PROBES = 3;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
+
+const execFileAsync = promisify(execFile);
 
 type NativeModule = typeof import('../ports/native.js');
 type NativePortLike = import('../ports/native.js').NativePort;
@@ -165,7 +168,10 @@ class Worker {
     try {
       for (const spec of this.init.ports) {
         if (spec.absent) { this.absentPorts.add(spec.index); this.dropSpec(spec.index); continue; }
-        try { this.ports.push(await this.openPort(spec)); this.programMtu(spec); } catch (e) {
+        try {
+          this.ports.push(await this.openPort(spec));
+          this.programMtu(spec, true, await this.openingMtu(spec));
+        } catch (e) {
           if (!spec.optional) throw e;
           this.log('warn', 'saved runtime port not opened (its pod is gone?)', { port: spec.name, error: (e as Error).message });
           this.unopened.push(spec.name);
@@ -186,9 +192,7 @@ class Worker {
 
   private async openPort(spec: WorkerPortSpec): Promise<Port> {
     const nat = this.native;
-    // Where the interface lives: a TAP is created straight inside its target namespace (the fd
-    // stays ours); everything else is in the daemon's namespace (or portNetns, in-process use).
-    const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
+    const where = this.portNamespace(spec);
     if (nat && this.init.portBackend !== 'relay') {
       try {
         const common = { name: spec.name, index: spec.index, ifname: spec.ifname, mac: spec.mac, offloads: spec.offloads ?? true, ...(where ? { netns: where } : {}) };
@@ -225,14 +229,16 @@ class Worker {
     if (spec.type === 'tap') {
       // The relay creates the TAP where it runs; move it to where it belongs, then bring it up.
       // When that fails the relay goes (and its TAP with it: else it keeps the name taken)
+      // `ip` runs as a child process awaited on the event loop: this thread forwards for the
+      // worker's other ports meanwhile.
       const inNs = this.init.portNetns ? ['netns', 'exec', this.init.portNetns, 'ip'] : [];
-      const ip = (args: string[]) => execFileSync('ip', [...inNs, ...args], { stdio: 'pipe' });
+      const ip = (args: string[]) => execFileAsync('ip', [...inNs, ...args]);
       try {
-        if (spec.netns && spec.netns !== this.init.portNetns) ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
+        if (spec.netns && spec.netns !== this.init.portNetns) await ip(['link', 'set', spec.ifname, 'netns', spec.netns]);
         const at = spec.netns ? ['-n', spec.netns] : [];
-        if (spec.deviceMac) ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
-        if (spec.mtu) ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
-        ip([...at, 'link', 'set', spec.ifname, 'up']);
+        if (spec.deviceMac) await ip([...at, 'link', 'set', spec.ifname, 'address', spec.deviceMac]);
+        if (spec.mtu) await ip([...at, 'link', 'set', spec.ifname, 'mtu', String(spec.mtu)]);
+        await ip([...at, 'link', 'set', spec.ifname, 'up']);
       } catch (e) {
         relay.close();
         this.kinds.delete(spec.index);
@@ -244,9 +250,7 @@ class Worker {
 
   /** The core checks what leaves by this port against its interface's MTU, read now (docs/core.md
    * "Egress MTU"); unreadable: 0, unchecked (the port's send still refuses an oversize frame). */
-  private programMtu(spec: WorkerPortSpec, opening = true): void {
-    const where = spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
-    const mtu = interfaceMtu(spec.ifname, where, this.native?.nativeAddon());
+  private programMtu(spec: WorkerPortSpec, opening = true, mtu = interfaceMtu(spec.ifname, this.portNamespace(spec), this.native?.nativeAddon())): void {
     const value = typeof mtu === 'number' ? mtu : 0;
     const before = this.core.portMtu(spec.index);
     if (!opening && value === before) return;
@@ -254,6 +258,18 @@ class Worker {
     if (typeof mtu !== 'number') this.log('warn', 'port MTU unknown: packets too big for it are not answered with ICMP', { port: spec.name, error: mtu });
     else if (opening) this.log('debug', 'port MTU', { port: spec.name, mtu });
     else this.log('info', 'port MTU changed', { port: spec.name, mtu, was: before });
+  }
+
+  /** A port's MTU as it opens, read without stalling the ports this thread already forwards for
+   * (a relay TAP in a pod's namespace is read by `ip -n`, a fork). */
+  private openingMtu(spec: WorkerPortSpec): Promise<number | string> {
+    return interfaceMtuAsync(spec.ifname, this.portNamespace(spec), this.native?.nativeAddon());
+  }
+
+  /** Where a port's interface lives: a TAP is created straight inside its target namespace (the fd
+   * stays ours); everything else is in the daemon's namespace (or portNetns, in-process use). */
+  private portNamespace(spec: WorkerPortSpec): string | undefined {
+    return spec.type === 'tap' ? spec.netns ?? this.init.portNetns : this.init.portNetns;
   }
 
   /** An MTU read outside this thread (a TAP in a pod's namespace) for port `index`, if it is open
@@ -342,9 +358,9 @@ class Worker {
       return;
     }
     this.pendingOpens++;
-    this.openPort(spec).then((port) => {
+    this.openPort(spec).then(async (port) => ({ port, mtu: await this.openingMtu(spec) })).then(({ port, mtu }) => {
       this.ports.push(port);
-      this.programMtu(spec);
+      this.programMtu(spec, true, mtu);
       this.idler?.setPorts(this.ports);
       this.l2.addPort(spec);
       this.addSpec(spec);

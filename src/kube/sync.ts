@@ -25,6 +25,7 @@ import type { KubeObject } from './client.js';
 import type { KubeMetrics } from './metrics.js';
 import type { IpFamilyName, ProxyHealth } from './healthz.js';
 import { serviceForModel, sliceForModel } from './objects.js';
+import { cutsFamilies, familiesCanCut, familyShape, serviceInFamilies, serviceInFamiliesAtAll, sliceInFamilies } from './families.js';
 
 export type SyncKind = 'Service' | 'EndpointSlice';
 
@@ -44,7 +45,9 @@ export interface KubeSyncOptions {
   metrics?: KubeMetrics;
   health?: ProxyHealth;
   /** The IP families kube-proxy would run a proxier for: each sync's duration is observed once
-   * per family (default IPv4). */
+   * per family (default IPv4), and with one family only the objects are programmed as that
+   * family's proxier sees them (families.ts): a Service without a cluster IP of it, or a slice
+   * of the other address type, not at all. Not given: every object whole. */
   families?: () => readonly IpFamilyName[];
   /** kubeproxy_sync_proxy_rules_last_timestamp_seconds / _last_queued_ (the control plane's
    * gauges, per family): queued(family) for an EndpointSlice of that family, queued() for the rest. */
@@ -169,11 +172,20 @@ export class KubeSync {
     const taken = this.takePending();
     this.updatePendingGauges();
     const t0 = process.hrtime.bigint();
-    const upserts: Array<{ kind: SyncKind; obj: KubeObject }> = [];
+    const cut = this.cutFamilies();
+    const batch: Array<{ kind: SyncKind; obj: KubeObject }> = [];
     const removes: ObjectRef[] = [];
-    if (full) this.fullBatch(upserts, removes);
-    else this.partialBatch(taken, upserts, removes);
-    const raws = upserts.map((u) => (u.kind === 'Service' ? serviceForModel(u.obj) : sliceForModel(u.obj)));
+    if (full) this.fullBatch(batch, removes, cut);
+    else this.partialBatch(taken, batch, removes);
+    // what the proxiers of the families in force take of each object; an object none of them
+    // takes goes from the model (a no-op when it is not there)
+    const upserts: Array<{ kind: SyncKind; obj: KubeObject }> = [];
+    const raws: unknown[] = [];
+    for (const u of batch) {
+      const raw = u.kind === 'Service' ? (cut ? serviceInFamilies(serviceForModel(u.obj), cut) : serviceForModel(u.obj))
+        : (cut && !sliceInFamilies(u.obj, cut) ? null : sliceForModel(u.obj));
+      if (raw) { upserts.push(u); raws.push(raw); } else removes.push({ kind: u.kind, namespace: u.obj.metadata?.namespace || 'default', name: u.obj.metadata?.name ?? '' });
+    }
     let result: PartialApplyResult;
     try {
       result = await this.target.applyEach(raws, removes);
@@ -217,18 +229,28 @@ export class KubeSync {
     }
   }
 
-  /** Every difference between the informers' state and the model (by resourceVersion). */
-  private fullBatch(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[]): void {
+  /** The families objects are cut to (families.ts), null when none is left out. */
+  private cutFamilies(): readonly IpFamilyName[] | null {
+    const f = this.o.families?.();
+    return f && cutsFamilies(f) ? f : null;
+  }
+
+  /** Every difference between the informers' state and the model (by resourceVersion, and for a
+   * Service what the families in force keep of it: a copy programmed under other families is
+   * programmed again). Objects no proxier of `cut` takes are not wanted: the model loses them. */
+  private fullBatch(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], cut: readonly IpFamilyName[] | null): void {
     const want = new Set<string>();
     const have = new Map<string, unknown>();
     for (const s of this.target.compiler.listServices()) have.set(keyOf('Service', s.namespace, s.name), s.raw);
     for (const s of this.target.compiler.listSlices()) have.set(keyOf('EndpointSlice', s.namespace, s.name), s.raw);
     const consider = (kind: SyncKind, obj: KubeObject) => {
+      if (cut && !(kind === 'Service' ? serviceInFamiliesAtAll(obj, cut) : sliceInFamilies(obj, cut))) return;
       const k = keyOf(kind, obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
       want.add(k);
       const rv = obj.metadata?.resourceVersion;
       const cur = have.get(k) as StoredObject | undefined;
-      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !prunedByOlderModel(kind, cur, obj)) {
+      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !prunedByOlderModel(kind, cur, obj)
+        && (kind !== 'Service' || !familiesCanCut(obj) || familyShape(cur, null) === familyShape(obj, cut))) {
         this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
         return;
       }
@@ -295,7 +317,7 @@ export class KubeSync {
   }
 }
 
-type StoredObject = { metadata?: { resourceVersion?: string }; spec?: { healthCheckNodePort?: unknown } };
+type StoredObject = { metadata?: { resourceVersion?: string }; spec?: { healthCheckNodePort?: unknown }; status?: unknown };
 
 /** A Service the model holds at the API's resourceVersion but without the healthCheckNodePort the
  * API's has: stored by a wdp whose model did not keep that field (a saved state from before it

@@ -20,6 +20,7 @@ import { boundHealthCheckAddresses, healthCheckAddresses, ServiceHealthServers, 
 import { addNoLocalEndpointPorts, noLocalCounts, type CompiledServices } from './no-local-endpoints.js';
 import type { HttpListener } from './listen.js';
 import { nodeInfo, proxierFamilies, type NodeInfo } from './node.js';
+import { cidrsInFamilies } from './families.js';
 import { existsSync } from 'node:fs';
 import { nodeAddressList, nodePortAddresses, nodePortFilter, selectNodeAddresses } from './nodeport-addresses.js';
 import {
@@ -111,6 +112,9 @@ export class KubeWatcher {
   private lastClusterCIDRs: string | null = null;
   private serviceCIDRsUnserved: string | null = null;
   private serviceCIDRsPending = false;
+  /** The cluster's ServiceCIDRs' CIDRs last read, all families (null: none read yet): cut again to
+   * the proxier families when those change. */
+  private clusterServiceCIDRs: string[] | null = null;
   private stopped = false;
   private readonly loggedOnce = new Set<string>();
   private readonly hostIPv6: boolean;
@@ -271,8 +275,12 @@ export class KubeWatcher {
     });
   }
 
-  private setServiceCIDRs(cluster: string[]): void {
+  /** `all`: the ServiceCIDRs' CIDRs, of which the proxiers of this node's families take their
+   * own (kube-proxy's proxier of a family programs the service CIDRs of that family). */
+  private setServiceCIDRs(all: string[]): void {
     if (this.stopped) return;
+    this.clusterServiceCIDRs = all;
+    const cluster = cidrsInFamilies(all, this.ipFamilies());
     const configured = this.o.configuredServiceCIDRs ?? [];
     const { cidrs, left } = combineServiceCIDRs(configured, cluster);
     const text = JSON.stringify(cidrs), clusterText = JSON.stringify(cluster);
@@ -289,13 +297,22 @@ export class KubeWatcher {
     this.o.log[level](fields, msg);
   }
 
+  /** NodePorts are served on the NodePort addresses of the proxier families only. */
   private nodeUpdate(): NodeUpdate {
-    return { ...selectNodeAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
+    const sel = selectNodeAddresses(this.node, this.o.configuredAddresses, this.o.config.nodePortAddresses);
+    return { ...sel, nodePortAddresses: cidrsInFamilies(sel.nodePortAddresses, this.ipFamilies()), podCIDRs: this.node?.podCIDRs ?? [], zone: this.node?.zone ?? '', primary: this.node?.primary ?? [] };
   }
 
   private nodeChanged(obj: KubeObject): void {
     if (obj.metadata?.name !== this.o.nodeName) return;
+    const families = this.ipFamilies().join();
     this.node = nodeInfo(obj);
+    if (this.ipFamilies().join() !== families) {
+      // (a host without IPv6 runs the proxier of the primary IP's family, known from the Node)
+      this.o.log.info({ proxierFamilies: this.ipFamilies(), was: families.split(',') }, 'proxier families changed: every object is programmed again for them');
+      this.sync.requestFull();
+      if (this.clusterServiceCIDRs) this.setServiceCIDRs(this.clusterServiceCIDRs);
+    }
     if (this.health.nodeEligible !== this.node.eligible) this.o.log.info({ eligible: this.node.eligible }, 'node eligibility changed');
     this.health.nodeEligible = this.node.eligible;
     const u = this.nodeUpdate();
@@ -339,7 +356,9 @@ export class KubeWatcher {
       // (the model keeps a healthCheckNodePort only for a LoadBalancer with externalTrafficPolicy Local)
       if (svc.healthCheckNodePort !== undefined) ports.set(svc.key, { port: svc.healthCheckNodePort, families: svc.families });
     }
-    for (const f of ['IPv4', 'IPv6'] as const) {
+    // one series per proxier family, as each of kube-proxy's proxiers sets its own
+    this.kubeMetrics.noLocalEndpoints.reset();
+    for (const f of this.ipFamilies()) {
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'internal', ip_family: f }, none.internal[f]);
       this.kubeMetrics.noLocalEndpoints.set({ traffic_policy: 'external', ip_family: f }, none.external[f]);
     }
