@@ -18,10 +18,11 @@ export const webSlice = (pods) => ({
   ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
 });
 
-/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, double(method, path, body) }. */
-export async function startDoubleInNs(topo) {
+/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, double(method, path, body) }.
+ * `rbac`: a ClusterRole manifest the double enforces (apiserver-double.js). */
+export async function startDoubleInNs(topo, { rbac } = {}) {
   const controlSock = join(topo.dir, 'double.sock');
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000']);
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000', ...(rbac ? ['--rbac', rbac] : [])]);
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error('the API-server double did not start')), 15000);
