@@ -145,3 +145,98 @@ serial('the DaemonSet\'s container under its securityContext starts with the Con
   t.notRegex(daemonLog.text, /"level":(50|60)/, 'no error logged');
 });
 
+/** running.md's network configuration list for the chained plugin (the JSON under "The CNI plugin"). */
+function docsConflist() {
+  const at = RUNNING.indexOf('**The CNI plugin.**');
+  const m = /```json\n([\s\S]*?)```/.exec(RUNNING.slice(at));
+  return JSON.parse(m[1]);
+}
+
+/** What `ptp` with host-local IPAM does for a pod (containernetworking/plugins ptp.go): a veth
+ * pair (host end `veth<8 hex>`, kernel default offloads), the pod's address with the subnet's
+ * prefix and ptp's routes (the gateway on-link, the subnet and the IPAM routes via it), the
+ * gateway as a /32 on the host end and a host route to the pod; its result. */
+function ptpAdd(ns, ip, subnet, ipamRoutes) {
+  const { lab } = topo;
+  const prefix = Number(subnet.split('/')[1]);
+  const gw = subnet.split('/')[0].replace(/\d+$/, '1'); // host-local: the subnet's first address
+  const hostIf = `veth${(process.pid * 2654435761 % 0xffffffff >>> 0).toString(16).padStart(8, '0').slice(0, 8)}`;
+  lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
+  lab.addr(ns, 'eth0', `${ip}/${prefix}`);
+  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
+  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
+  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
+  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
+  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
+  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+  return {
+    hostIf,
+    result: {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
+      ips: [{ address: `${ip}/${prefix}`, gateway: gw, interface: 1 }],
+      routes: ipamRoutes, dns: {},
+    },
+  };
+}
+
+/** The installed plugin run as a runtime runs a chained plugin: by path, its own environment
+ * (CNI_*, a PATH without node), the list's entry with name, cniVersion and prevResult on stdin. */
+async function runtimeCall(plugin, command, list, entry, { id, netns, prevResult }) {
+  const conf = { cniVersion: list.cniVersion, name: list.name, ...entry, ...(prevResult ? { prevResult } : {}) };
+  const r = await topo.lab.execAsync(topo.ns.dp, 'env', ['-i', `CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`, `CNI_NETNS=/var/run/netns/${netns}`,
+    'CNI_IFNAME=eth0', `CNI_PATH=${join(topo.dir, 'cni-bin')}`, 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', plugin], { input: JSON.stringify(conf), timeoutMs: 40000 });
+  return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+}
+
+serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed by its installer, the docs\' network config list (its server: the ConfigMap\'s API socket), a ptp pod attached with default offloads and served through its Service, CHECK, DEL', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const { lab } = topo;
+  const list = docsConflist();
+  const [ptp, wdp] = list.plugins;
+  t.is(ptp.type, 'ptp');
+  t.is(wdp.type, 'wdp-cni');
+  // the docs' server is a socket on the DaemonSet's /run/wdp host path: the daemon's, mapped here
+  const docsSock = wdp.server.replace(/^unix:/, '');
+  const cmSock = hostPathOf(parseYaml(cm.data['wdp.yaml']).api.listen.replace(/^unix:/, ''));
+  t.is(docsSock, cmSock, 'the CNI plugin talks to the socket the ConfigMap\'s daemon listens on');
+  const entry = { ...wdp, server: `unix:${join(runDir, docsSock.slice(docsSock.lastIndexOf('/') + 1))}` };
+  mkdirSync(join(topo.dir, 'cni-bin'));
+  const inst = await lab.execAsync(topo.ns.dp, process.execPath, [join(ROOT, 'bin/wdp-cni.js'), 'install', join(topo.dir, 'cni-bin')]);
+  t.is(inst.code, 0, inst.stderr);
+  const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
+  const ns = lab.namespace('cp');
+  const podIp = '10.244.1.20';
+  const { hostIf, result } = ptpAdd(ns, podIp, ptp.ipam.subnet, ptp.ipam.routes);
+  const id = `ctr-wn-${process.pid}`;
+  const add = await runtimeCall(plugin, 'ADD', list, entry, { id, netns: ns, prevResult: result });
+  t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
+  t.deepEqual(add.out, result, 'the previous result passed on');
+  t.is(lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', hostIf]).stdout.includes('inet '), false, 'ptp\'s gateway address taken off the host end');
+  await startServer(topo, ns, 'cni-pod');
+  await double('POST', SVC, {
+    metadata: { name: 'cni', namespace: 'default' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.60', clusterIPs: ['10.96.0.60'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+  });
+  await double('POST', EPS, {
+    metadata: { name: 'cni-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'cni' } }, addressType: 'IPv4',
+    endpoints: [{ addresses: [podIp], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  const who = await waitFor('the CNI pod through its Service', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.60/', { timeout: 2 }); return r.code === 0 && r.body.trim(); });
+  t.is(who, 'cni-pod');
+  // bulk both ways with the veth's default offloads (TSO/GSO, partial checksums)
+  const n = 4 << 20;
+  const down = await lab.execAsync(topo.ns.client, 'curl', ['-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{size_download}', `http://10.96.0.60/bytes/${n}`], { timeoutMs: 30000 });
+  t.is(down.stdout, String(n), down.stderr);
+  const up = await lab.execAsync(ns, 'sh', ['-c', `head -c ${n} /dev/zero | curl -sS --max-time 20 --data-binary @- http://10.96.0.50/sink`], { timeoutMs: 30000 });
+  t.regex(up.stdout, new RegExp(`^${n} `), up.stderr);
+  const check = await runtimeCall(plugin, 'CHECK', list, entry, { id, netns: ns, prevResult: result });
+  t.is(check.code, 0, JSON.stringify(check.out));
+  const ports = await runWdp(['get', 'ports', '-o', 'wide'], `unix:${apiSock}`);
+  t.regex(ports.stdout, new RegExp(`${hostIf}.*${list.name}/${id}/eth0|${list.name}.*${id}`), ports.stdout);
+  const del = await runtimeCall(plugin, 'DEL', list, entry, { id, netns: ns });
+  t.is(del.code, 0, JSON.stringify(del.out));
+  const after = await runWdp(['get', 'ports', '-o', 'wide'], `unix:${apiSock}`);
+  t.false(after.stdout.includes(hostIf), 'the port is gone');
+  t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
+});
