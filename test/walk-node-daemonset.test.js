@@ -17,6 +17,8 @@ import { buildTopology, destroyTopology, curl, sleep, waitFor, ROOT } from './li
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import { startServer } from './lib/cni-pods.js';
 import { runWdp } from './lib/wdp-cli.js';
+import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
+import { spawnNode } from './lib/topology.js';
 
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl'] });
 const serial = gate.serial;
@@ -91,6 +93,9 @@ test.before(async () => {
     // the ConfigMap names the node's interfaces: the namespace's veths take those names
     lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'c0', 'name', uplink.ifname]);
     lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'v0', 'name', pods.ifname]);
+    // a node's NIC and veths have IPv6 on (the namespace's default here is off)
+    for (const p of [uplink, pods]) lab.sysctl(topo.ns.dp, `net.ipv6.conf.${p.ifname}.disable_ipv6`, '0');
+    await waitFor('link-local addresses', () => [uplink, pods].every((p) => / fe80::/.test(lab.exec(topo.ns.dp, 'ip', ['-6', '-o', 'addr', 'show', 'dev', p.ifname]).stdout)));
     ({ double } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/clusterrole.yaml') }));
     // host paths: the test's directories
     const sock = cfg.api.listen.replace(/^unix:/, '');
@@ -131,6 +136,11 @@ serial('the DaemonSet\'s container under its securityContext starts with the Con
   const status = readFileSync(`/proc/${d.pid}/status`, 'utf8');
   t.is(/CapEff:\s*([0-9a-f]+)/.exec(status)[1], (2n ** 12n + 2n ** 13n).toString(16).padStart(16, '0'), 'NET_ADMIN and NET_RAW only');
   t.is((await probe()).code, 0);
+  // running.md, "Preparing the node": the daemon turns IPv6 off on its AF_PACKET ports' interfaces
+  // (the kernel originates nothing there) — with /proc/sys read-only too
+  for (const p of parseYaml(cm.data['wdp.yaml']).ports) {
+    t.is(topo.lab.exec(topo.ns.dp, 'ip', ['-6', '-o', 'addr', 'show', 'dev', p.ifname]).stdout, '', `no IPv6 address left on ${p.ifname}`);
+  }
   // a client on the uplink reaches the Service by its ClusterIP and the node's NodePort
   for (const url of ['http://10.96.0.50/', `http://${NODE_IP}:30080/`]) {
     const r = await waitFor(url, async () => { const x = await curl(topo, topo.ns.client, url, { timeout: 2 }); return x.code === 0 && x.body.trim() === 'pod-b' && x; });
@@ -156,11 +166,11 @@ function docsConflist() {
  * pair (host end `veth<8 hex>`, kernel default offloads), the pod's address with the subnet's
  * prefix and ptp's routes (the gateway on-link, the subnet and the IPAM routes via it), the
  * gateway as a /32 on the host end and a host route to the pod; its result. */
-function ptpAdd(ns, ip, subnet, ipamRoutes) {
+function ptpAdd(ns, ip, subnet, ipamRoutes, tag = 0) {
   const { lab } = topo;
   const prefix = Number(subnet.split('/')[1]);
   const gw = subnet.split('/')[0].replace(/\d+$/, '1'); // host-local: the subnet's first address
-  const hostIf = `veth${(process.pid * 2654435761 % 0xffffffff >>> 0).toString(16).padStart(8, '0').slice(0, 8)}`;
+  const hostIf = `veth${((process.pid + tag * 7919) * 2654435761 % 0xffffffff >>> 0).toString(16).padStart(8, '0').slice(0, 8)}`;
   lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
   lab.addr(ns, 'eth0', `${ip}/${prefix}`);
   lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
@@ -239,4 +249,56 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   const after = await runWdp(['get', 'ports', '-o', 'wide'], `unix:${apiSock}`);
   t.false(after.stdout.includes(hostIf), 'the port is gone');
   t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
+});
+
+serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well within terminationGracePeriodSeconds, then SIGKILL — keeps established connections to a pod on the ConfigMap\'s pod port and to a CNI pod, and the CNI pod\'s port', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const { lab } = topo;
+  const list = docsConflist();
+  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
+  const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
+  const ns = lab.namespace('cq');
+  const podIp = '10.244.1.21';
+  const { result } = ptpAdd(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 1);
+  const id = `ctr-wn2-${process.pid}`;
+  const add = await runtimeCall(plugin, 'ADD', list, entry, { id, netns: ns, prevResult: result });
+  t.is(add.code, 0, JSON.stringify(add.out));
+  for (const [pns, name] of [[topo.pods[0].ns, 'pod-b'], [ns, 'cni-pod2']]) {
+    const s = spawnNode(topo, pns, ECHO_SERVER, [name]);
+    topo.podProcs.push(s);
+    await waitFor(`${name} echo server`, () => s.out.includes('ready'));
+  }
+  const echo = (name, ip, cip) => [
+    { metadata: { name, namespace: 'default' }, spec: { type: 'ClusterIP', clusterIP: cip, clusterIPs: [cip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }] } },
+    { metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }] },
+  ];
+  for (const [svc, eps] of [echo('echo-b', topo.pods[0].ip, '10.96.0.70'), echo('echo-c', podIp, '10.96.0.71')]) { await double('POST', SVC, svc); await double('POST', EPS, eps); }
+  await waitFor('the echo Services', async () => (await curl(topo, topo.ns.client, `telnet://10.96.0.71:${ECHO_PORT}`, { timeout: 1, extra: ['-o', '/dev/null'] })).code === 28, 20000);
+  const clients = ['10.96.0.70', '10.96.0.71'].map((ip) => { const c = spawnNode(topo, topo.ns.client, ECHO_CLIENT, [ip, String(ECHO_PORT), '2']); topo.podProcs.push(c); return c; });
+  const flowing = async (what) => {
+    for (const c of clients) {
+      const base = (await report(c)).map((x) => x.recv);
+      const s = await waitFor(`${what}: echo answers`, async () => { const r = await report(c); return r.every((x, i) => x.recv >= base[i] + 3) && r; }, 30000);
+      t.true(s.every((x) => !x.closed && x.errors.length === 0), `${what}: ${JSON.stringify(s)}`);
+      t.is(new Set(s.flatMap((x) => x.pods)).size, 1, `${what}: one pod per Service`);
+    }
+  };
+  await flowing('before the restarts');
+  const grace = ds.spec.template.spec.terminationGracePeriodSeconds;
+  const exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
+  daemon.kill('SIGTERM');
+  const stop = await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]);
+  t.deepEqual(stop, { code: 0, sig: null }, `the stop ended within terminationGracePeriodSeconds (${grace} s)`);
+  startPod();
+  await waitServing(daemon);
+  await flowing('after SIGTERM and a new start');
+  const st = await runWdp(['status'], `unix:${apiSock}`);
+  t.regex(st.stdout, /restored in \d+ ms: .* [1-9]\d* flows/, st.stdout);
+  t.regex((await runWdp(['get', 'ports'], `unix:${apiSock}`)).stdout, new RegExp(result.interfaces[0].name));
+  daemon.kill('SIGKILL');
+  await new Promise((r) => (daemon.exitCode !== null || daemon.signalCode ? r() : daemon.once('exit', r)));
+  startPod();
+  await waitServing(daemon);
+  await flowing('after SIGKILL and a new start');
+  for (const c of clients) c.stdin.write('stop\n');
 });
