@@ -1,0 +1,129 @@
+// running.md's node recipe ("On a Kubernetes node: the host port") walked as written, in network
+// namespaces: its config taken from the docs (the NIC eth0, the host port wdp-host with the node
+// address, its pod, service and default routes), the node's router on the NIC's link, and pods
+// attached by the wdp-cni plugin from the docs' network config list, made as ptp with host-local
+// IPAM makes them. What the node's own processes do: the kubelet probing a pod by its pod IP, a
+// hostNetwork client reaching a ClusterIP and its own NodePort, a pod reaching the node address
+// (the kubelet's port) and the outside through the node's router.
+import test from 'ava';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify } from 'yaml';
+import { rootGate } from './lib/root-gate.js';
+import { buildTopology, destroyTopology, startDaemon, curl, api, waitFor, ROOT, serviceYaml, sliceYaml } from './lib/topology.js';
+import { startServer } from './lib/cni-pods.js';
+
+const gate = rootGate(test, { tools: ['curl'] });
+const serial = gate.serial;
+const RUNNING = readFileSync(join(ROOT, 'docs/running.md'), 'utf8');
+
+/** The first ```FENCE block after `heading` in running.md. */
+function block(heading, fence) {
+  const at = RUNNING.indexOf(heading);
+  return new RegExp('```' + fence + '\\n([\\s\\S]*?)```').exec(RUNNING.slice(at))[1];
+}
+
+let topo, recipe, cni;
+const pods = [];
+
+/** As ptp with host-local IPAM (containernetworking/plugins ptp.go): veth pair, the pod's address
+ * with the subnet's prefix and ptp's routes, the gateway /32 on the host end and a host route to
+ * the pod; returns ptp's result. */
+function ptpAdd(ns, hostIf, ip, subnet, ipamRoutes) {
+  const { lab } = topo;
+  const gw = subnet.replace(/\d+\/\d+$/, '1');
+  lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
+  lab.addr(ns, 'eth0', `${ip}/${subnet.split('/')[1]}`);
+  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
+  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
+  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
+  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
+  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
+  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+  return {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
+    ips: [{ address: `${ip}/${subnet.split('/')[1]}`, gateway: gw, interface: 1 }],
+    routes: ipamRoutes, dns: {},
+  };
+}
+
+test.before(async () => {
+  if (!gate.ok) return;
+  topo = buildTopology({ pods: [], kind: 'wh' });
+  try {
+    const { lab } = topo;
+    recipe = parseYaml(block('## On a Kubernetes node: the host port', 'yaml'));
+    const uplink = recipe.ports.find((p) => p.role === 'uplink');
+    const host = recipe.ports.find((p) => p.role === 'host');
+    const [nodeCidr] = host.hostAddresses;
+    const router = host.hostRoutes.find((r) => r.prefix === 'default').via;
+    // the NIC: the remote namespace's veth renamed, its far side the node's router (and a client)
+    lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'r0', 'name', uplink.ifname]);
+    lab.addr(topo.ns.remote, 'eth0', `${router}/${nodeCidr.split('/')[1]}`);
+    lab.addr(topo.ns.remote, 'lo', '203.0.113.7/32'); // somewhere outside, behind the router
+    recipe.routes[0].mac = lab.mac(topo.ns.remote, 'eth0');
+    recipe.api.listen = `unix:${join(topo.dir, 'run', recipe.api.listen.slice(recipe.api.listen.lastIndexOf('/') + 1))}`;
+    mkdirSync(join(topo.dir, 'run'));
+    Object.assign(recipe, { stateDir: topo.config.stateDir, logLevel: 'info', probeIntervalMs: 200 });
+    writeFileSync(topo.configFile, stringify(recipe));
+    topo.config = { ...recipe, api: { listen: recipe.api.listen.replace(/^unix:/, '') } }; // what the test's API helper connects to
+    await startDaemon(topo);
+    // the pods, attached by the plugin as the docs' network config list chains it
+    cni = JSON.parse(block('**The CNI plugin.**', 'json'));
+    const [ptp, wdp] = cni.plugins;
+    for (const i of [0, 1]) {
+      const ns = lab.namespace(`k${i}`);
+      const ip = ptp.ipam.subnet.replace(/\d+\/\d+$/, String(20 + i));
+      const hostIf = `veth${(process.pid + i).toString(16).padStart(8, '0').slice(-8)}`;
+      const prevResult = ptpAdd(ns, hostIf, ip, ptp.ipam.subnet, ptp.ipam.routes);
+      const conf = { cniVersion: cni.cniVersion, name: cni.name, ...wdp, server: recipe.api.listen, prevResult };
+      const r = await lab.execAsync(topo.ns.dp, 'env', ['-i', 'CNI_COMMAND=ADD', `CNI_CONTAINERID=ctr-wh${i}-${process.pid}`, `CNI_NETNS=/var/run/netns/${ns}`, 'CNI_IFNAME=eth0', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+        process.execPath, join(ROOT, 'bin/wdp-cni.js')], { input: JSON.stringify(conf), timeoutMs: 40000 });
+      if (r.code !== 0) throw new Error(`ADD: ${r.stdout} ${r.stderr}`);
+      await startServer(topo, ns, `pod-${i}`);
+      pods.push({ ns, ip, name: `pod-${i}` });
+    }
+    const res = await api(topo, 'POST', '/api/v1/apply', [
+      serviceYaml({ name: 'web', type: 'NodePort', clusterIP: '10.96.7.10', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30087, protocol: 'TCP' }] }),
+      sliceYaml({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })) }),
+    ]);
+    if (res.status !== 200) throw new Error(`apply: ${res.text}`);
+  } catch (e) { await destroyTopology(topo); topo = undefined; throw e; }
+});
+test.after.always(async () => { await destroyTopology(topo); });
+
+const nodeIp = () => recipe.node.addresses[0];
+
+serial('the kubelet probes each pod by its pod IP from the node\'s namespace (as its liveness and readiness probes do)', async (t) => {
+  for (const p of pods) {
+    const r = await waitFor(`${p.name} by its pod IP`, async () => { const x = await curl(topo, topo.ns.dp, `http://${p.ip}:8080/`, { timeout: 2 }); return x.code === 0 && x; }, 15000).catch(() => null);
+    t.truthy(r, `${p.name} (${p.ip}) from the node: ${topo.daemonLog.slice(-2000)}`);
+    if (!r) continue;
+    t.is(r.body.trim(), p.name);
+    t.is(r.headers['x-peer'].replace('::ffff:', ''), nodeIp(), 'from the node address');
+  }
+});
+
+serial('a hostNetwork client reaches the ClusterIP and its own NodePort; a pod reaches the node address and the outside through the node\'s router', async (t) => {
+  const { lab } = topo;
+  for (const url of ['http://10.96.7.10/', `http://${nodeIp()}:30087/`]) {
+    const r = await waitFor(url, async () => { const x = await curl(topo, topo.ns.dp, url, { timeout: 2 }); return x.code === 0 && x; }, 15000).catch(() => null);
+    t.truthy(r, `${url} from the node`);
+    if (r) t.regex(r.body, /^pod-[01]/);
+  }
+  // the kubelet's port on the node address, reached from a pod
+  const kubelet = lab.spawn(topo.ns.dp, process.execPath, ['-e', `require('http').createServer((q, s) => s.end('kubelet ' + q.socket.remoteAddress)).listen(10250, () => console.log('ready'))`]);
+  topo.podProcs.push(kubelet);
+  await waitFor('the node\'s server', () => new Promise((r) => { let o = ''; kubelet.stdout.on('data', (d) => { o += d; if (o.includes('ready')) r(true); }); setTimeout(() => r(false), 3000); }));
+  const k = await curl(topo, pods[0].ns, `http://${nodeIp()}:10250/`, { timeout: 3 });
+  t.is(k.code, 0, `pod → node address: ${k.stderr}`);
+  t.is(k.body.replace('::ffff:', ''), `kubelet ${pods[0].ip}`);
+  // outside, behind the router (routes: 0.0.0.0/0 out of the uplink to the router's MAC)
+  const out = lab.spawn(topo.ns.remote, process.execPath, ['-e', `require('http').createServer((q, s) => s.end('outside ' + q.socket.remoteAddress)).listen(8088, '203.0.113.7', () => console.log('ready'))`]);
+  topo.podProcs.push(out);
+  await waitFor('the outside server', () => new Promise((r) => { let o = ''; out.stdout.on('data', (d) => { o += d; if (o.includes('ready')) r(true); }); setTimeout(() => r(false), 3000); }));
+  lab.exec(topo.ns.remote, 'ip', ['route', 'replace', '10.244.0.0/16', 'via', nodeIp()]);
+  const o = await curl(topo, pods[1].ns, 'http://203.0.113.7:8088/', { timeout: 3 });
+  t.is(o.code, 0, `pod → outside: ${o.stderr}`);
+});
