@@ -192,12 +192,13 @@ function ptpAdd(ns, ip, subnet, ipamRoutes, tag = 0) {
   };
 }
 
-/** The installed plugin run as a runtime runs a chained plugin: by path, its own environment
- * (CNI_*, a PATH without node), the list's entry with name, cniVersion and prevResult on stdin. */
+/** The installed plugin run as a runtime runs a chained plugin: by path, with the runtime's
+ * environment (libcni passes its own, plus CNI_*: here a PATH that holds nothing — the launcher
+ * runs "with any PATH"), the list's entry with name, cniVersion and prevResult on stdin. */
 async function runtimeCall(plugin, command, list, entry, { id, netns, prevResult }) {
   const conf = { cniVersion: list.cniVersion, name: list.name, ...entry, ...(prevResult ? { prevResult } : {}) };
   const r = await topo.lab.execAsync(topo.ns.dp, 'env', ['-i', `CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`, `CNI_NETNS=/var/run/netns/${netns}`,
-    'CNI_IFNAME=eth0', `CNI_PATH=${join(topo.dir, 'cni-bin')}`, 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', plugin], { input: JSON.stringify(conf), timeoutMs: 40000 });
+    'CNI_IFNAME=eth0', `CNI_PATH=${join(topo.dir, 'cni-bin')}`, 'PATH=/nonexistent', plugin], { input: JSON.stringify(conf), timeoutMs: 40000 });
   return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
 }
 
