@@ -2,14 +2,18 @@
 // with $(NODE_NAME) expanded, under its securityContext (capabilities NET_ADMIN and NET_RAW only,
 // no privilege escalation, a read-only root and /proc/sys, as a container runtime sets it up),
 // with the ConfigMap's wdp.yaml — adapted only where a namespace cannot be the node: the host
-// paths (/var/lib/wdp, /run/wdp) are the test's directories, and the in-cluster credentials are
-// a kubeconfig for the API-server double, which enforces deploy/clusterrole.yaml. The ConfigMap's
-// interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
+// paths (/var/lib/wdp, /run/wdp) are the test's directories. Its credentials are the pod's, as
+// the kubelet gives them: the service account's token and CA mounted at
+// /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/_PORT naming the
+// control-plane endpoint (the DaemonSet's commented env) — the API-server double over HTTPS with
+// a certificate of that CA, requiring the token and enforcing deploy/clusterrole.yaml. The
+// ConfigMap's interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
 // steps: the plugin installed with its installer, its network config list taken from the docs,
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
 // at the kernel's default offloads.
 import test from 'ava';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { rootGate } from './lib/root-gate.js';
@@ -20,7 +24,7 @@ import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode } from './lib/topology.js';
 
-const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl'] });
+const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
 const serial = gate.serial;
 
 const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8')).map((d) => d.toJS());
@@ -43,7 +47,18 @@ function hostPathOf(path) {
   return hp && hp + path.slice(m.mountPath.length);
 }
 
-let topo, double, apiSock, runDir, daemon;
+let topo, double, apiSock, runDir, daemon, saDir, apiUrl;
+const TOKEN = `wdp-sa-token-${process.pid}`;
+
+/** A CA and the API server's certificate from it for 127.0.0.1 (openssl), in `dir`: ca.pem,
+ * key.pem, cert.pem. */
+function certificates(dir) {
+  const o = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+  o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=kubernetes');
+  o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'req.pem', '-subj', '/CN=kube-apiserver');
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  o('x509', '-req', '-in', 'req.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'cert.pem', '-days', '2', '-extfile', 'ext.cnf');
+}
 const daemonLog = { text: '' };
 
 /** The DaemonSet's container started as the kubelet starts it: its command ($(NODE_NAME) set,
@@ -58,8 +73,14 @@ function startPod() {
   const ro = sc.privileged ? '' : 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && ';
   const rootRo = sc.readOnlyRootFilesystem ? `mount --bind /tmp /tmp && mount -o remount,bind,ro / && ` : '';
   const nnp = sc.allowPrivilegeEscalation === false ? '--no-new-privs ' : '';
-  const sh = `${ro}${rootRo}exec setpriv ${nnp}--bounding-set -all,${caps} --inh-caps -all "$@"`;
-  const d = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...argv]);
+  // the service account's files where every pod has them (a tmpfs on /run: /var/run is /run here)
+  const sa = 'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && '
+    + `mount --bind ${saDir} /run/secrets/kubernetes.io/serviceaccount && `;
+  const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}--bounding-set -all,${caps} --inh-caps -all "$@"`;
+  // the pod's environment: the control-plane endpoint (the DaemonSet's commented env)
+  const { hostname, port } = new URL(apiUrl);
+  const env = { ...process.env, KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port, NODE_NAME: 'node-a' };
+  const d = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...argv], { env });
   daemonLog.text = '';
   d.stdout.on('data', (x) => { daemonLog.text += x; });
   d.stderr.on('data', (x) => { daemonLog.text += x; });
@@ -98,7 +119,15 @@ test.before(async () => {
     // a node's NIC and veths have IPv6 on (the namespace's default here is off)
     for (const p of [uplink, pods]) lab.sysctl(topo.ns.dp, `net.ipv6.conf.${p.ifname}.disable_ipv6`, '0');
     await waitFor('link-local addresses', () => [uplink, pods].every((p) => / fe80::/.test(lab.exec(topo.ns.dp, 'ip', ['-6', '-o', 'addr', 'show', 'dev', p.ifname]).stdout)));
-    ({ double } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/clusterrole.yaml') }));
+    const tls = join(topo.dir, 'tls');
+    mkdirSync(tls);
+    certificates(tls);
+    saDir = join(topo.dir, 'serviceaccount');
+    mkdirSync(saDir);
+    writeFileSync(join(saDir, 'token'), TOKEN);
+    writeFileSync(join(saDir, 'ca.crt'), readFileSync(join(tls, 'ca.pem')));
+    writeFileSync(join(saDir, 'namespace'), ds.metadata.namespace);
+    ({ double, url: apiUrl } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls, token: TOKEN }));
     // host paths: the test's directories
     const sock = cfg.api.listen.replace(/^unix:/, '');
     runDir = join(topo.dir, 'run');
@@ -106,8 +135,6 @@ test.before(async () => {
     apiSock = join(runDir, sock.slice(sock.lastIndexOf('/') + 1));
     cfg.api.listen = `unix:${apiSock}`;
     cfg.stateDir = join(topo.dir, 'state');
-    // the pod's service-account credentials: a kubeconfig for the double
-    cfg.kubernetes.kubeconfig = join(topo.dir, 'kubeconfig');
     writeFileSync(topo.configFile, stringify(cfg));
     await double('POST', '/api/v1/nodes', {
       metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },

@@ -37,7 +37,8 @@
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
 // prints {"url": "http://127.0.0.1:PORT"} and serves the same API (`--no-servicecidrs`: without
-// ServiceCIDRs; `--rbac FILE`: a ClusterRole manifest, YAML, enforced on the API listener), plus POST /__double/<fault>
+// ServiceCIDRs; `--rbac FILE`: a ClusterRole manifest, YAML, enforced on the API listener; `--tls
+// DIR`: HTTPS with DIR/key.pem and DIR/cert.pem; `--token T`: T required as the bearer token), plus POST /__double/<fault>
 // (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=) and GET
 // /__double/stats, on the control socket.
 import { createServer } from 'node:http';
@@ -278,7 +279,7 @@ export class ApiServerDouble {
   handle(req, res, control) {
     const url = new URL(req.url, 'http://double');
     if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
-    if (this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (!control && this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const r = this.route(url);
     if (!r) { this.stats.notFound++; return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`)); }
     if (r.name && RESOURCES[r.resource].namespaced && r.namespace === null) return this.send(res, 404, status(404, 'NotFound', 'namespaced resources need a namespace'));
@@ -473,7 +474,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const [host, port] = arg('--listen', '127.0.0.1:0').split(/:(?=\d+$)/);
   const rbacFile = arg('--rbac');
   const rbac = rbacFile ? parseYaml(readFileSync(rbacFile, 'utf8')).rules : undefined;
-  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')), serviceCIDRs: !process.argv.includes('--no-servicecidrs'), rbac });
+  const tlsDir = arg('--tls');
+  const tls = tlsDir ? { key: readFileSync(`${tlsDir}/key.pem`), cert: readFileSync(`${tlsDir}/cert.pem`) } : undefined;
+  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')), serviceCIDRs: !process.argv.includes('--no-servicecidrs'), rbac, tls, token: arg('--token') });
   await d.listen(host, Number(port));
   const control = arg('--control');
   if (control) await d.listenControl(control);
