@@ -12,7 +12,7 @@
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
 // at the kernel's default offloads.
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
@@ -49,6 +49,17 @@ function hostPathOf(path) {
 
 let topo, double, apiSock, runDir, daemon, saDir, apiUrl;
 const TOKEN = `wdp-sa-token-${process.pid}`;
+
+/** The service account's token as the kubelet projects it (its atomic writer): the file
+ * `token` links to `..data/token`, `..data` to a new timestamped directory swapped in by rename. */
+function projectToken(token) {
+  const ts = `..${Date.now()}_${Math.random().toString(36).slice(2)}`;
+  mkdirSync(join(saDir, ts));
+  writeFileSync(join(saDir, ts, 'token'), token);
+  symlinkSync(ts, join(saDir, '..data_tmp'));
+  renameSync(join(saDir, '..data_tmp'), join(saDir, '..data'));
+  if (!existsSync(join(saDir, 'token'))) symlinkSync('..data/token', join(saDir, 'token'));
+}
 
 /** A CA and the API server's certificate from it for 127.0.0.1 (openssl), in `dir`: ca.pem,
  * key.pem, cert.pem. */
@@ -124,7 +135,7 @@ test.before(async () => {
     certificates(tls);
     saDir = join(topo.dir, 'serviceaccount');
     mkdirSync(saDir);
-    writeFileSync(join(saDir, 'token'), TOKEN);
+    projectToken(TOKEN);
     writeFileSync(join(saDir, 'ca.crt'), readFileSync(join(tls, 'ca.pem')));
     writeFileSync(join(saDir, 'namespace'), ds.metadata.namespace);
     ({ double, url: apiUrl } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls, token: TOKEN }));
@@ -331,4 +342,22 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   await waitServing(daemon);
   await flowing('after SIGKILL and a new start');
   for (const c of clients) c.stdin.write('stop\n');
+});
+
+serial('the service account\'s token rotated by the kubelet (the old one no longer accepted): the watch goes on with the new one, and a kubectl-like change arrives', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const fresh = `${TOKEN}-rotated`;
+  projectToken(fresh);
+  await double('POST', `/__double/token?value=${encodeURIComponent(fresh)}`);
+  await double('POST', '/__double/drop-watches'); // every watch reconnects, with whatever token it has
+  await double('POST', SVC, {
+    metadata: { name: 'late', namespace: 'default' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.80', clusterIPs: ['10.96.0.80'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+  });
+  await double('POST', EPS, {
+    metadata: { name: 'late-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'late' } }, addressType: 'IPv4',
+    endpoints: [{ addresses: [topo.pods[0].ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  const who = await waitFor('the Service created after the rotation', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.80/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 60000).catch(() => null);
+  t.is(who, 'pod-b', daemonLog.text.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('\n'));
 });

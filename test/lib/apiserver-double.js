@@ -39,7 +39,8 @@
 // prints {"url": "http://127.0.0.1:PORT"} and serves the same API (`--no-servicecidrs`: without
 // ServiceCIDRs; `--rbac FILE`: a ClusterRole manifest, YAML, enforced on the API listener; `--tls
 // DIR`: HTTPS with DIR/key.pem and DIR/cert.pem; `--token T`: T required as the bearer token), plus POST /__double/<fault>
-// (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=) and GET
+// (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=, token?value=:
+// the bearer token required from now on) and GET
 // /__double/stats, on the control socket.
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -335,6 +336,7 @@ export class ApiServerDouble {
     else if (what === 'drop-watches') return this.send(res, 200, { dropped: this.dropWatches() });
     else if (what === 'expire-watches') this.expireWatches();
     else if (what === 'bookmark') this.bookmark();
+    else if (what === 'token') this.token = url.searchParams.get('value') || undefined;
     else if (what === 'fail-requests') this.failRequests(Number(url.searchParams.get('count') ?? 1), Number(url.searchParams.get('code') ?? 503), url.searchParams.get('match') ?? 'any');
     else return this.send(res, 404, {});
     return this.send(res, 200, { ok: true });
