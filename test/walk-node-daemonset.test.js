@@ -22,7 +22,7 @@ import { startDoubleInNs } from './lib/apiserver-double-ns.js';
 import { startServer } from './lib/cni-pods.js';
 import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
-import { spawnNode } from './lib/topology.js';
+import { spawnNode, httpMany } from './lib/topology.js';
 
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
 const serial = gate.serial;
@@ -360,4 +360,44 @@ serial('the service account\'s token rotated by the kubelet (the old one no long
   });
   const who = await waitFor('the Service created after the rotation', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.80/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 60000).catch(() => null);
   t.is(who, 'pod-b', daemonLog.text.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('\n'));
+});
+
+serial('pods started together (a node booting, a Deployment scaled up): the runtime\'s concurrent ADDs all attach, each pod is served through one Service; their concurrent DELs all detach', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const { lab } = topo;
+  const list = docsConflist();
+  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
+  const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
+  const N = 10;
+  const burst = Array.from({ length: N }, (_, i) => {
+    const ns = lab.namespace(`cb${i}`);
+    const ip = `10.244.1.${100 + i}`;
+    const { hostIf, result } = ptpAdd(ns, ip, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 10 + i);
+    return { ns, ip, hostIf, result, id: `ctr-wnb${i}-${process.pid}`, name: `burst-${i}` };
+  });
+  const adds = await Promise.all(burst.map((b) => runtimeCall(plugin, 'ADD', list, entry, { id: b.id, netns: b.ns, prevResult: b.result })));
+  adds.forEach((a, i) => t.is(a.code, 0, `ADD ${i}: ${JSON.stringify(a.out)} ${a.stderr}`));
+  const ports = JSON.parse((await runWdp(['get', 'ports', '-o', 'json'], `unix:${apiSock}`)).stdout);
+  const items = Array.isArray(ports) ? ports : ports.items ?? ports.ports;
+  const mine = items.filter((p) => burst.some((b) => b.hostIf === p.ifname));
+  t.is(mine.length, N, 'a port per pod');
+  t.is(new Set(mine.map((p) => p.index)).size, N, 'each its own index');
+  for (const b of burst) await startServer(topo, b.ns, b.name);
+  await double('POST', SVC, {
+    metadata: { name: 'burst', namespace: 'default' },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.90', clusterIPs: ['10.96.0.90'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+  });
+  await double('POST', EPS, {
+    metadata: { name: 'burst-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'burst' } }, addressType: 'IPv4',
+    endpoints: burst.map((b) => ({ addresses: [b.ip], conditions: { ready: true }, nodeName: 'node-a' })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  });
+  await waitFor('the burst Service', async () => (await curl(topo, topo.ns.client, 'http://10.96.0.90/', { timeout: 2 })).code === 0, 20000);
+  const answers = await httpMany(topo, topo.ns.client, 'http://10.96.0.90/', 120, { timeoutMs: 2000 });
+  t.deepEqual([...new Set(answers.map((a) => a.pod || a.error))].sort(), burst.map((b) => b.name).sort(), 'every pod answers, nothing fails');
+  const dels = await Promise.all(burst.map((b) => runtimeCall(plugin, 'DEL', list, entry, { id: b.id, netns: b.ns })));
+  dels.forEach((d, i) => t.is(d.code, 0, `DEL ${i}: ${JSON.stringify(d.out)}`));
+  const after = await runWdp(['get', 'ports'], `unix:${apiSock}`);
+  t.false(burst.some((b) => after.stdout.includes(b.hostIf)), after.stdout);
+  const rules = lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout;
+  t.false(burst.some((b) => rules.includes(b.hostIf)), 'every veth handed back to the kernel');
 });
