@@ -338,8 +338,15 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   t.regex((await runWdp(['get', 'ports'], `unix:${apiSock}`)).stdout, new RegExp(result.interfaces[0].name));
   daemon.kill('SIGKILL');
   await new Promise((r) => (daemon.exitCode !== null || daemon.signalCode ? r() : daemon.once('exit', r)));
+  // a runtime asking the network's STATUS (a list of spec 1.1.0) while wdp is away: not ready
+  const v11 = { ...list, cniVersion: '1.1.0' };
+  const away = await runtimeCall(plugin, 'STATUS', v11, entry, {});
+  t.is(away.code, 1, JSON.stringify(away.out));
+  t.is(away.out?.code, 50, 'STATUS: not available while the daemon is away');
   startPod();
   await waitServing(daemon);
+  const back = await runtimeCall(plugin, 'STATUS', v11, entry, {});
+  t.is(back.code, 0, `STATUS once the daemon serves: ${JSON.stringify(back.out)}`);
   await flowing('after SIGKILL and a new start');
   for (const c of clients) c.stdin.write('stop\n');
 });
