@@ -127,3 +127,34 @@ serial('a hostNetwork client reaches the ClusterIP and its own NodePort; a pod r
   const o = await curl(topo, pods[1].ns, 'http://203.0.113.7:8088/', { timeout: 3 });
   t.is(o.code, 0, `pod → outside: ${o.stderr}`);
 });
+
+serial('the node\'s own connection to a LoadBalancer ingress IP and an external IP is served by wdp, as kube-proxy serves the node\'s own traffic to them', async (t) => {
+  const res = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'lb', type: 'LoadBalancer', clusterIP: '10.96.7.20', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30088, protocol: 'TCP' }], extra: { externalIPs: ['198.51.100.9'] }, lbIngress: ['198.51.100.50'] }),
+    sliceYaml({ name: 'lb-1', service: 'lb', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  ]);
+  t.is(res.status, 200, res.text);
+  for (const url of ['http://198.51.100.50/', 'http://198.51.100.9/']) {
+    const r = await waitFor(url, async () => { const x = await curl(topo, topo.ns.dp, url, { timeout: 2 }); return x.code === 0 && x; }, 10000).catch(() => null);
+    t.truthy(r, `${url} from the node: ${JSON.stringify((await api(topo, 'GET', '/api/v1/counters')).json?.global ?? {}).slice(0, 600)}`);
+    if (r) t.regex(r.body, /^pod-[01]/);
+  }
+});
+
+serial('externalTrafficPolicy Local with no endpoint on this node (docs/api.md): the node itself reaches the endpoints through its NodePort (short-circuited), its connection to the LoadBalancer IP is dropped as the nftables proxier drops it before DNAT, and so is an outside client\'s', async (t) => {
+  const res = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'lbl', type: 'LoadBalancer', clusterIP: '10.96.7.30', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30089, protocol: 'TCP' }], extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: 32100 }, lbIngress: ['198.51.100.60'] }),
+    sliceYaml({ name: 'lbl-1', service: 'lbl', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-b' })) }),
+  ]);
+  t.is(res.status, 200, res.text);
+  const np = await waitFor('the NodePort from the node', async () => { const x = await curl(topo, topo.ns.dp, `http://${nodeIp()}:30089/`, { timeout: 2 }); return x.code === 0 && x; }, 10000).catch(() => null);
+  t.truthy(np, 'the node reaches an endpoint on another node through its NodePort');
+  if (np) t.regex(np.body, /^pod-[01]/);
+  const before = (await api(topo, 'GET', '/api/v1/counters')).json.drops?.drop_etp_no_local ?? 0;
+  const lb = await curl(topo, topo.ns.dp, 'http://198.51.100.60/', { timeout: 2 });
+  t.not(lb.code, 0, 'the node\'s connection to the LB IP gets nothing');
+  topo.lab.exec(topo.ns.remote, 'ip', ['route', 'replace', '198.51.100.0/24', 'via', nodeIp()]);
+  const out = await curl(topo, topo.ns.remote, 'http://198.51.100.60/', { timeout: 2 });
+  t.not(out.code, 0, 'an outside client gets nothing: no local endpoint');
+  t.true(((await api(topo, 'GET', '/api/v1/counters')).json.drops?.drop_etp_no_local ?? 0) > before, 'dropped as drop_etp_no_local');
+});
