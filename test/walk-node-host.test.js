@@ -12,6 +12,8 @@ import { parse as parseYaml, stringify } from 'yaml';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, destroyTopology, startDaemon, curl, api, waitFor, ROOT, serviceYaml, sliceYaml } from './lib/topology.js';
 import { startServer } from './lib/cni-pods.js';
+import { spawnNode } from './lib/topology.js';
+import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 
 const gate = rootGate(test, { tools: ['curl'] });
 const serial = gate.serial;
@@ -157,4 +159,46 @@ serial('externalTrafficPolicy Local with no endpoint on this node (docs/api.md):
   const out = await curl(topo, topo.ns.remote, 'http://198.51.100.60/', { timeout: 2 });
   t.not(out.code, 0, 'an outside client gets nothing: no local endpoint');
   t.true(((await api(topo, 'GET', '/api/v1/counters')).json.drops?.drop_etp_no_local ?? 0) > before, 'dropped as drop_etp_no_local');
+});
+
+serial('a restart of wdp (SIGTERM, then SIGKILL) on the recipe\'s node keeps the node\'s own established connection through a ClusterIP and a pod\'s, and the pods\' ports', async (t) => {
+  for (const p of pods) {
+    const s = spawnNode(topo, p.ns, ECHO_SERVER, [p.name]);
+    await waitFor(`${p.name} echo server`, () => s.out.includes('ready'));
+  }
+  const res = await api(topo, 'POST', '/api/v1/apply', [
+    serviceYaml({ name: 'echo', clusterIP: '10.96.7.40', ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'echo-1', service: 'echo', ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }], endpoints: pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  ]);
+  t.is(res.status, 200, res.text);
+  // the node's own client (a kubelet-like process) and a pod's, each two connections
+  const clients = [[topo.ns.dp, 'the node'], [pods[1].ns, 'a pod']].map(([ns, who]) => {
+    const c = spawnNode(topo, ns, ECHO_CLIENT, ['10.96.7.40', String(ECHO_PORT), '2']);
+    c.who = who;
+    return c;
+  });
+  const flowing = async (what) => {
+    for (const c of clients) {
+      const base = (await report(c)).map((x) => x.recv);
+      const s = await waitFor(`${what}: ${c.who}'s echo answers`, async () => { const r = await report(c); return r.every((x, i) => x.recv >= base[i] + 3) && r; }, 30000).catch(() => null);
+      t.truthy(s, `${what}: ${c.who}: ${JSON.stringify(await report(c))}`);
+      if (s) t.true(s.every((x) => !x.closed && x.errors.length === 0 && x.pods.length === 1), `${what}: ${c.who}: ${JSON.stringify(s)}`);
+    }
+  };
+  try {
+    await flowing('before');
+    for (const sig of ['SIGTERM', 'SIGKILL']) {
+      const d = topo.daemon;
+      const exited = new Promise((r) => d.once('exit', r));
+      d.kill(sig);
+      await exited;
+      await startDaemon(topo);
+      await flowing(`after ${sig} and a new start`);
+    }
+    const ports = (await api(topo, 'GET', '/api/v1/ports')).json;
+    const names = (Array.isArray(ports) ? ports : ports.items ?? ports.ports).map((p) => p.ifname);
+    t.is(names.filter((n) => n.startsWith('veth')).length, pods.length, `the CNI pods' ports reopened: ${JSON.stringify(names)}`);
+  } finally {
+    for (const c of clients) c.stdin.write('stop\n');
+  }
 });
