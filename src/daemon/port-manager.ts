@@ -125,7 +125,10 @@ function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: s
   let why: string;
   try {
     if (netns) inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`]);
-    else writeFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1');
+    else {
+      const file = `/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`;
+      if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1');
+    }
     return;
   } catch (e) { why = (e as Error).message.split('\n')[0]; }
   try {
