@@ -333,8 +333,16 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   startPod();
   await waitServing(daemon);
   await flowing('after SIGTERM and a new start');
-  const st = await runWdp(['status'], `unix:${apiSock}`);
+  // (the restored checkpoint is written over at once, consumed: its line follows shortly)
+  const st = await waitFor('wdp status with the checkpoint after the restore', async () => { const r = await runWdp(['status'], `unix:${apiSock}`); return /^last checkpoint /m.test(r.stdout) && r; });
   t.regex(st.stdout, /restored in \d+ ms: .* [1-9]\d* flows/, st.stdout);
+  // running.md's `$ wdp status` example, line for line, its values aside (a line the example
+  // does not have, "  not restored: ...", may come between)
+  const example = /\$ wdp status\n([\s\S]*?)```/.exec(RUNNING)[1].trim().split('\n');
+  const shape = (line) => new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '\\S+').replace(/\d+/g, '\\d+')}$`);
+  const lines = st.stdout.trim().split('\n').filter((l) => !l.startsWith('  not restored: '));
+  t.is(lines.length, example.length, st.stdout);
+  example.forEach((l, i) => t.regex(lines[i] ?? '', shape(l), `wdp status line ${i + 1}`));
   t.regex((await runWdp(['get', 'ports'], `unix:${apiSock}`)).stdout, new RegExp(result.interfaces[0].name));
   daemon.kill('SIGKILL');
   await new Promise((r) => (daemon.exitCode !== null || daemon.signalCode ? r() : daemon.once('exit', r)));
