@@ -359,7 +359,7 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   for (const c of clients) c.stdin.write('stop\n');
 });
 
-serial('the service account\'s token rotated by the kubelet (the old one no longer accepted): the watch goes on with the new one, and a kubectl-like change arrives', async (t) => {
+serial('the service account\'s token rotated by the kubelet (the old one no longer accepted): the watch goes on with the new one, and kubectl-like changes arrive (a Service and its slice created, its port edited, both deleted)', async (t) => {
   if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
   const fresh = `${TOKEN}-rotated`;
   projectToken(fresh);
@@ -375,6 +375,19 @@ serial('the service account\'s token rotated by the kubelet (the old one no long
   });
   const who = await waitFor('the Service created after the rotation', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.80/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 60000).catch(() => null);
   t.is(who, 'pod-b', daemonLog.text.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('\n'));
+  // kubectl edit (the Service's port 80 -> 81), then kubectl delete of its slice and of itself
+  const svc = await double('GET', `${SVC}/late`);
+  svc.spec.ports[0].port = 81;
+  await double('PUT', `${SVC}/late`, svc);
+  const moved = await waitFor('the edited port', async () => (await curl(topo, topo.ns.client, 'http://10.96.0.80:81/', { timeout: 2 })).code === 0, 20000).catch(() => false);
+  t.true(moved, 'served on the new port');
+  t.not((await curl(topo, topo.ns.client, 'http://10.96.0.80:80/', { timeout: 2 })).code, 0, 'the old port is not');
+  await double('DELETE', `${EPS}/late-1`);
+  const refused = await waitFor('no endpoints: refused', async () => (await curl(topo, topo.ns.client, 'http://10.96.0.80:81/', { timeout: 2 })).code === 7, 20000).catch(() => false);
+  t.true(refused, 'without endpoints a connection is refused (TCP reset), as kube-proxy rejects');
+  await double('DELETE', `${SVC}/late`);
+  const gone = await waitFor('the Service gone', async () => !/\blate\b/.test((await runWdp(['get', 'services'], `unix:${apiSock}`)).stdout), 20000).catch(() => false);
+  t.true(gone);
 });
 
 serial('pods started together (a node booting, a Deployment scaled up): the runtime\'s concurrent ADDs all attach, each pod is served through one Service; their concurrent DELs all detach', async (t) => {
