@@ -19,7 +19,7 @@ import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, destroyTopology, curl, sleep, waitFor, ROOT } from './lib/topology.js';
 import { startDoubleInNs } from './lib/apiserver-double-ns.js';
-import { startServer } from './lib/cni-pods.js';
+import { startServer, ptpAdd, runningBlock } from './lib/cni-pods.js';
 import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode, httpMany } from './lib/topology.js';
@@ -196,38 +196,13 @@ serial('the DaemonSet\'s container under its securityContext starts with the Con
 });
 
 /** running.md's network configuration list for the chained plugin (the JSON under "The CNI plugin"). */
-function docsConflist() {
-  const at = RUNNING.indexOf('**The CNI plugin.**');
-  const m = /```json\n([\s\S]*?)```/.exec(RUNNING.slice(at));
-  return JSON.parse(m[1]);
-}
+const docsConflist = () => JSON.parse(runningBlock('**The CNI plugin.**', 'json'));
 
-/** What `ptp` with host-local IPAM does for a pod (containernetworking/plugins ptp.go): a veth
- * pair (host end `veth<8 hex>`, kernel default offloads), the pod's address with the subnet's
- * prefix and ptp's routes (the gateway on-link, the subnet and the IPAM routes via it), the
- * gateway as a /32 on the host end and a host route to the pod; its result. */
-function ptpAdd(ns, ip, subnet, ipamRoutes, tag = 0) {
-  const { lab } = topo;
-  const prefix = Number(subnet.split('/')[1]);
-  const gw = subnet.split('/')[0].replace(/\d+$/, '1'); // host-local: the subnet's first address
+/** ptp's veth for pod `ns` at `ip` (lib/cni-pods.js ptpAdd), its host end named as ptp names it
+ * (`veth<8 hex>`, one per `tag`); returns { hostIf, result }. */
+function ptpPod(ns, ip, subnet, ipamRoutes, tag = 0) {
   const hostIf = `veth${((process.pid + tag * 7919) * 2654435761 % 0xffffffff >>> 0).toString(16).padStart(8, '0').slice(0, 8)}`;
-  lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
-  lab.addr(ns, 'eth0', `${ip}/${prefix}`);
-  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
-  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
-  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
-  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
-  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
-  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
-  return {
-    hostIf,
-    result: {
-      cniVersion: '1.0.0',
-      interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
-      ips: [{ address: `${ip}/${prefix}`, gateway: gw, interface: 1 }],
-      routes: ipamRoutes, dns: {},
-    },
-  };
+  return { hostIf, result: ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes) };
 }
 
 /** The installed plugin run as a runtime runs a chained plugin: by path, with the runtime's
@@ -258,7 +233,7 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
   const ns = lab.namespace('cp');
   const podIp = '10.244.1.20';
-  const { hostIf, result } = ptpAdd(ns, podIp, ptp.ipam.subnet, ptp.ipam.routes);
+  const { hostIf, result } = ptpPod(ns, podIp, ptp.ipam.subnet, ptp.ipam.routes);
   const id = `ctr-wn-${process.pid}`;
   const add = await runtimeCall(plugin, 'ADD', list, entry, { id, netns: ns, prevResult: result });
   t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
@@ -300,7 +275,7 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
   const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
   const ns = lab.namespace('cq');
   const podIp = '10.244.1.21';
-  const { result } = ptpAdd(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 1);
+  const { result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 1);
   const id = `ctr-wn2-${process.pid}`;
   const add = await runtimeCall(plugin, 'ADD', list, entry, { id, netns: ns, prevResult: result });
   t.is(add.code, 0, JSON.stringify(add.out));
@@ -400,7 +375,7 @@ serial('pods started together (a node booting, a Deployment scaled up): the runt
   const burst = Array.from({ length: N }, (_, i) => {
     const ns = lab.namespace(`cb${i}`);
     const ip = `10.244.1.${100 + i}`;
-    const { hostIf, result } = ptpAdd(ns, ip, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 10 + i);
+    const { hostIf, result } = ptpPod(ns, ip, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 10 + i);
     return { ns, ip, hostIf, result, id: `ctr-wnb${i}-${process.pid}`, name: `burst-${i}` };
   });
   const adds = await Promise.all(burst.map((b) => runtimeCall(plugin, 'ADD', list, entry, { id: b.id, netns: b.ns, prevResult: b.result })));

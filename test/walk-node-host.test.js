@@ -6,56 +6,27 @@
 // hostNetwork client reaching a ClusterIP and its own NodePort, a pod reaching the node address
 // (the kubelet's port) and the outside through the node's router.
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, destroyTopology, startDaemon, curl, api, waitFor, ROOT, serviceYaml, sliceYaml } from './lib/topology.js';
-import { startServer } from './lib/cni-pods.js';
+import { startServer, ptpAdd, runningBlock } from './lib/cni-pods.js';
 import { spawnNode } from './lib/topology.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 
 const gate = rootGate(test, { tools: ['curl'] });
 const serial = gate.serial;
-const RUNNING = readFileSync(join(ROOT, 'docs/running.md'), 'utf8');
-
-/** The first ```FENCE block after `heading` in running.md. */
-function block(heading, fence) {
-  const at = RUNNING.indexOf(heading);
-  return new RegExp('```' + fence + '\\n([\\s\\S]*?)```').exec(RUNNING.slice(at))[1];
-}
 
 let topo, recipe, cni;
 const pods = [];
-
-/** As ptp with host-local IPAM (containernetworking/plugins ptp.go): veth pair, the pod's address
- * with the subnet's prefix and ptp's routes, the gateway /32 on the host end and a host route to
- * the pod; returns ptp's result. */
-function ptpAdd(ns, hostIf, ip, subnet, ipamRoutes) {
-  const { lab } = topo;
-  const gw = subnet.replace(/\d+\/\d+$/, '1');
-  lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
-  lab.addr(ns, 'eth0', `${ip}/${subnet.split('/')[1]}`);
-  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
-  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
-  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
-  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
-  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
-  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
-  return {
-    cniVersion: '1.0.0',
-    interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
-    ips: [{ address: `${ip}/${subnet.split('/')[1]}`, gateway: gw, interface: 1 }],
-    routes: ipamRoutes, dns: {},
-  };
-}
 
 test.before(async () => {
   if (!gate.ok) return;
   topo = buildTopology({ pods: [], kind: 'wh' });
   try {
     const { lab } = topo;
-    recipe = parseYaml(block('## On a Kubernetes node: the host port', 'yaml'));
+    recipe = parseYaml(runningBlock('## On a Kubernetes node: the host port', 'yaml'));
     const uplink = recipe.ports.find((p) => p.role === 'uplink');
     const host = recipe.ports.find((p) => p.role === 'host');
     const [nodeCidr] = host.hostAddresses;
@@ -72,13 +43,13 @@ test.before(async () => {
     topo.config = { ...recipe, api: { listen: recipe.api.listen.replace(/^unix:/, '') } }; // what the test's API helper connects to
     await startDaemon(topo);
     // the pods, attached by the plugin as the docs' network config list chains it
-    cni = JSON.parse(block('**The CNI plugin.**', 'json'));
+    cni = JSON.parse(runningBlock('**The CNI plugin.**', 'json'));
     const [ptp, wdp] = cni.plugins;
     for (const i of [0, 1]) {
       const ns = lab.namespace(`k${i}`);
       const ip = ptp.ipam.subnet.replace(/\d+\/\d+$/, String(20 + i));
       const hostIf = `veth${(process.pid + i).toString(16).padStart(8, '0').slice(-8)}`;
-      const prevResult = ptpAdd(ns, hostIf, ip, ptp.ipam.subnet, ptp.ipam.routes);
+      const prevResult = ptpAdd(topo, ns, hostIf, ip, ptp.ipam.subnet, ptp.ipam.routes);
       const conf = { cniVersion: cni.cniVersion, name: cni.name, ...wdp, server: recipe.api.listen, prevResult };
       const r = await lab.execAsync(topo.ns.dp, 'env', ['-i', 'CNI_COMMAND=ADD', `CNI_CONTAINERID=ctr-wh${i}-${process.pid}`, `CNI_NETNS=/var/run/netns/${ns}`, 'CNI_IFNAME=eth0', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
         process.execPath, join(ROOT, 'bin/wdp-cni.js')], { input: JSON.stringify(conf), timeoutMs: 40000 });

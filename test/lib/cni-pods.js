@@ -1,6 +1,7 @@
 // The CNI plugin (bin/wdp-cni.js) driven exactly as a container runtime drives a chained plugin,
 // and pods made the way the chain's first plugin (ptp) makes them, for the e2e tests
 // (test/e2e-ports.test.js, test/e2e-cni-gc.test.js). Everything lives in the topology's namespaces.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POD_SERVER, ROOT } from './topology.js';
 
@@ -55,4 +56,36 @@ export function startServer(topo, ns, name) {
     const t = setTimeout(() => reject(new Error(`${name} not ready`)), 10000);
     child.stdout.on('data', (d) => { out += d; if (out.includes('ready')) { clearTimeout(t); resolve(child); } });
   });
+}
+
+/** Exactly what `ptp` with host-local IPAM does for a pod (containernetworking/plugins ptp.go),
+ * as the chain's first plugin before wdp-cni: a veth pair (the host end `hostIf` in the node's
+ * namespace, the kernel's default offloads), the pod's address with the subnet's prefix and ptp's
+ * routes (the gateway — the subnet's first address — on-link, the subnet and the IPAM routes via
+ * it), the gateway as a /32 on the host end and a host route to the pod. Returns ptp's result. */
+export function ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes) {
+  const { lab } = topo;
+  const prefix = subnet.split('/')[1];
+  const gw = subnet.replace(/\d+\/\d+$/, '1');
+  lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
+  lab.addr(ns, 'eth0', `${ip}/${prefix}`);
+  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
+  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
+  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
+  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
+  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
+  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+  return {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
+    ips: [{ address: `${ip}/${prefix}`, gateway: gw, interface: 1 }],
+    routes: ipamRoutes, dns: {},
+  };
+}
+
+/** The first ```FENCE block after `heading` in docs/running.md (e.g. the CNI plugin's network
+ * config list: `runningBlock('**The CNI plugin.**', 'json')`). */
+export function runningBlock(heading, fence) {
+  const text = readFileSync(join(ROOT, 'docs/running.md'), 'utf8');
+  return new RegExp('```' + fence + '\\n([\\s\\S]*?)```').exec(text.slice(text.indexOf(heading)))[1];
 }
