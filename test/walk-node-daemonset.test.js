@@ -117,6 +117,28 @@ async function waitServing(d) {
   }, 60000);
 }
 
+/** A Service `name` (ClusterIP `clusterIP`, or NodePort with `nodePort`) and its EndpointSlice
+ * with `ips` ready on this node, created in the API server as kubectl and the EndpointSlice
+ * controller would. */
+async function kubeService(name, clusterIP, ips, { port = 80, targetPort = 8080, portName = 'http', nodePort } = {}) {
+  await double('POST', SVC, {
+    metadata: { name, namespace: 'default' },
+    spec: { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP, clusterIPs: [clusterIP], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: portName, port, targetPort, ...(nodePort ? { nodePort } : {}), protocol: 'TCP' }] },
+  });
+  await double('POST', EPS, {
+    metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4',
+    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' })), ports: [{ name: portName, port: targetPort, protocol: 'TCP' }],
+  });
+}
+
+/** The daemon up (started again if a test before left it down), the docs' list, the plugin's
+ * entry pointed at this node's socket, the installed plugin's path. */
+async function cniSetup() {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const list = docsConflist();
+  return { list, entry: { ...list.plugins[1], server: `unix:${apiSock}` }, plugin: join(topo.dir, 'cni-bin', 'wdp-cni') };
+}
+
 test.before(async () => {
   if (!gate.ok) return;
   topo = buildTopology({ pods: [{ name: 'pod-b', attach: 'afpacket' }], kind: 'wn' });
@@ -151,14 +173,7 @@ test.before(async () => {
       metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
       status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
     });
-    await double('POST', SVC, {
-      metadata: { name: 'web', namespace: 'default' },
-      spec: { type: 'NodePort', clusterIP: '10.96.0.50', clusterIPs: ['10.96.0.50'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }] },
-    });
-    await double('POST', EPS, {
-      metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4',
-      endpoints: [{ addresses: [topo.pods[0].ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-    });
+    await kubeService('web', '10.96.0.50', [topo.pods[0].ip], { nodePort: 30080 });
     const pod = topo.pods[0];
     lab.up(pod.ns, 'eth0');
     lab.addr(pod.ns, 'eth0', `${pod.ip}/32`);
@@ -240,14 +255,7 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   t.deepEqual(add.out, result, 'the previous result passed on');
   t.is(lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', hostIf]).stdout.includes('inet '), false, 'ptp\'s gateway address taken off the host end');
   await startServer(topo, ns, 'cni-pod');
-  await double('POST', SVC, {
-    metadata: { name: 'cni', namespace: 'default' },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.60', clusterIPs: ['10.96.0.60'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-  });
-  await double('POST', EPS, {
-    metadata: { name: 'cni-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'cni' } }, addressType: 'IPv4',
-    endpoints: [{ addresses: [podIp], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  });
+  await kubeService('cni', '10.96.0.60', [podIp]);
   const who = await waitFor('the CNI pod through its Service', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.60/', { timeout: 2 }); return r.code === 0 && r.body.trim(); });
   t.is(who, 'cni-pod');
   // bulk both ways with the veth's default offloads (TSO/GSO, partial checksums)
@@ -268,11 +276,8 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
 });
 
 serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well within terminationGracePeriodSeconds, then SIGKILL — keeps established connections to a pod on the ConfigMap\'s pod port and to a CNI pod, and the CNI pod\'s port', async (t) => {
-  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const { list, entry, plugin } = await cniSetup();
   const { lab } = topo;
-  const list = docsConflist();
-  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
-  const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
   const ns = lab.namespace('cq');
   const podIp = '10.244.1.21';
   const { result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 1);
@@ -284,11 +289,8 @@ serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well withi
     topo.podProcs.push(s);
     await waitFor(`${name} echo server`, () => s.out.includes('ready'));
   }
-  const echo = (name, ip, cip) => [
-    { metadata: { name, namespace: 'default' }, spec: { type: 'ClusterIP', clusterIP: cip, clusterIPs: [cip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }] } },
-    { metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'echo', port: ECHO_PORT, protocol: 'TCP' }] },
-  ];
-  for (const [svc, eps] of [echo('echo-b', topo.pods[0].ip, '10.96.0.70'), echo('echo-c', podIp, '10.96.0.71')]) { await double('POST', SVC, svc); await double('POST', EPS, eps); }
+  await kubeService('echo-b', '10.96.0.70', [topo.pods[0].ip], { port: ECHO_PORT, targetPort: ECHO_PORT, portName: 'echo' });
+  await kubeService('echo-c', '10.96.0.71', [podIp], { port: ECHO_PORT, targetPort: ECHO_PORT, portName: 'echo' });
   await waitFor('the echo Services', async () => (await curl(topo, topo.ns.client, `telnet://10.96.0.71:${ECHO_PORT}`, { timeout: 1, extra: ['-o', '/dev/null'] })).code === 28, 20000);
   const clients = ['10.96.0.70', '10.96.0.71'].map((ip) => { const c = spawnNode(topo, topo.ns.client, ECHO_CLIENT, [ip, String(ECHO_PORT), '2']); topo.podProcs.push(c); return c; });
   const flowing = async (what) => {
@@ -340,14 +342,7 @@ serial('the service account\'s token rotated by the kubelet (the old one no long
   projectToken(fresh);
   await double('POST', `/__double/token?value=${encodeURIComponent(fresh)}`);
   await double('POST', '/__double/drop-watches'); // every watch reconnects, with whatever token it has
-  await double('POST', SVC, {
-    metadata: { name: 'late', namespace: 'default' },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.80', clusterIPs: ['10.96.0.80'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-  });
-  await double('POST', EPS, {
-    metadata: { name: 'late-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'late' } }, addressType: 'IPv4',
-    endpoints: [{ addresses: [topo.pods[0].ip], conditions: { ready: true }, nodeName: 'node-a' }], ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  });
+  await kubeService('late', '10.96.0.80', [topo.pods[0].ip]);
   const who = await waitFor('the Service created after the rotation', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.80/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 60000).catch(() => null);
   t.is(who, 'pod-b', daemonLog.text.split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-5).join('\n'));
   // kubectl edit (the Service's port 80 -> 81), then kubectl delete of its slice and of itself
@@ -366,11 +361,8 @@ serial('the service account\'s token rotated by the kubelet (the old one no long
 });
 
 serial('pods started together (a node booting, a Deployment scaled up): the runtime\'s concurrent ADDs all attach, each pod is served through one Service; their concurrent DELs all detach', async (t) => {
-  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const { list, entry, plugin } = await cniSetup();
   const { lab } = topo;
-  const list = docsConflist();
-  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
-  const plugin = join(topo.dir, 'cni-bin', 'wdp-cni');
   const N = 10;
   const burst = Array.from({ length: N }, (_, i) => {
     const ns = lab.namespace(`cb${i}`);
@@ -386,14 +378,7 @@ serial('pods started together (a node booting, a Deployment scaled up): the runt
   t.is(mine.length, N, 'a port per pod');
   t.is(new Set(mine.map((p) => p.index)).size, N, 'each its own index');
   for (const b of burst) await startServer(topo, b.ns, b.name);
-  await double('POST', SVC, {
-    metadata: { name: 'burst', namespace: 'default' },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.90', clusterIPs: ['10.96.0.90'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-  });
-  await double('POST', EPS, {
-    metadata: { name: 'burst-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'burst' } }, addressType: 'IPv4',
-    endpoints: burst.map((b) => ({ addresses: [b.ip], conditions: { ready: true }, nodeName: 'node-a' })), ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  });
+  await kubeService('burst', '10.96.0.90', burst.map((b) => b.ip));
   await waitFor('the burst Service', async () => (await curl(topo, topo.ns.client, 'http://10.96.0.90/', { timeout: 2 })).code === 0, 20000);
   const answers = await httpMany(topo, topo.ns.client, 'http://10.96.0.90/', 120, { timeoutMs: 2000 });
   t.deepEqual([...new Set(answers.map((a) => a.pod || a.error))].sort(), burst.map((b) => b.name).sort(), 'every pod answers, nothing fails');
