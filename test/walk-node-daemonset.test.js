@@ -215,9 +215,9 @@ const docsConflist = () => JSON.parse(runningBlock('**The CNI plugin.**', 'json'
 
 /** ptp's veth for pod `ns` at `ip` (lib/cni-pods.js ptpAdd), its host end named as ptp names it
  * (`veth<8 hex>`, one per `tag`); returns { hostIf, result }. */
-function ptpPod(ns, ip, subnet, ipamRoutes, tag = 0) {
+function ptpPod(ns, ip, subnet, ipamRoutes, tag = 0, v6 = {}) {
   const hostIf = `veth${((process.pid + tag * 7919) * 2654435761 % 0xffffffff >>> 0).toString(16).padStart(8, '0').slice(0, 8)}`;
-  return { hostIf, result: ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes) };
+  return { hostIf, result: ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes, v6) };
 }
 
 /** The installed plugin run as a runtime runs a chained plugin: by path, with the runtime's
@@ -388,4 +388,22 @@ serial('pods started together (a node booting, a Deployment scaled up): the runt
   t.false(burst.some((b) => after.stdout.includes(b.hostIf)), after.stdout);
   const rules = lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout;
   t.false(burst.some((b) => rules.includes(b.hostIf)), 'every veth handed back to the kernel');
+});
+
+serial('a dual-stack pod (ptp with an IPv6 range too, IPv6 on at the veth\'s host end as on a node): ADD leaves its host end no address and no route of either family — /proc/sys read-only in the DaemonSet\'s container', async (t) => {
+  const { list, entry, plugin } = await cniSetup();
+  const { lab } = topo;
+  const ns = lab.namespace('cd');
+  const routes = [...list.plugins[0].ipam.routes, { dst: '::/0' }];
+  const { hostIf, result } = ptpPod(ns, '10.244.1.30', list.plugins[0].ipam.subnet, routes, 30, { ip6: 'fd00:244:1::1e', subnet6: 'fd00:244:1::/64' });
+  t.regex(lab.exec(topo.ns.dp, 'ip', ['-6', 'route', 'show', 'dev', hostIf]).stdout, /fd00:244:1::1e/, 'ptp\'s host route to the pod');
+  const id = `ctr-wnd-${process.pid}`;
+  const add = await runtimeCall(plugin, 'ADD', list, entry, { id, netns: ns, prevResult: result });
+  t.is(add.code, 0, JSON.stringify(add.out));
+  for (const fam of ['-4', '-6']) {
+    t.is(lab.exec(topo.ns.dp, 'ip', [fam, '-o', 'addr', 'show', 'dev', hostIf]).stdout, '', `no ${fam} address on ${hostIf}`);
+    t.is(lab.exec(topo.ns.dp, 'ip', [fam, 'route', 'show', 'dev', hostIf]).stdout, '', `no ${fam} route through ${hostIf}: the node's traffic to the pod goes through wdp`);
+  }
+  const del = await runtimeCall(plugin, 'DEL', list, entry, { id, netns: ns });
+  t.is(del.code, 0, JSON.stringify(del.out));
 });

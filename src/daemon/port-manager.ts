@@ -118,8 +118,9 @@ function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, p
 /** IPv6 off on a port's interface, so that the kernel originates nothing there (link-local
  * address, DAD, router solicitations, MLD reports): `disable_ipv6` where /proc/sys is writable.
  * An unprivileged container (the DaemonSet) has /proc/sys read-only (and its image may have no
- * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same silence: no address
- * generated (addrgenmode none) and none left (the link-local is flushed, its route with it). */
+ * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same: no address generated
+ * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
+ * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). */
 function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
   if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
   let why: string;
@@ -134,6 +135,7 @@ function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: s
   try {
     ipCmd(netns, ['link', 'set', 'dev', ifname, 'addrgenmode', 'none']);
     ipCmd(netns, ['-6', 'addr', 'flush', 'dev', ifname]);
+    ipCmd(netns, ['-6', 'route', 'flush', 'dev', ifname]);
   } catch (e) {
     log.warn({ port, ifname, error: (e as Error).message.split('\n')[0], sysctl: why }, 'could not turn IPv6 off on this port: the kernel may send IPv6 neighbour discovery and MLD from it');
   }

@@ -58,27 +58,35 @@ export function startServer(topo, ns, name) {
   });
 }
 
+/** host-local's default gateway: the subnet's first address (10.244.1.0/24: 10.244.1.1,
+ * fd00:244:1::/64: fd00:244:1::1). */
+const firstAddress = (net) => { const a = net.split('/')[0]; return a.endsWith('::') ? `${a}1` : a.replace(/[0-9a-f]+$/, (n) => (a.includes(':') ? (parseInt(n, 16) + 1).toString(16) : String(Number(n) + 1))); };
+
 /** Exactly what `ptp` with host-local IPAM does for a pod (containernetworking/plugins ptp.go),
  * as the chain's first plugin before wdp-cni: a veth pair (the host end `hostIf` in the node's
  * namespace, the kernel's default offloads), the pod's address with the subnet's prefix and ptp's
  * routes (the gateway — the subnet's first address — on-link, the subnet and the IPAM routes via
- * it), the gateway as a /32 on the host end and a host route to the pod. Returns ptp's result. */
-export function ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes) {
+ * it), the gateway as a /32 on the host end and a host route to the pod; with `ip6` in `subnet6`
+ * the same for IPv6 (/128s). Returns ptp's result. */
+export function ptpAdd(topo, ns, hostIf, ip, subnet, ipamRoutes, { ip6, subnet6 } = {}) {
   const { lab } = topo;
-  const prefix = subnet.split('/')[1];
-  const gw = subnet.replace(/\d+\/\d+$/, '1');
   lab.veth(ns, 'eth0', topo.ns.dp, hostIf);
-  lab.addr(ns, 'eth0', `${ip}/${prefix}`);
-  lab.exec(ns, 'ip', ['route', 'del', subnet, 'dev', 'eth0']);
-  lab.exec(ns, 'ip', ['route', 'add', `${gw}/32`, 'dev', 'eth0', 'scope', 'link', 'src', ip]);
-  lab.exec(ns, 'ip', ['route', 'add', subnet, 'via', gw, 'dev', 'eth0', 'src', ip]);
-  for (const r of ipamRoutes) lab.exec(ns, 'ip', ['route', 'add', r.dst === '0.0.0.0/0' ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
-  lab.addr(topo.ns.dp, hostIf, `${gw}/32`);
-  lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${ip}/32`, 'dev', hostIf]);
+  // a dual-stack pod (host-local with an IPv6 range too): IPv6 on at both ends, as on a node
+  if (ip6) for (const [n, i] of [[ns, 'eth0'], [topo.ns.dp, hostIf]]) lab.sysctl(n, `net.ipv6.conf.${i}.disable_ipv6`, '0');
+  const fams = [[ip, subnet, 32], ...(ip6 ? [[ip6, subnet6, 128]] : [])].map(([a, net, bits]) => ({ a, net, bits, prefix: net.split('/')[1], gw: firstAddress(net) }));
+  for (const { a, net, bits, prefix, gw } of fams) {
+    lab.addr(ns, 'eth0', `${a}/${prefix}`);
+    lab.exec(ns, 'ip', ['route', 'del', net, 'dev', 'eth0']);
+    lab.exec(ns, 'ip', ['route', 'add', `${gw}/${bits}`, 'dev', 'eth0', 'scope', 'link', 'src', a]);
+    lab.exec(ns, 'ip', ['route', 'add', net, 'via', gw, 'dev', 'eth0', 'src', a]);
+    for (const r of ipamRoutes.filter((x) => x.dst.includes(':') === (bits === 128))) lab.exec(ns, 'ip', ['route', 'add', /^(0\.0\.0\.0|::)\/0$/.test(r.dst) ? 'default' : r.dst, 'via', r.gw ?? gw, 'dev', 'eth0']);
+    lab.addr(topo.ns.dp, hostIf, `${gw}/${bits}`);
+    lab.exec(topo.ns.dp, 'ip', ['route', 'add', `${a}/${bits}`, 'dev', hostIf]);
+  }
   return {
     cniVersion: '1.0.0',
     interfaces: [{ name: hostIf, mac: lab.mac(topo.ns.dp, hostIf) }, { name: 'eth0', mac: lab.mac(ns, 'eth0'), sandbox: `/var/run/netns/${ns}` }],
-    ips: [{ address: `${ip}/${prefix}`, gateway: gw, interface: 1 }],
+    ips: fams.map(({ a, prefix, gw }) => ({ address: `${a}/${prefix}`, gateway: gw, interface: 1 })),
     routes: ipamRoutes, dns: {},
   };
 }
