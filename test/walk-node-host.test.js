@@ -6,7 +6,7 @@
 // hostNetwork client reaching a ClusterIP and its own NodePort, a pod reaching the node address
 // (the kubelet's port) and the outside through the node's router.
 import test from 'ava';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 import { rootGate } from './lib/root-gate.js';
@@ -36,8 +36,8 @@ test.before(async () => {
     lab.addr(topo.ns.remote, 'eth0', `${router}/${nodeCidr.split('/')[1]}`);
     lab.addr(topo.ns.remote, 'lo', '203.0.113.7/32'); // somewhere outside, behind the router
     recipe.routes[0].mac = lab.mac(topo.ns.remote, 'eth0');
+    // the socket's directory as after a boot: /run is a tmpfs, and the docs' systemd unit makes none
     recipe.api.listen = `unix:${join(topo.dir, 'run', recipe.api.listen.slice(recipe.api.listen.lastIndexOf('/') + 1))}`;
-    mkdirSync(join(topo.dir, 'run'));
     Object.assign(recipe, { stateDir: topo.config.stateDir, logLevel: 'info', probeIntervalMs: 200 });
     writeFileSync(topo.configFile, stringify(recipe));
     topo.config = { ...recipe, api: { listen: recipe.api.listen.replace(/^unix:/, '') } }; // what the test's API helper connects to
