@@ -33,6 +33,7 @@ test.before(async () => {
     const router = host.hostRoutes.find((r) => r.prefix === 'default').via;
     // the NIC: the remote namespace's veth renamed, its far side the node's router (and a client)
     lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'r0', 'name', uplink.ifname]);
+    lab.sysctl(topo.ns.dp, `net.ipv6.conf.${uplink.ifname}.disable_ipv6`, '0'); // a NIC's IPv6 is on
     lab.addr(topo.ns.remote, 'eth0', `${router}/${nodeCidr.split('/')[1]}`);
     lab.addr(topo.ns.remote, 'lo', '203.0.113.7/32'); // somewhere outside, behind the router
     recipe.routes[0].mac = lab.mac(topo.ns.remote, 'eth0');
@@ -172,4 +173,45 @@ serial('a restart of wdp (SIGTERM, then SIGKILL) on the recipe\'s node keeps the
   } finally {
     for (const c of clients) c.stdin.write('stop\n');
   }
+});
+
+/** The node's management server: an SSH-like banner and echo on every address of the node. */
+const SSHD = `require('net').createServer((s) => { s.write('SSH-2.0-wdp-walk\\r\\n'); s.on('data', (d) => s.write(d)); s.on('error', () => {}); }).listen(22, '::', () => console.log('ready'))`;
+
+/** One session from `ns` to the node address: the banner, then an echo. */
+async function ssh(ns, host) {
+  const script = `const s = require('net').connect(22, ${JSON.stringify(host)}); let got = ''; s.setTimeout(3000, () => { console.log(JSON.stringify({ error: 'timeout', got })); process.exit(0); });
+    s.on('data', (d) => { got += d; if (got.includes('SSH-2.0') && !got.includes('ping')) s.write('ping'); if (got.includes('ping')) { console.log(JSON.stringify({ got })); process.exit(0); } });
+    s.on('error', (e) => { console.log(JSON.stringify({ error: e.code, got })); process.exit(0); });`;
+  const r = await topo.lab.execAsync(ns, process.execPath, ['-e', script], { timeoutMs: 10000 });
+  try { return JSON.parse(r.stdout.trim().split('\n').pop()); } catch { return { error: r.stderr || 'no output' }; }
+}
+
+serial('running.md\'s systemd unit for the node: after wdp stops, its ExecStopPost lines give the node its NIC back (IPv4 management, IPv6 on again); its ExecStartPre and a new start move the node behind wdp again', async (t) => {
+  const { lab } = topo;
+  const unit = runningBlock('**Management connectivity.**', 'ini');
+  const lines = (key) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  /** One Exec line in the node's namespace, as systemd runs it ("-": its failure ignored). */
+  const run = (line) => {
+    const ignore = line.startsWith('-');
+    const [cmd, ...args] = line.replace(/^-/, '').split(/\s+/);
+    const r = lab.exec(topo.ns.dp, cmd, args);
+    if (!ignore) t.is(r.code, 0, `${line}: ${r.stderr}`);
+  };
+  const sshd = lab.spawn(topo.ns.dp, process.execPath, ['-e', SSHD]);
+  await waitFor('the node\'s sshd', () => new Promise((r) => { let o = ''; sshd.stdout.on('data', (d) => { o += d; if (o.includes('ready')) r(true); }); setTimeout(() => r(false), 3000); }));
+  t.falsy((await ssh(topo.ns.remote, nodeIp())).error, 'management through wdp');
+  const d = topo.daemon;
+  const exited = new Promise((r) => d.once('exit', r));
+  d.kill('SIGTERM');
+  await exited;
+  for (const l of lines('ExecStopPost')) run(l);
+  const back = await ssh(topo.ns.remote, nodeIp());
+  t.falsy(back.error, `management with wdp stopped: ${JSON.stringify(back)}`);
+  const nic = recipe.ports.find((p) => p.role === 'uplink').ifname;
+  t.is(lab.exec(topo.ns.dp, 'cat', [`/proc/sys/net/ipv6/conf/${nic}/disable_ipv6`]).stdout.trim(), '0', `IPv6 on ${nic} again, as before wdp`);
+  for (const l of lines('ExecStartPre')) run(l);
+  await startDaemon(topo);
+  const again = await waitFor('management through wdp again', async () => { const r = await ssh(topo.ns.remote, nodeIp()); return !r.error && r; }, 15000).catch(() => null);
+  t.truthy(again, 'management through wdp after a new start');
 });
