@@ -35,6 +35,7 @@ import { execFileSync } from 'node:child_process';
 import { isIP } from 'node:net';
 import { ApiClient, ApiError, DEFAULT_SERVER } from '../cli/client.js';
 import { CNI_ID_RE, sameAttachment, validCniIfname, type CniAttachment } from './attachment.js';
+import { systemTool } from '../util/system-tool.js';
 
 // 1.1.0's results are 1.0.0's plus optional fields: prevResult passes through either way. A
 // configuration list may name several versions (cniVersions); libcni then sends the highest it
@@ -73,12 +74,19 @@ export interface CniDeps {
 export const CALL_TIMEOUT_MS = 20_000;
 export const GC_TIMEOUT_MS = 300_000;
 
+/** iproute2's `ip` from the system directories: a runtime runs the plugin with its own
+ * environment, whose PATH need not hold them (src/util/system-tool.ts). */
+const ip = (): string => systemTool('ip') ?? 'ip';
+
 export const defaultDeps: CniDeps = {
   api: (conf, timeoutMs = CALL_TIMEOUT_MS) => new ApiClient({ server: conf.server ?? DEFAULT_SERVER, ...(conf.token ? { token: conf.token } : {}), timeoutMs }),
-  flushAddresses: (ifname) => { execFileSync('ip', ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
+  flushAddresses: (ifname) => { execFileSync(ip(), ['addr', 'flush', 'dev', ifname], { stdio: 'pipe' }); },
   linkInfo: (ifname) => {
     let out: string;
-    try { out = execFileSync('ip', ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return undefined; }
+    try { out = execFileSync(ip(), ['-j', '-d', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`cannot run ip (iproute2): ${(e as Error).message}`);
+      return undefined;
+    }
     const l = (JSON.parse(out) as Json[])[0];
     return l ? { kind: l.linkinfo?.info_kind, master: l.master } : undefined;
   },

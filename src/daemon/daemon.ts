@@ -14,8 +14,9 @@
 //   after their current batch (ports closed); the desired state is already on disk (every
 //   acknowledged apply was persisted before it was acknowledged).
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { parseListen } from '../api/listen.js';
 import type { ControlPlaneCore } from '../api/controlplane.js';
 // the control plane's modules (Fastify, the store's reader, the compiler, validation: ~0.3 s of
 // CPU) are loaded after the workers are spawned, while they boot: see startDaemon
@@ -277,6 +278,15 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // 0700: the saved objects name every service and pod address of the node
   try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
     throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
+  }
+  // the API socket's directory, as systemd's RuntimeDirectory would make it: /run is a tmpfs, so
+  // after a boot /run/wdp is not there (the socket itself is 0600; the CNI plugin and the CLI
+  // find it by path)
+  const apiListen = parseListen(cfg.api.listen);
+  if ('path' in apiListen) {
+    try { mkdirSync(dirname(resolve(apiListen.path)), { recursive: true, mode: 0o755 }); } catch (e) {
+      throw new ConfigError(`cannot create the directory of the API socket ${apiListen.path}: ${(e as Error).message}`);
+    }
   }
   const ports = portManager.initialSpecs();
   for (const p of portManager.all()) staticPods(p);

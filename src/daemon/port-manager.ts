@@ -17,7 +17,7 @@
 // Changes are serialised: one add/remove/link check at a time.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { canonicalAddr } from './l2.js';
@@ -112,6 +112,32 @@ function keepKernelOut(ifname: string, netns: string | undefined, log: Logger, p
     inNs(netns, nft(), ['add', 'chain', 'netdev', NFT_TABLE, chain, `{ type filter hook ingress device "${ifname}" priority 0; policy drop; }`]);
   } catch (e) {
     log.warn({ port, error: (e as Error).message.split('\n')[0] }, 'could not keep the kernel off this port (nftables netdev ingress drop): with local addresses in this namespace the kernel answers too');
+  }
+}
+
+/** IPv6 off on a port's interface, so that the kernel originates nothing there (link-local
+ * address, DAD, router solicitations, MLD reports): `disable_ipv6` where /proc/sys is writable.
+ * An unprivileged container (the DaemonSet) has /proc/sys read-only (and its image may have no
+ * `sysctl`); there netlink, which CAP_NET_ADMIN allows, gets the same: no address generated
+ * (addrgenmode none), none left and no IPv6 route through it (disable_ipv6 takes those too; a
+ * CNI plugin's host route to its pod, say, would send the node's traffic past wdp). */
+function ipv6Off(ifname: string, netns: string | undefined, log: Logger, port: string): void {
+  if (!existsSync('/proc/sys/net/ipv6')) return; // no IPv6 in this kernel
+  let why: string;
+  try {
+    if (netns) inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`]);
+    else {
+      const file = `/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`;
+      if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1');
+    }
+    return;
+  } catch (e) { why = (e as Error).message.split('\n')[0]; }
+  try {
+    ipCmd(netns, ['link', 'set', 'dev', ifname, 'addrgenmode', 'none']);
+    ipCmd(netns, ['-6', 'addr', 'flush', 'dev', ifname]);
+    ipCmd(netns, ['-6', 'route', 'flush', 'dev', ifname]);
+  } catch (e) {
+    log.warn({ port, ifname, error: (e as Error).message.split('\n')[0], sysctl: why }, 'could not turn IPv6 off on this port: the kernel may send IPv6 neighbour discovery and MLD from it');
   }
 }
 
@@ -302,7 +328,7 @@ export class PortManager {
       // The interface only carries frames to/from the dataplane: the kernel must not answer or
       // originate anything on it (IPv6 autoconf/ND). Offloads stay on: the native port finishes
       // partial checksums and segments super-frames (native/src/offload.rs).
-      try { inNs(netns, 'sysctl', ['-qw', `net.ipv6.conf.${p.ifname}.disable_ipv6=1`]); } catch { /* no IPv6 in this kernel */ }
+      ipv6Off(p.ifname, netns, this.log, p.name);
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
     }

@@ -18,10 +18,13 @@ export const webSlice = (pods) => ({
   ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
 });
 
-/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, double(method, path, body) }. */
-export async function startDoubleInNs(topo) {
+/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, url, double(method, path, body) }.
+ * `rbac`: a ClusterRole manifest the double enforces; `tls`: a directory with key.pem and
+ * cert.pem (HTTPS); `token`: the bearer token it requires (apiserver-double.js). */
+export async function startDoubleInNs(topo, { rbac, tls, token } = {}) {
   const controlSock = join(topo.dir, 'double.sock');
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000']);
+  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000',
+    ...(rbac ? ['--rbac', rbac] : []), ...(tls ? ['--tls', tls] : []), ...(token ? ['--token', token] : [])]);
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const t = setTimeout(() => reject(new Error('the API-server double did not start')), 15000);
@@ -45,7 +48,7 @@ export async function startDoubleInNs(topo) {
     if (data) req.write(data);
     req.end();
   });
-  return { kubeconfig, double };
+  return { kubeconfig, url, double };
 }
 
 /** Seeds the double with the Node `node`, the Service `service` (default/web) and its slice

@@ -29,17 +29,24 @@
 //   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
 //   holdWatches (new watch requests are accepted and never answered), garbleNextEvent (the next
 //   event written to a watch is cut short: a line that is not JSON).
+// * RBAC, for the deploy/ tests: `rbac` (a ClusterRole's `rules`) authorizes every API request by
+//   its verb (get, list, watch, create, update, delete), API group and resource as the API
+//   server's RBAC authorizer does; anything the rules do not grant is answered 403 Forbidden with
+//   the API server's message. `stats.requests` lists each request's { verb, group, resource }.
 //
 // Run on its own (a daemon in a network namespace reaches it on that namespace's loopback):
 //   node test/lib/apiserver-double.js --listen 127.0.0.1:0 --control /tmp/x.sock
 // prints {"url": "http://127.0.0.1:PORT"} and serves the same API (`--no-servicecidrs`: without
-// ServiceCIDRs), plus POST /__double/<fault>
-// (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=) and GET
+// ServiceCIDRs; `--rbac FILE`: a ClusterRole manifest, YAML, enforced on the API listener; `--tls
+// DIR`: HTTPS with DIR/key.pem and DIR/cert.pem; `--token T`: T required as the bearer token), plus POST /__double/<fault>
+// (compact, drop-watches, expire-watches, bookmark, fail-requests?count=&code=&match=, token?value=:
+// the bearer token required from now on) and GET
 // /__double/stats, on the control socket.
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 
 const RESOURCES = {
   services: { group: '', version: 'v1', kind: 'Service', listKind: 'ServiceList', namespaced: true },
@@ -80,11 +87,24 @@ function parseFieldSelector(s) {
   return (obj) => !!obj && reqs.every((f) => f(obj));
 }
 
+/** The RBAC verb of a request (k8s.io/apiserver's RequestInfoFactory). */
+function verbOf(method, r, url) {
+  if (method === 'GET') return ['1', 'true'].includes(url.searchParams.get('watch') ?? '') ? 'watch' : r.name ? 'get' : 'list';
+  return { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: r.name ? 'delete' : 'deletecollection' }[method] ?? method.toLowerCase();
+}
+
+/** Whether a ClusterRole rule grants `verb` on `resource` of API group `group` (`*` wildcards). */
+function grants(rule, verb, group, resource) {
+  const has = (list, v) => (list ?? []).includes('*') || (list ?? []).includes(v);
+  return has(rule.verbs, verb) && has(rule.apiGroups, group) && has(rule.resources, resource);
+}
+
 export class ApiServerDouble {
   /** `tls: { key, cert, ca }` serves HTTPS (as every real API server), `token` requires it as a
    * bearer token (as a service account's). */
-  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true, serviceCIDRs = true } = {}) {
+  constructor({ bookmarkIntervalMs = 60_000, token, tls, watchCache = true, serviceCIDRs = true, rbac } = {}) {
     this.tls = tls;
+    this.rbac = rbac;
     this.serveServiceCIDRs = serviceCIDRs;
     this.watchCache = watchCache;
     this.rv = 100; // like a real cluster, not starting at 1
@@ -96,7 +116,7 @@ export class ApiServerDouble {
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
     const perResource = () => Object.fromEntries(Object.keys(RESOURCES).map((r) => [r, []]));
-    this.stats = { lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
+    this.stats = { requests: [], forbidden: 0, lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -260,10 +280,20 @@ export class ApiServerDouble {
   handle(req, res, control) {
     const url = new URL(req.url, 'http://double');
     if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
-    if (this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (!control && this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const r = this.route(url);
     if (!r) { this.stats.notFound++; return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`)); }
     if (r.name && RESOURCES[r.resource].namespaced && r.namespace === null) return this.send(res, 404, status(404, 'NotFound', 'namespaced resources need a namespace'));
+    if (!control) {
+      const verb = verbOf(req.method, r, url);
+      const group = RESOURCES[r.resource].group;
+      this.stats.requests.push({ verb, group, resource: r.resource });
+      if (this.rbac && !this.rbac.some((rule) => grants(rule, verb, group, r.resource))) {
+        this.stats.forbidden++;
+        const scope = r.namespace ? `in the namespace "${r.namespace}"` : 'at the cluster scope';
+        return this.send(res, 403, { ...status(403, 'Forbidden', `${r.resource}${r.name ? ` "${r.name}"` : ''} is forbidden: User "system:serviceaccount:kube-system:wdp" cannot ${verb} resource "${r.resource}" in API group "${group}" ${scope}`), details: { ...(r.name ? { name: r.name } : {}), group, kind: r.resource } });
+      }
+    }
     if (req.method === 'GET') {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
@@ -306,6 +336,7 @@ export class ApiServerDouble {
     else if (what === 'drop-watches') return this.send(res, 200, { dropped: this.dropWatches() });
     else if (what === 'expire-watches') this.expireWatches();
     else if (what === 'bookmark') this.bookmark();
+    else if (what === 'token') this.token = url.searchParams.get('value') || undefined;
     else if (what === 'fail-requests') this.failRequests(Number(url.searchParams.get('count') ?? 1), Number(url.searchParams.get('code') ?? 503), url.searchParams.get('match') ?? 'any');
     else return this.send(res, 404, {});
     return this.send(res, 200, { ok: true });
@@ -443,7 +474,11 @@ export class ApiServerDouble {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (n, d) => { const i = process.argv.indexOf(n); return i > 0 ? process.argv[i + 1] : d; };
   const [host, port] = arg('--listen', '127.0.0.1:0').split(/:(?=\d+$)/);
-  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')), serviceCIDRs: !process.argv.includes('--no-servicecidrs') });
+  const rbacFile = arg('--rbac');
+  const rbac = rbacFile ? parseYaml(readFileSync(rbacFile, 'utf8')).rules : undefined;
+  const tlsDir = arg('--tls');
+  const tls = tlsDir ? { key: readFileSync(`${tlsDir}/key.pem`), cert: readFileSync(`${tlsDir}/cert.pem`) } : undefined;
+  const d = new ApiServerDouble({ bookmarkIntervalMs: Number(arg('--bookmark-ms', '60000')), serviceCIDRs: !process.argv.includes('--no-servicecidrs'), rbac, tls, token: arg('--token') });
   await d.listen(host, Number(port));
   const control = arg('--control');
   if (control) await d.listenControl(control);
