@@ -135,6 +135,12 @@ while True:
  * shim's start (~130 ms against ~50 ms per helper at load 3.6 on 2 CPUs). One per thread. */
 let python = 'python3';
 
+/** A helper started from `interpreter` never got ready: the next one starts \`python3\` from
+ * PATH again (a file named by an earlier helper may be gone: an interpreter upgraded or removed). */
+function forgetInterpreter(interpreter: string): void {
+  if (python === interpreter) python = 'python3';
+}
+
 /** A relay port's stats: `unboundQueues` 1 once its helper ended because the kernel unbound its
  * socket (as an AF_XDP port's: the link check reopens the port), else 0. */
 export interface RelayPortStats extends PortStats { unboundQueues: number }
@@ -194,11 +200,13 @@ export class RelayPort implements Port {
     });
     this.child.stderr!.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.on('error', (e) => {
-      if (python === interpreter) python = 'python3'; // (a file named by an earlier helper is gone: PATH again next time)
+      forgetInterpreter(interpreter);
       this.readyReject(new Error(`port ${this.name}: cannot start python3 helper: ${e.message}`));
     });
     this.child.on('exit', (code) => {
       if (code === UNBOUND_EXIT) this.unbound = true;
+      // (`ip netns exec` reports a file it cannot run by its exit, not a spawn error)
+      if (!gotReady) forgetInterpreter(interpreter);
       if (!gotReady) this.readyReject(new Error(`port ${this.name}: helper for ${opts.kind} ${opts.ifname} exited (${code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
       this.closed = true;
       this.wake();
