@@ -63,3 +63,23 @@ test('familiesCanCut: only a Service with more than one cluster IP, or external 
   t.true(familiesCanCut(svc({ clusterIP: '10.96.0.4', externalIPs: ['192.0.2.4'] })));
   t.true(familiesCanCut(svc({ clusterIP: '10.96.0.4' }, { loadBalancer: { ingress: [{ ip: '192.0.2.5' }] } })));
 });
+
+test('one family: IPv4 addresses with leading zeros (ParseIPSloppy, as the model reads them) are of IPv4', (t) => {
+  const s = svc({ clusterIP: '10.96.0.010', clusterIPs: ['10.96.0.010', 'fd00:96::10'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack',
+    externalIPs: ['192.0.2.010', '2001:db8::10'], loadBalancerSourceRanges: ['010.0.0.0/8', 'fd00::/8'], ports: [{ port: 80 }] },
+  { loadBalancer: { ingress: [{ ip: '192.0.2.011' }, { ip: '2001:db8::11' }] } });
+  t.true(serviceInFamiliesAtAll(s, ['IPv4']));
+  const v4 = serviceInFamilies(s, ['IPv4']);
+  t.deepEqual(v4?.spec.clusterIPs, ['10.96.0.010']);
+  t.deepEqual(v4.spec.ipFamilies, ['IPv4']);
+  t.deepEqual(v4.spec.externalIPs, ['192.0.2.010']);
+  t.deepEqual(v4.spec.loadBalancerSourceRanges, ['010.0.0.0/8']);
+  t.deepEqual(v4.status.loadBalancer.ingress, [{ ip: '192.0.2.011' }]);
+  const v6 = serviceInFamilies(s, ['IPv6']);
+  t.deepEqual(v6.spec.clusterIPs, ['fd00:96::10']);
+  t.deepEqual(v6.spec.externalIPs, ['2001:db8::10']);
+  t.deepEqual(v6.spec.loadBalancerSourceRanges, ['fd00::/8']);
+  t.deepEqual(v6.status.loadBalancer.ingress, [{ ip: '2001:db8::11' }]);
+  t.is(serviceInFamilies(svc({ clusterIP: '10.96.0.012', clusterIPs: ['10.96.0.012'] }), ['IPv6']), null);
+  t.deepEqual(cidrsInFamilies(['010.0.0.0/8', 'fd00::/8'], ['IPv6']), ['fd00::/8']);
+});

@@ -226,6 +226,19 @@ rootTest(`TPACKET_V${ringVersion}: otherHost false drops unicast frames addresse
 });
 }
 
+rootTest('otherHost false with a `mac` other than the interface\'s: the frames to that MAC (the one the port answers ARP/ND with) arrive, those to the interface\'s are another host\'s', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 3 });
+  t.teardown(() => a.close());
+  const advertised = '02:0c:00:00:00:04';
+  const b = new AfPacketPort({ ifname: 'vb', netns: nsB, index: 7, mac: advertised, otherHost: false });
+  t.teardown(() => b.close());
+  const tx = makeArea();
+  [advertised, MAC_B, 'ff:ff:ff:ff:ff:ff'].forEach((dst, k) => putTx(tx, k, numberedFrame(80, k, { dst, src: MAC_A, ethertype: ETHERTYPE }), 3));
+  t.is(a.txBurst(tx, 3), 3);
+  const got = [...receive(b, makeArea(), 2), ...receive(b, makeArea(), 1, 200)];
+  t.deepEqual(ours(got).map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(14)).sort(), [0, 2]);
+});
+
 rootTest('PACKET_FANOUT: two sockets in one group share the traffic', (t) => {
   const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
   const group = (process.pid % 60000) + 1;

@@ -109,6 +109,20 @@ rootTest('otherHost false: unicast frames addressed to another MAC are left to t
   }
 });
 
+rootTest('otherHost false with a `mac` other than the interface\'s: frames to that MAC (the one the port answers ARP/ND with) are redirected, those to the interface\'s left to the kernel', (t) => {
+  const a = new AfPacketPort({ ifname: 'va', netns: nsA, index: 0 });
+  t.teardown(() => a.close());
+  const x = openXdp({ ifname: 'vb', netns: nsB, index: 1, mac: '02:0a:00:00:00:0c', otherHost: false });
+  t.teardown(() => x.close());
+  const dsts = [[2, 0x0a, 0, 0, 0, 0x0c], [2, 0x0a, 0, 0, 0, 0x0b], [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]; // advertised, the interface's, broadcast
+  const tx = makeArea(8, 2048);
+  dsts.forEach((dst, k) => { const f = frame(80, k); f.set(dst, 0); putTx(tx, k, f, 0); });
+  t.is(a.txBurst(tx, dsts.length), dsts.length);
+  const rx = makeArea(64, 2048);
+  const got = ofEthertype([...receive(x, rx, 2, 3000), ...receive(x, rx, 1, 200)], ETHERTYPE);
+  t.deepEqual(got.map((f) => new DataView(f.bytes.buffer, f.bytes.byteOffset).getUint32(14)).sort(), [0, 2]);
+});
+
 rootTest('where XDP cannot be used, openAfXdpOrPacket falls back to AF_PACKET and says why', (t) => {
   const first = openXdp({ ifname: 'vb', netns: nsB, index: 1 });
   t.teardown(() => first.close());

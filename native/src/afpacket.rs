@@ -79,10 +79,13 @@ pub struct PacketOpts {
     pub qdisc_bypass: bool,
     /// PACKET_VNET_HDR: finish offloaded frames (see the module comment)
     pub offloads: bool,
-    /// false: unicast frames addressed to another MAC than the interface's when the port opens
-    /// (flooded by a switch, or taken by a promiscuous interface) are dropped by a socket filter,
-    /// as the kernel's IP stack ignores them; true: they are received like the rest
+    /// false: unicast frames addressed to another MAC than the port's (`own_mac`) (flooded by a
+    /// switch, or taken by a promiscuous interface) are dropped by a socket filter, as the kernel's
+    /// IP stack ignores them; true: they are received like the rest
     pub other_host: bool,
+    /// the MAC the port answers ARP/ND with, which the filter compares with (None: the
+    /// interface's when the port opens)
+    pub own_mac: Option<[u8; 6]>,
 }
 
 pub struct Packet {
@@ -204,7 +207,7 @@ pub fn open(o: PacketOpts) -> NResult<(Link, Packet)> {
         ffi::ioctl_ifreq(s, ffi::SIOCGIFHWADDR, &mut r).map_err(|e| NErr::errno(e, format!("read MAC of '{n}'")))?;
         // before bind: no frame is queued unfiltered
         if !o.other_host {
-            ffi::attach_filter(s, &ffi::other_host_filter(r.hwaddr()))
+            ffi::attach_filter(s, &ffi::other_host_filter(o.own_mac.unwrap_or(r.hwaddr())))
                 .map_err(|e| NErr::errno(e, format!("SO_ATTACH_FILTER (frames for other hosts) on '{n}'")))?;
         }
         ffi::bind_packet(s, ifindex as i32, ffi::ETH_P_ALL).map_err(|e| match e {

@@ -66,6 +66,9 @@ pub struct XdpOpts {
     /// are passed to the kernel (which drops them) instead of redirected to the sockets; a port
     /// that joins another (share) has that port's program
     pub other_host: bool,
+    /// the MAC the port answers ARP/ND with, which the program compares with (None: the
+    /// interface's when the port opens)
+    pub own_mac: Option<[u8; 6]>,
     /// another open AF_XDP port on the same interface whose XDP program and XSKMAP this one joins
     /// (its sockets go into that map; the program stays attached while that port is open): how
     /// several workers each take some of an interface's queues
@@ -517,7 +520,7 @@ pub fn open(o: XdpOpts) -> NResult<(Link, Xdp)> {
                 let mut a = BpfAttr::new();
                 a.u32_at(0, ffi::BPF_MAP_TYPE_XSKMAP).u32_at(4, 4).u32_at(8, 4).u32_at(12, nq);
                 let map = ffi::bpf_fd(ffi::BPF_MAP_CREATE, &mut a).map_err(|e| xdp_err(n, e, "XSKMAP create"))?;
-                let prog = load_program(n, &map, if o.other_host { None } else { Some(mac) })?;
+                let prog = load_program(n, &map, if o.other_host { None } else { Some(o.own_mac.unwrap_or(mac)) })?;
                 (map, Some(prog))
             }
         };

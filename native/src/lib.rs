@@ -5,16 +5,18 @@
 //!           offloads = true) -> PortInfo
 //!   openAfPacket(name, netns|null, blockSize, blockCount, blockTimeoutMs, fanoutGroup (-1 = none),
 //!                fanoutMode, promisc, ignoreOutgoing, qdiscBypass, ringVersion = 3, frameSize = 2048,
-//!                offloads = true, fanoutProgram = null, otherHost = true) -> PortInfo
+//!                offloads = true, fanoutProgram = null, otherHost = true, ownMac = null) -> PortInfo
 //!                (fanoutProgram: classic BPF instructions, 8 bytes each as struct sock_filter in
 //!                little-endian, for fanoutMode 6 = PACKET_FANOUT_CBPF; otherHost false: unicast
 //!                frames addressed to another MAC than the interface's at open are dropped by a
-//!                socket filter)
+//!                socket filter; ownMac: the MAC compared with instead, the one the port answers
+//!                ARP/ND with when that is not the interface's)
 //!   openAfXdp(name, netns|null, offloads = true, rxRing = 4096,
 //!                xdpMode = null | 'native' | 'generic', queues = null (all) | [q...],
 //!                shareWith = null | handle of an AF_XDP port on the same interface whose program
 //!                and XSKMAP this one joins with its queues, otherHost = true: false passes unicast
-//!                frames addressed to another MAC to the kernel instead)
+//!                frames addressed to another MAC (than ownMac, default the interface's) to the
+//!                kernel instead, ownMac = null)
 //!                -> PortInfo   (code ENOXDP when XDP/AF_XDP is unavailable)
 //!   info(handle) -> PortInfo            PortInfo = {handle, kind, fd, ifindex, name, mac, netns,
 //!                                                   ringBytes, offloads, persistent, zeroCopy}
@@ -134,6 +136,7 @@ fn open_af_packet(js: &Js) -> NResult<napi_value> {
         offloads: opt_bool(js, 12, "offloads", true)?,
         fanout_prog: if js.is_nullish(13) { Vec::new() } else { cbpf_program(js.bytes(13, "fanoutProgram")?)? },
         other_host: opt_bool(js, 14, "otherHost", true)?,
+        own_mac: opt_mac(js, 15)?,
     };
     if (opts.fanout.map(|f| f.1) == Some(ffi::PACKET_FANOUT_CBPF)) != !opts.fanout_prog.is_empty() {
         return Err(NErr::new("EINVAL", "fanoutProgram is given exactly when fanoutMode is 6 (PACKET_FANOUT_CBPF)"));
@@ -164,6 +167,7 @@ fn open_af_xdp(js: &Js) -> NResult<napi_value> {
         netns: js.opt_string(1, "netns")?.filter(|s| !s.is_empty()),
         offloads: opt_bool(js, 2, "offloads", true)?,
         other_host: opt_bool(js, 7, "otherHost", true)?,
+        own_mac: opt_mac(js, 8)?,
         // range-checked by afxdp::open with a message naming the option
         rx_ring: if js.is_nullish(3) { afxdp::RX_RING_DEFAULT } else { js.int(3, "rxRing", 0, u32::MAX as i64)? as u32 },
         generic: match js.opt_string(4, "xdpMode")?.as_deref() {

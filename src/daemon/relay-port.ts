@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as L from '../../assembly/layout.js';
 import type { BurstArea, Port, PortStats } from '../ports/port.js';
-import { parseMac } from '../util/addr.js';
+import { formatMac, parseMac } from '../util/addr.js';
 
 /** The helper's exit code when the kernel unbound its packet socket (ENETDOWN: the interface left
  * the namespace). */
@@ -15,6 +15,7 @@ const UNBOUND_EXIT = 75;
 const HELPER = String.raw`
 import os, sys, socket, struct, fcntl, select, errno
 mode, ifname = sys.argv[1], sys.argv[2]
+own = bytes.fromhex(sys.argv[3].replace(':', ''))   # the MAC the port answers ARP/ND with
 if mode == 'tap':
     fd = os.open('/dev/net/tun', os.O_RDWR)
     # TUNSETIFF, IFF_TAP | IFF_NO_PI
@@ -77,9 +78,11 @@ else:
         return out
     def rd():
         data, addr = s.recvfrom(70000)
-        # frames this host sends out of the interface are echoed to packet sockets, and frames
-        # addressed to another host's MAC (flooded by a switch) are not ours: skip them
-        if addr[2] in (socket.PACKET_OUTGOING, socket.PACKET_OTHERHOST) or len(data) < 24:
+        # frames this host sends out of the interface are echoed to packet sockets, and unicast
+        # frames addressed to another MAC than the port's (flooded by a switch) are not ours:
+        # skip them (the port's MAC, not the kernel's packet type: one changed under the port
+        # does not cut off the peers that use the one it answers ARP/ND with)
+        if addr[2] == socket.PACKET_OUTGOING or len(data) < 24 or (not data[10] & 1 and data[10:16] != own):
             return None
         flags, gso, _, gsz, cs, co = struct.unpack('<BBHHHH', data[:10])
         f = bytearray(data[10:])
@@ -135,6 +138,12 @@ while True:
  * shim's start (~130 ms against ~50 ms per helper at load 3.6 on 2 CPUs). One per thread. */
 let python = 'python3';
 
+/** A helper started from `interpreter` never got ready: the next one starts \`python3\` from
+ * PATH again (a file named by an earlier helper may be gone: an interpreter upgraded or removed). */
+function forgetInterpreter(interpreter: string): void {
+  if (python === interpreter) python = 'python3';
+}
+
 /** A relay port's stats: `unboundQueues` 1 once its helper ended because the kernel unbound its
  * socket (as an AF_XDP port's: the link check reopens the port), else 0. */
 export interface RelayPortStats extends PortStats { unboundQueues: number }
@@ -169,7 +178,7 @@ export class RelayPort implements Port {
     this.mac = parseMac(opts.mac);
     this.ready = new Promise((res, rej) => { this.readyResolve = res; this.readyReject = rej; });
     const interpreter = python;
-    const argv = [interpreter, '-c', HELPER, opts.kind, opts.ifname];
+    const argv = [interpreter, '-c', HELPER, opts.kind, opts.ifname, formatMac(this.mac)];
     const [cmd, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...argv] : argv;
     this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let gotReady = false;
@@ -194,11 +203,13 @@ export class RelayPort implements Port {
     });
     this.child.stderr!.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
     this.child.on('error', (e) => {
-      if (python === interpreter) python = 'python3'; // (a file named by an earlier helper is gone: PATH again next time)
+      forgetInterpreter(interpreter);
       this.readyReject(new Error(`port ${this.name}: cannot start python3 helper: ${e.message}`));
     });
     this.child.on('exit', (code) => {
       if (code === UNBOUND_EXIT) this.unbound = true;
+      // (`ip netns exec` reports a file it cannot run by its exit, not a spawn error)
+      if (!gotReady) forgetInterpreter(interpreter);
       if (!gotReady) this.readyReject(new Error(`port ${this.name}: helper for ${opts.kind} ${opts.ifname} exited (${code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
       this.closed = true;
       this.wake();

@@ -6,7 +6,8 @@
 // that family — and of the EndpointSlices only those of its address type. The watcher programs
 // the model with the objects cut down the same way, so the dataplane forwards exactly the
 // families a kube-proxy on this node would. With both families nothing is cut.
-import { isIP } from 'node:net';
+// (addresses as the model and kube-proxy's ParseIPSloppy read them: IPv4 parts with leading zeros)
+import { isIP } from '../model/sloppy-ip.js';
 import type { IpFamilyName } from './healthz.js';
 
 type Raw = Record<string, unknown>;

@@ -14,6 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BurstArea, Port, PortStats } from './port.js';
+import { formatMac } from '../util/addr.js';
 
 export interface NativePortInfo {
   handle: number;
@@ -48,10 +49,10 @@ export interface NativeAddon {
     persist?: boolean, offloads?: boolean): NativePortInfo;
   openAfPacket(name: string, netns: string | null, blockSize: number, blockCount: number, blockTimeoutMs: number,
     fanoutGroup: number, fanoutMode: number, promisc: boolean, ignoreOutgoing: boolean, qdiscBypass: boolean,
-    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean): NativePortInfo;
+    ringVersion?: 2 | 3, frameSize?: number, offloads?: boolean, fanoutProgram?: Uint8Array | null, otherHost?: boolean, ownMac?: string | null): NativePortInfo;
   /** Throws with code 'ENOXDP' (or 'EPERM', 'EBUSY') when XDP / AF_XDP cannot be used there. */
   openAfXdp(name: string, netns: string | null, offloads?: boolean, rxRing?: number | null, xdpMode?: 'native' | 'generic' | null,
-    queues?: number[] | null, shareWith?: number | null, otherHost?: boolean): NativePortInfo;
+    queues?: number[] | null, shareWith?: number | null, otherHost?: boolean, ownMac?: string | null): NativePortInfo;
   info(handle: number): NativePortInfo;
   rxBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, first: number, max: number, inPortIndex: number): number;
   txBurst(handle: number, memory: Mem, arenaOff: number, slotSize: number, descOff: number, count: number, portIndex: number): number;
@@ -276,9 +277,10 @@ export interface AfPacketPortOptions extends NativePortCommon {
   promisc?: boolean;
   /** Do not see our own transmitted frames (default true). */
   ignoreOutgoing?: boolean;
-  /** Unicast frames addressed to another MAC than the interface's when the port opens (flooded
-   * by a switch, or taken by a promiscuous interface) are received (default true); false drops
-   * them in the kernel with a socket filter, as the kernel's own IP stack ignores them. */
+  /** Unicast frames addressed to another MAC than the port's (`mac`, else the interface's when
+   * the port opens: the one it answers ARP/ND with) — flooded by a switch, or taken by a
+   * promiscuous interface — are received (default true); false drops them in the kernel with a
+   * socket filter, as the kernel's own IP stack ignores them. */
   otherHost?: boolean;
   /** Skip the qdisc layer on transmit (default false). */
   qdiscBypass?: boolean;
@@ -409,7 +411,7 @@ function openAfPacketArgs(o: AfPacketPortOptions): PortArgs {
   const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
   const info = addon.openAfPacket(o.ifname, o.netns ?? null, o.blockSize ?? 1 << 17, o.blockCount ?? 32, o.blockTimeoutMs ?? 1,
     group, mode, o.promisc ?? true, o.ignoreOutgoing ?? true, o.qdiscBypass ?? false, o.ringVersion ?? 3, o.frameSize ?? 2048,
-    o.offloads ?? true, o.fanout?.program ?? null, o.otherHost ?? true);
+    o.offloads ?? true, o.fanout?.program ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null);
   return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
@@ -431,9 +433,10 @@ export interface AfXdpPortOptions extends NativePortCommon {
    * its own `queues`: several ports (one per worker) on one multi-queue interface. The program is
    * attached while that first port is open: close it last. */
   shareWith?: { handle: number };
-  /** Unicast frames addressed to another MAC than the interface's (flooded by a switch) are
-   * redirected to the port like the rest (default true); false leaves them to the kernel, whose
-   * IP stack drops them. Set by the port that loads the program (not one that joins it). */
+  /** Unicast frames addressed to another MAC than the port's (`mac`, else the interface's when
+   * the port opens) — flooded by a switch — are redirected to the port like the rest (default
+   * true); false leaves them to the kernel, whose IP stack drops them. Set by the port that loads
+   * the program (not one that joins it). */
   otherHost?: boolean;
 }
 
@@ -455,8 +458,9 @@ export class AfXdpPort extends NativePort {
 function openAfXdpArgs(o: AfXdpPortOptions): PortArgs {
   const addon = nativeAddon();
   const index = checkIndex(o.index);
-  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null, o.otherHost ?? true);
-  return [addon, info, index, o.name, o.mac !== undefined ? parseMac(o.mac) : parseMac(info.mac)];
+  const mac = o.mac !== undefined ? parseMac(o.mac) : undefined;
+  const info = addon.openAfXdp(o.ifname, o.netns ?? null, o.offloads ?? true, o.rxRing ?? null, o.xdpMode ?? null, o.queues ?? null, o.shareWith?.handle ?? null, o.otherHost ?? true, mac ? formatMac(mac) : null);
+  return [addon, info, index, o.name, mac ?? parseMac(info.mac)];
 }
 
 /** An AF_XDP port, or — where XDP is unavailable (code ENOXDP/EBUSY) — an AF_PACKET port on the
