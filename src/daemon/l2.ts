@@ -31,6 +31,9 @@ export interface L2Port {
   role: PortRole;
   gateways: string[];         // addresses answered on this port (the pods'/clients' next hop)
   learn: boolean;             // learn neighbours from traffic arriving here
+  /** Addresses resolved on this port (pods without a MAC, routes' `via` next hops): learned from
+   * their ARP/ND here even where `learn` is off. */
+  probe?: string[];
   /** Host port: the uplink it is bridged with; uplink: the host port bridged with it. */
   bridge?: number;
 }
@@ -71,7 +74,7 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
 /** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
 export { canonicalAddr };
 
-type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> };
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string> };
 
 export class L2Responder {
   private readonly ports = new Map<number, PortState>();
@@ -87,7 +90,7 @@ export class L2Responder {
   }
 
   addPort(p: L2Port): void {
-    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)) });
+    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)) });
   }
 
   removePort(index: number): void { this.ports.delete(index); }
@@ -157,7 +160,7 @@ export class L2Responder {
     return this.node.has(formatAddr(f.subarray(38, 54), 6));
   }
 
-  private handleArp(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+  private handleArp(f: Uint8Array, port: PortState): L2Result {
     if (f.length < 42) return { action: 'consume', why: 'arp_truncated' };
     // htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4
     if (f[14] !== 0 || f[15] !== 1 || f[16] !== 8 || f[17] !== 0 || f[18] !== 6 || f[19] !== 4) {
@@ -168,7 +171,7 @@ export class L2Responder {
     const senderIp = `${f[28]}.${f[29]}.${f[30]}.${f[31]}`;
     const targetIp = `${f[38]}.${f[39]}.${f[40]}.${f[41]}`;
     let learned: Neighbour | undefined;
-    if (port.learn && isUnicastMac(f, 22) && isUsableV4(f, 28) && !this.answersFor(port.index, senderIp)) {
+    if ((port.learn || port.probeSet.has(senderIp)) && isUnicastMac(f, 22) && isUsableV4(f, 28) && !this.answersFor(port.index, senderIp)) {
       learned = { addr: senderIp, family: 4, port: port.index, mac: senderMac, source: 'learned' };
     }
     if (op === 1 && senderIp !== targetIp && this.answersFor(port.index, targetIp) && isUnicastMac(f, 22)) {
@@ -181,7 +184,7 @@ export class L2Responder {
     return { action: 'consume', learned, why: op === 2 ? 'arp_reply_seen' : 'arp_not_ours' };
   }
 
-  private handleV6(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+  private handleV6(f: Uint8Array, port: PortState): L2Result {
     if (f.length < 54) return { action: 'consume', why: 'ipv6_truncated' };
     if (f[20] !== IPPROTO_ICMPV6) return this.learnFromIp(f, port, 6);
     if (f.length < 62) return { action: 'consume', why: 'icmpv6_truncated' };
@@ -205,7 +208,7 @@ export class L2Responder {
     if (type === 135) {
       const srcUsable = isUsableV6(f, 22);
       const askerMac = optMac ?? formatMac(f, 6);
-      if (port.learn && srcUsable && isUnicastMac(parseMac(askerMac), 0) && !this.answersFor(port.index, src)) {
+      if ((port.learn || port.probeSet.has(src)) && srcUsable && isUnicastMac(parseMac(askerMac), 0) && !this.answersFor(port.index, src)) {
         learned = { addr: src, family: 6, port: port.index, mac: askerMac, source: 'learned' };
       }
       if (!srcUsable) return { action: 'consume', learned, why: 'nd_dad' };   // DAD probe: stay silent
@@ -219,7 +222,7 @@ export class L2Responder {
     }
     // NA: learn the target (answer to our probe, or unsolicited)
     const mac = optMac ?? formatMac(f, 6);
-    if (port.learn && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
+    if ((port.learn || port.probeSet.has(target)) && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
       learned = { addr: target, family: 6, port: port.index, mac, source: 'learned' };
     }
     return { action: 'consume', learned, why: 'nd_advert_seen' };
@@ -264,7 +267,7 @@ export class L2Responder {
     return ethernet({ srcMac: port.mac, dstMac: knownMac }, ETH_P_IPV6, ip);
   }
 
-  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, ...p }) => p); }
+  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ...p }) => p); }
 }
 
 /** Which port/MAC each address is behind. Static entries (config) win over learned ones. */
