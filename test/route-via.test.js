@@ -121,3 +121,28 @@ test('an unresolved route (no nextHopMac) has no next hop: its prefix and backen
   t.is(be2.outPort, 1);
   t.is(be2.dstMac, '02:bb:00:00:00:01');
 });
+
+test('an uplink without a gateway address (the node recipe\'s) asks from a node address, and learns the answer bridged to the host', (t) => {
+  const cfg = {
+    node: { name: 'node-a', addresses: ['192.168.100.2'] },
+    ports: [
+      { name: 'uplink', type: 'afpacket', ifname: 'eth0', role: 'uplink', gateways: [] },
+      { name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', gateways: ['10.244.0.1'], hostAddresses: ['192.168.100.2/24'] },
+    ],
+    routes: [{ prefix: '0.0.0.0/0', port: 'uplink', via: '192.168.100.1' }],
+  };
+  t.is(parseConfig(cfg).routes[0].via, '192.168.100.1');
+  t.regex(t_throws({ ...cfg, routes: [{ prefix: '::/0', port: 'uplink', via: 'fd00:100::1' }] }),
+    /routes\[0\]\.via: port "uplink" has no IPv6 address to ask from \(ARP\/ND needs one\): add it to ports\[0\]\.gateways \(or an IPv6 node address to node\.addresses\)/);
+  const up = { index: 0, name: 'uplink', mac: '02:00:00:00:00:01', role: 'uplink', gateways: [], learn: false, probe: ['192.168.100.1'], bridge: 1 };
+  const host = { index: 1, name: 'host', mac: '02:00:00:00:00:01', role: 'host', gateways: ['10.244.0.1'], learn: false, bridge: 0 };
+  const l2 = new L2Responder([up, host], ['192.168.100.2']);
+  const probe = l2.probe('192.168.100.1', 0);
+  t.truthy(probe, 'a probe is built');
+  t.is([...probe.subarray(28, 32)].join('.'), '192.168.100.2', 'from the node address');
+  // the router's answer is the host's too (an ARP reply to a node address): bridged, and learned
+  const reply = arp({ op: 2, senderMac: '02:bb:00:00:00:01', senderIp: '192.168.100.1', targetMac: up.mac, targetIp: '192.168.100.2', srcMac: '02:bb:00:00:00:01', dstMac: up.mac, padTo: 60 });
+  const r = l2.handle(reply, 0);
+  t.is(r.action, 'bridge');
+  t.deepEqual(r.learned, { addr: '192.168.100.1', family: 4, port: 0, mac: '02:bb:00:00:00:01', source: 'learned' });
+});

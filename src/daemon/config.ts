@@ -358,7 +358,10 @@ export const daemonConfigSchema = z.object({
     if (viaProblem) ctx.addIssue({ code: 'custom', path: ['routes', i, viaProblem.field], message: viaProblem.message });
     else if (r.via && isIP(r.via)) {
       const j = c.ports.findIndex((p) => p.name === r.port), fam = isIP(r.via);
-      if (j >= 0 && !c.ports[j].gateways.some((g) => isIP(g) === fam)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways` });
+      // the probes' source: a gateway address of the port, on an uplink else a node address
+      const p = c.ports[j];
+      const uplinkSource = p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam));
+      if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });
     }
   });
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });

@@ -50,7 +50,7 @@ export type L2Result =
   | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
   | { action: 'consume'; learned?: Neighbour; why: string }
   /** Forward the frame unchanged out of `port` (host port <-> its uplink). */
-  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host' };
+  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour };
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -146,7 +146,8 @@ export class L2Responder {
     // nothing here wanted it: on a host port it goes out to the world, on the host's uplink it
     // goes to the host when it is the host's (the host stack decides what to do with it)
     if (port.role === 'host') return { action: 'bridge', port: port.bridge, why: 'bridged_from_host' };
-    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host' } : r;
+    // (what the uplink learned from it, e.g. a route's next hop answering a probe from a node address, goes along)
+    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}) } : r;
   }
 
   /** Whether a frame the uplink received (and nobody answered) belongs to the node's own stack:
@@ -247,14 +248,18 @@ export class L2Responder {
   }
 
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
-   * address of the right family (or undefined when the port has none to speak from). With
+   * address of the right family, on an uplink without one from a node address (or undefined
+   * when the port has none to speak from). With
    * `knownMac` it is a unicast re-verification of a neighbour we already have (RFC 4861 7.3.3's
    * PROBE state; the ARP equivalent the kernel sends): only the neighbour itself sees it. */
   probe(addr: string, portIndex: number, knownMac?: string): Uint8Array | undefined {
     const port = this.ports.get(portIndex);
     if (!port) return undefined;
     const a = parseAddr(addr);
-    const from = port.gateways.find((g) => parseAddr(g).family === a.family);
+    // an uplink without a gateway address of the family (the node recipe's: the host port owns the
+    // node's addresses) asks from a node address, which the answer comes back to
+    const from = port.gateways.find((g) => parseAddr(g).family === a.family)
+      ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === a.family) : undefined);
     if (!from) return undefined;
     if (a.family === 4) {
       return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: knownMac ?? BROADCAST, padTo: 60 });

@@ -622,6 +622,7 @@ class Worker {
       const inPort = core.dv.getUint16(d + L.D_IN_PORT, true);
       const res = this.l2.handle(core.readFrame(i), inPort);
       if (res.action === 'bridge') {
+        if (res.learned) this.heard(res.learned);
         // host port <-> its uplink: the frame goes on unchanged, from where it is
         const dv = core.dv;
         dv.setUint16(d + L.D_OUT_PORT, res.port, true);
