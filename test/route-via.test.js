@@ -54,6 +54,7 @@ test('config: via is a unicast address of the prefix\'s family, not link-local, 
     { prefix: 'fd00:3::/64', port: 'v4only', via: 'fd00:60::1' },
     { prefix: '10.4.0.0/16', port: 'nope', via: '192.168.50.1' },
     { prefix: 'fd00:4::/64', port: 'gw', via: 'ff02::1' },
+    { prefix: '10.5.0.0/16', port: 'gw', via: '192.168.50.2' },
   ]);
   t.regex(m, /routes\[0\]\.via: must be an IPv4 address \(the family of prefix 10\.1\.0\.0\/16\)/);
   t.regex(m, /routes\[1\]\.via: must be an IPv6 address \(the family of prefix fd00:1::\/64\)/);
@@ -63,7 +64,8 @@ test('config: via is a unicast address of the prefix\'s family, not link-local, 
   t.regex(m, /routes\[5\]\.via: port "v4only" has no IPv6 address to ask from \(ARP\/ND needs one\): add it to ports\[1\]\.gateways/);
   t.regex(m, /routes\[6\]\.port: no port named "nope"/);
   t.regex(m, /routes\[7\]\.via: must be a unicast address a neighbour can own/);
-  t.is(m.split('\n').length, 1 + 8, 'one line per problem, nothing else');
+  t.regex(m, /routes\[8\]\.via: must be another host's address, not one this node answers for/);
+  t.is(m.split('\n').length, 1 + 9, 'one line per problem, nothing else');
 });
 
 const UPLINK = { index: 1, name: 'gw', mac: '02:00:00:00:00:01', role: 'uplink', gateways: ['192.168.50.2', 'fd00:50::2'], learn: false };

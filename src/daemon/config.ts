@@ -360,6 +360,8 @@ export const daemonConfigSchema = z.object({
       const j = c.ports.findIndex((p) => p.name === r.port), fam = isIP(r.via);
       // the probes' source: a gateway address of the port, on an uplink else a node address
       const p = c.ports[j];
+      const own = new Set([...(p?.gateways ?? []), ...c.node.addresses].filter((a) => isIP(a)).map(canonicalAddr));
+      if (own.has(canonicalAddr(r.via))) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)' });
       const uplinkSource = p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam));
       if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });
     }
