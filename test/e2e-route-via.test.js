@@ -3,7 +3,8 @@
 //   client (10.0.0.2) --c0-- dp --g0-- rtr eth0 (192.168.50.1, MAC changed by the tests)
 //                                      rtr eth1 (10.50.0.1) -- srv eth0 (10.50.0.10, HTTP :8080)
 //
-// routes: 10.50.0.0/24 via 192.168.50.1 (the router; its MAC is nowhere in the config),
+// routes: 10.50.0.0/24 via 192.168.50.1 and fd00:51::/64 via fd00:50::1 (the router; its MAC is
+//         nowhere in the config; server fd00:51::10 behind it),
 //         10.60.0.0/24 via 192.168.50.99 (nobody: never resolves),
 //         10.60.0.0/16 mac 02:00:00:00:99:99 (the shorter route an unresolved /24 must not fall to).
 // The router routes the client's /24 back via 192.168.50.2, the gw port's gateway address.
@@ -28,15 +29,23 @@ function buildRouter(t) {
   lab.route(rtr, '10.0.0.0/24', '192.168.50.2');
   lab.addr(srv, 'eth0', '10.50.0.10/24');
   lab.route(srv, 'default', '10.50.0.1');
+  // IPv6: the same through fd00:50::1 (resolved by NS/NA)
+  lab.sysctl(rtr, 'net.ipv6.conf.all.forwarding', '1');
+  lab.addr(rtr, 'eth0', 'fd00:50::1/64');
+  lab.addr(rtr, 'eth1', 'fd00:51::1/64');
+  lab.route(rtr, 'fd00::/64', 'fd00:50::2');
+  lab.addr(srv, 'eth0', 'fd00:51::10/64');
+  lab.route(srv, 'default', 'fd00:51::1');
 }
 
 const suite = e2eSuite(test, {
   pods: [],
   configure(config) {
     buildRouter(suite.topo);
-    config.ports.push({ name: 'gw', type: 'afpacket', ifname: 'g0', role: 'uplink', gateways: ['192.168.50.2'] });
+    config.ports.push({ name: 'gw', type: 'afpacket', ifname: 'g0', role: 'uplink', gateways: ['192.168.50.2', 'fd00:50::2'] });
     config.routes = [
       { prefix: '10.50.0.0/24', port: 'gw', via: '192.168.50.1' },
+      { prefix: 'fd00:51::/64', port: 'gw', via: 'fd00:50::1' },
       { prefix: '10.60.0.0/24', port: 'gw', via: '192.168.50.99' },
       { prefix: '10.60.0.0/16', port: 'gw', mac: '02:00:00:00:99:99' },
     ];
@@ -76,6 +85,18 @@ serial('a Service whose endpoint is behind a route via the router carries curl t
   const route = await routeOf('10.50.0.0/24');
   t.is(route?.nextHopMac, ROUTER_MAC, JSON.stringify(route));
   t.is((await routeOf('10.60.0.0/24'))?.nextHopMac, undefined, 'nobody answers for 192.168.50.99: unresolved');
+});
+
+serial('IPv6: a Service behind a route via the router\'s IPv6 address (resolved by NS/NA) carries curl traffic', async (t) => {
+  await apply([
+    serviceYaml({ name: 'web6', clusterIP: 'fd00:96::5:1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], extra: { ipFamilies: ['IPv6'] } }),
+    sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: [{ addresses: ['fd00:51::10'], conditions: { ready: true }, nodeName: 'node-b' }] }),
+  ]);
+  const r = await curlOk(topo, topo.ns.client, 'http://[fd00:96::5:1]/', 30);
+  t.is(r.code, 0, `curl: ${r.stderr}\n${topo.daemonLog.slice(-1500)}`);
+  t.is(r.body.trim(), 'srv');
+  t.is((await routeOf('fd00:51::/64'))?.nextHopMac, ROUTER_MAC);
 });
 
 serial('before its next hop resolves a route drops its prefix (counted) and holds frames to a backend behind it, not a crash', async (t) => {
