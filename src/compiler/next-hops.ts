@@ -4,12 +4,18 @@ import { cidrContains, ipv4Value, parseAddr, parseCidr, type Cidr } from '../uti
 import { L, type IrRoute } from '../ir/ir.js';
 
 const NO_MAC = '00:00:00:00:00:00';
-import type { NodeSpec } from '../model/types.js';
+import type { NodeSpec, RouteSpec } from '../model/types.js';
 
 /** Out of which port, to which MAC, from which MAC. One class for every next hop (the
  * neighbours', the routes', the backend table's), so they share one object shape. */
 export class NextHop {
   constructor(readonly outPort: number, readonly dstMac: string, readonly srcMac: string) {}
+}
+
+/** A route's next hop; one whose MAC is not resolved yet is no next hop (PORT_NONE: the prefix
+ * drops, drop_no_route, instead of falling through to a shorter route). */
+function routeHop(r: RouteSpec): NextHop {
+  return r.nextHopMac ? new NextHop(r.port, r.nextHopMac, r.localMac) : new NextHop(L.PORT_NONE, NO_MAC, NO_MAC);
 }
 
 /** An IPv4 route as integers. */
@@ -30,7 +36,7 @@ export class NodeHops {
     if (!node) return;
     for (const n of node.neighbours) this.neighbours.set(n.address, new NextHop(n.port, n.mac, n.localMac));
     for (const r of node.routes) {
-      const hop = new NextHop(r.port, r.nextHopMac, r.localMac);
+      const hop = routeHop(r);
       this.routeCidrs.push(new RouteCidr(parseCidr(r.prefix), hop));
       if (r.family === 4) {
         const mask = r.plen === 0 ? 0 : (0xffffffff << (32 - r.plen)) >>> 0;
@@ -47,7 +53,7 @@ export class NodeHops {
     const plen = (p: string): number => Number(p.slice(p.indexOf('/') + 1));
     // service CIDRs last: a node route with the same prefix wins (kept by the de-duplication)
     const svc: IrRoute[] = this.node.serviceCIDRs.map((prefix) => ({ prefix, outPort: L.PORT_NONE, dstMac: NO_MAC, srcMac: NO_MAC, serviceCidr: true }));
-    const all = [...host, ...this.node.routes.map((r) => ({ prefix: r.prefix, outPort: r.port, dstMac: r.nextHopMac, srcMac: r.localMac })), ...svc];
+    const all = [...host, ...this.node.routes.map((r) => { const h = routeHop(r); return { prefix: r.prefix, outPort: h.outPort, dstMac: h.dstMac, srcMac: h.srcMac }; }), ...svc];
     const seen = new Set<string>();
     const out = all.filter((r) => (seen.has(r.prefix) ? false : (seen.add(r.prefix), true)));
     return out.sort((a, b) => plen(b.prefix) - plen(a.prefix) || cmp(a.prefix, b.prefix)).concat(this.localSources());

@@ -6,7 +6,8 @@
 //   ports:    [{ name, type: tap|afpacket|afxdp, ifname, role: pod|uplink|host, mac?, gateways: [...],
 //                pods: [{ ip, mac? }], learn?, netns?, ring?, rxRing?, xdpMode?, offloads?, persist?, mtu?, worker?, fanout?,
 //                uplink?, hostAddresses?, hostRoutes?, hostNodePorts?, hostHairpin? }]
-//   routes:   [{ prefix, port, mac }]          plain forwarding for non-service traffic
+//   routes:   [{ prefix, port, mac | via }]    forwarding of a prefix to a next hop on a port: its MAC
+//             (mac), or its address (via), resolved by ARP/ND on that port and followed as it changes
 //   api:      { listen: "127.0.0.1:9440" | "unix:/run/wdp.sock", healthz: "127.0.0.1:10256" | "off", token? }
 //   stateDir, workers, logLevel, masquerade: { ipv4?, ipv6? }, hugePages, busyPollUs, workerNice,
 //   workerRealtimePriority?, workerCpus?, controlNice, helperNice,
@@ -56,6 +57,22 @@ const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a 
 const cidr = z.string().refine((s) => { try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be a CIDR like 10.0.0.0/8 or fd00::/64' });
 const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]');
 const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be lowercase alphanumerics and "-", at most 32 characters');
+
+/** What is wrong with a route's next hop, if anything: exactly one of `mac` and `via`; `via` an
+ * address of the prefix's family that ARP/ND can resolve on the port. */
+function routeViaProblem(r: { prefix: string; mac?: string; via?: string }): { field: 'mac' | 'via'; message: string } | undefined {
+  if (r.mac !== undefined && r.via !== undefined) return { field: 'via', message: 'give the next hop by mac or by via, not both' };
+  if (r.mac === undefined && r.via === undefined) return { field: 'via', message: 'required: the next hop\'s address (via), or its MAC (mac)' };
+  if (r.via === undefined || isIP(r.via) === 0) return undefined;
+  const family = r.prefix.includes(':') ? 6 : 4;
+  if (isIP(r.via) !== family) return { field: 'via', message: `must be an IPv${family} address (the family of prefix ${r.prefix})` };
+  const a = canonicalAddr(r.via);
+  if (family === 4 && (/^(0|127)\./.test(a) || Number(a.split('.')[0]) >= 224 || a === '255.255.255.255')) return { field: 'via', message: 'must be a unicast address a neighbour can own' };
+  if (family === 6 && (a === '::' || a === '::1' || a.startsWith('ff'))) return { field: 'via', message: 'must be a unicast address a neighbour can own' };
+  // link-local next hops: the probes' source is not one, so a router need not answer them
+  if (family === 6 && /^fe[89ab]/.test(a)) return { field: 'via', message: 'a link-local next hop is not supported: give the router\'s global or unique-local address' };
+  return undefined;
+}
 
 /** "192.168.100.2/24": an address with its prefix length, as `ip addr add` takes it. */
 const addrWithPrefix = z.string().refine((s) => { const [a, l] = s.split('/'); if (isIP(a ?? '') === 0 || l === undefined) return false; try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be an address with a prefix length like 192.168.100.2/24' });
@@ -235,7 +252,8 @@ export const daemonConfigSchema = z.object({
     masqueradeAll: z.boolean().default(false),
   }).strict(),
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
-  routes: z.array(z.object({ prefix: cidr, port: portName, mac }).strict()).default([]),
+  // a next hop by MAC, or by address (via: resolved on the port like a pod without a MAC)
+  routes: z.array(z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict()).default([]),
   masquerade: z.object({ ipv4: ip.optional(), ipv6: ip.optional() }).strict().optional(),
   api: z.object({
     listen: z.string().min(1).default(DEFAULT_LISTEN).refine(validListen, { message: 'must be host:port, [v6]:port, unix:/path or /path' }),
@@ -336,6 +354,17 @@ export const daemonConfigSchema = z.object({
   if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
   c.routes.forEach((r, i) => {
     if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
+    const viaProblem = routeViaProblem(r);
+    if (viaProblem) ctx.addIssue({ code: 'custom', path: ['routes', i, viaProblem.field], message: viaProblem.message });
+    else if (r.via && isIP(r.via)) {
+      const j = c.ports.findIndex((p) => p.name === r.port), fam = isIP(r.via);
+      // the probes' source: a gateway address of the port, on an uplink else a node address
+      const p = c.ports[j];
+      const own = new Set([...(p?.gateways ?? []), ...c.node.addresses].filter((a) => isIP(a)).map(canonicalAddr));
+      if (own.has(canonicalAddr(r.via))) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)' });
+      const uplinkSource = p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam));
+      if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });
+    }
   });
   if (c.masquerade?.ipv4 && isIP(c.masquerade.ipv4) !== 4) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv4'], message: 'must be an IPv4 address' });
   if (c.masquerade?.ipv6 && isIP(c.masquerade.ipv6) !== 6) ctx.addIssue({ code: 'custom', path: ['masquerade', 'ipv6'], message: 'must be an IPv6 address' });

@@ -326,6 +326,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     nodeAddrs.takeNode(node);
     if (before && before !== JSON.stringify(nodeConfig().spec)) log.info({ podCIDRs: node.podCIDRs, zone: nodeAddrs.zone }, 'the Node differs from the one last seen (its saved facts, the table image\'s): reprogrammed');
   };
+  const viaMac = (via: string, port: number): string | undefined => {
+    const n = neighbours.get(via);
+    return n && n.port === port ? n.mac : undefined;
+  };
   const nodeConfig = (): Record<string, unknown> => {
     // the MAC each port really presents (native AF_PACKET ports report the interface's own; before
     // the ports are open, the one resolved for its spec)
@@ -336,9 +340,13 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       nodeAddresses: nodeAddrs.addresses,
       ...(nodePorts ? { nodePortAddresses: nodePorts } : {}),
       neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
+      // a route `via` an address: the MAC learned for it on the route's port; none yet, the route
+      // is programmed unresolved (its prefix drops, drop_no_route; frames to a backend behind it
+      // are held) and re-programmed once the neighbour is learned, or moves
       routes: cfg.routes.map((r) => {
         const i = portManager.byName(r.port)!.spec.index;
-        return { prefix: r.prefix, port: i, nextHopMac: r.mac, localMac: portMac(i) };
+        const mac = r.mac ?? viaMac(r.via!, i);
+        return { prefix: r.prefix, port: i, ...(mac ? { nextHopMac: mac } : {}), localMac: portMac(i) };
       }),
     };
     if (cfg.masquerade) spec.masquerade = cfg.masquerade;

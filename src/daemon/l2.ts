@@ -31,6 +31,9 @@ export interface L2Port {
   role: PortRole;
   gateways: string[];         // addresses answered on this port (the pods'/clients' next hop)
   learn: boolean;             // learn neighbours from traffic arriving here
+  /** Addresses resolved on this port (pods without a MAC, routes' `via` next hops): learned from
+   * their ARP/ND here even where `learn` is off. */
+  probe?: string[];
   /** Host port: the uplink it is bridged with; uplink: the host port bridged with it. */
   bridge?: number;
 }
@@ -47,7 +50,7 @@ export type L2Result =
   | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
   | { action: 'consume'; learned?: Neighbour; why: string }
   /** Forward the frame unchanged out of `port` (host port <-> its uplink). */
-  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host' };
+  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour };
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -71,7 +74,7 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
 /** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
 export { canonicalAddr };
 
-type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string> };
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string> };
 
 export class L2Responder {
   private readonly ports = new Map<number, PortState>();
@@ -87,7 +90,7 @@ export class L2Responder {
   }
 
   addPort(p: L2Port): void {
-    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)) });
+    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)) });
   }
 
   removePort(index: number): void { this.ports.delete(index); }
@@ -143,7 +146,8 @@ export class L2Responder {
     // nothing here wanted it: on a host port it goes out to the world, on the host's uplink it
     // goes to the host when it is the host's (the host stack decides what to do with it)
     if (port.role === 'host') return { action: 'bridge', port: port.bridge, why: 'bridged_from_host' };
-    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host' } : r;
+    // (what the uplink learned from it, e.g. a route's next hop answering a probe from a node address, goes along)
+    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}) } : r;
   }
 
   /** Whether a frame the uplink received (and nobody answered) belongs to the node's own stack:
@@ -157,7 +161,7 @@ export class L2Responder {
     return this.node.has(formatAddr(f.subarray(38, 54), 6));
   }
 
-  private handleArp(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+  private handleArp(f: Uint8Array, port: PortState): L2Result {
     if (f.length < 42) return { action: 'consume', why: 'arp_truncated' };
     // htype 1 (Ethernet), ptype IPv4, hlen 6, plen 4
     if (f[14] !== 0 || f[15] !== 1 || f[16] !== 8 || f[17] !== 0 || f[18] !== 6 || f[19] !== 4) {
@@ -168,7 +172,7 @@ export class L2Responder {
     const senderIp = `${f[28]}.${f[29]}.${f[30]}.${f[31]}`;
     const targetIp = `${f[38]}.${f[39]}.${f[40]}.${f[41]}`;
     let learned: Neighbour | undefined;
-    if (port.learn && isUnicastMac(f, 22) && isUsableV4(f, 28) && !this.answersFor(port.index, senderIp)) {
+    if ((port.learn || port.probeSet.has(senderIp)) && isUnicastMac(f, 22) && isUsableV4(f, 28) && !this.answersFor(port.index, senderIp)) {
       learned = { addr: senderIp, family: 4, port: port.index, mac: senderMac, source: 'learned' };
     }
     if (op === 1 && senderIp !== targetIp && this.answersFor(port.index, targetIp) && isUnicastMac(f, 22)) {
@@ -181,7 +185,7 @@ export class L2Responder {
     return { action: 'consume', learned, why: op === 2 ? 'arp_reply_seen' : 'arp_not_ours' };
   }
 
-  private handleV6(f: Uint8Array, port: L2Port & { macBytes: Uint8Array }): L2Result {
+  private handleV6(f: Uint8Array, port: PortState): L2Result {
     if (f.length < 54) return { action: 'consume', why: 'ipv6_truncated' };
     if (f[20] !== IPPROTO_ICMPV6) return this.learnFromIp(f, port, 6);
     if (f.length < 62) return { action: 'consume', why: 'icmpv6_truncated' };
@@ -205,7 +209,7 @@ export class L2Responder {
     if (type === 135) {
       const srcUsable = isUsableV6(f, 22);
       const askerMac = optMac ?? formatMac(f, 6);
-      if (port.learn && srcUsable && isUnicastMac(parseMac(askerMac), 0) && !this.answersFor(port.index, src)) {
+      if ((port.learn || port.probeSet.has(src)) && srcUsable && isUnicastMac(parseMac(askerMac), 0) && !this.answersFor(port.index, src)) {
         learned = { addr: src, family: 6, port: port.index, mac: askerMac, source: 'learned' };
       }
       if (!srcUsable) return { action: 'consume', learned, why: 'nd_dad' };   // DAD probe: stay silent
@@ -219,7 +223,7 @@ export class L2Responder {
     }
     // NA: learn the target (answer to our probe, or unsolicited)
     const mac = optMac ?? formatMac(f, 6);
-    if (port.learn && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
+    if ((port.learn || port.probeSet.has(target)) && isUsableV6(f, 62) && isUnicastMac(parseMac(mac), 0) && !this.answersFor(port.index, target)) {
       learned = { addr: target, family: 6, port: port.index, mac, source: 'learned' };
     }
     return { action: 'consume', learned, why: 'nd_advert_seen' };
@@ -244,14 +248,18 @@ export class L2Responder {
   }
 
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
-   * address of the right family (or undefined when the port has none to speak from). With
+   * address of the right family, on an uplink without one from a node address (or undefined
+   * when the port has none to speak from). With
    * `knownMac` it is a unicast re-verification of a neighbour we already have (RFC 4861 7.3.3's
    * PROBE state; the ARP equivalent the kernel sends): only the neighbour itself sees it. */
   probe(addr: string, portIndex: number, knownMac?: string): Uint8Array | undefined {
     const port = this.ports.get(portIndex);
     if (!port) return undefined;
     const a = parseAddr(addr);
-    const from = port.gateways.find((g) => parseAddr(g).family === a.family);
+    // an uplink without a gateway address of the family (the node recipe's: the host port owns the
+    // node's addresses) asks from a node address, which the answer comes back to
+    const from = port.gateways.find((g) => parseAddr(g).family === a.family)
+      ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === a.family) : undefined);
     if (!from) return undefined;
     if (a.family === 4) {
       return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: knownMac ?? BROADCAST, padTo: 60 });
@@ -264,7 +272,7 @@ export class L2Responder {
     return ethernet({ srcMac: port.mac, dstMac: knownMac }, ETH_P_IPV6, ip);
   }
 
-  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, ...p }) => p); }
+  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ...p }) => p); }
 }
 
 /** Which port/MAC each address is behind. Static entries (config) win over learned ones. */

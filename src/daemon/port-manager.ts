@@ -343,7 +343,8 @@ export class PortManager {
     return {
       index, name: p.name, type: p.type, ifname: p.ifname, mac, role: p.role,
       gateways: p.gateways.map(canonicalAddr), learn: p.learn ?? p.role === 'pod',
-      probe: p.pods.filter((x) => !x.mac).map((x) => canonicalAddr(x.ip)),
+      // pods without a MAC and the next hops of routes `via` an address on this port
+      probe: [...p.pods.filter((x) => !x.mac).map((x) => x.ip), ...this.cfg.routes.flatMap((r) => (r.via && r.port === p.name ? [r.via] : []))].map(canonicalAddr),
       ...(p.netns ? { netns: p.netns } : {}),
       ...(p.ring ? { ring: p.ring } : {}),
       ...(p.rxRing ? { rxRing: p.rxRing } : {}),

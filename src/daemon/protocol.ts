@@ -23,7 +23,7 @@ export interface WorkerPortSpec extends L2Port {
   mtu?: number;                // TAP: the device's MTU (config `mtu`); absent: the kernel's
   deviceMac?: string;          // TAP: the kernel side's MAC (a host port: the uplink's, so the
                                // node keeps one MAC on the wire)
-  probe: string[];             // pod addresses configured without a MAC: resolved by ARP/NS here
+  probe: string[];             // pods configured without a MAC, routes' via next hops: resolved by ARP/NS here
   optional?: boolean;          // a saved runtime port at start: one that cannot be opened is left
                                // out (its pod went away), not a failed start
   absent?: boolean;            // a config-file port whose interface is missing at start: not

@@ -565,14 +565,17 @@ class Worker {
     this.lastProbe = now;
     const podPorts: number[] = [];
     for (const p of this.specs.values()) if (p.role === 'pod') podPorts.push(p.index);
-    if (podPorts.length) {
+    // (addresses asked for on their own port — pods without a MAC, routes' next hops — are
+    // probed with no pod port too)
+    if (podPorts.length || this.probeRing.size) {
       for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a))) {
+        let sent = false;
         for (const port of t.ports ?? podPorts) {
           if (!this.specs.has(port)) continue;
           const f = this.l2.probe(t.addr, port);
-          if (f) this.inject.push({ frame: f, port });
+          if (f) { this.inject.push({ frame: f, port }); sent = true; }
         }
-        this.count('probe_broadcast');
+        if (sent) this.count('probe_broadcast');
       }
     }
     const due = this.learned.tick(now, PROBES_PER_ROUND);
@@ -619,6 +622,7 @@ class Worker {
       const inPort = core.dv.getUint16(d + L.D_IN_PORT, true);
       const res = this.l2.handle(core.readFrame(i), inPort);
       if (res.action === 'bridge') {
+        if (res.learned) this.heard(res.learned);
         // host port <-> its uplink: the frame goes on unchanged, from where it is
         const dv = core.dv;
         dv.setUint16(d + L.D_OUT_PORT, res.port, true);

@@ -313,7 +313,9 @@ const nodeConfigSchema = z.object({
     // node itself (a backend at the masquerade address): routed to the host port, never local
     hairpin: z.object({ ipv4: ipAddress.nullish(), ipv6: ipAddress.nullish() }).nullish(),
     neighbours: z.array(z.object({ address: ipAddress, port: z.number().int().min(0).max(65534), mac, localMac: mac })).nullish(),
-    routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac, localMac: mac })).nullish(),
+    // nextHopMac absent: the next hop is not resolved yet (the daemon's routes `via` an address
+    // before ARP/ND has answered): the prefix drops (drop_no_route), backends behind it have no next hop
+    routes: z.array(z.object({ prefix: cidr, port: z.number().int().min(0).max(65534), nextHopMac: mac.nullish(), localMac: mac })).nullish(),
     // local-traffic detection (kube-proxy's detectLocalMode): the node's pod CIDRs (from its Node
     // object) and the cluster's; sources in them (and the node's own addresses) are not subject to
     // externalTrafficPolicy Local (src/compiler/next-hops.ts localSources)
@@ -917,7 +919,7 @@ function normNode(n: z.infer<typeof nodeConfigSchema>, raw: Record<string, unkno
   const nodePortAddresses = n.spec.nodePortAddresses ? [...new Set(n.spec.nodePortAddresses.map(canon))] : addresses;
   const routes: RouteSpec[] = (n.spec.routes ?? []).map((r) => {
     const c = parseCidr(unsloppy(r.prefix));
-    return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':'), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
+    return { prefix: canonCidr(r.prefix), family: c.family, plen: c.plen, port: r.port, ...(r.nextHopMac ? { nextHopMac: r.nextHopMac.toLowerCase().replace(/-/g, ':') } : {}), localMac: r.localMac.toLowerCase().replace(/-/g, ':') };
   });
   routes.sort((a, b) => b.plen - a.plen || (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
   const neighbours: NeighbourSpec[] = (n.spec.neighbours ?? []).map((nb) => ({

@@ -75,7 +75,8 @@ export interface SliceSpec {
 }
 
 export interface NeighbourSpec { address: string; family: Family; port: number; mac: string; localMac: string }
-export interface RouteSpec { prefix: string; family: Family; plen: number; port: number; nextHopMac: string; localMac: string }
+/** nextHopMac absent: not resolved yet (no next hop: the prefix drops). */
+export interface RouteSpec { prefix: string; family: Family; plen: number; port: number; nextHopMac?: string; localMac: string }
 
 export interface NodeSpec {
   kind: 'NodeConfig';
