@@ -36,7 +36,8 @@ test.before(async () => {
     lab.sysctl(topo.ns.dp, `net.ipv6.conf.${uplink.ifname}.disable_ipv6`, '0'); // a NIC's IPv6 is on
     lab.addr(topo.ns.remote, 'eth0', `${router}/${nodeCidr.split('/')[1]}`);
     lab.addr(topo.ns.remote, 'lo', '203.0.113.7/32'); // somewhere outside, behind the router
-    recipe.routes[0].mac = lab.mac(topo.ns.remote, 'eth0');
+    // the recipe's default route names the router by its address, resolved by ARP on the uplink
+    if (recipe.routes[0].via !== router) throw new Error(`the recipe's route is via ${recipe.routes[0].via}, its host route via ${router}`);
     // the socket's directory as after a boot: /run is a tmpfs, and the docs' systemd unit makes none
     recipe.api.listen = `unix:${join(topo.dir, 'run', recipe.api.listen.slice(recipe.api.listen.lastIndexOf('/') + 1))}`;
     Object.assign(recipe, { stateDir: topo.config.stateDir, logLevel: 'info', probeIntervalMs: 200 });
