@@ -8,7 +8,7 @@
 //     stale -> probe -> failed, neighbourReachableMs 1000 here) and is unrouted; when it comes
 //     back, broadcast probing finds it again.
 import test from 'ava';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep } from './lib/topology.js';
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, sleep, logged } from './lib/topology.js';
 
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'afpacket' }],
@@ -62,7 +62,7 @@ serial('a learned neighbour is re-verified by unicast probes, lost when it stops
   topo.lab.exec(pod.ns, 'ip', ['link', 'set', pod.ifname, 'down']);
   await until('pod-b unrouted', async () => (await backends('default/live')).find((b) => b.addr === pod.ip)?.outPort == null, 15000);
   t.true((await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_neighbour_failed >= 1);
-  t.regex(topo.daemonLog, /neighbour lost/);
+  await logged(topo, /neighbour lost/);
   // back: broadcast probing finds it again (its routes went with the link: put them back)
   topo.lab.exec(pod.ns, 'ip', ['link', 'set', pod.ifname, 'up']);
   topo.lab.exec(pod.ns, 'ip', ['route', 'replace', '10.244.0.1', 'dev', pod.ifname]);
