@@ -54,7 +54,9 @@ serial('a learned neighbour is re-verified by unicast probes, lost when it stops
   // it answers the unicast re-verification probes: still resolved several reachable times later
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_probe_unicast ?? 0;
   await sleep(2500);
-  const mid = (await api(topo, 'GET', '/api/v1/counters')).json.global;
+  // (the probe rounds, every 200 ms, lag on a loaded machine: the probe is waited for)
+  const global = async () => (await api(topo, 'GET', '/api/v1/counters')).json.global;
+  const mid = await until('a unicast re-verification probe', async () => { const g = await global(); return (g.slowpath_probe_unicast ?? 0) > before && g; }, 10000).catch(global);
   t.true((mid.slowpath_probe_unicast ?? 0) > before, 'stale neighbours are re-verified');
   t.not((await backends('default/live')).find((b) => b.addr === pod.ip).outPort, null);
   t.falsy(mid.slowpath_neighbour_failed, 'a pod that answers never fails');
