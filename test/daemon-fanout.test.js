@@ -159,6 +159,11 @@ serial('a restart keeps the workers\' flows: uploads (direct and masqueraded) fr
   const direct = spawn(topo.ns.client, 'http://10.96.7.10/', CLIENTS);
   const masq = spawn(topo.ns.remote, `http://${NODE_V4}:30700/`, REMOTES);
   try {
+    // every upload on its connection through the daemon before the stop (the clients boot and
+    // connect slowly on a loaded machine), then uploading a while
+    const uploading = async (src) => (await api(topo, 'GET', `/api/v1/conntrack?client=${src}`)).json.items
+      .some((f) => f.state === 'tcp_established' && (f.vip === '10.96.7.10' || (f.vip === NODE_V4 && f.vipPort === 30700)));
+    await waitFor('every upload established', async () => (await Promise.all([...CLIENTS, ...REMOTES].map(uploading))).every(Boolean), 30000);
     await sleep(2000);
     const d = topo.daemon;
     const exited = new Promise((res) => d.once('exit', (code) => res(code)));
