@@ -82,8 +82,11 @@ const STOP_BOUND_MS = 50_000;
   // the worker hangs; an apply waits on it, another's body never finishes
   const asked = [];
   daemon.dataplane.workers[1].port.postMessage = (m) => { asked.push(m.type); };
-  const apply = call(sock, 'POST', '/api/v1/apply', [svc('web', '10.96.0.10')]);
+  // the half-sent apply first: its headers are read (it is in flight) before the apply below has
+  // been read, parsed, compiled and posted — a request that arrived once the stop began would be
+  // answered 503 by the closing server instead, not by the stop's bounded close
   const halfBody = call(sock, 'POST', '/api/v1/apply', null);
+  const apply = call(sock, 'POST', '/api/v1/apply', [svc('web', '10.96.0.10')]);
   // (the apply is parsed and compiled before it is posted: on a loaded machine that is not 300 ms)
   await waitFor('the apply posted to the hung worker', () => asked.includes('apply'), 20000).catch(() => undefined);
   t.true(asked.includes('apply'), `the apply waits on the hung worker (asked: ${asked.join(',')})`);
