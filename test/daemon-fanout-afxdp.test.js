@@ -6,7 +6,7 @@
 // NodePort with masquerade (DNAT + SNAT) must all complete, with both workers receiving frames and
 // creating flows, and every reply finding its flow.
 import test from 'ava';
-import { e2eSuite, api, NODE_V4 } from './lib/topology.js';
+import { e2eSuite, api, waitFor, NODE_V4 } from './lib/topology.js';
 import { CLIENTS, REMOTES, delta, fanoutServices, manyConnections } from './lib/fanout-checks.js';
 
 const suite = e2eSuite(test, {
@@ -31,10 +31,12 @@ serial('every port is AF_XDP in both workers, worker 0 on queue 0 and worker 1 o
   const items = (await api(suite.topo, 'GET', '/api/v1/ports')).json.items;
   t.is(items.length, 5);
   t.true(items.every((p) => p.kind === 'native-afxdp'), JSON.stringify(items.map((p) => p.kind)));
-  const log = suite.topo.daemonLog;
-  for (const name of ['client', 'remote', 'pod-a', 'pod-b', 'pod-c']) {
-    for (const [w, q] of [[0, 0], [1, 1]]) t.regex(log, new RegExp(`"worker":${w},"port":"${name}","mode":"copy","queues":\\[${q}\\],"msg":"AF_XDP port open"`), `${name} queue ${q}`);
-  }
+  const opened = ['client', 'remote', 'pod-a', 'pod-b', 'pod-c'].flatMap((name) => [[0, 0], [1, 1]].map(([w, q]) =>
+    [new RegExp(`"worker":${w},"port":"${name}","mode":"copy","queues":\\[${q}\\],"msg":"AF_XDP port open"`), `${name} queue ${q}`]));
+  // (the start's lines can reach the pipe after its API answers: every "AF_XDP port open" waited
+  // for, or as many as came in 20 s, each asserted below)
+  const log = await waitFor('every "AF_XDP port open" logged', () => opened.every(([re]) => re.test(suite.topo.daemonLog)) && suite.topo.daemonLog).catch(() => suite.topo.daemonLog);
+  for (const [re, what] of opened) t.regex(log, re, what);
 });
 
 serial('ClusterIP (DNAT): many connections from several clients all complete on both workers, every reply finds its flow', async (t) => {

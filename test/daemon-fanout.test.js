@@ -5,7 +5,7 @@
 // its flow: no connection created twice, no reply routed untranslated or dropped for want of a flow.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, readyEndpoints, startDaemon, sleep, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
+import { e2eSuite, api, curlOk, httpMany, serviceYaml, sliceYaml, readyEndpoints, startDaemon, sleep, waitFor, NODE_V4, POD_SERVER, WDP } from './lib/topology.js';
 import { CLIENTS, REMOTES, fromSources, counters, drops, delta, fanoutServices, manyConnections } from './lib/fanout-checks.js';
 
 const suite = e2eSuite(test, {
@@ -29,8 +29,8 @@ serial('the ports are opened by both workers in a fanout group', async (t) => {
   const items = ports.items ?? ports;
   t.true(items.length >= 5);
   t.true(items.every((p) => p.kind === 'native-afpacket'), JSON.stringify(items.map((p) => p.kind)));
-  const log = suite.topo.daemonLog;
-  t.is((log.match(/"msg":"port open"/g) ?? []).length >= 5, true);
+  // (the start's lines can reach the pipe after its API answers)
+  await waitFor('every port\'s "port open" logged', () => (suite.topo.daemonLog.match(/"msg":"port open"/g) ?? []).length >= 5);
 });
 
 serial('ClusterIP (DNAT): many connections from several clients all complete, spread over both workers, every reply finds its flow', async (t) => {
@@ -159,6 +159,11 @@ serial('a restart keeps the workers\' flows: uploads (direct and masqueraded) fr
   const direct = spawn(topo.ns.client, 'http://10.96.7.10/', CLIENTS);
   const masq = spawn(topo.ns.remote, `http://${NODE_V4}:30700/`, REMOTES);
   try {
+    // every upload on its connection through the daemon before the stop (the clients boot and
+    // connect slowly on a loaded machine), then uploading a while
+    const uploading = async (src) => (await api(topo, 'GET', `/api/v1/conntrack?client=${src}`)).json.items
+      .some((f) => f.state === 'tcp_established' && (f.vip === '10.96.7.10' || (f.vip === NODE_V4 && f.vipPort === 30700)));
+    await waitFor('every upload established', async () => (await Promise.all([...CLIENTS, ...REMOTES].map(uploading))).every(Boolean), 30000);
     await sleep(2000);
     const d = topo.daemon;
     const exited = new Promise((res) => d.once('exit', (code) => res(code)));

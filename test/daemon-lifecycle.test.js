@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, WDP,
+  canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, logged, WDP,
 } from './lib/topology.js';
 import { CHECKPOINT_FILE } from '../dist/src/daemon/checkpoint.js';
 
@@ -111,7 +111,7 @@ serial('SIGTERM stops cleanly; a restart restores the saved services and forward
   await new Promise((r) => topo.daemon.once('exit', r));
   rmSync(join(topo.config.stateDir, CHECKPOINT_FILE), { force: true });
   await restartWithPodsReaddressed(t, t2);
-  t.regex(topo.daemonLog, /"addr":"10\.244\.1\.11"[^\n]*"learned neighbour"/, 'pod-a was learned anew');
+  await logged(topo, /"addr":"10\.244\.1\.11"[^\n]*"learned neighbour"/, 'pod-a learned anew (logged)');
   t.log(`after a crash without checkpoint: both pods answered after ${Date.now() - t2} ms`);
 });
 
@@ -120,7 +120,7 @@ serial('SIGTERM stops cleanly; a restart restores the saved services and forward
 async function restartWithPodsReaddressed(t, t0) {
   await startDaemon(topo);
   t.log(`restart: API up after ${Date.now() - t0} ms`);
-  t.regex(topo.daemonLog, /"from":"store"/);
+  await logged(topo, /"from":"store"/, 'the state restored from the store (logged)');
   topo.podProcs.forEach((p) => p.kill('SIGKILL'));
   topo.podProcs = [];
   await sleep(200);

@@ -16,6 +16,7 @@ import { canUseNetns, NetnsLab } from '../dist/src/netns.js';
 import { parseConfig } from '../dist/src/daemon/config.js';
 import { startDaemon } from '../dist/src/daemon/daemon.js';
 import { ApiServerDouble } from './lib/apiserver-double.js';
+import { waitFor } from './lib/topology.js';
 
 const svc = (name, ip) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });
 
@@ -81,9 +82,13 @@ const STOP_BOUND_MS = 50_000;
   // the worker hangs; an apply waits on it, another's body never finishes
   const asked = [];
   daemon.dataplane.workers[1].port.postMessage = (m) => { asked.push(m.type); };
-  const apply = call(sock, 'POST', '/api/v1/apply', [svc('web', '10.96.0.10')]);
+  // the half-sent apply first: its headers are read (it is in flight) before the apply below has
+  // been read, parsed, compiled and posted — a request that arrived once the stop began would be
+  // answered 503 by the closing server instead, not by the stop's bounded close
   const halfBody = call(sock, 'POST', '/api/v1/apply', null);
-  await new Promise((r) => setTimeout(r, 300));
+  const apply = call(sock, 'POST', '/api/v1/apply', [svc('web', '10.96.0.10')]);
+  // (the apply is parsed and compiled before it is posted: on a loaded machine that is not 300 ms)
+  await waitFor('the apply posted to the hung worker', () => asked.includes('apply'), 20000).catch(() => undefined);
   t.true(asked.includes('apply'), `the apply waits on the hung worker (asked: ${asked.join(',')})`);
 
   const t0 = performance.now();
@@ -132,7 +137,7 @@ const STOP_BOUND_MS = 50_000;
   const asked = [];
   daemon.dataplane.workers[1].port.postMessage = (m) => { asked.push(m.type); };
   double.create('services', { metadata: { name: 'web', namespace: 'default' }, spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ipFamilies: ['IPv4'], ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }] } });
-  for (let i = 0; i < 100 && !asked.includes('apply'); i++) await new Promise((r) => setTimeout(r, 50));
+  await waitFor('the watcher\'s sync posted to the hung worker', () => asked.includes('apply'), 20000).catch(() => undefined);
   t.true(asked.includes('apply'), `the watcher's sync waits on the hung worker (asked: ${asked.join(',')})`);
   const t0 = performance.now();
   await daemon.stop();

@@ -3,7 +3,7 @@
 // a frame routed to another worker's port is counted (slowpath_foreign_port), not lost silently.
 import test from 'ava';
 import {
-  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, readyEndpoints, twoWorkerServices, sleep, NODE_V4,
+  curlOk, rootGate, startTwoWorkerTopology, destroyTopology, api, curl, serviceYaml, sliceYaml, readyEndpoints, twoWorkerServices, sleep, waitFor, NODE_V4,
 } from './lib/topology.js';
 
 const gate = rootGate(test);
@@ -43,6 +43,8 @@ serial('a flow whose backend sits behind another worker is counted as slowpath_f
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
   const r = await curl(topo, topo.ns.client, 'http://10.96.4.12/', { timeout: 2 });
   t.not(r.code, 0);
-  const after = (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
+  // (counted when the worker gets to the frames: waited for, not read once)
+  const foreign = async () => (await api(topo, 'GET', '/api/v1/counters')).json.global.slowpath_foreign_port ?? 0;
+  const after = await waitFor('slowpath_foreign_port counted', async () => { const n = await foreign(); return n > before && n; }, 10000).catch(foreign);
   t.true(after > before, `foreign_port ${before} -> ${after}`);
 });

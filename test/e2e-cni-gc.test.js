@@ -8,7 +8,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, startDaemon, WDP } from './lib/topology.js';
+import { e2eSuite, api, curlOk, serviceYaml, sliceYaml, startDaemon, logged, WDP } from './lib/topology.js';
 import { cniCall, ptpLike, startServer } from './lib/cni-pods.js';
 import { portName } from '../dist/src/cni/plugin.js';
 import { systemTool } from '../dist/src/util/system-tool.js';
@@ -66,7 +66,7 @@ suite.serial('GC of a network removes its ports whose attachment is not valid (a
   t.false(after.includes(portOf(stale)), 'the stale attachment\'s port is gone');
   for (const p of [valid, other, legacy]) t.true(after.includes(portOf(p)), `${p.id} kept`);
   t.true(after.includes('pod-a'), 'the config port kept');
-  t.regex(topo.daemonLog, /CNI GC of network wdp-gc-a/);
+  await logged(topo, /CNI GC of network wdp-gc-a/);
   // as a DEL: the interface is the kernel's again (its netdev ingress drop chain is gone)
   // (nft from the system directories: under npx, PATH's node_modules/.bin has an `nft` of its own)
   const nft = systemTool('nft');

@@ -8,7 +8,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, NODE_V4, NODE_V6 } from './lib/topology.js';
+import { e2eSuite, api, curl, curlOk, httpMany, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6 } from './lib/topology.js';
 
 const suite = e2eSuite(test, {
   kind: 'ds',
@@ -385,9 +385,12 @@ ask(u, vip, 'udp')
   // the pod's side sees the headers (the packets the test means to send, translated): captured
   // with tcpdump where it is installed
   const cap = hasTcpdump ? topo.lab.spawn(a.ns, 'tcpdump', ['-i', a.ifname, '-n', '-l', '-c', '50', 'ip6[6] == 0 or ip6[6] == 60']) : null;
-  let seen = '';
+  let seen = '', capErr = '';
   const capDone = cap && new Promise((resolve) => { cap.stdout.on('data', (d) => { seen += d; }); cap.on('exit', resolve); });
-  if (cap) await new Promise((r) => setTimeout(r, 1000)); // tcpdump listening
+  // tcpdump says "listening on" once its capture and filter are in place (its start is slow on a
+  // loaded machine: a fixed second did not always cover it)
+  cap?.stderr.on('data', (d) => { capErr += d; });
+  if (cap) await waitFor('tcpdump listening', () => /listening on/.test(capErr) || cap.exitCode !== null, 20000);
   const r = await topo.lab.execAsync(topo.ns.client, 'python3', ['-c', py, 'fd00:96::14:a'], { timeoutMs: 20000 });
   t.is(r.stdout.trim(), 'tcp pod-a\nudp pod-a:q', r.stderr);
   if (cap) {

@@ -5,7 +5,7 @@
 // namespace; the pods sit behind AF_PACKET veths and a daemon-created TAP.
 import test from 'ava';
 import {
-  curlOk, e2eSuite, api, curl, httpMany, serviceYaml, sliceYaml, sleep, NODE_V4,
+  curlOk, e2eSuite, api, curl, httpMany, serviceYaml, sliceYaml, sleep, waitFor, NODE_V4,
 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'afpacket' }, { name: 'pod-b', attach: 'tap' }, { name: 'pod-c', attach: 'afpacket' }] });
@@ -87,7 +87,9 @@ serial('loadBalancerSourceRanges: clients outside the ranges are dropped, inside
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
   const outside = await curl(topo, topo.ns.remote, 'http://203.0.113.12/', { timeout: 2 });
   t.is(outside.code, 28, `remote client must time out (dropped), got ${outside.code}: ${outside.body}`);
-  const after = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+  // (counted when the worker gets to the SYNs: waited for, not read once)
+  const drops = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+  const after = await waitFor('drop_source_range counted', async () => { const n = await drops(); return n > before && n; }, 10000).catch(drops);
   t.true(after > before, `drop_source_range ${before} -> ${after}`);
 });
 
@@ -128,7 +130,8 @@ serial('loadBalancerSourceRanges holding the node IP admit a request whose sourc
     const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
     const refused = await from();
     t.is(refused.code, 28, `ranges without the node IP admit no LB IP, got ${refused.code}`);
-    t.true((await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range > before);
+    const drops = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons.drop_source_range;
+    t.true(await waitFor('drop_source_range counted', async () => (await drops()) > before, 10000).catch(async () => (await drops()) > before));
   } finally {
     for (const u of undo.reverse()) await topo.lab.execAsync(ns, u[0], u.slice(1));
   }

@@ -5,7 +5,7 @@
 // node address is reachable from outside again. The daemon runs in the dataplane namespace (the
 // node); the host port's TAP (wdp-host) is there too.
 import test from 'ava';
-import { e2eSuite, curlOk, sleep, NODE_V4, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, curlOk, sleep, logged, NODE_V4, POD_SERVER } from './lib/topology.js';
 
 const HOST_HTTP = 8081;
 const OTHER_MAC = '02:00:5e:10:42:42';
@@ -47,5 +47,5 @@ suite.serial('a host port TAP whose MAC is changed under the daemon gets its MAC
   t.is(after.code, 0, `the node address from outside after the change: ${after.stderr}\n${topo.daemonLog.slice(-2000)}`);
   t.is(after.body.trim(), 'host');
   t.is(macOf(topo, 'wdp-host'), created, 'set back to the MAC it was created with');
-  t.regex(topo.daemonLog, /the host port's MAC was changed under the daemon: set back/);
+  await logged(topo, /the host port's MAC was changed under the daemon: set back/);
 });

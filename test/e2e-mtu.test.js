@@ -9,7 +9,7 @@
 // daemon creates with the port's `mtu`. An MTU changed while the daemon runs is taken: on a veth
 // (read by its worker) and on the TAP inside the pod's namespace (read by the main thread).
 import test from 'ava';
-import { e2eSuite, serviceYaml, sliceYaml, api } from './lib/topology.js';
+import { e2eSuite, serviceYaml, sliceYaml, api, logged } from './lib/topology.js';
 import { pmtuProbe, EMSGSIZE } from './lib/pmtu-probe.js';
 
 const POD_MTU = 1280;
@@ -144,7 +144,7 @@ serial('an MTU changed on a TAP inside its pod\'s namespace while the daemon run
   await apply(echoService('echo-tap-late', vip, pod));
   topo.lab.exec(pod.ns, 'ip', ['link', 'set', 'dev', pod.ifname, 'mtu', '1320']);
   t.is(await mtuShown(topo, 'pod-b', 1320), 1320, 'the ports API shows the TAP\'s new MTU within 15 s');
-  t.regex(topo.daemonLog, /"port":"pod-b"[^\n]*"mtu":1320[^\n]*port MTU changed/);
+  await logged(topo, /"port":"pod-b"[^\n]*"mtu":1320[^\n]*port MTU changed/);
   const r = await probe(topo, vip, 53);
   t.log(JSON.stringify(r));
   t.like(r, { origin: 2, type: 3, code: 4, info: 1320, offender: vip }, `no ICMP error with the new MTU: ${JSON.stringify(r)}`);

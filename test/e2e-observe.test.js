@@ -52,6 +52,9 @@ function wdp(args) {
   return { child, done, exited: () => child.exitCode !== null };
 }
 
+/** Whether a capture writing `file` runs: its header is written once every worker has the session. */
+const started = (file) => { try { return statSync(file).size >= 24; } catch { return false; } };
+
 /** Curls (bounded) until the background CLI exits. */
 async function trafficUntil(run, urls) {
   await sleep(1500);   // the session starts in every worker before traffic flows
@@ -151,7 +154,10 @@ let rejectCapture;
 serial('capture: the slow path\'s frames too (ARP answered by wdp) and the RST wdp sent for a rejected connection', async (t) => {
   const file = join(dir, 'reject.pcap');
   const run = wdp(['capture', '--port', 'client', '-c', '60', '--duration', '8s', '-w', file]);
-  await sleep(1500);
+  // the ARP exchange below happens once: the capture runs before it (a fixed 1.5 s did not cover
+  // the CLI's start on a loaded machine)
+  for (let i = 0; i < 200 && !started(file) && !run.exited(); i++) await sleep(100);
+  t.true(started(file), 'the capture did not start');
   // the client forgets its neighbours: it asks for the gateway again, and wdp's slow path answers
   spawnSync('ip', ['-n', topo.ns.client, 'neigh', 'flush', 'all']);
   const out = await trafficUntil(run, [[topo.ns.client, 'http://10.96.4.20/']]);
@@ -192,9 +198,8 @@ serial('replay: a capture run offline with the daemon\'s exported state sends th
   const inFile = join(dir, 'in.pcap'), outFile = join(dir, 'replayed.pcap');
   const podFiles = [0, 1].map((i) => join(dir, `pod${i}.pcap`));
   const pods = podFiles.map((f, i) => wdp(['capture', '--port', topo.pods[i].name, '--direction', 'out', '--proto', 'TCP', '--dport', '8080', '--duration', '20s', '-c', '400', '-w', f]));
-  // the pods' captures are running once their file has its header (written when every worker has
-  // the session): only then does the client's capture start, so every SYN it sees is seen leaving
-  const started = (f) => { try { return statSync(f).size >= 24; } catch { return false; } };
+  // the pods' captures are running once their file has its header: only then does the client's
+  // capture start, so every SYN it sees is seen leaving
   for (let i = 0; i < 200 && !podFiles.every(started); i++) await sleep(100);
   t.true(podFiles.every(started), 'the pod captures did not start');
   const client = wdp(['capture', '--port', 'client', '--direction', 'in', '--proto', 'TCP', '--dport', '80', '--duration', '8s', '-c', '40', '-w', inFile]);

@@ -7,7 +7,7 @@
 // even on failure.
 import test from 'ava';
 import { rootGate } from './lib/root-gate.js';
-import { buildTopology, startDaemon, destroyTopology, api, waitFor, serviceYaml, sliceYaml, readyEndpoints, curl, curlOk, addressPod, POD_SERVER } from './lib/topology.js';
+import { buildTopology, startDaemon, destroyTopology, api, waitFor, logged, serviceYaml, sliceYaml, readyEndpoints, curl, curlOk, addressPod, POD_SERVER } from './lib/topology.js';
 import { writeFileSync } from 'node:fs';
 
 const gate = rootGate(test);
@@ -28,7 +28,7 @@ gate.serial('a pod port whose veth is missing at start: the daemon comes up with
     t.like(absent, { state: 'absent', origin: 'config', ifname: 'v0' }, JSON.stringify(absent));
     t.truthy(absent.absentSince);
     t.is((await api(topo, 'GET', '/api/v1/ports/client')).json?.state, 'up');
-    t.regex(topo.daemonLog, /"port":"pod-a"[^\n]*"ifname":"v0"[^\n]*does not exist at start: port absent/);
+    await logged(topo, /"port":"pod-a"[^\n]*"ifname":"v0"[^\n]*does not exist at start: port absent/);
 
     const vip = '10.96.0.71', url = `http://${vip}/`;
     const apply = await api(topo, 'POST', '/api/v1/apply', [
@@ -49,7 +49,7 @@ gate.serial('a pod port whose veth is missing at start: the daemon comes up with
     const up = await waitFor('pod-a opened', async () => { const v = (await api(topo, 'GET', '/api/v1/ports/pod-a')).json; return v?.state === 'up' ? v : undefined; }, 20000);
     t.is(up.absentSince, undefined);
     t.truthy(up.stats, 'live stats');
-    t.regex(topo.daemonLog, /"port":"pod-a"[^\n]*port reopened on it/);
+    await logged(topo, /"port":"pod-a"[^\n]*port reopened on it/);
     const r = await curlOk(topo, topo.ns.client, url, 40);
     t.is(r.code, 0, `${r.stderr}\n${topo.daemonLog.slice(-3000)}`);
     t.regex(r.body, /pod-a/);
@@ -85,8 +85,8 @@ gate.serial('every port missing at start: the daemon still comes up (health, API
     t.is((await api(topo, 'GET', '/healthz')).status, 200);
     const ports = (await api(topo, 'GET', '/api/v1/ports')).json.items;
     t.deepEqual(ports.map((p) => [p.name, p.state]), [['pod-v', 'absent'], ['pod-t', 'absent']]);
-    t.regex(topo.daemonLog, /every port is absent/);
-    t.regex(topo.daemonLog, /"port":"pod-t"[^\n]*"netns":"[^"]+-gone"[^\n]*network namespace does not exist at start/);
+    await logged(topo, /every port is absent/);
+    await logged(topo, /"port":"pod-t"[^\n]*"netns":"[^"]+-gone"[^\n]*network namespace does not exist at start/);
   } finally {
     await destroyTopology(topo);
   }

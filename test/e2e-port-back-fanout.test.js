@@ -29,12 +29,15 @@ suite.serial('a fanout AF_XDP port whose veth is re-created is reopened in both 
   ]);
   const url = 'http://10.96.0.71/';
   t.is((await curlOk(topo, topo.ns.client, url, 40)).code, 0, topo.daemonLog.slice(-2000));
+  // (a line reaches the pipe after the API answers with what it reports: each awaited)
+  await waitFor('the start\'s two opens logged', () => opens().length >= 2, 10000).catch(() => undefined);
   t.is(opens().length, 2, 'opened in both workers at start');
   topo.lab.exec(pod.ns, 'ip', ['link', 'del', 'eth0']);
   await waitFor('pod-a absent', async () => (await portView('pod-a'))?.state === 'absent', 20000);
   topo.lab.veth(pod.ns, 'eth0', topo.ns.dp, 'v0', { queues: 2 });
   addressPod(topo.lab, pod);
   await waitFor('pod-a up', async () => (await portView('pod-a'))?.state === 'up', 20000);
+  await waitFor('both reopens logged', () => opens().length >= 4, 10000).catch(() => undefined);
   const again = opens().slice(2);
   t.deepEqual(again.map((l) => /"worker":(\d)/.exec(l)[1] + /"queues":\[(\d)\]/.exec(l)[1]), ['00', '11'], topo.daemonLog.slice(-3000));
   const r = await curlOk(topo, topo.ns.client, url, 40);

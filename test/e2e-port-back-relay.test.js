@@ -44,7 +44,7 @@ gate.serial('relay ports: an AF_PACKET port\'s veth and a TAP deleted and re-cre
     const bad = await api(topo, 'POST', '/api/v1/ports', tap(`${topo.lab.tag}-none`));
     t.is(bad.status, 422, bad.text); // (the namespace is looked for before the TAP is made)
     // (were the helper started, it is stopped: its TAP goes when it has exited)
-    await waitFor('no TAP left in the daemon\'s namespace', () => topo.lab.exec(topo.ns.dp, 'ip', ['link', 'show', 'tapz']).code !== 0, 5000);
+    await waitFor('no TAP left in the daemon\'s namespace', () => topo.lab.exec(topo.ns.dp, 'ip', ['link', 'show', 'tapz']).code !== 0, 20000);
     const ns = topo.lab.namespace('z');
     const good = await api(topo, 'POST', '/api/v1/ports', tap(ns));
     t.is(good.status, 201, good.text);

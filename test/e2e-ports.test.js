@@ -5,7 +5,7 @@
 // Also `wdp get ports` / `wdp port add|remove` through the CLI, and the ports API's errors.
 import test from 'ava';
 import {
-  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, POD_SERVER, WDP, NODE_V6,
+  e2eSuite, api, curlOk, serviceYaml, sliceYaml, httpMany, udpAsk, logged, POD_SERVER, WDP, NODE_V6,
 } from './lib/topology.js';
 import { cniCall, ptpLike as ptpPod, startServer as podServer } from './lib/cni-pods.js';
 
@@ -244,7 +244,7 @@ serial('runtime ports survive a daemon restart; those whose interface is gone ar
   const { portName } = await import('../dist/src/cni/plugin.js');
   t.true(names.includes(portName(keep.id, 'eth0')));
   t.false(names.includes(portName(gone.id, 'eth0')));
-  t.regex(topo.daemonLog, /saved runtime port not restored/);
+  await logged(topo, /saved runtime port not restored/);
   const srv = await startServer(keep.ns, 'kept');
   await apply([
     serviceYaml({ name: 'kept', clusterIP: '10.96.9.1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),

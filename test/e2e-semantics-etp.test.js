@@ -8,7 +8,7 @@
 // plays the node: its own stack sits behind wdp's host port (a TAP carrying the node address, as
 // in e2e-host.test.js).
 import test from 'ava';
-import { curl, curlOk, httpMany, e2eSuite, api, serviceYaml, sliceYaml, NODE_V4, NODE_V6 } from './lib/topology.js';
+import { curl, curlOk, httpMany, e2eSuite, api, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6 } from './lib/topology.js';
 import { rootReason } from './lib/root-gate.js';
 
 const suite = e2eSuite(test, {
@@ -132,7 +132,9 @@ serial('the node itself: an eTP=Local NodePort without a local endpoint is short
   const before = (await api(topo, 'GET', '/api/v1/counters')).json.reasons;
   const lb = await curl(topo, topo.ns.dp, 'http://203.0.113.30/', { timeout: 2 });
   t.is(lb.code, 28, `LB IP from the node: expected a timeout, got ${lb.code}: ${lb.stderr}`);
-  const after = (await api(topo, 'GET', '/api/v1/counters')).json.reasons;
+  // (counted when the worker gets to the SYNs: waited for, not read once)
+  const now = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons;
+  const after = await waitFor('drop_etp_no_local counted', async () => { const r = await now(); return (r.drop_etp_no_local ?? 0) > (before.drop_etp_no_local ?? 0) && r; }, 10000).catch(now);
   t.true((after.drop_etp_no_local ?? 0) > (before.drop_etp_no_local ?? 0), JSON.stringify(after));
   // a local endpoint appears: the node reaches the LB IP, over every endpoint (masqueraded)
   await apply([slice('etp-host-1', 'etp-host', topo.pods)]);

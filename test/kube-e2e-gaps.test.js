@@ -250,7 +250,7 @@ serial('kube_proxy.go "should set TCP CLOSE_WAIT timeout": the server sends its 
   const [viaVip, viaNodePort] = await clients;
   t.deepEqual(JSON.parse(viaVip.stdout.trim().split('\n').pop() || '{}'), { got: 'bye' }, `ClusterIP client: ${viaVip.stderr}`);
   t.deepEqual(JSON.parse(viaNodePort.stdout.trim().split('\n').pop() || '{}'), { got: 'bye' }, `NodePort client: ${viaNodePort.stderr}`);
-  await waitFor('the server to print both', () => server.out.includes('received late-vip') && server.out.includes('received late-nodeport'), 5000).catch(() => {});
+  await waitFor('the server to print both', () => server.out.includes('received late-vip') && server.out.includes('received late-nodeport'), 20000).catch(() => {});
   t.true(server.out.includes('received late-vip'), `the server got the ClusterIP client's data sent after the closing timeout:\n${server.out}`);
   t.true(server.out.includes('received late-nodeport'), `and the NodePort client's:\n${server.out}`);
   await del(EPS, 'closewait-1');

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { podBytes } from '../dist/src/demo/pod-bytes.js';
-import { e2eSuite, curlOk, serviceYaml, sliceYaml } from './lib/topology.js';
+import { e2eSuite, curlOk, serviceYaml, sliceYaml, logged } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-t', attach: 'tap' }, { name: 'pod-p', attach: 'afpacket' }, { name: 'pod-x', attach: 'afxdp' }], kind: 'oe' });
 const { serial, apply } = suite;
@@ -41,7 +41,7 @@ async function upload(topo, ns, url) {
 serial('TCP with default offloads: curl through a ClusterIP to a TAP pod, an AF_PACKET pod and an AF_XDP pod', async (t) => {
   const topo = suite.topo;
   await apply(services(topo));
-  t.regex(topo.daemonLog, /"port":"pod-x"[^\n]*"kind":"native-afxdp"/, 'the AF_XDP pod port is a real AF_XDP port, not a fallback');
+  await logged(topo, /"port":"pod-x"[^\n]*"kind":"native-afxdp"/, 'the AF_XDP pod port logged as a real AF_XDP port, not a fallback');
   for (const p of topo.pods) {
     const r = await curlOk(topo, topo.ns.client, `http://${VIP[p.name]}/`);
     t.is(r.code, 0, `${p.name}: ${r.stderr}\n${topo.daemonLog.slice(-2000)}`);

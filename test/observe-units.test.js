@@ -18,7 +18,7 @@ import * as L from '../dist/assembly/layout.js';
 import { REASON_NAMES, VERDICT_NAMES } from '../dist/src/core/names.js';
 import { WorkerObserver } from '../dist/src/observe/worker-observer.js';
 import { replay } from '../dist/src/observe/replay.js';
-import { WDP } from './lib/topology.js';
+import { WDP, waitFor } from './lib/topology.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const stateText = ['examples/node.yaml', 'examples/clusterip-dns.yaml'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n---\n');
@@ -383,6 +383,39 @@ test('live trace API: a fifth live trace at once is refused (429), and a slot fr
     for (const r of await Promise.all(long)) t.is(r.status, 200);
     t.is(running.size, 0, 'every session stopped');
   } finally {
+    await app.close();
+  }
+});
+
+test('live trace API: the status and headers are sent once the session runs, before anything matches', async (t) => {
+  const { default: Fastify } = await import('fastify');
+  const { request } = await import('node:http');
+  const { registerObserveRoutes } = await import('../dist/src/api/observe-routes.js');
+  let started = 0, stopped = 0;
+  const app = Fastify();
+  // a session whose filter matches nothing for as long as the test runs: no event ever
+  registerObserveRoutes(app, {
+    async observe() { started++; return { async stop() { stopped++; } }; },
+    async ports() { return []; },
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  let req;
+  try {
+    // the status line and headers, waited for (bounded: the session itself runs a minute)
+    const answered = new Promise((resolve, reject) => {
+      req = request({ host: '127.0.0.1', port: app.server.address().port, method: 'POST', path: '/api/v1/trace/live', headers: { 'content-type': 'application/json' } }, resolve);
+      req.on('error', reject);
+      req.end(JSON.stringify({ durationMs: 60_000 }));
+    });
+    const res = await Promise.race([answered, new Promise((resolve) => { setTimeout(resolve, 20_000, null).unref(); })]);
+    t.is(started, 1);
+    t.truthy(res, 'no status while nothing matched: a client cannot tell the trace runs');
+    t.is(res?.statusCode, 200);
+    t.is(res?.headers['content-type'], 'application/x-ndjson');
+    req.destroy();
+    await waitFor('the session stopped when the client went away', () => stopped === 1, 20_000);
+  } finally {
+    req?.destroy();
     await app.close();
   }
 });

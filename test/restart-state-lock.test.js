@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
-import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor } from './lib/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor, logged } from './lib/topology.js';
 import { lockStateDir, LOCK_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
 
 const { serial } = rootGate(test);
@@ -186,7 +186,8 @@ serial('a second `wdp start` on a live daemon\'s state directory fails at once; 
   await killed;
   t.true(lstatSync(join(topo.config.stateDir, LOCK_FILE)).isSocket(), 'a killed daemon leaves its lock socket');
   await startDaemon(topo);
-  t.regex(topo.daemonLog, /state directory lock taken over from a wdp that is gone/);
+  // (logged once the start is done, after the API answers)
+  await logged(topo, /state directory lock taken over from a wdp that is gone/);
   await waitFor('the service again', async () => (await curlOk(topo, topo.ns.client, 'http://10.96.7.10/')).body.includes('pod-a'), 30000);
   // a clean stop removes the lock
   const stopped = new Promise((res) => topo.daemon.once('exit', res));

@@ -72,7 +72,9 @@ async function runSession(svc: ObserveService, reply: FastifyReply, spec: Observ
   try {
     reply.hijack();
     raw.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
-    if (head !== undefined) write(head);
+    // the status says the session runs: sent now, not held back (as Node does) until the first
+    // match, which a quiet filter may never have
+    if (head !== undefined) write(head); else raw.flushHeaders();
     raw.on('close', () => done('client'));
     const queued = early;
     early = undefined;

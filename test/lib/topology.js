@@ -219,3 +219,11 @@ export async function waitFor(what, fn, timeoutMs = 20000) {
   while (Date.now() < end) { const v = await fn(); if (v) return v; await new Promise((r) => setTimeout(r, 100)); }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** The daemon's log once `re` (not /g) matches in it, else throws naming `what`. The daemon's
+ * lines reach its pipe asynchronously (pino's default destination writes from the thread pool),
+ * so a line can arrive after the API already answers with what it reports: a test waits for the
+ * line it reads. */
+export function logged(topo, re, what = `the daemon to log ${re}`, timeoutMs = 20000) {
+  return waitFor(what, () => re.test(topo.daemonLog) && topo.daemonLog, timeoutMs);
+}
