@@ -300,9 +300,35 @@ function laterFragment(f: usize, fr: Frame): void {
       if (ref & 1) hitReply(f, fr, ref >>> 1); else hitOrig(f, fr, ref >>> 1);
       return;
     }
-    if (svcLookup(fr.dstAddr, <u32>fr.dport, proto, family) != 0) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
+    const front = svcLookup(fr.dstAddr, <u32>fr.dport, proto, family);
+    if (front != 0) { laterFragmentNoFlow(fr, front); return; }
   }
   noService(f, fr);
+}
+
+/** A later fragment toward a service whose datagram has no flow. When its first fragment waits
+ * for its backend's neighbour (drop_no_route: the worker holds it, no flow yet), the same Maglev
+ * pick — the first fragment's 5-tuple, so its hash — names that backend: the fragment is held
+ * with it (drop_no_route, the backend in the descriptor) and released after it, in order, where
+ * the kernel's neighbour queue would have kept the datagram too. Anything else drops
+ * (drop_fragment): the first fragment was refused or dropped, or its pick is not a plain Maglev
+ * pick of this frontend (session affinity, source ranges, a frontend that sends local sources to
+ * its cluster front). */
+function laterFragmentNoFlow(fr: Frame, front: u32): void {
+  const fe = frontendAt(front);
+  if (fe.maglevSize != 0 && fe.clusterFront == 0 && (fe.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) == 0 && ttlOk(fr)) {
+    const bid = maglevBackend(fr, front, fr.hash);
+    if (backendUsable(bid)) {
+      const be = backendAt(bid);
+      if (be.outPort == L.PORT_NONE && <u32>be.family == <u32>fr.family) {
+        fr.front = front;
+        fr.backend = bid;
+        drop(fr, L.REASON_DROP_NO_ROUTE);
+        return;
+      }
+    }
+  }
+  drop(fr, L.REASON_DROP_FRAGMENT);
 }
 
 // ---- pass 2 ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // IP fragments (docs/core.md "Fragments"): a first fragment's ports are remembered by (src, dst,
 // proto, IP ID) and the later fragments of its datagram follow its flow, translated at L3 only,
 // in both directions, IPv4 and IPv6. A later fragment that arrives before its first fragment (or
-// after CFG_TO_FRAG) is dropped with drop_fragment: not held. The fragment table is bounded and
+// after CFG_TO_FRAG) is dropped with drop_fragment: not held. Later fragments of a datagram whose
+// first fragment waits for its backend's neighbour wait with it (drop_no_route, D_AUX). The fragment table is bounded and
 // overwrites the oldest entry of a full bucket. Every scenario runs through the core and the
 // reference model side by side (byte-for-byte frames and trace records).
 import test from 'ava';
@@ -11,14 +12,15 @@ import { frame, l4Bytes } from '../dist/src/packet/build.js';
 import { verifyChecksums } from '../dist/src/packet/checksum.js';
 import { formatAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, runBoth, firstMismatch, MAC } from './lib/packets.js';
+import * as L from '../dist/assembly/layout.js';
 
 const T0 = 1000;
 const V4 = { vip: '10.96.0.10', be: '10.1.0.1', client: '10.0.0.5' };
 const V6 = { vip: 'fd00:96::10', be: 'fd00:1::1', client: 'fd00::5' };
 
-function setup(fam, opts = {}, { endpoints = true } = {}) {
+function setup(fam, opts = {}, { endpoints = true, outPort = 1 } = {}) {
   const a = fam === 4 ? V4 : V6;
-  const b = backend({ id: 1, addr: a.be, port: 5353, outPort: 1 });
+  const b = backend({ id: 1, addr: a.be, port: 5353, outPort });
   const ir = mkIr({ frontends: [frontend({ id: 1, addr: a.vip, port: 53, proto: 'UDP' }, endpoints ? [b] : [])], backends: [b] });
   const o = { batchMax: 64, affinitySlots: 64, flows: 64, ...opts };
   const core = Core.create(o);
@@ -107,6 +109,25 @@ for (const fam of [4, 6]) {
     // past CFG_TO_FRAG (5 s) the first fragment is forgotten
     t.deepEqual(both(t, s, [f1], T0 + 5001).map((p) => p.core.reason), ['drop_fragment']);
     t.is(s.core.counters().reasons.drop_fragment, 2);
+  });
+
+  test(`IPv${fam}: a datagram whose backend's neighbour is not resolved yet: its later fragments wait with its first (drop_no_route, the backend in the descriptor), not drop_fragment; resolved, all of them pass in order`, (t) => {
+    const s = setup(fam, {}, { outPort: L.PORT_NONE });
+    const { a } = s;
+    const fr = fragments({ src: a.client, dst: a.vip, sport: 40003, dport: 53, size: 3000, id: 11 });
+    const held = both(t, s, fr, T0);
+    t.deepEqual(held.map((p) => p.core.reason), ['drop_no_route', 'drop_no_route', 'drop_no_route']);
+    // the worker's hold queue keys each frame by the backend its descriptor names
+    t.deepEqual(fr.map((_, i) => s.core.dv.getUint32(s.core.descOffset(i) + L.D_AUX, true)), [1, 1, 1]);
+    t.is(s.core.counters().reasons.drop_fragment ?? 0, 0);
+    // the neighbour resolved (the backend gets its port): the held frames are decided again, in order
+    const b = backend({ id: 1, addr: a.be, port: 5353, outPort: 1 });
+    const ir = mkIr({ frontends: [frontend({ id: 1, addr: a.vip, port: 53, proto: 'UDP' }, [b])], backends: [b] });
+    s.core.applyIr(ir);
+    // (the model has no flow or fragment state to carry over: none was created)
+    const r = both(t, { core: s.core, model: new ReferenceModel(ir, { batchMax: 64, affinitySlots: 64, flows: 64 }) }, fr, T0 + 10);
+    t.deepEqual(r.map((p) => p.core.reason), ['fwd_nat', 'fwd_nat', 'fwd_nat']);
+    t.like(reassemble(r.map((p) => Buffer.from(p.core.hex, 'hex'))), { src: a.client, dst: a.be, sport: 40003, dport: 5353 });
   });
 
   test(`IPv${fam}: a later fragment toward a service never starts a flow: the first fragment was rejected, the rest drop`, (t) => {

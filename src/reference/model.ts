@@ -714,9 +714,26 @@ export class ReferenceModel {
         if (hit.dir === 1) this.hitReply(x, hit.flow); else this.hitOrig(x, hit.flow);
         return;
       }
-      if (this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family))) return this.drop(x, L.REASON_DROP_FRAGMENT);
+      const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
+      if (fv) return this.laterFragmentNoFlow(x, fv);
     }
     this.noService(x);
+  }
+
+  /** Core: laterFragmentNoFlow() in assembly/pipeline.ts — held with a first fragment that waits
+   * for its backend's neighbour, else drop_fragment. */
+  private laterFragmentNoFlow(x: Frame, fv: FrontView): void {
+    const p = x.p, f = fv.f;
+    if (f.maglev.length !== 0 && !f.clusterFront && (f.flags & (L.FEF_AFFINITY | L.FEF_SOURCE_RANGES)) === 0 && p.ttl > 1) {
+      const bid = maglevBackendAt(f, x.t.hash % f.maglev.length);
+      const bv = this.tables.usable(bid) ? this.tables.backs.get(bid) : undefined;
+      if (bv && bv.b.outPort === L.PORT_NONE && bv.b.family === p.family) {
+        x.t.front = f.id;
+        x.t.backend = bid;
+        return this.drop(x, L.REASON_DROP_NO_ROUTE);
+      }
+    }
+    this.drop(x, L.REASON_DROP_FRAGMENT);
   }
 
   private decide(x: Frame): void {
