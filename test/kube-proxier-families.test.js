@@ -111,6 +111,15 @@ test('a host without IPv6 and an IPv4 Node: only the IPv4 side of Services and s
   t.notRegex(m, /kubeproxy_sync_proxy_rules_no_local_endpoints_total\{[^}]*ip_family="IPv6"\}/);
 });
 
+test('a host without IPv6: the config file\'s service CIDRs of the other family are left alone too (no drop for IPv6 a proxier does not run)', async (t) => {
+  const k = await startKube(t, {
+    hostIPv6: false, configuredServiceCIDRs: ['10.96.0.0/16', 'fd00:96::/112'],
+    seed: (d) => { d.create('nodes', apiNode('node-a', { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }] })); d.create('services', apiService('p', '10.96.0.5')); },
+  });
+  await until(() => k.serviceCIDRUpdates.length, { what: 'the service CIDRs' });
+  t.deepEqual(k.serviceCIDRUpdates.at(-1), ['10.96.0.0/16']);
+});
+
 test('a host with IPv6: both sides programmed, as kube-proxy\'s dual-stack proxiers', async (t) => {
   const k = await startKube(t, {
     hostIPv6: true,

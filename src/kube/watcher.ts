@@ -281,7 +281,8 @@ export class KubeWatcher {
     if (this.stopped) return;
     this.clusterServiceCIDRs = all;
     const cluster = cidrsInFamilies(all, this.ipFamilies());
-    const configured = this.o.configuredServiceCIDRs ?? [];
+    // the config file's CIDRs too: a family the proxiers do not run is left alone, as kube-proxy leaves it
+    const configured = cidrsInFamilies(this.o.configuredServiceCIDRs ?? [], this.ipFamilies());
     const { cidrs, left } = combineServiceCIDRs(configured, cluster);
     const text = JSON.stringify(cidrs), clusterText = JSON.stringify(cluster);
     if (text === this.lastServiceCIDRs && clusterText === this.lastClusterCIDRs) return;
