@@ -62,9 +62,9 @@ pub struct XdpOpts {
     pub generic: Option<bool>,
     /// the receive queues this port binds (None: every queue of the interface)
     pub queues: Option<Vec<u32>>,
-    /// false: unicast frames addressed to another MAC than the interface's when the port opens
-    /// are passed to the kernel (which drops them) instead of redirected to the sockets; a port
-    /// that joins another (share) has that port's program
+    /// false: unicast frames addressed to another MAC than `own_mac` are passed to the kernel
+    /// (which drops them) instead of redirected to the sockets; a port that joins another (share)
+    /// has that port's program
     pub other_host: bool,
     /// the MAC the port answers ARP/ND with, which the program compares with (None: the
     /// interface's when the port opens)
@@ -376,7 +376,7 @@ pub struct Xdp {
 }
 
 /// The XDP program: bpf_redirect_map(&xskmap, ctx->rx_queue_index, XDP_PASS). With `own_mac`
-/// (the interface's when the port opens, which the port answers ARP/ND with), a unicast frame
+/// (the MAC the port answers ARP/ND with: the caller's, else the interface's when it opens), a unicast frame
 /// addressed to another MAC is passed to the kernel instead (whose IP stack ignores it, as does
 /// the daemon's ingress chain): a frame a switch floods to every port is not this port's;
 /// broadcast and multicast frames are redirected as before.
