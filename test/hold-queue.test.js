@@ -139,3 +139,16 @@ test('the core clock wraps (32-bit ms, ~49.7 days): frames held just before stil
   r.release('b');
   t.deepEqual(drain(r, 256).map((f) => f.tag), [1, 2], 'oldest first across the wrap');
 });
+
+test('frames held at the same time come back in the order they were held, whichever slots they took (a datagram\'s fragments: first fragment first)', (t) => {
+  const q = new HoldQueue({ slotBytes: 256, frames: 8, perAddress: 8 });
+  // slots 0..2 taken and freed again in reverse: the free stack now hands out 0, 1, 2 in another
+  // order than the holds below arrive in
+  for (const tag of [1, 2, 3]) q.hold('x', frame(tag), 0, 64, 1, 5);
+  q.release('x');
+  const dst = new Uint8Array(256);
+  q.takeReleased(dst, 0); q.takeReleased(dst, 0); q.takeReleased(dst, 0);
+  for (const tag of [10, 11, 12, 13]) t.is(q.hold('frag', frame(tag), 0, 64, 2, 100), 'held');
+  q.release('frag');
+  t.deepEqual(drain(q, 256).map((f) => f.tag), [10, 11, 12, 13]);
+});

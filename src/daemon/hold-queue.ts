@@ -35,6 +35,10 @@ export class HoldQueue {
   private readonly len: Uint16Array;
   private readonly port: Uint16Array;
   private readonly at: Float64Array;
+  /** The order frames were held in (slots are reused in any order, and frames held in one batch
+   * share their `at`): a datagram's fragments go back first fragment first. */
+  private readonly seq: Float64Array;
+  private nextSeq = 0;
   /** The address a slot's frame waits for; undefined: the slot is free or released. */
   private readonly addr: Array<string | undefined>;
   private readonly free: Int32Array;          // stack of free slots
@@ -55,6 +59,7 @@ export class HoldQueue {
     this.len = new Uint16Array(this.capacity);
     this.port = new Uint16Array(this.capacity);
     this.at = new Float64Array(this.capacity);
+    this.seq = new Float64Array(this.capacity);
     this.addr = new Array<string | undefined>(this.capacity).fill(undefined);
     this.free = new Int32Array(this.capacity);
     for (let i = 0; i < this.capacity; i++) this.free[i] = this.capacity - 1 - i;
@@ -75,7 +80,7 @@ export class HoldQueue {
     if (have >= this.perAddress || this.nFree === 0 || len > this.slotBytes) return 'overflow';
     const s = this.free[--this.nFree];
     this.buf.set(src.subarray(off, off + len), s * this.slotBytes);
-    this.len[s] = len; this.port[s] = port; this.at[s] = now; this.addr[s] = addr;
+    this.len[s] = len; this.port[s] = port; this.at[s] = now; this.addr[s] = addr; this.seq[s] = this.nextSeq++;
     this.perAddr.set(addr, have + 1);
     this.waitingCount++;
     return 'held';
@@ -87,7 +92,8 @@ export class HoldQueue {
     if (!this.perAddr.has(addr)) return 0;
     const order: number[] = [];
     for (let s = 0; s < this.capacity; s++) if (this.addr[s] === addr) order.push(s);
-    order.sort((a, b) => (this.at[a] - this.at[b]) | 0);   // the 32-bit clock's signed difference: across its wrap too
+    // the 32-bit clock's signed difference (across its wrap too), then the order they were held in
+    order.sort((a, b) => ((this.at[a] - this.at[b]) | 0) || this.seq[a] - this.seq[b]);
     for (const s of order) {
       this.addr[s] = undefined;
       this.ready[(this.readyHead + this.readyLen++) % this.capacity] = s;
