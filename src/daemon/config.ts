@@ -17,10 +17,11 @@
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
 //             present: wdp watches the API server itself (src/kube/, docs/running.md); then
 //             node.name may be left out (the hostname, or hostnameOverride, names the node)
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
+import { resolve } from 'node:path';
+import { InputFileError, readInputFile } from '../model/input-file.js';
+import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { parseCidr } from '../util/addr.js';
 import { canonicalAddr } from './l2.js';
@@ -46,8 +47,25 @@ export const HELPER_NICE_DEFAULT = 5;
  * scheduling"), so it is an operator's choice, not a default. */
 export const WORKER_REALTIME_PRIORITY_DEFAULT = 0;
 
-function validListen(s: string): boolean {
-  try { parseListen(s); return true; } catch { return false; }
+/** A listen address's problem, as parseListen words it (the path empty or too long, the host
+ * no address or name, ...), on the config's field. */
+function checkListen(s: string, ctx: z.RefinementCtx): void {
+  if (s === 'off') return;
+  try { parseListen(s); } catch (e) {
+    const why = (e as Error).message.replace(/^invalid listen address "(?:[^"\\]|\\.)*": /, '');
+    ctx.addIssue({ code: 'custom', message: `must be host:port, [v6]:port, unix:/path or /path (${why})` });
+  }
+}
+
+/** A path under /proc, /sys or /dev: no state directory or socket can be made there (and Node's
+ * recursive mkdir spins forever on a missing one under /proc: the start hung, deaf to SIGTERM). */
+function onKernelFs(path: string): boolean {
+  return /^\/+(proc|sys|dev)(\/|$)/.test(resolve(path));
+}
+const KERNEL_FS_MESSAGE = 'must not be under /proc, /sys or /dev (kernel filesystems)';
+/** A unix-socket listen address's path on a kernel filesystem (see onKernelFs). */
+function listenOnKernelFs(s: string): boolean {
+  try { const l = parseListen(s); return 'path' in l && onKernelFs(l.path); } catch { return false; }
 }
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
@@ -256,9 +274,10 @@ export const daemonConfigSchema = z.object({
   routes: z.array(z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict()).default([]),
   masquerade: z.object({ ipv4: ip.optional(), ipv6: ip.optional() }).strict().optional(),
   api: z.object({
-    listen: z.string().min(1).default(DEFAULT_LISTEN).refine(validListen, { message: 'must be host:port, [v6]:port, unix:/path or /path' }),
+    listen: z.string().min(1).refine((l) => l !== 'off', { message: 'must be host:port, [v6]:port, unix:/path or /path' }).superRefine(checkListen)
+      .refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_LISTEN),
     // kube-proxy style health endpoint on its own listener ("off" for none)
-    healthz: z.string().min(1).default(DEFAULT_HEALTHZ_LISTEN).refine((s) => s === 'off' || validListen(s), { message: 'must be host:port, [v6]:port, unix:/path, /path or "off"' }),
+    healthz: z.string().min(1).superRefine(checkListen).refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_HEALTHZ_LISTEN),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
   }).strict().superRefine((a, ctx) => {
     // the API refuses to listen there without a token; said here so the whole file is checked
@@ -268,7 +287,7 @@ export const daemonConfigSchema = z.object({
     const why = tokenRequiredReason(l, a.token);
     if (why) ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) ${why}` });
   }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
-  stateDir: z.string().min(1).default('/var/lib/wdp'),
+  stateDir: z.string().min(1).refine((d) => !onKernelFs(d), { message: KERNEL_FS_MESSAGE }).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   conntrack: z.object({
@@ -447,15 +466,18 @@ export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
   return r.data;
 }
 
+/** A config file is a few KB; this refuses a device or a wrong file before it fills the heap. */
+const MAX_CONFIG_FILE = 4 << 20;
+
 /** `adjust` may change the parsed file before validation (command-line flags). */
 export function loadConfigFile(path: string, adjust?: (raw: Record<string, unknown>) => void): DaemonConfig {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
+  try { text = readInputFile(path, MAX_CONFIG_FILE, `config ${path}`); } catch (e) {
+    throw new ConfigError(e instanceof InputFileError ? e.message : `cannot read config ${path}: ${(e as Error).message}`);
   }
   let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) {
-    throw new ConfigError(`config ${path} is not valid YAML: ${(e as Error).message}`);
+  try { raw = parseSingleDocument(text, `config ${path}`); } catch (e) {
+    throw new ConfigError(e instanceof DocumentError ? `${e.message} (not valid YAML)` : `config ${path} is not valid YAML: ${(e as Error).message}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config ${path} must be a YAML mapping (node:, ports:, ...)`);
   adjust?.(raw as Record<string, unknown>);

@@ -1,0 +1,105 @@
+// The CLI and `wdp start --config` against input a new user gets wrong: a device or a huge file
+// given as a manifest or a config, a directory with a dangling symlink, deep or several-document
+// YAML, and config values that pass a loose check but fail (or hang) only once the daemon is
+// starting. Each is one `error:` line (no stack) and a non-zero exit, before any request is sent
+// and before anything is created.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './lib/wdp-cli.js';
+import { loadConfigFile, parseConfig } from '../dist/src/daemon/config.js';
+
+const BIN = join(ROOT, 'bin', 'wdp.js');
+/** The CLI against a server that is not there (nothing must reach it anyway); killed after 60 s. */
+function wdp(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, WDP_SERVER: 'http://127.0.0.1:1', WDP_TOKEN: '' } });
+    let stdout = '', stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('error', reject);
+    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    p.stdin.end();
+  });
+}
+
+function scratch(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-cli-bad-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const oneLine = (t, r, re, code = 1) => {
+  t.is(r.code, code, r.stderr);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.is(lines.length, 1, r.stderr);
+  t.regex(lines[0], re);
+  t.notRegex(r.stderr, /\n\s+at /, 'no stack');
+};
+
+test('apply -f of a device, or of a file larger than 64 MiB, is refused at once (nothing read beyond the bound)', async (t) => {
+  const dir = scratch(t);
+  const big = join(dir, 'big.yaml');
+  writeFileSync(big, '');
+  truncateSync(big, 100 << 20); // sparse: costs no disk
+  oneLine(t, await wdp(['apply', '-f', big]), /^error: .*big\.yaml: larger than 64 MiB: refused/);
+  oneLine(t, await wdp(['apply', '-f', '/dev/zero']), /^error: \/dev\/zero: larger than 64 MiB: refused/);
+  oneLine(t, await wdp(['diff', '-f', dir]), /^error: .*big\.yaml: larger than 64 MiB/, 2); // (diff's 1 means "changes")
+});
+
+test('a dangling symlink in a manifest directory, deep manifests and port files: one line naming the file', async (t) => {
+  const dir = scratch(t);
+  mkdirSync(join(dir, 'm'));
+  symlinkSync(join(dir, 'nowhere.yaml'), join(dir, 'm', 'gone.yaml'));
+  oneLine(t, await wdp(['apply', '-f', join(dir, 'm')]), /^error: cannot read .*\/m\/gone\.yaml: ENOENT$/);
+  writeFileSync(join(dir, 'deep.json'), '['.repeat(100_000) + ']'.repeat(100_000));
+  oneLine(t, await wdp(['apply', '-f', join(dir, 'deep.json')]), /^error: .*deep\.json: nested deeper than 64 levels \(at character 64\): refused before parsing$/);
+  writeFileSync(join(dir, 'port.yaml'), 'name: ' + '['.repeat(1_000_000));
+  oneLine(t, await wdp(['port', 'add', '-f', join(dir, 'port.yaml')]), /^error: .*port\.yaml: nested deeper than 64 levels: refused$/);
+  writeFileSync(join(dir, 'two.yaml'), 'name: a\ntype: tap\n---\nname: b\n');
+  oneLine(t, await wdp(['port', 'add', '-f', join(dir, 'two.yaml')]), /^error: .*two\.yaml: 2 YAML documents: expected one$/);
+  writeFileSync(join(dir, 'list.yaml'), '- name: a\n');
+  oneLine(t, await wdp(['port', 'add', '-f', join(dir, 'list.yaml')]), /^error: .*list\.yaml: expected one port object/);
+  oneLine(t, await wdp(['port', 'add', '-f', dir]), /^error: cannot read .*: EISDIR$/);
+});
+
+test('wdp start --config: a device, a deep file, a directory — exit 2 with one line, before anything starts', async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'deep.yaml'), 'node: ' + '['.repeat(2_000_000));
+  for (const [config, re] of [['/dev/zero', /^wdp start: config \/dev\/zero: larger than 4 MiB: refused/], [join(dir, 'deep.yaml'), /^wdp start: config .*deep\.yaml: nested deeper than 64 levels: refused/], [dir, /^wdp start: cannot read config .*: EISDIR$/]]) {
+    const r = await wdp(['start', '--config', config]);
+    t.is(r.code, 2, `${config}: ${r.stderr}`);
+    t.regex(r.stderr.split('\n')[0], re);
+  }
+});
+
+test('config values that only failed (or hung) once the daemon was starting are refused by the config check, with their field', (t) => {
+  const good = { node: { name: 'n' }, ports: [{ name: 'a', type: 'tap', ifname: 'x', role: 'pod' }] };
+  const refused = (over, field, re) => {
+    const e = t.throws(() => parseConfig({ ...good, ...over }), undefined, JSON.stringify(over));
+    t.regex(e?.message ?? '', new RegExp(`\\n  ${field.replace(/\./g, '\\.')}: .*${re.source}`), JSON.stringify(over));
+  };
+  // Node's recursive mkdir spins forever on a missing directory under /proc: the start hung, deaf to SIGTERM
+  refused({ stateDir: '/proc/1/wdp' }, 'stateDir', /must not be under \/proc, \/sys or \/dev/);
+  refused({ stateDir: '/sys/wdp' }, 'stateDir', /must not be under/);
+  refused({ api: { listen: 'unix:/proc/self/x.sock' } }, 'api.listen', /must not be under/);
+  // an empty or too long socket path, a host that is neither: refused by listen() after the ports opened
+  refused({ api: { listen: 'unix:' } }, 'api.listen', /the path is empty/);
+  refused({ api: { listen: `unix:/tmp/${'x'.repeat(120)}` } }, 'api.listen', /at most 107 bytes/);
+  refused({ api: { listen: 'no such host:9440' } }, 'api.listen', /no IP address or host name/);
+  refused({ api: { healthz: 'unix://' } }, 'api.healthz', /the path is empty/);
+  refused({ kubernetes: { healthzBindAddress: 'localhost:10256' } }, 'kubernetes.healthzBindAddress', /must be host:port/);
+  // what is fine stays fine
+  t.is(parseConfig({ ...good, api: { listen: 'localhost:9440', healthz: 'off' }, stateDir: '/var/lib/wdp-x' }).api.listen, 'localhost:9440');
+});
+
+test('a config file with a key twice, several documents or an alias bomb is refused with the file named', (t) => {
+  const dir = scratch(t);
+  const file = (name, text) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+  t.throws(() => loadConfigFile(file('twice.yaml', 'node: {name: n}\nnode: {name: m}\n')), { message: /twice\.yaml: cannot parse \(line 2, column 1\): Map keys must be unique/ });
+  t.throws(() => loadConfigFile(file('two.yaml', 'node: {name: n}\n---\nports: []\n')), { message: /two\.yaml: 2 YAML documents: expected one/ });
+  t.throws(() => loadConfigFile(file('bomb.yaml', 'a: &a [1,2]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n')), { message: /bomb\.yaml: cannot parse: Excessive alias count/ });
+});
