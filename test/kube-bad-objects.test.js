@@ -64,3 +64,34 @@ test('an object whose conversion throws is skipped with its reason; the other ob
   t.is(sync.stats.failures, 0);
   t.deepEqual(sync.skippedObjects(), [{ key: 'Service/default/hostile', stage: 'invalid', message: 'Service default/hostile: cannot be read: spec cannot be read' }]);
 });
+
+test('watch events of an unknown type, a BOOKMARK without a resourceVersion and an ERROR that is no Status change nothing: no re-list, later changes programmed', async (t) => {
+  const k = await startKube(t, { seed: (d) => { d.create('services', apiService('first', '10.96.9.1')); } });
+  await until(() => k.compiler.getService('default', 'first'), { what: 'first sync' });
+  await until(() => [...k.double.watchers].some((w) => w.resource === 'services' && w.live), { what: 'the services watch' });
+  const rv = k.watcher.informers.services.resourceVersion;
+  t.truthy(rv);
+  const lists = k.double.stats.byResource.services;
+  const inject = (ev) => { for (const w of k.double.watchers) if (w.resource === 'services' && w.live) k.double.write(w, ev); };
+  inject({ type: 'SOMETHING', object: { kind: 'Service', metadata: { name: 'ghost', namespace: 'default', resourceVersion: '' } } });
+  k.double.create('services', apiService('second', '10.96.9.2'));
+  await until(() => k.compiler.getService('default', 'second'), { what: 'a later change' });
+  t.falsy(k.compiler.getService('default', 'ghost'), 'an event of an unknown type added nothing');
+  // the last events before the connection drops say no resourceVersion (or no usable one)
+  inject({ type: 'SOMETHING', object: { kind: 'Service', metadata: { name: 'ghost', namespace: 'default' } } });
+  inject({ type: 'BOOKMARK', object: { kind: 'Service', metadata: { resourceVersion: 17 } } });
+  inject({ type: 'ERROR', object: { metadata: {}, message: 'not a Status' } });
+  inject({ type: 'BOOKMARK', object: { kind: 'Service', metadata: {} } });
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(k.watcher.informers.services.resourceVersion, String(k.double.rv), 'the resourceVersion of the last real event kept');
+  // the watch resumes from it: no re-list
+  k.double.dropWatches();
+  k.double.create('services', apiService('third', '10.96.9.3'));
+  await until(() => k.compiler.getService('default', 'third'), { what: 'a change after the watch resumed' });
+  t.is(k.double.stats.byResource.services, lists, 'no re-list of services');
+  t.not(k.double.stats.watchFrom.services.at(-1), '', 'resumed from a resourceVersion');
+  // counted, and logged once per kind of problem
+  t.is(k.watcher.informers.services.stats.ignoredEvents, 4);
+  const ignored = k.lines.filter((l) => /a watch event was ignored/.test(l.msg)).map((l) => l.event).sort();
+  t.deepEqual(ignored, ['a BOOKMARK without a resourceVersion', 'an event of unknown type "SOMETHING"']);
+});
