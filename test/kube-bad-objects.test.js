@@ -7,6 +7,7 @@ import test from 'ava';
 import pino from 'pino';
 import { startKube, until, apiService, apiSlice, traceTo } from './lib/kube-fixture.js';
 import { KubeSync } from '../dist/src/kube/sync.js';
+import { nodeInfo } from '../dist/src/kube/node.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -94,4 +95,16 @@ test('watch events of an unknown type, a BOOKMARK without a resourceVersion and 
   t.is(k.watcher.informers.services.stats.ignoredEvents, 4);
   const ignored = k.lines.filter((l) => /a watch event was ignored/.test(l.msg)).map((l) => l.event).sort();
   t.deepEqual(ignored, ['a BOOKMARK without a resourceVersion', 'an event of unknown type "SOMETHING"']);
+});
+
+test('the Node read whatever its shape: null entries, lists that are none, are absent — the valid addresses and CIDRs still count', (t) => {
+  const n = nodeInfo({
+    metadata: { name: 'node-a', labels: null },
+    spec: { podCIDRs: 'x', podCIDR: '10.244.1.0/24', taints: 'none' },
+    status: { addresses: [null, 5, { type: 'InternalIP', address: '192.168.1.2' }, { type: 'InternalIP', address: null }, { type: 'ExternalIP', address: 'nope' }] },
+  });
+  t.deepEqual(n, { name: 'node-a', addresses: ['192.168.1.2'], primary: ['192.168.1.2'], podCIDRs: ['10.244.1.0/24'], zone: '', eligible: true });
+  t.deepEqual(nodeInfo({ metadata: null, spec: [], status: 'x' }), { name: '', addresses: [], primary: [], podCIDRs: [], zone: '', eligible: true });
+  t.deepEqual(nodeInfo(null).addresses, []);
+  t.is(nodeInfo({ metadata: { name: 'n' }, spec: { podCIDRs: [null, '10.1.2.0/24'], taints: [null, { key: 'ToBeDeletedByClusterAutoscaler' }] } }).eligible, false);
 });
