@@ -5,6 +5,7 @@
 // and before anything is created.
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,4 +103,20 @@ test('a config file with a key twice, several documents or an alias bomb is refu
   t.throws(() => loadConfigFile(file('twice.yaml', 'node: {name: n}\nnode: {name: m}\n')), { message: /twice\.yaml: cannot parse \(line 2, column 1\): Map keys must be unique/ });
   t.throws(() => loadConfigFile(file('two.yaml', 'node: {name: n}\n---\nports: []\n')), { message: /two\.yaml: 2 YAML documents: expected one/ });
   t.throws(() => loadConfigFile(file('bomb.yaml', 'a: &a [1,2]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n')), { message: /bomb\.yaml: cannot parse: Excessive alias count/ });
+});
+
+test('capture -w into a directory that does not exist names the file, not an unreachable daemon; port add --worker takes an index', async (t) => {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/api/v1/capture') { res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap' }); res.write(Buffer.alloc(24)); return; }
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => { server.closeAllConnections(); server.close(); });
+  const url = `http://127.0.0.1:${server.address().port}`;
+  oneLine(t, await wdp(['-s', url, 'capture', '--port', 'pods', '-w', '/nonexistent/dir/x.pcap', '-c', '1']), /^error: cannot write \/nonexistent\/dir\/x\.pcap: ENOENT$/);
+  oneLine(t, await wdp(['port', 'add', '--name', 'x', '--type', 'tap', '--ifname', 'x', '--worker', 'abc']), /^error: --worker takes a worker index \(0, 1, \.\.\.\), got "abc"$/);
+  oneLine(t, await wdp(['port', 'add', '--name', 'x', '--type', 'tap', '--ifname', 'x', '--worker', '-1']), /^error: --worker takes a worker index/);
 });

@@ -170,7 +170,10 @@ export class ApiClient {
             // the reader of our output went away (`wdp capture -w - | tcpdump -c 5`): the stream is
             // done, not the daemon unreachable; closing the request ends the daemon's session
             if ((e as NodeJS.ErrnoException).code === 'EPIPE') { resolve(); req.destroy(); return; }
-            req.destroy(e as Error);
+            // our side failed (the output file cannot be written): that error, not "cannot reach
+            // the daemon" (what the request's error event reports); the session ends with the request
+            reject(e as Error);
+            req.destroy();
           }
         });
         res.on('end', () => resolve());

@@ -170,7 +170,9 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     let bytes = 0;
     try {
       await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => {
-        if (fd < 0) fd = openSync(o.write, 'w');
+        if (fd < 0) {
+          try { fd = openSync(o.write, 'w'); } catch (e) { throw new UsageError(`cannot write ${o.write}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+        }
         writeSync(fd, chunk); bytes += chunk.length;
       });
     } finally {

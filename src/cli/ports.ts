@@ -54,7 +54,10 @@ export function registerPortCommands(program: Command, client: (cmd: Command) =>
         body = { name: o.name, type: o.type, ifname: o.ifname, role: o.role, gateways: o.gateway ?? [] };
         if (o.pod) body.pods = (o.pod as string[]).map((p) => { const [ip, mac] = p.split('='); return mac ? { ip, mac } : { ip }; });
         if (o.netns) body.netns = o.netns;
-        if (o.worker !== undefined) body.worker = Number(o.worker);
+        if (o.worker !== undefined) {
+          if (!/^\d{1,9}$/.test(o.worker)) throw new Error(`--worker takes a worker index (0, 1, ...), got ${JSON.stringify(o.worker)}`);
+          body.worker = Number(o.worker);
+        }
       }
       const r = await client(cmd).call('POST', '/api/v1/ports', JSON.stringify(body)) as Raw;
       print(r, o.output, () => `port/${r.name} added (index ${r.index}, ${r.kind}, mac ${r.mac})\n`);
