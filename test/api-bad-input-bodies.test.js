@@ -45,3 +45,15 @@ test('deep JSON and YAML bodies, alias bombs and several documents are refused 4
   t.is(r.status, 201, r.text);
   t.deepEqual(seen, [{ name: 'p1', type: 'tap', ifname: 't1', role: 'pod' }]);
 });
+
+test('a NodeConfig whose masquerade source no one host owns (0.0.0.0, broadcast, multicast) is refused: masqueraded flows would leave from it', async (t) => {
+  const { req } = await startControlPlane(t);
+  const node = (masquerade) => JSON.stringify({ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'n' }, spec: { nodeAddresses: ['192.168.1.2', 'fd00::2'], masquerade } });
+  for (const [m, field, re] of [[{ ipv4: '0.0.0.0' }, 'ipv4', /unspecified/], [{ ipv4: '255.255.255.255' }, 'ipv4', /broadcast/], [{ ipv6: 'ff02::1' }, 'ipv6', /multicast/], [{ ipv6: '::' }, 'ipv6', /unspecified/]]) {
+    const r = await req('POST', '/api/v1/apply', node(m));
+    t.is(r.status, 422, r.text);
+    t.is(r.json.details.causes[0].field, `spec.masquerade.${field}`);
+    t.regex(r.json.message, re);
+  }
+  t.is((await req('POST', '/api/v1/apply', node({ ipv4: '192.168.1.2' }))).status, 200);
+});

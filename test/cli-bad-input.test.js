@@ -120,3 +120,24 @@ test('capture -w into a directory that does not exist names the file, not an unr
   oneLine(t, await wdp(['port', 'add', '--name', 'x', '--type', 'tap', '--ifname', 'x', '--worker', 'abc']), /^error: --worker takes a worker index \(0, 1, \.\.\.\), got "abc"$/);
   oneLine(t, await wdp(['port', 'add', '--name', 'x', '--type', 'tap', '--ifname', 'x', '--worker', '-1']), /^error: --worker takes a worker index/);
 });
+
+test('config: a pod listed twice, a prefix routed twice, addresses no one host owns and the all-zero MAC are refused with their field (they were taken, one pod MAC silently winning)', (t) => {
+  const ports = (a, b = {}) => [{ name: 'a', type: 'tap', ifname: 'x', role: 'pod', ...a }, { name: 'b', type: 'tap', ifname: 'y', role: 'pod', ...b }];
+  const refused = (over, lines) => {
+    const e = t.throws(() => parseConfig({ node: { name: 'n' }, ports: ports(), ...over }), undefined, JSON.stringify(over));
+    t.deepEqual(e?.message.split('\n').slice(1), lines, JSON.stringify(over));
+  };
+  refused({ ports: ports({ pods: [{ ip: '10.244.1.5', mac: '02:00:00:00:00:05' }] }, { pods: [{ ip: '10.244.1.6' }, { ip: '10.244.1.5', mac: '02:00:00:00:00:06' }] }) },
+    ['  ports[1].pods[1].ip: duplicate pod 10.244.1.5 (also ports[0].pods[0])']);
+  refused({ ports: ports({ pods: [{ ip: 'fd00::5' }, { ip: 'fd00:0::5' }] }) }, ['  ports[0].pods[1].ip: duplicate pod fd00:0::5 (also ports[0].pods[0])']);
+  refused({ routes: [{ prefix: '10.0.0.0/8', port: 'a', mac: '02:00:00:00:00:01' }, { prefix: '10.1.2.3/8', port: 'b', mac: '02:00:00:00:00:02' }] },
+    ['  routes[1].prefix: duplicate route 10.1.2.3/8 (also routes[0])']);
+  refused({ node: { name: 'n', addresses: ['0.0.0.0', 'ff02::1'] }, masquerade: { ipv4: '255.255.255.255' } }, [
+    '  node.addresses[0]: may not be unspecified (0.0.0.0)', '  node.addresses[1]: may not be a multicast address (ff00::/8)',
+    '  masquerade.ipv4: may not be the broadcast address (255.255.255.255)']);
+  refused({ ports: ports({ gateways: ['224.0.0.1'], mac: '00:00:00:00:00:00', pods: [{ ip: '::' }] }) }, [
+    '  ports[0].mac: must not be 00:00:00:00:00:00 (no interface\'s address)', '  ports[0].gateways[0]: may not be a multicast address (224.0.0.0/4)',
+    '  ports[0].pods[0].ip: may not be unspecified (::)']);
+  // a prefix inside another is a route of its own
+  t.is(parseConfig({ node: { name: 'n' }, ports: ports(), routes: [{ prefix: '10.0.0.0/8', port: 'a', mac: '02:00:00:00:00:01' }, { prefix: '10.0.0.0/9', port: 'a', mac: '02:00:00:00:00:02' }] }).routes.length, 2);
+});

@@ -101,7 +101,7 @@ test('the Node read whatever its shape: null entries, lists that are none, are a
   const n = nodeInfo({
     metadata: { name: 'node-a', labels: null },
     spec: { podCIDRs: 'x', podCIDR: '10.244.1.0/24', taints: 'none' },
-    status: { addresses: [null, 5, { type: 'InternalIP', address: '192.168.1.2' }, { type: 'InternalIP', address: null }, { type: 'ExternalIP', address: 'nope' }] },
+    status: { addresses: [null, 5, { type: 'InternalIP', address: '0.0.0.0' }, { type: 'InternalIP', address: '192.168.1.2' }, { type: 'InternalIP', address: null }, { type: 'ExternalIP', address: 'nope' }, { type: 'ExternalIP', address: 'ff02::1' }] },
   });
   t.deepEqual(n, { name: 'node-a', addresses: ['192.168.1.2'], primary: ['192.168.1.2'], podCIDRs: ['10.244.1.0/24'], zone: '', eligible: true });
   t.deepEqual(nodeInfo({ metadata: null, spec: [], status: 'x' }), { name: '', addresses: [], primary: [], podCIDRs: [], zone: '', eligible: true });

@@ -23,7 +23,8 @@ import { resolve } from 'node:path';
 import { InputFileError, readInputFile } from '../model/input-file.js';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
-import { parseCidr } from '../util/addr.js';
+import { formatAddr, parseCidr } from '../util/addr.js';
+import { notOneHostProblem } from '../model/host-address.js';
 import { canonicalAddr } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
@@ -69,8 +70,15 @@ function listenOnKernelFs(s: string): boolean {
 }
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+/** An address one host owns (a node address, a gateway answered for, a pod, a masquerade source):
+ * not unspecified, broadcast or multicast. */
+const hostIp = ip.superRefine((s, ctx) => {
+  const why = isIP(s) !== 0 ? notOneHostProblem(s) : null;
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
 const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like 02:00:00:00:00:01')
   .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { message: 'must be a unicast MAC (first octet even)' })
+  .refine((m) => !/^00(:00){5}$/.test(m), { message: 'must not be 00:00:00:00:00:00 (no interface\'s address)' })
   .transform((m) => m.toLowerCase());
 const cidr = z.string().refine((s) => { try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be a CIDR like 10.0.0.0/8 or fd00::/64' });
 const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]');
@@ -105,8 +113,8 @@ export const portSchema = z.object({
   // the host sends and no service claims is bridged to `uplink`, and back (docs/running.md)
   role: z.enum(['pod', 'uplink', 'host']),
   mac: mac.optional(),
-  gateways: z.array(ip).default([]),
-  pods: z.array(z.object({ ip, mac: mac.optional() }).strict()).default([]),
+  gateways: z.array(hostIp).default([]),
+  pods: z.array(z.object({ ip: hostIp, mac: mac.optional() }).strict()).default([]),
   learn: z.boolean().optional(),
   // TAP only: after creating the device, move it into this network namespace (the daemon keeps
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
@@ -249,7 +257,7 @@ const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 100
 export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
-    addresses: z.array(ip).default([]),
+    addresses: z.array(hostIp).default([]),
     // the cluster's service CIDRs: addresses in them that no Service owns are dropped
     // (drop_no_service_ip), not routed
     serviceCIDRs: z.array(cidr).max(16).default([]),
@@ -272,7 +280,7 @@ export const daemonConfigSchema = z.object({
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   // a next hop by MAC, or by address (via: resolved on the port like a pod without a MAC)
   routes: z.array(z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict()).default([]),
-  masquerade: z.object({ ipv4: ip.optional(), ipv6: ip.optional() }).strict().optional(),
+  masquerade: z.object({ ipv4: hostIp.optional(), ipv6: hostIp.optional() }).strict().optional(),
   api: z.object({
     listen: z.string().min(1).refine((l) => l !== 'off', { message: 'must be host:port, [v6]:port, unix:/path or /path' }).superRefine(checkListen)
       .refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_LISTEN),
@@ -368,6 +376,29 @@ export const daemonConfigSchema = z.object({
       else if (up.role !== 'uplink') ctx.addIssue({ code: 'custom', path: ['ports', i, 'uplink'], message: `port "${up.name}" is not an uplink` });
       else if ((up.worker ?? 0) !== (p.worker ?? 0)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a host port and its uplink must be in the same worker' });
     }
+  });
+  // a pod listed twice (on one port or two), or a prefix routed twice: which one would win is
+  // nobody's choice (the node config built from them refuses it, after the ports had opened)
+  const podAt = new Map<string, string>();
+  c.ports.forEach((p, i) => p.pods.forEach((pod, j) => {
+    if (isIP(pod.ip) === 0) return;
+    const k = canonicalAddr(pod.ip), at = `ports[${i}].pods[${j}]`;
+    const before = podAt.get(k);
+    if (before) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods', j, 'ip'], message: `duplicate pod ${pod.ip} (also ${before})` });
+    else podAt.set(k, at);
+  }));
+  const prefixAt = new Map<string, number>();
+  c.routes.forEach((r, i) => {
+    let k: string;
+    try {
+      // the network (host bits cleared): 10.1.2.3/8 routes what 10.0.0.0/8 does
+      const p = parseCidr(r.prefix), b = p.bytes.slice();
+      for (let bit = p.plen; bit < b.length * 8; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
+      k = `${formatAddr(b, p.family)}/${p.plen}`;
+    } catch { return; }
+    const before = prefixAt.get(k);
+    if (before !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'prefix'], message: `duplicate route ${r.prefix} (also routes[${before}])` });
+    else prefixAt.set(k, i);
   });
   if (c.workerCpus && c.workerCpus.length !== c.workers) ctx.addIssue({ code: 'custom', path: ['workerCpus'], message: `one CPU per worker: ${c.workers} worker(s), ${c.workerCpus.length} CPU(s) listed` });
   if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });

@@ -4,6 +4,7 @@
 // balancers drain it).
 import { isIP } from 'node:net';
 import { canon, canonCidr } from '../model/schema.js';
+import { notOneHostProblem } from '../model/host-address.js';
 import type { KubeObject } from './client.js';
 import type { IpFamilyName } from './healthz.js';
 
@@ -35,7 +36,8 @@ export function nodeInfo(node: KubeObject): NodeInfo {
   const o: Raw = isObj(node) ? node : {};
   const status = isObj(o.status) ? o.status : {};
   const spec = isObj(o.spec) ? o.spec : {};
-  const byType = (t: string) => objectsOf(status.addresses).filter((a) => a.type === t && typeof a.address === 'string' && isIP(a.address) !== 0).map((a) => canon(a.address as string));
+  // (an address no one host can own — 0.0.0.0, multicast — is no node address: NodePorts are not served on it)
+  const byType = (t: string) => objectsOf(status.addresses).filter((a) => a.type === t && typeof a.address === 'string' && isIP(a.address) !== 0 && notOneHostProblem(a.address) === null).map((a) => canon(a.address as string));
   const internal = byType('InternalIP'), external = byType('ExternalIP');
   const addresses = [...new Set([...internal, ...external])];
   const primary: string[] = [];
