@@ -10,7 +10,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/wdp-cli.js';
-import { loadConfigFile, parseConfig } from '../dist/src/daemon/config.js';
+import { loadConfigFile, parseConfig, parsePortConfig } from '../dist/src/daemon/config.js';
 
 const BIN = join(ROOT, 'bin', 'wdp.js');
 /** The CLI against a server that is not there (nothing must reach it anyway); killed after 60 s. */
@@ -140,4 +140,16 @@ test('config: a pod listed twice, a prefix routed twice, addresses no one host o
     '  ports[0].pods[0].ip: may not be unspecified (::)']);
   // a prefix inside another is a route of its own
   t.is(parseConfig({ node: { name: 'n' }, ports: ports(), routes: [{ prefix: '10.0.0.0/8', port: 'a', mac: '02:00:00:00:00:01' }, { prefix: '10.0.0.0/9', port: 'a', mac: '02:00:00:00:00:02' }] }).routes.length, 2);
+});
+
+test('wdp start --kubeconfig with a kubernetes: that is no mapping names it (the flag replaced it silently); a runtime port lists a pod once', async (t) => {
+  const dir = scratch(t);
+  const config = join(dir, 'wdp.yaml');
+  // (ports: [] keeps the start from going anywhere whatever the check says about kubernetes:)
+  writeFileSync(config, 'node: {name: n}\nports: []\nkubernetes: 5\n');
+  const r = await wdp(['start', '--config', config, '--kubeconfig', join(dir, 'kc')]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /\n {2}kubernetes: Invalid input: expected object, received number\n/);
+  const e = t.throws(() => parsePortConfig({ name: 'a', type: 'tap', ifname: 'x', role: 'pod', pods: [{ ip: '10.0.0.1' }, { ip: '10.0.0.1', mac: '02:00:00:00:00:02' }] }));
+  t.is(e?.message, 'invalid port:\n  pods[1].ip: duplicate pod 10.0.0.1 (also pods[0])');
 });

@@ -471,6 +471,12 @@ export function parsePortConfig(raw: unknown): PortConfig {
   if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
   if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin) problems.push('  role: uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');
+  const pods = new Map<string, number>();
+  p.pods.forEach((pod, j) => {
+    const k = canonicalAddr(pod.ip), before = pods.get(k);
+    if (before !== undefined) problems.push(`  pods[${j}].ip: duplicate pod ${pod.ip} (also pods[${before}])`);
+    else pods.set(k, j);
+  });
   if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
   return p;
 }
