@@ -153,3 +153,7 @@ test('wdp start --kubeconfig with a kubernetes: that is no mapping names it (the
   const e = t.throws(() => parsePortConfig({ name: 'a', type: 'tap', ifname: 'x', role: 'pod', pods: [{ ip: '10.0.0.1' }, { ip: '10.0.0.1', mac: '02:00:00:00:00:02' }] }));
   t.is(e?.message, 'invalid port:\n  pods[1].ip: duplicate pod 10.0.0.1 (also pods[0])');
 });
+
+test('a token with a newline (a file read with its line end) is named as the problem, not a header error', async (t) => {
+  oneLine(t, await wdp(['--token', 'abc\ndef', 'status']), /^error: the token \(--token or WDP_TOKEN\) holds characters an HTTP header cannot carry/);
+});

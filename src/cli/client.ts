@@ -76,6 +76,8 @@ export class ApiClient {
   private readonly port?: number;
 
   constructor(private readonly opts: ClientOptions) {
+    // (Node refuses such a header only when the request is sent, naming no option)
+    if (opts.token !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(opts.token)) throw new ApiError('the token (--token or WDP_TOKEN) holds characters an HTTP header cannot carry (a newline?)', 0, null);
     const s = opts.server;
     if (s.startsWith('unix:')) {
       this.socketPath = s.replace(/^unix:(\/\/)?/, '');
