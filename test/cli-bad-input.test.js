@@ -157,3 +157,12 @@ test('wdp start --kubeconfig with a kubernetes: that is no mapping names it (the
 test('a token with a newline (a file read with its line end) is named as the problem, not a header error', async (t) => {
   oneLine(t, await wdp(['--token', 'abc\ndef', 'status']), /^error: the token \(--token or WDP_TOKEN\) holds characters an HTTP header cannot carry/);
 });
+
+test('replay of a capture larger than 1 GiB (or of a device) is refused from its size, not read until the heap gives out', async (t) => {
+  const dir = scratch(t);
+  const big = join(dir, 'big.pcap');
+  writeFileSync(big, '');
+  truncateSync(big, (1 << 30) + 1); // sparse
+  writeFileSync(join(dir, 's.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.5, ports: [{port: 80}]}\n');
+  oneLine(t, await wdp(['replay', big, '-f', join(dir, 's.yaml')]), /^error: pcap file .*big\.pcap: larger than 1024 MiB: refused/);
+});

@@ -1,16 +1,20 @@
 // `wdp trace --live` and `wdp capture`: live trace and capture on the running daemon
 // (src/api/observe-routes.ts; docs/observe.md).
-import { openSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
-import { readInputFile } from '../model/input-file.js';
+import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { readInputBytes, readInputFile } from '../model/input-file.js';
+
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
 import { parseManifests, parseSingleDocument } from '../model/load.js';
 import { ValidationError } from '../model/types.js';
-import { readPcap, encodePcap } from '../ports/pcap.js';
+import { parsePcap, encodePcap } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The largest capture replayed (wdp capture writes at most 1 GiB; every frame is held in memory). */
+const MAX_REPLAY_PCAP = 1 << 30;
 
 class UsageError extends Error {}
 
@@ -202,7 +206,10 @@ function replayCommand(o: Raw, file: string): void {
     try { inPort = resolveInPort(String(o.inPort), ports, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
     if (ports) portMac = portMacOf(text, inPort);
   }
-  const pcap = readPcap(file);
+  // (bounded: `wdp replay /dev/zero` read until the heap gave out)
+  let bytes: Buffer;
+  try { bytes = readInputBytes(file, MAX_REPLAY_PCAP, `pcap file ${file}`); } catch (e) { throw new UsageError((e as Error).message); }
+  const pcap = parsePcap(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
   // a capture of --direction out or both holds what the dataplane sent on the port (from the
   // port's own MAC): not frames that arrived there
   const own = portMac ? macBytes(portMac) : null;

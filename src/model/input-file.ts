@@ -1,5 +1,5 @@
-// Files (and stdin) the CLI and the daemon's start read client text from — manifests, a port, the
-// config file — read within a size bound: `wdp apply -f /dev/zero` (or a FIFO that never ends, or
+// Files (and stdin) the CLI and the daemon's start read client input from — manifests, a port, the
+// config file, a capture to replay — read within a size bound: `wdp apply -f /dev/zero` (or a FIFO that never ends, or
 // a multi-GB file given by mistake) grew the process by ~300 MB a second until V8 gave up. A
 // regular file larger than the bound is refused from its size, before a byte is read; anything
 // else (stdin, a FIFO, a device) is read until the bound is passed.
@@ -16,6 +16,11 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** The text of `path` ("-" or 0: stdin), at most `maxBytes` bytes, as UTF-8. `name` names it in
  * errors (default: the path, or <stdin>). */
 export function readInputFile(path: string | 0, maxBytes: number, name = path === 0 || path === '-' ? '<stdin>' : path): string {
+  return readInputBytes(path, maxBytes, name).toString('utf8');
+}
+
+/** The bytes of `path`, as readInputFile reads them. */
+export function readInputBytes(path: string | 0, maxBytes: number, name = path === 0 || path === '-' ? '<stdin>' : path): Buffer {
   const stdin = path === 0 || path === '-';
   let fd: number;
   try { fd = stdin ? 0 : openSync(path, 'r'); } catch (e) { throw new InputFileError(`cannot read ${name}: ${codeOf(e)}`); }
@@ -39,7 +44,7 @@ export function readInputFile(path: string | 0, maxBytes: number, name = path ==
       if (total > maxBytes) throw new InputFileError(tooLarge(name, maxBytes));
       chunks.push(n === CHUNK ? buf : buf.subarray(0, n));
     }
-    return Buffer.concat(chunks, total).toString('utf8');
+    return Buffer.concat(chunks, total);
   } finally {
     if (!stdin) closeSync(fd);
   }
