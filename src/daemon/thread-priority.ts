@@ -7,8 +7,8 @@
 // workerNice defaults to 0 (config.ts: -10 shortened the RTT tail under load but cost connection
 // rate on a quiet node). Measured without effect on our shared VM until the daemon's session group
 // was raised with it: under autogroup scheduling a thread's nice ranks it
-// only among its own session's threads (autogroup.ts; docs/performance.md, "The worker's
-// scheduling").
+// only among its own session's threads (autogroup.ts; docs/performance.md, "Tail latency and
+// connection rate").
 //
 // Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
 // only the thread with that id, found through /proc/thread-self. Raising priority (a negative
