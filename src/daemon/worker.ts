@@ -70,6 +70,10 @@ async function loadNative(): Promise<{ mod?: NativeModule; reason?: string }> {
   }
 }
 
+/** A port being opened: its names (another add of them waits for it) and, once a removal came
+ * for it, the ids of the removals to answer when it is closed. */
+interface Opening { name: string; ifname: string; netns?: string; abandon?: number[] }
+
 class Worker {
   private readonly core: Core;
   private readonly l2: L2Responder;
@@ -81,7 +85,11 @@ class Worker {
   private readonly learned: NeighbourCache;                   // learned neighbours, with their reachability
   private readonly probeRing = new ProbeRing();               // addresses to resolve, round-robin
   private readonly specs = new Map<number, WorkerPortSpec>();
-  private pendingOpens = 0;                                   // ports being opened asynchronously
+  /** Ports being opened (addPort under way), by index. `abandon`: a removePort came meanwhile (the
+   * daemon gave up waiting for the open, or rolled it back): the port is closed as soon as its open
+   * ends, never forwarded for, and those removals are answered then — the daemon keeps the index
+   * out of use until they are. */
+  private readonly opening = new Map<number, Opening>();
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
   private lastMtuRefresh = 0;
@@ -351,14 +359,35 @@ class Worker {
   private releasedFrom = 0;
   private releasedTo = 0;
 
-  /** A port added at runtime (a pod created): opened, then it takes part in the next batch. */
+  /** A port added at runtime (a pod created): opened, then it takes part in the next batch. One
+   * removed while it opens (`opening.abandon`) is closed when the open ends instead. */
   private addPort(id: number, spec: WorkerPortSpec): void {
+    const busy = this.opening.get(spec.index) ?? [...this.opening.values()].find((o) => o.name === spec.name || (o.ifname === spec.ifname && (o.netns ?? '') === (spec.netns ?? '')));
+    if (busy) {
+      this.post({ type: 'reply', id, ok: false, error: `port ${busy.name} is still being ${busy.abandon ? 'closed (removed while it was opening)' : 'opened'} in this worker: try again` });
+      return;
+    }
     if (this.specs.has(spec.index) || this.ports.some((p) => p.name === spec.name)) {
       this.post({ type: 'reply', id, ok: false, error: `port ${spec.name} (index ${spec.index}) is already open in this worker` });
       return;
     }
-    this.pendingOpens++;
+    const o: Opening = { name: spec.name, ifname: spec.ifname, ...(spec.netns ? { netns: spec.netns } : {}) };
+    this.opening.set(spec.index, o);
+    const settle = (removed: string | null) => {
+      this.opening.delete(spec.index);
+      for (const rid of o.abandon ?? []) this.post({ type: 'reply', id: rid, ok: true, value: { removed } });
+    };
     this.openPort(spec).then(async (port) => ({ port, mtu: await this.openingMtu(spec) })).then(({ port, mtu }) => {
+      if (o.abandon || this.stopping) {
+        // removed while it opened (or the worker stops): never read, closed with its interface
+        try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a port removed while it opened failed', { port: spec.name, error: (e as Error).message }); }
+        this.kinds.delete(spec.index);
+        this.count('port_open_abandoned');
+        this.log('info', 'a port removed while it was being opened is closed', { port: spec.name, index: spec.index });
+        this.post({ type: 'reply', id, ok: false, error: `port ${spec.name} was removed while it was being opened` });
+        settle(spec.name);
+        return;
+      }
       this.ports.push(port);
       this.programMtu(spec, true, mtu);
       this.idler?.setPorts(this.ports);
@@ -366,16 +395,24 @@ class Worker {
       this.addSpec(spec);
       this.absentPorts.delete(spec.index);
       this.lastProbe = 0;
+      this.opening.delete(spec.index);
       this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
     }, (e: Error) => {
       this.post({ type: 'reply', id, ok: false, error: e.message });
-    }).finally(() => { this.pendingOpens--; });
+      settle(null);
+    });
   }
 
   /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
-   * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
+   * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched.
+   * One still opening is closed once its open ends, and this removal answered then. */
   private removePort(id: number, index: number, absent: boolean): void {
     if (absent) this.absentPorts.add(index);
+    const o = this.opening.get(index);
+    if (o) {
+      (o.abandon ??= []).push(id);
+      return;
+    }
     const i = this.ports.findIndex((p) => p.index === index);
     // not open here: a saved fanout port this worker could not open at start, or a removal that
     // failed on another worker and is retried. Nothing to close; an error would leave the port
@@ -803,7 +840,7 @@ class Worker {
         if (idled) await idled;
         lp.wait += clock() - w0;
       }
-      else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
+      else if (this.opening.size > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
         // Busy: still let relay ports' pipes and timers run now and then.
         lastYield = Date.now();
