@@ -84,6 +84,9 @@ class Worker {
   private stopId = -1;
   private readonly learned: NeighbourCache;                   // learned neighbours, with their reachability
   private readonly probeRing = new ProbeRing();               // addresses to resolve, round-robin
+  /** Restored neighbours asked for again by broadcast (restoreNeighbour): the probes sent so far
+   * (at most NEIGHBOUR_MAX_PROBES), until one is heard from. */
+  private readonly verifying = new Map<string, number>();
   private readonly specs = new Map<number, WorkerPortSpec>();
   /** Ports being opened (addPort under way), by index. `abandon`: a removePort came meanwhile (the
    * daemon gave up waiting for the open, or rolled it back): the port is closed as soon as its open
@@ -143,6 +146,7 @@ class Worker {
   /** What addSpec (and the L2 responder) keep of a port that is gone: a runtime port removed, or
    * a saved one not opened at start. */
   private dropSpec(index: number): void {
+    for (const a of this.specs.get(index)?.probe ?? []) this.verifying.delete(a);
     this.specs.delete(index);
     this.ownPorts.delete(index);
     this.l2.removePort(index);
@@ -340,9 +344,21 @@ class Worker {
     if (!resume) return result;
     this.image = resume;
     for (const a of resume.meta.announced) this.l2.holdAnnounced(a);
-    for (const n of img.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+    for (const n of img.neighbours) this.restoreNeighbour(n);
     this.held = false;
     return result;
+  }
+
+  /** A neighbour saved before the restart, on one of this worker's ports: re-verified like a
+   * learned one. One the port resolves by address (a route's `via` next hop, a pod configured
+   * without a MAC) is asked for again at once by broadcast (`verifying`): what answers may be
+   * another MAC than the one saved (the router was replaced while the daemon was down) — the
+   * answer is learned as any (a changed MAC reported: the route follows it); meanwhile, and when
+   * nothing answers, the saved MAC is used. */
+  private restoreNeighbour(n: Neighbour): void {
+    if (!this.ownPorts.has(n.port)) return;
+    this.learned.confirm(n, this.core.now());
+    if (this.specs.get(n.port)?.probe.includes(n.addr)) { this.verifying.set(n.addr, 0); this.lastProbe = 0; }
   }
 
   portInfo(): PortInfo[] {
@@ -546,7 +562,7 @@ class Worker {
           return;
         case 'importFlows':
           // the restored neighbours of this worker's ports are re-verified like learned ones
-          for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+          for (const n of m.neighbours) this.restoreNeighbour(n);
           this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
           return;
         case 'writeImage': {
@@ -605,14 +621,18 @@ class Worker {
     // (addresses asked for on their own port — pods without a MAC, routes' next hops — are
     // probed with no pod port too)
     if (podPorts.length || this.probeRing.size) {
-      for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a))) {
+      for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a) || this.verifying.has(a))) {
         let sent = false;
         for (const port of t.ports ?? podPorts) {
           if (!this.specs.has(port)) continue;
           const f = this.l2.probe(t.addr, port);
           if (f) { this.inject.push({ frame: f, port }); sent = true; }
         }
-        if (sent) this.count('probe_broadcast');
+        const tries = this.verifying.get(t.addr);
+        if (tries === undefined || !this.learned.has(t.addr)) { this.verifying.delete(t.addr); if (sent) this.count('probe_broadcast'); continue; }
+        // a restored neighbour asked for again: at most NEIGHBOUR_MAX_PROBES times
+        if (sent) this.count('probe_restored');
+        if (tries + 1 >= NEIGHBOUR_MAX_PROBES) this.verifying.delete(t.addr); else this.verifying.set(t.addr, tries + 1);
       }
     }
     const due = this.learned.tick(now, PROBES_PER_ROUND);
@@ -710,6 +730,7 @@ class Worker {
   }
 
   private heard(n: Neighbour): void {
+    this.verifying.delete(n.addr);
     if (this.learned.confirm(n, this.core.now())) this.post({ type: 'neighbour', neighbour: n });
   }
 
