@@ -680,7 +680,8 @@ class Worker {
       const res = this.l2.handle(core.readFrame(i), inPort);
       if (res.action === 'bridge') {
         if (res.learned) this.heard(res.learned);
-        // host port <-> its uplink: the frame goes on unchanged, from where it is
+        // host port <-> its uplink: the frame goes on from where it is (its MACs rewritten, l2.ts)
+        if (res.frame) { core.u8.set(res.frame, core.slotOffset(i)); this.count('host_mac_rewritten'); }
         const dv = core.dv;
         dv.setUint16(d + L.D_OUT_PORT, res.port, true);
         dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
