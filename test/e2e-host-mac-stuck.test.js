@@ -8,29 +8,13 @@
 // MAC would); the test changes the TAP's MAC by hand, as in e2e-host-mac. The daemon's namespace
 // is the node (dp); the remote peer is on the uplink.
 import test from 'ava';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { refusingIpStub } from './lib/ip-stub.js';
 import { buildTopology, startDaemon, startPods, destroyTopology, api, curl, curlOk, logged, waitFor, rootGate, NODE_V4, POD_SERVER } from './lib/topology.js';
 
 const gate = rootGate(test, { tools: ['curl'] });
 const OTHER_MAC = '02:00:5e:10:42:43';
 const HOST_HTTP = 8081, REMOTE_HTTP = 8082;
-
-/** An `ip` that refuses `link set dev wdp-host address ...` and passes everything else on. */
-function stubIp() {
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-ip-stub-'));
-  const real = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim();
-  writeFileSync(join(dir, 'ip'), `#!/bin/sh
-case " $* " in
-  *" link set dev wdp-host address "*) echo 'RTNETLINK answers: Operation not permitted' >&2; exit 2;;
-esac
-exec '${real}' "$@"
-`);
-  chmodSync(join(dir, 'ip'), 0o755);
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 function serve(topo, ns, name, port) {
   const p = topo.lab.spawn(ns, process.execPath, [POD_SERVER, name, '--http', String(port)]);
@@ -42,7 +26,7 @@ function serve(topo, ns, name, port) {
 
 gate.serial('a host port TAP that cannot take its uplink\'s MAC: the node keeps the uplink\'s MAC on the wire, and its own traffic keeps working', async (t) => {
   const topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }] });
-  const stub = stubIp();
+  const stub = refusingIpStub('link set dev wdp-host address');
   try {
     topo.config.ports.push({
       name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],

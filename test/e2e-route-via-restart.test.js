@@ -7,54 +7,25 @@
 //
 //   client (10.0.0.2) --c0-- dp --g0-- rtr eth0 (192.168.50.1, fd00:50::1; MAC changed by the test)
 //                                      rtr eth1 (10.50.0.1) -- srv eth0 (10.50.0.10, HTTP :8080)
+// (test/lib/route-via-router.js)
 import test from 'ava';
-import { e2eSuite, api, serviceYaml, sliceYaml, curlOk, waitFor, startDaemon, POD_SERVER } from './lib/topology.js';
+import { api, serviceYaml, sliceYaml, curlOk, waitFor, startDaemon } from './lib/topology.js';
+import { routeViaSuite, routeOf as routeOfIn } from './lib/route-via-router.js';
 
 const ROUTER_MAC = '02:bb:00:00:01:01';
-let topo, rtr, srv;
-
-function buildRouter(t) {
-  const { lab } = t;
-  rtr = lab.namespace('rtr');
-  srv = lab.namespace('srv');
-  lab.veth(rtr, 'eth0', t.ns.dp, 'g0', { macA: ROUTER_MAC });
-  lab.veth(rtr, 'eth1', srv, 'eth0');
-  lab.sysctl(rtr, 'net.ipv4.ip_forward', '1');
-  lab.addr(rtr, 'eth0', '192.168.50.1/24');
-  lab.addr(rtr, 'eth1', '10.50.0.1/24');
-  lab.route(rtr, '10.0.0.0/24', '192.168.50.2');
-  lab.addr(srv, 'eth0', '10.50.0.10/24');
-  lab.route(srv, 'default', '10.50.0.1');
-  lab.sysctl(rtr, 'net.ipv6.conf.all.forwarding', '1');
-  lab.addr(rtr, 'eth0', 'fd00:50::1/64');
-}
-
-const suite = e2eSuite(test, {
-  pods: [],
-  configure(config) {
-    buildRouter(suite.topo);
-    config.ports.push({ name: 'gw', type: 'afpacket', ifname: 'g0', role: 'uplink', gateways: ['192.168.50.2', 'fd00:50::2'] });
-    config.routes = [
-      { prefix: '10.50.0.0/24', port: 'gw', via: '192.168.50.1' },
-      { prefix: 'fd00:51::/64', port: 'gw', via: 'fd00:50::1' },
-    ];
-    config.neighbourReachableMs = 600_000;
-  },
+const env = routeViaSuite(test, {
+  mac: ROUTER_MAC,
+  routes: [
+    { prefix: '10.50.0.0/24', port: 'gw', via: '192.168.50.1' },
+    { prefix: 'fd00:51::/64', port: 'gw', via: 'fd00:50::1' },
+  ],
+  neighbourReachableMs: 600_000,
 });
-const { serial, apply } = suite;
+const { serial, apply } = env.suite;
+let topo, rtr;
+test.before(async () => { ({ topo, rtr } = await env.ready); });
 
-test.before(async () => {
-  await suite.ready;
-  topo = suite.topo;
-  if (!topo) return;
-  const server = topo.lab.spawn(srv, process.execPath, [POD_SERVER, 'srv', '--http', '8080']);
-  topo.podProcs.push(server);
-  let out = '';
-  server.stdout.on('data', (d) => { out += d; });
-  await waitFor('the server to listen', async () => out.includes('ready'), 10000);
-});
-
-const routeOf = async (prefix) => (await api(topo, 'GET', '/api/v1/nodeconfig')).json?.spec?.routes?.find((r) => r.prefix === prefix);
+const routeOf = (prefix) => routeOfIn(topo, prefix);
 const counters = async () => (await api(topo, 'GET', '/api/v1/counters')).json;
 const WEB = 'http://10.96.5.1/';
 const web = [

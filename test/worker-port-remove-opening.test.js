@@ -7,10 +7,8 @@
 // (`ip link set tapq up` waits while the gate file exists; bounded: 60 s), in a namespace the
 // test creates.
 import test from 'ava';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { holdingIpStub } from './lib/ip-stub.js';
 import { WorkerDataplane } from '../dist/src/daemon/worker-dataplane.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { rootGate } from './lib/root-gate.js';
@@ -18,27 +16,9 @@ import { waitFor } from './lib/topology.js';
 
 const gate = rootGate(test, { tools: ['python3'] });
 
-function stubIp() {
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-ip-stub-'));
-  const real = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim();
-  const gateFile = join(dir, 'gate'), reached = join(dir, 'reached');
-  writeFileSync(join(dir, 'ip'), `#!/bin/sh
-case " $* " in
-  *" link set tapq up "*)
-    : > '${reached}'
-    i=0
-    while [ -e '${gateFile}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done;;
-esac
-exec '${real}' "$@"
-`);
-  chmodSync(join(dir, 'ip'), 0o755);
-  writeFileSync(gateFile, '');
-  return { dir, reached, release: () => rmSync(gateFile, { force: true }), remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 gate.serial('a port removed while its worker opens it is closed when the open ends; the removal is answered then', async (t) => {
   const lab = new NetnsLab('wpo');
-  const stub = stubIp();
+  const stub = holdingIpStub('link set tapq up');
   let dp, adding, removing;
   try {
     const ns = lab.namespace('a');
