@@ -389,34 +389,36 @@ class Worker {
     }
     const o: Opening = { name: spec.name, ifname: spec.ifname, ...(spec.netns ? { netns: spec.netns } : {}) };
     this.opening.set(spec.index, o);
-    const settle = (removed: string | null) => {
-      this.opening.delete(spec.index);
-      for (const rid of o.abandon ?? []) this.post({ type: 'reply', id: rid, ok: true, value: { removed } });
-    };
-    this.openPort(spec).then(async (port) => ({ port, mtu: await this.openingMtu(spec) })).then(({ port, mtu }) => {
-      if (o.abandon || this.stopping) {
-        // removed while it opened (or the worker stops): never read, closed with its interface
-        try { port.close({ removeInterface: true }); } catch (e) { this.log('warn', 'closing a port removed while it opened failed', { port: spec.name, error: (e as Error).message }); }
-        this.kinds.delete(spec.index);
-        this.count('port_open_abandoned');
-        this.log('info', 'a port removed while it was being opened is closed', { port: spec.name, index: spec.index });
-        this.post({ type: 'reply', id, ok: false, error: `port ${spec.name} was removed while it was being opened` });
-        settle(spec.name);
-        return;
+    void (async () => {
+      let port: Port | undefined;
+      try {
+        port = await this.openPort(spec);
+        const mtu = await this.openingMtu(spec);
+        if (o.abandon || this.stopping) throw new Error(`port ${spec.name} was removed while it was being opened`);
+        this.ports.push(port);
+        this.programMtu(spec, true, mtu);
+        this.idler?.setPorts(this.ports);
+        this.l2.addPort(spec);
+        this.addSpec(spec);
+        this.absentPorts.delete(spec.index);
+        this.lastProbe = 0;
+        this.opening.delete(spec.index);
+        this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
+      } catch (e) {
+        if (port) {
+          // removed while it opened (or the worker stops): never read, closed with its interface
+          const i = this.ports.indexOf(port);
+          if (i >= 0) { this.ports.splice(i, 1); this.idler?.setPorts(this.ports); this.dropSpec(spec.index); this.core.setPortMtu(spec.index, 0); }
+          try { port.close({ removeInterface: true }); } catch (c) { this.log('warn', 'closing a port whose open was given up failed', { port: spec.name, error: (c as Error).message }); }
+          this.kinds.delete(spec.index);
+          this.count('port_open_abandoned');
+          this.log('info', 'a port removed while it was being opened is closed', { port: spec.name, index: spec.index });
+        }
+        this.post({ type: 'reply', id, ok: false, error: (e as Error).message });
+        this.opening.delete(spec.index);
+        for (const rid of o.abandon ?? []) this.post({ type: 'reply', id: rid, ok: true, value: { removed: port ? spec.name : null } });
       }
-      this.ports.push(port);
-      this.programMtu(spec, true, mtu);
-      this.idler?.setPorts(this.ports);
-      this.l2.addPort(spec);
-      this.addSpec(spec);
-      this.absentPorts.delete(spec.index);
-      this.lastProbe = 0;
-      this.opening.delete(spec.index);
-      this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
-    }, (e: Error) => {
-      this.post({ type: 'reply', id, ok: false, error: e.message });
-      settle(null);
-    });
+    })();
   }
 
   /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
