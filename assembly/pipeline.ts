@@ -23,7 +23,7 @@ import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { fitsPort } from "./mtu";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront, udpReplyStale } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -114,14 +114,22 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
 
 @inline function hitReply(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
+  // a UDP flow kube-proxy's cleanup would have deleted (its backend left or stopped serving): the
+  // old pod's datagram is no reply of the Service any more — the flow is freed, the datagram
+  // routed as it is
+  const bid = heldBackendId(e);
+  if (udpReplyStale(e, bid)) {
+    if (gLive) ctFree(flow);
+    noService(f, fr);
+    return;
+  }
   fr.stages |= L.TS_CT_HIT_REPLY;
   fr.ct = <u8>L.TRCT_HIT_REPLY;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = heldFrontId(e);
-  // a reply from a pod that left the endpoints (its flow kept, or a UDP flow not yet re-selected)
-  // is no backend's: its id may name another backend by now
-  const bid = heldBackendId(e);
+  // a reply from a pod that left the endpoints (its TCP/SCTP flow kept) is no backend's: its id
+  // may name another backend by now
   fr.backend = bid;
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }

@@ -161,3 +161,15 @@ export function keptRoute(e: CtFlow): Route | null {
   if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return 0;
   return svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
 }
+
+/** Whether a reply-direction packet of flow e (whose backend id in force is `bid`, heldBackendId)
+ * finds the flow stale: a UDP flow whose backend left (bid 0), or stopped serving
+ * (BES_NOT_SERVING) while its (VIP, port) is a service port in force — the entry kube-proxy's UDP
+ * cleanup deletes (udpReselectFront), after which the old pod's datagram matches no entry and is
+ * not translated. The caller frees the flow. Cost on a UDP reply: one compare on the backend
+ * entry heldBackendId loaded; the service lookup only for a backend that is not serving. */
+@inline export function udpReplyStale(e: CtFlow, bid: u32): bool {
+  if (<u32>e.proto != IPPROTO_UDP) return false;
+  if (bid == 0) return true;
+  return <u32>backendAt(bid).state == L.BES_NOT_SERVING && flowFrontLookup(e) != 0;
+}

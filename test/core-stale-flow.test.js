@@ -250,3 +250,41 @@ test('a UDP flow whose backend stops serving is decided again: re-selected, drop
   t.is(r[0].p.dst, '10.1.0.2', 'the removed address keeps its flow');
   t.is(r[0].trace.ct, L.TRCT_HIT_ORIG);
 });
+
+// The reply direction of the same cleanup: once kube-proxy deleted the UDP entry (its backend
+// stopped serving, or left), a datagram the old pod still sends matches no entry and is not
+// translated back to the service address — a connected client never takes it for the Service's
+// answer. The core frees such a flow at the old pod's datagram and routes the datagram as it is;
+// a serving backend's replies stay translated, and TCP is left alone.
+test('a UDP datagram from a backend that stopped serving or left is no reply of the Service any more: routed untranslated, its flow freed', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 }), b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });
+  const route = { prefix: '10.0.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+  const u = (bes) => frontend({ id: 2, addr: VIP, port: 53, proto: 'UDP' }, bes);
+  const ask = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'UDP', sport, dport: 53 });
+  const answer = (from, sport) => B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: from, dst: CLIENT, proto: 'UDP', sport: 8080, dport: sport });
+  const tcpAnswer = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: CLIENT, proto: 'TCP', sport: 8080, dport: 1000, flags: 'A' });
+  const s = pair(mkIr({ frontends: [svc([a]), u([a])], backends: [a], routes: [route] }));
+  run(t, s, [tcp('S'), ask(5000), ask(5001)], 1000);
+  let r = run(t, s, [answer('10.1.0.1', 5000)], 1010);
+  t.is(r[0].reason, 'fwd_reply', 'translated while the backend serves');
+  t.is(r[0].p.src, VIP);
+  // a stops serving, b serves
+  const notServing = { ...a, state: L.BES_NOT_SERVING };
+  flip(s, mkIr({ frontends: [svc([b]), u([b])], backends: [notServing, b], routes: [route] }));
+  r = run(t, s, [answer('10.1.0.1', 5000), tcpAnswer], 1100);
+  t.is(r[0].reason, 'fwd_routed', 'the old pod\'s datagram is routed as it is');
+  t.is(r[0].p.src, '10.1.0.1', 'not from the service address');
+  t.is(r[1].reason, 'fwd_reply', 'TCP: the open connection\'s replies still translate');
+  t.is(s.core.counters().global.ct_active, 2, 'the UDP flow freed, the other kept until its next packet');
+  // the client's next datagram is a new flow, to the serving backend
+  r = run(t, s, [ask(5000)], 1110);
+  t.is(r[0].p.dst, '10.1.0.2');
+  t.is(r[0].trace.ct, L.TRCT_NEW);
+  // a backend that left: the same
+  flip(s, mkIr({ frontends: [svc([b]), u([b])], backends: [b], routes: [route] }));
+  r = run(t, s, [answer('10.1.0.1', 5001)], 1200);
+  t.is(r[0].reason, 'fwd_routed');
+  t.is(r[0].p.src, '10.1.0.1');
+  // a serving backend's reply: translated
+  t.is(run(t, s, [answer('10.1.0.2', 5000)], 1210)[0].reason, 'fwd_reply');
+});

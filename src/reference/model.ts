@@ -837,6 +837,15 @@ export class ReferenceModel {
 
   private hitReply(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
+    // core: pipeline.ts hitReply, stale.ts udpReplyStale — a UDP flow whose backend left or
+    // stopped serving (on a service port in force) is freed; the old pod's datagram is routed as it is
+    if (fl.proto === 17) {
+      const bv = this.tables.backendHolds(fl);
+      if (!bv || (bv.b.state === L.BES_NOT_SERVING && this.tables.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)))) {
+        if (this.live) this.freeFlow(fl.index);
+        return this.noService(x);
+      }
+    }
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
