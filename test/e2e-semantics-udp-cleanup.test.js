@@ -9,6 +9,9 @@
 // socket, as statsd or `nc -u -p`) sees that.
 // Semantics: docs/core.md "Flows of endpoints that stop serving or go away".
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { e2eSuite, api, serviceYaml, sliceYaml, sleep, NODE_V4 } from './lib/topology.js';
 
 const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }] });
@@ -96,4 +99,48 @@ serial('a UDP port removed from a live Service: its flow is refused as an undefi
   await apply([serviceYaml({ name: 'ports', clusterIP: vip, ports: [{ name: 'other', port: 81, targetPort: 5353, protocol: 'UDP' }] })]);
   t.deepEqual(await ask(topo.ns.client, vip, 80, sport), { error: 'ECONNREFUSED' }, 'port 80 is no port of the ClusterIP any more: refused, the pod not reached');
   t.true(((await reasons()).reject_invalid_port ?? 0) > before, 'counted reject_invalid_port');
+});
+
+serial('a datagram the pod sends after it stopped serving is no answer of the Service: a connected client does not get it (served, it does)', async (t) => {
+  const vip = '10.96.7.14', pod = topo.pods[1];
+  await apply([
+    serviceYaml({ name: 'push', clusterIP: vip, ports: [{ name: 'udp', port: 80, targetPort: 6000, protocol: 'UDP' }] }),
+    sliceYaml({ name: 'push-1', service: 'push', ports: [{ name: 'udp', port: 6000, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: READY, nodeName: 'node-a' }] }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-push-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // the pod's server answers a datagram at once, and sends a second one to its sender once told to
+  const server = topo.lab.spawn(pod.ns, process.execPath, ['-e', `
+    const fs = require('fs'), s = require('dgram').createSocket('udp4');
+    s.on('message', (m, r) => {
+      s.send('first', r.port, r.address);
+      const go = ${JSON.stringify(dir)} + '/go-' + r.port;
+      const iv = setInterval(() => { if (fs.existsSync(go)) { clearInterval(iv); s.send('second', r.port, r.address); } }, 50);
+    });
+    s.bind(6000, () => console.log('ready'));`]);
+  t.teardown(() => { if (server.exitCode === null) server.kill(); });
+  await new Promise((resolve) => { server.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); }); setTimeout(resolve, 10000); });
+  /** A connected client on `sport`: its first answer, then (after `between` ran and the server was
+   * told) whether a second datagram reaches it within 2 s. */
+  const round = async (sport, between) => {
+    const client = topo.lab.spawn(topo.ns.client, process.execPath, ['-e', `
+      const s = require('dgram').createSocket('udp4');
+      let n = 0;
+      s.on('message', (m) => { n++; console.log(String(m)); if (n === 2) process.exit(0); });
+      s.on('error', (e) => { console.log('error ' + (e.code || e.message)); process.exit(0); });
+      setTimeout(() => { console.log('timeout'); process.exit(0); }, 20000);
+      s.bind(${sport}, () => s.connect(80, ${JSON.stringify(vip)}, () => s.send('hi')));`]);
+    let out = '';
+    const first = new Promise((resolve) => { client.stdout.on('data', (d) => { out += d; if (out.includes('first')) resolve(true); }); client.on('close', () => resolve(false)); });
+    const ended = new Promise((resolve) => { client.on('close', resolve); });
+    t.true(await first, `the first answer (${out})`);
+    await between();
+    writeFileSync(join(dir, `go-${sport}`), '');
+    await Promise.race([ended, sleep(2000)]);
+    if (client.exitCode === null) client.kill();
+    return out.includes('second');
+  };
+  t.true(await round(12364, async () => {}), 'served: the pod\'s later datagram reaches the client from the Service address');
+  t.false(await round(12365, () => apply([sliceYaml({ name: 'push-1', service: 'push', ports: [{ name: 'udp', port: 6000, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: UNREADY, nodeName: 'node-a' }] })])),
+    'unready: its later datagram is no answer of the Service (untranslated, the connected socket ignores it)');
 });
