@@ -9,7 +9,7 @@
 // masqueraded flows also hash their reply key once. The frontend id likewise (heldFrontId): a
 // Service re-created at a new ClusterIP may keep the flow's backend while its id names another
 // frontend; a 16-byte compare on the frontend entry (prefetched with the backend's), measured at
-// +3-15 ns per established frame (docs/performance.md).
+// +3-15 ns per established frame (docs/performance.md, "Forwarding core").
 // A TCP or SCTP flow whose backend left (its id no longer names its address) is not stale: like
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN

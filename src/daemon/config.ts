@@ -29,7 +29,7 @@ import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
 import { parseBindAddress } from '../kube/listen.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
- * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
+ * docs/performance.md, "Tail latency and connection rate". workerNice 0: a raised worker (and, with autogroup
  * scheduling, the daemon's session group, autogroup.ts) shortens the RTT tail on a loaded node but
  * cost a third of the connection rate on a quiet one, so it is the operator's choice. */
 export const BUSY_POLL_US_DEFAULT = 0;
@@ -38,7 +38,7 @@ export const WORKER_NICE_DEFAULT = 0;
 export const CONTROL_NICE_DEFAULT = 0;
 /** helperNice when the config does not say: the runtime's helper threads (V8's collection and
  * compile threads) below the daemon's own, so that a change or a frame does not wait for a CPU
- * behind a background compile (src/daemon/helper-threads.ts; docs/performance.md). */
+ * behind a background compile (src/daemon/helper-threads.ts; docs/performance.md, "Thread priorities"). */
 export const HELPER_NICE_DEFAULT = 5;
 /** SCHED_FIFO priority of the forwarding workers when the config does not say: normal scheduling.
  * A real-time worker cuts the round-trip tail on a node whose CPUs are contended but costs
@@ -299,7 +299,7 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling
   workerRealtimePriority: z.number().int().min(0).max(99).default(WORKER_REALTIME_PRIORITY_DEFAULT),
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
-  // workerNice, what a change waits for on a busy node (docs/performance.md, "One-endpoint change: the tail is waiting for a CPU")
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "Thread priorities")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   // the runtime's helper threads (V8's garbage-collection and background-compile threads, Node's
   // and libuv's: src/daemon/helper-threads.ts) at this nice value; below 0 needs CAP_SYS_NICE

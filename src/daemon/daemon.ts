@@ -133,7 +133,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // with nothing saved (its first start) gets everything in its first sync (the informer's list,
   // `wdp apply` of the cluster): it starts them now, while its main thread loads modules and
   // the second core is mostly idle (first start to ready unchanged at load 6–7; the full sync's
-  // CPU −9 %: docs/performance.md). A daemon that restores a saved state starts them after it is
+  // CPU −9 %: docs/performance.md, "Full sync"). A daemon that restores a saved state starts them after it is
   // ready (SYNC_THREADS_AFTER_MS): its next syncs mostly repeat what it restored, and a restart's
   // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
   // nice from the thread that starts it, and the main thread's is set only once the workers exist.

@@ -9,9 +9,14 @@
 //     port: a VIP answered everywhere makes every node claim it on a shared L2.
 //   * A host port (role: host, the node's own stack behind a TAP) is bridged with one uplink:
 //     whatever the host sends that no service or route claims (its ARP/ND for the uplink's
-//     neighbours, its replies to SSH clients) leaves through the uplink unchanged, and what the
-//     uplink receives for the node (ARP replies and IP to the node addresses, IPv6 link-local and
-//     multicast) goes to the host unchanged. Bridged frames are forwarded in place (no copy).
+//     neighbours, its replies to SSH clients) leaves through the uplink, and what the uplink
+//     receives for the node (ARP replies and IP to the node addresses, IPv6 link-local and
+//     multicast) goes to the host. The node has one MAC on the wire, the uplink's: the TAP
+//     carries it, and when it has another (it could not be set) the bridged frames are rewritten
+//     — the host's source MAC, ARP sender and ND link-layer options to the uplink's on the way out,
+//     the uplink's destination MAC to the TAP's (learned from the host's frames) on the way in —
+//     so the peers answer to a MAC the uplink's other-host filter lets in. Bridged frames are
+//     forwarded in place; a rewritten one is written back over its slot.
 //   * ARP requests/replies, NS/NA and plain IP frames arriving on pod-facing ports teach us which
 //     port and MAC a pod address is behind (the neighbour table the compiler resolves backends
 //     with). Learning is off for uplink ports unless configured: an uplink sees the whole world.
@@ -49,8 +54,9 @@ export interface Neighbour {
 export type L2Result =
   | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
   | { action: 'consume'; learned?: Neighbour; why: string }
-  /** Forward the frame unchanged out of `port` (host port <-> its uplink). */
-  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour };
+  /** Forward the frame out of `port` (host port <-> its uplink); `frame`: rewritten (same
+   * length, MACs only: see the module comment), to be written over the received one. */
+  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour; frame?: Uint8Array };
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -74,7 +80,24 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
 /** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
 export { canonicalAddr };
 
-type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string> };
+/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC). */
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string>; hostMac?: Uint8Array };
+
+const sameMac = (b: Uint8Array, off: number, m: Uint8Array): boolean =>
+  b[off] === m[0] && b[off + 1] === m[1] && b[off + 2] === m[2] && b[off + 3] === m[3] && b[off + 4] === m[4] && b[off + 5] === m[5];
+
+/** Writes MAC `to` over the one at `off`; with `csumAt`, updates the 16-bit one's complement
+ * checksum there for the change (RFC 1624 eqn. 3; `off` is even within the summed data). */
+function putMac(b: Uint8Array, off: number, to: Uint8Array, csumAt?: number): void {
+  if (csumAt !== undefined) {
+    let sum = ~((b[csumAt] << 8) | b[csumAt + 1]) & 0xffff;
+    for (let k = 0; k < 6; k += 2) sum += (~((b[off + k] << 8) | b[off + k + 1]) & 0xffff) + ((to[k] << 8) | to[k + 1]);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    b[csumAt] = c >> 8; b[csumAt + 1] = c & 0xff;
+  }
+  b.set(to, off);
+}
 
 export class L2Responder {
   private readonly ports = new Map<number, PortState>();
@@ -145,9 +168,42 @@ export class L2Responder {
     if (r.action !== 'consume' || port.bridge === undefined || !this.ports.has(port.bridge)) return r;
     // nothing here wanted it: on a host port it goes out to the world, on the host's uplink it
     // goes to the host when it is the host's (the host stack decides what to do with it)
-    if (port.role === 'host') return { action: 'bridge', port: port.bridge, why: 'bridged_from_host' };
+    const other = this.ports.get(port.bridge)!;
+    if (port.role === 'host') {
+      return { action: 'bridge', port: port.bridge, why: 'bridged_from_host', ...(this.fromHost(f, ethertype, port, other.macBytes) ? { frame: f } : {}) };
+    }
+    if (!this.forHost(f, ethertype)) return r;
     // (what the uplink learned from it, e.g. a route's next hop answering a probe from a node address, goes along)
-    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}) } : r;
+    const tap = other.hostMac;
+    const rewrite = tap !== undefined && sameMac(f, 0, port.macBytes) && !sameMac(tap, 0, port.macBytes);
+    if (rewrite) f.set(tap, 0);
+    return { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}), ...(rewrite ? { frame: f } : {}) };
+  }
+
+  /** A frame host port `host` sends out through its uplink (MAC `uplink`): when it comes from
+   * another MAC than the uplink's (the TAP's could not be set to it), that MAC — as the Ethernet
+   * source, the ARP sender, an NDP link-layer address option — is rewritten to the uplink's
+   * (`host.hostMac` remembers it for the way back); whether the frame changed. */
+  private fromHost(f: Uint8Array, ethertype: number, host: PortState, uplink: Uint8Array): boolean {
+    if (!isUnicastMac(f, 6)) return false;
+    if (!host.hostMac || !sameMac(f, 6, host.hostMac)) host.hostMac = f.slice(6, 12);
+    const tap = host.hostMac;
+    if (sameMac(tap, 0, uplink)) return false;
+    f.set(uplink, 6);
+    if (ethertype === ETH_P_ARP) {
+      if (f.length >= 28 && sameMac(f, 22, tap)) f.set(uplink, 22);
+    } else if (ethertype === ETH_P_IPV6 && f.length >= 58 && f[20] === IPPROTO_ICMPV6 && f[54] >= 133 && f[54] <= 137) {
+      // RS, RA, NS, NA, redirect: their source / target link-layer address options (types 1, 2)
+      const fixed = f[54] === 133 ? 8 : f[54] === 134 ? 16 : f[54] === 137 ? 40 : 24;
+      const end = Math.min(f.length, 54 + ((f[18] << 8) | f[19]));
+      for (let o = 54 + fixed; o + 8 <= end;) {
+        const len = f[o + 1] * 8;
+        if (len === 0 || o + len > end) break;
+        if ((f[o] === 1 || f[o] === 2) && sameMac(f, o + 2, tap)) putMac(f, o + 2, uplink, 56);
+        o += len;
+      }
+    }
+    return true;
   }
 
   /** Whether a frame the uplink received (and nobody answered) belongs to the node's own stack:
