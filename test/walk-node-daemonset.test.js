@@ -12,7 +12,7 @@
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
 // at the kernel's default offloads.
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
@@ -273,6 +273,99 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   const after = await runWdp(['get', 'ports', '-o', 'wide'], `unix:${apiSock}`);
   t.false(after.stdout.includes(hostIf), 'the port is gone');
   t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
+});
+
+/** deploy/'s init container that installs the CNI plugin. */
+const installCni = () => (ds.spec.template.spec.initContainers ?? []).find((c) => c.name === 'install-cni');
+
+/** The init container run as the kubelet runs it: its command (the image's node and
+ * bin/wdp-cni.js mapped to this checkout's), its securityContext (no capability, no privilege
+ * escalation, the root read-only but for its volumes), its volumes — each a host path mounted at
+ * `--host-root` + that path — the test's "host" directory `host` standing in for the host's root. */
+async function runInstallCni(host) {
+  const ic = installCni();
+  const argv = ic.command;
+  const hostRoot = argv[argv.indexOf('--host-root') + 1];
+  for (const m of ic.volumeMounts) {
+    const hp = ds.spec.template.spec.volumes.find((v) => v.name === m.name)?.hostPath;
+    if (!hp || m.mountPath !== `${hostRoot}${hp.path}`) throw new Error(`install-cni's mount ${m.name} (${m.mountPath}) is not --host-root + its host path`);
+    // hostPath type DirectoryOrCreate: the kubelet makes it
+    mkdirSync(join(host, hp.path), { recursive: true });
+  }
+  const mapped = argv.map((a) => (a === 'node' ? process.execPath : a === '/opt/wdp/bin/wdp-cni.js' ? join(ROOT, 'bin/wdp-cni.js') : a === hostRoot ? host : a));
+  const sc = ic.securityContext;
+  const caps = (sc.capabilities?.add ?? []).map((c) => `,+${c.toLowerCase()}`).join('');
+  const ro = sc.readOnlyRootFilesystem ? `mount --bind ${host} ${host} && mount -o remount,bind,ro / && ` : '';
+  const nnp = sc.allowPrivilegeEscalation === false ? '--no-new-privs ' : '';
+  const sh = `${ro}exec setpriv ${nnp}--bounding-set -all${caps} --inh-caps -all "$@"`;
+  return topo.lab.execAsync(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...mapped], { timeoutMs: 60000 });
+}
+
+/** A container runtime on the host running the installed plugin: the host's /opt is the test's
+ * host directory's, and the host has no node — the node binary and libstdc++ of this machine are
+ * hidden (an empty file over each), PATH holds nothing; `env -i`, the CNI_* environment, the
+ * list's entry on stdin. */
+async function hostRuntimeCall(host, command, list, entry, { id, netns, prevResult }) {
+  const conf = { cniVersion: list.cniVersion, name: list.name, ...entry, ...(prevResult ? { prevResult } : {}) };
+  const libstdcxx = /libstdc\+\+\S* => (\S+)/.exec(execFileSync('ldd', [process.execPath], { encoding: 'utf8' }))?.[1];
+  const hide = [realpathSync(process.execPath), ...(libstdcxx ? [realpathSync(libstdcxx)] : [])].map((f) => `mount --bind /dev/null ${f} && `).join('');
+  const sh = `mount --bind ${join(host, 'opt')} /opt && ${hide}exec "$@"`;
+  const r = await topo.lab.execAsync(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', 'env', '-i', `CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`,
+    `CNI_NETNS=/var/run/netns/${netns}`, 'CNI_IFNAME=eth0', 'CNI_PATH=/opt/cni/bin', 'PATH=/nonexistent', '/opt/cni/bin/wdp-cni'], { input: JSON.stringify(conf), timeoutMs: 40000 });
+  return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+}
+
+serial('deploy/\'s install-cni init container, under its securityContext with its host-path volumes, installs the plugin on a host without node (node and libstdc++ hidden, PATH empty) and chains it into the node\'s list; a runtime\'s ADD and DEL of a ptp pod through it; run again, it changes nothing', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const ic = installCni();
+  t.truthy(ic, 'the DaemonSet has an install-cni init container');
+  t.is(ic.image, container.image, 'the same image');
+  t.deepEqual(ic.securityContext.capabilities, { drop: ['ALL'] });
+  const host = join(topo.dir, 'host');
+  mkdirSync(join(host, 'etc/cni/net.d'), { recursive: true });
+  // the node's network before wdp: the docs' list without wdp-cni (the pods' veths by ptp), first
+  // by name; a later file is not the runtime's and stays as it is
+  const docsList = docsConflist();
+  const primary = { ...docsList, plugins: docsList.plugins.filter((p) => p.type !== 'wdp-cni') };
+  writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify(primary));
+  writeFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), JSON.stringify({ ...primary, name: 'other' }));
+  // no node on that host: the init container's install must not depend on one there
+  const first = await runInstallCni(host);
+  t.is(first.code, 0, first.stderr);
+  const launcher = join(host, 'opt/cni/bin/wdp-cni');
+  t.is(statSync(launcher).mode & 0o777, 0o755);
+  const text = readFileSync(launcher, 'utf8');
+  t.false(text.includes(topo.dir), 'the launcher names host paths, not where the init container saw them');
+  const list = JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8'));
+  t.deepEqual(list.plugins.map((p) => p.type), ['ptp', 'wdp-cni'], 'chained after ptp');
+  const docsEntry = docsList.plugins.find((p) => p.type === 'wdp-cni');
+  t.is(list.plugins[1].server, docsEntry.server, 'the docs\' server: the ConfigMap\'s API socket');
+  t.deepEqual(JSON.parse(readFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), 'utf8')), { ...primary, name: 'other' }, 'only the runtime\'s list is chained');
+  // the kubelet runs it again at every start of the pod: nothing changes
+  const again = await runInstallCni(host);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /already there/);
+  t.regex(again.stdout, /already chained/);
+  t.is(readFileSync(launcher, 'utf8'), text);
+  t.deepEqual(JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8')), list);
+  // a runtime on that host: ADD of a pod made by ptp, served through its Service; DEL
+  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
+  const ns = topo.lab.namespace('ci');
+  const podIp = '10.244.1.40';
+  const { hostIf, result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 40);
+  const id = `ctr-wni-${process.pid}`;
+  const version = await hostRuntimeCall(host, 'VERSION', list, entry, { id, netns: ns });
+  t.is(version.code, 0, version.stderr);
+  const add = await hostRuntimeCall(host, 'ADD', list, entry, { id, netns: ns, prevResult: result });
+  t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
+  t.deepEqual(add.out, result);
+  await startServer(topo, ns, 'installed-pod');
+  await kubeService('installed', '10.96.0.65', [podIp]);
+  const who = await waitFor('the pod through its Service', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.65/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }).catch(() => null);
+  t.is(who, 'installed-pod');
+  const del = await hostRuntimeCall(host, 'DEL', list, entry, { id, netns: ns });
+  t.is(del.code, 0, JSON.stringify(del.out));
+  t.false((await runWdp(['get', 'ports'], `unix:${apiSock}`)).stdout.includes(hostIf), 'the port is gone');
 });
 
 serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well within terminationGracePeriodSeconds, then SIGKILL — keeps established connections to a pod on the ConfigMap\'s pod port and to a CNI pod, and the CNI pod\'s port', async (t) => {
