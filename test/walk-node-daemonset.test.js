@@ -73,12 +73,14 @@ function certificates(dir) {
 const daemonLog = { text: '' };
 
 /** The DaemonSet's container started as the kubelet starts it: its command ($(NODE_NAME) set,
- * the image's paths mapped to this checkout and the config file), under its securityContext. */
-function startPod() {
-  const argv = container.command.map((a) => a.replace('$(NODE_NAME)', 'node-a'))
-    .map((a) => (a === 'node' ? process.execPath : a === '/opt/wdp/bin/wdp.js' ? join(ROOT, 'bin/wdp.js') : a === '/etc/wdp/wdp.yaml' ? topo.configFile : a));
-  const sc = container.securityContext;
-  const caps = sc.capabilities.add.map((c) => `+${c.toLowerCase()}`).join(',');
+ * the image's paths mapped to this checkout and the config file, and `paths`: more container
+ * paths mapped to the test's), under its securityContext. `c`: the container (the overlay's). */
+function startPod(c = container, paths = {}) {
+  const image = { node: process.execPath, '/opt/wdp/bin/wdp.js': join(ROOT, 'bin/wdp.js'), '/etc/wdp/wdp.yaml': topo.configFile, ...paths };
+  const argv = c.command.map((a) => a.replace('$(NODE_NAME)', 'node-a')).map((a) => image[a] ?? (a.startsWith('/opt/wdp/') ? join(ROOT, a.slice('/opt/wdp/'.length)) : a));
+  const sc = c.securityContext;
+  // privileged: every capability, /proc/sys writable; else the manifest's capabilities only
+  const caps = sc.privileged ? '' : `--bounding-set -all,${sc.capabilities.add.map((x) => `+${x.toLowerCase()}`).join(',')} --inh-caps -all `;
   // a runtime mounts /proc/sys read-only in an unprivileged container; readOnlyRootFilesystem:
   // the root read-only, the volumes (here: the test's directory, under /tmp) writable
   const ro = sc.privileged ? '' : 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && ';
@@ -87,7 +89,7 @@ function startPod() {
   // the service account's files where every pod has them (a tmpfs on /run: /var/run is /run here)
   const sa = 'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && '
     + `mount --bind ${saDir} /run/secrets/kubernetes.io/serviceaccount && `;
-  const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}--bounding-set -all,${caps} --inh-caps -all "$@"`;
+  const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}${caps}"$@"`;
   // the pod's environment: the control-plane endpoint (the DaemonSet's commented env)
   const { hostname, port } = new URL(apiUrl);
   const env = { ...process.env, KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port, NODE_NAME: 'node-a' };
@@ -499,4 +501,148 @@ serial('a dual-stack pod (ptp with an IPv6 range too, IPv6 on at the veth\'s hos
   }
   const del = await runtimeCall(plugin, 'DEL', list, entry, { id, netns: ns });
   t.is(del.code, 0, JSON.stringify(del.out));
+});
+
+// ---- deploy/host-port/: the overlay that gives the node's own stack its path through wdp ----------
+
+/** The strategic-merge keys of the lists the overlay patches (Kubernetes' patchMergeKey). */
+const MERGE_KEYS = { containers: 'name', initContainers: 'name', volumes: 'name', volumeMounts: 'mountPath', env: 'name' };
+
+/** A strategic merge patch as kustomize applies it for these objects: maps merged, lists with a
+ * merge key merged by it, other lists and scalars replaced, null deletes. */
+function mergePatch(base, patch, key) {
+  if (Array.isArray(patch)) {
+    const k = MERGE_KEYS[key];
+    if (!k || !Array.isArray(base)) return patch;
+    const out = base.map((b) => { const p = patch.find((x) => x[k] === b[k]); return p ? mergePatch(b, p) : b; });
+    return [...out, ...patch.filter((p) => !base.some((b) => b[k] === p[k]))];
+  }
+  if (patch && typeof patch === 'object' && base && typeof base === 'object' && !Array.isArray(base)) {
+    const out = { ...base };
+    for (const [k, v] of Object.entries(patch)) { if (v === null) delete out[k]; else out[k] = mergePatch(base[k], v, k); }
+    return out;
+  }
+  return patch;
+}
+
+/** `kubectl apply -k DIR`'s objects: the kustomization's resources (files, or directories with
+ * their own kustomization), its patches applied to the object of the same kind and name. */
+function kustomize(dir) {
+  const k = parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
+  const objects = (k.resources ?? []).flatMap((r) => (statSync(join(dir, r)).isDirectory() ? kustomize(join(dir, r))
+    : parseAllDocuments(readFileSync(join(dir, r), 'utf8')).map((d) => d.toJS())));
+  for (const { path } of k.patches ?? []) {
+    for (const p of parseAllDocuments(readFileSync(join(dir, path), 'utf8')).map((d) => d.toJS())) {
+      const i = objects.findIndex((o) => o.kind === p.kind && o.metadata.name === p.metadata.name);
+      if (i < 0) throw new Error(`${path}: no ${p.kind} ${p.metadata.name} to patch`);
+      objects[i] = mergePatch(objects[i], p);
+    }
+  }
+  return objects;
+}
+
+/** The installed plugin on the test's host (the init container run when a test before has not). */
+async function installedOnHost() {
+  const host = join(topo.dir, 'host');
+  if (!existsSync(join(host, 'opt/cni/bin/wdp-cni'))) {
+    mkdirSync(join(host, 'etc/cni/net.d'), { recursive: true });
+    const l = docsConflist();
+    writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify({ ...l, plugins: l.plugins.filter((p) => p.type !== 'wdp-cni') }));
+    const r = await runInstallCni(host);
+    if (r.code !== 0) throw new Error(`install-cni: ${r.stderr}`);
+  }
+  return { host, list: JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8')) };
+}
+
+serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the NIC\'s network to the host port — the kubelet probes a CNI pod by its IP, a hostNetwork client reaches its ClusterIP, the node reaches the outside; a stop gives the NIC its network back; after a SIGKILL of the pod the next start takes the node\'s network as saved', async (t) => {
+  const objects = kustomize(join(ROOT, 'deploy/host-port'));
+  const one = (kind) => objects.filter((o) => o.kind === kind);
+  t.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount']);
+  const [hds] = one('DaemonSet');
+  const [hcm] = one('ConfigMap');
+  const pod = hds.spec.template.spec;
+  const c = pod.containers.find((x) => x.name === 'wdp');
+  t.deepEqual(pod.initContainers, ds.spec.template.spec.initContainers, 'the CNI plugin installed as by deploy/');
+  // the references between the objects: every mount a volume, the ConfigMap's key, writable paths
+  for (const x of [...pod.containers, ...pod.initContainers]) for (const m of x.volumeMounts) t.truthy(pod.volumes.find((v) => v.name === m.name), `${x.name}: volume ${m.name}`);
+  const mountOf = (path) => c.volumeMounts.filter((m) => path.startsWith(`${m.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  const volOf = (path) => pod.volumes.find((v) => v.name === mountOf(path)?.name);
+  const at = (flag, from = 0) => c.command[c.command.indexOf(flag, from) + 1];
+  const sep = c.command.indexOf('--');
+  t.is(volOf(at('--template')).configMap?.name, hcm.metadata.name);
+  t.true(Object.hasOwn(hcm.data, at('--template').slice(mountOf(at('--template')).mountPath.length + 1)), 'the template is a key of the ConfigMap');
+  t.truthy(volOf(at('--saved')).hostPath, 'the node\'s network saved on a host path (outlives the pod)');
+  t.truthy(volOf(at('--config')).emptyDir, 'the completed config on a writable volume');
+  t.is(at('--config', sep), at('--config'), 'the daemon reads the completed config');
+  t.true(c.securityContext.privileged);
+  t.true(pod.hostNetwork);
+
+  // the node: deploy/'s daemon stopped; the NIC the ConfigMap names (the remote namespace's veth)
+  // with the node's address and default route, its router behind it
+  if (daemon && daemon.exitCode === null) { daemon.kill('SIGTERM'); await new Promise((r) => daemon.once('exit', r)); }
+  const { lab } = topo;
+  const tmpl = parseYaml(hcm.data['wdp.yaml']);
+  const nic = tmpl.ports.find((p) => p.role === 'uplink').ifname;
+  lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'r0', 'name', nic]);
+  lab.sysctl(topo.ns.dp, `net.ipv6.conf.${nic}.disable_ipv6`, '0');
+  lab.addr(topo.ns.dp, nic, `${NODE_IP}/24`);
+  lab.route(topo.ns.dp, 'default', '192.168.100.1');
+  lab.addr(topo.ns.remote, 'eth0', '192.168.100.1/24'); // the router
+  await startServer(topo, topo.ns.remote, 'outside');
+  const nicState = () => ({ addrs: lab.exec(topo.ns.dp, 'ip', ['-4', '-o', 'addr', 'show', 'dev', nic]).stdout.includes(`${NODE_IP}/24`), route: lab.exec(topo.ns.dp, 'ip', ['route', 'show', 'default']).stdout.trim() });
+  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` });
+  // host paths: the test's directories (as for deploy/'s daemon)
+  const stateDir = join(topo.dir, 'state-host-port');
+  mkdirSync(stateDir);
+  Object.assign(tmpl, { stateDir, api: { ...tmpl.api, listen: `unix:${apiSock}` } });
+  const template = join(topo.dir, 'host-port-template.yaml');
+  writeFileSync(template, stringify(tmpl));
+  const paths = { '/etc/wdp/wdp.yaml': template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
+  const start = async () => { const d = startPod(c, paths); await waitServing(d); return d; };
+  const outside = async () => (await curl(topo, topo.ns.dp, 'http://192.168.100.10:8080/', { timeout: 2 })).body?.trim();
+
+  await start();
+  t.deepEqual(daemonLog.text.split('\n').filter((l) => /"level":(40|50|60)/.test(l)), [], 'no warning, no error');
+  t.false(nicState().addrs, 'the NIC has no address while wdp runs');
+  t.regex(lab.exec(topo.ns.dp, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'wdp-host']).stdout, new RegExp(`${NODE_IP}/24`), 'the node\'s address on the host port');
+  // a pod attached by the installed plugin; its Service
+  const { host, list } = await installedOnHost();
+  const entry = { ...list.plugins.find((p) => p.type === 'wdp-cni'), server: `unix:${apiSock}` };
+  const ns = lab.namespace('hp');
+  const podIp = '10.244.1.50';
+  const { result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 50);
+  const add = await hostRuntimeCall(host, 'ADD', list, entry, { id: `ctr-wnh-${process.pid}`, netns: ns, prevResult: result });
+  t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
+  await startServer(topo, ns, 'hp-pod');
+  await kubeService('hp', '10.96.0.75', [podIp]);
+  const fromNode = async (url) => waitFor(`the node's stack: ${url}`, async () => { const r = await curl(topo, topo.ns.dp, url, { timeout: 2 }); return r.code === 0 && r.body.trim(); }).catch(() => null);
+  t.is(await fromNode(`http://${podIp}:8080/`), 'hp-pod', 'the kubelet\'s probe of the pod by its IP');
+  t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'a hostNetwork client through the ClusterIP');
+  t.is(await outside(), 'outside', 'the node\'s own connection to the outside, through the host port');
+  // a stop (the DaemonSet rolled, the pod deleted): the NIC has the node's network back
+  const grace = hds.spec.template.spec.terminationGracePeriodSeconds;
+  let exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
+  daemon.kill('SIGTERM');
+  t.deepEqual(await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]), { code: 0, sig: null });
+  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` }, 'the NIC\'s address and default route back');
+  t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
+  t.is(await outside(), 'outside', 'the node reaches the outside through its NIC');
+  // SIGKILL of every process of the pod (the kubelet after the grace period, the OOM killer): the
+  // NIC is left without the node's network; the next start takes it as saved
+  await start();
+  t.false(nicState().addrs);
+  const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  exited = new Promise((r) => daemon.once('exit', r));
+  for (const pid of [daemon.pid, ...children]) process.kill(pid, 'SIGKILL');
+  await exited;
+  await waitFor('the killed daemon gone', () => children.every((pid) => !existsSync(`/proc/${pid}`)));
+  t.false(nicState().addrs, 'nothing gave the NIC its address back');
+  await start();
+  t.regex(daemonLog.text, /the NIC has no address: the node's network as saved/);
+  t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'the node\'s stack through the host port again');
+  t.is(await outside(), 'outside');
+  exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
+  daemon.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` });
 });
