@@ -35,6 +35,8 @@ const container = ds.spec.template.spec.containers[0];
 const RUNNING = readFileSync(join(ROOT, 'docs/running.md'), 'utf8');
 
 const NODE_IP = '192.168.100.2';
+/** The control plane as deploy/host-port/'s node reaches it: behind its NIC (the remote namespace). */
+const API_ON_NIC = '192.168.100.10';
 const SVC = '/api/v1/namespaces/default/services';
 const EPS = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
 
@@ -61,21 +63,22 @@ function projectToken(token) {
   if (!existsSync(join(saDir, 'token'))) symlinkSync('..data/token', join(saDir, 'token'));
 }
 
-/** A CA and the API server's certificate from it for 127.0.0.1 (openssl), in `dir`: ca.pem,
+/** A CA and the API server's certificate from it for 127.0.0.1 and API_ON_NIC (openssl), in `dir`: ca.pem,
  * key.pem, cert.pem. */
 function certificates(dir) {
   const o = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
   o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=kubernetes');
   o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'req.pem', '-subj', '/CN=kube-apiserver');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=IP:127.0.0.1,IP:${API_ON_NIC}\n`);
   o('x509', '-req', '-in', 'req.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'cert.pem', '-days', '2', '-extfile', 'ext.cnf');
 }
 const daemonLog = { text: '' };
 
 /** The DaemonSet's container started as the kubelet starts it: its command ($(NODE_NAME) set,
  * the image's paths mapped to this checkout and the config file, and `paths`: more container
- * paths mapped to the test's), under its securityContext. `c`: the container (the overlay's). */
-function startPod(c = container, paths = {}) {
+ * paths mapped to the test's), under its securityContext. `c`: the container (the overlay's);
+ * `api`: the API server's URL (the control-plane endpoint the pod's environment names). */
+function startPod(c = container, paths = {}, api = apiUrl) {
   const image = { node: process.execPath, '/opt/wdp/bin/wdp.js': join(ROOT, 'bin/wdp.js'), '/etc/wdp/wdp.yaml': topo.configFile, ...paths };
   const argv = c.command.map((a) => a.replace('$(NODE_NAME)', 'node-a')).map((a) => image[a] ?? (a.startsWith('/opt/wdp/') ? join(ROOT, a.slice('/opt/wdp/'.length)) : a));
   const sc = c.securityContext;
@@ -91,7 +94,7 @@ function startPod(c = container, paths = {}) {
     + `mount --bind ${saDir} /run/secrets/kubernetes.io/serviceaccount && `;
   const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}${caps}"$@"`;
   // the pod's environment: the control-plane endpoint (the DaemonSet's commented env)
-  const { hostname, port } = new URL(apiUrl);
+  const { hostname, port } = new URL(api);
   const env = { ...process.env, KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port, NODE_NAME: 'node-a' };
   const d = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...argv], { env });
   daemonLog.text = '';
@@ -598,12 +601,20 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const template = join(topo.dir, 'host-port-template.yaml');
   writeFileSync(template, stringify(tmpl));
   const paths = { '/etc/wdp/wdp.yaml': template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
-  const start = async () => { const d = startPod(c, paths); await waitServing(d); return d; };
+  // the API server behind the NIC, as a control plane on another host: from here on the one the
+  // test changes objects in (the Node, the Service)
+  const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });
+  double = remote.double;
+  await double('POST', '/api/v1/nodes', {
+    metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+  });
+  const start = async () => { const d = startPod(c, paths, remote.url); await waitServing(d); return d; };
   const outside = async () => (await curl(topo, topo.ns.dp, 'http://192.168.100.10:8080/', { timeout: 2 })).body?.trim();
 
   await start();
+  await waitFor('the NIC flushed once the host port has the node\'s network', () => !nicState().addrs);
   t.deepEqual(daemonLog.text.split('\n').filter((l) => /"level":(40|50|60)/.test(l)), [], 'no warning, no error');
-  t.false(nicState().addrs, 'the NIC has no address while wdp runs');
   t.regex(lab.exec(topo.ns.dp, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'wdp-host']).stdout, new RegExp(`${NODE_IP}/24`), 'the node\'s address on the host port');
   // a pod attached by the installed plugin; its Service
   const { host, list } = await installedOnHost();
@@ -630,7 +641,7 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   // SIGKILL of every process of the pod (the kubelet after the grace period, the OOM killer): the
   // NIC is left without the node's network; the next start takes it as saved
   await start();
-  t.false(nicState().addrs);
+  await waitFor('the NIC flushed', () => !nicState().addrs);
   const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   exited = new Promise((r) => daemon.once('exit', r));
   for (const pid of [daemon.pid, ...children]) process.kill(pid, 'SIGKILL');

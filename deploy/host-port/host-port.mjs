@@ -12,8 +12,11 @@
 // 2. --config is the template with them filled in where the template leaves them out: the host
 //    port's hostAddresses, a default hostRoute per family via the gateway, and a route per family
 //    for the uplink (backends on other nodes: the router). What the template sets stays.
-// 3. The NIC's addresses are flushed (ExecStartPre), COMMAND runs (`node wdp.js start --config
-//    ...`: the daemon puts them on the host port), SIGTERM and SIGINT are passed to it.
+// 3. COMMAND runs (`node wdp.js start --config ...`), SIGTERM and SIGINT are passed to it. The
+//    daemon reads its Node through the NIC, then puts the node's addresses and routes on the host
+//    port; once the host port has them all, the NIC's addresses are flushed (the systemd unit's
+//    ExecStartPre, after the start rather than before: the API server stays reachable while the
+//    daemon starts, so a first start does not wait nodeWaitSeconds for a Node it cannot read).
 // 4. When it ends, however it ends, the NIC gets the node's network back (ExecStopPost): wdp's
 //    nftables table removed (a clean stop has removed it), IPv6 on again, the addresses and default
 //    routes — so the node can pull the next image and reach its API server. Exit: COMMAND's code
@@ -108,12 +111,26 @@ function giveBack() {
   log('the node\'s network is back on its NIC', { nic, addresses: net.addresses, gateways: net.gateways, ...(failed.length ? { failed } : {}) });
 }
 
-ip('addr', 'flush', 'dev', nic);
-log('the node\'s network moves to the host port', { nic, addresses: net.addresses, gateways: net.gateways, config: configPath });
+/** True once the host port's TAP carries every address of the node's network. */
+function hostPortUp() {
+  try {
+    const [info] = JSON.parse(ip('-j', 'addr', 'show', 'dev', host.ifname));
+    const on = new Set((info?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+    return host.hostAddresses.every((a) => on.has(a));
+  } catch { return false; }   // not created yet
+}
+
+log('the daemon starts; the node\'s network moves to the host port', { nic, hostPort: host.ifname, addresses: net.addresses, gateways: net.gateways, config: configPath });
 const child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+const moving = setInterval(() => {
+  if (!hostPortUp()) return;
+  clearInterval(moving);
+  try { ip('addr', 'flush', 'dev', nic); log('the NIC\'s addresses flushed: the node\'s network is on the host port', { nic, hostPort: host.ifname }); } catch (e) { log(`cannot flush the NIC's addresses: ${e.stderr?.toString().trim() || e.message}`); }
+}, 100);
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { try { child.kill(sig); } catch { /* gone */ } });
-child.on('error', (e) => { log(`cannot run ${command[0]}: ${e.message}`); giveBack(); process.exit(2); });
+child.on('error', (e) => { clearInterval(moving); log(`cannot run ${command[0]}: ${e.message}`); giveBack(); process.exit(2); });
 child.on('exit', (code, signal) => {
+  clearInterval(moving);
   giveBack();
   process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
 });
