@@ -81,6 +81,13 @@ test('--conf-dir chains wdp-cni into the first network config list by name, once
   t.deepEqual(chainPlugin(dir, 'unix:/elsewhere.sock'), { file: join(dir, '10-pods.conflist'), changed: false }, 'already chained: left as it is');
   t.is(readFileSync(join(dir, '10-pods.conflist'), 'utf8'), text);
   t.deepEqual(readdirSync(dir).sort(), ['10-pods.conflist', '20-other.conflist', 'README']);
+  // a list of spec 1.1 naming its versions in cniVersions only
+  const v11 = join(host, 'v11');
+  mkdirSync(v11);
+  const rest = { ...ptpList };
+  delete rest.cniVersion;
+  writeFileSync(join(v11, '10-pods.conflist'), JSON.stringify({ ...rest, cniVersions: ['0.4.0', '1.1.0'] }));
+  t.true(chainPlugin(v11, 'unix:/run/wdp/api.sock').changed, 'chained: 1.1.0 is among its versions');
 });
 
 test('--conf-dir refuses, naming the file, what wdp-cni cannot be chained into: no list yet, a single-plugin .conf first, CNI before 0.3.0, not JSON — and changes nothing', (t) => {

@@ -59,7 +59,8 @@ export function moduleClosure(entry: string): string[] {
 }
 
 /** node's shared libraries and dynamic loader as `ldd` resolves them: [[name, path]]; [] for a
- * static node (or no ldd: then node runs with the host's libraries). */
+ * static node (or no ldd: then node runs with the host's libraries). A library ldd cannot find is
+ * an error: node would not start from the release. */
 export function nodeLibraries(nodePath: string): Array<[string, string]> {
   const ldd = systemTool('ldd');
   if (!ldd) return [];
@@ -67,6 +68,8 @@ export function nodeLibraries(nodePath: string): Array<[string, string]> {
   try { out = execFileSync(ldd, [nodePath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); } catch { return []; }
   const libs: Array<[string, string]> = [];
   for (const line of out.split('\n')) {
+    const missing = /^\s*(\S+)\s+=>\s+not found/.exec(line);
+    if (missing) throw new Error(`node (${nodePath}) needs ${missing[1]}, which ldd does not find`);
     const arrow = /^\s*(\S+)\s+=>\s+(\/\S+)/.exec(line);
     const loader = /^\s*(\/\S+)\s+\(0x/.exec(line);
     if (arrow) libs.push([arrow[1], arrow[2]]);
@@ -168,11 +171,12 @@ export function chainPlugin(dir: string, server: string): { file: string; change
   try { names = readdirSync(dir).filter((n) => CNI_CONF_EXT.test(n)).sort(); } catch (e) { throw new Error(`cannot read the CNI network configuration directory ${dir}: ${(e as Error).message}`); }
   if (!names.length) throw new Error(`no CNI network configuration in ${dir} yet: wdp-cni is chained after the plugin that gives each pod its veth (e.g. ptp), whose network config list must be there first (docs/running.md, "The CNI plugin")`);
   const file = join(dir, names[0]);
-  let list: { cniVersion?: unknown; plugins?: unknown };
+  let list: { cniVersion?: unknown; cniVersions?: unknown; plugins?: unknown };
   try { list = JSON.parse(readFileSync(file, 'utf8')); } catch (e) { throw new Error(`${file} is not valid JSON: ${(e as Error).message}`); }
   if (!list || typeof list !== 'object' || !Array.isArray(list.plugins)) throw new Error(`${file} is a single-plugin network configuration, not a list with "plugins": wdp-cni can only be chained in a list (.conflist)`);
-  const version = String(list.cniVersion ?? '');
-  if (!/^(0\.[3-9]|[1-9])\d*\./.test(version)) throw new Error(`${file}: cniVersion "${version}" has no chained plugins (prevResult): 0.3.0 or later is needed`);
+  // the version the runtime picks: cniVersion, or the highest of cniVersions it knows (spec 1.1)
+  const versions = [list.cniVersion, ...(Array.isArray(list.cniVersions) ? list.cniVersions : [])].filter((v) => v !== undefined).map(String);
+  if (!versions.some((v) => /^(0\.[3-9]|[1-9]\d*)\./.test(v))) throw new Error(`${file}: cniVersion "${versions.join('", "')}" has no chained plugins (prevResult): 0.3.0 or later is needed`);
   if (list.plugins.some((p) => (p as { type?: unknown })?.type === PLUGIN_NAME)) return { file, changed: false };
   list.plugins.push({ type: PLUGIN_NAME, server });
   writeAtomically(file, `${JSON.stringify(list, null, 2)}\n`, 0o644);
