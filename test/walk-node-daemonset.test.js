@@ -23,6 +23,7 @@ import { startServer, ptpAdd, runningBlock } from './lib/cni-pods.js';
 import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode, httpMany } from './lib/topology.js';
+import { kustomize } from './lib/kustomize.js';
 
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
 const serial = gate.serial;
@@ -508,42 +509,6 @@ serial('a dual-stack pod (ptp with an IPv6 range too, IPv6 on at the veth\'s hos
 
 // ---- deploy/host-port/: the overlay that gives the node's own stack its path through wdp ----------
 
-/** The strategic-merge keys of the lists the overlay patches (Kubernetes' patchMergeKey). */
-const MERGE_KEYS = { containers: 'name', initContainers: 'name', volumes: 'name', volumeMounts: 'mountPath', env: 'name' };
-
-/** A strategic merge patch as kustomize applies it for these objects: maps merged, lists with a
- * merge key merged by it, other lists and scalars replaced, null deletes. */
-function mergePatch(base, patch, key) {
-  if (Array.isArray(patch)) {
-    const k = MERGE_KEYS[key];
-    if (!k || !Array.isArray(base)) return patch;
-    const out = base.map((b) => { const p = patch.find((x) => x[k] === b[k]); return p ? mergePatch(b, p) : b; });
-    return [...out, ...patch.filter((p) => !base.some((b) => b[k] === p[k]))];
-  }
-  if (patch && typeof patch === 'object' && base && typeof base === 'object' && !Array.isArray(base)) {
-    const out = { ...base };
-    for (const [k, v] of Object.entries(patch)) { if (v === null) delete out[k]; else out[k] = mergePatch(base[k], v, k); }
-    return out;
-  }
-  return patch;
-}
-
-/** `kubectl apply -k DIR`'s objects: the kustomization's resources (files, or directories with
- * their own kustomization), its patches applied to the object of the same kind and name. */
-function kustomize(dir) {
-  const k = parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
-  const objects = (k.resources ?? []).flatMap((r) => (statSync(join(dir, r)).isDirectory() ? kustomize(join(dir, r))
-    : parseAllDocuments(readFileSync(join(dir, r), 'utf8')).map((d) => d.toJS())));
-  for (const { path } of k.patches ?? []) {
-    for (const p of parseAllDocuments(readFileSync(join(dir, path), 'utf8')).map((d) => d.toJS())) {
-      const i = objects.findIndex((o) => o.kind === p.kind && o.metadata.name === p.metadata.name);
-      if (i < 0) throw new Error(`${path}: no ${p.kind} ${p.metadata.name} to patch`);
-      objects[i] = mergePatch(objects[i], p);
-    }
-  }
-  return objects;
-}
-
 /** The installed plugin on the test's host (the init container run when a test before has not). */
 async function installedOnHost() {
   const host = join(topo.dir, 'host');
@@ -558,27 +523,13 @@ async function installedOnHost() {
 }
 
 serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the NIC\'s network to the host port — the kubelet probes a CNI pod by its IP, a hostNetwork client reaches its ClusterIP, the node reaches the outside; a stop gives the NIC its network back; after a SIGKILL of the pod the next start takes the node\'s network as saved', async (t) => {
+  // the overlay as kubectl apply -k builds it (its references: test walk-node-daemonset-manifests)
   const objects = kustomize(join(ROOT, 'deploy/host-port'));
-  const one = (kind) => objects.filter((o) => o.kind === kind);
-  t.deepEqual(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount']);
-  const [hds] = one('DaemonSet');
-  const [hcm] = one('ConfigMap');
-  const pod = hds.spec.template.spec;
-  const c = pod.containers.find((x) => x.name === 'wdp');
-  t.deepEqual(pod.initContainers, ds.spec.template.spec.initContainers, 'the CNI plugin installed as by deploy/');
-  // the references between the objects: every mount a volume, the ConfigMap's key, writable paths
-  for (const x of [...pod.containers, ...pod.initContainers]) for (const m of x.volumeMounts) t.truthy(pod.volumes.find((v) => v.name === m.name), `${x.name}: volume ${m.name}`);
-  const mountOf = (path) => c.volumeMounts.filter((m) => path.startsWith(`${m.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
-  const volOf = (path) => pod.volumes.find((v) => v.name === mountOf(path)?.name);
-  const at = (flag, from = 0) => c.command[c.command.indexOf(flag, from) + 1];
-  const sep = c.command.indexOf('--');
-  t.is(volOf(at('--template')).configMap?.name, hcm.metadata.name);
-  t.true(Object.hasOwn(hcm.data, at('--template').slice(mountOf(at('--template')).mountPath.length + 1)), 'the template is a key of the ConfigMap');
-  t.truthy(volOf(at('--saved')).hostPath, 'the node\'s network saved on a host path (outlives the pod)');
-  t.truthy(volOf(at('--config')).emptyDir, 'the completed config on a writable volume');
-  t.is(at('--config', sep), at('--config'), 'the daemon reads the completed config');
-  t.true(c.securityContext.privileged);
-  t.true(pod.hostNetwork);
+  const [hds] = objects.filter((o) => o.kind === 'DaemonSet');
+  const [hcm] = objects.filter((o) => o.kind === 'ConfigMap');
+  const c = hds.spec.template.spec.containers.find((x) => x.name === 'wdp');
+  t.deepEqual(hds.spec.template.spec.initContainers, ds.spec.template.spec.initContainers, 'the CNI plugin installed as by deploy/');
+  const at = (flag) => c.command[c.command.indexOf(flag) + 1];
 
   // the node: deploy/'s daemon stopped; the NIC the ConfigMap names (the remote namespace's veth)
   // with the node's address and default route, its router behind it
@@ -600,7 +551,7 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   Object.assign(tmpl, { stateDir, api: { ...tmpl.api, listen: `unix:${apiSock}` } });
   const template = join(topo.dir, 'host-port-template.yaml');
   writeFileSync(template, stringify(tmpl));
-  const paths = { '/etc/wdp/wdp.yaml': template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
+  const paths = { [at('--template')]: template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
   // the API server behind the NIC, as a control plane on another host: from here on the one the
   // test changes objects in (the Node, the Service)
   const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });

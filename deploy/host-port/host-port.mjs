@@ -27,9 +27,9 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { isIP } from 'node:net';
 import { parse, stringify } from 'yaml';
 import { systemTool } from '../../dist/src/util/system-tool.js';
+import { completeTemplate, family, hostPortOf } from './host-port-config.mjs';
 
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');
@@ -46,13 +46,8 @@ const ip = (...a) => execFileSync(tool('ip'), a, { encoding: 'utf8', stdio: ['ig
 
 let template;
 try { template = parse(readFileSync(templatePath, 'utf8')); } catch (e) { fail(`cannot read the template ${templatePath}: ${e.message}`); }
-const ports = Array.isArray(template?.ports) ? template.ports : [];
-const host = ports.find((p) => p?.role === 'host');
-if (!host) fail(`${templatePath} has no host port (role: host)`);
-const uplinks = ports.filter((p) => p?.role === 'uplink');
-const uplink = host.uplink ? uplinks.find((p) => p.name === host.uplink) : uplinks.length === 1 ? uplinks[0] : undefined;
-if (!uplink?.ifname) fail(`${templatePath}: the host port's uplink is not an uplink port with an ifname`);
-const nic = uplink.ifname;
+let nic;
+try { nic = hostPortOf(template).uplink.ifname; } catch (e) { fail(`${templatePath}: ${e.message}`); }
 
 /** The NIC's global addresses ("addr/plen") and default gateways, as `ip` shows them now. */
 function readNic() {
@@ -83,16 +78,9 @@ if (net.addresses.length) {
 }
 
 // the template, completed with this node's network
-const fam = (a) => (isIP(a.split('/')[0]) === 6 ? 6 : 4);
-if (!host.hostAddresses?.length) host.hostAddresses = net.addresses;
-host.hostRoutes ??= [];
-template.routes ??= [];
-for (const gw of net.gateways) {
-  if (!host.hostRoutes.some((r) => r.prefix === 'default' && fam(r.via) === fam(gw))) host.hostRoutes.push({ prefix: 'default', via: gw });
-  const any = fam(gw) === 6 ? '::/0' : '0.0.0.0/0';
-  if (!template.routes.some((r) => r.prefix === any)) template.routes.push({ prefix: any, port: uplink.name, via: gw });
-}
-writeFileSync(configPath, stringify(template));
+const config = completeTemplate(template, net);
+const { host } = hostPortOf(config);
+writeFileSync(configPath, stringify(config));
 
 /** The node's network back on the NIC (ExecStopPost). Each step on its own: one failing does not
  * keep the others from running. */
@@ -102,7 +90,7 @@ function giveBack() {
     [tool('sysctl'), ['-qw', `net.ipv6.conf.${nic}.disable_ipv6=0`]],
     ...net.addresses.map((a) => [tool('ip'), ['addr', 'replace', a, 'dev', nic]]),
     [tool('ip'), ['link', 'set', 'dev', nic, 'up']],
-    ...net.gateways.map((g) => [tool('ip'), [fam(g) === 6 ? '-6' : '-4', 'route', 'replace', 'default', 'via', g, 'dev', nic]]),
+    ...net.gateways.map((g) => [tool('ip'), [family(g) === 6 ? '-6' : '-4', 'route', 'replace', 'default', 'via', g, 'dev', nic]]),
   ];
   const failed = [];
   for (const [cmd, a] of steps) {
