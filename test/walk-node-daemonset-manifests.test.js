@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { kustomize } from './lib/kustomize.js';
 import { loadConfigFile } from '../dist/src/daemon/config.js';
 import { parseInstallArgs } from '../dist/src/cni/install.js';
-import { completeTemplate } from '../deploy/host-port/host-port-config.mjs';
+import { canonicalCidr, completeTemplate } from '../deploy/host-port/host-port-config.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const builds = { 'deploy/': kustomize(join(ROOT, 'deploy')), 'deploy/host-port/': kustomize(join(ROOT, 'deploy/host-port')) };
@@ -110,4 +110,7 @@ test('deploy/host-port/\'s template completed with a node\'s network is a config
   t.deepEqual(done.ports.find((p) => p.role === 'host').hostAddresses, ['10.1.1.1/16']);
   t.deepEqual(done.routes.map((r) => r.via), ['10.1.0.254', 'fd00:100::1']);
   t.throws(() => completeTemplate({ ports: [{ name: 'uplink', role: 'uplink', ifname: 'eth0' }] }, net), { message: /no host port/ });
+  // the host port's addresses compared with what `ip` shows, however the template writes them
+  t.is(canonicalCidr('FD00:100:0::2/64'), 'fd00:100::2/64');
+  t.is(canonicalCidr('192.168.100.2/24'), '192.168.100.2/24');
 });

@@ -16,6 +16,12 @@ export function hostPortOf(template) {
   return { host, uplink };
 }
 
+/** "addr/plen" with the address as `ip` prints it (IPv6 compressed, lowercase). */
+export const canonicalCidr = (cidr) => {
+  const [a, plen] = String(cidr).split('/');
+  return `${isIP(a) === 6 ? new URL(`http://[${a}]`).hostname.slice(1, -1) : a}/${plen}`;
+};
+
 /** 4 or 6: the family of an address or "addr/plen". */
 export const family = (a) => (isIP(String(a).split('/')[0]) === 6 ? 6 : 4);
 

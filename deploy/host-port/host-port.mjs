@@ -29,7 +29,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { parse, stringify } from 'yaml';
 import { systemTool } from '../../dist/src/util/system-tool.js';
-import { completeTemplate, family, hostPortOf } from './host-port-config.mjs';
+import { canonicalCidr, completeTemplate, family, hostPortOf } from './host-port-config.mjs';
 
 const args = process.argv.slice(2);
 const sep = args.indexOf('--');
@@ -104,14 +104,19 @@ function hostPortUp() {
   try {
     const [info] = JSON.parse(ip('-j', 'addr', 'show', 'dev', host.ifname));
     const on = new Set((info?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
-    return host.hostAddresses.every((a) => on.has(a));
+    return host.hostAddresses.every((a) => on.has(canonicalCidr(a)));
   } catch { return false; }   // not created yet
 }
 
 log('the daemon starts; the node\'s network moves to the host port', { nic, hostPort: host.ifname, addresses: net.addresses, gateways: net.gateways, config: configPath });
 const child = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+const since = Date.now();
+let late = false;
 const moving = setInterval(() => {
-  if (!hostPortUp()) return;
+  if (!hostPortUp()) {
+    if (!late && Date.now() - since > 30000) { late = true; log('the host port does not carry the node\'s addresses yet: the NIC keeps them', { nic, hostPort: host.ifname, addresses: host.hostAddresses }); }
+    return;
+  }
   clearInterval(moving);
   try { ip('addr', 'flush', 'dev', nic); log('the NIC\'s addresses flushed: the node\'s network is on the host port', { nic, hostPort: host.ifname }); } catch (e) { log(`cannot flush the NIC's addresses: ${e.stderr?.toString().trim() || e.message}`); }
 }, 100);
