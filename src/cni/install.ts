@@ -60,9 +60,10 @@ export function parseInstallArgs(args: string[], pluginScript: string): InstallA
     else out.binDir = a;
   }
   if (!out.prefix && (out.hostRoot !== '/' || out.confDir || out.server)) throw new Error(`--host-root, --conf-dir and --server go with --prefix\n${installUsage(pluginScript)}`);
-  for (const k of ['prefix', 'hostRoot', 'binDir', 'confDir'] as const) {
+  // host paths: absolute (a relative one would be the init container's working directory's)
+  for (const [flag, k] of Object.entries(opts)) {
     const v = out[k];
-    if (v !== undefined && out.prefix && !v.startsWith('/')) throw new Error(`${k === 'hostRoot' ? '--host-root' : `--${k === 'binDir' ? 'bin-dir' : k === 'confDir' ? 'conf-dir' : k}`} must be an absolute path: ${v}`);
+    if (out.prefix && k !== 'server' && v !== undefined && !v.startsWith('/')) throw new Error(`${flag} must be an absolute path: ${v}`);
   }
   return out;
 }
