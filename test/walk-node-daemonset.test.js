@@ -539,12 +539,23 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const nic = tmpl.ports.find((p) => p.role === 'uplink').ifname;
   lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'r0', 'name', nic]);
   lab.sysctl(topo.ns.dp, `net.ipv6.conf.${nic}.disable_ipv6`, '0');
+  // dual-stack: an IPv4 and an IPv6 address, a default route of each family via the router
+  const node6 = 'fd00:100::2/64';
   lab.addr(topo.ns.dp, nic, `${NODE_IP}/24`);
+  lab.addr(topo.ns.dp, nic, node6);
   lab.route(topo.ns.dp, 'default', '192.168.100.1');
+  lab.route(topo.ns.dp, 'default', 'fd00:100::1');
   lab.addr(topo.ns.remote, 'eth0', '192.168.100.1/24'); // the router
+  lab.addr(topo.ns.remote, 'eth0', 'fd00:100::1/64');
   await startServer(topo, topo.ns.remote, 'outside');
-  const nicState = () => ({ addrs: lab.exec(topo.ns.dp, 'ip', ['-4', '-o', 'addr', 'show', 'dev', nic]).stdout.includes(`${NODE_IP}/24`), route: lab.exec(topo.ns.dp, 'ip', ['route', 'show', 'default']).stdout.trim() });
-  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` });
+  /** The node's addresses on the NIC, and the default routes (the first five words: "default via GW dev IF"). */
+  const nicState = () => {
+    const a = lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', nic, 'scope', 'global']).stdout;
+    const route = (fam) => lab.exec(topo.ns.dp, 'ip', [fam, 'route', 'show', 'default']).stdout.trim().split(/\s+/).slice(0, 5).join(' ');
+    return { addrs: [`${NODE_IP}/24`, node6].filter((x) => a.includes(` ${x} `)), routes: [route('-4'), route('-6')] };
+  };
+  const onNic = { addrs: [`${NODE_IP}/24`, node6], routes: [`default via 192.168.100.1 dev ${nic}`, `default via fd00:100::1 dev ${nic}`] };
+  t.deepEqual(nicState(), onNic);
   // host paths: the test's directories (as for deploy/'s daemon)
   const stateDir = join(topo.dir, 'state-host-port');
   mkdirSync(stateDir);
@@ -556,17 +567,22 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   // test changes objects in (the Node, the Service)
   const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });
   double = remote.double;
+  // a dual-stack Node: the kubelet's --node-ip names both of the NIC's addresses (an address of
+  // the NIC that is not the Node's is carried by the host port, but not reached through wdp)
   await double('POST', '/api/v1/nodes', {
     metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
-    status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: 'node-a' }] },
+    status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'InternalIP', address: node6.split('/')[0] }, { type: 'Hostname', address: 'node-a' }] },
   });
   const start = async () => { const d = startPod(c, paths, remote.url); await waitServing(d); return d; };
-  const outside = async () => (await curl(topo, topo.ns.dp, 'http://192.168.100.10:8080/', { timeout: 2 })).body?.trim();
+  /** The node's own connection to a server outside, over IPv4 and IPv6: what answers each. */
+  const outside = async () => Promise.all(['http://192.168.100.10:8080/', 'http://[fd00:100::10]:8080/'].map((u) =>
+    waitFor(`the node's stack: ${u}`, async () => { const r = await curl(topo, topo.ns.dp, u, { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 10000).catch(() => null)));
 
   await start();
-  await waitFor('the NIC flushed once the host port has the node\'s network', () => !nicState().addrs);
+  await waitFor('the NIC flushed once the host port has the node\'s network', () => !nicState().addrs.length);
   t.deepEqual(daemonLog.text.split('\n').filter((l) => /"level":(40|50|60)/.test(l)), [], 'no warning, no error');
-  t.regex(lab.exec(topo.ns.dp, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'wdp-host']).stdout, new RegExp(`${NODE_IP}/24`), 'the node\'s address on the host port');
+  const onTap = lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host']).stdout;
+  t.true([`${NODE_IP}/24`, node6].every((a) => onTap.includes(` ${a} `)), `the node's addresses on the host port: ${onTap}`);
   // a pod attached by the installed plugin; its Service
   const { host, list } = await installedOnHost();
   const entry = { ...list.plugins.find((p) => p.type === 'wdp-cni'), server: `unix:${apiSock}` };
@@ -580,31 +596,31 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const fromNode = async (url) => waitFor(`the node's stack: ${url}`, async () => { const r = await curl(topo, topo.ns.dp, url, { timeout: 2 }); return r.code === 0 && r.body.trim(); }).catch(() => null);
   t.is(await fromNode(`http://${podIp}:8080/`), 'hp-pod', 'the kubelet\'s probe of the pod by its IP');
   t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'a hostNetwork client through the ClusterIP');
-  t.is(await outside(), 'outside', 'the node\'s own connection to the outside, through the host port');
+  t.deepEqual(await outside(), ['outside', 'outside'], 'the node\'s own connections to the outside, through the host port');
   // a stop (the DaemonSet rolled, the pod deleted): the NIC has the node's network back
   const grace = hds.spec.template.spec.terminationGracePeriodSeconds;
   let exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
   daemon.kill('SIGTERM');
   t.deepEqual(await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]), { code: 0, sig: null });
-  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` }, 'the NIC\'s address and default route back');
+  t.deepEqual(nicState(), onNic, 'the NIC\'s addresses and default routes back');
   t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
-  t.is(await outside(), 'outside', 'the node reaches the outside through its NIC');
+  t.deepEqual(await outside(), ['outside', 'outside'], 'the node reaches the outside through its NIC');
   // SIGKILL of every process of the pod (the kubelet after the grace period, the OOM killer): the
   // NIC is left without the node's network; the next start takes it as saved
   await start();
-  await waitFor('the NIC flushed', () => !nicState().addrs);
+  await waitFor('the NIC flushed', () => !nicState().addrs.length);
   const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   exited = new Promise((r) => daemon.once('exit', r));
   for (const pid of [daemon.pid, ...children]) process.kill(pid, 'SIGKILL');
   await exited;
   await waitFor('the killed daemon gone', () => children.every((pid) => !existsSync(`/proc/${pid}`)));
-  t.false(nicState().addrs, 'nothing gave the NIC its address back');
+  t.deepEqual(nicState().addrs, [], 'nothing gave the NIC its addresses back');
   await start();
   t.regex(daemonLog.text, /the NIC has no address: the node's network as saved/);
   t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'the node\'s stack through the host port again');
-  t.is(await outside(), 'outside');
+  t.deepEqual(await outside(), ['outside', 'outside']);
   exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
   daemon.kill('SIGTERM');
   t.is(await exited, 0);
-  t.deepEqual(nicState(), { addrs: true, route: `default via 192.168.100.1 dev ${nic}` });
+  t.deepEqual(nicState(), onNic);
 });
