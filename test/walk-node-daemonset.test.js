@@ -10,7 +10,11 @@
 // ConfigMap's interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
 // steps: the plugin installed with its installer, its network config list taken from the docs,
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
-// at the kernel's default offloads.
+// at the kernel's default offloads. The DaemonSet's install-cni init container run the same way on
+// a test directory standing in for the host's root, and its plugin run from there by a "runtime"
+// on a host without node. Last, deploy/host-port/ (built as kubectl apply -k builds it): its
+// daemon, privileged, on the remote namespace's veth as the node's NIC, with the API server
+// behind that NIC.
 import test from 'ava';
 import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
