@@ -5,6 +5,7 @@
 // it after the plugin that creates the pod's veth pair (docs/running.md, "Pods that come and go").
 // Runtimes pass no arguments, so `install` cannot be mistaken for a CNI call.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const mod = new URL('../dist/src/cni/plugin.js', import.meta.url);
@@ -21,11 +22,17 @@ if (process.argv[2] === 'install') {
     if (!args.prefix) {
       process.stdout.write(`installed ${installPlugin(args.binDir, self, modPath)}\n`);
     } else {
-      // from wdp's image onto a host (the DaemonSet's init container): src/cni/install-host.ts
-      const { installOnHost } = await import(new URL('../dist/src/cni/install-host.js', import.meta.url).href);
-      const r = installOnHost(args, self, modPath);
+      // from wdp's image onto a host (the DaemonSet's install-cni container): src/cni/install-host.ts
+      const { installOnHost, keepChained, DEFAULT_SERVER } = await import(new URL('../dist/src/cni/install-host.js', import.meta.url).href);
+      // --watch: the chain is kept by keepChained, where a list not there yet is no error
+      const r = installOnHost(args.watch ? { ...args, confDir: undefined } : args, self, modPath);
       process.stdout.write(`installed ${r.launcher} (release ${r.release}${r.reused ? ', already there' : ''}${r.removed.length ? `; removed older releases ${r.removed.join(', ')}` : ''})\n`);
       if (r.chained) process.stdout.write(`${r.chained.changed ? 'chained wdp-cni into' : 'wdp-cni already chained in'} ${r.chained.file}\n`);
+      if (args.watch) {
+        const stop = keepChained(join(args.hostRoot, args.confDir), args.server ?? DEFAULT_SERVER, Number(args.watch) * 1000, (line) => process.stdout.write(`${line}\n`));
+        for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => { stop(); process.exit(0); });
+        await new Promise(() => {}); // until a signal
+      }
     }
     process.exit(0);
   } catch (e) {

@@ -1,10 +1,10 @@
-// `wdp-cni install --prefix` as deploy/daemonset.yaml's install-cni init container runs it, on a
+// `wdp-cni install --prefix` as deploy/daemonset.yaml's install-cni container runs it, on a
 // host directory (no root needed): what it copies and writes, its idempotence, the older releases
 // it removes, and chaining into the runtime's network config list — including the lists it must
 // refuse. (The init container under its securityContext, and the installed plugin run by a
 // runtime with no node on the host: test walk-node-daemonset.)
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +118,49 @@ test('install\'s arguments: options need --prefix and absolute paths; a missing 
   const help = cli('--help');
   t.is(help.status, 0);
   t.regex(help.stdout, /install --prefix DIR \[--host-root ROOT\]/);
+});
+
+test('install --watch: no list yet is no error — it keeps running, chains the list once written, chains it again when the primary plugin rewrites it without wdp-cni, leaves a list that has it alone, and ends at SIGTERM with 0', async (t) => {
+  const host = hostDir(t);
+  const child = spawn(process.execPath, [PLUGIN, 'install', '--host-root', host, '--prefix', '/opt/wdp/cni', '--conf-dir', '/etc/cni/net.d', '--watch', '0.2', '--server', 'unix:/run/wdp/api.sock'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const until = async (re, what) => {
+    for (let i = 0; i < 300 && !re.test(out); i++) {
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.regex(out, re, `${what} (stderr: ${err})`);
+  };
+  await until(/wdp-cni not chained: no CNI network configuration in /, 'waiting for a list, not failing');
+  t.is(child.exitCode, null, 'still running');
+  t.true(existsSync(join(host, 'opt/cni/bin/wdp-cni')), 'the launcher is installed meanwhile');
+  t.is(out.match(/not chained/g).length, 1, 'reported once, not at every check');
+  const file = join(host, 'etc/cni/net.d/10-pods.conflist');
+  writeFileSync(file, JSON.stringify(ptpList));
+  await until(/chained wdp-cni into .*10-pods\.conflist/, 'chained once the list is there');
+  t.deepEqual(JSON.parse(readFileSync(file, 'utf8')).plugins.map((p) => p.type), ['ptp', 'wdp-cni']);
+  // the primary plugin's agent restarts and writes its list again, without wdp-cni
+  out = '';
+  writeFileSync(file, JSON.stringify(ptpList));
+  await until(/chained wdp-cni into .*10-pods\.conflist/, 'chained again');
+  t.deepEqual(JSON.parse(readFileSync(file, 'utf8')).plugins.map((p) => p.type), ['ptp', 'wdp-cni']);
+  const chained = readFileSync(file, 'utf8');
+  await new Promise((r) => setTimeout(r, 500)); // two checks more: nothing to change
+  t.is(readFileSync(file, 'utf8'), chained);
+  child.kill('SIGTERM');
+  t.is(await exited, 0, err);
+});
+
+test('install --watch needs --conf-dir and a number of seconds', (t) => {
+  const host = hostDir(t);
+  t.regex(cli('--host-root', host, '--prefix', '/opt/wdp/cni', '--watch', '10').stderr, /--watch keeps the plugin chained in --conf-dir's list/);
+  for (const bad of ['0', '-1', 'x', '1e9', '']) t.regex(cli('--host-root', host, '--prefix', '/opt/wdp/cni', '--conf-dir', '/etc/cni/net.d', '--watch', bad).stderr, /--watch (must be a number of seconds|needs a value)/, bad);
+  t.regex(cli('--watch', '5').stderr, /go with --prefix/);
 });
 
 test('the plugin\'s module closure: its relative imports, no package (a package import would not run from the release)', (t) => {

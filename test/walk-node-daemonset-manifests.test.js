@@ -50,14 +50,16 @@ for (const [name, objects] of Object.entries(builds)) {
     for (const v of pod.volumes.filter((x) => x.configMap)) t.truthy(objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name), v.name);
   });
 
-  test(`kubectl apply -k ${name}: the install-cni init container's host paths, as the installer reads its arguments, are each mounted at --host-root + that path, writable; its server is the ConfigMap's API socket`, (t) => {
+  test(`kubectl apply -k ${name}: the install-cni container's host paths, as the installer reads its arguments, are each mounted at --host-root + that path, writable; its server is the ConfigMap's API socket`, (t) => {
     const [ds] = objects.filter((o) => o.kind === 'DaemonSet');
     const [cm] = objects.filter((o) => o.kind === 'ConfigMap');
     const pod = ds.spec.template.spec;
-    const ic = pod.initContainers.find((c) => c.name === 'install-cni');
+    const ic = pod.containers.find((c) => c.name === 'install-cni');
+    t.falsy(pod.initContainers?.find((c) => c.name === 'install-cni'), 'not an init container: the daemon must not wait for the primary CNI plugin\'s list');
     const argv = ic.command.slice(ic.command.indexOf('install') + 1);
     const a = parseInstallArgs(argv, 'wdp-cni.js');
     t.truthy(a.prefix);
+    t.true(Number(a.watch) > 0, 'it keeps the plugin chained (--watch)');
     for (const p of [a.binDir, a.prefix, a.confDir]) {
       const m = ic.volumeMounts.find((x) => x.mountPath === posix.join(a.hostRoot, p));
       t.truthy(m, `${p} mounted at ${posix.join(a.hostRoot, p)}`);

@@ -10,7 +10,7 @@
 // ConfigMap's interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
 // steps: the plugin installed with its installer, its network config list taken from the docs,
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
-// at the kernel's default offloads. The DaemonSet's install-cni init container run the same way on
+// at the kernel's default offloads. The DaemonSet's install-cni container run the same way on
 // a test directory standing in for the host's root, and its plugin run from there by a "runtime"
 // on a host without node. Last, deploy/host-port/ (built as kubectl apply -k builds it): its
 // daemon, privileged, on the remote namespace's veth as the node's NIC, with the API server
@@ -285,14 +285,17 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
 });
 
-/** deploy/'s init container that installs the CNI plugin. */
-const installCni = () => (ds.spec.template.spec.initContainers ?? []).find((c) => c.name === 'install-cni');
+/** deploy/'s container that installs the CNI plugin and keeps it chained. */
+const installCni = () => ds.spec.template.spec.containers.find((c) => c.name === 'install-cni');
 
-/** The init container run as the kubelet runs it: its command (the image's node and
+/** The install-cni container run as the kubelet runs it: its command (the image's node and
  * bin/wdp-cni.js mapped to this checkout's), its securityContext (no capability, no privilege
  * escalation, the root read-only but for its volumes), its volumes — each a host path mounted at
- * `--host-root` + that path — the test's "host" directory `host` standing in for the host's root. */
-async function runInstallCni(host) {
+ * `--host-root` + that path — the test's "host" directory `host` standing in for the host's root.
+ * It keeps running (--watch): resolved once its output matches `until` (by default: the plugin
+ * chained), then stopped as the kubelet stops it (SIGTERM) — { code, stdout, stderr }, or the
+ * running child with `keep`. */
+async function runInstallCni(host, { until = /chained wdp-cni into|wdp-cni already chained in/, keep = false } = {}) {
   const ic = installCni();
   const argv = ic.command;
   const hostRoot = argv[argv.indexOf('--host-root') + 1];
@@ -308,7 +311,19 @@ async function runInstallCni(host) {
   const ro = sc.readOnlyRootFilesystem ? `mount --bind ${host} ${host} && mount -o remount,bind,ro / && ` : '';
   const nnp = sc.allowPrivilegeEscalation === false ? '--no-new-privs ' : '';
   const sh = `${ro}exec setpriv ${nnp}--bounding-set -all${caps} --inh-caps -all "$@"`;
-  return topo.lab.execAsync(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...mapped], { timeoutMs: 60000 });
+  const child = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...mapped]);
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => { out.stdout += d; });
+  child.stderr.on('data', (d) => { out.stderr += d; });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const seen = await Promise.race([
+    waitFor(`install-cni to print ${until}`, () => until.test(out.stdout), 60000).then(() => true, () => false),
+    exited.then(() => false),
+  ]);
+  if (keep && seen) return Object.assign(child, { out, exited });
+  if (child.exitCode === null) child.kill('SIGTERM');
+  const code = await exited;
+  return { code: seen ? code : `did not print ${until} (exit ${code})`, ...out };
 }
 
 /** A container runtime on the host running the installed plugin: the host's /opt is the test's
@@ -325,10 +340,10 @@ async function hostRuntimeCall(host, command, list, entry, { id, netns, prevResu
   return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
 }
 
-serial('deploy/\'s install-cni init container, under its securityContext with its host-path volumes, installs the plugin on a host without node (node and libstdc++ hidden, PATH empty) and chains it into the node\'s list; a runtime\'s ADD and DEL of a ptp pod through it; run again, it changes nothing', async (t) => {
+serial('deploy/\'s install-cni container, under its securityContext with its host-path volumes, installs the plugin on a host without node (node and libstdc++ hidden, PATH empty); with no network config list yet it keeps running beside the daemon and chains the plugin when the list appears; a runtime\'s ADD and DEL of a ptp pod through it; started again, it changes nothing', async (t) => {
   if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
   const ic = installCni();
-  t.truthy(ic, 'the DaemonSet has an install-cni init container');
+  t.truthy(ic, 'the DaemonSet has an install-cni container');
   t.is(ic.image, container.image, 'the same image');
   t.deepEqual(ic.securityContext.capabilities, { drop: ['ALL'] });
   const host = join(topo.dir, 'host');
@@ -337,21 +352,28 @@ serial('deploy/\'s install-cni init container, under its securityContext with it
   // by name; a later file is not the runtime's and stays as it is
   const docsList = docsConflist();
   const primary = { ...docsList, plugins: docsList.plugins.filter((p) => p.type !== 'wdp-cni') };
+  // no list yet (the primary plugin writes it once its agent runs, which may need the API server
+  // through the kubernetes Service, i.e. wdp): the container keeps running, the daemon serves
+  const waiting = await runInstallCni(host, { until: /wdp-cni not chained: no CNI network configuration/, keep: true });
+  t.is(typeof waiting.pid, 'number', `install-cni keeps running without a list: ${JSON.stringify(waiting)}`);
+  t.is(waiting.exitCode, null);
+  t.true(await probe(), 'the daemon serves meanwhile (its liveness probe)');
   writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify(primary));
   writeFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), JSON.stringify({ ...primary, name: 'other' }));
-  // no node on that host: the init container's install must not depend on one there
-  const first = await runInstallCni(host);
-  t.is(first.code, 0, first.stderr);
+  await waitFor('install-cni to chain the list once it is there', () => /chained wdp-cni into .*10-pods\.conflist/.test(waiting.out.stdout), 30000);
+  waiting.kill('SIGTERM');
+  t.is(await waiting.exited, 0, waiting.out.stderr);
+  const first = waiting.out;
   const launcher = join(host, 'opt/cni/bin/wdp-cni');
   t.is(statSync(launcher).mode & 0o777, 0o755);
   const text = readFileSync(launcher, 'utf8');
-  t.false(text.includes(topo.dir), 'the launcher names host paths, not where the init container saw them');
+  t.false(text.includes(topo.dir), 'the launcher names host paths, not where the container saw them');
   const list = JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8'));
   t.deepEqual(list.plugins.map((p) => p.type), ['ptp', 'wdp-cni'], 'chained after ptp');
   const docsEntry = docsList.plugins.find((p) => p.type === 'wdp-cni');
   t.is(list.plugins[1].server, docsEntry.server, 'the docs\' server: the ConfigMap\'s API socket');
   t.deepEqual(JSON.parse(readFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), 'utf8')), { ...primary, name: 'other' }, 'only the runtime\'s list is chained');
-  // the kubelet runs it again at every start of the pod: nothing changes
+  // the kubelet starts it again at every start of the pod: nothing changes
   const again = await runInstallCni(host);
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /already there/);
@@ -513,7 +535,7 @@ serial('a dual-stack pod (ptp with an IPv6 range too, IPv6 on at the veth\'s hos
 
 // ---- deploy/host-port/: the overlay that gives the node's own stack its path through wdp ----------
 
-/** The installed plugin on the test's host (the init container run when a test before has not). */
+/** The installed plugin on the test's host (install-cni run when a test before has not). */
 async function installedOnHost() {
   const host = join(topo.dir, 'host');
   if (!existsSync(join(host, 'opt/cni/bin/wdp-cni'))) {
@@ -532,7 +554,8 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const [hds] = objects.filter((o) => o.kind === 'DaemonSet');
   const [hcm] = objects.filter((o) => o.kind === 'ConfigMap');
   const c = hds.spec.template.spec.containers.find((x) => x.name === 'wdp');
-  t.deepEqual(hds.spec.template.spec.initContainers, ds.spec.template.spec.initContainers, 'the CNI plugin installed as by deploy/');
+  const installer = (d) => d.spec.template.spec.containers.find((x) => x.name === 'install-cni');
+  t.deepEqual(installer(hds), installer(ds), 'the CNI plugin installed as by deploy/');
   const at = (flag) => c.command[c.command.indexOf(flag) + 1];
 
   // the node: deploy/'s daemon stopped; the NIC the ConfigMap names (the remote namespace's veth)

@@ -1,5 +1,5 @@
 // Installing wdp-cni on a host that need not have node or wdp, from wdp's image (the DaemonSet's
-// init container, deploy/daemonset.yaml), as Calico's and Cilium's install-cni put their plugins
+// install-cni container, deploy/daemonset.yaml), as Calico's and Cilium's install-cni put their plugins
 // on the host: the host's directories are mounted under a root (`hostRoot`, e.g. /host), and what
 // the plugin runs with is copied there —
 //
@@ -24,9 +24,14 @@
 // it is (the operator's settings win); a single-plugin .conf, a list of CNI < 0.3.0 (no
 // prevResult for a chained plugin) or no file at all is an error naming the file: wdp-cni chains
 // after the plugin that makes the pod's veth (docs/running.md, "The CNI plugin").
+//
+// `keepChained` (install --watch, the DaemonSet's install-cni container) chains it again whenever
+// that list appears or loses the entry: a primary CNI plugin writes its list when its own agent
+// starts — some only once they reach the API server, through the kubernetes Service wdp
+// translates — and rewrites it at each restart, so the chain cannot be a condition of wdp's start.
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { checkBinDir, launcherScript, PLUGIN_NAME, writeAtomically, type InstallArgs } from './install.js';
 import { systemTool } from '../util/system-tool.js';
@@ -149,7 +154,7 @@ export function installOnHost(a: InstallArgs & { prefix: string }, pluginScript:
   const node = loader
     ? { node: `${release}/node`, loader: `${release}/lib/${loader}`, libDir: `${release}/lib` }
     : { node: `${release}/node` };
-  writeAtomically(target, launcherScript(node, `${release}/bin/wdp-cni.js`, 'wdp-cni install --prefix (deploy/daemonset.yaml\'s init container)'));
+  writeAtomically(target, launcherScript(node, `${release}/bin/wdp-cni.js`, 'wdp-cni install --prefix (deploy/daemonset.yaml\'s install-cni container)'));
   // older releases: gone, but the one the previous launcher ran (a plugin may be starting from it)
   const removed: string[] = [];
   for (const d of readdirSync(prefixHere)) {
@@ -181,4 +186,33 @@ export function chainPlugin(dir: string, server: string): { file: string; change
   list.plugins.push({ type: PLUGIN_NAME, server });
   writeAtomically(file, `${JSON.stringify(list, null, 2)}\n`, 0o644);
   return { file, changed: true };
+}
+
+/** Keeps wdp-cni chained in `dir`'s list (see the file's comment): checks now, every `everyMs` and
+ * when the directory changes; `log` gets a line when the plugin is chained and when the outcome
+ * of a check changes (a missing or refused list is reported once, not at every check). Returns
+ * the stop. */
+export function keepChained(dir: string, server: string, everyMs: number, log: (line: string) => void): () => void {
+  let last = '';
+  let pending: NodeJS.Timeout | undefined;
+  const check = () => {
+    pending = undefined;
+    let line: string;
+    try {
+      const r = chainPlugin(dir, server);
+      line = r.changed ? `chained wdp-cni into ${r.file}` : `wdp-cni already chained in ${r.file}`;
+    } catch (e) {
+      line = `wdp-cni not chained: ${(e as Error).message}`;
+    }
+    if (line !== last || line.startsWith('chained')) log(line);
+    last = line;
+  };
+  check();
+  const timer = setInterval(check, everyMs);
+  let watcher: FSWatcher | undefined;
+  // a change of the directory (the list written, a rename over it — ours too) is checked after a
+  // short pause, so that a burst of events is one check
+  try { watcher = watch(dir, () => { pending ??= setTimeout(check, 100); }); } catch { /* a directory not there yet: the timer's checks */ }
+  watcher?.on('error', () => { watcher?.close(); watcher = undefined; });
+  return () => { clearInterval(timer); if (pending) clearTimeout(pending); watcher?.close(); };
 }

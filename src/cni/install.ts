@@ -34,20 +34,22 @@ export function launcherScript(node: string | NodeCommand, pluginScript: string,
 export function installUsage(pluginScript: string): string {
   return [
     `usage: node ${pluginScript} install [DIR] — writes DIR/${PLUGIN_NAME}, a launcher of this build (DIR: the runtime's CNI bin directory, default ${DEFAULT_CNI_BIN_DIR})`,
-    `       node ${pluginScript} install --prefix DIR [--host-root ROOT] [--bin-dir DIR] [--conf-dir DIR] [--server ADDR]`,
+    `       node ${pluginScript} install --prefix DIR [--host-root ROOT] [--bin-dir DIR] [--conf-dir DIR [--watch SECONDS]] [--server ADDR]`,
     '         copies node (with its libraries) and the plugin\'s build to ROOT/PREFIX/<release>, writes the launcher',
     `         ROOT/BIN-DIR/${PLUGIN_NAME} naming it by host paths, removes older releases; with --conf-dir, appends`,
     '         {"type": "wdp-cni", "server": ADDR} to the runtime\'s network config list there (the first in name order),',
     '         unless it has a wdp-cni entry. ROOT: where the host\'s root is mounted (default /); ADDR: default unix:/run/wdp/api.sock',
+    '         --watch: keeps running after the install and chains the plugin whenever that list appears or loses its',
+    '         wdp-cni entry (checked every SECONDS and when the directory changes) until SIGTERM; no list yet is no error',
   ].join('\n');
 }
 
-export interface InstallArgs { binDir: string; prefix?: string; hostRoot: string; confDir?: string; server?: string }
+export interface InstallArgs { binDir: string; prefix?: string; hostRoot: string; confDir?: string; server?: string; watch?: string }
 
 /** `install`'s arguments: [DIR] (the bin directory), or options. Throws with the usage. */
 export function parseInstallArgs(args: string[], pluginScript: string): InstallArgs {
   const out: InstallArgs = { binDir: DEFAULT_CNI_BIN_DIR, hostRoot: '/' };
-  const opts: Record<string, keyof InstallArgs> = { '--prefix': 'prefix', '--host-root': 'hostRoot', '--bin-dir': 'binDir', '--conf-dir': 'confDir', '--server': 'server' };
+  const opts: Record<string, keyof InstallArgs> = { '--prefix': 'prefix', '--host-root': 'hostRoot', '--bin-dir': 'binDir', '--conf-dir': 'confDir', '--server': 'server', '--watch': 'watch' };
   let positional = 0;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -59,11 +61,15 @@ export function parseInstallArgs(args: string[], pluginScript: string): InstallA
     } else if (a.startsWith('-') || positional++ > 0) throw new Error(installUsage(pluginScript));
     else out.binDir = a;
   }
-  if (!out.prefix && (out.hostRoot !== '/' || out.confDir || out.server)) throw new Error(`--host-root, --conf-dir and --server go with --prefix\n${installUsage(pluginScript)}`);
-  // host paths: absolute (a relative one would be the init container's working directory's)
+  if (!out.prefix && (out.hostRoot !== '/' || out.confDir || out.server || out.watch)) throw new Error(`--host-root, --conf-dir, --watch and --server go with --prefix\n${installUsage(pluginScript)}`);
+  if (out.watch !== undefined) {
+    if (!out.confDir) throw new Error(`--watch keeps the plugin chained in --conf-dir's list: give --conf-dir\n${installUsage(pluginScript)}`);
+    if (!/^\d+(\.\d+)?$/.test(out.watch) || !(Number(out.watch) > 0) || Number(out.watch) > 3600) throw new Error(`--watch must be a number of seconds in (0, 3600]: ${out.watch}`);
+  }
+  // host paths: absolute (a relative one would be the container's working directory's)
   for (const [flag, k] of Object.entries(opts)) {
     const v = out[k];
-    if (out.prefix && k !== 'server' && v !== undefined && !v.startsWith('/')) throw new Error(`${flag} must be an absolute path: ${v}`);
+    if (out.prefix && k !== 'server' && k !== 'watch' && v !== undefined && !v.startsWith('/')) throw new Error(`${flag} must be an absolute path: ${v}`);
   }
   return out;
 }
