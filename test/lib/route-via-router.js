@@ -12,8 +12,9 @@
 //   dp:g0 (MAC WDP_MAC) -- rtr eth0 (fe80::1 and its EUI-64 link-local, nothing global; MAC `mac`)
 //                          rtr eth1 (fd00:51::1) -- srv eth0 (fd00:51::10)
 //
-// The router routes the client's and the pods' networks (fd00::/64, fd00:244::/64) back via the gw
-// port's link-local address (EUI-64 of WDP_MAC), which it resolves by NS like any neighbour.
+// The router routes the client's, the pods' and the node address's networks (fd00::/64,
+// fd00:244::/64, fd00:100::/64) back via the gw port's link-local address (EUI-64 of WDP_MAC),
+// which it resolves by NS like any neighbour.
 import { api, e2eSuite, waitFor, POD_SERVER } from './topology.js';
 
 /** The router and server namespaces; made before the daemon starts (e2eSuite's configure). */
@@ -55,6 +56,7 @@ export function buildLinkLocalRouter(topo, mac) {
   lab.addr(rtr, 'eth1', 'fd00:51::1/64');
   lab.route(rtr, 'fd00::/64', WDP_LINK_LOCAL, 'eth0');
   lab.route(rtr, 'fd00:244::/64', WDP_LINK_LOCAL, 'eth0');
+  lab.route(rtr, 'fd00:100::/64', WDP_LINK_LOCAL, 'eth0');
   lab.addr(srv, 'eth0', 'fd00:51::10/64');
   lab.route(srv, 'default', 'fd00:51::1');
   return { rtr, srv };
@@ -77,15 +79,18 @@ export async function routeOf(topo, prefix) {
 
 /** An e2eSuite with the router (MAC `mac`) on the daemon's uplink `gw` (gateways 192.168.50.2,
  * fd00:50::2; with `linkLocal`, the link-local router and no gateways), the config's `routes`
- * and neighbourReachableMs, `pods` (default none), and the server started: `ready` resolves with
+ * and neighbourReachableMs, `pods` (default none), with `host` a host port bridged with gw, and
+ * the server started: `ready` resolves with
  * { topo, rtr, srv } once it is (topo undefined where the suite cannot run). */
-export function routeViaSuite(test, { mac, routes, neighbourReachableMs, linkLocal = false, pods = [] }) {
+export function routeViaSuite(test, { mac, routes, neighbourReachableMs, linkLocal = false, pods = [], host }) {
   const env = {};
   env.suite = e2eSuite(test, {
     pods,
     configure(config) {
       Object.assign(env, (linkLocal ? buildLinkLocalRouter : buildRouter)(env.suite.topo, mac));
       config.ports.push({ name: 'gw', type: 'afpacket', ifname: 'g0', role: 'uplink', gateways: linkLocal ? [] : ['192.168.50.2', 'fd00:50::2'] });
+      // the node recipe: a host port bridged with gw (`host`: its hostAddresses, hostRoutes)
+      if (host) config.ports.push({ name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'gw', gateways: ['10.244.0.1'], ...host });
       config.routes = routes;
       config.neighbourReachableMs = neighbourReachableMs;
     },
