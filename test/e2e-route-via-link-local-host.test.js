@@ -12,8 +12,8 @@
 // the router from it, the host's kernel has it on the TAP (same MAC), the router routes the pods'
 // and the node's networks back via it. (test/lib/route-via-router.js)
 import test from 'ava';
-import { api, serviceYaml, sliceYaml, curlOk, NODE_V6 } from './lib/topology.js';
-import { routeViaSuite, routeOf as routeOfIn, WDP_LINK_LOCAL } from './lib/route-via-router.js';
+import { api, curlOk, NODE_V6 } from './lib/topology.js';
+import { routeViaSuite, routeOf as routeOfIn, WDP_LINK_LOCAL, WEB6 } from './lib/route-via-router.js';
 
 const ROUTER_MAC = '02:bb:00:00:03:01';
 const env = routeViaSuite(test, {
@@ -44,11 +44,7 @@ serial('the host reaches a server behind the router by its own default route via
 });
 
 serial('a pod reaches a Service whose IPv6 endpoint is behind the router; wdp\'s route via fe80::1 has the router\'s MAC', async (t) => {
-  await apply([
-    serviceYaml({ name: 'web6', clusterIP: 'fd00:96::5:1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], extra: { ipFamilies: ['IPv6'] } }),
-    sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      endpoints: [{ addresses: ['fd00:51::10'], conditions: { ready: true }, nodeName: 'node-b' }] }),
-  ]);
+  await apply(WEB6);
   const r = await curlOk(topo, topo.pods[0].ns, 'http://[fd00:96::5:1]/', 30);
   t.is(r.code, 0, `curl: ${r.stderr}\n${topo.daemonLog.slice(-1500)}`);
   t.is(r.body.trim(), 'srv');

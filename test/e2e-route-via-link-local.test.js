@@ -11,8 +11,8 @@
 // neighbourReachableMs 1000: a MAC changed without a word is found by the next unicast probes.
 // (test/lib/route-via-router.js)
 import test from 'ava';
-import { api, serviceYaml, sliceYaml, curlOk, waitFor, startDaemon } from './lib/topology.js';
-import { routeViaSuite, routeOf as routeOfIn, WDP_MAC, WDP_LINK_LOCAL } from './lib/route-via-router.js';
+import { api, curlOk, waitFor, startDaemon } from './lib/topology.js';
+import { routeViaSuite, routeOf as routeOfIn, WDP_MAC, WDP_LINK_LOCAL, WEB6 } from './lib/route-via-router.js';
 
 const ROUTER_MAC = '02:bb:00:00:02:01';
 const env = routeViaSuite(test, {
@@ -29,11 +29,6 @@ test.before(async () => { ({ topo, rtr } = await env.ready); });
 const routeOf = () => routeOfIn(topo, '::/0');
 const counters = async () => (await api(topo, 'GET', '/api/v1/counters')).json;
 const WEB = 'http://[fd00:96::5:1]/';
-const web = [
-  serviceYaml({ name: 'web6', clusterIP: 'fd00:96::5:1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], extra: { ipFamilies: ['IPv6'] } }),
-  sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-    endpoints: [{ addresses: ['fd00:51::10'], conditions: { ready: true }, nodeName: 'node-b' }] }),
-];
 /** The router's neighbour entry for the gw port's link-local address ('' when it has none). */
 const routerEntry = async () => (await topo.lab.execAsync(rtr, 'ip', ['-6', 'neigh', 'show', 'to', WDP_LINK_LOCAL, 'dev', 'eth0'])).stdout.trim();
 
@@ -49,7 +44,7 @@ serial('the route resolves to the router\'s MAC before any traffic: the router a
 });
 
 serial('a Service whose IPv6 endpoint is behind the link-local next hop carries a pod\'s curl traffic', async (t) => {
-  await apply(web);
+  await apply(WEB6);
   const r = await curlOk(topo, topo.pods[0].ns, WEB, 30);
   t.is(r.code, 0, `curl: ${r.stderr}\n${topo.daemonLog.slice(-1500)}`);
   t.is(r.body.trim(), 'srv');
@@ -60,10 +55,16 @@ serial('a Service whose IPv6 endpoint is behind the link-local next hop carries 
 
 serial('the router resolves the port\'s link-local address: wdp answers its NS', async (t) => {
   await topo.lab.execAsync(rtr, 'ip', ['-6', 'neigh', 'flush', 'dev', 'eth0']);
-  t.is(await routerEntry(), '');
-  // a datagram to the address makes the router ask (NS to its solicited-node group)
-  await topo.lab.execAsync(rtr, process.execPath, ['-e', `const s = require('dgram').createSocket('udp6'); s.send('x', 9, '${WDP_LINK_LOCAL}%eth0', () => setTimeout(() => process.exit(0), 1500));`]);
-  t.regex(await routerEntry(), new RegExp(`lladdr ${WDP_MAC} .*(REACHABLE|STALE|DELAY)`));
+  t.notRegex(await routerEntry(), /lladdr/, 'flushed');
+  // a datagram to the address makes the router ask (NS to its solicited-node group; again while
+  // unanswered, the kernel giving up after 3)
+  const answered = new RegExp(`lladdr ${WDP_MAC} .*(REACHABLE|STALE|DELAY|PROBE)`);
+  const entry = await waitFor('the router\'s entry for the link-local address', async () => {
+    await topo.lab.execAsync(rtr, process.execPath, ['-e', `const s = require('dgram').createSocket('udp6'); s.send('x', 9, '${WDP_LINK_LOCAL}%eth0', () => setTimeout(() => process.exit(0), 500));`]);
+    const e = await routerEntry();
+    return answered.test(e) ? e : undefined;
+  }, 15000).catch((e) => `${e.message}: ${topo.lab.exec(rtr, 'ip', ['-6', 'neigh', 'show', 'dev', 'eth0']).stdout}`);
+  t.regex(entry, answered);
   const r = await curlOk(topo, topo.pods[0].ns, WEB, 30);
   t.is(r.code, 0, r.stderr);
 });

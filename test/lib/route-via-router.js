@@ -15,7 +15,7 @@
 // The router routes the client's, the pods' and the node address's networks (fd00::/64,
 // fd00:244::/64, fd00:100::/64) back via the gw port's link-local address (EUI-64 of WDP_MAC),
 // which it resolves by NS like any neighbour.
-import { api, e2eSuite, waitFor, POD_SERVER } from './topology.js';
+import { api, e2eSuite, waitFor, serviceYaml, sliceYaml, POD_SERVER } from './topology.js';
 
 /** The router and server namespaces; made before the daemon starts (e2eSuite's configure). */
 export function buildRouter(topo, mac) {
@@ -43,6 +43,13 @@ export function buildRouter(topo, mac) {
 /** The gw port's MAC and link-local address (modified EUI-64) on the link-local router's link. */
 export const WDP_MAC = '02:dd:00:00:00:01';
 export const WDP_LINK_LOCAL = 'fe80::dd:ff:fe00:1';
+
+/** An IPv6 Service (ClusterIP fd00:96::5:1, port 80) whose endpoint is the server behind the router. */
+export const WEB6 = [
+  serviceYaml({ name: 'web6', clusterIP: 'fd00:96::5:1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], extra: { ipFamilies: ['IPv6'] } }),
+  sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: [{ addresses: ['fd00:51::10'], conditions: { ready: true }, nodeName: 'node-b' }] }),
+];
 
 /** The link-local router and the server behind it (see the top of the file). */
 export function buildLinkLocalRouter(topo, mac) {
