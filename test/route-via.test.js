@@ -60,7 +60,7 @@ test('config: via is a unicast address of the prefix\'s family, askable on its p
   t.regex(m, /routes\[1\]\.via: must be an IPv6 address \(the family of prefix fd00:1::\/64\)/);
   t.regex(m, /routes\[2\]\.via: must be an IPv4 or IPv6 address/);
   t.regex(m, /routes\[3\]\.via: must be a unicast address a neighbour can own/);
-  t.regex(m, /routes\[4\]\.via: the zone %v4only is port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
+  t.regex(m, /routes\[4\]\.via: the zone %v4only names port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
   t.regex(m, /routes\[5\]\.via: port "v4only" has no IPv6 address to ask from \(ARP\/ND needs one\): add it to ports\[1\]\.gateways/);
   t.regex(m, /routes\[6\]\.port: no port named "nope"/);
   t.regex(m, /routes\[7\]\.via: must be a unicast address a neighbour can own/);
@@ -83,8 +83,8 @@ test('config: an IPv6 link-local via is on the route\'s port: no zone, or one na
     { prefix: 'fd00:2::/64', port: 'gw', via: 'fd00:50::1%gw' },
     { prefix: 'fd00:3::/64', port: 'gw', via: 'fe80::1%' },
   ]);
-  t.regex(m, /routes\[0\]\.via: the zone %g1 is port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
-  t.regex(m, /routes\[1\]\.via: the zone %eth7 is no port: give the route's port \(%gw or %g0\) or no zone/);
+  t.regex(m, /routes\[0\]\.via: the zone %g1 names port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
+  t.regex(m, /routes\[1\]\.via: the zone %eth7 names no port: give the route's port \(%gw or %g0\) or no zone/);
   t.regex(m, /routes\[2\]\.via: a zone \(%gw\) is only for a link-local next hop \(fe80::\/10\)/);
   t.regex(m, /routes\[3\]\.via: must be an IPv4 or IPv6 address/);
   t.is(m.split('\n').length, 1 + 4, 'one line per problem, nothing else');

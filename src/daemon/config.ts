@@ -77,8 +77,8 @@ function routeViaProblem(r: { prefix: string; port: string; mac?: string; via?: 
   const own = ports.find((p) => p.name === r.port);
   if (own && (zone === own.name || zone === own.ifname)) return undefined;
   const named = ports.find((p) => zone === p.name || zone === p.ifname);
-  if (named) return { field: 'via', message: `the zone %${zone} is port "${named.name}", not the route's port "${r.port}": a link-local next hop is on the route's port` };
-  return { field: 'via', message: `the zone %${zone} is no port: give the route's port (%${r.port}${own ? ` or %${own.ifname}` : ''}) or no zone` };
+  if (named) return { field: 'via', message: `the zone %${zone} names port "${named.name}", not the route's port "${r.port}": a link-local next hop is on the route's port` };
+  return { field: 'via', message: `the zone %${zone} names no port: give the route's port (%${r.port}${own ? ` or %${own.ifname}` : ''}) or no zone` };
 }
 
 /** "192.168.100.2/24": an address with its prefix length, as `ip addr add` takes it. */

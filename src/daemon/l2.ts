@@ -107,8 +107,8 @@ function linkLocalOf(p: L2Port): string | undefined {
   return (p.probe ?? []).some((a) => isLinkLocal(canonicalAddr(a))) ? eui64LinkLocal(p.mac) : undefined;
 }
 
-/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC). */
-/** `ownLinkLocal`: the link-local address the port asks from and answers for (linkLocalOf). */
+/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC);
+ * `ownLinkLocal`: the link-local address the port asks from and answers for (linkLocalOf). */
 type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string>; ownLinkLocal?: string; hostMac?: Uint8Array };
 
 const sameMac = (b: Uint8Array, off: number, m: Uint8Array): boolean =>
