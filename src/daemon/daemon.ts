@@ -23,7 +23,7 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
-import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
+import { canonicalAddr, isLinkLocal, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
@@ -339,7 +339,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       nodeName: cfg.node.name,
       nodeAddresses: nodeAddrs.addresses,
       ...(nodePorts ? { nodePortAddresses: nodePorts } : {}),
-      neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
+      // (a link-local neighbour, a route's next hop, gets no host route: its address is only
+      // meaningful on its own link, RFC 4291 2.5.6, so no other port's traffic is routed to it)
+      neighbours: neighbours.list().filter((n) => portManager.get(n.port) && !isLinkLocal(n.addr)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       // a route `via` an address: the MAC learned for it on the route's port; none yet, the route
       // is programmed unresolved (its prefix drops, drop_no_route; frames to a backend behind it
       // are held) and re-programmed once the neighbour is learned, or moves

@@ -21,6 +21,12 @@
 //     port and MAC a pod address is behind (the neighbour table the compiler resolves backends
 //     with). Learning is off for uplink ports unless configured: an uplink sees the whole world.
 //   * Unresolved addresses can be probed: `probe()` builds the ARP request / NS to send.
+//   * A port that resolves an IPv6 link-local next hop (a route `via fe80::…`) has a link-local
+//     address of its own, modified EUI-64 from the port's MAC (RFC 4291 appendix A; not the
+//     interface's: the daemon turns IPv6 off on it, and the address must survive restarts).
+//     Its NS for the next hop go out from it (RFC 4861 7.2.2: the NS source is an address of the
+//     interface, and the router's NA comes back to it), and NS for it are answered on that port
+//     only, so the router's own resolution and NUD of it work.
 //
 // Cost: a few hundred ns of JS per slow-path frame plus an allocation for replies — fine for
 // ARP/ND rates; nothing here runs for forwarded traffic.
@@ -80,8 +86,30 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
 /** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
 export { canonicalAddr };
 
-/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC). */
-type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string>; hostMac?: Uint8Array };
+/** Whether `addr` (canonical IPv6 text, or with a %zone) is link-local unicast, fe80::/10. */
+export const isLinkLocal = (addr: string): boolean => /^fe[89ab][0-9a-f]:/i.test(addr);
+
+/** fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A: the
+ * universal/local bit inverted, ff:fe in the middle): the link-local address the kernel gives an
+ * Ethernet interface (addr_gen_mode eui64). */
+export function eui64LinkLocal(mac: string): string {
+  const m = parseMac(mac);
+  const b = new Uint8Array(16);
+  b[0] = 0xfe; b[1] = 0x80;
+  b.set([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]], 8);
+  return formatAddr(b, 6);
+}
+
+/** The link-local address a port asks from and answers for: its MAC's EUI-64 one, only on a port
+ * that resolves a link-local address (a route's next hop), so no other port starts answering for
+ * a new address. */
+function linkLocalOf(p: L2Port): string | undefined {
+  return (p.probe ?? []).some((a) => isLinkLocal(canonicalAddr(a))) ? eui64LinkLocal(p.mac) : undefined;
+}
+
+/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC);
+ * `ownLinkLocal`: the link-local address the port asks from and answers for (linkLocalOf). */
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string>; ownLinkLocal?: string; hostMac?: Uint8Array };
 
 const sameMac = (b: Uint8Array, off: number, m: Uint8Array): boolean =>
   b[off] === m[0] && b[off + 1] === m[1] && b[off + 2] === m[2] && b[off + 3] === m[3] && b[off + 4] === m[4] && b[off + 5] === m[5];
@@ -113,7 +141,7 @@ export class L2Responder {
   }
 
   addPort(p: L2Port): void {
-    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)) });
+    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)), ownLinkLocal: linkLocalOf(p) });
   }
 
   removePort(index: number): void { this.ports.delete(index); }
@@ -147,7 +175,7 @@ export class L2Responder {
   answersFor(port: number, addr: string): boolean {
     const p = this.ports.get(port);
     if (!p) return false;
-    if (p.gatewaySet.has(addr)) return true;
+    if (p.gatewaySet.has(addr) || p.ownLinkLocal === addr) return true;
     // the host reaches the uplink's gateways (its default route, usually) through the dataplane
     if (p.role === 'host') return p.bridge !== undefined && !!this.ports.get(p.bridge)?.gatewaySet.has(addr);
     return p.role === 'uplink' && (this.node.has(addr) || this.announced.has(addr));
@@ -304,8 +332,9 @@ export class L2Responder {
   }
 
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
-   * address of the right family, on an uplink without one from a node address (or undefined
-   * when the port has none to speak from). With
+   * address of the right family, on an uplink without one from a node address; for a link-local
+   * `addr`, from the port's link-local address (or undefined when the port has none to speak
+   * from). With
    * `knownMac` it is a unicast re-verification of a neighbour we already have (RFC 4861 7.3.3's
    * PROBE state; the ARP equivalent the kernel sends): only the neighbour itself sees it. */
   probe(addr: string, portIndex: number, knownMac?: string): Uint8Array | undefined {
@@ -314,7 +343,8 @@ export class L2Responder {
     const a = parseAddr(addr);
     // an uplink without a gateway address of the family (the node recipe's: the host port owns the
     // node's addresses) asks from a node address, which the answer comes back to
-    const from = port.gateways.find((g) => parseAddr(g).family === a.family)
+    const from = a.family === 6 && a.bytes[0] === 0xfe && (a.bytes[1] & 0xc0) === 0x80 ? port.ownLinkLocal
+      : port.gateways.find((g) => parseAddr(g).family === a.family)
       ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === a.family) : undefined);
     if (!from) return undefined;
     if (a.family === 4) {
@@ -328,7 +358,7 @@ export class L2Responder {
     return ethernet({ srcMac: port.mac, dstMac: knownMac }, ETH_P_IPV6, ip);
   }
 
-  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ...p }) => p); }
+  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ownLinkLocal: _l, ...p }) => p); }
 }
 
 /** Which port/MAC each address is behind. Static entries (config) win over learned ones. */
