@@ -127,10 +127,10 @@ export function icmpError(f: usize, fr: Frame): bool {
     dstMac = e.clientMacPtr; srcMac = e.localMacPtr;
   } else {
     // (b) from the client about a reply we sent it
-    // a flow whose backend left and that keeps its address (stale.ts keepsAddress) goes to it, as
-    // its packets do. A stale flow (SNAT address gone; a UDP flow's backend gone or its id reused
-    // while its port has serving endpoints) has no path: its own next packet re-selects a backend,
-    // which an error cannot do. Its own reason, never drop_no_route: that one names fr.backend in
+    // a flow whose backend left and that keeps its address (stale.ts keepsAddress: TCP, SCTP)
+    // goes to it, as its packets do. A stale flow (SNAT address gone; a UDP flow's backend gone
+    // or its id reused) has no path: its own next packet is decided again, which an error cannot
+    // do. Its own reason, never drop_no_route: that one names fr.backend in
     // D_AUX and the worker would hold the frame for a next hop that can never send it anywhere.
     const snatOk = snatHolds(e);
     const be = snatOk ? held : null;
@@ -138,7 +138,7 @@ export function icmpError(f: usize, fr: Frame): bool {
       out = <u32>be.outPort;
       if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return true; }
       dstMac = be.dstMacPtr; srcMac = be.srcMacPtr;
-    } else if (snatOk && keepsAddress(e, fid)) {
+    } else if (snatOk && keepsAddress(e)) {
       const rt = keptRoute(e);
       if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return true; }
       out = <u32>rt.outPort;

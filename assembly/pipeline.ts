@@ -23,7 +23,7 @@ import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { fitsPort } from "./mtu";
-import { snatHolds, backendHolds, heldBackendId, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keepsAnyway, pureSyn, keptRoute, reopensClosed, udpReselectFront } from "./stale";
+import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront, udpReplyStale } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
 import { writeTrace, traceFilterBegin, traceFilterChunk } from "./trace";
@@ -41,36 +41,28 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   let front: u32 = 0;
   if (!reopensClosed(e, fr) && snatHolds(e)) {
     be = backendHolds(e);
-    // the backend left the endpoints: an open TCP/SCTP connection (a UDP flow of a port with
-    // nothing serving) stays on its address, as the kernel's conntrack keeps it under kube-proxy;
-    // a new SYN on its tuple re-selects (below). A TCP/SCTP flow needs no service lookup but the
-    // one heldFrontId makes when its frontend entry does not name it. For a UDP flow one lookup
-    // serves the keep test and the trace's frontend (or the re-selection): the flow's (VIP,
-    // port, protocol) is this packet's destination.
-    if (be == null && !pureSyn(fr)) {
-      if (keepsAnyway(e)) { hitLeft(f, fr, flow, heldFrontId(e)); return; }
-      const fid = flowFrontLookup(e);
-      if (keepsAddress(e, fid)) { hitLeft(f, fr, flow, heldFrontIdOf(e, fid)); return; }
-      front = fid;
-    }
+    // the backend left the endpoints: an open TCP/SCTP connection stays on its address, as the
+    // kernel's conntrack keeps it under kube-proxy; a new SYN on its tuple re-selects (below), and
+    // so does a UDP flow (kube-proxy's UDP cleanup deletes its entry)
+    if (be == null && !pureSyn(fr) && keepsAddress(e)) { hitLeft(f, fr, flow, heldFrontId(e)); return; }
   }
-  // a UDP flow whose backend stopped serving: the frontend it re-selects on (one service lookup)
+  // a UDP flow whose backend stopped serving: the frontend it is decided on again (one lookup)
   if (be != null) { front = udpReselectFront(be, fr); if (front != 0) be = null; }
   if (be == null) {
     // a later fragment never starts a flow: its first fragment re-selected, or will
     if (fr.laterFragment) { drop(fr, L.REASON_DROP_FRAGMENT); return; }
     // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
-    // its id now names another backend) while its port has serving endpoints: re-select instead
-    // of black-holing the flow. A new SYN on a closing flow, or on one whose backend left,
-    // re-selects too (a new connection, load-balanced like Linux conntrack does), and so does a
-    // UDP packet whose backend stopped serving (kube-proxy's UDP conntrack cleanup).
+    // its id now names another backend) or stopped serving: decided again as a new flow (a
+    // backend of the port in force; refused while it has none; kube-proxy's UDP conntrack cleanup
+    // deletes such entries). A new SYN on a closing flow, or on one whose backend left, re-selects
+    // too (a new connection, load-balanced like Linux conntrack does).
     if (front == 0) front = svcLookup(fr.dstAddr, <u32>fr.dport, <u32>fr.proto, <u32>fr.family);
     if (gLive) ctFree(flow);
     if (front != 0) {
       fr.stages |= L.TS_STALE_RESELECT;
       newFlow(f, fr, front, true);
     } else {
-      noService(f, fr);
+      noFrontend(f, fr);
     }
     return;
   }
@@ -111,7 +103,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * forwarded by the route to that address (stale.ts keptRoute), as the kernel keeps translating a
  * conntrack entry kube-proxy leaves alone; no route → dropped, never sent elsewhere. The id no
  * longer names the flow's backend: trace and counters carry backend 0 (and frontend 0 once the
- * Service port is gone too: stale.ts heldFrontIdOf). */
+ * Service port is gone too: stale.ts heldFrontId). */
 function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   const e = flowAt(flow);
   if (!hitOrigBegin(fr, flow, front, 0, L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT)) return;
@@ -122,14 +114,22 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
 
 @inline function hitReply(f: usize, fr: Frame, flow: u32): void {
   const e = flowAt(flow);
+  // a UDP flow kube-proxy's cleanup would have deleted (its backend left or stopped serving): the
+  // old pod's datagram is no reply of the Service any more — the flow is freed, the datagram
+  // routed as it is
+  const bid = heldBackendId(e);
+  if (udpReplyStale(e, bid)) {
+    if (gLive) ctFree(flow);
+    noService(f, fr);
+    return;
+  }
   fr.stages |= L.TS_CT_HIT_REPLY;
   fr.ct = <u8>L.TRCT_HIT_REPLY;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = heldFrontId(e);
-  // a reply from a pod that left the endpoints (its flow kept, or a UDP flow not yet re-selected)
-  // is no backend's: its id may name another backend by now
-  const bid = heldBackendId(e);
+  // a reply from a pod that left the endpoints (its TCP/SCTP flow kept) is no backend's: its id
+  // may name another backend by now
   fr.backend = bid;
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
@@ -267,6 +267,14 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
 }
 
 // ---- no service ---------------------------------------------------------------------------------------
+/** A TCP/UDP/SCTP packet that starts no flow and has no frontend: a ClusterIP on a port or
+ * protocol its Service does not define is rejected (kube-proxy's cluster-ips check), anything
+ * else has no service. */
+function noFrontend(f: usize, fr: Frame): void {
+  if (svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, <u32>fr.family) != 0) { reject(f, fr, L.REASON_REJECT_INVALID_PORT); return; }
+  noService(f, fr);
+}
+
 /** No flow, no frontend: plain routing, else to the host. */
 function noService(f: usize, fr: Frame): void {
   const family = <u32>fr.family;
@@ -347,8 +355,8 @@ function laterFragmentNoFlow(fr: Frame, front: u32): void {
     }
     const front = (fr.spec & SPEC_FRONT) != 0 ? fr.specFront : svcLookup(fr.dstAddr, <u32>fr.dport, proto, family);
     if (front != 0) { newFlow(f, fr, front, false); return; }
-    // a ClusterIP on a port or protocol its Service does not define: kube-proxy rejects it
-    if (svcLookup(fr.dstAddr, L.SM_ANY_PORT, L.SM_ANY_PROTO, family) != 0) { reject(f, fr, L.REASON_REJECT_INVALID_PORT); return; }
+    noFrontend(f, fr);
+    return;
   } else {
     const icmp = (proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6);
     if (icmp && isIcmpError(family, <u32>fr.icmpType)) {

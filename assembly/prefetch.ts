@@ -6,7 +6,8 @@
 // loop writes up to three addresses per frame (Frame.touchA/B/C, 0 = nothing: address 0 is static
 // data, always cached), then touch() loads them in a loop of a few instructions per frame. The
 // tight loop matters: only a loop body small enough for many iterations to sit in the reorder
-// window keeps many misses in flight (measurements: docs/performance.md).
+// window keeps many misses in flight (measurements: docs/performance.md,
+// "Forwarding core").
 //
 // Everything here only reads shared state, and calls the same functions as the decision it
 // prepares (svcLookupH, maglevWord, snatKind, snatFirstPort, replyKeyHash): what it computes for

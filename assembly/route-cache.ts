@@ -3,7 +3,7 @@
 // lookup is a linear scan of the route table, longest prefix first (select.ts routeLookup): a
 // node's table holds a host route per neighbour and a route per node's pod CIDR, so with 110 pods
 // and 100 nodes a kept flow's packet cost ~4x an established one's (~570 vs ~120 ns; 1,100
-// routes: ~1.8 us; docs/performance.md). Every packet of a kept flow made that scan.
+// routes: ~1.8 us; docs/performance.md, "Forwarding core"). Every packet of a kept flow made that scan.
 //
 // A direct-mapped table of ROUTE_CACHE_SLOTS entries in static memory, keyed by (address,
 // family), each stamped with CFG_TABLE_EPOCH: the host changes that word whenever it publishes

@@ -9,26 +9,25 @@
 // masqueraded flows also hash their reply key once. The frontend id likewise (heldFrontId): a
 // Service re-created at a new ClusterIP may keep the flow's backend while its id names another
 // frontend; a 16-byte compare on the frontend entry (prefetched with the backend's), measured at
-// +3-15 ns per established frame (docs/performance.md).
+// +3-15 ns per established frame (docs/performance.md, "Forwarding core").
 // A TCP or SCTP flow whose backend left (its id no longer names its address) is not stale: like
 // the kernel's conntrack entry, which kube-proxy leaves alone, it keeps its translation and is
 // forwarded to its own address through the routes (keepsAddress, keptRoute) — unless a pure SYN
-// opens a new connection on its 5-tuple; so is a UDP one while its service port has no serving
-// endpoints (or is gone), which kube-proxy's UDP cleanup skips. Cost per packet of such flows
-// only: a route-cache lookup (the route scan once per address and table generation:
-// route-cache.ts), and a service lookup for a UDP flow (whether its port serves) or a TCP/SCTP
-// one whose frontend entry no longer names it (heldFrontId).
+// opens a new connection on its 5-tuple. Cost per packet of such flows only: a route-cache lookup
+// (the route scan once per address and table generation: route-cache.ts), and a service lookup
+// for one whose frontend entry no longer names it (heldFrontId).
 // A closing TCP flow that sees a new pure SYN from its client is stale too: the client reopened
 // the 5-tuple for a new connection, which Linux conntrack (kube-proxy) load-balances afresh by
 // deleting the old entry and looking the packet up again; keeping the old backend would send the
 // new connection to a pod that may be terminating by now. Cost: one compare on a TCP hit.
-// A UDP flow whose backend stopped serving (BES_NOT_SERVING: not ready and not a serving
-// terminating one) is stale while the port its packet addresses has serving endpoints:
-// kube-proxy deletes such UDP conntrack entries (pkg/proxy/conntrack/cleanup.go), so a client that
-// keeps its source port reaches a serving pod instead of one that went away (a UDP flow whose
-// backend left alike); TCP and SCTP flows are left alone, as there, and with no serving endpoint
-// left nothing is cleaned. Cost: one
-// compare on a UDP hit; the service lookup only for a flow whose backend is not serving.
+// A UDP flow whose backend left, or stopped serving (BES_NOT_SERVING: not ready and not a
+// serving terminating one) while its service port is in force, is stale: kube-proxy's UDP
+// conntrack cleanup (pkg/proxy/conntrack/cleanup.go) deletes the UDP entries of a service IP:port
+// or NodePort whose DNAT target is not a serving endpoint of the port — also when the port has
+// none left (kubernetes#139629), and those of a deleted Service's ports (kubernetes#141371) — so
+// the client's next datagram is a new connection: to a serving pod, refused while the port has no
+// endpoint, unanswered once its Service is gone; TCP and SCTP flows are left alone, as there.
+// Cost: one compare on a UDP hit; the service lookup only for a flow whose backend is not serving.
 // Semantics: docs/core.md "Original-direction hit" (terms, steps 1 and 2).
 import * as L from "./layout";
 import { CtFlow, Backend, Route } from "./records";
@@ -74,8 +73,8 @@ import { cachedRouteLookup } from "./route-cache";
 }
 
 /** The frontend the flow's (VIP, port, protocol) names in the generation in force (0: none) —
- * one service lookup, which a hit on a flow whose backend left makes once and hands to
- * heldFrontIdOf and keepsAddress. */
+ * one service lookup, which an ICMP error about a flow whose backend left makes once for its
+ * trace (heldFrontIdOf). */
 @inline export function flowFrontLookup(e: CtFlow): u32 {
   return svcLookup(e.vipAddr, <u32>e.vport, <u32>e.proto, <u32>e.family);
 }
@@ -120,18 +119,9 @@ import { cachedRouteLookup } from "./route-cache";
  * translating a conntrack entry kube-proxy leaves alone: TCP and SCTP flows, which kube-proxy
  * never cleans (pkg/proxy/conntrack/cleanup.go cleans UDP only) — the old pod keeps serving an
  * open connection while it runs (a blue/green switch of a Service's selector, a targetPort
- * change); and a UDP flow while the service port it addresses (its VIP, port) has no serving
- * endpoints or is gone, which that cleanup skips. Other UDP flows re-select. A pure SYN re-selects
- * instead (the caller checks it): a new connection must reach a current endpoint. fid is the
- * flow's flowFrontLookup (for a UDP flow that does not keep its address: the frontend it
- * re-selects on). */
-@inline export function keepsAddress(e: CtFlow, fid: u32): bool {
-  return keepsAnyway(e) || !hasServing(fid);
-}
-
-/** Whether flow e keeps its address whatever its port serves (keepsAddress without the service
- * lookup): TCP and SCTP. */
-@inline export function keepsAnyway(e: CtFlow): bool {
+ * change). A UDP flow re-selects (its entry would be cleaned), and so does a pure SYN (the
+ * caller checks it): a new connection must reach a current endpoint. */
+@inline export function keepsAddress(e: CtFlow): bool {
   const proto = <u32>e.proto;
   return proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
 }
@@ -160,22 +150,26 @@ export function keptRoute(e: CtFlow): Route | null {
 }
 
 /** For frame fr (a UDP hit in the original direction) on backend be: when be no longer serves
- * (BES_NOT_SERVING) while the service port the packet addresses has serving endpoints —
- * kube-proxy's UDP conntrack cleanup — the flow is stale and this is that port's frontend, which
- * the packet selects a backend of again (the caller frees the flow); else 0. Returning the
- * frontend spares the re-selection a second lookup. */
+ * (BES_NOT_SERVING) — kube-proxy's UDP conntrack cleanup deletes such an entry of a service port
+ * in force, whatever else the port has — the flow is stale and this is the frontend the packet
+ * addresses, which it is decided on again (the caller frees the flow: a backend of the port, a
+ * refusal when it has none, a drop when a traffic policy leaves none); else 0. An address no
+ * longer in the service map (an external IP removed from the port) is no entry the cleanup
+ * looks at: the flow keeps its backend. Returning the frontend spares the re-selection a second
+ * lookup. */
 @inline export function udpReselectFront(be: Backend, fr: Frame): u32 {
   if (<u32>fr.proto != IPPROTO_UDP || <u32>be.state != L.BES_NOT_SERVING) return 0;
-  const front = svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
-  return hasServing(front) ? front : 0;
+  return svcLookup(fr.dstAddr, <u32>fr.dport, IPPROTO_UDP, <u32>fr.family);
 }
 
-/** Whether frontend `front` (0: none) has serving endpoints (a Maglev set, or FEF_POLICY_DROP:
- * endpoints elsewhere): kube-proxy's UDP conntrack cleanup deletes the entries of such a service
- * port whose DNAT target is not a serving endpoint, and skips a port without serving endpoints
- * (and a Service that is gone). */
-@inline function hasServing(front: u32): bool {
-  if (front == 0) return false;
-  const fe = frontendAt(front);
-  return fe.maglevSize != 0 || (fe.flags & L.FEF_POLICY_DROP) != 0;
+/** Whether a reply-direction packet of flow e (whose backend id in force is `bid`, heldBackendId)
+ * finds the flow stale: a UDP flow whose backend left (bid 0), or stopped serving
+ * (BES_NOT_SERVING) while its (VIP, port) is a service port in force — the entry kube-proxy's UDP
+ * cleanup deletes (udpReselectFront), after which the old pod's datagram matches no entry and is
+ * not translated. The caller frees the flow. Cost on a UDP reply: one compare on the backend
+ * entry heldBackendId loaded; the service lookup only for a backend that is not serving. */
+@inline export function udpReplyStale(e: CtFlow, bid: u32): bool {
+  if (<u32>e.proto != IPPROTO_UDP) return false;
+  if (bid == 0) return true;
+  return <u32>backendAt(bid).state == L.BES_NOT_SERVING && flowFrontLookup(e) != 0;
 }

@@ -66,7 +66,8 @@ for (const v of variants.slice(1)) {
 // each later variant against the first round by round: the median of the per-round ratios and in
 // how many rounds it was lower. A shared machine's load swings within a set; a ratio of medians
 // can follow one bad minute, the per-round count shows whether a difference keeps its sign
-// (identical builds have given per-round medians of ~0.85–1.17 at loads 3–9: docs/performance.md)
+// (identical builds have differed by 1.08–1.17 in the full sync at loads 3–15: docs/performance.md,
+// "How firm a figure is on this machine")
 for (const v of variants.slice(1)) {
   console.log(`PAIRED ${v.name}/${variants[0].name} ${FIELDS.map((f) => {
     const rs = [];

@@ -56,7 +56,7 @@ await harness({ url: import.meta.url, childVar: 'WDP_SYNC_WORKER_CHILD', fields:
 async function child(imp, dist) {
   // the V8 flags that build's bin/wdp.js sets for the daemon (and so for its worker threads),
   // before any of wdp is loaded: the worker's cold apply costs ~1.4x the CPU with them
-  // (docs/performance.md, "The worker's apply under the daemon's V8 flags")
+  // (docs/performance.md, "V8 flags")
   try { await import(pathToFileURL(join(dist, '..', 'bin', 'v8-flags.js')).href); } catch { /* a build from before them */ }
   const { makeServiceSet } = await imp('src/bench/peers/service-set.js');
   const { benchObjects } = await imp('src/bench/control.js');

@@ -2,7 +2,7 @@
 // imports this first). Both take effect when set at run time, for the main thread and for every
 // worker thread started after (the flags are the process's); flags that V8 reads only when an
 // isolate's heap is set up (its collectors' threads, the young generation's size) would have to
-// be on node's command line instead (docs/performance.md, "V8 flags for the whole daemon").
+// be on node's command line instead (docs/performance.md, "V8 flags").
 import { setFlagsFromString } from 'node:v8';
 
 export const V8_FLAGS = [

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The wdp CNI plugin (src/cni/plugin.ts). Install it with `node bin/wdp-cni.js install [DIR]`
-// (DIR: the runtime's CNI bin directory, /opt/cni/bin by default; src/cni/install.ts) and chain
+// (DIR: the runtime's CNI bin directory, /opt/cni/bin by default; src/cni/install.ts) — or from
+// wdp's image onto a host, `install --prefix DIR --host-root ROOT ...` (src/cni/install-host.ts) — and chain
 // it after the plugin that creates the pod's veth pair (docs/running.md, "Pods that come and go").
 // Runtimes pass no arguments, so `install` cannot be mistaken for a CNI call.
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const mod = new URL('../dist/src/cni/plugin.js', import.meta.url);
@@ -11,12 +13,27 @@ const modPath = fileURLToPath(mod);
 if (process.argv[2] === 'install') {
   const installer = new URL('../dist/src/cni/install.js', import.meta.url);
   if (!existsSync(fileURLToPath(installer))) { process.stderr.write('wdp-cni install: wdp is not built: run `npm run build` first\n'); process.exit(1); }
-  const { installPlugin, installUsage, DEFAULT_CNI_BIN_DIR } = await import(installer.href);
-  // asked for: the usage on stdout, exit 0 (an unknown option is refused by installPlugin: exit 1)
-  if (process.argv[3] === '--help' || process.argv[3] === '-h') { process.stdout.write(`${installUsage(fileURLToPath(import.meta.url))}\n`); process.exit(0); }
+  const { installPlugin, installUsage, parseInstallArgs } = await import(installer.href);
+  const self = fileURLToPath(import.meta.url);
+  // asked for: the usage on stdout, exit 0 (an unknown option is refused: exit 1)
+  if (process.argv[3] === '--help' || process.argv[3] === '-h') { process.stdout.write(`${installUsage(self)}\n`); process.exit(0); }
   try {
-    const at = installPlugin(process.argv[3] ?? DEFAULT_CNI_BIN_DIR, fileURLToPath(import.meta.url), modPath);
-    process.stdout.write(`installed ${at}\n`);
+    const args = parseInstallArgs(process.argv.slice(3), self);
+    if (!args.prefix) {
+      process.stdout.write(`installed ${installPlugin(args.binDir, self, modPath)}\n`);
+    } else {
+      // from wdp's image onto a host (the DaemonSet's install-cni container): src/cni/install-host.ts
+      const { installOnHost, keepChained, DEFAULT_SERVER } = await import(new URL('../dist/src/cni/install-host.js', import.meta.url).href);
+      // --watch: the chain is kept by keepChained, where a list not there yet is no error
+      const r = installOnHost(args.watch ? { ...args, confDir: undefined } : args, self, modPath);
+      process.stdout.write(`installed ${r.launcher} (release ${r.release}${r.reused ? ', already there' : ''}${r.removed.length ? `; removed older releases ${r.removed.join(', ')}` : ''})\n`);
+      if (r.chained) process.stdout.write(`${r.chained.changed ? 'chained wdp-cni into' : 'wdp-cni already chained in'} ${r.chained.file}\n`);
+      if (args.watch) {
+        const stop = keepChained(join(args.hostRoot, args.confDir), args.server ?? DEFAULT_SERVER, Number(args.watch) * 1000, (line) => process.stdout.write(`${line}\n`));
+        for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => { stop(); process.exit(0); });
+        await new Promise(() => {}); // until a signal
+      }
+    }
     process.exit(0);
   } catch (e) {
     process.stderr.write(`wdp-cni install: ${e.message}\n`);

@@ -220,35 +220,32 @@ test('replies and ICMP errors of a kept flow whose backend id now names another 
   t.is(after.frontends[1].packets, before.frontends[1].packets + 3);
 });
 
-// kube-proxy's UDP cleanup (pkg/proxy/conntrack/cleanup.go) skips a service port without serving
-// endpoints, and a Service that is gone: the kernel keeps DNATing such a UDP flow to the old
-// pod's address. The core keeps it on that address by the route to it until the port has serving
-// endpoints again, then re-selects it — never refused while the entry would live under kube-proxy.
-test('a UDP flow whose backend left while its port has no serving endpoint (or the Service is gone) keeps its address by the route; re-selected once the port serves again', (t) => {
+// kube-proxy's UDP cleanup (pkg/proxy/conntrack/cleanup.go) deletes a UDP entry whose DNAT
+// target is not a serving endpoint of its service port also when the port has none left
+// (kubernetes#139629), and the entries of a deleted Service's ports (kubernetes#141371): the
+// client's next datagram is a new connection — refused while the port has no endpoints, without a
+// service once it is gone (its old pod not reached), to a serving endpoint once there is one.
+test('a UDP flow whose backend left is decided again: refused while its port has no endpoint, no service once the Service is gone, re-selected once the port serves', (t) => {
   const o = { proto: 'UDP' };
   const s = corePair(ir([a], o), OPTS);
   t.is(run(t, s, [fromClient(undefined, o)], 1000)[0].p.dst, OLD);
-  let now = 1100;
-  for (const [what, next] of [['no endpoints', ir([], o)], ['Service gone', mkIr({ frontends: [], backends: [], routes: [OLD_ROUTE] })]]) {
-    flip(s, next);
-    const [r] = run(t, s, [fromClient(undefined, o)], now++);
-    t.is(r.reason, 'fwd_nat', what);
-    t.is(r.p.dst, OLD, `${what}: the old pod's address, as the kernel's entry`);
-    t.is(r.outPort, OLD_ROUTE.outPort, what);
-    t.true((r.trace.stages & L.TS_BACKEND_LEFT) !== 0, what);
-    t.is(r.trace.backend, 0, what);
-    const [back] = run(t, s, [fromPod(undefined, { proto: 'UDP' })], now++);
-    t.is(back.reason, 'fwd_reply', what);
-    t.is(back.p.src, VIP, what);
-  }
-  // the pod is gone (no route): dropped, not refused
-  flip(s, ir([], { ...o, routes: [] }));
-  t.is(run(t, s, [fromClient(undefined, o)], 1200)[0].reason, 'drop_backend_unreachable');
-  // a serving endpoint again: the next packet is re-selected to it
-  flip(s, ir([b], o));
-  const [r] = run(t, s, [fromClient(undefined, o)], 1300);
+  flip(s, ir([], o));
+  let [r] = run(t, s, [fromClient(undefined, o)], 1100);
+  t.is(r.reason, 'reject_no_endpoints', 'no endpoints: refused as a new connection, not sent to the old pod');
   t.is(r.trace.ct, L.TRCT_RESELECT);
+  // the flow is gone: a datagram of the old pod is no reply any more
+  t.not(run(t, s, [fromPod(undefined, o)], 1101)[0].reason, 'fwd_reply', 'the entry was deleted');
+  t.is(run(t, s, [fromClient(undefined, o)], 1102)[0].reason, 'reject_no_endpoints', 'and the next datagram likewise');
+  // a serving endpoint again: the next packet is a new flow to it
+  flip(s, ir([b], o));
+  [r] = run(t, s, [fromClient(undefined, o)], 1200);
+  t.is(r.reason, 'fwd_nat');
   t.is(r.p.dst, NEW);
+  // the Service gone (the old pod's route still there): the flow is decided again, without a service
+  flip(s, mkIr({ frontends: [], backends: [], routes: [OLD_ROUTE] }));
+  [r] = run(t, s, [fromClient(undefined, o)], 1300);
+  t.is(r.reason, 'host_no_match', 'the gone Service\'s pod is not reached: no service, no route for its address');
+  t.is(r.trace.backend, 0);
 });
 
 // The Service deleted: the open connection goes on (its backend left with it), and the compiler may

@@ -54,7 +54,7 @@ test('an id reused for the same address and port keeps the flow (it is the same 
   t.is(s.core.counters().global.ct_reselect, 0);
 });
 
-test('an id reused under a frontend that is gone: the UDP flow keeps its address (kube-proxy\'s cleanup walks the Services in force), dropped without a route to it', (t) => {
+test('an id reused under a frontend that is gone: the UDP flow is decided again without a service (kube-proxy cleans a deleted Service\'s UDP entries), never sent to the backend its id names now', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
   const s = pair(mkIr({ frontends: [usvc([a])], backends: [a] }));
   run(t, s, [udp()], 1000);
@@ -62,9 +62,9 @@ test('an id reused under a frontend that is gone: the UDP flow keeps its address
   const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'UDP' }, [b]);
   flip(s, mkIr({ frontends: [other], backends: [b] }));
   const [r] = run(t, s, [udp()], 1100);
-  t.is(r.reason, 'drop_backend_unreachable');
+  t.is(r.reason, 'host_no_match');
   t.is(r.trace.backend, 0, 'id 1 names another backend now');
-  t.is(s.core.counters().global.ct_active, 1, 'the flow is kept');
+  t.is(s.core.counters().global.ct_active, 0, 'the flow is freed');
 });
 
 test('an ICMP error from the client about a reply of a TCP flow whose backend id was reused goes to the old address by its route, or is dropped without one', (t) => {
@@ -209,10 +209,11 @@ test('SNAT address changed: the masqueraded flow is re-selected from the new add
 });
 
 // kube-proxy's UDP conntrack cleanup (pkg/proxy/conntrack/cleanup.go): UDP entries toward an
-// endpoint that no longer serves are deleted while the service port has serving endpoints, so
-// the next datagram of the same 5-tuple is load-balanced again; TCP (and SCTP) flows are left
-// alone, and with no serving endpoint left nothing is cleaned.
-test('a UDP flow whose backend stops serving is re-selected while the port has serving endpoints; TCP keeps it; nothing serving keeps it', (t) => {
+// endpoint that no longer serves are deleted — also when the service port has no serving endpoint
+// left (kubernetes#139629) — so the next datagram of the same 5-tuple is decided again: to a
+// serving endpoint, dropped where a traffic policy leaves none, refused where the port has none;
+// TCP (and SCTP) flows are left alone.
+test('a UDP flow whose backend stops serving is decided again: re-selected, dropped by a Local policy, refused with nothing serving; TCP keeps it', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 }), b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });
   const u = (bes, flags = 0) => frontend({ id: 2, addr: VIP, port: 53, proto: 'UDP', flags }, bes);
   const udp = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'UDP', sport, dport: 53 });
@@ -232,14 +233,58 @@ test('a UDP flow whose backend stops serving is re-selected while the port has s
   flip(s, mkIr({ frontends: [svc([b]), u([], L.FEF_POLICY_DROP)], backends: [notServing, b] }));
   r = run(t, s, [udp(5001)], 1200);
   t.is(r[0].reason, 'drop_itp_no_local');
-  // no serving endpoint at all: kube-proxy cleans nothing, the flow keeps its backend
-  flip(s, mkIr({ frontends: [svc([b]), u([])], backends: [notServing, b] }));
-  r = run(t, s, [udp(5000)], 1300);
-  t.is(r[0].reason, 'fwd_nat');
-  t.is(r[0].p.dst, '10.1.0.2', 'the re-selected flow, its backend still serving');
+  // no serving endpoint at all: cleaned too, and the datagram is refused as a new connection
   const c = { ...b, state: L.BES_NOT_SERVING };
   flip(s, mkIr({ frontends: [svc([]), u([])], backends: [notServing, c] }));
   r = run(t, s, [udp(5000)], 1400);
-  t.is(r[0].p.dst, '10.1.0.2', 'nothing serving: the flow is kept');
+  t.is(r[0].reason, 'reject_no_endpoints', 'nothing serving: refused, not sent to the unready pod');
+  t.is(r[0].trace.ct, L.TRCT_RESELECT);
+  // a not-serving backend reached by an address the port no longer has (an external IP removed):
+  // no entry the cleanup looks at, the flow keeps its backend
+  const ext = (bes) => frontend({ id: 3, addr: '192.0.2.10', port: 53, proto: 'UDP' }, bes);
+  const udpExt = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: '192.0.2.10', proto: 'UDP', sport, dport: 53 });
+  flip(s, mkIr({ frontends: [svc([b]), u([b]), ext([b])], backends: [a, b] }));
+  t.is(run(t, s, [udpExt(5002)], 1500)[0].p.dst, '10.1.0.2');
+  flip(s, mkIr({ frontends: [svc([]), u([])], backends: [a, c] }));
+  r = run(t, s, [udpExt(5002)], 1600);
+  t.is(r[0].p.dst, '10.1.0.2', 'the removed address keeps its flow');
   t.is(r[0].trace.ct, L.TRCT_HIT_ORIG);
+});
+
+// The reply direction of the same cleanup: once kube-proxy deleted the UDP entry (its backend
+// stopped serving, or left), a datagram the old pod still sends matches no entry and is not
+// translated back to the service address — a connected client never takes it for the Service's
+// answer. The core frees such a flow at the old pod's datagram and routes the datagram as it is;
+// a serving backend's replies stay translated, and TCP is left alone.
+test('a UDP datagram from a backend that stopped serving or left is no reply of the Service any more: routed untranslated, its flow freed', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 }), b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });
+  const route = { prefix: '10.0.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+  const u = (bes) => frontend({ id: 2, addr: VIP, port: 53, proto: 'UDP' }, bes);
+  const ask = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'UDP', sport, dport: 53 });
+  const answer = (from, sport) => B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: from, dst: CLIENT, proto: 'UDP', sport: 8080, dport: sport });
+  const tcpAnswer = B.frame({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: '10.1.0.1', dst: CLIENT, proto: 'TCP', sport: 8080, dport: 1000, flags: 'A' });
+  const s = pair(mkIr({ frontends: [svc([a]), u([a])], backends: [a], routes: [route] }));
+  run(t, s, [tcp('S'), ask(5000), ask(5001)], 1000);
+  let r = run(t, s, [answer('10.1.0.1', 5000)], 1010);
+  t.is(r[0].reason, 'fwd_reply', 'translated while the backend serves');
+  t.is(r[0].p.src, VIP);
+  // a stops serving, b serves
+  const notServing = { ...a, state: L.BES_NOT_SERVING };
+  flip(s, mkIr({ frontends: [svc([b]), u([b])], backends: [notServing, b], routes: [route] }));
+  r = run(t, s, [answer('10.1.0.1', 5000), tcpAnswer], 1100);
+  t.is(r[0].reason, 'fwd_routed', 'the old pod\'s datagram is routed as it is');
+  t.is(r[0].p.src, '10.1.0.1', 'not from the service address');
+  t.is(r[1].reason, 'fwd_reply', 'TCP: the open connection\'s replies still translate');
+  t.is(s.core.counters().global.ct_active, 2, 'the UDP flow freed, the other kept until its next packet');
+  // the client's next datagram is a new flow, to the serving backend
+  r = run(t, s, [ask(5000)], 1110);
+  t.is(r[0].p.dst, '10.1.0.2');
+  t.is(r[0].trace.ct, L.TRCT_NEW);
+  // a backend that left: the same
+  flip(s, mkIr({ frontends: [svc([b]), u([b])], backends: [b], routes: [route] }));
+  r = run(t, s, [answer('10.1.0.1', 5001)], 1200);
+  t.is(r[0].reason, 'fwd_routed');
+  t.is(r[0].p.src, '10.1.0.1');
+  // a serving backend's reply: translated
+  t.is(run(t, s, [answer('10.1.0.2', 5000)], 1210)[0].reason, 'fwd_reply');
 });

@@ -187,6 +187,35 @@ test('uplink bridged with a host port: ARP replies and IP for the node go to the
   t.is(l2.handle(frame({ src: '10.244.1.11', dst: '192.168.100.2', proto: 'TCP', sport: 1, dport: 2, srcMac: POD_MAC }), 1).action, 'consume');
 });
 
+test('host port whose TAP has another MAC than its uplink: what it bridges out leaves with the uplink\'s MAC, what comes back for it gets the TAP\'s', (t) => {
+  const l2 = new L2Responder(bridged, ['192.168.100.2', 'fd00:100::2']);
+  const TAP = '02:ee:00:00:00:07', UPLINK = '02dd00000000';
+  // ARP request from the TAP's MAC: Ethernet source and ARP sender rewritten
+  const req = l2.handle(arpRequest({ senderMac: TAP, senderIp: '192.168.100.2', targetIp: '192.168.100.10' }), 2);
+  t.like(req, { action: 'bridge', port: 0, why: 'bridged_from_host' });
+  t.is(hex(req.frame, 6, 12), UPLINK);
+  t.is(hex(req.frame, 22, 28), UPLINK);
+  // NS with the TAP's MAC as source link-layer option: rewritten, checksum still right
+  const ns = l2.handle(neighborSolicitation({ senderMac: TAP, senderIp: 'fd00:100::2', targetIp: 'fd00:100::10' }), 2);
+  t.is(ns.action, 'bridge');
+  t.is(hex(ns.frame, 6, 12), UPLINK);
+  t.is(hex(ns.frame, 80, 86), UPLINK, 'the source link-layer address option');
+  t.deepEqual(verifyChecksums(ns.frame), []);
+  // IP from the TAP's MAC
+  const ip = l2.handle(frame({ src: '192.168.100.2', dst: '192.168.100.10', proto: 'TCP', sport: 22, dport: 40000, srcMac: TAP }), 2);
+  t.is(hex(ip.frame, 6, 12), UPLINK);
+  t.deepEqual(verifyChecksums(ip.frame), []);
+  // the answer to the uplink's MAC goes to the host with the TAP's MAC
+  const rep = l2.handle(arp({ op: 2, senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetMac: '02:dd:00:00:00:00', targetIp: '192.168.100.2', dstMac: '02:dd:00:00:00:00' }), 0);
+  t.like(rep, { action: 'bridge', port: 2, why: 'bridged_to_host' });
+  t.is(hex(rep.frame, 0, 6), TAP.replaceAll(':', ''));
+  // multicast / broadcast are not rewritten
+  t.is(l2.handle(frame({ src: 'fe80::1', dst: 'ff02::1', proto: 'UDP', sport: 1, dport: 2 }), 0).frame, undefined);
+  // the TAP takes the uplink's MAC again: nothing is rewritten
+  t.is(l2.handle(frame({ src: '192.168.100.2', dst: '192.168.100.10', proto: 'TCP', sport: 22, dport: 40000, srcMac: '02:dd:00:00:00:00' }), 2).frame, undefined);
+  t.is(l2.handle(arp({ op: 2, senderMac: '02:cc:00:00:00:02', senderIp: '192.168.100.10', targetMac: '02:dd:00:00:00:00', targetIp: '192.168.100.2', dstMac: '02:dd:00:00:00:00' }), 0).frame, undefined);
+});
+
 test('unicast re-verification probes go to the known MAC (ARP) and to the address itself (NS)', (t) => {
   const l2 = new L2Responder(ports);
   const a = l2.probe('10.244.1.12', 1, '02:aa:00:00:00:0c');

@@ -4,37 +4,15 @@
 // the daemon runs here is a stub on PATH that holds `ip -n NS link set tapz up` until the test
 // lets it go (bounded: 60 s), and passes everything else to the real one.
 import test from 'ava';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { holdingIpStub } from './lib/ip-stub.js';
 import { buildTopology, startDaemon, startPods, destroyTopology, api, waitFor, serviceYaml, sliceYaml, readyEndpoints, curl, curlOk, rootGate } from './lib/topology.js';
 
 const gate = rootGate(test, { tools: ['python3', 'curl'] });
 
-/** A directory with an `ip` that holds the TAP's bring-up while `gate` exists; `reached` appears
- * when it is held. */
-function stubIp() {
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-ip-stub-'));
-  const real = execFileSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).trim();
-  const gateFile = join(dir, 'gate'), reached = join(dir, 'reached');
-  writeFileSync(join(dir, 'ip'), `#!/bin/sh
-case " $* " in
-  *" link set tapz up "*)
-    : > '${reached}'
-    i=0
-    while [ -e '${gateFile}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done;;
-esac
-exec '${real}' "$@"
-`);
-  chmodSync(join(dir, 'ip'), 0o755);
-  writeFileSync(gateFile, '');
-  return { dir, reached, release: () => rmSync(gateFile, { force: true }), remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 gate.serial('relay ports: traffic keeps flowing while another relay TAP port\'s ip set-up is held', async (t) => {
   const topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'afpacket' }] });
-  const stub = stubIp();
+  const stub = holdingIpStub('link set tapz up');
   let adding;
   try {
     const path = process.env.PATH;

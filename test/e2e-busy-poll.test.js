@@ -3,7 +3,7 @@
 // without, its worker thread (and only it) really runs at that nice value and real-time priority,
 // the counters show the busy-poll window being used, and once traffic stops the worker goes back
 // to sleep (its CPU time over 2 s stays far below a spinning thread's).
-// (Whether either pays off is a benchmark question: `wdp bench e2e`, docs/performance.md.)
+// (Whether either pays off is a benchmark question: `wdp bench e2e`, docs/performance.md, "Tried, not kept".)
 import test from 'ava';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { curlOk, e2eSuite, api, udpMany, serviceYaml, sliceYaml } from './lib/topology.js';

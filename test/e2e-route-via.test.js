@@ -10,64 +10,26 @@
 // The router routes the client's /24 back via 192.168.50.2, the gw port's gateway address.
 // neighbourReachableMs 1000: a MAC changed without a word is found by the next unicast probes.
 import test from 'ava';
-import { e2eSuite, api, serviceYaml, sliceYaml, curlOk, waitFor, startDaemon, POD_SERVER } from './lib/topology.js';
+import { api, serviceYaml, sliceYaml, curlOk, waitFor, startDaemon } from './lib/topology.js';
+import { routeViaSuite, routeOf as routeOfIn } from './lib/route-via-router.js';
 
 const ROUTER_MAC = '02:bb:00:00:00:01';
-let topo, rtr, srv;
-
-/** The router and the server namespaces, in the suite's lab (removed with it), made before the
- * daemon starts (e2eSuite calls configure with suite.topo set, before startDaemon). */
-function buildRouter(t) {
-  const { lab } = t;
-  rtr = lab.namespace('rtr');
-  srv = lab.namespace('srv');
-  lab.veth(rtr, 'eth0', t.ns.dp, 'g0', { macA: ROUTER_MAC });
-  lab.veth(rtr, 'eth1', srv, 'eth0');
-  lab.sysctl(rtr, 'net.ipv4.ip_forward', '1');
-  lab.addr(rtr, 'eth0', '192.168.50.1/24');
-  lab.addr(rtr, 'eth1', '10.50.0.1/24');
-  lab.route(rtr, '10.0.0.0/24', '192.168.50.2');
-  lab.addr(srv, 'eth0', '10.50.0.10/24');
-  lab.route(srv, 'default', '10.50.0.1');
-  // IPv6: the same through fd00:50::1 (resolved by NS/NA)
-  lab.sysctl(rtr, 'net.ipv6.conf.all.forwarding', '1');
-  lab.addr(rtr, 'eth0', 'fd00:50::1/64');
-  lab.addr(rtr, 'eth1', 'fd00:51::1/64');
-  lab.route(rtr, 'fd00::/64', 'fd00:50::2');
-  lab.addr(srv, 'eth0', 'fd00:51::10/64');
-  lab.route(srv, 'default', 'fd00:51::1');
-}
-
-const suite = e2eSuite(test, {
-  pods: [],
-  configure(config) {
-    buildRouter(suite.topo);
-    config.ports.push({ name: 'gw', type: 'afpacket', ifname: 'g0', role: 'uplink', gateways: ['192.168.50.2', 'fd00:50::2'] });
-    config.routes = [
-      { prefix: '10.50.0.0/24', port: 'gw', via: '192.168.50.1' },
-      { prefix: 'fd00:51::/64', port: 'gw', via: 'fd00:50::1' },
-      { prefix: '10.60.0.0/24', port: 'gw', via: '192.168.50.99' },
-      { prefix: '10.60.0.0/16', port: 'gw', mac: '02:00:00:00:99:99' },
-    ];
-    config.neighbourReachableMs = 1000;
-  },
+const env = routeViaSuite(test, {
+  mac: ROUTER_MAC,
+  routes: [
+    { prefix: '10.50.0.0/24', port: 'gw', via: '192.168.50.1' },
+    { prefix: 'fd00:51::/64', port: 'gw', via: 'fd00:50::1' },
+    { prefix: '10.60.0.0/24', port: 'gw', via: '192.168.50.99' },
+    { prefix: '10.60.0.0/16', port: 'gw', mac: '02:00:00:00:99:99' },
+  ],
+  neighbourReachableMs: 1000,
 });
-const { serial, apply } = suite;
-
-test.before(async () => {
-  await suite.ready;
-  topo = suite.topo;
-  if (!topo) return;
-  // the server (pod-server: HTTP answering its name); stopped with the topology's pods
-  const server = topo.lab.spawn(srv, process.execPath, [POD_SERVER, 'srv', '--http', '8080', '--udp', '5353']);
-  topo.podProcs.push(server);
-  let out = '';
-  server.stdout.on('data', (d) => { out += d; });
-  await waitFor('the server to listen', async () => out.includes('ready'), 10000);
-});
+const { serial, apply } = env.suite;
+let topo, rtr;
+test.before(async () => { ({ topo, rtr } = await env.ready); });
 
 const counters = async () => (await api(topo, 'GET', '/api/v1/counters')).json;
-const routeOf = async (prefix) => (await api(topo, 'GET', '/api/v1/nodeconfig')).json?.spec?.routes?.find((r) => r.prefix === prefix);
+const routeOf = (prefix) => routeOfIn(topo, prefix);
 const WEB = 'http://10.96.5.1/';
 const web = [
   serviceYaml({ name: 'web', clusterIP: '10.96.5.1', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }),

@@ -4,11 +4,11 @@
 // End to end in namespaces: test/e2e-route-via.test.js.
 import test from 'ava';
 import { parseConfig, ConfigError } from '../dist/src/daemon/config.js';
-import { L2Responder } from '../dist/src/daemon/l2.js';
+import { L2Responder, eui64LinkLocal } from '../dist/src/daemon/l2.js';
 import { Compiler } from '../dist/src/compiler/compiler.js';
 import { validateAll } from '../dist/src/model/schema.js';
 import { arp, ethernet, ipPacket, ETH_P_IPV6 } from '../dist/src/packet/build.js';
-import { parseAddr } from '../dist/src/util/addr.js';
+import { parseAddr, formatAddr, formatMac } from '../dist/src/util/addr.js';
 import * as L from '../dist/assembly/layout.js';
 
 const base = {
@@ -44,13 +44,13 @@ test('config: a route takes its next hop by mac or by via, exactly one', (t) => 
   t.regex(m, /routes\[1\]\.via: required: the next hop's address \(via\), or its MAC \(mac\)/);
 });
 
-test('config: via is a unicast address of the prefix\'s family, not link-local, askable on its port', (t) => {
+test('config: via is a unicast address of the prefix\'s family, askable on its port', (t) => {
   const m = problems([
     { prefix: '10.1.0.0/16', port: 'gw', via: 'fd00:50::1' },
     { prefix: 'fd00:1::/64', port: 'gw', via: '192.168.50.1' },
     { prefix: '10.2.0.0/16', port: 'gw', via: '192.168.50.300' },
     { prefix: '10.3.0.0/16', port: 'gw', via: '224.0.0.1' },
-    { prefix: 'fd00:2::/64', port: 'gw', via: 'fe80::1' },
+    { prefix: 'fd00:2::/64', port: 'gw', via: 'fe80::1%v4only' },
     { prefix: 'fd00:3::/64', port: 'v4only', via: 'fd00:60::1' },
     { prefix: '10.4.0.0/16', port: 'nope', via: '192.168.50.1' },
     { prefix: 'fd00:4::/64', port: 'gw', via: 'ff02::1' },
@@ -60,12 +60,34 @@ test('config: via is a unicast address of the prefix\'s family, not link-local, 
   t.regex(m, /routes\[1\]\.via: must be an IPv6 address \(the family of prefix fd00:1::\/64\)/);
   t.regex(m, /routes\[2\]\.via: must be an IPv4 or IPv6 address/);
   t.regex(m, /routes\[3\]\.via: must be a unicast address a neighbour can own/);
-  t.regex(m, /routes\[4\]\.via: a link-local next hop is not supported/);
+  t.regex(m, /routes\[4\]\.via: the zone %v4only names port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
   t.regex(m, /routes\[5\]\.via: port "v4only" has no IPv6 address to ask from \(ARP\/ND needs one\): add it to ports\[1\]\.gateways/);
   t.regex(m, /routes\[6\]\.port: no port named "nope"/);
   t.regex(m, /routes\[7\]\.via: must be a unicast address a neighbour can own/);
   t.regex(m, /routes\[8\]\.via: must be another host's address, not one this node answers for/);
   t.is(m.split('\n').length, 1 + 9, 'one line per problem, nothing else');
+});
+
+test('config: an IPv6 link-local via is on the route\'s port: no zone, or one naming that port; asked from the port\'s own link-local address', (t) => {
+  const c = parseConfig(withRoutes([
+    { prefix: '::/0', port: 'gw', via: 'fe80::1' },
+    { prefix: 'fd00:7::/64', port: 'gw', via: 'FE80::1%gw' },
+    { prefix: 'fd00:8::/64', port: 'gw', via: 'fe80::2%g0' },
+    // a port with no IPv6 address of its own: the link-local next hop is asked from the port's link-local
+    { prefix: 'fd00:9::/64', port: 'v4only', via: 'fe80::9' },
+  ]));
+  t.deepEqual(c.routes.map((r) => r.via), ['fe80::1', 'FE80::1%gw', 'fe80::2%g0', 'fe80::9']);
+  const m = problems([
+    { prefix: '::/0', port: 'gw', via: 'fe80::1%g1' },
+    { prefix: 'fd00:1::/64', port: 'gw', via: 'fe80::1%eth7' },
+    { prefix: 'fd00:2::/64', port: 'gw', via: 'fd00:50::1%gw' },
+    { prefix: 'fd00:3::/64', port: 'gw', via: 'fe80::1%' },
+  ]);
+  t.regex(m, /routes\[0\]\.via: the zone %g1 names port "v4only", not the route's port "gw": a link-local next hop is on the route's port/);
+  t.regex(m, /routes\[1\]\.via: the zone %eth7 names no port: give the route's port \(%gw or %g0\) or no zone/);
+  t.regex(m, /routes\[2\]\.via: a zone \(%gw\) is only for a link-local next hop \(fe80::\/10\)/);
+  t.regex(m, /routes\[3\]\.via: must be an IPv4 or IPv6 address/);
+  t.is(m.split('\n').length, 1 + 4, 'one line per problem, nothing else');
 });
 
 const UPLINK = { index: 1, name: 'gw', mac: '02:00:00:00:00:01', role: 'uplink', gateways: ['192.168.50.2', 'fd00:50::2'], learn: false };
@@ -147,4 +169,48 @@ test('an uplink without a gateway address (the node recipe\'s) asks from a node 
   const r = l2.handle(reply, 0);
   t.is(r.action, 'bridge');
   t.deepEqual(r.learned, { addr: '192.168.100.1', family: 4, port: 0, mac: '02:bb:00:00:00:01', source: 'learned' });
+});
+
+/** An NS (type 135) / NA (136) from `src` to `dst` for `target`, with the link-layer address option `optMac`. */
+function nd({ type, srcMac, dstMac, src, dst, target, optMac, flags = 0 }) {
+  const body = new Uint8Array(24);
+  body.set(parseAddr(target).bytes, 0);
+  body[16] = type === 135 ? 1 : 2; body[17] = 1; body.set(optMac.split(':').map((x) => parseInt(x, 16)), 18);
+  return ethernet({ srcMac, dstMac }, ETH_P_IPV6, ipPacket({ src, dst, proto: 'ICMP', icmpType: type, icmpCode: 0, rest: flags, payload: body, ttl: 255 }));
+}
+const ipv6Src = (f) => formatAddr(f.subarray(22, 38), 6);
+const ipv6Dst = (f) => formatAddr(f.subarray(38, 54), 6);
+
+test('a port with a link-local next hop asks for it from its own link-local address (modified EUI-64 of its MAC), answers NS for that address, and learns the router\'s NA and NS', (t) => {
+  const ROUTER = '02:bb:00:00:00:01', OWN_LL = 'fe80::ff:fe00:1';   // EUI-64 of 02:00:00:00:00:01
+  t.is(eui64LinkLocal('02:00:00:00:00:01'), OWN_LL);
+  t.is(eui64LinkLocal('52:54:00:12:34:56'), 'fe80::5054:ff:fe12:3456');
+  // the node recipe's uplink: no gateways, a node address of IPv4 only
+  const up = { ...UPLINK, gateways: [], probe: ['fe80::1'] };
+  const l2 = new L2Responder([up], ['192.168.100.2']);
+  const probe = l2.probe('fe80::1', 1);
+  t.truthy(probe, 'a probe is built although the port has no IPv6 address configured');
+  t.is(ipv6Src(probe), OWN_LL, 'from the port\'s link-local address');
+  t.is(ipv6Dst(probe), 'ff02::1:ff00:1', 'to the next hop\'s solicited-node group');
+  const unicast = l2.probe('fe80::1', 1, ROUTER);
+  t.is(ipv6Src(unicast), OWN_LL, 'a unicast re-verification too');
+  t.is(formatMac(unicast, 0), ROUTER);
+  // the router's NA (Router | Solicited | Override) to the port's link-local address: learned
+  const na = nd({ type: 136, srcMac: ROUTER, dstMac: up.mac, src: 'fe80::1', dst: OWN_LL, target: 'fe80::1', optMac: ROUTER, flags: 0xe0000000 });
+  t.deepEqual(l2.handle(na, 1).learned, { addr: 'fe80::1', family: 6, port: 1, mac: ROUTER, source: 'learned' });
+  // the router resolves the port's address (to answer it, or NUD): answered, with the port's MAC, and the router learned from it
+  const ns = nd({ type: 135, srcMac: '02:bb:00:00:00:02', dstMac: '33:33:ff:00:00:01', src: 'fe80::1', dst: 'ff02::1:ff00:1', target: OWN_LL, optMac: '02:bb:00:00:00:02' });
+  const r = l2.handle(ns, 1);
+  t.is(r.action, 'reply');
+  t.is(ipv6Src(r.frame), OWN_LL);
+  t.is(ipv6Dst(r.frame), 'fe80::1');
+  t.is(formatMac(r.frame, 0), '02:bb:00:00:00:02');
+  t.is(r.frame[54], 136, 'a neighbour advertisement');
+  t.is(formatMac(r.frame, 78 + 2), up.mac, 'with the port\'s MAC as its target link-layer address');
+  t.is(r.learned?.mac, '02:bb:00:00:00:02');
+  // only there: not on a port without a link-local next hop, nor by a port whose next hops are global
+  const other = new L2Responder([{ ...UPLINK, probe: ['fd00:50::1'] }], ['192.168.100.2']);
+  t.is(other.handle(ns, 1).action, 'consume');
+  t.is(ipv6Src(other.probe('fd00:50::1', 1)), 'fd00:50::2', 'a global next hop is still asked from the gateway address');
+  t.is(other.probe('fe80::1', 1), undefined, 'no link-local address to ask from');
 });

@@ -10,9 +10,13 @@
 // ConfigMap's interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
 // steps: the plugin installed with its installer, its network config list taken from the docs,
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
-// at the kernel's default offloads.
+// at the kernel's default offloads. The DaemonSet's install-cni container run the same way on
+// a test directory standing in for the host's root, and its plugin run from there by a "runtime"
+// on a host without node. Last, deploy/host-port/ (built as kubectl apply -k builds it): its
+// daemon, privileged, on the remote namespace's veth as the node's NIC, with the API server
+// behind that NIC.
 import test from 'ava';
-import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, symlinkSync, renameSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
@@ -23,6 +27,7 @@ import { startServer, ptpAdd, runningBlock } from './lib/cni-pods.js';
 import { runWdp } from './lib/wdp-cli.js';
 import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.js';
 import { spawnNode, httpMany } from './lib/topology.js';
+import { kustomize } from './lib/kustomize.js';
 
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
 const serial = gate.serial;
@@ -35,6 +40,8 @@ const container = ds.spec.template.spec.containers[0];
 const RUNNING = readFileSync(join(ROOT, 'docs/running.md'), 'utf8');
 
 const NODE_IP = '192.168.100.2';
+/** The control plane as deploy/host-port/'s node reaches it: behind its NIC (the remote namespace). */
+const API_ON_NIC = '192.168.100.10';
 const SVC = '/api/v1/namespaces/default/services';
 const EPS = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
 
@@ -61,24 +68,27 @@ function projectToken(token) {
   if (!existsSync(join(saDir, 'token'))) symlinkSync('..data/token', join(saDir, 'token'));
 }
 
-/** A CA and the API server's certificate from it for 127.0.0.1 (openssl), in `dir`: ca.pem,
+/** A CA and the API server's certificate from it for 127.0.0.1 and API_ON_NIC (openssl), in `dir`: ca.pem,
  * key.pem, cert.pem. */
 function certificates(dir) {
   const o = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
   o('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=kubernetes');
   o('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'req.pem', '-subj', '/CN=kube-apiserver');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=IP:127.0.0.1,IP:${API_ON_NIC}\n`);
   o('x509', '-req', '-in', 'req.pem', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', 'cert.pem', '-days', '2', '-extfile', 'ext.cnf');
 }
 const daemonLog = { text: '' };
 
 /** The DaemonSet's container started as the kubelet starts it: its command ($(NODE_NAME) set,
- * the image's paths mapped to this checkout and the config file), under its securityContext. */
-function startPod() {
-  const argv = container.command.map((a) => a.replace('$(NODE_NAME)', 'node-a'))
-    .map((a) => (a === 'node' ? process.execPath : a === '/opt/wdp/bin/wdp.js' ? join(ROOT, 'bin/wdp.js') : a === '/etc/wdp/wdp.yaml' ? topo.configFile : a));
-  const sc = container.securityContext;
-  const caps = sc.capabilities.add.map((c) => `+${c.toLowerCase()}`).join(',');
+ * the image's paths mapped to this checkout and the config file, and `paths`: more container
+ * paths mapped to the test's), under its securityContext. `c`: the container (the overlay's);
+ * `api`: the API server's URL (the control-plane endpoint the pod's environment names). */
+function startPod(c = container, paths = {}, api = apiUrl) {
+  const image = { node: process.execPath, '/opt/wdp/bin/wdp.js': join(ROOT, 'bin/wdp.js'), '/etc/wdp/wdp.yaml': topo.configFile, ...paths };
+  const argv = c.command.map((a) => a.replace('$(NODE_NAME)', 'node-a')).map((a) => image[a] ?? (a.startsWith('/opt/wdp/') ? join(ROOT, a.slice('/opt/wdp/'.length)) : a));
+  const sc = c.securityContext;
+  // privileged: every capability, /proc/sys writable; else the manifest's capabilities only
+  const caps = sc.privileged ? '' : `--bounding-set -all,${sc.capabilities.add.map((x) => `+${x.toLowerCase()}`).join(',')} --inh-caps -all `;
   // a runtime mounts /proc/sys read-only in an unprivileged container; readOnlyRootFilesystem:
   // the root read-only, the volumes (here: the test's directory, under /tmp) writable
   const ro = sc.privileged ? '' : 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && ';
@@ -87,9 +97,9 @@ function startPod() {
   // the service account's files where every pod has them (a tmpfs on /run: /var/run is /run here)
   const sa = 'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && '
     + `mount --bind ${saDir} /run/secrets/kubernetes.io/serviceaccount && `;
-  const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}--bounding-set -all,${caps} --inh-caps -all "$@"`;
+  const sh = `${sa}${ro}${rootRo}exec setpriv ${nnp}${caps}"$@"`;
   // the pod's environment: the control-plane endpoint (the DaemonSet's commented env)
-  const { hostname, port } = new URL(apiUrl);
+  const { hostname, port } = new URL(api);
   const env = { ...process.env, KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port, NODE_NAME: 'node-a' };
   const d = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...argv], { env });
   daemonLog.text = '';
@@ -275,6 +285,121 @@ serial('running.md\'s CNI steps on the DaemonSet\'s node: the plugin installed b
   t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'ruleset']).stdout.includes(hostIf), 'the kernel has the veth back');
 });
 
+/** deploy/'s container that installs the CNI plugin and keeps it chained. */
+const installCni = () => ds.spec.template.spec.containers.find((c) => c.name === 'install-cni');
+
+/** The install-cni container run as the kubelet runs it: its command (the image's node and
+ * bin/wdp-cni.js mapped to this checkout's), its securityContext (no capability, no privilege
+ * escalation, the root read-only but for its volumes), its volumes — each a host path mounted at
+ * `--host-root` + that path — the test's "host" directory `host` standing in for the host's root.
+ * It keeps running (--watch): resolved once its output matches `until` (by default: the plugin
+ * chained), then stopped as the kubelet stops it (SIGTERM) — { code, stdout, stderr }, or the
+ * running child with `keep`. */
+async function runInstallCni(host, { until = /chained wdp-cni into|wdp-cni already chained in/, keep = false } = {}) {
+  const ic = installCni();
+  const argv = ic.command;
+  const hostRoot = argv[argv.indexOf('--host-root') + 1];
+  for (const m of ic.volumeMounts) {
+    const hp = ds.spec.template.spec.volumes.find((v) => v.name === m.name)?.hostPath;
+    if (!hp || m.mountPath !== `${hostRoot}${hp.path}`) throw new Error(`install-cni's mount ${m.name} (${m.mountPath}) is not --host-root + its host path`);
+    // hostPath type DirectoryOrCreate: the kubelet makes it
+    mkdirSync(join(host, hp.path), { recursive: true });
+  }
+  const mapped = argv.map((a) => (a === 'node' ? process.execPath : a === '/opt/wdp/bin/wdp-cni.js' ? join(ROOT, 'bin/wdp-cni.js') : a === hostRoot ? host : a));
+  const sc = ic.securityContext;
+  const caps = (sc.capabilities?.add ?? []).map((c) => `,+${c.toLowerCase()}`).join('');
+  const ro = sc.readOnlyRootFilesystem ? `mount --bind ${host} ${host} && mount -o remount,bind,ro / && ` : '';
+  const nnp = sc.allowPrivilegeEscalation === false ? '--no-new-privs ' : '';
+  const sh = `${ro}exec setpriv ${nnp}--bounding-set -all${caps} --inh-caps -all "$@"`;
+  const child = topo.lab.spawn(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...mapped]);
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => { out.stdout += d; });
+  child.stderr.on('data', (d) => { out.stderr += d; });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r(code ?? signal)));
+  const seen = await Promise.race([
+    waitFor(`install-cni to print ${until}`, () => until.test(out.stdout), 60000).then(() => true, () => false),
+    exited.then(() => false),
+  ]);
+  if (keep && seen) return Object.assign(child, { out, exited });
+  if (child.exitCode === null) child.kill('SIGTERM');
+  const code = await exited;
+  return { code: seen ? code : `did not print ${until} (exit ${code})`, ...out };
+}
+
+/** A container runtime on the host running the installed plugin: the host's /opt is the test's
+ * host directory's, and the host has no node — the node binary and libstdc++ of this machine are
+ * hidden (an empty file over each), PATH holds nothing; `env -i`, the CNI_* environment, the
+ * list's entry on stdin. */
+async function hostRuntimeCall(host, command, list, entry, { id, netns, prevResult }) {
+  const conf = { cniVersion: list.cniVersion, name: list.name, ...entry, ...(prevResult ? { prevResult } : {}) };
+  const libstdcxx = /libstdc\+\+\S* => (\S+)/.exec(execFileSync('ldd', [process.execPath], { encoding: 'utf8' }))?.[1];
+  const hide = [realpathSync(process.execPath), ...(libstdcxx ? [realpathSync(libstdcxx)] : [])].map((f) => `mount --bind /dev/null ${f} && `).join('');
+  const sh = `mount --bind ${join(host, 'opt')} /opt && ${hide}exec "$@"`;
+  const r = await topo.lab.execAsync(topo.ns.dp, 'unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', 'env', '-i', `CNI_COMMAND=${command}`, `CNI_CONTAINERID=${id}`,
+    `CNI_NETNS=/var/run/netns/${netns}`, 'CNI_IFNAME=eth0', 'CNI_PATH=/opt/cni/bin', 'PATH=/nonexistent', '/opt/cni/bin/wdp-cni'], { input: JSON.stringify(conf), timeoutMs: 40000 });
+  return { code: r.code, out: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+}
+
+serial('deploy/\'s install-cni container, under its securityContext with its host-path volumes, installs the plugin on a host without node (node and libstdc++ hidden, PATH empty); with no network config list yet it keeps running beside the daemon and chains the plugin when the list appears; a runtime\'s ADD and DEL of a ptp pod through it; started again, it changes nothing', async (t) => {
+  if (!daemon || daemon.exitCode !== null) { startPod(); await waitServing(daemon); }
+  const ic = installCni();
+  t.truthy(ic, 'the DaemonSet has an install-cni container');
+  t.is(ic.image, container.image, 'the same image');
+  t.deepEqual(ic.securityContext.capabilities, { drop: ['ALL'] });
+  const host = join(topo.dir, 'host');
+  mkdirSync(join(host, 'etc/cni/net.d'), { recursive: true });
+  // the node's network before wdp: the docs' list without wdp-cni (the pods' veths by ptp), first
+  // by name; a later file is not the runtime's and stays as it is
+  const docsList = docsConflist();
+  const primary = { ...docsList, plugins: docsList.plugins.filter((p) => p.type !== 'wdp-cni') };
+  // no list yet (the primary plugin writes it once its agent runs, which may need the API server
+  // through the kubernetes Service, i.e. wdp): the container keeps running, the daemon serves
+  const waiting = await runInstallCni(host, { until: /wdp-cni not chained: no CNI network configuration/, keep: true });
+  t.is(typeof waiting.pid, 'number', `install-cni keeps running without a list: ${JSON.stringify(waiting)}`);
+  t.is(waiting.exitCode, null);
+  t.true(await probe(), 'the daemon serves meanwhile (its liveness probe)');
+  writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify(primary));
+  writeFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), JSON.stringify({ ...primary, name: 'other' }));
+  await waitFor('install-cni to chain the list once it is there', () => /chained wdp-cni into .*10-pods\.conflist/.test(waiting.out.stdout), 30000);
+  waiting.kill('SIGTERM');
+  t.is(await waiting.exited, 0, waiting.out.stderr);
+  const first = waiting.out;
+  const launcher = join(host, 'opt/cni/bin/wdp-cni');
+  t.is(statSync(launcher).mode & 0o777, 0o755);
+  const text = readFileSync(launcher, 'utf8');
+  t.false(text.includes(topo.dir), 'the launcher names host paths, not where the container saw them');
+  const list = JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8'));
+  t.deepEqual(list.plugins.map((p) => p.type), ['ptp', 'wdp-cni'], 'chained after ptp');
+  const docsEntry = docsList.plugins.find((p) => p.type === 'wdp-cni');
+  t.is(list.plugins[1].server, docsEntry.server, 'the docs\' server: the ConfigMap\'s API socket');
+  t.deepEqual(JSON.parse(readFileSync(join(host, 'etc/cni/net.d/99-other.conflist'), 'utf8')), { ...primary, name: 'other' }, 'only the runtime\'s list is chained');
+  // the kubelet starts it again at every start of the pod: nothing changes
+  const again = await runInstallCni(host);
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stdout, /already there/);
+  t.regex(again.stdout, /already chained/);
+  t.is(readFileSync(launcher, 'utf8'), text);
+  t.deepEqual(JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8')), list);
+  // a runtime on that host: ADD of a pod made by ptp, served through its Service; DEL
+  const entry = { ...list.plugins[1], server: `unix:${apiSock}` };
+  const ns = topo.lab.namespace('ci');
+  const podIp = '10.244.1.40';
+  const { hostIf, result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 40);
+  const id = `ctr-wni-${process.pid}`;
+  const version = await hostRuntimeCall(host, 'VERSION', list, entry, { id, netns: ns });
+  t.is(version.code, 0, version.stderr);
+  const add = await hostRuntimeCall(host, 'ADD', list, entry, { id, netns: ns, prevResult: result });
+  t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
+  t.deepEqual(add.out, result);
+  await startServer(topo, ns, 'installed-pod');
+  await kubeService('installed', '10.96.0.65', [podIp]);
+  const who = await waitFor('the pod through its Service', async () => { const r = await curl(topo, topo.ns.client, 'http://10.96.0.65/', { timeout: 2 }); return r.code === 0 && r.body.trim(); }).catch(() => null);
+  t.is(who, 'installed-pod');
+  const del = await hostRuntimeCall(host, 'DEL', list, entry, { id, netns: ns });
+  t.is(del.code, 0, JSON.stringify(del.out));
+  t.false((await runWdp(['get', 'ports'], `unix:${apiSock}`)).stdout.includes(hostIf), 'the port is gone');
+});
+
 serial('a restart of the DaemonSet\'s pod — SIGTERM, which it obeys well within terminationGracePeriodSeconds, then SIGKILL — keeps established connections to a pod on the ConfigMap\'s pod port and to a CNI pod, and the CNI pod\'s port', async (t) => {
   const { list, entry, plugin } = await cniSetup();
   const { lab } = topo;
@@ -406,4 +531,123 @@ serial('a dual-stack pod (ptp with an IPv6 range too, IPv6 on at the veth\'s hos
   }
   const del = await runtimeCall(plugin, 'DEL', list, entry, { id, netns: ns });
   t.is(del.code, 0, JSON.stringify(del.out));
+});
+
+// ---- deploy/host-port/: the overlay that gives the node's own stack its path through wdp ----------
+
+/** The installed plugin on the test's host (install-cni run when a test before has not). */
+async function installedOnHost() {
+  const host = join(topo.dir, 'host');
+  if (!existsSync(join(host, 'opt/cni/bin/wdp-cni'))) {
+    mkdirSync(join(host, 'etc/cni/net.d'), { recursive: true });
+    const l = docsConflist();
+    writeFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), JSON.stringify({ ...l, plugins: l.plugins.filter((p) => p.type !== 'wdp-cni') }));
+    const r = await runInstallCni(host);
+    if (r.code !== 0) throw new Error(`install-cni: ${r.stderr}`);
+  }
+  return { host, list: JSON.parse(readFileSync(join(host, 'etc/cni/net.d/10-pods.conflist'), 'utf8')) };
+}
+
+serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the NIC\'s network to the host port — the kubelet probes a CNI pod by its IP, a hostNetwork client reaches its ClusterIP, the node reaches the outside; a stop gives the NIC its network back; after a SIGKILL of the pod the next start takes the node\'s network as saved', async (t) => {
+  // the overlay as kubectl apply -k builds it (its references: test walk-node-daemonset-manifests)
+  const objects = kustomize(join(ROOT, 'deploy/host-port'));
+  const [hds] = objects.filter((o) => o.kind === 'DaemonSet');
+  const [hcm] = objects.filter((o) => o.kind === 'ConfigMap');
+  const c = hds.spec.template.spec.containers.find((x) => x.name === 'wdp');
+  const installer = (d) => d.spec.template.spec.containers.find((x) => x.name === 'install-cni');
+  t.deepEqual(installer(hds), installer(ds), 'the CNI plugin installed as by deploy/');
+  const at = (flag) => c.command[c.command.indexOf(flag) + 1];
+
+  // the node: deploy/'s daemon stopped; the NIC the ConfigMap names (the remote namespace's veth)
+  // with the node's address and default route, its router behind it
+  if (daemon && daemon.exitCode === null) { daemon.kill('SIGTERM'); await new Promise((r) => daemon.once('exit', r)); }
+  const { lab } = topo;
+  const tmpl = parseYaml(hcm.data['wdp.yaml']);
+  const nic = tmpl.ports.find((p) => p.role === 'uplink').ifname;
+  lab.exec(topo.ns.dp, 'ip', ['link', 'set', 'r0', 'name', nic]);
+  lab.sysctl(topo.ns.dp, `net.ipv6.conf.${nic}.disable_ipv6`, '0');
+  // dual-stack: an IPv4 and an IPv6 address, a default route of each family via the router
+  const node6 = 'fd00:100::2/64';
+  lab.addr(topo.ns.dp, nic, `${NODE_IP}/24`);
+  lab.addr(topo.ns.dp, nic, node6);
+  lab.route(topo.ns.dp, 'default', '192.168.100.1');
+  lab.route(topo.ns.dp, 'default', 'fd00:100::1');
+  lab.addr(topo.ns.remote, 'eth0', '192.168.100.1/24'); // the router
+  lab.addr(topo.ns.remote, 'eth0', 'fd00:100::1/64');
+  await startServer(topo, topo.ns.remote, 'outside');
+  /** The node's addresses on the NIC, and the default routes (the first five words: "default via GW dev IF"). */
+  const nicState = () => {
+    const a = lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', nic, 'scope', 'global']).stdout;
+    const route = (fam) => lab.exec(topo.ns.dp, 'ip', [fam, 'route', 'show', 'default']).stdout.trim().split(/\s+/).slice(0, 5).join(' ');
+    return { addrs: [`${NODE_IP}/24`, node6].filter((x) => a.includes(` ${x} `)), routes: [route('-4'), route('-6')] };
+  };
+  const onNic = { addrs: [`${NODE_IP}/24`, node6], routes: [`default via 192.168.100.1 dev ${nic}`, `default via fd00:100::1 dev ${nic}`] };
+  t.deepEqual(nicState(), onNic);
+  // host paths: the test's directories (as for deploy/'s daemon)
+  const stateDir = join(topo.dir, 'state-host-port');
+  mkdirSync(stateDir);
+  Object.assign(tmpl, { stateDir, api: { ...tmpl.api, listen: `unix:${apiSock}` } });
+  const template = join(topo.dir, 'host-port-template.yaml');
+  writeFileSync(template, stringify(tmpl));
+  const paths = { [at('--template')]: template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
+  // the API server behind the NIC, as a control plane on another host: from here on the one the
+  // test changes objects in (the Node, the Service)
+  const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });
+  double = remote.double;
+  // a dual-stack Node: the kubelet's --node-ip names both of the NIC's addresses (an address of
+  // the NIC that is not the Node's is carried by the host port, but not reached through wdp)
+  await double('POST', '/api/v1/nodes', {
+    metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] },
+    status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'InternalIP', address: node6.split('/')[0] }, { type: 'Hostname', address: 'node-a' }] },
+  });
+  const start = async () => { const d = startPod(c, paths, remote.url); await waitServing(d); return d; };
+  /** The node's own connection to a server outside, over IPv4 and IPv6: what answers each. */
+  const outside = async () => Promise.all(['http://192.168.100.10:8080/', 'http://[fd00:100::10]:8080/'].map((u) =>
+    waitFor(`the node's stack: ${u}`, async () => { const r = await curl(topo, topo.ns.dp, u, { timeout: 2 }); return r.code === 0 && r.body.trim(); }, 10000).catch(() => null)));
+
+  await start();
+  await waitFor('the NIC flushed once the host port has the node\'s network', () => !nicState().addrs.length);
+  t.deepEqual(daemonLog.text.split('\n').filter((l) => /"level":(40|50|60)/.test(l)), [], 'no warning, no error');
+  const onTap = lab.exec(topo.ns.dp, 'ip', ['-o', 'addr', 'show', 'dev', 'wdp-host']).stdout;
+  t.true([`${NODE_IP}/24`, node6].every((a) => onTap.includes(` ${a} `)), `the node's addresses on the host port: ${onTap}`);
+  // a pod attached by the installed plugin; its Service
+  const { host, list } = await installedOnHost();
+  const entry = { ...list.plugins.find((p) => p.type === 'wdp-cni'), server: `unix:${apiSock}` };
+  const ns = lab.namespace('hp');
+  const podIp = '10.244.1.50';
+  const { result } = ptpPod(ns, podIp, list.plugins[0].ipam.subnet, list.plugins[0].ipam.routes, 50);
+  const add = await hostRuntimeCall(host, 'ADD', list, entry, { id: `ctr-wnh-${process.pid}`, netns: ns, prevResult: result });
+  t.is(add.code, 0, `ADD: ${JSON.stringify(add.out)} ${add.stderr}`);
+  await startServer(topo, ns, 'hp-pod');
+  await kubeService('hp', '10.96.0.75', [podIp]);
+  const fromNode = async (url) => waitFor(`the node's stack: ${url}`, async () => { const r = await curl(topo, topo.ns.dp, url, { timeout: 2 }); return r.code === 0 && r.body.trim(); }).catch(() => null);
+  t.is(await fromNode(`http://${podIp}:8080/`), 'hp-pod', 'the kubelet\'s probe of the pod by its IP');
+  t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'a hostNetwork client through the ClusterIP');
+  t.deepEqual(await outside(), ['outside', 'outside'], 'the node\'s own connections to the outside, through the host port');
+  // a stop (the DaemonSet rolled, the pod deleted): the NIC has the node's network back
+  const grace = hds.spec.template.spec.terminationGracePeriodSeconds;
+  let exited = new Promise((r) => daemon.once('exit', (code, sig) => r({ code, sig })));
+  daemon.kill('SIGTERM');
+  t.deepEqual(await Promise.race([exited, sleep(grace * 1000).then(() => ({ late: true }))]), { code: 0, sig: null });
+  t.deepEqual(nicState(), onNic, 'the NIC\'s addresses and default routes back');
+  t.false(lab.exec(topo.ns.dp, 'nft', ['list', 'tables']).stdout.includes('netdev wdp'), 'the kernel no longer kept off the NIC');
+  t.deepEqual(await outside(), ['outside', 'outside'], 'the node reaches the outside through its NIC');
+  // SIGKILL of every process of the pod (the kubelet after the grace period, the OOM killer): the
+  // NIC is left without the node's network; the next start takes it as saved
+  await start();
+  await waitFor('the NIC flushed', () => !nicState().addrs.length);
+  const children = readFileSync(`/proc/${daemon.pid}/task/${daemon.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  exited = new Promise((r) => daemon.once('exit', r));
+  for (const pid of [daemon.pid, ...children]) process.kill(pid, 'SIGKILL');
+  await exited;
+  await waitFor('the killed daemon gone', () => children.every((pid) => !existsSync(`/proc/${pid}`)));
+  t.deepEqual(nicState().addrs, [], 'nothing gave the NIC its addresses back');
+  await start();
+  t.regex(daemonLog.text, /the NIC has no address: the node's network as saved/);
+  t.is(await fromNode('http://10.96.0.75/'), 'hp-pod', 'the node\'s stack through the host port again');
+  t.deepEqual(await outside(), ['outside', 'outside']);
+  exited = new Promise((r) => daemon.once('exit', (code) => r(code)));
+  daemon.kill('SIGTERM');
+  t.is(await exited, 0);
+  t.deepEqual(nicState(), onNic);
 });

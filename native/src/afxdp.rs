@@ -42,7 +42,8 @@ const _: () = assert!(TX_BUDGET >= 32 && TX_BUDGET <= TX_RING / 2);
 /// RX and fill ring size when the caller does not say: the frames the kernel can queue for the
 /// worker before it drops (rx_ring_full). Each costs a UMEM chunk (2 KiB): with the TX frames,
 /// 10 MiB per queue. 4096 frames are ~8 ms at 0.5 Mpps, longer than a scheduler time slice on a
-/// busy machine; 1024 dropped a fifth of a one-flow blast there (docs/performance.md).
+/// busy machine; 1024 dropped a fifth of a one-flow blast there (docs/performance.md, "The
+/// worker's loop, as built").
 pub const RX_RING_DEFAULT: u32 = 4096;
 pub const RX_RING_MIN: u32 = 64;
 pub const RX_RING_MAX: u32 = 16384;
@@ -573,7 +574,8 @@ impl Device for Xdp {
     /// queue only while it sleeps. An epoll set stays registered there, so while the worker is
     /// busy every frame's wake-up walks it — each received frame's data_ready and each sent
     /// frame's skb free (sock_wfree's write_space) take the wait queue's lock and run the epoll
-    /// callback, in the sender's softirq and in the worker's transmit (docs/performance.md).
+    /// callback, in the sender's softirq and in the worker's transmit (docs/performance.md, "The
+    /// worker's loop, as built").
     fn fd(&self) -> RawFd {
         match &self.epoll {
             Some(ep) => ep.as_raw_fd(),

@@ -253,7 +253,7 @@ export class Compiler {
     const removes = batch.remove ?? [];
     // a node config alone (the daemon programs its own before the first sync) holds no id, no
     // service and no claim: the first sync after it is a full compile too (10k x 10: 3.7-4.5x
-    // faster than the incremental path, docs/performance.md). Invariant: no id was handed out, so
+    // faster than the incremental path, docs/performance.md, "Full sync"). Invariant: no id was handed out, so
     // the full compile's ids 1..n name nothing else. Removals need the incremental path (the node
     // config can be one).
     if (!this.holdsNoService() || (removes.length && this.node !== null)) return this.incrementalCompile(upserts, removes);

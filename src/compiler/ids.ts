@@ -7,9 +7,8 @@
 // Freed ids are reused first-in-first-out: the id freed longest ago comes back first, so a removed
 // backend's id names something else as late as possible. A flow never relies on that: the core
 // compares the flow's address and port with what its id names in force (assembly/stale.ts). A
-// flow whose backend left keeps its address, forwarded by the route to it: an open TCP/SCTP one,
-// and a UDP one while its service port has no serving endpoint or is gone. A new SYN, or a UDP
-// flow of a port with serving endpoints, is re-selected (docs/core.md, "Original-direction hit").
+// flow whose backend left keeps its address, forwarded by the route to it: an open TCP/SCTP one.
+// A new SYN, or a UDP flow, is decided again (docs/core.md, "Original-direction hit").
 /** Undo log of a transaction; null when the transaction cannot need one (it started from empty). */
 export type Undo = Array<() => void> | null;
 

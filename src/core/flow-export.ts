@@ -31,8 +31,8 @@
 //                confirmed SCTP — are restored first)
 // A flow whose backend no longer exists is kept with backend id 0: the core treats it exactly as
 // when a backend disappears while running (docs/core.md, "Original-direction hit": an open TCP or
-// SCTP connection — a UDP flow while its port has no serving endpoint — goes on to its own
-// address by the route to it, another UDP flow or a new SYN re-selects), and its replies still
+// SCTP connection goes on to its own address by the route to it, a UDP flow or a new SYN is
+// decided again), and its replies still
 // translate. So is a flow whose Service port is gone, with frontend id 0 too (no per-frontend
 // counter): live, its connection goes on to its old address after the Service was deleted (its
 // backends left with it), as the kernel's conntrack keeps it under kube-proxy.

@@ -5,7 +5,7 @@
 // (two table sets). Marked MADV_HUGEPAGE (THP mode "madvise", the common default) the sets fault
 // in 2 MiB at a time: ~1,300 faults instead. It is not the default because the packet path can get
 // slower with the tables on huge pages (it did on a paravirtualised guest with shadow paging:
-// measured figures in docs/running.md and docs/performance.md).
+// measured figures in docs/running.md and docs/performance.md, "Tried, not kept").
 //
 // madvise needs the native addon (native/src/ffi.rs, advise_huge_pages); without it, or with THP
 // "never", the memory keeps 4 KiB pages and everything works the same.

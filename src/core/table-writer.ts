@@ -406,7 +406,7 @@ export class TableWriter {
   /** Whether the second set is cheaper copied than written again: the diff's rows and Maglev
    * words against the bytes a copy moves, with a memcpy taken as ~10x cheaper per byte than the
    * writer's per-row work (an estimate, not measured apart: at 10k × 10 a full re-sync copied
-   * measured 103–118 against 147–165 ms replayed, docs/performance.md); an endpoint change stays a
+   * measured 103–118 against 147–165 ms replayed, docs/performance.md, "Full sync"); an endpoint change stays a
    * replay of a few rows. */
   private copyBeatsReplay(diff: IrDiff): boolean {
     let replay = diff.backendsUpsert.length * L.BE_SIZE + diff.frontendsUpsert.length * (L.FE_SIZE + 2 * L.SM_SIZE);

@@ -7,7 +7,7 @@
 // between the threads of a session by their own nice. A thread's nice (workerNice, controlNice)
 // therefore ranks it against the daemon's other threads alone: a worker at nice -10 still waited
 // behind every other session's task when it woke, which is why workerNice measured without effect
-// here. Measured (docs/performance.md, "Tail latency"): with the session's group raised too, the
+// here. Measured (docs/performance.md, "Tail latency and connection rate"): with the session's group raised too, the
 // paired RTT p99 fell from a median 1.74x the kernel's to 1.10x at load 11–20.
 //
 // Only a daemon that leads its own session changes the group: a daemon started in a terminal
@@ -65,7 +65,8 @@ function writeGroupNice(nice: number): boolean {
  * again: a raised worker is picked the moment a frame wakes it, so at a high packet rate it runs
  * for a few frames at a time and preempts whoever produces them (on veth: the sender, whose
  * transmit runs the XDP program) — batches of ~10 frames instead of ~160, ~15% more CPU per
- * packet and a lower rate in the paired blasts (docs/performance.md, "Tail latency"). Below the
+ * packet and a lower rate in the paired blasts (docs/performance.md, "Tail latency and
+ * connection rate"). Below the
  * lower mark a frame's wait for a CPU is what counts; between the marks the group stays as it is. */
 export const BUSY_FPS = 100_000;
 export const QUIET_FPS = 50_000;

@@ -25,13 +25,13 @@ import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { formatAddr, parseCidr } from '../util/addr.js';
 import { notOneHostProblem } from '../model/host-address.js';
-import { canonicalAddr } from './l2.js';
+import { canonicalAddr, isLinkLocal } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
 import { parseBindAddress } from '../kube/listen.js';
 
 /** busyPollUs, workerNice and workerRealtimePriority when the config does not say: see
- * docs/performance.md, "Tail latency". workerNice 0: a raised worker (and, with autogroup
+ * docs/performance.md, "Tail latency and connection rate". workerNice 0: a raised worker (and, with autogroup
  * scheduling, the daemon's session group, autogroup.ts) shortens the RTT tail on a loaded node but
  * cost a third of the connection rate on a quiet one, so it is the operator's choice. */
 export const BUSY_POLL_US_DEFAULT = 0;
@@ -40,7 +40,7 @@ export const WORKER_NICE_DEFAULT = 0;
 export const CONTROL_NICE_DEFAULT = 0;
 /** helperNice when the config does not say: the runtime's helper threads (V8's collection and
  * compile threads) below the daemon's own, so that a change or a frame does not wait for a CPU
- * behind a background compile (src/daemon/helper-threads.ts; docs/performance.md). */
+ * behind a background compile (src/daemon/helper-threads.ts; docs/performance.md, "Thread priorities"). */
 export const HELPER_NICE_DEFAULT = 5;
 /** SCHED_FIFO priority of the forwarding workers when the config does not say: normal scheduling.
  * A real-time worker cuts the round-trip tail on a node whose CPUs are contended but costs
@@ -85,8 +85,10 @@ const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface 
 const portName = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/, 'must be lowercase alphanumerics and "-", at most 32 characters');
 
 /** What is wrong with a route's next hop, if anything: exactly one of `mac` and `via`; `via` an
- * address of the prefix's family that ARP/ND can resolve on the port. */
-function routeViaProblem(r: { prefix: string; mac?: string; via?: string }): { field: 'mac' | 'via'; message: string } | undefined {
+ * address of the prefix's family that ARP/ND can resolve on the port. An IPv6 link-local `via` is
+ * on the route's port (asked from the port's own link-local address): a zone (`fe80::1%eth0`), if
+ * any, names that port, by name or interface (`ports`: the config's, to say which one it names). */
+function routeViaProblem(r: { prefix: string; port: string; mac?: string; via?: string }, ports: { name: string; ifname: string }[]): { field: 'mac' | 'via'; message: string } | undefined {
   if (r.mac !== undefined && r.via !== undefined) return { field: 'via', message: 'give the next hop by mac or by via, not both' };
   if (r.mac === undefined && r.via === undefined) return { field: 'via', message: 'required: the next hop\'s address (via), or its MAC (mac)' };
   if (r.via === undefined || isIP(r.via) === 0) return undefined;
@@ -95,9 +97,14 @@ function routeViaProblem(r: { prefix: string; mac?: string; via?: string }): { f
   const a = canonicalAddr(r.via);
   if (family === 4 && (/^(0|127)\./.test(a) || Number(a.split('.')[0]) >= 224 || a === '255.255.255.255')) return { field: 'via', message: 'must be a unicast address a neighbour can own' };
   if (family === 6 && (a === '::' || a === '::1' || a.startsWith('ff'))) return { field: 'via', message: 'must be a unicast address a neighbour can own' };
-  // link-local next hops: the probes' source is not one, so a router need not answer them
-  if (family === 6 && /^fe[89ab]/.test(a)) return { field: 'via', message: 'a link-local next hop is not supported: give the router\'s global or unique-local address' };
-  return undefined;
+  const zone = r.via.includes('%') ? r.via.slice(r.via.indexOf('%') + 1) : undefined;
+  if (zone === undefined) return undefined;
+  if (!isLinkLocal(a)) return { field: 'via', message: `a zone (%${zone}) is only for a link-local next hop (fe80::/10)` };
+  const own = ports.find((p) => p.name === r.port);
+  if (own && (zone === own.name || zone === own.ifname)) return undefined;
+  const named = ports.find((p) => zone === p.name || zone === p.ifname);
+  if (named) return { field: 'via', message: `the zone %${zone} names port "${named.name}", not the route's port "${r.port}": a link-local next hop is on the route's port` };
+  return { field: 'via', message: `the zone %${zone} names no port: give the route's port (%${r.port}${own ? ` or %${own.ifname}` : ''}) or no zone` };
 }
 
 /** "192.168.100.2/24": an address with its prefix length, as `ip addr add` takes it. */
@@ -326,7 +333,7 @@ export const daemonConfigSchema = z.object({
   // needs CAP_SYS_NICE, else a warning and normal scheduling); 0 = normal scheduling
   workerRealtimePriority: z.number().int().min(0).max(99).default(WORKER_REALTIME_PRIORITY_DEFAULT),
   // the control plane's thread (the daemon's main thread: API, compile, store) likewise; with
-  // workerNice, what a change waits for on a busy node (docs/performance.md, "One-endpoint change: the tail is waiting for a CPU")
+  // workerNice, what a change waits for on a busy node (docs/performance.md, "Thread priorities")
   controlNice: z.number().int().min(-20).max(19).default(CONTROL_NICE_DEFAULT),
   // the runtime's helper threads (V8's garbage-collection and background-compile threads, Node's
   // and libuv's: src/daemon/helper-threads.ts) at this nice value; below 0 needs CAP_SYS_NICE
@@ -404,7 +411,7 @@ export const daemonConfigSchema = z.object({
   if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
   c.routes.forEach((r, i) => {
     if (!names.has(r.port)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'port'], message: `no port named "${r.port}"` });
-    const viaProblem = routeViaProblem(r);
+    const viaProblem = routeViaProblem(r, c.ports);
     if (viaProblem) ctx.addIssue({ code: 'custom', path: ['routes', i, viaProblem.field], message: viaProblem.message });
     else if (r.via && isIP(r.via)) {
       const j = c.ports.findIndex((p) => p.name === r.port), fam = isIP(r.via);
@@ -412,7 +419,8 @@ export const daemonConfigSchema = z.object({
       const p = c.ports[j];
       const own = new Set([...(p?.gateways ?? []), ...c.node.addresses].filter((a) => isIP(a)).map(canonicalAddr));
       if (own.has(canonicalAddr(r.via))) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)' });
-      const uplinkSource = p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam));
+      // a link-local next hop is asked from the port's own link-local address (src/daemon/l2.ts)
+      const uplinkSource = isLinkLocal(canonicalAddr(r.via)) || (p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam)));
       if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });
     }
   });

@@ -23,7 +23,7 @@ import type { ControlPlaneCore } from '../api/controlplane.js';
 import type { ControlPlane } from '../api/server.js';
 import type { SavedState } from '../api/saved-state.js';
 import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
-import { canonicalAddr, NeighbourTable, type Neighbour } from './l2.js';
+import { canonicalAddr, isLinkLocal, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
 import * as L from '../../assembly/layout.js';
@@ -133,7 +133,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // with nothing saved (its first start) gets everything in its first sync (the informer's list,
   // `wdp apply` of the cluster): it starts them now, while its main thread loads modules and
   // the second core is mostly idle (first start to ready unchanged at load 6–7; the full sync's
-  // CPU −9 %: docs/performance.md). A daemon that restores a saved state starts them after it is
+  // CPU −9 %: docs/performance.md, "Full sync"). A daemon that restores a saved state starts them after it is
   // ready (SYNC_THREADS_AFTER_MS): its next syncs mostly repeat what it restored, and a restart's
   // readiness would pay for the boots. So does a daemon with `controlNice`: a thread takes its
   // nice from the thread that starts it, and the main thread's is set only once the workers exist.
@@ -339,7 +339,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       nodeName: cfg.node.name,
       nodeAddresses: nodeAddrs.addresses,
       ...(nodePorts ? { nodePortAddresses: nodePorts } : {}),
-      neighbours: neighbours.list().filter((n) => portManager.get(n.port)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
+      // (a link-local neighbour, a route's next hop, gets no host route: its address is only
+      // meaningful on its own link, RFC 4291 2.5.6, so no other port's traffic is routed to it)
+      neighbours: neighbours.list().filter((n) => portManager.get(n.port) && !isLinkLocal(n.addr)).map((n) => ({ address: n.addr, port: n.port, mac: n.mac, localMac: portMac(n.port) })),
       // a route `via` an address: the MAC learned for it on the route's port; none yet, the route
       // is programmed unresolved (its prefix drops, drop_no_route; frames to a backend behind it
       // are held) and re-programmed once the neighbour is learned, or moves

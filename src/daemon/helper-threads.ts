@@ -5,7 +5,7 @@
 // Why: after a full sync V8 spends ~0.4 s of CPU compiling the functions the sync made hot, on
 // these threads, while the first one-endpoint changes run; on a 2-CPU node the forwarding worker
 // and the main thread then wait 2–10 ms for a CPU, which set the changes' p99 (docs/performance.md,
-// "One-endpoint change: the runtime's helper threads"). A helper at a higher nice still runs
+// "Thread priorities"). A helper at a higher nice still runs
 // whenever a CPU is idle; the daemon's main thread does more of a parallel collection itself when
 // the helpers are slow to start (V8's jobs are joined by the thread that posts them).
 //

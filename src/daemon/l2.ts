@@ -9,13 +9,24 @@
 //     port: a VIP answered everywhere makes every node claim it on a shared L2.
 //   * A host port (role: host, the node's own stack behind a TAP) is bridged with one uplink:
 //     whatever the host sends that no service or route claims (its ARP/ND for the uplink's
-//     neighbours, its replies to SSH clients) leaves through the uplink unchanged, and what the
-//     uplink receives for the node (ARP replies and IP to the node addresses, IPv6 link-local and
-//     multicast) goes to the host unchanged. Bridged frames are forwarded in place (no copy).
+//     neighbours, its replies to SSH clients) leaves through the uplink, and what the uplink
+//     receives for the node (ARP replies and IP to the node addresses, IPv6 link-local and
+//     multicast) goes to the host. The node has one MAC on the wire, the uplink's: the TAP
+//     carries it, and when it has another (it could not be set) the bridged frames are rewritten
+//     — the host's source MAC, ARP sender and ND link-layer options to the uplink's on the way out,
+//     the uplink's destination MAC to the TAP's (learned from the host's frames) on the way in —
+//     so the peers answer to a MAC the uplink's other-host filter lets in. Bridged frames are
+//     forwarded in place; a rewritten one is written back over its slot.
 //   * ARP requests/replies, NS/NA and plain IP frames arriving on pod-facing ports teach us which
 //     port and MAC a pod address is behind (the neighbour table the compiler resolves backends
 //     with). Learning is off for uplink ports unless configured: an uplink sees the whole world.
 //   * Unresolved addresses can be probed: `probe()` builds the ARP request / NS to send.
+//   * A port that resolves an IPv6 link-local next hop (a route `via fe80::…`) has a link-local
+//     address of its own, modified EUI-64 from the port's MAC (RFC 4291 appendix A; not the
+//     interface's: the daemon turns IPv6 off on it, and the address must survive restarts).
+//     Its NS for the next hop go out from it (RFC 4861 7.2.2: the NS source is an address of the
+//     interface, and the router's NA comes back to it), and NS for it are answered on that port
+//     only, so the router's own resolution and NUD of it work.
 //
 // Cost: a few hundred ns of JS per slow-path frame plus an allocation for replies — fine for
 // ARP/ND rates; nothing here runs for forwarded traffic.
@@ -49,8 +60,9 @@ export interface Neighbour {
 export type L2Result =
   | { action: 'reply'; frame: Uint8Array; learned?: Neighbour }
   | { action: 'consume'; learned?: Neighbour; why: string }
-  /** Forward the frame unchanged out of `port` (host port <-> its uplink). */
-  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour };
+  /** Forward the frame out of `port` (host port <-> its uplink); `frame`: rewritten (same
+   * length, MACs only: see the module comment), to be written over the received one. */
+  | { action: 'bridge'; port: number; why: 'bridged_from_host' | 'bridged_to_host'; learned?: Neighbour; frame?: Uint8Array };
 
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
 
@@ -74,7 +86,46 @@ function isUsableV6(b: Uint8Array, off: number): boolean {
 /** Canonical text form (util/addr.ts), re-exported for the daemon's modules. */
 export { canonicalAddr };
 
-type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string> };
+/** Whether `addr` (canonical IPv6 text, or with a %zone) is link-local unicast, fe80::/10. */
+export const isLinkLocal = (addr: string): boolean => /^fe[89ab][0-9a-f]:/i.test(addr);
+
+/** fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291 appendix A: the
+ * universal/local bit inverted, ff:fe in the middle): the link-local address the kernel gives an
+ * Ethernet interface (addr_gen_mode eui64). */
+export function eui64LinkLocal(mac: string): string {
+  const m = parseMac(mac);
+  const b = new Uint8Array(16);
+  b[0] = 0xfe; b[1] = 0x80;
+  b.set([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]], 8);
+  return formatAddr(b, 6);
+}
+
+/** The link-local address a port asks from and answers for: its MAC's EUI-64 one, only on a port
+ * that resolves a link-local address (a route's next hop), so no other port starts answering for
+ * a new address. */
+function linkLocalOf(p: L2Port): string | undefined {
+  return (p.probe ?? []).some((a) => isLinkLocal(canonicalAddr(a))) ? eui64LinkLocal(p.mac) : undefined;
+}
+
+/** `hostMac`: on a host port, the source MAC of the host's frames last bridged (the TAP's MAC);
+ * `ownLinkLocal`: the link-local address the port asks from and answers for (linkLocalOf). */
+type PortState = L2Port & { macBytes: Uint8Array; gatewaySet: Set<string>; probeSet: Set<string>; ownLinkLocal?: string; hostMac?: Uint8Array };
+
+const sameMac = (b: Uint8Array, off: number, m: Uint8Array): boolean =>
+  b[off] === m[0] && b[off + 1] === m[1] && b[off + 2] === m[2] && b[off + 3] === m[3] && b[off + 4] === m[4] && b[off + 5] === m[5];
+
+/** Writes MAC `to` over the one at `off`; with `csumAt`, updates the 16-bit one's complement
+ * checksum there for the change (RFC 1624 eqn. 3; `off` is even within the summed data). */
+function putMac(b: Uint8Array, off: number, to: Uint8Array, csumAt?: number): void {
+  if (csumAt !== undefined) {
+    let sum = ~((b[csumAt] << 8) | b[csumAt + 1]) & 0xffff;
+    for (let k = 0; k < 6; k += 2) sum += (~((b[off + k] << 8) | b[off + k + 1]) & 0xffff) + ((to[k] << 8) | to[k + 1]);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff;
+    b[csumAt] = c >> 8; b[csumAt + 1] = c & 0xff;
+  }
+  b.set(to, off);
+}
 
 export class L2Responder {
   private readonly ports = new Map<number, PortState>();
@@ -90,7 +141,7 @@ export class L2Responder {
   }
 
   addPort(p: L2Port): void {
-    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)) });
+    this.ports.set(p.index, { ...p, macBytes: parseMac(p.mac), gatewaySet: new Set(p.gateways.map(canonicalAddr)), probeSet: new Set((p.probe ?? []).map(canonicalAddr)), ownLinkLocal: linkLocalOf(p) });
   }
 
   removePort(index: number): void { this.ports.delete(index); }
@@ -124,7 +175,7 @@ export class L2Responder {
   answersFor(port: number, addr: string): boolean {
     const p = this.ports.get(port);
     if (!p) return false;
-    if (p.gatewaySet.has(addr)) return true;
+    if (p.gatewaySet.has(addr) || p.ownLinkLocal === addr) return true;
     // the host reaches the uplink's gateways (its default route, usually) through the dataplane
     if (p.role === 'host') return p.bridge !== undefined && !!this.ports.get(p.bridge)?.gatewaySet.has(addr);
     return p.role === 'uplink' && (this.node.has(addr) || this.announced.has(addr));
@@ -145,9 +196,42 @@ export class L2Responder {
     if (r.action !== 'consume' || port.bridge === undefined || !this.ports.has(port.bridge)) return r;
     // nothing here wanted it: on a host port it goes out to the world, on the host's uplink it
     // goes to the host when it is the host's (the host stack decides what to do with it)
-    if (port.role === 'host') return { action: 'bridge', port: port.bridge, why: 'bridged_from_host' };
+    const other = this.ports.get(port.bridge)!;
+    if (port.role === 'host') {
+      return { action: 'bridge', port: port.bridge, why: 'bridged_from_host', ...(this.fromHost(f, ethertype, port, other.macBytes) ? { frame: f } : {}) };
+    }
+    if (!this.forHost(f, ethertype)) return r;
     // (what the uplink learned from it, e.g. a route's next hop answering a probe from a node address, goes along)
-    return this.forHost(f, ethertype) ? { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}) } : r;
+    const tap = other.hostMac;
+    const rewrite = tap !== undefined && sameMac(f, 0, port.macBytes) && !sameMac(tap, 0, port.macBytes);
+    if (rewrite) f.set(tap, 0);
+    return { action: 'bridge', port: port.bridge, why: 'bridged_to_host', ...(r.learned ? { learned: r.learned } : {}), ...(rewrite ? { frame: f } : {}) };
+  }
+
+  /** A frame host port `host` sends out through its uplink (MAC `uplink`): when it comes from
+   * another MAC than the uplink's (the TAP's could not be set to it), that MAC — as the Ethernet
+   * source, the ARP sender, an NDP link-layer address option — is rewritten to the uplink's
+   * (`host.hostMac` remembers it for the way back); whether the frame changed. */
+  private fromHost(f: Uint8Array, ethertype: number, host: PortState, uplink: Uint8Array): boolean {
+    if (!isUnicastMac(f, 6)) return false;
+    if (!host.hostMac || !sameMac(f, 6, host.hostMac)) host.hostMac = f.slice(6, 12);
+    const tap = host.hostMac;
+    if (sameMac(tap, 0, uplink)) return false;
+    f.set(uplink, 6);
+    if (ethertype === ETH_P_ARP) {
+      if (f.length >= 28 && sameMac(f, 22, tap)) f.set(uplink, 22);
+    } else if (ethertype === ETH_P_IPV6 && f.length >= 58 && f[20] === IPPROTO_ICMPV6 && f[54] >= 133 && f[54] <= 137) {
+      // RS, RA, NS, NA, redirect: their source / target link-layer address options (types 1, 2)
+      const fixed = f[54] === 133 ? 8 : f[54] === 134 ? 16 : f[54] === 137 ? 40 : 24;
+      const end = Math.min(f.length, 54 + ((f[18] << 8) | f[19]));
+      for (let o = 54 + fixed; o + 8 <= end;) {
+        const len = f[o + 1] * 8;
+        if (len === 0 || o + len > end) break;
+        if ((f[o] === 1 || f[o] === 2) && sameMac(f, o + 2, tap)) putMac(f, o + 2, uplink, 56);
+        o += len;
+      }
+    }
+    return true;
   }
 
   /** Whether a frame the uplink received (and nobody answered) belongs to the node's own stack:
@@ -248,8 +332,9 @@ export class L2Responder {
   }
 
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
-   * address of the right family, on an uplink without one from a node address (or undefined
-   * when the port has none to speak from). With
+   * address of the right family, on an uplink without one from a node address; for a link-local
+   * `addr`, from the port's link-local address (or undefined when the port has none to speak
+   * from). With
    * `knownMac` it is a unicast re-verification of a neighbour we already have (RFC 4861 7.3.3's
    * PROBE state; the ARP equivalent the kernel sends): only the neighbour itself sees it. */
   probe(addr: string, portIndex: number, knownMac?: string): Uint8Array | undefined {
@@ -258,7 +343,8 @@ export class L2Responder {
     const a = parseAddr(addr);
     // an uplink without a gateway address of the family (the node recipe's: the host port owns the
     // node's addresses) asks from a node address, which the answer comes back to
-    const from = port.gateways.find((g) => parseAddr(g).family === a.family)
+    const from = a.family === 6 && a.bytes[0] === 0xfe && (a.bytes[1] & 0xc0) === 0x80 ? port.ownLinkLocal
+      : port.gateways.find((g) => parseAddr(g).family === a.family)
       ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === a.family) : undefined);
     if (!from) return undefined;
     if (a.family === 4) {
@@ -272,7 +358,7 @@ export class L2Responder {
     return ethernet({ srcMac: port.mac, dstMac: knownMac }, ETH_P_IPV6, ip);
   }
 
-  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ...p }) => p); }
+  portList(): L2Port[] { return [...this.ports.values()].map(({ macBytes: _m, gatewaySet: _g, probeSet: _p, ownLinkLocal: _l, ...p }) => p); }
 }
 
 /** Which port/MAC each address is behind. Static entries (config) win over learned ones. */

@@ -194,6 +194,10 @@ export type PortChange = 'added' | 'removed' | 'reopened' | 'mac';
  * last close / reopen error, logged once until another one. */
 interface Absence { since: number; closed: boolean; failed?: string }
 
+/** A port being closed in `workers` after its open was given up (PortManager.closing);
+ * `asking`: a removal is under way. */
+interface Closing { name: string; ifname: string; netns?: string; absent: boolean; workers: Set<number>; asking: Map<number, Promise<void>>; failed?: string }
+
 export class PortError extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'PortError'; }
 }
@@ -201,6 +205,9 @@ export class PortError extends Error {
 const MAX_INDEX = 0xfffe;
 const PORTS_FILE = 'ports.json';
 const LINK_STATS_WAIT_MS = 2_000;
+/** How long a failed open waits for its workers to confirm they closed it before the error is
+ * returned (the rest is confirmed later: PortManager.closing). */
+const ABANDON_WAIT_MS = 2_000;
 /** The port kinds whose stats say when the kernel unbound their sockets (unboundQueues): AF_XDP
  * sockets (ENETDOWN set on them), the python relay's AF_PACKET helper (ended on ENETDOWN). */
 const SAYS_UNBOUND = new Set(['native-afxdp', 'relay-afpacket']);
@@ -232,6 +239,12 @@ export class PortManager {
   private mtuCursor = 0;
   /** Set at the daemon's stop (close): no port change starts any more. */
   private closed = false;
+  /** Ports whose open failed in a worker that may still have it open (it did not answer in time:
+   * its open may end later), by index: asked to close it there (the worker closes a port removed
+   * while it opens as soon as the open ends, and answers then). Until every such worker confirmed
+   * the close the index is not handed out again, nor its name or interface taken by another add;
+   * a removal that failed (timed out) is asked again at the next link check. */
+  private readonly closing = new Map<number, Closing>();
 
   constructor(private readonly cfg: DaemonConfig, private readonly log: Logger, private readonly portNetns?: string,
     private readonly hooks: { changed?: (p: ManagedPort, how: PortChange) => Promise<void> | void } = {}) {
@@ -469,18 +482,59 @@ export class PortManager {
   }
 
   /** Opens port `p` (its spec) in its workers; what one of them reports of it. When one fails,
-   * those that opened it close it again (`absent`: as a port that stays absent, a reopen) and the
-   * error is thrown. */
+   * those that opened it close it again (`absent`: as a port that stays absent, a reopen), and so
+   * does the one that failed — an open that did not answer in time may still end there
+   * (`closing`: the index stays out of use until it confirms) — and the error is thrown. */
   private async openIn(p: ManagedPort, absent = false): Promise<PortInfo> {
     let info: PortInfo | undefined;
     const opened: number[] = [];
+    let failedIn: number | undefined;
     try {
-      for (const w of this.workersOf(p)) { const i = await this.dp!.addPort(w, p.spec); info ??= i; opened.push(w); }
+      for (const w of this.workersOf(p)) { failedIn = w; const i = await this.dp!.addPort(w, p.spec); info ??= i; opened.push(w); }
       if (!info) throw new Error('no worker opened it');
       return info;
     } catch (e) {
-      for (const w of opened) await this.dp!.removePort(w, p.spec.index, absent).catch(() => undefined);
+      const undo = failedIn !== undefined && !opened.includes(failedIn) ? [...opened, failedIn] : opened;
+      const c = this.abandon(p.spec, undo, absent);
+      // the workers that answered close it at once; one whose open is still under way may take
+      // long: the error is not held up for it (its index stays in `closing` meanwhile)
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => { timer = setTimeout(r, ABANDON_WAIT_MS); });
+      await Promise.race([Promise.all(c.asking.values()), late]).finally(() => clearTimeout(timer));
       throw e;
+    }
+  }
+
+  /** Asks `workers` to close port `spec`, whose open was given up (openIn), and keeps its index in
+   * `closing` until each of them confirmed it (those that answered confirm at once; one whose
+   * open is still under way once it ends). */
+  private abandon(spec: WorkerPortSpec, workers: number[], absent: boolean): Closing {
+    let c = this.closing.get(spec.index);
+    if (!c) {
+      c = { name: spec.name, ifname: spec.ifname, ...(spec.netns ? { netns: spec.netns } : {}), absent, workers: new Set(), asking: new Map() };
+      this.closing.set(spec.index, c);
+    }
+    for (const w of workers) c.workers.add(w);
+    this.askClose(spec.index, c);
+    return c;
+  }
+
+  /** Asks each worker of `closing` entry `c` that has not confirmed yet, and is not being asked,
+   * to close port `index`; the entry goes once every one of them confirmed. */
+  private askClose(index: number, c: Closing): void {
+    for (const w of c.workers) {
+      if (c.asking.has(w)) continue;
+      const asked = this.dp!.removePort(w, index, c.absent).then(() => {
+        c.workers.delete(w);
+        if (c.workers.size || this.closing.get(index) !== c) return;
+        this.closing.delete(index);
+        this.log.info({ port: c.name, index }, 'a port whose open was given up is closed in its workers: its index is free');
+      }, (e: unknown) => {
+        const message = (e as Error).message;
+        if (c.failed !== message) this.log.warn({ port: c.name, index, worker: w, error: message }, 'closing a port whose open was given up failed: asked again at the next link check (its index stays in use)');
+        c.failed = message;
+      }).finally(() => { c.asking.delete(w); });
+      c.asking.set(w, asked);
     }
   }
 
@@ -497,6 +551,8 @@ export class PortManager {
   private checkAdd(p: PortConfig): void {
     const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
     if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+    const closing = [...this.closing.values()].find((c) => c.name === p.name || (c.ifname === p.ifname && (c.netns ?? '') === (p.netns ?? '')));
+    if (closing) throw new PortError(`port "${closing.name}" (interface "${closing.ifname}") is still being closed in its worker, which did not answer its open in time: try again`, 503);
     // (checked before anything is saved or created: `ip link set netns` would fail after the TAP exists)
     if (p.type === 'tap' && p.netns && !netnsMounted(p.netns)) throw new PortError(`netns: there is no network namespace "${p.netns}" (ip netns list)`, 422);
     const worker = p.worker ?? 0;
@@ -591,10 +647,12 @@ export class PortManager {
         }
         if (await this.reap(p)) removed.push(p.spec.name);
       }
+      // ports whose open was given up, in the workers that did not confirm they closed them yet
+      for (const [index, c] of this.closing) this.askClose(index, c);
       for (const [index, a] of this.absent) {
         const p = this.byIndex.get(index)!;
         if (!a.closed) await this.closeAbsent(p, a);
-        if (a.closed && this.linkNow(p.spec) === 'present') await this.reopen(p, a);
+        if (a.closed && !this.closing.has(index) && this.linkNow(p.spec) === 'present') await this.reopen(p, a);
       }
       for (const p of this.all()) if (p.spec.role === 'host' && !this.absent.has(p.spec.index)) await this.checkHostMac(p);
       return removed;
@@ -811,7 +869,7 @@ export class PortManager {
   private allocIndex(): number {
     if (this.nextIndex > MAX_INDEX) {
       // wrapped: the lowest free index
-      for (let i = 0; i <= MAX_INDEX; i++) if (!this.byIndex.has(i)) return i;
+      for (let i = 0; i <= MAX_INDEX; i++) if (!this.byIndex.has(i) && !this.closing.has(i)) return i;
       throw new PortError('no free port index', 507);
     }
     return this.nextIndex++;

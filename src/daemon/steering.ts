@@ -2,7 +2,8 @@
 // frames handed to it by the other workers go into its batch first; of the frames it read from
 // its ports, those another worker owns (the core's steer(), assembly/steer.ts) are copied into that
 // worker's ring (steer-ring.ts) and the rest are moved together, in order, for process().
-// Why steering rather than one shared flow table: docs/performance.md.
+// Why steering rather than one shared flow table: docs/performance.md, "Several workers on one
+// interface".
 import * as L from '../../assembly/layout.js';
 import type { Core } from '../core/host.js';
 import { SteerRing, copyWords, steerRingBuffer } from './steer-ring.js';

@@ -7,7 +7,8 @@
 // workerNice defaults to 0 (config.ts: -10 shortened the RTT tail under load but cost connection
 // rate on a quiet node). Measured without effect on our shared VM until the daemon's session group
 // was raised with it: under autogroup scheduling a thread's nice ranks it
-// only among its own session's threads (autogroup.ts; docs/performance.md, "Tail latency").
+// only among its own session's threads (autogroup.ts; docs/performance.md, "Tail latency and
+// connection rate").
 //
 // Linux keeps nice per thread: setpriority(PRIO_PROCESS, tid) (Node's os.setPriority) changes
 // only the thread with that id, found through /proc/thread-self. Raising priority (a negative
@@ -70,7 +71,7 @@ export function setThreadRealtime(priority: number): string | null {
 /** Pins this thread to `cpu` (sched_setaffinity through the native addon: Node has no API for
  * it); null on success, else why not (the thread keeps running where the scheduler puts it).
  * A pinned worker never migrates away from a CPU another busy task took; it pays where that CPU
- * is kept for it (e.g. the load generator pinned elsewhere, docs/performance.md). */
+ * is kept for it (e.g. the load generator pinned elsewhere; docs/performance.md, "Tried, not kept"). */
 export function pinThread(cpu: number): string | null {
   try { nativeAddon().setThreadAffinity([cpu]); return null; } catch (e) { return (e as Error).message; }
 }

@@ -8,7 +8,7 @@
 // the caller to await: `const p = idle.wait(); if (p) await p;`), and a promise only when the event
 // loop must run — relay ports (read on it: waiting for them is a promise by nature) or the loop's
 // turn every YIELD_EVERY_MS. Garbage here became a young-generation scavenge every ~1,000 round
-// trips (docs/performance.md, "Tail latency"); the promise an async wait() built was one every few
+// trips (docs/performance.md, "The worker's loop, as built"); the promise an async wait() built was one every few
 // thousand waits. A wake-up is no later for it: the worker goes on the moment the poll returns,
 // without even the microtask the await took.
 import type { Port } from '../ports/port.js';

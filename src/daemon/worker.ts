@@ -70,6 +70,10 @@ async function loadNative(): Promise<{ mod?: NativeModule; reason?: string }> {
   }
 }
 
+/** A port being opened: its names (another add of them waits for it) and, once a removal came
+ * for it, the ids of the removals to answer when it is closed. */
+interface Opening { name: string; ifname: string; netns?: string; abandon?: number[] }
+
 class Worker {
   private readonly core: Core;
   private readonly l2: L2Responder;
@@ -80,8 +84,15 @@ class Worker {
   private stopId = -1;
   private readonly learned: NeighbourCache;                   // learned neighbours, with their reachability
   private readonly probeRing = new ProbeRing();               // addresses to resolve, round-robin
+  /** Restored neighbours asked for again by broadcast (restoreNeighbour): the probes sent so far
+   * (at most NEIGHBOUR_MAX_PROBES), until one is heard from. */
+  private readonly verifying = new Map<string, number>();
   private readonly specs = new Map<number, WorkerPortSpec>();
-  private pendingOpens = 0;                                   // ports being opened asynchronously
+  /** Ports being opened (addPort under way), by index. `abandon`: a removePort came meanwhile (the
+   * daemon gave up waiting for the open, or rolled it back): the port is closed as soon as its open
+   * ends, never forwarded for, and those removals are answered then — the daemon keeps the index
+   * out of use until they are. */
+  private readonly opening = new Map<number, Opening>();
   private readonly inject: Array<{ frame: Uint8Array; port: number }> = [];
   private lastProbe = 0;
   private lastMtuRefresh = 0;
@@ -135,6 +146,7 @@ class Worker {
   /** What addSpec (and the L2 responder) keep of a port that is gone: a runtime port removed, or
    * a saved one not opened at start. */
   private dropSpec(index: number): void {
+    for (const a of this.specs.get(index)?.probe ?? []) this.verifying.delete(a);
     this.specs.delete(index);
     this.ownPorts.delete(index);
     this.l2.removePort(index);
@@ -332,9 +344,21 @@ class Worker {
     if (!resume) return result;
     this.image = resume;
     for (const a of resume.meta.announced) this.l2.holdAnnounced(a);
-    for (const n of img.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+    for (const n of img.neighbours) this.restoreNeighbour(n);
     this.held = false;
     return result;
+  }
+
+  /** A neighbour saved before the restart, on one of this worker's ports: re-verified like a
+   * learned one. One the port resolves by address (a route's `via` next hop, a pod configured
+   * without a MAC) is asked for again at once by broadcast (`verifying`): what answers may be
+   * another MAC than the one saved (the router was replaced while the daemon was down) — the
+   * answer is learned as any (a changed MAC reported: the route follows it); meanwhile, and when
+   * nothing answers, the saved MAC is used. */
+  private restoreNeighbour(n: Neighbour): void {
+    if (!this.ownPorts.has(n.port)) return;
+    this.learned.confirm(n, this.core.now());
+    if (this.specs.get(n.port)?.probe.includes(n.addr)) { this.verifying.set(n.addr, 0); this.lastProbe = 0; }
   }
 
   portInfo(): PortInfo[] {
@@ -351,31 +375,62 @@ class Worker {
   private releasedFrom = 0;
   private releasedTo = 0;
 
-  /** A port added at runtime (a pod created): opened, then it takes part in the next batch. */
+  /** A port added at runtime (a pod created): opened, then it takes part in the next batch. One
+   * removed while it opens (`opening.abandon`) is closed when the open ends instead. */
   private addPort(id: number, spec: WorkerPortSpec): void {
+    const busy = this.opening.get(spec.index) ?? [...this.opening.values()].find((o) => o.name === spec.name || (o.ifname === spec.ifname && (o.netns ?? '') === (spec.netns ?? '')));
+    if (busy) {
+      this.post({ type: 'reply', id, ok: false, error: `port ${busy.name} is still being ${busy.abandon ? 'closed (removed while it was opening)' : 'opened'} in this worker: try again` });
+      return;
+    }
     if (this.specs.has(spec.index) || this.ports.some((p) => p.name === spec.name)) {
       this.post({ type: 'reply', id, ok: false, error: `port ${spec.name} (index ${spec.index}) is already open in this worker` });
       return;
     }
-    this.pendingOpens++;
-    this.openPort(spec).then(async (port) => ({ port, mtu: await this.openingMtu(spec) })).then(({ port, mtu }) => {
-      this.ports.push(port);
-      this.programMtu(spec, true, mtu);
-      this.idler?.setPorts(this.ports);
-      this.l2.addPort(spec);
-      this.addSpec(spec);
-      this.absentPorts.delete(spec.index);
-      this.lastProbe = 0;
-      this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
-    }, (e: Error) => {
-      this.post({ type: 'reply', id, ok: false, error: e.message });
-    }).finally(() => { this.pendingOpens--; });
+    const o: Opening = { name: spec.name, ifname: spec.ifname, ...(spec.netns ? { netns: spec.netns } : {}) };
+    this.opening.set(spec.index, o);
+    void (async () => {
+      let port: Port | undefined;
+      try {
+        port = await this.openPort(spec);
+        const mtu = await this.openingMtu(spec);
+        if (o.abandon || this.stopping) throw new Error(`port ${spec.name} was removed while it was being opened`);
+        this.ports.push(port);
+        this.programMtu(spec, true, mtu);
+        this.idler?.setPorts(this.ports);
+        this.l2.addPort(spec);
+        this.addSpec(spec);
+        this.absentPorts.delete(spec.index);
+        this.lastProbe = 0;
+        this.opening.delete(spec.index);
+        this.post({ type: 'reply', id, ok: true, value: this.portInfo().find((p) => p.index === spec.index) });
+      } catch (e) {
+        if (port) {
+          // removed while it opened (or the worker stops): never read, closed with its interface
+          const i = this.ports.indexOf(port);
+          if (i >= 0) { this.ports.splice(i, 1); this.idler?.setPorts(this.ports); this.dropSpec(spec.index); this.core.setPortMtu(spec.index, 0); }
+          try { port.close({ removeInterface: true }); } catch (c) { this.log('warn', 'closing a port whose open was given up failed', { port: spec.name, error: (c as Error).message }); }
+          this.kinds.delete(spec.index);
+          this.count('port_open_abandoned');
+          this.log('info', 'a port removed while it was being opened is closed', { port: spec.name, index: spec.index });
+        }
+        this.post({ type: 'reply', id, ok: false, error: (e as Error).message });
+        this.opening.delete(spec.index);
+        for (const rid of o.abandon ?? []) this.post({ type: 'reply', id: rid, ok: true, value: { removed: port ? spec.name : null } });
+      }
+    })();
   }
 
   /** A port removed at runtime (a pod deleted): closed between two batches; what was learned on
-   * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched. */
+   * it is forgotten (and reported, so the daemon stops routing there). Other ports are not touched.
+   * One still opening is closed once its open ends, and this removal answered then. */
   private removePort(id: number, index: number, absent: boolean): void {
     if (absent) this.absentPorts.add(index);
+    const o = this.opening.get(index);
+    if (o) {
+      (o.abandon ??= []).push(id);
+      return;
+    }
     const i = this.ports.findIndex((p) => p.index === index);
     // not open here: a saved fanout port this worker could not open at start, or a removal that
     // failed on another worker and is retried. Nothing to close; an error would leave the port
@@ -509,7 +564,7 @@ class Worker {
           return;
         case 'importFlows':
           // the restored neighbours of this worker's ports are re-verified like learned ones
-          for (const n of m.neighbours) if (this.ownPorts.has(n.port)) this.learned.confirm(n, this.core.now());
+          for (const n of m.neighbours) this.restoreNeighbour(n);
           this.post({ type: 'reply', id: m.id, ok: true, value: importFlows(this.core, m.records, this.portRefs(), m.extraAgeMs) });
           return;
         case 'writeImage': {
@@ -568,14 +623,18 @@ class Worker {
     // (addresses asked for on their own port — pods without a MAC, routes' next hops — are
     // probed with no pod port too)
     if (podPorts.length || this.probeRing.size) {
-      for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a))) {
+      for (const t of this.probeRing.take(PROBES_PER_ROUND, (a) => !this.learned.has(a) || this.verifying.has(a))) {
         let sent = false;
         for (const port of t.ports ?? podPorts) {
           if (!this.specs.has(port)) continue;
           const f = this.l2.probe(t.addr, port);
           if (f) { this.inject.push({ frame: f, port }); sent = true; }
         }
-        if (sent) this.count('probe_broadcast');
+        const tries = this.verifying.get(t.addr);
+        if (tries === undefined || !this.learned.has(t.addr)) { this.verifying.delete(t.addr); if (sent) this.count('probe_broadcast'); continue; }
+        // a restored neighbour asked for again: at most NEIGHBOUR_MAX_PROBES times
+        if (sent) this.count('probe_restored');
+        if (tries + 1 >= NEIGHBOUR_MAX_PROBES) this.verifying.delete(t.addr); else this.verifying.set(t.addr, tries + 1);
       }
     }
     const due = this.learned.tick(now, PROBES_PER_ROUND);
@@ -623,7 +682,8 @@ class Worker {
       const res = this.l2.handle(core.readFrame(i), inPort);
       if (res.action === 'bridge') {
         if (res.learned) this.heard(res.learned);
-        // host port <-> its uplink: the frame goes on unchanged, from where it is
+        // host port <-> its uplink: the frame goes on from where it is (its MACs rewritten, l2.ts)
+        if (res.frame) { core.u8.set(res.frame, core.slotOffset(i)); this.count('host_mac_rewritten'); }
         const dv = core.dv;
         dv.setUint16(d + L.D_OUT_PORT, res.port, true);
         dv.setUint8(d + L.D_VERDICT, L.V_FORWARD);
@@ -673,6 +733,7 @@ class Worker {
   }
 
   private heard(n: Neighbour): void {
+    this.verifying.delete(n.addr);
     if (this.learned.confirm(n, this.core.now())) this.post({ type: 'neighbour', neighbour: n });
   }
 
@@ -803,7 +864,7 @@ class Worker {
         if (idled) await idled;
         lp.wait += clock() - w0;
       }
-      else if (this.pendingOpens > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
+      else if (this.opening.size > 0) await new Promise((r) => setImmediate(r)); // let a port open finish
       else if (Date.now() - lastYield > 50) {
         // Busy: still let relay ports' pipes and timers run now and then.
         lastYield = Date.now();

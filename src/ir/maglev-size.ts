@@ -10,7 +10,7 @@ export const MAGLEV_MAX = 65521;
  * 10 backends in 251 slots). The paper's M >= 100·N bounds that at 1% but costs 4x the memory
  * and ~5x the build time (M·ln M probes per table): at 10k services x 10 endpoints that is 40 MB
  * and most of a 100 ms compile budget. Services that need finer shares set the
- * wdp.io/maglev-table-size annotation. Measured figures: docs/performance.md. */
+ * wdp.io/maglev-table-size annotation. Measured figures: docs/api.md, "Control-plane performance". */
 export const MAGLEV_SLOTS_PER_BACKEND = 20;
 
 /** Smallest listed prime >= MAGLEV_SLOTS_PER_BACKEND x backends (largest listed beyond that). */

@@ -401,7 +401,7 @@ export function canonList(ips: string[]): string[] {
 /** xs.map(f) by a loop of pushes: always a PACKED array. Array.prototype.map's result is PACKED
  * while its caller runs unoptimised and HOLEY once TurboFan inlined it (from ~service 3,900 of a
  * 10k sync): the compiler's optimised code then meets the model's arrays in a second shape and
- * deoptimises (docs/performance.md, the main thread's middle). */
+ * deoptimises (docs/performance.md, "Full sync"). */
 function packed<T, U>(xs: readonly T[], f: (x: T) => U): U[] {
   // one or two items (most of the model's lists: a Service's cluster IPs, families and ports, a
   // slice's ports) as a literal of exactly that length: pushes grow an empty array's store to 17

@@ -338,24 +338,17 @@ class Tables {
     const r = this.routes.find((rt) => cidrContains(rt.c, dst));
     return r && !r.serviceCidr && r.outPort !== L.PORT_NONE ? r : undefined;
   }
-  /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) while the service port the
-   * packet addresses has serving endpoints (a Maglev set, or FEF_POLICY_DROP): stale, like
-   * kube-proxy's UDP conntrack cleanup. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
+  /** A UDP hit whose backend no longer serves (BES_NOT_SERVING) on a service port in force (the
+   * packet's key has a frontend): stale, like kube-proxy's UDP conntrack cleanup, whatever else
+   * the port has. Mirrors assembly/stale.ts udpReselectFront (which also returns the frontend it looked up). */
   udpLeftServing(bv: BackView, p: Parsed): boolean {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
-    return this.udpServing(p.dst, p.dport, p.family);
-  }
-  /** Whether the UDP service port (addr, port, family) has serving endpoints (a Maglev set, or
-   * FEF_POLICY_DROP). Mirrors assembly/stale.ts hasServing (on the lookup it is handed). */
-  udpServing(addr: Uint8Array, port: number, family: 4 | 6): boolean {
-    const fv = this.svc.get(svcKey(addr, port, 17, family));
-    return !!fv && (fv.f.maglev.length > 0 || (fv.f.flags & L.FEF_POLICY_DROP) !== 0);
+    return this.svc.has(svcKey(p.dst, p.dport, 17, p.family));
   }
   /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
-   * conntrack entries only), UDP while its service port has no serving endpoints or is gone (the
-   * cleanup skips it). Mirrors assembly/stale.ts keepsAddress. */
+   * conntrack entries only). Mirrors assembly/stale.ts keepsAddress. */
   keepsAddress(fl: ModelFlow): boolean {
-    return fl.proto === 6 || fl.proto === 132 || !this.udpServing(fl.vip, fl.vport, fl.family);
+    return fl.proto === 6 || fl.proto === 132;
   }
 }
 
@@ -748,8 +741,7 @@ export class ReferenceModel {
       }
       const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
       if (fv) { this.newFlow(x, fv, false); return; }
-      // core: pipeline.ts decide — a ClusterIP on a port/protocol its Service does not define
-      if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) { this.reject(x, L.REASON_REJECT_INVALID_PORT); return; }
+      return this.noFrontend(x);
     } else {
       const icmp = (p.proto === 1 && p.family === 4) || (p.proto === 58 && p.family === 6);
       if (icmp && isIcmpError(p.family, p.icmpType)) {
@@ -777,16 +769,16 @@ export class ReferenceModel {
     if (!bv && p.later) return this.drop(x, L.REASON_DROP_FRAGMENT);  // core: a later fragment never starts a flow
     if (!bv) {
       // The flow's SNAT address is gone, or a UDP flow's backend left the current generation (or
-      // its id now names another backend), or a new SYN reopens a closing flow's tuple or one
-      // whose backend left, or a UDP flow's backend stopped serving while the port has serving endpoints: the flow is
-      // re-created toward a backend of the same frontend; with the frontend gone too, the packet is handled as having no service.
+      // its id now names another backend) or stopped serving, or a new SYN reopens a closing
+      // flow's tuple or one whose backend left: the packet is decided again as a new flow of the
+      // same frontend; with the frontend gone too, as a packet without one (noFrontend).
       // core: frees the entry and creates a new one from this packet (state, REPLIED flag,
       // created time and client MAC/port start over) rather than updating it in place as the
       // contract says; the model follows the core (verdict and bytes are the same either way).
       const fv = this.tables.svc.get(svcKey(p.dst, p.dport, p.proto, p.family));
       if (this.live) this.freeFlow(fl.index);
       if (fv) { t.stages |= L.TS_STALE_RESELECT; this.newFlow(x, fv, true); }
-      else this.noService(x);
+      else this.noFrontend(x);
       return;
     }
     t.stages |= L.TS_CT_HIT_ORIG;
@@ -845,6 +837,15 @@ export class ReferenceModel {
 
   private hitReply(x: Frame, fl: ModelFlow): void {
     const p = x.p, t = x.t;
+    // core: pipeline.ts hitReply, stale.ts udpReplyStale — a UDP flow whose backend left or
+    // stopped serving (on a service port in force) is freed; the old pod's datagram is routed as it is
+    if (fl.proto === 17) {
+      const bv = this.tables.backendHolds(fl);
+      if (!bv || (bv.b.state === L.BES_NOT_SERVING && this.tables.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)))) {
+        if (this.live) this.freeFlow(fl.index);
+        return this.noService(x);
+      }
+    }
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
@@ -1055,6 +1056,14 @@ export class ReferenceModel {
   }
 
   // ---- no service: routing / host --------------------------------------------------------------
+
+  /** Core: pipeline.ts noFrontend — a ClusterIP on a port/protocol its Service does not define is
+   * rejected; anything else has no service. */
+  private noFrontend(x: Frame): void {
+    const p = x.p;
+    if (this.tables.clusterIps.has(svcKey(p.dst, L.SM_ANY_PORT, L.SM_ANY_PROTO, p.family))) return this.reject(x, L.REASON_REJECT_INVALID_PORT);
+    this.noService(x);
+  }
 
   private noService(x: Frame): void {
     const p = x.p;

@@ -4,7 +4,7 @@
 // forwarding workers take the change. V8's first scavenge after such an apply copies (and the
 // next one promotes) every one of those survivors: 10–60 ms on the main thread at 10k Services ×
 // 10 on a loaded 2-vCPU VM, and it landed on one of the next one-endpoint changes — the slowest of
-// a run (docs/performance.md, "One-endpoint change: the scavenge after a full sync"). Run here,
+// a run (docs/performance.md, "One-endpoint change"). Run here,
 // twice (the first copies the survivors, the second promotes them to the old generation), it
 // costs the same while the main thread would otherwise wait, and the changes after the apply
 // start with a young generation of their own garbage only.

@@ -18,12 +18,13 @@ export const webSlice = (pods) => ({
   ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
 });
 
-/** Starts the double in `topo.ns.dp`; resolves with { kubeconfig, url, double(method, path, body) }.
- * `rbac`: a ClusterRole manifest the double enforces; `tls`: a directory with key.pem and
- * cert.pem (HTTPS); `token`: the bearer token it requires (apiserver-double.js). */
-export async function startDoubleInNs(topo, { rbac, tls, token } = {}) {
-  const controlSock = join(topo.dir, 'double.sock');
-  const child = topo.lab.spawn(topo.ns.dp, process.execPath, [DOUBLE, '--listen', '127.0.0.1:0', '--control', controlSock, '--bookmark-ms', '1000',
+/** Starts the double in `topo.ns.dp` on loopback (or in `ns`, listening on `listen`); resolves
+ * with { kubeconfig, url, double(method, path, body) }. `rbac`: a ClusterRole manifest the double
+ * enforces; `tls`: a directory with key.pem and cert.pem (HTTPS); `token`: the bearer token it
+ * requires (apiserver-double.js). */
+export async function startDoubleInNs(topo, { rbac, tls, token, ns = topo.ns.dp, listen = '127.0.0.1:0' } = {}) {
+  const controlSock = join(topo.dir, ns === topo.ns.dp ? 'double.sock' : `double-${ns}.sock`);
+  const child = topo.lab.spawn(ns, process.execPath, [DOUBLE, '--listen', listen, '--control', controlSock, '--bookmark-ms', '1000',
     ...(rbac ? ['--rbac', rbac] : []), ...(tls ? ['--tls', tls] : []), ...(token ? ['--token', token] : [])]);
   const url = await new Promise((resolve, reject) => {
     let out = '';
@@ -31,7 +32,7 @@ export async function startDoubleInNs(topo, { rbac, tls, token } = {}) {
     child.stdout.on('data', (d) => { out += d; const m = /"url":"([^"]+)"/.exec(out); if (m) { clearTimeout(t); resolve(m[1]); } });
     child.on('exit', (c) => reject(new Error(`the API-server double exited ${c}`)));
   });
-  const kubeconfig = join(topo.dir, 'kubeconfig');
+  const kubeconfig = join(topo.dir, ns === topo.ns.dp ? 'kubeconfig' : `kubeconfig-${ns}`);
   writeFileSync(kubeconfig, JSON.stringify({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'd',
     clusters: [{ name: 'd', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
