@@ -9,7 +9,7 @@
 // Each request runs one session in every worker until its count, byte budget or duration is
 // reached or the client goes away; the session is stopped in every case.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
+import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { parseFilter } from '../observe/filter.js';
 import type { ObserveEvents } from '../observe/types.js';
 import type { ObserveRequest } from '../daemon/worker-dataplane.js';
@@ -32,7 +32,7 @@ function body(req: FastifyRequest): Record<string, unknown> {
   let v: unknown = req.body;
   if (typeof v === 'string') {
     if (!v.trim()) return {};
-    try { v = parseYaml(v); } catch (e) { throw httpError(400, `request body is not JSON or YAML: ${(e as Error).message}`); }
+    try { v = parseSingleDocument(v, 'request body'); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
   }
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw httpError(400, 'request body must be an object');

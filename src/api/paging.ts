@@ -22,7 +22,8 @@ export function pageRequest(query: unknown): PageRequest {
   const q = (query ?? {}) as { limit?: unknown; continue?: unknown };
   let limit = DEFAULT_PAGE_LIMIT;
   if (q.limit !== undefined && q.limit !== '') {
-    const n = Number(q.limit);
+    // decimal digits only, as the Kubernetes API parses it: Number() also reads "1e3", "0x10", " 5"
+    const n = typeof q.limit === 'string' && /^\d{1,9}$/.test(q.limit) ? Number(q.limit) : NaN;
     if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE_LIMIT) throw new PageError(`limit: must be an integer from 1 to ${MAX_PAGE_LIMIT}, got ${JSON.stringify(q.limit)}`);
     limit = n;
   }
@@ -32,6 +33,37 @@ export function pageRequest(query: unknown): PageRequest {
     after = Buffer.from(q.continue, 'base64url').toString('utf8');
   }
   return { limit, after };
+}
+
+/** A query parameter that filters (namespace, service): its one value, or undefined when absent.
+ * Given twice (`?namespace=a&namespace=b`) it would be an array that matches nothing, or only
+ * one of the two: refused (PageError, a 400) instead of answering a list the client did not ask for. */
+export function singleQuery(query: unknown, name: string): string | undefined {
+  const v = (query as Record<string, unknown> | null | undefined)?.[name];
+  if (v === undefined || typeof v === 'string') return v;
+  throw new PageError(`${name}: given ${Array.isArray(v) ? v.length : 'several'} times: give it once`);
+}
+
+/** The dryRun query parameter of a change: absent, "false" or "0" is a real change; "true", "1",
+ * "" or "All" (the Kubernetes API's value) a dry run. Anything else — another value, values that
+ * disagree, another parameter — is refused (PageError, a 400): read as a real change, a dry run
+ * asked as `dryRun=yes` or `dryrun=true` would have applied it. */
+export function dryRunOf(query: unknown): boolean {
+  // a change takes no other parameter: a misspelt one (`dryrun=true`) must not make it a real change
+  for (const k of Object.keys((query ?? {}) as object)) {
+    if (k !== 'dryRun') throw new PageError(`unknown query parameter ${JSON.stringify(k.slice(0, 64))} (a change takes dryRun only): nothing was changed`);
+  }
+  const v = (query as Record<string, unknown> | null | undefined)?.dryRun;
+  if (v === undefined) return false;
+  const one = (x: unknown): boolean => {
+    if (x === 'true' || x === '1' || x === '' || x === 'All') return true;
+    if (x === 'false' || x === '0') return false;
+    throw new PageError(`dryRun: must be true or All (a dry run) or false, got ${JSON.stringify(String(x).slice(0, 64))}: nothing was changed`);
+  };
+  if (!Array.isArray(v)) return one(v);
+  const all = v.map(one);
+  if (all.some((x) => x !== all[0])) throw new PageError('dryRun: given with values that disagree: nothing was changed');
+  return all[0];
 }
 
 export interface Page<T> { items: T[]; metadata: { continue?: string; remainingItemCount?: number } }

@@ -12,7 +12,7 @@
 //                                  whose attachment is not listed; 200 { network, removed, failed };
 //                                  422 invalid (nothing removed)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parse as parseYaml } from 'yaml';
+import { DocumentError, parseSingleDocument } from '../model/load.js';
 
 export interface PortsService {
   list(): Promise<Array<{ name: string }>>;
@@ -30,7 +30,7 @@ function bodyObject(req: FastifyRequest, what = 'one port object (name, type, if
   const text = typeof req.body === 'string' ? req.body : '';
   if (!text.trim()) throw httpError(400, `request body is empty: expected ${what} (JSON or YAML)`);
   let v: unknown;
-  try { v = parseYaml(text); } catch (e) { throw httpError(400, `request body is not JSON or YAML: ${(e as Error).message}`); }
+  try { v = parseSingleDocument(text, 'request body'); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, `request body must be ${what}`);
   return v as Record<string, unknown>;
 }

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Dataplane, FlowFilter, TracePacketSpec } from '../core/dataplane-types.js';
 import { Counter, Gauge } from '../util/prom-client.js';
-import { parseManifestSources } from '../model/load.js';
+import { DocumentError, parseManifestSources, parseSingleDocument } from '../model/load.js';
 import { bodyParser, earlyObjects } from './body-reader.js';
 import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
@@ -18,7 +18,7 @@ import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { page, pageRequest, PageError, MAX_PAGE_LIMIT } from './paging.js';
+import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, singleQuery } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import { API_CLOSE_GRACE_MS, InFlightRequests, type BoundedCloseResult } from './bounded-close.js';
 import type { Proto } from '../ir/ir.js';
@@ -134,19 +134,21 @@ function withReceived(req: FastifyRequest, r: ApplyResult): ApplyResult {
 /** Causes listed in one error answer. */
 export const CAUSES_MAX = 1000;
 
-function isTrue(v: unknown): boolean { return v === 'true' || v === '1' || v === '' || v === 'All'; }
+/** A number in a JSON body, or its decimal digits (the CLI's flags): z.coerce read "" and null as
+ * 0 and true as 1, tracing another packet than the one asked for. */
+const wholeNumber = z.union([z.number(), z.string().regex(/^\d{1,10}$/, 'must be a number').transform(Number)]);
 
 const traceSchema = z.object({
   src: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'),
   dst: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address'),
   proto: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(['TCP', 'UDP', 'SCTP', 'ICMP'])),
-  sport: z.coerce.number().int().min(0).max(65535).optional(),
-  dport: z.coerce.number().int().min(0).max(65535).optional(),
+  sport: wholeNumber.pipe(z.number().int().min(0).max(65535)).optional(),
+  dport: wholeNumber.pipe(z.number().int().min(0).max(65535)).optional(),
   tcpFlags: z.string().regex(/^[SAFRPUEC]*$/i, 'must be a combination of S, A, F, R, P, U').optional(),
-  inPort: z.coerce.number().int().min(0).max(65534).optional(),
+  inPort: wholeNumber.pipe(z.number().int().min(0).max(65534)).optional(),
   srcMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
   dstMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
-}).refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
+}).strict().refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
 
 const conntrackQuery = z.object({
   service: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'must be namespace/name').optional(),
@@ -292,7 +294,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
-    const d = isTrue((req.query as Record<string, unknown>).dryRun);
+    const d = dryRunOf(req.query);
     if (!d) m.queued(); // a real change is now waiting for its turn
     return d;
   };
@@ -309,6 +311,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   };
   const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
   app.post('/api/v1/apply', async (req, reply) => {
+    dryRunOf(req.query); // (a bad value refused before the body is looked at)
     const { objs, texts, validated } = sources(req);
     warnFollowed(reply, kindsOf(objs));
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
@@ -318,6 +321,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return text ? reply.type('application/json; charset=utf-8').send(text) : r;
   });
   app.post('/api/v1/delete', async (req, reply) => {
+    dryRunOf(req.query);
     const objs = body(req);
     warnFollowed(reply, kindsOf(objs));
     return withReceived(req, await core.remove(objs, { dryRun: dry(req) }));
@@ -332,7 +336,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   });
 
   // ---- reads ---------------------------------------------------------------------------------
-  const nsOf = (req: FastifyRequest): string | undefined => (req.params as { ns?: string }).ns ?? ((req.query as { namespace?: string }).namespace || undefined);
+  const nsOf = (req: FastifyRequest): string | undefined => (req.params as { ns?: string }).ns ?? (singleQuery(req.query, 'namespace') || undefined);
   const listServices = async (req: FastifyRequest) => {
     const ns = nsOf(req);
     const p = page(core.compiler.listServices().filter((s) => !ns || s.namespace === ns), (s) => s.key, pageRequest(req.query));
@@ -372,13 +376,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // ids page by their zero-padded text, which sorts like the numbers
   const idKey = (id: number): string => String(id).padStart(10, '0');
   app.get('/api/v1/frontends', async (req) => {
-    const svc = (req.query as { service?: string }).service;
+    const svc = singleQuery(req.query, 'service');
     const ids = svc ? core.compiler.frontendIdsOf(svc) : [...core.compiler.ir.frontends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.frontends.get(id)).filter((f) => !!f).map((f) => frontendView(f!)) };
   });
   app.get('/api/v1/backends', async (req) => {
-    const svc = (req.query as { service?: string }).service;
+    const svc = singleQuery(req.query, 'service');
     const ids = svc ? core.compiler.backendIdsOf(svc) : [...core.compiler.ir.backends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.backends.get(id)).filter((b) => !!b).map((b) => backendView(b!)) };
@@ -386,7 +390,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   // paged by service: a page holds its services' frontends and backends (`?service=ns/name` for one)
   app.get('/api/v1/counters', async (req) => {
-    const q = req.query as { service?: string; namespace?: string };
+    const q = { service: singleQuery(req.query, 'service'), namespace: singleQuery(req.query, 'namespace') };
     const pr = pageRequest(req.query);
     const snap = await opts.dataplane.counters();
     const ir = core.compiler.ir;
@@ -446,9 +450,11 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   app.post('/api/v1/trace', async (req, reply) => {
     let raw: unknown;
-    try { raw = JSON.parse(typeof req.body === 'string' ? req.body : ''); } catch {
-      return reply.code(400).send(status(400, 'BadRequest', 'trace body must be a JSON object: {"src","dst","proto","sport","dport"}'));
+    try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body'); } catch (e) {
+      if (!(e instanceof DocumentError)) throw e;
+      return reply.code(e.status).send(status(e.status, statusReason(e.status), `trace body must be a JSON object: {"src","dst","proto","sport","dport"}: ${e.message}`));
     }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return reply.code(400).send(status(400, 'BadRequest', 'trace body must be a JSON object: {"src","dst","proto","sport","dport"}'));
     const t = traceSchema.safeParse(raw);
     if (!t.success) return reply.code(422).send(status(422, 'Invalid', 'invalid trace packet: ' + t.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), zodCauses('trace', t.error)));
     return opts.dataplane.trace(t.data as TracePacketSpec);

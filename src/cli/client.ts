@@ -76,6 +76,8 @@ export class ApiClient {
   private readonly port?: number;
 
   constructor(private readonly opts: ClientOptions) {
+    // (Node refuses such a header only when the request is sent, naming no option)
+    if (opts.token !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(opts.token)) throw new ApiError('the token (--token or WDP_TOKEN) holds characters an HTTP header cannot carry (a newline?)', 0, null);
     const s = opts.server;
     if (s.startsWith('unix:')) {
       this.socketPath = s.replace(/^unix:(\/\/)?/, '');
@@ -170,7 +172,10 @@ export class ApiClient {
             // the reader of our output went away (`wdp capture -w - | tcpdump -c 5`): the stream is
             // done, not the daemon unreachable; closing the request ends the daemon's session
             if ((e as NodeJS.ErrnoException).code === 'EPIPE') { resolve(); req.destroy(); return; }
-            req.destroy(e as Error);
+            // our side failed (the output file cannot be written): that error, not "cannot reach
+            // the daemon" (what the request's error event reports); the session ends with the request
+            reject(e as Error);
+            req.destroy();
           }
         });
         res.on('end', () => resolve());

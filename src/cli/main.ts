@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { parseManifests } from '../model/load.js';
-import { ValidationError } from '../model/types.js';
+import { objectLabel, ValidationError } from '../model/types.js';
+import { InputFileError, readInputFile } from '../model/input-file.js';
 import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
@@ -28,16 +29,35 @@ function client(cmd: Command): ApiClient {
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 
+/** A manifest file's size bound: 4x the daemon's largest request body (a YAML file is larger than
+ * the JSON sent), so nothing that could be applied is refused, and /dev/zero is. */
+const MAX_MANIFEST_FILE = 64 << 20;
+
+const errCode = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
 function collectFiles(path: string, recursive: boolean, out: string[]): void {
   let st;
-  try { st = statSync(path); } catch (e) { throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  try { st = statSync(path); } catch (e) { throw new CliError(`cannot read ${path}: ${errCode(e)}`); }
   if (!st.isDirectory()) { out.push(path); return; }
-  for (const name of readdirSync(path).sort()) {
+  let names: string[];
+  try { names = readdirSync(path).sort(); } catch (e) { throw new CliError(`cannot read ${path}: ${errCode(e)}`); }
+  for (const name of names) {
     const p = join(path, name);
-    const s = statSync(p);
+    let s;
+    // (a dangling symlink among the files: named, not a raw ENOENT)
+    try { s = statSync(p); } catch (e) { throw new CliError(`cannot read ${p}: ${errCode(e)}`); }
     if (s.isDirectory()) { if (recursive) collectFiles(p, recursive, out); }
     else if (MANIFEST_EXT.test(name)) out.push(p);
   }
+}
+
+/** A parse error's lines: a limit refusal's without the "<document> default/FILE:" label its
+ * FieldError carries for the API's causes (the file is named after it again). */
+function errorLines(e: ValidationError): string {
+  return e.errors.map((x) => {
+    const label = `${objectLabel(x.kind, x.namespace, x.name)}: `;
+    return x.kind === '<document>' && x.message.startsWith(label) ? x.message.slice(label.length) : x.message;
+  }).join('\n');
 }
 
 /** Reads -f arguments (files, directories, "-" for stdin) into raw objects; syntax errors name the file. */
@@ -49,9 +69,10 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
     if (p === '-') files.push('-'); else collectFiles(p, recursive, files);
     if (p !== '-' && !files.length) throw new CliError(`no .yaml, .yml or .json files in ${p}`);
     for (const f of files) {
-      const text = f === '-' ? readFileSync(0, 'utf8') : readFileSync(f, 'utf8');
+      let text: string;
+      try { text = readInputFile(f === '-' ? 0 : f, MAX_MANIFEST_FILE); } catch (e) { throw e instanceof InputFileError ? new CliError(e.message) : e; }
       try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f)); } catch (e) {
-        if (e instanceof ValidationError) throw new CliError(e.errors.map((x) => x.message).join('\n'));
+        if (e instanceof ValidationError) throw new CliError(errorLines(e));
         throw e;
       }
     }

@@ -1,16 +1,20 @@
 // `wdp trace --live` and `wdp capture`: live trace and capture on the running daemon
 // (src/api/observe-routes.ts; docs/observe.md).
-import { openSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { readInputBytes, readInputFile } from '../model/input-file.js';
+
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
-import { parseManifests } from '../model/load.js';
+import { parseManifests, parseSingleDocument } from '../model/load.js';
 import { ValidationError } from '../model/types.js';
-import { readPcap, encodePcap } from '../ports/pcap.js';
+import { parsePcap, encodePcap } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
-import { parse as parseYaml } from 'yaml';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The largest capture replayed (wdp capture writes at most 1 GiB; every frame is held in memory). */
+const MAX_REPLAY_PCAP = 1 << 30;
 
 class UsageError extends Error {}
 
@@ -170,7 +174,9 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     let bytes = 0;
     try {
       await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => {
-        if (fd < 0) fd = openSync(o.write, 'w');
+        if (fd < 0) {
+          try { fd = openSync(o.write, 'w'); } catch (e) { throw new UsageError(`cannot write ${o.write}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+        }
         writeSync(fd, chunk); bytes += chunk.length;
       });
     } finally {
@@ -185,7 +191,7 @@ function replayCommand(o: Raw, file: string): void {
   const objects: unknown[] = [];
   for (const f of o.filename as string[]) {
     let text: string;
-    try { text = readFileSync(f === '-' ? 0 : f, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+    try { text = readInputFile(f === '-' ? 0 : f, 64 << 20); } catch (e) { throw new UsageError((e as Error).message); }
     objects.push(...parseManifests(text, f));
   }
   let inPort = 0;
@@ -194,13 +200,16 @@ function replayCommand(o: Raw, file: string): void {
     let ports: Map<string, number> | undefined;
     let text = '';
     if (o.ports !== undefined) {
-      try { text = readFileSync(o.ports, 'utf8'); } catch (e) { throw new UsageError(`cannot read ${o.ports}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+      try { text = readInputFile(o.ports, 16 << 20); } catch (e) { throw new UsageError((e as Error).message); }
       try { ports = portIndexes(text, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
     }
     try { inPort = resolveInPort(String(o.inPort), ports, o.ports); } catch (e) { throw new UsageError((e as Error).message); }
     if (ports) portMac = portMacOf(text, inPort);
   }
-  const pcap = readPcap(file);
+  // (bounded: `wdp replay /dev/zero` read until the heap gave out)
+  let bytes: Buffer;
+  try { bytes = readInputBytes(file, MAX_REPLAY_PCAP, `pcap file ${file}`); } catch (e) { throw new UsageError((e as Error).message); }
+  const pcap = parsePcap(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
   // a capture of --direction out or both holds what the dataplane sent on the port (from the
   // port's own MAC): not frames that arrived there
   const own = portMac ? macBytes(portMac) : null;
@@ -229,7 +238,7 @@ function replayCommand(o: Raw, file: string): void {
 /** The MAC of port `index` in a ports file (wdp get ports -o yaml|json, or a daemon config's
  * ports: with mac set), if it says. */
 function portMacOf(text: string, index: number): string | undefined {
-  const d = (parseYaml(text) ?? {}) as Raw;
+  const d = (parseSingleDocument(text, 'the ports file') ?? {}) as Raw;
   const p = Array.isArray(d.items) ? (d.items as Raw[]).find((x) => x?.index === index) : Array.isArray(d.ports) ? (d.ports as Raw[])[index] : undefined;
   return typeof p?.mac === 'string' && /^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i.test(p.mac) ? p.mac : undefined;
 }

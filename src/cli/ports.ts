@@ -4,8 +4,8 @@
 //                --pod 10.244.1.20[=02:aa:..]      the same from flags
 //   wdp port remove pod-x
 import { Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readInputFile } from '../model/input-file.js';
+import { parseSingleDocument } from '../model/load.js';
 import type { ApiClient } from './client.js';
 import { table } from './format.js';
 
@@ -24,6 +24,9 @@ export function portsTable(items: Raw[], wide: boolean): string {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** A port file is one small object. */
+const MAX_PORT_FILE = 1 << 20;
+
 export function registerPortCommands(program: Command, client: (cmd: Command) => ApiClient, print: (data: unknown, output: string | undefined, human: () => string) => void): void {
   const port = program.command('port').description('add or remove a dataplane port while the daemon runs (what the CNI plugin does per pod)');
   port.command('add').description('attach an interface: -f FILE (one port, YAML/JSON) or the flags')
@@ -41,18 +44,20 @@ export function registerPortCommands(program: Command, client: (cmd: Command) =>
       const flags = ['name', 'type', 'ifname', 'gateway', 'pod', 'netns', 'worker'].filter((k) => o[k] !== undefined);
       if (o.filename) {
         if (flags.length) throw new Error('port add takes -f PORT.yaml or the port flags, not both');
-        let text: string;
-        try { text = o.filename === '-' ? readFileSync(0, 'utf8') : readFileSync(o.filename, 'utf8'); } catch (e) {
-          throw new Error(`cannot read ${o.filename}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-        try { body = parseYaml(text) as Raw; } catch (e) { throw new Error(`${o.filename}: not YAML or JSON: ${(e as Error).message}`); }
+        const text = readInputFile(o.filename === '-' ? 0 : o.filename, MAX_PORT_FILE);
+        const doc = parseSingleDocument(text, o.filename === '-' ? '<stdin>' : o.filename);
+        if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${o.filename}: expected one port object (name, type, ifname, role, ...)`);
+        body = doc as Raw;
       } else {
         const missing = ['name', 'type', 'ifname'].filter((k) => o[k] === undefined);
         if (missing.length) throw new Error(`port add needs -f PORT.yaml, or --name, --type and --ifname (missing: ${missing.map((k) => `--${k}`).join(', ')})`);
         body = { name: o.name, type: o.type, ifname: o.ifname, role: o.role, gateways: o.gateway ?? [] };
         if (o.pod) body.pods = (o.pod as string[]).map((p) => { const [ip, mac] = p.split('='); return mac ? { ip, mac } : { ip }; });
         if (o.netns) body.netns = o.netns;
-        if (o.worker !== undefined) body.worker = Number(o.worker);
+        if (o.worker !== undefined) {
+          if (!/^\d{1,9}$/.test(o.worker)) throw new Error(`--worker takes a worker index (0, 1, ...), got ${JSON.stringify(o.worker)}`);
+          body.worker = Number(o.worker);
+        }
       }
       const r = await client(cmd).call('POST', '/api/v1/ports', JSON.stringify(body)) as Raw;
       print(r, o.output, () => `port/${r.name} added (index ${r.index}, ${r.kind}, mac ${r.mac})\n`);

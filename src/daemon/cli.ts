@@ -28,7 +28,9 @@ export function registerDaemonCommands(program: Command): void {
         cfg = loadConfigFile(o.config, (raw) => {
           // flags are merged into the file's kubernetes: section before validation
           if (!o.kubernetes && !o.kubeconfig && !o.hostnameOverride) return;
-          const k = (typeof raw.kubernetes === 'object' && raw.kubernetes !== null ? raw.kubernetes : {}) as Record<string, unknown>;
+          // a kubernetes: that is no mapping stays as it is: the config check names it
+          if (raw.kubernetes !== undefined && raw.kubernetes !== null && (typeof raw.kubernetes !== 'object' || Array.isArray(raw.kubernetes))) return;
+          const k = (raw.kubernetes ?? {}) as Record<string, unknown>;
           if (o.kubeconfig) k.kubeconfig = o.kubeconfig;
           if (o.hostnameOverride) k.hostnameOverride = o.hostnameOverride;
           raw.kubernetes = k;

@@ -17,12 +17,14 @@
 //                 detectLocalMode, nodePortAddresses, healthzBindAddress, metricsBindAddress, ... }
 //             present: wdp watches the API server itself (src/kube/, docs/running.md); then
 //             node.name may be left out (the hostname, or hostnameOverride, names the node)
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
+import { resolve } from 'node:path';
+import { InputFileError, readInputFile } from '../model/input-file.js';
+import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
-import { parseCidr } from '../util/addr.js';
+import { formatAddr, parseCidr } from '../util/addr.js';
+import { notOneHostProblem } from '../model/host-address.js';
 import { canonicalAddr, isLinkLocal } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
@@ -46,13 +48,37 @@ export const HELPER_NICE_DEFAULT = 5;
  * scheduling"), so it is an operator's choice, not a default. */
 export const WORKER_REALTIME_PRIORITY_DEFAULT = 0;
 
-function validListen(s: string): boolean {
-  try { parseListen(s); return true; } catch { return false; }
+/** A listen address's problem, as parseListen words it (the path empty or too long, the host
+ * no address or name, ...), on the config's field. */
+function checkListen(s: string, ctx: z.RefinementCtx): void {
+  if (s === 'off') return;
+  try { parseListen(s); } catch (e) {
+    const why = (e as Error).message.replace(/^invalid listen address "(?:[^"\\]|\\.)*": /, '');
+    ctx.addIssue({ code: 'custom', message: `must be host:port, [v6]:port, unix:/path or /path (${why})` });
+  }
+}
+
+/** A path under /proc, /sys or /dev: no state directory or socket can be made there (and Node's
+ * recursive mkdir spins forever on a missing one under /proc: the start hung, deaf to SIGTERM). */
+function onKernelFs(path: string): boolean {
+  return /^\/+(proc|sys|dev)(\/|$)/.test(resolve(path));
+}
+const KERNEL_FS_MESSAGE = 'must not be under /proc, /sys or /dev (kernel filesystems)';
+/** A unix-socket listen address's path on a kernel filesystem (see onKernelFs). */
+function listenOnKernelFs(s: string): boolean {
+  try { const l = parseListen(s); return 'path' in l && onKernelFs(l.path); } catch { return false; }
 }
 
 const ip = z.string().refine((s) => isIP(s) !== 0, { message: 'must be an IPv4 or IPv6 address' });
+/** An address one host owns (a node address, a gateway answered for, a pod, a masquerade source):
+ * not unspecified, broadcast or multicast. */
+const hostIp = ip.superRefine((s, ctx) => {
+  const why = isIP(s) !== 0 ? notOneHostProblem(s) : null;
+  if (why) ctx.addIssue({ code: 'custom', message: why });
+});
 const mac = z.string().regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, 'must be a MAC address like 02:00:00:00:00:01')
   .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { message: 'must be a unicast MAC (first octet even)' })
+  .refine((m) => !/^00(:00){5}$/.test(m), { message: 'must not be 00:00:00:00:00:00 (no interface\'s address)' })
   .transform((m) => m.toLowerCase());
 const cidr = z.string().refine((s) => { try { parseCidr(s); return true; } catch { return false; } }, { message: 'must be a CIDR like 10.0.0.0/8 or fd00::/64' });
 const ifname = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be an interface name of 1-15 characters [A-Za-z0-9_.-]');
@@ -94,8 +120,8 @@ export const portSchema = z.object({
   // the host sends and no service claims is bridged to `uplink`, and back (docs/running.md)
   role: z.enum(['pod', 'uplink', 'host']),
   mac: mac.optional(),
-  gateways: z.array(ip).default([]),
-  pods: z.array(z.object({ ip, mac: mac.optional() }).strict()).default([]),
+  gateways: z.array(hostIp).default([]),
+  pods: z.array(z.object({ ip: hostIp, mac: mac.optional() }).strict()).default([]),
   learn: z.boolean().optional(),
   // TAP only: after creating the device, move it into this network namespace (the daemon keeps
   // the fd; the kernel side of the TAP then lives with the pod). Used by tests and the demo.
@@ -238,7 +264,7 @@ const ctTimeoutSeconds = z.number().int().min(1).max(Math.floor(0xffffffff / 100
 export const daemonConfigSchema = z.object({
   node: z.object({
     name: nodeName.optional(),
-    addresses: z.array(ip).default([]),
+    addresses: z.array(hostIp).default([]),
     // the cluster's service CIDRs: addresses in them that no Service owns are dropped
     // (drop_no_service_ip), not routed
     serviceCIDRs: z.array(cidr).max(16).default([]),
@@ -261,11 +287,12 @@ export const daemonConfigSchema = z.object({
   ports: z.array(portSchema).min(1, 'at least one port is needed'),
   // a next hop by MAC, or by address (via: resolved on the port like a pod without a MAC)
   routes: z.array(z.object({ prefix: cidr, port: portName, mac: mac.optional(), via: ip.optional() }).strict()).default([]),
-  masquerade: z.object({ ipv4: ip.optional(), ipv6: ip.optional() }).strict().optional(),
+  masquerade: z.object({ ipv4: hostIp.optional(), ipv6: hostIp.optional() }).strict().optional(),
   api: z.object({
-    listen: z.string().min(1).default(DEFAULT_LISTEN).refine(validListen, { message: 'must be host:port, [v6]:port, unix:/path or /path' }),
+    listen: z.string().min(1).refine((l) => l !== 'off', { message: 'must be host:port, [v6]:port, unix:/path or /path' }).superRefine(checkListen)
+      .refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_LISTEN),
     // kube-proxy style health endpoint on its own listener ("off" for none)
-    healthz: z.string().min(1).default(DEFAULT_HEALTHZ_LISTEN).refine((s) => s === 'off' || validListen(s), { message: 'must be host:port, [v6]:port, unix:/path, /path or "off"' }),
+    healthz: z.string().min(1).superRefine(checkListen).refine((l) => !listenOnKernelFs(l), { message: KERNEL_FS_MESSAGE }).default(DEFAULT_HEALTHZ_LISTEN),
     token: z.string().min(16, 'must be at least 16 characters').optional(),
   }).strict().superRefine((a, ctx) => {
     // the API refuses to listen there without a token; said here so the whole file is checked
@@ -275,7 +302,7 @@ export const daemonConfigSchema = z.object({
     const why = tokenRequiredReason(l, a.token);
     if (why) ctx.addIssue({ code: 'custom', path: ['token'], message: `required when api.listen (${a.listen}) ${why}` });
   }).default({ listen: DEFAULT_LISTEN, healthz: DEFAULT_HEALTHZ_LISTEN }),
-  stateDir: z.string().min(1).default('/var/lib/wdp'),
+  stateDir: z.string().min(1).refine((d) => !onKernelFs(d), { message: KERNEL_FS_MESSAGE }).default('/var/lib/wdp'),
   workers: z.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   conntrack: z.object({
@@ -357,6 +384,29 @@ export const daemonConfigSchema = z.object({
       else if ((up.worker ?? 0) !== (p.worker ?? 0)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'worker'], message: 'a host port and its uplink must be in the same worker' });
     }
   });
+  // a pod listed twice (on one port or two), or a prefix routed twice: which one would win is
+  // nobody's choice (the node config built from them refuses it, after the ports had opened)
+  const podAt = new Map<string, string>();
+  c.ports.forEach((p, i) => p.pods.forEach((pod, j) => {
+    if (isIP(pod.ip) === 0) return;
+    const k = canonicalAddr(pod.ip), at = `ports[${i}].pods[${j}]`;
+    const before = podAt.get(k);
+    if (before) ctx.addIssue({ code: 'custom', path: ['ports', i, 'pods', j, 'ip'], message: `duplicate pod ${pod.ip} (also ${before})` });
+    else podAt.set(k, at);
+  }));
+  const prefixAt = new Map<string, number>();
+  c.routes.forEach((r, i) => {
+    let k: string;
+    try {
+      // the network (host bits cleared): 10.1.2.3/8 routes what 10.0.0.0/8 does
+      const p = parseCidr(r.prefix), b = p.bytes.slice();
+      for (let bit = p.plen; bit < b.length * 8; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
+      k = `${formatAddr(b, p.family)}/${p.plen}`;
+    } catch { return; }
+    const before = prefixAt.get(k);
+    if (before !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'prefix'], message: `duplicate route ${r.prefix} (also routes[${before}])` });
+    else prefixAt.set(k, i);
+  });
   if (c.workerCpus && c.workerCpus.length !== c.workers) ctx.addIssue({ code: 'custom', path: ['workerCpus'], message: `one CPU per worker: ${c.workers} worker(s), ${c.workerCpus.length} CPU(s) listed` });
   if (c.ports.filter((p) => p.role === 'host').length > 1) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'at most one host port' });
   c.routes.forEach((r, i) => {
@@ -429,6 +479,12 @@ export function parsePortConfig(raw: unknown): PortConfig {
   if (p.fanout && p.worker !== undefined) problems.push('  worker: a fanout port is in every worker: leave worker out');
   if (p.role !== 'pod' && p.pods.length) problems.push('  pods: pods can only be listed on a pod-facing port (role: pod)');
   if (p.uplink || p.hostAddresses.length || p.hostRoutes.length || p.hostNodePorts || p.hostHairpin) problems.push('  role: uplink, hostAddresses, hostRoutes, hostNodePorts and hostHairpin belong to a host port');
+  const pods = new Map<string, number>();
+  p.pods.forEach((pod, j) => {
+    const k = canonicalAddr(pod.ip), before = pods.get(k);
+    if (before !== undefined) problems.push(`  pods[${j}].ip: duplicate pod ${pod.ip} (also pods[${before}])`);
+    else pods.set(k, j);
+  });
   if (problems.length) throw new ConfigError(`invalid port:\n${problems.join('\n')}`);
   return p;
 }
@@ -455,15 +511,18 @@ export function parseConfig(raw: unknown, source = '(inline)'): DaemonConfig {
   return r.data;
 }
 
+/** A config file is a few KB; this refuses a device or a wrong file before it fills the heap. */
+const MAX_CONFIG_FILE = 4 << 20;
+
 /** `adjust` may change the parsed file before validation (command-line flags). */
 export function loadConfigFile(path: string, adjust?: (raw: Record<string, unknown>) => void): DaemonConfig {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
+  try { text = readInputFile(path, MAX_CONFIG_FILE, `config ${path}`); } catch (e) {
+    throw new ConfigError(e instanceof InputFileError ? e.message : `cannot read config ${path}: ${(e as Error).message}`);
   }
   let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) {
-    throw new ConfigError(`config ${path} is not valid YAML: ${(e as Error).message}`);
+  try { raw = parseSingleDocument(text, `config ${path}`); } catch (e) {
+    throw new ConfigError(e instanceof DocumentError ? `${e.message} (not valid YAML)` : `config ${path} is not valid YAML: ${(e as Error).message}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`config ${path} must be a YAML mapping (node:, ports:, ...)`);
   adjust?.(raw as Record<string, unknown>);

@@ -18,12 +18,12 @@
 // the same shapes on (the generated classes turn timestamps into Dates and cost ~3x the parse).
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { TOKEN_FILE_PROVIDER, TokenFile, tokenFileAuthenticator } from './token-file.js';
+import { readInputFile } from '../model/input-file.js';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -63,6 +63,9 @@ export function isTooLargeResourceVersion(e: unknown): boolean {
     || (e.statusCode === 504 && /Too large resource version/.test(e.message));
 }
 
+/** A kubeconfig is a few KB (certificates inline: tens of KB). */
+const MAX_KUBECONFIG = 4 << 20;
+
 /** The token file each KubeConfig loaded here authenticates with (a 401 resets it). */
 const tokenFiles = new WeakMap<KubeConfig, TokenFile>();
 
@@ -71,8 +74,11 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
   const kc = new KubeConfig();
   let tokenFile: string | undefined;
   if (opts.kubeconfig) {
-    kc.loadFromFile(opts.kubeconfig);
-    tokenFile = kubeconfigTokenFile(opts.kubeconfig, kc);
+    // read within a bound (the library's loadFromFile reads anything whole: /dev/zero hung the start)
+    const text = readInputFile(opts.kubeconfig, MAX_KUBECONFIG);
+    kc.loadFromString(text);
+    kc.makePathsAbsolute(dirname(opts.kubeconfig)); // (what loadFromFile does after reading)
+    tokenFile = kubeconfigTokenFile(opts.kubeconfig, text, kc);
   } else {
     const host = process.env.KUBERNETES_SERVICE_HOST, port = process.env.KUBERNETES_SERVICE_PORT;
     if (!host || !port) {
@@ -103,10 +109,10 @@ export function loadKubeConfig(opts: { kubeconfig?: string; inClusterRoot?: stri
 
 /** The current user's `tokenFile` (the library drops the field), made absolute against the
  * kubeconfig's directory as client-go resolves its paths. */
-function kubeconfigTokenFile(path: string, kc: KubeConfig): string | undefined {
+function kubeconfigTokenFile(path: string, text: string, kc: KubeConfig): string | undefined {
   const user = kc.getCurrentUser();
   if (!user) return undefined;
-  const raw = parseYaml(readFileSync(path, 'utf8')) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
+  const raw = parseYaml(text) as { users?: Array<{ name?: string; user?: { tokenFile?: unknown } }> } | null;
   const f = raw?.users?.find((u) => u?.name === user.name)?.user?.tokenFile;
   if (typeof f !== 'string' || !f) return undefined;
   return isAbsolute(f) ? f : join(dirname(path), f);

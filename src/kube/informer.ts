@@ -68,7 +68,13 @@ export interface InformerOptions {
   onError?(err: unknown, retryInMs: number): void;
   /** onAdd / onUpdate / onDelete threw for `obj` (the watch goes on). */
   onHandlerError?(err: unknown, obj: KubeObject): void;
+  /** A watch event was dropped (`what` it was: an unknown type, a BOOKMARK without a
+   * resourceVersion); the watch goes on. */
+  onIgnoredEvent?(what: string): void;
 }
+
+/** The watch event types of the Kubernetes API (watch.EventType). */
+const WATCH_EVENT_TYPES = new Set(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK', 'ERROR']);
 
 /** A Watch that asks for bookmarks and a timeout, tracks its request, and knows when a list
  * round is over (ListWatch calls watch() right after delivering a list's items). */
@@ -99,7 +105,15 @@ class BookmarkWatch extends Watch {
     clearTimeout(this.deadline);
     const onEvent = (phase: string, obj: any, w?: any) => {
       this.events++;
-      if (phase !== 'ERROR') this.informer.seen(obj?.metadata?.resourceVersion);
+      // The library takes every event but an ERROR's resourceVersion as its own, '' when there is
+      // none: an event of a type it does not know, or a BOOKMARK without one, made the next watch
+      // a full re-list. Such events carry nothing to apply: dropped (counted, reported).
+      const rv = obj?.metadata?.resourceVersion;
+      if (!WATCH_EVENT_TYPES.has(phase) || (phase === 'BOOKMARK' && !(typeof rv === 'string' && rv))) {
+        this.informer.ignored(phase === 'BOOKMARK' ? 'a BOOKMARK without a resourceVersion' : `an event of unknown type ${JSON.stringify(String(phase).slice(0, 32))}`);
+        return;
+      }
+      if (phase !== 'ERROR') this.informer.seen(rv);
       stripManagedFields(obj);
       callback(phase, obj, w);
     };
@@ -135,7 +149,7 @@ export class ResilientInformer {
   readonly timeoutRange: [number, number];
   readonly watchIdleMs: number;
   /** Counters the tests and metrics read. */
-  readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0 };
+  readonly stats = { lists: 0, watches: 0, errors: 0, restarts: 0, handlerErrors: 0, ignoredEvents: 0 };
 
   constructor(kc: KubeConfig, private readonly o: InformerOptions) {
     this.timeoutRange = o.watchTimeoutSeconds ?? [300, 600];
@@ -204,6 +218,9 @@ export class ResilientInformer {
       this.o.onListed?.();
     }
   }
+
+  /** A watch event dropped (BookmarkWatch): counted and reported. */
+  ignored(what: string): void { this.stats.ignoredEvents++; this.o.onIgnoredEvent?.(what); }
 
   /** The resourceVersion of a list or of a watch event (a bookmark's too). */
   seen(rv: unknown): void { if (typeof rv === 'string' && rv) this.lastSyncResourceVersion = rv; }

@@ -1,12 +1,15 @@
 // Plain node:http listeners for the kube-proxy-compatible endpoints (healthz, metrics, service
 // health checks): a handful of fixed routes each, probed by kubelets and load balancers.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 
 /** "host:port", "[v6]:port" or ":port" (every address of both families, as kube-proxy's bind
  * addresses; 0.0.0.0 and [::] mean the same, see listenHttp). */
 export function parseBindAddress(s: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]*):(\d+)$/.exec(s);
-  if (!m || Number(m[2]) > 65535) throw new Error(`invalid bind address ${JSON.stringify(s)}: expected host:port, [v6]:port or :port`);
+  // the host an IP address, as kube-proxy validates its bind addresses (a name would be resolved
+  // only when the listener opens, after the ports)
+  if (!m || Number(m[2]) > 65535 || (m[1] && isIP(m[1]) === 0)) throw new Error(`invalid bind address ${JSON.stringify(s)}: expected host:port, [v6]:port or :port, the host an IP address`);
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 

@@ -4,6 +4,7 @@
 // balancers drain it).
 import { isIP } from 'node:net';
 import { canon, canonCidr } from '../model/schema.js';
+import { notOneHostProblem } from '../model/host-address.js';
 import type { KubeObject } from './client.js';
 import type { IpFamilyName } from './healthz.js';
 
@@ -24,10 +25,19 @@ export interface NodeInfo {
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
-export function nodeInfo(o: KubeObject): NodeInfo {
-  const status = (o.status ?? {}) as { addresses?: Array<{ type?: string; address?: string }> };
-  const spec = (o.spec ?? {}) as { podCIDRs?: string[]; podCIDR?: string; taints?: Array<{ key?: string }> };
-  const byType = (t: string) => (status.addresses ?? []).filter((a) => a.type === t && typeof a.address === 'string' && isIP(a.address) !== 0).map((a) => canon(a.address!));
+type Raw = Record<string, unknown>;
+const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
+/** The objects of `x` when it is a list (entries that are no object are not read). */
+const objectsOf = (x: unknown): Raw[] => (Array.isArray(x) ? x.filter(isObj) : []);
+
+/** What the Node says, read whatever its shape: a list that is none, or null entries, read as
+ * absent (the handler threw, and the node's addresses stayed unknown until it changed). */
+export function nodeInfo(node: KubeObject): NodeInfo {
+  const o: Raw = isObj(node) ? node : {};
+  const status = isObj(o.status) ? o.status : {};
+  const spec = isObj(o.spec) ? o.spec : {};
+  // (an address no one host can own — 0.0.0.0, multicast — is no node address: NodePorts are not served on it)
+  const byType = (t: string) => objectsOf(status.addresses).filter((a) => a.type === t && typeof a.address === 'string' && isIP(a.address) !== 0 && notOneHostProblem(a.address) === null).map((a) => canon(a.address as string));
   const internal = byType('InternalIP'), external = byType('ExternalIP');
   const addresses = [...new Set([...internal, ...external])];
   const primary: string[] = [];
@@ -37,12 +47,13 @@ export function nodeInfo(o: KubeObject): NodeInfo {
   }
   // primary first: the first node address is the default masquerade source
   primary.sort((a, b) => addresses.indexOf(a) - addresses.indexOf(b));
-  const cidrs = spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
+  const cidrs: unknown[] = Array.isArray(spec.podCIDRs) && spec.podCIDRs.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : [];
   // canonical, host bits cleared (the API server accepts them; kube-proxy reads the network)
   const podCIDRs = [...new Set(cidrs.flatMap((c) => { try { return typeof c === 'string' && c.includes('/') ? [canonCidr(c)] : []; } catch { return []; } }))];
-  const eligible = !o.metadata?.deletionTimestamp && !(spec.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT);
-  const zone = o.metadata?.labels?.[ZONE_LABEL];
-  return { name: o.metadata?.name ?? '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };
+  const metadata = isObj(o.metadata) ? o.metadata : {};
+  const eligible = !metadata.deletionTimestamp && !objectsOf(spec.taints).some((t) => t.key === TO_BE_DELETED_TAINT);
+  const zone = isObj(metadata.labels) ? metadata.labels[ZONE_LABEL] : undefined;
+  return { name: typeof metadata.name === 'string' ? metadata.name : '', addresses, primary, podCIDRs, zone: typeof zone === 'string' ? zone : '', eligible };
 }
 
 /** The IP families kube-proxy's nftables mode runs a proxier for: both whenever the host has

@@ -59,7 +59,7 @@ export function serviceForModel(o: KubeObject): Raw {
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
   const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
-  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: Raw) => ({ ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
+  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: unknown) => (!isObj(i) ? i : { ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
   return out;
 }
 

@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import type { ObjectRef } from '../compiler/compiler.js';
 import type { PartialApplyResult, SkippedObject } from '../api/controlplane.js';
-import type { ServiceSpec, SliceSpec } from '../model/types.js';
+import { fieldError, type ServiceSpec, type SliceSpec } from '../model/types.js';
 import type { KubeObject } from './client.js';
 import type { KubeMetrics } from './metrics.js';
 import type { IpFamilyName, ProxyHealth } from './healthz.js';
@@ -181,14 +181,26 @@ export class KubeSync {
     // takes goes from the model (a no-op when it is not there)
     const upserts: Array<{ kind: SyncKind; obj: KubeObject }> = [];
     const raws: unknown[] = [];
+    // an object whose shape the conversion cannot read is skipped as invalid, like one the model
+    // refuses: it must not fail the sync of every other object (a sync that throws is retried
+    // whole, and would throw again until the object changes)
+    const unreadable: SkippedObject[] = [];
     for (const u of batch) {
-      const raw = u.kind === 'Service' ? (cut ? serviceInFamilies(serviceForModel(u.obj), cut) : serviceForModel(u.obj))
-        : (cut && !sliceInFamilies(u.obj, cut) ? null : sliceForModel(u.obj));
+      let raw: unknown;
+      try {
+        raw = u.kind === 'Service' ? (cut ? serviceInFamilies(serviceForModel(u.obj), cut) : serviceForModel(u.obj))
+          : (cut && !sliceInFamilies(u.obj, cut) ? null : sliceForModel(u.obj));
+      } catch (e) {
+        upserts.push(u);
+        unreadable.push(unreadableObject(u.kind, u.obj, e));
+        continue;
+      }
       if (raw) { upserts.push(u); raws.push(raw); } else removes.push({ kind: u.kind, namespace: u.obj.metadata?.namespace || 'default', name: u.obj.metadata?.name ?? '' });
     }
     let result: PartialApplyResult;
     try {
       result = await this.target.applyEach(raws, removes);
+      if (unreadable.length) result = { ...result, skipped: [...result.skipped, ...unreadable] };
     } catch (e) {
       // nothing was applied: the changes go back (unless a newer state arrived meanwhile)
       for (const p of taken) { const k = keyOf(p.kind, p.namespace, p.name); if (!this.pending.has(k)) { this.pending.set(k, p); this.pendingCount[p.kind]++; } }
@@ -244,13 +256,15 @@ export class KubeSync {
     for (const s of this.target.compiler.listServices()) have.set(keyOf('Service', s.namespace, s.name), s.raw);
     for (const s of this.target.compiler.listSlices()) have.set(keyOf('EndpointSlice', s.namespace, s.name), s.raw);
     const consider = (kind: SyncKind, obj: KubeObject) => {
-      if (cut && !(kind === 'Service' ? serviceInFamiliesAtAll(obj, cut) : sliceInFamilies(obj, cut))) return;
+      // (what cannot be read goes to run(), which skips it with its reason)
+      const unread = (f: () => boolean): boolean => { try { return f(); } catch { return true; } };
+      if (cut && !unread(() => (kind === 'Service' ? serviceInFamiliesAtAll(obj, cut) : sliceInFamilies(obj, cut)))) return;
       const k = keyOf(kind, obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
       want.add(k);
       const rv = obj.metadata?.resourceVersion;
       const cur = have.get(k) as StoredObject | undefined;
-      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !prunedByOlderModel(kind, cur, obj)
-        && (kind !== 'Service' || !familiesCanCut(obj) || familyShape(cur, null) === familyShape(obj, cut))) {
+      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !unread(() => prunedByOlderModel(kind, cur, obj))
+        && !unread(() => kind === 'Service' && familiesCanCut(obj) && familyShape(cur, null) !== familyShape(obj, cut))) {
         this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
         return;
       }
@@ -324,4 +338,11 @@ type StoredObject = { metadata?: { resourceVersion?: string }; spec?: { healthCh
  * did). Programmed again, or its health check would wait for the Service's next change. */
 function prunedByOlderModel(kind: SyncKind, cur: StoredObject, obj: KubeObject): boolean {
   return kind === 'Service' && cur.spec?.healthCheckNodePort === undefined && (obj.spec as StoredObject['spec'] | undefined)?.healthCheckNodePort !== undefined;
+}
+
+/** An object the sync could not turn into the model's input (a shape the conversion does not
+ * expect), as the model's refusals are reported: skipped, stage invalid, with the error. */
+function unreadableObject(kind: SyncKind, obj: KubeObject, e: unknown): SkippedObject {
+  const namespace = obj?.metadata?.namespace || 'default', name = String(obj?.metadata?.name ?? '');
+  return { kind, namespace, name, stage: 'invalid', errors: [fieldError(kind, namespace, name, '', 'FieldValueInvalid', `cannot be read: ${(e as Error)?.message ?? String(e)}`)] };
 }

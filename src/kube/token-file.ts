@@ -12,8 +12,11 @@
 //   `fallback` (a kubeconfig's `token` beside its `tokenFile`), and without that the request fails
 //   with the reason.
 // The cost: one small synchronous read per request at most once a minute.
-import { readFileSync } from 'node:fs';
 import type { User } from '@kubernetes/client-node';
+import { InputFileError, readInputFile } from '../model/input-file.js';
+
+/** The largest token file read (a bound service-account token is ~1 KB). */
+const MAX_TOKEN_FILE = 1 << 20;
 
 /** The authProvider name that marks a user whose token comes from a TokenFile. */
 export const TOKEN_FILE_PROVIDER = 'wdp-token-file';
@@ -31,10 +34,13 @@ export class TokenFile {
   current(): string {
     if (this.token !== null && this.now() < this.readAt + this.periodMs - this.leewayMs) return this.token;
     let text: string;
-    try { text = readFileSync(this.path, 'utf8').trim(); } catch (e) {
-      return this.lastGood(`cannot read the token file ${this.path}: ${(e as Error).message}`);
+    // (bounded: a token is a few KB; /dev/zero or a wrong file must not fill the heap)
+    try { text = readInputFile(this.path, MAX_TOKEN_FILE, `the token file ${this.path}`).trim(); } catch (e) {
+      return this.lastGood(e instanceof InputFileError ? e.message : `cannot read the token file ${this.path}: ${(e as Error).message}`);
     }
     if (!text) return this.lastGood(`the token file ${this.path} is empty`);
+    // an Authorization header cannot carry control characters (Node refuses to send it)
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(text)) return this.lastGood(`the token file ${this.path} holds characters a bearer token cannot have`);
     this.token = text;
     this.readAt = this.now();
     return text;

@@ -142,8 +142,15 @@ export class KubeWatcher {
       timestamps: o.metrics,
       afterSync: () => this.afterSync(),
     });
+    // a watch event dropped for its shape: logged once per kind of problem, not per event
+    const ignoredSeen = new Set<string>();
     const common = {
       pageSize: c.listPageSize,
+      onIgnoredEvent: (what: string) => {
+        if (ignoredSeen.has(what) || ignoredSeen.size > 100) return;
+        ignoredSeen.add(what);
+        log.warn({ event: what }, 'a watch event was ignored (it carries nothing to apply); the watch goes on');
+      },
       ...(o.informer ?? {}),
     };
     const onListed = (resource: string) => () => {

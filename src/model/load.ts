@@ -3,7 +3,7 @@
 import { parseAllDocuments } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
-import { checkJsonDepth, checkObjects, checkYamlDepth, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
+import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
@@ -103,4 +103,47 @@ function elementTexts(text: string, doc: unknown, objs: unknown[], spans: number
     spans[2 * i + 1]++;
   }
   return { text, spans };
+}
+
+/** Why a one-document text (parseSingleDocument) is refused: `status` 400 (syntax, depth) or 413 (size). */
+export class DocumentError extends Error {
+  constructor(message: string, readonly status: 400 | 413) { super(message); this.name = 'DocumentError'; }
+}
+
+/** One JSON or YAML document of client text (a request body that is one object, a file read as
+ * one): bounded as manifests are — nesting depth checked on the text before any parser runs,
+ * aliases limited, the value's size after — so a body of millions of brackets is refused at once
+ * instead of being built (the YAML parser recursed for seconds, then overflowed its stack or ran
+ * the daemon out of heap). Several documents are refused. `uniqueKeys`: a YAML mapping with a key
+ * twice is an error (JSON text: the last one wins, as JSON.parse reads it). Throws DocumentError,
+ * its message starting with `source`. */
+export function parseSingleDocument(text: string, source: string, { uniqueKeys = true } = {}): unknown {
+  const limits = (check: () => void): void => {
+    try { check(); } catch (e) {
+      if (!(e instanceof BodyLimitError)) throw e;
+      throw new DocumentError(`${source}: ${e.status === 413 ? `larger than ${MAX_OBJECT_BYTES} bytes` : `nested deeper than ${MAX_DEPTH} levels`}: refused`, e.status);
+    }
+  };
+  const sized = (v: unknown): unknown => { if (v !== null && typeof v === 'object') limits(() => checkObjects([v])); return v; };
+  if (looksLikeJson(text)) {
+    limits(() => checkJsonDepth(text, source));
+    let v: unknown;
+    try { v = JSON.parse(text); } catch { v = undefined; }
+    if (v !== undefined) return sized(v);
+    // not JSON: on to YAML (a superset of JSON), for its position reporting
+  }
+  limits(() => checkYamlDepth(text, source));
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys });
+  const list = Array.isArray(docs) ? docs : [docs];
+  if (list.length > 1) throw new DocumentError(`${source}: ${list.length} YAML documents: expected one`, 400);
+  if (!list.length) return null;
+  const d = list[0];
+  const err = d.errors[0];
+  if (err) {
+    const pos = err.linePos?.[0];
+    throw new DocumentError(`${source}: cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`, 400);
+  }
+  let v: unknown;
+  try { v = d.toJS({ maxAliasCount: 100 }); } catch (e) { throw new DocumentError(`${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`, 400); }
+  return sized(v);
 }

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { isIP, unsloppy } from './sloppy-ip.js';
 import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
+import { notOneHostProblem } from './host-address.js';
 import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
@@ -341,6 +342,11 @@ const nodeConfigSchema = z.object({
   const m = n.spec.masquerade;
   if (m?.ipv4 && isIP(m.ipv4) !== 4) issue(ctx, ['spec', 'masquerade', 'ipv4'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv4)}: must be an IPv4 address`);
   if (m?.ipv6 && isIP(m.ipv6) !== 6) issue(ctx, ['spec', 'masquerade', 'ipv6'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m.ipv6)}: must be an IPv6 address`);
+  // the source masqueraded flows leave with: 0.0.0.0 or a multicast source is dropped by every peer
+  for (const k of ['ipv4', 'ipv6'] as const) {
+    const why = m?.[k] ? notOneHostProblem(m[k]!) : null;
+    if (why) issue(ctx, ['spec', 'masquerade', k], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(m![k])}: ${why}`);
+  }
   const h = n.spec.hairpin;
   for (const [k, fam] of [['ipv4', 4], ['ipv6', 6]] as const) {
     const a = h?.[k];

@@ -1,7 +1,7 @@
 // Dataplane port names for offline tools (`wdp replay --in-port NAME`): a port's index is its
 // position in the daemon config's `ports:` list, or what `wdp get ports` reports (which also
 // lists ports added at runtime). Either document resolves a name.
-import { parse as parseYaml } from 'yaml';
+import { parseSingleDocument } from '../model/load.js';
 
 type Raw = Record<string, unknown>;
 
@@ -9,7 +9,7 @@ type Raw = Record<string, unknown>;
  * or of a daemon config file (ports: [{name, ...}], index = position). Throws on anything else. */
 export function portIndexes(text: string, source: string): Map<string, number> {
   let doc: unknown;
-  try { doc = parseYaml(text); } catch (e) { throw new Error(`${source}: not YAML or JSON: ${(e as Error).message}`); }
+  try { doc = parseSingleDocument(text, source); } catch (e) { throw new Error(`not YAML or JSON: ${(e as Error).message}`); }
   const d = (doc ?? {}) as Raw;
   const out = new Map<string, number>();
   if (Array.isArray(d.items)) {
