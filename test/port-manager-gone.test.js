@@ -101,6 +101,24 @@ gate.serial('an ADD on an interface re-created under a stale runtime port\'s nam
   });
 });
 
+gate.serial('a pod address is one port\'s: an ADD with the address of a live port\'s pod is a 409 naming that port; a port with it whose interface is gone (the IPAM gave the address again before the link check saw it) is removed first', async (t) => {
+  await withPorts('pmp', async ({ lab, ns, peer, pm, removed }) => {
+    const pod = (ip) => [{ ip, mac: '02:00:00:00:aa:01' }];
+    const old = await pm.add({ name: 'pod-old', type: 'afpacket', ifname: 'r1', role: 'pod', gateways: ['10.244.0.1'], pods: pod('10.244.0.7') });
+    lab.veth(ns, 'r2', peer, 'eth2');
+    const e = await t.throwsAsync(pm.add({ name: 'pod-new', type: 'afpacket', ifname: 'r2', role: 'pod', gateways: ['10.244.0.1'], pods: pod('10.244.0.7') }));
+    t.is(e.statusCode, 409);
+    t.regex(e.message, /pods: 10\.244\.0\.7 is a pod of port "pod-old" \(interface "r1"\): remove that port first/);
+    t.is(pm.byName('pod-new'), undefined, 'nothing added');
+    // the old pod's veth goes; the new pod gets its address before the link check ran
+    lab.exec(peer, 'ip', ['link', 'del', 'eth1']);
+    const added = await pm.add({ name: 'pod-new', type: 'afpacket', ifname: 'r2', role: 'pod', gateways: ['10.244.0.1'], pods: pod('10.244.0.7') });
+    t.deepEqual(removed, [old.index], 'the stale port was removed first');
+    t.is(pm.byName('pod-old'), undefined);
+    t.is(pm.byName('pod-new')?.spec.index, added.index);
+  });
+});
+
 gate.serial('a config-file port whose veth is gone is closed and shown absent; re-created, it is reopened under its index (a failed reopen is retried, logged once)', async (t) => {
   await withPorts('pmb', async ({ lab, ns, peer, pm, removed, lines, dp, changes }) => {
     const uplink = pm.byName('uplink');

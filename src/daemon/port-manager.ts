@@ -448,9 +448,11 @@ export class PortManager {
       if (!this.dp || this.closed) throw new PortError('the dataplane is not running', 503);
       let p: PortConfig;
       try { p = parsePortConfig(raw); } catch (e) { throw new PortError((e as Error).message, 422); }
-      // a runtime port on an interface of this name that is gone (re-created for this pod before
-      // the link check saw it) is the old pod's: removed first, as the check would
-      const stale = this.goneOf(this.all().filter((q) => q.origin === 'api' && q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
+      // a runtime port on an interface of this name, or with one of its pod addresses, whose
+      // interface is gone (re-created for this pod, or the address given again by the IPAM,
+      // before the link check saw it) is an old pod's: removed first, as the check would
+      const addrs = new Set((p.pods ?? []).map((x) => canonicalAddr(x.ip)));
+      const stale = this.goneOf(this.all().filter((q) => q.origin === 'api' && ((q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')) || q.config.pods.some((x) => addrs.has(canonicalAddr(x.ip))))));
       for (const q of stale) await this.reap(q);
       this.checkAdd(p);
       const worker = p.worker ?? 0;
@@ -551,6 +553,13 @@ export class PortManager {
   private checkAdd(p: PortConfig): void {
     const clash = this.all().find((q) => q.spec.name === p.name || (q.spec.ifname === p.ifname && (q.spec.netns ?? '') === (p.netns ?? '')));
     if (clash) throw new PortError(clash.spec.name === p.name ? `port "${p.name}" exists` : `interface "${p.ifname}" is already port "${clash.spec.name}"`, 409);
+    // a pod address is one pod's: carried by two ports, replies and new flows to it would go to
+    // either (a port left over from a DEL that never reached the daemon: remove it first)
+    for (const pod of p.pods ?? []) {
+      const addr = canonicalAddr(pod.ip);
+      const holder = this.all().find((q) => q.config.pods.some((x) => canonicalAddr(x.ip) === addr));
+      if (holder) throw new PortError(`pods: ${pod.ip} is a pod of port "${holder.spec.name}" (interface "${holder.spec.ifname}"): remove that port first (wdp port remove ${holder.spec.name})`, 409);
+    }
     const closing = [...this.closing.values()].find((c) => c.name === p.name || (c.ifname === p.ifname && (c.netns ?? '') === (p.netns ?? '')));
     if (closing) throw new PortError(`port "${closing.name}" (interface "${closing.ifname}") is still being closed in its worker, which did not answer its open in time: try again`, 503);
     // (checked before anything is saved or created: `ip link set netns` would fail after the TAP exists)
