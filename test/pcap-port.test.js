@@ -178,3 +178,11 @@ test('bad pcap input gives clear errors', (t) => {
   const p = new PcapPort({ records: [], index: 0 });
   t.throws(() => p.rxBurst(makeArea(2), 100, 10), { code: 'ERANGE' });
 });
+
+test('readPcap reads within a bound: a device given as the capture (/dev/zero) is refused once past it, a missing file names its code', (t) => {
+  const e = t.throws(() => readPcap('/dev/zero', 1 << 20));
+  t.regex(e.message, /pcap file \/dev\/zero: larger than 1 MiB: refused/);
+  const missing = t.throws(() => readPcap('/nonexistent.pcap'));
+  t.regex(missing.message, /cannot read pcap file \/nonexistent\.pcap: ENOENT/);
+  t.is(missing.code, 'ENOENT');
+});

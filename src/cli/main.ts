@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { parseManifests } from '../model/load.js';
 import { objectLabel, ValidationError } from '../model/types.js';
-import { InputFileError, readInputFile } from '../model/input-file.js';
+import { InputFileError, readInputFile } from '../util/input-file.js';
 import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';

@@ -1,20 +1,18 @@
 // `wdp trace --live` and `wdp capture`: live trace and capture on the running daemon
 // (src/api/observe-routes.ts; docs/observe.md).
 import { openSync, writeSync, closeSync, writeFileSync } from 'node:fs';
-import { readInputBytes, readInputFile } from '../model/input-file.js';
+import { readInputBytes, readInputFile } from '../util/input-file.js';
 
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
 import { parseManifests, parseSingleDocument } from '../model/load.js';
 import { ValidationError } from '../model/types.js';
-import { parsePcap, encodePcap } from '../ports/pcap.js';
+import { parsePcap, encodePcap, MAX_PCAP_BYTES } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** The largest capture replayed (wdp capture writes at most 1 GiB; every frame is held in memory). */
-const MAX_REPLAY_PCAP = 1 << 30;
 
 class UsageError extends Error {}
 
@@ -208,7 +206,7 @@ function replayCommand(o: Raw, file: string): void {
   }
   // (bounded: `wdp replay /dev/zero` read until the heap gave out)
   let bytes: Buffer;
-  try { bytes = readInputBytes(file, MAX_REPLAY_PCAP, `pcap file ${file}`); } catch (e) { throw new UsageError((e as Error).message); }
+  try { bytes = readInputBytes(file, MAX_PCAP_BYTES, `pcap file ${file}`); } catch (e) { throw new UsageError((e as Error).message); }
   const pcap = parsePcap(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
   // a capture of --direction out or both holds what the dataplane sent on the port (from the
   // port's own MAC): not frames that arrived there

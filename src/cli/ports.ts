@@ -4,7 +4,7 @@
 //                --pod 10.244.1.20[=02:aa:..]      the same from flags
 //   wdp port remove pod-x
 import { Option, type Command } from 'commander';
-import { readInputFile } from '../model/input-file.js';
+import { readInputFile } from '../util/input-file.js';
 import { parseSingleDocument } from '../model/load.js';
 import type { ApiClient } from './client.js';
 import { table } from './format.js';

@@ -20,7 +20,7 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { InputFileError, readInputFile } from '../model/input-file.js';
+import { InputFileError, readInputFile } from '../util/input-file.js';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { formatAddr, parseCidr } from '../util/addr.js';

@@ -23,7 +23,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import { TOKEN_FILE_PROVIDER, TokenFile, tokenFileAuthenticator } from './token-file.js';
-import { readInputFile } from '../model/input-file.js';
+import { readInputFile } from '../util/input-file.js';
 
 export interface KubeObject {
   apiVersion?: string;

@@ -13,7 +13,7 @@
 //   with the reason.
 // The cost: one small synchronous read per request at most once a minute.
 import type { User } from '@kubernetes/client-node';
-import { InputFileError, readInputFile } from '../model/input-file.js';
+import { InputFileError, readInputFile } from '../util/input-file.js';
 
 /** The largest token file read (a bound service-account token is ~1 KB). */
 const MAX_TOKEN_FILE = 1 << 20;

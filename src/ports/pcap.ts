@@ -9,7 +9,8 @@
 // Files are read whole into memory: replay then costs one copy per frame (file buffer → arena
 // slot) and no I/O in the forwarding loop; the price is RAM equal to the file size.
 // Only DLT_EN10MB (Ethernet) is accepted: the core parses Ethernet frames.
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { readInputBytes } from '../util/input-file.js';
 import type { BurstArea, Port, PortStats } from './port.js';
 import { DESC_SIZE, D_IN_PORT, D_LEN, D_OUT_PORT, D_VERDICT, V_FORWARD, V_REJECT } from '../../assembly/layout.js';
 
@@ -83,10 +84,15 @@ export function parsePcap(buf: Uint8Array, source = 'pcap data'): PcapFile {
   return { resolution, byteOrder: le ? 'le' : 'be', snaplen, linktype, records };
 }
 
-export function readPcap(path: string): PcapFile {
+/** The largest capture read whole (a pcap port's file, `wdp replay`'s: every frame is held in
+ * memory; wdp capture writes at most 1 GiB). */
+export const MAX_PCAP_BYTES = 1 << 30;
+
+export function readPcap(path: string, maxBytes = MAX_PCAP_BYTES): PcapFile {
   let buf: Buffer;
-  try { buf = readFileSync(path); } catch (e) {
-    throw Object.assign(new Error(`cannot read pcap file ${path}: ${(e as Error).message}`), { code: (e as NodeJS.ErrnoException).code ?? 'EIO' });
+  // bounded: a device or FIFO given as a capture (/dev/zero) is read until the bound, not forever
+  try { buf = readInputBytes(path, maxBytes, `pcap file ${path}`); } catch (e) {
+    throw Object.assign(new Error((e as Error).message), { code: /: (E[A-Z]+)$/.exec((e as Error).message)?.[1] ?? 'EIO' });
   }
   return parsePcap(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
 }
