@@ -114,8 +114,11 @@ const g0 = gcs.length;
 const stages = {}, perRequest = [];
 const rest = objects.slice(1), per = Math.ceil(rest.length / requests / 2) * 2; // (a Service with its slice)
 for (let at = 0; at < rest.length; at += per) {
-  const st = through(compiler.change({ upsert: rest.slice(at, at + per) }).diff);
-  perRequest.push({ apply_thread_cpu: Math.round(st.apply.thread_cpu), apply_faults: st.apply.faults });
+  const c0 = threadCpuMs();
+  const ch = compiler.change({ upsert: rest.slice(at, at + per) });
+  const compileCpu = threadCpuMs() - c0;
+  const st = through(ch.diff);
+  perRequest.push({ compile_thread_cpu: Math.round(compileCpu), apply_thread_cpu: Math.round(st.apply.thread_cpu), apply_faults: st.apply.faults });
   for (const [k, v] of Object.entries(st)) {
     const acc = stages[k] ??= { ms: 0, cpu: 0, thread_cpu: 0, faults: 0, spans: [] };
     acc.ms += v.ms; acc.cpu += v.cpu; acc.thread_cpu += v.thread_cpu; acc.faults += v.faults; acc.spans.push([v.from, v.to]);
