@@ -7,10 +7,13 @@
 // core, then one-endpoint changes (each through the same stages).
 //
 //   npm run build
-//   node bench/profile-worker-apply.mjs [--dist DIR] [--services 10000] [--endpoints 10] [--changes 200] [--json]
+//   node bench/profile-worker-apply.mjs [--dist DIR] [--services 10000] [--endpoints 10] [--changes 200] [--requests 1] [--json]
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile-worker-apply.mjs
 //
 // --dist points at another build's dist/ (A/B: alternate fresh processes of the two builds).
+// --requests N: the full sync as N consecutive batches of equal size (the bench's 100k Services
+// come as 9 requests under the body limit: a full compile, then incremental applies onto a growing
+// state); the stages are summed over them and `requests` lists each one's apply.
 // Per stage: wall ms, process CPU ms (GC helper threads included), this thread's own CPU ms
 // (thread_cpu), GC pause ms and minor page faults. A run is one fresh process: the daemon's full
 // sync and restart each write into a fresh core once.
@@ -25,6 +28,7 @@ const argv = process.argv.slice(2);
 const arg = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i < 0 ? dflt : argv[i + 1]; };
 const dist = resolve(arg('dist', new URL('../dist', import.meta.url).pathname));
 const services = Number(arg('services', 10000)), endpoints = Number(arg('endpoints', 10)), changes = Number(arg('changes', 200));
+const requests = Number(arg('requests', 1));
 const json = argv.includes('--json');
 const imp = (p) => import(pathToFileURL(`${dist}/${p}`).href);
 
@@ -106,9 +110,20 @@ function through(diff) {
 
 const objects = validateAll(raws);
 through(compiler.change({ upsert: [objects[0]] }).diff); // the daemon's own NodeConfig first
-const full = compiler.change({ upsert: objects.slice(1) }).diff;
 const g0 = gcs.length;
-const stages = through(full);
+const stages = {}, perRequest = [];
+const rest = objects.slice(1), per = Math.ceil(rest.length / requests / 2) * 2; // (a Service with its slice)
+for (let at = 0; at < rest.length; at += per) {
+  const c0 = threadCpuMs();
+  const ch = compiler.change({ upsert: rest.slice(at, at + per) });
+  const compileCpu = threadCpuMs() - c0;
+  const st = through(ch.diff);
+  perRequest.push({ compile_thread_cpu: Math.round(compileCpu), apply_thread_cpu: Math.round(st.apply.thread_cpu), apply_faults: st.apply.faults });
+  for (const [k, v] of Object.entries(st)) {
+    const acc = stages[k] ??= { ms: 0, cpu: 0, thread_cpu: 0, faults: 0, spans: [] };
+    acc.ms += v.ms; acc.cpu += v.cpu; acc.thread_cpu += v.thread_cpu; acc.faults += v.faults; acc.spans.push([v.from, v.to]);
+  }
+}
 if (core.ir.frontends.size !== svcs.length) throw new Error(`programmed ${core.ir.frontends.size} frontends for ${svcs.length} services`);
 const one = [];
 for (let k = 0; k < changes; k++) {
@@ -119,7 +134,7 @@ for (let k = 0; k < changes; k++) {
   one.push(performance.now() - t0);
 }
 await new Promise((r) => setTimeout(r, 20)); // gc entries arrive asynchronously
-for (const s of Object.values(stages)) s.gc = gcs.slice(g0).filter(([st]) => st >= s.from && st < s.to).reduce((a, [, d]) => a + d, 0);
+for (const s of Object.values(stages)) s.gc = gcs.slice(g0).filter(([st]) => s.spans.some(([a, b]) => st >= a && st < b)).reduce((a, [, d]) => a + d, 0);
 one.sort((a, b) => a - b);
 const q = (p) => one[Math.min(one.length - 1, Math.floor(p * one.length))];
 const r2 = (x) => Math.round(x * 100) / 100;
@@ -128,6 +143,7 @@ const res = {
   ...Object.fromEntries(Object.entries(stages).map(([k, s]) => [k, { ms: r2(s.ms), cpu: r2(s.cpu), thread_cpu: r2(s.thread_cpu), gc: r2(s.gc), faults: s.faults }])),
   total_ms: r2(Object.values(stages).reduce((a, s) => a + s.ms, 0)),
   one_endpoint_p50_ms: r2(q(0.5)), one_endpoint_p99_ms: r2(q(0.99)),
+  ...(requests > 1 ? { requests: perRequest } : {}),
 };
 if (json) console.log(JSON.stringify(res));
 else console.log(res);

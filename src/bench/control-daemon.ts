@@ -33,6 +33,9 @@ const GATEWAY_MAC = '02:77:64:70:00:fe';
 export interface DaemonFigures {
   full_sync_ms: number;
   full_sync_requests: number;
+  /** Each request of the full sync: until answered, the daemon's transaction until every worker
+   * switched (programmedMs) and until the store's commit too (syncMs), request read → switch. */
+  full_sync_parts: FullSyncPart[];
   one_endpoint_p50_ms: number;
   one_endpoint_p99_ms: number;
   /** with fewer than 1000 changes this is the max */
@@ -80,6 +83,8 @@ export interface DaemonFigures {
   full_sync_cpu_ms: number | null;
   restart_cpu_ms: number | null;
 }
+
+export interface FullSyncPart { ms: number; programmedMs: number; syncMs: number; receivedToProgrammedMs: number | null }
 
 /** User + system CPU ms of process `pid` so far, all threads (/proc/PID/stat), or null. */
 function cpuMs(pid: number | undefined): number | null {
@@ -224,7 +229,13 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const bodies = chunkedBodies(inp.objects, 15 << 20);
         const c0 = cpuMs(d.child.pid);
         const t0 = performance.now();
-        for (const body of bodies) await api.call('POST', '/api/v1/apply', body);
+        const parts: FullSyncPart[] = [];
+        for (const body of bodies) {
+          const p0 = performance.now();
+          const r = await api.call('POST', '/api/v1/apply', body) as ApplyAnswer;
+          parts.push({ ms: Math.round(performance.now() - p0), programmedMs: Math.round(r.programmedSeconds * 1000), syncMs: Math.round(r.syncSeconds * 1000),
+            receivedToProgrammedMs: r.receivedToProgrammedSeconds === undefined ? null : Math.round(r.receivedToProgrammedSeconds * 1000) });
+        }
         const full = performance.now() - t0;
         const c1 = cpuMs(d.child.pid);
 
@@ -287,7 +298,7 @@ export async function measureDaemon(inp: DaemonBenchInput): Promise<DaemonFigure
         const seen = (visible ?? estimate).sort((a, b) => a - b);
         inDaemon?.sort((a, b) => a - b);
         return {
-          full_sync_ms: full, full_sync_requests: bodies.length, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
+          full_sync_ms: full, full_sync_requests: bodies.length, full_sync_parts: parts, one_endpoint_p50_ms: percentile(samples, 50), one_endpoint_p99_ms: percentile(samples, 99),
           one_endpoint_p999_ms: percentile(samples, 99.9), one_endpoint_max_ms: samples[samples.length - 1], one_endpoint_samples: samples.length,
           one_endpoint_loadavg_1m: [loadBefore, loadAfter],
           one_endpoint_daemon_cpu_ms: dc0 && dc1 ? (dc1[0] - dc0[0]) / 1e6 / inp.changes : null,

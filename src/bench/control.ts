@@ -27,7 +27,7 @@ import type { Ir } from '../ir/ir.js';
 import { frame } from '../packet/build.js';
 import type { ModelObject } from '../model/types.js';
 import { createRequire } from 'node:module';
-import { daemonUnavailable, measureDaemon, type DaemonFigures } from './control-daemon.js';
+import { daemonUnavailable, measureDaemon, type DaemonFigures, type FullSyncPart } from './control-daemon.js';
 
 // benchmark.js is CommonJS without bundled types; only the few members used here are declared
 interface BenchmarkJs {
@@ -89,6 +89,8 @@ export interface ControlBenchResult {
   /** the daemon as it runs (medians over --repeat daemon lifetimes); null when it could not run */
   daemon_full_sync_ms: number | null;
   daemon_full_sync_requests: number | null;
+  /** the last run's requests of the full sync, each (FullSyncPart) */
+  daemon_full_sync_parts: FullSyncPart[] | null;
   daemon_one_endpoint_p50_ms: number | null;
   daemon_one_endpoint_p99_ms: number | null;
   /** the max when fewer than 1000 changes were made */
@@ -485,7 +487,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
       }
       const med = (f: (x: DaemonFigures) => number) => round(median(runs.map(f)));
       daemon = {
-        full_sync_ms: med((x) => x.full_sync_ms), full_sync_requests: runs[0].full_sync_requests, one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
+        full_sync_ms: med((x) => x.full_sync_ms), full_sync_requests: runs[0].full_sync_requests, full_sync_parts: runs[runs.length - 1].full_sync_parts, one_endpoint_p50_ms: med((x) => x.one_endpoint_p50_ms),
         one_endpoint_p99_ms: med((x) => x.one_endpoint_p99_ms), one_endpoint_p999_ms: med((x) => x.one_endpoint_p999_ms),
         one_endpoint_max_ms: round(Math.max(...runs.map((x) => x.one_endpoint_max_ms))), one_endpoint_loadavg_1m: runs[runs.length - 1].one_endpoint_loadavg_1m,
         one_endpoint_visible_p50_ms: med((x) => x.one_endpoint_visible_p50_ms), one_endpoint_visible_p99_ms: med((x) => x.one_endpoint_visible_p99_ms),
@@ -540,7 +542,7 @@ export async function runControlBench(o: ControlBenchOptions): Promise<ControlBe
     apply_ms: round(wdp.apply_ms), apply_path: wdp.apply_path,
     ...(wdp.apply_path_note ? { apply_path_note: wdp.apply_path_note } : {}),
     update_one_endpoint_ms: round(wdp.update_one_endpoint_ms),
-    daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_full_sync_requests: daemon?.full_sync_requests ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
+    daemon_full_sync_ms: daemon?.full_sync_ms ?? null, daemon_full_sync_requests: daemon?.full_sync_requests ?? null, daemon_full_sync_parts: daemon?.full_sync_parts ?? null, daemon_one_endpoint_p50_ms: daemon?.one_endpoint_p50_ms ?? null,
     daemon_one_endpoint_p99_ms: daemon?.one_endpoint_p99_ms ?? null, daemon_one_endpoint_p999_ms: daemon?.one_endpoint_p999_ms ?? null,
     daemon_one_endpoint_max_ms: daemon?.one_endpoint_max_ms ?? null, daemon_one_endpoint_loadavg_1m: daemon?.one_endpoint_loadavg_1m ?? null,
     daemon_one_endpoint_visible_p50_ms: daemon?.one_endpoint_visible_p50_ms ?? null, daemon_one_endpoint_visible_p99_ms: daemon?.one_endpoint_visible_p99_ms ?? null,

@@ -87,11 +87,16 @@ export class BackendTable implements IrRecords<IrBackend> {
   /** The index of a next hop; 0 is "none" (PORT_NONE, zero MACs). */
   hopOf(outPort: number, dstMac: string, srcMac: string): number {
     if (outPort === L.PORT_NONE && dstMac === NO_MAC && srcMac === NO_MAC) return 0;
+    // consecutive backends mostly share a next hop: the last one matched, without a key string
+    const last = this.hops[this.lastHopOf];
+    if (last.outPort === outPort && last.dstMac === dstMac && last.srcMac === srcMac) return this.lastHopOf;
     const key = `${outPort}|${dstMac}|${srcMac}`;
     let k = this.hopIndex.get(key);
     if (k === undefined) { k = this.hops.length; this.hops.push(new NextHop(outPort, dstMac, srcMac)); this.hopIndex.set(key, k); }
+    this.lastHopOf = k;
     return k;
   }
+  private lastHopOf = 0;
 
   /** The index of a node or zone name (0 = none). */
   private labelOf(s: string | undefined): number {

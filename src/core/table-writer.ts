@@ -19,6 +19,7 @@ import type { IrDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
 import { ipv4ValueAt, parseAddr, parseCidr, parseMacShared as parseMac, writeAddr } from '../util/addr.js';
 import { BackendColumnList } from '../ir/backend-columns.js';
+import type { BackendParts } from '../ir/backend-store.js';
 import { HASH_START, hashFinish, hashMix } from './hash.js';
 import { IdSet } from './id-set.js';
 import { FrontRecords } from './front-records.js';
@@ -566,13 +567,26 @@ export class TableWriter {
   private lastDstMac: string | undefined; private lastDstBytes: Uint8Array = new Uint8Array(6);
   private lastSrcMac: string | undefined; private lastSrcBytes: Uint8Array = new Uint8Array(6);
 
-  /** writeBackend of every row of `c` (validated: its addresses parsed), from the columns. */
-  private writeBackendColumns(s: SetLayout, c: BackendColumnList, fresh: boolean): void {
-    const u8 = this.core.u8, u32 = this.core.u32, words = c.addrWords!, cols = c.c, n = c.length;
+  /** Every backend of `parts` into fresh set `s` (a regrow's rewrite): each batch's current rows
+   * from its columns, its addresses parsed for this (and dropped again unless an apply holds them). */
+  private writeBackendParts(s: SetLayout, parts: BackendParts): void {
+    for (const { list, rows } of parts.batches) {
+      const parsed = list.addrWords !== null;
+      if (!parsed) validateBackendColumns(list);
+      try { this.writeBackendColumns(s, list, true, rows); } finally { if (!parsed) list.addrWords = null; }
+    }
+    for (let i = 0; i < parts.objects.length; i++) this.writeBackend(s, parts.objects[i], true);
+  }
+
+  /** writeBackend of every row of `c` (validated: its addresses parsed), or of rows `only`, from
+   * the columns. */
+  private writeBackendColumns(s: SetLayout, c: BackendColumnList, fresh: boolean, only?: Uint32Array): void {
+    const u8 = this.core.u8, u32 = this.core.u32, words = c.addrWords!, cols = c.c, n = only ? only.length : c.length;
     if ((s.backend & 3) !== 0) throw new Error('internal: backend region not word-aligned');
     // the next hops' MACs: dst then src, 12 bytes each (BE_DST_MAC, BE_SRC_MAC adjacent)
     const hops = cols.hopDstMac.map((dst, k) => { const m = new Uint8Array(12); m.set(parseMac(dst)); m.set(parseMac(cols.hopSrcMac[k]), 6); return m; });
-    for (let i = 0; i < n; i++) {
+    for (let r = 0; r < n; r++) {
+      const i = only ? only[r] : r;
       const e = s.backend + cols.id[i] * L.BE_SIZE;
       if (!fresh) u8.fill(0, e, e + L.BE_SIZE);
       const w = (e + L.BE_ADDR) >>> 2, a = i * 4;
@@ -798,7 +812,9 @@ export class TableWriter {
     const allCols = colSet !== null && colSet.size === cols!.length ? cols : null;
     const nextIds = allCols ? null : this.backendIdsOf(next);
     const backIds: ArrayLike<number> = allCols ? allCols.c.id : nextIds!.ids; // (the columns' ids: no list of next's)
-    const backs: IrList<IrBackend> = allCols ?? next.backends.rows?.(nextIds!.ids) ?? nextIds!.ids.map((id) => next.backends.get(id)!);
+    // a worker's BackendStore hands out the column batches it received: written from their columns
+    const parts = allCols ? null : (next.backends as { columnParts?(): BackendParts }).columnParts?.() ?? null;
+    const backs: IrList<IrBackend> = allCols ?? (parts ? [] : next.backends.rows?.(nextIds!.ids) ?? nextIds!.ids.map((id) => next.backends.get(id)!));
     const maxBack = allCols ? allCols.maxId : nextIds!.max;
     // the capacities asked for, grown further if what is written needs more (they came from totals
     // a caller may have over a diff that is not all of next): the placements below cannot fail
@@ -847,10 +863,12 @@ export class TableWriter {
     const vipChanges = this.vipChanges(full, null);
     this.writeHeader(sets[inactive], 0);
     this.writeDiff(sets[inactive], full, null, mOffs, cOffs, vipChanges, true);
+    if (parts) this.writeBackendParts(sets[inactive], parts);
     if (this.secondSetByCopy && sameShape(sets[0], sets[1])) this.copySet(sets[inactive], sets[active], maxFront, maxBack, true);
     else {
       this.writeHeader(sets[active], 0);
       this.writeDiff(sets[active], full, null, mOffs, cOffs, vipChanges, true);
+      if (parts) this.writeBackendParts(sets[active], parts);
     }
     this.writeSnat(snatOf(next));
     // One flip publishes new sets, capacities and counter regions. Between batches on this thread,

@@ -16,6 +16,13 @@ import { BackendColumnList } from './backend-columns.js';
 
 const OBJECT = -1;
 
+/** Every backend of a BackendStore: each batch with the rows of it that are current, in ascending
+ * row order, and the backends held as objects (in ascending id order). */
+export interface BackendParts {
+  batches: Array<{ list: BackendColumnList; rows: Uint32Array }>;
+  objects: IrBackend[];
+}
+
 export class BackendStore implements IrRecords<IrBackend> {
   private where = new Int32Array(64);
   private row = new Uint32Array(64);
@@ -125,6 +132,27 @@ export class BackendStore implements IrRecords<IrBackend> {
     let n = 0;
     for (let id = 1; id < where.length; id++) if (where[id] !== 0) out[n++] = id;
     return out;
+  }
+
+  /** Every current backend by where it is kept (BackendParts): a regrow's rewrite of every
+   * backend reads the batches' columns, without an object per row. */
+  columnParts(): BackendParts {
+    const where = this.where, counts = new Uint32Array(this.batches.length);
+    for (let id = 1; id < where.length; id++) if (where[id] > 0) counts[where[id] - 1]++;
+    const rows = Array.from(counts, (n) => new Uint32Array(n));
+    const fill = new Uint32Array(this.batches.length);
+    const objects: IrBackend[] = [];
+    for (let id = 1; id < where.length; id++) {
+      const w = where[id];
+      if (w > 0) rows[w - 1][fill[w - 1]++] = this.row[id];
+      else if (w === OBJECT) objects.push(this.objects.get(id)!);
+    }
+    const batches: BackendParts['batches'] = [];
+    for (let k = 0; k < rows.length; k++) {
+      if (rows[k].length === 0) continue;
+      batches.push({ list: this.batches[k]!, rows: rows[k].sort() });
+    }
+    return { batches, objects };
   }
 
   /** Backends `ids` as a list read on demand (a regrow's rewrite of every backend). */
