@@ -23,7 +23,7 @@ import { resolve } from 'node:path';
 import { InputFileError, readInputFile } from '../util/input-file.js';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
-import { formatAddr, parseCidr } from '../util/addr.js';
+import { cidrNetwork, parseCidr } from '../util/addr.js';
 import { notOneHostProblem } from '../model/host-address.js';
 import { canonicalAddr, isLinkLocal } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
@@ -397,12 +397,8 @@ export const daemonConfigSchema = z.object({
   const prefixAt = new Map<string, number>();
   c.routes.forEach((r, i) => {
     let k: string;
-    try {
-      // the network (host bits cleared): 10.1.2.3/8 routes what 10.0.0.0/8 does
-      const p = parseCidr(r.prefix), b = p.bytes.slice();
-      for (let bit = p.plen; bit < b.length * 8; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
-      k = `${formatAddr(b, p.family)}/${p.plen}`;
-    } catch { return; }
+    // the network (host bits cleared): 10.1.2.3/8 routes what 10.0.0.0/8 does
+    try { k = cidrNetwork(parseCidr(r.prefix)); } catch { return; }
     const before = prefixAt.get(k);
     if (before !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', i, 'prefix'], message: `duplicate route ${r.prefix} (also routes[${before}])` });
     else prefixAt.set(k, i);

@@ -8,7 +8,7 @@
 // through zod). Nesting depth and size were bounded before (src/model/limits.ts).
 import { z } from 'zod';
 import { isIP, unsloppy } from './sloppy-ip.js';
-import { formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
+import { cidrNetwork, formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import { notOneHostProblem } from './host-address.js';
 import type { Family, Proto } from '../ir/ir.js';
@@ -416,10 +416,7 @@ function packed<T, U>(xs: readonly T[], f: (x: T) => U): U[] {
 
 /** Canonical CIDR text with host bits cleared, e.g. "10.0.1.7/24" -> "10.0.1.0/24". */
 export function canonCidr(s: string): string {
-  const c = parseCidr(unsloppy(s));
-  const b = Uint8Array.from(c.bytes);
-  for (let bit = c.plen; bit < 128; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
-  return `${formatAddr(b, c.family)}/${c.plen}`;
+  return cidrNetwork(parseCidr(unsloppy(s)));
 }
 
 function familyOf(ip: string): Family { return ipv4Value(ip) < 0 && isIP(ip) === 6 ? 6 : 4; }

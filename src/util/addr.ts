@@ -122,6 +122,13 @@ export function parseCidr(s: string): Cidr {
   return { ...a, plen };
 }
 
+/** `c` as its network, in canonical text: the host bits cleared ("10.1.2.3/8" → "10.0.0.0/8"). */
+export function cidrNetwork(c: Cidr): string {
+  const b = Uint8Array.from(c.bytes);
+  for (let bit = c.plen; bit < b.length * 8; bit++) b[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return `${formatAddr(b, c.family)}/${c.plen}`;
+}
+
 export function cidrContains(c: Cidr, a: Addr): boolean {
   if (c.family !== a.family) return false;
   let bits = c.plen;
