@@ -3,6 +3,7 @@
 // host-port.mjs reads the NIC and runs the daemon; test walk-node-daemonset-manifests checks the
 // completed template with the daemon's own config loader.
 import { isIP } from 'node:net';
+import { canonicalAddr } from '../../dist/src/util/addr.js';
 
 /** The template's host port and the uplink it is bridged with (its `uplink:`, else the only
  * uplink): { host, uplink }. Throws saying what is missing. */
@@ -16,10 +17,10 @@ export function hostPortOf(template) {
   return { host, uplink };
 }
 
-/** "addr/plen" with the address as `ip` prints it (IPv6 compressed, lowercase). */
+/** "addr/plen" with the address as `ip` prints it (IPv6 compressed, lowercase: RFC 5952). */
 export const canonicalCidr = (cidr) => {
   const [a, plen] = String(cidr).split('/');
-  return `${isIP(a) === 6 ? new URL(`http://[${a}]`).hostname.slice(1, -1) : a}/${plen}`;
+  return `${isIP(a) ? canonicalAddr(a) : a}/${plen}`;
 };
 
 /** 4 or 6: the family of an address or "addr/plen". */
