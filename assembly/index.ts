@@ -18,9 +18,9 @@
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
 //   owner.ts, steer.ts  which worker owns a frame when several share an interface
 export * from "./layout";
-import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
+import { CFG, configError, loadConfig, clearCounters, beginBatch, setFlowsActive } from "./regions";
 import { crcInit } from "./checksum";
-import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
+import { ctFlushAll, expireAll, expireSweep, flowsActive } from "./conntrack";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
@@ -72,6 +72,19 @@ export function ct_expire_all(now: u32): u32 {
   loadConfig();
   beginBatch(now, true);
   return expireAll();
+}
+
+/** The expiry sweep a batch runs, without a batch: frees the expired flows among the next `budget`
+ * entries of the sweep's rotating cursor at time `now` (counted in GC_CT_EXPIRED) and sets the
+ * ct_active gauge; returns how many it freed. A worker with no frames calls it, so flows that
+ * timed out leave the table (and the gauge) without traffic to sweep them. */
+export function ct_expire_step(now: u32, budget: u32): u32 {
+  if (!gInitialized) return 0;
+  loadConfig();
+  beginBatch(now, true);
+  const freed = expireSweep(budget);
+  setFlowsActive(flowsActive());
+  return freed;
 }
 
 /** Flows in use. */

@@ -105,6 +105,7 @@ interface CoreExports {
   ct_restore(src: number, now: number): number;
   ct_recorded_front(e: number, front: number): number;
   ct_active(): number;
+  ct_expire_step(now: number, budget: number): number;
   steer(first: number, count: number): number;
   [k: string]: unknown;
 }
@@ -487,6 +488,9 @@ export class Core {
   }
 
   ctFlush(): void { this.exports.ct_flush(); }
+
+  /** The expiry sweep of a batch without one: `budget` entries from the core's cursor; how many freed. */
+  ctExpireStep(budget: number, now = this.now()): number { return this.exports.ct_expire_step(now >>> 0, budget >>> 0) >>> 0; }
 
   // ---- counters -------------------------------------------------------------------------------
 
