@@ -51,8 +51,9 @@ function checkpoint(id: number): WriterReply {
   try {
     if (!db) open();
     if (db.inTransaction) return { id, ok: false, error: 'a staged write is open: no checkpoint now' };
-    db.pragma('wal_checkpoint(PASSIVE)');
-    return { id, ok: true, rows: 0, bytes: 0 };
+    // (rows: the WAL frames left uncopied — appended by the main thread's commits meanwhile)
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
+    return { id, ok: true, rows: Math.max(0, (r?.log ?? 0) - (r?.checkpointed ?? 0)), bytes: 0 };
   } catch (e) { return { id, ok: false, error: (e as Error).message }; }
 }
 

@@ -504,7 +504,11 @@ export class StateStore {
     this.checkpointing = true;
     const counted = this.walBytes;
     return this.writerThread().request({ op: 'checkpoint' }).then(
-      () => { this.walBytes -= counted; }, // (commits made meanwhile are left for the next one)
+      // Commits made meanwhile are left for the next one. Only a WAL copied whole lets a commit
+      // start it again from its beginning: while frames are left (commits kept coming), the next
+      // commit asks again (each copies only what came since), else under steady applies the WAL
+      // grew by the threshold at every checkpoint, without bound.
+      (r) => { if (r.rows === 0) this.walBytes -= counted; },
       () => undefined,
     ).finally(() => { this.checkpointing = false; });
   }

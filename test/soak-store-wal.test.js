@@ -1,0 +1,56 @@
+// Found by the soak (bench/soak.mjs --feed api): under steady applies the store's WAL file grew
+// step by step (4 → 8.6 → 13.8 → 18.3 MiB over 17k changes) and never came back. A checkpoint runs
+// on the writer thread while the main thread goes on committing, so it leaves the frames appended
+// meanwhile; only a WAL copied whole lets a commit start it again from its beginning, and the next
+// checkpoint was asked for only after another CHECKPOINT_BYTES of commits — by then more frames
+// had come. And SQLite keeps a WAL file at its largest size unless journal_size_limit says
+// otherwise. Now a checkpoint that left frames is asked for again at the next commit, and a WAL
+// started again is cut back to WAL_SIZE_LIMIT.
+import test from 'ava';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StateStore } from '../dist/src/state/store.js';
+import { WAL_SIZE_LIMIT } from '../dist/src/state/store-sql.js';
+
+const write = (i) => ({ upsert: [{ kind: 'Service', key: `default/s${i % 50}`, raw: { metadata: { name: `s${i % 50}`, namespace: 'default' }, spec: { n: i, pad: 'x'.repeat(300) } } }], remove: [] });
+
+test('after a burst of commits that outruns the checkpoints, the next few spaced commits bring the WAL file back to its limit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-soak-wal-'));
+  const store = new StateStore(dir);
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  store.open();
+  const wal = () => statSync(join(dir, 'state.db-wal')).size;
+  // a burst: each commit right after the last (the writer thread's checkpoints cannot catch up)
+  let i = 0;
+  for (; i < 600; i++) { store.commit(write(i)); await new Promise((r) => setImmediate(r)); }
+  const burst = wal();
+  t.true(burst > 2 * WAL_SIZE_LIMIT, `the burst grew the WAL: ${burst}`);
+  // then applies at a human pace: 40 commits, 5 ms apart (a count, not a time limit, is checked)
+  for (let k = 0; k < 40; k++, i++) { store.commit(write(i)); await new Promise((r) => setTimeout(r, 5)); }
+  t.true(wal() <= WAL_SIZE_LIMIT, `the WAL file after the burst and 40 spaced commits: ${wal()} bytes (limit ${WAL_SIZE_LIMIT})`);
+});
+
+test('a checkpoint that left WAL frames behind is asked for again at the next commit, not after another CHECKPOINT_BYTES', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-soak-wal-'));
+  const store = new StateStore(dir);
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  store.open();
+  store.checkpointBytes = 256 << 10; // a few commits
+  // the thread's answers as they are, but for how many frames the checkpoint left: `left`
+  const asked = [];
+  let left = 7;
+  const real = store.writerThread.bind(store);
+  store.writerThread = () => ({ request: async (m) => { asked.push(m.op); const r = await real().request(m); return m.op === 'checkpoint' ? { ...r, rows: left } : r; } });
+  const settled = async () => { for (let k = 0; k < 200 && store.checkpointing; k++) await new Promise((r) => setTimeout(r, 10)); };
+  let i = 0;
+  for (; i < 50 && asked.length === 0; i++) store.commit(write(i));
+  t.is(asked.length, 1, 'the threshold asked for a checkpoint');
+  await settled();
+  left = 0;
+  store.commit(write(i++));
+  t.is(asked.length, 2, 'frames were left: the next commit asks again');
+  await settled();
+  store.commit(write(i++));
+  t.is(asked.length, 2, 'that one copied the WAL whole: no more until the threshold');
+});
