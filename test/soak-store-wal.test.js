@@ -3,9 +3,11 @@
 // on the writer thread while the main thread goes on committing, so it leaves the frames appended
 // meanwhile; only a WAL copied whole lets a commit start it again from its beginning, and the next
 // checkpoint was asked for only after another CHECKPOINT_BYTES of commits — by then more frames
-// had come. And SQLite keeps a WAL file at its largest size unless journal_size_limit says
-// otherwise. Now a checkpoint that left frames is asked for again at the next commit, and a WAL
-// started again is cut back to WAL_SIZE_LIMIT.
+// had come; applies back to back never leave a checkpoint time to copy it whole. And SQLite keeps
+// a WAL file at its largest size unless journal_size_limit says otherwise. Now an apply's commit
+// waits for a checkpoint with no commit beside it once the WAL has not started again for a few
+// checkpoints' worth, a checkpoint that left frames is asked for again at the next commit, and a
+// WAL started again is cut back to WAL_SIZE_LIMIT.
 import test from 'ava';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,8 +44,8 @@ test('a checkpoint that left WAL frames behind is asked for again at the next co
   const asked = [];
   let left = 7;
   const real = store.writerThread.bind(store);
-  store.writerThread = () => ({ request: async (m) => { asked.push(m.op); const r = await real().request(m); return m.op === 'checkpoint' ? { ...r, rows: left } : r; } });
-  const settled = async () => { for (let k = 0; k < 200 && store.checkpointing; k++) await new Promise((r) => setTimeout(r, 10)); };
+  store.writerThread = () => ({ request: async (m) => { asked.push(m.op); const r = await real().request(m); return m.op === 'checkpoint' ? { ...r, bytes: left } : r; } });
+  const settled = async () => { for (let k = 0; k < 200 && store.checkpointing !== null; k++) await new Promise((r) => setTimeout(r, 10)); };
   let i = 0;
   for (; i < 50 && asked.length === 0; i++) store.commit(write(i));
   t.is(asked.length, 1, 'the threshold asked for a checkpoint');
@@ -54,4 +56,21 @@ test('a checkpoint that left WAL frames behind is asked for again at the next co
   await settled();
   store.commit(write(i++));
   t.is(asked.length, 2, 'that one copied the WAL whole: no more until the threshold');
+});
+
+test('applies committed back to back (each awaited) keep the WAL file within a few checkpoints\' worth', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-soak-wal-'));
+  const store = new StateStore(dir);
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  store.open();
+  store.checkpointBytes = 1 << 20;
+  const wal = () => statSync(join(dir, 'state.db-wal')).size;
+  let largest = 0;
+  // as the control plane commits an apply: staged, committed once it compiled (small writes)
+  for (let i = 0; i < 600; i++) {
+    await store.stage(write(i)).commit();
+    await new Promise((r) => setImmediate(r));
+    largest = Math.max(largest, wal());
+  }
+  t.true(largest <= 8 * store.checkpointBytes, `the largest WAL over 600 back-to-back commits: ${largest} bytes (checkpoints from ${store.checkpointBytes})`);
 });
