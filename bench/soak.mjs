@@ -8,7 +8,9 @@
 // client namespace, NodePort from the remote one), rounds of changes churn them: Services created,
 // deleted and recreated under an old name, endpoints flipping ready / serving-terminating /
 // not serving, slices replaced by new ones, a port added and removed, node ports changed, session
-// affinity on and off, a type switched; the double cuts the watches (dropped connections, 410
+// affinity on and off, a type switched; runtime pod ports (a TAP in a spare namespace, an
+// AF_PACKET port on a spare veth) added and removed through `POST/DELETE /api/v1/ports` as the CNI
+// plugin does (`--no-port-churn`: not); the double cuts the watches (dropped connections, 410
 // ERROR events, history compacted), and the daemon is restarted (SIGTERM) `--restarts` times.
 //
 // After every round it samples (table below): the daemon's RSS, threads and open fds (/proc), its
@@ -23,6 +25,7 @@
 // flows left after every flow timed out, error lines).
 //
 //   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
+//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
 //
 // Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
 // --minutes (and --rounds); namespaces, processes and the temp dir are removed at the end, also
@@ -44,9 +47,10 @@ const JSON_OUT = opt('json', '');
 const LOG_OUT = opt('log', '');
 const PROBE = !argv.includes('--no-probe');
 const HEAP_DIR = opt('heap-snapshots', '');
+const PORT_CHURN = !argv.includes('--no-port-churn');
 let seed = Number(opt('seed', 1)) >>> 0 || 1;
 if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED)) {
-  console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--no-probe]');
+  console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--log FILE] [--heap-snapshots DIR] [--no-probe] [--no-port-churn]');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) { console.error('soak.mjs needs root (network namespaces, TAP ports)'); process.exit(2); }
@@ -332,6 +336,22 @@ async function main() {
     await start();
     await startPods(topo);
     const churn = new Churn(topo.pods);
+    // runtime ports (as the CNI plugin attaches pods): a TAP in a spare namespace and an AF_PACKET
+    // port on a spare veth, added and removed in turn (--no-port-churn: not)
+    const spare = PORT_CHURN ? { ns: topo.lab.namespace('sp') } : null;
+    if (spare) topo.lab.veth(spare.ns, 'eth0', topo.ns.dp, 'vsp');
+    let portChanges = 0;
+    const portChurn = async (round) => {
+      if (!spare) return;
+      const tap = { name: 'soak-tap', type: 'tap', ifname: 'tapsp', netns: spare.ns, role: 'pod', gateways: ['10.244.0.1'] };
+      const afp = { name: 'soak-afp', type: 'afpacket', ifname: 'vsp', role: 'pod', gateways: ['10.244.0.1'] };
+      for (const p of [tap, afp]) {
+        const present = round % 2 === (p === tap ? 1 : 0);
+        const r = present ? await api(topo, 'POST', '/api/v1/ports', p) : await api(topo, 'DELETE', `/api/v1/ports/${p.name}`);
+        if (r.status === 200 || r.status === 201) portChanges++;
+        else if (!(r.status === 404 && !present)) console.error(`port ${p.name} ${present ? 'add' : 'remove'}: ${r.status} ${r.text.slice(0, 200)}`);
+      }
+    };
     const feed = FEED === 'kube' ? kubeFeed(double) : apiFeed(topo);
     let logBefore = 0;   // log bytes of earlier daemon runs
     let segment = 0, changes = 0, req = 0;
@@ -386,6 +406,7 @@ async function main() {
       const writes = churn.round();
       await feed(writes);
       changes += writes.length;
+      await portChurn(round);
       if (FEED === 'kube') {
         if (round % 3 === 0) await double('POST', '/__double/drop-watches');
         if (round % 7 === 0) await double('POST', '/__double/expire-watches');
@@ -430,6 +451,7 @@ async function main() {
     d.kill('SIGTERM');
     const exitCode = await new Promise((r) => { const t = setTimeout(() => r('timeout'), 20_000); d.once('exit', (c, sig) => { clearTimeout(t); r(c ?? sig); }); });
     const allLog = (topo.prevLogs ?? '') + topo.daemonLog;
+    console.log(`runtime ports added and removed: ${portChanges}`);
     const verdict = judge(samples, { changes, rounds: round, traffic: tr, notConverged, exitCode, end, log: logStats(allLog), logText: allLog, topo });
     if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ samples, verdict }, null, 2));
     if (LOG_OUT) writeFileSync(LOG_OUT, allLog);
