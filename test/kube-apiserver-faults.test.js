@@ -158,3 +158,20 @@ test('HTTP/1.1 keep-alive: a watch that ended cleanly hands its connection to th
   k.double.create('services', apiService('b', '10.96.47.2'));
   await until(() => k.compiler.getService('default', 'b'), { what: 'still watching' });
 });
+
+test('a list the server accepts and never answers is given up and retried; meanwhile the sync goes on with the other informers\' changes', async (t) => {
+  const k = await startKube(t, { informer: { listTimeoutSeconds: 1 }, seed: (d) => { d.create('services', apiService('a', '10.96.48.1')); } });
+  await until(() => k.compiler.serviceCount() === 1 && k.double.watchers.size === 4, { what: 'first sync, watching' });
+  // the services watch expires: its re-list is held
+  k.double.holdLists = true;
+  for (const w of k.double.watchers) if (w.resource === 'services') k.double.endWithGone(w.res, w.since);
+  await until(() => k.double.stats.heldLists >= 1, { what: 'the re-list held' });
+  k.double.create('endpointslices', apiSlice('a-1', 'a', ['10.244.48.1']));
+  await until(() => k.compiler.getSlice('default', 'a-1'), { what: 'a slice programmed while the services list hangs' });
+  await until(() => failures(k, 'services').some((l) => /no answer in 1000 ms/.test(l.error)), { what: 'the held list given up' });
+  await until(() => k.double.stats.heldLists >= 2, { what: 'and retried' });
+  k.double.holdLists = false;
+  k.double.create('services', apiService('b', '10.96.48.2'));
+  await until(() => k.compiler.getService('default', 'b'), { what: 'listed once the server answers' });
+  t.is(k.compiler.serviceCount(), 2);
+});

@@ -220,6 +220,9 @@ export interface ListOptions {
    * watch cache answers). N: without a limit not older than N (the watch cache answers), with a
    * limit exactly N (etcd answers; 410 once compacted) — KEP-2523. */
   resourceVersion?: string;
+  /** How long each page's connection may stay silent (default REQUEST_TIMEOUT_MS: the API
+   * server's own request timeout is a minute). */
+  timeoutMs?: number;
 }
 
 /** A list in pages of `limit` (`continue` tokens), as client-go's pager: the resourceVersion goes
@@ -235,7 +238,7 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
     if (o.resourceVersion && !cont) q.set('resourceVersion', o.resourceVersion);
     if (limit) q.set('limit', String(limit));
     if (cont) q.set('continue', cont);
-    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
+    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`, o.timeoutMs) as KubeList;
     if (!p || !Array.isArray(p.items ?? [])) throw new Error(`GET ${path}: not a list`);
     return p;
   };

@@ -62,6 +62,8 @@ export interface InformerOptions {
   watchTimeoutSeconds?: [number, number];
   /** How long a watch's connection may stay silent before it is given up (default 120 s). */
   watchIdleSeconds?: number;
+  /** How long a list's connection may stay silent before it is given up (default 60 s). */
+  listTimeoutSeconds?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
@@ -168,6 +170,7 @@ export class ResilientInformer {
       const pageSize = o.pageSize ?? 500;
       const at = (resourceVersion: string) => listAll(kc, o.path, {
         labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion,
+        ...(o.listTimeoutSeconds !== undefined ? { timeoutMs: o.listTimeoutSeconds * 1000 } : {}),
         limit: resourceVersion === '' || resourceVersion === '0' || this.pagedLists ? pageSize : 0,
       });
       const rv = this.lastSyncUnavailable ? '' : this.lastSyncResourceVersion || '0';

@@ -64,7 +64,7 @@ export interface KubeWatcherOptions {
    * not given): both families' proxiers then, else one (proxierFamilies). */
   hostIPv6?: boolean;
   /** Test knobs: informer backoff and watch timeouts. */
-  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
+  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number; listTimeoutSeconds?: number };
 }
 
 /** One GET of the Node object `name`. */
