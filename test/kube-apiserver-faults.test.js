@@ -4,7 +4,11 @@
 // pre-timeout bookmark), event lines cut across reads and large objects, half an event then a
 // reset, and HTTP/1.1 keep-alive between requests. The double is test/lib/apiserver-double.js.
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startKube, until, apiService, apiSlice, apiNode } from './lib/kube-fixture.js';
+import { loadKubeConfig, requestOptions } from '../dist/src/kube/client.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const failures = (k, resource) => k.lines.filter((l) => l.msg === 'list/watch failed; restarting' && l.resource === resource);
@@ -174,4 +178,24 @@ test('a list the server accepts and never answers is given up and retried; meanw
   k.double.create('services', apiService('b', '10.96.48.2'));
   await until(() => k.compiler.getService('default', 'b'), { what: 'listed once the server answers' });
   t.is(k.compiler.serviceCount(), 2);
+});
+
+test('the keep-alive agent is shared while the TLS material stays the same, and replaced when the CA file (read per request) changes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-kube-agent-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ca.pem'), 'first CA');
+  writeFileSync(join(dir, 'kubeconfig'), JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'c',
+    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443', 'certificate-authority': 'ca.pem' } }],
+    users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+  }));
+  const kc = loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') });
+  const a = (await requestOptions(kc, {})).opts.agent;
+  const b = (await requestOptions(kc, {})).opts.agent;
+  t.is(a, b, 'one agent');
+  t.true(a.keepAlive);
+  writeFileSync(join(dir, 'ca.pem'), 'second CA');
+  const c = (await requestOptions(kc, {})).opts.agent;
+  t.not(c, a, 'a new agent for the new CA');
+  t.is(String(c.options.ca), 'second CA');
 });
