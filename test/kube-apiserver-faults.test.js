@@ -199,3 +199,16 @@ test('the keep-alive agent is shared while the TLS material stays the same, and 
   t.not(c, a, 'a new agent for the new CA');
   t.is(String(c.options.ca), 'second CA');
 });
+
+test('a request on a kept-alive connection that the server resets unanswered (it closed the idle connection) is sent again once on a new one: no failure, no backoff', async (t) => {
+  const k = await startKube(t, { informer: { watchTimeoutSeconds: [1, 1] }, seed: (d) => { d.create('services', apiService('a', '10.96.49.1')); } });
+  await until(() => k.compiler.serviceCount() === 1 && k.double.watchers.size === 4, { what: 'first sync, watching' });
+  const errors = () => Object.values(k.watcher.informers).reduce((n, i) => n + i.stats.errors, 0);
+  const before = errors();
+  k.double.resetReusedRequests = 4;
+  await until(() => k.double.stats.resetReused === 4, { what: 'four watches reset on reused connections', timeoutMs: 20000 });
+  k.double.create('services', apiService('b', '10.96.49.2'));
+  await until(() => k.compiler.getService('default', 'b'), { what: 'still watching' });
+  t.is(errors(), before, 'no list/watch failed');
+  t.false(k.lines.some((l) => l.msg === 'list/watch failed; restarting'));
+});

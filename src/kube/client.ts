@@ -165,6 +165,14 @@ function keepAliveAgent(kc: KubeConfig, opts: RequestOptions): HttpAgent | undef
   return agent;
 }
 
+/** The request failed on a kept-alive connection before any answer came, as it does when the
+ * server closed the idle connection while the request was being sent: sent again once on a new
+ * connection (a GET changes nothing), as Go's transport retries it for client-go. */
+function staleConnection(req: { reusedSocket?: boolean }, err: unknown, answered: boolean): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return !!req.reusedSocket && !answered && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED');
+}
+
 /** The request options (TLS, credentials) for one request to the API server, and what to call
  * with the answer's status (a 401 makes the token file be read again). */
 export async function requestOptions(kc: KubeConfig, headers: Record<string, string>): Promise<{ opts: RequestOptions; answered(status: number): void }> {
@@ -186,29 +194,34 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
   const { opts, answered } = await requestOptions(kc, { accept: 'application/json' });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(url, opts, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
-        else chunks.push(c);
+    const get = (retried: boolean): void => {
+      let responded = false;
+      const req = send(url, opts, (res: IncomingMessage) => {
+        responded = true;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
+          else chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try { body = JSON.parse(text); } catch { body = undefined; }
+          const code = res.statusCode ?? 0;
+          answered(code);
+          if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text, res.headers['retry-after']));
+          else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
+          else resolve(body);
+        });
       });
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown;
-        try { body = JSON.parse(text); } catch { body = undefined; }
-        const code = res.statusCode ?? 0;
-        answered(code);
-        if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text, res.headers['retry-after']));
-        else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
-        else resolve(body);
-      });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)));
+      req.on('error', (e) => { if (!retried && staleConnection(req, e, responded)) get(true); else reject(e); });
+      req.end();
+    };
+    get(false);
   });
 }
 
@@ -314,7 +327,9 @@ export async function openWatch(
   const { opts, answered } = prepared;
   opts.timeout = idleMs;
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  req = send(url, opts, (res: IncomingMessage) => {
+  let responded = false;
+  const onResponse = (res: IncomingMessage) => {
+    responded = true;
     const code = res.statusCode ?? 0;
     answered(code);
     res.setEncoding('utf8');
@@ -363,9 +378,14 @@ export async function openWatch(
     res.on('end', () => { line(parts.join('')); finish(null); });
     res.on('error', finish);
     res.on('close', () => finish(new Error(`watch ${path}: the stream was cut`)));
-  });
-  req.on('timeout', () => req!.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
-  req.on('error', finish);
-  req.end();
+  };
+  const open = (retried: boolean) => {
+    const r = send(url, opts, onResponse);
+    req = r;
+    r.on('timeout', () => r.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
+    r.on('error', (e) => { if (!retried && !finished && staleConnection(r, e, responded)) open(true); else finish(e); });
+    r.end();
+  };
+  open(false);
   return controller;
 }

@@ -39,8 +39,10 @@
 //   written in pieces of that many bytes, one per turn of the event loop: lines, and UTF-8
 //   characters, split across reads), watchErrors ({ status, count, resource? }: the next `count`
 //   watches are answered 200 with one ERROR event carrying that Status, or a Status of that
-//   code, then end; errorWatches(status) does it to the open ones) and holdLists
-//   (list requests are accepted and never answered).
+//   code, then end; errorWatches(status) does it to the open ones), holdLists (list requests
+//   are accepted and never answered) and resetReusedRequests (the next n requests that arrive
+//   on a kept-alive connection after one answered on it reset it unanswered: a server closing an
+//   idle connection as the client sends on it).
 // * RBAC, for the deploy/ tests: `rbac` (a ClusterRole's `rules`) authorizes every API request by
 //   its verb (get, list, watch, create, update, delete), API group and resource as the API
 //   server's RBAC authorizer does; anything the rules do not grant is answered 403 Forbidden with
@@ -131,7 +133,7 @@ export class ApiServerDouble {
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
     const perResource = () => Object.fromEntries(Object.keys(RESOURCES).map((r) => [r, []]));
-    this.stats = { requests: [], forbidden: 0, lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, heldLists: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
+    this.stats = { requests: [], forbidden: 0, lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, heldLists: 0, resetReused: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -314,6 +316,12 @@ export class ApiServerDouble {
   handle(req, res, control) {
     const url = new URL(req.url, 'http://double');
     if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
+    if (!control) req.socket.requestsSeen = (req.socket.requestsSeen ?? 0) + 1;
+    if (!control && this.resetReusedRequests > 0 && req.socket.requestsSeen > 1) {
+      // the server closed this kept-alive connection as the request arrived: no answer, a reset
+      this.resetReusedRequests--; this.stats.resetReused++;
+      return req.socket.destroy();
+    }
     if (!control && this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const r = this.route(url);
     if (!r) { this.stats.notFound++; return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`)); }
