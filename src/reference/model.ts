@@ -345,6 +345,14 @@ class Tables {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
     return this.svc.has(svcKey(p.dst, p.dport, 17, p.family));
   }
+  /** A UDP flow kube-proxy's cleanup deletes, seen from a reply or an ICMP error about it: its
+   * backend left, or stopped serving while its (VIP, port) is a service port in force. Mirrors
+   * assembly/stale.ts udpReplyStale. */
+  udpReplyStale(fl: ModelFlow): boolean {
+    if (fl.proto !== 17) return false;
+    const bv = this.backendHolds(fl);
+    return !bv || (bv.b.state === L.BES_NOT_SERVING && this.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)));
+  }
   /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
    * conntrack entries only). Mirrors assembly/stale.ts keepsAddress. */
   keepsAddress(fl: ModelFlow): boolean {
@@ -839,12 +847,9 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     // core: pipeline.ts hitReply, stale.ts udpReplyStale — a UDP flow whose backend left or
     // stopped serving (on a service port in force) is freed; the old pod's datagram is routed as it is
-    if (fl.proto === 17) {
-      const bv = this.tables.backendHolds(fl);
-      if (!bv || (bv.b.state === L.BES_NOT_SERVING && this.tables.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)))) {
-        if (this.live) this.freeFlow(fl.index);
-        return this.noService(x);
-      }
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return this.noService(x);
     }
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
@@ -1147,6 +1152,11 @@ export class ReferenceModel {
     const hit = this.lookup(p.family, q.proto, q.dst, q.src, q.dport, q.sport);
     if (!hit) return false;
     const fl = hit.flow;
+    // core: icmp.ts — a UDP flow the cleanup deletes: freed, the error routed untranslated
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return false;
+    }
     const snatFlag = (fl.flags & L.CTF_SNAT) !== 0;
     const snatAddr = this.tables.snatFor(fl.flags, p.family) ?? new Uint8Array(16);
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
