@@ -36,8 +36,7 @@ import type { FrontRecords } from './front-records.js';
 
 /** The conntrack entries of a core and how it frees one. */
 export interface FlowTableView {
-  readonly u8: Uint8Array;
-  readonly dv: DataView;
+  readonly u32: Uint32Array;
   readonly map: { readonly ctFlows: number; readonly ctFlowsMax: number };
   /** Frees flow `f` through the core (index slots, free list). */
   freeFlow(f: number): void;
@@ -104,13 +103,20 @@ export function udpCleanup(core: FlowTableView, recs: FrontRecords, plan: UdpCle
     for (const [id, key] of plan.nodePorts) if (!live.has(key)) plan.orphan.add(id);
   }
   if (plan.free.size === 0 && plan.orphan.size === 0) return out;
-  const u8 = core.u8, dv = core.dv, { ctFlows, ctFlowsMax } = core.map;
+  // by 32-bit words (entries are 96-byte aligned): CT_PROTO and CT_STATE share the word at
+  // CT_PROTO (proto, family, state, flags; little-endian), CT_FRONT is one
+  const u32 = core.u32, { ctFlows, ctFlowsMax } = core.map;
+  const PF = (ctFlows + L.CT_PROTO) >> 2, FRONT = (ctFlows + L.CT_FRONT) >> 2, STEP = L.CT_SIZE >> 2;
+  const UDP_BYTE = 17, STATE_SHIFT = (L.CT_STATE - L.CT_PROTO) * 8;
+  // the last frontend's verdict (0 none, 1 free, 2 orphan): busy frontends hold runs of entries
+  let lastFront = -1, last = 0;
   for (let f = 1; f <= ctFlowsMax; f++) {
-    const e = ctFlows + f * L.CT_SIZE;
-    if (u8[e + L.CT_STATE] === L.CTS_NONE || u8[e + L.CT_PROTO] !== 17) continue;
-    const front = dv.getUint32(e + L.CT_FRONT, true);
-    if (plan.free.has(front)) { core.freeFlow(f); out.freed++; }
-    else if (plan.orphan.has(front)) { dv.setUint32(e + L.CT_FRONT, 0, true); out.orphaned++; }
+    const w = u32[PF + f * STEP];
+    if ((w & 0xff) !== UDP_BYTE || ((w >>> STATE_SHIFT) & 0xff) === L.CTS_NONE) continue;
+    const front = u32[FRONT + f * STEP];
+    if (front !== lastFront) { lastFront = front; last = plan.free.has(front) ? 1 : plan.orphan.has(front) ? 2 : 0; }
+    if (last === 1) { core.freeFlow(f); out.freed++; }
+    else if (last === 2) { u32[FRONT + f * STEP] = 0; out.orphaned++; }
   }
   return out;
 }
