@@ -199,3 +199,20 @@ serial('an ICMP error the pod sends about a UDP flow after it stopped serving is
   t.true(await round(12366, async () => {}), 'served: the pod\'s error reaches the client translated (ECONNREFUSED)');
   t.false(await round(12367, () => apply([sliceOf(UNREADY)])), 'unready: the error passes untranslated, the connected socket does not take it');
 });
+
+// kube-proxy's cleanup matches entries by a current service address or node port: once an
+// external IP is removed from a port that lives on, its entries are never looked at again and the
+// kernel keeps translating them to their pod, also after the pod left the endpoints (it still
+// runs and answers). A new client of the removed address is not served.
+serial('a UDP flow to an external IP removed from a live port keeps its pod, also once the pod left the endpoints', async (t) => {
+  const vip = '10.96.7.16', ext = '203.0.113.16', sport = 12368;
+  const svc = (externalIPs) => serviceYaml({ name: 'extgone', clusterIP: vip, ports: [{ name: 'udp', port: 80, targetPort: 5353, protocol: 'UDP' }], extra: { externalIPs } });
+  await apply([svc([ext]), udpSlice('extgone-1', 'extgone', [READY, null])]);
+  t.is((await askUntil(topo.ns.client, ext, 80, sport, 'pod-a')).reply, 'pod-a', 'the flow reaches pod-a through the external IP');
+  await apply([svc([])]);
+  t.is((await ask(topo.ns.client, ext, 80, sport)).reply, 'pod-a', 'the address removed: the flow keeps its pod');
+  await apply([udpSlice('extgone-1', 'extgone', [null, READY])]);
+  t.is((await ask(topo.ns.client, ext, 80, sport)).reply, 'pod-a', 'pod-a left the endpoints (still running): the flow keeps it, as the kernel\'s entry');
+  t.falsy((await ask(topo.ns.client, ext, 80, sport + 100)).reply, 'a new client of the removed address is not served');
+  t.is((await askUntil(topo.ns.client, vip, 80, sport, 'pod-b')).reply, 'pod-b', 'the ClusterIP serves pod-b');
+});
