@@ -56,6 +56,28 @@ async function askUntil(ns, host, port, sport, want, tries = 6) {
   }
   return r;
 }
+/** A client in the client namespace whose socket, bound to `sport` and connected to vip:80, sends
+ * one datagram and prints each datagram it gets (with its own address) and its socket's error;
+ * returns once the first answer ("first") came: its address (`me`) and `finish(ms)`, which waits
+ * up to ms for it to end, stops it and gives all it printed. */
+async function connectedClient(t, sport, vip) {
+  const client = topo.lab.spawn(topo.ns.client, process.execPath, ['-e', `
+    const s = require('dgram').createSocket('udp4');
+    s.on('message', (m) => console.log(String(m) + ' ' + s.address().address));
+    s.on('error', (e) => { console.log('error ' + (e.code || e.message)); process.exit(0); });
+    setTimeout(() => { console.log('timeout'); process.exit(0); }, 20000);
+    s.bind(${sport}, () => s.connect(80, ${JSON.stringify(vip)}, () => s.send('hi')));`]);
+  let out = '';
+  const first = new Promise((resolve) => { client.stdout.on('data', (d) => { out += d; if (out.includes('first')) resolve(true); }); client.on('close', () => resolve(false)); });
+  const ended = new Promise((resolve) => { client.on('close', resolve); });
+  t.true(await first, `the first answer (${out})`);
+  const finish = async (ms) => {
+    await Promise.race([ended, sleep(ms)]);
+    if (client.exitCode === null) client.kill();
+    return out;
+  };
+  return { me: out.match(/first (\S+)/)?.[1], finish };
+}
 async function reasons() { return (await api(topo, 'GET', '/api/v1/counters')).json.reasons; }
 
 serial('a UDP flow whose only endpoint stops serving is refused on its next datagram, not kept on the pod, through a ClusterIP and a NodePort; served again once it is ready', async (t) => {
@@ -123,22 +145,10 @@ serial('a datagram the pod sends after it stopped serving is no answer of the Se
   /** A connected client on `sport`: its first answer, then (after `between` ran and the server was
    * told) whether a second datagram reaches it within 2 s. */
   const round = async (sport, between) => {
-    const client = topo.lab.spawn(topo.ns.client, process.execPath, ['-e', `
-      const s = require('dgram').createSocket('udp4');
-      let n = 0;
-      s.on('message', (m) => { n++; console.log(String(m)); if (n === 2) process.exit(0); });
-      s.on('error', (e) => { console.log('error ' + (e.code || e.message)); process.exit(0); });
-      setTimeout(() => { console.log('timeout'); process.exit(0); }, 20000);
-      s.bind(${sport}, () => s.connect(80, ${JSON.stringify(vip)}, () => s.send('hi')));`]);
-    let out = '';
-    const first = new Promise((resolve) => { client.stdout.on('data', (d) => { out += d; if (out.includes('first')) resolve(true); }); client.on('close', () => resolve(false)); });
-    const ended = new Promise((resolve) => { client.on('close', resolve); });
-    t.true(await first, `the first answer (${out})`);
+    const client = await connectedClient(t, sport, vip);
     await between();
     writeFileSync(join(dir, `go-${sport}`), '');
-    await Promise.race([ended, sleep(2000)]);
-    if (client.exitCode === null) client.kill();
-    return out.includes('second');
+    return (await client.finish(2000)).includes('second');
   };
   t.true(await round(12364, async () => {}), 'served: the pod\'s later datagram reaches the client from the Service address');
   t.false(await round(12365, () => apply([sliceYaml({ name: 'push-1', service: 'push', ports: [{ name: 'udp', port: 6000, protocol: 'UDP' }], endpoints: [{ addresses: [pod.ip], conditions: UNREADY, nodeName: 'node-a' }] })])),
@@ -178,23 +188,11 @@ serial('an ICMP error the pod sends about a UDP flow after it stopped serving is
   /** A connected client on `sport`: its first answer; then (after `between` ran) an ICMP port
    * unreachable from the pod about its flow; whether its socket reports ECONNREFUSED within 2 s. */
   const round = async (sport, between) => {
-    const client = topo.lab.spawn(topo.ns.client, process.execPath, ['-e', `
-      const s = require('dgram').createSocket('udp4');
-      s.on('message', (m) => console.log(String(m) + ' ' + s.address().address));
-      s.on('error', (e) => { console.log('error ' + (e.code || e.message)); process.exit(0); });
-      setTimeout(() => { console.log('timeout'); process.exit(0); }, 20000);
-      s.bind(${sport}, () => s.connect(80, ${JSON.stringify(vip)}, () => s.send('hi')));`]);
-    let out = '';
-    const first = new Promise((resolve) => { client.stdout.on('data', (d) => { out += d; if (out.includes('first')) resolve(true); }); client.on('close', () => resolve(false)); });
-    const ended = new Promise((resolve) => { client.on('close', resolve); });
-    t.true(await first, `the first answer (${out})`);
-    const me = out.match(/first (\S+)/)[1];
+    const client = await connectedClient(t, sport, vip);
     await between();
-    const sent = await topo.lab.execAsync(pod.ns, 'python3', ['-c', ICMP_FROM_POD, me, String(sport), pod.ip, '6001'], { timeoutMs: 10000 });
+    const sent = await topo.lab.execAsync(pod.ns, 'python3', ['-c', ICMP_FROM_POD, client.me, String(sport), pod.ip, '6001'], { timeoutMs: 10000 });
     t.is(sent.code, 0, `the pod's ICMP error sent (${sent.stderr})`);
-    await Promise.race([ended, sleep(2000)]);
-    if (client.exitCode === null) client.kill();
-    return out.includes('ECONNREFUSED');
+    return (await client.finish(2000)).includes('ECONNREFUSED');
   };
   t.true(await round(12366, async () => {}), 'served: the pod\'s error reaches the client translated (ECONNREFUSED)');
   t.false(await round(12367, () => apply([sliceOf(UNREADY)])), 'unready: the error passes untranslated, the connected socket does not take it');
