@@ -117,3 +117,36 @@ test('a deleted Service: every UDP flow of it is freed at the apply', (t) => {
   const r = s.send(t, FLOWS());
   t.deepEqual(r.map((x) => x.reason), ['host_no_match', 'host_no_match', 'drop_no_service_ip', 'host_no_match']);
 });
+
+// A restart: a flow whose Service was deleted while the daemon was down is never cleaned by
+// kube-proxy either (its first sync knows no such Service). The catch-up over a table image
+// gives such a flow frontend 0, as the import of saved flows does: a UDP one is an orphan, kept on
+// its pod while a route reaches it.
+test('a UDP flow whose Service was deleted while the daemon was down: frontend 0 after the table image\'s catch-up, kept on its pod', async (t) => {
+  const { LocalDataplane } = await import('../dist/src/core/dataplane.js');
+  const { ControlPlaneCore } = await import('../dist/src/api/controlplane.js');
+  const { exportFlows, importFlows } = await import('../dist/src/core/flow-export.js');
+  const { captureImage, decodeImage, ImageResume } = await import('../dist/src/core/table-image.js');
+  const { nodeConfigObject, serviceObject, sliceObject } = await import('../dist/src/bench/control.js');
+  const PORTS = [{ index: 0, name: 'uplink', mac: '02:00:00:00:00:aa' }, { index: 1, name: 'pods', mac: '02:77:64:70:00:01' }];
+  const WHO = { worker: 0, workers: 1, revision: 'r:1', inputsHash: 'h1', announced: [] };
+  const mk = (name, vip) => ({ namespace: 'x', name, clusterIP: vip, portName: 'dns', proto: 'UDP', port: 53, targetPort: 5353, endpoints: [{ addr: `10.128.0.${vip.split('.')[3]}`, port: 5353 }] });
+  const keep = mk('keep', '10.96.0.11'), gone = mk('gone', '10.96.0.12');
+  const q = (s) => B.frame({ src: '192.168.200.7', dst: s.clusterIP, proto: 'UDP', sport: 4000, dport: 53 });
+  const a = new LocalDataplane({ flows: 256 });
+  await new ControlPlaneCore(a, null).apply([nodeConfigObject(), ...[keep, gone].flatMap((s) => [serviceObject(s), sliceObject(s)])]);
+  t.deepEqual(a.core.run([q(keep), q(gone)], 1000, 0).map((r) => r.reason), ['fwd_nat', 'fwd_nat']);
+  const image = captureImage(a.core, WHO), saved = exportFlows(a.core, PORTS, 1000);
+  const b = new LocalDataplane({ flows: 256 });
+  const { meta, payload } = decodeImage(image);
+  const resume = new ImageResume(b.core, meta, payload);
+  importFlows(b.core, saved, PORTS, 500, 50, resume.ids());
+  // the catch-up: the saved state without the Service deleted meanwhile
+  await new ControlPlaneCore(b, null).apply([nodeConfigObject(), serviceObject(keep), sliceObject(keep)]);
+  t.is(resume.afterApply().unmatched, 1);
+  const flow = b.core.flows({}, 1100).find((f) => f.vip === gone.clusterIP);
+  t.is(flow.frontendId, 0, 'no frontend names it');
+  const [r] = b.core.run([q(gone)], 1100, 0);
+  t.is(r.reason, 'fwd_nat', 'kept on its pod, as the kernel keeps an entry kube-proxy never looks at');
+  t.is(parseFrame(r.frame).dst, gone.endpoints[0].addr);
+});
