@@ -40,3 +40,24 @@ test('another port\'s link-local address, or another one on the port, is a neigh
   ]), 'x.yaml');
   t.is(c.routes.length, 2);
 });
+
+// Without `mac:` the port's MAC is known only when it opens (a NIC's own, a TAP's made-up one):
+// the port manager refuses a route via the link-local address that MAC gives, naming the route.
+test('a port without mac: a route via the link-local address of the MAC it opens with is refused when the port is prepared', async (t) => {
+  const { PortManager, stableMac } = await import('../dist/src/daemon/port-manager.js');
+  const { default: pino } = await import('pino');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-ll-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const own = eui64LinkLocal(stableMac('wdp/node-a/p0'));   // the TAP's made-up MAC (port-manager.ts madeUpMac)
+  const config = (via) => parseConfig({
+    node: { name: 'node-a', addresses: ['192.168.100.2'] }, stateDir: dir,
+    ports: [{ name: 'p0', type: 'tap', ifname: 't-p0', role: 'uplink', gateways: ['192.168.50.2'] }],
+    routes: [{ prefix: 'fd00:9::/64', port: 'p0', via }],
+  }, 'x.yaml');
+  const err = t.throws(() => new PortManager(config(own), pino({ level: 'silent' })));
+  t.regex(err.message, /routes\[0\]\.via: must be another host's address, not port "p0"'s own link-local address fe80::/);
+  t.notThrows(() => new PortManager(config('fe80::1'), pino({ level: 'silent' })));
+});
