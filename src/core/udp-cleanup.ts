@@ -64,11 +64,19 @@ function sameFrontend(recs: FrontRecords, id: number, f: IrFrontend): boolean {
 /** Reads what an apply of `diff` does to UDP frontends, from the records before it (`recs`: the
  * table writer's, front-records.ts). null when it removes none. Call before the apply. */
 export function udpCleanupPlan(recs: FrontRecords, diff: Pick<IrDiff, 'frontendsUpsert' | 'frontendsRemove'>): UdpCleanupPlan | null {
+  // (no record: the first apply, where a full sync's upserts are read from the compiler's
+  // columns — nothing to read them for)
+  if (recs.size === 0) return null;
   const gone: number[] = [];
   const udp = (id: number): boolean => recs.has(id) && recs.protoOf(id) === 'UDP';
   diff.frontendsRemove.forEach((id) => { if (udp(id)) gone.push(id); });
-  // an id handed to another frontend in this apply: its old frontend is gone too
-  diff.frontendsUpsert.forEach((f) => { if (udp(f.id) && !sameFrontend(recs, f.id, f)) gone.push(f.id); });
+  // an id handed to another frontend in this apply: its old frontend is gone too. The upserts'
+  // records are read only when some upserted id has a UDP record (a list read from columns
+  // gives its ids without building records)
+  const ups = diff.frontendsUpsert;
+  let udpUpserts = true;
+  if (ups.forEachId) { udpUpserts = false; ups.forEachId((id) => { if (!udpUpserts && udp(id)) udpUpserts = true; }); }
+  if (udpUpserts) ups.forEach((f) => { if (udp(f.id) && !sameFrontend(recs, f.id, f)) gone.push(f.id); });
   if (gone.length === 0) return null;
   // Service ports deleted in a family: their ClusterIP frontend of the family went, and the apply
   // brings none for them (one ClusterIP frontend a port and family)
