@@ -18,9 +18,10 @@
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
 //   owner.ts, steer.ts  which worker owns a frame when several share an interface
 export * from "./layout";
-import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
+import { CFG, configError, loadConfig, clearCounters, beginBatch, setFlowsActive } from "./regions";
 import { crcInit } from "./checksum";
-import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
+import { ctFlushAll, ctFree, expireAll, flowsActive } from "./conntrack";
+import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
@@ -72,6 +73,17 @@ export function ct_expire_all(now: u32): u32 {
   loadConfig();
   beginBatch(now, true);
   return expireAll();
+}
+
+/** Frees flow `flow` (1..CT flows) when it is in use: the host's UDP conntrack cleanup of a
+ * deleted Service port (src/core/udp-cleanup.ts). No counter. Returns whether it was in use. */
+export function ct_free_flow(flow: u32): bool {
+  if (!gInitialized) return false;
+  loadConfig();
+  if (flow == 0 || flow > gCtMax || <u32>flowAt(flow).state == 0) return false;
+  ctFree(flow);
+  setFlowsActive(flowsActive());
+  return true;
 }
 
 /** Flows in use. */
