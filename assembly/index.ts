@@ -20,7 +20,8 @@
 export * from "./layout";
 import { CFG, configError, loadConfig, clearCounters, beginBatch, setFlowsActive } from "./regions";
 import { crcInit } from "./checksum";
-import { ctFlushAll, expireAll, expireSweep, flowsActive } from "./conntrack";
+import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./conntrack";
+import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
@@ -85,6 +86,17 @@ export function ct_expire_step(now: u32, budget: u32): u32 {
   const freed = expireSweep(budget);
   setFlowsActive(flowsActive());
   return freed;
+}
+
+/** Frees flow `flow` (1..CT flows) when it is in use: the host's UDP conntrack cleanup of a
+ * deleted Service port (src/core/udp-cleanup.ts). No counter. Returns whether it was in use. */
+export function ct_free_flow(flow: u32): bool {
+  if (!gInitialized) return false;
+  loadConfig();
+  if (flow == 0 || flow > gCtMax || <u32>flowAt(flow).state == 0) return false;
+  ctFree(flow);
+  setFlowsActive(flowsActive());
+  return true;
 }
 
 /** Flows in use. */

@@ -246,6 +246,16 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
   return `${family}/${proto}/${port}/${hex(addr)}`;
 }
 
+/** What a frontend id named, for udpCleanup: its Service port ("service|portName"), kind and
+ * service-map key. */
+interface FrontKey { kind: string; servicePort: string; addr: string; port: number; proto: string; family: number }
+
+function frontKeysOf(ir: Ir): Map<number, FrontKey> {
+  const out = new Map<number, FrontKey>();
+  for (const f of ir.frontends.values()) out.set(f.id, { kind: f.kind, servicePort: `${f.service}|${f.portName}`, addr: f.addr, port: f.port, proto: f.proto, family: f.family });
+  return out;
+}
+
 class Tables {
   svc = new Map<string, FrontView>();
   /** frontends by id (an externalTrafficPolicy Local frontend names its cluster front by id) */
@@ -345,10 +355,26 @@ class Tables {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
     return this.svc.has(svcKey(p.dst, p.dport, 17, p.family));
   }
+  /** A UDP flow kube-proxy's cleanup deletes, seen from a reply or an ICMP error about it: its
+   * backend left, or stopped serving while its (VIP, port) is a service port in force. Mirrors
+   * assembly/stale.ts udpReplyStale. */
+  udpReplyStale(fl: ModelFlow): boolean {
+    if (fl.proto !== 17) return false;
+    const bv = this.backendHolds(fl);
+    if (!bv) return !this.udpOrphan(fl);
+    return (bv.b.state === L.BES_NOT_SERVING && this.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)));
+  }
   /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
-   * conntrack entries only). Mirrors assembly/stale.ts keepsAddress. */
+   * conntrack entries only), and an orphaned UDP flow (udpOrphan). Mirrors assembly/stale.ts
+   * keepsAddress. */
   keepsAddress(fl: ModelFlow): boolean {
-    return fl.proto === 6 || fl.proto === 132;
+    return fl.proto === 6 || fl.proto === 132 || (fl.proto === 17 && this.udpOrphan(fl));
+  }
+  /** A UDP flow to an address that left its live Service port (front 0, set by the model's
+   * udpCleanup) while no frontend has its (VIP, port): no entry kube-proxy's cleanup looks at.
+   * Mirrors assembly/stale.ts udpOrphan. */
+  udpOrphan(fl: ModelFlow): boolean {
+    return fl.front === 0 && !this.svc.has(svcKey(fl.vip, fl.vport, fl.proto, fl.family));
   }
 }
 
@@ -407,6 +433,7 @@ export class ReferenceModel {
     this.affinity = new Array(aff).fill(undefined);
     this.resetFreeList();
     this.affinityFronts = this.affinityFrontIds();
+    this.frontKeys = frontKeysOf(ir);
     for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
   }
 
@@ -429,6 +456,46 @@ export class ReferenceModel {
     this.ir = ir;
     this.tables = new Tables(ir);
     this.voidStalePins();
+    this.udpCleanup();
+  }
+
+  /** Each frontend id's key at the last setIr (or construction): the Ir a caller passes may be
+   * one object patched in place, so the previous one cannot say what a removed id was. */
+  private frontKeys: Map<number, FrontKey>;
+
+  /** kube-proxy's UDP conntrack cleanup of the UDP frontends this generation removed (or whose id
+   * names another frontend now): a Service port deleted in its family (its ClusterIP frontend of
+   * the family gone, none in its place) frees their UDP flows; an address that left a live port
+   * orphans them (front 0: kept on their translation, stale.ts udpOrphan) — a NodePort one only
+   * when no NodePort frontend of its port, family and node port is left; a ClusterPolicy one
+   * neither. Flows in index order, as the core's host (src/core/udp-cleanup.ts). */
+  private udpCleanup(): void {
+    const prev = this.frontKeys, next = frontKeysOf(this.ir);
+    this.frontKeys = next;
+    const sameKey = (a: FrontKey, b: FrontKey | undefined): boolean => !!b && a.kind === b.kind && a.servicePort === b.servicePort &&
+      a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+    const gone: Array<[number, FrontKey]> = [];
+    for (const [id, k] of prev) if (k.proto === 'UDP' && !sameKey(k, next.get(id))) gone.push([id, k]);
+    if (gone.length === 0) return;
+    const livePorts = new Set<string>(), liveNodePorts = new Set<string>();
+    for (const k of next.values()) {
+      if (k.kind === 'ClusterIP') livePorts.add(`${k.servicePort}|${k.family}`);
+      if (k.kind === 'NodePort' && k.proto === 'UDP') liveNodePorts.add(`${k.servicePort}|${k.family}|${k.port}`);
+    }
+    const deleted = new Set<string>();
+    for (const [, k] of gone) if (k.kind === 'ClusterIP' && !livePorts.has(`${k.servicePort}|${k.family}`)) deleted.add(`${k.servicePort}|${k.family}`);
+    const free = new Set<number>(), orphan = new Set<number>();
+    for (const [id, k] of gone) {
+      if (deleted.has(`${k.servicePort}|${k.family}`)) free.add(id);
+      else if (k.kind === 'NodePort') { if (!liveNodePorts.has(`${k.servicePort}|${k.family}|${k.port}`)) orphan.add(id); }
+      else if (k.kind !== 'ClusterPolicy') orphan.add(id);
+    }
+    for (let i = 1; i < this.flows.length; i++) {
+      const fl = this.flows[i];
+      if (!fl || fl.proto !== 17) continue;
+      if (free.has(fl.front)) this.freeFlow(i);
+      else if (orphan.has(fl.front)) fl.front = 0;
+    }
   }
 
   /** The frontend ids with FEF_AFFINITY at the last setIr (or construction): the Ir a caller
@@ -839,12 +906,9 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     // core: pipeline.ts hitReply, stale.ts udpReplyStale — a UDP flow whose backend left or
     // stopped serving (on a service port in force) is freed; the old pod's datagram is routed as it is
-    if (fl.proto === 17) {
-      const bv = this.tables.backendHolds(fl);
-      if (!bv || (bv.b.state === L.BES_NOT_SERVING && this.tables.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)))) {
-        if (this.live) this.freeFlow(fl.index);
-        return this.noService(x);
-      }
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return this.noService(x);
     }
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
@@ -1147,6 +1211,11 @@ export class ReferenceModel {
     const hit = this.lookup(p.family, q.proto, q.dst, q.src, q.dport, q.sport);
     if (!hit) return false;
     const fl = hit.flow;
+    // core: icmp.ts — a UDP flow the cleanup deletes: freed, the error routed untranslated
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return false;
+    }
     const snatFlag = (fl.flags & L.CTF_SNAT) !== 0;
     const snatAddr = this.tables.snatFor(fl.flags, p.family) ?? new Uint8Array(16);
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
