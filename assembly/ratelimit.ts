@@ -4,7 +4,7 @@
 // buckets, with the kernel's default values (layout.ts "Reject rate limit" has the block): one per
 // client address (a burst of RL_HOST_BURST answers, then one per the family's interval) in a
 // fixed table of RL_BUCKETS x RL_WAYS entries, and one for all clients (RL_GLOBAL_PER_SEC, a burst
-// of RL_GLOBAL_BURST). As current kernels: the global bucket is only looked at first, the client's
+// of RL_GLOBAL_BURST). As current kernels (CVE-2024-47678): the global bucket is only looked at first, the client's
 // is charged, and the global one only for an answer the client's let through. Semantics:
 // docs/core.md "Reject rate limit". Only the reject path calls it; nothing allocates.
 import * as L from "./layout";
