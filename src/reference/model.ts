@@ -533,7 +533,8 @@ export class ReferenceModel {
     return out;
   }
 
-  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
+  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset (the reject rate
+   *  limit's buckets are kept). */
   flush(): void {
     this.flows.fill(undefined);
     this.index.clear();
