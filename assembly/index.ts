@@ -12,6 +12,7 @@
 //   route-cache.ts the routes kept flows take, remembered while the tables are unchanged
 //   snat.ts       SNAT decision and port allocation
 //   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
+//   ratelimit.ts  the rate limit of reject answers (per client, global)
 //   prefetch.ts   the staged loads between the passes
 //   trace.ts      trace records, the live trace filter and its match records
 //   pipeline.ts   pass 2 and the batch loop
@@ -28,6 +29,7 @@ import { steerBatch } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
+import { rejectLimitPtr, rejectLimitClear } from "./ratelimit";
 
 let gInitialized: bool = false;
 
@@ -39,8 +41,11 @@ export function config_ptr(): usize { return CFG; }
 /** Address of the live trace filter block (TF_BLOCK_SIZE bytes, static; layout.ts, trace.ts). */
 export function trace_filter_ptr(): usize { return traceFilterPtr(); }
 
+/** Address of the reject rate limit block (RL_BLOCK_SIZE bytes, static; layout.ts, ratelimit.ts). */
+export function reject_limit_ptr(): usize { return rejectLimitPtr(); }
+
 /** Validates CONFIG (magic, version, region geometry within memory), zeroes counters, conntrack
- * and affinity, builds the free list. 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,
+ * and affinity, builds the free list, forgets the reject rate limit's clients (its global bucket full). 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,
  * 4 region offset missing, 5 index/affinity size not a power of two, 6 conntrack index too small
  * (< 2 x flows + 2 slots), 7 a region ends beyond memory, 8 bad table-set offsets. */
 export function init(): u32 {
@@ -49,6 +54,7 @@ export function init(): u32 {
   crcInit();
   clearCounters();
   routeCacheClear();
+  rejectLimitClear();
   gInitialized = true;
   ctFlushAll();
   return 0;

@@ -99,6 +99,7 @@ interface CoreExports {
   memory: WebAssembly.Memory;
   config_ptr(): number;
   trace_filter_ptr(): number;
+  reject_limit_ptr(): number;
   heap_base(): number;
   init(): number;
   process(count: number, now: number): void;

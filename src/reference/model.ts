@@ -380,6 +380,8 @@ class Tables {
 
 // ---------------------------------------------------------------------------------------------
 
+interface RateLimitEntry { addr: Uint8Array; family: number; tokens: number; last: number }
+
 interface Frame {
   f: Uint8Array;            // working copy (output bytes)
   len: number;              // input length (counters)
@@ -412,6 +414,11 @@ export class ReferenceModel {
   readonly backCounters = new Map<number, { packets: number; bytes: number }>();
   private live = true;      // false in dry-run: no state, no counters
   private now = 0;
+  /** the reject rate limit (core: assembly/ratelimit.ts): global credit in thousandths of an
+   *  answer and its refill stamp; client entries, RL_BUCKETS x RL_WAYS (undefined = empty) */
+  private rlCredit = L.RL_GLOBAL_BURST * 1000;
+  private rlStamp = 0;
+  private readonly rlClients = new Array<RateLimitEntry | undefined>(L.RL_BUCKETS * L.RL_WAYS).fill(undefined);
 
   constructor(ir: Ir, opts: ModelOptions = {}) {
     let aff = 1;
@@ -526,7 +533,8 @@ export class ReferenceModel {
     return out;
   }
 
-  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
+  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset (the reject rate
+   *  limit's buckets are kept). */
   flush(): void {
     this.flows.fill(undefined);
     this.index.clear();
@@ -1178,8 +1186,42 @@ export class ReferenceModel {
       // never answer a RST with a RST: dropped, counted under its own reason
       return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
+    // over the rate limit (a RST stands in for kube-proxy's ICMP error: it shares the limit)
+    if (!this.rejectAllowed(p.src, p.family)) return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED);
     if (p.proto === 6) return this.answerWith(x, reason, buildRst(f, p));
     this.answer(x, reason, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0);
+  }
+
+  /** Core: ratelimit.ts rejectAllowed. The global bucket is looked at first, the client's charged,
+   *  the global one charged only for an answer that goes; a new client (its bucket's first empty
+   *  entry, else the one refilled longest ago, ties the first) starts with a full burst. */
+  private rejectAllowed(client: Uint8Array, family: number): boolean {
+    const now = this.now;
+    const credit = Math.min(L.RL_GLOBAL_BURST * 1000, this.rlCredit + Math.min((now - this.rlStamp) >>> 0, 1000) * L.RL_GLOBAL_PER_SEC);
+    if (credit < 1000) {
+      if (this.live) { this.rlCredit = credit; this.rlStamp = now; }
+      return false;
+    }
+    const ivl = family === 4 ? L.RL_HOST_INTERVAL_V4_MS : L.RL_HOST_INTERVAL_V6_MS;
+    const cap = ivl * L.RL_HOST_BURST;
+    const first = ((affinityHash(client, family) & (L.RL_BUCKETS - 1)) >>> 0) * L.RL_WAYS;
+    let hit = -1, empty = -1, oldest = 0, oldestAge = 0;
+    for (let w = 0; w < L.RL_WAYS; w++) {
+      const e = this.rlClients[first + w];
+      if (!e) { if (empty < 0) empty = w; continue; }
+      if (e.family === family && eqBytes(e.addr, client)) { hit = w; break; }
+      const age = (now - e.last) >>> 0;
+      if (age > oldestAge) { oldestAge = age; oldest = w; }
+    }
+    const he = hit >= 0 ? this.rlClients[first + hit]! : undefined;
+    const tokens = he ? Math.min(cap, he.tokens + Math.min((now - he.last) >>> 0, cap)) : cap;
+    const ok = tokens >= ivl;
+    if (this.live) {
+      this.rlClients[first + (hit >= 0 ? hit : empty >= 0 ? empty : oldest)] = { addr: client.slice(), family, tokens: ok ? tokens - ivl : tokens, last: now };
+      this.rlCredit = ok ? credit - 1000 : credit;
+      this.rlStamp = now;
+    }
+    return ok;
   }
 
   /** An ICMP error type/code with `rest` in its type-specific word, quoting the packet, back out of
