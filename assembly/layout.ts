@@ -33,6 +33,8 @@
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
 //   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
 //   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0xffff = unknown, unchecked)
+//   PORT_ADDR .... PORT_MTU_ENTRIES x PA_SIZE  per port index the node's IPv4 / IPv6 address the core's
+//                                          own ICMP errors (time exceeded) come from (0 = none)
 //   (the reject rate limit's block is static data of the core, at reject_limit_ptr(): see below)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
@@ -105,6 +107,11 @@ export const CFG_PORT_MTU_OFF = 232;  // PORT_MTU region: PORT_MTU_ENTRIES x u16
                                      // of port i's interface; 0xffff = unknown: nothing is checked, as no
                                      // IP packet is bigger (docs/core.md "Egress MTU")
 export const PORT_MTU_ENTRIES = 65536; // one per port index (0..0xfffe) and PORT_NONE (always 0xffff)
+export const CFG_PORT_ADDR_OFF = 236; // PORT_ADDR region: PORT_MTU_ENTRIES x PA_SIZE, entry i = port i's source addresses
+                                     // for a time exceeded sent out of it (docs/core.md "Time exceeded")
+export const PA_SIZE = 20;
+export const PA_V4 = 0;              // 4 bytes, network order; 0.0.0.0 = the port has no IPv4 address
+export const PA_V6 = 4;              // 16 bytes; :: = the port has no IPv6 address
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;
@@ -166,7 +173,7 @@ export const REASON_DROP_BAD_PORT = 24;        // in_port not valid
 export const REASON_DROP_MARTIAN = 25;         // multicast/broadcast/unspecified source
 export const REASON_DROP_SNAT_EXHAUSTED = 26;  // no free SNAT port
 export const REASON_DROP_ICMP_UNMATCHED = 27;  // reserved
-export const REASON_COUNT = 40;
+export const REASON_COUNT = 42;
 
 // ---- Global counters (u64 each, at CFG_COUNTERS_OFF; then REASON_COUNT u64 reason counters) ---
 export const GC_RX_PACKETS = 0;
@@ -548,6 +555,8 @@ export const RLE_TOKENS = 20;                 // u32
 export const RLE_LAST = 24;                   // u32
 export const RL_BLOCK_SIZE = RL_ENTRIES + RL_BUCKETS * RL_WAYS * RLE_SIZE;
 export const REASON_DROP_REJECT_RATE_LIMITED = 39; // a reject's answer over the client's or the global rate limit: dropped
+export const REASON_REJECT_TTL_EXCEEDED = 40;  // reject: TTL / hop limit ran out on a routed packet: ICMP time exceeded to its source
+export const REASON_DROP_TTL_NO_ADDRESS = 41;  // TTL / hop limit ran out on a routed packet whose in port has no node address of its family to answer from
 
 // ============================================================================================
 // Live trace filter (assembly/trace.ts; written by the host, src/observe/core-filter.ts)

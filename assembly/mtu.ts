@@ -30,7 +30,7 @@ import { answer } from "./reject";
 /** An ICMP message the kernel never answers with an error: ICMPv4 destination unreachable, source
  * quench, redirect, time exceeded, parameter problem and any type above 18 (icmp_send: "an ICMP
  * error to an ICMP error"); ICMPv6 types below 128, the errors (icmpv6_send's is_ineligible). */
-@inline function icmpNeverAnswered(family: u32, type: u32): bool {
+@inline export function icmpNeverAnswered(family: u32, type: u32): bool {
   if (family == 6) return type < 128;
   return type == 3 || type == 4 || type == 5 || type == 11 || type == 12 || type > 18;
 }

@@ -23,6 +23,7 @@ import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { fitsPort } from "./mtu";
+import { ttlExceeded } from "./ttl";
 import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront, udpReplyStale } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
@@ -283,7 +284,8 @@ function noService(f: usize, fr: Frame): void {
   // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  // a spent TTL on a routed packet: ICMP time exceeded from the in port's address (ttl.ts)
+  if (!ttlOk(fr)) { ttlExceeded(f, fr); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (!fitsPort(f, fr, out)) return;

@@ -34,6 +34,7 @@ export let gSteerWorkers: u32 = 0;  // > 1: SNAT ports are taken only where owne
 export let gSteerSelf: u32 = 0;
 export let gTableEpoch: u32 = 0;    // CFG_TABLE_EPOCH of this batch
 export let gPortMtu: usize = 0;     // PORT_MTU region (mtu.ts)
+export let gPortAddr: usize = 0;    // PORT_ADDR region (ttl.ts)
 
 // ---- active table set (from the header CFG_GEN names) ---------------------------------------------
 export let tSm: usize = 0;
@@ -82,6 +83,7 @@ export function loadConfig(): void {
   gSteerSelf = c.steerSelf;
   gTableEpoch = c.tableEpoch;
   gPortMtu = c.portMtuOff;
+  gPortAddr = c.portAddrOff;
   store<u32>(TO_TABLE, 0);
   store<u32>(TO_TABLE + (L.CTS_TCP_SYN << 2), c.toTcpSyn);
   store<u32>(TO_TABLE + (L.CTS_TCP_EST << 2), c.toTcpEst);

@@ -43,12 +43,12 @@ export function reject(f: usize, fr: Frame, reason: u32): void {
   answer(f, fr, reason, tcp, family == 4 ? ICMP_DEST_UNREACH : ICMP6_DST_UNREACH, family == 4 ? ICMP_PORT_UNREACH : ICMP6_PORT_UNREACH, 0);
 }
 
-/** The answer to the frame, sent back out of its in port from the address it was sent to, with
- * verdict reject and `reason`: a TCP RST (tcpRst: the frame is a TCP segment without RST), else
+/** The answer to the frame, sent back out of its in port from the address it was sent to (or from
+ * `from`: 4 / 16 bytes of the frame's family, when not 0), with verdict reject and `reason`: a TCP RST (tcpRst: the frame is a TCP segment without RST), else
  * the ICMP error `type`/`code` with `rest` in its 4 type-specific bytes, quoting the IP packet as
  * received (cut so the answer is at most 576 / 1280 bytes, as the kernel's icmp_send and
  * icmpv6_send cut theirs, and fits the slot). */
-export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32, code: u32, rest: u32): void {
+export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32, code: u32, rest: u32, from: usize = 0): void {
   const family = <u32>fr.family;
   const l3o = <u32>fr.l3;
   const l3 = f + <usize>l3o;
@@ -62,7 +62,7 @@ export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32
   macCopy(o + ETH_SRC, f + ETH_DST);
   const ip = o + <usize>l3o;
   const iphl: u32 = family == 4 ? IP4_HLEN : IP6_HLEN;
-  const osrc = l3 + srcOff(family), odst = l3 + dstOff(family);
+  const osrc = l3 + srcOff(family), odst = from != 0 ? from : l3 + dstOff(family);
   let l4len: u32;
   let nh: u32;
   const t = ip + iphl;
@@ -101,7 +101,7 @@ export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32
     store<u32>(t, bswap<u32>(rest), ICMP_REST);
     memory.copy(t + ICMP_HLEN, l3, qlen);
   }
-  // IP header, from the VIP back to the sender
+  // IP header, from the VIP (or `from`) back to the sender
   let ps: u64;
   if (family == 4) {
     store<u8>(ip, 0x45, IP4_VER_IHL);

@@ -13,7 +13,7 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
 import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
-import { canonicalAddr, formatAddr } from '../util/addr.js';
+import { canonicalAddr, formatAddr, parseAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
 import type { CounterSnapshot, FlowFilter, FlowInfo } from './dataplane-types.js';
@@ -46,6 +46,10 @@ export interface CoreOptions {
    *  unknown, unchecked — every port's default). Changed later with setPortMtu. Docs: docs/core.md
    *  "Egress MTU". */
   portMtu?: Record<number, number>;
+  /** Per port index the node's addresses a time exceeded sent out of that port comes from (one per
+   *  family; none: a routed packet whose TTL runs out there is dropped unanswered). Changed later
+   *  with setPortAddresses. Docs: docs/core.md "Time exceeded". */
+  portAddresses?: Record<number, string[]>;
   wasmPath?: string;
   /** Put the table sets on transparent huge pages (default false; see src/core/hugepages.ts for
    * what it gains and what it cost on the VM we measure on). */
@@ -118,7 +122,7 @@ export interface MemoryMap {
   cfg: number; desc: number; arena: number; trace: number; counters: number;
   svcCounters: number; svcMax: number; beCounters: number; beMax: number;
   ctIndex: number; ctIndexSlots: number; ctFlows: number; ctFlowsMax: number;
-  aff: number; affSlots: number; frag: number; fragBuckets: number; portMtu: number; tableSets: [number, number]; end: number;
+  aff: number; affSlots: number; frag: number; fragBuckets: number; portMtu: number; portAddr: number; tableSets: [number, number]; end: number;
 }
 
 export class Core {
@@ -188,6 +192,7 @@ export class Core {
       aff: take(affSlots * L.AFF_SIZE), affSlots,
       frag: fragBuckets ? take(fragBuckets * L.FRAG_WAYS * L.FRAG_SIZE) : 0, fragBuckets,
       portMtu: take(L.PORT_MTU_ENTRIES * 2),
+      portAddr: take(L.PORT_MTU_ENTRIES * L.PA_SIZE),
       tableSets: [0, 0], end: 0,
     };
     const setBytes = tableSetBytes(caps);
@@ -248,6 +253,8 @@ export class Core {
     // every port unknown (stored 0xffff: the core's one compare passes every packet)
     this.u8.fill(0xff, map.portMtu, map.portMtu + L.PORT_MTU_ENTRIES * 2);
     for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
+    w(L.CFG_PORT_ADDR_OFF, map.portAddr);
+    for (const [port, addrs] of Object.entries(opts.portAddresses ?? {})) this.setPortAddresses(Number(port), addrs);
     const pmin = opts.snatPortMin ?? 32768, pmax = opts.snatPortMax ?? 60999;
     if (!(pmin >= 1 && pmax <= 65535 && pmin <= pmax)) throw new RangeError('SNAT port range must be within 1..65535');
     w(L.CFG_SNAT_PORT_MIN, pmin);
@@ -318,6 +325,32 @@ export class Core {
     if (!(Number.isInteger(port) && port >= 0 && port < L.PORT_NONE)) throw new RangeError(`port index must be an integer in 0..${L.PORT_NONE - 1}, not ${port}`);
     if (!(Number.isInteger(mtu) && mtu >= 0 && mtu <= 0xffff)) throw new RangeError(`MTU must be an integer in 0..65535 (0 = unknown), not ${mtu}`);
     this.dv.setUint16(this.map.portMtu + port * 2, mtu === 0 ? 0xffff : mtu, true);
+  }
+
+  /** Sets the addresses port `port` answers a spent TTL from: at most one IPv4 and one IPv6
+   *  address (the first of each family given; a family not given: none). Applies from the next batch. */
+  setPortAddresses(port: number, addrs: readonly string[]): void {
+    if (!(Number.isInteger(port) && port >= 0 && port < L.PORT_NONE)) throw new RangeError(`port index must be an integer in 0..${L.PORT_NONE - 1}, not ${port}`);
+    const at = this.map.portAddr + port * L.PA_SIZE;
+    const entry = new Uint8Array(L.PA_SIZE);
+    const seen = new Set<number>();
+    for (const s of addrs) {
+      const a = parseAddr(s);
+      if (seen.has(a.family)) continue;
+      seen.add(a.family);
+      if (a.family === 4) entry.set(a.bytes.subarray(0, 4), L.PA_V4); else entry.set(a.bytes, L.PA_V6);
+    }
+    this.u8.set(entry, at);
+  }
+
+  /** Port `port`'s time exceeded source addresses as set (canonical; none: []). */
+  portAddresses(port: number): string[] {
+    if (!(port >= 0 && port < L.PORT_MTU_ENTRIES)) return [];
+    const e = this.u8.subarray(this.map.portAddr + port * L.PA_SIZE, this.map.portAddr + (port + 1) * L.PA_SIZE);
+    const out: string[] = [];
+    if (e.subarray(L.PA_V4, L.PA_V4 + 4).some((b) => b !== 0)) out.push(formatAddr(e, 4, L.PA_V4));
+    if (e.subarray(L.PA_V6, L.PA_V6 + 16).some((b) => b !== 0)) out.push(formatAddr(e, 6, L.PA_V6));
+    return out;
   }
 
   /** Port `port`'s egress MTU as set (0 = unknown). */

@@ -331,6 +331,15 @@ export class L2Responder {
     return { action: 'consume', why: 'no_route', learned: { addr, family: 6, port: port.index, mac: formatMac(f, 6), source: 'learned' } };
   }
 
+  /** The address this port speaks from in `family` (probes, the core's time exceeded): its first
+   * gateway address of the family, on an uplink without one a node address; none: undefined. */
+  sourceAddress(portIndex: number, family: 4 | 6): string | undefined {
+    const port = this.ports.get(portIndex);
+    if (!port) return undefined;
+    return port.gateways.find((g) => parseAddr(g).family === family)
+      ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === family) : undefined);
+  }
+
   /** An ARP request / neighbour solicitation for `addr`, sent from this port's first gateway
    * address of the right family, on an uplink without one from a node address; for a link-local
    * `addr`, from the port's link-local address (or undefined when the port has none to speak
@@ -344,8 +353,7 @@ export class L2Responder {
     // an uplink without a gateway address of the family (the node recipe's: the host port owns the
     // node's addresses) asks from a node address, which the answer comes back to
     const from = a.family === 6 && a.bytes[0] === 0xfe && (a.bytes[1] & 0xc0) === 0x80 ? port.ownLinkLocal
-      : port.gateways.find((g) => parseAddr(g).family === a.family)
-      ?? (port.role === 'uplink' ? [...this.node].find((g) => parseAddr(g).family === a.family) : undefined);
+      : this.sourceAddress(portIndex, a.family);
     if (!from) return undefined;
     if (a.family === 4) {
       return arp({ op: 1, senderMac: port.mac, senderIp: from, targetIp: addr, srcMac: port.mac, dstMac: knownMac ?? BROADCAST, padTo: 60 });

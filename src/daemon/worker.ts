@@ -132,6 +132,7 @@ class Worker {
     if (init.steer) this.steering = new Steering(this.core, init.steer, (w) => this.wakePeer(w));
     this.l2 = new L2Responder(init.ports, init.nodeAddresses);
     for (const p of init.ports) this.addSpec(p);
+    this.programSources();
     this.multiWorker = init.workers > 1;
     this.observer = new WorkerObserver(init.worker, this.core, (events) => this.post({ type: 'observe', events }));
     this.held = init.startHeld ?? false;
@@ -154,6 +155,12 @@ class Worker {
     this.ownPorts.delete(index);
     this.l2.removePort(index);
     this.probeRing.dropPort(index);
+    this.programSources([index]);
+  }
+  /** The core answers a routed packet's spent TTL from the address the port's probes use
+   * (docs/core.md "Time exceeded"); a port without one (or gone) has none. */
+  private programSources(indexes: Iterable<number> = this.specs.keys()): void {
+    for (const i of indexes) this.core.setPortAddresses(i, [this.l2.sourceAddress(i, 4), this.l2.sourceAddress(i, 6)].filter((a): a is string => a !== undefined));
   }
   private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void {
     this.post({ type: 'log', level, msg, data });
@@ -403,6 +410,7 @@ class Worker {
         this.idler?.setPorts(this.ports);
         this.l2.addPort(spec);
         this.addSpec(spec);
+        this.programSources([spec.index]);
         this.absentPorts.delete(spec.index);
         this.lastProbe = 0;
         this.opening.delete(spec.index);
@@ -553,6 +561,7 @@ class Worker {
           return;
         case 'nodeAddresses':
           this.l2.setNodeAddresses(m.addresses);
+          this.programSources();
           this.post({ type: 'reply', id: m.id, ok: true, value: this.l2.nodeAddresses() });
           return;
         case 'stop':

@@ -33,6 +33,7 @@ export interface ModelOptions {
   snatPortMax?: number;     // default 60999
   fragments?: number;       // fragment table entries (default 4096, as the host; 0 = none)
   portMtu?: Record<number, number>; // egress MTU per port index (0 / absent = unknown, unchecked; as the host)
+  portAddresses?: Record<number, string[]>; // per port index the time exceeded source addresses (as the host)
 }
 
 /** A fragment table entry (the core's FragEntry): a first fragment's ports. */
@@ -393,9 +394,11 @@ interface Frame {
 }
 
 export class ReferenceModel {
-  readonly opts: Required<Omit<ModelOptions, 'timeouts' | 'portMtu'>> & { timeouts: Timeouts };
+  readonly opts: Required<Omit<ModelOptions, 'timeouts' | 'portMtu' | 'portAddresses'>> & { timeouts: Timeouts };
   /** egress MTU per port index (core: the PORT_MTU region; absent = 0 = unchecked) */
   private readonly portMtus = new Map<number, number>();
+  /** time exceeded source per port index and family (core: the PORT_ADDR region) */
+  private readonly portAddrs = new Map<number, Map<number, Uint8Array>>();
   private tables: Tables;
   ir: Ir;
   /** flows[i], i in 1..capacity; undefined = free. */
@@ -442,6 +445,17 @@ export class ReferenceModel {
     this.affinityFronts = this.affinityFrontIds();
     this.frontKeys = frontKeysOf(ir);
     for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
+    for (const [port, addrs] of Object.entries(opts.portAddresses ?? {})) this.setPortAddresses(Number(port), addrs);
+  }
+
+  /** The addresses port `port` answers a spent TTL from: the first of each family, as Core.setPortAddresses. */
+  setPortAddresses(port: number, addrs: readonly string[]): void {
+    const m = new Map<number, Uint8Array>();
+    for (const s of addrs) {
+      const a = parseAddr(s);
+      if (!m.has(a.family) && a.bytes.some((b) => b !== 0)) m.set(a.family, a.bytes);
+    }
+    this.portAddrs.set(port, m);
   }
 
   /** Port `port`'s egress MTU (0 = unknown: unchecked), as Core.setPortMtu. */
@@ -1143,13 +1157,31 @@ export class ReferenceModel {
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
     if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
-    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (p.ttl <= 1) return this.ttlExceeded(x);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, r.outPort)) return;
     decTtl(x.f, p, new CsumDelta());
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     x.t.stages |= L.TS_ROUTED;
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
+  }
+
+  /** Core: ttl.ts ttlExceeded — a routed packet's spent TTL: an ICMP time exceeded from the in
+   *  port's address, unless icmp_send / icmpv6_send would never answer it, the port has no address
+   *  of the family, or the reject rate limit refuses. */
+  private ttlExceeded(x: Frame): void {
+    const p = x.p, f = x.f;
+    const never = (f[0] & 1) !== 0 ||
+      (p.family === 4
+        ? (p.dst[0] & 0xf0) === 0xe0 || p.dst.subarray(0, 4).every((b) => b === 255) || p.src.subarray(0, 4).every((b) => b === 0) ||
+          (rd16(f, p.l3 + 6) & 0x1fff) !== 0 || (p.proto === 1 && icmpNeverAnswered(4, p.icmpType))
+        : p.dst[0] === 0xff || p.src.every((b) => b === 0) || (p.proto === 58 && !p.later && icmpNeverAnswered(6, p.icmpType)));
+    if (never) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    const from = this.portAddrs.get(x.inPort)?.get(p.family);
+    if (!from) return this.drop(x, L.REASON_DROP_TTL_NO_ADDRESS);
+    if (!this.rejectAllowed(p.src, p.family)) { x.t.stages |= L.TS_REJECT; return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED); }
+    x.t.stages |= L.TS_REJECT;
+    this.answerWith(x, L.REASON_REJECT_TTL_EXCEEDED, buildIcmpError(f, p, this.opts.slotSize, p.family === 4 ? 11 : 3, 0, 0, from));
   }
 
   // ---- egress MTU (core: assembly/mtu.ts) ---------------------------------------------------------
@@ -1163,9 +1195,7 @@ export class ReferenceModel {
     const len = p.end - p.l3;
     if (mtu === 0 || len <= mtu) return true;
     if (p.family === 6 && mtu < 1280) { mtu = 1280; if (len <= mtu) return true; }
-    // core: mtu.ts icmpNeverAnswered — what icmp_send / icmpv6_send never answer
-    const icmpErr = p.proto === (p.family === 4 ? 1 : 58) && !p.later &&
-      (p.family === 6 ? p.icmpType < 128 : [3, 4, 5, 11, 12].includes(p.icmpType) || p.icmpType > 18);
+    const icmpErr = p.proto === (p.family === 4 ? 1 : 58) && !p.later && icmpNeverAnswered(p.family, p.icmpType);
     if (p.family === 4) {
       const fo = rd16(x.f, p.l3 + 6);
       if ((fo & 0x4000) === 0 || (fo & 0x1fff) !== 0 || icmpErr) { this.drop(x, L.REASON_DROP_PACKET_TOO_BIG); return false; }
@@ -1484,9 +1514,9 @@ function buildRst(f: Uint8Array, p: Parsed): Uint8Array {
 }
 
 /** An ICMP / ICMPv6 error (port unreachable: v4 type 3 code 3, v6 type 1 code 4; too big: v4 type
- *  3 code 4, v6 type 2) from the packet's destination, `rest` in its 4 type-specific bytes, quoting
+ *  3 code 4, v6 type 2; time exceeded: v4 type 11, v6 type 3) from the packet's destination (or `from`), `rest` in its 4 type-specific bytes, quoting
  *  the IP packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
-function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number, code: number, rest: number): Uint8Array {
+function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number, code: number, rest: number, from?: Uint8Array): Uint8Array {
   const iphl = p.family === 4 ? 20 : 40;
   let qlen = Math.min(p.end - p.l3, (p.family === 4 ? 576 : 1280) - iphl - 8);
   if (p.l3 + iphl + 8 + qlen > slotSize) qlen = slotSize - p.l3 - iphl - 8;
@@ -1494,10 +1524,15 @@ function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number
   icmp[0] = type; icmp[1] = code; wr32(icmp, 4, rest);
   icmp.set(f.subarray(p.l3, p.l3 + qlen), 8);
   const w = p.family === 4 ? 4 : 16;
-  const src = p.dst.subarray(0, w), dst = p.src.subarray(0, w);
+  const src = (from ?? p.dst).subarray(0, w), dst = p.src.subarray(0, w);
   const ck = p.family === 4 ? internetChecksum(icmp) : internetChecksum(icmp, 0, icmp.length, pseudoHeaderSum(src, dst, 58, icmp.length, 6));
   wr16(icmp, 2, ck);
   return ipHeader(p.family, src, dst, p.family === 4 ? 1 : 58, icmp);
+}
+
+/** Core: mtu.ts icmpNeverAnswered — the ICMP types icmp_send / icmpv6_send never answer (errors). */
+function icmpNeverAnswered(family: number, type: number): boolean {
+  return family === 6 ? type < 128 : [3, 4, 5, 11, 12].includes(type) || type > 18;
 }
 
 /** IPv4: no options, TOS 0, ID 0, DF, TTL 64; IPv6: traffic class/flow label 0, hop limit 64. */

@@ -1,0 +1,63 @@
+// Time exceeded: a routed packet whose TTL / hop limit runs out at the node is answered as Linux's
+// ip_forward / ip6_forward answer it — an ICMP time exceeded (type 11 code 0) / ICMPv6 time
+// exceeded (type 3 code 0) to its source, quoting it as received, from the node's address on the
+// port it came in by (the PORT_ADDR region the host fills: a gateway address of the port, on an
+// uplink else a node address), out of that port to the sender's MAC, under the reject rate limit
+// (the kernel's icmp_ratemask / icmpv6 limit covers time exceeded). What icmp_send / icmpv6_send
+// never answer is dropped silently as before. Semantics: docs/core.md "Time exceeded".
+import * as L from "./layout";
+import {
+  ETH_DST, IP4_FRAG, IP4_OFFSET, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
+} from "./net";
+import { gPortAddr } from "./regions";
+import { Frame, drop } from "./frame";
+import { answer } from "./reject";
+import { rejectAllowed } from "./ratelimit";
+import { icmpNeverAnswered } from "./mtu";
+
+/** Whether the kernel would send a time exceeded for this frame at all: a frame sent to the node's
+ * MAC (not to an Ethernet group address: ip_forward drops what is not PACKET_HOST), to a unicast
+ * destination (not 224.0.0.0/4 or 255.255.255.255; not ff00::/8), from a source that names one
+ * node (not 0.0.0.0 / ::; multicast sources were dropped as martians), no IPv4 fragment but the
+ * first (icmp_send; ip6 answers any: is_ineligible reads no type from a non-first fragment) and no
+ * ICMP error (icmpNeverAnswered). */
+function eligible(f: usize, fr: Frame): bool {
+  if ((load<u8>(f, ETH_DST) & 1) != 0) return false;
+  const family = <u32>fr.family;
+  const dst = fr.dstAddr, src = fr.srcAddr;
+  if (family == 4) {
+    const d = <u32>load<u8>(dst);
+    if ((d & 0xf0) == 0xe0 || load<u32>(dst) == 0xffffffff) return false;
+    if (load<u32>(src) == 0) return false;
+    if ((<u32>bswap<u16>(load<u16>(f + <usize>fr.l3, IP4_FRAG)) & IP4_OFFSET) != 0) return false;
+    if (<u32>fr.proto == IPPROTO_ICMP && icmpNeverAnswered(4, <u32>fr.icmpType)) return false;
+  } else {
+    if (<u32>load<u8>(dst) == 0xff) return false;
+    if ((load<u64>(src) | load<u64>(src, 8)) == 0) return false;
+    if (<u32>fr.proto == IPPROTO_ICMPV6 && !fr.laterFragment && icmpNeverAnswered(6, <u32>fr.icmpType)) return false;
+  }
+  return true;
+}
+
+/** A routed frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,
+ * `reject_ttl_exceeded`), or dropped — `drop_ttl_exceeded` (never answered), `drop_ttl_no_address`
+ * (its in port has no address of its family), `drop_reject_rate_limited` (over the limit). */
+export function ttlExceeded(f: usize, fr: Frame): void {
+  if (!eligible(f, fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  const family = <u32>fr.family;
+  const pa = gPortAddr + <usize>(<u32>fr.inPort) * L.PA_SIZE;
+  let from: usize;
+  if (family == 4) {
+    from = pa + L.PA_V4;
+    if (load<u32>(from) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
+  } else {
+    from = pa + L.PA_V6;
+    if ((load<u64>(from) | load<u64>(from, 8)) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
+  }
+  if (!rejectAllowed(fr.srcAddr, family)) {
+    drop(fr, L.REASON_DROP_REJECT_RATE_LIMITED);
+    fr.stages |= L.TS_REJECT;
+    return;
+  }
+  answer(f, fr, L.REASON_REJECT_TTL_EXCEEDED, false, family == 4 ? ICMP_TIME_EXCEEDED : ICMP6_TIME_EXCEEDED, 0, 0, from);
+}
