@@ -131,7 +131,7 @@ export function configError(): u32 {
   loadConfig();
   if (gSlot < 128 || gSlot > 65535 || gBatchMax == 0) return 3;
   if (gDesc == 0 || gArena == 0 || gTrace == 0 || gCounters == 0 || gSvcCnt == 0 || gBeCnt == 0 ||
-      gCtIdx == 0 || gCtFlows == 0 || gAff == 0) return 4;
+      gCtIdx == 0 || gCtFlows == 0 || gAff == 0 || gPortMtu == 0 || gPortAddr == 0) return 4;
   if (((gCtMask + 1) & gCtMask) != 0 || ((gAffMask + 1) & gAffMask) != 0) return 5;
   if (gCtMax == 0 || <u64>gCtMask + 1 < <u64>gCtMax * 2 + 2) return 6;
   const memEnd = <u64>memory.size() << 16;
@@ -144,6 +144,8 @@ export function configError(): u32 {
   if (<u64>gCtIdx + (<u64>gCtMask + 1) * L.CTI_SIZE > memEnd) return 7;
   if (<u64>gCtFlows + (<u64>gCtMax + 1) * L.CT_SIZE > memEnd) return 7;
   if (<u64>gAff + (<u64>gAffMask + 1) * L.AFF_SIZE > memEnd) return 7;
+  if (<u64>gPortMtu + <u64>L.PORT_MTU_ENTRIES * 2 > memEnd) return 7;
+  if (<u64>gPortAddr + <u64>L.PORT_MTU_ENTRIES * L.PA_SIZE > memEnd) return 7;
   const ts0 = c.tableset0Off, ts1 = c.tableset1Off;
   if (ts0 == 0 || ts1 == 0 || <u64>ts0 + L.TSH_SIZE > memEnd || <u64>ts1 + L.TSH_SIZE > memEnd) return 8;
   return 0;

@@ -392,7 +392,7 @@ test('init() refuses a CONFIG block it cannot trust, and process() before init d
   dv.setUint32(cfg + L.CFG_BATCH_MAX, 4, true);
   t.is(x.init(), 4);
   // regions far beyond memory are refused
-  for (const off of [L.CFG_DESC_OFF, L.CFG_ARENA_OFF, L.CFG_TRACE_OFF, L.CFG_COUNTERS_OFF, L.CFG_SVC_COUNTERS_OFF, L.CFG_BE_COUNTERS_OFF, L.CFG_CT_INDEX_OFF, L.CFG_CT_FLOWS_OFF, L.CFG_AFF_OFF, L.CFG_TABLESET0_OFF, L.CFG_TABLESET1_OFF]) {
+  for (const off of [L.CFG_DESC_OFF, L.CFG_ARENA_OFF, L.CFG_TRACE_OFF, L.CFG_COUNTERS_OFF, L.CFG_SVC_COUNTERS_OFF, L.CFG_BE_COUNTERS_OFF, L.CFG_CT_INDEX_OFF, L.CFG_CT_FLOWS_OFF, L.CFG_AFF_OFF, L.CFG_PORT_MTU_OFF, L.CFG_PORT_ADDR_OFF, L.CFG_TABLESET0_OFF, L.CFG_TABLESET1_OFF]) {
     dv.setUint32(cfg + off, 0x7ff00000, true);
   }
   dv.setUint32(cfg + L.CFG_CT_INDEX_MASK, 63, true);
