@@ -63,7 +63,7 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
     t.is(r.drop_ttl_exceeded ?? 0, 0);
   });
 
-  test(`IPv${fam}: what the kernel never answers is dropped silently (drop_ttl_exceeded); a service flow's spent TTL too`, (t) => {
+  test(`IPv${fam}: what the kernel never answers is dropped silently (drop_ttl_exceeded); a service flow's spent TTL too; fragments`, (t) => {
     const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
     const inner = B.ipPacket({ ...u, src: far, dst: client });
     const steps = [
@@ -73,6 +73,15 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
       { label: 'unspecified source', in: cli({ ...u, src: fam === 4 ? '0.0.0.0' : '::', dst: far, ttl: 1 }), expect: dropped('drop_ttl_exceeded') },
       { label: 'to the service (new flow)', in: cli({ ...u, src: client, dst: vip, dport: 53, ttl: 1 }), expect: dropped('drop_ttl_exceeded') },
     ];
+    if (fam === 6) {
+      // ip6_forward answers a later fragment too (icmpv6_send's is_ineligible reads no ICMPv6 type
+      // in it): its first fragment is remembered, then the later one with hop limit 1 is answered
+      steps.push({ label: 'a first fragment', in: cli({ ...u, src: client, dst: far, ttl: 5, v6Ext: [{ type: 44, more: true, id: 77 }] }),
+        expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: client, dst: far, ttl: 4, v6Ext: [{ type: 44, more: true, id: 77 }] }) } });
+      const later = { proto: 'UDP', rawL4: payloadOf(16), src: client, dst: far, ttl: 1, v6Ext: [{ type: 44, offset: 2, id: 77 }] };
+      steps.push({ label: 'a non-first fragment (answered)', in: cli(later),
+        expect: exceeded(err({ inner: B.ipPacket(later) })) });
+    }
     if (fam === 4) {
       // the first fragment is remembered (a later one without it is drop_fragment before any TTL check)
       steps.push({ label: 'a first fragment', in: cli({ ...u, src: client, dst: far, ttl: 5, mf: true, id: 77 }),
