@@ -132,3 +132,57 @@ test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) =
   }
   t.regex(readFileSync(join(ROOT, 'README.md'), 'utf8'), /`wdp bench core\|control\|e2e\|io\|kube \[--json\]` \(`--plot FILE\.svg` for all but `kube`\)/);
 });
+
+/** The `wdp ...` lines of the docs' fenced blocks (README, api.md's CLI synopsis, observe.md,
+ * running.md): { doc, line, cmd: ['get'] | ['port', 'add'], flags: ['--rate', '-c', ...] }. */
+function documentedCommands() {
+  const out = [];
+  for (const doc of ['README.md', 'docs/api.md', 'docs/observe.md', 'docs/running.md']) {
+    let inFence = false;
+    for (const raw of readFileSync(join(ROOT, doc), 'utf8').split('\n')) {
+      if (/^\s*```/.test(raw)) { inFence = !inFence; continue; }
+      if (!inFence) continue;
+      const m = /^\s*(?:sudo )?(?:npx )?wdp ([a-z]+)(?: (add|remove|rm)\b)?(.*)$/.exec(raw);
+      if (!m || ['start', 'demo', 'bench'].includes(m[1]) && /\|/.test(m[3])) continue;
+      // the command's own words: up to a shell comment, a pipe into another program, a redirection
+      const words = m[3].replace(/\s#\s.*$/, '').split(/\s\|\s(?![A-Z-])|\s>>?\s/)[0];
+      const flags = [...words.matchAll(/(?:^|[\s[|])(--?[a-zA-Z][\w-]*)/g)].map((x) => x[1]);
+      out.push({ doc, line: raw.trim(), cmd: m[2] ? [m[1], m[2] === 'rm' ? 'remove' : m[2]] : [m[1]], flags });
+    }
+  }
+  return out;
+}
+
+test('every flag of every `wdp` command line in the docs is one its --help lists (or a global one)', (t) => {
+  const globalHelp = run(['--help']).stdout;
+  const helps = new Map();
+  const cmds = documentedCommands();
+  t.true(cmds.length > 25, `the docs' command lines were found (${cmds.length})`);
+  t.true(cmds.some((c) => c.doc === 'docs/api.md' && c.cmd[0] === 'capture'), 'api.md\'s CLI synopsis is read');
+  for (const { doc, line, cmd, flags } of cmds) {
+    const key = cmd.join(' ');
+    if (!helps.has(key)) {
+      const r = run([...cmd, '--help']);
+      t.is(r.status, 0, `wdp ${key} --help: ${r.stderr}`);
+      helps.set(key, r.stdout);
+    }
+    for (const f of flags) {
+      const listed = (h) => new RegExp(`(^|[\\s,])${f}(?=[\\s,]|$)`, 'm').test(h.split('\nCommands:')[0].split('\nExamples:')[0]);
+      // a global option counts in its long form only: a short one a command shadows means the command's
+      t.true(listed(helps.get(key)) || (f.startsWith('--') && listed(globalHelp)), `${doc}: \`${line}\`: ${f} is not an option of wdp ${key}`);
+    }
+  }
+});
+
+test('no command\'s own option takes a short flag the global options have (-s is --server everywhere)', (t) => {
+  const globalShort = [...run(['--help']).stdout.matchAll(/^\s+(-[a-zA-Z]), --/gm)].map((m) => m[1]);
+  t.true(globalShort.includes('-s'));
+  const commands = ['apply', 'delete', 'get', 'diff', 'trace', 'status', 'capture', 'replay', 'start', 'demo', 'port add', 'port remove'];
+  for (const c of commands) {
+    const help = run([...c.split(' '), '--help']).stdout;
+    for (const s of globalShort) {
+      if (s === '-h') continue;
+      t.notRegex(help, new RegExp(`^\\s+${s}, --`, 'm'), `wdp ${c} --help: ${s} is shadowed by the global option of that short flag`);
+    }
+  }
+});
