@@ -186,3 +186,21 @@ test('no command\'s own option takes a short flag the global options have (-s is
     }
   }
 });
+
+test('api.md "Routes": the fields it names for POST /api/v1/trace and GET /api/v1/generation are the answer\'s', async (t) => {
+  const { startControlPlane } = await import('./lib/server.js');
+  const { req } = await startControlPlane(t);
+  const yaml = await import('yaml');
+  const objs = ['examples/node.yaml', 'examples/nodeport.yaml'].flatMap((f) => yaml.parseAllDocuments(readFileSync(join(ROOT, f), 'utf8')).map((d) => d.toJS()));
+  t.is((await req('POST', '/api/v1/apply', JSON.stringify(objs))).status, 200);
+  const api = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+  const row = (route) => api.split('\n').find((l) => l.startsWith(`| \`${route}`)) ?? '';
+  const tr = await req('POST', '/api/v1/trace', JSON.stringify({ src: '10.0.0.2', dst: '10.96.12.34', proto: 'TCP', sport: 1234, dport: 80 }));
+  t.is(tr.status, 200, tr.text);
+  t.is(tr.json.verdict, 'forward', tr.text);
+  const traceRow = row('POST /api/v1/trace`').split('returns')[1] ?? '';
+  for (const k of Object.keys(tr.json)) t.true(traceRow.includes(`\`${k}\``), `the trace answer's ${k} is named in api.md`);
+  const gen = await req('GET', '/api/v1/generation');
+  const genRow = row('GET /api/v1/generation`');
+  for (const k of Object.keys(gen.json)) t.true(genRow.includes(k), `the generation answer's ${k} is named in api.md`);
+});
