@@ -443,7 +443,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('-c, --count <n>', '--live: stop after this many packets (default 100)')
     .option('--duration <d>', '--live: stop after this long, e.g. 30s, 2m (default 30s)')
     .option('--rate <n>', '--live: at most this many packets a second per worker (default 100)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']));
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .addHelpText('after', '\nWithout --live: one packet from --src to --dst, by default TCP, --sport 40000, --dport 80,\n--flags S, --in-port 0 (ICMP: an echo request).');
   addFilterOptions(trace, true);
   trace.action(async (o, cmd: Command) => {
       if (o.live) { await liveTrace(client(cmd), o); return; }
