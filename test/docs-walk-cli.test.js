@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../dist/src/packet/build.js';
 import { encodePcap } from '../dist/src/ports/pcap.js';
+import { rootGate } from './lib/root-gate.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -203,4 +204,32 @@ test('api.md "Routes": the fields it names for POST /api/v1/trace and GET /api/v
   const gen = await req('GET', '/api/v1/generation');
   const genRow = row('GET /api/v1/generation`');
   for (const k of Object.keys(gen.json)) t.true(genRow.includes(k), `the generation answer's ${k} is named in api.md`);
+});
+
+rootGate(test).test('README / running.md: `wdp demo --duration N` runs rounds for N seconds and says where to watch its counters before the rounds, while its daemon answers there', async (t) => {
+  const child = spawn(process.execPath, [WDP, 'demo', '--duration', '6'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', stderr = '', counters;
+  child.stderr.on('data', (d) => { stderr += d; });
+  const asked = new Promise((resolve) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /`wdp get counters --server (unix:\S+)`/.exec(out);
+      if (m && !counters) {
+        counters = new Promise((res) => { const c = spawn(process.execPath, [WDP, 'get', 'counters', '--server', m[1]], { cwd: ROOT }); let s = ''; c.stdout.on('data', (x) => { s += x; }); c.on('exit', (code) => res({ code, s })); });
+        resolve();
+      }
+    });
+    child.on('exit', resolve);
+  });
+  const timer = setTimeout(() => child.kill('SIGINT'), 60000);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  clearTimeout(timer);
+  await asked;
+  t.is(code, 0, stderr);
+  const hint = out.indexOf('wdp get counters --server'), first = out.indexOf('round 1:');
+  t.true(hint >= 0 && first >= 0 && hint < first, `the counters command is shown before the rounds:\n${out}`);
+  const r = await counters;
+  t.is(r?.code, 0, 'the command shown works while the demo runs');
+  t.regex(r?.s ?? '', /^generation \d+/);
+  t.true((out.match(/round \d+:/g) ?? []).length > 3, `--duration alone runs rounds until it is up, not the default 3:\n${out}`);
 });
