@@ -201,6 +201,9 @@ test('api.md "Routes": the fields it names for POST /api/v1/trace and GET /api/v
   t.is(tr.json.verdict, 'forward', tr.text);
   const traceRow = row('POST /api/v1/trace`').split('returns')[1] ?? '';
   for (const k of Object.keys(tr.json)) t.true(traceRow.includes(`\`${k}\``), `the trace answer's ${k} is named in api.md`);
+  const counters = await req('GET', '/api/v1/counters');
+  const countersRow = row('GET /api/v1/counters`');
+  for (const k of Object.keys(counters.json)) t.true(new RegExp(`[{ ]${k}[,[}]`).test(countersRow), `the counters answer's ${k} is named in api.md`);
   const gen = await req('GET', '/api/v1/generation');
   const genRow = row('GET /api/v1/generation`');
   for (const k of Object.keys(gen.json)) t.true(genRow.includes(k), `the generation answer's ${k} is named in api.md`);
