@@ -413,7 +413,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
     .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
     .argument('[name]', 'a single service or endpointslice; the service of conntrack, frontends and backends (as --service NAME); a port')
-    .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
+    .addOption(new Option('-o, --output <format>', 'output format (default: an aligned table; nodeconfig: YAML)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
     .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
