@@ -307,20 +307,23 @@ export function ctAlloc(): u32 {
 }
 
 // ---- expiry, flush -----------------------------------------------------------------------------------
-/** Expiry sweep: examines `budget` entries from the rotating cursor. */
-export function expireSweep(budget: u32): void {
+/** Expiry sweep: examines `budget` entries from the rotating cursor; returns how many it freed. */
+export function expireSweep(budget: u32): u32 {
   if (budget > gCtMax) budget = gCtMax;
   let c = gExpireCursor;
   if (c == 0 || c > gCtMax) c = 1;
+  let freed: u32 = 0;
   for (let k: u32 = 0; k < budget; k++) {
     const e = flowAt(c);
     if (e.state != L.CTS_NONE && flowExpired(e)) {
       ctFree(c);
       count(L.GC_CT_EXPIRED, 1);
+      freed++;
     }
     c = nextCursor(c);
   }
   gExpireCursor = c;
+  return freed;
 }
 
 /** Frees every expired flow; returns how many (counted in GC_CT_EXPIRED). */

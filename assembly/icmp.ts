@@ -13,9 +13,9 @@ import {
   ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB, ICMP6_DST_UNREACH, ICMP6_PARAM_PROB,
   ICMP_ECHO, ICMP_TIMESTAMP, ICMP_INFO_REQUEST, ICMP_ADDRESS, ICMP6_ECHO_REQUEST, ICMP6_NI_QUERY,
 } from "./net";
-import { flowAt, flowSnatAddr, countFrontBackend } from "./regions";
-import { ctLookup } from "./conntrack";
-import { snatHolds, backendHolds, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keptRoute } from "./stale";
+import { flowAt, flowSnatAddr, countFrontBackend, gLive } from "./regions";
+import { ctLookup, ctFree } from "./conntrack";
+import { snatHolds, backendHolds, heldFrontId, heldFrontIdOf, flowFrontLookup, keepsAddress, keptRoute, udpReplyStale } from "./stale";
 import { addrReplace, portReplace, ttlDecrement, ttlOk, srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 import { ip6SkipExt, gExtProto, gExtFrag, EXT_FRAG_LATER } from "./parse";
@@ -77,7 +77,8 @@ export function readQuote(q: usize, end: usize, family: u32, isrc: usize, idst: 
 }
 
 /** ICMP error quoting a NATed flow: translate the quoted packet and the outer header. Returns
- * false when the quote does not match a flow (the caller then routes it like any packet). */
+ * false when the quote does not match a flow, or matches a UDP flow kube-proxy's cleanup deletes
+ * (freed: the caller then routes it like any packet, untranslated). */
 export function icmpError(f: usize, fr: Frame): bool {
   const family = <u32>fr.family;
   const l3 = f + <usize>fr.l3;
@@ -96,6 +97,15 @@ export function icmpError(f: usize, fr: Frame): bool {
   if (ref == 0) return false;
   const flow = ref >>> 1;
   const e = flowAt(flow);
+  const held = backendHolds(e);
+  // a UDP flow kube-proxy's cleanup deletes (its backend left, or stopped serving while its port
+  // is in force: stale.ts udpReplyStale): with the kernel's entry gone, conntrack finds no flow for
+  // the quote and the error passes untranslated (nf_conntrack_inet_error: no entry → NF_ACCEPT,
+  // no NAT), whichever side sent it — freed here as the flow's own packets free it
+  if (udpReplyStale(e, held != null ? e.backendId : 0)) {
+    if (gLive) ctFree(flow);
+    return false;
+  }
   const snatFlag = (e.flags & L.CTF_SNAT) != 0;
   fr.stages |= L.TS_ICMP_INNER | ((ref & 1) ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);
   fr.ct = <u8>((ref & 1) ? L.TRCT_HIT_REPLY : L.TRCT_HIT_ORIG);
@@ -103,7 +113,6 @@ export function icmpError(f: usize, fr: Frame): bool {
   fr.flow = flow;
   // the flow's backend and frontend ids only while they name the flow's own (see hitReply); the
   // checks and the service lookup are made once, for the trace and for case (b) below
-  const held = backendHolds(e);
   const fid = held == null ? flowFrontLookup(e) : 0;
   fr.backend = held != null ? e.backendId : 0;
   fr.front = held != null ? heldFrontId(e) : heldFrontIdOf(e, fid);
@@ -128,9 +137,9 @@ export function icmpError(f: usize, fr: Frame): bool {
   } else {
     // (b) from the client about a reply we sent it
     // a flow whose backend left and that keeps its address (stale.ts keepsAddress: TCP, SCTP)
-    // goes to it, as its packets do. A stale flow (SNAT address gone; a UDP flow's backend gone
-    // or its id reused) has no path: its own next packet is decided again, which an error cannot
-    // do. Its own reason, never drop_no_route: that one names fr.backend in
+    // goes to it, as its packets do. A flow whose SNAT address is gone or changed has no path:
+    // its own next packet is decided again, which an error cannot do (a UDP flow the cleanup
+    // deletes was freed above). Its own reason, never drop_no_route: that one names fr.backend in
     // D_AUX and the worker would hold the frame for a next hop that can never send it anywhere.
     const snatOk = snatHolds(e);
     const be = snatOk ? held : null;

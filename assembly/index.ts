@@ -12,21 +12,24 @@
 //   route-cache.ts the routes kept flows take, remembered while the tables are unchanged
 //   snat.ts       SNAT decision and port allocation
 //   rewrite.ts    NAT rewrite, TTL, checksums  icmp.ts  ICMP error translation  reject.ts  RST/ICMP
+//   ratelimit.ts  the rate limit of reject answers (per client, global)
 //   prefetch.ts   the staged loads between the passes
 //   trace.ts      trace records, the live trace filter and its match records
 //   pipeline.ts   pass 2 and the batch loop
 //   ct-restore.ts saved flows re-inserted through conntrack.ts (a daemon restart)
 //   owner.ts, steer.ts  which worker owns a frame when several share an interface
 export * from "./layout";
-import { CFG, configError, loadConfig, clearCounters, beginBatch } from "./regions";
+import { CFG, configError, loadConfig, clearCounters, beginBatch, setFlowsActive } from "./regions";
 import { crcInit } from "./checksum";
-import { ctFlushAll, expireAll, flowsActive } from "./conntrack";
+import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./conntrack";
+import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
 import { steerBatch } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
+import { rejectLimitPtr, rejectLimitClear } from "./ratelimit";
 
 let gInitialized: bool = false;
 
@@ -38,8 +41,11 @@ export function config_ptr(): usize { return CFG; }
 /** Address of the live trace filter block (TF_BLOCK_SIZE bytes, static; layout.ts, trace.ts). */
 export function trace_filter_ptr(): usize { return traceFilterPtr(); }
 
+/** Address of the reject rate limit block (RL_BLOCK_SIZE bytes, static; layout.ts, ratelimit.ts). */
+export function reject_limit_ptr(): usize { return rejectLimitPtr(); }
+
 /** Validates CONFIG (magic, version, region geometry within memory), zeroes counters, conntrack
- * and affinity, builds the free list. 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,
+ * and affinity, builds the free list, forgets the reject rate limit's clients (its global bucket full). 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,
  * 4 region offset missing, 5 index/affinity size not a power of two, 6 conntrack index too small
  * (< 2 x flows + 2 slots), 7 a region ends beyond memory, 8 bad table-set offsets. */
 export function init(): u32 {
@@ -48,6 +54,7 @@ export function init(): u32 {
   crcInit();
   clearCounters();
   routeCacheClear();
+  rejectLimitClear();
   gInitialized = true;
   ctFlushAll();
   return 0;
@@ -72,6 +79,30 @@ export function ct_expire_all(now: u32): u32 {
   loadConfig();
   beginBatch(now, true);
   return expireAll();
+}
+
+/** The expiry sweep a batch runs, without a batch: frees the expired flows among the next `budget`
+ * entries of the sweep's rotating cursor at time `now` (counted in GC_CT_EXPIRED) and sets the
+ * ct_active gauge; returns how many it freed. A worker with no frames calls it, so flows that
+ * timed out leave the table (and the gauge) without traffic to sweep them. */
+export function ct_expire_step(now: u32, budget: u32): u32 {
+  if (!gInitialized) return 0;
+  loadConfig();
+  beginBatch(now, true);
+  const freed = expireSweep(budget);
+  setFlowsActive(flowsActive());
+  return freed;
+}
+
+/** Frees flow `flow` (1..CT flows) when it is in use: the host's UDP conntrack cleanup of a
+ * deleted Service port (src/core/udp-cleanup.ts). No counter. Returns whether it was in use. */
+export function ct_free_flow(flow: u32): bool {
+  if (!gInitialized) return false;
+  loadConfig();
+  if (flow == 0 || flow > gCtMax || <u32>flowAt(flow).state == 0) return false;
+  ctFree(flow);
+  setFlowsActive(flowsActive());
+  return true;
 }
 
 /** Flows in use. */

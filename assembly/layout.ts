@@ -33,6 +33,7 @@
 //   AFFINITY ..... AFF_SLOTS x 32          sessionAffinity ClientIP table
 //   FRAGMENTS .... buckets x FRAG_WAYS x 48 first fragments' ports, by (src, dst, proto, IP ID)
 //   PORT_MTU ..... PORT_MTU_ENTRIES x u16   egress MTU per port index (0xffff = unknown, unchecked)
+//   (the reject rate limit's block is static data of the core, at reject_limit_ptr(): see below)
 //   TABLESET[0] .. service tables, generation 0  } written by the host (src/core/table-writer.ts);
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
@@ -504,6 +505,49 @@ export const REASON_DROP_ICMP_STALE_FLOW = 38; // ICMP error from the client abo
 export const SM_ANY_PORT = 0;
 export const SM_ANY_PROTO = 0;
 export const CT_REPLY_HASH = 92;         // u32, while a flow is in use: its reply-key index hash (shares CT_NEXT_FREE)
+
+// ============================================================================================
+// Reject rate limit (assembly/ratelimit.ts; docs/core.md "Reject rate limit")
+// ============================================================================================
+// The kernel rate-limits the ICMP errors kube-proxy's `reject` makes (net/ipv4/icmp.c,
+// net/ipv6/icmp.c): per destination host a token bucket (inet_peer) of XRLIM_BURST_FACTOR errors
+// refilled one per interval (icmp_ratelimit; net.ipv6.icmp.ratelimit), and one bucket for all
+// destinations (icmp_msgs_per_sec, icmp_msgs_burst). The core keeps both, with the kernel's
+// default values, in a static block at reject_limit_ptr() (like the live trace filter block: the
+// host places nothing; init() fills it, nothing else clears it):
+//
+//   0        4        8 .. 64   64                                                RL_BLOCK_SIZE
+//   +--------+--------+---------+-------------------------------------------------+
+//   | credit | stamp  | (free)  | RL_BUCKETS x RL_WAYS client entries (RLE_*)      |
+//   +--------+--------+---------+-------------------------------------------------+
+//   credit: the global bucket, in thousandths of an answer (at most RL_GLOBAL_BURST x 1000; an
+//   answer costs 1000; RL_GLOBAL_PER_SEC thousandths come back per ms); stamp: ms it was refilled.
+//
+// Client entry (RLE_SIZE bytes), keyed by (address, family) of the client an answer goes to; its
+// bucket = the layout hash of (address words, family) & (RL_BUCKETS - 1), RL_WAYS entries each:
+//   0                16    17 .. 20  20       24       28 .. 32
+//   +----------------+-----+--------+--------+--------+--------+
+//   | client addr    | fam | (free) | tokens | last   | (free) |
+//   +----------------+-----+--------+--------+--------+--------+
+//   fam 0: empty. tokens: ms of credit (an answer costs the family's interval, at most
+//   RL_HOST_BURST intervals are held; 1 comes back per ms); last: ms it was refilled.
+export const RL_HOST_BURST = 6;               // XRLIM_BURST_FACTOR: answers a client gets at once
+export const RL_HOST_INTERVAL_V4_MS = 1000;   // net.ipv4.icmp_ratelimit default: then one per interval
+export const RL_HOST_INTERVAL_V6_MS = 100;    // net.ipv6.icmp.ratelimit default
+export const RL_GLOBAL_PER_SEC = 1000;        // net.ipv4.icmp_msgs_per_sec default (both families share it)
+export const RL_GLOBAL_BURST = 50;            // net.ipv4.icmp_msgs_burst default
+export const RL_CREDIT = 0;                   // u32
+export const RL_STAMP = 4;                    // u32
+export const RL_ENTRIES = 64;                 // first client entry
+export const RL_BUCKETS = 256;                // a power of two
+export const RL_WAYS = 4;
+export const RLE_SIZE = 32;
+export const RLE_ADDR = 0;
+export const RLE_FAMILY = 16;                 // u8: 4 | 6; 0 = empty
+export const RLE_TOKENS = 20;                 // u32
+export const RLE_LAST = 24;                   // u32
+export const RL_BLOCK_SIZE = RL_ENTRIES + RL_BUCKETS * RL_WAYS * RLE_SIZE;
+export const REASON_DROP_REJECT_RATE_LIMITED = 39; // a reject's answer over the client's or the global rate limit: dropped
 
 // ============================================================================================
 // Live trace filter (assembly/trace.ts; written by the host, src/observe/core-filter.ts)

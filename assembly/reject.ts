@@ -1,7 +1,8 @@
 // Reject for a frontend without endpoints: a TCP RST, or an ICMP / ICMPv6 port unreachable that
 // quotes the packet, sent back where the frame came from. Semantics: docs/core.md "Reject". The
 // ICMP answer is also the one an oversize packet gets (mtu.ts: fragmentation needed / packet too
-// big), with its own type, code and MTU field.
+// big), with its own type, code and MTU field; that one is never rate-limited (the kernel does not
+// limit path MTU discovery), the reject answers are (ratelimit.ts).
 import * as L from "./layout";
 import { sumBytes, csumFinal } from "./checksum";
 import { addrCopy, macCopy } from "./addr";
@@ -16,18 +17,26 @@ import {
 import { gSlot } from "./regions";
 import { srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
+import { rejectAllowed } from "./ratelimit";
 
 // The answer can be longer than the frame (an ICMP error quotes it), so it is built here and copied
 // into the slot; never longer than CFG_SLOT_SIZE.
 const SCRATCH: usize = memory.data(2048, 64);
 
 /** Builds a TCP RST or ICMP port unreachable answering the frame (in SCRATCH), copies it into the
- * slot; the verdict is reject with `reason`. A TCP RST is never answered: it is dropped. */
+ * slot; the verdict is reject with `reason`. A TCP RST is never answered: it is dropped. An
+ * answer over the rate limit (ratelimit.ts; a RST stands in for kube-proxy's ICMP error, so it
+ * shares the limit) is not made: the frame is dropped, `drop_reject_rate_limited`. */
 export function reject(f: usize, fr: Frame, reason: u32): void {
   const family = <u32>fr.family;
   const tcp = <u32>fr.proto == IPPROTO_TCP;
   if (tcp && (<u32>fr.tcpFlags & TCP_RST) != 0) {
     drop(fr, L.REASON_DROP_RST_NO_ENDPOINTS);
+    fr.stages |= L.TS_REJECT;
+    return;
+  }
+  if (!rejectAllowed(fr.srcAddr, family)) {
+    drop(fr, L.REASON_DROP_REJECT_RATE_LIMITED);
     fr.stages |= L.TS_REJECT;
     return;
   }

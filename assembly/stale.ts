@@ -119,11 +119,24 @@ import { cachedRouteLookup } from "./route-cache";
  * translating a conntrack entry kube-proxy leaves alone: TCP and SCTP flows, which kube-proxy
  * never cleans (pkg/proxy/conntrack/cleanup.go cleans UDP only) — the old pod keeps serving an
  * open connection while it runs (a blue/green switch of a Service's selector, a targetPort
- * change). A UDP flow re-selects (its entry would be cleaned), and so does a pure SYN (the
- * caller checks it): a new connection must reach a current endpoint. */
+ * change) — and an orphaned UDP flow (udpOrphan). Another UDP flow re-selects (its entry would be
+ * cleaned), and so does a pure SYN (the caller checks it): a new connection must reach a current
+ * endpoint. */
 @inline export function keepsAddress(e: CtFlow): bool {
   const proto = <u32>e.proto;
-  return proto == IPPROTO_TCP || proto == IPPROTO_SCTP;
+  return proto == IPPROTO_TCP || proto == IPPROTO_SCTP || (proto == IPPROTO_UDP && udpOrphan(e));
+}
+
+/** Whether UDP flow e is to an address no service port serves any more while its own port lives
+ * on — an external or LoadBalancer IP removed from the port, a node port dropped — which
+ * kube-proxy's UDP cleanup never looks at again: it matches entries by a current UDP service IP or
+ * node port (pkg/proxy/conntrack/cleanup.go), so the kernel keeps translating such an entry to its
+ * endpoint whatever becomes of it. The host marks such flows when the apply removes their frontend
+ * (CT_FRONT = 0, src/core/udp-cleanup.ts); a flow restored without a frontend is one too. While
+ * the service map has a frontend for the flow's (VIP, port) again the address is a service's once
+ * more, and the cleanup's rules hold for it. Cost: a compare; the lookup only for such flows. */
+@inline export function udpOrphan(e: CtFlow): bool {
+  return e.front == 0 && flowFrontLookup(e) == 0;
 }
 
 /** Whether fr is a pure TCP SYN (SYN without ACK, FIN or RST): a new connection. */
@@ -163,13 +176,13 @@ export function keptRoute(e: CtFlow): Route | null {
 }
 
 /** Whether a reply-direction packet of flow e (whose backend id in force is `bid`, heldBackendId)
- * finds the flow stale: a UDP flow whose backend left (bid 0), or stopped serving
+ * finds the flow stale: a UDP flow whose backend left (bid 0; not an orphan: udpOrphan), or stopped serving
  * (BES_NOT_SERVING) while its (VIP, port) is a service port in force — the entry kube-proxy's UDP
  * cleanup deletes (udpReselectFront), after which the old pod's datagram matches no entry and is
  * not translated. The caller frees the flow. Cost on a UDP reply: one compare on the backend
  * entry heldBackendId loaded; the service lookup only for a backend that is not serving. */
 @inline export function udpReplyStale(e: CtFlow, bid: u32): bool {
   if (<u32>e.proto != IPPROTO_UDP) return false;
-  if (bid == 0) return true;
+  if (bid == 0) return !udpOrphan(e);
   return <u32>backendAt(bid).state == L.BES_NOT_SERVING && flowFrontLookup(e) != 0;
 }

@@ -8,7 +8,7 @@
 // per fill decile of the conntrack table (a cost growing with the fill level shows up there).
 //
 //   node bench/profile-core.mjs [--services 100] [--endpoints 10] [--flows 100000]
-//        [--ct 1048576] [--phase est|new|both|kept] [--batches N] [--seconds 2] [--masq] [--wasm path]
+//        [--ct 1048576] [--phase est|new|both|kept|reject] [--reject-clients N] [--batches N] [--seconds 2] [--masq] [--wasm path]
 //        [--ab other.wasm] [--cycles] [--neighbours 110] [--node-routes 100] [--replies]
 //
 // --batches N: process exactly N batches per phase (deterministic work).
@@ -21,6 +21,9 @@
 // --masq: services with FEF_MASQUERADE (every new flow allocates a SNAT port).
 // --replies: the established (or kept) phase sends the flows' replies (backend -> client) instead
 //   of their client packets.
+// --phase reject: the established phase's frames once every Service has lost its endpoints and
+//   the flows are flushed: every frame is a reject (answered, or over the reject rate limit);
+//   --reject-clients N: from N client addresses (default: one per flow).
 // --phase kept: the established flows once every backend left (the Services keep their ports
 //   without endpoints: the UDP flows keep their addresses, docs/core.md "Original-direction hit"
 //   step 1), so every frame takes the route to its flow's own address (stale.ts keptRoute). The
@@ -52,6 +55,7 @@ const masq = flag('masq');
 const replies = flag('replies');
 const neighbours = Number(opt('neighbours', 110));
 const nodeRoutes = Math.max(Number(opt('node-routes', 100)), Math.ceil(services * endpoints / 256));
+const rejectClients = Math.max(1, Math.min(flows, Number(opt('reject-clients', flows))));
 const wasmPath = opt('wasm', undefined);   // A/B: compare another build of the core in the same conditions
 const BATCH = 256, STRIDE = 64, FRAME_LEN = 60;
 
@@ -82,7 +86,7 @@ if (flag('cycles')) {
     const hdr = spawnSync('perf', ['report', '-i', data, '--stdio', '--header-only'], { encoding: 'utf8' }).stdout;
     const unit = /name = cpu-clock/.test(hdr) ? 'ns_on_cpu' : /name = cycles/.test(hdr) ? 'cycles' : event;
     const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '-g', 'none', '--sort', 'sym', '-F', 'sample,sym'], { encoding: 'utf8', maxBuffer: 1 << 26 });
-    const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0) + (out.kept?.frames ?? 0);
+    const frames = (out.est?.frames ?? 0) + (out.new?.frames ?? 0) + (out.kept?.frames ?? 0) + (out.reject?.frames ?? 0);
     const fns = {};
     let total = 0;
     for (const x of rep.stdout.matchAll(/^\s*(\d+)\s+\[\.\] JS:wasm-function\[(\d+)\]/gm)) {
@@ -246,8 +250,16 @@ const summary = (st) => ({ frames: st.frames, ns_per_frame: +(Number(st.ns) / st
 const limitNs = BigInt(Math.round(seconds * 1e9));
 
 if (phase === 'kept') for (const c of cores) c.core.applyIr(keptIr(ir));
+if (phase === 'reject') {
+  for (const c of cores) {
+    c.core.ctFlush();
+    c.core.applyIr(keptIr(ir));
+    const u8 = c.core.u8;
+    for (let f = 0; f < flows; f++) writeFrame(u8, c.estRegion + f * STRIDE, (ip4(100, 64, 0, 0) + (f % rejectClients)) >>> 0, vipOf(f % services), 1024 + (f >>> 16), 53);
+  }
+}
 
-if (phase === 'est' || phase === 'both' || phase === 'kept') {
+if (phase === 'est' || phase === 'both' || phase === 'kept' || phase === 'reject') {
   const perm = new Uint32Array(flows);
   for (let i = 0; i < flows; i++) perm[i] = i;
   let a = 42;
@@ -267,8 +279,9 @@ if (phase === 'est' || phase === 'both' || phase === 'kept') {
   }
   perf('disable');
   const res = cores.map((c, ci) => ({ ...summary(st[ci]), hit_fraction: (c.g().ct_hit - before[ci].ct_hit) / st[ci].frames,
-    forward_fraction: (c.g().forward - before[ci].forward) / st[ci].frames }));
-  const name = phase === 'kept' ? 'kept' : 'est';
+    forward_fraction: (c.g().forward - before[ci].forward) / st[ci].frames,
+    ...(phase === 'reject' ? { reject_fraction: (c.g().reject - before[ci].reject) / st[ci].frames } : {}) }));
+  const name = phase === 'kept' || phase === 'reject' ? phase : 'est';
   report[name] = res[0];
   if (abPath) report[`${name}_b`] = res[1];
 }
@@ -295,5 +308,5 @@ if (phase === 'new' || phase === 'both') {
   report.new = res[0];
   if (abPath) report.new_b = res[1];
 }
-report.args = { services, endpoints, flows, ct, masq, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}) };
+report.args = { services, endpoints, flows, ct, masq, replies, wasm: cores[0].path, ab: abPath, ...(phase === 'kept' ? { neighbours, nodeRoutes } : {}), ...(phase === 'reject' ? { rejectClients } : {}) };
 console.log(JSON.stringify(report));

@@ -59,12 +59,12 @@ test('an id reused under a frontend that is gone: the UDP flow is decided again 
   const s = pair(mkIr({ frontends: [usvc([a])], backends: [a] }));
   run(t, s, [udp()], 1000);
   const b = backend({ id: 1, addr: '10.1.0.9', port: 8080, service: 'default/other' });
-  const other = frontend({ id: 2, addr: '10.96.0.2', port: 80, proto: 'UDP' }, [b]);
+  const other = frontend({ id: 2, service: 'default/other', addr: '10.96.0.2', port: 80, proto: 'UDP' }, [b]);
   flip(s, mkIr({ frontends: [other], backends: [b] }));
+  t.is(s.core.counters().global.ct_active, 0, 'the flow is freed by the apply that deletes its Service');
   const [r] = run(t, s, [udp()], 1100);
   t.is(r.reason, 'host_no_match');
-  t.is(r.trace.backend, 0, 'id 1 names another backend now');
-  t.is(s.core.counters().global.ct_active, 0, 'the flow is freed');
+  t.not(r.trace.ct, L.TRCT_RESELECT, 'no flow left to re-select');
 });
 
 test('an ICMP error from the client about a reply of a TCP flow whose backend id was reused goes to the old address by its route, or is dropped without one', (t) => {
@@ -90,7 +90,7 @@ test('an ICMP error from the client about a reply of a TCP flow whose backend id
   t.is(r.p.dst, '10.1.0.1', 'to the old backend, never to the one its id names now');
 });
 
-test('an ICMP error from the client about a reply of a UDP flow whose backend id was reused is dropped', (t) => {
+test('an ICMP error from the client about a reply of a UDP flow whose backend id was reused is not translated: routed as it is (the cleanup deleted the entry), its flow freed', (t) => {
   const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 });
   const route = { prefix: '10.1.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
   const s = pair(mkIr({ frontends: [usvc([a])], backends: [a], routes: [route] }));
@@ -99,8 +99,44 @@ test('an ICMP error from the client about a reply of a UDP flow whose backend id
   const err = B.icmpError({ src: CLIENT, dst: VIP, kind: 'port_unreachable', inner: quoted, srcMac: MAC.client, dstMac: MAC.node });
   const b = backend({ id: 1, addr: '10.1.0.2', port: 8080 });
   flip(s, mkIr({ frontends: [usvc([b])], backends: [b], routes: [route] }));
-  t.is(run(t, s, [err], 1030)[0].reason, 'drop_icmp_stale_flow');
-  t.is(aux(s), 0, 'no backend to wait for');
+  const r = run(t, s, [err], 1030)[0];
+  t.is(r.reason, 'host_no_match', 'no flow: the no-service path (no route to the VIP here)');
+  t.is(s.core.counters().global.ct_active, 0, 'the flow is freed');
+});
+
+// kube-proxy's UDP cleanup deletes the conntrack entry of a flow whose endpoint stops serving or
+// leaves (or whose Service goes away); an ICMP error the old pod then sends about the flow's
+// datagram finds no entry (nf_conntrack_inet_error: no match → accepted without conntrack, so no
+// NAT) and is forwarded as the pod sent it: outer source the pod, quote to the pod's address —
+// which the client's connected socket does not match. Before, the core still translated it.
+test('an ICMP error from a pod about a UDP flow the cleanup deleted (endpoint not serving, left, Service deleted) is routed untranslated and frees the flow', (t) => {
+  const a = backend({ id: 1, addr: '10.1.0.1', port: 8080 }), b = backend({ id: 2, addr: '10.1.0.2', port: 8080 });
+  const route = { prefix: '10.0.0.0/24', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc };
+  const u = (bes) => frontend({ id: 2, addr: VIP, port: 53, proto: 'UDP' }, bes);
+  const ask = (sport) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: CLIENT, dst: VIP, proto: 'UDP', sport, dport: 53 });
+  const unreach = (sport) => B.icmpError({ src: '10.1.0.1', dst: CLIENT, kind: 'port_unreachable', srcMac: MAC.beDst, dstMac: MAC.beSrc,
+    inner: B.ipPacket({ src: CLIENT, dst: '10.1.0.1', proto: 'UDP', sport, dport: 8080, ttl: 63 }) });
+  const s = pair(mkIr({ frontends: [u([a])], backends: [a], routes: [route] }));
+  run(t, s, [ask(5000), ask(5001), ask(5002)], 1000);
+  let r = run(t, s, [unreach(5000)], 1010);
+  t.is(r[0].reason, 'fwd_icmp_error', 'translated while the backend serves');
+  t.is(r[0].p.src, VIP);
+  // a stops serving, b serves
+  flip(s, mkIr({ frontends: [u([b])], backends: [{ ...a, state: L.BES_NOT_SERVING }, b], routes: [route] }));
+  r = run(t, s, [unreach(5000)], 1100);
+  t.is(r[0].reason, 'fwd_routed', 'not translated');
+  t.is(r[0].p.src, '10.1.0.1', 'from the pod, as it sent it');
+  t.is(s.core.counters().global.ct_active, 2, 'its flow freed');
+  // a left
+  flip(s, mkIr({ frontends: [u([b])], backends: [b], routes: [route] }));
+  r = run(t, s, [unreach(5001)], 1200);
+  t.is(r[0].reason, 'fwd_routed');
+  t.is(r[0].p.src, '10.1.0.1');
+  // the Service deleted
+  flip(s, mkIr({ frontends: [], backends: [], routes: [route] }));
+  r = run(t, s, [unreach(5002)], 1300);
+  t.is(r[0].reason, 'fwd_routed');
+  t.is(s.core.counters().global.ct_active, 0);
 });
 
 // The flow's own next packet would be re-selected (step 2); an error cannot start a flow, so it is

@@ -126,6 +126,28 @@ for (const { fam, client, vip } of FAMILIES) {
     });
     t.is(out.large.length - 14, fam === 4 ? 576 : 1280);
   });
+
+  test(`IPv${fam} reject rate limit: 6 answers at one instant, then drop_reject_rate_limited; one more an interval later (docs/core.md "Reject rate limit")`, (t) => {
+    const interval = fam === 4 ? 1000 : 100;
+    const err = (sport) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ttl: 64, id: 0, df: true,
+      inner: B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
+    const dgram = (sport, now) => ({ label: `datagram ${sport} at ${now}`, now, in: cli({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
+    const { core } = runScenario(t, {
+      tables: noEndpoints(),
+      steps: [
+        ...[1, 2, 3, 4, 5, 6].map((p) => ({ ...dgram(p, 1000), expect: rej(err(p)) })),
+        { ...dgram(7, 1000), expect: dropped('drop_reject_rate_limited') },
+        { ...dgram(8, 1000 + interval - 1), expect: dropped('drop_reject_rate_limited') },
+        { ...dgram(9, 1000 + interval), expect: rej(err(9)) },
+        { ...dgram(10, 1000 + interval), expect: dropped('drop_reject_rate_limited') },
+        // a TCP SYN shares the client's bucket: refused unanswered too
+        { label: 'SYN', now: 1000 + interval, in: cli({ proto: 'TCP', src: client, dst: vip, sport: 11, dport: 80, flags: 'S', seq: 1 }), expect: dropped('drop_reject_rate_limited') },
+      ],
+    });
+    t.is(core.counters().reasons.reject_no_endpoints, 7);
+    t.is(core.counters().reasons.drop_reject_rate_limited, 4);
+    t.is(core.counters().frontends[2].packets, 7, 'a refused frame counts for no frontend');
+  });
 }
 
 test('reject in a small slot: the ICMPv6 quote is cut so the reply fits CFG_SLOT_SIZE', (t) => {

@@ -308,11 +308,12 @@ test('chunked list: a continue token that expires between pages falls back to on
   // expiry: compaction after the first page makes the token too old: 410, and a fresh list
   const orig = d.list.bind(d);
   let pages = 0;
-  d.list = (res, r, url) => { orig(res, r, url); if (++pages === 1) { d.delete('services', 'default', 's3'); d.compact(); } };
+  // (s1, on the first page, deleted too: the inconsistent continue token the 410 offers would keep it)
+  d.list = (res, r, url) => { orig(res, r, url); if (++pages === 1) { d.delete('services', 'default', 's1'); d.delete('services', 'default', 's3'); d.compact(); } };
   const l = await listAll(kc, '/api/v1/services', { limit: 3 });
   t.true(d.stats.gone >= 1, 'the second page was 410 Gone');
   t.deepEqual(d.stats.listFrom.services.slice(-2), [{ resourceVersion: '', limit: 3 }, { resourceVersion: '', limit: 0 }], 'then one unpaged list');
-  t.deepEqual(l.items.map((o) => o.metadata.name), ['s0', 's1', 's2', 's4', 's5', 's7']);
+  t.deepEqual(l.items.map((o) => o.metadata.name), ['s0', 's2', 's4', 's5', 's7']);
   t.is(l.metadata.resourceVersion, String(d.rv));
 });
 

@@ -82,3 +82,30 @@ test('the live trace filter block is static, aligned and holds its filters and m
   t.true(L.TF_SLOTS <= 8, 'TM_FILTERS is one byte of slot bits');
   t.is(L.TFM_TUPLE, L.TFM_SRC | L.TFM_DST | L.TFM_HOST | L.TFM_SPORT | L.TFM_DPORT | L.TFM_PORT | L.TFM_PROTO);
 });
+
+test('the reject rate limit block is static, aligned, and the core writes a client entry where layout.ts says', async (t) => {
+  const { Core } = await import('../dist/src/core/host.js');
+  const { irFrom } = await import('./lib/ir-fixture.js');
+  const { frame } = await import('../dist/src/packet/build.js');
+  const { affinityHash } = await import('../dist/src/core/hash.js');
+  const { parseAddr } = await import('../dist/src/util/addr.js');
+  t.is(L.RL_BLOCK_SIZE, L.RL_ENTRIES + L.RL_BUCKETS * L.RL_WAYS * L.RLE_SIZE);
+  t.true(L.RL_STAMP + 4 <= L.RL_ENTRIES && L.RLE_LAST + 4 <= L.RLE_SIZE && L.RLE_FAMILY < L.RLE_TOKENS);
+  t.is(L.RL_BUCKETS & (L.RL_BUCKETS - 1), 0, 'buckets: a power of two');
+  const core = Core.create({ batchMax: 8, flows: 64, affinitySlots: 64 });
+  core.applyIr(irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 53, proto: 'UDP', backends: [] }], backends: [] }));
+  const at = core.exports.reject_limit_ptr();
+  t.is(at % 64, 0);
+  t.true(at + L.RL_BLOCK_SIZE <= core.exports.heap_base(), 'inside the static data, below the regions the host places');
+  const dv = () => new DataView(core.u8.buffer);
+  t.is(dv().getUint32(at + L.RL_CREDIT, true), L.RL_GLOBAL_BURST * 1000, 'init fills the global bucket');
+  const client = parseAddr('10.0.0.5').bytes;
+  t.is(core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', sport: 1, dport: 53, payload: 'q' })], 7777)[0].reason, 'reject_no_endpoints');
+  const e = at + L.RL_ENTRIES + ((affinityHash(client, 4) & (L.RL_BUCKETS - 1)) >>> 0) * L.RL_WAYS * L.RLE_SIZE;
+  t.deepEqual([...core.u8.subarray(e + L.RLE_ADDR, e + L.RLE_ADDR + 16)], [...client]);
+  t.is(core.u8[e + L.RLE_FAMILY], 4);
+  t.is(dv().getUint32(e + L.RLE_TOKENS, true), (L.RL_HOST_BURST - 1) * L.RL_HOST_INTERVAL_V4_MS, 'one answer spent');
+  t.is(dv().getUint32(e + L.RLE_LAST, true), 7777);
+  t.is(dv().getUint32(at + L.RL_CREDIT, true), (L.RL_GLOBAL_BURST - 1) * 1000);
+  t.is(dv().getUint32(at + L.RL_STAMP, true), 7777);
+});

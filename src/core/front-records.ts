@@ -28,6 +28,10 @@ class Chunk {
   readonly proto = new Uint8Array(CHUNK);
   readonly family = new Uint8Array(CHUNK);
   readonly addr: string[] = new Array<string>(CHUNK).fill('');
+  /** The Service port it belongs to: its service and port name (one string each a Service port:
+   * references, not copies). */
+  readonly service: string[] = new Array<string>(CHUNK).fill('');
+  readonly portName: string[] = new Array<string>(CHUNK).fill('');
   readonly mOff = new Int32Array(CHUNK);
   readonly mLen = new Int32Array(CHUNK);
   readonly cOff = new Int32Array(CHUNK);
@@ -58,6 +62,7 @@ export class FrontRecords {
     if (c.kind[i] === 0) this.count++;
     c.kind[i] = FRONTEND_KIND_CODE[f.kind] + 1;
     c.port[i] = f.port; c.proto[i] = PROTO_CODE[f.proto]; c.family[i] = f.family; c.addr[i] = f.addr;
+    c.service[i] = f.service; c.portName[i] = f.portName;
     c.mOff[i] = maglevOff; c.mLen[i] = f.maglev.length;
     c.cOff[i] = cidrOff; c.cLen[i] = f.sourceRanges.length;
   }
@@ -65,7 +70,7 @@ export class FrontRecords {
   delete(id: number): void {
     if (!this.has(id)) return;
     const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK;
-    c.kind[i] = 0; c.addr[i] = '';
+    c.kind[i] = 0; c.addr[i] = ''; c.service[i] = ''; c.portName[i] = '';
     this.count--;
   }
 
@@ -87,6 +92,8 @@ export class FrontRecords {
   addrOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].addr[id & MASK]; }
   familyOf(id: number): Family { return this.chunks[id >>> CHUNK_BITS].family[id & MASK] as Family; }
   portOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].port[id & MASK]; }
+  /** "service|portName": the Service port id `id` belongs to. */
+  servicePortOf(id: number): string { const c = this.chunks[id >>> CHUNK_BITS], i = id & MASK; return `${c.service[i]}|${c.portName[i]}`; }
   protoOf(id: number): Proto { return PROTOS[this.chunks[id >>> CHUNK_BITS].proto[id & MASK]]; }
 
   /** fn(id) for every recorded id, ascending. */

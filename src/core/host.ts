@@ -12,6 +12,7 @@ import { diffIr, type IrDiff } from '../ir/diff.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
 import { pinFronts, voidStalePins } from './affinity-pins.js';
+import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
 import { canonicalAddr, formatAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
@@ -98,6 +99,7 @@ interface CoreExports {
   memory: WebAssembly.Memory;
   config_ptr(): number;
   trace_filter_ptr(): number;
+  reject_limit_ptr(): number;
   heap_base(): number;
   init(): number;
   process(count: number, now: number): void;
@@ -105,6 +107,8 @@ interface CoreExports {
   ct_restore(src: number, now: number): number;
   ct_recorded_front(e: number, front: number): number;
   ct_active(): number;
+  ct_expire_step(now: number, budget: number): number;
+  ct_free_flow(flow: number): number;
   steer(first: number, count: number): number;
   [k: string]: unknown;
 }
@@ -476,17 +480,27 @@ export class Core {
   /** Apply a diff the caller computed; `next` is the resulting whole Ir. The sessionAffinity
    * pins the diff left on a backend outside their frontend's new set, or keyed by a frontend it
    * removed or took affinity from, are voided (affinity-pins.ts: one pass over the affinity table
-   * when the diff rewrites a frontend with affinity or one loses it). */
+   * when the diff rewrites a frontend with affinity or one loses it). The UDP flows of a frontend
+   * it removes are freed (its Service port deleted in its family) or orphaned (its address left a
+   * live port): udp-cleanup.ts, one pass over the conntrack entries when a UDP frontend goes. */
   applyDiff(diff: IrDiff, next: Ir): void {
     // the first apply over a table image: the entries still carry the image's ids, which
     // table-image.ts catchUp re-places under the new ones (checking the sets there)
     const overImage = this.tables.fromImage;
     const fronts = overImage ? null : pinFronts(this, diff);   // (reads the set in force until the apply's flip)
+    const udp = overImage ? null : udpCleanupPlan(this.tables.frontRecords, diff);
     this.tables.apply(diff, next);
     voidStalePins(this, fronts, next);
+    udpCleanup(this, this.tables.frontRecords, udp);
   }
 
+  /** Frees flow `f` if it is in use (udp-cleanup.ts). */
+  freeFlow(f: number): void { this.exports.ct_free_flow(f); }
+
   ctFlush(): void { this.exports.ct_flush(); }
+
+  /** The expiry sweep of a batch without one: `budget` entries from the core's cursor; how many freed. */
+  ctExpireStep(budget: number, now = this.now()): number { return this.exports.ct_expire_step(now >>> 0, budget >>> 0) >>> 0; }
 
   // ---- counters -------------------------------------------------------------------------------
 

@@ -303,7 +303,9 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     const family = u8[e + L.CT_FAMILY] as Family;
     const found = ids.front(u8[e + L.CT_PROTO], u8, e + L.CT_VIP, family, dv.getUint16(e + L.CT_VPORT, true));
     const oldFront = dv.getUint32(e + L.CT_FRONT, true), oldBack = dv.getUint32(e + L.CT_BACKEND_ID, true);
-    if (found === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); continue; }
+    // no frontend of its (VIP, port) now: no id names its frontend or backend any more (frontend 0,
+    // as a restored flow's: a UDP one is an orphan, stale.ts udpOrphan)
+    if (found === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); dv.setUint32(e + L.CT_FRONT, 0, true); continue; }
     // as the core records the flow: a pod's or the node's to an externalTrafficPolicy Local
     // frontend under its cluster front (the core reads the new tables, the catch-up's apply made)
     const front = core.recordedFront(e, found);

@@ -282,6 +282,8 @@ export class TableWriter {
 
   /** Whether the tables are an adopted image no apply has rewritten yet. */
   get fromImage(): boolean { return this.rewriteNext; }
+  /** The record of every frontend id written (read-only to callers: front-records.ts). */
+  get frontRecords(): FrontRecords { return this.fronts; }
 
   /** Writes a set's header for sets adopted from an image (absolute offsets are its own). */
   writeImageHeader(which: 0 | 1, routeCount: number, localCount: number): void {

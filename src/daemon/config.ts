@@ -25,7 +25,7 @@ import { DocumentError, parseSingleDocument } from '../model/load.js';
 import { z } from 'zod';
 import { cidrNetwork, parseCidr } from '../util/addr.js';
 import { notOneHostProblem } from '../model/host-address.js';
-import { canonicalAddr, isLinkLocal } from './l2.js';
+import { canonicalAddr, eui64LinkLocal, isLinkLocal } from './l2.js';
 import { DEFAULT_HEALTHZ_LISTEN, DEFAULT_LISTEN, parseListen, tokenRequiredReason } from '../api/listen.js';
 import { CNI_ID_RE, validCniIfname } from '../cni/attachment.js';
 import { parseBindAddress } from '../kube/listen.js';
@@ -415,6 +415,8 @@ export const daemonConfigSchema = z.object({
       const p = c.ports[j];
       const own = new Set([...(p?.gateways ?? []), ...c.node.addresses].filter((a) => isIP(a)).map(canonicalAddr));
       if (own.has(canonicalAddr(r.via))) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: 'must be another host\'s address, not one this node answers for (a gateway of the port or a node address)' });
+      // the port asks for a link-local next hop from, and answers for, its MAC's EUI-64 link-local address
+      else if (p?.mac && isLinkLocal(canonicalAddr(r.via)) && canonicalAddr(r.via) === eui64LinkLocal(p.mac)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `must be another host's address, not port "${p.name}"'s own link-local address ${eui64LinkLocal(p.mac)} (the modified EUI-64 of its mac ${p.mac})` });
       // a link-local next hop is asked from the port's own link-local address (src/daemon/l2.ts)
       const uplinkSource = isLinkLocal(canonicalAddr(r.via)) || (p?.role === 'uplink' && (!!c.kubernetes || c.node.addresses.some((a) => isIP(a) === fam)));
       if (p && !p.gateways.some((g) => isIP(g) === fam) && !uplinkSource) ctx.addIssue({ code: 'custom', path: ['routes', i, 'via'], message: `port "${r.port}" has no IPv${fam} address to ask from (ARP/ND needs one): add it to ports[${j}].gateways${p.role === 'uplink' ? ' (or an IPv' + fam + ' node address to node.addresses)' : ''}` });

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { canonicalAddr } from './l2.js';
+import { canonicalAddr, eui64LinkLocal } from './l2.js';
 import { systemTool } from '../util/system-tool.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { interfaceMtu, MTU_REFRESH_PORTS, type MtuReader } from './port-mtu.js';
@@ -345,7 +345,13 @@ export class PortManager {
       keepKernelOut(p.ifname, netns, this.log, p.name);
       ipCmd(netns, ['link', 'set', 'dev', p.ifname, 'up']);
     }
-    return this.specOf(p, index, mac ?? this.madeUpMac(p));
+    mac ??= this.madeUpMac(p);
+    // the port asks for a link-local next hop from, and answers for, its MAC's EUI-64 link-local
+    // address: a route via it names the port itself (config.ts checks a configured mac already)
+    const own = eui64LinkLocal(mac);
+    const self = this.cfg.routes.findIndex((r) => r.port === p.name && r.via !== undefined && canonicalAddr(r.via) === own);
+    if (self >= 0) throw new ConfigError(`config routes[${self}].via: must be another host's address, not port "${p.name}"'s own link-local address ${own} (the modified EUI-64 of its MAC ${mac})`);
+    return this.specOf(p, index, mac);
   }
 
   /** The MAC of a TAP's dataplane side without `mac:` (and of a port absent at start until it opens). */

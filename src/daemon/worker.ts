@@ -54,6 +54,9 @@ const NEIGHBOUR_MAX_PROBES = 3;
 /** After an apply the second table set is copied between batches (TableWriter.deferSecondSet), this
  * many bytes a turn: ~0.1 ms of copy, or ~64 first-touch page faults, a pause. */
 const TABLE_COPY_SLICE = 256 << 10;
+/** Flow entries an idle worker's expiry sweep examines before an idle wait, at most once per
+ * IDLE_WAIT_MS (a batch's sweep examines CFG_EXPIRE_BUDGET): 5–10 µs, ~100k entries a second. */
+const IDLE_EXPIRE_BUDGET = 1024;
 
 const execFileAsync = promisify(execFile);
 
@@ -795,6 +798,7 @@ class Worker {
     // worker blocks as before, so an idle worker costs no CPU.
     const busyPollMs = (this.init.busyPollUs ?? 0) / 1000;
     let lastFrameAt = -Infinity;
+    let lastIdleSweep = 0;
     // Where loop time goes (rx burst / core / slow path / tx burst, and idle waits), in ns,
     // reported as slowpath_time_*_ns counters, with slowpath_batches/slowpath_frames (the mean
     // batch): five clock reads and four additions per busy iteration (~0.2 µs against a batch's
@@ -860,6 +864,9 @@ class Worker {
         if (this.steering?.pending() || copying) continue;   // frames another worker handed over are waiting, or a table copy
         const w0 = clock();
         if (w0 - lastFrameAt < busyPollMs) { lp.spin += w0 - t0; continue; }
+        // an idle worker still sweeps its flow table (a batch sweeps a few entries), once per
+        // IDLE_WAIT_MS at most: flows that timed out leave it, and the flow gauge, without traffic
+        if (now - lastIdleSweep >= IDLE_WAIT_MS || now < lastIdleSweep) { lastIdleSweep = now; core.ctExpireStep(IDLE_EXPIRE_BUDGET, now); }
         const idled = idler.wait();   // undefined: over already, nothing to await (worker-idle.ts)
         if (idled) await idled;
         lp.wait += clock() - w0;

@@ -16,8 +16,9 @@
 // Lists are read as raw JSON rather than through the generated API classes: the watch stream
 // delivers raw objects, and the model validates raw Kubernetes objects, so list and watch hand
 // the same shapes on (the generated classes turn timestamps into Dates and cost ~3x the parse).
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { createHash } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -33,19 +34,36 @@ export interface KubeObject {
 }
 export interface KubeList { apiVersion?: string; kind?: string; metadata?: { resourceVersion?: string; continue?: string }; items: KubeObject[] }
 
-/** An HTTP error from the API server, with the Status object's reason when it sent one. */
+/** An HTTP error from the API server, with the Status object's reason when it sent one, and how
+ * long it asked the client to wait before retrying (Retry-After), when it did. */
 export class KubeApiError extends Error {
-  constructor(message: string, readonly statusCode: number, readonly reason?: string, readonly causes: Array<{ reason?: string; message?: string }> = []) {
+  constructor(message: string, readonly statusCode: number, readonly reason?: string, readonly causes: Array<{ reason?: string; message?: string }> = [], readonly retryAfterSeconds?: number) {
     super(message); this.name = 'KubeApiError';
   }
 }
 
-/** The Status an error answer carries (message, reason, causes), when its body is one. */
-function statusError(what: string, code: number, text: string): KubeApiError {
-  let st: { message?: string; reason?: string; details?: { causes?: unknown } } | undefined;
-  try { st = JSON.parse(text); } catch { st = undefined; }
+interface StatusObject { kind?: unknown; code?: unknown; message?: unknown; reason?: unknown; details?: { causes?: unknown; retryAfterSeconds?: unknown } }
+
+/** Retry-After as client-go reads it (whole seconds; an HTTP date is ignored), else the Status's
+ * details.retryAfterSeconds (the same figure, in the body of a 429 or an ERROR event). */
+function retryAfterOf(header: string | string[] | undefined, st: StatusObject | undefined): number | undefined {
+  const h = Array.isArray(header) ? header[0] : header;
+  if (h !== undefined && /^\s*\d+\s*$/.test(h)) return Number(h);
+  const d = st?.details?.retryAfterSeconds;
+  return typeof d === 'number' && Number.isFinite(d) && d > 0 ? d : undefined;
+}
+
+function errorOfStatus(what: string, code: number, st: StatusObject | undefined, fallback: string, retryAfterHeader?: string | string[]): KubeApiError {
   const causes = Array.isArray(st?.details?.causes) ? st.details.causes as Array<{ reason?: string; message?: string }> : [];
-  return new KubeApiError(`${what}: ${code} ${st?.message ?? text.slice(0, 200)}`, code, st?.reason, causes);
+  const message = typeof st?.message === 'string' ? st.message : fallback;
+  return new KubeApiError(`${what}: ${code} ${message}`, code, typeof st?.reason === 'string' ? st.reason : undefined, causes, retryAfterOf(retryAfterHeader, st));
+}
+
+/** The Status an error answer carries (message, reason, causes, Retry-After), when its body is one. */
+function statusError(what: string, code: number, text: string, retryAfterHeader?: string | string[]): KubeApiError {
+  let st: StatusObject | undefined;
+  try { st = JSON.parse(text); } catch { st = undefined; }
+  return errorOfStatus(what, code, st && typeof st === 'object' ? st : undefined, text.slice(0, 200), retryAfterHeader);
 }
 
 /** 410: the resourceVersion (or continue token) asked for was compacted away (reason Expired;
@@ -118,12 +136,51 @@ function kubeconfigTokenFile(path: string, text: string, kc: KubeConfig): string
   return isAbsolute(f) ? f : join(dirname(path), f);
 }
 
+/** How long an idle keep-alive connection is kept for the next request (Node's global agent's
+ * figure): long enough for the next page of a list and for the watch that follows one the server
+ * ended, well inside any server's or load balancer's idle timeout (the API server's: 90 s). */
+const KEEP_ALIVE_IDLE_MS = 5_000;
+
+/** The keep-alive agent each KubeConfig's requests share, for the TLS material it was made for. */
+const agents = new WeakMap<KubeConfig, { key: string; agent: HttpAgent }>();
+
+/** The library makes a new agent (without keep-alive) for every request: each list page and
+ * each watch was a new connection and TLS handshake. Here requests share one agent per
+ * KubeConfig and TLS material (CA, client certificate, verification, server name) — a rotated
+ * certificate or CA file gets a new agent, the old one's connections end with their requests — so
+ * consecutive requests reuse a connection, as client-go's transport does. Through a proxy the
+ * library's agent is kept. */
+function keepAliveAgent(kc: KubeConfig, opts: RequestOptions): HttpAgent | undefined {
+  if (kc.getCurrentCluster()?.proxyUrl) return undefined;
+  const https = !/^http:/i.test(kc.getCurrentCluster()?.server ?? ''); // (the library's choice of agent too)
+  const tls = { ca: opts.ca, cert: opts.cert, key: opts.key, pfx: opts.pfx, passphrase: opts.passphrase, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+  const h = createHash('sha256').update(https ? 'https' : 'http');
+  for (const [k, v] of Object.entries(tls)) h.update(`\0${k}=`).update(v === undefined ? '' : Buffer.isBuffer(v) ? v : JSON.stringify(v));
+  const key = h.digest('hex');
+  const known = agents.get(kc);
+  if (known?.key === key) return known.agent;
+  const common = { keepAlive: true, keepAliveMsecs: 30_000, timeout: KEEP_ALIVE_IDLE_MS, scheduling: 'lifo' as const };
+  const agent = https ? new HttpsAgent({ ...common, ...tls } as ConstructorParameters<typeof HttpsAgent>[0]) : new HttpAgent(common);
+  agents.set(kc, { key, agent });
+  return agent;
+}
+
+/** The request failed on a kept-alive connection before any answer came, as it does when the
+ * server closed the idle connection while the request was being sent: sent again once on a new
+ * connection (a GET changes nothing), as Go's transport retries it for client-go. */
+function staleConnection(req: { reusedSocket?: boolean }, err: unknown, answered: boolean): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return !!req.reusedSocket && !answered && (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED');
+}
+
 /** The request options (TLS, credentials) for one request to the API server, and what to call
  * with the answer's status (a 401 makes the token file be read again). */
 export async function requestOptions(kc: KubeConfig, headers: Record<string, string>): Promise<{ opts: RequestOptions; answered(status: number): void }> {
   const sentAt = Date.now();
   const opts: RequestOptions = { method: 'GET', headers: { ...headers } };
   await kc.applyToHTTPSOptions(opts);
+  const agent = keepAliveAgent(kc, opts);
+  if (agent) opts.agent = agent;
   return { opts, answered: (status) => { if (status === 401) tokenFiles.get(kc)?.reset(sentAt); } };
 }
 
@@ -137,29 +194,34 @@ export async function getJson(kc: KubeConfig, path: string, timeoutMs = REQUEST_
   const { opts, answered } = await requestOptions(kc, { accept: 'application/json' });
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(url, opts, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
-        else chunks.push(c);
+    const get = (retried: boolean): void => {
+      let responded = false;
+      const req = send(url, opts, (res: IncomingMessage) => {
+        responded = true;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY) req.destroy(new Error(`response to GET ${path} is larger than ${MAX_BODY} bytes`));
+          else chunks.push(c);
+        });
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try { body = JSON.parse(text); } catch { body = undefined; }
+          const code = res.statusCode ?? 0;
+          answered(code);
+          if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text, res.headers['retry-after']));
+          else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
+          else resolve(body);
+        });
       });
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown;
-        try { body = JSON.parse(text); } catch { body = undefined; }
-        const code = res.statusCode ?? 0;
-        answered(code);
-        if (code < 200 || code > 299) reject(statusError(`GET ${path}`, code, text));
-        else if (body === undefined) reject(new Error(`GET ${path}: the body is not JSON`));
-        else resolve(body);
-      });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: no answer in ${timeoutMs} ms`)));
+      req.on('error', (e) => { if (!retried && staleConnection(req, e, responded)) get(true); else reject(e); });
+      req.end();
+    };
+    get(false);
   });
 }
 
@@ -171,6 +233,9 @@ export interface ListOptions {
    * watch cache answers). N: without a limit not older than N (the watch cache answers), with a
    * limit exactly N (etcd answers; 410 once compacted) — KEP-2523. */
   resourceVersion?: string;
+  /** How long each page's connection may stay silent (default REQUEST_TIMEOUT_MS: the API
+   * server's own request timeout is a minute). */
+  timeoutMs?: number;
 }
 
 /** A list in pages of `limit` (`continue` tokens), as client-go's pager: the resourceVersion goes
@@ -186,7 +251,7 @@ export async function listAll(kc: KubeConfig, path: string, o: ListOptions = {})
     if (o.resourceVersion && !cont) q.set('resourceVersion', o.resourceVersion);
     if (limit) q.set('limit', String(limit));
     if (cont) q.set('continue', cont);
-    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`) as KubeList;
+    const p = await getJson(kc, `${path}${q.toString() ? `?${q}` : ''}`, o.timeoutMs) as KubeList;
     if (!p || !Array.isArray(p.items ?? [])) throw new Error(`GET ${path}: not a list`);
     return p;
   };
@@ -231,7 +296,10 @@ export const MAX_WATCH_EVENT = 16 * 1024 * 1024;
  * `idleMs` — connecting, waiting for the headers, or between events — before the watch fails
  * and is resumed from its resourceVersion. A line that is not JSON fails the watch too (resumed,
  * the event is delivered again) where the library skipped it (the event was lost); so does an
- * event without a type or an object with metadata.
+ * event without a type or an object with metadata. An ERROR event carrying a Status ends the
+ * watch with that Status's error (the server ends the stream after it): a 410 for a re-list, any
+ * other code to be retried with backoff — the library let a server that answers every watch so
+ * be asked again at once, a busy loop.
  */
 export async function openWatch(
   kc: KubeConfig, path: string, params: Record<string, string | number | boolean | undefined>,
@@ -259,19 +327,24 @@ export async function openWatch(
   const { opts, answered } = prepared;
   opts.timeout = idleMs;
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  req = send(url, opts, (res: IncomingMessage) => {
+  let responded = false;
+  const onResponse = (res: IncomingMessage) => {
+    responded = true;
     const code = res.statusCode ?? 0;
     answered(code);
     res.setEncoding('utf8');
     if (code !== 200) {
       let text = '';
       res.on('data', (c: string) => { if (text.length < 65536) text += c; });
-      res.on('end', () => finish(statusError(`watch ${path}`, code, text)));
+      res.on('end', () => finish(statusError(`watch ${path}`, code, text, res.headers['retry-after'])));
       res.on('error', finish);
       return;
     }
     res.socket?.setKeepAlive(true, 30_000);
-    let rest = '';
+    // the line being read, in the pieces it arrived in: each piece is searched for the newline
+    // once, so a large event cut into many reads costs its length, not its length x the reads
+    let parts: string[] = [];
+    let partLength = 0;
     const line = (l: string) => {
       if (finished || !l.trim()) return;
       let ev: { type?: unknown; object?: { metadata?: unknown } | null };
@@ -283,20 +356,36 @@ export async function openWatch(
         finish(new Error(`watch ${path}: an event is not {type, object with metadata}: ${l.slice(0, 100)}`));
         return;
       }
+      const st = o as StatusObject;
+      if (ev.type === 'ERROR' && (st.kind === 'Status' || typeof st.code === 'number')) {
+        const c = typeof st.code === 'number' ? st.code : 500;
+        finish(errorOfStatus(`watch ${path}: ERROR event`, c, st, 'no message'));
+        return;
+      }
       onEvent(ev.type, o, ev);
     };
     res.on('data', (chunk: string) => {
-      const lines = (rest + chunk).split('\n');
-      rest = lines.pop()!;
-      for (const l of lines) line(l);
-      if (rest.length > MAX_WATCH_EVENT) finish(new Error(`watch ${path}: an event is longer than ${MAX_WATCH_EVENT} characters`));
+      let from = 0;
+      for (let nl = chunk.indexOf('\n'); nl >= 0 && !finished; nl = chunk.indexOf('\n', from)) {
+        const piece = chunk.slice(from, nl);
+        line(parts.length ? parts.join('') + piece : piece);
+        parts = []; partLength = 0;
+        from = nl + 1;
+      }
+      if (from < chunk.length) { parts.push(chunk.slice(from)); partLength += chunk.length - from; }
+      if (partLength > MAX_WATCH_EVENT) finish(new Error(`watch ${path}: an event is longer than ${MAX_WATCH_EVENT} characters`));
     });
-    res.on('end', () => { line(rest); finish(null); });
+    res.on('end', () => { line(parts.join('')); finish(null); });
     res.on('error', finish);
     res.on('close', () => finish(new Error(`watch ${path}: the stream was cut`)));
-  });
-  req.on('timeout', () => req!.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
-  req.on('error', finish);
-  req.end();
+  };
+  const open = (retried: boolean) => {
+    const r = send(url, opts, onResponse);
+    req = r;
+    r.on('timeout', () => r.destroy(new Error(`watch ${path}: nothing from the API server in ${Math.round(idleMs / 1000)} s`)));
+    r.on('error', (e) => { if (!retried && !finished && staleConnection(r, e, responded)) open(true); else finish(e); });
+    r.end();
+  };
+  open(false);
   return controller;
 }

@@ -7,7 +7,8 @@
 //   library calls the error callbacks and returns (kubernetes-client/javascript#1496, #364). Here
 //   every error schedules one restart with client-go's reflector backoff (src/kube/backoff.ts:
 //   0.8 s doubling to 30 s, each wait jittered up to twice it, back to 0.8 s after 2 minutes
-//   without a failure). Exactly one restart is
+//   without a failure), or longer when the server said when to retry (Retry-After on a 429 or
+//   5xx, as client-go's request retries honour it; at most MAX_RETRY_AFTER_MS). Exactly one restart is
 //   pending at a time: restarting from several error callbacks multiplied the watches
 //   (kubernetes-client/javascript#1933).
 // * Its watch requests neither bookmarks nor a timeout. The watch here asks for
@@ -36,7 +37,12 @@
 //   resourceVersion.
 import { Backoff } from './backoff.js';
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { isExpired, isTooLargeResourceVersion, listAll, openWatch, WATCH_IDLE_MS, type KubeObject } from './client.js';
+import { isExpired, isTooLargeResourceVersion, KubeApiError, listAll, openWatch, WATCH_IDLE_MS, type KubeObject } from './client.js';
+
+/** The longest Retry-After honoured: the API server asks for a second or a few (its
+ * max-in-flight and priority-and-fairness filters, a shutdown); a figure past any reason (or
+ * past what a timer can hold) is not a reason to stop watching for longer. */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** The informer's cache keeps every object: managedFields (often larger than the rest of the
  * object, and never read here) are dropped on the way in, as kube-proxy's informers do. */
@@ -56,6 +62,8 @@ export interface InformerOptions {
   watchTimeoutSeconds?: [number, number];
   /** How long a watch's connection may stay silent before it is given up (default 120 s). */
   watchIdleSeconds?: number;
+  /** How long a list's connection may stay silent before it is given up (default 60 s). */
+  listTimeoutSeconds?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   /** A failure this long after the one before starts the backoff over (client-go: 2 min). */
@@ -162,6 +170,7 @@ export class ResilientInformer {
       const pageSize = o.pageSize ?? 500;
       const at = (resourceVersion: string) => listAll(kc, o.path, {
         labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, resourceVersion,
+        ...(o.listTimeoutSeconds !== undefined ? { timeoutMs: o.listTimeoutSeconds * 1000 } : {}),
         limit: resourceVersion === '' || resourceVersion === '0' || this.pagedLists ? pageSize : 0,
       });
       const rv = this.lastSyncUnavailable ? '' : this.lastSyncResourceVersion || '0';
@@ -229,7 +238,8 @@ export class ResilientInformer {
     this.listing = false;
     this.stats.errors++;
     if (this.stopped || this.restartTimer) return;
-    const wait = this.backoff.next();
+    const asked = err instanceof KubeApiError && err.retryAfterSeconds !== undefined ? Math.min(err.retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS) : 0;
+    const wait = Math.max(this.backoff.next(), asked);
     this.o.onError?.(err, wait);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

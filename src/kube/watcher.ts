@@ -64,7 +64,7 @@ export interface KubeWatcherOptions {
    * not given): both families' proxiers then, else one (proxierFamilies). */
   hostIPv6?: boolean;
   /** Test knobs: informer backoff and watch timeouts. */
-  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number };
+  informer?: { backoffInitialMs?: number; backoffMaxMs?: number; watchTimeoutSeconds?: [number, number]; watchIdleSeconds?: number; listTimeoutSeconds?: number };
 }
 
 /** One GET of the Node object `name`. */
@@ -157,9 +157,14 @@ export class KubeWatcher {
       this.kubeMetrics.lists.inc({ resource });
       if (this.informers.services.synced && this.informers.slices.synced) this.sync.start();
     };
-    const onError = (resource: string) => (err: unknown, retryInMs: number) => {
+    // a refusal says what to fix; the informers are independent, so the others read on (the
+    // first sync waits for Services and EndpointSlices both, as kube-proxy's isInitialized)
+    const onError = (resource: string, group = '') => (err: unknown, retryInMs: number) => {
       this.kubeMetrics.watchErrors.inc({ resource });
-      log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs }, 'list/watch failed; restarting');
+      const code = err instanceof KubeApiError ? err.statusCode : 0;
+      const hint = code === 403 ? `forbidden: grant list and watch on ${resource} (${group || 'core'}) to wdp's service account (deploy/clusterrole.yaml)`
+        : code === 401 ? 'the API server refused the credentials (a token expired or revoked, a client certificate it does not trust)' : undefined;
+      log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs, ...(hint ? { hint } : {}) }, 'list/watch failed; restarting');
     };
     const onHandlerError = (resource: string) => (err: unknown, obj: KubeObject) => {
       log.error({ resource, object: `${obj?.metadata?.namespace ?? ''}/${obj?.metadata?.name ?? ''}`, error: (err as Error)?.stack ?? String(err) }, 'handling a watch event failed; the next full sync reconciles the object');
@@ -172,7 +177,7 @@ export class KubeWatcher {
     informers.slices = new ResilientInformer(o.kubeConfig, {
       ...common, path: ENDPOINTSLICES_PATH, labelSelector: proxyLabelSelector(o.serviceProxyName),
       onAdd: (x) => this.sync.queue('EndpointSlice', x), onUpdate: (x) => this.sync.queue('EndpointSlice', x), onDelete: (x) => this.sync.queue('EndpointSlice', x, true),
-      onListed: onListed('endpointslices'), onError: onError('endpointslices'), onHandlerError: onHandlerError('endpointslices'),
+      onListed: onListed('endpointslices'), onError: onError('endpointslices', 'discovery.k8s.io'), onHandlerError: onHandlerError('endpointslices'),
     });
     const node = new ResilientInformer(o.kubeConfig, {
       ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
@@ -194,7 +199,7 @@ export class KubeWatcher {
       onListed: () => { this.kubeMetrics.lists.inc({ resource: 'servicecidrs' }); this.serviceCIDRsUnserved = null; this.serviceCIDRsChanged(); },
       onError: (err, retryInMs) => {
         const code = err instanceof KubeApiError ? err.statusCode : 0;
-        if (code !== 404 && code !== 403) { onError('servicecidrs')(err, retryInMs); return; }
+        if (code !== 404 && code !== 403) { onError('servicecidrs', 'networking.k8s.io')(err, retryInMs); return; }
         if (code === 403) this.kubeMetrics.watchErrors.inc({ resource: 'servicecidrs' });
         const why = code === 404 ? 'not served' : 'forbidden';
         if (this.informers.serviceCIDRs.synced) {

@@ -246,6 +246,16 @@ function svcKey(addr: Uint8Array, port: number, proto: number, family: number): 
   return `${family}/${proto}/${port}/${hex(addr)}`;
 }
 
+/** What a frontend id named, for udpCleanup: its Service port ("service|portName"), kind and
+ * service-map key. */
+interface FrontKey { kind: string; servicePort: string; addr: string; port: number; proto: string; family: number }
+
+function frontKeysOf(ir: Ir): Map<number, FrontKey> {
+  const out = new Map<number, FrontKey>();
+  for (const f of ir.frontends.values()) out.set(f.id, { kind: f.kind, servicePort: `${f.service}|${f.portName}`, addr: f.addr, port: f.port, proto: f.proto, family: f.family });
+  return out;
+}
+
 class Tables {
   svc = new Map<string, FrontView>();
   /** frontends by id (an externalTrafficPolicy Local frontend names its cluster front by id) */
@@ -345,14 +355,32 @@ class Tables {
     if (p.proto !== 17 || bv.b.state !== L.BES_NOT_SERVING) return false;
     return this.svc.has(svcKey(p.dst, p.dport, 17, p.family));
   }
+  /** A UDP flow kube-proxy's cleanup deletes, seen from a reply or an ICMP error about it: its
+   * backend left, or stopped serving while its (VIP, port) is a service port in force. Mirrors
+   * assembly/stale.ts udpReplyStale. */
+  udpReplyStale(fl: ModelFlow): boolean {
+    if (fl.proto !== 17) return false;
+    const bv = this.backendHolds(fl);
+    if (!bv) return !this.udpOrphan(fl);
+    return (bv.b.state === L.BES_NOT_SERVING && this.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)));
+  }
   /** Whether a flow whose backend left stays on its address: TCP and SCTP (kube-proxy cleans UDP
-   * conntrack entries only). Mirrors assembly/stale.ts keepsAddress. */
+   * conntrack entries only), and an orphaned UDP flow (udpOrphan). Mirrors assembly/stale.ts
+   * keepsAddress. */
   keepsAddress(fl: ModelFlow): boolean {
-    return fl.proto === 6 || fl.proto === 132;
+    return fl.proto === 6 || fl.proto === 132 || (fl.proto === 17 && this.udpOrphan(fl));
+  }
+  /** A UDP flow to an address that left its live Service port (front 0, set by the model's
+   * udpCleanup) while no frontend has its (VIP, port): no entry kube-proxy's cleanup looks at.
+   * Mirrors assembly/stale.ts udpOrphan. */
+  udpOrphan(fl: ModelFlow): boolean {
+    return fl.front === 0 && !this.svc.has(svcKey(fl.vip, fl.vport, fl.proto, fl.family));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
+
+interface RateLimitEntry { addr: Uint8Array; family: number; tokens: number; last: number }
 
 interface Frame {
   f: Uint8Array;            // working copy (output bytes)
@@ -386,6 +414,11 @@ export class ReferenceModel {
   readonly backCounters = new Map<number, { packets: number; bytes: number }>();
   private live = true;      // false in dry-run: no state, no counters
   private now = 0;
+  /** the reject rate limit (core: assembly/ratelimit.ts): global credit in thousandths of an
+   *  answer and its refill stamp; client entries, RL_BUCKETS x RL_WAYS (undefined = empty) */
+  private rlCredit = L.RL_GLOBAL_BURST * 1000;
+  private rlStamp = 0;
+  private readonly rlClients = new Array<RateLimitEntry | undefined>(L.RL_BUCKETS * L.RL_WAYS).fill(undefined);
 
   constructor(ir: Ir, opts: ModelOptions = {}) {
     let aff = 1;
@@ -407,6 +440,7 @@ export class ReferenceModel {
     this.affinity = new Array(aff).fill(undefined);
     this.resetFreeList();
     this.affinityFronts = this.affinityFrontIds();
+    this.frontKeys = frontKeysOf(ir);
     for (const [port, mtu] of Object.entries(opts.portMtu ?? {})) this.setPortMtu(Number(port), mtu);
   }
 
@@ -429,6 +463,46 @@ export class ReferenceModel {
     this.ir = ir;
     this.tables = new Tables(ir);
     this.voidStalePins();
+    this.udpCleanup();
+  }
+
+  /** Each frontend id's key at the last setIr (or construction): the Ir a caller passes may be
+   * one object patched in place, so the previous one cannot say what a removed id was. */
+  private frontKeys: Map<number, FrontKey>;
+
+  /** kube-proxy's UDP conntrack cleanup of the UDP frontends this generation removed (or whose id
+   * names another frontend now): a Service port deleted in its family (its ClusterIP frontend of
+   * the family gone, none in its place) frees their UDP flows; an address that left a live port
+   * orphans them (front 0: kept on their translation, stale.ts udpOrphan) — a NodePort one only
+   * when no NodePort frontend of its port, family and node port is left; a ClusterPolicy one
+   * neither. Flows in index order, as the core's host (src/core/udp-cleanup.ts). */
+  private udpCleanup(): void {
+    const prev = this.frontKeys, next = frontKeysOf(this.ir);
+    this.frontKeys = next;
+    const sameKey = (a: FrontKey, b: FrontKey | undefined): boolean => !!b && a.kind === b.kind && a.servicePort === b.servicePort &&
+      a.addr === b.addr && a.port === b.port && a.proto === b.proto && a.family === b.family;
+    const gone: Array<[number, FrontKey]> = [];
+    for (const [id, k] of prev) if (k.proto === 'UDP' && !sameKey(k, next.get(id))) gone.push([id, k]);
+    if (gone.length === 0) return;
+    const livePorts = new Set<string>(), liveNodePorts = new Set<string>();
+    for (const k of next.values()) {
+      if (k.kind === 'ClusterIP') livePorts.add(`${k.servicePort}|${k.family}`);
+      if (k.kind === 'NodePort' && k.proto === 'UDP') liveNodePorts.add(`${k.servicePort}|${k.family}|${k.port}`);
+    }
+    const deleted = new Set<string>();
+    for (const [, k] of gone) if (k.kind === 'ClusterIP' && !livePorts.has(`${k.servicePort}|${k.family}`)) deleted.add(`${k.servicePort}|${k.family}`);
+    const free = new Set<number>(), orphan = new Set<number>();
+    for (const [id, k] of gone) {
+      if (deleted.has(`${k.servicePort}|${k.family}`)) free.add(id);
+      else if (k.kind === 'NodePort') { if (!liveNodePorts.has(`${k.servicePort}|${k.family}|${k.port}`)) orphan.add(id); }
+      else if (k.kind !== 'ClusterPolicy') orphan.add(id);
+    }
+    for (let i = 1; i < this.flows.length; i++) {
+      const fl = this.flows[i];
+      if (!fl || fl.proto !== 17) continue;
+      if (free.has(fl.front)) this.freeFlow(i);
+      else if (orphan.has(fl.front)) fl.front = 0;
+    }
   }
 
   /** The frontend ids with FEF_AFFINITY at the last setIr (or construction): the Ir a caller
@@ -459,7 +533,8 @@ export class ReferenceModel {
     return out;
   }
 
-  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset. */
+  /** The core's ct_flush(): all flows and affinity entries gone, cursors reset (the reject rate
+   *  limit's buckets are kept). */
   flush(): void {
     this.flows.fill(undefined);
     this.index.clear();
@@ -839,12 +914,9 @@ export class ReferenceModel {
     const p = x.p, t = x.t;
     // core: pipeline.ts hitReply, stale.ts udpReplyStale — a UDP flow whose backend left or
     // stopped serving (on a service port in force) is freed; the old pod's datagram is routed as it is
-    if (fl.proto === 17) {
-      const bv = this.tables.backendHolds(fl);
-      if (!bv || (bv.b.state === L.BES_NOT_SERVING && this.tables.svc.has(svcKey(fl.vip, fl.vport, 17, fl.family)))) {
-        if (this.live) this.freeFlow(fl.index);
-        return this.noService(x);
-      }
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return this.noService(x);
     }
     t.stages |= L.TS_CT_HIT_REPLY;
     t.ct = L.TRCT_HIT_REPLY; t.select = L.TRSEL_EXISTING;
@@ -1114,8 +1186,42 @@ export class ReferenceModel {
       // never answer a RST with a RST: dropped, counted under its own reason
       return this.drop(x, L.REASON_DROP_RST_NO_ENDPOINTS);
     }
+    // over the rate limit (a RST stands in for kube-proxy's ICMP error: it shares the limit)
+    if (!this.rejectAllowed(p.src, p.family)) return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED);
     if (p.proto === 6) return this.answerWith(x, reason, buildRst(f, p));
     this.answer(x, reason, p.family === 4 ? 3 : 1, p.family === 4 ? 3 : 4, 0);
+  }
+
+  /** Core: ratelimit.ts rejectAllowed. The global bucket is looked at first, the client's charged,
+   *  the global one charged only for an answer that goes; a new client (its bucket's first empty
+   *  entry, else the one refilled longest ago, ties the first) starts with a full burst. */
+  private rejectAllowed(client: Uint8Array, family: number): boolean {
+    const now = this.now;
+    const credit = Math.min(L.RL_GLOBAL_BURST * 1000, this.rlCredit + Math.min((now - this.rlStamp) >>> 0, 1000) * L.RL_GLOBAL_PER_SEC);
+    if (credit < 1000) {
+      if (this.live) { this.rlCredit = credit; this.rlStamp = now; }
+      return false;
+    }
+    const ivl = family === 4 ? L.RL_HOST_INTERVAL_V4_MS : L.RL_HOST_INTERVAL_V6_MS;
+    const cap = ivl * L.RL_HOST_BURST;
+    const first = ((affinityHash(client, family) & (L.RL_BUCKETS - 1)) >>> 0) * L.RL_WAYS;
+    let hit = -1, empty = -1, oldest = 0, oldestAge = 0;
+    for (let w = 0; w < L.RL_WAYS; w++) {
+      const e = this.rlClients[first + w];
+      if (!e) { if (empty < 0) empty = w; continue; }
+      if (e.family === family && eqBytes(e.addr, client)) { hit = w; break; }
+      const age = (now - e.last) >>> 0;
+      if (age > oldestAge) { oldestAge = age; oldest = w; }
+    }
+    const he = hit >= 0 ? this.rlClients[first + hit]! : undefined;
+    const tokens = he ? Math.min(cap, he.tokens + Math.min((now - he.last) >>> 0, cap)) : cap;
+    const ok = tokens >= ivl;
+    if (this.live) {
+      this.rlClients[first + (hit >= 0 ? hit : empty >= 0 ? empty : oldest)] = { addr: client.slice(), family, tokens: ok ? tokens - ivl : tokens, last: now };
+      this.rlCredit = ok ? credit - 1000 : credit;
+      this.rlStamp = now;
+    }
+    return ok;
   }
 
   /** An ICMP error type/code with `rest` in its type-specific word, quoting the packet, back out of
@@ -1147,6 +1253,11 @@ export class ReferenceModel {
     const hit = this.lookup(p.family, q.proto, q.dst, q.src, q.dport, q.sport);
     if (!hit) return false;
     const fl = hit.flow;
+    // core: icmp.ts — a UDP flow the cleanup deletes: freed, the error routed untranslated
+    if (this.tables.udpReplyStale(fl)) {
+      if (this.live) this.freeFlow(fl.index);
+      return false;
+    }
     const snatFlag = (fl.flags & L.CTF_SNAT) !== 0;
     const snatAddr = this.tables.snatFor(fl.flags, p.family) ?? new Uint8Array(16);
     t.stages |= L.TS_ICMP_INNER | (hit.dir ? L.TS_CT_HIT_REPLY : L.TS_CT_HIT_ORIG);

@@ -19,11 +19,16 @@ export const SET_META_SQL = 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONF
 /** One object's row removed: (kind, key). */
 export const DELETE_OBJECT_SQL = 'DELETE FROM objects WHERE kind = ? AND key = ?';
 
+/** The WAL file's size kept after a checkpoint let it start again (SQLite keeps its largest otherwise). */
+export const WAL_SIZE_LIMIT = 4 << 20;
+
 /** A connection that commits: FULL (a commit returns only after the WAL is fsynced — the apply is
  * acknowledged after that) and no automatic checkpoint inside a COMMIT, before its answer (the
  * store checkpoints after answering: store.ts, CHECKPOINT_BYTES). */
 export function setWriteSettings(db: Database.Database, cacheKiB: number): void {
   db.pragma('synchronous = FULL');
   db.pragma('wal_autocheckpoint = 0');
+  // a WAL file grown past this (a large write) is cut back to it when a commit starts it again
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   db.pragma(`cache_size = -${cacheKiB}`);
 }

@@ -51,8 +51,10 @@ function checkpoint(id: number): WriterReply {
   try {
     if (!db) open();
     if (db.inTransaction) return { id, ok: false, error: 'a staged write is open: no checkpoint now' };
-    db.pragma('wal_checkpoint(PASSIVE)');
-    return { id, ok: true, rows: 0, bytes: 0 };
+    // rows: the frames in the WAL when the checkpoint began (since it last started again);
+    // bytes: how many of those it left uncopied (a reader held them)
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
+    return { id, ok: true, rows: r?.log ?? 0, bytes: Math.max(0, (r?.log ?? 0) - (r?.checkpointed ?? 0)) };
   } catch (e) { return { id, ok: false, error: (e as Error).message }; }
 }
 

@@ -51,6 +51,8 @@ const BUSY_TIMEOUT_MS = 200;
  * connection, while this thread goes on (a checkpoint on this thread held it 5–12 ms, every few
  * hundred one-endpoint changes, and the change that arrived meanwhile waited for it). */
 const CHECKPOINT_BYTES = 4 << 20;
+/** WAL length, in CHECKPOINT_BYTES, from which an apply's commit waits for a checkpoint first. */
+const WAL_BEHIND_CHECKPOINTS = 4;
 
 /** Rows from which a write is staged on the writer thread; smaller ones (a one-endpoint change:
  * one row) commit on the caller's thread, without a thread's round trip on their latency. */
@@ -117,7 +119,10 @@ export class StateStore {
   private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
   private walBytes = 0;
-  private checkpointing = false;
+  /** The checkpoint in flight, if any. */
+  private checkpointing: Promise<void> | null = null;
+  /** WAL frames the last checkpoint found (the WAL's length since it last started again). */
+  private walFrames = 0;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
@@ -400,7 +405,7 @@ export class StateStore {
     this.settle();
     if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
       const before = this.writer?.idle();
-      return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
+      return { commit: async () => { await before; await this.walCaughtUp(); return this.commit(w); }, abort: () => {} };
     }
     const writer = this.writerThread();
     // objects that came as text go as places in that one text (posted once, no string per object
@@ -495,18 +500,32 @@ export class StateStore {
     }
   }
 
+  /** Resolves at once unless the WAL has not started again for WAL_BEHIND_CHECKPOINTS checkpoints'
+   * worth: a commit starts it again only once a checkpoint copied it whole, and under applies
+   * back to back each checkpoint ends after the next commit appended more (the WAL grew without
+   * bound). Then once the checkpoint in flight and one with no commit beside it have run: the
+   * commit that follows starts the WAL again. */
+  private async walCaughtUp(): Promise<void> {
+    if (this.walFrames * PAGE_SIZE < WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) return;
+    await this.checkpointing;
+    await this.checkpoint();
+    this.walFrames = 0;
+  }
+
   /** Has the writer thread copy the WAL into the database file (PASSIVE: never waits for, or
    * blocks, a reader or this thread's commits, which go on meanwhile). A failure is harmless: the
    * WAL keeps the data, and a checkpoint after the next commit tries again. Called only between
    * applies (no staged write is open on the thread then). Resolves when it is done; never rejects. */
   checkpoint(): Promise<void> {
-    if (!this.db || this.checkpointing) return Promise.resolve();
-    this.checkpointing = true;
+    if (!this.db) return Promise.resolve();
+    if (this.checkpointing) return this.checkpointing;
     const counted = this.walBytes;
-    return this.writerThread().request({ op: 'checkpoint' }).then(
-      () => { this.walBytes -= counted; }, // (commits made meanwhile are left for the next one)
+    return this.checkpointing = this.writerThread().request({ op: 'checkpoint' }).then(
+      // Commits made meanwhile are left for the next one. A checkpoint that left frames (a reader
+      // held them) is asked for again at the next commit.
+      (r) => { this.walFrames = r.rows; if (r.bytes === 0) this.walBytes -= counted; },
       () => undefined,
-    ).finally(() => { this.checkpointing = false; });
+    ).finally(() => { this.checkpointing = null; });
   }
 
   /** Closes the store. The writer thread's connection closes after this one's (the last one

@@ -11,24 +11,38 @@
 // * Chunked lists: `limit` and `continue`. The continue token names the snapshot's
 //   resourceVersion and the last key sent; later pages are read from that same snapshot (the
 //   state is rebuilt by undoing the newer history), as etcd's MVCC reads do. Once that revision
-//   is compacted away, the continue token answers HTTP 410 Gone (reason Expired).
+//   is compacted away, the continue token answers HTTP 410 Gone (reason Expired) whose Status
+//   carries, as the real server's, an inconsistent continue token (`metadata.continue`: the rest
+//   of the list at the newest revision) that a client wanting a consistent list must not use.
 // * Watches (`watch=1`): from `resourceVersion` R, every change after R in order (ADDED,
 //   MODIFIED, DELETED), then live changes; R empty or "0" starts with a synthetic ADDED per
 //   current object. R older than the compacted history: one ERROR event carrying a 410 Status
 //   (reason Expired), then the stream ends — as the real server answers a too-old watch.
-//   `allowWatchBookmarks` gets BOOKMARK events (only metadata.resourceVersion) now and then;
+//   `allowWatchBookmarks` gets BOOKMARK events (only metadata.resourceVersion) now and then, and
+//   one 2 s before `timeoutSeconds` is up (the watch cache's pre-timeout bookmark);
 //   `timeoutSeconds` ends the stream cleanly. Label selectors (`k`, `!k`, `k=v`, `k!=v`) and the
 //   metadata.name / metadata.namespace field selectors filter; an object that stops matching is
-//   a DELETED for that watcher, one that starts matching an ADDED.
+//   a DELETED for that watcher (its previous content at the event's resourceVersion, as the
+//   watch cache sends it), one that starts matching an ADDED.
 // * Faults, for the tests: compact() (history gone: resuming watches and old continue tokens get
 //   410), dropWatches() (connections reset mid-stream), expireWatches() (a 410 ERROR event on
 //   every open watch), failRequests(n, code, match, status) (the next n list/watch requests
-//   fail, `status` merged into the Status answered), a
+//   fail, `status` merged into the Status answered; the Status reason is the API server's for
+//   the code, a 429 says retry after 1 s, and `details.retryAfterSeconds` is also sent as the
+//   Retry-After header, as the API server's max-in-flight and priority-and-fairness filters do), a
 //   per-event hook to break a stream after a given number of events, endWatchesAtOnce (every
 //   watch answered with an empty, finished stream), freezeWatches() (the open watches stay
 //   connected but receive nothing more, events or bookmarks: a peer gone without a reset) and
 //   holdWatches (new watch requests are accepted and never answered), garbleNextEvent (the next
-//   event written to a watch is cut short: a line that is not JSON).
+//   event written to a watch is cut short: a line that is not JSON), cutNextEvent (half of the
+//   next event is written, then the connection is reset), splitEventsBytes (every event line is
+//   written in pieces of that many bytes, one per turn of the event loop: lines, and UTF-8
+//   characters, split across reads), watchErrors ({ status, count, resource? }: the next `count`
+//   watches are answered 200 with one ERROR event carrying that Status, or a Status of that
+//   code, then end; errorWatches(status) does it to the open ones), holdLists (list requests
+//   are accepted and never answered) and resetReusedRequests (the next n requests that arrive
+//   on a kept-alive connection after one answered on it reset it unanswered: a server closing an
+//   idle connection as the client sends on it).
 // * RBAC, for the deploy/ tests: `rbac` (a ClusterRole's `rules`) authorizes every API request by
 //   its verb (get, list, watch, create, update, delete), API group and resource as the API
 //   server's RBAC authorizer does; anything the rules do not grant is answered 403 Forbidden with
@@ -57,6 +71,9 @@ const RESOURCES = {
 const apiVersionOf = (r) => (RESOURCES[r].group ? `${RESOURCES[r].group}/${RESOURCES[r].version}` : RESOURCES[r].version);
 const clone = (o) => (o === undefined ? undefined : structuredClone(o));
 const keyOf = (r, ns, name) => (RESOURCES[r].namespaced ? `${ns}/${name}` : name);
+
+/** The Status reason the API server gives each code (k8s.io/apimachinery's StatusReason). */
+const REASONS = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout' };
 
 function status(code, reason, message) {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
@@ -116,7 +133,7 @@ export class ApiServerDouble {
     this.token = token;
     this.failures = []; // { count, code, match: 'list' | 'watch' | 'any' }
     const perResource = () => Object.fromEntries(Object.keys(RESOURCES).map((r) => [r, []]));
-    this.stats = { requests: [], forbidden: 0, lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
+    this.stats = { requests: [], forbidden: 0, lists: 0, listPages: 0, watches: 0, gone: 0, held: 0, heldLists: 0, resetReused: 0, notFound: 0, byResource: {}, watchFrom: perResource(), listFrom: perResource() };
     this.server = tls ? createTlsServer({ key: tls.key, cert: tls.cert }, (req, res) => this.handle(req, res, false)) : createServer((req, res) => this.handle(req, res, false));
     this.sockets = new Set();
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
@@ -246,10 +263,19 @@ export class ApiServerDouble {
 
   /** A BOOKMARK at the current resourceVersion to watches that asked for bookmarks. */
   bookmark() {
-    for (const w of this.watchers) {
-      if (!w.bookmarks || !w.live) continue;
-      this.write(w, { type: 'BOOKMARK', object: { kind: RESOURCES[w.resource].kind, apiVersion: apiVersionOf(w.resource), metadata: { resourceVersion: String(this.rv) } } });
-    }
+    for (const w of this.watchers) this.bookmarkOne(w);
+  }
+
+  bookmarkOne(w) {
+    if (!w.bookmarks || !w.live) return;
+    this.write(w, { type: 'BOOKMARK', object: { kind: RESOURCES[w.resource].kind, apiVersion: apiVersionOf(w.resource), metadata: { resourceVersion: String(this.rv) } } });
+  }
+
+  /** Send every open watch an ERROR event carrying `st` (a Status, or the code of one) and end
+   * it, as the API server ends a watch whose storage failed. */
+  errorWatches(st = 500) {
+    for (const w of this.watchers) this.endWithError(w.res, typeof st === 'number' ? status(st, REASONS[st] ?? 'InternalError', 'injected watch error') : st);
+    this.watchers.clear();
   }
 
   /** The next `count` requests of `match` ('list', 'watch' or 'any') answer HTTP `code` (those of
@@ -272,14 +298,30 @@ export class ApiServerDouble {
     return null;
   }
 
-  send(res, code, body) {
-    res.writeHead(code, { 'content-type': 'application/json' });
+  send(res, code, body, headers = {}) {
+    res.writeHead(code, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
+  }
+
+  /** An injected failure: the Status the API server answers with for `code`, `over` merged in;
+   * a 429 asks to retry after 1 s unless `over` says otherwise (its filters' default). */
+  sendFailure(res, code, over = {}) {
+    const base = status(code, REASONS[code] ?? 'InternalError', code === 429 ? 'Too many requests, please try again later.' : 'injected failure');
+    if (code === 429) base.details = { retryAfterSeconds: 1 };
+    const body = { ...base, ...over };
+    const after = body.details?.retryAfterSeconds;
+    return this.send(res, code, body, after !== undefined ? { 'retry-after': String(after) } : {});
   }
 
   handle(req, res, control) {
     const url = new URL(req.url, 'http://double');
     if (control && url.pathname.startsWith('/__double/')) return this.handleControl(req, res, url);
+    if (!control) req.socket.requestsSeen = (req.socket.requestsSeen ?? 0) + 1;
+    if (!control && this.resetReusedRequests > 0 && req.socket.requestsSeen > 1) {
+      // the server closed this kept-alive connection as the request arrived: no answer, a reset
+      this.resetReusedRequests--; this.stats.resetReused++;
+      return req.socket.destroy();
+    }
     if (!control && this.token && req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const r = this.route(url);
     if (!r) { this.stats.notFound++; return this.send(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${url.pathname})`)); }
@@ -291,16 +333,17 @@ export class ApiServerDouble {
       if (this.rbac && !this.rbac.some((rule) => grants(rule, verb, group, r.resource))) {
         this.stats.forbidden++;
         const scope = r.namespace ? `in the namespace "${r.namespace}"` : 'at the cluster scope';
-        return this.send(res, 403, { ...status(403, 'Forbidden', `${r.resource}${r.name ? ` "${r.name}"` : ''} is forbidden: User "system:serviceaccount:kube-system:wdp" cannot ${verb} resource "${r.resource}" in API group "${group}" ${scope}`), details: { ...(r.name ? { name: r.name } : {}), group, kind: r.resource } });
+        return this.send(res, 403, { ...status(403, 'Forbidden', `${group ? `${r.resource}.${group}` : r.resource}${r.name ? ` "${r.name}"` : ''} is forbidden: User "system:serviceaccount:kube-system:wdp" cannot ${verb} resource "${r.resource}" in API group "${group}" ${scope}`), details: { ...(r.name ? { name: r.name } : {}), group, kind: r.resource } });
       }
     }
     if (req.method === 'GET') {
       const isWatch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '');
       if (!r.name || isWatch) {
         const f = this.failures.find((x) => x.count > 0 && (x.match === 'any' || x.match === (isWatch ? 'watch' : 'list')) && (!x.resource || x.resource === r.resource));
-        if (f) { f.count--; return this.send(res, f.code, { ...status(f.code, f.code === 503 ? 'ServiceUnavailable' : 'InternalError', 'injected failure'), ...f.status }); }
+        if (f) { f.count--; return this.sendFailure(res, f.code, f.status); }
       }
       if (isWatch) return this.watch(req, res, r, url);
+      if (!r.name && this.holdLists) { this.stats.heldLists++; return; } // accepted, never answered (close() resets it)
       if (r.name) {
         const o = this.state[r.resource].get(keyOf(r.resource, r.namespace, r.name));
         return o ? this.send(res, 200, o) : this.send(res, 404, status(404, 'NotFound', `${r.resource} "${r.name}" not found`));
@@ -386,9 +429,12 @@ export class ApiServerDouble {
       try { ({ rv: snapshotRv, after } = JSON.parse(Buffer.from(cont, 'base64url').toString())); } catch {
         return this.send(res, 400, status(400, 'BadRequest', 'invalid continue token'));
       }
-      if (snapshotRv < this.compactedRv) {
+      if (snapshotRv === -1) snapshotRv = this.rv; // the inconsistent token a 410 offered: the newest revision
+      else if (snapshotRv < this.compactedRv) {
         this.stats.gone++;
-        return this.send(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
+        // (the real server's etcd3 store: a token for the rest of the list at the newest revision)
+        const inconsistent = Buffer.from(JSON.stringify({ rv: -1, after })).toString('base64url');
+        return this.send(res, 410, { ...status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.'), metadata: { continue: inconsistent } });
       }
     } else this.stats.lists++;
     this.stats.listPages++;
@@ -426,6 +472,11 @@ export class ApiServerDouble {
       return this.endWithGone(res, rvParam);
     }
     if (this.endWatchesAtOnce) return res.end(); // a server (or proxy) that closes every watch at once
+    const we = this.watchErrors;
+    if (we && we.count > 0 && (!we.resource || we.resource === r.resource)) {
+      we.count--;
+      return this.endWithError(res, typeof we.status === 'number' ? status(we.status, REASONS[we.status] ?? 'InternalError', 'injected watch error') : we.status);
+    }
     const w = { res, resource: r.resource, match, bookmarks: ['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? ''), live: false, since: rvParam, sent: 0 };
     this.watchers.add(w);
     const done = () => this.watchers.delete(w);
@@ -438,13 +489,24 @@ export class ApiServerDouble {
     w.live = true;
     const timeout = Number(url.searchParams.get('timeoutSeconds') || 0);
     if (timeout > 0) {
-      const t = setTimeout(() => { done(); res.end(); }, timeout * 1000);
-      res.on('close', () => clearTimeout(t));
+      const t = setTimeout(() => { done(); this.endWatch(w); }, timeout * 1000);
+      // the watch cache's bookmark right before the timeout: the next watch resumes from now
+      const b = timeout > 2 ? setTimeout(() => this.bookmarkOne(w), (timeout - 2) * 1000) : undefined;
+      res.on('close', () => { clearTimeout(t); clearTimeout(b); });
     }
   }
 
   endWithGone(res, rv) {
-    res.end(JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${rv} (${this.compactedRv})`) }) + '\n');
+    this.endWithError(res, status(410, 'Expired', `too old resource version: ${rv} (${this.compactedRv})`));
+  }
+
+  endWithError(res, st) {
+    res.end(JSON.stringify({ type: 'ERROR', object: st }) + '\n');
+  }
+
+  /** End a watch cleanly once what was written to it has gone out. */
+  endWatch(w) {
+    if (w.pending?.length) w.endWhenWritten = true; else w.res.end();
   }
 
   /** One history event as this watcher sees it through its filters. */
@@ -453,13 +515,22 @@ export class ApiServerDouble {
     const is = ev.type !== 'DELETED' && w.match(ev.object);
     if (ev.type === 'DELETED') { if (was) this.write(w, { type: 'DELETED', object: ev.object }); return; }
     if (is) this.write(w, { type: was ? 'MODIFIED' : 'ADDED', object: ev.object });
-    else if (was) this.write(w, { type: 'DELETED', object: ev.object });
+    // (the watch cache: the previous content, at the event's resourceVersion)
+    else if (was) this.write(w, { type: 'DELETED', object: { ...ev.prev, metadata: { ...ev.prev.metadata, resourceVersion: String(ev.rv) } } });
   }
 
   write(w, ev) {
     if (w.res.destroyed || w.frozen) return;
     const line = JSON.stringify(ev);
-    if (this.garbleNextEvent && ev.type !== 'BOOKMARK') { this.garbleNextEvent = false; w.res.write(line.slice(0, line.length >> 1) + '\n'); } else w.res.write(line + '\n');
+    if (this.cutNextEvent && ev.type !== 'BOOKMARK') {
+      // half a line, then the connection is reset: what a client sees of an event in flight
+      this.cutNextEvent = false;
+      this.watchers.delete(w);
+      const bytes = Buffer.from(line + '\n');
+      w.res.write(bytes.subarray(0, bytes.length >> 1), () => { w.res.socket?.destroy(); w.res.destroy(); });
+      return;
+    }
+    if (this.garbleNextEvent && ev.type !== 'BOOKMARK') { this.garbleNextEvent = false; w.res.write(line.slice(0, line.length >> 1) + '\n'); } else if (this.splitEventsBytes > 0) this.writeSplit(w, Buffer.from(line + '\n')); else w.res.write(line + '\n');
     w.sent++;
     if (this.breakAfter !== undefined && --this.breakAfter <= 0) {
       this.breakAfter = undefined;
@@ -467,6 +538,24 @@ export class ApiServerDouble {
       // reset the connection mid-stream: what this watcher has not read yet is lost with it
       w.res.socket?.destroy(); w.res.destroy();
     }
+  }
+
+  /** The line written in pieces of `splitEventsBytes`, one per turn of the event loop, after the
+   * pieces of the lines before it: the client reads lines (and UTF-8 characters) cut anywhere. */
+  writeSplit(w, bytes) {
+    const n = this.splitEventsBytes;
+    w.pending ??= [];
+    for (let i = 0; i < bytes.length; i += n) w.pending.push(bytes.subarray(i, i + n));
+    if (w.pumping) return;
+    w.pumping = true;
+    const pump = () => {
+      if (w.res.destroyed || w.res.writableEnded) { w.pending = []; w.pumping = false; return; }
+      const piece = w.pending.shift();
+      if (!piece) { w.pumping = false; if (w.endWhenWritten) w.res.end(); return; }
+      w.res.write(piece);
+      setImmediate(pump);
+    };
+    pump();
   }
 }
 

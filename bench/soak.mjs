@@ -1,0 +1,537 @@
+#!/usr/bin/env node
+// Soak of the real daemon as an operator runs it: `wdp start` in its own network namespace with
+// three pods (two TAP, one AF_PACKET veth), a client and a remote namespace, fed either by the
+// Kubernetes API-server double (test/lib/apiserver-double.js, `--feed kube`, the default: a
+// kubeconfig pointing at it, the daemon's informers watching it) or by the control API (`--feed
+// api`: `POST /api/v1/apply` / `/api/v1/delete`, as `wdp apply` / `wdp delete` send them).
+// While bounded TCP connects and UDP datagrams flow through the Services (ClusterIP from the
+// client namespace, NodePort from the remote one), rounds of changes churn them: Services created,
+// deleted and recreated under an old name, endpoints flipping ready / serving-terminating /
+// not serving, slices replaced by new ones, a port added and removed, node ports changed, session
+// affinity on and off, a type switched; runtime pod ports (a TAP in a spare namespace, an
+// AF_PACKET port on a spare veth) added and removed through `POST/DELETE /api/v1/ports` as the CNI
+// plugin does (`--no-port-churn`: not); the double cuts the watches (dropped connections, 410
+// ERROR events, history compacted), and the daemon is restarted (SIGTERM) `--restarts` times.
+//
+// After every round it samples (table below): the daemon's RSS, threads and open fds (/proc), its
+// main thread's V8 heap after a full GC, external memory, active handles (timers, sockets, ...) and
+// event-loop delay (p99 / max since the last sample), from a probe preloaded with NODE_OPTIONS
+// (--import, main thread only; `--no-probe` leaves it out), the state directory's SQLite store and
+// WAL sizes, conntrack entries, Prometheus series (all, and those naming a Service that no longer
+// exists), and the log (bytes, warn and error lines). At the end traffic stops and, once every flow
+// has timed out (udpSeconds 5, TCP close 10 s), conntrack is read again. The verdict: each
+// resource's growth per 1,000 changes (least squares over the last daemon run's samples after its
+// first quarter), flagged when above its bound, plus absolute checks (series of deleted Services,
+// flows left after every flow timed out, error lines).
+//
+//   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
+//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
+//
+// Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
+// --minutes (and --rounds); namespaces, processes and the temp dir are removed at the end, also
+// on failure or Ctrl-C.
+import { loadavg, cpus } from 'node:os';
+import { readFileSync, readdirSync, statSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, sleep } from '../dist/src/demo/topology.js';
+import { startDoubleInNs } from '../test/lib/apiserver-double-ns.js';
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => { const i = argv.indexOf(`--${name}`); return i < 0 ? dflt : argv[i + 1]; };
+const MINUTES = Number(opt('minutes', 3));
+const FEED = opt('feed', 'kube');
+const RESTARTS = Number(opt('restarts', 2));
+const MAX_ROUNDS = Number(opt('rounds', 10_000));
+const JSON_OUT = opt('json', '');
+const LOG_OUT = opt('log', '');
+const PROBE = !argv.includes('--no-probe');
+const HEAP_DIR = opt('heap-snapshots', '');
+const PORT_CHURN = !argv.includes('--no-port-churn');
+let seed = Number(opt('seed', 1)) >>> 0 || 1;
+if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED)) {
+  console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--log FILE] [--heap-snapshots DIR] [--no-probe] [--no-port-churn]');
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) { console.error('soak.mjs needs root (network namespaces, TAP ports)'); process.exit(2); }
+
+const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 2 ** 32; };
+const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
+
+// ---- the probe (preloaded into the daemon's main thread) --------------------------------------------
+// Writes its sample to $WDP_SOAK_PROBE whenever $WDP_SOAK_PROBE.req holds a number it has not
+// answered: a full GC first (V8's gc exposed at run time), so heapUsed is what is live.
+const PROBE_SOURCE = `
+import { isMainThread } from 'node:worker_threads';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+const file = process.env.WDP_SOAK_PROBE;
+delete process.env.WDP_SOAK_PROBE; delete process.env.NODE_OPTIONS;   // not for the daemon's children
+if (isMainThread && file) {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
+  const eld = monitorEventLoopDelay({ resolution: 10 }); eld.enable();
+  let answered = -1;
+  const tick = () => {
+    let req, snap; try { [req, snap] = JSON.parse(readFileSync(file + '.req', 'utf8')); } catch { return; }
+    if (!(req > answered)) return;
+    answered = req;
+    gc();
+    if (snap) writeHeapSnapshot(snap);
+    const m = process.memoryUsage();
+    const handles = {};
+    for (const r of process.getActiveResourcesInfo()) handles[r] = (handles[r] ?? 0) + 1;
+    const out = { req, pid: process.pid, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
+      eldP99: eld.percentile(99) / 1e6, eldMax: eld.max / 1e6, handles };
+    eld.reset();
+    writeFileSync(file + '.tmp', JSON.stringify(out)); renameSync(file + '.tmp', file);
+  };
+  setInterval(tick, 100).unref();
+}
+`;
+
+// ---- objects ------------------------------------------------------------------------------------------
+const NS = 'default';
+const CONDITIONS = [
+  { ready: true, serving: true, terminating: false },
+  { ready: true, serving: true, terminating: false },
+  { ready: false, serving: true, terminating: true },
+  { ready: false, serving: false, terminating: true },
+  { ready: false, serving: false, terminating: false },
+];
+function serviceObj(s) {
+  const ports = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', ...(s.nodePort ? { nodePort: s.nodePort } : {}) },
+    { name: 'dns', port: 53, targetPort: 5353, protocol: 'UDP', ...(s.nodePort ? { nodePort: s.nodePort } : {}) }];
+  if (s.alt) ports.push({ name: 'alt', port: 81, targetPort: 9090, protocol: 'TCP', ...(s.nodePort ? { nodePort: s.nodePort + 500 } : {}) });
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: { name: s.name, namespace: NS },
+    spec: {
+      type: s.nodePort ? 'NodePort' : 'ClusterIP', clusterIP: s.ip, clusterIPs: [s.ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
+      internalTrafficPolicy: 'Cluster', ...(s.nodePort ? { externalTrafficPolicy: 'Cluster' } : {}), ports,
+      sessionAffinity: s.affinity ? 'ClientIP' : 'None', ...(s.affinity ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } } } : {}),
+    },
+    ...(FEED === 'kube' ? { status: { loadBalancer: {} } } : {}),
+  };
+}
+function sliceObj(s, sl, pods) {
+  const ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }];
+  if (s.alt) ports.push({ name: 'alt', port: 9090, protocol: 'TCP' });
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name: sl.name, namespace: NS, labels: { 'kubernetes.io/service-name': s.name } }, addressType: 'IPv4',
+    endpoints: sl.eps.map((e) => ({ addresses: [pods[e.pod].ip], conditions: CONDITIONS[e.cond], nodeName: 'node-a' })), ports,
+  };
+}
+
+// ---- the churn model ----------------------------------------------------------------------------------
+class Churn {
+  constructor(pods) {
+    this.pods = pods;
+    this.live = new Map();         // name -> { name, ip, nodePort, alt, affinity, slices: [{ name, eps }] }
+    this.deleted = [];             // names of deleted Services (recreated now and then)
+    this.ever = new Set();
+    this.seq = 0; this.sliceSeq = 0;
+    this.freeIps = Array.from({ length: 250 }, (_, i) => `10.96.60.${i + 2}`);
+    this.freePorts = Array.from({ length: 400 }, (_, i) => 30100 + i);
+  }
+  eps() { return this.pods.map((_, pod) => ({ pod, cond: Math.floor(rnd() * CONDITIONS.length) })).filter(() => rnd() < 0.8); }
+  newSlice(s) { return { name: `${s.name}-${(this.sliceSeq++).toString(36)}`, eps: this.eps() }; }
+  takePort() { return this.freePorts.splice(Math.floor(rnd() * this.freePorts.length), 1)[0]; }
+  create(name = `soak-${this.seq++}`) {
+    const s = { name, ip: this.freeIps.shift(), nodePort: rnd() < 0.3 ? this.takePort() : 0, alt: rnd() < 0.3, affinity: rnd() < 0.2, slices: [] };
+    s.slices.push(this.newSlice(s));
+    this.live.set(name, s); this.ever.add(name);
+    return [['put', serviceObj(s)], ...s.slices.map((sl) => ['put', sliceObj(s, sl, this.pods)])];
+  }
+  remove(s) {
+    this.live.delete(s.name); this.deleted.push(s.name);
+    this.freeIps.push(s.ip); if (s.nodePort) this.freePorts.push(s.nodePort);
+    return [...s.slices.map((sl) => ['del', sliceObj(s, sl, this.pods)]), ['del', serviceObj(s)]];
+  }
+  /** One round's writes: [op, object] in order. */
+  round() {
+    const w = [];
+    const svcs = () => [...this.live.values()];
+    for (let i = 0; i < 4; i++) w.push(...this.create());
+    if (this.deleted.length && rnd() < 0.7) {                  // recreated under an old name
+      const name = this.deleted.splice(Math.floor(rnd() * this.deleted.length), 1)[0];
+      w.push(...this.create(name));
+    }
+    for (let i = 0; i < 6; i++) {                               // endpoints flip
+      const s = pick(svcs()); const sl = pick(s.slices);
+      sl.eps = this.eps(); w.push(['put', sliceObj(s, sl, this.pods)]);
+    }
+    for (let i = 0; i < 2; i++) {                               // a slice replaced by a new one
+      const s = pick(svcs()); const old = s.slices.shift();
+      const sl = this.newSlice(s); s.slices.push(sl);
+      w.push(['put', sliceObj(s, sl, this.pods)], ['del', sliceObj(s, old, this.pods)]);
+    }
+    { const s = pick(svcs()); if (s.slices.length < 3) { const sl = this.newSlice(s); s.slices.push(sl); w.push(['put', sliceObj(s, sl, this.pods)]); } }
+    for (let i = 0; i < 2; i++) {                               // a port added or removed
+      const s = pick(svcs()); s.alt = !s.alt;
+      w.push(['put', serviceObj(s)], ...s.slices.map((sl) => ['put', sliceObj(s, sl, this.pods)]));
+    }
+    for (let i = 0; i < 2; i++) {                               // node port changed / type switched
+      const s = pick(svcs());
+      if (s.nodePort && rnd() < 0.7) { const old = s.nodePort; s.nodePort = this.takePort(); this.freePorts.push(old); }
+      else if (s.nodePort) { this.freePorts.push(s.nodePort); s.nodePort = 0; } else s.nodePort = this.takePort();
+      w.push(['put', serviceObj(s)]);
+    }
+    for (let i = 0; i < 2; i++) { const s = pick(svcs()); s.affinity = !s.affinity; w.push(['put', serviceObj(s)]); }
+    while (this.live.size > 24) w.push(...this.remove(this.live.values().next().value));
+    return w;
+  }
+  /** Services with a serving endpoint (for traffic). */
+  serving() { return [...this.live.values()].filter((s) => s.slices.some((sl) => sl.eps.some((e) => CONDITIONS[e.cond].serving))); }
+}
+
+// ---- feeds ----------------------------------------------------------------------------------------------
+const restPath = (o, named) => {
+  const base = o.kind === 'Service' ? `/api/v1/namespaces/${NS}/services` : `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices`;
+  return named ? `${base}/${o.metadata.name}` : base;
+};
+function kubeFeed(double) {
+  const exists = new Set();
+  return async (writes) => {
+    for (const [op, o] of writes) {
+      const key = `${o.kind}/${o.metadata.name}`;
+      if (op === 'del') { await double('DELETE', restPath(o, true)); exists.delete(key); continue; }
+      const { apiVersion, kind, ...body } = o;
+      if (exists.has(key)) await double('PUT', restPath(o, true), body); else { await double('POST', restPath(o, false), body); exists.add(key); }
+    }
+  };
+}
+function apiFeed(topo) {
+  return async (writes) => {
+    // consecutive writes of one kind of operation go in one request, as `wdp apply -f DIR` sends them
+    for (let i = 0; i < writes.length;) {
+      const op = writes[i][0]; const batch = []; const names = new Set();
+      const key = (o) => `${o.kind}/${o.metadata.name}`;
+      while (i < writes.length && writes[i][0] === op && batch.length < 8 && !names.has(key(writes[i][1]))) { names.add(key(writes[i][1])); batch.push(writes[i++][1]); }
+      const r = await api(topo, 'POST', op === 'put' ? '/api/v1/apply' : '/api/v1/delete', batch);
+      if (r.status !== 200) throw new Error(`${op} failed ${r.status}: ${r.text.slice(0, 300)}`);
+    }
+  };
+}
+
+// ---- traffic (bounded: one short batch per iteration, until stopped) -------------------------------------
+const TRAFFIC_SCRIPT = `
+const http = require('http'), dgram = require('dgram');
+const [kind, host, port, n] = process.argv.slice(1); const out = { ok: 0, fail: 0, why: {} };
+(async () => {
+  for (let i = 0; i < Number(n); i++) {
+    const ok = await new Promise((resolve) => {
+      if (kind === 'tcp') {
+        const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 1500 }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode === 200 || 'http' + res.statusCode)); });
+        req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' }))); req.on('error', (e) => resolve(e.code || 'error'));
+      } else {
+        const s = dgram.createSocket('udp4'); const t = setTimeout(() => { s.close(); resolve('timeout'); }, 1500);
+        s.on('message', () => { clearTimeout(t); s.close(); resolve(true); }); s.on('error', (e) => { clearTimeout(t); s.close(); resolve(e.code || 'error'); });
+        s.send('soak', Number(port), host);
+      }
+    });
+    if (ok === true) out.ok++; else { out.fail++; out.why[ok] = (out.why[ok] ?? 0) + 1; }
+  }
+  console.log(JSON.stringify(out));
+})();`;
+function startTraffic(topo, churn) {
+  const stats = { tcpOk: 0, tcpFail: 0, udpOk: 0, udpFail: 0, runs: 0, why: {} };
+  let stop = false;
+  const one = async (ns, kind, host, port, n) => {
+    const r = await topo.lab.execAsync(ns, process.execPath, ['-e', TRAFFIC_SCRIPT, kind, host, String(port), String(n)], { timeoutMs: 20_000 });
+    try {
+      const o = JSON.parse(r.stdout.trim().split('\n').pop()); stats[`${kind}Ok`] += o.ok; stats[`${kind}Fail`] += o.fail;
+      for (const [k, v] of Object.entries(o.why)) stats.why[`${kind} ${k}`] = (stats.why[`${kind} ${k}`] ?? 0) + v;
+    } catch { /* the client did not start in time (load) */ }
+  };
+  const loop = (async () => {
+    while (!stop) {
+      const live = churn.serving();
+      if (!live.length) { await sleep(200); continue; }
+      const s = pick(live);
+      stats.runs++;
+      await Promise.all([
+        one(topo.ns.client, 'tcp', s.ip, 80, 4),
+        one(topo.ns.client, 'udp', s.ip, 53, 4),
+        s.nodePort ? one(topo.ns.remote, 'tcp', '192.168.100.2', s.nodePort, 2) : undefined,
+      ]);
+    }
+  })();
+  return { stats, stop: async () => { stop = true; await loop; } };
+}
+
+// ---- sampling ----------------------------------------------------------------------------------------
+const procField = (pid, field) => { try { const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) : null; } catch { return null; } };
+const fdCount = (pid) => { try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return null; } };
+const fdKinds = (pid) => {
+  const k = {};
+  try { for (const f of readdirSync(`/proc/${pid}/fd`)) { let l; try { l = readlinkSync(`/proc/${pid}/fd/${f}`); } catch { continue; } const t = /^(\w+):/.exec(l)?.[1] ?? (l.startsWith('/') ? 'file' : l); k[t] = (k[t] ?? 0) + 1; } } catch { /* gone */ }
+  return k;
+};
+const fileSize = (p) => { try { return statSync(p).size; } catch { return 0; } };
+
+async function probeSample(file, req, snap) {
+  if (!PROBE) return null;
+  writeFileSync(`${file}.req`, JSON.stringify([req, snap]));
+  for (let i = 0; i < (snap ? 600 : 60); i++) {
+    try { const o = JSON.parse(readFileSync(file, 'utf8')); if (o.req === req) return o; } catch { /* not yet */ }
+    await sleep(50);
+  }
+  return null;
+}
+
+function logStats(text) {
+  let warn = 0, error = 0; const errors = [];
+  for (const line of text.split('\n')) {
+    const m = /"level":(\d+)/.exec(line);
+    if (!m) continue;
+    const lv = Number(m[1]);
+    if (lv >= 50) { error++; if (errors.length < 20) errors.push(line.slice(0, 400)); } else if (lv >= 40) warn++;
+  }
+  return { warn, error, errors };
+}
+
+function seriesStats(text, liveNames) {
+  let series = 0, perService = 0, dead = 0; const deadNames = new Set();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /service="([^"]+)"/.exec(line);
+    if (!m) { series++; continue; }
+    perService++;
+    if (!liveNames.has(m[1])) { dead++; deadNames.add(m[1]); }
+  }
+  return { series, perService, dead, deadNames: [...deadNames].slice(0, 5) };
+}
+
+// ---- main ----------------------------------------------------------------------------------------------
+const kib = (b) => Math.round(b / 1024);
+const mib = (b) => b == null ? null : Math.round(b / 2 ** 20 * 10) / 10;
+
+async function main() {
+  const t0 = Date.now();
+  const deadline = t0 + MINUTES * 60_000;
+  const topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }], kind: 'sk' });
+  const samples = [];
+  let traffic;
+  try {
+    const probeFile = join(topo.dir, 'probe.json');
+    const probeModule = join(topo.dir, 'soak-probe.mjs');
+    writeFileSync(probeModule, PROBE_SOURCE);
+    topo.config.conntrack = { flows: 4096, udpSeconds: 5, checkpointSeconds: 30 };
+    let double;
+    if (FEED === 'kube') {
+      let kubeconfig;
+      ({ kubeconfig, double } = await startDoubleInNs(topo));
+      topo.config.node = { name: 'node-a' };
+      topo.config.kubernetes = { kubeconfig, minSyncPeriod: '100ms', syncPeriod: '10s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20, clusterCIDRs: ['10.244.0.0/16'] };
+      await double('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] } });
+    }
+    writeFileSync(topo.configFile, JSON.stringify(topo.config));
+    const start = async () => {
+      if (PROBE) { process.env.NODE_OPTIONS = `--import ${probeModule}`; process.env.WDP_SOAK_PROBE = probeFile; }
+      try { await startDaemon(topo); } finally { delete process.env.NODE_OPTIONS; delete process.env.WDP_SOAK_PROBE; }
+    };
+    await start();
+    await startPods(topo);
+    const churn = new Churn(topo.pods);
+    // runtime ports (as the CNI plugin attaches pods): a TAP in a spare namespace and an AF_PACKET
+    // port on a spare veth, added and removed in turn (--no-port-churn: not)
+    const spare = PORT_CHURN ? { ns: topo.lab.namespace('sp') } : null;
+    if (spare) topo.lab.veth(spare.ns, 'eth0', topo.ns.dp, 'vsp');
+    let portChanges = 0;
+    const portChurn = async (round) => {
+      if (!spare) return;
+      const tap = { name: 'soak-tap', type: 'tap', ifname: 'tapsp', netns: spare.ns, role: 'pod', gateways: ['10.244.0.1'] };
+      const afp = { name: 'soak-afp', type: 'afpacket', ifname: 'vsp', role: 'pod', gateways: ['10.244.0.1'] };
+      for (const p of [tap, afp]) {
+        const present = round % 2 === (p === tap ? 1 : 0);
+        const r = present ? await api(topo, 'POST', '/api/v1/ports', p) : await api(topo, 'DELETE', `/api/v1/ports/${p.name}`);
+        if (r.status === 200 || r.status === 201) portChanges++;
+        else if (!(r.status === 404 && !present)) console.error(`port ${p.name} ${present ? 'add' : 'remove'}: ${r.status} ${r.text.slice(0, 200)}`);
+      }
+    };
+    const feed = FEED === 'kube' ? kubeFeed(double) : apiFeed(topo);
+    let logBefore = 0;   // log bytes of earlier daemon runs
+    let segment = 0, changes = 0, req = 0;
+    const liveInDaemon = async () => { const r = await api(topo, 'GET', '/api/v1/services?limit=1000'); return new Set((r.json?.items ?? []).map((s) => `${s.metadata.namespace}/${s.metadata.name}`)); };
+    let convergeMs = null;
+    const converge = async () => {
+      const want = new Set([...churn.live.keys()].map((n) => `${NS}/${n}`));
+      const c0 = Date.now();
+      for (let i = 0; i < 100; i++) {
+        const have = await liveInDaemon();
+        const soak = new Set([...have].filter((n) => n.startsWith(`${NS}/soak-`)));
+        if (soak.size === want.size && [...want].every((n) => soak.has(n))) { convergeMs = Date.now() - c0; return true; }
+        await sleep(100);
+      }
+      convergeMs = Date.now() - c0;
+      return false;
+    };
+    const sample = async (label, snap) => {
+      const pid = topo.daemon.pid;
+      const p = await probeSample(probeFile, ++req, snap);
+      const metrics = (await api(topo, 'GET', '/metrics')).text;
+      const live = await liveInDaemon();
+      const ct = Number(/^wdp_conntrack_entries (\d+)/m.exec(metrics)?.[1] ?? NaN);
+      const st = topo.config.stateDir;
+      const files = existsSync(st) ? readdirSync(st) : [];
+      const store = files.filter((f) => /\.(db|sqlite)$/.test(f)).reduce((a, f) => a + fileSize(join(st, f)), 0);
+      const wal = files.filter((f) => /-wal$/.test(f)).reduce((a, f) => a + fileSize(join(st, f)), 0);
+      const stateAll = files.reduce((a, f) => a + fileSize(join(st, f)), 0);
+      const ls = logStats(topo.daemonLog);
+      const ss = seriesStats(metrics, live);
+      const s = {
+        label, t: Math.round((Date.now() - t0) / 1000), segment, changes, load: loadavg()[0], convergeMs,
+        rssMiB: mib((procField(pid, 'VmRSS') ?? 0) * 1024), threads: procField(pid, 'Threads'), fds: fdCount(pid), fdKinds: fdKinds(pid),
+        heapMiB: mib(p?.heapUsed), externalMiB: mib(p?.external), handles: p ? Object.values(p.handles).reduce((a, b) => a + b, 0) : null, handleKinds: p?.handles,
+        eldP99: p ? Math.round(p.eldP99 * 10) / 10 : null, eldMax: p ? Math.round(p.eldMax) : null,
+        storeKiB: kib(store), walKiB: kib(wal), stateKiB: kib(stateAll), stateFiles: files.length, ct,
+        series: ss.series, svcSeries: ss.perService, deadSeries: ss.dead, deadNames: ss.deadNames, services: live.size,
+        logKiB: kib(logBefore + topo.daemonLog.length), warn: ls.warn, error: ls.error, errors: ls.errors,
+      };
+      samples.push(s);
+      printRow(s);
+      return s;
+    };
+    printHeader();
+    await sample('start');
+    traffic = startTraffic(topo, churn);
+    const restartAt = Array.from({ length: RESTARTS }, (_, i) => t0 + (deadline - t0) * (i + 1) / (RESTARTS + 1.5));
+    let round = 0, notConverged = 0;
+    const snapped = {};
+    while (Date.now() < deadline && round < MAX_ROUNDS) {
+      round++;
+      const writes = churn.round();
+      await feed(writes);
+      changes += writes.length;
+      await portChurn(round);
+      if (FEED === 'kube') {
+        if (round % 3 === 0) await double('POST', '/__double/drop-watches');
+        if (round % 7 === 0) await double('POST', '/__double/expire-watches');
+        if (round % 10 === 0) await double('POST', '/__double/compact');
+      }
+      if (!(await converge())) notConverged++;
+      if (restartAt.length && Date.now() >= restartAt[0]) {
+        restartAt.shift();
+        logBefore += topo.daemonLog.length;
+        const d = topo.daemon;
+        d.kill('SIGTERM');
+        await new Promise((r) => { const t = setTimeout(r, 20_000); d.once('exit', () => { clearTimeout(t); r(); }); });
+        const oldLog = topo.daemonLog;
+        segment++;
+        await start();
+        topo.prevLogs = (topo.prevLogs ?? '') + oldLog;
+        await converge();
+        await sample(`restart ${segment}`);
+        continue;
+      }
+      // heap snapshots (--heap-snapshots DIR): once the last daemon run is warm, and at its end
+      const snapAt = HEAP_DIR && segment === RESTARTS && !snapped.first && Date.now() > deadline - (deadline - t0) / (RESTARTS + 1.5) * 0.6 ? 'first'
+        : HEAP_DIR && snapped.first && !snapped.last && Date.now() > deadline - 8000 ? 'last' : null;
+      if (snapAt) snapped[snapAt] = join(HEAP_DIR, `soak-${snapAt}.heapsnapshot`);
+      await sample(`round ${round}`, snapAt ? snapped[snapAt] : undefined);
+    }
+    if (snapped.first) console.log(`heap snapshots: ${snapped.first} ${snapped.last ?? '(no last one: the run ended first)'}`);
+    await traffic.stop();
+    const tr = traffic.stats; traffic = undefined;
+    // every flow times out: UDP 5 s, TCP closing 10 s (unconfirmed ones 60 s: none expected)
+    await sleep(15_000);
+    const end = await sample('idle 15s');
+    const left = (await api(topo, 'GET', '/api/v1/conntrack?limit=1000')).json?.items ?? [];
+    end.flowsLeft = left.slice(0, 8).map((f) => JSON.stringify(f));
+    end.listedFlows = left.length;
+    // the packets not forwarded, by reason (over the last daemon run)
+    const metricsEnd = (await api(topo, 'GET', '/metrics')).text;
+    end.notForwarded = Object.fromEntries([...metricsEnd.matchAll(/^wdp_verdict_reasons_total\{reason="((?:drop|reject|host)_[^"]+)"\} (\d+)/gm)].filter((m) => m[2] !== '0').map((m) => [m[1], Number(m[2])]));
+    end.stateDir = Object.fromEntries(readdirSync(topo.config.stateDir).map((f) => [f, kib(fileSize(join(topo.config.stateDir, f)))]));
+    // the daemon's clean stop (its stop path is soaked too)
+    const d = topo.daemon;
+    d.kill('SIGTERM');
+    const exitCode = await new Promise((r) => { const t = setTimeout(() => r('timeout'), 20_000); d.once('exit', (c, sig) => { clearTimeout(t); r(c ?? sig); }); });
+    const allLog = (topo.prevLogs ?? '') + topo.daemonLog;
+    console.log(`runtime ports added and removed: ${portChanges}`);
+    const verdict = judge(samples, { changes, rounds: round, traffic: tr, notConverged, exitCode, end, log: logStats(allLog), logText: allLog, topo });
+    if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ samples, verdict }, null, 2));
+    if (LOG_OUT) writeFileSync(LOG_OUT, allLog);
+  } finally {
+    if (traffic) await traffic.stop().catch(() => undefined);
+    await destroyTopology(topo);
+  }
+}
+
+const COLS = [
+  ['label', 10], ['t', 4], ['changes', 7], ['rssMiB', 6], ['heapMiB', 7], ['externalMiB', 6], ['fds', 4], ['threads', 4], ['handles', 4],
+  ['eldP99', 6], ['eldMax', 6], ['storeKiB', 6], ['walKiB', 6], ['ct', 5], ['series', 6], ['svcSeries', 5], ['deadSeries', 5], ['services', 4], ['logKiB', 6], ['warn', 4], ['error', 4], ['convergeMs', 6], ['load', 4],
+];
+const HEAD = { label: 'sample', t: 't s', changes: 'changes', rssMiB: 'RSS MiB', heapMiB: 'heap MiB', externalMiB: 'ext MiB', fds: 'fds', threads: 'thr', handles: 'hdl',
+  eldP99: 'eld p99', eldMax: 'eld max', storeKiB: 'db KiB', walKiB: 'wal KiB', ct: 'flows', series: 'series', svcSeries: 'svc', deadSeries: 'dead', services: 'svcs', logKiB: 'log KiB', warn: 'warn', error: 'err', convergeMs: 'seen ms', load: 'load' };
+function printHeader() { console.log(COLS.map(([k, w]) => String(HEAD[k]).padStart(w)).join(' ')); }
+function printRow(s) { console.log(COLS.map(([k, w]) => String(s[k] == null ? '—' : typeof s[k] === 'number' && !Number.isInteger(s[k]) ? s[k].toFixed(1) : s[k]).padStart(w)).join(' ')); }
+
+/** Least-squares slope of y over x. */
+function slope(pts) {
+  const n = pts.length; if (n < 3) return null;
+  const mx = pts.reduce((a, p) => a + p[0], 0) / n, my = pts.reduce((a, p) => a + p[1], 0) / n;
+  let num = 0, den = 0; for (const [x, y] of pts) { num += (x - mx) * (y - my); den += (x - mx) ** 2; }
+  return den ? num / den : null;
+}
+
+// growth per 1,000 changes above which a resource is flagged (the noise a steady daemon shows)
+// (the WAL is judged by its largest size instead: it rises between checkpoints by design)
+const BOUNDS = { rssMiB: 8, heapMiB: 1, externalMiB: 1, fds: 2, threads: 0.5, handles: 2, storeKiB: 64, series: 5, logKiB: 200 };
+
+function judge(samples, run) {
+  const lastSeg = samples.filter((s) => s.segment === samples[samples.length - 1].segment && s.label.startsWith('round'));
+  const used = lastSeg.slice(Math.floor(lastSeg.length / 4));
+  console.log('');
+  console.log(`load: ${execFileSync('uptime').toString().trim()} (${cpus().length} CPUs)`);
+  console.log(`feed ${FEED}; ${run.rounds} rounds, ${run.changes} changes (object writes), ${samples.filter((s) => s.label.startsWith('restart')).length} restarts; ` +
+    `traffic: TCP ${run.traffic.tcpOk} ok / ${run.traffic.tcpFail} failed, UDP ${run.traffic.udpOk} ok / ${run.traffic.udpFail} failed ` +
+    `(${JSON.stringify(run.traffic.why)}: refused/unreachable = a Service whose endpoints had all stopped serving, or not programmed yet; ` +
+    `timeouts = also flows on endpoints that just went away); rounds whose state the daemon did not show within 10 s: ${run.notConverged}`);
+  console.log(`growth per 1,000 changes over the last daemon run (${used.length} samples, changes ${used[0]?.changes}..${used[used.length - 1]?.changes}):`);
+  const verdict = { growth: {}, flagged: [], checks: {} };
+  for (const [k, bound] of Object.entries(BOUNDS)) {
+    const pts = used.filter((s) => s[k] != null).map((s) => [s.changes, s[k]]);
+    const g = slope(pts);
+    const per1000 = g == null ? null : Math.round(g * 1000 * 100) / 100;
+    verdict.growth[k] = per1000;
+    const flag = per1000 != null && per1000 > bound;
+    if (flag) verdict.flagged.push(k);
+    console.log(`  ${k.padEnd(12)} ${per1000 == null ? '—' : String(per1000).padStart(9)}  (bound ${bound})${flag ? '  GROWS' : ''}  first ${pts[0]?.[1]} last ${pts[pts.length - 1]?.[1]}`);
+  }
+  const end = run.end;
+  verdict.checks = {
+    deadSeries: end.deadSeries, deadNames: end.deadNames,
+    flowsAfterTimeouts: end.ct,
+    errorLines: run.log.error, warnLines: run.log.warn,
+    stopExit: run.exitCode,
+    logBytesPerChange: Math.round(end.logKiB * 1024 / Math.max(1, run.changes)),
+  };
+  console.log(`checks: Prometheus series naming deleted Services ${end.deadSeries}${end.deadNames.length ? ` (${end.deadNames.join(', ')})` : ''}; ` +
+    `flows 15 s after the last packet (all timed out) ${end.ct} counted, ${end.listedFlows} listed; log ${verdict.checks.logBytesPerChange} B per change, ${run.log.warn} warn and ${run.log.error} error lines; clean stop exit ${run.exitCode}`);
+  for (const e of run.log.errors) console.log(`  error: ${e}`);
+  for (const f of end.flowsLeft ?? []) console.log(`  flow left: ${f}`);
+  // the warnings, by message
+  const msgs = new Map();
+  for (const line of run.logText.split('\n')) { const m = /"level":(4\d|5\d|60).*?"msg":"([^"]{0,120})/.exec(line); if (m) msgs.set(m[2], (msgs.get(m[2]) ?? 0) + 1); }
+  for (const [m, n] of [...msgs].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  warn/error x${n}: ${m}`);
+  const last = samples[samples.length - 1];
+  console.log(`packets not forwarded by the last daemon run, by reason: ${JSON.stringify(end.notForwarded)}`);
+  console.log(`state directory (KiB): ${JSON.stringify(end.stateDir)}`);
+  console.log(`fds by kind at the end: ${JSON.stringify(last.fdKinds)}; handles: ${JSON.stringify(last.handleKinds)}`);
+  const walMax = Math.max(...samples.map((s) => s.walKiB));
+  verdict.checks.walMaxKiB = walMax;
+  const conv = samples.map((s) => s.convergeMs).filter((x) => x != null).sort((a, b) => a - b);
+  verdict.checks.seenMs = { p50: conv[Math.floor(conv.length / 2)], max: conv[conv.length - 1] };
+  const walEnd = samples[samples.length - 1].walKiB;
+  console.log(`largest WAL ${walMax} KiB, at the end ${walEnd} KiB (the store checkpoints from 4 MiB, makes an apply wait for one once the WAL has not started again for 16 MiB, and cuts the file back to 4 MiB); a round's changes shown by the daemon's API after ` +
+    `p50 ${verdict.checks.seenMs.p50} ms, max ${verdict.checks.seenMs.max} ms${FEED === 'kube' ? ' (the watches are cut every 3rd round: the informers\' restart backoff)' : ''}`);
+  const bad = verdict.flagged.length || end.deadSeries || run.log.error || run.exitCode !== 0 || end.ct > 0 || walMax > 5 * 4096;
+  console.log(`VERDICT: ${bad ? 'FAIL' : 'ok'}${verdict.flagged.length ? ` — grows: ${verdict.flagged.join(', ')}` : ''}`);
+  return verdict;
+}
+
+await main();
