@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../dist/src/packet/build.js';
 import { encodePcap } from '../dist/src/ports/pcap.js';
+import { rootGate } from './lib/root-gate.js';
 
 const WDP = new URL('../bin/wdp.js', import.meta.url).pathname;
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -131,4 +132,120 @@ test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) =
     if (b !== 'kube') t.regex(help, /--plot/, b);
   }
   t.regex(readFileSync(join(ROOT, 'README.md'), 'utf8'), /`wdp bench core\|control\|e2e\|io\|kube \[--json\]` \(`--plot FILE\.svg` for all but `kube`\)/);
+});
+
+/** The `wdp ...` lines of the docs' fenced blocks (README, api.md's CLI synopsis, observe.md,
+ * running.md): { doc, line, cmd: ['get'] | ['port', 'add'], flags: ['--rate', '-c', ...] }. */
+function documentedCommands() {
+  const out = [];
+  for (const doc of ['README.md', 'docs/api.md', 'docs/observe.md', 'docs/running.md']) {
+    let inFence = false;
+    for (const raw of readFileSync(join(ROOT, doc), 'utf8').split('\n')) {
+      if (/^\s*```/.test(raw)) { inFence = !inFence; continue; }
+      if (!inFence) continue;
+      const m = /^\s*(?:sudo )?(?:npx )?wdp ([a-z]+)(?: (add|remove|rm)\b)?(.*)$/.exec(raw);
+      if (!m || ['start', 'demo', 'bench'].includes(m[1]) && /\|/.test(m[3])) continue;
+      // the command's own words: up to a shell comment, a pipe into another program, a redirection
+      const words = m[3].replace(/\s#\s.*$/, '').split(/\s\|\s(?![A-Z-])|\s>>?\s/)[0];
+      const flags = [...words.matchAll(/(?:^|[\s[|])(--?[a-zA-Z][\w-]*)/g)].map((x) => x[1]);
+      out.push({ doc, line: raw.trim(), cmd: m[2] ? [m[1], m[2] === 'rm' ? 'remove' : m[2]] : [m[1]], flags });
+    }
+  }
+  return out;
+}
+
+test('every flag of every `wdp` command line in the docs is one its --help lists (or a global one)', (t) => {
+  const globalHelp = run(['--help']).stdout;
+  const helps = new Map();
+  const cmds = documentedCommands();
+  t.true(cmds.length > 25, `the docs' command lines were found (${cmds.length})`);
+  t.true(cmds.some((c) => c.doc === 'docs/api.md' && c.cmd[0] === 'capture'), 'api.md\'s CLI synopsis is read');
+  for (const { doc, line, cmd, flags } of cmds) {
+    const key = cmd.join(' ');
+    if (!helps.has(key)) {
+      const r = run([...cmd, '--help']);
+      t.is(r.status, 0, `wdp ${key} --help: ${r.stderr}`);
+      helps.set(key, r.stdout);
+    }
+    for (const f of flags) {
+      const listed = (h) => new RegExp(`(^|[\\s,])${f}(?=[\\s,]|$)`, 'm').test(h.split('\nCommands:')[0].split('\nExamples:')[0]);
+      // a global option counts in its long form only: a short one a command shadows means the command's
+      t.true(listed(helps.get(key)) || (f.startsWith('--') && listed(globalHelp)), `${doc}: \`${line}\`: ${f} is not an option of wdp ${key}`);
+    }
+  }
+});
+
+test('no command\'s own option takes a short flag the global options have (-s is --server everywhere)', (t) => {
+  const globalShort = [...run(['--help']).stdout.matchAll(/^\s+(-[a-zA-Z]), --/gm)].map((m) => m[1]);
+  t.true(globalShort.includes('-s'));
+  const commands = ['apply', 'delete', 'get', 'diff', 'trace', 'status', 'capture', 'replay', 'start', 'demo', 'port add', 'port remove'];
+  for (const c of commands) {
+    const help = run([...c.split(' '), '--help']).stdout;
+    for (const s of globalShort) {
+      if (s === '-h') continue;
+      t.notRegex(help, new RegExp(`^\\s+${s}, --`, 'm'), `wdp ${c} --help: ${s} is shadowed by the global option of that short flag`);
+    }
+  }
+});
+
+test('api.md "Routes": the fields it names for POST /api/v1/trace and GET /api/v1/generation are the answer\'s', async (t) => {
+  const { startControlPlane } = await import('./lib/server.js');
+  const { req } = await startControlPlane(t);
+  const yaml = await import('yaml');
+  const objs = ['examples/node.yaml', 'examples/nodeport.yaml'].flatMap((f) => yaml.parseAllDocuments(readFileSync(join(ROOT, f), 'utf8')).map((d) => d.toJS()));
+  t.is((await req('POST', '/api/v1/apply', JSON.stringify(objs))).status, 200);
+  const api = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+  const row = (route) => api.split('\n').find((l) => l.startsWith(`| \`${route}`)) ?? '';
+  const tr = await req('POST', '/api/v1/trace', JSON.stringify({ src: '10.0.0.2', dst: '10.96.12.34', proto: 'TCP', sport: 1234, dport: 80 }));
+  t.is(tr.status, 200, tr.text);
+  t.is(tr.json.verdict, 'forward', tr.text);
+  const traceRow = row('POST /api/v1/trace`').split('returns')[1] ?? '';
+  for (const k of Object.keys(tr.json)) t.true(traceRow.includes(`\`${k}\``), `the trace answer's ${k} is named in api.md`);
+  const counters = await req('GET', '/api/v1/counters');
+  const countersRow = row('GET /api/v1/counters`');
+  for (const k of Object.keys(counters.json)) t.true(new RegExp(`[{ ]${k}[,[}]`).test(countersRow), `the counters answer's ${k} is named in api.md`);
+  const gen = await req('GET', '/api/v1/generation');
+  const genRow = row('GET /api/v1/generation`');
+  for (const k of Object.keys(gen.json)) t.true(genRow.includes(k), `the generation answer's ${k} is named in api.md`);
+});
+
+rootGate(test).test('README / running.md: `wdp demo --duration N` runs rounds until N seconds are up and says where to watch its counters before the rounds, while its daemon answers there', async (t) => {
+  // --duration 120: more than the default 3 rounds, whatever the load; the demo is stopped with
+  // Ctrl-C (SIGINT) once the command it names has answered and a 4th round ran
+  const child = spawn(process.execPath, [WDP, 'demo', '--duration', '120'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', stderr = '', counters, answered;
+  const rounds = () => (out.match(/round \d+:/g) ?? []).length;
+  const stopWhenSeen = () => { if (answered && rounds() > 3) child.kill('SIGINT'); };
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+    const m = /`wdp get counters --server (unix:\S+)`/.exec(out);
+    if (m && !counters) {
+      counters = new Promise((res) => {
+        const c = spawn(process.execPath, [WDP, 'get', 'counters', '--server', m[1]], { cwd: ROOT });
+        let so = '';
+        c.stdout.on('data', (x) => { so += x; });
+        c.on('exit', (code) => { answered = { code, so }; res(answered); stopWhenSeen(); });
+      });
+    }
+    stopWhenSeen();
+  });
+  const timer = setTimeout(() => child.kill('SIGINT'), 150000);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  clearTimeout(timer);
+  t.true(code === 0 || code === 130, `demo exit ${code}: ${stderr}`);
+  const hint = out.indexOf('wdp get counters --server'), first = out.indexOf('round 1:');
+  t.true(hint >= 0 && first >= 0 && hint < first, `the counters command is shown before the rounds:\n${out}`);
+  const r = await counters;
+  t.is(r?.code, 0, 'the command shown works while the demo runs');
+  t.regex(r?.so ?? '', /^generation \d+/);
+  t.true(rounds() > 3, `--duration alone runs rounds until it is up, not the default 3:\n${out}`);
+});
+
+test('api.md "Listeners": createControlPlane returns what the embedding paragraph names', async (t) => {
+  const { startControlPlane } = await import('./lib/server.js');
+  const { cp } = await startControlPlane(t);
+  const api = readFileSync(join(ROOT, 'docs/api.md'), 'utf8');
+  const named = /and returns `\{ ([^}]+) \}`/.exec(api)?.[1].split(', ').map((k) => k.replace('()', ''));
+  t.deepEqual([...(named ?? [])].sort(), Object.keys(cp).sort());
 });

@@ -65,3 +65,25 @@ test('wdp start with such a listener exits 2 naming api.token, before opening an
     t.notRegex(r.stderr, /nosuch-if/, 'no port was tried');
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('running.md "Configuration": the values the annotated file sets are the defaults a file without them gets', async (t) => {
+  const { DEFAULT_TIMEOUTS } = await import('../dist/src/core/timeouts.js');
+  const text = block(/^node:\n\s+name: node-a/);
+  const doc = parse(text);
+  const def = parseConfig({ node: { name: 'n' }, ports: [{ name: 'u', type: 'afpacket', ifname: 'e', role: 'uplink' }] });
+  for (const k of ['stateDir', 'workers', 'logLevel', 'probeIntervalMs', 'neighbourReachableMs', 'announce', 'hugePages',
+    'workerNice', 'workerRealtimePriority', 'controlNice', 'helperNice', 'busyPollUs']) t.deepEqual(doc[k], def[k], k);
+  t.is(doc.api.listen, def.api.listen, 'api.listen');
+  t.is(doc.api.healthz, def.api.healthz, 'api.healthz');
+  t.is(doc.conntrack.flows, def.conntrack.flows, 'conntrack.flows');
+  t.is(doc.conntrack.checkpointSeconds, def.conntrack.checkpointSeconds, 'conntrack.checkpointSeconds');
+  t.is(doc.conntrack.tcpEstablishedSeconds * 1000, DEFAULT_TIMEOUTS.tcpEstablishedMs, 'conntrack.tcpEstablishedSeconds');
+  t.is(doc.conntrack.udpSeconds * 1000, DEFAULT_TIMEOUTS.udpMs, 'conntrack.udpSeconds');
+  // the defaults the comments name: "tcpSynSeconds (60)", ...
+  for (const [k, ms] of [['tcpSynSeconds', 'tcpSynMs'], ['tcpUnconfirmedSeconds', 'tcpUnconfirmedMs'], ['tcpHalfClosedSeconds', 'tcpHalfClosedMs']]) {
+    const m = new RegExp(`${k} \\((\\d+)\\)`).exec(text);
+    t.truthy(m, `the comment names ${k}'s default`);
+    t.is(Number(m?.[1]) * 1000, DEFAULT_TIMEOUTS[ms], k);
+  }
+  t.regex(text, /role: uplink +# uplink \| pod \| host\b/, 'every role is listed');
+});

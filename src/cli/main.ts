@@ -413,7 +413,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
   program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
     .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
     .argument('[name]', 'a single service or endpointslice; the service of conntrack, frontends and backends (as --service NAME); a port')
-    .addOption(new Option('-o, --output <format>', 'output format (default: aligned table)').choices(['json', 'yaml', 'wide']))
+    .addOption(new Option('-o, --output <format>', 'output format (default: an aligned table; nodeconfig: YAML)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
     .option('--service <ns/name>', 'conntrack/frontends/backends: only this service')
@@ -443,7 +443,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('-c, --count <n>', '--live: stop after this many packets (default 100)')
     .option('--duration <d>', '--live: stop after this long, e.g. 30s, 2m (default 30s)')
     .option('--rate <n>', '--live: at most this many packets a second per worker (default 100)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']));
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
+    .addHelpText('after', '\nWithout --live: one packet from --src to --dst, by default TCP, --sport 40000, --dport 80,\n--flags S, --in-port 0 (ICMP: an echo request).');
   addFilterOptions(trace, true);
   trace.action(async (o, cmd: Command) => {
       if (o.live) { await liveTrace(client(cmd), o); return; }

@@ -149,7 +149,7 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     .option('-c, --count <n>', 'stop after this many frames (default 1000)')
     .option('--max-bytes <n>', 'stop before the frames exceed this many bytes (default 16 MiB)')
     .option('--duration <d>', 'stop after this long (default 10s)')
-    .option('-s, --snaplen <n>', 'bytes kept per frame (default 65535)');
+    .option('--snaplen <n>', 'bytes kept per frame (default 65535)');
   addFilterOptions(cap, false);
   cap.action(async (o: Raw, cmd: Command) => {
     let port = String(o.port);

@@ -31,14 +31,14 @@ export function registerPortCommands(program: Command, client: (cmd: Command) =>
   const port = program.command('port').description('add or remove a dataplane port while the daemon runs (what the CNI plugin does per pod)');
   port.command('add').description('attach an interface: -f FILE (one port, YAML/JSON) or the flags')
     .option('-f, --filename <file>', 'a port object as in the config file\'s ports: ("-" for stdin)')
-    .option('--name <name>').option('--ifname <ifname>')
-    .addOption(new Option('--type <type>').choices(['afpacket', 'tap']))
-    .addOption(new Option('--role <role>').choices(['pod', 'uplink']).default('pod'))
+    .option('--name <name>', 'the port\'s name (lowercase, unique)').option('--ifname <ifname>', 'the interface (<= 15 characters): an existing one for afpacket, the one to create for tap')
+    .addOption(new Option('--type <type>', 'afpacket: an existing interface (a pod\'s veth); tap: a TAP the daemon creates').choices(['afpacket', 'tap']))
+    .addOption(new Option('--role <role>', 'pod: neighbours are learned on it; uplink: clients and the network').choices(['pod', 'uplink']).default('pod'))
     .option('--gateway <ip>', 'an address answered on this port (repeatable)', collect)
     .option('--pod <ip[=mac]>', 'a pod behind this port (repeatable)', collect)
     .option('--netns <name>', 'TAP: create it inside this network namespace')
     .option('--worker <n>', 'the worker that owns the port')
-    .addOption(new Option('-o, --output <format>').choices(['json', 'yaml']))
+    .addOption(new Option('-o, --output <format>', 'output format (default: one line)').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       let body: Raw;
       const flags = ['name', 'type', 'ifname', 'gateway', 'pod', 'netns', 'worker'].filter((k) => o[k] !== undefined);

@@ -75,7 +75,7 @@ export function registerDaemonCommands(program: Command): void {
   program.command('demo')
     .description('embedded demo (what `npm start` runs): a Service over three pods in network namespaces, or synthetic traffic when not root')
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C when interactive, one short run otherwise)')
-    .option('--rounds <n>', 'request rounds to send (non-interactive default 3)')
+    .option('--rounds <n>', 'request rounds to send (non-interactive default: 3, or as many as --duration allows)')
     .addOption(new Option('--mode <mode>', 'netns (needs root) or synthetic').choices(['auto', 'netns', 'synthetic']).default('auto'))
     .action(async (o: { duration?: string; rounds?: string; mode: 'auto' | 'netns' | 'synthetic' }) => {
       const { runDemo } = await import('../demo/demo.js');

@@ -101,6 +101,10 @@ const LINK_WATCH_MS = 2000;
 /** How long after it is ready a daemon that restored a saved state starts the threads a large sync
  * needs (see startDaemon's syncThreadsAtStart). */
 const SYNC_THREADS_AFTER_MS = 500;
+/** The Warning a NodeConfig applied through the API to a daemon without a kubernetes: section is
+ * answered with: the daemon's own node config (neighbours, routes, config-file fields) is put
+ * back at once; only the node and NodePort addresses applied stay (until a restart). */
+export const OWN_NODE_CONFIG_WARNING = 'this daemon builds its NodeConfig from its config file and the neighbours it learns: it keeps the nodeAddresses and nodePortAddresses applied (until it restarts) and puts its own neighbours, routes and config-file fields back at once';
 
 export async function startDaemon(cfg: DaemonConfig, opts: DaemonOptions = {}): Promise<RunningDaemon> {
   // a first start boots the Maglev thread before anything can fail: a start that fails stops the
@@ -241,13 +245,17 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // the daemon's NodeConfig, re-programmed when its neighbours, ports or node addresses change
   // The node config the daemon is programming, by its addresses, while its apply runs: the node
   // change that apply causes (onNodeChange below) is not adopted back (NodeAddresses.adoptApplied)
+  // ownInFlight: from the moment the daemon's own node config is read for its apply until that
+  // apply is done (applies run one at a time: a node change meanwhile is that apply's)
+  let ownInFlight = false;
   const ownNodeConfig = (): Record<string, unknown> => {
     const c = nodeConfig();
     nodeAddrs.ownProgram(c.spec as { nodeAddresses: string[]; nodePortAddresses?: string[] });
+    ownInFlight = true;
     return c;
   };
   const applyOwnNodeConfig = (apply: (objs: () => Record<string, unknown>[]) => Promise<unknown>): Promise<void> =>
-    apply(() => [ownNodeConfig()]).then(() => undefined).finally(() => nodeAddrs.ownProgramDone());
+    apply(() => [ownNodeConfig()]).then(() => undefined).finally(() => { ownInFlight = false; nodeAddrs.ownProgramDone(); });
   const programming = new NodeProgramming(() => applyOwnNodeConfig((objs) => control!.apply(objs)), opts.neighbourDebounceMs ?? 50,
     (e) => log.error({ error: e.message }, 'programming the node config failed'));
   const neighbours = new NeighbourTable();
@@ -599,8 +607,8 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       extraRoutes: [(app) => registerPortRoutes(app, portManager), (app) => registerObserveRoutes(app, dataplane)],
       ...(cfg.kubernetes ? { followed: {
         objects: `this daemon follows the Kubernetes API server: Services and EndpointSlices applied or deleted through the wdp API are put back to the API server's at its next full sync (kubernetes.syncPeriod ${cfg.kubernetes.syncPeriod / 1000}s); change them in Kubernetes`,
-        nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file, and puts that back when the Node changes or the daemon restarts; change the Node or the config file',
-      } } : {}),
+        nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file: it keeps the nodeAddresses and nodePortAddresses applied until the Node changes or the daemon restarts, and puts the rest back at once; change the Node or the config file',
+      } } : { followed: { nodeConfig: OWN_NODE_CONFIG_WARNING } }),
     });
     const core = controlPlane.core;
     control = core;
@@ -611,6 +619,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // config keeps them when it next re-programs (a learned neighbour)
     core.onNodeChange((node) => {
       if (stopping) return;
+      // a NodeConfig applied through the API: the daemon's neighbours, routes and config-file
+      // fields are programmed back at once (its node addresses are adopted below), so its pods
+      // stay reachable (OWN_NODE_CONFIG_WARNING)
+      if (!ownInFlight) programming.changed();
       const addrs = (node?.addresses ?? []).map(canonicalAddr);
       const snat: HostAddresses['snat'] = { v4: node?.snatV4, v6: node?.snatV6 };
       const nodePorts = node?.nodePortAddresses;

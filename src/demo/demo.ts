@@ -70,7 +70,8 @@ async function requestRound(topo: Topology, count: number): Promise<{ byPod: Rec
 
 async function runNetnsDemo(o: DemoOptions): Promise<number> {
   const live = interactive();
-  const rounds = o.rounds ?? (live ? Infinity : 3);
+  // --duration alone: rounds until it is up
+  const rounds = o.rounds ?? (live || o.durationS !== undefined ? Infinity : 3);
   const deadline = o.durationS !== undefined ? Date.now() + o.durationS * 1000 : Infinity;
   let stop = false;
   const onSignal = () => { if (stop) return; stop = true; say(`\n${dim('(stopping — cleaning up)')}`); };
@@ -111,6 +112,7 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
 
     say(`${bold('[5/6]')} Sending HTTP requests from the client to http://${VIP}/ — the dataplane picks a pod (Maglev), rewrites`);
     say(`      the destination (DNAT), and un-NATs the replies so they come back from ${VIP}.${live && rounds === Infinity ? ' Ctrl-C to stop.' : ''}`);
+    say(dim('      (the same numbers meanwhile: `wdp get counters --server unix:' + topo.config.api.listen + '`)'));
     let prev = (await api(topo, 'GET', '/api/v1/counters')).json;
     let prevT = Date.now();
     for (let round = 1; round <= rounds && !stop && Date.now() < deadline; round++) {
@@ -128,7 +130,6 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
       if (r.failed) code = 1;
       if (round < rounds && !stop && Date.now() < deadline) await sleep(live ? 2000 : 300);
     }
-    say(dim('      (the same numbers: `wdp get counters --server unix:' + topo.config.api.listen + '` while it runs)'));
   } catch (e) {
     process.stderr.write(`wdp demo failed: ${(e as Error).message}\n`);
     if (topo?.daemonLog) process.stderr.write(dim(topo.daemonLog.split('\n').slice(-15).join('\n')) + '\n');
