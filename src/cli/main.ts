@@ -71,7 +71,7 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
     for (const f of files) {
       let text: string;
       try { text = readInputFile(f === '-' ? 0 : f, MAX_MANIFEST_FILE); } catch (e) { throw e instanceof InputFileError ? new CliError(e.message) : e; }
-      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f)); } catch (e) {
+      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f, { uniqueJsonKeys: true })); } catch (e) {
         if (e instanceof ValidationError) throw new CliError(errorLines(e));
         throw e;
       }

@@ -1,6 +1,6 @@
 // Text → raw objects: JSON (one object, an array, or a List) or YAML (multi-document, Lists).
 // Syntax errors carry the document index and position so a 200-object file points at the line.
-import { parseAllDocuments } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
 import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
@@ -22,9 +22,89 @@ export function flattenObjects(doc: unknown, out: unknown[] = []): unknown[] {
 }
 
 /** Parses a manifest body. `source` names it in errors (a file name, or "request body"). Nesting
- * depth and object size are bounded (src/model/limits.ts): BodyLimitError beyond them. */
-export function parseManifests(text: string, source = 'request body'): unknown[] {
+ * depth and object size are bounded (src/model/limits.ts): BodyLimitError beyond them. A YAML
+ * mapping with a key twice is refused with its line, as kubectl refuses it; so is a JSON object's
+ * with `uniqueJsonKeys` (the CLI's files: kubectl reads JSON as YAML) — else JSON's last one wins,
+ * as JSON.parse reads it (the API's JSON bodies: a full sync is not scanned twice). */
+export function parseManifests(text: string, source = 'request body', { uniqueJsonKeys = false } = {}): unknown[] {
+  if (uniqueJsonKeys && looksLikeJson(text)) refuseDuplicateJsonKey(text, (m) => new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse ${m}`)]));
   return parseManifestSources(text, source).objs;
+}
+
+/** Where a JSON text first gives an object a key it already has: "(line L, column C): key "k"
+ * already set in this object", or null. One pass, a set of keys per open object; a text that is
+ * not JSON may give any answer (JSON.parse reports it). */
+export function duplicateJsonKey(text: string): string | null {
+  const keys: (Set<string> | null)[] = []; // per open bracket: an object's keys, null for an array
+  let expectKey = false;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      let j = i;
+      for (;;) {
+        j = text.indexOf('"', j + 1);
+        if (j < 0) return null;
+        let k = j - 1;
+        while (text.charCodeAt(k) === 92) k--;
+        if ((j - 1 - k) % 2 === 0) break;
+      }
+      const set = keys[keys.length - 1];
+      if (expectKey && set) {
+        let key: string;
+        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return null; }
+        if (set.has(key)) {
+          const before = text.slice(0, i);
+          const line = before.split('\n').length;
+          return `(line ${line}, column ${i - before.lastIndexOf('\n')}): key ${JSON.stringify(key)} already set in this object`;
+        }
+        set.add(key);
+      }
+      expectKey = false;
+      i = j;
+    } else if (c === 123) { keys.push(new Set()); expectKey = true; }
+    else if (c === 91) { keys.push(null); expectKey = false; }
+    else if (c === 125 || c === 93) { keys.pop(); expectKey = false; }
+    else if (c === 44) expectKey = keys[keys.length - 1] !== null && keys.length > 0;
+  }
+  return null;
+}
+
+function refuseDuplicateJsonKey(text: string, error: (m: string) => Error): void {
+  const dup = duplicateJsonKey(text);
+  if (dup) throw error(dup);
+}
+
+/** A YAML parser error as one line. */
+function yamlErrorText(err: YAMLError): string {
+  const pos = err.linePos?.[0];
+  return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`;
+}
+
+/** Where a YAML document first gives a mapping a key it already has (as the object's key: 1 and
+ * "1" are one), as kubectl refuses it: "cannot parse (line L, column C): key "k" already set in
+ * this mapping", or null. A set of keys per mapping, iteratively: the parser's own uniqueKeys
+ * compares every pair (a mapping of 20k keys took 4 s). */
+function yamlDuplicateKey(doc: Document, lines: LineCounter): string | null {
+  const stack: unknown[] = [doc.contents];
+  while (stack.length) {
+    const n = stack.pop();
+    if (isMap(n)) {
+      const seen = new Set<string>();
+      for (const pair of n.items) {
+        const k = pair.key;
+        if (isScalar(k)) {
+          const key = String(k.value);
+          if (seen.has(key)) {
+            const pos = k.range ? lines.linePos(k.range[0]) : null;
+            return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: key ${JSON.stringify(key)} already set in this mapping`;
+          }
+          seen.add(key);
+        } else if (k) stack.push(k);
+        stack.push(pair.value);
+      }
+    } else if (isSeq(n)) for (const item of n.items) stack.push(item);
+  }
+  return null;
 }
 
 /** Where each object of a body is in its text: objs[i] is text[spans[2i] .. spans[2i+1]]
@@ -70,19 +150,18 @@ function parseText(text: string, source: string): { objs: unknown[]; sized: bool
   }
   checkYamlDepth(text, source);
   let docs: ReturnType<typeof parseAllDocuments>;
-  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false }); } catch (e) {
+  const lines = new LineCounter();
+  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines }); } catch (e) {
     throw new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`)]);
   }
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > MAX_OBJECTS) throw tooManyObjects(list.length, source);
   const out: unknown[] = [];
   list.forEach((d, i) => {
-    for (const err of d.errors) {
-      const pos = err.linePos?.[0];
-      errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError',
-        `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`));
-    }
+    for (const err of d.errors) errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError', yamlErrorText(err)));
     if (d.errors.length) return;
+    const dup = yamlDuplicateKey(d, lines);
+    if (dup) { errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError', dup)); return; }
     try { flattenObjects(d.toJS({ maxAliasCount: 100 }), out); } catch (e) {
       // unresolved aliases, alias bombs: structural YAML problems found only when building values
       errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError', `cannot parse: ${(e as Error).message.split('\n')[0]}`));
@@ -114,9 +193,9 @@ export class DocumentError extends Error {
  * one): bounded as manifests are — nesting depth checked on the text before any parser runs,
  * aliases limited, the value's size after — so a body of millions of brackets is refused at once
  * instead of being built (the YAML parser recursed for seconds, then overflowed its stack or ran
- * the daemon out of heap). Several documents are refused. `uniqueKeys`: a YAML mapping with a key
- * twice is an error (JSON text: the last one wins, as JSON.parse reads it). Throws DocumentError,
- * its message starting with `source`. */
+ * the daemon out of heap). Several documents are refused. `uniqueKeys`: a mapping (a JSON object)
+ * with a key twice is an error, its line named. Throws DocumentError, its message starting with
+ * `source`. */
 export function parseSingleDocument(text: string, source: string, { uniqueKeys = true } = {}): unknown {
   const limits = (check: () => void): void => {
     try { check(); } catch (e) {
@@ -129,20 +208,23 @@ export function parseSingleDocument(text: string, source: string, { uniqueKeys =
     limits(() => checkJsonDepth(text, source));
     let v: unknown;
     try { v = JSON.parse(text); } catch { v = undefined; }
-    if (v !== undefined) return sized(v);
+    if (v !== undefined) {
+      if (uniqueKeys) refuseDuplicateJsonKey(text, (m) => new DocumentError(`${source}: cannot parse ${m}`, 400));
+      return sized(v);
+    }
     // not JSON: on to YAML (a superset of JSON), for its position reporting
   }
   limits(() => checkYamlDepth(text, source));
-  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys });
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines });
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > 1) throw new DocumentError(`${source}: ${list.length} YAML documents: expected one`, 400);
   if (!list.length) return null;
   const d = list[0];
   const err = d.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    throw new DocumentError(`${source}: cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`, 400);
-  }
+  if (err) throw new DocumentError(`${source}: ${yamlErrorText(err)}`, 400);
+  const dup = uniqueKeys ? yamlDuplicateKey(d, lines) : null;
+  if (dup) throw new DocumentError(`${source}: ${dup}`, 400);
   let v: unknown;
   try { v = d.toJS({ maxAliasCount: 100 }); } catch (e) { throw new DocumentError(`${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`, 400); }
   return sized(v);
