@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Runs the control API fuzzer (test/lib/api-fuzz.js) against a real `wdp start` in a network
-// namespace it creates: `node bench/fuzz-api.mjs [--seed N] [--iterations N] [--restart-every N]`.
+// namespace it creates: `node bench/fuzz-api.mjs [--seed N] [--iterations N] [--restart-every N]
+// [--from I] [--cli]` (--cli: the CLI fuzzer, test/lib/cli-fuzz.js, against the same daemon).
 // Prints each problem (seed, case index, request, what broke) grouped by kind; exit 1 if any.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetnsLab } from '../dist/src/netns.js';
 import { FuzzDaemon, fuzz } from '../test/lib/api-fuzz.js';
+import { fuzzCli } from '../test/lib/cli-fuzz.js';
 
 const arg = (name, def) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : def; };
 const seed = arg('--seed', Math.floor(Math.random() * 2 ** 31));
@@ -21,7 +23,8 @@ let problems = [];
 try {
   await d.start();
   const t0 = Date.now();
-  const r = await fuzz(d, { seed, iterations, restartEvery, start: from, onCase: (i) => { if (i % 100 === 0) console.error(`case ${i} (${((Date.now() - t0) / 1000).toFixed(0)} s)`); } });
+  const cli = process.argv.includes('--cli');
+  const r = cli ? await fuzzCli({ seed, iterations, server: `unix:${d.sock}`, dir, start: from, onCase: (i) => { if (i % 20 === 0) console.error(`cli case ${i} (${((Date.now() - t0) / 1000).toFixed(0)} s)`); } }) : await fuzz(d, { seed, iterations, restartEvery, start: from, onCase: (i) => { if (i % 100 === 0) console.error(`case ${i} (${((Date.now() - t0) / 1000).toFixed(0)} s)`); } });
   problems = r.problems;
   console.log(JSON.stringify(Object.fromEntries(Object.entries(r.stats).sort())));
 } finally {

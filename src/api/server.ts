@@ -18,7 +18,7 @@ import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, singleQuery } from './paging.js';
+import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import { API_CLOSE_GRACE_MS, InFlightRequests, type BoundedCloseResult } from './bounded-close.js';
 import type { Proto } from '../ir/ir.js';
@@ -151,7 +151,7 @@ const traceSchema = z.object({
 }).strict().refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
 
 const conntrackQuery = z.object({
-  service: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'must be namespace/name').optional(),
+  service: z.string().regex(SERVICE_KEY, 'must be namespace/name').optional(),
   backend: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   client: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   proto: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(['TCP', 'UDP', 'SCTP'])).optional(),
@@ -376,13 +376,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // ids page by their zero-padded text, which sorts like the numbers
   const idKey = (id: number): string => String(id).padStart(10, '0');
   app.get('/api/v1/frontends', async (req) => {
-    const svc = singleQuery(req.query, 'service');
+    const svc = serviceQuery(req.query);
     const ids = svc ? core.compiler.frontendIdsOf(svc) : [...core.compiler.ir.frontends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.frontends.get(id)).filter((f) => !!f).map((f) => frontendView(f!)) };
   });
   app.get('/api/v1/backends', async (req) => {
-    const svc = singleQuery(req.query, 'service');
+    const svc = serviceQuery(req.query);
     const ids = svc ? core.compiler.backendIdsOf(svc) : [...core.compiler.ir.backends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.backends.get(id)).filter((b) => !!b).map((b) => backendView(b!)) };
@@ -390,7 +390,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   // paged by service: a page holds its services' frontends and backends (`?service=ns/name` for one)
   app.get('/api/v1/counters', async (req) => {
-    const q = { service: singleQuery(req.query, 'service'), namespace: singleQuery(req.query, 'namespace') };
+    const q = { service: serviceQuery(req.query), namespace: singleQuery(req.query, 'namespace') };
     const pr = pageRequest(req.query);
     const snap = await opts.dataplane.counters();
     const ir = core.compiler.ir;
