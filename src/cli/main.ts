@@ -81,6 +81,11 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
   return objects;
 }
 
+/** Flags given an empty value ("-n ''"), which would be read as not given: refused, naming the flag. */
+function refuseEmpty(flags: Record<string, string | undefined>): void {
+  for (const [flag, v] of Object.entries(flags)) if (v === '') throw new CliError(`${flag} may not be empty`);
+}
+
 function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
 
 function print(data: unknown, output: string | undefined, human: () => string): void {
@@ -150,6 +155,9 @@ function svcClusterIP(s: Raw): string {
 }
 
 async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string; client?: string; backend?: string; proto?: string }): Promise<void> {
+  // an empty value would be read as none given: every namespace, every object
+  if (name === '') throw new CliError(`get ${resource}: NAME may not be empty`);
+  refuseEmpty({ '--namespace': o.namespace, '--service': o.service });
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
@@ -401,6 +409,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
         if (resource) throw new CliError('give either -f or RESOURCE NAME, not both');
         r = await client(cmd).call('POST', `/api/v1/delete${q}`, listBody(readManifests(o.filename, !!o.recursive))) as ApplyResult;
       } else {
+        if (resource === '' || name === '') throw new CliError(`delete: ${resource === '' ? 'RESOURCE' : 'NAME'} may not be empty`);
+        refuseEmpty({ '--namespace': o.namespace });
         if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
         const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
         if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
