@@ -13,6 +13,7 @@
 //                                  422 invalid (nothing removed)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
+import { MAX_YAML_BODY_BYTES } from '../model/limits.js';
 
 export interface PortsService {
   list(): Promise<Array<{ name: string }>>;
@@ -30,7 +31,7 @@ function bodyObject(req: FastifyRequest, what = 'one port object (name, type, if
   const text = typeof req.body === 'string' ? req.body : '';
   if (!text.trim()) throw httpError(400, `request body is empty: expected ${what} (JSON or YAML)`);
   let v: unknown;
-  try { v = parseSingleDocument(text, 'request body'); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
+  try { v = parseSingleDocument(text, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, `request body must be ${what}`);
   return v as Record<string, unknown>;
 }

@@ -13,7 +13,7 @@ import { DocumentError, parseManifestSources, parseSingleDocument } from '../mod
 import { bodyParser, earlyObjects } from './body-reader.js';
 import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
-import { BodyLimitError } from '../model/limits.js';
+import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
@@ -280,7 +280,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (err instanceof ApplyFailure) { m.syncErrors.inc({ stage: 'apply' }); return reply.code(err.statusCode).send(status(err.statusCode, 'InternalError', err.message)); }
     if (err instanceof PageError) return reply.code(400).send(status(400, 'BadRequest', err.message));
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (code === 413) return reply.code(413).send(status(413, statusReason(413), `request body is larger than the limit of ${bodyLimit} bytes`));
+    // (fastify's own: its text names no limit; a route's own 413 says what it refused)
+    if (code === 413 && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(status(413, statusReason(413), `request body is larger than the limit of ${bodyLimit} bytes`));
     if (code >= 500) app.log.error(err);
     return reply.code(code).send(status(code, statusReason(code), err.message));
   });
@@ -290,7 +291,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (early) return early;
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifestSources(text, 'request body');
+    return parseManifestSources(text, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES });
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
@@ -450,7 +451,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   app.post('/api/v1/trace', async (req, reply) => {
     let raw: unknown;
-    try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body'); } catch (e) {
+    try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) {
       if (!(e instanceof DocumentError)) throw e;
       return reply.code(e.status).send(status(e.status, statusReason(e.status), `trace body must be a JSON object: {"src","dst","proto","sport","dport"}: ${e.message}`));
     }

@@ -3,7 +3,7 @@
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
-import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
+import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, checkYamlSize, yamlTooLong, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 
@@ -115,8 +115,8 @@ export interface ObjectTexts { text: BodyText; spans: number[] }
  * (null otherwise): what the store keeps for an object that validation did not change, instead
  * of serialising it again (~0.1 s and 13 MB of garbage at 20k objects). JSON.parse of that text
  * gives the same object: a JSON value parses the same wherever it is. */
-export function parseManifestSources(text: string, source = 'request body'): { objs: unknown[]; texts: ObjectTexts | null } {
-  const r = parseText(text, source);
+export function parseManifestSources(text: string, source = 'request body', { maxYamlBytes }: { maxYamlBytes?: number } = {}): { objs: unknown[]; texts: ObjectTexts | null } {
+  const r = parseText(text, source, maxYamlBytes);
   // JSON's depth was checked exactly on the text, and its objects' sizes bounded by their text
   // when that was enough (parseText): the walk over every object (~0.1 s at 20k) only otherwise
   if (!r.sized) checkObjects(r.objs);
@@ -130,13 +130,19 @@ function looksLikeJson(text: string): boolean {
 
 /** The body's objects; `sized`: every one is known to be within MAX_OBJECT_BYTES (JSON only);
  * `texts`: as parseManifestSources. */
-function parseText(text: string, source: string): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null } {
+function parseText(text: string, source: string, maxYamlBytes?: number): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null } {
   const errors: FieldError[] = [];
   if (looksLikeJson(text)) {
     const spans: number[] = [];
     const bigInner = checkJsonDepth(text, source, spans);
     let doc: unknown;
-    try { doc = JSON.parse(text); } catch { doc = undefined; }
+    try { doc = JSON.parse(text); } catch (e) {
+      doc = undefined;
+      // too large to be read again as YAML: JSON's own message (its position included)
+      if (maxYamlBytes !== undefined && text.length > maxYamlBytes) {
+        throw new ValidationError([{ kind: '<document>', name: source, field: '', reason: 'ParseError', message: `${source}: cannot parse as JSON: ${(e as Error).message}` }]);
+      }
+    }
     // not JSON: on to YAML (a superset of JSON), for its position reporting
     if (doc !== undefined) {
       const objs = flattenObjects(doc);
@@ -149,6 +155,7 @@ function parseText(text: string, source: string): { objs: unknown[]; sized: bool
     }
   }
   checkYamlDepth(text, source);
+  checkYamlSize(text, source, maxYamlBytes);
   let docs: ReturnType<typeof parseAllDocuments>;
   const lines = new LineCounter();
   try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines }); } catch (e) {
@@ -196,18 +203,23 @@ export class DocumentError extends Error {
  * the daemon out of heap). Several documents are refused. `uniqueKeys`: a mapping (a JSON object)
  * with a key twice is an error, its line named. Throws DocumentError, its message starting with
  * `source`. */
-export function parseSingleDocument(text: string, source: string, { uniqueKeys = true } = {}): unknown {
+export function parseSingleDocument(text: string, source: string, { uniqueKeys = true, maxYamlBytes }: { uniqueKeys?: boolean; maxYamlBytes?: number } = {}): unknown {
   const limits = (check: () => void): void => {
     try { check(); } catch (e) {
       if (!(e instanceof BodyLimitError)) throw e;
       throw new DocumentError(`${source}: ${e.status === 413 ? `larger than ${MAX_OBJECT_BYTES} bytes` : `nested deeper than ${MAX_DEPTH} levels`}: refused`, e.status);
     }
   };
+
   const sized = (v: unknown): unknown => { if (v !== null && typeof v === 'object') limits(() => checkObjects([v])); return v; };
   if (looksLikeJson(text)) {
     limits(() => checkJsonDepth(text, source));
     let v: unknown;
-    try { v = JSON.parse(text); } catch { v = undefined; }
+    try { v = JSON.parse(text); } catch (e) {
+      v = undefined;
+      // too large to be read again as YAML: JSON's own message (its position included)
+      if (maxYamlBytes !== undefined && text.length > maxYamlBytes) throw new DocumentError(`${source}: cannot parse as JSON: ${(e as Error).message}`, 400);
+    }
     if (v !== undefined) {
       if (uniqueKeys) refuseDuplicateJsonKey(text, (m) => new DocumentError(`${source}: cannot parse ${m}`, 400));
       return sized(v);
@@ -215,6 +227,8 @@ export function parseSingleDocument(text: string, source: string, { uniqueKeys =
     // not JSON: on to YAML (a superset of JSON), for its position reporting
   }
   limits(() => checkYamlDepth(text, source));
+  const tooLong = yamlTooLong(text, source, maxYamlBytes);
+  if (tooLong) throw new DocumentError(tooLong, 413);
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines });
   const list = Array.isArray(docs) ? docs : [docs];

@@ -82,6 +82,8 @@ export function cliCaseAt(seed, i, files, dir) {
   const r = rng((seed ^ Math.imul(i + 7, 0x85EBCA6B)) >>> 0);
   const [pos, flags] = r.pick(COMMANDS);
   const args = [...pos];
+  // a live trace or capture that sees no traffic runs its whole duration (30 s, 10 s by default)
+  if (pos[0] === 'capture' || pos.includes('--live')) args.push('--duration', '2s');
   if (r.chance(0.3)) args.push(r.pick(['a', 'fz/a', 'x'.repeat(200), '', '-', 'extra1 extra2']));
   const n = r.int(4);
   for (let k = 0; k < n && flags.length; k++) {
