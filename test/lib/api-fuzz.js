@@ -433,7 +433,7 @@ export async function snapshot(d, { ports = true, node = true } = {}) {
 /** A message a user can act on: not a JavaScript error's own text. */
 export function unclear(message) {
   if (typeof message !== 'string' || !message.trim()) return 'no message';
-  const m = /Cannot read propert|is not a function|is not iterable|undefined is not|\[object Object\]|Maximum call stack|Unexpected token|TypeError|RangeError|ReferenceError|SyntaxError: |at [A-Za-z.]+ \(|Invalid array length|out of memory/.exec(message);
+  const m = /Cannot read propert|is not a function|is not iterable|undefined is not|\[object Object\]|Maximum call stack|(?<!cannot parse as JSON: )Unexpected token|TypeError|RangeError|ReferenceError|SyntaxError: |\bat [\w.<>]+ \(\S*:\d+:\d+\)|Invalid array length|out of memory/.exec(message);
   return m ? `JavaScript error text: ${m[0]}` : null;
 }
 
