@@ -74,3 +74,20 @@ test('the CLI refuses a manifest file with a key twice (YAML or JSON) before sen
   t.is(r.code, 2, r.stderr);
   t.regex(r.stderr, /key "workers" already set in this mapping/);
 });
+
+test('a YAML mapping key that is a collection is refused with its line; the daemon prints no warning of the YAML parser', async (t) => {
+  for (const [text, at] of [['? [a, b]\n: 1\nname: q0\n', 'line 1, column 3'], ['a: {? {x: 1} : 2}\n', 'line 1, column 7']]) {
+    t.throws(() => parseSingleDocument(text, 'request body'), { message: `request body: cannot parse (${at}): a mapping key must be a string, not a collection` });
+    t.throws(() => parseManifests(text), { message: new RegExp(`document 1: cannot parse \\(${at.replace(/[()]/g, '\\$&')}\\): a mapping key must be a string`) });
+  }
+  // (the parser wrote "Keys with collection values will be stringified" with process.emitWarning)
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const { req } = await startControlPlane(t);
+  const r = await req('POST', '/api/v1/apply', 'apiVersion: v1\nkind: Service\n? [a, b]\n: 1\n', { 'content-type': 'application/yaml' });
+  t.is(r.status, 400, r.text);
+  await new Promise((res) => setImmediate(res));
+  t.deepEqual(warnings.filter((w) => /Keys with collection values/.test(w)), []);
+});

@@ -1,6 +1,6 @@
 // Text → raw objects: JSON (one object, an array, or a List) or YAML (multi-document, Lists).
 // Syntax errors carry the document index and position so a 200-object file points at the line.
-import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
 import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, checkYamlSize, yamlTooLong, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
@@ -82,9 +82,10 @@ function yamlErrorText(err: YAMLError): string {
 
 /** Where a YAML document first gives a mapping a key it already has (as the object's key: 1 and
  * "1" are one), as kubectl refuses it: "cannot parse (line L, column C): key "k" already set in
- * this mapping", or null. A set of keys per mapping, iteratively: the parser's own uniqueKeys
- * compares every pair (a mapping of 20k keys took 4 s). */
-function yamlDuplicateKey(doc: Document, lines: LineCounter): string | null {
+ * this mapping", or a key that is a collection (`? [a, b]`: an object's key is a string), or
+ * null. A set of keys per mapping, iteratively: the parser's own uniqueKeys compares every pair
+ * (a mapping of 20k keys took 4 s). */
+function yamlKeyProblem(doc: Document, lines: LineCounter): string | null {
   const stack: unknown[] = [doc.contents];
   while (stack.length) {
     const n = stack.pop();
@@ -99,7 +100,11 @@ function yamlDuplicateKey(doc: Document, lines: LineCounter): string | null {
             return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: key ${JSON.stringify(key)} already set in this mapping`;
           }
           seen.add(key);
-        } else if (k) stack.push(k);
+        } else if (k) {
+          const range = isNode(k) ? k.range : undefined;
+          const pos = range ? lines.linePos(range[0]) : null;
+          return `cannot parse${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: a mapping key must be a string, not a collection`;
+        }
         stack.push(pair.value);
       }
     } else if (isSeq(n)) for (const item of n.items) stack.push(item);
@@ -158,7 +163,7 @@ function parseText(text: string, source: string, maxYamlBytes?: number): { objs:
   checkYamlSize(text, source, maxYamlBytes);
   let docs: ReturnType<typeof parseAllDocuments>;
   const lines = new LineCounter();
-  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines }); } catch (e) {
+  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: 'error' }); } catch (e) {
     throw new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`)]);
   }
   const list = Array.isArray(docs) ? docs : [docs];
@@ -167,7 +172,7 @@ function parseText(text: string, source: string, maxYamlBytes?: number): { objs:
   list.forEach((d, i) => {
     for (const err of d.errors) errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError', yamlErrorText(err)));
     if (d.errors.length) return;
-    const dup = yamlDuplicateKey(d, lines);
+    const dup = yamlKeyProblem(d, lines);
     if (dup) { errors.push(fieldError('<document>', undefined, `${source}#${i + 1}`, '', 'ParseError', dup)); return; }
     try { flattenObjects(d.toJS({ maxAliasCount: 100 }), out); } catch (e) {
       // unresolved aliases, alias bombs: structural YAML problems found only when building values
@@ -230,14 +235,14 @@ export function parseSingleDocument(text: string, source: string, { uniqueKeys =
   const tooLong = yamlTooLong(text, source, maxYamlBytes);
   if (tooLong) throw new DocumentError(tooLong, 413);
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines });
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: 'error' });
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > 1) throw new DocumentError(`${source}: ${list.length} YAML documents: expected one`, 400);
   if (!list.length) return null;
   const d = list[0];
   const err = d.errors[0];
   if (err) throw new DocumentError(`${source}: ${yamlErrorText(err)}`, 400);
-  const dup = uniqueKeys ? yamlDuplicateKey(d, lines) : null;
+  const dup = uniqueKeys ? yamlKeyProblem(d, lines) : null;
   if (dup) throw new DocumentError(`${source}: ${dup}`, 400);
   let v: unknown;
   try { v = d.toJS({ maxAliasCount: 100 }); } catch (e) { throw new DocumentError(`${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`, 400); }
