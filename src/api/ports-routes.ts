@@ -36,6 +36,13 @@ function bodyObject(req: FastifyRequest, what = 'one port object (name, type, if
   return v as Record<string, unknown>;
 }
 
+/** The ports routes' changes take no query parameter: there is no dry run of them, and one asked
+ * for (`?dryRun=true`) must not be a real change. Refused (400) before anything is done. */
+function noQuery(req: FastifyRequest): void {
+  const keys = Object.keys((req.query ?? {}) as object);
+  if (keys.length) throw httpError(400, `unknown query parameter ${JSON.stringify(keys[0].slice(0, 64))}: ${req.method} ${req.routeOptions.url} takes none (there is no dry run of it): nothing was changed`);
+}
+
 /** Errors from the port manager carry their HTTP status (statusCode); anything else is a 500. */
 export function registerPortRoutes(app: FastifyInstance, ports: PortsService): void {
   app.get('/api/v1/ports', async () => ({ kind: 'PortList', items: await ports.list() }));
@@ -45,11 +52,13 @@ export function registerPortRoutes(app: FastifyInstance, ports: PortsService): v
     return p;
   });
   app.post('/api/v1/ports', async (req, reply) => {
+    noQuery(req);
     const view = await ports.add(bodyObject(req));
     return reply.code(201).send(view);
   });
-  app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => ports.remove(req.params.name));
+  app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => { noQuery(req); return ports.remove(req.params.name); });
   app.post('/api/v1/cni/gc', async (req) => {
+    noQuery(req);
     const body = bodyObject(req, 'one CNI GC request { network, validAttachments }');
     let run: ReturnType<PortsService['cniGc']>;
     try { run = ports.cniGc(body); } catch (e) { throw httpError(422, (e as Error).message); }

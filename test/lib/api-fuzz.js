@@ -373,6 +373,12 @@ export function caseAt(seed, i) {
     }
     if (r.chance(0.2)) text = mutateText(r, text);
     let type = yaml ? r.pick(['application/yaml', 'application/yaml', ...CONTENT_TYPES]) : r.pick(CONTENT_TYPES);
+    // other encodings than UTF-8, and bytes that are no UTF-8 at all
+    if (r.chance(0.06)) {
+      const how = r.pick(['utf16le', 'latin1', 'bad']);
+      if (how === 'bad') { const b = Buffer.from(text); const at = r.int(b.length + 1); text = Buffer.concat([b.subarray(0, at), Buffer.from(r.pick([[0xff], [0xc3], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc0, 0xaf]])), b.subarray(at)]); }
+      else text = Buffer.from(text.replace(/fz/, 'fé'), how);
+    }
     return { text, type };
   };
   const q = r.chance(0.3) ? r.pick(QUERIES) : '';
@@ -526,6 +532,7 @@ function diffSummary(a, b) {
 }
 
 export function describe(c) {
+  if (Buffer.isBuffer(c.text)) return describe({ ...c, text: `(bytes) ${c.text.toString('latin1')}` });
   const t = c.text === undefined ? '' : c.text.length > 400 ? `${c.text.slice(0, 400)}… (${c.text.length} chars)` : c.text;
   return `${c.method} ${c.path} [${c.type ?? 'no content-type'}]${c.cut !== undefined ? ` cut at ${c.cut}` : ''} ${JSON.stringify(t)}`;
 }
