@@ -254,8 +254,9 @@ export function mutateValue(r, o) {
       const q = r.pick(arrs);
       if (!q) return o;
       let c = o; for (const k of q) c = c[k];
-      const n = r.pick([2, 10, 1000, 3000]);
       const base = c[0];
+      // (thousands of small entries; a body stays within tens of MB)
+      const n = Math.min(r.pick([2, 10, 1000, 3000]), Math.max(2, Math.floor(20_000_000 / ((JSON.stringify(base) ?? '').length + 1))));
       const grown = Array.from({ length: n }, (_, k) => {
         const x = JSON.parse(JSON.stringify(base));
         if (x && typeof x === 'object' && 'port' in x && typeof x.port === 'number') { x.port = 1 + (k % 65535); if (x.name) x.name = `p${k}`; if ('nodePort' in x) x.nodePort = 30000 + (k % 2768); }
@@ -382,26 +383,27 @@ export function caseAt(seed, i) {
     return { text, type };
   };
   const q = r.chance(0.3) ? r.pick(QUERIES) : '';
+  const dryRun = /dryRun(=true|=All|=1|$|&)/.test(q) && !/dryRun=.*dryRun/.test(q);
   switch (kind) {
     case 'apply': case 'delete': {
       const objs = objects();
       const shape = r.int(3);
       const v = shape === 0 && objs.length === 1 ? objs[0] : shape === 1 ? { apiVersion: 'v1', kind: 'List', items: objs } : objs;
       const { text, type } = body(v);
-      return { kind, method: 'POST', path: `/api/v1/${kind}${q}`, text, type, change: true, dryRun: /dryRun(=true|=All|=1|$|&)/.test(q) && !/dryRun=.*dryRun/.test(q) };
+      return { kind, method: 'POST', path: `/api/v1/${kind}${q}`, text, type, change: true, dryRun };
     }
     case 'deleteOne': {
       const what = r.pick(['services', 'endpointslices']);
       const name = r.chance(0.7) ? r.pick(what === 'services' ? NAMES : ['a-0', 'b-1']) : enc(r.pick(NASTY_STRINGS) || 'x');
-      return { kind, method: 'DELETE', path: `/api/v1/namespaces/${r.chance(0.8) ? 'fz' : enc(r.pick(NASTY_STRINGS) || '-')}/${what}/${name}${q}`, change: true, dryRun: /dryRun(=true|=All|=1|$|&)/.test(q) };
+      return { kind, method: 'DELETE', path: `/api/v1/namespaces/${r.chance(0.8) ? 'fz' : enc(r.pick(NASTY_STRINGS) || '-')}/${what}/${name}${q}`, change: true, dryRun };
     }
     case 'get': {
       const p = r.pick(GET_PATHS);
       return { kind, method: 'GET', path: p + (p.includes('?') ? '' : q) };
     }
-    case 'ports': { const { text, type } = body(validPort(r)); return { kind, method: 'POST', path: '/api/v1/ports' + q, text, type, change: true, ports: true }; }
-    case 'portDelete': return { kind, method: 'DELETE', path: `/api/v1/ports/${r.chance(0.7) ? `q${r.int(3)}` : enc(r.pick(NASTY_STRINGS) || 'p0')}${q}`, change: true, ports: true };
-    case 'gc': { const { text, type } = body(validGc(r)); return { kind, method: 'POST', path: '/api/v1/cni/gc' + q, text, type, change: true, ports: true }; }
+    case 'ports': { const { text, type } = body(validPort(r)); return { kind, method: 'POST', path: '/api/v1/ports' + q, text, type, change: true, ports: true, dryRun }; }
+    case 'portDelete': return { kind, method: 'DELETE', path: `/api/v1/ports/${r.chance(0.7) ? `q${r.int(3)}` : enc(r.pick(NASTY_STRINGS) || 'p0')}${q}`, change: true, ports: true, dryRun };
+    case 'gc': { const { text, type } = body(validGc(r)); return { kind, method: 'POST', path: '/api/v1/cni/gc' + q, text, type, change: true, ports: true, dryRun }; }
     case 'trace': { const { text, type } = body(validTrace(r)); return { kind, method: 'POST', path: '/api/v1/trace' + q, text, type }; }
     case 'cut': {
       const objs = objects();
@@ -465,7 +467,7 @@ export async function fuzz(d, { seed, iterations, restartEvery = 0, onCase, star
       // (and a body of a type the API refuses is answered 415 before it is read: a large one is
       // still being written when the answer comes, and Node's client reports the write's EPIPE
       // where curl stops sending and reads the 415)
-      const early = c.path.length > 16000 || !ACCEPTED_TYPES.has((c.type ?? '').split(';')[0].trim().toLowerCase());
+      const early = c.path.length > 16000 || (c.text?.length ?? 0) > 16 * 1024 * 1024 || !ACCEPTED_TYPES.has((c.type ?? '').split(';')[0].trim().toLowerCase());
       if (!(early && /EPIPE|ECONNRESET/.test(e.message))) problem(i, c, 'no answer', e.message);
     }
     count(`${c.kind} ${res ? res.status : 'none'}`);
@@ -485,7 +487,7 @@ export async function fuzz(d, { seed, iterations, restartEvery = 0, onCase, star
     if (d.errors.length) { problem(i, c, 'the daemon logged an error', d.errors.join(' | ')); d.errors.length = 0; }
     const after = await snapshot(d);
     const accepted = res && res.status >= 200 && res.status < 300;
-    if (c.change && (!accepted || c.dryRun) && c.kind !== 'portDelete' && c.kind !== 'gc') {
+    if (c.change && (!accepted || c.dryRun) && (c.dryRun || (c.kind !== 'portDelete' && c.kind !== 'gc'))) {
       if (after !== state) problem(i, c, `${res ? res.status : 'cut-short'}${c.dryRun ? ' dry run' : ''} but the state changed`, diffSummary(state, after));
     }
     if (accepted && !c.dryRun && (c.kind === 'apply') && Array.isArray(res.json?.objects)) {
