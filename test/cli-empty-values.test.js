@@ -25,3 +25,16 @@ test('empty NAME, -n and --service values are refused before any request', async
   // given, they go on to the daemon
   oneError(t, await runWdp(['get', 'services', 'web', '-n', 'shop'], server), /cannot reach the wdp API/);
 });
+
+test('wdp start --kubeconfig "" is refused by the config check (exit 2), not dropped: the daemon would have run without watching the API', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-empty-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // a config the check refuses anyway (a port of no type): nothing starts whatever the flag does
+  writeFileSync(join(dir, 'wdp.yaml'), `ports:\n  - {name: a, ifname: x, role: pod}\nstateDir: ${join(dir, 'state')}\n`);
+  const r = await runWdp(['start', '--config', join(dir, 'wdp.yaml'), '--kubeconfig', ''], 'http://127.0.0.1:1');
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /kubernetes\.kubeconfig: must name a kubeconfig file/);
+});
