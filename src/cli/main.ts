@@ -81,9 +81,28 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
   return objects;
 }
 
-/** Flags given an empty value ("-n ''"), which would be read as not given: refused, naming the flag. */
-function refuseEmpty(flags: Record<string, string | undefined>): void {
-  for (const [flag, v] of Object.entries(flags)) if (v === '') throw new CliError(`${flag} may not be empty`);
+/** Options whose empty value means something: no TCP flags (`--flags ''`), no token (as
+ * WDP_TOKEN=''), no hostname override (kube-proxy's default for its flag). */
+const EMPTY_ALLOWED = new Set(['--flags', '--token', '--hostname-override']);
+
+/** An empty argument or option value (an unset variable in a script: `-n "$NS"`) is refused,
+ * naming it, before the command runs: most commands read "" as not given — every namespace,
+ * every object, a TAP port in the daemon's own namespace instead of `--netns`'s. */
+function refuseEmptyValues(action: Command): void {
+  const path: string[] = [];
+  for (let c: Command | null = action; c; c = c.parent) {
+    if (c.parent) path.unshift(c.name());
+    for (const opt of c.options) {
+      const key = opt.attributeName();
+      const v = c.getOptionValue(key);
+      if (c.getOptionValueSource(key) !== 'cli' || EMPTY_ALLOWED.has(opt.long ?? '')) continue;
+      if (v === '' || (Array.isArray(v) && v.includes(''))) throw new CliError(`${opt.long ?? opt.short} may not be empty`);
+    }
+  }
+  action.registeredArguments.forEach((a, i) => {
+    const v = action.processedArgs[i];
+    if (v === '' || (Array.isArray(v) && v.includes(''))) throw new CliError(`${path.join(' ')}: ${a.name().toUpperCase()} may not be empty`);
+  });
 }
 
 function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
@@ -155,9 +174,6 @@ function svcClusterIP(s: Raw): string {
 }
 
 async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string; client?: string; backend?: string; proto?: string }): Promise<void> {
-  // an empty value would be read as none given: every namespace, every object
-  if (name === '') throw new CliError(`get ${resource}: NAME may not be empty`);
-  refuseEmpty({ '--namespace': o.namespace, '--service': o.service });
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
   const nsQuery = ns ? `?namespace=${encodeURIComponent(ns)}` : '';
@@ -372,6 +388,7 @@ export function failureExitOf(command: string | null): number { return command =
 export function buildProgram(onSubcommand: (name: string) => void = () => {}): Command {
   const program = new Command();
   program.hook('preSubcommand', (_p, sub) => { onSubcommand(sub.name()); });
+  program.hook('preAction', (_p, action) => refuseEmptyValues(action));
   program.name('wdp')
     .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +
@@ -409,8 +426,6 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
         if (resource) throw new CliError('give either -f or RESOURCE NAME, not both');
         r = await client(cmd).call('POST', `/api/v1/delete${q}`, listBody(readManifests(o.filename, !!o.recursive))) as ApplyResult;
       } else {
-        if (resource === '' || name === '') throw new CliError(`delete: ${resource === '' ? 'RESOURCE' : 'NAME'} may not be empty`);
-        refuseEmpty({ '--namespace': o.namespace });
         if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
         const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
         if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
