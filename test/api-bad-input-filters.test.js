@@ -25,3 +25,14 @@ test('?service= that is not namespace/name is a 400 naming the parameter on fron
   t.deepEqual((await req('GET', '/api/v1/frontends?service=fz/nosuch')).json.items, []);
   t.deepEqual((await req('GET', '/api/v1/counters?service=fz/nosuch')).json.services, []);
 });
+
+test('/conntrack?limit= takes decimal digits as the paged lists do: 1e3, 0x10, " 5" are a 400', async (t) => {
+  const { req } = await startControlPlane(t);
+  for (const bad of ['1e3', '0x10', '%205', '5.0', '-1', '0', '10001', 'abc', '']) {
+    const r = await req('GET', `/api/v1/conntrack?limit=${bad}`);
+    t.is(r.status, 400, `limit=${bad}: ${r.text}`);
+    t.regex(r.text, /limit/);
+  }
+  t.is((await req('GET', '/api/v1/conntrack?limit=5')).status, 200);
+  t.is((await req('GET', '/api/v1/services?limit=1e3')).status, 400, 'as the lists');
+});

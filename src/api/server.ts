@@ -155,7 +155,8 @@ const conntrackQuery = z.object({
   backend: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   client: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   proto: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(['TCP', 'UDP', 'SCTP'])).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).optional(),
+  // decimal digits, as the paged lists read it (z.coerce read "1e3", "0x10" and " 5" as numbers)
+  limit: z.string().regex(/^\d{1,9}$/, 'must be a decimal number').transform(Number).pipe(z.number().int().min(1).max(MAX_PAGE_LIMIT)).optional(),
   continue: z.string().regex(/^[0-9]{1,9}$/, 'not a token this API returned').optional(),
 });
 

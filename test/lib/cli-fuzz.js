@@ -121,6 +121,9 @@ export function cliProblem(args, r) {
   if (!(r.code === 0 || r.code === 1 || (diff && r.code === 2) || (args[0] === 'start' && r.code === 2))) return `exit code ${r.code}`;
   if (/\n\s+at .+:\d+:\d+\)?\n/.test(r.stderr)) return 'a stack trace';
   const failed = r.code !== 0 && !(diff && r.code === 1);
+  // an empty value is refused (src/cli/main.ts), except where it means something
+  const empty = args.findIndex((a, k) => a === '' && !['--flags', '--token'].includes(args[k - 1]));
+  if (empty >= 0 && !failed && args[0] !== 'start') return `an empty value (argument ${empty}) accepted`;
   if (failed) {
     const lines = r.stderr.split('\n').filter((l) => l.trim());
     if (!lines.length) return 'failed without a message';
