@@ -21,21 +21,27 @@ import { fuzzCli } from './lib/cli-fuzz.js';
 const gate = rootGate(test);
 const given = process.env.WDP_FUZZ_API_SEED ? [Number(process.env.WDP_FUZZ_API_SEED)] : null;
 // seeds whose runs found the defects fixed with this test (see each problem's own test)
-const CORPUS = given ?? [2, 3, 4];
-const CASES = 150;
+const CORPUS = given ?? [2, 3, 4, 10, 11];
+const CASES = 250;
 
 const report = (t, problems) => {
   for (const p of problems) t.log(`seed ${p.seed} case ${p.i}: ${p.what}\n  ${p.request.slice(0, 600)}\n  -> ${p.extra}`);
   t.deepEqual(problems.map((p) => `seed ${p.seed} case ${p.i}: ${p.what}`), []);
 };
 
-gate.serial(`the control API of a real daemon: ${CORPUS.length} seeds x ${CASES} mutated requests, with restarts`, async (t) => {
+/** A `wdp start` in a namespace of its own lab, removed with its files when the test ends. */
+async function daemonFor(t, kind) {
   t.timeout(900_000);
-  const lab = new NetnsLab('fa');
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-fuzz-api-'));
+  const lab = new NetnsLab(kind);
+  const dir = mkdtempSync(join(tmpdir(), `wdp-fuzz-${kind}-`));
   const d = new FuzzDaemon(lab.namespace('dp'), dir);
   t.teardown(async () => { await d.stop('SIGKILL'); await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
   await d.start();
+  return { d, dir };
+}
+
+gate.serial(`the control API of a real daemon: ${CORPUS.length} seeds x ${CASES} mutated requests, with restarts`, async (t) => {
+  const { d } = await daemonFor(t, 'fa');
   const problems = [];
   for (const seed of CORPUS) {
     t.log(`seed ${seed}`);
@@ -45,12 +51,7 @@ gate.serial(`the control API of a real daemon: ${CORPUS.length} seeds x ${CASES}
 });
 
 gate.serial('the CLI against a real daemon: mutated flags of every client command', async (t) => {
-  t.timeout(900_000);
-  const lab = new NetnsLab('fc');
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-fuzz-cli-'));
-  const d = new FuzzDaemon(lab.namespace('dp'), dir);
-  t.teardown(async () => { await d.stop('SIGKILL'); await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
-  await d.start();
+  const { d, dir } = await daemonFor(t, 'fc');
   const seed = given?.[0] ?? 3;
   t.log(`seed ${seed}`);
   report(t, (await fuzzCli({ seed, iterations: 40, server: `unix:${d.sock}`, dir })).problems);
