@@ -52,7 +52,7 @@ gate.serial(`the control API of a real daemon: ${CORPUS.length} seeds x ${CASES}
 
 gate.serial('the CLI against a real daemon: mutated flags of every client command', async (t) => {
   const { d, dir } = await daemonFor(t, 'fc');
-  const seed = given?.[0] ?? 3;
+  const seed = given?.[0] ?? 19; // (its cases 0-39 hold an empty NAME, which listed every object before)
   t.log(`seed ${seed}`);
   report(t, (await fuzzCli({ seed, iterations: 40, server: `unix:${d.sock}`, dir })).problems);
 });
