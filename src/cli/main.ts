@@ -47,7 +47,11 @@ function collectFiles(path: string, recursive: boolean, out: string[]): void {
     // (a dangling symlink among the files: named, not a raw ENOENT)
     try { s = statSync(p); } catch (e) { throw new CliError(`cannot read ${p}: ${errCode(e)}`); }
     if (s.isDirectory()) { if (recursive) collectFiles(p, recursive, out); }
-    else if (MANIFEST_EXT.test(name)) out.push(p);
+    else if (MANIFEST_EXT.test(name)) {
+      // a FIFO (or a device, a socket) read as a file waits for a writer, for good
+      if (!s.isFile()) throw new CliError(`cannot read ${p}: not a regular file (${s.isFIFO() ? 'a FIFO' : s.isSocket() ? 'a socket' : 'a device'}); in a directory only files are read, a pipe only when named with -f`);
+      out.push(p);
+    }
   }
 }
 
