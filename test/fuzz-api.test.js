@@ -5,9 +5,10 @@
 // a dry run changed nothing, an accepted apply round-trips, a restart restores the acknowledged
 // state; every CLI run ends with 0/1 (diff 0/1/2) and `error:` lines without a stack or JavaScript
 // error text. WDP_FUZZ_API_SEED=n runs that seed instead of the corpus; each problem names its
-// seed and case (`node bench/fuzz-api.mjs --seed n --from i --iterations 1` replays one). Plus the
-// model alone, in-process: validation of mutated objects never throws, the fast path and zod
-// agree, messages name the value sent, and an accepted object's stored form validates to itself.
+// seed and case (`node bench/fuzz-api.mjs --seed n --from i --iterations 1` replays one). Plus, in
+// process: validation of mutated objects never throws, the fast path and zod agree, messages name
+// the value sent, and an accepted object's stored form validates to itself; mutated daemon
+// configs are accepted or refused with a clear ConfigError.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { NetnsLab } from '../dist/src/netns.js';
 import { validateObject } from '../dist/src/model/schema.js';
+import { ConfigError, parseConfig } from '../dist/src/daemon/config.js';
 import { FuzzDaemon, fuzz, mutateValue, rng, unclear, validNodeConfig, validService, validSlice } from './lib/api-fuzz.js';
 import { fuzzCli } from './lib/cli-fuzz.js';
 
@@ -83,4 +85,42 @@ test('validation of mutated objects: no throw, fast path = zod, messages name th
     else if (J(again.obj.raw) !== J(fast.obj.raw)) problems.push(`${i}: the stored object validates to another`);
   }
   t.deepEqual(problems, [], `seed ${seed}`);
+});
+
+test('the daemon config: mutated configs are accepted or refused with a ConfigError whose lines are clear; an accepted one holds only finite numbers', (t) => {
+  const base = () => ({
+    node: { name: 'n1', addresses: ['192.168.50.2', 'fd00:50::2'], serviceCIDRs: ['10.96.0.0/12'], clusterCIDRs: ['10.244.0.0/16'], zone: 'z', masqueradeAll: false },
+    ports: [{ name: 'up', type: 'afpacket', ifname: 'eth1', role: 'uplink', gateways: ['10.0.0.1'], ring: 'v2' },
+      { name: 'pa', type: 'tap', ifname: 'tap-a', role: 'pod', gateways: ['10.244.0.1'], pods: [{ ip: '10.244.1.11', mac: '02:aa:00:00:00:0b' }, { ip: '10.244.1.12' }], mtu: 1450 }],
+    routes: [{ prefix: '0.0.0.0/0', port: 'up', via: '10.0.0.254' }, { prefix: '10.244.2.0/24', port: 'up', mac: '02:00:00:00:00:fe' }],
+    masquerade: { ipv4: '192.168.50.2' }, api: { listen: '127.0.0.1:9440', healthz: '127.0.0.1:10256' }, stateDir: '/var/lib/wdp', workers: 1, logLevel: 'info',
+    conntrack: { flows: 65536, tcpEstablishedSeconds: 86400, udpSeconds: 30, checkpointSeconds: 30 }, probeIntervalMs: 1000, neighbourReachableMs: 30000,
+    announce: { loadBalancerIPs: false, externalIPs: false }, hugePages: false, workerNice: 0, workerRealtimePriority: 0, controlNice: 0, helperNice: 5, busyPollUs: 0,
+    kubernetes: { minSyncPeriod: '1s', syncPeriod: '30s', hostnameOverride: 'n1' },
+  });
+  const seed = given?.[0] ?? 1;
+  const problems = [];
+  let accepted = 0;
+  for (let i = 0; i < 1000 && problems.length < 20; i++) {
+    const r = rng((seed * 7919 + i) >>> 0);
+    let o = base();
+    for (let k = 1 + r.int(3); k > 0; k--) o = mutateValue(r, o);
+    const text = JSON.stringify(o);
+    let c;
+    try { c = parseConfig(JSON.parse(text)); accepted++; } catch (e) {
+      if (!(e instanceof ConfigError)) { problems.push(`${i}: threw ${e.constructor.name}: ${e.message.slice(0, 200)} <- ${text.slice(0, 200)}`); continue; }
+      const why = unclear(e.message) ?? (/\[object |: undefined\b/.test(e.message) ? 'JavaScript rendering of a value' : null);
+      if (why) problems.push(`${i}: ${why}: ${e.message.slice(0, 300)}`);
+      continue;
+    }
+    // what the daemon reads from an accepted one: no number it cannot use
+    const stack = [c];
+    while (stack.length) {
+      const v = stack.pop();
+      if (typeof v === 'number' && !Number.isFinite(v)) { problems.push(`${i}: an accepted config holds ${v}: ${text.slice(0, 300)}`); break; }
+      if (v && typeof v === 'object') stack.push(...Object.values(v));
+    }
+  }
+  t.deepEqual(problems, [], `seed ${seed}`);
+  t.true(accepted > 50, `accepted ${accepted}`);
 });
