@@ -74,6 +74,20 @@ function refuseDuplicateJsonKey(text: string, error: (m: string) => Error): void
   if (dup) throw error(dup);
 }
 
+/** The YAML parser itself, its stack running out told apart: it recurses once per line of a
+ * document indented with tabs that another document follows (3000 list entries were enough),
+ * which the depth check (indentation, brackets) does not bound. */
+function parseYaml(text: string, lines: LineCounter): ReturnType<typeof parseAllDocuments> {
+  try { return parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: 'error' }); } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const tab = /^\t/m.exec(text);
+    const line = tab ? text.slice(0, tab.index).split('\n').length : 0;
+    throw new YamlStackError(tab ? `cannot parse (line ${line}, column 1): tabs are not allowed as indentation (the YAML parser ran out of stack on the lines after)` : 'cannot parse: nested deeper than the YAML parser can follow (it ran out of stack)');
+  }
+}
+
+class YamlStackError extends Error {}
+
 /** A YAML parser error as one line. */
 function yamlErrorText(err: YAMLError): string {
   const pos = err.linePos?.[0];
@@ -163,8 +177,9 @@ function parseText(text: string, source: string, maxYamlBytes?: number): { objs:
   checkYamlSize(text, source, maxYamlBytes);
   let docs: ReturnType<typeof parseAllDocuments>;
   const lines = new LineCounter();
-  try { docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: 'error' }); } catch (e) {
-    throw new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse: ${(e as Error).message.split('\n')[0]}`)]);
+  try { docs = parseYaml(text, lines); } catch (e) {
+    const m = e instanceof YamlStackError ? e.message : `cannot parse: ${(e as Error).message.split('\n')[0]}`;
+    throw new ValidationError([{ kind: '<document>', name: source, field: '', reason: 'ParseError', message: `${source}: ${m}` }]);
   }
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > MAX_OBJECTS) throw tooManyObjects(list.length, source);
@@ -235,7 +250,11 @@ export function parseSingleDocument(text: string, source: string, { uniqueKeys =
   const tooLong = yamlTooLong(text, source, maxYamlBytes);
   if (tooLong) throw new DocumentError(tooLong, 413);
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines, logLevel: 'error' });
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try { docs = parseYaml(text, lines); } catch (e) {
+    if (e instanceof YamlStackError) throw new DocumentError(`${source}: ${e.message}`, 400);
+    throw e;
+  }
   const list = Array.isArray(docs) ? docs : [docs];
   if (list.length > 1) throw new DocumentError(`${source}: ${list.length} YAML documents: expected one`, 400);
   if (!list.length) return null;
