@@ -100,7 +100,7 @@ test('config values that only failed (or hung) once the daemon was starting are 
 test('a config file with a key twice, several documents or an alias bomb is refused with the file named', (t) => {
   const dir = scratch(t);
   const file = (name, text) => { const p = join(dir, name); writeFileSync(p, text); return p; };
-  t.throws(() => loadConfigFile(file('twice.yaml', 'node: {name: n}\nnode: {name: m}\n')), { message: /twice\.yaml: cannot parse \(line 2, column 1\): Map keys must be unique/ });
+  t.throws(() => loadConfigFile(file('twice.yaml', 'node: {name: n}\nnode: {name: m}\n')), { message: /twice\.yaml: cannot parse \(line 2, column 1\): key "node" already set in this mapping/ });
   t.throws(() => loadConfigFile(file('two.yaml', 'node: {name: n}\n---\nports: []\n')), { message: /two\.yaml: 2 YAML documents: expected one/ });
   t.throws(() => loadConfigFile(file('bomb.yaml', 'a: &a [1,2]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n')), { message: /bomb\.yaml: cannot parse: Excessive alias count/ });
 });

@@ -20,6 +20,6 @@ test('--duration refuses what is not a duration, naming the forms', async (t) =>
   for (const d of ['1m30', 'm', '1d', '-1s', '1s2', '0s', '']) {
     const r = await runWdp(['trace', '--live', '--duration', d], NOWHERE);
     t.is(r.code, 1);
-    t.regex(r.stderr, /^error: --duration (takes a duration like 500ms, 30s, 1m30s or 1h|must be at least 1ms)/m, `${d}: ${r.stderr}`);
+    t.regex(r.stderr, /^error: --duration (takes a duration like 500ms, 30s, 1m30s or 1h|must be at least 1ms|may not be empty)/m, `${d}: ${r.stderr}`);
   }
 });

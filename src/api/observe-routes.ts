@@ -10,6 +10,7 @@
 // reached or the client goes away; the session is stopped in every case.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
+import { MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { parseFilter } from '../observe/filter.js';
 import type { ObserveEvents } from '../observe/types.js';
 import type { ObserveRequest } from '../daemon/worker-dataplane.js';
@@ -32,7 +33,7 @@ function body(req: FastifyRequest): Record<string, unknown> {
   let v: unknown = req.body;
   if (typeof v === 'string') {
     if (!v.trim()) return {};
-    try { v = parseSingleDocument(v, 'request body'); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
+    try { v = parseSingleDocument(v, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
   }
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw httpError(400, 'request body must be an object');

@@ -44,6 +44,18 @@ export function singleQuery(query: unknown, name: string): string | undefined {
   throw new PageError(`${name}: given ${Array.isArray(v) ? v.length : 'several'} times: give it once`);
 }
 
+/** A Service's key as a `service` filter gives it: `namespace/name`. */
+export const SERVICE_KEY = /^[a-z0-9-]+\/[a-z0-9.-]+$/;
+
+/** The `service` filter (singleQuery): refused (PageError, a 400) when it cannot name a Service —
+ * a bare name or another shape would match nothing and answer an empty list, which reads as a
+ * Service that exists and has nothing. */
+export function serviceQuery(query: unknown): string | undefined {
+  const v = singleQuery(query, 'service');
+  if (v !== undefined && !SERVICE_KEY.test(v)) throw new PageError(`service: must be namespace/name, got ${JSON.stringify(v.slice(0, 300))}`);
+  return v;
+}
+
 /** The dryRun query parameter of a change: absent, "false" or "0" is a real change; "true", "1",
  * "" or "All" (the Kubernetes API's value) a dry run. Anything else — another value, values that
  * disagree, another parameter — is refused (PageError, a 400): read as a real change, a dry run

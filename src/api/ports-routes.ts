@@ -13,6 +13,7 @@
 //                                  422 invalid (nothing removed)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DocumentError, parseSingleDocument } from '../model/load.js';
+import { MAX_YAML_BODY_BYTES } from '../model/limits.js';
 
 export interface PortsService {
   list(): Promise<Array<{ name: string }>>;
@@ -30,9 +31,16 @@ function bodyObject(req: FastifyRequest, what = 'one port object (name, type, if
   const text = typeof req.body === 'string' ? req.body : '';
   if (!text.trim()) throw httpError(400, `request body is empty: expected ${what} (JSON or YAML)`);
   let v: unknown;
-  try { v = parseSingleDocument(text, 'request body'); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
+  try { v = parseSingleDocument(text, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) { throw e instanceof DocumentError ? httpError(e.status, e.message) : e; }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw httpError(400, `request body must be ${what}`);
   return v as Record<string, unknown>;
+}
+
+/** The ports routes' changes take no query parameter: there is no dry run of them, and one asked
+ * for (`?dryRun=true`) must not be a real change. Refused (400) before anything is done. */
+function noQuery(req: FastifyRequest): void {
+  const keys = Object.keys((req.query ?? {}) as object);
+  if (keys.length) throw httpError(400, `unknown query parameter ${JSON.stringify(keys[0].slice(0, 64))}: ${req.method} ${req.routeOptions.url} takes none (there is no dry run of it): nothing was changed`);
 }
 
 /** Errors from the port manager carry their HTTP status (statusCode); anything else is a 500. */
@@ -44,11 +52,13 @@ export function registerPortRoutes(app: FastifyInstance, ports: PortsService): v
     return p;
   });
   app.post('/api/v1/ports', async (req, reply) => {
+    noQuery(req);
     const view = await ports.add(bodyObject(req));
     return reply.code(201).send(view);
   });
-  app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => ports.remove(req.params.name));
+  app.delete<{ Params: { name: string } }>('/api/v1/ports/:name', async (req) => { noQuery(req); return ports.remove(req.params.name); });
   app.post('/api/v1/cni/gc', async (req) => {
+    noQuery(req);
     const body = bodyObject(req, 'one CNI GC request { network, validAttachments }');
     let run: ReturnType<PortsService['cniGc']>;
     try { run = ports.cniGc(body); } catch (e) { throw httpError(422, (e as Error).message); }

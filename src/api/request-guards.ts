@@ -31,13 +31,24 @@ export function checkOrigin(headers: IncomingHttpHeaders, listenHost: string | n
   return `Host ${JSON.stringify(headers.host.slice(0, 100))} is not this API's address (a loopback name or ${listenHost}): refused (DNS rebinding)`;
 }
 
-/** Why a request's body type is refused (415), or null. Bodies must be JSON or YAML; a request
- * without a body needs no type. */
+/** Why a request's body type is refused (415), or null. Bodies must be JSON or YAML, in UTF-8
+ * (JSON's only encoding between systems, RFC 8259) and not compressed: a body in another charset
+ * or a Content-Encoding was read as UTF-8 text all the same — gzip's bytes answered as a string
+ * "that is not an object", a `Content-Encoding: br` over plain text applied. A request without a
+ * body needs no type. */
 export function contentTypeProblem(method: string, headers: IncomingHttpHeaders): string | null {
   const hasBody = (headers['content-length'] !== undefined && headers['content-length'] !== '0') || headers['transfer-encoding'] !== undefined;
   if (!hasBody && (method === 'GET' || method === 'HEAD' || method === 'DELETE' || method === 'OPTIONS')) return null;
-  const type = (headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const [media, ...params] = (headers['content-type'] ?? '').split(';');
+  const type = media.trim().toLowerCase();
   if (!hasBody && !type) return null;
-  if (BODY_TYPES.has(type)) return null;
-  return `Content-Type ${type ? JSON.stringify(type) : '(none)'} is not supported: send application/json or application/yaml`;
+  if (!BODY_TYPES.has(type)) return `Content-Type ${type ? JSON.stringify(type) : '(none)'} is not supported: send application/json or application/yaml`;
+  for (const p of params) {
+    const [k, v = ''] = p.split('=');
+    const charset = v.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+    if (k.trim().toLowerCase() === 'charset' && charset !== 'utf-8' && charset !== 'utf8') return `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the body as UTF-8`;
+  }
+  const coding = String(headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (hasBody && coding && coding !== 'identity') return `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported: send the body uncompressed`;
+  return null;
 }

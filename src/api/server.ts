@@ -13,12 +13,12 @@ import { DocumentError, parseManifestSources, parseSingleDocument } from '../mod
 import { bodyParser, earlyObjects } from './body-reader.js';
 import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
-import { BodyLimitError } from '../model/limits.js';
+import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
 import { ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, singleQuery } from './paging.js';
+import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import { API_CLOSE_GRACE_MS, InFlightRequests, type BoundedCloseResult } from './bounded-close.js';
 import type { Proto } from '../ir/ir.js';
@@ -151,11 +151,12 @@ const traceSchema = z.object({
 }).strict().refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
 
 const conntrackQuery = z.object({
-  service: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'must be namespace/name').optional(),
+  service: z.string().regex(SERVICE_KEY, 'must be namespace/name').optional(),
   backend: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   client: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
   proto: z.string().transform((s) => s.toUpperCase()).pipe(z.enum(['TCP', 'UDP', 'SCTP'])).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_PAGE_LIMIT).optional(),
+  // decimal digits, as the paged lists read it (z.coerce read "1e3", "0x10" and " 5" as numbers)
+  limit: z.string().regex(/^\d{1,9}$/, 'must be a decimal number').transform(Number).pipe(z.number().int().min(1).max(MAX_PAGE_LIMIT)).optional(),
   continue: z.string().regex(/^[0-9]{1,9}$/, 'not a token this API returned').optional(),
 });
 
@@ -280,7 +281,8 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (err instanceof ApplyFailure) { m.syncErrors.inc({ stage: 'apply' }); return reply.code(err.statusCode).send(status(err.statusCode, 'InternalError', err.message)); }
     if (err instanceof PageError) return reply.code(400).send(status(400, 'BadRequest', err.message));
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (code === 413) return reply.code(413).send(status(413, statusReason(413), `request body is larger than the limit of ${bodyLimit} bytes`));
+    // (fastify's own: its text names no limit; a route's own 413 says what it refused)
+    if (code === 413 && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(status(413, statusReason(413), `request body is larger than the limit of ${bodyLimit} bytes`));
     if (code >= 500) app.log.error(err);
     return reply.code(code).send(status(code, statusReason(code), err.message));
   });
@@ -290,7 +292,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (early) return early;
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
-    return parseManifestSources(text, 'request body');
+    return parseManifestSources(text, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES });
   };
   const body = (req: FastifyRequest): unknown[] => sources(req).objs;
   const dry = (req: FastifyRequest): boolean => {
@@ -376,13 +378,13 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
   // ids page by their zero-padded text, which sorts like the numbers
   const idKey = (id: number): string => String(id).padStart(10, '0');
   app.get('/api/v1/frontends', async (req) => {
-    const svc = singleQuery(req.query, 'service');
+    const svc = serviceQuery(req.query);
     const ids = svc ? core.compiler.frontendIdsOf(svc) : [...core.compiler.ir.frontends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.frontends.get(id)).filter((f) => !!f).map((f) => frontendView(f!)) };
   });
   app.get('/api/v1/backends', async (req) => {
-    const svc = singleQuery(req.query, 'service');
+    const svc = serviceQuery(req.query);
     const ids = svc ? core.compiler.backendIdsOf(svc) : [...core.compiler.ir.backends.keys()];
     const p = page(ids.sort((a, b) => a - b), idKey, pageRequest(req.query));
     return { metadata: p.metadata, items: p.items.map((id) => core.compiler.ir.backends.get(id)).filter((b) => !!b).map((b) => backendView(b!)) };
@@ -390,7 +392,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   // paged by service: a page holds its services' frontends and backends (`?service=ns/name` for one)
   app.get('/api/v1/counters', async (req) => {
-    const q = { service: singleQuery(req.query, 'service'), namespace: singleQuery(req.query, 'namespace') };
+    const q = { service: serviceQuery(req.query), namespace: singleQuery(req.query, 'namespace') };
     const pr = pageRequest(req.query);
     const snap = await opts.dataplane.counters();
     const ir = core.compiler.ir;
@@ -450,7 +452,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
 
   app.post('/api/v1/trace', async (req, reply) => {
     let raw: unknown;
-    try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body'); } catch (e) {
+    try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) {
       if (!(e instanceof DocumentError)) throw e;
       return reply.code(e.status).send(status(e.status, statusReason(e.status), `trace body must be a JSON object: {"src","dst","proto","sport","dport"}: ${e.message}`));
     }

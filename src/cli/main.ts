@@ -47,7 +47,11 @@ function collectFiles(path: string, recursive: boolean, out: string[]): void {
     // (a dangling symlink among the files: named, not a raw ENOENT)
     try { s = statSync(p); } catch (e) { throw new CliError(`cannot read ${p}: ${errCode(e)}`); }
     if (s.isDirectory()) { if (recursive) collectFiles(p, recursive, out); }
-    else if (MANIFEST_EXT.test(name)) out.push(p);
+    else if (MANIFEST_EXT.test(name)) {
+      // a FIFO (or a device, a socket) read as a file waits for a writer, for good
+      if (!s.isFile()) throw new CliError(`cannot read ${p}: not a regular file (${s.isFIFO() ? 'a FIFO' : s.isSocket() ? 'a socket' : 'a device'}); in a directory only files are read, a pipe only when named with -f`);
+      out.push(p);
+    }
   }
 }
 
@@ -71,7 +75,7 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
     for (const f of files) {
       let text: string;
       try { text = readInputFile(f === '-' ? 0 : f, MAX_MANIFEST_FILE); } catch (e) { throw e instanceof InputFileError ? new CliError(e.message) : e; }
-      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f)); } catch (e) {
+      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f, { uniqueJsonKeys: true })); } catch (e) {
         if (e instanceof ValidationError) throw new CliError(errorLines(e));
         throw e;
       }
@@ -79,6 +83,30 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
   }
   if (!objects.length) throw new CliError(`no objects found in ${paths.join(', ')}`);
   return objects;
+}
+
+/** Options whose empty value means something: no TCP flags (`--flags ''`), no token (as
+ * WDP_TOKEN=''), no hostname override (kube-proxy's default for its flag). */
+const EMPTY_ALLOWED = new Set(['--flags', '--token', '--hostname-override']);
+
+/** An empty argument or option value (an unset variable in a script: `-n "$NS"`) is refused,
+ * naming it, before the command runs: most commands read "" as not given — every namespace,
+ * every object, a TAP port in the daemon's own namespace instead of `--netns`'s. */
+function refuseEmptyValues(action: Command): void {
+  const path: string[] = [];
+  for (let c: Command | null = action; c; c = c.parent) {
+    if (c.parent) path.unshift(c.name());
+    for (const opt of c.options) {
+      const key = opt.attributeName();
+      const v = c.getOptionValue(key);
+      if (c.getOptionValueSource(key) !== 'cli' || EMPTY_ALLOWED.has(opt.long ?? '')) continue;
+      if (v === '' || (Array.isArray(v) && v.includes(''))) throw new CliError(`${opt.long ?? opt.short} may not be empty`);
+    }
+  }
+  action.registeredArguments.forEach((a, i) => {
+    const v = action.processedArgs[i];
+    if (v === '' || (Array.isArray(v) && v.includes(''))) throw new CliError(`${path.join(' ')}: ${a.name().toUpperCase()} may not be empty`);
+  });
 }
 
 function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
@@ -364,6 +392,7 @@ export function failureExitOf(command: string | null): number { return command =
 export function buildProgram(onSubcommand: (name: string) => void = () => {}): Command {
   const program = new Command();
   program.hook('preSubcommand', (_p, sub) => { onSubcommand(sub.name()); });
+  program.hook('preAction', (_p, action) => refuseEmptyValues(action));
   program.name('wdp')
     .version(packageVersion(), '-V, --version', 'print the wdp version')
     .description('WebAssembly-accelerated Kubernetes service dataplane (user-space kube-proxy replacement).\n' +

@@ -190,7 +190,7 @@ function replayCommand(o: Raw, file: string): void {
   for (const f of o.filename as string[]) {
     let text: string;
     try { text = readInputFile(f === '-' ? 0 : f, 64 << 20); } catch (e) { throw new UsageError((e as Error).message); }
-    objects.push(...parseManifests(text, f));
+    objects.push(...parseManifests(text, f, { uniqueJsonKeys: true }));
   }
   let inPort = 0;
   let portMac: string | undefined;

@@ -27,11 +27,13 @@ export function registerDaemonCommands(program: Command): void {
       try {
         cfg = loadConfigFile(o.config, (raw) => {
           // flags are merged into the file's kubernetes: section before validation
-          if (!o.kubernetes && !o.kubeconfig && !o.hostnameOverride) return;
+          // (an empty --kubeconfig goes to the check, which refuses it: dropped, the daemon would
+          // have started without watching the API it was asked to)
+          if (!o.kubernetes && o.kubeconfig === undefined && !o.hostnameOverride) return;
           // a kubernetes: that is no mapping stays as it is: the config check names it
           if (raw.kubernetes !== undefined && raw.kubernetes !== null && (typeof raw.kubernetes !== 'object' || Array.isArray(raw.kubernetes))) return;
           const k = (raw.kubernetes ?? {}) as Record<string, unknown>;
-          if (o.kubeconfig) k.kubeconfig = o.kubeconfig;
+          if (o.kubeconfig !== undefined) k.kubeconfig = o.kubeconfig;
           if (o.hostnameOverride) k.hostnameOverride = o.hostnameOverride;
           raw.kubernetes = k;
         });

@@ -216,7 +216,7 @@ const bindAddress = z.string().refine((s) => { if (s === 'off') return true; try
 /** The API-server watcher (src/kube/): kube-proxy's configuration where it applies to wdp. */
 const kubernetesSchema = z.object({
   // credentials: the pod's service account (in-cluster) unless a kubeconfig file is given
-  kubeconfig: z.string().min(1).optional(),
+  kubeconfig: z.string().min(1, 'must name a kubeconfig file').optional(),
   // the Node object to watch; default node.name, else the hostname (kube-proxy --hostname-override)
   hostnameOverride: hostnameOverride.optional(),
   minSyncPeriod: duration.default(1000),

@@ -17,6 +17,12 @@ export const MAX_OBJECT_BYTES = 1536 * 1024;
 /** Objects in one request body. A full sync of 10k Services x 10 endpoints is 20k objects; a body
  * of a million empty objects ({} is 3 bytes) held ~1 GB while each got its validation errors. */
 export const MAX_OBJECTS = 100_000;
+/** A YAML body the API parses (src/api): the YAML parser takes ~1-3 µs a byte on the API's one
+ * thread (a 16 MiB body held every request, healthz included, for 24 s on a loaded node: long
+ * enough for a liveness probe to restart the daemon), JSON ~0.01. wdp's CLI and kubectl send
+ * JSON; a larger YAML body is refused (413) before it is parsed. */
+export const MAX_YAML_BODY_BYTES = 2 << 20;
+
 /** YAML: columns of indentation (and block-sequence "- " indicators) before a line's content. A
  * block level needs at least one column, so this bounds the parser's block recursion. */
 const MAX_YAML_INDENT = 4 * MAX_DEPTH;
@@ -24,6 +30,17 @@ const MAX_YAML_INDENT = 4 * MAX_DEPTH;
 /** Why a body is refused before it is parsed; `status` is the HTTP code. */
 export class BodyLimitError extends ValidationError {
   constructor(readonly status: 400 | 413, error: FieldError) { super([error]); this.name = 'BodyLimitError'; }
+}
+
+/** Why a YAML text is too long to parse (more than `max` characters), or null. */
+export function yamlTooLong(text: string, source: string, max: number | undefined): string | null {
+  return max !== undefined && text.length > max ? `${source}: ${text.length} characters of YAML, more than ${max}: send it as JSON (wdp apply does), or in several requests` : null;
+}
+
+/** A YAML text longer than `max` characters, refused before the YAML parser runs (413). */
+export function checkYamlSize(text: string, source: string, max: number | undefined): void {
+  const why = yamlTooLong(text, source, max);
+  if (why) throw new BodyLimitError(413, { kind: '<document>', name: source, field: '', reason: 'FieldValueTooLong', message: why });
 }
 
 /** A body of more than MAX_OBJECTS objects (counted after parsing: the count, not their sizes). */

@@ -26,6 +26,7 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 export const NODE_CONFIG_API_VERSION = 'wdp.io/v1alpha1';
 export const DEFAULT_AFFINITY_TIMEOUT_S = 10800;
+const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 /** How many service CIDRs a NodeConfig holds (each is a route of the core's). */
 export const MAX_SERVICE_CIDRS = 16;
 
@@ -154,7 +155,7 @@ const serviceSchema = z.object({
   kind: z.literal('Service'),
   metadata,
   spec: z.object({
-    type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).nullish(),
+    type: z.enum(SERVICE_TYPES).nullish(),
     clusterIP: str.nullish(),
     clusterIPs: z.array(str).max(2, 'must have at most two entries (one per family)').nullish(),
     ipFamilies: z.array(z.enum(['IPv4', 'IPv6'])).max(2, 'must have at most two entries').nullish(),
@@ -182,6 +183,8 @@ const serviceSchema = z.object({
 }).superRefine(tolerant((svc, ctx) => {
   const s = svc.spec;
   const type = s.type ?? 'ClusterIP';
+  // (a type of another kind is refused by the schema; the checks below that depend on it are skipped)
+  const typeKnown = (SERVICE_TYPES as readonly unknown[]).includes(type);
   const ports = s.ports ?? [];
   const headless = s.clusterIP === 'None' || (s.clusterIPs?.[0] === 'None');
   if (type === 'ExternalName') {
@@ -217,6 +220,7 @@ const serviceSchema = z.object({
   const portProto = new Map<string, number>();
   const nodePorts = new Map<string, number>();
   ports.forEach((p, i) => {
+    if (typeof p !== 'object' || p === null) return; // (refused by the schema on its own)
     const name = p.name ?? '';
     if (ports.length > 1 && !name) issue(ctx, ['spec', 'ports', i, 'name'], 'FieldValueRequired', 'Required value: name is required when a service has more than one port');
     if (name && !(name.length <= 63 && DNS_LABEL.test(name))) issue(ctx, ['spec', 'ports', i, 'name'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(name)}: must be a lowercase RFC 1123 label`);
@@ -225,19 +229,23 @@ const serviceSchema = z.object({
       names.set(name, i);
     }
     const pp = `${p.port}/${p.protocol ?? 'TCP'}`;
-    if (portProto.has(pp)) issue(ctx, ['spec', 'ports', i], 'FieldValueDuplicate', `Duplicate value: {"port":${p.port},"protocol":"${p.protocol ?? 'TCP'}"}`);
-    portProto.set(pp, i);
+    if (typeof p.port === 'number') {
+      if (portProto.has(pp)) issue(ctx, ['spec', 'ports', i], 'FieldValueDuplicate', `Duplicate value: {"port":${p.port},"protocol":${shown(p.protocol ?? 'TCP')}}`);
+      portProto.set(pp, i);
+    }
     const tp = p.targetPort;
     if (typeof tp === 'number') {
-      if (!Number.isInteger(tp) || tp < 1 || tp > 65535) issue(ctx, ['spec', 'ports', i, 'targetPort'], 'FieldValueInvalid', `Invalid value: ${tp}: must be between 1 and 65535, inclusive`);
+      if (!Number.isInteger(tp) || tp < 1 || tp > 65535) issue(ctx, ['spec', 'ports', i, 'targetPort'], 'FieldValueInvalid', `Invalid value: ${shown(tp)}: must be between 1 and 65535, inclusive`);
     } else if (typeof tp === 'string') {
       if (!(tp.length <= 15 && SVC_PORT_NAME.test(tp))) issue(ctx, ['spec', 'ports', i, 'targetPort'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(tp)}: must be a port number or an IANA_SVC_NAME (at most 15 lowercase alphanumerics or '-', with at least one letter)`);
     }
     if (p.nodePort != null) {
-      if (type !== 'NodePort' && type !== 'LoadBalancer') issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueForbidden', `Forbidden: may not be used when \`type\` is '${type}'`);
+      if (typeKnown && type !== 'NodePort' && type !== 'LoadBalancer') issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueForbidden', `Forbidden: may not be used when \`type\` is '${type}'`);
       const np = `${p.nodePort}/${p.protocol ?? 'TCP'}`;
-      if (nodePorts.has(np)) issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueDuplicate', `Duplicate value: ${p.nodePort}`);
-      nodePorts.set(np, i);
+      if (typeof p.nodePort === 'number') {
+        if (nodePorts.has(np)) issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueDuplicate', `Duplicate value: ${p.nodePort}`);
+        nodePorts.set(np, i);
+      }
     } else if (type === 'NodePort') {
       issue(ctx, ['spec', 'ports', i, 'nodePort'], 'FieldValueRequired', 'Required value: wdp does not allocate node ports; set spec.ports[].nodePort');
     }
@@ -253,7 +261,7 @@ const serviceSchema = z.object({
     issue(ctx, ['spec', 'externalTrafficPolicy'], 'FieldValueInvalid', `Invalid value: ${JSON.stringify(s.externalTrafficPolicy)}: may only be set for externally-accessible services`);
   // (the API server allocates one for every such Service; wdp allocates nothing, so it is not required)
   if (s.healthCheckNodePort && !(type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'))
-    issue(ctx, ['spec', 'healthCheckNodePort'], 'FieldValueInvalid', `Invalid value: ${s.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`);
+    issue(ctx, ['spec', 'healthCheckNodePort'], 'FieldValueInvalid', `Invalid value: ${shown(s.healthCheckNodePort)}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`);
   const ann = svc.metadata.annotations?.[MAGLEV_SIZE_ANNOTATION];
   if (ann !== undefined && !MAGLEV_SIZES.includes(Number(ann)))
     issue(ctx, ['metadata', 'annotations', MAGLEV_SIZE_ANNOTATION], 'FieldValueNotSupported', `Unsupported value: ${JSON.stringify(ann)}: supported values: ${MAGLEV_SIZES.map((m) => `"${m}"`).join(', ')}`);
@@ -433,6 +441,8 @@ function pathText(path: PropertyKey[]): string {
 }
 
 function shown(v: unknown): string {
+  // (JSON writes Infinity and NaN, which YAML's .inf and .nan give, as null)
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
@@ -448,8 +458,9 @@ function issueToError(kind: string, ns: string | undefined, name: string | undef
   }
   if (is.code === 'invalid_type' && input === undefined) return fieldError(kind, ns, name, field, 'FieldValueRequired', 'Required value');
   if (is.code === 'invalid_value') {
-    const vals = (is as { values?: unknown[] }).values ?? [];
-    return fieldError(kind, ns, name, field, 'FieldValueNotSupported', `Unsupported value: ${shown(input)}: supported values: ${vals.map((v) => JSON.stringify(v)).join(', ')}`);
+    const vals = ((is as { values?: unknown[] }).values ?? []).map((v) => JSON.stringify(v)).join(', ');
+    if (input === undefined) return fieldError(kind, ns, name, field, 'FieldValueRequired', `Required value: supported values: ${vals}`);
+    return fieldError(kind, ns, name, field, 'FieldValueNotSupported', `Unsupported value: ${shown(input)}: supported values: ${vals}`);
   }
   if (is.code === 'invalid_type') return fieldError(kind, ns, name, field, 'FieldValueTypeInvalid', `Invalid value: ${shown(input)}: ${is.message.replace(/^Invalid input: /, '')}`);
   return fieldError(kind, ns, name, field, 'FieldValueInvalid', `Invalid value: ${shown(input)}: ${is.message}`);
@@ -489,8 +500,10 @@ export function validateObject(raw: unknown, fastPath = true): Validated {
   if (!isObject(raw)) return { ok: false, errors: [fieldError(id.kind, undefined, undefined, '', 'FieldValueTypeInvalid', `Invalid value: ${shown(raw)}: an object is expected`)] };
   const schema = id.kind === 'Service' ? serviceSchema : id.kind === 'EndpointSlice' ? endpointSliceSchema : id.kind === 'NodeConfig' ? nodeConfigSchema : null;
   if (!schema) {
-    return { ok: false, errors: [fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported',
-      `Unsupported value: ${shown(raw.kind)}: supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`)] };
+    const supported = `supported values: ${SUPPORTED_KINDS.map((k) => JSON.stringify(k)).join(', ')}`;
+    return { ok: false, errors: [raw.kind === undefined
+      ? fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueRequired', `Required value: ${supported}`)
+      : fieldError(id.kind, id.namespace, id.name, 'kind', 'FieldValueNotSupported', `Unsupported value: ${shown(raw.kind)}: ${supported}`)] };
   }
   const r = schema.safeParse(raw, { reportInput: true });
   if (!r.success) return { ok: false, errors: r.error.issues.map((is) => issueToError(id.kind, id.namespace, id.name, is)) };
