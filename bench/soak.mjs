@@ -52,10 +52,11 @@ const WORKERS = Number(opt('workers', 1));              // >1: every port an AF_
 const IPV6 = argv.includes('--dual-stack');              // Services dual-stack (IPv4 + IPv6 slices), traffic over both families
 const SIGNAL = opt('restart-signal', 'SIGTERM');         // SIGTERM | SIGKILL | mixed (alternating, SIGKILL first)
 const LONG_LIVED = Number(opt('long-lived', 0));         // TCP connections held open through the whole run (echo every 500 ms)
+const HOST_PORT = argv.includes('--host-port');          // the node's own stack (the dataplane namespace) behind a host port; with --long-lived its connections held too
 let seed = Number(opt('seed', 1)) >>> 0 || 1;
-if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED) || !(WORKERS >= 1) || !['SIGTERM', 'SIGKILL', 'mixed'].includes(SIGNAL) || !(LONG_LIVED >= 0)) {
+if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED) || !(WORKERS >= 1) || !['SIGTERM', 'SIGKILL', 'mixed'].includes(SIGNAL) || !(LONG_LIVED >= 0) || (HOST_PORT && WORKERS > 1)) {
   console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--log FILE] [--heap-snapshots DIR] [--no-probe] [--no-port-churn]\n' +
-    '        [--workers N] [--dual-stack] [--restart-signal SIGTERM|SIGKILL|mixed] [--long-lived N]');
+    '        [--workers N] [--dual-stack] [--restart-signal SIGTERM|SIGKILL|mixed] [--long-lived N] [--host-port] (not with --workers: a host port is a TAP)');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) { console.error('soak.mjs needs root (network namespaces, TAP ports)'); process.exit(2); }
@@ -236,6 +237,9 @@ function apiFeed(topo) {
   };
 }
 
+/** Whether the daemon is being restarted (from the signal until it shows its state again), and how many times it was. */
+const RESTART = { down: false, epoch: 0 };
+
 // ---- traffic (bounded: one short batch per iteration, until stopped) -------------------------------------
 const TRAFFIC_SCRIPT = `
 const http = require('http'), dgram = require('dgram');
@@ -257,13 +261,17 @@ const [kind, host, port, n, local] = process.argv.slice(1); const out = { ok: 0,
   console.log(JSON.stringify(out));
 })();`;
 function startTraffic(topo, churn) {
-  const stats = { tcpOk: 0, tcpFail: 0, udpOk: 0, udpFail: 0, runs: 0, why: {} };
+  const stats = { tcpOk: 0, tcpFail: 0, udpOk: 0, udpFail: 0, tcp6Ok: 0, tcp6Fail: 0, udp6Ok: 0, udp6Fail: 0, stableOk: 0, stableFail: 0, stableAtRestartOk: 0, stableAtRestartFail: 0, runs: 0, why: {} };
   let stop = false;
-  const one = async (ns, kind, host, port, n, local = '') => {
+  const one = async (ns, kind, host, port, n, local = '', as = kind) => {
+    const epoch = RESTART.epoch;
     const r = await topo.lab.execAsync(ns, process.execPath, ['-e', TRAFFIC_SCRIPT, kind, host, String(port), String(n), local], { timeoutMs: 20_000 });
     try {
-      const o = JSON.parse(r.stdout.trim().split('\n').pop()); stats[`${kind}Ok`] += o.ok; stats[`${kind}Fail`] += o.fail;
-      for (const [k, v] of Object.entries(o.why)) stats.why[`${kind} ${k}`] = (stats.why[`${kind} ${k}`] ?? 0) + v;
+      const o = JSON.parse(r.stdout.trim().split('\n').pop());
+      // a batch that overlapped a restart: its failures are the restart's downtime, counted apart
+      if (as === 'stable' && (RESTART.down || RESTART.epoch !== epoch)) as = 'stableAtRestart';
+      stats[`${as}Ok`] += o.ok; stats[`${as}Fail`] += o.fail;
+      for (const [k, v] of Object.entries(o.why)) stats.why[`${as} ${k}`] = (stats.why[`${as} ${k}`] ?? 0) + v;
     } catch { /* the client did not start in time (load) */ }
   };
   const loop = (async () => {
@@ -278,9 +286,13 @@ function startTraffic(topo, churn) {
         one(topo.ns.client, 'tcp', s.ip, 80, 4, src),
         one(topo.ns.client, 'udp', s.ip, 53, 4, src),
         s.nodePort ? one(topo.ns.remote, 'tcp', NODE_V4, s.nodePort, 2) : undefined,
-        s.ip6 ? one(topo.ns.client, 'tcp', s.ip6, 80, 2) : undefined,
-        s.ip6 ? one(topo.ns.client, 'udp', s.ip6, 53, 2) : undefined,
-        s.ip6 && s.nodePort ? one(topo.ns.remote, 'tcp', NODE_V6, s.nodePort, 1) : undefined,
+        s.ip6 ? one(topo.ns.client, 'tcp', s.ip6, 80, 2, '', 'tcp6') : undefined,
+        s.ip6 ? one(topo.ns.client, 'udp', s.ip6, 53, 2, '', 'udp6') : undefined,
+        s.ip6 && s.nodePort ? one(topo.ns.remote, 'tcp', NODE_V6, s.nodePort, 1, '', 'tcp6') : undefined,
+        // the Service that is never changed (--long-lived): every new connection to it must succeed
+        ...(LONG_LIVED ? [one(topo.ns.client, 'tcp', KEEP.ip, 80, 2, src, 'stable'), one(topo.ns.remote, 'tcp', NODE_V4, KEEP.nodePort + 1, 1, '', 'stable'),
+          ...(IPV6 ? [one(topo.ns.client, 'tcp', KEEP.ip6, 80, 1, '', 'stable')] : []),
+          ...(HOST_PORT ? [one(topo.ns.dp, 'tcp', KEEP.ip, 80, 1, '', 'stable'), one(topo.ns.dp, 'tcp', NODE_V4, KEEP.nodePort + 1, 1, '', 'stable')] : [])] : []),
       ]);
     }
   })();
@@ -319,12 +331,13 @@ process.on('SIGTERM', () => { for (const c of conns) { if (c.state === 'open') c
 function keepWrites(pods) {
   const s = { ...KEEP, alt: false, affinity: false, slices: [{ name: 'keep-0', eps: pods.map((_, pod) => ({ pod, cond: 0 })) }] };
   const svc = serviceObj(s);
-  svc.spec.ports = [{ name: 'echo', port: 7, targetPort: 7007, protocol: 'TCP', nodePort: KEEP.nodePort }];
-  const slices = sliceWrites('put', s, s.slices[0], pods).map(([op, o]) => [op, { ...o, ports: [{ name: 'echo', port: 7007, protocol: 'TCP' }] }]);
+  svc.spec.ports = [{ name: 'echo', port: 7, targetPort: 7007, protocol: 'TCP', nodePort: KEEP.nodePort }, { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: KEEP.nodePort + 1 }];
+  const slices = sliceWrites('put', s, s.slices[0], pods).map(([op, o]) => [op, { ...o, ports: [{ name: 'echo', port: 7007, protocol: 'TCP' }, { name: 'http', port: 8080, protocol: 'TCP' }] }]);
   return [['put', svc], ...slices];
 }
 async function startEcho(topo) {
-  await Promise.all(topo.pods.map((pod) => new Promise((resolve, reject) => {
+  const where = [...topo.pods, ...(HOST_PORT ? [{ name: 'node', ns: topo.ns.dp }] : [])];
+  await Promise.all(where.map((pod) => new Promise((resolve, reject) => {
     const child = topo.lab.spawn(pod.ns, process.execPath, ['-e', ECHO_SCRIPT, pod.name]);
     topo.podProcs.push(child);
     const timer = setTimeout(() => reject(new Error(`echo server in ${pod.name} not ready`)), 10_000);
@@ -338,6 +351,9 @@ function startHolders(topo, n) {
     [topo.ns.remote, per(WORKERS > 1 ? REMOTES : [''], (local) => ({ host: NODE_V4, port: KEEP.nodePort, local }))],
   ];
   if (IPV6) sets.push([topo.ns.client, per([''], () => ({ host: KEEP.ip6, port: 7 }))], [topo.ns.remote, per([''], () => ({ host: NODE_V6, port: KEEP.nodePort }))]);
+  // the host port: the node's own stack as a client of the Service (a hostNetwork client) and as a
+  // server reached from outside (management, as SSH), through wdp
+  if (HOST_PORT) sets.push([topo.ns.dp, per([''], () => ({ host: KEEP.ip, port: 7 }))], [topo.ns.remote, per([''], () => ({ host: NODE_V4, port: 7007 }))]);
   const holders = sets.map(([ns, targets]) => {
     const child = topo.lab.spawn(ns, process.execPath, ['-e', HOLD_SCRIPT, JSON.stringify(targets)]);
     const h = { child, last: [], out: '' };
@@ -445,6 +461,12 @@ async function main() {
   // several workers: every port an AF_PACKET port in one fanout group per interface (a TAP fd is one queue)
   const tapOr = WORKERS > 1 ? 'afpacket' : 'tap';
   const topo = buildTopology({ pods: [{ name: 'pod-a', attach: tapOr }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: tapOr }], kind: 'sk' });
+  if (HOST_PORT) {
+    // the node's own stack: the dataplane namespace, its node address on a TAP wdp bridges with the remote uplink
+    topo.config.ports.push({ name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+      hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
+      hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }] });
+  }
   if (WORKERS > 1) {
     topo.config.workers = WORKERS;
     for (const p of topo.config.ports) p.fanout = true;
@@ -573,6 +595,7 @@ async function main() {
         const sig = SIGNAL === 'mixed' ? (segment % 2 === 0 ? 'SIGKILL' : 'SIGTERM') : SIGNAL;
         const before = holders?.status();
         const down0 = Date.now();
+        RESTART.down = true; RESTART.epoch++;
         d.kill(sig);
         await new Promise((r) => { const t = setTimeout(r, 20_000); d.once('exit', () => { clearTimeout(t); r(); }); });
         const oldLog = topo.daemonLog;
@@ -581,6 +604,7 @@ async function main() {
         const downMs = Date.now() - down0;
         topo.prevLogs = (topo.prevLogs ?? '') + oldLog;
         await converge();
+        RESTART.down = false; RESTART.epoch++;
         const restore = (await api(topo, 'GET', '/api/v1/generation')).json?.restore ?? null;
         const mismatches = await stateCheck(topo, churn);
         // the held connections 10 s after the restart: every one open and echoing again
@@ -660,7 +684,9 @@ function judge(samples, run) {
   console.log('');
   console.log(`load: ${execFileSync('uptime').toString().trim()} (${cpus().length} CPUs)`);
   console.log(`feed ${FEED}; ${run.rounds} rounds, ${run.changes} changes (object writes), ${samples.filter((s) => s.label.startsWith('restart')).length} restarts; ` +
-    `traffic: TCP ${run.traffic.tcpOk} ok / ${run.traffic.tcpFail} failed, UDP ${run.traffic.udpOk} ok / ${run.traffic.udpFail} failed ` +
+    `traffic: TCP ${run.traffic.tcpOk} ok / ${run.traffic.tcpFail} failed, UDP ${run.traffic.udpOk} ok / ${run.traffic.udpFail} failed, ` +
+    `${IPV6 ? `IPv6: TCP ${run.traffic.tcp6Ok} ok / ${run.traffic.tcp6Fail} failed, UDP ${run.traffic.udp6Ok} ok / ${run.traffic.udp6Fail} failed, ` : ''}` +
+    `${LONG_LIVED ? `to the unchanged Service ${run.traffic.stableOk} ok / ${run.traffic.stableFail} failed (around restarts ${run.traffic.stableAtRestartOk} ok / ${run.traffic.stableAtRestartFail} failed) ` : ''}` +
     `(${JSON.stringify(run.traffic.why)}: refused/unreachable = a Service whose endpoints had all stopped serving, or not programmed yet; ` +
     `timeouts = also flows on endpoints that just went away); rounds whose state the daemon did not show within 10 s: ${run.notConverged}`);
   console.log(`growth per 1,000 changes over the last daemon run (${used.length} samples, changes ${used[0]?.changes}..${used[used.length - 1]?.changes}):`);
@@ -707,7 +733,7 @@ function judge(samples, run) {
     verdict.checks.held = { conns: h.conns, open: h.open, broken: h.broken.map((c) => `${c.host}:${c.port}${c.local ? ` from ${c.local}` : ''} ${c.why} after ${c.got} echoes`), moved: h.moved, stalled: h.stalled.length, maxGapMs: h.maxGapMs };
     console.log(`long-lived connections: ${h.conns} held, ${h.open} open and echoing at the end, ${h.broken.length} broken, ${h.stalled.length} open but silent for 5 s, ${h.moved} echoes from another pod; largest gap between two echoes ${h.maxGapMs} ms`);
     for (const b of verdict.checks.held.broken.slice(0, 10)) console.log(`  broken: ${b}`);
-    badExtra ||= h.broken.length > 0 || h.stalled.length > 0 || h.moved > 0 || h.open !== h.conns;
+    badExtra ||= h.broken.length > 0 || h.stalled.length > 0 || h.moved > 0 || h.open !== h.conns || run.traffic.stableFail > 0;
   }
   verdict.checks.restarts = run.restarts;
   verdict.checks.stateMismatches = run.finalMismatches;
