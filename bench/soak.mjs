@@ -300,12 +300,12 @@ function startTraffic(topo, churn) {
 }
 
 // ---- long-lived connections (--long-lived N) ------------------------------------------------------------
-// A Service `keep` (ClusterIP 10.96.61.1 [fd00:96::61:1], NodePort 30999, TCP 7 -> 7007 on every
+// A Service `keep` (ClusterIP 10.96.61.1 [fd00:96::61:1], NodePort 31500, TCP 7 -> 7007 on every
 // pod, never churned) and a line echo server in every pod answering `<pod> <line>`. Holders (one
 // process in the client namespace, one in the remote one) open N connections each and send a line
 // every 500 ms on each; a connection that closes or errors is broken (never reopened), one whose
 // echoes come from another pod moved, and the largest gap between two echoes is kept.
-const KEEP = { name: 'keep', ip: '10.96.61.1', ip6: IPV6 ? 'fd00:96::61:1' : null, nodePort: 30999 };
+const KEEP = { name: 'keep', ip: '10.96.61.1', ip6: IPV6 ? 'fd00:96::61:1' : null, nodePort: 31500 };   // above the churn's node ports (30100..30499, +500 for its third port)
 const ECHO_SCRIPT = `
 const net = require('net'); const name = process.argv[1];
 net.createServer((s) => { let buf = ''; s.on('error', () => {}); s.on('data', (d) => { buf += d; let k; while ((k = buf.indexOf('\\n')) >= 0) { s.write(name + ' ' + buf.slice(0, k) + '\\n'); buf = buf.slice(k + 1); } }); })
@@ -371,6 +371,19 @@ function startHolders(topo, n) {
     return status();
   };
   return { status, stop };
+}
+
+/** The held connections' flows (the `keep` Service's echo port, by ClusterIP and NodePort) as the
+ * daemon lists them, summed over its workers: one per connection, none twice (a flow in two workers'
+ * tables = its two directions met different workers, or a restored flow went to the wrong one). */
+async function heldFlows(topo, held) {
+  const items = (await api(topo, 'GET', '/api/v1/conntrack?service=default/keep&limit=1000')).json?.items ?? [];
+  const mine = items.filter((f) => f.proto === 'TCP' && (f.vipPort === 7 || f.vipPort === KEEP.nodePort) && !/closing|half_closed/.test(f.state));
+  const seen = new Map();
+  for (const f of mine) { const k = `${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}`; seen.set(k, (seen.get(k) ?? 0) + 1); }
+  const twice = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+  const viaWdp = held.all.filter((c) => c.state === 'open' && !(HOST_PORT && c.port === 7007)).length;   // the management connection is bridged, not a flow
+  return { listed: mine.length, distinct: seen.size, twice, heldOpen: viaWdp, states: [...new Set(mine.map((f) => f.state))] };
 }
 
 // ---- the daemon's state against the acknowledged changes -----------------------------------------------
@@ -610,11 +623,12 @@ async function main() {
         // the held connections 10 s after the restart: every one open and echoing again
         if (holders) await sleep(10_000);
         const after = holders?.status();
-        const r = { segment, signal: sig, downMs, restoredFlows: restore?.flows ?? restore?.restoredFlows ?? null, restore, mismatches,
+        const flows = holders ? await heldFlows(topo, after) : null;
+        const r = { segment, signal: sig, downMs, flows, restoredFlows: restore?.flows ?? restore?.restoredFlows ?? null, restore, mismatches,
           heldBefore: before && { open: before.open, broken: before.broken.length }, heldAfter: after && { open: after.open, broken: after.broken.length, stalled: after.stalled.length } };
         restarts.push(r);
         console.log(`restart ${segment} (${sig}): up again after ${downMs} ms; restore ${JSON.stringify(restore)?.slice(0, 300)}; state differing from the acknowledged changes: ${mismatches.length}${mismatches.length ? ` (${mismatches.slice(0, 4).join('; ')})` : ''}` +
-          (after ? `; held connections open ${before.open} -> ${after.open}, broken ${after.broken.length}, not echoing for 5 s ${after.stalled.length}` : ''));
+          (after ? `; held connections open ${before.open} -> ${after.open}, broken ${after.broken.length}, not echoing for 5 s ${after.stalled.length}; their flows ${JSON.stringify(flows)}` : ''));
         await sample(`restart ${segment}`);
         continue;
       }
@@ -629,6 +643,7 @@ async function main() {
     const tr = traffic.stats; traffic = undefined;
     // the held connections: each still open and echoing (checked before they are closed)
     const held = holders ? holders.status() : null;
+    if (held) held.flows = await heldFlows(topo, held);
     if (holders) { await holders.stop(); holders = null; }
     const finalMismatches = await stateCheck(topo, churn);
     // every flow times out: UDP 5 s, TCP closing 10 s (unconfirmed ones 60 s: none expected)
@@ -733,6 +748,9 @@ function judge(samples, run) {
     verdict.checks.held = { conns: h.conns, open: h.open, broken: h.broken.map((c) => `${c.host}:${c.port}${c.local ? ` from ${c.local}` : ''} ${c.why} after ${c.got} echoes`), moved: h.moved, stalled: h.stalled.length, maxGapMs: h.maxGapMs };
     console.log(`long-lived connections: ${h.conns} held, ${h.open} open and echoing at the end, ${h.broken.length} broken, ${h.stalled.length} open but silent for 5 s, ${h.moved} echoes from another pod; largest gap between two echoes ${h.maxGapMs} ms`);
     for (const b of verdict.checks.held.broken.slice(0, 10)) console.log(`  broken: ${b}`);
+    console.log(`  their flows in the daemon's tables: ${JSON.stringify(h.flows)}`);
+    const flowBad = (f) => f && (f.twice.length > 0 || f.distinct !== f.heldOpen);
+    badExtra ||= flowBad(h.flows) || run.restarts.some((r) => flowBad(r.flows));
     badExtra ||= h.broken.length > 0 || h.stalled.length > 0 || h.moved > 0 || h.open !== h.conns || run.traffic.stableFail > 0;
   }
   verdict.checks.restarts = run.restarts;
