@@ -24,8 +24,22 @@
 // first quarter), flagged when above its bound, plus absolute checks (series of deleted Services,
 // flows left after every flow timed out, error lines).
 //
+// Options for what the default leaves out: `--workers N` (every port an AF_PACKET port in one
+// PACKET_FANOUT group per interface, the pods too; clients from 6 and 4 source addresses so flows
+// spread; each worker's counters sampled: frames handed over, taken, ring full, not forwarded),
+// `--dual-stack` (Services RequireDualStack with an IPv6 slice beside each IPv4 one, traffic to the
+// IPv6 ClusterIP and NodePort too), `--restart-signal SIGTERM|SIGKILL|mixed`, `--long-lived N` (a
+// Service `keep` never changed, N TCP connections per client kind held open all run long with an
+// echo every 500 ms — broken, silent, moved to another pod and the largest gap are reported — their
+// flows checked in the daemon's tables after each restart and at the end, and new connections to it
+// that must all succeed), `--host-port` (the dataplane namespace plays the node: its stack behind a
+// host port; with --long-lived, a hostNetwork client of `keep` and a management connection from
+// outside to the node's own server held). After each restart the daemon's Services and slices are
+// compared with every acknowledged change (and at the end).
+//
 //   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
 //        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
+//        [--workers 2] [--dual-stack] [--restart-signal SIGKILL] [--long-lived 8] [--host-port]
 //
 // Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
 // --minutes (and --rounds); namespaces, processes and the temp dir are removed at the end, also
