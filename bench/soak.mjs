@@ -24,8 +24,22 @@
 // first quarter), flagged when above its bound, plus absolute checks (series of deleted Services,
 // flows left after every flow timed out, error lines).
 //
+// Options for what the default leaves out: `--workers N` (every port an AF_PACKET port in one
+// PACKET_FANOUT group per interface, the pods too; clients from 6 and 4 source addresses so flows
+// spread; each worker's counters sampled: frames handed over, taken, ring full, not forwarded),
+// `--dual-stack` (Services RequireDualStack with an IPv6 slice beside each IPv4 one, traffic to the
+// IPv6 ClusterIP and NodePort too), `--restart-signal SIGTERM|SIGKILL|mixed`, `--long-lived N` (a
+// Service `keep` never changed, N TCP connections per client kind held open all run long with an
+// echo every 500 ms — broken, silent, moved to another pod and the largest gap are reported — their
+// flows checked in the daemon's tables after each restart and at the end, and new connections to it
+// that must all succeed), `--host-port` (the dataplane namespace plays the node: its stack behind a
+// host port; with --long-lived, a hostNetwork client of `keep` and a management connection from
+// outside to the node's own server held). After each restart the daemon's Services and slices are
+// compared with every acknowledged change (and at the end).
+//
 //   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
 //        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
+//        [--workers 2] [--dual-stack] [--restart-signal SIGKILL] [--long-lived 8] [--host-port]
 //
 // Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
 // --minutes (and --rounds); namespaces, processes and the temp dir are removed at the end, also
@@ -34,7 +48,7 @@ import { loadavg, cpus } from 'node:os';
 import { readFileSync, readdirSync, statSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { buildTopology, startPods, startDaemon, destroyTopology, api, sleep } from '../dist/src/demo/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, sleep, NODE_V4, NODE_V6 } from '../dist/src/demo/topology.js';
 import { startDoubleInNs } from '../test/lib/apiserver-double-ns.js';
 
 const argv = process.argv.slice(2);
@@ -48,9 +62,15 @@ const LOG_OUT = opt('log', '');
 const PROBE = !argv.includes('--no-probe');
 const HEAP_DIR = opt('heap-snapshots', '');
 const PORT_CHURN = !argv.includes('--no-port-churn');
+const WORKERS = Number(opt('workers', 1));              // >1: every port an AF_PACKET fanout port shared by the workers
+const IPV6 = argv.includes('--dual-stack');              // Services dual-stack (IPv4 + IPv6 slices), traffic over both families
+const SIGNAL = opt('restart-signal', 'SIGTERM');         // SIGTERM | SIGKILL | mixed (alternating, SIGKILL first)
+const LONG_LIVED = Number(opt('long-lived', 0));         // TCP connections held open through the whole run (echo every 500 ms)
+const HOST_PORT = argv.includes('--host-port');          // the node's own stack (the dataplane namespace) behind a host port; with --long-lived its connections held too
 let seed = Number(opt('seed', 1)) >>> 0 || 1;
-if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED)) {
-  console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--log FILE] [--heap-snapshots DIR] [--no-probe] [--no-port-churn]');
+if (!(MINUTES > 0) || !['kube', 'api'].includes(FEED) || !(WORKERS >= 1) || !['SIGTERM', 'SIGKILL', 'mixed'].includes(SIGNAL) || !(LONG_LIVED >= 0) || (HOST_PORT && WORKERS > 1)) {
+  console.error('usage: soak.mjs --minutes N [--feed kube|api] [--restarts R] [--rounds N] [--seed S] [--json FILE] [--log FILE] [--heap-snapshots DIR] [--no-probe] [--no-port-churn]\n' +
+    '        [--workers N] [--dual-stack] [--restart-signal SIGTERM|SIGKILL|mixed] [--long-lived N] [--host-port] (not with --workers: a host port is a TAP)');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) { console.error('soak.mjs needs root (network namespaces, TAP ports)'); process.exit(2); }
@@ -94,6 +114,9 @@ if (isMainThread && file) {
 
 // ---- objects ------------------------------------------------------------------------------------------
 const NS = 'default';
+// extra client addresses (--workers N: the owner of a flow is keyed by its client's address)
+const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
+const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
 const CONDITIONS = [
   { ready: true, serving: true, terminating: false },
   { ready: true, serving: true, terminating: false },
@@ -108,20 +131,31 @@ function serviceObj(s) {
   return {
     apiVersion: 'v1', kind: 'Service', metadata: { name: s.name, namespace: NS },
     spec: {
-      type: s.nodePort ? 'NodePort' : 'ClusterIP', clusterIP: s.ip, clusterIPs: [s.ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack',
+      type: s.nodePort ? 'NodePort' : 'ClusterIP', clusterIP: s.ip, ...families(s),
       internalTrafficPolicy: 'Cluster', ...(s.nodePort ? { externalTrafficPolicy: 'Cluster' } : {}), ports,
       sessionAffinity: s.affinity ? 'ClientIP' : 'None', ...(s.affinity ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } } } : {}),
     },
     ...(FEED === 'kube' ? { status: { loadBalancer: {} } } : {}),
   };
 }
-function sliceObj(s, sl, pods) {
+function families(s) {
+  return s.ip6 ? { clusterIPs: [s.ip, s.ip6], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }
+    : { clusterIPs: [s.ip], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' };
+}
+/** A slice's writes: its IPv4 slice, and with --dual-stack its IPv6 twin (`<name>-6`). */
+function sliceWrites(op, s, sl, pods) {
+  const w = [[op, sliceObj(s, sl, pods, 'IPv4')]];
+  if (s.ip6) w.push([op, sliceObj(s, sl, pods, 'IPv6')]);
+  return w;
+}
+function sliceObj(s, sl, pods, family) {
+  const v6 = family === 'IPv6';
   const ports = [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }];
   if (s.alt) ports.push({ name: 'alt', port: 9090, protocol: 'TCP' });
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name: sl.name, namespace: NS, labels: { 'kubernetes.io/service-name': s.name } }, addressType: 'IPv4',
-    endpoints: sl.eps.map((e) => ({ addresses: [pods[e.pod].ip], conditions: CONDITIONS[e.cond], nodeName: 'node-a' })), ports,
+    metadata: { name: v6 ? `${sl.name}-6` : sl.name, namespace: NS, labels: { 'kubernetes.io/service-name': s.name } }, addressType: family,
+    endpoints: sl.eps.map((e) => ({ addresses: [v6 ? pods[e.pod].ip6 : pods[e.pod].ip], conditions: CONDITIONS[e.cond], nodeName: 'node-a' })), ports,
   };
 }
 
@@ -140,15 +174,16 @@ class Churn {
   newSlice(s) { return { name: `${s.name}-${(this.sliceSeq++).toString(36)}`, eps: this.eps() }; }
   takePort() { return this.freePorts.splice(Math.floor(rnd() * this.freePorts.length), 1)[0]; }
   create(name = `soak-${this.seq++}`) {
-    const s = { name, ip: this.freeIps.shift(), nodePort: rnd() < 0.3 ? this.takePort() : 0, alt: rnd() < 0.3, affinity: rnd() < 0.2, slices: [] };
+    const ip = this.freeIps.shift();
+    const s = { name, ip, ip6: IPV6 ? `fd00:96::60:${ip.split('.')[3]}` : null, nodePort: rnd() < 0.3 ? this.takePort() : 0, alt: rnd() < 0.3, affinity: rnd() < 0.2, slices: [] };
     s.slices.push(this.newSlice(s));
     this.live.set(name, s); this.ever.add(name);
-    return [['put', serviceObj(s)], ...s.slices.map((sl) => ['put', sliceObj(s, sl, this.pods)])];
+    return [['put', serviceObj(s)], ...s.slices.flatMap((sl) => sliceWrites('put', s, sl, this.pods))];
   }
   remove(s) {
     this.live.delete(s.name); this.deleted.push(s.name);
     this.freeIps.push(s.ip); if (s.nodePort) this.freePorts.push(s.nodePort);
-    return [...s.slices.map((sl) => ['del', sliceObj(s, sl, this.pods)]), ['del', serviceObj(s)]];
+    return [...s.slices.flatMap((sl) => sliceWrites('del', s, sl, this.pods)), ['del', serviceObj(s)]];
   }
   /** One round's writes: [op, object] in order. */
   round() {
@@ -161,17 +196,17 @@ class Churn {
     }
     for (let i = 0; i < 6; i++) {                               // endpoints flip
       const s = pick(svcs()); const sl = pick(s.slices);
-      sl.eps = this.eps(); w.push(['put', sliceObj(s, sl, this.pods)]);
+      sl.eps = this.eps(); w.push(...sliceWrites('put', s, sl, this.pods));
     }
     for (let i = 0; i < 2; i++) {                               // a slice replaced by a new one
       const s = pick(svcs()); const old = s.slices.shift();
       const sl = this.newSlice(s); s.slices.push(sl);
-      w.push(['put', sliceObj(s, sl, this.pods)], ['del', sliceObj(s, old, this.pods)]);
+      w.push(...sliceWrites('put', s, sl, this.pods), ...sliceWrites('del', s, old, this.pods));
     }
-    { const s = pick(svcs()); if (s.slices.length < 3) { const sl = this.newSlice(s); s.slices.push(sl); w.push(['put', sliceObj(s, sl, this.pods)]); } }
+    { const s = pick(svcs()); if (s.slices.length < 3) { const sl = this.newSlice(s); s.slices.push(sl); w.push(...sliceWrites('put', s, sl, this.pods)); } }
     for (let i = 0; i < 2; i++) {                               // a port added or removed
       const s = pick(svcs()); s.alt = !s.alt;
-      w.push(['put', serviceObj(s)], ...s.slices.map((sl) => ['put', sliceObj(s, sl, this.pods)]));
+      w.push(['put', serviceObj(s)], ...s.slices.flatMap((sl) => sliceWrites('put', s, sl, this.pods)));
     }
     for (let i = 0; i < 2; i++) {                               // node port changed / type switched
       const s = pick(svcs());
@@ -216,18 +251,21 @@ function apiFeed(topo) {
   };
 }
 
+/** Whether the daemon is being restarted (from the signal until it shows its state again), and how many times it was. */
+const RESTART = { down: false, epoch: 0 };
+
 // ---- traffic (bounded: one short batch per iteration, until stopped) -------------------------------------
 const TRAFFIC_SCRIPT = `
 const http = require('http'), dgram = require('dgram');
-const [kind, host, port, n] = process.argv.slice(1); const out = { ok: 0, fail: 0, why: {} };
+const [kind, host, port, n, local] = process.argv.slice(1); const out = { ok: 0, fail: 0, why: {} };
 (async () => {
   for (let i = 0; i < Number(n); i++) {
     const ok = await new Promise((resolve) => {
       if (kind === 'tcp') {
-        const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 1500 }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode === 200 || 'http' + res.statusCode)); });
+        const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 1500, ...(local ? { localAddress: local } : {}) }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode === 200 || 'http' + res.statusCode)); });
         req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' }))); req.on('error', (e) => resolve(e.code || 'error'));
       } else {
-        const s = dgram.createSocket('udp4'); const t = setTimeout(() => { s.close(); resolve('timeout'); }, 1500);
+        const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'); if (local) s.bind(0, local); const t = setTimeout(() => { s.close(); resolve('timeout'); }, 1500);
         s.on('message', () => { clearTimeout(t); s.close(); resolve(true); }); s.on('error', (e) => { clearTimeout(t); s.close(); resolve(e.code || 'error'); });
         s.send('soak', Number(port), host);
       }
@@ -237,13 +275,17 @@ const [kind, host, port, n] = process.argv.slice(1); const out = { ok: 0, fail: 
   console.log(JSON.stringify(out));
 })();`;
 function startTraffic(topo, churn) {
-  const stats = { tcpOk: 0, tcpFail: 0, udpOk: 0, udpFail: 0, runs: 0, why: {} };
+  const stats = { tcpOk: 0, tcpFail: 0, udpOk: 0, udpFail: 0, tcp6Ok: 0, tcp6Fail: 0, udp6Ok: 0, udp6Fail: 0, stableOk: 0, stableFail: 0, stableAtRestartOk: 0, stableAtRestartFail: 0, runs: 0, why: {} };
   let stop = false;
-  const one = async (ns, kind, host, port, n) => {
-    const r = await topo.lab.execAsync(ns, process.execPath, ['-e', TRAFFIC_SCRIPT, kind, host, String(port), String(n)], { timeoutMs: 20_000 });
+  const one = async (ns, kind, host, port, n, local = '', as = kind) => {
+    const epoch = RESTART.epoch;
+    const r = await topo.lab.execAsync(ns, process.execPath, ['-e', TRAFFIC_SCRIPT, kind, host, String(port), String(n), local], { timeoutMs: 20_000 });
     try {
-      const o = JSON.parse(r.stdout.trim().split('\n').pop()); stats[`${kind}Ok`] += o.ok; stats[`${kind}Fail`] += o.fail;
-      for (const [k, v] of Object.entries(o.why)) stats.why[`${kind} ${k}`] = (stats.why[`${kind} ${k}`] ?? 0) + v;
+      const o = JSON.parse(r.stdout.trim().split('\n').pop());
+      // a batch that overlapped a restart: its failures are the restart's downtime, counted apart
+      if (as === 'stable' && (RESTART.down || RESTART.epoch !== epoch)) as = 'stableAtRestart';
+      stats[`${as}Ok`] += o.ok; stats[`${as}Fail`] += o.fail;
+      for (const [k, v] of Object.entries(o.why)) stats.why[`${as} ${k}`] = (stats.why[`${as} ${k}`] ?? 0) + v;
     } catch { /* the client did not start in time (load) */ }
   };
   const loop = (async () => {
@@ -252,14 +294,145 @@ function startTraffic(topo, churn) {
       if (!live.length) { await sleep(200); continue; }
       const s = pick(live);
       stats.runs++;
+      // several client addresses with several workers (the owner of a flow is keyed by its client)
+      const src = WORKERS > 1 ? pick(CLIENTS) : '';
       await Promise.all([
-        one(topo.ns.client, 'tcp', s.ip, 80, 4),
-        one(topo.ns.client, 'udp', s.ip, 53, 4),
-        s.nodePort ? one(topo.ns.remote, 'tcp', '192.168.100.2', s.nodePort, 2) : undefined,
+        one(topo.ns.client, 'tcp', s.ip, 80, 4, src),
+        one(topo.ns.client, 'udp', s.ip, 53, 4, src),
+        s.nodePort ? one(topo.ns.remote, 'tcp', NODE_V4, s.nodePort, 2) : undefined,
+        s.ip6 ? one(topo.ns.client, 'tcp', s.ip6, 80, 2, '', 'tcp6') : undefined,
+        s.ip6 ? one(topo.ns.client, 'udp', s.ip6, 53, 2, '', 'udp6') : undefined,
+        s.ip6 && s.nodePort ? one(topo.ns.remote, 'tcp', NODE_V6, s.nodePort, 1, '', 'tcp6') : undefined,
+        // the Service that is never changed (--long-lived): every new connection to it must succeed
+        ...(LONG_LIVED ? [one(topo.ns.client, 'tcp', KEEP.ip, 80, 2, src, 'stable'), one(topo.ns.remote, 'tcp', NODE_V4, KEEP.nodePort + 1, 1, '', 'stable'),
+          ...(IPV6 ? [one(topo.ns.client, 'tcp', KEEP.ip6, 80, 1, '', 'stable')] : []),
+          ...(HOST_PORT ? [one(topo.ns.dp, 'tcp', KEEP.ip, 80, 1, '', 'stable'), one(topo.ns.dp, 'tcp', NODE_V4, KEEP.nodePort + 1, 1, '', 'stable')] : [])] : []),
       ]);
     }
   })();
   return { stats, stop: async () => { stop = true; await loop; } };
+}
+
+// ---- long-lived connections (--long-lived N) ------------------------------------------------------------
+// A Service `keep` (ClusterIP 10.96.61.1 [fd00:96::61:1], NodePort 31500, TCP 7 -> 7007 on every
+// pod, never churned) and a line echo server in every pod answering `<pod> <line>`. Holders (one
+// process in the client namespace, one in the remote one) open N connections each and send a line
+// every 500 ms on each; a connection that closes or errors is broken (never reopened), one whose
+// echoes come from another pod moved, and the largest gap between two echoes is kept.
+const KEEP = { name: 'keep', ip: '10.96.61.1', ip6: IPV6 ? 'fd00:96::61:1' : null, nodePort: 31500 };   // above the churn's node ports (30100..30499, +500 for its third port)
+const ECHO_SCRIPT = `
+const net = require('net'); const name = process.argv[1];
+net.createServer((s) => { let buf = ''; s.on('error', () => {}); s.on('data', (d) => { buf += d; let k; while ((k = buf.indexOf('\\n')) >= 0) { s.write(name + ' ' + buf.slice(0, k) + '\\n'); buf = buf.slice(k + 1); } }); })
+  .listen({ port: 7007, host: '::' }, () => console.log('ready'));`;
+const HOLD_SCRIPT = `
+const net = require('net'); const targets = JSON.parse(process.argv[1]);
+const conns = targets.map((t, i) => {
+  const c = { i, t, pod: null, moved: 0, sent: 0, got: 0, last: Date.now(), maxGap: 0, state: 'connecting', why: null, buf: '' };
+  c.sock = net.connect({ host: t.host, port: t.port, ...(t.local ? { localAddress: t.local } : {}) });
+  c.sock.setNoDelay(true);
+  c.sock.on('connect', () => { c.state = 'open'; c.last = Date.now(); });
+  c.sock.on('data', (d) => { c.buf += d; let k; while ((k = c.buf.indexOf('\\n')) >= 0) { const pod = c.buf.slice(0, k).split(' ')[0]; c.buf = c.buf.slice(k + 1);
+    if (c.pod && pod !== c.pod) c.moved++; c.pod = pod; c.got++; const now = Date.now(); c.maxGap = Math.max(c.maxGap, now - c.last); c.last = now; } });
+  c.sock.on('error', (e) => { c.why = c.why || e.code || e.message; });
+  c.sock.on('close', () => { if (c.state !== 'closing') { c.state = 'broken'; c.why = c.why || 'closed'; } });
+  return c;
+});
+setInterval(() => { for (const c of conns) if (c.state === 'open') c.sock.write(c.sent++ + '\\n'); }, 500);
+const report = () => { const now = Date.now(); console.log(JSON.stringify(conns.map((c) => ({ i: c.i, host: c.t.host, port: c.t.port, local: c.t.local, state: c.state, why: c.why, pod: c.pod,
+  moved: c.moved, sent: c.sent, got: c.got, maxGapMs: c.maxGap, sinceMs: now - c.last })))); };
+setInterval(report, 1000);
+process.on('SIGTERM', () => { for (const c of conns) { if (c.state === 'open') c.state = 'closing'; c.sock.destroy(); } report(); process.exit(0); });`;
+function keepWrites(pods) {
+  const s = { ...KEEP, alt: false, affinity: false, slices: [{ name: 'keep-0', eps: pods.map((_, pod) => ({ pod, cond: 0 })) }] };
+  const svc = serviceObj(s);
+  svc.spec.ports = [{ name: 'echo', port: 7, targetPort: 7007, protocol: 'TCP', nodePort: KEEP.nodePort }, { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP', nodePort: KEEP.nodePort + 1 }];
+  const slices = sliceWrites('put', s, s.slices[0], pods).map(([op, o]) => [op, { ...o, ports: [{ name: 'echo', port: 7007, protocol: 'TCP' }, { name: 'http', port: 8080, protocol: 'TCP' }] }]);
+  return [['put', svc], ...slices];
+}
+async function startEcho(topo) {
+  const where = [...topo.pods, ...(HOST_PORT ? [{ name: 'node', ns: topo.ns.dp }] : [])];
+  await Promise.all(where.map((pod) => new Promise((resolve, reject) => {
+    const child = topo.lab.spawn(pod.ns, process.execPath, ['-e', ECHO_SCRIPT, pod.name]);
+    topo.podProcs.push(child);
+    const timer = setTimeout(() => reject(new Error(`echo server in ${pod.name} not ready`)), 10_000);
+    child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+  })));
+}
+function startHolders(topo, n) {
+  const per = (list, k) => Array.from({ length: n }, (_, i) => list[i % list.length]).map(k);
+  const sets = [
+    [topo.ns.client, per(WORKERS > 1 ? CLIENTS : [''], (local) => ({ host: KEEP.ip, port: 7, local }))],
+    [topo.ns.remote, per(WORKERS > 1 ? REMOTES : [''], (local) => ({ host: NODE_V4, port: KEEP.nodePort, local }))],
+  ];
+  if (IPV6) sets.push([topo.ns.client, per([''], () => ({ host: KEEP.ip6, port: 7 }))], [topo.ns.remote, per([''], () => ({ host: NODE_V6, port: KEEP.nodePort }))]);
+  // the host port: the node's own stack as a client of the Service (a hostNetwork client) and as a
+  // server reached from outside (management, as SSH), through wdp
+  if (HOST_PORT) sets.push([topo.ns.dp, per([''], () => ({ host: KEEP.ip, port: 7 }))], [topo.ns.remote, per([''], () => ({ host: NODE_V4, port: 7007 }))]);
+  const holders = sets.map(([ns, targets]) => {
+    const child = topo.lab.spawn(ns, process.execPath, ['-e', HOLD_SCRIPT, JSON.stringify(targets)]);
+    const h = { child, last: [], out: '' };
+    child.stdout.on('data', (d) => { h.out += d; let k; while ((k = h.out.indexOf('\n')) >= 0) { try { h.last = JSON.parse(h.out.slice(0, k)); } catch { /* partial */ } h.out = h.out.slice(k + 1); } });
+    return h;
+  });
+  const status = () => {
+    const all = holders.flatMap((h) => h.last);
+    return { conns: all.length, open: all.filter((c) => c.state === 'open').length, broken: all.filter((c) => c.state === 'broken'),
+      moved: all.reduce((a, c) => a + c.moved, 0), maxGapMs: Math.max(0, ...all.map((c) => c.maxGapMs)), stalled: all.filter((c) => c.state === 'open' && c.sinceMs > 5000), all };
+  };
+  const stop = async () => {
+    for (const h of holders) h.child.kill('SIGTERM');
+    await Promise.all(holders.map((h) => new Promise((r) => { if (h.child.exitCode !== null) return r(); const t = setTimeout(r, 3000); h.child.once('exit', () => { clearTimeout(t); r(); }); })));
+    return status();
+  };
+  return { status, stop };
+}
+
+/** The held connections' flows (the `keep` Service's echo port, by ClusterIP and NodePort) as the
+ * daemon lists them, summed over its workers: one per connection, none twice (a flow in two workers'
+ * tables = its two directions met different workers, or a restored flow went to the wrong one). */
+async function heldFlows(topo, held) {
+  const items = (await api(topo, 'GET', '/api/v1/conntrack?service=default/keep&limit=1000')).json?.items ?? [];
+  const mine = items.filter((f) => f.proto === 'TCP' && (f.vipPort === 7 || f.vipPort === KEEP.nodePort) && !/closing|half_closed/.test(f.state));
+  const seen = new Map();
+  for (const f of mine) { const k = `${f.client}:${f.clientPort}>${f.vip}:${f.vipPort}`; seen.set(k, (seen.get(k) ?? 0) + 1); }
+  const twice = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+  const viaWdp = held.all.filter((c) => c.state === 'open' && !(HOST_PORT && c.port === 7007)).length;   // the management connection is bridged, not a flow
+  return { listed: mine.length, distinct: seen.size, twice, heldOpen: viaWdp, states: [...new Set(mine.map((f) => f.state))] };
+}
+
+// ---- the daemon's state against the acknowledged changes -----------------------------------------------
+/** What differs between the daemon's Services and EndpointSlices (`soak-*`) and the churn model's:
+ * a Service missing or extra, its cluster IPs, ports, node port or affinity; a slice missing or
+ * extra, or its endpoints (address and ready/serving/terminating). Kube feed: retried for 10 s (the
+ * informers catch up). */
+async function stateCheck(topo, churn) {
+  let diffs = [];
+  for (let attempt = 0; attempt < (FEED === 'kube' ? 20 : 1); attempt++) {
+    if (attempt) await sleep(500);
+    diffs = [];
+    const svcs = (await api(topo, 'GET', '/api/v1/services?limit=1000')).json?.items ?? [];
+    const slices = (await api(topo, 'GET', '/api/v1/endpointslices?limit=1000')).json?.items ?? [];
+    const have = new Map(svcs.filter((x) => x.metadata.name.startsWith('soak-')).map((x) => [x.metadata.name, x]));
+    const haveSl = new Map(slices.filter((x) => x.metadata.name.startsWith('soak-')).map((x) => [x.metadata.name, x]));
+    const wantSl = new Map();
+    for (const [name, m] of churn.live) {
+      const want = serviceObj(m).spec; const got = have.get(name)?.spec;
+      have.delete(name);
+      if (!got) { diffs.push(`service ${name} missing`); continue; }
+      const key = (sp) => JSON.stringify([sp.clusterIPs ?? [sp.clusterIP], sp.type, (sp.ports ?? []).map((p) => [p.name, p.port, p.protocol, String(p.targetPort), p.nodePort ?? 0]).sort(), sp.sessionAffinity ?? 'None']);
+      if (key(want) !== key(got)) diffs.push(`service ${name}: ${key(got)} for ${key(want)}`);
+      for (const sl of m.slices) for (const [, o] of sliceWrites('put', m, sl, churn.pods)) wantSl.set(o.metadata.name, o);
+    }
+    for (const name of have.keys()) diffs.push(`service ${name} deleted but present`);
+    const eps = (o) => JSON.stringify((o.endpoints ?? []).map((e) => [e.addresses, !!e.conditions?.ready, !!e.conditions?.serving, !!e.conditions?.terminating]).sort());
+    for (const [name, o] of wantSl) {
+      const got = haveSl.get(name); haveSl.delete(name);
+      if (!got) diffs.push(`slice ${name} missing`); else if (eps(got) !== eps(o)) diffs.push(`slice ${name}: ${eps(got)} for ${eps(o)}`);
+    }
+    for (const name of haveSl.keys()) diffs.push(`slice ${name} deleted but present`);
+    if (!diffs.length) break;
+  }
+  return diffs;
 }
 
 // ---- sampling ----------------------------------------------------------------------------------------
@@ -312,7 +485,21 @@ const mib = (b) => b == null ? null : Math.round(b / 2 ** 20 * 10) / 10;
 async function main() {
   const t0 = Date.now();
   const deadline = t0 + MINUTES * 60_000;
-  const topo = buildTopology({ pods: [{ name: 'pod-a', attach: 'tap' }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: 'tap' }], kind: 'sk' });
+  // several workers: every port an AF_PACKET port in one fanout group per interface (a TAP fd is one queue)
+  const tapOr = WORKERS > 1 ? 'afpacket' : 'tap';
+  const topo = buildTopology({ pods: [{ name: 'pod-a', attach: tapOr }, { name: 'pod-b', attach: 'afpacket' }, { name: 'pod-c', attach: tapOr }], kind: 'sk' });
+  if (HOST_PORT) {
+    // the node's own stack: the dataplane namespace, its node address on a TAP wdp bridges with the remote uplink
+    topo.config.ports.push({ name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+      hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
+      hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }] });
+  }
+  if (WORKERS > 1) {
+    topo.config.workers = WORKERS;
+    for (const p of topo.config.ports) p.fanout = true;
+    for (const a of CLIENTS.slice(1)) topo.lab.addr(topo.ns.client, 'eth0', `${a}/24`);
+    for (const a of REMOTES.slice(1)) topo.lab.addr(topo.ns.remote, 'eth0', `${a}/24`);
+  }
   const samples = [];
   let traffic;
   try {
@@ -326,7 +513,7 @@ async function main() {
       ({ kubeconfig, double } = await startDoubleInNs(topo));
       topo.config.node = { name: 'node-a' };
       topo.config.kubernetes = { kubeconfig, minSyncPeriod: '100ms', syncPeriod: '10s', healthzBindAddress: '127.0.0.1:10256', metricsBindAddress: '127.0.0.1:10249', nodeWaitSeconds: 20, clusterCIDRs: ['10.244.0.0/16'] };
-      await double('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.100.2' }, { type: 'Hostname', address: 'node-a' }] } });
+      await double('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDRs: ['10.244.1.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: NODE_V4 }, ...(IPV6 ? [{ type: 'InternalIP', address: NODE_V6 }] : []), { type: 'Hostname', address: 'node-a' }] } });
     }
     writeFileSync(topo.configFile, JSON.stringify(topo.config));
     const start = async () => {
@@ -345,14 +532,22 @@ async function main() {
       if (!spare) return;
       const tap = { name: 'soak-tap', type: 'tap', ifname: 'tapsp', netns: spare.ns, role: 'pod', gateways: ['10.244.0.1'] };
       const afp = { name: 'soak-afp', type: 'afpacket', ifname: 'vsp', role: 'pod', gateways: ['10.244.0.1'] };
-      for (const p of [tap, afp]) {
-        const present = round % 2 === (p === tap ? 1 : 0);
+      if (WORKERS > 1) afp.fanout = true;
+      for (const p of WORKERS > 1 ? [afp] : [tap, afp]) {
+        const present = round % 2 === (p === tap || WORKERS > 1 ? 1 : 0);
         const r = present ? await api(topo, 'POST', '/api/v1/ports', p) : await api(topo, 'DELETE', `/api/v1/ports/${p.name}`);
         if (r.status === 200 || r.status === 201) portChanges++;
         else if (!(r.status === 404 && !present)) console.error(`port ${p.name} ${present ? 'add' : 'remove'}: ${r.status} ${r.text.slice(0, 200)}`);
       }
     };
     const feed = FEED === 'kube' ? kubeFeed(double) : apiFeed(topo);
+    let holders = null;
+    if (LONG_LIVED) {
+      await startEcho(topo);
+      await feed(keepWrites(topo.pods));
+      for (let i = 0; i < 100 && !(await api(topo, 'GET', '/api/v1/services?limit=1000')).json?.items?.some((x) => x.metadata.name === 'keep'); i++) await sleep(100);
+      holders = startHolders(topo, LONG_LIVED);
+    }
     let logBefore = 0;   // log bytes of earlier daemon runs
     let segment = 0, changes = 0, req = 0;
     const liveInDaemon = async () => { const r = await api(topo, 'GET', '/api/v1/services?limit=1000'); return new Set((r.json?.items ?? []).map((s) => `${s.metadata.namespace}/${s.metadata.name}`)); };
@@ -382,6 +577,11 @@ async function main() {
       const stateAll = files.reduce((a, f) => a + fileSize(join(st, f)), 0);
       const ls = logStats(topo.daemonLog);
       const ss = seriesStats(metrics, live);
+      // several workers: each one's own counters (steering: frames handed over and taken, ring full)
+      const cn = WORKERS > 1 ? (await api(topo, 'GET', '/api/v1/counters')).json : null;
+      const workers = cn?.workers?.map((w) => ({ rx: w.global.rx_packets ?? 0, ctNew: w.global.ct_new ?? 0, ct: w.global.ct_active ?? 0, handed: w.global.steer_handed_off ?? 0,
+        received: w.global.steer_received ?? 0, ringFull: w.global.steer_ring_full ?? 0, notForwarded: Object.fromEntries(Object.entries(w.reasons ?? {}).filter(([k, v]) => /^(drop|reject)_/.test(k) && v)) })) ?? null;
+      const hs = holders?.status();
       const s = {
         label, t: Math.round((Date.now() - t0) / 1000), segment, changes, load: loadavg()[0], convergeMs,
         rssMiB: mib((procField(pid, 'VmRSS') ?? 0) * 1024), threads: procField(pid, 'Threads'), fds: fdCount(pid), fdKinds: fdKinds(pid),
@@ -390,6 +590,7 @@ async function main() {
         storeKiB: kib(store), walKiB: kib(wal), stateKiB: kib(stateAll), stateFiles: files.length, ct,
         series: ss.series, svcSeries: ss.perService, deadSeries: ss.dead, deadNames: ss.deadNames, services: live.size,
         logKiB: kib(logBefore + topo.daemonLog.length), warn: ls.warn, error: ls.error, errors: ls.errors,
+        workers, heldOpen: hs?.open ?? null, heldBroken: hs ? hs.broken.length : null, heldGapMs: hs?.maxGapMs ?? null,
       };
       samples.push(s);
       printRow(s);
@@ -400,6 +601,7 @@ async function main() {
     traffic = startTraffic(topo, churn);
     const restartAt = Array.from({ length: RESTARTS }, (_, i) => t0 + (deadline - t0) * (i + 1) / (RESTARTS + 1.5));
     let round = 0, notConverged = 0;
+    const restarts = [];
     const snapped = {};
     while (Date.now() < deadline && round < MAX_ROUNDS) {
       round++;
@@ -417,13 +619,30 @@ async function main() {
         restartAt.shift();
         logBefore += topo.daemonLog.length;
         const d = topo.daemon;
-        d.kill('SIGTERM');
+        const sig = SIGNAL === 'mixed' ? (segment % 2 === 0 ? 'SIGKILL' : 'SIGTERM') : SIGNAL;
+        const before = holders?.status();
+        const down0 = Date.now();
+        RESTART.down = true; RESTART.epoch++;
+        d.kill(sig);
         await new Promise((r) => { const t = setTimeout(r, 20_000); d.once('exit', () => { clearTimeout(t); r(); }); });
         const oldLog = topo.daemonLog;
         segment++;
         await start();
+        const downMs = Date.now() - down0;
         topo.prevLogs = (topo.prevLogs ?? '') + oldLog;
         await converge();
+        RESTART.down = false; RESTART.epoch++;
+        const restore = (await api(topo, 'GET', '/api/v1/generation')).json?.restore ?? null;
+        const mismatches = await stateCheck(topo, churn);
+        // the held connections 10 s after the restart: every one open and echoing again
+        if (holders) await sleep(10_000);
+        const after = holders?.status();
+        const flows = holders ? await heldFlows(topo, after) : null;
+        const r = { segment, signal: sig, downMs, flows, restoredFlows: restore?.flows ?? restore?.restoredFlows ?? null, restore, mismatches,
+          heldBefore: before && { open: before.open, broken: before.broken.length }, heldAfter: after && { open: after.open, broken: after.broken.length, stalled: after.stalled.length } };
+        restarts.push(r);
+        console.log(`restart ${segment} (${sig}): up again after ${downMs} ms; restore ${JSON.stringify(restore)?.slice(0, 300)}; state differing from the acknowledged changes: ${mismatches.length}${mismatches.length ? ` (${mismatches.slice(0, 4).join('; ')})` : ''}` +
+          (after ? `; held connections open ${before.open} -> ${after.open}, broken ${after.broken.length}, not echoing for 5 s ${after.stalled.length}; their flows ${JSON.stringify(flows)}` : ''));
         await sample(`restart ${segment}`);
         continue;
       }
@@ -436,6 +655,11 @@ async function main() {
     if (snapped.first) console.log(`heap snapshots: ${snapped.first} ${snapped.last ?? '(no last one: the run ended first)'}`);
     await traffic.stop();
     const tr = traffic.stats; traffic = undefined;
+    // the held connections: each still open and echoing (checked before they are closed)
+    const held = holders ? holders.status() : null;
+    if (held) held.flows = await heldFlows(topo, held);
+    if (holders) { await holders.stop(); holders = null; }
+    const finalMismatches = await stateCheck(topo, churn);
     // every flow times out: UDP 5 s, TCP closing 10 s (unconfirmed ones 60 s: none expected)
     await sleep(15_000);
     const end = await sample('idle 15s');
@@ -452,7 +676,7 @@ async function main() {
     const exitCode = await new Promise((r) => { const t = setTimeout(() => r('timeout'), 20_000); d.once('exit', (c, sig) => { clearTimeout(t); r(c ?? sig); }); });
     const allLog = (topo.prevLogs ?? '') + topo.daemonLog;
     console.log(`runtime ports added and removed: ${portChanges}`);
-    const verdict = judge(samples, { changes, rounds: round, traffic: tr, notConverged, exitCode, end, log: logStats(allLog), logText: allLog, topo });
+    const verdict = judge(samples, { changes, rounds: round, traffic: tr, notConverged, exitCode, end, log: logStats(allLog), logText: allLog, topo, held, restarts, finalMismatches });
     if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ samples, verdict }, null, 2));
     if (LOG_OUT) writeFileSync(LOG_OUT, allLog);
   } finally {
@@ -464,9 +688,10 @@ async function main() {
 const COLS = [
   ['label', 10], ['t', 4], ['changes', 7], ['rssMiB', 6], ['heapMiB', 7], ['externalMiB', 6], ['fds', 4], ['threads', 4], ['handles', 4],
   ['eldP99', 6], ['eldMax', 6], ['storeKiB', 6], ['walKiB', 6], ['ct', 5], ['series', 6], ['svcSeries', 5], ['deadSeries', 5], ['services', 4], ['logKiB', 6], ['warn', 4], ['error', 4], ['convergeMs', 6], ['load', 4],
+  ...(LONG_LIVED ? [['heldOpen', 4], ['heldBroken', 4], ['heldGapMs', 6]] : []),
 ];
 const HEAD = { label: 'sample', t: 't s', changes: 'changes', rssMiB: 'RSS MiB', heapMiB: 'heap MiB', externalMiB: 'ext MiB', fds: 'fds', threads: 'thr', handles: 'hdl',
-  eldP99: 'eld p99', eldMax: 'eld max', storeKiB: 'db KiB', walKiB: 'wal KiB', ct: 'flows', series: 'series', svcSeries: 'svc', deadSeries: 'dead', services: 'svcs', logKiB: 'log KiB', warn: 'warn', error: 'err', convergeMs: 'seen ms', load: 'load' };
+  eldP99: 'eld p99', eldMax: 'eld max', storeKiB: 'db KiB', walKiB: 'wal KiB', ct: 'flows', series: 'series', svcSeries: 'svc', deadSeries: 'dead', services: 'svcs', logKiB: 'log KiB', warn: 'warn', error: 'err', convergeMs: 'seen ms', load: 'load', heldOpen: 'held', heldBroken: 'brkn', heldGapMs: 'gap ms' };
 function printHeader() { console.log(COLS.map(([k, w]) => String(HEAD[k]).padStart(w)).join(' ')); }
 function printRow(s) { console.log(COLS.map(([k, w]) => String(s[k] == null ? '—' : typeof s[k] === 'number' && !Number.isInteger(s[k]) ? s[k].toFixed(1) : s[k]).padStart(w)).join(' ')); }
 
@@ -488,7 +713,9 @@ function judge(samples, run) {
   console.log('');
   console.log(`load: ${execFileSync('uptime').toString().trim()} (${cpus().length} CPUs)`);
   console.log(`feed ${FEED}; ${run.rounds} rounds, ${run.changes} changes (object writes), ${samples.filter((s) => s.label.startsWith('restart')).length} restarts; ` +
-    `traffic: TCP ${run.traffic.tcpOk} ok / ${run.traffic.tcpFail} failed, UDP ${run.traffic.udpOk} ok / ${run.traffic.udpFail} failed ` +
+    `traffic: TCP ${run.traffic.tcpOk} ok / ${run.traffic.tcpFail} failed, UDP ${run.traffic.udpOk} ok / ${run.traffic.udpFail} failed, ` +
+    `${IPV6 ? `IPv6: TCP ${run.traffic.tcp6Ok} ok / ${run.traffic.tcp6Fail} failed, UDP ${run.traffic.udp6Ok} ok / ${run.traffic.udp6Fail} failed, ` : ''}` +
+    `${LONG_LIVED ? `to the unchanged Service ${run.traffic.stableOk} ok / ${run.traffic.stableFail} failed (around restarts ${run.traffic.stableAtRestartOk} ok / ${run.traffic.stableAtRestartFail} failed) ` : ''}` +
     `(${JSON.stringify(run.traffic.why)}: refused/unreachable = a Service whose endpoints had all stopped serving, or not programmed yet; ` +
     `timeouts = also flows on endpoints that just went away); rounds whose state the daemon did not show within 10 s: ${run.notConverged}`);
   console.log(`growth per 1,000 changes over the last daemon run (${used.length} samples, changes ${used[0]?.changes}..${used[used.length - 1]?.changes}):`);
@@ -529,7 +756,28 @@ function judge(samples, run) {
   const walEnd = samples[samples.length - 1].walKiB;
   console.log(`largest WAL ${walMax} KiB, at the end ${walEnd} KiB (the store checkpoints from 4 MiB, makes an apply wait for one once the WAL has not started again for 16 MiB, and cuts the file back to 4 MiB); a round's changes shown by the daemon's API after ` +
     `p50 ${verdict.checks.seenMs.p50} ms, max ${verdict.checks.seenMs.max} ms${FEED === 'kube' ? ' (the watches are cut every 3rd round: the informers\' restart backoff)' : ''}`);
-  const bad = verdict.flagged.length || end.deadSeries || run.log.error || run.exitCode !== 0 || end.ct > 0 || walMax > 5 * 4096;
+  let badExtra = false;
+  if (run.held) {
+    const h = run.held;
+    verdict.checks.held = { conns: h.conns, open: h.open, broken: h.broken.map((c) => `${c.host}:${c.port}${c.local ? ` from ${c.local}` : ''} ${c.why} after ${c.got} echoes`), moved: h.moved, stalled: h.stalled.length, maxGapMs: h.maxGapMs };
+    console.log(`long-lived connections: ${h.conns} held, ${h.open} open and echoing at the end, ${h.broken.length} broken, ${h.stalled.length} open but silent for 5 s, ${h.moved} echoes from another pod; largest gap between two echoes ${h.maxGapMs} ms`);
+    for (const b of verdict.checks.held.broken.slice(0, 10)) console.log(`  broken: ${b}`);
+    console.log(`  their flows in the daemon's tables: ${JSON.stringify(h.flows)}`);
+    const flowBad = (f) => f && (f.twice.length > 0 || f.distinct !== f.heldOpen);
+    badExtra ||= flowBad(h.flows) || run.restarts.some((r) => flowBad(r.flows));
+    badExtra ||= h.broken.length > 0 || h.stalled.length > 0 || h.moved > 0 || h.open !== h.conns || run.traffic.stableFail > 0;
+  }
+  verdict.checks.restarts = run.restarts;
+  verdict.checks.stateMismatches = run.finalMismatches;
+  const restartMismatches = run.restarts.reduce((a, r) => a + r.mismatches.length, 0);
+  console.log(`state against the acknowledged changes: ${restartMismatches} differences after the restarts (${run.restarts.map((r) => r.signal).join(', ') || 'none'}), ${run.finalMismatches.length} at the end${run.finalMismatches.length ? `: ${run.finalMismatches.slice(0, 4).join('; ')}` : ''}`);
+  badExtra ||= restartMismatches > 0 || run.finalMismatches.length > 0;
+  if (last.workers) {
+    verdict.checks.workers = last.workers;
+    for (const [i, w] of last.workers.entries()) console.log(`  worker ${i}: rx ${w.rx}, flows created ${w.ctNew}, handed over ${w.handed}, taken ${w.received}, ring full ${w.ringFull}, not forwarded ${JSON.stringify(w.notForwarded)}`);
+    badExtra ||= last.workers.some((w) => w.ringFull > 0 || !(w.rx > 0));
+  }
+  const bad = badExtra || verdict.flagged.length || end.deadSeries || run.log.error || run.exitCode !== 0 || end.ct > 0 || walMax > 5 * 4096;
   console.log(`VERDICT: ${bad ? 'FAIL' : 'ok'}${verdict.flagged.length ? ` — grows: ${verdict.flagged.join(', ')}` : ''}`);
   return verdict;
 }

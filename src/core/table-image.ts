@@ -260,7 +260,8 @@ export interface CatchUpResult {
   equal: boolean;
   /** Live flows whose frontend or backend id changed (rewritten in place). */
   remapped: number;
-  /** Live flows whose frontend is not in the new tables (left to the core: no-service or re-select). */
+  /** Live flows whose frontend was in the image and is not in the new tables (left to the core:
+   * no-service or re-select). */
   unmatched: number;
   /** Affinity entries re-placed under their new ids (and dropped: no such frontend/backend now). */
   affinity: number;
@@ -305,7 +306,12 @@ function remapIds(core: Core, imageBase: number, res: CatchUpResult): void {
     const oldFront = dv.getUint32(e + L.CT_FRONT, true), oldBack = dv.getUint32(e + L.CT_BACKEND_ID, true);
     // no frontend of its (VIP, port) now: no id names its frontend or backend any more (frontend 0,
     // as a restored flow's: a UDP one is an orphan, stale.ts udpOrphan)
-    if (found === undefined) { res.unmatched++; dv.setUint32(e + L.CT_BACKEND_ID, 0, true); dv.setUint32(e + L.CT_FRONT, 0, true); continue; }
+    // (unmatched: only a flow its frontend held in the image — one whose Service was deleted under
+    // it before the stop had none there either)
+    if (found === undefined) {
+      if (old.frontHolds(e)) res.unmatched++;
+      dv.setUint32(e + L.CT_BACKEND_ID, 0, true); dv.setUint32(e + L.CT_FRONT, 0, true); continue;
+    }
     // as the core records the flow: a pod's or the node's to an externalTrafficPolicy Local
     // frontend under its cluster front (the core reads the new tables, the catch-up's apply made)
     const front = core.recordedFront(e, found);
