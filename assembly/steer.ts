@@ -11,7 +11,9 @@
 //                                                  worker whose SNAT port it is (snat.ts)
 //   to the hairpin address (the node's answer   -> (destination address, destination port), as
 //   to itself through a Service)                   above: the port was allocated under it
-//   anything else (a reply to a client, routed) -> the destination address
+//   anything else (a reply to a client, routed) -> the destination address, except a client's
+//                                                  frame to a Service deleted (or a port removed)
+//                                                  under its kept flow: see keptFlowOwner
 // Keys without the port keep a client's connections on one worker, so sessionAffinity (an
 // affinity table per worker) stays one decision per client; masqueraded flows spread by port.
 // ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
@@ -24,14 +26,20 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./n
 import { addrEq } from "./addr";
 import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf } from "./regions";
 import { svcLookup } from "./select";
-import { frameAt } from "./frame";
+import { frameAt, Frame } from "./frame";
 import { parse } from "./parse";
 import { isIcmpError, readQuote, gQuoteProto } from "./icmp";
 import { ownerOf } from "./owner";
+import { ctLookup } from "./conntrack";
+import { routeLookup } from "./select";
 
 const LOCAL: u32 = <u32>L.STEER_LOCAL;
 const ISRC: usize = memory.data(16, 16);
 const IDST: usize = memory.data(16, 16);
+
+/** Set by ownerOfKey: the owner it returned is keyed by the destination of a frame with ports that
+ * no frontend owns (a reply to a client, routed, or a client's frame to a deleted service address). */
+let gByDst = false;
 
 /** Owner of a frame seen as (src, dst, sport, dport) with ports (or, hasPorts false, a later
  * fragment: addresses only). */
@@ -49,7 +57,24 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
   if (snat && addrEq(src, sn)) return ownerOf(src, sport, workers);
   if (svcLookup(dst, dport, proto, family) != 0) return ownerOf(src, 0, workers);
   if (snat && addrEq(dst, sn)) return ownerOf(dst, dport, workers);
+  gByDst = true;
   return ownerOf(dst, 0, workers);
+}
+
+/** A frame with ports keyed by its destination `owner` (no frontend owns it) may be a client's
+ * frame to a service address deleted under its kept flow, whose flow was created keyed by the
+ * client (its source). Such a frame that landed on another worker than `owner` stays where a flow
+ * of it is found (an uplink's fanout places frames by source); one that landed on `owner` goes to
+ * the source's worker when the destination is in a service CIDR (a deleted ClusterIP: no client
+ * and no pod is addressed there). Replies and routed frames land on `owner` (a pod port's fanout
+ * places them by destination) outside the service CIDRs, and pay one hash of the source. Not
+ * covered: a deleted external, LoadBalancer or node address reached through a pod port. */
+function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
+  if (owner != self) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? self : owner;
+  const bySrc = ownerOf(fr.srcAddr, 0, workers);
+  if (bySrc == self) return owner;
+  const rt = routeLookup(fr.dstAddr, family);
+  return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR ? bySrc : owner;
 }
 
 /** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
@@ -80,7 +105,9 @@ export function steerBatch(first: u32, n: u32): u32 {
       if (fr.reason == L.REASON_HOST_ARP || fr.reason == L.REASON_HOST_ND) owner = 0;
       else if (fr.reason == 0 && family != 0) {
         if (fr.hasPorts || fr.laterFragment) {
+          gByDst = false;
           owner = ownerOfKey(fr.srcAddr, fr.dstAddr, <u32>fr.sport, <u32>fr.dport, proto, family, fr.hasPorts != 0, workers);
+          if (gByDst) owner = keptFlowOwner(owner, self, fr, proto, family, workers);
         } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
           owner = ownerOfQuote(slotAt(i), <u32>fr.l4, <u32>fr.end, family, workers);
         }

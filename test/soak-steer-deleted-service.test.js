@@ -7,13 +7,11 @@
 // random as PACKET_FANOUT might: after the deletion every client frame must meet its flow, as it
 // does on one worker.
 //
-// NOT FIXED (assembly/steer.ts, another helper's area): `test.failing` until it is — then make it
-// `test`. ownerOfKey keys a frame whose destination no frontend owns by that destination, which is
-// right for a reply to a client but not for a client's frame to a deleted Service's VIP (or a
-// NodePort's node address, or a removed port). Which of the two a frame is needs the flow: e.g.
-// such a frame stays where a flow of it (either direction) is found in this worker's conntrack,
-// else goes to owner(dst) or, when that is this worker, owner(src) — at most one hand-over, at
-// the cost of a conntrack probe in steer for frames with no frontend (every reply).
+// assembly/steer.ts keptFlowOwner: a frame whose destination no frontend owns is keyed by that
+// destination (right for a reply to a client), unless it landed on another worker that holds a
+// flow of it, or its destination is in a service CIDR (a deleted ClusterIP), where its flow is
+// keyed by the client. The cores here know the service CIDR 10.96.0.0/16, as a daemon does from
+// the cluster's ServiceCIDRs or node.serviceCIDRs.
 import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
 import { frame } from '../dist/src/packet/build.js';
@@ -24,8 +22,9 @@ import { CLIENT_MAC, LOCAL_MAC, irFrom, mkCore } from './lib/core-fixture.js';
 const VIP = '10.96.0.10';
 const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 }];
 const dns = { id: 3, addr: '10.96.0.11', port: 53, proto: 'UDP', backends: [1, 2, 3] };
-const withWeb = irFrom({ frontends: [{ id: 1, addr: VIP, port: 80, proto: 'TCP', backends: [1, 2, 3] }, dns], backends });
-const withoutWeb = irFrom({ frontends: [dns], backends });
+const routes = [{ prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true }];
+const withWeb = irFrom({ frontends: [{ id: 1, addr: VIP, port: 80, proto: 'TCP', backends: [1, 2, 3] }, dns], backends, routes });
+const withoutWeb = irFrom({ frontends: [dns], backends, routes });
 
 /** `workers` cores; run(frames) spreads them at random, hands over what another owns, processes,
  * and returns each frame's outcome by its index in `frames`. */
@@ -56,7 +55,7 @@ function workersOf(workers, seed = 3) {
 const CLIENTS = Array.from({ length: 40 }, (_, c) => `10.0.${c >> 4}.${(c & 15) + 2}`);
 const toVip = (client, flags) => ({ frame: frame({ src: client, dst: VIP, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: 0 });
 
-test.failing('several workers: a connection whose Service was deleted under it keeps meeting its flow (its client\'s frames steered by the client)', (t) => {
+test('several workers: a connection whose Service was deleted under it keeps meeting its flow (its client\'s frames steered by the client)', (t) => {
   const { cores, run } = workersOf(2);
   // established connections from 40 clients, each to one of the backends
   const syn = run(CLIENTS.map((c) => toVip(c, 'S')), 1000);
