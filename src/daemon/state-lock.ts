@@ -9,11 +9,27 @@
 // would not say so); a refused connection means the holder is gone — the kernel closes a killed
 // process's socket (SIGKILL, a crash, OOM) — and the path is taken over. Creating it needs an
 // inode, no data block, so a full disk does not keep a start from taking it. It is removed at stop.
+//
+// Taking a dead holder's socket over (unlink, then listen) is not atomic: two starts that both
+// found it dead could each unlink and listen — the second unlinking the first's fresh socket —
+// and both run. So the socket is taken (and taken over) only under a lock the kernel drops with
+// its process: a POSIX record lock (fcntl) on `stateDir/wdp.lock.mutex`, held as long as the
+// daemon runs — through SQLite's locking (the store's library): a write transaction opened and
+// never committed on that empty file, with no journal (nothing written: an inode, no data block).
+// The file stays (a lock file removed while another start has it open would let a third lock a
+// new one). A start that finds it locked asks the socket who holds it, and waits a little for a
+// holder that is being torn down (a killed process's descriptors close one by one).
+import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'wdp.lock';
+/** The file whose record lock serialises taking the socket (above). */
+export const MUTEX_FILE = 'wdp.lock.mutex';
+/** How long a start waits for a locked mutex whose holder does not answer on the socket (one
+ * being torn down, or one between taking the mutex and listening) before it refuses. */
+const MUTEX_WAIT_MS = 3000;
 /** sun_path holds 108 bytes with its NUL. */
 const MAX_SOCKET_PATH = 107;
 
@@ -52,13 +68,56 @@ function holder(path: string): Promise<string | null> {
   });
 }
 
+/** The mutex taken: a release function; 'busy': another process (or connection) holds it; or why
+ * it could not be taken at all (a read-only directory, say). */
+function takeMutex(dir: string): { release(): void } | 'busy' | { error: string } {
+  const path = join(dir, MUTEX_FILE);
+  let db: Database.Database;
+  try {
+    closeSync(openSync(path, 'a', 0o600)); // (SQLite would create it with the umask's mode)
+    db = new Database(path, { timeout: 0 });
+  } catch (e) { return { error: (e as Error).message }; }
+  try {
+    db.pragma('journal_mode = OFF'); // (no journal file: the transaction never writes anything)
+    db.exec('BEGIN IMMEDIATE');      // RESERVED: one holder at a time, dropped when the process ends
+  } catch (e) {
+    try { db.close(); } catch { /* closing anyway */ }
+    return (e as { code?: string }).code === 'SQLITE_BUSY' ? 'busy' : { error: (e as Error).message };
+  }
+  return { release() { try { db.close(); } catch { /* closed */ } } };
+}
+
 /** Takes `dir`'s lock; rejects with StateDirInUseError when a live daemon holds it. */
 export async function lockStateDir(dir: string): Promise<StateDirLock> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, LOCK_FILE);
   // a path longer than a socket address holds is reached through the directory's descriptor
   const dirFd = Buffer.byteLength(file) > MAX_SOCKET_PATH ? openSync(dir, 'r') : undefined;
-  try { return await lockAt(dir, file, dirFd === undefined ? file : `/proc/self/fd/${dirFd}/${LOCK_FILE}`); } finally { if (dirFd !== undefined) closeSync(dirFd); }
+  const path = dirFd === undefined ? file : `/proc/self/fd/${dirFd}/${LOCK_FILE}`;
+  try {
+    let mutex = takeMutex(dir);
+    for (const end = Date.now() + MUTEX_WAIT_MS; mutex === 'busy';) {
+      const pid = await holder(path);
+      if (pid || Date.now() >= end) throw inUse(dir, file, pid);
+      await new Promise((r) => setTimeout(r, 100));
+      mutex = takeMutex(dir);
+    }
+    if ('error' in mutex) {
+      // (no mutex: the socket alone, as before it; a second start racing this one would not be noticed)
+      const l = await lockAt(dir, file, path);
+      return l.unlocked ? l : { ...l, unlocked: `${MUTEX_FILE}: ${mutex.error}` };
+    }
+    const held = mutex;
+    try {
+      const l = await lockAt(dir, file, path);
+      return { ...l, release() { l.release(); held.release(); } };
+    } catch (e) { held.release(); throw e; }
+  } finally { if (dirFd !== undefined) closeSync(dirFd); }
+}
+
+function inUse(dir: string, file: string, pid: string | null): StateDirInUseError {
+  const who = pid ? `pid ${pid} in its PID namespace; its lock ${file} answers` : pid === '' ? `it did not say its pid; its lock ${file} answers` : `its lock ${join(dir, MUTEX_FILE)} is held`;
+  return new StateDirInUseError(`the state directory ${dir} is in use by another wdp (${who}); stop it first, or give this one another stateDir`);
 }
 
 async function lockAt(dir: string, file: string, path: string): Promise<StateDirLock> {
@@ -86,9 +145,7 @@ async function lockAt(dir: string, file: string, path: string): Promise<StateDir
       await new Promise((r) => setTimeout(r, 250));
       pid = await holder(path);
     }
-    if (pid !== null) {
-      throw new StateDirInUseError(`the state directory ${dir} is in use by another wdp (${pid ? `pid ${pid} in its PID namespace` : 'it did not say its pid'}; its lock ${file} answers); stop it first, or give this one another stateDir`);
-    }
+    if (pid !== null) throw inUse(dir, file, pid);
     tookOver = true;
     try { unlinkSync(file); } catch { /* removed meanwhile */ }
   }
