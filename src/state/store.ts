@@ -26,7 +26,7 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
@@ -164,6 +164,12 @@ export class StateStore {
     const refuse = (why: string): never => {
       throw new StateError(`${this.path}: ${why}. Nothing was deleted or changed; move the file away to start empty, or restore it from a backup`);
     };
+    // a store that cannot be written (a read-only filesystem, a file or directory without write
+    // permission) is not a damaged one: say so, and never advise moving it away
+    const unwritable = this.unwritable();
+    if (unwritable) {
+      throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
+    }
     try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -181,6 +187,17 @@ export class StateStore {
       return refuse(`cannot read: ${(e as Error).message}`);
     }
     return db;
+  }
+
+  /** Why the store file, or the directory its WAL and index files are made in, cannot be written
+   * (EROFS, EACCES, ...); null when both can. */
+  private unwritable(): string | null {
+    try { closeSync(openSync(this.path, 'r+')); accessSync(this.dir, constants.W_OK); return null; } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') return 'EROFS: the filesystem is read-only';
+      if (code === 'EACCES' || code === 'EPERM') return `${code}: ${(e as Error).message}`;
+      return null; // (anything else is the open's to report)
+    }
   }
 
   private readAll(db: Database.Database): DesiredState {
