@@ -30,6 +30,7 @@ import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, ope
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
+import { walProblem } from './wal-check.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
 import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
@@ -170,6 +171,11 @@ export class StateStore {
     if (unwritable) {
       throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
     }
+    // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
+    const wal = walProblem(this.path + '-wal', this.path + '-shm');
+    if (wal) {
+      throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
+    }
     try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -237,6 +243,8 @@ export class StateStore {
     const none = { revision: null, node: null };
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return none;
+    // a damaged log: nothing is trusted (the real open refuses it, with its reason)
+    if (walProblem(path + '-wal', path + '-shm')) return none;
     try {
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
