@@ -5,12 +5,12 @@
 // container without hostPID beside a start on the host) is seen as alive.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor, logged } from './lib/topology.js';
-import { lockStateDir, LOCK_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
+import { lockStateDir, LOCK_FILE, MUTEX_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
 
 const { serial } = rootGate(test);
 
@@ -122,6 +122,7 @@ test('two takes in one process over a dead holder\'s lock: one holds it, the oth
     const held = [a, b].filter((r) => r.status === 'fulfilled');
     t.is(held.length, 1, JSON.stringify([a.status, b.status, a.reason?.message, b.reason?.message]));
     t.true([a, b].find((r) => r.status === 'rejected').reason instanceof StateDirInUseError);
+    t.deepEqual(readdirSync(dir).sort(), [LOCK_FILE, MUTEX_FILE], 'the mutex makes no journal file');
     held[0].value.release();
     (await lockStateDir(dir)).release();
   } finally { rmSync(dir, { recursive: true, force: true }); }
