@@ -33,7 +33,7 @@ import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { walProblem } from './wal-check.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -112,6 +112,10 @@ function schema(db: Database.Database): void {
   db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
 }
 
+/** The stores this process has open (their state.db paths): the log check reads their index only
+ * while none is (wal-check.ts). */
+const OPEN_STORES = new Set<string>();
+
 export class StateStore {
   readonly path: string;
   private db: Database.Database | null = null;
@@ -171,8 +175,11 @@ export class StateStore {
     if (unwritable) {
       throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
     }
+    // (before SQLite maps its index: on a nearly full filesystem that can end the process, SIGBUS)
+    const full = tooFull(this.path);
+    if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
-    const wal = walProblem(this.path + '-wal', this.path + '-shm');
+    const wal = walProblem(this.path + '-wal', OPEN_STORES.has(this.path) ? null : this.path + '-shm');
     if (wal) {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
@@ -244,7 +251,7 @@ export class StateStore {
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return none;
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
-    if (walProblem(path + '-wal', path + '-shm')) return none;
+    if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
     try {
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
@@ -306,6 +313,7 @@ export class StateStore {
 
   private prepare(db: Database.Database): void {
     this.db = db;
+    OPEN_STORES.add(this.path);
     const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -392,6 +400,7 @@ export class StateStore {
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
     this.settle();
+    checkFree(this.path);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
       this.rollbackOpen();
       throw e;
@@ -427,6 +436,7 @@ export class StateStore {
       const before = this.writer?.idle();
       return { commit: async () => { await before; return this.commit(w); }, abort: () => {} };
     }
+    checkFree(this.path);
     const writer = this.writerThread();
     // objects that came as text go as places in that one text (posted once, no string per object
     // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
@@ -514,6 +524,7 @@ export class StateStore {
   probe(): void {
     if (!this.db) throw new StateError(`${this.path} is not open`);
     this.settle();
+    checkFree(this.path);
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
       this.rollbackOpen();
       throw e;
@@ -542,7 +553,7 @@ export class StateStore {
   close(): Promise<void> {
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
-    const writerClosed = this.writer?.close() ?? Promise.resolve();
+    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { OPEN_STORES.delete(this.path); });
     this.writer = null;
     return writerClosed;
   }

@@ -42,8 +42,10 @@ function readAt(fd: number, pos: number, len: number): Buffer {
 }
 
 /** What is wrong with `walPath` that SQLite would not say (null: nothing it can prove). Reads the
- * file (and `shmPath`) only; never throws for a file it cannot read (the open reports that). */
-export function walProblem(walPath: string, shmPath: string): string | null {
+ * file (and `shmPath`) only; never throws for a file it cannot read (the open reports that).
+ * `shmPath` null: the index is not read — as while a connection of this process has the store
+ * open (closing a descriptor of the index drops every POSIX lock the process holds on it). */
+export function walProblem(walPath: string, shmPath: string | null): string | null {
   if (!existsSync(walPath)) return null;
   let fd: number;
   try { fd = openSync(walPath, 'r'); } catch { return null; }
@@ -99,7 +101,7 @@ export function walProblem(walPath: string, shmPath: string): string | null {
         return `frame ${brokeAt} of ${frames} fails its checksum, and ${commitsAfter.length} committed transaction${commitsAfter.length > 1 ? 's' : ''} follow${commitsAfter.length > 1 ? '' : 's'} it (SQLite would drop them silently)`;
       }
     }
-    const idx = shmHeader(shmPath);
+    const idx = shmPath === null ? null : shmHeader(shmPath);
     if (idx && idx.salt1 === salt1 && idx.salt2 === salt2 && idx.mxFrame > lastCommit) {
       const why = brokeAt ? `frame ${brokeAt} fails its checksum` : `the log ends after frame ${frames}`;
       return `its index (${shmPath}) records ${idx.mxFrame} committed frames, but only ${lastCommit} can be read: ${why} (SQLite would drop the commits after it silently)`;
