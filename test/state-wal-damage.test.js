@@ -75,3 +75,19 @@ test('a flipped byte in the log\'s last frame: refused through the index', (t) =
   const e = t.throws(() => open(dir));
   t.regex(e.message, /records \d+ committed frames, but only \d+ can be read: frame \d+ fails its checksum/);
 });
+
+test('a store refused at open (its objects do not validate, or it is damaged) keeps its log: nothing is folded into the file or removed', (t) => {
+  const dir = copy(t, killedStore(t));
+  const before = files(dir);
+  const s = new StateStore(dir);
+  const e = t.throws(() => s.open(() => { throw new Error('a field is wrong'); }));
+  t.regex(e.message, /the saved objects do not validate: a field is wrong/);
+  t.deepEqual(files(dir), before, 'state.db and state.db-wal byte for byte as they were');
+  // a file cut short (quick_check or the read fails): the same
+  const cut = copy(t, killedStore(t));
+  truncateSync(join(cut, 'state.db'), 1000);
+  const cutBefore = files(cut);
+  t.throws(() => open(cut), { name: 'StateError' });
+  t.deepEqual(files(cut), cutBefore);
+  t.is(open(copy(t, dir)), COMMITS, 'the log kept holds every commit');
+});

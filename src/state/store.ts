@@ -152,14 +152,13 @@ export class StateStore {
       // a migration that stopped after state.db was in place: state.db is the state
       this.keepLegacy(legacy, problems, `${STATE_DB} already holds the state`);
     }
-    const db = this.openDb();
+    const ro = this.openDb();
     let state: DesiredState;
-    try { state = this.readAll(db); } catch (e) { db.close(); throw e; }
+    try { state = this.readAll(ro); } finally { ro.close(); }
     try { check(state); } catch (e) {
-      db.close();
       throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
     }
-    this.prepare(db);
+    this.prepare(this.openWritable());
     const empty = !state.services.length && !state.endpointSlices.length && !state.node;
     return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
   }
@@ -183,7 +182,9 @@ export class StateStore {
     if (wal) {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
-    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
+    // checked and read on a read-only connection: closing the last read-write connection copies the
+    // log into the database file and removes it — a refused store must stay exactly as it was
+    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const app = db.pragma('application_id', { simple: true }) as number;
@@ -192,12 +193,25 @@ export class StateStore {
       if (ver !== STORE_SCHEMA_VERSION) refuse(`state store schema version ${ver}; this wdp reads version ${STORE_SCHEMA_VERSION}`);
       const qc = db.pragma('quick_check', { simple: true }) as string;
       if (qc !== 'ok') refuse(`the database is corrupt (quick_check: ${qc})`);
-      db.pragma('journal_mode = WAL');
-      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
       return refuse(`cannot read: ${(e as Error).message}`);
+    }
+    return db;
+  }
+
+  /** The read-write connection, once the store was checked and read (openDb). */
+  private openWritable(): Database.Database {
+    let db: Database.Database;
+    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { throw new StateError(`${this.path}: cannot open for writing: ${(e as Error).message}. Nothing was deleted or changed`); }
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
+    } catch (e) {
+      db.close();
+      throw new StateError(`${this.path}: cannot set up for writing: ${(e as Error).message}. Nothing was deleted or changed`);
     }
     return db;
   }
