@@ -147,6 +147,12 @@ const l = await lockStateDir(process.argv[2]); console.log(JSON.stringify({ unlo
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o ro,size=64k wdp-test "$1" && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script], { encoding: 'utf8', timeout: 30000 });
     t.is(r.status, 0, r.stderr);
     t.regex(JSON.parse(r.stdout.trim()).unlocked ?? '', /EROFS/);
+    // a dead daemon's lock left on it (a SIGKILL, then the filesystem went read-only): not "keeps
+    // coming back" — unlocked too, the store then naming the read-only directory
+    const r2 = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=64k wdp-test "$1" && { "$2" -e "$4" "$1/wdp.lock"; mount -o remount,ro "$1"; } && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script,
+      "require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))"], { encoding: 'utf8', timeout: 30000 });
+    t.is(r2.status, 0, r2.stderr);
+    t.regex(JSON.parse(r2.stdout.trim()).unlocked ?? '', /a dead wdp's lock \S+ cannot be removed: EROFS/);
   } finally {
     rmSync(script, { force: true });
     rmSync(dir, { recursive: true, force: true });

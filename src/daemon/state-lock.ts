@@ -149,7 +149,14 @@ async function lockAt(dir: string, file: string, path: string): Promise<StateDir
     }
     if (pid !== null) throw inUse(dir, file, pid);
     tookOver = true;
-    try { unlinkSync(file); } catch { /* removed meanwhile */ }
+    try { unlinkSync(file); } catch (e) {
+      // a dead holder's lock on a directory nothing can be written to (read-only, no permission):
+      // nobody can take it over, nor write the state there — the start goes on unlocked, and its
+      // store says what is wrong with the directory
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return { unlocked: `a dead wdp's lock ${file} cannot be removed: ${(e as Error).message}`, release() {} };
+      /* removed meanwhile */
+    }
   }
   throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back: something there that is not a live wdp's socket cannot be removed)`);
 }
