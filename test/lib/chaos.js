@@ -62,7 +62,9 @@ export class ChaosRig {
       rig.loop = execFileSync('losetup', ['-f', '--show', rig.image], { encoding: 'utf8' }).trim();
       mountCmd = `mount -o errors=remount-ro ${rig.loop} "$1" && chmod 0700 "$1"`;
     }
-    rig.holder = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${mountCmd} && echo up && exec sleep 100000`, 'sh', rig.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // (the holder dies with this process, SIGKILL: the mount goes with its namespace)
+    const pdeath = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0 ? ['setpriv', '--pdeathsig', 'KILL'] : [];
+    rig.holder = spawn(pdeath[0] ?? 'unshare', [...pdeath.slice(1), ...(pdeath.length ? ['unshare'] : []), '-m', '--propagation', 'private', 'sh', '-c', `${mountCmd} && echo up && exec sleep 100000`, 'sh', rig.dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise((resolve, reject) => {
       let out = '', err = '';
       const t = setTimeout(() => reject(new Error(`the mount namespace did not come up: ${err}`)), 10000);
@@ -71,6 +73,8 @@ export class ChaosRig {
       rig.holder.on('exit', (c) => { clearTimeout(t); reject(new Error(`the mount namespace holder exited ${c}: ${err}`)); });
     });
     if (kube) await rig.startDouble();
+    // mounted: detached now, the loop device is freed by the kernel once its filesystem is unmounted
+    if (rig.loop) spawnSync('losetup', ['-d', rig.loop]);
     rig.sock = join(rig.work, 'api.sock');
     rig.configFile = join(rig.work, 'wdp.json');
     rig.config = {
@@ -207,7 +211,6 @@ export class ChaosRig {
       this.holder.kill('SIGKILL');
       await Promise.race([gone, sleep(5000)]);
     }
-    if (this.loop) spawnSync('losetup', ['-d', this.loop]); // (busy until the namespace is gone: then cleared automatically)
     rmSync(this.work, { recursive: true, force: true });
   }
 
@@ -219,8 +222,10 @@ export class ChaosRig {
 
   /** ext4 only, no daemon running: the filesystem unmounted, checked and repaired, mounted again. */
   repairFs() {
-    const r = this.inMountNs('sh', ['-c', `umount "$1" && { e2fsck -fy "$2" >/dev/null 2>&1; [ $? -le 1 ]; } && mount -o errors=remount-ro "$2" "$1" && chmod 0700 "$1"`, 'sh', this.dir, this.loop]);
+    // (unmounted, the loop device goes — it was detached at mount: autoclear — and a new one is made)
+    const r = this.inMountNs('sh', ['-c', `umount "$1" && { e2fsck -fy "$2" >/dev/null 2>&1; [ $? -le 1 ]; } && L=$(losetup -f --show "$2") && mount -o errors=remount-ro "$L" "$1" && chmod 0700 "$1" && losetup -d "$L" && echo "$L"`, 'sh', this.dir, this.image]);
     if (r.status !== 0) throw new Error(`repairing the filesystem failed: ${r.stderr}`);
+    this.loop = r.stdout.trim().split('\n').pop();
   }
 
   /** Remounts the state directory 'ro' or 'rw' (fails while a daemon writes to it). */
