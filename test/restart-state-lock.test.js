@@ -5,12 +5,12 @@
 // container without hostPID beside a start on the host) is seen as alive.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, serviceYaml, sliceYaml, curlOk, WDP, waitFor, logged } from './lib/topology.js';
-import { lockStateDir, LOCK_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
+import { lockStateDir, LOCK_FILE, MUTEX_FILE, StateDirInUseError } from '../dist/src/daemon/state-lock.js';
 
 const { serial } = rootGate(test);
 
@@ -83,6 +83,51 @@ test('a live holder in another process keeps it; killed (SIGKILL), or a zombie n
   }
 });
 
+/** Runs `n` processes that each try to take `dir`'s lock at the same moment (each waits for the
+ * go file), hold it 1.5 s if they got it, and print what happened: how many held it at once. */
+async function raceProcesses(dir, n) {
+  const go = join(dir, '..', `${dir.split('/').pop()}.go`);
+  const script = `import { lockStateDir } from '${new URL('../dist/src/daemon/state-lock.js', import.meta.url).pathname}';
+import { existsSync } from 'node:fs';
+while (!existsSync(process.argv[2])) await new Promise((r) => setTimeout(r, 1));
+try { const l = await lockStateDir(process.argv[1]); console.log('held'); await new Promise((r) => setTimeout(r, 1500)); l.release(); }
+catch (e) { console.log(e.name); }`;
+  const kids = Array.from({ length: n }, () => spawn(process.execPath, ['--input-type=module', '-e', script, dir, go], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 30000 }));
+  const outs = kids.map((k) => new Promise((r) => { let o = ''; k.stdout.on('data', (d) => { o += d; }); k.on('exit', () => r(o.trim())); }));
+  await new Promise((r) => setTimeout(r, 800)); // (every process loaded and polling)
+  writeFileSync(go, '');
+  try { return await Promise.all(outs); } finally { rmSync(go, { force: true }); }
+}
+
+test('starts racing over a dead holder\'s lock: exactly one takes it over (the takeover is not an unlink another start undoes)', async (t) => {
+  for (let round = 0; round < 4; round++) {
+    const dir = tmp();
+    try {
+      // a dead holder's lock: a socket nobody listens on
+      const dead = await holderProcess(join(dir, LOCK_FILE));
+      dead.child.kill('SIGKILL');
+      await new Promise((r) => dead.child.once('exit', r));
+      const got = await raceProcesses(dir, 4);
+      t.is(got.filter((g) => g === 'held').length, 1, `round ${round}: ${got}`);
+      t.is(got.filter((g) => g === 'StateDirInUseError').length, 3, `round ${round}: ${got}`);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  }
+});
+
+test('two takes in one process over a dead holder\'s lock: one holds it, the other is refused', async (t) => {
+  const dir = tmp();
+  try {
+    writeFileSync(join(dir, LOCK_FILE), 'not a socket'); // (nobody's: taken over)
+    const [a, b] = await Promise.allSettled([lockStateDir(dir), lockStateDir(dir)]);
+    const held = [a, b].filter((r) => r.status === 'fulfilled');
+    t.is(held.length, 1, JSON.stringify([a.status, b.status, a.reason?.message, b.reason?.message]));
+    t.true([a, b].find((r) => r.status === 'rejected').reason instanceof StateDirInUseError);
+    t.deepEqual(readdirSync(dir).sort(), [LOCK_FILE, MUTEX_FILE], 'the mutex makes no journal file');
+    held[0].value.release();
+    (await lockStateDir(dir)).release();
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
 test('something at the lock\'s path that cannot be removed (a directory) fails the lock with a clear error', async (t) => {
   const dir = tmp();
   try {
@@ -102,6 +147,12 @@ const l = await lockStateDir(process.argv[2]); console.log(JSON.stringify({ unlo
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o ro,size=64k wdp-test "$1" && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script], { encoding: 'utf8', timeout: 30000 });
     t.is(r.status, 0, r.stderr);
     t.regex(JSON.parse(r.stdout.trim()).unlocked ?? '', /EROFS/);
+    // a dead daemon's lock left on it (a SIGKILL, then the filesystem went read-only): not "keeps
+    // coming back" — unlocked too, the store then naming the read-only directory
+    const r2 = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=64k wdp-test "$1" && { "$2" -e "$4" "$1/wdp.lock"; mount -o remount,ro "$1"; } && exec "$2" "$3" "$1"', 'sh', dir, process.execPath, script,
+      "require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))"], { encoding: 'utf8', timeout: 30000 });
+    t.is(r2.status, 0, r2.stderr);
+    t.regex(JSON.parse(r2.stdout.trim()).unlocked ?? '', /a dead wdp's lock \S+ cannot be removed: EROFS/);
   } finally {
     rmSync(script, { force: true });
     rmSync(dir, { recursive: true, force: true });

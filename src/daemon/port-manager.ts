@@ -916,7 +916,8 @@ export class PortManager {
     return none;
   }
 
-  /** Writes the runtime ports (and `adding`, one being added: not registered yet). */
+  /** Writes the runtime ports (and `adding`, one being added: not registered yet). Throws a
+   * PortError when the file for an add cannot be written; other failures are logged. */
   private save(adding?: { config: PortConfig; index: number }): void {
     const runtime: Array<Pick<ManagedPort, 'config'> & { spec: { index: number } }> = this.all().filter((p) => p.origin === 'api');
     if (adding) runtime.push({ config: adding.config, spec: { index: adding.index } });
@@ -929,6 +930,8 @@ export class PortManager {
       writeFileAtomic(this.cfg.stateDir, PORTS_FILE, Buffer.from(JSON.stringify({ ports, indexes, attachments }, null, 1)));
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
+      // an add is acknowledged only once it is saved (a restart must bring the port back)
+      if (adding) throw new PortError(`saving the runtime ports failed (nothing added): ${(e as Error).message}`, 500);
     }
   }
 }

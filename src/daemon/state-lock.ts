@@ -15,7 +15,7 @@
 // and both run. So the socket is taken (and taken over) only under a lock the kernel drops with
 // its process: a POSIX record lock (fcntl) on `stateDir/wdp.lock.mutex`, held as long as the
 // daemon runs — through SQLite's locking (the store's library): a write transaction opened and
-// never committed on that empty file, with no journal (nothing written: an inode, no data block).
+// never committed on that empty file, its journal in memory (nothing written: an inode, no data block).
 // The file stays (a lock file removed while another start has it open would let a third lock a
 // new one). A start that finds it locked asks the socket who holds it, and waits a little for a
 // holder that is being torn down (a killed process's descriptors close one by one).
@@ -78,7 +78,9 @@ function takeMutex(dir: string): { release(): void } | 'busy' | { error: string 
     db = new Database(path, { timeout: 0 });
   } catch (e) { return { error: (e as Error).message }; }
   try {
-    db.pragma('journal_mode = OFF'); // (no journal file: the transaction never writes anything)
+    // (the journal in memory: no journal file is made; OFF is refused on an empty file, and the
+    // default would create wdp.lock.mutex-journal at the first page write of the transaction)
+    if (String(db.pragma('journal_mode = MEMORY', { simple: true })).toLowerCase() !== 'memory') throw new Error('journal_mode MEMORY refused');
     db.exec('BEGIN IMMEDIATE');      // RESERVED: one holder at a time, dropped when the process ends
   } catch (e) {
     try { db.close(); } catch { /* closing anyway */ }
@@ -147,7 +149,14 @@ async function lockAt(dir: string, file: string, path: string): Promise<StateDir
     }
     if (pid !== null) throw inUse(dir, file, pid);
     tookOver = true;
-    try { unlinkSync(file); } catch { /* removed meanwhile */ }
+    try { unlinkSync(file); } catch (e) {
+      // a dead holder's lock on a directory nothing can be written to (read-only, no permission):
+      // nobody can take it over, nor write the state there — the start goes on unlocked, and its
+      // store says what is wrong with the directory
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return { unlocked: `a dead wdp's lock ${file} cannot be removed: ${(e as Error).message}`, release() {} };
+      /* removed meanwhile */
+    }
   }
   throw new StateDirInUseError(`the state directory ${dir} could not be locked (${file} keeps coming back: something there that is not a live wdp's socket cannot be removed)`);
 }

@@ -2,6 +2,8 @@
 // thread's (store.ts) and the store writer thread's (store-writer-thread.ts) — so that a row
 // written by either is the same row, kept as durably.
 import type Database from 'better-sqlite3';
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { StoredKind } from './types.js';
 
 /** The kinds of stored objects; a staged write names them by index (store-writer.ts). */
@@ -31,4 +33,27 @@ export function setWriteSettings(db: Database.Database, cacheKiB: number): void 
   // a WAL file grown past this (a large write) is cut back to it when a commit starts it again
   db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
   db.pragma(`cache_size = -${cacheKiB}`);
+}
+
+/** The free space the store's writes leave on its filesystem. SQLite's wal-index (state.db-shm) is
+ * a shared memory mapping of a file: on a nearly full ext4 (measured: ~40–100 KiB free; not with
+ * 1.2 MiB) a write to it can fault, and the kernel kills the process with SIGBUS — every start
+ * after it too (its recovery writes the index), a crash loop. So a write (a commit, a staged write,
+ * a checkpoint, the health probe) and the start refuse below this, as on a full disk. (Space taken
+ * by another process between the check and the write is not covered.) */
+export const MIN_FREE_BYTES = 2 << 20;
+
+/** Why `dbPath`'s filesystem is too full for a write (null: it is not, or statfs is not there). */
+export function tooFull(dbPath: string): string | null {
+  let free: number;
+  try { const s = statfsSync(dirname(dbPath)); free = s.bavail * s.bsize; } catch { return null; }
+  return free < MIN_FREE_BYTES
+    ? `ENOSPC: the filesystem of ${dirname(dbPath)} has ${free} bytes free; the store keeps ${MIN_FREE_BYTES} free (below that a write to SQLite's memory-mapped index can kill the process with SIGBUS)`
+    : null;
+}
+
+/** Throws an ENOSPC error when tooFull says so. */
+export function checkFree(dbPath: string): void {
+  const why = tooFull(dbPath);
+  if (why) throw Object.assign(new Error(why), { code: 'ENOSPC' });
 }

@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
-import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_BYTES_SQL, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_BYTES_SQL, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { THREAD_LOST_REQUEST, type WriterReply, type WriterRequest, type WriterSettings } from './store-writer.js';
 
 const settings = workerData as WriterSettings;
@@ -51,6 +51,7 @@ function checkpoint(id: number): WriterReply {
   try {
     if (!db) open();
     if (db.inTransaction) return { id, ok: false, error: 'a staged write is open: no checkpoint now' };
+    checkFree(settings.path);
     // rows: the frames in the WAL when the checkpoint began (since it last started again);
     // bytes: how many of those it left uncopied (a reader held them)
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
@@ -68,6 +69,7 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
     if (m.op === 'stage') {
       if (!db) open();
       dropTransaction(); // (never open here: a stage follows a commit or rollback)
+      checkFree(settings.path);
       db.exec('BEGIN IMMEDIATE');
       let bytes = 0, own = 0, keyStart = 0;
       const { kinds, keys, keyEnds, bodies, starts, ends, text } = m;
@@ -91,6 +93,7 @@ function handle(m: Exclude<WriterRequest, { op: 'close' }>): WriterReply {
     }
     if (m.op === 'commit') {
       if (!db?.inTransaction) throw new Error('no staged write to commit');
+      checkFree(settings.path);
       db.exec('COMMIT');
       return { id: m.id, ok: true, rows: 0, bytes: 0 };
     }
@@ -109,7 +112,7 @@ port.on('message', (m: WriterRequest) => {
   port.postMessage(reply);
   if (m.op === 'commit' && reply.ok) {
     // harmless when it fails or stops short: the WAL keeps the data, the next checkpoint copies it
-    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ }
+    if (!tooFull(settings.path)) { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* retried by a later checkpoint */ } }
     // the page cache filled by the write (~13 MB at 10k × 10) is not needed until the next one
     try { db.pragma('shrink_memory'); } catch { /* only memory */ }
   }

@@ -26,13 +26,14 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
+import { walProblem } from './wal-check.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -113,6 +114,10 @@ function schema(db: Database.Database): void {
   db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
 }
 
+/** The stores this process has open (their state.db paths): the log check reads their index only
+ * while none is (wal-check.ts). */
+const OPEN_STORES = new Set<string>();
+
 export class StateStore {
   readonly path: string;
   private db: Database.Database | null = null;
@@ -152,14 +157,13 @@ export class StateStore {
       // a migration that stopped after state.db was in place: state.db is the state
       this.keepLegacy(legacy, problems, `${STATE_DB} already holds the state`);
     }
-    const db = this.openDb();
+    const ro = this.openDb();
     let state: DesiredState;
-    try { state = this.readAll(db); } catch (e) { db.close(); throw e; }
+    try { state = this.readAll(ro); } finally { ro.close(); }
     try { check(state); } catch (e) {
-      db.close();
       throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
     }
-    this.prepare(db);
+    this.prepare(this.openWritable());
     const empty = !state.services.length && !state.endpointSlices.length && !state.node;
     return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
   }
@@ -169,7 +173,23 @@ export class StateStore {
     const refuse = (why: string): never => {
       throw new StateError(`${this.path}: ${why}. Nothing was deleted or changed; move the file away to start empty, or restore it from a backup`);
     };
-    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
+    // a store that cannot be written (a read-only filesystem, a file or directory without write
+    // permission) is not a damaged one: say so, and never advise moving it away
+    const unwritable = this.unwritable();
+    if (unwritable) {
+      throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
+    }
+    // (before SQLite maps its index: on a nearly full filesystem that can end the process, SIGBUS)
+    const full = tooFull(this.path);
+    if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
+    // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
+    const wal = walProblem(this.path + '-wal', OPEN_STORES.has(this.path) ? null : this.path + '-shm');
+    if (wal) {
+      throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
+    }
+    // checked and read on a read-only connection: closing the last read-write connection copies the
+    // log into the database file and removes it — a refused store must stay exactly as it was
+    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const app = db.pragma('application_id', { simple: true }) as number;
@@ -178,14 +198,38 @@ export class StateStore {
       if (ver !== STORE_SCHEMA_VERSION) refuse(`state store schema version ${ver}; this wdp reads version ${STORE_SCHEMA_VERSION}`);
       const qc = db.pragma('quick_check', { simple: true }) as string;
       if (qc !== 'ok') refuse(`the database is corrupt (quick_check: ${qc})`);
-      db.pragma('journal_mode = WAL');
-      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
       return refuse(`cannot read: ${(e as Error).message}`);
     }
     return db;
+  }
+
+  /** The read-write connection, once the store was checked and read (openDb). */
+  private openWritable(): Database.Database {
+    let db: Database.Database;
+    try { db = new Database(this.path, { fileMustExist: true }); } catch (e) { throw new StateError(`${this.path}: cannot open for writing: ${(e as Error).message}. Nothing was deleted or changed`); }
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
+    } catch (e) {
+      db.close();
+      throw new StateError(`${this.path}: cannot set up for writing: ${(e as Error).message}. Nothing was deleted or changed`);
+    }
+    return db;
+  }
+
+  /** Why the store file, or the directory its WAL and index files are made in, cannot be written
+   * (EROFS, EACCES, ...); null when both can. */
+  private unwritable(): string | null {
+    try { closeSync(openSync(this.path, 'r+')); accessSync(this.dir, constants.W_OK); return null; } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') return 'EROFS: the filesystem is read-only';
+      if (code === 'EACCES' || code === 'EPERM') return `${code}: ${(e as Error).message}`;
+      return null; // (anything else is the open's to report)
+    }
   }
 
   private readAll(db: Database.Database): DesiredState {
@@ -225,6 +269,8 @@ export class StateStore {
     const none = { revision: null, node: null };
     const path = join(dir, STATE_DB);
     if (!existsSync(path)) return none;
+    // a damaged log: nothing is trusted (the real open refuses it, with its reason)
+    if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
     try {
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
@@ -286,6 +332,7 @@ export class StateStore {
 
   private prepare(db: Database.Database): void {
     this.db = db;
+    OPEN_STORES.add(this.path);
     const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -372,6 +419,7 @@ export class StateStore {
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
     this.settle();
+    checkFree(this.path);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
       this.rollbackOpen();
       throw e;
@@ -407,6 +455,7 @@ export class StateStore {
       const before = this.writer?.idle();
       return { commit: async () => { await before; await this.walCaughtUp(); return this.commit(w); }, abort: () => {} };
     }
+    checkFree(this.path);
     const writer = this.writerThread();
     // objects that came as text go as places in that one text (posted once, no string per object
     // on either side; the body's bytes are handed over, not copied), the others serialised; kinds
@@ -494,6 +543,7 @@ export class StateStore {
   probe(): void {
     if (!this.db) throw new StateError(`${this.path} is not open`);
     this.settle();
+    checkFree(this.path);
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
       this.rollbackOpen();
       throw e;
@@ -536,7 +586,7 @@ export class StateStore {
   close(): Promise<void> {
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
-    const writerClosed = this.writer?.close() ?? Promise.resolve();
+    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { OPEN_STORES.delete(this.path); });
     this.writer = null;
     return writerClosed;
   }
