@@ -63,6 +63,10 @@ export interface ControlPlaneOptions {
    * it from the Node) is answered with that text as a `Warning: 299 - "..."` header, the way the
    * Kubernetes API server sends warnings (kubectl, and `wdp`, print them). */
   followed?: { objects?: string; nodeConfig?: string };
+  /** Resolves once the daemon has programmed back what it owns of a NodeConfig just applied or
+   * deleted (its neighbours, routes, config-file fields: `followed.nodeConfig`), so the answer
+   * comes after the state a later read sees. */
+  nodeConfigSettled?: () => Promise<void>;
 }
 
 export interface ControlPlane {
@@ -312,6 +316,10 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (texts.length) reply.header('warning', texts.length === 1 ? texts[0] : texts);
   };
   const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
+  /** After a real change naming the NodeConfig: waits for the daemon's own part to be back. */
+  const nodeSettled = async (req: FastifyRequest, objs: unknown[]): Promise<void> => {
+    if (opts.nodeConfigSettled && !dryRunOf(req.query) && kindsOf(objs).includes('NodeConfig')) await opts.nodeConfigSettled();
+  };
   app.post('/api/v1/apply', async (req, reply) => {
     dryRunOf(req.query); // (a bad value refused before the body is looked at)
     const { objs, texts, validated } = sources(req);
@@ -319,6 +327,7 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
     let prepared: PreparedAnswer | null = null;
     const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
+    await nodeSettled(req, objs);
     const text = (prepared as PreparedAnswer | null)?.text(r);
     return text ? reply.type('application/json; charset=utf-8').send(text) : r;
   });
@@ -326,7 +335,9 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     dryRunOf(req.query);
     const objs = body(req);
     warnFollowed(reply, kindsOf(objs));
-    return withReceived(req, await core.remove(objs, { dryRun: dry(req) }));
+    const r = withReceived(req, await core.remove(objs, { dryRun: dry(req) }));
+    await nodeSettled(req, objs);
+    return r;
   });
   app.delete<{ Params: { ns: string; name: string } }>('/api/v1/namespaces/:ns/services/:name', async (req, reply) => {
     warnFollowed(reply, ['Service']);

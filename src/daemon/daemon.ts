@@ -609,6 +609,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
         objects: `this daemon follows the Kubernetes API server: Services and EndpointSlices applied or deleted through the wdp API are put back to the API server's at its next full sync (kubernetes.syncPeriod ${cfg.kubernetes.syncPeriod / 1000}s); change them in Kubernetes`,
         nodeConfig: 'this daemon follows the Kubernetes API server: it builds its NodeConfig from its Node and its config file: it keeps the nodeAddresses and nodePortAddresses applied until the Node changes or the daemon restarts, and puts the rest back at once; change the Node or the config file',
       } } : { followed: { nodeConfig: OWN_NODE_CONFIG_WARNING } }),
+      nodeConfigSettled: () => programming.settled(),
     });
     const core = controlPlane.core;
     control = core;

@@ -485,9 +485,6 @@ export async function fuzz(d, { seed, iterations, restartEvery = 0, onCase, star
     }
     if (d.errors.length) { problem(i, c, 'the daemon logged an error', d.errors.join(' | ')); d.errors.length = 0; }
     const accepted = res && res.status >= 200 && res.status < 300;
-    // a NodeConfig applied to a daemon without a kubernetes: section is followed by the daemon's
-    // own node config, programmed back by a second apply (docs/api.md, Objects): wait for it
-    if (accepted && !c.dryRun && Array.isArray(res.json?.objects) && res.json.objects.some((o) => o.kind === 'NodeConfig' && o.action !== 'unchanged')) await settled(d);
     const after = await snapshot(d);
     if (c.change && (!accepted || c.dryRun) && (c.dryRun || (c.kind !== 'portDelete' && c.kind !== 'gc'))) {
       if (after !== state) problem(i, c, `${res ? res.status : 'cut-short'}${c.dryRun ? ' dry run' : ''} but the state changed`, diffSummary(state, after));
@@ -510,17 +507,6 @@ export async function fuzz(d, { seed, iterations, restartEvery = 0, onCase, star
     }
   }
   return { problems, stats };
-}
-
-/** Waits (at most 5 s) until two snapshots 200 ms apart are equal. */
-async function settled(d) {
-  let last = await snapshot(d);
-  for (const end = Date.now() + 5000; Date.now() < end;) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = await snapshot(d);
-    if (now === last) return;
-    last = now;
-  }
 }
 
 /** GET each applied object and apply it again: every one must be `unchanged`. */
