@@ -62,8 +62,10 @@ test('a NodeConfig applied through the API is adopted; the node change of the da
   t.true(a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']));
   t.deepEqual(a.addresses, ['192.168.1.2', '192.168.1.9']);
   t.deepEqual(a.nodePortSpec(), ['192.168.1.9']);
-  t.false(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9']), 'the same set in another order: kept as it is');
-  t.deepEqual(a.addresses, ['192.168.1.2', '192.168.1.9']);
+  t.true(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9']), 'the same set in another order: adopted (a family\'s first address is its masquerade source)');
+  t.deepEqual(a.addresses, ['192.168.1.9', '192.168.1.2']);
+  t.false(a.adoptApplied(['192.168.1.9', '192.168.1.2'], ['192.168.1.9']), 'the same list again: nothing changes');
+  a.adoptApplied(['192.168.1.2', '192.168.1.9'], ['192.168.1.9']);
   // the daemon's own program, built before a Node update was read during its apply
   a.ownProgram({ nodeAddresses: ['192.168.1.2', '192.168.1.9'], nodePortAddresses: ['192.168.1.9'] });
   a.takeNode(facts(['192.168.1.2', '192.168.1.4']));

@@ -119,13 +119,13 @@ export class NodeAddresses {
 
   /** A NodeConfig with these (canonical, non-empty) node addresses and NodePort addresses is in
    * force. Unless it is the daemon's own program's, its node addresses are adopted when they are
-   * another set, and its NodePort addresses when it names them and they say something (a list
+   * another list (their order too: the first of a family is its masquerade source), and its NodePort addresses when it names them and they say something (a list
    * was in force, or it is not every node address); returns whether the lists in force changed. */
   adoptApplied(addrs: string[], nodePorts: string[] | undefined): boolean {
     if (this.own !== null && this.own === nodeAddressesKey(addrs, nodePorts)) return false;
-    const key = addressKey(addrs), before = nodeAddressesKey(this.addrs, this.nodePorts);
-    if (key !== addressKey(this.addrs.map(canonicalAddr))) this.addrs = addrs;
+    const key = addressKey(addrs), before = nodeAddressesKey(this.addrs, this.nodePorts), prev = this.addrs;
+    if (addrs.map(canonicalAddr).join(',') !== this.addrs.map(canonicalAddr).join(',')) this.addrs = addrs;
     if (nodePorts && (this.nodePorts !== undefined || addressKey(nodePorts.map(canonicalAddr)) !== key)) this.nodePorts = nodePorts;
-    return nodeAddressesKey(this.addrs, this.nodePorts) !== before;
+    return nodeAddressesKey(this.addrs, this.nodePorts) !== before || this.addrs !== prev;
   }
 }
