@@ -43,7 +43,10 @@ gate.test('running.md "Trying it by hand": the recipe as written serves the pod 
   });
   const text = recipe();
   t.true(text.startsWith('P=wdp-try; D=/tmp/wdp-try;'), 'the recipe names its prefix and directory first');
-  const script = text.replace('P=wdp-try; D=/tmp/wdp-try;', `P=${prefix}; D=${dir};`).replaceAll('npx wdp', 'npx --no wdp');
+  // `npx wdp` is the package's own bin: `node bin/wdp.js` here, because npm exec of the local
+  // package can run its `prepare` script (a whole `npm run build`), which in the suite rewrote
+  // dist/ under the tests running beside this one
+  const script = text.replace('P=wdp-try; D=/tmp/wdp-try;', `P=${prefix}; D=${dir};`).replaceAll('npx wdp', `${JSON.stringify(process.execPath)} bin/wdp.js`);
   const child = spawn('bash', ['-c', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '', err = '';
   child.stdout.on('data', (d) => { out += d; });
