@@ -25,7 +25,7 @@ import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./connt
 import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
-import { steerBatch } from "./steer";
+import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
@@ -131,6 +131,16 @@ export function steer(first: u32, count: u32): u32 {
   if (!gInitialized) return 0;
   return steerBatch(first, count);
 }
+
+/** Where the host stages a 16-byte address for steer_retired_add (steer.ts). */
+export function steer_retired_stage(): usize { return steerRetiredStage(); }
+
+/** Forgets every retired frontend address (steer.ts). */
+export function steer_retired_clear(): void { steerRetiredClear(); }
+
+/** The staged address of `family` is a frontend address an apply removed (steer.ts): 1, or 0
+ * when the set is full. */
+export function steer_retired_add(family: u32): u32 { return steerRetiredAdd(family) ? 1 : 0; }
 
 /** Inspection export, for tests only (nothing in the daemon calls it): owner.ts ownerOf of the
  * 16-byte address at `addr` and `port` among `workers` (0 workers: 0). The daemon places saved

@@ -115,6 +115,10 @@ export const PA_V6 = 4;              // 16 bytes; :: = the port has no IPv6 addr
 export const CFG_SIZE = 256;
 // steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
 export const STEER_LOCAL = 255;
+// steer.ts: the addresses of frontends the applies removed (a kept flow's client frames go by their
+// source): an open-addressed set of STEER_RETIRED_SLOTS entries, at most STEER_RETIRED_MAX in use
+export const STEER_RETIRED_SLOTS = 1024;
+export const STEER_RETIRED_MAX = 512;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16

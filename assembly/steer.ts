@@ -23,7 +23,6 @@
 // also stays: its port is unknown here.
 import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
-import { addrEq } from "./addr";
 import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf } from "./regions";
 import { svcLookup } from "./select";
 import { frameAt, Frame } from "./frame";
@@ -32,10 +31,56 @@ import { isIcmpError, readQuote, gQuoteProto } from "./icmp";
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 import { routeLookup } from "./select";
+import { affHash } from "./hash";
+import { addrEq, addrCopy } from "./addr";
 
 const LOCAL: u32 = <u32>L.STEER_LOCAL;
 const ISRC: usize = memory.data(16, 16);
 const IDST: usize = memory.data(16, 16);
+
+// The addresses of frontends the applies removed (the host keeps the list: src/core/retired-fronts.ts):
+// entries of 16 bytes of address and a u32 family (0: empty), linear probing from affHash; at most
+// STEER_RETIRED_MAX of STEER_RETIRED_SLOTS in use, so a probe ends at an empty entry. Before them
+// one 16-byte address the host stages for steerRetiredAdd.
+const RS_SLOTS: u32 = <u32>L.STEER_RETIRED_SLOTS;
+const RS_ENTRY: usize = 20;
+const RS_STAGE: usize = memory.data(16 + <i32>RS_SLOTS * <i32>RS_ENTRY, 16);
+const RS_TABLE: usize = RS_STAGE + 16;
+let gRetired: u32 = 0;
+
+@inline function retiredAt(i: u32): usize { return RS_TABLE + <usize>i * RS_ENTRY; }
+
+/** Where the host stages an address for steerRetiredAdd (16 bytes). */
+export function steerRetiredStage(): usize { return RS_STAGE; }
+
+/** No address retired. */
+export function steerRetiredClear(): void { memory.fill(RS_TABLE, 0, <usize>RS_SLOTS * RS_ENTRY); gRetired = 0; }
+
+/** The staged address of `family` retired; false when the set is full (STEER_RETIRED_MAX). */
+export function steerRetiredAdd(family: u32): bool {
+  if (family != 4 && family != 6) return false;
+  if (retired(RS_STAGE, family)) return true;
+  if (gRetired >= <u32>L.STEER_RETIRED_MAX) return false;
+  let i = affHash(RS_STAGE, family) & (RS_SLOTS - 1);
+  while (load<u32>(retiredAt(i), 16) != 0) i = (i + 1) & (RS_SLOTS - 1);
+  addrCopy(retiredAt(i), RS_STAGE);
+  store<u32>(retiredAt(i), family, 16);
+  gRetired++;
+  return true;
+}
+
+/** Whether `addr` of `family` was a frontend's address that an apply removed. */
+function retired(addr: usize, family: u32): bool {
+  if (gRetired == 0) return false;
+  let i = affHash(addr, family) & (RS_SLOTS - 1);
+  let f = load<u32>(retiredAt(i), 16);
+  while (f != 0) {
+    if (f == family && addrEq(retiredAt(i), addr)) return true;
+    i = (i + 1) & (RS_SLOTS - 1);
+    f = load<u32>(retiredAt(i), 16);
+  }
+  return false;
+}
 
 /** Set by ownerOfKey: the owner it returned is keyed by the destination of a frame with ports that
  * no frontend owns (a reply to a client, routed, or a client's frame to a deleted service address). */
@@ -63,16 +108,22 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 
 /** A frame with ports keyed by its destination `owner` (no frontend owns it) may be a client's
  * frame to a service address deleted under its kept flow, whose flow was created keyed by the
- * client (its source). Such a frame that landed on another worker than `owner` stays where a flow
- * of it is found (an uplink's fanout places frames by source); one that landed on `owner` goes to
- * the source's worker when the destination is in a service CIDR (a deleted ClusterIP: no client
- * and no pod is addressed there). Replies and routed frames land on `owner` (a pod port's fanout
- * places them by destination) outside the service CIDRs, and pay one hash of the source. Not
- * covered: a deleted external, LoadBalancer or node address reached through a pod port. */
+ * client (its source). Such a frame goes to the source's worker when its destination is an
+ * address an apply removed from the frontends (retired), or, landed on `owner`, is in a service
+ * CIDR (a deleted ClusterIP: no client and no pod is addressed there); one that landed on another
+ * worker stays where a flow of it is found (an uplink's fanout places frames by source). Replies
+ * and routed frames land on `owner` (a pod port's fanout places them by destination) outside the
+ * service CIDRs and pay one hash of the source and, for half of them, a probe of the retired set
+ * (once a frontend was removed) and a route lookup; a routed frame to a retired address is handed
+ * to its source's worker, where it is routed alike (it has no flow to meet). */
 function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
-  if (owner != self) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? self : owner;
+  if (owner != self) {
+    if (ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0) return self;
+    return retired(fr.dstAddr, family) ? ownerOf(fr.srcAddr, 0, workers) : owner;
+  }
   const bySrc = ownerOf(fr.srcAddr, 0, workers);
   if (bySrc == self) return owner;
+  if (retired(fr.dstAddr, family)) return bySrc;
   const rt = routeLookup(fr.dstAddr, family);
   return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR ? bySrc : owner;
 }

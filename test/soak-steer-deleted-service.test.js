@@ -16,8 +16,8 @@ import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
 import { frame } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
-import { Steering, steerRingsFor } from '../dist/src/daemon/steering.js';
-import { CLIENT_MAC, LOCAL_MAC, irFrom, mkCore } from './lib/core-fixture.js';
+import { CLIENT_MAC, LOCAL_MAC, irFrom } from './lib/core-fixture.js';
+import { workersOf } from './lib/steer-workers.js';
 
 const VIP = '10.96.0.10';
 const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 }];
@@ -26,37 +26,11 @@ const routes = [{ prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:0
 const withWeb = irFrom({ frontends: [{ id: 1, addr: VIP, port: 80, proto: 'TCP', backends: [1, 2, 3] }, dns], backends, routes });
 const withoutWeb = irFrom({ frontends: [dns], backends, routes });
 
-/** `workers` cores; run(frames) spreads them at random, hands over what another owns, processes,
- * and returns each frame's outcome by its index in `frames`. */
-function workersOf(workers, seed = 3) {
-  const rings = steerRingsFor(workers);
-  const cores = Array.from({ length: workers }, (_, self) => mkCore(withWeb, { steer: { workers, self }, batchMax: 256, flows: 4096 }));
-  const steer = cores.map((c, self) => new Steering(c, { workers, self, rings, slotSize: L.DEFAULT_SLOT_SIZE }));
-  let s = seed;
-  const rnd = () => { s = (s * 1103515245 + 12345) >>> 0; return s >>> 16; };
-  const run = (frames, now) => {
-    const share = cores.map(() => []);
-    for (const f of frames) share[workers > 1 ? rnd() % workers : 0].push(f);
-    const counts = cores.map((c, w) => { share[w].forEach((f, i) => c.writeFrame(i, f.frame, f.inPort)); return steer[w].dispatch(0, share[w].length); });
-    const out = [];
-    cores.forEach((c, w) => {
-      const kept = [];
-      for (let i = 0; i < counts[w]; i++) kept.push({ frame: c.readFrame(i), inPort: c.descriptor(i).inPort });
-      const got = steer[w].receive(256);
-      kept.forEach((k, i) => c.writeFrame(got + i, k.frame, k.inPort));
-      c.process(got + kept.length, now);
-      for (let i = 0; i < got + kept.length; i++) out.push({ worker: w, verdict: c.descriptor(i).verdict, frame: c.readFrame(i) });
-    });
-    return out;
-  };
-  return { cores, run };
-}
-
 const CLIENTS = Array.from({ length: 40 }, (_, c) => `10.0.${c >> 4}.${(c & 15) + 2}`);
 const toVip = (client, flags) => ({ frame: frame({ src: client, dst: VIP, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: 0 });
 
 test('several workers: a connection whose Service was deleted under it keeps meeting its flow (its client\'s frames steered by the client)', (t) => {
-  const { cores, run } = workersOf(2);
+  const { cores, run } = workersOf(withWeb, 2);
   // established connections from 40 clients, each to one of the backends
   const syn = run(CLIENTS.map((c) => toVip(c, 'S')), 1000);
   t.true(syn.every((o) => o.verdict === L.V_FORWARD));

@@ -13,6 +13,7 @@ import { DEFAULT_TIMEOUTS, type Timeouts } from './timeouts.js';
 import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer.js';
 import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
+import { RetiredFronts } from './retired-fronts.js';
 import { canonicalAddr, formatAddr, parseAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
@@ -114,6 +115,9 @@ interface CoreExports {
   ct_expire_step(now: number, budget: number): number;
   ct_free_flow(flow: number): number;
   steer(first: number, count: number): number;
+  steer_retired_stage(): number;
+  steer_retired_clear(): void;
+  steer_retired_add(family: number): number;
   [k: string]: unknown;
 }
 
@@ -143,6 +147,8 @@ export class Core {
   private readonly wantHugePages: boolean;
   /** Whether the table sets are backed by transparent huge pages, and if not, why. */
   hugePages: HugePageStatus = { mode: 'unknown', advisedBytes: 0, reason: 'not requested' };
+  /** With several workers on one interface: the frontend addresses the applies removed (steer.ts). */
+  readonly retired?: RetiredFronts;
 
   static create(opts: CoreOptions = {}): Core {
     return new Core(opts);
@@ -265,6 +271,7 @@ export class Core {
     }
     w(L.CFG_STEER_WORKERS, st.workers);
     w(L.CFG_STEER_SELF, st.self);
+    if (st.workers > 1) this.retired = new RetiredFronts();
 
     this.tables = new TableWriter(this, caps);
     this.tables.initSets();
@@ -522,6 +529,7 @@ export class Core {
     const overImage = this.tables.fromImage;
     const fronts = overImage ? null : pinFronts(this, diff);   // (reads the set in force until the apply's flip)
     const udp = overImage ? null : udpCleanupPlan(this.tables.frontRecords, diff);
+    this.retired?.note(this, this.tables.ir, diff);
     this.tables.apply(diff, next);
     voidStalePins(this, fronts, next);
     udpCleanup(this, this.tables.frontRecords, udp);

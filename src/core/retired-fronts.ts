@@ -1,0 +1,55 @@
+// The addresses of frontends an apply removed, for steering with several workers on one interface
+// (assembly/steer.ts keptFlowOwner): a TCP or SCTP flow (and an orphaned UDP one) outlives its
+// Service as the kernel's conntrack entry does under kube-proxy, keyed to the worker of its client,
+// but once its address names no frontend nothing in the tables says that a frame to it is a
+// client's — for a LoadBalancer or external IP, or a node address of a NodePort, reached from a
+// pod port, whose fanout places frames by destination. The core steers a frame to a retired
+// address by its source.
+// The list is the latest STEER_RETIRED_MAX addresses removed, oldest forgotten first; an address
+// that is a frontend's again stays in it (a frame to its live ports has a frontend; one to another
+// of its ports goes by its source, as a removed port's kept flow needs). Not kept across a
+// restart (the flows are).
+// Cost: per apply, one look at the old record of each removed or upserted frontend id; the core's
+// set is rewritten only when the list changed (at most STEER_RETIRED_MAX calls).
+import * as L from '../../assembly/layout.js';
+import type { Ir } from '../ir/ir.js';
+import type { IrDiff } from '../ir/diff.js';
+import { parseAddr } from '../util/addr.js';
+
+export interface RetiredSetCore {
+  readonly exports: { steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number };
+  readonly u8: Uint8Array;
+}
+
+export class RetiredFronts {
+  /** family + '|' + address, oldest first (a Map keeps insertion order). */
+  private readonly list = new Map<string, { family: number; addr: string }>();
+
+  /** Addresses retired, oldest first (inspection). */
+  get addresses(): string[] { return [...this.list.values()].map((a) => a.addr); }
+
+  /** Notes what `diff` removes from `prev` (before the apply) and rewrites the core's set if the
+   * list changed. */
+  note(core: RetiredSetCore, prev: Ir, diff: IrDiff): void {
+    let changed = false;
+    const retire = (id: number, addr?: string) => {
+      const o = prev.frontends.get(id);
+      if (!o || o.kind === 'ClusterPolicy' || o.addr === addr) return;
+      const key = `${o.family}|${o.addr}`;
+      if (this.list.has(key)) this.list.delete(key);   // re-inserted: newest
+      this.list.set(key, { family: o.family, addr: o.addr });
+      changed = true;
+    };
+    if (prev.frontends.size === 0) return;
+    diff.frontendsRemove.forEach((id) => retire(id));
+    diff.frontendsUpsert.forEach((f) => retire(f.id, f.addr));
+    if (!changed) return;
+    while (this.list.size > L.STEER_RETIRED_MAX) this.list.delete(this.list.keys().next().value!);
+    core.exports.steer_retired_clear();
+    const stage = core.exports.steer_retired_stage();
+    for (const a of this.list.values()) {
+      core.u8.set(parseAddr(a.addr).bytes, stage);
+      core.exports.steer_retired_add(a.family);
+    }
+  }
+}

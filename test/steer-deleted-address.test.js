@@ -1,0 +1,65 @@
+// A TCP connection whose Service is deleted under it is kept (docs/core.md: it goes on to its old
+// backend, as the kernel's conntrack entry keeps translating under kube-proxy). With several
+// workers on one interface, its client's frames after the deletion have no frontend, so steering
+// keys them by their destination unless it knows better (assembly/steer.ts keptFlowOwner). For a
+// ClusterIP the service CIDR tells (soak-steer-deleted-service); for a LoadBalancer IP, an
+// external IP or a node address (NodePort) nothing in the tables does after the apply, so the
+// core keeps the addresses the applies removed (src/core/retired-fronts.ts) and steers a frame to
+// one of them by its source, where its flow is.
+// Placement as the kernel's fanout program does it: a pod port's frames by destination, an
+// uplink's by source, IPv6 at random. Every client frame after the deletion must reach its backend.
+import test from 'ava';
+import * as L from '../dist/assembly/layout.js';
+import { frame } from '../dist/src/packet/build.js';
+import { parseFrame } from '../dist/src/packet/parse.js';
+import { CLIENT_MAC, LOCAL_MAC, irFrom } from './lib/core-fixture.js';
+import { workersOf } from './lib/steer-workers.js';
+
+const POD_PORT = 2, UPLINK = 0;
+const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 },
+  { id: 4, addr: 'fd00:1::1', port: 8080 }, { id: 5, addr: 'fd00:1::2', port: 8080 }];
+const routes = [
+  { prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true },
+  { prefix: '0.0.0.0/0', outPort: UPLINK, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
+  { prefix: '::/0', outPort: UPLINK, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
+];
+const dns = { id: 9, addr: '10.96.0.11', port: 53, proto: 'UDP', backends: [1, 2, 3] };
+const irWith = (fe) => irFrom({ frontends: [fe, dns], backends, routes });
+const irWithout = irFrom({ frontends: [dns], backends, routes });
+
+const pods = Array.from({ length: 40 }, (_, c) => `10.0.${c >> 4}.${(c & 15) + 2}`);
+const outside = Array.from({ length: 40 }, (_, c) => `203.0.113.${c + 2}`);
+const outside6 = Array.from({ length: 40 }, (_, c) => `2001:db8:9::${(c + 2).toString(16)}`);
+
+const cases = [
+  { name: 'a LoadBalancer IP from pod ports', fe: { kind: 'LoadBalancer', addr: '192.0.2.10', port: 80 }, clients: pods, inPort: POD_PORT, by: 'dst' },
+  { name: 'an external IP from pod ports', fe: { kind: 'ExternalIP', addr: '198.51.100.7', port: 80 }, clients: pods, inPort: POD_PORT, by: 'dst' },
+  { name: 'a node address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: '172.18.0.2', port: 30080 }, clients: pods, inPort: POD_PORT, by: 'dst' },
+  { name: 'a LoadBalancer IP from an uplink', fe: { kind: 'LoadBalancer', addr: '192.0.2.10', port: 80 }, clients: outside, inPort: UPLINK, by: 'src' },
+  { name: 'an IPv6 LoadBalancer IP from an uplink', fe: { kind: 'LoadBalancer', addr: '2001:db8:1::10', port: 80, backends: [4, 5] }, clients: outside6, inPort: UPLINK, by: 'random' },
+  { name: 'an IPv6 node address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: 'fd00:18::2', port: 30080, backends: [4, 5] }, clients: outside6.map((a) => a.replace('2001:db8:9', 'fd00:0')), inPort: POD_PORT, by: 'random' },
+];
+
+for (const k of cases) {
+  test(`two workers: a connection to ${k.name} whose Service was deleted keeps meeting its flow`, (t) => {
+    const fe = { id: 1, proto: 'TCP', backends: [1, 2, 3], ...k.fe };
+    const { cores, run } = workersOf(irWith(fe), 2);
+    const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: fe.port, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort });
+    const syn = run(k.clients.map((c) => toFe(c, 'S')), 1000, k.by);
+    t.true(syn.every((o) => o.verdict === L.V_FORWARD), 'every SYN reaches a backend');
+    const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+    // the backends (pods: placed by destination) answer
+    const sa = run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+    t.true(sa.every((o) => o.verdict === L.V_FORWARD && parseFrame(o.frame).src === fe.addr), 'every SYN-ACK translated back');
+    run(k.clients.map((c) => toFe(c, 'A')), 1002, k.by);
+    t.is(cores.reduce((a, c) => a + c.counters().global.ct_active, 0), k.clients.length);
+
+    for (const c of cores) c.applyIr(irWithout);
+    for (const flags of ['A', 'PA', 'FA']) {
+      const out = run(k.clients.map((c) => toFe(c, flags)), 1003, k.by);
+      const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).dst !== backendOf.get(parseFrame(o.frame).src));
+      t.is(lost.length, 0, `${flags}: ${lost.length} of ${out.length} client frames missed their flow (went to a worker without it)`);
+    }
+    t.is(cores.reduce((a, c) => a + c.counters().global.ct_new, 0), k.clients.length, 'no flow created twice');
+  });
+}
