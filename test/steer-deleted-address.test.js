@@ -14,6 +14,9 @@ import { frame } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { CLIENT_MAC, LOCAL_MAC, irFrom } from './lib/core-fixture.js';
 import { workersOf } from './lib/steer-workers.js';
+import { diffIr } from '../dist/src/ir/diff.js';
+import { encodeDiff } from '../dist/src/ir/diff-wire.js';
+import { applyReceived } from '../dist/src/daemon/worker-apply.js';
 
 const POD_PORT = 2, UPLINK = 0;
 const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 },
@@ -54,7 +57,8 @@ for (const k of cases) {
     run(k.clients.map((c) => toFe(c, 'A')), 1002, k.by);
     t.is(cores.reduce((a, c) => a + c.counters().global.ct_active, 0), k.clients.length);
 
-    for (const c of cores) c.applyIr(irWithout);
+    // as a daemon's worker applies (its Ir patched to the next state before the table write)
+    for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout)));
     for (const flags of ['A', 'PA', 'FA']) {
       const out = run(k.clients.map((c) => toFe(c, flags)), 1003, k.by);
       const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).dst !== backendOf.get(parseFrame(o.frame).src));

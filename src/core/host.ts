@@ -529,7 +529,7 @@ export class Core {
     const overImage = this.tables.fromImage;
     const fronts = overImage ? null : pinFronts(this, diff);   // (reads the set in force until the apply's flip)
     const udp = overImage ? null : udpCleanupPlan(this.tables.frontRecords, diff);
-    this.retired?.note(this, this.tables.ir, diff);
+    this.retired?.note(this, this.tables.frontRecords, diff);
     this.tables.apply(diff, next);
     voidStalePins(this, fronts, next);
     udpCleanup(this, this.tables.frontRecords, udp);

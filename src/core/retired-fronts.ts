@@ -12,8 +12,8 @@
 // Cost: per apply, one look at the old record of each removed or upserted frontend id; the core's
 // set is rewritten only when the list changed (at most STEER_RETIRED_MAX calls).
 import * as L from '../../assembly/layout.js';
-import type { Ir } from '../ir/ir.js';
 import type { IrDiff } from '../ir/diff.js';
+import type { FrontRecords } from './front-records.js';
 import { parseAddr } from '../util/addr.js';
 
 export interface RetiredSetCore {
@@ -28,19 +28,21 @@ export class RetiredFronts {
   /** Addresses retired, oldest first (inspection). */
   get addresses(): string[] { return [...this.list.values()].map((a) => a.addr); }
 
-  /** Notes what `diff` removes from `prev` (before the apply) and rewrites the core's set if the
+  /** Notes the addresses `diff` takes from the frontends the table writer's records (`recs`,
+   * before the apply: the Ir may already be the next one) hold, and rewrites the core's set if the
    * list changed. */
-  note(core: RetiredSetCore, prev: Ir, diff: IrDiff): void {
+  note(core: RetiredSetCore, recs: FrontRecords, diff: IrDiff): void {
     let changed = false;
     const retire = (id: number, addr?: string) => {
-      const o = prev.frontends.get(id);
-      if (!o || o.kind === 'ClusterPolicy' || o.addr === addr) return;
-      const key = `${o.family}|${o.addr}`;
+      if (!recs.has(id) || recs.kindOf(id) === 'ClusterPolicy') return;
+      const was = recs.addrOf(id), family = recs.familyOf(id);
+      if (was === addr) return;
+      const key = `${family}|${was}`;
       if (this.list.has(key)) this.list.delete(key);   // re-inserted: newest
-      this.list.set(key, { family: o.family, addr: o.addr });
+      this.list.set(key, { family, addr: was });
       changed = true;
     };
-    if (prev.frontends.size === 0) return;
+    if (recs.size === 0) return;
     diff.frontendsRemove.forEach((id) => retire(id));
     diff.frontendsUpsert.forEach((f) => retire(f.id, f.addr));
     if (!changed) return;
