@@ -29,7 +29,7 @@ import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd } fro
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
-import { rejectLimitPtr, rejectLimitClear } from "./ratelimit";
+import { rejectLimitPtr, rejectLimitClear, rejectLimitShare } from "./ratelimit";
 
 let gInitialized: bool = false;
 
@@ -43,6 +43,10 @@ export function trace_filter_ptr(): usize { return traceFilterPtr(); }
 
 /** Address of the reject rate limit block (RL_BLOCK_SIZE bytes, static; layout.ts, ratelimit.ts). */
 export function reject_limit_ptr(): usize { return rejectLimitPtr(); }
+
+/** 1: the reject rate limit's buckets are the node's, in the host's shared block (the imports
+ * reject_limit_enter / reject_limit_leave copy them in and out; ratelimit.ts); 0: this core's. */
+export function reject_limit_share(on: u32): void { rejectLimitShare(on != 0); }
 
 /** Validates CONFIG (magic, version, region geometry within memory), zeroes counters, conntrack
  * and affinity, builds the free list, forgets the reject rate limit's clients (its global bucket full). 0 = ok; 1 bad magic, 2 bad version, 3 bad slot size/batch,

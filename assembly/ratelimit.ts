@@ -7,6 +7,11 @@
 // of RL_GLOBAL_BURST). As current kernels (CVE-2024-47678): the global bucket is only looked at first, the client's
 // is charged, and the global one only for an answer the client's let through. Semantics:
 // docs/core.md "Reject rate limit". Only the reject path calls it; nothing allocates.
+// Several workers (each its own core) keep the node's buckets in one shared block the host maps
+// (src/core/shared-reject-limit.ts): with sharing on, a decision copies the global bucket and the
+// client's bucket in from it (the host's reject_limit_enter, under the block's lock), decides here,
+// and copies them back (reject_limit_leave). A worker that cannot take the lock at once (another
+// one holds it for longer than the host spins) does not answer: limited, never over the limit.
 import * as L from "./layout";
 import { affHash } from "./hash";
 import { addrEq, addrCopy } from "./addr";
@@ -16,6 +21,15 @@ const BLOCK: usize = memory.data(L.RL_BLOCK_SIZE, 64);
 const ANSWER: u32 = 1000;                                // one answer, in thousandths (global credit)
 const GLOBAL_CAP: u32 = <u32>L.RL_GLOBAL_BURST * ANSWER;
 const GLOBAL_REFILL_MAX_MS: u32 = 1000;                  // elapsed time counted at most (no overflow; 50 ms already fill it)
+
+@external("env", "reject_limit_enter") declare function sharedEnter(bucket: u32): u32;
+@external("env", "reject_limit_leave") declare function sharedLeave(bucket: u32, write: u32): void;
+
+/** Whether the buckets are the node's, shared with other workers' cores through the host. */
+let gShared = false;
+
+/** The buckets kept in the host's shared block (on) or in this core's alone (off). */
+export function rejectLimitShare(on: bool): void { gShared = on; }
 
 /** Address of the block (RL_BLOCK_SIZE bytes, static, 64-byte aligned). */
 export function rejectLimitPtr(): usize { return BLOCK; }
@@ -33,6 +47,16 @@ export function rejectLimitClear(): void {
  * bucket's RL_WAYS entries starts with a full burst, in the first empty entry, else in the one
  * refilled longest ago (largest u32(now - last); ties: the first). */
 export function rejectAllowed(client: usize, family: u32): bool {
+  const bucket = affHash(client, family) & (<u32>L.RL_BUCKETS - 1);
+  if (!gShared) return decide(client, family, bucket);
+  if (sharedEnter(bucket) == 0) return false;
+  const ok = decide(client, family, bucket);
+  sharedLeave(bucket, gLive ? 1 : 0);
+  return ok;
+}
+
+/** rejectAllowed on the block's global bucket and client bucket `bucket`. */
+function decide(client: usize, family: u32, bucket: u32): bool {
   const now = gNow;
   let elapsed = now - load<u32>(BLOCK, L.RL_STAMP);
   if (elapsed > GLOBAL_REFILL_MAX_MS) elapsed = GLOBAL_REFILL_MAX_MS;
@@ -44,7 +68,7 @@ export function rejectAllowed(client: usize, family: u32): bool {
   }
   const ivl: u32 = family == 4 ? <u32>L.RL_HOST_INTERVAL_V4_MS : <u32>L.RL_HOST_INTERVAL_V6_MS;
   const cap = ivl * <u32>L.RL_HOST_BURST;
-  const first = (affHash(client, family) & (<u32>L.RL_BUCKETS - 1)) * <u32>L.RL_WAYS;
+  const first = bucket * <u32>L.RL_WAYS;
   let hit: i32 = -1, empty: i32 = -1, oldest: i32 = 0;
   let oldestAge: u32 = 0;
   for (let w: u32 = 0; w < <u32>L.RL_WAYS; w++) {

@@ -14,6 +14,7 @@ import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer
 import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
 import { RetiredFronts } from './retired-fronts.js';
+import { SharedRejectLimit, type RejectLimitShare } from './shared-reject-limit.js';
 import { canonicalAddr, formatAddr, parseAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
 import { SetFlowIds } from './set-flow-ids.js';
@@ -43,6 +44,9 @@ export interface CoreOptions {
    * one this core is; SNAT ports are then taken only where the owner function names this core.
    * Default: alone (1, 0). */
   steer?: { workers: number; self: number };
+  /** The reject rate limit's buckets shared with other workers' cores (shared-reject-limit.ts):
+   *  the node's, as the kernel's. Default: this core's own. */
+  rejectLimit?: RejectLimitShare;
   /** Egress MTU per port index (the port's interface MTU: the largest IP packet it sends; 0 =
    *  unknown, unchecked — every port's default). Changed later with setPortMtu. Docs: docs/core.md
    *  "Egress MTU". */
@@ -105,6 +109,7 @@ interface CoreExports {
   config_ptr(): number;
   trace_filter_ptr(): number;
   reject_limit_ptr(): number;
+  reject_limit_share(on: number): void;
   heap_base(): number;
   init(): number;
   process(count: number, now: number): void;
@@ -149,6 +154,8 @@ export class Core {
   hugePages: HugePageStatus = { mode: 'unknown', advisedBytes: 0, reason: 'not requested' };
   /** With several workers on one interface: the frontend addresses the applies removed (steer.ts). */
   readonly retired?: RetiredFronts;
+  /** The reject rate limit's node-wide buckets (opts.rejectLimit). */
+  private rejectShare?: SharedRejectLimit;
 
   static create(opts: CoreOptions = {}): Core {
     return new Core(opts);
@@ -163,6 +170,8 @@ export class Core {
           throw new Error(`wdp core aborted at ${line}:${col}`);
         },
         seed: () => Date.now(),
+        reject_limit_enter: (bucket: number) => this.rejectShare!.enter(bucket),
+        reject_limit_leave: (bucket: number, write: number) => this.rejectShare!.leave(bucket, write),
       },
     });
     this.exports = instance.exports as unknown as CoreExports;
@@ -277,6 +286,10 @@ export class Core {
     this.tables.initSets();
     const rc = this.exports.init();
     if (rc !== 0) throw new Error(`wdp core init() failed with code ${rc} (layout mismatch between host and core?)`);
+    if (opts.rejectLimit) {
+      this.rejectShare = new SharedRejectLimit(this, opts.rejectLimit, performance.timeOrigin + this.t0);
+      this.exports.reject_limit_share(1);
+    }
   }
 
   // ---- memory access --------------------------------------------------------------------------

@@ -39,7 +39,9 @@ export interface WorkerInit {
   workers: number;             // how many workers the daemon runs
   ports: WorkerPortSpec[];
   nodeAddresses: string[];
-  core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean };
+  core: { flows?: number; batchMax?: number; timeouts?: Record<string, number>; wasmPath?: string; hugePages?: boolean;
+    /** Several workers: the reject rate limit's node-wide block (src/core/shared-reject-limit.ts). */
+    rejectLimit?: SharedArrayBuffer };
   probeIntervalMs: number;
   /** Adaptive busy-poll: keep polling this long after the last frame before blocking (0: never spin). */
   busyPollUs?: number;

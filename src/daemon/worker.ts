@@ -123,7 +123,8 @@ class Worker {
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
-      ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}) });
+      ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}),
+      ...(init.core.rejectLimit ? { rejectLimit: { buffer: init.core.rejectLimit } } : {}) });
     keepBackendsAsReceived(this.core);
     this.awaitingNeighbour = new HoldQueue({ slotBytes: this.core.slotSize });
     this.heldSince = new Float64Array(this.core.batchMax);

@@ -1,0 +1,74 @@
+// The reject rate limit with several workers on one interface (assembly/ratelimit.ts, docs/core.md
+// "Reject rate limit"): the kernel's buckets — a burst of 6 per client, 50 for all clients — are
+// the node's, whichever CPU a packet arrives on. Two cores as two workers, frames placed on them
+// at random as a fanout might (and, for a pod port, by destination), handed over where steer()
+// says: a client's refused datagrams, pings and packets to an undefined port of a ClusterIP reach
+// both workers, and many clients' both. The workers share one rate limit block
+// (src/core/shared-reject-limit.ts), so the answers stay within the kernel's.
+import test from 'ava';
+import * as L from '../dist/assembly/layout.js';
+import { frame } from '../dist/src/packet/build.js';
+import { irFrom, mkCore } from './lib/core-fixture.js';
+import { workersOf } from './lib/steer-workers.js';
+import { rejectLimitBuffer } from '../dist/src/core/shared-reject-limit.js';
+
+const VIP = '10.96.0.10';
+const ir = irFrom({
+  frontends: [{ id: 1, addr: VIP, port: 53, proto: 'UDP', backends: [] }, { id: 2, addr: VIP, port: 80, proto: 'TCP', backends: [] }],
+  backends: [],
+  routes: [{ prefix: '10.96.0.0/16', outPort: L.PORT_NONE, dstMac: '00:00:00:00:00:00', srcMac: '00:00:00:00:00:00', serviceCidr: true }],
+});
+const REJECTS = new Set([L.REASON_REJECT_NO_ENDPOINTS, L.REASON_REJECT_INVALID_PORT, L.REASON_REJECT_CLUSTER_IP_PROTO]);
+const shared = () => ({ rejectLimit: { buffer: rejectLimitBuffer(), clockOffset: 0 } });
+
+const udp = (src, sport, dport = 53) => ({ frame: frame({ src, dst: VIP, proto: 'UDP', sport, dport, payload: 'q' }), inPort: 0 });
+const ping = (src, id) => ({ frame: frame({ src, dst: VIP, proto: 'ICMP', icmpType: 8, icmpCode: 0, id, payload: 'p' }), inPort: 0 });
+const answers = (out) => out.filter((o) => o.verdict === L.V_REJECT && REJECTS.has(o.reason)).length;
+const limited = (out) => out.filter((o) => o.reason === L.REASON_DROP_REJECT_RATE_LIMITED).length;
+
+for (const by of ['random', 'dst']) {
+  test(`two workers (placed ${by === 'dst' ? 'by destination, a pod port' : 'at random'}): 50 refused packets of one client at one instant get the kernel's 6 answers, one more a second later`, (t) => {
+    const { run } = workersOf(ir, 2, shared());
+    // datagrams to the port without endpoints from 20 source ports, to an undefined port, and pings
+    const burst = [...Array.from({ length: 20 }, (_, i) => udp('10.0.0.5', 40000 + i)), ...Array.from({ length: 15 }, (_, i) => udp('10.0.0.5', 41000 + i, 9999)), ...Array.from({ length: 15 }, (_, i) => ping('10.0.0.5', i))];
+    const out = run(burst, 5000, by);
+    t.is(out.length, 50);
+    if (by === 'random') t.true(new Set(out.map((o) => o.worker)).size === 2, 'the packets reached both workers');
+    t.is(answers(out), 6, 'answered: the kernel\'s burst of 6 for one client');
+    t.is(limited(out), 44);
+    const later = run(Array.from({ length: 10 }, (_, i) => udp('10.0.0.5', 42000 + i)), 6000, by);
+    t.is(answers(later), 1, 'a second later: one more');
+  });
+}
+
+test('two workers: 120 clients at one instant get the kernel\'s 50 answers (the global burst), then one per ms', (t) => {
+  const { run } = workersOf(ir, 2, shared());
+  const clients = Array.from({ length: 120 }, (_, c) => `10.0.${c >> 6}.${(c & 63) + 2}`);
+  const out = run(clients.map((c) => udp(c, 40000)), 5000);
+  t.true(new Set(out.map((o) => o.worker)).size === 2, 'the clients reached both workers');
+  t.is(answers(out), 50);
+  t.is(limited(out), 70);
+  const later = run(clients.slice(0, 10).map((c) => udp(c, 40001)), 5003);
+  t.is(answers(later), 3, '3 ms later: 3 more');
+});
+
+test('two workers without a shared block: each keeps its own buckets (what the sharing removes)', (t) => {
+  const { run } = workersOf(ir, 2);
+  const clients = Array.from({ length: 120 }, (_, c) => `10.0.${c >> 6}.${(c & 63) + 2}`);
+  t.true(answers(run(clients.map((c) => udp(c, 40000)), 5000)) > 50);
+});
+
+test('two cores on their own clocks (each started at its creation, as a daemon\'s workers) share one client\'s burst', async (t) => {
+  const buffer = rejectLimitBuffer();
+  const a = mkCore(ir, { rejectLimit: { buffer } });
+  await new Promise((r) => setTimeout(r, 40));   // b's clock starts 40 ms after a's
+  const b = mkCore(ir, { rejectLimit: { buffer } });
+  const send = (core, n, base) => {
+    for (let i = 0; i < n; i++) core.writeFrame(i, udp('10.0.0.5', base + i).frame, 0);
+    core.process(n, core.now());
+    return Array.from({ length: n }, (_, i) => core.descriptor(i).reason).filter((r) => r === L.REASON_REJECT_NO_ENDPOINTS).length;
+  };
+  t.is(send(a, 4, 40000), 4);
+  t.is(send(b, 4, 41000), 2, 'the client\'s burst of 6 is spent on b too (b\'s earlier clock does not refill it)');
+  t.is(send(a, 4, 42000), 0);
+});
