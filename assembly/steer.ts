@@ -8,7 +8,9 @@
 //   to a frontend (dst:dport a service)         -> the source address (the client)
 //   from the SNAT address (the node as client)  -> (source address, source port)
 //   to the SNAT address (a masqueraded reply)   -> (destination address, destination port): the
-//                                                  worker whose SNAT port it is (snat.ts)
+//                                                  worker whose SNAT port it is (snat.ts); on a port
+//                                                  outside the SNAT range (no reply: a deleted node
+//                                                  port's client, the host's) -> the source address
 //   to the hairpin address (the node's answer   -> (destination address, destination port), as
 //   to itself through a Service)                   above: the port was allocated under it
 //   anything else (a reply to a client, routed) -> the destination address, except a client's
@@ -23,7 +25,7 @@
 // also stays: its port is unknown here.
 import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
-import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf } from "./regions";
+import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf, gPortMin, gPortMax } from "./regions";
 import { svcLookup } from "./select";
 import { frameAt, Frame } from "./frame";
 import { parse } from "./parse";
@@ -101,7 +103,10 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
   if (hp) return ownerOf(dst, dport, workers);
   if (snat && addrEq(src, sn)) return ownerOf(src, sport, workers);
   if (svcLookup(dst, dport, proto, family) != 0) return ownerOf(src, 0, workers);
-  if (snat && addrEq(dst, sn)) return ownerOf(dst, dport, workers);
+  // to the SNAT address: a masqueraded reply on a port of the SNAT range (keyed as allocated);
+  // on another port a client's frame to a node port there whose Service was deleted under its
+  // kept flow (keyed by the client), or a frame to the host that no flow holds
+  if (snat && addrEq(dst, sn)) return dport >= gPortMin && dport <= gPortMax ? ownerOf(dst, dport, workers) : ownerOf(src, 0, workers);
   gByDst = true;
   return ownerOf(dst, 0, workers);
 }

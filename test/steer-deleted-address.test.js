@@ -27,8 +27,8 @@ const routes = [
   { prefix: '::/0', outPort: UPLINK, dstMac: '02:00:00:00:77:01', srcMac: '02:00:00:00:00:cc' },
 ];
 const dns = { id: 9, addr: '10.96.0.11', port: 53, proto: 'UDP', backends: [1, 2, 3] };
-const irWith = (fe) => irFrom({ frontends: [fe, dns], backends, routes });
-const irWithout = irFrom({ frontends: [dns], backends, routes });
+const irWith = (fe, snat) => irFrom({ frontends: [fe, dns], backends, routes, ...snat });
+const irWithout = (snat) => irFrom({ frontends: [dns], backends, routes, ...snat });
 
 const pods = Array.from({ length: 40 }, (_, c) => `10.0.${c >> 4}.${(c & 15) + 2}`);
 const outside = Array.from({ length: 40 }, (_, c) => `203.0.113.${c + 2}`);
@@ -38,6 +38,10 @@ const cases = [
   { name: 'a LoadBalancer IP from pod ports', fe: { kind: 'LoadBalancer', addr: '192.0.2.10', port: 80 }, clients: pods, inPort: POD_PORT, by: 'dst' },
   { name: 'an external IP from pod ports', fe: { kind: 'ExternalIP', addr: '198.51.100.7', port: 80 }, clients: pods, inPort: POD_PORT, by: 'dst' },
   { name: 'a node address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: '172.18.0.2', port: 30080 }, clients: pods, inPort: POD_PORT, by: 'dst' },
+  // the node address a NodePort is on is the masquerade (SNAT) address too: a frame to it is a
+  // masqueraded reply only on a port of the SNAT range
+  { name: 'the SNAT address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: '172.18.0.2', port: 30080 }, snat: { snatV4: '172.18.0.2' }, clients: pods, inPort: POD_PORT, by: 'dst' },
+  { name: 'the SNAT address (NodePort, masqueraded) from an uplink', fe: { kind: 'NodePort', addr: '172.18.0.2', port: 30080, flags: L.FEF_MASQUERADE }, snat: { snatV4: '172.18.0.2' }, clients: outside, inPort: UPLINK, by: 'src' },
   { name: 'a LoadBalancer IP from an uplink', fe: { kind: 'LoadBalancer', addr: '192.0.2.10', port: 80 }, clients: outside, inPort: UPLINK, by: 'src' },
   { name: 'an IPv6 LoadBalancer IP from an uplink', fe: { kind: 'LoadBalancer', addr: '2001:db8:1::10', port: 80, backends: [4, 5] }, clients: outside6, inPort: UPLINK, by: 'random' },
   { name: 'an IPv6 node address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: 'fd00:18::2', port: 30080, backends: [4, 5] }, clients: outside6.map((a) => a.replace('2001:db8:9', 'fd00:0')), inPort: POD_PORT, by: 'random' },
@@ -46,22 +50,25 @@ const cases = [
 for (const k of cases) {
   test(`two workers: a connection to ${k.name} whose Service was deleted keeps meeting its flow`, (t) => {
     const fe = { id: 1, proto: 'TCP', backends: [1, 2, 3], ...k.fe };
-    const { cores, run } = workersOf(irWith(fe), 2);
+    const { cores, run } = workersOf(() => irWith(fe, k.snat), 2);
     const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: fe.port, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort });
     const syn = run(k.clients.map((c) => toFe(c, 'S')), 1000, k.by);
     t.true(syn.every((o) => o.verdict === L.V_FORWARD), 'every SYN reaches a backend');
-    const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+    // each connection by its source as it leaves (the node's SNAT address and port when masqueraded)
+    const conn = (p) => `${p.src}|${p.sport}`;
+    const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [conn(p), p.dst]; }));
     // the backends (pods: placed by destination) answer
     const sa = run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
     t.true(sa.every((o) => o.verdict === L.V_FORWARD && parseFrame(o.frame).src === fe.addr), 'every SYN-ACK translated back');
+    if (fe.flags) t.true(syn.every((o) => parseFrame(o.frame).src === '172.18.0.2'), 'masqueraded');
     run(k.clients.map((c) => toFe(c, 'A')), 1002, k.by);
     t.is(cores.reduce((a, c) => a + c.counters().global.ct_active, 0), k.clients.length);
 
     // as a daemon's worker applies (its Ir patched to the next state before the table write)
-    for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout)));
+    for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout(k.snat))));
     for (const flags of ['A', 'PA', 'FA']) {
       const out = run(k.clients.map((c) => toFe(c, flags)), 1003, k.by);
-      const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).dst !== backendOf.get(parseFrame(o.frame).src));
+      const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(conn(p)); });
       t.is(lost.length, 0, `${flags}: ${lost.length} of ${out.length} client frames missed their flow (went to a worker without it)`);
     }
     t.is(cores.reduce((a, c) => a + c.counters().global.ct_new, 0), k.clients.length, 'no flow created twice');

@@ -21,12 +21,13 @@ export function placer(workers, seed = 3) {
   };
 }
 
-/** `workers` cores over `ir` (core options `opts`); run(frames, now, by) places each frame
+/** `workers` cores over `ir` (an Ir, or a function making one: each core then has its own, as a
+ * daemon's workers do — an apply patches a worker's Ir in place) with core options `opts`; run(frames, now, by) places each frame
  * ({ frame, inPort }) by `by` (placer), hands over what another owns, processes, and returns each
  * processed frame's { worker, verdict, reason, frame }. */
 export function workersOf(ir, workers, opts = {}, seed = 3) {
   const rings = steerRingsFor(workers);
-  const cores = Array.from({ length: workers }, (_, self) => mkCore(ir, { steer: { workers, self }, batchMax: 256, flows: 4096, ...opts }));
+  const cores = Array.from({ length: workers }, (_, self) => mkCore(typeof ir === 'function' ? ir() : ir, { steer: { workers, self }, batchMax: 256, flows: 4096, ...opts }));
   const steer = cores.map((c, self) => new Steering(c, { workers, self, rings, slotSize: L.DEFAULT_SLOT_SIZE }));
   const place = placer(workers, seed);
   const run = (frames, now, by = 'random') => {
