@@ -9,8 +9,9 @@
 //   from the SNAT address (the node as client)  -> (source address, source port)
 //   to the SNAT address (a masqueraded reply)   -> (destination address, destination port): the
 //                                                  worker whose SNAT port it is (snat.ts); on a port
-//                                                  outside the SNAT range (no reply: a deleted node
-//                                                  port's client, the host's) -> the source address
+//                                                  outside the SNAT range once a node port there was
+//                                                  removed (a deleted node port's client, the
+//                                                  host's) -> the source address
 //   to the hairpin address (the node's answer   -> (destination address, destination port), as
 //   to itself through a Service)                   above: the port was allocated under it
 //   anything else (a reply to a client, routed) -> the destination address, except a client's
@@ -103,10 +104,11 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
   if (hp) return ownerOf(dst, dport, workers);
   if (snat && addrEq(src, sn)) return ownerOf(src, sport, workers);
   if (svcLookup(dst, dport, proto, family) != 0) return ownerOf(src, 0, workers);
-  // to the SNAT address: a masqueraded reply on a port of the SNAT range (keyed as allocated);
-  // on another port a client's frame to a node port there whose Service was deleted under its
-  // kept flow (keyed by the client), or a frame to the host that no flow holds
-  if (snat && addrEq(dst, sn)) return dport >= gPortMin && dport <= gPortMax ? ownerOf(dst, dport, workers) : ownerOf(src, 0, workers);
+  // to the SNAT address: a masqueraded reply on a port of the SNAT range (keyed as allocated). On
+  // another port, once a frontend there was removed (retired), a client's frame to a node port
+  // deleted under its kept flow (keyed by the client) or a frame to the host that no flow holds;
+  // else it may be the reply to the node's own unmasqueraded connection (keyed by its port)
+  if (snat && addrEq(dst, sn)) return (dport < gPortMin || dport > gPortMax) && retired(dst, family) ? ownerOf(src, 0, workers) : ownerOf(dst, dport, workers);
   gByDst = true;
   return ownerOf(dst, 0, workers);
 }
