@@ -115,22 +115,23 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 
 /** A frame with ports keyed by its destination `owner` (no frontend owns it) may be a client's
  * frame to a service address deleted under its kept flow, whose flow was created keyed by the
- * client (its source). Such a frame goes to the source's worker when its destination is an
- * address an apply removed from the frontends (retired), or, landed on `owner`, is in a service
- * CIDR (a deleted ClusterIP: no client and no pod is addressed there); one that landed on another
- * worker stays where a flow of it is found (an uplink's fanout places frames by source). Replies
- * and routed frames land on `owner` (a pod port's fanout places them by destination) outside the
+ * client (its source). One that landed on another worker than `owner` stays where a flow of it is
+ * found (an uplink's fanout places frames by source). One that landed on `owner` goes to the
+ * source's worker when its destination is in a service CIDR (a deleted ClusterIP: no client and
+ * no pod is addressed there), or is an address an apply removed from the frontends (retired) and
+ * no flow of it is here (a reply to a client at such an address finds its flow here). Replies and
+ * routed frames land on `owner` (a pod port's fanout places them by destination) outside the
  * service CIDRs and pay one hash of the source and, for half of them, a probe of the retired set
  * (once a frontend was removed) and a route lookup; a routed frame to a retired address is handed
- * to its source's worker, where it is routed alike (it has no flow to meet). */
+ * to its source's worker, where it is routed alike (no flow holds it). Not covered: with more
+ * than two workers, a client frame to a retired address that lands on neither the client's nor
+ * the address's worker (IPv6 on an uplink, which the fanout program gives to worker 0; AF_XDP
+ * queues placed by RSS) goes to the address's. */
 function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
-  if (owner != self) {
-    if (ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0) return self;
-    return retired(fr.dstAddr, family) ? ownerOf(fr.srcAddr, 0, workers) : owner;
-  }
+  if (owner != self) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? self : owner;
   const bySrc = ownerOf(fr.srcAddr, 0, workers);
   if (bySrc == self) return owner;
-  if (retired(fr.dstAddr, family)) return bySrc;
+  if (retired(fr.dstAddr, family)) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? owner : bySrc;
   const rt = routeLookup(fr.dstAddr, family);
   return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR ? bySrc : owner;
 }

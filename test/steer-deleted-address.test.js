@@ -74,3 +74,22 @@ for (const k of cases) {
     t.is(cores.reduce((a, c) => a + c.counters().global.ct_new, 0), k.clients.length, 'no flow created twice');
   });
 }
+
+test('two workers: a client at an address an apply removed from the frontends keeps the replies of its connections, from local and remote backends', (t) => {
+  const CLIENT = '198.51.100.7';
+  const vip = { id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const ext = { id: 2, kind: 'ExternalIP', addr: CLIENT, port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const { cores, run } = workersOf(() => irFrom({ frontends: [vip, ext, dns], backends, routes }), 2);
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [vip, dns], backends, routes }))));
+  t.true(cores.every((c) => c.retired.addresses.includes(CLIENT)));
+  const syn = run(Array.from({ length: 30 }, (_, i) => ({ frame: frame({ src: CLIENT, dst: vip.addr, proto: 'TCP', sport: 40000 + i, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: UPLINK })), 1000, 'src');
+  t.true(syn.every((o) => o.verdict === L.V_FORWARD));
+  t.true(new Set(syn.map((o) => parseFrame(o.frame).dst)).size > 1, 'several backends');
+  const replies = syn.map((o) => { const p = parseFrame(o.frame); return frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }); });
+  // local backends (pod ports: placed by destination), then remote ones (an uplink: by source)
+  for (const [inPort, by] of [[POD_PORT, 'dst'], [UPLINK, 'src']]) {
+    const out = run(replies.map((f) => ({ frame: f, inPort })), 1001, by);
+    const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).src !== vip.addr);
+    t.is(lost.length, 0, `${by}: ${lost.length} of ${out.length} replies missed their flow`);
+  }
+});
