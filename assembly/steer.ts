@@ -34,7 +34,6 @@ import { isIcmpError, readQuote, gQuoteProto } from "./icmp";
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
 import { routeLookup } from "./select";
-import { affHash } from "./hash";
 import { addrEq, addrCopy } from "./addr";
 
 const LOCAL: u32 = <u32>L.STEER_LOCAL;
@@ -42,7 +41,7 @@ const ISRC: usize = memory.data(16, 16);
 const IDST: usize = memory.data(16, 16);
 
 // The addresses of frontends the applies removed (the host keeps the list: src/core/retired-fronts.ts):
-// entries of 16 bytes of address and a u32 family (0: empty), linear probing from affHash; at most
+// entries of 16 bytes of address and a u32 family (0: empty), linear probing from slotOf; at most
 // STEER_RETIRED_MAX of STEER_RETIRED_SLOTS in use, so a probe ends at an empty entry. Before them
 // one 16-byte address the host stages for steerRetiredAdd.
 const RS_SLOTS: u32 = <u32>L.STEER_RETIRED_SLOTS;
@@ -52,6 +51,12 @@ const RS_TABLE: usize = RS_STAGE + 16;
 let gRetired: u32 = 0;
 
 @inline function retiredAt(i: u32): usize { return RS_TABLE + <usize>i * RS_ENTRY; }
+
+/** The first slot of an address: its four words folded, one multiply (a probe sits on the replies'
+ * path; the addresses are few and the host's, not chosen by a sender). */
+@inline function slotOf(addr: usize): u32 {
+  return ((load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12)) * 0x9e3779b1) >>> (32 - <u32>ctz(RS_SLOTS));
+}
 
 /** Where the host stages an address for steerRetiredAdd (16 bytes). */
 export function steerRetiredStage(): usize { return RS_STAGE; }
@@ -64,7 +69,7 @@ export function steerRetiredAdd(family: u32): bool {
   if (family != 4 && family != 6) return false;
   if (retired(RS_STAGE, family)) return true;
   if (gRetired >= <u32>L.STEER_RETIRED_MAX) return false;
-  let i = affHash(RS_STAGE, family) & (RS_SLOTS - 1);
+  let i = slotOf(RS_STAGE);
   while (load<u32>(retiredAt(i), 16) != 0) i = (i + 1) & (RS_SLOTS - 1);
   addrCopy(retiredAt(i), RS_STAGE);
   store<u32>(retiredAt(i), family, 16);
@@ -75,7 +80,7 @@ export function steerRetiredAdd(family: u32): bool {
 /** Whether `addr` of `family` was a frontend's address that an apply removed. */
 function retired(addr: usize, family: u32): bool {
   if (gRetired == 0) return false;
-  let i = affHash(addr, family) & (RS_SLOTS - 1);
+  let i = slotOf(addr);
   let f = load<u32>(retiredAt(i), 16);
   while (f != 0) {
     if (f == family && addrEq(retiredAt(i), addr)) return true;
