@@ -71,7 +71,7 @@ for (const k of [
   { name: 'lb-gone', what: 'a LoadBalancer IP', url: `http://${LB_IP}/`, dst: LB_IP, svc: (name) => serviceYaml({ name, type: 'LoadBalancer', clusterIP: '10.96.9.20', lbIngress: [LB_IP], ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30711, protocol: 'TCP' }] }) },
   { name: 'np-gone', what: 'a NodePort on the node address', url: `http://${NODE_V4}:${NODE_PORT}/`, dst: NODE_V4, svc: (name) => serviceYaml({ name, type: 'NodePort', clusterIP: '10.96.9.21', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT, protocol: 'TCP' }] }) },
 ]) {
-  serial(`a pod's keep-alive connection to ${k.what} goes on after its Service is deleted (as kube-proxy's conntrack entry), with the pod and the address on different workers`, async (t) => {
+  serial(`a pod's long upload to ${k.what} goes on after its Service is deleted (as kube-proxy's conntrack entry keeps translating), with the pod and the address on different workers`, async (t) => {
     const topo = suite.topo;
     const pod = topo.pods[0];
     t.not(owner(pod.ip), owner(k.dst), 'the pod port places the frames on the address\'s worker, not the pod\'s');
