@@ -72,3 +72,22 @@ test('two cores on their own clocks (each started at its creation, as a daemon\'
   t.is(send(b, 4, 41000), 2, 'the client\'s burst of 6 is spent on b too (b\'s earlier clock does not refill it)');
   t.is(send(a, 4, 42000), 0);
 });
+
+test('a worker that finds the block held does not answer (never over the limit); a lock left for a second by a worker that died is taken over', (t) => {
+  const buffer = rejectLimitBuffer();
+  const lock = new Int32Array(buffer, 0, 1);
+  const epoch = new DataView(buffer).getFloat64(8, true);
+  const c = mkCore(ir, { rejectLimit: { buffer } });
+  const answered = (base) => {
+    c.writeFrame(0, udp(`10.0.3.${base & 255}`, 40000).frame, 0);
+    c.process(1, c.now());
+    return c.descriptor(0).reason === L.REASON_REJECT_NO_ENDPOINTS;
+  };
+  t.true(answered(1));
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;   // another worker deciding now
+  t.false(answered(2), 'held: not answered');
+  t.is(c.counters().reasons.drop_reject_rate_limited, 1);
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch - 2000) | 0) || 1;   // held 2 s: its worker died
+  t.true(answered(3), 'taken over');
+  t.is(lock[0], 0, 'and freed');
+});

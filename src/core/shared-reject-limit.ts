@@ -7,7 +7,7 @@
 // decision) and frees the lock. Only the reject path pays: two calls out of Wasm and ~150 bytes
 // copied each way.
 //
-// Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, 1 held), Float64 clock epoch
+// Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, else held), Float64 clock epoch
 // at 8 (performance.timeOrigin + performance.now() when it was made) — then an RL_BLOCK_SIZE
 // copy of the core's block (layout.ts "Reject rate limit"). Its stamps (RL_STAMP, RLE_LAST) are
 // ms on the shared clock: a core's clock + its offset (its clock's origin less the epoch), so
@@ -16,12 +16,15 @@
 // The lock is held only while the core decides (no allocation, no wait inside); a worker that
 // finds it held spins up to SPINS tries, then does not answer (the core counts the packet
 // drop_reject_rate_limited): under that rare contention it answers less than the kernel, never more.
+// The lock word is the ms (shared clock) it was taken at: one held for more than STALE_MS was left
+// by a worker that died inside a decision and is taken over.
 import * as L from '../../assembly/layout.js';
 
 const HEAD = 64;
 const LOCK = 0;        // Int32 index
 const EPOCH = 8;       // byte offset of the Float64
 const SPINS = 4096;
+const STALE_MS = 1000;
 const BUCKET_BYTES = L.RL_WAYS * L.RLE_SIZE;
 
 /** A block for `rejectLimitShare` of every worker: the global bucket full, no client. */
@@ -45,21 +48,28 @@ export class SharedRejectLimit {
   private readonly shared: DataView;
   private readonly offset: number;
   private readonly block: number;
+  private readonly epoch: number;
 
   /** `clockOrigin`: performance.timeOrigin + performance.now() at the core clock's 0. */
   constructor(private readonly core: RejectLimitCore, share: RejectLimitShare, clockOrigin: number) {
     if (share.buffer.byteLength !== HEAD + L.RL_BLOCK_SIZE) throw new RangeError(`reject limit block: ${share.buffer.byteLength} bytes, want ${HEAD + L.RL_BLOCK_SIZE}`);
     this.lock = new Int32Array(share.buffer, 0, 1);
     this.shared = new DataView(share.buffer);
-    this.offset = share.clockOffset ?? Math.round(clockOrigin - this.shared.getFloat64(EPOCH, true));
+    this.epoch = this.shared.getFloat64(EPOCH, true);
+    this.offset = share.clockOffset ?? Math.round(clockOrigin - this.epoch);
     this.block = core.exports.reject_limit_ptr();
   }
 
   /** Takes the lock and copies the global bucket and client bucket `bucket` in: 1, or 0 when the
    * lock stayed held (the answer is not sent). */
   enter(bucket: number): number {
-    let k = 0;
-    while (Atomics.compareExchange(this.lock, LOCK, 0, 1) !== 0) if (++k >= SPINS) return 0;
+    const me = ((performance.timeOrigin + performance.now() - this.epoch) | 0) || 1;
+    for (let k = 0; ; k++) {
+      const held = Atomics.compareExchange(this.lock, LOCK, 0, me);
+      if (held === 0) break;
+      if (((me - held) | 0) > STALE_MS && Atomics.compareExchange(this.lock, LOCK, held, me) === held) break;
+      if (k >= SPINS) return 0;
+    }
     this.copy(bucket, this.shared, HEAD, this.core.dv, this.block, -this.offset);
     return 1;
   }
