@@ -8,9 +8,10 @@
 // is charged, and the global one only for an answer the client's let through. Semantics:
 // docs/core.md "Reject rate limit". Only the reject path calls it; nothing allocates.
 // Several workers (each its own core) keep the node's buckets in one shared block the host maps
-// (src/core/shared-reject-limit.ts): with sharing on, a decision copies the global bucket and the
-// client's bucket in from it (the host's reject_limit_enter, under the block's lock), decides here,
-// and copies them back (reject_limit_leave). A worker that cannot take the lock at once (another
+// (src/core/shared-reject-limit.ts): with sharing on, a decision copies the global bucket in from
+// it (the host's reject_limit_enter, under the block's lock), and the client's bucket only when
+// the global one lets it be looked at (reject_limit_bucket), decides here, and copies back what it
+// changed (reject_limit_leave). A worker that cannot take the lock at once (another
 // one holds it for longer than the host spins) does not answer: limited, never over the limit.
 import * as L from "./layout";
 import { affHash } from "./hash";
@@ -22,8 +23,12 @@ const ANSWER: u32 = 1000;                                // one answer, in thous
 const GLOBAL_CAP: u32 = <u32>L.RL_GLOBAL_BURST * ANSWER;
 const GLOBAL_REFILL_MAX_MS: u32 = 1000;                  // elapsed time counted at most (no overflow; 50 ms already fill it)
 
-@external("env", "reject_limit_enter") declare function sharedEnter(bucket: u32): u32;
+@external("env", "reject_limit_enter") declare function sharedEnter(now: u32): u32;
+@external("env", "reject_limit_bucket") declare function sharedBucket(bucket: u32): void;
 @external("env", "reject_limit_leave") declare function sharedLeave(bucket: u32, write: u32): void;
+
+/** With sharing: whether this decision copied its client bucket in (sharedBucket). */
+let gBucketIn = false;
 
 /** Whether the buckets are the node's, shared with other workers' cores through the host. */
 let gShared = false;
@@ -49,9 +54,10 @@ export function rejectLimitClear(): void {
 export function rejectAllowed(client: usize, family: u32): bool {
   const bucket = affHash(client, family) & (<u32>L.RL_BUCKETS - 1);
   if (!gShared) return decide(client, family, bucket);
-  if (sharedEnter(bucket) == 0) return false;
+  if (sharedEnter(gNow) == 0) return false;
+  gBucketIn = false;
   const ok = decide(client, family, bucket);
-  sharedLeave(bucket, gLive ? 1 : 0);
+  sharedLeave(bucket, !gLive ? 0 : gBucketIn ? 2 : 1);
   return ok;
 }
 
@@ -66,6 +72,7 @@ function decide(client: usize, family: u32, bucket: u32): bool {
     if (gLive) { store<u32>(BLOCK, credit, L.RL_CREDIT); store<u32>(BLOCK, now, L.RL_STAMP); }
     return false;
   }
+  if (gShared) { sharedBucket(bucket); gBucketIn = true; }
   const ivl: u32 = family == 4 ? <u32>L.RL_HOST_INTERVAL_V4_MS : <u32>L.RL_HOST_INTERVAL_V6_MS;
   const cap = ivl * <u32>L.RL_HOST_BURST;
   const first = bucket * <u32>L.RL_WAYS;

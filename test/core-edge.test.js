@@ -377,7 +377,7 @@ test('generation flip mid-stream: a batch sees one table set; ct_flush forgets e
 test('init() refuses a CONFIG block it cannot trust, and process() before init does nothing', async (t) => {
   const { readFileSync } = await import('node:fs');
   const bytes = readFileSync(new URL('../build/core.wasm', import.meta.url));
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { abort() { throw new Error('abort'); }, seed: () => 0, reject_limit_enter: () => 1, reject_limit_leave() {} } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { abort() { throw new Error('abort'); }, seed: () => 0, reject_limit_enter: () => 1, reject_limit_bucket() {}, reject_limit_leave() {} } });
   const x = inst.exports;
   const dv = new DataView(x.memory.buffer);
   const cfg = x.config_ptr();

@@ -11,7 +11,7 @@ import { REASON_NAMES, GLOBAL_COUNTER_NAMES } from '../dist/src/core/names.js';
 
 const wasm = new WebAssembly.Module(readFileSync(new URL('../build/core.wasm', import.meta.url)));
 const exported = new Map(WebAssembly.Module.exports(wasm).map((e) => [e.name, e.kind]));
-const instance = new WebAssembly.Instance(wasm, { env: { abort() { throw new Error('abort'); }, seed: () => 1, reject_limit_enter: () => 1, reject_limit_leave() {} } });
+const instance = new WebAssembly.Instance(wasm, { env: { abort() { throw new Error('abort'); }, seed: () => 1, reject_limit_enter: () => 1, reject_limit_bucket() {}, reject_limit_leave() {} } });
 
 test('every layout constant is exported by the core with the same value', (t) => {
   const names = Object.keys(L);

@@ -1,11 +1,12 @@
 // The reject rate limit's buckets shared by several workers' cores (assembly/ratelimit.ts): the
 // kernel's buckets are the node's, whichever CPU a packet arrives on, while each worker's core
 // has its own Wasm memory. The node's block lives in a SharedArrayBuffer every worker maps; a
-// core deciding an answer calls reject_limit_enter(bucket), which takes the block's lock and
-// copies the global bucket and that client bucket (RL_WAYS entries) into the core's own block,
-// decides there, and calls reject_limit_leave(bucket, write), which copies them back (a live
-// decision) and frees the lock. Only the reject path pays: two calls out of Wasm and ~150 bytes
-// copied each way.
+// core deciding an answer calls reject_limit_enter(now), which takes the block's lock and copies
+// the global bucket into the core's own block; reject_limit_bucket(bucket) when the global bucket
+// lets the client's be looked at, which copies that client bucket (RL_WAYS entries) in; decides
+// there; and calls reject_limit_leave(bucket, write), which copies back what a live decision
+// changed and frees the lock. Only the reject path pays: two calls out of Wasm and 8 bytes each
+// way for a packet the global bucket limits (a flood's), three and ~140 bytes for the others.
 //
 // Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, else held), Float64 clock epoch
 // at 8 (performance.timeOrigin + performance.now() when it was made) — then an RL_BLOCK_SIZE
@@ -16,8 +17,8 @@
 // The lock is held only while the core decides (no allocation, no wait inside); a worker that
 // finds it held spins up to SPINS tries, then does not answer (the core counts the packet
 // drop_reject_rate_limited): under that rare contention it answers less than the kernel, never more.
-// The lock word is the ms (shared clock) it was taken at: one held for more than STALE_MS was left
-// by a worker that died inside a decision and is taken over.
+// The lock word is the ms (shared clock, from the deciding batch's clock) it was taken at: one held
+// for more than STALE_MS was left by a worker that died inside a decision and is taken over.
 import * as L from '../../assembly/layout.js';
 
 const HEAD = 64;
@@ -40,56 +41,63 @@ export function rejectLimitBuffer(): SharedArrayBuffer {
  * block's (default: from the two clocks' origins; a caller driving a synthetic clock passes it). */
 export interface RejectLimitShare { buffer: SharedArrayBuffer; clockOffset?: number }
 
-export interface RejectLimitCore { readonly dv: DataView; readonly exports: { reject_limit_ptr(): number } }
+export interface RejectLimitCore { readonly u32: Uint32Array; readonly exports: { reject_limit_ptr(): number } }
+
+const W_CREDIT = L.RL_CREDIT >>> 2, W_STAMP = L.RL_STAMP >>> 2, W_ENTRIES = L.RL_ENTRIES >>> 2;
+const W_BUCKET = BUCKET_BYTES >>> 2, W_ENTRY = L.RLE_SIZE >>> 2, W_LAST = L.RLE_LAST >>> 2;
 
 /** One core's end: the host functions its imports call. */
 export class SharedRejectLimit {
   private readonly lock: Int32Array;
-  private readonly shared: DataView;
+  private readonly shared: Uint32Array;
   private readonly offset: number;
   private readonly block: number;
-  private readonly epoch: number;
 
   /** `clockOrigin`: performance.timeOrigin + performance.now() at the core clock's 0. */
   constructor(private readonly core: RejectLimitCore, share: RejectLimitShare, clockOrigin: number) {
     if (share.buffer.byteLength !== HEAD + L.RL_BLOCK_SIZE) throw new RangeError(`reject limit block: ${share.buffer.byteLength} bytes, want ${HEAD + L.RL_BLOCK_SIZE}`);
     this.lock = new Int32Array(share.buffer, 0, 1);
-    this.shared = new DataView(share.buffer);
-    this.epoch = this.shared.getFloat64(EPOCH, true);
-    this.offset = share.clockOffset ?? Math.round(clockOrigin - this.epoch);
-    this.block = core.exports.reject_limit_ptr();
+    this.shared = new Uint32Array(share.buffer, HEAD);
+    this.offset = share.clockOffset ?? Math.round(clockOrigin - new DataView(share.buffer).getFloat64(EPOCH, true));
+    this.block = core.exports.reject_limit_ptr() >>> 2;
   }
 
-  /** Takes the lock and copies the global bucket and client bucket `bucket` in: 1, or 0 when the
+  /** Takes the lock (at `now`, the core's clock) and copies the global bucket in: 1, or 0 when the
    * lock stayed held (the answer is not sent). */
-  enter(bucket: number): number {
-    const me = ((performance.timeOrigin + performance.now() - this.epoch) | 0) || 1;
+  enter(now: number): number {
+    const me = ((now + this.offset) | 0) || 1;
     for (let k = 0; ; k++) {
       const held = Atomics.compareExchange(this.lock, LOCK, 0, me);
       if (held === 0) break;
       if (((me - held) | 0) > STALE_MS && Atomics.compareExchange(this.lock, LOCK, held, me) === held) break;
       if (k >= SPINS) return 0;
     }
-    this.copy(bucket, this.shared, HEAD, this.core.dv, this.block, -this.offset);
+    const to = this.core.u32, b = this.block;
+    to[b + W_CREDIT] = this.shared[W_CREDIT];
+    to[b + W_STAMP] = this.shared[W_STAMP] - this.offset;
     return 1;
   }
 
-  /** Copies them back when `write` (a live decision), and frees the lock. */
+  /** Copies client bucket `bucket` in (the lock held). */
+  bucket(bucket: number): void { this.copyBucket(bucket, this.shared, 0, this.core.u32, this.block, -this.offset); }
+
+  /** Copies back the global bucket (`write` 1) or it and client bucket `bucket` (2), and frees the
+   * lock; 0: a dry run, nothing. */
   leave(bucket: number, write: number): void {
-    if (write) this.copy(bucket, this.core.dv, this.block, this.shared, HEAD, this.offset);
+    if (write) {
+      const from = this.core.u32, b = this.block;
+      this.shared[W_CREDIT] = from[b + W_CREDIT];
+      this.shared[W_STAMP] = from[b + W_STAMP] + this.offset;
+      if (write === 2) this.copyBucket(bucket, from, b, this.shared, 0, this.offset);
+    }
     Atomics.store(this.lock, LOCK, 0);
   }
 
-  /** The global bucket and client bucket `bucket` from block `from` at `fo` to `to` at `tOff`,
-   * the stamps moved by `shift` ms. */
-  private copy(bucket: number, from: DataView, fo: number, to: DataView, tOff: number, shift: number): void {
-    to.setUint32(tOff + L.RL_CREDIT, from.getUint32(fo + L.RL_CREDIT, true), true);
-    to.setUint32(tOff + L.RL_STAMP, (from.getUint32(fo + L.RL_STAMP, true) + shift) >>> 0, true);
-    const at = L.RL_ENTRIES + bucket * BUCKET_BYTES;
-    for (let b = 0; b < BUCKET_BYTES; b += 4) to.setUint32(tOff + at + b, from.getUint32(fo + at + b, true), true);
-    for (let w = 0; w < L.RL_WAYS; w++) {
-      const e = tOff + at + w * L.RLE_SIZE + L.RLE_LAST;
-      to.setUint32(e, (to.getUint32(e, true) + shift) >>> 0, true);
-    }
+  /** Client bucket `bucket` from the block at word `fo` of `from` to the one at word `to_` of
+   * `to`, the stamps moved by `shift` ms. */
+  private copyBucket(bucket: number, from: Uint32Array, fo: number, to: Uint32Array, to_: number, shift: number): void {
+    const at = W_ENTRIES + bucket * W_BUCKET;
+    for (let w = 0; w < W_BUCKET; w++) to[to_ + at + w] = from[fo + at + w];
+    for (let e = to_ + at + W_LAST; e < to_ + at + W_BUCKET; e += W_ENTRY) to[e] += shift;
   }
 }
