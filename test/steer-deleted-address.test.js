@@ -17,6 +17,7 @@ import { workersOf } from './lib/steer-workers.js';
 import { diffIr } from '../dist/src/ir/diff.js';
 import { encodeDiff } from '../dist/src/ir/diff-wire.js';
 import { applyReceived } from '../dist/src/daemon/worker-apply.js';
+import { exportFlows, importFlows } from '../dist/src/core/flow-export.js';
 
 const POD_PORT = 2, UPLINK = 0;
 const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 },
@@ -92,4 +93,24 @@ test('two workers: a client at an address an apply removed from the frontends ke
     const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).src !== vip.addr);
     t.is(lost.length, 0, `${by}: ${lost.length} of ${out.length} replies missed their flow`);
   }
+});
+
+test('two workers restored from a checkpoint after the Service was deleted: the restored connections keep meeting their flows (their addresses retired again)', (t) => {
+  const fe = { id: 1, kind: 'LoadBalancer', addr: '192.0.2.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const { cores, run } = workersOf(() => irWith(fe), 2);
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT });
+  const syn = run(pods.map((c) => toFe(c, 'S')), 1000, 'dst');
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  run(pods.map((c) => toFe(c, 'A')), 1002, 'dst');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  const ports = [0, 1, 2].map((index) => ({ index, name: `p${index}`, mac: '02:00:00:00:00:0' + index }));
+  const saved = cores.map((c) => exportFlows(c, ports, 1003));
+  // the daemon restarts; the Service was deleted meanwhile: the new workers' first apply lacks it
+  const next = workersOf(() => irWithout(), 2);
+  next.cores.forEach((c, w) => importFlows(c, saved[w], ports, 0, 1004));
+  t.is(next.cores.reduce((a, c) => a + c.counters().global.ct_active, 0), pods.length, 'every flow restored');
+  t.true(next.cores.every((c) => c.retired.addresses.includes(fe.addr)));
+  const out = next.run(pods.map((c) => toFe(c, 'PA')), 1005, 'dst');
+  const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
+  t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);
 });

@@ -220,6 +220,8 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
   const order: number[] = [];
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (!embryonic(o)) order.push(o);
   for (let o = 0; o < recs.flows.length; o += L.CT_SIZE) if (embryonic(o)) order.push(o);
+  // restored flows to an address no frontend holds now: steering keys them by their client (retired-fronts.ts)
+  const orphans = new Map<string, { family: number; bytes: Uint8Array }>();
   for (const o of order) {
     if (core.exports.ct_active() >= core.map.ctFlowsMax) { drop('full'); continue; }
     e.set(recs.flows.subarray(o, o + L.CT_SIZE));
@@ -254,9 +256,14 @@ export function importFlows(core: Core, recs: FlowRecords, current: PortRef[], e
     const flow = core.restoreFlowEntry(at, now);
     if (flow <= 0) { drop(flow < 0 ? 'clash' : 'full'); continue; }
     stats.flows++;
+    if (front === undefined && core.retired) {
+      const vip = e.slice(L.CT_VIP, L.CT_VIP + 16), key = `${family}${vip.join('.')}`;
+      if (!orphans.has(key)) orphans.set(key, { family, bytes: vip });
+    }
     if (bid === 0) stats.staleBackends++;
   }
   core.dv.setBigUint64(core.map.counters + L.GC_CT_ACTIVE * 8, BigInt(core.exports.ct_active()), true);
+  if (orphans.size) core.retired!.restored(core, [...orphans.values()]);
 
   const frontRef = new Map(recs.frontends.map((f) => [f.id, f]));
   const backRef = new Map(recs.backends.map((b) => [b.id, b]));

@@ -7,14 +7,14 @@
 // address by its source.
 // The list is the latest STEER_RETIRED_MAX addresses removed, oldest forgotten first; an address
 // that is a frontend's again stays in it (a frame to its live ports has a frontend; one to another
-// of its ports goes by its source, as a removed port's kept flow needs). Not kept across a
-// restart (the flows are).
+// of its ports goes by its source, as a removed port's kept flow needs). Not saved: at a restart
+// the frontend addresses of restored flows that no frontend holds are retired again (restored).
 // Cost: per apply, one look at the old record of each removed or upserted frontend id; the core's
 // set is rewritten only when the list changed (at most STEER_RETIRED_MAX calls).
 import * as L from '../../assembly/layout.js';
 import type { IrDiff } from '../ir/diff.js';
 import type { FrontRecords } from './front-records.js';
-import { parseAddr } from '../util/addr.js';
+import { formatAddr, parseAddr, type Family } from '../util/addr.js';
 
 export interface RetiredSetCore {
   readonly exports: { steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number };
@@ -45,7 +45,26 @@ export class RetiredFronts {
     if (recs.size === 0) return;
     diff.frontendsRemove.forEach((id) => retire(id));
     diff.frontendsUpsert.forEach((f) => retire(f.id, f.addr));
-    if (!changed) return;
+    if (changed) this.write(core);
+  }
+
+  /** Notes the frontend addresses (16 bytes each, with their family) of restored flows that no
+   * frontend holds now (the checkpoint outlived their Service), and rewrites the core's set if the
+   * list changed. */
+  restored(core: RetiredSetCore, addrs: Array<{ family: number; bytes: Uint8Array }>): void {
+    let changed = false;
+    for (const a of addrs) {
+      const addr = formatAddr(a.bytes, a.family as Family);
+      const key = `${a.family}|${addr}`;
+      if (this.list.has(key)) continue;
+      this.list.set(key, { family: a.family, addr });
+      changed = true;
+    }
+    if (changed) this.write(core);
+  }
+
+  /** The list (its newest STEER_RETIRED_MAX) into the core's set. */
+  private write(core: RetiredSetCore): void {
     while (this.list.size > L.STEER_RETIRED_MAX) this.list.delete(this.list.keys().next().value!);
     core.exports.steer_retired_clear();
     const stage = core.exports.steer_retired_stage();
