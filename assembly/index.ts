@@ -45,7 +45,8 @@ export function trace_filter_ptr(): usize { return traceFilterPtr(); }
 export function reject_limit_ptr(): usize { return rejectLimitPtr(); }
 
 /** 1: the reject rate limit's buckets are the node's, in the host's shared block (the imports
- * reject_limit_enter / reject_limit_leave copy them in and out; ratelimit.ts); 0: this core's. */
+ * reject_limit_enter, reject_limit_bucket and reject_limit_leave copy them in and out;
+ * ratelimit.ts); 0: this core's. */
 export function reject_limit_share(on: u32): void { rejectLimitShare(on != 0); }
 
 /** Validates CONFIG (magic, version, region geometry within memory), zeroes counters, conntrack
