@@ -16,6 +16,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
+import { hops } from './lib/traceroute.js';
 import { e2eSuite, api, serviceYaml, sliceYaml, sleep, waitFor, POD_SERVER } from './lib/topology.js';
 
 const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
@@ -38,16 +39,6 @@ const services = () => [
   sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
     endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true }, nodeName: 'node-a' })) }),
 ];
-
-/** The address each hop answered from ('*' for none), by hop number. */
-function hops(out) {
-  const m = new Map();
-  for (const line of out.split('\n')) {
-    const h = line.match(/^\s*(\d+)\s+(\S+)/);
-    if (h) m.set(Number(h[1]), h[2]);
-  }
-  return m;
-}
 
 /** traceroute from the client with `args`; tried up to 4 times (a second apart: the reject rate
  * limit refills) until `ok(hops)`; returns the last run's { got, out }. */
