@@ -211,9 +211,6 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
     return;
   }
-  // a spent TTL: answered from the service address before any backend is picked, no flow
-  // created (the kernel's entry for it is never confirmed)
-  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
   const h = fr.hash;
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
@@ -227,6 +224,10 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const be = backendAt(bid);
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
+  // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
+  // and affinity update run in PREROUTING, before ip_forward's TTL check; its next hop is never
+  // resolved), no flow created (the kernel's entry for it is never confirmed)
+  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
   if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   // too big for the backend's port: answered or dropped before any flow exists (the kernel's
   // conntrack entry of a packet ip_forward drops is never confirmed)

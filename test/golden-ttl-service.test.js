@@ -129,6 +129,32 @@ for (const F of FAMILIES) {
     t.is(core.flows().length, 0);
   });
 
+  test(`IPv${fam}: a TTL-1 probe to a ClientIP-affinity Service records the client's affinity entry (kube-proxy's update @affinity runs before the TTL check); its next connection keeps to that backend`, (t) => {
+    const bes = [1, 2, 3].map((i) => backend({ id: i, addr: fam === 4 ? `10.1.0.${i}` : `fd00:1::${i}`, port: 8080, outPort: BE_PORT }));
+    const ir = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP', flags: L.FEF_AFFINITY }, bes)], backends: bes });
+    const syn = { proto: 'TCP', dport: 80, flags: 'S', seq: 1 };
+    const { core, model } = runScenario(t, {
+      tables: ir, opts,
+      steps: [
+        { label: 'probe', in: cli({ ...syn, sport: 40000, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...syn, sport: 40000, src: client, dst: vip, ttl: 1 }) })) },
+        { check: ({ core: c, model: m }) => {
+          t.is(c.counters().global.aff_new, 1, 'core: the probe wrote the affinity entry');
+          t.is(c.flows().length, 0, 'core: no flow');
+          t.is(m.affinity.filter(Boolean).length, 1, 'model: the affinity entry');
+        } },
+      ],
+    });
+    const pinned = model.affinity.find(Boolean).backend;
+    // later connections from the client (other source ports) go to the probe's backend
+    for (let i = 1; i <= 4; i++) {
+      const r = core.run([{ frame: cli({ ...syn, sport: 40000 + i, src: client, dst: vip }), inPort: CLIENT_PORT }], 1000 + i)[0];
+      t.is(r.reason, 'fwd_nat');
+    }
+    t.deepEqual([...new Set(core.flows().map((f) => f.backendId))], [pinned]);
+    t.is(core.counters().global.aff_hit, 4);
+  });
+
   test(`IPv${fam}: an ICMP error about a flow with TTL 1 is never answered (drop_ttl_exceeded)`, (t) => {
     const q = { proto: 'UDP', sport: 40000, dport: 53, payload: 'query' };
     const quoted = B.ipPacket({ ...q, src: client, dst: be, dport: 5353, ttl: 63 });

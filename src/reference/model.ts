@@ -1052,8 +1052,6 @@ export class ReferenceModel {
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
     }
-    // core: pipeline.ts newFlow — from the service address, no backend picked, no flow
-    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
     const h = t.hash;
     t.select = (f.flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV;
     let bid: number;
@@ -1066,6 +1064,8 @@ export class ReferenceModel {
     const bv = this.tables.backs.get(bid)!;
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
+    // core: pipeline.ts newFlow — from the service address once the backend is picked, no flow
+    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
     if (!this.fitsPort(x, bv.b.outPort)) return;
