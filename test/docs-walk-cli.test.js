@@ -194,6 +194,24 @@ test('the docs run the CLI as README "Using it" says: never `npx wdp` / `npm exe
   t.is(r.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
 });
 
+test('wdp trace --help: every option a dry run refuses ("a --live filter/bound") says --live:, and --reason names every verdict it takes', async (t) => {
+  const { VERDICT_NAMES } = await import('../dist/src/core/names.js');
+  const help = run(['trace', '--help']).stdout;
+  const options = [...help.matchAll(/^  (?:-\w, )?(--[a-z-]+)(?: <[^>]+>)?\s+([\s\S]*?)(?=\n  -|\n\n|(?![\s\S]))/gm)].map((m) => [m[1], m[2].replace(/\s+/g, ' ')]);
+  t.true(options.length > 15, `options found: ${options.length}`);
+  let refused = 0;
+  for (const [flag, text] of options) {
+    if (['--help', '--live', '--src', '--dst'].includes(flag)) continue;
+    const r = run(['trace', '--src', '10.0.0.2', '--dst', '10.96.0.10', flag, ...(/^--(flags|output)$/.test(flag) ? [] : ['1']), ...NO_SERVER]);
+    const liveOnly = /is a --live filter\/bound/.test(r.stderr);
+    if (liveOnly) refused++;
+    t.is(/^--live: /.test(text), liveOnly, `${flag}: "${text}" — a dry run ${liveOnly ? 'refuses' : 'takes'} it (${r.stderr.trim()})`);
+  }
+  t.true(refused >= 8, `the dry run refuses the live filters and bounds (${refused})`);
+  const reason = options.find(([f]) => f === '--reason')[1];
+  for (const v of VERDICT_NAMES) t.regex(reason, new RegExp(`\\b${v}\\b`), `--reason ${v} (observe.md) is in the help`);
+});
+
 test('no command\'s own option takes a short flag the global options have (-s is --server everywhere)', (t) => {
   const globalShort = [...run(['--help']).stdout.matchAll(/^\s+(-[a-zA-Z]), --/gm)].map((m) => m[1]);
   t.true(globalShort.includes('-s'));
