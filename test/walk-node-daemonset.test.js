@@ -110,10 +110,10 @@ function startPod(c = container, paths = {}, api = apiUrl) {
   return d;
 }
 
-/** The liveness probe as the kubelet sends it: GET http://host:port/path from the node; true
- * when it succeeds (the kubelet's rule: a status from 200 to 399). */
-async function probe() {
-  const g = container.livenessProbe.httpGet;
+/** The liveness (or readiness) probe as the kubelet sends it: GET http://host:port/path from the
+ * node; true when it succeeds (the kubelet's rule: a status from 200 to 399). */
+async function probe(which = 'livenessProbe') {
+  const g = container[which].httpGet;
   const r = await topo.lab.execAsync(topo.ns.dp, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', `http://${g.host}:${g.port}${g.path}`], { timeoutMs: 5000 });
   const code = Number(r.stdout);
   return code >= 200 && code < 400;
@@ -201,6 +201,7 @@ serial('the DaemonSet\'s container under its securityContext starts with the Con
   const status = readFileSync(`/proc/${d.pid}/status`, 'utf8');
   t.is(/CapEff:\s*([0-9a-f]+)/.exec(status)[1], (2n ** 12n + 2n ** 13n).toString(16).padStart(16, '0'), 'NET_ADMIN and NET_RAW only');
   t.true(await probe());
+  t.true(await probe('readinessProbe'), 'ready: the node forwards');
   // running.md, "Preparing the node": the daemon turns IPv6 off on its AF_PACKET ports' interfaces
   // (the kernel originates nothing there) — with /proc/sys read-only too
   for (const p of parseYaml(cm.data['wdp.yaml']).ports) {
