@@ -419,7 +419,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
     .option('--dry-run', 'validate and compile, show what would change, change nothing')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
-    .addHelpText('after', '\nExamples:\n  wdp apply -f examples/\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -')
+    .addHelpText('after', '\nExamples:\n  wdp apply -f examples/nodeport.yaml\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -\n'
+      + '(a NodeConfig applied to a daemon replaces its node addresses until it restarts: docs/api.md)')
     .action(async (o, cmd: Command) => {
       const objects = readManifests(o.filename, !!o.recursive);
       const r = await client(cmd).call('POST', `/api/v1/apply${o.dryRun ? '?dryRun=true' : ''}`, listBody(objects)) as ApplyResult;
