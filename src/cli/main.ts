@@ -516,7 +516,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
       });
     });
 
-  program.command('status').description('generation and object counts of the running daemon')
+  program.command('status').description('generation and object counts of the running daemon, what its start restored (flows, affinity, table images) and its last flow checkpoint')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;
