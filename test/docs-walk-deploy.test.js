@@ -107,3 +107,13 @@ test('kubectl apply -k deploy/: the base\'s kustomization lists every manifest i
     }
   }
 });
+
+test('deploy/host-port/host-port.mjs --help prints its usage (exit 0); without its arguments it refuses with the usage (exit 2)', (t) => {
+  const script = join(ROOT, 'deploy/host-port/host-port.mjs');
+  const help = spawnSync(process.execPath, [script, '--help'], { encoding: 'utf8', timeout: 30000 });
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^usage: node host-port\.mjs --template FILE --config FILE --saved FILE -- COMMAND\.\.\./);
+  const none = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30000 });
+  t.is(none.status, 2);
+  t.regex(none.stderr, /^host-port: usage: /);
+});
