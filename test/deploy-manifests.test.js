@@ -6,7 +6,8 @@
 // probes, selectors, quantities, RBAC verbs); and the ClusterRole grants exactly what the watcher
 // and the start's read of its Node ask for, run against the API-server double enforcing it.
 import test from 'ava';
-import { readFileSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join, posix } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -223,4 +224,23 @@ test('deploy/: the DaemonSet\'s probes reach the ConfigMap\'s healthz listener; 
   const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
   t.regex(dockerfile, /ln -s \/opt\/wdp\/bin\/wdp\.js \/usr\/local\/bin\/wdp\b/, 'the image has wdp on the PATH (README "Using it")');
   t.true(existsSync(join(ROOT, 'bin/wdp.js')));
+});
+
+test('deploy/base/kustomization.yaml\'s commented images: entry, uncommented as running.md says, names the image of both builds', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-deploy-images-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(join(ROOT, 'deploy'), join(dir, 'deploy'), { recursive: true });
+  const kf = join(dir, 'deploy/base/kustomization.yaml');
+  const text = readFileSync(kf, 'utf8');
+  t.regex(text, /^# images:\n#   - \{name: wdp, newName: registry\.example\.com\/wdp, newTag: 0\.1\.0\}$/m);
+  writeFileSync(kf, text.replace(/^# (images:|  - \{name: wdp)/gm, '$1'));
+  for (const build of ['deploy', 'deploy/host-port']) {
+    const objects = kustomize(join(dir, build));
+    t.truthy(objects.length);
+    const r = spawnSync('kubectl', ['kustomize', join(dir, build)], { encoding: 'utf8', timeout: 60000 });
+    if (r.error?.code === 'ENOENT') { t.pass('kubectl is not installed'); continue; }
+    t.is(r.status, 0, r.stderr);
+    const [ds] = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o.kind === 'DaemonSet');
+    t.deepEqual([...new Set(ds.spec.template.spec.containers.map((c) => c.image))], ['registry.example.com/wdp:0.1.0'], build);
+  }
 });
