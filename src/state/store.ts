@@ -123,11 +123,20 @@ export class StateStore {
   private db: Database.Database | null = null;
   private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
+  /** WAL bytes this thread's commits appended that no checkpoint is known to have copied. */
   private walBytes = 0;
+  /** WAL bytes this thread's commits appended since the store opened (counted as walBytes). */
+  private appended = 0;
   /** The checkpoint in flight, if any. */
   private checkpointing: Promise<void> | null = null;
-  /** WAL frames the last checkpoint found (the WAL's length since it last started again). */
+  /** WAL frames the last checkpoint found (the WAL's length since it last started again; 0 when it
+   * left the WAL to start again at the next commit), and `appended` when it was asked: the WAL is
+   * at most walFrames pages and what this thread appended since (walLength). */
   private walFrames = 0;
+  private walFramesAt = 0;
+  /** The last checkpoint did not leave the WAL copied whole (it left frames, or commits were made
+   * beside it): the WAL cannot start again until one does, so the next commit asks again. */
+  private checkpointAgain = false;
   private writer: StoreWriterThread | null = null;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
@@ -431,8 +440,10 @@ export class StateStore {
   private committed(c: CommitStats): void {
     // a commit appends every page it changed, whole: the objects' leaf pages (the rows' bytes, at
     // least one page) and the meta row's page
-    this.walBytes += (2 + Math.ceil(c.bytes / PAGE_SIZE)) * PAGE_SIZE;
-    if (this.walBytes >= this.checkpointBytes && !this.checkpointing) this.checkpoint();
+    const pages = (2 + Math.ceil(c.bytes / PAGE_SIZE)) * PAGE_SIZE;
+    this.walBytes += pages;
+    this.appended += pages;
+    if ((this.walBytes >= this.checkpointBytes || this.checkpointAgain) && !this.checkpointing) this.checkpoint();
   }
 
   /** The writer thread (started on first use: the first large write or checkpoint). */
@@ -550,16 +561,24 @@ export class StateStore {
     }
   }
 
+  /** The WAL's length since it last started again, at most (bytes): what the last checkpoint
+   * found and what this thread appended since it was asked — a checkpoint slow to answer (its
+   * thread starved of CPU) does not hide the commits made meanwhile. */
+  private walLength(): number { return this.walFrames * PAGE_SIZE + this.appended - this.walFramesAt; }
+
   /** Resolves at once unless the WAL has not started again for WAL_BEHIND_CHECKPOINTS checkpoints'
    * worth: a commit starts it again only once a checkpoint copied it whole, and under applies
    * back to back each checkpoint ends after the next commit appended more (the WAL grew without
    * bound). Then once the checkpoint in flight and one with no commit beside it have run: the
    * commit that follows starts the WAL again. */
   private async walCaughtUp(): Promise<void> {
-    if (this.walFrames * PAGE_SIZE < WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) return;
+    if (this.walLength() < WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) return;
     await this.checkpointing;
     await this.checkpoint();
+    // (even if a reader of another process held frames: the next applies do not wait again for
+    // another WAL_BEHIND_CHECKPOINTS' worth)
     this.walFrames = 0;
+    this.walFramesAt = this.appended;
   }
 
   /** Has the writer thread copy the WAL into the database file (PASSIVE: never waits for, or
@@ -569,11 +588,20 @@ export class StateStore {
   checkpoint(): Promise<void> {
     if (!this.db) return Promise.resolve();
     if (this.checkpointing) return this.checkpointing;
-    const counted = this.walBytes;
+    const counted = this.walBytes, askedAt = this.appended;
     return this.checkpointing = this.writerThread().request({ op: 'checkpoint' }).then(
-      // Commits made meanwhile are left for the next one. A checkpoint that left frames (a reader
-      // held them) is asked for again at the next commit.
-      (r) => { this.walFrames = r.rows; if (r.bytes === 0) this.walBytes -= counted; },
+      // The WAL starts again (and is cut back to WAL_SIZE_LIMIT) at the first commit after a
+      // checkpoint that left it copied whole. One that left frames (a reader held them, or it could
+      // not run), or beside which this thread committed (those frames may be past what it copied),
+      // did not: it is asked for again at the next commit — not after another checkpointBytes, or
+      // commits at any pace after a burst could leave the WAL at the burst's size.
+      (r) => {
+        const whole = r.bytes === 0, beside = this.appended !== askedAt;
+        if (whole) this.walBytes -= counted;
+        this.checkpointAgain = !whole || beside;
+        this.walFrames = this.checkpointAgain ? r.rows : 0;
+        this.walFramesAt = askedAt;
+      },
       () => undefined,
     ).finally(() => { this.checkpointing = null; });
   }
