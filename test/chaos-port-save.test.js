@@ -18,10 +18,18 @@ const { serial } = rootGate(test, { tools: ['unshare', 'nsenter', 'mount'] });
 const NFT = systemTool('nft');
 const withNft = NFT ? serial : (title, ...rest) => test.skip(`${title} (skipped: needs nft, which is not installed)`, ...rest);
 
+/** The daemon SIGKILLed and started again: the names of its runtime ports. */
+async function runtimePortsAfterKill(t, rig, d) {
+  await rig.kill(d, 'kill');
+  const again = rig.start();
+  t.is(await rig.ready(again), 'ready', again.stderr());
+  return (await rig.req('GET', '/api/v1/ports')).json.items.filter((p) => p.origin === 'api').map((p) => p.name);
+}
+
 serial('a port add that cannot be saved is refused, nothing added; a saved one survives a SIGKILL', async (t) => {
   const rig = await ChaosRig.create({ fs: 'tmpfs', sizeMiB: 16 });
   try {
-    let d = rig.start();
+    const d = rig.start();
     t.is(await rig.ready(d), 'ready', d.stderr());
     const { bavail, bsize } = statfsSync(rig.path());
     writeFileSync(rig.path('filler'), Buffer.alloc(bavail * bsize));
@@ -32,18 +40,14 @@ serial('a port add that cannot be saved is refused, nothing added; a saved one s
     t.is((await rig.req('GET', '/api/v1/ports/pa')).status, 404, 'not added');
     rmSync(rig.path('filler'));
     t.is((await rig.req('POST', '/api/v1/ports', port('pb'))).status, 201);
-    await rig.kill(d, 'kill');
-    d = rig.start();
-    t.is(await rig.ready(d), 'ready', d.stderr());
-    const names = (await rig.req('GET', '/api/v1/ports')).json.items.filter((p) => p.origin === 'api').map((p) => p.name);
-    t.deepEqual(names, ['pb']);
+    t.deepEqual(await runtimePortsAfterKill(t, rig, d), ['pb']);
   } finally { await rig.teardown(); }
 });
 
 withNft('a port remove that cannot be saved is refused, the port still running, saved and the kernel kept off it; a saved remove survives a SIGKILL', async (t) => {
   const rig = await ChaosRig.create({ fs: 'tmpfs', sizeMiB: 16 });
   try {
-    let d = rig.start();
+    const d = rig.start();
     t.is(await rig.ready(d), 'ready', d.stderr());
     // ra: a pod's veth (the kernel kept off it by a drop chain while it is a port); rb: a TAP
     const veth = `wdpv${process.pid % 10000}`;
@@ -68,10 +72,6 @@ withNft('a port remove that cannot be saved is refused, the port still running, 
     t.is((await rig.req('DELETE', '/api/v1/ports/ra')).status, 200);
     t.deepEqual(saved(), ['rb']);
     t.false(chained(), 'the interface is the kernel\'s again');
-    await rig.kill(d, 'kill');
-    d = rig.start();
-    t.is(await rig.ready(d), 'ready', d.stderr());
-    const names = (await rig.req('GET', '/api/v1/ports')).json.items.filter((p) => p.origin === 'api').map((p) => p.name);
-    t.deepEqual(names, ['rb']);
+    t.deepEqual(await runtimePortsAfterKill(t, rig, d), ['rb']);
   } finally { await rig.teardown(); }
 });
