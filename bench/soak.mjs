@@ -16,13 +16,16 @@
 // After every round it samples (table below): the daemon's RSS, threads and open fds (/proc), its
 // main thread's V8 heap after a full GC, external memory, active handles (timers, sockets, ...) and
 // event-loop delay (p99 / max since the last sample), from a probe preloaded with NODE_OPTIONS
-// (--import, main thread only; `--no-probe` leaves it out), the state directory's SQLite store and
-// WAL sizes, conntrack entries, Prometheus series (all, and those naming a Service that no longer
-// exists), and the log (bytes, warn and error lines). At the end traffic stops and, once every flow
-// has timed out (udpSeconds 5, TCP close 10 s), conntrack is read again. The verdict: each
-// resource's growth per 1,000 changes (least squares over the last daemon run's samples after its
-// first quarter), flagged when above its bound, plus absolute checks (series of deleted Services,
-// flows left after every flow timed out, error lines).
+// (--import; `--no-probe` leaves it out) — and through it each worker thread's V8 heap after a GC
+// and its Wasm memories' sizes — RSS by kind of mapping (/proc/PID/smaps: Wasm memories' resident
+// pages, the brk heap, other anonymous memory, files, AF_PACKET rings), the state directory's SQLite
+// store and WAL sizes, conntrack entries, Prometheus series (all, and those naming a Service that
+// no longer exists), and the log (bytes, warn and error lines). At the end traffic stops and, once
+// every flow has timed out (udpSeconds 5, TCP close 10 s), conntrack is read again. The verdict:
+// each resource's growth per 1,000 changes (least squares over the last daemon run's samples after
+// its first quarter, and over its second half), flagged when above its bound; whether RSS levelled
+// off over the second half (a high-water mark) or went on growing (a leak); plus absolute checks
+// (series of deleted Services, flows left after every flow timed out, error lines).
 //
 // Options for what the default leaves out: `--workers N` (every port an AF_PACKET port in one
 // PACKET_FANOUT group per interface, the pods too; clients from 6 and 4 source addresses so flows
@@ -38,7 +41,7 @@
 // compared with every acknowledged change (and at the end).
 //
 //   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
-//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
+//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run: each thread's, workers' named -w<threadId>; RSS stays ~200 MiB higher after them) [--no-probe]
 //        [--workers 2] [--dual-stack] [--restart-signal SIGKILL] [--long-lived 8] [--host-port]
 //
 // Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
@@ -799,7 +802,7 @@ function judge(samples, run) {
   const lastSeg = samples.filter((s) => s.segment === samples[samples.length - 1].segment && s.label.startsWith('round'));
   const used = lastSeg.slice(Math.floor(lastSeg.length / 4));
   const half = lastSeg.slice(Math.floor(lastSeg.length / 2));
-  // a heap snapshot's own memory (~90 MiB of malloc in the main thread, ~50 MiB a worker) stays
+  // a heap snapshot's own memory (~85 MiB of malloc in the main thread, ~40 MiB another thread) stays
   // resident after it: RSS and its parts are fitted over the samples before the first one
   const firstSnap = samples.findIndex((s) => s.snapshot);
   const beforeSnap = (xs) => (firstSnap < 0 ? xs : xs.filter((s) => samples.indexOf(s) < firstSnap));
@@ -827,16 +830,18 @@ function judge(samples, run) {
     const still = bound != null && g2 != null && g2 > bound;
     console.log(`  ${k.padEnd(12)} ${fmt(g)}  second half ${fmt(g2)}  ${bound == null ? '(shown)  ' : `(bound ${bound})`}${flag ? '  GROWS' : ''}${flag || still ? (still ? ', still over the second half' : ', levelled off over the second half') : ''}  first ${pts[0]?.[k]} last ${pts[pts.length - 1]?.[k]}`);
   }
-  // RSS over the last daemon run's second half against its first: a high-water mark levels off
-  // (the second half's slope near 0 and its peak no higher than the first half's), a leak goes on
+  // RSS over the last daemon run's second half against its second quarter (the first is the
+  // start's own peak): a high-water mark levels off (the second half's slope under 1 MiB per 1,000
+  // changes, or its peak within 2 MiB of the second quarter's), a leak goes on
   {
-    const first = beforeSnap(lastSeg.slice(0, Math.floor(lastSeg.length / 2))), second = beforeSnap(half);
+    const n = lastSeg.length;
+    const q2 = beforeSnap(lastSeg.slice(Math.floor(n / 4), Math.floor(n / 2))), second = beforeSnap(half);
     const peak = (xs) => Math.max(...xs.map((s) => s.rssMiB));
     const g2 = per1000(second, 'rssMiB');
-    if (first.length >= 3 && second.length >= 3 && g2 != null) {
-      const continued = g2 > 1 && peak(second) > peak(first) + 2;
-      verdict.rssSecondHalf = { perThousand: g2, firstHalfPeakMiB: peak(first), secondHalfPeakMiB: peak(second), continued };
-      console.log(`RSS over the second half: ${continued ? 'STILL GROWING' : 'levelled off'} — ${g2} MiB per 1,000 changes, peak ${peak(second)} MiB (first half's ${peak(first)} MiB)` +
+    if (q2.length >= 3 && second.length >= 3 && g2 != null) {
+      const continued = g2 > 1 && peak(second) > peak(q2) + 2;
+      verdict.rssSecondHalf = { perThousand: g2, secondQuarterPeakMiB: peak(q2), secondHalfPeakMiB: peak(second), continued };
+      console.log(`RSS over the second half: ${continued ? 'STILL GROWING' : 'levelled off'} — ${g2} MiB per 1,000 changes, peak ${peak(second)} MiB (second quarter's ${peak(q2)} MiB)` +
         `${firstSnap >= 0 ? '; samples after the first heap snapshot left out' : ''}`);
     } else console.log(`RSS over the second half: too few samples (${second.length}) to tell`);
   }
