@@ -9,7 +9,7 @@ import { diffIr } from '../dist/src/ir/diff.js';
 import { defaultMaglevSize } from './lib/maglev-reference.js';
 import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 import { formatAddr } from '../dist/src/util/addr.js';
-import { checkCore, lookup, setBytes } from './lib/table-check.js';
+import { checkCore, coreMaglev, lookup, setBytes } from './lib/table-check.js';
 
 /** The Ir of a random spec: frontend f over the backends (in id order) its `mask` bits select,
  * with a Maglev table of defaultMaglevSize (none without backends). */
@@ -85,18 +85,20 @@ test('a Maglev table naming no backend is rejected before anything is written: i
   tryTable(Uint16Array.of(1, 0, 300), true, /frontend 2: Maglev slot names backend index 300 of 2/);
   tryTable(Uint32Array.of(0, 70000, 1), true, /frontend 2: Maglev slot names backend index 70000 of 2/);
   tryTable(Uint32Array.of(1, 2, 0, 1), false, /frontend 2: Maglev table contains backend id 0/);
-  // the same slots within range are written, widened to the backends' ids
+  // the same slots within range are written: the backend list, then u8 indexes into it (two
+  // backends), whichever width the table came in
   for (const m of [Uint8Array.of(1, 0, 1), Uint16Array.of(0, 1, 1), Uint32Array.of(1, 1, 0)]) {
     const core = Core.create({ flows: 64 });
     const ok = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }, { id: 2, addr: '10.0.1.2', port: 80 }] });
     const f = ok.frontends.get(1);
     f.maglev = m; f.maglevIndexed = true;
     core.applyIr(ok);
-    const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], dv = core.dv;
-    const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true) + 1 * L.FE_SIZE;
-    const mag = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + dv.getUint32(fe + L.FE_MAGLEV_OFF, true) * 4;
-    t.deepEqual([0, 1, 2].map((i) => dv.getUint32(mag + i * 4, true)), [...m].map((k) => f.backends[k]));
+    const { ids, bytes } = coreMaglev(core, core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], 1);
+    t.deepEqual([...ids], [...m].map((k) => f.backends[k]));
+    t.deepEqual([...bytes], [...new Uint8Array(Uint32Array.from(f.backends).buffer), ...m, 0]);
   }
+  // a table of backend ids is written as indexes into the backend list; an id the list does not hold is refused
+  tryTable(Uint32Array.of(1, 2, 3), false, /frontend 2: Maglev table names backend id 3, not in its backend list/);
 });
 
 test('invalid addresses in a diff are rejected before anything is written', (t) => {
