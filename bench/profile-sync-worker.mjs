@@ -31,7 +31,7 @@ const WORKER = `
   const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
   const faults = () => Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ')[7]);
   // the process's resident memory (MB): the main thread waits while the worker applies and copies
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+  const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
   (async () => {
     const { dist, port, sync } = workerData;
     const { Core } = await import(pathToFileURL(dist + '/src/core/host.js').href);
