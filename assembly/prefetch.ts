@@ -122,7 +122,7 @@ export function prefetchChunk(n: u32): u32 {
         ta = maglevSlot(fe, fr.hash);
         if (ta != 0) {
           // the list's first and (up to 16 backends) last entry: the one or two cache lines a
-          // short list spans (touching only the first measured ~5 % slower per new flow)
+          // short list spans
           tb = maglevList(fe);
           const last = fe.nBackends < 16 ? fe.nBackends : 16;
           tc = tb + (<usize>(last - 1) << 2);
