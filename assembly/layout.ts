@@ -413,14 +413,15 @@ export const FE_PROTO = 50;
 export const FE_FAMILY = 51;
 
 // A frontend's Maglev range: FE_MAGLEV_OFF is its first word in the Maglev words, N =
-// FE_NBACKENDS, M = FE_MAGLEV_SIZE. First its backend list (the ids of its active set, each >= 1),
-// then its M slots, each an index into that list, as wide as N needs (MAGLEV_SLOT_U8_MAX,
-// MAGLEV_SLOT_U16_MAX, else u32); the range is N + ceil(M x width / 4) words. Slot i names
-// backend list[slot]; an index >= N names none (fail closed, like backend id 0).
-//   word FE_MAGLEV_OFF          FE_MAGLEV_OFF + N
-//   +----------------------------+------------------------------------+-----+
-//   | N x u32 backend ids        | M x slot (u8 / u16 / u32 index)    | pad |
-//   +----------------------------+------------------------------------+-----+
+// FE_NBACKENDS, M = FE_MAGLEV_SIZE. First its M slots, each an index into its backend list, as
+// wide as N needs (MAGLEV_SLOT_U8_MAX, MAGLEV_SLOT_U16_MAX, else u32), zero to a whole word (S =
+// ceil(M x width / 4) words); then the list: the ids of its active set, each >= 1, with room for
+// more (the writer's: a power of two, so that a change of N alone keeps the range's size). Slot
+// i names backend list[slot]; an index >= N names none (fail closed, like backend id 0).
+//   word FE_MAGLEV_OFF                        FE_MAGLEV_OFF + S
+//   +------------------------------------+-----+---------------------+--------+
+//   | M x slot (u8 / u16 / u32 index)    | pad | N x u32 backend ids | (room) |
+//   +------------------------------------+-----+---------------------+--------+
 export const MAGLEV_SLOT_U8_MAX = 256;    // N up to this: u8 slots
 export const MAGLEV_SLOT_U16_MAX = 65536; // N up to this: u16 slots; more: u32
 

@@ -116,20 +116,25 @@ export function nodeAddress(addr: usize, family: u32): bool {
   return n <= <u32>L.MAGLEV_SLOT_U8_MAX ? 0 : n <= <u32>L.MAGLEV_SLOT_U16_MAX ? 1 : 2;
 }
 
-/** Address of the frontend's Maglev slot for hash h, 0 when its range (backend list, then the
- * slots) lies outside the words or it has no backends or slots. */
+/** Words the frontend's Maglev slots take, n backends (where its backend list starts). */
+@inline function slotWords(fe: Frontend, shift: u32): u64 {
+  return (<u64>fe.maglevSize << shift) + 3 >> 2;
+}
+
+/** Address of the frontend's Maglev slot for hash h, 0 when its range (the slots, then the
+ * backend list) lies outside the words or it has no backends or slots. */
 @inline export function maglevSlot(fe: Frontend, h: u32): usize {
   const m = fe.maglevSize;
   const n = fe.nBackends;
   const off = fe.maglevOff;
   const shift = slotShift(n);
-  if (n == 0 || m == 0 || <u64>off + n + ((<u64>m << shift) + 3 >> 2) > <u64>tMgWords) return 0;
-  return tMg + (<usize>(off + n) << 2) + (<usize>(h % m) << shift);
+  if (n == 0 || m == 0 || <u64>off + slotWords(fe, shift) + n > <u64>tMgWords) return 0;
+  return tMg + (<usize>off << 2) + (<usize>(h % m) << shift);
 }
 
 /** Address of the first word of the frontend's backend list (what a slot's index is into). */
 @inline export function maglevList(fe: Frontend): usize {
-  return tMg + (<usize>fe.maglevOff << 2);
+  return tMg + (<usize>(<u64>fe.maglevOff + slotWords(fe, slotShift(fe.nBackends))) << 2);
 }
 
 /** Backend id the frontend's Maglev slot at address w (maglevSlot) names, 0 when w is 0 or the

@@ -1,5 +1,5 @@
-// A frontend's Maglev range (assembly/layout.ts, "Maglev range"): its backend list, then slots
-// that index it, u8 up to 256 backends, u16 up to 65536, u32 beyond. The core picks list[slot]
+// A frontend's Maglev range (assembly/layout.ts, "Maglev range"): slots that index its backend
+// list, u8 up to 256 backends, u16 up to 65536, u32 beyond, then the list. The core picks list[slot]
 // for slot h % M of a new flow's hash h, whatever the width and whatever ids the list holds (not
 // one contiguous range), and an index past the list names no backend (fail closed).
 import test from 'ava';
@@ -11,6 +11,7 @@ import { parseAddr } from '../dist/src/util/addr.js';
 import { CLIENT_MAC, LOCAL_MAC, mkCore, reasonCount } from './lib/core-fixture.js';
 import { backend, mkIr } from './lib/ir-fixture.js';
 import { coreMaglev } from './lib/table-check.js';
+import { maglevListRoom } from '../dist/src/core/maglev-range.js';
 
 const T0 = 1000, VIP = '10.96.0.10', M = 251;
 const beAddr = (id) => `10.${64 + (id >>> 16)}.${(id >>> 8) & 255}.${id & 255}`;
@@ -35,7 +36,7 @@ for (const [n, width] of [[10, 1], [300, 2], [70_000, 4]]) {
     const core = mkCore(ir, { flows: 4096 });
     const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1];
     const { ids, bytes } = coreMaglev(core, base, 1);
-    t.is(bytes.length, (n + Math.ceil((M * width) / 4)) * 4, 'the range: the list, then M slots of the width');
+    t.is(bytes.length, (Math.ceil((M * width) / 4) + maglevListRoom(n)) * 4, 'the range: M slots of the width, then room for the list');
     t.deepEqual([...ids], [...fe.maglev].map((i) => fe.backends[i]));
     // 300 new flows in batches (the prefetch's pick, and the decision's own for frames it did not prepare)
     const sports = Array.from({ length: 300 }, (_, i) => 20000 + i);
@@ -47,7 +48,7 @@ for (const [n, width] of [[10, 1], [300, 2], [70_000, 4]]) {
     // an index past the list, written into the active set's slot of a new flow: no backend
     const sport = 40000, slot = slotOf(sport);
     const dv = core.dv, e = dv.getUint32(base + L.TSH_FRONT_OFF, true) + L.FE_SIZE;
-    const at = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + (dv.getUint32(e + L.FE_MAGLEV_OFF, true) + n) * 4 + slot * width;
+    const at = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + dv.getUint32(e + L.FE_MAGLEV_OFF, true) * 4 + slot * width;
     if (width === 1) core.u8[at] = 255; else if (width === 2) dv.setUint16(at, 65535, true); else dv.setUint32(at, 0xffffffff, true);
     const [r] = core.run([query(sport)], T0);
     t.is(r.verdict, 'drop');

@@ -23,7 +23,7 @@ import type { BackendParts } from '../ir/backend-store.js';
 import { HASH_START, hashFinish, hashMix } from './hash.js';
 import { IdSet } from './id-set.js';
 import { FrontRecords } from './front-records.js';
-import { maglevRangeWords, maglevSlotBytes } from './maglev-range.js';
+import { maglevRangeWords, maglevSlotBytes, maglevSlotWords } from './maglev-range.js';
 
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 const scratchWords = new Uint32Array(scratch16.buffer); // (little-endian, as linear memory)
@@ -552,22 +552,22 @@ export class TableWriter {
     u8[e + L.FE_FAMILY] = f.family;
   }
 
-  /** Frontend `f`'s Maglev range at byte `at`: its backend list, then its slots as indexes into it
-   * (the compiler's index table, when its width is the range's, is copied as it is), then zeros
-   * to the range's last word. */
+  /** Frontend `f`'s Maglev range at byte `at`: its slots as indexes into its backend list (the
+   * compiler's index table, when its width is the range's, is copied as it is), zeros to a whole
+   * word, then the list, then zeros to the range's end. */
   private writeMaglevRange(at: number, f: IrFrontend): void {
-    const u8 = this.core.u8, ids = f.backends, n = ids.length, t = f.maglev, m = t.length, width = maglevSlotBytes(n);
-    const u32 = this.core.u32, w0 = at >>> 2;
-    for (let i = 0; i < n; i++) u32[w0 + i] = ids[i];
-    const slots = at + n * 4, end = at + maglevRangeWords(m, n) * 4;
-    if (f.maglevIndexed && t.BYTES_PER_ELEMENT === width) u8.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), slots);
+    const u8 = this.core.u8, u32 = this.core.u32, ids = f.backends, n = ids.length, t = f.maglev, m = t.length, width = maglevSlotBytes(n);
+    if (f.maglevIndexed && t.BYTES_PER_ELEMENT === width) u8.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), at);
     else {
       // backend ids, or indexes of another width: each slot's index, at the range's width
-      const out = width === 1 ? u8.subarray(slots, slots + m) : width === 2 ? new Uint16Array(u8.buffer, slots, m) : u32.subarray(slots >>> 2, (slots >>> 2) + m);
+      const out = width === 1 ? u8.subarray(at, at + m) : width === 2 ? new Uint16Array(u8.buffer, at, m) : u32.subarray(at >>> 2, (at >>> 2) + m);
       if (f.maglevIndexed) out.set(t);
       else { const index = slotIndexes(f); for (let i = 0; i < m; i++) out[i] = index.get(t[i])!; }
     }
-    u8.fill(0, slots + m * width, end);
+    const list = at + maglevSlotWords(m, n) * 4, end = at + maglevRangeWords(m, n) * 4;
+    u8.fill(0, at + m * width, list);
+    for (let i = 0, w = list >>> 2; i < n; i++) u32[w + i] = ids[i];
+    u8.fill(0, list + n * 4, end);
   }
 
   private writeBackend(s: SetLayout, b: IrBackend, fresh: boolean): void {

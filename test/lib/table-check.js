@@ -6,12 +6,12 @@ import * as L from '../../dist/assembly/layout.js';
 import { svcmapHash } from '../../dist/src/core/table-writer.js';
 import { parseAddr, formatAddr } from '../../dist/src/util/addr.js';
 import { maglevIds } from '../../dist/src/ir/ir.js';
-import { maglevRangeWords } from '../../dist/src/core/maglev-range.js';
+import { maglevRangeWords, maglevSlotWords } from '../../dist/src/core/maglev-range.js';
 
 const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
 
-/** Frontend `id`'s Maglev table in the set at `base`, read as the core reads it (its range: the
- * backend list, then index slots as wide as the list needs): backend ids, 0 for an index past the
+/** Frontend `id`'s Maglev table in the set at `base`, read as the core reads it (its range: index
+ * slots as wide as the list needs, then the backend list): backend ids, 0 for an index past the
  * list; and the range's raw bytes. */
 export function coreMaglev(core, base, id) {
   const dv = core.dv, e = dv.getUint32(base + L.TSH_FRONT_OFF, true) + id * L.FE_SIZE;
@@ -20,9 +20,9 @@ export function coreMaglev(core, base, id) {
   const width = n <= L.MAGLEV_SLOT_U8_MAX ? 1 : n <= L.MAGLEV_SLOT_U16_MAX ? 2 : 4;
   const ids = new Uint32Array(m);
   for (let k = 0; k < m; k++) {
-    const w = at + n * 4 + k * width;
+    const w = at + k * width, list = at + maglevSlotWords(m, n) * 4;
     const i = width === 1 ? core.u8[w] : width === 2 ? dv.getUint16(w, true) : dv.getUint32(w, true);
-    ids[k] = i < n ? dv.getUint32(at + i * 4, true) : 0;
+    ids[k] = i < n ? dv.getUint32(list + i * 4, true) : 0;
   }
   return { ids, bytes: core.u8.slice(at, at + maglevRangeWords(m, n) * 4) };
 }
