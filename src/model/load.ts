@@ -133,13 +133,14 @@ export interface ObjectTexts { text: BodyText; spans: number[] }
 /** parseManifests, and when the body is a JSON array of objects, where each object's own text is
  * (null otherwise): what the store keeps for an object that validation did not change, instead
  * of serialising it again (~0.1 s and 13 MB of garbage at 20k objects). JSON.parse of that text
- * gives the same object: a JSON value parses the same wherever it is. */
-export function parseManifestSources(text: string, source = 'request body', { maxYamlBytes }: { maxYamlBytes?: number } = {}): { objs: unknown[]; texts: ObjectTexts | null } {
+ * gives the same object: a JSON value parses the same wherever it is. `doc`: a JSON body's root
+ * value (absent for YAML). */
+export function parseManifestSources(text: string, source = 'request body', { maxYamlBytes }: { maxYamlBytes?: number } = {}): { objs: unknown[]; texts: ObjectTexts | null; doc?: unknown } {
   const r = parseText(text, source, maxYamlBytes);
   // JSON's depth was checked exactly on the text, and its objects' sizes bounded by their text
   // when that was enough (parseText): the walk over every object (~0.1 s at 20k) only otherwise
   if (!r.sized) checkObjects(r.objs);
-  return { objs: r.objs, texts: r.texts };
+  return r.doc === undefined ? { objs: r.objs, texts: r.texts } : { objs: r.objs, texts: r.texts, doc: r.doc };
 }
 
 function looksLikeJson(text: string): boolean {
@@ -148,8 +149,8 @@ function looksLikeJson(text: string): boolean {
 }
 
 /** The body's objects; `sized`: every one is known to be within MAX_OBJECT_BYTES (JSON only);
- * `texts`: as parseManifestSources. */
-function parseText(text: string, source: string, maxYamlBytes?: number): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null } {
+ * `texts`: as parseManifestSources; `doc`: the root value of a body read as JSON. */
+function parseText(text: string, source: string, maxYamlBytes?: number): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null; doc?: unknown } {
   const errors: FieldError[] = [];
   if (looksLikeJson(text)) {
     const spans: number[] = [];
@@ -170,7 +171,7 @@ function parseText(text: string, source: string, maxYamlBytes?: number): { objs:
       // root spans little enough text to be within the limit, and the root is a list (an array
       // or a List: not an object of its own) rather than one of the objects
       const sized = text.length <= MAX_OBJECT_BYTES || (!bigInner && !objs.includes(doc));
-      return { objs, sized, texts: elementTexts(text, doc, objs, spans) };
+      return { objs, sized, texts: elementTexts(text, doc, objs, spans), doc };
     }
   }
   checkYamlDepth(text, source);
