@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { errorCodes, type FastifyRequest } from 'fastify';
 import { JsonArrayReader } from '../model/json-array-reader.js';
 import type { ObjectTexts } from '../model/load.js';
-import type { Validated } from '../model/schema.js';
+import { fastPathKeys, type Validated } from '../model/schema.js';
 import { validateApiObject } from '../model/object-meta.js';
 import { elementFieldProblems, type FieldProblems } from '../model/field-validation.js';
 import { MAX_OBJECTS } from '../model/limits.js';
@@ -43,7 +43,8 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => {
       validated.push(v);
       if (fields) {
         const i = objs.length - 1;
-        const p = elementFieldProblems(o, v.ok && v.obj.raw === o, reader.keyCount(i), () => reader.elementText(i));
+        // (an object the fast path kept as it is: its keys were counted as they were checked)
+        const p = elementFieldProblems(o, v.ok && v.obj.raw === o ? fastPathKeys() : null, reader.keyCount(i), () => reader.elementText(i));
         if (p) fields.push(p);
       }
     });

@@ -172,8 +172,7 @@ function warningValues(texts: readonly string[]): string[] {
 /** fieldValidation=Strict's refusal: one cause per object, worded as the API server's strict
  * decoder (`strict decoding error: unknown field "spec.foo", duplicate field "metadata.name"`). */
 function strictDecodingError(problems: readonly FieldProblems[]): ValidationError {
-  return new ValidationError(problems.map((p) => fieldError(p.kind, p.namespace, p.name, '', STRICT_DECODING, `strict decoding error: ${p.problems.join(', ')}`))
-    .map((e, i) => (problems[i].kind === '<document>' ? { ...e, message: `${problems[i].name}: strict decoding error: ${problems[i].problems.join(', ')}` } : e)));
+  return new ValidationError(problems.map((p) => fieldError(p.kind, p.namespace, p.name, '', STRICT_DECODING, `strict decoding error: ${p.problems.join(', ')}`)));
 }
 
 /** A number in a JSON body, or its decimal digits (the CLI's flags): z.coerce read "" and null as

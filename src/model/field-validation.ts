@@ -207,9 +207,11 @@ function problemsOf(raw: unknown, unknown: readonly string[], dups: readonly (st
 }
 
 /** One object of a JSON array body as it was read (src/model/json-array-reader.ts): its fields
- * (objectFields) and, when its text gave more keys than it has (`textKeys`), its duplicates. */
-export function elementFieldProblems(raw: unknown, clean: boolean, textKeys: number, text: () => string): FieldProblems | null {
-  const f = objectFields(raw, clean);
+ * and, when its text gave more keys than it has (`textKeys`), its duplicates. `cleanKeys`: the
+ * object is one validation kept as it is, and has that many keys (fastPathKeys: no walk);
+ * null: walked (objectFields). */
+export function elementFieldProblems(raw: unknown, cleanKeys: number | null, textKeys: number, text: () => string): FieldProblems | null {
+  const f = cleanKeys === null ? objectFields(raw, false) : { unknown: [], keys: cleanKeys };
   return problemsOf(raw, f.unknown, f.keys === textKeys ? [] : duplicatePaths(text()));
 }
 
@@ -220,17 +222,14 @@ function isList(v: unknown): v is { items: unknown[] } {
 
 /** The field problems of a body parsed whole: `doc` its root value, `objs` its objects
  * (flattenObjects), `cleans[i]` whether validation kept objs[i] as it is, `json` the body's
- * text when it is JSON (YAML refuses a key twice when it is parsed). A duplicate in a List's own
- * members (not an object's) is named by its path from the body's root. */
-export function bodyFieldProblems(doc: unknown, objs: readonly unknown[], cleans: readonly boolean[], json: BodyText | null, source = 'request body'): FieldProblems[] {
+ * text when it is JSON (YAML refuses a key twice when it is parsed). */
+export function bodyFieldProblems(doc: unknown, objs: readonly unknown[], cleans: readonly boolean[], json: BodyText | null): FieldProblems[] {
   const per = new Map<unknown, { unknown: string[]; dups: (string | number)[][] }>();
-  let keys = 0;
   objs.forEach((o, i) => { const f = objectFields(o, cleans[i]); per.set(o, { unknown: f.unknown, dups: [] }); });
   const out: FieldProblems[] = [];
   if (json !== null) {
     // the keys of every object of the body, the Lists' own included
-    keys = countKeys(doc);
-    if (keys !== countJsonKeys(json)) {
+    if (countKeys(doc) !== countJsonKeys(json)) {
       const text = typeof json === 'string' ? json : bodySlice(json, 0, json.length);
       for (const p of duplicatePaths(text)) {
         let v = doc, at = 0;
@@ -239,9 +238,8 @@ export function bodyFieldProblems(doc: unknown, objs: readonly unknown[], cleans
           else if (isList(v) && p[at] === 'items' && at < p.length - 1) { v = v.items; at++; }
           else break;
         }
-        const entry = per.get(v);
-        if (entry) entry.dups.push(p.slice(at));
-        else out.push({ kind: '<document>', name: source, problems: [`duplicate field ${JSON.stringify(pathText(p))}`] });
+        // (a List's own members are no object's: not reported, as the body read as it arrives does not see them)
+        per.get(v)?.dups.push(p.slice(at));
       }
     }
   }
@@ -255,6 +253,6 @@ export function bodyFieldProblems(doc: unknown, objs: readonly unknown[], cleans
 
 /** A problem as a line: `Service shop/web: unknown field "spec.foo"`. */
 export function problemLines(p: FieldProblems): string[] {
-  const label = p.kind === '<document>' ? p.name ?? 'request body' : objectLabel(p.kind, p.namespace, p.name);
+  const label = objectLabel(p.kind, p.namespace, p.name);
   return p.problems.map((x) => `${label}: ${x}`);
 }

@@ -93,13 +93,56 @@ function nameProblems(kind: string, v: string, prefix: boolean): string[] {
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
 const quoted = (s: string): string => JSON.stringify(s);
 
+// label and annotation keys found valid (most objects repeat a few: kubernetes.io/service-name),
+// forgotten once there are many
+const goodKeys = new Set<string>();
+function keyValid(k: string): boolean {
+  if (goodKeys.has(k)) return true;
+  if (qualifiedNameProblems(k).length) return false;
+  if (goodKeys.size >= 1024) goodKeys.clear();
+  goodKeys.add(k);
+  return true;
+}
+
+/** Whether `md` passes every rule objectMetaErrors checks (the common case: no message made). */
+function metaValid(kind: string, md: Record<string, unknown>): boolean {
+  const gen = md.generateName;
+  if (typeof gen === 'string' && gen) return false; // (rare: the detailed pass)
+  const name = md.name;
+  if (typeof name === 'string' && !(kind === 'Service' ? name.length <= 63 && DNS1035_LABEL.test(name) : name.length <= 253 && DNS1123_SUBDOMAIN.test(name))) return false;
+  const ns = md.namespace;
+  if (kind !== 'NodeConfig' && typeof ns === 'string' && ns && !(ns.length <= 63 && DNS1123_LABEL.test(ns))) return false;
+  const labels = md.labels;
+  if (isObject(labels)) {
+    for (const k in labels) {
+      const v = labels[k];
+      if (!keyValid(k) || (typeof v === 'string' && !(v.length <= 63 && LABEL_VALUE.test(v)))) return false;
+    }
+  }
+  const ann = md.annotations;
+  if (isObject(ann)) {
+    let units = 0;
+    for (const k in ann) {
+      if (!keyValid(k.toLowerCase())) return false;
+      const v = ann[k];
+      units += k.length + (typeof v === 'string' ? v.length : 0);
+    }
+    if (units * 3 > TOTAL_ANNOTATION_SIZE_LIMIT_B && annotationUtf8Bytes(ann) > TOTAL_ANNOTATION_SIZE_LIMIT_B) return false;
+  }
+  return true;
+}
+
+const NONE: FieldError[] = [];
+
 /** The API server's refusals of `raw`'s metadata (its values of the wrong type are validateObject's
  * to report): names, namespace, generateName, labels, annotations. */
 export function objectMetaErrors(raw: unknown): FieldError[] {
-  if (!isObject(raw) || !isObject(raw.metadata)) return [];
-  const id = identify(raw);
-  if (id.kind !== 'Service' && id.kind !== 'EndpointSlice' && id.kind !== 'NodeConfig') return [];
+  if (!isObject(raw) || !isObject(raw.metadata)) return NONE;
+  const kind = raw.kind;
+  if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'NodeConfig') return NONE;
   const md = raw.metadata;
+  if (metaValid(kind, md)) return NONE;
+  const id = identify(raw);
   const out: FieldError[] = [];
   const err = (field: string, reason: string, detail: string): void => { out.push(fieldError(id.kind, id.namespace, id.name, field, reason, detail)); };
   const gen = md.generateName;
