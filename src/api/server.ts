@@ -159,12 +159,13 @@ function warningValue(text: string): string {
  * counted in a last one (fieldValidation=Strict's error lists them). */
 function warningValues(texts: readonly string[]): string[] {
   const out: string[] = [];
+  // (each value and its ", " as a client joins them; room kept for the last one)
   let size = 0;
   for (let i = 0; i < texts.length; i++) {
     const v = warningValue(texts[i].length > 512 ? `${texts[i].slice(0, 509)}...` : texts[i]);
-    if (size + v.length > WARNINGS_MAX_CHARS) { out.push(warningValue(`${texts.length - i} more warnings not shown (?fieldValidation=Strict refuses the request and lists every problem)`)); break; }
+    if (size + v.length + 2 > WARNINGS_MAX_CHARS - 200) { out.push(warningValue(`${texts.length - i} more warnings not shown (?fieldValidation=Strict refuses the request and lists every problem)`)); break; }
     out.push(v);
-    size += v.length;
+    size += v.length + 2;
   }
   return out;
 }
