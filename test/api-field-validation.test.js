@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { startControlPlane } from './lib/server.js';
 import { runWdp } from './lib/wdp-cli.js';
 import { warningTexts } from '../dist/src/cli/client.js';
-import { duplicatePaths, countJsonKeys } from '../dist/src/model/field-validation.js';
+import { duplicatePaths } from '../dist/src/model/field-validation.js';
+import { countJsonKeys } from '../dist/src/model/json-keys.js';
 
 const svc = (name, spec = {}, metadata = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'shop', name, ...metadata }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }], ...spec } });
 const slice = (extra = {}) => ({
@@ -131,4 +132,14 @@ test('wdp apply prints each warning as kubectl does (Warning: ...) and applies',
   t.is(r.stderr, 'Warning: Service shop/web: unknown field "spec.clusterIp"\n');
   t.regex(r.stdout, /service\/shop\/web created/);
   t.is((await req('GET', '/api/v1/services')).json.items.length, 1);
+  // --validate as kubectl's: strict refuses (nothing changed), ignore says nothing
+  writeFileSync(join(dir, 'svc2.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\nspec:\n  clusterIP: 10.96.0.12\n  foo: 1\n  ports: [{name: pg, port: 5432}]\n');
+  const strict = await runWdp(['apply', '--validate', 'strict', '-f', join(dir, 'svc2.yaml')], cp.url);
+  t.is(strict.code, 1, strict.stdout);
+  t.is(strict.stderr, 'error: Service shop/db: strict decoding error: unknown field "spec.foo"\n');
+  t.is((await req('GET', '/api/v1/services')).json.items.length, 1);
+  const ignore = await runWdp(['apply', '--validate=false', '-f', join(dir, 'svc2.yaml')], cp.url);
+  t.is(ignore.code, 0, ignore.stderr);
+  t.is(ignore.stderr, '');
+  t.is((await req('GET', '/api/v1/services')).json.items.length, 2);
 });

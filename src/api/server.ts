@@ -162,7 +162,7 @@ function warningValues(texts: readonly string[]): string[] {
   // (each value and its ", " as a client joins them; room kept for the last one)
   let size = 0;
   for (let i = 0; i < texts.length; i++) {
-    const v = warningValue(texts[i].length > 512 ? `${texts[i].slice(0, 509)}...` : texts[i]);
+    const v = warningValue(texts[i].length > 1024 ? `${texts[i].slice(0, 1021)}...` : texts[i]);
     if (size + v.length + 2 > WARNINGS_MAX_CHARS - 200) { out.push(warningValue(`${texts.length - i} more warnings not shown (?fieldValidation=Strict refuses the request and lists every problem)`)); break; }
     out.push(v);
     size += v.length + 2;

@@ -10,6 +10,7 @@
 // object's text gives (its ':' outside strings, counted by the scan that reads the body) against
 // the keys JSON.parse made; only an object whose counts differ is scanned again, for the paths.
 import { bodySlice, type BodyText } from '../util/body-text.js';
+import { countJsonKeys, duplicateKeys } from './json-keys.js';
 import { identify } from './schema.js';
 import { objectLabel } from './types.js';
 
@@ -136,64 +137,9 @@ export function objectFields(raw: unknown, clean: boolean): { unknown: string[];
 }
 
 /** Every key a JSON text gives an object it gave already: their paths from the text's root value
- * (at most `max`). The text is valid JSON (it parsed); a key is compared as JSON.parse reads it. */
+ * (at most `max`). */
 export function duplicatePaths(text: string, max = 100): (string | number)[][] {
-  const out: (string | number)[][] = [];
-  // per open bracket: an object's keys (null for an array), and where the path is in it
-  const keys: (Set<string> | null)[] = [];
-  const path: (string | number)[] = [];
-  let expectKey = false;
-  for (let i = 0, n = text.length; i < n && out.length < max; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 34) {
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j < 0) return out;
-        let k = j - 1;
-        while (text.charCodeAt(k) === 92) k--;
-        if ((j - 1 - k) % 2 === 0) break;
-      }
-      const set = keys[keys.length - 1];
-      if (expectKey && set) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        path[path.length - 1] = key;
-        if (set.has(key)) out.push(path.slice());
-        set.add(key);
-      }
-      expectKey = false;
-      i = j;
-    } else if (c === 123) { keys.push(new Set()); path.push(''); expectKey = true; }
-    else if (c === 91) { keys.push(null); path.push(0); expectKey = false; }
-    else if (c === 125 || c === 93) { keys.pop(); path.pop(); expectKey = false; }
-    else if (c === 44) {
-      const set = keys[keys.length - 1];
-      if (set === null && keys.length) (path[path.length - 1] as number)++;
-      expectKey = !!set;
-    }
-  }
-  return out;
-}
-
-/** ':' outside strings in a JSON text: the keys its objects give, each time given. */
-export function countJsonKeys(text: BodyText): number {
-  const s = typeof text === 'string' ? text : bodySlice(text, 0, text.length);
-  let n = 0;
-  for (let i = 0, len = s.length; i < len; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 58) n++;
-    else if (c === 34) {
-      for (;;) {
-        const j = s.indexOf('"', i + 1);
-        if (j < 0) return n;
-        let k = j - 1;
-        while (s.charCodeAt(k) === 92) k--;
-        i = j;
-        if ((j - 1 - k) % 2 === 0) break;
-      }
-    }
-  }
-  return n;
+  return duplicateKeys(text, max).map((d) => d.path);
 }
 
 /** One object's field problems as the API server words them, prefixed with the object. */
@@ -229,8 +175,8 @@ export function bodyFieldProblems(doc: unknown, objs: readonly unknown[], cleans
   const out: FieldProblems[] = [];
   if (json !== null) {
     // the keys of every object of the body, the Lists' own included
-    if (countKeys(doc) !== countJsonKeys(json)) {
-      const text = typeof json === 'string' ? json : bodySlice(json, 0, json.length);
+    const text = typeof json === 'string' ? json : bodySlice(json, 0, json.length);
+    if (countKeys(doc) !== countJsonKeys(text)) {
       for (const p of duplicatePaths(text)) {
         let v = doc, at = 0;
         for (;;) {

@@ -3,6 +3,7 @@
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
+import { duplicateKeys } from './json-keys.js';
 import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, checkYamlSize, yamlTooLong, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
@@ -25,48 +26,21 @@ export function flattenObjects(doc: unknown, out: unknown[] = []): unknown[] {
  * depth and object size are bounded (src/model/limits.ts): BodyLimitError beyond them. A YAML
  * mapping with a key twice is refused with its line, as kubectl refuses it; so is a JSON object's
  * with `uniqueJsonKeys` (the CLI's files: kubectl reads JSON as YAML) — else JSON's last one wins,
- * as JSON.parse reads it (the API's JSON bodies: a full sync is not scanned twice). */
+ * as JSON.parse reads it (the API's JSON bodies: their fieldValidation reports it,
+ * src/model/field-validation.ts). */
 export function parseManifests(text: string, source = 'request body', { uniqueJsonKeys = false } = {}): unknown[] {
   if (uniqueJsonKeys && looksLikeJson(text)) refuseDuplicateJsonKey(text, (m) => new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse ${m}`)]));
   return parseManifestSources(text, source).objs;
 }
 
 /** Where a JSON text first gives an object a key it already has: "(line L, column C): key "k"
- * already set in this object", or null. One pass, a set of keys per open object; a text that is
- * not JSON may give any answer (JSON.parse reports it). */
+ * already set in this object", or null (src/model/json-keys.ts). */
 export function duplicateJsonKey(text: string): string | null {
-  const keys: (Set<string> | null)[] = []; // per open bracket: an object's keys, null for an array
-  let expectKey = false;
-  for (let i = 0, n = text.length; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 34) {
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j < 0) return null;
-        let k = j - 1;
-        while (text.charCodeAt(k) === 92) k--;
-        if ((j - 1 - k) % 2 === 0) break;
-      }
-      const set = keys[keys.length - 1];
-      if (expectKey && set) {
-        let key: string;
-        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return null; }
-        if (set.has(key)) {
-          const before = text.slice(0, i);
-          const line = before.split('\n').length;
-          return `(line ${line}, column ${i - before.lastIndexOf('\n')}): key ${JSON.stringify(key)} already set in this object`;
-        }
-        set.add(key);
-      }
-      expectKey = false;
-      i = j;
-    } else if (c === 123) { keys.push(new Set()); expectKey = true; }
-    else if (c === 91) { keys.push(null); expectKey = false; }
-    else if (c === 125 || c === 93) { keys.pop(); expectKey = false; }
-    else if (c === 44) expectKey = keys[keys.length - 1] !== null && keys.length > 0;
-  }
-  return null;
+  const d = duplicateKeys(text, 1)[0];
+  if (!d) return null;
+  const before = text.slice(0, d.at);
+  const line = before.split('\n').length;
+  return `(line ${line}, column ${d.at - before.lastIndexOf('\n')}): key ${JSON.stringify(d.path[d.path.length - 1])} already set in this object`;
 }
 
 function refuseDuplicateJsonKey(text: string, error: (m: string) => Error): void {
