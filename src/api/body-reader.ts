@@ -41,12 +41,14 @@ export function bodyParser(limit: number, parseEarly: (req: FastifyRequest) => {
       if (validated.length >= MAX_OBJECTS) { validated.length = 0; throw new Error('too many objects'); }
       const v = validateApiObject(o);
       validated.push(v);
-      if (fields) {
-        const i = objs.length - 1;
-        // (an object the fast path kept as it is: its keys were counted as they were checked)
-        const p = elementFieldProblems(o, v.ok && v.obj.raw === o ? fastPathKeys() : null, reader.keyCount(i), () => reader.elementText(i));
-        if (p) fields.push(p);
-      }
+      if (!fields) return;
+      const i = objs.length - 1;
+      // an object the fast path kept as it is has its keys counted as they were checked: with as
+      // many as its text gave, it has no field problem (most of a full sync: nothing more is made)
+      const clean = v.ok && v.obj.raw === o;
+      if (clean && fastPathKeys() === reader.keyCount(i)) return;
+      const p = elementFieldProblems(o, clean ? fastPathKeys() : null, reader.keyCount(i), () => reader.elementText(i));
+      if (p) fields.push(p);
     });
     const stop = (): void => {
       payload.removeListener('data', onData);
