@@ -84,9 +84,10 @@ export function labelValueProblems(v: string): string[] {
 }
 
 /** NameIsDNS...(name, prefix): a generateName (prefix) may end in '-' (the API server appends
- * random characters to it). */
+ * random characters to it): apimachinery's maskTrailingDash, which puts an 'a' in place of the
+ * last two characters, as it does. */
 function nameProblems(kind: string, v: string, prefix: boolean): string[] {
-  const s = prefix && v.length > 1 && v.endsWith('-') ? `${v.slice(0, -1)}a` : v;
+  const s = prefix && v.length > 1 && v.endsWith('-') ? `${v.slice(0, -2)}a` : v;
   return kind === 'Service' ? dns1035LabelProblems(s) : dns1123SubdomainProblems(s);
 }
 
