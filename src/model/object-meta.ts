@@ -105,14 +105,25 @@ function keyValid(k: string): boolean {
   return true;
 }
 
-/** Whether `md` passes every rule objectMetaErrors checks (the common case: no message made). */
-function metaValid(kind: string, md: Record<string, unknown>): boolean {
+/** Whether `md` passes every rule objectMetaErrors checks (the common case: no message made).
+ * `modelChecked`: validateObject accepted the object, so a Service's or EndpointSlice's name is a
+ * DNS-1123 subdomain of at most 253 characters and its namespace a DNS-1123 label already
+ * (schema.ts's metadata): a Service name is then a DNS-1035 label when it is at most 63
+ * characters, starts with a letter and has no dot. */
+function metaValid(kind: string, md: Record<string, unknown>, modelChecked: boolean): boolean {
   const gen = md.generateName;
   if (typeof gen === 'string' && gen) return false; // (rare: the detailed pass)
   const name = md.name;
-  if (typeof name === 'string' && !(kind === 'Service' ? name.length <= 63 && DNS1035_LABEL.test(name) : name.length <= 253 && DNS1123_SUBDOMAIN.test(name))) return false;
-  const ns = md.namespace;
-  if (kind !== 'NodeConfig' && typeof ns === 'string' && ns && !(ns.length <= 63 && DNS1123_LABEL.test(ns))) return false;
+  if (modelChecked && kind !== 'NodeConfig') {
+    if (kind === 'Service') {
+      const n = name as string, c = n.charCodeAt(0);
+      if (n.length > 63 || c < 97 || c > 122 || n.includes('.')) return false;
+    }
+  } else {
+    if (typeof name === 'string' && !(kind === 'Service' ? name.length <= 63 && DNS1035_LABEL.test(name) : name.length <= 253 && DNS1123_SUBDOMAIN.test(name))) return false;
+    const ns = md.namespace;
+    if (kind !== 'NodeConfig' && typeof ns === 'string' && ns && !(ns.length <= 63 && DNS1123_LABEL.test(ns))) return false;
+  }
   const labels = md.labels;
   if (isObject(labels)) {
     for (const k in labels) {
@@ -136,13 +147,14 @@ function metaValid(kind: string, md: Record<string, unknown>): boolean {
 const NONE: FieldError[] = [];
 
 /** The API server's refusals of `raw`'s metadata (its values of the wrong type are validateObject's
- * to report): names, namespace, generateName, labels, annotations. */
-export function objectMetaErrors(raw: unknown): FieldError[] {
+ * to report): names, namespace, generateName, labels, annotations. `modelChecked`: validateObject
+ * accepted `raw` (metaValid). */
+export function objectMetaErrors(raw: unknown, modelChecked = false): FieldError[] {
   if (!isObject(raw) || !isObject(raw.metadata)) return NONE;
   const kind = raw.kind;
   if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'NodeConfig') return NONE;
   const md = raw.metadata;
-  if (metaValid(kind, md)) return NONE;
+  if (metaValid(kind, md, modelChecked)) return NONE;
   const id = identify(raw);
   const out: FieldError[] = [];
   const err = (field: string, reason: string, detail: string): void => { out.push(fieldError(id.kind, id.namespace, id.name, field, reason, detail)); };
@@ -192,8 +204,8 @@ function annotationUtf8Bytes(ann: Record<string, unknown>): number {
  * object it is asked to write. Where both find the same field wrong, the API server's message is
  * the one given. */
 export function validateApiObject(raw: unknown): Validated {
-  const meta = objectMetaErrors(raw);
   const r = validateObject(raw);
+  const meta = objectMetaErrors(raw, r.ok);
   if (!meta.length) return r;
   if (r.ok) return { ok: false, errors: meta };
   const fields = new Set(meta.map((e) => e.field));
