@@ -109,6 +109,9 @@ function refuseEmptyValues(action: Command): void {
   });
 }
 
+/** `wdp apply --validate` (kubectl's values) as the API's fieldValidation. */
+const FIELD_VALIDATION: Record<string, string> = { strict: 'Strict', true: 'Strict', warn: 'Warn', ignore: 'Ignore', false: 'Ignore' };
+
 function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
 
 function print(data: unknown, output: string | undefined, human: () => string): void {
@@ -418,12 +421,14 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .requiredOption('-f, --filename <path...>', 'file, directory (.yaml/.yml/.json) or - for stdin; repeatable')
     .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
     .option('--dry-run', 'validate and compile, show what would change, change nothing')
+    .addOption(new Option('--validate <mode>', 'fields the object\'s kind does not have, as kubectl\'s: warn (default) prints a Warning for each, strict refuses the apply, ignore says nothing').choices(['strict', 'warn', 'ignore', 'true', 'false']))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
     .addHelpText('after', '\nExamples:\n  wdp apply -f examples/nodeport.yaml\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -\n'
       + '(a NodeConfig applied to a daemon replaces its node addresses until it restarts: docs/api.md)')
     .action(async (o, cmd: Command) => {
       const objects = readManifests(o.filename, !!o.recursive);
-      const r = await client(cmd).call('POST', `/api/v1/apply${o.dryRun ? '?dryRun=true' : ''}`, listBody(objects)) as ApplyResult;
+      const q = [...(o.dryRun ? ['dryRun=true'] : []), ...(o.validate ? [`fieldValidation=${FIELD_VALIDATION[o.validate as string]}`] : [])];
+      const r = await client(cmd).call('POST', `/api/v1/apply${q.length ? `?${q.join('&')}` : ''}`, listBody(objects)) as ApplyResult;
       warn(r);
       print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
     });

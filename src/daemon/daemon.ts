@@ -600,6 +600,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
+      portNames: () => portManager.all().map((p) => ({ name: p.spec.name, index: p.spec.index })),
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
