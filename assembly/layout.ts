@@ -40,7 +40,7 @@
 //   TABLESET[1] .. service tables, generation 1  } the core reads the one CFG_GEN names.
 // ============================================================================================
 
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 export const CFG_MAGIC_VALUE = 0x31504457; // "WDP1"
 
 // ---- CONFIG block (u32 fields unless noted) -------------------------------------------------
@@ -374,7 +374,7 @@ export const TSH_FRONT_OFF = 8;
 export const TSH_FRONT_MAX = 12;     // highest valid frontend id
 export const TSH_BACKEND_OFF = 16;
 export const TSH_BACKEND_MAX = 20;   // highest valid backend id
-export const TSH_MAGLEV_OFF = 24;    // u32 words: backend ids
+export const TSH_MAGLEV_OFF = 24;    // u32 words: each frontend's Maglev range (below)
 export const TSH_MAGLEV_WORDS = 28;
 export const TSH_CIDR_OFF = 32;
 export const TSH_CIDR_MAX = 36;
@@ -396,8 +396,8 @@ export const SM_FRONT = 20;
 export const SM_HASH = 24;
 
 // ---- Frontend entry (64 bytes, index = frontend id) -----------------------------------------
-//   0 flags u32 | 4 maglev off (word index) | 8 maglev size M (0 = no endpoints: reject) |
-//   12 affinity timeout ms | 16 cidr off (index) | 20 cidr count | 24 backends in active set |
+//   0 flags u32 | 4 maglev off (word index of its range) | 8 maglev size M (0 = no endpoints: reject) |
+//   12 affinity timeout ms | 16 cidr off (index) | 20 cidr count | 24 backends in active set N |
 //   28 cluster front id (0 = none) | 32 VIP addr[16] | 48 port u16 | 50 proto u8 | 51 family u8 |
 //   52 reserved
 export const FE_SIZE = 64;
@@ -415,6 +415,19 @@ export const FE_ADDR = 32;
 export const FE_PORT = 48;
 export const FE_PROTO = 50;
 export const FE_FAMILY = 51;
+
+// A frontend's Maglev range: FE_MAGLEV_OFF is its first word in the Maglev words, N =
+// FE_NBACKENDS, M = FE_MAGLEV_SIZE. First its M slots, each an index into its backend list, as
+// wide as N needs (MAGLEV_SLOT_U8_MAX, MAGLEV_SLOT_U16_MAX, else u32), zero to a whole word (S =
+// ceil(M x width / 4) words); then the list: the ids of its active set, each >= 1, with room for
+// more (the writer's: a power of two, so that a change of N alone keeps the range's size). Slot
+// i names backend list[slot]; an index >= N names none (fail closed, like backend id 0).
+//   word FE_MAGLEV_OFF                        FE_MAGLEV_OFF + S
+//   +------------------------------------+-----+---------------------+--------+
+//   | M x slot (u8 / u16 / u32 index)    | pad | N x u32 backend ids | (room) |
+//   +------------------------------------+-----+---------------------+--------+
+export const MAGLEV_SLOT_U8_MAX = 256;    // N up to this: u8 slots
+export const MAGLEV_SLOT_U16_MAX = 65536; // N up to this: u16 slots; more: u32
 
 export const FEF_AFFINITY = 1;     // sessionAffinity: ClientIP
 export const FEF_MASQUERADE = 2;   // SNAT the client to the node address (external, policy Cluster; a ClusterIP with masqueradeAll)

@@ -70,21 +70,22 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   // the flow's frontend id, while it is still its frontend's (a Service re-created with a new
   // ClusterIP may leave the backend in place and hand the id to another frontend)
   const bid = e.backendId;
-  if (!hitOrigBegin(fr, flow, heldFrontId(e), bid, L.TS_CT_HIT_ORIG)) return;
+  if (!hitOrigBegin(f, fr, flow, heldFrontId(e), bid, L.TS_CT_HIT_ORIG)) return;
   if (be.outPort == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   hitOrigForward(f, fr, e, bid, be.dstMacPtr, be.srcMacPtr, <u32>be.outPort);
 }
 
 /** The trace fields of an original-direction hit on flow `flow`, traced under frontend `front`
- * and backend `bid` with `stages`; false (the frame dropped) when its TTL is spent. */
-@inline function hitOrigBegin(fr: Frame, flow: u32, front: u32, bid: u32, stages: u32): bool {
+ * and backend `bid` with `stages`; false when its TTL is spent (answered from the address the
+ * client sent to, ttl.ts, or dropped). */
+@inline function hitOrigBegin(f: usize, fr: Frame, flow: u32, front: u32, bid: u32, stages: u32): bool {
   fr.stages |= stages;
   fr.ct = <u8>L.TRCT_HIT_ORIG;
   fr.select = <u8>L.TRSEL_EXISTING;
   fr.flow = flow;
   fr.front = front;
   fr.backend = bid;
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return false; }
+  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return false; }
   return true;
 }
 
@@ -107,7 +108,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
  * Service port is gone too: stale.ts heldFrontId). */
 function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   const e = flowAt(flow);
-  if (!hitOrigBegin(fr, flow, front, 0, L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT)) return;
+  if (!hitOrigBegin(f, fr, flow, front, 0, L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT)) return;
   const rt = keptRoute(e);
   if (rt == null) { drop(fr, L.REASON_DROP_BACKEND_UNREACHABLE); return; }
   hitOrigForward(f, fr, e, 0, rt.dstMacPtr, rt.srcMacPtr, <u32>rt.outPort);
@@ -133,7 +134,9 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   // may name another backend by now
   fr.backend = bid;
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
+  // a spent TTL: answered to the backend from the node — the SNAT address the reply was sent to,
+  // else the in port's address
+  if (!ttlOk(fr)) { ttlExceeded(f, fr, (e.flags & L.CTF_SNAT) != 0 ? fr.dstAddr : 0); return; }
   if (!fitsPort(f, fr, <u32>e.clientPort)) return;
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;
@@ -208,7 +211,6 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
     if (fr.verdict == L.V_REJECT) countFrontBackend(front, 0, <u32>fr.len);
     return;
   }
-  if (!ttlOk(fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const h = fr.hash;
   fr.select = <u8>((flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV);
   let bid: u32;
@@ -222,6 +224,10 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const be = backendAt(bid);
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
+  // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
+  // and affinity update run in PREROUTING, before ip_forward's TTL check; its next hop is never
+  // resolved), no flow created (the kernel's entry for it is never confirmed)
+  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
   if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   // too big for the backend's port: answered or dropped before any flow exists (the kernel's
   // conntrack entry of a packet ip_forward drops is never confirmed)
@@ -285,7 +291,7 @@ function noService(f: usize, fr: Frame): void {
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
   // a spent TTL on a routed packet: ICMP time exceeded from the in port's address (ttl.ts)
-  if (!ttlOk(fr)) { ttlExceeded(f, fr); return; }
+  if (!ttlOk(fr)) { ttlExceeded(f, fr, 0); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (!fitsPort(f, fr, out)) return;

@@ -2,7 +2,7 @@
 // independent loads issued back to back, which the CPU overlaps instead of paying them one by one
 // in the decision pass. A frame's path is a chain of dependent misses (index slot -> flow entry ->
 // backend and frontend entries and counters; for a new flow: index slot -> service-map slot -> frontend -> Maglev
-// word -> backend -> reply index slot), so each link is a stage over the whole chunk: a compute
+// slot and backend list -> backend -> reply index slot), so each link is a stage over the whole chunk: a compute
 // loop writes up to three addresses per frame (Frame.touchA/B/C, 0 = nothing: address 0 is static
 // data, always cached), then touch() loads them in a loop of a few instructions per frame. The
 // tight loop matters: only a loop body small enough for many iterations to sit in the reorder
@@ -10,7 +10,7 @@
 // "Forwarding core").
 //
 // Everything here only reads shared state, and calls the same functions as the decision it
-// prepares (svcLookupH, maglevWord, snatKind, snatFirstPort, replyKeyHash): what it computes for
+// prepares (svcLookupH, maglevSlot, maglevSlotBackend, snatKind, snatFirstPort, replyKeyHash): what it computes for
 // a likely new flow is a pure function of the frame and the batch's table set, cached in the
 // frame record (Frame.spec) so the decision does not redo it. A frame counts as a new flow when
 // probing from its home index slot meets an empty slot before its hash (probeNear).
@@ -21,7 +21,7 @@ import {
   gBeCnt, gBeCntMax, gSvcCnt, gSvcMax, tSm, tBeMax, tFeMax, flowAt, backendAt, frontendAt,
 } from "./regions";
 import { probeNear, homeSlot, replyKeyHash } from "./conntrack";
-import { svcLookupH, svcSlotAt, maglevWord } from "./select";
+import { svcLookupH, svcSlotAt, maglevSlot, maglevList, maglevSlotBackend } from "./select";
 import { snatKind, snatSource, snatRangeOk, snatFirstPort, snatReplyHash, SNAT_NONE } from "./snat";
 import { Frame, frameAt, SPEC_SVCH, SPEC_FRONT, SPEC_BID, SPEC_RHASH } from "./frame";
 
@@ -108,23 +108,31 @@ export function prefetchChunk(n: u32): u32 {
   }
   sink ^= touch(n);
   if (!spec) return sink;
-  // 4: likely new flow on a plain (non-affinity) frontend with endpoints: its Maglev word
+  // 4: likely new flow on a plain (non-affinity) frontend with endpoints: its Maglev slot and
+  // its backend list, which stage 5 reads the slot's entry of
   spec = 0;
   for (let k: u32 = 0; k < n; k++) {
     const fr = frameAt(k);
-    let ta: usize = 0;
+    let ta: usize = 0, tb: usize = 0, tc: usize = 0;
     if ((fr.spec & SPEC_FRONT) != 0 && fr.specFront != 0) {
       const fe = frontendAt(fr.specFront);
       if ((fe.flags & L.FEF_AFFINITY) == 0 && fe.maglevSize != 0) {
-        // maglevPick split in two (word address here, the word in stage 5) so the word's miss
-        // overlaps with the other frames'
-        ta = maglevWord(fe, fr.hash);
+        // maglevPick split in two (slot address here, the slot and its list entry in stage 5) so
+        // the misses overlap with the other frames'
+        ta = maglevSlot(fe, fr.hash);
+        if (ta != 0) {
+          // the list's first and (up to 16 backends) last entry: the one or two cache lines a
+          // short list spans
+          tb = maglevList(fe);
+          const last = fe.nBackends < 16 ? fe.nBackends : 16;
+          tc = tb + (<usize>(last - 1) << 2);
+        }
         fr.specBackend = 0;
         fr.spec = SPEC_SVCH | SPEC_FRONT | SPEC_BID;
         spec = 1;
       }
     }
-    setTouch(fr, ta, 0, 0);
+    setTouch(fr, ta, tb, tc);
   }
   sink ^= touch(n);
   if (!spec) return sink;
@@ -133,8 +141,7 @@ export function prefetchChunk(n: u32): u32 {
     const fr = frameAt(k);
     let ta: usize = 0;
     if ((fr.spec & SPEC_BID) != 0) {
-      const w = <usize>fr.touchA;
-      const bid = w != 0 ? load<u32>(w) : 0;
+      const bid = maglevSlotBackend(frontendAt(fr.specFront), <usize>fr.touchA);
       fr.specBackend = bid;
       if (bid != 0 && bid <= tBeMax) ta = changetype<usize>(backendAt(bid));
     }

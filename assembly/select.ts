@@ -111,19 +111,45 @@ export function nodeAddress(addr: usize, family: u32): bool {
 }
 
 // ---- Maglev, backends ---------------------------------------------------------------------------------
-/** Address of the frontend's Maglev word for hash h, 0 when the table lies outside the words. */
-@inline export function maglevWord(fe: Frontend, h: u32): usize {
+/** log2 of the bytes of a Maglev slot of a frontend with n backends (layout.ts, "Maglev range"). */
+@inline function slotShift(n: u32): u32 {
+  return n <= <u32>L.MAGLEV_SLOT_U8_MAX ? 0 : n <= <u32>L.MAGLEV_SLOT_U16_MAX ? 1 : 2;
+}
+
+/** Words the frontend's Maglev slots take, n backends (where its backend list starts). */
+@inline function slotWords(fe: Frontend, shift: u32): u64 {
+  return (<u64>fe.maglevSize << shift) + 3 >> 2;
+}
+
+/** Address of the frontend's Maglev slot for hash h, 0 when its range (the slots, then the
+ * backend list) lies outside the words or it has no backends or slots. */
+@inline export function maglevSlot(fe: Frontend, h: u32): usize {
   const m = fe.maglevSize;
+  const n = fe.nBackends;
   const off = fe.maglevOff;
-  const w = off + h % m;
-  if (w >= tMgWords || <u64>off + m > <u64>tMgWords) return 0;
-  return tMg + (<usize>w << 2);
+  const shift = slotShift(n);
+  if (n == 0 || m == 0 || <u64>off + slotWords(fe, shift) + n > <u64>tMgWords) return 0;
+  return tMg + (<usize>off << 2) + (<usize>(h % m) << shift);
+}
+
+/** Address of the first word of the frontend's backend list (what a slot's index is into). */
+@inline export function maglevList(fe: Frontend): usize {
+  return tMg + (<usize>(<u64>fe.maglevOff + slotWords(fe, slotShift(fe.nBackends))) << 2);
+}
+
+/** Backend id the frontend's Maglev slot at address w (maglevSlot) names, 0 when w is 0 or the
+ * slot's index is past the backend list. */
+@inline export function maglevSlotBackend(fe: Frontend, w: usize): u32 {
+  if (w == 0) return 0;
+  const n = fe.nBackends;
+  const shift = slotShift(n);
+  const i = shift == 0 ? <u32>load<u8>(w) : shift == 1 ? <u32>load<u16>(w) : load<u32>(w);
+  return i < n ? load<u32>(maglevList(fe) + (<usize>i << 2)) : 0;
 }
 
 /** Backend id from the frontend's Maglev table, 0 when out of bounds. */
 @inline export function maglevPick(fe: Frontend, h: u32): u32 {
-  const w = maglevWord(fe, h);
-  return w != 0 ? load<u32>(w) : 0;
+  return maglevSlotBackend(fe, maglevSlot(fe, h));
 }
 
 @inline export function backendUsable(id: u32): bool {

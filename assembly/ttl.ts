@@ -1,10 +1,15 @@
-// Time exceeded: a routed packet whose TTL / hop limit runs out at the node is answered as Linux's
+// Time exceeded: a packet whose TTL / hop limit runs out at the node is answered as Linux's
 // ip_forward / ip6_forward answer it — an ICMP time exceeded (type 11 code 0) / ICMPv6 time
-// exceeded (type 3 code 0) to its source, quoting it as received, from the node's address on the
-// port it came in by (the PORT_ADDR region the host fills: a gateway address of the port, on an
-// uplink else a node address), out of that port to the sender's MAC, under the reject rate limit
-// (the kernel's icmp_ratemask / icmpv6 limit covers time exceeded). What icmp_send / icmpv6_send
-// never answer is dropped silently as before. Semantics: docs/core.md "Time exceeded".
+// exceeded (type 3 code 0) to its source, quoting it as received, out of the port it came in by to
+// the sender's MAC, under the reject rate limit (the kernel's icmp_ratemask / icmpv6 limit covers
+// time exceeded). A routed packet's answer comes from the node's address on that port (the
+// PORT_ADDR region the host fills: a gateway address of the port, on an uplink else a node
+// address). A service packet's answer comes from the address conntrack's NAT of the RELATED error
+// gives it: the kernel attaches the error to the packet's conntrack entry (icmp_glue_bits /
+// icmpv6_getfrag: nf_ct_attach, a new flow's unconfirmed entry too) and nf_nat_icmp_reply_translation
+// rewrites it back — from the service address the client sent to (or the SNAT address a reply was
+// sent to), quoting the packet as the sender sent it. What icmp_send / icmpv6_send never answer is
+// dropped silently. Semantics: docs/core.md "Time exceeded".
 import * as L from "./layout";
 import {
   ETH_DST, IP4_FRAG, IP4_OFFSET, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
@@ -39,20 +44,23 @@ function eligible(f: usize, fr: Frame): bool {
   return true;
 }
 
-/** A routed frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,
- * `reject_ttl_exceeded`), or dropped — `drop_ttl_exceeded` (never answered), `drop_ttl_no_address`
- * (its in port has no address of its family), `drop_reject_rate_limited` (over the limit). */
-export function ttlExceeded(f: usize, fr: Frame): void {
+/** A frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,
+ * `reject_ttl_exceeded`) from `from` (4 / 16 bytes of the frame's family; 0: the in port's
+ * PORT_ADDR entry), or dropped — `drop_ttl_exceeded` (never answered), `drop_ttl_no_address` (no
+ * `from` and its in port has no address of its family), `drop_reject_rate_limited` (over the
+ * limit). Nothing else changes: no flow is created or touched. */
+export function ttlExceeded(f: usize, fr: Frame, from: usize): void {
   if (!eligible(f, fr)) { drop(fr, L.REASON_DROP_TTL_EXCEEDED); return; }
   const family = <u32>fr.family;
-  const pa = gPortAddr + <usize>(<u32>fr.inPort) * L.PA_SIZE;
-  let from: usize;
-  if (family == 4) {
-    from = pa + L.PA_V4;
-    if (load<u32>(from) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
-  } else {
-    from = pa + L.PA_V6;
-    if ((load<u64>(from) | load<u64>(from, 8)) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
+  if (from == 0) {
+    const pa = gPortAddr + <usize>(<u32>fr.inPort) * L.PA_SIZE;
+    if (family == 4) {
+      from = pa + L.PA_V4;
+      if (load<u32>(from) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
+    } else {
+      from = pa + L.PA_V6;
+      if ((load<u64>(from) | load<u64>(from, 8)) == 0) { drop(fr, L.REASON_DROP_TTL_NO_ADDRESS); return; }
+    }
   }
   if (!rejectAllowed(fr.srcAddr, family)) {
     drop(fr, L.REASON_DROP_REJECT_RATE_LIMITED);

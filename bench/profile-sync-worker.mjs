@@ -12,14 +12,16 @@
 // --dist points at another build's dist/ (A/B: give several, they alternate fresh processes; each
 // build encodes its own wire format). Per stage: the worker thread's own CPU
 // (/proc/thread-self/schedstat, scheduler-tick resolution: compare medians of several runs), its
-// minor page faults (/proc/thread-self/stat) and wall time. `answer` is receive + apply: what the
+// minor page faults (/proc/thread-self/stat), wall time, and the process's resident memory grown
+// from the receive to the end of the second set's copy (the received message and what the apply
+// keeps; the main thread waits meanwhile). `answer` is receive + apply: what the
 // main thread waits for. On a shared machine wall time mostly measures the scheduler: compare CPU.
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { abOptions, harness } from './ab-builds.mjs';
 
 const { services, endpoints } = abOptions();
-const FIELDS = ['receive_cpu_ms', 'apply_cpu_ms', 'answer_cpu_ms', 'answer_faults', 'answer_wall_ms', 'copy_after_cpu_ms', 'copy_after_faults'];
+const FIELDS = ['receive_cpu_ms', 'apply_cpu_ms', 'answer_cpu_ms', 'answer_faults', 'answer_wall_ms', 'copy_after_cpu_ms', 'copy_after_faults', 'rss_growth_mb'];
 
 // the worker thread's side: what the daemon's forwarding worker does with an apply
 const WORKER = `
@@ -28,6 +30,8 @@ const WORKER = `
   const { pathToFileURL } = require('node:url');
   const cpu = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
   const faults = () => Number(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ')[7]);
+  // the process's resident memory (MB): the main thread waits while the worker applies and copies
+  const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
   (async () => {
     const { dist, port, sync } = workerData;
     const { Core } = await import(pathToFileURL(dist + '/src/core/host.js').href);
@@ -37,7 +41,7 @@ const WORKER = `
     core.tables.deferSecondSet = true; // as the daemon's worker (a build without it ignores this)
     Atomics.store(sync, 0, 1);
     Atomics.wait(sync, 1, 0);
-    const c0 = cpu(), f0 = faults(), t0 = performance.now();
+    const c0 = cpu(), f0 = faults(), t0 = performance.now(), r0 = rss();
     let m;
     while (!(m = receiveMessageOnPort(port))) { /* posted just before: queued at once */ }
     const c1 = cpu();
@@ -47,7 +51,7 @@ const WORKER = `
     const c3 = cpu(), f3 = faults();
     if (core.ir.frontends.size === 0) throw new Error('nothing applied');
     parentPort.postMessage({ receive_cpu_ms: c1 - c0, apply_cpu_ms: c2 - c1, answer_cpu_ms: c2 - c0, answer_faults: f2 - f0, answer_wall_ms: t2 - t0,
-      copy_after_cpu_ms: c3 - c2, copy_after_faults: f3 - f2 });
+      copy_after_cpu_ms: c3 - c2, copy_after_faults: f3 - f2, rss_growth_mb: Math.round((rss() - r0) * 10) / 10 });
   })();
 `;
 

@@ -16,13 +16,16 @@
 // After every round it samples (table below): the daemon's RSS, threads and open fds (/proc), its
 // main thread's V8 heap after a full GC, external memory, active handles (timers, sockets, ...) and
 // event-loop delay (p99 / max since the last sample), from a probe preloaded with NODE_OPTIONS
-// (--import, main thread only; `--no-probe` leaves it out), the state directory's SQLite store and
-// WAL sizes, conntrack entries, Prometheus series (all, and those naming a Service that no longer
-// exists), and the log (bytes, warn and error lines). At the end traffic stops and, once every flow
-// has timed out (udpSeconds 5, TCP close 10 s), conntrack is read again. The verdict: each
-// resource's growth per 1,000 changes (least squares over the last daemon run's samples after its
-// first quarter), flagged when above its bound, plus absolute checks (series of deleted Services,
-// flows left after every flow timed out, error lines).
+// (--import; `--no-probe` leaves it out) — and through it each worker thread's V8 heap after a GC
+// and its Wasm memories' sizes — RSS by kind of mapping (/proc/PID/smaps: Wasm memories' resident
+// pages, the brk heap, other anonymous memory, files, AF_PACKET rings), the state directory's SQLite
+// store and WAL sizes, conntrack entries, Prometheus series (all, and those naming a Service that
+// no longer exists), and the log (bytes, warn and error lines). At the end traffic stops and, once
+// every flow has timed out (udpSeconds 5, TCP close 10 s), conntrack is read again. The verdict:
+// each resource's growth per 1,000 changes (least squares over the last daemon run's samples after
+// its first quarter, and over its second half), flagged when above its bound; whether RSS levelled
+// off over the second half (a high-water mark) or went on growing (a leak); plus absolute checks
+// (series of deleted Services, flows left after every flow timed out, error lines).
 //
 // Options for what the default leaves out: `--workers N` (every port an AF_PACKET port in one
 // PACKET_FANOUT group per interface, the pods too; clients from 6 and 4 source addresses so flows
@@ -38,7 +41,7 @@
 // compared with every acknowledged change (and at the end).
 //
 //   sudo node bench/soak.mjs --minutes 4 [--feed kube|api] [--restarts 2] [--seed 1] [--json FILE]
-//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run) [--no-probe]
+//        [--log FILE] (the daemon's log) [--heap-snapshots DIR] (two, of the last daemon run: each thread's, workers' named -w<threadId>; RSS stays ~200 MiB higher after them) [--no-probe]
 //        [--workers 2] [--dual-stack] [--restart-signal SIGKILL] [--long-lived 8] [--host-port]
 //
 // Needs root (network namespaces, TAPs) and a build (npm run build). Every loop is bounded by
@@ -47,7 +50,7 @@
 import { loadavg, cpus } from 'node:os';
 import { readFileSync, readdirSync, statSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { buildTopology, startPods, startDaemon, destroyTopology, api, sleep, NODE_V4, NODE_V6 } from '../dist/src/demo/topology.js';
 import { startDoubleInNs } from '../test/lib/apiserver-double-ns.js';
 
@@ -78,20 +81,45 @@ if (process.getuid?.() !== 0) { console.error('soak.mjs needs root (network name
 const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 2 ** 32; };
 const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
 
-// ---- the probe (preloaded into the daemon's main thread) --------------------------------------------
+// ---- the probe (preloaded into the daemon's main thread, and from there into its worker threads) -------
 // Writes its sample to $WDP_SOAK_PROBE whenever $WDP_SOAK_PROBE.req holds a number it has not
-// answered: a full GC first (V8's gc exposed at run time), so heapUsed is what is live.
+// answered: a full GC first (V8's gc exposed at run time), so heapUsed is what is live. The main
+// thread's Worker is wrapped so every worker thread (forwarding workers, the store's writer) loads
+// the probe before its own module: there it records the Wasm memories its thread instantiates and
+// answers in $WDP_SOAK_PROBE.w<threadId> (its heap after a GC, Wasm memory bytes; a heap snapshot
+// of the thread when one is asked for) — on its event loop, which a forwarding worker runs at
+// least every 20 ms while idle.
 const PROBE_SOURCE = `
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, threadId } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { setFlagsFromString, writeHeapSnapshot, getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-const file = process.env.WDP_SOAK_PROBE;
+const file = isMainThread ? process.env.WDP_SOAK_PROBE : globalThis.__wdpSoakProbe;
 delete process.env.WDP_SOAK_PROBE; delete process.env.NODE_OPTIONS;   // not for the daemon's children
+const mems = [];
+if (!isMainThread && file) {
+  const Instance = WebAssembly.Instance;
+  WebAssembly.Instance = function (m, i) { const inst = new Instance(m, i); if (inst.exports.memory instanceof WebAssembly.Memory) mems.push(inst.exports.memory); return inst; };
+  WebAssembly.Instance.prototype = Instance.prototype;
+}
 if (isMainThread && file) {
   setFlagsFromString('--expose-gc');
+  const wt = createRequire(import.meta.url)('node:worker_threads');
+  const Worker = wt.Worker, self = import.meta.url;
+  wt.Worker = class extends Worker {
+    constructor(what, opts = {}) {
+      if (opts.eval) { super(what, opts); return; }
+      const url = what instanceof URL ? what.href : String(what).startsWith('file:') ? String(what) : 'file://' + what;
+      super('globalThis.__wdpSoakProbe = ' + JSON.stringify(file) + '; import(' + JSON.stringify(self) + ').then(() => import(' + JSON.stringify(url) + '))', { ...opts, eval: true });
+    }
+  };
+  syncBuiltinESMExports();
+}
+if (file) {
   const gc = runInNewContext('gc');
+  const out = isMainThread ? file : file + '.w' + threadId;
   const eld = monitorEventLoopDelay({ resolution: 10 }); eld.enable();
   let answered = -1;
   const tick = () => {
@@ -99,14 +127,19 @@ if (isMainThread && file) {
     if (!(req > answered)) return;
     answered = req;
     gc();
-    if (snap) writeHeapSnapshot(snap);
-    const m = process.memoryUsage();
-    const handles = {};
-    for (const r of process.getActiveResourcesInfo()) handles[r] = (handles[r] ?? 0) + 1;
-    const out = { req, pid: process.pid, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
-      eldP99: eld.percentile(99) / 1e6, eldMax: eld.max / 1e6, handles };
+    if (snap) writeHeapSnapshot(isMainThread ? snap : snap.replace(/\\.heapsnapshot$/, '') + '-w' + threadId + '.heapsnapshot');
+    const o = { req, pid: process.pid, thread: threadId, eldP99: eld.percentile(99) / 1e6, eldMax: eld.max / 1e6 };
     eld.reset();
-    writeFileSync(file + '.tmp', JSON.stringify(out)); renameSync(file + '.tmp', file);
+    if (isMainThread) {
+      const m = process.memoryUsage();
+      const handles = {};
+      for (const r of process.getActiveResourcesInfo()) handles[r] = (handles[r] ?? 0) + 1;
+      Object.assign(o, { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, handles });
+    } else {
+      const h = getHeapStatistics();
+      Object.assign(o, { heapUsed: h.used_heap_size, heapTotal: h.total_heap_size, external: h.external_memory, wasm: mems.map((m) => m.buffer.byteLength) });
+    }
+    writeFileSync(out + '.tmp', JSON.stringify(o)); renameSync(out + '.tmp', out);
   };
   setInterval(tick, 100).unref();
 }
@@ -455,6 +488,49 @@ async function probeSample(file, req, snap) {
   return null;
 }
 
+/** The other threads' answers to request `req` (those with a probe: every worker thread), by thread id.
+ * A thread that has exited leaves its last answer behind; it is left out once the others answered. */
+async function threadSamples(file, req) {
+  if (!PROBE) return null;
+  const dir = dirname(file), prefix = basename(file) + '.w';
+  let got = {};
+  for (let i = 0; i < 60; i++) {
+    got = {}; let waiting = 0;
+    for (const f of readdirSync(dir)) {
+      if (!f.startsWith(prefix) || f.endsWith('.tmp')) continue;
+      try { const o = JSON.parse(readFileSync(join(dir, f), 'utf8')); if (o.req === req) got[o.thread] = o; else waiting++; } catch { waiting++; }
+    }
+    if (!waiting) break;
+    await sleep(50);
+  }
+  return got;
+}
+
+/** RSS by kind of mapping (/proc/PID/smaps): Wasm linear memories (V8 reserves each one's address
+ * space whole with its guard region: an anonymous read-write mapping of the memory's size right
+ * before an inaccessible one, together 4 GiB and more), the main thread's brk heap (malloc), other
+ * anonymous mappings (V8 heap pages, other threads' malloc arenas, stacks), files (code, the
+ * SQLite store's mappings) and sockets (AF_PACKET rings: 4 MiB per port and worker). */
+function smapsRss(pid) {
+  const r = { wasm: 0, wasmEach: [], brk: 0, anon: 0, file: 0, rings: 0 };
+  let text; try { text = readFileSync(`/proc/${pid}/smaps`, 'utf8'); } catch { return null; }
+  const maps = [];
+  let cur = null;
+  for (const line of text.split('\n')) {
+    const h = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (h) { cur = { start: BigInt('0x' + h[1]), end: BigInt('0x' + h[2]), perms: h[3], kind: h[4] === '[heap]' ? 'brk' : h[4].startsWith('socket:') ? 'rings' : h[4].startsWith('/') ? 'file' : 'anon', rss: 0 }; maps.push(cur); continue; }
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (m && cur) cur.rss = Number(m[1]) * 1024;
+  }
+  for (let i = 0; i < maps.length; i++) {
+    const a = maps[i], b = maps[i + 1];
+    if (a.kind === 'anon' && a.perms.startsWith('rw') && b && b.kind === 'anon' && b.perms.startsWith('---') && b.start === a.end && b.end - a.start >= 4n << 30n) {
+      r.wasm += a.rss; r.wasmEach.push(mib(a.rss));
+    } else r[a.kind] += a.rss;
+  }
+  return { wasmMiB: mib(r.wasm), wasmEachMiB: r.wasmEach, brkMiB: mib(r.brk), anonMiB: mib(r.anon), fileMiB: mib(r.file), ringsMiB: mib(r.rings) };
+}
+
 function logStats(text) {
   let warn = 0, error = 0; const errors = [];
   for (const line of text.split('\n')) {
@@ -567,6 +643,11 @@ async function main() {
     const sample = async (label, snap) => {
       const pid = topo.daemon.pid;
       const p = await probeSample(probeFile, ++req, snap);
+      const th = await threadSamples(probeFile, req);
+      const sm = smapsRss(pid);
+      // the forwarding workers: threads that instantiated a Wasm memory
+      const fw = th ? Object.values(th).filter((o) => o.wasm?.length) : [];
+      const others = th ? Object.values(th).filter((o) => !o.wasm?.length) : [];
       const metrics = (await api(topo, 'GET', '/metrics')).text;
       const live = await liveInDaemon();
       const ct = Number(/^wdp_conntrack_entries (\d+)/m.exec(metrics)?.[1] ?? NaN);
@@ -583,13 +664,18 @@ async function main() {
         received: w.global.steer_received ?? 0, ringFull: w.global.steer_ring_full ?? 0, notForwarded: Object.fromEntries(Object.entries(w.reasons ?? {}).filter(([k, v]) => /^(drop|reject)_/.test(k) && v)) })) ?? null;
       const hs = holders?.status();
       const s = {
-        label, t: Math.round((Date.now() - t0) / 1000), segment, changes, load: loadavg()[0], convergeMs,
+        label, t: Math.round((Date.now() - t0) / 1000), segment, snapshot: !!snap, changes, load: loadavg()[0], convergeMs,
         rssMiB: mib((procField(pid, 'VmRSS') ?? 0) * 1024), threads: procField(pid, 'Threads'), fds: fdCount(pid), fdKinds: fdKinds(pid),
         heapMiB: mib(p?.heapUsed), externalMiB: mib(p?.external), handles: p ? Object.values(p.handles).reduce((a, b) => a + b, 0) : null, handleKinds: p?.handles,
         eldP99: p ? Math.round(p.eldP99 * 10) / 10 : null, eldMax: p ? Math.round(p.eldMax) : null,
         storeKiB: kib(store), walKiB: kib(wal), stateKiB: kib(stateAll), stateFiles: files.length, ct,
         series: ss.series, svcSeries: ss.perService, deadSeries: ss.dead, deadNames: ss.deadNames, services: live.size,
         logKiB: kib(logBefore + topo.daemonLog.length), warn: ls.warn, error: ls.error, errors: ls.errors,
+        wasmRssMiB: sm?.wasmMiB, wasmEachMiB: sm?.wasmEachMiB, brkMiB: sm?.brkMiB, anonMiB: sm?.anonMiB, fileMiB: sm?.fileMiB, ringsMiB: sm?.ringsMiB,
+        wHeapMiB: th ? mib(fw.reduce((a, o) => a + o.heapUsed, 0)) : null, wHeapEachMiB: fw.map((o) => mib(o.heapUsed)),
+        wWasmMiB: th ? mib(fw.reduce((a, o) => a + o.wasm.reduce((x, y) => x + y, 0), 0)) : null, wWasmEachMiB: fw.map((o) => o.wasm.map(mib)),
+        heapTotalMiB: mib(p?.heapTotal), wHeapTotalEachMiB: fw.map((o) => mib(o.heapTotal)), wExternalEachMiB: fw.map((o) => mib(o.external)),
+        oHeapMiB: th ? mib(others.reduce((a, o) => a + o.heapUsed, 0)) : null, threadsProbed: th ? Object.keys(th).length : null,
         workers, heldOpen: hs?.open ?? null, heldBroken: hs ? hs.broken.length : null, heldGapMs: hs?.maxGapMs ?? null,
       };
       samples.push(s);
@@ -688,10 +774,11 @@ async function main() {
 const COLS = [
   ['label', 10], ['t', 4], ['changes', 7], ['rssMiB', 6], ['heapMiB', 7], ['externalMiB', 6], ['fds', 4], ['threads', 4], ['handles', 4],
   ['eldP99', 6], ['eldMax', 6], ['storeKiB', 6], ['walKiB', 6], ['ct', 5], ['series', 6], ['svcSeries', 5], ['deadSeries', 5], ['services', 4], ['logKiB', 6], ['warn', 4], ['error', 4], ['convergeMs', 6], ['load', 4],
+  ['wasmRssMiB', 6], ['brkMiB', 6], ['anonMiB', 6], ['wHeapMiB', 6], ['wWasmMiB', 6],
   ...(LONG_LIVED ? [['heldOpen', 4], ['heldBroken', 4], ['heldGapMs', 6]] : []),
 ];
 const HEAD = { label: 'sample', t: 't s', changes: 'changes', rssMiB: 'RSS MiB', heapMiB: 'heap MiB', externalMiB: 'ext MiB', fds: 'fds', threads: 'thr', handles: 'hdl',
-  eldP99: 'eld p99', eldMax: 'eld max', storeKiB: 'db KiB', walKiB: 'wal KiB', ct: 'flows', series: 'series', svcSeries: 'svc', deadSeries: 'dead', services: 'svcs', logKiB: 'log KiB', warn: 'warn', error: 'err', convergeMs: 'seen ms', load: 'load', heldOpen: 'held', heldBroken: 'brkn', heldGapMs: 'gap ms' };
+  eldP99: 'eld p99', eldMax: 'eld max', storeKiB: 'db KiB', walKiB: 'wal KiB', ct: 'flows', series: 'series', svcSeries: 'svc', deadSeries: 'dead', services: 'svcs', logKiB: 'log KiB', warn: 'warn', error: 'err', convergeMs: 'seen ms', load: 'load', wasmRssMiB: 'wasmRS', brkMiB: 'brk', anonMiB: 'anon', wHeapMiB: 'wHeap', wWasmMiB: 'wWasm', heldOpen: 'held', heldBroken: 'brkn', heldGapMs: 'gap ms' };
 function printHeader() { console.log(COLS.map(([k, w]) => String(HEAD[k]).padStart(w)).join(' ')); }
 function printRow(s) { console.log(COLS.map(([k, w]) => String(s[k] == null ? '—' : typeof s[k] === 'number' && !Number.isInteger(s[k]) ? s[k].toFixed(1) : s[k]).padStart(w)).join(' ')); }
 
@@ -706,10 +793,19 @@ function slope(pts) {
 // growth per 1,000 changes above which a resource is flagged (the noise a steady daemon shows)
 // (the WAL is judged by its largest size instead: it rises between checkpoints by design)
 const BOUNDS = { rssMiB: 8, heapMiB: 1, externalMiB: 1, fds: 2, threads: 0.5, handles: 2, storeKiB: 64, series: 5, logKiB: 200 };
+// where RSS lives (shown, not judged: their sum is): Wasm memories' resident pages, the brk heap,
+// other anonymous mappings; the worker threads' V8 heaps after a GC and their Wasm memories' sizes
+const RSS_PARTS = ['rssMiB', 'wasmRssMiB', 'brkMiB', 'anonMiB', 'fileMiB', 'ringsMiB'];
+const SHOWN = ['wasmRssMiB', 'brkMiB', 'anonMiB', 'fileMiB', 'ringsMiB', 'wHeapMiB', 'wWasmMiB', 'oHeapMiB'];
 
 function judge(samples, run) {
   const lastSeg = samples.filter((s) => s.segment === samples[samples.length - 1].segment && s.label.startsWith('round'));
   const used = lastSeg.slice(Math.floor(lastSeg.length / 4));
+  const half = lastSeg.slice(Math.floor(lastSeg.length / 2));
+  // a heap snapshot's own memory (~85 MiB of malloc in the main thread, ~40 MiB another thread) stays
+  // resident after it: RSS and its parts are fitted over the samples before the first one
+  const firstSnap = samples.findIndex((s) => s.snapshot);
+  const beforeSnap = (xs) => (firstSnap < 0 ? xs : xs.filter((s) => samples.indexOf(s) < firstSnap));
   console.log('');
   console.log(`load: ${execFileSync('uptime').toString().trim()} (${cpus().length} CPUs)`);
   console.log(`feed ${FEED}; ${run.rounds} rounds, ${run.changes} changes (object writes), ${samples.filter((s) => s.label.startsWith('restart')).length} restarts; ` +
@@ -719,15 +815,35 @@ function judge(samples, run) {
     `(${JSON.stringify(run.traffic.why)}: refused/unreachable = a Service whose endpoints had all stopped serving, or not programmed yet; ` +
     `timeouts = also flows on endpoints that just went away); rounds whose state the daemon did not show within 10 s: ${run.notConverged}`);
   console.log(`growth per 1,000 changes over the last daemon run (${used.length} samples, changes ${used[0]?.changes}..${used[used.length - 1]?.changes}):`);
-  const verdict = { growth: {}, flagged: [], checks: {} };
-  for (const [k, bound] of Object.entries(BOUNDS)) {
-    const pts = used.filter((s) => s[k] != null).map((s) => [s.changes, s[k]]);
-    const g = slope(pts);
-    const per1000 = g == null ? null : Math.round(g * 1000 * 100) / 100;
-    verdict.growth[k] = per1000;
-    const flag = per1000 != null && per1000 > bound;
+  console.log(`  (and over its second half: ${half.length} samples, changes ${half[0]?.changes}..${half[half.length - 1]?.changes}; a high-water mark levels off there, a leak goes on)`);
+  const verdict = { growth: {}, growthSecondHalf: {}, flagged: [], checks: {} };
+  const per1000 = (xs, k) => { const g = slope(xs.filter((s) => s[k] != null).map((s) => [s.changes, s[k]])); return g == null ? null : Math.round(g * 1000 * 100) / 100; };
+  const fmt = (x) => (x == null ? '—' : String(x)).padStart(9);
+  for (const [k, bound] of [...Object.entries(BOUNDS), ...SHOWN.map((k) => [k, null])]) {
+    const fit = RSS_PARTS.includes(k) ? beforeSnap : (xs) => xs;
+    const pts = fit(used).filter((s) => s[k] != null);
+    if (bound == null && !pts.length) continue;
+    const g = per1000(fit(used), k), g2 = per1000(fit(half), k);
+    verdict.growth[k] = g; verdict.growthSecondHalf[k] = g2;
+    const flag = bound != null && g != null && g > bound;
     if (flag) verdict.flagged.push(k);
-    console.log(`  ${k.padEnd(12)} ${per1000 == null ? '—' : String(per1000).padStart(9)}  (bound ${bound})${flag ? '  GROWS' : ''}  first ${pts[0]?.[1]} last ${pts[pts.length - 1]?.[1]}`);
+    const still = bound != null && g2 != null && g2 > bound;
+    console.log(`  ${k.padEnd(12)} ${fmt(g)}  second half ${fmt(g2)}  ${bound == null ? '(shown)  ' : `(bound ${bound})`}${flag ? '  GROWS' : ''}${flag || still ? (still ? ', still over the second half' : ', levelled off over the second half') : ''}  first ${pts[0]?.[k]} last ${pts[pts.length - 1]?.[k]}`);
+  }
+  // RSS over the last daemon run's second half against its second quarter (the first is the
+  // start's own peak): a high-water mark levels off (the second half's slope under 1 MiB per 1,000
+  // changes, or its peak within 2 MiB of the second quarter's), a leak goes on
+  {
+    const n = lastSeg.length;
+    const q2 = beforeSnap(lastSeg.slice(Math.floor(n / 4), Math.floor(n / 2))), second = beforeSnap(half);
+    const peak = (xs) => Math.max(...xs.map((s) => s.rssMiB));
+    const g2 = per1000(second, 'rssMiB');
+    if (q2.length >= 3 && second.length >= 3 && g2 != null) {
+      const continued = g2 > 1 && peak(second) > peak(q2) + 2;
+      verdict.rssSecondHalf = { perThousand: g2, secondQuarterPeakMiB: peak(q2), secondHalfPeakMiB: peak(second), continued };
+      console.log(`RSS over the second half: ${continued ? 'STILL GROWING' : 'levelled off'} — ${g2} MiB per 1,000 changes, peak ${peak(second)} MiB (second quarter's ${peak(q2)} MiB)` +
+        `${firstSnap >= 0 ? '; samples after the first heap snapshot left out' : ''}`);
+    } else console.log(`RSS over the second half: too few samples (${second.length}) to tell`);
   }
   const end = run.end;
   verdict.checks = {

@@ -5,6 +5,7 @@
 // a start on that disk fails with a clear error; with space freed, the acknowledged state is back.
 import test from 'ava';
 import { rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { rootGate } from './lib/root-gate.js';
 import { ChaosRig, loopWorks, sleep } from './lib/chaos.js';
 
@@ -52,5 +53,61 @@ serial('a nearly full disk refuses applies and a start clearly, never SIGBUS; fr
     t.is(await rig.ready(d), 'ready', d.stderr());
     const items = (await rig.req('GET', '/api/v1/namespaces/chaos/services/s0')).json;
     t.is(items.metadata.labels.g, String(s0));
+  } finally { await rig.teardown(); }
+});
+
+// The free-space check and the write are not one step: another process can take the space
+// between them, and a commit takes some itself. On a filesystem with blocks smaller than a memory
+// page (this small ext4: 1 KiB) SQLite extends its index file (state.db-shm) one byte per 4 KiB
+// page — most of each page a hole — and clears a region of it at the first frame the region
+// indexes: with the WAL's own write taking the last blocks, that write into the holes faulted and
+// killed the process (SIGBUS). The store now writes its index file whole once it is open: with the
+// check passed and the space then gone, a commit succeeds or fails with an error.
+const FILL_CHILD = `
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { StateStore } from ${JSON.stringify(new URL('../dist/src/state/store.js', import.meta.url).pathname)};
+const [dir, step] = process.argv.slice(2);
+const svc = (i, n) => ({ kind: 'Service', key: 'd/s' + i, raw: { metadata: { name: 's' + i, namespace: 'd' }, spec: { n, pad: 'x'.repeat(400) } } });
+const st = new StateStore(dir);
+st.open();
+if (step === 'seed') {
+  for (let i = 0; i < 50; i++) st.commit({ upsert: [svc(i, 0)], remove: [] });
+  await st.close(); // (the WAL copied and removed: the next commit starts a new one)
+} else {
+  // the store's check passed; then another process takes all but ~40 KiB: the first commit's
+  // WAL (two 16 KiB pages) takes most of that
+  const free = () => { const s = fs.statfsSync(dir); return s.bavail * s.bsize; };
+  const fd = fs.openSync(dir + '/filler', 'w');
+  for (const size of [1 << 20, 1 << 16, 4096, 1024]) {
+    const b = Buffer.alloc(size);
+    try { while (free() - size >= 40 << 10) fs.writeSync(fd, b); } catch { /* full */ }
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  const left = free();
+  fs.statfsSync = () => ({ type: 0, bsize: 4096, blocks: 1 << 30, bfree: 1 << 30, bavail: 1 << 30, files: 0, ffree: 0 });
+  syncBuiltinESMExports();
+  let ok = 0, failed = 0, error = '';
+  for (let i = 0; i < 20; i++) { try { st.commit({ upsert: [svc(i, 1)], remove: [] }); ok++; } catch (e) { failed++; error = e.message; } }
+  console.log(JSON.stringify({ left, ok, failed, error }));
+  process.exit(0);
+}
+`;
+
+serial('the space taken between the free-space check and the commit\'s index write: the commits fail with an error or succeed, never SIGBUS', async (t) => {
+  const rig = await ChaosRig.create({ fs: 'ext4' });
+  try {
+    const script = join(rig.work, 'fill-child.mjs');
+    writeFileSync(script, FILL_CHILD);
+    const run = (step) => rig.inMountNs(process.execPath, [script, rig.dir, step]);
+    const seed = run('seed');
+    t.is(seed.status, 0, seed.stderr);
+    const r = run('fill');
+    t.is(r.signal, null, `the process was killed: ${r.signal}; ${r.stderr}`);
+    t.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop());
+    t.log(out);
+    if (out.failed) t.regex(out.error, /full|ENOSPC|space/i);
   } finally { await rig.teardown(); }
 });

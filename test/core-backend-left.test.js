@@ -125,9 +125,9 @@ test('no route to the old address (the pod is gone), a route without a port, or 
   }
 });
 
-test('TTL 1 on a flow whose backend left: drop_ttl_exceeded, as on any hit', (t) => {
+test('TTL 1 on a flow whose backend left: answered with time exceeded from the service address, as on any hit', (t) => {
   const { s } = established(t);
-  t.is(run(t, s, [fromClient('PA', { ttl: 1 })], 2000)[0].reason, 'drop_ttl_exceeded');
+  t.is(run(t, s, [fromClient('PA', { ttl: 1 })], 2000)[0].reason, 'reject_ttl_exceeded');
 });
 
 test('SCTP keeps its address like TCP; UDP is re-selected while its port has serving endpoints (kube-proxy cleans UDP entries only)', (t) => {

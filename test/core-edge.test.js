@@ -277,7 +277,7 @@ test('parse: each malformed or non-service frame gets its verdict and reason, ne
     [frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', rawL4: [0, 1, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 2, 0, 0, 0, 0, 0, 0] }), 'drop', 'drop_bad_l4_header'],
     [frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', rawL4: [1, 2, 3, 4, 5, 6, 7, 8], fragOffset: 3 }), 'drop', 'drop_fragment'],
     [frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'UDP', rawL4: [1, 2, 3] }), 'drop', 'drop_truncated_l4'],
-    [frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80, ttl: 1 }), 'drop', 'drop_ttl_exceeded'],
+    [frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80, ttl: 1 }), 'reject', 'reject_ttl_exceeded'],
     [frame({ src: '224.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 1, dport: 80 }), 'drop', 'drop_martian'],
     [frame({ src: 'ff02::1', dst: 'fd00:96::1', proto: 'TCP', sport: 1, dport: 80 }), 'drop', 'drop_martian'],
     [frame({ src: 'fd00::5', dst: 'fd00:96::1', proto: 'TCP', sport: 1, dport: 80, v6Ext: Array.from({ length: 9 }, () => ({ type: 60 })) }), 'drop', 'drop_ipv6_ext_headers'],

@@ -80,3 +80,63 @@ test('core: the PORT_ADDR entry is read per frame (set, changed, cleared between
   t.is(once(4).reason, 'drop_ttl_no_address');
   t.is(L.PA_SIZE, 20);
 });
+
+// Service packets (docs/core.md "Time exceeded"): new flows' probes, original- and reply-direction
+// hits of plain and masqueraded flows (ClusterIP, NodePort; both families) with TTL 0..3 and 64,
+// core = model with trace records, live and dry-run; no probe leaves a flow behind.
+const SVC = {
+  frontends: [
+    { id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2] },
+    { id: 2, addr: '10.96.0.10', port: 53, proto: 'UDP', flags: L.FEF_MASQUERADE, backends: [3] },
+    { id: 3, addr: '192.168.0.1', port: 30080, proto: 'TCP', kind: 'NodePort', flags: L.FEF_MASQUERADE, backends: [1, 2] },
+    { id: 4, addr: 'fd00:96::a', port: 80, proto: 'TCP', backends: [4] },
+    { id: 5, addr: 'fd00:96::a', port: 53, proto: 'UDP', backends: [5] },
+  ],
+  backends: [
+    { id: 1, addr: '10.1.0.5', port: 8080 }, { id: 2, addr: '10.1.0.6', port: 8080 }, { id: 3, addr: '10.1.0.7', port: 5353 },
+    { id: 4, addr: 'fd00:1::5', port: 8080 }, { id: 5, addr: 'fd00:1::6', port: 5353 },
+  ],
+  snatV4: '192.168.0.1',
+  routes: ROUTES,
+};
+const CLIENTS = { 4: ['10.0.0.1', '10.0.0.2'], 6: ['fd00::1', 'fd00::2'] };
+const TARGETS = [['10.96.0.10', 80, 'TCP'], ['10.96.0.10', 53, 'UDP'], ['192.168.0.1', 30080, 'TCP'], ['fd00:96::a', 80, 'TCP'], ['fd00:96::a', 53, 'UDP']];
+const CLI_MAC = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe' };
+const BE_MAC = { srcMac: '02:00:00:00:be:01', dstMac: '02:00:00:00:00:bb' };
+
+test('core = model on service packets with spent TTLs (new flows, both directions of plain and masqueraded flows), live and dry-run', (t) => {
+  // port 3: the client side (both families); port 1: the backends' side, IPv4 only (an IPv6 reply's
+  // spent TTL finds no address there)
+  const s = corePair(irFrom(SVC), { batchMax: 64, flows: 1024, affinitySlots: 1024, fragments: 64, portAddresses: { 3: ['10.0.0.254', 'fd00::fe'], 1: ['10.1.0.1'] } });
+  const r = rng(7);
+  const pick = (a) => a[Math.floor(r() * a.length)];
+  const ttl = () => pick([0, 1, 1, 2, 3, 64, 64, 64]);
+  const seen = {};
+  const flowCount = () => [s.core.flows().length, s.model.flows.filter(Boolean).length];
+  for (let round = 0; round < 16; round++) {
+    const now = 5000 + round * 400;
+    const frames = [];
+    for (let i = 0; i < 40; i++) {
+      const [dst, dport, proto] = pick(TARGETS);
+      const fam = dst.includes(':') ? 6 : 4;
+      const l4 = proto === 'TCP' ? { flags: pick(['S', 'S', 'A', 'PA']), seq: 1, ack: 1 } : { payload: 'q' };
+      frames.push({ frame: B.frame({ ...CLI_MAC, proto, src: pick(CLIENTS[fam]), dst, sport: 40000 + Math.floor(r() * 6), dport, ttl: ttl(), ...l4 }), inPort: 3 });
+    }
+    // replies on the flows open now
+    for (const fl of s.core.flows().slice(0, 24)) {
+      const l4 = fl.proto === 'TCP' ? { flags: pick(['SA', 'A', 'PA']), seq: 1, ack: 1 } : { payload: 'a' };
+      frames.push({ frame: B.frame({ ...BE_MAC, proto: fl.proto, src: fl.backend, dst: fl.natSource ?? fl.client, sport: fl.backendPort, dport: fl.natSourcePort ?? fl.clientPort, ttl: ttl(), ...l4 }), inPort: 1 });
+    }
+    const before = flowCount();
+    const dry = runBoth(s.core, s.model, frames.slice(0, 16), now, 3, { dryRun: true, trace: true });
+    t.is(firstMismatch(dry), undefined, 'dry run: core = model');
+    t.deepEqual(flowCount(), before, 'a dry run creates no flow');
+    for (const x of runPair(t, s, frames, now)) seen[x.reason] = (seen[x.reason] ?? 0) + 1;
+    const [c, m] = flowCount();
+    t.is(c, m, 'core and model hold as many flows');
+  }
+  for (const reason of ['reject_ttl_exceeded', 'drop_ttl_no_address', 'drop_reject_rate_limited', 'fwd_nat', 'fwd_reply']) {
+    t.true((seen[reason] ?? 0) > 0, `the mix reaches ${reason}: ${JSON.stringify(seen)}`);
+  }
+  t.true(s.core.flows().length > 0);
+});

@@ -3,7 +3,7 @@
 // persisted Services on restart so traffic flows again without re-applying anything.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   canUseNetns, buildTopology, startPods, startDaemon, destroyTopology, api, curl, serviceYaml, sliceYaml, sleep, logged, WDP,
@@ -102,9 +102,14 @@ serial('SIGTERM stops cleanly; a restart restores the saved services and forward
   // daemon starts (pod-a, without a MAC in the config, must be resolved again: from the
   // checkpoint's learned neighbours the first time, by probing and learning after a crash that
   // left no checkpoint the second time)
+  // a state dir someone else made readable (the kubelet's DirectoryOrCreate makes 0755) is set
+  // back to 0700 by the daemon that owns it
+  chmodSync(topo.config.stateDir, 0o755);
   const t0 = Date.now();
   await restartWithPodsReaddressed(t, t0);
   t.log(`both pods answered after ${Date.now() - t0} ms`);
+  t.is(statSync(topo.config.stateDir).mode & 0o777, 0o700, 'the state dir tightened to 0700 at start');
+  t.regex(topo.daemonLog, /the state directory set to mode 0700/);
 
   const t2 = Date.now();
   topo.daemon.kill('SIGKILL');

@@ -41,11 +41,11 @@ function call(socketPath, method, path, body, agent) {
 }
 
 const root = canUseNetns();
-// deploy/daemonset.yaml's terminationGracePeriodSeconds less room for the process's exit: a stop
+// deploy/base/daemonset.yaml's terminationGracePeriodSeconds less room for the process's exit: a stop
 // that waited on the hung worker for good, or for the hour-long trace, would not end at all
 const STOP_BOUND_MS = 50_000;
 (root ? test : test.skip)(`a stop with a hung worker and API clients that would hold it still ends: the in-flight requests answered 503, the streams and connections closed${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
-  // the stop must end inside a pod's grace period (deploy/daemonset.yaml's 60 s): asserted on the
+  // the stop must end inside a pod's grace period (deploy/base/daemonset.yaml's 60 s): asserted on the
   // stop alone; the test's own timeout leaves the set-up room on a loaded machine
   t.timeout(180_000);
   const lab = new NetnsLab('sa');
@@ -108,7 +108,7 @@ const STOP_BOUND_MS = 50_000;
 });
 
 (root ? test : test.skip)(`a stop with a hung worker and the Kubernetes watcher's sync waiting on it still ends${root ? '' : ' (skipped: needs root and ip: the TAP ports go in a network namespace)'}`, async (t) => {
-  // the stop must end inside a pod's grace period (deploy/daemonset.yaml's 60 s): asserted on the
+  // the stop must end inside a pod's grace period (deploy/base/daemonset.yaml's 60 s): asserted on the
   // stop alone; the test's own timeout leaves the set-up room on a loaded machine
   t.timeout(180_000);
   const lab = new NetnsLab('sk');

@@ -382,7 +382,7 @@ test('core and reference model agree on random tables and packet sequences', (t)
   // the run must have exercised the interesting paths, or it proves little (a table full of
   // flows nothing may evict — established TCP, UDP streams, confirmed SCTP — random packets do not
   // build: core = model at drop_ct_full is ct-evictable's and core-conntrack-state's)
-  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'drop_ttl_exceeded', 'drop_etp_no_local', 'local_source', 'reject_cluster_ip_proto', 'reject_packet_too_big', 'drop_packet_too_big']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
+  for (const r of ['fwd_nat', 'fwd_reply', 'reject_no_endpoints', 'fwd_icmp_error', 'reject_ttl_exceeded', 'drop_etp_no_local', 'local_source', 'reject_cluster_ip_proto', 'reject_packet_too_big', 'drop_packet_too_big']) t.true((verdicts.get(r) ?? 0) > 0, `no ${r} seen`);
   t.true(verdicts.stateCounters.hairpin_flows > 0, 'no flow of the node to itself took the hairpin address');
   t.true(verdicts.stateCounters.hairpin_second_flows > 0, 'no flow between the node\'s two addresses took the hairpin address');
 });

@@ -4,7 +4,7 @@
 // appended to one file (observe.md's state.yaml recipe) read back as every object.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frame } from '../dist/src/packet/build.js';
@@ -134,8 +134,8 @@ test('README "Benchmarks": --json on every bench, --plot on all but kube', (t) =
   t.regex(readFileSync(join(ROOT, 'README.md'), 'utf8'), /`wdp bench core\|control\|e2e\|io\|kube \[--json\]` \(`--plot FILE\.svg` for all but `kube`\)/);
 });
 
-/** The `wdp ...` lines of the docs' fenced blocks (README, api.md's CLI synopsis, observe.md,
- * running.md): { doc, line, cmd: ['get'] | ['port', 'add'], flags: ['--rate', '-c', ...] }. */
+/** The `wdp ...` (or `node bin/wdp.js ...`) lines of the docs' fenced blocks (README, api.md's CLI
+ * synopsis, observe.md, running.md): { doc, line, cmd: ['get'] | ['port', 'add'], flags: ['--rate', '-c', ...] }. */
 function documentedCommands() {
   const out = [];
   for (const doc of ['README.md', 'docs/api.md', 'docs/observe.md', 'docs/running.md']) {
@@ -143,7 +143,7 @@ function documentedCommands() {
     for (const raw of readFileSync(join(ROOT, doc), 'utf8').split('\n')) {
       if (/^\s*```/.test(raw)) { inFence = !inFence; continue; }
       if (!inFence) continue;
-      const m = /^\s*(?:sudo )?(?:npx )?wdp ([a-z]+)(?: (add|remove|rm)\b)?(.*)$/.exec(raw);
+      const m = /^\s*(?:sudo )?(?:ip netns exec \S+ )?(?:node bin\/wdp\.js|wdp) ([a-z]+)(?: (add|remove|rm)\b)?(.*)$/.exec(raw);
       if (!m || ['start', 'demo', 'bench'].includes(m[1]) && /\|/.test(m[3])) continue;
       // the command's own words: up to a shell comment, a pipe into another program, a redirection
       const words = m[3].replace(/\s#\s.*$/, '').split(/\s\|\s(?![A-Z-])|\s>>?\s/)[0];
@@ -173,6 +173,43 @@ test('every flag of every `wdp` command line in the docs is one its --help lists
       t.true(listed(helps.get(key)) || (f.startsWith('--') && listed(globalHelp)), `${doc}: \`${line}\`: ${f} is not an option of wdp ${key}`);
     }
   }
+});
+
+test('the docs run the CLI as README "Using it" says: never `npx wdp` / `npm exec` (the first one of a checkout runs its prepare script, a whole build under the running daemon)', (t) => {
+  const files = ['README.md', 'BENCHMARKS.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`),
+    ...readdirSync(join(ROOT, 'examples')).map((f) => `examples/${f}`),
+    ...readdirSync(join(ROOT, 'deploy'), { recursive: true }).map((f) => `deploy/${f}`).filter((f) => statSync(join(ROOT, f)).isFile())];
+  for (const f of files) {
+    const text = readFileSync(join(ROOT, f), 'utf8');
+    // a command line (a line of its own, in a fence or a manifest's comment) or an inline command
+    // with arguments; README's warning names `npx wdp` alone
+    t.notRegex(text, /^[\s#]*(sudo )?(npx|npm exec)( --?\S+)* wdp\b|`(sudo )?(npx|npm exec)( --?\S+)* wdp [^`]+`/m, f);
+  }
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const alias = /^alias wdp="node \$PWD\/bin\/wdp\.js"/m.exec(readme);
+  t.truthy(alias, 'README names the alias the docs\' `wdp` lines use');
+  // the alias, as a shell expands it in the checkout, runs this build's CLI from any directory after
+  const r = spawnSync('bash', ['-c', `shopt -s expand_aliases\n${alias[0]}\ncd /\nwdp --version`], { cwd: ROOT, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('wdp trace --help: every option a dry run refuses ("a --live filter/bound") says --live:, and --reason names every verdict it takes', async (t) => {
+  const { VERDICT_NAMES } = await import('../dist/src/core/names.js');
+  const help = run(['trace', '--help']).stdout;
+  const options = [...help.matchAll(/^  (?:-\w, )?(--[a-z-]+)(?: <[^>]+>)?\s+([\s\S]*?)(?=\n  -|\n\n|(?![\s\S]))/gm)].map((m) => [m[1], m[2].replace(/\s+/g, ' ')]);
+  t.true(options.length > 15, `options found: ${options.length}`);
+  let refused = 0;
+  for (const [flag, text] of options) {
+    if (['--help', '--live', '--src', '--dst'].includes(flag)) continue;
+    const r = run(['trace', '--src', '10.0.0.2', '--dst', '10.96.0.10', flag, ...(/^--(flags|output)$/.test(flag) ? [] : ['1']), ...NO_SERVER]);
+    const liveOnly = /is a --live filter\/bound/.test(r.stderr);
+    if (liveOnly) refused++;
+    t.is(/^--live: /.test(text), liveOnly, `${flag}: "${text}" — a dry run ${liveOnly ? 'refuses' : 'takes'} it (${r.stderr.trim()})`);
+  }
+  t.true(refused >= 8, `the dry run refuses the live filters and bounds (${refused})`);
+  const reason = options.find(([f]) => f === '--reason')[1];
+  for (const v of VERDICT_NAMES) t.regex(reason, new RegExp(`\\b${v}\\b`), `--reason ${v} (observe.md) is in the help`);
 });
 
 test('no command\'s own option takes a short flag the global options have (-s is --server everywhere)', (t) => {
@@ -219,10 +256,11 @@ rootGate(test).test('README / running.md: `wdp demo --duration N` runs rounds un
   child.stderr.on('data', (d) => { stderr += d; });
   child.stdout.on('data', (d) => {
     out += d;
-    const m = /`wdp get counters --server (unix:\S+)`/.exec(out);
+    // the command as shown, run from another directory (a fresh checkout has no `wdp` on the PATH)
+    const m = /`node (\/\S+) get counters --server (unix:\S+)`/.exec(out);
     if (m && !counters) {
       counters = new Promise((res) => {
-        const c = spawn(process.execPath, [WDP, 'get', 'counters', '--server', m[1]], { cwd: ROOT });
+        const c = spawn('node', [m[1], 'get', 'counters', '--server', m[2]], { cwd: '/' });
         let so = '';
         c.stdout.on('data', (x) => { so += x; });
         c.on('exit', (code) => { answered = { code, so }; res(answered); stopWhenSeen(); });
@@ -234,7 +272,7 @@ rootGate(test).test('README / running.md: `wdp demo --duration N` runs rounds un
   const code = await new Promise((resolve) => child.on('exit', resolve));
   clearTimeout(timer);
   t.true(code === 0 || code === 130, `demo exit ${code}: ${stderr}`);
-  const hint = out.indexOf('wdp get counters --server'), first = out.indexOf('round 1:');
+  const hint = out.indexOf('bin/wdp.js get counters --server'), first = out.indexOf('round 1:');
   t.true(hint >= 0 && first >= 0 && hint < first, `the counters command is shown before the rounds:\n${out}`);
   const r = await counters;
   t.is(r?.code, 0, 'the command shown works while the demo runs');

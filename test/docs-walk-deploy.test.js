@@ -12,7 +12,7 @@ import { loadConfigFile } from '../dist/src/daemon/config.js';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const WDP = join(ROOT, 'bin/wdp.js');
-const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8')).map((d) => d.toJS());
+const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy/base', f), 'utf8')).map((d) => d.toJS());
 const [cm] = docs('configmap.yaml');
 const [ds] = docs('daemonset.yaml');
 const pod = ds.spec.template.spec;
@@ -82,7 +82,7 @@ test('the DaemonSet\'s command is accepted by `wdp start`: a bad flag (exit 1) o
 
 test('every `wdp ...` command line in deploy/ is one the CLI takes', (t) => {
   let n = 0;
-  for (const f of ['configmap.yaml', 'daemonset.yaml', 'Dockerfile', 'kustomization.yaml']) {
+  for (const f of readdirSync(join(ROOT, 'deploy'), { recursive: true }).filter((x) => /(\.ya?ml|\.mjs|Dockerfile)$/.test(x))) {
     const text = readFileSync(join(ROOT, 'deploy', f), 'utf8');
     for (const m of text.matchAll(/`wdp ([^`]+)`/g)) {
       n++;
@@ -96,9 +96,9 @@ test('every `wdp ...` command line in deploy/ is one the CLI takes', (t) => {
   t.true(n > 0);
 });
 
-test('kubectl apply -k deploy/: the kustomization lists every manifest in deploy/, each a Kubernetes object with a kind and a name', (t) => {
+test('kubectl apply -k deploy/: the base\'s kustomization lists every manifest in deploy/base/, each a Kubernetes object with a kind and a name', (t) => {
   const [k] = docs('kustomization.yaml');
-  const manifests = readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+  const manifests = readdirSync(join(ROOT, 'deploy/base')).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
   t.deepEqual([...k.resources].sort(), manifests);
   for (const f of manifests) {
     for (const o of docs(f)) {
@@ -106,4 +106,14 @@ test('kubectl apply -k deploy/: the kustomization lists every manifest in deploy
       if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) t.is(o.metadata.namespace, 'kube-system', `${f}: ${o.kind}`);
     }
   }
+});
+
+test('deploy/host-port/host-port.mjs --help prints its usage (exit 0); without its arguments it refuses with the usage (exit 2)', (t) => {
+  const script = join(ROOT, 'deploy/host-port/host-port.mjs');
+  const help = spawnSync(process.execPath, [script, '--help'], { encoding: 'utf8', timeout: 30000 });
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /^usage: node host-port\.mjs --template FILE --config FILE --saved FILE -- COMMAND\.\.\./);
+  const none = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 30000 });
+  t.is(none.status, 2);
+  t.regex(none.stderr, /^host-port: usage: /);
 });

@@ -365,7 +365,7 @@ serial('running.md "Pods that come and go": wdp port add with the documented fla
   t.not(gone.code, 0, 'the pod is no longer reachable through wdp');
 });
 
-serial('wdp apply -f examples/ (README "Using it"): every example applies, NodeConfig included; the daemon keeps its own neighbours and routes (its pods stay reachable), adopts the node addresses, and says so', async (t) => {
+serial('wdp apply -f examples/ (docs/api.md "Objects"): every example applies, NodeConfig included; the daemon keeps its own neighbours and routes (its pods stay reachable), adopts the node addresses, and says so', async (t) => {
   const diff = await wdp(['diff', '-f', 'examples/']);
   t.true(diff.code === 0 || diff.code === 1, `diff exits 0 or 1: ${diff.code} ${diff.stderr}`);
   const before = JSON.parse((await wdp(['get', 'nodeconfig', '-o', 'json'])).stdout).spec;

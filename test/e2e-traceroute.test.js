@@ -11,6 +11,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { api } from './lib/topology.js';
+import { hops } from './lib/traceroute.js';
 import { routeViaSuite } from './lib/route-via-router.js';
 
 const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
@@ -33,16 +34,6 @@ let topo;
 test.before(async () => { ({ topo } = await env.ready); });
 const reasons = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons ?? {};
 const run = (cmd, args) => topo.lab.execAsync(topo.ns.client, cmd, args, { timeoutMs: 30000 });
-
-/** The address each hop answered from ('*' for none), by hop number. */
-function hops(out) {
-  const m = new Map();
-  for (const line of out.split('\n')) {
-    const h = line.match(/^\s*(\d+)\s+(\S+)/);
-    if (h) m.set(Number(h[1]), h[2]);
-  }
-  return m;
-}
 
 for (const { fam, dst, node, router } of [
   { fam: 4, dst: '10.50.0.10', node: '10.0.0.1', router: '192.168.50.1' },

@@ -641,17 +641,17 @@ test('SNAT port probing: a taken start port moves to the next free one', (t) => 
 
 // ---- TTL, fragments, VLAN, host traffic, routing ------------------------------------------------
 
-test('TTL: 1 on arrival is dropped (service, reply; routed from a port without an address: golden-ttl has the answered case); 2 is forwarded with 1', (t) => {
+test('TTL: 1 on arrival is answered from the VIP (service) or dropped (a reply or routed packet from a port without an address; golden-ttl and golden-ttl-service have the answers\' bytes); 2 is forwarded with 1', (t) => {
   const ir = singleService({ vip: '10.96.0.10', port: 80, proto: 'TCP', be: '10.1.0.5', bport: 80 });
   ir.routes = [{ prefix: '172.16.0.0/16', outPort: 7, dstMac: MAC.rtDst, srcMac: MAC.rtSrc }];
   runScenario(t, {
     tables: ir,
     steps: [
-      { label: 'ttl 1 to VIP', in: cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.96.0.10', sport: 1, dport: 80, ttl: 1 }), expect: dropped('drop_ttl_exceeded') },
+      { label: 'ttl 1 to VIP', in: cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.96.0.10', sport: 1, dport: 80, ttl: 1 }), expect: { verdict: 'reject', reason: 'reject_ttl_exceeded', outPort: CLIENT_PORT } },
       { label: 'ttl 1 routed', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '172.16.3.3', sport: 1, dport: 2, ttl: 1 }), expect: dropped('drop_ttl_no_address') },
       { label: 'ttl 2 to VIP', in: cli({ proto: 'TCP', src: '10.0.0.1', dst: '10.96.0.10', sport: 2, dport: 80, ttl: 2 }),
         expect: fwd(BE_PORT, toBe({ proto: 'TCP', src: '10.0.0.1', dst: '10.1.0.5', sport: 2, dport: 80, ttl: 1 })) },
-      { label: 'ttl 1 reply', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: '10.1.0.5', dst: '10.0.0.1', sport: 80, dport: 2, flags: 'SA', ttl: 1 }), expect: dropped('drop_ttl_exceeded') },
+      { label: 'ttl 1 reply', inPort: BE_PORT, in: fromBe({ proto: 'TCP', src: '10.1.0.5', dst: '10.0.0.1', sport: 80, dport: 2, flags: 'SA', ttl: 1 }), expect: dropped('drop_ttl_no_address') },
       { label: 'routed', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '172.16.3.3', sport: 1, dport: 2, ttl: 9 }),
         expect: { verdict: 'forward', reason: 'fwd_routed', outPort: 7, frame: B.frame({ srcMac: MAC.rtSrc, dstMac: MAC.rtDst, proto: 'UDP', src: '10.0.0.1', dst: '172.16.3.3', sport: 1, dport: 2, ttl: 8 }) } },
       { label: 'no route', in: cli({ proto: 'UDP', src: '10.0.0.1', dst: '8.8.8.8', sport: 1, dport: 2 }), expect: { verdict: 'to_host', reason: 'host_no_match' } },

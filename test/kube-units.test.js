@@ -391,7 +391,7 @@ test('wdp bench kube runs briefly and reports well-formed figures', async (t) =>
 test('deploy/: the ConfigMap is a valid daemon config; RBAC reads only; the DaemonSet is host-network with NET_ADMIN + NET_RAW and probes the configured healthz port', async (t) => {
   const { readFileSync } = await import('node:fs');
   const { parse, parseAllDocuments } = await import('yaml');
-  const read = (f) => parseAllDocuments(readFileSync(new URL(`../deploy/${f}`, import.meta.url), 'utf8')).map((d) => d.toJS());
+  const read = (f) => parseAllDocuments(readFileSync(new URL(`../deploy/base/${f}`, import.meta.url), 'utf8')).map((d) => d.toJS());
   const [cm] = read('configmap.yaml');
   const cfg = parseConfig(parse(cm.data['wdp.yaml']));
   t.truthy(cfg.kubernetes, 'the ConfigMap turns the watcher on');

@@ -16,6 +16,7 @@ import { TableWriter, tableSetBytes } from '../dist/src/core/table-writer.js';
 import { imageFile, startFromImage } from '../dist/src/daemon/table-image-file.js';
 import { CHECKPOINT_FILE, HEADER_SIZE, readCheckpoint, writeCheckpoint } from '../dist/src/daemon/checkpoint.js';
 import { irFrom, mkCore } from './lib/core-fixture.js';
+import { frame } from '../dist/src/packet/build.js';
 
 const who = { worker: 0, workers: 1, revision: 'store:1@-,-;flows -', inputsHash: 'h', announced: [] };
 const init = (dir) => ({ dir, revision: who.revision, inputsHash: who.inputsHash, extraAgeMs: 0, neighbours: [] });
@@ -100,4 +101,22 @@ test('a checkpoint whose header says huge but plausible counts and whose payload
   t.regex(l.problem, /checksum mismatch|do not add up/);
   t.true(existsSync(l.keptAs));
   t.true(process.memoryUsage().arrayBuffers - before < 64 << 20, 'nothing sized by the counts was allocated');
+});
+
+test('an image of format 1 (Maglev words of u32 backend ids) is refused at start before its tables are taken; the next apply writes them', (t) => {
+  const dir = tmp(t);
+  const ir = irFrom({ frontends: [{ id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1] }], backends: [{ id: 1, addr: '10.1.0.1', port: 8080 }] });
+  const old = captureImage(mkCore(ir), who);
+  old.writeUInt32LE(1, 8); // (the version is outside the CRC: the rest is intact)
+  writeFileSync(join(dir, imageFile(0)), old);
+  const core = Core.create({ batchMax: 16, flows: 256, affinitySlots: 256 });
+  const endBefore = core.map.end;
+  const { resume, result } = startFromImage(core, 0, 1, init(dir), []);
+  t.is(resume, undefined);
+  t.false(result.used);
+  t.regex(result.problem, /format version 1; this wdp reads version 2/);
+  t.is(core.map.end, endBefore, 'nothing was taken from the bump allocator');
+  t.false(existsSync(join(dir, imageFile(0))), 'never read as an image again');
+  core.applyIr(ir);
+  t.is(core.run([frame({ src: '10.0.0.5', dst: '10.96.0.10', proto: 'TCP', sport: 4000, dport: 80, flags: 'S' })])[0].verdict, 'forward');
 });

@@ -63,31 +63,32 @@ for (const acks of [3, 40, 150]) {
 
 // The same through the store's writer thread (a write of 2 rows or more is staged there): each
 // transaction writes 40 objects and the marker. The child prints "staged N" once a write is
-// staged and waits 300 ms before committing it: a kill then lands between stage and commit,
-// where nothing of write N may survive.
+// staged; write `hold` it never commits (it waits to be killed): a kill then lands between stage
+// and commit, where nothing of write N may survive, however late the test reads the line (a timed
+// pause before the commit was outrun under load).
 const THREAD_CHILD = `
 import { StateStore } from ${JSON.stringify(STORE)};
 const store = new StateStore(process.argv[2]);
 store.open();
 store.stageOnThreadRows = 2;
-const pause = Number(process.argv[3]);
+const hold = Number(process.argv[3]);
 const svc = (i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' + i, namespace: 'crash' }, spec: { clusterIP: '10.96.' + (i >> 8) + '.' + (i & 255), ports: [{ port: 80 }], pad: 'x'.repeat(500) } });
 for (let n = 0; n < 500; n++) {
   const rows = Array.from({ length: 40 }, (_, k) => ({ kind: 'Service', key: 'crash/s' + (40 * n + k), raw: svc(40 * n + k) }));
   const staged = store.stage({ upsert: [...rows, { kind: 'Service', key: 'crash/marker', raw: { last: n } }], remove: [] });
   process.stdout.write('staged ' + n + '\\n');
-  if (pause) await new Promise((r) => setTimeout(r, pause));
+  if (n === hold) await new Promise(() => setInterval(() => {}, 1000));
   await staged.commit();
   process.stdout.write('ack ' + n + '\\n');
 }
 `;
 
 /** Runs THREAD_CHILD until its output matches `until`, then SIGKILLs it; answers its last ack. */
-async function killThreadChild(dir, pause, until) {
+async function killThreadChild(dir, hold, until) {
   // a file, not -e: a worker thread inherits the process's flags, and --input-type needs -e
   const script = join(dir, 'child.mjs');
   writeFileSync(script, THREAD_CHILD);
-  const child = spawn(process.execPath, [script, join(dir, 'state'), String(pause)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, join(dir, 'state'), String(hold)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '', err = '';
   child.stderr.on('data', (d) => { err += d; });
   await new Promise((resolve, reject) => {
@@ -116,7 +117,7 @@ const namesUpTo = (n) => Array.from({ length: 40 * (n + 1) }, (_, i) => `s${i}`)
 test('writer thread: killed between stage and commit, the staged write is gone and every acknowledged one is there', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const acked = await killThreadChild(dir, 300, /staged 3\n/);
+  const acked = await killThreadChild(dir, 3, /staged 3\n/);
   t.is(acked, 2);
   const s = storedWrites(dir);
   t.is(s.last, 2, 'exactly the acknowledged writes');
@@ -126,7 +127,7 @@ test('writer thread: killed between stage and commit, the staged write is gone a
 test('writer thread: killed at any moment of a run of writes, the store holds the acknowledged ones and nothing torn', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wdp-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const acked = await killThreadChild(dir, 0, /ack 30\n/);
+  const acked = await killThreadChild(dir, -1, /ack 30\n/);
   t.true(acked >= 30, `child acknowledged ${acked}`);
   const s = storedWrites(dir);
   t.true(s.last === acked || s.last === acked + 1, `marker ${s.last}, acknowledged ${acked}`);

@@ -13,7 +13,7 @@ import { encodeDiff } from '../dist/src/ir/diff-wire.js';
 import { encodeBackendColumns } from '../dist/src/ir/backend-columns.js';
 import { BackendStore } from '../dist/src/ir/backend-store.js';
 import { applyReceived, keepBackendsAsReceived } from '../dist/src/daemon/worker-apply.js';
-import { checkCore } from './lib/table-check.js';
+import { checkCore, coreMaglev } from './lib/table-check.js';
 import { model } from './lib/service-batch-gen.js';
 
 const SMALL = { frontends: 2, backends: 2, maglevWords: 64, cidrs: 1, routes: 1 };
@@ -38,15 +38,15 @@ function wireOf(d, byColumn) {
 /** Set `which`'s entry of frontend / backend `id` (64 bytes), the Maglev offset zeroed, and the frontend's Maglev words. */
 function entries(core, ir) {
   const dv = core.dv, base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1];
-  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), be = dv.getUint32(base + L.TSH_BACKEND_OFF, true), mg = dv.getUint32(base + L.TSH_MAGLEV_OFF, true);
+  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), be = dv.getUint32(base + L.TSH_BACKEND_OFF, true);
   const out = {};
   for (const id of [...ir.backends.keys()].sort((a, b) => a - b)) out[`b${id}`] = Buffer.from(core.u8.slice(be + id * L.BE_SIZE, be + (id + 1) * L.BE_SIZE)).toString('hex');
   for (const id of [...ir.frontends.keys()].sort((a, b) => a - b)) {
-    const e = fe + id * L.FE_SIZE, off = dv.getUint32(e + L.FE_MAGLEV_OFF, true), n = dv.getUint32(e + L.FE_MAGLEV_SIZE, true);
+    const e = fe + id * L.FE_SIZE;
     const row = core.u8.slice(e, e + L.FE_SIZE);
     row.fill(0, L.FE_MAGLEV_OFF, L.FE_MAGLEV_OFF + 4);
     out[`f${id}`] = Buffer.from(row).toString('hex');
-    out[`m${id}`] = Buffer.from(core.u8.slice(mg + off * 4, mg + (off + n) * 4)).toString('hex');
+    out[`m${id}`] = Buffer.from(coreMaglev(core, base, id).bytes).toString('hex');
   }
   return out;
 }

@@ -9,7 +9,7 @@ import { diffIr } from '../dist/src/ir/diff.js';
 import { defaultMaglevSize } from './lib/maglev-reference.js';
 import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 import { formatAddr } from '../dist/src/util/addr.js';
-import { checkCore, lookup, setBytes } from './lib/table-check.js';
+import { checkCore, coreMaglev, lookup, setBytes } from './lib/table-check.js';
 
 /** The Ir of a random spec: frontend f over the backends (in id order) its `mask` bits select,
  * with a Maglev table of defaultMaglevSize (none without backends). */
@@ -85,18 +85,20 @@ test('a Maglev table naming no backend is rejected before anything is written: i
   tryTable(Uint16Array.of(1, 0, 300), true, /frontend 2: Maglev slot names backend index 300 of 2/);
   tryTable(Uint32Array.of(0, 70000, 1), true, /frontend 2: Maglev slot names backend index 70000 of 2/);
   tryTable(Uint32Array.of(1, 2, 0, 1), false, /frontend 2: Maglev table contains backend id 0/);
-  // the same slots within range are written, widened to the backends' ids
+  // the same slots within range are written: u8 indexes (two backends) whichever width the table
+  // came in, a zero to the word's end, then the backend list and room for two more ids
   for (const m of [Uint8Array.of(1, 0, 1), Uint16Array.of(0, 1, 1), Uint32Array.of(1, 1, 0)]) {
     const core = Core.create({ flows: 64 });
     const ok = makeIr({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask: 3, ranges: [] }], backends: [{ id: 1, addr: '10.0.1.1', port: 80 }, { id: 2, addr: '10.0.1.2', port: 80 }] });
     const f = ok.frontends.get(1);
     f.maglev = m; f.maglevIndexed = true;
     core.applyIr(ok);
-    const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], dv = core.dv;
-    const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true) + 1 * L.FE_SIZE;
-    const mag = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + dv.getUint32(fe + L.FE_MAGLEV_OFF, true) * 4;
-    t.deepEqual([0, 1, 2].map((i) => dv.getUint32(mag + i * 4, true)), [...m].map((k) => f.backends[k]));
+    const { ids, bytes } = coreMaglev(core, core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], 1);
+    t.deepEqual([...ids], [...m].map((k) => f.backends[k]));
+    t.deepEqual([...bytes], [...m, 0, ...new Uint8Array(Uint32Array.of(...f.backends, 0, 0).buffer)]);
   }
+  // a table of backend ids is written as indexes into the backend list; an id the list does not hold is refused
+  tryTable(Uint32Array.of(1, 2, 3), false, /frontend 2: Maglev table names backend id 3, not in its backend list/);
 });
 
 test('invalid addresses in a diff are rejected before anything is written', (t) => {
@@ -317,4 +319,27 @@ test('an empty or invalid MAC is rejected, as objects and by column, even after 
       t.is(core.generation, 0);
     }
   }
+});
+
+test('a frontend whose backend count changes within its list room keeps its Maglev range in place', (t) => {
+  const spec = (mask) => ({ frontends: [{ id: 1, addr: '10.96.0.1', port: 80, proto: 'TCP', mask, ranges: [] }, { id: 2, addr: '10.96.0.2', port: 80, proto: 'TCP', mask: 3, ranges: [] }],
+    backends: Array.from({ length: 16 }, (_, i) => ({ id: i + 1, addr: `10.0.3.${i + 1}`, port: 80 })) });
+  const core = Core.create({ flows: 64 });
+  const offOf = () => {
+    const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1], dv = core.dv;
+    return dv.getUint32(dv.getUint32(base + L.TSH_FRONT_OFF, true) + L.FE_SIZE + L.FE_MAGLEV_OFF, true);
+  };
+  core.applyIr(makeIr(spec(0x3ff))); // 10 backends, 251 slots: room for 16 ids
+  const off = offOf();
+  for (const mask of [0x7ff, 0xfff, 0x1ff, 0x3ff]) { // 11, 12, 9, 10 backends, 251 slots each
+    const ir = makeIr(spec(mask));
+    core.applyIr(ir);
+    checkCore(t, core, ir);
+    t.is(offOf(), off, `${ir.frontends.get(1).backends.length} backends: the same range`);
+  }
+  // 16 backends: a larger table (509 slots), another range
+  const ir = makeIr(spec(0xffff));
+  core.applyIr(ir);
+  checkCore(t, core, ir);
+  t.not(offOf(), off);
 });

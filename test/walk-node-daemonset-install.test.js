@@ -1,4 +1,4 @@
-// `wdp-cni install --prefix` as deploy/daemonset.yaml's install-cni container runs it, on a
+// `wdp-cni install --prefix` as deploy/base/daemonset.yaml's install-cni container runs it, on a
 // host directory (no root needed): what it copies and writes, its idempotence, the older releases
 // it removes, and chaining into the runtime's network config list — including the lists it must
 // refuse. (The init container under its securityContext, and the installed plugin run by a

@@ -6,7 +6,7 @@
 // the kubelet gives them: the service account's token and CA mounted at
 // /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/_PORT naming the
 // control-plane endpoint (the DaemonSet's commented env) — the API-server double over HTTPS with
-// a certificate of that CA, requiring the token and enforcing deploy/clusterrole.yaml. The
+// a certificate of that CA, requiring the token and enforcing deploy/base/clusterrole.yaml. The
 // ConfigMap's interfaces (uplink eth1, pods wdp-pods) are the namespace's veths renamed. Then running.md's CNI
 // steps: the plugin installed with its installer, its network config list taken from the docs,
 // and a pod made exactly as the chain's first plugin (ptp with host-local IPAM) makes it, its veth
@@ -32,7 +32,7 @@ import { kustomize } from './lib/kustomize.js';
 const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
 const serial = gate.serial;
 
-const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8')).map((d) => d.toJS());
+const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy/base', f), 'utf8')).map((d) => d.toJS());
 const [cm] = docs('configmap.yaml');
 const [ds] = docs('daemonset.yaml');
 const [role] = docs('clusterrole.yaml');
@@ -110,10 +110,10 @@ function startPod(c = container, paths = {}, api = apiUrl) {
   return d;
 }
 
-/** The liveness probe as the kubelet sends it: GET http://host:port/path from the node; true
- * when it succeeds (the kubelet's rule: a status from 200 to 399). */
-async function probe() {
-  const g = container.livenessProbe.httpGet;
+/** The liveness (or readiness) probe as the kubelet sends it: GET http://host:port/path from the
+ * node; true when it succeeds (the kubelet's rule: a status from 200 to 399). */
+async function probe(which = 'livenessProbe') {
+  const g = container[which].httpGet;
   const r = await topo.lab.execAsync(topo.ns.dp, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', `http://${g.host}:${g.port}${g.path}`], { timeoutMs: 5000 });
   const code = Number(r.stdout);
   return code >= 200 && code < 400;
@@ -170,7 +170,7 @@ test.before(async () => {
     projectToken(TOKEN);
     writeFileSync(join(saDir, 'ca.crt'), readFileSync(join(tls, 'ca.pem')));
     writeFileSync(join(saDir, 'namespace'), ds.metadata.namespace);
-    ({ double, url: apiUrl } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls, token: TOKEN }));
+    ({ double, url: apiUrl } = await startDoubleInNs(topo, { rbac: join(ROOT, 'deploy/base/clusterrole.yaml'), tls, token: TOKEN }));
     // host paths: the test's directories
     const sock = cfg.api.listen.replace(/^unix:/, '');
     runDir = join(topo.dir, 'run');
@@ -194,13 +194,14 @@ test.before(async () => {
 });
 test.after.always(async () => { await destroyTopology(topo); });
 
-serial('the DaemonSet\'s container under its securityContext starts with the ConfigMap\'s config; the liveness probe answers; every request it makes is one deploy/clusterrole.yaml grants, and the role grants nothing it does not use', async (t) => {
+serial('the DaemonSet\'s container under its securityContext starts with the ConfigMap\'s config; the liveness probe answers; every request it makes is one deploy/base/clusterrole.yaml grants, and the role grants nothing it does not use', async (t) => {
   const d = startPod();
   await waitServing(d);
   // the capabilities it runs with are the manifest's, nothing more
   const status = readFileSync(`/proc/${d.pid}/status`, 'utf8');
   t.is(/CapEff:\s*([0-9a-f]+)/.exec(status)[1], (2n ** 12n + 2n ** 13n).toString(16).padStart(16, '0'), 'NET_ADMIN and NET_RAW only');
   t.true(await probe());
+  t.true(await probe('readinessProbe'), 'ready: the node forwards');
   // running.md, "Preparing the node": the daemon turns IPv6 off on its AF_PACKET ports' interfaces
   // (the kernel originates nothing there) — with /proc/sys read-only too
   for (const p of parseYaml(cm.data['wdp.yaml']).ports) {
@@ -592,7 +593,7 @@ serial('deploy/host-port/ (kubectl apply -k): its daemon, privileged, moves the 
   const paths = { [at('--template')]: template, [at('--config')]: join(topo.dir, 'host-port.yaml'), [at('--saved')]: join(stateDir, 'host-nic.json') };
   // the API server behind the NIC, as a control plane on another host: from here on the one the
   // test changes objects in (the Node, the Service)
-  const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });
+  const remote = await startDoubleInNs(topo, { ns: topo.ns.remote, listen: `${API_ON_NIC}:0`, rbac: join(ROOT, 'deploy/base/clusterrole.yaml'), tls: join(topo.dir, 'tls'), token: readFileSync(join(saDir, 'token'), 'utf8') });
   double = remote.double;
   // a dual-stack Node: the kubelet's --node-ip names both of the NIC's addresses (an address of
   // the NIC that is not the Node's is carried by the host port, but not reached through wdp)

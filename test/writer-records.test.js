@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { FrontRecords } from '../dist/src/core/front-records.js';
 import { IdSet } from '../dist/src/core/id-set.js';
 import { Core } from '../dist/src/core/host.js';
+import { maglevRangeWords } from '../dist/src/core/maglev-range.js';
 import { backend, frontend, mkIr } from './lib/ir-fixture.js';
 
 const frontArb = fc.record({
@@ -16,6 +17,7 @@ const frontArb = fc.record({
   port: fc.constantFrom(1, 80, 65535),
   proto: fc.constantFrom('TCP', 'UDP', 'SCTP'),
   maglev: fc.integer({ min: 0, max: 3 }),
+  backends: fc.integer({ min: 0, max: 300 }),
   ranges: fc.integer({ min: 0, max: 2 }),
   mOff: fc.integer({ min: 0, max: 1 << 20 }),
   cOff: fc.integer({ min: 0, max: 1000 }),
@@ -23,7 +25,7 @@ const frontArb = fc.record({
 const opArb = fc.oneof(frontArb.map((f) => ({ set: f })), fc.integer({ min: 0, max: 5000 }).map((id) => ({ del: id })));
 
 const irFront = (g) => ({ id: g.id, kind: g.kind, addr: g.addr, family: g.addr.includes(':') ? 6 : 4, port: g.port, proto: g.proto,
-  maglev: new Uint8Array(g.maglev), sourceRanges: Array.from({ length: g.ranges }, () => '10.0.0.0/8') });
+  maglev: new Uint8Array(g.maglev), backends: Array.from({ length: g.backends }, (_, i) => i + 1), sourceRanges: Array.from({ length: g.ranges }, () => '10.0.0.0/8') });
 
 test('FrontRecords keeps what a Map of records would, across growth and id reuse', (t) => {
   fc.assert(fc.property(fc.option(fc.integer({ min: 0, max: 3000 })), fc.array(opArb, { maxLength: 60 }), (sized, ops) => {
@@ -40,7 +42,7 @@ test('FrontRecords keeps what a Map of records would, across growth and id reuse
     for (let id = 0; id <= 5001; id += id < 80 ? 1 : 97) t.is(r.has(id), m.has(id), `has ${id}`);
     for (const [id, { f, mOff, cOff }] of m) {
       t.deepEqual([r.kindOf(id), r.addrOf(id), r.familyOf(id), r.portOf(id), r.protoOf(id)], [f.kind, f.addr, f.family, f.port, f.proto]);
-      t.deepEqual([r.maglevOff(id), r.maglevLen(id), r.cidrOff(id), r.cidrLen(id)], [mOff, f.maglev.length, cOff, f.sourceRanges.length]);
+      t.deepEqual([r.maglevOff(id), r.maglevLen(id), r.cidrOff(id), r.cidrLen(id)], [mOff, maglevRangeWords(f.maglev.length, f.backends.length), cOff, f.sourceRanges.length]);
       t.true(r.sameKey(id, f));
       // another key: another address, port, protocol or family, or in / out of the service map
       t.false(r.sameKey(id, { ...f, port: f.port === 80 ? 81 : 80 }));
@@ -54,7 +56,7 @@ test('FrontRecords keeps what a Map of records would, across growth and id reuse
 });
 
 test('FrontRecords grows by chunks: an id past the end adds columns and moves none of those already there', (t) => {
-  const r = new FrontRecords(), f = (id) => ({ id, kind: 'ClusterIP', addr: '10.96.0.1', family: 4, port: 80, proto: 'TCP', maglev: new Uint8Array(3), sourceRanges: [] });
+  const r = new FrontRecords(), f = (id) => ({ id, kind: 'ClusterIP', addr: '10.96.0.1', family: 4, port: 80, proto: 'TCP', maglev: new Uint8Array(3), backends: [1, 2], sourceRanges: [] });
   r.set(f(1), 7, 8);
   const first = r.chunks[0]; // (the columns of ids 0..4095)
   for (const id of [4095, 4096, 70000]) r.set(f(id), id, 1);
@@ -63,7 +65,7 @@ test('FrontRecords grows by chunks: an id past the end adds columns and moves no
   const ids = [];
   r.forEachId((id) => ids.push(id));
   t.deepEqual(ids, [1, 4095, 4096, 70000]);
-  t.deepEqual([r.maglevOff(1), r.cidrOff(1), r.maglevOff(70000), r.maglevLen(70000)], [7, 8, 70000, 3]);
+  t.deepEqual([r.maglevOff(1), r.cidrOff(1), r.maglevOff(70000), r.maglevLen(70000)], [7, 8, 70000, 5], 'a range: 3 u8 slots in one word, room for 4 ids');
   t.false(r.has(69999)); t.false(r.has(1 << 20)); t.false(r.has(-1)); t.false(r.has(1.5));
   t.throws(() => r.set(f(-1), 0, 0), { instanceOf: RangeError });
   t.is(FrontRecords.sized(10000).chunks.length, 3, 'sized: the chunks for ids up to 10000, at once');
@@ -110,4 +112,9 @@ test('the table writer finds a diff\'s highest backend id once per apply (capaci
   core.applyDiff({ frontendsUpsert: [], frontendsRemove: [], backendsUpsert: counted([changed]), backendsRemove: [] }, ir);
   t.is(passes, 2, 'one for the highest id, one recording the ids written');
   t.is(core.ir.backends.get(2).addr, '10.0.1.9');
+});
+
+test('a Maglev range is slots as wide as the list needs in whole words, then room for the backend list: a power of two, at least 4', (t) => {
+  t.deepEqual([maglevRangeWords(0, 5), maglevRangeWords(251, 1), maglevRangeWords(251, 10), maglevRangeWords(251, 12), maglevRangeWords(3, 256), maglevRangeWords(3, 257), maglevRangeWords(5, 65537)],
+    [0, 63 + 4, 63 + 16, 63 + 16, 1 + 256, 2 + 512, 5 + 131072]);
 });

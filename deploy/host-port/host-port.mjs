@@ -38,8 +38,10 @@ const command = sep >= 0 ? args.slice(sep + 1) : [];
 const log = (msg, extra = {}) => process.stderr.write(`${JSON.stringify({ time: Date.now(), name: 'host-port', msg, ...extra })}\n`);
 const fail = (msg) => { process.stderr.write(`host-port: ${msg}\n`); process.exit(2); };
 
+const USAGE = 'usage: node host-port.mjs --template FILE --config FILE --saved FILE -- COMMAND...';
+if (['--help', '-h'].includes(args[0])) { process.stdout.write(`${USAGE}\n  (deploy/host-port/daemonset.yaml's command; docs/running.md, "Deploying it")\n`); process.exit(0); }
 const [templatePath, configPath, savedPath] = [opt('--template'), opt('--config'), opt('--saved')];
-if (!templatePath || !configPath || !savedPath || !command.length) fail('usage: node host-port.mjs --template FILE --config FILE --saved FILE -- COMMAND...');
+if (!templatePath || !configPath || !savedPath || !command.length) fail(USAGE);
 
 const tool = (name) => systemTool(name) ?? fail(`${name} is not installed`);
 const ip = (...a) => execFileSync(tool('ip'), a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -91,6 +91,20 @@ async function runSession(svc: ObserveService, reply: FastifyReply, spec: Observ
   }
 }
 
+/** A live trace's filter with its inPort (a port's index or name) as the index of a port the
+ * daemon has; one it has not is a problem naming it (a filter on no port never matches). */
+async function withInPortIndex(svc: ObserveService, filter: unknown, problems: string[]): Promise<unknown> {
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) return filter;
+  const given = (filter as { inPort?: unknown }).inPort;
+  if (typeof given !== 'string' && typeof given !== 'number') return filter; // (absent, or refused by parseFilter)
+  const ports = await svc.ports();
+  const hit = ports.find((p) => (typeof given === 'string' ? p.name === given : p.index === given));
+  if (hit) return { ...filter, inPort: hit.index };
+  problems.push(`filter.inPort: Not found: ${JSON.stringify(given)}: the daemon has no port of that ${typeof given === 'string' ? 'name' : 'index'} (ports: ${ports.map((p) => `${p.name} (${p.index})`).join(', ') || 'none'})`);
+  const { inPort: _dropped, ...rest } = filter as Record<string, unknown>;
+  return rest;
+}
+
 export function registerObserveRoutes(app: FastifyInstance, svc: ObserveService): void {
   // each live trace holds one of the core's TF_SLOTS filter slots in every worker
   let liveTraces = 0;
@@ -100,7 +114,7 @@ export function registerObserveRoutes(app: FastifyInstance, svc: ObserveService)
     const count = int(b, 'count', 100, LIVE_TRACE_LIMITS.count, problems);
     const durationMs = int(b, 'durationMs', 30_000, LIVE_TRACE_LIMITS.durationMs, problems);
     const rate = int(b, 'rate', 100, LIVE_TRACE_LIMITS.rate, problems);
-    const f = parseFilter(b.filter);
+    const f = parseFilter(await withInPortIndex(svc, b.filter, problems));
     problems.push(...f.problems);
     if (problems.length || !f.filter) throw httpError(422, `invalid live trace: ${problems.join('; ')}`);
     if (liveTraces >= TF_SLOTS) throw httpError(429, `at most ${TF_SLOTS} live traces run at once (${liveTraces} running): end one first`);

@@ -60,10 +60,10 @@ export function serviceQuery(query: unknown): string | undefined {
  * "" or "All" (the Kubernetes API's value) a dry run. Anything else — another value, values that
  * disagree, another parameter — is refused (PageError, a 400): read as a real change, a dry run
  * asked as `dryRun=yes` or `dryrun=true` would have applied it. */
-export function dryRunOf(query: unknown): boolean {
+export function dryRunOf(query: unknown, also: readonly string[] = []): boolean {
   // a change takes no other parameter: a misspelt one (`dryrun=true`) must not make it a real change
   for (const k of Object.keys((query ?? {}) as object)) {
-    if (k !== 'dryRun') throw new PageError(`unknown query parameter ${JSON.stringify(k.slice(0, 64))} (a change takes dryRun only): nothing was changed`);
+    if (k !== 'dryRun' && !also.includes(k)) throw new PageError(`unknown query parameter ${JSON.stringify(k.slice(0, 64))} (a change takes ${['dryRun', ...also].join(' and ')} only): nothing was changed`);
   }
   const v = (query as Record<string, unknown> | null | undefined)?.dryRun;
   if (v === undefined) return false;
@@ -91,4 +91,25 @@ export function page<T>(sorted: readonly T[], key: (x: T) => string, req: PageRe
   const items = sorted.slice(lo, lo + req.limit);
   const remaining = sorted.length - lo - items.length;
   return { items, metadata: remaining > 0 ? { continue: encodeContinue(key(items[items.length - 1])), remainingItemCount: remaining } : {} };
+}
+
+/** The field validation an apply asks for (the Kubernetes API's `fieldValidation`): what is done
+ * with an object's unknown fields and a JSON key given twice. */
+export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
+const FIELD_VALIDATIONS: readonly string[] = ['Ignore', 'Strict', 'Warn'];
+
+/** The fieldValidation query parameter: absent or empty is Warn (the API server's default for a
+ * request that does not ask; kubectl asks Strict), else exactly Ignore, Warn or Strict. Anything
+ * else, or values given twice that disagree, is refused (PageError, a 400): nothing is changed. */
+export function fieldValidationOf(query: unknown): FieldValidation {
+  const v = (query as Record<string, unknown> | null | undefined)?.fieldValidation;
+  const vs = v === undefined ? [] : Array.isArray(v) ? v : [v];
+  const given = vs.filter((x) => x !== '');
+  for (const x of given) {
+    if (typeof x !== 'string' || !FIELD_VALIDATIONS.includes(x)) {
+      throw new PageError(`fieldValidation: Unsupported value: ${JSON.stringify(String(x).slice(0, 64))}: supported values: ${FIELD_VALIDATIONS.map((f) => JSON.stringify(f)).join(', ')}: nothing was changed`);
+    }
+  }
+  if (given.some((x) => x !== given[0])) throw new PageError('fieldValidation: given with values that disagree: nothing was changed');
+  return (given[0] as FieldValidation | undefined) ?? 'Warn';
 }

@@ -13,12 +13,14 @@ import { DocumentError, parseManifestSources, parseSingleDocument } from '../mod
 import { bodyParser, earlyObjects } from './body-reader.js';
 import { PreparedAnswer } from './apply-answer.js';
 import type { Validated } from '../model/schema.js';
+import { validateApiObject } from '../model/object-meta.js';
+import { bodyFieldProblems, problemLines, type FieldProblems } from '../model/field-validation.js';
 import { BodyLimitError, MAX_YAML_BODY_BYTES } from '../model/limits.js';
-import { ValidationError, type FieldError } from '../model/types.js';
+import { fieldError, ValidationError, type FieldError } from '../model/types.js';
 import { openSavedState, type SavedState } from './saved-state.js';
 import { ApplyFailure, ControlPlaneCore, backendView, frontendView, type ApplyResult } from './controlplane.js';
 import { ControlPlaneMetrics } from './metrics.js';
-import { dryRunOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
+import { dryRunOf, fieldValidationOf, page, pageRequest, PageError, MAX_PAGE_LIMIT, serviceQuery, SERVICE_KEY, singleQuery } from './paging.js';
 import { checkOrigin, contentTypeProblem } from './request-guards.js';
 import { API_CLOSE_GRACE_MS, InFlightRequests, type BoundedCloseResult } from './bounded-close.js';
 import type { Proto } from '../ir/ir.js';
@@ -48,6 +50,10 @@ export interface ControlPlaneOptions {
   /** The dataplane's port indices (or a function giving the current ones, when ports come and go):
    * a NodeConfig neighbour or route on another port is refused. Omitted: not checked. */
   ports?: number[] | (() => number[]);
+  /** The dataplane's ports by name (the daemon's, as `GET /api/v1/ports` lists them): a trace's
+   * `inPort` may name one, and one it does not name is refused. Omitted: a trace's `inPort` is an
+   * index, checked against `ports` when given. */
+  portNames?: () => Array<{ name: string; index: number }>;
   bodyLimit?: number;
   /** Whether the dataplane is forwarding (healthz answers 503 when false). Default: always. */
   isForwarding?: () => boolean;
@@ -111,7 +117,7 @@ function status(code: number, reason: string, message: string, causes?: FieldErr
 
 function sendValidation(reply: FastifyReply, e: ValidationError): FastifyReply {
   if (e instanceof BodyLimitError) return reply.code(e.status).send(status(e.status, statusReason(e.status), e.message, e.errors));
-  const parse = e.errors.some((x) => x.reason === 'ParseError');
+  const parse = e.errors.some((x) => x.reason === 'ParseError' || x.reason === STRICT_DECODING);
   const notFound = e.errors.every((x) => x.reason === 'NotFound');
   const code = parse ? 400 : notFound ? 404 : 422;
   // 40k broken objects made a 28 MB answer: the first CAUSES_MAX causes, and how many more there were
@@ -138,6 +144,38 @@ function withReceived(req: FastifyRequest, r: ApplyResult): ApplyResult {
 /** Causes listed in one error answer. */
 export const CAUSES_MAX = 1000;
 
+/** The reason of a cause refused by `fieldValidation=Strict` (a 400, as the API server's). */
+const STRICT_DECODING = 'StrictDecodingError';
+/** Characters of Warning header values an answer carries at most: clients read a few KiB of
+ * headers (Node's, 16 KiB in all), and a full sync may have a problem in every object. */
+const WARNINGS_MAX_CHARS = 4096;
+
+/** The Warning header value of `text`, as the API server writes one. */
+function warningValue(text: string): string {
+  return `299 - ${JSON.stringify(text.replace(/[^\x20-\x7e]/g, ' '))}`;
+}
+
+/** Warning header values for `texts` in order, within WARNINGS_MAX_CHARS: those past it are
+ * counted in a last one (fieldValidation=Strict's error lists them). */
+function warningValues(texts: readonly string[]): string[] {
+  const out: string[] = [];
+  // (each value and its ", " as a client joins them; room kept for the last one)
+  let size = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const v = warningValue(texts[i].length > 1024 ? `${texts[i].slice(0, 1021)}...` : texts[i]);
+    if (size + v.length + 2 > WARNINGS_MAX_CHARS - 200) { out.push(warningValue(`${texts.length - i} more warnings not shown (?fieldValidation=Strict refuses the request and lists every problem)`)); break; }
+    out.push(v);
+    size += v.length + 2;
+  }
+  return out;
+}
+
+/** fieldValidation=Strict's refusal: one cause per object, worded as the API server's strict
+ * decoder (`strict decoding error: unknown field "spec.foo", duplicate field "metadata.name"`). */
+function strictDecodingError(problems: readonly FieldProblems[]): ValidationError {
+  return new ValidationError(problems.map((p) => fieldError(p.kind, p.namespace, p.name, '', STRICT_DECODING, `strict decoding error: ${p.problems.join(', ')}`)));
+}
+
 /** A number in a JSON body, or its decimal digits (the CLI's flags): z.coerce read "" and null as
  * 0 and true as 1, tracing another packet than the one asked for. */
 const wholeNumber = z.union([z.number(), z.string().regex(/^\d{1,10}$/, 'must be a number').transform(Number)]);
@@ -149,7 +187,8 @@ const traceSchema = z.object({
   sport: wholeNumber.pipe(z.number().int().min(0).max(65535)).optional(),
   dport: wholeNumber.pipe(z.number().int().min(0).max(65535)).optional(),
   tcpFlags: z.string().regex(/^[SAFRPUEC]*$/i, 'must be a combination of S, A, F, R, P, U').optional(),
-  inPort: wholeNumber.pipe(z.number().int().min(0).max(65534)).optional(),
+  // a port index, or a port's name (resolved by the route: portNames)
+  inPort: z.union([wholeNumber.pipe(z.number().int().min(0).max(65534)), z.string().regex(/^(?!\d*$)[^\0]{1,64}$/, 'must be a port index or name')]).optional(),
   srcMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
   dstMac: z.string().regex(/^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$/i, 'must be a MAC address').optional(),
 }).strict().refine((t) => isIP(t.src) === 0 || isIP(t.dst) === 0 || isIP(t.src) === isIP(t.dst), { message: 'src and dst must be the same address family', path: ['dst'] });
@@ -216,7 +255,9 @@ function baseApp(opts: ControlPlaneOptions, bodyLimit: number): FastifyInstance 
   // onRequest guard): a browser can send text/plain or a form cross-site without asking.
   app.removeAllContentTypeParsers();
   // (read by bodyParser: an apply's JSON objects are parsed while the body arrives)
-  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'));
+  // (a bad fieldValidation is refused by the route; only Ignore skips the field checks here)
+  app.addContentTypeParser('*', { bodyLimit }, bodyParser(bodyLimit, (req) => req.method === 'POST' && req.routeOptions.url === '/api/v1/apply'
+    ? { fields: (req.query as { fieldValidation?: unknown } | undefined)?.fieldValidation !== 'Ignore' } : null));
   return app;
 }
 
@@ -291,39 +332,54 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return reply.code(code).send(status(code, statusReason(code), err.message));
   });
 
-  const sources = (req: FastifyRequest): ReturnType<typeof parseManifestSources> & { validated?: Validated[] } => {
-    const early = earlyObjects(req);
-    if (early) return early;
+  const parsed = (req: FastifyRequest): ReturnType<typeof parseManifestSources> => {
     const text = typeof req.body === 'string' ? req.body : '';
     if (!text.trim()) throw new ValidationError([{ kind: '<request>', field: '', reason: 'ParseError', message: 'request body is empty: expected JSON or YAML objects' }]);
     return parseManifestSources(text, 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES });
   };
-  const body = (req: FastifyRequest): unknown[] => sources(req).objs;
+  /** An apply's objects, each with the API's verdict (validateApiObject), and — unless `checkFields`
+   * is false — their unknown and duplicate fields. */
+  const sources = (req: FastifyRequest, checkFields: boolean): ReturnType<typeof parseManifestSources> & { validated: Validated[]; fields: FieldProblems[] } => {
+    const early = earlyObjects(req);
+    if (early) return { objs: early.objs, texts: early.texts, validated: early.validated, fields: early.fields ?? [] };
+    const r = parsed(req);
+    const validated = r.objs.map(validateApiObject);
+    const fields = !checkFields ? [] : bodyFieldProblems(r.doc, r.objs, validated.map((v, i) => v.ok && v.obj.raw === r.objs[i]), r.doc === undefined ? null : req.body as string);
+    return { ...r, validated, fields };
+  };
+  const body = (req: FastifyRequest): unknown[] => parsed(req).objs;
+  /** Whether a change is a dry run (dryRunOf); an apply also takes fieldValidation. */
+  const dryRun = (req: FastifyRequest): boolean => dryRunOf(req.query, req.routeOptions.url === '/api/v1/apply' ? ['fieldValidation'] : []);
   const dry = (req: FastifyRequest): boolean => {
-    const d = dryRunOf(req.query);
+    const d = dryRun(req);
     if (!d) m.queued(); // a real change is now waiting for its turn
     return d;
   };
 
   // ---- mutations -----------------------------------------------------------------------------
-  const warning = (text: string | undefined) => (text ? `299 - ${JSON.stringify(text.replace(/[^\x20-\x7e]/g, ' '))}` : undefined);
-  const objectsWarning = warning(opts.followed?.objects), nodeConfigWarning = warning(opts.followed?.nodeConfig);
-  /** The Warning headers for the kinds among `kinds` another writer owns. */
-  const warnFollowed = (reply: FastifyReply, kinds: unknown[]): void => {
+  const objectsWarning = opts.followed?.objects, nodeConfigWarning = opts.followed?.nodeConfig;
+  /** The Warning headers for the kinds among `kinds` another writer owns, then `more`. */
+  const warnFollowed = (reply: FastifyReply, kinds: unknown[], more: readonly string[] = []): void => {
     const texts: string[] = [];
     if (objectsWarning && kinds.some((k) => k === 'Service' || k === 'EndpointSlice')) texts.push(objectsWarning);
     if (nodeConfigWarning && kinds.includes('NodeConfig')) texts.push(nodeConfigWarning);
-    if (texts.length) reply.header('warning', texts.length === 1 ? texts[0] : texts);
+    const values = warningValues([...texts, ...more]);
+    if (values.length) reply.header('warning', values.length === 1 ? values[0] : values);
   };
   const kindsOf = (objs: unknown[]): unknown[] => objs.map((o) => (o as { kind?: unknown } | null)?.kind);
   /** After a real change naming the NodeConfig: waits for the daemon's own part to be back. */
   const nodeSettled = async (req: FastifyRequest, objs: unknown[]): Promise<void> => {
-    if (opts.nodeConfigSettled && !dryRunOf(req.query) && kindsOf(objs).includes('NodeConfig')) await opts.nodeConfigSettled();
+    if (opts.nodeConfigSettled && !dryRun(req) && kindsOf(objs).includes('NodeConfig')) await opts.nodeConfigSettled();
   };
   app.post('/api/v1/apply', async (req, reply) => {
-    dryRunOf(req.query); // (a bad value refused before the body is looked at)
-    const { objs, texts, validated } = sources(req);
-    warnFollowed(reply, kindsOf(objs));
+    // (bad values refused before the body is looked at)
+    dryRun(req);
+    const fieldValidation = fieldValidationOf(req.query);
+    const { objs, texts, validated, fields } = sources(req, fieldValidation !== 'Ignore');
+    // as the API server: Strict refuses unknown and duplicate fields before anything is validated,
+    // Warn answers each in a Warning header (the request's other answers, errors too, keep them)
+    if (fieldValidation === 'Strict' && fields.length) throw strictDecodingError(fields);
+    warnFollowed(reply, kindsOf(objs), fieldValidation === 'Warn' ? fields.flatMap(problemLines) : []);
     // a large answer's text is written while the workers apply the change (apply-answer.ts)
     let prepared: PreparedAnswer | null = null;
     const r = withReceived(req, await core.apply(objs, { dryRun: dry(req), texts, validated, prepare: (parts) => { prepared = PreparedAnswer.of(parts); } }));
@@ -461,6 +517,16 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     return { metadata: matching.length > skip + limit ? { continue: String(skip + limit) } : {}, items };
   });
 
+  /** A trace's inPort (an index or a name) as the index of a port the dataplane has, or why not.
+   * Without portNames or ports (an embedding that gave neither) any index goes, as the core takes it. */
+  const inPortOf = (given: number | string): number | string => {
+    const named = opts.portNames?.();
+    const indices = named ? named.map((p) => p.index) : core.ports ? [...core.ports()] : null;
+    const hit = typeof given === 'string' ? named?.find((p) => p.name === given)?.index : indices === null || indices.includes(given) ? given : undefined;
+    if (hit !== undefined) return hit;
+    const have = named ? named.map((p) => `${p.name} (${p.index})`).join(', ') : indices?.join(', ');
+    return `Not found: ${JSON.stringify(given)}: the dataplane has no port of that ${typeof given === 'string' ? 'name' : 'index'}${have !== undefined ? ` (ports: ${have || 'none'})` : ' (this control plane knows its ports by index only)'}`;
+  };
   app.post('/api/v1/trace', async (req, reply) => {
     let raw: unknown;
     try { raw = parseSingleDocument(typeof req.body === 'string' ? req.body : '', 'request body', { maxYamlBytes: MAX_YAML_BODY_BYTES }); } catch (e) {
@@ -470,7 +536,15 @@ export async function createControlPlane(opts: ControlPlaneOptions): Promise<Con
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return reply.code(400).send(status(400, 'BadRequest', 'trace body must be a JSON object: {"src","dst","proto","sport","dport"}'));
     const t = traceSchema.safeParse(raw);
     if (!t.success) return reply.code(422).send(status(422, 'Invalid', 'invalid trace packet: ' + t.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '), zodCauses('trace', t.error)));
-    return opts.dataplane.trace(t.data as TracePacketSpec);
+    const spec = { ...t.data } as Omit<typeof t.data, 'inPort'> & { inPort?: number };
+    if (t.data.inPort !== undefined) {
+      const port = inPortOf(t.data.inPort);
+      if (typeof port === 'string') {
+        return reply.code(422).send(status(422, 'Invalid', `invalid trace packet: inPort: ${port}`, [{ kind: 'trace', field: 'inPort', reason: 'FieldValueNotFound', message: `trace: inPort: ${port}` }]));
+      }
+      spec.inPort = port;
+    }
+    return opts.dataplane.trace(spec as TracePacketSpec);
   });
 
   app.get('/metrics', async (_req, reply) => {

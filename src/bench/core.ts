@@ -25,6 +25,7 @@ import { Core, type CoreOptions } from '../core/host.js';
 import { describePages } from '../core/hugepages.js';
 import type { Ir, IrBackend, IrFrontend } from '../ir/ir.js';
 import { defaultMaglevSize, MAGLEV_SIZES } from '../ir/maglev-size.js';
+import { maglevRangeWords } from '../core/maglev-range.js';
 import { maglevTable } from '../compiler/maglev.js';
 import { tableSetBytes, type TableCapacities } from '../core/table-writer.js';
 import { ReferenceModel } from '../reference/model.js';
@@ -333,8 +334,8 @@ export async function runCoreBench(opts: CoreBenchOptions = {}): Promise<CoreBen
     ct_capacity: ctCapacity,
     // conntrack: one flow entry plus its share of the index (4 slots per flow, power of two)
     bytes_per_flow: Math.round((core.map.ctIndexSlots * L.CTI_SIZE + (core.map.ctFlowsMax + 1) * L.CT_SIZE) / core.map.ctFlowsMax),
-    // one table set: frontend entry + its service-map slots + Maglev words + its backends
-    bytes_per_service: Math.round(L.FE_SIZE + (svcSlots * L.SM_SIZE) / services + m * 4 + endpoints * L.BE_SIZE),
+    // one table set: frontend entry + its service-map slots + Maglev range + its backends
+    bytes_per_service: Math.round(L.FE_SIZE + (svcSlots * L.SM_SIZE) / services + maglevRangeWords(m, endpoints) * 4 + endpoints * L.BE_SIZE),
     table_set_bytes: tableSetBytes(caps),
     wasm_memory_mb: Math.round(core.memory.buffer.byteLength / 1048576),
     core_memory_pages: describePages(core.hugePages),

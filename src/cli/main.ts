@@ -109,6 +109,9 @@ function refuseEmptyValues(action: Command): void {
   });
 }
 
+/** `wdp apply --validate` (kubectl's values) as the API's fieldValidation. */
+const FIELD_VALIDATION: Record<string, string> = { strict: 'Strict', true: 'Strict', warn: 'Warn', ignore: 'Ignore', false: 'Ignore' };
+
 function listBody(objects: unknown[]): string { return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }); }
 
 function print(data: unknown, output: string | undefined, human: () => string): void {
@@ -177,6 +180,16 @@ function svcClusterIP(s: Raw): string {
   return (s.spec?.clusterIPs ?? (s.spec?.clusterIP ? [s.spec.clusterIP] : [])).join(',') || '<none>';
 }
 
+/** A Service's or EndpointSlice's NAME argument: NAME in `namespace` (else default), or
+ * NAMESPACE/NAME as --service takes it; one whose namespace another -n names is refused. */
+function namespacedName(arg: string, namespace: string | undefined, what: string): [string, string] {
+  const parts = arg.split('/');
+  if (parts.length === 1) return [namespace ?? 'default', arg];
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new CliError(`${what} ${JSON.stringify(arg)}: a name is NAME or NAMESPACE/NAME`);
+  if (namespace !== undefined && namespace !== parts[0]) throw new CliError(`${what} ${arg} -n ${namespace}: two namespaces (give NAMESPACE/NAME or -n NAMESPACE NAME)`);
+  return [parts[0], parts[1]];
+}
+
 async function getCommand(cmd: Command, resource: string, name: string | undefined, o: { output?: string; namespace?: string; allNamespaces?: boolean; limit?: string; service?: string; rate?: string; client?: string; backend?: string; proto?: string }): Promise<void> {
   const api = client(cmd);
   const ns = o.allNamespaces ? undefined : o.namespace;
@@ -220,8 +233,9 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
   switch (resource) {
     case 'services': case 'service': case 'svc': {
       if (name) {
-        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/services/${encodeURIComponent(name)}`) as Raw;
-        const fronts = wide ? (await api.getAll(`/api/v1/frontends?service=${encodeURIComponent(`${ns ?? 'default'}/${name}`)}`) as Raw).items as Raw[] : null;
+        const [sns, sname] = namespacedName(name, ns, `get ${resource}`);
+        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(sns)}/services/${encodeURIComponent(sname)}`) as Raw;
+        const fronts = wide ? (await api.getAll(`/api/v1/frontends?service=${encodeURIComponent(`${sns}/${sname}`)}`) as Raw).items as Raw[] : null;
         return print(s, structured, () => serviceTable([s], wide, fronts));
       }
       const list = await api.getAll(`/api/v1/services${nsQuery}`) as Raw;
@@ -230,7 +244,8 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
     }
     case 'endpointslices': case 'endpointslice': case 'eps': {
       if (name) {
-        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(ns ?? 'default')}/endpointslices/${encodeURIComponent(name)}`) as Raw;
+        const [sns, sname] = namespacedName(name, ns, `get ${resource}`);
+        const s = await api.call('GET', `/api/v1/namespaces/${encodeURIComponent(sns)}/endpointslices/${encodeURIComponent(sname)}`) as Raw;
         return print(s, structured, () => sliceTable([s], wide));
       }
       const list = await api.getAll(`/api/v1/endpointslices${nsQuery}`) as Raw;
@@ -406,18 +421,21 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
     .requiredOption('-f, --filename <path...>', 'file, directory (.yaml/.yml/.json) or - for stdin; repeatable')
     .option('-R, --recursive', 'descend into subdirectories of directories given with -f')
     .option('--dry-run', 'validate and compile, show what would change, change nothing')
+    .addOption(new Option('--validate <mode>', 'fields the object\'s kind does not have, as kubectl\'s: warn (default) prints a Warning for each, strict refuses the apply, ignore says nothing').choices(['strict', 'warn', 'ignore', 'true', 'false']))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
-    .addHelpText('after', '\nExamples:\n  wdp apply -f examples/\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -')
+    .addHelpText('after', '\nExamples:\n  wdp apply -f examples/nodeport.yaml\n  kubectl get svc,endpointslices -A -o yaml | wdp apply -f -\n'
+      + '(a NodeConfig applied to a daemon replaces its node addresses until it restarts: docs/api.md)')
     .action(async (o, cmd: Command) => {
       const objects = readManifests(o.filename, !!o.recursive);
-      const r = await client(cmd).call('POST', `/api/v1/apply${o.dryRun ? '?dryRun=true' : ''}`, listBody(objects)) as ApplyResult;
+      const q = [...(o.dryRun ? ['dryRun=true'] : []), ...(o.validate ? [`fieldValidation=${FIELD_VALIDATION[o.validate as string]}`] : [])];
+      const r = await client(cmd).call('POST', `/api/v1/apply${q.length ? `?${q.join('&')}` : ''}`, listBody(objects)) as ApplyResult;
       warn(r);
       print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
     });
 
   program.command('delete').description('delete the Services, EndpointSlices (or NodeConfig) named in manifests, or one object by name')
     .argument('[resource]', 'service | endpointslice (with NAME) instead of -f')
-    .argument('[name]', 'object name')
+    .argument('[name]', 'object name (or NAMESPACE/NAME)')
     .option('-f, --filename <path...>', 'file, directory or - for stdin')
     .option('-n, --namespace <ns>', 'namespace for RESOURCE NAME', 'default')
     .option('-R, --recursive', 'descend into subdirectories')
@@ -433,7 +451,8 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
         if (!resource || !name) throw new CliError('nothing to delete: use -f FILE or RESOURCE NAME (e.g. wdp delete service web -n default)');
         const kind = ({ service: 'services', services: 'services', svc: 'services', endpointslice: 'endpointslices', endpointslices: 'endpointslices', eps: 'endpointslices' } as Record<string, string>)[resource];
         if (!kind) throw new CliError(`unknown resource ${JSON.stringify(resource)}: use service or endpointslice`);
-        r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/${kind}/${encodeURIComponent(name)}${q}`) as ApplyResult;
+        const [dns, dname] = namespacedName(name, cmd.getOptionValueSource('namespace') === 'default' ? undefined : o.namespace, `delete ${resource}`);
+        r = await client(cmd).call('DELETE', `/api/v1/namespaces/${encodeURIComponent(dns)}/${kind}/${encodeURIComponent(dname)}${q}`) as ApplyResult;
       }
       warn(r);
       print(r, o.output, () => objectLines(r) + (o.dryRun ? diffLines(r) : ''));
@@ -441,7 +460,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
 
   program.command('get').description('show services | endpointslices | conntrack | counters | frontends | backends | nodeconfig | ports')
     .argument('<resource>', 'services (svc), endpointslices (eps), conntrack (ct), counters, frontends (fe), backends (be), nodeconfig, ports')
-    .argument('[name]', 'a single service or endpointslice; the service of conntrack, frontends and backends (as --service NAME); a port')
+    .argument('[name]', 'a single service or endpointslice (NAME in -n\'s namespace, or NAMESPACE/NAME); the service of conntrack, frontends and backends (as --service NAME); a port')
     .addOption(new Option('-o, --output <format>', 'output format (default: an aligned table; nodeconfig: YAML)').choices(['json', 'yaml', 'wide']))
     .option('-n, --namespace <ns>', 'only this namespace')
     .option('-A, --all-namespaces', 'all namespaces (the default for lists)')
@@ -502,7 +521,7 @@ export function buildProgram(onSubcommand: (name: string) => void = () => {}): C
       });
     });
 
-  program.command('status').description('generation and object counts of the running daemon')
+  program.command('status').description('generation and object counts of the running daemon, what its start restored (flows, affinity, table images) and its last flow checkpoint')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'yaml']))
     .action(async (o, cmd: Command) => {
       const g = await client(cmd).call('GET', '/api/v1/generation') as Raw;

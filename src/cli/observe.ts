@@ -10,6 +10,7 @@ import { ValidationError } from '../model/types.js';
 import { parsePcap, encodePcap, MAX_PCAP_BYTES } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
 import { portIndexes, resolveInPort } from '../observe/port-names.js';
+import { VERDICT_NAMES } from '../core/names.js';
 
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -48,14 +49,17 @@ export function filterFromFlags(o: Raw, portIsFilter = true): Raw {
   return f;
 }
 
+/** The packet filter flags of `wdp capture` and `wdp trace` (`withTraceFields`: trace's, where
+ * the filters other than the packet's own fields are --live only: a dry run refuses them). */
 export function addFilterOptions(c: Command, withTraceFields: boolean): Command {
-  c.option('--src <ip>', 'source address').option('--dst <ip>', 'destination address').option('--host <ip>', 'source or destination address')
+  const live = withTraceFields ? '--live: ' : '';
+  c.option('--src <ip>', 'source address').option('--dst <ip>', 'destination address').option('--host <ip>', `${live}source or destination address`)
     .option('--sport <port>', 'source port').option('--dport <port>', 'destination port')
     .option('--proto <proto>', 'TCP | UDP | SCTP | ICMP');
   if (withTraceFields) {
-    c.option('--port <port>', 'source or destination port');
-    c.option('--service <ns/name>', 'only packets that matched this Service (a bare NAME: default/NAME)').option('--backend <ip>', 'only packets sent to this backend')
-      .option('--reason <reason>', 'only packets with this reason (e.g. reject_no_endpoints), or "drop" / "reject" for any');
+    c.option('--port <port>', `${live}source or destination port`);
+    c.option('--service <ns/name>', `${live}only packets that matched this Service (a bare NAME: default/NAME)`).option('--backend <ip>', `${live}only packets sent to this backend`)
+      .option('--reason <reason>', `${live}only packets with this reason (e.g. reject_no_endpoints), or a verdict for any of its reasons: ${VERDICT_NAMES.join(' | ')}`);
   }
   return c;
 }

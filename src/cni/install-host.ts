@@ -1,5 +1,5 @@
 // Installing wdp-cni on a host that need not have node or wdp, from wdp's image (the DaemonSet's
-// install-cni container, deploy/daemonset.yaml), as Calico's and Cilium's install-cni put their plugins
+// install-cni container, deploy/base/daemonset.yaml), as Calico's and Cilium's install-cni put their plugins
 // on the host: the host's directories are mounted under a root (`hostRoot`, e.g. /host), and what
 // the plugin runs with is copied there —
 //
@@ -154,7 +154,7 @@ export function installOnHost(a: InstallArgs & { prefix: string }, pluginScript:
   const node = loader
     ? { node: `${release}/node`, loader: `${release}/lib/${loader}`, libDir: `${release}/lib` }
     : { node: `${release}/node` };
-  writeAtomically(target, launcherScript(node, `${release}/bin/wdp-cni.js`, 'wdp-cni install --prefix (deploy/daemonset.yaml\'s install-cni container)'));
+  writeAtomically(target, launcherScript(node, `${release}/bin/wdp-cni.js`, 'wdp-cni install --prefix (deploy/base/daemonset.yaml\'s install-cni container)'));
   // older releases: gone, but the one the previous launcher ran (a plugin may be starting from it)
   const removed: string[] = [];
   for (const d of readdirSync(prefixHere)) {

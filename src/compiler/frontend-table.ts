@@ -136,6 +136,7 @@ export class FrontendTable implements IrFrontendRecords {
   addrOf(id: number): string { return this.chunks[id >>> CHUNK_BITS].addr[id & MASK]!; }
   /** Sizes the table writer sums over every frontend (no object). */
   maglevLengthOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].magLen[id & MASK]; }
+  backendCountOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].idsLen[id & MASK]; }
   sourceRangeCountOf(id: number): number { return this.chunks[id >>> CHUNK_BITS].ranges[id & MASK]!.length; }
 
   get(id: number): IrFrontend | undefined {

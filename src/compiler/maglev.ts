@@ -24,6 +24,7 @@
 //     M·ln M ~1500), and the scan measured slower than probing. Measured: -5..10% at 1021 x 50,
 //     +5..25% at 251 x 2..10.
 import { hashFinish as finish, hashMix as mix, HASH_START } from '../core/hash.js';
+import { maglevSlotBytes } from '../core/maglev-range.js';
 
 // the first word of each hash is its tag
 const OFFSET0 = mix(HASH_START, 0x6d61676c), SKIP0 = mix(HASH_START, 0x6c657631);
@@ -201,8 +202,9 @@ function scratchView(m: number): Uint32Array {
   return v;
 }
 
-/** Bytes a slot of an index table over n backends: 1 up to 256 backends, 2 up to 65536, else 4. */
-export function maglevSlotWidth(n: number): 1 | 2 | 4 { return n <= 256 ? 1 : n <= 65536 ? 2 : 4; }
+/** Bytes a slot of an index table over n backends: 1 up to 256 backends, 2 up to 65536, else 4 —
+ * the core's slot width (src/core/maglev-range.ts), so the table writer copies the tables as they are. */
+export function maglevSlotWidth(n: number): 1 | 2 | 4 { return maglevSlotBytes(n); }
 
 /** The Maglev table of backends j = 0..n-1 with keys `${addrs[j]}:${ports[j]}` (already in key
  * order), as *indexes* j rather than ids: maglevTable(ids, keys)[c] === ids[index[c]]. One byte

@@ -1,4 +1,4 @@
-// The table writer's record of every frontend id it wrote: where its Maglev words and CIDRs are
+// The table writer's record of every frontend id it wrote: where its Maglev range and CIDRs are
 // placed (the same offsets in both table sets) and the service-map key it was written with (the
 // Ir handed to an apply may be the caller's live object, already mutated to the next state, so
 // the old keys are kept here, not read from the Ir).
@@ -17,6 +17,7 @@
 // (Maglev and CIDR offsets) are the writer's own.
 import { FRONTEND_KIND_CODE, FRONTEND_KINDS, PROTO_CODE, PROTOS, type Family, type FrontendKind, type IrFrontend, type Proto } from '../ir/ir.js';
 import { checkId } from '../ir/id-map.js';
+import { maglevRangeWords } from './maglev-range.js';
 
 const CHUNK_BITS = 12, CHUNK = 1 << CHUNK_BITS, MASK = CHUNK - 1;
 
@@ -56,14 +57,14 @@ export class FrontRecords {
     return c !== undefined && (id >>> 0) === id && c.kind[id & MASK] !== 0;
   }
 
-  /** Records frontend `f` written with its Maglev words at `maglevOff` and CIDRs at `cidrOff`. */
+  /** Records frontend `f` written with its Maglev range at word `maglevOff` and CIDRs at `cidrOff`. */
   set(f: IrFrontend, maglevOff: number, cidrOff: number): void {
     const id = f.id, c = this.room(id), i = id & MASK;
     if (c.kind[i] === 0) this.count++;
     c.kind[i] = FRONTEND_KIND_CODE[f.kind] + 1;
     c.port[i] = f.port; c.proto[i] = PROTO_CODE[f.proto]; c.family[i] = f.family; c.addr[i] = f.addr;
     c.service[i] = f.service; c.portName[i] = f.portName;
-    c.mOff[i] = maglevOff; c.mLen[i] = f.maglev.length;
+    c.mOff[i] = maglevOff; c.mLen[i] = maglevRangeWords(f.maglev.length, f.backends.length);
     c.cOff[i] = cidrOff; c.cLen[i] = f.sourceRanges.length;
   }
 
@@ -74,7 +75,7 @@ export class FrontRecords {
     this.count--;
   }
 
-  /** Id `id`'s placement (it has a record). */
+  /** Id `id`'s placement (it has a record): its Maglev range's first word and words, its CIDRs'. */
   maglevOff(id: number): number { return this.chunks[id >>> CHUNK_BITS].mOff[id & MASK]; }
   maglevLen(id: number): number { return this.chunks[id >>> CHUNK_BITS].mLen[id & MASK]; }
   cidrOff(id: number): number { return this.chunks[id >>> CHUNK_BITS].cOff[id & MASK]; }

@@ -36,7 +36,9 @@ import type { Family } from '../util/addr.js';
 import { SetFlowIds } from './set-flow-ids.js';
 
 export const IMAGE_MAGIC = 'WDPTABLE';
-export const IMAGE_VERSION = 1;
+/** 2: Maglev ranges of index slots (assembly/layout.ts, "Maglev range"); version 1 held u32 backend
+ * ids, and such an image is refused like any other version (the tables come from the catch-up). */
+export const IMAGE_VERSION = 2;
 const PREFIX = 24;
 /** In an image's revision (src/daemon/table-image-file.ts storeRevisionStamp): what follows it
  * stamps the flow checkpoint saved with the image, what precedes it the store. */

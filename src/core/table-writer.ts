@@ -4,7 +4,7 @@
 // the next batch sees the whole new generation, never a mix), then the same diff is replayed on
 // the other set so both are identical again. Cost is proportional to the diff, not to the number of
 // services: one service-map insert/delete per changed key, one frontend/backend entry each, the
-// Maglev words of changed frontends. Both sets use the same offsets for every Maglev range and CIDR
+// Maglev ranges of changed frontends (maglev-range.ts). Both sets use the same offsets for every Maglev range and CIDR
 // list (the allocators below are shared), so replaying is byte-for-byte the same work — and so is
 // copying the written set's regions into the other one: a diff that rewrites most of the tables
 // (a full sync onto tables already large enough) is copied instead of replayed (copySet).
@@ -23,6 +23,7 @@ import type { BackendParts } from '../ir/backend-store.js';
 import { HASH_START, hashFinish, hashMix } from './hash.js';
 import { IdSet } from './id-set.js';
 import { FrontRecords } from './front-records.js';
+import { maglevRangeWords, maglevSlotBytes, maglevSlotWords } from './maglev-range.js';
 
 const scratch16 = new Uint8Array(16); // validate()'s parse target
 const scratchWords = new Uint32Array(scratch16.buffer); // (little-endian, as linear memory)
@@ -49,7 +50,7 @@ export interface TableMemory {
 export interface TableCapacities {
   frontends: number;   // highest frontend id
   backends: number;    // highest backend id
-  maglevWords: number; // total Maglev table words over all frontends
+  maglevWords: number; // total Maglev range words over all frontends (maglev-range.ts)
   cidrs: number;       // total source-range CIDRs over all frontends
   routes: number;
 }
@@ -191,12 +192,15 @@ export class TableWriter {
       if (f.maglev.length > 65536) throw new RangeError(`frontend ${f.id}: Maglev table larger than 65536`);
       for (let i = 0; i < f.sourceRanges.length; i++) parseCidr(f.sourceRanges[i]);
       // indexed loops: for-of over a typed array goes through the iterator (~14 ms per 2.5M slots)
-      const t = f.maglev;
+      const t = f.maglev, n = f.backends.length;
+      if (t.length === 0) continue; // (no range: its backend list is not written)
       if (f.maglevIndexed) {
-        const n = f.backends.length;
         for (let i = 0; i < t.length; i++) if (t[i] >= n) throw new RangeError(`frontend ${f.id}: Maglev slot names backend index ${t[i]} of ${n}`);
-        for (const b of f.backends) if (!(b >= 1)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
-      } else for (let i = 0; i < t.length; i++) if (t[i] === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
+      } else {
+        for (let i = 0; i < t.length; i++) if (t[i] === 0) throw new RangeError(`frontend ${f.id}: Maglev table contains backend id 0`);
+        slotIndexes(f); // (throws on an id its backend list does not hold)
+      }
+      for (const b of f.backends) if (!(Number.isInteger(b) && b >= 1 && b <= 0xffffffff)) throw new RangeError(`frontend ${f.id}: backend id ${b} in its backend list`);
     }
     const cols = backendColumnsOf(diff.backendsUpsert);
     if (cols) validateBackendColumns(cols);
@@ -329,7 +333,7 @@ export class TableWriter {
     let i = -1;
     for (const f of ups) {
       i++;
-      const had = recs.has(f.id), m = f.maglev.length, r = f.sourceRanges.length;
+      const had = recs.has(f.id), m = maglevRangeWords(f.maglev.length, f.backends.length), r = f.sourceRanges.length;
       let mo: number, co: number;
       if (had && recs.maglevLen(f.id) === m) mo = recs.maglevOff(f.id);
       else {
@@ -414,7 +418,7 @@ export class TableWriter {
   private copyBeatsReplay(diff: IrDiff): boolean {
     let replay = diff.backendsUpsert.length * L.BE_SIZE + diff.frontendsUpsert.length * (L.FE_SIZE + 2 * L.SM_SIZE);
     if (replay * 10 < this.sets[0].svcSlots * L.SM_SIZE) return false; // less than the service map alone: replay
-    for (const f of diff.frontendsUpsert) replay += f.maglev.length * 4;
+    for (const f of diff.frontendsUpsert) replay += maglevRangeWords(f.maglev.length, f.backends.length) * 4;
     const copy = this.usedBytes(this.sets[0], this.maxFront, this.maxBack, this.caps.routes).reduce((n, b) => n + b, 0);
     return replay * 10 > copy;
   }
@@ -519,14 +523,11 @@ export class TableWriter {
     if (diff.routes) this.writeRoutes(s, diff.routes);
   }
 
-  /** Frontend `f` (its address as 4 words at words[at]) into set `s`, its Maglev words at
+  /** Frontend `f` (its address as 4 words at words[at]) into set `s`, its Maglev range at word
    * `maglevOff` and CIDRs at `cidrOff` (range allocator offsets). */
   private writeFrontend(s: SetLayout, f: IrFrontend, maglevOff: number, cidrOff: number, words: Uint32Array, at: number): void {
     const u8 = this.core.u8, dv = this.core.dv;
-    if (f.maglevIndexed) { // the compiler's index table: widened to the core's u32 ids here, in table memory
-      const m32 = this.core.u32, base = (s.maglev >>> 2) + maglevOff, ids = f.backends, t = f.maglev;
-      for (let i = 0; i < t.length; i++) m32[base + i] = ids[t[i]];
-    } else u8.set(new Uint8Array(f.maglev.buffer, f.maglev.byteOffset, f.maglev.byteLength), s.maglev + maglevOff * 4);
+    if (f.maglev.length) this.writeMaglevRange(s.maglev + maglevOff * 4, f);
     for (let i = 0; i < f.sourceRanges.length; i++) { // (a loop: no closure per frontend)
       const cidr = parseCidr(f.sourceRanges[i]), c = s.cidr + (cidrOff + i) * L.CIDR_SIZE;
       u8.fill(0, c, c + L.CIDR_SIZE);
@@ -549,6 +550,24 @@ export class TableWriter {
     dv.setUint16(e + L.FE_PORT, f.port, true);
     u8[e + L.FE_PROTO] = PROTO_NUMBER[f.proto];
     u8[e + L.FE_FAMILY] = f.family;
+  }
+
+  /** Frontend `f`'s Maglev range at byte `at`: its slots as indexes into its backend list (the
+   * compiler's index table, when its width is the range's, is copied as it is), zeros to a whole
+   * word, then the list, then zeros to the range's end. */
+  private writeMaglevRange(at: number, f: IrFrontend): void {
+    const u8 = this.core.u8, u32 = this.core.u32, ids = f.backends, n = ids.length, t = f.maglev, m = t.length, width = maglevSlotBytes(n);
+    if (f.maglevIndexed && t.BYTES_PER_ELEMENT === width) u8.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), at);
+    else {
+      // backend ids, or indexes of another width: each slot's index, at the range's width
+      const out = width === 1 ? u8.subarray(at, at + m) : width === 2 ? new Uint16Array(u8.buffer, at, m) : u32.subarray(at >>> 2, (at >>> 2) + m);
+      if (f.maglevIndexed) out.set(t);
+      else { const index = slotIndexes(f); for (let i = 0; i < m; i++) out[i] = index.get(t[i])!; }
+    }
+    const list = at + maglevSlotWords(m, n) * 4, end = at + maglevRangeWords(m, n) * 4;
+    u8.fill(0, at + m * width, list);
+    for (let i = 0, w = list >>> 2; i < n; i++) u32[w + i] = ids[i];
+    u8.fill(0, list + n * 4, end);
   }
 
   private writeBackend(s: SetLayout, b: IrBackend, fresh: boolean): void {
@@ -726,7 +745,7 @@ export class TableWriter {
     for (const f of diff.frontendsUpsert) {
       if (f.id > maxFront) maxFront = f.id;
       const had = recs.has(f.id);
-      maglevWords += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
+      maglevWords += maglevRangeWords(f.maglev.length, f.backends.length) - (had ? recs.maglevLen(f.id) : 0);
       cidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
     maxBack = Math.max(maxBack, diffMaxBack);
@@ -750,7 +769,7 @@ export class TableWriter {
     for (const f of diff.frontendsUpsert) {
       const had = recs.has(f.id);
       if (f.id > this.maxFront) this.maxFront = f.id;
-      this.totalMaglev += f.maglev.length - (had ? recs.maglevLen(f.id) : 0);
+      this.totalMaglev += maglevRangeWords(f.maglev.length, f.backends.length) - (had ? recs.maglevLen(f.id) : 0);
       this.totalCidrs += f.sourceRanges.length - (had ? recs.cidrLen(f.id) : 0);
     }
     this.maxBack = Math.max(this.maxBack, diffMaxBack);
@@ -774,7 +793,7 @@ export class TableWriter {
     let maxFront = 0, maxBack = 0, maglevWords = 0, cidrs = 0;
     if (totals) ({ maxFront, maxBack, maglevWords, cidrs } = totals);
     else {
-      forEachFrontendSize(next, (id, maglevLen, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += maglevLen; cidrs += cidrLen; });
+      forEachFrontendSize(next, (id, mWords, cidrLen) => { if (id > maxFront) maxFront = id; maglevWords += mWords; cidrs += cidrLen; });
       maxBack = this.backendIdsOf(next).max;
     }
     const grow = (have: number, need: number) => { let c = have; while (c < need) c *= 2; return c; };
@@ -804,7 +823,7 @@ export class TableWriter {
     let maxFront = 0, maglevWords = 0, cidrs = 0;
     for (let i = 0; i < fronts.length; i++) {
       const f = fronts[i];
-      maxFront = f.id; maglevWords += f.maglev.length; cidrs += f.sourceRanges.length; // (ascending: the last is the highest)
+      maxFront = f.id; maglevWords += maglevRangeWords(f.maglev.length, f.backends.length); cidrs += f.sourceRanges.length; // (ascending: the last is the highest)
     }
     // every backend: the diff's columns when they are every backend of next (a full sync's
     // diff), else read from next's columns when it keeps them so (no object per backend)
@@ -846,7 +865,7 @@ export class TableWriter {
     this.cidrs = new RangeAllocator(caps.cidrs);
     const mOffs = new Int32Array(fronts.length), cOffs = new Int32Array(fronts.length);
     for (let i = 0; i < fronts.length; i++) {
-      mOffs[i] = this.maglev.alloc(fronts[i].maglev.length); cOffs[i] = this.cidrs.alloc(fronts[i].sourceRanges.length);
+      mOffs[i] = this.maglev.alloc(maglevRangeWords(fronts[i].maglev.length, fronts[i].backends.length)); cOffs[i] = this.cidrs.alloc(fronts[i].sourceRanges.length);
     }
     const full: IrDiff = { frontendsUpsert: fronts, frontendsRemove: [], backendsUpsert: backs, backendsRemove: [], routes: next.routes };
     const removedFronts: number[] = [];
@@ -955,14 +974,24 @@ function backendIdList(ir: Ir): number[] {
   return ir.backends.idArray?.() ?? [...ir.backends.keys()];
 }
 
-/** fn(id, Maglev slots, source ranges) for every frontend of `ir`: from the columns when the Ir
- * keeps them so (no object per frontend), else from the objects. */
-function forEachFrontendSize(ir: Ir, fn: (id: number, maglevLen: number, cidrLen: number) => void): void {
+/** fn(id, Maglev range words, source ranges) for every frontend of `ir`: from the columns when the
+ * Ir keeps them so (no object per frontend), else from the objects. */
+function forEachFrontendSize(ir: Ir, fn: (id: number, maglevWords: number, cidrLen: number) => void): void {
   const fronts = ir.frontends;
-  if (fronts.idArray && fronts.maglevLengthOf && fronts.sourceRangeCountOf) {
+  if (fronts.idArray && fronts.maglevLengthOf && fronts.backendCountOf && fronts.sourceRangeCountOf) {
     const ids = fronts.idArray();
-    for (let i = 0; i < ids.length; i++) fn(ids[i], fronts.maglevLengthOf(ids[i]), fronts.sourceRangeCountOf(ids[i]));
-  } else for (const f of fronts.values()) fn(f.id, f.maglev.length, f.sourceRanges.length);
+    for (let i = 0; i < ids.length; i++) fn(ids[i], maglevRangeWords(fronts.maglevLengthOf(ids[i]), fronts.backendCountOf(ids[i])), fronts.sourceRangeCountOf(ids[i]));
+  } else for (const f of fronts.values()) fn(f.id, maglevRangeWords(f.maglev.length, f.backends.length), f.sourceRanges.length);
+}
+
+/** A frontend's backend list as id -> its first index (for a Maglev table of backend ids). Throws
+ * when the table names an id the list does not hold. */
+function slotIndexes(f: IrFrontend): Map<number, number> {
+  const index = new Map<number, number>();
+  for (let i = 0; i < f.backends.length; i++) if (!index.has(f.backends[i])) index.set(f.backends[i], i);
+  const t = f.maglev;
+  for (let i = 0; i < t.length; i++) if (!index.has(t[i])) throw new RangeError(`frontend ${f.id}: Maglev table names backend id ${t[i]}, not in its backend list`);
+  return index;
 }
 
 /** ClusterIP addresses whose catch-all service-map key changes, by column: address k's key names

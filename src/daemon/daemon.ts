@@ -13,7 +13,7 @@
 //   stop(): API closed, forwarding paused, flow checkpoint and table images written, workers stopped
 //   after their current batch (ports closed); the desired state is already on disk (every
 //   acknowledged apply was persisted before it was acknowledged).
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { parseListen } from '../api/listen.js';
@@ -288,6 +288,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
     throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);
   }
+  tightenStateDir(cfg.stateDir, log);
   // the API socket's directory, as systemd's RuntimeDirectory would make it: /run is a tmpfs, so
   // after a boot /run/wdp is not there (the socket itself is 0600; the CNI plugin and the CLI
   // find it by path)
@@ -602,6 +603,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
     controlPlane = await createControlPlane({
       dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
+      portNames: () => portManager.all().map((p) => ({ name: p.spec.name, index: p.spec.index })),
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,
       ...(cfg.api.token ? { token: cfg.api.token } : {}),
@@ -763,4 +765,24 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     mtuWatch.unref();
   }
   return daemon;
+}
+
+/** A state dir made by someone else (the kubelet's DirectoryOrCreate hostPath makes 0755) is set
+ *  to 0700 when this process owns it: the saved objects name every service and pod address of
+ *  the node. A dir owned by another user is left as it is, with a warning. */
+function tightenStateDir(dir: string, log: Logger): void {
+  let st;
+  try { st = statSync(dir); } catch { return; }
+  if ((st.mode & 0o077) === 0) return;
+  const mode = (st.mode & 0o777).toString(8);
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    log.warn({ stateDir: dir, mode, owner: st.uid }, 'the state directory is readable by others and owned by another user: left as it is');
+    return;
+  }
+  try {
+    chmodSync(dir, 0o700);
+    log.info({ stateDir: dir, was: mode }, 'the state directory set to mode 0700');
+  } catch (e) {
+    log.warn({ stateDir: dir, mode, error: (e as Error).message }, 'the state directory is readable by others and its mode could not be set to 0700');
+  }
 }

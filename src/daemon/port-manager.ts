@@ -466,7 +466,7 @@ export class PortManager {
       // saved before anything touches its interface (prepare keeps the kernel off it): a crash
       // from here on restarts with the port, which the runtime's DEL (its ADD failed) or GC
       // removes, handing the interface back — never a drop chain that no port accounts for
-      if (o.save !== false) this.save({ config: p, index });
+      if (o.save !== false) this.save({ add: { config: p, index } });
       // a failure from here on leaves nothing either: the interface the kernel's again, unsaved
       const undo = () => { if (p.type !== 'tap') letKernelIn(p.ifname, this.portNetns); if (o.save !== false) this.save(); };
       let spec: WorkerPortSpec;
@@ -616,17 +616,29 @@ export class PortManager {
     });
   }
 
-  /** Closes a runtime port in its workers and forgets it (remove, checkLinks); when a worker
-   * fails, the port is kept (closeIn: a retry closes it where it is still open). */
+  /** Closes a runtime port in its workers and forgets it (remove, checkLinks); when the saved
+   * ports cannot be written without it, or a worker fails, the port is kept, running and saved
+   * (closeIn: a retry closes it where it is still open). */
   private async drop(p: ManagedPort): Promise<PortView> {
-    const failed = await this.closeIn(p);
-    if (failed) throw failed;
+    // The interface handed back to the kernel (its drop chain gone), then the ports saved without
+    // it, then it is closed: a daemon killed in between restarts with the port and its chain, or
+    // without either — never a drop chain that no port accounts for. A save that fails (a full
+    // disk) puts the chain back and refuses the remove: answered removed, the port would come back
+    // at the next start.
+    const chained = p.spec.type === 'afpacket' || p.spec.type === 'afxdp';
+    const kernelOutAgain = () => { if (chained) keepKernelOut(p.spec.ifname, this.portNetns, this.log, p.spec.name); };
     if (p.spec.type !== 'tap') letKernelIn(p.spec.ifname, this.portNetns);
+    try { this.save({ remove: p.spec.index }); } catch (e) { kernelOutAgain(); throw e; }
+    const failed = await this.closeIn(p);
+    if (failed) {
+      kernelOutAgain();
+      this.save(); // (with it again: it stays)
+      throw failed;
+    }
     const view = this.view(p, this.info.get(p.spec.index));
     this.byIndex.delete(p.spec.index);
     this.info.delete(p.spec.index);
     this.ifindexOf.delete(p.spec.index);
-    this.save();
     await this.hooks.changed?.(p, 'removed');
     return view;
   }
@@ -916,11 +928,14 @@ export class PortManager {
     return none;
   }
 
-  /** Writes the runtime ports (and `adding`, one being added: not registered yet). Throws a
-   * PortError when the file for an add cannot be written; other failures are logged. */
-  private save(adding?: { config: PortConfig; index: number }): void {
-    const runtime: Array<Pick<ManagedPort, 'config'> & { spec: { index: number } }> = this.all().filter((p) => p.origin === 'api');
-    if (adding) runtime.push({ config: adding.config, spec: { index: adding.index } });
+  /** Writes the runtime ports, with `change`: one being added (not registered yet) or removed
+   * (still registered, left out). Throws a PortError when the file for a change cannot be written
+   * (an add or remove is acknowledged only once it is saved: a restart must show it); other
+   * failures are logged. */
+  private save(change?: { add: { config: PortConfig; index: number } } | { remove: number }): void {
+    const runtime: Array<Pick<ManagedPort, 'config'> & { spec: { index: number } }> = this.all()
+      .filter((p) => p.origin === 'api' && !(change && 'remove' in change && p.spec.index === change.remove));
+    if (change && 'add' in change) runtime.push({ config: change.add.config, spec: { index: change.add.index } });
     // a port's CNI attachment is saved beside it, not in it: a wdp from before attachments (a
     // downgrade) reads the ports as it wrote them (its strict schema would refuse the field and
     // drop the port) and ignores the attachments
@@ -930,8 +945,7 @@ export class PortManager {
       writeFileAtomic(this.cfg.stateDir, PORTS_FILE, Buffer.from(JSON.stringify({ ports, indexes, attachments }, null, 1)));
     } catch (e) {
       this.log.error({ error: (e as Error).message, file: this.file }, 'saving runtime ports failed');
-      // an add is acknowledged only once it is saved (a restart must bring the port back)
-      if (adding) throw new PortError(`saving the runtime ports failed (nothing added): ${(e as Error).message}`, 500);
+      if (change) throw new PortError(`saving the runtime ports failed (nothing ${'add' in change ? 'added' : 'removed'}): ${(e as Error).message}`, 500);
     }
   }
 }

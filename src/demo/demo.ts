@@ -10,7 +10,7 @@
 // Not root: runs the same Wasm core in this process on synthetic packets and prints the rate.
 import { canUseNetns, sweepStale } from '../netns.js';
 import {
-  buildTopology, startPods, startDaemon, destroyTopology, api, sleep, type Topology,
+  buildTopology, startPods, startDaemon, destroyTopology, api, sleep, WDP_BIN, type Topology,
 } from './topology.js';
 
 export interface DemoOptions { durationS?: number; rounds?: number; mode: 'auto' | 'netns' | 'synthetic' }
@@ -112,7 +112,8 @@ async function runNetnsDemo(o: DemoOptions): Promise<number> {
 
     say(`${bold('[5/6]')} Sending HTTP requests from the client to http://${VIP}/ — the dataplane picks a pod (Maglev), rewrites`);
     say(`      the destination (DNAT), and un-NATs the replies so they come back from ${VIP}.${live && rounds === Infinity ? ' Ctrl-C to stop.' : ''}`);
-    say(dim('      (the same numbers meanwhile: `wdp get counters --server unix:' + topo.config.api.listen + '`)'));
+    // the CLI as a fresh checkout runs it (README "Using it"): no `wdp` on the PATH there
+    say(dim(`      (the same numbers meanwhile: \`node ${WDP_BIN} get counters --server unix:${topo.config.api.listen}\`)`));
     let prev = (await api(topo, 'GET', '/api/v1/counters')).json;
     let prevT = Date.now();
     for (let round = 1; round <= rounds && !stop && Date.now() < deadline; round++) {

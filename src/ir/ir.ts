@@ -110,6 +110,8 @@ export interface IrRecords<T> extends Map<number, T> {
 export interface IrFrontendRecords extends IrRecords<IrFrontend> {
   /** Maglev slots of frontend `id` (which exists). */
   maglevLengthOf?(id: number): number;
+  /** Backends (the active set's length) of frontend `id` (which exists). */
+  backendCountOf?(id: number): number;
   /** Source-range CIDRs of frontend `id` (which exists). */
   sourceRangeCountOf?(id: number): number;
 }

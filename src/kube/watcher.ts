@@ -162,7 +162,7 @@ export class KubeWatcher {
     const onError = (resource: string, group = '') => (err: unknown, retryInMs: number) => {
       this.kubeMetrics.watchErrors.inc({ resource });
       const code = err instanceof KubeApiError ? err.statusCode : 0;
-      const hint = code === 403 ? `forbidden: grant list and watch on ${resource} (${group || 'core'}) to wdp's service account (deploy/clusterrole.yaml)`
+      const hint = code === 403 ? `forbidden: grant list and watch on ${resource} (${group || 'core'}) to wdp's service account (deploy/base/clusterrole.yaml)`
         : code === 401 ? 'the API server refused the credentials (a token expired or revoked, a client certificate it does not trust)' : undefined;
       log.warn({ resource, error: (err as Error)?.message ?? String(err), retryInMs, ...(hint ? { hint } : {}) }, 'list/watch failed; restarting');
     };
@@ -213,7 +213,7 @@ export class KubeWatcher {
           this.serviceCIDRsUnserved = why;
           const msg = code === 404
             ? 'the API server does not serve ServiceCIDRs (networking.k8s.io/v1): the service CIDRs are node.serviceCIDRs alone'
-            : 'reading ServiceCIDRs (networking.k8s.io/v1) is forbidden (grant list/watch on servicecidrs: deploy/clusterrole.yaml): the service CIDRs are node.serviceCIDRs alone';
+            : 'reading ServiceCIDRs (networking.k8s.io/v1) is forbidden (grant list/watch on servicecidrs: deploy/base/clusterrole.yaml): the service CIDRs are node.serviceCIDRs alone';
           log[code === 404 ? 'info' : 'warn']({ resource: 'servicecidrs', error: (err as Error).message, retryInMs }, msg);
         }
         this.setServiceCIDRs([]);

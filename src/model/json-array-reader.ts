@@ -54,6 +54,12 @@ export class JsonArrayReader {
   private stringStart = 0;
   private readonly objs: unknown[] = [];
   private readonly spans: number[] = [];
+  /** ':' read outside strings so far, and when the element being read started: each is one
+   * key of an object, so an element's count is its keys as written, duplicates included
+   * (keyCount: JSON.parse keeps the last of a key given twice). */
+  private colons = 0;
+  private elemColons = 0;
+  private readonly keyCounts: number[] = [];
   /** Elements closed (their spans the last ones) but not parsed yet. */
   private pending = 0;
 
@@ -119,7 +125,17 @@ export class JsonArrayReader {
     return typeof kind === 'string' && kind.endsWith('List');
   }
 
-  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; this.pending = 0; }
+  private off(): void { this.phase = OFF; this.objs.length = 0; this.spans.length = 0; this.keyCounts.length = 0; this.pending = 0; }
+
+  /** The keys element `i` (in the order read) gives its objects in its text, a key given twice
+   * counted twice. */
+  keyCount(i: number): number { return this.keyCounts[i]; }
+
+  /** Element `i`'s text (while the reader is on: its bytes are still here). */
+  elementText(i: number): string {
+    // (an element starts and ends with an ASCII byte: decoded alone as the whole text is)
+    return this.buf.toString('utf8', this.spans[2 * i], this.spans[2 * i + 1]);
+  }
 
   /** Whether buf[start, end) is "items" in quotes. */
   private isItemsKey(start: number, end: number): boolean {
@@ -134,7 +150,7 @@ export class JsonArrayReader {
 
   private scan(): void {
     const b = this.buf, n = this.len, base = this.base;
-    let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase;
+    let i = this.pos, depth = this.depth, inString = this.inString, phase = this.phase, colons = this.colons;
     while (i < n) {
       if (phase === IN || phase === ROOT) {
         if (inString) {
@@ -173,12 +189,13 @@ export class JsonArrayReader {
           if (c === 34) this.stringStart = i - 1;
         }
         if (c === 34) inString = true;
+        else if (c === 58) colons++;
         else if (c === 123 || c === 91) {
           if (++depth > MAX_DEPTH) { this.off(); return; }
         } else if (c === 125 || c === 93) {
           --depth;
           if (phase === IN && depth === base) {
-            if (!this.element(this.elemStart, i)) return;
+            if (!this.element(this.elemStart, i, colons)) return;
             phase = AFTER;
           } else if (phase === ROOT && depth === 0) phase = DONE;
         }
@@ -188,10 +205,10 @@ export class JsonArrayReader {
       if (isSpace(c)) continue;
       if (phase === BEFORE) {
         if (c === 91) { phase = FIRST; depth = 1; }
-        else if (c === 123) { phase = ROOT; depth = 1; this.base = 2; return this.resume(i, depth, inString, phase); }
+        else if (c === 123) { phase = ROOT; depth = 1; this.base = 2; this.colons = colons; return this.resume(i, depth, inString, phase); }
         else { this.off(); return; }
       } else if (phase === FIRST || phase === NEXT) {
-        if (c === 123) { phase = IN; depth = base + 1; this.elemStart = i - 1; }
+        if (c === 123) { phase = IN; depth = base + 1; this.elemStart = i - 1; this.elemColons = colons; }
         else if (c === 93 && phase === FIRST) phase = this.closeArray(i);
         else { this.off(); return; }
       } else if (phase === AFTER) {
@@ -201,7 +218,7 @@ export class JsonArrayReader {
       } else { this.off(); return; } // DONE: text after the root
       if (phase === ROOT) depth = 1;
     }
-    this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase;
+    this.pos = i; this.depth = depth; this.inString = inString; this.phase = phase; this.colons = colons;
     if (this.pending) this.parsePending();
   }
 
@@ -221,9 +238,10 @@ export class JsonArrayReader {
 
   /** Takes the element at [start, end) (parsed with the chunk's others: parsePending); false (and
    * off) when it is too large to be taken as within the object size limit unmeasured. */
-  private element(start: number, end: number): boolean {
+  private element(start: number, end: number, colons: number): boolean {
     if (end - start >= SPAN_WITHIN_LIMIT) { this.off(); return false; } // its size is measured on the parsed text
     this.spans.push(start, end);
+    this.keyCounts.push(colons - this.elemColons);
     this.pending++;
     return true;
   }

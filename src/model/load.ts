@@ -3,6 +3,7 @@
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type YAMLError } from 'yaml';
 import { fieldError, ValidationError, type FieldError } from './types.js';
 import type { BodyText } from '../util/body-text.js';
+import { duplicateKeys } from './json-keys.js';
 import { BodyLimitError, checkJsonDepth, checkObjects, checkYamlDepth, checkYamlSize, yamlTooLong, MAX_DEPTH, MAX_OBJECT_BYTES, MAX_OBJECTS, tooManyObjects } from './limits.js';
 
 function isObject(x: unknown): x is Record<string, unknown> { return typeof x === 'object' && x !== null && !Array.isArray(x); }
@@ -25,48 +26,21 @@ export function flattenObjects(doc: unknown, out: unknown[] = []): unknown[] {
  * depth and object size are bounded (src/model/limits.ts): BodyLimitError beyond them. A YAML
  * mapping with a key twice is refused with its line, as kubectl refuses it; so is a JSON object's
  * with `uniqueJsonKeys` (the CLI's files: kubectl reads JSON as YAML) — else JSON's last one wins,
- * as JSON.parse reads it (the API's JSON bodies: a full sync is not scanned twice). */
+ * as JSON.parse reads it (the API's JSON bodies: their fieldValidation reports it,
+ * src/model/field-validation.ts). */
 export function parseManifests(text: string, source = 'request body', { uniqueJsonKeys = false } = {}): unknown[] {
   if (uniqueJsonKeys && looksLikeJson(text)) refuseDuplicateJsonKey(text, (m) => new ValidationError([fieldError('<document>', undefined, source, '', 'ParseError', `${source}: cannot parse ${m}`)]));
   return parseManifestSources(text, source).objs;
 }
 
 /** Where a JSON text first gives an object a key it already has: "(line L, column C): key "k"
- * already set in this object", or null. One pass, a set of keys per open object; a text that is
- * not JSON may give any answer (JSON.parse reports it). */
+ * already set in this object", or null (src/model/json-keys.ts). */
 export function duplicateJsonKey(text: string): string | null {
-  const keys: (Set<string> | null)[] = []; // per open bracket: an object's keys, null for an array
-  let expectKey = false;
-  for (let i = 0, n = text.length; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 34) {
-      let j = i;
-      for (;;) {
-        j = text.indexOf('"', j + 1);
-        if (j < 0) return null;
-        let k = j - 1;
-        while (text.charCodeAt(k) === 92) k--;
-        if ((j - 1 - k) % 2 === 0) break;
-      }
-      const set = keys[keys.length - 1];
-      if (expectKey && set) {
-        let key: string;
-        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return null; }
-        if (set.has(key)) {
-          const before = text.slice(0, i);
-          const line = before.split('\n').length;
-          return `(line ${line}, column ${i - before.lastIndexOf('\n')}): key ${JSON.stringify(key)} already set in this object`;
-        }
-        set.add(key);
-      }
-      expectKey = false;
-      i = j;
-    } else if (c === 123) { keys.push(new Set()); expectKey = true; }
-    else if (c === 91) { keys.push(null); expectKey = false; }
-    else if (c === 125 || c === 93) { keys.pop(); expectKey = false; }
-    else if (c === 44) expectKey = keys[keys.length - 1] !== null && keys.length > 0;
-  }
-  return null;
+  const d = duplicateKeys(text, 1)[0];
+  if (!d) return null;
+  const before = text.slice(0, d.at);
+  const line = before.split('\n').length;
+  return `(line ${line}, column ${d.at - before.lastIndexOf('\n')}): key ${JSON.stringify(d.path[d.path.length - 1])} already set in this object`;
 }
 
 function refuseDuplicateJsonKey(text: string, error: (m: string) => Error): void {
@@ -133,13 +107,14 @@ export interface ObjectTexts { text: BodyText; spans: number[] }
 /** parseManifests, and when the body is a JSON array of objects, where each object's own text is
  * (null otherwise): what the store keeps for an object that validation did not change, instead
  * of serialising it again (~0.1 s and 13 MB of garbage at 20k objects). JSON.parse of that text
- * gives the same object: a JSON value parses the same wherever it is. */
-export function parseManifestSources(text: string, source = 'request body', { maxYamlBytes }: { maxYamlBytes?: number } = {}): { objs: unknown[]; texts: ObjectTexts | null } {
+ * gives the same object: a JSON value parses the same wherever it is. `doc`: a JSON body's root
+ * value (absent for YAML). */
+export function parseManifestSources(text: string, source = 'request body', { maxYamlBytes }: { maxYamlBytes?: number } = {}): { objs: unknown[]; texts: ObjectTexts | null; doc?: unknown } {
   const r = parseText(text, source, maxYamlBytes);
   // JSON's depth was checked exactly on the text, and its objects' sizes bounded by their text
   // when that was enough (parseText): the walk over every object (~0.1 s at 20k) only otherwise
   if (!r.sized) checkObjects(r.objs);
-  return { objs: r.objs, texts: r.texts };
+  return r.doc === undefined ? { objs: r.objs, texts: r.texts } : { objs: r.objs, texts: r.texts, doc: r.doc };
 }
 
 function looksLikeJson(text: string): boolean {
@@ -148,8 +123,8 @@ function looksLikeJson(text: string): boolean {
 }
 
 /** The body's objects; `sized`: every one is known to be within MAX_OBJECT_BYTES (JSON only);
- * `texts`: as parseManifestSources. */
-function parseText(text: string, source: string, maxYamlBytes?: number): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null } {
+ * `texts`: as parseManifestSources; `doc`: the root value of a body read as JSON. */
+function parseText(text: string, source: string, maxYamlBytes?: number): { objs: unknown[]; sized: boolean; texts: ObjectTexts | null; doc?: unknown } {
   const errors: FieldError[] = [];
   if (looksLikeJson(text)) {
     const spans: number[] = [];
@@ -170,7 +145,7 @@ function parseText(text: string, source: string, maxYamlBytes?: number): { objs:
       // root spans little enough text to be within the limit, and the root is a list (an array
       // or a List: not an object of its own) rather than one of the objects
       const sized = text.length <= MAX_OBJECT_BYTES || (!bigInner && !objs.includes(doc));
-      return { objs, sized, texts: elementTexts(text, doc, objs, spans) };
+      return { objs, sized, texts: elementTexts(text, doc, objs, spans), doc };
     }
   }
   checkYamlDepth(text, source);

@@ -483,6 +483,7 @@ export type Validated = { ok: true; obj: ModelObject } | { ok: false; errors: Fi
 
 /** Validates one raw object; returns the normalised model object or every error found in it. */
 export function validateObject(raw: unknown, fastPath = true): Validated {
+  keysRead = 0;
   // the common well-formed shapes skip zod (a zod parse per object was ~30 µs: most of a 20k-object
   // apply); anything the fast check is not sure about — including every invalid object — goes
   // through zod, so error messages come from one place
@@ -531,15 +532,26 @@ const isProto = (v: unknown): boolean => v === 'TCP' || v === 'UDP' || v === 'SC
 
 function shortString(v: unknown, max: number): boolean { return absent(v) || (typeof v === 'string' && v.length <= max); }
 
+/** Keys the fast path has read in the object being validated (validateObject resets it): each
+ * check below that reads an object's keys counts them. An object the fast path accepts as it is
+ * has had every key of every object in it read once, by exactly one of them (fastPathKeys). */
+let keysRead = 0;
+
+/** How many keys the last validateObject's fast path read: when it accepted that object as it is
+ * (its `raw` is the object given), every key of every object in it, nested ones included —
+ * which a JSON text that gave a key twice has fewer of than its text gives (field-validation.ts).
+ * Otherwise meaningless. */
+export function fastPathKeys(): number { return keysRead; }
+
 function stringMap(v: unknown): boolean {
   if (absent(v)) return true;
   if (!isObject(v)) return false;
-  for (const k in v) if (typeof v[k] !== 'string') return false;
+  for (const k in v) { keysRead++; if (typeof v[k] !== 'string') return false; }
   return true;
 }
 
 function onlyKeys(o: Record<string, unknown>, known: Set<string>): boolean {
-  for (const k in o) if (!known.has(k)) return false;
+  for (const k in o) { keysRead++; if (!known.has(k)) return false; }
   return true;
 }
 /** `o` itself when all its keys are `known` (the common case: no copy), else a copy of those: the
@@ -595,7 +607,7 @@ const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
  * names (anything else: zod, which drops unknown keys and reports bad values). */
 function plainHints(h: unknown): boolean {
   if (!isObject(h)) return false;
-  for (const k in h) if (k !== 'forZones' && k !== 'forNodes') return false;
+  for (const k in h) { keysRead++; if (k !== 'forZones' && k !== 'forNodes') return false; }
   return plainHintList(h.forZones) && plainHintList(h.forNodes);
 }
 function plainHintList(z: unknown): boolean {
@@ -603,7 +615,7 @@ function plainHintList(z: unknown): boolean {
   if (!Array.isArray(z) || z.length > 8) return false;
   for (const e of z) {
     if (!isObject(e) || typeof e.name !== 'string' || e.name === '') return false;
-    for (const k in e) if (k !== 'name') return false;
+    for (const k in e) { keysRead++; if (k !== 'name') return false; }
   }
   return true;
 }

@@ -874,7 +874,7 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitOrig — the flow's frontend id only while it is still its frontend's
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
-    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, bv.b.outPort)) return;
     this.origState(x, fl);
@@ -890,7 +890,7 @@ export class ReferenceModel {
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
-    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
     if (!this.fitsPort(x, r.outPort)) return;
@@ -937,7 +937,8 @@ export class ReferenceModel {
     // core: pipeline.ts hitReply — a backend that left is no backend's (its id may name another)
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
-    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
+    // core: pipeline.ts hitReply — to the backend from the SNAT address it sent to, else the in port's
+    if (p.ttl <= 1) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
     if (!this.fitsPort(x, fl.clientPort)) return;
     if (this.live) {
       if (p.proto === 6) {
@@ -1051,7 +1052,6 @@ export class ReferenceModel {
       if (x.verdict === L.V_REJECT) this.countFrontBackend(f.id, 0, x.len);
       return;
     }
-    if (p.ttl <= 1) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     const h = t.hash;
     t.select = (f.flags & L.FEF_FALLBACK) ? L.TRSEL_FALLBACK_TERMINATING : L.TRSEL_MAGLEV;
     let bid: number;
@@ -1064,6 +1064,8 @@ export class ReferenceModel {
     const bv = this.tables.backs.get(bid)!;
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
+    // core: pipeline.ts newFlow — from the service address once the backend is picked, no flow
+    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
     if (!this.fitsPort(x, bv.b.outPort)) return;
@@ -1166,10 +1168,11 @@ export class ReferenceModel {
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
   }
 
-  /** Core: ttl.ts ttlExceeded — a routed packet's spent TTL: an ICMP time exceeded from the in
-   *  port's address, unless icmp_send / icmpv6_send would never answer it, the port has no address
-   *  of the family, or the reject rate limit refuses. */
-  private ttlExceeded(x: Frame): void {
+  /** Core: ttl.ts ttlExceeded — a spent TTL: an ICMP time exceeded from `own` (a service
+   *  packet: the address it was sent to) or else the in port's address, unless icmp_send /
+   *  icmpv6_send would never answer it, there is no address of the family, or the reject rate
+   *  limit refuses. */
+  private ttlExceeded(x: Frame, own?: Uint8Array): void {
     const p = x.p, f = x.f;
     const never = (f[0] & 1) !== 0 ||
       (p.family === 4
@@ -1177,7 +1180,7 @@ export class ReferenceModel {
           (rd16(f, p.l3 + 6) & 0x1fff) !== 0 || (p.proto === 1 && icmpNeverAnswered(4, p.icmpType))
         : p.dst[0] === 0xff || p.src.every((b) => b === 0) || (p.proto === 58 && !p.later && icmpNeverAnswered(6, p.icmpType)));
     if (never) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
-    const from = this.portAddrs.get(x.inPort)?.get(p.family);
+    const from = own ?? this.portAddrs.get(x.inPort)?.get(p.family);
     if (!from) return this.drop(x, L.REASON_DROP_TTL_NO_ADDRESS);
     if (!this.rejectAllowed(p.src, p.family)) { x.t.stages |= L.TS_REJECT; return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED); }
     x.t.stages |= L.TS_REJECT;

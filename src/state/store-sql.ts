@@ -36,11 +36,14 @@ export function setWriteSettings(db: Database.Database, cacheKiB: number): void 
 }
 
 /** The free space the store's writes leave on its filesystem. SQLite's wal-index (state.db-shm) is
- * a shared memory mapping of a file: on a nearly full ext4 (measured: ~40–100 KiB free; not with
- * 1.2 MiB) a write to it can fault, and the kernel kills the process with SIGBUS — every start
- * after it too (its recovery writes the index), a crash loop. So a write (a commit, a staged write,
- * a checkpoint, the health probe) and the start refuse below this, as on a full disk. (Space taken
- * by another process between the check and the write is not covered.) */
+ * a shared memory mapping of a file whose pages, on a filesystem with blocks smaller than a page,
+ * are mostly holes until written: on a nearly full ext4 (measured: ~40–100 KiB free; not with
+ * 1.2 MiB) a write to one faults, and the kernel kills the process with SIGBUS — every start after
+ * it too (its recovery writes the index), a crash loop. So a write (a commit, a staged write, a
+ * checkpoint, the health probe) and the start refuse below this, as on a full disk. Once the store
+ * is open its index has all its blocks (StateStore.backIndex): space taken between this check and a
+ * write (by another process, or by the commit's own WAL) fails that write with an error. Before
+ * that — the start's first connections make the index afresh — only this check stands. */
 export const MIN_FREE_BYTES = 2 << 20;
 
 /** Why `dbPath`'s filesystem is too full for a write (null: it is not, or statfs is not there). */

@@ -53,9 +53,12 @@ function checkpoint(id: number): WriterReply {
     if (db.inTransaction) return { id, ok: false, error: 'a staged write is open: no checkpoint now' };
     checkFree(settings.path);
     // rows: the frames in the WAL when the checkpoint began (since it last started again);
-    // bytes: how many of those it left uncopied (a reader held them)
-    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
-    return { id, ok: true, rows: r?.log ?? 0, bytes: Math.max(0, (r?.log ?? 0) - (r?.checkpointed ?? 0)) };
+    // bytes: how many of those it left uncopied (a reader held them) — at least 1 when it could not
+    // run (busy: another connection's checkpoint held the lock; log and checkpointed are -1 then)
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+    const log = Math.max(0, r?.log ?? 0);
+    const left = !r || r.busy || r.log < 0 ? Math.max(1, log) : Math.max(0, r.log - r.checkpointed);
+    return { id, ok: true, rows: log, bytes: left };
   } catch (e) { return { id, ok: false, error: (e as Error).message }; }
 }
 

@@ -26,7 +26,7 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
@@ -114,6 +114,10 @@ function schema(db: Database.Database): void {
   db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
 }
 
+/** The wal-index file's size written out when the store opens (backIndex): 8 of SQLite's 32 KiB
+ * regions, the index of ~32k WAL frames (~512 MiB of WAL; a full sync of 200k objects is ~135). */
+const INDEX_BYTES = 8 * 32768;
+
 /** The stores this process has open (their state.db paths): the log check reads their index only
  * while none is (wal-check.ts). */
 const OPEN_STORES = new Set<string>();
@@ -123,12 +127,24 @@ export class StateStore {
   private db: Database.Database | null = null;
   private writeTx: ((w: StoreWrite) => CommitStats) | null = null;
   lastCommit: CommitStats = { rows: 0, bytes: 0 };
+  /** WAL bytes this thread's commits appended that no checkpoint is known to have copied. */
   private walBytes = 0;
+  /** WAL bytes this thread's commits appended since the store opened (counted as walBytes). */
+  private appended = 0;
   /** The checkpoint in flight, if any. */
   private checkpointing: Promise<void> | null = null;
-  /** WAL frames the last checkpoint found (the WAL's length since it last started again). */
+  /** WAL frames the last checkpoint found (the WAL's length since it last started again; 0 when it
+   * left the WAL to start again at the next commit), and `appended` when it was asked: the WAL is
+   * at most walFrames pages and what this thread appended since (walLength). */
   private walFrames = 0;
+  private walFramesAt = 0;
+  /** The last checkpoint did not leave the WAL copied whole (it left frames, or commits were made
+   * beside it): the WAL cannot start again until one does, so the next commit asks again. */
+  private checkpointAgain = false;
   private writer: StoreWriterThread | null = null;
+  /** A descriptor of the wal-index file (backIndex), open while the store is: closing one would
+   * drop every POSIX lock this process holds on the file, SQLite's own. */
+  private indexFd: number | null = null;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
    * made, and the write that puts the previous objects back if it was durable after all (null:
@@ -163,6 +179,9 @@ export class StateStore {
     try { check(state); } catch (e) {
       throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
     }
+    // (the first read-write connection makes the index afresh: checked as the read-only one's)
+    const full = tooFull(this.path);
+    if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
     this.prepare(this.openWritable());
     const empty = !state.services.length && !state.endpointSlices.length && !state.node;
     return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
@@ -214,11 +233,36 @@ export class StateStore {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma('journal_mode = WAL');
       setWriteSettings(db, CACHE_KIB); // (checkpoints run after the acknowledgement: commit())
+      db.prepare('SELECT count(*) FROM meta').get(); // (a read: the connection has mapped its index)
+      this.backIndex();
     } catch (e) {
       db.close();
+      this.closeIndex();
       throw new StateError(`${this.path}: cannot set up for writing: ${(e as Error).message}. Nothing was deleted or changed`);
     }
     return db;
+  }
+
+  /** Writes SQLite's wal-index file (state.db-shm, a shared memory mapping) out whole, its bytes
+   * as they are and zeros up to INDEX_BYTES: SQLite extends it by one byte per 4 KiB page, which on
+   * a filesystem with smaller blocks (a small ext4: 1 KiB) leaves most of each page a hole, and
+   * its first write there needs a block — with none left (another process took them after the
+   * free-space check, or the commit's own WAL write did) the kernel kills the process (SIGBUS)
+   * instead of an error. Written here, every page has its blocks, and a full disk fails the WAL's
+   * write instead (an error: the commit is refused). Only while no other connection of this
+   * process is open (the writer thread's comes later); the regions past INDEX_BYTES are SQLite's
+   * own again. Throws (ENOSPC) when the blocks cannot be had. */
+  private backIndex(): void {
+    const fd = this.indexFd = openSync(this.path + '-shm', 'r+');
+    const size = fstatSync(fd).size;
+    const b = Buffer.alloc(Math.max(size, INDEX_BYTES));
+    for (let got = 0; got < size;) { const n = readSync(fd, b, got, size - got, got); if (n === 0) break; got += n; }
+    for (let put = 0; put < b.length;) put += writeSync(fd, b, put, b.length - put, put);
+  }
+
+  private closeIndex(): void {
+    if (this.indexFd !== null) { try { closeSync(this.indexFd); } catch { /* closed */ } }
+    this.indexFd = null;
   }
 
   /** Why the store file, or the directory its WAL and index files are made in, cannot be written
@@ -431,8 +475,10 @@ export class StateStore {
   private committed(c: CommitStats): void {
     // a commit appends every page it changed, whole: the objects' leaf pages (the rows' bytes, at
     // least one page) and the meta row's page
-    this.walBytes += (2 + Math.ceil(c.bytes / PAGE_SIZE)) * PAGE_SIZE;
-    if (this.walBytes >= this.checkpointBytes && !this.checkpointing) this.checkpoint();
+    const pages = (2 + Math.ceil(c.bytes / PAGE_SIZE)) * PAGE_SIZE;
+    this.walBytes += pages;
+    this.appended += pages;
+    if ((this.walBytes >= this.checkpointBytes || this.checkpointAgain) && !this.checkpointing) this.checkpoint();
   }
 
   /** The writer thread (started on first use: the first large write or checkpoint). */
@@ -550,16 +596,24 @@ export class StateStore {
     }
   }
 
+  /** The WAL's length since it last started again, at most (bytes): what the last checkpoint
+   * found and what this thread appended since it was asked — a checkpoint slow to answer (its
+   * thread starved of CPU) does not hide the commits made meanwhile. */
+  private walLength(): number { return this.walFrames * PAGE_SIZE + this.appended - this.walFramesAt; }
+
   /** Resolves at once unless the WAL has not started again for WAL_BEHIND_CHECKPOINTS checkpoints'
    * worth: a commit starts it again only once a checkpoint copied it whole, and under applies
    * back to back each checkpoint ends after the next commit appended more (the WAL grew without
    * bound). Then once the checkpoint in flight and one with no commit beside it have run: the
    * commit that follows starts the WAL again. */
   private async walCaughtUp(): Promise<void> {
-    if (this.walFrames * PAGE_SIZE < WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) return;
+    if (this.walLength() < WAL_BEHIND_CHECKPOINTS * this.checkpointBytes) return;
     await this.checkpointing;
     await this.checkpoint();
+    // (even if a reader of another process held frames: the next applies do not wait again for
+    // another WAL_BEHIND_CHECKPOINTS' worth)
     this.walFrames = 0;
+    this.walFramesAt = this.appended;
   }
 
   /** Has the writer thread copy the WAL into the database file (PASSIVE: never waits for, or
@@ -569,11 +623,20 @@ export class StateStore {
   checkpoint(): Promise<void> {
     if (!this.db) return Promise.resolve();
     if (this.checkpointing) return this.checkpointing;
-    const counted = this.walBytes;
+    const counted = this.walBytes, askedAt = this.appended;
     return this.checkpointing = this.writerThread().request({ op: 'checkpoint' }).then(
-      // Commits made meanwhile are left for the next one. A checkpoint that left frames (a reader
-      // held them) is asked for again at the next commit.
-      (r) => { this.walFrames = r.rows; if (r.bytes === 0) this.walBytes -= counted; },
+      // The WAL starts again (and is cut back to WAL_SIZE_LIMIT) at the first commit after a
+      // checkpoint that left it copied whole. One that left frames (a reader held them, or it could
+      // not run), or beside which this thread committed (those frames may be past what it copied),
+      // did not: it is asked for again at the next commit — not after another checkpointBytes, or
+      // commits at any pace after a burst could leave the WAL at the burst's size.
+      (r) => {
+        const whole = r.bytes === 0, beside = this.appended !== askedAt;
+        if (whole) this.walBytes -= counted;
+        this.checkpointAgain = !whole || beside;
+        this.walFrames = this.checkpointAgain ? r.rows : 0;
+        this.walFramesAt = askedAt;
+      },
       () => undefined,
     ).finally(() => { this.checkpointing = null; });
   }
@@ -586,7 +649,7 @@ export class StateStore {
   close(): Promise<void> {
     if (this.db) { try { this.db.close(); } catch { /* already closed */ } }
     this.db = null; this.writeTx = null;
-    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { OPEN_STORES.delete(this.path); });
+    const writerClosed = (this.writer?.close() ?? Promise.resolve()).then(() => { this.closeIndex(); OPEN_STORES.delete(this.path); });
     this.writer = null;
     return writerClosed;
   }

@@ -2,7 +2,7 @@
 // kustomization, its patches applied as strategic merge patches — enough for what deploy/ and
 // its overlays use (resources, patches by path).
 import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 
 /** The strategic-merge keys of the lists the overlay patches (Kubernetes' patchMergeKey). */
@@ -26,10 +26,15 @@ export function mergePatch(base, patch, key) {
 }
 
 /** `kubectl apply -k DIR`'s objects: the kustomization's resources (files, or directories with
- * their own kustomization), its patches applied to the object of the same kind and name. */
-export function kustomize(dir) {
+ * their own kustomization), its patches applied to the object of the same kind and name. As
+ * kustomize's loader, a resource directory equal to or above a kustomization being built (an
+ * overlay inside its base's directory naming `../`) is refused: `cycle detected`. */
+export function kustomize(dir, visited = []) {
+  const root = resolve(dir);
+  const above = visited.find((v) => v === root || v.startsWith(`${root}/`));
+  if (above) throw new Error(`accumulating resources from '${root}': cycle detected: candidate root '${root}' contains visited root '${above}'`);
   const k = parseYaml(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
-  const objects = (k.resources ?? []).flatMap((r) => (statSync(join(dir, r)).isDirectory() ? kustomize(join(dir, r))
+  const objects = (k.resources ?? []).flatMap((r) => (statSync(join(dir, r)).isDirectory() ? kustomize(join(dir, r), [...visited, root])
     : parseAllDocuments(readFileSync(join(dir, r), 'utf8')).map((d) => d.toJS())));
   for (const { path } of k.patches ?? []) {
     for (const p of parseAllDocuments(readFileSync(join(dir, path), 'utf8')).map((d) => d.toJS())) {

@@ -6,8 +6,26 @@ import * as L from '../../dist/assembly/layout.js';
 import { svcmapHash } from '../../dist/src/core/table-writer.js';
 import { parseAddr, formatAddr } from '../../dist/src/util/addr.js';
 import { maglevIds } from '../../dist/src/ir/ir.js';
+import { maglevRangeWords, maglevSlotWords } from '../../dist/src/core/maglev-range.js';
 
 const PROTO = { TCP: 6, UDP: 17, SCTP: 132 };
+
+/** Frontend `id`'s Maglev table in the set at `base`, read as the core reads it (its range: index
+ * slots as wide as the list needs, then the backend list): backend ids, 0 for an index past the
+ * list; and the range's raw bytes. */
+export function coreMaglev(core, base, id) {
+  const dv = core.dv, e = dv.getUint32(base + L.TSH_FRONT_OFF, true) + id * L.FE_SIZE;
+  const m = dv.getUint32(e + L.FE_MAGLEV_SIZE, true), n = dv.getUint32(e + L.FE_NBACKENDS, true);
+  const at = dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + dv.getUint32(e + L.FE_MAGLEV_OFF, true) * 4;
+  const width = n <= L.MAGLEV_SLOT_U8_MAX ? 1 : n <= L.MAGLEV_SLOT_U16_MAX ? 2 : 4;
+  const ids = new Uint32Array(m);
+  for (let k = 0; k < m; k++) {
+    const w = at + k * width, list = at + maglevSlotWords(m, n) * 4;
+    const i = width === 1 ? core.u8[w] : width === 2 ? dv.getUint16(w, true) : dv.getUint32(w, true);
+    ids[k] = i < n ? dv.getUint32(list + i * 4, true) : 0;
+  }
+  return { ids, bytes: core.u8.slice(at, at + maglevRangeWords(m, n) * 4) };
+}
 
 export function setBytes(core, i) {
   const base = core.map.tableSets[i];
@@ -57,14 +75,15 @@ export function checkCore(t, core, ir) {
   const keyed = [...ir.frontends.values()].filter((f) => f.kind !== 'ClusterPolicy').length;
   t.is(count, keyed + vips.size, 'service map holds exactly the frontends and one catch-all per ClusterIP address');
   for (const f of vips.values()) t.is(lookup(core, active, f.addr, L.SM_ANY_PORT, L.SM_ANY_PROTO), f.id, `catch-all ${f.addr}`);
-  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true), mg = dv.getUint32(base + L.TSH_MAGLEV_OFF, true);
+  const fe = dv.getUint32(base + L.TSH_FRONT_OFF, true);
   for (const f of ir.frontends.values()) {
     if (f.kind !== 'ClusterPolicy') t.is(lookup(core, active, f.addr, f.port, f.proto), f.id, `lookup ${f.addr}:${f.port}/${f.proto}`);
     const e = fe + f.id * L.FE_SIZE;
     t.is(dv.getUint32(e + L.FE_MAGLEV_SIZE, true), f.maglev.length);
-    const off = dv.getUint32(e + L.FE_MAGLEV_OFF, true);
+    t.is(dv.getUint32(e + L.FE_NBACKENDS, true), f.backends.length);
     const ids = maglevIds(f); // (an index table names backends by their place in f.backends)
-    for (let k = 0; k < f.maglev.length; k += 97) t.is(dv.getUint32(mg + (off + k) * 4, true), ids[k]);
+    const got = coreMaglev(core, base, f.id).ids;
+    for (let k = 0; k < f.maglev.length; k += 97) t.is(got[k], ids[k]);
     t.is(formatAddr(core.u8, f.family, e + L.FE_ADDR), formatAddr(parseAddr(f.addr).bytes, f.family));
   }
   const be = dv.getUint32(base + L.TSH_BACKEND_OFF, true);

@@ -1,0 +1,179 @@
+// End to end, the time exceeded a packet to a ClusterIP gets when its TTL / hop limit runs out at
+// the node (docs/core.md "Time exceeded"), through `wdp start`, with a real traceroute from the
+// client namespace:
+//
+//   client (10.0.0.2, fd00::2) --c0-- dp (wdp) -- pod-a (ClusterIP 10.96.0.10 / fd00:96::10 :80 -> :8080, :53 -> :5353)
+//
+// Under kube-proxy the kernel attaches the time exceeded to the probe's conntrack entry (new or
+// established) and NAT-reverses it, so the client gets it from the ClusterIP, quoting its own
+// probe: `traceroute -T -p 80 <ClusterIP>` shows the ClusterIP at hop 1 (the node's hop) and again
+// at hop 2 (the pod's SYN-ACK, from the ClusterIP) — measured on a namespace router with
+// kube-proxy-shaped nftables DNAT rules. A probe that would open a new flow leaves no conntrack
+// entry; a probe on an established UDP flow (same source port) is answered too. The last tests run
+// the same probes through that kernel reference — a router namespace with nftables DNAT rules
+// shaped like kube-proxy's — and expect the same hops. Without traceroute (or nft, for the kernel
+// reference) the tests are skipped.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { systemTool } from '../dist/src/util/system-tool.js';
+import { hops } from './lib/traceroute.js';
+import { e2eSuite, api, serviceYaml, sliceYaml, sleep, waitFor, POD_SERVER } from './lib/topology.js';
+
+const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
+const TRACEROUTE = has('traceroute');
+// the system's nft (node_modules/.bin has an unrelated `nft`: src/util/system-tool.ts)
+const NFT = systemTool('nft');
+
+const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }] });
+const { serial, apply } = suite;
+let topo;
+test.before(async () => { await suite.ready; topo = suite.topo; });
+const reasons = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons ?? {};
+const flowsTo = async (vip, port) => (await api(topo, 'GET', '/api/v1/conntrack')).json.items.filter((f) => f.vip === vip && f.vipPort === port);
+
+const services = () => [
+  serviceYaml({ name: 'web', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+  sliceYaml({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+    endpoints: topo.pods.map((p) => ({ addresses: [p.ip], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  serviceYaml({ name: 'web6', clusterIP: 'fd00:96::10', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
+  sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
+    endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true }, nodeName: 'node-a' })) }),
+];
+
+/** traceroute from the client with `args`; tried up to 4 times (a second apart: the reject rate
+ * limit refills) until `ok(hops)`; returns the last run's { got, out }. */
+async function trace(args, ok, ns = topo.ns.client) {
+  let got, r;
+  for (let i = 0; i < 4; i++) {
+    if (i) await sleep(1100);
+    r = await topo.lab.execAsync(ns, 'traceroute', ['-n', '-q', '1', '-w', '2', ...args], { timeoutMs: 30000 });
+    got = hops(r.stdout);
+    if (ok(got)) break;
+  }
+  return { got, out: `${r.stdout}\n${r.stderr}` };
+}
+
+for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:96::10' }]) {
+  if (!TRACEROUTE) {
+    test.skip(`IPv${fam}: traceroute to a ClusterIP (traceroute is not installed)`, () => {});
+    continue;
+  }
+  serial(`IPv${fam}: a TCP traceroute to the ClusterIP shows it at hop 1 (the node's time exceeded) and hop 2; the TTL-1 probe opens no flow`, async (t) => {
+    await apply(services());
+    const before = await reasons();
+    // only TTL-1 probes: answered from the ClusterIP, and no flow stays behind
+    const one = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', vip], (g) => g.get(1) === vip);
+    t.is(one.got.get(1), vip, `hop 1 of a TTL-1 probe\n${one.out}\n${topo.daemonLog.slice(-1500)}`);
+    t.deepEqual(await flowsTo(vip, 80), [], 'the TTL-1 probes opened no flow');
+    const after = await reasons();
+    t.true((after.reject_ttl_exceeded ?? 0) > (before.reject_ttl_exceeded ?? 0), 'counted reject_ttl_exceeded');
+    // the whole path: the node's hop, then the pod answering through the ClusterIP
+    const all = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && g.get(2) === vip);
+    t.is(all.got.get(1), vip, `hop 1\n${all.out}`);
+    t.is(all.got.get(2), vip, `hop 2 (the SYN-ACK)\n${all.out}`);
+    t.false(all.got.has(3), `the trace ends at hop 2\n${all.out}`);
+  });
+
+  serial(`IPv${fam}: a UDP probe with TTL 1 on an established flow (same source port) is answered from the ClusterIP`, async (t) => {
+    await apply(services());
+    const sport = String(41000 + fam);
+    // TTL 2 opens the flow (the pod echoes: traceroute sees no ICMP at hop 2, which is fine)
+    await topo.lab.execAsync(topo.ns.client, 'traceroute', ['-n', '-q', '1', '-w', '1', `-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '2', '-m', '2', vip], { timeoutMs: 30000 });
+    const open = (await flowsTo(vip, 53)).filter((f) => f.clientPort === Number(sport));
+    t.is(open.length, 1, `the flow of source port ${sport}: ${JSON.stringify(await flowsTo(vip, 53))}`);
+    const one = await trace([`-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '1', '-m', '1', vip], (g) => g.get(1) === vip);
+    t.is(one.got.get(1), vip, `hop 1 on the established flow\n${one.out}`);
+    const still = (await flowsTo(vip, 53)).filter((f) => f.clientPort === Number(sport));
+    t.is(still.length, 1, 'the flow is still there, the only one of that port');
+    t.is(still[0].flow, open[0].flow);
+  });
+}
+
+// ---- the kernel reference -------------------------------------------------------------------------
+//   kc (10.9.0.2, fd09::2) -- kr (Linux router: nftables DNAT 10.96.0.10 / fd00:96::10 :80 -> :8080,
+//   :53 -> :5353 on the server; 10.9.0.1, fd09::1 / 10.9.1.1, fd09:1::1) -- ks (10.9.1.5, fd09:1::5)
+let kernel;
+async function kernelRouter() {
+  if (kernel) return kernel;
+  const { lab } = topo;
+  const kc = lab.namespace('kc'), kr = lab.namespace('kr'), ks = lab.namespace('ks');
+  lab.veth(kc, 'eth0', kr, 'eth0');
+  lab.veth(kr, 'eth1', ks, 'eth0');
+  lab.sysctl(kr, 'net.ipv4.ip_forward', '1', ['net.ipv6.conf.all.forwarding', '1']);
+  for (const [ns, dev, a] of [[kc, 'eth0', '10.9.0.2/24'], [kc, 'eth0', 'fd09::2/64'], [kr, 'eth0', '10.9.0.1/24'], [kr, 'eth0', 'fd09::1/64'],
+    [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
+  lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
+  lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
+  // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting
+  // chain to a service chain that DNATs (one endpoint)
+  const rules = `table inet kube-proxy {
+  map service-ips {
+    type ipv4_addr . inet_proto . inet_service : verdict
+    elements = { 10.96.0.10 . tcp . 80 : goto service-web-tcp, 10.96.0.10 . udp . 53 : goto service-web-udp }
+  }
+  map service-ips6 {
+    type ipv6_addr . inet_proto . inet_service : verdict
+    elements = { fd00:96::10 . tcp . 80 : goto service-web6-tcp, fd00:96::10 . udp . 53 : goto service-web6-udp }
+  }
+  chain service-web-tcp {
+    meta l4proto tcp dnat ip to 10.9.1.5:8080
+  }
+  chain service-web-udp {
+    meta l4proto udp dnat ip to 10.9.1.5:5353
+  }
+  chain service-web6-tcp {
+    meta l4proto tcp dnat ip6 to [fd09:1::5]:8080
+  }
+  chain service-web6-udp {
+    meta l4proto udp dnat ip6 to [fd09:1::5]:5353
+  }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+    ip6 daddr . meta l4proto . th dport vmap @service-ips6
+  }
+  chain nat-prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+}
+`;
+  const r = lab.exec(kr, NFT, ['-f', '-'], { input: rules });
+  if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);
+  if (!lab.exec(kr, NFT, ['list', 'ruleset']).stdout.includes('service-ips')) throw new Error('nft loaded no ruleset');
+  const server = lab.spawn(ks, process.execPath, [POD_SERVER, 'ks', '--http', '8080', '--udp', '5353']);
+  topo.podProcs.push(server);
+  let out = '';
+  server.stdout.on('data', (d) => { out += d; });
+  await waitFor('the kernel reference server to listen', async () => out.includes('ready'), 10000);
+  kernel = { kc, kr };
+  return kernel;
+}
+
+/** The router's conntrack entries (its procfs view; undefined when the kernel has none). */
+function kernelEntries(kr) {
+  const r = topo.lab.exec(kr, 'cat', ['/proc/net/nf_conntrack']);
+  return r.code === 0 ? r.stdout.split('\n').filter(Boolean) : undefined;
+}
+
+for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:96::10' }]) {
+  if (!TRACEROUTE || !NFT) {
+    test.skip(`IPv${fam}: kernel reference (traceroute or nft is not installed)`, () => {});
+    continue;
+  }
+  serial(`IPv${fam}: kernel reference — the same probes through a Linux router with kube-proxy-shaped DNAT rules give the same hops`, async (t) => {
+    const { kc, kr } = await kernelRouter();
+    const one = await trace([`-${fam}`, '-T', '-p', '80', '-f', '1', '-m', '1', vip], (g) => g.get(1) === vip, kc);
+    t.is(one.got.get(1), vip, `kernel: hop 1 of a TTL-1 probe\n${one.out}`);
+    const entries = kernelEntries(kr);
+    if (entries) t.deepEqual(entries.filter((l) => l.startsWith(`ipv${fam} `) && l.includes('dport=80 ')), [], 'kernel: the TTL-1 probes left no conntrack entry');
+    else t.log('the kernel lists no conntrack entries (/proc/net/nf_conntrack): not compared');
+    const all = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && g.get(2) === vip, kc);
+    t.is(all.got.get(1), vip, `kernel: hop 1\n${all.out}`);
+    t.is(all.got.get(2), vip, `kernel: hop 2\n${all.out}`);
+    t.false(all.got.has(3), `kernel: the trace ends at hop 2\n${all.out}`);
+    const sport = String(42000 + fam);
+    await topo.lab.execAsync(kc, 'traceroute', ['-n', '-q', '1', '-w', '1', `-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '2', '-m', '2', vip], { timeoutMs: 30000 });
+    const udp = await trace([`-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '1', '-m', '1', vip], (g) => g.get(1) === vip, kc);
+    t.is(udp.got.get(1), vip, `kernel: hop 1 on the established UDP flow\n${udp.out}`);
+  });
+}

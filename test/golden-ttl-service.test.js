@@ -1,0 +1,170 @@
+// Golden packets of the time exceeded a packet to a service address, or of a service flow, gets when
+// its TTL / hop limit runs out at the node (docs/core.md "Time exceeded"). Under kube-proxy the
+// kernel DNATs in PREROUTING, ip_forward / ip6_forward then answers time exceeded, and the error
+// skb is attached to the packet's conntrack entry (icmp_glue_bits / icmpv6_getfrag: nf_ct_attach;
+// the entry of a new flow's probe too, unconfirmed), so nf_nat_icmp_reply_translation reverses the
+// NAT on the way out: the client gets the error FROM the service address it used, quoting its own
+// packet as it sent it; no conntrack entry stays behind for a probe. A backend's reply whose TTL
+// runs out is answered to the backend from the node (the in port's address; a masqueraded flow's
+// SNAT address). Every step runs through the Wasm core and the reference model
+// (test/lib/golden-scenario.js); the expected frames are built independently with
+// src/packet/build.ts.
+import test from 'ava';
+import * as B from '../dist/src/packet/build.js';
+import { flowHash } from '../dist/src/core/hash.js';
+import { parseAddr } from '../dist/src/util/addr.js';
+import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
+import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+
+const SNAT_MIN = 32768, SNAT_MAX = 60999;
+
+const modelFlows = (m) => m.flows.filter(Boolean).length;
+
+const FAMILIES = [
+  { fam: 4, client: '10.0.0.1', vip: '10.96.0.10', be: '10.1.0.5', node: '192.168.0.1', gw: '10.1.0.1', snat: '192.168.0.1' },
+  { fam: 6, client: 'fd00::1', vip: 'fd00:96::a', be: 'fd00:1::5', node: 'fd00:168::1', gw: 'fd00:1::1', snat: 'fd00:168::1' },
+];
+
+function tables({ fam, vip, be, node, snat }, flags = 0) {
+  const bes = [backend({ id: 1, addr: be, port: 8080, outPort: BE_PORT }), backend({ id: 2, addr: be, port: 5353, outPort: BE_PORT })];
+  return mkIr({
+    frontends: [
+      frontend({ id: 1, addr: vip, port: 80, proto: 'TCP', flags }, [bes[0]]),
+      frontend({ id: 2, addr: vip, port: 53, proto: 'UDP', flags }, [bes[1]]),
+      // a NodePort: the node's own address
+      frontend({ id: 3, addr: node, port: 30080, proto: 'TCP', kind: 'NodePort', flags }, [bes[0]]),
+    ],
+    backends: bes,
+    ...(fam === 4 ? { snatV4: snat } : { snatV6: snat }),
+  });
+}
+
+const exceeded = (frame, outPort = CLIENT_PORT) => ({ verdict: 'reject', reason: 'reject_ttl_exceeded', outPort, frame });
+
+for (const F of FAMILIES) {
+  const { fam, client, vip, be, node, gw, snat } = F;
+  // the generated header: ID 0, DF, TTL 64 (as the reject's and the routed time exceeded's)
+  const toClient = (s) => B.icmpError({ kind: 'time_exceeded', ttl: 64, id: 0, df: true, srcMac: MAC.node, dstMac: MAC.client, dst: client, ...s });
+  const toBackend = (s) => B.icmpError({ kind: 'time_exceeded', ttl: 64, id: 0, df: true, srcMac: MAC.beSrc, dstMac: MAC.beDst, dst: be, ...s });
+  const opts = { portAddresses: { [CLIENT_PORT]: [fam === 4 ? '10.0.0.254' : 'fd00::fe'], [BE_PORT]: [gw] } };
+
+  test(`IPv${fam}: a new flow's probe with TTL 1 (ClusterIP, NodePort) is answered from the service address, quoting it as sent; no flow is created`, (t) => {
+    const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
+    const np = { ...syn, sport: 40001, dport: 30080 };
+    const u = { proto: 'UDP', sport: 40002, dport: 53, payload: 'query' };
+    const { core, model } = runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'SYN TTL 1 to the ClusterIP', in: cli({ ...syn, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...syn, src: client, dst: vip, ttl: 1 }) })) },
+        { label: 'SYN TTL 0 to the NodePort', in: cli({ ...np, src: client, dst: node, ttl: 0 }),
+          expect: exceeded(toClient({ src: node, inner: B.ipPacket({ ...np, src: client, dst: node, ttl: 0 }) })) },
+        { label: 'UDP TTL 1 to the ClusterIP', in: cli({ ...u, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...u, src: client, dst: vip, ttl: 1 }) })) },
+        { check: ({ core: c, model: m }) => { t.is(c.flows().length, 0, 'core: no flow for the probes'); t.is(modelFlows(m), 0, 'model: no flow'); } },
+        // the same tuple with TTL 2 opens its flow as if the probe had never been
+        { label: 'SYN TTL 2', in: cli({ ...syn, src: client, dst: vip, ttl: 2 }),
+          expect: fwd(BE_PORT, toBe({ ...syn, src: client, dst: be, dport: 8080, ttl: 1 })) },
+      ],
+    });
+    t.is(core.flows().length, 1);
+    t.is(modelFlows(model), 1);
+    t.is(core.counters().reasons.reject_ttl_exceeded, 3);
+  });
+
+  test(`IPv${fam}: a spent TTL on an established flow is answered from the service address (client side) or the node (backend side)`, (t) => {
+    const q = { proto: 'UDP', sport: 40000, dport: 53, payload: 'query' };
+    const r = { proto: 'UDP', sport: 5353, dport: 40000, payload: 'answer' };
+    const data = { proto: 'TCP', sport: 40005, dport: 80, flags: 'PA', seq: 1, ack: 1, payload: 'data' };
+    runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'query', in: cli({ ...q, src: client, dst: vip }), expect: fwd(BE_PORT, toBe({ ...q, src: client, dst: be, dport: 5353, ttl: 63 })) },
+        { label: 'answer', inPort: BE_PORT, in: fromBe({ ...r, src: be, dst: client }), expect: reply(toCli({ ...r, src: vip, dst: client, sport: 53, ttl: 63 })) },
+        { label: 'query TTL 1 on the flow', in: cli({ ...q, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...q, src: client, dst: vip, ttl: 1 }) })) },
+        { label: 'answer TTL 1 on the flow: to the backend from its port\'s address', inPort: BE_PORT, in: fromBe({ ...r, src: be, dst: client, ttl: 1 }),
+          expect: exceeded(toBackend({ src: gw, inner: B.ipPacket({ ...r, src: be, dst: client, ttl: 1 }) }), BE_PORT) },
+        { label: 'the flow still forwards', in: cli({ ...q, src: client, dst: vip, ttl: 2 }), expect: fwd(BE_PORT, toBe({ ...q, src: client, dst: be, dport: 5353, ttl: 1 })) },
+        // TCP: the SYN opens the flow, a segment with TTL 1 on it is answered
+        { label: 'SYN', in: cli({ ...data, flags: 'S', payload: undefined, src: client, dst: vip }), expect: fwd(BE_PORT, toBe({ ...data, flags: 'S', payload: undefined, src: client, dst: be, dport: 8080, ttl: 63 })) },
+        { label: 'data TTL 1', in: cli({ ...data, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...data, src: client, dst: vip, ttl: 1 }) })) },
+        { label: 'answer TTL 1 from a port without an address of the family', inPort: 9, in: fromBe({ ...r, src: be, dst: client, ttl: 1 }), expect: dropped('drop_ttl_no_address') },
+      ],
+    });
+  });
+
+  test(`IPv${fam}: a masqueraded flow's reply with TTL 1 is answered from the SNAT address; the client's probe from the service address`, (t) => {
+    const q = { proto: 'UDP', sport: 33333, dport: 53, payload: 'query' };
+    const h = flowHash(parseAddr(client).bytes, parseAddr(vip).bytes, 33333, 53, 17);
+    const nport = SNAT_MIN + (h % (SNAT_MAX - SNAT_MIN + 1));
+    const r = { proto: 'UDP', sport: 5353, dport: nport, payload: 'answer' };
+    runScenario(t, {
+      tables: tables(F, L.FEF_MASQUERADE), opts,
+      steps: [
+        { label: 'query (masqueraded)', in: cli({ ...q, src: client, dst: vip }), expect: fwd(BE_PORT, toBe({ ...q, src: snat, dst: be, sport: nport, dport: 5353, ttl: 63 })) },
+        { label: 'answer TTL 1', inPort: BE_PORT, in: fromBe({ ...r, src: be, dst: snat, ttl: 1 }),
+          expect: exceeded(toBackend({ src: snat, inner: B.ipPacket({ ...r, src: be, dst: snat, ttl: 1 }) }), BE_PORT) },
+        { label: 'query TTL 1', in: cli({ ...q, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...q, src: client, dst: vip, ttl: 1 }) })) },
+      ],
+    });
+  });
+
+  test(`IPv${fam}: the service's answers share the reject rate limit; what the kernel never answers stays drop_ttl_exceeded`, (t) => {
+    const u = { proto: 'UDP', dport: 53, payload: 'p' };
+    const steps = [];
+    for (let i = 0; i < 6; i++) {
+      steps.push({ label: `probe ${i}`, in: cli({ ...u, sport: 40000 + i, src: client, dst: vip, ttl: 1 }),
+        expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...u, sport: 40000 + i, src: client, dst: vip, ttl: 1 }) })) });
+    }
+    steps.push({ label: 'probe 7', in: cli({ ...u, sport: 40010, src: client, dst: vip, ttl: 1 }), expect: dropped('drop_reject_rate_limited') });
+    steps.push({ label: 'Ethernet broadcast', in: B.frame({ ...u, sport: 40011, srcMac: MAC.client, dstMac: 'ff:ff:ff:ff:ff:ff', src: client, dst: vip, ttl: 1 }), expect: dropped('drop_ttl_exceeded') });
+    const interval = fam === 4 ? 1000 : 100;
+    steps.push({ label: 'an interval later', now: 1000 + interval, in: cli({ ...u, sport: 40012, src: client, dst: vip, ttl: 1 }),
+      expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...u, sport: 40012, src: client, dst: vip, ttl: 1 }) })) });
+    const { core } = runScenario(t, { tables: tables(F), opts, steps });
+    t.is(core.counters().reasons.drop_reject_rate_limited, 1);
+    t.is(core.flows().length, 0);
+  });
+
+  test(`IPv${fam}: a TTL-1 probe to a ClientIP-affinity Service records the client's affinity entry (kube-proxy's update @affinity runs before the TTL check); its next connection keeps to that backend`, (t) => {
+    const bes = [1, 2, 3].map((i) => backend({ id: i, addr: fam === 4 ? `10.1.0.${i}` : `fd00:1::${i}`, port: 8080, outPort: BE_PORT }));
+    const ir = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP', flags: L.FEF_AFFINITY }, bes)], backends: bes });
+    const syn = { proto: 'TCP', dport: 80, flags: 'S', seq: 1 };
+    const { core, model } = runScenario(t, {
+      tables: ir, opts,
+      steps: [
+        { label: 'probe', in: cli({ ...syn, sport: 40000, src: client, dst: vip, ttl: 1 }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...syn, sport: 40000, src: client, dst: vip, ttl: 1 }) })) },
+        { check: ({ core: c, model: m }) => {
+          t.is(c.counters().global.aff_new, 1, 'core: the probe wrote the affinity entry');
+          t.is(c.flows().length, 0, 'core: no flow');
+          t.is(m.affinity.filter(Boolean).length, 1, 'model: the affinity entry');
+        } },
+      ],
+    });
+    const pinned = model.affinity.find(Boolean).backend;
+    // later connections from the client (other source ports) go to the probe's backend
+    for (let i = 1; i <= 4; i++) {
+      const r = core.run([{ frame: cli({ ...syn, sport: 40000 + i, src: client, dst: vip }), inPort: CLIENT_PORT }], 1000 + i)[0];
+      t.is(r.reason, 'fwd_nat');
+    }
+    t.deepEqual([...new Set(core.flows().map((f) => f.backendId))], [pinned]);
+    t.is(core.counters().global.aff_hit, 4);
+  });
+
+  test(`IPv${fam}: an ICMP error about a flow with TTL 1 is never answered (drop_ttl_exceeded)`, (t) => {
+    const q = { proto: 'UDP', sport: 40000, dport: 53, payload: 'query' };
+    const quoted = B.ipPacket({ ...q, src: client, dst: be, dport: 5353, ttl: 63 });
+    runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'query', in: cli({ ...q, src: client, dst: vip }), expect: fwd(BE_PORT, toBe({ ...q, src: client, dst: be, dport: 5353, ttl: 63 })) },
+        { label: 'port unreachable TTL 1', inPort: BE_PORT, in: B.icmpError({ srcMac: MAC.beDst, dstMac: MAC.beSrc, src: be, dst: client, kind: 'port_unreachable', inner: quoted, ttl: 1 }),
+          expect: dropped('drop_ttl_exceeded') },
+      ],
+    });
+  });
+}
