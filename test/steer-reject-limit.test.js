@@ -91,3 +91,21 @@ test('a worker that finds the block held does not answer (never over the limit);
   t.true(answered(3), 'taken over');
   t.is(lock[0], 0, 'and freed');
 });
+
+test('a worker whose batch clock is behind the last decision\'s (its batch began earlier) does not see the buckets refilled', (t) => {
+  const buffer = rejectLimitBuffer();
+  const a = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } }), b = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } });
+  const send = (core, n, base, now) => {
+    for (let i = 0; i < n; i++) core.writeFrame(i, udp('10.0.0.5', base + i).frame, 0);
+    core.process(n, now);
+    return Array.from({ length: n }, (_, i) => core.descriptor(i).reason).filter((r) => r === L.REASON_REJECT_NO_ENDPOINTS).length;
+  };
+  t.is(send(a, 8, 40000, 5001), 6);
+  t.is(send(b, 8, 41000, 5000), 0, 'the client\'s burst is spent: 1 ms "before" is not 49 days after');
+  const many = Array.from({ length: 60 }, (_, c) => `10.0.9.${c + 2}`);
+  for (const [core, now] of [[a, 7001], [b, 7000]]) {
+    many.forEach((c, i) => core.writeFrame(i, udp(c, 40000).frame, 0));
+    core.process(many.length, now);
+  }
+  t.is(a.counters().reasons.reject_no_endpoints + b.counters().reasons.reject_no_endpoints, 6 + 50, 'the global burst of 50 once');
+});

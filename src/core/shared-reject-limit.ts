@@ -52,6 +52,8 @@ export class SharedRejectLimit {
   private readonly shared: Uint32Array;
   private readonly offset: number;
   private readonly block: number;
+  /** The deciding batch's clock (enter). */
+  private now = 0;
 
   /** `clockOrigin`: performance.timeOrigin + performance.now() at the core clock's 0. */
   constructor(private readonly core: RejectLimitCore, share: RejectLimitShare, clockOrigin: number) {
@@ -73,13 +75,26 @@ export class SharedRejectLimit {
       if (k >= SPINS) return 0;
     }
     const to = this.core.u32, b = this.block;
+    this.now = now >>> 0;
     to[b + W_CREDIT] = this.shared[W_CREDIT];
-    to[b + W_STAMP] = this.shared[W_STAMP] - this.offset;
+    to[b + W_STAMP] = this.notAfterNow(this.shared[W_STAMP] - this.offset);
     return 1;
   }
 
   /** Copies client bucket `bucket` in (the lock held). */
-  bucket(bucket: number): void { this.copyBucket(bucket, this.shared, 0, this.core.u32, this.block, -this.offset); }
+  bucket(bucket: number): void {
+    const from = this.shared, to = this.core.u32, at = W_ENTRIES + bucket * W_BUCKET, b = this.block + at;
+    for (let w = 0; w < W_BUCKET; w++) to[b + w] = from[at + w];
+    for (let e = b + W_LAST; e < b + W_BUCKET; e += W_ENTRY) to[e] = this.notAfterNow(to[e] - this.offset);
+  }
+
+  /** A stamp on this core's clock, no later than the deciding batch's `now`: another worker's
+   * batch may have begun later and decided first, and a stamp ahead of now would read as 49 days
+   * elapsed (u32) — a full refill. */
+  private notAfterNow(stamp: number): number {
+    const s = stamp >>> 0;
+    return ((s - this.now) | 0) > 0 ? this.now : s;
+  }
 
   /** Copies back the global bucket (`write` 1) or it and client bucket `bucket` (2), and frees the
    * lock; 0: a dry run, nothing. */
@@ -88,16 +103,12 @@ export class SharedRejectLimit {
       const from = this.core.u32, b = this.block;
       this.shared[W_CREDIT] = from[b + W_CREDIT];
       this.shared[W_STAMP] = from[b + W_STAMP] + this.offset;
-      if (write === 2) this.copyBucket(bucket, from, b, this.shared, 0, this.offset);
+      if (write === 2) {
+        const at = W_ENTRIES + bucket * W_BUCKET, to = this.shared;
+        for (let w = 0; w < W_BUCKET; w++) to[at + w] = from[b + at + w];
+        for (let e = at + W_LAST; e < at + W_BUCKET; e += W_ENTRY) to[e] += this.offset;
+      }
     }
     Atomics.store(this.lock, LOCK, 0);
-  }
-
-  /** Client bucket `bucket` from the block at word `fo` of `from` to the one at word `to_` of
-   * `to`, the stamps moved by `shift` ms. */
-  private copyBucket(bucket: number, from: Uint32Array, fo: number, to: Uint32Array, to_: number, shift: number): void {
-    const at = W_ENTRIES + bucket * W_BUCKET;
-    for (let w = 0; w < W_BUCKET; w++) to[to_ + at + w] = from[fo + at + w];
-    for (let e = to_ + at + W_LAST; e < to_ + at + W_BUCKET; e += W_ENTRY) to[e] += shift;
   }
 }
