@@ -440,7 +440,9 @@ async function heldFlows(topo, held) {
  * informers catch up). */
 async function stateCheck(topo, churn) {
   let diffs = [];
-  for (let attempt = 0; attempt < (FEED === 'kube' ? 20 : 1); attempt++) {
+  // the kube feed converges once its watches are back: after cuts a watcher waits up to 30 s
+  // before it watches again (client-go's reflector backoff, src/kube), so the check waits 35 s
+  for (let attempt = 0; attempt < (FEED === 'kube' ? 70 : 1); attempt++) {
     if (attempt) await sleep(500);
     diffs = [];
     const svcs = (await api(topo, 'GET', '/api/v1/services?limit=1000')).json?.items ?? [];

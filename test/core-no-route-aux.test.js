@@ -41,10 +41,14 @@ test('an open flow whose backend lost its next hop names the flow\'s backend; on
 test('no backend chosen, a plain route without a port, other drops: D_AUX 0; it equals the trace\'s backend on every no-route drop', (t) => {
   const core = Core.create({ flows: 64, batchMax: 8 });
   const a = backend({ id: 5, addr: '10.1.0.1', port: 8080, outPort: L.PORT_NONE });
-  // a Maglev table naming an id the table set does not hold: the pick is unusable (fail closed)
   const fe = frontend({ id: 1, addr: VIP, port: 80, proto: 'TCP' }, [a]);
-  fe.maglev = fe.maglev.map(() => 9);
   core.applyIr(mkIr({ frontends: [fe], backends: [a], routes: [{ prefix: '10.9.0.0/16', outPort: L.PORT_NONE, dstMac: MAC.rtDst, srcMac: MAC.rtSrc }] }));
+  // every Maglev slot of the active set an index past the frontend's backend list (u8 slots: one
+  // backend): the pick names no backend (fail closed; the writer itself refuses such a table)
+  const base = core.map.tableSets[core.cfg32(L.CFG_GEN) & 1];
+  const e = core.dv.getUint32(base + L.TSH_FRONT_OFF, true) + L.FE_SIZE;
+  const at = core.dv.getUint32(base + L.TSH_MAGLEV_OFF, true) + core.dv.getUint32(e + L.FE_MAGLEV_OFF, true) * 4;
+  core.u8.fill(255, at, at + core.dv.getUint32(e + L.FE_MAGLEV_SIZE, true));
   const frames = [cli(), cli({ dst: '10.9.0.1' }), cli({ dst: '10.96.0.2', proto: 'UDP' }), B.frame({ srcMac: MAC.client, dstMac: MAC.node, src: '224.0.0.1', dst: VIP, proto: 'UDP', sport: 1, dport: 80 })];
   t.deepEqual(run(core, frames, 1000), [['drop_no_route', 0], ['drop_no_route', 0], ['host_no_match', 0], ['drop_martian', 0]]);
   const traced = core.trace(frames, 3, true, 1000);
