@@ -11,6 +11,7 @@ import { isIP, unsloppy } from './sloppy-ip.js';
 import { cidrNetwork, formatAddr, ipv4Value, parseAddr, parseCidr, parseMac } from '../util/addr.js';
 import { MAGLEV_SIZES } from '../ir/maglev-size.js';
 import { notOneHostProblem } from './host-address.js';
+import { DNS1123_LABEL, DNS1123_LABEL_MSG, DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG } from './dns-names.js';
 import type { Family, Proto } from '../ir/ir.js';
 import {
   fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec,
@@ -31,8 +32,8 @@ const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] 
 export const MAX_SERVICE_CIDRS = 16;
 
 // Kubernetes object names: DNS subdomain (<= 253, lowercase alphanumerics, '-' and '.').
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = DNS1123_SUBDOMAIN;
+const DNS_LABEL = DNS1123_LABEL;
 // IANA_SVC_NAME: <= 15 chars, lowercase alphanumerics and '-', at least one letter, no '--'.
 const SVC_PORT_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$/;
 
@@ -62,8 +63,8 @@ function annotationBytes(a: Record<string, unknown> | null | undefined): number 
 }
 
 const metadata = z.object({
-  name: str.max(253, 'must be no more than 253 characters').regex(DNS_SUBDOMAIN, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"),
-  namespace: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character").nullish(),
+  name: str.max(253, 'must be no more than 253 characters').regex(DNS_SUBDOMAIN, DNS1123_SUBDOMAIN_MSG),
+  namespace: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, DNS1123_LABEL_MSG).nullish(),
   labels: strMap.nullish(),
   annotations: strMap.nullish().refine((a) => annotationBytes(a) <= MAX_ANNOTATION_BYTES,
     { message: `Too long: may not be more than ${MAX_ANNOTATION_BYTES} bytes`, params: { reason: 'FieldValueTooLong' } }),
