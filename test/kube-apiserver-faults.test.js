@@ -7,7 +7,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startKube, until, apiService, apiSlice, apiNode } from './lib/kube-fixture.js';
+import { startKube, until, apiService, apiSlice, apiNode, watchOpen } from './lib/kube-fixture.js';
 import { loadKubeConfig, requestOptions } from '../dist/src/kube/client.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -61,6 +61,7 @@ test('429 and 503 with Retry-After: the retry waits at least what the server ask
   t.true(first.retryInMs >= 2000, `waited ${first.retryInMs} ms after Retry-After: 2`);
   // a watch refused with 503 and Retry-After: resumed from its resourceVersion after the wait
   const lists = k.double.stats.byResource.services;
+  await watchOpen(k.double, 'services'); // the watch to drop, not one still on its way
   k.double.failRequests(1, 503, 'watch', { details: { retryAfterSeconds: 2 } }, 'services');
   k.double.dropWatches();
   k.double.create('services', apiService('b', '10.96.42.2'));

@@ -5,7 +5,7 @@
 // that throws and is retried whole, programming nothing, until the object changes.
 import test from 'ava';
 import pino from 'pino';
-import { startKube, until, apiService, apiSlice, traceTo } from './lib/kube-fixture.js';
+import { startKube, until, apiService, apiSlice, traceTo, watchOpen } from './lib/kube-fixture.js';
 import { KubeSync } from '../dist/src/kube/sync.js';
 import { nodeInfo } from '../dist/src/kube/node.js';
 
@@ -69,7 +69,7 @@ test('an object whose conversion throws is skipped with its reason; the other ob
 test('watch events of an unknown type, a BOOKMARK without a resourceVersion and an ERROR that is no Status change nothing: no re-list, later changes programmed', async (t) => {
   const k = await startKube(t, { seed: (d) => { d.create('services', apiService('first', '10.96.9.1')); } });
   await until(() => k.compiler.getService('default', 'first'), { what: 'first sync' });
-  await until(() => [...k.double.watchers].some((w) => w.resource === 'services' && w.live), { what: 'the services watch' });
+  await watchOpen(k.double, 'services');
   const rv = k.watcher.informers.services.resourceVersion;
   t.truthy(rv);
   const lists = k.double.stats.byResource.services;

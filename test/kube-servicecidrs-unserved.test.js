@@ -4,7 +4,7 @@
 // store across list errors in kube-proxy. Before any list has succeeded, node.serviceCIDRs alone
 // (kube-servicecidrs).
 import test from 'ava';
-import { apiNode, startKube, until } from './lib/kube-fixture.js';
+import { apiNode, startKube, until, watchOpen } from './lib/kube-fixture.js';
 
 const cidrObject = (name, cidrs) => ({ metadata: { name }, spec: { cidrs } });
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -24,6 +24,7 @@ test('a 404 on the ServiceCIDRs after they were listed keeps the CIDRs last list
   const k = await start(t, { kubernetes: ['10.96.0.0/12'], extra: ['10.200.0.0/24'] });
   const listed = ['10.200.0.0/24', '10.96.0.0/12'];
   await until(() => same(k.serviceCIDRUpdates.at(-1), listed), { what: 'the listed ServiceCIDRs' });
+  await watchOpen(k.double, 'servicecidrs');
   const errors = k.watcher.informers.serviceCIDRs.stats.errors;
   k.double.serveServiceCIDRs = false;
   k.double.expireWatches();
@@ -43,6 +44,7 @@ test('a 403 on the ServiceCIDRs (a ClusterRole without them): before the first l
   t.is(k.lines.filter((l) => /is forbidden/.test(l.msg)).length, 1, 'logged once');
   t.true((await k.cp.metrics.registry.getSingleMetricAsString('wdp_kube_watch_errors_total')).includes('resource="servicecidrs"'), 'counted');
   const n = k.serviceCIDRUpdates.length;
+  await watchOpen(k.double, 'servicecidrs'); // else the watch it sends next is not expired, and no list follows
   k.double.failRequests(3, 403, 'list', { reason: 'Forbidden' }, 'servicecidrs');
   k.double.expireWatches();
   const errors = k.watcher.informers.serviceCIDRs.stats.errors;

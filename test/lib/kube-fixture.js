@@ -62,6 +62,13 @@ export async function until(fn, { timeoutMs = 15000, what = 'condition' } = {}) 
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
+/** Waits until the double holds a live watch of `resource`: the double's expireWatches() and
+ * errorWatches() reach only the watches open at that moment, and an informer whose list has just
+ * been taken may not have sent its watch request yet. */
+export function watchOpen(double, resource) {
+  return until(() => [...double.watchers].some((w) => w.resource === resource && w.live), { what: `the ${resource} watch open` });
+}
+
 // ---- objects as the API server returns them (defaults filled in) ----------------------------------
 
 export function apiService(name, clusterIP, { ports = [{ name: 'http', port: 80, targetPort: 8080 }], ns = 'default', type = 'ClusterIP', extra = {}, status } = {}) {
