@@ -9,6 +9,7 @@
 // (addresses as the model and kube-proxy's ParseIPSloppy read them: IPv4 parts with leading zeros)
 import { isIP } from '../model/sloppy-ip.js';
 import type { IpFamilyName } from './healthz.js';
+import { distinctAddresses } from './objects.js';
 
 type Raw = Record<string, unknown>;
 const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -61,7 +62,9 @@ export function familyShape(o: Readonly<Raw>, families: readonly IpFamilyName[] 
   const n = (list: unknown, familyOf: (x: unknown) => IpFamilyName | null) =>
     !Array.isArray(list) ? 0 : fams ? keepFamilies(list, fams, familyOf).length : list.length;
   const lb = isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer : {};
-  return `${n(clusterIPsOf(spec), familyOfIp)}/${n(spec.externalIPs, familyOfIp)}/${n(spec.loadBalancerSourceRanges, familyOfCidr)}/${n(lb.ingress, (i) => (isObj(i) ? familyOfIp(i.ip) : null))}`;
+  // (external IPs as the model keeps them: each address once, objects.ts serviceForModel)
+  const externalIPs = Array.isArray(spec.externalIPs) ? distinctAddresses(spec.externalIPs) : spec.externalIPs;
+  return `${n(clusterIPsOf(spec), familyOfIp)}/${n(externalIPs, familyOfIp)}/${n(spec.loadBalancerSourceRanges, familyOfCidr)}/${n(lb.ingress, (i) => (isObj(i) ? familyOfIp(i.ip) : null))}`;
 }
 
 /** A Service (as the model takes it: objects.ts serviceForModel) as the proxiers of `families`

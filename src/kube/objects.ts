@@ -9,7 +9,8 @@
 // without this every one of 10k Services took the ~30 µs full validation.
 import { isIP } from 'node:net';
 import type { KubeObject } from './client.js';
-import { HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
+import { canon, HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
+import { isIP as sloppyIsIP } from '../model/sloppy-ip.js';
 import { servedByProxy } from '../model/types.js';
 
 export const SERVICES_PATH = '/api/v1/services';
@@ -55,7 +56,10 @@ export function serviceForModel(o: KubeObject): Raw {
   if (spec.externalTrafficPolicy === 'Cluster') delete spec.externalTrafficPolicy;
   const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === 'string' && spec.clusterIP ? [spec.clusterIP] : [];
   if (Array.isArray(spec.ipFamilies) && ips.length === spec.ipFamilies.length && ips.every((ip, i) => familyOf(ip) === (spec.ipFamilies as unknown[])[i])) delete spec.ipFamilies;
-  if (Array.isArray(spec.externalIPs) && !spec.externalIPs.length) delete spec.externalIPs;
+  if (Array.isArray(spec.externalIPs)) {
+    if (!spec.externalIPs.length) delete spec.externalIPs;
+    else spec.externalIPs = distinctAddresses(spec.externalIPs);
+  }
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
   const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
@@ -85,8 +89,38 @@ export function sliceForModel(o: KubeObject): Raw {
       return ep;
     }),
   };
-  if (o.ports !== undefined && o.ports !== null) out.ports = o.ports;
+  if (o.ports !== undefined && o.ports !== null) out.ports = Array.isArray(o.ports) ? o.ports.filter(servablePort) : o.ports;
   return out;
+}
+
+/** `list` without the repeats of an address (the same address in canonical form: "10.0.0.1" and
+ * "10.0.0.01" are one, as ParseIPSloppy reads them); the same array when there are none (the
+ * common case). The API server does not refuse an external IP listed twice (ValidateService has no
+ * duplicate check for it) and kube-proxy programs it once; the model refuses the repeat, which
+ * would leave the whole Service out. Entries that are no address are kept: the model says what is
+ * wrong with them. */
+export function distinctAddresses(list: unknown[]): unknown[] {
+  const seen = new Set<string>();
+  let out: unknown[] | null = null;
+  for (let i = 0; i < list.length; i++) {
+    const a = list[i];
+    const key = typeof a === 'string' && sloppyIsIP(a) !== 0 ? canon(a) : null;
+    if (key !== null && seen.has(key)) { out ??= list.slice(0, i); continue; }
+    if (key !== null) seen.add(key);
+    out?.push(a);
+  }
+  return out ?? list;
+}
+
+/** Whether kube-proxy serves an EndpointSlice port entry: its EndpointSliceCache ignores one whose
+ * port is unset or 0 ("Ignoring invalid endpoint port") and serves the slice's other ports. The API
+ * server does not range-check EndpointSlice ports, so a manually managed slice can carry 0 (or a
+ * number no port has): such an entry is left out here — refused by the model, it would leave the
+ * whole slice out. An entry without a port is kept (the model takes it and forwards nothing to it);
+ * one of another shape too (the model says what is wrong with it). */
+function servablePort(p: unknown): boolean {
+  if (!isObj(p) || typeof p.port !== 'number') return true;
+  return Number.isInteger(p.port) && p.port >= 1 && p.port <= 65535;
 }
 
 /** The Service's healthCheckNodePort, when kube-proxy would serve one for it: a LoadBalancer
