@@ -63,3 +63,34 @@ test('an EndpointSlice with a port entry whose port is 0 serves its other ports 
   await until(async () => (await traceTo(k.dp, '10.96.5.3', 80)).backend?.addr === '10.244.1.8', { what: 'the slice update programmed' });
   t.pass();
 });
+
+test('a Service with an external IP or load-balancer IP the API server accepts but no single host owns (multicast, reserved) is served at its other addresses, the address left out with a warning', async (t) => {
+  const k = await startKube(t, {
+    seed: (d) => {
+      d.create('nodes', apiNode('node-a'));
+      // ValidateNonSpecialIP refuses only unspecified, loopback and link-local addresses (unicast
+      // and link-local multicast); load-balancer ingress IPs are not checked for those at all
+      d.create('services', apiService('odd', '10.96.5.4', {
+        type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30584 }],
+        extra: { externalIPs: ['239.1.2.3', '198.51.100.10'], externalTrafficPolicy: 'Cluster' },
+        status: { loadBalancer: { ingress: [{ ip: '240.0.0.7', ipMode: 'VIP' }, { ip: '192.0.2.50', ipMode: 'VIP' }] } },
+      }));
+      d.create('endpointslices', apiSlice('odd-a', 'odd', ['10.244.1.9']));
+    },
+  });
+  await until(() => k.watcher.sync.stats.full >= 1 && k.compiler.sliceCount() === 1, { what: 'first sync' });
+  t.deepEqual(k.watcher.sync.skippedObjects(), [], 'nothing skipped');
+  for (const [addr, port] of [['10.96.5.4', 80], ['198.51.100.10', 80], ['192.0.2.50', 80]]) {
+    t.is((await traceTo(k.dp, addr, port)).backend?.addr, '10.244.1.9', `${addr}:${port} served`);
+  }
+  for (const addr of ['239.1.2.3', '240.0.0.7']) t.falsy((await traceTo(k.dp, addr, 80)).frontend, `${addr} not captured`);
+  const warned = k.lines.filter((l) => l.level === 40 && l.object === 'Service/default/odd' && Array.isArray(l.addresses));
+  t.is(warned.length, 1, 'one warning for the version');
+  t.deepEqual(warned[0]?.addresses.sort(), ['239.1.2.3', '240.0.0.7']);
+  // a full sync neither programs it again nor warns again
+  const full = k.watcher.sync.stats.full;
+  k.watcher.sync.requestFull();
+  await until(() => k.watcher.sync.stats.full > full, { what: 'another full sync' });
+  t.is(k.lines.filter((l) => l.level === 40 && l.object === 'Service/default/odd' && Array.isArray(l.addresses)).length, 1, 'not warned again');
+  t.is(k.lines.filter((l) => l.msg === 'synced' && l.full).length, 1, 'the full sync programmed nothing again');
+});

@@ -9,7 +9,7 @@
 // (addresses as the model and kube-proxy's ParseIPSloppy read them: IPv4 parts with leading zeros)
 import { isIP } from '../model/sloppy-ip.js';
 import type { IpFamilyName } from './healthz.js';
-import { distinctAddresses } from './objects.js';
+import { servedExternalIPs, servedIngress } from './objects.js';
 
 type Raw = Record<string, unknown>;
 const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -62,9 +62,10 @@ export function familyShape(o: Readonly<Raw>, families: readonly IpFamilyName[] 
   const n = (list: unknown, familyOf: (x: unknown) => IpFamilyName | null) =>
     !Array.isArray(list) ? 0 : fams ? keepFamilies(list, fams, familyOf).length : list.length;
   const lb = isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer : {};
-  // (external IPs as the model keeps them: each address once, objects.ts serviceForModel)
-  const externalIPs = Array.isArray(spec.externalIPs) ? distinctAddresses(spec.externalIPs) : spec.externalIPs;
-  return `${n(clusterIPsOf(spec), familyOfIp)}/${n(externalIPs, familyOfIp)}/${n(spec.loadBalancerSourceRanges, familyOfCidr)}/${n(lb.ingress, (i) => (isObj(i) ? familyOfIp(i.ip) : null))}`;
+  // (external and ingress IPs as the model is given them: objects.ts serviceForModel)
+  const externalIPs = Array.isArray(spec.externalIPs) ? servedExternalIPs(spec.externalIPs) : spec.externalIPs;
+  const ingress = Array.isArray(lb.ingress) ? servedIngress(lb.ingress) : lb.ingress;
+  return `${n(clusterIPsOf(spec), familyOfIp)}/${n(externalIPs, familyOfIp)}/${n(spec.loadBalancerSourceRanges, familyOfCidr)}/${n(ingress, (i) => (isObj(i) ? familyOfIp(i.ip) : null))}`;
 }
 
 /** A Service (as the model takes it: objects.ts serviceForModel) as the proxiers of `families`

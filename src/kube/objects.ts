@@ -9,7 +9,7 @@
 // without this every one of 10k Services took the ~30 µs full validation.
 import { isIP } from 'node:net';
 import type { KubeObject } from './client.js';
-import { canon, HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from '../model/schema.js';
+import { canon, HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL, specialAddressProblem } from '../model/schema.js';
 import { isIP as sloppyIsIP } from '../model/sloppy-ip.js';
 import { servedByProxy } from '../model/types.js';
 
@@ -47,8 +47,9 @@ function familyOf(ip: unknown): string | null {
   return typeof ip !== 'string' ? null : ip.includes(':') ? 'IPv6' : 'IPv4';
 }
 
-/** A Service from the API as the model's input. */
-export function serviceForModel(o: KubeObject): Raw {
+/** A Service from the API as the model's input. `unserved`, when given, receives the external and
+ * load-balancer ingress IPs left out (unownedAddress). */
+export function serviceForModel(o: KubeObject, unserved?: string[]): Raw {
   const spec: Raw = isObj(o.spec) ? { ...o.spec } : {};
   // the API server's defaults, equal in meaning to leaving them out:
   if (spec.internalTrafficPolicy === 'Cluster') delete spec.internalTrafficPolicy;
@@ -57,14 +58,45 @@ export function serviceForModel(o: KubeObject): Raw {
   const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === 'string' && spec.clusterIP ? [spec.clusterIP] : [];
   if (Array.isArray(spec.ipFamilies) && ips.length === spec.ipFamilies.length && ips.every((ip, i) => familyOf(ip) === (spec.ipFamilies as unknown[])[i])) delete spec.ipFamilies;
   if (Array.isArray(spec.externalIPs)) {
-    if (!spec.externalIPs.length) delete spec.externalIPs;
-    else spec.externalIPs = distinctAddresses(spec.externalIPs);
+    const kept = servedExternalIPs(spec.externalIPs, unserved);
+    if (kept.length) spec.externalIPs = kept;
+    else {
+      const had = spec.externalIPs.length > 0;
+      delete spec.externalIPs;
+      // (what applied to those addresses alone, on a type without node ports, has nothing left to apply to)
+      if (had && spec.type !== 'NodePort' && spec.type !== 'LoadBalancer') { delete spec.externalTrafficPolicy; delete spec.loadBalancerSourceRanges; }
+    }
   }
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
   const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
-  if (Array.isArray(ingress) && ingress.length) out.status = { loadBalancer: { ingress: ingress.map((i: unknown) => (!isObj(i) ? i : { ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
+  const kept = Array.isArray(ingress) ? servedIngress(ingress, unserved) : [];
+  if (kept.length) out.status = { loadBalancer: { ingress: kept.map((i: unknown) => (!isObj(i) ? i : { ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };
   return out;
+}
+
+/** The external IPs the model is given: each address once (distinctAddresses), without those no
+ * single host owns (unownedAddress, pushed to `unserved`). */
+export function servedExternalIPs(list: unknown[], unserved?: string[]): unknown[] {
+  return distinctAddresses(list).filter((a) => !unownedAddress(a, unserved));
+}
+
+/** The load-balancer ingress entries the model is given: without those whose IP no single host
+ * owns (unownedAddress, pushed to `unserved`). */
+export function servedIngress(list: unknown[], unserved?: string[]): unknown[] {
+  return list.filter((i) => !isObj(i) || !unownedAddress(i.ip, unserved));
+}
+
+/** Whether `a` is an address the API server accepts as an external or load-balancer ingress IP
+ * but the model refuses as a service address (docs/api.md, Address rules: multicast, broadcast,
+ * reserved, 0.0.0.0/8, IPv4-mapped — ValidateNonSpecialIP refuses only unspecified, loopback and
+ * link-local ones, and ingress IPs are not checked for those at all). kube-proxy programs such an
+ * address; refused, the whole Service — its cluster IP and node ports too — would not be served,
+ * so it is left out here instead (pushed to `unserved`) and the rest of the Service is served. */
+function unownedAddress(a: unknown, unserved?: string[]): boolean {
+  if (typeof a !== 'string' || sloppyIsIP(a) === 0 || specialAddressProblem(a) === null) return false;
+  unserved?.push(a);
+  return true;
 }
 
 /** An EndpointSlice from the API as the model's input: per endpoint what the dataplane reads. */

@@ -66,6 +66,8 @@ const keyOf = (kind: string, ns: string | undefined, name: string) => `${kind}/$
 export class KubeSync {
   private readonly pending = new Map<string, Pending>();
   private readonly skipped = new Map<string, Skip>();
+  /** The Services with addresses left out (objects.ts unownedAddress): the version last warned about. */
+  private readonly unservedWarned = new Map<string, string | undefined>();
   private started = false;
   private stopped = false;
   private running: Promise<void> | null = null;
@@ -187,14 +189,16 @@ export class KubeSync {
     const unreadable: SkippedObject[] = [];
     for (const u of batch) {
       let raw: unknown;
+      const unserved: string[] = [];
       try {
-        raw = u.kind === 'Service' ? (cut ? serviceInFamilies(serviceForModel(u.obj), cut) : serviceForModel(u.obj))
+        raw = u.kind === 'Service' ? (cut ? serviceInFamilies(serviceForModel(u.obj, unserved), cut) : serviceForModel(u.obj, unserved))
           : (cut && !sliceInFamilies(u.obj, cut) ? null : sliceForModel(u.obj));
       } catch (e) {
         upserts.push(u);
         unreadable.push(unreadableObject(u.kind, u.obj, e));
         continue;
       }
+      if (u.kind === 'Service') this.noteUnserved(u.obj, unserved);
       if (raw) { upserts.push(u); raws.push(raw); } else removes.push({ kind: u.kind, namespace: u.obj.metadata?.namespace || 'default', name: u.obj.metadata?.name ?? '' });
     }
     let result: PartialApplyResult;
@@ -303,6 +307,17 @@ export class KubeSync {
     }
   }
 
+  /** Warns once per Service version that some of its addresses are not served. */
+  private noteUnserved(obj: KubeObject, unserved: string[]): void {
+    const k = keyOf('Service', obj.metadata?.namespace || 'default', obj.metadata?.name ?? '');
+    if (!unserved.length) { this.unservedWarned.delete(k); return; }
+    const rv = obj.metadata?.resourceVersion;
+    if (this.unservedWarned.has(k) && this.unservedWarned.get(k) === rv) return;
+    this.unservedWarned.set(k, rv);
+    this.o.log.warn({ object: k, resourceVersion: rv, addresses: unserved },
+      'external or load-balancer IPs not served: multicast, broadcast, reserved or IPv4-mapped addresses no single host owns (the rest of the Service is)');
+  }
+
   private recordSkips(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], skipped: SkippedObject[]): void {
     const now = new Map<string, SkippedObject>();
     for (const s of skipped) now.set(keyOf(s.kind, s.namespace, s.name), s);
@@ -320,7 +335,7 @@ export class KubeSync {
           ? 'object skipped: invalid (retried when it changes)' : 'object skipped: clashes with another object (retried at the next service change)');
       }
     }
-    for (const r of removes) this.skipped.delete(keyOf(r.kind, r.namespace, r.name));
+    for (const r of removes) { this.skipped.delete(keyOf(r.kind, r.namespace, r.name)); this.unservedWarned.delete(keyOf(r.kind, r.namespace, r.name)); }
     this.stats.lastSkipped = skipped;
     if (this.o.metrics) {
       let s = 0, e = 0;
