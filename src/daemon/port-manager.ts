@@ -146,6 +146,37 @@ function letKernelIn(ifname: string, netns: string | undefined): void {
   try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
 }
 
+/** The drop chains in the wdp table of `netns` (none when there is no table, or no `nft`), each
+ * with the interface its hook names (chains made by keepKernelOut name one). */
+function kernelChains(netns: string | undefined): Array<{ chain: string; ifname?: string }> {
+  const args = ['list', 'table', 'netdev', NFT_TABLE];
+  let text: string;
+  try {
+    text = netns ? execFileSync('ip', ['netns', 'exec', netns, nft(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      : execFileSync(nft(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch { return []; }
+  return text.split(/^\s*chain /m).slice(1).map((c) => ({ chain: c.split(/\s/, 1)[0], ifname: /\bdevice "([^"]+)"/.exec(c)?.[1] }));
+}
+
+/** Removes the drop chains that none of the ports about to open accounts for (`keep`: their chain
+ * names). A daemon killed (SIGKILL, OOM, a node crash) leaves its chains; when it starts again
+ * without one's port (taken out of the config, a saved runtime port not restored, a config-file
+ * port whose interface is missing) nothing else would remove it, and the kernel would stay off
+ * that interface for good — and, where the kernel keeps a netdev chain whose device is gone and
+ * hooks it by name (Linux 6.16+), off the next interface of that name too (another pod's veth).
+ * The table in a namespace is the one daemon's forwarding there. Each removal is logged. */
+function dropStaleKernelChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
+  for (const { chain, ifname } of kernelChains(netns)) {
+    if (keep.has(chain)) continue;
+    try {
+      inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]);
+      log.warn({ chain, ifname }, 'a drop chain no port being opened accounts for (left by a daemon that did not stop cleanly): removed, the kernel has the interface again');
+    } catch (e) {
+      log.error({ chain, ifname, error: (e as Error).message.split('\n')[0] }, 'a drop chain no port being opened accounts for could not be removed: the kernel stays off its interface');
+    }
+  }
+}
+
 const NFT_TABLE = 'wdp';
 
 /** nftables' `nft` from the system directories (src/util/system-tool.ts says why not PATH). */
@@ -270,6 +301,13 @@ export class PortManager {
     specs.forEach((spec, i) => this.byIndex.set(i, { config: cfg.ports[i], spec, worker: cfg.ports[i].worker ?? 0, origin: 'config' }));
     this.nextIndex = cfg.ports.length;
     this.restoreSaved();
+  }
+
+  /** At the daemon's start, before the workers open the ports: the drop chains of the ports'
+   * namespace that none of them accounts for are removed (dropStaleKernelChains). */
+  dropStaleKernelChains(): void {
+    const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
+    dropStaleKernelChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
   }
 
   /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
