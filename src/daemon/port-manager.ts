@@ -333,9 +333,15 @@ export class PortManager {
    * programmed again with the real one when it opens. Logged once. */
   private startAbsent(p: PortConfig, index: number): WorkerPortSpec {
     this.absent.set(index, { since: Date.now(), closed: true });
-    this.log.warn({ port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) },
-      p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
-        : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears');
+    const what = p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
+      : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears';
+    // a pod port none of whose pods is configured and no route names (a pod-facing link that
+    // this node does not have: its pods are attached by the CNI plugin, each a port of its own)
+    // loses nothing while absent — said at info level; else what is routed to it is dropped
+    const idle = p.pods.length === 0 && !this.cfg.routes.some((r) => r.port === p.name);
+    const fields = { port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) };
+    if (idle) this.log.info(fields, `${what} (no pod of it is configured, no route names it: nothing is routed to it until then)`);
+    else this.log.warn(fields, what);
     return { ...this.specOf(p, index, p.mac ?? this.madeUpMac(p)), absent: true };
   }
 
