@@ -42,15 +42,23 @@ async function kernelAnswers(topo, pod) {
   return r.code === 0;
 }
 
-gate.serial('a drop chain left by a SIGKILLed daemon is removed at the next start when its port is not configured: the kernel has the interface again', async (t) => {
-  const topo = buildTopology({ kind: 'skc', pods: [{ name: 'pod-a', attach: 'afpacket' }] });
+/** A topology with one pod of `attach` (its port pod-a on v0) and kernel addresses on both ends
+ * of its veth — the dataplane side (v0) is what the drop chain guards — its daemon started. */
+async function started(kind, attach) {
+  const topo = buildTopology({ kind, pods: [{ name: 'pod-a', attach }] });
+  const pod = topo.pods[0];
   try {
-    const pod = topo.pods[0];
-    // kernel addresses on both ends of the pod's veth: the dataplane side (v0) is what the drop chain guards
     topo.lab.addr(topo.ns.dp, 'v0', '10.250.0.1/30');
     topo.lab.up(pod.ns, 'eth0');
     topo.lab.addr(pod.ns, 'eth0', '10.250.0.2/30');
     await startDaemon(topo);
+  } catch (e) { await destroyTopology(topo); throw e; }
+  return { topo, pod };
+}
+
+gate.serial('a drop chain left by a SIGKILLed daemon is removed at the next start when its port is not configured: the kernel has the interface again', async (t) => {
+  const { topo, pod } = await started('skc', 'afpacket');
+  try {
     t.true(chains(topo).includes('in_v0'), 'the port keeps the kernel off v0');
     t.false(await kernelAnswers(topo, pod), 'the kernel does not answer on a port');
     await kill(topo);
@@ -73,13 +81,8 @@ gate.serial('a drop chain left by a SIGKILLed daemon is removed at the next star
 });
 
 gate.serial('a SIGKILLed daemon leaves no XDP program on an AF_XDP port\'s interface; the next start without the port leaves it to the kernel', async (t) => {
-  const topo = buildTopology({ kind: 'skx', pods: [{ name: 'pod-a', attach: 'afxdp' }] });
+  const { topo, pod } = await started('skx', 'afxdp');
   try {
-    const pod = topo.pods[0];
-    topo.lab.addr(topo.ns.dp, 'v0', '10.250.0.1/30');
-    topo.lab.up(pod.ns, 'eth0');
-    topo.lab.addr(pod.ns, 'eth0', '10.250.0.2/30');
-    await startDaemon(topo);
     const kind = (await api(topo, 'GET', '/api/v1/ports/pod-a')).json?.kind;
     t.log(`port kind ${kind}`);
     if (kind !== 'native-afxdp') { t.pass(`AF_XDP unavailable here (port kind ${kind}): nothing to check`); return; }
