@@ -165,7 +165,7 @@ function kernelChains(netns: string | undefined): Array<{ chain: string; ifname?
  * that interface for good — and, where the kernel keeps a netdev chain whose device is gone and
  * hooks it by name (Linux 6.16+), off the next interface of that name too (another pod's veth).
  * The table in a namespace is the one daemon's forwarding there. Each removal is logged. */
-function dropStaleKernelChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
+function removeStaleChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
   for (const { chain, ifname } of kernelChains(netns)) {
     if (keep.has(chain)) continue;
     try {
@@ -304,10 +304,10 @@ export class PortManager {
   }
 
   /** At the daemon's start, before the workers open the ports: the drop chains of the ports'
-   * namespace that none of them accounts for are removed (dropStaleKernelChains). */
+   * namespace that none of them accounts for are removed (removeStaleChains). */
   dropStaleKernelChains(): void {
     const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
-    dropStaleKernelChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
+    removeStaleChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
   }
 
   /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
