@@ -32,7 +32,7 @@ import type { DaemonConfig } from './config.js';
 import { ConfigError, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { MTU_REFRESH_MS } from './port-mtu.js';
-import { configureHostStack, type HostAddresses, type HostStack } from './host-stack.js';
+import { configureHostStack, dropStaleHostRules, type HostAddresses, type HostStack } from './host-stack.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
@@ -284,6 +284,10 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       await programming.now();
     },
   });
+  // what a daemon that did not stop cleanly left for ports not opened now: drop chains on their
+  // interfaces, a host port's NodePort rules
+  portManager.dropStaleKernelChains();
+  if (!cfg.ports.some((p) => p.role === 'host')) dropStaleHostRules(opts.portNetns, log);
   // 0700: the saved objects name every service and pod address of the node
   try { mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 }); } catch (e) {
     throw new ConfigError(`cannot use stateDir ${cfg.stateDir}: ${(e as Error).message}`);

@@ -208,6 +208,29 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
   };
 }
 
+/** At a start without a host port: the NodePort rules of a host port that a daemon killed while it
+ * ran left (its TAP went with it, the table's routes along: the rules fall through to the next
+ * one, but the `local` table's rule stays at LOCAL_PREF, behind any rule another program has
+ * below it) are removed and the local rule put back at preference 0 — as a clean stop leaves the
+ * host. Only where a rule of ours says a daemon had them; logged per family. */
+export function dropStaleHostRules(netns: string | undefined, log: Logger): void {
+  for (const fam of ['-4', '-6'] as Fam[]) {
+    let rules: string;
+    try { rules = ipCmd(netns, [fam, 'rule', 'show']); } catch { continue; }   // (no IPv6)
+    if (!new RegExp(`^${RULE_PREF}:.*\\blookup ${HOST_NODEPORT_TABLE}\\b`, 'm').test(rules)) continue;
+    removeRules(netns, fam);
+    let localBack = false;
+    try {
+      if (!/^0:\s+from all lookup local\s*$/m.test(rules) && new RegExp(`^${LOCAL_PREF}:\\s+from all lookup local\\s*$`, 'm').test(rules)) {
+        ipCmd(netns, [fam, 'rule', 'add', 'pref', '0', 'lookup', 'local']);
+        ipCmd(netns, [fam, 'rule', 'del', 'pref', String(LOCAL_PREF), 'lookup', 'local']);
+        localBack = true;
+      }
+    } catch (e) { log.warn({ family: fam, error: (e as Error).message.split('\n')[0] }, 'could not move the local rule back to preference 0'); }
+    log.warn({ family: fam, localBack }, 'a host port\'s NodePort rules left by a daemon that did not stop cleanly: removed (no host port is configured)');
+  }
+}
+
 /** Every rule of ours (preference RULE_PREF, table HOST_NODEPORT_TABLE) in this family. */
 function removeRules(ns: string | undefined, fam: Fam): void {
   for (let i = 0; i < 256; i++) { try { ipCmd(ns, [fam, 'rule', 'del', 'pref', String(RULE_PREF), 'table', String(HOST_NODEPORT_TABLE)]); } catch { break; } }

@@ -146,6 +146,37 @@ function letKernelIn(ifname: string, netns: string | undefined): void {
   try { inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, kernelChain(ifname)]); } catch { /* gone with its pod, or never added */ }
 }
 
+/** The drop chains in the wdp table of `netns` (none when there is no table, or no `nft`), each
+ * with the interface its hook names (chains made by keepKernelOut name one). */
+function kernelChains(netns: string | undefined): Array<{ chain: string; ifname?: string }> {
+  const args = ['list', 'table', 'netdev', NFT_TABLE];
+  let text: string;
+  try {
+    text = netns ? execFileSync('ip', ['netns', 'exec', netns, nft(), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+      : execFileSync(nft(), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch { return []; }
+  return text.split(/^\s*chain /m).slice(1).map((c) => ({ chain: c.split(/\s/, 1)[0], ifname: /\bdevice "([^"]+)"/.exec(c)?.[1] }));
+}
+
+/** Removes the drop chains that none of the ports about to open accounts for (`keep`: their chain
+ * names). A daemon killed (SIGKILL, OOM, a node crash) leaves its chains; when it starts again
+ * without one's port (taken out of the config, a saved runtime port not restored, a config-file
+ * port whose interface is missing) nothing else would remove it, and the kernel would stay off
+ * that interface for good — and, where the kernel keeps a netdev chain whose device is gone and
+ * hooks it by name (Linux 6.16+), off the next interface of that name too (another pod's veth).
+ * The table in a namespace is the one daemon's forwarding there. Each removal is logged. */
+function removeStaleChains(keep: Set<string>, netns: string | undefined, log: Logger): void {
+  for (const { chain, ifname } of kernelChains(netns)) {
+    if (keep.has(chain)) continue;
+    try {
+      inNs(netns, nft(), ['delete', 'chain', 'netdev', NFT_TABLE, chain]);
+      log.warn({ chain, ifname }, 'a drop chain no port being opened accounts for (left by a daemon that did not stop cleanly): removed, the kernel has the interface again');
+    } catch (e) {
+      log.error({ chain, ifname, error: (e as Error).message.split('\n')[0] }, 'a drop chain no port being opened accounts for could not be removed: the kernel stays off its interface');
+    }
+  }
+}
+
 const NFT_TABLE = 'wdp';
 
 /** nftables' `nft` from the system directories (src/util/system-tool.ts says why not PATH). */
@@ -272,6 +303,13 @@ export class PortManager {
     this.restoreSaved();
   }
 
+  /** At the daemon's start, before the workers open the ports: the drop chains of the ports'
+   * namespace that none of them accounts for are removed (removeStaleChains). */
+  dropStaleKernelChains(): void {
+    const chained = this.all().filter((p) => (p.spec.type === 'afpacket' || p.spec.type === 'afxdp') && !this.absent.has(p.spec.index));
+    removeStaleChains(new Set(chained.map((p) => kernelChain(p.spec.ifname))), this.portNetns, this.log);
+  }
+
   /** Whether config-file port `p`'s interface is missing now, so it starts absent rather than
    * failing the start (a pod's veth gone while the daemon was down; the link check opens it when
    * it appears, as it reopens one that goes while the daemon runs): an AF_PACKET / AF_XDP port
@@ -295,9 +333,15 @@ export class PortManager {
    * programmed again with the real one when it opens. Logged once. */
   private startAbsent(p: PortConfig, index: number): WorkerPortSpec {
     this.absent.set(index, { since: Date.now(), closed: true });
-    this.log.warn({ port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) },
-      p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
-        : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears');
+    const what = p.type === 'tap' ? 'a port\'s network namespace does not exist at start: port absent, opened when the namespace appears'
+      : 'a port\'s interface does not exist at start: port absent, opened when an interface of that name appears';
+    // a pod port none of whose pods is configured and no route names (a pod-facing link that
+    // this node does not have: its pods are attached by the CNI plugin, each a port of its own)
+    // loses nothing while absent — said at info level; else what is routed to it is dropped
+    const idle = p.pods.length === 0 && !this.cfg.routes.some((r) => r.port === p.name);
+    const fields = { port: p.name, ...(p.type === 'tap' ? { netns: p.netns } : { ifname: p.ifname }) };
+    if (idle) this.log.info(fields, `${what} (no pod of it is configured, no route names it: nothing is routed to it until then)`);
+    else this.log.warn(fields, what);
     return { ...this.specOf(p, index, p.mac ?? this.madeUpMac(p)), absent: true };
   }
 
