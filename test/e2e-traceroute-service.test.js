@@ -235,3 +235,35 @@ for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:
     t.false(own.got.has(2), `kernel: the trace ends at hop 1 (local delivery, no time exceeded)\n${own.out}`);
   });
 }
+
+// The answer's IPv4 header (icmp_send's: TOS 0xc0 with the probe's TOS bits 0x1e, no DF), as
+// captured by the client: wdp's for a probe to the ClusterIP, the kernel reference's for the same
+// probe through its router.
+const TCPDUMP = has('tcpdump');
+
+/** The outer IPv4 header fields { tos, ttl, id, flags } of the first time exceeded namespace `ns`
+ * receives for a UDP probe with TTL 1 and TOS 0x1f to `vip`:53 (tcpdump -v while traceroute sends);
+ * { out } when none was seen. */
+async function answerHeader(ns, vip) {
+  const cap = topo.lab.execAsync(ns, 'timeout', ['8', 'tcpdump', '-c', '1', '-nvl', '-i', 'eth0', 'icmp[0] == 11'], { timeoutMs: 15000 });
+  await sleep(1500);
+  await topo.lab.execAsync(ns, 'traceroute', ['-n', '-q', '1', '-w', '1', '-4', '-U', '-p', '53', '-t', '31', '-f', '1', '-m', '1', vip], { timeoutMs: 15000 });
+  const r = await cap;
+  const m = r.stdout.match(/tos (0x[0-9a-f]+)\S* ttl (\d+), id (\d+), offset \d+, flags \[([^\]]*)\]/);
+  return m ? { tos: m[1], ttl: Number(m[2]), id: Number(m[3]), flags: m[4] } : { out: `${r.stdout}\n${r.stderr}` };
+}
+
+if (!TRACEROUTE || !NFT || !TCPDUMP) {
+  test.skip('IPv4: the time exceeded\'s header, wdp and the kernel reference (traceroute, nft or tcpdump is not installed)', () => {});
+} else {
+  serial('IPv4: the time exceeded\'s header is the kernel\'s — TOS 0xc0 with the probe\'s TOS bits, no DF, TTL 64 — wdp and the kernel reference', async (t) => {
+    await apply(services());
+    await sleep(1100); // the reject rate limit refills
+    const ours = await answerHeader(topo.ns.client, '10.96.0.10');
+    const { kc } = await kernelRouter();
+    const kernelOnes = await answerHeader(kc, '10.96.0.10');
+    t.like(kernelOnes, { tos: '0xde', ttl: 64, flags: 'none' }, `the kernel's answer: ${JSON.stringify(kernelOnes)}`);
+    t.like(ours, { tos: '0xde', ttl: 64, flags: 'none' }, `wdp's answer: ${JSON.stringify(ours)}`);
+    t.true(ours.id > 0, 'an ID of its own');
+  });
+}
