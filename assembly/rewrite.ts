@@ -48,11 +48,12 @@ import { Frame, setResult } from "./frame";
   }
 }
 
-/** The TTL step of a translated frame: decremented (ttlDecrement, with the address delta `acc`),
- * except a spent TTL (0 or 1), which reaches a translation only on a flow whose backend is the node
- * itself (ttl.ts localDelivery): delivered to the host stack as the kernel delivers it locally,
- * unchanged — only `acc` goes into the IPv4 header checksum. */
-@inline function ttlStep(l3: usize, fr: Frame, acc: u64): void {
+/** The TTL step of a forwarded frame: decremented (ttlDecrement, with the address delta `acc`),
+ * except a spent TTL (0 or 1), which gets this far only with the node itself at one end of the
+ * packet (ttl.ts serviceTtlSpent, routedTtlSpent): delivered to the host stack as the kernel
+ * delivers locally, or the node's own output, unchanged — only `acc` goes into the IPv4 header
+ * checksum. */
+@inline export function ttlStep(l3: usize, fr: Frame, acc: u64): void {
   const family = <u32>fr.family;
   if (ttlOk(fr)) ttlDecrement(l3, family, acc);
   else if (family == 4) csumApply(l3 + IP4_CSUM, acc);

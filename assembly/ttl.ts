@@ -9,10 +9,11 @@
 // icmpv6_getfrag: nf_ct_attach, a new flow's unconfirmed entry too) and nf_nat_icmp_reply_translation
 // rewrites it back — from the service address the client sent to (or the SNAT address a reply was
 // sent to), quoting the packet as the sender sent it. What icmp_send / icmpv6_send never answer is
-// dropped silently. A packet of a service flow whose backend is the node itself (a hostNetwork
-// endpoint of this node) is never checked: the kernel delivers it locally (ip_local_deliver checks
-// no TTL) and what the host stack answers is its own output, never forwarded. Semantics:
-// docs/core.md "Time exceeded".
+// dropped silently. A packet with the node itself at one end is never checked: to a Service
+// endpoint at the node (hostNetwork) the kernel delivers it locally (ip_local_deliver checks no
+// TTL), and what the node sends — its answers, its own connections, its routed packets — is its
+// output, never forwarded (only ip_forward / ip6_forward check). Semantics: docs/core.md "Time
+// exceeded".
 import * as L from "./layout";
 import {
   ETH_DST, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
@@ -50,11 +51,20 @@ function eligible(f: usize, fr: Frame): bool {
   return true;
 }
 
-/** Whether a service packet on its way to or from backend address `be` has spent its TTL / hop
- * limit (ttlExceeded answers it): never when the backend is the node itself — local delivery and
- * the host's output check no TTL, and natRewrite leaves it as it is. */
-@inline export function serviceTtlSpent(fr: Frame, be: usize): bool {
-  return !ttlOk(fr) && !nodeItself(be, <u32>fr.family);
+/** Whether a packet of a service flow between `client` and backend `be` has spent its TTL / hop
+ * limit (ttlExceeded answers it): never when either end is the node itself — local delivery and
+ * the node's own output check no TTL, and the translation leaves it as it is (ttlStep). The node
+ * scans run only for a spent TTL. */
+@inline export function serviceTtlSpent(fr: Frame, client: usize, be: usize): bool {
+  if (ttlOk(fr)) return false;
+  const family = <u32>fr.family;
+  return !nodeItself(be, family) && !nodeItself(client, family);
+}
+
+/** Whether a routed packet has spent its TTL / hop limit: never when the node itself sent it (its
+ * output; forwarded with the TTL left as it is). */
+@inline export function routedTtlSpent(fr: Frame): bool {
+  return !ttlOk(fr) && !nodeItself(fr.srcAddr, <u32>fr.family);
 }
 
 /** A frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,

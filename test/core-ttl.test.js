@@ -102,7 +102,8 @@ const SVC = {
   snatV4: '192.168.0.1',
   routes: ROUTES,
 };
-const CLIENTS = { 4: ['10.0.0.1', '10.0.0.2'], 6: ['fd00::1', 'fd00::2'] };
+// the node itself among the clients (its own packets take spent TTLs)
+const CLIENTS = { 4: ['10.0.0.1', '10.0.0.2', '192.168.0.1'], 6: ['fd00::1', 'fd00::2'] };
 const TARGETS = [['10.96.0.10', 80, 'TCP'], ['10.96.0.10', 53, 'UDP'], ['192.168.0.1', 30080, 'TCP'], ['fd00:96::a', 80, 'TCP'], ['fd00:96::a', 53, 'UDP'], ['10.96.0.11', 80, 'TCP']];
 const CLI_MAC = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe' };
 const BE_MAC = { srcMac: '02:00:00:00:be:01', dstMac: '02:00:00:00:00:bb' };

@@ -128,6 +128,16 @@ for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:
     const after = await reasons();
     t.is(after.reject_ttl_exceeded ?? 0, before.reject_ttl_exceeded ?? 0, 'no time exceeded for the node\'s own endpoint');
   });
+
+  serial(`IPv${fam}: the node's own TCP traceroute to the ClusterIP (through the host port) ends at hop 1: the pod's SYN-ACK, no time exceeded`, async (t) => {
+    await apply(services());
+    const before = await reasons();
+    const all = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && !g.has(2), topo.ns.dp);
+    t.is(all.got.get(1), vip, `hop 1 (the pod's SYN-ACK)\n${all.out}\n${topo.daemonLog.slice(-1500)}`);
+    t.false(all.got.has(2), `the trace ends at hop 1: the node's TTL-1 probe was not answered by the node\n${all.out}`);
+    const after = await reasons();
+    t.is(after.reject_ttl_exceeded ?? 0, before.reject_ttl_exceeded ?? 0, 'no time exceeded for the node\'s own packets');
+  });
 }
 
 // ---- the kernel reference -------------------------------------------------------------------------
@@ -145,7 +155,9 @@ async function kernelRouter() {
     [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
   lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
   lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
-  // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting
+  // the router's own packets to a ClusterIP need a route before OUTPUT's DNAT (a node's default)
+  lab.route(kr, '10.96.0.0/16', '10.9.1.5'); lab.route(kr, 'fd00:96::/64', 'fd09:1::5');
+  // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting (and output)
   // chain to a service chain that DNATs (one endpoint)
   const rules = `table inet kube-proxy {
   map service-ips {
@@ -182,6 +194,10 @@ async function kernelRouter() {
   }
   chain nat-prerouting {
     type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain nat-output {
+    type nat hook output priority -100; policy accept;
     jump services
   }
 }
@@ -233,6 +249,10 @@ for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:
     const own = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', hostVip], (g) => g.get(1) === hostVip && !g.has(2), kc);
     t.is(own.got.get(1), hostVip, `kernel: hop 1 to the router's own endpoint\n${own.out}`);
     t.false(own.got.has(2), `kernel: the trace ends at hop 1 (local delivery, no time exceeded)\n${own.out}`);
+    // the router's own traceroute to the ClusterIP: DNAT in OUTPUT, sent without ip_forward
+    const self = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && !g.has(2), kr);
+    t.is(self.got.get(1), vip, `kernel: the router's own trace, hop 1\n${self.out}`);
+    t.false(self.got.has(2), `kernel: the router's own trace ends at hop 1 (its output, no TTL check)\n${self.out}`);
   });
 }
 

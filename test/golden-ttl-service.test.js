@@ -208,4 +208,21 @@ for (const F of FAMILIES) {
     t.is(modelFlows(model), 2, 'model: both flows');
     t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
   });
+
+  test(`IPv${fam}: the node's own packets (a client at the node address: its traceroute to a ClusterIP) take a spent TTL as the kernel's output does: forwarded unchanged, the flow created; the pod's TTL-1 reply to it delivered`, (t) => {
+    // the kernel DNATs its own packet in OUTPUT and sends it: only ip_forward checks a TTL
+    const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
+    const synAck = { proto: 'TCP', sport: 8080, dport: 40000, flags: 'SA', seq: 5000, ack: 1001 };
+    const { core, model } = runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'the node\'s SYN TTL 1', in: cli({ ...syn, src: node, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...syn, src: node, dst: be, dport: 8080, ttl: 1 })) },
+        { label: 'the pod\'s SYN-ACK TTL 1', inPort: BE_PORT, in: fromBe({ ...synAck, src: be, dst: node, ttl: 1 }),
+          expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: node, ttl: 1 })) },
+      ],
+    });
+    t.is(core.flows().length, 1);
+    t.is(modelFlows(model), 1);
+    t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
+  });
 }

@@ -98,6 +98,25 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
     runScenario(t, { tables: tables({ vip, be, routed, mcast }), opts, steps });
   });
 
+  test(`IPv${fam}: the node's own routed packet with TTL 1 or 0 is forwarded as it is (its output: only ip_forward checks a TTL)`, (t) => {
+    const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
+    const self = fam === 4 ? '192.168.0.1' : 'fd00:168::1';
+    const ir = tables({ vip, be, routed, mcast });
+    if (fam === 4) ir.snatV4 = self; else ir.snatV6 = self;
+    const { core } = runScenario(t, {
+      tables: ir, opts,
+      steps: [
+        { label: 'TTL 1 from the node', in: cli({ ...u, src: self, dst: far, ttl: 1 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
+        { label: 'TTL 0 from the node', in: cli({ ...u, src: self, dst: far, ttl: 0 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 0 }) } },
+        { label: 'TTL 2 from the node: decremented', in: cli({ ...u, src: self, dst: far, ttl: 2 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
+      ],
+    });
+    t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
+  });
+
   test(`IPv${fam}: time exceeded shares the reject rate limit (6 answers at one instant, then drop_reject_rate_limited)`, (t) => {
     const err = answers();
     const u = { proto: 'UDP', dport: 33434, payload: 'p' };

@@ -881,7 +881,7 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitOrig — the flow's frontend id only while it is still its frontend's
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
-    if (this.ttlSpent(p, fl.backend)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, bv.b.outPort)) return;
     this.origState(x, fl);
@@ -897,7 +897,7 @@ export class ReferenceModel {
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
-    if (this.ttlSpent(p, fl.backend)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
     if (!this.fitsPort(x, r.outPort)) return;
@@ -945,7 +945,7 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     // core: pipeline.ts hitReply — to the backend from the SNAT address it sent to, else the in port's
-    if (this.ttlSpent(p, fl.backend)) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
+    if (this.ttlSpent(p, fl.client, fl.backend)) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
     if (!this.fitsPort(x, fl.clientPort)) return;
     if (this.live) {
       if (p.proto === 6) {
@@ -1072,7 +1072,7 @@ export class ReferenceModel {
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
     // core: pipeline.ts newFlow — from the service address once the backend is picked, no flow
-    if (this.ttlSpent(p, bv.addr)) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, bv.addr)) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
     if (!this.fitsPort(x, bv.b.outPort)) return;
@@ -1166,18 +1166,19 @@ export class ReferenceModel {
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
     if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
-    if (p.ttl <= 1) return this.ttlExceeded(x);
+    // core: ttl.ts routedTtlSpent — the node's own packet goes on, its TTL as it is
+    if (p.ttl <= 1 && !this.tables.nodeItself(p.src, p.family)) return this.ttlExceeded(x);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, r.outPort)) return;
-    decTtl(x.f, p, new CsumDelta());
+    ttlStep(x.f, p, new CsumDelta());
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     x.t.stages |= L.TS_ROUTED;
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
   }
 
-  /** Core: ttl.ts serviceTtlSpent — a spent TTL, unless the backend is the node itself. */
-  private ttlSpent(p: Parsed, backend: Uint8Array): boolean {
-    return p.ttl <= 1 && !this.tables.nodeItself(backend, p.family);
+  /** Core: ttl.ts serviceTtlSpent — a spent TTL, unless the client or the backend is the node itself. */
+  private ttlSpent(p: Parsed, client: Uint8Array, backend: Uint8Array): boolean {
+    return p.ttl <= 1 && !this.tables.nodeItself(backend, p.family) && !this.tables.nodeItself(client, p.family);
   }
 
   /** Core: ttl.ts ttlExceeded — a spent TTL: an ICMP time exceeded from `own` (a service
