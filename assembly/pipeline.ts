@@ -19,11 +19,11 @@ import {
 } from "./conntrack";
 import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
 import { snatKind, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
-import { natRewrite, fwdOrig, ttlDecrement, ttlOk } from "./rewrite";
+import { natRewrite, fwdOrig, ttlStep, ttlOk } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
 import { fitsPort } from "./mtu";
-import { ttlExceeded } from "./ttl";
+import { ttlExceeded, serviceTtlSpent, routedTtlSpent } from "./ttl";
 import { snatHolds, backendHolds, heldBackendId, heldFrontId, keepsAddress, pureSyn, keptRoute, reopensClosed, udpReselectFront, udpReplyStale } from "./stale";
 import { fragRemember, fragFollow } from "./fragment";
 import { keyHash } from "./hash";
@@ -85,7 +85,7 @@ function hitOrig(f: usize, fr: Frame, flow: u32): void {
   fr.flow = flow;
   fr.front = front;
   fr.backend = bid;
-  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return false; }
+  if (serviceTtlSpent(fr, fr.srcAddr, flowAt(flow).backendAddr)) { ttlExceeded(f, fr, fr.dstAddr); return false; }
   return true;
 }
 
@@ -136,7 +136,7 @@ function hitLeft(f: usize, fr: Frame, flow: u32, front: u32): void {
   if (bid == 0) fr.stages |= L.TS_BACKEND_LEFT;
   // a spent TTL: answered to the backend from the node — the SNAT address the reply was sent to,
   // else the in port's address
-  if (!ttlOk(fr)) { ttlExceeded(f, fr, (e.flags & L.CTF_SNAT) != 0 ? fr.dstAddr : 0); return; }
+  if (serviceTtlSpent(fr, e.clientAddr, e.backendAddr)) { ttlExceeded(f, fr, (e.flags & L.CTF_SNAT) != 0 ? fr.dstAddr : 0); return; }
   if (!fitsPort(f, fr, <u32>e.clientPort)) return;
   if (gLive) { stateOnReply(e, fr); count(L.GC_CT_HIT, 1); }
   const snat = (e.flags & L.CTF_SNAT) != 0;
@@ -226,8 +226,9 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   fr.stages |= L.TS_BACKEND_SELECTED;
   // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
   // and affinity update run in PREROUTING, before ip_forward's TTL check; its next hop is never
-  // resolved), no flow created (the kernel's entry for it is never confirmed)
-  if (!ttlOk(fr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
+  // resolved), no flow created (the kernel's entry for it is never confirmed); with the node itself
+  // at either end it goes on (local delivery, the node's own output)
+  if (serviceTtlSpent(fr, client, be.addrPtr)) { ttlExceeded(f, fr, fr.dstAddr); return; }
   if (be.outPort == L.PORT_NONE || <u32>be.family != family) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   // too big for the backend's port: answered or dropped before any flow exists (the kernel's
   // conntrack entry of a packet ip_forward drops is never confirmed)
@@ -290,12 +291,13 @@ function noService(f: usize, fr: Frame): void {
   // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
-  // a spent TTL on a routed packet: ICMP time exceeded from the in port's address (ttl.ts)
-  if (!ttlOk(fr)) { ttlExceeded(f, fr, 0); return; }
+  // a spent TTL on a routed packet: ICMP time exceeded from the in port's address (ttl.ts), unless
+  // the node itself sent it
+  if (routedTtlSpent(fr)) { ttlExceeded(f, fr, 0); return; }
   const out = <u32>rt.outPort;
   if (out == L.PORT_NONE) { drop(fr, L.REASON_DROP_NO_ROUTE); return; }
   if (!fitsPort(f, fr, out)) return;
-  ttlDecrement(f + <usize>fr.l3, family, 0);
+  ttlStep(f + <usize>fr.l3, fr, 0);
   macCopy(f + ETH_DST, rt.dstMacPtr);
   macCopy(f + ETH_SRC, rt.srcMacPtr);
   fr.stages |= L.TS_ROUTED;

@@ -12,12 +12,24 @@ import {
   IP6_SRC, IP6_DST, IP6_MIN_MTU, DEFAULT_TTL, IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMPV6, L4_SPORT, L4_DPORT,
   TCP_HLEN, TCP_SEQ, TCP_ACK_SEQ, TCP_DOFF, TCP_FLAGS, TCP_WINDOW, TCP_CSUM, TCP_URG_PTR,
   TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK, ICMP_HLEN, ICMP_TYPE, ICMP_CODE, ICMP_CSUM, ICMP_REST,
-  ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP6_DST_UNREACH, ICMP6_PORT_UNREACH,
+  ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMP6_DST_UNREACH, ICMP6_PORT_UNREACH, IPTOS_TOS_MASK,
+  IPTOS_PREC_INTERNETCONTROL,
 } from "./net";
-import { gSlot } from "./regions";
+import { gSlot, gLive } from "./regions";
 import { srcOff, dstOff } from "./rewrite";
 import { Frame, setResult, drop } from "./frame";
 import { rejectAllowed } from "./ratelimit";
+
+// The IPv4 ID of the core's last ICMP error: each error takes the next (a dry run reads it, never
+// moves it), as the kernel gives each of its errors an ID (ip_select_ident: they are sent without DF).
+let gIcmpId: u32 = 0;
+
+/** The ID of the ICMP error being built (16 bits; the counter moves only in a live batch). */
+function nextIcmpId(): u32 {
+  const id = (gIcmpId + 1) & 0xffff;
+  if (gLive) gIcmpId = id;
+  return id;
+}
 
 // The answer can be longer than the frame (an ICMP error quotes it), so it is built here and copied
 // into the slot; never longer than CFG_SLOT_SIZE.
@@ -105,10 +117,20 @@ export function answer(f: usize, fr: Frame, reason: u32, tcpRst: bool, type: u32
   let ps: u64;
   if (family == 4) {
     store<u8>(ip, 0x45, IP4_VER_IHL);
-    store<u8>(ip, 0, IP4_TOS);
     store<u16>(ip, bswap<u16>(<u16>(IP4_HLEN + l4len)), IP4_TOT_LEN);
-    store<u16>(ip, 0, IP4_ID);
-    store<u16>(ip, bswap<u16>(<u16>IP4_DF), IP4_FRAG);
+    if (tcpRst) {
+      // as nf_reject_iphdr_put builds a reset's: TOS 0, ID 0, DF
+      store<u8>(ip, 0, IP4_TOS);
+      store<u16>(ip, 0, IP4_ID);
+      store<u16>(ip, bswap<u16>(<u16>IP4_DF), IP4_FRAG);
+    } else {
+      // as icmp_send builds an error's: the quoted packet's TOS bits with precedence internetwork
+      // control (no ECN, no other precedence), an ID of its own, no DF (its socket's
+      // IP_PMTUDISC_DONT)
+      store<u8>(ip, <u8>((<u32>load<u8>(l3, IP4_TOS) & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL), IP4_TOS);
+      store<u16>(ip, bswap<u16>(<u16>nextIcmpId()), IP4_ID);
+      store<u16>(ip, 0, IP4_FRAG);
+    }
     store<u8>(ip, <u8>DEFAULT_TTL, IP4_TTL);
     store<u8>(ip, <u8>nh, IP4_PROTO);
     store<u16>(ip, 0, IP4_CSUM);

@@ -48,8 +48,19 @@ import { Frame, setResult } from "./frame";
   }
 }
 
+/** The TTL step of a forwarded frame: decremented (ttlDecrement, with the address delta `acc`),
+ * except a spent TTL (0 or 1), which gets this far only with the node itself at one end of the
+ * packet (ttl.ts serviceTtlSpent, routedTtlSpent): delivered to the host stack as the kernel
+ * delivers locally, or the node's own output, unchanged — only `acc` goes into the IPv4 header
+ * checksum. */
+@inline export function ttlStep(l3: usize, fr: Frame, acc: u64): void {
+  const family = <u32>fr.family;
+  if (ttlOk(fr)) ttlDecrement(l3, family, acc);
+  else if (family == 4) csumApply(l3 + IP4_CSUM, acc);
+}
+
 /** Rewrites the IP/L4 header of a parsed frame: optional new source (addr, port), optional new
- * destination, TTL/hop limit decrement, checksums. Ports are host order; a 0 address = unchanged. */
+ * destination, TTL/hop limit decrement (ttlStep), checksums. Ports are host order; a 0 address = unchanged. */
 export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, newDst: usize, newDport: u32): void {
   const family = <u32>fr.family;
   const proto = <u32>fr.proto;
@@ -59,11 +70,11 @@ export function natRewrite(f: usize, fr: Frame, newSrc: usize, newSport: u32, ne
   if (newSrc != 0) acc += addrReplace(l3 + srcOff(family), newSrc, family);
   if (newDst != 0) acc += addrReplace(l3 + dstOff(family), newDst, family);
   // a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
-  if (fr.laterFragment) { ttlDecrement(l3, family, acc); return; }
+  if (fr.laterFragment) { ttlStep(l3, fr, acc); return; }
   let l4acc = acc;
   if (newSrc != 0) l4acc += portReplace(l4 + L4_SPORT, newSport);
   if (newDst != 0) l4acc += portReplace(l4 + L4_DPORT, newDport);
-  ttlDecrement(l3, family, acc);
+  ttlStep(l3, fr, acc);
   if (proto == IPPROTO_TCP) {
     csumApply(l4 + TCP_CSUM, l4acc);
   } else if (proto == IPPROTO_UDP) {

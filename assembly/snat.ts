@@ -16,6 +16,12 @@ export const SNAT_HAIRPIN: u32 = 2;
 
 const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
 
+/** Whether addr is the node itself: the SNAT address of its family or another node address (a
+ * hostNetwork endpoint of this node). Scans the node entries (a handful). */
+export function nodeItself(addr: usize, family: u32): bool {
+  return (hasSnat(family) && addrEq(addr, snatAddr(family))) || nodeAddress(addr, family);
+}
+
 /** How a new flow toward beAddr is source-translated (SNAT_*). A backend at a node address (the
  * SNAT address or any other address of the node: a hostNetwork endpoint of this node) is the node
  * itself. When the client is the node too (the host reaching itself through a Service) and CONFIG
@@ -34,7 +40,7 @@ const SNAT_TRIES: u32 = <u32>L.SNAT_PROBE_MAX;
   const self = addrEq(client, beAddr);
   // neither masquerade nor a hairpin address: nothing to decide, no scan
   if (!masquerade && !self && !hasHairpin(family)) return SNAT_NONE;
-  const beNode = addrEq(beAddr, snatAddr(family)) || nodeAddress(beAddr, family);
+  const beNode = nodeItself(beAddr, family);
   if (beNode && hasHairpin(family) && (self || addrEq(client, snatAddr(family)) || nodeAddress(client, family))) return SNAT_HAIRPIN;
   return (masquerade && !beNode) || self ? SNAT_MASQ : SNAT_NONE;
 }

@@ -9,39 +9,62 @@
 // icmpv6_getfrag: nf_ct_attach, a new flow's unconfirmed entry too) and nf_nat_icmp_reply_translation
 // rewrites it back — from the service address the client sent to (or the SNAT address a reply was
 // sent to), quoting the packet as the sender sent it. What icmp_send / icmpv6_send never answer is
-// dropped silently. Semantics: docs/core.md "Time exceeded".
+// dropped silently. A packet with the node itself at one end is never checked: to a Service
+// endpoint at the node (hostNetwork) the kernel delivers it locally (ip_local_deliver checks no
+// TTL), and what the node sends — its answers, its own connections, its routed packets — is its
+// output, never forwarded (only ip_forward / ip6_forward check). Semantics: docs/core.md "Time
+// exceeded".
 import * as L from "./layout";
 import {
-  ETH_DST, IP4_FRAG, IP4_OFFSET, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
+  ETH_DST, IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_TIME_EXCEEDED, ICMP6_TIME_EXCEEDED,
 } from "./net";
 import { gPortAddr } from "./regions";
 import { Frame, drop } from "./frame";
 import { answer } from "./reject";
 import { rejectAllowed } from "./ratelimit";
 import { icmpNeverAnswered } from "./mtu";
+import { ttlOk } from "./rewrite";
+import { nodeItself } from "./snat";
 
 /** Whether the kernel would send a time exceeded for this frame at all: a frame sent to the node's
  * MAC (not to an Ethernet group address: ip_forward drops what is not PACKET_HOST), to a unicast
  * destination (not 224.0.0.0/4 or 255.255.255.255; not ff00::/8), from a source that names one
- * node (not 0.0.0.0 / ::; multicast sources were dropped as martians), no IPv4 fragment but the
- * first (icmp_send; ip6 answers any: is_ineligible reads no type from a non-first fragment) and no
+ * node (not 0.0.0.0 / ::; multicast sources were dropped as martians), no fragment but the first
+ * (offset 0; IPv4: icmp_send answers no other; both families: under kube-proxy conntrack's defrag
+ * — nf_defrag_ipv4 / nf_ct_frag6_gather in PREROUTING — reassembles the datagram before ip_forward
+ * / ip6_forward, which answers it once, and a later fragment alone is never reassembled) and no
  * ICMP error (icmpNeverAnswered). */
 function eligible(f: usize, fr: Frame): bool {
-  if ((load<u8>(f, ETH_DST) & 1) != 0) return false;
+  if ((load<u8>(f, ETH_DST) & 1) != 0 || fr.laterFragment) return false;
   const family = <u32>fr.family;
   const dst = fr.dstAddr, src = fr.srcAddr;
   if (family == 4) {
     const d = <u32>load<u8>(dst);
     if ((d & 0xf0) == 0xe0 || load<u32>(dst) == 0xffffffff) return false;
     if (load<u32>(src) == 0) return false;
-    if ((<u32>bswap<u16>(load<u16>(f + <usize>fr.l3, IP4_FRAG)) & IP4_OFFSET) != 0) return false;
     if (<u32>fr.proto == IPPROTO_ICMP && icmpNeverAnswered(4, <u32>fr.icmpType)) return false;
   } else {
     if (<u32>load<u8>(dst) == 0xff) return false;
     if ((load<u64>(src) | load<u64>(src, 8)) == 0) return false;
-    if (<u32>fr.proto == IPPROTO_ICMPV6 && !fr.laterFragment && icmpNeverAnswered(6, <u32>fr.icmpType)) return false;
+    if (<u32>fr.proto == IPPROTO_ICMPV6 && icmpNeverAnswered(6, <u32>fr.icmpType)) return false;
   }
   return true;
+}
+
+/** Whether a packet of a service flow between `client` and backend `be` has spent its TTL / hop
+ * limit (ttlExceeded answers it): never when either end is the node itself — local delivery and
+ * the node's own output check no TTL, and the translation leaves it as it is (ttlStep). The node
+ * scans run only for a spent TTL. */
+@inline export function serviceTtlSpent(fr: Frame, client: usize, be: usize): bool {
+  if (ttlOk(fr)) return false;
+  const family = <u32>fr.family;
+  return !nodeItself(be, family) && !nodeItself(client, family);
+}
+
+/** Whether a routed packet has spent its TTL / hop limit: never when the node itself sent it (its
+ * output; forwarded with the TTL left as it is). */
+@inline export function routedTtlSpent(fr: Frame): bool {
+  return !ttlOk(fr) && !nodeItself(fr.srcAddr, <u32>fr.family);
 }
 
 /** A frame whose TTL / hop limit is spent: answered with a time exceeded (verdict reject,

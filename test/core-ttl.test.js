@@ -82,7 +82,8 @@ test('core: the PORT_ADDR entry is read per frame (set, changed, cleared between
 });
 
 // Service packets (docs/core.md "Time exceeded"): new flows' probes, original- and reply-direction
-// hits of plain and masqueraded flows (ClusterIP, NodePort; both families) with TTL 0..3 and 64,
+// hits of plain and masqueraded flows (ClusterIP, NodePort; both families; a hostNetwork endpoint
+// at the node's address, which takes spent TTLs) with TTL 0..3 and 64,
 // core = model with trace records, live and dry-run; no probe leaves a flow behind.
 const SVC = {
   frontends: [
@@ -91,16 +92,19 @@ const SVC = {
     { id: 3, addr: '192.168.0.1', port: 30080, proto: 'TCP', kind: 'NodePort', flags: L.FEF_MASQUERADE, backends: [1, 2] },
     { id: 4, addr: 'fd00:96::a', port: 80, proto: 'TCP', backends: [4] },
     { id: 5, addr: 'fd00:96::a', port: 53, proto: 'UDP', backends: [5] },
+    // a hostNetwork endpoint: the node itself (the SNAT address) takes spent TTLs
+    { id: 6, addr: '10.96.0.11', port: 80, proto: 'TCP', backends: [6] },
   ],
   backends: [
     { id: 1, addr: '10.1.0.5', port: 8080 }, { id: 2, addr: '10.1.0.6', port: 8080 }, { id: 3, addr: '10.1.0.7', port: 5353 },
-    { id: 4, addr: 'fd00:1::5', port: 8080 }, { id: 5, addr: 'fd00:1::6', port: 5353 },
+    { id: 4, addr: 'fd00:1::5', port: 8080 }, { id: 5, addr: 'fd00:1::6', port: 5353 }, { id: 6, addr: '192.168.0.1', port: 8081 },
   ],
   snatV4: '192.168.0.1',
   routes: ROUTES,
 };
-const CLIENTS = { 4: ['10.0.0.1', '10.0.0.2'], 6: ['fd00::1', 'fd00::2'] };
-const TARGETS = [['10.96.0.10', 80, 'TCP'], ['10.96.0.10', 53, 'UDP'], ['192.168.0.1', 30080, 'TCP'], ['fd00:96::a', 80, 'TCP'], ['fd00:96::a', 53, 'UDP']];
+// the node itself among the clients (its own packets take spent TTLs)
+const CLIENTS = { 4: ['10.0.0.1', '10.0.0.2', '192.168.0.1'], 6: ['fd00::1', 'fd00::2'] };
+const TARGETS = [['10.96.0.10', 80, 'TCP'], ['10.96.0.10', 53, 'UDP'], ['192.168.0.1', 30080, 'TCP'], ['fd00:96::a', 80, 'TCP'], ['fd00:96::a', 53, 'UDP'], ['10.96.0.11', 80, 'TCP']];
 const CLI_MAC = { srcMac: '02:00:00:00:00:01', dstMac: '02:00:00:00:00:fe' };
 const BE_MAC = { srcMac: '02:00:00:00:be:01', dstMac: '02:00:00:00:00:bb' };
 

@@ -3,13 +3,17 @@
 // client namespace:
 //
 //   client (10.0.0.2, fd00::2) --c0-- dp (wdp) -- pod-a (ClusterIP 10.96.0.10 / fd00:96::10 :80 -> :8080, :53 -> :5353)
+//   remote (192.168.100.10, fd00:100::10) --r0-- dp -- host port wdp-host: the node's stack, a
+//     hostNetwork server on the node address (ClusterIP 10.96.0.20 / fd00:96::20 :80 -> :8081)
 //
 // Under kube-proxy the kernel attaches the time exceeded to the probe's conntrack entry (new or
 // established) and NAT-reverses it, so the client gets it from the ClusterIP, quoting its own
 // probe: `traceroute -T -p 80 <ClusterIP>` shows the ClusterIP at hop 1 (the node's hop) and again
 // at hop 2 (the pod's SYN-ACK, from the ClusterIP) — measured on a namespace router with
 // kube-proxy-shaped nftables DNAT rules. A probe that would open a new flow leaves no conntrack
-// entry; a probe on an established UDP flow (same source port) is answered too. The last tests run
+// entry; a probe on an established UDP flow (same source port) is answered too. A probe to a Service
+// whose endpoint is the node itself is delivered to it (the kernel's local delivery checks no TTL):
+// the node's SYN-ACK answers the first probe, and the trace ends at hop 1. The last tests run
 // the same probes through that kernel reference — a router namespace with nftables DNAT rules
 // shaped like kube-proxy's — and expect the same hops. Without traceroute (or nft, for the kernel
 // reference) the tests are skipped.
@@ -17,17 +21,36 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { hops } from './lib/traceroute.js';
-import { e2eSuite, api, serviceYaml, sliceYaml, sleep, waitFor, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, serviceYaml, sliceYaml, sleep, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
 const TRACEROUTE = has('traceroute');
 // the system's nft (node_modules/.bin has an unrelated `nft`: src/util/system-tool.ts)
 const NFT = systemTool('nft');
 
-const suite = e2eSuite(test, { pods: [{ name: 'pod-a', attach: 'tap' }] });
+const HOST_HTTP = 8081;
+const suite = e2eSuite(test, {
+  pods: [{ name: 'pod-a', attach: 'tap' }],
+  // the node's own stack behind a host port (as test/e2e-host.test.js): the node addresses on its TAP
+  configure: (config) => config.ports.push({
+    name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
+    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
+  }),
+});
 const { serial, apply } = suite;
 let topo;
-test.before(async () => { await suite.ready; topo = suite.topo; });
+test.before(async () => {
+  await suite.ready;
+  topo = suite.topo;
+  if (!topo) return;
+  // a hostNetwork server: on the node addresses, in the node's (the dataplane namespace's) stack
+  const host = topo.lab.spawn(topo.ns.dp, process.execPath, [POD_SERVER, 'host', '--http', String(HOST_HTTP)]);
+  topo.podProcs.push(host);
+  let out = '';
+  host.stdout.on('data', (d) => { out += d; });
+  await waitFor('the hostNetwork server to listen', async () => out.includes('ready'), 10000);
+});
 const reasons = async () => (await api(topo, 'GET', '/api/v1/counters')).json.reasons ?? {};
 const flowsTo = async (vip, port) => (await api(topo, 'GET', '/api/v1/conntrack')).json.items.filter((f) => f.vip === vip && f.vipPort === port);
 
@@ -38,6 +61,13 @@ const services = () => [
   serviceYaml({ name: 'web6', clusterIP: 'fd00:96::10', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }, { name: 'echo', port: 53, targetPort: 5353, protocol: 'UDP' }] }),
   sliceYaml({ name: 'web6-1', service: 'web6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'echo', port: 5353, protocol: 'UDP' }],
     endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  // endpoints at the node itself (hostNetwork)
+  serviceYaml({ name: 'hostsvc', clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, targetPort: HOST_HTTP, protocol: 'TCP' }] }),
+  sliceYaml({ name: 'hostsvc-1', service: 'hostsvc', ports: [{ name: 'http', port: HOST_HTTP, protocol: 'TCP' }],
+    endpoints: [{ addresses: [NODE_V4], conditions: { ready: true }, nodeName: 'node-a' }] }),
+  serviceYaml({ name: 'hostsvc6', clusterIP: 'fd00:96::20', extra: { ipFamilies: ['IPv6'] }, ports: [{ name: 'http', port: 80, targetPort: HOST_HTTP, protocol: 'TCP' }] }),
+  sliceYaml({ name: 'hostsvc6-1', service: 'hostsvc6', addressType: 'IPv6', ports: [{ name: 'http', port: HOST_HTTP, protocol: 'TCP' }],
+    endpoints: [{ addresses: [NODE_V6], conditions: { ready: true }, nodeName: 'node-a' }] }),
 ];
 
 /** traceroute from the client with `args`; tried up to 4 times (a second apart: the reject rate
@@ -87,6 +117,27 @@ for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:
     t.is(still.length, 1, 'the flow is still there, the only one of that port');
     t.is(still[0].flow, open[0].flow);
   });
+
+  const hostVip = fam === 4 ? '10.96.0.20' : 'fd00:96::20';
+  serial(`IPv${fam}: a TCP traceroute to a ClusterIP whose endpoint is the node itself (hostNetwork) ends at hop 1: the node's SYN-ACK, no time exceeded`, async (t) => {
+    await apply(services());
+    const before = await reasons();
+    const all = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', hostVip], (g) => g.get(1) === hostVip && !g.has(2), topo.ns.remote);
+    t.is(all.got.get(1), hostVip, `hop 1 (the node's SYN-ACK)\n${all.out}\n${topo.daemonLog.slice(-1500)}`);
+    t.false(all.got.has(2), `the trace ends at hop 1: the TTL-1 probe reached the node\n${all.out}`);
+    const after = await reasons();
+    t.is(after.reject_ttl_exceeded ?? 0, before.reject_ttl_exceeded ?? 0, 'no time exceeded for the node\'s own endpoint');
+  });
+
+  serial(`IPv${fam}: the node's own TCP traceroute to the ClusterIP (through the host port) ends at hop 1: the pod's SYN-ACK, no time exceeded`, async (t) => {
+    await apply(services());
+    const before = await reasons();
+    const all = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && !g.has(2), topo.ns.dp);
+    t.is(all.got.get(1), vip, `hop 1 (the pod's SYN-ACK)\n${all.out}\n${topo.daemonLog.slice(-1500)}`);
+    t.false(all.got.has(2), `the trace ends at hop 1: the node's TTL-1 probe was not answered by the node\n${all.out}`);
+    const after = await reasons();
+    t.is(after.reject_ttl_exceeded ?? 0, before.reject_ttl_exceeded ?? 0, 'no time exceeded for the node\'s own packets');
+  });
 }
 
 // ---- the kernel reference -------------------------------------------------------------------------
@@ -104,16 +155,20 @@ async function kernelRouter() {
     [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
   lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
   lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
-  // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting
+  // the router's own packets to a ClusterIP need a route before OUTPUT's DNAT (a node's default)
+  lab.route(kr, '10.96.0.0/16', '10.9.1.5'); lab.route(kr, 'fd00:96::/64', 'fd09:1::5');
+  // kube-proxy's nftables proxier's shape: the service-ips verdict map from the nat prerouting (and output)
   // chain to a service chain that DNATs (one endpoint)
   const rules = `table inet kube-proxy {
   map service-ips {
     type ipv4_addr . inet_proto . inet_service : verdict
-    elements = { 10.96.0.10 . tcp . 80 : goto service-web-tcp, 10.96.0.10 . udp . 53 : goto service-web-udp }
+    elements = { 10.96.0.10 . tcp . 80 : goto service-web-tcp, 10.96.0.10 . udp . 53 : goto service-web-udp,
+      10.96.0.20 . tcp . 80 : goto service-host-tcp }
   }
   map service-ips6 {
     type ipv6_addr . inet_proto . inet_service : verdict
-    elements = { fd00:96::10 . tcp . 80 : goto service-web6-tcp, fd00:96::10 . udp . 53 : goto service-web6-udp }
+    elements = { fd00:96::10 . tcp . 80 : goto service-web6-tcp, fd00:96::10 . udp . 53 : goto service-web6-udp,
+      fd00:96::20 . tcp . 80 : goto service-host6-tcp }
   }
   chain service-web-tcp {
     meta l4proto tcp dnat ip to 10.9.1.5:8080
@@ -127,12 +182,22 @@ async function kernelRouter() {
   chain service-web6-udp {
     meta l4proto udp dnat ip6 to [fd09:1::5]:5353
   }
+  chain service-host-tcp {
+    meta l4proto tcp dnat ip to 10.9.1.1:${HOST_HTTP}
+  }
+  chain service-host6-tcp {
+    meta l4proto tcp dnat ip6 to [fd09:1::1]:${HOST_HTTP}
+  }
   chain services {
     ip daddr . meta l4proto . th dport vmap @service-ips
     ip6 daddr . meta l4proto . th dport vmap @service-ips6
   }
   chain nat-prerouting {
     type nat hook prerouting priority dstnat; policy accept;
+    jump services
+  }
+  chain nat-output {
+    type nat hook output priority -100; policy accept;
     jump services
   }
 }
@@ -142,9 +207,13 @@ async function kernelRouter() {
   if (!lab.exec(kr, NFT, ['list', 'ruleset']).stdout.includes('service-ips')) throw new Error('nft loaded no ruleset');
   const server = lab.spawn(ks, process.execPath, [POD_SERVER, 'ks', '--http', '8080', '--udp', '5353']);
   topo.podProcs.push(server);
-  let out = '';
+  // a hostNetwork endpoint: a server on the router itself, which the host Service DNATs to
+  const own = lab.spawn(kr, process.execPath, [POD_SERVER, 'kr', '--http', String(HOST_HTTP)]);
+  topo.podProcs.push(own);
+  let out = '', ownOut = '';
   server.stdout.on('data', (d) => { out += d; });
-  await waitFor('the kernel reference server to listen', async () => out.includes('ready'), 10000);
+  own.stdout.on('data', (d) => { ownOut += d; });
+  await waitFor('the kernel reference servers to listen', async () => out.includes('ready') && ownOut.includes('ready'), 10000);
   kernel = { kc, kr };
   return kernel;
 }
@@ -175,5 +244,46 @@ for (const { fam, vip } of [{ fam: 4, vip: '10.96.0.10' }, { fam: 6, vip: 'fd00:
     await topo.lab.execAsync(kc, 'traceroute', ['-n', '-q', '1', '-w', '1', `-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '2', '-m', '2', vip], { timeoutMs: 30000 });
     const udp = await trace([`-${fam}`, '-U', '-p', '53', `--sport=${sport}`, '-f', '1', '-m', '1', vip], (g) => g.get(1) === vip, kc);
     t.is(udp.got.get(1), vip, `kernel: hop 1 on the established UDP flow\n${udp.out}`);
+    // the endpoint is the router itself: the TTL-1 probe is delivered locally, answered by its SYN-ACK
+    const hostVip = fam === 4 ? '10.96.0.20' : 'fd00:96::20';
+    const own = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', hostVip], (g) => g.get(1) === hostVip && !g.has(2), kc);
+    t.is(own.got.get(1), hostVip, `kernel: hop 1 to the router's own endpoint\n${own.out}`);
+    t.false(own.got.has(2), `kernel: the trace ends at hop 1 (local delivery, no time exceeded)\n${own.out}`);
+    // the router's own traceroute to the ClusterIP: DNAT in OUTPUT, sent without ip_forward
+    const self = await trace([`-${fam}`, '-T', '-p', '80', '-m', '3', vip], (g) => g.get(1) === vip && !g.has(2), kr);
+    t.is(self.got.get(1), vip, `kernel: the router's own trace, hop 1\n${self.out}`);
+    t.false(self.got.has(2), `kernel: the router's own trace ends at hop 1 (its output, no TTL check)\n${self.out}`);
+  });
+}
+
+// The answer's IPv4 header (icmp_send's: TOS 0xc0 with the probe's TOS bits 0x1e, no DF), as
+// captured by the client: wdp's for a probe to the ClusterIP, the kernel reference's for the same
+// probe through its router.
+const TCPDUMP = has('tcpdump');
+
+/** The outer IPv4 header fields { tos, ttl, id, flags } of the first time exceeded namespace `ns`
+ * receives for a UDP probe with TTL 1 and TOS 0x1f to `vip`:53 (tcpdump -v while traceroute sends);
+ * { out } when none was seen. */
+async function answerHeader(ns, vip) {
+  const cap = topo.lab.execAsync(ns, 'timeout', ['8', 'tcpdump', '-c', '1', '-nvl', '-i', 'eth0', 'icmp[0] == 11'], { timeoutMs: 15000 });
+  await sleep(1500);
+  await topo.lab.execAsync(ns, 'traceroute', ['-n', '-q', '1', '-w', '1', '-4', '-U', '-p', '53', '-t', '31', '-f', '1', '-m', '1', vip], { timeoutMs: 15000 });
+  const r = await cap;
+  const m = r.stdout.match(/tos (0x[0-9a-f]+)\S* ttl (\d+), id (\d+), offset \d+, flags \[([^\]]*)\]/);
+  return m ? { tos: m[1], ttl: Number(m[2]), id: Number(m[3]), flags: m[4] } : { out: `${r.stdout}\n${r.stderr}` };
+}
+
+if (!TRACEROUTE || !NFT || !TCPDUMP) {
+  test.skip('IPv4: the time exceeded\'s header, wdp and the kernel reference (traceroute, nft or tcpdump is not installed)', () => {});
+} else {
+  serial('IPv4: the time exceeded\'s header is the kernel\'s — TOS 0xc0 with the probe\'s TOS bits, no DF, TTL 64 — wdp and the kernel reference', async (t) => {
+    await apply(services());
+    await sleep(1100); // the reject rate limit refills
+    const ours = await answerHeader(topo.ns.client, '10.96.0.10');
+    const { kc } = await kernelRouter();
+    const kernelOnes = await answerHeader(kc, '10.96.0.10');
+    t.like(kernelOnes, { tos: '0xde', ttl: 64, flags: 'none' }, `the kernel's answer: ${JSON.stringify(kernelOnes)}`);
+    t.like(ours, { tos: '0xde', ttl: 64, flags: 'none' }, `wdp's answer: ${JSON.stringify(ours)}`);
+    t.true(ours.id > 0, 'an ID of its own');
   });
 }

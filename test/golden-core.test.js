@@ -10,7 +10,7 @@ import { parseFrame } from '../dist/src/packet/parse.js';
 import { flowHash, freshPickHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
-import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const SNAT_MIN = 32768, SNAT_MAX = 60999;
 
@@ -113,8 +113,9 @@ for (const { fam, client, vip } of FAMILIES) {
 
   test(`IPv${fam} reject: UDP -> ICMP port unreachable quoting the datagram (cut at ${fam === 4 ? 576 : 1280} bytes)`, (t) => {
     const small = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload: 'tiny' });
-    // generated IPv4 headers: ID 0, DF, TTL 64
-    const err = (inner, quoteLen) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen, ttl: 64, id: 0, df: true });
+    // the error's header: icmp_send's (errorHeader: numbered in order)
+    const h = errorHeader(fam);
+    const err = (inner, quoteLen) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, quoteLen, ...h() });
     const payload = new Uint8Array(1400).map((_, i) => i & 0xff);
     const big = B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport: 5555, dport: 53, payload });
     const { out } = runScenario(t, {
@@ -129,7 +130,8 @@ for (const { fam, client, vip } of FAMILIES) {
 
   test(`IPv${fam} reject rate limit: 6 answers at one instant, then drop_reject_rate_limited; one more an interval later (docs/core.md "Reject rate limit")`, (t) => {
     const interval = fam === 4 ? 1000 : 100;
-    const err = (sport) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ttl: 64, id: 0, df: true,
+    const h = errorHeader(fam);
+    const err = (sport) => B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', ...h(),
       inner: B.ipPacket({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
     const dgram = (sport, now) => ({ label: `datagram ${sport} at ${now}`, now, in: cli({ proto: 'UDP', src: client, dst: vip, sport, dport: 53, payload: 'q' }) });
     const { core } = runScenario(t, {
@@ -942,11 +944,12 @@ test('a ping to a ClusterIP: ICMP port unreachable from the ClusterIP quoting th
   const steps = [];
   const fronts = [];
   for (const { fam, client, vip } of FAMILIES) {
+    const h = errorHeader(fam);
     fronts.push(frontend({ id: fam, addr: vip, port: 80 }, []));
     const echo = { proto: 'ICMP', src: client, dst: vip, icmpId: 7, icmpSeq: 1, payload: 'ping-payload' };
     const inner = B.ipPacket(echo);
     steps.push({ label: `IPv${fam} echo`, in: cli(echo),
-      expect: rejIcmp(B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ttl: 64, id: 0, df: true })) });
+      expect: rejIcmp(B.icmpError({ srcMac: MAC.node, dstMac: MAC.client, src: vip, dst: client, kind: 'port_unreachable', inner, ...h() })) });
   }
   const { core } = runScenario(t, { tables: mkIr({ frontends: fronts }), steps });
   t.is(core.counters().reasons.reject_cluster_ip_proto, 2);

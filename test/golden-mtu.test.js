@@ -6,7 +6,7 @@
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
-import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const ROUTE_PORT = 7;
 
@@ -29,10 +29,14 @@ for (const { fam, client, vip, be, routed, far } of FAMILIES) {
   const kind = fam === 4 ? 'frag_needed' : 'packet_too_big';
   const cut = fam === 4 ? 576 - 28 : 1280 - 48;
   const q = { proto: 'UDP', sport: 40000, dport: 53, df: true };
-  // the error of a generated header: ID 0, DF, TTL 64 (as the reject's)
-  const err = (s) => B.icmpError({ kind, ttl: 64, id: 0, df: true, ...s });
+  // the answers of one scenario, their header icmp_send's (errorHeader: numbered in order)
+  const answers = () => {
+    const h = errorHeader(fam);
+    return (s) => B.icmpError({ kind, ...h(), ...s });
+  };
 
   test(`IPv${fam}: a datagram bigger than the backend port's MTU is answered with ${kind} quoting the client's own packet to the ClusterIP; no flow; one that fits is forwarded`, (t) => {
+    const err = answers();
     const big = payloadOf(1400);
     const { core, model } = runScenario(t, {
       tables: udpService({ vip, be, routed }),
@@ -55,6 +59,7 @@ for (const { fam, client, vip, be, routed, far } of FAMILIES) {
   });
 
   test(`IPv${fam}: a backend's reply bigger than the client port's MTU goes back to the backend as ${kind} quoting the reply as the backend sent it`, (t) => {
+    const err = answers();
     const big = payloadOf(1400);
     const r = { proto: 'UDP', sport: 5353, dport: 40000, df: true };
     runScenario(t, {
@@ -72,6 +77,7 @@ for (const { fam, client, vip, be, routed, far } of FAMILIES) {
   });
 
   test(`IPv${fam}: plain routing checks the route's port; MTU 0 (unknown) checks nothing`, (t) => {
+    const err = answers();
     const big = payloadOf(1400);
     const d = { proto: 'UDP', sport: 1, dport: 2, df: true };
     runScenario(t, {
@@ -146,7 +152,7 @@ test('ICMP: an echo request too big is answered (ping -M do learns the MTU), an 
     opts: { portMtu: { [ROUTE_PORT]: 1280 } },
     steps: [
       { label: 'echo v4', in: cli(echo4),
-        expect: tooBig(B.icmpError({ kind: 'frag_needed', ttl: 64, id: 0, df: true, srcMac: MAC.node, dstMac: MAC.client, src: far4, dst: c4, mtu: 1280, quoteLen: 576 - 28, inner: B.ipPacket(echo4) })) },
+        expect: tooBig(B.icmpError({ kind: 'frag_needed', ...errorHeader(4)(), srcMac: MAC.node, dstMac: MAC.client, src: far4, dst: c4, mtu: 1280, quoteLen: 576 - 28, inner: B.ipPacket(echo4) })) },
       { label: 'echo v6', in: cli(echo6),
         expect: tooBig(B.icmpError({ kind: 'packet_too_big', ttl: 64, srcMac: MAC.node, dstMac: MAC.client, src: far6, dst: c6, mtu: 1280, quoteLen: 1280 - 48, inner: B.ipPacket(echo6) })) },
       { label: 'ICMPv6 error', in: B.icmpError({ srcMac: MAC.client, dstMac: MAC.node, src: c6, dst: far6, kind: 'port_unreachable', inner: inner6, quoteLen: 1300 }),

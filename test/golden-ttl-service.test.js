@@ -14,7 +14,7 @@ import * as B from '../dist/src/packet/build.js';
 import { flowHash } from '../dist/src/core/hash.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 import { backend, frontend, mkIr, MAC, L } from './lib/packets.js';
-import { runScenario, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, fwd, reply, dropped, cli, toBe, fromBe, toCli } from './lib/golden-scenario.js';
 
 const SNAT_MIN = 32768, SNAT_MAX = 60999;
 
@@ -43,12 +43,18 @@ const exceeded = (frame, outPort = CLIENT_PORT) => ({ verdict: 'reject', reason:
 
 for (const F of FAMILIES) {
   const { fam, client, vip, be, node, gw, snat } = F;
-  // the generated header: ID 0, DF, TTL 64 (as the reject's and the routed time exceeded's)
-  const toClient = (s) => B.icmpError({ kind: 'time_exceeded', ttl: 64, id: 0, df: true, srcMac: MAC.node, dstMac: MAC.client, dst: client, ...s });
-  const toBackend = (s) => B.icmpError({ kind: 'time_exceeded', ttl: 64, id: 0, df: true, srcMac: MAC.beSrc, dstMac: MAC.beDst, dst: be, ...s });
+  // the answers of one scenario, their header icmp_send's (errorHeader: numbered in order)
+  const answers = () => {
+    const h = errorHeader(fam);
+    return {
+      toClient: (s, tos = 0) => B.icmpError({ kind: 'time_exceeded', ...h(tos), srcMac: MAC.node, dstMac: MAC.client, dst: client, ...s }),
+      toBackend: (s) => B.icmpError({ kind: 'time_exceeded', ...h(), srcMac: MAC.beSrc, dstMac: MAC.beDst, dst: be, ...s }),
+    };
+  };
   const opts = { portAddresses: { [CLIENT_PORT]: [fam === 4 ? '10.0.0.254' : 'fd00::fe'], [BE_PORT]: [gw] } };
 
   test(`IPv${fam}: a new flow's probe with TTL 1 (ClusterIP, NodePort) is answered from the service address, quoting it as sent; no flow is created`, (t) => {
+    const { toClient } = answers();
     const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
     const np = { ...syn, sport: 40001, dport: 30080 };
     const u = { proto: 'UDP', sport: 40002, dport: 53, payload: 'query' };
@@ -61,6 +67,10 @@ for (const F of FAMILIES) {
           expect: exceeded(toClient({ src: node, inner: B.ipPacket({ ...np, src: client, dst: node, ttl: 0 }) })) },
         { label: 'UDP TTL 1 to the ClusterIP', in: cli({ ...u, src: client, dst: vip, ttl: 1 }),
           expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...u, src: client, dst: vip, ttl: 1 }) })) },
+        // the answer's TOS: precedence internetwork control with the probe's TOS bits, not its
+        // precedence or ECN (icmp_send); IPv6: traffic class 0
+        { label: 'UDP TTL 1 with TOS 0xbb', in: cli({ ...u, sport: 40003, src: client, dst: vip, ttl: 1, tos: 0xbb }),
+          expect: exceeded(toClient({ src: vip, inner: B.ipPacket({ ...u, sport: 40003, src: client, dst: vip, ttl: 1, tos: 0xbb }) }, 0xbb)) },
         { check: ({ core: c, model: m }) => { t.is(c.flows().length, 0, 'core: no flow for the probes'); t.is(modelFlows(m), 0, 'model: no flow'); } },
         // the same tuple with TTL 2 opens its flow as if the probe had never been
         { label: 'SYN TTL 2', in: cli({ ...syn, src: client, dst: vip, ttl: 2 }),
@@ -69,10 +79,11 @@ for (const F of FAMILIES) {
     });
     t.is(core.flows().length, 1);
     t.is(modelFlows(model), 1);
-    t.is(core.counters().reasons.reject_ttl_exceeded, 3);
+    t.is(core.counters().reasons.reject_ttl_exceeded, 4);
   });
 
   test(`IPv${fam}: a spent TTL on an established flow is answered from the service address (client side) or the node (backend side)`, (t) => {
+    const { toClient, toBackend } = answers();
     const q = { proto: 'UDP', sport: 40000, dport: 53, payload: 'query' };
     const r = { proto: 'UDP', sport: 5353, dport: 40000, payload: 'answer' };
     const data = { proto: 'TCP', sport: 40005, dport: 80, flags: 'PA', seq: 1, ack: 1, payload: 'data' };
@@ -96,6 +107,7 @@ for (const F of FAMILIES) {
   });
 
   test(`IPv${fam}: a masqueraded flow's reply with TTL 1 is answered from the SNAT address; the client's probe from the service address`, (t) => {
+    const { toClient, toBackend } = answers();
     const q = { proto: 'UDP', sport: 33333, dport: 53, payload: 'query' };
     const h = flowHash(parseAddr(client).bytes, parseAddr(vip).bytes, 33333, 53, 17);
     const nport = SNAT_MIN + (h % (SNAT_MAX - SNAT_MIN + 1));
@@ -113,6 +125,7 @@ for (const F of FAMILIES) {
   });
 
   test(`IPv${fam}: the service's answers share the reject rate limit; what the kernel never answers stays drop_ttl_exceeded`, (t) => {
+    const { toClient } = answers();
     const u = { proto: 'UDP', dport: 53, payload: 'p' };
     const steps = [];
     for (let i = 0; i < 6; i++) {
@@ -130,6 +143,7 @@ for (const F of FAMILIES) {
   });
 
   test(`IPv${fam}: a TTL-1 probe to a ClientIP-affinity Service records the client's affinity entry (kube-proxy's update @affinity runs before the TTL check); its next connection keeps to that backend`, (t) => {
+    const { toClient } = answers();
     const bes = [1, 2, 3].map((i) => backend({ id: i, addr: fam === 4 ? `10.1.0.${i}` : `fd00:1::${i}`, port: 8080, outPort: BE_PORT }));
     const ir = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP', flags: L.FEF_AFFINITY }, bes)], backends: bes });
     const syn = { proto: 'TCP', dport: 80, flags: 'S', seq: 1 };
@@ -166,5 +180,49 @@ for (const F of FAMILIES) {
           expect: dropped('drop_ttl_exceeded') },
       ],
     });
+  });
+
+  test(`IPv${fam}: a Service whose endpoint is the node itself (hostNetwork) takes a spent TTL as the kernel's local delivery: forwarded to it unchanged, its flow created; the host's TTL-1 reply forwarded`, (t) => {
+    // the endpoint at the node's own address, behind the host's port (the kernel DNATs, routes the
+    // packet to itself and delivers it: ip_local_deliver checks no TTL, and conntrack confirms the
+    // entry on the way in)
+    const host = backend({ id: 1, addr: node, port: 8081, outPort: BE_PORT });
+    const ir = mkIr({ frontends: [frontend({ id: 1, addr: vip, port: 80, proto: 'TCP' }, [host])], backends: [host], ...(fam === 4 ? { snatV4: snat } : { snatV6: snat }) });
+    const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
+    const synAck = { proto: 'TCP', sport: 8081, dport: 40000, flags: 'SA', seq: 5000, ack: 1001 };
+    const data = { proto: 'TCP', sport: 40000, dport: 80, flags: 'PA', seq: 1001, ack: 5001, payload: 'GET' };
+    const { core, model } = runScenario(t, {
+      tables: ir, opts,
+      steps: [
+        { label: 'SYN TTL 1', in: cli({ ...syn, src: client, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...syn, src: client, dst: node, dport: 8081, ttl: 1 })) },
+        { label: 'SYN TTL 0 (another source port)', in: cli({ ...syn, sport: 40001, src: client, dst: vip, ttl: 0 }),
+          expect: fwd(BE_PORT, toBe({ ...syn, sport: 40001, src: client, dst: node, dport: 8081, ttl: 0 })) },
+        { label: 'the host\'s SYN-ACK with TTL 1', inPort: BE_PORT, in: fromBe({ ...synAck, src: node, dst: client, ttl: 1 }),
+          expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: client, ttl: 1 })) },
+        { label: 'data TTL 1 on the flow', in: cli({ ...data, src: client, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 1 })) },
+        { label: 'data TTL 2 on the flow: decremented as any forwarded frame', in: cli({ ...data, src: client, dst: vip, ttl: 2 }),
+          expect: fwd(BE_PORT, toBe({ ...data, src: client, dst: node, dport: 8081, ttl: 1 })) },
+      ],
+    });
+    t.is(core.flows().length, 2, 'core: both probes opened their flows');
+    t.is(modelFlows(model), 2, 'model: both flows');
+    t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
+  });
+
+  test(`IPv${fam}: the node's own packets (a client at the node address: its traceroute to a ClusterIP) take a spent TTL as the kernel's output does: forwarded unchanged, the flow created; the pod's TTL-1 reply to it delivered`, (t) => {
+    // the kernel DNATs its own packet in OUTPUT and sends it: only ip_forward checks a TTL
+    const syn = { proto: 'TCP', sport: 40000, dport: 80, flags: 'S', seq: 1000 };
+    const synAck = { proto: 'TCP', sport: 8080, dport: 40000, flags: 'SA', seq: 5000, ack: 1001 };
+    const { core, model } = runScenario(t, {
+      tables: tables(F), opts,
+      steps: [
+        { label: 'the node\'s SYN TTL 1', in: cli({ ...syn, src: node, dst: vip, ttl: 1 }), expect: fwd(BE_PORT, toBe({ ...syn, src: node, dst: be, dport: 8080, ttl: 1 })) },
+        { label: 'the pod\'s SYN-ACK TTL 1', inPort: BE_PORT, in: fromBe({ ...synAck, src: be, dst: node, ttl: 1 }),
+          expect: reply(toCli({ ...synAck, src: vip, sport: 80, dst: node, ttl: 1 })) },
+      ],
+    });
+    t.is(core.flows().length, 1);
+    t.is(modelFlows(model), 1);
+    t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
   });
 }

@@ -9,7 +9,7 @@
 import test from 'ava';
 import * as B from '../dist/src/packet/build.js';
 import { backend, frontend, mkIr, MAC } from './lib/packets.js';
-import { runScenario, CLIENT_PORT, BE_PORT, dropped, cli } from './lib/golden-scenario.js';
+import { runScenario, errorHeader, CLIENT_PORT, BE_PORT, dropped, cli } from './lib/golden-scenario.js';
 
 const ROUTE_PORT = 7;
 const NO_ADDR_PORT = 9;
@@ -34,11 +34,15 @@ const exceeded = (frame, outPort = CLIENT_PORT) => ({ verdict: 'reject', reason:
 
 for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES) {
   const cut = fam === 4 ? 576 - 28 : 1280 - 48;
-  // the generated header: ID 0, DF, TTL 64 (as the reject's)
-  const err = (s) => B.icmpError({ kind: 'time_exceeded', ttl: 64, id: 0, df: true, srcMac: MAC.node, dstMac: MAC.client, src: node, dst: client, ...s });
+  // the answers of one scenario, their header icmp_send's (errorHeader: numbered in order)
+  const answers = () => {
+    const h = errorHeader(fam);
+    return (s) => B.icmpError({ kind: 'time_exceeded', ...h(), srcMac: MAC.node, dstMac: MAC.client, src: node, dst: client, ...s });
+  };
   const opts = { portAddresses: { [CLIENT_PORT]: [other, node], [NO_ADDR_PORT]: [other] } };
 
   test(`IPv${fam}: a routed packet with TTL 1 is answered with time exceeded from the in port's address, quoting it as received; TTL 2 is forwarded`, (t) => {
+    const err = answers();
     const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
     const big = payloadOf(1400);
     const { core } = runScenario(t, {
@@ -65,6 +69,7 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
   });
 
   test(`IPv${fam}: what the kernel never answers is dropped silently (drop_ttl_exceeded); fragments`, (t) => {
+    const err = answers();
     const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
     const inner = B.ipPacket({ ...u, src: far, dst: client });
     const steps = [
@@ -74,13 +79,15 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
       { label: 'unspecified source', in: cli({ ...u, src: fam === 4 ? '0.0.0.0' : '::', dst: far, ttl: 1 }), expect: dropped('drop_ttl_exceeded') },
     ];
     if (fam === 6) {
-      // ip6_forward answers a later fragment too (icmpv6_send's is_ineligible reads no ICMPv6 type
-      // in it): its first fragment is remembered, then the later one with hop limit 1 is answered
+      // under kube-proxy conntrack's defrag (nf_ct_frag6_gather) reassembles the datagram before
+      // ip6_forward, which answers it once: the first fragment (offset 0) is answered, a later
+      // fragment is not, though its first fragment was seen
+      const first = { ...u, src: client, dst: far, ttl: 1, v6Ext: [{ type: 44, more: true, id: 78 }] };
+      steps.push({ label: 'a first fragment with hop limit 1 (answered)', in: cli(first), expect: exceeded(err({ inner: B.ipPacket(first) })) });
       steps.push({ label: 'a first fragment', in: cli({ ...u, src: client, dst: far, ttl: 5, v6Ext: [{ type: 44, more: true, id: 77 }] }),
         expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: client, dst: far, ttl: 4, v6Ext: [{ type: 44, more: true, id: 77 }] }) } });
       const later = { proto: 'UDP', rawL4: payloadOf(16), src: client, dst: far, ttl: 1, v6Ext: [{ type: 44, offset: 2, id: 77 }] };
-      steps.push({ label: 'a non-first fragment (answered)', in: cli(later),
-        expect: exceeded(err({ inner: B.ipPacket(later) })) });
+      steps.push({ label: 'a non-first fragment (not answered)', in: cli(later), expect: dropped('drop_ttl_exceeded') });
     }
     if (fam === 4) {
       // the first fragment is remembered (a later one without it is drop_fragment before any TTL check)
@@ -91,7 +98,27 @@ for (const { fam, client, vip, be, routed, far, node, other, mcast } of FAMILIES
     runScenario(t, { tables: tables({ vip, be, routed, mcast }), opts, steps });
   });
 
+  test(`IPv${fam}: the node's own routed packet with TTL 1 or 0 is forwarded as it is (its output: only ip_forward checks a TTL)`, (t) => {
+    const u = { proto: 'UDP', sport: 40000, dport: 33434, payload: 'probe' };
+    const self = fam === 4 ? '192.168.0.1' : 'fd00:168::1';
+    const ir = tables({ vip, be, routed, mcast });
+    if (fam === 4) ir.snatV4 = self; else ir.snatV6 = self;
+    const { core } = runScenario(t, {
+      tables: ir, opts,
+      steps: [
+        { label: 'TTL 1 from the node', in: cli({ ...u, src: self, dst: far, ttl: 1 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
+        { label: 'TTL 0 from the node', in: cli({ ...u, src: self, dst: far, ttl: 0 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 0 }) } },
+        { label: 'TTL 2 from the node: decremented', in: cli({ ...u, src: self, dst: far, ttl: 2 }),
+          expect: { verdict: 'forward', reason: 'fwd_routed', outPort: ROUTE_PORT, frame: B.frame({ ...u, srcMac: MAC.rtSrc, dstMac: MAC.rtDst, src: self, dst: far, ttl: 1 }) } },
+      ],
+    });
+    t.is(core.counters().reasons.reject_ttl_exceeded ?? 0, 0);
+  });
+
   test(`IPv${fam}: time exceeded shares the reject rate limit (6 answers at one instant, then drop_reject_rate_limited)`, (t) => {
+    const err = answers();
     const u = { proto: 'UDP', dport: 33434, payload: 'p' };
     const steps = [];
     for (let i = 0; i < 6; i++) {

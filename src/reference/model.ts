@@ -302,6 +302,12 @@ class Tables {
   nodeAddress(bytes: Uint8Array, family: Family): boolean {
     return this.local.some((l) => l.node && cidrContains(l.c, { family, bytes }));
   }
+  /** Whether the 16-byte address is the node itself: the SNAT address of its family or a node
+   * address (core: snat.ts nodeItself). */
+  nodeItself(bytes: Uint8Array, family: Family): boolean {
+    const snat = this.snat[family === 4 ? 0 : 1];
+    return (snat !== undefined && eqBytes(bytes, snat)) || this.nodeAddress(bytes, family);
+  }
   /** CONFIG's address for a source-translated flow of these CTF_* flags (core: flowSnatAddr). */
   snatFor(flags: number, family: number): Uint8Array | undefined {
     return ((flags & L.CTF_HAIRPIN) ? this.hairpin : this.snat)[family === 4 ? 0 : 1];
@@ -416,6 +422,7 @@ export class ReferenceModel {
   readonly frontCounters = new Map<number, { packets: number; bytes: number }>();
   readonly backCounters = new Map<number, { packets: number; bytes: number }>();
   private live = true;      // false in dry-run: no state, no counters
+  private icmpId = 0;       // the IPv4 ID of the last ICMP error (core: reject.ts gIcmpId)
   private now = 0;
   /** the reject rate limit (core: assembly/ratelimit.ts): global credit in thousandths of an
    *  answer and its refill stamp; client entries, RL_BUCKETS x RL_WAYS (undefined = empty) */
@@ -874,7 +881,7 @@ export class ReferenceModel {
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     // core: pipeline.ts hitOrig — the flow's frontend id only while it is still its frontend's
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = fl.backendId;
-    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, bv.b.outPort)) return;
     this.origState(x, fl);
@@ -890,7 +897,7 @@ export class ReferenceModel {
     t.stages |= L.TS_CT_HIT_ORIG | L.TS_BACKEND_LEFT;
     t.ct = L.TRCT_HIT_ORIG; t.select = L.TRSEL_EXISTING;
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl);
-    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, fl.backend)) return this.ttlExceeded(x, p.dst);
     const r = this.tables.keptRoute(fl);
     if (!r) return this.drop(x, L.REASON_DROP_BACKEND_UNREACHABLE);
     if (!this.fitsPort(x, r.outPort)) return;
@@ -938,7 +945,7 @@ export class ReferenceModel {
     t.flow = fl.index; t.front = this.tables.heldFrontId(fl); t.backend = this.tables.heldBackendId(fl);
     if (t.backend === 0) t.stages |= L.TS_BACKEND_LEFT;
     // core: pipeline.ts hitReply — to the backend from the SNAT address it sent to, else the in port's
-    if (p.ttl <= 1) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
+    if (this.ttlSpent(p, fl.client, fl.backend)) return this.ttlExceeded(x, (fl.flags & L.CTF_SNAT) ? p.dst : undefined);
     if (!this.fitsPort(x, fl.clientPort)) return;
     if (this.live) {
       if (p.proto === 6) {
@@ -1065,7 +1072,7 @@ export class ReferenceModel {
     t.backend = bid;
     t.stages |= L.TS_BACKEND_SELECTED;
     // core: pipeline.ts newFlow — from the service address once the backend is picked, no flow
-    if (p.ttl <= 1) return this.ttlExceeded(x, p.dst);
+    if (this.ttlSpent(p, p.src, bv.addr)) return this.ttlExceeded(x, p.dst);
     if (bv.b.outPort === L.PORT_NONE || bv.b.family !== p.family) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     // core: pipeline.ts newFlow — too big for the backend's port: no flow is created
     if (!this.fitsPort(x, bv.b.outPort)) return;
@@ -1079,7 +1086,7 @@ export class ReferenceModel {
     // node itself: not masqueraded toward it; the node reaching itself takes the hairpin address
     // (translated to, or left at, a node address the reply would stay in the node)
     const self = eqBytes(p.src, bv.addr);
-    const beNode = snatAddr !== undefined && (eqBytes(bv.addr, snatAddr) || this.tables.nodeAddress(bv.addr, p.family));
+    const beNode = snatAddr !== undefined && this.tables.nodeItself(bv.addr, p.family);
     hairpin = beNode && hp !== undefined && (self || eqBytes(p.src, snatAddr!) || this.tables.nodeAddress(p.src, p.family));
     if (snatAddr && (hairpin || ((masqLocal || masqFront) && !beNode) || self)) {
       snat = hairpin ? hp! : snatAddr;
@@ -1159,13 +1166,19 @@ export class ReferenceModel {
     const r = this.tables.routes.find((rt) => cidrContains(rt.c, dst));
     if (!r) return this.result(x, L.V_TO_HOST, L.REASON_HOST_NO_MATCH, L.PORT_NONE);
     if (r.serviceCidr) return this.drop(x, L.REASON_DROP_NO_SERVICE_IP); // core: pipeline.ts noService
-    if (p.ttl <= 1) return this.ttlExceeded(x);
+    // core: ttl.ts routedTtlSpent — the node's own packet goes on, its TTL as it is
+    if (p.ttl <= 1 && !this.tables.nodeItself(p.src, p.family)) return this.ttlExceeded(x);
     if (r.outPort === L.PORT_NONE) return this.drop(x, L.REASON_DROP_NO_ROUTE);
     if (!this.fitsPort(x, r.outPort)) return;
-    decTtl(x.f, p, new CsumDelta());
+    ttlStep(x.f, p, new CsumDelta());
     x.f.set(r.dstMac, 0); x.f.set(r.srcMac, 6);
     x.t.stages |= L.TS_ROUTED;
     this.result(x, L.V_FORWARD, L.REASON_FWD_ROUTED, r.outPort);
+  }
+
+  /** Core: ttl.ts serviceTtlSpent — a spent TTL, unless the client or the backend is the node itself. */
+  private ttlSpent(p: Parsed, client: Uint8Array, backend: Uint8Array): boolean {
+    return p.ttl <= 1 && !this.tables.nodeItself(backend, p.family) && !this.tables.nodeItself(client, p.family);
   }
 
   /** Core: ttl.ts ttlExceeded — a spent TTL: an ICMP time exceeded from `own` (a service
@@ -1174,17 +1187,17 @@ export class ReferenceModel {
    *  limit refuses. */
   private ttlExceeded(x: Frame, own?: Uint8Array): void {
     const p = x.p, f = x.f;
-    const never = (f[0] & 1) !== 0 ||
+    const never = (f[0] & 1) !== 0 || p.later ||
       (p.family === 4
         ? (p.dst[0] & 0xf0) === 0xe0 || p.dst.subarray(0, 4).every((b) => b === 255) || p.src.subarray(0, 4).every((b) => b === 0) ||
-          (rd16(f, p.l3 + 6) & 0x1fff) !== 0 || (p.proto === 1 && icmpNeverAnswered(4, p.icmpType))
-        : p.dst[0] === 0xff || p.src.every((b) => b === 0) || (p.proto === 58 && !p.later && icmpNeverAnswered(6, p.icmpType)));
+          (p.proto === 1 && icmpNeverAnswered(4, p.icmpType))
+        : p.dst[0] === 0xff || p.src.every((b) => b === 0) || (p.proto === 58 && icmpNeverAnswered(6, p.icmpType)));
     if (never) return this.drop(x, L.REASON_DROP_TTL_EXCEEDED);
     const from = own ?? this.portAddrs.get(x.inPort)?.get(p.family);
     if (!from) return this.drop(x, L.REASON_DROP_TTL_NO_ADDRESS);
     if (!this.rejectAllowed(p.src, p.family)) { x.t.stages |= L.TS_REJECT; return this.drop(x, L.REASON_DROP_REJECT_RATE_LIMITED); }
     x.t.stages |= L.TS_REJECT;
-    this.answerWith(x, L.REASON_REJECT_TTL_EXCEEDED, buildIcmpError(f, p, this.opts.slotSize, p.family === 4 ? 11 : 3, 0, 0, from));
+    this.answerWith(x, L.REASON_REJECT_TTL_EXCEEDED, buildIcmpError(f, p, this.opts.slotSize, p.family === 4 ? 11 : 3, 0, 0, this.nextIcmpId(p.family), from));
   }
 
   // ---- egress MTU (core: assembly/mtu.ts) ---------------------------------------------------------
@@ -1261,7 +1274,16 @@ export class ReferenceModel {
    *  the in port (core: reject.ts answer). */
   private answer(x: Frame, reason: number, type: number, code: number, rest: number): void {
     x.t.stages |= L.TS_REJECT;
-    this.answerWith(x, reason, buildIcmpError(x.f, x.p, this.opts.slotSize, type, code, rest));
+    this.answerWith(x, reason, buildIcmpError(x.f, x.p, this.opts.slotSize, type, code, rest, this.nextIcmpId(x.p.family)));
+  }
+
+  /** Core: reject.ts nextIcmpId — the IPv4 ID of the ICMP error being built (IPv6: none, 0);
+   *  moves only when live. */
+  private nextIcmpId(family: number): number {
+    if (family !== 4) return 0;
+    const id = (this.icmpId + 1) & 0xffff;
+    if (this.live) this.icmpId = id;
+    return id;
   }
 
   private answerWith(x: Frame, reason: number, l3: Uint8Array): void {
@@ -1377,6 +1399,13 @@ function decTtl(f: Uint8Array, p: Parsed, d: CsumDelta): void {
   }
 }
 
+/** Core: rewrite.ts ttlStep — TTL - 1, except a spent TTL (a flow whose backend is the node
+ *  itself: local delivery), left as it is; IPv4's header checksum gets `d` either way. */
+function ttlStep(f: Uint8Array, p: Parsed, d: CsumDelta): void {
+  if (p.ttl > 1) decTtl(f, p, d);
+  else if (p.family === 4) wr16(f, p.l3 + 10, d.apply(rd16(f, p.l3 + 10)));
+}
+
 /** New source (addr, port) and/or destination (addr, port), TTL - 1, checksums: IPv4 header and
  *  TCP/UDP incrementally (UDP checksum 0 stays 0; a result of 0 is sent as 0xffff), SCTP CRC32c
  *  recomputed unless the packet is a first fragment (the CRC covers data not present). */
@@ -1393,10 +1422,10 @@ function natRewrite(f: Uint8Array, p: Parsed, src: Uint8Array | undefined, sport
   if (src) setAddr(so, src);
   if (dst) setAddr(dof, dst);
   // core: a later fragment has no L4 header (the first fragment's checksum update covers the datagram)
-  if (p.later) { decTtl(f, p, ipd); return; }
+  if (p.later) { ttlStep(f, p, ipd); return; }
   if (src) { l4d.word(rd16(f, p.l4), sport); wr16(f, p.l4, sport); }
   if (dst) { l4d.word(rd16(f, p.l4 + 2), dport); wr16(f, p.l4 + 2, dport); }
-  decTtl(f, p, ipd);
+  ttlStep(f, p, ipd);
   if (p.proto === 6) {
     wr16(f, p.l4 + 16, l4d.apply(rd16(f, p.l4 + 16)));
   } else if (p.proto === 17) {
@@ -1519,7 +1548,7 @@ function buildRst(f: Uint8Array, p: Parsed): Uint8Array {
 /** An ICMP / ICMPv6 error (port unreachable: v4 type 3 code 3, v6 type 1 code 4; too big: v4 type
  *  3 code 4, v6 type 2; time exceeded: v4 type 11, v6 type 3) from the packet's destination (or `from`), `rest` in its 4 type-specific bytes, quoting
  *  the IP packet as received, cut so the reply is at most 576 (v4) / 1280 (v6) bytes and fits the slot. */
-function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number, code: number, rest: number, from?: Uint8Array): Uint8Array {
+function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number, code: number, rest: number, id: number, from?: Uint8Array): Uint8Array {
   const iphl = p.family === 4 ? 20 : 40;
   let qlen = Math.min(p.end - p.l3, (p.family === 4 ? 576 : 1280) - iphl - 8);
   if (p.l3 + iphl + 8 + qlen > slotSize) qlen = slotSize - p.l3 - iphl - 8;
@@ -1530,7 +1559,7 @@ function buildIcmpError(f: Uint8Array, p: Parsed, slotSize: number, type: number
   const src = (from ?? p.dst).subarray(0, w), dst = p.src.subarray(0, w);
   const ck = p.family === 4 ? internetChecksum(icmp) : internetChecksum(icmp, 0, icmp.length, pseudoHeaderSum(src, dst, 58, icmp.length, 6));
   wr16(icmp, 2, ck);
-  return ipHeader(p.family, src, dst, p.family === 4 ? 1 : 58, icmp);
+  return ipHeader(p.family, src, dst, p.family === 4 ? 1 : 58, icmp, { tos: (f[p.l3 + 1] & 0x1e) | 0xc0, id });
 }
 
 /** Core: mtu.ts icmpNeverAnswered — the ICMP types icmp_send / icmpv6_send never answer (errors). */
@@ -1538,11 +1567,13 @@ function icmpNeverAnswered(family: number, type: number): boolean {
   return family === 6 ? type < 128 : [3, 4, 5, 11, 12].includes(type) || type > 18;
 }
 
-/** IPv4: no options, TOS 0, ID 0, DF, TTL 64; IPv6: traffic class/flow label 0, hop limit 64. */
-function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array): Uint8Array {
+/** IPv4: no options, TTL 64; a reset TOS 0, ID 0, DF; an ICMP error (`icmp`) its TOS and ID, no DF.
+ *  IPv6: traffic class/flow label 0, hop limit 64. */
+function ipHeader(family: 4 | 6, src: Uint8Array, dst: Uint8Array, proto: number, l4: Uint8Array, icmp?: { tos: number; id: number }): Uint8Array {
   if (family === 4) {
     const ip = new Uint8Array(20 + l4.length);
-    ip[0] = 0x45; wr16(ip, 2, ip.length); wr16(ip, 6, 0x4000); ip[8] = 64; ip[9] = proto;
+    ip[0] = 0x45; wr16(ip, 2, ip.length); ip[8] = 64; ip[9] = proto;
+    if (icmp) { ip[1] = icmp.tos; wr16(ip, 4, icmp.id); } else wr16(ip, 6, 0x4000);
     ip.set(src, 12); ip.set(dst, 16);
     wr16(ip, 10, internetChecksum(ip, 0, 20));
     ip.set(l4, 20);

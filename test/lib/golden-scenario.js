@@ -21,6 +21,16 @@ export const fwd = (outPort, frame) => ({ verdict: 'forward', reason: 'fwd_nat',
 export const reply = (frame) => ({ verdict: 'forward', reason: 'fwd_reply', outPort: CLIENT_PORT, frame });
 export const dropped = (reason) => ({ verdict: 'drop', reason });
 
+/** The header fields of the ICMP errors the core builds, as the kernel's icmp_send sets them: TTL
+ * 64; IPv4 TOS 0xc0 (precedence internetwork control) with the quoted packet's TOS bits (0x1e), no
+ * DF and an ID of its own — a core numbers its IPv4 errors 1, 2, ... from its creation, so one
+ * errorHeader(fam) per scenario, called once per expected IPv4 error, in their order. IPv6: hop
+ * limit 64, traffic class and flow label 0. */
+export function errorHeader(fam) {
+  let n = 0;
+  return (quotedTos = 0) => (fam === 4 ? { ttl: 64, tos: 0xc0 | (quotedTos & 0x1e), id: ++n, df: false } : { ttl: 64 });
+}
+
 // client-side and backend-side frames of one flow
 export const cli = (s) => B.frame({ srcMac: MAC.client, dstMac: MAC.node, ...s });
 export const toBe = (s) => B.frame({ srcMac: MAC.beSrc, dstMac: MAC.beDst, ...s });
