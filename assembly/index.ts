@@ -131,7 +131,8 @@ export function ct_recorded_front(e: usize, front: u32): u32 {
 }
 
 /** Several workers on one interface: the owning worker of frames first..count-1 into D_VERDICT
- * (STEER_LOCAL = this core's), returns how many are another's. See steer.ts. */
+ * (STEER_LOCAL = this core's; STEER_RECHECK set: that worker steers it once more), returns how
+ * many are another's. See steer.ts. */
 export function steer(first: u32, count: u32): u32 {
   if (!gInitialized) return 0;
   return steerBatch(first, count);

@@ -16,7 +16,9 @@
 //   to itself through a Service)                   above: the port was allocated under it
 //   anything else (a reply to a client, routed) -> the destination address, except a client's
 //                                                  frame to a Service deleted (or a port removed)
-//                                                  under its kept flow: see keptFlowOwner
+//                                                  under its kept flow: see keptFlowOwner (which
+//                                                  may ask the source's worker to look first:
+//                                                  STEER_RECHECK)
 // Keys without the port keep a client's connections on one worker, so sessionAffinity (an
 // affinity table per worker) stays one decision per client; masqueraded flows spread by port.
 // ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
@@ -37,6 +39,7 @@ import { routeLookup } from "./select";
 import { addrEq, addrCopy } from "./addr";
 
 const LOCAL: u32 = <u32>L.STEER_LOCAL;
+const RECHECK: u32 = <u32>L.STEER_RECHECK;
 const ISRC: usize = memory.data(16, 16);
 const IDST: usize = memory.data(16, 16);
 
@@ -120,25 +123,40 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 
 /** A frame with ports keyed by its destination `owner` (no frontend owns it) may be a client's
  * frame to a service address deleted under its kept flow, whose flow was created keyed by the
- * client (its source). One that landed on another worker than `owner` stays where a flow of it is
- * found (an uplink's fanout places frames by source). One that landed on `owner` goes to the
- * source's worker when its destination is in a service CIDR (a deleted ClusterIP: no client and
- * no pod is addressed there), or is an address an apply removed from the frontends (retired) and
- * no flow of it is here (a reply to a client at such an address finds its flow here). Replies and
- * routed frames land on `owner` (a pod port's fanout places them by destination) outside the
- * service CIDRs and pay one hash of the source and, for half of them, a probe of the retired set
- * (once a frontend was removed) and a route lookup; a routed frame to a retired address is handed
- * to its source's worker, where it is routed alike (no flow holds it). Not covered: with more
- * than two workers, a client frame to a retired address that lands on neither the client's nor
- * the address's worker (IPv6 on an uplink, which the fanout program gives to worker 0; AF_XDP
- * queues placed by RSS) goes to the address's. */
+ * client (its source), on the source's worker. The flow of such a frame is therefore on the
+ * source's worker (a kept flow), or on `owner` (a reply to a client at that address), or nowhere
+ * (routed); a worker sees only its own table, so:
+ *   * landed on the source's worker: stays when a flow of it is here, else goes to `owner`;
+ *   * landed on `owner`: goes to the source's worker when its destination is in a service CIDR (a
+ *     deleted ClusterIP: no client and no pod is addressed there), or is an address an apply
+ *     removed from the frontends (retired) and no flow of it is here;
+ *   * landed on neither (more than two workers: IPv6 on an uplink, which the fanout program gives
+ *     to worker 0; AF_XDP queues placed by RSS), no flow of it here: to the source's worker for a
+ *     service CIDR; to the source's worker marked STEER_RECHECK for a retired address — that
+ *     worker steers it once more by the first rule, so a frame not its goes on to `owner`, at
+ *     most two hand-overs; else to `owner`.
+ * A routed frame to a retired address is handed to its source's worker, where it is routed alike.
+ * Replies and routed frames land on `owner` (a pod port's fanout places them by destination)
+ * outside the service CIDRs and pay one hash of the source and, for half of them, a probe of the
+ * retired set (once a frontend was removed) and a route lookup; one that lands elsewhere pays a
+ * flow lookup, and when not found the hash, probe and route lookup too. */
 function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
-  if (owner != self) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? self : owner;
+  if (owner != self) {
+    if (ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0) return self;
+    const bySrc = ownerOf(fr.srcAddr, 0, workers);
+    if (bySrc == self || bySrc == owner) return owner;
+    if (retired(fr.dstAddr, family)) return bySrc | RECHECK;
+    return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+  }
   const bySrc = ownerOf(fr.srcAddr, 0, workers);
   if (bySrc == self) return owner;
   if (retired(fr.dstAddr, family)) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? owner : bySrc;
-  const rt = routeLookup(fr.dstAddr, family);
-  return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR ? bySrc : owner;
+  return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+}
+
+@inline function inServiceCidr(addr: usize, family: u32): bool {
+  const rt = routeLookup(addr, family);
+  return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR;
 }
 
 /** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
@@ -151,7 +169,8 @@ function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u
 }
 
 /** Writes the owning worker of frames first..n-1 into their descriptors' D_VERDICT (STEER_LOCAL:
- * this core's, or a frame no flow can own) and returns how many another worker owns. Reads the
+ * this core's, or a frame no flow can own; STEER_RECHECK set: that worker is to steer it once more,
+ * keptFlowOwner) and returns how many another worker owns. Reads the
  * active table set; changes nothing else (process() overwrites D_VERDICT). */
 export function steerBatch(first: u32, n: u32): u32 {
   loadConfig();

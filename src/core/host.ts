@@ -276,7 +276,7 @@ export class Core {
     w(L.CFG_SNAT_PORT_MIN, pmin);
     w(L.CFG_SNAT_PORT_MAX, pmax);
     const st = opts.steer ?? { workers: 1, self: 0 };
-    if (!(Number.isInteger(st.workers) && st.workers >= 1 && st.workers < L.STEER_LOCAL && Number.isInteger(st.self) && st.self >= 0 && st.self < st.workers)) {
+    if (!(Number.isInteger(st.workers) && st.workers >= 1 && st.workers <= L.STEER_RECHECK && Number.isInteger(st.self) && st.self >= 0 && st.self < st.workers)) {
       throw new RangeError(`steer: worker ${st.self} of ${st.workers} is not a valid worker index`);
     }
     w(L.CFG_STEER_WORKERS, st.workers);
@@ -453,7 +453,8 @@ export class Core {
   }
 
   /** Several workers on one interface: the owning worker of the frames in slots first..count-1,
-   * written to their descriptors' D_VERDICT (L.STEER_LOCAL = this core's); returns how many belong
+   * written to their descriptors' D_VERDICT (L.STEER_LOCAL = this core's; L.STEER_RECHECK set: that
+   * worker is to steer it once more); returns how many belong
    * to another worker. process() overwrites D_VERDICT. See assembly/steer.ts. */
   steer(first: number, count: number): number {
     if (count > this.batchMax) throw new RangeError(`batch of ${count} exceeds batchMax ${this.batchMax}`);
