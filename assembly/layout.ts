@@ -119,9 +119,11 @@ export const CFG_SIZE = 256;
 export const STEER_LOCAL = 255;
 export const STEER_RECHECK = 0x80;
 // steer.ts: the addresses of frontends the applies removed (a kept flow's client frames go by their
-// source): an open-addressed set of STEER_RETIRED_SLOTS entries, at most STEER_RETIRED_MAX in use
+// source): an open-addressed set of STEER_RETIRED_SLOTS entries, at most STEER_RETIRED_MAX in use,
 export const STEER_RETIRED_SLOTS = 1024;
 export const STEER_RETIRED_MAX = 512;
+// and the older ones as bits of a filter (one an address, never cleared: no false negative)
+export const STEER_RETIRED_FILTER_BITS = 65536;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16

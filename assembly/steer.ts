@@ -46,31 +46,47 @@ const IDST: usize = memory.data(16, 16);
 // The addresses of frontends the applies removed (the host keeps the list: src/core/retired-fronts.ts):
 // entries of 16 bytes of address and a u32 family (0: empty), linear probing from slotOf; at most
 // STEER_RETIRED_MAX of STEER_RETIRED_SLOTS in use, so a probe ends at an empty entry. Before them
-// one 16-byte address the host stages for steerRetiredAdd.
+// one 16-byte address the host stages for steerRetiredAdd / steerRetiredFilterAdd. Addresses past
+// the newest STEER_RETIRED_MAX go into a filter of STEER_RETIRED_FILTER_BITS bits (one bit an
+// address, never cleared while the core lives): no address once retired is forgotten; one that
+// was never retired may share a bit, which costs its frames a hand-over (they are routed or meet
+// their flow alike), never a wrong worker.
 const RS_SLOTS: u32 = <u32>L.STEER_RETIRED_SLOTS;
 const RS_ENTRY: usize = 20;
 const RS_STAGE: usize = memory.data(16 + <i32>RS_SLOTS * <i32>RS_ENTRY, 16);
 const RS_TABLE: usize = RS_STAGE + 16;
+const RS_FILTER_BITS: u32 = <u32>L.STEER_RETIRED_FILTER_BITS;
+const RS_FILTER: usize = memory.data(<i32>(RS_FILTER_BITS >> 3), 16);
 let gRetired: u32 = 0;
+let gFiltered: u32 = 0;
+let gFilterHits: u64 = 0;
 
 @inline function retiredAt(i: u32): usize { return RS_TABLE + <usize>i * RS_ENTRY; }
+
+@inline function folded(addr: usize): u32 { return load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12); }
 
 /** The first slot of an address: its four words folded, one multiply (a probe sits on the replies'
  * path; the addresses are few and the host's, not chosen by a sender). */
 @inline function slotOf(addr: usize): u32 {
-  return ((load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12)) * 0x9e3779b1) >>> (32 - <u32>ctz(RS_SLOTS));
+  return (folded(addr) * 0x9e3779b1) >>> (32 - <u32>ctz(RS_SLOTS));
+}
+
+/** The filter's bit of an address (another multiply than slotOf's, so that addresses sharing a
+ * slot seldom share a bit). */
+@inline function filterBit(addr: usize): u32 {
+  return (folded(addr) * 0x85ebca6b) >>> (32 - <u32>ctz(RS_FILTER_BITS));
 }
 
 /** Where the host stages an address for steerRetiredAdd (16 bytes). */
 export function steerRetiredStage(): usize { return RS_STAGE; }
 
-/** No address retired. */
+/** No address retired in the exact set (the filter keeps its bits). */
 export function steerRetiredClear(): void { memory.fill(RS_TABLE, 0, <usize>RS_SLOTS * RS_ENTRY); gRetired = 0; }
 
 /** The staged address of `family` retired; false when the set is full (STEER_RETIRED_MAX). */
 export function steerRetiredAdd(family: u32): bool {
   if (family != 4 && family != 6) return false;
-  if (retired(RS_STAGE, family)) return true;
+  if (retiredExactly(RS_STAGE, family)) return true;
   if (gRetired >= <u32>L.STEER_RETIRED_MAX) return false;
   let i = slotOf(RS_STAGE);
   while (load<u32>(retiredAt(i), 16) != 0) i = (i + 1) & (RS_SLOTS - 1);
@@ -80,8 +96,19 @@ export function steerRetiredAdd(family: u32): bool {
   return true;
 }
 
-/** Whether `addr` of `family` was a frontend's address that an apply removed. */
-function retired(addr: usize, family: u32): bool {
+/** The staged address (past the newest STEER_RETIRED_MAX) into the filter. */
+export function steerRetiredFilterAdd(): void {
+  const b = filterBit(RS_STAGE);
+  const w = RS_FILTER + (<usize>(b >>> 5) << 2);
+  store<u32>(w, load<u32>(w) | (<u32>1 << (b & 31)));
+  gFiltered++;
+}
+
+/** Frames whose destination only the filter called retired (some may be false positives). */
+export function steerRetiredFilterHits(): u64 { return gFilterHits; }
+
+/** Whether `addr` of `family` is in the exact set. */
+function retiredExactly(addr: usize, family: u32): bool {
   if (gRetired == 0) return false;
   let i = slotOf(addr);
   let f = load<u32>(retiredAt(i), 16);
@@ -91,6 +118,17 @@ function retired(addr: usize, family: u32): bool {
     f = load<u32>(retiredAt(i), 16);
   }
   return false;
+}
+
+/** Whether `addr` of `family` was a frontend's address that an apply removed (or, past the exact
+ * set, shares a bit of the filter with one). */
+function retired(addr: usize, family: u32): bool {
+  if (retiredExactly(addr, family)) return true;
+  if (gFiltered == 0) return false;
+  const b = filterBit(addr);
+  if ((load<u32>(RS_FILTER + (<usize>(b >>> 5) << 2)) & (<u32>1 << (b & 31))) == 0) return false;
+  gFilterHits++;
+  return true;
 }
 
 /** Set by ownerOfKey: the owner it returned is keyed by the destination of a frame with ports that

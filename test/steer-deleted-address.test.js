@@ -121,3 +121,27 @@ test('two workers restored from a checkpoint after the Service was deleted: the 
   const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
   t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);
 });
+
+for (const n of [2, 3]) test(`${named[n]} workers: a connection to an address removed before ${L.STEER_RETIRED_MAX} others keeps meeting its flow (the older addresses in the filter, counted)`, (t) => {
+  const fe = { id: 1, kind: 'LoadBalancer', addr: '192.0.2.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const { cores, run } = workersOf(() => irWith(fe), n);
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT });
+  const syn = run(pods.map((c) => toFe(c, 'S')), 1000, 'dst');
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  run(pods.map((c) => toFe(c, 'A')), 1002, 'dst');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout())));
+  // then more LoadBalancer IPs than the exact set holds come and go
+  const more = Array.from({ length: L.STEER_RETIRED_MAX + 88 }, (_, i) => ({ id: 100 + i, kind: 'LoadBalancer', addr: `198.18.${i >> 8}.${i & 255}`, port: 80, proto: 'TCP', backends: [1] }));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [dns, ...more], backends, routes }))));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout())));
+  t.true(cores.every((c) => !c.retired.addresses.includes(fe.addr)), 'no longer in the exact set');
+  for (const flags of ['PA', 'FA']) {
+    const out = run(pods.map((c) => toFe(c, flags)), 1003, 'dst');
+    const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
+    t.is(lost.length, 0, `${flags}: ${lost.length} of ${out.length} client frames missed their flow`);
+  }
+  const g = cores.map((c) => c.counters().global);
+  t.true(g.every((x) => x.steer_retired_filtered === 89), `filtered ${g.map((x) => x.steer_retired_filtered)}`);
+  t.true(g.some((x) => x.steer_retired_filter_hits > 0), 'the filter steered frames');
+});

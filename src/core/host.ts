@@ -123,6 +123,8 @@ interface CoreExports {
   steer_retired_stage(): number;
   steer_retired_clear(): void;
   steer_retired_add(family: number): number;
+  steer_retired_filter_add(): void;
+  steer_retired_filter_hits(): number;
   [k: string]: unknown;
 }
 
@@ -578,6 +580,7 @@ export class Core {
       const o = this.map.beCounters + id * L.PC_SIZE;
       backends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
     }
+    if (this.retired) { global.steer_retired_filtered = this.retired.filtered; global.steer_retired_filter_hits = this.exports.steer_retired_filter_hits(); }
     return { generation: this.generation, global, reasons, frontends, backends };
   }
 
