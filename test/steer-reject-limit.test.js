@@ -109,3 +109,23 @@ test('a worker whose batch clock is behind the last decision\'s (its batch began
   }
   t.is(a.counters().reasons.reject_no_endpoints + b.counters().reasons.reject_no_endpoints, 6 + 50, 'the global burst of 50 once');
 });
+
+test('a worker whose batch clock is behind the last decision\'s does not move the buckets\' clock back (the time between would be counted twice)', (t) => {
+  const buffer = rejectLimitBuffer();
+  const a = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } }), b = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } });
+  const answered = (core, srcs, now, sport = 40000) => {
+    srcs.forEach((c, i) => core.writeFrame(i, udp(c, sport).frame, 0));
+    core.process(srcs.length, now);
+    return Array.from({ length: srcs.length }, (_, i) => core.descriptor(i).reason).filter((r) => r === L.REASON_REJECT_NO_ENDPOINTS).length;
+  };
+  const clients = (k) => Array.from({ length: 60 }, (_, c) => `10.${k}.9.${c + 2}`);
+  t.is(answered(b, clients(1), 5000), 50, 'the global burst');
+  // a's batch began 10 ms before b's: at a's "now" nothing is refilled, and nothing may be later
+  t.is(answered(a, clients(2), 4990), 0);
+  t.is(answered(b, clients(3), 5000), 0, 'still 5000 ms: no time passed since the burst');
+  t.is(answered(b, clients(4), 5003), 3, '3 ms later: 3');
+  // the same for a client's bucket: its burst of 6 spent at 9000 on b, a at 8990, b at 9000 again
+  t.is(answered(b, Array(8).fill('10.0.0.5'), 9000, 41000), 6);
+  t.is(answered(a, ['10.0.0.5'], 8990, 42000), 0);
+  t.is(answered(b, ['10.0.0.5'], 9000, 43000), 0, 'the client\'s bucket: no time passed either');
+});

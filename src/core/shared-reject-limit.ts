@@ -28,6 +28,9 @@ const SPINS = 4096;
 const STALE_MS = 1000;
 const BUCKET_BYTES = L.RL_WAYS * L.RLE_SIZE;
 
+/** The later of two u32 ms stamps (modular: they are less than 2^31 ms apart). */
+const later = (a: number, b: number): number => (((b - a) | 0) > 0 ? b : a);
+
 /** A block for `rejectLimitShare` of every worker: the global bucket full, no client. */
 export function rejectLimitBuffer(): SharedArrayBuffer {
   const b = new SharedArrayBuffer(HEAD + L.RL_BLOCK_SIZE);
@@ -54,6 +57,10 @@ export class SharedRejectLimit {
   private readonly block: number;
   /** The deciding batch's clock (enter). */
   private now = 0;
+  /** Decisions that found the lock held (another worker deciding), and of those the ones that
+   * gave up after SPINS tries (not answered: counted drop_reject_rate_limited by the core). */
+  contended = 0;
+  gaveUp = 0;
 
   /** `clockOrigin`: performance.timeOrigin + performance.now() at the core clock's 0. */
   constructor(private readonly core: RejectLimitCore, share: RejectLimitShare, clockOrigin: number) {
@@ -71,8 +78,9 @@ export class SharedRejectLimit {
     for (let k = 0; ; k++) {
       const held = Atomics.compareExchange(this.lock, LOCK, 0, me);
       if (held === 0) break;
+      if (k === 0) this.contended++;
       if (((me - held) | 0) > STALE_MS && Atomics.compareExchange(this.lock, LOCK, held, me) === held) break;
-      if (k >= SPINS) return 0;
+      if (k >= SPINS) { this.gaveUp++; return 0; }
     }
     const to = this.core.u32, b = this.block;
     this.now = now >>> 0;
@@ -97,16 +105,21 @@ export class SharedRejectLimit {
   }
 
   /** Copies back the global bucket (`write` 1) or it and client bucket `bucket` (2), and frees the
-   * lock; 0: a dry run, nothing. */
+   * lock; 0: a dry run, nothing. A stamp never moves back: a decision whose batch clock was
+   * behind the block's (notAfterNow) refilled nothing up to the block's stamp, and its own earlier
+   * stamp would let the next decision refill that time again. */
   leave(bucket: number, write: number): void {
     if (write) {
-      const from = this.core.u32, b = this.block;
-      this.shared[W_CREDIT] = from[b + W_CREDIT];
-      this.shared[W_STAMP] = from[b + W_STAMP] + this.offset;
+      const from = this.core.u32, b = this.block, to = this.shared;
+      to[W_CREDIT] = from[b + W_CREDIT];
+      to[W_STAMP] = later(to[W_STAMP], from[b + W_STAMP] + this.offset);
       if (write === 2) {
-        const at = W_ENTRIES + bucket * W_BUCKET, to = this.shared;
-        for (let w = 0; w < W_BUCKET; w++) to[at + w] = from[b + at + w];
-        for (let e = at + W_LAST; e < at + W_BUCKET; e += W_ENTRY) to[e] += this.offset;
+        const at = W_ENTRIES + bucket * W_BUCKET;
+        for (let e = at; e < at + W_BUCKET; e += W_ENTRY) {
+          const last = to[e + W_LAST];
+          for (let w = 0; w < W_ENTRY; w++) to[e + w] = from[b + e + w];
+          to[e + W_LAST] = later(last, from[b + e + W_LAST] + this.offset);
+        }
       }
     }
     Atomics.store(this.lock, LOCK, 0);
