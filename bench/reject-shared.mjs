@@ -30,6 +30,8 @@ if (isMainThread) {
   const sum = (k) => results.reduce((a, r) => a + r[k], 0);
   console.log(JSON.stringify({ threads, clients, shared: !own, seconds, wasm: wasmPath,
     ns_per_refused: +(sum('ns') / sum('frames')).toFixed(1), frames: sum('frames'), answered: sum('answered'), limited: sum('limited'),
+    // the node's limit over the decisions' span (own buckets: each core's)
+    limit: (own ? threads : 1) * (L.RL_GLOBAL_BURST + Math.ceil(Math.max(...results.map((r) => r.last)) - Math.min(...results.map((r) => r.first))) + 1),
     decisions_contended: sum('contended'), gave_up: sum('gaveUp'), contended_fraction: +(sum('contended') / sum('frames')).toFixed(5),
     per_thread: results.map((r) => ({ ns_per_refused: +(r.ns / r.frames).toFixed(1), frames: r.frames, contended: r.contended, gave_up: r.gaveUp })) }));
 } else {
@@ -47,16 +49,19 @@ if (isMainThread) {
   const flag = new Int32Array(go);
   Atomics.add(flag, 0, 1);
   while (Atomics.load(flag, 0) < threads) { /* every thread ready: start together */ }
-  let ns = 0, n = 0, answered = 0, limited = 0;
+  let ns = 0, n = 0, answered = 0, limited = 0, first = -1, last = 0;
   const end = performance.now() + seconds * 1000;
   while (performance.now() < end) {
     frames.forEach((f, i) => core.writeFrame(i, f, 0));
     const t0 = process.hrtime.bigint();
-    core.process(N, core.now());
+    const now = core.now();
+    if (first < 0) first = performance.timeOrigin + performance.now();
+    last = performance.timeOrigin + performance.now();
+    core.process(N, now);
     ns += Number(process.hrtime.bigint() - t0);
     n += N;
     for (let i = 0; i < N; i++) { const d = core.descriptor(i); if (d.verdict === L.V_REJECT) answered++; else if (d.reason === L.REASON_DROP_REJECT_RATE_LIMITED) limited++; }
   }
   const share = core['rejectShare'];   // the core's SharedRejectLimit (its counts)
-  parentPort.postMessage({ ns, frames: n, answered, limited, contended: share?.contended ?? 0, gaveUp: share?.gaveUp ?? 0 });
+  parentPort.postMessage({ ns, frames: n, answered, limited, first, last, contended: share?.contended ?? 0, gaveUp: share?.gaveUp ?? 0 });
 }

@@ -8,25 +8,31 @@
 // changed and frees the lock. Only the reject path pays: two calls out of Wasm and 8 bytes each
 // way for a packet the global bucket limits (a flood's), three and ~140 bytes for the others.
 //
-// Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, else held), Float64 clock epoch
-// at 8 (performance.timeOrigin + performance.now() when it was made) — then an RL_BLOCK_SIZE
+// Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, else held), Int32 holdings at 4
+// (the holder counts its holding in), Float64 clock epoch at 8 (performance.timeOrigin + performance.now() when it was made) — then an RL_BLOCK_SIZE
 // copy of the core's block (layout.ts "Reject rate limit"). Its stamps (RL_STAMP, RLE_LAST) are
 // ms on the shared clock: a core's clock + its offset (its clock's origin less the epoch), so
 // two cores' clocks, each started at its own creation, compare in the block.
 //
 // The lock is held only while the core decides (no allocation, no wait inside); a worker that
 // finds it held spins up to SPINS tries, then does not answer (the core counts the packet
-// drop_reject_rate_limited): under that rare contention it answers less than the kernel, never more.
+// drop_reject_rate_limited), nor spins again while the same holder keeps it (a holder descheduled
+// inside a decision): under that contention it answers less than the kernel, never more. A flood
+// meets the lock only while the global bucket has answers: a decision first looks at it without
+// the lock (enter).
 // The lock word is the ms (shared clock, from the deciding batch's clock) it was taken at: one held
 // for more than STALE_MS was left by a worker that died inside a decision and is taken over.
 import * as L from '../../assembly/layout.js';
 
 const HEAD = 64;
 const LOCK = 0;        // Int32 index
+const SEQ = 1;         // Int32 index: holdings so far (a holding's number, read by a worker that gave up)
 const EPOCH = 8;       // byte offset of the Float64
 const SPINS = 4096;
 const STALE_MS = 1000;
 const BUCKET_BYTES = L.RL_WAYS * L.RLE_SIZE;
+const ANSWER = 1000;                 // one answer in the global credit's unit (assembly/ratelimit.ts)
+const GLOBAL_REFILL_MAX_MS = 1000;   // elapsed time the global bucket counts at most (ratelimit.ts)
 
 /** The later of two u32 ms stamps (modular: they are less than 2^31 ms apart). */
 const later = (a: number, b: number): number => (((b - a) | 0) > 0 ? b : a);
@@ -61,27 +67,43 @@ export class SharedRejectLimit {
    * gave up after SPINS tries (not answered: counted drop_reject_rate_limited by the core). */
   contended = 0;
   gaveUp = 0;
+  /** The holding (SEQ) this worker last gave up on. */
+  private gaveUpOn = NaN;
 
   /** `clockOrigin`: performance.timeOrigin + performance.now() at the core clock's 0. */
   constructor(private readonly core: RejectLimitCore, share: RejectLimitShare, clockOrigin: number) {
     if (share.buffer.byteLength !== HEAD + L.RL_BLOCK_SIZE) throw new RangeError(`reject limit block: ${share.buffer.byteLength} bytes, want ${HEAD + L.RL_BLOCK_SIZE}`);
-    this.lock = new Int32Array(share.buffer, 0, 1);
+    this.lock = new Int32Array(share.buffer, 0, 2);
     this.shared = new Uint32Array(share.buffer, HEAD);
     this.offset = share.clockOffset ?? Math.round(clockOrigin - new DataView(share.buffer).getFloat64(EPOCH, true));
     this.block = core.exports.reject_limit_ptr() >>> 2;
   }
 
   /** Takes the lock (at `now`, the core's clock) and copies the global bucket in: 1, or 0 when the
-   * lock stayed held (the answer is not sent). */
+   * global bucket, looked at without the lock, has no answer left, or the lock stayed held (the
+   * answer is not sent). */
   enter(now: number): number {
     const me = ((now + this.offset) | 0) || 1;
+    // a flood's decision: the global bucket empty, refilled to now, refuses and would write back
+    // what it read (its credit below one answer is below the cap): no lock, no write, so the
+    // workers' refusals share the block's line read-only. The two words are read apart; a pair
+    // torn by another worker's write can only refuse an answer the kernel would send, never add one.
+    let since = (me - this.shared[W_STAMP]) | 0;
+    if (since < 0) since = 0; else if (since > GLOBAL_REFILL_MAX_MS) since = GLOBAL_REFILL_MAX_MS;
+    if (this.shared[W_CREDIT] + since * L.RL_GLOBAL_PER_SEC < ANSWER) return 0;
     for (let k = 0; ; k++) {
       const held = Atomics.compareExchange(this.lock, LOCK, 0, me);
       if (held === 0) break;
-      if (k === 0) this.contended++;
       if (((me - held) | 0) > STALE_MS && Atomics.compareExchange(this.lock, LOCK, held, me) === held) break;
-      if (k >= SPINS) { this.gaveUp++; return 0; }
+      if (k === 0) {
+        this.contended++;
+        // the holding this worker gave up on goes on (its worker descheduled inside a decision):
+        // no second spin for each packet until it ends
+        if (Atomics.load(this.lock, SEQ) === this.gaveUpOn) { this.gaveUp++; return 0; }
+      }
+      if (k >= SPINS) { this.gaveUp++; this.gaveUpOn = Atomics.load(this.lock, SEQ); return 0; }
     }
+    this.lock[SEQ] = (this.lock[SEQ] + 1) | 0;   // the holder alone writes it
     const to = this.core.u32, b = this.block;
     this.now = now >>> 0;
     to[b + W_CREDIT] = this.shared[W_CREDIT];
