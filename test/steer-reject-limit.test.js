@@ -92,6 +92,45 @@ test('a worker that finds the block held does not answer (never over the limit);
   t.is(lock[0], 0, 'and freed');
 });
 
+test('a worker that gave up on a holding does not spin again while it goes on, and answers once it ends; a flood\'s refusals by an empty global bucket do not take the lock', (t) => {
+  const buffer = rejectLimitBuffer();
+  const lock = new Int32Array(buffer, 0, 2);
+  const epoch = new DataView(buffer).getFloat64(8, true);
+  const c = mkCore(ir, { rejectLimit: { buffer } });
+  const share = c['rejectShare'];
+  const answered = (base) => {
+    c.writeFrame(0, udp(`10.0.3.${base & 255}`, 40000).frame, 0);
+    c.process(1, c.now());
+    return c.descriptor(0).reason === L.REASON_REJECT_NO_ENDPOINTS;
+  };
+  t.true(answered(1));
+  const holdings = lock[1];
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;   // another worker deciding now
+  t.false(answered(2));
+  t.is(share.contended, 1);
+  t.is(share.gaveUp, 1);
+  t.false(answered(3), 'the same holding: refused at once');
+  t.is(share.gaveUp, 2);
+  lock[1]++;   // that holding ended, another began
+  t.false(answered(4), 'a new holding: spun for, then refused');
+  t.is(share.gaveUp, 3);
+  lock[0] = 0;
+  t.true(answered(5), 'free: answered');
+  t.is(lock[1], holdings + 2, 'its holding counted');
+  // the global burst spent: refusals look without the lock
+  const before = share.contended;
+  const many = Array.from({ length: 60 }, (_, i) => `10.0.4.${i + 2}`);
+  const now = c.now();
+  many.forEach((a, i) => c.writeFrame(i, udp(a, 40000).frame, 0));
+  c.process(many.length, now);
+  t.is(c.counters().reasons.reject_no_endpoints, 2 + 48, 'the rest of the global burst');
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;   // held from here on
+  many.forEach((a, i) => c.writeFrame(i, udp(a, 40001).frame, 0));
+  c.process(many.length, now);
+  t.is(share.contended, before, 'refused by the empty global bucket without the lock');
+  lock[0] = 0;
+});
+
 test('a worker whose batch clock is behind the last decision\'s (its batch began earlier) does not see the buckets refilled', (t) => {
   const buffer = rejectLimitBuffer();
   const a = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } }), b = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } });
