@@ -13,7 +13,7 @@
 // the destination on different workers.
 import test from 'ava';
 import { e2eSuite, api, serviceYaml, sliceYaml, readyEndpoints, waitFor, sleep, NODE_V4 } from './lib/topology.js';
-import { longUpload } from './lib/fanout-checks.js';
+import { uploadThroughDeletion } from './lib/fanout-checks.js';
 import { ownerOf } from '../dist/src/daemon/flow-placement.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 
@@ -46,17 +46,7 @@ for (const k of [
     t.not(owner(pod.ip), owner(k.dst), 'the pod port places the frames on the address\'s worker, not the pod\'s');
     if (k.port) t.not(owner(pod.ip), ownerOf(parseAddr(k.dst).bytes, 0, k.port, 2), 'keyed as a masqueraded reply on that port, they would go to the other worker too');
     await suite.apply([k.svc(k.name), sliceYaml({ name: `${k.name}-1`, service: k.name, ports: port, endpoints: podsBC() })]);
-    const before = await counters();
-    const N = 12;
-    const res = await longUpload(topo, pod.ns, k.url, N, 250, async () => {
-      await sleep(500);
-      const r = await api(topo, 'DELETE', `/api/v1/namespaces/default/services/${k.name}`);
-      t.is(r.status, 200, r.text);
-    });
-    const after = await counters();
-    t.log(res, `handed over ${after.global.steer_handed_off - before.global.steer_handed_off}`);
-    t.regex(res.pod ?? '', /^pod-[bc]$/, JSON.stringify(res));
-    t.is(res.got, N * 1000, 'every byte sent after the deletion reached the backend');
+    await uploadThroughDeletion(t, topo, pod.ns, k.url, k.name);
   });
 }
 

@@ -6,8 +6,8 @@
 // tables says they are a client's: steering sends them to the client's worker for a second look
 // (assembly/steer.ts keptFlowOwner, STEER_RECHECK).
 import test from 'ava';
-import { e2eSuite, api, serviceYaml, sliceYaml } from './lib/topology.js';
-import { longUpload } from './lib/fanout-checks.js';
+import { e2eSuite, serviceYaml, sliceYaml } from './lib/topology.js';
+import { uploadThroughDeletion } from './lib/fanout-checks.js';
 import { ownerOf } from '../dist/src/daemon/flow-placement.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 
@@ -23,7 +23,6 @@ const suite = e2eSuite(test, {
 });
 const serial = suite.serial;
 const owner = (a) => ownerOf(parseAddr(a).bytes, 0, 0, WORKERS);
-const counters = async () => (await api(suite.topo, 'GET', '/api/v1/counters')).json;
 const v6 = { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' };
 const http = [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }];
 
@@ -38,16 +37,6 @@ for (const k of [
     t.is(owner(k.dst), 2, 'the address is worker 2\'s');
     const endpoints = topo.pods.slice(1, 3).map((p) => ({ addresses: [p.ip6], conditions: { ready: true }, nodeName: 'node-a' }));
     await suite.apply([k.svc(k.name), sliceYaml({ name: `${k.name}-1`, service: k.name, addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints })]);
-    const before = await counters();
-    const N = 12;
-    const res = await longUpload(topo, pod.ns, `http://[${k.dst}]/`, N, 250, async () => {
-      await new Promise((r) => setTimeout(r, 500));
-      const r = await api(topo, 'DELETE', `/api/v1/namespaces/default/services/${k.name}`);
-      t.is(r.status, 200, r.text);
-    });
-    const after = await counters();
-    t.log(res, `handed over ${after.global.steer_handed_off - before.global.steer_handed_off}`);
-    t.regex(res.pod ?? '', /^pod-[bc]$/, JSON.stringify(res));
-    t.is(res.got, N * 1000, 'every byte sent after the deletion reached the backend');
+    await uploadThroughDeletion(t, topo, pod.ns, `http://[${k.dst}]/`, k.name);
   });
 }

@@ -113,3 +113,19 @@ export async function longUpload(topo, ns, url, n, everyMs, during) {
   clearTimeout(kill);
   try { return JSON.parse(out.trim().split('\n').pop()); } catch { throw new Error(`upload client: ${out}`); }
 }
+
+/** A pod's long upload (`ns` to `url`/sink, 12 chunks 250 ms apart) during which Service `name`
+ * is deleted: every byte must reach one of pod-b and pod-c (its backends). */
+export async function uploadThroughDeletion(t, topo, ns, url, name) {
+  const before = await counters(topo);
+  const N = 12;
+  const res = await longUpload(topo, ns, url, N, 250, async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await api(topo, 'DELETE', `/api/v1/namespaces/default/services/${name}`);
+    t.is(r.status, 200, r.text);
+  });
+  const after = await counters(topo);
+  t.log(res, `handed over ${after.global.steer_handed_off - before.global.steer_handed_off}`);
+  t.regex(res.pod ?? '', /^pod-[bc]$/, JSON.stringify(res));
+  t.is(res.got, N * 1000, 'every byte sent after the deletion reached the backend');
+}
