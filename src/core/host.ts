@@ -172,7 +172,7 @@ export class Core {
           throw new Error(`wdp core aborted at ${line}:${col}`);
         },
         seed: () => Date.now(),
-        reject_limit_enter: (now: number) => this.rejectShare!.enter(now),
+        reject_limit_enter: (now: number, bucket: number, client: number, family: number) => this.rejectShare!.enter(now, bucket, client, family),
         reject_limit_bucket: (bucket: number) => this.rejectShare!.bucket(bucket),
         reject_limit_leave: (bucket: number, write: number) => this.rejectShare!.leave(bucket, write),
       },

@@ -16,10 +16,10 @@
 //
 // The lock is held only while the core decides (no allocation, no wait inside); a worker that
 // finds it held spins up to SPINS tries, then does not answer (the core counts the packet
-// drop_reject_rate_limited), nor spins again while the same holder keeps it (a holder descheduled
+// drop_reject_rate_limited), nor spins again while the same holding goes on (a holder descheduled
 // inside a decision): under that contention it answers less than the kernel, never more. A flood
-// meets the lock only while the global bucket has answers: a decision first looks at it without
-// the lock (enter).
+// meets the lock only while its answers are not refused: a decision first looks at the global
+// bucket and the client's without the lock (enter).
 // The lock word is the ms (shared clock, from the deciding batch's clock) it was taken at: one held
 // for more than STALE_MS was left by a worker that died inside a decision and is taken over.
 import * as L from '../../assembly/layout.js';
@@ -50,10 +50,11 @@ export function rejectLimitBuffer(): SharedArrayBuffer {
  * block's (default: from the two clocks' origins; a caller driving a synthetic clock passes it). */
 export interface RejectLimitShare { buffer: SharedArrayBuffer; clockOffset?: number }
 
-export interface RejectLimitCore { readonly u32: Uint32Array; readonly exports: { reject_limit_ptr(): number } }
+export interface RejectLimitCore { readonly u8: Uint8Array; readonly u32: Uint32Array; readonly exports: { reject_limit_ptr(): number } }
 
 const W_CREDIT = L.RL_CREDIT >>> 2, W_STAMP = L.RL_STAMP >>> 2, W_ENTRIES = L.RL_ENTRIES >>> 2;
 const W_BUCKET = BUCKET_BYTES >>> 2, W_ENTRY = L.RLE_SIZE >>> 2, W_LAST = L.RLE_LAST >>> 2;
+const W_FAMILY = L.RLE_FAMILY >>> 2, W_TOKENS = L.RLE_TOKENS >>> 2;
 
 /** One core's end: the host functions its imports call. */
 export class SharedRejectLimit {
@@ -80,17 +81,20 @@ export class SharedRejectLimit {
   }
 
   /** Takes the lock (at `now`, the core's clock) and copies the global bucket in: 1, or 0 when the
-   * global bucket, looked at without the lock, has no answer left, or the lock stayed held (the
-   * answer is not sent). */
-  enter(now: number): number {
+   * buckets, looked at without the lock, refuse the answer to the client (16 bytes at `client` in
+   * the core's memory, of `family`, in client bucket `bucket`), or the lock stayed held (the answer
+   * is not sent). */
+  enter(now: number, bucket: number, client: number, family: number): number {
     const me = ((now + this.offset) | 0) || 1;
-    // a flood's decision: the global bucket empty, refilled to now, refuses and would write back
-    // what it read (its credit below one answer is below the cap): no lock, no write, so the
-    // workers' refusals share the block's line read-only. The two words are read apart; a pair
-    // torn by another worker's write can only refuse an answer the kernel would send, never add one.
+    // a flood's decision: the global bucket empty, or the client's, refilled to now, refuses and
+    // would write back what it read refilled (below an answer: below the cap, so the same as
+    // nothing): no lock, no write, so the workers' refusals share the block's lines read-only.
+    // The words are read apart; a set torn by another worker's write can only refuse an answer
+    // the kernel would send, never add one.
     let since = (me - this.shared[W_STAMP]) | 0;
     if (since < 0) since = 0; else if (since > GLOBAL_REFILL_MAX_MS) since = GLOBAL_REFILL_MAX_MS;
     if (this.shared[W_CREDIT] + since * L.RL_GLOBAL_PER_SEC < ANSWER) return 0;
+    if (this.clientRefused(me, bucket, client, family)) return 0;
     for (let k = 0; ; k++) {
       const held = Atomics.compareExchange(this.lock, LOCK, 0, me);
       if (held === 0) break;
@@ -109,6 +113,26 @@ export class SharedRejectLimit {
     to[b + W_CREDIT] = this.shared[W_CREDIT];
     to[b + W_STAMP] = this.notAfterNow(this.shared[W_STAMP] - this.offset);
     return 1;
+  }
+
+  /** Whether the client's entry in `bucket` of the block, refilled to `me` (shared clock), has no
+   * answer left (a client without an entry starts with a full burst). */
+  private clientRefused(me: number, bucket: number, client: number, family: number): boolean {
+    const from = this.shared, mem = this.core.u8, at = W_ENTRIES + bucket * W_BUCKET;
+    for (let e = at; e < at + W_BUCKET; e += W_ENTRY) {
+      if ((from[e + W_FAMILY] & 0xff) !== family) continue;
+      let same = true;
+      for (let w = 0; w < 4 && same; w++) {
+        const m = client + w * 4, x = from[e + w];
+        same = x === ((mem[m] | (mem[m + 1] << 8) | (mem[m + 2] << 16) | (mem[m + 3] << 24)) >>> 0);
+      }
+      if (!same) continue;
+      const ivl = family === 4 ? L.RL_HOST_INTERVAL_V4_MS : L.RL_HOST_INTERVAL_V6_MS, cap = ivl * L.RL_HOST_BURST;
+      let t = (me - from[e + W_LAST]) | 0;
+      if (t < 0) t = 0; else if (t > cap) t = cap;
+      return from[e + W_TOKENS] + t < ivl;
+    }
+    return false;
   }
 
   /** Copies client bucket `bucket` in (the lock held). */
