@@ -1,12 +1,14 @@
 // The reject rate limit's buckets shared by several workers' cores (assembly/ratelimit.ts): the
 // kernel's buckets are the node's, whichever CPU a packet arrives on, while each worker's core
 // has its own Wasm memory. The node's block lives in a SharedArrayBuffer every worker maps; a
-// core deciding an answer calls reject_limit_enter(now), which takes the block's lock and copies
-// the global bucket into the core's own block; reject_limit_bucket(bucket) when the global bucket
-// lets the client's be looked at, which copies that client bucket (RL_WAYS entries) in; decides
-// there; and calls reject_limit_leave(bucket, write), which copies back what a live decision
-// changed and frees the lock. Only the reject path pays: two calls out of Wasm and 8 bytes each
-// way for a packet the global bucket limits (a flood's), three and ~140 bytes for the others.
+// core deciding an answer calls reject_limit_enter(now, bucket, client, family), which refuses at
+// once when the global bucket or the client's, looked at without the lock, has no answer left,
+// else takes the block's lock and copies the global bucket into the core's own block;
+// reject_limit_bucket(bucket) when the global bucket lets the client's be looked at, which copies
+// that client bucket (RL_WAYS entries) in; decides there; and calls reject_limit_leave(bucket,
+// write), which copies back what a live decision changed and frees the lock. Only the reject path
+// pays: one call out of Wasm and a read of the block for a refused packet (a flood's), three
+// calls and ~140 bytes each way for an answer.
 //
 // Layout of the buffer: a 64-byte head — Int32 lock at 0 (0 free, else held), Int32 holdings at 4
 // (the holder counts its holding in), Float64 clock epoch at 8 (performance.timeOrigin + performance.now() when it was made) — then an RL_BLOCK_SIZE
