@@ -25,7 +25,7 @@ import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./connt
 import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
-import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd } from "./steer";
+import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd, steerRetiredFilterAdd, steerRetiredFilterHits } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
@@ -131,7 +131,8 @@ export function ct_recorded_front(e: usize, front: u32): u32 {
 }
 
 /** Several workers on one interface: the owning worker of frames first..count-1 into D_VERDICT
- * (STEER_LOCAL = this core's), returns how many are another's. See steer.ts. */
+ * (STEER_LOCAL = this core's; STEER_RECHECK set: that worker steers it once more), returns how
+ * many are another's. See steer.ts. */
 export function steer(first: u32, count: u32): u32 {
   if (!gInitialized) return 0;
   return steerBatch(first, count);
@@ -146,6 +147,13 @@ export function steer_retired_clear(): void { steerRetiredClear(); }
 /** The staged address of `family` is a frontend address an apply removed (steer.ts): 1, or 0
  * when the set is full. */
 export function steer_retired_add(family: u32): u32 { return steerRetiredAdd(family) ? 1 : 0; }
+
+/** The staged address (one older than the newest STEER_RETIRED_MAX) into the retired set's filter
+ * (steer.ts): a bit, never cleared. */
+export function steer_retired_filter_add(): void { steerRetiredFilterAdd(); }
+
+/** Frames steered by an address only the retired set's filter holds (steer.ts). */
+export function steer_retired_filter_hits(): f64 { return <f64>steerRetiredFilterHits(); }
 
 /** Inspection export, for tests only (nothing in the daemon calls it): owner.ts ownerOf of the
  * 16-byte address at `addr` and `port` among `workers` (0 workers: 0). The daemon places saved

@@ -113,12 +113,17 @@ export const PA_SIZE = 20;
 export const PA_V4 = 0;              // 4 bytes, network order; 0.0.0.0 = the port has no IPv4 address
 export const PA_V6 = 4;              // 16 bytes; :: = the port has no IPv6 address
 export const CFG_SIZE = 256;
-// steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker)
+// steer(): D_VERDICT of a frame that stays with this core (any other value: the owning worker, in
+// the low 7 bits; STEER_RECHECK set: that worker steers it once more, handing it on to the one
+// its own rules name when the flow is not there — steer.ts keptFlowOwner)
 export const STEER_LOCAL = 255;
+export const STEER_RECHECK = 0x80;
 // steer.ts: the addresses of frontends the applies removed (a kept flow's client frames go by their
-// source): an open-addressed set of STEER_RETIRED_SLOTS entries, at most STEER_RETIRED_MAX in use
+// source): an open-addressed set of STEER_RETIRED_SLOTS entries, at most STEER_RETIRED_MAX in use,
 export const STEER_RETIRED_SLOTS = 1024;
 export const STEER_RETIRED_MAX = 512;
+// and the older ones as bits of a filter (one an address, never cleared: no false negative)
+export const STEER_RETIRED_FILTER_BITS = 65536;
 
 // ---- Descriptor (one per frame in the batch) ------------------------------------------------
 //   0      2        4         6        7        8            12          16

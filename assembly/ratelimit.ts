@@ -9,7 +9,8 @@
 // docs/core.md "Reject rate limit". Only the reject path calls it; nothing allocates.
 // Several workers (each its own core) keep the node's buckets in one shared block the host maps
 // (src/core/shared-reject-limit.ts): with sharing on, a decision copies the global bucket in from
-// it (the host's reject_limit_enter, under the block's lock), and the client's bucket only when
+// it (the host's reject_limit_enter, under the block's lock, unless a look at the global bucket
+// and the client's without the lock already refuses: it is given the client to find its entry), and the client's bucket only when
 // the global one lets it be looked at (reject_limit_bucket), decides here, and copies back what it
 // changed (reject_limit_leave). A worker that cannot take the lock at once (another
 // one holds it for longer than the host spins) does not answer: limited, never over the limit.
@@ -23,7 +24,7 @@ const ANSWER: u32 = 1000;                                // one answer, in thous
 const GLOBAL_CAP: u32 = <u32>L.RL_GLOBAL_BURST * ANSWER;
 const GLOBAL_REFILL_MAX_MS: u32 = 1000;                  // elapsed time counted at most (no overflow; 50 ms already fill it)
 
-@external("env", "reject_limit_enter") declare function sharedEnter(now: u32): u32;
+@external("env", "reject_limit_enter") declare function sharedEnter(now: u32, bucket: u32, client: usize, family: u32): u32;
 @external("env", "reject_limit_bucket") declare function sharedBucket(bucket: u32): void;
 @external("env", "reject_limit_leave") declare function sharedLeave(bucket: u32, write: u32): void;
 
@@ -54,7 +55,7 @@ export function rejectLimitClear(): void {
 export function rejectAllowed(client: usize, family: u32): bool {
   const bucket = affHash(client, family) & (<u32>L.RL_BUCKETS - 1);
   if (!gShared) return decide(client, family, bucket);
-  if (sharedEnter(gNow) == 0) return false;
+  if (sharedEnter(gNow, bucket, client, family) == 0) return false;
   gBucketIn = false;
   const ok = decide(client, family, bucket);
   sharedLeave(bucket, !gLive ? 0 : gBucketIn ? 2 : 1);

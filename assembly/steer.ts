@@ -16,7 +16,9 @@
 //   to itself through a Service)                   above: the port was allocated under it
 //   anything else (a reply to a client, routed) -> the destination address, except a client's
 //                                                  frame to a Service deleted (or a port removed)
-//                                                  under its kept flow: see keptFlowOwner
+//                                                  under its kept flow: see keptFlowOwner (which
+//                                                  may ask the source's worker to look first:
+//                                                  STEER_RECHECK)
 // Keys without the port keep a client's connections on one worker, so sessionAffinity (an
 // affinity table per worker) stays one decision per client; masqueraded flows spread by port.
 // ICMP errors are keyed by the packet they quote, turned around (it is one we sent). ARP and
@@ -37,37 +39,54 @@ import { routeLookup } from "./select";
 import { addrEq, addrCopy } from "./addr";
 
 const LOCAL: u32 = <u32>L.STEER_LOCAL;
+const RECHECK: u32 = <u32>L.STEER_RECHECK;
 const ISRC: usize = memory.data(16, 16);
 const IDST: usize = memory.data(16, 16);
 
 // The addresses of frontends the applies removed (the host keeps the list: src/core/retired-fronts.ts):
 // entries of 16 bytes of address and a u32 family (0: empty), linear probing from slotOf; at most
 // STEER_RETIRED_MAX of STEER_RETIRED_SLOTS in use, so a probe ends at an empty entry. Before them
-// one 16-byte address the host stages for steerRetiredAdd.
+// one 16-byte address the host stages for steerRetiredAdd / steerRetiredFilterAdd. Addresses past
+// the newest STEER_RETIRED_MAX go into a filter of STEER_RETIRED_FILTER_BITS bits (one bit an
+// address, never cleared while the core lives): no address once retired is forgotten; one that
+// was never retired may share a bit, which costs its frames a hand-over (they are routed or meet
+// their flow alike), never a wrong worker.
 const RS_SLOTS: u32 = <u32>L.STEER_RETIRED_SLOTS;
 const RS_ENTRY: usize = 20;
 const RS_STAGE: usize = memory.data(16 + <i32>RS_SLOTS * <i32>RS_ENTRY, 16);
 const RS_TABLE: usize = RS_STAGE + 16;
+const RS_FILTER_BITS: u32 = <u32>L.STEER_RETIRED_FILTER_BITS;
+const RS_FILTER: usize = memory.data(<i32>(RS_FILTER_BITS >> 3), 16);
 let gRetired: u32 = 0;
+let gFiltered: u32 = 0;
+let gFilterHits: u64 = 0;
 
 @inline function retiredAt(i: u32): usize { return RS_TABLE + <usize>i * RS_ENTRY; }
+
+@inline function folded(addr: usize): u32 { return load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12); }
 
 /** The first slot of an address: its four words folded, one multiply (a probe sits on the replies'
  * path; the addresses are few and the host's, not chosen by a sender). */
 @inline function slotOf(addr: usize): u32 {
-  return ((load<u32>(addr, 0) ^ load<u32>(addr, 4) ^ load<u32>(addr, 8) ^ load<u32>(addr, 12)) * 0x9e3779b1) >>> (32 - <u32>ctz(RS_SLOTS));
+  return (folded(addr) * 0x9e3779b1) >>> (32 - <u32>ctz(RS_SLOTS));
+}
+
+/** The filter's bit of an address (another multiply than slotOf's, so that addresses sharing a
+ * slot seldom share a bit). */
+@inline function filterBit(addr: usize): u32 {
+  return (folded(addr) * 0x85ebca6b) >>> (32 - <u32>ctz(RS_FILTER_BITS));
 }
 
 /** Where the host stages an address for steerRetiredAdd (16 bytes). */
 export function steerRetiredStage(): usize { return RS_STAGE; }
 
-/** No address retired. */
+/** No address retired in the exact set (the filter keeps its bits). */
 export function steerRetiredClear(): void { memory.fill(RS_TABLE, 0, <usize>RS_SLOTS * RS_ENTRY); gRetired = 0; }
 
 /** The staged address of `family` retired; false when the set is full (STEER_RETIRED_MAX). */
 export function steerRetiredAdd(family: u32): bool {
   if (family != 4 && family != 6) return false;
-  if (retired(RS_STAGE, family)) return true;
+  if (retiredExactly(RS_STAGE, family)) return true;
   if (gRetired >= <u32>L.STEER_RETIRED_MAX) return false;
   let i = slotOf(RS_STAGE);
   while (load<u32>(retiredAt(i), 16) != 0) i = (i + 1) & (RS_SLOTS - 1);
@@ -77,8 +96,19 @@ export function steerRetiredAdd(family: u32): bool {
   return true;
 }
 
-/** Whether `addr` of `family` was a frontend's address that an apply removed. */
-function retired(addr: usize, family: u32): bool {
+/** The staged address (past the newest STEER_RETIRED_MAX) into the filter. */
+export function steerRetiredFilterAdd(): void {
+  const b = filterBit(RS_STAGE);
+  const w = RS_FILTER + (<usize>(b >>> 5) << 2);
+  store<u32>(w, load<u32>(w) | (<u32>1 << (b & 31)));
+  gFiltered++;
+}
+
+/** Frames whose destination only the filter called retired (some may be false positives). */
+export function steerRetiredFilterHits(): u64 { return gFilterHits; }
+
+/** Whether `addr` of `family` is in the exact set. */
+function retiredExactly(addr: usize, family: u32): bool {
   if (gRetired == 0) return false;
   let i = slotOf(addr);
   let f = load<u32>(retiredAt(i), 16);
@@ -88,6 +118,17 @@ function retired(addr: usize, family: u32): bool {
     f = load<u32>(retiredAt(i), 16);
   }
   return false;
+}
+
+/** Whether `addr` of `family` was a frontend's address that an apply removed (or, past the exact
+ * set, shares a bit of the filter with one). */
+function retired(addr: usize, family: u32): bool {
+  if (retiredExactly(addr, family)) return true;
+  if (gFiltered == 0) return false;
+  const b = filterBit(addr);
+  if ((load<u32>(RS_FILTER + (<usize>(b >>> 5) << 2)) & (<u32>1 << (b & 31))) == 0) return false;
+  gFilterHits++;
+  return true;
 }
 
 /** Set by ownerOfKey: the owner it returned is keyed by the destination of a frame with ports that
@@ -120,25 +161,40 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
 
 /** A frame with ports keyed by its destination `owner` (no frontend owns it) may be a client's
  * frame to a service address deleted under its kept flow, whose flow was created keyed by the
- * client (its source). One that landed on another worker than `owner` stays where a flow of it is
- * found (an uplink's fanout places frames by source). One that landed on `owner` goes to the
- * source's worker when its destination is in a service CIDR (a deleted ClusterIP: no client and
- * no pod is addressed there), or is an address an apply removed from the frontends (retired) and
- * no flow of it is here (a reply to a client at such an address finds its flow here). Replies and
- * routed frames land on `owner` (a pod port's fanout places them by destination) outside the
- * service CIDRs and pay one hash of the source and, for half of them, a probe of the retired set
- * (once a frontend was removed) and a route lookup; a routed frame to a retired address is handed
- * to its source's worker, where it is routed alike (no flow holds it). Not covered: with more
- * than two workers, a client frame to a retired address that lands on neither the client's nor
- * the address's worker (IPv6 on an uplink, which the fanout program gives to worker 0; AF_XDP
- * queues placed by RSS) goes to the address's. */
+ * client (its source), on the source's worker. The flow of such a frame is therefore on the
+ * source's worker (a kept flow), or on `owner` (a reply to a client at that address), or nowhere
+ * (routed); a worker sees only its own table, so:
+ *   * landed on the source's worker: stays when a flow of it is here, else goes to `owner`;
+ *   * landed on `owner`: goes to the source's worker when its destination is in a service CIDR (a
+ *     deleted ClusterIP: no client and no pod is addressed there), or is an address an apply
+ *     removed from the frontends (retired) and no flow of it is here;
+ *   * landed on neither (more than two workers: IPv6 on an uplink, which the fanout program gives
+ *     to worker 0; AF_XDP queues placed by RSS), no flow of it here: to the source's worker for a
+ *     service CIDR; to the source's worker marked STEER_RECHECK for a retired address — that
+ *     worker steers it once more by the first rule, so a frame not its goes on to `owner`, at
+ *     most two hand-overs; else to `owner`.
+ * A routed frame to a retired address is handed to its source's worker, where it is routed alike.
+ * Replies and routed frames land on `owner` (a pod port's fanout places them by destination)
+ * outside the service CIDRs and pay one hash of the source and, for half of them, a probe of the
+ * retired set (once a frontend was removed) and a route lookup; one that lands elsewhere pays a
+ * flow lookup, and when not found the hash, probe and route lookup too. */
 function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
-  if (owner != self) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? self : owner;
+  if (owner != self) {
+    if (ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0) return self;
+    const bySrc = ownerOf(fr.srcAddr, 0, workers);
+    if (bySrc == self || bySrc == owner) return owner;
+    if (retired(fr.dstAddr, family)) return bySrc | RECHECK;
+    return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+  }
   const bySrc = ownerOf(fr.srcAddr, 0, workers);
   if (bySrc == self) return owner;
   if (retired(fr.dstAddr, family)) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? owner : bySrc;
-  const rt = routeLookup(fr.dstAddr, family);
-  return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR ? bySrc : owner;
+  return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+}
+
+@inline function inServiceCidr(addr: usize, family: u32): bool {
+  const rt = routeLookup(addr, family);
+  return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR;
 }
 
 /** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
@@ -151,7 +207,8 @@ function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u
 }
 
 /** Writes the owning worker of frames first..n-1 into their descriptors' D_VERDICT (STEER_LOCAL:
- * this core's, or a frame no flow can own) and returns how many another worker owns. Reads the
+ * this core's, or a frame no flow can own; STEER_RECHECK set: that worker is to steer it once more,
+ * keptFlowOwner) and returns how many another worker owns. Reads the
  * active table set; changes nothing else (process() overwrites D_VERDICT). */
 export function steerBatch(first: u32, n: u32): u32 {
   loadConfig();

@@ -13,6 +13,7 @@
 // the destination on different workers.
 import test from 'ava';
 import { e2eSuite, api, serviceYaml, sliceYaml, readyEndpoints, waitFor, sleep, NODE_V4 } from './lib/topology.js';
+import { uploadThroughDeletion } from './lib/fanout-checks.js';
 import { ownerOf } from '../dist/src/daemon/flow-placement.js';
 import { parseAddr } from '../dist/src/util/addr.js';
 
@@ -32,38 +33,6 @@ const NODE_PORT = 30714;   // the node address is the masquerade address: a fram
 const REFUSED_VIP = '10.96.9.10';
 const counters = async () => (await api(suite.topo, 'GET', '/api/v1/counters')).json;
 
-/** One long upload from `ns` to `url`/sink: `n` chunks of 1000 bytes, `everyMs` apart, on one TCP
- * connection; the test's `during()` runs once the first chunk is out. The answer: { pod, got }
- * (the bytes the pod received) or { error }. */
-async function upload(ns, url, n, everyMs, during) {
-  const script = `
-    const http = require('http');
-    const u = new URL(${JSON.stringify(url)});
-    const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
-    const req = http.request({ host: u.hostname, port: u.port || 80, path: '/sink', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-      let body = ''; res.on('data', (d) => body += d); res.on('end', () => done({ pod: res.headers['x-pod'], got: Number(body.split(' ')[0]) }));
-    });
-    req.on('error', (e) => done({ error: e.code || e.message }));
-    let i = 0;
-    const next = () => {
-      if (i++ === ${n}) { req.end(); setTimeout(() => done({ error: 'no answer 5 s after the end' }), 5000); return; }
-      req.write('x'.repeat(1000));
-      if (i === 1) console.log('first');
-      setTimeout(next, ${everyMs});
-    };
-    next();`;
-  const child = suite.topo.lab.spawn(ns, process.execPath, ['-e', script]);
-  let out = '';
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  const kill = setTimeout(() => child.kill('SIGKILL'), n * everyMs + 20000);
-  child.stdout.on('data', (d) => { out += d; });
-  await waitFor('the upload started', () => out.includes('first') || child.exitCode !== null, 15000);
-  await during();
-  await exited;
-  clearTimeout(kill);
-  try { return JSON.parse(out.trim().split('\n').pop()); } catch { throw new Error(`upload client: ${out}`); }
-}
-
 const podsBC = () => readyEndpoints(suite.topo.pods.slice(1, 3));
 const port = [{ name: 'http', port: 8080, protocol: 'TCP' }];
 
@@ -77,17 +46,7 @@ for (const k of [
     t.not(owner(pod.ip), owner(k.dst), 'the pod port places the frames on the address\'s worker, not the pod\'s');
     if (k.port) t.not(owner(pod.ip), ownerOf(parseAddr(k.dst).bytes, 0, k.port, 2), 'keyed as a masqueraded reply on that port, they would go to the other worker too');
     await suite.apply([k.svc(k.name), sliceYaml({ name: `${k.name}-1`, service: k.name, ports: port, endpoints: podsBC() })]);
-    const before = await counters();
-    const N = 12;
-    const res = await upload(pod.ns, k.url, N, 250, async () => {
-      await sleep(500);
-      const r = await api(topo, 'DELETE', `/api/v1/namespaces/default/services/${k.name}`);
-      t.is(r.status, 200, r.text);
-    });
-    const after = await counters();
-    t.log(res, `handed over ${after.global.steer_handed_off - before.global.steer_handed_off}`);
-    t.regex(res.pod ?? '', /^pod-[bc]$/, JSON.stringify(res));
-    t.is(res.got, N * 1000, 'every byte sent after the deletion reached the backend');
+    await uploadThroughDeletion(t, topo, pod.ns, k.url, k.name);
   });
 }
 

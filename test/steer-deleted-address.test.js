@@ -48,10 +48,16 @@ const cases = [
   { name: 'an IPv6 node address (NodePort) from pod ports', fe: { kind: 'NodePort', addr: 'fd00:18::2', port: 30080, backends: [4, 5] }, clients: outside6.map((a) => a.replace('2001:db8:9', 'fd00:0')), inPort: POD_PORT, by: 'random' },
 ];
 
-for (const k of cases) {
-  test(`two workers: a connection to ${k.name} whose Service was deleted keeps meeting its flow`, (t) => {
+// with more than two workers a frame may land on neither its client's worker nor its address's
+// (IPv6 on an uplink, AF_XDP queues placed by RSS): placed at random too
+const ofWorkers = (n) => (n === 2 ? cases : [...cases, ...cases.filter((k) => k.by !== 'random').map((k) => ({ ...k, name: `${k.name} (placed at random)`, by: 'random' })),
+  { name: 'a deleted ClusterIP (placed at random)', fe: { addr: '10.96.0.20', port: 80 }, clients: pods, inPort: POD_PORT, by: 'random' }]);
+const named = ['', '', 'two', 'three', 'four'];
+
+for (const n of [2, 3, 4]) for (const k of ofWorkers(n)) {
+  test(`${named[n]} workers: a connection to ${k.name} whose Service was deleted keeps meeting its flow`, (t) => {
     const fe = { id: 1, proto: 'TCP', backends: [1, 2, 3], ...k.fe };
-    const { cores, run } = workersOf(() => irWith(fe, k.snat), 2);
+    const { cores, run } = workersOf(() => irWith(fe, k.snat), n);
     const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: fe.port, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort });
     const syn = run(k.clients.map((c) => toFe(c, 'S')), 1000, k.by);
     t.true(syn.every((o) => o.verdict === L.V_FORWARD), 'every SYN reaches a backend');
@@ -76,19 +82,20 @@ for (const k of cases) {
   });
 }
 
-test('two workers: a client at an address an apply removed from the frontends keeps the replies of its connections, from local and remote backends', (t) => {
+for (const n of [2, 3, 4]) test(`${named[n]} workers: a client at an address an apply removed from the frontends keeps the replies of its connections, from local and remote backends`, (t) => {
   const CLIENT = '198.51.100.7';
   const vip = { id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
   const ext = { id: 2, kind: 'ExternalIP', addr: CLIENT, port: 80, proto: 'TCP', backends: [1, 2, 3] };
-  const { cores, run } = workersOf(() => irFrom({ frontends: [vip, ext, dns], backends, routes }), 2);
+  const { cores, run } = workersOf(() => irFrom({ frontends: [vip, ext, dns], backends, routes }), n);
   for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [vip, dns], backends, routes }))));
   t.true(cores.every((c) => c.retired.addresses.includes(CLIENT)));
   const syn = run(Array.from({ length: 30 }, (_, i) => ({ frame: frame({ src: CLIENT, dst: vip.addr, proto: 'TCP', sport: 40000 + i, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: UPLINK })), 1000, 'src');
   t.true(syn.every((o) => o.verdict === L.V_FORWARD));
   t.true(new Set(syn.map((o) => parseFrame(o.frame).dst)).size > 1, 'several backends');
   const replies = syn.map((o) => { const p = parseFrame(o.frame); return frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }); });
-  // local backends (pod ports: placed by destination), then remote ones (an uplink: by source)
-  for (const [inPort, by] of [[POD_PORT, 'dst'], [UPLINK, 'src']]) {
+  // local backends (pod ports: placed by destination), then remote ones (an uplink: by source),
+  // then at random (AF_XDP queues)
+  for (const [inPort, by] of [[POD_PORT, 'dst'], [UPLINK, 'src'], [UPLINK, 'random']]) {
     const out = run(replies.map((f) => ({ frame: f, inPort })), 1001, by);
     const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).src !== vip.addr);
     t.is(lost.length, 0, `${by}: ${lost.length} of ${out.length} replies missed their flow`);
@@ -113,4 +120,28 @@ test('two workers restored from a checkpoint after the Service was deleted: the 
   const out = next.run(pods.map((c) => toFe(c, 'PA')), 1005, 'dst');
   const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
   t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);
+});
+
+for (const n of [2, 3]) test(`${named[n]} workers: a connection to an address removed before ${L.STEER_RETIRED_MAX} others keeps meeting its flow (the older addresses in the filter, counted)`, (t) => {
+  const fe = { id: 1, kind: 'LoadBalancer', addr: '192.0.2.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const { cores, run } = workersOf(() => irWith(fe), n);
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT });
+  const syn = run(pods.map((c) => toFe(c, 'S')), 1000, 'dst');
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  run(pods.map((c) => toFe(c, 'A')), 1002, 'dst');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout())));
+  // then more LoadBalancer IPs than the exact set holds come and go
+  const more = Array.from({ length: L.STEER_RETIRED_MAX + 88 }, (_, i) => ({ id: 100 + i, kind: 'LoadBalancer', addr: `198.18.${i >> 8}.${i & 255}`, port: 80, proto: 'TCP', backends: [1] }));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [dns, ...more], backends, routes }))));
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout())));
+  t.true(cores.every((c) => !c.retired.addresses.includes(fe.addr)), 'no longer in the exact set');
+  for (const flags of ['PA', 'FA']) {
+    const out = run(pods.map((c) => toFe(c, flags)), 1003, 'dst');
+    const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
+    t.is(lost.length, 0, `${flags}: ${lost.length} of ${out.length} client frames missed their flow`);
+  }
+  const g = cores.map((c) => c.counters().global);
+  t.true(g.every((x) => x.steer_retired_filtered === 89), `filtered ${g.map((x) => x.steer_retired_filtered)}`);
+  t.true(g.some((x) => x.steer_retired_filter_hits > 0), 'the filter steered frames');
 });

@@ -92,6 +92,55 @@ test('a worker that finds the block held does not answer (never over the limit);
   t.is(lock[0], 0, 'and freed');
 });
 
+test('a worker that gave up on a holding does not spin again while it goes on, and answers once it ends; a flood\'s refusals by an empty global bucket do not take the lock', (t) => {
+  const buffer = rejectLimitBuffer();
+  const lock = new Int32Array(buffer, 0, 2);
+  const epoch = new DataView(buffer).getFloat64(8, true);
+  const c = mkCore(ir, { rejectLimit: { buffer } });
+  const share = c['rejectShare'];
+  const answered = (base) => {
+    c.writeFrame(0, udp(`10.0.3.${base & 255}`, 40000).frame, 0);
+    c.process(1, c.now());
+    return c.descriptor(0).reason === L.REASON_REJECT_NO_ENDPOINTS;
+  };
+  t.true(answered(1));
+  const holdings = lock[1];
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;   // another worker deciding now
+  t.false(answered(2));
+  t.is(share.contended, 1);
+  t.is(share.gaveUp, 1);
+  t.false(answered(3), 'the same holding: refused at once');
+  t.is(share.gaveUp, 2);
+  lock[1]++;   // that holding ended, another began
+  t.false(answered(4), 'a new holding: spun for, then refused');
+  t.is(share.gaveUp, 3);
+  lock[0] = 0;
+  t.true(answered(5), 'free: answered');
+  t.is(lock[1], holdings + 2, 'its holding counted');
+  // the global burst spent: refusals look without the lock
+  const before = share.contended;
+  const many = Array.from({ length: 60 }, (_, i) => `10.0.4.${i + 2}`);
+  const now = c.now();
+  many.forEach((a, i) => c.writeFrame(i, udp(a, 40000).frame, 0));
+  c.process(many.length, now);
+  t.true(c.counters().reasons.reject_no_endpoints >= 2 + 48, 'the rest of the global burst');
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;   // held from here on
+  many.forEach((a, i) => c.writeFrame(i, udp(a, 40001).frame, 0));
+  c.process(many.length, now);
+  t.is(share.contended, before, 'refused by the empty global bucket without the lock');
+  lock[0] = 0;
+  // a client whose burst is spent, the global bucket full again: refused without the lock too
+  const later = now + 1000, answeredBefore = c.counters().reasons.reject_no_endpoints;
+  Array.from({ length: 8 }, (_, i) => c.writeFrame(i, udp('10.0.5.9', 41000 + i).frame, 0));
+  c.process(8, later);
+  t.is(c.counters().reasons.reject_no_endpoints, answeredBefore + 6, 'its burst of 6');
+  lock[0] = ((performance.timeOrigin + performance.now() - epoch) | 0) || 1;
+  Array.from({ length: 8 }, (_, i) => c.writeFrame(i, udp('10.0.5.9', 42000 + i).frame, 0));
+  c.process(8, later);
+  t.is(share.contended, before, 'refused by its own bucket without the lock');
+  lock[0] = 0;
+});
+
 test('a worker whose batch clock is behind the last decision\'s (its batch began earlier) does not see the buckets refilled', (t) => {
   const buffer = rejectLimitBuffer();
   const a = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } }), b = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } });
@@ -108,4 +157,24 @@ test('a worker whose batch clock is behind the last decision\'s (its batch began
     core.process(many.length, now);
   }
   t.is(a.counters().reasons.reject_no_endpoints + b.counters().reasons.reject_no_endpoints, 6 + 50, 'the global burst of 50 once');
+});
+
+test('a worker whose batch clock is behind the last decision\'s does not move the buckets\' clock back (the time between would be counted twice)', (t) => {
+  const buffer = rejectLimitBuffer();
+  const a = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } }), b = mkCore(ir, { rejectLimit: { buffer, clockOffset: 0 } });
+  const answered = (core, srcs, now, sport = 40000) => {
+    srcs.forEach((c, i) => core.writeFrame(i, udp(c, sport).frame, 0));
+    core.process(srcs.length, now);
+    return Array.from({ length: srcs.length }, (_, i) => core.descriptor(i).reason).filter((r) => r === L.REASON_REJECT_NO_ENDPOINTS).length;
+  };
+  const clients = (k) => Array.from({ length: 60 }, (_, c) => `10.${k}.9.${c + 2}`);
+  t.is(answered(b, clients(1), 5000), 50, 'the global burst');
+  // a's batch began 10 ms before b's: at a's "now" nothing is refilled, and nothing may be later
+  t.is(answered(a, clients(2), 4990), 0);
+  t.is(answered(b, clients(3), 5000), 0, 'still 5000 ms: no time passed since the burst');
+  t.is(answered(b, clients(4), 5003), 3, '3 ms later: 3');
+  // the same for a client's bucket: its burst of 6 spent at 9000 on b, a at 8990, b at 9000 again
+  t.is(answered(b, Array(8).fill('10.0.0.5'), 9000, 41000), 6);
+  t.is(answered(a, ['10.0.0.5'], 8990, 42000), 0);
+  t.is(answered(b, ['10.0.0.5'], 9000, 43000), 0, 'the client\'s bucket: no time passed either');
 });

@@ -123,6 +123,8 @@ interface CoreExports {
   steer_retired_stage(): number;
   steer_retired_clear(): void;
   steer_retired_add(family: number): number;
+  steer_retired_filter_add(): void;
+  steer_retired_filter_hits(): number;
   [k: string]: unknown;
 }
 
@@ -170,7 +172,7 @@ export class Core {
           throw new Error(`wdp core aborted at ${line}:${col}`);
         },
         seed: () => Date.now(),
-        reject_limit_enter: (now: number) => this.rejectShare!.enter(now),
+        reject_limit_enter: (now: number, bucket: number, client: number, family: number) => this.rejectShare!.enter(now, bucket, client, family),
         reject_limit_bucket: (bucket: number) => this.rejectShare!.bucket(bucket),
         reject_limit_leave: (bucket: number, write: number) => this.rejectShare!.leave(bucket, write),
       },
@@ -276,7 +278,7 @@ export class Core {
     w(L.CFG_SNAT_PORT_MIN, pmin);
     w(L.CFG_SNAT_PORT_MAX, pmax);
     const st = opts.steer ?? { workers: 1, self: 0 };
-    if (!(Number.isInteger(st.workers) && st.workers >= 1 && st.workers < L.STEER_LOCAL && Number.isInteger(st.self) && st.self >= 0 && st.self < st.workers)) {
+    if (!(Number.isInteger(st.workers) && st.workers >= 1 && st.workers <= L.STEER_RECHECK && Number.isInteger(st.self) && st.self >= 0 && st.self < st.workers)) {
       throw new RangeError(`steer: worker ${st.self} of ${st.workers} is not a valid worker index`);
     }
     w(L.CFG_STEER_WORKERS, st.workers);
@@ -453,7 +455,8 @@ export class Core {
   }
 
   /** Several workers on one interface: the owning worker of the frames in slots first..count-1,
-   * written to their descriptors' D_VERDICT (L.STEER_LOCAL = this core's); returns how many belong
+   * written to their descriptors' D_VERDICT (L.STEER_LOCAL = this core's; L.STEER_RECHECK set: that
+   * worker is to steer it once more); returns how many belong
    * to another worker. process() overwrites D_VERDICT. See assembly/steer.ts. */
   steer(first: number, count: number): number {
     if (count > this.batchMax) throw new RangeError(`batch of ${count} exceeds batchMax ${this.batchMax}`);
@@ -577,6 +580,7 @@ export class Core {
       const o = this.map.beCounters + id * L.PC_SIZE;
       backends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
     }
+    if (this.retired) { global.steer_retired_filtered = this.retired.filtered; global.steer_retired_filter_hits = this.exports.steer_retired_filter_hits(); }
     return { generation: this.generation, global, reasons, frontends, backends };
   }
 

@@ -5,9 +5,12 @@
 // client's — for a LoadBalancer or external IP, or a node address of a NodePort, reached from a
 // pod port, whose fanout places frames by destination. The core steers a frame to a retired
 // address by its source.
-// The list is the latest STEER_RETIRED_MAX addresses removed, oldest forgotten first; an address
-// that is a frontend's again stays in it (a frame to its live ports has a frontend; one to another
-// of its ports goes by its source, as a removed port's kept flow needs). Not saved: at a restart
+// The core's exact set holds the latest STEER_RETIRED_MAX addresses removed; an older one goes into
+// the core's filter (a bit an address, never cleared: docs/performance.md "Several workers on one
+// interface"), counted `steer_retired_filtered`, and frames the filter alone steered are counted
+// `steer_retired_filter_hits` — where the bound shows. An address that is a frontend's again
+// stays retired (a frame to its live ports has a frontend; one to another of its ports goes by its
+// source, as a removed port's kept flow needs). Not saved: at a restart
 // the frontend addresses of restored flows that no frontend holds are retired again (restored).
 // Cost: per apply, one look at the old record of each removed or upserted frontend id; the core's
 // set is rewritten only when the list changed (at most STEER_RETIRED_MAX calls).
@@ -17,13 +20,15 @@ import type { FrontRecords } from './front-records.js';
 import { formatAddr, parseAddr, type Family } from '../util/addr.js';
 
 export interface RetiredSetCore {
-  readonly exports: { steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number };
+  readonly exports: { steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number; steer_retired_filter_add(): void };
   readonly u8: Uint8Array;
 }
 
 export class RetiredFronts {
   /** family + '|' + address, oldest first (a Map keeps insertion order). */
   private readonly list = new Map<string, { family: number; addr: string }>();
+  /** Addresses moved out of the list into the core's filter. */
+  filtered = 0;
 
   /** Addresses retired, oldest first (inspection). */
   get addresses(): string[] { return [...this.list.values()].map((a) => a.addr); }
@@ -63,11 +68,17 @@ export class RetiredFronts {
     if (changed) this.write(core);
   }
 
-  /** The list (its newest STEER_RETIRED_MAX) into the core's set. */
+  /** The list into the core's set; its oldest past STEER_RETIRED_MAX into the core's filter. */
   private write(core: RetiredSetCore): void {
-    while (this.list.size > L.STEER_RETIRED_MAX) this.list.delete(this.list.keys().next().value!);
-    core.exports.steer_retired_clear();
     const stage = core.exports.steer_retired_stage();
+    while (this.list.size > L.STEER_RETIRED_MAX) {
+      const [key, a] = this.list.entries().next().value!;
+      this.list.delete(key);
+      core.u8.set(parseAddr(a.addr).bytes, stage);
+      core.exports.steer_retired_filter_add();
+      this.filtered++;
+    }
+    core.exports.steer_retired_clear();
     for (const a of this.list.values()) {
       core.u8.set(parseAddr(a.addr).bytes, stage);
       core.exports.steer_retired_add(a.family);

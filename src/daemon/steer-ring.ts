@@ -4,8 +4,9 @@
 // ring per ordered pair of workers, in a SharedArrayBuffer both threads map.
 //
 // Layout: a 128-byte header (Int32 words: [0] head = next slot the consumer reads, [16] tail = next
-// slot the producer writes; on separate cache lines), then `slots` records of 4 + slotSize bytes
-// (u16 length, u16 input port, the frame). The producer writes frames, then publishes them all with
+// slot the producer writes; on separate cache lines), then `slots` records of 8 + slotSize bytes
+// (u16 length, u16 input port, u32 flags — RING_RECHECK: the consumer steers the frame once more —
+// the frame). The producer writes frames, then publishes them all with
 // one Atomics.store of the tail per burst; the consumer copies up to what it can take and publishes
 // its head once. Bounded: a full ring refuses the frame (the caller counts it, steer_ring_full) —
 // the same as a full socket buffer, never a wait. Cost: one copy per handed-off frame, made in
@@ -14,7 +15,10 @@
 const HEAD = 0;
 const TAIL = 16;        // Int32 index: 64 bytes after HEAD
 const HEADER = 128;
-const META = 4;
+const META = 8;
+
+/** A record's flag: the frame is handed over for its consumer to steer once more (steering.ts). */
+export const RING_RECHECK = 1;
 
 export function steerRingBuffer(slots: number, slotSize: number): SharedArrayBuffer {
   if (!Number.isInteger(slots) || slots < 2 || (slots & (slots - 1)) !== 0) throw new RangeError(`steer ring slots must be a power of two >= 2, got ${slots}`);
@@ -42,8 +46,8 @@ export class SteerRing {
   }
 
   /** Producer: copies `len` bytes at byte offset `off` (4-aligned) of `src` (arrived on port
-   * `inPort`); false when full. */
-  push(src: Uint32Array, off: number, len: number, inPort: number): boolean {
+   * `inPort`, record flags `flags`); false when full. */
+  push(src: Uint32Array, off: number, len: number, inPort: number, flags = 0): boolean {
     if (len > this.slotSize) return false;
     // the consumer's head is read again only when the copy seen last says full: one shared-line
     // read per lap instead of one per frame (the line the consumer writes)
@@ -54,6 +58,7 @@ export class SteerRing {
     const at = HEADER + (this.tail & (this.slots - 1)) * this.stride;
     this.dv.setUint16(at, len, true);
     this.dv.setUint16(at + 2, inPort, true);
+    this.u32[(at + 4) >>> 2] = flags;
     copyWords(this.u32, (at + META) >>> 2, src, off >>> 2, (len + 3) >>> 2);
     this.tail = (this.tail + 1) | 0;
     return true;
@@ -67,15 +72,15 @@ export class SteerRing {
     return true;
   }
 
-  /** Consumer: hands up to `max` frames to `take(words, wordOff, len, inPort)` in order (the
+  /** Consumer: hands up to `max` frames to `take(words, wordOff, len, inPort, flags)` in order (the
    * frame is `len` bytes from word `wordOff` of `words`), then frees their slots; returns how many. */
-  drain(max: number, take: (words: Uint32Array, wordOff: number, len: number, inPort: number) => void): number {
+  drain(max: number, take: (words: Uint32Array, wordOff: number, len: number, inPort: number, flags: number) => void): number {
     const head = Atomics.load(this.idx, HEAD);
     const avail = (Atomics.load(this.idx, TAIL) - head) | 0;
     const n = avail < max ? avail : max;
     for (let k = 0; k < n; k++) {
       const at = HEADER + ((head + k) & (this.slots - 1)) * this.stride;
-      take(this.u32, (at + META) >>> 2, this.dv.getUint16(at, true), this.dv.getUint16(at + 2, true));
+      take(this.u32, (at + META) >>> 2, this.dv.getUint16(at, true), this.dv.getUint16(at + 2, true), this.u32[(at + 4) >>> 2]);
     }
     if (n > 0) Atomics.store(this.idx, HEAD, (head + n) | 0);
     return n;

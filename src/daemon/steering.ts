@@ -1,12 +1,15 @@
 // A worker's end of several workers sharing interfaces (PACKET_FANOUT, config `fanout: true`):
 // frames handed to it by the other workers go into its batch first; of the frames it read from
 // its ports, those another worker owns (the core's steer(), assembly/steer.ts) are copied into that
-// worker's ring (steer-ring.ts) and the rest are moved together, in order, for process().
+// worker's ring (steer-ring.ts) and the rest are moved together, in order, for process(). A frame
+// handed over marked for a second look (STEER_RECHECK: it landed on neither of the two workers
+// that may hold its flow) is steered once more by its receiver, which hands it on, unmarked, when
+// the flow is not there: at most two hand-overs.
 // Why steering rather than one shared flow table: docs/performance.md, "Several workers on one
 // interface".
 import * as L from '../../assembly/layout.js';
 import type { Core } from '../core/host.js';
-import { SteerRing, copyWords, steerRingBuffer } from './steer-ring.js';
+import { RING_RECHECK, SteerRing, copyWords, steerRingBuffer } from './steer-ring.js';
 
 /** Rings between every ordered pair of workers: rings[from][to] (undefined on the diagonal). */
 export interface SteerPlan {
@@ -41,22 +44,35 @@ export class Steering {
     this.toWake = new Array<boolean>(plan.workers).fill(false);
   }
 
-  /** Frames the other workers handed over, into slots 0.. (up to `max`); returns how many. */
+  /** Frames the other workers handed over, into slots 0.. (up to `max`); returns how many. Those
+   * marked for a second look that are another's are handed on (unmarked) instead. */
   receive(max: number): number {
-    this.filled = 0;
+    this.filled = 0; this.rechecks = 0; this.max = max;
     // the core's views once per batch, not per frame (each getter checks the memory buffer)
     this.u32 = this.core.u32; this.dv = this.core.dv;
-    for (const r of this.in) if (this.filled < max) r.drain(max - this.filled, this.take);
-    this.stats.received += this.filled;
-    return this.filled;
+    for (const r of this.in) if (this.filled + this.rechecks < max) r.drain(max - this.filled - this.rechecks, this.take);
+    this.stats.received += this.filled + this.rechecks;
+    if (this.rechecks === 0) return this.filled;
+    // the marked frames (taken into the last slots, backwards) follow the others, in order
+    const core = this.core, u8 = core.u8, dv = this.dv, first = this.filled;
+    for (let k = 0; k < this.rechecks; k++) {
+      const from = max - 1 - k, to = first + k, d = core.descOffset(from), dt = core.descOffset(to), len = dv.getUint16(d + L.D_LEN, true);
+      u8.copyWithin(core.slotOffset(to), core.slotOffset(from), core.slotOffset(from) + len);
+      dv.setUint16(dt + L.D_LEN, len, true);
+      dv.setUint16(dt + L.D_IN_PORT, dv.getUint16(d + L.D_IN_PORT, true), true);
+    }
+    return this.hand(first, first + this.rechecks, false);
   }
 
   private filled = 0;
+  private rechecks = 0;
+  private max = 0;
   private u32!: Uint32Array;
   private dv!: DataView;
-  // one function for every drain (no allocation per batch): the next slot gets the frame
-  private readonly take = (src: Uint32Array, wordOff: number, len: number, inPort: number): void => {
-    const core = this.core, i = this.filled++;
+  // one function for every drain (no allocation per batch): the next slot gets the frame (from
+  // the top, backwards, if it is marked for a second look)
+  private readonly take = (src: Uint32Array, wordOff: number, len: number, inPort: number, flags: number): void => {
+    const core = this.core, i = flags & RING_RECHECK ? this.max - 1 - this.rechecks++ : this.filled++;
     copyWords(this.u32, core.slotOffset(i) >>> 2, src, wordOff, (len + 3) >>> 2);
     const d = core.descOffset(i), dv = this.dv;
     dv.setUint16(d + L.D_LEN, len, true);
@@ -71,14 +87,18 @@ export class Steering {
 
   /** Frames first..n-1 were read from the ports: hands those another worker owns to it and packs
    * the rest into first..; returns the new batch length. */
-  dispatch(first: number, n: number): number {
+  dispatch(first: number, n: number): number { return this.hand(first, n, true); }
+
+  /** dispatch(); `mark`: a frame the core marks STEER_RECHECK goes marked (read from a port), else
+   * unmarked (a second look: it is not handed on again). */
+  private hand(first: number, n: number, mark: boolean): number {
     const core = this.core;
     if (n <= first || core.steer(first, n) === 0) return n;
     const u8 = core.u8, u32 = core.u32, dv = core.dv;
     let j = first;
     for (let i = first; i < n; i++) {
       const d = core.descOffset(i);
-      const owner = dv.getUint8(d + L.D_VERDICT);
+      const verdict = dv.getUint8(d + L.D_VERDICT), owner = verdict === L.STEER_LOCAL ? verdict : verdict & ~L.STEER_RECHECK;
       const len = dv.getUint16(d + L.D_LEN, true);
       if (owner === L.STEER_LOCAL) {
         if (j !== i) {
@@ -92,7 +112,7 @@ export class Steering {
         continue;
       }
       const ring = this.out[owner];
-      if (ring && ring.push(u32, core.slotOffset(i), len, dv.getUint16(d + L.D_IN_PORT, true))) {
+      if (ring && ring.push(u32, core.slotOffset(i), len, dv.getUint16(d + L.D_IN_PORT, true), mark && verdict & L.STEER_RECHECK ? RING_RECHECK : 0)) {
         this.stats.handedOff++;
         this.toWake[owner] = true;
       } else {

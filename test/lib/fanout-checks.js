@@ -1,7 +1,7 @@
 // What the several-workers-on-one-interface e2e tests (daemon-fanout*.test.js) share: the client
 // addresses, many HTTP connections from several sources, and the check that every connection kept
 // one flow and every reply found it.
-import { api, curlOk, serviceYaml, sliceYaml, readyEndpoints } from './topology.js';
+import { api, curlOk, serviceYaml, sliceYaml, readyEndpoints, waitFor } from './topology.js';
 
 export const CLIENTS = ['10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.7'];
 export const REMOTES = ['192.168.100.10', '192.168.100.11', '192.168.100.12', '192.168.100.13'];
@@ -80,4 +80,52 @@ export async function manyConnections(t, topo, ns, url, sources, perSource) {
   t.log(`handed over ${delta(after, before, 'steer_handed_off')} of ${delta(after, before, 'rx_packets')} frames; flows per worker ${perWorker}`);
   t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);
   return { before, after, connections: res.length, perWorker };
+}
+
+/** One long upload from `ns` (of `topo`) to `url`/sink: `n` chunks of 1000 bytes, `everyMs` apart, on one TCP
+ * connection; the test's `during()` runs once the first chunk is out. The answer: { pod, got }
+ * (the bytes the pod received) or { error }. */
+export async function longUpload(topo, ns, url, n, everyMs, during) {
+  const script = `
+    const http = require('http');
+    const u = new URL(${JSON.stringify(url)});
+    const done = (o) => { console.log(JSON.stringify(o)); process.exit(0); };
+    const req = http.request({ host: u.hostname.replace(/^\\[|\\]$/g, ''), port: u.port || 80, path: '/sink', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = ''; res.on('data', (d) => body += d); res.on('end', () => done({ pod: res.headers['x-pod'], got: Number(body.split(' ')[0]) }));
+    });
+    req.on('error', (e) => done({ error: e.code || e.message }));
+    let i = 0;
+    const next = () => {
+      if (i++ === ${n}) { req.end(); setTimeout(() => done({ error: 'no answer 5 s after the end' }), 5000); return; }
+      req.write('x'.repeat(1000));
+      if (i === 1) console.log('first');
+      setTimeout(next, ${everyMs});
+    };
+    next();`;
+  const child = topo.lab.spawn(ns, process.execPath, ['-e', script]);
+  let out = '';
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const kill = setTimeout(() => child.kill('SIGKILL'), n * everyMs + 20000);
+  child.stdout.on('data', (d) => { out += d; });
+  await waitFor('the upload started', () => out.includes('first') || child.exitCode !== null, 15000);
+  await during();
+  await exited;
+  clearTimeout(kill);
+  try { return JSON.parse(out.trim().split('\n').pop()); } catch { throw new Error(`upload client: ${out}`); }
+}
+
+/** A pod's long upload (`ns` to `url`/sink, 12 chunks 250 ms apart) during which Service `name`
+ * is deleted: every byte must reach one of pod-b and pod-c (its backends). */
+export async function uploadThroughDeletion(t, topo, ns, url, name) {
+  const before = await counters(topo);
+  const N = 12;
+  const res = await longUpload(topo, ns, url, N, 250, async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await api(topo, 'DELETE', `/api/v1/namespaces/default/services/${name}`);
+    t.is(r.status, 200, r.text);
+  });
+  const after = await counters(topo);
+  t.log(res, `handed over ${after.global.steer_handed_off - before.global.steer_handed_off}`);
+  t.regex(res.pod ?? '', /^pod-[bc]$/, JSON.stringify(res));
+  t.is(res.got, N * 1000, 'every byte sent after the deletion reached the backend');
 }

@@ -35,14 +35,19 @@ export function workersOf(ir, workers, opts = {}, seed = 3) {
     for (const f of frames) share[place(f, by)].push(f);
     const counts = cores.map((c, w) => { share[w].forEach((f, i) => c.writeFrame(i, f.frame, f.inPort)); return steer[w].dispatch(0, share[w].length); });
     const out = [];
-    cores.forEach((c, w) => {
-      const kept = [];
-      for (let i = 0; i < counts[w]; i++) kept.push({ frame: c.readFrame(i), inPort: c.descriptor(i).inPort });
+    const turn = (c, w, kept) => {
       const got = steer[w].receive(256);
       kept.forEach((k, i) => c.writeFrame(got + i, k.frame, k.inPort));
       c.process(got + kept.length, now);
       for (let i = 0; i < got + kept.length; i++) { const d = c.descriptor(i); out.push({ worker: w, verdict: d.verdict, reason: d.reason, frame: c.readFrame(i) }); }
+    };
+    cores.forEach((c, w) => {
+      const kept = [];
+      for (let i = 0; i < counts[w]; i++) kept.push({ frame: c.readFrame(i), inPort: c.descriptor(i).inPort });
+      turn(c, w, kept);
     });
+    // a frame handed over for a second look may be handed on once more (steering.ts receive)
+    for (let round = 0; round < 2 && steer.some((s) => s.pending()); round++) cores.forEach((c, w) => { if (steer[w].pending()) turn(c, w, []); });
     return out;
   };
   return { cores, run };
