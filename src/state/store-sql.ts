@@ -55,6 +55,11 @@ export function tooFull(dbPath: string): string | null {
     : null;
 }
 
+/** "; the filesystem of <dir> has N bytes free" when it has less than MIN_FREE_BYTES; '' otherwise. */
+export function freeNote(dbPath: string): string {
+  try { const s = statfsSync(dirname(dbPath)); const free = s.bavail * s.bsize; return free < MIN_FREE_BYTES ? `; the filesystem of ${dirname(dbPath)} has ${free} bytes free` : ''; } catch { return ''; }
+}
+
 /** Throws an ENOSPC error when tooFull says so. */
 export function checkFree(dbPath: string): void {
   const why = tooFull(dbPath);

@@ -31,9 +31,10 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { walProblem } from './wal-check.js';
+import { holdIndex, releaseIndex } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, freeNote, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -107,6 +108,9 @@ const CACHE_KIB = 65536;
 
 function schema(db: Database.Database): void {
   db.pragma(`page_size = ${PAGE_SIZE}`); // (before the first table: fixed from then on)
+  // (the file is new and no one else's: its WAL's index in this connection's memory, no
+  // state.db-shm mapping — index-holder.ts)
+  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
@@ -117,6 +121,9 @@ function schema(db: Database.Database): void {
 /** The wal-index file's size written out when the store opens (backIndex): 8 of SQLite's 32 KiB
  * regions, the index of ~32k WAL frames (~512 MiB of WAL; a full sync of 200k objects is ~135). */
 const INDEX_BYTES = 8 * 32768;
+
+/** How long the index holder a peek started waits for the open that follows it (index-holder.ts). */
+const PEEK_HOLD_MS = 30_000;
 
 /** The stores this process has open (their state.db paths): the log check reads their index only
  * while none is (wal-check.ts). */
@@ -164,6 +171,7 @@ export class StateStore {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const problems: string[] = [];
     let source: LoadResult['source'] = 'store';
+    this.checkSpace();
     const legacy = new LegacyStateFile(this.dir);
     const hasLegacy = existsSync(legacy.primary) || existsSync(legacy.backup);
     if (!existsSync(this.path)) {
@@ -173,18 +181,24 @@ export class StateStore {
       // a migration that stopped after state.db was in place: state.db is the state
       this.keepLegacy(legacy, problems, `${STATE_DB} already holds the state`);
     }
-    const ro = this.openDb();
-    let state: DesiredState;
-    try { state = this.readAll(ro); } finally { ro.close(); }
-    try { check(state); } catch (e) {
-      throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
-    }
-    // (the first read-write connection makes the index afresh: checked as the read-only one's)
+    try {
+      const ro = this.openDb();
+      let state: DesiredState;
+      try { state = this.readAll(ro); } finally { ro.close(); }
+      try { check(state); } catch (e) {
+        throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
+      }
+      this.checkSpace();
+      this.prepare(this.openWritable());
+      const empty = !state.services.length && !state.endpointSlices.length && !state.node;
+      return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
+    } finally { releaseIndex(this.path); } // (this process's connection holds the index now, or none is open)
+  }
+
+  /** Throws the start's StateError when the store's filesystem is too full for a write (tooFull). */
+  private checkSpace(): void {
     const full = tooFull(this.path);
     if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
-    this.prepare(this.openWritable());
-    const empty = !state.services.length && !state.endpointSlices.length && !state.node;
-    return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
   }
 
   private openDb(): Database.Database {
@@ -198,17 +212,19 @@ export class StateStore {
     if (unwritable) {
       throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
     }
-    // (before SQLite maps its index: on a nearly full filesystem that can end the process, SIGBUS)
-    const full = tooFull(this.path);
-    if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
+    this.checkSpace();
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
     const wal = walProblem(this.path + '-wal', OPEN_STORES.has(this.path) ? null : this.path + '-shm');
     if (wal) {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
+    // (the index attached by a process of its own: index-holder.ts)
+    try { holdIndex(this.path, INDEX_BYTES); } catch (e) {
+      throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
+    }
     // checked and read on a read-only connection: closing the last read-write connection copies the
     // log into the database file and removes it — a refused store must stay exactly as it was
-    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
+    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { this.checkSpace(); return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const app = db.pragma('application_id', { simple: true }) as number;
@@ -220,6 +236,7 @@ export class StateStore {
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
+      this.checkSpace(); // (a full disk is not a damaged store)
       return refuse(`cannot read: ${(e as Error).message}`);
     }
     return db;
@@ -315,7 +332,12 @@ export class StateStore {
     if (!existsSync(path)) return none;
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
+    // (a filesystem too full for the index: the real open says so)
+    if (tooFull(path)) return none;
     try {
+      // the index attached by a process of its own (index-holder.ts), kept for the open that
+      // follows a peek at start
+      if (!OPEN_STORES.has(path)) holdIndex(path, INDEX_BYTES, PEEK_HOLD_MS);
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
       try {
