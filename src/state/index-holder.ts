@@ -1,7 +1,7 @@
 // SQLite's wal-index (state.db-shm) is a shared memory mapping of a file. The first connection of
 // any process to attach it truncates the file and extends it one byte per 4 KiB page
 // (unixShmMap), then rebuilds the index in the mapping from the WAL. On a filesystem whose blocks
-// are smaller than a memory page (ext4 under 512 MiB: 1 KiB blocks) most of each page is then a
+// are smaller than that step (ext4 under 512 MiB: 1 KiB blocks) most of each page is then a
 // hole, and the first write to one needs blocks: with none left the kernel kills the process with
 // SIGBUS — no error SQLite could return. A free-space check before the attach narrows that to the
 // milliseconds after it, which another process can fill.
@@ -9,39 +9,24 @@
 // So on such a filesystem the first attach is made by another process, the index holder
 // (index-holder-child.ts): it attaches, writes the index file out whole and answers `ready`,
 // keeping its connection open. This process's connections then find the index attached (SQLite's
-// read lock on the file, held by the holder) and neither truncate it nor extend it: every page of
-// it has its blocks. A fault kills the holder, and the open fails with an error. The holder ends
-// when released (its stdin closed), or with this process. On a filesystem whose blocks are a page
-// or larger, a page SQLite extends has its block or the write that extends it fails (ENOSPC, an
-// error): no holder is needed.
+// read lock on the file, held by the holder) and do not truncate it: every page of it has its
+// blocks (StateStore.indexAhead keeps it so as the WAL grows). A fault kills the holder, and the open fails with an error. The holder ends
+// when released (its stdin closed), or with this process. On a filesystem whose blocks are 4 KiB
+// or larger, each step SQLite extends has its block or the write that extends it fails (ENOSPC,
+// an error): no holder is needed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** The memory page size (AT_PAGESZ of /proc/self/auxv; 4096 where that cannot be read). */
-function pageSize(): number {
-  try {
-    const fd = openSync('/proc/self/auxv', 'r');
-    try {
-      const b = Buffer.alloc(4096);
-      const n = readSync(fd, b, 0, b.length, 0);
-      for (let i = 0; i + 16 <= n; i += 16) {
-        const type = Number(b.readBigUInt64LE(i));
-        if (type === 0) break;
-        if (type === 6) return Number(b.readBigUInt64LE(i + 8)); // AT_PAGESZ
-      }
-    } finally { closeSync(fd); }
-  } catch { /* not Linux */ }
-  return 4096;
-}
-let PAGE: number | null = null;
+/** SQLite extends an index file one byte per this many bytes (unixShmMap: a constant, whatever
+ * the memory page size). */
+const SHM_STEP = 4096;
 
-/** Whether SQLite can leave holes in the pages of an index file in `dir` (its filesystem's blocks
- * are smaller than a memory page); false when that cannot be told. */
+/** Whether SQLite can leave holes in an index file in `dir`: its filesystem's blocks are smaller
+ * than SQLite's step (a larger memory page is made of whole steps, each with its block); false
+ * when that cannot be told. */
 export function indexHolesPossible(dir: string): boolean {
-  let bsize: number;
-  try { bsize = statfsSync(dir).bsize; } catch { return false; }
-  return bsize < (PAGE ??= pageSize());
+  try { return statfsSync(dir).bsize < SHM_STEP; } catch { return false; }
 }
 
 const HOLDER = new URL('./index-holder-child.js', import.meta.url).pathname;

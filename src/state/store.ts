@@ -26,12 +26,12 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { walProblem } from './wal-check.js';
-import { holdIndex, releaseIndex } from './index-holder.js';
+import { holdIndex, indexHolesPossible, releaseIndex } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
 import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, freeNote, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
@@ -121,6 +121,17 @@ function schema(db: Database.Database): void {
 /** The wal-index file's size written out when the store opens (backIndex): 8 of SQLite's 32 KiB
  * regions, the index of ~32k WAL frames (~512 MiB of WAL; a full sync of 200k objects is ~135). */
 const INDEX_BYTES = 8 * 32768;
+/** The wal-index's layout: 32 KiB regions, the first indexing 4062 WAL frames, each other 4096. */
+const INDEX_REGION = 32768, INDEX_FIRST_FRAMES = 4062, INDEX_FRAMES = 4096;
+/** The index file's size that indexes `frames` WAL frames. */
+export function indexBytesFor(frames: number): number {
+  return INDEX_REGION * (frames <= INDEX_FIRST_FRAMES ? 1 : 1 + Math.ceil((frames - INDEX_FIRST_FRAMES) / INDEX_FRAMES));
+}
+/** WAL frames a transaction of `rows` rows and `bytes` bytes of bodies appends, at most: each page
+ * is appended once a commit (or spill), and a row changes at most a leaf, its parents up a B-tree
+ * of 16 KiB pages and what a split adds (8), and its body's overflow pages; the meta row's page
+ * and the freelist's (16). */
+function framesAtMost(rows: number, bytes: number): number { return 8 * rows + 2 * Math.ceil(bytes / PAGE_SIZE) + 16; }
 
 /** How long the index holder a peek started waits for the open that follows it (index-holder.ts). */
 const PEEK_HOLD_MS = 30_000;
@@ -152,6 +163,12 @@ export class StateStore {
   /** A descriptor of the wal-index file (backIndex), open while the store is: closing one would
    * drop every POSIX lock this process holds on the file, SQLite's own. */
   private indexFd: number | null = null;
+  /** The index file's bytes known to have their blocks (backIndex, indexAhead); whether its
+   * filesystem can leave holes in it at all (index-holder.ts: indexAhead has nothing to do if not). */
+  private indexBacked = 0;
+  private indexHoles = false;
+  /** The index file's size written out at open (tests lower it to see it grow). */
+  indexBytes = INDEX_BYTES;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
    * made, and the write that puts the previous objects back if it was durable after all (null:
@@ -219,7 +236,7 @@ export class StateStore {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
     // (the index attached by a process of its own: index-holder.ts)
-    try { holdIndex(this.path, INDEX_BYTES); } catch (e) {
+    try { holdIndex(this.path, this.indexBytes); } catch (e) {
       throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
     }
     // checked and read on a read-only connection: closing the last read-write connection copies the
@@ -272,9 +289,31 @@ export class StateStore {
   private backIndex(): void {
     const fd = this.indexFd = openSync(this.path + '-shm', 'r+');
     const size = fstatSync(fd).size;
-    const b = Buffer.alloc(Math.max(size, INDEX_BYTES));
+    const b = Buffer.alloc(Math.max(size, this.indexBytes));
     for (let got = 0; got < size;) { const n = readSync(fd, b, got, size - got, got); if (n === 0) break; got += n; }
     for (let put = 0; put < b.length;) put += writeSync(fd, b, put, b.length - put, put);
+    this.indexBacked = b.length;
+    this.indexHoles = indexHolesPossible(this.dir);
+  }
+
+  /** Before a write of `rows` rows and `bytes` bytes: when the WAL it leaves could need index
+   * regions past the blocks the index file has (the WAL's frames now, at most its file's, and
+   * framesAtMost of the write), writes zeros past the file's end up to what it could need — ahead
+   * of SQLite, which would extend the file with holes there (backIndex). Only bytes past the end:
+   * never a byte SQLite may be using. Called while no other write is under way on either
+   * connection. Throws (ENOSPC) when the blocks cannot be had: the write is refused. */
+  private indexAhead(rows: number, bytes: number): void {
+    if (!this.indexHoles || this.indexFd === null) return;
+    let walFrames = 0;
+    try { walFrames = Math.floor(Math.max(0, statSync(this.path + '-wal').size - 32) / (PAGE_SIZE + 24)); } catch { /* no WAL yet */ }
+    const need = indexBytesFor(walFrames + framesAtMost(rows, bytes));
+    if (need <= this.indexBacked) return;
+    const from = Math.max(fstatSync(this.indexFd).size, this.indexBacked);
+    if (need > from) {
+      const zeros = Buffer.alloc(need - from);
+      for (let put = 0; put < zeros.length;) put += writeSync(this.indexFd, zeros, put, zeros.length - put, from + put);
+    }
+    this.indexBacked = need;
   }
 
   private closeIndex(): void {
@@ -396,9 +435,57 @@ export class StateStore {
   /** The revision row naming commit count `n`, written in that commit's transaction. */
   private revisionRow(n: number): [string, string] { return [REVISION_KEY, `${this.rev!.id}:${n}`]; }
 
+  /** Device and inode of state.db and state.db-wal as the connections opened them (filesProblem). */
+  private files: { dev: number; ino: number; walIno: number | null } | null = null;
+
+  private walIno(): number | null {
+    try { return statSync(this.path + '-wal').ino; } catch { return null; }
+  }
+
+  /** Why the files at the store's paths are not those its connections write (null: they are): the
+   * state directory deleted or moved, state.db or its WAL deleted or replaced while the store was
+   * open. SQLite goes on committing to the files it has open — files no start reads. */
+  private filesProblem(): string | null {
+    const f = this.files;
+    if (!f) return null;
+    let st;
+    try { st = statSync(this.path); } catch (e) {
+      return `${this.path} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: the state directory, or the file, was deleted or moved while wdp ran)`;
+    }
+    if (st.dev !== f.dev || st.ino !== f.ino) return `${this.path} was replaced while wdp ran (another file is there now)`;
+    const wal = this.walIno();
+    if (f.walIno === null) f.walIno = wal;
+    else if (wal !== f.walIno) return `${this.path}-wal (the store's write-ahead log, holding its latest commits) was ${wal === null ? 'deleted' : 'replaced'} while wdp ran`;
+    return null;
+  }
+
+  /** Throws (code ESTALE) when filesProblem finds the store's files gone or replaced. */
+  private checkFiles(): void {
+    const p = this.filesProblem();
+    if (p) {
+      throw Object.assign(new StateError(`${p}: a commit now would go to files that no start reads, so every write is refused until wdp is restarted ` +
+        `(the state it serves is in its memory only). Restore ${this.dir} from a backup before the restart, or it begins with whatever is there then`), { code: 'ESTALE' });
+    }
+  }
+
+  /** Why the store cannot take a write now, as far as cheap checks tell (null: nothing seen; a
+   * write can still fail): its files gone or replaced (filesProblem), the directory not writable
+   * (a read-only remount: EROFS), its filesystem too full (tooFull). For healthz between writes. */
+  writeProblem(): string | null {
+    if (!this.db) return null;
+    const gone = this.filesProblem();
+    if (gone) return gone;
+    try { accessSync(this.dir, constants.W_OK); } catch (e) {
+      return `${this.dir} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${(e as NodeJS.ErrnoException).code === 'EROFS' ? ': the filesystem is read-only' : ''})`;
+    }
+    return tooFull(this.path);
+  }
+
   private prepare(db: Database.Database): void {
     this.db = db;
     OPEN_STORES.add(this.path);
+    const st = statSync(this.path);
+    this.files = { dev: st.dev, ino: st.ino, walIno: this.walIno() };
     const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -414,6 +501,7 @@ export class StateStore {
       }
       for (const r of w.remove) del.run(r.kind, r.key);
       setRev.run(...this.revisionRow(rev.n + 1));
+      this.indexAhead(w.upsert.length + w.remove.length, bytes); // (before the COMMIT appends its frames)
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
     const tx = this.writeTx;
@@ -484,6 +572,7 @@ export class StateStore {
    * Not while a staged write is in flight (stage: its commit waits for the thread). */
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     checkFree(this.path);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
@@ -518,6 +607,7 @@ export class StateStore {
    * next write if it was durable after all (without one, such a commit is kept). */
   stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
       const before = this.writer?.idle();
@@ -550,6 +640,10 @@ export class StateStore {
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
     const revision = this.rev!.n + 1;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) if (starts[i] >= 0) bytes += ends[i] - starts[i];
+    for (const b of bodies) bytes += b.length;
+    this.indexAhead(n + w.remove.length, bytes);
     const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
       undefined, typeof text === 'string' ? undefined : text.buffer);
     const thread = writer.threadNo; // the transaction lives in that thread's connection
@@ -610,8 +704,10 @@ export class StateStore {
    * again (healthz calls it while saves are failing). Throws like commit. */
   probe(): void {
     if (!this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     checkFree(this.path);
+    this.indexAhead(1, 0);
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
       this.rollbackOpen();
       throw e;
