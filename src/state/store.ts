@@ -470,13 +470,17 @@ export class StateStore {
 
   /** Why the store cannot take a write now, as far as cheap checks tell (null: nothing seen; a
    * write can still fail): its files gone or replaced (filesProblem), the directory not writable
-   * (a read-only remount: EROFS), its filesystem too full (tooFull). For healthz between writes. */
+   * (a read-only remount or a failed filesystem: EROFS, EIO), its filesystem too full (tooFull).
+   * For healthz between writes (~50 µs). */
   writeProblem(): string | null {
     if (!this.db) return null;
     const gone = this.filesProblem();
     if (gone) return gone;
-    try { accessSync(this.dir, constants.W_OK); } catch (e) {
-      return `${this.dir} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${(e as NodeJS.ErrnoException).code === 'EROFS' ? ': the filesystem is read-only' : ''})`;
+    // (a filesystem that failed — ext4's errors=remount-ro, a shutdown — may still pass access():
+    // syncing the directory, with nothing to write out, fails there)
+    try { accessSync(this.dir, constants.W_OK); const d = openSync(this.dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return `${this.dir} cannot be written (${code ?? (e as Error).message}${code === 'EROFS' ? ': the filesystem is read-only' : code === 'EIO' ? ': the disk fails' : ''})`;
     }
     return tooFull(this.path);
   }
@@ -577,7 +581,7 @@ export class StateStore {
     checkFree(this.path);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
       this.rollbackOpen();
-      throw e;
+      throw this.explained(e as Error);
     }
     this.committed(this.lastCommit);
     return this.lastCommit;
@@ -658,7 +662,7 @@ export class StateStore {
       commit: async () => {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
-        const stats = stagedStats ?? await staged;
+        const stats = stagedStats ?? await staged.catch((e: Error) => { throw this.explained(e); });
         try { await writer.request({ op: 'commit' }, thread); } catch (e) {
           // (a commit never sent: nothing was committed)
           if (e instanceof NotSentError) throw e;
@@ -672,7 +676,7 @@ export class StateStore {
             throw new StoreStateUncertain(`the store's state is uncertain: ${e instanceof ThreadStoppedError ? `the store writer thread stopped (${e.reason})` : (e as Error).message} after the commit was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
               'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
           }
-          if (now !== `${this.rev!.id}:${revision}`) throw e;
+          if (now !== `${this.rev!.id}:${revision}`) throw this.explained(e as Error);
         }
         this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
@@ -710,8 +714,17 @@ export class StateStore {
     this.indexAhead(1, 0);
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
       this.rollbackOpen();
-      throw e;
+      throw this.explained(e as Error);
     }
+  }
+
+  /** `e` (a failed write's error: SQLite's "disk I/O error" says little) with what writeProblem
+   * finds now appended, or else SQLite's I/O error code. */
+  private explained(e: Error): Error {
+    const code = (e as { code?: unknown }).code;
+    const why = this.writeProblem() ?? (code === 'SQLITE_IOERR_FSYNC' ? 'SQLITE_IOERR_FSYNC: the disk failed to make the write durable' : typeof code === 'string' && code.startsWith('SQLITE_IOERR') ? code : null);
+    if (why && !e.message.includes(why)) e.message = `${e.message} (${why})`;
+    return e;
   }
 
   /** The WAL's length since it last started again, at most (bytes): what the last checkpoint
