@@ -44,7 +44,9 @@ export function holdIndex(dbPath: string, indexBytes: number, releaseAfterMs = 0
   if (held && alive(held.child)) { if (held.timer) clearTimeout(held.timer); held.timer = null; }
   else {
     if (!indexHolesPossible(dirname(dbPath))) return;
-    holders.set(dbPath, { child: startHolder(dbPath, indexBytes), timer: null });
+    const child = startHolder(dbPath, indexBytes);
+    if (!child) return; // (no process could be started: the attach is this process's own, as before)
+    holders.set(dbPath, { child, timer: null });
   }
   if (releaseAfterMs > 0) { const h = holders.get(dbPath)!; h.timer = setTimeout(() => releaseIndex(dbPath), releaseAfterMs); h.timer.unref(); }
 }
@@ -62,8 +64,12 @@ function alive(child: ChildProcess): boolean {
   } catch { return false; }
 }
 
-function startHolder(dbPath: string, indexBytes: number): ChildProcess {
-  const child = spawn(process.execPath, [HOLDER, dbPath, String(indexBytes)], { stdio: ['pipe', 'pipe', 'ignore'] });
+/** Starts the holder and waits for its answer; null when no process could be started at all (the
+ * spawn failed: no pid). */
+function startHolder(dbPath: string, indexBytes: number): ChildProcess | null {
+  let child: ChildProcess;
+  try { child = spawn(process.execPath, [HOLDER, dbPath, String(indexBytes)], { stdio: ['pipe', 'pipe', 'ignore'] }); } catch { return null; }
+  if (!child.pid) { child.on('error', () => undefined); return null; }
   child.unref();
   (child.stdin as unknown as { unref(): void }).unref();
   const out = child.stdout as unknown as { _handle?: { fd?: number }; destroy(): void };
