@@ -152,9 +152,13 @@ export class ControlPlaneCore {
   constructor(readonly dataplane: Dataplane, readonly store: StateStore | null, readonly observer: SyncObserver = {}) {}
 
   /** Whether the store takes writes. While saves are failing it tries a durable write, so a store
-   * that recovered (space freed, lock released) is seen without waiting for the next apply. */
+   * that recovered (space freed, lock released) is seen without waiting for the next apply; until
+   * then, the store's cheap checks (StateStore.writeProblem). */
   persistOk(): boolean {
-    if (!this.store || this.persistError === null) return true;
+    if (!this.store) return true;
+    // between failures, cheap checks (files gone, a read-only or full filesystem): a store that
+    // cannot take the next apply is seen before one is refused
+    if (this.persistError === null && (this.persistError = this.store.writeProblem()) === null) return true;
     if (this.store.stagingBusy) return false; // an apply is writing: its outcome will tell
     try { this.store.probe(); this.persistError = null; return true; } catch (e) { this.persistError = (e as Error).message; return false; }
   }

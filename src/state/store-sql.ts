@@ -40,10 +40,10 @@ export function setWriteSettings(db: Database.Database, cacheKiB: number): void 
  * are mostly holes until written: on a nearly full ext4 (measured: ~40–100 KiB free; not with
  * 1.2 MiB) a write to one faults, and the kernel kills the process with SIGBUS — every start after
  * it too (its recovery writes the index), a crash loop. So a write (a commit, a staged write, a
- * checkpoint, the health probe) and the start refuse below this, as on a full disk. Once the store
- * is open its index has all its blocks (StateStore.backIndex): space taken between this check and a
- * write (by another process, or by the commit's own WAL) fails that write with an error. Before
- * that — the start's first connections make the index afresh — only this check stands. */
+ * checkpoint, the health probe) and the start refuse below this, as on a full disk. Past the check,
+ * the index has its blocks before SQLite writes it (the index holder at start: index-holder.ts;
+ * StateStore.backIndex and indexAhead once open): space taken between this check and a write (by
+ * another process, or by the commit's own WAL) fails that write with an error. */
 export const MIN_FREE_BYTES = 2 << 20;
 
 /** Why `dbPath`'s filesystem is too full for a write (null: it is not, or statfs is not there). */
@@ -53,6 +53,11 @@ export function tooFull(dbPath: string): string | null {
   return free < MIN_FREE_BYTES
     ? `ENOSPC: the filesystem of ${dirname(dbPath)} has ${free} bytes free; the store keeps ${MIN_FREE_BYTES} free (below that a write to SQLite's memory-mapped index can kill the process with SIGBUS)`
     : null;
+}
+
+/** "; the filesystem of <dir> has N bytes free" when it has less than MIN_FREE_BYTES; '' otherwise. */
+export function freeNote(dbPath: string): string {
+  try { const s = statfsSync(dirname(dbPath)); const free = s.bavail * s.bsize; return free < MIN_FREE_BYTES ? `; the filesystem of ${dirname(dbPath)} has ${free} bytes free` : ''; } catch { return ''; }
 }
 
 /** Throws an ENOSPC error when tooFull says so. */

@@ -26,14 +26,15 @@
 // renamed to state.db; the JSON files are then renamed *.migrated and kept.
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LegacyStateFile, STATE_FILE } from './legacy-json.js';
 import { walProblem } from './wal-check.js';
+import { holdIndex, indexHolesPossible, releaseIndex } from './index-holder.js';
 import { NotSentError, StoreWriterThread, ThreadStoppedError } from './store-writer.js';
 import { bodySlice } from '../util/body-text.js';
-import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
+import { checkFree, DELETE_OBJECT_SQL, SET_META_SQL, freeNote, setWriteSettings, STORED_KINDS, tooFull, UPSERT_OBJECT_SQL } from './store-sql.js';
 import { StateError, StoreStateUncertain, type DesiredState, type StoredKind, type StoreWrite } from './types.js';
 
 export { StateError, StoreStateUncertain } from './types.js';
@@ -107,6 +108,9 @@ const CACHE_KIB = 65536;
 
 function schema(db: Database.Database): void {
   db.pragma(`page_size = ${PAGE_SIZE}`); // (before the first table: fixed from then on)
+  // (the file is new and no one else's: its WAL's index in this connection's memory, no
+  // state.db-shm mapping — index-holder.ts)
+  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.exec(`CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;
            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`);
@@ -117,6 +121,20 @@ function schema(db: Database.Database): void {
 /** The wal-index file's size written out when the store opens (backIndex): 8 of SQLite's 32 KiB
  * regions, the index of ~32k WAL frames (~512 MiB of WAL; a full sync of 200k objects is ~135). */
 const INDEX_BYTES = 8 * 32768;
+/** The wal-index's layout: 32 KiB regions, the first indexing 4062 WAL frames, each other 4096. */
+const INDEX_REGION = 32768, INDEX_FIRST_FRAMES = 4062, INDEX_FRAMES = 4096;
+/** The index file's size that indexes `frames` WAL frames. */
+export function indexBytesFor(frames: number): number {
+  return INDEX_REGION * (frames <= INDEX_FIRST_FRAMES ? 1 : 1 + Math.ceil((frames - INDEX_FIRST_FRAMES) / INDEX_FRAMES));
+}
+/** WAL frames a transaction of `rows` rows and `bytes` bytes of bodies appends, at most: each page
+ * is appended once a commit (or spill), and a row changes at most a leaf, its parents up a B-tree
+ * of 16 KiB pages and what a split adds (8), and its body's overflow pages; the meta row's page
+ * and the freelist's (16). */
+function framesAtMost(rows: number, bytes: number): number { return 8 * rows + 2 * Math.ceil(bytes / PAGE_SIZE) + 16; }
+
+/** How long the index holder a peek started waits for the open that follows it (index-holder.ts). */
+const PEEK_HOLD_MS = 30_000;
 
 /** The stores this process has open (their state.db paths): the log check reads their index only
  * while none is (wal-check.ts). */
@@ -145,6 +163,12 @@ export class StateStore {
   /** A descriptor of the wal-index file (backIndex), open while the store is: closing one would
    * drop every POSIX lock this process holds on the file, SQLite's own. */
   private indexFd: number | null = null;
+  /** The index file's bytes known to have their blocks (backIndex, indexAhead); whether its
+   * filesystem can leave holes in it at all (index-holder.ts: indexAhead has nothing to do if not). */
+  private indexBacked = 0;
+  private indexHoles = false;
+  /** The index file's size written out at open (tests lower it to see it grow). */
+  indexBytes = INDEX_BYTES;
   private rev: { id: string; n: number } | null = null;
   /** A staged commit whose outcome is not known (StoreStateUncertain): the revision it would have
    * made, and the write that puts the previous objects back if it was durable after all (null:
@@ -164,6 +188,7 @@ export class StateStore {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const problems: string[] = [];
     let source: LoadResult['source'] = 'store';
+    this.checkSpace();
     const legacy = new LegacyStateFile(this.dir);
     const hasLegacy = existsSync(legacy.primary) || existsSync(legacy.backup);
     if (!existsSync(this.path)) {
@@ -173,18 +198,24 @@ export class StateStore {
       // a migration that stopped after state.db was in place: state.db is the state
       this.keepLegacy(legacy, problems, `${STATE_DB} already holds the state`);
     }
-    const ro = this.openDb();
-    let state: DesiredState;
-    try { state = this.readAll(ro); } finally { ro.close(); }
-    try { check(state); } catch (e) {
-      throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
-    }
-    // (the first read-write connection makes the index afresh: checked as the read-only one's)
+    try {
+      const ro = this.openDb();
+      let state: DesiredState;
+      try { state = this.readAll(ro); } finally { ro.close(); }
+      try { check(state); } catch (e) {
+        throw new StateError(`${this.path}: the saved objects do not validate: ${(e as Error).message}. Nothing was changed; fix or remove the objects named (e.g. with the sqlite3 tool), or move ${STATE_DB} away to start empty`);
+      }
+      this.checkSpace();
+      this.prepare(this.openWritable());
+      const empty = !state.services.length && !state.endpointSlices.length && !state.node;
+      return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
+    } finally { releaseIndex(this.path); } // (this process's connection holds the index now, or none is open)
+  }
+
+  /** Throws the start's StateError when the store's filesystem is too full for a write (tooFull). */
+  private checkSpace(): void {
     const full = tooFull(this.path);
     if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
-    this.prepare(this.openWritable());
-    const empty = !state.services.length && !state.endpointSlices.length && !state.node;
-    return { state: empty && source === 'none' ? null : state, source: empty && source === 'store' ? 'none' : source, problems };
   }
 
   private openDb(): Database.Database {
@@ -198,17 +229,19 @@ export class StateStore {
     if (unwritable) {
       throw new StateError(`${this.path} cannot be written (${unwritable}): wdp commits every apply to its store, so it does not start on one it cannot write. The store was not changed; make ${this.dir} writable (e.g. remount it read-write) and start again — do not move the file away, it holds the saved state`);
     }
-    // (before SQLite maps its index: on a nearly full filesystem that can end the process, SIGBUS)
-    const full = tooFull(this.path);
-    if (full) throw new StateError(`${this.path}: cannot open the store: ${full}. Nothing was deleted or changed; free some space there and start again`);
+    this.checkSpace();
     // (before SQLite reads the log: it would drop what follows a damaged frame without a word)
     const wal = walProblem(this.path + '-wal', OPEN_STORES.has(this.path) ? null : this.path + '-shm');
     if (wal) {
       throw new StateError(`${this.path}-wal (the store's write-ahead log, holding its latest commits): ${wal}. Nothing was deleted or changed; restore the state directory from a backup — moving ${STATE_DB}-wal and ${STATE_DB}-shm away starts with the state as of the log's last checkpoint into ${STATE_DB}, without the commits after it`);
     }
+    // (the index attached by a process of its own: index-holder.ts)
+    try { holdIndex(this.path, this.indexBytes); } catch (e) {
+      throw new StateError(`${this.path}: cannot open the store: ${(e as Error).message}${freeNote(this.path)}. Nothing was deleted or changed; free some space there and start again`);
+    }
     // checked and read on a read-only connection: closing the last read-write connection copies the
     // log into the database file and removes it — a refused store must stay exactly as it was
-    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { return refuse(`cannot open: ${(e as Error).message}`); }
+    try { db = new Database(this.path, { fileMustExist: true, readonly: true }); } catch (e) { this.checkSpace(); return refuse(`cannot open: ${(e as Error).message}`); }
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const app = db.pragma('application_id', { simple: true }) as number;
@@ -220,6 +253,7 @@ export class StateStore {
     } catch (e) {
       db.close();
       if (e instanceof StateError) throw e;
+      this.checkSpace(); // (a full disk is not a damaged store)
       return refuse(`cannot read: ${(e as Error).message}`);
     }
     return db;
@@ -255,9 +289,31 @@ export class StateStore {
   private backIndex(): void {
     const fd = this.indexFd = openSync(this.path + '-shm', 'r+');
     const size = fstatSync(fd).size;
-    const b = Buffer.alloc(Math.max(size, INDEX_BYTES));
+    const b = Buffer.alloc(Math.max(size, this.indexBytes));
     for (let got = 0; got < size;) { const n = readSync(fd, b, got, size - got, got); if (n === 0) break; got += n; }
     for (let put = 0; put < b.length;) put += writeSync(fd, b, put, b.length - put, put);
+    this.indexBacked = b.length;
+    this.indexHoles = indexHolesPossible(this.dir);
+  }
+
+  /** Before a write of `rows` rows and `bytes` bytes: when the WAL it leaves could need index
+   * regions past the blocks the index file has (the WAL's frames now, at most its file's, and
+   * framesAtMost of the write), writes zeros past the file's end up to what it could need — ahead
+   * of SQLite, which would extend the file with holes there (backIndex). Only bytes past the end:
+   * never a byte SQLite may be using. Called while no other write is under way on either
+   * connection. Throws (ENOSPC) when the blocks cannot be had: the write is refused. */
+  private indexAhead(rows: number, bytes: number): void {
+    if (!this.indexHoles || this.indexFd === null) return;
+    let walFrames = 0;
+    try { walFrames = Math.floor(Math.max(0, statSync(this.path + '-wal').size - 32) / (PAGE_SIZE + 24)); } catch { /* no WAL yet */ }
+    const need = indexBytesFor(walFrames + framesAtMost(rows, bytes));
+    if (need <= this.indexBacked) return;
+    const from = Math.max(fstatSync(this.indexFd).size, this.indexBacked);
+    if (need > from) {
+      const zeros = Buffer.alloc(need - from);
+      for (let put = 0; put < zeros.length;) put += writeSync(this.indexFd, zeros, put, zeros.length - put, from + put);
+    }
+    this.indexBacked = need;
   }
 
   private closeIndex(): void {
@@ -315,7 +371,12 @@ export class StateStore {
     if (!existsSync(path)) return none;
     // a damaged log: nothing is trusted (the real open refuses it, with its reason)
     if (walProblem(path + '-wal', OPEN_STORES.has(path) ? null : path + '-shm')) return none;
+    // (a filesystem too full for the index: the real open says so)
+    if (tooFull(path)) return none;
     try {
+      // the index attached by a process of its own (index-holder.ts), kept for the open that
+      // follows a peek at start
+      if (!OPEN_STORES.has(path)) holdIndex(path, INDEX_BYTES, PEEK_HOLD_MS);
       // read-only: closing it never checkpoints the WAL (a write the start does not need yet)
       const db = new Database(path, { fileMustExist: true, readonly: true });
       try {
@@ -374,9 +435,61 @@ export class StateStore {
   /** The revision row naming commit count `n`, written in that commit's transaction. */
   private revisionRow(n: number): [string, string] { return [REVISION_KEY, `${this.rev!.id}:${n}`]; }
 
+  /** Device and inode of state.db and state.db-wal as the connections opened them (filesProblem). */
+  private files: { dev: number; ino: number; walIno: number | null } | null = null;
+
+  private walIno(): number | null {
+    try { return statSync(this.path + '-wal').ino; } catch { return null; }
+  }
+
+  /** Why the files at the store's paths are not those its connections write (null: they are): the
+   * state directory deleted or moved, state.db or its WAL deleted or replaced while the store was
+   * open. SQLite goes on committing to the files it has open — files no start reads. */
+  private filesProblem(): string | null {
+    const f = this.files;
+    if (!f) return null;
+    let st;
+    try { st = statSync(this.path); } catch (e) {
+      return `${this.path} is gone (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}: the state directory, or the file, was deleted or moved while wdp ran)`;
+    }
+    if (st.dev !== f.dev || st.ino !== f.ino) return `${this.path} was replaced while wdp ran (another file is there now)`;
+    const wal = this.walIno();
+    if (f.walIno === null) f.walIno = wal;
+    else if (wal !== f.walIno) return `${this.path}-wal (the store's write-ahead log, holding its latest commits) was ${wal === null ? 'deleted' : 'replaced'} while wdp ran`;
+    return null;
+  }
+
+  /** Throws (code ESTALE) when filesProblem finds the store's files gone or replaced. */
+  private checkFiles(): void {
+    const p = this.filesProblem();
+    if (p) {
+      throw Object.assign(new StateError(`${p}: a commit now would go to files that no start reads, so every write is refused until wdp is restarted ` +
+        `(the state it serves is in its memory only). Restore ${this.dir} from a backup before the restart, or it begins with whatever is there then`), { code: 'ESTALE' });
+    }
+  }
+
+  /** Why the store cannot take a write now, as far as cheap checks tell (null: nothing seen; a
+   * write can still fail): its files gone or replaced (filesProblem), the directory not writable
+   * (a read-only remount or a failed filesystem: EROFS, EIO), its filesystem too full (tooFull).
+   * For healthz between writes (~50 µs). */
+  writeProblem(): string | null {
+    if (!this.db) return null;
+    const gone = this.filesProblem();
+    if (gone) return gone;
+    // (a filesystem that failed — ext4's errors=remount-ro, a shutdown — may still pass access():
+    // syncing the directory, with nothing to write out, fails there)
+    try { accessSync(this.dir, constants.W_OK); const d = openSync(this.dir, 'r'); try { fsyncSync(d); } finally { closeSync(d); } } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return `${this.dir} cannot be written (${code ?? (e as Error).message}${code === 'EROFS' ? ': the filesystem is read-only' : code === 'EIO' ? ': the disk fails' : ''})`;
+    }
+    return tooFull(this.path);
+  }
+
   private prepare(db: Database.Database): void {
     this.db = db;
     OPEN_STORES.add(this.path);
+    const st = statSync(this.path);
+    this.files = { dev: st.dev, ino: st.ino, walIno: this.walIno() };
     const setRev = db.prepare<[string, string]>(SET_META_SQL);
     const m = /^([0-9a-f-]{36}):(\d+)$/.exec(readRevisionRow(db) ?? '');
     const rev = this.rev = m ? { id: m[1], n: Number(m[2]) } : { id: randomUUID(), n: 0 };
@@ -392,6 +505,7 @@ export class StateStore {
       }
       for (const r of w.remove) del.run(r.kind, r.key);
       setRev.run(...this.revisionRow(rev.n + 1));
+      this.indexAhead(w.upsert.length + w.remove.length, bytes); // (before the COMMIT appends its frames)
       return { rows: w.upsert.length + w.remove.length, bytes };
     });
     const tx = this.writeTx;
@@ -462,11 +576,12 @@ export class StateStore {
    * Not while a staged write is in flight (stage: its commit waits for the thread). */
   commit(w: StoreWrite): CommitStats {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     checkFree(this.path);
     try { this.lastCommit = this.writeTx(w); } catch (e) {
       this.rollbackOpen();
-      throw e;
+      throw this.explained(e as Error);
     }
     this.committed(this.lastCommit);
     return this.lastCommit;
@@ -496,6 +611,7 @@ export class StateStore {
    * next write if it was durable after all (without one, such a commit is kept). */
   stage(w: StoreWrite, undo?: () => StoreWrite): StagedWrite {
     if (!this.writeTx || !this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     if (w.upsert.length + w.remove.length < this.stageOnThreadRows) {
       const before = this.writer?.idle();
@@ -528,6 +644,10 @@ export class StateStore {
     // counter it names stays right until the commit: the thread's transaction holds the database's
     // write lock from here (BEGIN IMMEDIATE), so no other commit moves the revision meanwhile.
     const revision = this.rev!.n + 1;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) if (starts[i] >= 0) bytes += ends[i] - starts[i];
+    for (const b of bodies) bytes += b.length;
+    this.indexAhead(n + w.remove.length, bytes);
     const staged = writer.request({ op: 'stage', kinds, keys, keyEnds, text, starts, ends, bodies, removeKinds: w.remove.map((r) => r.kind), removeKeys: w.remove.map((r) => r.key), meta: [this.revisionRow(revision)] },
       undefined, typeof text === 'string' ? undefined : text.buffer);
     const thread = writer.threadNo; // the transaction lives in that thread's connection
@@ -542,7 +662,7 @@ export class StateStore {
       commit: async () => {
         if (settled) throw new StateError('a staged write is committed or aborted once');
         settled = true;
-        const stats = stagedStats ?? await staged;
+        const stats = stagedStats ?? await staged.catch((e: Error) => { throw this.explained(e); });
         try { await writer.request({ op: 'commit' }, thread); } catch (e) {
           // (a commit never sent: nothing was committed)
           if (e instanceof NotSentError) throw e;
@@ -556,7 +676,7 @@ export class StateStore {
             throw new StoreStateUncertain(`the store's state is uncertain: ${e instanceof ThreadStoppedError ? `the store writer thread stopped (${e.reason})` : (e as Error).message} after the commit was sent, and ${this.path}'s revision, which tells whether it is durable, cannot be read (${(e2 as Error).message}). ` +
               'If it is, the previous objects are put back before the next write; writes are refused until the revision can be read (a restart before then starts with the change)');
           }
-          if (now !== `${this.rev!.id}:${revision}`) throw e;
+          if (now !== `${this.rev!.id}:${revision}`) throw this.explained(e as Error);
         }
         this.rev!.n = revision;
         this.lastCommit = stats; // (the thread checkpoints after it: this thread's WAL count stays)
@@ -588,12 +708,23 @@ export class StateStore {
    * again (healthz calls it while saves are failing). Throws like commit. */
   probe(): void {
     if (!this.db) throw new StateError(`${this.path} is not open`);
+    this.checkFiles();
     this.settle();
     checkFree(this.path);
+    this.indexAhead(1, 0);
     try { this.db.prepare('INSERT INTO meta (key, value) VALUES (\'probe\', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(new Date().toISOString()); } catch (e) {
       this.rollbackOpen();
-      throw e;
+      throw this.explained(e as Error);
     }
+  }
+
+  /** `e` (a failed write's error: SQLite's "disk I/O error" says little) with what writeProblem
+   * finds now appended, or else SQLite's I/O error code. */
+  private explained(e: Error): Error {
+    const code = (e as { code?: unknown }).code;
+    const why = this.writeProblem() ?? (code === 'SQLITE_IOERR_FSYNC' ? 'SQLITE_IOERR_FSYNC: the disk failed to make the write durable' : typeof code === 'string' && code.startsWith('SQLITE_IOERR') ? code : null);
+    if (why && !e.message.includes(why)) e.message = `${e.message} (${why})`;
+    return e;
   }
 
   /** The WAL's length since it last started again, at most (bytes): what the last checkpoint
