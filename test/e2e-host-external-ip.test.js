@@ -25,13 +25,11 @@ const HOST_SERVERS = (addr) => `
     http.createServer((q, r) => r.end('host' + port + '\\n')).listen(port, ${JSON.stringify(addr)}, () => { if (--left === 0) console.log('ready'); });
   }`;
 
-function ready(child, what) {
-  return new Promise((resolve, reject) => {
-    let out = '', err = '';
-    const timer = setTimeout(() => reject(new Error(`${what} not ready: ${err}`)), 10000);
-    child.stdout.on('data', (d) => { out += d; if (out.includes('ready')) { clearTimeout(timer); resolve(); } });
-    child.stderr.on('data', (d) => { err += d; });
-  });
+/** `child` started in a test namespace, once it has said 'ready'. */
+async function ready(child, what) {
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  await waitFor(what, () => out.includes('ready'), 10000);
 }
 
 const suite = e2eSuite(test, {

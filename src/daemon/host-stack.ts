@@ -125,12 +125,16 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
     ipCmd(ns, [famOf(a), 'rule', op, 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', port, 'table', String(HOST_NODEPORT_TABLE)]);
   };
   /** The family's table and the local rule moved, set up at its first rule (at start: after a
-   * killed run's rules are removed). */
-  const family = (fam: Fam): boolean => {
+   * killed run's rules are removed). Without a gateway of the family: none (said once for a
+   * Service's port; NodePorts, a range for any address, stay quiet). */
+  const family = (fam: Fam, forService = false): boolean => {
     if (families.has(fam)) return true;
     const gw = gatewayOf(fam);
     try {
-      if (!gw) throw new Error(`no ${fam === '-4' ? 'IPv4' : 'IPv6'} gateway on the host port`);
+      if (!gw) {
+        if (!forService) return false;
+        throw new Error(`no ${fam === '-4' ? 'IPv4' : 'IPv6'} gateway on the host port`);
+      }
       ipCmd(ns, [fam, 'route', 'replace', 'default', 'via', gw, 'dev', ifname, 'onlink', 'table', String(HOST_NODEPORT_TABLE)]);
       const movedLocal = moveLocalRule(ns, fam);
       removeRules(ns, fam); // a previous run that was killed left its rules: start from none
@@ -174,7 +178,7 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
       have.delete(k);
     }
     for (const k of want) {
-      if (have.has(k) || !family(famOf(a))) continue;
+      if (have.has(k) || !family(famOf(a), true)) continue;
       try { servicePortRule(a, k, 'add'); have.add(k); } catch (e) { warn(`the host's own connections to ${a} ${k} stay local: policy routing failed`, e); }
     }
     if (have.size) servicePorts.set(a, have); else servicePorts.delete(a);
