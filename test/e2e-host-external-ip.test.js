@@ -6,11 +6,11 @@
 // the node's connect(nodeIP:8080) reaches the Service's endpoints, while a host process listening
 // on another port of that address (9090) still answers itself, and after the Service is gone
 // 8080 is the host's again. Other hosts' connections to nodeIP:8080 arrive on the uplink and reach
-// the Service too. The last test runs the same connections through a kernel reference (a
+// the Service too; the same for IPv6. A kernel reference (a
 // namespace with kube-proxy-shaped nftables rules) and expects the same answers.
 import test from 'ava';
 import { systemTool } from '../dist/src/util/system-tool.js';
-import { e2eSuite, api, curl, serviceYaml, sliceYaml, waitFor, NODE_V4, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, api, curl, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const NFT = systemTool('nft');
 const SVC_PORT = 8080, OTHER_PORT = 9090, LB_PORT = 8443;
@@ -36,8 +36,8 @@ const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'tap' }],
   configure: (config) => config.ports.push({
     name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-    hostAddresses: [`${NODE_V4}/24`],
-    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }],
+    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
+    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
   }),
 });
 const { serial, apply } = suite;
@@ -46,9 +46,11 @@ test.before(async () => {
   await suite.ready;
   topo = suite.topo;
   if (!topo) return;
-  const servers = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', HOST_SERVERS(NODE_V4)]);
-  topo.podProcs.push(servers);
-  await ready(servers, 'the host servers');
+  for (const a of [NODE_V4, NODE_V6]) {
+    const servers = topo.lab.spawn(topo.ns.dp, process.execPath, ['-e', HOST_SERVERS(a)]);
+    topo.podProcs.push(servers);
+    await ready(servers, `the host servers on ${a}`);
+  }
 });
 
 /** The first line of the answer to GET url from `ns` ('' when none), retried a few times while it
@@ -103,6 +105,25 @@ serial('the node\'s own connection to its address on a Service\'s external IP or
   t.deepEqual(await ourRules(), [], 'the Services\' rules are gone with them');
   t.is(await answer(topo.ns.dp, `${node}:${SVC_PORT}/`, 'host'), `host${SVC_PORT}`, 'deleted: the host\'s own server answers 8080 again');
   t.is(await answer(topo.ns.dp, `${node}:${LB_PORT}/`, 'host'), `host${LB_PORT}`);
+});
+
+serial('IPv6: the node\'s own connection to its IPv6 address on a Service\'s external IP port reaches the Service; another port stays the host\'s', async (t) => {
+  const node6 = `http://[${NODE_V6}]`;
+  // the node's own IPv6 traffic to its own addresses loops through lo (the fixture's namespace
+  // starts with IPv6 off on it)
+  await topo.lab.execAsync(topo.ns.dp, 'sysctl', ['-qw', 'net.ipv6.conf.lo.disable_ipv6=0']);
+  t.is(await answer(topo.ns.dp, `${node6}:${SVC_PORT}/`, 'host'), `host${SVC_PORT}`, 'before the Service: the host\'s own server');
+  await apply([
+    serviceYaml({ name: 'ext6', clusterIP: 'fd00:96::70', extra: { ipFamilies: ['IPv6'], externalIPs: [NODE_V6] }, ports: [{ name: 'http', port: SVC_PORT, targetPort: 8080, protocol: 'TCP' }] }),
+    sliceYaml({ name: 'ext6-1', service: 'ext6', addressType: 'IPv6', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: topo.pods.map((p) => ({ addresses: [p.ip6], conditions: { ready: true }, nodeName: 'node-a' })) }),
+  ]);
+  const rules6 = (await topo.lab.execAsync(topo.ns.dp, 'ip', ['-6', 'rule', 'show'])).stdout;
+  t.regex(rules6, new RegExp(`to ${NODE_V6} iif lo ipproto tcp dport ${SVC_PORT} lookup 4242`), rules6);
+  t.regex(await answer(topo.ns.dp, `${node6}:${SVC_PORT}/`, 'pod-a'), /^pod-a/, `${topo.daemonLog.slice(-2000)}`);
+  t.is(await answer(topo.ns.dp, `${node6}:${OTHER_PORT}/`, 'host'), `host${OTHER_PORT}`);
+  t.is((await api(topo, 'DELETE', '/api/v1/namespaces/default/services/ext6')).status, 200);
+  t.is(await answer(topo.ns.dp, `${node6}:${SVC_PORT}/`, 'host'), `host${SVC_PORT}`, 'deleted: the host\'s again');
 });
 
 serial('an address that becomes a node address gains the rules of its Services\' external ports; one that stops being one loses them', async (t) => {
