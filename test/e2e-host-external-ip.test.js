@@ -6,8 +6,8 @@
 // the node's connect(nodeIP:8080) reaches the Service's endpoints, while a host process listening
 // on another port of that address (9090) still answers itself, and after the Service is gone
 // 8080 is the host's again. Other hosts' connections to nodeIP:8080 arrive on the uplink and reach
-// the Service too; the same for IPv6. A kernel reference (a
-// namespace with kube-proxy-shaped nftables rules) and expects the same answers.
+// the Service too; the same for IPv6. A kernel reference (a namespace with kube-proxy-shaped
+// nftables rules) gives the same answers to the same connections.
 import test from 'ava';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { e2eSuite, api, curl, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
