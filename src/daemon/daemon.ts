@@ -33,6 +33,7 @@ import { ConfigError, hostHairpinOf } from './config.js';
 import { PortManager, type ManagedPort } from './port-manager.js';
 import { MTU_REFRESH_MS } from './port-mtu.js';
 import { configureHostStack, dropStaleHostRules, type HostAddresses, type HostStack } from './host-stack.js';
+import { ExternalPorts, followApplies } from './host-service-ports.js';
 import type { PortInfo, WorkerInit } from './protocol.js';
 import type { KubeWatcher } from '../kube/watcher.js';
 import type { NodeInfo } from '../kube/node.js';
@@ -564,6 +565,9 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   }
   dataplaneRef = dataplane;
   let hostStack: HostStack | undefined;
+  // with a host port: the Services' external and LB ports, for the host's own connections to
+  // those at its own addresses (host-service-ports.ts)
+  const externalPorts = host ? new ExternalPorts() : undefined;
   // what the workers (their answered node addresses) and the host port's TAP (its addresses,
   // masquerade source and NodePort addresses) were last given (node-given.ts)
   const given = new NodeGiven(answeringAtStart, { snat: snatOf(nodeAddrs.addresses), nodePorts: nodeAddrs.nodePortAddresses });
@@ -580,7 +584,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   try {
     if (host) {
       const uplink = portManager.get(host.spec.bridge!);
-      const setUpHost = () => configureHostStack(host, { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: given.nodePorts, snat: snatOf(nodeAddrs.addresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log);
+      const setUpHost = () => configureHostStack(host, { nodeAddresses: nodeAddrs.addresses, nodePortAddresses: given.nodePorts, snat: snatOf(nodeAddrs.addresses) }, uplink?.spec.gateways ?? [], opts.portNetns, log, externalPorts);
       hostStack = setUpHost();
       // (configureHostStack takes over what a previous one left: the rules, the local rule moved)
       hostReopened = () => {
@@ -605,8 +609,11 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     if (opts.restoreHold) await opts.restoreHold();
     const [, { createControlPlane }, { registerPortRoutes }, { registerObserveRoutes }] = await controlModules;
     // Restores the persisted Services/EndpointSlices into the workers before the API listens.
+    const followed = externalPorts ? followApplies(dataplane, externalPorts, (addrs) => {
+      try { hostStack?.servicePortsChanged(addrs); } catch (e) { log.error({ error: (e as Error).message }, 'the host port could not follow the Services\' external ports'); }
+    }) : dataplane;
     controlPlane = await createControlPlane({
-      dataplane, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
+      dataplane: followed, saved, node: nodeConfig(), listen: cfg.api.listen, ports: () => portManager.all().map((p) => p.spec.index),
       portNames: () => portManager.all().map((p) => ({ name: p.spec.name, index: p.spec.index })),
       // watching the API, healthz is kube-proxy's (src/kube/healthz.ts, kubernetes.healthzBindAddress)
       healthz: cfg.api.healthz === 'off' || cfg.kubernetes ? false : cfg.api.healthz,

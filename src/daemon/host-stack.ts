@@ -16,6 +16,11 @@
 //     rule is looked at first. Everything else is untouched: only `iif lo` traffic to the node's
 //     own NodePorts matches, and if the daemon dies the table's route goes with the TAP, so the
 //     rule falls through to local delivery again;
+//   * the host's own connections to its Services' external IPs and LoadBalancer ingress IPs that
+//     are its own addresses (a bare-metal `externalIPs: [<node IP>]`): one rule of the same kind
+//     per (address, protocol, port) the Services have there (host-service-ports.ts follows them
+//     as the dataplane's frontends change), as kube-proxy's nat-output DNATs exactly those pairs;
+//     the address's other ports stay the host's. Set up whatever hostNodePorts says;
 //   * the hairpin addresses (hostHairpin): a host route to each via this port's gateway, with the
 //     masquerade address of its family as source. The core gives the host's own connections that
 //     a Service sends back to the host (a hostNetwork endpoint at the node address) that source
@@ -26,13 +31,15 @@
 // whose subnet holds them, else /32 or /128) before anything is removed, their NodePort rules are
 // added (for the NodePort addresses among them; an address that stops or starts being one loses or
 // gains its rules), the hairpin routes take the new masquerade source, and only then are the addresses that
-// are no longer node addresses removed (hostAddresses that never were node addresses stay).
+// are no longer node addresses removed (hostAddresses that never were node addresses stay). An
+// address that comes or goes gains or loses its Services' external port rules with it.
 // Addresses that stay are never touched: their connections go on. Each step is an `ip` /
 // `sysctl` fork (~2-5 ms); a start costs a dozen or two, a change a few per changed address.
 import type { Logger } from 'pino';
 import { inNs, ipCmd } from './port-manager.js';
 import type { ManagedPort } from './port-manager.js';
 import { hostHairpinOf } from './config.js';
+import type { ExternalPorts } from './host-service-ports.js';
 import { canonicalAddr } from './l2.js';
 import { cidrContains, parseAddr, parseCidr } from '../util/addr.js';
 
@@ -53,10 +60,13 @@ export interface HostStack {
   /** The node addresses (or the masquerade sources) changed: the TAP's addresses, the NodePort
    * rules and the hairpin routes follow, without touching what stays. */
   update(a: HostAddresses): void;
+  /** The Services' external or LB ports at these addresses changed (in the index the host stack
+   * was given): the rules of those that are the host's own follow. */
+  servicePortsChanged(addrs: Iterable<string>): void;
   teardown(): void;
 }
 
-export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkGateways: string[], netns: string | undefined, log: Logger): HostStack {
+export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkGateways: string[], netns: string | undefined, log: Logger, services?: ExternalPorts): HostStack {
   const c = p.config, ifname = c.ifname;
   const ns = c.netns ?? netns;
   const warn = (what: string, e: unknown) => log.warn({ port: c.name, error: (e as Error).message.split('\n')[0] }, what);
@@ -102,46 +112,87 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
   };
   applyRoutes();
 
-  // ---- the host's own connections to its NodePorts ---------------------------------------------
+  // ---- the host's own connections to its NodePorts and its Services' external ports -----------
   const range = c.hostNodePorts ?? DEFAULT_NODEPORTS;
-  const nodePorts = new Map<Fam, { movedLocal: boolean; addrs: Set<string> }>();
-  const ruleCmd = (fam: Fam, a: string, proto: string, op: 'add' | 'del') =>
+  const families = new Map<Fam, { movedLocal: boolean }>();
+  const famWarned = new Set<Fam>();
+  const nodePortAddrs = new Set<string>();                   // addresses with their NodePort rules
+  const servicePorts = new Map<string, Set<string>>();      // address -> port keys with a rule
+  const nodePortRule = (fam: Fam, a: string, proto: string, op: 'add' | 'del') =>
     ipCmd(ns, [fam, 'rule', op, 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', range, 'table', String(HOST_NODEPORT_TABLE)]);
-  /** The family's table and rules, set up at its first node address (at start: after a killed run's). */
-  const nodePortFamily = (fam: Fam) => {
-    let st = nodePorts.get(fam);
-    if (st) return st;
+  const servicePortRule = (a: string, key: string, op: 'add' | 'del') => {
+    const [proto, port] = key.split(' ');
+    ipCmd(ns, [famOf(a), 'rule', op, 'pref', String(RULE_PREF), 'iif', 'lo', 'to', a, 'ipproto', proto, 'dport', port, 'table', String(HOST_NODEPORT_TABLE)]);
+  };
+  /** The family's table and the local rule moved, set up at its first rule (at start: after a
+   * killed run's rules are removed). Without a gateway of the family: none (said once for a
+   * Service's port; NodePorts, a range for any address, stay quiet). */
+  const family = (fam: Fam, forService = false): boolean => {
+    if (families.has(fam)) return true;
     const gw = gatewayOf(fam);
-    if (range === 'off' || !gw) return undefined;
     try {
+      if (!gw) {
+        if (!forService) return false;
+        throw new Error(`no ${fam === '-4' ? 'IPv4' : 'IPv6'} gateway on the host port`);
+      }
       ipCmd(ns, [fam, 'route', 'replace', 'default', 'via', gw, 'dev', ifname, 'onlink', 'table', String(HOST_NODEPORT_TABLE)]);
       const movedLocal = moveLocalRule(ns, fam);
       removeRules(ns, fam); // a previous run that was killed left its rules: start from none
-      st = { movedLocal, addrs: new Set() };
-      nodePorts.set(fam, st);
-      return st;
-    } catch (e) { warn(`the host's own connections to NodePorts (${fam}) stay local: policy routing failed`, e); return undefined; }
+      families.set(fam, { movedLocal });
+      return true;
+    } catch (e) {
+      if (!famWarned.has(fam)) warn(`the host's own connections to its NodePorts and to its Services' external IPs at its own addresses (${fam}) stay local: policy routing failed`, e);
+      famWarned.add(fam);
+      return false;
+    }
   };
   const addNodePortRules = (a: string) => {
-    const fam = famOf(a), st = nodePortFamily(fam);
-    if (!st || st.addrs.has(a)) return;
+    const fam = famOf(a);
+    if (range === 'off' || nodePortAddrs.has(a) || !family(fam)) return;
     try {
       for (const proto of PROTOS) {
-        try { ruleCmd(fam, a, proto, 'add'); } catch (e) { if (proto !== 'sctp') throw e; }  // no SCTP in this kernel: TCP and UDP still work
+        try { nodePortRule(fam, a, proto, 'add'); } catch (e) { if (proto !== 'sctp') throw e; }  // no SCTP in this kernel: TCP and UDP still work
       }
-      st.addrs.add(a);
+      nodePortAddrs.add(a);
     } catch (e) { warn(`the host's own connections to NodePorts of ${a} stay local: policy routing failed`, e); }
   };
   const removeNodePortRules = (a: string) => {
-    const st = nodePorts.get(famOf(a));
-    if (!st?.addrs.delete(a)) return;
-    for (const proto of PROTOS) { try { ruleCmd(famOf(a), a, proto, 'del'); } catch { /* not there (no SCTP) */ } }
+    if (!nodePortAddrs.delete(a)) return;
+    for (const proto of PROTOS) { try { nodePortRule(famOf(a), a, proto, 'del'); } catch { /* not there (no SCTP) */ } }
   };
   // only the NodePort addresses: the host's own connection to another node address and a port in
   // the range is delivered locally, as without wdp (kube-proxy serves no NodePort there)
   const nodePortSet = (a: HostAddresses) => new Set((a.nodePortAddresses ?? a.nodeAddresses).map(canonicalAddr));
   const startNodePorts = nodePortSet(start);
   for (const a of startNode) if (startNodePorts.has(a)) addNodePortRules(a);
+
+  // the Services' external and LB ports at the host's own addresses (the TAP's): the rest of
+  // those addresses' ports stay the host's
+  const isLocal = (a: string) => onTap.has(a) || fixed.has(a);
+  const syncServicePorts = (a: string) => {
+    const want = new Set(services && isLocal(a) ? services.portsAt(a) : []);
+    const have = servicePorts.get(a) ?? new Set<string>();
+    for (const k of have) {
+      if (want.has(k)) continue;
+      try { servicePortRule(a, k, 'del'); } catch { /* gone already */ }
+      have.delete(k);
+    }
+    for (const k of want) {
+      if (have.has(k) || !family(famOf(a), true)) continue;
+      try { servicePortRule(a, k, 'add'); have.add(k); } catch (e) { warn(`the host's own connections to ${a} ${k} stay local: policy routing failed`, e); }
+    }
+    if (have.size) servicePorts.set(a, have); else servicePorts.delete(a);
+  };
+  let watching = '';
+  /** The index watches the addresses local now; the rules of every address that is or was follow. */
+  const followLocal = () => {
+    const local = new Set([...fixed, ...onTap.keys()]), key = [...local].sort().join();
+    if (key === watching) return;
+    watching = key;
+    services?.watch(local);
+    for (const a of new Set([...local, ...servicePorts.keys()])) syncServicePorts(a);
+  };
+  followLocal();
 
   // ---- hairpin routes ----------------------------------------------------------------------------
   const hairpin = hostHairpinOf(c).map(canonicalAddr);
@@ -163,7 +214,7 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
   };
   applyHairpin(start.snat);
 
-  log.info({ port: c.name, ifname, addresses: [...new Set([...configured.values(), ...onTap.values()])], routes: c.hostRoutes.length, nodePorts: nodePorts.size ? range : 'off', hairpin }, 'host port configured');
+  log.info({ port: c.name, ifname, addresses: [...new Set([...configured.values(), ...onTap.values()])], routes: c.hostRoutes.length, nodePorts: nodePortAddrs.size ? range : 'off', servicePorts: servicePorts.size, hairpin }, 'host port configured');
   return {
     update(next) {
       const want = new Set(next.nodeAddresses.map(canonicalAddr));
@@ -189,6 +240,7 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
         if (fixed.has(a)) continue;
         try { ipCmd(ns, ['addr', 'del', ap, 'dev', ifname]); removed.push(a); } catch (e) { warn(`cannot remove the old node address ${a} from the host port`, e); }
       }
+      followLocal();
       if (removed.length) {
         // a removed address takes routes that used it as their source along: put ours back
         try { applyRoutes(); } catch (e) { warn('re-adding the host routes failed', e); }
@@ -197,8 +249,11 @@ export function configureHostStack(p: ManagedPort, start: HostAddresses, uplinkG
       }
       if (added.length || removed.length) log.info({ port: c.name, added, removed }, 'host port follows the new node addresses');
     },
+    servicePortsChanged(addrs) {
+      for (const a of addrs) syncServicePorts(a);
+    },
     teardown() {
-      for (const [fam, st] of nodePorts) {
+      for (const [fam, st] of families) {
         removeRules(ns, fam);
         if (st.movedLocal) {
           try { ipCmd(ns, [fam, 'rule', 'add', 'pref', '0', 'lookup', 'local']); ipCmd(ns, [fam, 'rule', 'del', 'pref', String(LOCAL_PREF), 'lookup', 'local']); } catch (e) { warn('could not move the local rule back to preference 0', e); }

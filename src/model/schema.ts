@@ -279,9 +279,12 @@ const endpointSliceSchema = z.object({
     hostname: str.max(63, 'must be no more than 63 characters').regex(DNS_LABEL, 'must be a lowercase RFC 1123 label').nullish(),
     nodeName: str.nullish(),
     zone: str.nullish(),
-    // topology-aware routing's hints: zones, and nodes (trafficDistribution PreferSameNode)
+    // topology-aware routing's hints: zones, and nodes (trafficDistribution PreferSameNode). A
+    // zone name is a label value, which may be empty (the API server's validateHints:
+    // IsValidLabelValue): an endpoint hinted "" has zone hints and matches no node's zone
+    // (NodeConfig zones are never empty); node names may not be
     hints: z.object({
-      forZones: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
+      forZones: z.array(z.object({ name: str })).max(8, 'must have at most 8 items').nullish(),
       forNodes: z.array(z.object({ name: str.min(1, 'Required value') })).max(8, 'must have at most 8 items').nullish(),
     }).nullish(),
   })).max(1000, 'must have at most 1000 items').nullish(),
@@ -604,18 +607,18 @@ const ENDPOINT_KEYS = new Set(['addresses', 'conditions', 'hostname', 'nodeName'
 const CONDITION_KEYS = new Set(['ready', 'serving', 'terminating']);
 const SLICE_PORT_KEYS = new Set(['name', 'port', 'protocol']);
 
-/** Whether `h` is exactly `{forZones?: [{name}, ...], forNodes?: [{name}, ...]}` with non-empty
- * names (anything else: zod, which drops unknown keys and reports bad values). */
+/** Whether `h` is exactly `{forZones?: [{name}, ...], forNodes?: [{name}, ...]}` with string
+ * names, the nodes' non-empty (anything else: zod, which drops unknown keys and reports bad values). */
 function plainHints(h: unknown): boolean {
   if (!isObject(h)) return false;
   for (const k in h) { keysRead++; if (k !== 'forZones' && k !== 'forNodes') return false; }
-  return plainHintList(h.forZones) && plainHintList(h.forNodes);
+  return plainHintList(h.forZones, true) && plainHintList(h.forNodes, false);
 }
-function plainHintList(z: unknown): boolean {
+function plainHintList(z: unknown, emptyName: boolean): boolean {
   if (absent(z)) return true;
   if (!Array.isArray(z) || z.length > 8) return false;
   for (const e of z) {
-    if (!isObject(e) || typeof e.name !== 'string' || e.name === '') return false;
+    if (!isObject(e) || typeof e.name !== 'string' || (e.name === '' && !emptyName)) return false;
     for (const k in e) { keysRead++; if (k !== 'name') return false; }
   }
   return true;
