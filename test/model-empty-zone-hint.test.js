@@ -41,3 +41,18 @@ test('kube-proxy\'s meaning: an endpoint hinted "" has zone hints and is hinted 
   // none for the node's zone: every endpoint
   t.deepEqual(backendsOf([ep('10.244.1.7', zones('')), ep('10.244.2.8', zones('zone-b'))]), ['10.244.1.7', '10.244.2.8']);
 });
+
+test('a node without a zone is in the zone "" (kube-proxy\'s topologyModeFromHints reads the absent label as ""): endpoints hinted "" only, when every ready endpoint has zone hints', (t) => {
+  const zoneless = { ...node, spec: { nodeAddresses: ['192.168.0.1'] } };
+  const backendsOf = (endpoints) => {
+    const c = new Compiler();
+    c.change({ upsert: validateAll([zoneless, svc, slice(endpoints)]) });
+    const f = [...c.ir.frontends.values()].find((x) => x.kind === 'ClusterIP');
+    return f.backends.map((id) => c.ir.backends.get(id).addr).sort();
+  };
+  t.deepEqual(backendsOf([ep('10.244.1.7', zones('')), ep('10.244.2.8', zones('zone-a'))]), ['10.244.1.7']);
+  // none hinted "": every endpoint
+  t.deepEqual(backendsOf([ep('10.244.1.7', zones('zone-b')), ep('10.244.2.8', zones('zone-a'))]), ['10.244.1.7', '10.244.2.8']);
+  // one without hints: every endpoint
+  t.deepEqual(backendsOf([ep('10.244.1.7', zones('')), ep('10.244.2.8', undefined)]), ['10.244.1.7', '10.244.2.8']);
+});

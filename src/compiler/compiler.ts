@@ -857,14 +857,15 @@ export class Compiler {
   private topologyMode(family: Family): number {
     const node = this.node;
     if (node === null) return TOPO_NONE;
-    const name = node.name, zone = node.zone;
+    // a node without a zone label is in the zone "" (kube-proxy reads the label's value: "" when absent)
+    const name = node.name, zone = node.zone ?? '';
     const cands = this.cands, cFamily = cands.family, cState = cands.state, cEp = cands.ep;
-    let allNode = true, forNode = false, allZone = zone !== undefined, forZone = false;
+    let allNode = true, forNode = false, allZone = true, forZone = false;
     for (let i = 0; i < cands.n && (allNode || allZone); i++) {
       if (cFamily[i] !== family || cState[i] !== L.BES_READY) continue;
       const ep = cEp[i]!, nh = ep.nodeHints, zh = ep.zoneHints;
       if (nh === undefined) allNode = false; else if (!forNode && nh.includes(name)) forNode = true;
-      if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone!)) forZone = true;
+      if (zh === undefined) allZone = false; else if (!forZone && zh.includes(zone)) forZone = true;
     }
     return allNode && forNode ? TOPO_NODE : allZone && forZone ? TOPO_ZONE : TOPO_NONE;
   }
@@ -892,7 +893,7 @@ export class Compiler {
     // topology-aware routing, for the cluster-wide set only (kube-proxy's clusterEndpoints): the
     // ready endpoints hinted for this node, or for its zone
     const topo = localNode === undefined ? this.topologyMode(family) : TOPO_NONE;
-    const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone! : '';
+    const want = topo === TOPO_NODE ? this.node!.name : topo === TOPO_ZONE ? this.node!.zone ?? '' : '';
     for (let i = 0; i < cands.n; i++) {
       if (cFamily[i] !== family) continue;
       if (localNode !== undefined && (localNode === null || cEp[i]!.nodeName !== localNode)) continue;
