@@ -294,7 +294,8 @@ export class ControlPlaneCore {
         const results = objs.map((o) => this.objectResult(o));
         const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
         try {
-          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, false);
+          // (endpoint addresses not checked against cluster IPs: AddressIndex.check)
+          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, false, undefined, undefined, false);
           return { ...r, skipped };
         } catch (e) {
           if (!(e instanceof ValidationError)) throw e;
@@ -348,11 +349,11 @@ export class ControlPlaneCore {
    * `prepare`: called with the answer's final parts while the dataplane and the store take the
    * change (the main thread waits for them then); a throw there changes nothing. */
   private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, sources?: ReadonlyArray<SourceText | undefined>,
-    prepare?: (parts: AnswerParts) => void): Promise<ApplyResult> {
+    prepare?: (parts: AnswerParts) => void, checkEndpoints = true): Promise<ApplyResult> {
     const t0 = process.hrtime.bigint();
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
-    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null);
+    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null, checkEndpoints);
     if (conflicts.length) throw new ValidationError(conflicts);
     const nodeBefore = this.compiler.getNode();
     const modelChanged = results.some((r) => r.action !== 'unchanged');

@@ -65,8 +65,11 @@ export class AddressIndex {
 
   /** The batch's conflicts against the state after it. `old` maps refKey → each object the batch
    * replaces or removes (as it is now); `removed` holds the refKeys the batch removes; `ports`: the dataplane's
-   * port indices, or null when unknown. */
-  check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null): FieldError[] {
+   * port indices, or null when unknown. `endpoints`: whether endpoint addresses are checked
+   * against cluster IPs (the API's own writes); the Kubernetes watcher's objects are not, as
+   * kube-proxy does not check them — an EndpointSlice the API server accepted, in any namespace,
+   * must not cost another namespace's Service its cluster IP (or itself) by arriving first. */
+  check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null, endpoints = true): FieldError[] {
     const errors: FieldError[] = [];
     const batchVips = new AddressMap<string>();
     let batchNode: NodeSpec | null = null;
@@ -89,11 +92,11 @@ export class AddressIndex {
           if (node && node.addresses.includes(ip)) {
             errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is an address of node ${node.name}`));
           }
-          const pod = this.podUsing(ip, old);
+          const pod = endpoints ? this.podUsing(ip, old) : null;
           if (pod) errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is the address of an endpoint (pod) in EndpointSlice ${pod}`));
         }
       } else if (o.kind === 'EndpointSlice') {
-        if (!anyVip || (o.v4Low >= 0 && (o.v4High < vipLow || o.v4Low > vipHigh))) continue;
+        if (!endpoints || !anyVip || (o.v4Low >= 0 && (o.v4High < vipLow || o.v4Low > vipHigh))) continue;
         for (let i = 0; i < o.endpoints.length; i++) {
           const ep = o.endpoints[i], as = ep.addresses;
           for (let j = 0; j < as.length; j++) {
