@@ -102,6 +102,12 @@ export class ApiClient {
       `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null);
   }
 
+  /** An answer no wdp API gives (a status without the API's JSON error, a body that is not JSON):
+   * what answered is another server on that address — a healthz or metrics port, a web server. */
+  private notWdp(method: string, path: string, status: number): string {
+    return `${this.opts.server} is not the wdp control API (${method} ${path.split('?')[0]} answered HTTP ${status}, not as the wdp API answers): check --server or WDP_SERVER (wdp start logs the address as "control API listening")`;
+  }
+
   /** GETs every page of a paged route (following `metadata.continue`) and returns the first page's
    * body with the later pages' items appended: what an unpaged GET returned. */
   async getAll(path: string): Promise<Paged> {
@@ -137,19 +143,22 @@ export class ApiClient {
       if (body === undefined) req.end(); else writeBody(req, body);
     });
     let parsed: unknown = text;
-    if (text && (text.startsWith('{') || text.startsWith('['))) { try { parsed = JSON.parse(text); } catch { /* keep text */ } }
+    let json = false;
+    if (text && (text.startsWith('{') || text.startsWith('['))) { try { parsed = JSON.parse(text); json = true; } catch { /* keep text */ } }
     if (status >= 400) {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
-      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
+      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : this.notWdp(method, path, status));
       throw new ApiError(withHint(msg, status, !!this.opts.token), status, parsed);
     }
+    // every answer of the API is JSON (or empty): anything else is another server on that address
+    if (text && !json) throw new ApiError(this.notWdp(method, path, status), status, text);
     return parsed;
   }
 
   /** A request whose answer streams (live trace NDJSON, capture pcap): `onData` gets each chunk
-   * of a 2xx body as it arrives; no timeout once the answer started (the server bounds it). */
-  async stream(method: string, path: string, body: string, onData: (chunk: Buffer) => void): Promise<void> {
+   * of a 2xx body of `mediaType` as it arrives; no timeout once the answer started (the server bounds it). */
+  async stream(method: string, path: string, body: string, mediaType: string, onData: (chunk: Buffer) => void): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     await new Promise<void>((resolve, reject) => {
@@ -160,10 +169,16 @@ export class ApiClient {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            let msg = `HTTP ${status}`;
+            let msg = this.notWdp(method, path, status);
             try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
             reject(new ApiError(withHint(msg, status, !!this.opts.token), status, text));
           });
+          return;
+        }
+        if ((res.headers['content-type'] ?? '').split(';')[0].trim() !== mediaType) {
+          res.resume();
+          reject(new ApiError(this.notWdp(method, path, status), status, null));
+          req.destroy();
           return;
         }
         req.setTimeout(0);

@@ -5,10 +5,10 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { parseManifests } from '../model/load.js';
 import { objectLabel, ValidationError } from '../model/types.js';
 import { InputFileError, readInputFile } from '../util/input-file.js';
 import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
+import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
@@ -75,8 +75,9 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
     for (const f of files) {
       let text: string;
       try { text = readInputFile(f === '-' ? 0 : f, MAX_MANIFEST_FILE); } catch (e) { throw e instanceof InputFileError ? new CliError(e.message) : e; }
-      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f, { uniqueJsonKeys: true })); } catch (e) {
+      try { objects.push(...manifestObjects(text, f === '-' ? '<stdin>' : f)); } catch (e) {
         if (e instanceof ValidationError) throw new CliError(errorLines(e));
+        if (e instanceof ManifestFileError) throw new CliError(e.message);
         throw e;
       }
     }

@@ -27,14 +27,24 @@ function interactive(): boolean {
 export async function runDemo(o: DemoOptions): Promise<number> {
   if (o.durationS !== undefined && !(o.durationS > 0)) { process.stderr.write('wdp demo: --duration must be a positive number of seconds\n'); return 2; }
   if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds > 0)) { process.stderr.write('wdp demo: --rounds must be a positive integer\n'); return 2; }
-  const root = canUseNetns();
-  if (o.mode === 'netns' && !root) { process.stderr.write('wdp demo: --mode netns needs root (network namespaces)\n'); return 2; }
-  if (o.mode === 'synthetic' || !root) {
-    if (!root) say(`${bold('wdp demo')}: not running as root, so no network namespaces — running the same forwarding core on synthetic in-process traffic instead.\n`);
+  const missing = netnsMissing();
+  if (o.mode === 'netns' && missing) { process.stderr.write(`wdp demo: --mode netns needs ${missing}\n`); return 2; }
+  if (o.mode === 'synthetic' || missing) {
+    if (missing) say(`${bold('wdp demo')}: ${missing === ROOT ? 'not running as root, so no network namespaces' : `no network namespaces (they need ${missing})`} — running the same forwarding core on synthetic in-process traffic instead.\n`);
     const { runSynthetic } = await import('./synthetic.js');
     return runSynthetic({ durationS: o.durationS ?? (interactive() ? 5 : 2) });
   }
   return runNetnsDemo(o);
+}
+
+const ROOT = 'root (sudo node bin/wdp.js demo)';
+
+/** What the namespace demo lacks here (root, iproute2's `ip`), with how to get it; undefined: nothing. */
+function netnsMissing(): string | undefined {
+  if (canUseNetns()) return undefined;
+  if (process.platform !== 'linux') return 'Linux';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return ROOT;
+  return 'iproute2\'s `ip` command on the PATH (apt-get install iproute2, dnf install iproute, apk add iproute2)';
 }
 
 function bar(n: number, max: number, width = 30): string {

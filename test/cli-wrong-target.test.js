@@ -1,0 +1,86 @@
+// What a new user gets wrong about where things are: --server at another HTTP server (the healthz or
+// metrics port, a web server), a text file given as a manifest, and the namespace demo on a host
+// without iproute2. Each is one `error:` line naming the problem and a non-zero exit — never a
+// TypeError from reading a foreign answer, a "success" printing undefined, or "not root" to root.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, runWdp } from './lib/wdp-cli.js';
+
+function scratch(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'wdp-cli-target-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const oneLine = (t, r, re, code = 1) => {
+  t.is(r.code, code, r.stderr);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.is(lines.length, 1, r.stderr);
+  t.regex(lines[0], re);
+  t.notRegex(r.stderr, /\n\s+at |TypeError|Cannot read properties/, 'no stack, no TypeError');
+};
+
+/** A server on loopback answering every request with `status` and a text body. */
+async function foreignServer(t, status) {
+  const srv = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(status, { 'content-type': 'text/plain' }); res.end('ok\n'); }); });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => srv.close());
+  return `http://127.0.0.1:${srv.address().port}`;
+}
+
+test('--server at an HTTP server that is not the wdp API: every command says so, none prints its answer as data', async (t) => {
+  const dir = scratch(t);
+  const pcap = join(dir, 'x.pcap');
+  for (const status of [200, 404]) {
+    const url = await foreignServer(t, status);
+    const notWdp = new RegExp(`^error: ${url.replace(/[.]/g, '\\.')} is not the wdp control API \\(.* answered HTTP ${status}`);
+    for (const args of [
+      ['get', 'services'], ['get', 'counters'], ['get', 'conntrack'], ['get', 'ports'], ['get', 'nodeconfig'], ['status'],
+      ['trace', '--src', '10.0.0.2', '--dst', '10.96.0.10'], ['apply', '-f', join(ROOT, 'examples', 'nodeport.yaml')],
+      ['delete', 'service', 'web', '-n', 'default'], ['trace', '--live', '-c', '1'], ['capture', '--port', 'uplink', '-c', '1', '-w', pcap],
+    ]) oneLine(t, await runWdp(args, url), notWdp, 1);
+    const diff = await runWdp(['diff', '-f', join(ROOT, 'examples', 'nodeport.yaml')], url);
+    oneLine(t, diff, notWdp, 2); // (diff's 1 means "changes")
+  }
+});
+
+test('a text file (or a list of strings) given as a manifest names the file, before anything is sent', async (t) => {
+  const dir = scratch(t);
+  writeFileSync(join(dir, 'notes.yaml'), 'remember to apply the web service\n');
+  writeFileSync(join(dir, 'names.json'), '["web", "db"]');
+  const server = 'http://127.0.0.1:1'; // nothing listens: a request sent would say "cannot reach"
+  oneLine(t, await runWdp(['apply', '-f', join(dir, 'notes.yaml')], server), /^error: .*notes\.yaml: not a manifest: object 1 is the text "remember to apply the web service", where a Service, EndpointSlice or NodeConfig .* is expected$/);
+  oneLine(t, await runWdp(['diff', '-f', join(dir, 'names.json')], server), /^error: .*names\.json: not a manifest: object 1 is the text "web"/, 2);
+  oneLine(t, await runWdp(['delete', '-f', join(dir, 'notes.yaml')], server), /notes\.yaml: not a manifest/);
+  writeFileSync(join(dir, 'empty.pcap'), Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex'));
+  oneLine(t, await runWdp(['replay', join(dir, 'empty.pcap'), '-f', join(dir, 'notes.yaml')], server), /^error: .*notes\.yaml: not a manifest/);
+});
+
+const root = process.platform === 'linux' && process.getuid?.() === 0;
+
+(root ? test : test.skip)(`the demo as root on a host without iproute2 names the tool and how to install it${root ? '' : ' (skipped: needs root)'}`, async (t) => {
+  const dir = scratch(t);
+  symlinkSync(process.execPath, join(dir, 'node')); // a PATH with node and nothing else: no `ip`
+  const demo = (args) => new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bin', 'wdp.js'), 'demo', ...args], { cwd: ROOT, env: { ...process.env, PATH: dir, CI: '1' } });
+    let stdout = '', stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('error', reject);
+    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    p.stdin.end();
+  });
+  const netns = await demo(['--mode', 'netns']);
+  t.is(netns.code, 2, netns.stderr);
+  t.regex(netns.stderr, /^wdp demo: --mode netns needs iproute2's `ip` command on the PATH \(apt-get install iproute2/);
+  const auto = await demo(['--duration', '1']);
+  t.is(auto.code, 0, auto.stderr);
+  t.regex(auto.stdout, /no network namespaces \(they need iproute2's `ip` command/);
+  t.notRegex(auto.stdout, /not running as root/);
+  t.regex(auto.stdout, /Mpps/);
+});
