@@ -1,6 +1,6 @@
 // What a new user gets wrong about where things are: --server at another HTTP server (the healthz or
 // metrics port, a web server), a text file given as a manifest, and the namespace demo on a host
-// without iproute2. Each is one `error:` line naming the problem and a non-zero exit — never a
+// without iproute2; and a daemon that stops in the middle of an answer. Each is one `error:` line naming the problem and a non-zero exit — never a
 // TypeError from reading a foreign answer, a "success" printing undefined, or "not root" to root.
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -83,4 +83,26 @@ const root = process.platform === 'linux' && process.getuid?.() === 0;
   t.regex(auto.stdout, /no network namespaces \(they need iproute2's `ip` command/);
   t.notRegex(auto.stdout, /not running as root/);
   t.regex(auto.stdout, /Mpps/);
+});
+
+test('a daemon that stops in the middle of an answer (a live trace, a capture, a list): said so, not "aborted"', async (t) => {
+  const dir = scratch(t);
+  // answers as the daemon starts to (status, type, a first piece of the body), then the connection is cut
+  const srv = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url.startsWith('/api/v1/trace/live')) res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      else if (req.url.startsWith('/api/v1/capture')) res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap' });
+      else res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write(req.url.startsWith('/api/v1/capture') ? Buffer.from('d4c3b2a1020004000000000000000000ffff000001000000', 'hex') : '{');
+      setTimeout(() => res.socket.destroy(), 100);
+    });
+  });
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => srv.close());
+  const url = `http://127.0.0.1:${srv.address().port}`;
+  const cut = new RegExp(`^error: the wdp API at ${url.replace(/[.]/g, '\\.')} broke off its answer \\(.*\\): did the daemon stop\\?`);
+  oneLine(t, await runWdp(['trace', '--live', '-c', '5'], url), cut);
+  oneLine(t, await runWdp(['capture', '--port', 'uplink', '-w', join(dir, 'x.pcap')], url), cut);
+  oneLine(t, await runWdp(['get', 'services'], url), cut);
 });

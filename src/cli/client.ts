@@ -108,6 +108,11 @@ export class ApiClient {
     return `${this.opts.server} is not the wdp control API (${method} ${path.split('?')[0]} answered HTTP ${status}, not as the wdp API answers): check --server or WDP_SERVER (wdp start logs the address as "control API listening")`;
   }
 
+  /** An answer that broke off (the daemon stopped or was killed while answering). */
+  private cutShort(e: NodeJS.ErrnoException): ApiError {
+    return new ApiError(`the wdp API at ${this.opts.server} broke off its answer (${e.code ?? e.message}): did the daemon stop? (wdp status)`, 0, null);
+  }
+
   /** GETs every page of a paged route (following `metadata.continue`) and returns the first page's
    * body with the later pages' items appended: what an unpaged GET returned. */
   async getAll(path: string): Promise<Paged> {
@@ -135,7 +140,7 @@ export class ApiClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+        res.on('error', (e: NodeJS.ErrnoException) => reject(this.cutShort(e)));
         if (this.opts.onWarning) for (const w of warningTexts(res.headers.warning)) this.opts.onWarning(w);
       });
       req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
@@ -194,7 +199,7 @@ export class ApiClient {
           }
         });
         res.on('end', () => resolve());
-        res.on('error', reject);
+        res.on('error', (e: NodeJS.ErrnoException) => reject(this.cutShort(e)));
       });
       req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.unreachable(e)));
