@@ -106,3 +106,10 @@ test('a daemon that stops in the middle of an answer (a live trace, a capture, a
   oneLine(t, await runWdp(['capture', '--port', 'uplink', '-w', join(dir, 'x.pcap')], url), cut);
   oneLine(t, await runWdp(['get', 'services'], url), cut);
 });
+
+test('wdp get metrics / healthz: not resources of get, and the error says where they are', async (t) => {
+  const server = 'http://127.0.0.1:1'; // nothing listens: the resource is refused before any request
+  oneLine(t, await runWdp(['get', 'metrics'], server), /^error: unknown resource "metrics": use services, .* \(Prometheus metrics: curl http:\/\/127\.0\.0\.1:9440\/metrics .*Bearer \$WDP_TOKEN/);
+  oneLine(t, await runWdp(['get', 'healthz'], server), /^error: unknown resource "healthz": .*curl http:\/\/127\.0\.0\.1:10256\/healthz/);
+  oneLine(t, await runWdp(['get', 'widgets'], server), /^error: unknown resource "widgets": use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports$/);
+});

@@ -355,10 +355,18 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       const items = name ? [res] : res.items;
       return print(res, structured, () => portsTable(items, wide));
     }
-    default:
-      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports`);
+    default: {
+      const elsewhere = OTHER_ENDPOINTS[resource.toLowerCase()];
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
+    }
   }
 }
+
+/** What `wdp get` does not show, and where it is. */
+const OTHER_ENDPOINTS: Record<string, string> = {
+  metrics: 'Prometheus metrics: curl http://127.0.0.1:9440/metrics on the control API, with -H "Authorization: Bearer $WDP_TOKEN" when it has a token; docs/api.md "Metrics"',
+  healthz: 'health: curl http://127.0.0.1:10256/healthz (the config\'s api.healthz, or kubernetes.healthzBindAddress); wdp status for what the daemon restored',
+};
 
 function hp(a: string, p: number | undefined): string { return `${String(a).includes(':') ? `[${a}]` : a}${p !== undefined ? `:${p}` : ''}`; }
 
