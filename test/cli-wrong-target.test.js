@@ -3,7 +3,7 @@
 // without iproute2; and a daemon that stops in the middle of an answer. Each is one `error:` line naming the problem and a non-zero exit — never a
 // TypeError from reading a foreign answer, a "success" printing undefined, or "not root" to root.
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,7 +62,7 @@ test('a text file (or a list of strings) given as a manifest names the file, bef
 
 const root = process.platform === 'linux' && process.getuid?.() === 0;
 
-(root ? test : test.skip)(`the demo as root on a host without iproute2 names the tool and how to install it${root ? '' : ' (skipped: needs root)'}`, async (t) => {
+(root ? test : test.skip)(`the demo as root on a host without iproute2 or procps names the tool and how to install it${root ? '' : ' (skipped: needs root)'}`, async (t) => {
   const dir = scratch(t);
   symlinkSync(process.execPath, join(dir, 'node')); // a PATH with node and nothing else: no `ip`
   const demo = (args) => new Promise((resolve, reject) => {
@@ -83,6 +83,12 @@ const root = process.platform === 'linux' && process.getuid?.() === 0;
   t.regex(auto.stdout, /no network namespaces \(they need iproute2's `ip` command/);
   t.notRegex(auto.stdout, /not running as root/);
   t.regex(auto.stdout, /Mpps/);
+  const ip = spawnSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).stdout.trim();
+  if (!ip) return;
+  symlinkSync(ip, join(dir, 'ip')); // ip now, still no sysctl (procps)
+  const noSysctl = await demo(['--mode', 'netns']);
+  t.is(noSysctl.code, 2, noSysctl.stderr);
+  t.regex(noSysctl.stderr, /^wdp demo: --mode netns needs `sysctl` on the PATH \(apt-get install procps/);
 });
 
 test('a daemon that stops in the middle of an answer (a live trace, a capture, a list): said so, not "aborted"', async (t) => {

@@ -8,7 +8,10 @@
 // Everything it created is removed, also on Ctrl-C or failure.
 //
 // Not root: runs the same Wasm core in this process on synthetic packets and prints the rate.
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
 import { canUseNetns, sweepStale } from '../netns.js';
+import { nativeAvailable } from '../ports/native.js';
 import {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, WDP_BIN, type Topology,
 } from './topology.js';
@@ -34,17 +37,30 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const { runSynthetic } = await import('./synthetic.js');
     return runSynthetic({ durationS: o.durationS ?? (interactive() ? 5 : 2) });
   }
+  if (!nativeAvailable().ok) say(dim('(no native port addon: the daemon\'s ports are python3 relays, ~100x slower — npm run build:native with a Rust toolchain, https://rustup.rs, builds it)\n'));
   return runNetnsDemo(o);
 }
 
 const ROOT = 'root (sudo node bin/wdp.js demo)';
 
-/** What the namespace demo lacks here (root, iproute2's `ip`), with how to get it; undefined: nothing. */
+const onPath = (cmd: string): boolean => (process.env.PATH ?? '').split(':').some((d) => {
+  try { accessSync(join(d || '.', cmd), constants.X_OK); return true; } catch { return false; }
+});
+
+/** What the namespace demo lacks here (root, the tools its topology and daemon run), with how to
+ * get it; undefined: nothing. */
 function netnsMissing(): string | undefined {
-  if (canUseNetns()) return undefined;
-  if (process.platform !== 'linux') return 'Linux';
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) return ROOT;
-  return 'iproute2\'s `ip` command on the PATH (apt-get install iproute2, dnf install iproute, apk add iproute2)';
+  if (!canUseNetns()) {
+    if (process.platform !== 'linux') return 'Linux';
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) return ROOT;
+    return 'iproute2\'s `ip` command on the PATH (apt-get install iproute2, dnf install iproute, apk add iproute2)';
+  }
+  if (!onPath('sysctl')) return '`sysctl` on the PATH (apt-get install procps, dnf install procps-ng, apk add procps)';
+  // the daemon's ports: the native addon, else a python3 relay per port
+  if (!nativeAvailable().ok && !onPath('python3')) {
+    return 'the native port addon (npm run build:native, with a Rust toolchain: https://rustup.rs) or python3 on the PATH for the slower relay ports';
+  }
+  return undefined;
 }
 
 function bar(n: number, max: number, width = 30): string {
