@@ -5,24 +5,12 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runWdp } from './lib/wdp-cli.js';
+import { oneLine, scratch as scratchDir } from './lib/cli-expect.js';
 
-function scratch(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-cli-target-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-const oneLine = (t, r, re, code = 1) => {
-  t.is(r.code, code, r.stderr);
-  const lines = r.stderr.split('\n').filter(Boolean);
-  t.is(lines.length, 1, r.stderr);
-  t.regex(lines[0], re);
-  t.notRegex(r.stderr, /\n\s+at |TypeError|Cannot read properties/, 'no stack, no TypeError');
-};
+const scratch = (t) => scratchDir(t, 'wdp-cli-target-');
 
 /** A server on loopback answering every request with `status` and a text body. */
 async function foreignServer(t, status) {
