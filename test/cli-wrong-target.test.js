@@ -107,3 +107,9 @@ test('wdp get metrics / healthz: not resources of get, and the error says where 
   oneLine(t, await runWdp(['get', 'healthz'], server), /^error: unknown resource "healthz": .*curl http:\/\/127\.0\.0\.1:10256\/healthz/);
   oneLine(t, await runWdp(['get', 'widgets'], server), /^error: unknown resource "widgets": use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports$/);
 });
+
+test('a bad address in WDP_SERVER is named as WDP_SERVER (the user gave no --server), one in --server as --server', async (t) => {
+  oneLine(t, await runWdp(['get', 'services'], 'foo:bar'), /^error: invalid WDP_SERVER "foo:bar": expected http:\/\/host:port or unix:\/path$/);
+  oneLine(t, await runWdp(['status'], 'ftp://x'), /^error: invalid WDP_SERVER "ftp:\/\/x": only http:\/\/ and unix: are supported$/);
+  oneLine(t, await runWdp(['--server', 'foo:bar', 'get', 'services'], 'http://127.0.0.1:1'), /^error: invalid --server "foo:bar"/);
+});

@@ -21,6 +21,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface ClientOptions {
   server: string; token?: string; timeoutMs?: number;
+  /** Where `server` was given, as errors about it name it (default `--server`). */
+  serverFrom?: '--server' | 'WDP_SERVER';
   /** Called with the text of each `Warning: 299 - "text"` header of an answer (how the daemon, like
    * the Kubernetes API server, says that a change may not last). */
   onWarning?: (text: string) => void;
@@ -79,16 +81,17 @@ export class ApiClient {
     // (Node refuses such a header only when the request is sent, naming no option)
     if (opts.token !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(opts.token)) throw new ApiError('the token (--token or WDP_TOKEN) holds characters an HTTP header cannot carry (a newline?)', 0, null);
     const s = opts.server;
+    const from = opts.serverFrom ?? '--server';
     if (s.startsWith('unix:')) {
       this.socketPath = s.replace(/^unix:(\/\/)?/, '');
-      if (!this.socketPath) throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected unix:/path`, 0, null);
+      if (!this.socketPath) throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: expected unix:/path`, 0, null);
     } else if (s.startsWith('/')) this.socketPath = s;
     else {
       const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1];
-      if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
+      if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       let u: URL;
-      try { u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
-      if (u.protocol !== 'http:') throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
+      try { u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
+      if (u.protocol !== 'http:') throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       this.host = u.hostname.replace(/^\[|\]$/g, '');
       this.port = Number(u.port || 80);
     }

@@ -22,7 +22,8 @@ class CliError extends Error {}
 function client(cmd: Command): ApiClient {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
   return new ApiClient({
-    server: o.server || process.env.WDP_SERVER || DEFAULT_SERVER, token: o.token || process.env.WDP_TOKEN || undefined,
+    server: o.server || process.env.WDP_SERVER || DEFAULT_SERVER, serverFrom: !o.server && process.env.WDP_SERVER ? 'WDP_SERVER' : '--server',
+    token: o.token || process.env.WDP_TOKEN || undefined,
     onWarning: (w) => process.stderr.write(`Warning: ${w}\n`), // as kubectl prints the API server's
   });
 }
