@@ -113,3 +113,11 @@ test('a bad address in WDP_SERVER is named as WDP_SERVER (the user gave no --ser
   oneLine(t, await runWdp(['status'], 'ftp://x'), /^error: invalid WDP_SERVER "ftp:\/\/x": only http:\/\/ and unix: are supported$/);
   oneLine(t, await runWdp(['--server', 'foo:bar', 'get', 'services'], 'http://127.0.0.1:1'), /^error: invalid --server "foo:bar"/);
 });
+
+test('wdp help of a nested command (port add, bench core) prints that command\'s usage, not its parent\'s', async (t) => {
+  for (const [args, usage] of [[['help', 'port', 'add'], 'Usage: wdp port add [options]'], [['help', 'bench', 'core'], 'Usage: wdp bench core [options]'], [['help', 'get'], 'Usage: wdp get [options] <resource> [name]']]) {
+    const r = await runWdp(args, 'http://127.0.0.1:1');
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout.split('\n')[0], usage);
+  }
+});

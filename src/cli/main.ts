@@ -569,6 +569,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
+  // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
+  if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
   const program = buildProgram((name) => { failureExit = failureExitOf(name); });
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };
