@@ -320,10 +320,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {
-          out += table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], svcs.flatMap((s) => s.frontends.map((f: Raw) =>
-            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)])));
-          out += '\n' + table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
-            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]));
+          const fronts = svcs.flatMap((s) => s.frontends.map((f: Raw) =>
+            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)]));
+          const backs = (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
+            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]);
+          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], fronts);
+          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], backs));
         } else {
           out += !svcs.length ? 'No services.\n' : c.rates
             ? table(['SERVICE', 'PACKETS', 'BYTES', 'PACKETS/S'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes), c.rates.services[s.service] ?? 0]))
