@@ -7,7 +7,8 @@ const root = new URL('..', import.meta.url).pathname;
 if (!existsSync(root + 'native/Cargo.toml')) { console.log('native: no crate yet, skipped'); process.exit(0); }
 const cargo = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
 if (cargo.status !== 0) {
-  console.warn('native: cargo not found — native ports (TAP, AF_PACKET) will be unavailable');
+  console.warn('native: cargo not found — native ports (TAP, AF_PACKET) will be unavailable (the daemon uses ~100x slower python3 relay ports);\n' +
+    'native: install a Rust toolchain (https://rustup.rs), then `npm run build:native`');
   process.exit(0);
 }
 const r = spawnSync('npx', ['napi', 'build', '--release', '--platform', '--cwd', 'native', '--output-dir', '.'],

@@ -6,10 +6,10 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './lib/wdp-cli.js';
+import { oneLine, scratch as scratchDir } from './lib/cli-expect.js';
 import { loadConfigFile, parseConfig, parsePortConfig } from '../dist/src/daemon/config.js';
 
 const BIN = join(ROOT, 'bin', 'wdp.js');
@@ -27,19 +27,7 @@ function wdp(args) {
   });
 }
 
-function scratch(t) {
-  const dir = mkdtempSync(join(tmpdir(), 'wdp-cli-bad-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-const oneLine = (t, r, re, code = 1) => {
-  t.is(r.code, code, r.stderr);
-  const lines = r.stderr.split('\n').filter(Boolean);
-  t.is(lines.length, 1, r.stderr);
-  t.regex(lines[0], re);
-  t.notRegex(r.stderr, /\n\s+at /, 'no stack');
-};
+const scratch = (t) => scratchDir(t, 'wdp-cli-bad-');
 
 test('apply -f of a device, or of a file larger than 64 MiB, is refused at once (nothing read beyond the bound)', async (t) => {
   const dir = scratch(t);

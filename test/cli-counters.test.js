@@ -19,3 +19,15 @@ test('get counters lists reject reasons with packets (a SYN to a ClusterIP port 
   t.regex(r.stdout, /^reject_invalid_port\s+1$/m);
   t.regex(r.stdout, /^No drops\.$/m);
 });
+
+test('get counters -o wide with no Service says so for frontends and backends, not two empty tables', async (t) => {
+  const { cp } = await startControlPlane(t);
+  const r = await wdp(['get', 'counters', '-o', 'wide'], cp.url);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^No frontends\.\n\nNo backends\.$/m);
+  t.notRegex(r.stdout, /^SERVICE\s+PORT|^BACKEND\s+SERVICE/m);
+  t.is((await wdp(['apply', '-f', 'examples/nodeport.yaml'], cp.url)).code, 0);
+  const full = await wdp(['get', 'counters', '-o', 'wide'], cp.url);
+  t.regex(full.stdout, /^SERVICE\s+PORT\s+KIND\s+ADDRESS\s+PACKETS\s+BYTES$/m);
+  t.regex(full.stdout, /^BACKEND\s+SERVICE\s+STATE\s+PACKETS\s+BYTES$/m);
+});

@@ -21,6 +21,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface ClientOptions {
   server: string; token?: string; timeoutMs?: number;
+  /** Where `server` was given, as errors about it name it (default `--server`). */
+  serverFrom?: '--server' | 'WDP_SERVER';
   /** Called with the text of each `Warning: 299 - "text"` header of an answer (how the daemon, like
    * the Kubernetes API server, says that a change may not last). */
   onWarning?: (text: string) => void;
@@ -79,16 +81,17 @@ export class ApiClient {
     // (Node refuses such a header only when the request is sent, naming no option)
     if (opts.token !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(opts.token)) throw new ApiError('the token (--token or WDP_TOKEN) holds characters an HTTP header cannot carry (a newline?)', 0, null);
     const s = opts.server;
+    const from = opts.serverFrom ?? '--server';
     if (s.startsWith('unix:')) {
       this.socketPath = s.replace(/^unix:(\/\/)?/, '');
-      if (!this.socketPath) throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected unix:/path`, 0, null);
+      if (!this.socketPath) throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: expected unix:/path`, 0, null);
     } else if (s.startsWith('/')) this.socketPath = s;
     else {
       const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s)?.[1];
-      if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
+      if (scheme && !/^https?$/i.test(scheme)) throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       let u: URL;
-      try { u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid --server ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
-      if (u.protocol !== 'http:') throw new ApiError(`invalid --server ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
+      try { u = new URL(/^https?:\/\//i.test(s) ? s : `http://${s}`); } catch { throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: expected http://host:port or unix:/path`, 0, null); }
+      if (u.protocol !== 'http:') throw new ApiError(`invalid ${from} ${JSON.stringify(s)}: only http:// and unix: are supported`, 0, null);
       this.host = u.hostname.replace(/^\[|\]$/g, '');
       this.port = Number(u.port || 80);
     }
@@ -100,6 +103,17 @@ export class ApiClient {
   private unreachable(e: NodeJS.ErrnoException): ApiError {
     return e instanceof ApiError ? e : new ApiError(
       `cannot reach the wdp API at ${this.opts.server} (${e.code ?? e.message}): is the daemon running? (set --server or WDP_SERVER)`, 0, null);
+  }
+
+  /** An answer no wdp API gives (a status without the API's JSON error, a body that is not JSON):
+   * what answered is another server on that address — a healthz or metrics port, a web server. */
+  private notWdp(method: string, path: string, status: number): string {
+    return `${this.opts.server} is not the wdp control API (${method} ${path.split('?')[0]} answered HTTP ${status}, not as the wdp API answers): check --server or WDP_SERVER (wdp start logs the address as "control API listening")`;
+  }
+
+  /** An answer that broke off (the daemon stopped or was killed while answering). */
+  private cutShort(e: NodeJS.ErrnoException): ApiError {
+    return new ApiError(`the wdp API at ${this.opts.server} broke off its answer (${e.code ?? e.message}): did the daemon stop? (wdp status)`, 0, null);
   }
 
   /** GETs every page of a paged route (following `metadata.continue`) and returns the first page's
@@ -129,7 +143,7 @@ export class ApiClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+        res.on('error', (e: NodeJS.ErrnoException) => reject(this.cutShort(e)));
         if (this.opts.onWarning) for (const w of warningTexts(res.headers.warning)) this.opts.onWarning(w);
       });
       req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
@@ -137,19 +151,22 @@ export class ApiClient {
       if (body === undefined) req.end(); else writeBody(req, body);
     });
     let parsed: unknown = text;
-    if (text && (text.startsWith('{') || text.startsWith('['))) { try { parsed = JSON.parse(text); } catch { /* keep text */ } }
+    let json = false;
+    if (text && (text.startsWith('{') || text.startsWith('['))) { try { parsed = JSON.parse(text); json = true; } catch { /* keep text */ } }
     if (status >= 400) {
       const st = parsed as { message?: string; details?: { causes?: Array<{ message: string }> } };
       const causes = st?.details?.causes?.map((c) => c.message) ?? [];
-      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : `HTTP ${status}`);
+      const msg = causes.length ? causes.join('\n') : (typeof st?.message === 'string' ? st.message : this.notWdp(method, path, status));
       throw new ApiError(withHint(msg, status, !!this.opts.token), status, parsed);
     }
+    // every answer of the API is JSON (or empty): anything else is another server on that address
+    if (text && !json) throw new ApiError(this.notWdp(method, path, status), status, text);
     return parsed;
   }
 
   /** A request whose answer streams (live trace NDJSON, capture pcap): `onData` gets each chunk
-   * of a 2xx body as it arrives; no timeout once the answer started (the server bounds it). */
-  async stream(method: string, path: string, body: string, onData: (chunk: Buffer) => void): Promise<void> {
+   * of a 2xx body of `mediaType` as it arrives; no timeout once the answer started (the server bounds it). */
+  async stream(method: string, path: string, body: string, mediaType: string, onData: (chunk: Buffer) => void): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     await new Promise<void>((resolve, reject) => {
@@ -160,10 +177,16 @@ export class ApiClient {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            let msg = `HTTP ${status}`;
+            let msg = this.notWdp(method, path, status);
             try { const j = JSON.parse(text) as { message?: string }; if (typeof j.message === 'string') msg = j.message; } catch { /* not JSON */ }
             reject(new ApiError(withHint(msg, status, !!this.opts.token), status, text));
           });
+          return;
+        }
+        if ((res.headers['content-type'] ?? '').split(';')[0].trim() !== mediaType) {
+          res.resume();
+          reject(new ApiError(this.notWdp(method, path, status), status, null));
+          req.destroy();
           return;
         }
         req.setTimeout(0);
@@ -179,7 +202,7 @@ export class ApiClient {
           }
         });
         res.on('end', () => resolve());
-        res.on('error', reject);
+        res.on('error', (e: NodeJS.ErrnoException) => reject(this.cutShort(e)));
       });
       req.on('timeout', () => req.destroy(new ApiTimeoutError(this.opts.server, this.timeoutMs)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.unreachable(e)));

@@ -5,10 +5,10 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { parseManifests } from '../model/load.js';
 import { objectLabel, ValidationError } from '../model/types.js';
 import { InputFileError, readInputFile } from '../util/input-file.js';
 import { ApiClient, ApiError, DEFAULT_SERVER } from './client.js';
+import { ManifestFileError, manifestObjects } from './manifests.js';
 import { bytes, duration, table } from './format.js';
 import { registerDaemonCommands } from '../daemon/cli.js';
 import { registerBenchCommands } from '../bench/cli.js';
@@ -22,7 +22,8 @@ class CliError extends Error {}
 function client(cmd: Command): ApiClient {
   const o = cmd.optsWithGlobals() as { server?: string; token?: string };
   return new ApiClient({
-    server: o.server || process.env.WDP_SERVER || DEFAULT_SERVER, token: o.token || process.env.WDP_TOKEN || undefined,
+    server: o.server || process.env.WDP_SERVER || DEFAULT_SERVER, serverFrom: !o.server && process.env.WDP_SERVER ? 'WDP_SERVER' : '--server',
+    token: o.token || process.env.WDP_TOKEN || undefined,
     onWarning: (w) => process.stderr.write(`Warning: ${w}\n`), // as kubectl prints the API server's
   });
 }
@@ -75,8 +76,9 @@ function readManifests(paths: string[], recursive: boolean): unknown[] {
     for (const f of files) {
       let text: string;
       try { text = readInputFile(f === '-' ? 0 : f, MAX_MANIFEST_FILE); } catch (e) { throw e instanceof InputFileError ? new CliError(e.message) : e; }
-      try { objects.push(...parseManifests(text, f === '-' ? '<stdin>' : f, { uniqueJsonKeys: true })); } catch (e) {
+      try { objects.push(...manifestObjects(text, f === '-' ? '<stdin>' : f)); } catch (e) {
         if (e instanceof ValidationError) throw new CliError(errorLines(e));
+        if (e instanceof ManifestFileError) throw new CliError(e.message);
         throw e;
       }
     }
@@ -318,10 +320,12 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));
         if (wide) {
-          out += table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], svcs.flatMap((s) => s.frontends.map((f: Raw) =>
-            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)])));
-          out += '\n' + table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
-            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]));
+          const fronts = svcs.flatMap((s) => s.frontends.map((f: Raw) =>
+            [s.service, f.portName || '-', f.kind, hp(f.addr, f.port) + `/${f.proto}`, f.packets, bytes(f.bytes)]));
+          const backs = (c.backends as Raw[]).filter((b) => !ns || b.service.startsWith(`${ns}/`))
+            .map((b) => [hp(b.addr, b.port), b.service, b.state, b.packets, bytes(b.bytes)]);
+          out += !fronts.length ? 'No frontends.\n' : table(['SERVICE', 'PORT', 'KIND', 'ADDRESS', 'PACKETS', 'BYTES'], fronts);
+          out += '\n' + (!backs.length ? 'No backends.\n' : table(['BACKEND', 'SERVICE', 'STATE', 'PACKETS', 'BYTES'], backs));
         } else {
           out += !svcs.length ? 'No services.\n' : c.rates
             ? table(['SERVICE', 'PACKETS', 'BYTES', 'PACKETS/S'], svcs.map((s) => [s.service, s.packets, bytes(s.bytes), c.rates.services[s.service] ?? 0]))
@@ -354,10 +358,18 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
       const items = name ? [res] : res.items;
       return print(res, structured, () => portsTable(items, wide));
     }
-    default:
-      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports`);
+    default: {
+      const elsewhere = OTHER_ENDPOINTS[resource.toLowerCase()];
+      throw new CliError(`unknown resource ${JSON.stringify(resource)}: use services, endpointslices, conntrack, counters, frontends, backends, nodeconfig or ports${elsewhere ? ` (${elsewhere})` : ''}`);
+    }
   }
 }
+
+/** What `wdp get` does not show, and where it is. */
+const OTHER_ENDPOINTS: Record<string, string> = {
+  metrics: 'Prometheus metrics: curl http://127.0.0.1:9440/metrics on the control API, with -H "Authorization: Bearer $WDP_TOKEN" when it has a token; docs/api.md "Metrics"',
+  healthz: 'health: curl http://127.0.0.1:10256/healthz (the config\'s api.healthz, or kubernetes.healthzBindAddress); wdp status for what the daemon restored',
+};
 
 function hp(a: string, p: number | undefined): string { return `${String(a).includes(':') ? `[${a}]` : a}${p !== undefined ? `:${p}` : ''}`; }
 
@@ -559,6 +571,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`error: writing the output: ${e.message}\n`);
     process.exit(failureExit);   // `wdp diff`: 2, never its 1 ("changes")
   });
+  // `wdp help port add` is `wdp port add --help` (commander's help command looks one level down only)
+  if (argv[2] === 'help' && argv.length > 4) argv = [...argv.slice(0, 2), ...argv.slice(3), '--help'];
   const program = buildProgram((name) => { failureExit = failureExitOf(name); });
   // every command, not only the root: a subcommand's usage error then comes back here too
   const override = (c: Command): void => { c.exitOverride(); c.commands.forEach(override); };

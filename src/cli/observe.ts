@@ -5,7 +5,8 @@ import { readInputBytes, readInputFile } from '../util/input-file.js';
 
 import { Option, type Command } from 'commander';
 import { ApiError, type ApiClient } from './client.js';
-import { parseManifests, parseSingleDocument } from '../model/load.js';
+import { parseSingleDocument } from '../model/load.js';
+import { ManifestFileError, manifestObjects } from './manifests.js';
 import { ValidationError } from '../model/types.js';
 import { parsePcap, encodePcap, MAX_PCAP_BYTES } from '../ports/pcap.js';
 import { replay } from '../observe/replay.js';
@@ -137,7 +138,7 @@ export async function liveTrace(api: ApiClient, o: Raw): Promise<void> {
   const rate = num(o.rate, 'rate'); if (rate !== undefined) req.rate = rate;
   const d = parseDuration(o.duration, 'duration'); if (d !== undefined) req.durationMs = d;
   let end: Raw | undefined;
-  await api.stream('POST', '/api/v1/trace/live', JSON.stringify(req), lineSplitter((line) => {
+  await api.stream('POST', '/api/v1/trace/live', JSON.stringify(req), 'application/x-ndjson', lineSplitter((line) => {
     const e = JSON.parse(line) as Raw;
     if (e.kind === 'TraceEnd') { end = e; if (o.output === 'json') process.stdout.write(line + '\n'); return; }
     process.stdout.write(o.output === 'json' ? line + '\n' : formatLiveEvent(e));
@@ -175,7 +176,7 @@ export function registerObserveCommands(program: Command, client: (cmd: Command)
     let fd = toStdout ? 1 : -1;
     let bytes = 0;
     try {
-      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), (chunk) => {
+      await client(cmd).stream('POST', '/api/v1/capture', JSON.stringify(req), 'application/vnd.tcpdump.pcap', (chunk) => {
         if (fd < 0) {
           try { fd = openSync(o.write, 'w'); } catch (e) { throw new UsageError(`cannot write ${o.write}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
         }
@@ -194,7 +195,7 @@ function replayCommand(o: Raw, file: string): void {
   for (const f of o.filename as string[]) {
     let text: string;
     try { text = readInputFile(f === '-' ? 0 : f, 64 << 20); } catch (e) { throw new UsageError((e as Error).message); }
-    objects.push(...parseManifests(text, f, { uniqueJsonKeys: true }));
+    try { objects.push(...manifestObjects(text, f)); } catch (e) { throw e instanceof ManifestFileError ? new UsageError(e.message) : e; }
   }
   let inPort = 0;
   let portMac: string | undefined;

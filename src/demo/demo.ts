@@ -8,7 +8,10 @@
 // Everything it created is removed, also on Ctrl-C or failure.
 //
 // Not root: runs the same Wasm core in this process on synthetic packets and prints the rate.
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
 import { canUseNetns, sweepStale } from '../netns.js';
+import { nativeAvailable } from '../ports/native.js';
 import {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, WDP_BIN, type Topology,
 } from './topology.js';
@@ -27,14 +30,37 @@ function interactive(): boolean {
 export async function runDemo(o: DemoOptions): Promise<number> {
   if (o.durationS !== undefined && !(o.durationS > 0)) { process.stderr.write('wdp demo: --duration must be a positive number of seconds\n'); return 2; }
   if (o.rounds !== undefined && !(Number.isInteger(o.rounds) && o.rounds > 0)) { process.stderr.write('wdp demo: --rounds must be a positive integer\n'); return 2; }
-  const root = canUseNetns();
-  if (o.mode === 'netns' && !root) { process.stderr.write('wdp demo: --mode netns needs root (network namespaces)\n'); return 2; }
-  if (o.mode === 'synthetic' || !root) {
-    if (!root) say(`${bold('wdp demo')}: not running as root, so no network namespaces — running the same forwarding core on synthetic in-process traffic instead.\n`);
+  const missing = netnsMissing();
+  if (o.mode === 'netns' && missing) { process.stderr.write(`wdp demo: --mode netns needs ${missing}\n`); return 2; }
+  if (o.mode === 'synthetic' || missing) {
+    if (missing) say(`${bold('wdp demo')}: ${missing === ROOT ? 'not running as root, so no network namespaces' : `no network namespaces (they need ${missing})`} — running the same forwarding core on synthetic in-process traffic instead.\n`);
     const { runSynthetic } = await import('./synthetic.js');
     return runSynthetic({ durationS: o.durationS ?? (interactive() ? 5 : 2) });
   }
+  if (!nativeAvailable().ok) say(dim('(no native port addon: the daemon\'s ports are python3 relays, ~100x slower — npm run build:native with a Rust toolchain, https://rustup.rs, builds it)\n'));
   return runNetnsDemo(o);
+}
+
+const ROOT = 'root (sudo node bin/wdp.js demo)';
+
+const onPath = (cmd: string): boolean => (process.env.PATH ?? '').split(':').some((d) => {
+  try { accessSync(join(d || '.', cmd), constants.X_OK); return true; } catch { return false; }
+});
+
+/** What the namespace demo lacks here (root, the tools its topology and daemon run), with how to
+ * get it; undefined: nothing. */
+function netnsMissing(): string | undefined {
+  if (!canUseNetns()) {
+    if (process.platform !== 'linux') return 'Linux';
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) return ROOT;
+    return 'iproute2\'s `ip` command on the PATH (apt-get install iproute2, dnf install iproute, apk add iproute2)';
+  }
+  if (!onPath('sysctl')) return '`sysctl` on the PATH (apt-get install procps, dnf install procps-ng, apk add procps)';
+  // the daemon's ports: the native addon, else a python3 relay per port
+  if (!nativeAvailable().ok && !onPath('python3')) {
+    return 'the native port addon (npm run build:native, with a Rust toolchain: https://rustup.rs) or python3 on the PATH for the slower relay ports';
+  }
+  return undefined;
 }
 
 function bar(n: number, max: number, width = 30): string {
