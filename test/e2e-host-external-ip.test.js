@@ -10,7 +10,7 @@
 // nftables rules) gives the same answers to the same connections.
 import test from 'ava';
 import { systemTool } from '../dist/src/util/system-tool.js';
-import { e2eSuite, api, curl, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, hostPort, api, curl, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const NFT = systemTool('nft');
 const SVC_PORT = 8080, OTHER_PORT = 9090, LB_PORT = 8443;
@@ -34,11 +34,7 @@ async function ready(child, what) {
 
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'tap' }],
-  configure: (config) => config.ports.push({
-    name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
-    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
-  }),
+  configure: (config) => config.ports.push(hostPort()),
 });
 const { serial, apply } = suite;
 

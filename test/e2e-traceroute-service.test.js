@@ -21,7 +21,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { systemTool } from '../dist/src/util/system-tool.js';
 import { hops } from './lib/traceroute.js';
-import { e2eSuite, api, serviceYaml, sliceYaml, sleep, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
+import { e2eSuite, hostPort, api, serviceYaml, sliceYaml, sleep, waitFor, NODE_V4, NODE_V6, POD_SERVER } from './lib/topology.js';
 
 const has = (tool) => { try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }); return true; } catch { return false; } };
 const TRACEROUTE = has('traceroute');
@@ -32,11 +32,7 @@ const HOST_HTTP = 8081;
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'tap' }],
   // the node's own stack behind a host port (as test/e2e-host.test.js): the node addresses on its TAP
-  configure: (config) => config.ports.push({
-    name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
-    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
-    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
-  }),
+  configure: (config) => config.ports.push(hostPort()),
 });
 const { serial, apply } = suite;
 let topo;

@@ -15,6 +15,13 @@ const slice = (endpoints) => ({
   addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints,
 });
 const zones = (...names) => ({ forZones: names.map((name) => ({ name })) });
+/** The ClusterIP frontend's backend addresses the compiler picks on `nodeConfig` for a slice of `endpoints`. */
+const clusterBackends = (nodeConfig, endpoints) => {
+  const c = new Compiler();
+  c.change({ upsert: validateAll([nodeConfig, svc, slice(endpoints)]) });
+  const f = [...c.ir.frontends.values()].find((x) => x.kind === 'ClusterIP');
+  return f.backends.map((id) => c.ir.backends.get(id).addr).sort();
+};
 
 test('an empty zone hint name is accepted (fast path and full validation) and kept as the zone ""', (t) => {
   const [plain] = validateAll([slice([ep('10.244.1.7', zones(''))])]);
@@ -30,12 +37,7 @@ test('an empty node hint name is still refused', (t) => {
 });
 
 test('kube-proxy\'s meaning: an endpoint hinted "" has zone hints and is hinted for no zone', (t) => {
-  const backendsOf = (endpoints) => {
-    const c = new Compiler();
-    c.change({ upsert: validateAll([node, svc, slice(endpoints)]) });
-    const f = [...c.ir.frontends.values()].find((x) => x.kind === 'ClusterIP');
-    return f.backends.map((id) => c.ir.backends.get(id).addr).sort();
-  };
+  const backendsOf = (endpoints) => clusterBackends(node, endpoints);
   // every ready endpoint has zone hints, one is for the node's zone: that one only
   t.deepEqual(backendsOf([ep('10.244.1.7', zones('')), ep('10.244.2.8', zones('zone-a'))]), ['10.244.2.8']);
   // none for the node's zone: every endpoint
@@ -44,12 +46,7 @@ test('kube-proxy\'s meaning: an endpoint hinted "" has zone hints and is hinted 
 
 test('a node without a zone is in the zone "" (kube-proxy\'s topologyModeFromHints reads the absent label as ""): endpoints hinted "" only, when every ready endpoint has zone hints', (t) => {
   const zoneless = { ...node, spec: { nodeAddresses: ['192.168.0.1'] } };
-  const backendsOf = (endpoints) => {
-    const c = new Compiler();
-    c.change({ upsert: validateAll([zoneless, svc, slice(endpoints)]) });
-    const f = [...c.ir.frontends.values()].find((x) => x.kind === 'ClusterIP');
-    return f.backends.map((id) => c.ir.backends.get(id).addr).sort();
-  };
+  const backendsOf = (endpoints) => clusterBackends(zoneless, endpoints);
   t.deepEqual(backendsOf([ep('10.244.1.7', zones('')), ep('10.244.2.8', zones('zone-a'))]), ['10.244.1.7']);
   // none hinted "": every endpoint
   t.deepEqual(backendsOf([ep('10.244.1.7', zones('zone-b')), ep('10.244.2.8', zones('zone-a'))]), ['10.244.1.7', '10.244.2.8']);

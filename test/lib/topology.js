@@ -5,7 +5,7 @@ import { canUseNetns } from '../../dist/src/netns.js';
 import { rootGate } from './root-gate.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { buildTopology, startPods, startDaemon, destroyTopology, api } from '../../dist/src/demo/topology.js';
+import { buildTopology, startPods, startDaemon, destroyTopology, api, NODE_V4, NODE_V6 } from '../../dist/src/demo/topology.js';
 export {
   buildTopology, startPods, startDaemon, destroyTopology, api, sleep, addressPod, NODE_V4, NODE_V6, POD_SERVER, WDP_BIN as WDP,
 } from '../../dist/src/demo/topology.js';
@@ -106,6 +106,16 @@ export async function udpMany(topo, ns, host, port, asks, { timeoutMs = 2000 } =
  * with `opts`, starts the daemon and the pod servers before the tests and destroys everything after
  * them, even on failure. `suite.topo` is set once the before hook has run. `opts.configure(config)`
  * may change the daemon's config before it starts. */
+/** The node's own stack behind a host port (as test/e2e-host.test.js): the node addresses on its
+ * TAP; pods, the IPv4 service range and the IPv6 services via wdp. */
+export function hostPort() {
+  return {
+    name: 'host', type: 'tap', ifname: 'wdp-host', role: 'host', uplink: 'remote', gateways: ['10.244.0.1'],
+    hostAddresses: [`${NODE_V4}/24`, `${NODE_V6}/64`],
+    hostRoutes: [{ prefix: '10.244.0.0/16', via: '10.244.0.1' }, { prefix: '10.96.0.0/12', via: '10.244.0.1' }, { prefix: 'fd00:96::/64', via: 'fd00:100::1' }],
+  };
+}
+
 export function e2eSuite(test, opts) {
   const gate = rootGate(test);
   const root = gate.ok;
