@@ -81,7 +81,10 @@ export function formatLiveEvent(e: Raw): string {
     const why = e.selection === 'maglev' && e.maglevSlot !== undefined ? `maglev slot ${e.maglevSlot}, hash ${e.hash}` : e.selection;
     lines.push(`  backend:    ${hp(e.backend.addr, e.backend.port)} ${e.backend.state} (backend ${e.backend.id}; ${why})`);
   }
-  if (e.output) lines.push(`  rewritten:  ${hp(i.src, i.sport)} -> ${hp(i.dst, i.dport)}  =>  ${hp(e.output.src, e.output.sport)} -> ${hp(e.output.dst, e.output.dport)}  out port ${e.outPort ?? '-'}`);
+  if (e.output) {
+    const was = `${hp(i.src, i.sport)} -> ${hp(i.dst, i.dport)}`, now = `${hp(e.output.src, e.output.sport)} -> ${hp(e.output.dst, e.output.dport)}`;
+    lines.push(was === now ? `  output:     ${now} (not rewritten)  out port ${e.outPort ?? '-'}` : `  rewritten:  ${was}  =>  ${now}  out port ${e.outPort ?? '-'}`);
+  }
   return lines.join('\n') + '\n';
 }
 

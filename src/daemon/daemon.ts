@@ -214,7 +214,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
       node = await kube.readNodeOnce(kc, cfg.node.name, log);
       if (!node) {
         nodeReadAtStart = false; nodeFromSaved = true;
-        log.warn({ node: cfg.node.name }, 'cannot read the Node object: starting with the node addresses last seen (saved when the Node was last read) until the API server answers');
+        log.warn('cannot read the Node object: starting with the node addresses last seen (saved when the Node was last read) until the API server answers');
       }
     } else if (needNode) node = await kube.fetchNode(kc, cfg.node.name, k8s.nodeWaitSeconds, log);
     // (logged when it lands: test/restart-image-kube.test.js holds the restore until it has)

@@ -81,8 +81,8 @@ export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: numbe
     } catch (e) {
       const left = deadline - Date.now();
       const msg = e instanceof KubeApiError && e.statusCode === 404 ? `node ${name} does not exist (is hostnameOverride right?)` : (e as Error).message;
-      if (left <= 0) { log.warn({ node: name, error: msg }, 'cannot read the Node object: starting with the configured node addresses'); return null; }
-      log.info({ node: name, error: msg }, 'waiting for the Node object');
+      if (left <= 0) { log.warn({ error: msg }, 'cannot read the Node object: starting with the configured node addresses'); return null; }
+      log.info({ error: msg }, 'waiting for the Node object');
       await new Promise((r) => setTimeout(r, Math.min(delay, left)));
     }
   }
@@ -92,7 +92,7 @@ export async function fetchNode(kc: KubeConfig, name: string, waitSeconds: numbe
  * watcher reads it anyway); null, logged at debug, when it cannot be read. */
 export async function readNodeOnce(kc: KubeConfig, name: string, log: Logger): Promise<NodeInfo | null> {
   try { return await getNode(kc, name, 5_000); } catch (e) {
-    log.debug({ node: name, error: (e as Error).message }, 'the Node could not be read at start: the watcher reads it');
+    log.debug({ error: (e as Error).message }, 'the Node could not be read at start: the watcher reads it');
     return null;
   }
 }
@@ -254,7 +254,7 @@ export class KubeWatcher {
     w.informers.services.start();
     w.informers.slices.start();
     w.informers.serviceCIDRs.start();
-    o.log.info({ node: o.nodeName, healthz: w.healthzUrl, metrics: w.metricsUrl, proxierFamilies: w.ipFamilies() }, 'watching the Kubernetes API');
+    o.log.info({ healthz: w.healthzUrl, metrics: w.metricsUrl, proxierFamilies: w.ipFamilies() }, 'watching the Kubernetes API');
     return w;
   }
 
