@@ -22,6 +22,7 @@ import { kustomize } from './lib/kustomize.js';
 import { registerDaemonCommands } from '../dist/src/daemon/cli.js';
 import { loadConfigFile } from '../dist/src/daemon/config.js';
 import { completeTemplate } from '../deploy/host-port/host-port-config.mjs';
+import { ProxyHealth } from '../dist/src/kube/healthz.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const KUBE_SRC = join(ROOT, 'src/kube');
@@ -159,6 +160,19 @@ for (const dir of BUILDS) {
     // probe's budget covers that wait with room, and the liveness probe waits for it
     t.true(wdp.startupProbe.periodSeconds * wdp.startupProbe.failureThreshold >= cfg.kubernetes.nodeWaitSeconds + 120, 'the startup budget');
     t.falsy(wdp.livenessProbe.initialDelaySeconds, 'the startup probe holds the liveness probe');
+    // what the readiness probe's path answers (src/kube/healthz.ts): not ready until the node
+    // forwards (the rollout's gate), and still ready while the Node is being deleted or tainted
+    // ToBeDeletedByClusterAutoscaler (that 503 is the load balancers' signal: as readiness it
+    // would hold the rollout for as long as a node is drained)
+    const answer = (forwarding, eligible) => {
+      const h = new ProxyHealth(60_000, () => 1000, () => forwarding);
+      h.nodeEligible = eligible;
+      return h.answer(wdp.readinessProbe.httpGet.path === '/healthz')[0];
+    };
+    t.true(['/healthz', '/livez'].includes(wdp.readinessProbe.httpGet.path));
+    t.is(answer(false, true), 503, 'not ready before the node forwards');
+    t.is(answer(true, true), 200);
+    t.is(answer(true, false), 200, 'ready while the Node is being deleted');
 
     // the ports the container may open: AF_PACKET needs NET_RAW; a TAP needs /dev/net/tun, which
     // only a privileged container has here
