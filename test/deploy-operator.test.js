@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { kustomize } from './lib/kustomize.js';
 import { registerDaemonCommands } from '../dist/src/daemon/cli.js';
 import { loadConfigFile } from '../dist/src/daemon/config.js';
@@ -27,6 +27,10 @@ import { ProxyHealth } from '../dist/src/kube/healthz.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 const KUBE_SRC = join(ROOT, 'src/kube');
 const BUILDS = ['deploy', 'deploy/host-port'];
+
+/** Every file under `dir` (relative paths). */
+const filesUnder = (dir, rel = '') => readdirSync(join(dir, rel), { withFileTypes: true })
+  .flatMap((e) => (e.isDirectory() ? filesUnder(dir, join(rel, e.name)) : [join(rel, e.name)]));
 
 /** The Kubernetes API requests the client code makes, read from src/kube/*.ts: each exported
  * `NAME_PATH = '/api...'` constant as {group, version, resource}, with the verbs its uses imply —
@@ -75,6 +79,21 @@ test('the client code\'s API requests, derived from src/kube/: GETs only, each p
   t.is(by.endpointslices?.group, 'discovery.k8s.io');
   t.is(by.servicecidrs?.path, '/apis/networking.k8s.io/v1/servicecidrs');
   t.deepEqual(by.nodes?.verbs, ['get', 'list', 'watch'], 'its Node: read by name at start, then watched');
+});
+
+test('every YAML document under deploy/ parses without error or warning, and names a current API version (no beta or alpha, but kustomize\'s own)', (t) => {
+  const yamls = filesUnder(join(ROOT, 'deploy')).filter((f) => /\.ya?ml$/.test(f));
+  t.true(yamls.length >= 8, yamls.join(', '));
+  const CURRENT = new Set(['v1', 'apps/v1', 'rbac.authorization.k8s.io/v1', 'kustomize.config.k8s.io/v1beta1']);
+  for (const f of yamls) {
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8'));
+    for (const d of docs) {
+      t.deepEqual([...d.errors, ...d.warnings].map((e) => e.message), [], f);
+      const o = d.toJS();
+      t.true(CURRENT.has(o?.apiVersion), `${f}: apiVersion ${o?.apiVersion}`);
+      t.is(o.apiVersion === 'kustomize.config.k8s.io/v1beta1', o.kind === 'Kustomization', `${f}: only a Kustomization is v1beta1`);
+    }
+  }
 });
 
 for (const dir of BUILDS) {
