@@ -13,7 +13,7 @@
 // * status.loadBalancer.ingress[].ipMode Proxy (GA in 1.32): the load balancer proxies, kube-proxy
 //   does not capture that address; VIP or unset: captured.
 import test from 'ava';
-import { startKube, until, apiService, apiSlice, apiNode } from './lib/kube-fixture.js';
+import { startKube, until, apiService, apiSlice, apiNode, traceTo } from './lib/kube-fixture.js';
 
 const zoneNode = (name, zone) => { const n = apiNode(name); n.metadata.labels = { 'kubernetes.io/hostname': name, 'topology.kubernetes.io/zone': zone }; return n; };
 
@@ -122,6 +122,59 @@ test('LoadBalancer ingress ipMode: VIP and unset are captured, Proxy is not (the
   k.double.apply('services', lb('mixed', '10.96.61.1', [{ ip: '192.0.2.61', ipMode: 'Proxy' }, { ip: '192.0.2.62', ipMode: 'Proxy' }, { ip: '192.0.2.63' }]));
   await until(() => spread(k.compiler, '192.0.2.61', 'LoadBalancer') === null, { what: 'the switch to Proxy programmed' });
   t.deepEqual(spread(k.compiler, '192.0.2.63', 'LoadBalancer'), ['10.244.1.61']);
+});
+
+// The nftables proxier's verdicts (syncProxyRules, setupNFTables): no usable endpoint anywhere →
+// `reject` (goto reject-chain) at every address of the port, whatever the traffic policies; a
+// Local policy without a local endpoint while endpoints exist elsewhere → `drop` for that traffic;
+// endpoints serving but neither ready nor terminating, and serving-terminating ones under Local
+// elsewhere, decide like that; a ClusterIP's undefined port → reject (cluster-ips-check); an address of the service CIDRs no
+// Service of kube-proxy's holds — unallocated, or the cluster IP of a Service labelled for another
+// proxy or headless, which its informers never see → drop.
+test('reject or drop, as the nftables proxier decides them: no endpoints anywhere, a Local policy without a local endpoint, an undefined port, an address no Service of this proxy holds', async (t) => {
+  const lb = (name, ip, n) => apiService(name, ip, {
+    type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30100 + n }],
+    extra: { externalTrafficPolicy: 'Local', healthCheckNodePort: 32100 + n }, status: { loadBalancer: { ingress: [{ ip: `192.0.2.${n}` }] } },
+  });
+  const cond = (slice, c) => { slice.endpoints[0].conditions = c; return slice; };
+  const other = apiService('other', '10.96.80.1'); other.metadata.labels['service.kubernetes.io/service-proxy-name'] = 'another-proxy';
+  const headless = apiService('hl', '10.96.80.2'); headless.metadata.labels['service.kubernetes.io/headless'] = '';
+  const k = await startKube(t, {
+    seed: (d) => {
+      d.create('nodes', apiNode('node-a'));
+      d.create('services', lb('none', '10.96.70.1', 1)); d.create('endpointslices', apiSlice('none-1', 'none', []));
+      d.create('services', lb('remote', '10.96.70.2', 2)); d.create('endpointslices', apiSlice('remote-1', 'remote', ['10.244.2.2'], { nodeName: 'node-b' }));
+      d.create('services', lb('unready', '10.96.70.3', 3)); d.create('endpointslices', apiSlice('unready-1', 'unready', ['10.244.2.3'], { nodeName: 'node-b', ready: false }));
+      d.create('services', lb('term', '10.96.70.4', 4));
+      d.create('endpointslices', cond(apiSlice('term-1', 'term', ['10.244.2.4'], { nodeName: 'node-b' }), { ready: false, serving: true, terminating: true }));
+      d.create('services', apiService('itp', '10.96.70.5', { extra: { internalTrafficPolicy: 'Local' } })); d.create('endpointslices', apiSlice('itp-1', 'itp', []));
+      d.create('services', apiService('itp2', '10.96.70.6', { extra: { internalTrafficPolicy: 'Local' } }));
+      d.create('endpointslices', apiSlice('itp2-1', 'itp2', ['10.244.2.6'], { nodeName: 'node-b' }));
+      d.create('services', apiService('ns', '10.96.70.7'));
+      d.create('endpointslices', cond(apiSlice('ns-1', 'ns', ['10.244.2.7'], { nodeName: 'node-b' }), { ready: false, serving: true, terminating: false }));
+      d.create('services', other); d.create('endpointslices', apiSlice('other-1', 'other', ['10.244.1.1']));
+      d.create('services', headless); d.create('endpointslices', apiSlice('hl-1', 'hl', ['10.244.1.2']));
+    },
+  });
+  await until(() => k.watcher.sync.stats.full >= 1 && k.compiler.serviceCount() === 7 && k.compiler.sliceCount() >= 5, { what: 'programmed' });
+  // the service CIDR as the daemon programs it from the ServiceCIDRs (the fixture leaves that to the test)
+  await k.cp.core.apply([{ apiVersion: 'wdp.io/v1alpha1', kind: 'NodeConfig', metadata: { name: 'node-a' }, spec: { nodeAddresses: ['192.168.100.2'], serviceCIDRs: ['10.96.0.0/16'] } }]);
+  const verdict = async (addr, port) => { const r = await traceTo(k.dp, addr, port); return `${r.verdict} ${r.reason}`; };
+  const want = {
+    'no endpoints, eTP Local: LB IP': ['192.0.2.1', 80, 'reject reject_no_endpoints'],
+    'no endpoints, eTP Local: cluster IP': ['10.96.70.1', 80, 'reject reject_no_endpoints'],
+    'eTP Local, the endpoint on another node: LB IP': ['192.0.2.2', 80, 'drop drop_etp_no_local'],
+    'eTP Local, the only endpoint not ready: LB IP': ['192.0.2.3', 80, 'reject reject_no_endpoints'],
+    'eTP Local, the only endpoint terminating on another node: LB IP': ['192.0.2.4', 80, 'drop drop_etp_no_local'],
+    'iTP Local, no endpoints': ['10.96.70.5', 80, 'reject reject_no_endpoints'],
+    'iTP Local, the endpoint on another node': ['10.96.70.6', 80, 'drop drop_itp_no_local'],
+    'serving, not ready, not terminating: nothing': ['10.96.70.7', 80, 'reject reject_no_endpoints'],
+    'an undefined port of a cluster IP': ['10.96.70.6', 81, 'reject reject_invalid_port'],
+    'another proxy\'s Service': ['10.96.80.1', 80, 'drop drop_no_service_ip'],
+    'a Service labelled headless': ['10.96.80.2', 80, 'drop drop_no_service_ip'],
+    'an unallocated address': ['10.96.80.3', 80, 'drop drop_no_service_ip'],
+  };
+  for (const [what, [addr, port, v]] of Object.entries(want)) t.is(await verdict(addr, port), v, what);
 });
 
 // kube-proxy's NodeEligibleHandler.OnNodeDelete calls SyncNode with the deleted Node's last state:
