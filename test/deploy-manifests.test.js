@@ -217,7 +217,7 @@ test('deploy/: the DaemonSet\'s probes reach the ConfigMap\'s healthz listener; 
     t.is(c.livenessProbe.httpGet.path, '/livez');
     t.truthy(c.readinessProbe, `${dir}: a readiness probe (the rollout waits for the restore; /healthz is 503 until the node forwards)`);
     t.is(c.readinessProbe.httpGet.port, port, `${dir}: readiness`);
-    t.is(c.readinessProbe.httpGet.path, '/healthz');
+    t.is(c.readinessProbe.httpGet.path, '/livez', 'not /healthz: its node eligibility would hold a rollout while a node is drained');
     const server = c.env.find((e) => e.name === 'WDP_SERVER')?.value;
     t.is(server, cfg.api.listen.startsWith('unix:') ? cfg.api.listen : `unix:${cfg.api.listen}`, `${dir}: WDP_SERVER is the API socket`);
   }
