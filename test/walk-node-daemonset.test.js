@@ -29,7 +29,7 @@ import { ECHO_CLIENT, ECHO_PORT, ECHO_SERVER, report } from './lib/echo-traffic.
 import { spawnNode, httpMany } from './lib/topology.js';
 import { kustomize } from './lib/kustomize.js';
 
-const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl'] });
+const gate = rootGate(test, { tools: ['setpriv', 'unshare', 'curl', 'openssl', 'nft'] });
 const serial = gate.serial;
 
 const docs = (f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy/base', f), 'utf8')).map((d) => d.toJS());
