@@ -525,7 +525,7 @@ class Worker {
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
           if (this.steering) {
             const st = this.steering.stats;
-            c.global.steer_handed_off = st.handedOff; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
+            c.global.steer_handed_off = st.handedOff; c.global.steer_handed_on = st.handedOn; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
           }
           this.post({ type: 'reply', id: m.id, ok: true, value: c });
           return;
