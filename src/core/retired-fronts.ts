@@ -6,9 +6,12 @@
 // pod port, whose fanout places frames by destination. The core steers a frame to a retired
 // address by its source.
 // The core's exact set holds the latest STEER_RETIRED_MAX addresses removed; an older one goes into
-// the core's filter (a bit an address, never cleared: docs/performance.md "Several workers on one
-// interface"), counted `steer_retired_filtered`, and frames the filter alone steered are counted
-// `steer_retired_filter_hits` — where the bound shows. An address that is a frontend's again
+// the core's filter (a bit an address: docs/performance.md "Several workers on one interface"),
+// counted `steer_retired_filtered`, and frames the filter alone steered are counted
+// `steer_retired_filter_hits` — where the bound shows. Bits no worker's flow needs any more are
+// cleared every STEER_RETIRED_SWEEP_EVERY retirements (retired-sweep.ts: the rule and why it keeps
+// every live flow's; counters `steer_retired_filter_bits`, `_sweeps`, `_cleared`; without the
+// workers' shared block, as in a core alone, never). An address that is a frontend's again
 // stays retired (a frame to its live ports has a frontend; one to another of its ports goes by its
 // source, as a removed port's kept flow needs). Not saved: at a restart
 // the frontend addresses of restored flows that no frontend holds are retired again (restored).
@@ -18,17 +21,42 @@ import * as L from '../../assembly/layout.js';
 import type { IrDiff } from '../ir/diff.js';
 import type { FrontRecords } from './front-records.js';
 import { formatAddr, parseAddr, type Family } from '../util/addr.js';
+import { FILTER_WORDS, RetiredSweep, filterBitAt } from './retired-sweep.js';
 
 export interface RetiredSetCore {
-  readonly exports: { steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number; steer_retired_filter_add(): void };
+  readonly exports: {
+    steer_retired_stage(): number; steer_retired_clear(): void; steer_retired_add(family: number): number; steer_retired_filter_add(): void;
+    steer_retired_filter(): number; steer_retired_filter_set(bits: number): void;
+  };
   readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly map: { ctFlows: number; ctFlowsMax: number };
 }
+
+/** Retirements between two sweeps of the filter: the filter gains at most this many bits between
+ * them, past what live flows hold (1/64 of its bits); each sweep scans every worker's flow table. */
+export const STEER_RETIRED_SWEEP_EVERY = 1024;
 
 export class RetiredFronts {
   /** family + '|' + address, oldest first (a Map keeps insertion order). */
   private readonly list = new Map<string, { family: number; addr: string }>();
   /** Addresses moved out of the list into the core's filter. */
   filtered = 0;
+  /** Sweeps of the filter done, and the bits they cleared. */
+  sweeps = 0;
+  cleared = 0;
+  /** Retirements between sweeps (tests lower it; every worker must use the same). */
+  sweepEvery = STEER_RETIRED_SWEEP_EVERY;
+  /** Addresses retired by applies (the same count in every worker: it starts the sweeps' rounds). */
+  private retirements = 0;
+  /** The round whose other workers' scans this one waits for (0: none), and the filter bits it set
+   * since its own scan of it. */
+  private round = 0;
+  private since?: Uint32Array;
+  private readonly sweep?: RetiredSweep;
+
+  /** `sweep`: the block the workers sharing the interfaces age the filter by (retired-sweep.ts). */
+  constructor(sweep?: RetiredSweep) { this.sweep = sweep; }
 
   /** Addresses retired, oldest first (inspection). */
   get addresses(): string[] { return [...this.list.values()].map((a) => a.addr); }
@@ -37,7 +65,7 @@ export class RetiredFronts {
    * before the apply: the Ir may already be the next one) hold, and rewrites the core's set if the
    * list changed. */
   note(core: RetiredSetCore, recs: FrontRecords, diff: IrDiff): void {
-    let changed = false;
+    let changed = false, retired = 0;
     const retire = (id: number, addr?: string) => {
       if (!recs.has(id) || recs.kindOf(id) === 'ClusterPolicy') return;
       const was = recs.addrOf(id), family = recs.familyOf(id);
@@ -45,12 +73,56 @@ export class RetiredFronts {
       const key = `${family}|${was}`;
       if (this.list.has(key)) this.list.delete(key);   // re-inserted: newest
       this.list.set(key, { family, addr: was });
-      changed = true;
+      changed = true; retired++;
     };
     if (recs.size === 0) return;
     diff.frontendsRemove.forEach((id) => retire(id));
     diff.frontendsUpsert.forEach((f) => retire(f.id, f.addr));
     if (changed) this.write(core);
+    if (!this.sweep || retired === 0) return;
+    const before = this.retirements;
+    this.retirements += retired;
+    if (Math.floor(before / this.sweepEvery) !== Math.floor(this.retirements / this.sweepEvery)) this.scan(core, Math.floor(this.retirements / this.sweepEvery));
+    this.poll(core);
+  }
+
+  /** Starts round `round`: this worker's flows' bits published, the bits set from now on noted. */
+  private scan(core: RetiredSetCore, round: number): void {
+    const bits = new Uint32Array(FILTER_WORDS), u32 = core.u32, u8 = core.u8, base = core.map.ctFlows, max = core.map.ctFlowsMax;
+    if (base & 3) throw new Error('flow table not word-aligned');
+    // every entry in use, expired or not (its frames may still come before the expiry sweep frees it)
+    for (let f = 1, e = base + L.CT_SIZE; f <= max; f++, e += L.CT_SIZE) {
+      if (u8[e + L.CT_STATE] === L.CTS_NONE) continue;
+      const b = filterBitAt(u32, (e + L.CT_VIP) >>> 2);
+      bits[b >>> 5] |= 1 << (b & 31);
+    }
+    this.sweep!.publish(round, bits);
+    this.round = round;
+    this.since = new Uint32Array(FILTER_WORDS);
+  }
+
+  /** Once every worker has published the round this one waits for: its filter keeps the bits some
+   * worker's flow needs and those set since its own scan. Cheap when not waiting (the worker calls
+   * it between batches). */
+  poll(core: RetiredSetCore): void {
+    if (this.round === 0 || !this.sweep!.complete(this.round)) return;
+    const at = core.exports.steer_retired_filter();
+    if (at & 3) throw new Error('retired filter not word-aligned');
+    const filter = core.u32.subarray(at >>> 2, (at >>> 2) + FILTER_WORDS);
+    const was = popcount(filter);
+    this.sweep!.keepNeeded(filter);
+    const since = this.since!;
+    for (let k = 0; k < FILTER_WORDS; k++) filter[k] = filter[k]! | since[k]!;
+    const now = popcount(filter);
+    core.exports.steer_retired_filter_set(now);
+    this.sweeps++; this.cleared += was - now;
+    this.round = 0; this.since = undefined;
+  }
+
+  /** Bits set in the core's filter now (counter steer_retired_filter_bits). */
+  filterBits(core: RetiredSetCore): number {
+    const at = core.exports.steer_retired_filter() >>> 2;
+    return popcount(core.u32.subarray(at, at + FILTER_WORDS));
   }
 
   /** Notes the frontend addresses (16 bytes each, with their family) of restored flows that no
@@ -71,12 +143,14 @@ export class RetiredFronts {
   /** The list into the core's set; its oldest past STEER_RETIRED_MAX into the core's filter. */
   private write(core: RetiredSetCore): void {
     const stage = core.exports.steer_retired_stage();
+    if (stage & 3) throw new Error('retired stage not word-aligned');
     while (this.list.size > L.STEER_RETIRED_MAX) {
       const [key, a] = this.list.entries().next().value!;
       this.list.delete(key);
       core.u8.set(parseAddr(a.addr).bytes, stage);
       core.exports.steer_retired_filter_add();
       this.filtered++;
+      if (this.since) { const b = filterBitAt(core.u32, stage >>> 2); this.since[b >>> 5] = this.since[b >>> 5]! | (1 << (b & 31)); }
     }
     core.exports.steer_retired_clear();
     for (const a of this.list.values()) {
@@ -84,4 +158,10 @@ export class RetiredFronts {
       core.exports.steer_retired_add(a.family);
     }
   }
+}
+
+function popcount(words: Uint32Array): number {
+  let n = 0;
+  for (let k = 0; k < words.length; k++) { let x = words[k]!; x -= (x >>> 1) & 0x55555555; x = (x & 0x33333333) + ((x >>> 2) & 0x33333333); n += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24); }
+  return n;
 }

@@ -19,6 +19,8 @@ export interface SteerPlan {
   slotSize: number;
   /** Int32: how many workers have opened their ports (they join the fanout groups in order). */
   joinTurn?: SharedArrayBuffer;
+  /** The block the cores age the retired set's filter by (src/core/retired-sweep.ts). */
+  retiredSweep?: SharedArrayBuffer;
 }
 
 /** Frames a ring holds: four bursts of the default batch (256), ~2 MiB per ordered pair of workers. */

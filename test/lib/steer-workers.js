@@ -7,6 +7,7 @@ import { ownerOf } from '../../dist/src/daemon/flow-placement.js';
 import { parseFrame } from '../../dist/src/packet/parse.js';
 import { Steering, steerRingsFor } from '../../dist/src/daemon/steering.js';
 import { mkCore } from './core-fixture.js';
+import { retiredSweepBuffer } from '../../dist/src/core/retired-sweep.js';
 
 /** The fanout program's choice (src/ports/fanout-program.ts) for one IPv4 address: `'src'` (an
  * uplink) or `'dst'` (a pod port); IPv6 and `'random'` frames go to a worker at random. */
@@ -28,7 +29,9 @@ export function placer(workers, seed = 3) {
  * how many frames left the worker they were placed on (each once, however many hand-overs). */
 export function workersOf(ir, workers, opts = {}, seed = 3) {
   const rings = steerRingsFor(workers);
-  const cores = Array.from({ length: workers }, (_, self) => mkCore(typeof ir === 'function' ? ir() : ir, { steer: { workers, self }, batchMax: 256, flows: 4096, ...opts }));
+  // the block a daemon's workers age the retired set's filter by (src/core/retired-sweep.ts)
+  const retiredSweep = retiredSweepBuffer(workers);
+  const cores = Array.from({ length: workers }, (_, self) => mkCore(typeof ir === 'function' ? ir() : ir, { steer: { workers, self, retiredSweep }, batchMax: 256, flows: 4096, ...opts }));
   const steer = cores.map((c, self) => new Steering(c, { workers, self, rings, slotSize: L.DEFAULT_SLOT_SIZE }));
   const place = placer(workers, seed);
   let elsewhere = 0;
