@@ -90,3 +90,41 @@ for (const n of [2, 3]) test(`${named[n]} workers: a sweep of the retired filter
   run(pods.map((c) => ({ frame: frame({ src: c, dst: '198.18.0.7', proto: 'TCP', sport: 41000, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT })), later + 1, 'dst');
   t.deepEqual(g().map((x) => x.steer_retired_filter_hits), hits, 'no frame steered by the filter');
 });
+
+// The bits a worker sets after a round began are kept by its sweep whatever the scans saw: a
+// connection made after every worker's scan, to a Service whose address is then removed and pushed
+// into the filter before that worker's sweep, is in no scan.
+test('two workers: a connection made after the scans, to an address filtered before a worker swept, keeps meeting its flow', (t) => {
+  const { cores, run } = workersOf(() => irFrom({ frontends: [dns], backends, routes }), 2);
+  const every = 1024;
+  for (const c of cores) c.retired.sweepEvery = every;
+  const apply = (frontends, only = cores) => { for (const c of only) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [dns, ...frontends], backends, routes })))); };
+  const g = () => cores.map((c) => c.counters().global);
+  // the exact set full and some addresses filtered, no round begun yet
+  let from = 0;
+  for (; from < every - 50; from += 50) { apply(lbs(from, 50)); apply([]); }
+  t.true(g().every((x) => x.steer_retired_filter_sweeps === 0 && x.steer_retired_filter_bits > 0));
+  // the round begins (the 1,024th retirement) and both scan; worker 1 sweeps at once, worker 0
+  // does not poll again until later
+  apply(lbs(from, 50)); apply([]); from += 50;
+  cores[0].retired.poll(cores[0]);
+  cores[1].retired.poll(cores[1]);
+  t.deepEqual(g().map((x) => x.steer_retired_filter_sweeps), [0, 1]);
+  // a LoadBalancer Service comes, its connections are made, it goes, and more addresses push its
+  // address out of the exact set into the filter
+  const fe = { id: 1, kind: 'LoadBalancer', addr: '192.0.2.77', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  apply([fe]);
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT });
+  const syn = run(pods.map((c) => toFe(c, 'S')), 1000, 'dst');
+  t.true(syn.every((o) => o.verdict === L.V_FORWARD));
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  apply([]);
+  for (let k = 0; k < L.STEER_RETIRED_MAX; k += 50, from += 50) { apply(lbs(from, 50)); apply([]); }
+  t.true(cores.every((c) => !c.retired.addresses.includes(fe.addr)), 'in the filter alone');
+  cores[0].retired.poll(cores[0]);
+  t.deepEqual(g().map((x) => x.steer_retired_filter_sweeps), [1, 1]);
+  const out = run(pods.map((c) => toFe(c, 'PA')), 1002, 'dst');
+  const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
+  t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);
+});

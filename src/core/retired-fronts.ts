@@ -49,9 +49,10 @@ export class RetiredFronts {
   sweepEvery = STEER_RETIRED_SWEEP_EVERY;
   /** Addresses retired by applies (the same count in every worker: it starts the sweeps' rounds). */
   private retirements = 0;
-  /** The round whose other workers' scans this one waits for (0: none), and the filter bits it set
-   * since its own scan of it. */
+  /** The round this worker takes part in (0: none), whether its own scan of it is still to be
+   * done, and the filter bits set since the round began. */
   private round = 0;
+  private scanDue = false;
   private since?: Uint32Array;
   private readonly sweep?: RetiredSweep;
 
@@ -82,11 +83,17 @@ export class RetiredFronts {
     if (!this.sweep || retired === 0) return;
     const before = this.retirements;
     this.retirements += retired;
-    if (Math.floor(before / this.sweepEvery) !== Math.floor(this.retirements / this.sweepEvery)) this.scan(core, Math.floor(this.retirements / this.sweepEvery));
-    this.poll(core);
+    // a round begins at this apply (the bits set from now on are kept); the scan is done by the
+    // next poll, off the apply's answer (a later scan only sees more flows: retired-sweep.ts). A
+    // round that begins before the last one swept replaces it (its bits are this one's older ones)
+    if (Math.floor(before / this.sweepEvery) !== Math.floor(this.retirements / this.sweepEvery)) {
+      this.round = Math.floor(this.retirements / this.sweepEvery);
+      this.scanDue = true;
+      this.since = new Uint32Array(FILTER_WORDS);
+    }
   }
 
-  /** Starts round `round`: this worker's flows' bits published, the bits set from now on noted. */
+  /** Publishes this worker's flows' bits for `round`. */
   private scan(core: RetiredSetCore, round: number): void {
     const bits = new Uint32Array(FILTER_WORDS), u32 = core.u32, u8 = core.u8, base = core.map.ctFlows, max = core.map.ctFlowsMax;
     if (base & 3) throw new Error('flow table not word-aligned');
@@ -97,15 +104,15 @@ export class RetiredFronts {
       bits[b >>> 5] |= 1 << (b & 31);
     }
     this.sweep!.publish(round, bits);
-    this.round = round;
-    this.since = new Uint32Array(FILTER_WORDS);
   }
 
-  /** Once every worker has published the round this one waits for: its filter keeps the bits some
-   * worker's flow needs and those set since its own scan. Cheap when not waiting (the worker calls
-   * it between batches). */
+  /** Scans this worker's flows for the round begun, and once every worker has published it, keeps
+   * of its filter the bits some worker's flow needs and those set since the round began. The
+   * worker calls it between batches; one property test when no round is under way. */
   poll(core: RetiredSetCore): void {
-    if (this.round === 0 || !this.sweep!.complete(this.round)) return;
+    if (this.round === 0) return;
+    if (this.scanDue) { this.scanDue = false; this.scan(core, this.round); }
+    if (!this.sweep!.complete(this.round)) return;
     const at = core.exports.steer_retired_filter();
     if (at & 3) throw new Error('retired filter not word-aligned');
     const filter = core.u32.subarray(at >>> 2, (at >>> 2) + FILTER_WORDS);

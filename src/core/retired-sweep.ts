@@ -5,16 +5,18 @@
 // can clear a bit only on every worker's word.
 //
 // The rule (src/core/retired-fronts.ts runs it): every STEER_RETIRED_SWEEP_EVERY addresses the
-// applies retire, each worker scans its flow table and publishes here the filter bits of every
-// flow's frontend address (whatever it is), with the round's number. The rounds start at the same
-// apply in every worker (they count the same applies' retirements), so once all have published
-// round r, a worker keeps of the bits it had set before its own scan of round r only those some
+// applies retire, a round begins; each worker notes the filter bits it sets from then on, scans
+// its flow table (between batches, at that apply or later) and publishes here the filter bits of
+// every flow's frontend address (whatever it is), with the round's number. The rounds begin at
+// the same apply in every worker (they count the same applies' retirements), so once all have
+// published round r, a worker keeps of the bits it had set before round r began only those some
 // worker's flow still needs, and all it set since. Why that keeps every live flow: a flow alive
 // now was either alive at its worker's scan (its bit is published: the table does not move an
-// entry) or created since — by a frontend at its address, so a removal that made the address
-// retired again came later, after this worker's scan, and set its bit anew (or the address is in
-// the exact set). A slot overwritten by a later round is no less right (a later scan at a later
-// apply); each 32-bit word is written whole, so a reader sees each word of one scan or another.
+// entry) or created since — by a frontend at its address, at an apply no earlier than the round's
+// beginning, so the removal that made the address retired again came later and set its bit anew
+// in every worker after the round began (or left the address in the exact set). A slot
+// overwritten by a later round is no less right (a later scan, at a later apply); each 32-bit word
+// is written whole, so a reader sees each word of one scan or another.
 //
 // Cost: a scan reads each flow entry's state and frontend address (O(the table's capacity), on the
 // apply that starts the round: 0.2–0.4 ms for 100k entries, 6–15 ms for a million — a table of
