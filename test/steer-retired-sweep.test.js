@@ -13,6 +13,8 @@ import { workersOf } from './lib/steer-workers.js';
 import { diffIr } from '../dist/src/ir/diff.js';
 import { encodeDiff } from '../dist/src/ir/diff-wire.js';
 import { applyReceived } from '../dist/src/daemon/worker-apply.js';
+import { ownerOf } from '../dist/src/daemon/flow-placement.js';
+import { parseAddr } from '../dist/src/util/addr.js';
 
 const POD_PORT = 2, UPLINK = 0;
 const backends = [{ id: 1, addr: '10.1.0.1', port: 8080 }, { id: 2, addr: '10.1.0.2', port: 8080 }, { id: 3, addr: '10.1.0.3', port: 8080 }];
@@ -124,6 +126,34 @@ test('two workers: a connection made after the scans, to an address filtered bef
   t.true(cores.every((c) => !c.retired.addresses.includes(fe.addr)), 'in the filter alone');
   cores[0].retired.poll(cores[0]);
   t.deepEqual(g().map((x) => x.steer_retired_filter_sweeps), [1, 1]);
+  const out = run(pods.map((c) => toFe(c, 'PA')), 1002, 'dst');
+  const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
+  t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);
+});
+
+// A worker scans when another asks, whether or not it sweeps itself (the workers' counts of
+// retirements need not agree: a worker started from a table image counts other ones).
+test('two workers: a worker that begins no sweep of its own still scans for the one that does, whose filter keeps a live connection\'s address', (t) => {
+  const fe = { id: 1, kind: 'LoadBalancer', addr: '192.0.2.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
+  const { cores, run } = workersOf(() => irFrom({ frontends: [fe, dns], backends, routes }), 2);
+  cores[0].retired.sweepEvery = 1e9; cores[1].retired.sweepEvery = 1e9;
+  const apply = (frontends) => { for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [dns, ...frontends], backends, routes })))); };
+  const poll = () => { for (const c of cores) c.retired.poll(c); for (const c of cores) c.retired.poll(c); };
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: 80, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: POD_PORT });
+  const syn = run(pods.map((c) => toFe(c, 'S')), 1000, 'dst');
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  apply([]);
+  let from = 0;
+  for (; from < L.STEER_RETIRED_MAX + 100; from += 50) { apply(lbs(from, 50)); apply([]); poll(); }
+  cores[0].retired.sweepEvery = EVERY;   // worker 0 (the address's: frames to it land there) alone sweeps
+  for (let k = 0; k < 2 * EVERY; k += 50, from += 50) { apply(lbs(from, 50)); apply([]); poll(); }
+  const g = cores.map((c) => c.counters().global);
+  t.is(g[1].steer_retired_filter_sweeps, 0);
+  t.true(g[0].steer_retired_filter_sweeps >= 1 && g[0].steer_retired_filter_cleared > 0, `worker 0 swept ${g[0].steer_retired_filter_sweeps}, cleared ${g[0].steer_retired_filter_cleared}`);
+  // frames to the address land on worker 0 (a pod port: by destination); each must reach its
+  // client's flow, half of them on worker 1
+  t.is(ownerOf(parseAddr(fe.addr).bytes, 0, 0, 2), 0);
   const out = run(pods.map((c) => toFe(c, 'PA')), 1002, 'dst');
   const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || p.dst !== backendOf.get(p.src); });
   t.is(lost.length, 0, `${lost.length} of ${out.length} client frames missed their flow`);

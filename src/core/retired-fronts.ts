@@ -45,15 +45,17 @@ export class RetiredFronts {
   /** Sweeps of the filter done, and the bits they cleared. */
   sweeps = 0;
   cleared = 0;
-  /** Retirements between sweeps (tests lower it; every worker must use the same). */
+  /** Retirements between sweeps (tests lower it). */
   sweepEvery = STEER_RETIRED_SWEEP_EVERY;
-  /** Addresses retired by applies (the same count in every worker: it starts the sweeps' rounds). */
+  /** Applies noted (every worker gets every apply: the count names the same point in all). */
+  private applies = 0;
+  /** Addresses retired since the last sweep began. */
   private retirements = 0;
-  /** The round this worker takes part in (0: none), whether its own scan of it is still to be
-   * done, and the filter bits set since the round began. */
-  private round = 0;
-  private scanDue = false;
+  /** The apply count this worker's sweep began at (0: none under way), and the filter bits set
+   * since; the count this worker's latest scan was taken at. */
+  private mark = 0;
   private since?: Uint32Array;
+  private scannedAt = 0;
   private readonly sweep?: RetiredSweep;
 
   /** `sweep`: the block the workers sharing the interfaces age the filter by (retired-sweep.ts). */
@@ -66,6 +68,7 @@ export class RetiredFronts {
    * before the apply: the Ir may already be the next one) hold, and rewrites the core's set if the
    * list changed. */
   note(core: RetiredSetCore, recs: FrontRecords, diff: IrDiff): void {
+    this.applies++;
     let changed = false, retired = 0;
     const retire = (id: number, addr?: string) => {
       if (!recs.has(id) || recs.kindOf(id) === 'ClusterPolicy') return;
@@ -79,22 +82,23 @@ export class RetiredFronts {
     if (recs.size === 0) return;
     diff.frontendsRemove.forEach((id) => retire(id));
     diff.frontendsUpsert.forEach((f) => retire(f.id, f.addr));
-    if (changed) this.write(core);
-    if (!this.sweep || retired === 0) return;
-    const before = this.retirements;
-    this.retirements += retired;
-    // a round begins at this apply (the bits set from now on are kept); the scan is done by the
-    // next poll, off the apply's answer (a later scan only sees more flows: retired-sweep.ts). A
-    // round that begins before the last one swept replaces it (its bits are this one's older ones)
-    if (Math.floor(before / this.sweepEvery) !== Math.floor(this.retirements / this.sweepEvery)) {
-      this.round = Math.floor(this.retirements / this.sweepEvery);
-      this.scanDue = true;
-      this.since = new Uint32Array(FILTER_WORDS);
+    if (this.sweep && retired > 0) {
+      this.retirements += retired;
+      // a sweep begins at this apply, before its additions to the filter (kept, as all after
+      // them); the scans are taken by the workers' polls, off the apply's answer (retired-sweep.ts).
+      // One that begins before the last one swept replaces it (that one's bits are this one's older)
+      if (this.retirements >= this.sweepEvery) {
+        this.retirements = 0;
+        this.mark = this.applies;
+        this.since = new Uint32Array(FILTER_WORDS);
+        this.sweep.ask(this.mark);
+      }
     }
+    if (changed) this.write(core);
   }
 
-  /** Publishes this worker's flows' bits for `round`. */
-  private scan(core: RetiredSetCore, round: number): void {
+  /** Publishes this worker's flows' bits, taken at the apply count now. */
+  private scan(core: RetiredSetCore): void {
     const bits = new Uint32Array(FILTER_WORDS), u32 = core.u32, u8 = core.u8, base = core.map.ctFlows, max = core.map.ctFlowsMax;
     if (base & 3) throw new Error('flow table not word-aligned');
     // every entry in use, expired or not (its frames may still come before the expiry sweep frees it)
@@ -103,16 +107,20 @@ export class RetiredFronts {
       const b = filterBitAt(u32, (e + L.CT_VIP) >>> 2);
       bits[b >>> 5] |= 1 << (b & 31);
     }
-    this.sweep!.publish(round, bits);
+    this.sweep!.publish(this.applies, bits);
+    this.scannedAt = this.applies;
   }
 
-  /** Scans this worker's flows for the round begun, and once every worker has published it, keeps
-   * of its filter the bits some worker's flow needs and those set since the round began. The
-   * worker calls it between batches; one property test when no round is under way. */
+  /** Takes a scan when a worker asks for one from a point this one has reached and its latest is
+   * older; once every worker's scan was taken at or after this one's mark, keeps of its filter the
+   * bits some worker's flow needs and those set since the mark. The worker calls it between
+   * batches: a look at each worker's asked count when nothing is due. */
   poll(core: RetiredSetCore): void {
-    if (this.round === 0) return;
-    if (this.scanDue) { this.scanDue = false; this.scan(core, this.round); }
-    if (!this.sweep!.complete(this.round)) return;
+    const sweep = this.sweep;
+    if (!sweep) return;
+    const asked = sweep.asked();
+    if (asked > this.scannedAt && asked <= this.applies) this.scan(core);
+    if (this.mark === 0 || !sweep.scannedFrom(this.mark)) return;
     const at = core.exports.steer_retired_filter();
     if (at & 3) throw new Error('retired filter not word-aligned');
     const filter = core.u32.subarray(at >>> 2, (at >>> 2) + FILTER_WORDS);
@@ -123,7 +131,7 @@ export class RetiredFronts {
     const now = popcount(filter);
     core.exports.steer_retired_filter_set(now);
     this.sweeps++; this.cleared += was - now;
-    this.round = 0; this.since = undefined;
+    this.mark = 0; this.since = undefined;
   }
 
   /** Bits set in the core's filter now (counter steer_retired_filter_bits). */

@@ -4,32 +4,40 @@
 // address lands on any worker, and the flow it must meet is on its client's worker, so a worker
 // can clear a bit only on every worker's word.
 //
-// The rule (src/core/retired-fronts.ts runs it): every STEER_RETIRED_SWEEP_EVERY addresses the
-// applies retire, a round begins; each worker notes the filter bits it sets from then on, scans
-// its flow table (between batches, at that apply or later) and publishes here the filter bits of
-// every flow's frontend address (whatever it is), with the round's number. The rounds begin at
-// the same apply in every worker (they count the same applies' retirements), so once all have
-// published round r, a worker keeps of the bits it had set before round r began only those some
-// worker's flow still needs, and all it set since. Why that keeps every live flow: a flow alive
-// now was either alive at its worker's scan (its bit is published: the table does not move an
-// entry) or created since — by a frontend at its address, at an apply no earlier than the round's
-// beginning, so the removal that made the address retired again came later and set its bit anew
-// in every worker after the round began (or left the address in the exact set). A slot
-// overwritten by a later round is no less right (a later scan, at a later apply); each 32-bit word
-// is written whole, so a reader sees each word of one scan or another.
+// The rule (src/core/retired-fronts.ts runs it). Every worker counts the applies it has processed:
+// every worker gets every apply, in one order, so the count names one point of the applies'
+// sequence in all of them. Every STEER_RETIRED_SWEEP_EVERY addresses its applies retire, a worker
+// begins a sweep at the apply it is processing (its mark, m): it keeps every filter bit set from
+// that apply on, and asks here for every worker's scan from m on. A worker that sees a scan asked
+// for from a point it has reached scans its flow table (between batches) and publishes here the
+// filter bits of every flow's frontend address (whatever the address), with the count it was taken
+// at. Once every worker's latest scan was taken at m or later, the sweeping worker keeps of the
+// bits it had set before m only those some scan holds, and all it set since. Why that keeps every
+// live flow: a flow alive now was either alive at its worker's scan (its bit is published: the
+// table does not move an entry) or created since, at or after m — by a frontend at its address,
+// so the removal that made the address retired again came later and set its bit anew after m (or
+// left the address in the exact set). A slot overwritten by a later scan is no less right (taken
+// later still); each 32-bit word is written whole, so a reader sees each word of one scan or
+// another, each taken at m or later. (The count is the worker's own: a worker whose count ran
+// ahead of the others' — an apply undone on some workers only — would let a sweep rely on a scan
+// taken one apply early; the mark is taken before the apply's own additions to the filter, which
+// absorbs one apply's difference.)
 //
-// Cost: a scan reads each flow entry's state and frontend address (O(the table's capacity), on the
-// apply that starts the round: 0.2–0.4 ms for 100k entries, 6–15 ms for a million — a table of
-// 96 MB read once — load 8); the shared block is 8 KiB a worker.
+// Cost: a scan reads each flow entry's state and frontend address (O(the table's capacity),
+// between two batches: 0.2–0.4 ms for 100k entries, 6–15 ms for a million — a table of 96 MB read
+// once — load 8); a sweep reads the block's bitmaps and rewrites the filter; a worker that is not
+// sweeping looks at the workers' asked counts once a batch. The block is 8 KiB a worker.
 import * as L from '../../assembly/layout.js';
 
 /** Filter words (32 bits each). */
 export const FILTER_WORDS = L.STEER_RETIRED_FILTER_BITS >>> 5;
 const SHIFT = 32 - Math.log2(L.STEER_RETIRED_FILTER_BITS);
-/** Int32 words before the bitmaps: a round number per worker, each on a cache line of its own. */
+/** Int32 words before the bitmaps: per worker, on a cache line of its own, [0] the apply count
+ * its latest scan was taken at, [1] the count it asks every worker's scan from. */
 const LINE = 16;
 
-/** The block the workers share: for each worker its last published round and its bitmap. */
+/** The block the workers share: for each worker its scan's count, the count it asks a scan from,
+ * and its latest scan's bitmap. */
 export function retiredSweepBuffer(workers: number): SharedArrayBuffer {
   return new SharedArrayBuffer((workers * LINE + workers * FILTER_WORDS) * 4);
 }
@@ -49,20 +57,30 @@ export class RetiredSweep {
     if (!Number.isInteger(this.workers) || self < 0 || self >= this.workers) throw new RangeError(`retired sweep: worker ${self} of a block for ${this.workers}`);
   }
 
-  /** This worker's scan of `round`: its flows' bits. */
-  publish(round: number, bits: Uint32Array): void {
-    const at = this.workers * LINE + this.self * FILTER_WORDS;
-    for (let k = 0; k < FILTER_WORDS; k++) this.words[at + k] = bits[k]! | 0;
-    Atomics.store(this.words, this.self * LINE, round);   // after the bits: a reader that sees the round sees them
+  /** This worker's scan, taken at apply count `at`: its flows' bits. */
+  publish(at: number, bits: Uint32Array): void {
+    const base = this.workers * LINE + this.self * FILTER_WORDS;
+    for (let k = 0; k < FILTER_WORDS; k++) this.words[base + k] = bits[k]! | 0;
+    Atomics.store(this.words, this.self * LINE, at);   // after the bits: a reader that sees the count sees them
   }
 
-  /** Whether every worker has published `round` (or a later one). */
-  complete(round: number): boolean {
-    for (let w = 0; w < this.workers; w++) if (((Atomics.load(this.words, w * LINE) - round) | 0) < 0) return false;
+  /** Asks every worker for a scan taken at apply count `from` or later. */
+  ask(from: number): void { Atomics.store(this.words, this.self * LINE + 1, from); }
+
+  /** The latest count any worker asks a scan from. */
+  asked(): number {
+    let m = 0;
+    for (let w = 0; w < this.workers; w++) { const a = Atomics.load(this.words, w * LINE + 1); if (a > m) m = a; }
+    return m;
+  }
+
+  /** Whether every worker's latest scan was taken at `from` or later. */
+  scannedFrom(from: number): boolean {
+    for (let w = 0; w < this.workers; w++) if (Atomics.load(this.words, w * LINE) < from) return false;
     return true;
   }
 
-  /** into &= (every worker's bits, OR'd); call after complete(). */
+  /** into &= (every worker's bits, OR'd); after scannedFrom(). */
   keepNeeded(into: Uint32Array): void {
     const base = this.workers * LINE, words = this.words;
     for (let k = 0; k < FILTER_WORDS; k++) {
