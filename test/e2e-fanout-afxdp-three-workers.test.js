@@ -8,9 +8,12 @@
 // IPv6 upload to a LoadBalancer IP goes on after its Service is deleted. Its connection's frames
 // all take the transmit queue the pod's kernel hashed the socket to: on the worker of neither the
 // pod nor the address (a second look: steer_handed_on) in about one run of three — the unit tests
-// (steer-deleted-address, placed at random) cover that case every time.
+// (steer-deleted-address, placed at random) cover that case every time. Last, more external IPs
+// change than a sweep of the retired filter waits for: every worker sweeps (the shared block
+// reaches the workers' cores) and clears the bits of addresses no flow needs.
 import test from 'ava';
-import { e2eSuite, api, serviceYaml, sliceYaml, NODE_V4 } from './lib/topology.js';
+import { e2eSuite, api, serviceYaml, sliceYaml, waitFor, NODE_V4 } from './lib/topology.js';
+import { STEER_RETIRED_SWEEP_EVERY } from '../dist/src/core/retired-fronts.js';
 import { CLIENTS, REMOTES, delta, fanoutServices, manyConnections, uploadThroughDeletion } from './lib/fanout-checks.js';
 
 const WORKERS = 3;
@@ -70,4 +73,26 @@ serial('a pod\'s long IPv6 upload to a LoadBalancer IP goes on after its Service
   const g = (await api(topo, 'GET', '/api/v1/counters')).json;
   t.log(`handed off ${g.global.steer_handed_off}, handed on ${g.global.steer_handed_on}, received ${g.global.steer_received}`);
   handOversReceived(t, g.global);
+});
+
+serial('more removed addresses than a sweep waits for: every worker sweeps the retired filter', async (t) => {
+  const topo = suite.topo;
+  const n = STEER_RETIRED_SWEEP_EVERY + 100;
+  const svcs = (third) => Array.from({ length: n }, (_, i) => serviceYaml({ name: `churn-${i}`, clusterIP: `10.96.${40 + (i >> 8)}.${i & 255}`,
+    extra: { externalIPs: [`198.${third}.${i >> 8}.${i & 255}`] }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }));
+  const swept = (k, cleared) => waitFor(`every worker swept ${k} times`, async () => {
+    const r = (await api(topo, 'GET', '/api/v1/counters')).json;
+    return r.workers.every((w) => (w.global.steer_retired_filter_sweeps ?? 0) >= k && (!cleared || w.global.steer_retired_filter_cleared > 0)) && r;
+  }, 30000).catch(() => undefined);
+  await suite.apply(svcs(18));
+  // every external IP changed: n addresses retired in one apply, a sweep begun before its
+  // additions to the filter (kept); the next such apply's sweep clears them (no flow to them)
+  await suite.apply(svcs(19));
+  t.truthy(await swept(1, false), 'every worker swept');
+  await suite.apply(svcs(20));
+  const c = await swept(2, true);
+  const got = c ?? (await api(topo, 'GET', '/api/v1/counters')).json;
+  t.log(got.workers.map((w) => ({ filtered: w.global.steer_retired_filtered, bits: w.global.steer_retired_filter_bits, sweeps: w.global.steer_retired_filter_sweeps, cleared: w.global.steer_retired_filter_cleared })));
+  t.truthy(c, 'every worker swept again, clearing the bits of the addresses no flow needs');
+  t.true(got.workers.every((w) => w.global.steer_retired_filtered > 0));
 });
