@@ -25,7 +25,7 @@ import { ctFlushAll, ctFree, expireAll, expireSweep, flowsActive } from "./connt
 import { flowAt, gCtMax } from "./regions";
 import { processBatch } from "./pipeline";
 import { ctRestore, ctRecordedFront } from "./ct-restore";
-import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd, steerRetiredFilterAdd, steerRetiredFilterHits } from "./steer";
+import { steerBatch, steerRetiredStage, steerRetiredClear, steerRetiredAdd, steerRetiredFilterAdd, steerRetiredFilterHits, steerRetiredFilter, steerRetiredFilterSet } from "./steer";
 import { ownerOf } from "./owner";
 import { routeCacheClear } from "./route-cache";
 import { traceFilterPtr } from "./trace";
@@ -149,8 +149,15 @@ export function steer_retired_clear(): void { steerRetiredClear(); }
 export function steer_retired_add(family: u32): u32 { return steerRetiredAdd(family) ? 1 : 0; }
 
 /** The staged address (one older than the newest STEER_RETIRED_MAX) into the retired set's filter
- * (steer.ts): a bit, never cleared. */
+ * (steer.ts): a bit, until the host ages it out (src/core/retired-fronts.ts). */
 export function steer_retired_filter_add(): void { steerRetiredFilterAdd(); }
+
+/** Where the retired set's filter bits are (STEER_RETIRED_FILTER_BITS / 8 bytes), for the host to
+ * age out (steer.ts, src/core/retired-fronts.ts). */
+export function steer_retired_filter(): usize { return steerRetiredFilter(); }
+
+/** The host rewrote the filter; `bits` of it are set (steer.ts). */
+export function steer_retired_filter_set(bits: u32): void { steerRetiredFilterSet(bits); }
 
 /** Frames steered by an address only the retired set's filter holds (steer.ts). */
 export function steer_retired_filter_hits(): f64 { return <f64>steerRetiredFilterHits(); }

@@ -30,11 +30,12 @@ import * as L from "./layout";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, ICMP_HLEN, L4_SPORT, L4_DPORT } from "./net";
 import { descAt, slotAt, loadConfig, loadTableSet, hasSnat, snatAddr, hasHairpin, hairpinAddr, gSteerWorkers, gSteerSelf, gPortMin, gPortMax } from "./regions";
 import { svcLookup } from "./select";
-import { frameAt, Frame } from "./frame";
+import { frameAt } from "./frame";
 import { parse } from "./parse";
 import { isIcmpError, readQuote, gQuoteProto } from "./icmp";
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
+import { flowHash } from "./hash";
 import { routeLookup } from "./select";
 import { addrEq, addrCopy } from "./addr";
 
@@ -48,9 +49,10 @@ const IDST: usize = memory.data(16, 16);
 // STEER_RETIRED_MAX of STEER_RETIRED_SLOTS in use, so a probe ends at an empty entry. Before them
 // one 16-byte address the host stages for steerRetiredAdd / steerRetiredFilterAdd. Addresses past
 // the newest STEER_RETIRED_MAX go into a filter of STEER_RETIRED_FILTER_BITS bits (one bit an
-// address, never cleared while the core lives): no address once retired is forgotten; one that
-// was never retired may share a bit, which costs its frames a hand-over (they are routed or meet
-// their flow alike), never a wrong worker.
+// address): no address once retired is forgotten while a flow to it may live; one that was never
+// retired may share a bit, which costs its frames a hand-over (they are routed or meet their flow
+// alike), never a wrong worker. The host clears the bits no worker's flow needs any more (it
+// rewrites the filter in place: steerRetiredFilter, steerRetiredFilterSet; src/core/retired-fronts.ts).
 const RS_SLOTS: u32 = <u32>L.STEER_RETIRED_SLOTS;
 const RS_ENTRY: usize = 20;
 const RS_STAGE: usize = memory.data(16 + <i32>RS_SLOTS * <i32>RS_ENTRY, 16);
@@ -103,6 +105,13 @@ export function steerRetiredFilterAdd(): void {
   store<u32>(w, load<u32>(w) | (<u32>1 << (b & 31)));
   gFiltered++;
 }
+
+/** Where the filter's STEER_RETIRED_FILTER_BITS bits are (bit b: word b >> 5, bit b & 31), for the
+ * host to rewrite; then steerRetiredFilterSet. */
+export function steerRetiredFilter(): usize { return RS_FILTER; }
+
+/** The host rewrote the filter: `bits` of it are set (0: a probe skips it). */
+export function steerRetiredFilterSet(bits: u32): void { gFiltered = bits; }
 
 /** Frames whose destination only the filter called retired (some may be false positives). */
 export function steerRetiredFilterHits(): u64 { return gFilterHits; }
@@ -178,18 +187,20 @@ function ownerOfKey(src: usize, dst: usize, sport: u32, dport: u32, proto: u32, 
  * outside the service CIDRs and pay one hash of the source and, for half of them, a probe of the
  * retired set (once a frontend was removed) and a route lookup; one that lands elsewhere pays a
  * flow lookup, and when not found the hash, probe and route lookup too. */
-function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32, workers: u32): u32 {
+// (@inline: the replies' path in steerBatch pays no call — ~1 ns a frame in bench/steer-ab.mjs;
+// ownerOfQuote has a copy of its own)
+@inline function keptFlowOwner(owner: u32, self: u32, src: usize, dst: usize, h: u32, ports: u32, proto: u32, family: u32, workers: u32): u32 {
   if (owner != self) {
-    if (ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0) return self;
-    const bySrc = ownerOf(fr.srcAddr, 0, workers);
+    if (ctLookup(h, src, dst, ports, proto, family) != 0) return self;
+    const bySrc = ownerOf(src, 0, workers);
     if (bySrc == self || bySrc == owner) return owner;
-    if (retired(fr.dstAddr, family)) return bySrc | RECHECK;
-    return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+    if (retired(dst, family)) return bySrc | RECHECK;
+    return inServiceCidr(dst, family) ? bySrc : owner;
   }
-  const bySrc = ownerOf(fr.srcAddr, 0, workers);
+  const bySrc = ownerOf(src, 0, workers);
   if (bySrc == self) return owner;
-  if (retired(fr.dstAddr, family)) return ctLookup(fr.hash, fr.srcAddr, fr.dstAddr, fr.ports, proto, family) != 0 ? owner : bySrc;
-  return inServiceCidr(fr.dstAddr, family) ? bySrc : owner;
+  if (retired(dst, family)) return ctLookup(h, src, dst, ports, proto, family) != 0 ? owner : bySrc;
+  return inServiceCidr(dst, family) ? bySrc : owner;
 }
 
 @inline function inServiceCidr(addr: usize, family: u32): bool {
@@ -197,13 +208,21 @@ function keptFlowOwner(owner: u32, self: u32, fr: Frame, proto: u32, family: u32
   return rt != null && <u32>rt.kind == L.RTK_SERVICE_CIDR;
 }
 
-/** The quoted packet of an ICMP error at frame offset l4, turned around: LOCAL when it quotes
- * nothing a flow could own. */
-function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, workers: u32): u32 {
+/** The quoted packet of an ICMP error at frame offset l4, turned around and steered as that frame
+ * would be (keptFlowOwner too: an error about a packet a kept flow sent from a deleted Service's
+ * address quotes it from that address, turned around a client's frame to it): LOCAL when it
+ * quotes nothing a flow could own. */
+function ownerOfQuote(f: usize, l4: u32, end: u32, family: u32, self: u32, workers: u32): u32 {
   const il4 = readQuote(f + <usize>l4 + ICMP_HLEN, f + <usize>end, family, ISRC, IDST);
   if (il4 == 0) return LOCAL;
+  const proto = gQuoteProto;
   const isport = <u32>bswap<u16>(load<u16>(il4, L4_SPORT)), idport = <u32>bswap<u16>(load<u16>(il4, L4_DPORT));
-  return ownerOfKey(IDST, ISRC, idport, isport, gQuoteProto, family, true, workers);
+  gByDst = false;
+  const owner = ownerOfKey(IDST, ISRC, idport, isport, proto, family, true, workers);
+  if (!gByDst) return owner;
+  // the flow key of the direction the quoted packet travelled, reversed (icmp.ts icmpError)
+  const ports = idport | (isport << 16);
+  return keptFlowOwner(owner, self, IDST, ISRC, flowHash(IDST, ISRC, ports, proto), ports, proto, family, workers);
 }
 
 /** Writes the owning worker of frames first..n-1 into their descriptors' D_VERDICT (STEER_LOCAL:
@@ -228,9 +247,9 @@ export function steerBatch(first: u32, n: u32): u32 {
         if (fr.hasPorts || fr.laterFragment) {
           gByDst = false;
           owner = ownerOfKey(fr.srcAddr, fr.dstAddr, <u32>fr.sport, <u32>fr.dport, proto, family, fr.hasPorts != 0, workers);
-          if (gByDst) owner = keptFlowOwner(owner, self, fr, proto, family, workers);
+          if (gByDst) owner = keptFlowOwner(owner, self, fr.srcAddr, fr.dstAddr, fr.hash, fr.ports, proto, family, workers);
         } else if (((proto == IPPROTO_ICMP && family == 4) || (proto == IPPROTO_ICMPV6 && family == 6)) && isIcmpError(family, <u32>fr.icmpType)) {
-          owner = ownerOfQuote(slotAt(i), <u32>fr.l4, <u32>fr.end, family, workers);
+          owner = ownerOfQuote(slotAt(i), <u32>fr.l4, <u32>fr.end, family, self, workers);
         }
       }
       if (owner == self) owner = LOCAL;

@@ -10,7 +10,7 @@
 // uplink's by source, IPv6 at random. Every client frame after the deletion must reach its backend.
 import test from 'ava';
 import * as L from '../dist/assembly/layout.js';
-import { frame } from '../dist/src/packet/build.js';
+import { frame, ipPacket, icmpError } from '../dist/src/packet/build.js';
 import { parseFrame } from '../dist/src/packet/parse.js';
 import { CLIENT_MAC, LOCAL_MAC, irFrom } from './lib/core-fixture.js';
 import { workersOf } from './lib/steer-workers.js';
@@ -57,7 +57,7 @@ const named = ['', '', 'two', 'three', 'four'];
 for (const n of [2, 3, 4]) for (const k of ofWorkers(n)) {
   test(`${named[n]} workers: a connection to ${k.name} whose Service was deleted keeps meeting its flow`, (t) => {
     const fe = { id: 1, proto: 'TCP', backends: [1, 2, 3], ...k.fe };
-    const { cores, run } = workersOf(() => irWith(fe, k.snat), n);
+    const { cores, run, steer, readElsewhere } = workersOf(() => irWith(fe, k.snat), n);
     const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: fe.port, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort });
     const syn = run(k.clients.map((c) => toFe(c, 'S')), 1000, k.by);
     t.true(syn.every((o) => o.verdict === L.V_FORWARD), 'every SYN reaches a backend');
@@ -79,6 +79,12 @@ for (const n of [2, 3, 4]) for (const k of ofWorkers(n)) {
       t.is(lost.length, 0, `${flags}: ${lost.length} of ${out.length} client frames missed their flow (went to a worker without it)`);
     }
     t.is(cores.reduce((a, c) => a + c.counters().global.ct_new, 0), k.clients.length, 'no flow created twice');
+    // steer_handed_off counts a frame once however many hand-overs it took; the second ones are
+    // steer_handed_on; every hand-over is received
+    const sum = (k2) => steer.reduce((a, s) => a + s.stats[k2], 0);
+    t.is(sum('handedOff'), readElsewhere(), 'each frame that left its worker counted once');
+    t.is(sum('handedOff') + sum('handedOn'), sum('received'));
+    if (n === 2) t.is(sum('handedOn'), 0);
   });
 }
 
@@ -86,7 +92,7 @@ for (const n of [2, 3, 4]) test(`${named[n]} workers: a client at an address an 
   const CLIENT = '198.51.100.7';
   const vip = { id: 1, addr: '10.96.0.10', port: 80, proto: 'TCP', backends: [1, 2, 3] };
   const ext = { id: 2, kind: 'ExternalIP', addr: CLIENT, port: 80, proto: 'TCP', backends: [1, 2, 3] };
-  const { cores, run } = workersOf(() => irFrom({ frontends: [vip, ext, dns], backends, routes }), n);
+  const { cores, run, steer, readElsewhere } = workersOf(() => irFrom({ frontends: [vip, ext, dns], backends, routes }), n);
   for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irFrom({ frontends: [vip, dns], backends, routes }))));
   t.true(cores.every((c) => c.retired.addresses.includes(CLIENT)));
   const syn = run(Array.from({ length: 30 }, (_, i) => ({ frame: frame({ src: CLIENT, dst: vip.addr, proto: 'TCP', sport: 40000 + i, dport: 80, flags: 'S', srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: UPLINK })), 1000, 'src');
@@ -100,6 +106,13 @@ for (const n of [2, 3, 4]) test(`${named[n]} workers: a client at an address an 
     const lost = out.filter((o) => o.verdict !== L.V_FORWARD || parseFrame(o.frame).src !== vip.addr);
     t.is(lost.length, 0, `${by}: ${lost.length} of ${out.length} replies missed their flow`);
   }
+  // a reply that landed on neither worker went to its source's for a second look and was handed on:
+  // counted once in steer_handed_off, its second hand-over in steer_handed_on
+  const sum = (k) => steer.reduce((a, s) => a + s.stats[k], 0);
+  t.is(sum('handedOff'), readElsewhere(), 'each frame that left its worker counted once');
+  t.is(sum('handedOff') + sum('handedOn'), sum('received'));
+  if (n > 2) t.true(sum('handedOn') > 0, 'some replies were handed on after a second look');
+  else t.is(sum('handedOn'), 0);
 });
 
 test('two workers restored from a checkpoint after the Service was deleted: the restored connections keep meeting their flows (their addresses retired again)', (t) => {
@@ -144,4 +157,35 @@ for (const n of [2, 3]) test(`${named[n]} workers: a connection to an address re
   const g = cores.map((c) => c.counters().global);
   t.true(g.every((x) => x.steer_retired_filtered === 89), `filtered ${g.map((x) => x.steer_retired_filtered)}`);
   t.true(g.some((x) => x.steer_retired_filter_hits > 0), 'the filter steered frames');
+});
+
+// An ICMP error about a packet a kept flow sent from the deleted address (the client's path cannot
+// take it, its host unreachable, ...) is addressed to that address and quotes it: turned around, a
+// client's frame to the deleted address, so it goes where that frame goes — the client's worker,
+// which holds the flow and translates the error to the backend.
+for (const n of [2, 3]) for (const k of cases.filter((c) => c.by !== 'src' && !c.snat)) test(`${named[n]} workers: an ICMP error quoting a packet a kept flow sent from ${k.name} whose Service was deleted reaches the worker with the flow`, (t) => {
+  const fe = { id: 1, proto: 'TCP', backends: [1, 2, 3], ...k.fe };
+  if (fe.addr.includes(':')) fe.backends = [4, 5];
+  const { cores, run } = workersOf(() => irWith(fe), n);
+  const toFe = (client, flags) => ({ frame: frame({ src: client, dst: fe.addr, proto: 'TCP', sport: 40000, dport: fe.port, flags, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort });
+  const syn = run(k.clients.map((c) => toFe(c, 'S')), 1000, k.by);
+  t.true(syn.every((o) => o.verdict === L.V_FORWARD), 'every SYN reaches a backend');
+  const backendOf = new Map(syn.map((o) => { const p = parseFrame(o.frame); return [p.src, p.dst]; }));
+  run(syn.map((o) => { const p = parseFrame(o.frame); return { frame: frame({ src: p.dst, dst: p.src, proto: 'TCP', sport: 8080, dport: p.sport, flags: 'SA', srcMac: p.dstMac, dstMac: p.srcMac }), inPort: 1 }; }), 1001, 'dst');
+  for (const c of cores) applyReceived(c, encodeDiff(diffIr(c.ir, irWithout())));
+  // the backend's next segment as the node sent it on (from the deleted address), and an error about it
+  const router = fe.addr.includes(':') ? 'fd00:0::1' : '10.0.200.1';
+  const errors = k.clients.map((c) => {
+    const inner = ipPacket({ src: fe.addr, dst: c, proto: 'TCP', sport: fe.port, dport: 40000, flags: 'PA', ttl: 63, payload: new Uint8Array(32) });
+    return { frame: icmpError({ src: router, dst: fe.addr, kind: 'host_unreachable', inner, srcMac: CLIENT_MAC, dstMac: LOCAL_MAC }), inPort: k.inPort };
+  });
+  for (const by of n === 2 ? [k.by] : [k.by, 'random']) {
+    const out = run(errors, 1002, by);
+    // translated: to the client's backend, quoting the packet as the backend sent it
+    const lost = out.filter((o) => { const p = parseFrame(o.frame); return o.verdict !== L.V_FORWARD || !p.inner || p.inner.src !== p.dst || p.dst !== backendOf.get(p.inner.dst); });
+    t.is(out.length, errors.length);
+    t.is(lost.length, 0, `${by}: ${lost.length} of ${out.length} ICMP errors reached a worker without their flow (not translated to the backend)`);
+  }
+  const translated = cores.reduce((a, c) => a + (c.counters().reasons.fwd_icmp_error ?? 0), 0);
+  t.is(translated, errors.length * (n === 2 ? 1 : 2), 'each translated by the worker with its flow');
 });

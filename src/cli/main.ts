@@ -315,7 +315,7 @@ async function getCommand(cmd: Command, resource: string, name: string | undefin
         for (const w of (c.workers ?? []) as Raw[]) {
           const wg = w.global;
           out += `  worker ${w.worker}: rx ${wg.rx_packets ?? 0}, forward ${wg.forward ?? 0}, drop ${wg.drop ?? 0}, flows ${wg.ct_active ?? 0}` +
-            (wg.steer_handed_off !== undefined ? `, handed over ${wg.steer_handed_off}, received ${wg.steer_received}, ring full ${wg.steer_ring_full}` : '') + '\n';
+            (wg.steer_handed_off !== undefined ? `, handed over ${wg.steer_handed_off}${wg.steer_handed_on ? ` (+${wg.steer_handed_on} on after a second look)` : ''}, received ${wg.steer_received}, ring full ${wg.steer_ring_full}` : '') + '\n';
         }
         out += '\n';
         const svcs = (c.services as Raw[]).filter((s) => !ns || s.service.startsWith(`${ns}/`));

@@ -14,6 +14,7 @@ import { TableWriter, type TableCapacities, tableSetBytes } from './table-writer
 import { pinFronts, voidStalePins } from './affinity-pins.js';
 import { udpCleanupPlan, udpCleanup } from './udp-cleanup.js';
 import { RetiredFronts } from './retired-fronts.js';
+import { RetiredSweep } from './retired-sweep.js';
 import { SharedRejectLimit, type RejectLimitShare } from './shared-reject-limit.js';
 import { canonicalAddr, formatAddr, parseAddr } from '../util/addr.js';
 import { addrPortKey, frontendIndex, type FrontendIndex } from './frontend-index.js';
@@ -41,9 +42,10 @@ export interface CoreOptions {
   snatPortMin?: number;     // default 32768
   snatPortMax?: number;     // default 60999
   /** Several workers on one interface (assembly/steer.ts): how many share the interfaces and which
-   * one this core is; SNAT ports are then taken only where the owner function names this core.
-   * Default: alone (1, 0). */
-  steer?: { workers: number; self: number };
+   * one this core is; SNAT ports are then taken only where the owner function names this core;
+   * `retiredSweep`: the block the workers age the retired set's filter by (retired-sweep.ts; without
+   * it the filter only fills). Default: alone (1, 0). */
+  steer?: { workers: number; self: number; retiredSweep?: SharedArrayBuffer };
   /** The reject rate limit's buckets shared with other workers' cores (shared-reject-limit.ts):
    *  the node's, as the kernel's. Default: this core's own. */
   rejectLimit?: RejectLimitShare;
@@ -125,6 +127,8 @@ interface CoreExports {
   steer_retired_add(family: number): number;
   steer_retired_filter_add(): void;
   steer_retired_filter_hits(): number;
+  steer_retired_filter(): number;
+  steer_retired_filter_set(bits: number): void;
   [k: string]: unknown;
 }
 
@@ -283,7 +287,7 @@ export class Core {
     }
     w(L.CFG_STEER_WORKERS, st.workers);
     w(L.CFG_STEER_SELF, st.self);
-    if (st.workers > 1) this.retired = new RetiredFronts();
+    if (st.workers > 1) this.retired = new RetiredFronts(st.retiredSweep ? new RetiredSweep(st.retiredSweep, st.self) : undefined);
 
     this.tables = new TableWriter(this, caps);
     this.tables.initSets();
@@ -580,7 +584,11 @@ export class Core {
       const o = this.map.beCounters + id * L.PC_SIZE;
       backends[id] = { packets: this.u64(o + L.PC_PACKETS), bytes: this.u64(o + L.PC_BYTES) };
     }
-    if (this.retired) { global.steer_retired_filtered = this.retired.filtered; global.steer_retired_filter_hits = this.exports.steer_retired_filter_hits(); }
+    if (this.retired) {
+      global.steer_retired_filtered = this.retired.filtered; global.steer_retired_filter_hits = this.exports.steer_retired_filter_hits();
+      global.steer_retired_filter_bits = this.retired.filterBits(this);
+      global.steer_retired_filter_sweeps = this.retired.sweeps; global.steer_retired_filter_cleared = this.retired.cleared;
+    }
     return { generation: this.generation, global, reasons, frontends, backends };
   }
 

@@ -26,6 +26,7 @@ import { NODE_CONFIG_API_VERSION } from '../model/schema.js';
 import { canonicalAddr, isLinkLocal, NeighbourTable, type Neighbour } from './l2.js';
 import { WorkerDataplane } from './worker-dataplane.js';
 import { steerRingsFor } from './steering.js';
+import { retiredSweepBuffer } from '../core/retired-sweep.js';
 import { rejectLimitBuffer } from '../core/shared-reject-limit.js';
 import * as L from '../../assembly/layout.js';
 import type { DaemonConfig } from './config.js';
@@ -456,6 +457,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
   // fanout ports are in every worker; frames are steered to their flow's worker over these rings
   const steerRings = cfg.workers > 1 && cfg.ports.some((p) => p.fanout) ? steerRingsFor(cfg.workers) : undefined;
   const joinTurn = steerRings ? new SharedArrayBuffer(4) : undefined;   // fanout groups joined in worker order
+  const retiredSweep = steerRings ? retiredSweepBuffer(cfg.workers) : undefined;   // the retired filter's ageing (retired-sweep.ts)
   // the reject rate limit's buckets are the node's, as the kernel's (shared-reject-limit.ts)
   const rejectLimit = cfg.workers > 1 ? rejectLimitBuffer() : undefined;
   // where saved flows go (flow-placement.ts)
@@ -464,7 +466,7 @@ async function startDaemonWith(cfg: DaemonConfig, opts: DaemonOptions, boot: Sta
     inits.push({
       worker: w, workers: cfg.workers,
       ports: ports.filter((s) => portManager.opensIn(s, w)),
-      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}) } } : {}),
+      ...(steerRings ? { steer: { workers: cfg.workers, self: w, rings: steerRings, slotSize: L.DEFAULT_SLOT_SIZE, ...(joinTurn ? { joinTurn } : {}), ...(retiredSweep ? { retiredSweep } : {}) } } : {}),
       nodeAddresses: nodeAddrs.addresses.map(canonicalAddr),
       core: { flows: cfg.conntrack.flows, timeouts, ...(cfg.conntrack.fragments !== undefined ? { fragments: cfg.conntrack.fragments } : {}), hugePages: cfg.hugePages, ...(opts.wasmPath ? { wasmPath: opts.wasmPath } : {}), ...(rejectLimit ? { rejectLimit } : {}) },
       probeIntervalMs: cfg.probeIntervalMs,

@@ -19,6 +19,8 @@ export interface SteerPlan {
   slotSize: number;
   /** Int32: how many workers have opened their ports (they join the fanout groups in order). */
   joinTurn?: SharedArrayBuffer;
+  /** The block the cores age the retired set's filter by (src/core/retired-sweep.ts). */
+  retiredSweep?: SharedArrayBuffer;
 }
 
 /** Frames a ring holds: four bursts of the default batch (256), ~2 MiB per ordered pair of workers. */
@@ -29,12 +31,18 @@ export function steerRingsFor(workers: number, slotSize = L.DEFAULT_SLOT_SIZE, s
   return Array.from({ length: workers }, (_, from) => Array.from({ length: workers }, (_, to) => (from === to ? undefined : steerRingBuffer(slots, slotSize))));
 }
 
-export interface SteerStats { handedOff: number; received: number; ringFull: number }
+/** handedOff: frames read from this worker's ports and handed to another (each such frame once,
+ * however many hand-overs it takes); handedOn: frames another worker handed over for a second look
+ * that this one handed on again (the second hand-over of a frame counted in some worker's
+ * handedOff); received: frames taken from the rings (every hand-over, so summed over the workers
+ * handedOff + handedOn = received once the rings are drained); ringFull: frames a full ring refused
+ * (dropped). */
+export interface SteerStats { handedOff: number; handedOn: number; received: number; ringFull: number }
 
 export class Steering {
   private readonly out: Array<SteerRing | undefined>;
   private readonly in: SteerRing[];
-  readonly stats: SteerStats = { handedOff: 0, received: 0, ringFull: 0 };
+  readonly stats: SteerStats = { handedOff: 0, handedOn: 0, received: 0, ringFull: 0 };
   private readonly toWake: boolean[];
 
   constructor(private readonly core: Core, plan: SteerPlan, private readonly wake: (worker: number) => void = () => undefined) {
@@ -113,7 +121,7 @@ export class Steering {
       }
       const ring = this.out[owner];
       if (ring && ring.push(u32, core.slotOffset(i), len, dv.getUint16(d + L.D_IN_PORT, true), mark && verdict & L.STEER_RECHECK ? RING_RECHECK : 0)) {
-        this.stats.handedOff++;
+        if (mark) this.stats.handedOff++; else this.stats.handedOn++;
         this.toWake[owner] = true;
       } else {
         this.stats.ringFull++;

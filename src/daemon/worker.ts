@@ -123,7 +123,7 @@ class Worker {
   constructor(private readonly init: WorkerInit, private readonly ctl: MessagePort, private readonly wake: WakeReceiver) {
     const t = init.core.timeouts ?? {};
     this.core = Core.create({ flows: init.core.flows, batchMax: init.core.batchMax, timeouts: t, wasmPath: init.core.wasmPath, hugePages: init.core.hugePages,
-      ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self } } : {}),
+      ...(init.steer ? { steer: { workers: init.steer.workers, self: init.steer.self, ...(init.steer.retiredSweep ? { retiredSweep: init.steer.retiredSweep } : {}) } } : {}),
       ...(init.core.rejectLimit ? { rejectLimit: { buffer: init.core.rejectLimit } } : {}) });
     keepBackendsAsReceived(this.core);
     this.awaitingNeighbour = new HoldQueue({ slotBytes: this.core.slotSize });
@@ -525,7 +525,7 @@ class Worker {
           c.global.worker_wakeups = this.wake.taken + (this.waker ? this.native!.nativeAddon().wakerStats(this.waker).taken : 0);
           if (this.steering) {
             const st = this.steering.stats;
-            c.global.steer_handed_off = st.handedOff; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
+            c.global.steer_handed_off = st.handedOff; c.global.steer_handed_on = st.handedOn; c.global.steer_received = st.received; c.global.steer_ring_full = st.ringFull;
           }
           this.post({ type: 'reply', id: m.id, ok: true, value: c });
           return;
@@ -823,6 +823,7 @@ class Worker {
       const copying = core.tables.copyStep(TABLE_COPY_SLICE);
       if (this.held) { if (!copying) await this.wake.sleep(IDLE_WAIT_MS); continue; }
       this.exportStep();
+      core.retired?.poll(core);   // the retired filter's sweep, once every worker has scanned (retired-fronts.ts)
       const now = core.now();
       this.probeUnresolved(now);
       this.refreshMtus(now);

@@ -67,7 +67,7 @@ export async function fanoutServices(suite, { name, clusterIP, npClusterIP, node
 /** `perSource` connections from each of `sources` (in `ns`) to `url`: all must reach a pod, keep
  * one flow each with every reply finding it, and both workers must create flows. Returns the
  * counters before and after, the connections made and the flows created per worker. */
-export async function manyConnections(t, topo, ns, url, sources, perSource) {
+export async function manyConnections(t, topo, ns, url, sources, perSource, workers = 2) {
   t.is((await curlOk(topo, ns, url, 25)).code, 0, topo.daemonLog.slice(-2000));
   const before = await counters(topo);
   const res = await fromSources(topo, ns, url, sources, perSource);
@@ -75,7 +75,7 @@ export async function manyConnections(t, topo, ns, url, sources, perSource) {
   t.deepEqual(failed, [], `${failed.length} of ${res.length} failed`);
   const after = await counters(topo);
   flowsKept(t, before, after, res.length);
-  t.is(after.workers.length, 2);
+  t.is(after.workers.length, workers);
   const perWorker = after.workers.map((w, i) => (w.global.ct_new ?? 0) - (before.workers[i].global.ct_new ?? 0));
   t.log(`handed over ${delta(after, before, 'steer_handed_off')} of ${delta(after, before, 'rx_packets')} frames; flows per worker ${perWorker}`);
   t.true(perWorker.every((n) => n > 0), `flows per worker ${perWorker}`);

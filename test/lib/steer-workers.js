@@ -7,6 +7,7 @@ import { ownerOf } from '../../dist/src/daemon/flow-placement.js';
 import { parseFrame } from '../../dist/src/packet/parse.js';
 import { Steering, steerRingsFor } from '../../dist/src/daemon/steering.js';
 import { mkCore } from './core-fixture.js';
+import { retiredSweepBuffer } from '../../dist/src/core/retired-sweep.js';
 
 /** The fanout program's choice (src/ports/fanout-program.ts) for one IPv4 address: `'src'` (an
  * uplink) or `'dst'` (a pod port); IPv6 and `'random'` frames go to a worker at random. */
@@ -24,16 +25,20 @@ export function placer(workers, seed = 3) {
 /** `workers` cores over `ir` (an Ir, or a function making one: each core then has its own, as a
  * daemon's workers do — an apply patches a worker's Ir in place) with core options `opts`; run(frames, now, by) places each frame
  * ({ frame, inPort }) by `by` (placer), hands over what another owns, processes, and returns each
- * processed frame's { worker, verdict, reason, frame }. */
+ * processed frame's { worker, verdict, reason, frame }. `steer`: each worker's Steering; `readElsewhere()`:
+ * how many frames left the worker they were placed on (each once, however many hand-overs). */
 export function workersOf(ir, workers, opts = {}, seed = 3) {
   const rings = steerRingsFor(workers);
-  const cores = Array.from({ length: workers }, (_, self) => mkCore(typeof ir === 'function' ? ir() : ir, { steer: { workers, self }, batchMax: 256, flows: 4096, ...opts }));
+  // the block a daemon's workers age the retired set's filter by (src/core/retired-sweep.ts)
+  const retiredSweep = retiredSweepBuffer(workers);
+  const cores = Array.from({ length: workers }, (_, self) => mkCore(typeof ir === 'function' ? ir() : ir, { steer: { workers, self, retiredSweep }, batchMax: 256, flows: 4096, ...opts }));
   const steer = cores.map((c, self) => new Steering(c, { workers, self, rings, slotSize: L.DEFAULT_SLOT_SIZE }));
   const place = placer(workers, seed);
+  let elsewhere = 0;
   const run = (frames, now, by = 'random') => {
     const share = cores.map(() => []);
     for (const f of frames) share[place(f, by)].push(f);
-    const counts = cores.map((c, w) => { share[w].forEach((f, i) => c.writeFrame(i, f.frame, f.inPort)); return steer[w].dispatch(0, share[w].length); });
+    const counts = cores.map((c, w) => { share[w].forEach((f, i) => c.writeFrame(i, f.frame, f.inPort)); const kept = steer[w].dispatch(0, share[w].length); elsewhere += share[w].length - kept; return kept; });
     const out = [];
     const turn = (c, w, kept) => {
       const got = steer[w].receive(256);
@@ -50,5 +55,5 @@ export function workersOf(ir, workers, opts = {}, seed = 3) {
     for (let round = 0; round < 2 && steer.some((s) => s.pending()); round++) cores.forEach((c, w) => { if (steer[w].pending()) turn(c, w, []); });
     return out;
   };
-  return { cores, run };
+  return { cores, run, steer, readElsewhere: () => elsewhere };
 }
