@@ -205,3 +205,23 @@ for (const nodeFirst of [true, false]) {
     t.is((await traceTo(dp, '198.51.100.9', 80)).backend?.addr, '10.244.60.1', 'its external IP');
   });
 }
+
+test('applyEach: three Services on one tuple — the oldest serves it; deleted, the next oldest does; one that drops the address is told it serves all of its own', async (t) => {
+  const { dp, core } = await controlPlane(t);
+  const third = (ts) => [asModel(dated(apiService('late', '10.96.52.1', { ns: 'third', extra: { externalIPs: [LB] } }), ts), 'Service'), asModel(apiSlice('late-1', 'late', ['10.244.52.1'], { ns: 'third' }), 'EndpointSlice')];
+  await core.applyEach(third('2025-01-01T00:00:00Z'));
+  await core.applyEach(squatters('2024-06-01T00:00:00Z'));
+  const r = await core.applyEach(datedVictims('2024-01-01T00:00:00Z'));
+  t.is((await traceTo(dp, LB, 80)).backend?.addr, '10.244.50.1', 'the oldest');
+  // the victim's arrival took LB:80 from the squatter: both others now yield it to the victim
+  t.deepEqual(r.withheld.find((w) => w.name === 'squat')?.frontends, [{ frontend: `${LB}:80/TCP`, heldBy: 'victim/web' }]);
+  t.is((await traceTo(dp, '10.96.52.1', 80)).backend?.addr, '10.244.52.1', 'the youngest cluster IP');
+  await core.applyEach([], [{ kind: 'Service', namespace: 'victim', name: 'web' }]);
+  t.is((await traceTo(dp, LB, 80)).backend?.addr, '10.244.51.2', 'the victim gone: the next oldest');
+  // the squatter drops LB: the youngest serves it, and the squatter is told it yields nothing now
+  const dropped = asModel(dated(apiService('squat', '10.96.51.2', { ns: 'other', extra: { externalIPs: ['198.51.100.8'] } }), '2024-06-01T00:00:00Z'), 'Service');
+  const r2 = await core.applyEach([dropped]);
+  t.is((await traceTo(dp, LB, 80)).backend?.addr, '10.244.52.1', 'then the youngest');
+  t.deepEqual(r2.withheld.map((w) => [w.name, w.frontends.length]).sort(), [['late', 0]]);
+  t.deepEqual(r2.skipped, []);
+});

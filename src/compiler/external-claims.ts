@@ -52,6 +52,7 @@ export function ranksBefore(a: ServiceSpec, b: ServiceSpec): boolean {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+const NO_KEYS: readonly string[] = [];
 
 export class ExternalClaims {
   /** tuple claim → keys of the Services in the model that yield it (few: only clashes). */
@@ -117,12 +118,16 @@ export class ExternalClaims {
     const tuples = new Set<string>([...(claimed?.keys() ?? []), ...freed]);
     const settled = new Set<string>(); // tuples decided here (the rest keep their current holder)
     for (const c of tuples) {
-      const fromBatch = claimed?.get(c) ?? [];
-      if (!yieldNew && fromBatch.length) { for (const k of fromBatch) decide(k); continue; } // claimed whole: the compiler judges
+      const fromBatch = claimed?.get(c) ?? NO_KEYS;
+      if (!yieldNew && fromBatch.length) continue; // claimed whole: the compiler judges
+      const h = this.view.claimHolder(c), ys = this.yielders.get(c);
+      const held = h !== undefined && inForce(h);
+      // the common case, one claimant and nobody yielding the tuple: nothing to decide (a first
+      // sync of 10k LoadBalancers makes no decision at all)
+      if (!ys && fromBatch.length + (held ? 1 : 0) <= 1) continue;
       const contenders: string[] = [...fromBatch];
-      const h = this.view.claimHolder(c);
-      if (h !== undefined && inForce(h)) contenders.push(h);
-      for (const y of this.yielders.get(c) ?? NONE) if (inForce(y)) contenders.push(y);
+      if (held) contenders.push(h);
+      for (const y of ys ?? NONE) if (inForce(y)) contenders.push(y);
       if (!contenders.length) continue;
       let win = contenders[0];
       for (let i = 1; i < contenders.length; i++) if (ranksBefore(spec(contenders[i]), spec(win))) win = contenders[i];
@@ -133,7 +138,7 @@ export class ExternalClaims {
       const b = batch.get(k);
       if (b) {
         if (lost.size) b.withheld = new Set(lost.keys());
-        if (hasExternalClaims(b)) out.reports.push(report(b, lost));
+        if (lost.size || this.view.serviceByKey(k)?.withheld) out.reports.push(report(b, lost));
         continue;
       }
       // a Service of the model: its other withheld tuples stay as they are
@@ -147,6 +152,8 @@ export class ExternalClaims {
       out.extra.push(next.size ? { ...rest, withheld: new Set(next.keys()) } : rest);
       out.reports.push(report(cur, next));
     }
+    // a Service that yielded a tuple and no longer claims it: serves all of its own again
+    for (const [k, b] of batch) if (!decided.has(k) && this.view.serviceByKey(k)?.withheld) out.reports.push(report(b, new Map()));
     return out;
   }
 }
