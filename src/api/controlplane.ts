@@ -295,11 +295,12 @@ export class ControlPlaneCore {
   }
 
   /** The watcher's apply (src/kube/): every object stands alone. An object that fails validation,
-   * or that clashes with the rest (a cluster IP, node port or frontend another Service holds), is
-   * left out with its errors and keeps whatever version of it was programmed before; everything
-   * else is applied as one transaction. Removals of objects that are not in the model are no-ops.
-   * A clash costs one more compile attempt per round (each round leaves out every object the
-   * compiler named). `wdp apply` stays atomic: it does not use this. */
+   * or that clashes with the rest (a cluster IP or node port another Service holds), is left out
+   * with its errors and keeps whatever version of it was programmed before; everything else is
+   * applied as one transaction. An external tuple two Services claim costs the one that ranks
+   * second only that frontend (RunOptions.watcher; `withheld` in the answer). Removals of objects
+   * that are not in the model are no-ops. A clash costs one more compile attempt per round (each
+   * round leaves out every object the compiler named). `wdp apply` stays atomic: it does not use this. */
   applyEach(raws: unknown[], removes: ObjectRef[] = []): Promise<PartialApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0 && raws.length) warmMaglevWorker(raws);
