@@ -115,3 +115,18 @@ test('a restart keeps the winner: the saved state decides as the API does, befor
   await servedApart(t, second.dp, '10.244.50.1', 'after the first sync: ');
   t.deepEqual(second.watcher.sync.skippedObjects(), []);
 });
+
+test('a Service saved without its creationTimestamp (by an older wdp) is programmed again at the next full sync: its age ranks it', async (t) => {
+  const { serviceForModel } = await import('../dist/src/kube/objects.js');
+  const k = await startKube(t, { seed: (d) => { d.create('services', victim()); } });
+  await until(() => k.compiler.getService('victim', 'web')?.raw.metadata.creationTimestamp, { what: 'the first sync' });
+  // what an older wdp stored: the same resourceVersion, no creationTimestamp
+  const raw = serviceForModel(k.double.get('services', 'victim', 'web'));
+  delete raw.metadata.creationTimestamp;
+  await k.cp.core.applyEach([raw]);
+  t.is(k.compiler.getService('victim', 'web').raw.metadata.creationTimestamp, undefined);
+  const full = k.watcher.sync.stats.full;
+  k.watcher.sync.requestFull();
+  await until(() => k.watcher.sync.stats.full > full, { what: 'a full sync' });
+  t.is(k.compiler.getService('victim', 'web').raw.metadata.creationTimestamp, k.double.get('services', 'victim', 'web').metadata.creationTimestamp);
+});
