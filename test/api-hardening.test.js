@@ -198,12 +198,18 @@ test('a source range that is no CIDR is refused', (t) =>
   refused(t, svc('web', { type: 'LoadBalancer', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, nodePort: 30080 }], loadBalancerSourceRanges: ['10.1.2.3'] }),
     'spec.loadBalancerSourceRanges[0]', /valid CIDR/));
 
-test('a ClusterIP equal to a node address is refused, in one request or after', async (t) => {
+test('a ClusterIP equal to a node address is refused, in one request or after; a node address that is a cluster IP is the node\'s', async (t) => {
   const n = node({ nodeAddresses: ['192.168.0.1'] });
   await refused(t, [n, svc('web', okSpec('192.168.0.1'))], 'spec.clusterIP', /is an address of node node-a/);
   await refused(t, svc('web', okSpec('192.168.0.1')), 'spec.clusterIP', /is an address of node node-a/, {}, [n]);
-  // and the other way round: a node address that is a cluster IP
-  await refused(t, n, 'spec.nodeAddresses[0]', /is the cluster IP of Service shop\/web/, {}, [svc('web', okSpec('192.168.0.1'))]);
+  // the other way round the node's address wins: the NodeConfig is applied (the daemon's own, from
+  // the Node, must not depend on which came first) and that ClusterIP frontend is removed, with a warning
+  const { req } = await start(t);
+  t.is((await req('POST', '/api/v1/apply', JSON.stringify(svc('web', okSpec('192.168.0.1'))))).status, 200);
+  const r = await req('POST', '/api/v1/apply', JSON.stringify(n));
+  t.is(r.status, 200, r.text.slice(0, 400));
+  t.deepEqual(r.json.diff.frontendsRemove.map((f) => `${f.kind} ${f.addr}`), ['ClusterIP 192.168.0.1']);
+  t.true(r.json.warnings.some((w) => /cluster IP 192\.168\.0\.1 is an address of node node-a: not served/.test(w)), JSON.stringify(r.json.warnings));
 });
 
 test('a ClusterIP equal to a pod (endpoint) address is refused, either way round', async (t) => {

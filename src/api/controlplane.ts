@@ -3,7 +3,8 @@
 import { Compiler, warmMaglevWorker, type Change, type ObjectRef } from '../compiler/compiler.js';
 import { validateAll, validatedAll, validateObject, identify, type Validated } from '../model/schema.js';
 import { AddressIndex, refKey } from '../model/conflicts.js';
-import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec } from '../model/types.js';
+import { ExternalClaims, type WithheldReport } from '../compiler/external-claims.js';
+import { fieldError, ValidationError, type FieldError, type ModelObject, type NodeSpec, type ServiceSpec } from '../model/types.js';
 import { L, type IrBackend, type IrFrontend, type SnatAddresses } from '../ir/ir.js';
 import { isEmptyDiff } from '../ir/diff.js';
 import type { IrList } from '../ir/list.js';
@@ -72,7 +73,25 @@ function capWarnings(ws: string[]): string[] {
 
 /** An object applyEach left out: invalid on its own, or clashing with the rest of the state. */
 export interface SkippedObject { kind: string; namespace?: string; name: string; stage: 'invalid' | 'conflict'; errors: FieldError[] }
-export interface PartialApplyResult extends ApplyResult { skipped: SkippedObject[] }
+/** applyEach's answer: `withheld`, per Service whose yielded frontends the change decided (an
+ * external tuple another Service serves: src/compiler/external-claims.ts), even when none. */
+export interface PartialApplyResult extends ApplyResult { skipped: SkippedObject[]; withheld: WithheldReport[] }
+export type { WithheldReport } from '../compiler/external-claims.js';
+
+/** How `run` takes a change. `watcher`: the Kubernetes watcher's objects (applyEach, and a
+ * restore): endpoint addresses are not checked against cluster IPs, a cluster IP that is a node
+ * address is not refused (the compiler leaves that frontend out), and a Service yields an external
+ * tuple an older one claims instead of clashing; `wdp apply` (false) refuses all three. */
+interface RunOptions {
+  dryRun?: boolean;
+  /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged. */
+  sources?: ReadonlyArray<SourceText | undefined>;
+  /** Called with the answer's final parts while the dataplane and the store take the change. */
+  prepare?: (parts: AnswerParts) => void;
+  watcher?: boolean;
+}
+type RunResult = ApplyResult & { withheld: WithheldReport[] };
+const withoutWithheld = ({ withheld: _, ...r }: RunResult): ApplyResult => r;
 
 export class ApplyFailure extends Error {
   constructor(message: string, readonly statusCode: number) { super(message); this.name = 'ApplyFailure'; }
@@ -146,6 +165,7 @@ export class ControlPlaneCore {
     eachSlice: () => this.compiler.eachSlice(),
     sliceCount: () => this.compiler.sliceCount(),
   });
+  private readonly externalClaims = new ExternalClaims(this.compiler);
 
   private readonly nodeListeners: Array<(node: NodeSpec | null) => void> = [];
 
@@ -195,12 +215,17 @@ export class ControlPlaneCore {
       const configured = !savedNode && node ? validateAll([node]) : [];
       const objs: ModelObject[] = [...(saved?.objects ?? []), ...configured];
       if (!objs.length) return;
+      // Services the watcher applied with a tuple yielded to another: decided again, by the same
+      // rule (the decision is not stored)
+      const yielded = this.externalClaims.resolve(objs, new Set(), true);
+      for (const s of yielded.extra) objs.push(s);
       const ch = this.compiler.change({ upsert: objs });
       try { await this.dataplane.apply(ch.diff, this.compiler.ir); } catch (e) {
         ch.rollback();
         throw new ApplyFailure(`restoring the saved state failed in the dataplane: ${(e as Error).message}`, 500);
       }
       this.addresses.reset();
+      this.externalClaims.reset(this.compiler.eachService());
       this.lastUpdated = new Date();
       // the configured node config is in force now: saved, as an apply of it would be. An apply of
       // the same node config later (the daemon's first program) changes nothing and saves nothing,
@@ -242,7 +267,7 @@ export class ControlPlaneCore {
         changed.push(o);
         sources.push(withTexts && o.raw === raws[i] ? { text: t!.text, start: t!.spans[2 * i], end: t!.spans[2 * i + 1] } : undefined);
       }
-      return this.run({ upsert: changed }, results, changed, !!opts.dryRun, withTexts ? sources : undefined, opts.prepare);
+      return withoutWithheld(await this.run({ upsert: changed }, results, changed, { dryRun: opts.dryRun, sources: withTexts ? sources : undefined, prepare: opts.prepare }));
     });
   }
 
@@ -265,16 +290,17 @@ export class ControlPlaneCore {
       if (preErrors.length) throw new ValidationError(preErrors);
       if (!refs.length) throw new ValidationError([fieldError('<request>', undefined, undefined, '', 'FieldValueRequired', 'Required value: the body names no objects')]);
       const results: ObjectResult[] = refs.map((r) => ({ kind: r.kind, ...(r.kind === 'NodeConfig' ? {} : { namespace: r.namespace || 'default' }), name: r.name, action: 'deleted' }));
-      return this.run({ remove: refs }, results, [], !!opts.dryRun);
+      return withoutWithheld(await this.run({ remove: refs }, results, [], { dryRun: opts.dryRun }));
     });
   }
 
   /** The watcher's apply (src/kube/): every object stands alone. An object that fails validation,
-   * or that clashes with the rest (a cluster IP, node port or frontend another Service holds), is
-   * left out with its errors and keeps whatever version of it was programmed before; everything
-   * else is applied as one transaction. Removals of objects that are not in the model are no-ops.
-   * A clash costs one more compile attempt per round (each round leaves out every object the
-   * compiler named). `wdp apply` stays atomic: it does not use this. */
+   * or that clashes with the rest (a cluster IP or node port another Service holds), is left out
+   * with its errors and keeps whatever version of it was programmed before; everything else is
+   * applied as one transaction. An external tuple two Services claim costs the one that ranks
+   * second only that frontend (RunOptions.watcher; `withheld` in the answer). Removals of objects
+   * that are not in the model are no-ops. A clash costs one more compile attempt per round (each
+   * round leaves out every object the compiler named). `wdp apply` stays atomic: it does not use this. */
   applyEach(raws: unknown[], removes: ObjectRef[] = []): Promise<PartialApplyResult> {
     return this.serial(async () => {
       if (this.compiler.serviceCount() === 0 && raws.length) warmMaglevWorker(raws);
@@ -294,8 +320,7 @@ export class ControlPlaneCore {
         const results = objs.map((o) => this.objectResult(o));
         const changed = objs.filter((_, i) => results[i].action !== 'unchanged');
         try {
-          // (endpoint addresses not checked against cluster IPs: AddressIndex.check)
-          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, false, undefined, undefined, false);
+          const r = await this.run({ upsert: changed, remove: refs }, [...results, ...removed], changed, { watcher: true });
           return { ...r, skipped };
         } catch (e) {
           if (!(e instanceof ValidationError)) throw e;
@@ -345,15 +370,25 @@ export class ControlPlaneCore {
     try { return this.store!.stage(storeWrite(batch, objs, sources), () => inverseWrite(objs, old)); } catch (e) { return e as Error; }
   }
 
-  /** `sources[i]`: the JSON text objs[i] came as, when it is that text's object unchanged.
-   * `prepare`: called with the answer's final parts while the dataplane and the store take the
-   * change (the main thread waits for them then); a throw there changes nothing. */
-  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], dryRun: boolean, sources?: ReadonlyArray<SourceText | undefined>,
-    prepare?: (parts: AnswerParts) => void, checkEndpoints = true): Promise<ApplyResult> {
+  /** One transaction (RunOptions). `prepare` runs while the main thread waits for the workers and
+   * the store; a throw there changes nothing. */
+  private async run(batch: Parameters<Compiler['change']>[0], results: ObjectResult[], objs: ModelObject[], opts: RunOptions = {}): Promise<RunResult> {
     const t0 = process.hrtime.bigint();
+    const dryRun = !!opts.dryRun, sources = opts.sources, prepare = opts.prepare;
+    // external tuples two Services claim: which one yields (and which the batch's change makes
+    // yield or serve again, though the batch does not name them)
+    const gone = new Set<string>();
+    for (const r of batch.remove ?? []) if (r.kind === 'Service') gone.add(`${r.namespace || 'default'}/${r.name}`);
+    const yielded = this.externalClaims.resolve(batch.upsert ?? [], gone, !!opts.watcher);
+    if (yielded.extra.length) {
+      batch = { ...batch, upsert: [...(batch.upsert ?? []), ...yielded.extra] };
+      objs = [...objs, ...yielded.extra];
+      results = [...results, ...yielded.extra.map((s: ServiceSpec): ObjectResult => ({ kind: 'Service', namespace: s.namespace, name: s.name, action: 'configured' }))];
+    }
+    const withheld = yielded.reports;
     const old = this.currentOf(batch);
     const removed = new Set((batch.remove ?? []).map((r) => refKey(r.kind, `${r.namespace || 'default'}/${r.name}`)));
-    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null, checkEndpoints);
+    const conflicts = this.addresses.check(batch.upsert ?? [], old, removed, this.ports && (batch.upsert ?? []).some((o) => o.kind === 'NodeConfig') ? this.ports() : null, !opts.watcher);
     if (conflicts.length) throw new ValidationError(conflicts);
     const nodeBefore = this.compiler.getNode();
     const modelChanged = results.some((r) => r.action !== 'unchanged');
@@ -368,12 +403,12 @@ export class ControlPlaneCore {
     if (dryRun) {
       const view = diffView(ch);
       ch.rollback();
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: ch.servicesRecompiled, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0, withheld };
     }
     if (!modelChanged) {
       const view = diffView(ch);
       ch.rollback(); // nothing to undo but keeps the compiler's bookkeeping exact
-      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0 };
+      return { dryRun, generation: this.dataplane.generation(), objects: results, diff: view, warnings: capWarnings(ch.warnings), servicesRecompiled: 0, syncSeconds: 0, programmedSeconds: 0, programmedAtNs: 0, withheld };
     }
     // The dataplane takes the change (on the workers' threads) while the store commits it (an
     // fsync): the apply is acknowledged when both are done, in max(program, persist) instead of
@@ -430,6 +465,7 @@ export class ControlPlaneCore {
       throw new ApplyFailure(`saving the desired state failed (nothing applied; ${undone}): ${saveError.message}`, 500);
     }
     this.addresses.update(old.values(), batch.upsert ?? []);
+    this.externalClaims.update(old.values(), batch.upsert ?? []);
     this.lastUpdated = new Date();
     const node = this.compiler.getNode();
     if (node !== nodeBefore) {
@@ -451,7 +487,7 @@ export class ControlPlaneCore {
     }
     return {
       dryRun, generation, objects: results, diff: view, warnings, servicesRecompiled: ch.servicesRecompiled, syncSeconds: seconds,
-      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs,
+      programmedSeconds: Math.max(0, (programmedAtNs - Number(t0)) / 1e9), programmedAtNs: isEmptyDiff(ch.diff) ? 0 : programmedAtNs, withheld,
     };
   }
 }

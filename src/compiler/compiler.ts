@@ -26,7 +26,7 @@ import { NodeHops } from './next-hops.js';
 import { backendKeyCmp, ipv4KeyRank, maglevIndexTableAt, maglevSlotWidth } from './maglev.js';
 import { MaglevJobs, startMaglevWorker } from './maglev-pool.js';
 import { IdAllocator, type Undo } from './ids.js';
-import { claimKeys, describeClaim, forEachClaim, type Claim } from './claims.js';
+import { claimKeys, describeClaim, externalClaim, forEachClaim, type Claim } from './claims.js';
 import { duplicateError, groupFresh, unlabelledSliceWarnings, unlabelledWarning } from './batch.js';
 import { sliceCount, type ServiceRecord } from './service-record.js';
 import { CompiledService, dropRefs, ServiceOutput } from './service-output.js';
@@ -215,6 +215,10 @@ export class Compiler {
 
   // ---- read side ---------------------------------------------------------------------------
   getService(ns: string, name: string): ServiceSpec | undefined { return this.recs.get(refKey(ns, name))?.spec; }
+  /** The Service of key "ns/name", or undefined. */
+  serviceByKey(key: string): ServiceSpec | undefined { return this.recs.get(key)?.spec; }
+  /** The key of the Service that holds claim `c` (src/compiler/claims.ts), or undefined. */
+  claimHolder(c: Claim): string | undefined { return this.claims.get(c); }
   getSlice(ns: string, name: string): SliceSpec | undefined { return this.slices.get(refKey(ns, name)); }
   getNode(): NodeSpec | null { return this.node; }
   listServices(): ServiceSpec[] {
@@ -686,6 +690,11 @@ export class Compiler {
     const cands = this.cands;
     const external = L.FEF_EXTERNAL | (svc.externalLocal ? 0 : L.FEF_MASQUERADE);
     const fam = svc.families;
+    // a cluster IP that is one of the node's own addresses (the API server does not check it) gets
+    // no ClusterIP frontend: the node's traffic stays the node's, whichever arrived first (the node
+    // change recompiles every Service); the rest of the Service is served
+    const nodeOwned = this.clusterIPsOfNode(svc);
+    if (nodeOwned !== null) warnings.push(`Service ${svc.key}: cluster IP ${nodeOwned.join(', ')} is an address of node ${this.node!.name}: not served (the node's own traffic is not taken over; the rest of the Service is served)`);
 
     for (let pi = 0; pi < svc.ports.length; pi++) {
       const sp = svc.ports[pi];
@@ -750,6 +759,7 @@ export class Compiler {
       // masqueraded, else (with a local-traffic detector of the ClusterIP's family) those not from a pod
       for (let i = 0; i < svc.clusterIPs.length; i++) {
         const ip = svc.clusterIPs[i];
+        if (nodeOwned !== null && nodeOwned.includes(ip)) continue; // the node's own address: never taken over
         const outsideMasq = this.node?.masqueradeAll ? L.FEF_MASQUERADE : this.hops.detectsPods(ip.includes(':') ? 6 : 4) ? L.FEF_MASQUERADE_OUTSIDE : 0;
         this.emit('ClusterIP', ip, sp.port, outsideMasq, svc.internalLocal, NO_RANGES);
       }
@@ -757,7 +767,7 @@ export class Compiler {
       // cluster-wide set that in-cluster sources of the external addresses get (kube-proxy's
       // cluster policy chain) is a frontend of its own, outside the service map
       if (svc.internalLocal && svc.externalLocal && (sp.nodePort !== undefined || svc.externalIPs.length || svc.lbIngress.length))
-        for (let i = 0; i < svc.clusterIPs.length; i++) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
+        for (let i = 0; i < svc.clusterIPs.length; i++) if (nodeOwned === null || !nodeOwned.includes(svc.clusterIPs[i])) this.emit('ClusterPolicy', svc.clusterIPs[i], sp.port, 0, false, NO_RANGES);
       if (sp.nodePort !== undefined && this.node)
         for (let i = 0; i < this.node.nodePortAddresses.length; i++) {
           const a = this.node.nodePortAddresses[i];
@@ -771,14 +781,25 @@ export class Compiler {
       // An externalIP that is an LB IP too is one frontend, the ExternalIP, and takes the ranges:
       // kube-proxy's firewall is keyed by LB IP and port, whatever else the address is
       const ext = svc.externalIPs, lb = svc.lbIngress, guarded = svc.sourceRanges.length !== 0;
-      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i])) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, guarded && lb.includes(ext[i]) ? svc.sourceRanges : NO_RANGES);
-      for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i])) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
+      // (a tuple the Service yields to another that claims it too: src/compiler/external-claims.ts)
+      const withheld = svc.withheld;
+      for (let i = 0; i < ext.length; i++) if (this.ofFamily(fam, ext[i]) && !this.portTaken(ext[i]) && !(withheld && withheld.has(externalClaim(sp.protocol, ext[i], sp.port)))) this.emit('ExternalIP', ext[i], sp.port, external, svc.externalLocal, guarded && lb.includes(ext[i]) ? svc.sourceRanges : NO_RANGES);
+      for (let i = 0; i < lb.length; i++) if (this.ofFamily(fam, lb[i]) && !this.portTaken(lb[i]) && !(withheld && withheld.has(externalClaim(sp.protocol, lb[i], sp.port)))) this.emit('LoadBalancer', lb[i], sp.port, external, svc.externalLocal, svc.sourceRanges);
     }
     portState.built = 0;
     if (unresolved && this.node) { // without a node config change() reports it once, not per service
       const uniq = [...new Set(unresolved)];
       warnings.push(`Service ${svc.key}: no neighbour or route for ${uniq.length} endpoint address(es) (${uniq.slice(0, 5).join(', ')}${uniq.length > 5 ? ', ...' : ''}); packets to them are dropped (drop_no_route)`);
     }
+    return out;
+  }
+
+  /** The cluster IPs of `svc` that are addresses of the node, or null (the common case: no array). */
+  private clusterIPsOfNode(svc: ServiceSpec): string[] | null {
+    const own = this.node?.addresses;
+    if (!own || !own.length) return null;
+    let out: string[] | null = null;
+    for (let i = 0; i < svc.clusterIPs.length; i++) if (own.includes(svc.clusterIPs[i])) (out ??= []).push(svc.clusterIPs[i]);
     return out;
   }
 

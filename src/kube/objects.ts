@@ -30,10 +30,13 @@ export function proxyLabelSelector(serviceProxyName?: string): string {
 type Raw = Record<string, unknown>;
 const isObj = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-function metadataOf(o: KubeObject): Raw {
+function metadataOf(o: KubeObject, created = false): Raw {
   const m = o.metadata ?? {};
   const out: Raw = { name: m.name, namespace: m.namespace };
   if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  // a Service's age decides which of two Services serves an external tuple both claim
+  // (src/compiler/external-claims.ts)
+  if (created && m.creationTimestamp !== undefined) out.creationTimestamp = m.creationTimestamp;
   if (m.labels && Object.keys(m.labels).length) out.labels = m.labels;
   if (m.annotations && Object.keys(m.annotations).length) {
     // kubectl's last-applied copy can be as large as the object: not kept
@@ -68,7 +71,7 @@ export function serviceForModel(o: KubeObject, unserved?: string[]): Raw {
     }
   }
   if (Array.isArray(spec.loadBalancerSourceRanges) && !spec.loadBalancerSourceRanges.length) delete spec.loadBalancerSourceRanges;
-  const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o), spec };
+  const out: Raw = { apiVersion: 'v1', kind: 'Service', metadata: metadataOf(o, true), spec };
   const ingress = (isObj(o.status) && isObj(o.status.loadBalancer) ? o.status.loadBalancer.ingress : undefined);
   const kept = Array.isArray(ingress) ? servedIngress(ingress, unserved) : [];
   if (kept.length) out.status = { loadBalancer: { ingress: kept.map((i: unknown) => (!isObj(i) ? i : { ...(i.ip ? { ip: i.ip } : {}), ...(i.hostname ? { hostname: i.hostname } : {}), ...(i.ipMode ? { ipMode: i.ipMode } : {}) })) } };

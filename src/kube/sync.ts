@@ -14,12 +14,14 @@
 //   clashes with another (two Services claiming one cluster IP), is left out, logged once per
 //   version with the reason and counted; the rest is programmed. An invalid object is retried
 //   when it changes; a clashing one at every sync that changes a Service (the other side of a
-//   clash may have gone) and at every full sync.
+//   clash may have gone) and at every full sync. Two Services claiming one external or
+//   LoadBalancer address:port/protocol are no clash of objects: the younger one is served without
+//   that frontend (src/compiler/external-claims.ts), warned about once per version.
 // * A sync the dataplane refuses puts its changes back and is retried with backoff; healthz
 //   turns 503 once changes have waited longer than its timeout.
 import type { Logger } from 'pino';
 import type { ObjectRef } from '../compiler/compiler.js';
-import type { PartialApplyResult, SkippedObject } from '../api/controlplane.js';
+import type { PartialApplyResult, SkippedObject, WithheldReport } from '../api/controlplane.js';
 import { fieldError, type ServiceSpec, type SliceSpec } from '../model/types.js';
 import type { KubeObject } from './client.js';
 import type { KubeMetrics } from './metrics.js';
@@ -68,6 +70,8 @@ export class KubeSync {
   private readonly skipped = new Map<string, Skip>();
   /** The Services with addresses left out (objects.ts unownedAddress): the version last warned about. */
   private readonly unservedWarned = new Map<string, string | undefined>();
+  /** The Services serving without an external tuple another Service holds: version and text last warned about. */
+  private readonly withheldWarned = new Map<string, string>();
   private started = false;
   private stopped = false;
   private running: Promise<void> | null = null;
@@ -219,6 +223,7 @@ export class KubeSync {
     }
     this.failures = 0;
     this.recordSkips(upserts, removes, result.skipped);
+    this.noteWithheld(result.withheld ?? [], removes);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     this.stats.lastSeconds = seconds;
     if (full) this.stats.full++; else this.stats.partial++;
@@ -267,7 +272,7 @@ export class KubeSync {
       want.add(k);
       const rv = obj.metadata?.resourceVersion;
       const cur = have.get(k) as StoredObject | undefined;
-      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !unread(() => prunedByOlderModel(kind, cur, obj))
+      if (cur && rv !== undefined && cur.metadata?.resourceVersion === rv && !unread(() => prunedByOlderModel(kind, cur, obj) || undatedByOlderModel(kind, cur, obj))
         && !unread(() => kind === 'Service' && familiesCanCut(obj) && familyShape(cur, null) !== familyShape(obj, cut))) {
         this.skipped.delete(k); // (an earlier version was refused; this one is programmed)
         return;
@@ -318,6 +323,25 @@ export class KubeSync {
       'external or load-balancer IPs not served: multicast, broadcast, reserved or IPv4-mapped addresses no single host owns (the rest of the Service is)');
   }
 
+  /** Warns once per Service version (and holder) about the external tuples it yields to another
+   * Service; says so when it serves them again. */
+  private noteWithheld(reports: readonly WithheldReport[], removes: readonly ObjectRef[]): void {
+    for (const r of removes) if (r.kind === 'Service') this.withheldWarned.delete(keyOf('Service', r.namespace, r.name));
+    for (const w of reports) {
+      const k = keyOf('Service', w.namespace, w.name);
+      if (!w.frontends.length) {
+        if (this.withheldWarned.delete(k)) this.o.log.info({ object: k, resourceVersion: w.resourceVersion }, 'external frontends served again: no other Service holds them');
+        continue;
+      }
+      const text = w.frontends.map((f) => `${f.frontend} (held by Service ${f.heldBy})`).join(', ');
+      const seen = `${w.resourceVersion ?? ''} ${text}`;
+      if (this.withheldWarned.get(k) === seen) continue;
+      this.withheldWarned.set(k, seen);
+      this.o.log.warn({ object: k, resourceVersion: w.resourceVersion, frontends: w.frontends },
+        `external frontends not served for Service ${w.namespace}/${w.name}: ${text} — another Service claims the same address:port/protocol and ranks first (older creationTimestamp, then namespace/name); the rest of the Service is served`);
+    }
+  }
+
   private recordSkips(upserts: Array<{ kind: SyncKind; obj: KubeObject }>, removes: ObjectRef[], skipped: SkippedObject[]): void {
     const now = new Map<string, SkippedObject>();
     for (const s of skipped) now.set(keyOf(s.kind, s.namespace, s.name), s);
@@ -353,6 +377,13 @@ type StoredObject = { metadata?: { resourceVersion?: string }; spec?: { healthCh
  * did). Programmed again, or its health check would wait for the Service's next change. */
 function prunedByOlderModel(kind: SyncKind, cur: StoredObject, obj: KubeObject): boolean {
   return kind === 'Service' && cur.spec?.healthCheckNodePort === undefined && (obj.spec as StoredObject['spec'] | undefined)?.healthCheckNodePort !== undefined;
+}
+
+/** A Service the model holds at the API's resourceVersion without the creationTimestamp the API's
+ * has (stored by a wdp that did not keep it): programmed again, as its age ranks it against
+ * another Service claiming one of its external tuples (src/compiler/external-claims.ts). */
+function undatedByOlderModel(kind: SyncKind, cur: StoredObject, obj: KubeObject): boolean {
+  return kind === 'Service' && (cur.metadata as { creationTimestamp?: unknown } | undefined)?.creationTimestamp === undefined && obj.metadata?.creationTimestamp !== undefined;
 }
 
 /** An object the sync could not turn into the model's input (a shape the conversion does not

@@ -1,6 +1,9 @@
 // Rules between objects that no single object's validation can see: a cluster IP that is also one
 // of the node's addresses or a pod's (an endpoint's) address would take that host's or that pod's
 // traffic; a NodeConfig neighbour or route on a port the dataplane does not have sends nowhere.
+// The node's addresses are facts, not claims: a NodeConfig is never refused for a Service's cluster
+// IP (the compiler leaves that ClusterIP frontend out, whichever came first); `wdp apply` refuses
+// a Service whose cluster IP is a node address, the Kubernetes watcher's is served without it.
 //
 // The index keeps each cluster IP's service, and — built on the first check that needs it, so a
 // full sync from empty does not pay for it — how many endpoints use each address. A check costs
@@ -65,11 +68,14 @@ export class AddressIndex {
 
   /** The batch's conflicts against the state after it. `old` maps refKey → each object the batch
    * replaces or removes (as it is now); `removed` holds the refKeys the batch removes; `ports`: the dataplane's
-   * port indices, or null when unknown. `endpoints`: whether endpoint addresses are checked
-   * against cluster IPs (the API's own writes); the Kubernetes watcher's objects are not, as
-   * kube-proxy does not check them — an EndpointSlice the API server accepted, in any namespace,
-   * must not cost another namespace's Service its cluster IP (or itself) by arriving first. */
-  check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null, endpoints = true): FieldError[] {
+   * port indices, or null when unknown. `strict`: the API's own writes — endpoint addresses are
+   * checked against cluster IPs and a cluster IP may not be a node address. The Kubernetes
+   * watcher's objects are checked for neither, as kube-proxy checks neither: an EndpointSlice the
+   * API server accepted, in any namespace, must not cost another namespace's Service its cluster IP
+   * (or itself) by arriving first, and a Service whose cluster IP is a node address is served
+   * without that frontend (the compiler's clusterIPsOfNode) whether it came before the node or after. */
+  check(upserts: readonly ModelObject[], old: ReadonlyMap<string, ModelObject>, removed: ReadonlySet<string>, ports: ReadonlySet<number> | null, strict = true): FieldError[] {
+    const endpoints = strict;
     const errors: FieldError[] = [];
     const batchVips = new AddressMap<string>();
     let batchNode: NodeSpec | null = null;
@@ -89,7 +95,7 @@ export class AddressIndex {
       if (o.kind === 'Service') {
         for (let i = 0; i < o.clusterIPs.length; i++) {
           const ip = o.clusterIPs[i];
-          if (node && node.addresses.includes(ip)) {
+          if (strict && node && node.addresses.includes(ip)) {
             errors.push(fieldError('Service', o.namespace, o.name, clusterIPField(o, i), 'FieldValueInvalid', `Invalid value: ${JSON.stringify(ip)}: is an address of node ${node.name}`));
           }
           const pod = endpoints ? this.podUsing(ip, old) : null;
@@ -106,10 +112,6 @@ export class AddressIndex {
           }
         }
       } else {
-        o.addresses.forEach((a, i) => {
-          const owner = this.vipOwner(a, ipv4Value(a), batchVips, old, removed);
-          if (owner !== undefined) errors.push(fieldError('NodeConfig', undefined, o.name, `spec.nodeAddresses[${i}]`, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(a)}: is the cluster IP of Service ${owner}`));
-        });
         if (ports) {
           const have = [...ports].sort((a, b) => a - b).join(', ') || 'none';
           o.neighbours.forEach((nb, i) => {

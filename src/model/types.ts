@@ -37,6 +37,10 @@ export interface ServiceSpec {
    * Services that may have one): where its health check answers (src/kube/service-health.ts).
    * Not a dataplane field: the compiler never reads it. */
   healthCheckNodePort?: number;
+  /** External frontend tuples (src/compiler/claims.ts externalClaim) this Service yields to another
+   * Service that claims them too: neither claimed nor served. Set by the control plane for the
+   * Kubernetes watcher's objects (src/compiler/external-claims.ts), never from `raw`. */
+  withheld?: ReadonlySet<string>;
   raw: Record<string, unknown>;
 }
 
