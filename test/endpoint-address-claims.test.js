@@ -160,6 +160,21 @@ test('applyEach, both new in one batch with one creationTimestamp: namespace the
   }
 });
 
+test('applyEach: an older Service this node does not program (another proxy\'s, headless-labelled) does not keep a tuple from a younger one it serves', async (t) => {
+  for (const label of [{ 'service.kubernetes.io/service-proxy-name': 'other-proxy' }, { 'service.kubernetes.io/headless': '' }]) {
+    for (const victimFirst of [true, false]) {
+      const { dp, core } = await controlPlane(t);
+      const [vs, vsl] = datedVictims(OLD);
+      const unserved = { ...vs, metadata: { ...vs.metadata, labels: { ...vs.metadata.labels, ...label } } };
+      const steps = victimFirst ? [[unserved, vsl], squatters(NEW)] : [squatters(NEW), [unserved, vsl]];
+      for (const s of steps) t.deepEqual((await core.applyEach(s)).skipped, []);
+      const what = `${Object.keys(label)[0]}, ${victimFirst ? 'the unserved first' : 'the served first'}`;
+      t.is((await traceTo(dp, LB, 80)).backend?.addr, '10.244.51.2', `${what}: LB:80 goes to the Service this node serves`);
+      t.not((await traceTo(dp, VIP, 80)).backend?.addr, '10.244.50.1', `${what}: the labelled Service is not programmed`);
+    }
+  }
+});
+
 test('applyEach: when the holder is deleted, or drops the address, the other Service serves the tuple (no re-list)', async (t) => {
   for (const how of ['deleted', 'drops it']) {
     const { dp, core } = await controlPlane(t);

@@ -810,7 +810,7 @@ export class Compiler {
    * Kubernetes watcher's syncs both pass, so adding or removing a label (a recompile of the
    * service) programs or removes it. The same for an EndpointSlice: kube-proxy's slice informer
    * has the same selector, so a slice so labelled adds no endpoints. */
-  private serves(obj: ServiceSpec | SliceSpec): boolean {
+  serves(obj: ServiceSpec | SliceSpec): boolean {
     return servedByProxy(obj, this.node?.serviceProxyName);
   }
 

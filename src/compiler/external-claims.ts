@@ -6,7 +6,8 @@
 // tuple for one Service and leaves it out of the others (ServiceSpec.withheld: neither claimed
 // nor compiled), which keep everything else: cluster IPs, node ports, their other tuples.
 //
-// The winner is a function of the contenders alone — the older creationTimestamp, then the
+// The winner is a function of the contenders alone — a Service this node programs before one it
+// does not (another proxy's, headless-labelled), then the older creationTimestamp, then the
 // namespace, then the name (the rule Gateway API prescribes for conflicting Routes) — so arrival
 // order, a re-list, a restart (the saved state is resolved again) and every node of the cluster
 // agree. The cost: a Service serving a tuple loses it when an older Service adds the same one.
@@ -18,6 +19,8 @@ import { forEachExternalClaim, hasExternalClaims, type Claim } from './claims.js
 export interface ClaimsView {
   claimHolder(c: Claim): string | undefined;
   serviceByKey(key: string): ServiceSpec | undefined;
+  /** Whether this node programs the Service (not headless-labelled, not another proxy's). */
+  serves(s: ServiceSpec): boolean;
 }
 
 /** One frontend a Service yields: "addr:port/PROTO", and the key of the Service that serves it. */
@@ -129,8 +132,15 @@ export class ExternalClaims {
       if (held) contenders.push(h);
       for (const y of ys ?? NONE) if (inForce(y)) contenders.push(y);
       if (!contenders.length) continue;
+      // a Service this node does not program (another proxy's, headless-labelled) wins only
+      // against its like: kube-proxy's informers never see it, so it must not keep a tuple
+      // from a Service that is served
+      const beats = (a: ServiceSpec, b: ServiceSpec): boolean => {
+        const sa = this.view.serves(a), sb = this.view.serves(b);
+        return sa !== sb ? sa : ranksBefore(a, b);
+      };
       let win = contenders[0];
-      for (let i = 1; i < contenders.length; i++) if (ranksBefore(spec(contenders[i]), spec(win))) win = contenders[i];
+      for (let i = 1; i < contenders.length; i++) if (beats(spec(contenders[i]), spec(win))) win = contenders[i];
       settled.add(c);
       for (const k of contenders) { const m = decide(k); if (k !== win) m.set(c, win); }
     }
