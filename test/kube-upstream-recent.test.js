@@ -180,11 +180,9 @@ test('reject or drop, as the nftables proxier decides them: no endpoints anywher
 // kube-proxy's NodeEligibleHandler.OnNodeDelete calls SyncNode with the deleted Node's last state:
 // eligible unless it has a deletionTimestamp or the ToBeDeletedByClusterAutoscaler taint. A Node
 // deleted outright (`kubectl delete node`: no finalizer, no graceful deletion, so the DELETED
-// event's object has no deletionTimestamp) leaves /healthz 200; wdp's watcher turns it 503 on any
-// delete (src/kube/watcher.ts, the Node informer's onDelete). A known difference, for the watcher's
-// owner: `test.failing` passes while wdp differs and fails (to be made a `test`) once onDelete
-// takes nodeInfo(x).eligible.
-test.failing('a Node deleted outright, without deletionTimestamp or ToBeDeleted taint in its last state, leaves /healthz 200 (kube-proxy: SyncNode on the final state)', async (t) => {
+// event's object has no deletionTimestamp) leaves /healthz 200; wdp's watcher turned it 503 on any
+// delete — the watcher's Node informer now takes the deleted object's last state (onDelete).
+test('a Node deleted outright, without deletionTimestamp or ToBeDeleted taint in its last state, leaves /healthz 200 (kube-proxy: SyncNode on the final state)', async (t) => {
   const k = await startKube(t, { seed: (d) => { d.create('nodes', apiNode('node-a')); } });
   await until(() => k.watcher.sync.stats.full >= 1 && k.nodeUpdates.length >= 1, { what: 'synced, the Node read' });
   const healthz = async () => { const r = await fetch(`${k.watcher.healthzUrl}/healthz`); return [r.status, (await r.json()).nodeEligible]; };

@@ -182,7 +182,15 @@ export class KubeWatcher {
     const node = new ResilientInformer(o.kubeConfig, {
       ...common, path: NODES_PATH, fieldSelector: `metadata.name=${o.nodeName}`,
       onAdd: (x) => this.nodeChanged(x), onUpdate: (x) => this.nodeChanged(x),
-      onDelete: () => { this.health.nodeEligible = false; log.warn({ node: o.nodeName }, 'the Node object was deleted'); },
+      // kube-proxy's NodeEligibleHandler.OnNodeDelete syncs the deleted Node's last state: a Node
+      // deleted outright (no finalizer: no deletionTimestamp in it, no ToBeDeleted taint) stays
+      // eligible, so load balancers keep sending until the node is really gone
+      onDelete: (x) => {
+        const eligible = nodeInfo(x).eligible;
+        if (this.health.nodeEligible !== eligible) log.info({ eligible }, 'node eligibility changed');
+        this.health.nodeEligible = eligible;
+        log.warn({ node: o.nodeName, eligible }, 'the Node object was deleted');
+      },
       onListed: () => this.kubeMetrics.lists.inc({ resource: 'nodes' }), onError: onError('nodes'), onHandlerError: onHandlerError('nodes'),
     });
     // ServiceCIDRs: their CIDRs are read whole after each change (a burst of events, a re-list,
