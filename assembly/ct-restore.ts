@@ -14,7 +14,7 @@ import { CtFlow } from "./records";
 import { ctAlloc, ctLookup, idxInsert } from "./conntrack";
 import { flowHash } from "./hash";
 import { shortCircuits, shortCircuitKind } from "./select";
-import { nodeEnds } from "./snat";
+import { nodeItself } from "./snat";
 
 /** ct_restore's answer when the entry's original or reply key belongs to a live flow already. */
 export const RESTORE_CLASH: u32 = 0xffffffff;
@@ -47,7 +47,7 @@ export function ctRestore(src: usize, now: u32): u32 {
   // FLOW_NODE from the node addresses in force, as a new flow's (the saved bit is not read: a
   // checkpoint of a build without it restores the same)
   loadTableSet();
-  const node = nodeEnds(e + L.CT_CLIENT, e + L.CT_BACKEND, family) != 0;
+  const node = nodeItself(e + L.CT_CLIENT, family) || nodeItself(e + L.CT_BACKEND, family);
   store<u8>(e, <u8>((flags & ~L.FLOW_NODE) | (node ? L.FLOW_NODE : 0)), L.CT_FLAGS);
   idxInsert(origHash, flow << 1);
   idxInsert(replyHash, (flow << 1) | 1);

@@ -290,7 +290,7 @@ export const CTF_CONFIRMED = 16; // TCP handshake completed in both directions (
                                  // only flows without it may be evicted when the table is full
 export const CTF_HAIRPIN = 32;   // with CTF_SNAT: translated to the hairpin address (CFG_HAIRPIN_*),
                                  // not the SNAT address
-// CT_FLAGS bit: the flow's client or backend is the node itself (snat.ts nodeEnds, at the flow's
+// CT_FLAGS bit: the flow's client or backend is the node itself (node-addr.ts nodeEnds, at the flow's
 // creation): its packets keep their TTL / hop limit, either way, and a spent one is never answered
 // (docs/core.md "Time exceeded"). Not named CTF_*: a restore derives it again from the tables in
 // force (ct-restore.ts) and never reads the saved bit, so the checkpoint's record layout hash —

@@ -18,7 +18,8 @@ import {
   ctLookup, ctFree, ctCreate, stateOnOrig, stateOnReply, replyKeyHash, expireSweep, flowsActive,
 } from "./conntrack";
 import { svcLookup, sourceAllowed, localSource, shortCircuits, shortCircuitKind, routeLookup, maglevPick, backendUsable, selectAffinity } from "./select";
-import { snatKindOf, snatSource, snatAllocPort, nodeEnds, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
+import { snatKindOf, snatSource, snatAllocPort, SNAT_NONE, SNAT_HAIRPIN } from "./snat";
+import { nodeAddrLoad, nodeEnds } from "./node-addr";
 import { natRewrite, fwdOrig, ttlStep, ttlSpent } from "./rewrite";
 import { isIcmpError, isIcmpQuery, icmpError } from "./icmp";
 import { reject } from "./reject";
@@ -226,7 +227,7 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const be = backendAt(bid);
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
-  // the node itself at either end (one scan of the node entries): the flow keeps its TTL either
+  // the node itself at either end (node-addr.ts): the flow keeps its TTL either
   // way (FLOW_NODE), and decides the source translation below
   const ends = nodeEnds(client, be.addrPtr, family);
   // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
@@ -297,8 +298,8 @@ function noService(f: usize, fr: Frame): void {
   // an address of the service CIDRs that no service owns (kube-proxy drops it rather than let it
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
-  // from or to the node itself (a node address): its output, or delivered locally — its TTL kept
-  // (one scan of the node entries). A spent TTL otherwise: ICMP time exceeded from the in port's
+  // from or to the node itself (a node address): its output, or delivered locally — its TTL kept.
+  // A spent TTL otherwise: ICMP time exceeded from the in port's
   // address (ttl.ts)
   const node = routedNode(fr);
   if (ttlSpent(fr, node)) { ttlExceeded(f, fr, 0); return; }
@@ -396,6 +397,7 @@ export function processBatch(n: u32, now: u32): void {
   loadConfig();
   loadTableSet();
   routeCacheEpoch();
+  nodeAddrLoad();
   const traceFlags = config().trace;
   const traceOn = (traceFlags & L.TRACE_ON) != 0;
   const live = (traceFlags & L.TRACE_DRY_RUN) == 0;

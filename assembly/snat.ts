@@ -7,7 +7,8 @@ import { addrEq } from "./addr";
 import { gPortMin, gPortMax, gSteerWorkers, gSteerSelf, hasSnat, snatAddr, hasHairpin, hairpinAddr } from "./regions";
 import { ownerOf } from "./owner";
 import { ctLookup } from "./conntrack";
-import { nodeAddress, nodeAddresses } from "./select";
+import { nodeAddress } from "./select";
+import { NODE_CLIENT, NODE_BACKEND } from "./node-addr";
 
 /** snatKind: no source translation, the SNAT (masquerade) address, the hairpin address. */
 export const SNAT_NONE: u32 = 0;
@@ -22,26 +23,8 @@ export function nodeItself(addr: usize, family: u32): bool {
   return (hasSnat(family) && addrEq(addr, snatAddr(family))) || nodeAddress(addr, family);
 }
 
-/** nodeEnds: the client is the node itself (bit 0), the backend is (bit 1). */
-export const NODE_CLIENT: u32 = 1;
-export const NODE_BACKEND: u32 = 2;
-
-/** Which ends of a new flow from `client` to backend `be` are the node itself (nodeItself of each:
- * NODE_CLIENT | NODE_BACKEND; 0 = neither). One scan of the node entries (a handful) for both,
- * once per new flow: it decides the flow's FLOW_NODE (its TTL kept) and its source translation
- * (snatKindOf). */
-export function nodeEnds(client: usize, be: usize, family: u32): u32 {
-  let r = nodeAddresses(client, be, family);
-  if (r != 3 && hasSnat(family)) {
-    const s = snatAddr(family);
-    if (addrEq(client, s)) r |= NODE_CLIENT;
-    if (addrEq(be, s)) r |= NODE_BACKEND;
-  }
-  return r;
-}
-
-/** snatKind with the flow's ends already known (nodeEnds): the new-flow path, which needs them
- * for the TTL anyway, scans the node entries once. */
+/** snatKind with the flow's ends already known (node-addr.ts nodeEnds): the new-flow path needs
+ * them for the TTL anyway. */
 @inline export function snatKindOf(masquerade: bool, client: usize, beAddr: usize, family: u32, ends: u32): u32 {
   if (!hasSnat(family)) return SNAT_NONE;
   const self = addrEq(client, beAddr);

@@ -23,7 +23,7 @@ import { Frame, drop } from "./frame";
 import { answer } from "./reject";
 import { rejectAllowed } from "./ratelimit";
 import { icmpNeverAnswered } from "./mtu";
-import { nodeEnds } from "./snat";
+import { nodeEnds } from "./node-addr";
 
 /** Whether the kernel would send a time exceeded for this frame at all: a frame sent to the node's
  * MAC (not to an Ethernet group address: ip_forward drops what is not PACKET_HOST), to a unicast
@@ -52,7 +52,7 @@ function eligible(f: usize, fr: Frame): bool {
 
 /** Whether a routed packet is from or to the node itself (a node address, nodeItself of either):
  * the node's output, or what the kernel delivers locally — its TTL kept (ttlStep), a spent one
- * never answered. One scan of the node entries (a handful) per routed packet. */
+ * never answered. Compares with the node's addresses of the batch (node-addr.ts). */
 @inline export function routedNode(fr: Frame): bool {
   return nodeEnds(fr.srcAddr, fr.dstAddr, <u32>fr.family) != 0;
 }

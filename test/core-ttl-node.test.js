@@ -172,3 +172,40 @@ test('a restore sets the node bit from the node addresses in force (a hostNetwor
   t.deepEqual(r2.map((x) => x.reason), ['fwd_nat', 'fwd_nat']);
   t.deepEqual(r2.map((x) => parseFrame(x.frame).ttl), [255, 254]);
 });
+
+// assembly/node-addr.ts copies the node addresses into small arrays per batch, behind a filter of
+// their last bytes; a node entry that is no host prefix, or more than 16 of a family, leaves the
+// general scan in force. Either way the answer is the scan's: core = model, TTLs as above.
+for (const [what, extra] of [
+  ['a node entry that is a /24 prefix (the general scan)', { 4: ['198.51.100.0/24'], 6: ['2001:db8:7::/64'] }],
+  ['20 node addresses of each family (more than the arrays hold: the general scan)', {
+    4: Array.from({ length: 20 }, (_, i) => `198.51.100.${i + 1}/32`), 6: Array.from({ length: 20 }, (_, i) => `2001:db8:7::${(i + 1).toString(16)}/128`) }],
+  ['node addresses sharing their last byte with other hosts (the filter passes them, the compare decides)', { 4: ['198.51.100.7/32', '198.51.101.9/32'], 6: ['2001:db8:7::7/128'] }],
+]) {
+  test(`routed frames: ${what}`, (t) => {
+    const routes = [
+      { prefix: '172.16.0.0/16', outPort: 7, dstMac: '02:00:00:00:07:01', srcMac: '02:00:00:00:07:02' },
+      { prefix: 'fd00:172::/64', outPort: 7, dstMac: '02:00:00:00:07:01', srcMac: '02:00:00:00:07:02' },
+      ...[...extra[4], ...extra[6]].map((prefix) => ({ prefix, ...none, localSource: 'node' })),
+    ];
+    const s = corePair(irFrom({ routes }), { batchMax: 64, flows: 64, affinitySlots: 64, portAddresses: { [UPLINK]: ['10.0.0.254', 'fd00::fe'] } });
+    const frames = [];
+    const srcs = { 4: ['198.51.100.7', '198.51.100.9', '198.51.101.9', '198.51.102.7', '10.0.0.7', '10.0.0.9', '198.51.100.20'], 6: ['2001:db8:7::7', '2001:db8:8::7', 'fd00::7', '2001:db8:7::14'] };
+    for (const fam of [4, 6]) {
+      for (const src of srcs[fam]) {
+        for (const ttl of [1, 64, 255]) {
+          frames.push({ frame: B.frame({ ...CLI_MAC, proto: 'UDP', src, dst: fam === 4 ? '172.16.1.1' : 'fd00:172::1', sport: 5000, dport: 33434, payload: 'p', ttl }), inPort: UPLINK });
+        }
+      }
+    }
+    const pairs = runBoth(s.core, s.model, frames, 1000, UPLINK, { trace: true });
+    t.is(firstMismatch(pairs), undefined, 'core = model');
+    let kept = 0, decremented = 0;
+    for (const p of pairs) {
+      if (p.core.verdict !== 'forward') continue;
+      const i = parseFrame(B.fromHex(p.input)), o = parseFrame(B.fromHex(p.core.hex));
+      if (o.ttl === i.ttl) kept++; else { t.is(o.ttl, i.ttl - 1); decremented++; }
+    }
+    t.true(kept > 0 && decremented > 0, `kept ${kept}, decremented ${decremented}`);
+  });
+}
