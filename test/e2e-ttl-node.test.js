@@ -15,10 +15,13 @@
 // the host port is bridged with) and from the pod (routed by wdp to the node address); the node's own connections out to the remote host, to the
 // pod (routed from the node address) and to a ClusterIP whose endpoint is the pod (the node's
 // Service flow, both ways); a ClusterIP whose endpoint is the node itself (hostNetwork) from the
-// client and from the pod. A client sending with 254 is refused, so the sockets do check.
-// Without python3 the tests are skipped.
+// client and from the pod. A client sending with 254 is refused, so the sockets do check. The
+// last test runs the same sockets through a kernel reference (a Linux router with kube-proxy-shaped
+// nftables DNAT rules): 255 to, from and DNATed to itself, 254 when it forwards. Without python3
+// (or nft, for the reference) the tests are skipped.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { systemTool } from '../dist/src/util/system-tool.js';
 import { e2eSuite, hostPort, serviceYaml, sliceYaml, waitFor, NODE_V4, NODE_V6 } from './lib/topology.js';
 
 const PY = (() => { try { return execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim(); } catch { return ''; } })();
@@ -38,6 +41,8 @@ def arm(s, ttl):
 if mode == 'serve':
     s = socket.socket(af, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if af == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     arm(s, 255)
     s.bind((addr, port))
     s.listen(64)
@@ -63,6 +68,8 @@ else:
 `;
 
 const PORT = 7179;
+// the system's nft (node_modules/.bin has an unrelated `nft`: src/util/system-tool.ts)
+const NFT = systemTool('nft');
 const suite = e2eSuite(test, {
   pods: [{ name: 'pod-a', attach: 'tap' }],
   configure: (config) => {
@@ -145,5 +152,64 @@ serial('a ClusterIP whose endpoint is the node itself (hostNetwork) delivers wit
   for (const vip of ['10.96.9.20', 'fd00:96::91']) {
     t.is(await gtsm(topo.ns.client, vip), 'node hi', `client -> ${vip} -> the node\n${topo.daemonLog.slice(-1500)}`);
     t.is(await gtsm(topo.pods[0].ns, vip), 'node hi', `pod -> ${vip} -> the node`);
+  }
+});
+
+// ---- the kernel reference -------------------------------------------------------------------------
+//   kc (10.9.0.2, fd09::2) -- kr (Linux router with kube-proxy-shaped nftables DNAT: 10.96.9.10 /
+//   fd00:96::90 :179 -> the server, 10.96.9.20 / fd00:96::91 :179 -> the router's own address;
+//   10.9.0.1, fd09::1 / 10.9.1.1, fd09:1::1) -- ks (10.9.1.5, fd09:1::5)
+// The same GTSM sockets: what wdp keeps at 255 the kernel keeps at 255 (local delivery, its own
+// output, DNAT to itself in PREROUTING and OUTPUT), and what it forwards arrives with 254.
+if (!NFT || !PY) test.skip('kernel reference: GTSM through a Linux router with kube-proxy-shaped DNAT rules (nft or python3 is not installed)', () => {});
+else serial('kernel reference: a Linux router keeps 255 for itself (local delivery, its output, DNAT to itself) and forwards with 254', async (t) => {
+  const { lab } = topo;
+  const kc = lab.namespace('kc'), kr = lab.namespace('kr'), ks = lab.namespace('ks');
+  lab.veth(kc, 'eth0', kr, 'eth0');
+  lab.veth(kr, 'eth1', ks, 'eth0');
+  lab.sysctl(kr, 'net.ipv4.ip_forward', '1', ['net.ipv6.conf.all.forwarding', '1']);
+  for (const [ns, dev, a] of [[kc, 'eth0', '10.9.0.2/24'], [kc, 'eth0', 'fd09::2/64'], [kr, 'eth0', '10.9.0.1/24'], [kr, 'eth0', 'fd09::1/64'],
+    [kr, 'eth1', '10.9.1.1/24'], [kr, 'eth1', 'fd09:1::1/64'], [ks, 'eth0', '10.9.1.5/24'], [ks, 'eth0', 'fd09:1::5/64']]) lab.addr(ns, dev, a);
+  lab.route(kc, 'default', '10.9.0.1'); lab.route(kc, 'default', 'fd09::1');
+  lab.route(ks, 'default', '10.9.1.1'); lab.route(ks, 'default', 'fd09:1::1');
+  // the router's own packets to a ClusterIP need a route before OUTPUT's DNAT (a node's default)
+  lab.route(kr, '10.96.0.0/16', '10.9.1.5'); lab.route(kr, 'fd00:96::/64', 'fd09:1::5');
+  const rules = `table inet kube-proxy {
+  map service-ips {
+    type ipv4_addr . inet_proto . inet_service : verdict
+    elements = { 10.96.9.10 . tcp . 179 : goto service-pod, 10.96.9.20 . tcp . 179 : goto service-host }
+  }
+  map service-ips6 {
+    type ipv6_addr . inet_proto . inet_service : verdict
+    elements = { fd00:96::90 . tcp . 179 : goto service-pod6, fd00:96::91 . tcp . 179 : goto service-host6 }
+  }
+  chain service-pod { meta l4proto tcp dnat ip to 10.9.1.5:${PORT}; }
+  chain service-host { meta l4proto tcp dnat ip to 10.9.1.1:${PORT}; }
+  chain service-pod6 { meta l4proto tcp dnat ip6 to [fd09:1::5]:${PORT}; }
+  chain service-host6 { meta l4proto tcp dnat ip6 to [fd09:1::1]:${PORT}; }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+    ip6 daddr . meta l4proto . th dport vmap @service-ips6
+  }
+  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
+  chain nat-output { type nat hook output priority -100; policy accept; jump services; }
+}
+`;
+  const r = lab.exec(kr, NFT, ['-f', '-'], { input: rules });
+  t.is(r.code, 0, `nft: ${r.stderr}`);
+  for (const [ns, addr, name] of [[kr, '0.0.0.0', 'router'], [kr, '::', 'router'], [ks, '0.0.0.0', 'server'], [ks, '::', 'server']]) {
+    const child = lab.spawn(ns, PY, ['-c', GTSM, 'serve', addr.includes(':') ? '6' : '4', addr, String(PORT), name]);
+    topo.podProcs.push(child);
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    await waitFor(`the reference's GTSM server (${name}: ${out})`, async () => out.includes('ready'), 10000);
+  }
+  for (const [own, vipHost, vipPod, server] of [['10.9.0.1', '10.96.9.20', '10.96.9.10', '10.9.1.5'], ['fd09::1', 'fd00:96::91', 'fd00:96::90', 'fd09:1::5']]) {
+    t.is(await gtsm(kc, own), 'router hi', `client -> the router's address ${own}: delivered locally with 255`);
+    t.is(await gtsm(kc, vipHost, { port: 179 }), 'router hi', `client -> ${vipHost} DNATed to the router: delivered locally with 255`);
+    t.is(await gtsm(kr, server), 'server hi', `the router's own connection to ${server}: its output, 255`);
+    t.is(await gtsm(kr, vipPod, { port: 179 }), 'server hi', `the router's own connection to ${vipPod} (OUTPUT DNAT): 255`);
+    t.regex(await gtsm(kc, server, { tries: 1 }), /^error/, `client -> ${server} through the router: forwarded, 254, refused`);
   }
 });
