@@ -227,8 +227,8 @@ function newFlow(f: usize, fr: Frame, front: u32, reselect: bool): void {
   const be = backendAt(bid);
   fr.backend = bid;
   fr.stages |= L.TS_BACKEND_SELECTED;
-  // the node itself at either end (node-addr.ts): the flow keeps its TTL either
-  // way (FLOW_NODE), and decides the source translation below
+  // the node itself at either end (node-addr.ts): the flow keeps its TTL either way (FLOW_NODE),
+  // and the source translation below is decided by it
   const ends = nodeEnds(client, be.addrPtr, family);
   // a spent TTL: answered from the service address once the backend is picked (kube-proxy's DNAT
   // and affinity update run in PREROUTING, before ip_forward's TTL check; its next hop is never
@@ -299,8 +299,7 @@ function noService(f: usize, fr: Frame): void {
   // leak to the default route)
   if (<u32>rt.kind == L.RTK_SERVICE_CIDR) { drop(fr, L.REASON_DROP_NO_SERVICE_IP); return; }
   // from or to the node itself (a node address): its output, or delivered locally — its TTL kept.
-  // A spent TTL otherwise: ICMP time exceeded from the in port's
-  // address (ttl.ts)
+  // A spent TTL otherwise: ICMP time exceeded from the in port's address (ttl.ts)
   const node = routedNode(fr);
   if (ttlSpent(fr, node)) { ttlExceeded(f, fr, 0); return; }
   const out = <u32>rt.outPort;
